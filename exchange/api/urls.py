@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("ping/", views.PingApi.as_view(), name="api-ping"),
+    path("auth/token/", views.TokenApi.as_view(), name="api-token"),
+    path("securities/", views.SecurityListApi.as_view(), name="api-securities"),
+    path("securities/<str:code>/", views.SecurityDetailApi.as_view(), name="api-security"),
+    path("securities/<str:code>/quotes/", views.SecurityQuotesApi.as_view(), name="api-security-quotes"),
+    path("quotes/", views.QuotesApi.as_view(), name="api-quotes"),
+    path("orders/", views.OrderListApi.as_view(), name="api-orders"),
+    path("orders/<int:order_id>/", views.OrderDetailApi.as_view(), name="api-order"),
+    path("trades/", views.TradeListApi.as_view(), name="api-trades"),
+    path("trades/<int:trade_id>/", views.TradeDetailApi.as_view(), name="api-trade"),
+    path("account/", views.AccountApi.as_view(), name="api-account"),
+]

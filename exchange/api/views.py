@@ -1,0 +1,357 @@
+"""The REST API of the exchange (DESIGN.md §8 core contract).
+
+Views validate input with nested serializers, call one service or selector,
+and shape the output. No business rule lives here.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange import exceptions as err
+from exchange import selectors, services
+from exchange.audit import audit_record, client_ip
+from exchange.models import Order, Security, Trade
+
+from .fields import DecimalString, StrictInteger
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(required=False)
+
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+
+
+def _paginated(request, view, queryset, serializer_class):
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    data = serializer_class(page, many=True, context={"request": request}).data
+    return paginator.get_paginated_response(data)
+
+
+def _require_account(user):
+    account = selectors.account_of(user)
+    if account is None:
+        raise err.NoAccount()
+    return account
+
+
+class PingApi(APIView):
+    """A trivial authenticated endpoint: the baseline of `make bench`."""
+
+    @extend_schema(responses=inline_serializer("Ping", {"ok": serializers.BooleanField()}))
+    def get(self, request):
+        return Response({"ok": True})
+
+
+class TokenApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request._request, **data.validated_data)
+        if user is None:
+            raise InvalidCredentials()
+        token, _ = Token.objects.get_or_create(user=user)
+        audit_record(actor=user, action="api_token", ip=client_ip(request))
+        return Response({"token": token.key})
+
+
+class InvalidCredentials(err.DomainError):
+    code = "invalid_credentials"
+    status = 400
+    default_message = "Wrong username or password."
+
+
+# --------------------------------------------------------------------------
+# Securities and quotes
+
+
+class SecurityOutput(serializers.ModelSerializer):
+    band_low = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
+    band_high = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
+    risk_rating = serializers.SerializerMethodField()
+    trading_modes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Security
+        fields = [
+            "code",
+            "name",
+            "issuer",
+            "risk_rating",
+            "lot_size",
+            "tick_size",
+            "reference_price",
+            "band_pct",
+            "band_low",
+            "band_high",
+            "max_holders",
+            "status",
+            "trading_modes",
+            "settlement_mode",
+            "qualified_only",
+            "min_holding_days",
+            "issued_quantity",
+        ]
+
+    def get_risk_rating(self, obj) -> str:
+        return f"R{obj.risk_rating}"
+
+    def get_trading_modes(self, obj) -> list[str]:
+        modes = [("market_making", obj.mode_market_making), ("rfq", obj.mode_rfq), ("negotiated", obj.mode_negotiated)]
+        return [name for name, on in modes if on]
+
+
+class SecurityListApi(APIView):
+    @extend_schema(responses=SecurityOutput(many=True))
+    def get(self, request):
+        return Response(SecurityOutput(selectors.securities_listed(), many=True).data)
+
+
+def _security(code: str) -> Security:
+    security = Security.objects.filter(code=code).first()
+    if security is None:
+        raise err.UnknownSecurity()
+    return security
+
+
+class SecurityDetailApi(APIView):
+    @extend_schema(responses={200: SecurityOutput, 404: ErrorSerializer})
+    def get(self, request, code):
+        return Response(SecurityOutput(_security(code)).data)
+
+
+class BookLevel(serializers.Serializer):
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    quantity = serializers.IntegerField()
+    market_maker = serializers.CharField()
+    quote_id = serializers.IntegerField()
+
+
+class BookOutput(serializers.Serializer):
+    security = serializers.CharField()
+    bids = BookLevel(many=True)
+    asks = BookLevel(many=True)
+
+
+class SecurityQuotesApi(APIView):
+    @extend_schema(responses={200: BookOutput, 404: ErrorSerializer})
+    def get(self, request, code):
+        security = _security(code)
+        return Response(BookOutput({"security": security.code, **selectors.quote_book(security)}).data)
+
+
+class QuoteOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    security = serializers.CharField(source="security.code")
+    side = serializers.CharField()
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    quantity = serializers.IntegerField()
+    original_quantity = serializers.IntegerField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class QuotesApi(APIView):
+    """A market maker's own quotes: list active ones, publish (replace) a two-sided quote, pull them all."""
+
+    class InputSerializer(serializers.Serializer):
+        security = serializers.CharField(max_length=16)
+        bid_price = DecimalString()
+        bid_quantity = StrictInteger()
+        ask_price = DecimalString()
+        ask_quantity = StrictInteger()
+
+    class PublishOutput(serializers.Serializer):
+        bid = QuoteOutput()
+        ask = QuoteOutput()
+        trades = serializers.ListField(child=serializers.IntegerField())
+
+    @extend_schema(responses=QuoteOutput(many=True))
+    def get(self, request):
+        account = _require_account(request.user)
+        quotes = account.quotes.filter(status="active").select_related("security").order_by("security__code", "side")
+        return Response(QuoteOutput(quotes, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: PublishOutput, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.quote_publish(user=request.user, request=services.QuoteRequest(**data.validated_data))
+        body = {"bid": result.bid, "ask": result.ask, "trades": [t.pk for t in result.trades]}
+        return Response(self.PublishOutput(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("security", str, required=False)],
+        responses={200: inline_serializer("Pulled", {"pulled": serializers.IntegerField()}), **ERRORS},
+    )
+    def delete(self, request):
+        pulled = services.quotes_pull(user=request.user, security_code=request.query_params.get("security"))
+        return Response({"pulled": pulled})
+
+
+# --------------------------------------------------------------------------
+# Orders
+
+
+class OrderOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    client_order_id = serializers.CharField()
+    security = serializers.CharField(source="security.code")
+    side = serializers.CharField()
+    limit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    quantity = serializers.IntegerField()
+    filled_quantity = serializers.IntegerField()
+    remaining_quantity = serializers.IntegerField()
+    time_in_force = serializers.CharField()
+    status = serializers.CharField()
+    reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+    account = serializers.CharField(source="account.code")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class OrderListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        security = serializers.CharField(max_length=16)
+        side = serializers.ChoiceField(choices=Order.Side.values)
+        quantity = StrictInteger()
+        limit_price = DecimalString()
+        time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.values, default="DAY")
+        client_order_id = serializers.CharField(max_length=64)
+
+    @extend_schema(parameters=[OpenApiParameter("status", str, required=False)], responses=OrderOutput(many=True))
+    def get(self, request):
+        qs = selectors.orders_visible(request.user)
+        if status_filter := request.query_params.get("status"):
+            qs = qs.filter(status=status_filter)
+        return _paginated(request, self, qs, OrderOutput)
+
+    @extend_schema(request=InputSerializer, responses={201: OrderOutput, 200: OrderOutput, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = _require_account(request.user)
+        order, created = services.order_place(
+            placed_by=request.user, account=account, request=services.OrderRequest(**data.validated_data)
+        )
+        order.account = account
+        return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class OrderDetailApi(APIView):
+    def _get(self, request, order_id) -> Order:
+        order = selectors.orders_visible(request.user).filter(pk=order_id).first()
+        if order is None:
+            raise err.NotFound("No such order.")
+        return order
+
+    @extend_schema(responses={200: OrderOutput, 404: ErrorSerializer})
+    def get(self, request, order_id):
+        return Response(OrderOutput(self._get(request, order_id)).data)
+
+    @extend_schema(responses={200: OrderOutput, **ERRORS})
+    def delete(self, request, order_id):
+        order = services.order_cancel(actor=request.user, order_id=order_id)
+        return Response(OrderOutput(order).data)
+
+
+# --------------------------------------------------------------------------
+# Trades and the account
+
+
+class TradeOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    security = serializers.CharField(source="security.code")
+    side = serializers.SerializerMethodField()
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    quantity = serializers.IntegerField()
+    value = serializers.DecimalField(max_digits=20, decimal_places=2)
+    buyer = serializers.CharField(source="buyer.code")
+    seller = serializers.CharField(source="seller.code")
+    buyer_fee = serializers.DecimalField(max_digits=20, decimal_places=2)
+    seller_fee = serializers.DecimalField(max_digits=20, decimal_places=2)
+    buy_order_id = serializers.IntegerField(allow_null=True)
+    sell_order_id = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    matched_at = serializers.DateTimeField()
+    entry_id = serializers.IntegerField()
+    leaf_index = serializers.SerializerMethodField()
+    block_height = serializers.SerializerMethodField()
+
+    def get_side(self, obj) -> str:
+        return selectors.trade_side_for(obj, self.context["request"].user)
+
+    # Filled in by the sealer (ledger issue); null while the trade is only matched.
+    def get_leaf_index(self, obj) -> int | None:
+        return None
+
+    def get_block_height(self, obj) -> int | None:
+        return None
+
+
+class TradeListApi(APIView):
+    @extend_schema(responses=TradeOutput(many=True))
+    def get(self, request):
+        return _paginated(request, self, selectors.trades_visible(request.user), TradeOutput)
+
+
+class TradeDetailApi(APIView):
+    @extend_schema(responses={200: TradeOutput, 404: ErrorSerializer})
+    def get(self, request, trade_id):
+        trade: Trade | None = selectors.trades_visible(request.user).filter(pk=trade_id).first()
+        if trade is None:
+            raise err.NotFound("No such trade.")
+        return Response(TradeOutput(trade, context={"request": request}).data)
+
+
+class CashOutput(serializers.Serializer):
+    currency = serializers.CharField()
+    total = serializers.DecimalField(max_digits=20, decimal_places=2)
+    available = serializers.DecimalField(max_digits=20, decimal_places=2)
+    reserved = serializers.DecimalField(max_digits=20, decimal_places=2)
+    frozen = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class PositionOutput(serializers.Serializer):
+    security = serializers.CharField()
+    name = serializers.CharField()
+    total = serializers.IntegerField()
+    available = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    frozen = serializers.IntegerField()
+    locked = serializers.IntegerField()
+
+
+class AccountOutput(serializers.Serializer):
+    account = serializers.CharField()
+    cash = CashOutput()
+    positions = PositionOutput(many=True)
+
+
+class AccountApi(APIView):
+    @extend_schema(responses={200: AccountOutput, 403: ErrorSerializer})
+    def get(self, request):
+        account = _require_account(request.user)
+        return Response(AccountOutput(selectors.account_balances(account)).data)

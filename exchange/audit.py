@@ -1,0 +1,53 @@
+"""The audit trail: an append-only record of who did what (see AuditEvent)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+
+from .models import AuditEvent, User
+
+
+def client_ip(request) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: str = "",
+    outcome: str = "ok",
+    ip: str | None = None,
+    detail: dict | None = None,
+    username: str = "",
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_username=(actor.username if actor is not None else username)[:150],
+        action=action,
+        target=target[:200],
+        outcome=outcome,
+        ip=ip,
+        detail=detail or {},
+    )
+
+
+# Django's auth signals are the one place a login is observable; recording
+# them here keeps the views free of audit code.
+@receiver(user_logged_in, dispatch_uid="audit_login")
+def _on_login(sender, request, user, **kwargs) -> None:
+    audit_record(actor=user, action="login", ip=client_ip(request))
+
+
+@receiver(user_login_failed, dispatch_uid="audit_login_failed")
+def _on_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    audit_record(
+        actor=None,
+        username=str(credentials.get("username", "")),
+        action="login",
+        outcome="failed",
+        ip=client_ip(request),
+    )

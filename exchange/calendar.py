@@ -1,0 +1,26 @@
+"""Trading calendar: sessions in Asia/Shanghai time on working days.
+
+``settings.MARKET_ALWAYS_OPEN`` (on in demo mode) keeps the market open.
+Public holidays are not modelled yet: a working day is Monday to Friday.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
+
+
+def market_is_open(at: dt.datetime | None = None) -> bool:
+    if getattr(settings, "MARKET_ALWAYS_OPEN", False):
+        return True
+    local = (at or timezone.now()).astimezone(SHANGHAI)
+    if local.weekday() >= 5:
+        return False
+    now = local.time()
+    return any(start <= now < end for start, end in SESSIONS)

@@ -1,0 +1,98 @@
+"""Load the demo market: idempotent, and only in demo mode (EXCHANGE_DEMO=1).
+
+Every balance is created through the services, so the ledger holds an ISSUE
+or DEPOSIT entry for each of them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from exchange.models import Account, Broker, Role, Security, User
+from exchange.services import QuoteRequest, account_open, quote_publish
+from settlement.services import cash_deposit, securities_issue
+
+PASSWORD = "demo-pass-2026"
+
+SECURITIES = [
+    # code, name, issuer, risk, reference price
+    ("830001", "华兴科技 HuaXing Tech", "华兴科技股份有限公司 HuaXing Technology Co., Ltd.", 3, "12.50"),
+    ("830002", "江南生物 Jiangnan Bio", "江南生物医药股份有限公司 Jiangnan Biopharma Co., Ltd.", 4, "8.20"),
+    ("830003", "东海物流 Donghai Logistics", "东海物流股份有限公司 Donghai Logistics Co., Ltd.", 2, "5.60"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo market (users, broker, securities, balances, quotes). Demo mode only."
+
+    def handle(self, *args, **options):
+        if not settings.DEMO_MODE:
+            raise CommandError("Demo data is only loaded in demo mode (EXCHANGE_DEMO=1).")
+        if User.objects.filter(username="investor1").exists():
+            self.stdout.write("Demo data already loaded; nothing added.")
+            return
+        with transaction.atomic():
+            self._load()
+        self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+
+    def _user(self, username: str, role: str, *, broker: Broker | None = None, name: str = "") -> User:
+        first, _, last = name.partition(" ")
+        user = User(username=username, role=role, broker=broker, first_name=first, last_name=last)
+        user.set_password(PASSWORD)
+        user.save()
+        return user
+
+    def _load(self) -> None:
+        broker = Broker.objects.create(
+            code="B001", name="示范证券 Demo Securities", fee_bps=Decimal("2.50"), fee_minimum=Decimal("5.00")
+        )
+        account_open(kind=Account.Kind.FEE, name="Demo Securities fees", broker=broker)
+        staff = [self._user(f"staff{i}", Role.BROKER_STAFF, broker=broker, name=f"Staff {i}") for i in (1, 2)]
+        depository = self._user("depository", Role.DEPOSITORY_OPERATOR, name="Depository Operator")
+        admin = self._user("operator", Role.EXCHANGE_OPERATOR, name="Exchange Operator")
+        admin.is_staff = True
+        admin.save(update_fields=["is_staff"])
+        self._user("regulator", Role.REGULATOR, name="Regulator Officer")
+        auditor = self._user("auditor", Role.AUDITOR, name="Audit Reviewer")
+        auditor.is_staff = True
+        auditor.save(update_fields=["is_staff"])
+
+        securities = [
+            Security.objects.create(code=code, name=name, issuer=issuer, risk_rating=risk, reference_price=Decimal(ref))
+            for code, name, issuer, risk, ref in SECURITIES
+        ]
+        makers = []
+        for i in (1, 2):
+            user = self._user(f"mm{i}", Role.MARKET_MAKER, name=f"Market Maker {i}")
+            account = account_open(kind=Account.Kind.MARKET_MAKER, name=f"做市商{i} Market Maker {i}", owner=user)
+            cash_deposit(actor=depository, account=account, amount=Decimal("5000000.00"), reference="demo funding")
+            makers.append((user, account))
+        investors = []
+        for i in range(1, 6):
+            user = self._user(f"investor{i}", Role.INVESTOR, broker=broker, name=f"Investor {i}")
+            account = account_open(
+                kind=Account.Kind.INVESTOR, name=f"投资者{i} Investor {i}", owner=user, broker=broker
+            )
+            cash_deposit(actor=staff[0], account=account, amount=Decimal("200000.00"), reference="demo funding")
+            investors.append(account)
+        for n, security in enumerate(securities):
+            allocations = [(acct, 500_000) for _, acct in makers]
+            allocations += [(acct, 2_000) for k, acct in enumerate(investors) if (k + n) % 2 == 0]
+            securities_issue(actor=depository, security_code=security.code, allocations=allocations, reference="demo")
+        for spread, (user, _account) in zip((Decimal("0.05"), Decimal("0.10")), makers, strict=True):
+            for security in securities:
+                ref = security.reference_price
+                quote_publish(
+                    user=user,
+                    request=QuoteRequest(
+                        security=security.code,
+                        bid_price=ref - spread,
+                        bid_quantity=10_000,
+                        ask_price=ref + spread,
+                        ask_quantity=10_000,
+                    ),
+                )

@@ -1,0 +1,37 @@
+"""Money and price arithmetic.
+
+Cash is CNY as ``Decimal`` with two places; prices also carry two places, so
+price × quantity is always an exact amount and reservations never round.
+Floats are refused outright: a float reaching money code is a bug.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def to_decimal(value: Decimal | int | str) -> Decimal:
+    if isinstance(value, float | bool):
+        raise TypeError(f"money must not be a {type(value).__name__}: {value!r}")
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    """Quantize to the cent, half up (the rounding of Chinese fee schedules)."""
+    return to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def notional(price: Decimal, quantity: int) -> Decimal:
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise TypeError("share quantities are integers")
+    return money(to_decimal(price) * quantity)
+
+
+def fee(amount: Decimal, *, bps: Decimal, minimum: Decimal) -> Decimal:
+    """Commission on ``amount``: ``bps`` basis points, at least ``minimum``; none on nothing."""
+    if amount <= 0 or (bps <= 0 and minimum <= 0):
+        return ZERO
+    return max(money(amount * bps / Decimal(10000)), money(minimum))

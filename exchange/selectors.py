@@ -1,0 +1,117 @@
+"""Reads: what each role may see, and the shapes the API and pages show."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from settlement.models import CashBalance, Position
+
+from .models import Account, Order, Quote, Role, Security, Trade, User
+
+# Roles that supervise the whole market and may read every order and trade.
+SUPERVISORS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
+
+
+def account_of(user: User) -> Account | None:
+    return Account.objects.select_related("broker").filter(owner=user).first()
+
+
+def _visible_accounts_q(user: User, prefix: str) -> Q | None:
+    """None means everything; otherwise a filter on ``prefix`` (an account relation)."""
+    if user.role in SUPERVISORS:
+        return None
+    if user.role == Role.BROKER_STAFF:
+        if user.broker_id is None:
+            return Q(pk__in=[])
+        return Q(**{f"{prefix}__broker_id": user.broker_id, f"{prefix}__kind": Account.Kind.INVESTOR})
+    return Q(**{f"{prefix}__owner_id": user.pk})
+
+
+def orders_visible(user: User) -> QuerySet[Order]:
+    qs = Order.objects.select_related("security", "account").order_by("-id")
+    q = _visible_accounts_q(user, "account")
+    return qs if q is None else qs.filter(q)
+
+
+def trades_visible(user: User) -> QuerySet[Trade]:
+    qs = Trade.objects.select_related("security", "buyer", "seller").order_by("-id")
+    if user.role in SUPERVISORS:
+        return qs
+    return qs.filter(_visible_accounts_q(user, "buyer") | _visible_accounts_q(user, "seller"))
+
+
+def securities_listed() -> QuerySet[Security]:
+    return Security.objects.exclude(status=Security.Status.DELISTED).order_by("code")
+
+
+def quote_book(security: Security, *, depth: int = 10) -> dict[str, list[dict]]:
+    """Active quotes, best first: bids high to low, asks low to high; earliest first at a price."""
+    active = Quote.objects.filter(security=security, status=Quote.Status.ACTIVE).select_related("account")
+    bids = active.filter(side=Quote.Side.BID).order_by("-price", "id")[:depth]
+    asks = active.filter(side=Quote.Side.ASK).order_by("price", "id")[:depth]
+
+    def row(q: Quote) -> dict:
+        return {"price": q.price, "quantity": q.quantity, "market_maker": q.account.code, "quote_id": q.pk}
+
+    return {"bids": [row(q) for q in bids], "asks": [row(q) for q in asks]}
+
+
+def best_prices() -> dict[int, dict]:
+    """Best bid and ask (price, total size at that price) of every security, in two queries."""
+    out: dict[int, dict] = {}
+    for side, order in ((Quote.Side.BID, "-price"), (Quote.Side.ASK, "price")):
+        seen: set[int] = set()
+        rows = (
+            Quote.objects.filter(status=Quote.Status.ACTIVE, side=side)
+            .order_by("security_id", order)
+            .values_list("security_id", "price", "quantity")
+        )
+        for security_id, price, qty in rows:
+            book = out.setdefault(security_id, {"bid": None, "bid_size": 0, "ask": None, "ask_size": 0})
+            if security_id not in seen:
+                seen.add(security_id)
+                book[side] = price
+            if book[side] == price:
+                book[f"{side}_size"] += qty
+    return out
+
+
+def account_balances(account: Account) -> dict:
+    cash = CashBalance.objects.filter(account=account).first()
+    positions = Position.objects.filter(account=account).select_related("security").order_by("security__code")
+    return {
+        "account": account.code,
+        "cash": {
+            "currency": "CNY",
+            "total": cash.total if cash else 0,
+            "available": cash.available if cash else 0,
+            "reserved": cash.reserved if cash else 0,
+            "frozen": cash.frozen if cash else 0,
+        },
+        "positions": [
+            {
+                "security": p.security.code,
+                "name": p.security.name,
+                "total": p.total,
+                "available": p.available,
+                "reserved": p.reserved,
+                "frozen": p.frozen,
+                "locked": p.locked,
+            }
+            for p in positions
+            if p.total or p.reserved
+        ],
+    }
+
+
+def trade_side_for(trade: Trade, user: User) -> str:
+    """The trade's side as the viewer sees it: their own side, else the investor order's side."""
+    if trade.buyer.owner_id == user.pk:
+        return "buy"
+    if trade.seller.owner_id == user.pk:
+        return "sell"
+    if user.role == Role.BROKER_STAFF and trade.buyer.broker_id == user.broker_id:
+        return "buy"
+    if user.role == Role.BROKER_STAFF and trade.seller.broker_id == user.broker_id:
+        return "sell"
+    return "buy" if trade.buy_order_id else "sell"

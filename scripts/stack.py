@@ -30,6 +30,10 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("EXCHANGE_DATA_DIR", ROOT / ".data")).resolve()
 PY = sys.executable
+# pgserver keeps a lock file in the user runtime dir; give it one under .data.
+if not os.environ.get("XDG_RUNTIME_DIR"):
+    os.environ["XDG_RUNTIME_DIR"] = str(DATA / "run")
+    (DATA / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_LOGINS = [
     ("investor1 … investor5", "investors"),

@@ -1,0 +1,135 @@
+"""Shared fixtures. State is set up through the services, as in production."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from exchange.models import Account, Broker, Role, Security, User
+from exchange.services import QuoteRequest, account_open, quote_publish
+from settlement.models import CashBalance, Position
+from settlement.services import cash_deposit, securities_issue
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _market_open(settings):
+    settings.MARKET_ALWAYS_OPEN = True
+
+
+@dataclass
+class Market:
+    """A small market: one broker with staff, a depository operator, market makers, a security."""
+
+    broker: Broker
+    staff: User
+    depository: User
+    security: Security
+
+    def user(self, role: str = Role.INVESTOR, **kwargs) -> User:
+        n = next(_seq)
+        return User.objects.create_user(username=f"{role}{n}", password="pw-test-2026", role=role, **kwargs)
+
+    def investor(self, *, cash: str | Decimal = "0", shares: int = 0, security: Security | None = None) -> Account:
+        user = self.user(Role.INVESTOR, broker=self.broker)
+        account = account_open(kind=Account.Kind.INVESTOR, name=user.username, owner=user, broker=self.broker)
+        if Decimal(cash) > 0:
+            cash_deposit(actor=self.staff, account=account, amount=Decimal(cash))
+        if shares:
+            self.issue(account, shares, security=security)
+        return Account.objects.select_related("broker", "owner").get(pk=account.pk)
+
+    def market_maker(self, *, cash: str | Decimal = "1000000", shares: int = 100_000) -> Account:
+        user = self.user(Role.MARKET_MAKER)
+        account = account_open(kind=Account.Kind.MARKET_MAKER, name=user.username, owner=user)
+        if Decimal(cash) > 0:
+            cash_deposit(actor=self.depository, account=account, amount=Decimal(cash))
+        if shares:
+            self.issue(account, shares)
+        return Account.objects.select_related("broker", "owner").get(pk=account.pk)
+
+    def issue(self, account: Account, shares: int, *, security: Security | None = None) -> None:
+        securities_issue(
+            actor=self.depository, security_code=(security or self.security).code, allocations=[(account, shares)]
+        )
+
+    def quote(self, mm: Account, bid: str, ask: str, bid_qty: int = 1000, ask_qty: int = 1000, security=None):
+        return quote_publish(
+            user=mm.owner,
+            request=QuoteRequest(
+                security=(security or self.security).code,
+                bid_price=Decimal(bid),
+                bid_quantity=bid_qty,
+                ask_price=Decimal(ask),
+                ask_quantity=ask_qty,
+            ),
+        )
+
+    def new_security(self, code: str, **fields) -> Security:
+        defaults = {"name": code, "issuer": code, "risk_rating": 3, "reference_price": Decimal("10.00")}
+        return Security.objects.create(code=code, **{**defaults, **fields})
+
+
+def build_market() -> Market:
+    broker = Broker.objects.create(
+        code=f"B{next(_seq)}", name="Test Broker", fee_bps=Decimal("2.5"), fee_minimum=Decimal("5")
+    )
+    account_open(kind=Account.Kind.FEE, name="fees", broker=broker)
+    n = next(_seq)
+    staff = User.objects.create_user(
+        username=f"staff{n}", password="pw-test-2026", role=Role.BROKER_STAFF, broker=broker
+    )
+    depository = User.objects.create_user(username=f"csd{n}", password="pw-test-2026", role=Role.DEPOSITORY_OPERATOR)
+    security = Security.objects.create(
+        code=f"S{n}", name="Test Co", issuer="Test Co Ltd", risk_rating=3, reference_price=Decimal("10.00")
+    )
+    return Market(broker=broker, staff=staff, depository=depository, security=security)
+
+
+@pytest.fixture
+def market(db) -> Market:
+    return build_market()
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def api_for(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+def cash_of(account: Account) -> CashBalance:
+    return CashBalance.objects.get(account=account)
+
+
+def position_of(account: Account, security: Security) -> Position | None:
+    return Position.objects.filter(account=account, security=security).first()
+
+
+def snapshot() -> dict:
+    """Every mutable business table, for asserting that a rejected request changed nothing."""
+    tables = [
+        "exchange_order",
+        "exchange_quote",
+        "exchange_trade",
+        "ledger_entry",
+        "settlement_cashbalance",
+        "settlement_position",
+        "exchange_security",
+    ]
+    out = {}
+    with connection.cursor() as cur:
+        for table in tables:
+            cur.execute(f"SELECT * FROM {table} ORDER BY 1")
+            out[table] = cur.fetchall()
+    return out

@@ -19,8 +19,10 @@ _seq = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
-def _market_open(settings):
+def _test_settings(settings):
     settings.MARKET_ALWAYS_OPEN = True
+    # Password hashing at full strength costs ~0.3 s a user; tests make many.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @dataclass

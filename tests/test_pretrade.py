@@ -1,0 +1,175 @@
+"""Pre-trade checks: each failing check has its own code and changes nothing."""
+
+from decimal import Decimal
+
+import pytest
+
+from exchange import exceptions as err
+from exchange.models import Order, Security
+from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
+from tests.conftest import snapshot
+
+D = Decimal
+
+
+@pytest.fixture
+def book(market):
+    """A market maker quoting 9.90 / 10.10 (1000 each); a funded investor holding 1000 shares."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="20000", shares=1000)
+    return market, mm, investor
+
+
+def attempt(account, *, security="", side="buy", qty=100, price="10.10", tif="DAY", coid="c-1"):
+    return order_place(
+        placed_by=account.owner,
+        account=account,
+        request=OrderRequest(security, side, qty, D(price), tif, coid),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "order", "error"),
+    [
+        ({"status": Security.Status.HALTED}, {}, err.SecurityHalted),
+        ({"status": Security.Status.DELISTED}, {}, err.SecurityNotListed),
+        ({"mode_market_making": False}, {}, err.ModeDisabled),
+        ({}, {"price": "10.105"}, err.PriceOffTick),
+        ({"tick_size": D("0.05")}, {"price": "10.12"}, err.PriceOffTick),
+        ({}, {"price": "13.01"}, err.PriceOutOfBand),
+        ({}, {"side": "sell", "price": "6.99"}, err.PriceOutOfBand),
+        ({}, {"qty": 150}, err.QuantityNotInLots),
+        ({}, {"qty": 2000, "price": "10.10"}, err.InsufficientCash),
+        ({}, {"side": "sell", "qty": 1100, "price": "9.90"}, err.InsufficientShares),
+    ],
+)
+def test_rejected_order_changes_nothing(book, change, order, error):
+    market, _mm, investor = book
+    if change:
+        Security.objects.filter(pk=market.security.pk).update(**change)
+    before = snapshot()
+
+    with pytest.raises(error) as raised:
+        attempt(investor, security=market.security.code, **order)
+
+    assert raised.value.code == error.code
+    assert snapshot() == before
+
+
+def test_band_edges_are_inclusive(book):
+    market, _mm, investor = book  # reference 10.00, band 30%: 7.00 … 13.00
+    order, _ = attempt(investor, security=market.security.code, price="13.00", tif="IOC", coid="edge-hi")
+    assert order.filled_quantity == 100
+    investor_seller = market.investor(shares=100)
+    sell, _ = attempt(investor_seller, security=market.security.code, side="sell", price="7.00", tif="IOC", coid="lo")
+    assert sell.filled_quantity == 100
+
+
+def test_unknown_security(book):
+    _market, _mm, investor = book
+    before = snapshot()
+    with pytest.raises(err.UnknownSecurity):
+        attempt(investor, security="NOPE")
+    assert snapshot() == before
+
+
+def test_market_closed(book, settings):
+    market, _mm, investor = book
+    settings.MARKET_ALWAYS_OPEN = False
+    before = snapshot()
+    import datetime as dt
+    from unittest import mock
+
+    saturday = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)  # 11:00 in Shanghai, but a Saturday
+    with mock.patch("exchange.services.timezone.now", return_value=saturday), pytest.raises(err.MarketClosed):
+        attempt(investor, security=market.security.code)
+    assert snapshot() == before
+
+
+def test_cash_check_counts_the_fee(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.00")
+    # 100 × 10.00 = 1000.00 + 5.00 minimum fee = 1005.00 needed
+    short = market.investor(cash="1004.99")
+    exact = market.investor(cash="1005.00")
+    before = snapshot()
+    with pytest.raises(err.InsufficientCash):
+        attempt(short, security=market.security.code, price="10.00")
+    assert snapshot() == before
+    order, _ = attempt(exact, security=market.security.code, price="10.00", tif="IOC")
+    assert order.status == Order.Status.FILLED
+
+
+def test_self_trade_is_refused(book):
+    market, mm, _investor = book
+    before = snapshot()
+    with pytest.raises(err.SelfTrade):
+        attempt(mm, security=market.security.code, price="10.10")
+    assert snapshot() == before
+
+
+def test_retried_client_order_id_returns_the_first_order(book):
+    market, _mm, investor = book
+    first, created = attempt(investor, security=market.security.code, coid="same", tif="IOC")
+    before = snapshot()
+
+    again, created_again = attempt(investor, security=market.security.code, coid="same", tif="IOC")
+
+    assert created and not created_again
+    assert again.pk == first.pk
+    assert snapshot() == before
+
+
+def test_reused_client_order_id_with_another_order_is_refused(book):
+    market, _mm, investor = book
+    attempt(investor, security=market.security.code, coid="same", tif="IOC")
+    before = snapshot()
+    with pytest.raises(err.IdempotencyConflict):
+        attempt(investor, security=market.security.code, coid="same", qty=200, tif="IOC")
+    assert snapshot() == before
+
+
+def test_same_client_order_id_in_two_accounts_are_two_orders(book):
+    market, _mm, investor = book
+    other = market.investor(cash="20000")
+    a, _ = attempt(investor, security=market.security.code, coid="shared", tif="IOC")
+    b, _ = attempt(other, security=market.security.code, coid="shared", tif="IOC")
+    assert a.pk != b.pk
+
+
+@pytest.mark.parametrize(
+    ("req", "error"),
+    [
+        ({"bid_price": D("10.10"), "ask_price": D("10.10")}, err.CrossedQuote),
+        ({"bid_price": D("9.905")}, err.PriceOffTick),
+        ({"ask_price": D("14.00")}, err.PriceOutOfBand),
+        ({"bid_quantity": 150}, err.QuantityNotInLots),
+        ({"bid_quantity": 10_000_000}, err.InsufficientCash),
+        ({"ask_quantity": 10_000_000}, err.InsufficientShares),
+        ({"security": "NOPE"}, err.UnknownSecurity),
+    ],
+)
+def test_rejected_quote_changes_nothing_and_keeps_the_old_quote(book, req, error):
+    market, mm, _investor = book
+    before = snapshot()
+    fields = {
+        "security": market.security.code,
+        "bid_price": D("9.95"),
+        "bid_quantity": 100,
+        "ask_price": D("10.05"),
+        "ask_quantity": 100,
+        **req,
+    }
+    with pytest.raises(error):
+        quote_publish(user=mm.owner, request=QuoteRequest(**fields))
+    assert snapshot() == before
+
+
+def test_only_market_makers_quote(book):
+    market, _mm, investor = book
+    with pytest.raises(err.PermissionDenied):
+        quote_publish(
+            user=investor.owner,
+            request=QuoteRequest(market.security.code, D("9.95"), 100, D("10.05"), 100),
+        )

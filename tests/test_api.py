@@ -1,0 +1,272 @@
+"""The REST API's core contract (DESIGN.md §8): shapes, errors, who sees what."""
+
+from decimal import Decimal
+
+import pytest
+
+from exchange.models import Order, Role, Trade
+from tests.conftest import api_for, snapshot
+
+D = Decimal
+
+
+@pytest.fixture
+def trading(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000", shares=500)
+    return market, mm, investor
+
+
+def order_body(market, **over):
+    body = {
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": 100,
+        "limit_price": "10.10",
+        "time_in_force": "IOC",
+        "client_order_id": "api-1",
+    }
+    return {**body, **over}
+
+
+def test_token_login_then_token_auth(api, market):
+    user = market.user(Role.INVESTOR)
+    resp = api.post("/api/v1/auth/token/", {"username": user.username, "password": "pw-test-2026"}, format="json")
+    assert resp.status_code == 200
+    token = resp.json()["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get("/api/v1/ping/").json() == {"ok": True}
+
+
+def test_wrong_password_is_a_json_4xx(api, market):
+    user = market.user(Role.INVESTOR)
+    resp = api.post("/api/v1/auth/token/", {"username": user.username, "password": "nope"}, format="json")
+    assert resp.status_code == 400
+    assert resp.json()["code"] == "invalid_credentials"
+
+
+def test_anonymous_is_401_json(api, db):
+    resp = api.get("/api/v1/account/")
+    assert resp.status_code == 401
+    assert resp.json()["code"] == "not_authenticated"
+
+
+def test_place_order_contract_and_trade_contract(trading):
+    market, mm, investor = trading
+    client = api_for(investor.owner)
+
+    resp = client.post("/api/v1/orders/", order_body(market), format="json")
+
+    assert resp.status_code == 201
+    body = resp.json()
+    assert {"id", "status", "quantity", "filled_quantity", "client_order_id"} <= body.keys()
+    assert (body["status"], body["quantity"], body["filled_quantity"], body["client_order_id"]) == (
+        "filled",
+        100,
+        100,
+        "api-1",
+    )
+    trades = client.get("/api/v1/trades/").json()["results"]
+    assert len(trades) == 1
+    detail = client.get(f"/api/v1/trades/{trades[0]['id']}/").json()
+    assert detail["security"] == market.security.code
+    assert (detail["side"], detail["price"], detail["quantity"], detail["status"]) == ("buy", "10.10", 100, "matched")
+    assert detail["leaf_index"] is None and detail["block_height"] is None
+    assert detail["entry_id"] == Trade.objects.get().entry_id
+    # the market maker sees the same trade as a sell
+    assert api_for(mm.owner).get(f"/api/v1/trades/{detail['id']}/").json()["side"] == "sell"
+
+
+def test_retry_returns_the_first_order_with_200(trading):
+    market, _mm, investor = trading
+    client = api_for(investor.owner)
+    first = client.post("/api/v1/orders/", order_body(market), format="json")
+    before = snapshot()
+
+    again = client.post("/api/v1/orders/", order_body(market), format="json")
+
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("over", "status", "code"),
+    [
+        ({"limit_price": 10.1}, 400, "invalid_input"),
+        ({"limit_price": "abc"}, 400, "invalid_input"),
+        ({"limit_price": "-1"}, 400, "invalid_input"),
+        ({"quantity": "100"}, 400, "invalid_input"),
+        ({"quantity": 100.0}, 400, "invalid_input"),
+        ({"quantity": True}, 400, "invalid_input"),
+        ({"side": "short"}, 400, "invalid_input"),
+        ({"time_in_force": "GTD"}, 400, "invalid_input"),
+        ({"client_order_id": ""}, 400, "invalid_input"),
+        ({"security": "NOPE"}, 404, "unknown_security"),
+        ({"limit_price": "10.105"}, 400, "invalid_input"),
+        ({"limit_price": "10.15", "quantity": 150}, 400, "quantity_not_in_lots"),
+        ({"limit_price": "99.00"}, 400, "price_out_of_band"),
+        ({"quantity": 100_000}, 409, "insufficient_cash"),
+        ({"side": "sell", "quantity": 1000, "limit_price": "9.90"}, 409, "insufficient_shares"),
+    ],
+)
+def test_bad_orders_are_4xx_json_and_change_nothing(trading, over, status, code):
+    market, _mm, investor = trading
+    before = snapshot()
+
+    resp = api_for(investor.owner).post("/api/v1/orders/", order_body(market, **over), format="json")
+
+    assert resp.status_code == status, resp.content
+    body = resp.json()
+    assert body["code"] == code and body["message"]
+    assert snapshot() == before
+
+
+def test_malformed_json_is_400(trading):
+    _market, _mm, investor = trading
+    resp = api_for(investor.owner).generic("POST", "/api/v1/orders/", "{not json", content_type="application/json")
+    assert resp.status_code == 400
+    assert resp.json()["code"] == "malformed_json"
+
+
+def test_missing_fields_list_every_field(trading):
+    _market, _mm, investor = trading
+    resp = api_for(investor.owner).post("/api/v1/orders/", {}, format="json")
+    assert resp.status_code == 400
+    assert {"security", "side", "quantity", "limit_price", "client_order_id"} <= resp.json()["fields"].keys()
+
+
+def test_cancel_through_delete(trading):
+    market, _mm, investor = trading
+    client = api_for(investor.owner)
+    created = client.post(
+        "/api/v1/orders/", order_body(market, limit_price="10.00", time_in_force="DAY"), format="json"
+    ).json()
+    assert created["status"] == "open"
+
+    resp = client.delete(f"/api/v1/orders/{created['id']}/")
+
+    assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    again = client.delete(f"/api/v1/orders/{created['id']}/")
+    assert again.status_code == 409 and again.json()["code"] == "order_not_open"
+
+
+def test_investor_sees_only_their_own_orders_trades_and_balances(trading):
+    market, _mm, investor = trading
+    other = market.investor(cash="50000")
+    api_for(investor.owner).post("/api/v1/orders/", order_body(market), format="json")
+    order = Order.objects.get(account=investor)
+    trade = Trade.objects.get()
+    spy = api_for(other.owner)
+
+    assert spy.get(f"/api/v1/orders/{order.pk}/").status_code == 404
+    assert spy.delete(f"/api/v1/orders/{order.pk}/").status_code == 404
+    assert spy.get(f"/api/v1/trades/{trade.pk}/").status_code == 404
+    assert spy.get("/api/v1/orders/").json()["results"] == []
+    assert spy.get("/api/v1/trades/").json()["results"] == []
+    assert spy.get("/api/v1/account/").json()["account"] == other.code
+    assert Order.objects.get(pk=order.pk).status == "filled"
+
+
+def test_supervisors_see_all_trades_users_without_account_get_a_clear_error(trading):
+    market, _mm, investor = trading
+    api_for(investor.owner).post("/api/v1/orders/", order_body(market), format="json")
+    auditor = market.user(Role.AUDITOR)
+
+    assert len(api_for(auditor).get("/api/v1/trades/").json()["results"]) == 1
+    resp = api_for(auditor).get("/api/v1/account/")
+    assert resp.status_code == 403 and resp.json()["code"] == "no_trading_account"
+    resp = api_for(auditor).post("/api/v1/orders/", order_body(market, client_order_id="x"), format="json")
+    assert resp.status_code == 403
+
+
+def test_account_contract(trading):
+    market, _mm, investor = trading
+    api_for(investor.owner).post("/api/v1/orders/", order_body(market), format="json")
+
+    body = api_for(investor.owner).get("/api/v1/account/").json()
+
+    assert body["cash"] == {
+        "currency": "CNY",
+        "total": "50000.00",
+        "available": "48985.00",
+        "reserved": "1015.00",
+        "frozen": "0.00",
+    }
+    assert body["positions"] == [
+        {
+            "security": market.security.code,
+            "name": market.security.name,
+            "total": 500,
+            "available": 500,
+            "reserved": 0,
+            "frozen": 0,
+            "locked": 0,
+        }
+    ]
+
+
+def test_quotes_contract_best_first(market):
+    mm1, mm2 = market.market_maker(), market.market_maker()
+    client = api_for(mm1.owner)
+    resp = client.post(
+        "/api/v1/quotes/",
+        {
+            "security": market.security.code,
+            "bid_price": "9.90",
+            "bid_quantity": 500,
+            "ask_price": "10.20",
+            "ask_quantity": 600,
+        },
+        format="json",
+    )
+    assert resp.status_code == 201, resp.content
+    market.quote(mm2, "9.95", "10.10")
+
+    book = api_for(market.user()).get(f"/api/v1/securities/{market.security.code}/quotes/").json()
+
+    assert [(b["price"], b["quantity"]) for b in book["bids"]] == [("9.95", 1000), ("9.90", 500)]
+    assert [(a["price"], a["quantity"]) for a in book["asks"]] == [("10.10", 1000), ("10.20", 600)]
+
+
+def test_quote_with_float_price_is_refused(market):
+    mm = market.market_maker()
+    before = snapshot()
+    resp = api_for(mm.owner).post(
+        "/api/v1/quotes/",
+        {
+            "security": market.security.code,
+            "bid_price": 9.9,
+            "bid_quantity": 500,
+            "ask_price": "10.20",
+            "ask_quantity": 600,
+        },
+        format="json",
+    )
+    assert resp.status_code == 400 and resp.json()["fields"]["bid_price"]
+    assert snapshot() == before
+
+
+def test_pull_quotes_through_delete(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    resp = api_for(mm.owner).delete("/api/v1/quotes/")
+    assert resp.json() == {"pulled": 2}
+    assert api_for(mm.owner).get("/api/v1/quotes/").json() == []
+
+
+def test_securities_list_and_detail(market):
+    client = api_for(market.user())
+    listed = client.get("/api/v1/securities/").json()
+    assert [s["code"] for s in listed] == [market.security.code]
+    detail = client.get(f"/api/v1/securities/{market.security.code}/").json()
+    assert (detail["risk_rating"], detail["band_low"], detail["band_high"]) == ("R3", "7.00", "13.00")
+    assert client.get("/api/v1/securities/NOPE/").status_code == 404
+
+
+def test_schema_and_docs_are_served(api, db):
+    schema = api.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/orders/" in schema.content
+    assert api.get("/api/docs/").status_code == 200

@@ -1,0 +1,245 @@
+"""RFC 6962 / RFC 9162 Merkle tree: hashing, proofs, and their verification.
+
+Pure Python (hashlib only): the offline verifier imports this module alone.
+
+* leaf hash  = SHA-256(0x00 ‖ data)
+* node hash  = SHA-256(0x01 ‖ left ‖ right)
+* MTH({})    = SHA-256("")
+* MTH(D[n])  = node(MTH(D[0:k]), MTH(D[k:n])), k the largest power of two < n
+
+Storage-agnostic: proof *generation* takes a ``subtree`` callable returning
+MTH(D[start:end]) for any range, so the database can answer from its cache of
+perfect subtrees (see ``ledger.models.Node``) and tests from a plain list.
+Verification follows RFC 9162 §2.1.3.2 (inclusion) and §2.1.4.2 (consistency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+Subtree = Callable[[int, int], bytes]
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly smaller than ``n`` (n ≥ 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
+    """MTH of a list of leaf hashes, iteratively (no recursion depth limit)."""
+    if not hashes:
+        return EMPTY_ROOT
+    frontier = Frontier()
+    for h in hashes:
+        frontier.append(h)
+    return frontier.root()
+
+
+def subtree_from_list(hashes: Sequence[bytes]) -> Subtree:
+    """A ``subtree`` callable over an in-memory list of leaf hashes."""
+
+    def subtree(start: int, end: int) -> bytes:
+        return root_from_leaf_hashes(hashes[start:end])
+
+    return subtree
+
+
+# --------------------------------------------------------------------------
+# Appending: a compact range of perfect subtrees covering [0, size)
+
+
+class Frontier:
+    """The perfect subtrees that cover the leaves appended so far, largest first.
+
+    ``append`` returns every perfect subtree it completes, as (level, index,
+    hash) with the subtree covering leaves [index·2^level, (index+1)·2^level):
+    storing those lets any later proof be built from O(log n) lookups.
+    """
+
+    def __init__(self, size: int = 0, hashes: Iterable[bytes] = ()) -> None:
+        self.size = size
+        self.hashes = list(hashes)
+        if len(self.hashes) != bin(size).count("1"):
+            raise ValueError("a frontier holds one hash per set bit of its size")
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        completed = [(0, self.size, leaf)]
+        node, index, level = leaf, self.size, 0
+        while (self.size >> level) & 1:  # merge while the level is occupied
+            node = node_hash(self.hashes.pop(), node)
+            level += 1
+            index >>= 1
+            completed.append((level, index, node))
+        self.hashes.append(node)
+        self.size += 1
+        return completed
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return EMPTY_ROOT
+        node = self.hashes[-1]
+        for left in reversed(self.hashes[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
+def subtree_from_perfect(perfect: Callable[[int, int], bytes]) -> Subtree:
+    """MTH(D[start:end]) from a lookup of perfect aligned subtrees ``perfect(level, index)``."""
+
+    def subtree(start: int, end: int) -> bytes:
+        n = end - start
+        if n <= 0:
+            raise ValueError("empty range")
+        if n & (n - 1) == 0 and start % n == 0:
+            return perfect(n.bit_length() - 1, start // n)
+        k = _split(n)
+        return node_hash(subtree(start, start + k), subtree(start + k, end))
+
+    return subtree
+
+
+# --------------------------------------------------------------------------
+# Proof generation (RFC 9162 §2.1.3.1 and §2.1.4.1)
+
+
+def inclusion_proof(index: int, size: int, subtree: Subtree) -> list[bytes]:
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+    path: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index - start < k:
+            path.append(subtree(start + k, end))
+            end = start + k
+        else:
+            path.append(subtree(start, start + k))
+            start += k
+    path.reverse()
+    return path
+
+
+def consistency_proof(old_size: int, new_size: int, subtree: Subtree) -> list[bytes]:
+    if not 0 <= old_size <= new_size:
+        raise ValueError("need 0 ≤ old size ≤ new size")
+    if old_size == 0 or old_size == new_size:
+        return []
+    path: list[bytes] = []
+    m, start, end, complete = old_size, 0, new_size, True
+    while True:
+        n = end - start
+        if m == n:
+            if not complete:
+                path.append(subtree(start, end))
+            break
+        k = _split(n)
+        if m <= k:
+            path.append(subtree(start + k, end))
+            end = start + k
+        else:
+            path.append(subtree(start, start + k))
+            start += k
+            m -= k
+            complete = False
+    path.reverse()
+    return path
+
+
+# --------------------------------------------------------------------------
+# Verification (RFC 9162 §2.1.3.2 and §2.1.4.2)
+
+
+class ProofError(ValueError):
+    """A proof that does not verify, or is malformed."""
+
+
+def _check_hashes(items: Sequence[bytes], what: str) -> None:
+    for h in items:
+        if not isinstance(h, bytes | bytearray) or len(h) != HASH_SIZE:
+            raise ProofError(f"{what} must be 32-byte hashes")
+
+
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    _check_hashes([leaf, *proof], "leaf and proof")
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is outside a tree of size {size}")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise ProofError("inclusion proof is too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("inclusion proof is too short")
+    return r
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
+    """Raise ``ProofError`` unless ``leaf`` is at ``index`` in the tree of ``size`` with ``root``."""
+    if root_from_inclusion_proof(index, size, leaf, proof) != root:
+        raise ProofError("inclusion proof does not lead to the root")
+
+
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
+    """Raise ``ProofError`` unless the tree of ``new_size`` extends the tree of ``old_size``."""
+    _check_hashes([old_root, new_root, *proof], "roots and proof")
+    if not 0 <= old_size <= new_size:
+        raise ProofError("need 0 ≤ old size ≤ new size")
+    if old_size == new_size:
+        if proof:
+            raise ProofError("proof between equal sizes must be empty")
+        if old_root != new_root:
+            raise ProofError("same size, different roots")
+        return
+    if old_size == 0:
+        raise ProofError("no consistency proof exists from the empty tree")
+    if not proof:
+        raise ProofError("consistency proof is empty")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("consistency proof is too short")
+    if fr != old_root:
+        raise ProofError("consistency proof does not lead to the old root")
+    if sr != new_root:
+        raise ProofError("consistency proof does not lead to the new root")

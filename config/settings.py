@@ -192,7 +192,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
 
 LOGGING = {
     "version": 1,
@@ -207,3 +206,15 @@ if env_bool("EXCHANGE_SECURE_COOKIES", False):
 
 # The market keeps its sessions (exchange.calendar) unless this is on.
 MARKET_ALWAYS_OPEN = env_bool("EXCHANGE_ALWAYS_OPEN", DEMO_MODE)
+
+# The ledger's checkpoints: origin line, key folder (private keys, mode 600),
+# and where each signed checkpoint is also appended outside the database.
+LEDGER_ORIGIN = env("LEDGER_ORIGIN", "otc-exchange.local/ledger")
+LEDGER_KEY_NAME = env("LEDGER_KEY_NAME", "otc-exchange.local")
+LEDGER_KEY_DIR = Path(env("LEDGER_KEY_DIR", str(DATA_DIR / "keys")))
+LEDGER_CHECKPOINT_LOG = Path(env("LEDGER_CHECKPOINT_LOG", str(DATA_DIR / "checkpoints.log")))
+LEDGER_MAX_BLOCK_LEAVES = int(env("LEDGER_MAX_BLOCK_LEAVES", "5000") or 5000)
+
+CELERY_BEAT_SCHEDULE = {
+    "ledger-seal": {"task": "ledger.tasks.seal", "schedule": 1.0, "options": {"expires": 5}},
+}

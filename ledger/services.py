@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
+from . import checkpoint, keys, merkle
 from .canonical import entry_bytes, leaf_hash
-from .models import Entry
+from .models import Block, BlockSignature, Entry, Leaf, Node, PendingEntry
 
 
 def _build(kind: str, payload: dict, recorded_at: dt.datetime) -> Entry:
@@ -26,3 +31,113 @@ def entries_append(*, kind: str, payloads: list[dict], recorded_at: dt.datetime 
         raise RuntimeError("ledger entries are written inside the transaction of the change they record")
     at = recorded_at or timezone.now()
     return Entry.objects.bulk_create([_build(kind, p, at) for p in payloads])
+
+
+# --------------------------------------------------------------------------
+# Sealing
+
+# pg_advisory_xact_lock key of the sealer ("LEDG"): one sealer at a time, cluster-wide.
+SEAL_LOCK_KEY = 0x4C454447
+
+
+@dataclass(frozen=True)
+class SealResult:
+    block: Block
+    leaves: int
+    more_waiting: bool
+
+
+def _frontier_of(block: Block | None) -> merkle.Frontier:
+    if block is None:
+        return merkle.Frontier()
+    raw = bytes(block.frontier)
+    return merkle.Frontier(block.tree_size, [raw[i : i + 32] for i in range(0, len(raw), 32)])
+
+
+def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
+    """Seal the waiting entries into the next signed block. None when nothing waits or another sealer runs.
+
+    One transaction under an advisory lock: leaf indexes continue the last
+    block's tree without gap or repeat, and the unique keys on block height,
+    tree size and leaf index make a fork impossible even if the lock were
+    bypassed. A retry after a crash starts again from the last committed block.
+    """
+    limit = max_leaves or settings.LEDGER_MAX_BLOCK_LEAVES
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+            if not cur.fetchone()[0]:
+                return None
+        signing = keys.signers_for_seal()
+        waiting = list(PendingEntry.objects.order_by("entry_id").values_list("entry_id", flat=True)[: limit + 1])
+        if not waiting:
+            return None
+        more_waiting = len(waiting) > limit
+        waiting = waiting[:limit]
+        hashes = dict(Entry.objects.filter(id__in=waiting).values_list("id", "leaf_hash"))
+
+        last = Block.objects.order_by("-height").first()
+        frontier = _frontier_of(last)
+        first_index = frontier.size
+        height = last.height + 1 if last else 0
+        nodes: list[Node] = []
+        for entry_id in waiting:
+            nodes += [Node(level=lv, index=ix, hash=h) for lv, ix, h in frontier.append(bytes(hashes[entry_id]))]
+        root = frontier.root()
+        sealed_at = timezone.now()
+        header = checkpoint.header_bytes(
+            height=height,
+            first_leaf_index=first_index,
+            tree_size=frontier.size,
+            root=root,
+            prev_hash=bytes(last.block_hash) if last else checkpoint.ZERO_HASH,
+            sealed_at=sealed_at,
+            signers=[k.key_id for k, _ in signing],
+        )
+        bhash = checkpoint.block_hash(header)
+        body = checkpoint.body(
+            origin=settings.LEDGER_ORIGIN, tree_size=frontier.size, root=root, height=height, block_hash=bhash
+        )
+        block = Block.objects.create(
+            height=height,
+            first_leaf_index=first_index,
+            tree_size=frontier.size,
+            root=root,
+            prev_hash=bytes(last.block_hash) if last else checkpoint.ZERO_HASH,
+            block_hash=bhash,
+            header=header,
+            sealed_at=sealed_at,
+            checkpoint=body,
+            frontier=b"".join(frontier.hashes),
+        )
+        BlockSignature.objects.bulk_create(
+            [BlockSignature(block=block, key=k, signature=s.private_key.sign(body.encode())) for k, s in signing]
+        )
+        Leaf.objects.bulk_create(
+            [Leaf(leaf_index=first_index + i, entry_id=eid, block=block) for i, eid in enumerate(waiting)]
+        )
+        Node.objects.bulk_create(nodes)
+        PendingEntry.objects.filter(entry_id__in=waiting).delete()
+        keys.retire_after_seal([k for k, _ in signing], height=height, sealed_entry_ids=set(waiting))
+        note = signed_note(block)
+        transaction.on_commit(lambda: _checkpoint_log_append(note))
+    return SealResult(block=block, leaves=len(waiting), more_waiting=more_waiting)
+
+
+def signed_note(block: Block) -> str:
+    """The block's checkpoint with every signature it carries (node and co-signers)."""
+    from .checkpoint import note_key_hash
+
+    lines = []
+    for sig in block.signatures.select_related("key").order_by("key__name", "key_id"):
+        blob = note_key_hash(sig.key.name, bytes(sig.key.public_key)) + bytes(sig.signature)
+        lines.append(f"— {sig.key.name} {base64.b64encode(blob).decode()}\n")
+    return block.checkpoint + "\n" + "".join(lines)
+
+
+def _checkpoint_log_append(note: str) -> None:
+    """Keep every signed checkpoint outside the database too: the evidence a DB superuser cannot rewrite."""
+    path = Path(settings.LEDGER_CHECKPOINT_LOG)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(note + "\n")

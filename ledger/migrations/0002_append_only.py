@@ -11,6 +11,9 @@ INSERT (docs/operations.md).
 
 from django.db import migrations
 
+from ledger.migrations._sql import guard as _guard
+from ledger.migrations._sql import unguard as _unguard
+
 FUNCTION = """
 CREATE OR REPLACE FUNCTION exchange_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -28,24 +31,6 @@ $$;
 """
 
 TABLES = ["ledger_entry", "exchange_auditevent"]
-
-
-def _guard(table: str) -> str:
-    return f"""
-CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION exchange_append_only();
-CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-    FOR EACH STATEMENT EXECUTE FUNCTION exchange_append_only();
-ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_update_delete;
-ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate;
-"""
-
-
-def _unguard(table: str) -> str:
-    return f"""
-DROP TRIGGER IF EXISTS {table}_no_update_delete ON {table};
-DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};
-"""
 
 
 class Migration(migrations.Migration):

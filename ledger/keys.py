@@ -1,0 +1,147 @@
+"""The node's checkpoint-signing keys.
+
+Private keys live in ``settings.LEDGER_KEY_DIR`` (mode 700), one PEM file per
+key id (mode 600), created on first use; or the first key comes from the
+environment (``LEDGER_SIGNING_KEY``: the base64 of a raw 32-byte Ed25519
+seed). They never appear in settings, logs or the repository.
+
+Each key's introduction and retirement is a KEY_ROTATION ledger entry; the
+``SigningKey`` table is the node's index of them. A retired key's private file
+is deleted and ``signers_for_seal`` never returns it, so it cannot sign again.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .checkpoint import Signer, key_id, public_bytes
+from .models import EntryKind, SigningKey
+
+log = logging.getLogger(__name__)
+
+
+class KeyError_(RuntimeError):
+    """The node cannot sign: a key is missing or unusable."""
+
+
+def _key_dir() -> Path:
+    path = Path(settings.LEDGER_KEY_DIR)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _key_path(kid: str) -> Path:
+    return _key_dir() / f"{kid}.pem"
+
+
+def _write_private(private: Ed25519PrivateKey) -> str:
+    kid = key_id(public_bytes(private.public_key()))
+    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    fd = os.open(_key_path(kid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    return kid
+
+
+def _env_private() -> Ed25519PrivateKey | None:
+    seed = os.environ.get("LEDGER_SIGNING_KEY")
+    if not seed:
+        return None
+    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
+
+
+def _load_private(kid: str) -> Ed25519PrivateKey:
+    env_key = _env_private()
+    if env_key is not None and key_id(public_bytes(env_key.public_key())) == kid:
+        return env_key
+    path = _key_path(kid)
+    if not path.exists():
+        raise KeyError_(f"the private key {kid} is not in {path.parent}")
+    key = load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyError_(f"{path} is not an Ed25519 key")
+    return key
+
+
+def _introduce(private: Ed25519PrivateKey, *, retire: SigningKey | None = None) -> tuple[SigningKey, int]:
+    from .services import entry_append
+
+    public = public_bytes(private.public_key())
+    key = SigningKey.objects.create(
+        key_id=key_id(public), name=settings.LEDGER_KEY_NAME, public_key=public, local=True, created_at=timezone.now()
+    )
+    payload = {
+        "action": "rotate" if retire else "add",
+        "key_id": key.key_id,
+        "name": key.name,
+        "algorithm": "ed25519",
+        "public_key": base64.b64encode(public).decode(),
+        "retire_key_id": retire.key_id if retire else None,
+    }
+    entry = entry_append(kind=EntryKind.KEY_ROTATION, payload=payload)
+    return key, entry.pk
+
+
+def signers_for_seal() -> list[tuple[SigningKey, Signer]]:
+    """The keys that sign the next block; on a new ledger, the genesis key is created and recorded.
+
+    Runs inside the sealing transaction (the advisory lock serializes it).
+    """
+    keys = list(SigningKey.objects.filter(local=True).exclude(status=SigningKey.Status.RETIRED).order_by("key_id"))
+    if not keys and not SigningKey.objects.exists():
+        private = _env_private()
+        if private is None:
+            private = Ed25519PrivateKey.generate()
+            _write_private(private)
+        keys = [_introduce(private)[0]]
+        log.info("ledger: created the node signing key %s", keys[0].key_id)
+    if not keys:
+        raise KeyError_("no active local signing key: every key is retired")
+    return [(k, Signer(name=k.name, private_key=_load_private(k.key_id))) for k in keys]
+
+
+@transaction.atomic
+def key_rotate() -> SigningKey:
+    """Create a new node key and retire the current one(s) at the next block, which both sign."""
+    current = list(SigningKey.objects.select_for_update().filter(local=True, status=SigningKey.Status.ACTIVE))
+    if not current:
+        raise KeyError_("there is no active key to rotate; the first seal creates one")
+    private = Ed25519PrivateKey.generate()
+    _write_private(private)
+    new, entry_id = _introduce(private, retire=current[0])
+    for old in current:
+        old.status = SigningKey.Status.RETIRING
+        old.retire_entry_id = entry_id
+        old.save(update_fields=["status", "retire_entry_id"])
+    return new
+
+
+def retire_after_seal(keys: list[SigningKey], *, height: int, sealed_entry_ids: set[int]) -> None:
+    """Retiring keys whose rotation entry this block sealed have signed it: retire them, drop their files."""
+    retiring = [k for k in keys if k.status == SigningKey.Status.RETIRING and k.retire_entry_id in sealed_entry_ids]
+    for key in retiring:
+        key.status = SigningKey.Status.RETIRED
+        key.retired_at = timezone.now()
+        key.retired_in_block = height
+        key.save(update_fields=["status", "retired_at", "retired_in_block"])
+
+    def drop_files() -> None:
+        for key in retiring:
+            _key_path(key.key_id).unlink(missing_ok=True)
+
+    transaction.on_commit(drop_files)

@@ -1,0 +1,101 @@
+"""Sealing waiting entries into signed blocks (PostgreSQL)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from ledger import checkpoint, merkle
+from ledger.models import Block, Entry, Leaf, PendingEntry, SigningKey
+from ledger.services import block_seal, entry_append, signed_note
+
+
+@pytest.fixture(autouse=True)
+def _keys(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+def deposit(n: int) -> list[Entry]:
+    with transaction.atomic():
+        return [entry_append(kind="DEPOSIT", payload={"account": f"A{i}", "amount": Decimal("1.00")}) for i in range(n)]
+
+
+def test_seal_builds_the_genesis_block_then_continues_the_tree(
+    db, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    # given three waiting entries
+    first = deposit(3)
+    assert PendingEntry.objects.count() == 3
+
+    # when the sealer runs
+    with django_capture_on_commit_callbacks(execute=True):
+        genesis = block_seal().block
+
+    # then the genesis block holds the three entries and the genesis key's entry, signed by that key
+    key = SigningKey.objects.get()
+    assert (genesis.height, genesis.first_leaf_index, genesis.tree_size) == (0, 0, 4)
+    assert bytes(genesis.prev_hash) == bytes(32)
+    leaves = list(Leaf.objects.order_by("leaf_index").select_related("entry"))
+    assert [lf.entry.kind for lf in leaves] == ["DEPOSIT", "DEPOSIT", "DEPOSIT", "KEY_ROTATION"]
+    assert [lf.entry_id for lf in leaves[:3]] == [e.pk for e in first]
+    assert bytes(genesis.root) == merkle.root_from_leaf_hashes([bytes(lf.entry.leaf_hash) for lf in leaves])
+    assert bytes(genesis.block_hash) == checkpoint.block_hash(bytes(genesis.header))
+    parsed = checkpoint.parse(signed_note(genesis))
+    assert (parsed.origin, parsed.tree_size, parsed.root, parsed.height) == (
+        settings.LEDGER_ORIGIN,
+        4,
+        bytes(genesis.root),
+        0,
+    )
+    assert checkpoint.verified_signers(parsed, {key.name: bytes(key.public_key)}) == [key.name]
+    assert not PendingEntry.objects.exists()
+    # the private key is on disk, owner-only, and the checkpoint is logged outside the database
+    key_file = tmp_path / "keys" / f"{key.key_id}.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert signed_note(genesis) in (tmp_path / "checkpoints.log").read_text()
+
+    # when two more entries wait and the sealer runs again
+    deposit(2)
+    second = block_seal().block
+
+    # then the next block continues at leaf 4 and links to the genesis block
+    assert (second.height, second.first_leaf_index, second.tree_size) == (1, 4, 6)
+    assert bytes(second.prev_hash) == bytes(genesis.block_hash)
+    all_hashes = [bytes(lf.entry.leaf_hash) for lf in Leaf.objects.order_by("leaf_index").select_related("entry")]
+    assert bytes(second.root) == merkle.root_from_leaf_hashes(all_hashes)
+
+
+def test_nothing_waiting_seals_nothing(db):
+    deposit(1)
+    block_seal()
+    assert block_seal() is None
+    assert Block.objects.count() == 1
+
+
+def test_a_block_holds_at_most_max_leaves_and_says_more_wait(db):
+    deposit(9)
+    result = block_seal(max_leaves=4)
+    assert (result.leaves, result.more_waiting) == (4, True)
+    assert PendingEntry.objects.count() == 6
+
+
+def test_key_rotation_block_is_signed_by_both_keys_then_the_old_key_stops(db):
+    from ledger.keys import key_rotate
+
+    deposit(1)
+    block_seal()
+    old = SigningKey.objects.get()
+
+    new = key_rotate()
+    rotation = block_seal().block
+    deposit(1)
+    after = block_seal().block
+
+    signed_by = lambda b: sorted(b.signatures.values_list("key_id", flat=True))  # noqa: E731
+    assert signed_by(rotation) == sorted([old.key_id, new.key_id])
+    assert signed_by(after) == [new.key_id]
+    old.refresh_from_db()
+    assert (old.status, old.retired_in_block) == (SigningKey.Status.RETIRED, rotation.height)

@@ -7,4 +7,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.market, name="market"),
+    path("market/data/", views.market_data, name="market-data"),
+    path("orders/", views.orders, name="orders"),
+    path("orders/new/", views.order_new, name="order-new"),
+    path("orders/<int:order_id>/cancel/", views.order_cancel, name="order-cancel"),
+    path("trades/", views.trades, name="trades"),
+    path("balances/", views.balances, name="balances"),
+    path("quotes/", views.quotes, name="quotes"),
+    path("quotes/pull/", views.quotes_pull, name="quotes-pull"),
 ]

@@ -1,10 +1,31 @@
-"""Web pages. Each view reads through selectors and writes through services."""
+"""Web pages. Each view reads through selectors and writes through services.
+
+Views shape what the templates show (labels, number formatting) and turn a
+``DomainError`` into a form error or a message; no market rule lives here.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .exceptions import DomainError
+from .forms import OrderTicketForm, QuoteForm, domain_error_message, new_client_order_id
+from .models import Order, Quote, Role, Security, Trade
+
+PAGE_SIZE = 50
 
 
 def _wants_json(request) -> bool:
@@ -18,21 +39,392 @@ def _error(request, status: int, code: str, message: str):
 
 
 def error_400(request, exception=None):
-    return _error(request, 400, "bad_request", "Bad request.")
+    return _error(request, 400, "bad_request", gettext("Bad request."))
 
 
 def error_403(request, exception=None):
-    return _error(request, 403, "permission_denied", "You are not allowed to see this page.")
+    return _error(request, 403, "permission_denied", gettext("You are not allowed to see this page."))
 
 
 def error_404(request, exception=None):
-    return _error(request, 404, "not_found", "Not found.")
+    return _error(request, 404, "not_found", gettext("Not found."))
 
 
 def error_500(request):
-    return _error(request, 500, "server_error", "Something went wrong on our side.")
+    return _error(request, 500, "server_error", gettext("Something went wrong on our side."))
+
+
+# --------------------------------------------------------------------------
+# Display helpers: amounts grouped by thousands the same way in every language
+# (Django's zh-hans number format has no separator), so the page and the JSON
+# the market watch polls look the same.
+
+
+def _money(value: Decimal | int | None) -> str:
+    return "" if value is None else f"{Decimal(value):,.2f}"
+
+
+def _qty(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _pct(value: Decimal) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _label(choices, value: str) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
+def _no_account(request, title):
+    return render(request, "exchange/no_account.html", {"title": title})
+
+
+def _require_market_maker(user) -> None:
+    # The quote page is the market makers' desk; the services refuse others too.
+    if user.role != Role.MARKET_MAKER:
+        raise PermissionDenied
+
+
+def _security_named(securities: list[Security], code: str | None) -> Security | None:
+    return next((s for s in securities if s.code == code), None)
+
+
+# --------------------------------------------------------------------------
+# Market watch
+
+
+def _market_rows() -> list[dict]:
+    best = selectors.best_prices()
+    rows = []
+    for security in selectors.securities_listed():
+        book = best.get(security.pk, {})
+        rows.append(
+            {
+                "code": security.code,
+                "name": security.name,
+                "risk": f"R{security.risk_rating}",
+                "reference_price": _money(security.reference_price),
+                "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
+                "band_pct": f"±{_pct(security.band_pct)}%",
+                "status": security.status,
+                "status_label": security.get_status_display(),
+                "bid": _money(book.get("bid")) or None,
+                "bid_size": _qty(book.get("bid_size")) if book.get("bid") is not None else None,
+                "ask": _money(book.get("ask")) or None,
+                "ask_size": _qty(book.get("ask_size")) if book.get("ask") is not None else None,
+            }
+        )
+    return rows
 
 
 @login_required
 def market(request):
-    return render(request, "exchange/market.html", {})
+    return render(request, "exchange/market.html", {"rows": _market_rows(), "as_of": timezone.now()})
+
+
+@login_required
+@never_cache
+def market_data(request):
+    """The rows of the market watch, polled by its page every two seconds."""
+    return JsonResponse({"as_of": timezone.now().isoformat(), "rows": _market_rows()})
+
+
+# --------------------------------------------------------------------------
+# Order ticket
+
+
+def _book_rows(security: Security) -> dict[str, list[dict]]:
+    book = selectors.quote_book(security)
+
+    def rows(levels):
+        return [
+            {
+                "price": _money(level["price"]),
+                "price_raw": f"{level['price']:f}",
+                "quantity": _qty(level["quantity"]),
+                "market_maker": level["market_maker"],
+            }
+            for level in levels
+        ]
+
+    # Asks are shown above the bids, the best ask nearest the spread.
+    return {"asks": list(reversed(rows(book["asks"]))), "bids": rows(book["bids"])}
+
+
+def _available(account, security: Security | None) -> dict:
+    balances = selectors.account_balances(account)
+    shares = 0
+    if security is not None:
+        shares = next((p["available"] for p in balances["positions"] if p["security"] == security.code), 0)
+    return {"cash": _money(balances["cash"]["available"]), "shares": _qty(shares)}
+
+
+def _order_placed_message(order: Order) -> str:
+    return gettext("Order %(id)s: %(side)s %(quantity)s %(security)s at %(price)s, %(status)s (%(filled)s filled).") % {
+        "id": order.pk,
+        "side": _label(Order.Side, order.side),
+        "quantity": _qty(order.quantity),
+        "security": order.security.code,
+        "price": _money(order.limit_price),
+        "status": _label(Order.Status, order.status),
+        "filled": _qty(order.filled_quantity),
+    }
+
+
+@login_required
+@never_cache
+def order_new(request):
+    account = selectors.account_of(request.user)
+    if account is None:
+        return _no_account(request, _("Order ticket"))
+    securities = list(selectors.securities_listed())
+    code = request.POST.get("security") if request.method == "POST" else request.GET.get("security")
+    security = _security_named(securities, code) or (securities[0] if securities else None)
+
+    if request.method == "POST":
+        form = OrderTicketForm(request.POST, securities=securities)
+        if form.is_valid():
+            try:
+                order, created = services.order_place(
+                    placed_by=request.user, account=account, request=form.order_request()
+                )
+            except DomainError as exc:
+                form.add_error(None, domain_error_message(exc))
+                # Nothing was placed; a fresh key keeps a corrected resubmission from clashing with any earlier one.
+                form.data = form.data.copy()
+                form.data["client_order_id"] = new_client_order_id()
+            else:
+                if created:
+                    messages.success(request, _order_placed_message(order))
+                else:
+                    messages.info(
+                        request,
+                        gettext("This order was already placed (order %(id)s); it was not placed twice.")
+                        % {"id": order.pk},
+                    )
+                return redirect("orders")
+    else:
+        initial = {"client_order_id": new_client_order_id()}
+        if security is not None:
+            initial["security"] = security.code
+        if request.GET.get("side") in Order.Side.values:
+            initial["side"] = request.GET["side"]
+        form = OrderTicketForm(initial=initial, securities=securities)
+
+    context = {
+        "form": form,
+        "security": security,
+        "book": _book_rows(security) if security else {"asks": [], "bids": []},
+        "available": _available(account, security),
+        "account": account,
+    }
+    if security is not None:
+        context["security_info"] = {
+            "risk": f"R{security.risk_rating}",
+            "reference_price": _money(security.reference_price),
+            "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
+            "lot_size": _qty(security.lot_size),
+            "tick_size": f"{security.tick_size:f}",
+            "status": security.status,
+            "status_label": security.get_status_display(),
+        }
+    return render(request, "exchange/order_new.html", context)
+
+
+# --------------------------------------------------------------------------
+# Orders, trades, balances
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@login_required
+def orders(request):
+    account = selectors.account_of(request.user)
+    page = _page(request, selectors.orders_visible(request.user))
+    # Supervisors read every order but act on none; the service decides for everyone else.
+    may_cancel = request.user.role not in selectors.SUPERVISORS
+    rows = [
+        {
+            "id": order.pk,
+            "created_at": order.created_at,
+            "account": order.account.code,
+            "security": order.security.code,
+            "side": order.side,
+            "side_label": _label(Order.Side, order.side),
+            "limit_price": _money(order.limit_price),
+            "quantity": _qty(order.quantity),
+            "filled": _qty(order.filled_quantity),
+            "time_in_force_label": _label(Order.TimeInForce, order.time_in_force),
+            "status": order.status,
+            "status_label": _label(Order.Status, order.status),
+            "can_cancel": may_cancel and order.is_open,
+        }
+        for order in page
+    ]
+    return render(
+        request,
+        "exchange/orders.html",
+        {"rows": rows, "page": page, "show_account": account is None, "account": account},
+    )
+
+
+@login_required
+@require_POST
+def order_cancel(request, order_id: int):
+    try:
+        order = services.order_cancel(actor=request.user, order_id=order_id)
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(
+            request,
+            gettext("Order %(id)s cancelled; %(quantity)s shares were not filled.")
+            % {"id": order.pk, "quantity": _qty(order.remaining_quantity)},
+        )
+    return redirect("orders")
+
+
+@login_required
+def trades(request):
+    account = selectors.account_of(request.user)
+    page = _page(request, selectors.trades_visible(request.user))
+    rows = []
+    for trade in page:
+        side = selectors.trade_side_for(trade, request.user)
+        rows.append(
+            {
+                "id": trade.pk,
+                "matched_at": trade.matched_at,
+                "security": trade.security.code,
+                "security_name": trade.security.name,
+                "side": side,
+                "side_label": _label(Order.Side, side),
+                "price": _money(trade.price),
+                "quantity": _qty(trade.quantity),
+                "value": _money(trade.value),
+                "fee": _money(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee),
+                "status": trade.status,
+                "status_label": _label(Trade.Status, trade.status),
+            }
+        )
+    return render(request, "exchange/trades.html", {"rows": rows, "page": page, "account": account})
+
+
+@login_required
+def balances(request):
+    account = selectors.account_of(request.user)
+    if account is None:
+        return _no_account(request, _("Balances"))
+    data = selectors.account_balances(account)
+    cash = {key: _money(value) for key, value in data["cash"].items() if key != "currency"}
+    positions = [
+        {
+            "security": p["security"],
+            "name": p["name"],
+            **{key: _qty(p[key]) for key in ("total", "available", "reserved", "frozen", "locked")},
+        }
+        for p in data["positions"]
+    ]
+    return render(
+        request,
+        "exchange/balances.html",
+        {"account": account, "cash": cash, "currency": data["cash"]["currency"], "positions": positions},
+    )
+
+
+# --------------------------------------------------------------------------
+# Market maker's quotes
+
+
+def _quote_rows(account, securities: list[Security]) -> list[dict]:
+    # The same read as the quotes API (exchange.api.views.QuotesApi.get).
+    mine: dict[tuple[int, str], Quote] = {
+        (q.security_id, q.side): q for q in account.quotes.filter(status=Quote.Status.ACTIVE)
+    }
+    best = selectors.best_prices()
+    rows = []
+    for security in securities:
+        bid, ask = mine.get((security.pk, Quote.Side.BID)), mine.get((security.pk, Quote.Side.ASK))
+        market_book = best.get(security.pk, {})
+        rows.append(
+            {
+                "code": security.code,
+                "name": security.name,
+                "status_label": security.get_status_display(),
+                "bid": _money(bid.price) if bid else None,
+                "bid_size": f"{_qty(bid.quantity)} / {_qty(bid.original_quantity)}" if bid else None,
+                "ask": _money(ask.price) if ask else None,
+                "ask_size": f"{_qty(ask.quantity)} / {_qty(ask.original_quantity)}" if ask else None,
+                "best_bid": _money(market_book.get("bid")) or None,
+                "best_ask": _money(market_book.get("ask")) or None,
+                "active": bool(bid or ask),
+                "initial": {
+                    "security": security.code,
+                    "bid_price": bid.price if bid else None,
+                    "bid_quantity": bid.original_quantity if bid else None,
+                    "ask_price": ask.price if ask else None,
+                    "ask_quantity": ask.original_quantity if ask else None,
+                },
+            }
+        )
+    return rows
+
+
+@login_required
+@never_cache
+def quotes(request):
+    _require_market_maker(request.user)
+    account = selectors.account_of(request.user)
+    if account is None:
+        return _no_account(request, _("My quotes"))
+    securities = list(selectors.securities_listed())
+    rows = _quote_rows(account, securities)
+
+    if request.method == "POST":
+        form = QuoteForm(request.POST, securities=securities)
+        if form.is_valid():
+            try:
+                result = services.quote_publish(user=request.user, request=form.quote_request())
+            except DomainError as exc:
+                form.add_error(None, domain_error_message(exc))
+            else:
+                messages.success(
+                    request,
+                    gettext("Quote published in %(security)s: bid %(bid)s, ask %(ask)s; %(trades)s trades.")
+                    % {
+                        "security": form.cleaned_data["security"],
+                        "bid": _money(result.bid.price),
+                        "ask": _money(result.ask.price),
+                        "trades": len(result.trades),
+                    },
+                )
+                return redirect("quotes")
+    else:
+        chosen = next((r for r in rows if r["code"] == request.GET.get("security")), None)
+        initial = chosen["initial"] if chosen else {}
+        form = QuoteForm(initial=initial, securities=securities)
+
+    return render(request, "exchange/quotes.html", {"form": form, "rows": rows, "account": account})
+
+
+@login_required
+@require_POST
+def quotes_pull(request):
+    _require_market_maker(request.user)
+    code = request.POST.get("security") or None
+    try:
+        pulled = services.quotes_pull(user=request.user, security_code=code)
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(
+            request, ngettext("%(count)s quote pulled.", "%(count)s quotes pulled.", pulled) % {"count": pulled}
+        )
+    return redirect("quotes")

@@ -1,0 +1,178 @@
+"""Forms of the web pages.
+
+A form only turns text from the browser into the typed request a service
+takes (an int, a ``Decimal``, a known choice). Every market rule — tick, band,
+lots, cash, shares, halts — stays in the services, whose ``DomainError`` the
+views add to the form with ``domain_error_message``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+
+from django import forms
+from django.utils.translation import gettext, gettext_noop, override
+from django.utils.translation import gettext_lazy as _
+
+from . import services
+from .exceptions import DomainError
+from .models import Order, Security
+
+# Bounds that keep absurd input out of the integer and decimal columns; the
+# services decide what is actually allowed.
+MAX_QUANTITY = 10**12
+PRICE_DIGITS = 14
+
+
+def _security_choices(securities) -> list[tuple[str, str]]:
+    return [(s.code, f"{s.code} {s.name}") for s in securities]
+
+
+def new_client_order_id() -> str:
+    """A fresh idempotency key, written into the ticket when it is shown: a double submit places one order."""
+    return uuid.uuid4().hex
+
+
+class OrderTicketForm(forms.Form):
+    security = forms.ChoiceField(label=_("Security"))
+    side = forms.ChoiceField(
+        label=_("Side"), choices=Order.Side.choices, initial=Order.Side.BUY, widget=forms.RadioSelect
+    )
+    quantity = forms.IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    limit_price = forms.DecimalField(label=_("Limit price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    time_in_force = forms.ChoiceField(
+        label=_("Time in force"),
+        choices=[(Order.TimeInForce.DAY, _("Day")), (Order.TimeInForce.IOC, _("Immediate or cancel"))],
+        initial=Order.TimeInForce.DAY,
+        widget=forms.RadioSelect,
+    )
+    client_order_id = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, securities: list[Security], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["security"].choices = _security_choices(securities)
+        self.fields["quantity"].widget.attrs.update({"inputmode": "numeric", "autocomplete": "off"})
+        self.fields["limit_price"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+    def order_request(self) -> services.OrderRequest:
+        data = self.cleaned_data
+        return services.OrderRequest(
+            security=data["security"],
+            side=data["side"],
+            quantity=data["quantity"],
+            limit_price=data["limit_price"],
+            time_in_force=data["time_in_force"],
+            client_order_id=data["client_order_id"],
+        )
+
+
+class QuoteForm(forms.Form):
+    security = forms.ChoiceField(label=_("Security"))
+    bid_price = forms.DecimalField(label=_("Bid price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    bid_quantity = forms.IntegerField(label=_("Bid size"), min_value=1, max_value=MAX_QUANTITY)
+    ask_price = forms.DecimalField(label=_("Ask price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    ask_quantity = forms.IntegerField(label=_("Ask size"), min_value=1, max_value=MAX_QUANTITY)
+
+    def __init__(self, *args, securities: list[Security], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["security"].choices = _security_choices(securities)
+        for name in ("bid_price", "ask_price"):
+            self.fields[name].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+        for name in ("bid_quantity", "ask_quantity"):
+            self.fields[name].widget.attrs.update({"inputmode": "numeric", "autocomplete": "off"})
+
+    def quote_request(self) -> services.QuoteRequest:
+        data = self.cleaned_data
+        return services.QuoteRequest(
+            security=data["security"],
+            bid_price=data["bid_price"],
+            bid_quantity=data["bid_quantity"],
+            ask_price=data["ask_price"],
+            ask_quantity=data["ask_quantity"],
+        )
+
+
+# --------------------------------------------------------------------------
+# Domain error messages on the pages
+#
+# The error classes carry translated default messages, but the services raise
+# some errors with a plain English message, a few of them with figures in it.
+# The plain ones are listed here so that makemessages collects them; the ones
+# with figures are matched and re-worded with the same figures. Once the
+# services format their messages with gettext, the patterns below can go.
+
+SERVICE_MESSAGES = [
+    gettext_noop('Prices are decimal strings, such as "10.50".'),
+    gettext_noop("The price is not a decimal number."),
+    gettext_noop("The price must be a positive number."),
+    gettext_noop("Quantities are whole numbers of shares."),
+    gettext_noop("The quantity must be positive."),
+    gettext_noop('side must be "buy" or "sell".'),
+    gettext_noop('time_in_force must be "IOC" or "DAY".'),
+    gettext_noop("client_order_id must be 1 to 64 characters."),
+    gettext_noop("No such order."),
+    gettext_noop("No such trade."),
+    gettext_noop("Only market makers publish quotes."),
+]
+
+_NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)"
+_PATTERNS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
+    (
+        re.compile(rf"The price must be a multiple of the tick size {_NUMBER}\."),
+        gettext_noop("The price must be a multiple of the tick size %(tick)s."),
+        ("tick",),
+    ),
+    (
+        re.compile(rf"The price must be between {_NUMBER} and {_NUMBER}\."),
+        gettext_noop("The price must be between %(low)s and %(high)s."),
+        ("low", "high"),
+    ),
+    (
+        re.compile(rf"The quantity must be a multiple of the lot size {_NUMBER}\."),
+        gettext_noop("The quantity must be a multiple of the lot size %(lot)s."),
+        ("lot",),
+    ),
+    (
+        re.compile(rf"The order needs {_NUMBER} CNY including fees; {_NUMBER} CNY is available\."),
+        gettext_noop("The order needs %(needed)s CNY including fees; %(available)s CNY is available."),
+        ("needed", "available"),
+    ),
+    (
+        re.compile(rf"The order needs {_NUMBER} shares; {_NUMBER} are available\."),
+        gettext_noop("The order needs %(needed)s shares; %(available)s are available."),
+        ("needed", "available"),
+    ),
+    (
+        re.compile(rf"The bid needs {_NUMBER} CNY; {_NUMBER} is available\."),
+        gettext_noop("The bid needs %(needed)s CNY; %(available)s is available."),
+        ("needed", "available"),
+    ),
+    (
+        re.compile(rf"The ask needs {_NUMBER} shares; {_NUMBER} are available\."),
+        gettext_noop("The ask needs %(needed)s shares; %(available)s are available."),
+        ("needed", "available"),
+    ),
+]
+
+
+def domain_error_message(exc: DomainError) -> str:
+    """The error's message in the active language, keeping any figures it carries."""
+    message = exc.message
+    translated = gettext(message)
+    if translated != message:
+        return translated
+    for pattern, template, names in _PATTERNS:
+        match = pattern.fullmatch(message)
+        if match:
+            return gettext(template) % dict(zip(names, match.groups(), strict=True))
+    default_here = str(exc.default_message)
+    with override("en"):
+        default_en = str(exc.default_message)
+    if message == default_en:
+        return default_here
+    if default_here == default_en or message == default_here:
+        return message
+    # An English detail nobody translated: lead with the class's translated default.
+    return f"{default_here} ({message})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from settlement.models import CashBalance, Position
 
@@ -34,7 +34,12 @@ def orders_visible(user: User) -> QuerySet[Order]:
 
 
 def trades_visible(user: User) -> QuerySet[Trade]:
-    qs = Trade.objects.select_related("security", "buyer", "seller").order_by("-id")
+    """Trades the user may see, with ``leaf_index`` and ``block_height`` once the sealer has sealed them."""
+    qs = (
+        Trade.objects.select_related("security", "buyer", "seller")
+        .annotate(leaf_index=F("entry__leaf__leaf_index"), block_height=F("entry__leaf__block_id"))
+        .order_by("-id")
+    )
     if user.role in SUPERVISORS:
         return qs
     return qs.filter(_visible_accounts_q(user, "buyer") | _visible_accounts_q(user, "seller"))
@@ -102,6 +107,13 @@ def account_balances(account: Account) -> dict:
             if p.total or p.reserved
         ],
     }
+
+
+def trade_status(trade: Trade) -> str:
+    """matched → sealed once its entry is in a block (the ledger does not write exchange rows)."""
+    if trade.status == Trade.Status.MATCHED and getattr(trade, "leaf_index", None) is not None:
+        return Trade.Status.SEALED
+    return trade.status
 
 
 def trade_side_for(trade: Trade, user: User) -> str:

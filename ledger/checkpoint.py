@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -159,20 +160,22 @@ def parse(note: str) -> Checkpoint:
     return Checkpoint(lines[0], size, root, height, bhash, text, tuple(signatures))
 
 
-def verified_signers(checkpoint: Checkpoint, trusted: dict[str, bytes]) -> list[str]:
-    """Names of the trusted keys (name → raw public key) whose signatures verify.
+def verified_signers(checkpoint: Checkpoint, trusted: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The trusted keys, as (name, raw public key), whose signatures on the checkpoint verify.
 
-    Lines of unknown keys are ignored. A line that claims a trusted key but
-    does not verify raises: it is a forgery, not an unknown co-signer.
+    Lines of unknown keys are ignored (other institutions' co-signatures). A
+    line that matches a trusted key by name and key hash but does not verify
+    raises: it is a forgery, not an unknown co-signer.
     """
+    by_hash = {(name, note_key_hash(name, public)): public for name, public in trusted}
     good = []
     for name, khash, sig in checkpoint.signatures:
-        public = trusted.get(name)
-        if public is None or note_key_hash(name, public) != khash:
+        public = by_hash.get((name, khash))
+        if public is None:
             continue
         try:
             Ed25519PublicKey.from_public_bytes(public).verify(sig, checkpoint.text.encode())
         except InvalidSignature as exc:
-            raise CheckpointError(f"the signature of {name} does not verify") from exc
-        good.append(name)
+            raise CheckpointError(f"the signature of {name} ({key_id(public)}) does not verify") from exc
+        good.append((name, public))
     return good

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +137,11 @@ def signed_note(block: Block) -> str:
 
 
 def _checkpoint_log_append(note: str) -> None:
-    """Keep every signed checkpoint outside the database too: the evidence a DB superuser cannot rewrite."""
+    """Keep every signed checkpoint outside the database too: the evidence a DB superuser cannot rewrite.
+
+    One JSON object per line, ``{"checkpoint": <signed note>}``.
+    """
     path = Path(settings.LEDGER_CHECKPOINT_LOG)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(note + "\n")
+        fh.write(json.dumps({"checkpoint": note}) + "\n")

@@ -28,6 +28,7 @@ def entry(db):
 def test_raw_sql_changes_to_the_ledger_fail(entry, sql):
     before = (entry.kind, bytes(entry.canonical))
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses while FK checks are pending
         cur.execute(sql, [entry.pk] if "%s" in sql else None)
     stored = Entry.objects.get(pk=entry.pk)
     assert (stored.kind, bytes(stored.canonical)) == before
@@ -43,9 +44,10 @@ def test_replication_role_does_not_silence_the_triggers(entry):
 def test_reset_flag_alone_does_not_let_a_non_owner_truncate(entry):
     # given a role that may write the table but does not own it (production's app role)
     with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cur.execute("DROP ROLE IF EXISTS ledger_app_test")
         cur.execute("CREATE ROLE ledger_app_test")
-        cur.execute("GRANT SELECT, INSERT, TRUNCATE ON ledger_entry, exchange_trade TO ledger_app_test")
+        cur.execute("GRANT SELECT, INSERT, TRUNCATE ON ALL TABLES IN SCHEMA public TO ledger_app_test")
         cur.execute("SET LOCAL ROLE ledger_app_test")
         cur.execute("SET LOCAL exchange.allow_reset = 'on'")
         # when it truncates with the reset flag set, then the trigger still refuses

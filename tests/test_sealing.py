@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -50,12 +51,15 @@ def test_seal_builds_the_genesis_block_then_continues_the_tree(
         bytes(genesis.root),
         0,
     )
-    assert checkpoint.verified_signers(parsed, {key.name: bytes(key.public_key)}) == [key.name]
+    assert checkpoint.verified_signers(parsed, [(key.name, bytes(key.public_key))]) == [
+        (key.name, bytes(key.public_key))
+    ]
     assert not PendingEntry.objects.exists()
     # the private key is on disk, owner-only, and the checkpoint is logged outside the database
     key_file = tmp_path / "keys" / f"{key.key_id}.pem"
     assert key_file.stat().st_mode & 0o777 == 0o600
-    assert signed_note(genesis) in (tmp_path / "checkpoints.log").read_text()
+    logged = (tmp_path / "checkpoints.log").read_text().splitlines()
+    assert [json.loads(line)["checkpoint"] for line in logged] == [signed_note(genesis)]
 
     # when two more entries wait and the sealer runs again
     deposit(2)

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from ledger.api import TradeProofApi
+
 from . import views
 
 urlpatterns = [
@@ -13,5 +15,6 @@ urlpatterns = [
     path("orders/<int:order_id>/", views.OrderDetailApi.as_view(), name="api-order"),
     path("trades/", views.TradeListApi.as_view(), name="api-trades"),
     path("trades/<int:trade_id>/", views.TradeDetailApi.as_view(), name="api-trade"),
+    path("trades/<int:trade_id>/proof/", TradeProofApi.as_view(), name="api-trade-proof"),
     path("account/", views.AccountApi.as_view(), name="api-account"),
 ]

@@ -294,21 +294,17 @@ class TradeOutput(serializers.Serializer):
     seller_fee = serializers.DecimalField(max_digits=20, decimal_places=2)
     buy_order_id = serializers.IntegerField(allow_null=True)
     sell_order_id = serializers.IntegerField(allow_null=True)
-    status = serializers.CharField()
+    status = serializers.SerializerMethodField()
     matched_at = serializers.DateTimeField()
     entry_id = serializers.IntegerField()
-    leaf_index = serializers.SerializerMethodField()
-    block_height = serializers.SerializerMethodField()
+    leaf_index = serializers.IntegerField(allow_null=True, read_only=True)
+    block_height = serializers.IntegerField(allow_null=True, read_only=True)
 
     def get_side(self, obj) -> str:
         return selectors.trade_side_for(obj, self.context["request"].user)
 
-    # Filled in by the sealer (ledger issue); null while the trade is only matched.
-    def get_leaf_index(self, obj) -> int | None:
-        return None
-
-    def get_block_height(self, obj) -> int | None:
-        return None
+    def get_status(self, obj) -> str:
+        return selectors.trade_status(obj)
 
 
 class TradeListApi(APIView):

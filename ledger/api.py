@@ -1,0 +1,260 @@
+"""Ledger API: checkpoints, blocks, entries, proofs, keys (DESIGN.md §4, §8).
+
+Hashes travel as hex, bytes (canonical entries, signatures, public keys) as
+base64. Anyone signed in may read checkpoints and proofs (they are hashes
+only); the bytes of an entry are shown to supervisors and to the parties of
+the trade it records.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange import exceptions as err
+from exchange.models import Trade
+from exchange.selectors import SUPERVISORS
+
+from . import selectors
+from .models import Block, Leaf, SigningKey
+from .services import signed_note
+
+
+class NotSealed(err.DomainError):
+    code = "not_sealed"
+    status = 409
+    default_message = "The entry is not sealed in a block yet."
+
+
+class NotACheckpoint(err.DomainError):
+    code = "not_a_checkpoint"
+    status = 400
+    default_message = "No signed checkpoint has that tree size."
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(bytes(data)).decode()
+
+
+def _int_param(request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise err.InvalidInput(f"{name} must be a whole number.") from None
+    if value < 0:
+        raise err.InvalidInput(f"{name} must not be negative.")
+    return value
+
+
+def block_json(block: Block, *, full: bool = False) -> dict:
+    out = {
+        "height": block.height,
+        "first_leaf_index": block.first_leaf_index,
+        "tree_size": block.tree_size,
+        "root": bytes(block.root).hex(),
+        "prev_hash": bytes(block.prev_hash).hex(),
+        "block_hash": bytes(block.block_hash).hex(),
+        "sealed_at": block.sealed_at,
+        "checkpoint": signed_note(block),
+    }
+    if full:
+        out["header"] = _b64(block.header)
+        out["signatures"] = [
+            {"key_id": s.key_id, "name": s.key.name, "signature": _b64(s.signature)}
+            for s in block.signatures.select_related("key").order_by("key_id")
+        ]
+    return out
+
+
+def _checkpoint_block(tree_size: int | None) -> Block:
+    if tree_size is None:
+        block = selectors.head()
+        if block is None:
+            raise NotSealed("Nothing is sealed yet.")
+        return block
+    block = selectors.block_at_size(tree_size)
+    if block is None:
+        raise NotACheckpoint()
+    return block
+
+
+class HeadApi(APIView):
+    """The latest signed checkpoint."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(block_json(_checkpoint_block(None)))
+
+
+class BlockListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, required=False), OpenApiParameter("limit", int, required=False)],
+        responses={200: dict},
+    )
+    def get(self, request):
+        after = _int_param(request, "after")
+        limit = min(_int_param(request, "limit", 100) or 100, 1000)
+        blocks = Block.objects.order_by("height")
+        if after is not None:
+            blocks = blocks.filter(height__gt=after)
+        return Response({"results": [block_json(b, full=True) for b in blocks[:limit]]})
+
+
+class BlockDetailApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, height):
+        block = Block.objects.filter(height=height).first()
+        if block is None:
+            raise err.NotFound("No such block.")
+        return Response(block_json(block, full=True))
+
+
+def _may_read_entry(user, entry_id: int) -> bool:
+    if user.role in SUPERVISORS:
+        return True
+    trade = Trade.objects.filter(entry_id=entry_id).select_related("buyer", "seller").first()
+    return trade is not None and user.pk in (trade.buyer.owner_id, trade.seller.owner_id)
+
+
+def entry_json(leaf: Leaf, *, with_bytes: bool) -> dict:
+    entry = leaf.entry
+    out = {
+        "leaf_index": leaf.leaf_index,
+        "entry_id": entry.pk,
+        "kind": entry.kind,
+        "recorded_at": entry.recorded_at,
+        "leaf_hash": bytes(entry.leaf_hash).hex(),
+        "block_height": leaf.block_id,
+    }
+    if with_bytes:
+        out["canonical"] = _b64(entry.canonical)
+    return out
+
+
+class EntryDetailApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, index):
+        leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
+        if leaf is None:
+            raise err.NotFound("No entry has that leaf index.")
+        return Response(entry_json(leaf, with_bytes=_may_read_entry(request.user, leaf.entry_id)))
+
+
+class EntryListApi(APIView):
+    """Entries in leaf order, for replicas and auditors."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", int, required=False), OpenApiParameter("limit", int, required=False)],
+        responses={200: dict},
+    )
+    def get(self, request):
+        if request.user.role not in SUPERVISORS:
+            raise err.PermissionDenied("Only supervisors and replicas read the ledger in bulk.")
+        start = _int_param(request, "from", 0)
+        limit = min(_int_param(request, "limit", 500) or 500, 5000)
+        leaves = Leaf.objects.select_related("entry").filter(leaf_index__gte=start).order_by("leaf_index")[:limit]
+        return Response({"results": [entry_json(leaf, with_bytes=True) for leaf in leaves]})
+
+
+def inclusion_bundle(leaf: Leaf, block: Block, *, with_bytes: bool) -> dict:
+    """Everything an offline verifier needs: the checkpoint, the leaf, its proof, the node's keys."""
+    if block.tree_size <= leaf.leaf_index:
+        raise NotACheckpoint(f"The checkpoint of tree size {block.tree_size} precedes leaf {leaf.leaf_index}.")
+    proof = selectors.inclusion_proof(leaf.leaf_index, block.tree_size)
+    bundle = {
+        "type": "inclusion",
+        "leaf_index": leaf.leaf_index,
+        "tree_size": block.tree_size,
+        "leaf_hash": bytes(leaf.entry.leaf_hash).hex(),
+        "proof": [h.hex() for h in proof],
+        "checkpoint": signed_note(block),
+        "keys": keys_json(),
+    }
+    if with_bytes:
+        bundle["entry"] = _b64(leaf.entry.canonical)
+    return bundle
+
+
+class EntryProofApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("tree_size", int, required=False)], responses={200: dict})
+    def get(self, request, index):
+        leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
+        if leaf is None:
+            raise err.NotFound("No entry has that leaf index.")
+        block = _checkpoint_block(_int_param(request, "tree_size"))
+        return Response(inclusion_bundle(leaf, block, with_bytes=_may_read_entry(request.user, leaf.entry_id)))
+
+
+class ConsistencyApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=False)],
+        responses={200: dict},
+    )
+    def get(self, request):
+        old_size = _int_param(request, "from")
+        if old_size is None or old_size == 0:
+            raise err.InvalidInput("from must be the tree size of a checkpoint (at least 1).")
+        old = _checkpoint_block(old_size)
+        new = _checkpoint_block(_int_param(request, "to"))
+        if new.tree_size < old.tree_size:
+            raise err.InvalidInput("to must not be smaller than from.")
+        proof = selectors.consistency_proof(old.tree_size, new.tree_size)
+        return Response(
+            {
+                "type": "consistency",
+                "from": old.tree_size,
+                "to": new.tree_size,
+                "proof": [h.hex() for h in proof],
+                "from_checkpoint": signed_note(old),
+                "to_checkpoint": signed_note(new),
+            }
+        )
+
+
+def keys_json() -> list[dict]:
+    return [
+        {
+            "key_id": k.key_id,
+            "name": k.name,
+            "algorithm": "ed25519",
+            "public_key": _b64(k.public_key),
+            "status": k.status,
+            "local": k.local,
+            "created_at": k.created_at.isoformat(),
+            "retired_in_block": k.retired_in_block,
+        }
+        for k in SigningKey.objects.order_by("created_at", "key_id")
+    ]
+
+
+class KeyListApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(keys_json())
+
+
+class TradeProofApi(APIView):
+    """The inclusion proof of one of the user's trades, as a file for the offline verifier."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, trade_id):
+        from exchange.selectors import trades_visible
+
+        trade = trades_visible(request.user).filter(pk=trade_id).first()
+        if trade is None:
+            raise err.NotFound("No such trade.")
+        leaf = selectors.leaf_of_entry(trade.entry_id)
+        if leaf is None:
+            raise NotSealed()
+        leaf.entry = trade.entry
+        bundle = inclusion_bundle(leaf, _checkpoint_block(None), with_bytes=True)
+        response = Response(bundle)
+        if request.query_params.get("download"):
+            response["Content-Disposition"] = f'attachment; filename="trade-{trade.pk}-proof.json"'
+        return response

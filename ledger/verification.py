@@ -1,0 +1,315 @@
+"""Full verification of the ledger held in this database.
+
+Recomputes every leaf hash from the stored bytes, the whole tree block by
+block, every block header, hash, link and signature (keys as the ledger's own
+KEY_ROTATION entries introduce and retire them), compares with the signed
+checkpoints kept outside the database, and checks that the business rows
+agree with their entries. Reports the first bad block and entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.conf import settings
+from django.db import connection
+
+from . import checkpoint, merkle
+from .models import Block, Entry, PendingEntry
+
+CHUNK = 5000
+
+
+@dataclass
+class Problem:
+    message: str
+    block: int | None = None
+    leaf_index: int | None = None
+    entry_id: int | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.block is not None:
+            where.append(f"block {self.block}")
+        if self.leaf_index is not None:
+            where.append(f"leaf {self.leaf_index}")
+        if self.entry_id is not None:
+            where.append(f"entry {self.entry_id}")
+        return f"{', '.join(where) or 'ledger'}: {self.message}"
+
+
+@dataclass
+class Report:
+    blocks: int = 0
+    leaves: int = 0
+    signatures: int = 0
+    trades: int = 0
+    external_checkpoints: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        """The problem in the lowest block, an entry-level one before the block-level ones it causes."""
+        ranked = [((p.block, p.leaf_index is None, n), p) for n, p in enumerate(self.problems) if p.block is not None]
+        if ranked:
+            return min(ranked, key=lambda r: r[0])[1]
+        return self.problems[0] if self.problems else None
+
+
+@dataclass
+class _Key:
+    name: str
+    public: bytes
+    from_height: int
+    until_height: int | None = None  # the last height it may sign (its rotation block)
+
+
+def _leaves(start: int, end: int) -> Iterator[tuple[int, int, bytes, bytes, str]]:
+    """(leaf_index, entry_id, canonical, stored leaf hash, kind) in leaf order, streamed."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT l.leaf_index, e.id, e.canonical, e.leaf_hash, e.kind FROM ledger_leaf l "
+            "JOIN ledger_entry e ON e.id = l.entry_id WHERE l.leaf_index >= %s AND l.leaf_index < %s "
+            "ORDER BY l.leaf_index",
+            [start, end],
+        )
+        while rows := cur.fetchmany(CHUNK):
+            for index, eid, data, stored, kind in rows:
+                yield index, eid, bytes(data), bytes(stored), kind
+
+
+def _cached_leaf_hashes(start: int, end: int) -> dict[int, bytes]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT index, hash FROM ledger_node WHERE level = 0 AND index >= %s AND index < %s", [start, end])
+        return {i: bytes(h) for i, h in cur.fetchall()}
+
+
+def verify_chain(report: Report, progress: Callable[[int, int], None] | None = None) -> dict[int, dict]:
+    """Leaves, tree, headers, links, signatures. Returns the TRADE payloads by entry id for the business check."""
+    total = Block.objects.order_by("-tree_size").values_list("tree_size", flat=True).first() or 0
+    keys: dict[str, _Key] = {}
+    trades: dict[int, dict] = {}
+    frontier = merkle.Frontier()
+    prev_hash, expected_height = checkpoint.ZERO_HASH, 0
+    blocks = Block.objects.order_by("height").defer("frontier")
+    for block in blocks.iterator(chunk_size=500):
+        h = block.height
+        report.blocks += 1
+        if h != expected_height:
+            report.problems.append(Problem(f"block {expected_height} is missing (next is {h})", block=expected_height))
+        expected_height = h + 1
+        if block.first_leaf_index != frontier.size:
+            report.problems.append(
+                Problem(f"starts at leaf {block.first_leaf_index}, the tree has {frontier.size} leaves", block=h)
+            )
+        cached = _cached_leaf_hashes(block.first_leaf_index, block.tree_size)
+        expected_index = block.first_leaf_index
+        for index, eid, data, stored, kind in _leaves(block.first_leaf_index, block.tree_size):
+            while expected_index < index:
+                report.problems.append(Problem("leaf is missing", block=h, leaf_index=expected_index))
+                expected_index += 1
+            expected_index = index + 1
+            leaf = merkle.leaf_hash(data)
+            if leaf != stored:
+                report.problems.append(
+                    Problem("stored bytes do not hash to the stored leaf hash", block=h, leaf_index=index, entry_id=eid)
+                )
+            elif cached.get(index, leaf) != leaf:
+                report.problems.append(
+                    Problem("entry differs from the leaf sealed at this index", block=h, leaf_index=index, entry_id=eid)
+                )
+            if kind in ("KEY_ROTATION", "TRADE"):
+                try:
+                    doc = json.loads(data)
+                except ValueError:
+                    report.problems.append(Problem("bytes are not JSON", block=h, leaf_index=index, entry_id=eid))
+                    doc = {"kind": kind, "payload": {}}
+                if doc.get("kind") != kind:
+                    report.problems.append(
+                        Problem("kind differs from its bytes", block=h, leaf_index=index, entry_id=eid)
+                    )
+                if kind == "KEY_ROTATION":
+                    _key_event(keys, doc.get("payload", {}), h)
+                else:
+                    trades[eid] = doc.get("payload", {})
+            frontier.append(leaf)
+            report.leaves += 1
+        while expected_index < block.tree_size:
+            report.problems.append(Problem("leaf is missing", block=h, leaf_index=expected_index))
+            expected_index += 1
+        _check_block(report, block, frontier, prev_hash, keys)
+        prev_hash = bytes(block.block_hash)
+        if progress:
+            progress(frontier.size, total)
+    return trades
+
+
+def _key_event(keys: dict[str, _Key], payload: dict, height: int) -> None:
+    kid = payload.get("key_id")
+    if kid:
+        keys[kid] = _Key(payload.get("name", ""), base64.b64decode(payload.get("public_key", "")), height)
+    retired = payload.get("retire_key_id")
+    if retired and retired in keys:
+        keys[retired].until_height = height
+
+
+def _check_block(report: Report, block: Block, frontier: merkle.Frontier, prev_hash: bytes, keys) -> None:
+    h = block.height
+    problems = report.problems
+    if frontier.size != block.tree_size:
+        problems.append(Problem(f"tree size {block.tree_size}, but {frontier.size} leaves", block=h))
+    root = frontier.root()
+    if root != bytes(block.root):
+        problems.append(Problem("the root does not match the recomputed tree", block=h))
+    if bytes(block.prev_hash) != prev_hash:
+        problems.append(Problem("does not link to the previous block's hash", block=h))
+    signatures = list(block.signatures.all())
+    header = checkpoint.header_bytes(
+        height=h,
+        first_leaf_index=block.first_leaf_index,
+        tree_size=block.tree_size,
+        root=root,
+        prev_hash=prev_hash,
+        sealed_at=block.sealed_at,
+        signers=json.loads(bytes(block.header)).get("signers", []),
+    )
+    if header != bytes(block.header):
+        problems.append(Problem("the header does not match the block's recomputed contents", block=h))
+    if checkpoint.block_hash(bytes(block.header)) != bytes(block.block_hash):
+        problems.append(Problem("the block hash is not the hash of its header", block=h))
+    body = checkpoint.body(
+        origin=settings.LEDGER_ORIGIN,
+        tree_size=block.tree_size,
+        root=root,
+        height=h,
+        block_hash=bytes(block.block_hash),
+    )
+    if body != block.checkpoint:
+        problems.append(Problem("the checkpoint text does not match the block", block=h))
+    valid = 0
+    for sig in signatures:
+        key = keys.get(sig.key_id)
+        if key is None:
+            continue  # a co-signer this ledger does not introduce: not ours to judge
+        report.signatures += 1
+        if h < key.from_height or (key.until_height is not None and h > key.until_height):
+            problems.append(Problem(f"signed by key {sig.key_id}, which is not valid at this height", block=h))
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(key.public).verify(bytes(sig.signature), block.checkpoint.encode())
+            valid += 1
+        except InvalidSignature:
+            problems.append(Problem(f"the signature of key {sig.key_id} does not verify", block=h))
+    required = set(json.loads(bytes(block.header)).get("signers", []))
+    missing = required - {s.key_id for s in signatures}
+    if missing:
+        problems.append(Problem(f"the header names signers without signatures: {sorted(missing)}", block=h))
+    if not valid:
+        problems.append(Problem("no valid signature of a ledger key", block=h))
+
+
+def verify_unsealed(report: Report) -> None:
+    """Every entry is either sealed in a leaf or waiting in the queue, never both, never neither."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT e.id FROM ledger_entry e LEFT JOIN ledger_leaf l ON l.entry_id = e.id "
+            "LEFT JOIN ledger_pendingentry p ON p.entry_id = e.id "
+            "WHERE (l.entry_id IS NULL) = (p.entry_id IS NULL) ORDER BY e.id LIMIT 20"
+        )
+        for (eid,) in cur.fetchall():
+            report.problems.append(Problem("is neither sealed nor waiting (or both)", entry_id=eid))
+
+
+def verify_external_checkpoints(report: Report, path: Path | None = None) -> None:
+    """The signed checkpoints written outside the database must all still be in it, unchanged."""
+    path = Path(path or settings.LEDGER_CHECKPOINT_LOG)
+    if not path.exists():
+        return
+    blocks = {b.height: b for b in Block.objects.only("height", "tree_size", "root", "block_hash")}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            cp = checkpoint.parse(json.loads(line)["checkpoint"])
+        except (ValueError, KeyError, checkpoint.CheckpointError) as exc:
+            report.problems.append(Problem(f"unreadable external checkpoint: {exc}"))
+            continue
+        report.external_checkpoints += 1
+        block = blocks.get(cp.height)
+        if block is None:
+            report.problems.append(
+                Problem("is in the external checkpoint log but not in the database", block=cp.height)
+            )
+        elif (block.tree_size, bytes(block.root), bytes(block.block_hash)) != (cp.tree_size, cp.root, cp.block_hash):
+            report.problems.append(Problem("differs from its external signed checkpoint", block=cp.height))
+
+
+def verify_business(report: Report, trade_payloads: dict[int, dict]) -> None:
+    """Trades agree with their TRADE entries; cash and shares are conserved against the ledger."""
+    from exchange.models import Security, Trade
+    from settlement.models import CashBalance, Position
+
+    seen = set()
+    rows = Trade.objects.select_related("security", "buyer", "seller").order_by("id")
+    for t in rows.iterator(chunk_size=CHUNK):
+        report.trades += 1
+        seen.add(t.entry_id)
+        p = trade_payloads.get(t.entry_id)
+        if p is None:
+            if not PendingEntry.objects.filter(entry_id=t.entry_id).exists():
+                report.problems.append(Problem(f"trade {t.pk} has no sealed TRADE entry", entry_id=t.entry_id))
+            continue
+        row = {
+            "trade_id": t.pk,
+            "security": t.security.code,
+            "price": str(t.price),
+            "quantity": t.quantity,
+            "buyer": t.buyer.code,
+            "seller": t.seller.code,
+            "buyer_fee": str(t.buyer_fee),
+            "seller_fee": str(t.seller_fee),
+        }
+        diff = sorted(k for k, v in row.items() if p.get(k) != v)
+        if diff:
+            report.problems.append(Problem(f"trade {t.pk} differs from its entry in {diff}", entry_id=t.entry_id))
+    for eid in sorted(set(trade_payloads) - seen)[:20]:
+        report.problems.append(Problem("TRADE entry without its trade row", entry_id=eid))
+
+    flows, issued = Decimal("0.00"), {}
+    for kind, data in Entry.objects.filter(kind__in=["DEPOSIT", "WITHDRAWAL", "ISSUE"]).values_list(
+        "kind", "canonical"
+    ):
+        payload = json.loads(bytes(data))["payload"]
+        if kind == "ISSUE":
+            issued[payload["security"]] = issued.get(payload["security"], 0) + int(payload["quantity"])
+        else:
+            flows += Decimal(payload["amount"]) * (1 if kind == "DEPOSIT" else -1)
+    cash = sum((c for c in CashBalance.objects.values_list("total", flat=True)), Decimal("0.00"))
+    if cash != flows:
+        report.problems.append(Problem(f"cash held {cash} differs from deposits − withdrawals {flows}"))
+    for code, total in Security.objects.values_list("code", "issued_quantity"):
+        held = sum(Position.objects.filter(security__code=code).values_list("total", flat=True))
+        if not held == total == issued.get(code, 0):
+            report.problems.append(
+                Problem(f"{code}: {held} shares held, {total} issued, {issued.get(code, 0)} on the ledger")
+            )
+
+
+def ledger_verify(*, progress: Callable[[int, int], None] | None = None, checkpoint_log: Path | None = None) -> Report:
+    report = Report()
+    trades = verify_chain(report, progress)
+    verify_unsealed(report)
+    verify_external_checkpoints(report, checkpoint_log)
+    verify_business(report, trades)
+    return report

@@ -1,0 +1,150 @@
+"""ledger_verify against tampering by a database superuser (triggers bypassed), on PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from exchange.services import OrderRequest, order_place
+from ledger.models import Block, Leaf
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+
+LEDGER_TABLES = ["ledger_entry", "ledger_leaf", "ledger_block", "ledger_blocksignature", "ledger_node"]
+
+
+@pytest.fixture(autouse=True)
+def _keys(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+@pytest.fixture
+def ledger(market, django_capture_on_commit_callbacks):
+    """Three blocks: set-up entries; two trades; two more trades."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=5000)
+    buyer = market.investor(cash="100000")
+
+    def buy(n):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"t{n}"),
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+        buy(1), buy(2)
+        block_seal()
+        buy(3), buy(4)
+        block_seal()
+    assert Block.objects.count() == 3
+    return market
+
+
+def tamper(sql: str, params=None) -> None:
+    """What a superuser can do: switch the append-only triggers (and FK checks) off and rewrite rows."""
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses while FK checks are pending
+        for table in LEDGER_TABLES + ["exchange_trade"]:
+            cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+        cur.execute(sql, params)
+        for table in LEDGER_TABLES + ["exchange_trade"]:
+            cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")  # rolled back with the test anyway
+
+
+def leaf_in_block(height: int, nth: int = 0) -> Leaf:
+    return Leaf.objects.filter(block_id=height).order_by("leaf_index")[nth]
+
+
+def test_an_untouched_ledger_verifies(ledger, capsys):
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]
+    assert (report.blocks, report.trades, report.external_checkpoints) == (3, 4, 3)
+    call_command("ledger_verify", "--no-progress")
+    assert "ledger OK" in capsys.readouterr().out
+
+
+def test_one_changed_byte_is_named(ledger):
+    leaf = leaf_in_block(1, 1)
+    tamper(
+        "UPDATE ledger_entry SET canonical = overlay(canonical placing '9'::bytea from 60 for 1) WHERE id = %s",
+        [leaf.entry_id],
+    )
+    first = ledger_verify().first
+    assert (first.block, first.leaf_index, first.entry_id) == (1, leaf.leaf_index, leaf.entry_id)
+    with pytest.raises(CommandError, match=f"block 1, leaf {leaf.leaf_index}"):
+        call_command("ledger_verify", "--no-progress")
+
+
+def test_a_rewritten_entry_with_a_fresh_leaf_hash_is_named(ledger):
+    leaf = leaf_in_block(2, 0)
+    tamper(
+        "UPDATE ledger_entry SET canonical = overlay(canonical placing '9'::bytea from 60 for 1) WHERE id = %s;"
+        "UPDATE ledger_entry SET leaf_hash = sha256('\\x00'::bytea || canonical) WHERE id = %s",
+        [leaf.entry_id, leaf.entry_id],
+    )
+    report = ledger_verify()
+    assert (report.first.block, report.first.entry_id) == (2, leaf.entry_id)
+    assert any("root" in p.message and p.block == 2 for p in report.problems)
+
+
+def test_a_dropped_entry_is_named(ledger):
+    leaf = leaf_in_block(1, 0)
+    tamper("DELETE FROM ledger_leaf WHERE leaf_index = %s", [leaf.leaf_index])
+    report = ledger_verify()
+    assert (report.first.block, report.first.leaf_index) == (1, leaf.leaf_index)
+    assert any(p.entry_id == leaf.entry_id and "neither sealed" in p.message for p in report.problems)
+
+
+def test_two_reordered_entries_are_named(ledger):
+    a, b = leaf_in_block(1, 0), leaf_in_block(1, 1)
+    tamper(
+        "UPDATE ledger_leaf SET entry_id = -1 WHERE leaf_index = %s;"
+        "UPDATE ledger_leaf SET entry_id = %s WHERE leaf_index = %s;"
+        "UPDATE ledger_leaf SET entry_id = %s WHERE leaf_index = %s",
+        [a.leaf_index, a.entry_id, b.leaf_index, b.entry_id, a.leaf_index],
+    )
+    report = ledger_verify()
+    assert (report.first.block, report.first.leaf_index) == (1, a.leaf_index)
+    assert any(p.block == 1 and "root" in p.message for p in report.problems)
+
+
+def test_a_truncated_tail_is_caught_by_the_external_checkpoints(ledger):
+    tamper(
+        "DELETE FROM ledger_blocksignature WHERE block_id = 2; DELETE FROM ledger_leaf WHERE block_id = 2;"
+        "DELETE FROM ledger_block WHERE height = 2"
+    )
+    report = ledger_verify()
+    assert report.first.block == 2
+    assert any("external checkpoint" in p.message for p in report.problems)
+
+
+def test_an_altered_root_is_named(ledger):
+    tamper("UPDATE ledger_block SET root = sha256('forged'::bytea) WHERE height = 1")
+    report = ledger_verify()
+    assert report.first.block == 1
+    assert any("root does not match" in p.message for p in report.problems)
+
+
+def test_an_altered_signature_is_named(ledger):
+    tamper(
+        "UPDATE ledger_blocksignature SET signature = overlay(signature placing '\\x00'::bytea from 1 for 1) "
+        "WHERE block_id = 1"
+    )
+    report = ledger_verify()
+    assert report.first.block == 1
+    assert any("signature" in p.message for p in report.problems)
+
+
+def test_a_trade_row_that_disagrees_with_its_entry_is_named(ledger):
+    from exchange.models import Trade
+
+    trade = Trade.objects.order_by("id").first()
+    Trade.objects.filter(pk=trade.pk).update(quantity=200)
+    report = ledger_verify()
+    assert any(f"trade {trade.pk} differs" in p.message and "quantity" in p.message for p in report.problems)

@@ -143,3 +143,48 @@ class Node(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["level", "index"], name="node_unique_position")]
+
+
+class ReplicaCheckpoint(models.Model):
+    """A checkpoint of another node that this node has verified and copied (``ledger_replicate``)."""
+
+    source = models.CharField(max_length=200)
+    height = models.BigIntegerField()
+    tree_size = models.BigIntegerField()
+    root = models.BinaryField()
+    block_hash = models.BinaryField()
+    checkpoint = models.TextField(help_text="The signed note as the source served it.")
+    frontier = models.BinaryField()
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "height"], name="replica_checkpoint_once"),
+            models.UniqueConstraint(fields=["source", "tree_size"], name="replica_checkpoint_size_once"),
+        ]
+
+
+class ReplicaEntry(models.Model):
+    """An entry copied from another node, verified against its signed checkpoints."""
+
+    source = models.CharField(max_length=200)
+    leaf_index = models.BigIntegerField()
+    canonical = models.BinaryField()
+    leaf_hash = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "leaf_index"], name="replica_entry_once")]
+
+
+class ReplicaKey(models.Model):
+    """A key this replica trusts for a source: given on the command line, or introduced by a verified entry."""
+
+    source = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=16)
+    name = models.CharField(max_length=100)
+    public_key = models.BinaryField()
+    from_height = models.BigIntegerField(default=0)
+    until_height = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "key_id"], name="replica_key_once")]

@@ -1,0 +1,81 @@
+"""Pull another node's checkpoints and entries, verify them, keep our own copy.
+
+    manage.py ledger_replicate --from https://node.example --token TOKEN --trust-key NAME=BASE64
+    manage.py ledger_replicate --from http://127.0.0.1:8000 --username auditor --password … --trust-source-keys
+
+Refuses (exit status 1, nothing stored of the bad block) a rewritten or forked history.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ledger.models import ReplicaKey
+from ledger.replica import (
+    ReplicationRefused,
+    SourceUnavailable,
+    http_fetcher,
+    http_token,
+    replica_sync,
+    trust_keys,
+)
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--from", dest="url", required=True, help="the source node's base URL")
+        parser.add_argument("--token", default=os.environ.get("REPLICA_TOKEN"), help="API token (or REPLICA_TOKEN)")
+        parser.add_argument("--username")
+        parser.add_argument("--password", default=os.environ.get("REPLICA_PASSWORD"))
+        parser.add_argument("--trust-key", action="append", default=[], help="NAME=BASE64 public key (repeatable)")
+        parser.add_argument(
+            "--trust-source-keys",
+            action="store_true",
+            help="on first use, trust the keys the source publishes (trust on first use)",
+        )
+        parser.add_argument("--follow", action="store_true", help="keep pulling every --interval seconds")
+        parser.add_argument("--interval", type=float, default=2.0)
+
+    def handle(self, *args, url, token, username, password, trust_key, trust_source_keys, follow, interval, **kw):
+        source = url.rstrip("/")
+        if not token:
+            if not (username and password):
+                raise CommandError("give --token, or --username and --password")
+            token = http_token(source, username, password)
+        fetch = http_fetcher(source, token)
+        keys = []
+        for item in trust_key:
+            name, sep, b64 = item.partition("=")
+            if not sep:
+                raise CommandError(f"--trust-key wants NAME=BASE64, got {item!r}")
+            keys.append((name, base64.b64decode(b64), None))
+        if trust_source_keys and not ReplicaKey.objects.filter(source=source).exists():
+            published = fetch("keys/")
+            keys += [(k["name"], base64.b64decode(k["public_key"]), k.get("retired_in_block")) for k in published]
+            self.stdout.write(f"trusting {len(published)} key(s) published by {source} (first use)")
+        trust_keys(source, keys)
+        while True:
+            try:
+                result = replica_sync(source=source, fetch=fetch)
+            except ReplicationRefused as exc:
+                self.stderr.write(self.style.ERROR(f"REFUSED: {exc}"))
+                raise CommandError(f"replication from {source} refused: {exc}") from exc
+            except SourceUnavailable as exc:
+                if not follow:
+                    raise CommandError(f"source unavailable: {exc}") from exc
+                self.stderr.write(f"source unavailable, retrying: {exc}")
+            else:
+                if result.blocks or not follow:
+                    self.stdout.write(
+                        f"replicated {result.blocks} block(s), {result.entries} entries; "
+                        f"holding height {result.height}, tree size {result.tree_size}"
+                    )
+            if not follow:
+                return
+            time.sleep(interval)

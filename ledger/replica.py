@@ -1,0 +1,226 @@
+"""A replica: an independent, verified copy of another node's ledger.
+
+For each new block of the source, in height order, the replica
+
+1. checks the checkpoint's signature with keys it trusts at that height
+   (given when it was set up, then only keys introduced by KEY_ROTATION
+   entries it has itself verified);
+2. checks the block's header hash and its link to the last block it holds;
+3. fetches the block's entries, recomputes every leaf hash and the tree from
+   its *own* copy, and requires the signed root;
+4. checks the source's consistency proof from the last checkpoint it holds;
+5. stores the checkpoint and the entries in one transaction.
+
+Anything else is a rewritten or forked history: ``ReplicationRefused``, and
+nothing of that block is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import checkpoint, merkle
+from .models import ReplicaCheckpoint, ReplicaEntry, ReplicaKey
+
+Fetch = Callable[[str], dict | list]
+
+
+class ReplicationRefused(Exception):
+    """The source served a history that does not extend what this replica holds."""
+
+
+class SourceUnavailable(Exception):
+    pass
+
+
+def http_fetcher(base_url: str, token: str) -> Fetch:
+    base = base_url.rstrip("/") + "/api/v1/ledger/"
+
+    def fetch(path: str) -> dict | list:
+        request = urllib.request.Request(
+            urllib.parse.urljoin(base, path), headers={"Authorization": f"Token {token}", "Accept": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
+        except urllib.error.URLError as exc:
+            raise SourceUnavailable(f"{path}: {exc.reason}") from exc
+
+    return fetch
+
+
+def http_token(base_url: str, username: str, password: str) -> str:
+    body = json.dumps({"username": username, "password": password}).encode()
+    request = urllib.request.Request(
+        base_url.rstrip("/") + "/api/v1/auth/token/", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["token"]
+
+
+@dataclass
+class SyncResult:
+    blocks: int = 0
+    entries: int = 0
+    height: int | None = None
+    tree_size: int = 0
+
+
+def trust_keys(source: str, keys: list[tuple[str, bytes, int | None]]) -> None:
+    """Trust keys for a source from the start: (name, public key, last height it may sign or None).
+
+    A regulator obtains them out of band, or takes the source's published list on first use.
+    """
+    for name, public, until in keys:
+        ReplicaKey.objects.get_or_create(
+            source=source,
+            key_id=checkpoint.key_id(public),
+            defaults={"name": name, "public_key": public, "until_height": until},
+        )
+
+
+def _trusted_at(source: str, height: int) -> list[tuple[str, bytes]]:
+    keys = ReplicaKey.objects.filter(source=source, from_height__lte=height)
+    return [(k.name, bytes(k.public_key)) for k in keys if k.until_height is None or height <= k.until_height]
+
+
+def _frontier(held: ReplicaCheckpoint | None) -> merkle.Frontier:
+    if held is None:
+        return merkle.Frontier()
+    raw = bytes(held.frontier)
+    return merkle.Frontier(held.tree_size, [raw[i : i + 32] for i in range(0, len(raw), 32)])
+
+
+def replica_sync(*, source: str, fetch: Fetch, max_blocks: int | None = None) -> SyncResult:
+    """Pull, verify and store the source's new blocks. Raises ``ReplicationRefused`` on a rewrite."""
+    if not ReplicaKey.objects.filter(source=source).exists():
+        raise ReplicationRefused("no trusted key for this source: set one up with --trust-key or --trust-source-keys")
+    result = SyncResult()
+    held = ReplicaCheckpoint.objects.filter(source=source).order_by("-height").first()
+    if held is not None:
+        _check_still_holds(source, fetch, held)
+    while max_blocks is None or result.blocks < max_blocks:
+        page = fetch(f"blocks/?after={held.height}&limit=50" if held else "blocks/?limit=50")["results"]
+        if not page:
+            break
+        for block in page:
+            held = _accept_block(source, fetch, held, block)
+            result.blocks += 1
+            result.entries += held.tree_size - (block["first_leaf_index"])
+            if max_blocks is not None and result.blocks >= max_blocks:
+                break
+    if held is not None:
+        result.height, result.tree_size = held.height, held.tree_size
+    return result
+
+
+def _check_still_holds(source: str, fetch: Fetch, held: ReplicaCheckpoint) -> None:
+    """The source's head must not be behind us, and our last block must still be its block."""
+    head = fetch("head/")
+    if head["tree_size"] < held.tree_size:
+        raise ReplicationRefused(
+            f"the source's head has {head['tree_size']} leaves, fewer than the {held.tree_size} this replica holds"
+        )
+    try:
+        theirs = fetch(f"blocks/{held.height}/")
+    except SourceUnavailable as exc:
+        raise ReplicationRefused(f"the source no longer serves block {held.height}: {exc}") from exc
+    if bytes.fromhex(theirs["block_hash"]) != bytes(held.block_hash):
+        raise ReplicationRefused(f"block {held.height} at the source differs from the one this replica holds")
+
+
+def _accept_block(source: str, fetch: Fetch, held: ReplicaCheckpoint | None, block: dict) -> ReplicaCheckpoint:
+    height = block["height"]
+    expected_height = held.height + 1 if held else 0
+    if height != expected_height:
+        raise ReplicationRefused(f"expected block {expected_height}, the source sent {height}")
+    try:
+        cp = checkpoint.parse(block["checkpoint"])
+    except checkpoint.CheckpointError as exc:
+        raise ReplicationRefused(f"block {height}: {exc}") from exc
+    header = base64.b64decode(block["header"])
+    bhash = checkpoint.block_hash(header)
+    fields = json.loads(header)
+    prev = bytes(held.block_hash) if held else checkpoint.ZERO_HASH
+    first = held.tree_size if held else 0
+    if (cp.height, cp.tree_size, cp.block_hash) != (height, block["tree_size"], bhash):
+        raise ReplicationRefused(f"block {height}: the checkpoint does not match the block header")
+    if bytes.fromhex(fields["prev_hash"]) != prev or fields["first_leaf_index"] != first:
+        raise ReplicationRefused(f"block {height}: does not continue the last block this replica holds (a fork)")
+    if bytes.fromhex(fields["root"]) != cp.root or fields["tree_size"] != cp.tree_size:
+        raise ReplicationRefused(f"block {height}: header and checkpoint disagree")
+
+    # Only keys trusted *before* this block count: a block cannot vouch for itself
+    # with a key that its own entries introduce.
+    try:
+        signers = checkpoint.verified_signers(cp, _trusted_at(source, height))
+    except checkpoint.CheckpointError as exc:
+        raise ReplicationRefused(f"block {height}: {exc}") from exc
+    if not signers:
+        raise ReplicationRefused(f"block {height}: not signed by any key this replica trusts")
+
+    frontier = _frontier(held)
+    entries: list[ReplicaEntry] = []
+    rotations: list[dict] = []
+    while frontier.size < cp.tree_size:
+        page = fetch(f"entries/?from={frontier.size}&limit={min(5000, cp.tree_size - frontier.size)}")["results"]
+        if not page:
+            raise ReplicationRefused(f"block {height}: the source stopped serving entries at leaf {frontier.size}")
+        for item in page:
+            if item["leaf_index"] != frontier.size or frontier.size >= cp.tree_size:
+                raise ReplicationRefused(f"block {height}: entries out of order at leaf {frontier.size}")
+            data = base64.b64decode(item["canonical"])
+            leaf = merkle.leaf_hash(data)
+            if leaf.hex() != item["leaf_hash"]:
+                raise ReplicationRefused(f"block {height}: leaf {frontier.size}'s bytes do not match its hash")
+            if item["kind"] == "KEY_ROTATION":
+                rotations.append(json.loads(data)["payload"])
+            entries.append(ReplicaEntry(source=source, leaf_index=frontier.size, canonical=data, leaf_hash=leaf))
+            frontier.append(leaf)
+    if frontier.root() != cp.root:
+        raise ReplicationRefused(f"block {height}: the entries do not make the signed root")
+    if held is not None:
+        proof = fetch(f"consistency/?from={held.tree_size}&to={cp.tree_size}")
+        try:
+            merkle.verify_consistency(
+                held.tree_size, cp.tree_size, bytes(held.root), cp.root, [bytes.fromhex(h) for h in proof["proof"]]
+            )
+        except merkle.ProofError as exc:
+            raise ReplicationRefused(f"block {height}: inconsistent with checkpoint {held.height}: {exc}") from exc
+
+    with transaction.atomic():
+        for payload in rotations:
+            _key_rotation(source, payload, height)
+        ReplicaEntry.objects.bulk_create(entries)
+        return ReplicaCheckpoint.objects.create(
+            source=source,
+            height=height,
+            tree_size=cp.tree_size,
+            root=cp.root,
+            block_hash=bhash,
+            checkpoint=block["checkpoint"],
+            frontier=b"".join(frontier.hashes),
+            fetched_at=timezone.now(),
+        )
+
+
+def _key_rotation(source: str, payload: dict, height: int) -> None:
+    public = base64.b64decode(payload["public_key"])
+    ReplicaKey.objects.get_or_create(
+        source=source,
+        key_id=checkpoint.key_id(public),
+        defaults={"name": payload["name"], "public_key": public, "from_height": height},
+    )
+    if payload.get("retire_key_id"):
+        ReplicaKey.objects.filter(source=source, key_id=payload["retire_key_id"]).update(until_height=height)

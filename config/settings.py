@@ -192,6 +192,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# One queue name per deployment (tests run their own worker on their own queue).
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 
 LOGGING = {
     "version": 1,

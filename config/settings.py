@@ -217,6 +217,11 @@ LEDGER_KEY_DIR = Path(env("LEDGER_KEY_DIR", str(DATA_DIR / "keys")))
 LEDGER_CHECKPOINT_LOG = Path(env("LEDGER_CHECKPOINT_LOG", str(DATA_DIR / "checkpoints.log")))
 LEDGER_MAX_BLOCK_LEAVES = int(env("LEDGER_MAX_BLOCK_LEAVES", "5000") or 5000)
 
+# Net-mode securities settle their window every N blocks (and the sweep catches up what is left).
+SETTLEMENT_NET_EVERY_BLOCKS = int(env("SETTLEMENT_NET_EVERY_BLOCKS", "10") or 10)
+
 CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "ledger.tasks.seal", "schedule": 1.0, "options": {"expires": 5}},
+    "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
+    "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
 }

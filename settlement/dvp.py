@@ -1,0 +1,345 @@
+"""Delivery versus payment (DESIGN.md §5).
+
+Gross (BIS model 1, the default): each sealed trade settles alone, in one
+transaction: the buyer's cash goes to the seller, the seller's shares to the
+buyer, fees to the brokers' fee accounts, the trade's reservations are
+released, the trade is marked settled and a SETTLEMENT entry is written. Both
+legs or neither.
+
+Net (BIS model 3, per security): a window's sealed trades are netted per
+account and asset and settle together, with one SETTLEMENT entry recording
+every net position; if any participant could not pay or deliver, none settle.
+
+Exactly once: the trade row is locked and re-read first; a trade that is not
+pending any more is left alone; ``Settlement`` is unique per trade. So
+retries, duplicate deliveries and two workers on one block change nothing the
+second time.
+
+Only sealed trades settle: the block holding a trade's entry is its proof of
+existence. A depository operator can hold a pending trade (it then waits),
+release it, or refuse it: refusal releases both sides' reservations and
+writes SETTLEMENT_FAILED.
+
+Lock order: trade rows by id, then cash rows by account pk, then positions
+by account pk.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from exchange import exceptions as err
+from exchange.audit import audit_record
+from exchange.models import Account, Role, Security, Trade, User
+from exchange.money import ZERO
+from ledger.models import EntryKind
+from ledger.services import entry_append
+
+from .models import CashBalance, Position, Settlement, SettlementAction, SettlementBatch
+from .services import cash_lock, positions_lock
+
+PENDING = (Trade.Status.MATCHED,)
+
+
+class TradeNotPending(err.DomainError):
+    code = "trade_not_pending"
+    status = 409
+    default_message = "The trade is not waiting for settlement."
+
+
+class TradeNotHeld(err.DomainError):
+    code = "trade_not_held"
+    status = 409
+    default_message = "The trade is not held."
+
+
+class ReasonRequired(err.DomainError):
+    code = "reason_required"
+    default_message = "Give a reason."
+
+
+# --------------------------------------------------------------------------
+# Reads used by the tasks
+
+
+def trades_ready(*, block_height: int | None = None, mode: str = Security.SettlementMode.GROSS) -> QuerySet[Trade]:
+    """Sealed trades still waiting to settle (not held), optionally of one block."""
+    qs = Trade.objects.filter(
+        status=Trade.Status.MATCHED, entry__leaf__isnull=False, security__settlement_mode=mode
+    ).order_by("id")
+    if block_height is not None:
+        qs = qs.filter(entry__leaf__block_id=block_height)
+    return qs
+
+
+def _fee_accounts(accounts: list[Account]) -> dict[int, Account]:
+    """broker id → its fee account."""
+    brokers = {a.broker_id for a in accounts if a.broker_id}
+    fee_accounts = Account.objects.filter(kind=Account.Kind.FEE, broker_id__in=brokers)
+    return {a.broker_id: a for a in fee_accounts}
+
+
+@dataclass
+class _Legs:
+    """What one trade moves."""
+
+    trade: Trade
+    value: Decimal
+    buyer_pays: Decimal
+    seller_receives: Decimal
+    fees: list[tuple[Account, Decimal]]
+
+
+def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
+    value = trade.value
+    fees = []
+    for party, amount in ((trade.buyer, trade.buyer_fee), (trade.seller, trade.seller_fee)):
+        if amount:
+            fee_account = fee_accounts.get(party.broker_id)
+            if fee_account is None:
+                raise err.DomainError(f"broker of {party.code} has no fee account")
+            fees.append((fee_account, amount))
+    return _Legs(trade, value, value + trade.buyer_fee, value - trade.seller_fee, fees)
+
+
+def _lock_trade(trade_id: int) -> Trade | None:
+    return (
+        Trade.objects.select_for_update(of=("self",))
+        .select_related("security", "buyer__broker", "seller__broker")
+        .filter(pk=trade_id)
+        .first()
+    )
+
+
+# --------------------------------------------------------------------------
+# Gross settlement
+
+
+def trade_settle(*, trade_id: int) -> bool:
+    """Settle one sealed, pending trade. True if it settled now; False if there was nothing to do."""
+    with transaction.atomic():
+        trade = _lock_trade(trade_id)
+        if trade is None or trade.status not in PENDING or not _is_sealed(trade):
+            return False
+        if trade.security.settlement_mode != Security.SettlementMode.GROSS:
+            return False
+        legs = _legs(trade, _fee_accounts([trade.buyer, trade.seller]))
+        cash = cash_lock([trade.buyer_id, trade.seller_id, *(a.pk for a, _ in legs.fees)])
+        positions = positions_lock(trade.security_id, [trade.buyer_id, trade.seller_id])
+        _move(cash, positions, legs)
+        now = timezone.now()
+        entry = entry_append(
+            kind=EntryKind.SETTLEMENT,
+            payload=_gross_payload(legs, now),
+            recorded_at=now,
+        )
+        Settlement.objects.create(trade=trade, mode=Settlement.Mode.GROSS, entry=entry, settled_at=now)
+        Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.SETTLED)
+        _save(cash, positions)
+        return True
+
+
+def _is_sealed(trade: Trade) -> bool:
+    from ledger.models import Leaf
+
+    return Leaf.objects.filter(entry_id=trade.entry_id).exists()
+
+
+def _move(cash: dict[int, CashBalance], positions: dict[int, Position], legs: _Legs) -> None:
+    t = legs.trade
+    buyer, seller = cash[t.buyer_id], cash[t.seller_id]
+    buyer.total -= legs.buyer_pays
+    buyer.reserved -= legs.buyer_pays
+    seller.total += legs.seller_receives
+    for fee_account, amount in legs.fees:
+        cash[fee_account.pk].total += amount
+    positions[t.seller_id].total -= t.quantity
+    positions[t.seller_id].reserved -= t.quantity
+    positions[t.buyer_id].total += t.quantity
+
+
+def _save(cash: dict[int, CashBalance], positions: dict[int, Position]) -> None:
+    CashBalance.objects.bulk_update(list(cash.values()), ["total", "reserved"])
+    Position.objects.bulk_update(list(positions.values()), ["total", "reserved"])
+
+
+def _gross_payload(legs: _Legs, now) -> dict:
+    t = legs.trade
+    return {
+        "mode": "gross",
+        "trade_id": t.pk,
+        "security": t.security.code,
+        "quantity": t.quantity,
+        "price": t.price,
+        "buyer": t.buyer.code,
+        "seller": t.seller.code,
+        "buyer_pays": legs.buyer_pays,
+        "seller_receives": legs.seller_receives,
+        "fees": [{"account": a.code, "amount": amount} for a, amount in legs.fees],
+        "settled_at": now,
+    }
+
+
+# --------------------------------------------------------------------------
+# Net settlement
+
+
+@dataclass
+class NetResult:
+    batch: SettlementBatch | None
+    trades: int
+
+
+def net_settle(*, security_code: str) -> NetResult:
+    """Settle every sealed pending trade of a net-mode security as one batch, or none of them."""
+    with transaction.atomic():
+        security = Security.objects.filter(code=security_code, settlement_mode=Security.SettlementMode.NET).first()
+        if security is None:
+            raise err.UnknownSecurity("No net-settled security with that code.")
+        ids = list(
+            trades_ready(mode=Security.SettlementMode.NET).filter(security=security).values_list("id", flat=True)
+        )
+        trades = list(
+            Trade.objects.select_for_update(of=("self",))
+            .select_related("security", "buyer__broker", "seller__broker")
+            .filter(pk__in=ids, status=Trade.Status.MATCHED)
+            .order_by("id")
+        )
+        if not trades:
+            return NetResult(batch=None, trades=0)
+        fee_accounts = _fee_accounts([a for t in trades for a in (t.buyer, t.seller)])
+        all_legs = [_legs(t, fee_accounts) for t in trades]
+        cash_delta: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        reserved_cash_release: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        share_delta: dict[int, int] = defaultdict(int)
+        reserved_share_release: dict[int, int] = defaultdict(int)
+        codes: dict[int, str] = {}
+        for legs in all_legs:
+            t = legs.trade
+            codes.update({t.buyer_id: t.buyer.code, t.seller_id: t.seller.code})
+            cash_delta[t.buyer_id] -= legs.buyer_pays
+            reserved_cash_release[t.buyer_id] += legs.buyer_pays
+            cash_delta[t.seller_id] += legs.seller_receives
+            for fee_account, amount in legs.fees:
+                cash_delta[fee_account.pk] += amount
+                codes[fee_account.pk] = fee_account.code
+            share_delta[t.seller_id] -= t.quantity
+            reserved_share_release[t.seller_id] += t.quantity
+            share_delta[t.buyer_id] += t.quantity
+        cash = cash_lock(cash_delta)
+        positions = positions_lock(security.pk, share_delta)
+        for account_id, delta in cash_delta.items():
+            row = cash[account_id]
+            row.total += delta
+            row.reserved -= reserved_cash_release[account_id]
+            if row.total < 0 or row.available < 0:
+                raise err.InsufficientCash(f"{codes[account_id]} cannot pay its net obligation; nothing settled.")
+        for account_id, delta in share_delta.items():
+            row = positions[account_id]
+            row.total += delta
+            row.reserved -= reserved_share_release[account_id]
+            if row.total < 0 or row.available < 0:
+                raise err.InsufficientShares(f"{codes[account_id]} cannot deliver its net obligation; nothing settled.")
+        now = timezone.now()
+        entry = entry_append(
+            kind=EntryKind.SETTLEMENT,
+            payload={
+                "mode": "net",
+                "security": security.code,
+                "trade_ids": [t.pk for t in trades],
+                "cash": [{"account": codes[a], "amount": d} for a, d in sorted(cash_delta.items()) if d],
+                "shares": [{"account": codes[a], "quantity": d} for a, d in sorted(share_delta.items()) if d],
+                "settled_at": now,
+            },
+            recorded_at=now,
+        )
+        batch = SettlementBatch.objects.create(security=security, entry=entry, trade_count=len(trades), settled_at=now)
+        Settlement.objects.bulk_create(
+            [Settlement(trade=t, mode=Settlement.Mode.NET, batch=batch, entry=entry, settled_at=now) for t in trades]
+        )
+        Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status=Trade.Status.SETTLED)
+        _save(cash, positions)
+        return NetResult(batch=batch, trades=len(trades))
+
+
+# --------------------------------------------------------------------------
+# Holds and refusals (depository operators)
+
+
+def _require_depository(actor: User) -> None:
+    if actor.role != Role.DEPOSITORY_OPERATOR:
+        raise err.PermissionDenied("Only depository operators hold or refuse settlement.")
+
+
+def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str) -> Trade:
+    _require_depository(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired()
+    with transaction.atomic():
+        trade = _lock_trade(trade_id)
+        if trade is None:
+            raise err.NotFound("No such trade.")
+        if action == SettlementAction.Action.RELEASE:
+            if trade.status != Trade.Status.HELD:
+                raise TradeNotHeld()
+            new_status, kind = Trade.Status.MATCHED, EntryKind.SETTLEMENT_RELEASE
+        else:
+            allowed = (
+                (Trade.Status.MATCHED,)
+                if action == SettlementAction.Action.HOLD
+                else (
+                    Trade.Status.MATCHED,
+                    Trade.Status.HELD,
+                )
+            )
+            if trade.status not in allowed:
+                raise TradeNotPending()
+            new_status = Trade.Status.HELD if action == SettlementAction.Action.HOLD else Trade.Status.FAILED
+            kind = EntryKind.SETTLEMENT_HOLD if action == SettlementAction.Action.HOLD else EntryKind.SETTLEMENT_FAILED
+        now = timezone.now()
+        payload = {"trade_id": trade.pk, "security": trade.security.code, "reason": reason, "at": now}
+        if action == SettlementAction.Action.REFUSE:
+            payload.update(_unwind(trade))
+        entry = entry_append(kind=kind, payload=payload, recorded_at=now)
+        SettlementAction.objects.create(trade=trade, action=action, reason=reason, actor=actor, entry=entry, at=now)
+        Trade.objects.filter(pk=trade.pk).update(status=new_status)
+        audit_record(
+            actor=actor, action=f"settlement_{action}", target=f"trade {trade.pk}", ip=ip, detail={"reason": reason}
+        )
+        trade.status = new_status
+        return trade
+
+
+def _unwind(trade: Trade) -> dict:
+    """Release both sides' reservations of a refused trade; nothing moves."""
+    buyer_reserved = trade.value + trade.buyer_fee
+    cash = cash_lock([trade.buyer_id])
+    positions = positions_lock(trade.security_id, [trade.seller_id])
+    cash[trade.buyer_id].reserved -= buyer_reserved
+    positions[trade.seller_id].reserved -= trade.quantity
+    _save(cash, positions)
+    return {
+        "buyer": trade.buyer.code,
+        "seller": trade.seller.code,
+        "released_cash": buyer_reserved,
+        "released_shares": trade.quantity,
+    }
+
+
+def trade_hold(*, actor: User, trade_id: int, reason: str, ip: str | None = None) -> Trade:
+    return _act(actor=actor, trade_id=trade_id, reason=reason, ip=ip, action=SettlementAction.Action.HOLD)
+
+
+def trade_release(*, actor: User, trade_id: int, reason: str, ip: str | None = None) -> Trade:
+    return _act(actor=actor, trade_id=trade_id, reason=reason, ip=ip, action=SettlementAction.Action.RELEASE)
+
+
+def trade_refuse(*, actor: User, trade_id: int, reason: str, ip: str | None = None) -> Trade:
+    return _act(actor=actor, trade_id=trade_id, reason=reason, ip=ip, action=SettlementAction.Action.REFUSE)

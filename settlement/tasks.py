@@ -1,0 +1,47 @@
+"""Celery interface to settlement: thin, idempotent, driven by the state in PostgreSQL.
+
+Losing a message (Redis flushed, a worker killed) delays settlement, never
+loses it: ``sweep`` finds sealed trades that are still pending and settles them.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from exchange.models import Security, Trade
+
+from .dvp import net_settle, trade_settle, trades_ready
+
+SWEEP_BATCH = 2000
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def settle_block(height: int) -> int:
+    """Settle the gross-mode trades sealed in block ``height``, each in its own transaction."""
+    return sum(trade_settle(trade_id=tid) for tid in trades_ready(block_height=height).values_list("id", flat=True))
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def settle_net() -> int:
+    """Close the net settlement window of every net-mode security that has sealed pending trades."""
+    codes = (
+        Trade.objects.filter(
+            status=Trade.Status.MATCHED,
+            entry__leaf__isnull=False,
+            security__settlement_mode=Security.SettlementMode.NET,
+        )
+        .values_list("security__code", flat=True)
+        .distinct()
+    )
+    return sum(net_settle(security_code=code).trades for code in sorted(codes))
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def sweep() -> int:
+    """Settle gross trades whose block's settle task never ran (lost message, crashed worker)."""
+    ids = list(trades_ready().values_list("id", flat=True)[:SWEEP_BATCH])
+    settled = sum(trade_settle(trade_id=tid) for tid in ids)
+    if len(ids) == SWEEP_BATCH:
+        sweep.delay()
+    return settled

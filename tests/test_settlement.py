@@ -1,0 +1,207 @@
+"""DvP settlement on PostgreSQL: exact moves, exactly once, holds, refusals, net mode, replay."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from exchange import exceptions as err
+from exchange.models import Account, Security, Trade
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry
+from ledger.services import block_seal
+from settlement.dvp import (
+    ReasonRequired,
+    TradeNotHeld,
+    TradeNotPending,
+    net_settle,
+    trade_hold,
+    trade_refuse,
+    trade_release,
+    trade_settle,
+)
+from settlement.models import Settlement
+from settlement.replay import replay_check
+from tests.conftest import cash_of, position_of, snapshot
+
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def _keys(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+@pytest.fixture
+def deal(market):
+    """An investor bought 100 @ 10.10 from a market maker; the trade is sealed."""
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "deal"),
+    )
+    block_seal()
+    fee_account = Account.objects.get(kind=Account.Kind.FEE, broker=market.broker)
+    return market, mm, buyer, fee_account, Trade.objects.get()
+
+
+def test_gross_settlement_moves_both_legs_and_the_fee_exactly(deal):
+    market, mm, buyer, fee_account, trade = deal
+    mm_cash, mm_shares = cash_of(mm).total, position_of(mm, market.security).total
+
+    assert trade_settle(trade_id=trade.pk) is True
+
+    # buyer paid 1010.00 + 5.00 fee; the market maker got 1010.00; the broker's fee account 5.00
+    assert (cash_of(buyer).total, cash_of(buyer).reserved) == (D("48985.00"), D("0.00"))
+    assert cash_of(mm).total == mm_cash + D("1010.00")
+    assert cash_of(fee_account).total == D("5.00")
+    assert position_of(buyer, market.security).total == 100
+    assert position_of(mm, market.security).total == mm_shares - 100
+    trade.refresh_from_db()
+    assert trade.status == Trade.Status.SETTLED
+    settlement = Settlement.objects.get(trade=trade)
+    assert settlement.entry.kind == "SETTLEMENT"
+    assert replay_check() == []
+
+
+def test_a_seller_receives_the_value_less_the_fee(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    seller = market.investor(shares=1000)
+    order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "sell", 1000, D("9.90"), "IOC", "s"),
+    )
+    block_seal()
+    trade_settle(trade_id=Trade.objects.get().pk)
+    # 1000 × 9.90 = 9900.00; fee max(2.475, 5.00) = 5.00
+    assert cash_of(seller).total == D("9895.00")
+    assert position_of(seller, market.security).total == 0
+    assert replay_check() == []
+
+
+def test_an_unsealed_trade_does_not_settle(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "u"),
+    )
+    before = snapshot()
+    assert trade_settle(trade_id=Trade.objects.get().pk) is False
+    assert snapshot() == before
+
+
+def test_settling_twice_moves_once(deal):
+    _market, _mm, buyer, _fee, trade = deal
+    trade_settle(trade_id=trade.pk)
+    before = snapshot()
+    assert trade_settle(trade_id=trade.pk) is False
+    assert snapshot() == before
+    assert Entry.objects.filter(kind="SETTLEMENT").count() == 1
+
+
+def test_hold_delays_release_resumes(deal, market):
+    _m, _mm, buyer, _fee, trade = deal
+    csd = market.depository
+
+    trade_hold(actor=csd, trade_id=trade.pk, reason="court enquiry 2026-118")
+    assert trade_settle(trade_id=trade.pk) is False
+    trade.refresh_from_db()
+    assert trade.status == Trade.Status.HELD
+
+    trade_release(actor=csd, trade_id=trade.pk, reason="enquiry closed")
+    assert trade_settle(trade_id=trade.pk) is True
+    kinds = list(Entry.objects.filter(kind__startswith="SETTLEMENT").order_by("id").values_list("kind", flat=True))
+    assert kinds == ["SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "SETTLEMENT"]
+    with pytest.raises(TradeNotHeld):
+        trade_release(actor=csd, trade_id=trade.pk, reason="again")
+
+
+def test_refusal_restores_both_sides_available_balances_exactly(market):
+    mm = market.market_maker(cash="100000", shares=10_000)
+    buyer = market.investor(cash="50000")
+    # the balances before any trade (the quote's own reservation is part of the "before")
+    market.quote(mm, "9.90", "10.10")
+    buyer_available = cash_of(buyer).available
+    mm_shares_available = position_of(mm, market.security).available
+    mm_shares_reserved = position_of(mm, market.security).reserved
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "r"),
+    )
+    block_seal()
+    trade = Trade.objects.get()
+
+    trade_refuse(actor=market.depository, trade_id=trade.pk, reason="suspected wash trade")
+
+    assert cash_of(buyer).available == buyer_available
+    assert cash_of(buyer).reserved == 0
+    # the market maker's 100 shares are free again (the quote itself was consumed by the fill)
+    assert position_of(mm, market.security).reserved == mm_shares_reserved - 100
+    assert position_of(mm, market.security).available == mm_shares_available + 100
+    trade.refresh_from_db()
+    assert trade.status == Trade.Status.FAILED
+    assert Entry.objects.filter(kind="SETTLEMENT_FAILED").count() == 1
+    assert trade_settle(trade_id=trade.pk) is False
+    with pytest.raises(TradeNotPending):
+        trade_refuse(actor=market.depository, trade_id=trade.pk, reason="again")
+    assert replay_check() == []
+
+
+def test_only_the_depository_holds_and_a_reason_is_required(deal, market):
+    _m, _mm, buyer, _fee, trade = deal
+    before = snapshot()
+    with pytest.raises(err.PermissionDenied):
+        trade_hold(actor=buyer.owner, trade_id=trade.pk, reason="mine")
+    with pytest.raises(ReasonRequired):
+        trade_refuse(actor=market.depository, trade_id=trade.pk, reason="  ")
+    assert snapshot() == before
+
+
+def test_net_settlement_nets_per_account_and_writes_one_entry(market):
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    a = market.investor(cash="50000", shares=1000)
+    for n, (side, price) in enumerate([("buy", "10.10"), ("buy", "10.10"), ("sell", "9.90")]):
+        order_place(
+            placed_by=a.owner,
+            account=a,
+            request=OrderRequest(market.security.code, side, 100, D(price), "IOC", f"n{n}"),
+        )
+    block_seal()
+    mm_cash = cash_of(mm).total
+    assert trade_settle(trade_id=Trade.objects.first().pk) is False  # net-mode trades wait for their window
+
+    result = net_settle(security_code=market.security.code)
+
+    assert result.trades == 3
+    # a: pays 2 × (1010 + 5), receives 990 − 5 → −1045.00; +100 shares net
+    assert cash_of(a).total == D("48955.00") and cash_of(a).reserved == 0
+    assert position_of(a, market.security).total == 1100
+    assert cash_of(mm).total == mm_cash + D("1030.00")
+    assert Entry.objects.filter(kind="SETTLEMENT").count() == 1
+    assert set(Trade.objects.values_list("status", flat=True)) == {"settled"}
+    assert net_settle(security_code=market.security.code).trades == 0
+    assert replay_check() == []
+
+
+def test_replay_names_the_account_asset_and_both_values(deal, market):
+    _m, _mm, buyer, _fee, trade = deal
+    trade_settle(trade_id=trade.pk)
+    from settlement.models import CashBalance
+
+    CashBalance.objects.filter(account=buyer).update(total=D("48984.99"))
+    with pytest.raises(CommandError, match=f"{buyer.code} CNY total: ledger 48985.00, table 48984.99"):
+        call_command("ledger_replay", "--check")

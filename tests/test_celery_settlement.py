@@ -1,0 +1,144 @@
+"""Settlement with real Celery workers on Redis: latency, exactly once under faults (PostgreSQL, committed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connections
+
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry, PendingEntry
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from settlement.models import Settlement
+from settlement.replay import replay_check
+from settlement.tasks import settle_block
+from tests.conftest import build_market, cash_of
+from tests.workers import celery_stack, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def _ledger_files(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+def _market_with_trades(n: int):
+    market = build_market()
+    mm = market.market_maker(cash="10000000", shares=1_000_000)
+    market.quote(mm, "9.90", "10.10", ask_qty=100 * max(n, 10))
+    buyer = market.investor(cash=str(1100 * n))
+    for i in range(n):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", f"t{i}"),
+        )
+    return market, mm, buyer
+
+
+def _all_settled_once(n: int) -> None:
+    assert Trade.objects.filter(status=Trade.Status.SETTLED).count() == n
+    assert Settlement.objects.count() == n
+    assert Entry.objects.filter(kind="SETTLEMENT").count() == n
+
+
+def test_a_trade_settles_within_two_seconds_of_matching(tmp_path):
+    market, _mm, _buyer = _market_with_trades(0)
+    with celery_stack(tmp_path) as stack:
+        fresh = market.investor(cash="5000")
+        assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=20), stack.logs()
+        matched = time.monotonic()
+        order_place(
+            placed_by=fresh.owner,
+            account=fresh,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "fast"),
+        )
+        trade = Trade.objects.get()
+        settled = wait_for(lambda: Trade.objects.filter(pk=trade.pk, status=Trade.Status.SETTLED).exists(), timeout=10)
+        latency = time.monotonic() - matched
+        assert settled, stack.logs()
+        assert latency < 2.0, f"settled {latency:.2f}s after matching"
+    # 100 × 10.10 + 5.00 fee, to the cent
+    assert cash_of(fresh).total == D("3985.00") and cash_of(fresh).reserved == 0
+    assert replay_check() == []
+
+
+def test_a_worker_killed_while_settling_a_block_of_1000_trades_settles_each_once(tmp_path):
+    # given a sealed block of 1,000 trades
+    _market_with_trades(1000)
+    height = block_seal().block.height
+    with celery_stack(tmp_path, beat=False) as stack:
+        # when the worker is SIGKILLed in the middle of settling the block
+        settle_block.apply_async(args=[height], queue=stack.queue)
+        assert wait_for(lambda: 0 < Settlement.objects.count() < 1000, timeout=30, interval=0.01), stack.logs()
+        stack.kill("worker")
+        partly = Settlement.objects.count()
+        assert 0 < partly < 1000
+
+        # and a new worker with beat comes back: the sweep settles the rest
+        stack.worker()
+        stack.beat()
+        assert wait_for(lambda: Settlement.objects.count() == 1000, timeout=90, interval=0.2), stack.logs()
+        assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=20), stack.logs()
+
+    # then every trade settled exactly once, the balances replay and the ledger verifies
+    _all_settled_once(1000)
+    assert replay_check() == []
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems[:5]]
+
+
+def test_trades_whose_messages_redis_lost_are_settled_by_the_sweep(tmp_path):
+    # given sealed trades whose settle task was queued, and then Redis lost the queue
+    _market_with_trades(20)
+    height = block_seal().block.height
+    with celery_stack(tmp_path, beat=False) as stack:
+        stack.kill("worker")
+        settle_block.apply_async(args=[height], queue=stack.queue)
+        redis.Redis.from_url(settings.REDIS_URL).delete(stack.queue)
+
+        # when a worker and beat run
+        stack.worker()
+        stack.beat()
+
+        # then the sweep settles every trade anyway
+        assert wait_for(lambda: Settlement.objects.count() == 20, timeout=30, interval=0.2), stack.logs()
+    _all_settled_once(20)
+    assert replay_check() == []
+
+
+def test_the_settle_task_run_twice_at_once_on_one_block_moves_once():
+    # given a sealed block of 50 trades
+    _market_with_trades(50)
+    height = block_seal().block.height
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(settle_block(height))
+        finally:
+            connections.close_all()
+
+    # when two settle tasks of the same block run at the same moment
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then each trade moved once, between them
+    assert sum(results) == 50
+    _all_settled_once(50)
+    assert replay_check() == []

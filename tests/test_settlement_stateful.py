@@ -1,0 +1,158 @@
+"""A hypothesis state machine over the whole market: deposits, withdrawals, quotes, orders, cancels,
+sealing, settlement, holds, releases and refusals. After every step: cash and shares are conserved,
+no available balance is negative, and replaying the ledger rebuilds every balance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from exchange.exceptions import DomainError
+from exchange.models import Order, Security, Trade
+from exchange.services import OrderRequest, order_cancel, order_place, quotes_pull
+from ledger.services import block_seal
+from settlement.dvp import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
+from settlement.models import CashBalance, Position
+from settlement.replay import ledger_balances, replay_check
+from settlement.services import cash_deposit, cash_withdraw
+from tests.conftest import build_market
+
+TICK = Decimal("0.01")
+
+
+class Market(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.market = build_market()
+        self.net = self.market.new_security("NET1", settlement_mode=Security.SettlementMode.NET)
+        self.makers = [self.market.market_maker(cash="50000", shares=5000) for _ in range(2)]
+        for mm in self.makers:
+            self.market.issue(mm, 5000, security=self.net)
+        self.investors = [self.market.investor(cash="20000", shares=1000) for _ in range(3)]
+        self.market.issue(self.investors[0], 1000, security=self.net)
+        self.securities = [self.market.security, self.net]
+        self.n = 0
+
+    def _try(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DomainError:
+            return None
+
+    @rule(
+        m=st.integers(0, 1),
+        s=st.integers(0, 1),
+        mid=st.integers(-30, 30),
+        spread=st.integers(1, 20),
+        bq=st.integers(1, 20),
+        aq=st.integers(1, 20),
+    )
+    def quote(self, m, s, mid, spread, bq, aq):
+        price = Decimal("10.00") + mid * TICK
+        self._try(
+            self.market.quote,
+            self.makers[m],
+            str(price - spread * TICK),
+            str(price + spread * TICK),
+            bq * 100,
+            aq * 100,
+            security=self.securities[s],
+        )
+
+    @rule(
+        i=st.integers(0, 2),
+        s=st.integers(0, 1),
+        side=st.sampled_from(["buy", "sell"]),
+        lots=st.integers(1, 10),
+        off=st.integers(-30, 30),
+        tif=st.sampled_from(["IOC", "DAY"]),
+    )
+    def order(self, i, s, side, lots, off, tif):
+        self.n += 1
+        inv = self.investors[i]
+        req = OrderRequest(self.securities[s].code, side, lots * 100, Decimal("10.00") + off * TICK, tif, f"o{self.n}")
+        self._try(order_place, placed_by=inv.owner, account=inv, request=req)
+
+    @rule(k=st.integers(0, 50))
+    def cancel(self, k):
+        open_orders = list(Order.objects.filter(status__in=Order.OPEN_STATUSES).order_by("id"))
+        if open_orders:
+            order = open_orders[k % len(open_orders)]
+            self._try(order_cancel, actor=order.account.owner, order_id=order.pk)
+
+    @rule(m=st.integers(0, 1))
+    def pull(self, m):
+        self._try(quotes_pull, user=self.makers[m].owner)
+
+    @rule(i=st.integers(0, 2), amount=st.integers(1, 5000), out=st.booleans())
+    def cash(self, i, amount, out):
+        move = cash_withdraw if out else cash_deposit
+        self._try(move, actor=self.market.staff, account=self.investors[i], amount=Decimal(amount))
+
+    @rule()
+    def seal(self):
+        block_seal()
+
+    @rule(k=st.integers(0, 50))
+    def settle(self, k):
+        trades = list(Trade.objects.filter(status=Trade.Status.MATCHED).order_by("id"))
+        if trades:
+            trade_settle(trade_id=trades[k % len(trades)].pk)
+
+    @rule()
+    def settle_net(self):
+        net_settle(security_code=self.net.code)
+
+    @rule(k=st.integers(0, 50), action=st.sampled_from(["hold", "release", "refuse"]))
+    def supervise(self, k, action):
+        trades = list(Trade.objects.exclude(status__in=[Trade.Status.SETTLED, Trade.Status.FAILED]).order_by("id"))
+        if trades:
+            fn = {"hold": trade_hold, "release": trade_release, "refuse": trade_refuse}[action]
+            self._try(fn, actor=self.market.depository, trade_id=trades[k % len(trades)].pk, reason="test")
+
+    @invariant()
+    def balances_replay_and_are_conserved(self):
+        assert replay_check() == []
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM settlement_cashbalance WHERE total - reserved - frozen < 0")
+            assert cur.fetchone()[0] == 0
+        cash_ledger, _ = ledger_balances()
+        assert sum(CashBalance.objects.values_list("total", flat=True)) == sum(cash_ledger.values())
+        for security in Security.objects.all():
+            held = sum(Position.objects.filter(security=security).values_list("total", flat=True))
+            assert held == security.issued_quantity
+
+
+@pytest.fixture(autouse=True)
+def _keys(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+def test_random_market_keeps_every_invariant(db):
+    class Rolled(Market):
+        """Each run of the machine in its own savepoint, rolled back afterwards."""
+
+        def teardown(self):
+            transaction.savepoint_rollback(self._savepoint)
+
+    def make():
+        sid = transaction.savepoint()
+        machine = Rolled()
+        machine._savepoint = sid
+        return machine
+
+    run_state_machine_as_test(
+        make,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )

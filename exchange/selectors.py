@@ -49,6 +49,15 @@ def securities_listed() -> QuerySet[Security]:
     return Security.objects.exclude(status=Security.Status.DELISTED).order_by("code")
 
 
+def quotes_active(account: Account) -> QuerySet[Quote]:
+    """The account's active quotes with their security, by security code then side (ask before bid)."""
+    return (
+        Quote.objects.filter(account=account, status=Quote.Status.ACTIVE)
+        .select_related("security")
+        .order_by("security__code", "side")
+    )
+
+
 def quote_book(security: Security, *, depth: int = 10) -> dict[str, list[dict]]:
     """Active quotes, best first: bids high to low, asks low to high; earliest first at a price."""
     active = Quote.objects.filter(security=security, status=Quote.Status.ACTIVE).select_related("account")

@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/new/", views.order_new, name="order-new"),
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order-cancel"),
     path("trades/", views.trades, name="trades"),
+    path("trades/data/", views.trades_data, name="trades-data"),
     path("balances/", views.balances, name="balances"),
     path("quotes/", views.quotes, name="quotes"),
     path("quotes/pull/", views.quotes_pull, name="quotes-pull"),

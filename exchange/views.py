@@ -14,6 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -291,13 +293,25 @@ def order_cancel(request, order_id: int):
     return redirect("orders")
 
 
-@login_required
-def trades(request):
-    account = selectors.account_of(request.user)
-    page = _page(request, selectors.trades_visible(request.user))
+def _trade_ledger(trade: Trade, user) -> dict:
+    """Where the trade's entry is sealed, once it is: block, leaf, and the proof file for the offline verifier."""
+    if trade.leaf_index is None:
+        return {"sealed": False}
+    return {
+        "sealed": True,
+        "block_height": trade.block_height,
+        "leaf_index": trade.leaf_index,
+        # Only supervisors may open the ledger explorer; the others see the height as text.
+        "block_url": reverse("ledger-block", args=[trade.block_height]) if user.role in selectors.SUPERVISORS else None,
+        "proof_url": reverse("api-trade-proof", args=[trade.pk]) + "?download=1",
+    }
+
+
+def _trade_rows(trades, user) -> list[dict]:
     rows = []
-    for trade in page:
-        side = selectors.trade_side_for(trade, request.user)
+    for trade in trades:
+        side = selectors.trade_side_for(trade, user)
+        status = selectors.trade_status(trade)
         rows.append(
             {
                 "id": trade.pk,
@@ -310,11 +324,52 @@ def trades(request):
                 "quantity": _qty(trade.quantity),
                 "value": _money(trade.value),
                 "fee": _money(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee),
-                "status": trade.status,
-                "status_label": _label(Trade.Status, trade.status),
+                "status": status,
+                "status_label": _label(Trade.Status, status),
+                "ledger": _trade_ledger(trade, user),
             }
         )
-    return render(request, "exchange/trades.html", {"rows": rows, "page": page, "account": account})
+    return rows
+
+
+@login_required
+def trades(request):
+    account = selectors.account_of(request.user)
+    visible = selectors.trades_visible(request.user)
+    page = _page(request, visible)
+    rows = _trade_rows(page, request.user)
+    # The page polls trades_data; a newer trade than this one is offered as "new trades".
+    newest_id = visible.values_list("id", flat=True).first()
+    return render(
+        request, "exchange/trades.html", {"rows": rows, "page": page, "account": account, "newest_id": newest_id}
+    )
+
+
+@login_required
+@never_cache
+def trades_data(request):
+    """The status and ledger cells of the trades shown (``?ids=1,2,…``), polled by the trades page.
+
+    Also the newest trade id the user may see, so that the page can offer to show trades that came since.
+    """
+    try:
+        ids = [int(i) for i in request.GET.get("ids", "").split(",") if i][:PAGE_SIZE]
+    except ValueError:
+        return JsonResponse({"code": "invalid_input", "message": gettext("Bad request.")}, status=400)
+    visible = selectors.trades_visible(request.user)
+    rows = [
+        {
+            "id": row["id"],
+            "status": row["status"],
+            "status_label": row["status_label"],
+            "leaf_index": row["ledger"].get("leaf_index"),
+            "ledger_html": render_to_string("exchange/_trade_ledger.html", {"ledger": row["ledger"]}, request),
+        }
+        for row in _trade_rows(visible.filter(pk__in=ids), request.user)
+    ]
+    return JsonResponse(
+        {"as_of": timezone.now().isoformat(), "newest_id": visible.values_list("id", flat=True).first(), "rows": rows}
+    )
 
 
 @login_required
@@ -344,10 +399,7 @@ def balances(request):
 
 
 def _quote_rows(account, securities: list[Security]) -> list[dict]:
-    # The same read as the quotes API (exchange.api.views.QuotesApi.get).
-    mine: dict[tuple[int, str], Quote] = {
-        (q.security_id, q.side): q for q in account.quotes.filter(status=Quote.Status.ACTIVE)
-    }
+    mine: dict[tuple[int, str], Quote] = {(q.security_id, q.side): q for q in selectors.quotes_active(account)}
     best = selectors.best_prices()
     rows = []
     for security in securities:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db.models import Count, QuerySet
+
 from . import merkle
-from .models import Block, Leaf, Node
+from .models import Block, BlockSignature, Leaf, Node, PendingEntry, SigningKey
 
 
 class ProofUnavailable(ValueError):
@@ -18,6 +20,38 @@ def head() -> Block | None:
 
 def block_at_size(tree_size: int) -> Block | None:
     return Block.objects.filter(tree_size=tree_size).first()
+
+
+def block_at_height(height: int) -> Block | None:
+    return Block.objects.filter(height=height).first()
+
+
+def blocks_newest_first() -> QuerySet[Block]:
+    """Blocks for listing, with ``signature_count``; the frontier and header bytes are left in the database."""
+    return Block.objects.defer("frontier", "header").annotate(signature_count=Count("signatures")).order_by("-height")
+
+
+def block_signatures(block: Block) -> QuerySet[BlockSignature]:
+    """In the order of the signature lines of the block's signed note."""
+    return block.signatures.select_related("key").order_by("key__name", "key_id")
+
+
+def block_leaves(block: Block) -> QuerySet[Leaf]:
+    """The block's leaves in index order, with their entries but not the entries' bytes."""
+    return Leaf.objects.filter(block=block).select_related("entry").defer("entry__canonical").order_by("leaf_index")
+
+
+def leaf_at(leaf_index: int) -> Leaf | None:
+    return Leaf.objects.select_related("entry", "block").filter(leaf_index=leaf_index).first()
+
+
+def signing_keys() -> QuerySet[SigningKey]:
+    return SigningKey.objects.order_by("created_at", "key_id")
+
+
+def entries_waiting() -> int:
+    """How many entries wait for the sealer."""
+    return PendingEntry.objects.count()
 
 
 def _prove(build: Callable[[merkle.Subtree], list[bytes]]) -> list[bytes]:

@@ -11,8 +11,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from exchange import selectors
 from exchange.models import Order, Quote, Role, Trade
-from exchange.services import OrderRequest, order_place
+from exchange.services import OrderRequest, order_place, quotes_pull
 from tests.conftest import cash_of, position_of, snapshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -643,6 +644,30 @@ def test_quote_page_lists_the_makers_active_quotes(market):
     )
     form = response.context["form"]
     assert (form["bid_price"].value(), form["ask_quantity"].value()) == (Decimal("9.90"), 2000)
+
+
+def test_quotes_active_are_the_accounts_own_live_quotes_by_code_then_side(market):
+    # given two securities quoted by the maker, one pulled, and another maker's quote
+    mm, other = market.market_maker(), market.market_maker()
+    first, pulled = market.new_security("A-FIRST"), market.new_security("Z-PULLED")
+    market.issue(mm, 1000, security=first)
+    market.issue(mm, 1000, security=pulled)
+    market.quote(mm, "9.90", "10.10")
+    market.quote(mm, "9.80", "10.20", security=first)
+    market.quote(mm, "9.70", "10.30", security=pulled)
+    quotes_pull(user=mm.owner, security_code=pulled.code)
+    market.quote(other, "9.95", "10.05")
+
+    # when
+    quotes = list(selectors.quotes_active(mm))
+
+    # then
+    assert [(q.security.code, q.side, q.price) for q in quotes] == [
+        ("A-FIRST", "ask", Decimal("10.20")),
+        ("A-FIRST", "bid", Decimal("9.80")),
+        (market.security.code, "ask", Decimal("10.10")),
+        (market.security.code, "bid", Decimal("9.90")),
+    ]
 
 
 def test_quote_page_publishes_a_quote_that_trades_with_resting_orders(market):

@@ -191,8 +191,7 @@ class QuotesApi(APIView):
     @extend_schema(responses=QuoteOutput(many=True))
     def get(self, request):
         account = _require_account(request.user)
-        quotes = account.quotes.filter(status="active").select_related("security").order_by("security__code", "side")
-        return Response(QuoteOutput(quotes, many=True).data)
+        return Response(QuoteOutput(selectors.quotes_active(account), many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: PublishOutput, **ERRORS})
     def post(self, request):

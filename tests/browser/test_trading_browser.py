@@ -63,6 +63,7 @@ def test_investor_buys_from_a_quote_and_sees_the_trade_and_the_cash(page: Page, 
             "5,050.00",
             "5.00",
             "已撮合",
+            "—",  # not sealed into a block yet
         ]
     )
     page.get_by_role("link", name="资产").click()

@@ -1,0 +1,230 @@
+"""The ledger explorer: pages for the supervisors of the market (auditors, regulators, operators).
+
+Blocks, their signed checkpoints and entries, the signing keys, and "verify
+now", which runs the full ``ledger_verify`` in the request and records who ran
+it and what it found in the audit trail. Everyone else gets 403: the entries'
+bytes name accounts and amounts. The pages only read; proofs are served by the
+ledger API (``ledger.api``), which these pages link to.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from exchange.audit import audit_record, client_ip
+from exchange.selectors import SUPERVISORS
+
+from . import selectors
+from .models import SigningKey
+from .services import signed_note
+from .verification import ledger_verify
+
+PAGE_SIZE = 50
+# Shown on the verification page; a broken ledger can have one problem per leaf.
+PROBLEMS_SHOWN = 200
+
+KEY_STATUS_LABELS = {
+    SigningKey.Status.ACTIVE: _("Active"),
+    SigningKey.Status.RETIRING: _("Retiring"),
+    SigningKey.Status.RETIRED: _("Retired"),
+}
+
+
+def _supervisors_only(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.role not in SUPERVISORS:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+def _hex(data: bytes) -> str:
+    return bytes(data).hex()
+
+
+def _short(data: bytes) -> str:
+    return _hex(data)[:12] + "…"
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _key_status(status: str) -> str:
+    return str(KEY_STATUS_LABELS.get(status, status))
+
+
+@_supervisors_only
+def blocks(request):
+    page = _page(request, selectors.blocks_newest_first())
+    rows = [
+        {
+            "height": block.height,
+            "tree_size": block.tree_size,
+            "first_leaf": block.first_leaf_index,
+            "last_leaf": block.tree_size - 1,
+            "leaves": block.tree_size - block.first_leaf_index,
+            "root": _hex(block.root),
+            "root_short": _short(block.root),
+            "sealed_at": block.sealed_at,
+            "signatures": block.signature_count,
+        }
+        for block in page
+    ]
+    head = selectors.head()
+    context = {
+        "rows": rows,
+        "page": page,
+        "head": head,
+        "head_note": signed_note(head) if head else "",
+        "waiting": selectors.entries_waiting(),
+    }
+    return render(request, "ledger/blocks.html", context)
+
+
+@_supervisors_only
+def block_detail(request, height: int):
+    block = selectors.block_at_height(height)
+    if block is None:
+        raise Http404
+    try:
+        signers = json.loads(bytes(block.header)).get("signers", [])
+    except (ValueError, AttributeError):  # a rewritten header: "verify now" names it, the page still shows it
+        signers = []
+    page = _page(request, selectors.block_leaves(block))
+    entries = [
+        {
+            "leaf_index": leaf.leaf_index,
+            "entry_id": leaf.entry_id,
+            "kind": leaf.entry.kind,
+            "recorded_at": leaf.entry.recorded_at,
+            "leaf_hash": _hex(leaf.entry.leaf_hash),
+            "leaf_hash_short": _short(leaf.entry.leaf_hash),
+        }
+        for leaf in page
+    ]
+    signatures = [
+        {
+            "key_id": sig.key_id,
+            "name": sig.key.name,
+            "status": sig.key.status,
+            "status_label": _key_status(sig.key.status),
+            "local": sig.key.local,
+        }
+        for sig in selectors.block_signatures(block)
+    ]
+    context = {
+        # Not "block": inside {% block %} tags Django's template context names the tag itself so.
+        "ledger_block": block,
+        "signers": signers,
+        "root": _hex(block.root),
+        "block_hash": _hex(block.block_hash),
+        "prev_hash": _hex(block.prev_hash),
+        "header": bytes(block.header).decode(errors="replace"),
+        "note": signed_note(block),
+        "signatures": signatures,
+        "entries": entries,
+        "page": page,
+        "prev_height": block.height - 1 if block.height > 0 else None,
+        "next_height": block.height + 1 if selectors.block_at_height(block.height + 1) else None,
+        "last_leaf": block.tree_size - 1,
+    }
+    return render(request, "ledger/block.html", context)
+
+
+def _pretty(canonical: bytes) -> str:
+    """The entry for reading; the bytes that are hashed are the canonical ones, shown too."""
+    try:
+        return json.dumps(json.loads(canonical), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return canonical.decode(errors="replace")
+
+
+@_supervisors_only
+def entry_detail(request, leaf_index: int):
+    leaf = selectors.leaf_at(leaf_index)
+    if leaf is None:
+        raise Http404
+    canonical = bytes(leaf.entry.canonical)
+    context = {
+        "leaf": leaf,
+        "entry": leaf.entry,
+        "leaf_hash": _hex(leaf.entry.leaf_hash),
+        "pretty": _pretty(canonical),
+        "canonical": canonical.decode(errors="replace"),
+        "size": len(canonical),
+    }
+    return render(request, "ledger/entry.html", context)
+
+
+@_supervisors_only
+def keys(request):
+    rows = [
+        {
+            "key_id": key.key_id,
+            "name": key.name,
+            "status": key.status,
+            "status_label": _key_status(key.status),
+            "local": key.local,
+            "created_at": key.created_at,
+            "retired_at": key.retired_at,
+            "retired_in_block": key.retired_in_block,
+            "public_key": _hex(key.public_key),
+        }
+        for key in selectors.signing_keys()
+    ]
+    return render(request, "ledger/keys.html", {"rows": rows})
+
+
+@_supervisors_only
+@require_http_methods(["GET", "POST"])
+@never_cache
+def verify(request):
+    """GET explains; POST runs the full verification now, in the request, and shows what it found."""
+    context: dict = {"ran": False}
+    if request.method == "POST":
+        started = time.monotonic()
+        report = ledger_verify()
+        elapsed = time.monotonic() - started
+        first = report.first
+        audit_record(
+            actor=request.user,
+            action="ledger_verify",
+            target="ledger",
+            outcome="ok" if report.ok else "failed",
+            ip=client_ip(request),
+            detail={
+                "blocks": report.blocks,
+                "leaves": report.leaves,
+                "signatures": report.signatures,
+                "trades": report.trades,
+                "external_checkpoints": report.external_checkpoints,
+                "problems": len(report.problems),
+                "first": str(first) if first else None,
+                "seconds": round(elapsed, 3),
+            },
+        )
+        context = {
+            "ran": True,
+            "report": report,
+            "first": str(first) if first else None,
+            "first_block": first.block if first else None,
+            "problems": [str(p) for p in report.problems[:PROBLEMS_SHOWN]],
+            "more_problems": max(0, len(report.problems) - PROBLEMS_SHOWN),
+            "elapsed": f"{elapsed:.2f}",
+        }
+    return render(request, "ledger/verify.html", context)

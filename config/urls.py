@@ -5,11 +5,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/ledger/", include("ledger.urls")),
+    path("api/v1/", include("settlement.urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("ledger/", include("ledger.page_urls")),
+    path("settlement/", include("settlement.page_urls")),
     path("", include("exchange.urls")),
 ]
 

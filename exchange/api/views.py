@@ -19,6 +19,7 @@ from exchange import exceptions as err
 from exchange import selectors, services
 from exchange.audit import audit_record, client_ip
 from exchange.models import Order, Security, Trade
+from settlement.selectors import trade_lifecycle
 
 from .fields import DecimalString, StrictInteger
 
@@ -318,7 +319,9 @@ class TradeDetailApi(APIView):
         trade: Trade | None = selectors.trades_visible(request.user).filter(pk=trade_id).first()
         if trade is None:
             raise err.NotFound("No such trade.")
-        return Response(TradeOutput(trade, context={"request": request}).data)
+        data = TradeOutput(trade, context={"request": request}).data
+        data["lifecycle"] = trade_lifecycle(trade)
+        return Response(data)
 
 
 class CashOutput(serializers.Serializer):

@@ -1,0 +1,90 @@
+"""Reads for the settlement monitor and the trade lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+from statistics import median
+
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from exchange.models import Trade
+
+from .models import SettlementAction
+
+
+def trades_awaiting() -> QuerySet[Trade]:
+    """Matched trades not yet settled (sealed or not), oldest first, with their ledger position."""
+    return (
+        Trade.objects.filter(status=Trade.Status.MATCHED)
+        .select_related("security", "buyer", "seller")
+        .annotate(leaf_index=F("entry__leaf__leaf_index"), block_height=F("entry__leaf__block_id"))
+        .order_by("id")
+    )
+
+
+def trades_held() -> QuerySet[Trade]:
+    return Trade.objects.filter(status=Trade.Status.HELD).select_related("security", "buyer", "seller").order_by("id")
+
+
+def trades_failed(*, since: dt.datetime) -> QuerySet[Trade]:
+    return (
+        Trade.objects.filter(status=Trade.Status.FAILED, settlement_actions__at__gte=since)
+        .select_related("security", "buyer", "seller")
+        .distinct()
+        .order_by("-id")
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def monitor_summary(*, now: dt.datetime | None = None) -> dict:
+    """Counts and match → settled latency over the last hour."""
+    now = now or timezone.now()
+    hour_ago = now - dt.timedelta(hours=1)
+    awaiting = Trade.objects.filter(status=Trade.Status.MATCHED)
+    latencies = [
+        (settled - matched).total_seconds()
+        for matched, settled in Trade.objects.filter(settlement__settled_at__gte=hour_ago).values_list(
+            "matched_at", "settlement__settled_at"
+        )
+    ]
+    return {
+        "awaiting_seal": awaiting.filter(entry__leaf__isnull=True).count(),
+        "awaiting_settlement": awaiting.filter(entry__leaf__isnull=False).count(),
+        "held": Trade.objects.filter(status=Trade.Status.HELD).count(),
+        "failed_last_hour": SettlementAction.objects.filter(
+            action=SettlementAction.Action.REFUSE, at__gte=hour_ago
+        ).count(),
+        "settled_last_hour": len(latencies),
+        "latency_median_s": round(median(latencies), 3) if latencies else None,
+        "latency_p99_s": round(_percentile(latencies, 0.99), 3) if latencies else None,
+        "as_of": now,
+    }
+
+
+def trade_lifecycle(trade: Trade) -> dict:
+    """matched → sealed → settled (or held / failed), with times, blocks and leaf indexes."""
+    from ledger.models import Leaf
+
+    leaf = Leaf.objects.filter(entry_id=trade.entry_id).select_related("block").first()
+    settlement = getattr(trade, "settlement", None) if hasattr(trade, "settlement") else None
+    settlement_leaf = (
+        Leaf.objects.filter(entry_id=settlement.entry_id).select_related("block").first() if settlement else None
+    )
+    return {
+        "matched_at": trade.matched_at,
+        "sealed_at": leaf.block.sealed_at if leaf else None,
+        "leaf_index": leaf.leaf_index if leaf else None,
+        "block_height": leaf.block_id if leaf else None,
+        "settled_at": settlement.settled_at if settlement else None,
+        "settlement_mode": settlement.mode if settlement else None,
+        "settlement_leaf_index": settlement_leaf.leaf_index if settlement_leaf else None,
+        "settlement_block_height": settlement_leaf.block_id if settlement_leaf else None,
+        "actions": [
+            {"action": a.action, "reason": a.reason, "at": a.at} for a in trade.settlement_actions.order_by("at", "id")
+        ],
+    }

@@ -1,0 +1,65 @@
+"""The settlement monitor page (depository operators act; other supervisors watch)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from exchange.audit import client_ip
+from exchange.exceptions import DomainError
+from exchange.models import Role
+
+from . import dvp, selectors
+
+WATCHERS = {Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR, Role.REGULATOR, Role.AUDITOR}
+ACTIONS = {"hold": dvp.trade_hold, "release": dvp.trade_release, "refuse": dvp.trade_refuse}
+
+
+def _require_watcher(request) -> None:
+    if request.user.role not in WATCHERS:
+        raise PermissionDenied
+
+
+@login_required
+def monitor(request):
+    _require_watcher(request)
+    now = timezone.now()
+    context = {
+        "summary": selectors.monitor_summary(now=now),
+        "awaiting": list(selectors.trades_awaiting()[:200]),
+        "held": list(selectors.trades_held()[:200]),
+        "failed": list(selectors.trades_failed(since=now - timezone.timedelta(hours=24))[:100]),
+        "can_act": request.user.role == Role.DEPOSITORY_OPERATOR,
+    }
+    return render(request, "settlement/monitor.html", context)
+
+
+@login_required
+def monitor_data(request):
+    _require_watcher(request)
+    summary = selectors.monitor_summary()
+    summary["as_of"] = summary["as_of"].isoformat()
+    return JsonResponse(summary)
+
+
+@login_required
+@require_POST
+def trade_action(request, trade_id: int, action: str):
+    _require_watcher(request)
+    service = ACTIONS.get(action)
+    if service is None:
+        raise PermissionDenied
+    try:
+        service(actor=request.user, trade_id=trade_id, reason=request.POST.get("reason", ""), ip=client_ip(request))
+    except DomainError as exc:
+        messages.error(request, _("Trade %(id)s: %(error)s") % {"id": trade_id, "error": exc.message})
+    else:
+        done = {"hold": _("held"), "release": _("released"), "refuse": _("refused")}[action]
+        messages.success(request, _("Trade %(id)s %(done)s.") % {"id": trade_id, "done": done})
+    return redirect("settlement-monitor")

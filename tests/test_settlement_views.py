@@ -1,0 +1,110 @@
+"""Settlement API and monitor page: who may act, what they see, errors as 4xx."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from exchange.models import Role, Trade
+from exchange.services import OrderRequest, order_place
+from ledger.services import block_seal
+from settlement.dvp import trade_settle
+from tests.conftest import api_for, snapshot
+
+
+@pytest.fixture(autouse=True)
+def _keys(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+@pytest.fixture
+def sealed_trade(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "v"),
+    )
+    block_seal()
+    return market, buyer, mm, Trade.objects.get()
+
+
+def test_depository_holds_through_the_api_and_both_parties_see_it(sealed_trade):
+    market, buyer, mm, trade = sealed_trade
+    csd = api_for(market.depository)
+
+    resp = csd.post(f"/api/v1/trades/{trade.pk}/hold/", {"reason": "court order 17"}, format="json")
+
+    assert resp.status_code == 200 and resp.json() == {"id": trade.pk, "status": "held"}
+    for party in (buyer.owner, mm.owner):
+        detail = api_for(party).get(f"/api/v1/trades/{trade.pk}/").json()
+        assert detail["status"] == "held"
+        assert [(a["action"], a["reason"]) for a in detail["lifecycle"]["actions"]] == [("hold", "court order 17")]
+    resp = csd.post(f"/api/v1/trades/{trade.pk}/release/", {"reason": "lifted"}, format="json")
+    assert resp.json()["status"] == "matched"
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.REGULATOR, Role.AUDITOR])
+def test_only_the_depository_may_hold(sealed_trade, role):
+    market, _buyer, _mm, trade = sealed_trade
+    before = snapshot()
+    resp = api_for(market.user(role)).post(f"/api/v1/trades/{trade.pk}/hold/", {"reason": "x"}, format="json")
+    assert resp.status_code == 403 and resp.json()["code"] == "permission_denied"
+    assert snapshot() == before
+
+
+def test_bad_hold_requests_are_4xx_and_change_nothing(sealed_trade):
+    market, _buyer, _mm, trade = sealed_trade
+    csd = api_for(market.depository)
+    before = snapshot()
+    assert csd.post(f"/api/v1/trades/{trade.pk}/hold/", {}, format="json").status_code == 400
+    assert csd.post("/api/v1/trades/999999/hold/", {"reason": "x"}, format="json").status_code == 404
+    resp = csd.post(f"/api/v1/trades/{trade.pk}/release/", {"reason": "x"}, format="json")
+    assert resp.status_code == 409 and resp.json()["code"] == "trade_not_held"
+    assert snapshot() == before
+
+
+def test_trade_detail_shows_the_whole_lifecycle(sealed_trade):
+    _market, buyer, _mm, trade = sealed_trade
+    trade_settle(trade_id=trade.pk)
+    block_seal()
+
+    life = api_for(buyer.owner).get(f"/api/v1/trades/{trade.pk}/").json()
+
+    assert life["status"] == "settled"
+    lc = life["lifecycle"]
+    assert lc["matched_at"] and lc["sealed_at"] and lc["settled_at"]
+    assert lc["block_height"] == 0 and lc["settlement_block_height"] == 1
+    assert lc["settlement_leaf_index"] > lc["leaf_index"]
+
+
+def test_monitor_page_and_figures(sealed_trade, client):
+    market, buyer, _mm, trade = sealed_trade
+    client.force_login(market.depository)
+
+    page = client.get("/settlement/")
+
+    assert page.status_code == 200
+    assert f'data-trade="{trade.pk}"' in page.content.decode()
+    data = client.get("/settlement/data/").json()
+    assert (data["awaiting_settlement"], data["held"]) == (1, 0)
+
+    resp = client.post(f"/settlement/trades/{trade.pk}/refuse/", {"reason": "wash trade"}, follow=True)
+    assert resp.status_code == 200
+    trade.refresh_from_db()
+    assert trade.status == "failed"
+    client.force_login(buyer.owner)
+    assert client.get("/settlement/").status_code == 403
+
+
+def test_monitor_refusal_without_reason_is_a_message_not_a_change(sealed_trade, client):
+    market, _buyer, _mm, trade = sealed_trade
+    client.force_login(market.depository)
+    before = snapshot()
+    resp = client.post(f"/settlement/trades/{trade.pk}/refuse/", {"reason": ""}, follow=True)
+    assert resp.status_code == 200
+    assert snapshot() == before

@@ -103,7 +103,7 @@ def signers_for_seal() -> list[tuple[SigningKey, Signer]]:
     Runs inside the sealing transaction (the advisory lock serializes it).
     """
     keys = list(SigningKey.objects.filter(local=True).exclude(status=SigningKey.Status.RETIRED).order_by("key_id"))
-    if not keys and not SigningKey.objects.exists():
+    if not keys and not SigningKey.objects.filter(local=True).exists():
         private = _env_private()
         if private is None:
             private = Ed25519PrivateKey.generate()
@@ -145,3 +145,32 @@ def retire_after_seal(keys: list[SigningKey], *, height: int, sealed_entry_ids: 
             _key_path(key.key_id).unlink(missing_ok=True)
 
     transaction.on_commit(drop_files)
+
+
+@transaction.atomic
+def cosigner_register(*, name: str, public_key: bytes) -> SigningKey:
+    """Register another institution's public key so that it may co-sign checkpoints (a ledger entry)."""
+    from .services import entry_append
+
+    if len(public_key) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    kid = key_id(public_key)
+    existing = SigningKey.objects.filter(key_id=kid).first()
+    if existing is not None:
+        return existing
+    key = SigningKey.objects.create(
+        key_id=kid, name=name, public_key=public_key, local=False, created_at=timezone.now()
+    )
+    entry_append(
+        kind=EntryKind.KEY_ROTATION,
+        payload={
+            "action": "add",
+            "cosigner": True,
+            "key_id": kid,
+            "name": name,
+            "algorithm": "ed25519",
+            "public_key": base64.b64encode(public_key).decode(),
+            "retire_key_id": None,
+        },
+    )
+    return key

@@ -145,3 +145,23 @@ def _checkpoint_log_append(note: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"checkpoint": note}) + "\n")
+
+
+def block_cosign(*, height: int, key_id: str, signature: bytes) -> BlockSignature:
+    """Add a registered co-signer's signature to a sealed block's checkpoint, after checking it."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from .models import SigningKey
+
+    with transaction.atomic():
+        block = Block.objects.filter(height=height).first()
+        key = SigningKey.objects.filter(key_id=key_id, local=False).exclude(status=SigningKey.Status.RETIRED).first()
+        if block is None or key is None:
+            raise ValueError("unknown block or co-signer")
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes(key.public_key)).verify(signature, block.checkpoint.encode())
+        except InvalidSignature as exc:
+            raise ValueError("the co-signature does not verify") from exc
+        sig, _ = BlockSignature.objects.get_or_create(block=block, key=key, defaults={"signature": signature})
+        return sig

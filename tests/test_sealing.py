@@ -103,3 +103,44 @@ def test_key_rotation_block_is_signed_by_both_keys_then_the_old_key_stops(db):
     assert signed_by(after) == [new.key_id]
     old.refresh_from_db()
     assert (old.status, old.retired_in_block) == (SigningKey.Status.RETIRED, rotation.height)
+
+
+def test_a_co_signer_signs_too_and_verifiers_ignore_keys_they_do_not_trust(db):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.keys import cosigner_register
+    from ledger.services import block_cosign
+    from ledger.verification import Report, verify_chain
+
+    # given a sealed block and a depository's key registered as co-signer
+    deposit(1)
+    csd_private = Ed25519PrivateKey.generate()
+    csd = cosigner_register(name="csd.example", public_key=checkpoint.public_bytes(csd_private.public_key()))
+    block = block_seal().block
+
+    # when the depository co-signs the checkpoint
+    block_cosign(height=block.height, key_id=csd.key_id, signature=csd_private.sign(block.checkpoint.encode()))
+
+    # then the note carries both signatures; each verifier counts the keys it trusts and ignores the rest
+    parsed = checkpoint.parse(signed_note(block))
+    node = SigningKey.objects.get(local=True)
+    only_node = [(node.name, bytes(node.public_key))]
+    assert len(parsed.signatures) == 2
+    assert checkpoint.verified_signers(parsed, only_node) == only_node
+    assert len(checkpoint.verified_signers(parsed, [*only_node, ("csd.example", bytes(csd.public_key))])) == 2
+    report = Report()
+    verify_chain(report)
+    assert report.ok and report.signatures == 2  # the co-signer is introduced on the ledger too, and verifies
+    # and a forged co-signature is refused
+    with pytest.raises(ValueError):
+        block_cosign(height=block.height, key_id=csd.key_id, signature=bytes(64))
+
+
+def test_rotate_key_command_seals_the_rotation(db, capsys):
+    from django.core.management import call_command
+
+    deposit(1)
+    block_seal()
+    call_command("ledger_rotate_key")
+    assert "rotation sealed in block 1" in capsys.readouterr().out
+    assert SigningKey.objects.filter(status=SigningKey.Status.RETIRED).count() == 1

@@ -25,6 +25,9 @@ CREATE TRIGGER ledger_entry_enqueue AFTER INSERT ON ledger_entry
     REFERENCING NEW TABLE AS new_entries
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_entry_enqueue();
 ALTER TABLE ledger_entry ENABLE ALWAYS TRIGGER ledger_entry_enqueue;
+-- Entries written before this migration wait for the first seal too.
+INSERT INTO ledger_pendingentry (entry_id)
+    SELECT e.id FROM ledger_entry e WHERE NOT EXISTS (SELECT 1 FROM ledger_leaf l WHERE l.entry_id = e.id);
 """
 
 UNQUEUE = """

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "exchange",
     "ledger",
     "settlement",
+    "kyc",
 ]
 
 MIDDLEWARE = [
@@ -225,3 +226,11 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
 }
+
+# Personal data: AES-GCM keys (or KYC_DATA_KEYS / KYC_INDEX_KEY from the environment),
+# uploaded ID documents (outside the web root), and how long a risk assessment holds.
+KYC_KEY_DIR = Path(env("KYC_KEY_DIR", str(DATA_DIR / "keys" / "pii")))
+KYC_DOCUMENT_DIR = Path(env("KYC_DOCUMENT_DIR", str(DATA_DIR / "documents")))
+KYC_DOCUMENT_MAX_BYTES = 5 * 1024 * 1024
+KYC_ASSESSMENT_DAYS = int(env("KYC_ASSESSMENT_DAYS", "730") or 730)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024

@@ -1,0 +1,132 @@
+"""Personal data at rest: AES-256-GCM with a key ring, and blind indexes.
+
+Keys come from ``KYC_DATA_KEYS`` (``kid:base64,kid:base64``; the first is the
+one that encrypts) or, when unset, from ``settings.KYC_KEY_DIR`` (one
+``<kid>.key`` file of 32 random bytes, mode 600, and ``primary`` naming the
+encrypting key), created on first use. Rotation adds a key and makes it
+primary; older keys still decrypt until ``kyc_reencrypt`` has rewritten every
+value with the new one.
+
+A ciphertext is ``b"k1" ‖ kid (8 ASCII bytes) ‖ nonce (12) ‖ AES-GCM(data)``,
+with the kid as associated data, so a value cannot be moved to another key id.
+
+Blind index: HMAC-SHA256 under a separate index key, of the normalized value,
+so one identity is found (and counted once) without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+
+MAGIC = b"k1"
+
+
+class KeyRing:
+    def __init__(self, keys: dict[str, bytes], primary: str, index_key: bytes) -> None:
+        if primary not in keys:
+            raise ValueError("the primary key is not in the ring")
+        self.keys, self.primary, self.index_key = keys, primary, index_key
+
+    def encrypt(self, text: str) -> bytes:
+        kid = self.primary.encode()
+        nonce = os.urandom(12)
+        return MAGIC + kid + nonce + AESGCM(self.keys[self.primary]).encrypt(nonce, text.encode(), kid)
+
+    def decrypt(self, blob: bytes) -> str:
+        blob = bytes(blob)
+        if blob[:2] != MAGIC:
+            raise ValueError("not an encrypted value")
+        kid, nonce, data = blob[2:10], blob[10:22], blob[22:]
+        key = self.keys.get(kid.decode())
+        if key is None:
+            raise ValueError(f"no key {kid.decode()} in the ring")
+        return AESGCM(key).decrypt(nonce, data, kid).decode()
+
+    def key_of(self, blob: bytes) -> str:
+        return bytes(blob)[2:10].decode()
+
+    def index(self, value: str) -> str:
+        normalized = "".join(value.split()).upper()
+        return hmac.new(self.index_key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def _new_kid() -> str:
+    return secrets.token_hex(4)
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _folder() -> Path:
+    folder = Path(settings.KYC_KEY_DIR)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+@lru_cache(maxsize=1)
+def _ring_for(dir_key: str) -> KeyRing:
+    env = os.environ.get("KYC_DATA_KEYS")
+    folder = _folder()
+    index_path = folder / "index.key"
+    env_index = os.environ.get("KYC_INDEX_KEY")
+    if env_index:
+        index_key = base64.b64decode(env_index)
+    else:
+        if not index_path.exists():
+            _write_secret(index_path, secrets.token_bytes(32))
+        index_key = index_path.read_bytes()
+    if env:
+        pairs = [item.split(":", 1) for item in env.split(",") if item]
+        keys = {kid: base64.b64decode(b64) for kid, b64 in pairs}
+        return KeyRing(keys, pairs[0][0], index_key)
+    keys = {p.stem: p.read_bytes() for p in folder.glob("*.key") if p.stem != "index"}
+    primary_path = folder / "primary"
+    if not keys:
+        kid = _new_kid()
+        _write_secret(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
+        primary_path.write_text(kid)
+        keys = {kid: (folder / f"{kid}.key").read_bytes()}
+    return KeyRing(keys, primary_path.read_text().strip(), index_key)
+
+
+def ring() -> KeyRing:
+    return _ring_for(str(settings.KYC_KEY_DIR))
+
+
+def rotate() -> str:
+    """Add a new data key to the folder ring and make it primary. Returns its id."""
+    if os.environ.get("KYC_DATA_KEYS"):
+        raise RuntimeError("keys come from KYC_DATA_KEYS: rotate there (put the new key first)")
+    folder = _folder()
+    kid = _new_kid()
+    _write_secret(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
+    (folder / "primary").write_text(kid)
+    _ring_for.cache_clear()
+    return kid
+
+
+def mask_id_number(value: str) -> str:
+    value = "".join(value.split())
+    return value[:3] + "*" * max(0, len(value) - 7) + value[-4:] if len(value) > 7 else "*" * len(value)
+
+
+def mask_phone(value: str) -> str:
+    digits = "".join(value.split())
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
+
+
+def mask_address(value: str) -> str:
+    value = value.strip()
+    return value[:6] + "…" if len(value) > 6 else "…"

@@ -1,0 +1,108 @@
+"""KYC profiles, identity documents and identity reveals.
+
+Personal data (ID number, phone, address) is stored encrypted (``kyc.crypto``)
+with a masked copy for display; the ID number also has a blind index, the
+*identity* that the holder cap counts once however many accounts it has.
+
+Maker-checker is a database rule: an approved profile's reviewer is not the
+person who entered it, last edited it, or submitted it for approval (the
+maker, always a staff member of the investor's broker).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from exchange.models import Broker, User
+
+
+class KycProfile(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SUBMITTED = "submitted", _("Submitted")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        EXPIRED = "expired", _("Expired")
+
+    class IdType(models.TextChoices):
+        RESIDENT_ID = "resident_id", _("PRC resident identity card")
+        PASSPORT = "passport", _("Passport")
+        HK_MACAO_PERMIT = "hk_macao_permit", _("Mainland travel permit for HK/Macao residents")
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="kyc")
+    broker = models.ForeignKey(Broker, on_delete=models.PROTECT, related_name="kyc_profiles")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    real_name = models.CharField(max_length=100)
+    id_type = models.CharField(max_length=20, choices=IdType.choices)
+    id_number_enc = models.BinaryField()
+    id_number_masked = models.CharField(max_length=40)
+    identity = models.CharField(max_length=64, db_index=True, help_text="Blind index of the ID number")
+    phone_enc = models.BinaryField()
+    phone_masked = models.CharField(max_length=20)
+    address_enc = models.BinaryField()
+    address_masked = models.CharField(max_length=20)
+    risk_answers = models.JSONField(default=dict)
+    risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    risk_level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="C1 … C5")
+    assessed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    qualified_investor = models.BooleanField(default=False)
+    qualified_evidence = models.TextField(blank=True)
+    entered_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    last_edited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    applied_at = models.DateTimeField(null=True, blank=True, help_text="The investor sent an online application")
+    submitted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(risk_level__isnull=True) | Q(risk_level__gte=1, risk_level__lte=5), name="kyc_level_c1_c5"
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="approved")
+                | (
+                    Q(reviewed_by__isnull=False, risk_level__isnull=False, expires_at__isnull=False)
+                    & ~Q(reviewed_by=F("entered_by"))
+                    & ~Q(reviewed_by=F("last_edited_by"))
+                    & ~Q(reviewed_by=F("submitted_by"))
+                ),
+                name="kyc_approved_by_a_second_person",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="rejected") | ~Q(rejection_reason=""), name="kyc_rejection_has_reason"
+            ),
+        ]
+
+
+class KycDocument(models.Model):
+    class Kind(models.TextChoices):
+        ID_FRONT = "id_front", _("ID document, front")
+        ID_BACK = "id_back", _("ID document, back")
+        QUALIFICATION = "qualification", _("Qualified-investor evidence")
+
+    profile = models.ForeignKey(KycProfile, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    stored_name = models.CharField(max_length=100, unique=True)
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+
+class IdentityReveal(models.Model):
+    """A regulator saw an account's real identity, for a recorded reason. Append-only."""
+
+    profile = models.ForeignKey(KycProfile, on_delete=models.PROTECT, related_name="reveals")
+    regulator = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,391 @@
+"""KYC writes: onboarding, assessment, documents, maker-checker review, expiry, identity reveal.
+
+Every step writes an audit event in its transaction. Personal data is
+encrypted before it reaches the database (``kyc.crypto``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from exchange import exceptions as err
+from exchange.audit import audit_record
+from exchange.models import Account, Broker, Role, User
+from exchange.services import account_open
+
+from . import crypto, questionnaire
+from .idcard import validate_resident_id
+from .models import IdentityReveal, KycDocument, KycProfile
+
+EDITABLE = (KycProfile.State.DRAFT, KycProfile.State.REJECTED, KycProfile.State.EXPIRED)
+
+
+class KycStateError(err.DomainError):
+    code = "kyc_wrong_state"
+    status = 409
+    default_message = "The application is not in a state that allows this."
+
+
+class MakerChecker(err.DomainError):
+    code = "maker_checker"
+    status = 403
+    default_message = "A second staff member must approve: you entered, edited or submitted this application."
+
+
+@dataclass(frozen=True)
+class Identity:
+    real_name: str
+    id_type: str
+    id_number: str
+    phone: str
+    address: str
+
+
+def _validate_identity(identity: Identity) -> Identity:
+    errors = {}
+    name = identity.real_name.strip()
+    if not 1 < len(name) <= 100:
+        errors["real_name"] = "Enter the name as on the ID document."
+    if identity.id_type not in KycProfile.IdType.values:
+        errors["id_type"] = "Choose an ID type."
+    number = "".join(identity.id_number.split()).upper()
+    if identity.id_type == KycProfile.IdType.RESIDENT_ID:
+        problem = validate_resident_id(number)
+        if problem:
+            errors["id_number"] = problem
+    elif not 5 <= len(number) <= 30 or not number.isalnum():
+        errors["id_number"] = "Enter the document number (5 to 30 letters and digits)."
+    phone = "".join(identity.phone.split())
+    if not (phone.lstrip("+").isdigit() and 7 <= len(phone.lstrip("+")) <= 15):
+        errors["phone"] = "Enter a phone number of 7 to 15 digits."
+    address = identity.address.strip()
+    if not 5 <= len(address) <= 300:
+        errors["address"] = "Enter the residential address."
+    if errors:
+        exc = err.InvalidInput(next(iter(errors.values())))
+        exc.fields = errors
+        raise exc
+    return Identity(name, identity.id_type, number, phone, address)
+
+
+def _store_identity(profile: KycProfile, identity: Identity) -> None:
+    ring = crypto.ring()
+    profile.real_name = identity.real_name
+    profile.id_type = identity.id_type
+    profile.id_number_enc = ring.encrypt(identity.id_number)
+    profile.id_number_masked = crypto.mask_id_number(identity.id_number)
+    profile.identity = ring.index(identity.id_number)
+    profile.phone_enc = ring.encrypt(identity.phone)
+    profile.phone_masked = crypto.mask_phone(identity.phone)
+    profile.address_enc = ring.encrypt(identity.address)
+    profile.address_masked = crypto.mask_address(identity.address)
+
+
+def _staff_of(actor: User, broker_id: int) -> bool:
+    return actor.role == Role.BROKER_STAFF and actor.broker_id == broker_id
+
+
+def _may_edit(actor: User, profile: KycProfile) -> bool:
+    return actor.pk == profile.user_id or _staff_of(actor, profile.broker_id)
+
+
+def _new_investor(*, username: str, password: str | None, broker: Broker, real_name: str) -> User:
+    if User.objects.filter(username__iexact=username).exists():
+        raise err.InvalidInput("That user name is taken.")
+    user = User(username=username, role=Role.INVESTOR, broker=broker, first_name=real_name[:150])
+    if password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise err.InvalidInput(" ".join(exc.messages)) from exc
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    account_open(kind=Account.Kind.INVESTOR, name=real_name, owner=user, broker=broker)
+    return user
+
+
+@transaction.atomic
+def kyc_register(
+    *,
+    username: str,
+    password: str | None,
+    broker: Broker,
+    identity: Identity,
+    entered_by: User | None = None,
+    ip: str | None = None,
+) -> KycProfile:
+    """Open an investor with a draft KYC profile: online (entered_by None) or at a broker's counter."""
+    if entered_by is not None and not _staff_of(entered_by, broker.pk):
+        raise err.PermissionDenied("Only staff of this broker open its accounts.")
+    identity = _validate_identity(identity)
+    if not username or len(username) > 150:
+        raise err.InvalidInput("Choose a user name.")
+    user = _new_investor(username=username, password=password, broker=broker, real_name=identity.real_name)
+    maker = entered_by or user
+    profile = KycProfile(user=user, broker=broker, entered_by=maker, last_edited_by=maker)
+    _store_identity(profile, identity)
+    profile.save()
+    audit_record(
+        actor=maker,
+        action="kyc_register" if entered_by is None else "kyc_open_at_counter",
+        target=user.username,
+        ip=ip,
+        detail={"broker": broker.code},
+    )
+    return profile
+
+
+def _locked(profile_id: int) -> KycProfile:
+    profile = KycProfile.objects.select_for_update().filter(pk=profile_id).first()
+    if profile is None:
+        raise err.NotFound("No such application.")
+    return profile
+
+
+@transaction.atomic
+def kyc_update_identity(*, actor: User, profile_id: int, identity: Identity, ip: str | None = None) -> KycProfile:
+    profile = _locked(profile_id)
+    if not _may_edit(actor, profile):
+        raise err.NotFound("No such application.")
+    if profile.state not in EDITABLE:
+        raise KycStateError()
+    _store_identity(profile, _validate_identity(identity))
+    profile.last_edited_by = actor
+    profile.save()
+    audit_record(actor=actor, action="kyc_update", target=profile.user.username, ip=ip)
+    return profile
+
+
+@transaction.atomic
+def kyc_assess(*, actor: User, profile_id: int, answers: dict[str, str], ip: str | None = None) -> KycProfile:
+    """Score the risk questionnaire; the assessment holds for KYC_ASSESSMENT_DAYS."""
+    profile = _locked(profile_id)
+    if not _may_edit(actor, profile):
+        raise err.NotFound("No such application.")
+    if profile.state not in EDITABLE and profile.state != KycProfile.State.APPROVED:
+        raise KycStateError()
+    try:
+        total, level = questionnaire.score(answers)
+    except questionnaire.InvalidAnswers as exc:
+        raise err.InvalidInput(str(exc)) from exc
+    now = timezone.now()
+    profile.risk_answers, profile.risk_score, profile.risk_level = answers, total, level
+    profile.assessed_at, profile.expires_at = now, now + dt.timedelta(days=settings.KYC_ASSESSMENT_DAYS)
+    profile.last_edited_by = actor
+    if profile.state == KycProfile.State.APPROVED:
+        # A re-assessment of an approved investor goes back through review.
+        profile.state = KycProfile.State.DRAFT
+        profile.reviewed_by = None
+    profile.save()
+    audit_record(actor=actor, action="kyc_assess", target=profile.user.username, ip=ip, detail={"level": f"C{level}"})
+    return profile
+
+
+@transaction.atomic
+def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str, ip: str | None = None) -> KycProfile:
+    profile = _locked(profile_id)
+    if not _may_edit(actor, profile):
+        raise err.NotFound("No such application.")
+    if profile.state not in EDITABLE:
+        raise KycStateError()
+    if qualified and len(evidence.strip()) < 5:
+        raise err.InvalidInput("Describe the evidence of qualified-investor status.")
+    profile.qualified_investor, profile.qualified_evidence = qualified, evidence.strip() if qualified else ""
+    profile.last_edited_by = actor
+    profile.save()
+    audit_record(
+        actor=actor, action="kyc_qualify", target=profile.user.username, ip=ip, detail={"qualified": qualified}
+    )
+    return profile
+
+
+ALLOWED_DOCUMENTS = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"%PDF-": "application/pdf"}
+
+
+def _sniff(head: bytes) -> str | None:
+    return next((kind for magic, kind in ALLOWED_DOCUMENTS.items() if head.startswith(magic)), None)
+
+
+@transaction.atomic
+def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str | None = None) -> KycDocument:
+    """Store an ID document (JPEG, PNG or PDF, checked by content, at most KYC_DOCUMENT_MAX_BYTES) off the web root."""
+    profile = _locked(profile_id)
+    if not _may_edit(actor, profile):
+        raise err.NotFound("No such application.")
+    if profile.state not in EDITABLE:
+        raise KycStateError()
+    if kind not in KycDocument.Kind.values:
+        raise err.InvalidInput("Choose the kind of document.")
+    if upload.size > settings.KYC_DOCUMENT_MAX_BYTES:
+        raise err.InvalidInput(f"The file is larger than {settings.KYC_DOCUMENT_MAX_BYTES // (1024 * 1024)} MB.")
+    data = b"".join(upload.chunks())
+    content_type = _sniff(data[:16])
+    if content_type is None or not data:
+        raise err.InvalidInput("Upload a JPEG, PNG or PDF file.")
+    folder = Path(settings.KYC_DOCUMENT_DIR)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stored = f"{uuid.uuid4().hex}"
+    path = folder / stored
+    path.write_bytes(data)
+    path.chmod(0o600)
+    document = KycDocument.objects.create(
+        profile=profile,
+        kind=kind,
+        stored_name=stored,
+        original_name=str(upload.name)[:200],
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by=actor,
+    )
+    profile.last_edited_by = actor
+    profile.save(update_fields=["last_edited_by", "updated_at"])
+    audit_record(actor=actor, action="kyc_document_add", target=profile.user.username, ip=ip, detail={"kind": kind})
+    return document
+
+
+def document_path(document: KycDocument) -> Path:
+    return Path(settings.KYC_DOCUMENT_DIR) / document.stored_name
+
+
+def _complete(profile: KycProfile) -> None:
+    if profile.risk_level is None:
+        raise err.InvalidInput("Fill in the risk questionnaire first.")
+    if not profile.documents.filter(kind=KycDocument.Kind.ID_FRONT).exists():
+        raise err.InvalidInput("Upload the front of the ID document first.")
+
+
+@transaction.atomic
+def kyc_apply(*, actor: User, profile_id: int, ip: str | None = None) -> KycProfile:
+    """The investor sends a complete online application to the broker's queue."""
+    profile = _locked(profile_id)
+    if actor.pk != profile.user_id:
+        raise err.NotFound("No such application.")
+    if profile.state not in EDITABLE:
+        raise KycStateError()
+    _complete(profile)
+    profile.applied_at = timezone.now()
+    profile.save(update_fields=["applied_at", "updated_at"])
+    audit_record(actor=actor, action="kyc_apply", target=profile.user.username, ip=ip)
+    return profile
+
+
+@transaction.atomic
+def kyc_submit(*, staff: User, profile_id: int, ip: str | None = None) -> KycProfile:
+    """A staff member (the maker) checks a complete application and submits it for approval."""
+    profile = _locked(profile_id)
+    if not _staff_of(staff, profile.broker_id):
+        raise err.NotFound("No such application.")
+    if profile.state not in EDITABLE:
+        raise KycStateError()
+    _complete(profile)
+    profile.state = KycProfile.State.SUBMITTED
+    profile.submitted_by, profile.submitted_at = staff, timezone.now()
+    profile.rejection_reason = ""
+    profile.save()
+    audit_record(actor=staff, action="kyc_submit", target=profile.user.username, ip=ip)
+    return profile
+
+
+def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycProfile:
+    """A second staff member (the checker) approves. The database refuses the maker as checker too."""
+    try:
+        with transaction.atomic():
+            profile = _locked(profile_id)
+            if not _staff_of(staff, profile.broker_id):
+                raise err.NotFound("No such application.")
+            if profile.state != KycProfile.State.SUBMITTED:
+                raise KycStateError()
+            if staff.pk in (profile.entered_by_id, profile.last_edited_by_id, profile.submitted_by_id):
+                raise MakerChecker()
+            profile.state = KycProfile.State.APPROVED
+            profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
+            profile.save()
+            audit_record(actor=staff, action="kyc_approve", target=profile.user.username, ip=ip)
+            return profile
+    except MakerChecker:
+        # The refused attempt is recorded after its transaction rolled back.
+        audit_record(actor=staff, action="kyc_approve", outcome="refused", target=f"kyc {profile_id}", ip=ip)
+        raise
+
+
+@transaction.atomic
+def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = None) -> KycProfile:
+    profile = _locked(profile_id)
+    if not _staff_of(staff, profile.broker_id):
+        raise err.NotFound("No such application.")
+    if profile.state != KycProfile.State.SUBMITTED:
+        raise KycStateError()
+    if not reason.strip():
+        raise err.InvalidInput("Give the reason the investor will see.")
+    profile.state, profile.rejection_reason = KycProfile.State.REJECTED, reason.strip()
+    profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
+    profile.save()
+    audit_record(actor=staff, action="kyc_reject", target=profile.user.username, ip=ip, detail={"reason": reason})
+    return profile
+
+
+def kyc_expire_due(*, now: dt.datetime | None = None) -> int:
+    """Mark approved profiles whose assessment ran out as expired (a periodic task)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(KycProfile.objects.select_for_update().filter(state=KycProfile.State.APPROVED, expires_at__lte=now))
+        for profile in due:
+            profile.state = KycProfile.State.EXPIRED
+            profile.save(update_fields=["state", "updated_at"])
+            audit_record(actor=None, username="system", action="kyc_expire", target=profile.user.username)
+        return len(due)
+
+
+@transaction.atomic
+def identity_reveal(*, regulator: User, profile_id: int, reason: str, ip: str | None = None) -> dict:
+    """Show the full identity behind an account: regulators only, with a reason, always recorded."""
+    if regulator.role != Role.REGULATOR:
+        raise err.PermissionDenied("Only the regulator may reveal an identity.")
+    if len(reason.strip()) < 5:
+        raise err.InvalidInput("Give the legal reason for the reveal.")
+    profile = KycProfile.objects.select_related("user", "user__account").filter(pk=profile_id).first()
+    if profile is None:
+        raise err.NotFound("No such investor.")
+    IdentityReveal.objects.create(profile=profile, regulator=regulator, reason=reason.strip())
+    audit_record(
+        actor=regulator, action="identity_reveal", target=profile.user.username, ip=ip, detail={"reason": reason}
+    )
+    ring = crypto.ring()
+    return {
+        "account": profile.user.account.code,
+        "real_name": profile.real_name,
+        "id_type": profile.id_type,
+        "id_number": ring.decrypt(profile.id_number_enc),
+        "phone": ring.decrypt(profile.phone_enc),
+        "address": ring.decrypt(profile.address_enc),
+    }
+
+
+def kyc_reencrypt() -> int:
+    """Rewrite every encrypted value with the primary key (after ``crypto.rotate``)."""
+    ring = crypto.ring()
+    count = 0
+    with transaction.atomic():
+        for profile in KycProfile.objects.select_for_update().iterator():
+            if all(
+                ring.key_of(getattr(profile, f)) == ring.primary for f in ("id_number_enc", "phone_enc", "address_enc")
+            ):
+                continue
+            for field in ("id_number_enc", "phone_enc", "address_enc"):
+                setattr(profile, field, ring.encrypt(ring.decrypt(getattr(profile, field))))
+            profile.save(update_fields=["id_number_enc", "phone_enc", "address_enc"])
+            count += 1
+    return count

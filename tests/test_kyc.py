@@ -1,0 +1,198 @@
+"""KYC: onboarding, maker-checker review, personal data encryption, identity reveal."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError, connection, transaction
+
+from exchange import exceptions as err
+from exchange.models import AuditEvent, Role
+from kyc import crypto, services
+from kyc.idcard import check_character, validate_resident_id
+from kyc.models import IdentityReveal, KycProfile
+from kyc.questionnaire import QUESTIONS, score
+
+VALID_ID = "11010519491231002X"  # the GB 11643 example number
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
+ANSWERS_C1 = {q["key"]: min(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
+
+
+@pytest.fixture(autouse=True)
+def _folders(settings, tmp_path):
+    settings.KYC_KEY_DIR = tmp_path / "pii"
+    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
+    crypto._ring_for.cache_clear()
+
+
+def identity(**over) -> services.Identity:
+    base = {
+        "real_name": "张伟",
+        "id_type": "resident_id",
+        "id_number": VALID_ID,
+        "phone": "13800138000",
+        "address": "北京市朝阳区建国路 88 号",
+    }
+    return services.Identity(**{**base, **over})
+
+
+@pytest.fixture
+def staff_pair(market):
+    other = market.user(Role.BROKER_STAFF, broker=market.broker)
+    return market.staff, other
+
+
+def complete_application(market, staff, *, answers=ANSWERS_C5) -> KycProfile:
+    profile = services.kyc_register(
+        username="zhangwei", password=None, broker=market.broker, identity=identity(), entered_by=staff
+    )
+    services.kyc_assess(actor=staff, profile_id=profile.pk, answers=answers)
+    services.kyc_document_add(
+        actor=staff, profile_id=profile.pk, kind="id_front", upload=SimpleUploadedFile("id.png", PNG)
+    )
+    return profile
+
+
+def test_resident_id_checksum():
+    assert validate_resident_id(VALID_ID) is None
+    assert check_character(VALID_ID[:17]) == "X"
+    assert "check digit" in validate_resident_id(VALID_ID[:17] + "1")
+    assert validate_resident_id("110105194913310028")  # no 31st of the 13th month
+    assert validate_resident_id("12345")
+
+
+def test_questionnaire_scores_to_levels():
+    assert score(ANSWERS_C1) == (2, 1)
+    assert score(ANSWERS_C5)[1] == 5
+    with pytest.raises(ValueError):
+        score({**ANSWERS_C1, "age": "bogus"})
+
+
+def test_counter_opening_then_maker_checker_approval(market, staff_pair):
+    maker, checker = staff_pair
+    profile = complete_application(market, maker)
+    services.kyc_submit(staff=maker, profile_id=profile.pk)
+
+    with pytest.raises(services.MakerChecker):
+        services.kyc_approve(staff=maker, profile_id=profile.pk)
+    assert KycProfile.objects.get(pk=profile.pk).state == "submitted"
+
+    approved = services.kyc_approve(staff=checker, profile_id=profile.pk)
+    assert (approved.state, approved.reviewed_by_id, approved.risk_level) == ("approved", checker.pk, 5)
+    actions = list(AuditEvent.objects.filter(action="kyc_approve").values_list("actor_id", "outcome"))
+    assert actions == [(maker.pk, "refused"), (checker.pk, "ok")]
+
+
+def test_the_database_itself_refuses_a_maker_as_checker(market, staff_pair):
+    maker, _checker = staff_pair
+    profile = complete_application(market, maker)
+    services.kyc_submit(staff=maker, profile_id=profile.pk)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        KycProfile.objects.filter(pk=profile.pk).update(state="approved", reviewed_by=maker)
+
+
+def test_rejection_carries_a_reason_and_allows_a_fix(market, staff_pair):
+    maker, checker = staff_pair
+    profile = complete_application(market, maker)
+    services.kyc_submit(staff=maker, profile_id=profile.pk)
+    with pytest.raises(err.InvalidInput):
+        services.kyc_reject(staff=checker, profile_id=profile.pk, reason=" ")
+    rejected = services.kyc_reject(staff=checker, profile_id=profile.pk, reason="The ID photo is blurred.")
+    assert (rejected.state, rejected.rejection_reason) == ("rejected", "The ID photo is blurred.")
+    services.kyc_update_identity(actor=profile.user, profile_id=profile.pk, identity=identity(phone="13900139000"))
+    services.kyc_submit(staff=checker, profile_id=profile.pk)
+    with pytest.raises(services.MakerChecker):  # the maker entered it at the counter
+        services.kyc_approve(staff=maker, profile_id=profile.pk)
+    third = market.user(Role.BROKER_STAFF, broker=market.broker)
+    assert services.kyc_approve(staff=third, profile_id=profile.pk).state == "approved"
+
+
+def test_staff_of_another_broker_cannot_touch_the_application(market, staff_pair):
+    from exchange.models import Broker
+
+    maker, _ = staff_pair
+    profile = complete_application(market, maker)
+    other_broker = Broker.objects.create(code="B-OTHER", name="Other")
+    outsider = market.user(Role.BROKER_STAFF, broker=other_broker)
+    with pytest.raises(err.NotFound):
+        services.kyc_submit(staff=outsider, profile_id=profile.pk)
+    with pytest.raises(err.PermissionDenied):
+        services.kyc_register(
+            username="x1",
+            password=None,
+            broker=market.broker,
+            identity=identity(id_number="110105194912310037"),
+            entered_by=outsider,
+        )
+
+
+def test_personal_data_is_not_readable_in_the_database(market, staff_pair):
+    maker, _ = staff_pair
+    profile = complete_application(market, maker)
+    with connection.cursor() as cur:
+        cur.execute("SELECT * FROM kyc_kycprofile WHERE id = %s", [profile.pk])
+        dump = repr(cur.fetchall())
+    for secret in (VALID_ID, "13800138000", "建国路"):
+        assert secret not in dump
+    assert profile.id_number_masked == "110***********002X"
+    assert profile.phone_masked == "138****8000"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id_number", "110105194912310021"), ("phone", "12ab"), ("address", "x"), ("real_name", " ")],
+)
+def test_bad_identity_is_refused_and_nothing_is_created(market, staff_pair, field, value):
+    maker, _ = staff_pair
+    with pytest.raises(err.InvalidInput):
+        services.kyc_register(
+            username="bad", password=None, broker=market.broker, identity=identity(**{field: value}), entered_by=maker
+        )
+    assert not KycProfile.objects.exists()
+
+
+def test_documents_are_checked_by_content_and_size(market, staff_pair, settings):
+    maker, _ = staff_pair
+    profile = services.kyc_register(
+        username="doc", password=None, broker=market.broker, identity=identity(), entered_by=maker
+    )
+    with pytest.raises(err.InvalidInput):
+        services.kyc_document_add(
+            actor=maker, profile_id=profile.pk, kind="id_front", upload=SimpleUploadedFile("x.png", b"<html>")
+        )
+    settings.KYC_DOCUMENT_MAX_BYTES = 10
+    with pytest.raises(err.InvalidInput):
+        services.kyc_document_add(
+            actor=maker, profile_id=profile.pk, kind="id_front", upload=SimpleUploadedFile("x.png", PNG)
+        )
+    assert not profile.documents.exists()
+
+
+def test_only_the_regulator_reveals_and_every_reveal_is_recorded(market, staff_pair):
+    maker, _ = staff_pair
+    profile = complete_application(market, maker)
+    with pytest.raises(err.PermissionDenied):
+        services.identity_reveal(regulator=maker, profile_id=profile.pk, reason="curious")
+    regulator = market.user(Role.REGULATOR)
+    with pytest.raises(err.InvalidInput):
+        services.identity_reveal(regulator=regulator, profile_id=profile.pk, reason="")
+    assert not IdentityReveal.objects.exists()
+
+    shown = services.identity_reveal(regulator=regulator, profile_id=profile.pk, reason="Court order (2026) 京01 123")
+
+    assert (shown["id_number"], shown["phone"]) == (VALID_ID, "13800138000")
+    assert IdentityReveal.objects.get().regulator == regulator
+    assert AuditEvent.objects.filter(action="identity_reveal", actor=regulator).count() == 1
+
+
+def test_key_rotation_and_reencryption(market, staff_pair):
+    maker, _ = staff_pair
+    profile = complete_application(market, maker)
+    old = crypto.ring().primary
+    new = crypto.rotate()
+    assert services.kyc_reencrypt() == 1
+    profile.refresh_from_db()
+    ring = crypto.ring()
+    assert ring.key_of(profile.id_number_enc) == new != old
+    assert ring.decrypt(profile.phone_enc) == "13800138000"

@@ -8,12 +8,11 @@ views add to the form with ``domain_error_message``.
 
 from __future__ import annotations
 
-import re
 import uuid
 from decimal import Decimal
 
 from django import forms
-from django.utils.translation import gettext, gettext_noop, override
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -97,82 +96,10 @@ class QuoteForm(forms.Form):
 # --------------------------------------------------------------------------
 # Domain error messages on the pages
 #
-# The error classes carry translated default messages, but the services raise
-# some errors with a plain English message, a few of them with figures in it.
-# The plain ones are listed here so that makemessages collects them; the ones
-# with figures are matched and re-worded with the same figures. Once the
-# services format their messages with gettext, the patterns below can go.
-
-SERVICE_MESSAGES = [
-    gettext_noop('Prices are decimal strings, such as "10.50".'),
-    gettext_noop("The price is not a decimal number."),
-    gettext_noop("The price must be a positive number."),
-    gettext_noop("Quantities are whole numbers of shares."),
-    gettext_noop("The quantity must be positive."),
-    gettext_noop('side must be "buy" or "sell".'),
-    gettext_noop('time_in_force must be "IOC" or "DAY".'),
-    gettext_noop("client_order_id must be 1 to 64 characters."),
-    gettext_noop("No such order."),
-    gettext_noop("No such trade."),
-    gettext_noop("Only market makers publish quotes."),
-]
-
-_NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)"
-_PATTERNS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
-    (
-        re.compile(rf"The price must be a multiple of the tick size {_NUMBER}\."),
-        gettext_noop("The price must be a multiple of the tick size %(tick)s."),
-        ("tick",),
-    ),
-    (
-        re.compile(rf"The price must be between {_NUMBER} and {_NUMBER}\."),
-        gettext_noop("The price must be between %(low)s and %(high)s."),
-        ("low", "high"),
-    ),
-    (
-        re.compile(rf"The quantity must be a multiple of the lot size {_NUMBER}\."),
-        gettext_noop("The quantity must be a multiple of the lot size %(lot)s."),
-        ("lot",),
-    ),
-    (
-        re.compile(rf"The order needs {_NUMBER} CNY including fees; {_NUMBER} CNY is available\."),
-        gettext_noop("The order needs %(needed)s CNY including fees; %(available)s CNY is available."),
-        ("needed", "available"),
-    ),
-    (
-        re.compile(rf"The order needs {_NUMBER} shares; {_NUMBER} are available\."),
-        gettext_noop("The order needs %(needed)s shares; %(available)s are available."),
-        ("needed", "available"),
-    ),
-    (
-        re.compile(rf"The bid needs {_NUMBER} CNY; {_NUMBER} is available\."),
-        gettext_noop("The bid needs %(needed)s CNY; %(available)s is available."),
-        ("needed", "available"),
-    ),
-    (
-        re.compile(rf"The ask needs {_NUMBER} shares; {_NUMBER} are available\."),
-        gettext_noop("The ask needs %(needed)s shares; %(available)s are available."),
-        ("needed", "available"),
-    ),
-]
+# Services raise their errors with messages already in the active language
+# (gettext at raise time, figures included); the class defaults are lazy.
 
 
 def domain_error_message(exc: DomainError) -> str:
-    """The error's message in the active language, keeping any figures it carries."""
-    message = exc.message
-    translated = gettext(message)
-    if translated != message:
-        return translated
-    for pattern, template, names in _PATTERNS:
-        match = pattern.fullmatch(message)
-        if match:
-            return gettext(template) % dict(zip(names, match.groups(), strict=True))
-    default_here = str(exc.default_message)
-    with override("en"):
-        default_en = str(exc.default_message)
-    if message == default_en:
-        return default_here
-    if default_here == default_en or message == default_here:
-        return message
-    # An English detail nobody translated: lead with the class's translated default.
-    return f"{default_here} ({message})"
+    """The error's message in the active language."""
+    return gettext(exc.message)

@@ -13,7 +13,12 @@ SUPERVISORS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.REGULATOR,
 
 
 def account_of(user: User) -> Account | None:
-    return Account.objects.select_related("broker").filter(owner=user).first()
+    # get(), not first(): a user owns at most one account, and get() spares the
+    # ORDER BY that first() adds (this runs on every order through the API).
+    try:
+        return Account.objects.select_related("broker").get(owner=user)
+    except Account.DoesNotExist:
+        return None
 
 
 def _visible_accounts_q(user: User, prefix: str) -> Q | None:

@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from kyc.suitability import check_order
 from ledger.models import EntryKind
 from ledger.services import entries_append
 from settlement.models import CashBalance, Position
@@ -65,17 +68,17 @@ def parse_price(value: object) -> Decimal:
     try:
         price = value if isinstance(value, Decimal) else Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise err.InvalidInput("The price is not a decimal number.") from exc
+        raise err.InvalidInput(_("The price is not a decimal number.")) from exc
     if not price.is_finite() or price <= 0:
-        raise err.InvalidInput("The price must be a positive number.")
+        raise err.InvalidInput(_("The price must be a positive number."))
     return price
 
 
 def parse_quantity(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise err.InvalidInput("Quantities are whole numbers of shares.")
+        raise err.InvalidInput(_("Quantities are whole numbers of shares."))
     if value <= 0:
-        raise err.InvalidInput("The quantity must be positive.")
+        raise err.InvalidInput(_("The quantity must be positive."))
     return value
 
 
@@ -99,14 +102,21 @@ def _check_tradable(security: Security, *, now: dt.datetime) -> None:
 
 def _check_price(security: Security, price: Decimal) -> None:
     if price % security.tick_size != 0:
-        raise err.PriceOffTick(f"The price must be a multiple of the tick size {security.tick_size}.")
+        raise err.PriceOffTick(
+            _("The price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
+        )
     if not security.band_low <= price <= security.band_high:
-        raise err.PriceOutOfBand(f"The price must be between {security.band_low} and {security.band_high}.")
+        raise err.PriceOutOfBand(
+            _("The price must be between %(low)s and %(high)s.")
+            % {"low": security.band_low, "high": security.band_high}
+        )
 
 
 def _check_quantity(security: Security, quantity: int) -> None:
     if quantity % security.lot_size != 0:
-        raise err.QuantityNotInLots(f"The quantity must be a multiple of the lot size {security.lot_size}.")
+        raise err.QuantityNotInLots(
+            _("The quantity must be a multiple of the lot size %(lot)s.") % {"lot": security.lot_size}
+        )
 
 
 def _fee(account: Account, amount: Decimal) -> Decimal:
@@ -247,16 +257,29 @@ class _Book:
         """Write trades with their ledger entries, then every changed row."""
         trades = _trades_write(self.security, self.fills, self.now)
         if self.dirty_quotes:
-            Quote.objects.bulk_update(list(self.dirty_quotes.values()), ["quantity", "status", "updated_at"])
+            _rows_update(Quote, list(self.dirty_quotes.values()), ["quantity", "status", "updated_at"])
         if self.dirty_orders:
-            Order.objects.bulk_update(
-                list(self.dirty_orders.values()), ["filled_quantity", "status", "reserved_cash", "updated_at"]
+            _rows_update(
+                Order, list(self.dirty_orders.values()), ["filled_quantity", "status", "reserved_cash", "updated_at"]
             )
         if self.dirty_cash:
-            CashBalance.objects.bulk_update([self.cash[a] for a in sorted(self.dirty_cash)], ["reserved"])
+            _rows_update(CashBalance, [self.cash[a] for a in sorted(self.dirty_cash)], ["reserved"])
         if self.dirty_positions:
-            Position.objects.bulk_update([self.positions[a] for a in sorted(self.dirty_positions)], ["reserved"])
+            _rows_update(Position, [self.positions[a] for a in sorted(self.dirty_positions)], ["reserved"])
         return trades
+
+
+def _rows_update(model: type[Model], rows: list[Model], fields: list[str]) -> None:
+    """``bulk_update``, but a lone row gets a plain UPDATE.
+
+    An order usually changes one quote and one balance; building bulk_update's
+    CASE … WHEN for a single row costs about three times the plain UPDATE
+    (measured with ``make bench``), with the same effect.
+    """
+    if len(rows) == 1:
+        model.objects.filter(pk=rows[0].pk).update(**{name: getattr(rows[0], name) for name in fields})
+    else:
+        model.objects.bulk_update(rows, fields)
 
 
 def _trades_write(security: Security, fills: list[_Fill], now: dt.datetime) -> list[Trade]:
@@ -356,21 +379,26 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
     if request.time_in_force not in Order.TimeInForce.values:
         raise err.InvalidInput('time_in_force must be "IOC" or "DAY".')
     if not request.client_order_id or len(request.client_order_id) > 64:
-        raise err.InvalidInput("client_order_id must be 1 to 64 characters.")
+        raise err.InvalidInput(_("client_order_id must be 1 to 64 characters."))
     parse_quantity(request.quantity)
     parse_price(request.limit_price)
-    existing = _existing_order(account, request)
-    if existing is not None:
-        return existing, False
+    # Nearly every order is new, so the first order is looked up only when this
+    # one fails: a retry either stops at a check (market closed, cash spent, …)
+    # or reaches its INSERT, which the unique constraint refuses; both roll back.
     try:
         with transaction.atomic():
             return _order_place(placed_by=placed_by, account=account, req=request), True
     except IntegrityError as exc:
-        # A concurrent retry with the same client_order_id won the insert.
+        # A retry, possibly concurrent, with the same client_order_id.
         if "order_client_order_id_unique" not in str(exc):
             raise
         existing = _existing_order(account, request)
         if existing is None:  # pragma: no cover - the constraint says it exists
+            raise
+        return existing, False
+    except err.DomainError:
+        existing = _existing_order(account, request)
+        if existing is None:
             raise
         return existing, False
 
@@ -400,19 +428,32 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
         updated_at=now,
     )
     if buying:
+        check_order(
+            account=account, security=security, side=req.side, quantity=req.quantity, available_shares=None, now=now
+        )
         book.cash = cash_lock([account.pk])
         order.reserved_cash = _buy_reservation(account, req.limit_price, req.quantity)
         if book.cash[account.pk].available < order.reserved_cash:
             raise err.InsufficientCash(
-                f"The order needs {order.reserved_cash} CNY including fees; "
-                f"{book.cash[account.pk].available} CNY is available."
+                _("The order needs %(needed)s CNY including fees; %(available)s CNY is available.")
+                % {"needed": order.reserved_cash, "available": book.cash[account.pk].available}
             )
         book.reserve_cash(account.pk, order.reserved_cash)
     else:
         book.positions = positions_lock(security.pk, [account.pk])
+        available = book.positions[account.pk].available
+        check_order(
+            account=account,
+            security=security,
+            side=req.side,
+            quantity=req.quantity,
+            available_shares=available,
+            now=now,
+        )
         if book.positions[account.pk].available < req.quantity:
             raise err.InsufficientShares(
-                f"The order needs {req.quantity} shares; {book.positions[account.pk].available} are available."
+                _("The order needs %(needed)s shares; %(available)s are available.")
+                % {"needed": req.quantity, "available": book.positions[account.pk].available}
             )
         book.reserve_shares(account.pk, req.quantity)
 
@@ -428,7 +469,8 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
 
 
 def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal):
-    qs = Quote.objects.select_related("account__broker").filter(security=security, status=Quote.Status.ACTIVE)
+    # Fees are the investor's (order.account.broker); the quote's account only names a side.
+    qs = Quote.objects.select_related("account").filter(security=security, status=Quote.Status.ACTIVE)
     if buying:
         return qs.filter(side=Quote.Side.ASK, price__lte=limit).order_by("price", "id")
     return qs.filter(side=Quote.Side.BID, price__gte=limit).order_by("-price", "id")
@@ -439,7 +481,7 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
     with transaction.atomic():
         order = Order.objects.select_related("security", "account__broker").filter(pk=order_id).first()
         if order is None or not _may_act_for(actor, order.account):
-            raise err.NotFound("No such order.")
+            raise err.NotFound(_("No such order."))
         _lock_security(order.security.code)
         order.refresh_from_db(fields=["status", "filled_quantity", "reserved_cash"])
         if not order.is_open:
@@ -483,7 +525,7 @@ class QuoteResult:
 
 def _market_maker_account(user: User) -> Account:
     if user.role != Role.MARKET_MAKER:
-        raise err.PermissionDenied("Only market makers publish quotes.")
+        raise err.PermissionDenied(_("Only market makers publish quotes."))
     account = Account.objects.filter(owner=user, kind=Account.Kind.MARKET_MAKER).first()
     if account is None:
         raise err.NoAccount()
@@ -521,10 +563,14 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     _quotes_release(book, account, security)
     bid_reserve = notional(bid_price, bid_qty)
     if book.cash[account.pk].available < bid_reserve:
-        raise err.InsufficientCash(f"The bid needs {bid_reserve} CNY; {book.cash[account.pk].available} is available.")
+        raise err.InsufficientCash(
+            _("The bid needs %(needed)s CNY; %(available)s is available.")
+            % {"needed": bid_reserve, "available": book.cash[account.pk].available}
+        )
     if book.positions[account.pk].available < ask_qty:
         raise err.InsufficientShares(
-            f"The ask needs {ask_qty} shares; {book.positions[account.pk].available} are available."
+            _("The ask needs %(needed)s shares; %(available)s are available.")
+            % {"needed": ask_qty, "available": book.positions[account.pk].available}
         )
     book.reserve_cash(account.pk, bid_reserve)
     book.reserve_shares(account.pk, ask_qty)

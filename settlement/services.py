@@ -23,18 +23,28 @@ from .models import CashBalance, Position
 
 
 def cash_lock(account_ids: Iterable[int]) -> dict[int, CashBalance]:
-    """Lock the cash rows of ``account_ids`` in pk order; create missing rows first."""
+    """Lock the cash rows of ``account_ids`` in pk order, creating missing rows."""
     ids = sorted(set(account_ids))
     if not ids:
         return {}
+
+    def lock() -> dict[int, CashBalance]:
+        rows = CashBalance.objects.select_for_update().filter(account_id__in=ids).order_by("account_id")
+        return {row.account_id: row for row in rows}
+
+    # account_open creates the cash row, so it is nearly always there: lock first,
+    # and only when some row is missing insert it and lock again (one statement
+    # less on every order, inside the security lock).
+    rows = lock()
+    if len(rows) == len(ids):
+        return rows
     with connection.cursor() as cur:
         cur.execute(
             "INSERT INTO settlement_cashbalance (account_id, total, reserved, frozen) "
             "SELECT unnest(%s::bigint[]), 0, 0, 0 ON CONFLICT DO NOTHING",
             [ids],
         )
-    rows = CashBalance.objects.select_for_update().filter(account_id__in=ids).order_by("account_id")
-    return {row.account_id: row for row in rows}
+    return lock()
 
 
 def positions_lock(security_id: int, account_ids: Iterable[int]) -> dict[int, Position]:

@@ -12,15 +12,23 @@ from rest_framework.test import APIClient
 
 from exchange.models import Account, Broker, Role, Security, User
 from exchange.services import QuoteRequest, account_open, quote_publish
+from kyc.onboarding import approved_investor
 from settlement.models import CashBalance, Position
 from settlement.services import cash_deposit, securities_issue
 
 _seq = itertools.count(1)
 
 
+@pytest.fixture(scope="session")
+def _kyc_dirs(tmp_path_factory):
+    return tmp_path_factory.mktemp("kyc-keys"), tmp_path_factory.mktemp("kyc-documents")
+
+
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
+def _test_settings(settings, _kyc_dirs):
     settings.MARKET_ALWAYS_OPEN = True
+    # Personal-data keys and ID documents of the test run, never the developer's .data.
+    settings.KYC_KEY_DIR, settings.KYC_DOCUMENT_DIR = _kyc_dirs
     # Password hashing at full strength costs ~0.3 s a user; tests make many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -31,6 +39,7 @@ class Market:
 
     broker: Broker
     staff: User
+    checker: User
     depository: User
     security: Security
 
@@ -38,9 +47,27 @@ class Market:
         n = next(_seq)
         return User.objects.create_user(username=f"{role}{n}", password="pw-test-2026", role=role, **kwargs)
 
-    def investor(self, *, cash: str | Decimal = "0", shares: int = 0, security: Security | None = None) -> Account:
-        user = self.user(Role.INVESTOR, broker=self.broker)
-        account = account_open(kind=Account.Kind.INVESTOR, name=user.username, owner=user, broker=self.broker)
+    def investor(
+        self,
+        *,
+        cash: str | Decimal = "0",
+        shares: int = 0,
+        security: Security | None = None,
+        level: int = 5,
+        qualified: bool = False,
+    ) -> Account:
+        """A KYC-approved investor (opened by ``staff``, approved by ``checker``), funded as asked."""
+        n = next(_seq)
+        account = approved_investor(
+            username=f"investor{n}",
+            broker=self.broker,
+            maker=self.staff,
+            checker=self.checker,
+            seq=n,
+            password="pw-test-2026",
+            level=level,
+            qualified=qualified,
+        )
         if Decimal(cash) > 0:
             cash_deposit(actor=self.staff, account=account, amount=Decimal(cash))
         if shares:
@@ -87,11 +114,14 @@ def build_market() -> Market:
     staff = User.objects.create_user(
         username=f"staff{n}", password="pw-test-2026", role=Role.BROKER_STAFF, broker=broker
     )
+    checker = User.objects.create_user(
+        username=f"checker{n}", password="pw-test-2026", role=Role.BROKER_STAFF, broker=broker
+    )
     depository = User.objects.create_user(username=f"csd{n}", password="pw-test-2026", role=Role.DEPOSITORY_OPERATOR)
     security = Security.objects.create(
         code=f"S{n}", name="Test Co", issuer="Test Co Ltd", risk_rating=3, reference_price=Decimal("10.00")
     )
-    return Market(broker=broker, staff=staff, depository=depository, security=security)
+    return Market(broker=broker, staff=staff, checker=checker, depository=depository, security=security)
 
 
 @pytest.fixture

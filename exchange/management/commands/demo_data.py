@@ -14,6 +14,7 @@ from django.db import transaction
 
 from exchange.models import Account, Broker, Role, Security, User
 from exchange.services import QuoteRequest, account_open, quote_publish
+from kyc.onboarding import approved_investor
 from settlement.services import cash_deposit, securities_issue
 
 PASSWORD = "demo-pass-2026"
@@ -72,10 +73,19 @@ class Command(BaseCommand):
             cash_deposit(actor=depository, account=account, amount=Decimal("5000000.00"), reference="demo funding")
             makers.append((user, account))
         investors = []
+        names = ["张伟 Zhang Wei", "王芳 Wang Fang", "李娜 Li Na", "刘洋 Liu Yang", "陈静 Chen Jing"]
         for i in range(1, 6):
-            user = self._user(f"investor{i}", Role.INVESTOR, broker=broker, name=f"Investor {i}")
-            account = account_open(
-                kind=Account.Kind.INVESTOR, name=f"投资者{i} Investor {i}", owner=user, broker=broker
+            # Opened at the counter by staff1 and approved by staff2, through the real KYC services.
+            account = approved_investor(
+                username=f"investor{i}",
+                password=PASSWORD,
+                broker=broker,
+                maker=staff[0],
+                checker=staff[1],
+                seq=i,
+                real_name=names[i - 1],
+                level=5 if i != 5 else 3,
+                qualified=i == 1,
             )
             cash_deposit(actor=staff[0], account=account, amount=Decimal("200000.00"), reference="demo funding")
             investors.append(account)

@@ -1,0 +1,144 @@
+"""Suitability and the rule pack at order entry: each rejection has its code and changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from exchange.models import Account, Order, Security
+from exchange.services import OrderRequest, account_open, order_place
+from kyc import services as kyc
+from kyc.models import KycProfile
+from kyc.onboarding import resident_id
+from kyc.suitability import trading_days_back
+from ledger.services import block_seal
+from settlement.dvp import trade_settle
+from tests.conftest import snapshot
+
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def _ledger(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+@pytest.fixture
+def quoted(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=10_000, bid_qty=10_000)
+    return market
+
+
+def buy(account, market, *, coid="b", qty=100, security=None):
+    return order_place(
+        placed_by=account.owner,
+        account=account,
+        request=OrderRequest((security or market.security).code, "buy", qty, D("10.10"), "IOC", coid),
+    )[0]
+
+
+def sell(account, market, *, coid="s", qty=100):
+    return order_place(
+        placed_by=account.owner,
+        account=account,
+        request=OrderRequest(market.security.code, "sell", qty, D("9.90"), "IOC", coid),
+    )[0]
+
+
+def refused(code, fn, *args, **kwargs):
+    before = snapshot()
+    with pytest.raises(Exception) as raised:
+        fn(*args, **kwargs)
+    assert getattr(raised.value, "code", None) == code, raised.value
+    assert snapshot() == before
+
+
+def test_an_investor_without_kyc_cannot_buy(quoted):
+    user = quoted.user("investor", broker=quoted.broker)
+    account = account_open(kind=Account.Kind.INVESTOR, name="nokyc", owner=user, broker=quoted.broker)
+    refused("kyc_not_approved", buy, account, quoted)
+
+
+def test_a_submitted_but_unapproved_investor_cannot_buy(quoted):
+    profile = kyc.kyc_register(
+        username="pending",
+        password=None,
+        broker=quoted.broker,
+        identity=kyc.Identity("王芳", "resident_id", resident_id(9001), "13900000001", "上海市浦东新区世纪大道 1 号"),
+        entered_by=quoted.staff,
+    )
+    account = Account.objects.select_related("broker", "owner").get(owner=profile.user)
+    refused("kyc_not_approved", buy, account, quoted)
+
+
+def test_an_expired_assessment_cannot_buy_or_sell(quoted):
+    investor = quoted.investor(cash="10000", shares=500)
+    KycProfile.objects.filter(user=investor.owner).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    refused("kyc_expired", buy, investor, quoted)
+    refused("kyc_expired", sell, investor, quoted)
+
+
+@pytest.mark.parametrize(("level", "risk", "ok"), [(2, 3, False), (3, 3, True), (4, 3, True)])
+def test_investor_level_must_reach_the_security_risk_for_buys(quoted, level, risk, ok):
+    Security.objects.filter(pk=quoted.security.pk).update(risk_rating=risk)
+    investor = quoted.investor(cash="10000", level=level)
+    if ok:
+        assert buy(investor, quoted).status == Order.Status.FILLED
+    else:
+        refused("unsuitable_risk_level", buy, investor, quoted)
+
+
+def test_sells_are_allowed_whatever_the_level(quoted):
+    Security.objects.filter(pk=quoted.security.pk).update(risk_rating=5)
+    investor = quoted.investor(shares=500, level=1)
+    assert sell(investor, quoted).status == Order.Status.FILLED
+
+
+def test_qualified_only_securities(quoted):
+    Security.objects.filter(pk=quoted.security.pk).update(qualified_only=True)
+    plain = quoted.investor(cash="10000")
+    qualified = quoted.investor(cash="10000", qualified=True)
+    refused("not_qualified_investor", buy, plain, quoted)
+    assert buy(qualified, quoted).status == Order.Status.FILLED
+
+
+def test_holder_cap_rejects_exactly_at_the_edge_and_counts_one_identity_once(quoted):
+    # given a cap of 3 holders: the market maker holds (1) and two investors hold (2, 3)
+    Security.objects.filter(pk=quoted.security.pk).update(max_holders=3)
+    first, second = quoted.investor(cash="10000"), quoted.investor(cash="10000")
+    assert buy(first, quoted, coid="1").filled_quantity == 100  # 2 holders: MM + first
+    assert buy(second, quoted, coid="2").filled_quantity == 100  # 3 holders: at the cap
+    # when a fourth identity tries to buy, then it is refused
+    newcomer = quoted.investor(cash="10000")
+    refused("holder_cap_reached", buy, newcomer, quoted, coid="3")
+    # but existing holders may buy more
+    assert buy(first, quoted, coid="4").filled_quantity == 100
+    # and a second account of an existing holder's identity counts once
+    first_profile = KycProfile.objects.get(user=first.owner)
+    second_account_of_first = quoted.investor(cash="10000")
+    KycProfile.objects.filter(user=second_account_of_first.owner).update(identity=first_profile.identity)
+    assert buy(second_account_of_first, quoted, coid="5").filled_quantity == 100
+
+
+def test_minimum_holding_period_rejects_exactly_at_its_edge(quoted):
+    Security.objects.filter(pk=quoted.security.pk).update(min_holding_days=5)
+    investor = quoted.investor(cash="10000", shares=200)  # 200 held from the issuance
+    buy(investor, quoted, coid="b1")
+    block_seal()
+    from exchange.models import Trade
+
+    trade_settle(trade_id=Trade.objects.get().pk)
+    # 300 shares, 100 of them bought just now: 200 may be sold, 201 not
+    refused("holding_period", sell, investor, quoted, coid="s1", qty=300)
+    assert sell(investor, quoted, coid="s2", qty=200).filled_quantity == 200
+
+
+def test_trading_days_skip_weekends():
+    monday = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+    assert trading_days_back(monday, 1).date() == dt.date(2026, 11, 20)  # the Friday before
+    assert trading_days_back(monday, 5).date() == dt.date(2026, 11, 16)

@@ -1,0 +1,57 @@
+/* Live pages: poll a JSON URL, hand the data to render(), show the connection state.
+ *
+ * poll({url, period, status, render}) — status is the element whose data-live /
+ * data-stale / data-expired attributes hold the texts to show. Polling pauses
+ * while the tab is hidden and stops when the session has ended.
+ */
+window.exchangePoll = function (options) {
+  "use strict";
+  var status = options.status;
+  var statusText = status.querySelector(".text");
+  var timer = null;
+
+  function show(state) {
+    status.dataset.state = state;
+    statusText.textContent = status.dataset[state];
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(poll, options.period);
+  }
+
+  function poll() {
+    if (document.hidden) return; // resumed by visibilitychange
+    fetch(options.url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+      .then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        if (response.redirected || response.status === 401 || response.status === 403 || type.indexOf("json") < 0) {
+          show("expired");
+          return null; // logged out: stop polling
+        }
+        if (!response.ok) throw new Error(String(response.status));
+        return response.json().then(function (data) {
+          options.render(data);
+          show("live");
+          schedule();
+        });
+      })
+      .catch(function () {
+        show("stale");
+        schedule();
+      });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) poll();
+  });
+  schedule();
+};
+
+/* Restart a cell's "changed" highlight. */
+window.exchangeFlash = function (cell) {
+  "use strict";
+  cell.classList.remove("flash");
+  void cell.offsetWidth; // restart the animation
+  cell.classList.add("flash");
+};

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "ledger",
     "settlement",
     "kyc",
+    "counter",
 ]
 
 MIDDLEWARE = [

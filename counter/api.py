@@ -1,0 +1,363 @@
+"""The counter API (``/api/v1/counter/``): broker staff act for their own broker's clients.
+
+One view per resource and method, as in ``exchange.api.views``: validate with a
+nested serializer, call one service or selector, shape the output. Every view
+first checks that the caller is broker staff (403 otherwise); every client
+route resolves the account among the caller's broker's clients (404 for any
+other account, so nothing tells a foreign client from a missing one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange import exceptions as err
+from exchange.api.fields import DecimalString
+from exchange.api.views import ERRORS, AccountOutput, CashOutput, ErrorSerializer, OrderListApi, OrderOutput
+from exchange.audit import client_ip
+from exchange.selectors import account_balances
+from exchange.services import OrderRequest
+from kyc.models import KycProfile
+from kyc.services import Identity, kyc_register
+from settlement.services import cash_deposit, cash_withdraw
+
+from . import selectors, services
+from .views import statement_response
+
+
+class CounterApi(APIView):
+    """Broker staff only: the check runs after authentication, before the handler."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        selectors.require_staff(request.user)
+
+    def client(self, request, code: str):
+        return selectors.client_get(request.user, code)
+
+
+def _paginated(request, view, queryset, serializer_class, context=None):
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
+
+
+# --------------------------------------------------------------------------
+# Clients
+
+
+class ClientOutput(serializers.Serializer):
+    account = serializers.CharField(source="code")
+    name = serializers.CharField()
+    username = serializers.CharField()
+    real_name = serializers.CharField(allow_null=True)
+    kyc_state = serializers.CharField(allow_null=True)
+    risk_level = serializers.SerializerMethodField()
+    id_number_masked = serializers.CharField(allow_null=True)
+    phone_masked = serializers.CharField(allow_null=True)
+    cash_total = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    cash_available = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_risk_level(self, obj) -> str | None:
+        return f"C{obj.risk_level}" if obj.risk_level else None
+
+
+class OpenAccountInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, write_only=True)
+    real_name = serializers.CharField(max_length=100)
+    id_type = serializers.ChoiceField(choices=KycProfile.IdType.values)
+    id_number = serializers.CharField(max_length=40)
+    phone = serializers.CharField(max_length=20)
+    address = serializers.CharField(max_length=300)
+
+
+class OpenAccountOutput(serializers.Serializer):
+    account = serializers.CharField()
+    username = serializers.CharField()
+    kyc_id = serializers.IntegerField()
+    kyc_state = serializers.CharField()
+
+
+class ClientListApi(CounterApi):
+    """Search the caller's broker's clients (GET) or open a new client account at the counter (POST)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=False, description="account, user, name, ID number")],
+        responses={200: ClientOutput(many=True), 403: ErrorSerializer},
+    )
+    def get(self, request):
+        query = request.query_params.get("q", "")
+        return _paginated(request, self, selectors.clients_of(request.user, query=query), ClientOutput)
+
+    @extend_schema(request=OpenAccountInput, responses={201: OpenAccountOutput, **ERRORS})
+    def post(self, request):
+        data = OpenAccountInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        identity = Identity(
+            real_name=v["real_name"],
+            id_type=v["id_type"],
+            id_number=v["id_number"],
+            phone=v["phone"],
+            address=v["address"],
+        )
+        try:
+            profile = kyc_register(
+                username=v["username"],
+                password=v.get("password") or None,
+                broker=request.user.broker,
+                identity=identity,
+                entered_by=request.user,
+                ip=client_ip(request),
+            )
+        except err.InvalidInput as exc:
+            if getattr(exc, "fields", None):
+                raise serializers.ValidationError(exc.fields) from exc
+            raise
+        body = {
+            "account": profile.user.account.code,
+            "username": profile.user.username,
+            "kyc_id": profile.pk,
+            "kyc_state": profile.state,
+        }
+        return Response(OpenAccountOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+class ClientDetailOutput(AccountOutput):
+    client = ClientOutput()
+
+
+class ClientDetailApi(CounterApi):
+    """A client's cash and positions (the ``account/`` shape) and who the client is."""
+
+    @extend_schema(responses={200: ClientDetailOutput, 403: ErrorSerializer, 404: ErrorSerializer})
+    def get(self, request, code):
+        account = self.client(request, code)
+        return Response(ClientDetailOutput({**account_balances(account), "client": account}).data)
+
+
+# --------------------------------------------------------------------------
+# Cash
+
+
+class CashInput(serializers.Serializer):
+    amount = DecimalString()
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class CashResult(serializers.Serializer):
+    account = serializers.CharField()
+    cash = CashOutput()
+
+
+def _cash_api(service, name: str):
+    class CashApi(CounterApi):
+        @extend_schema(request=CashInput, responses={200: CashResult, **ERRORS}, operation_id=f"counter_client_{name}")
+        def post(self, request, code):
+            account = self.client(request, code)
+            data = CashInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            service(
+                actor=request.user,
+                account=account,
+                amount=data.validated_data["amount"],
+                reference=data.validated_data["reference"],
+                ip=client_ip(request),
+            )
+            balances = account_balances(account)
+            return Response(CashResult({"account": account.code, "cash": balances["cash"]}).data)
+
+    CashApi.__name__ = f"Client{name.title()}Api"
+    CashApi.__qualname__ = CashApi.__name__
+    return CashApi
+
+
+ClientDepositApi = _cash_api(cash_deposit, "deposit")
+ClientWithdrawApi = _cash_api(cash_withdraw, "withdraw")
+
+
+# --------------------------------------------------------------------------
+# Orders and trades
+
+
+class CounterOrderOutput(OrderOutput):
+    placed_by = serializers.CharField(source="placed_by.username")
+    entered_at_counter = serializers.SerializerMethodField()
+
+    def get_entered_at_counter(self, obj) -> bool:
+        return selectors.order_entered_at_counter(obj, self.context["account"])
+
+
+class CounterOrderInput(OrderListApi.InputSerializer):
+    """The body of ``POST orders/``."""
+
+
+class ClientOrderListApi(CounterApi):
+    """A client's orders (GET), or an order placed for the client at the counter (POST, body as ``orders/``)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, required=False)],
+        responses={200: CounterOrderOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request, code):
+        account = self.client(request, code)
+        qs = selectors.client_orders(account)
+        if status_filter := request.query_params.get("status"):
+            qs = qs.filter(status=status_filter)
+        return _paginated(request, self, qs, CounterOrderOutput, {"account": account})
+
+    @extend_schema(request=CounterOrderInput, responses={201: CounterOrderOutput, 200: CounterOrderOutput, **ERRORS})
+    def post(self, request, code):
+        account = self.client(request, code)
+        data = CounterOrderInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order, created = services.counter_order_place(
+            staff=request.user,
+            account_code=account.code,
+            request=OrderRequest(**data.validated_data),
+            ip=client_ip(request),
+        )
+        order.account = account
+        return Response(
+            CounterOrderOutput(order, context={"account": account}).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ClientOrderDetailApi(CounterApi):
+    """One of a client's orders (GET); cancel its rest (DELETE)."""
+
+    @extend_schema(responses={200: CounterOrderOutput, 403: ErrorSerializer, 404: ErrorSerializer})
+    def get(self, request, code, order_id):
+        account = self.client(request, code)
+        order = selectors.client_order(account, order_id)
+        return Response(CounterOrderOutput(order, context={"account": account}).data)
+
+    @extend_schema(responses={200: CounterOrderOutput, **ERRORS})
+    def delete(self, request, code, order_id):
+        account = self.client(request, code)
+        order = services.counter_order_cancel(
+            staff=request.user, account_code=account.code, order_id=order_id, ip=client_ip(request)
+        )
+        order.account = account
+        return Response(CounterOrderOutput(order, context={"account": account}).data)
+
+
+class ClientTradeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    security = serializers.CharField()
+    side = serializers.CharField()
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    quantity = serializers.IntegerField()
+    value = serializers.DecimalField(max_digits=20, decimal_places=2)
+    fee = serializers.DecimalField(max_digits=20, decimal_places=2)
+    status = serializers.CharField()
+    matched_at = serializers.DateTimeField()
+    entered_at_counter = serializers.BooleanField(source="at_counter")
+    leaf_index = serializers.IntegerField(allow_null=True)
+    block_height = serializers.IntegerField(allow_null=True)
+
+
+class ClientTradeListApi(CounterApi):
+    """A client's trades, newest first: the client's side and fee, and whether the order came from the counter."""
+
+    @extend_schema(responses={200: ClientTradeOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer})
+    def get(self, request, code):
+        account = self.client(request, code)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.client_trades(account), request, view=self)
+        data = [ClientTradeOutput(selectors.trade_view(t, account)).data for t in page]
+        return paginator.get_paginated_response(data)
+
+
+# --------------------------------------------------------------------------
+# Statements
+
+
+class MovementOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    fee = serializers.DecimalField(max_digits=20, decimal_places=2)
+    balance = serializers.DecimalField(max_digits=20, decimal_places=2)
+    security = serializers.CharField()
+    quantity = serializers.IntegerField(allow_null=True)
+    price = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    trade_ids = serializers.ListField(child=serializers.IntegerField())
+    reference = serializers.CharField()
+    entry_id = serializers.IntegerField()
+    leaf_index = serializers.IntegerField(allow_null=True)
+
+
+class HoldingOutput(serializers.Serializer):
+    security = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+
+
+class StatementOutput(serializers.Serializer):
+    account = serializers.CharField(source="account.code")
+    start = serializers.DateField()
+    end = serializers.DateField()
+    currency = serializers.SerializerMethodField()
+    opening_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+    closing_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+    totals = serializers.DictField(child=serializers.DecimalField(max_digits=20, decimal_places=2))
+    movements = MovementOutput(many=True)
+    trades = ClientTradeOutput(many=True)
+    holdings = HoldingOutput(many=True)
+    generated_at = serializers.DateTimeField()
+
+    def get_currency(self, obj) -> str:
+        return "CNY"
+
+
+def _date_param(request, name: str) -> dt.date:
+    value = request.query_params.get(name)
+    if not value:
+        raise err.InvalidInput(f"Give {name}=YYYY-MM-DD.")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise err.InvalidInput(f"{name} is not a date (YYYY-MM-DD).") from exc
+
+
+class ClientStatementApi(CounterApi):
+    """A client's statement for ``from`` … ``to`` (Beijing dates, both included) as JSON, CSV or PDF."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` names the statement's file type here; errors are always JSON.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("format", str, enum=["json", "csv", "pdf"], required=False),
+        ],
+        responses={
+            (200, "application/json"): StatementOutput,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+            **ERRORS,
+        },
+    )
+    def get(self, request, code):
+        account = self.client(request, code)
+        kind = request.query_params.get("format", "json")
+        if kind not in ("json", "csv", "pdf"):
+            raise err.InvalidInput('format must be "json", "csv" or "pdf".')
+        statement = selectors.client_statement(account, _date_param(request, "from"), _date_param(request, "to"))
+        if kind == "json":
+            return Response(StatementOutput(statement).data)
+        return statement_response(statement, kind)

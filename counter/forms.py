@@ -1,0 +1,106 @@
+"""Forms of the counter pages: browser text → the typed arguments the services take.
+
+Rules (who may act, available cash, KYC checks, …) stay in the services; the
+views add their ``DomainError`` to the form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from exchange.forms import domain_error_message
+from exchange.models import MONEY
+from kyc.models import KycProfile
+from kyc.services import Identity
+
+from .selectors import BEIJING
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+def add_domain_error(form: forms.Form, exc) -> None:
+    """Put a service's error on the fields it names (``exc.fields``), else on the whole form."""
+    fields = getattr(exc, "fields", None) or {}
+    placed = False
+    for name, message in fields.items():
+        if name in form.fields:
+            form.add_error(name, gettext(message))
+            placed = True
+    if not placed:
+        form.add_error(None, domain_error_message(exc))
+
+
+class OpenAccountForm(forms.Form):
+    real_name = forms.CharField(label=_("Real name"), max_length=100)
+    id_type = forms.ChoiceField(
+        label=_("ID type"), choices=KycProfile.IdType.choices, initial=KycProfile.IdType.RESIDENT_ID
+    )
+    id_number = forms.CharField(label=_("ID number"), max_length=40)
+    phone = forms.CharField(label=_("Phone"), max_length=20)
+    address = forms.CharField(label=_("Address"), max_length=300)
+    username = forms.CharField(label=_("User name for online access"), max_length=150)
+    password = forms.CharField(
+        label=_("Initial password (optional)"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave empty if the client will not use online access yet."),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["id_number"].widget.attrs.update({"autocomplete": "off"})
+        self.fields["phone"].widget.attrs.update({"inputmode": "tel", "autocomplete": "off"})
+        self.fields["username"].widget.attrs.update({"autocomplete": "off"})
+
+    def identity(self) -> Identity:
+        data = self.cleaned_data
+        return Identity(
+            real_name=data["real_name"],
+            id_type=data["id_type"],
+            id_number=data["id_number"],
+            phone=data["phone"],
+            address=data["address"],
+        )
+
+
+class CashForm(forms.Form):
+    amount = forms.DecimalField(
+        label=_("Amount (CNY)"),
+        min_value=Decimal("0.01"),
+        max_digits=MONEY["max_digits"],
+        decimal_places=MONEY["decimal_places"],
+    )
+    reference = forms.CharField(label=_("Reference (optional)"), max_length=100, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+
+class StatementForm(forms.Form):
+    start = forms.DateField(label=_("From"), widget=DateInput())
+    end = forms.DateField(label=_("To"), widget=DateInput())
+
+    @staticmethod
+    def default_period() -> dict[str, dt.date]:
+        today = timezone.now().astimezone(BEIJING).date()
+        return {"start": today.replace(day=1), "end": today}
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return data

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.clients, name="counter-clients"),
+    path("open/", views.client_open, name="counter-open"),
+    path("<str:code>/", views.client_detail, name="counter-client"),
+    path("<str:code>/deposit/", views.client_deposit, name="counter-deposit"),
+    path("<str:code>/withdraw/", views.client_withdraw, name="counter-withdraw"),
+    path("<str:code>/orders/", views.client_orders, name="counter-client-orders"),
+    path("<str:code>/orders/new/", views.client_order_new, name="counter-order-new"),
+    path("<str:code>/orders/<int:order_id>/cancel/", views.client_order_cancel, name="counter-order-cancel"),
+    path("<str:code>/trades/", views.client_trades, name="counter-client-trades"),
+    path("<str:code>/statement/", views.client_statement, name="counter-statement"),
+]

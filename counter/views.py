@@ -1,0 +1,465 @@
+"""The broker counter pages: a staff member's clients, cash, orders on a client's behalf, statements.
+
+Every page first resolves the staff member's broker (403 for anybody else)
+and then the client among that broker's investor accounts (404 for any other
+account). Writes go through the services, whose errors become form errors or
+messages; reads through ``counter.selectors``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from exchange import exceptions as err
+from exchange.audit import client_ip
+from exchange.forms import OrderTicketForm, domain_error_message, new_client_order_id
+from exchange.models import Account, Order
+from exchange.selectors import account_balances, securities_listed
+from kyc.models import KycProfile
+from kyc.services import kyc_register
+from settlement.services import cash_deposit, cash_withdraw
+
+from . import exports, selectors, services
+from .forms import CashForm, OpenAccountForm, StatementForm, add_domain_error
+
+PAGE_SIZE = 50
+RECENT = 10
+
+# Where a client's KYC application is reviewed (pages of the kyc app); the first name that resolves is used.
+KYC_URL_NAMES = [("kyc-application", True), ("kyc-queue", False)]
+
+
+def staff_page(view):
+    """Login, broker staff only (403), and a NotFound from a selector or service as a 404 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            selectors.require_staff(request.user)
+            return view(request, *args, **kwargs)
+        except err.PermissionDenied as exc:
+            raise PermissionDenied from exc
+        except err.NotFound as exc:
+            raise Http404 from exc
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------
+# Display helpers (amounts grouped the same way in both languages, as on the exchange pages)
+
+
+def _money(value: Decimal | int | None) -> str:
+    return "" if value is None else f"{Decimal(value):,.2f}"
+
+
+def _qty(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _kyc_url(profile_id: int | None) -> str | None:
+    if profile_id is None:
+        return None
+    for name, takes_id in KYC_URL_NAMES:
+        try:
+            return reverse(name, args=[profile_id] if takes_id else [])
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def _kyc_state_label(state: str | None) -> str:
+    return str(KycProfile.State(state).label) if state else gettext("No KYC record")
+
+
+def _client_row(account: Account) -> dict:
+    return {
+        "code": account.code,
+        "name": account.real_name or account.name,
+        "username": account.username,
+        "kyc_state": account.kyc_state or "none",
+        "kyc_state_label": _kyc_state_label(account.kyc_state),
+        "risk_level": f"C{account.risk_level}" if account.risk_level else "",
+        "id_number": account.id_number_masked or "",
+        "phone": account.phone_masked or "",
+        "cash_total": _money(account.cash_total),
+        "cash_available": _money(account.cash_available),
+        "created_at": account.created_at,
+    }
+
+
+def _order_rows(orders, account: Account) -> list[dict]:
+    return [
+        {
+            "id": o.pk,
+            "created_at": o.created_at,
+            "security": o.security.code,
+            "side": o.side,
+            "side_label": Order.Side(o.side).label,
+            "limit_price": _money(o.limit_price),
+            "quantity": _qty(o.quantity),
+            "filled": _qty(o.filled_quantity),
+            "time_in_force_label": Order.TimeInForce(o.time_in_force).label,
+            "status": o.status,
+            "status_label": Order.Status(o.status).label,
+            "at_counter": selectors.order_entered_at_counter(o, account),
+            "placed_by": o.placed_by.username,
+            "can_cancel": o.is_open,
+        }
+        for o in orders
+    ]
+
+
+def _trade_rows(trades, account: Account) -> list[dict]:
+    rows = []
+    for trade in trades:
+        t = selectors.trade_view(trade, account)
+        rows.append(
+            {
+                "id": t.id,
+                "matched_at": t.matched_at,
+                "security": t.security,
+                "security_name": t.security_name,
+                "side": t.side,
+                "side_label": exports.side_label(t.side),
+                "price": _money(t.price),
+                "quantity": _qty(t.quantity),
+                "value": _money(t.value),
+                "fee": _money(t.fee),
+                "status": t.status,
+                "status_label": exports.status_label(t.status),
+                "at_counter": t.at_counter,
+                "block_height": t.block_height,
+                "leaf_index": t.leaf_index,
+            }
+        )
+    return rows
+
+
+def _balances(account: Account) -> dict:
+    data = account_balances(account)
+    return {
+        "cash": {key: _money(value) for key, value in data["cash"].items() if key != "currency"},
+        "positions": [
+            {
+                "security": p["security"],
+                "name": p["name"],
+                **{key: _qty(p[key]) for key in ("total", "available", "reserved", "frozen", "locked")},
+            }
+            for p in data["positions"]
+        ],
+    }
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+# --------------------------------------------------------------------------
+# Clients
+
+
+@staff_page
+def clients(request):
+    query = request.GET.get("q", "").strip()
+    page = _page(request, selectors.clients_of(request.user, query=query))
+    return render(
+        request,
+        "counter/clients.html",
+        {
+            "rows": [_client_row(a) for a in page],
+            "page": page,
+            "query": query,
+            "query_string": urlencode({"q": query}) if query else "",
+        },
+    )
+
+
+@staff_page
+@never_cache
+def client_open(request):
+    if request.method == "POST":
+        form = OpenAccountForm(request.POST)
+        if form.is_valid():
+            try:
+                profile = kyc_register(
+                    username=form.cleaned_data["username"],
+                    password=form.cleaned_data["password"] or None,
+                    broker=request.user.broker,
+                    identity=form.identity(),
+                    entered_by=request.user,
+                    ip=client_ip(request),
+                )
+            except err.DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                account = profile.user.account
+                messages.success(
+                    request,
+                    gettext(
+                        "Account %(code)s opened for %(name)s. Its KYC application is a draft: complete it "
+                        "(questionnaire, ID document) and submit it for a second staff member's approval."
+                    )
+                    % {"code": account.code, "name": profile.real_name},
+                )
+                return redirect("counter-client", code=account.code)
+    else:
+        form = OpenAccountForm()
+    return render(request, "counter/open.html", {"form": form})
+
+
+def _client_context(account: Account, **forms) -> dict:
+    profile = selectors.client_kyc(account)
+    orders = selectors.client_orders(account)[:RECENT]
+    trades = selectors.client_trades(account)[:RECENT]
+    statement_form = StatementForm(initial=StatementForm.default_period())
+    return {
+        "client": _client_row(account),
+        "account": account,
+        "kyc": profile,
+        "kyc_url": _kyc_url(profile.pk if profile else None),
+        "balances": _balances(account),
+        "orders": _order_rows(orders, account),
+        "trades": _trade_rows(trades, account),
+        "deposit_form": forms.get("deposit_form") or CashForm(prefix="deposit"),
+        "withdraw_form": forms.get("withdraw_form") or CashForm(prefix="withdraw"),
+        "statement_form": statement_form,
+    }
+
+
+@staff_page
+@never_cache
+def client_detail(request, code: str):
+    account = selectors.client_get(request.user, code)
+    return render(request, "counter/client.html", _client_context(account))
+
+
+def _cash(request, code: str, *, withdraw: bool):
+    account = selectors.client_get(request.user, code)
+    prefix = "withdraw" if withdraw else "deposit"
+    form = CashForm(request.POST, prefix=prefix)
+    if form.is_valid():
+        service = cash_withdraw if withdraw else cash_deposit
+        try:
+            cash = service(
+                actor=request.user,
+                account=account,
+                amount=form.cleaned_data["amount"],
+                reference=form.cleaned_data["reference"],
+                ip=client_ip(request),
+            )
+        except err.DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            template = (
+                gettext("Paid out %(amount)s CNY from %(code)s; %(available)s CNY is available.")
+                if withdraw
+                else gettext("Deposited %(amount)s CNY to %(code)s; %(available)s CNY is available.")
+            )
+            messages.success(
+                request,
+                template
+                % {
+                    "amount": _money(form.cleaned_data["amount"]),
+                    "code": account.code,
+                    "available": _money(cash.available),
+                },
+            )
+            return redirect("counter-client", code=account.code)
+    context = _client_context(account, **{f"{prefix}_form": form})
+    return render(request, "counter/client.html", context, status=400)
+
+
+@staff_page
+@require_POST
+def client_deposit(request, code: str):
+    return _cash(request, code, withdraw=False)
+
+
+@staff_page
+@require_POST
+def client_withdraw(request, code: str):
+    return _cash(request, code, withdraw=True)
+
+
+# --------------------------------------------------------------------------
+# Orders and trades
+
+
+@staff_page
+def client_orders(request, code: str):
+    account = selectors.client_get(request.user, code)
+    page = _page(request, selectors.client_orders(account))
+    return render(
+        request,
+        "counter/orders.html",
+        {"client": _client_row(account), "rows": _order_rows(page, account), "page": page},
+    )
+
+
+@staff_page
+@never_cache
+def client_order_new(request, code: str):
+    account = selectors.client_get(request.user, code)
+    securities = list(securities_listed())
+    if request.method == "POST":
+        form = OrderTicketForm(request.POST, securities=securities)
+        if form.is_valid():
+            try:
+                order, created = services.counter_order_place(
+                    staff=request.user, account_code=account.code, request=form.order_request(), ip=client_ip(request)
+                )
+            except err.DomainError as exc:
+                form.add_error(None, domain_error_message(exc))
+                form.data = form.data.copy()
+                form.data["client_order_id"] = new_client_order_id()
+            else:
+                if created:
+                    messages.success(
+                        request,
+                        gettext("Order %(id)s entered at the counter for %(code)s: %(status)s, %(filled)s filled.")
+                        % {
+                            "id": order.pk,
+                            "code": account.code,
+                            "status": Order.Status(order.status).label,
+                            "filled": _qty(order.filled_quantity),
+                        },
+                    )
+                else:
+                    messages.info(
+                        request,
+                        gettext("This order was already placed (order %(id)s); it was not placed twice.")
+                        % {"id": order.pk},
+                    )
+                return redirect("counter-client-orders", code=account.code)
+    else:
+        initial = {"client_order_id": new_client_order_id()}
+        if request.GET.get("security"):
+            initial["security"] = request.GET["security"]
+        if request.GET.get("side") in Order.Side.values:
+            initial["side"] = request.GET["side"]
+        form = OrderTicketForm(initial=initial, securities=securities)
+    return render(
+        request,
+        "counter/order_new.html",
+        {"client": _client_row(account), "form": form, "balances": _balances(account)},
+    )
+
+
+@staff_page
+@require_POST
+def client_order_cancel(request, code: str, order_id: int):
+    try:
+        order = services.counter_order_cancel(
+            staff=request.user, account_code=code, order_id=order_id, ip=client_ip(request)
+        )
+    except err.NotFound:
+        raise
+    except err.DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(
+            request,
+            gettext("Order %(id)s cancelled; %(quantity)s shares were not filled.")
+            % {"id": order.pk, "quantity": _qty(order.remaining_quantity)},
+        )
+    if request.POST.get("next") == "client":
+        return redirect("counter-client", code=code)
+    return redirect("counter-client-orders", code=code)
+
+
+@staff_page
+def client_trades(request, code: str):
+    account = selectors.client_get(request.user, code)
+    page = _page(request, selectors.client_trades(account))
+    return render(
+        request,
+        "counter/trades.html",
+        {"client": _client_row(account), "rows": _trade_rows(page, account), "page": page},
+    )
+
+
+# --------------------------------------------------------------------------
+# Statements
+
+
+def statement_filename(statement: selectors.Statement, extension: str) -> str:
+    return f"statement-{statement.account.code}-{statement.start:%Y%m%d}-{statement.end:%Y%m%d}.{extension}"
+
+
+def statement_response(statement: selectors.Statement, kind: str) -> HttpResponse:
+    """The statement as a CSV or PDF download."""
+    if kind == "csv":
+        body, content_type = exports.statement_csv(statement), "text/csv; charset=utf-8"
+    else:
+        body, content_type = exports.statement_pdf(statement), "application/pdf"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{statement_filename(statement, kind)}"'
+    return response
+
+
+@staff_page
+def client_statement(request, code: str):
+    account = selectors.client_get(request.user, code)
+    form = StatementForm(request.GET or None, initial=StatementForm.default_period())
+    statement = None
+    if form.is_bound and form.is_valid():
+        statement = selectors.client_statement(account, form.cleaned_data["start"], form.cleaned_data["end"])
+        kind = request.GET.get("format", "html")
+        if kind in ("csv", "pdf"):
+            return statement_response(statement, kind)
+    context = {"client": _client_row(account), "form": form, "statement": None}
+    if statement is not None:
+        context["statement"] = {
+            "start": statement.start,
+            "end": statement.end,
+            "opening": _money(statement.opening_cash),
+            "closing": _money(statement.closing_cash),
+            "summary": [(label, _money(value)) for label, value in exports.summary_rows(statement)],
+            "movements": [
+                {
+                    "at": m.at,
+                    "kind": m.kind,
+                    "label": exports.movement_label(m.kind),
+                    "details": exports.movement_details(m),
+                    "amount": _money(m.amount),
+                    "negative": m.amount < 0,
+                    "fee": _money(m.fee) if m.fee else "",
+                    "balance": _money(m.balance),
+                    "entry_id": m.entry_id,
+                    "leaf_index": m.leaf_index,
+                }
+                for m in statement.movements
+            ],
+            "trades": [
+                {
+                    **vars(t),
+                    "side_label": exports.side_label(t.side),
+                    "status_label": exports.status_label(t.status),
+                    "price": _money(t.price),
+                    "value": _money(t.value),
+                    "fee": _money(t.fee),
+                    "quantity": _qty(t.quantity),
+                }
+                for t in statement.trades
+            ],
+            "holdings": [
+                {"security": h.security, "name": h.name, "quantity": _qty(h.quantity)} for h in statement.holdings
+            ],
+            "query": urlencode({"start": statement.start.isoformat(), "end": statement.end.isoformat()}),
+        }
+    return render(request, "counter/statement.html", context)

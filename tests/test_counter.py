@@ -1,0 +1,795 @@
+"""The broker counter: staff act for their own broker's clients only, through the API and the pages.
+
+Clients are opened the way the counter opens them (``kyc_register`` by a staff
+member) and approved by a second staff member, so that they may trade.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from exchange.models import Account, AuditEvent, Broker, Order, Role, Trade, User
+from exchange.services import OrderRequest, account_open, order_place
+from kyc import crypto
+from kyc import services as kyc
+from kyc.idcard import check_character
+from kyc.models import KycProfile
+from kyc.questionnaire import QUESTIONS
+from ledger.services import block_seal
+from settlement.dvp import trade_settle
+from settlement.services import securities_issue
+from tests.conftest import api_for, cash_of, position_of, snapshot
+
+D = Decimal
+BEIJING = ZoneInfo("Asia/Shanghai")
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+TOP_ANSWERS = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
+_n = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _folders(settings, tmp_path):
+    settings.KYC_KEY_DIR = tmp_path / "pii"
+    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+    crypto._ring_for.cache_clear()
+    yield
+    crypto._ring_for.cache_clear()
+
+
+def id_number(n: int) -> str:
+    first17 = f"11010519900101{n:03d}"
+    return first17 + check_character(first17)
+
+
+@dataclass
+class Desk:
+    """A broker's counter: two staff members (maker and checker) and its clients."""
+
+    broker: Broker
+    staff: User
+    checker: User
+
+    def client(self, market, *, cash: str = "0", shares: int = 0, name: str = "") -> Account:
+        """An investor opened at this counter, KYC approved by the second staff member, funded."""
+        n = next(_n)
+        profile = kyc.kyc_register(
+            username=f"client{n}",
+            password=None,
+            broker=self.broker,
+            identity=kyc.Identity(
+                real_name=name or f"客户{n}",
+                id_type="resident_id",
+                id_number=id_number(n),
+                phone=f"139{n:08d}",
+                address="上海市浦东新区世纪大道 100 号",
+            ),
+            entered_by=self.staff,
+        )
+        kyc.kyc_assess(actor=self.staff, profile_id=profile.pk, answers=TOP_ANSWERS)
+        kyc.kyc_document_add(
+            actor=self.staff, profile_id=profile.pk, kind="id_front", upload=SimpleUploadedFile("id.png", PNG)
+        )
+        kyc.kyc_submit(staff=self.staff, profile_id=profile.pk)
+        kyc.kyc_approve(staff=self.checker, profile_id=profile.pk)
+        account = Account.objects.select_related("owner", "broker").get(owner=profile.user)
+        if D(cash):
+            from settlement.services import cash_deposit
+
+            cash_deposit(actor=self.staff, account=account, amount=D(cash))
+        if shares:
+            securities_issue(
+                actor=market.depository, security_code=market.security.code, allocations=[(account, shares)]
+            )
+        return account
+
+
+@dataclass
+class World:
+    market: object
+    a: Desk
+    b: Desk
+    mm: Account
+
+
+@pytest.fixture
+def world(market) -> World:
+    """Broker A (the market's broker) and broker B, each with two staff; a market maker quoting 9.90 / 10.10."""
+    a = Desk(market.broker, market.staff, market.user(Role.BROKER_STAFF, broker=market.broker))
+    broker_b = Broker.objects.create(code="BB", name="Broker B", fee_bps=D("2.5"), fee_minimum=D("5"))
+    account_open(kind=Account.Kind.FEE, name="B fees", broker=broker_b)
+    b = Desk(
+        broker_b,
+        market.user(Role.BROKER_STAFF, broker=broker_b),
+        market.user(Role.BROKER_STAFF, broker=broker_b),
+    )
+    mm = market.market_maker(cash="1000000", shares=100_000)
+    market.quote(mm, "9.90", "10.10")
+    return World(market, a, b, mm)
+
+
+def page_client(user, language: str = "en") -> Client:
+    client = Client()
+    client.force_login(user)
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = language
+    return client
+
+
+def order_body(security, **over) -> dict:
+    body = {
+        "security": security.code,
+        "side": "buy",
+        "quantity": 100,
+        "limit_price": "10.10",
+        "time_in_force": "IOC",
+        "client_order_id": f"c-{next(_n)}",
+    }
+    return {**body, **over}
+
+
+@contextmanager
+def at(moment: dt.datetime):
+    """Run with the clock at ``moment`` (the ledger records that time)."""
+    with mock.patch("django.utils.timezone.now", return_value=moment.astimezone(dt.UTC)):
+        yield
+
+
+def beijing(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=BEIJING)
+
+
+# --------------------------------------------------------------------------
+# Who may use the counter
+
+
+def test_staff_list_only_their_own_brokers_clients(world):
+    # given two clients at A and one at B
+    m = world.market
+    a1, a2 = world.a.client(m, cash="100"), world.a.client(m)
+    b1 = world.b.client(m, cash="100")
+
+    # when each broker's staff list their clients
+    seen_by_a = api_for(world.a.staff).get("/api/v1/counter/clients/").json()
+    seen_by_b = api_for(world.b.staff).get("/api/v1/counter/clients/").json()
+
+    # then each sees exactly their own, newest first, and nothing of the other broker
+    assert [c["account"] for c in seen_by_a["results"]] == [a2.code, a1.code]
+    assert [c["account"] for c in seen_by_b["results"]] == [b1.code]
+    assert seen_by_a["count"] == 2
+    assert b1.code not in str(seen_by_a) and a1.code not in str(seen_by_b)
+    first = seen_by_a["results"][1]
+    assert (first["kyc_state"], first["risk_level"], first["cash_total"]) == ("approved", "C5", "100.00")
+    assert first["phone_masked"].startswith("139****") and "*" in first["id_number_masked"]
+
+    # and the page lists the same
+    page = page_client(world.a.staff).get("/counter/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert a1.code in body and a2.code in body and b1.code not in body
+
+
+def test_search_by_code_name_whole_id_number_and_masked_phone(world):
+    m = world.market
+    wang = world.a.client(m, name="王小明")
+    li = world.a.client(m, name="李四")
+    other_broker = world.b.client(m, name="王大明")
+    wang_profile = KycProfile.objects.get(user=wang.owner)
+    api = api_for(world.a.staff)
+
+    def found(q: str) -> list[str]:
+        return [c["account"] for c in api.get("/api/v1/counter/clients/", {"q": q}).json()["results"]]
+
+    assert found(wang.code) == [wang.code]
+    assert found(wang.code.lower()) == [wang.code]
+    assert found("王") == [wang.code]  # not the other broker's 王大明
+    assert found(li.owner.username) == [li.code]
+    # the whole ID number finds its holder through the blind index; a part of it finds nothing
+    whole = id_number(int(wang.owner.username.removeprefix("client")))
+    assert found(whole) == [wang.code]
+    assert found(whole[:10]) == []
+    # the other broker's client is not found by its ID number either
+    other_id = id_number(int(other_broker.owner.username.removeprefix("client")))
+    assert found(other_id) == []
+    # phones: only the masked form as shown
+    assert found(wang_profile.phone_masked) == [wang.code]
+    assert found("nobody") == []
+
+    page = page_client(world.a.staff).get("/counter/", {"q": "李四"})
+    assert li.code in page.content.decode() and wang.code not in page.content.decode()
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.MARKET_MAKER, Role.REGULATOR, Role.DEPOSITORY_OPERATOR])
+def test_non_staff_get_403_on_every_route(world, role):
+    # given a client of A and a user who is not broker staff
+    m = world.market
+    client = world.a.client(m, cash="1000")
+    outsider = m.user(role, broker=m.broker if role == Role.INVESTOR else None)
+    api, pages = api_for(outsider), page_client(outsider)
+    before = snapshot()
+
+    # then every API route and page is 403
+    c = client.code
+    for method, url, body in [
+        ("get", "/api/v1/counter/clients/", None),
+        ("post", "/api/v1/counter/clients/", {}),
+        ("get", f"/api/v1/counter/clients/{c}/", None),
+        ("post", f"/api/v1/counter/clients/{c}/deposit/", {"amount": "1.00"}),
+        ("post", f"/api/v1/counter/clients/{c}/withdraw/", {"amount": "1.00"}),
+        ("get", f"/api/v1/counter/clients/{c}/orders/", None),
+        ("post", f"/api/v1/counter/clients/{c}/orders/", order_body(m.security)),
+        ("delete", f"/api/v1/counter/clients/{c}/orders/1/", None),
+        ("get", f"/api/v1/counter/clients/{c}/trades/", None),
+        ("get", f"/api/v1/counter/clients/{c}/statement/?from=2026-01-01&to=2026-12-31", None),
+    ]:
+        response = getattr(api, method)(url, body, format="json")
+        assert response.status_code == 403, url
+        assert response.json()["code"] == "permission_denied"
+    for url in ["/counter/", "/counter/open/", f"/counter/{c}/", f"/counter/{c}/orders/", f"/counter/{c}/trades/"]:
+        assert pages.get(url).status_code == 403, url
+    assert pages.post(f"/counter/{c}/deposit/", {"deposit-amount": "1.00"}).status_code == 403
+    assert snapshot() == before
+
+
+def test_anonymous_is_refused(world):
+    client = world.a.client(world.market)
+    assert api_for(None).get("/api/v1/counter/clients/").status_code in (401, 403)
+    response = Client().get(f"/counter/{client.code}/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_every_object_route_of_another_brokers_client_is_404_and_changes_nothing(world):
+    # given a funded client of A with an open order, and staff of B
+    m = world.market
+    client = world.a.client(m, cash="5000", shares=1000)
+    resting, _ = order_place(
+        placed_by=client.owner,
+        account=client,
+        request=OrderRequest(m.security.code, "buy", 100, D("9.50"), "DAY", "rest-1"),
+    )
+    api, pages = api_for(world.b.staff), page_client(world.b.staff)
+    before, audit_before = snapshot(), AuditEvent.objects.count()
+
+    # when staff of B try every object route of A's client
+    c = client.code
+    api_calls = [
+        ("get", f"/api/v1/counter/clients/{c}/", None),
+        ("post", f"/api/v1/counter/clients/{c}/deposit/", {"amount": "1.00"}),
+        ("post", f"/api/v1/counter/clients/{c}/withdraw/", {"amount": "1.00"}),
+        ("get", f"/api/v1/counter/clients/{c}/orders/", None),
+        ("post", f"/api/v1/counter/clients/{c}/orders/", order_body(m.security)),
+        ("get", f"/api/v1/counter/clients/{c}/orders/{resting.pk}/", None),
+        ("delete", f"/api/v1/counter/clients/{c}/orders/{resting.pk}/", None),
+        ("get", f"/api/v1/counter/clients/{c}/trades/", None),
+        ("get", f"/api/v1/counter/clients/{c}/statement/?from=2026-01-01&to=2026-12-31", None),
+        ("get", f"/api/v1/counter/clients/{c}/statement/?from=2026-01-01&to=2026-12-31&format=csv", None),
+        ("get", f"/api/v1/counter/clients/{c}/statement/?from=2026-01-01&to=2026-12-31&format=pdf", None),
+    ]
+    # then each is a 404 that says no more than "not found"
+    for method, url, body in api_calls:
+        response = getattr(api, method)(url, body, format="json")
+        assert response.status_code == 404, url
+        assert response.json()["code"] == "not_found", url
+        assert c not in response.content.decode()
+    page_calls = [
+        ("get", f"/counter/{c}/", {}),
+        ("get", f"/counter/{c}/orders/", {}),
+        ("get", f"/counter/{c}/orders/new/", {}),
+        ("post", f"/counter/{c}/orders/new/", {"security": m.security.code, "side": "buy", "quantity": "100"}),
+        ("post", f"/counter/{c}/orders/{resting.pk}/cancel/", {}),
+        ("get", f"/counter/{c}/trades/", {}),
+        ("get", f"/counter/{c}/statement/", {"start": "2026-01-01", "end": "2026-12-31", "format": "pdf"}),
+        ("post", f"/counter/{c}/deposit/", {"deposit-amount": "1.00"}),
+        ("post", f"/counter/{c}/withdraw/", {"withdraw-amount": "1.00"}),
+    ]
+    for method, url, data in page_calls:
+        assert getattr(pages, method)(url, data).status_code == 404, url
+
+    # and nothing changed, nothing was audited as done
+    assert snapshot() == before
+    assert AuditEvent.objects.count() == audit_before
+    assert Order.objects.get(pk=resting.pk).status == Order.Status.OPEN
+
+
+def test_an_order_of_another_client_of_the_same_broker_is_not_reachable_through_the_wrong_client(world):
+    m = world.market
+    one, two = world.a.client(m, cash="5000"), world.a.client(m, cash="5000")
+    order, _ = order_place(
+        placed_by=two.owner, account=two, request=OrderRequest(m.security.code, "buy", 100, D("9.50"), "DAY", "x")
+    )
+    before = snapshot()
+    response = api_for(world.a.staff).delete(f"/api/v1/counter/clients/{one.code}/orders/{order.pk}/")
+    assert response.status_code == 404
+    assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# Opening an account
+
+
+def test_staff_open_an_account_at_the_counter(world):
+    # when staff of A open an account through the API
+    body = {
+        "username": "newclient",
+        "password": "",
+        "real_name": "赵六",
+        "id_type": "resident_id",
+        "id_number": id_number(901),
+        "phone": "13700137000",
+        "address": "广州市天河区体育西路 1 号",
+    }
+    response = api_for(world.a.staff).post("/api/v1/counter/clients/", body, format="json")
+
+    # then an investor account of broker A exists with a draft KYC entered by that staff member
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    account = Account.objects.get(code=data["account"])
+    profile = KycProfile.objects.get(pk=data["kyc_id"])
+    assert (account.kind, account.broker, account.owner.username) == ("investor", world.a.broker, "newclient")
+    assert (profile.state, profile.entered_by, data["kyc_state"]) == ("draft", world.a.staff, "draft")
+    assert not account.owner.has_usable_password()
+    assert AuditEvent.objects.filter(action="kyc_open_at_counter", actor=world.a.staff).count() == 1
+    # and the new client is listed for A, not for B
+    assert api_for(world.b.staff).get("/api/v1/counter/clients/", {"q": "newclient"}).json()["count"] == 0
+
+
+def test_opening_with_bad_identity_is_400_and_creates_nothing(world):
+    users = User.objects.count()
+    good = id_number(10)
+    body = {
+        "username": "bad",
+        "real_name": "赵六",
+        "id_type": "resident_id",
+        "id_number": good[:17] + ("1" if good[17] == "0" else "0"),  # wrong check digit
+        "phone": "13700137000",
+        "address": "广州市天河区体育西路 1 号",
+    }
+    response = api_for(world.a.staff).post("/api/v1/counter/clients/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+    assert "id_number" in response.json().get("fields", {}) or "check digit" in response.json()["message"]
+    assert User.objects.count() == users and not KycProfile.objects.exists()
+
+
+def test_open_account_page(world):
+    pages = page_client(world.a.staff)
+    assert pages.get("/counter/open/").status_code == 200
+    response = pages.post(
+        "/counter/open/",
+        {
+            "real_name": "孙七",
+            "id_type": "resident_id",
+            "id_number": id_number(902),
+            "phone": "13600136000",
+            "address": "深圳市南山区科技园 8 号",
+            "username": "sunqi",
+            "password": "",
+        },
+    )
+    account = Account.objects.get(owner__username="sunqi")
+    assert response.status_code == 302 and response["Location"] == f"/counter/{account.code}/"
+    assert account.broker == world.a.broker
+    detail = pages.get(response["Location"]).content.decode()
+    assert "孙七" in detail and "136****6000" in detail and "13600136000" not in detail
+
+    # a bad form shows its errors and opens nothing
+    bad = pages.post("/counter/open/", {"real_name": "孙八", "id_type": "resident_id", "id_number": "123"})
+    assert bad.status_code == 200 and bad.context["form"].errors
+    assert not User.objects.filter(first_name="孙八").exists()
+
+
+# --------------------------------------------------------------------------
+# Cash
+
+
+def test_deposit_and_withdraw_through_the_api(world):
+    client = world.a.client(world.market)
+    api = api_for(world.a.staff)
+
+    deposited = api.post(f"/api/v1/counter/clients/{client.code}/deposit/", {"amount": "1000.50"}, format="json")
+    withdrawn = api.post(
+        f"/api/v1/counter/clients/{client.code}/withdraw/", {"amount": "200.25", "reference": "slip 7"}, format="json"
+    )
+
+    assert deposited.status_code == 200 and deposited.json()["cash"]["total"] == "1000.50"
+    assert withdrawn.status_code == 200 and withdrawn.json()["cash"]["available"] == "800.25"
+    assert cash_of(client).total == D("800.25")
+    detail = api.get(f"/api/v1/counter/clients/{client.code}/").json()
+    assert detail["cash"]["total"] == "800.25" and detail["client"]["account"] == client.code
+    actions = AuditEvent.objects.filter(target=client.code).values_list("action", flat=True)
+    assert {"cash_deposit", "cash_withdraw"} <= set(actions)
+
+
+@pytest.mark.parametrize(
+    ("path", "amount", "status"),
+    [
+        ("deposit", 100.5, 400),  # a JSON float
+        ("deposit", 100, 400),  # a JSON number at all
+        ("deposit", "-5.00", 400),
+        ("deposit", "0", 400),
+        ("deposit", "abc", 400),
+        ("deposit", "1.001", 400),
+        ("deposit", "NaN", 400),
+        ("withdraw", 50.0, 400),
+        ("withdraw", "-1", 400),
+        ("withdraw", "45.01", 409),  # 1000.00 total, 955.00 reserved by an open order: 45.00 available
+        ("withdraw", "1000.00", 409),
+    ],
+)
+def test_bad_amounts_are_refused_and_change_nothing(world, path, amount, status):
+    # given a client with 1000.00, of which an open buy order reserves part
+    m = world.market
+    client = world.a.client(m, cash="1000")
+    order_place(
+        placed_by=client.owner,
+        account=client,
+        request=OrderRequest(m.security.code, "buy", 100, D("9.50"), "DAY", "reserve"),
+    )
+    assert cash_of(client).available == D("45.00")
+    before = snapshot()
+
+    response = api_for(world.a.staff).post(
+        f"/api/v1/counter/clients/{client.code}/{path}/", {"amount": amount}, format="json"
+    )
+
+    assert response.status_code == status, response.json()
+    assert set(response.json()) >= {"code", "message"}
+    assert snapshot() == before
+
+
+def test_malformed_json_is_400(world):
+    client = world.a.client(world.market)
+    response = api_for(world.a.staff).post(
+        f"/api/v1/counter/clients/{client.code}/deposit/", "{not json", content_type="application/json"
+    )
+    assert response.status_code == 400 and response.json()["code"] == "malformed_json"
+
+
+def test_cash_on_the_page(world):
+    client = world.a.client(world.market, cash="500")
+    pages = page_client(world.a.staff)
+
+    done = pages.post(f"/counter/{client.code}/deposit/", {"deposit-amount": "250.00", "deposit-reference": "cash"})
+    assert done.status_code == 302
+    assert cash_of(client).total == D("750.00")
+
+    before = snapshot()
+    refused = pages.post(f"/counter/{client.code}/withdraw/", {"withdraw-amount": "750.01"})
+    assert refused.status_code == 400
+    assert refused.context["withdraw_form"].non_field_errors()
+    negative = pages.post(f"/counter/{client.code}/withdraw/", {"withdraw-amount": "-3"})
+    assert negative.status_code == 400 and negative.context["withdraw_form"].errors["amount"]
+    assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# Orders on a client's behalf
+
+
+def test_an_order_placed_at_the_counter_is_marked_as_such(world):
+    # given a funded client of A, who also places an order online
+    m = world.market
+    client = world.a.client(m, cash="50000")
+    own, _ = order_place(
+        placed_by=client.owner,
+        account=client,
+        request=OrderRequest(m.security.code, "buy", 100, D("9.50"), "DAY", "online-1"),
+    )
+    api = api_for(world.a.staff)
+
+    # when staff place a buy for the client at the counter
+    response = api.post(f"/api/v1/counter/clients/{client.code}/orders/", order_body(m.security), format="json")
+
+    # then the order is the client's, placed by the staff member, filled against the quote, marked counter-entered
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    order = Order.objects.get(pk=data["id"])
+    assert (order.account, order.placed_by, order.status) == (client, world.a.staff, "filled")
+    assert (data["entered_at_counter"], data["placed_by"], data["account"]) == (
+        True,
+        world.a.staff.username,
+        client.code,
+    )
+    assert AuditEvent.objects.filter(action="counter_order_place", actor=world.a.staff, outcome="ok").count() == 1
+
+    # and every listing marks it, and only it
+    listed = {
+        o["id"]: o["entered_at_counter"]
+        for o in api.get(f"/api/v1/counter/clients/{client.code}/orders/").json()["results"]
+    }
+    assert listed == {order.pk: True, own.pk: False}
+    trades = api.get(f"/api/v1/counter/clients/{client.code}/trades/").json()["results"]
+    assert [(t["side"], t["quantity"], t["fee"], t["entered_at_counter"]) for t in trades] == [
+        ("buy", 100, "5.00", True)
+    ]
+    for language, word in (("en", "Counter"), ("zh-hans", "柜台")):
+        pages = page_client(world.a.staff, language)
+        for url in (f"/counter/{client.code}/", f"/counter/{client.code}/orders/", f"/counter/{client.code}/trades/"):
+            body = pages.get(url).content.decode()
+            assert word in body, (language, url)
+        orders_page = pages.get(f"/counter/{client.code}/orders/").content.decode()
+        assert orders_page.count('data-channel="counter"') == 1
+
+
+def test_a_retry_with_the_same_client_order_id_places_one_order(world):
+    m = world.market
+    client = world.a.client(m, cash="50000")
+    api = api_for(world.a.staff)
+    body = order_body(m.security, client_order_id="retry-1")
+    first = api.post(f"/api/v1/counter/clients/{client.code}/orders/", body, format="json")
+    second = api.post(f"/api/v1/counter/clients/{client.code}/orders/", body, format="json")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    assert Order.objects.filter(account=client).count() == 1
+
+
+def test_a_refused_counter_order_changes_nothing_and_is_audited(world):
+    m = world.market
+    client = world.a.client(m, cash="100")
+    before = snapshot()
+    response = api_for(world.a.staff).post(
+        f"/api/v1/counter/clients/{client.code}/orders/", order_body(m.security), format="json"
+    )
+    assert response.status_code == 409 and response.json()["code"] == "insufficient_cash"
+    assert snapshot() == before
+    assert AuditEvent.objects.filter(action="counter_order_place", outcome="refused").count() == 1
+    float_price = api_for(world.a.staff).post(
+        f"/api/v1/counter/clients/{client.code}/orders/", order_body(m.security, limit_price=10.1), format="json"
+    )
+    assert float_price.status_code == 400
+    assert snapshot() == before
+
+
+def test_staff_cancel_a_clients_order(world):
+    # given a resting DAY buy placed by the client online
+    m = world.market
+    client = world.a.client(m, cash="5000")
+    order, _ = order_place(
+        placed_by=client.owner,
+        account=client,
+        request=OrderRequest(m.security.code, "buy", 100, D("9.50"), "DAY", "rest"),
+    )
+    assert cash_of(client).reserved > 0
+
+    # when staff cancel it at the counter
+    response = api_for(world.a.staff).delete(f"/api/v1/counter/clients/{client.code}/orders/{order.pk}/")
+
+    # then it is cancelled and its reservation released; a second cancel is a 409
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert cash_of(client).reserved == 0
+    assert AuditEvent.objects.filter(action="counter_order_cancel", actor=world.a.staff).count() == 1
+    again = api_for(world.a.staff).delete(f"/api/v1/counter/clients/{client.code}/orders/{order.pk}/")
+    assert again.status_code == 409 and again.json()["code"] == "order_not_open"
+
+
+def test_orders_on_the_page(world):
+    m = world.market
+    client = world.a.client(m, cash="50000")
+    pages = page_client(world.a.staff)
+    assert pages.get(f"/counter/{client.code}/orders/new/").status_code == 200
+
+    placed = pages.post(
+        f"/counter/{client.code}/orders/new/",
+        {
+            "security": m.security.code,
+            "side": "buy",
+            "quantity": "100",
+            "limit_price": "9.50",
+            "time_in_force": "DAY",
+            "client_order_id": "page-1",
+        },
+    )
+    assert placed.status_code == 302
+    order = Order.objects.get(account=client)
+    assert (order.placed_by, order.status) == (world.a.staff, "open")
+
+    cancelled = pages.post(f"/counter/{client.code}/orders/{order.pk}/cancel/")
+    assert cancelled.status_code == 302
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+
+    before = snapshot()
+    refused = pages.post(
+        f"/counter/{client.code}/orders/new/",
+        {
+            "security": m.security.code,
+            "side": "buy",
+            "quantity": "150",  # not a whole number of lots
+            "limit_price": "9.50",
+            "time_in_force": "DAY",
+            "client_order_id": "page-2",
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert refused.status_code == 200
+    assert refused.context["form"].non_field_errors()
+    assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# Statements
+
+
+@pytest.fixture
+def history(world):
+    """A client of A with a month of activity, each step at a known Beijing time.
+
+    03-01 deposit 10,000.00 and 500 shares issued; 03-05 withdraw 1,000.00;
+    03-10 counter buy 100 @ 10.10 (fee 5.00), sealed and settled; 03-15 23:59:59
+    deposit 200.00; 03-16 00:00:00 deposit 300.00.
+    """
+    m = world.market
+    with at(beijing(2026, 3, 1, 9, 0)):
+        client = world.a.client(m, cash="10000", shares=500)
+    with at(beijing(2026, 3, 5, 10, 0)):
+        api_for(world.a.staff).post(
+            f"/api/v1/counter/clients/{client.code}/withdraw/", {"amount": "1000.00"}, format="json"
+        )
+    with at(beijing(2026, 3, 10, 10, 0)):
+        response = api_for(world.a.staff).post(
+            f"/api/v1/counter/clients/{client.code}/orders/", order_body(m.security), format="json"
+        )
+        assert response.status_code == 201, response.json()
+        block_seal()
+        trade = Trade.objects.get(buyer=client)
+    with at(beijing(2026, 3, 10, 10, 0, 2)):
+        assert trade_settle(trade_id=trade.pk)
+    with at(beijing(2026, 3, 15, 23, 59, 59)):
+        api_for(world.a.staff).post(f"/api/v1/counter/clients/{client.code}/deposit/", {"amount": "200"}, format="json")
+    with at(beijing(2026, 3, 16, 0, 0, 0)):
+        api_for(world.a.staff).post(f"/api/v1/counter/clients/{client.code}/deposit/", {"amount": "300"}, format="json")
+    return client, trade
+
+
+def statement(world, client, start, end, fmt="json", language="en"):
+    return api_for(world.a.staff).get(
+        f"/api/v1/counter/clients/{client.code}/statement/",
+        {"from": start, "to": end, "format": fmt},
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+
+def test_statement_json_has_the_right_balances_movements_trades_and_holdings(world, history):
+    client, trade = history
+
+    data = statement(world, client, "2026-03-05", "2026-03-15").json()
+
+    assert (data["opening_cash"], data["closing_cash"]) == ("10000.00", "8185.00")
+    assert [(m["kind"], m["amount"], m["fee"], m["balance"]) for m in data["movements"]] == [
+        ("withdrawal", "-1000.00", "0.00", "9000.00"),
+        ("buy", "-1015.00", "5.00", "7985.00"),
+        ("deposit", "200.00", "0.00", "8185.00"),
+    ]
+    assert data["movements"][1]["trade_ids"] == [trade.pk] and data["movements"][1]["quantity"] == 100
+    assert [(t["id"], t["side"], t["fee"], t["entered_at_counter"]) for t in data["trades"]] == [
+        (trade.pk, "buy", "5.00", True)
+    ]
+    assert data["holdings"] == [{"security": world.market.security.code, "name": "Test Co", "quantity": 600}]
+    assert data["totals"] == {
+        "deposits": "200.00",
+        "withdrawals": "1000.00",
+        "settlements_paid": "1015.00",
+        "settlements_received": "0.00",
+        "fees": "5.00",
+    }
+
+
+def test_statement_edges_of_the_period(world, history):
+    client, _ = history
+    # the day after: the midnight deposit only, ending at today's balance
+    after = statement(world, client, "2026-03-16", "2026-03-16").json()
+    assert (after["opening_cash"], after["closing_cash"]) == ("8185.00", "8485.00")
+    assert D(after["closing_cash"]) == cash_of(client).total
+    # before anything happened: nothing at all
+    before = statement(world, client, "2026-02-01", "2026-02-28").json()
+    assert (before["opening_cash"], before["closing_cash"], before["movements"], before["holdings"]) == (
+        "0.00",
+        "0.00",
+        [],
+        [],
+    )
+    # the first day: the opening deposit and the issued shares
+    first = statement(world, client, "2026-03-01", "2026-03-01").json()
+    assert [m["amount"] for m in first["movements"]] == ["10000.00"]
+    assert first["holdings"][0]["quantity"] == 500
+
+
+def test_statement_csv(world, history):
+    client, trade = history
+
+    response = statement(world, client, "2026-03-05", "2026-03-15", "csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert f"statement-{client.code}-20260305-20260315.csv" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    by_label = {row[0]: row[1:] for row in rows if row and len(row) == 2}
+    assert by_label["Account"] == [client.code]
+    assert by_label["Opening cash"] == ["10000.00"] and by_label["Closing cash"] == ["8185.00"]
+    movements_at = rows.index(["Cash movements"])
+    header = rows[movements_at + 1]
+    assert header[:6] == ["Time", "Type", "Details", "Amount", "Fee", "Balance"]
+    body = rows[movements_at + 2 : rows.index([], movements_at)]
+    assert [(r[1], r[3], r[4], r[5]) for r in body] == [
+        ("Opening cash", "", "", "10000.00"),
+        ("Withdrawal", "-1000.00", "0.00", "9000.00"),
+        ("Purchase settled", "-1015.00", "5.00", "7985.00"),
+        ("Deposit", "200.00", "0.00", "8185.00"),
+        ("Closing cash", "", "", "8185.00"),
+    ]
+    assert body[1][0] == "2026-03-05 10:00:00" and body[3][0] == "2026-03-15 23:59:59"
+    trades_at = rows.index(["Trades"])
+    assert rows[trades_at + 2][1:4] == [str(trade.pk), world.market.security.code, "Buy"]
+    assert rows[trades_at + 2][-1] == "Counter"
+    holdings_at = rows.index(["Holdings at 2026-03-15"])
+    assert rows[holdings_at + 2] == [world.market.security.code, "Test Co", "600"]
+
+    # in Chinese the same figures, Chinese labels
+    zh = statement(world, client, "2026-03-05", "2026-03-15", "csv", language="zh-hans").content.decode("utf-8-sig")
+    assert "8185.00" in zh and "柜台" in zh
+
+
+def test_statement_pdf(world, history):
+    client, _ = history
+    for language in ("en", "zh-hans"):
+        response = statement(world, client, "2026-03-05", "2026-03-15", "pdf", language=language)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/pdf"
+        assert response.content.startswith(b"%PDF")
+        assert b"/Type /Page" in response.content
+        assert b"STSong-Light" in response.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "2026-03-15", "to": "2026-03-01"},
+        {"from": "2026-03-01"},
+        {"from": "yesterday", "to": "2026-03-01"},
+        {"from": "2026-03-01", "to": "2026-03-02", "format": "xml"},
+    ],
+)
+def test_bad_statement_requests_are_400(world, query):
+    client = world.a.client(world.market)
+    response = api_for(world.a.staff).get(f"/api/v1/counter/clients/{client.code}/statement/", query)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+
+
+def test_statement_page_and_downloads(world, history):
+    client, _ = history
+    pages = page_client(world.a.staff)
+    shown = pages.get(f"/counter/{client.code}/statement/", {"start": "2026-03-05", "end": "2026-03-15"})
+    assert shown.status_code == 200
+    body = shown.content.decode()
+    assert "10,000.00" in body and "8,185.00" in body and "-1,015.00" in body
+    pdf = pages.get(f"/counter/{client.code}/statement/", {"start": "2026-03-05", "end": "2026-03-15", "format": "pdf"})
+    assert pdf.content.startswith(b"%PDF")
+    csv_download = pages.get(
+        f"/counter/{client.code}/statement/", {"start": "2026-03-05", "end": "2026-03-15", "format": "csv"}
+    )
+    assert "8185.00" in csv_download.content.decode("utf-8-sig")
+    bad = pages.get(f"/counter/{client.code}/statement/", {"start": "2026-03-15", "end": "2026-03-05"})
+    assert bad.status_code == 200 and bad.context["form"].errors and bad.context["statement"] is None
+
+
+def test_pages_are_in_chinese_and_english(world):
+    client = world.a.client(world.market, cash="100")
+    zh = page_client(world.a.staff, "zh-hans").get(f"/counter/{client.code}/").content.decode()
+    en = page_client(world.a.staff, "en").get(f"/counter/{client.code}/").content.decode()
+    assert "存入" in zh and "客户" in zh
+    assert "Deposit" in en and "Clients" in en
+    assert position_of(client, world.market.security) is None

@@ -12,6 +12,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("ledger/", include("ledger.page_urls")),
     path("settlement/", include("settlement.page_urls")),
+    path("api/v1/counter/", include("counter.api_urls")),
+    path("counter/", include("counter.page_urls")),
+    path("api/v1/kyc/", include("kyc.api_urls")),
+    path("kyc/", include("kyc.page_urls")),
     path("", include("exchange.urls")),
 ]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exchange import exceptions as err
@@ -51,6 +51,12 @@ class Identity:
     address: str
 
 
+def _invalid(errors: dict[str, str]) -> err.InvalidInput:
+    exc = err.InvalidInput(next(iter(errors.values())))
+    exc.fields = errors
+    return exc
+
+
 def _validate_identity(identity: Identity) -> Identity:
     errors = {}
     name = identity.real_name.strip()
@@ -72,9 +78,7 @@ def _validate_identity(identity: Identity) -> Identity:
     if not 5 <= len(address) <= 300:
         errors["address"] = "Enter the residential address."
     if errors:
-        exc = err.InvalidInput(next(iter(errors.values())))
-        exc.fields = errors
-        raise exc
+        raise _invalid(errors)
     return Identity(name, identity.id_type, number, phone, address)
 
 
@@ -99,19 +103,38 @@ def _may_edit(actor: User, profile: KycProfile) -> bool:
     return actor.pk == profile.user_id or _staff_of(actor, profile.broker_id)
 
 
-def _new_investor(*, username: str, password: str | None, broker: Broker, real_name: str) -> User:
-    if User.objects.filter(username__iexact=username).exists():
-        raise err.InvalidInput("That user name is taken.")
-    user = User(username=username, role=Role.INVESTOR, broker=broker, first_name=real_name[:150])
+def _new_user_errors(*, username: str, password: str | None, real_name: str) -> dict[str, str]:
+    """What is wrong with a new investor's user name and password, by field (empty when nothing)."""
+    errors = {}
+    if not username or len(username) > 150:
+        errors["username"] = "Choose a user name."
+    else:
+        try:
+            User.username_validator(username)
+        except ValidationError:
+            errors["username"] = "Use only letters, digits and @ . + - _ in the user name."
+        else:
+            if User.objects.filter(username__iexact=username).exists():
+                errors["username"] = "That user name is taken."
     if password:
         try:
-            validate_password(password, user)
+            validate_password(password, User(username=username, first_name=real_name[:150]))
         except ValidationError as exc:
-            raise err.InvalidInput(" ".join(exc.messages)) from exc
+            errors["password"] = " ".join(exc.messages)
+    return errors
+
+
+def _new_investor(*, username: str, password: str | None, broker: Broker, real_name: str) -> User:
+    user = User(username=username, role=Role.INVESTOR, broker=broker, first_name=real_name[:150])
+    if password:
         user.set_password(password)
     else:
         user.set_unusable_password()
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # the same name registered at the same moment
+        raise _invalid({"username": "That user name is taken."}) from exc
     account_open(kind=Account.Kind.INVESTOR, name=real_name, owner=user, broker=broker)
     return user
 
@@ -129,9 +152,14 @@ def kyc_register(
     """Open an investor with a draft KYC profile: online (entered_by None) or at a broker's counter."""
     if entered_by is not None and not _staff_of(entered_by, broker.pk):
         raise err.PermissionDenied("Only staff of this broker open its accounts.")
-    identity = _validate_identity(identity)
-    if not username or len(username) > 150:
-        raise err.InvalidInput("Choose a user name.")
+    errors: dict[str, str] = {}
+    try:
+        identity = _validate_identity(identity)
+    except err.InvalidInput as exc:
+        errors.update(exc.fields)
+    errors.update(_new_user_errors(username=username, password=password, real_name=identity.real_name))
+    if errors:
+        raise _invalid(errors)
     user = _new_investor(username=username, password=password, broker=broker, real_name=identity.real_name)
     maker = entered_by or user
     profile = KycProfile(user=user, broker=broker, entered_by=maker, last_edited_by=maker)
@@ -258,6 +286,32 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
 
 def document_path(document: KycDocument) -> Path:
     return Path(settings.KYC_DOCUMENT_DIR) / document.stored_name
+
+
+def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -> tuple[KycDocument, Path]:
+    """An ID document and its file, for the investor it belongs to, staff of their broker, or the regulator.
+
+    Anyone else gets ``NotFound``, as if it did not exist. Someone other than the
+    investor opening it is recorded in the audit trail: it is personal data.
+    """
+    document = KycDocument.objects.select_related("profile__user").filter(pk=document_id).first()
+    if document is None:
+        raise err.NotFound("No such document.")
+    profile = document.profile
+    if not (actor.pk == profile.user_id or _staff_of(actor, profile.broker_id) or actor.role == Role.REGULATOR):
+        raise err.NotFound("No such document.")
+    path = document_path(document)
+    if not path.is_file():
+        raise err.NotFound("No such document.")
+    if actor.pk != profile.user_id:
+        audit_record(
+            actor=actor,
+            action="kyc_document_view",
+            target=profile.user.username,
+            ip=ip,
+            detail={"document": document.pk, "kind": document.kind},
+        )
+    return document, path
 
 
 def _complete(profile: KycProfile) -> None:

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
 
 from exchange import exceptions as err
-from exchange.models import AuditEvent, Role
+from exchange.models import AuditEvent, Role, User
 from kyc import crypto, services
 from kyc.idcard import check_character, validate_resident_id
 from kyc.models import IdentityReveal, KycProfile
@@ -196,3 +196,47 @@ def test_key_rotation_and_reencryption(market, staff_pair):
     ring = crypto.ring()
     assert ring.key_of(profile.id_number_enc) == new != old
     assert ring.decrypt(profile.phone_enc) == "13800138000"
+
+
+def test_registration_names_every_bad_field_at_once(market, staff_pair):
+    maker, _ = staff_pair
+    User.objects.create_user(username="Taken", password="pw-test-2026")
+
+    with pytest.raises(err.InvalidInput) as caught:
+        services.kyc_register(
+            username="taken",
+            password="123",
+            broker=market.broker,
+            identity=identity(phone="12ab", id_number=VALID_ID[:17] + "1"),
+        )
+
+    assert set(caught.value.fields) == {"username", "password", "phone", "id_number"}
+    assert caught.value.fields["username"] == "That user name is taken."
+    with pytest.raises(err.InvalidInput) as caught:
+        services.kyc_register(
+            username="a b/c", password=None, broker=market.broker, identity=identity(), entered_by=maker
+        )
+    assert set(caught.value.fields) == {"username"}
+    assert not KycProfile.objects.exists()
+
+
+def test_a_document_opens_for_its_investor_their_brokers_staff_and_the_regulator_only(market, staff_pair):
+    from exchange.models import Broker
+
+    maker, _ = staff_pair
+    profile = complete_application(market, maker)
+    document = profile.documents.get()
+    regulator = market.user(Role.REGULATOR)
+    outsider = market.user(Role.BROKER_STAFF, broker=Broker.objects.create(code="B-OUT", name="Out"))
+
+    for allowed in (profile.user, maker, regulator):
+        opened, path = services.kyc_document_open(actor=allowed, document_id=document.pk)
+        assert opened == document and path.read_bytes() == PNG
+    for refused in (outsider, market.user(Role.AUDITOR), market.user(Role.INVESTOR)):
+        with pytest.raises(err.NotFound):
+            services.kyc_document_open(actor=refused, document_id=document.pk)
+    with pytest.raises(err.NotFound):
+        services.kyc_document_open(actor=regulator, document_id=document.pk + 1000)
+
+    viewers = list(AuditEvent.objects.filter(action="kyc_document_view").values_list("actor_id", flat=True))
+    assert viewers == [maker.pk, regulator.pk]  # the investor's own look is not an event

@@ -1,0 +1,107 @@
+"""KYC reads: who may see which profile, the staff review queue, the regulator's search and reveal log.
+
+Visibility: an investor sees their own profile; broker staff the profiles of
+their own broker's clients; the regulator every profile (masked, until a
+recorded reveal). Everyone else sees none. Object routes look a profile up
+through ``profiles_visible``, so a profile of another broker is simply not
+found (404) rather than refused, and lists cannot leak it.
+"""
+
+from __future__ import annotations
+
+from django.db.models import F, Q, QuerySet
+
+from exchange.models import AuditEvent, Role, User
+
+from .models import IdentityReveal, KycProfile
+from .services import EDITABLE
+
+_RELATED = ("user", "user__account", "broker", "entered_by", "last_edited_by", "submitted_by", "reviewed_by")
+
+
+def _clean(text: str) -> str:
+    """Search text from a URL, safe for a query: PostgreSQL refuses NUL characters."""
+    return text.replace("\x00", "").strip()[:100]
+
+
+def profile_of(user: User) -> KycProfile | None:
+    return KycProfile.objects.select_related(*_RELATED).filter(user=user).first()
+
+
+def profiles_visible(user: User) -> QuerySet[KycProfile]:
+    qs = KycProfile.objects.select_related(*_RELATED)
+    if user.role == Role.REGULATOR:
+        return qs
+    if user.role == Role.BROKER_STAFF and user.broker_id is not None:
+        return qs.filter(broker_id=user.broker_id)
+    if user.role == Role.INVESTOR:
+        return qs.filter(user=user)
+    return qs.none()
+
+
+def awaiting_staff_q() -> Q:
+    """Applications a staff member has to act on.
+
+    Submitted ones (to approve or reject); drafts opened at the counter (to
+    complete and submit); and online applications sent, or sent again after the
+    last review, by the investor (to check and submit).
+    """
+    applied_since_review = Q(applied_at__isnull=False) & (
+        Q(reviewed_at__isnull=True) | Q(applied_at__gt=F("reviewed_at"))
+    )
+    opened_at_counter = Q(state=KycProfile.State.DRAFT) & ~Q(entered_by=F("user"))
+    return Q(state=KycProfile.State.SUBMITTED) | (Q(state__in=EDITABLE) & (applied_since_review | opened_at_counter))
+
+
+def applications_for(
+    user: User, *, queue: bool = False, state: str | None = None, search: str = ""
+) -> QuerySet[KycProfile]:
+    """Profiles the user may review or inspect, newest activity first."""
+    qs = profiles_visible(user)
+    if user.role == Role.INVESTOR:
+        return qs.none()
+    if queue:
+        qs = qs.filter(awaiting_staff_q())
+    if state:
+        qs = qs.filter(state=state)
+    search = _clean(search)
+    if search:
+        qs = qs.filter(
+            Q(user__username__iexact=search) | Q(user__account__code__iexact=search) | Q(real_name__icontains=search)
+        )
+    return qs.order_by("-updated_at", "-pk")
+
+
+def profile_find(*, query: str) -> QuerySet[KycProfile]:
+    """The regulator's search: an account code or a user name, exactly (case aside)."""
+    query = _clean(query)
+    if not query:
+        return KycProfile.objects.none()
+    return (
+        KycProfile.objects.select_related(*_RELATED)
+        .filter(Q(user__username__iexact=query) | Q(user__account__code__iexact=query))
+        .order_by("pk")
+    )
+
+
+def profile_history(profile: KycProfile) -> QuerySet[AuditEvent]:
+    """The KYC steps of a profile from the audit trail, for its broker's staff.
+
+    Not what the regulator did (reveals, documents opened): a supervisor's
+    inquiry is not the broker's to see.
+    """
+    return (
+        AuditEvent.objects.filter(
+            Q(target=profile.user.username) | Q(target=f"kyc {profile.pk}"), action__startswith="kyc_"
+        )
+        .exclude(actor__role=Role.REGULATOR)
+        .order_by("at", "pk")
+    )
+
+
+def reveals_visible(user: User) -> QuerySet[IdentityReveal]:
+    if user.role not in (Role.REGULATOR, Role.AUDITOR):
+        return IdentityReveal.objects.none()
+    return IdentityReveal.objects.select_related("profile__user__account", "profile__broker", "regulator").order_by(
+        "-at", "-pk"
+    )

@@ -1,0 +1,160 @@
+"""Account opening through the real pages in headless Chromium: an investor registers online, answers the
+risk questionnaire, uploads the ID and applies; staff member A submits, staff member B approves.
+
+``onboard_online`` walks the whole path and returns the approved investor's credentials, for tests that go on
+from there (deposit at the counter, then buy).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from exchange.models import Role, User
+from kyc import crypto
+from kyc.models import KycProfile
+from kyc.questionnaire import QUESTIONS
+from tests.conftest import Market, build_market
+
+pytestmark = pytest.mark.browser
+
+STAFF_PASSWORD = "pw-test-2026"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
+
+
+@dataclass(frozen=True)
+class InvestorLogin:
+    username: str
+    password: str
+    account: str
+
+
+@pytest.fixture(autouse=True)
+def _folders(settings, tmp_path):
+    settings.KYC_KEY_DIR = tmp_path / "pii"
+    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
+    crypto._ring_for.cache_clear()
+    yield
+    crypto._ring_for.cache_clear()
+
+
+def log_in(page: Page, base: str, username: str, password: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{base}/")
+
+
+def register_online(page: Page, base: str, market: Market, *, username: str, password: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/login/")
+    page.get_by_role("link", name="在线开户").click()
+    page.wait_for_url(f"{base}/kyc/register/")
+    page.select_option("#id_broker", str(market.broker.pk))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.fill("#id_password2", password)
+    page.fill("#id_real_name", "张伟")
+    page.select_option("#id_id_type", "resident_id")
+    page.fill("#id_id_number", "11010519491231002X")
+    page.fill("#id_phone", "13800138000")
+    page.fill("#id_address", "北京市朝阳区建国路 88 号")
+    page.locator("#register").click()
+    page.wait_for_url(f"{base}/kyc/me/")
+
+
+def complete_and_apply(page: Page, base: str) -> None:
+    """On the investor's own KYC page: questionnaire, ID front, application."""
+    for key, value in ANSWERS_C5.items():
+        page.check(f'#questionnaire-form input[name="{key}"][value="{value}"]')
+    page.locator("#questionnaire-save").click()
+    page.wait_for_url(f"{base}/kyc/me/")
+    expect(page.locator("#risk-level")).to_have_text("C5")
+
+    page.select_option("#id_kind", "id_front")
+    page.set_input_files("#id_file", files=[{"name": "id-front.png", "mimeType": "image/png", "buffer": PNG}])
+    page.locator("#document-upload").click()
+    page.wait_for_url(f"{base}/kyc/me/")
+    expect(page.locator("#documents-table tbody tr")).to_have_count(1)
+    expect(page.locator("#documents-table")).to_contain_text("id-front.png")
+
+    page.locator("#kyc-apply").click()
+    page.wait_for_url(f"{base}/kyc/me/")
+    expect(page.locator(".msg-success")).to_have_text("您的申请已提交给券商审核。")
+
+
+def open_application(page: Page, base: str, username: str) -> None:
+    page.get_by_role("link", name="开户审核").click()
+    page.wait_for_url(f"{base}/kyc/applications/")
+    row = page.locator(f'#queue-table tr[data-username="{username}"]')
+    expect(row).to_have_count(1)
+    row.locator("a").first.click()
+    page.wait_for_url(re.compile(rf"{re.escape(base)}/kyc/applications/\d+/$"))
+
+
+def onboard_online(page: Page, base: str, market: Market, *, username: str = "zhangwei") -> InvestorLogin:
+    """Register online and be approved through the pages: the investor applies, staff A submits, staff B approves."""
+    password = "Kyc-pass-2026!"
+    staff_a = market.staff
+    staff_b = User.objects.create_user(
+        username=f"{staff_a.username}-checker", password=STAFF_PASSWORD, role=Role.BROKER_STAFF, broker=market.broker
+    )
+
+    register_online(page, base, market, username=username, password=password)
+    complete_and_apply(page, base)
+
+    log_in(page, base, staff_a.username, STAFF_PASSWORD)
+    open_application(page, base, username)
+    page.locator("#kyc-submit").click()
+    expect(page.locator(".msg-success")).to_have_text("已提交审批。须由另一名员工批准。")
+    expect(page.locator("#kyc-state")).to_have_text("已提交审批")
+
+    log_in(page, base, staff_b.username, STAFF_PASSWORD)
+    open_application(page, base, username)
+    page.locator("#kyc-approve").click()
+    expect(page.locator(".msg-success")).to_have_text("已批准。投资者可以交易了。")
+
+    profile = KycProfile.objects.select_related("user__account").get(user__username=username)
+    return InvestorLogin(username=username, password=password, account=profile.user.account.code)
+
+
+def test_an_investor_registers_online_and_is_approved_by_two_staff_members(page: Page, live_server):
+    # given a broker with two staff members
+    market = build_market()
+    base = live_server.url
+
+    # when the investor registers, completes and applies, staff A submits and staff B approves
+    investor = onboard_online(page, base, market)
+
+    # then the investor sees the approval on their page
+    log_in(page, base, investor.username, investor.password)
+    page.get_by_role("link", name="我的开户").click()
+    page.wait_for_url(f"{base}/kyc/me/")
+    expect(page.locator("#kyc-state")).to_have_text("已批准")
+    expect(page.locator("#kyc-summary")).to_contain_text("投资者等级 C5")
+    expect(page.locator("#masked-id")).to_have_text("110***********002X")
+    profile = KycProfile.objects.get(user__username=investor.username)
+    assert (profile.state, profile.submitted_by_id) == ("approved", market.staff.pk)
+    assert profile.reviewed_by.username == f"{market.staff.username}-checker"
+
+
+def test_the_maker_cannot_approve_in_the_browser(page: Page, live_server):
+    market = build_market()
+    base = live_server.url
+    register_online(page, base, market, username="lina", password="Kyc-pass-2026!")
+    complete_and_apply(page, base)
+
+    log_in(page, base, market.staff.username, STAFF_PASSWORD)
+    open_application(page, base, "lina")
+    page.locator("#kyc-submit").click()
+    expect(page.locator("#maker-hint")).to_be_visible()
+    page.locator("#kyc-approve").click()
+
+    expect(page.locator(".msg-error")).to_have_text("须由另一名员工批准：您录入、修改或提交了这份申请。")
+    expect(page.locator("#kyc-state")).to_have_text("已提交审批")

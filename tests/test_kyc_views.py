@@ -1,0 +1,1006 @@
+"""KYC pages and API: online registration, the investor's account opening, the staff review queue with
+maker-checker, ID documents served only to those allowed, the regulator's identity reveal, and the
+isolation of brokers from each other. Every rejected request is a 4xx that changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+
+from exchange.models import Account, AuditEvent, Broker, Role, User
+from exchange.services import account_open
+from kyc import crypto, services
+from kyc.models import IdentityReveal, KycDocument, KycProfile
+from kyc.questionnaire import QUESTIONS
+from tests.conftest import api_for, snapshot
+
+VALID_ID = "11010519491231002X"  # the GB 11643 example number
+OTHER_ID = "110105194912310038"
+THIRD_ID = "110105194912310054"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
+ANSWERS_C1 = {q["key"]: min(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
+PASSWORD = "Kyc-pass-2026!"
+
+
+@pytest.fixture(autouse=True)
+def _folders(settings, tmp_path):
+    settings.KYC_KEY_DIR = tmp_path / "pii"
+    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
+    crypto._ring_for.cache_clear()
+    yield
+    crypto._ring_for.cache_clear()
+
+
+def identity(**over) -> services.Identity:
+    base = {
+        "real_name": "张伟",
+        "id_type": "resident_id",
+        "id_number": VALID_ID,
+        "phone": "13800138000",
+        "address": "北京市朝阳区建国路 88 号",
+    }
+    return services.Identity(**{**base, **over})
+
+
+def registration(broker: Broker, /, **over) -> dict:
+    data = {
+        "broker": str(broker.pk),
+        "username": "zhangwei",
+        "password": PASSWORD,
+        "password2": PASSWORD,
+        "real_name": "张伟",
+        "id_type": "resident_id",
+        "id_number": VALID_ID,
+        "phone": "13800138000",
+        "address": "北京市朝阳区建国路 88 号",
+    }
+    return {**data, **over}
+
+
+def client_for(user, language: str | None = None) -> Client:
+    client = Client()
+    client.force_login(user)
+    if language:
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    return client
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def kyc_snapshot() -> dict:
+    """The business tables and every KYC table: a rejected request must leave all of them as they were."""
+    out = snapshot()
+    with connection.cursor() as cur:
+        for table in ("kyc_kycprofile", "kyc_kycdocument", "kyc_identityreveal", "exchange_account"):
+            cur.execute(f"SELECT * FROM {table} ORDER BY 1")
+            out[table] = cur.fetchall()
+        # Users without last_login, which a test client's log-in itself sets.
+        cur.execute("SELECT id, username, password, role, broker_id, is_active FROM exchange_user ORDER BY 1")
+        out["exchange_user"] = cur.fetchall()
+    return out
+
+
+@pytest.fixture
+def staff_b(market):
+    """A second staff member of the same broker: the checker."""
+    return market.user(Role.BROKER_STAFF, broker=market.broker)
+
+
+@pytest.fixture
+def outsider(market):
+    """Staff of another broker."""
+    other = Broker.objects.create(code="B-OTHER", name="Other Securities")
+    return market.user(Role.BROKER_STAFF, broker=other)
+
+
+@pytest.fixture
+def regulator(market):
+    return market.user(Role.REGULATOR)
+
+
+def online_profile(market, *, username="zhangwei", id_number=VALID_ID, complete=True, applied=True) -> KycProfile:
+    """An investor registered online (through the service), optionally with questionnaire, ID front and application."""
+    profile = services.kyc_register(
+        username=username,
+        password=PASSWORD,
+        broker=market.broker,
+        identity=identity(id_number=id_number),
+    )
+    user = profile.user
+    if complete:
+        services.kyc_assess(actor=user, profile_id=profile.pk, answers=ANSWERS_C5)
+        services.kyc_document_add(
+            actor=user, profile_id=profile.pk, kind="id_front", upload=SimpleUploadedFile("id.png", PNG)
+        )
+    if applied:
+        services.kyc_apply(actor=user, profile_id=profile.pk)
+    return KycProfile.objects.get(pk=profile.pk)
+
+
+def submitted_profile(market, maker, **kw) -> KycProfile:
+    profile = online_profile(market, **kw)
+    services.kyc_submit(staff=maker, profile_id=profile.pk)
+    return KycProfile.objects.get(pk=profile.pk)
+
+
+# ==========================================================================
+# Pages: online registration
+
+
+def test_the_registration_page_is_open_to_anyone_and_lists_the_brokers(market):
+    response = Client().get("/kyc/register/")
+
+    assert response.status_code == 200
+    body = text(response)
+    assert "<h1>在线开户</h1>" in body
+    assert f'<option value="{market.broker.pk}"' in body and "Test Broker" in body
+    assert 'href="/kyc/register/"' in Client().get("/login/").content.decode()
+
+
+def test_online_registration_logs_the_investor_in_and_opens_their_kyc_page(market):
+    client = Client()
+
+    response = client.post("/kyc/register/", registration(market.broker))
+
+    assert response.status_code == 302 and response["Location"] == "/kyc/me/"
+    profile = KycProfile.objects.select_related("user__account").get()
+    user = profile.user
+    assert (user.username, user.role, user.broker_id) == ("zhangwei", Role.INVESTOR, market.broker.pk)
+    assert user.check_password(PASSWORD)
+    assert (profile.state, profile.entered_by_id, profile.applied_at) == ("draft", user.pk, None)
+    assert AuditEvent.objects.filter(action="kyc_register", actor=user).count() == 1
+    page = client.get("/kyc/me/")
+    body = text(page)
+    assert page.status_code == 200
+    assert "110***********002X" in body and "138****8000" in body
+    assert VALID_ID not in body and "13800138000" not in body and "建国路" not in body
+    assert 'id="kyc-state" data-state="draft"' in body and "草稿" in body
+    assert f"您的账户 {user.account.code} 已开立" in messages_of(page)[0]
+
+
+def test_registration_shows_each_bad_field_and_creates_nothing(market):
+    User.objects.create_user(username="taken", password=PASSWORD, role=Role.INVESTOR)
+    before = kyc_snapshot()
+
+    response = Client().post(
+        "/kyc/register/",
+        registration(market.broker, username="taken", id_number=VALID_ID[:17] + "1", phone="12ab", address="x"),
+    )
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert errors["id_number"] == ["身份证号码的校验位不正确。"]
+    assert errors["phone"] == ["请输入 7 至 15 位数字的电话号码。"]
+    assert errors["address"] == ["请输入居住地址。"]
+    assert errors["username"] == ["该用户名已被使用。"]
+    assert kyc_snapshot() == before
+    assert "_auth_user_id" not in Client().session
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"password2": "Something-else-1"}, "password2"),
+        ({"password": "123", "password2": "123"}, "password"),
+        ({"username": "has space"}, "username"),
+        ({"broker": "999999"}, "broker"),
+        ({"id_type": "driving_licence"}, "id_type"),
+        ({"real_name": ""}, "real_name"),
+    ],
+)
+def test_registration_refuses_bad_input_field_by_field(market, over, field):
+    before = kyc_snapshot()
+
+    response = Client().post("/kyc/register/", registration(market.broker, **over))
+
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert kyc_snapshot() == before
+
+
+def test_a_logged_in_investor_is_sent_from_registration_to_their_page(market):
+    profile = online_profile(market, complete=False, applied=False)
+    response = client_for(profile.user).get("/kyc/register/")
+    assert response.status_code == 302 and response["Location"] == "/kyc/me/"
+
+
+# ==========================================================================
+# Pages: the investor's account opening
+
+
+def questionnaire_post(answers: dict) -> dict:
+    return dict(answers)
+
+
+def test_investor_completes_the_questionnaire_uploads_the_id_and_applies(market):
+    profile = online_profile(market, complete=False, applied=False)
+    client = client_for(profile.user)
+
+    # the questionnaire
+    response = client.post("/kyc/me/questionnaire/", questionnaire_post(ANSWERS_C1), follow=True)
+    profile.refresh_from_db()
+    assert (profile.risk_level, profile.risk_score) == (1, 2)
+    assert "投资者等级 C1" in messages_of(response)[0]
+    assert '<span class="big" id="risk-level">C1</span>' in text(response)
+
+    # the ID document
+    upload = SimpleUploadedFile("身份证.png", PNG, content_type="image/png")
+    response = client.post("/kyc/me/documents/", {"kind": "id_front", "file": upload}, follow=True)
+    doc = KycDocument.objects.get(profile=profile)
+    assert (doc.kind, doc.content_type, doc.size, doc.original_name) == (
+        "id_front",
+        "image/png",
+        len(PNG),
+        "身份证.png",
+    )
+    assert f'href="/kyc/documents/{doc.pk}/"' in text(response)
+
+    # qualification
+    response = client.post(
+        "/kyc/me/qualification/", {"qualified": "on", "evidence": "Financial assets of 5 million CNY"}, follow=True
+    )
+    assert messages_of(response) == ["合格投资者声明已保存。"]
+    profile.refresh_from_db()
+    assert (profile.qualified_investor, profile.qualified_evidence) == (True, "Financial assets of 5 million CNY")
+
+    # the application
+    response = client.post("/kyc/me/apply/", follow=True)
+    profile.refresh_from_db()
+    assert profile.applied_at is not None and profile.state == "draft"
+    assert messages_of(response) == ["您的申请已提交给券商审核。"]
+    assert "等待审核" in text(response)
+
+
+def test_the_questionnaire_needs_every_answer_and_changes_nothing_otherwise(market):
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+
+    partial = {k: v for k, v in ANSWERS_C5.items() if k != "horizon"}
+    response = client_for(profile.user).post("/kyc/me/questionnaire/", partial)
+    bogus = client_for(profile.user).post("/kyc/me/questionnaire/", {**ANSWERS_C5, "age": "bogus"})
+
+    assert response.status_code == 200 and response.context["questionnaire_form"].errors == {
+        "horizon": ["请选择一个答案。"]
+    }
+    assert bogus.status_code == 200 and "age" in bogus.context["questionnaire_form"].errors
+    assert kyc_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("page.html", b"<html><script>alert(1)</script>", "请上传 JPEG、PNG 或 PDF 文件。"),
+        ("empty.png", b"", "提交的是空文件。"),
+    ],
+)
+def test_a_document_of_the_wrong_type_is_refused(market, name, content, message):
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+
+    response = client_for(profile.user).post(
+        "/kyc/me/documents/", {"kind": "id_front", "file": SimpleUploadedFile(name, content)}
+    )
+
+    assert response.status_code == 200
+    form = response.context["document_form"]
+    assert message in [*form.non_field_errors(), *form.errors.get("file", [])]
+    assert kyc_snapshot() == before
+    assert not any(settings.KYC_DOCUMENT_DIR.glob("*")) if settings.KYC_DOCUMENT_DIR.exists() else True
+
+
+def test_a_document_over_the_size_limit_is_refused(market, settings):
+    profile = online_profile(market, complete=False, applied=False)
+    settings.KYC_DOCUMENT_MAX_BYTES = 5 * 1024 * 1024
+    big = PNG + b"\x00" * (5 * 1024 * 1024)
+    before = kyc_snapshot()
+
+    response = client_for(profile.user).post(
+        "/kyc/me/documents/", {"kind": "id_front", "file": SimpleUploadedFile("big.png", big)}
+    )
+
+    assert response.status_code == 200
+    assert response.context["document_form"].non_field_errors() == ["文件超过 5 MB。"]
+    assert kyc_snapshot() == before
+
+
+def test_an_incomplete_application_cannot_be_sent(market):
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+
+    response = client_for(profile.user).post("/kyc/me/apply/", follow=True)
+
+    assert messages_of(response) == ["请先填写风险测评问卷。"]
+    assert kyc_snapshot() == before
+
+
+def test_a_submitted_application_is_not_editable_by_the_investor(market):
+    profile = submitted_profile(market, market.staff)
+    client = client_for(profile.user)
+    page = text(client.get("/kyc/me/"))
+    assert 'id="questionnaire-form"' not in page and 'id="document-form"' not in page and 'id="kyc-apply"' not in page
+    before = kyc_snapshot()
+
+    responses = [
+        client.post("/kyc/me/questionnaire/", ANSWERS_C1),
+        client.post("/kyc/me/documents/", {"kind": "id_back", "file": SimpleUploadedFile("b.png", PNG)}),
+        client.post("/kyc/me/apply/", follow=True),
+    ]
+
+    assert responses[0].context["questionnaire_form"].non_field_errors() == ["申请当前的状态不允许此操作。"]
+    assert responses[1].context["document_form"].non_field_errors() == ["申请当前的状态不允许此操作。"]
+    assert messages_of(responses[2]) == ["申请当前的状态不允许此操作。"]
+    assert kyc_snapshot() == before
+
+
+def investor_without_kyc(market) -> User:
+    """An investor whose account predates KYC (opened directly, with no profile)."""
+    user = market.user(Role.INVESTOR, broker=market.broker)
+    account_open(kind=Account.Kind.INVESTOR, name=user.username, owner=user, broker=market.broker)
+    return user
+
+
+def test_an_investor_without_a_kyc_record_sees_where_to_go(market):
+    response = client_for(investor_without_kyc(market)).get("/kyc/me/")
+    assert response.status_code == 200 and 'id="no-kyc"' in text(response)
+
+
+@pytest.mark.parametrize("role", [Role.BROKER_STAFF, Role.REGULATOR, Role.MARKET_MAKER])
+def test_only_investors_have_a_kyc_page(market, role):
+    user = market.user(role, broker=market.broker if role == Role.BROKER_STAFF else None)
+    assert client_for(user).get("/kyc/me/").status_code == 403
+    assert client_for(user).post("/kyc/me/apply/").status_code == 404
+
+
+def test_unknown_actions_are_not_found(market):
+    profile = online_profile(market, complete=False, applied=False)
+    assert client_for(profile.user).post("/kyc/me/approve/").status_code == 404
+    assert client_for(market.staff).post(f"/kyc/applications/{profile.pk}/apply/").status_code == 404
+    assert client_for(profile.user).get("/kyc/me/apply/").status_code == 405
+
+
+# ==========================================================================
+# Pages: staff review with maker-checker
+
+
+def test_the_queue_lists_applications_awaiting_the_broker(market, outsider):
+    applied = online_profile(market, username="applied")
+    unsent = online_profile(market, username="unsent", id_number=OTHER_ID, applied=False)
+    counter = services.kyc_register(
+        username="walkin",
+        password=None,
+        broker=market.broker,
+        identity=identity(id_number=THIRD_ID),
+        entered_by=market.staff,
+    )
+
+    page = client_for(market.staff).get("/kyc/applications/")
+    everyone = client_for(market.staff).get("/kyc/applications/?tab=all")
+    elsewhere = client_for(outsider).get("/kyc/applications/?tab=all")
+
+    assert [r["id"] for r in page.context["rows"]] == [counter.pk, applied.pk]
+    assert {r["id"] for r in everyone.context["rows"]} == {counter.pk, applied.pk, unsent.pk}
+    assert elsewhere.context["rows"] == []
+    assert "applied" not in text(elsewhere) and "张伟" not in text(elsewhere)
+    body = text(page)
+    assert "110***********002X" in body and VALID_ID not in body
+
+
+def test_staff_a_submits_staff_b_approves_and_the_maker_cannot_approve(market, staff_b):
+    profile = online_profile(market)
+    staff_a = client_for(market.staff)
+
+    page = staff_a.get(f"/kyc/applications/{profile.pk}/")
+    assert page.status_code == 200 and 'id="kyc-submit"' in text(page)
+    response = staff_a.post(f"/kyc/applications/{profile.pk}/submit/", follow=True)
+    assert messages_of(response) == ["已提交审批。须由另一名员工批准。"]
+    assert 'id="maker-hint"' in text(response)
+
+    before = kyc_snapshot()
+    refused = staff_a.post(f"/kyc/applications/{profile.pk}/approve/", follow=True)
+    assert messages_of(refused) == ["须由另一名员工批准：您录入、修改或提交了这份申请。"]
+    assert kyc_snapshot() == before
+
+    approved = client_for(staff_b).post(f"/kyc/applications/{profile.pk}/approve/", follow=True)
+    assert messages_of(approved) == ["已批准。投资者可以交易了。"]
+    profile.refresh_from_db()
+    assert (profile.state, profile.submitted_by_id, profile.reviewed_by_id) == ("approved", market.staff.pk, staff_b.pk)
+    investor_page = text(client_for(profile.user).get("/kyc/me/"))
+    assert 'data-state="approved"' in investor_page and "已批准" in investor_page
+    history = [(h["who"], h["step"], h["ok"]) for h in approved.context["history"]][-3:]
+    assert history == [
+        (market.staff.username, "提交审批", True),
+        (market.staff.username, "批准", False),
+        (staff_b.username, "批准", True),
+    ]
+
+
+def test_a_rejection_reason_is_required_and_the_investor_sees_it(market, staff_b):
+    profile = submitted_profile(market, market.staff)
+    checker = client_for(staff_b)
+    before = kyc_snapshot()
+
+    empty = checker.post(f"/kyc/applications/{profile.pk}/reject/", {"reason": "   "})
+    assert empty.status_code == 200 and "reason" in empty.context["reject_form"].errors
+    assert kyc_snapshot() == before
+
+    checker.post(f"/kyc/applications/{profile.pk}/reject/", {"reason": "身份证照片模糊，请重新上传。"})
+
+    profile.refresh_from_db()
+    assert (profile.state, profile.rejection_reason) == ("rejected", "身份证照片模糊，请重新上传。")
+    page = text(client_for(profile.user).get("/kyc/me/"))
+    assert '<p class="wrap-text" id="rejection-reason">身份证照片模糊，请重新上传。</p>' in page
+    assert 'id="questionnaire-form"' in page and 'id="kyc-apply"' in page
+
+
+def test_staff_fill_in_the_questionnaire_and_documents_at_the_counter(market, staff_b):
+    counter = services.kyc_register(
+        username="walkin", password=None, broker=market.broker, identity=identity(), entered_by=market.staff
+    )
+    staff = client_for(market.staff)
+
+    staff.post(f"/kyc/applications/{counter.pk}/questionnaire/", ANSWERS_C5)
+    staff.post(
+        f"/kyc/applications/{counter.pk}/documents/",
+        {"kind": "id_front", "file": SimpleUploadedFile("scan.pdf", PDF)},
+    )
+    staff.post(f"/kyc/applications/{counter.pk}/submit/")
+
+    counter.refresh_from_db()
+    assert (counter.state, counter.risk_level, counter.last_edited_by_id) == ("submitted", 5, market.staff.pk)
+    assert counter.documents.get().content_type == "application/pdf"
+    client_for(staff_b).post(f"/kyc/applications/{counter.pk}/approve/")
+    counter.refresh_from_db()
+    assert counter.state == "approved"
+
+
+def test_the_approve_button_on_a_draft_says_why_it_cannot(market, staff_b):
+    profile = online_profile(market)
+    before = kyc_snapshot()
+    response = client_for(staff_b).post(f"/kyc/applications/{profile.pk}/approve/", follow=True)
+    assert messages_of(response) == ["申请当前的状态不允许此操作。"]
+    assert kyc_snapshot() == before
+
+
+STAFF_ROUTES = [
+    ("get", "", None),
+    ("post", "submit/", None),
+    ("post", "approve/", None),
+    ("post", "reject/", {"reason": "no"}),
+    ("post", "questionnaire/", ANSWERS_C1),
+    ("post", "qualification/", {"qualified": "on", "evidence": "Assets of 9 million"}),
+    ("post", "identity/", {**identity(phone="13900139000").__dict__}),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "data"), STAFF_ROUTES)
+def test_staff_of_another_broker_get_404_on_every_application_route(market, outsider, method, suffix, data):
+    profile = submitted_profile(market, market.staff) if suffix in ("approve/", "reject/") else online_profile(market)
+    before = kyc_snapshot()
+
+    response = getattr(client_for(outsider), method)(f"/kyc/applications/{profile.pk}/{suffix}", data or {})
+
+    assert response.status_code == 404
+    assert "张伟" not in text(response)
+    assert kyc_snapshot() == before
+
+
+def test_staff_of_another_broker_cannot_upload_to_an_application(market, outsider):
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+    response = client_for(outsider).post(
+        f"/kyc/applications/{profile.pk}/documents/", {"kind": "id_front", "file": SimpleUploadedFile("i.png", PNG)}
+    )
+    assert response.status_code == 404
+    assert kyc_snapshot() == before
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.REGULATOR, Role.AUDITOR, Role.EXCHANGE_OPERATOR])
+def test_the_queue_and_applications_are_for_broker_staff_only(market, role):
+    profile = online_profile(market)
+    user = market.user(role)
+    client = client_for(user)
+    before = kyc_snapshot()
+    assert client.get("/kyc/applications/").status_code == 403
+    assert client.get(f"/kyc/applications/{profile.pk}/").status_code == 403
+    assert client.post(f"/kyc/applications/{profile.pk}/submit/").status_code == 403
+    assert kyc_snapshot() == before
+
+
+# ==========================================================================
+# Documents: only for those allowed; 404 for everyone else
+
+
+@pytest.fixture
+def document(market):
+    profile = online_profile(market)
+    return profile.documents.get()
+
+
+@pytest.mark.parametrize("who", ["owner", "staff", "regulator"])
+def test_the_document_is_served_to_those_allowed(market, document, regulator, who):
+    user = {"owner": document.profile.user, "staff": market.staff, "regulator": regulator}[who]
+
+    response = client_for(user).get(f"/kyc/documents/{document.pk}/")
+    api = api_for(user).get(f"/api/v1/kyc/documents/{document.pk}/")
+
+    for r in (response, api):
+        assert r.status_code == 200
+        assert r["Content-Type"] == "image/png"
+        assert b"".join(r.streaming_content) == PNG
+        assert "no-store" in r["Cache-Control"]
+        assert r["X-Content-Type-Options"] == "nosniff"
+    viewed = AuditEvent.objects.filter(action="kyc_document_view").count()
+    assert viewed == (0 if who == "owner" else 2)
+
+
+@pytest.mark.parametrize("who", ["other_investor", "outsider", "auditor", "operator", "market_maker"])
+def test_the_document_is_not_found_for_anyone_else(market, document, outsider, who):
+    other = online_profile(market, username="other", id_number=OTHER_ID, complete=False, applied=False).user
+    user = {
+        "other_investor": other,
+        "outsider": outsider,
+        "auditor": market.user(Role.AUDITOR),
+        "operator": market.user(Role.EXCHANGE_OPERATOR),
+        "market_maker": market.user(Role.MARKET_MAKER),
+    }[who]
+
+    page = client_for(user).get(f"/kyc/documents/{document.pk}/")
+    missing = client_for(user).get(f"/kyc/documents/{document.pk + 1000}/")
+    api = api_for(user).get(f"/api/v1/kyc/documents/{document.pk}/")
+
+    assert page.status_code == missing.status_code == 404
+    assert text(page) == text(missing)  # nothing tells that this one exists
+    assert api.status_code == 404 and api.json()["code"] == "not_found"
+    assert not AuditEvent.objects.filter(action="kyc_document_view").exists()
+
+
+def test_an_anonymous_visitor_is_sent_to_log_in(document):
+    assert Client().get(f"/kyc/documents/{document.pk}/").status_code == 302
+    assert Client().get(f"/api/v1/kyc/documents/{document.pk}/").status_code in (401, 403)
+
+
+def test_documents_are_stored_outside_the_web_root(document):
+    path = services.document_path(document)
+    assert path.parent == settings.KYC_DOCUMENT_DIR and path.read_bytes() == PNG
+    assert str(settings.STATIC_ROOT) not in str(path)
+    assert Client().get(f"/static/{document.stored_name}").status_code == 404
+
+
+# ==========================================================================
+# The regulator's identity reveal
+
+
+def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market, regulator):
+    profile = online_profile(market)
+    account = profile.user.account.code
+    client = client_for(regulator)
+
+    search = client.get(f"/kyc/reveal/?q={account.lower()}")
+    body = text(search)
+    assert [r["id"] for r in search.context["results"]] == [profile.pk]
+    assert "110***********002X" in body and VALID_ID not in body and "张伟" not in body and "张*" in body
+
+    before = kyc_snapshot()
+    no_reason = client.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "", "q": account})
+    assert no_reason.status_code == 200 and VALID_ID not in text(no_reason)
+    short = client.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "why", "q": account})
+    assert short.context["results"][0]["form"].non_field_errors() == ["请填写查看身份的法律依据。"]
+    assert kyc_snapshot() == before
+
+    shown = client.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "(2026) 京01 刑初 123 号协查函"})
+
+    assert shown.status_code == 200
+    assert "no-store" in shown["Cache-Control"]
+    body = text(shown)
+    for secret in (VALID_ID, "13800138000", "北京市朝阳区建国路 88 号", "张伟"):
+        assert secret in body
+    reveal = IdentityReveal.objects.get()
+    assert (reveal.profile_id, reveal.regulator_id, reveal.reason) == (
+        profile.pk,
+        regulator.pk,
+        "(2026) 京01 刑初 123 号协查函",
+    )
+    log = text(client.get("/kyc/reveal/"))
+    assert "(2026) 京01 刑初 123 号协查函" in log and VALID_ID not in log
+
+
+def test_the_search_page_never_reveals_and_is_never_cached(market, regulator):
+    profile = online_profile(market)
+    response = client_for(regulator).get(f"/kyc/reveal/?q={profile.user.username}")
+    assert "no-store" in response["Cache-Control"]
+    assert VALID_ID not in text(response)
+    assert not IdentityReveal.objects.exists()
+
+
+def test_the_auditor_reads_the_reveal_log_but_cannot_reveal(market, regulator):
+    profile = online_profile(market)
+    services.identity_reveal(regulator=regulator, profile_id=profile.pk, reason="Court order 17/2026")
+    auditor = client_for(market.user(Role.AUDITOR))
+
+    page = auditor.get(f"/kyc/reveal/?q={profile.user.username}")
+    before = kyc_snapshot()
+    attempt = auditor.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "Curious about it"})
+
+    assert page.status_code == 200 and "Court order 17/2026" in text(page)
+    assert page.context["results"] == [] and 'id="reveal-search"' not in text(page)
+    assert attempt.status_code == 403 and VALID_ID not in text(attempt)
+    assert kyc_snapshot() == before
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR, Role.MARKET_MAKER])
+def test_no_one_else_may_search_or_reveal(market, role):
+    profile = online_profile(market)
+    user = market.user(role, broker=market.broker if role == Role.BROKER_STAFF else None)
+    before = kyc_snapshot()
+
+    page = client_for(user).get(f"/kyc/reveal/?q={profile.user.username}")
+    attempt = client_for(user).post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "Just curious"})
+    api = api_for(user).post(
+        f"/api/v1/kyc/applications/{profile.pk}/reveal/", {"reason": "Just curious"}, format="json"
+    )
+
+    assert page.status_code == attempt.status_code == 403
+    assert api.status_code in (403, 404) and VALID_ID not in api.content.decode()
+    assert kyc_snapshot() == before
+
+
+def test_revealing_an_unknown_profile_is_not_found(regulator):
+    assert client_for(regulator).post("/kyc/reveal/999999/", {"r999999-reason": "Court order 1"}).status_code == 404
+    resp = api_for(regulator).post(
+        "/api/v1/kyc/applications/999999/reveal/", {"reason": "Court order 1"}, format="json"
+    )
+    assert resp.status_code == 404 and resp.json()["code"] == "not_found"
+    assert not IdentityReveal.objects.exists()
+
+
+# ==========================================================================
+# Navigation and languages
+
+
+def test_the_nav_links_each_role_to_its_kyc_page(market, regulator):
+    investor = online_profile(market, complete=False, applied=False).user
+    pages = {
+        "investor": text(client_for(investor).get("/kyc/me/")),
+        "staff": text(client_for(market.staff).get("/kyc/applications/")),
+        "regulator": text(client_for(regulator).get("/kyc/reveal/")),
+        "auditor": text(client_for(market.user(Role.AUDITOR)).get("/kyc/reveal/")),
+    }
+    assert '<a href="/kyc/me/" aria-current="page">我的开户</a>' in pages["investor"]
+    assert '<a href="/kyc/applications/" aria-current="page">开户审核</a>' in pages["staff"]
+    assert '<a href="/kyc/reveal/" aria-current="page">身份披露</a>' in pages["regulator"]
+    assert 'href="/kyc/reveal/"' in pages["auditor"]
+    assert 'href="/kyc/reveal/"' not in pages["staff"] and 'href="/kyc/applications/"' not in pages["investor"]
+
+
+def test_the_pages_speak_english_too(market):
+    profile = online_profile(market)
+    investor = text(client_for(profile.user, "en").get("/kyc/me/"))
+    staff = text(client_for(market.staff, "en").get(f"/kyc/applications/{profile.pk}/"))
+    assert "<h1>My account opening</h1>" in investor and "Risk assessment" in investor
+    assert "Submit for approval" in staff and "Sent by the investor" in staff and "提交" not in staff
+    register = Client()
+    register.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert "<h1>Open an account online</h1>" in text(register.get("/kyc/register/"))
+
+
+# ==========================================================================
+# API: registration
+
+
+def api_registration(broker: Broker, /, **over) -> dict:
+    data = registration(broker, **{"broker": broker.code, **over})
+    data.pop("password2")
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_api_registration_returns_a_token_and_the_masked_profile(market, api):
+    resp = api.post("/api/v1/kyc/register/", api_registration(market.broker), format="json")
+
+    assert resp.status_code == 201
+    body = resp.json()
+    profile = KycProfile.objects.get()
+    assert body["profile"]["id"] == profile.pk
+    assert (body["profile"]["id_number"], body["profile"]["phone"]) == ("110***********002X", "138****8000")
+    assert body["profile"]["state"] == "draft" and body["profile"]["broker"] == market.broker.code
+    assert VALID_ID not in resp.content.decode()
+    me = api.get("/api/v1/kyc/me/", HTTP_AUTHORIZATION=f"Token {body['token']}")
+    assert me.status_code == 200 and me.json()["username"] == "zhangwei"
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "field"),
+    [
+        ({"id_number": VALID_ID[:17] + "1"}, "invalid_input", "id_number"),
+        ({"phone": "12ab"}, "invalid_input", "phone"),
+        ({"broker": "NOPE"}, "invalid_input", "broker"),
+        ({"username": "taken"}, "invalid_input", "username"),
+        ({"password": "123"}, "invalid_input", "password"),
+        ({"id_type": "library_card"}, "invalid_input", "id_type"),
+        ({"real_name": None}, "invalid_input", "real_name"),
+        ({"address": "x" * 1000}, "invalid_input", "address"),
+    ],
+)
+def test_api_registration_refuses_bad_input_with_4xx_and_creates_nothing(market, api, over, code, field):
+    User.objects.create_user(username="taken", password=PASSWORD, role=Role.INVESTOR)
+    data = api_registration(market.broker, **over)
+    if over.get("real_name", "") is None:
+        data.pop("real_name", None)
+    before = kyc_snapshot()
+
+    resp = api.post("/api/v1/kyc/register/", data, format="json")
+
+    assert resp.status_code == 400, resp.content
+    body = resp.json()
+    assert body["code"] == code and body["message"]
+    if field:
+        assert field in body["fields"]
+    assert kyc_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type"),
+    [("{not json", "application/json"), ("[]", "application/json"), ("x=1", "text/plain")],
+)
+def test_api_registration_refuses_malformed_bodies(market, api, payload, content_type):
+    before = kyc_snapshot()
+    resp = api.generic("POST", "/api/v1/kyc/register/", payload, content_type=content_type)
+    assert 400 <= resp.status_code < 500 and "code" in resp.json()
+    assert kyc_snapshot() == before
+
+
+# ==========================================================================
+# API: the investor's own profile
+
+
+def test_api_investor_corrects_answers_uploads_and_applies(market):
+    profile = online_profile(market, complete=False, applied=False)
+    client = api_for(profile.user)
+
+    questions = client.get("/api/v1/kyc/me/questionnaire/").json()
+    assert [q["key"] for q in questions] == [q["key"] for q in QUESTIONS]
+    assessed = client.post("/api/v1/kyc/me/questionnaire/", {"answers": ANSWERS_C1}, format="json")
+    assert assessed.status_code == 200 and assessed.json()["risk"]["level"] == "C1"
+    assert assessed.json()["risk"]["expires_at"]
+
+    upload = client.post(
+        "/api/v1/kyc/me/documents/", {"kind": "id_front", "file": SimpleUploadedFile("id.png", PNG)}, format="multipart"
+    )
+    assert upload.status_code == 201 and upload.json()["content_type"] == "image/png"
+
+    fixed = client.put("/api/v1/kyc/me/", {**identity(phone="13900139000").__dict__}, format="json")
+    assert fixed.status_code == 200 and fixed.json()["phone"] == "139****9000"
+
+    applied = client.post("/api/v1/kyc/me/apply/")
+    assert applied.status_code == 200 and applied.json()["applied_at"]
+    me = client.get("/api/v1/kyc/me/").json()
+    assert [d["kind"] for d in me["documents"]] == ["id_front"] and me["real_name"] == "张伟"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "fmt", "status", "code"),
+    [
+        ("me/questionnaire/", {"answers": {"age": "bogus"}}, "json", 400, "invalid_input"),
+        ("me/questionnaire/", {"answers": ["age"]}, "json", 400, "invalid_input"),
+        ("me/questionnaire/", {"answers": {**ANSWERS_C1, "extra": "x"}}, "json", 400, "invalid_input"),
+        ("me/questionnaire/", {"answers": {"age": 1}}, "json", 400, "invalid_input"),
+        ("me/questionnaire/", {}, "json", 400, "invalid_input"),
+        ("me/documents/", {"kind": "selfie", "file": "PNG"}, "multipart", 400, "invalid_input"),
+        ("me/documents/", {"kind": "id_front"}, "multipart", 400, "invalid_input"),
+        ("me/documents/", {"kind": "id_front", "file": "HTML"}, "multipart", 400, "invalid_input"),
+        ("me/documents/", {"kind": "id_front"}, "json", 415, "unsupported_media_type"),
+        ("me/qualification/", {"qualified": True, "evidence": ""}, "json", 400, "invalid_input"),
+        ("me/qualification/", {"qualified": "maybe"}, "json", 400, "invalid_input"),
+        ("me/apply/", {}, "json", 400, "invalid_input"),
+    ],
+)
+def test_api_bad_input_from_the_investor_is_4xx_and_changes_nothing(market, path, payload, fmt, status, code):
+    profile = online_profile(market, complete=False, applied=False)
+    files = {"PNG": SimpleUploadedFile("id.png", PNG), "HTML": SimpleUploadedFile("x.png", b"<html>")}
+    payload = {k: files.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
+    before = kyc_snapshot()
+
+    resp = api_for(profile.user).post(f"/api/v1/kyc/{path}", payload, format=fmt)
+
+    assert resp.status_code == status, resp.content
+    assert resp.json()["code"] == code
+    assert kyc_snapshot() == before
+
+
+def test_api_identity_field_errors_name_the_fields(market):
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+    resp = api_for(profile.user).put(
+        "/api/v1/kyc/me/", {**identity(phone="12ab", id_number=VALID_ID[:17] + "1").__dict__}, format="json"
+    )
+    assert resp.status_code == 400
+    assert set(resp.json()["fields"]) == {"phone", "id_number"}
+    assert kyc_snapshot() == before
+
+
+def test_api_the_investor_cannot_edit_a_submitted_application(market):
+    profile = submitted_profile(market, market.staff)
+    before = kyc_snapshot()
+    resp = api_for(profile.user).put("/api/v1/kyc/me/", {**identity().__dict__}, format="json")
+    assert resp.status_code == 409 and resp.json()["code"] == "kyc_wrong_state"
+    assert kyc_snapshot() == before
+
+
+@pytest.mark.parametrize("role", [Role.BROKER_STAFF, Role.REGULATOR, Role.MARKET_MAKER])
+def test_api_me_is_for_investors(market, role):
+    user = market.user(role, broker=market.broker if role == Role.BROKER_STAFF else None)
+    assert api_for(user).get("/api/v1/kyc/me/").status_code == 403
+    assert api_for(user).post("/api/v1/kyc/me/apply/").status_code == 403
+
+
+def test_api_an_investor_without_kyc_gets_a_clear_404(market):
+    resp = api_for(investor_without_kyc(market)).get("/api/v1/kyc/me/")
+    assert resp.status_code == 404 and resp.json()["code"] == "no_kyc_profile"
+
+
+def test_api_needs_a_login(market, api):
+    assert api.get("/api/v1/kyc/me/").status_code == 401
+    assert api.get("/api/v1/kyc/applications/").status_code == 401
+
+
+# ==========================================================================
+# API: staff and the regulator
+
+
+def test_api_staff_list_their_own_broker_only_and_act_with_maker_checker(market, staff_b, outsider):
+    profile = online_profile(market)
+    other = api_for(outsider).get("/api/v1/kyc/applications/")
+    assert other.status_code == 200 and other.json()["count"] == 0 and other.json()["results"] == []
+
+    listed = api_for(market.staff).get("/api/v1/kyc/applications/?queue=1").json()
+    assert [r["id"] for r in listed["results"]] == [profile.pk]
+    assert listed["results"][0]["id_number"] == "110***********002X"
+
+    assert api_for(market.staff).post(f"/api/v1/kyc/applications/{profile.pk}/submit/").json()["state"] == "submitted"
+    before = kyc_snapshot()
+    refused = api_for(market.staff).post(f"/api/v1/kyc/applications/{profile.pk}/approve/")
+    assert refused.status_code == 403 and refused.json()["code"] == "maker_checker"
+    assert kyc_snapshot() == before
+    approved = api_for(staff_b).post(f"/api/v1/kyc/applications/{profile.pk}/approve/")
+    assert approved.status_code == 200
+    assert approved.json()["state"] == "approved" and approved.json()["reviewed_by"]["username"] == staff_b.username
+
+
+def test_api_reject_needs_a_reason(market, staff_b):
+    profile = submitted_profile(market, market.staff)
+    before = kyc_snapshot()
+    for payload in ({}, {"reason": ""}, {"reason": "   "}, {"reason": ["x"]}):
+        resp = api_for(staff_b).post(f"/api/v1/kyc/applications/{profile.pk}/reject/", payload, format="json")
+        assert resp.status_code == 400 and resp.json()["code"] == "invalid_input", payload
+    assert kyc_snapshot() == before
+    resp = api_for(staff_b).post(f"/api/v1/kyc/applications/{profile.pk}/reject/", {"reason": "Blurred"}, format="json")
+    assert resp.json()["rejection_reason"] == "Blurred"
+    assert api_for(profile.user).get("/api/v1/kyc/me/").json()["rejection_reason"] == "Blurred"
+
+
+def test_api_list_filters_are_checked(market):
+    resp = api_for(market.staff).get("/api/v1/kyc/applications/?state=weird")
+    assert resp.status_code == 400 and resp.json()["code"] == "invalid_input"
+    assert api_for(market.staff).get("/api/v1/kyc/applications/?limit=abc").status_code == 200
+
+
+API_OBJECT_ROUTES = [
+    ("get", "", None, "json"),
+    ("post", "submit/", None, "json"),
+    ("post", "approve/", None, "json"),
+    ("post", "reject/", {"reason": "No"}, "json"),
+    ("post", "questionnaire/", {"answers": ANSWERS_C1}, "json"),
+    ("post", "qualification/", {"qualified": True, "evidence": "Assets of 9 million"}, "json"),
+    ("post", "documents/", {"kind": "id_back", "file": "PNG"}, "multipart"),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "payload", "fmt"), API_OBJECT_ROUTES)
+def test_api_every_application_route_is_404_for_another_brokers_staff(market, outsider, method, suffix, payload, fmt):
+    profile = submitted_profile(market, market.staff) if suffix in ("approve/", "reject/") else online_profile(market)
+    if payload and payload.get("file") == "PNG":
+        payload = {**payload, "file": SimpleUploadedFile("b.png", PNG)}
+    before = kyc_snapshot()
+
+    client = api_for(outsider)
+    url = f"/api/v1/kyc/applications/{profile.pk}/{suffix}"
+    resp = client.get(url) if method == "get" else client.post(url, payload or {}, format=fmt)
+
+    assert resp.status_code == 404 and resp.json()["code"] == "not_found"
+    assert "张伟" not in resp.content.decode()
+    assert kyc_snapshot() == before
+
+
+@pytest.mark.parametrize(("method", "suffix", "payload", "fmt"), API_OBJECT_ROUTES)
+def test_api_application_routes_refuse_investors(market, method, suffix, payload, fmt):
+    profile = online_profile(market)
+    if payload and payload.get("file") == "PNG":
+        payload = {**payload, "file": SimpleUploadedFile("b.png", PNG)}
+    before = kyc_snapshot()
+    client = api_for(profile.user)
+    url = f"/api/v1/kyc/applications/{profile.pk}/{suffix}"
+    resp = client.get(url) if method == "get" else client.post(url, payload or {}, format=fmt)
+    assert resp.status_code == 403
+    assert kyc_snapshot() == before
+
+
+def test_api_the_investor_cannot_list_applications(market):
+    profile = online_profile(market)
+    assert api_for(profile.user).get("/api/v1/kyc/applications/").status_code == 403
+
+
+def test_api_the_regulator_finds_masked_and_reveals_with_a_reason(market, regulator):
+    profile = online_profile(market)
+    client = api_for(regulator)
+
+    found = client.get(f"/api/v1/kyc/applications/?q={profile.user.account.code}").json()
+    assert [r["id"] for r in found["results"]] == [profile.pk]
+    assert found["results"][0]["real_name"] == "张*" and VALID_ID not in str(found)
+    assert client.get("/api/v1/kyc/applications/").json()["count"] == 0  # no query, no list
+    detail = client.get(f"/api/v1/kyc/applications/{profile.pk}/")
+    assert detail.status_code == 200 and detail.json()["id_number"] == "110***********002X"
+    before = kyc_snapshot()
+    for payload in ({}, {"reason": ""}, {"reason": "why"}):
+        resp = client.post(f"/api/v1/kyc/applications/{profile.pk}/reveal/", payload, format="json")
+        assert resp.status_code == 400 and resp.json()["code"] == "invalid_input"
+    assert kyc_snapshot() == before
+    assert client.post(f"/api/v1/kyc/applications/{profile.pk}/submit/").status_code == 403
+
+    shown = client.post(f"/api/v1/kyc/applications/{profile.pk}/reveal/", {"reason": "Court order 42"}, format="json")
+
+    assert shown.status_code == 200
+    assert "no-store" in shown["Cache-Control"]
+    assert shown.json() == {
+        "account": profile.user.account.code,
+        "real_name": "张伟",
+        "id_type": "resident_id",
+        "id_number": VALID_ID,
+        "phone": "13800138000",
+        "address": "北京市朝阳区建国路 88 号",
+    }
+    assert IdentityReveal.objects.get().reason == "Court order 42"
+
+
+def test_api_staff_cannot_reveal(market):
+    profile = online_profile(market)
+    resp = api_for(market.staff).post(
+        f"/api/v1/kyc/applications/{profile.pk}/reveal/", {"reason": "Court order 42"}, format="json"
+    )
+    assert resp.status_code == 403 and VALID_ID not in resp.content.decode()
+    assert not IdentityReveal.objects.exists()
+
+
+def test_the_kyc_api_is_in_the_openapi_schema(api):
+    resp = api.get("/api/schema/?format=json")
+    assert resp.status_code == 200
+    paths = resp.json()["paths"]
+    for path in ("/api/v1/kyc/register/", "/api/v1/kyc/me/", "/api/v1/kyc/applications/{profile_id}/reveal/"):
+        assert path in paths
+
+
+def test_odd_ids_and_query_strings_are_4xx_or_empty_never_500(market, regulator):
+    online_profile(market)
+    huge = 10**30
+    for user in (market.staff, regulator):
+        client = api_for(user)
+        assert client.get(f"/api/v1/kyc/applications/{huge}/").status_code == 404
+        assert client.get(f"/api/v1/kyc/documents/{huge}/").status_code == 404
+        assert 400 <= client.post(f"/api/v1/kyc/applications/{huge}/submit/").status_code < 500
+        reveal = client.post(f"/api/v1/kyc/applications/{huge}/reveal/", {"reason": "Court order 1"}, format="json")
+        assert 400 <= reveal.status_code < 500
+        assert client.get("/api/v1/kyc/applications/?q=%00&offset=-1&limit=abc").status_code == 200
+    assert client_for(market.staff).get(f"/kyc/applications/{huge}/").status_code == 404
+    assert client_for(market.staff).get(f"/kyc/documents/{huge}/").status_code == 404
+    assert client_for(regulator).post(f"/kyc/reveal/{huge}/", {}).status_code == 404
+    assert client_for(market.staff).get("/kyc/applications/?page=abc&state=zz&q=%00" + "x" * 500).status_code == 200
+    assert client_for(regulator).get("/kyc/reveal/?q=%00&page=-3").status_code == 200

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ledger import merkle
 
-VECTORS = json.loads((Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc6962-merkle.json").read_text())
+VECTORS = json.loads((Path(__file__).resolve().parent / "vectors" / "rfc6962-merkle.json").read_text())
 LEAVES = [bytes.fromhex(h) for h in VECTORS["leaves_hex"]]
 LEAF_HASHES = [merkle.leaf_hash(d) for d in LEAVES]
 ROOTS = {int(k): bytes.fromhex(v) for k, v in VECTORS["roots_by_size_hex"].items()}

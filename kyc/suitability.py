@@ -70,17 +70,38 @@ def trading_days_back(now: dt.datetime, days: int) -> dt.datetime:
     return moment
 
 
-def _holder_identities(security_id: int) -> set[str]:
-    """Who holds the security, one entry per real identity: settled holdings and pending buys."""
+# A holder is a real identity (an account without a KYC profile counts as itself)
+# with settled shares or a pending buy of the security.
+_HOLDERS = (
+    "SELECT account_id FROM settlement_position WHERE security_id = %(security)s AND total > 0"
+    " UNION SELECT buyer_id FROM exchange_trade WHERE security_id = %(security)s AND status IN ('matched', 'held')"
+)
+
+# The buyer's profile and, for a buy, whether one of their identity's accounts
+# already holds the security: one indexed look-up in the common case, whatever
+# the day's trades (the holder count below is needed only for a new holder).
+_PROFILE = """
+SELECT k.state, k.expires_at, k.risk_level, k.qualified_investor,
+       %(buying)s AND EXISTS (
+         SELECT 1 FROM kyc_kycprofile same JOIN exchange_account a ON a.owner_id = same.user_id
+         WHERE same.identity = k.identity AND (
+           EXISTS (SELECT 1 FROM settlement_position p
+                   WHERE p.account_id = a.id AND p.security_id = %(security)s AND p.total > 0)
+           OR EXISTS (SELECT 1 FROM exchange_trade t
+                      WHERE t.buyer_id = a.id AND t.security_id = %(security)s AND t.status IN ('matched', 'held'))))
+FROM kyc_kycprofile k WHERE k.user_id = %(owner)s
+"""
+
+
+def holder_count(security_id: int) -> int:
+    """How many real identities hold the security: settled holdings and pending buys."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT DISTINCT COALESCE(k.identity, 'account:' || a.id) FROM ("
-            "  SELECT account_id FROM settlement_position WHERE security_id = %s AND total > 0"
-            "  UNION SELECT buyer_id FROM exchange_trade WHERE security_id = %s AND status IN ('matched', 'held')"
-            ") h JOIN exchange_account a ON a.id = h.account_id LEFT JOIN kyc_kycprofile k ON k.user_id = a.owner_id",
-            [security_id, security_id],
+            f"SELECT count(DISTINCT COALESCE(k.identity, 'account:' || a.id)) FROM ({_HOLDERS}) h"
+            " JOIN exchange_account a ON a.id = h.account_id LEFT JOIN kyc_kycprofile k ON k.user_id = a.owner_id",
+            {"security": security_id},
         )
-        return {row[0] for row in cur.fetchall()}
+        return cur.fetchone()[0]
 
 
 def check_order(
@@ -89,32 +110,29 @@ def check_order(
     """Raise the first rule the order breaks. Only investor accounts are subject to KYC and suitability."""
     if account.kind != Account.Kind.INVESTOR:
         return
-    profile = (
-        KycProfile.objects.filter(user_id=account.owner_id)
-        .only("state", "expires_at", "risk_level", "qualified_investor", "identity")
-        .first()
-    )
-    if profile is None or profile.state in (
-        KycProfile.State.DRAFT,
-        KycProfile.State.SUBMITTED,
-        KycProfile.State.REJECTED,
-    ):
+    buying = side == "buy"
+    with connection.cursor() as cur:
+        cur.execute(_PROFILE, {"buying": buying, "security": security.pk, "owner": account.owner_id})
+        row = cur.fetchone()
+    if row is None:
         raise KycNotApproved()
-    if profile.state == KycProfile.State.EXPIRED or profile.expires_at is None or profile.expires_at <= now:
+    state, expires_at, risk_level, qualified, already_holder = row
+    if state in (KycProfile.State.DRAFT, KycProfile.State.SUBMITTED, KycProfile.State.REJECTED):
+        raise KycNotApproved()
+    if state == KycProfile.State.EXPIRED or expires_at is None or expires_at <= now:
         raise KycExpired()
-    if side == "buy":
-        if profile.risk_level < security.risk_rating:
+    if buying:
+        if risk_level < security.risk_rating:
             raise Unsuitable(
                 _("Your investor level is C%(level)s; %(code)s is rated R%(risk)s, so you may not buy it.")
-                % {"level": profile.risk_level, "code": security.code, "risk": security.risk_rating}
+                % {"level": risk_level, "code": security.code, "risk": security.risk_rating}
             )
-        if security.qualified_only and not profile.qualified_investor:
+        if security.qualified_only and not qualified:
             raise NotQualified()
-        holders = _holder_identities(security.pk)
-        if profile.identity not in holders and len(holders) >= security.max_holders:
+        if not already_holder and (holders := holder_count(security.pk)) >= security.max_holders:
             raise HolderCapReached(
                 _("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
-                % {"code": security.code, "n": len(holders)}
+                % {"code": security.code, "n": holders}
             )
     elif security.min_holding_days and available_shares is not None:
         since = trading_days_back(now, security.min_holding_days)

@@ -29,7 +29,11 @@ def cash_lock(account_ids: Iterable[int]) -> dict[int, CashBalance]:
         return {}
 
     def lock() -> dict[int, CashBalance]:
-        rows = CashBalance.objects.select_for_update().filter(account_id__in=ids).order_by("account_id")
+        # Written out: it runs inside the security lock on every order, and the
+        # ORM's SQL building costs more CPU than the statement (make bench).
+        rows = CashBalance.objects.raw(
+            "SELECT * FROM settlement_cashbalance WHERE account_id = ANY(%s) ORDER BY account_id FOR UPDATE", [ids]
+        )
         return {row.account_id: row for row in rows}
 
     # account_open creates the cash row, so it is nearly always there: lock first,

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from exchange.models import Account, Order, Security
+from exchange.models import Account, Order, Security, Trade
 from exchange.services import OrderRequest, account_open, order_place
 from kyc import services as kyc
 from kyc.models import KycProfile
 from kyc.onboarding import resident_id
-from kyc.suitability import trading_days_back
+from kyc.suitability import holder_count, trading_days_back
 from ledger.services import block_seal
 from settlement.dvp import trade_settle
 from tests.conftest import snapshot
@@ -123,6 +123,14 @@ def test_holder_cap_rejects_exactly_at_the_edge_and_counts_one_identity_once(quo
     second_account_of_first = quoted.investor(cash="10000")
     KycProfile.objects.filter(user=second_account_of_first.owner).update(identity=first_profile.identity)
     assert buy(second_account_of_first, quoted, coid="5").filled_quantity == 100
+    # and once every trade has settled, holders count by their positions alone: still 3
+    block_seal()
+    for trade_id in Trade.objects.filter(status=Trade.Status.MATCHED).values_list("pk", flat=True):
+        assert trade_settle(trade_id=trade_id)
+    assert not Trade.objects.exclude(status=Trade.Status.SETTLED).exists()
+    assert holder_count(quoted.security.pk) == 3
+    refused("holder_cap_reached", buy, newcomer, quoted, coid="6")
+    assert buy(first, quoted, coid="7").filled_quantity == 100
 
 
 def test_minimum_holding_period_rejects_exactly_at_its_edge(quoted):

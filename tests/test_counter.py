@@ -860,11 +860,15 @@ def test_nul_characters_and_far_dates_are_4xx_or_empty(world):
     assert api.get("/api/v1/counter/clients/%00/").status_code == 404
     assert pages.get("/counter/?q=%00").status_code == 200
     assert pages.get("/counter/%00/").status_code == 404
-    far = api.get(f"/api/v1/counter/clients/{client.code}/statement/", {"from": "2026-01-01", "to": "9999-12-31"})
-    assert far.status_code == 400 and far.json() == {
-        "code": "invalid_input",
-        "message": "Statements cover dates from 1990-01-01 to 2999-12-31.",
-    }
+    url = f"/api/v1/counter/clients/{client.code}/statement/"
+    far = {"from": "2026-01-01", "to": "9999-12-31"}
+    for language, message in [
+        ("en", "Statements cover dates from 1990-01-01 to 2999-12-31."),
+        ("zh-hans", "对账单只能查询 1990-01-01 至 2999-12-31 之间的日期。"),
+    ]:
+        response = api.get(url, far, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 400
+        assert response.json() == {"code": "invalid_input", "message": message}
 
 
 BAD_BODIES = [[], "text", 1, None, [{"amount": "1.00"}]]

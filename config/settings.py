@@ -226,6 +226,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "ledger.tasks.seal", "schedule": 1.0, "options": {"expires": 5}},
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
+    "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
 }
 
 # Personal data: AES-GCM keys (or KYC_DATA_KEYS / KYC_INDEX_KEY from the environment),

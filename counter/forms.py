@@ -19,7 +19,7 @@ from exchange.models import MONEY
 from kyc.models import KycProfile
 from kyc.services import Identity
 
-from .selectors import BEIJING
+from .selectors import BEIJING, statement_dates_error
 
 
 class DateInput(forms.DateInput):
@@ -79,7 +79,8 @@ class CashForm(forms.Form):
     amount = forms.DecimalField(
         label=_("Amount (CNY)"),
         min_value=Decimal("0.01"),
-        max_digits=MONEY["max_digits"],
+        # Below the services' limit of 10^15 (settlement.services.MAX_AMOUNT): 15 digits before the point.
+        max_digits=15 + MONEY["decimal_places"],
         decimal_places=MONEY["decimal_places"],
     )
     reference = forms.CharField(label=_("Reference (optional)"), max_length=100, required=False)
@@ -101,6 +102,6 @@ class StatementForm(forms.Form):
     def clean(self):
         data = super().clean()
         start, end = data.get("start"), data.get("end")
-        if start and end and start > end:
-            raise forms.ValidationError(_("The start date is after the end date."))
+        if start and end and (problem := statement_dates_error(start, end)):
+            raise forms.ValidationError(problem)
         return data

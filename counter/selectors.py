@@ -88,7 +88,7 @@ def clients_of(staff: User, *, query: str = "") -> QuerySet[Account]:
     """
     broker_id = require_staff(staff)
     qs = _clients(broker_id).order_by("-id")
-    text = query.strip()[:MAX_QUERY]
+    text = query.replace("\x00", "").strip()[:MAX_QUERY]  # PostgreSQL refuses NUL characters
     if not text:
         return qs
     match = (
@@ -106,7 +106,7 @@ def clients_of(staff: User, *, query: str = "") -> QuerySet[Account]:
 def client_get(staff: User, code: str) -> Account:
     """One of the staff member's clients by account code; NotFound for any other account."""
     broker_id = require_staff(staff)
-    account = _clients(broker_id).filter(code=code).first()
+    account = None if "\x00" in code else _clients(broker_id).filter(code=code).first()
     if account is None:
         raise err.NotFound(_("No such client."))
     return account
@@ -231,10 +231,24 @@ class Statement:
     totals: dict[str, Decimal] = field(default_factory=dict)
 
 
+# Statements cover these dates only: the day after 9999-12-31 does not exist, and nothing happened before 1990.
+STATEMENT_DATES = (dt.date(1990, 1, 1), dt.date(2999, 12, 31))
+
+
+def statement_dates_error(start: dt.date, end: dt.date) -> str | None:
+    """Why ``start`` … ``end`` is not a statement period, in the active language; None when it is one."""
+    if start > end:
+        return _("The start date is after the end date.")
+    first, last = STATEMENT_DATES
+    if start < first or end > last:
+        return _("Statements cover dates from %(first)s to %(last)s.") % {"first": first, "last": last}
+    return None
+
+
 def statement_period(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """[first instant, first instant after) of a period of Beijing dates."""
-    if start > end:
-        raise err.InvalidInput(_("The start date is after the end date."))
+    if problem := statement_dates_error(start, end):
+        raise err.InvalidInput(problem)
     first = dt.datetime.combine(start, dt.time.min, tzinfo=BEIJING)
     after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=BEIJING)
     return first, after

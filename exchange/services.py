@@ -39,7 +39,7 @@ from settlement.services import cash_lock, positions_lock
 
 from . import exceptions as err
 from .calendar import market_is_open
-from .models import Account, Broker, Order, Quote, Role, Security, Trade, User
+from .models import PRICE, Account, Broker, Order, Quote, Role, Security, Trade, User
 from .money import ZERO, fee, notional
 
 # --------------------------------------------------------------------------
@@ -64,14 +64,20 @@ def account_open(*, kind: str, name: str, owner: User | None = None, broker: Bro
 def parse_price(value: object) -> Decimal:
     """A price from the outside world: a decimal string or Decimal, never a float."""
     if isinstance(value, float | bool) or value is None:
-        raise err.InvalidInput('Prices are decimal strings, such as "10.50".')
+        raise err.InvalidInput(_('Prices are decimal strings, such as "10.50".'))
     try:
         price = value if isinstance(value, Decimal) else Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise err.InvalidInput(_("The price is not a decimal number.")) from exc
     if not price.is_finite() or price <= 0:
         raise err.InvalidInput(_("The price must be a positive number."))
+    if price.adjusted() >= PRICE["max_digits"] - PRICE["decimal_places"]:
+        raise err.InvalidInput(_("The price is too large."))
     return price
+
+
+# More shares than any security has; it keeps price × quantity within decimal precision and the columns.
+MAX_QUANTITY = 10**12
 
 
 def parse_quantity(value: object) -> int:
@@ -79,6 +85,8 @@ def parse_quantity(value: object) -> int:
         raise err.InvalidInput(_("Quantities are whole numbers of shares."))
     if value <= 0:
         raise err.InvalidInput(_("The quantity must be positive."))
+    if value > MAX_QUANTITY:
+        raise err.InvalidInput(_("The quantity is too large."))
     return value
 
 
@@ -379,9 +387,9 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
     request is refused.
     """
     if request.side not in Order.Side.values:
-        raise err.InvalidInput('side must be "buy" or "sell".')
+        raise err.InvalidInput(_('side must be "buy" or "sell".'))
     if request.time_in_force not in Order.TimeInForce.values:
-        raise err.InvalidInput('time_in_force must be "IOC" or "DAY".')
+        raise err.InvalidInput(_('time_in_force must be "IOC" or "DAY".'))
     if not request.client_order_id or len(request.client_order_id) > 64:
         raise err.InvalidInput(_("client_order_id must be 1 to 64 characters."))
     parse_quantity(request.quantity)

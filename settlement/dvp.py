@@ -33,6 +33,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from exchange import exceptions as err
 from exchange.audit import audit_record
@@ -285,7 +286,7 @@ def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str
     with transaction.atomic():
         trade = _lock_trade(trade_id)
         if trade is None:
-            raise err.NotFound("No such trade.")
+            raise err.NotFound(gettext_noop("No such trade."))
         if action == SettlementAction.Action.RELEASE:
             if trade.status != Trade.Status.HELD:
                 raise TradeNotHeld()

@@ -77,13 +77,21 @@ def _require_cash_officer(actor: User, account: Account) -> None:
         raise PermissionDenied("Only staff of the account's broker can move its cash.")
 
 
+# Far below what the balance columns hold (MONEY: 18 digits before the point), so that no single
+# amount can overflow a total: a larger one is bad input, not a database error.
+MAX_AMOUNT = Decimal(10) ** 15
+
+
 def _positive_amount(amount: Decimal | int | str) -> Decimal:
     try:
         value = to_decimal(amount)
-    except ArithmeticError as exc:  # decimal.InvalidOperation
+        exact = value.is_finite() and money(value) == value
+    except ArithmeticError as exc:  # decimal.InvalidOperation, also from quantizing a huge value
         raise InvalidInput("The amount is not a number.") from exc
-    if not value.is_finite() or value <= 0 or money(value) != value:
+    if not exact or value <= 0:
         raise InvalidInput("The amount must be positive, with at most two decimal places.")
+    if value >= MAX_AMOUNT:
+        raise InvalidInput("The amount is too large.")
     return value
 
 

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -427,6 +428,13 @@ def test_deposit_and_withdraw_through_the_api(world):
         ("withdraw", "-1", 400),
         ("withdraw", "45.01", 409),  # 1000.00 total, 955.00 reserved by an open order: 45.00 available
         ("withdraw", "1000.00", 409),
+        ("deposit", "1e400", 400),  # a finite decimal too large to quantize
+        ("deposit", "1000000000000000.00", 400),  # 10^15: refused before any balance could overflow
+        ("withdraw", "1e400", 400),
+        ("deposit", ["1.00"], 400),
+        ("deposit", {"amount": "1.00"}, 400),
+        ("deposit", None, 400),
+        ("deposit", True, 400),
     ],
 )
 def test_bad_amounts_are_refused_and_change_nothing(world, path, amount, status):
@@ -793,3 +801,114 @@ def test_pages_are_in_chinese_and_english(world):
     assert "存入" in zh and "客户" in zh
     assert "Deposit" in en and "Clients" in en
     assert position_of(client, world.market.security) is None
+
+
+# --------------------------------------------------------------------------
+# Bad input is a 4xx with a code, or a form error: never a 500
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("quantity", 10**30), ("quantity", 10**12 + 100), ("limit_price", "1e400"), ("limit_price", "1e12")],
+)
+def test_out_of_range_orders_are_400_and_change_nothing(world, field, value):
+    # given a funded client
+    client = world.a.client(world.market, cash="50000")
+    before = snapshot()
+
+    # when staff send a quantity or a price beyond what any order can have
+    body = order_body(world.market.security, **{field: value})
+    response = api_for(world.a.staff).post(f"/api/v1/counter/clients/{client.code}/orders/", body, format="json")
+
+    # then it is refused as bad input and nothing changed
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "invalid_input"
+    assert snapshot() == before
+
+
+def test_out_of_range_input_on_the_pages_is_a_form_error(world):
+    client = world.a.client(world.market, cash="500")
+    pages = page_client(world.a.staff)
+    before = snapshot()
+
+    huge_deposit = pages.post(f"/counter/{client.code}/deposit/", {"deposit-amount": "1e400"})
+    huge_order = pages.post(
+        f"/counter/{client.code}/orders/new/",
+        {
+            "security": world.market.security.code,
+            "side": "buy",
+            "quantity": str(10**30),
+            "limit_price": "9.50",
+            "time_in_force": "DAY",
+            "client_order_id": "huge",
+        },
+    )
+    far_statement = pages.get(f"/counter/{client.code}/statement/", {"start": "2026-01-01", "end": "9999-12-31"})
+
+    assert huge_deposit.status_code == 400 and huge_deposit.context["deposit_form"].errors["amount"]
+    assert huge_order.status_code == 200 and huge_order.context["form"].errors
+    assert far_statement.status_code == 200 and far_statement.context["statement"] is None
+    assert far_statement.context["form"].non_field_errors() == ["Statements cover dates from 1990-01-01 to 2999-12-31."]
+    assert snapshot() == before
+
+
+def test_nul_characters_and_far_dates_are_4xx_or_empty(world):
+    client = world.a.client(world.market)
+    api, pages = api_for(world.a.staff), page_client(world.a.staff)
+
+    assert api.get("/api/v1/counter/clients/", {"q": "\x00"}).json()["count"] == 1  # the NUL is dropped: no filter
+    assert api.get("/api/v1/counter/clients/%00/").status_code == 404
+    assert pages.get("/counter/?q=%00").status_code == 200
+    assert pages.get("/counter/%00/").status_code == 404
+    url = f"/api/v1/counter/clients/{client.code}/statement/"
+    far = {"from": "2026-01-01", "to": "9999-12-31"}
+    for language, message in [
+        ("en", "Statements cover dates from 1990-01-01 to 2999-12-31."),
+        ("zh-hans", "对账单只能查询 1990-01-01 至 2999-12-31 之间的日期。"),
+    ]:
+        response = api.get(url, far, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 400
+        assert response.json() == {"code": "invalid_input", "message": message}
+
+
+BAD_BODIES = [[], "text", 1, None, [{"amount": "1.00"}]]
+BAD_VALUES = [None, 1.5, True, [], {"x": 1}, "", "\x00", "x" * 5000, "1e400", 10**30, -1]
+
+
+OPEN_BODY = {
+    "username": "fuzz",
+    "real_name": "赵六",
+    "id_type": "resident_id",
+    "id_number": id_number(950),
+    "phone": "13700137000",
+    "address": "广州市天河区体育西路 1 号",
+}
+ORDER_BODY = {"side": "buy", "quantity": 100, "limit_price": "9.50", "time_in_force": "DAY", "client_order_id": "f"}
+
+
+@pytest.mark.parametrize(
+    ("suffix", "good"),
+    [
+        ("", OPEN_BODY),
+        ("{c}/deposit/", {"amount": "1.00", "reference": "x"}),
+        ("{c}/withdraw/", {"amount": "1.00", "reference": "x"}),
+        ("{c}/orders/", ORDER_BODY),
+    ],
+)
+def test_fuzzed_bodies_are_4xx_json_never_500(world, suffix, good):
+    # given a funded client of A and a valid body for the route
+    client = world.a.client(world.market, cash="1000")
+    if suffix.endswith("orders/"):
+        good = {**good, "security": world.market.security.code}
+    url = f"/api/v1/counter/clients/{suffix.format(c=client.code)}"
+    api = api_for(world.a.staff)
+    bodies = BAD_BODIES + [{**good, field: value} for field in good for value in BAD_VALUES]
+
+    # when each badly shaped or badly typed body is posted
+    for body in bodies:
+        response = api.post(url, json.dumps(body), content_type="application/json")
+
+        # then the answer is a success or a 4xx with a code and a message, never a 500
+        assert response.status_code < 500, body
+        if response.status_code >= 400:
+            assert set(response.json()) >= {"code", "message"}, body

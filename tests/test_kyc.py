@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from exchange import exceptions as err
 from exchange.models import AuditEvent, Role, User
@@ -12,6 +16,7 @@ from kyc import crypto, services
 from kyc.idcard import check_character, validate_resident_id
 from kyc.models import IdentityReveal, KycProfile
 from kyc.questionnaire import QUESTIONS, score
+from kyc.tasks import expire_due
 
 VALID_ID = "11010519491231002X"  # the GB 11643 example number
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -240,3 +245,23 @@ def test_a_document_opens_for_its_investor_their_brokers_staff_and_the_regulator
 
     viewers = list(AuditEvent.objects.filter(action="kyc_document_view").values_list("actor_id", flat=True))
     assert viewers == [maker.pk, regulator.pk]  # the investor's own look is not an event
+
+
+def test_the_expiry_task_expires_lapsed_assessments_once(market, staff_pair):
+    # given an approved investor whose assessment lapsed a second ago, and one still valid
+    maker, checker = staff_pair
+    lapsed = complete_application(market, maker)
+    services.kyc_submit(staff=maker, profile_id=lapsed.pk)
+    services.kyc_approve(staff=checker, profile_id=lapsed.pk)
+    KycProfile.objects.filter(pk=lapsed.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    valid = market.investor()
+
+    # when the periodic task runs twice
+    first, second = expire_due(), expire_due()
+
+    # then the lapsed profile is expired and recorded once; the valid one is untouched
+    assert (first, second) == (1, 0)
+    assert KycProfile.objects.get(pk=lapsed.pk).state == "expired"
+    assert KycProfile.objects.get(user=valid.owner).state == "approved"
+    assert AuditEvent.objects.filter(action="kyc_expire", target="zhangwei").count() == 1
+    assert "kyc.tasks.expire_due" in {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}

@@ -4,6 +4,8 @@ isolation of brokers from each other. Every rejected request is a 4xx that chang
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -1004,3 +1006,43 @@ def test_odd_ids_and_query_strings_are_4xx_or_empty_never_500(market, regulator)
     assert client_for(regulator).post(f"/kyc/reveal/{huge}/", {}).status_code == 404
     assert client_for(market.staff).get("/kyc/applications/?page=abc&state=zz&q=%00" + "x" * 500).status_code == 200
     assert client_for(regulator).get("/kyc/reveal/?q=%00&page=-3").status_code == 200
+
+
+FUZZ_BODIES = [[], "text", 1, None, [{"reason": "x"}]]
+FUZZ_VALUES = [None, 1.5, True, [], {"x": 1}, "", "\x00", "x" * 5000, 10**30, -1]
+IDENTITY_BODY = dict(identity().__dict__)
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "path", "good"),
+    [
+        ("anonymous", "post", "register/", {**IDENTITY_BODY, "username": "fuzzy", "password": PASSWORD}),
+        ("investor", "put", "me/", IDENTITY_BODY),
+        ("investor", "post", "me/questionnaire/", {"answers": ANSWERS_C1}),
+        ("investor", "post", "me/qualification/", {"qualified": True, "evidence": "Assets over 5 million"}),
+        ("staff", "post", "applications/{id}/questionnaire/", {"answers": ANSWERS_C1}),
+        ("staff", "post", "applications/{id}/qualification/", {"qualified": True, "evidence": "Assets over 5 million"}),
+        ("staff_b", "post", "applications/{id}/reject/", {"reason": "The photo is blurred."}),
+        ("regulator", "post", "applications/{id}/reveal/", {"reason": "Court order 42"}),
+    ],
+)
+def test_api_fuzzed_bodies_are_4xx_json_never_500(market, staff_b, regulator, who, method, path, good):
+    # given an online applicant (submitted by staff A when staff B is to reject) and a valid body for the route
+    profile = online_profile(market, applied=who != "staff_b")
+    if who == "staff_b":
+        services.kyc_submit(staff=market.staff, profile_id=profile.pk)
+    if who == "anonymous":
+        good = {**good, "broker": market.broker.code}
+    user = {"anonymous": None, "investor": profile.user, "staff": market.staff, "staff_b": staff_b}.get(who, regulator)
+    api = api_for(user)
+    url = f"/api/v1/kyc/{path.format(id=profile.pk)}"
+    bodies = FUZZ_BODIES + [{**good, field: value} for field in good for value in FUZZ_VALUES]
+
+    # when each badly shaped or badly typed body is sent
+    for body in bodies:
+        response = getattr(api, method)(url, json.dumps(body), content_type="application/json")
+
+        # then the answer is a success or a 4xx with a code and a message, never a 500
+        assert response.status_code < 500, body
+        if response.status_code >= 400:
+            assert set(response.json()) >= {"code", "message"}, body

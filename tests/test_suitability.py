@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -138,8 +140,6 @@ def test_minimum_holding_period_rejects_exactly_at_its_edge(quoted):
     investor = quoted.investor(cash="10000", shares=200)  # 200 held from the issuance
     buy(investor, quoted, coid="b1")
     block_seal()
-    from exchange.models import Trade
-
     trade_settle(trade_id=Trade.objects.get().pk)
     # 300 shares, 100 of them bought just now: 200 may be sold, 201 not
     refused("holding_period", sell, investor, quoted, coid="s1", qty=300)
@@ -150,3 +150,35 @@ def test_trading_days_skip_weekends():
     monday = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
     assert trading_days_back(monday, 1).date() == dt.date(2026, 11, 20)  # the Friday before
     assert trading_days_back(monday, 5).date() == dt.date(2026, 11, 16)
+
+
+def _next_weekday(start: dt.datetime, weekday: int) -> dt.datetime:
+    day = start + dt.timedelta(days=1)
+    while day.weekday() != weekday:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def test_minimum_holding_period_ends_exactly_five_trading_days_after_the_buy(quoted):
+    # given a 5-trading-day holding period and 100 shares bought on a Wednesday at 10:00 Beijing time
+    Security.objects.filter(pk=quoted.security.pk).update(min_holding_days=5)
+    investor = quoted.investor(cash="10000")
+    beijing = ZoneInfo("Asia/Shanghai")
+    today = timezone.now().astimezone(beijing).replace(hour=10, minute=0, second=0, microsecond=0)
+    bought_at = _next_weekday(today + dt.timedelta(days=7), 2)
+    with mock.patch("django.utils.timezone.now", return_value=bought_at.astimezone(dt.UTC)):
+        assert buy(investor, quoted, coid="b").filled_quantity == 100
+    block_seal()
+    trade = Trade.objects.get(buyer=investor)
+    assert trade_settle(trade_id=trade.pk)
+    assert trade.matched_at == bought_at
+
+    # when the investor sells 1 µs before the fifth trading day after (Thu, Fri, Mon, Tue, Wed: 7 calendar days)
+    edge = bought_at + dt.timedelta(days=7)
+    with mock.patch("django.utils.timezone.now", return_value=(edge - dt.timedelta(microseconds=1)).astimezone(dt.UTC)):
+        # then it is refused and nothing changes
+        refused("holding_period", sell, investor, quoted, coid="s1")
+
+    # when the investor sells exactly at the edge, then it is filled
+    with mock.patch("django.utils.timezone.now", return_value=edge.astimezone(dt.UTC)):
+        assert sell(investor, quoted, coid="s2").filled_quantity == 100

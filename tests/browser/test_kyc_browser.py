@@ -1,23 +1,25 @@
 """Account opening through the real pages in headless Chromium: an investor registers online, answers the
-risk questionnaire, uploads the ID and applies; staff member A submits, staff member B approves.
+risk questionnaire, uploads the ID and applies; staff member A submits, staff member B approves; then staff
+deposit cash at the counter and the investor buys from a market maker's quote.
 
-``onboard_online`` walks the whole path and returns the approved investor's credentials, for tests that go on
-from there (deposit at the counter, then buy).
+``onboard_online`` walks the account opening and returns the approved investor's credentials, for tests that go
+on from there.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from exchange.models import Role, User
+from exchange.models import Account, AuditEvent, Order, Role, Trade, User
 from kyc import crypto
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
-from tests.conftest import Market, build_market
+from tests.conftest import Market, build_market, cash_of
 
 pytestmark = pytest.mark.browser
 
@@ -158,3 +160,94 @@ def test_the_maker_cannot_approve_in_the_browser(page: Page, live_server):
 
     expect(page.locator(".msg-error")).to_have_text("须由另一名员工批准：您录入、修改或提交了这份申请。")
     expect(page.locator("#kyc-state")).to_have_text("已提交审批")
+
+
+def counter_deposit(page: Page, base: str, staff: User, account: str, amount: str) -> None:
+    """Staff find the client on the counter pages and deposit cash."""
+    log_in(page, base, staff.username, STAFF_PASSWORD)
+    page.locator("nav.mainnav").get_by_role("link", name="客户", exact=True).click()
+    page.wait_for_url(f"{base}/counter/")
+    page.fill("#client-q", account)
+    page.get_by_role("button", name="搜索").click()
+    rows = page.locator("#clients-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-account", account)
+    rows.first.get_by_role("link", name=account).click()
+    page.wait_for_url(f"{base}/counter/{account}/")
+    expect(page.locator("#cash-total")).to_have_text("0.00")
+    page.fill("#id_deposit-amount", amount)
+    page.fill("#id_deposit-reference", "bank slip 0001")
+    page.get_by_role("button", name="存入", exact=True).click()
+    page.wait_for_url(f"{base}/counter/{account}/")
+
+
+def test_the_whole_path_register_approve_deposit_at_the_counter_and_buy(page: Page, live_server):
+    # given a market maker asking 10.10 for 2,000 shares (bidding 9.90) in a risk-R3 security
+    market = build_market()
+    base = live_server.url
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", bid_qty=1000, ask_qty=2000)
+    code = market.security.code
+
+    # and an investor who registered online and was approved by two staff members (A submits, B approves)
+    investor = onboard_online(page, base, market)
+    account = Account.objects.get(code=investor.account)
+    assert cash_of(account).total == Decimal("0")
+
+    # when staff member A deposits 20,000.00 for the investor at the counter
+    counter_deposit(page, base, market.staff, investor.account, "20000.00")
+
+    # then the counter shows the cash
+    expect(page.locator(".msg-success")).to_have_text(
+        f"已向 {investor.account} 存入 20,000.00 元；可用资金 20,000.00 元。"
+    )
+    expect(page.locator("#cash-total")).to_have_text("20,000.00")
+    expect(page.locator("#cash-available")).to_have_text("20,000.00")
+    expect(page.locator("#cash-reserved")).to_have_text("0.00")
+
+    # when the investor logs in, opens the ticket from the market watch and buys 500 from the ask, IOC
+    log_in(page, base, investor.username, investor.password)
+    row = page.locator(f'#market-table tr[data-code="{code}"]')
+    expect(row.locator('[data-field="ask"]')).to_have_text("10.10")
+    row.get_by_text("Test Co").click()
+    page.wait_for_url(f"{base}/orders/new/?security={code}")
+    expect(page.locator("#available-cash")).to_have_text("20,000.00")
+    page.locator("#quote-book tr.ask").first.click()  # takes the ask's price, side buy
+    expect(page.locator("#id_limit_price")).to_have_value("10.10")
+    page.fill("#id_quantity", "500")
+    page.get_by_label("立即成交剩余撤销").check()
+    expect(page.locator("#order-estimate")).to_have_text("委托金额（不含费用）: 5,050.00")
+    page.locator("#place-order").click()
+
+    # then the order is filled against the quote and the trade is listed
+    page.wait_for_url(f"{base}/orders/")
+    expect(page.locator(".msg-success")).to_contain_text("已成交（已成交 500 股）")
+    page.get_by_role("link", name="我的成交").click()
+    trade_row = page.locator("#trades-table tbody tr")
+    expect(trade_row).to_have_count(1)
+    expect(trade_row.locator("td").nth(3)).to_have_text("买入")
+    expect(trade_row.locator("td").nth(4)).to_have_text("10.10")
+    expect(trade_row.locator("td").nth(5)).to_have_text("500")
+    expect(trade_row.locator("td").nth(6)).to_have_text("5,050.00")
+    expect(trade_row.locator("td").nth(7)).to_have_text("5.00")
+
+    # and the price, the quantity and the minimum fee of 5.00 are reserved until settlement
+    page.get_by_role("link", name="资产").click()
+    expect(page.locator("#cash-total")).to_have_text("20,000.00")
+    expect(page.locator("#cash-reserved")).to_have_text("5,055.00")
+    expect(page.locator("#cash-available")).to_have_text("14,945.00")
+
+    # and in the database: one trade between the investor and the market maker, at the quote's price
+    trade = Trade.objects.get()
+    assert (trade.buyer_id, trade.seller_id, trade.price, trade.quantity) == (
+        account.pk,
+        mm.pk,
+        Decimal("10.10"),
+        500,
+    )
+    order = Order.objects.get(account=account)
+    assert (order.placed_by.username, order.status, order.filled_quantity) == (investor.username, "filled", 500)
+    cash = cash_of(account)
+    assert (cash.total, cash.reserved, cash.available) == (Decimal("20000.00"), Decimal("5055.00"), Decimal("14945.00"))
+    deposits = AuditEvent.objects.filter(action="cash_deposit", target=investor.account)
+    assert list(deposits.values_list("actor__username", "outcome")) == [(market.staff.username, "ok")]

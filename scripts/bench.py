@@ -1,5 +1,12 @@
 """`make bench`: orders placed per second through the API, beside a trivial DRF endpoint.
 
+This module is the ``orders`` part and the driver; ``--only`` picks parts of
+``orders,ledger,settlement``. The ledger part (sealing beside COPY,
+verification beside SHA-256) and the settlement part (settled/s beside
+matched/s, match-to-settled latency with a Celery worker and beat) are in
+``scripts/bench_ledger.py``; every part runs on a freshly created bench
+database.
+
 Throughput on a shared laptop or CI box means little on its own, so every
 figure is printed beside a baseline measured in the same run, on the same
 server, with the same clients: ``GET /api/v1/ping/`` (token authentication, a

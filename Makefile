@@ -28,9 +28,10 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) scripts/stack.py exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
-## Throughput benchmarks; figures are ratios against baselines of the same run.
+## Throughput benchmarks (orders, ledger, settlement); figures are ratios against baselines
+## of the same run. BENCH_ARGS="--only ledger" picks parts; see docs/benchmarks.md.
 bench: $(STAMP)
-	$(PY) scripts/stack.py exec -- $(PY) scripts/bench.py
+	$(PY) scripts/stack.py exec -- $(PY) scripts/bench.py $(BENCH_ARGS)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

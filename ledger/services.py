@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from . import checkpoint, keys, merkle
 from .canonical import entry_bytes, leaf_hash
-from .models import Block, BlockSignature, Entry, Leaf, Node, PendingEntry
+from .models import Block, BlockSignature, Entry
 
 
 def _build(kind: str, payload: dict, recorded_at: dt.datetime) -> Entry:
@@ -70,20 +70,26 @@ def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
             if not cur.fetchone()[0]:
                 return None
         signing = keys.signers_for_seal()
-        waiting = list(PendingEntry.objects.order_by("entry_id").values_list("entry_id", flat=True)[: limit + 1])
-        if not waiting:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT p.entry_id, e.leaf_hash FROM ledger_pendingentry p JOIN ledger_entry e ON e.id = p.entry_id "
+                "ORDER BY p.entry_id LIMIT %s",
+                [limit + 1],
+            )
+            rows = cur.fetchall()
+        if not rows:
             return None
-        more_waiting = len(waiting) > limit
-        waiting = waiting[:limit]
-        hashes = dict(Entry.objects.filter(id__in=waiting).values_list("id", "leaf_hash"))
+        more_waiting = len(rows) > limit
+        rows = rows[:limit]
+        waiting = [entry_id for entry_id, _ in rows]
 
         last = Block.objects.order_by("-height").first()
         frontier = _frontier_of(last)
         first_index = frontier.size
         height = last.height + 1 if last else 0
-        nodes: list[Node] = []
-        for entry_id in waiting:
-            nodes += [Node(level=lv, index=ix, hash=h) for lv, ix, h in frontier.append(bytes(hashes[entry_id]))]
+        nodes: list[tuple[int, int, bytes]] = []
+        for _, leaf in rows:
+            nodes += frontier.append(bytes(leaf))
         root = frontier.root()
         sealed_at = timezone.now()
         header = checkpoint.header_bytes(
@@ -114,15 +120,54 @@ def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
         BlockSignature.objects.bulk_create(
             [BlockSignature(block=block, key=k, signature=s.private_key.sign(body.encode())) for k, s in signing]
         )
-        Leaf.objects.bulk_create(
-            [Leaf(leaf_index=first_index + i, entry_id=eid, block=block) for i, eid in enumerate(waiting)]
-        )
-        Node.objects.bulk_create(nodes)
-        PendingEntry.objects.filter(entry_id__in=waiting).delete()
+        _leaves_insert(block.height, first_index, waiting)
+        _nodes_insert(nodes)
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM ledger_pendingentry WHERE entry_id = ANY(%s::bigint[])", [_int_array(waiting)])
         keys.retire_after_seal([k for k, _ in signing], height=height, sealed_entry_ids=set(waiting))
         note = signed_note(block)
         transaction.on_commit(lambda: _checkpoint_log_append(note))
     return SealResult(block=block, leaves=len(waiting), more_waiting=more_waiting)
+
+
+# A block's leaf and node rows are written with one INSERT … SELECT FROM unnest(…) each, the
+# arrays passed as single parameters: building the same rows with bulk_create cost about 0.3 ms
+# per sealed entry in model instances and per-value SQL (measured with `make bench`), five times
+# the rest of sealing. Same rows, same transaction, same constraints and triggers.
+
+
+def _int_array(values: list[int]) -> str:
+    """A PostgreSQL array literal of integers: one parameter instead of one per element."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _leaves_insert(block_height: int, first_index: int, entry_ids: list[int]) -> None:
+    """Leaves ``first_index, first_index + 1, …`` are ``entry_ids`` in that order, in block ``block_height``."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO ledger_leaf (leaf_index, entry_id, block_id) "
+            "SELECT %s + t.n - 1, t.entry_id, %s FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(entry_id, n)",
+            [first_index, block_height, _int_array(entry_ids)],
+        )
+
+
+def _nodes_insert(nodes: list[tuple[int, int, bytes]]) -> None:
+    """Store the perfect subtrees (level, index, hash) that sealing completed; the hashes go as one bytea."""
+    if not nodes:
+        return
+    if any(len(h) != merkle.HASH_SIZE for _, _, h in nodes):
+        raise ValueError("node hashes are 32 bytes")
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO ledger_node (level, index, hash) "
+            "SELECT t.level, t.index, substring(%s::bytea FROM (t.n::int - 1) * 32 + 1 FOR 32) "
+            "FROM unnest(%s::smallint[], %s::bigint[]) WITH ORDINALITY AS t(level, index, n)",
+            [
+                b"".join(h for _, _, h in nodes),
+                _int_array([lv for lv, _, _ in nodes]),
+                _int_array([ix for _, ix, _ in nodes]),
+            ],
+        )
 
 
 def signed_note(block: Block) -> str:

@@ -1,5 +1,12 @@
 """`make bench`: orders placed per second through the API, beside a trivial DRF endpoint.
 
+This module is the ``orders`` part and the driver; ``--only`` picks parts of
+``orders,ledger,settlement``. The ledger part (sealing beside COPY,
+verification beside SHA-256) and the settlement part (settled/s beside
+matched/s, match-to-settled latency with a Celery worker and beat) are in
+``scripts/bench_ledger.py``; every part runs on a freshly created bench
+database.
+
 Throughput on a shared laptop or CI box means little on its own, so every
 figure is printed beside a baseline measured in the same run, on the same
 server, with the same clients: ``GET /api/v1/ping/`` (token authentication, a
@@ -119,8 +126,11 @@ def database_drop(url: str) -> None:
 # Seeding (runs in a subprocess, with DATABASE_URL naming the bench database)
 
 
-def seed(*, investors: int, securities: int) -> dict:
-    """Create the market through the services; return the tokens and the prices to buy at."""
+def seed(*, investors: int, securities: int, net_securities: int = 0) -> dict:
+    """Create the market through the services; return the tokens, the prices to buy at and the settlement modes.
+
+    The last ``net_securities`` securities settle net (DvP model 3), the others gross.
+    """
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -144,15 +154,18 @@ def seed(*, investors: int, securities: int) -> dict:
     staff = user("bench-staff", Role.BROKER_STAFF, broker=broker)
     depository = user("bench-depository", Role.DEPOSITORY_OPERATOR)
     ask_quantity = 100_000_000  # 10^6 orders of one lot: more than any run places
-    prices = {}
+    prices, modes = {}, {}
     for i in range(1, securities + 1):
+        net = i > securities - net_securities
         security = Security.objects.create(
             code=f"BENCH{i:02d}",
             name=f"Bench {i}",
             issuer=f"Bench {i} Ltd",
             risk_rating=3,
             reference_price=Decimal("10.00"),
+            settlement_mode=Security.SettlementMode.NET if net else Security.SettlementMode.GROSS,
         )
+        modes[security.code] = security.settlement_mode
         mm_user = user(f"bench-mm{i}", Role.MARKET_MAKER)
         mm = account_open(kind=Account.Kind.MARKET_MAKER, name=mm_user.username, owner=mm_user)
         cash_deposit(actor=depository, account=mm, amount=Decimal("10000000000"))
@@ -175,7 +188,7 @@ def seed(*, investors: int, securities: int) -> dict:
         account = approved_investor(username=f"bench-investor{i}", broker=broker, maker=staff, checker=checker, seq=i)
         cash_deposit(actor=staff, account=account, amount=Decimal("1000000000"))
         tokens.append(Token.objects.create(user=account.owner).key)
-    return {"tokens": tokens, "prices": prices}
+    return {"tokens": tokens, "prices": prices, "modes": modes}
 
 
 # --------------------------------------------------------------------------
@@ -560,30 +573,21 @@ def _report(*, cores: int, args, phases: list[Phase], load: tuple[float, float])
             print(f"  {p.name}: errors {detail}; first: {p.first_error}")
 
 
-def bench(args) -> int:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        raise SystemExit("DATABASE_URL is not set; run `make bench`.")
-    cores = os.cpu_count() or 1
-    args.concurrency = args.concurrency or min(16, max(8, 4 * cores))
-    args.workers = args.workers or args.concurrency
-    env = dict(os.environ)
-    env.pop("DJANGO_DEBUG", None)
-    env["EXCHANGE_ALWAYS_OPEN"] = "1"
-    env["CACHE_KEY_PREFIX"] = "exchange-bench"
-    # The investors' personal-data keys and ID scans: the bench's own, never the developer's.
-    scratch = tempfile.TemporaryDirectory(prefix="exchange-bench-")
-    env["KYC_KEY_DIR"] = str(Path(scratch.name) / "keys")
-    env["KYC_DOCUMENT_DIR"] = str(Path(scratch.name) / "documents")
-    load_before = os.getloadavg()[0]
+PARTS = ("orders", "ledger", "settlement")
+
+
+def _migrate(env: dict) -> None:
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+
+
+def bench_orders(args, env: dict, cores: int) -> int:
+    """The orders part: ping and orders through gunicorn, in rounds (the database is fresh and migrated)."""
     t0 = time.monotonic()
-    env["DATABASE_URL"] = database_create(url)
+    load_before = os.getloadavg()[0]
     server = Server(env=env, workers=args.workers, worker_class=args.worker_class, threads=args.threads)
     cpu = None
     try:
-        log(f"created database {BENCH_DB}; migrating")
-        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
-        log("seeding through the services")
+        log("orders: seeding through the services")
         out = subprocess.run(
             [PY, __file__, "seed", "--investors", str(args.concurrency), "--securities", str(args.securities)],
             env=env,
@@ -620,7 +624,6 @@ def bench(args) -> int:
                     )
         phases = [phase for phase, _, _ in plan]
         _report(cores=cores, args=args, phases=phases, load=(load_before, os.getloadavg()[0]))
-        log(f"done in {time.monotonic() - t0:.1f}s")
         failed = [p.name for p in phases if p.requests == 0 or p.error_count > ERROR_BUDGET * p.requests]
         if failed:
             print(f"FAILED: more than {ERROR_BUDGET:.0%} of the requests failed in: {', '.join(failed)}")
@@ -631,6 +634,59 @@ def bench(args) -> int:
         if cpu is not None:
             cpu.close()
         server.stop()
+
+
+def bench(args) -> int:
+    """Run the selected parts, each on a freshly created and migrated bench database."""
+    import bench_ledger
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("DATABASE_URL is not set; run `make bench`.")
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise SystemExit(f"--only takes a comma-separated list of {', '.join(PARTS)}; not {', '.join(unknown)}")
+    cores = os.cpu_count() or 1
+    args.concurrency = args.concurrency or min(16, max(8, 4 * cores))
+    args.workers = args.workers or args.concurrency
+    env = dict(os.environ)
+    env.pop("DJANGO_DEBUG", None)
+    env["EXCHANGE_ALWAYS_OPEN"] = "1"
+    env["CACHE_KEY_PREFIX"] = "exchange-bench"
+    # Personal-data keys, ID scans, the ledger's signing key and its external
+    # checkpoint log: the bench's own, never the developer's.
+    scratch = tempfile.TemporaryDirectory(prefix="exchange-bench-")
+    env["KYC_KEY_DIR"] = str(Path(scratch.name) / "keys")
+    env["KYC_DOCUMENT_DIR"] = str(Path(scratch.name) / "documents")
+    env["LEDGER_KEY_DIR"] = str(Path(scratch.name) / "ledger-keys")
+    env["LEDGER_CHECKPOINT_LOG"] = str(Path(scratch.name) / "checkpoints.log")
+    env.pop("LEDGER_SIGNING_KEY", None)
+    t0 = time.monotonic()
+    status = 0
+    try:
+        for part in parts:
+            env["DATABASE_URL"] = database_create(url)
+            Path(env["LEDGER_CHECKPOINT_LOG"]).unlink(missing_ok=True)
+            log(f"{part}: created database {BENCH_DB}; migrating")
+            _migrate(env)
+            if part == "orders":
+                status |= bench_orders(args, env, cores)
+            elif part == "ledger":
+                log(f"ledger: writing {args.entries} entries, sealing and verifying them")
+                bench_ledger.report_ledger(bench_ledger.run_ledger(args, env), cores)
+            else:
+                celery_logs = Path(scratch.name) / "celery"
+                celery_logs.mkdir(exist_ok=True)
+                result = bench_ledger.run_settlement(args, env, celery_logs)
+                bench_ledger.report_settlement(result, cores)
+                if result["load"]["errors"] > ERROR_BUDGET * max(1, result["load"]["requests"]):
+                    print(f"FAILED: orders failed under settlement load; first: {result['load']['first_error']}")
+                    status = 1
+            sys.stdout.flush()
+        log(f"done in {time.monotonic() - t0:.1f}s")
+        return status
+    finally:
         if not args.keep:
             database_drop(url)
         scratch.cleanup()
@@ -642,6 +698,7 @@ def main() -> int:
     seed_parser = sub.add_parser("seed", help="(internal) seed the bench database and print the tokens as JSON")
     seed_parser.add_argument("--investors", type=int, required=True)
     seed_parser.add_argument("--securities", type=int, required=True)
+    seed_parser.add_argument("--net-securities", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: one per connection)")
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
@@ -653,12 +710,25 @@ def main() -> int:
     parser.add_argument("--max-requests", type=int, default=10_000, help="per client, phase and round")
     parser.add_argument("--no-single-security", dest="single_security", action="store_false")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"parts to run, of {','.join(PARTS)} (default all)")
+    parser.add_argument("--entries", type=int, default=20_000, help="ledger: waiting entries to seal and verify")
+    parser.add_argument("--verify-repeats", type=int, default=2, help="ledger: verification runs (the best counts)")
+    parser.add_argument(
+        "--settle-seconds", type=float, default=6.0, help="settlement: seconds of orders, for the backlog and again"
+    )
+    parser.add_argument(
+        "--drain-seconds", type=float, default=15.0, help="settlement: at most this long for gross settlement to drain"
+    )
+    parser.add_argument("--profile", help="ledger, settlement: write cProfile stats to PREFIX.{seal,verify,gross}.prof")
     args = parser.parse_args()
     if args.command == "seed":
-        print(json.dumps(seed(investors=args.investors, securities=args.securities)))
+        print(
+            json.dumps(seed(investors=args.investors, securities=args.securities, net_securities=args.net_securities))
+        )
         return 0
     return bench(args)
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("bench", sys.modules[__name__])  # bench_ledger imports this module by name
     sys.exit(main())

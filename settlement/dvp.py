@@ -30,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -166,8 +166,29 @@ def _move(cash: dict[int, CashBalance], positions: dict[int, Position], legs: _L
 
 
 def _save(cash: dict[int, CashBalance], positions: dict[int, Position]) -> None:
-    CashBalance.objects.bulk_update(list(cash.values()), ["total", "reserved"])
-    Position.objects.bulk_update(list(positions.values()), ["total", "reserved"])
+    """Write the locked rows' new total and reserved: one ``UPDATE … FROM (VALUES …)`` per table.
+
+    ``bulk_update`` builds a ``CASE … WHEN`` per column through the ORM, which
+    cost about a third of a gross settlement (measured with ``make bench``);
+    this writes the same values to the same rows, under the same constraints.
+    """
+    with connection.cursor() as cur:
+        if cash:
+            rows = [(row.account_id, row.total, row.reserved) for row in cash.values()]
+            cur.execute(
+                "UPDATE settlement_cashbalance AS c SET total = v.total, reserved = v.reserved FROM (VALUES "
+                + ", ".join(["(%s::bigint, %s::numeric, %s::numeric)"] * len(rows))
+                + ") AS v(account_id, total, reserved) WHERE c.account_id = v.account_id",
+                [value for row in rows for value in row],
+            )
+        if positions:
+            rows = [(row.pk, row.total, row.reserved) for row in positions.values()]
+            cur.execute(
+                "UPDATE settlement_position AS p SET total = v.total, reserved = v.reserved FROM (VALUES "
+                + ", ".join(["(%s::bigint, %s::bigint, %s::bigint)"] * len(rows))
+                + ") AS v(id, total, reserved) WHERE p.id = v.id",
+                [value for row in rows for value in row],
+            )
 
 
 def _gross_payload(legs: _Legs, now) -> dict:

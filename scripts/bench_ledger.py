@@ -1,0 +1,703 @@
+"""`make bench`, ledger and settlement parts: sealing, verification and settlement throughput.
+
+Run by ``scripts/bench.py`` (``--only ledger,settlement``), which owns the
+bench database, the environment and the report; the measurements that need
+Django run in subprocesses of this script, against the bench database, and
+print their figures as one JSON line. Each figure has a baseline of the same
+run:
+
+* **seal**: sealed entries per second of ``ledger.services.block_seal`` (in
+  blocks of ``LEDGER_MAX_BLOCK_LEAVES``, as the ``seal`` task does) over
+  ``--entries`` waiting entries, beside a PostgreSQL ``COPY`` of as many rows
+  of the same width (the entries' own columns and bytes) into a scratch table;
+* **verify**: entries per second of the ``ledger_verify`` command over that
+  sealed ledger, beside raw ``hashlib.sha256`` over the same canonical bytes;
+* **settlement**: gross (``settle_block`` task body → ``trade_settle``) and
+  net (``settle_net`` → ``net_settle``) settled trades per second over a
+  sealed backlog, beside the matched trades per second of the same run; then
+  the latency from match to settled under sustained orders with a real Celery
+  worker and beat.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import bench
+
+ROOT = bench.ROOT
+PY = bench.PY
+CELERY = str(Path(PY).with_name("celery"))
+TRADES_PER_TX = 250  # trades written per transaction when filling the ledger (a busy block of matching)
+
+
+def _django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def _run_json(env: dict, *args: str) -> dict:
+    """Run a sub-command of this script against the bench database; return the JSON it prints last."""
+    out = subprocess.run([PY, __file__, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
+# --------------------------------------------------------------------------
+# Ledger: fill, seal, verify (runs in a subprocess with Django)
+
+
+def _ledger_fill(entries: int) -> None:
+    """Write ``entries`` waiting entries shaped as the matching and settlement services write them.
+
+    Half are TRADE entries with their trade rows (as ``exchange.services``
+    writes them: ids first, entries, then trades), half gross SETTLEMENT
+    entries of those trades, ``TRADES_PER_TX`` trades per transaction. Not
+    through order entry: that costs about 20 ms per trade, and only the
+    ledger is measured here. The business rows stay consistent, so
+    ``ledger_verify`` finds nothing to report.
+    """
+    from decimal import Decimal
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from exchange.models import Account, Broker, Role, Security, Trade, User
+    from exchange.services import account_open
+    from ledger.models import EntryKind
+    from ledger.services import entries_append
+
+    broker = Broker.objects.create(code="LBENCH", name="Ledger Bench", fee_bps=Decimal("2.5"), fee_minimum=Decimal("5"))
+    fee = account_open(kind=Account.Kind.FEE, name="fees", broker=broker)
+    security = Security.objects.create(
+        code="LBENCH01", name="Ledger Bench", issuer="Ledger Bench Ltd", risk_rating=3, reference_price=Decimal("10")
+    )
+    parties = []
+    for name in ("ledger-bench-buyer", "ledger-bench-seller"):
+        user = User.objects.create_user(username=name, password=None, role=Role.MARKET_MAKER)
+        parties.append(account_open(kind=Account.Kind.MARKET_MAKER, name=name, owner=user))
+    buyer, seller = parties
+    price, quantity, fee_amount = Decimal("10.01"), 100, Decimal("5.00")
+    value = price * quantity
+    written = 0
+    while written < entries:
+        n = min(TRADES_PER_TX, max(1, (entries - written) // 2))
+        with transaction.atomic():
+            now = timezone.now()
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id')) FROM generate_series(1, %s)", [n]
+                )
+                ids = [row[0] for row in cur.fetchall()]
+            trade_payloads = [
+                {
+                    "trade_id": tid,
+                    "security": security.code,
+                    "price": price,
+                    "quantity": quantity,
+                    "buyer": buyer.code,
+                    "seller": seller.code,
+                    "buyer_fee": fee_amount,
+                    "seller_fee": fee_amount,
+                    "buy_order_id": tid,
+                    "sell_order_id": None,
+                    "quote_id": 1,
+                    "matched_at": now,
+                }
+                for tid in ids
+            ]
+            trade_entries = entries_append(kind=EntryKind.TRADE, payloads=trade_payloads, recorded_at=now)
+            Trade.objects.bulk_create(
+                Trade(
+                    id=tid,
+                    security=security,
+                    price=price,
+                    quantity=quantity,
+                    buyer=buyer,
+                    seller=seller,
+                    buyer_fee=fee_amount,
+                    seller_fee=fee_amount,
+                    status=Trade.Status.SETTLED,
+                    entry=entry,
+                    matched_at=now,
+                )
+                for tid, entry in zip(ids, trade_entries, strict=True)
+            )
+            settlement_payloads = [
+                {
+                    "mode": "gross",
+                    "trade_id": tid,
+                    "security": security.code,
+                    "quantity": quantity,
+                    "price": price,
+                    "buyer": buyer.code,
+                    "seller": seller.code,
+                    "buyer_pays": value + fee_amount,
+                    "seller_receives": value - fee_amount,
+                    "fees": [{"account": fee.code, "amount": fee_amount}, {"account": fee.code, "amount": fee_amount}],
+                    "settled_at": now,
+                }
+                for tid in ids
+            ]
+            entries_append(kind=EntryKind.SETTLEMENT, payloads=settlement_payloads, recorded_at=now)
+        written += 2 * n
+
+
+def _copy_baseline(rows: list[tuple]) -> float:
+    """Seconds to COPY ``rows`` (id, kind, canonical, leaf hash, recorded at) into a fresh scratch table.
+
+    The table has the columns and primary key of ``ledger_entry``, and is
+    logged like it; the text of the COPY is built before the clock starts.
+    """
+    from django.db import connection
+
+    buf = io.StringIO()
+    for eid, kind, data, leaf, at in rows:
+        buf.write(f"{eid}\t{kind}\t\\\\x{bytes(data).hex()}\t\\\\x{bytes(leaf).hex()}\t{at.isoformat()}\n")
+    text = buf.getvalue()
+    raw = connection.connection  # psycopg2
+    with raw.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_copy")
+        cur.execute(
+            "CREATE TABLE bench_copy (id bigint PRIMARY KEY, kind varchar(32) NOT NULL, canonical bytea NOT NULL, "
+            "leaf_hash bytea NOT NULL, recorded_at timestamptz NOT NULL)"
+        )
+    raw.commit()
+    began = time.perf_counter()
+    with raw.cursor() as cur:
+        cur.copy_expert("COPY bench_copy (id, kind, canonical, leaf_hash, recorded_at) FROM STDIN", io.StringIO(text))
+    raw.commit()
+    seconds = time.perf_counter() - began
+    with raw.cursor() as cur:
+        cur.execute("DROP TABLE bench_copy")
+    raw.commit()
+    return seconds
+
+
+def _sha256_baseline(blobs: list[bytes]) -> float:
+    """Seconds for raw hashlib SHA-256 of each blob with the leaf prefix, as a verifier must at least do."""
+    import hashlib
+
+    sha256 = hashlib.sha256
+    began = time.perf_counter()
+    for data in blobs:
+        sha256(b"\x00" + data).digest()
+    return time.perf_counter() - began
+
+
+def _read_baseline(leaves: int) -> float:
+    """Seconds to only read the sealed entries in leaf order, with the query ``ledger_verify`` streams them by."""
+    from django.db import connection
+
+    from ledger.verification import _leaves
+
+    connection.close()
+    began = time.perf_counter()
+    for _ in _leaves(0, leaves):
+        pass
+    return time.perf_counter() - began
+
+
+def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
+    """Fill, seal (timed), verify (timed), with their baselines; the figures as a dict."""
+    _django()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from ledger.models import Entry, EntryKind, PendingEntry
+    from ledger.services import block_seal, entry_append
+
+    # Genesis first (creating the node key is a one-off), so the timed seals are ordinary ones.
+    with transaction.atomic():
+        entry_append(kind=EntryKind.DISCLOSURE, payload={"text": "ledger bench genesis"})
+    while block_seal() is not None:
+        pass
+    t0 = time.perf_counter()
+    _ledger_fill(entries)
+    fill_seconds = time.perf_counter() - t0
+    waiting = PendingEntry.objects.count()
+    rows = list(
+        Entry.objects.filter(id__in=PendingEntry.objects.values("entry_id"))
+        .order_by("id")
+        .values_list("id", "kind", "canonical", "leaf_hash", "recorded_at")
+    )
+    copy_seconds = [_copy_baseline(rows)]
+    connection.close()  # the seals start on a fresh connection, as a task would
+
+    profiler = _profiler(profile)
+    blocks = sealed = 0
+    began = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    while (result := block_seal()) is not None:
+        blocks += 1
+        sealed += result.leaves
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.seal.prof")
+    seal_seconds = time.perf_counter() - began
+    copy_seconds.append(_copy_baseline(rows))
+
+    blobs = [bytes(data) for _, _, data, _, _ in rows]
+    total_leaves = Entry.objects.count()
+    blobs_all = [bytes(d) for d in Entry.objects.order_by("id").values_list("canonical", flat=True)]
+    verify_seconds, sha_seconds, read_seconds, verified = [], [], [], 0
+    for n in range(repeats):
+        connection.close()
+        out = io.StringIO()
+        profiler = _profiler(profile if n == 0 else None)
+        began = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        call_command("ledger_verify", "--no-progress", stdout=out)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.verify.prof")
+        verify_seconds.append(time.perf_counter() - began)
+        text = out.getvalue()
+        if "ledger OK" not in text:
+            raise RuntimeError(f"ledger_verify did not pass: {text}")
+        verified = int(text.split(" leaves")[0].rsplit(" ", 1)[1])
+        sha_seconds.append(_sha256_baseline(blobs_all))
+        read_seconds.append(_read_baseline(total_leaves))
+    return {
+        "entries": len(blobs),
+        "waiting": waiting,
+        "fill_seconds": fill_seconds,
+        "block_leaves": settings.LEDGER_MAX_BLOCK_LEAVES,
+        "blocks": blocks,
+        "sealed": sealed,
+        "seal_seconds": seal_seconds,
+        "copy_seconds": copy_seconds,
+        "mean_width": sum(len(b) for b in blobs) / max(1, len(blobs)),
+        "verified": verified,
+        "total_leaves": total_leaves,
+        "verify_seconds": verify_seconds,
+        "sha_seconds": sha_seconds,
+        "read_seconds": read_seconds,
+    }
+
+
+def _profiler(path: str | None):
+    if not path:
+        return None
+    import cProfile
+
+    return cProfile.Profile()
+
+
+# --------------------------------------------------------------------------
+# Settlement capacity (runs in a subprocess with Django)
+
+
+def settle_capacity(*, profile: str | None) -> dict:
+    """Seal what waits, then settle the backlog through the task bodies: gross per block, then net."""
+    _django()
+    from django.db.models import Count
+
+    from exchange.models import Security, Trade
+    from ledger.services import block_seal
+    from settlement.tasks import settle_block, settle_net
+
+    heights = []
+    while (result := block_seal()) is not None:
+        heights.append(result.block.height)
+    pending = dict(
+        Trade.objects.filter(status=Trade.Status.MATCHED)
+        .values_list("security__settlement_mode")
+        .annotate(n=Count("id"))
+        .values_list("security__settlement_mode", "n")
+    )
+    profiler = _profiler(profile)
+    if profiler:
+        profiler.enable()
+    began = time.perf_counter()
+    gross = sum(settle_block(h) for h in heights)
+    gross_seconds = time.perf_counter() - began
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.gross.prof")
+    began = time.perf_counter()
+    net = settle_net()
+    net_seconds = time.perf_counter() - began
+    left = Trade.objects.filter(status=Trade.Status.MATCHED).count()
+    securities = dict(
+        Security.objects.values_list("settlement_mode").annotate(n=Count("id")).values_list("settlement_mode", "n")
+    )
+    return {
+        "blocks": len(heights),
+        "pending_gross": pending.get(Security.SettlementMode.GROSS, 0),
+        "pending_net": pending.get(Security.SettlementMode.NET, 0),
+        "gross": gross,
+        "gross_seconds": gross_seconds,
+        "net": net,
+        "net_seconds": net_seconds,
+        "net_securities": securities.get(Security.SettlementMode.NET, 0),
+        "left": left,
+    }
+
+
+def settle_latency(*, since: float, until: float) -> dict:
+    """Match-to-settled latencies of the trades matched in [since, until), and what is still pending."""
+    _django()
+    import datetime as dt
+
+    from exchange.models import Trade
+    from settlement.models import Settlement
+
+    lo = dt.datetime.fromtimestamp(since, dt.UTC)
+    hi = dt.datetime.fromtimestamp(until, dt.UTC)
+    rows = Trade.objects.filter(matched_at__gte=lo, matched_at__lt=hi).values_list(
+        "security__settlement_mode", "matched_at", "settlement__settled_at"
+    )
+    out: dict[str, dict] = {}
+    for mode in ("gross", "net"):
+        done = [(s - m).total_seconds() for md, m, s in rows if md == mode and s is not None]
+        out[mode] = {
+            "matched": sum(1 for md, _, _ in rows if md == mode),
+            "settled": len(done),
+            # Settled in the window, whenever matched: keeping pace means as many as were matched.
+            "settled_in_window": Settlement.objects.filter(
+                settled_at__gte=lo, settled_at__lt=hi, trade__security__settlement_mode=mode
+            ).count(),
+            "p50": _percentile(done, 50),
+            "p99": _percentile(done, 99),
+            "max": max(done, default=0.0),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------
+# Celery worker and beat for the settlement part (the parent process)
+
+
+@dataclass
+class CeleryStack:
+    """A Celery worker (prefork, as ``make run``) and beat on a queue of the bench's own."""
+
+    env: dict
+    scratch: Path
+    concurrency: int = 2
+
+    def __post_init__(self) -> None:
+        self.queue = f"bench-{uuid.uuid4().hex[:12]}"
+        self.env = {**self.env, "CELERY_QUEUE": self.queue}
+        self.procs: list[subprocess.Popen] = []
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = open(self.scratch / f"{name}.log", "ab")
+        self.procs.append(
+            subprocess.Popen(
+                [CELERY, "-A", "config", *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        log.close()
+
+    def start(self) -> None:
+        self._start(
+            "worker",
+            [
+                "worker",
+                "-Q",
+                self.queue,
+                "--concurrency",
+                str(self.concurrency),
+                "-l",
+                "warning",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                f"{self.queue}@%h",
+            ],
+        )
+        self._start("beat", ["beat", "-l", "warning", "-s", str(self.scratch / "beat-schedule")])
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+        try:
+            import redis
+
+            url = self.env["REDIS_URL"]
+            client = (
+                redis.Redis(unix_socket_path=url[len("unix://") :])
+                if url.startswith("unix://")
+                else redis.Redis.from_url(url)
+            )
+            client.delete(self.queue)
+        except Exception as exc:  # a left-over queue key is harmless
+            bench.log(f"could not delete the Celery queue {self.queue}: {exc}")
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-2000:] for p in self.scratch.glob("*.log"))
+
+
+# --------------------------------------------------------------------------
+# The parts, as bench.py runs them
+
+
+def _backlog(database_url: str) -> tuple[int, int]:
+    """(entries waiting to be sealed, gross trades waiting to settle), read with plain SQL from the parent."""
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM ledger_pendingentry")
+            waiting = cur.fetchone()[0]
+            cur.execute(
+                "SELECT count(*) FROM exchange_trade t JOIN exchange_security s ON s.id = t.security_id "
+                "WHERE t.status = 'matched' AND s.settlement_mode = 'gross'"
+            )
+            return waiting, cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def run_ledger(args, env: dict) -> dict:
+    """The ledger part: returns its figures (the database is the parent's, fresh and migrated)."""
+    extra = ["--profile", args.profile] if args.profile else []
+    return _run_json(env, "ledger", "--entries", str(args.entries), "--repeats", str(args.verify_repeats), *extra)
+
+
+def report_ledger(r: dict, cores: int) -> None:
+    copy = statistics.mean(r["copy_seconds"])
+    seal_rate = r["sealed"] / r["seal_seconds"]
+    copy_rate = r["entries"] / copy
+    verify = min(r["verify_seconds"])
+    sha = min(r["sha_seconds"])
+    verify_rate = r["verified"] / verify
+    sha_rate = r["total_leaves"] / sha
+    print()
+    print(
+        f"ledger: {r['sealed']} waiting entries (mean {r['mean_width']:.0f} bytes) sealed in {r['blocks']} blocks"
+        f" of ≤ {r['block_leaves']}; filled in {r['fill_seconds']:.1f}s; cores {cores}"
+    )
+    print(f"{'figure':<34}{'per s':>11}{'baseline per s':>16}{'ratio':>8}{'aim':>7}")
+    print(
+        f"{'seal (block_seal) ÷ COPY':<34}{seal_rate:>11.0f}{copy_rate:>16.0f}{seal_rate / copy_rate:>8.3f}{'0.10':>7}"
+    )
+    print(
+        f"{'verify (ledger_verify) ÷ SHA-256':<34}{verify_rate:>11.0f}{sha_rate:>16.0f}"
+        f"{verify_rate / sha_rate:>8.3f}{'0.20':>7}"
+    )
+    read_rate = r["total_leaves"] / min(r["read_seconds"])
+    print(
+        f"{'  (verify ÷ reading the entries)':<34}{verify_rate:>11.0f}{read_rate:>16.0f}{verify_rate / read_rate:>8.3f}"
+    )
+    print(
+        f"  seal {r['seal_seconds']:.2f}s; COPY {' / '.join(f'{s:.3f}' for s in r['copy_seconds'])}s (before / after);"
+        f" verify {' / '.join(f'{s:.2f}' for s in r['verify_seconds'])}s for {r['verified']} leaves;"
+        f" SHA-256 {' / '.join(f'{s * 1000:.1f}' for s in r['sha_seconds'])} ms"
+    )
+
+
+def run_settlement(args, env: dict, scratch: Path) -> dict:
+    """The settlement part: a backlog settled by the task bodies, then sustained load with worker and beat."""
+    tokens, securities, modes = _seed(args, env)
+    server = bench.Server(env=env, workers=args.workers, worker_class=args.worker_class, threads=args.threads)
+    stack = CeleryStack(env=env, scratch=scratch)
+    out: dict = {}
+    try:
+        server.start(tokens[0])
+        cpu = bench.ServerCpu(server.proc.pid, env["DATABASE_URL"])
+        try:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(len(tokens)) as pool:
+                # 1. Backlog without a worker: matched/s, then settled/s of the task bodies.
+                backlog = bench.Phase("orders, no worker")
+                bench.log("settlement: building a backlog of trades (no worker)")
+                bench.run_slice(
+                    pool,
+                    cpu,
+                    backlog,
+                    kind="order",
+                    tokens=tokens,
+                    securities=securities,
+                    port=server.port,
+                    warmup=1.0,
+                    seconds=args.settle_seconds,
+                    max_requests=args.max_requests,
+                )
+                bench.log("settlement: sealing and settling the backlog (gross, then net)")
+                extra = ["--profile", args.profile] if args.profile else []
+                out["capacity"] = _run_json(env, "settle-capacity", *extra)
+                out["backlog"] = _phase_dict(backlog)
+                # 2. Sustained orders with a real worker and beat: match-to-settled latency.
+                bench.log("settlement: sustained orders with a Celery worker and beat")
+                stack.start()
+                time.sleep(3.0)  # worker and beat up (their first seal finds nothing)
+                load = bench.Phase("orders, worker + beat")
+                measured_from = time.time() + 0.2 + 1.0  # run_slice: 0.2 s to start + 1 s warm-up
+                bench.run_slice(
+                    pool,
+                    cpu,
+                    load,
+                    kind="order",
+                    tokens=tokens,
+                    securities=securities,
+                    port=server.port,
+                    warmup=1.0,
+                    seconds=args.settle_seconds,
+                    max_requests=args.max_requests,
+                )
+                measured_until = measured_from + args.settle_seconds
+                out["load"] = _phase_dict(load)
+                # Gross trades should all settle within seconds; net ones wait for their window.
+                deadline = time.monotonic() + args.drain_seconds
+                while time.monotonic() < deadline:
+                    if _backlog(env["DATABASE_URL"]) == (0, 0):
+                        break
+                    time.sleep(1.0)
+                out["drain_seconds"] = args.drain_seconds - max(0.0, deadline - time.monotonic())
+                out["latency"] = _run_json(
+                    env, "settle-latency", "--since", str(measured_from), "--until", str(measured_until)
+                )
+                out["measured_seconds"] = measured_until - measured_from
+        finally:
+            cpu.close()
+    finally:
+        stack.stop()
+        server.stop()
+    out["modes"] = modes
+    return out
+
+
+def _seed(args, env: dict) -> tuple[list[str], list[tuple[str, str]], dict[str, str]]:
+    out = subprocess.run(
+        [
+            PY,
+            str(ROOT / "scripts" / "bench.py"),
+            "seed",
+            "--investors",
+            str(args.concurrency),
+            "--securities",
+            str(args.securities),
+            "--net-securities",
+            str(args.securities // 2),
+        ],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    market = json.loads(out.strip().splitlines()[-1])
+    return market["tokens"], sorted(market["prices"].items()), market["modes"]
+
+
+def _phase_dict(p: bench.Phase) -> dict:
+    return {"rate": p.rate, "ok": p.ok, "requests": p.requests, "errors": p.error_count, "first_error": p.first_error}
+
+
+def report_settlement(r: dict, cores: int) -> None:
+    cap, backlog, load, lat = r["capacity"], r["backlog"], r["load"], r["latency"]
+    gross_rate = cap["gross"] / cap["gross_seconds"] if cap["gross_seconds"] else 0.0
+    net_rate = cap["net"] / cap["net_seconds"] if cap["net_seconds"] else 0.0
+    matched = backlog["rate"]
+    net_codes = sorted(code for code, mode in r["modes"].items() if mode == "net")
+    print()
+    print(
+        f"settlement: cores {cores}; {len(r['modes'])} securities, {cap['net_securities']} of them net-settled"
+        f" ({', '.join(net_codes)}); backlog of {cap['pending_gross']} gross + {cap['pending_net']} net trades"
+        f" sealed in {cap['blocks']} blocks"
+    )
+    print(f"{'figure':<44}{'per s':>9}{'baseline per s':>16}{'ratio':>8}{'aim':>6}")
+    for name, rate in (
+        ("gross settled (settle_block) ÷ matched", gross_rate),
+        ("net settled (settle_net) ÷ matched", net_rate),
+    ):
+        print(f"{name:<44}{rate:>9.1f}{matched:>16.1f}{rate / matched if matched else 0.0:>8.2f}{'≥ 1':>6}")
+    print(
+        f"  matched/s is orders filled through the API with no worker running ({backlog['ok']} trades);"
+        f" gross {cap['gross']} trades in {cap['gross_seconds']:.2f}s, net {cap['net']} in {cap['net_seconds']:.2f}s;"
+        f" {cap['left']} left unsettled"
+    )
+    secs = r["measured_seconds"]
+    print(
+        f"sustained, worker + beat: matched {load['rate']:.1f}/s over {secs:.0f}s"
+        f" (errors {load['errors']}); then waited {r['drain_seconds']:.1f}s for gross settlement to drain"
+    )
+    print(
+        f"{'mode':<8}{'matched':>9}{'matched/s':>11}{'settled/s':>11}{'ratio':>7}{'settled':>9}"
+        f"{'p50 s':>8}{'p99 s':>8}{'max s':>8}"
+    )
+    for mode in ("gross", "net"):
+        m = lat[mode]
+        ratio = m["settled_in_window"] / m["matched"] if m["matched"] else 0.0
+        times = f"{m['p50']:>8.2f}{m['p99']:>8.2f}{m['max']:>8.2f}" if m["settled"] else f"{'—':>8}{'—':>8}{'—':>8}"
+        print(
+            f"{mode:<8}{m['matched']:>9}{m['matched'] / secs:>11.1f}{m['settled_in_window'] / secs:>11.1f}{ratio:>7.2f}"
+            f"{m['settled']:>9}{times}"
+        )
+    print(
+        "  settled/s: trades settled in the window, whenever matched; settled: how many of the trades matched in"
+        " the window had settled by the end of the drain;\n  latency: Trade.matched_at → Settlement.settled_at"
+        " (aim: gross p99 < 2 s); net trades wait for their window (every SETTLEMENT_NET_EVERY_BLOCKS blocks)"
+    )
+
+
+# --------------------------------------------------------------------------
+
+
+def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ledger = sub.add_parser("ledger")
+    ledger.add_argument("--entries", type=int, required=True)
+    ledger.add_argument("--repeats", type=int, default=2)
+    ledger.add_argument("--profile")
+    capacity = sub.add_parser("settle-capacity")
+    capacity.add_argument("--profile")
+    latency = sub.add_parser("settle-latency")
+    latency.add_argument("--since", type=float, required=True)
+    latency.add_argument("--until", type=float, required=True)
+    args = parser.parse_args()
+    if args.command == "ledger":
+        result = ledger_measure(entries=args.entries, repeats=args.repeats, profile=args.profile)
+    elif args.command == "settle-capacity":
+        result = settle_capacity(profile=args.profile)
+    else:
+        result = settle_latency(since=args.since, until=args.until)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

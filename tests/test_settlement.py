@@ -205,3 +205,46 @@ def test_replay_names_the_account_asset_and_both_values(deal, market):
     CashBalance.objects.filter(account=buyer).update(total=D("48984.99"))
     with pytest.raises(CommandError, match=f"{buyer.code} CNY total: ledger 48985.00, table 48984.99"):
         call_command("ledger_replay", "--check")
+
+
+def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, monkeypatch):
+    from settlement import dvp
+
+    # given three sealed net-mode trades of one investor against a market maker
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    a = market.investor(cash="50000", shares=1000)
+    for n, (side, price) in enumerate([("buy", "10.10"), ("buy", "10.10"), ("sell", "9.90")]):
+        order_place(
+            placed_by=a.owner,
+            account=a,
+            request=OrderRequest(market.security.code, side, 100, D(price), "IOC", f"n{n}"),
+        )
+    block_seal()
+    first = Trade.objects.order_by("id").first()
+    # and one obligation larger than everything the buyer holds (reservations make this impossible in
+    # production; the service must still refuse the whole batch rather than settle part of it)
+    real_legs = dvp._legs
+
+    def inflated(trade, fee_accounts):
+        legs = real_legs(trade, fee_accounts)
+        if trade.pk == first.pk:
+            legs.buyer_pays += D("100000.00")
+        return legs
+
+    monkeypatch.setattr(dvp, "_legs", inflated)
+    before = snapshot()
+
+    # when the window closes, then it fails naming the account, and no trade of the batch settled
+    with pytest.raises(err.InsufficientCash, match=a.code):
+        net_settle(security_code=market.security.code)
+    assert snapshot() == before
+    assert not Settlement.objects.exists()
+    assert set(Trade.objects.values_list("status", flat=True)) == {"matched"}
+
+    # and once the obligations are what they should be, the whole batch settles at once
+    monkeypatch.setattr(dvp, "_legs", real_legs)
+    assert net_settle(security_code=market.security.code).trades == 3
+    assert Settlement.objects.count() == 3
+    assert replay_check() == []

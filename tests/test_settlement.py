@@ -248,3 +248,38 @@ def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, mon
     assert net_settle(security_code=market.security.code).trades == 3
     assert Settlement.objects.count() == 3
     assert replay_check() == []
+
+
+def test_gross_settlement_charges_bps_above_the_minimum_rounded_half_up_to_the_cent(market):
+    # given the broker's 2.5 bps (minimum 5.00), a market maker quoting 9.90 / 9.96
+    mm = market.market_maker(cash="1000000", shares=100_000)
+    market.quote(mm, "9.90", "9.96", bid_qty=10_000, ask_qty=10_000)
+    seller = market.investor(shares=2200)
+    buyer = market.investor(cash="30000")
+    fee_account = Account.objects.get(kind=Account.Kind.FEE, broker=market.broker)
+    mm_cash, mm_shares = cash_of(mm).total, position_of(mm, market.security).total
+
+    # when an investor sells 2,200 @ 9.90 and another buys 2,500 @ 9.96, and both settle
+    order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "sell", 2200, D("9.90"), "IOC", "s"),
+    )
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 2500, D("9.96"), "IOC", "b"),
+    )
+    block_seal()
+    for trade in Trade.objects.order_by("id"):
+        assert trade_settle(trade_id=trade.pk) is True
+
+    # then 21,780.00 × 2.5 bps = 5.445 → 5.45 and 24,900.00 × 2.5 bps = 6.225 → 6.23, to the cent
+    assert (cash_of(seller).total, cash_of(seller).reserved) == (D("21774.55"), D("0.00"))
+    assert position_of(seller, market.security).total == 0
+    assert (cash_of(buyer).total, cash_of(buyer).reserved) == (D("30000") - D("24906.23"), D("0.00"))
+    assert position_of(buyer, market.security).total == 2500
+    assert cash_of(fee_account).total == D("11.68")
+    assert cash_of(mm).total == mm_cash - D("21780.00") + D("24900.00")
+    assert position_of(mm, market.security).total == mm_shares + 2200 - 2500
+    assert replay_check() == []

@@ -148,3 +148,37 @@ def test_any_json_in_any_order_field_is_answered_without_a_500(trading, field, v
     assert resp.status_code < 500
     if resp.status_code >= 400:
         assert {"code", "message"} <= resp.json().keys()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "ledger/blocks/?after=99999999999999999999",
+        "ledger/blocks/?after=-1",
+        "ledger/blocks/?limit=x",
+        "ledger/blocks/99999999999999999999/",
+        "ledger/entries/?from=99999999999999999999",
+        "ledger/entries/?from=1.5",
+        "ledger/entries/99999999999999999999/",
+        "ledger/entries/0/proof/?tree_size=99999999999999999999",
+        "ledger/entries/0/proof/?tree_size=abc",
+        "ledger/consistency/?from=99999999999999999999&to=1",
+        "ledger/consistency/?from=1&to=99999999999999999999",
+        "ledger/consistency/?from=2&to=1",
+        "ledger/consistency/",
+        "trades/99999999999999999999/",
+        "trades/99999999999999999999/proof/",
+        "orders/99999999999999999999/",
+    ],
+)
+def test_out_of_range_numbers_in_ledger_and_trade_urls_are_4xx(market, settings, tmp_path, path):
+    from exchange.models import Role
+    from ledger.services import block_seal
+
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+    block_seal()
+    resp = api_for(market.user(Role.AUDITOR)).get("/api/v1/" + path)
+    assert 200 <= resp.status_code < 500, resp.content
+    if resp.status_code >= 400:
+        assert {"code", "message"} <= resp.json().keys()

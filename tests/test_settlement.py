@@ -283,3 +283,18 @@ def test_gross_settlement_charges_bps_above_the_minimum_rounded_half_up_to_the_c
     assert cash_of(mm).total == mm_cash - D("21780.00") + D("24900.00")
     assert position_of(mm, market.security).total == mm_shares + 2200 - 2500
     assert replay_check() == []
+
+
+def test_replay_names_a_share_position_that_differs(deal, market, capsys):
+    _m, mm, buyer, _fee, trade = deal
+    trade_settle(trade_id=trade.pk)
+    call_command("ledger_replay", "--check")
+    assert "replay OK" in capsys.readouterr().out
+    from settlement.models import Position
+
+    Position.objects.filter(account=buyer, security=market.security).update(total=101)
+
+    expected = f"{buyer.code} {market.security.code} total: ledger 100, table 101"
+    with pytest.raises(CommandError, match=expected):
+        call_command("ledger_replay", "--check")
+    assert expected in capsys.readouterr().err

@@ -14,13 +14,13 @@ import datetime as dt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange import exceptions as err
 from exchange.api.fields import DecimalString
+from exchange.api.pagination import Pagination
 from exchange.api.views import ERRORS, AccountOutput, CashOutput, ErrorSerializer, OrderListApi, OrderOutput
 from exchange.audit import client_ip
 from exchange.selectors import account_balances
@@ -45,7 +45,7 @@ class CounterApi(APIView):
 
 
 def _paginated(request, view, queryset, serializer_class, context=None):
-    paginator = LimitOffsetPagination()
+    paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
 
@@ -274,7 +274,7 @@ class ClientTradeListApi(CounterApi):
     @extend_schema(responses={200: ClientTradeOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer})
     def get(self, request, code):
         account = self.client(request, code)
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(selectors.client_trades(account), request, view=self)
         data = [ClientTradeOutput(selectors.trade_view(t, account)).data for t in page]
         return paginator.get_paginated_response(data)

@@ -232,6 +232,9 @@ def main() -> int:
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _raise_on_term)
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps it ignored:
+    # restore Ctrl-C so that `kill -INT` (or a supervisor's SIGINT) stops everything too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     services = Services()
     try:
         env = services.start()

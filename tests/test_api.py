@@ -270,3 +270,33 @@ def test_schema_and_docs_are_served(api, db):
     assert schema.status_code == 200
     assert b"/api/v1/orders/" in schema.content
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_staff_see_their_own_brokers_clients_and_market_makers_only_their_own(trading):
+    from exchange.models import Broker
+
+    # given an investor of the market's broker who bought from a market maker
+    market, mm, investor = trading
+    api_for(investor.owner).post("/api/v1/orders/", order_body(market), format="json")
+    order, trade = Order.objects.get(), Trade.objects.get()
+    other_broker = Broker.objects.create(code="B-OTHER", name="Other", fee_bps=D("2.5"), fee_minimum=D("5"))
+    outsider_staff = market.user(Role.BROKER_STAFF, broker=other_broker)
+    other_mm = market.market_maker()
+
+    # then the investor's broker staff see the client's order and trade, but no account of their own
+    staff = api_for(market.staff)
+    assert [o["id"] for o in staff.get("/api/v1/orders/").json()["results"]] == [order.pk]
+    assert [t["id"] for t in staff.get("/api/v1/trades/").json()["results"]] == [trade.pk]
+    assert staff.get("/api/v1/account/").status_code == 403
+    # another broker's staff and another market maker see none of it
+    for outsider in (api_for(outsider_staff), api_for(other_mm.owner)):
+        assert outsider.get("/api/v1/orders/").json()["results"] == []
+        assert outsider.get("/api/v1/trades/").json()["results"] == []
+        assert outsider.get(f"/api/v1/orders/{order.pk}/").status_code == 404
+        assert outsider.get(f"/api/v1/trades/{trade.pk}/").status_code == 404
+    # a market maker lists only its own quotes, and cannot pull another's
+    assert api_for(other_mm.owner).get("/api/v1/quotes/").json() == []
+    assert api_for(other_mm.owner).delete("/api/v1/quotes/").json() == {"pulled": 0}
+    assert len(api_for(mm.owner).get("/api/v1/quotes/").json()) == 2
+    # the trade's own market maker sees it, as a sell
+    assert api_for(mm.owner).get(f"/api/v1/trades/{trade.pk}/").json()["side"] == "sell"

@@ -72,3 +72,32 @@ def test_entries_are_only_written_inside_a_transaction(db):
             entry_append(kind="DEPOSIT", payload={})
         finally:
             connection.in_atomic_block = True
+
+
+@pytest.mark.parametrize("table", ["ledger_block", "ledger_blocksignature", "ledger_leaf", "ledger_node"])
+@pytest.mark.parametrize(
+    "change", ["UPDATE {table} SET {column} = {column}", "DELETE FROM {table}", "TRUNCATE {table}"]
+)
+def test_sealed_blocks_are_append_only_too(entry, settings, tmp_path, table, change):
+    from ledger.models import Block
+    from ledger.services import block_seal
+
+    # given the entry sealed into a signed block
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+    block_seal()
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT * FROM {table} ORDER BY 1")
+        column = cur.description[0].name
+        before = cur.fetchall()
+    assert before
+
+    # when raw SQL changes a row, then PostgreSQL refuses and the rows stay as they were
+    sql = change.format(table=table, column=column)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute(sql + (" CASCADE" if sql.startswith("TRUNCATE") else ""))
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT * FROM {table} ORDER BY 1")
+        assert cur.fetchall() == before
+    assert Block.objects.count() == 1

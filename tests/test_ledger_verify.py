@@ -148,3 +148,12 @@ def test_a_trade_row_that_disagrees_with_its_entry_is_named(ledger):
     Trade.objects.filter(pk=trade.pk).update(quantity=200)
     report = ledger_verify()
     assert any(f"trade {trade.pk} differs" in p.message and "quantity" in p.message for p in report.problems)
+
+
+def test_the_command_shows_a_progress_bar_and_a_summary(ledger, capsys):
+    call_command("ledger_verify")
+    captured = capsys.readouterr()
+    leaves = Leaf.objects.count()
+    assert f"] {leaves}/{leaves} leaves" in captured.err and "verifying [" in captured.err
+    assert f"3 blocks, {leaves} leaves" in captured.out and "4 trades" in captured.out
+    assert "ledger OK" in captured.out

@@ -173,3 +173,22 @@ def test_only_market_makers_quote(book):
             user=investor.owner,
             request=QuoteRequest(market.security.code, D("9.95"), 100, D("10.05"), 100),
         )
+
+
+@pytest.mark.parametrize("part", ["frozen", "locked"])
+def test_frozen_or_locked_shares_cannot_be_sold(book, part):
+    from settlement.models import Position
+
+    # given 1,000 shares of which 950 are frozen by a legal order (or locked up until a date)
+    market, _mm, investor = book
+    Position.objects.filter(account=investor, security=market.security).update(**{part: 950})
+    before = snapshot()
+
+    # when the investor sells 100, then it is refused as insufficient shares and nothing changes
+    with pytest.raises(err.InsufficientShares):
+        attempt(investor, security=market.security.code, side="sell", qty=100, price="9.90", coid=f"sell-{part}")
+    assert snapshot() == before
+    # and with 100 shares free again, the same sale goes through
+    Position.objects.filter(account=investor, security=market.security).update(**{part: 900})
+    order, _ = attempt(investor, security=market.security.code, side="sell", qty=100, price="9.90", tif="IOC")
+    assert order.filled_quantity == 100

@@ -135,3 +135,29 @@ def test_a_checkpoint_signed_by_an_untrusted_key_is_refused(node):
         replica_sync(source=source, fetch=fetch)
     assert not ReplicaCheckpoint.objects.filter(source=source).exists()
     assert key_id(other)
+
+
+def test_the_command_exits_non_zero_and_says_refused_on_a_rewritten_history(node, monkeypatch, capsys):
+    from django.core.management import CommandError, call_command
+
+    from ledger.management.commands import ledger_replicate
+
+    # given the command pulling through the API (its HTTP client replaced by the test client)
+    fetch, trade_and_seal = node
+    monkeypatch.setattr(ledger_replicate, "http_fetcher", lambda source, token: fetch)
+    call_command("ledger_replicate", "--from", SOURCE, "--token", "t")
+    assert "replicated 2 block(s)" in capsys.readouterr().out
+
+    # when the source rewrites its last block, then the command fails loudly (exit status 1 from manage.py)
+    leaves = list(Leaf.objects.filter(block_id=1).values_list("leaf_index", flat=True))
+    _superuser(
+        "DELETE FROM ledger_blocksignature WHERE block_id = 1; DELETE FROM ledger_leaf WHERE block_id = 1;"
+        "DELETE FROM ledger_node WHERE level = 0 AND index = ANY(%s); DELETE FROM ledger_block WHERE height = 1",
+        [leaves],
+    )
+    trade_and_seal()
+    held = ReplicaCheckpoint.objects.count()
+    with pytest.raises(CommandError, match="refused"):
+        call_command("ledger_replicate", "--from", SOURCE, "--token", "t")
+    assert "REFUSED" in capsys.readouterr().err
+    assert ReplicaCheckpoint.objects.count() == held

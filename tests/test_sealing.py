@@ -144,3 +144,88 @@ def test_rotate_key_command_seals_the_rotation(db, capsys):
     call_command("ledger_rotate_key")
     assert "rotation sealed in block 1" in capsys.readouterr().out
     assert SigningKey.objects.filter(status=SigningKey.Status.RETIRED).count() == 1
+
+
+def test_a_retired_key_cannot_sign_a_later_block(db, settings, tmp_path, django_capture_on_commit_callbacks):
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from ledger.keys import key_rotate
+    from ledger.models import BlockSignature
+    from ledger.verification import Report, verify_chain
+
+    # given a node key whose private file someone copied before the key was rotated out
+    deposit(1)
+    block_seal()
+    old = SigningKey.objects.get()
+    old_file = tmp_path / "keys" / f"{old.key_id}.pem"
+    stolen = load_pem_private_key(old_file.read_bytes(), password=None)
+    key_rotate()
+    with django_capture_on_commit_callbacks(execute=True):
+        rotation = block_seal().block
+    assert not old_file.exists()  # the node dropped the retired key's file
+    deposit(1)
+    after = block_seal().block
+
+    # when the retired key's signature is added to a block sealed after its retirement
+    BlockSignature.objects.create(block=after, key=old, signature=stolen.sign(after.checkpoint.encode()))
+
+    # then verification names that block and that key; the rotation block, signed by both, stays valid
+    report = Report()
+    verify_chain(report)
+    assert [(p.block, p.message) for p in report.problems] == [
+        (after.height, f"signed by key {old.key_id}, which is not valid at this height")
+    ]
+    assert rotation.height < after.height
+
+
+def test_the_node_key_is_owner_only_and_never_logged(
+    db, settings, tmp_path, caplog, django_capture_on_commit_callbacks
+):
+    import base64
+    import logging
+
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from ledger.keys import key_rotate
+
+    caplog.set_level(logging.DEBUG)
+    deposit(1)
+    block_seal()
+    key_rotate()
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+
+    key_dir = tmp_path / "keys"
+    assert key_dir.stat().st_mode & 0o777 == 0o700
+    files = list(key_dir.iterdir())
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    private = load_pem_private_key(files[0].read_bytes(), password=None)
+    raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    secrets = [files[0].read_text().splitlines()[1], base64.b64encode(raw).decode(), raw.hex()]
+    assert not any(s in caplog.text for s in secrets)
+    # and no setting holds key material, only where the files live
+    from django.conf import settings as django_settings
+
+    names = [n for n in dir(django_settings) if n.isupper()]
+    assert not any(s in str(getattr(django_settings, n)) for n in names for s in secrets)
+
+
+def test_a_key_from_the_environment_signs_and_is_never_written_to_disk(db, settings, tmp_path, monkeypatch):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    private = Ed25519PrivateKey.generate()
+    seed = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", base64.b64encode(seed).decode())
+
+    deposit(1)
+    block = block_seal().block
+
+    key = SigningKey.objects.get()
+    assert bytes(key.public_key) == checkpoint.public_bytes(private.public_key())
+    assert list(block.signatures.values_list("key_id", flat=True)) == [key.key_id]
+    assert not (tmp_path / "keys").exists() or not any((tmp_path / "keys").iterdir())

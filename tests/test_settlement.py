@@ -205,3 +205,96 @@ def test_replay_names_the_account_asset_and_both_values(deal, market):
     CashBalance.objects.filter(account=buyer).update(total=D("48984.99"))
     with pytest.raises(CommandError, match=f"{buyer.code} CNY total: ledger 48985.00, table 48984.99"):
         call_command("ledger_replay", "--check")
+
+
+def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, monkeypatch):
+    from settlement import dvp
+
+    # given three sealed net-mode trades of one investor against a market maker
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    a = market.investor(cash="50000", shares=1000)
+    for n, (side, price) in enumerate([("buy", "10.10"), ("buy", "10.10"), ("sell", "9.90")]):
+        order_place(
+            placed_by=a.owner,
+            account=a,
+            request=OrderRequest(market.security.code, side, 100, D(price), "IOC", f"n{n}"),
+        )
+    block_seal()
+    first = Trade.objects.order_by("id").first()
+    # and one obligation larger than everything the buyer holds (reservations make this impossible in
+    # production; the service must still refuse the whole batch rather than settle part of it)
+    real_legs = dvp._legs
+
+    def inflated(trade, fee_accounts):
+        legs = real_legs(trade, fee_accounts)
+        if trade.pk == first.pk:
+            legs.buyer_pays += D("100000.00")
+        return legs
+
+    monkeypatch.setattr(dvp, "_legs", inflated)
+    before = snapshot()
+
+    # when the window closes, then it fails naming the account, and no trade of the batch settled
+    with pytest.raises(err.InsufficientCash, match=a.code):
+        net_settle(security_code=market.security.code)
+    assert snapshot() == before
+    assert not Settlement.objects.exists()
+    assert set(Trade.objects.values_list("status", flat=True)) == {"matched"}
+
+    # and once the obligations are what they should be, the whole batch settles at once
+    monkeypatch.setattr(dvp, "_legs", real_legs)
+    assert net_settle(security_code=market.security.code).trades == 3
+    assert Settlement.objects.count() == 3
+    assert replay_check() == []
+
+
+def test_gross_settlement_charges_bps_above_the_minimum_rounded_half_up_to_the_cent(market):
+    # given the broker's 2.5 bps (minimum 5.00), a market maker quoting 9.90 / 9.96
+    mm = market.market_maker(cash="1000000", shares=100_000)
+    market.quote(mm, "9.90", "9.96", bid_qty=10_000, ask_qty=10_000)
+    seller = market.investor(shares=2200)
+    buyer = market.investor(cash="30000")
+    fee_account = Account.objects.get(kind=Account.Kind.FEE, broker=market.broker)
+    mm_cash, mm_shares = cash_of(mm).total, position_of(mm, market.security).total
+
+    # when an investor sells 2,200 @ 9.90 and another buys 2,500 @ 9.96, and both settle
+    order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "sell", 2200, D("9.90"), "IOC", "s"),
+    )
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 2500, D("9.96"), "IOC", "b"),
+    )
+    block_seal()
+    for trade in Trade.objects.order_by("id"):
+        assert trade_settle(trade_id=trade.pk) is True
+
+    # then 21,780.00 × 2.5 bps = 5.445 → 5.45 and 24,900.00 × 2.5 bps = 6.225 → 6.23, to the cent
+    assert (cash_of(seller).total, cash_of(seller).reserved) == (D("21774.55"), D("0.00"))
+    assert position_of(seller, market.security).total == 0
+    assert (cash_of(buyer).total, cash_of(buyer).reserved) == (D("30000") - D("24906.23"), D("0.00"))
+    assert position_of(buyer, market.security).total == 2500
+    assert cash_of(fee_account).total == D("11.68")
+    assert cash_of(mm).total == mm_cash - D("21780.00") + D("24900.00")
+    assert position_of(mm, market.security).total == mm_shares + 2200 - 2500
+    assert replay_check() == []
+
+
+def test_replay_names_a_share_position_that_differs(deal, market, capsys):
+    _m, mm, buyer, _fee, trade = deal
+    trade_settle(trade_id=trade.pk)
+    call_command("ledger_replay", "--check")
+    assert "replay OK" in capsys.readouterr().out
+    from settlement.models import Position
+
+    Position.objects.filter(account=buyer, security=market.security).update(total=101)
+
+    expected = f"{buyer.code} {market.security.code} total: ledger 100, table 101"
+    with pytest.raises(CommandError, match=expected):
+        call_command("ledger_replay", "--check")
+    assert expected in capsys.readouterr().err

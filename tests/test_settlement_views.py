@@ -108,3 +108,45 @@ def test_monitor_refusal_without_reason_is_a_message_not_a_change(sealed_trade, 
     resp = client.post(f"/settlement/trades/{trade.pk}/refuse/", {"reason": ""}, follow=True)
     assert resp.status_code == 200
     assert snapshot() == before
+
+
+def test_monitor_figures_count_pending_held_settled_failed_and_latency(market):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from settlement.dvp import trade_hold, trade_refuse
+    from settlement.selectors import monitor_summary
+
+    # given five trades: one unsealed, and of four sealed ones two settled, one held, one refused
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=5000)
+    buyer = market.investor(cash="50000")
+
+    def buy(n):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"m{n}"),
+        )
+
+    for n in range(4):
+        buy(n)
+    block_seal()
+    settled, held = Trade.objects.order_by("id")[:2], Trade.objects.order_by("id")[2]
+    for trade in settled:
+        assert trade_settle(trade_id=trade.pk) is True
+    trade_hold(actor=market.depository, trade_id=held.pk, reason="enquiry")
+    refused = Trade.objects.order_by("id")[3]
+    trade_refuse(actor=market.depository, trade_id=refused.pk, reason="wash trade")
+    buy(4)
+
+    # when the monitor is read now, and two hours later
+    now = monitor_summary()
+    later = monitor_summary(now=timezone.now() + dt.timedelta(hours=2))
+
+    # then it counts each state, and the latency covers the settled trades of the last hour only
+    assert (now["awaiting_seal"], now["awaiting_settlement"], now["held"]) == (1, 0, 1)
+    assert (now["settled_last_hour"], now["failed_last_hour"]) == (2, 1)
+    assert 0 <= now["latency_median_s"] <= now["latency_p99_s"] < 60
+    assert (later["settled_last_hour"], later["failed_last_hour"], later["latency_median_s"]) == (0, 0, None)

@@ -2,41 +2,51 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+# Plain ASCII digits with an optional fraction: no exponent ("1e400"), sign, NaN or Unicode digits.
+_DECIMAL = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?", re.ASCII)
+
 
 @extend_schema_field(OpenApiTypes.STR)
 class DecimalString(serializers.Field):
-    """A decimal that travels as a JSON string. Numbers (floats above all) are refused."""
+    """A decimal that travels as a JSON string. Numbers (floats above all) are refused.
+
+    ``max_digits`` matches the database columns (14 digits for prices, 20 for cash),
+    so that a value too large for them is a 400 here rather than a 500 in PostgreSQL.
+    """
 
     default_error_messages = {
         "not_string": 'Send decimals as strings, for example "10.50", not as JSON numbers.',
-        "invalid": "Not a decimal number.",
+        "invalid": 'Not a decimal number; write it like "10.50".',
         "places": "At most {places} decimal places.",
+        "too_large": "At most {digits} digits before the decimal point.",
         "positive": "Must be greater than zero.",
     }
 
-    def __init__(self, *, places: int = 2, **kwargs) -> None:
+    def __init__(self, *, places: int = 2, max_digits: int = 14, **kwargs) -> None:
         self.places = places
+        self.max_digits = max_digits
         super().__init__(**kwargs)
 
     def to_internal_value(self, data) -> Decimal:
         if not isinstance(data, str):
             self.fail("not_string")
-        try:
-            value = Decimal(data.strip())
-        except (InvalidOperation, ValueError):
+        match = _DECIMAL.fullmatch(data.strip())
+        if match is None:
             self.fail("invalid")
-        if not value.is_finite():
-            self.fail("invalid")
+        if len(match["fraction"] or "") > self.places:
+            self.fail("places", places=self.places)
+        if len(match["whole"].lstrip("0")) > self.max_digits - self.places:
+            self.fail("too_large", digits=self.max_digits - self.places)
+        value = Decimal(match[0])
         if value <= 0:
             self.fail("positive")
-        if -value.as_tuple().exponent > self.places:
-            self.fail("places", places=self.places)
         return value
 
     def to_representation(self, value) -> str:
@@ -45,18 +55,29 @@ class DecimalString(serializers.Field):
 
 @extend_schema_field(OpenApiTypes.INT)
 class StrictInteger(serializers.Field):
-    """A positive JSON integer; strings, floats and booleans are refused."""
+    """A positive JSON integer; strings, floats and booleans are refused.
+
+    Capped (10^12 by default) so that quantity × price stays within the money columns
+    and Decimal's precision instead of overflowing into a 500.
+    """
 
     default_error_messages = {
         "invalid": "Must be a whole number (a JSON integer).",
         "positive": "Must be greater than zero.",
+        "too_large": "Must be at most {max_value}.",
     }
+
+    def __init__(self, *, max_value: int = 10**12, **kwargs) -> None:
+        self.max_value = max_value
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         if data <= 0:
             self.fail("positive")
+        if data > self.max_value:
+            self.fail("too_large", max_value=self.max_value)
         return data
 
     def to_representation(self, value) -> int:

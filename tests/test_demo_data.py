@@ -1,0 +1,65 @@
+"""The demo market: loaded only in demo mode, and loading it twice adds nothing (issue 2, `make run`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from exchange.models import Broker, Quote, Role, Security, User
+from ledger.models import Entry
+from settlement.models import CashBalance, Position
+from tests.conftest import snapshot
+
+DEMO_USERS = {
+    **{f"investor{i}": Role.INVESTOR for i in range(1, 6)},
+    "mm1": Role.MARKET_MAKER,
+    "mm2": Role.MARKET_MAKER,
+    "staff1": Role.BROKER_STAFF,
+    "staff2": Role.BROKER_STAFF,
+    "operator": Role.EXCHANGE_OPERATOR,
+    "depository": Role.DEPOSITORY_OPERATOR,
+    "regulator": Role.REGULATOR,
+    "auditor": Role.AUDITOR,
+}
+
+
+def test_outside_demo_mode_the_command_refuses_and_creates_no_user(db, settings):
+    settings.DEMO_MODE = False
+
+    with pytest.raises(CommandError, match="demo mode"):
+        call_command("demo_data")
+
+    assert not User.objects.exists()
+    assert not Entry.objects.exists()
+
+
+def test_demo_data_has_every_login_and_a_second_load_adds_nothing(db, settings, capsys):
+    settings.DEMO_MODE = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+    call_command("demo_data")
+
+    users = {u.username: u for u in User.objects.all()}
+    assert {name: users[name].role for name in DEMO_USERS} == DEMO_USERS
+    assert all(users[name].check_password("demo-pass-2026") for name in DEMO_USERS)
+    assert Broker.objects.count() == 1
+    assert User.objects.filter(role=Role.BROKER_STAFF, broker__isnull=False).count() == 2
+    securities = list(Security.objects.order_by("code"))
+    assert len(securities) == 3
+    for security in securities:  # both market makers quote both sides of every security
+        live = Quote.objects.filter(security=security, status=Quote.Status.ACTIVE)
+        assert live.values("account").distinct().count() == 2
+        assert set(live.values_list("side", flat=True)) == {"bid", "ask"}
+    for i in range(1, 6):
+        account = users[f"investor{i}"].account
+        assert CashBalance.objects.get(account=account).total == Decimal("200000.00")
+        assert Position.objects.filter(account=account, total__gt=0).exists()
+    before = snapshot(), User.objects.count(), Entry.objects.count()
+    capsys.readouterr()
+
+    call_command("demo_data")
+
+    assert "already loaded" in capsys.readouterr().out
+    assert (snapshot(), User.objects.count(), Entry.objects.count()) == before

@@ -1,0 +1,115 @@
+"""The ledger API (DESIGN.md §8): every proof it serves verifies offline, and a doctored one does not."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from decimal import Decimal
+
+import pytest
+
+from exchange.models import Role, Trade
+from exchange.services import OrderRequest, order_place
+from ledger import merkle
+from ledger.models import Block, Leaf
+from ledger.services import block_seal
+from ledger.verifier import VerificationFailed, verify_consistency, verify_inclusion
+from tests.conftest import api_for
+
+
+@pytest.fixture(autouse=True)
+def _keys(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+@pytest.fixture
+def chain(market):
+    """Three blocks, a trade in the second; an auditor's and the buyer's API clients."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=5000)
+    buyer = market.investor(cash="100000")
+    block_seal()
+    for n in range(2):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"p{n}"),
+        )
+        block_seal()
+    auditor = api_for(market.user(Role.AUDITOR))
+    trusted = [(k["name"], base64.b64decode(k["public_key"]), None) for k in auditor.get("/api/v1/ledger/keys/").json()]
+    return auditor, api_for(buyer.owner), api_for(market.investor().owner), trusted
+
+
+def test_every_entry_is_proven_in_every_checkpoint_at_or_after_it(chain):
+    auditor, _buyer, _other, trusted = chain
+    sizes = list(Block.objects.order_by("height").values_list("tree_size", flat=True))
+    assert len(sizes) == 3
+    for leaf in Leaf.objects.select_related("entry").order_by("leaf_index"):
+        entry = auditor.get(f"/api/v1/ledger/entries/{leaf.leaf_index}/").json()
+        assert (entry["kind"], entry["leaf_hash"]) == (leaf.entry.kind, bytes(leaf.entry.leaf_hash).hex())
+        assert merkle.leaf_hash(base64.b64decode(entry["canonical"])).hex() == entry["leaf_hash"]
+        for size in sizes:
+            resp = auditor.get(f"/api/v1/ledger/entries/{leaf.leaf_index}/proof/?tree_size={size}")
+            if size <= leaf.leaf_index:
+                assert resp.status_code == 400, resp.content  # a checkpoint before the entry proves nothing
+                continue
+            assert "OK" in verify_inclusion(resp.json(), trusted)
+
+
+def test_consistency_between_every_pair_of_checkpoints_verifies_offline(chain):
+    auditor, _buyer, _other, trusted = chain
+    sizes = list(Block.objects.order_by("height").values_list("tree_size", flat=True))
+    for i, old in enumerate(sizes):
+        for new in sizes[i:]:
+            bundle = auditor.get(f"/api/v1/ledger/consistency/?from={old}&to={new}").json()
+            assert "OK" in verify_consistency(bundle, trusted)
+    head = auditor.get("/api/v1/ledger/head/").json()
+    assert head["tree_size"] == sizes[-1]
+
+
+def _flip(hex_string: str) -> str:
+    raw = bytearray(bytes.fromhex(hex_string))
+    raw[0] ^= 1
+    return raw.hex()
+
+
+@pytest.mark.parametrize(
+    "doctor",
+    [
+        lambda b: b.__setitem__("leaf_hash", _flip(b["leaf_hash"])),
+        lambda b: b.__setitem__("proof", [_flip(b["proof"][0]), *b["proof"][1:]]),
+        lambda b: b.__setitem__("proof", b["proof"][:-1]),
+        lambda b: b.__setitem__("leaf_index", b["leaf_index"] + 1),
+        lambda b: b.__setitem__("checkpoint", b["checkpoint"].replace("\n\n", "\n\n ", 1)),
+        lambda b: b.__setitem__("entry", base64.b64encode(base64.b64decode(b["entry"]) + b" ").decode()),
+    ],
+    ids=["leaf-hash", "proof-hash", "short-proof", "other-index", "signature", "entry-bytes"],
+)
+def test_a_doctored_trade_proof_is_refused_offline(chain, doctor):
+    _auditor, buyer, _other, trusted = chain
+    trade = Trade.objects.order_by("id").first()
+    bundle = buyer.get(f"/api/v1/trades/{trade.pk}/proof/").json()
+    assert "OK" in verify_inclusion(bundle, trusted)
+    bad = copy.deepcopy(bundle)
+    doctor(bad)
+    with pytest.raises((VerificationFailed, ValueError)):
+        verify_inclusion(bad, trusted)
+
+
+def test_only_the_parties_and_supervisors_read_a_trades_entry_bytes(chain):
+    auditor, buyer, other, _trusted = chain
+    trade = Trade.objects.order_by("id").first()
+    index = Leaf.objects.get(entry_id=trade.entry_id).leaf_index
+    assert "canonical" in auditor.get(f"/api/v1/ledger/entries/{index}/").json()
+    assert "canonical" in buyer.get(f"/api/v1/ledger/entries/{index}/").json()
+    seen = other.get(f"/api/v1/ledger/entries/{index}/").json()
+    assert "canonical" not in seen and seen["leaf_hash"]  # anyone may check inclusion, not read the trade
+    assert "entry" not in other.get(f"/api/v1/ledger/entries/{index}/proof/").json()
+    assert other.get(f"/api/v1/trades/{trade.pk}/proof/").status_code == 404
+    assert other.get("/api/v1/ledger/entries/").status_code == 403
+    assert json.loads(base64.b64decode(buyer.get(f"/api/v1/trades/{trade.pk}/proof/").json()["entry"]))["kind"] == (
+        "TRADE"
+    )

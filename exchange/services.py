@@ -299,12 +299,18 @@ def _trades_write(security: Security, fills: list[_Fill], now: dt.datetime) -> l
         return []
     # Trade ids are taken first so that each TRADE entry can name its trade
     # and each trade can point at its entry, with one INSERT each.
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id')) FROM generate_series(1, %s)",
-            [len(fills)],
-        )
-        ids = [row[0] for row in cur.fetchall()]
+    # A quote read by order entry brings a trade id drawn for its possible fill
+    # (``_crossing_quotes``); fills of resting orders draw theirs here.
+    missing = [f for f in fills if getattr(f.quote, "trade_id", None) is None]
+    drawn = iter([])
+    if missing:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id')) FROM generate_series(1, %s)",
+                [len(missing)],
+            )
+            drawn = iter([row[0] for row in cur.fetchall()])
+    ids = [getattr(f.quote, "trade_id", None) or next(drawn) for f in fills]
     payloads = []
     for trade_id, f in zip(ids, fills, strict=True):
         is_buy = f.order.side == Order.Side.BUY
@@ -487,7 +493,8 @@ _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 def _crossing_sql(*, cmp: str, order: str) -> str:
     columns = ", ".join([f"q.{f}" for f in _QUOTE_FIELDS] + [f"a.{f}" for f in _ACCOUNT_FIELDS])
     return (
-        f"SELECT {columns} FROM exchange_quote q JOIN exchange_account a ON a.id = q.account_id"
+        f"SELECT {columns}, nextval(pg_get_serial_sequence('exchange_trade', 'id'))"
+        " FROM exchange_quote q JOIN exchange_account a ON a.id = q.account_id"
         f" WHERE q.security_id = %s AND q.status = 'active' AND q.side = %s AND q.price {cmp} %s"
         f" ORDER BY q.price {order}, q.id"
     )
@@ -502,7 +509,9 @@ def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal) -> lis
 
     The statement of ``Quote.objects.select_related("account").filter(...).order_by(...)``,
     written out because it runs inside the security lock on every order (see ``_lock_security``);
-    the ``quote_book`` index serves it.
+    the ``quote_book`` index serves it. Each quote also brings a trade id (``quote.trade_id``)
+    for the fill it may give, which spares drawing ids in a statement of their own after
+    matching; the ids of quotes that do not fill are gaps, as a sequence has anyway.
     """
     # Fees are the investor's (order.account.broker); the quote's account only names a side.
     n = len(_QUOTE_FIELDS)
@@ -515,7 +524,8 @@ def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal) -> lis
     quotes = []
     for row in rows:
         quote = Quote.from_db("default", _QUOTE_FIELDS, row[:n])
-        quote.account = Account.from_db("default", _ACCOUNT_FIELDS, row[n:])
+        quote.account = Account.from_db("default", _ACCOUNT_FIELDS, row[n:-1])
+        quote.trade_id = row[-1]
         quotes.append(quote)
     return quotes
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -110,9 +110,13 @@ def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
 
 
 def _lock_trade(trade_id: int) -> Trade | None:
+    """The trade, locked, with its security and parties; ``trade.sealed`` tells whether its entry is in a block."""
+    from ledger.models import Leaf
+
     return (
         Trade.objects.select_for_update(of=("self",))
         .select_related("security", "buyer__broker", "seller__broker")
+        .annotate(sealed=Exists(Leaf.objects.filter(entry_id=OuterRef("entry_id"))))
         .filter(pk=trade_id)
         .first()
     )
@@ -126,7 +130,7 @@ def trade_settle(*, trade_id: int) -> bool:
     """Settle one sealed, pending trade. True if it settled now; False if there was nothing to do."""
     with transaction.atomic():
         trade = _lock_trade(trade_id)
-        if trade is None or trade.status not in PENDING or not _is_sealed(trade):
+        if trade is None or trade.status not in PENDING or not trade.sealed:
             return False
         if trade.security.settlement_mode != Security.SettlementMode.GROSS:
             return False
@@ -144,12 +148,6 @@ def trade_settle(*, trade_id: int) -> bool:
         Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.SETTLED)
         _save(cash, positions)
         return True
-
-
-def _is_sealed(trade: Trade) -> bool:
-    from ledger.models import Leaf
-
-    return Leaf.objects.filter(entry_id=trade.entry_id).exists()
 
 
 def _move(cash: dict[int, CashBalance], positions: dict[int, Position], legs: _Legs) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from exchange.models import Account, Broker, Role, Security, User
@@ -17,6 +19,13 @@ from settlement.models import CashBalance, Position
 from settlement.services import cash_deposit, securities_issue
 
 _seq = itertools.count(1)
+
+# Property tests run the same examples on every run ("ci"), so that a red suite means a
+# change broke something, not that a new random example turned up; the failing examples
+# hypothesis found are kept in the tests. HYPOTHESIS_PROFILE=explore searches afresh.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", max_examples=1000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

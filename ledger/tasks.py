@@ -19,7 +19,7 @@ def seal() -> int | None:
     if result is None:
         return None
     height = result.block.height
-    settlement_tasks.settle_block.delay(height)
+    settlement_tasks.settle_block.delay(height, share_out=True)
     if height % settings.SETTLEMENT_NET_EVERY_BLOCKS == 0:
         settlement_tasks.settle_net.delay()
     if result.more_waiting:

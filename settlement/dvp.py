@@ -135,9 +135,6 @@ def trade_settle(*, trade_id: int) -> bool:
         if trade.security.settlement_mode != Security.SettlementMode.GROSS:
             return False
         legs = _legs(trade, _fee_accounts([trade.buyer, trade.seller]))
-        cash = cash_lock([trade.buyer_id, trade.seller_id, *(a.pk for a, _ in legs.fees)])
-        positions = positions_lock(trade.security_id, [trade.buyer_id, trade.seller_id])
-        _move(cash, positions, legs)
         now = timezone.now()
         entry = entry_append(
             kind=EntryKind.SETTLEMENT,
@@ -146,6 +143,12 @@ def trade_settle(*, trade_id: int) -> bool:
         )
         Settlement.objects.create(trade=trade, mode=Settlement.Mode.GROSS, entry=entry, settled_at=now)
         Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.SETTLED)
+        # The balance rows last: other trades of the same parties (the market maker, the
+        # broker's fee account) wait for them, so they are held for the fewest statements.
+        # A constraint refusing a move rolls back everything above with it.
+        cash = cash_lock([trade.buyer_id, trade.seller_id, *(a.pk for a, _ in legs.fees)])
+        positions = positions_lock(trade.security_id, [trade.buyer_id, trade.seller_id])
+        _move(cash, positions, legs)
         _save(cash, positions)
         return True
 

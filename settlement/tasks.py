@@ -16,10 +16,30 @@ from .dvp import net_settle, trade_settle, trades_ready
 SWEEP_BATCH = 2000
 
 
+# Sealing shares a block's gross trades out in chunks of this many, so that the worker's
+# processes settle a busy block together (each trade is still its own transaction).
+SETTLE_CHUNK = 16
+
+
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
-def settle_block(height: int) -> int:
-    """Settle the gross-mode trades sealed in block ``height``, each in its own transaction."""
-    return sum(trade_settle(trade_id=tid) for tid in trades_ready(block_height=height).values_list("id", flat=True))
+def settle_block(height: int, *, share_out: bool = False) -> int:
+    """Settle the gross-mode trades sealed in block ``height``.
+
+    With ``share_out`` (as ``ledger.tasks.seal`` queues it), the first chunk is settled
+    here and the rest queued as ``settle_trades`` tasks; otherwise all of them here.
+    """
+    ids = list(trades_ready(block_height=height).values_list("id", flat=True))
+    if share_out:
+        for i in range(SETTLE_CHUNK, len(ids), SETTLE_CHUNK):
+            settle_trades.delay(ids[i : i + SETTLE_CHUNK])
+        ids = ids[:SETTLE_CHUNK]
+    return settle_trades(ids)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def settle_trades(trade_ids: list[int]) -> int:
+    """Settle these gross trades, each in its own transaction; those already settled are skipped."""
+    return sum(trade_settle(trade_id=tid) for tid in trade_ids)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)

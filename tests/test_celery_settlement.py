@@ -78,8 +78,8 @@ def test_a_worker_killed_while_settling_a_block_of_1000_trades_settles_each_once
     _market_with_trades(1000)
     height = block_seal().block.height
     with celery_stack(tmp_path, beat=False) as stack:
-        # when the worker is SIGKILLed in the middle of settling the block
-        settle_block.apply_async(args=[height], queue=stack.queue)
+        # when the worker is SIGKILLed in the middle of settling the block, shared out in chunks as sealing does
+        settle_block.apply_async(args=[height], kwargs={"share_out": True}, queue=stack.queue)
         assert wait_for(lambda: 0 < Settlement.objects.count() < 1000, timeout=30, interval=0.01), stack.logs()
         stack.kill("worker")
         partly = Settlement.objects.count()

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import F, Q, QuerySet
 
 from settlement.models import CashBalance, Position
 
-from .models import Account, Order, Quote, Role, Security, Trade, User
+from .models import Account, Broker, Order, Quote, Role, Security, Trade, User
 
 # Roles that supervise the whole market and may read every order and trade.
 SUPERVISORS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
 
 
+_ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+_BROKER_FIELDS = [f.attname for f in Broker._meta.concrete_fields]
+_ACCOUNT_OF = (
+    f"SELECT {', '.join(f'a.{f}' for f in _ACCOUNT_FIELDS)}, {', '.join(f'b.{f}' for f in _BROKER_FIELDS)}"
+    " FROM exchange_account a LEFT JOIN exchange_broker b ON b.id = a.broker_id WHERE a.owner_id = %s"
+)
+
+
 def account_of(user: User) -> Account | None:
-    # get(), not first(): a user owns at most one account, and get() spares the
-    # ORDER BY that first() adds (this runs on every order through the API).
-    try:
-        return Account.objects.select_related("broker").get(owner=user)
-    except Account.DoesNotExist:
+    """The user's account with its broker (``select_related("broker")``), or None.
+
+    Written out: it runs on every order through the API, and building the ORM's
+    SQL cost more CPU than the statement (measured with ``make bench``).
+    """
+    with connection.cursor() as cur:
+        cur.execute(_ACCOUNT_OF, [user.pk])
+        row = cur.fetchone()
+    if row is None:
         return None
+    n = len(_ACCOUNT_FIELDS)
+    account = Account.from_db("default", _ACCOUNT_FIELDS, row[:n])
+    account.broker = None if row[n] is None else Broker.from_db("default", _BROKER_FIELDS, row[n:])
+    return account
 
 
 def _visible_accounts_q(user: User, prefix: str) -> Q | None:

@@ -139,6 +139,28 @@ def market(db) -> Market:
 
 
 @pytest.fixture
+def trading(market):
+    """A market maker quoting 9.90 / 10.10 and an investor with cash and shares: (market, mm, investor)."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000", shares=500)
+    return market, mm, investor
+
+
+def order_body(market, **over) -> dict:
+    """A valid ``POST orders/`` body (an IOC buy of 100 at 10.10), with ``over`` replacing fields."""
+    body = {
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": 100,
+        "limit_price": "10.10",
+        "time_in_force": "IOC",
+        "client_order_id": "api-1",
+    }
+    return {**body, **over}
+
+
+@pytest.fixture
 def api():
     return APIClient()
 

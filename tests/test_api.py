@@ -5,29 +5,9 @@ from decimal import Decimal
 import pytest
 
 from exchange.models import Order, Role, Trade
-from tests.conftest import api_for, snapshot
+from tests.conftest import api_for, order_body, snapshot
 
 D = Decimal
-
-
-@pytest.fixture
-def trading(market):
-    mm = market.market_maker()
-    market.quote(mm, "9.90", "10.10")
-    investor = market.investor(cash="50000", shares=500)
-    return market, mm, investor
-
-
-def order_body(market, **over):
-    body = {
-        "security": market.security.code,
-        "side": "buy",
-        "quantity": 100,
-        "limit_price": "10.10",
-        "time_in_force": "IOC",
-        "client_order_id": "api-1",
-    }
-    return {**body, **over}
 
 
 def test_token_login_then_token_auth(api, market):

@@ -12,27 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import api_for, snapshot
-
-
-@pytest.fixture
-def trading(market):
-    mm = market.market_maker()
-    market.quote(mm, "9.90", "10.10")
-    investor = market.investor(cash="50000", shares=500)
-    return market, mm, investor
-
-
-def order_body(market, **over):
-    body = {
-        "security": market.security.code,
-        "side": "buy",
-        "quantity": 100,
-        "limit_price": "10.10",
-        "time_in_force": "IOC",
-        "client_order_id": "bad-1",
-    }
-    return {**body, **over}
+from tests.conftest import api_for, order_body, snapshot
 
 
 def quote_body(market, **over):
@@ -132,9 +112,13 @@ def test_a_huge_page_size_is_capped(trading, path):
     assert resp.status_code in (200, 403)  # 403: the ledger is not an investor's; what matters is no 500
 
 
+def _containers(children):
+    return st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3))
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    _containers,
     max_leaves=6,
 )
 

@@ -19,6 +19,7 @@ from exchange.models import Account, AuditEvent, Order, Role, Trade, User
 from kyc import crypto
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
+from tests.browser.steps import buy_500_from_the_ask_at_10_10
 from tests.conftest import Market, build_market, cash_of
 
 pytestmark = pytest.mark.browser
@@ -207,21 +208,9 @@ def test_the_whole_path_register_approve_deposit_at_the_counter_and_buy(page: Pa
 
     # when the investor logs in, opens the ticket from the market watch and buys 500 from the ask, IOC
     log_in(page, base, investor.username, investor.password)
-    row = page.locator(f'#market-table tr[data-code="{code}"]')
-    expect(row.locator('[data-field="ask"]')).to_have_text("10.10")
-    row.get_by_text("Test Co").click()
-    page.wait_for_url(f"{base}/orders/new/?security={code}")
-    expect(page.locator("#available-cash")).to_have_text("20,000.00")
-    page.locator("#quote-book tr.ask").first.click()  # takes the ask's price, side buy
-    expect(page.locator("#id_limit_price")).to_have_value("10.10")
-    page.fill("#id_quantity", "500")
-    page.get_by_label("立即成交剩余撤销").check()
-    expect(page.locator("#order-estimate")).to_have_text("委托金额（不含费用）: 5,050.00")
-    page.locator("#place-order").click()
+    buy_500_from_the_ask_at_10_10(page, base, code, available="20,000.00")
 
     # then the order is filled against the quote and the trade is listed
-    page.wait_for_url(f"{base}/orders/")
-    expect(page.locator(".msg-success")).to_contain_text("已成交（已成交 500 股）")
     page.get_by_role("link", name="我的成交").click()
     trade_row = page.locator("#trades-table tbody tr")
     expect(trade_row).to_have_count(1)

@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.steps import buy_500_from_the_ask_at_10_10
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
@@ -33,21 +34,9 @@ def test_investor_buys_from_a_quote_and_sees_the_trade_and_the_cash(page: Page, 
 
     # when the investor logs in, opens the ticket from the market watch and buys from the ask
     log_in(page, base, investor.owner.username)
-    row = page.locator(f'#market-table tr[data-code="{code}"]')
-    expect(row.locator('[data-field="ask"]')).to_have_text("10.10")
-    row.get_by_text("Test Co").click()
-    page.wait_for_url(f"{base}/orders/new/?security={code}")
-    expect(page.locator("#available-cash")).to_have_text("100,000.00")
-    page.locator("#quote-book tr.ask").first.click()  # takes the ask's price, side buy
-    expect(page.locator("#id_limit_price")).to_have_value("10.10")
-    page.fill("#id_quantity", "500")
-    page.get_by_label("立即成交剩余撤销").check()
-    expect(page.locator("#order-estimate")).to_have_text("委托金额（不含费用）: 5,050.00")
-    page.locator("#place-order").click()
+    buy_500_from_the_ask_at_10_10(page, base, code, available="100,000.00")
 
     # then the order is filled, the trade is listed and the cash is reserved for settlement
-    page.wait_for_url(f"{base}/orders/")
-    expect(page.locator(".msg-success")).to_contain_text("已成交（已成交 500 股）")
     expect(page.locator("#orders-table tbody tr")).to_have_count(1)
     page.get_by_role("link", name="我的成交").click()
     trade = page.locator("#trades-table tbody tr")

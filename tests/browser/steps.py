@@ -1,0 +1,22 @@
+"""Steps that several browser tests take through the pages."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+
+def buy_500_from_the_ask_at_10_10(page: Page, base: str, code: str, *, available: str) -> None:
+    """From the market watch: open the ticket of ``code``, take the 10.10 ask, buy 500 IOC, land on my orders."""
+    row = page.locator(f'#market-table tr[data-code="{code}"]')
+    expect(row.locator('[data-field="ask"]')).to_have_text("10.10")
+    row.get_by_text("Test Co").click()
+    page.wait_for_url(f"{base}/orders/new/?security={code}")
+    expect(page.locator("#available-cash")).to_have_text(available)
+    page.locator("#quote-book tr.ask").first.click()  # takes the ask's price, side buy
+    expect(page.locator("#id_limit_price")).to_have_value("10.10")
+    page.fill("#id_quantity", "500")
+    page.get_by_label("立即成交剩余撤销").check()
+    expect(page.locator("#order-estimate")).to_have_text("委托金额（不含费用）: 5,050.00")
+    page.locator("#place-order").click()
+    page.wait_for_url(f"{base}/orders/")
+    expect(page.locator(".msg-success")).to_contain_text("已成交（已成交 500 股）")

@@ -178,6 +178,7 @@ def serve(env: dict) -> int:
     bind = env.get("EXCHANGE_BIND", "127.0.0.1:8000")
     celery = str(Path(PY).with_name("celery"))
     gunicorn = str(Path(PY).with_name("gunicorn"))
+    celery_log = env.get("CELERY_LOG_LEVEL", "warning")
     procs = {
         "web": [
             gunicorn,
@@ -191,8 +192,9 @@ def serve(env: dict) -> int:
             "--graceful-timeout",
             "5",
         ],
-        "worker": [celery, "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
-        "beat": [celery, "-A", "config", "beat", "-l", "info", "-s", str(DATA / "celerybeat-schedule")],
+        # Beat seals every second: at "info" the console would scroll with it. CELERY_LOG_LEVEL=info shows each task.
+        "worker": [celery, "-A", "config", "worker", "-l", celery_log, "--concurrency", "2"],
+        "beat": [celery, "-A", "config", "beat", "-l", celery_log, "-s", str(DATA / "celerybeat-schedule")],
     }
     children: dict[str, subprocess.Popen] = {}
     try:

@@ -81,6 +81,18 @@ def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
             return None
         more_waiting = len(rows) > limit
         rows = rows[:limit]
+        if more_waiting:
+            # A key signs only blocks that seal its introduction (or come after it): a waiting
+            # KEY_ROTATION entry (the genesis key's, written just above, or a rotation) joins this
+            # block even when older entries fill it; they wait for the next one.
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT p.entry_id, e.leaf_hash FROM ledger_pendingentry p"
+                    " JOIN ledger_entry e ON e.id = p.entry_id"
+                    " WHERE e.kind = 'KEY_ROTATION' AND p.entry_id > %s ORDER BY p.entry_id",
+                    [rows[-1][0]],
+                )
+                rows += cur.fetchall()
         waiting = [entry_id for entry_id, _ in rows]
 
         last = Block.objects.order_by("-height").first()

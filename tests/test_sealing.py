@@ -80,10 +80,45 @@ def test_nothing_waiting_seals_nothing(db):
 
 
 def test_a_block_holds_at_most_max_leaves_and_says_more_wait(db):
+    deposit(1)
+    block_seal()  # the genesis block and its key
     deposit(9)
     result = block_seal(max_leaves=4)
     assert (result.leaves, result.more_waiting) == (4, True)
-    assert PendingEntry.objects.count() == 6
+    assert PendingEntry.objects.count() == 5
+
+
+def _kinds(block: Block) -> list[str]:
+    return list(Leaf.objects.filter(block=block).order_by("leaf_index").values_list("entry__kind", flat=True))
+
+
+def test_a_key_entry_joins_the_full_block_its_key_signs(db):
+    from ledger.keys import key_rotate
+    from ledger.verification import Report, verify_chain
+
+    # given more waiting entries than a block holds, on a new ledger
+    deposit(9)
+
+    # when the first block is sealed, then it holds its genesis key's entry beside the oldest entries
+    genesis = block_seal(max_leaves=4)
+    assert (genesis.leaves, genesis.more_waiting) == (5, True)
+    assert _kinds(genesis.block) == ["DEPOSIT"] * 4 + ["KEY_ROTATION"]
+
+    # and when a rotation waits behind a full block's worth of entries, the rotation block seals it too
+    deposit(6)
+    key_rotate()
+    rotation = block_seal(max_leaves=4)
+    assert _kinds(rotation.block) == ["DEPOSIT"] * 4 + ["KEY_ROTATION"]
+    assert rotation.block.signatures.count() == 2
+
+    # and the rest seals in order, and the whole chain verifies
+    while block_seal(max_leaves=4) is not None:
+        pass
+    assert not PendingEntry.objects.exists()
+    report = Report()
+    verify_chain(report)
+    assert report.ok, [str(p) for p in report.problems]
+    assert Leaf.objects.count() == Entry.objects.count() == 9 + 1 + 6 + 1
 
 
 def test_key_rotation_block_is_signed_by_both_keys_then_the_old_key_stops(db):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -116,10 +117,19 @@ class BlockDetailApi(APIView):
 
 
 def _may_read_entry(user, entry_id: int) -> bool:
+    """Supervisors read every entry; the two parties of a trade read its TRADE entry, its gross
+    SETTLEMENT entry and the entries of its holds, releases and refusals. A net batch's entry lists
+    every participant's position, so only supervisors read it."""
     if user.role in SUPERVISORS:
         return True
-    trade = Trade.objects.filter(entry_id=entry_id).select_related("buyer", "seller").first()
-    return trade is not None and user.pk in (trade.buyer.owner_id, trade.seller.owner_id)
+    from settlement.models import Settlement, SettlementAction
+
+    mine = Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user))
+    return (
+        mine.filter(entry_id=entry_id).exists()
+        or Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists()
+        or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine).exists()
+    )
 
 
 def entry_json(leaf: Leaf, *, with_bytes: bool) -> dict:

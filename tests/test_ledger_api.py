@@ -113,3 +113,27 @@ def test_only_the_parties_and_supervisors_read_a_trades_entry_bytes(chain):
     assert json.loads(base64.b64decode(buyer.get(f"/api/v1/trades/{trade.pk}/proof/").json()["entry"]))["kind"] == (
         "TRADE"
     )
+
+
+def test_the_parties_read_their_trades_settlement_and_hold_entries_others_do_not(chain, market):
+    from settlement.dvp import trade_hold, trade_release, trade_settle
+    from settlement.models import Settlement, SettlementAction
+
+    # given the chain's first trade held, released and settled, each written to the ledger and sealed
+    _auditor, buyer, other, _trusted = chain
+    trade = Trade.objects.order_by("id").first()
+    trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court order 7")
+    trade_release(actor=market.depository, trade_id=trade.pk, reason="Order lifted")
+    assert trade_settle(trade_id=trade.pk)
+    block_seal()
+    entries = [a.entry_id for a in SettlementAction.objects.filter(trade=trade).order_by("id")]
+    entries.append(Settlement.objects.get(trade=trade).entry_id)
+
+    for entry_id in entries:
+        index = Leaf.objects.get(entry_id=entry_id).leaf_index
+        # when the buyer asks for the entry, then they get its bytes
+        mine = buyer.get(f"/api/v1/ledger/entries/{index}/").json()
+        assert json.loads(base64.b64decode(mine["canonical"]))["payload"]["trade_id"] == trade.pk
+        # and another investor gets only what anyone may check inclusion with
+        seen = other.get(f"/api/v1/ledger/entries/{index}/").json()
+        assert "canonical" not in seen and seen["leaf_hash"] == mine["leaf_hash"]

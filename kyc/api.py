@@ -16,6 +16,7 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -241,7 +242,7 @@ def _own_profile(request) -> KycProfile:
 class NoProfile(err.DomainError):
     code = "no_kyc_profile"
     status = 404
-    default_message = "There is no account-opening (KYC) record for this user; see your broker."
+    default_message = gettext_lazy("There is no account-opening (KYC) record for this user; see your broker.")
 
 
 class MeApi(APIView):

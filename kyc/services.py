@@ -17,6 +17,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from exchange import exceptions as err
 from exchange.audit import audit_record
@@ -33,13 +34,15 @@ EDITABLE = (KycProfile.State.DRAFT, KycProfile.State.REJECTED, KycProfile.State.
 class KycStateError(err.DomainError):
     code = "kyc_wrong_state"
     status = 409
-    default_message = "The application is not in a state that allows this."
+    default_message = gettext_lazy("The application is not in a state that allows this.")
 
 
 class MakerChecker(err.DomainError):
     code = "maker_checker"
     status = 403
-    default_message = "A second staff member must approve: you entered, edited or submitted this application."
+    default_message = gettext_lazy(
+        "A second staff member must approve: you entered, edited or submitted this application."
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,13 +28,13 @@ from .services import signed_note
 class NotSealed(err.DomainError):
     code = "not_sealed"
     status = 409
-    default_message = "The entry is not sealed in a block yet."
+    default_message = gettext_lazy("The entry is not sealed in a block yet.")
 
 
 class NotACheckpoint(err.DomainError):
     code = "not_a_checkpoint"
     status = 400
-    default_message = "No signed checkpoint has that tree size."
+    default_message = gettext_lazy("No signed checkpoint has that tree size.")
 
 
 def _b64(data: bytes) -> str:

@@ -33,7 +33,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from exchange import exceptions as err
 from exchange.audit import audit_record
@@ -51,18 +51,18 @@ PENDING = (Trade.Status.MATCHED,)
 class TradeNotPending(err.DomainError):
     code = "trade_not_pending"
     status = 409
-    default_message = "The trade is not waiting for settlement."
+    default_message = gettext_lazy("The trade is not waiting for settlement.")
 
 
 class TradeNotHeld(err.DomainError):
     code = "trade_not_held"
     status = 409
-    default_message = "The trade is not held."
+    default_message = gettext_lazy("The trade is not held.")
 
 
 class ReasonRequired(err.DomainError):
     code = "reason_required"
-    default_message = "Give a reason."
+    default_message = gettext_lazy("Give a reason.")
 
 
 # --------------------------------------------------------------------------

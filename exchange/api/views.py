@@ -7,6 +7,7 @@ and shape the output. No business rule lives here.
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -81,7 +82,7 @@ class TokenApi(APIView):
 class InvalidCredentials(err.DomainError):
     code = "invalid_credentials"
     status = 400
-    default_message = "Wrong username or password."
+    default_message = gettext_lazy("Wrong username or password.")
 
 
 # --------------------------------------------------------------------------

@@ -142,3 +142,23 @@ def test_the_settle_task_run_twice_at_once_on_one_block_moves_once():
     assert sum(results) == 50
     _all_settled_once(50)
     assert replay_check() == []
+
+
+def test_two_worker_processes_given_one_block_twice_settle_each_trade_once(tmp_path):
+    # given a sealed block of 200 trades and two worker processes on one queue
+    _market_with_trades(200)
+    height = block_seal().block.height
+    with celery_stack(tmp_path, beat=False) as stack:
+        stack.worker("worker-b")
+
+        # when the block's settle task is delivered twice, each shared out in chunks as sealing does
+        for _ in range(2):
+            settle_block.apply_async(args=[height], kwargs={"share_out": True}, queue=stack.queue)
+
+        # then both processes took chunks, and every trade settled exactly once
+        assert wait_for(lambda: Settlement.objects.count() == 200, timeout=60, interval=0.2), stack.logs()
+        time.sleep(1.0)  # the duplicate chunks still running find nothing to do
+        logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("worker", "worker-b")}
+        assert all("settle_trades" in log for log in logs.values()), stack.logs()
+    _all_settled_once(200)
+    assert replay_check() == []

@@ -62,9 +62,10 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def worker(self) -> subprocess.Popen:
+    def worker(self, name: str = "worker") -> subprocess.Popen:
+        """A worker process on the stack's queue; give each of several workers its own ``name``."""
         return self._start(
-            "worker",
+            name,
             [
                 "worker",
                 "-Q",
@@ -76,7 +77,7 @@ class Stack:
                 "--without-mingle",
                 "--without-gossip",
                 "-n",
-                f"{self.queue}@%h",
+                f"{name}-{self.queue}@%h",
             ],
         )
 

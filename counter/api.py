@@ -104,13 +104,7 @@ class ClientListApi(CounterApi):
         data = OpenAccountInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        identity = Identity(
-            real_name=v["real_name"],
-            id_type=v["id_type"],
-            id_number=v["id_number"],
-            phone=v["phone"],
-            address=v["address"],
-        )
+        identity = Identity.of(v)
         try:
             profile = kyc_register(
                 username=v["username"],

@@ -65,14 +65,7 @@ class OpenAccountForm(forms.Form):
         self.fields["username"].widget.attrs.update({"autocomplete": "off"})
 
     def identity(self) -> Identity:
-        data = self.cleaned_data
-        return Identity(
-            real_name=data["real_name"],
-            id_type=data["id_type"],
-            id_number=data["id_number"],
-            phone=data["phone"],
-            address=data["address"],
-        )
+        return Identity.of(self.cleaned_data)
 
 
 class CashForm(forms.Form):

@@ -148,14 +148,7 @@ class IdentityInput(serializers.Serializer):
     address = serializers.CharField(max_length=MAX_TEXT)
 
     def identity(self) -> services.Identity:
-        data = self.validated_data
-        return services.Identity(
-            real_name=data["real_name"],
-            id_type=data["id_type"],
-            id_number=data["id_number"],
-            phone=data["phone"],
-            address=data["address"],
-        )
+        return services.Identity.of(self.validated_data)
 
 
 def _strict_dict(value) -> dict:

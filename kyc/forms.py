@@ -40,14 +40,7 @@ class IdentityForm(forms.Form):
         self.fields["address"].widget.attrs.update({"autocomplete": "street-address"})
 
     def identity(self) -> services.Identity:
-        data = self.cleaned_data
-        return services.Identity(
-            real_name=data["real_name"],
-            id_type=data["id_type"],
-            id_number=data["id_number"],
-            phone=data["phone"],
-            address=data["address"],
-        )
+        return services.Identity.of(self.cleaned_data)
 
 
 class RegistrationForm(IdentityForm):

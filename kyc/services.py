@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,11 @@ class Identity:
     id_number: str
     phone: str
     address: str
+
+    @classmethod
+    def of(cls, data: Mapping[str, str]) -> Identity:
+        """The identity fields of validated form or serializer data."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
 def _invalid(errors: dict[str, str]) -> err.InvalidInput:

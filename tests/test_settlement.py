@@ -169,7 +169,9 @@ def test_only_the_depository_holds_and_a_reason_is_required(deal, market):
     assert snapshot() == before
 
 
-def test_net_settlement_nets_per_account_and_writes_one_entry(market):
+@pytest.fixture
+def net_trades(market):
+    """A net-mode security with three sealed trades of one investor against a market maker: (mm, investor)."""
     Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
     mm = market.market_maker(cash="100000", shares=10_000)
     market.quote(mm, "9.90", "10.10")
@@ -181,6 +183,11 @@ def test_net_settlement_nets_per_account_and_writes_one_entry(market):
             request=OrderRequest(market.security.code, side, 100, D(price), "IOC", f"n{n}"),
         )
     block_seal()
+    return mm, a
+
+
+def test_net_settlement_nets_per_account_and_writes_one_entry(market, net_trades):
+    mm, a = net_trades
     mm_cash = cash_of(mm).total
     assert trade_settle(trade_id=Trade.objects.first().pk) is False  # net-mode trades wait for their window
 
@@ -207,21 +214,11 @@ def test_replay_names_the_account_asset_and_both_values(deal, market):
         call_command("ledger_replay", "--check")
 
 
-def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, monkeypatch):
+def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, net_trades, monkeypatch):
     from settlement import dvp
 
     # given three sealed net-mode trades of one investor against a market maker
-    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
-    mm = market.market_maker(cash="100000", shares=10_000)
-    market.quote(mm, "9.90", "10.10")
-    a = market.investor(cash="50000", shares=1000)
-    for n, (side, price) in enumerate([("buy", "10.10"), ("buy", "10.10"), ("sell", "9.90")]):
-        order_place(
-            placed_by=a.owner,
-            account=a,
-            request=OrderRequest(market.security.code, side, 100, D(price), "IOC", f"n{n}"),
-        )
-    block_seal()
+    _mm, a = net_trades
     first = Trade.objects.order_by("id").first()
     # and one obligation larger than everything the buyer holds (reservations make this impossible in
     # production; the service must still refuse the whole batch rather than settle part of it)

@@ -72,7 +72,7 @@ def test_an_untouched_ledger_verifies(ledger, capsys):
 def test_one_changed_byte_is_named(ledger):
     leaf = leaf_in_block(1, 1)
     tamper(
-        "UPDATE ledger_entry SET canonical = overlay(canonical placing '9'::bytea from 60 for 1) WHERE id = %s",
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s",
         [leaf.entry_id],
     )
     first = ledger_verify().first
@@ -84,7 +84,7 @@ def test_one_changed_byte_is_named(ledger):
 def test_a_rewritten_entry_with_a_fresh_leaf_hash_is_named(ledger):
     leaf = leaf_in_block(2, 0)
     tamper(
-        "UPDATE ledger_entry SET canonical = overlay(canonical placing '9'::bytea from 60 for 1) WHERE id = %s;"
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s;"
         "UPDATE ledger_entry SET leaf_hash = sha256('\\x00'::bytea || canonical) WHERE id = %s",
         [leaf.entry_id, leaf.entry_id],
     )
@@ -133,7 +133,7 @@ def test_an_altered_root_is_named(ledger):
 
 def test_an_altered_signature_is_named(ledger):
     tamper(
-        "UPDATE ledger_blocksignature SET signature = overlay(signature placing '\\x00'::bytea from 1 for 1) "
+        "UPDATE ledger_blocksignature SET signature = set_byte(signature, 0, get_byte(signature, 0) # 1) "
         "WHERE block_id = 1"
     )
     report = ledger_verify()

@@ -99,13 +99,16 @@ def test_a_worker_killed_while_settling_a_block_of_1000_trades_settles_each_once
 
 
 def test_trades_whose_messages_redis_lost_are_settled_by_the_sweep(tmp_path):
-    # given sealed trades whose settle task was queued, and then Redis lost the queue
+    # given sealed trades whose settle task was queued, and then Redis lost everything it held (FLUSHDB)
     _market_with_trades(20)
     height = block_seal().block.height
     with celery_stack(tmp_path, beat=False) as stack:
         stack.kill("worker")
         settle_block.apply_async(args=[height], queue=stack.queue)
-        redis.Redis.from_url(settings.REDIS_URL).delete(stack.queue)
+        server = redis.Redis.from_url(settings.REDIS_URL)
+        assert server.llen(stack.queue) == 1
+        server.flushdb()
+        assert server.dbsize() == 0
 
         # when a worker and beat run
         stack.worker()

@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from . import checkpoint, merkle
 from .models import Block, Entry, PendingEntry
@@ -231,13 +231,20 @@ def verify_unsealed(report: Report) -> None:
             report.problems.append(Problem("is neither sealed nor waiting (or both)", entry_id=eid))
 
 
-def verify_external_checkpoints(report: Report, path: Path | None = None) -> None:
-    """The signed checkpoints written outside the database must all still be in it, unchanged."""
+def external_checkpoints(path: Path | None = None) -> list[str]:
+    """The lines of the signed-checkpoint log kept outside the database (appended once a block commits)."""
     path = Path(path or settings.LEDGER_CHECKPOINT_LOG)
-    if not path.exists():
-        return
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def verify_external_checkpoints(report: Report, lines: list[str]) -> None:
+    """The signed checkpoints written outside the database must all still be in it, unchanged.
+
+    ``lines`` must be read before the database snapshot is taken: each was written after its block
+    committed, so the snapshot holds every block they name, and one it lacks was deleted.
+    """
     blocks = {b.height: b for b in Block.objects.only("height", "tree_size", "root", "block_hash")}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lines:
         if not line.strip():
             continue
         try:
@@ -324,9 +331,24 @@ def verify_business(report: Report, trade_payloads: dict[int, dict]) -> None:
 
 
 def ledger_verify(*, progress: Callable[[int, int], None] | None = None, checkpoint_log: Path | None = None) -> Report:
+    """Verify the ledger as of one moment of a live exchange.
+
+    Every part reads one REPEATABLE READ snapshot: otherwise a deposit, a seal
+    or a trade committed between two of the queries (cash held and deposits
+    summed apart, a trade's entry sealed after the chain was read) would look
+    like a broken ledger. The external checkpoint log is read first, so every
+    block it names is in the snapshot. Inside a caller's transaction that
+    transaction's reads are used as they are.
+    """
     report = Report()
-    trades = verify_chain(report, progress)
-    verify_unsealed(report)
-    verify_external_checkpoints(report, checkpoint_log)
-    verify_business(report, trades)
+    logged = external_checkpoints(checkpoint_log)
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        trades = verify_chain(report, progress)
+        verify_unsealed(report)
+        verify_external_checkpoints(report, logged)
+        verify_business(report, trades)
     return report

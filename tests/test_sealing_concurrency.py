@@ -72,3 +72,60 @@ def test_four_sealers_racing_two_writers_never_fork_skip_or_repeat_a_leaf():
     report = Report()
     verify_chain(report)
     assert report.ok, [str(p) for p in report.problems[:5]]
+
+
+def test_verification_reads_one_moment_of_a_live_exchange(monkeypatch):
+    # given a market with a sealed trade
+    from exchange.services import OrderRequest, order_place
+    from ledger import verification
+    from settlement.services import cash_deposit
+    from tests.conftest import build_market
+
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=5000)
+    buyer = market.investor(cash="100000")
+
+    def buy(ref: str) -> None:
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", ref),
+        )
+
+    buy("before")
+    while block_seal() is not None:
+        pass
+
+    # when, after verification has read the chain and before it checks trades and cash, another connection
+    # deposits cash, matches a trade and seals it (all committed)
+    def live_exchange() -> None:
+        try:
+            cash_deposit(actor=market.staff, account=buyer, amount=Decimal("500.00"))
+            buy("during")
+            while block_seal() is not None:
+                pass
+        finally:
+            connections.close_all()
+
+    chain_checked = verification.verify_external_checkpoints
+
+    def then_the_exchange_moves(*args, **kwargs):
+        worker = threading.Thread(target=live_exchange)
+        worker.start()
+        worker.join()
+        return chain_checked(*args, **kwargs)
+
+    monkeypatch.setattr(verification, "verify_external_checkpoints", then_the_exchange_moves)
+    during = verification.ledger_verify()
+
+    # then that verification judged the ledger as it was when it began: nothing is wrong, the new trade unseen
+    assert during.ok, [str(p) for p in during.problems]
+    assert during.trades == 1
+    assert Entry.objects.filter(kind="TRADE").count() == 2 and not PendingEntry.objects.exists()
+
+    # and the next verification sees both trades and the deposit, and is just as clean
+    monkeypatch.undo()
+    after = verification.ledger_verify()
+    assert after.ok, [str(p) for p in after.problems]
+    assert (after.trades, after.leaves) == (2, Leaf.objects.count())

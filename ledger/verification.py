@@ -19,7 +19,9 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
+
+from exchange.snapshot import read_only_snapshot
 
 from . import checkpoint, merkle
 from .models import Block, Entry, PendingEntry
@@ -342,11 +344,7 @@ def ledger_verify(*, progress: Callable[[int, int], None] | None = None, checkpo
     """
     report = Report()
     logged = external_checkpoints(checkpoint_log)
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost:
-            with connection.cursor() as cur:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    with read_only_snapshot():
         trades = verify_chain(report, progress)
         verify_unsealed(report)
         verify_external_checkpoints(report, logged)

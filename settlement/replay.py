@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.db import connection
 
 from exchange.models import Order, Quote, Trade
+from exchange.snapshot import read_only_snapshot
 
 from .models import CashBalance, Position
 
@@ -97,6 +98,12 @@ def reserved_expected() -> tuple[dict[int, Decimal], dict[tuple[int, int], int]]
 
 
 def replay_check() -> list[Difference]:
+    """Every difference between the balance tables and the ledger, as of one snapshot of a live exchange."""
+    with read_only_snapshot():
+        return _differences()
+
+
+def _differences() -> list[Difference]:
     cash_ledger, shares_ledger = ledger_balances()
     cash_reserved, shares_reserved = reserved_expected()
     diffs: list[Difference] = []

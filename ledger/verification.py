@@ -10,7 +10,9 @@ agree with their entries. Reports the first bad block and entry.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +29,9 @@ from . import checkpoint, merkle
 from .models import Block, Entry, PendingEntry
 
 CHUNK = 5000
+# What a trade row must agree on with its TRADE entry's payload, in this order.
+TRADE_FIELDS = ("trade_id", "security", "price", "quantity", "buyer", "seller", "buyer_fee", "seller_fee")
+_json = json.JSONDecoder().decode
 
 
 @dataclass
@@ -77,31 +82,67 @@ class _Key:
     until_height: int | None = None  # the last height it may sign (its rotation block)
 
 
-def _leaves(start: int, end: int) -> Iterator[tuple[int, int, bytes, bytes, str]]:
-    """(leaf_index, entry_id, canonical, stored leaf hash, kind) in leaf order, streamed."""
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
+_ROW_HEAD = struct.Struct(">hiqiqi")  # 6 fields; leaf index (8 bytes); entry id (8 bytes); canonical's length
+_LENGTH = struct.Struct(">i")
+
+
+def _leaves(start: int, end: int) -> Iterator[tuple[int, int, bytes, bytes, str, bytes | None]]:
+    """(leaf_index, entry_id, canonical, stored leaf hash, kind, sealed leaf node or None) in leaf order.
+
+    Read with ``COPY … TO STDOUT (FORMAT binary)``: the bytes arrive as they are stored, with no hex
+    text to decode and no Python objects built per column (half the time of a cursor's rows).
+    """
+    query = (
+        "COPY (SELECT l.leaf_index::int8, e.id::int8, e.canonical, e.leaf_hash, e.kind, n.hash FROM ledger_leaf l "
+        "JOIN ledger_entry e ON e.id = l.entry_id "
+        "LEFT JOIN ledger_node n ON n.level = 0 AND n.index = l.leaf_index AND n.index >= {lo} AND n.index < {hi} "
+        "WHERE l.leaf_index >= {lo} AND l.leaf_index < {hi} ORDER BY l.leaf_index) TO STDOUT (FORMAT binary)"
+    )
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT l.leaf_index, e.id, e.canonical, e.leaf_hash, e.kind FROM ledger_leaf l "
-            "JOIN ledger_entry e ON e.id = l.entry_id WHERE l.leaf_index >= %s AND l.leaf_index < %s "
-            "ORDER BY l.leaf_index",
-            [start, end],
-        )
-        while rows := cur.fetchmany(CHUNK):
-            for index, eid, data, stored, kind in rows:
-                yield index, eid, bytes(data), bytes(stored), kind
+        for lo in range(start, end, CHUNK):
+            buffer = io.BytesIO()
+            cur.cursor.copy_expert(query.format(lo=int(lo), hi=int(min(lo + CHUNK, end))), buffer)
+            yield from _copy_rows(buffer.getbuffer())
 
 
-def _cached_leaf_hashes(start: int, end: int) -> dict[int, bytes]:
-    with connection.cursor() as cur:
-        cur.execute("SELECT index, hash FROM ledger_node WHERE level = 0 AND index >= %s AND index < %s", [start, end])
-        return {i: bytes(h) for i, h in cur.fetchall()}
+def _copy_rows(data: memoryview) -> Iterator[tuple[int, int, bytes, bytes, str, bytes | None]]:
+    """Rows of a binary COPY of (int8, int8, bytea, bytea, text, bytea) columns; only the last may be NULL."""
+    if bytes(data[:11]) != _COPY_HEADER:
+        raise ValueError("not a binary COPY stream")
+    (extension,) = _LENGTH.unpack_from(data, 15)
+    pos = 19 + extension
+    row_head, length = _ROW_HEAD.unpack_from, _LENGTH.unpack_from
+    end = len(data) - 2  # the trailer: a field count of -1
+    while pos < end:
+        fields, _, index, _, eid, size = row_head(data, pos)
+        if fields != 6:
+            raise ValueError(f"a row of {fields} fields in a COPY of 6 columns")
+        pos += _ROW_HEAD.size
+        canonical = bytes(data[pos : pos + size])
+        pos += size
+        (size,) = length(data, pos)
+        stored = bytes(data[pos + 4 : pos + 4 + size])
+        pos += 4 + size
+        (size,) = length(data, pos)
+        kind = str(data[pos + 4 : pos + 4 + size], "utf-8")
+        pos += 4 + size
+        (size,) = length(data, pos)
+        node = bytes(data[pos + 4 : pos + 4 + size]) if size >= 0 else None
+        pos += 4 + max(size, 0)
+        yield index, eid, canonical, stored, kind, node
+    if bytes(data[pos:]) != b"\xff\xff":
+        raise ValueError("a binary COPY stream ends with its trailer")
 
 
-def verify_chain(report: Report, progress: Callable[[int, int], None] | None = None) -> dict[int, dict]:
-    """Leaves, tree, headers, links, signatures. Returns the TRADE payloads by entry id for the business check."""
+def verify_chain(report: Report, progress: Callable[[int, int], None] | None = None) -> dict[int, tuple]:
+    """Leaves, tree, headers, links, signatures.
+
+    Returns, by entry id, each TRADE entry's ``TRADE_FIELDS`` for the business check.
+    """
     total = Block.objects.order_by("-tree_size").values_list("tree_size", flat=True).first() or 0
     keys: dict[str, _Key] = {}
-    trades: dict[int, dict] = {}
+    trades: dict[int, tuple] = {}
     frontier = merkle.Frontier()
     prev_hash, expected_height = checkpoint.ZERO_HASH, 0
     blocks = Block.objects.order_by("height").defer("frontier")
@@ -115,9 +156,8 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
             report.problems.append(
                 Problem(f"starts at leaf {block.first_leaf_index}, the tree has {frontier.size} leaves", block=h)
             )
-        cached = _cached_leaf_hashes(block.first_leaf_index, block.tree_size)
         expected_index = block.first_leaf_index
-        for index, eid, data, stored, kind in _leaves(block.first_leaf_index, block.tree_size):
+        for index, eid, data, stored, kind, node in _leaves(block.first_leaf_index, block.tree_size):
             while expected_index < index:
                 report.problems.append(Problem("leaf is missing", block=h, leaf_index=expected_index))
                 expected_index += 1
@@ -127,14 +167,14 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
                 report.problems.append(
                     Problem("stored bytes do not hash to the stored leaf hash", block=h, leaf_index=index, entry_id=eid)
                 )
-            elif cached.get(index, leaf) != leaf:
+            elif node is not None and node != leaf:
                 report.problems.append(
                     Problem("entry differs from the leaf sealed at this index", block=h, leaf_index=index, entry_id=eid)
                 )
             if kind in ("KEY_ROTATION", "TRADE"):
                 try:
-                    doc = json.loads(data)
-                except ValueError:
+                    doc = _json(data.decode("utf-8"))
+                except ValueError:  # UnicodeDecodeError too
                     report.problems.append(Problem("bytes are not JSON", block=h, leaf_index=index, entry_id=eid))
                     doc = {"kind": kind, "payload": {}}
                 if doc.get("kind") != kind:
@@ -144,7 +184,8 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
                 if kind == "KEY_ROTATION":
                     _key_event(keys, doc.get("payload", {}), h)
                 else:
-                    trades[eid] = doc.get("payload", {})
+                    payload = doc.get("payload", {})
+                    trades[eid] = tuple(payload.get(k) for k in TRADE_FIELDS)
             frontier.append(leaf)
             report.leaves += 1
         while expected_index < block.tree_size:
@@ -264,7 +305,7 @@ def verify_external_checkpoints(report: Report, lines: list[str]) -> None:
             report.problems.append(Problem("differs from its external signed checkpoint", block=cp.height))
 
 
-def verify_business(report: Report, trade_payloads: dict[int, dict]) -> None:
+def verify_business(report: Report, trade_payloads: dict[int, tuple]) -> None:
     """Trades agree with their TRADE entries; cash and shares are conserved against the ledger."""
     from exchange.models import Security, Trade
     from settlement.models import CashBalance, Position
@@ -296,18 +337,9 @@ def verify_business(report: Report, trade_payloads: dict[int, dict]) -> None:
             if entry_id not in waiting:
                 report.problems.append(Problem(f"trade {trade_id} has no sealed TRADE entry", entry_id=entry_id))
             continue
-        row = {
-            "trade_id": trade_id,
-            "security": security,
-            "price": str(price),
-            "quantity": quantity,
-            "buyer": buyer,
-            "seller": seller,
-            "buyer_fee": str(buyer_fee),
-            "seller_fee": str(seller_fee),
-        }
-        diff = sorted(k for k, v in row.items() if p.get(k) != v)
-        if diff:
+        row = (trade_id, security, str(price), quantity, buyer, seller, str(buyer_fee), str(seller_fee))
+        if row != p:
+            diff = sorted(k for k, mine, theirs in zip(TRADE_FIELDS, row, p, strict=True) if mine != theirs)
             report.problems.append(Problem(f"trade {trade_id} differs from its entry in {diff}", entry_id=entry_id))
     for eid in sorted(set(trade_payloads) - seen)[:20]:
         report.problems.append(Problem("TRADE entry without its trade row", entry_id=eid))

@@ -90,7 +90,21 @@ def test_a_rewritten_entry_with_a_fresh_leaf_hash_is_named(ledger):
     )
     report = ledger_verify()
     assert (report.first.block, report.first.entry_id) == (2, leaf.entry_id)
+    assert report.first.message == "entry differs from the leaf sealed at this index"
     assert any("root" in p.message and p.block == 2 for p in report.problems)
+
+
+def test_a_rewritten_entry_whose_sealed_leaf_node_is_deleted_too_is_named_by_the_root(ledger):
+    leaf = leaf_in_block(2, 0)
+    tamper(
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s;"
+        "UPDATE ledger_entry SET leaf_hash = sha256('\\x00'::bytea || canonical) WHERE id = %s;"
+        "DELETE FROM ledger_node WHERE level = 0 AND index = %s",
+        [leaf.entry_id, leaf.entry_id, leaf.leaf_index],
+    )
+    report = ledger_verify()
+    assert (report.first.block, report.first.message) == (2, "the root does not match the recomputed tree")
+    assert not any(p.block == 1 for p in report.problems)
 
 
 def test_a_dropped_entry_is_named(ledger):

@@ -37,6 +37,7 @@ from exchange import exceptions as err
 from exchange.models import Account, Order, Role, Security, Trade, User
 from exchange.money import ZERO, money
 from exchange.selectors import trade_status
+from exchange.snapshot import read_only_snapshot
 from kyc import crypto
 from kyc.models import KycProfile
 from ledger.models import Entry, EntryKind
@@ -335,8 +336,9 @@ def _net_fees(account: Account, trade_ids: set[int]) -> dict[int, Decimal]:
     return fees
 
 
+@read_only_snapshot()
 def client_statement(account: Account, start: dt.date, end: dt.date) -> Statement:
-    """The account's statement for the Beijing dates ``start`` … ``end`` (both included)."""
+    """The account's statement for the Beijing dates ``start`` … ``end`` (both included), as of one snapshot."""
     first, after = statement_period(start, end)
     opening = ZERO
     shares: dict[str, int] = defaultdict(int)

@@ -119,3 +119,27 @@ def test_the_replay_compares_balances_and_entries_of_one_moment(live, monkeypatc
     # and the next replay, with all of it, agrees too
     monkeypatch.undo()
     assert replay.replay_check() == []
+
+
+def test_a_client_statement_is_of_one_moment(live, monkeypatch):
+    # given a statement for today that, after reading the ledger entries and before reading the trades, lets the
+    # exchange deposit, match, seal and settle on another connection
+    from counter import selectors
+
+    today = selectors.timezone.now().astimezone(selectors.BEIJING).date()
+    trades_of = selectors.client_trades
+
+    def exchange_moves_meanwhile(account):
+        live.moves()
+        return trades_of(account)
+
+    monkeypatch.setattr(selectors, "client_trades", exchange_moves_meanwhile)
+
+    # when it is built
+    statement = selectors.client_statement(live.buyer, today, today)
+
+    # then it shows the deposit, trade and cash of the moment it began, not a mix of before and after
+    assert [t.id for t in statement.trades] == [Trade.objects.order_by("id").first().pk]
+    assert [m.kind for m in statement.movements] == ["deposit"]
+    assert statement.closing_cash == Decimal("100000.00")
+    assert Settlement.objects.count() == 2  # though both trades have settled since

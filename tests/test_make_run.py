@@ -1,0 +1,181 @@
+"""`make run` as a new user meets it (issue 2): on a fresh data folder with no DATABASE_URL or REDIS_URL,
+``scripts/stack.py serve`` starts an embedded PostgreSQL and Redis, migrates, loads the demo market and serves
+it with a Celery worker and beat; a demo investor's order fills and settles; Ctrl-C stops every process it
+started; the next start comes up on the same data and adds nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.workers import wait_for
+
+pytestmark = pytest.mark.celery
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "demo-pass-2026"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Exchange:
+    """One ``make run`` (the command its Makefile target runs) on a data folder and port of the test's own."""
+
+    def __init__(self, data: Path, port: int) -> None:
+        self.data, self.port = data, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = data.parent / "run.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XDG_RUNTIME_DIR")}
+        env.update(
+            EXCHANGE_DATA_DIR=str(self.data),
+            EXCHANGE_BIND=f"127.0.0.1:{self.port}",
+            EXCHANGE_DEMO="1",
+            WEB_WORKERS="2",
+            CELERY_QUEUE=f"make-run-{self.port}",
+        )
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "scripts/stack.py", "serve"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        up = wait_for(lambda: self.proc.poll() is None and self._answers(), timeout=180, interval=0.5)
+        assert up, self.output()
+
+    def ctrl_c(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=60)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base}/login/", timeout=2) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def api(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{self.base}/api/v1/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", **({"Authorization": f"Token {token}"} if token else {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def token(self, username: str) -> str:
+        status, body = self.api("POST", "auth/token/", {"username": username, "password": PASSWORD})
+        assert status == 200, body
+        return body["token"]
+
+
+def _started_here(data: Path) -> list[str]:
+    """Processes whose command line names the data folder: PostgreSQL, Redis, beat (and nothing after a stop)."""
+    found = subprocess.run(["pgrep", "-af", str(data)], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in found if "pgrep" not in line]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def exchange(tmp_path):
+    run = Exchange(tmp_path / "data", _free_port())
+    yield run
+    if run.proc and run.proc.poll() is None:  # a failed test: stop it the way Ctrl-C would, then make sure
+        run.proc.send_signal(signal.SIGTERM)
+        try:
+            run.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            run.proc.kill()
+    for line in _started_here(run.data):
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_restarts(exchange):
+    # given `make run` on a fresh data folder, with no database or Redis of its own
+    exchange.start()
+    assert (exchange.data / "pg").is_dir() and (exchange.data / "redis").is_dir()
+    assert "demo-pass-2026" in exchange.output() and "investor1" in exchange.output()
+
+    # when demo investor 1 buys one lot at the best ask of the first security
+    token = exchange.token("investor1")
+    status, securities = exchange.api("GET", "securities/", token=token)
+    assert status == 200 and len(securities) == 3
+    code = securities[0]["code"]
+    _, book = exchange.api("GET", f"securities/{code}/quotes/", token=token)
+    best_ask = book["asks"][0]
+    _, before = exchange.api("GET", "account/", token=token)
+    status, order = exchange.api(
+        "POST",
+        "orders/",
+        {
+            "security": code,
+            "side": "buy",
+            "quantity": securities[0]["lot_size"],
+            "limit_price": best_ask["price"],
+            "time_in_force": "IOC",
+            "client_order_id": "make-run-1",
+        },
+        token=token,
+    )
+
+    # then it fills, and the worker and beat seal and settle the trade
+    assert status == 201 and order["status"] == "filled", order
+    _, trades = exchange.api("GET", "trades/", token=token)
+    (trade,) = trades["results"]
+
+    def settled() -> bool:
+        return exchange.api("GET", f"trades/{trade['id']}/", token=token)[1]["status"] == "settled"
+
+    assert wait_for(settled, timeout=30, interval=0.3), exchange.output()
+    _, after = exchange.api("GET", "account/", token=token)
+    assert after["cash"]["total"] != before["cash"]["total"]
+
+    # when Ctrl-C is pressed
+    assert exchange.ctrl_c() == 0
+
+    # then every process it started has stopped
+    assert not _port_open(exchange.port)
+    assert _started_here(exchange.data) == []
+
+    # when it is started again on the same data
+    exchange.start()
+
+    # then the market, the trade and the balances are as they were: nothing was loaded twice
+    token = exchange.token("investor1")
+    _, securities_again = exchange.api("GET", "securities/", token=token)
+    assert [s["code"] for s in securities_again] == [s["code"] for s in securities]
+    _, trades_again = exchange.api("GET", "trades/", token=token)
+    assert [t["id"] for t in trades_again["results"]] == [trade["id"]]
+    _, again = exchange.api("GET", "account/", token=token)
+    assert again == after
+    assert exchange.ctrl_c() == 0
+    assert _started_here(exchange.data) == []

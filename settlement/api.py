@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -50,5 +51,5 @@ class MonitorApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request):
         if request.user.role not in (Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR, Role.REGULATOR, Role.AUDITOR):
-            raise err.PermissionDenied("Only supervisors see the settlement monitor.")
+            raise err.PermissionDenied(gettext("Only supervisors see the settlement monitor."))
         return Response(selectors.monitor_summary())

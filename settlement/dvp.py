@@ -33,7 +33,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext, gettext_lazy
 
 from exchange import exceptions as err
 from exchange.audit import audit_record
@@ -104,7 +104,9 @@ def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
         if amount:
             fee_account = fee_accounts.get(party.broker_id)
             if fee_account is None:
-                raise err.DomainError(f"broker of {party.code} has no fee account")
+                raise err.DomainError(
+                    gettext("The broker of %(account)s has no fee account.") % {"account": party.code}
+                )
             fees.append((fee_account, amount))
     return _Legs(trade, value, value + trade.buyer_fee, value - trade.seller_fee, fees)
 
@@ -224,7 +226,7 @@ def net_settle(*, security_code: str) -> NetResult:
     with transaction.atomic():
         security = Security.objects.filter(code=security_code, settlement_mode=Security.SettlementMode.NET).first()
         if security is None:
-            raise err.UnknownSecurity("No net-settled security with that code.")
+            raise err.UnknownSecurity(gettext("No net-settled security has that code."))
         ids = list(
             trades_ready(mode=Security.SettlementMode.NET).filter(security=security).values_list("id", flat=True)
         )
@@ -262,13 +264,19 @@ def net_settle(*, security_code: str) -> NetResult:
             row.total += delta
             row.reserved -= reserved_cash_release[account_id]
             if row.total < 0 or row.available < 0:
-                raise err.InsufficientCash(f"{codes[account_id]} cannot pay its net obligation; nothing settled.")
+                raise err.InsufficientCash(
+                    gettext("%(account)s cannot pay its net obligation; nothing settled.")
+                    % {"account": codes[account_id]}
+                )
         for account_id, delta in share_delta.items():
             row = positions[account_id]
             row.total += delta
             row.reserved -= reserved_share_release[account_id]
             if row.total < 0 or row.available < 0:
-                raise err.InsufficientShares(f"{codes[account_id]} cannot deliver its net obligation; nothing settled.")
+                raise err.InsufficientShares(
+                    gettext("%(account)s cannot deliver its net obligation; nothing settled.")
+                    % {"account": codes[account_id]}
+                )
         now = timezone.now()
         entry = entry_append(
             kind=EntryKind.SETTLEMENT,
@@ -297,7 +305,7 @@ def net_settle(*, security_code: str) -> NetResult:
 
 def _require_depository(actor: User) -> None:
     if actor.role != Role.DEPOSITORY_OPERATOR:
-        raise err.PermissionDenied("Only depository operators hold or refuse settlement.")
+        raise err.PermissionDenied(gettext("Only depository operators hold or refuse settlement."))
 
 
 def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str) -> Trade:
@@ -308,7 +316,7 @@ def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str
     with transaction.atomic():
         trade = _lock_trade(trade_id)
         if trade is None:
-            raise err.NotFound(gettext_noop("No such trade."))
+            raise err.NotFound(gettext("No such trade."))
         if action == SettlementAction.Action.RELEASE:
             if trade.status != Trade.Status.HELD:
                 raise TradeNotHeld()

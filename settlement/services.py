@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from exchange.audit import audit_record
 from exchange.exceptions import InsufficientCash, InvalidInput, NotFound, PermissionDenied
@@ -72,9 +73,9 @@ def _require_cash_officer(actor: User, account: Account) -> None:
     """Broker staff move their own clients' cash; the depository moves member firms' own cash."""
     if account.broker_id is None:
         if actor.role != Role.DEPOSITORY_OPERATOR:
-            raise PermissionDenied("Only the depository moves a member firm's own cash.")
+            raise PermissionDenied(_("Only the depository moves a member firm's own cash."))
     elif actor.role != Role.BROKER_STAFF or actor.broker_id != account.broker_id:
-        raise PermissionDenied("Only staff of the account's broker can move its cash.")
+        raise PermissionDenied(_("Only staff of the account's broker can move its cash."))
 
 
 # Far below what the balance columns hold (MONEY: 18 digits before the point), so that no single
@@ -87,11 +88,11 @@ def _positive_amount(amount: Decimal | int | str) -> Decimal:
         value = to_decimal(amount)
         exact = value.is_finite() and money(value) == value
     except ArithmeticError as exc:  # decimal.InvalidOperation, also from quantizing a huge value
-        raise InvalidInput("The amount is not a number.") from exc
+        raise InvalidInput(_("The amount is not a number.")) from exc
     if not exact or value <= 0:
-        raise InvalidInput("The amount must be positive, with at most two decimal places.")
+        raise InvalidInput(_("The amount must be positive, with at most two decimal places."))
     if value >= MAX_AMOUNT:
-        raise InvalidInput("The amount is too large.")
+        raise InvalidInput(_("The amount is too large."))
     return value
 
 
@@ -139,15 +140,15 @@ def securities_issue(
 ) -> Security:
     """Register an issuance: give initial holders their shares. Depository operators only."""
     if actor.role != Role.DEPOSITORY_OPERATOR:
-        raise PermissionDenied("Only the depository registers issuances.")
+        raise PermissionDenied(_("Only the depository registers issuances."))
     security = Security.objects.select_for_update().filter(code=security_code).first()
     if security is None:
-        raise NotFound("No such security.")
+        raise NotFound(_("No such security."))
     if not allocations:
-        raise InvalidInput("An issuance needs at least one holder.")
+        raise InvalidInput(_("An issuance needs at least one holder."))
     for _account, qty in allocations:
         if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
-            raise InvalidInput("Each allocation must be a positive whole number of shares.")
+            raise InvalidInput(_("Each allocation must be a positive whole number of shares."))
     merged: dict[int, int] = {}
     accounts = {}
     for account, qty in allocations:

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from exchange.forms import domain_error_message
@@ -35,7 +34,7 @@ def add_domain_error(form: forms.Form, exc) -> None:
     placed = False
     for name, message in fields.items():
         if name in form.fields:
-            form.add_error(name, gettext(message))
+            form.add_error(name, message)
             placed = True
     if not placed:
         form.add_error(None, domain_error_message(exc))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -153,9 +153,9 @@ class IdentityInput(serializers.Serializer):
 
 def _strict_dict(value) -> dict:
     if not isinstance(value, dict):
-        raise serializers.ValidationError("Send an object of question key → option key.")
+        raise serializers.ValidationError(gettext("Send an object of question key → option key."))
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise serializers.ValidationError("Question and option keys are strings.")
+        raise serializers.ValidationError(gettext("Question and option keys are strings."))
     return value
 
 
@@ -202,7 +202,7 @@ class RegisterApi(APIView):
         data.is_valid(raise_exception=True)
         broker = Broker.objects.filter(code=data.validated_data["broker"]).first()
         if broker is None:
-            raise serializers.ValidationError({"broker": ["No such broker."]})
+            raise serializers.ValidationError({"broker": [gettext("No such broker.")]})
         try:
             profile = services.kyc_register(
                 username=data.validated_data["username"],
@@ -225,7 +225,7 @@ class RegisterApi(APIView):
 
 def _own_profile(request) -> KycProfile:
     if request.user.role != Role.INVESTOR:
-        raise err.PermissionDenied("Only investors have an account-opening profile.")
+        raise err.PermissionDenied(gettext("Only investors have an account-opening profile."))
     profile = selectors.profile_of(request.user)
     if profile is None:
         raise NoProfile()
@@ -351,7 +351,7 @@ class MeApplyApi(APIView):
 
 def _require_staff(request) -> None:
     if request.user.role != Role.BROKER_STAFF:
-        raise err.PermissionDenied("Only broker staff review applications.")
+        raise err.PermissionDenied(gettext("Only broker staff review applications."))
 
 
 def _visible_profile(request, profile_id: int) -> KycProfile:
@@ -359,7 +359,7 @@ def _visible_profile(request, profile_id: int) -> KycProfile:
         raise err.PermissionDenied()
     profile = selectors.profiles_visible(request.user).filter(pk=profile_id).first()
     if profile is None:
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     return profile
 
 
@@ -390,7 +390,7 @@ class ApplicationListApi(APIView):
             _require_staff(request)
             state = params.get("state") or None
             if state is not None and state not in KycProfile.State.values:
-                raise err.InvalidInput("Unknown state.")
+                raise err.InvalidInput(gettext("Unknown state."))
             qs = selectors.applications_for(
                 request.user,
                 queue=params.get("queue", "").lower() in {"1", "true", "yes"},
@@ -474,7 +474,7 @@ class ApplicationRevealApi(APIView):
     @extend_schema(request=ReasonInput, responses={200: RevealOutput, **ERRORS})
     def post(self, request, profile_id: int):
         if request.user.role != Role.REGULATOR:
-            raise err.PermissionDenied("Only the regulator may reveal an identity.")
+            raise err.PermissionDenied(gettext("Only the regulator may reveal an identity."))
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         shown = services.identity_reveal(

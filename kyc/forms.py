@@ -8,10 +8,7 @@ whose errors the views put on the form with ``add_service_error``.
 
 from __future__ import annotations
 
-import re
-
 from django import forms
-from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from exchange.exceptions import DomainError
@@ -126,57 +123,10 @@ class RevealForm(ReasonForm):
 
 
 # --------------------------------------------------------------------------
-# Service messages on the pages
+# Service errors on the pages
 #
-# kyc.services and kyc.idcard raise plain English messages (the API returns
-# them as they are); they are listed here so that makemessages collects them,
-# and translated on the pages by ``service_message``.
-
-SERVICE_MESSAGES = [
-    gettext_noop("Enter the name as on the ID document."),
-    gettext_noop("Choose an ID type."),
-    gettext_noop("Enter the document number (5 to 30 letters and digits)."),
-    gettext_noop("Enter a phone number of 7 to 15 digits."),
-    gettext_noop("Enter the residential address."),
-    gettext_noop("A resident ID number has 17 digits and a check digit (0-9 or X)."),
-    gettext_noop("The date of birth in the ID number is not a real date."),
-    gettext_noop("The date of birth in the ID number is not plausible."),
-    gettext_noop("The ID number's check digit is wrong."),
-    gettext_noop("Choose a user name."),
-    gettext_noop("Use only letters, digits and @ . + - _ in the user name."),
-    gettext_noop("That user name is taken."),
-    gettext_noop("Only staff of this broker open its accounts."),
-    gettext_noop("No such application."),
-    gettext_noop("No such document."),
-    gettext_noop("No such investor."),
-    gettext_noop("The application is not in a state that allows this."),
-    gettext_noop("A second staff member must approve: you entered, edited or submitted this application."),
-    gettext_noop("Describe the evidence of qualified-investor status."),
-    gettext_noop("Choose the kind of document."),
-    gettext_noop("Upload a JPEG, PNG or PDF file."),
-    gettext_noop("Fill in the risk questionnaire first."),
-    gettext_noop("Upload the front of the ID document first."),
-    gettext_noop("Give the reason the investor will see."),
-    gettext_noop("Only the regulator may reveal an identity."),
-    gettext_noop("Give the legal reason for the reveal."),
-]
-
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"The file is larger than (?P<mb>[0-9]+) MB\."), gettext_noop("The file is larger than %(mb)s MB.")),
-    (re.compile(r"answer the question '(?P<key>\w+)'"), gettext_noop("Answer every question (%(key)s).")),
-]
-
-
-def service_message(message: str) -> str:
-    """A service's English message in the active language (figures kept); unknown ones as they are."""
-    translated = gettext(message)
-    if translated != message:
-        return translated
-    for pattern, template in _PATTERNS:
-        match = pattern.fullmatch(message)
-        if match:
-            return gettext(template) % match.groupdict()
-    return message
+# kyc.services raises its errors with messages already in the active language
+# (per field in ``exc.fields`` for identity and login details).
 
 
 def add_service_error(form: forms.Form, exc: DomainError) -> None:
@@ -185,12 +135,7 @@ def add_service_error(form: forms.Form, exc: DomainError) -> None:
     placed = False
     for name, message in fields.items():
         if name in form.fields:
-            form.add_error(name, service_message(message))
+            form.add_error(name, message)
             placed = True
     if not placed:
-        form.add_error(None, error_message(exc))
-
-
-def error_message(exc: DomainError) -> str:
-    translated = service_message(exc.message)
-    return translated if translated != exc.message else domain_error_message(exc)
+        form.add_error(None, domain_error_message(exc))

@@ -1,8 +1,13 @@
-"""PRC resident identity card numbers (GB 11643-1999): 18 characters, ISO 7064 MOD 11-2 check."""
+"""PRC resident identity card numbers (GB 11643-1999): 18 characters, ISO 7064 MOD 11-2 check.
+
+The reasons are returned in English, marked for translation; the caller translates them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+
+from django.utils.translation import gettext_noop
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
@@ -16,13 +21,13 @@ def validate_resident_id(value: str) -> str | None:
     """None if valid, else the reason."""
     value = value.strip().upper()
     if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
-        return "A resident ID number has 17 digits and a check digit (0-9 or X)."
+        return gettext_noop("A resident ID number has 17 digits and a check digit (0-9 or X).")
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        return "The date of birth in the ID number is not a real date."
+        return gettext_noop("The date of birth in the ID number is not a real date.")
     if born > dt.date.today() or born.year < 1900:
-        return "The date of birth in the ID number is not plausible."
+        return gettext_noop("The date of birth in the ID number is not plausible.")
     if check_character(value[:17]) != value[17]:
-        return "The ID number's check digit is wrong."
+        return gettext_noop("The ID number's check digit is wrong.")
     return None

@@ -6,6 +6,7 @@ are translated on the pages; the keys and points are what is stored.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 QUESTIONS: list[dict] = [
@@ -66,7 +67,7 @@ MAX_SCORE = sum(max(points for _k, _t, points in q["options"]) for q in QUESTION
 
 
 class InvalidAnswers(ValueError):
-    pass
+    """Answers that do not score; the message is in the active language."""
 
 
 def score(answers: dict[str, str]) -> tuple[int, int]:
@@ -76,10 +77,10 @@ def score(answers: dict[str, str]) -> tuple[int, int]:
         choice = answers.get(q["key"])
         points = {key: p for key, _t, p in q["options"]}.get(choice)
         if points is None:
-            raise InvalidAnswers(f"answer the question {q['key']!r}")
+            raise InvalidAnswers(gettext("Answer every question (%(key)s).") % {"key": q["key"]})
         total += points
     extra = set(answers) - {q["key"] for q in QUESTIONS}
     if extra:
-        raise InvalidAnswers(f"unknown questions: {sorted(extra)}")
+        raise InvalidAnswers(gettext("Unknown questions: %(keys)s.") % {"keys": ", ".join(sorted(extra))})
     level = 1 + sum(total > bound for bound in LEVEL_BOUNDS)
     return total, level

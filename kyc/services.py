@@ -18,7 +18,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from exchange import exceptions as err
 from exchange.audit import audit_record
@@ -70,22 +70,22 @@ def _validate_identity(identity: Identity) -> Identity:
     errors = {}
     name = identity.real_name.strip()
     if not 1 < len(name) <= 100:
-        errors["real_name"] = "Enter the name as on the ID document."
+        errors["real_name"] = gettext("Enter the name as on the ID document.")
     if identity.id_type not in KycProfile.IdType.values:
-        errors["id_type"] = "Choose an ID type."
+        errors["id_type"] = gettext("Choose an ID type.")
     number = "".join(identity.id_number.split()).upper()
     if identity.id_type == KycProfile.IdType.RESIDENT_ID:
         problem = validate_resident_id(number)
         if problem:
-            errors["id_number"] = problem
+            errors["id_number"] = gettext(problem)
     elif not 5 <= len(number) <= 30 or not number.isalnum():
-        errors["id_number"] = "Enter the document number (5 to 30 letters and digits)."
+        errors["id_number"] = gettext("Enter the document number (5 to 30 letters and digits).")
     phone = "".join(identity.phone.split())
     if not (phone.lstrip("+").isdigit() and 7 <= len(phone.lstrip("+")) <= 15):
-        errors["phone"] = "Enter a phone number of 7 to 15 digits."
+        errors["phone"] = gettext("Enter a phone number of 7 to 15 digits.")
     address = identity.address.strip()
     if not 5 <= len(address) <= 300:
-        errors["address"] = "Enter the residential address."
+        errors["address"] = gettext("Enter the residential address.")
     if errors:
         raise _invalid(errors)
     return Identity(name, identity.id_type, number, phone, address)
@@ -116,15 +116,15 @@ def _new_user_errors(*, username: str, password: str | None, real_name: str) -> 
     """What is wrong with a new investor's user name and password, by field (empty when nothing)."""
     errors = {}
     if not username or len(username) > 150:
-        errors["username"] = "Choose a user name."
+        errors["username"] = gettext("Choose a user name.")
     else:
         try:
             User.username_validator(username)
         except ValidationError:
-            errors["username"] = "Use only letters, digits and @ . + - _ in the user name."
+            errors["username"] = gettext("Use only letters, digits and @ . + - _ in the user name.")
         else:
             if User.objects.filter(username__iexact=username).exists():
-                errors["username"] = "That user name is taken."
+                errors["username"] = gettext("That user name is taken.")
     if password:
         try:
             validate_password(password, User(username=username, first_name=real_name[:150]))
@@ -143,7 +143,7 @@ def _new_investor(*, username: str, password: str | None, broker: Broker, real_n
         with transaction.atomic():
             user.save()
     except IntegrityError as exc:  # the same name registered at the same moment
-        raise _invalid({"username": "That user name is taken."}) from exc
+        raise _invalid({"username": gettext("That user name is taken.")}) from exc
     account_open(kind=Account.Kind.INVESTOR, name=real_name, owner=user, broker=broker)
     return user
 
@@ -160,7 +160,7 @@ def kyc_register(
 ) -> KycProfile:
     """Open an investor with a draft KYC profile: online (entered_by None) or at a broker's counter."""
     if entered_by is not None and not _staff_of(entered_by, broker.pk):
-        raise err.PermissionDenied("Only staff of this broker open its accounts.")
+        raise err.PermissionDenied(gettext("Only staff of this broker open its accounts."))
     errors: dict[str, str] = {}
     try:
         identity = _validate_identity(identity)
@@ -187,7 +187,7 @@ def kyc_register(
 def _locked(profile_id: int) -> KycProfile:
     profile = KycProfile.objects.select_for_update().filter(pk=profile_id).first()
     if profile is None:
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     return profile
 
 
@@ -195,7 +195,7 @@ def _locked(profile_id: int) -> KycProfile:
 def kyc_update_identity(*, actor: User, profile_id: int, identity: Identity, ip: str | None = None) -> KycProfile:
     profile = _locked(profile_id)
     if not _may_edit(actor, profile):
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
     _store_identity(profile, _validate_identity(identity))
@@ -210,7 +210,7 @@ def kyc_assess(*, actor: User, profile_id: int, answers: dict[str, str], ip: str
     """Score the risk questionnaire; the assessment holds for KYC_ASSESSMENT_DAYS."""
     profile = _locked(profile_id)
     if not _may_edit(actor, profile):
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE and profile.state != KycProfile.State.APPROVED:
         raise KycStateError()
     try:
@@ -234,11 +234,11 @@ def kyc_assess(*, actor: User, profile_id: int, answers: dict[str, str], ip: str
 def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str, ip: str | None = None) -> KycProfile:
     profile = _locked(profile_id)
     if not _may_edit(actor, profile):
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
     if qualified and len(evidence.strip()) < 5:
-        raise err.InvalidInput("Describe the evidence of qualified-investor status.")
+        raise err.InvalidInput(gettext("Describe the evidence of qualified-investor status."))
     profile.qualified_investor, profile.qualified_evidence = qualified, evidence.strip() if qualified else ""
     profile.last_edited_by = actor
     profile.save()
@@ -260,17 +260,19 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
     """Store an ID document (JPEG, PNG or PDF, checked by content, at most KYC_DOCUMENT_MAX_BYTES) off the web root."""
     profile = _locked(profile_id)
     if not _may_edit(actor, profile):
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
     if kind not in KycDocument.Kind.values:
-        raise err.InvalidInput("Choose the kind of document.")
+        raise err.InvalidInput(gettext("Choose the kind of document."))
     if upload.size > settings.KYC_DOCUMENT_MAX_BYTES:
-        raise err.InvalidInput(f"The file is larger than {settings.KYC_DOCUMENT_MAX_BYTES // (1024 * 1024)} MB.")
+        raise err.InvalidInput(
+            gettext("The file is larger than %(mb)s MB.") % {"mb": settings.KYC_DOCUMENT_MAX_BYTES // (1024 * 1024)}
+        )
     data = b"".join(upload.chunks())
     content_type = _sniff(data[:16])
     if content_type is None or not data:
-        raise err.InvalidInput("Upload a JPEG, PNG or PDF file.")
+        raise err.InvalidInput(gettext("Upload a JPEG, PNG or PDF file."))
     folder = Path(settings.KYC_DOCUMENT_DIR)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stored = f"{uuid.uuid4().hex}"
@@ -305,13 +307,13 @@ def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -
     """
     document = KycDocument.objects.select_related("profile__user").filter(pk=document_id).first()
     if document is None:
-        raise err.NotFound("No such document.")
+        raise err.NotFound(gettext("No such document."))
     profile = document.profile
     if not (actor.pk == profile.user_id or _staff_of(actor, profile.broker_id) or actor.role == Role.REGULATOR):
-        raise err.NotFound("No such document.")
+        raise err.NotFound(gettext("No such document."))
     path = document_path(document)
     if not path.is_file():
-        raise err.NotFound("No such document.")
+        raise err.NotFound(gettext("No such document."))
     if actor.pk != profile.user_id:
         audit_record(
             actor=actor,
@@ -325,9 +327,9 @@ def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -
 
 def _complete(profile: KycProfile) -> None:
     if profile.risk_level is None:
-        raise err.InvalidInput("Fill in the risk questionnaire first.")
+        raise err.InvalidInput(gettext("Fill in the risk questionnaire first."))
     if not profile.documents.filter(kind=KycDocument.Kind.ID_FRONT).exists():
-        raise err.InvalidInput("Upload the front of the ID document first.")
+        raise err.InvalidInput(gettext("Upload the front of the ID document first."))
 
 
 @transaction.atomic
@@ -335,7 +337,7 @@ def kyc_apply(*, actor: User, profile_id: int, ip: str | None = None) -> KycProf
     """The investor sends a complete online application to the broker's queue."""
     profile = _locked(profile_id)
     if actor.pk != profile.user_id:
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
     _complete(profile)
@@ -350,7 +352,7 @@ def kyc_submit(*, staff: User, profile_id: int, ip: str | None = None) -> KycPro
     """A staff member (the maker) checks a complete application and submits it for approval."""
     profile = _locked(profile_id)
     if not _staff_of(staff, profile.broker_id):
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
     _complete(profile)
@@ -368,7 +370,7 @@ def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycPr
         with transaction.atomic():
             profile = _locked(profile_id)
             if not _staff_of(staff, profile.broker_id):
-                raise err.NotFound("No such application.")
+                raise err.NotFound(gettext("No such application."))
             if profile.state != KycProfile.State.SUBMITTED:
                 raise KycStateError()
             if staff.pk in (profile.entered_by_id, profile.last_edited_by_id, profile.submitted_by_id):
@@ -388,11 +390,11 @@ def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycPr
 def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = None) -> KycProfile:
     profile = _locked(profile_id)
     if not _staff_of(staff, profile.broker_id):
-        raise err.NotFound("No such application.")
+        raise err.NotFound(gettext("No such application."))
     if profile.state != KycProfile.State.SUBMITTED:
         raise KycStateError()
     if not reason.strip():
-        raise err.InvalidInput("Give the reason the investor will see.")
+        raise err.InvalidInput(gettext("Give the reason the investor will see."))
     profile.state, profile.rejection_reason = KycProfile.State.REJECTED, reason.strip()
     profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
     profile.save()
@@ -416,12 +418,12 @@ def kyc_expire_due(*, now: dt.datetime | None = None) -> int:
 def identity_reveal(*, regulator: User, profile_id: int, reason: str, ip: str | None = None) -> dict:
     """Show the full identity behind an account: regulators only, with a reason, always recorded."""
     if regulator.role != Role.REGULATOR:
-        raise err.PermissionDenied("Only the regulator may reveal an identity.")
+        raise err.PermissionDenied(gettext("Only the regulator may reveal an identity."))
     if len(reason.strip()) < 5:
-        raise err.InvalidInput("Give the legal reason for the reveal.")
+        raise err.InvalidInput(gettext("Give the legal reason for the reveal."))
     profile = KycProfile.objects.select_related("user", "user__account").filter(pk=profile_id).first()
     if profile is None:
-        raise err.NotFound("No such investor.")
+        raise err.NotFound(gettext("No such investor."))
     IdentityReveal.objects.create(profile=profile, regulator=regulator, reason=reason.strip())
     audit_record(
         actor=regulator, action="identity_reveal", target=profile.user.username, ip=ip, detail={"reason": reason}

@@ -16,6 +16,7 @@ import datetime as dt
 
 from django.db import connection
 from django.db.models import Sum
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from exchange.exceptions import DomainError
@@ -124,14 +125,14 @@ def check_order(
     if buying:
         if risk_level < security.risk_rating:
             raise Unsuitable(
-                _("Your investor level is C%(level)s; %(code)s is rated R%(risk)s, so you may not buy it.")
+                gettext("Your investor level is C%(level)s; %(code)s is rated R%(risk)s, so you may not buy it.")
                 % {"level": risk_level, "code": security.code, "risk": security.risk_rating}
             )
         if security.qualified_only and not qualified:
             raise NotQualified()
         if not already_holder and (holders := holder_count(security.pk)) >= security.max_holders:
             raise HolderCapReached(
-                _("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
+                gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
                 % {"code": security.code, "n": holders}
             )
     elif security.min_holding_days and available_shares is not None:
@@ -144,6 +145,9 @@ def check_order(
         )
         if quantity > available_shares - recent:
             raise HoldingPeriod(
-                _("%(recent)s of your shares were bought within the last %(days)s trading days and cannot be sold yet.")
+                gettext(
+                    "%(recent)s of your shares were bought within the last %(days)s trading days"
+                    " and cannot be sold yet."
+                )
                 % {"recent": recent, "days": security.min_holding_days}
             )

@@ -32,6 +32,7 @@ from django.views.decorators.http import require_POST
 
 from exchange.audit import client_ip
 from exchange.exceptions import DomainError
+from exchange.forms import domain_error_message
 from exchange.models import Role
 
 from . import crypto, questionnaire, selectors, services
@@ -44,7 +45,6 @@ from .forms import (
     RejectForm,
     RevealForm,
     add_service_error,
-    error_message,
 )
 from .models import KycDocument, KycProfile
 
@@ -298,7 +298,7 @@ def _run_edit(request, profile: KycProfile, action: str):
         if form is not None:
             add_service_error(form, exc)
             return _workspace(request, profile, staff=staff, forms={action: form})
-        messages.error(request, error_message(exc))
+        messages.error(request, domain_error_message(exc))
         return redirect(back)
     messages.success(request, done)
     return redirect(back)

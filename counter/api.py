@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -319,11 +320,11 @@ class StatementOutput(serializers.Serializer):
 def _date_param(request, name: str) -> dt.date:
     value = request.query_params.get(name)
     if not value:
-        raise err.InvalidInput(f"Give {name}=YYYY-MM-DD.")
+        raise err.InvalidInput(gettext("Give %(name)s=YYYY-MM-DD.") % {"name": name})
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
-        raise err.InvalidInput(f"{name} is not a date (YYYY-MM-DD).") from exc
+        raise err.InvalidInput(gettext("%(name)s is not a date (YYYY-MM-DD).") % {"name": name}) from exc
 
 
 class ClientStatementApi(CounterApi):
@@ -350,7 +351,7 @@ class ClientStatementApi(CounterApi):
         account = self.client(request, code)
         kind = request.query_params.get("format", "json")
         if kind not in ("json", "csv", "pdf"):
-            raise err.InvalidInput('format must be "json", "csv" or "pdf".')
+            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'))
         statement = selectors.client_statement(account, _date_param(request, "from"), _date_param(request, "to"))
         if kind == "json":
             return Response(StatementOutput(statement).data)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import F, Func, Q, QuerySet, TextField, Value
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 from exchange import exceptions as err
 from exchange.models import Account, Order, Role, Security, Trade, User

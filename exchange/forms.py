@@ -12,7 +12,6 @@ import uuid
 from decimal import Decimal
 
 from django import forms
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -97,9 +96,10 @@ class QuoteForm(forms.Form):
 # Domain error messages on the pages
 #
 # Services raise their errors with messages already in the active language
-# (gettext at raise time, figures included); the class defaults are lazy.
+# (gettext at raise time, figures included); the class defaults are lazy and
+# are made text when the error is raised, so they are in that language too.
 
 
 def domain_error_message(exc: DomainError) -> str:
     """The error's message in the active language."""
-    return gettext(exc.message)
+    return exc.message

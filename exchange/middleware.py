@@ -8,15 +8,18 @@ serializer fields already refuse NUL in bodies; this covers what views read raw.
 from __future__ import annotations
 
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils import translation
 
 
 def reject_nul_bytes(get_response):
     def middleware(request):
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            # This runs before LocaleMiddleware: pick the request's language as it would.
+            with translation.override(translation.get_language_from_request(request)):
+                message = translation.gettext("NUL characters are not allowed in the URL.")
             if request.path.startswith("/api/"):
-                body = {"code": "invalid_input", "message": "NUL characters are not allowed in the URL."}
-                return JsonResponse(body, status=400)
-            return HttpResponseBadRequest("NUL characters are not allowed in the URL.")
+                return JsonResponse({"code": "invalid_input", "message": message}, status=400)
+            return HttpResponseBadRequest(message)
         return get_response(request)
 
     return middleware

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from django.db.models import Q
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,9 +48,9 @@ def _int_param(request, name: str, default: int | None = None) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise err.InvalidInput(f"{name} must be a whole number.") from None
+        raise err.InvalidInput(gettext("%(name)s must be a whole number.") % {"name": name}) from None
     if value < 0:
-        raise err.InvalidInput(f"{name} must not be negative.")
+        raise err.InvalidInput(gettext("%(name)s must not be negative.") % {"name": name})
     return value
 
 
@@ -78,7 +78,7 @@ def _checkpoint_block(tree_size: int | None) -> Block:
     if tree_size is None:
         block = selectors.head()
         if block is None:
-            raise NotSealed("Nothing is sealed yet.")
+            raise NotSealed(gettext("Nothing is sealed yet."))
         return block
     block = selectors.block_at_size(tree_size)
     if block is None:
@@ -113,7 +113,7 @@ class BlockDetailApi(APIView):
     def get(self, request, height):
         block = Block.objects.filter(height=height).first()
         if block is None:
-            raise err.NotFound("No such block.")
+            raise err.NotFound(gettext("No such block."))
         return Response(block_json(block, full=True))
 
 
@@ -153,7 +153,7 @@ class EntryDetailApi(APIView):
     def get(self, request, index):
         leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
         if leaf is None:
-            raise err.NotFound("No entry has that leaf index.")
+            raise err.NotFound(gettext("No entry has that leaf index."))
         return Response(entry_json(leaf, with_bytes=_may_read_entry(request.user, leaf.entry_id)))
 
 
@@ -166,7 +166,7 @@ class EntryListApi(APIView):
     )
     def get(self, request):
         if request.user.role not in SUPERVISORS:
-            raise err.PermissionDenied("Only supervisors and replicas read the ledger in bulk.")
+            raise err.PermissionDenied(gettext("Only supervisors and replicas read the ledger in bulk."))
         start = _int_param(request, "from", 0)
         limit = min(_int_param(request, "limit", 500) or 500, 5000)
         leaves = Leaf.objects.select_related("entry").filter(leaf_index__gte=start).order_by("leaf_index")[:limit]
@@ -176,7 +176,10 @@ class EntryListApi(APIView):
 def inclusion_bundle(leaf: Leaf, block: Block, *, with_bytes: bool) -> dict:
     """Everything an offline verifier needs: the checkpoint, the leaf, its proof, the node's keys."""
     if block.tree_size <= leaf.leaf_index:
-        raise NotACheckpoint(f"The checkpoint of tree size {block.tree_size} precedes leaf {leaf.leaf_index}.")
+        raise NotACheckpoint(
+            gettext("The checkpoint of tree size %(size)s precedes leaf %(leaf)s.")
+            % {"size": block.tree_size, "leaf": leaf.leaf_index}
+        )
     proof = selectors.inclusion_proof(leaf.leaf_index, block.tree_size)
     bundle = {
         "type": "inclusion",
@@ -197,7 +200,7 @@ class EntryProofApi(APIView):
     def get(self, request, index):
         leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
         if leaf is None:
-            raise err.NotFound("No entry has that leaf index.")
+            raise err.NotFound(gettext("No entry has that leaf index."))
         block = _checkpoint_block(_int_param(request, "tree_size"))
         return Response(inclusion_bundle(leaf, block, with_bytes=_may_read_entry(request.user, leaf.entry_id)))
 
@@ -210,11 +213,11 @@ class ConsistencyApi(APIView):
     def get(self, request):
         old_size = _int_param(request, "from")
         if old_size is None or old_size == 0:
-            raise err.InvalidInput("from must be the tree size of a checkpoint (at least 1).")
+            raise err.InvalidInput(gettext("from must be the tree size of a checkpoint (at least 1)."))
         old = _checkpoint_block(old_size)
         new = _checkpoint_block(_int_param(request, "to"))
         if new.tree_size < old.tree_size:
-            raise err.InvalidInput("to must not be smaller than from.")
+            raise err.InvalidInput(gettext("to must not be smaller than from."))
         proof = selectors.consistency_proof(old.tree_size, new.tree_size)
         return Response(
             {
@@ -259,7 +262,7 @@ class TradeProofApi(APIView):
 
         trade = trades_visible(request.user).filter(pk=trade_id).first()
         if trade is None:
-            raise err.NotFound("No such trade.")
+            raise err.NotFound(gettext("No such trade."))
         leaf = selectors.leaf_of_entry(trade.entry_id)
         if leaf is None:
             raise NotSealed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -22,11 +23,11 @@ class DecimalString(serializers.Field):
     """
 
     default_error_messages = {
-        "not_string": 'Send decimals as strings, for example "10.50", not as JSON numbers.',
-        "invalid": 'Not a decimal number; write it like "10.50".',
-        "places": "At most {places} decimal places.",
-        "too_large": "At most {digits} digits before the decimal point.",
-        "positive": "Must be greater than zero.",
+        "not_string": _('Send decimals as strings, for example "10.50", not as JSON numbers.'),
+        "invalid": _('Not a decimal number; write it like "10.50".'),
+        "places": _("At most {places} decimal places."),
+        "too_large": _("At most {digits} digits before the decimal point."),
+        "positive": _("Must be greater than zero."),
     }
 
     def __init__(self, *, places: int = 2, max_digits: int = 14, **kwargs) -> None:
@@ -62,9 +63,9 @@ class StrictInteger(serializers.Field):
     """
 
     default_error_messages = {
-        "invalid": "Must be a whole number (a JSON integer).",
-        "positive": "Must be greater than zero.",
-        "too_large": "Must be at most {max_value}.",
+        "invalid": _("Must be a whole number (a JSON integer)."),
+        "positive": _("Must be greater than zero."),
+        "too_large": _("Must be at most {max_value}."),
     }
 
     def __init__(self, *, max_value: int = 10**12, **kwargs) -> None:

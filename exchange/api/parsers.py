@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as _JSONParser
 
@@ -12,4 +13,4 @@ class JSONParser(_JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             # The json module gives up on deep nesting ("[[[[…") with RecursionError, not ValueError.
-            raise ParseError("JSON parse error - nested too deeply.") from None
+            raise ParseError(gettext("JSON parse error - nested too deeply.")) from None

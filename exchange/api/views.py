@@ -7,7 +7,7 @@ and shape the output. No business rule lives here.
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -265,7 +265,7 @@ class OrderDetailApi(APIView):
     def _get(self, request, order_id) -> Order:
         order = selectors.orders_visible(request.user).filter(pk=order_id).first()
         if order is None:
-            raise err.NotFound("No such order.")
+            raise err.NotFound(gettext("No such order."))
         return order
 
     @extend_schema(responses={200: OrderOutput, 404: ErrorSerializer})
@@ -319,7 +319,7 @@ class TradeDetailApi(APIView):
     def get(self, request, trade_id):
         trade: Trade | None = selectors.trades_visible(request.user).filter(pk=trade_id).first()
         if trade is None:
-            raise err.NotFound("No such trade.")
+            raise err.NotFound(gettext("No such trade."))
         data = TradeOutput(trade, context={"request": request}).data
         data["lifecycle"] = trade_lifecycle(trade)
         return Response(data)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from exchange import exceptions as err
 from exchange.models import Account, Security, Trade
@@ -245,6 +246,42 @@ def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, net
     assert net_settle(security_code=market.security.code).trades == 3
     assert Settlement.objects.count() == 3
     assert replay_check() == []
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "{account} cannot pay its net obligation; nothing settled."),
+        ("zh-hans", "{account} 的资金不足以履行净额交收义务，本批成交均未交收。"),
+    ],
+    ids=["en", "zh-hans"],
+)
+def test_a_failed_net_batch_names_who_cannot_pay_in_the_active_language(
+    market, net_trades, monkeypatch, language, message
+):
+    from settlement import dvp
+
+    # given a net batch in which the investor owes more than it holds
+    _mm, a = net_trades
+    real_legs = dvp._legs
+
+    def inflated(trade, fee_accounts):
+        legs = real_legs(trade, fee_accounts)
+        if trade.buyer_id == a.pk:
+            legs.buyer_pays += D("100000.00")
+        return legs
+
+    monkeypatch.setattr(dvp, "_legs", inflated)
+    before = snapshot()
+
+    # when the window closes in a language
+    with translation.override(language), pytest.raises(err.InsufficientCash) as refused:
+        net_settle(security_code=market.security.code)
+
+    # then the refusal names the account in that language, and nothing settled
+    assert refused.value.message == message.format(account=a.code)
+    assert snapshot() == before
+    assert not Settlement.objects.exists()
 
 
 def test_gross_settlement_charges_bps_above_the_minimum_rounded_half_up_to_the_cent(market):

@@ -1,0 +1,292 @@
+"""Error messages reach the user in the user's language.
+
+Services, views and the API build their ``DomainError`` messages (and DRF's or
+Django's ``ValidationError``) with ``gettext`` where they raise them, so that a
+message, figures included, is in the language of the request. A plain string,
+an f-string or a ``"..." % ...`` there would reach a Chinese page or API client
+in English, and ``makemessages`` would never see it.
+
+The scan below finds such messages in the apps' code: the first argument (or
+``message=`` / ``detail=``) of any call of a user-visible error class, resolved
+through the module's own names, so aliases and subclasses count. ``gettext_noop``
+there counts as untranslated: it only marks a string for ``makemessages``.
+A message passed in a variable cannot be judged here; the tests below and the
+page tests check some of those in both languages. Left out: management commands
+(their ``CommandError`` is for operators at a terminal), migrations, and the
+standalone verifier's modules, which must not import Django.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import translation
+from rest_framework.exceptions import APIException
+from rest_framework.test import APIClient
+
+from exchange import exceptions as err
+from exchange.models import Broker, Role, User
+from settlement.services import cash_withdraw
+from tests.conftest import api_for, order_body, snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ["exchange", "settlement", "kyc", "counter", "ledger"]
+STANDALONE = {"ledger/merkle.py", "ledger/checkpoint.py", "ledger/verifier.py"}
+
+# Calls that translate their argument now, in the active language (or, lazily, when it is shown).
+TRANSLATING = {
+    translation.gettext,
+    translation.gettext_lazy,
+    translation.ngettext,
+    translation.ngettext_lazy,
+    translation.pgettext,
+    translation.pgettext_lazy,
+}
+
+
+def _app_modules() -> list[tuple[str, Path]]:
+    modules = []
+    for app in APPS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            relative = path.relative_to(ROOT)
+            if {"management", "migrations", "tests"} & set(relative.parts) or relative.as_posix() in STANDALONE:
+                continue
+            modules.append((".".join(relative.with_suffix("").parts).removesuffix(".__init__"), path))
+    return modules
+
+
+def _resolve(node: ast.expr, namespace: dict) -> object:
+    """What a name or dotted name in a module's code stands for (None when it is not a module-level name)."""
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id)
+    if isinstance(node, ast.Attribute):
+        owner = _resolve(node.value, namespace)
+        return getattr(owner, node.attr, None) if owner is not None else None
+    return None
+
+
+def _user_visible_error(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, (err.DomainError, APIException, DjangoValidationError))
+
+
+def _untranslated(node: ast.expr, namespace: dict) -> ast.expr | None:
+    """The part of a message expression that is English text nobody translates, if any."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) or isinstance(node, ast.JoinedStr):
+        return node
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)):
+        return _untranslated(node.left, namespace) or _untranslated(node.right, namespace)
+    if isinstance(node, ast.Call):
+        function = _resolve(node.func, namespace)
+        if function in TRANSLATING:
+            return None
+        if function is translation.gettext_noop:  # marks a string for makemessages, returns it untranslated
+            return node.args[0] if node.args else node
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "format":  # "…{x}".format(x=…)
+            return _untranslated(node.func.value, namespace)
+        return None
+    if isinstance(node, ast.Dict):  # ValidationError({"field": ["…"]})
+        return next(filter(None, (_untranslated(v, namespace) for v in node.values)), None)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return next(filter(None, (_untranslated(v, namespace) for v in node.elts)), None)
+    return None
+
+
+def untranslated_messages(source: str, namespace: dict) -> list[tuple[int, str]]:
+    """(line, message) of each user-visible error built in ``source`` with an untranslated message."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and _user_visible_error(_resolve(node.func, namespace))):
+            continue
+        messages = node.args[:1] + [k.value for k in node.keywords if k.arg in ("message", "detail")]
+        for message in messages:
+            if (literal := _untranslated(message, namespace)) is not None:
+                found.append((node.lineno, ast.unparse(literal)))
+    return found
+
+
+def test_the_scan_finds_plain_f_string_and_formatted_messages_but_not_translated_ones():
+    # given a module that builds errors in every way the scan must tell apart
+    source = """
+raise err.NotFound("No such order.")
+raise err.InsufficientCash(f"{code} cannot pay.")
+raise err.PermissionDenied(message="Only staff.")
+raise err.InvalidInput("%(name)s is bad." % {"name": name})
+raise err.InvalidInput(gettext_noop("Marked, never translated."))
+raise ValidationError({"broker": ["No such broker."]})
+raise err.NotFound(gettext("No such trade."))
+raise err.InsufficientCash(gettext("%(account)s cannot pay.") % {"account": code})
+raise err.InvalidInput(_("Lazy is fine too."))
+raise err.InvalidInput(problem)
+raise err.NotFound()
+raise ValueError("internal, never shown")
+"""
+    namespace = {
+        "err": err,
+        "gettext": translation.gettext,
+        "gettext_noop": translation.gettext_noop,
+        "_": translation.gettext_lazy,
+        "ValidationError": DjangoValidationError,
+    }
+
+    # when it is scanned
+    found = untranslated_messages(source, namespace)
+
+    # then exactly the untranslated messages are reported (gettext_noop marks a string, it does not translate it)
+    assert found == [
+        (2, "'No such order.'"),
+        (3, "f'{code} cannot pay.'"),
+        (4, "'Only staff.'"),
+        (5, "'%(name)s is bad.'"),
+        (6, "'Marked, never translated.'"),
+        (7, "'No such broker.'"),
+    ]
+
+
+def test_no_user_visible_error_is_built_with_an_untranslated_message():
+    # given every module of the apps a request can reach
+    modules = _app_modules()
+    assert len(modules) > 40
+
+    # when each is scanned for errors built with a literal message
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {message}"
+        for name, path in modules
+        for line, message in untranslated_messages(path.read_text(), vars(importlib.import_module(name)))
+    ]
+
+    # then there is none
+    assert found == []
+
+
+# --------------------------------------------------------------------------
+# The messages in both languages
+
+
+# Each sets up what its request needs and returns the request, to be sent with some headers.
+
+
+def _hold_by_an_investor(market):
+    investor = market.investor(cash="1000")
+    # No trade 1 either: the role is checked first.
+    return lambda headers: api_for(investor.owner).post(
+        "/api/v1/trades/1/hold/", {"reason": "mine"}, format="json", **headers
+    )
+
+
+def _statement_in_an_unknown_format(market):
+    client = market.investor(cash="1000")
+    query = {"from": "2026-03-01", "to": "2026-03-31", "format": "xml"}
+    return lambda headers: api_for(market.staff).get(
+        f"/api/v1/counter/clients/{client.code}/statement/", query, **headers
+    )
+
+
+def _price_as_a_json_number(market):
+    investor = market.investor(cash="50000")
+    body = order_body(market, limit_price=10.1)
+    return lambda headers: api_for(investor.owner).post("/api/v1/orders/", body, format="json", **headers)
+
+
+def _registration_with_a_wrong_check_digit(market):
+    body = {
+        "broker": market.broker.code,
+        "username": "zhaoliu",
+        "password": "Kyc-pass-2026!",
+        "real_name": "赵六",
+        "id_type": "resident_id",
+        "id_number": "110105194912310021",  # the GB 11643 example number, whose check digit is X
+        "phone": "13700137000",
+        "address": "广州市天河区体育西路 1 号",
+    }
+    return lambda headers: APIClient().post("/api/v1/kyc/register/", body, format="json", **headers)
+
+
+# request, status, code, message in English, message in Chinese
+API_ERRORS = {
+    "settlement hold by an investor": (
+        _hold_by_an_investor,
+        403,
+        "permission_denied",
+        "Only depository operators hold or refuse settlement.",
+        "只有登记结算运营人员可以暂缓或拒绝交收。",
+    ),
+    "statement in an unknown format": (
+        _statement_in_an_unknown_format,
+        400,
+        "invalid_input",
+        'format must be "json", "csv" or "pdf".',
+        "format 必须为 “json”、“csv” 或 “pdf”。",
+    ),
+    "price sent as a JSON number": (
+        _price_as_a_json_number,
+        400,
+        "invalid_input",
+        'limit_price: Send decimals as strings, for example "10.50", not as JSON numbers.',
+        "limit_price: 小数请以字符串发送，例如 “10.50”，不要用 JSON 数字。",
+    ),
+    "registration with a wrong ID check digit": (
+        _registration_with_a_wrong_check_digit,
+        400,
+        "invalid_input",
+        "id_number: The ID number's check digit is wrong.",
+        "id_number: 身份证号码的校验位不正确。",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+@pytest.mark.parametrize("case", list(API_ERRORS))
+def test_an_api_error_comes_in_the_language_the_client_asks_for(market, case, language):
+    # given a request the API refuses
+    given, status, code, english, chinese = API_ERRORS[case]
+    send = given(market)
+    before = snapshot()
+
+    # when the client sends it asking for a language
+    response = send({"HTTP_ACCEPT_LANGUAGE": language})
+
+    # then the error comes in that language, with its stable code, and nothing changed
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert response.json()["message"] == (chinese if language == "zh-hans" else english)
+    assert snapshot() == before
+
+
+def test_the_identity_errors_of_a_registration_are_per_field_in_the_language_asked_for(market):
+    # when a registration with a wrong check digit is sent in Chinese and in English
+    send = _registration_with_a_wrong_check_digit(market)
+    chinese = send({"HTTP_ACCEPT_LANGUAGE": "zh-hans"}).json()
+    english = send({"HTTP_ACCEPT_LANGUAGE": "en"}).json()
+
+    # then the field the service named carries the message in each language
+    assert chinese["fields"] == {"id_number": ["身份证号码的校验位不正确。"]}
+    assert english["fields"] == {"id_number": ["The ID number's check digit is wrong."]}
+    assert not User.objects.filter(username="zhaoliu").exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "Only staff of the account's broker can move its cash."),
+        ("zh-hans", "只有该账户所属券商的员工才能划转其资金。"),
+    ],
+    ids=["en", "zh-hans"],
+)
+def test_a_withdrawal_by_staff_of_another_broker_is_refused_in_the_active_language(market, language, message):
+    # given a client of the market's broker, and a staff member of another broker
+    client = market.investor(cash="1000")
+    broker = Broker.objects.create(code="BB", name="Broker B", fee_bps=Decimal("2.5"), fee_minimum=Decimal("5"))
+    stranger = market.user(Role.BROKER_STAFF, broker=broker)
+    before = snapshot()
+
+    # when the stranger tries to pay out the client's cash, in a language
+    with translation.override(language), pytest.raises(err.PermissionDenied) as refused:
+        cash_withdraw(actor=stranger, account=client, amount=Decimal("100.00"))
+
+    # then the refusal is in that language, and no cash moved
+    assert refused.value.message == message
+    assert snapshot() == before

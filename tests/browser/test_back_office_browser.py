@@ -1,0 +1,286 @@
+"""The back office through the real pages in headless Chromium: the depository's settlement monitor, the broker's
+counter, and the regulator's identity reveal.
+
+Each test acts only through the browser, then reads the database, including what must not have changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from exchange.models import Account, AuditEvent, Order, Quote, Role, Trade
+from exchange.services import OrderRequest, order_place
+from kyc.models import IdentityReveal
+from kyc.onboarding import approved_investor
+from ledger.services import block_seal
+from settlement.models import SettlementAction
+from tests.browser.test_kyc_browser import counter_deposit
+from tests.browser.test_trading_browser import log_in
+from tests.conftest import build_market, cash_of, position_of
+
+pytestmark = pytest.mark.browser
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def _keys(settings, tmp_path):
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
+
+
+def buy(market, account: Account, quantity: int, key: str) -> None:
+    order_place(
+        placed_by=account.owner,
+        account=account,
+        request=OrderRequest(market.security.code, "buy", quantity, Decimal("10.10"), "IOC", key),
+    )
+
+
+def cash_figures(account: Account) -> tuple[Decimal, Decimal, Decimal]:
+    cash = cash_of(account)
+    return cash.total, cash.reserved, cash.available
+
+
+def test_the_depository_holds_releases_and_refuses_trades_on_the_monitor(page: Page, live_server):
+    # given two sealed trades waiting for settlement (no worker settles them here): buyer A bought 100, buyer B 200,
+    # both from a market maker asking 10.10; each buyer has 10.10 x quantity + the 5.00 minimum fee reserved
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    buyer_a, buyer_b = market.investor(cash="50000"), market.investor(cash="50000")
+    buy(market, buyer_a, 100, "a")
+    buy(market, buyer_b, 200, "b")
+    block_seal()
+    trade_a, trade_b = Trade.objects.get(buyer=buyer_a), Trade.objects.get(buyer=buyer_b)
+    assert cash_figures(buyer_a) == (Decimal("50000.00"), Decimal("1015.00"), Decimal("48985.00"))
+    assert cash_figures(buyer_b) == (Decimal("50000.00"), Decimal("2025.00"), Decimal("47975.00"))
+    mm_cash_before = cash_figures(mm)
+    shares = position_of(mm, market.security)
+    assert (shares.total, shares.reserved, shares.available) == (100_000, 1000, 99_000)  # 700 quoted, 300 sold
+
+    # when the depository operator opens the monitor and holds trade A with a reason
+    base = live_server.url
+    log_in(page, base, market.depository.username)
+    page.locator('nav.mainnav a[href="/settlement/"]').click()
+    page.wait_for_url(f"{base}/settlement/")
+    pending, held, refused = (
+        page.locator("#trades-pending"),
+        page.locator("#trades-held"),
+        page.locator("#trades-failed"),
+    )
+    expect(pending.locator("tbody tr")).to_have_count(2)
+    row_a = pending.locator(f'tr[data-trade="{trade_a.pk}"]')
+    row_a.locator('input[name="reason"]').fill("court order 17")
+    row_a.locator('button[formaction$="/hold/"]').click()
+
+    # then trade A is listed as held, with the reason
+    expect(page.locator(".msg-success")).to_have_text(f"成交 {trade_a.pk} 已暂缓。")
+    expect(held.locator("tbody tr")).to_have_count(1)
+    held_a = held.locator(f'tr[data-trade="{trade_a.pk}"]')
+    expect(held_a.locator('[data-field="reason"]')).to_have_text("court order 17")
+    expect(page.locator('#settlement-summary [data-k="held"]')).to_have_text("1")
+    expect(pending.locator("tbody tr")).to_have_count(1)
+    assert Trade.objects.get(pk=trade_a.pk).status == "held"
+
+    # when it releases trade A with a reason
+    held_a.locator('input[name="reason"]').fill("order lifted")
+    held_a.locator('button[formaction$="/release/"]').click()
+
+    # then trade A is pending again and nothing is held
+    expect(page.locator(".msg-success")).to_have_text(f"成交 {trade_a.pk} 已放行。")
+    expect(pending.locator("tbody tr")).to_have_count(2)
+    expect(held).to_have_count(0)
+    expect(page.locator('#settlement-summary [data-k="held"]')).to_have_text("0")
+
+    # when it refuses trade B with a reason
+    row_b = pending.locator(f'tr[data-trade="{trade_b.pk}"]')
+    row_b.locator('input[name="reason"]').fill("wash trade suspected")
+    row_b.locator('button[formaction$="/refuse/"]').click()
+
+    # then trade B is listed as refused, with the reason, and only trade A is still pending
+    expect(page.locator(".msg-success")).to_have_text(f"成交 {trade_b.pk} 已拒绝。")
+    expect(refused.locator("tbody tr")).to_have_count(1)
+    expect(refused.locator(f'tr[data-trade="{trade_b.pk}"] [data-field="reason"]')).to_have_text("wash trade suspected")
+    expect(pending.locator("tbody tr")).to_have_count(1)
+    expect(pending.locator(f'tr[data-trade="{trade_a.pk}"]')).to_have_count(1)
+
+    # and in the database: A waits to settle again, B failed, each step recorded with its reason and actor
+    assert Trade.objects.get(pk=trade_a.pk).status == "matched"
+    assert Trade.objects.get(pk=trade_b.pk).status == "failed"
+    actions = SettlementAction.objects.order_by("id").values_list("trade_id", "action", "reason", "actor_id")
+    assert list(actions) == [
+        (trade_a.pk, "hold", "court order 17", market.depository.pk),
+        (trade_a.pk, "release", "order lifted", market.depository.pk),
+        (trade_b.pk, "refuse", "wash trade suspected", market.depository.pk),
+    ]
+    # the refusal gave back exactly what trade B had reserved on both sides: B's 2,025.00 and the seller's 200 shares
+    assert cash_figures(buyer_b) == (Decimal("50000.00"), Decimal("0.00"), Decimal("50000.00"))
+    shares = position_of(mm, market.security)
+    assert (shares.total, shares.reserved, shares.available) == (100_000, 800, 99_200)
+    # while trade A's reservations, the market maker's cash and its quote are as they were
+    assert cash_figures(buyer_a) == (Decimal("50000.00"), Decimal("1015.00"), Decimal("48985.00"))
+    assert cash_figures(mm) == mm_cash_before
+    assert list(Quote.objects.filter(account=mm).values_list("side", "status", "quantity")) == [
+        ("bid", "active", 1000),
+        ("ask", "active", 700),
+    ]
+
+
+def test_counter_staff_deposit_order_for_a_client_and_download_the_statement(page: Page, live_server):
+    # given a market maker asking 10.10 and an approved client of the broker with no cash yet
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    client = market.investor()
+    code = market.security.code
+    base = live_server.url
+
+    # when a staff member finds the client on the counter pages and deposits 20,000.00
+    counter_deposit(page, base, market.staff, client.code, "20000.00")
+
+    # then the deposit is shown
+    expect(page.locator(".msg-success")).to_have_text(f"已向 {client.code} 存入 20,000.00 元；可用资金 20,000.00 元。")
+    expect(page.locator("#cash-available")).to_have_text("20,000.00")
+
+    # when the staff member enters an IOC buy of 500 at 10.10 for the client
+    page.get_by_role("link", name="为该客户委托").click()
+    page.wait_for_url(f"{base}/counter/{client.code}/orders/new/")
+    expect(page.locator("#cash-available")).to_have_text("20,000.00")
+    page.select_option("#id_security", code)
+    page.get_by_label("买入").check()
+    page.fill("#id_quantity", "500")
+    page.fill("#id_limit_price", "10.10")
+    page.get_by_label("立即成交剩余撤销").check()
+    page.get_by_role("button", name="提交委托").click()
+    page.wait_for_url(f"{base}/counter/{client.code}/orders/")
+
+    # then the order is filled and marked as entered at the counter, by that staff member
+    order = Order.objects.get(account=client)
+    expect(page.locator(".msg-success")).to_have_text(
+        f"已在柜台为 {client.code} 提交委托 {order.pk}：已成交，已成交 500 股。"
+    )
+    row = page.locator(f'tr[data-order="{order.pk}"]')
+    expect(row).to_have_attribute("data-channel", "counter")
+    expect(row.locator("td").nth(9)).to_have_text(f"柜台 {market.staff.username}")
+    assert (order.placed_by_id, order.status, order.filled_quantity) == (market.staff.pk, "filled", 500)
+    trade = Trade.objects.get()
+    assert (trade.buyer_id, trade.seller_id, trade.price, trade.quantity) == (client.pk, mm.pk, Decimal("10.10"), 500)
+
+    # when the staff member downloads this month's statement as CSV from the client's page
+    page.get_by_role("link", name="概览").click()
+    page.wait_for_url(f"{base}/counter/{client.code}/")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="CSV", exact=True).click()
+    download = download_info.value
+
+    # then the file is the client's statement: the deposit, the cash unchanged until settlement, the counter trade
+    today = timezone.now().astimezone(BEIJING).date()
+    first = today.replace(day=1)
+    assert download.suggested_filename == f"statement-{client.code}-{first:%Y%m%d}-{today:%Y%m%d}.csv"
+    rows = list(csv.reader(io.StringIO(Path(download.path()).read_bytes().decode("utf-8-sig"))))
+    assert rows[0] == ["客户对账单"]
+    assert rows[1] == ["账户", client.code]
+    movements = rows.index(["资金流水"])
+    body = rows[movements + 2 : rows.index([], movements)]
+    assert [r[1:6] for r in body] == [
+        ["期初资金", "", "", "", "0.00"],
+        ["存入", "bank slip 0001", "20000.00", "0.00", "20000.00"],
+        ["期末资金", "", "", "", "20000.00"],
+    ]
+    trades = rows.index(["成交"])
+    assert rows[trades + 2][1:] == [
+        str(trade.pk),
+        code,
+        "买入",
+        "500",
+        "10.10",
+        "5050.00",
+        "5.00",
+        "已撮合",
+        "柜台",
+    ]
+    # and the client's cash: nothing paid yet, the price and fee reserved; nothing was withdrawn
+    assert cash_figures(client) == (Decimal("20000.00"), Decimal("5055.00"), Decimal("14945.00"))
+    audit = AuditEvent.objects.filter(target=client.code).order_by("id").values_list("action", "actor_id", "outcome")
+    assert list(audit) == [
+        ("cash_deposit", market.staff.pk, "ok"),
+        ("counter_order_place", market.staff.pk, "ok"),
+    ]
+
+
+def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_server):
+    # given an approved investor whose identity is stored encrypted and shown masked
+    market = build_market()
+    account = approved_investor(
+        username="wangfang", broker=market.broker, maker=market.staff, checker=market.checker, seq=7, real_name="王芳"
+    )
+    regulator = market.user(Role.REGULATOR)
+    base = live_server.url
+
+    # when the regulator finds the investor on the identity reveal page
+    log_in(page, base, regulator.username)
+    page.locator("nav.mainnav").get_by_role("link", name="身份披露").click()
+    page.wait_for_url(f"{base}/kyc/reveal/")
+    page.fill("#reveal-q", account.code)
+    page.get_by_role("button", name="搜索").click()
+
+    # then only masked data is shown
+    card = page.locator(f'[data-profile="{account.owner.kyc.pk}"]')
+    expect(card).to_contain_text("王*")
+    expect(card).to_contain_text("110***********0075")
+    expect(card).to_contain_text("139****0007")
+    expect(page.locator("main")).not_to_contain_text("110105198001010075")
+
+    # when the regulator asks for the reveal without a reason
+    card.get_by_role("button", name="查看真实身份").click()
+
+    # then the form refuses, nothing is shown and nothing is recorded
+    expect(card.locator(".field.has-error .error")).to_have_text("该字段是必填项。")
+    expect(page.locator("main")).not_to_contain_text("110105198001010075")
+    assert not IdentityReveal.objects.exists()
+    assert not AuditEvent.objects.filter(action="identity_reveal").exists()
+
+    # when the regulator gives the legal reason and reveals
+    card.get_by_label("查看身份的法律依据").fill("(2026) 沪01 刑初 77 号协查函")
+    card.get_by_role("button", name="查看真实身份").click()
+
+    # then the full identity is shown, once
+    expect(page.locator("h1")).to_have_text("真实身份")
+    expect(page.locator("#revealed-account")).to_have_text(account.code)
+    expect(page.locator("#revealed-name")).to_have_text("王芳")
+    expect(page.locator("#revealed-id")).to_have_text("110105198001010075")
+    expect(page.locator("#revealed-phone")).to_have_text("13900000007")
+    expect(page.locator("#revealed-address")).to_have_text("7 Renmin Road, Shanghai")
+
+    # and the reveal is recorded, with the regulator and the reason, in the reveal log and the audit trail
+    reveal = IdentityReveal.objects.get()
+    assert (reveal.profile.user_id, reveal.regulator_id, reveal.reason) == (
+        account.owner_id,
+        regulator.pk,
+        "(2026) 沪01 刑初 77 号协查函",
+    )
+    event = AuditEvent.objects.get(action="identity_reveal")
+    assert (event.actor_id, event.target, event.outcome, event.detail) == (
+        regulator.pk,
+        "wangfang",
+        "ok",
+        {"reason": "(2026) 沪01 刑初 77 号协查函"},
+    )
+    # and the log on the reveal page lists it without the identity
+    page.get_by_role("link", name="‹ 身份披露").click()
+    page.wait_for_url(f"{base}/kyc/reveal/")
+    log_row = page.locator("#reveals-table tbody tr")
+    expect(log_row).to_have_count(1)
+    expect(log_row.locator("td").nth(1)).to_have_text(regulator.username)
+    expect(log_row.locator("td").nth(4)).to_have_text("(2026) 沪01 刑初 77 号协查函")
+    expect(page.locator("main")).not_to_contain_text("110105198001010075")
+    assert IdentityReveal.objects.count() == 1

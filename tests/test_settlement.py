@@ -215,6 +215,22 @@ def test_replay_names_the_account_asset_and_both_values(deal, market):
         call_command("ledger_replay", "--check")
 
 
+def _inflate_buyer_obligation(monkeypatch, which):
+    """Make the buyer of each trade ``which`` picks owe 100,000.00 more; returns the real ``dvp._legs``."""
+    from settlement import dvp
+
+    real_legs = dvp._legs
+
+    def inflated(trade, fee_accounts):
+        legs = real_legs(trade, fee_accounts)
+        if which(trade):
+            legs.buyer_pays += D("100000.00")
+        return legs
+
+    monkeypatch.setattr(dvp, "_legs", inflated)
+    return real_legs
+
+
 def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, net_trades, monkeypatch):
     from settlement import dvp
 
@@ -223,15 +239,7 @@ def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, net
     first = Trade.objects.order_by("id").first()
     # and one obligation larger than everything the buyer holds (reservations make this impossible in
     # production; the service must still refuse the whole batch rather than settle part of it)
-    real_legs = dvp._legs
-
-    def inflated(trade, fee_accounts):
-        legs = real_legs(trade, fee_accounts)
-        if trade.pk == first.pk:
-            legs.buyer_pays += D("100000.00")
-        return legs
-
-    monkeypatch.setattr(dvp, "_legs", inflated)
+    real_legs = _inflate_buyer_obligation(monkeypatch, lambda trade: trade.pk == first.pk)
     before = snapshot()
 
     # when the window closes, then it fails naming the account, and no trade of the batch settled
@@ -259,19 +267,10 @@ def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, net
 def test_a_failed_net_batch_names_who_cannot_pay_in_the_active_language(
     market, net_trades, monkeypatch, language, message
 ):
-    from settlement import dvp
 
     # given a net batch in which the investor owes more than it holds
     _mm, a = net_trades
-    real_legs = dvp._legs
-
-    def inflated(trade, fee_accounts):
-        legs = real_legs(trade, fee_accounts)
-        if trade.buyer_id == a.pk:
-            legs.buyer_pays += D("100000.00")
-        return legs
-
-    monkeypatch.setattr(dvp, "_legs", inflated)
+    _inflate_buyer_obligation(monkeypatch, lambda trade: trade.buyer_id == a.pk)
     before = snapshot()
 
     # when the window closes in a language

@@ -27,6 +27,16 @@ def quote_rows(mm) -> list[tuple[str, str, Decimal, int, int]]:
     )
 
 
+def publish_quote(page: Page, base: str, *, bid: tuple[str, str], ask: tuple[str, str]) -> None:
+    """Fill the quote form with (price, quantity) a side and publish it."""
+    page.fill("#id_bid_price", bid[0])
+    page.fill("#id_bid_quantity", bid[1])
+    page.fill("#id_ask_price", ask[0])
+    page.fill("#id_ask_quantity", ask[1])
+    page.get_by_role("button", name="发布报价").click()
+    page.wait_for_url(f"{base}/quotes/")
+
+
 def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_server):
     # given a market maker with 1,000,000.00 CNY and 100,000 shares, quoting nothing yet
     market = build_market()
@@ -45,12 +55,7 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     row.get_by_role("link", name="报价", exact=True).click()
     page.wait_for_url(f"{base}/quotes/?security={code}#quote-form")
     expect(page.locator("#id_security")).to_have_value(code)
-    page.fill("#id_bid_price", "9.80")
-    page.fill("#id_bid_quantity", "1000")
-    page.fill("#id_ask_price", "10.20")
-    page.fill("#id_ask_quantity", "2000")
-    page.get_by_role("button", name="发布报价").click()
-    page.wait_for_url(f"{base}/quotes/")
+    publish_quote(page, base, bid=("9.80", "1000"), ask=("10.20", "2000"))
 
     # then the quote row shows it, and so does the market watch
     expect(page.locator(".msg-success")).to_have_text(f"{code} 报价已发布：买价 9.80，卖价 10.20；成交 0 笔。")
@@ -77,12 +82,7 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     page.wait_for_url(f"{base}/quotes/?security={code}")
     expect(page.locator("#id_bid_price")).to_have_value("9.80")
     expect(page.locator("#id_ask_quantity")).to_have_value("2000")
-    page.fill("#id_bid_price", "9.85")
-    page.fill("#id_bid_quantity", "500")
-    page.fill("#id_ask_price", "10.15")
-    page.fill("#id_ask_quantity", "800")
-    page.get_by_role("button", name="发布报价").click()
-    page.wait_for_url(f"{base}/quotes/")
+    publish_quote(page, base, bid=("9.85", "500"), ask=("10.15", "800"))
 
     # then the row shows the new prices, the old quote is replaced and the reservations follow the new one exactly
     expect(page.locator(".msg-success")).to_have_text(f"{code} 报价已发布：买价 9.85，卖价 10.15；成交 0 笔。")

@@ -95,9 +95,22 @@ class Exchange:
 
 
 def _started_here(data: Path) -> list[str]:
-    """Processes whose command line names the data folder: PostgreSQL, Redis, beat (and nothing after a stop)."""
-    found = subprocess.run(["pgrep", "-af", str(data)], capture_output=True, text=True).stdout.splitlines()
-    return [line for line in found if "pgrep" not in line]
+    """Every live process started for this data folder: each inherits ``EXCHANGE_DATA_DIR`` from ``make run``
+    or names the folder (the launcher, PostgreSQL, Redis, gunicorn and its workers, the Celery worker and its
+    pool, beat)."""
+    marker = f"EXCHANGE_DATA_DIR={data}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if marker in environ or str(data) in command:  # Redis rewrites its environment for its process title
+            found.append(f"{proc.name} {command}")
+    return found
 
 
 def _port_open(port: int) -> bool:
@@ -116,7 +129,10 @@ def exchange(tmp_path):
         except subprocess.TimeoutExpired:
             run.proc.kill()
     for line in _started_here(run.data):
-        os.kill(int(line.split()[0]), signal.SIGKILL)
+        try:
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_restarts(exchange):
@@ -124,6 +140,9 @@ def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_res
     exchange.start()
     assert (exchange.data / "pg").is_dir() and (exchange.data / "redis").is_dir()
     assert "demo-pass-2026" in exchange.output() and "investor1" in exchange.output()
+    running = "\n".join(_started_here(exchange.data))
+    for process in ("scripts/stack.py serve", "postgres", "redis", "gunicorn", "worker", "beat"):
+        assert process in running, running
 
     # when demo investor 1 buys one lot at the best ask of the first security
     token = exchange.token("investor1")

@@ -22,6 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as _
 
 from exchange.snapshot import read_only_snapshot
 
@@ -36,20 +38,39 @@ _json = json.JSONDecoder().decode
 
 @dataclass
 class Problem:
-    message: str
+    """One thing found wrong. ``text`` is English, marked for translation, with ``%(name)s`` for ``params``:
+    ``str()`` (the command, the audit trail) is English; ``localized()`` (the explorer page) is in the active
+    language."""
+
+    text: str
     block: int | None = None
     leaf_index: int | None = None
     entry_id: int | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return self.text % self.params if self.params else self.text
 
     def __str__(self) -> str:
-        where = []
-        if self.block is not None:
-            where.append(f"block {self.block}")
-        if self.leaf_index is not None:
-            where.append(f"leaf {self.leaf_index}")
-        if self.entry_id is not None:
-            where.append(f"entry {self.entry_id}")
-        return f"{', '.join(where) or 'ledger'}: {self.message}"
+        return self._say(lambda text: text)
+
+    def localized(self) -> str:
+        return self._say(gettext)
+
+    def _say(self, say: Callable[[str], str]) -> str:
+        where = [
+            say(label) % {"n": n}
+            for label, n in (
+                (_("block %(n)s"), self.block),
+                (_("leaf %(n)s"), self.leaf_index),
+                (_("entry %(n)s"), self.entry_id),
+            )
+            if n is not None
+        ]
+        text = say(self.text) % self.params if self.params else say(self.text)
+        place = ", ".join(where) if where else say(_("ledger"))
+        return f"{place}: {text}"
 
 
 @dataclass
@@ -150,36 +171,50 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
         h = block.height
         report.blocks += 1
         if h != expected_height:
-            report.problems.append(Problem(f"block {expected_height} is missing (next is {h})", block=expected_height))
+            report.problems.append(
+                Problem(
+                    _("block %(height)s is missing (next is %(next)s)"),
+                    block=expected_height,
+                    params={"height": expected_height, "next": h},
+                )
+            )
         expected_height = h + 1
         if block.first_leaf_index != frontier.size:
             report.problems.append(
-                Problem(f"starts at leaf {block.first_leaf_index}, the tree has {frontier.size} leaves", block=h)
+                Problem(
+                    _("starts at leaf %(first)s, the tree has %(size)s leaves"),
+                    block=h,
+                    params={"first": block.first_leaf_index, "size": frontier.size},
+                )
             )
         expected_index = block.first_leaf_index
         for index, eid, data, stored, kind, node in _leaves(block.first_leaf_index, block.tree_size):
             while expected_index < index:
-                report.problems.append(Problem("leaf is missing", block=h, leaf_index=expected_index))
+                report.problems.append(Problem(_("leaf is missing"), block=h, leaf_index=expected_index))
                 expected_index += 1
             expected_index = index + 1
             leaf = merkle.leaf_hash(data)
             if leaf != stored:
                 report.problems.append(
-                    Problem("stored bytes do not hash to the stored leaf hash", block=h, leaf_index=index, entry_id=eid)
+                    Problem(
+                        _("stored bytes do not hash to the stored leaf hash"), block=h, leaf_index=index, entry_id=eid
+                    )
                 )
             elif node is not None and node != leaf:
                 report.problems.append(
-                    Problem("entry differs from the leaf sealed at this index", block=h, leaf_index=index, entry_id=eid)
+                    Problem(
+                        _("entry differs from the leaf sealed at this index"), block=h, leaf_index=index, entry_id=eid
+                    )
                 )
             if kind in ("KEY_ROTATION", "TRADE"):
                 try:
                     doc = _json(data.decode("utf-8"))
                 except ValueError:  # UnicodeDecodeError too
-                    report.problems.append(Problem("bytes are not JSON", block=h, leaf_index=index, entry_id=eid))
+                    report.problems.append(Problem(_("bytes are not JSON"), block=h, leaf_index=index, entry_id=eid))
                     doc = {"kind": kind, "payload": {}}
                 if doc.get("kind") != kind:
                     report.problems.append(
-                        Problem("kind differs from its bytes", block=h, leaf_index=index, entry_id=eid)
+                        Problem(_("kind differs from its bytes"), block=h, leaf_index=index, entry_id=eid)
                     )
                 if kind == "KEY_ROTATION":
                     _key_event(keys, doc.get("payload", {}), h)
@@ -189,7 +224,7 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
             frontier.append(leaf)
             report.leaves += 1
         while expected_index < block.tree_size:
-            report.problems.append(Problem("leaf is missing", block=h, leaf_index=expected_index))
+            report.problems.append(Problem(_("leaf is missing"), block=h, leaf_index=expected_index))
             expected_index += 1
         _check_block(report, block, frontier, prev_hash, keys)
         prev_hash = bytes(block.block_hash)
@@ -211,12 +246,18 @@ def _check_block(report: Report, block: Block, frontier: merkle.Frontier, prev_h
     h = block.height
     problems = report.problems
     if frontier.size != block.tree_size:
-        problems.append(Problem(f"tree size {block.tree_size}, but {frontier.size} leaves", block=h))
+        problems.append(
+            Problem(
+                _("tree size %(size)s, but %(leaves)s leaves"),
+                block=h,
+                params={"size": block.tree_size, "leaves": frontier.size},
+            )
+        )
     root = frontier.root()
     if root != bytes(block.root):
-        problems.append(Problem("the root does not match the recomputed tree", block=h))
+        problems.append(Problem(_("the root does not match the recomputed tree"), block=h))
     if bytes(block.prev_hash) != prev_hash:
-        problems.append(Problem("does not link to the previous block's hash", block=h))
+        problems.append(Problem(_("does not link to the previous block's hash"), block=h))
     signatures = list(block.signatures.all())
     header = checkpoint.header_bytes(
         height=h,
@@ -228,9 +269,9 @@ def _check_block(report: Report, block: Block, frontier: merkle.Frontier, prev_h
         signers=json.loads(bytes(block.header)).get("signers", []),
     )
     if header != bytes(block.header):
-        problems.append(Problem("the header does not match the block's recomputed contents", block=h))
+        problems.append(Problem(_("the header does not match the block's recomputed contents"), block=h))
     if checkpoint.block_hash(bytes(block.header)) != bytes(block.block_hash):
-        problems.append(Problem("the block hash is not the hash of its header", block=h))
+        problems.append(Problem(_("the block hash is not the hash of its header"), block=h))
     body = checkpoint.body(
         origin=settings.LEDGER_ORIGIN,
         tree_size=block.tree_size,
@@ -239,7 +280,7 @@ def _check_block(report: Report, block: Block, frontier: merkle.Frontier, prev_h
         block_hash=bytes(block.block_hash),
     )
     if body != block.checkpoint:
-        problems.append(Problem("the checkpoint text does not match the block", block=h))
+        problems.append(Problem(_("the checkpoint text does not match the block"), block=h))
     valid = 0
     for sig in signatures:
         key = keys.get(sig.key_id)
@@ -247,19 +288,31 @@ def _check_block(report: Report, block: Block, frontier: merkle.Frontier, prev_h
             continue  # a co-signer this ledger does not introduce: not ours to judge
         report.signatures += 1
         if h < key.from_height or (key.until_height is not None and h > key.until_height):
-            problems.append(Problem(f"signed by key {sig.key_id}, which is not valid at this height", block=h))
+            problems.append(
+                Problem(
+                    _("signed by key %(key)s, which is not valid at this height"), block=h, params={"key": sig.key_id}
+                )
+            )
             continue
         try:
             Ed25519PublicKey.from_public_bytes(key.public).verify(bytes(sig.signature), block.checkpoint.encode())
             valid += 1
         except InvalidSignature:
-            problems.append(Problem(f"the signature of key {sig.key_id} does not verify", block=h))
+            problems.append(
+                Problem(_("the signature of key %(key)s does not verify"), block=h, params={"key": sig.key_id})
+            )
     required = set(json.loads(bytes(block.header)).get("signers", []))
     missing = required - {s.key_id for s in signatures}
     if missing:
-        problems.append(Problem(f"the header names signers without signatures: {sorted(missing)}", block=h))
+        problems.append(
+            Problem(
+                _("the header names signers without signatures: %(keys)s"),
+                block=h,
+                params={"keys": ", ".join(sorted(missing))},
+            )
+        )
     if not valid:
-        problems.append(Problem("no valid signature of a ledger key", block=h))
+        problems.append(Problem(_("no valid signature of a ledger key"), block=h))
 
 
 def verify_unsealed(report: Report) -> None:
@@ -271,7 +324,7 @@ def verify_unsealed(report: Report) -> None:
             "WHERE (l.entry_id IS NULL) = (p.entry_id IS NULL) ORDER BY e.id LIMIT 20"
         )
         for (eid,) in cur.fetchall():
-            report.problems.append(Problem("is neither sealed nor waiting (or both)", entry_id=eid))
+            report.problems.append(Problem(_("is neither sealed nor waiting (or both)"), entry_id=eid))
 
 
 def external_checkpoints(path: Path | None = None) -> list[str]:
@@ -293,16 +346,16 @@ def verify_external_checkpoints(report: Report, lines: list[str]) -> None:
         try:
             cp = checkpoint.parse(json.loads(line)["checkpoint"])
         except (ValueError, KeyError, checkpoint.CheckpointError) as exc:
-            report.problems.append(Problem(f"unreadable external checkpoint: {exc}"))
+            report.problems.append(Problem(_("unreadable external checkpoint: %(error)s"), params={"error": str(exc)}))
             continue
         report.external_checkpoints += 1
         block = blocks.get(cp.height)
         if block is None:
             report.problems.append(
-                Problem("is in the external checkpoint log but not in the database", block=cp.height)
+                Problem(_("is in the external checkpoint log but not in the database"), block=cp.height)
             )
         elif (block.tree_size, bytes(block.root), bytes(block.block_hash)) != (cp.tree_size, cp.root, cp.block_hash):
-            report.problems.append(Problem("differs from its external signed checkpoint", block=cp.height))
+            report.problems.append(Problem(_("differs from its external signed checkpoint"), block=cp.height))
 
 
 def verify_business(report: Report, trade_payloads: dict[int, tuple]) -> None:
@@ -335,14 +388,24 @@ def verify_business(report: Report, trade_payloads: dict[int, tuple]) -> None:
             if waiting is None:
                 waiting = set(PendingEntry.objects.values_list("entry_id", flat=True))
             if entry_id not in waiting:
-                report.problems.append(Problem(f"trade {trade_id} has no sealed TRADE entry", entry_id=entry_id))
+                report.problems.append(
+                    Problem(
+                        _("trade %(trade)s has no sealed TRADE entry"), entry_id=entry_id, params={"trade": trade_id}
+                    )
+                )
             continue
         row = (trade_id, security, str(price), quantity, buyer, seller, str(buyer_fee), str(seller_fee))
         if row != p:
             diff = sorted(k for k, mine, theirs in zip(TRADE_FIELDS, row, p, strict=True) if mine != theirs)
-            report.problems.append(Problem(f"trade {trade_id} differs from its entry in {diff}", entry_id=entry_id))
+            report.problems.append(
+                Problem(
+                    _("trade %(trade)s differs from its entry in %(fields)s"),
+                    entry_id=entry_id,
+                    params={"trade": trade_id, "fields": ", ".join(diff)},
+                )
+            )
     for eid in sorted(set(trade_payloads) - seen)[:20]:
-        report.problems.append(Problem("TRADE entry without its trade row", entry_id=eid))
+        report.problems.append(Problem(_("TRADE entry without its trade row"), entry_id=eid))
 
     flows, issued = Decimal("0.00"), {}
     for kind, data in Entry.objects.filter(kind__in=["DEPOSIT", "WITHDRAWAL", "ISSUE"]).values_list(
@@ -355,12 +418,20 @@ def verify_business(report: Report, trade_payloads: dict[int, tuple]) -> None:
             flows += Decimal(payload["amount"]) * (1 if kind == "DEPOSIT" else -1)
     cash = sum((c for c in CashBalance.objects.values_list("total", flat=True)), Decimal("0.00"))
     if cash != flows:
-        report.problems.append(Problem(f"cash held {cash} differs from deposits − withdrawals {flows}"))
+        report.problems.append(
+            Problem(
+                _("cash held %(cash)s differs from deposits − withdrawals %(flows)s"),
+                params={"cash": cash, "flows": flows},
+            )
+        )
     for code, total in Security.objects.values_list("code", "issued_quantity"):
         held = sum(Position.objects.filter(security__code=code).values_list("total", flat=True))
         if not held == total == issued.get(code, 0):
             report.problems.append(
-                Problem(f"{code}: {held} shares held, {total} issued, {issued.get(code, 0)} on the ledger")
+                Problem(
+                    _("%(security)s: %(held)s shares held, %(issued)s issued, %(ledger)s on the ledger"),
+                    params={"security": code, "held": held, "issued": total, "ledger": issued.get(code, 0)},
+                )
             )
 
 

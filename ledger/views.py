@@ -221,9 +221,9 @@ def verify(request):
         context = {
             "ran": True,
             "report": report,
-            "first": str(first) if first else None,
+            "first": first.localized() if first else None,
             "first_block": first.block if first else None,
-            "problems": [str(p) for p in report.problems[:PROBLEMS_SHOWN]],
+            "problems": [p.localized() for p in report.problems[:PROBLEMS_SHOWN]],
             "more_problems": max(0, len(report.problems) - PROBLEMS_SHOWN),
             "elapsed": f"{elapsed:.2f}",
         }

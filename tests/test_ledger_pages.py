@@ -315,6 +315,29 @@ def test_verify_now_after_tampering_names_the_block_and_is_audited_as_failed(led
     assert event.detail["problems"] == len(response.context["problems"])
 
 
+def test_verify_now_names_the_problems_in_chinese_and_audits_them_in_english(ledger, market):
+    # given a superuser rewrote one byte of a trade entry sealed in block 1
+    user = market.user(Role.REGULATOR)
+    leaf = Leaf.objects.get(entry_id=ledger.trades[1].entry_id)
+    tamper(
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s",
+        [leaf.entry_id],
+    )
+
+    # when a Chinese-speaking regulator runs "verify now"
+    response = client_for(user, "zh-hans").post("/ledger/verify/")
+
+    # then the page says what is wrong, and where, in Chinese
+    first = f"区块 1, 叶子 {leaf.leaf_index}, 条目 {leaf.entry_id}: 存储的字节与存储的叶子哈希不符"
+    assert response.context["first"] == first
+    assert f'<strong id="first-problem">{first}</strong>' in text(response)
+    # and the audit trail keeps the English text the command prints
+    event = AuditEvent.objects.get(action="ledger_verify")
+    assert event.detail["first"] == (
+        f"block 1, leaf {leaf.leaf_index}, entry {leaf.entry_id}: stored bytes do not hash to the stored leaf hash"
+    )
+
+
 def test_verify_now_needs_the_csrf_token(ledger, market):
     # given
     client = Client(enforce_csrf_checks=True)

@@ -34,12 +34,27 @@ def _kyc_dirs(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, _kyc_dirs):
+def _test_settings(settings, _kyc_dirs, tmp_path):
     settings.MARKET_ALWAYS_OPEN = True
+    # The ledger signing key (created by the first seal) and the external checkpoint log of this test alone.
+    settings.LEDGER_KEY_DIR = tmp_path / "keys"
+    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
     # Personal-data keys and ID documents of the test run, never the developer's .data.
     settings.KYC_KEY_DIR, settings.KYC_DOCUMENT_DIR = _kyc_dirs
     # Password hashing at full strength costs ~0.3 s a user; tests make many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def kyc_folders(settings, tmp_path):
+    """Personal-data keys and ID documents of this test alone (the cached key ring cleared around it)."""
+    from kyc import crypto
+
+    settings.KYC_KEY_DIR = tmp_path / "pii"
+    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
+    crypto._ring_for.cache_clear()
+    yield
+    crypto._ring_for.cache_clear()
 
 
 @dataclass

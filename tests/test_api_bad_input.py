@@ -155,12 +155,10 @@ def test_any_json_in_any_order_field_is_answered_without_a_500(trading, field, v
         "orders/99999999999999999999/",
     ],
 )
-def test_out_of_range_numbers_in_ledger_and_trade_urls_are_4xx(market, settings, tmp_path, path):
+def test_out_of_range_numbers_in_ledger_and_trade_urls_are_4xx(market, path):
     from exchange.models import Role
     from ledger.services import block_seal
 
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
     block_seal()
     resp = api_for(market.user(Role.AUDITOR)).get("/api/v1/" + path)
     assert 200 <= resp.status_code < 500, resp.content

@@ -20,12 +20,6 @@ from tests.workers import ROOT, celery_stack, wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
 
 
-@pytest.fixture(autouse=True)
-def _ledger_files(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 def test_a_trade_placed_through_the_api_is_sealed_by_beat_and_worker_and_its_proof_verifies(tmp_path):
     market = build_market()
     mm = market.market_maker()

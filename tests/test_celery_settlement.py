@@ -26,12 +26,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
 D = Decimal
 
 
-@pytest.fixture(autouse=True)
-def _ledger_files(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 def _market_with_trades(n: int):
     market = build_market()
     mm = market.market_maker(cash="10000000", shares=1_000_000)

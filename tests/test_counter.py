@@ -24,7 +24,6 @@ from django.test import Client
 
 from exchange.models import Account, AuditEvent, Broker, Order, Role, Trade, User
 from exchange.services import OrderRequest, account_open, order_place
-from kyc import crypto
 from kyc import services as kyc
 from kyc.idcard import check_character
 from kyc.models import KycProfile
@@ -41,15 +40,7 @@ TOP_ANSWERS = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUEST
 _n = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def _folders(settings, tmp_path):
-    settings.KYC_KEY_DIR = tmp_path / "pii"
-    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-    crypto._ring_for.cache_clear()
-    yield
-    crypto._ring_for.cache_clear()
+pytestmark = pytest.mark.usefixtures("kyc_folders")
 
 
 def id_number(n: int) -> str:

@@ -24,11 +24,7 @@ ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTI
 ANSWERS_C1 = {q["key"]: min(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 
 
-@pytest.fixture(autouse=True)
-def _folders(settings, tmp_path):
-    settings.KYC_KEY_DIR = tmp_path / "pii"
-    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
-    crypto._ring_for.cache_clear()
+pytestmark = pytest.mark.usefixtures("kyc_folders")
 
 
 def identity(**over) -> services.Identity:

@@ -18,24 +18,14 @@ import pytest
 from django.db import connection
 
 from exchange.models import Role
-from kyc import crypto
 from kyc.models import KycProfile
 from tests.conftest import api_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kyc_folders")]
 
 ONLINE = {"id_number": "11010519491231002X", "phone": "13800138000", "address": "北京市朝阳区建国路 88 号"}
 COUNTER = {"id_number": "440305199001010034", "phone": "13700137000", "address": "深圳市南山区科技园南区 8 号"}
 SECRETS = [ONLINE["id_number"], ONLINE["phone"], "建国路", COUNTER["id_number"], COUNTER["phone"], "科技园南区"]
-
-
-@pytest.fixture(autouse=True)
-def _folders(settings, tmp_path):
-    settings.KYC_KEY_DIR = tmp_path / "pii"
-    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
-    crypto._ring_for.cache_clear()
-    yield
-    crypto._ring_for.cache_clear()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.test import Client
 
 from exchange.models import Account, AuditEvent, Broker, Role, User
 from exchange.services import account_open
-from kyc import crypto, services
+from kyc import services
 from kyc.models import IdentityReveal, KycDocument, KycProfile
 from kyc.questionnaire import QUESTIONS
 from tests.conftest import api_for, snapshot
@@ -27,15 +27,7 @@ PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF
 ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 ANSWERS_C1 = {q["key"]: min(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 PASSWORD = "Kyc-pass-2026!"
-
-
-@pytest.fixture(autouse=True)
-def _folders(settings, tmp_path):
-    settings.KYC_KEY_DIR = tmp_path / "pii"
-    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
-    crypto._ring_for.cache_clear()
-    yield
-    crypto._ring_for.cache_clear()
+pytestmark = pytest.mark.usefixtures("kyc_folders")
 
 
 def identity(**over) -> services.Identity:

@@ -18,12 +18,6 @@ from ledger.verifier import VerificationFailed, verify_consistency, verify_inclu
 from tests.conftest import api_for
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 @pytest.fixture
 def chain(market):
     """Three blocks, a trade in the second; an auditor's and the buyer's API clients."""

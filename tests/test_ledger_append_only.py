@@ -78,13 +78,11 @@ def test_entries_are_only_written_inside_a_transaction(db):
 @pytest.mark.parametrize(
     "change", ["UPDATE {table} SET {column} = {column}", "DELETE FROM {table}", "TRUNCATE {table}"]
 )
-def test_sealed_blocks_are_append_only_too(entry, settings, tmp_path, table, change):
+def test_sealed_blocks_are_append_only_too(entry, table, change):
     from ledger.models import Block
     from ledger.services import block_seal
 
     # given the entry sealed into a signed block
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
     block_seal()
     with connection.cursor() as cur:
         cur.execute(f"SELECT * FROM {table} ORDER BY 1")

@@ -21,12 +21,6 @@ from tests.test_pages import client_for, text
 LEDGER_TABLES = ["ledger_entry", "ledger_leaf", "ledger_block", "ledger_blocksignature", "ledger_node"]
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 def buy(market, buyer, n: int) -> Trade:
     order, _ = order_place(
         placed_by=buyer.owner,
@@ -289,14 +283,20 @@ def test_verify_now_shows_ok_with_the_counters_and_is_audited(ledger, market):
     }
 
 
-def test_verify_now_after_tampering_names_the_block_and_is_audited_as_failed(ledger, market):
-    # given a superuser rewrote one byte of a trade entry sealed in block 1
-    user = market.user(Role.REGULATOR)
+@pytest.fixture
+def tampered_leaf(ledger) -> Leaf:
+    """A superuser rewrote one byte of a trade entry sealed in block 1."""
     leaf = Leaf.objects.get(entry_id=ledger.trades[1].entry_id)
     tamper(
         "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s",
         [leaf.entry_id],
     )
+    return leaf
+
+
+def test_verify_now_after_tampering_names_the_block_and_is_audited_as_failed(tampered_leaf, market):
+    # given a superuser rewrote one byte of a trade entry sealed in block 1
+    user, leaf = market.user(Role.REGULATOR), tampered_leaf
 
     # when
     response = client_for(user, "en").post("/ledger/verify/")
@@ -315,14 +315,9 @@ def test_verify_now_after_tampering_names_the_block_and_is_audited_as_failed(led
     assert event.detail["problems"] == len(response.context["problems"])
 
 
-def test_verify_now_names_the_problems_in_chinese_and_audits_them_in_english(ledger, market):
+def test_verify_now_names_the_problems_in_chinese_and_audits_them_in_english(tampered_leaf, market):
     # given a superuser rewrote one byte of a trade entry sealed in block 1
-    user = market.user(Role.REGULATOR)
-    leaf = Leaf.objects.get(entry_id=ledger.trades[1].entry_id)
-    tamper(
-        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s",
-        [leaf.entry_id],
-    )
+    user, leaf = market.user(Role.REGULATOR), tampered_leaf
 
     # when a Chinese-speaking regulator runs "verify now"
     response = client_for(user, "zh-hans").post("/ledger/verify/")

@@ -16,12 +16,6 @@ from ledger.verification import ledger_verify
 LEDGER_TABLES = ["ledger_entry", "ledger_leaf", "ledger_block", "ledger_blocksignature", "ledger_node"]
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 @pytest.fixture
 def ledger(market, django_capture_on_commit_callbacks):
     """Three blocks: set-up entries; two trades; two more trades."""

@@ -23,12 +23,6 @@ from tests.conftest import build_market, cash_of
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 @pytest.fixture
 def live():
     """A market with one sealed trade; ``live.moves()`` deposits, matches, seals and settles on another connection."""

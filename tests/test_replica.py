@@ -18,12 +18,6 @@ from tests.conftest import api_for
 SOURCE = "https://exchange.test"
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 @pytest.fixture
 def node(market):
     """A source node with two blocks, a regulator who can read it, and a way to trade more."""

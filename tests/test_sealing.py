@@ -13,12 +13,6 @@ from ledger.models import Block, Entry, Leaf, PendingEntry, SigningKey
 from ledger.services import block_seal, entry_append, signed_note
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 def deposit(n: int) -> list[Entry]:
     with transaction.atomic():
         return [entry_append(kind="DEPOSIT", payload={"account": f"A{i}", "amount": Decimal("1.00")}) for i in range(n)]

@@ -16,12 +16,6 @@ from ledger.verification import Report, verify_chain
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 def test_four_sealers_racing_two_writers_never_fork_skip_or_repeat_a_leaf():
     # given two writers appending 60 entries each while four sealers run in a loop
     stop = threading.Event()

@@ -30,12 +30,6 @@ from tests.conftest import cash_of, position_of, snapshot
 D = Decimal
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 @pytest.fixture
 def deal(market):
     """An investor bought 100 @ 10.10 from a market maker; the trade is sealed."""

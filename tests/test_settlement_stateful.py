@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from django.db import connection, transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -126,12 +125,6 @@ class Market(RuleBasedStateMachine):
         for security in Security.objects.all():
             held = sum(Position.objects.filter(security=security).values_list("total", flat=True))
             assert held == security.issued_quantity
-
-
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
 
 
 def test_random_market_keeps_every_invariant(db):

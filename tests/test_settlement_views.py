@@ -13,12 +13,6 @@ from settlement.dvp import trade_settle
 from tests.conftest import api_for, snapshot
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 @pytest.fixture
 def sealed_trade(market):
     mm = market.market_maker()

@@ -23,12 +23,6 @@ from tests.conftest import snapshot
 D = Decimal
 
 
-@pytest.fixture(autouse=True)
-def _ledger(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 @pytest.fixture
 def quoted(market):
     mm = market.market_maker()

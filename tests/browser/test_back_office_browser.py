@@ -31,12 +31,6 @@ pytestmark = pytest.mark.browser
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 def buy(market, account: Account, quantity: int, key: str) -> None:
     order_place(
         placed_by=account.owner,

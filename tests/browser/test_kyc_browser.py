@@ -16,13 +16,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from exchange.models import Account, AuditEvent, Order, Role, Trade, User
-from kyc import crypto
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
 from tests.browser.steps import buy_500_from_the_ask_at_10_10
 from tests.conftest import Market, build_market, cash_of
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("kyc_folders")]
 
 STAFF_PASSWORD = "pw-test-2026"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -34,15 +33,6 @@ class InvestorLogin:
     username: str
     password: str
     account: str
-
-
-@pytest.fixture(autouse=True)
-def _folders(settings, tmp_path):
-    settings.KYC_KEY_DIR = tmp_path / "pii"
-    settings.KYC_DOCUMENT_DIR = tmp_path / "documents"
-    crypto._ring_for.cache_clear()
-    yield
-    crypto._ring_for.cache_clear()
 
 
 def log_in(page: Page, base: str, username: str, password: str) -> None:

@@ -17,12 +17,6 @@ from tests.conftest import build_market
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.LEDGER_KEY_DIR = tmp_path / "keys"
-    settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-
-
 def test_trades_page_shows_the_trade_sealed_without_a_reload(page: Page, live_server):
     # given an investor looking at a trade that is matched but not sealed
     market = build_market()

@@ -14,7 +14,7 @@ from exchange.models import Trade
 from ledger.models import Block, Entry, Leaf, PendingEntry
 from ledger.services import SEAL_LOCK_KEY, entries_append
 from ledger.verification import ledger_verify
-from tests.conftest import api_for, build_market
+from tests.conftest import api_for, build_market, order_body
 from tests.workers import ROOT, celery_stack, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
@@ -32,14 +32,7 @@ def test_a_trade_placed_through_the_api_is_sealed_by_beat_and_worker_and_its_pro
 
         # when an order fills through the API
         placed = time.monotonic()
-        body = {
-            "security": market.security.code,
-            "side": "buy",
-            "quantity": 100,
-            "limit_price": "10.10",
-            "time_in_force": "IOC",
-            "client_order_id": "e2e",
-        }
+        body = order_body(market, client_order_id="e2e")
         assert client.post("/api/v1/orders/", body, format="json").status_code == 201
         trade = Trade.objects.get()
 

@@ -123,7 +123,7 @@ def test_the_depository_holds_releases_and_refuses_trades_on_the_monitor(page: P
     # while trade A's reservations, the market maker's cash and its quote are as they were
     assert cash_figures(buyer_a) == (Decimal("50000.00"), Decimal("1015.00"), Decimal("48985.00"))
     assert cash_figures(mm) == mm_cash_before
-    assert list(Quote.objects.filter(account=mm).values_list("side", "status", "quantity")) == [
+    assert list(Quote.objects.filter(account=mm).order_by("id").values_list("side", "status", "quantity")) == [
         ("bid", "active", 1000),
         ("ask", "active", 700),
     ]

@@ -180,7 +180,7 @@ def test_an_investor_places_a_day_order_and_cancels_it_on_my_orders(page: Page, 
     assert (cash.total, cash.reserved, cash.available) == (Decimal("100000.00"), Decimal("0.00"), Decimal("100000.00"))
     # and the market maker's quote was never touched
     assert not Trade.objects.exists()
-    assert list(Quote.objects.filter(account=mm).values_list("side", "status", "quantity")) == [
+    assert list(Quote.objects.filter(account=mm).order_by("id").values_list("side", "status", "quantity")) == [
         ("bid", "active", 1000),
         ("ask", "active", 1000),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from statistics import median
 
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from exchange.models import Trade
@@ -23,12 +23,22 @@ def trades_awaiting() -> QuerySet[Trade]:
     )
 
 
+def _with_reason(trades: QuerySet[Trade]) -> QuerySet[Trade]:
+    """Each trade with the reason of its latest hold, release or refusal: why it is held, or was refused."""
+    latest = SettlementAction.objects.filter(trade=OuterRef("pk")).order_by("-at", "-id").values("reason")[:1]
+    return trades.annotate(reason=Subquery(latest))
+
+
 def trades_held() -> QuerySet[Trade]:
-    return Trade.objects.filter(status=Trade.Status.HELD).select_related("security", "buyer", "seller").order_by("id")
+    """Held trades, oldest first, each with the reason it is held."""
+    return _with_reason(
+        Trade.objects.filter(status=Trade.Status.HELD).select_related("security", "buyer", "seller").order_by("id")
+    )
 
 
 def trades_failed(*, since: dt.datetime) -> QuerySet[Trade]:
-    return (
+    """Trades refused since ``since``, newest first, each with the reason of its refusal."""
+    return _with_reason(
         Trade.objects.filter(status=Trade.Status.FAILED, settlement_actions__at__gte=since)
         .select_related("security", "buyer", "seller")
         .distinct()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,10 +13,9 @@ from django.views.decorators.http import require_POST
 
 from exchange.audit import client_ip
 from exchange.exceptions import DomainError
-from exchange.models import Role, Trade
+from exchange.models import Role
 
 from . import dvp, selectors
-from .models import SettlementAction
 
 WATCHERS = {Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR, Role.REGULATOR, Role.AUDITOR}
 ACTIONS = {"hold": dvp.trade_hold, "release": dvp.trade_release, "refuse": dvp.trade_refuse}
@@ -28,12 +26,6 @@ def _require_watcher(request) -> None:
         raise PermissionDenied
 
 
-def _with_reason(trades: QuerySet[Trade]) -> QuerySet[Trade]:
-    """Each trade with the reason of its latest hold, release or refusal: why it is held, or was refused."""
-    latest = SettlementAction.objects.filter(trade=OuterRef("pk")).order_by("-at", "-id").values("reason")[:1]
-    return trades.annotate(reason=Subquery(latest))
-
-
 @login_required
 def monitor(request):
     _require_watcher(request)
@@ -41,8 +33,8 @@ def monitor(request):
     context = {
         "summary": selectors.monitor_summary(now=now),
         "awaiting": list(selectors.trades_awaiting()[:200]),
-        "held": list(_with_reason(selectors.trades_held())[:200]),
-        "failed": list(_with_reason(selectors.trades_failed(since=now - timezone.timedelta(hours=24)))[:100]),
+        "held": list(selectors.trades_held()[:200]),
+        "failed": list(selectors.trades_failed(since=now - timezone.timedelta(hours=24))[:100]),
         "can_act": request.user.role == Role.DEPOSITORY_OPERATOR,
     }
     return render(request, "settlement/monitor.html", context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.db import connections
@@ -59,9 +60,7 @@ def live():
     buy("before")
     while block_seal() is not None:
         pass
-    live = type("Live", (), {})()
-    live.market, live.buyer, live.moves = market, buyer, moves
-    return live
+    return SimpleNamespace(market=market, buyer=buyer, moves=moves)
 
 
 def test_verification_judges_the_ledger_as_it_was_when_it_began(live, monkeypatch):

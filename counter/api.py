@@ -19,16 +19,17 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange import exceptions as err
-from exchange.api.fields import DecimalString
-from exchange.api.pagination import Pagination
-from exchange.api.views import ERRORS, AccountOutput, CashOutput, ErrorSerializer, OrderListApi, OrderOutput
-from exchange.audit import client_ip
+from balances.services import cash_deposit, cash_withdraw
+from core import errors as err
+from core.api.fields import DecimalString
+from core.api.pagination import Pagination
+from core.api.schema import ERRORS, ErrorSerializer
+from core.audit import client_ip
+from exchange.api.views import AccountOutput, CashOutput, OrderListApi, OrderOutput
 from exchange.selectors import account_balances
 from exchange.services import OrderRequest
 from kyc.models import KycProfile
 from kyc.services import Identity, kyc_register
-from settlement.services import cash_deposit, cash_withdraw
 
 from . import selectors, services
 from .views import statement_response
@@ -45,7 +46,7 @@ class CounterApi(APIView):
         return selectors.client_get(request.user, code)
 
 
-def _paginated(request, view, queryset, serializer_class, context=None):
+def paginated(request, view, queryset, serializer_class, context=None):
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
@@ -98,7 +99,7 @@ class ClientListApi(CounterApi):
     )
     def get(self, request):
         query = request.query_params.get("q", "")
-        return _paginated(request, self, selectors.clients_of(request.user, query=query), ClientOutput)
+        return paginated(request, self, selectors.clients_of(request.user, query=query), ClientOutput)
 
     @extend_schema(request=OpenAccountInput, responses={201: OpenAccountOutput, **ERRORS})
     def post(self, request):
@@ -209,7 +210,7 @@ class ClientOrderListApi(CounterApi):
         qs = selectors.client_orders(account)
         if status_filter := request.query_params.get("status"):
             qs = qs.filter(status=status_filter)
-        return _paginated(request, self, qs, CounterOrderOutput, {"account": account})
+        return paginated(request, self, qs, CounterOrderOutput, {"account": account})
 
     @extend_schema(request=CounterOrderInput, responses={201: CounterOrderOutput, 200: CounterOrderOutput, **ERRORS})
     def post(self, request, code):

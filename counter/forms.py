@@ -13,8 +13,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from exchange.forms import domain_error_message
-from exchange.models import MONEY
+from core.forms import domain_error_message
+from core.models import MONEY
 from kyc.models import KycProfile
 from kyc.services import Identity
 

@@ -9,7 +9,7 @@ staff gets ``PermissionDenied``.
 An order was entered at the counter when the person who placed it is not the
 account's owner (``placed_by_id != account.owner_id``).
 
-A statement is built from the ledger, as ``settlement.replay`` rebuilds
+A statement is built from the ledger, as ``balances.replay`` rebuilds
 balances: DEPOSIT and WITHDRAWAL entries and SETTLEMENT entries (gross: one
 trade; net: the account's net cash and shares) move cash, ISSUE and
 SETTLEMENT entries move shares. The opening cash is the sum of every movement
@@ -33,14 +33,16 @@ from django.db.models import F, Func, Q, QuerySet, TextField, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from exchange import exceptions as err
-from exchange.models import Account, Order, Role, Security, Trade, User
-from exchange.money import ZERO, money
+from core import errors as err
+from core.models import Account, Role, User
+from core.money import ZERO, money
+from core.snapshot import read_only_snapshot
+from exchange.models import Order, Trade
 from exchange.selectors import trade_status
-from exchange.snapshot import read_only_snapshot
 from kyc import crypto
 from kyc.models import KycProfile
 from ledger.models import Entry, EntryKind
+from registry.models import Security
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 MAX_QUERY = 100
@@ -89,7 +91,7 @@ def clients_of(staff: User, *, query: str = "") -> QuerySet[Account]:
     """
     broker_id = require_staff(staff)
     qs = _clients(broker_id).order_by("-id")
-    text = query.strip()[:MAX_QUERY]  # a NUL never gets here: exchange.middleware refuses it
+    text = query.strip()[:MAX_QUERY]  # a NUL never gets here: core.middleware refuses it
     if not text:
         return qs
     match = (

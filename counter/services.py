@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from exchange import exceptions as err
-from exchange.audit import audit_record
-from exchange.models import Order, User
+from core import errors as err
+from core.audit import audit_record
+from core.models import User
+from exchange.models import Order
 from exchange.services import OrderRequest, order_cancel, order_place
 
 from . import selectors

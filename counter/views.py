@@ -23,14 +23,16 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from exchange import exceptions as err
-from exchange.audit import client_ip
-from exchange.forms import OrderTicketForm, domain_error_message, new_client_order_id
-from exchange.models import Account, Order
+from balances.services import cash_deposit, cash_withdraw
+from core import errors as err
+from core.audit import client_ip
+from core.forms import domain_error_message
+from core.models import Account
+from exchange.forms import OrderTicketForm, new_client_order_id
+from exchange.models import Order
 from exchange.selectors import account_balances, securities_listed
 from kyc.models import KycProfile
 from kyc.services import kyc_register
-from settlement.services import cash_deposit, cash_withdraw
 
 from . import exports, selectors, services
 from .forms import CashForm, OpenAccountForm, StatementForm, add_domain_error

@@ -6,4 +6,11 @@ class ExchangeConfig(AppConfig):
     verbose_name = "Exchange"
 
     def ready(self) -> None:
-        from . import audit  # noqa: F401  (connects the login audit receivers)
+        from balances import replay
+        from ledger import hooks
+
+        from . import reconcile, selectors
+
+        hooks.register_business_check(reconcile.TRADES_CHECK)
+        hooks.register_entry_reader(selectors.trade_entry_readable)
+        replay.register_reservations(reconcile.reservations)

@@ -14,9 +14,10 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from registry.models import Security
+
 from . import services
-from .exceptions import DomainError
-from .models import Order, Security
+from .models import Order
 
 # Bounds that keep absurd input out of the integer and decimal columns; the
 # services decide what is actually allowed.
@@ -90,16 +91,3 @@ class QuoteForm(forms.Form):
             ask_price=data["ask_price"],
             ask_quantity=data["ask_quantity"],
         )
-
-
-# --------------------------------------------------------------------------
-# Domain error messages on the pages
-#
-# Services raise their errors with messages already in the active language
-# (gettext at raise time, figures included); the class defaults are lazy and
-# are made text when the error is raised, so they are in that language too.
-
-
-def domain_error_message(exc: DomainError) -> str:
-    """The error's message in the active language."""
-    return exc.message

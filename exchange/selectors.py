@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 
-from settlement.models import CashBalance, Position
+from balances.models import CashBalance, Position
+from core.models import Account, Broker, Role, User
+from core.roles import SUPERVISORS
+from registry.models import Security
 
-from .models import Account, Broker, Order, Quote, Role, Security, Trade, User
-
-# Roles that supervise the whole market and may read every order and trade.
-SUPERVISORS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
-
+from .models import Order, Quote, Trade
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _BROKER_FIELDS = [f.attname for f in Broker._meta.concrete_fields]
@@ -158,3 +157,8 @@ def trade_side_for(trade: Trade, user: User) -> str:
     if user.role == Role.BROKER_STAFF and trade.seller.broker_id == user.broker_id:
         return "sell"
     return "buy" if trade.buy_order_id else "sell"
+
+
+def trade_entry_readable(user: User, entry_id: int) -> bool:
+    """The two parties of a trade may read its TRADE entry (registered as a ``ledger.hooks`` entry reader)."""
+    return Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user), entry_id=entry_id).exists()

@@ -31,31 +31,18 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kyc.suitability import check_order
-from ledger.models import EntryKind
-from ledger.services import entries_append
-from settlement.models import CashBalance, Position
-from settlement.services import cash_lock, positions_lock
+from balances.models import CashBalance, Position
+from balances.services import cash_lock, positions_lock
+from core import errors as err
+from core.models import PRICE, Account, Role, User
+from core.money import ZERO, fee, notional
+from exchange.pretrade import check_order
+from ledger.services import entries_write
+from registry.models import Security
 
-from . import exceptions as err
 from .calendar import market_is_open
-from .models import PRICE, Account, Broker, Order, Quote, Role, Security, Trade, User
-from .money import ZERO, fee, notional
-
-# --------------------------------------------------------------------------
-# Participants and securities
-
-
-@transaction.atomic
-def account_open(*, kind: str, name: str, owner: User | None = None, broker: Broker | None = None) -> Account:
-    """Open an account with an empty cash balance. Its code is derived from its kind and pk."""
-    prefix = {Account.Kind.INVESTOR: "INV", Account.Kind.MARKET_MAKER: "MM", Account.Kind.FEE: "FEE"}[kind]
-    account = Account.objects.create(kind=kind, name=name, owner=owner, broker=broker, code=f"tmp-{prefix}")
-    account.code = f"{prefix}{account.pk:06d}"
-    account.save(update_fields=["code"])
-    CashBalance.objects.create(account=account)
-    return account
-
+from .entries import TradeEntry
+from .models import Order, Quote, Trade
 
 # --------------------------------------------------------------------------
 # Validation shared by orders and quotes
@@ -320,26 +307,24 @@ def _trades_write(security: Security, fills: list[_Fill], now: dt.datetime) -> l
             )
             drawn = iter([row[0] for row in cur.fetchall()])
     ids = [getattr(f.quote, "trade_id", None) or next(drawn) for f in fills]
-    payloads = []
-    for trade_id, f in zip(ids, fills, strict=True):
-        is_buy = f.order.side == Order.Side.BUY
-        payloads.append(
-            {
-                "trade_id": trade_id,
-                "security": security.code,
-                "price": f.price,
-                "quantity": f.quantity,
-                "buyer": f.buyer.code,
-                "seller": f.seller.code,
-                "buyer_fee": f.buyer_fee,
-                "seller_fee": f.seller_fee,
-                "buy_order_id": f.order.pk if is_buy else None,
-                "sell_order_id": None if is_buy else f.order.pk,
-                "quote_id": f.quote.pk,
-                "matched_at": now,
-            }
+    records = [
+        TradeEntry(
+            trade_id=trade_id,
+            security=security.code,
+            price=f.price,
+            quantity=f.quantity,
+            buyer=f.buyer.code,
+            seller=f.seller.code,
+            buyer_fee=f.buyer_fee,
+            seller_fee=f.seller_fee,
+            buy_order_id=f.order.pk if f.order.side == Order.Side.BUY else None,
+            sell_order_id=f.order.pk if f.order.side == Order.Side.SELL else None,
+            quote_id=f.quote.pk,
+            matched_at=now,
         )
-    entries = entries_append(kind=EntryKind.TRADE, payloads=payloads, recorded_at=now)
+        for trade_id, f in zip(ids, fills, strict=True)
+    ]
+    entries = entries_write(records, recorded_at=now)
     trades = [
         Trade(
             id=trade_id,

@@ -22,10 +22,15 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Role
+from core.roles import SUPERVISORS
+from registry.models import Security
+
 from . import selectors, services
-from .exceptions import DomainError
-from .forms import OrderTicketForm, QuoteForm, domain_error_message, new_client_order_id
-from .models import Order, Quote, Role, Security, Trade
+from .forms import OrderTicketForm, QuoteForm, new_client_order_id
+from .models import Order, Quote, Trade
 
 PAGE_SIZE = 50
 
@@ -251,7 +256,7 @@ def orders(request):
     account = selectors.account_of(request.user)
     page = _page(request, selectors.orders_visible(request.user))
     # Supervisors read every order but act on none; the service decides for everyone else.
-    may_cancel = request.user.role not in selectors.SUPERVISORS
+    may_cancel = request.user.role not in SUPERVISORS
     rows = [
         {
             "id": order.pk,
@@ -302,7 +307,7 @@ def _trade_ledger(trade: Trade, user) -> dict:
         "block_height": trade.block_height,
         "leaf_index": trade.leaf_index,
         # Only supervisors may open the ledger explorer; the others see the height as text.
-        "block_url": reverse("ledger-block", args=[trade.block_height]) if user.role in selectors.SUPERVISORS else None,
+        "block_url": reverse("ledger-block", args=[trade.block_height]) if user.role in SUPERVISORS else None,
         "proof_url": reverse("api-trade-proof", args=[trade.pk]) + "?download=1",
     }
 

@@ -26,10 +26,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange import exceptions as err
-from exchange.api.views import ERRORS, ErrorSerializer, _paginated
-from exchange.audit import client_ip
-from exchange.models import Broker, Role
+from core import errors as err
+from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.audit import client_ip
+from core.models import Broker, Role
 
 from . import crypto, questionnaire, selectors, services
 from .models import KycDocument, KycProfile
@@ -397,7 +397,7 @@ class ApplicationListApi(APIView):
                 state=state,
                 search=params.get("q", "")[:100],
             )
-        return _paginated(request, self, qs, ProfileOutput)
+        return paginated(request, self, qs, ProfileOutput)
 
 
 class ApplicationDetailApi(APIView):

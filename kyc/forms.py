@@ -11,9 +11,9 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from exchange.exceptions import DomainError
-from exchange.forms import domain_error_message
-from exchange.models import Broker
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Broker
 
 from . import questionnaire, services
 from .models import KycDocument, KycProfile

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from exchange.models import Broker, User
+from core.models import Broker, User
 
 
 class KycProfile(models.Model):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
 
-from exchange.models import AuditEvent, Role, User
+from core.models import AuditEvent, Role, User
 
 from .models import IdentityReveal, KycProfile
 from .services import EDITABLE
@@ -20,7 +20,7 @@ _RELATED = ("user", "user__account", "broker", "entered_by", "last_edited_by", "
 
 
 def _clean(text: str) -> str:
-    """Search text from a URL, trimmed (a NUL never gets here: exchange.middleware refuses it)."""
+    """Search text from a URL, trimmed (a NUL never gets here: core.middleware refuses it)."""
     return text.strip()[:100]
 
 

@@ -20,10 +20,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
-from exchange import exceptions as err
-from exchange.audit import audit_record
-from exchange.models import Account, Broker, Role, User
-from exchange.services import account_open
+from balances.services import account_open
+from core import errors as err
+from core.audit import audit_record
+from core.models import Account, Broker, Role, User
 
 from . import crypto, questionnaire
 from .idcard import validate_resident_id

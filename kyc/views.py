@@ -30,10 +30,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from exchange.audit import client_ip
-from exchange.exceptions import DomainError
-from exchange.forms import domain_error_message
-from exchange.models import Role
+from core.audit import client_ip
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Role
 
 from . import crypto, questionnaire, selectors, services
 from .forms import (

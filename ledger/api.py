@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import base64
 
-from django.db.models import Q
 from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange import exceptions as err
-from exchange.models import Trade
-from exchange.selectors import SUPERVISORS
+from core import errors as err
+from core.roles import SUPERVISORS
 
-from . import selectors
+from . import hooks, selectors
 from .models import Block, Leaf, SigningKey
 from .services import signed_note
 
@@ -74,7 +72,7 @@ def block_json(block: Block, *, full: bool = False) -> dict:
     return out
 
 
-def _checkpoint_block(tree_size: int | None) -> Block:
+def checkpoint_block(tree_size: int | None) -> Block:
     if tree_size is None:
         block = selectors.head()
         if block is None:
@@ -91,7 +89,7 @@ class HeadApi(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        return Response(block_json(_checkpoint_block(None)))
+        return Response(block_json(checkpoint_block(None)))
 
 
 class BlockListApi(APIView):
@@ -117,20 +115,13 @@ class BlockDetailApi(APIView):
         return Response(block_json(block, full=True))
 
 
-def _may_read_entry(user, entry_id: int) -> bool:
-    """Supervisors read every entry; the two parties of a trade read its TRADE entry, its gross
-    SETTLEMENT entry and the entries of its holds, releases and refusals. A net batch's entry lists
-    every participant's position, so only supervisors read it."""
+def may_read_entry(user, entry_id: int) -> bool:
+    """Supervisors read every entry; anyone else what an app above grants (``ledger.hooks.entry_readers``:
+    the parties of a trade read its TRADE entry, its gross SETTLEMENT entry and its holds, releases and
+    refusals). A net batch's entry lists every participant's position, so only supervisors read it."""
     if user.role in SUPERVISORS:
         return True
-    from settlement.models import Settlement, SettlementAction
-
-    mine = Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user))
-    return (
-        mine.filter(entry_id=entry_id).exists()
-        or Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists()
-        or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine).exists()
-    )
+    return any(reader(user, entry_id) for reader in hooks.entry_readers)
 
 
 def entry_json(leaf: Leaf, *, with_bytes: bool) -> dict:
@@ -154,7 +145,7 @@ class EntryDetailApi(APIView):
         leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
         if leaf is None:
             raise err.NotFound(gettext("No entry has that leaf index."))
-        return Response(entry_json(leaf, with_bytes=_may_read_entry(request.user, leaf.entry_id)))
+        return Response(entry_json(leaf, with_bytes=may_read_entry(request.user, leaf.entry_id)))
 
 
 class EntryListApi(APIView):
@@ -201,8 +192,8 @@ class EntryProofApi(APIView):
         leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
         if leaf is None:
             raise err.NotFound(gettext("No entry has that leaf index."))
-        block = _checkpoint_block(_int_param(request, "tree_size"))
-        return Response(inclusion_bundle(leaf, block, with_bytes=_may_read_entry(request.user, leaf.entry_id)))
+        block = checkpoint_block(_int_param(request, "tree_size"))
+        return Response(inclusion_bundle(leaf, block, with_bytes=may_read_entry(request.user, leaf.entry_id)))
 
 
 class ConsistencyApi(APIView):
@@ -214,8 +205,8 @@ class ConsistencyApi(APIView):
         old_size = _int_param(request, "from")
         if old_size is None or old_size == 0:
             raise err.InvalidInput(gettext("from must be the tree size of a checkpoint (at least 1)."))
-        old = _checkpoint_block(old_size)
-        new = _checkpoint_block(_int_param(request, "to"))
+        old = checkpoint_block(old_size)
+        new = checkpoint_block(_int_param(request, "to"))
         if new.tree_size < old.tree_size:
             raise err.InvalidInput(gettext("to must not be smaller than from."))
         proof = selectors.consistency_proof(old.tree_size, new.tree_size)
@@ -251,24 +242,3 @@ class KeyListApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request):
         return Response(keys_json())
-
-
-class TradeProofApi(APIView):
-    """The inclusion proof of one of the user's trades, as a file for the offline verifier."""
-
-    @extend_schema(responses={200: dict})
-    def get(self, request, trade_id):
-        from exchange.selectors import trades_visible
-
-        trade = trades_visible(request.user).filter(pk=trade_id).first()
-        if trade is None:
-            raise err.NotFound(gettext("No such trade."))
-        leaf = selectors.leaf_of_entry(trade.entry_id)
-        if leaf is None:
-            raise NotSealed()
-        leaf.entry = trade.entry
-        bundle = inclusion_bundle(leaf, _checkpoint_block(None), with_bytes=True)
-        response = Response(bundle)
-        if request.query_params.get("download"):
-            response["Content-Disposition"] = f'attachment; filename="trade-{trade.pk}-proof.json"'
-        return response

@@ -15,6 +15,7 @@ from django.utils import timezone
 from . import checkpoint, keys, merkle
 from .canonical import entry_bytes, leaf_hash
 from .models import Block, BlockSignature, Entry
+from .payloads import Payload
 
 
 def _build(kind: str, payload: dict, recorded_at: dt.datetime) -> Entry:
@@ -25,6 +26,21 @@ def _build(kind: str, payload: dict, recorded_at: dt.datetime) -> Entry:
 def entry_append(*, kind: str, payload: dict, recorded_at: dt.datetime | None = None) -> Entry:
     """Append one entry. Must run inside the transaction that makes the change it records."""
     return entries_append(kind=kind, payloads=[payload], recorded_at=recorded_at)[0]
+
+
+def entry_write(record: Payload, *, recorded_at: dt.datetime | None = None) -> Entry:
+    """Append the entry of one typed payload (its kind is the payload's). Inside the change's transaction."""
+    return entries_append(kind=record.kind, payloads=[record.payload()], recorded_at=recorded_at)[0]
+
+
+def entries_write(records: list[Payload], *, recorded_at: dt.datetime | None = None) -> list[Entry]:
+    """Append the entries of typed payloads of one kind, in one INSERT. Inside the change's transaction."""
+    if not records:
+        return []
+    kinds = {r.kind for r in records}
+    if len(kinds) > 1:
+        raise ValueError("entries_write writes payloads of one kind")
+    return entries_append(kind=kinds.pop(), payloads=[r.payload() for r in records], recorded_at=recorded_at)
 
 
 def entries_append(*, kind: str, payloads: list[dict], recorded_at: dt.datetime | None = None) -> list[Entry]:

@@ -15,8 +15,8 @@ import json
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -25,14 +25,12 @@ from django.db import connection
 from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as _
 
-from exchange.snapshot import read_only_snapshot
+from core.snapshot import read_only_snapshot
 
-from . import checkpoint, merkle
-from .models import Block, Entry, PendingEntry
+from . import checkpoint, hooks, merkle
+from .models import Block, PendingEntry
 
 CHUNK = 5000
-# What a trade row must agree on with its TRADE entry's payload, in this order.
-TRADE_FIELDS = ("trade_id", "security", "price", "quantity", "buyer", "seller", "buyer_fee", "seller_fee")
 _json = json.JSONDecoder().decode
 
 
@@ -156,14 +154,17 @@ def _copy_rows(data: memoryview) -> Iterator[tuple[int, int, bytes, bytes, str, 
         raise ValueError("a binary COPY stream ends with its trailer")
 
 
-def verify_chain(report: Report, progress: Callable[[int, int], None] | None = None) -> dict[int, tuple]:
+def verify_chain(report: Report, progress: Callable[[int, int], None] | None = None) -> dict[str, dict[int, Any]]:
     """Leaves, tree, headers, links, signatures.
 
-    Returns, by entry id, each TRADE entry's ``TRADE_FIELDS`` for the business check.
+    Returns, for each registered business check (``ledger.hooks.business_checks``), what it extracts of
+    the payloads of its kinds, by entry id: the chain walk reads every entry once, for all of them.
     """
     total = Block.objects.order_by("-tree_size").values_list("tree_size", flat=True).first() or 0
     keys: dict[str, _Key] = {}
-    trades: dict[int, tuple] = {}
+    checks = list(hooks.business_checks)
+    wanted = {"KEY_ROTATION"}.union(*(c.kinds for c in checks))
+    collected: dict[str, dict[int, Any]] = {c.name: {} for c in checks}
     frontier = merkle.Frontier()
     prev_hash, expected_height = checkpoint.ZERO_HASH, 0
     blocks = Block.objects.order_by("height").defer("frontier")
@@ -206,7 +207,7 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
                         _("entry differs from the leaf sealed at this index"), block=h, leaf_index=index, entry_id=eid
                     )
                 )
-            if kind in ("KEY_ROTATION", "TRADE"):
+            if kind in wanted:
                 try:
                     doc = _json(data.decode("utf-8"))
                 except ValueError:  # UnicodeDecodeError too
@@ -216,11 +217,12 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
                     report.problems.append(
                         Problem(_("kind differs from its bytes"), block=h, leaf_index=index, entry_id=eid)
                     )
+                payload = doc.get("payload", {})
                 if kind == "KEY_ROTATION":
-                    _key_event(keys, doc.get("payload", {}), h)
-                else:
-                    payload = doc.get("payload", {})
-                    trades[eid] = tuple(payload.get(k) for k in TRADE_FIELDS)
+                    _key_event(keys, payload, h)
+                for c in checks:
+                    if kind in c.kinds:
+                        collected[c.name][eid] = c.extract(kind, payload)
             frontier.append(leaf)
             report.leaves += 1
         while expected_index < block.tree_size:
@@ -230,7 +232,7 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
         prev_hash = bytes(block.block_hash)
         if progress:
             progress(frontier.size, total)
-    return trades
+    return collected
 
 
 def _key_event(keys: dict[str, _Key], payload: dict, height: int) -> None:
@@ -358,81 +360,18 @@ def verify_external_checkpoints(report: Report, lines: list[str]) -> None:
             report.problems.append(Problem(_("differs from its external signed checkpoint"), block=cp.height))
 
 
-def verify_business(report: Report, trade_payloads: dict[int, tuple]) -> None:
-    """Trades agree with their TRADE entries; cash and shares are conserved against the ledger."""
-    from exchange.models import Security, Trade
-    from settlement.models import CashBalance, Position
+def verify_business(report: Report, collected: dict[str, dict[int, Any]]) -> None:
+    """The business rows agree with their entries: each check registered by the app that owns the rows."""
+    waiting: set[int] | None = None
 
-    seen = set()
-    waiting: set[int] | None = None  # entries not sealed yet, read once when a trade has no sealed entry
-    # Plain rows rather than model instances: building three instances per trade was most of the
-    # verification's time (measured with `make bench`); the values and their types are the same.
-    rows = Trade.objects.order_by("id").values_list(
-        "id",
-        "entry_id",
-        "security__code",
-        "price",
-        "quantity",
-        "buyer__code",
-        "seller__code",
-        "buyer_fee",
-        "seller_fee",
-    )
-    for trade_id, entry_id, security, price, quantity, buyer, seller, buyer_fee, seller_fee in rows.iterator(
-        chunk_size=CHUNK
-    ):
-        report.trades += 1
-        seen.add(entry_id)
-        p = trade_payloads.get(entry_id)
-        if p is None:
-            if waiting is None:
-                waiting = set(PendingEntry.objects.values_list("entry_id", flat=True))
-            if entry_id not in waiting:
-                report.problems.append(
-                    Problem(
-                        _("trade %(trade)s has no sealed TRADE entry"), entry_id=entry_id, params={"trade": trade_id}
-                    )
-                )
-            continue
-        row = (trade_id, security, str(price), quantity, buyer, seller, str(buyer_fee), str(seller_fee))
-        if row != p:
-            diff = sorted(k for k, mine, theirs in zip(TRADE_FIELDS, row, p, strict=True) if mine != theirs)
-            report.problems.append(
-                Problem(
-                    _("trade %(trade)s differs from its entry in %(fields)s"),
-                    entry_id=entry_id,
-                    params={"trade": trade_id, "fields": ", ".join(diff)},
-                )
-            )
-    for eid in sorted(set(trade_payloads) - seen)[:20]:
-        report.problems.append(Problem(_("TRADE entry without its trade row"), entry_id=eid))
+    def pending() -> set[int]:
+        nonlocal waiting
+        if waiting is None:  # read once, only if a check asks (a row whose entry is not sealed yet)
+            waiting = set(PendingEntry.objects.values_list("entry_id", flat=True))
+        return waiting
 
-    flows, issued = Decimal("0.00"), {}
-    for kind, data in Entry.objects.filter(kind__in=["DEPOSIT", "WITHDRAWAL", "ISSUE"]).values_list(
-        "kind", "canonical"
-    ):
-        payload = json.loads(bytes(data))["payload"]
-        if kind == "ISSUE":
-            issued[payload["security"]] = issued.get(payload["security"], 0) + int(payload["quantity"])
-        else:
-            flows += Decimal(payload["amount"]) * (1 if kind == "DEPOSIT" else -1)
-    cash = sum((c for c in CashBalance.objects.values_list("total", flat=True)), Decimal("0.00"))
-    if cash != flows:
-        report.problems.append(
-            Problem(
-                _("cash held %(cash)s differs from deposits − withdrawals %(flows)s"),
-                params={"cash": cash, "flows": flows},
-            )
-        )
-    for code, total in Security.objects.values_list("code", "issued_quantity"):
-        held = sum(Position.objects.filter(security__code=code).values_list("total", flat=True))
-        if not held == total == issued.get(code, 0):
-            report.problems.append(
-                Problem(
-                    _("%(security)s: %(held)s shares held, %(issued)s issued, %(ledger)s on the ledger"),
-                    params={"security": code, "held": held, "issued": total, "ledger": issued.get(code, 0)},
-                )
-            )
+    for check in hooks.business_checks:
+        check.check(report, collected.get(check.name, {}), pending)
 
 
 def ledger_verify(*, progress: Callable[[int, int], None] | None = None, checkpoint_log: Path | None = None) -> Report:
@@ -448,8 +387,8 @@ def ledger_verify(*, progress: Callable[[int, int], None] | None = None, checkpo
     report = Report()
     logged = external_checkpoints(checkpoint_log)
     with read_only_snapshot():
-        trades = verify_chain(report, progress)
+        collected = verify_chain(report, progress)
         verify_unsealed(report)
         verify_external_checkpoints(report, logged)
-        verify_business(report, trades)
+        verify_business(report, collected)
     return report

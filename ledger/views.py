@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from exchange.audit import audit_record, client_ip
-from exchange.selectors import SUPERVISORS
+from core.audit import audit_record, client_ip
+from core.roles import SUPERVISORS
 
 from . import selectors
 from .models import SigningKey

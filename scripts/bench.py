@@ -140,10 +140,11 @@ def seed(*, investors: int, securities: int, net_securities: int = 0) -> dict:
 
     from rest_framework.authtoken.models import Token
 
-    from exchange.models import Account, Broker, Role, Security, User
-    from exchange.services import QuoteRequest, account_open, quote_publish
-    from kyc.onboarding import approved_investor
-    from settlement.services import cash_deposit, securities_issue
+    from balances.services import account_open, cash_deposit, securities_issue
+    from core.models import Account, Broker, Role, User
+    from demo.onboarding import approved_investor
+    from exchange.services import QuoteRequest, quote_publish
+    from registry.models import Security
 
     def user(username: str, role: str, **kwargs) -> User:
         # No password: hashing one costs more than the whole seed.

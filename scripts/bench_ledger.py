@@ -82,10 +82,12 @@ def _ledger_fill(entries: int) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from exchange.models import Account, Broker, Role, Security, Trade, User
-    from exchange.services import account_open
+    from balances.services import account_open
+    from core.models import Account, Broker, Role, User
+    from exchange.models import Trade
     from ledger.models import EntryKind
     from ledger.services import entries_append
+    from registry.models import Security
 
     broker = Broker.objects.create(code="LBENCH", name="Ledger Bench", fee_bps=Decimal("2.5"), fee_minimum=Decimal("5"))
     fee = account_open(kind=Account.Kind.FEE, name="fees", broker=broker)
@@ -322,9 +324,10 @@ def settle_capacity(*, profile: str | None) -> dict:
     _django()
     from django.db.models import Count
 
-    from exchange.models import Security, Trade
+    from exchange.models import Trade
     from ledger.services import block_seal
-    from settlement.dvp import trades_ready
+    from registry.models import Security
+    from settlement.services import trades_ready
     from settlement.tasks import SETTLE_CHUNK, settle_net
 
     heights = []

@@ -8,11 +8,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange import exceptions as err
-from exchange.audit import client_ip
-from exchange.models import Role
+from core import errors as err
+from core.api.schema import ErrorSerializer
+from core.audit import client_ip
+from core.roles import SUPERVISORS
+from exchange import selectors as exchange_selectors
+from exchange.api.views import TradeOutput
 
-from . import dvp, selectors
+from . import selectors, services
 
 
 class ReasonInput(serializers.Serializer):
@@ -42,14 +45,27 @@ def _action_view(service, name: str):
     return ActionApi
 
 
-TradeHoldApi = _action_view(dvp.trade_hold, "hold")
-TradeReleaseApi = _action_view(dvp.trade_release, "release")
-TradeRefuseApi = _action_view(dvp.trade_refuse, "refuse")
+TradeHoldApi = _action_view(services.trade_hold, "hold")
+TradeReleaseApi = _action_view(services.trade_release, "release")
+TradeRefuseApi = _action_view(services.trade_refuse, "refuse")
 
 
 class MonitorApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request):
-        if request.user.role not in (Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR, Role.REGULATOR, Role.AUDITOR):
+        if request.user.role not in SUPERVISORS:
             raise err.PermissionDenied(gettext("Only supervisors see the settlement monitor."))
         return Response(selectors.monitor_summary())
+
+
+class TradeDetailApi(APIView):
+    """A trade as its parties (and supervisors) see it, with its lifecycle: matched → sealed → settled."""
+
+    @extend_schema(responses={200: TradeOutput, 404: ErrorSerializer})
+    def get(self, request, trade_id):
+        trade = exchange_selectors.trades_visible(request.user).filter(pk=trade_id).first()
+        if trade is None:
+            raise err.NotFound(gettext("No such trade."))
+        data = TradeOutput(trade, context={"request": request}).data
+        data["lifecycle"] = selectors.trade_lifecycle(trade)
+        return Response(data)

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class SettlementConfig(AppConfig):
     name = "settlement"
     verbose_name = "Settlement"
+
+    def ready(self) -> None:
+        from balances import replay
+        from ledger import hooks
+
+        from . import entries, selectors, tasks
+
+        hooks.register_after_seal(tasks.block_sealed)
+        hooks.register_entry_reader(selectors.settlement_entry_readable)
+        replay.register_effect(entries.EntryKind.SETTLEMENT, lambda p: entries.settlement_read(p).movements())

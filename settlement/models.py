@@ -1,71 +1,15 @@
-"""Balances: cash per account, shares per (account, security).
+"""Settlements of trades: gross (one per trade), net batches, and the depository's holds and refusals.
 
-Each balance has a total and the parts of it that are not free:
-
-* ``reserved``: held for open orders and quotes, and for matched trades
-  waiting to settle (so a matched trade can always settle);
-* ``frozen``: held by a legal order;
-* ``locked`` (shares only): under lock-up until ``locked_until``.
-
-``available = total − reserved − frozen − locked`` and PostgreSQL rejects any
-row where it would be negative, or where a part is negative. Balances are a
-projection of the ledger: ISSUE, DEPOSIT, WITHDRAWAL and (later) SETTLEMENT
-entries rebuild them exactly.
-
-Lock order, everywhere: the security row first (if any), then cash rows by
-account pk, then position rows by account pk.
+``Settlement`` is unique per trade (a trade settles exactly once); every row
+points at the ledger entry written in the same transaction.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import models
-from django.db.models import F, Q
 
-from exchange.models import MONEY, Account, Security
-
-
-class CashBalance(models.Model):
-    account = models.OneToOneField(Account, primary_key=True, on_delete=models.PROTECT, related_name="cash")
-    total = models.DecimalField(**MONEY, default=Decimal("0.00"))
-    reserved = models.DecimalField(**MONEY, default=Decimal("0.00"))
-    frozen = models.DecimalField(**MONEY, default=Decimal("0.00"))
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(total__gte=0, reserved__gte=0, frozen__gte=0), name="cash_parts_nonneg"),
-            models.CheckConstraint(condition=Q(total__gte=F("reserved") + F("frozen")), name="cash_available_nonneg"),
-        ]
-
-    @property
-    def available(self) -> Decimal:
-        return self.total - self.reserved - self.frozen
-
-
-class Position(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="positions")
-    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="positions")
-    total = models.BigIntegerField(default=0)
-    reserved = models.BigIntegerField(default=0)
-    frozen = models.BigIntegerField(default=0)
-    locked = models.BigIntegerField(default=0)
-    locked_until = models.DateField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["account", "security"], name="position_one_per_holder"),
-            models.CheckConstraint(
-                condition=Q(total__gte=0, reserved__gte=0, frozen__gte=0, locked__gte=0), name="position_parts_nonneg"
-            ),
-            models.CheckConstraint(
-                condition=Q(total__gte=F("reserved") + F("frozen") + F("locked")), name="position_available_nonneg"
-            ),
-        ]
-
-    @property
-    def available(self) -> int:
-        return self.total - self.reserved - self.frozen - self.locked
+from core.models import User
+from registry.models import Security
 
 
 class SettlementBatch(models.Model):
@@ -104,6 +48,6 @@ class SettlementAction(models.Model):
     trade = models.ForeignKey("exchange.Trade", on_delete=models.PROTECT, related_name="settlement_actions")
     action = models.CharField(max_length=8, choices=Action.choices)
     reason = models.TextField()
-    actor = models.ForeignKey("exchange.User", on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     entry = models.OneToOneField("ledger.Entry", on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from statistics import median
 
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from exchange.models import Trade
+from ledger.models import Leaf
 
-from .models import SettlementAction
+from .models import Settlement, SettlementAction
 
 
 def trades_awaiting() -> QuerySet[Trade]:
@@ -78,8 +79,6 @@ def monitor_summary(*, now: dt.datetime | None = None) -> dict:
 
 def trade_lifecycle(trade: Trade) -> dict:
     """matched → sealed → settled (or held / failed), with times, blocks and leaf indexes."""
-    from ledger.models import Leaf
-
     leaf = Leaf.objects.filter(entry_id=trade.entry_id).select_related("block").first()
     settlement = getattr(trade, "settlement", None) if hasattr(trade, "settlement") else None
     settlement_leaf = (
@@ -98,3 +97,13 @@ def trade_lifecycle(trade: Trade) -> dict:
             {"action": a.action, "reason": a.reason, "at": a.at} for a in trade.settlement_actions.order_by("at", "id")
         ],
     }
+
+
+def settlement_entry_readable(user, entry_id: int) -> bool:
+    """The parties of a trade may read its gross SETTLEMENT entry and its holds, releases and refusals
+    (a ``ledger.hooks`` entry reader). A net batch lists every participant, so it is not theirs to read."""
+    mine = Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user))
+    return (
+        Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists()
+        or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine).exists()
+    )

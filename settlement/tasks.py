@@ -7,11 +7,13 @@ loses it: ``sweep`` finds sealed trades that are still pending and settles them.
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
-from exchange.models import Security, Trade
+from exchange.models import Trade
+from registry.models import Security
 
-from .dvp import net_settle, trade_settle, trades_ready
+from .services import net_settle, trade_settle, trades_ready
 
 SWEEP_BATCH = 2000
 
@@ -19,6 +21,14 @@ SWEEP_BATCH = 2000
 # Sealing shares a block's gross trades out in chunks of this many, so that the worker's
 # processes settle a busy block together (each trade is still its own transaction).
 SETTLE_CHUNK = 16
+
+
+def block_sealed(height: int) -> None:
+    """What a new block starts (a ``ledger.hooks.after_seal`` hook, run by ``ledger.tasks.seal`` after commit):
+    its gross trades' settlement, and every ``SETTLEMENT_NET_EVERY_BLOCKS`` blocks the net window."""
+    settle_block.delay(height, share_out=True)
+    if height % settings.SETTLEMENT_NET_EVERY_BLOCKS == 0:
+        settle_net.delay()
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)

@@ -3,6 +3,7 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
+    path("trades/<int:trade_id>/", api.TradeDetailApi.as_view(), name="api-trade"),
     path("trades/<int:trade_id>/hold/", api.TradeHoldApi.as_view(), name="api-trade-hold"),
     path("trades/<int:trade_id>/release/", api.TradeReleaseApi.as_view(), name="api-trade-release"),
     path("trades/<int:trade_id>/refuse/", api.TradeRefuseApi.as_view(), name="api-trade-refuse"),

@@ -11,18 +11,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from exchange.audit import client_ip
-from exchange.exceptions import DomainError
-from exchange.models import Role
+from core.audit import client_ip
+from core.errors import DomainError
+from core.models import Role
+from core.roles import SUPERVISORS
 
-from . import dvp, selectors
+from . import selectors, services
 
-WATCHERS = {Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR, Role.REGULATOR, Role.AUDITOR}
-ACTIONS = {"hold": dvp.trade_hold, "release": dvp.trade_release, "refuse": dvp.trade_refuse}
+ACTIONS = {"hold": services.trade_hold, "release": services.trade_release, "refuse": services.trade_refuse}
 
 
 def _require_watcher(request) -> None:
-    if request.user.role not in WATCHERS:
+    if request.user.role not in SUPERVISORS:
         raise PermissionDenied
 
 

@@ -12,11 +12,12 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
-from exchange.models import Account, Broker, Role, Security, User
-from exchange.services import QuoteRequest, account_open, quote_publish
-from kyc.onboarding import approved_investor
-from settlement.models import CashBalance, Position
-from settlement.services import cash_deposit, securities_issue
+from balances.models import CashBalance, Position
+from balances.services import account_open, cash_deposit, securities_issue
+from core.models import Account, Broker, Role, User
+from demo.onboarding import approved_investor
+from exchange.services import QuoteRequest, quote_publish
+from registry.models import Security
 
 _seq = itertools.count(1)
 

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.models import Order, Role, Trade
+from core.models import Role
+from exchange.models import Order, Trade
 from tests.conftest import api_for, order_body, snapshot
 
 D = Decimal
@@ -253,7 +254,7 @@ def test_schema_and_docs_are_served(api, db):
 
 
 def test_staff_see_their_own_brokers_clients_and_market_makers_only_their_own(trading):
-    from exchange.models import Broker
+    from core.models import Broker
 
     # given an investor of the market's broker who bought from a market maker
     market, mm, investor = trading

@@ -156,7 +156,7 @@ def test_any_json_in_any_order_field_is_answered_without_a_500(trading, field, v
     ],
 )
 def test_out_of_range_numbers_in_ledger_and_trade_urls_are_4xx(market, path):
-    from exchange.models import Role
+    from core.models import Role
     from ledger.services import block_seal
 
     block_seal()

@@ -11,13 +11,13 @@ import redis
 from django.conf import settings
 from django.db import connections
 
+from balances.replay import replay_check
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.models import Entry, PendingEntry
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
 from settlement.models import Settlement
-from settlement.replay import replay_check
 from settlement.tasks import settle_block
 from tests.conftest import build_market, cash_of
 from tests.workers import celery_stack, wait_for

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Sum
 
-from exchange.exceptions import DomainError
+from balances.models import CashBalance, Position
+from core.errors import DomainError
 from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_place
-from settlement.models import CashBalance, Position
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.django_db(transaction=True)

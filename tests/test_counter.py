@@ -22,15 +22,16 @@ from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from exchange.models import Account, AuditEvent, Broker, Order, Role, Trade, User
-from exchange.services import OrderRequest, account_open, order_place
+from balances.services import account_open, securities_issue
+from core.models import Account, AuditEvent, Broker, Role, User
+from exchange.models import Order, Trade
+from exchange.services import OrderRequest, order_place
 from kyc import services as kyc
 from kyc.idcard import check_character
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
 from ledger.services import block_seal
-from settlement.dvp import trade_settle
-from settlement.services import securities_issue
+from settlement.services import trade_settle
 from tests.conftest import api_for, cash_of, position_of, snapshot
 
 D = Decimal
@@ -80,7 +81,7 @@ class Desk:
         kyc.kyc_approve(staff=self.checker, profile_id=profile.pk)
         account = Account.objects.select_related("owner", "broker").get(owner=profile.user)
         if D(cash):
-            from settlement.services import cash_deposit
+            from balances.services import cash_deposit
 
             cash_deposit(actor=self.staff, account=account, amount=D(cash))
         if shares:
@@ -847,7 +848,7 @@ def test_nul_characters_and_far_dates_are_4xx_or_empty(world):
     client = world.a.client(world.market)
     api, pages = api_for(world.a.staff), page_client(world.a.staff)
 
-    # a NUL anywhere in the URL is refused before any view (exchange.middleware.reject_nul_bytes)
+    # a NUL anywhere in the URL is refused before any view (core.middleware.reject_nul_bytes)
     refused = api.get("/api/v1/counter/clients/", {"q": "\x00"})
     assert refused.status_code == 400 and refused.json()["code"] == "invalid_input"
     assert api.get("/api/v1/counter/clients/%00/").status_code == 400

@@ -7,9 +7,11 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from exchange.models import Broker, Quote, Role, Security, User
+from balances.models import CashBalance, Position
+from core.models import Broker, Role, User
+from exchange.models import Quote
 from ledger.models import Entry
-from settlement.models import CashBalance, Position
+from registry.models import Security
 from tests.conftest import snapshot
 
 DEMO_USERS = {

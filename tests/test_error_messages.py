@@ -29,9 +29,9 @@ from django.utils import translation
 from rest_framework.exceptions import APIException
 from rest_framework.test import APIClient
 
-from exchange import exceptions as err
-from exchange.models import Broker, Role, User
-from settlement.services import cash_withdraw
+from balances.services import cash_withdraw
+from core import errors as err
+from core.models import Broker, Role, User
 from tests.conftest import api_for, order_body, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,12 +18,13 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchange.exceptions import DomainError
-from exchange.models import Order, Quote, Security, Trade
+from balances.models import CashBalance, Position
+from balances.services import cash_deposit, cash_withdraw
+from core.errors import DomainError
+from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_cancel, order_place, quotes_pull
 from ledger.models import Entry
-from settlement.models import CashBalance, Position
-from settlement.services import cash_deposit, cash_withdraw
+from registry.models import Security
 from tests.conftest import build_market
 
 

@@ -10,8 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 
-from exchange import exceptions as err
-from exchange.models import AuditEvent, Role, User
+from core import errors as err
+from core.models import AuditEvent, Role, User
 from kyc import crypto, services
 from kyc.idcard import check_character, validate_resident_id
 from kyc.models import IdentityReveal, KycProfile
@@ -110,7 +110,7 @@ def test_rejection_carries_a_reason_and_allows_a_fix(market, staff_pair):
 
 
 def test_staff_of_another_broker_cannot_touch_the_application(market, staff_pair):
-    from exchange.models import Broker
+    from core.models import Broker
 
     maker, _ = staff_pair
     profile = complete_application(market, maker)
@@ -223,7 +223,7 @@ def test_registration_names_every_bad_field_at_once(market, staff_pair):
 
 
 def test_a_document_opens_for_its_investor_their_brokers_staff_and_the_regulator_only(market, staff_pair):
-    from exchange.models import Broker
+    from core.models import Broker
 
     maker, _ = staff_pair
     profile = complete_application(market, maker)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from exchange.models import Role
+from core.models import Role
 from kyc.models import KycProfile
 from tests.conftest import api_for
 

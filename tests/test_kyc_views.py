@@ -12,8 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 
-from exchange.models import Account, AuditEvent, Broker, Role, User
-from exchange.services import account_open
+from balances.services import account_open
+from core.models import Account, AuditEvent, Broker, Role, User
 from kyc import services
 from kyc.models import IdentityReveal, KycDocument, KycProfile
 from kyc.questionnaire import QUESTIONS
@@ -993,7 +993,7 @@ def test_odd_ids_and_query_strings_are_4xx_or_empty_never_500(market, regulator)
         reveal = client.post(f"/api/v1/kyc/applications/{huge}/reveal/", {"reason": "Court order 1"}, format="json")
         assert 400 <= reveal.status_code < 500
         assert client.get("/api/v1/kyc/applications/?q=x&offset=-1&limit=abc").status_code == 200
-        # a NUL byte anywhere in the URL is refused before any view (exchange.middleware.reject_nul_bytes)
+        # a NUL byte anywhere in the URL is refused before any view (core.middleware.reject_nul_bytes)
         assert client.get("/api/v1/kyc/applications/?q=%00").status_code == 400
     assert client_for(market.staff).get(f"/kyc/applications/{huge}/").status_code == 404
     assert client_for(market.staff).get(f"/kyc/documents/{huge}/").status_code == 404

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.models import Role, Trade
+from core.models import Role
+from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger import merkle
 from ledger.models import Block, Leaf
@@ -110,8 +111,8 @@ def test_only_the_parties_and_supervisors_read_a_trades_entry_bytes(chain):
 
 
 def test_the_parties_read_their_trades_settlement_and_hold_entries_others_do_not(chain, market):
-    from settlement.dvp import trade_hold, trade_release, trade_settle
     from settlement.models import Settlement, SettlementAction
+    from settlement.services import trade_hold, trade_release, trade_settle
 
     # given the chain's first trade held, released and settled, each written to the ledger and sealed
     _auditor, buyer, other, _trusted = chain

@@ -57,7 +57,7 @@ def test_reset_flag_alone_does_not_let_a_non_owner_truncate(entry):
 
 
 def test_audit_trail_is_append_only(db):
-    from exchange.audit import audit_record
+    from core.audit import audit_record
 
     event = audit_record(actor=None, action="test", username="x")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:

@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from exchange.models import AuditEvent, Role, Trade
+from core.models import AuditEvent, Role
+from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.models import Block, Leaf, SigningKey
 from ledger.services import block_seal, signed_note

@@ -10,15 +10,15 @@ from types import SimpleNamespace
 import pytest
 from django.db import connections
 
+from balances import replay
+from balances.services import cash_deposit
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger import verification
 from ledger.models import Entry, Leaf, PendingEntry
 from ledger.services import block_seal
-from settlement import replay
-from settlement.dvp import trade_settle
 from settlement.models import Settlement
-from settlement.services import cash_deposit
+from settlement.services import trade_settle
 from tests.conftest import build_market, cash_of
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -192,7 +192,7 @@ def test_pull_all_quotes_releases_everything(market):
 
 
 def test_cancel_releases_the_rest_and_a_second_cancel_is_refused(market):
-    from exchange.exceptions import OrderNotOpen
+    from core.errors import OrderNotOpen
 
     mm = market.market_maker()
     market.quote(mm, "9.00", "11.00")

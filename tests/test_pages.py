@@ -11,8 +11,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from core.models import Role
 from exchange import selectors
-from exchange.models import Order, Quote, Role, Trade
+from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_place, quotes_pull
 from tests.conftest import cash_of, position_of, snapshot
 

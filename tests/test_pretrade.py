@@ -4,9 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from exchange import exceptions as err
-from exchange.models import Order, Security
+from core import errors as err
+from exchange.models import Order
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
+from registry.models import Security
 from tests.conftest import snapshot
 
 D = Decimal
@@ -177,7 +178,7 @@ def test_only_market_makers_quote(book):
 
 @pytest.mark.parametrize("part", ["frozen", "locked"])
 def test_frozen_or_locked_shares_cannot_be_sold(book, part):
-    from settlement.models import Position
+    from balances.models import Position
 
     # given 1,000 shares of which 950 are frozen by a legal order (or locked up until a date)
     market, _mm, investor = book

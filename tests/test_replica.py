@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from exchange.models import Role
+from core.models import Role
 from exchange.services import OrderRequest, order_place
 from ledger.checkpoint import key_id
 from ledger.models import Block, Entry, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey

@@ -8,12 +8,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
-from exchange import exceptions as err
-from exchange.models import Account, Security, Trade
+from balances.replay import replay_check
+from core import errors as err
+from core.models import Account
+from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
 from ledger.services import block_seal
-from settlement.dvp import (
+from registry.models import Security
+from settlement.models import Settlement
+from settlement.services import (
     ReasonRequired,
     TradeNotHeld,
     TradeNotPending,
@@ -23,8 +27,6 @@ from settlement.dvp import (
     trade_release,
     trade_settle,
 )
-from settlement.models import Settlement
-from settlement.replay import replay_check
 from tests.conftest import cash_of, position_of, snapshot
 
 D = Decimal
@@ -202,7 +204,7 @@ def test_net_settlement_nets_per_account_and_writes_one_entry(market, net_trades
 def test_replay_names_the_account_asset_and_both_values(deal, market):
     _m, _mm, buyer, _fee, trade = deal
     trade_settle(trade_id=trade.pk)
-    from settlement.models import CashBalance
+    from balances.models import CashBalance
 
     CashBalance.objects.filter(account=buyer).update(total=D("48984.99"))
     with pytest.raises(CommandError, match=f"{buyer.code} CNY total: ledger 48985.00, table 48984.99"):
@@ -211,7 +213,7 @@ def test_replay_names_the_account_asset_and_both_values(deal, market):
 
 def _inflate_buyer_obligation(monkeypatch, which):
     """Make the buyer of each trade ``which`` picks owe 100,000.00 more; returns the real ``dvp._legs``."""
-    from settlement import dvp
+    from settlement import services as dvp
 
     real_legs = dvp._legs
 
@@ -226,7 +228,7 @@ def _inflate_buyer_obligation(monkeypatch, which):
 
 
 def test_a_net_batch_settles_nothing_when_one_participant_cannot_pay(market, net_trades, monkeypatch):
-    from settlement import dvp
+    from settlement import services as dvp
 
     # given three sealed net-mode trades of one investor against a market maker
     _mm, a = net_trades
@@ -317,7 +319,7 @@ def test_replay_names_a_share_position_that_differs(deal, market, capsys):
     trade_settle(trade_id=trade.pk)
     call_command("ledger_replay", "--check")
     assert "replay OK" in capsys.readouterr().out
-    from settlement.models import Position
+    from balances.models import Position
 
     Position.objects.filter(account=buyer, security=market.security).update(total=101)
 

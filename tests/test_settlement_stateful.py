@@ -11,14 +11,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from exchange.exceptions import DomainError
-from exchange.models import Order, Security, Trade
+from balances.models import CashBalance, Position
+from balances.replay import ledger_balances, replay_check
+from balances.services import cash_deposit, cash_withdraw
+from core.errors import DomainError
+from exchange.models import Order, Trade
 from exchange.services import OrderRequest, order_cancel, order_place, quotes_pull
 from ledger.services import block_seal
-from settlement.dvp import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
-from settlement.models import CashBalance, Position
-from settlement.replay import ledger_balances, replay_check
-from settlement.services import cash_deposit, cash_withdraw
+from registry.models import Security
+from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
 from tests.conftest import build_market
 
 TICK = Decimal("0.01")

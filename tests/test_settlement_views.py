@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.models import Role, Trade
+from core.models import Role
+from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.services import block_seal
-from settlement.dvp import trade_settle
+from settlement.services import trade_settle
 from tests.conftest import api_for, snapshot
 
 
@@ -109,8 +110,8 @@ def test_monitor_figures_count_pending_held_settled_failed_and_latency(market):
 
     from django.utils import timezone
 
-    from settlement.dvp import trade_hold, trade_refuse
     from settlement.selectors import monitor_summary
+    from settlement.services import trade_hold, trade_refuse
 
     # given five trades: one unsealed, and of four sealed ones two settled, one held, one refused
     mm = market.market_maker()

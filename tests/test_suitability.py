@@ -10,14 +10,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from exchange.models import Account, Order, Security, Trade
-from exchange.services import OrderRequest, account_open, order_place
+from balances.services import account_open
+from core.models import Account
+from demo.onboarding import resident_id
+from exchange.models import Order, Trade
+from exchange.pretrade import holder_count, trading_days_back
+from exchange.services import OrderRequest, order_place
 from kyc import services as kyc
 from kyc.models import KycProfile
-from kyc.onboarding import resident_id
-from kyc.suitability import holder_count, trading_days_back
 from ledger.services import block_seal
-from settlement.dvp import trade_settle
+from registry.models import Security
+from settlement.services import trade_settle
 from tests.conftest import snapshot
 
 D = Decimal

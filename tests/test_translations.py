@@ -16,7 +16,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ["locale", "kyc/locale", "counter/locale"]
 PO = "zh_Hans/LC_MESSAGES/django.po"
-SOURCES = ["config", "exchange", "ledger", "settlement", "kyc", "counter", "templates", "locale", "manage.py"]
+SOURCES = [
+    "config",
+    "core",
+    "ledger",
+    "registry",
+    "balances",
+    "kyc",
+    "exchange",
+    "settlement",
+    "counter",
+    "demo",
+    "templates",
+    "locale",
+    "manage.py",
+]
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("msgfmt") and shutil.which("msgattrib")), reason="GNU gettext tools are not installed"

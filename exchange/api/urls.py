@@ -1,7 +1,5 @@
 from django.urls import path
 
-from ledger.api import TradeProofApi
-
 from . import views
 
 urlpatterns = [
@@ -14,7 +12,6 @@ urlpatterns = [
     path("orders/", views.OrderListApi.as_view(), name="api-orders"),
     path("orders/<int:order_id>/", views.OrderDetailApi.as_view(), name="api-order"),
     path("trades/", views.TradeListApi.as_view(), name="api-trades"),
-    path("trades/<int:trade_id>/", views.TradeDetailApi.as_view(), name="api-trade"),
-    path("trades/<int:trade_id>/proof/", TradeProofApi.as_view(), name="api-trade-proof"),
+    path("trades/<int:trade_id>/proof/", views.TradeProofApi.as_view(), name="api-trade-proof"),
     path("account/", views.AccountApi.as_view(), name="api-account"),
 ]

@@ -15,30 +15,15 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange import exceptions as err
+from core import errors as err
+from core.api.fields import DecimalString, StrictInteger
+from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.audit import audit_record, client_ip
 from exchange import selectors, services
-from exchange.audit import audit_record, client_ip
-from exchange.models import Order, Security, Trade
-from settlement.selectors import trade_lifecycle
-
-from .fields import DecimalString, StrictInteger
-from .pagination import Pagination
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(required=False)
-
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
-
-
-def _paginated(request, view, queryset, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    data = serializer_class(page, many=True, context={"request": request}).data
-    return paginator.get_paginated_response(data)
+from exchange.models import Order
+from ledger import api as ledger_api
+from ledger import selectors as ledger_selectors
+from registry.models import Security
 
 
 def _require_account(user):
@@ -247,7 +232,7 @@ class OrderListApi(APIView):
         qs = selectors.orders_visible(request.user)
         if status_filter := request.query_params.get("status"):
             qs = qs.filter(status=status_filter)
-        return _paginated(request, self, qs, OrderOutput)
+        return paginated(request, self, qs, OrderOutput)
 
     @extend_schema(request=InputSerializer, responses={201: OrderOutput, 200: OrderOutput, **ERRORS})
     def post(self, request):
@@ -311,18 +296,7 @@ class TradeOutput(serializers.Serializer):
 class TradeListApi(APIView):
     @extend_schema(responses=TradeOutput(many=True))
     def get(self, request):
-        return _paginated(request, self, selectors.trades_visible(request.user), TradeOutput)
-
-
-class TradeDetailApi(APIView):
-    @extend_schema(responses={200: TradeOutput, 404: ErrorSerializer})
-    def get(self, request, trade_id):
-        trade: Trade | None = selectors.trades_visible(request.user).filter(pk=trade_id).first()
-        if trade is None:
-            raise err.NotFound(gettext("No such trade."))
-        data = TradeOutput(trade, context={"request": request}).data
-        data["lifecycle"] = trade_lifecycle(trade)
-        return Response(data)
+        return paginated(request, self, selectors.trades_visible(request.user), TradeOutput)
 
 
 class CashOutput(serializers.Serializer):
@@ -354,3 +328,22 @@ class AccountApi(APIView):
     def get(self, request):
         account = _require_account(request.user)
         return Response(AccountOutput(selectors.account_balances(account)).data)
+
+
+class TradeProofApi(APIView):
+    """The inclusion proof of one of the user's trades, as a file for the offline verifier."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, trade_id):
+        trade = selectors.trades_visible(request.user).filter(pk=trade_id).first()
+        if trade is None:
+            raise err.NotFound(gettext("No such trade."))
+        leaf = ledger_selectors.leaf_of_entry(trade.entry_id)
+        if leaf is None:
+            raise ledger_api.NotSealed()
+        leaf.entry = trade.entry
+        bundle = ledger_api.inclusion_bundle(leaf, ledger_api.checkpoint_block(None), with_bytes=True)
+        response = Response(bundle)
+        if request.query_params.get("download"):
+            response["Content-Disposition"] = f'attachment; filename="trade-{trade.pk}-proof.json"'
+        return response

@@ -5,7 +5,6 @@ import django.contrib.auth.validators
 import django.db.models.deletion
 import django.utils.timezone
 from decimal import Decimal
-from django.conf import settings
 from django.db import migrations, models
 
 
@@ -128,7 +127,7 @@ class Migration(migrations.Migration):
                         null=True,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
-                        to=settings.AUTH_USER_MODEL,
+                        to="exchange.user",
                     ),
                 ),
             ],
@@ -170,7 +169,7 @@ class Migration(migrations.Migration):
                         null=True,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="account",
-                        to=settings.AUTH_USER_MODEL,
+                        to="exchange.user",
                     ),
                 ),
                 (
@@ -325,7 +324,7 @@ class Migration(migrations.Migration):
                 (
                     "placed_by",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="exchange.user"
                     ),
                 ),
                 (

@@ -16,10 +16,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from exchange.models import Account, AuditEvent, Order, Quote, Role, Trade
+from core.models import Account, AuditEvent, Role
+from demo.onboarding import approved_investor
+from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_place
 from kyc.models import IdentityReveal
-from kyc.onboarding import approved_investor
 from ledger.services import block_seal
 from settlement.models import SettlementAction
 from tests.browser.test_kyc_browser import counter_deposit

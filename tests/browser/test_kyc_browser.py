@@ -15,7 +15,8 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Page, expect
 
-from exchange.models import Account, AuditEvent, Order, Role, Trade, User
+from core.models import Account, AuditEvent, Role, User
+from exchange.models import Order, Trade
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
 from tests.browser.steps import buy_500_from_the_ask_at_10_10

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Page, expect
 
-from exchange.models import Role
+from core.models import Role
 from exchange.services import OrderRequest, order_place
 from ledger.models import Leaf
 from ledger.services import block_seal

@@ -15,14 +15,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.models import ReplicaKey
-from ledger.replica import (
-    ReplicationRefused,
-    SourceUnavailable,
-    http_fetcher,
-    http_token,
-    replica_sync,
-    trust_keys,
-)
+from ledger.replica import ReplicationRefused, SourceUnavailable, http_fetcher, http_token, replica_sync, trust_keys
 
 
 class Command(BaseCommand):

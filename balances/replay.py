@@ -1,28 +1,60 @@
 """Rebuild every balance from the ledger alone and compare it with the balance tables.
 
-Totals come from the entries: ISSUE credits holders, DEPOSIT / WITHDRAWAL
-move cash, SETTLEMENT moves cash and shares (gross: one trade; net: signed net
-positions). A TRADE moves nothing until it settles; SETTLEMENT_FAILED moves
-nothing. The reserved parts are not ledger facts (open orders and quotes
-are not legal state changes), so they are checked against what the open
-orders, active quotes and unsettled trades hold.
+Balances are a projection of the ledger. Each app that writes an entry kind
+which moves balances declares that kind's movements here (``register_effect``,
+from its ``AppConfig.ready``): balances itself for ISSUE, DEPOSIT and
+WITHDRAWAL, settlement for SETTLEMENT. A TRADE moves nothing until it settles;
+SETTLEMENT_FAILED moves nothing. The reserved parts are not ledger facts (open
+orders and quotes are not legal state changes), so they are checked against
+what the apps that hold reservations declare (``register_reservations``:
+trading's open orders, active quotes and unsettled trades).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
 
-from exchange.models import Order, Quote, Trade
-from exchange.snapshot import read_only_snapshot
+from core.money import ZERO
+from core.snapshot import read_only_snapshot
 
 from .models import CashBalance, Position
 
-ZERO = Decimal("0.00")
+
+@dataclass(frozen=True)
+class Movement:
+    """An entry's effect on one balance: cash (``security`` None, ``amount`` CNY) or shares of ``security``."""
+
+    account: str
+    security: str | None
+    amount: Decimal | int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What one balance must hold reserved for something still open: cash (``security_id`` None) or shares."""
+
+    account_id: int
+    security_id: int | None
+    amount: Decimal | int
+
+
+effects: dict[str, Callable[[dict], Iterable[Movement]]] = {}
+reservation_sources: list[Callable[[], Iterable[Reservation]]] = []
+
+
+def register_effect(kind: str, effect: Callable[[dict], Iterable[Movement]]) -> None:
+    effects[kind] = effect
+
+
+def register_reservations(source: Callable[[], Iterable[Reservation]]) -> None:
+    if source not in reservation_sources:
+        reservation_sources.append(source)
 
 
 @dataclass
@@ -41,59 +73,27 @@ def ledger_balances() -> tuple[dict[str, Decimal], dict[tuple[str, str], int]]:
     cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
     shares: dict[tuple[str, str], int] = defaultdict(int)
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT kind, canonical FROM ledger_entry WHERE kind IN ('ISSUE', 'DEPOSIT', 'WITHDRAWAL', 'SETTLEMENT') "
-            "ORDER BY id"
-        )
+        cur.execute("SELECT kind, canonical FROM ledger_entry WHERE kind = ANY(%s) ORDER BY id", [sorted(effects)])
         while rows := cur.fetchmany(5000):
             for kind, data in rows:
-                p = json.loads(bytes(data))["payload"]
-                if kind == "ISSUE":
-                    for a in p["allocations"]:
-                        shares[(a["account"], p["security"])] += int(a["quantity"])
-                elif kind == "DEPOSIT":
-                    cash[p["account"]] += Decimal(p["amount"])
-                elif kind == "WITHDRAWAL":
-                    cash[p["account"]] -= Decimal(p["amount"])
-                elif p.get("mode") == "net":
-                    for c in p["cash"]:
-                        cash[c["account"]] += Decimal(c["amount"])
-                    for s in p["shares"]:
-                        shares[(s["account"], p["security"])] += int(s["quantity"])
-                else:
-                    cash[p["buyer"]] -= Decimal(p["buyer_pays"])
-                    cash[p["seller"]] += Decimal(p["seller_receives"])
-                    for f in p["fees"]:
-                        cash[f["account"]] += Decimal(f["amount"])
-                    shares[(p["seller"], p["security"])] -= int(p["quantity"])
-                    shares[(p["buyer"], p["security"])] += int(p["quantity"])
+                for m in effects[kind](json.loads(bytes(data))["payload"]):
+                    if m.security is None:
+                        cash[m.account] += m.amount
+                    else:
+                        shares[(m.account, m.security)] += m.amount
     return cash, shares
 
 
 def reserved_expected() -> tuple[dict[int, Decimal], dict[tuple[int, int], int]]:
-    """What each balance must hold reserved: open orders, active quotes, unsettled trades."""
+    """What each balance must hold reserved, as the apps holding reservations declare it."""
     cash: dict[int, Decimal] = defaultdict(lambda: ZERO)
     shares: dict[tuple[int, int], int] = defaultdict(int)
-    for o in Order.objects.filter(status__in=Order.OPEN_STATUSES).only(
-        "account_id", "security_id", "side", "reserved_cash", "quantity", "filled_quantity"
-    ):
-        if o.side == Order.Side.BUY:
-            cash[o.account_id] += o.reserved_cash
-        else:
-            shares[(o.account_id, o.security_id)] += o.remaining_quantity
-    for q in Quote.objects.filter(status=Quote.Status.ACTIVE).only(
-        "account_id", "security_id", "side", "price", "quantity"
-    ):
-        if q.side == Quote.Side.BID:
-            cash[q.account_id] += q.price * q.quantity
-        else:
-            shares[(q.account_id, q.security_id)] += q.quantity
-    pending = Trade.objects.filter(status__in=[Trade.Status.MATCHED, Trade.Status.HELD]).only(
-        "buyer_id", "seller_id", "security_id", "price", "quantity", "buyer_fee"
-    )
-    for t in pending:
-        cash[t.buyer_id] += t.value + t.buyer_fee
-        shares[(t.seller_id, t.security_id)] += t.quantity
+    for source in reservation_sources:
+        for r in source():
+            if r.security_id is None:
+                cash[r.account_id] += r.amount
+            else:
+                shares[(r.account_id, r.security_id)] += r.amount
     return cash, shares
 
 

@@ -7,7 +7,7 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from exchange.exceptions import DomainError
+from core.errors import DomainError
 
 _DRF_CODES = {
     drf.NotAuthenticated: "not_authenticated",

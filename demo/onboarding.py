@@ -1,4 +1,4 @@
-"""The whole counter onboarding of an investor in one call, through the real services.
+"""Demo investors: the whole counter onboarding of an investor in one call, through the real services.
 
 Staff member ``maker`` opens the account and fills in the application, a
 second staff member ``checker`` approves it. Used by the demo data, the
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from exchange.models import Account, Broker, User
-
-from . import services
-from .idcard import check_character
-from .questionnaire import QUESTIONS
+from core.models import Account, Broker, User
+from kyc import services
+from kyc.idcard import check_character
+from kyc.questionnaire import LEVEL_BOUNDS, QUESTIONS, score
 
 # A one-pixel PNG, standing in for a scanned ID card.
 PNG = (
@@ -35,8 +34,6 @@ def answers_for_level(level: int) -> dict[str, str]:
     """Questionnaire answers that score to at least ``level`` (5: the top answer everywhere)."""
     if level >= 5:
         return {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
-    from .questionnaire import LEVEL_BOUNDS, score
-
     best = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
     worst = {q["key"]: min(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
     answers = dict(worst)

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from settlement.replay import replay_check
+from balances.replay import replay_check
 
 
 class Command(BaseCommand):

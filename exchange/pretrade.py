@@ -19,10 +19,11 @@ from django.db.models import Sum
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from exchange.exceptions import DomainError
-from exchange.models import Account, Security, Trade
-
-from .models import KycProfile
+from core.errors import DomainError
+from core.models import Account
+from exchange.models import Trade
+from kyc.models import KycProfile
+from registry.models import Security
 
 
 class KycNotApproved(DomainError):

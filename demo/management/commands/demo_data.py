@@ -12,10 +12,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from exchange.models import Account, Broker, Role, Security, User
-from exchange.services import QuoteRequest, account_open, quote_publish
-from kyc.onboarding import approved_investor
-from settlement.services import cash_deposit, securities_issue
+from balances.services import account_open, cash_deposit, securities_issue
+from core.models import Account, Broker, Role, User
+from demo.onboarding import approved_investor
+from exchange.services import QuoteRequest, quote_publish
+from registry.models import Security
 
 PASSWORD = "demo-pass-2026"
 

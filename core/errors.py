@@ -1,6 +1,6 @@
 """Domain errors. Each has a stable ``code``; the API and the pages show ``message``.
 
-One handler (``exchange.api.errors``) turns them into ``{"code", "message"}``
+One handler (``core.api.errors``) turns them into ``{"code", "message"}``
 JSON with the class's HTTP status; forms show the message.
 """
 

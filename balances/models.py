@@ -1,0 +1,74 @@
+"""Balances: cash per account, shares per (account, security).
+
+Each balance has a total and the parts of it that are not free:
+
+* ``reserved``: held for open orders and quotes, and for matched trades
+  waiting to settle (so a matched trade can always settle);
+* ``frozen``: held by a legal order;
+* ``locked`` (shares only): under lock-up until ``locked_until``.
+
+``available = total − reserved − frozen − locked`` and PostgreSQL rejects any
+row where it would be negative, or where a part is negative. Balances are a
+projection of the ledger: ISSUE, DEPOSIT, WITHDRAWAL and SETTLEMENT entries
+rebuild them exactly (``balances.replay``).
+
+The tables keep their first names (``settlement_*``): the models moved here
+from the settlement app without touching a row (``balances/migrations/0001_initial.py``).
+
+Lock order, everywhere: the security row first (if any), then cash rows by
+account pk, then position rows by account pk.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+from core.models import MONEY, Account
+from registry.models import Security
+
+
+class CashBalance(models.Model):
+    account = models.OneToOneField(Account, primary_key=True, on_delete=models.PROTECT, related_name="cash")
+    total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    reserved = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    frozen = models.DecimalField(**MONEY, default=Decimal("0.00"))
+
+    class Meta:
+        db_table = "settlement_cashbalance"
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0, reserved__gte=0, frozen__gte=0), name="cash_parts_nonneg"),
+            models.CheckConstraint(condition=Q(total__gte=F("reserved") + F("frozen")), name="cash_available_nonneg"),
+        ]
+
+    @property
+    def available(self) -> Decimal:
+        return self.total - self.reserved - self.frozen
+
+
+class Position(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="positions")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="positions")
+    total = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+    frozen = models.BigIntegerField(default=0)
+    locked = models.BigIntegerField(default=0)
+    locked_until = models.DateField(null=True, blank=True)
+
+    class Meta:
+        db_table = "settlement_position"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "security"], name="position_one_per_holder"),
+            models.CheckConstraint(
+                condition=Q(total__gte=0, reserved__gte=0, frozen__gte=0, locked__gte=0), name="position_parts_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=F("reserved") + F("frozen") + F("locked")), name="position_available_nonneg"
+            ),
+        ]
+
+    @property
+    def available(self) -> int:
+        return self.total - self.reserved - self.frozen - self.locked

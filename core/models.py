@@ -1,0 +1,113 @@
+"""The ground floor: users and their roles, member brokers, accounts, the audit trail.
+
+Every other app builds on these. The tables keep the names they were created
+with (``exchange_*``): the models moved here from the exchange app without
+touching a row (``core/migrations/0001_initial.py``).
+
+* A user has one role (``Role``); the role sets in ``core.roles`` decide what
+  each may see and do.
+* An account holds cash and shares (``balances``): an investor's, a market
+  maker's desk, or a broker's fee account, at most one of those per broker.
+* ``AuditEvent`` is append-only: a trigger rejects UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+PRICE = {"max_digits": 14, "decimal_places": 2}
+MONEY = {"max_digits": 20, "decimal_places": 2}
+
+
+class Role(models.TextChoices):
+    INVESTOR = "investor", _("Investor")
+    MARKET_MAKER = "market_maker", _("Market maker")
+    BROKER_STAFF = "broker_staff", _("Broker staff")
+    EXCHANGE_OPERATOR = "exchange_operator", _("Exchange operator")
+    DEPOSITORY_OPERATOR = "depository_operator", _("Depository operator")
+    REGULATOR = "regulator", _("Regulator")
+    AUDITOR = "auditor", _("Auditor")
+
+
+class Broker(models.Model):
+    """A member firm with client counters. Its fee schedule applies to its clients."""
+
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=200)
+    fee_bps = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("2.50"))
+    fee_minimum = models.DecimalField(**MONEY, default=Decimal("5.00"))
+
+    class Meta:
+        db_table = "exchange_broker"
+        constraints = [
+            models.CheckConstraint(condition=Q(fee_bps__gte=0), name="broker_fee_bps_nonneg"),
+            models.CheckConstraint(condition=Q(fee_minimum__gte=0), name="broker_fee_min_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.INVESTOR)
+    # Broker staff work for a broker; investors are its clients.
+    broker = models.ForeignKey(Broker, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+
+    class Meta(AbstractUser.Meta):
+        db_table = "exchange_user"
+
+    @property
+    def is_investor(self) -> bool:
+        return self.role == Role.INVESTOR
+
+    @property
+    def is_market_maker(self) -> bool:
+        return self.role == Role.MARKET_MAKER
+
+
+class Account(models.Model):
+    """A holder of cash and shares: an investor, a market maker's desk, or a fee account."""
+
+    class Kind(models.TextChoices):
+        INVESTOR = "investor", _("Investor")
+        MARKET_MAKER = "market_maker", _("Market maker")
+        FEE = "fee", _("Fee")
+
+    code = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    owner = models.OneToOneField(User, null=True, blank=True, on_delete=models.PROTECT, related_name="account")
+    broker = models.ForeignKey(Broker, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "exchange_account"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["broker"], condition=Q(kind="fee"), name="account_one_fee_account_per_broker"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from where, with what outcome. Append-only (trigger)."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    outcome = models.CharField(max_length=16, default="ok")
+    target = models.CharField(max_length=200, blank=True)
+    ip = models.GenericIPAddressField(null=True)
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "exchange_auditevent"

@@ -1,0 +1,58 @@
+"""What the apps above the ledger ask of it, registered from above.
+
+The ledger is the lowest layer but one: it must not import the apps whose
+entries it records. Three things still depend on them, so those apps register
+them here from their ``AppConfig.ready``:
+
+* ``after_seal``: what to do once a block is sealed (settlement queues the
+  settlement of the block's trades). ``ledger.tasks.seal`` calls each with the
+  new block's height after the sealing transaction committed.
+* ``entry_readers``: who may read an entry's bytes besides the supervisors
+  (the parties of a trade read its TRADE entry, its gross SETTLEMENT entry and
+  its holds). Each answers ``(user, entry_id) → bool``.
+* ``business_checks``: how ``ledger_verify`` compares the business rows with
+  their entries (trades with TRADE entries, balances with the cash and share
+  flows). Each names the entry kinds whose payloads it needs from the chain
+  walk and returns the problems it finds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .verification import Report
+
+
+@dataclass(frozen=True)
+class BusinessCheck:
+    """``extract(kind, payload)`` keeps what ``check`` needs of each entry of ``kinds`` (read once, during the
+    chain walk); ``check`` gets the report to add its problems and counts to, ``{entry_id: extract(…)}``, and a
+    function returning the ids of the entries still waiting to be sealed."""
+
+    name: str
+    kinds: frozenset[str]
+    extract: Callable[[str, dict], Any]
+    check: Callable[[Report, Mapping[int, Any], Callable[[], set[int]]], None]
+
+
+after_seal: list[Callable[[int], None]] = []
+entry_readers: list[Callable[[Any, int], bool]] = []
+business_checks: list[BusinessCheck] = []
+
+
+def register_after_seal(fn: Callable[[int], None]) -> None:
+    if fn not in after_seal:
+        after_seal.append(fn)
+
+
+def register_entry_reader(fn: Callable[[Any, int], bool]) -> None:
+    if fn not in entry_readers:
+        entry_readers.append(fn)
+
+
+def register_business_check(check: BusinessCheck) -> None:
+    if all(c.name != check.name for c in business_checks):
+        business_checks.append(check)

@@ -1,0 +1,71 @@
+"""Securities: listing data, trading modes, rule switches, status.
+
+The table keeps its first name (``exchange_security``); the model moved here
+from the exchange app without touching a row (``registry/migrations/0001_initial.py``).
+Issued shares are credited to holders by ``balances.services.securities_issue``,
+which keeps ``issued_quantity`` equal to the ISSUE entries' sum.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from core.models import PRICE
+
+
+class Security(models.Model):
+    class Status(models.TextChoices):
+        LISTED = "listed", _("Listed")
+        HALTED = "halted", _("Halted")
+        DELISTED = "delisted", _("Delisted")
+
+    class SettlementMode(models.TextChoices):
+        GROSS = "gross", _("Gross")
+        NET = "net", _("Net")
+
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=200)
+    issuer = models.CharField(max_length=200)
+    risk_rating = models.PositiveSmallIntegerField(help_text="R1 (lowest) … R5 (highest)")
+    lot_size = models.PositiveIntegerField(default=100)
+    tick_size = models.DecimalField(**PRICE, default=Decimal("0.01"))
+    reference_price = models.DecimalField(**PRICE)
+    band_pct = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("30.00"))
+    max_holders = models.PositiveIntegerField(default=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LISTED)
+    mode_market_making = models.BooleanField(default=True)
+    mode_rfq = models.BooleanField(default=True)
+    mode_negotiated = models.BooleanField(default=True)
+    settlement_mode = models.CharField(max_length=8, choices=SettlementMode.choices, default=SettlementMode.GROSS)
+    qualified_only = models.BooleanField(default=False)
+    min_holding_days = models.PositiveSmallIntegerField(default=0)
+    issued_quantity = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "exchange_security"
+        verbose_name_plural = "securities"
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(risk_rating__gte=1, risk_rating__lte=5), name="security_risk_1_5"),
+            models.CheckConstraint(condition=Q(lot_size__gt=0), name="security_lot_positive"),
+            models.CheckConstraint(condition=Q(tick_size__gt=0), name="security_tick_positive"),
+            models.CheckConstraint(condition=Q(reference_price__gt=0), name="security_ref_price_positive"),
+            models.CheckConstraint(condition=Q(band_pct__gt=0, band_pct__lt=100), name="security_band_0_100"),
+            models.CheckConstraint(condition=Q(issued_quantity__gte=0), name="security_issued_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def band_low(self) -> Decimal:
+        return (self.reference_price * (1 - self.band_pct / 100)).quantize(self.tick_size)
+
+    @property
+    def band_high(self) -> Decimal:
+        return (self.reference_price * (1 + self.band_pct / 100)).quantize(self.tick_size)

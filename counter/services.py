@@ -1,13 +1,13 @@
 """Writes of the broker counter: orders a staff member places or cancels for a client.
 
-Cash, account opening and KYC have their own services, which already check
-that the actor is staff of the client's broker and record the audit event
-(``settlement.services.cash_deposit`` / ``cash_withdraw``,
-``kyc.services.kyc_register``). ``exchange.services.order_place`` records who
-placed an order but trusts its caller with the account, so the counter checks
-here that the account is one of the staff member's clients, and writes the
-audit event in the order's transaction. A refused attempt is recorded too,
-after its transaction has rolled back.
+Cash, account opening and KYC have their own services, which check that the
+actor is staff of the client's broker and record the audit event
+(``balances.services.cash_deposit`` / ``cash_withdraw``,
+``kyc.services.kyc_register``). ``exchange.services.order_place`` authorises
+the staff member itself (``exchange.pretrade.check_may_act``); the counter finds
+the client by account code (NotFound for anyone else's) and writes the audit
+event in the order's transaction. A refused attempt is recorded too, after its
+transaction has rolled back.
 """
 
 from __future__ import annotations

@@ -1,29 +1,49 @@
-"""Suitability and the regional rule pack, checked at order entry (DESIGN.md §2, §7).
+"""Every pre-trade rule (DESIGN.md §2, §7), in one module, checked in this fixed order:
 
-Each rejection has its own code and a message an investor understands:
-KYC approved and not expired; for buys, investor level ≥ security risk and the
-qualified-investor rule, and the holder cap counted per real identity (all
-accounts of one ID number count once); for sells, the minimum holding period.
-Sells are otherwise always allowed, so an investor can exit.
+1. who acts: the account's owner, or staff of its broker for a client account
+   (``permission_denied``) — ``check_may_act``; ``order_place`` asks it first, so
+   pages, API and counter are authorised in one place;
+2. the security exists (``unknown_security``; the services lock its row);
+3. the market for it: delisted (``security_not_listed``), halted (``security_halted``),
+   the trading mode off (``trading_mode_disabled``), the market closed
+   (``market_closed``) — ``check_tradable``;
+4. the price on tick (``price_off_tick``) and in band (``price_out_of_band``) — ``check_price``;
+5. the quantity in lots (``quantity_not_in_lots``) — ``check_quantity``;
+6. no self-trade: an investor order never meets its own account's quote
+   (``self_trade``) — ``check_self_trade``;
+7. the investor: KYC approved (``kyc_not_approved``) and not expired (``kyc_expired``);
+   for buys, investor level ≥ security risk (``unsuitable_risk_level``), the
+   qualified-investor rule (``not_qualified_investor``) and the holder cap counted
+   per real identity (``holder_cap_reached``); for sells, the minimum holding
+   period (``holding_period``) — ``check_investor``;
+8. available cash for a buy (``insufficient_cash``) or available shares for a
+   sell (``insufficient_shares``), read from the locked balance rows —
+   ``check_cash`` and ``check_shares``.
 
-Runs inside the order's transaction, after the security row lock: the holder
-count cannot change under it.
+A market maker's quote goes through 2 to 5 and 8. Each rule raises its own error; a rejected order
+changes nothing (its transaction rolls back). Sells are otherwise always allowed, so an investor can
+exit. The checks run inside the order's transaction, after the security row
+lock: the holder count cannot change under it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Sum
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core import errors as err
 from core.errors import DomainError
-from core.models import Account
+from core.models import Account, Role, User
 from exchange.models import Trade
 from kyc.models import KycProfile
 from registry.models import Security
+
+from .calendar import market_is_open
 
 
 class KycNotApproved(DomainError):
@@ -106,7 +126,7 @@ def holder_count(security_id: int) -> int:
         return cur.fetchone()[0]
 
 
-def check_order(
+def check_investor(
     *, account: Account, security: Security, side: str, quantity: int, available_shares: int | None, now: dt.datetime
 ) -> None:
     """Raise the first rule the order breaks. Only investor accounts are subject to KYC and suitability."""
@@ -152,3 +172,87 @@ def check_order(
                 )
                 % {"recent": recent, "days": security.min_holding_days}
             )
+
+
+# --------------------------------------------------------------------------
+# The market, the price, the quantity
+
+
+def check_tradable(security: Security, *, now: dt.datetime) -> None:
+    if security.status == Security.Status.DELISTED:
+        raise err.SecurityNotListed()
+    if security.status == Security.Status.HALTED:
+        raise err.SecurityHalted()
+    if not security.mode_market_making:
+        raise err.ModeDisabled()
+    if not market_is_open(now):
+        raise err.MarketClosed()
+
+
+def check_price(security: Security, price: Decimal) -> None:
+    if price % security.tick_size != 0:
+        raise err.PriceOffTick(
+            gettext("The price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
+        )
+    if not security.band_low <= price <= security.band_high:
+        raise err.PriceOutOfBand(
+            gettext("The price must be between %(low)s and %(high)s.")
+            % {"low": security.band_low, "high": security.band_high}
+        )
+
+
+def check_quantity(security: Security, quantity: int) -> None:
+    if quantity % security.lot_size != 0:
+        raise err.QuantityNotInLots(
+            gettext("The quantity must be a multiple of the lot size %(lot)s.") % {"lot": security.lot_size}
+        )
+
+
+# --------------------------------------------------------------------------
+# Who acts, and against whom
+
+
+def may_act_for(actor: User, account: Account) -> bool:
+    """The account's owner, or staff of its broker for one of the broker's client (investor) accounts."""
+    if actor.role == Role.BROKER_STAFF:
+        return (
+            actor.broker_id is not None
+            and actor.broker_id == account.broker_id
+            and account.kind == Account.Kind.INVESTOR
+        )
+    return account.owner_id is not None and account.owner_id == actor.pk
+
+
+def check_may_act(actor: User, account: Account) -> None:
+    if not may_act_for(actor, account):
+        raise err.PermissionDenied(gettext("You may not trade for this account."))
+
+
+def check_self_trade(account: Account, quotes) -> None:
+    """An investor order never meets a quote of its own account."""
+    if any(q.account_id == account.pk for q in quotes):
+        raise err.SelfTrade()
+
+
+# --------------------------------------------------------------------------
+# Available cash and shares (on locked balance rows)
+
+
+def check_cash(available: Decimal, needed: Decimal, *, what: str = "order") -> None:
+    if available < needed:
+        message = (
+            gettext("The order needs %(needed)s CNY including fees; %(available)s CNY is available.")
+            if what == "order"
+            else gettext("The bid needs %(needed)s CNY; %(available)s is available.")
+        )
+        raise err.InsufficientCash(message % {"needed": needed, "available": available})
+
+
+def check_shares(available: int, needed: int, *, what: str = "order") -> None:
+    if available < needed:
+        message = (
+            gettext("The order needs %(needed)s shares; %(available)s are available.")
+            if what == "order"
+            else gettext("The ask needs %(needed)s shares; %(available)s are available.")
+        )
+        raise err.InsufficientShares(message % {"needed": needed, "available": available})

@@ -36,11 +36,10 @@ from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.models import PRICE, Account, Role, User
 from core.money import ZERO, fee, notional
-from exchange.pretrade import check_order
 from ledger.services import entries_write
 from registry.models import Security
 
-from .calendar import market_is_open
+from . import pretrade
 from .entries import TradeEntry
 from .models import Order, Quote, Trade
 
@@ -86,36 +85,6 @@ def _lock_security(code: str) -> Security:
     if security is None:
         raise err.UnknownSecurity()
     return security
-
-
-def _check_tradable(security: Security, *, now: dt.datetime) -> None:
-    if security.status == Security.Status.DELISTED:
-        raise err.SecurityNotListed()
-    if security.status == Security.Status.HALTED:
-        raise err.SecurityHalted()
-    if not security.mode_market_making:
-        raise err.ModeDisabled()
-    if not market_is_open(now):
-        raise err.MarketClosed()
-
-
-def _check_price(security: Security, price: Decimal) -> None:
-    if price % security.tick_size != 0:
-        raise err.PriceOffTick(
-            _("The price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
-        )
-    if not security.band_low <= price <= security.band_high:
-        raise err.PriceOutOfBand(
-            _("The price must be between %(low)s and %(high)s.")
-            % {"low": security.band_low, "high": security.band_high}
-        )
-
-
-def _check_quantity(security: Security, quantity: int) -> None:
-    if quantity % security.lot_size != 0:
-        raise err.QuantityNotInLots(
-            _("The quantity must be a multiple of the lot size %(lot)s.") % {"lot": security.lot_size}
-        )
 
 
 def _fee(account: Account, amount: Decimal) -> Decimal:
@@ -386,6 +355,7 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
     returns the first order and changes nothing; the same id with a different
     request is refused.
     """
+    pretrade.check_may_act(placed_by, account)
     if request.side not in Order.Side.values:
         raise err.InvalidInput(_('side must be "buy" or "sell".'))
     if request.time_in_force not in Order.TimeInForce.values:
@@ -418,14 +388,13 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
 def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Order:
     now = timezone.now()
     security = _lock_security(req.security)
-    _check_tradable(security, now=now)
-    _check_price(security, req.limit_price)
-    _check_quantity(security, req.quantity)
+    pretrade.check_tradable(security, now=now)
+    pretrade.check_price(security, req.limit_price)
+    pretrade.check_quantity(security, req.quantity)
     book = _Book(now=now, security=security)
     buying = req.side == Order.Side.BUY
     quotes = _crossing_quotes(security, buying=buying, limit=req.limit_price)
-    if any(q.account_id == account.pk for q in quotes):
-        raise err.SelfTrade()
+    pretrade.check_self_trade(account, quotes)
 
     order = Order(
         account=account,
@@ -440,21 +409,17 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
         updated_at=now,
     )
     if buying:
-        check_order(
+        pretrade.check_investor(
             account=account, security=security, side=req.side, quantity=req.quantity, available_shares=None, now=now
         )
         book.cash = cash_lock([account.pk])
         order.reserved_cash = _buy_reservation(account, req.limit_price, req.quantity)
-        if book.cash[account.pk].available < order.reserved_cash:
-            raise err.InsufficientCash(
-                _("The order needs %(needed)s CNY including fees; %(available)s CNY is available.")
-                % {"needed": order.reserved_cash, "available": book.cash[account.pk].available}
-            )
+        pretrade.check_cash(book.cash[account.pk].available, order.reserved_cash)
         book.reserve_cash(account.pk, order.reserved_cash)
     else:
         book.positions = positions_lock(security.pk, [account.pk])
         available = book.positions[account.pk].available
-        check_order(
+        pretrade.check_investor(
             account=account,
             security=security,
             side=req.side,
@@ -462,11 +427,7 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
             available_shares=available,
             now=now,
         )
-        if book.positions[account.pk].available < req.quantity:
-            raise err.InsufficientShares(
-                _("The order needs %(needed)s shares; %(available)s are available.")
-                % {"needed": req.quantity, "available": book.positions[account.pk].available}
-            )
+        pretrade.check_shares(available, req.quantity)
         book.reserve_shares(account.pk, req.quantity)
 
     fill = book.fill_buy_order if buying else book.fill_sell_order
@@ -528,7 +489,7 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
     """Cancel the rest of an open order and release what it still holds."""
     with transaction.atomic():
         order = Order.objects.select_related("security", "account__broker").filter(pk=order_id).first()
-        if order is None or not _may_act_for(actor, order.account):
+        if order is None or not pretrade.may_act_for(actor, order.account):
             raise err.NotFound(_("No such order."))
         _lock_security(order.security.code)
         order.refresh_from_db(fields=["status", "filled_quantity", "reserved_cash"])
@@ -543,12 +504,6 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
         book.dirty_orders[order.pk] = order
         book.write()
         return order
-
-
-def _may_act_for(actor: User, account: Account) -> bool:
-    if actor.role == Role.BROKER_STAFF:
-        return actor.broker_id is not None and actor.broker_id == account.broker_id
-    return account.owner_id == actor.pk
 
 
 # --------------------------------------------------------------------------
@@ -588,11 +543,11 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     bid_qty, ask_qty = parse_quantity(request.bid_quantity), parse_quantity(request.ask_quantity)
     now = timezone.now()
     security = _lock_security(request.security)
-    _check_tradable(security, now=now)
+    pretrade.check_tradable(security, now=now)
     for price in (bid_price, ask_price):
-        _check_price(security, price)
+        pretrade.check_price(security, price)
     for qty in (bid_qty, ask_qty):
-        _check_quantity(security, qty)
+        pretrade.check_quantity(security, qty)
     if bid_price >= ask_price:
         raise err.CrossedQuote()
 
@@ -610,16 +565,8 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
 
     _quotes_release(book, account, security)
     bid_reserve = notional(bid_price, bid_qty)
-    if book.cash[account.pk].available < bid_reserve:
-        raise err.InsufficientCash(
-            _("The bid needs %(needed)s CNY; %(available)s is available.")
-            % {"needed": bid_reserve, "available": book.cash[account.pk].available}
-        )
-    if book.positions[account.pk].available < ask_qty:
-        raise err.InsufficientShares(
-            _("The ask needs %(needed)s shares; %(available)s are available.")
-            % {"needed": ask_qty, "available": book.positions[account.pk].available}
-        )
+    pretrade.check_cash(book.cash[account.pk].available, bid_reserve, what="bid")
+    pretrade.check_shares(book.positions[account.pk].available, ask_qty, what="ask")
     book.reserve_cash(account.pk, bid_reserve)
     book.reserve_shares(account.pk, ask_qty)
     bid, ask = Quote.objects.bulk_create(

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from core import errors as err
+from core.models import Broker, Role
 from exchange.models import Order
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
 from registry.models import Security
@@ -193,3 +194,49 @@ def test_frozen_or_locked_shares_cannot_be_sold(book, part):
     Position.objects.filter(account=investor, security=market.security).update(**{part: 900})
     order, _ = attempt(investor, security=market.security.code, side="sell", qty=100, price="9.90", tif="IOC")
     assert order.filled_quantity == 100
+
+
+def _other_broker_staff(market):
+    other = Broker.objects.create(code="OTHER", name="Other Securities")
+    return market.user(Role.BROKER_STAFF, broker=other)
+
+
+@pytest.mark.parametrize("who", ["another_investor", "staff_of_another_broker", "market_maker"])
+def test_order_place_refuses_whoever_may_not_act_for_the_account(book, who):
+    # given an investor's account and someone who is neither its owner nor staff of its broker
+    market, mm, investor = book
+    actor = {
+        "another_investor": lambda: market.investor(cash="1000").owner,
+        "staff_of_another_broker": lambda: _other_broker_staff(market),
+        "market_maker": lambda: mm.owner,
+    }[who]()
+    before = snapshot()
+
+    # when they place an order on the account, through the service every page and API uses
+    with pytest.raises(err.PermissionDenied) as raised:
+        order_place(
+            placed_by=actor,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "DAY", "not-mine"),
+        )
+
+    # then it is refused with its own code and nothing changed
+    assert raised.value.code == "permission_denied"
+    assert snapshot() == before
+    assert not Order.objects.filter(client_order_id="not-mine").exists()
+
+
+def test_staff_of_the_accounts_broker_may_place_for_the_client(book):
+    # given an investor of the market's broker and that broker's staff member
+    market, _mm, investor = book
+
+    # when the staff member places an order for the client
+    order, created = order_place(
+        placed_by=market.staff,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "DAY", "for-client"),
+    )
+
+    # then it is the client's order, placed by the staff member
+    assert created and (order.account_id, order.placed_by_id) == (investor.pk, market.staff.pk)
+    assert order.status == Order.Status.FILLED

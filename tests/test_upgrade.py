@@ -1,0 +1,295 @@
+"""The upgrade test: a database made by the last tree before the apps were layered (commit 320b4b9) is
+migrated by this tree's ``manage.py migrate`` and keeps every balance, trade, ledger entry and block; the
+ledger still verifies and replays, and the exchange trades, seals and settles on it.
+
+It checks out 320b4b9 as a ``git worktree`` and runs both trees' ``manage.py`` in subprocesses on a
+PostgreSQL database of its own (created and dropped here, on the server the test run uses), so it takes
+a minute or so. Select it alone with ``-k upgrade``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg2
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+OLD_COMMIT = "320b4b9"  # the last commit before users, securities and balances moved apps (e01fc08)
+
+# Rows that the upgrade must leave exactly as they were.
+KEPT_TABLES = [
+    "settlement_cashbalance",
+    "settlement_position",
+    "exchange_trade",
+    "ledger_entry",
+    "ledger_block",
+    "ledger_blocksignature",
+    "ledger_leaf",
+]
+
+# Run in the old tree's `manage.py shell`: investor1 buys on mm's ask and sells on its bid, then the
+# entries are sealed, the trades settled (a sweep, as beat would) and the settlement entries sealed.
+OLD_TRADING = """
+import json
+from decimal import Decimal
+import exchange.models
+from exchange.models import Account, Trade, User
+from exchange.services import OrderRequest, order_place
+from ledger.services import block_seal
+from settlement.tasks import sweep
+
+user = User.objects.get(username="investor1")
+account = Account.objects.get(owner=user)
+orders = [
+    order_place(placed_by=user, account=account, request=OrderRequest(*request))[0]
+    for request in [
+        ("830001", "buy", 100, Decimal("12.55"), "IOC", "upgrade-old-1"),
+        ("830001", "sell", 100, Decimal("12.45"), "IOC", "upgrade-old-2"),
+    ]
+]
+sealed = block_seal()
+settled = sweep()
+block_seal()
+print("RESULT " + json.dumps({
+    "models": exchange.models.__file__,
+    "orders": [(o.side, o.status) for o in orders],
+    "sealed_leaves": sealed.leaves,
+    "settled": settled,
+    "trades": sorted(Trade.objects.values_list("quantity", "price", "status")),
+}, default=str))
+"""
+
+# The same with the new tree's modules: investor3 buys 830002 on mm's ask and sells 830001 on its bid.
+NEW_TRADING = """
+import json
+from decimal import Decimal
+import core.models
+from core.models import Account, User
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from ledger.services import block_seal
+from settlement.tasks import sweep
+
+user = User.objects.get(username="investor3")
+account = Account.objects.get(owner=user)
+orders = [
+    order_place(placed_by=user, account=account, request=OrderRequest(*request))[0]
+    for request in [
+        ("830002", "buy", 300, Decimal("8.25"), "IOC", "upgrade-new-1"),
+        ("830001", "sell", 100, Decimal("12.45"), "IOC", "upgrade-new-2"),
+    ]
+]
+sealed = block_seal()
+settled = sweep()
+block_seal()
+print("RESULT " + json.dumps({
+    "models": core.models.__file__,
+    "orders": [(o.side, o.status) for o in orders],
+    "sealed_leaves": sealed.leaves,
+    "settled": settled,
+    "trades": sorted(Trade.objects.values_list("quantity", "price", "status")),
+}, default=str))
+"""
+
+
+def _git(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=check)
+
+
+@pytest.fixture
+def old_tree(tmp_path):
+    """A checkout of OLD_COMMIT beside this one (a git worktree), removed afterwards."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed: the upgrade test checks out the old tree with git worktree")
+    if _git("rev-parse", "--git-dir", check=False).returncode != 0:
+        pytest.skip(f"{ROOT} is not a git checkout: the upgrade test needs commit {OLD_COMMIT}")
+    if _git("cat-file", "-e", f"{OLD_COMMIT}^{{commit}}", check=False).returncode != 0:
+        pytest.skip(f"commit {OLD_COMMIT} is not in this clone (a shallow clone?): `git fetch --unshallow` first")
+    path = tmp_path / f"old-{OLD_COMMIT}"
+    _git("worktree", "add", "--detach", str(path), OLD_COMMIT)
+    try:
+        yield path
+    finally:
+        _git("worktree", "remove", "--force", str(path), check=False)
+        _git("worktree", "prune", check=False)
+
+
+def _admin_connection():
+    """An autocommit connection to the maintenance database of the server the test run uses."""
+    db = settings.DATABASES["default"]
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
+    )
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def upgrade_db():
+    """A new, empty database on the test run's PostgreSQL server, dropped afterwards: (name, its URL)."""
+    name = f"upgrade_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    admin = _admin_connection()
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        url = urlsplit(settings.DATABASE_URL)._replace(path=f"/{name}").geturl()
+        yield name, url
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+class Site:
+    """One database and data folder (ledger keys, checkpoint log, KYC keys) that both trees run on."""
+
+    def __init__(self, db_name: str, db_url: str, data: Path) -> None:
+        self.db_name, self.data = db_name, data
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"PYTHONPATH", "DATABASE_TEST_NAME", "LEDGER_KEY_DIR", "LEDGER_CHECKPOINT_LOG"}
+            and not k.startswith("KYC_")
+        }
+        env.update(
+            DATABASE_URL=db_url,
+            REDIS_URL=os.environ.get("REDIS_URL") or settings.REDIS_URL,
+            EXCHANGE_DATA_DIR=str(data),
+            EXCHANGE_DEMO="1",
+            DJANGO_SETTINGS_MODULE="config.settings",
+            # Nothing here should queue a task; if something did, no worker of another test would take it.
+            CELERY_QUEUE=f"upgrade-{db_name}",
+        )
+        self.env = env
+
+    def manage(self, tree: Path, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=tree,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def ok(self, tree: Path, *args: str) -> str:
+        done = self.manage(tree, *args)
+        assert done.returncode == 0, f"manage.py {' '.join(args)} in {tree}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def shell(self, tree: Path, code: str) -> dict:
+        out = self.ok(tree, "shell", "-c", code)
+        results = [line[len("RESULT ") :] for line in out.splitlines() if line.startswith("RESULT ")]
+        assert len(results) == 1, out
+        return json.loads(results[0])
+
+    def query(self, sql: str) -> list[tuple]:
+        db = settings.DATABASES["default"]
+        conn = psycopg2.connect(
+            dbname=self.db_name,
+            user=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def rows(self) -> dict[str, list[tuple]]:
+        return {table: self.query(f"SELECT * FROM {table} ORDER BY 1") for table in KEPT_TABLES}
+
+    def content_types(self) -> set[tuple[str, str]]:
+        return set(self.query("SELECT app_label, model FROM django_content_type"))
+
+    def applied(self, app: str) -> list[str]:
+        return [n for (n,) in self.query(f"SELECT name FROM django_migrations WHERE app = '{app}' ORDER BY id")]
+
+
+def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_db, tmp_path):
+    site = Site(*upgrade_db, data=tmp_path / "data")
+
+    # Given a database made by the old tree: migrated, the demo market loaded, two trades sealed and settled
+    site.ok(old_tree, "migrate", "--noinput")
+    site.ok(old_tree, "demo_data")
+    old = site.shell(old_tree, OLD_TRADING)
+    assert old["models"] == str(old_tree / "exchange" / "models.py")
+    assert old["orders"] == [["buy", "filled"], ["sell", "filled"]]
+    assert old["settled"] == 2
+    assert old["trades"] == [[100, "12.45", "settled"], [100, "12.55", "settled"]]
+    site.ok(old_tree, "ledger_verify", "--no-progress")
+    site.ok(old_tree, "ledger_replay", "--check")
+    assert site.applied("core") == []
+    assert {("exchange", "user"), ("exchange", "security"), ("settlement", "cashbalance")} <= site.content_types()
+    before = site.rows()
+    print("COUNTS", {k: len(v) for k, v in before.items()}, site.query("SELECT kind, count(*) FROM ledger_entry GROUP BY 1 ORDER BY 1"), site.query("SELECT id, status, app_label FROM exchange_order, (SELECT 1 AS app_label) x ORDER BY 1"))
+    assert len(before["exchange_trade"]) == 2
+    assert len(before["ledger_block"]) == 2
+    assert len(before["settlement_cashbalance"]) == 8  # 5 investors, 2 market makers, the fee account
+    assert before["ledger_entry"] and before["settlement_position"]
+
+    # When this tree migrates it
+    out = site.ok(ROOT, "migrate", "--noinput")
+
+    # Then core.0001 was recorded first, the moved models' content types were relabelled, and balances,
+    # trades, ledger entries and blocks are exactly as before
+    assert "Recorded core.0001_initial (state only) on a database made before the move." in out
+    assert site.applied("core") == ["0001_initial", "0002_content_types"]
+    types = site.content_types()
+    moved = {
+        ("core", "user"),
+        ("core", "broker"),
+        ("core", "account"),
+        ("core", "auditevent"),
+        ("registry", "security"),
+        ("balances", "cashbalance"),
+        ("balances", "position"),
+    }
+    assert moved <= types
+    stale = {("exchange", m) for m in ("user", "broker", "account", "auditevent", "security")}
+    stale |= {("settlement", "cashbalance"), ("settlement", "position")}
+    assert types & stale == set()
+    assert site.rows() == before
+    # … the ledger verifies against the same keys and checkpoint log and replays to the same balances
+    site.ok(ROOT, "ledger_verify", "--no-progress")
+    site.ok(ROOT, "ledger_replay", "--check")
+    # … and nothing is left to migrate
+    assert "No planned migration operations." in site.ok(ROOT, "migrate", "--plan")
+
+    # When the new tree trades, seals and settles on the upgraded database
+    new = site.shell(ROOT, NEW_TRADING)
+
+    # Then its orders fill and settle beside the old trades, and the ledger still verifies and replays
+    assert new["models"] == str(ROOT / "core" / "models.py")
+    assert new["orders"] == [["buy", "filled"], ["sell", "filled"]]
+    assert new["settled"] == 2
+    assert new["trades"] == [
+        [100, "12.45", "settled"],
+        [100, "12.45", "settled"],
+        [100, "12.55", "settled"],
+        [300, "8.25", "settled"],
+    ]
+    after = site.rows()
+    print("AFTER", {k: len(v) for k, v in after.items()})
+    assert after["exchange_trade"][:2] == before["exchange_trade"]
+    assert after["ledger_entry"][: len(before["ledger_entry"])] == before["ledger_entry"]
+    assert after["ledger_block"][:2] == before["ledger_block"]
+    assert len(after["ledger_block"]) == 4
+    site.ok(ROOT, "ledger_verify", "--no-progress")
+    site.ok(ROOT, "ledger_replay", "--check")

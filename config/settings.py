@@ -173,7 +173,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
-    "PAGE_SIZE": 100,
+    "PAGE_SIZE": 100,  # the default ?limit= of paginated lists; core.api.pagination caps it at 1,000
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
@@ -230,7 +230,8 @@ LEDGER_MAX_BLOCK_LEAVES = int(env("LEDGER_MAX_BLOCK_LEAVES", "5000") or 5000)
 # made p99 latency worse (4.1 s against 2.0 s), so 1 s it is.
 LEDGER_SEAL_EVERY = float(env("LEDGER_SEAL_EVERY", "1.0") or 1.0)
 
-# Net-mode securities settle their window every N blocks (and the sweep catches up what is left).
+# Net-mode securities settle their window every N blocks (settlement.tasks.block_sealed) and every 60 s
+# (beat's settle_net below); the sweep settles only gross trades whose block's settle task never ran.
 SETTLEMENT_NET_EVERY_BLOCKS = int(env("SETTLEMENT_NET_EVERY_BLOCKS", "10") or 10)
 
 CELERY_BEAT_SCHEDULE = {
@@ -238,6 +239,11 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
+    "exchange-expire-day-orders": {
+        "task": "exchange.tasks.expire_day_orders",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
 }
 
 # Personal data: AES-GCM keys (or KYC_DATA_KEYS / KYC_INDEX_KEY from the environment),

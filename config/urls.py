@@ -1,9 +1,7 @@
-from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("api/v1/ledger/", include("ledger.urls")),
     path("api/v1/", include("settlement.urls")),
     path("api/v1/", include("exchange.api.urls")),

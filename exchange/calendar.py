@@ -24,3 +24,20 @@ def market_is_open(at: dt.datetime | None = None) -> bool:
         return False
     now = local.time()
     return any(start <= now < end for start, end in SESSIONS)
+
+
+def last_close(at: dt.datetime | None = None) -> dt.datetime:
+    """The most recent close of a trading day (15:00 Shanghai on a working day) at or before ``at``.
+
+    DAY orders live until this moment: one placed before it has expired. The
+    close is the calendar's even when ``MARKET_ALWAYS_OPEN`` keeps trading going
+    around the clock, so a demo's DAY orders still end with their day.
+    """
+    local = (at or timezone.now()).astimezone(SHANGHAI)
+    close_time = SESSIONS[-1][1]
+    day = local.date()
+    while True:
+        close = dt.datetime.combine(day, close_time, tzinfo=SHANGHAI)
+        if day.weekday() < 5 and close <= local:
+            return close
+        day -= dt.timedelta(days=1)

@@ -136,11 +136,17 @@ class Order(models.Model):
 
 
 class Trade(models.Model):
-    """A match. It settles later (settlement app); until sealed it is ``matched``."""
+    """A match. It settles later (settlement app).
+
+    ``status`` is stored as matched, settled, held or failed. SEALED is never
+    stored (a constraint says so): a matched trade is *shown* as sealed once its
+    TRADE entry is in a block (``exchange.selectors.trade_status``), because the
+    ledger, a lower layer, does not write trading rows.
+    """
 
     class Status(models.TextChoices):
         MATCHED = "matched", _("Matched")
-        SEALED = "sealed", _("Sealed")
+        SEALED = "sealed", _("Sealed")  # shown, never stored
         SETTLED = "settled", _("Settled")
         HELD = "held", _("Held")
         FAILED = "failed", _("Failed")
@@ -165,6 +171,9 @@ class Trade(models.Model):
             models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_qty_positive"),
             models.CheckConstraint(condition=~Q(buyer=F("seller")), name="trade_no_self_trade"),
             models.CheckConstraint(condition=Q(buyer_fee__gte=0, seller_fee__gte=0), name="trade_fees_nonneg"),
+            models.CheckConstraint(
+                condition=Q(status__in=["matched", "settled", "held", "failed"]), name="trade_status_stored"
+            ),
         ]
         indexes = [
             models.Index(fields=["buyer", "-id"], name="trade_by_buyer"),

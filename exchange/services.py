@@ -40,6 +40,7 @@ from ledger.services import entries_write
 from registry.models import Security
 
 from . import pretrade
+from .calendar import last_close
 from .entries import TradeEntry
 from .models import Order, Quote, Trade
 
@@ -200,12 +201,13 @@ class _Book:
             )
         )
 
-    def close_order(self, order: Order, *, cancel_rest: bool) -> None:
-        """Set the order's status after matching; an IOC remainder is cancelled and released."""
+    def close_order(self, order: Order, *, cancel_rest: bool, rest_status: str = Order.Status.CANCELLED) -> None:
+        """Set the order's status after matching; a remainder that ends (an IOC's, a cancel's, an expiry's)
+        takes ``rest_status`` and is released."""
         if order.remaining_quantity == 0:
             order.status = Order.Status.FILLED
         elif cancel_rest:
-            order.status = Order.Status.CANCELLED
+            order.status = rest_status
         elif order.filled_quantity:
             order.status = Order.Status.PARTIALLY_FILLED
         else:
@@ -504,6 +506,36 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
         book.dirty_orders[order.pk] = order
         book.write()
         return order
+
+
+def orders_expire(*, now: dt.datetime | None = None) -> int:
+    """Expire the open DAY orders placed before the last close of a trading day and release what they hold.
+
+    One transaction per security, locks in the global order (security, then balances by account pk).
+    Idempotent: an expired order is not open, so a second run finds nothing. Returns how many expired.
+    """
+    now = now or timezone.now()
+    close = last_close(now)
+    due = Order.objects.filter(
+        status__in=Order.OPEN_STATUSES, time_in_force=Order.TimeInForce.DAY, created_at__lt=close
+    )
+    expired = 0
+    for security_id in sorted(set(due.values_list("security_id", flat=True))):
+        with transaction.atomic():
+            security = Security.objects.select_for_update().get(pk=security_id)
+            # Re-read under the lock: a fill or a cancel may have closed some since.
+            orders = list(due.filter(security_id=security_id).select_related("account__broker").order_by("id"))
+            if not orders:
+                continue
+            book = _Book(now=now, security=security)
+            book.cash = cash_lock([o.account_id for o in orders if o.side == Order.Side.BUY])
+            book.positions = positions_lock(security_id, [o.account_id for o in orders if o.side == Order.Side.SELL])
+            for order in orders:
+                book.close_order(order, cancel_rest=True, rest_status=Order.Status.EXPIRED)
+                book.dirty_orders[order.pk] = order
+            book.write()
+            expired += len(orders)
+    return expired
 
 
 # --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from django.db.models import F, Func, Q, QuerySet, TextField, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from balances.entries import Deposit, Issue, Withdrawal
 from core import errors as err
 from core.models import Account, Role, User
 from core.money import ZERO, money
@@ -43,6 +44,7 @@ from kyc import crypto
 from kyc.models import KycProfile
 from ledger.models import Entry, EntryKind
 from registry.models import Security
+from settlement.entries import NetSettlement, settlement_read
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 MAX_QUERY = 100
@@ -273,45 +275,53 @@ class _Effect:
 
 
 def _effect(kind: str, p: dict, code: str) -> _Effect | None:
-    """The entry's effect on account ``code``, or None when the entry does not concern it."""
+    """The entry's effect on account ``code``, or None when the entry does not concern it.
+
+    Payloads are read through the classes of the apps that write them (``balances.entries``,
+    ``settlement.entries``), so a renamed field is renamed here too.
+    """
     if kind in (EntryKind.DEPOSIT, EntryKind.WITHDRAWAL):
-        if p.get("account") != code:
+        move = (Deposit if kind == EntryKind.DEPOSIT else Withdrawal).read(p)
+        if move.account != code:
             return None
-        amount = Decimal(p["amount"])
         deposit = kind == EntryKind.DEPOSIT
         return _Effect(
-            cash=amount if deposit else -amount,
+            cash=move.amount if deposit else -move.amount,
             kind=Movement.DEPOSIT if deposit else Movement.WITHDRAWAL,
-            reference=p.get("reference", ""),
+            reference=move.reference or "",
         )
     if kind == EntryKind.ISSUE:
-        quantity = sum(int(a["quantity"]) for a in p.get("allocations", []) if a.get("account") == code)
-        return _Effect(shares={p["security"]: quantity}) if quantity else None
+        issue = Issue.read(p)
+        quantity = sum(a.quantity for a in issue.allocations if a.account == code)
+        return _Effect(shares={issue.security: quantity}) if quantity else None
     if kind != EntryKind.SETTLEMENT:
         return None
-    if p.get("mode") == "net":
-        cash = sum((Decimal(c["amount"]) for c in p["cash"] if c["account"] == code), ZERO)
-        shares = sum(int(s["quantity"]) for s in p["shares"] if s["account"] == code)
+    settled = settlement_read(p)
+    if isinstance(settled, NetSettlement):
+        cash = sum((c.amount for c in settled.cash if c.account == code), ZERO)
+        shares = sum(s.quantity for s in settled.shares if s.account == code)
         if not cash and not shares:
             return None
         return _Effect(
             cash=cash,
             kind=Movement.NET,
-            shares={p["security"]: shares},
-            security=p["security"],
+            shares={settled.security: shares},
+            security=settled.security,
             quantity=shares,
-            trade_ids=tuple(int(t) for t in p.get("trade_ids", [])),
+            trade_ids=tuple(settled.trade_ids),
         )
-    if code not in (p["buyer"], p["seller"]):
+    if code not in (settled.buyer, settled.seller):
         return None
-    quantity, price = int(p["quantity"]), Decimal(p["price"])
+    quantity, price = settled.quantity, settled.price
     value = money(price * quantity)
-    common = {"security": p["security"], "quantity": quantity, "price": price, "trade_ids": (int(p["trade_id"]),)}
-    if p["buyer"] == code:
-        paid = Decimal(p["buyer_pays"])
-        return _Effect(cash=-paid, fee=paid - value, kind=Movement.BUY, shares={p["security"]: quantity}, **common)
-    received = Decimal(p["seller_receives"])
-    return _Effect(cash=received, fee=value - received, kind=Movement.SELL, shares={p["security"]: -quantity}, **common)
+    common = {"security": settled.security, "quantity": quantity, "price": price, "trade_ids": (settled.trade_id,)}
+    if settled.buyer == code:
+        paid = settled.buyer_pays
+        return _Effect(cash=-paid, fee=paid - value, kind=Movement.BUY, shares={settled.security: quantity}, **common)
+    received = settled.seller_receives
+    return _Effect(
+        cash=received, fee=value - received, kind=Movement.SELL, shares={settled.security: -quantity}, **common
+    )
 
 
 def _account_entries(code: str, *, before: dt.datetime):

@@ -4,7 +4,7 @@ ledger still verifies and replays, and the exchange trades, seals and settles on
 
 It checks out 320b4b9 as a ``git worktree`` and runs both trees' ``manage.py`` in subprocesses on a
 PostgreSQL database of its own (created and dropped here, on the server the test run uses), so it takes
-a minute or so. Select it alone with ``-k upgrade``.
+a minute or so. Select it alone with ``-m upgrade``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 from django.conf import settings
+
+pytestmark = pytest.mark.upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_COMMIT = "320b4b9"  # the last commit before users, securities and balances moved apps (e01fc08)
@@ -123,11 +125,11 @@ def old_tree(tmp_path):
         _git("worktree", "prune", check=False)
 
 
-def _admin_connection():
-    """An autocommit connection to the maintenance database of the server the test run uses."""
+def _connect(dbname: str):
+    """An autocommit connection to ``dbname`` on the PostgreSQL server the test run uses."""
     db = settings.DATABASES["default"]
     conn = psycopg2.connect(
-        dbname="postgres",
+        dbname=dbname,
         user=db.get("USER") or None,
         password=db.get("PASSWORD") or None,
         host=db.get("HOST") or None,
@@ -141,7 +143,7 @@ def _admin_connection():
 def upgrade_db():
     """A new, empty database on the test run's PostgreSQL server, dropped afterwards: (name, its URL)."""
     name = f"upgrade_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    admin = _admin_connection()
+    admin = _connect("postgres")
     try:
         with admin.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
@@ -197,14 +199,7 @@ class Site:
         return json.loads(results[0])
 
     def query(self, sql: str) -> list[tuple]:
-        db = settings.DATABASES["default"]
-        conn = psycopg2.connect(
-            dbname=self.db_name,
-            user=db.get("USER") or None,
-            password=db.get("PASSWORD") or None,
-            host=db.get("HOST") or None,
-            port=db.get("PORT") or None,
-        )
+        conn = _connect(self.db_name)
         try:
             with conn.cursor() as cur:
                 cur.execute(sql)
@@ -217,6 +212,9 @@ class Site:
 
     def content_types(self) -> set[tuple[str, str]]:
         return set(self.query("SELECT app_label, model FROM django_content_type"))
+
+    def entry_kinds(self) -> dict[str, int]:
+        return dict(self.query("SELECT kind, count(*) FROM ledger_entry GROUP BY kind"))
 
     def applied(self, app: str) -> list[str]:
         return [n for (n,) in self.query(f"SELECT name FROM django_migrations WHERE app = '{app}' ORDER BY id")]
@@ -231,18 +229,25 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
     old = site.shell(old_tree, OLD_TRADING)
     assert old["models"] == str(old_tree / "exchange" / "models.py")
     assert old["orders"] == [["buy", "filled"], ["sell", "filled"]]
+    assert old["sealed_leaves"] == 13  # the demo market's 11 entries and the 2 trades
     assert old["settled"] == 2
     assert old["trades"] == [[100, "12.45", "settled"], [100, "12.55", "settled"]]
     site.ok(old_tree, "ledger_verify", "--no-progress")
     site.ok(old_tree, "ledger_replay", "--check")
     assert site.applied("core") == []
     assert {("exchange", "user"), ("exchange", "security"), ("settlement", "cashbalance")} <= site.content_types()
+    assert site.entry_kinds() == {"KEY_ROTATION": 1, "DEPOSIT": 7, "ISSUE": 3, "TRADE": 2, "SETTLEMENT": 2}
+    assert site.query("SELECT count(*) FROM ledger_pendingentry") == [(0,)]
     before = site.rows()
-    print("COUNTS", {k: len(v) for k, v in before.items()}, site.query("SELECT kind, count(*) FROM ledger_entry GROUP BY 1 ORDER BY 1"), site.query("SELECT id, status, app_label FROM exchange_order, (SELECT 1 AS app_label) x ORDER BY 1"))
-    assert len(before["exchange_trade"]) == 2
-    assert len(before["ledger_block"]) == 2
-    assert len(before["settlement_cashbalance"]) == 8  # 5 investors, 2 market makers, the fee account
-    assert before["ledger_entry"] and before["settlement_position"]
+    assert {table: len(rows) for table, rows in before.items()} == {
+        "settlement_cashbalance": 8,  # 5 investors, 2 market makers, the broker's fees
+        "settlement_position": 14,
+        "exchange_trade": 2,
+        "ledger_entry": 15,
+        "ledger_block": 2,
+        "ledger_blocksignature": 2,
+        "ledger_leaf": 15,
+    }
 
     # When this tree migrates it
     out = site.ok(ROOT, "migrate", "--noinput")
@@ -278,6 +283,7 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
     # Then its orders fill and settle beside the old trades, and the ledger still verifies and replays
     assert new["models"] == str(ROOT / "core" / "models.py")
     assert new["orders"] == [["buy", "filled"], ["sell", "filled"]]
+    assert new["sealed_leaves"] == 2
     assert new["settled"] == 2
     assert new["trades"] == [
         [100, "12.45", "settled"],
@@ -285,11 +291,19 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
         [100, "12.55", "settled"],
         [300, "8.25", "settled"],
     ]
+    assert site.entry_kinds() == {"KEY_ROTATION": 1, "DEPOSIT": 7, "ISSUE": 3, "TRADE": 4, "SETTLEMENT": 4}
+    assert site.query("SELECT count(*) FROM ledger_pendingentry") == [(0,)]
     after = site.rows()
-    print("AFTER", {k: len(v) for k, v in after.items()})
-    assert after["exchange_trade"][:2] == before["exchange_trade"]
-    assert after["ledger_entry"][: len(before["ledger_entry"])] == before["ledger_entry"]
-    assert after["ledger_block"][:2] == before["ledger_block"]
-    assert len(after["ledger_block"]) == 4
+    assert {table: len(rows) for table, rows in after.items()} == {
+        "settlement_cashbalance": 8,
+        "settlement_position": 15,  # investor3 holds 830002 now
+        "exchange_trade": 4,
+        "ledger_entry": 19,
+        "ledger_block": 4,
+        "ledger_blocksignature": 4,
+        "ledger_leaf": 19,
+    }
+    for table in ["exchange_trade", "ledger_entry", "ledger_block", "ledger_blocksignature", "ledger_leaf"]:
+        assert after[table][: len(before[table])] == before[table], table
     site.ok(ROOT, "ledger_verify", "--no-progress")
     site.ok(ROOT, "ledger_replay", "--check")

@@ -2,7 +2,7 @@
 
 Every function here that changes a balance writes its ledger entry in the same
 transaction. Locks are taken in the global order documented in
-``settlement.models``.
+``balances.models``.
 """
 
 from __future__ import annotations

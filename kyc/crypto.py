@@ -4,7 +4,7 @@ Keys come from ``KYC_DATA_KEYS`` (``kid:base64,kid:base64``; the first is the
 one that encrypts) or, when unset, from ``settings.KYC_KEY_DIR`` (one
 ``<kid>.key`` file of 32 random bytes, mode 600, and ``primary`` naming the
 encrypting key), created on first use. Rotation adds a key and makes it
-primary; older keys still decrypt until ``kyc_reencrypt`` has rewritten every
+primary; older keys still decrypt until ``kyc_reencrypt`` (the ``kyc_rotate_key`` command) has rewritten every
 value with the new one.
 
 A ciphertext is ``b"k1" ‖ kid (8 ASCII bytes) ‖ nonce (12) ‖ AES-GCM(data)``,

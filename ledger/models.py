@@ -5,8 +5,11 @@ written in the same transaction as the change. ``canonical`` holds the exact
 bytes that were hashed (see ``ledger.canonical``); ``leaf_hash`` is
 SHA-256(0x00 ‖ canonical), the RFC 6962 leaf hash.
 
-Triggers installed by migration 0001 reject UPDATE, DELETE and TRUNCATE, and
-are enabled ALWAYS, so replication roles do not skip them either. The id is a
+Triggers installed by migration 0002_append_only reject UPDATE, DELETE and
+TRUNCATE (the table owner may TRUNCATE with ``exchange.allow_reset = on``, as
+core's ``flush`` sets it), and are enabled ALWAYS, so replication roles do not
+skip them either; 0004_sealing_guards puts the same guards on blocks, their
+signatures, leaves and nodes, and queues each new entry for sealing. The id is a
 database sequence: it has gaps and commits out of order, so it is *not* the
 leaf index; the sealer assigns contiguous leaf indexes when it seals.
 """

@@ -8,13 +8,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from . import checkpoint, keys, merkle
 from .canonical import entry_bytes, leaf_hash
-from .models import Block, BlockSignature, Entry
+from .models import Block, BlockSignature, Entry, SigningKey
 from .payloads import Payload
 
 
@@ -200,11 +202,9 @@ def _nodes_insert(nodes: list[tuple[int, int, bytes]]) -> None:
 
 def signed_note(block: Block) -> str:
     """The block's checkpoint with every signature it carries (node and co-signers)."""
-    from .checkpoint import note_key_hash
-
     lines = []
     for sig in block.signatures.select_related("key").order_by("key__name", "key_id"):
-        blob = note_key_hash(sig.key.name, bytes(sig.key.public_key)) + bytes(sig.signature)
+        blob = checkpoint.note_key_hash(sig.key.name, bytes(sig.key.public_key)) + bytes(sig.signature)
         lines.append(f"— {sig.key.name} {base64.b64encode(blob).decode()}\n")
     return block.checkpoint + "\n" + "".join(lines)
 
@@ -222,11 +222,6 @@ def _checkpoint_log_append(note: str) -> None:
 
 def block_cosign(*, height: int, key_id: str, signature: bytes) -> BlockSignature:
     """Add a registered co-signer's signature to a sealed block's checkpoint, after checking it."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from .models import SigningKey
-
     with transaction.atomic():
         block = Block.objects.filter(height=height).first()
         key = SigningKey.objects.filter(key_id=key_id, local=False).exclude(status=SigningKey.Status.RETIRED).first()

@@ -84,7 +84,7 @@ def test_market_closed(book, settings):
     from unittest import mock
 
     saturday = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)  # 11:00 in Shanghai, but a Saturday
-    with mock.patch("exchange.services.timezone.now", return_value=saturday), pytest.raises(err.MarketClosed):
+    with mock.patch("exchange.services.orders.timezone.now", return_value=saturday), pytest.raises(err.MarketClosed):
         attempt(investor, security=market.security.code)
     assert snapshot() == before
 

@@ -2,7 +2,7 @@
 
 State only: the tables keep their names (``exchange_user``, ``exchange_broker``,
 ``exchange_account``, ``exchange_auditevent``) and every row, index, constraint
-and trigger. The exchange app's ``0002_move_out`` drops the models from its
+and trigger. The exchange app's ``0003_move_out`` drops the models from its
 own state once every reference points here.
 
 A database made before the move has the exchange tables and Django's admin

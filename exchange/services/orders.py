@@ -1,0 +1,242 @@
+"""Order entry, cancel and expiry. Every pre-trade rule is in ``exchange.pretrade``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from balances.services import cash_lock, positions_lock
+from core import errors as err
+from core.models import Account, User
+from registry.models import Security
+
+from .. import pretrade
+from ..calendar import last_close
+from ..models import Order, Quote
+from .book import Book, buy_reservation, lock_security
+from .inputs import parse_price, parse_quantity
+
+# --------------------------------------------------------------------------
+# Orders
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    security: str
+    side: str
+    quantity: int
+    limit_price: Decimal
+    time_in_force: str
+    client_order_id: str
+
+
+def _same_request(order: Order, req: OrderRequest) -> bool:
+    return (
+        order.security.code == req.security
+        and order.side == req.side
+        and order.quantity == req.quantity
+        and order.limit_price == req.limit_price
+        and order.time_in_force == req.time_in_force
+    )
+
+
+def _existing_order(account: Account, req: OrderRequest) -> Order | None:
+    order = (
+        Order.objects.select_related("security").filter(account=account, client_order_id=req.client_order_id).first()
+    )
+    if order is not None and not _same_request(order, req):
+        raise err.IdempotencyConflict()
+    return order
+
+
+def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> tuple[Order, bool]:
+    """Accept an order, match it, and reserve what it needs. Returns (order, created).
+
+    Idempotent on ``(account, client_order_id)``: a retry of the same request
+    returns the first order and changes nothing; the same id with a different
+    request is refused.
+    """
+    pretrade.check_may_act(placed_by, account)
+    if request.side not in Order.Side.values:
+        raise err.InvalidInput(_('side must be "buy" or "sell".'))
+    if request.time_in_force not in Order.TimeInForce.values:
+        raise err.InvalidInput(_('time_in_force must be "IOC" or "DAY".'))
+    if not request.client_order_id or len(request.client_order_id) > 64:
+        raise err.InvalidInput(_("client_order_id must be 1 to 64 characters."))
+    parse_quantity(request.quantity)
+    parse_price(request.limit_price)
+    # Nearly every order is new, so the first order is looked up only when this
+    # one fails: a retry either stops at a check (market closed, cash spent, …)
+    # or reaches its INSERT, which the unique constraint refuses; both roll back.
+    try:
+        with transaction.atomic():
+            return _order_place(placed_by=placed_by, account=account, req=request), True
+    except IntegrityError as exc:
+        # A retry, possibly concurrent, with the same client_order_id.
+        if "order_client_order_id_unique" not in str(exc):
+            raise
+        existing = _existing_order(account, request)
+        if existing is None:  # pragma: no cover - the constraint says it exists
+            raise
+        return existing, False
+    except err.DomainError:
+        existing = _existing_order(account, request)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Order:
+    now = timezone.now()
+    security = lock_security(req.security)
+    pretrade.check_tradable(security, now=now)
+    pretrade.check_price(security, req.limit_price)
+    pretrade.check_quantity(security, req.quantity)
+    book = Book(now=now, security=security)
+    buying = req.side == Order.Side.BUY
+    quotes = _crossing_quotes(security, buying=buying, limit=req.limit_price)
+    pretrade.check_self_trade(account, quotes)
+
+    order = Order(
+        account=account,
+        security=security,
+        side=req.side,
+        limit_price=req.limit_price,
+        quantity=req.quantity,
+        time_in_force=req.time_in_force,
+        client_order_id=req.client_order_id,
+        placed_by=placed_by,
+        created_at=now,
+        updated_at=now,
+    )
+    if buying:
+        pretrade.check_investor(
+            account=account, security=security, side=req.side, quantity=req.quantity, available_shares=None, now=now
+        )
+        book.cash = cash_lock([account.pk])
+        order.reserved_cash = buy_reservation(account, req.limit_price, req.quantity)
+        pretrade.check_cash(book.cash[account.pk].available, order.reserved_cash)
+        book.reserve_cash(account.pk, order.reserved_cash)
+    else:
+        book.positions = positions_lock(security.pk, [account.pk])
+        available = book.positions[account.pk].available
+        pretrade.check_investor(
+            account=account,
+            security=security,
+            side=req.side,
+            quantity=req.quantity,
+            available_shares=available,
+            now=now,
+        )
+        pretrade.check_shares(available, req.quantity)
+        book.reserve_shares(account.pk, req.quantity)
+
+    fill = book.fill_buy_order if buying else book.fill_sell_order
+    for quote in quotes:
+        if order.remaining_quantity == 0 or not fill(order, quote, min(order.remaining_quantity, quote.quantity)):
+            break
+    book.close_order(order, cancel_rest=req.time_in_force == Order.TimeInForce.IOC)
+    # Inserted in its final state, before the trades that refer to it.
+    order.save(force_insert=True)
+    book.write()
+    return order
+
+
+_QUOTE_FIELDS = [f.attname for f in Quote._meta.concrete_fields]
+_ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+
+
+def _crossing_sql(*, cmp: str, order: str) -> str:
+    columns = ", ".join([f"q.{f}" for f in _QUOTE_FIELDS] + [f"a.{f}" for f in _ACCOUNT_FIELDS])
+    return (
+        f"SELECT {columns}, nextval(pg_get_serial_sequence('exchange_trade', 'id'))"
+        " FROM exchange_quote q JOIN exchange_account a ON a.id = q.account_id"
+        f" WHERE q.security_id = %s AND q.status = 'active' AND q.side = %s AND q.price {cmp} %s"
+        f" ORDER BY q.price {order}, q.id"
+    )
+
+
+_CROSSING_ASKS = _crossing_sql(cmp="<=", order="ASC")
+_CROSSING_BIDS = _crossing_sql(cmp=">=", order="DESC")
+
+
+def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal) -> list[Quote]:
+    """Active quotes of the other side that cross ``limit``, best price first, then the earliest; with accounts.
+
+    The statement of ``Quote.objects.select_related("account").filter(...).order_by(...)``,
+    written out because it runs inside the security lock on every order (see ``lock_security``);
+    the ``quote_book`` index serves it. Each quote also brings a trade id (``quote.trade_id``)
+    for the fill it may give, which spares drawing ids in a statement of their own after
+    matching; the ids of quotes that do not fill are gaps, as a sequence has anyway.
+    """
+    # Fees are the investor's (order.account.broker); the quote's account only names a side.
+    n = len(_QUOTE_FIELDS)
+    with connection.cursor() as cur:
+        cur.execute(
+            _CROSSING_ASKS if buying else _CROSSING_BIDS,
+            [security.pk, Quote.Side.ASK if buying else Quote.Side.BID, limit],
+        )
+        rows = cur.fetchall()
+    quotes = []
+    for row in rows:
+        quote = Quote.from_db("default", _QUOTE_FIELDS, row[:n])
+        quote.account = Account.from_db("default", _ACCOUNT_FIELDS, row[n:-1])
+        quote.trade_id = row[-1]
+        quotes.append(quote)
+    return quotes
+
+
+def order_cancel(*, actor: User, order_id: int) -> Order:
+    """Cancel the rest of an open order and release what it still holds."""
+    with transaction.atomic():
+        order = Order.objects.select_related("security", "account__broker").filter(pk=order_id).first()
+        if order is None or not pretrade.may_act_for(actor, order.account):
+            raise err.NotFound(_("No such order."))
+        lock_security(order.security.code)
+        order.refresh_from_db(fields=["status", "filled_quantity", "reserved_cash"])
+        if not order.is_open:
+            raise err.OrderNotOpen()
+        book = Book(now=timezone.now(), security=order.security)
+        if order.side == Order.Side.BUY:
+            book.cash = cash_lock([order.account_id])
+        else:
+            book.positions = positions_lock(order.security_id, [order.account_id])
+        book.close_order(order, cancel_rest=True)
+        book.dirty_orders[order.pk] = order
+        book.write()
+        return order
+
+
+def orders_expire(*, now: dt.datetime | None = None) -> int:
+    """Expire the open DAY orders placed before the last close of a trading day and release what they hold.
+
+    One transaction per security, locks in the global order (security, then balances by account pk).
+    Idempotent: an expired order is not open, so a second run finds nothing. Returns how many expired.
+    """
+    now = now or timezone.now()
+    close = last_close(now)
+    due = Order.objects.filter(
+        status__in=Order.OPEN_STATUSES, time_in_force=Order.TimeInForce.DAY, created_at__lt=close
+    )
+    expired = 0
+    for security_id in sorted(set(due.values_list("security_id", flat=True))):
+        with transaction.atomic():
+            security = Security.objects.select_for_update().get(pk=security_id)
+            # Re-read under the lock: a fill or a cancel may have closed some since.
+            orders = list(due.filter(security_id=security_id).select_related("account__broker").order_by("id"))
+            if not orders:
+                continue
+            book = Book(now=now, security=security)
+            book.cash = cash_lock([o.account_id for o in orders if o.side == Order.Side.BUY])
+            book.positions = positions_lock(security_id, [o.account_id for o in orders if o.side == Order.Side.SELL])
+            for order in orders:
+                book.close_order(order, cancel_rest=True, rest_status=Order.Status.EXPIRED)
+                book.dirty_orders[order.pk] = order
+            book.write()
+            expired += len(orders)
+    return expired

@@ -1,0 +1,154 @@
+"""A market maker's two-sided quotes: publish (executing the resting orders it crosses), replace, pull."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from balances.services import cash_lock, positions_lock
+from core import errors as err
+from core.models import Account, Role, User
+from core.money import notional
+from registry.models import Security
+
+from .. import pretrade
+from ..models import Order, Quote, Trade
+from .book import Book, lock_security
+from .inputs import parse_price, parse_quantity
+
+# --------------------------------------------------------------------------
+# Quotes
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    security: str
+    bid_price: Decimal
+    bid_quantity: int
+    ask_price: Decimal
+    ask_quantity: int
+
+
+@dataclass
+class QuoteResult:
+    bid: Quote
+    ask: Quote
+    trades: list[Trade]
+
+
+def _market_maker_account(user: User) -> Account:
+    if user.role != Role.MARKET_MAKER:
+        raise err.PermissionDenied(_("Only market makers publish quotes."))
+    account = Account.objects.filter(owner=user, kind=Account.Kind.MARKET_MAKER).first()
+    if account is None:
+        raise err.NoAccount()
+    return account
+
+
+@transaction.atomic
+def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
+    """Post or replace a market maker's two-sided quote, then execute the resting orders it crosses."""
+    account = _market_maker_account(user)
+    bid_price, ask_price = parse_price(request.bid_price), parse_price(request.ask_price)
+    bid_qty, ask_qty = parse_quantity(request.bid_quantity), parse_quantity(request.ask_quantity)
+    now = timezone.now()
+    security = lock_security(request.security)
+    pretrade.check_tradable(security, now=now)
+    for price in (bid_price, ask_price):
+        pretrade.check_price(security, price)
+    for qty in (bid_qty, ask_qty):
+        pretrade.check_quantity(security, qty)
+    if bid_price >= ask_price:
+        raise err.CrossedQuote()
+
+    resting = (
+        Order.objects.select_related("account__broker")
+        .filter(security=security, status__in=Order.OPEN_STATUSES)
+        .exclude(account=account)
+    )
+    buys = list(resting.filter(side=Order.Side.BUY, limit_price__gte=ask_price).order_by("-limit_price", "id"))
+    sells = list(resting.filter(side=Order.Side.SELL, limit_price__lte=bid_price).order_by("limit_price", "id"))
+
+    book = Book(now=now, security=security)
+    book.cash = cash_lock([account.pk, *(o.account_id for o in buys)])
+    book.positions = positions_lock(security.pk, [account.pk, *(o.account_id for o in sells)])
+
+    _quotes_release(book, account, security)
+    bid_reserve = notional(bid_price, bid_qty)
+    pretrade.check_cash(book.cash[account.pk].available, bid_reserve, what="bid")
+    pretrade.check_shares(book.positions[account.pk].available, ask_qty, what="ask")
+    book.reserve_cash(account.pk, bid_reserve)
+    book.reserve_shares(account.pk, ask_qty)
+    bid, ask = Quote.objects.bulk_create(
+        [
+            Quote(
+                account=account,
+                security=security,
+                side=side,
+                price=price,
+                quantity=qty,
+                original_quantity=qty,
+                created_at=now,
+                updated_at=now,
+            )
+            for side, price, qty in ((Quote.Side.BID, bid_price, bid_qty), (Quote.Side.ASK, ask_price, ask_qty))
+        ]
+    )
+    bid.account = ask.account = account
+
+    for order in buys:
+        if ask.quantity == 0:
+            break
+        if book.fill_buy_order(order, ask, min(order.remaining_quantity, ask.quantity)):
+            book.close_order(order, cancel_rest=False)
+            book.dirty_orders[order.pk] = order
+    for order in sells:
+        if bid.quantity == 0:
+            break
+        book.fill_sell_order(order, bid, min(order.remaining_quantity, bid.quantity))
+        book.close_order(order, cancel_rest=False)
+        book.dirty_orders[order.pk] = order
+    # A bid fill keeps its cash reserved as the obligation; nothing to release.
+    trades = book.write()
+    return QuoteResult(bid=bid, ask=ask, trades=trades)
+
+
+def _quotes_release(book: Book, account: Account, security: Security, *, status: str = Quote.Status.REPLACED) -> int:
+    """Withdraw the account's active quotes in ``security`` and release their reservations."""
+    active = list(Quote.objects.filter(account=account, security=security, status=Quote.Status.ACTIVE))
+    for quote in active:
+        if quote.side == Quote.Side.BID:
+            book.reserve_cash(account.pk, -notional(quote.price, quote.quantity))
+        else:
+            book.reserve_shares(account.pk, -quote.quantity)
+        quote.status = status
+        quote.updated_at = book.now
+    if active:
+        # Written now, before the replacing quotes are inserted (one active quote per side).
+        Quote.objects.bulk_update(active, ["status", "updated_at"])
+    return len(active)
+
+
+def quotes_pull(*, user: User, security_code: str | None = None) -> int:
+    """Pull all of a market maker's quotes (in one security, or everywhere). Returns how many."""
+    account = _market_maker_account(user)
+    with transaction.atomic():
+        codes = Quote.objects.filter(account=account, status=Quote.Status.ACTIVE)
+        if security_code:
+            codes = codes.filter(security__code=security_code)
+        security_ids = sorted(set(codes.values_list("security_id", flat=True)))
+        # Securities in pk order, then the market maker's balances.
+        securities = list(Security.objects.select_for_update().filter(pk__in=security_ids).order_by("pk"))
+        pulled = 0
+        now = timezone.now()
+        cash = cash_lock([account.pk])
+        for security in securities:
+            book = Book(now=now, security=security, cash=cash)
+            book.positions = positions_lock(security.pk, [account.pk])
+            pulled += _quotes_release(book, account, security, status=Quote.Status.PULLED)
+            book.write()
+        return pulled

@@ -42,7 +42,17 @@ class Withdrawal(Deposit):
 
 
 @dataclass(frozen=True)
-class Allocation(Payload):
+class CashAmount(Payload):
+    """An amount of cash for one account: a fee, a net cash leg."""
+
+    account: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class ShareAmount(Payload):
+    """A quantity of shares for one account: an allocation, a net share leg."""
+
     account: str
     quantity: int
 
@@ -54,7 +64,7 @@ class Issue(Payload):
     kind = EntryKind.ISSUE
     security: str
     quantity: int
-    allocations: list[Allocation]
+    allocations: list[ShareAmount]
     reference: str
 
     def movements(self) -> Iterator[Movement]:

@@ -20,7 +20,7 @@ from core.money import money, to_decimal
 from ledger.services import entry_write
 from registry.models import Security
 
-from .entries import Allocation, Deposit, Issue, Withdrawal
+from .entries import Deposit, Issue, ShareAmount, Withdrawal
 from .models import CashBalance, Position
 
 
@@ -172,7 +172,7 @@ def securities_issue(
         Issue(
             security=security.code,
             quantity=total,
-            allocations=[Allocation(account=accounts[a].code, quantity=q) for a, q in sorted(merged.items())],
+            allocations=[ShareAmount(account=accounts[a].code, quantity=q) for a, q in sorted(merged.items())],
             reference=reference,
         )
     )

@@ -16,15 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from balances.entries import CashAmount, ShareAmount
 from balances.replay import Movement
 from ledger.models import EntryKind
 from ledger.payloads import Payload
-
-
-@dataclass(frozen=True)
-class Fee(Payload):
-    account: str
-    amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,7 @@ class GrossSettlement(Payload):
     seller: str
     buyer_pays: Decimal
     seller_receives: Decimal
-    fees: list[Fee]
+    fees: list[CashAmount]
     settled_at: dt.datetime
 
     def movements(self) -> Iterator[Movement]:
@@ -54,18 +49,6 @@ class GrossSettlement(Payload):
 
 
 @dataclass(frozen=True)
-class CashLeg(Payload):
-    account: str
-    amount: Decimal
-
-
-@dataclass(frozen=True)
-class ShareLeg(Payload):
-    account: str
-    quantity: int
-
-
-@dataclass(frozen=True)
 class NetSettlement(Payload):
     """A window's trades in one security settled together (BIS DvP model 3): each account's signed net."""
 
@@ -73,8 +56,8 @@ class NetSettlement(Payload):
     mode: str  # "net"
     security: str
     trade_ids: list[int]
-    cash: list[CashLeg]
-    shares: list[ShareLeg]
+    cash: list[CashAmount]
+    shares: list[ShareAmount]
     settled_at: dt.datetime
 
     def movements(self) -> Iterator[Movement]:

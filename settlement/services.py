@@ -35,6 +35,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
+from balances.entries import CashAmount, ShareAmount
 from balances.models import CashBalance, Position
 from balances.services import cash_lock, positions_lock
 from core import errors as err
@@ -46,7 +47,7 @@ from ledger.models import Leaf
 from ledger.services import entry_write
 from registry.models import Security
 
-from .entries import CashLeg, Fee, GrossSettlement, Hold, NetSettlement, Refusal, Release, ShareLeg
+from .entries import GrossSettlement, Hold, NetSettlement, Refusal, Release
 from .models import Settlement, SettlementAction, SettlementBatch
 
 PENDING = (Trade.Status.MATCHED,)
@@ -204,7 +205,7 @@ def _gross_record(legs: _Legs, now) -> GrossSettlement:
         seller=t.seller.code,
         buyer_pays=legs.buyer_pays,
         seller_receives=legs.seller_receives,
-        fees=[Fee(account=a.code, amount=amount) for a, amount in legs.fees],
+        fees=[CashAmount(account=a.code, amount=amount) for a, amount in legs.fees],
         settled_at=now,
     )
 
@@ -281,8 +282,8 @@ def net_settle(*, security_code: str) -> NetResult:
                 mode="net",
                 security=security.code,
                 trade_ids=[t.pk for t in trades],
-                cash=[CashLeg(account=codes[a], amount=d) for a, d in sorted(cash_delta.items()) if d],
-                shares=[ShareLeg(account=codes[a], quantity=d) for a, d in sorted(share_delta.items()) if d],
+                cash=[CashAmount(account=codes[a], amount=d) for a, d in sorted(cash_delta.items()) if d],
+                shares=[ShareAmount(account=codes[a], quantity=d) for a, d in sorted(share_delta.items()) if d],
                 settled_at=now,
             ),
             recorded_at=now,

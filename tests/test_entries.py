@@ -7,20 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from balances.entries import Allocation, Deposit, Issue, Withdrawal
+from balances.entries import CashAmount, Deposit, Issue, ShareAmount, Withdrawal
 from exchange.entries import TradeEntry
 from ledger.canonical import entry_bytes
-from settlement.entries import (
-    CashLeg,
-    Fee,
-    GrossSettlement,
-    Hold,
-    NetSettlement,
-    Refusal,
-    Release,
-    ShareLeg,
-    settlement_read,
-)
+from settlement.entries import GrossSettlement, Hold, NetSettlement, Refusal, Release, settlement_read
 
 D = Decimal
 AT = dt.datetime(2026, 12, 2, 9, 31, 2, 123456, tzinfo=dt.UTC)
@@ -34,7 +24,7 @@ CASES = [
         {"account": "INV000010", "amount": D("20.00"), "currency": "CNY", "reference": ""},
     ),
     (
-        Issue(security="830001", quantity=3000, allocations=[Allocation("MM000002", 3000)], reference="IPO"),
+        Issue(security="830001", quantity=3000, allocations=[ShareAmount("MM000002", 3000)], reference="IPO"),
         {
             "security": "830001",
             "quantity": 3000,
@@ -70,7 +60,7 @@ CASES = [
             "MM000002",
             D("1260.00"),
             D("1255.00"),
-            [Fee("FEE000001", D("5.00"))],
+            [CashAmount("FEE000001", D("5.00"))],
             AT,
         ),
         {
@@ -92,8 +82,8 @@ CASES = [
             "net",
             "830002",
             [7, 8],
-            [CashLeg("INV000010", D("-10.00")), CashLeg("MM000002", D("10.00"))],
-            [ShareLeg("INV000010", 100), ShareLeg("MM000002", -100)],
+            [CashAmount("INV000010", D("-10.00")), CashAmount("MM000002", D("10.00"))],
+            [ShareAmount("INV000010", 100), ShareAmount("MM000002", -100)],
             AT,
         ),
         {

@@ -108,35 +108,35 @@ def _positive_amount(amount: Decimal | int | str) -> Decimal:
     return value
 
 
-@transaction.atomic
 def cash_deposit(
     *, actor: User, account: Account, amount: Decimal, reference: str = "", ip: str | None = None
 ) -> CashBalance:
     """Credit cash received at the counter. Broker staff of the account's broker only."""
-    _require_cash_officer(actor, account)
-    value = _positive_amount(amount)
-    cash = cash_lock([account.pk])[account.pk]
-    cash.total += value
-    cash.save(update_fields=["total"])
-    entry_write(Deposit(account=account.code, amount=value, currency="CNY", reference=reference))
-    audit_record(actor=actor, action="cash_deposit", target=account.code, ip=ip, detail={"amount": str(value)})
-    return cash
+    return _cash_move(actor=actor, account=account, amount=amount, reference=reference, ip=ip, entry=Deposit)
 
 
-@transaction.atomic
 def cash_withdraw(
     *, actor: User, account: Account, amount: Decimal, reference: str = "", ip: str | None = None
 ) -> CashBalance:
     """Pay out available cash. Broker staff of the account's broker only."""
+    return _cash_move(actor=actor, account=account, amount=amount, reference=reference, ip=ip, entry=Withdrawal)
+
+
+@transaction.atomic
+def _cash_move(
+    *, actor: User, account: Account, amount: Decimal, reference: str, ip: str | None, entry: type[Deposit]
+) -> CashBalance:
     _require_cash_officer(actor, account)
     value = _positive_amount(amount)
     cash = cash_lock([account.pk])[account.pk]
-    if cash.available < value:
+    paying_out = entry is Withdrawal
+    if paying_out and cash.available < value:
         raise InsufficientCash()
-    cash.total -= value
+    cash.total += -value if paying_out else value
     cash.save(update_fields=["total"])
-    entry_write(Withdrawal(account=account.code, amount=value, currency="CNY", reference=reference))
-    audit_record(actor=actor, action="cash_withdraw", target=account.code, ip=ip, detail={"amount": str(value)})
+    entry_write(entry(account=account.code, amount=value, currency="CNY", reference=reference))
+    action = "cash_withdraw" if paying_out else "cash_deposit"
+    audit_record(actor=actor, action=action, target=account.code, ip=ip, detail={"amount": str(value)})
     return cash
 
 

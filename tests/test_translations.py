@@ -12,25 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ["locale", "kyc/locale", "counter/locale"]
 PO = "zh_Hans/LC_MESSAGES/django.po"
-SOURCES = [
-    "config",
-    "core",
-    "ledger",
-    "registry",
-    "balances",
-    "kyc",
-    "exchange",
-    "settlement",
-    "counter",
-    "demo",
-    "templates",
-    "locale",
-    "manage.py",
-]
+# Every app of ours (read from the settings, so a new app is not forgotten), the templates and the catalogs.
+OUR_APPS = [a for a in settings.INSTALLED_APPS if (ROOT / a.replace(".", "/")).is_dir()]
+SOURCES = ["config", *OUR_APPS, "templates", "locale", "manage.py"]
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("msgfmt") and shutil.which("msgattrib")), reason="GNU gettext tools are not installed"

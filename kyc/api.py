@@ -30,6 +30,7 @@ from core import errors as err
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
+from core.permissions import require_role
 
 from . import crypto, questionnaire, selectors, services
 from .models import KycDocument, KycProfile
@@ -350,13 +351,11 @@ class MeApplyApi(APIView):
 
 
 def _require_staff(request) -> None:
-    if request.user.role != Role.BROKER_STAFF:
-        raise err.PermissionDenied(gettext("Only broker staff review applications."))
+    require_role(request.user, {Role.BROKER_STAFF}, gettext("Only broker staff review applications."))
 
 
 def _visible_profile(request, profile_id: int) -> KycProfile:
-    if request.user.role not in (Role.BROKER_STAFF, Role.REGULATOR):
-        raise err.PermissionDenied()
+    require_role(request.user, {Role.BROKER_STAFF, Role.REGULATOR})
     profile = selectors.profiles_visible(request.user).filter(pk=profile_id).first()
     if profile is None:
         raise err.NotFound(gettext("No such application."))

@@ -11,9 +11,6 @@ which is never cached.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -34,6 +31,7 @@ from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Role
+from core.permissions import role_required
 
 from . import crypto, questionnaire, selectors, services
 from .forms import (
@@ -64,19 +62,6 @@ HISTORY_STEPS = {
     "kyc_reject": _("Rejected"),
     "kyc_expire": _("Assessment expired"),
 }
-
-
-def _role_only(*roles: str) -> Callable:
-    def decorate(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.user.role not in roles:
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapper)
-
-    return decorate
 
 
 def _label(choices, value: str) -> str:
@@ -330,7 +315,7 @@ def _staff_profile(request, profile_id: int) -> KycProfile:
     return profile
 
 
-@_role_only(Role.BROKER_STAFF)
+@role_required(Role.BROKER_STAFF)
 def queue(request):
     tab = "all" if request.GET.get("tab") == "all" else "queue"
     search = request.GET.get("q", "")[:100]
@@ -362,13 +347,13 @@ def queue(request):
     )
 
 
-@_role_only(Role.BROKER_STAFF)
+@role_required(Role.BROKER_STAFF)
 @never_cache
 def application(request, profile_id: int):
     return _workspace(request, _staff_profile(request, profile_id), staff=True)
 
 
-@_role_only(Role.BROKER_STAFF)
+@role_required(Role.BROKER_STAFF)
 @require_POST
 def application_action(request, profile_id: int, action: str):
     if action not in STAFF_ACTIONS:
@@ -420,13 +405,13 @@ def _reveal_page(request, *, forms: dict | None = None, status: int = 200):
     )
 
 
-@_role_only(Role.REGULATOR, Role.AUDITOR)
+@role_required(Role.REGULATOR, Role.AUDITOR)
 @never_cache
 def reveal(request):
     return _reveal_page(request)
 
 
-@_role_only(Role.REGULATOR)
+@role_required(Role.REGULATOR)
 @require_POST
 @never_cache
 def reveal_do(request, profile_id: int):

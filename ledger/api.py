@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.permissions import require_role
 from core.roles import SUPERVISORS
 
 from . import hooks, selectors
@@ -156,8 +157,7 @@ class EntryListApi(APIView):
         responses={200: dict},
     )
     def get(self, request):
-        if request.user.role not in SUPERVISORS:
-            raise err.PermissionDenied(gettext("Only supervisors and replicas read the ledger in bulk."))
+        require_role(request.user, SUPERVISORS, gettext("Only supervisors and replicas read the ledger in bulk."))
         start = _int_param(request, "from", 0)
         limit = min(_int_param(request, "limit", 500) or 500, 5000)
         leaves = Leaf.objects.select_related("entry").filter(leaf_index__gte=start).order_by("leaf_index")[:limit]

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from functools import wraps
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
@@ -24,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.audit import audit_record, client_ip
+from core.permissions import role_required
 from core.roles import SUPERVISORS
 
 from . import selectors
@@ -42,16 +39,6 @@ KEY_STATUS_LABELS = {
 }
 
 
-def _supervisors_only(view: Callable) -> Callable:
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.user.role not in SUPERVISORS:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapper)
-
-
 def _hex(data: bytes) -> str:
     return bytes(data).hex()
 
@@ -68,7 +55,7 @@ def _key_status(status: str) -> str:
     return str(KEY_STATUS_LABELS.get(status, status))
 
 
-@_supervisors_only
+@role_required(*SUPERVISORS)
 def blocks(request):
     page = _page(request, selectors.blocks_newest_first())
     rows = [
@@ -96,7 +83,7 @@ def blocks(request):
     return render(request, "ledger/blocks.html", context)
 
 
-@_supervisors_only
+@role_required(*SUPERVISORS)
 def block_detail(request, height: int):
     block = selectors.block_at_height(height)
     if block is None:
@@ -154,7 +141,7 @@ def _pretty(canonical: bytes) -> str:
         return canonical.decode(errors="replace")
 
 
-@_supervisors_only
+@role_required(*SUPERVISORS)
 def entry_detail(request, leaf_index: int):
     leaf = selectors.leaf_at(leaf_index)
     if leaf is None:
@@ -171,7 +158,7 @@ def entry_detail(request, leaf_index: int):
     return render(request, "ledger/entry.html", context)
 
 
-@_supervisors_only
+@role_required(*SUPERVISORS)
 def keys(request):
     rows = [
         {
@@ -190,7 +177,7 @@ def keys(request):
     return render(request, "ledger/keys.html", {"rows": rows})
 
 
-@_supervisors_only
+@role_required(*SUPERVISORS)
 @require_http_methods(["GET", "POST"])
 @never_cache
 def verify(request):

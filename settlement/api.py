@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.schema import ErrorSerializer
 from core.audit import client_ip
+from core.permissions import require_role
 from core.roles import SUPERVISORS
 from exchange import selectors as exchange_selectors
 from exchange.api.views import TradeOutput
@@ -53,8 +54,7 @@ TradeRefuseApi = _action_view(services.trade_refuse, "refuse")
 class MonitorApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request):
-        if request.user.role not in SUPERVISORS:
-            raise err.PermissionDenied(gettext("Only supervisors see the settlement monitor."))
+        require_role(request.user, SUPERVISORS, gettext("Only supervisors see the settlement monitor."))
         return Response(selectors.monitor_summary())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_POST
 from core.audit import client_ip
 from core.errors import DomainError
 from core.models import Role
+from core.permissions import role_required
 from core.roles import SUPERVISORS
 
 from . import selectors, services
@@ -21,14 +21,8 @@ from . import selectors, services
 ACTIONS = {"hold": services.trade_hold, "release": services.trade_release, "refuse": services.trade_refuse}
 
 
-def _require_watcher(request) -> None:
-    if request.user.role not in SUPERVISORS:
-        raise PermissionDenied
-
-
-@login_required
+@role_required(*SUPERVISORS)
 def monitor(request):
-    _require_watcher(request)
     now = timezone.now()
     context = {
         "summary": selectors.monitor_summary(now=now),
@@ -40,18 +34,16 @@ def monitor(request):
     return render(request, "settlement/monitor.html", context)
 
 
-@login_required
+@role_required(*SUPERVISORS)
 def monitor_data(request):
-    _require_watcher(request)
     summary = selectors.monitor_summary()
     summary["as_of"] = summary["as_of"].isoformat()
     return JsonResponse(summary)
 
 
-@login_required
+@role_required(*SUPERVISORS)
 @require_POST
 def trade_action(request, trade_id: int, action: str):
-    _require_watcher(request)
     service = ACTIONS.get(action)
     if service is None:
         raise PermissionDenied

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from ledger.migrations._sql import guard, unguard
+from core.append_only import guard, unguard
 
 
 class Migration(migrations.Migration):

@@ -11,8 +11,8 @@ INSERT (docs/operations.md).
 
 from django.db import migrations
 
-from ledger.migrations._sql import guard as _guard
-from ledger.migrations._sql import unguard as _unguard
+from core.append_only import guard as _guard
+from core.append_only import unguard as _unguard
 
 FUNCTION = """
 CREATE OR REPLACE FUNCTION exchange_append_only() RETURNS trigger

@@ -9,7 +9,7 @@
 
 from django.db import migrations
 
-from ledger.migrations._sql import guard, unguard
+from core.append_only import guard, unguard
 
 TABLES = ["ledger_block", "ledger_blocksignature", "ledger_leaf", "ledger_node"]
 

@@ -1,4 +1,9 @@
-"""SQL shared by the ledger migrations (kept here so that old migrations never change)."""
+"""SQL of the append-only guard, shared by the migrations of every app with an append-only table
+(ledger entries, blocks, leaves and replicas, the audit trail, identity reveals).
+
+The trigger function ``exchange_append_only()`` comes from ledger migration 0002; these helpers attach it
+to a table. The text must never change: old migrations run it as it is.
+"""
 
 
 def guard(table: str) -> str:

@@ -9,8 +9,9 @@ class SettlementConfig(AppConfig):
         from balances import replay
         from ledger import hooks
 
-        from . import entries, selectors, tasks
+        from . import entries, reconcile, selectors, tasks
 
         hooks.register_after_seal(tasks.block_sealed)
         hooks.register_entry_reader(selectors.settlement_entry_readable)
+        hooks.register_business_check(reconcile.SETTLEMENTS_CHECK)
         replay.register_effect(entries.EntryKind.SETTLEMENT, lambda p: entries.settlement_read(p).movements())

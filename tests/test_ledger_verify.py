@@ -165,3 +165,49 @@ def test_the_command_shows_a_progress_bar_and_a_summary(ledger, capsys):
     assert f"] {leaves}/{leaves} leaves" in captured.err and "verifying [" in captured.err
     assert f"3 blocks, {leaves} leaves" in captured.out and "4 trades" in captured.out
     assert "ledger OK" in captured.out
+
+
+@pytest.fixture
+def settled(ledger, django_capture_on_commit_callbacks):
+    """The ledger's four trades settled (gross) and their SETTLEMENT entries sealed."""
+    from exchange.models import Trade
+    from settlement.services import trade_settle
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for trade in Trade.objects.order_by("id"):
+            assert trade_settle(trade_id=trade.pk)
+        block_seal()
+    assert ledger_verify().ok
+    return ledger
+
+
+def test_a_settlement_row_moved_to_another_trade_is_named(settled):
+    from exchange.models import Trade
+    from settlement.models import Settlement
+
+    # given two settled trades; when a superuser points the first's settlement at the second's entry
+    first, second = Settlement.objects.order_by("id")[:2]
+    Settlement.objects.filter(pk=first.pk).update(entry_id=second.entry_id)
+
+    # then verification names the settlement pointing at an entry that does not settle its trade,
+    # and the entry left without its settlement row
+    messages = [str(p) for p in ledger_verify().problems]
+    assert any(
+        f"settlement of trade {first.trade_id} points at an entry that does not settle it" in m for m in messages
+    )
+    assert any(
+        f"entry {first.entry_id}: SETTLEMENT entry without the settlement rows of trades {first.trade_id}" in m
+        for m in messages
+    )
+    assert Trade.objects.filter(status=Trade.Status.SETTLED).count() == 4
+
+
+def test_a_trade_marked_settled_without_a_settlement_is_named(ledger):
+    from exchange.models import Trade
+
+    # given matched, unsettled trades; when a superuser marks one settled
+    trade = Trade.objects.order_by("id").first()
+    Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.SETTLED)
+
+    # then verification names it
+    assert any(f"trade {trade.pk} is settled without a settlement" in str(p) for p in ledger_verify().problems)

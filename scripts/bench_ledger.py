@@ -82,12 +82,15 @@ def _ledger_fill(entries: int) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from balances.entries import CashAmount
     from balances.services import account_open
     from core.models import Account, Broker, Role, User
+    from exchange.entries import TradeEntry
     from exchange.models import Trade
-    from ledger.models import EntryKind
-    from ledger.services import entries_append
+    from ledger.services import entries_write
     from registry.models import Security
+    from settlement.entries import GrossSettlement
+    from settlement.models import Settlement
 
     broker = Broker.objects.create(code="LBENCH", name="Ledger Bench", fee_bps=Decimal("2.5"), fee_minimum=Decimal("5"))
     fee = account_open(kind=Account.Kind.FEE, name="fees", broker=broker)
@@ -111,24 +114,24 @@ def _ledger_fill(entries: int) -> None:
                     "SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id')) FROM generate_series(1, %s)", [n]
                 )
                 ids = [row[0] for row in cur.fetchall()]
-            trade_payloads = [
-                {
-                    "trade_id": tid,
-                    "security": security.code,
-                    "price": price,
-                    "quantity": quantity,
-                    "buyer": buyer.code,
-                    "seller": seller.code,
-                    "buyer_fee": fee_amount,
-                    "seller_fee": fee_amount,
-                    "buy_order_id": tid,
-                    "sell_order_id": None,
-                    "quote_id": 1,
-                    "matched_at": now,
-                }
+            trade_records = [
+                TradeEntry(
+                    trade_id=tid,
+                    security=security.code,
+                    price=price,
+                    quantity=quantity,
+                    buyer=buyer.code,
+                    seller=seller.code,
+                    buyer_fee=fee_amount,
+                    seller_fee=fee_amount,
+                    buy_order_id=tid,
+                    sell_order_id=None,
+                    quote_id=1,
+                    matched_at=now,
+                )
                 for tid in ids
             ]
-            trade_entries = entries_append(kind=EntryKind.TRADE, payloads=trade_payloads, recorded_at=now)
+            trade_entries = entries_write(trade_records, recorded_at=now)
             Trade.objects.bulk_create(
                 Trade(
                     id=tid,
@@ -145,23 +148,28 @@ def _ledger_fill(entries: int) -> None:
                 )
                 for tid, entry in zip(ids, trade_entries, strict=True)
             )
-            settlement_payloads = [
-                {
-                    "mode": "gross",
-                    "trade_id": tid,
-                    "security": security.code,
-                    "quantity": quantity,
-                    "price": price,
-                    "buyer": buyer.code,
-                    "seller": seller.code,
-                    "buyer_pays": value + fee_amount,
-                    "seller_receives": value - fee_amount,
-                    "fees": [{"account": fee.code, "amount": fee_amount}, {"account": fee.code, "amount": fee_amount}],
-                    "settled_at": now,
-                }
+            fees = [CashAmount(account=fee.code, amount=fee_amount)] * 2
+            settlement_records = [
+                GrossSettlement(
+                    mode="gross",
+                    trade_id=tid,
+                    security=security.code,
+                    quantity=quantity,
+                    price=price,
+                    buyer=buyer.code,
+                    seller=seller.code,
+                    buyer_pays=value + fee_amount,
+                    seller_receives=value - fee_amount,
+                    fees=fees,
+                    settled_at=now,
+                )
                 for tid in ids
             ]
-            entries_append(kind=EntryKind.SETTLEMENT, payloads=settlement_payloads, recorded_at=now)
+            settlement_entries = entries_write(settlement_records, recorded_at=now)
+            Settlement.objects.bulk_create(
+                Settlement(trade_id=tid, mode=Settlement.Mode.GROSS, entry=entry, settled_at=now)
+                for tid, entry in zip(ids, settlement_entries, strict=True)
+            )
         written += 2 * n
 
 

@@ -213,16 +213,28 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
                 except ValueError:  # UnicodeDecodeError too
                     report.problems.append(Problem(_("bytes are not JSON"), block=h, leaf_index=index, entry_id=eid))
                     doc = {"kind": kind, "payload": {}}
+                if not isinstance(doc, dict):
+                    doc = {"payload": {}}
                 if doc.get("kind") != kind:
                     report.problems.append(
                         Problem(_("kind differs from its bytes"), block=h, leaf_index=index, entry_id=eid)
                     )
-                payload = doc.get("payload", {})
+                payload = doc.get("payload")
+                if not isinstance(payload, dict):
+                    report.problems.append(_wrong_shape(h, index, eid))
+                    payload = {}
                 if kind == "KEY_ROTATION":
-                    _key_event(keys, payload, h)
+                    try:
+                        _key_event(keys, payload, h)
+                    except (AttributeError, TypeError, ValueError):  # binascii.Error is a ValueError
+                        report.problems.append(_wrong_shape(h, index, eid))
                 for c in checks:
                     if kind in c.kinds:
-                        collected[c.name][eid] = c.extract(kind, payload)
+                        try:
+                            collected[c.name][eid] = c.extract(kind, payload)
+                        except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError):
+                            # Bytes rewritten into a payload its kind cannot have: a finding, never a crash.
+                            report.problems.append(_wrong_shape(h, index, eid))
             frontier.append(leaf)
             report.leaves += 1
         while expected_index < block.tree_size:
@@ -233,6 +245,12 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
         if progress:
             progress(frontier.size, total)
     return collected
+
+
+def _wrong_shape(height: int, index: int, entry_id: int) -> Problem:
+    return Problem(
+        _("the payload does not have the shape of its kind"), block=height, leaf_index=index, entry_id=entry_id
+    )
 
 
 def _key_event(keys: dict[str, _Key], payload: dict, height: int) -> None:

@@ -211,3 +211,30 @@ def test_a_trade_marked_settled_without_a_settlement_is_named(ledger):
 
     # then verification names it
     assert any(f"trade {trade.pk} is settled without a settlement" in str(p) for p in ledger_verify().problems)
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        ("SETTLEMENT", {"mode": "gross", "trade_id": "x"}),
+        ("SETTLEMENT", {"mode": "net", "trade_ids": 7}),
+        ("TRADE", ["not", "an", "object"]),
+        ("KEY_ROTATION", {"key_id": "k", "public_key": "not base64!"}),
+    ],
+)
+def test_an_entry_rewritten_into_a_shape_its_kind_cannot_have_is_named_not_a_crash(settled, kind, payload):
+    import json
+
+    from ledger.canonical import leaf_hash
+    from ledger.models import Entry
+
+    # given a sealed entry of the kind, rewritten by a superuser into a payload of the wrong shape
+    entry = Entry.objects.filter(kind=kind).order_by("id").first()
+    doc = json.loads(bytes(entry.canonical))
+    data = json.dumps({**doc, "payload": payload}, sort_keys=True, separators=(",", ":")).encode()
+    tamper("UPDATE ledger_entry SET canonical = %s, leaf_hash = %s WHERE id = %s", [data, leaf_hash(data), entry.pk])
+
+    # when the ledger is verified, then it reports the entry instead of failing
+    report = ledger_verify()
+    assert not report.ok
+    assert any(p.entry_id == entry.pk and "shape of its kind" in p.message for p in report.problems)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from .models import Role, User
+from .models import Role
 
 # Roles that supervise the whole market and may read every order, trade and ledger entry.
 SUPERVISORS = frozenset({Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR})
-
-
-def is_supervisor(user: User) -> bool:
-    return user.is_authenticated and user.role in SUPERVISORS

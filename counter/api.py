@@ -23,7 +23,7 @@ from balances.services import cash_deposit, cash_withdraw
 from core import errors as err
 from core.api.fields import DecimalString
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, ErrorSerializer
+from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from exchange.api.views import AccountOutput, CashOutput, OrderListApi, OrderOutput
 from exchange.selectors import account_balances
@@ -44,12 +44,6 @@ class CounterApi(APIView):
 
     def client(self, request, code: str):
         return selectors.client_get(request.user, code)
-
-
-def paginated(request, view, queryset, serializer_class, context=None):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
 
 
 # --------------------------------------------------------------------------

@@ -20,8 +20,12 @@
    sell (``insufficient_shares``), read from the locked balance rows —
    ``check_cash`` and ``check_shares``.
 
-A market maker's quote goes through 2 to 5 and 8. Each rule raises its own error; a rejected order
-changes nothing (its transaction rolls back). Sells are otherwise always allowed, so an investor can
+A market maker's quote goes through the same steps but 6 and 7: who acts is a
+market maker quoting from its desk account (``market_maker_account``), and
+after 5 its bid must be below its ask (``crossed_quote``, ``check_spread``).
+
+Each rule raises its own error; a rejected order or quote changes nothing (its
+transaction rolls back). Sells are otherwise always allowed, so an investor can
 exit. The checks run inside the order's transaction, after the security row
 lock: the holder count cannot change under it.
 """
@@ -226,6 +230,22 @@ def may_act_for(actor: User, account: Account) -> bool:
 def check_may_act(actor: User, account: Account) -> None:
     if not may_act_for(actor, account):
         raise err.PermissionDenied(gettext("You may not trade for this account."))
+
+
+def market_maker_account(user: User) -> Account:
+    """The desk account a market maker quotes from; only market makers quote (``permission_denied``)."""
+    if user.role != Role.MARKET_MAKER:
+        raise err.PermissionDenied(gettext("Only market makers publish quotes."))
+    account = Account.objects.filter(owner=user, kind=Account.Kind.MARKET_MAKER).first()
+    if account is None:
+        raise err.NoAccount()
+    return account
+
+
+def check_spread(bid_price: Decimal, ask_price: Decimal) -> None:
+    """A two-sided quote's bid is below its ask (``crossed_quote``)."""
+    if bid_price >= ask_price:
+        raise err.CrossedQuote()
 
 
 def check_self_trade(account: Account, quotes) -> None:

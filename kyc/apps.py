@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class KycConfig(AppConfig):
     name = "kyc"
-    verbose_name = "KYC and suitability"
+    verbose_name = "KYC"

@@ -16,8 +16,9 @@ class ErrorSerializer(serializers.Serializer):
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 
 
-def paginated(request, view, queryset, serializer_class):
+def paginated(request, view, queryset, serializer_class, context: dict | None = None):
+    """One page of ``queryset`` serialised with ``serializer_class`` (the request and ``context`` in its context)."""
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    data = serializer_class(page, many=True, context={"request": request}).data
+    data = serializer_class(page, many=True, context={"request": request, **(context or {})}).data
     return paginator.get_paginated_response(data)

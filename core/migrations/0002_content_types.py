@@ -16,13 +16,12 @@ MOVED = [
 ]
 
 
-def relabel(apps, schema_editor, *, backwards: bool = False) -> None:
+def relabel(apps, schema_editor) -> None:
     ContentType = apps.get_model("contenttypes", "ContentType")
     for old, new, models in MOVED:
-        src, dst = (new, old) if backwards else (old, new)
         for model in models:
-            if not ContentType.objects.filter(app_label=dst, model=model).exists():
-                ContentType.objects.filter(app_label=src, model=model).update(app_label=dst)
+            if not ContentType.objects.filter(app_label=new, model=model).exists():
+                ContentType.objects.filter(app_label=old, model=model).update(app_label=new)
 
 
 class Migration(migrations.Migration):
@@ -34,5 +33,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(relabel, lambda apps, se: relabel(apps, se, backwards=True)),
+        # Backwards leaves the labels as they are: the models stay in their new apps whatever is unapplied,
+        # and relabelling back would only make Django create the new types again beside the old ones.
+        migrations.RunPython(relabel, migrations.RunPython.noop),
     ]

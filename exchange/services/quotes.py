@@ -7,11 +7,9 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from balances.services import cash_lock, positions_lock
-from core import errors as err
-from core.models import Account, Role, User
+from core.models import Account, User
 from core.money import notional
 from registry.models import Security
 
@@ -40,19 +38,10 @@ class QuoteResult:
     trades: list[Trade]
 
 
-def _market_maker_account(user: User) -> Account:
-    if user.role != Role.MARKET_MAKER:
-        raise err.PermissionDenied(_("Only market makers publish quotes."))
-    account = Account.objects.filter(owner=user, kind=Account.Kind.MARKET_MAKER).first()
-    if account is None:
-        raise err.NoAccount()
-    return account
-
-
 @transaction.atomic
 def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     """Post or replace a market maker's two-sided quote, then execute the resting orders it crosses."""
-    account = _market_maker_account(user)
+    account = pretrade.market_maker_account(user)
     bid_price, ask_price = parse_price(request.bid_price), parse_price(request.ask_price)
     bid_qty, ask_qty = parse_quantity(request.bid_quantity), parse_quantity(request.ask_quantity)
     now = timezone.now()
@@ -62,8 +51,7 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
         pretrade.check_price(security, price)
     for qty in (bid_qty, ask_qty):
         pretrade.check_quantity(security, qty)
-    if bid_price >= ask_price:
-        raise err.CrossedQuote()
+    pretrade.check_spread(bid_price, ask_price)
 
     resting = (
         Order.objects.select_related("account__broker")
@@ -135,7 +123,7 @@ def _quotes_release(book: Book, account: Account, security: Security, *, status:
 
 def quotes_pull(*, user: User, security_code: str | None = None) -> int:
     """Pull all of a market maker's quotes (in one security, or everywhere). Returns how many."""
-    account = _market_maker_account(user)
+    account = pretrade.market_maker_account(user)
     with transaction.atomic():
         codes = Quote.objects.filter(account=account, status=Quote.Status.ACTIVE)
         if security_code:

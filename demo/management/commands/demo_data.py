@@ -55,13 +55,9 @@ class Command(BaseCommand):
         account_open(kind=Account.Kind.FEE, name="Demo Securities fees", broker=broker)
         staff = [self._user(f"staff{i}", Role.BROKER_STAFF, broker=broker, name=f"Staff {i}") for i in (1, 2)]
         depository = self._user("depository", Role.DEPOSITORY_OPERATOR, name="Depository Operator")
-        admin = self._user("operator", Role.EXCHANGE_OPERATOR, name="Exchange Operator")
-        admin.is_staff = True
-        admin.save(update_fields=["is_staff"])
+        self._user("operator", Role.EXCHANGE_OPERATOR, name="Exchange Operator")
         self._user("regulator", Role.REGULATOR, name="Regulator Officer")
-        auditor = self._user("auditor", Role.AUDITOR, name="Audit Reviewer")
-        auditor.is_staff = True
-        auditor.save(update_fields=["is_staff"])
+        self._user("auditor", Role.AUDITOR, name="Audit Reviewer")
 
         securities = [
             Security.objects.create(code=code, name=name, issuer=issuer, risk_rating=risk, reference_price=Decimal(ref))

@@ -57,6 +57,9 @@ class Quote(models.Model):
                 condition=Q(quantity__gte=0, quantity__lte=F("original_quantity")), name="quote_remaining_in_range"
             ),
             models.CheckConstraint(condition=~Q(status="active") | Q(quantity__gt=0), name="quote_active_has_quantity"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "filled", "replaced", "pulled"]), name="quote_status_known"
+            ),
             models.UniqueConstraint(
                 fields=["account", "security", "side"], condition=Q(status="active"), name="quote_one_active_per_side"
             ),
@@ -115,6 +118,14 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["open", "partially_filled"]) | Q(reserved_cash=0),
                 name="order_closed_holds_nothing",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "partially_filled", "filled", "cancelled", "expired"]),
+                name="order_status_known",
+            ),
+            # An IOC order never rests: what it does not fill at once is cancelled.
+            models.CheckConstraint(
+                condition=~Q(time_in_force="IOC", status__in=["open", "partially_filled"]), name="order_ioc_never_rests"
             ),
         ]
         indexes = [

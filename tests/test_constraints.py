@@ -1,0 +1,46 @@
+"""What PostgreSQL itself refuses in the trading tables, whatever the Python above it does."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from exchange.models import Order, Quote, Trade
+from exchange.services import OrderRequest, order_place
+
+
+@pytest.fixture
+def filled(market):
+    """An IOC buy filled against a market maker's ask: an order, a quote and a trade."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="5000")
+    order, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "ioc-1"),
+    )
+    assert order.status == Order.Status.FILLED
+    return order
+
+
+@pytest.mark.parametrize(
+    ("model", "change", "constraint"),
+    [
+        (Trade, {"status": "sealed"}, "trade_status_stored"),
+        (Trade, {"status": "lost"}, "trade_status_stored"),
+        (Order, {"status": "open", "filled_quantity": 0}, "order_ioc_never_rests"),
+        (Order, {"status": "pending"}, "order_status_known"),
+        (Quote, {"status": "frozen"}, "quote_status_known"),
+    ],
+)
+def test_the_database_refuses_a_status_no_service_writes(filled, model, change, constraint):
+    # given a row of each trading table; when a raw update gives it a status the services never write
+    row = model.objects.order_by("id").first()
+    before = model.objects.filter(pk=row.pk).values().get()
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        model.objects.filter(pk=row.pk).update(**change)
+
+    # then PostgreSQL names the constraint and the row is as it was
+    assert constraint in str(refused.value)
+    assert model.objects.filter(pk=row.pk).values().get() == before

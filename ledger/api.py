@@ -126,17 +126,17 @@ def may_read_entry(user, entry_id: int) -> bool:
 
 
 def entry_json(leaf: Leaf, *, with_bytes: bool) -> dict:
+    """A leaf as the reader may see it. Whoever may not read the entry's bytes gets only what checking its
+    inclusion needs (index, salted leaf hash, block): not its kind, time or database id, which would say who
+    did what when (docs/ledger.md, "Privacy")."""
     entry = leaf.entry
     out = {
         "leaf_index": leaf.leaf_index,
-        "entry_id": entry.pk,
-        "kind": entry.kind,
-        "recorded_at": entry.recorded_at,
         "leaf_hash": bytes(entry.leaf_hash).hex(),
         "block_height": leaf.block_id,
     }
     if with_bytes:
-        out["canonical"] = _b64(entry.canonical)
+        out.update(entry_id=entry.pk, kind=entry.kind, recorded_at=entry.recorded_at, canonical=_b64(entry.canonical))
     return out
 
 

@@ -13,9 +13,18 @@ The encoding (version 1), in the spirit of RFC 8785:
 * aware datetimes as UTC ISO-8601 with microseconds and ``Z``; dates ISO;
 * floats, naive datetimes and unknown types are refused (``TypeError``).
 
-The bytes of an entry are ``encode({"v": 1, "kind": …, "recorded_at": …,
-"payload": {…}})``: the leaf commits to its kind and time as well as the
-payload. Leaf hash = SHA-256(0x00 ‖ bytes).
+The bytes of an entry are ``encode({"v": 2, "kind": …, "recorded_at": …,
+"salt": …, "payload": {…}})``: the leaf commits to its kind and time as well
+as the payload. Leaf hash = SHA-256(0x00 ‖ bytes).
+
+The salt (version 2) is 128 random bits as 32 lowercase hex digits, drawn when
+the entry is written. Every proof exposes leaf hashes, and without a salt a
+small payload (a deposit: an account code and an amount) can be recovered
+from its hash by trying every candidate; with one, the hash says nothing to
+whoever may not read the bytes (docs/ledger.md, "Privacy"). Entries written
+before salting are version 1, ``{"v": 1, "kind", "recorded_at", "payload"}``,
+and keep their bytes: the version field tells the two forms apart, and a
+verifier hashes the stored bytes whatever their version.
 """
 
 from __future__ import annotations
@@ -23,10 +32,14 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
+import re
 from decimal import Decimal
 from typing import Any
 
-VERSION = 1
+VERSION = 2
+SALT_BYTES = 16
+_SALT = re.compile(r"[0-9a-f]{32,}")
 _MAX_SAFE_INT = 2**53
 
 
@@ -64,8 +77,19 @@ def encode(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-def entry_bytes(*, kind: str, recorded_at: _dt.datetime, payload: dict) -> bytes:
-    return encode({"v": VERSION, "kind": kind, "recorded_at": recorded_at, "payload": payload})
+def new_salt() -> str:
+    """A fresh entry salt: 128 random bits from the operating system, as hex."""
+    return os.urandom(SALT_BYTES).hex()
+
+
+def entry_bytes(*, kind: str, recorded_at: _dt.datetime, payload: dict, salt: str | None) -> bytes:
+    """The canonical bytes of an entry: version 2 with ``salt`` (``new_salt()``); ``salt=None`` gives the
+    version 1 form of the entries written before salting, for checking them, never for new entries."""
+    if salt is None:
+        return encode({"v": 1, "kind": kind, "recorded_at": recorded_at, "payload": payload})
+    if not _SALT.fullmatch(salt):
+        raise ValueError("an entry salt is at least 128 bits as lowercase hex")
+    return encode({"v": VERSION, "kind": kind, "recorded_at": recorded_at, "salt": salt, "payload": payload})
 
 
 def leaf_hash(data: bytes) -> bytes:

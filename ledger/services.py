@@ -15,13 +15,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import checkpoint, keys, merkle
-from .canonical import entry_bytes, leaf_hash
+from .canonical import entry_bytes, leaf_hash, new_salt
 from .models import Block, BlockSignature, Entry, SigningKey
 from .payloads import Payload
 
 
 def _build(kind: str, payload: dict, recorded_at: dt.datetime) -> Entry:
-    data = entry_bytes(kind=kind, recorded_at=recorded_at, payload=payload)
+    data = entry_bytes(kind=kind, recorded_at=recorded_at, payload=payload, salt=new_salt())
     return Entry(kind=kind, canonical=data, leaf_hash=leaf_hash(data), recorded_at=recorded_at)
 
 

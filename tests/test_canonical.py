@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.canonical import encode, entry_bytes, leaf_hash
+from ledger.canonical import encode, entry_bytes, leaf_hash, new_salt
 
 
 def test_golden_entry_bytes_and_leaf_hash():
@@ -15,6 +15,7 @@ def test_golden_entry_bytes_and_leaf_hash():
         kind="TRADE",
         recorded_at=recorded,
         payload={"security": "830001", "price": Decimal("10.50"), "quantity": 300, "buyer": "INV000001", "z": None},
+        salt=None,
     )
     assert data == (
         b'{"kind":"TRADE","payload":{"buyer":"INV000001","price":"10.50","quantity":300,"security":"830001",'
@@ -22,6 +23,32 @@ def test_golden_entry_bytes_and_leaf_hash():
     )
     assert leaf_hash(data).hex() == hashlib.sha256(b"\x00" + data).hexdigest()
     assert leaf_hash(data).hex() == "884293332138be28340e50ceff42b9d6d854a8d4e1734372f104cd61a7378190"
+
+
+def test_golden_salted_entry_bytes_version_2():
+    recorded = dt.datetime(2026, 12, 2, 1, 2, 3, 4, tzinfo=dt.UTC)
+    data = entry_bytes(
+        kind="DEPOSIT",
+        recorded_at=recorded,
+        payload={"account": "INV000010", "amount": Decimal("1000.00"), "currency": "CNY", "reference": ""},
+        salt="000102030405060708090a0b0c0d0e0f",
+    )
+    assert data == (
+        b'{"kind":"DEPOSIT","payload":{"account":"INV000010","amount":"1000.00","currency":"CNY","reference":""},'
+        b'"recorded_at":"2026-12-02T01:02:03.000004Z","salt":"000102030405060708090a0b0c0d0e0f","v":2}'
+    )
+    assert leaf_hash(data).hex() == hashlib.sha256(b"\x00" + data).hexdigest()
+
+
+@pytest.mark.parametrize("salt", ["", "00" * 15, "ABCDEF" * 6, "zz" * 16])
+def test_a_salt_under_128_bits_or_not_lowercase_hex_is_refused(salt):
+    with pytest.raises(ValueError):
+        entry_bytes(kind="DEPOSIT", recorded_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC), payload={}, salt=salt)
+
+
+def test_each_new_salt_is_128_fresh_bits():
+    salts = {new_salt() for _ in range(1000)}
+    assert len(salts) == 1000 and all(len(s) == 32 and int(s, 16) >= 0 for s in salts)
 
 
 def test_keys_sorted_no_whitespace_utf8():

@@ -120,8 +120,9 @@ CASES = [
 def test_a_typed_payload_has_the_bytes_of_its_shape_and_reads_back(record, shape):
     # given a record and the dict its kind was written as before it was typed
     # when both are encoded as an entry, then the bytes are the same
-    data = entry_bytes(kind=record.kind, recorded_at=AT, payload=record.payload())
-    assert data == entry_bytes(kind=record.kind, recorded_at=AT, payload=shape)
+    for salt in (None, "5a" * 16):  # version 1 (before salting) and version 2
+        data = entry_bytes(kind=record.kind, recorded_at=AT, payload=record.payload(), salt=salt)
+        assert data == entry_bytes(kind=record.kind, recorded_at=AT, payload=shape, salt=salt)
     # and the decoded bytes read back to the same record
     assert type(record).read(json.loads(data)["payload"]) == record
 

@@ -305,5 +305,10 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
     }
     for table in ["exchange_trade", "ledger_entry", "ledger_block", "ledger_blocksignature", "ledger_leaf"]:
         assert after[table][: len(before[table])] == before[table], table
+    # the old entries keep their unsalted version 1 bytes; the new tree's are salted version 2, in one tree
+    versions = site.query(
+        "SELECT convert_from(canonical, 'UTF8')::jsonb ->> 'v', count(*) FROM ledger_entry GROUP BY 1 ORDER BY 1"
+    )
+    assert versions == [("1", 15), ("2", 4)]
     site.ok(ROOT, "ledger_verify", "--no-progress")
     site.ok(ROOT, "ledger_replay", "--check")

@@ -10,8 +10,13 @@ value with the new one.
 A ciphertext is ``b"k1" ‖ kid (8 ASCII bytes) ‖ nonce (12) ‖ AES-GCM(data)``,
 with the kid as associated data, so a value cannot be moved to another key id.
 
-Blind index: HMAC-SHA256 under a separate index key, of the normalized value,
-so one identity is found (and counted once) without decrypting anything.
+Blind index: HMAC-SHA256 under a separate index key, of the normalized value
+(``normalize_identifier``), so one identity is found (and counted once)
+without decrypting anything. The normalization folds compatibility forms
+(NFKC: fullwidth ``１１０１…ｘ`` is ``1101…X``), so that one identifier written
+two ways cannot get two indexes; ``kyc.services`` stores only identifiers that
+are plain ASCII after it and refuses the rest (Arabic-Indic digits, which NFKC
+leaves as they are, among them).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,8 +61,21 @@ class KeyRing:
         return bytes(blob)[2:10].decode()
 
     def index(self, value: str) -> str:
-        normalized = "".join(value.split()).upper()
+        normalized = normalize_identifier(value)
         return hmac.new(self.index_key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_identifier(value: str) -> str:
+    """The one form of an ID number or phone number that is validated, stored and indexed.
+
+    NFKC first (fullwidth digits and letters, the ideographic space and the like
+    become their ASCII forms), then without whitespace, then upper-case. A value
+    that is not ASCII after NFKC is returned as it is, not upper-cased: upper-casing
+    could turn some non-ASCII letters into ASCII ones ("ß" into "SS"), and the
+    caller must still see that it was not ASCII, and refuse it.
+    """
+    text = "".join(unicodedata.normalize("NFKC", value).split())
+    return text.upper() if text.isascii() else text
 
 
 def _new_kid() -> str:

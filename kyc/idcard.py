@@ -1,6 +1,9 @@
 """PRC resident identity card numbers (GB 11643-1999): 18 characters, ISO 7064 MOD 11-2 check.
 
 The reasons are returned in English, marked for translation; the caller translates them.
+Only ASCII digits (and X) make a valid number: ``str.isdigit`` and ``int`` also take
+fullwidth and Arabic-Indic digits, which would give one identity a second spelling.
+Callers normalize first (``kyc.crypto.normalize_identifier``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from django.utils.translation import gettext_noop
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
+DIGITS = frozenset("0123456789")
 
 
 def check_character(first17: str) -> str:
@@ -20,7 +24,7 @@ def check_character(first17: str) -> str:
 def validate_resident_id(value: str) -> str | None:
     """None if valid, else the reason."""
     value = value.strip().upper()
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    if len(value) != 18 or not set(value[:17]) <= DIGITS or value[17] not in DIGITS | {"X"}:
         return gettext_noop("A resident ID number has 17 digits and a check digit (0-9 or X).")
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,6 +61,11 @@ class Identity:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
+# Explicit ASCII classes: ``str.isdigit``/``isalnum`` and ``\d`` also accept Arabic-Indic and other digits.
+_DOCUMENT_NUMBER = re.compile(r"[A-Z0-9]{5,30}")
+_PHONE = re.compile(r"\+?[0-9]{7,15}")
+
+
 def _invalid(errors: dict[str, str]) -> err.InvalidInput:
     exc = err.InvalidInput(next(iter(errors.values())))
     exc.fields = errors
@@ -67,21 +73,32 @@ def _invalid(errors: dict[str, str]) -> err.InvalidInput:
 
 
 def _validate_identity(identity: Identity) -> Identity:
+    """The identity as it is stored, or InvalidInput naming every bad field.
+
+    The ID number and the phone number are normalized (``crypto.normalize_identifier``:
+    NFKC, no whitespace, upper-case) before any check, so that what is checked is
+    exactly what is encrypted and blind-indexed, and one number has one index
+    however it was typed. What is not plain ASCII after that is refused.
+    """
     errors = {}
     name = identity.real_name.strip()
     if not 1 < len(name) <= 100:
         errors["real_name"] = gettext("Enter the name as on the ID document.")
     if identity.id_type not in KycProfile.IdType.values:
         errors["id_type"] = gettext("Choose an ID type.")
-    number = "".join(identity.id_number.split()).upper()
-    if identity.id_type == KycProfile.IdType.RESIDENT_ID:
+    number = crypto.normalize_identifier(identity.id_number)
+    if not number.isascii():
+        errors["id_number"] = gettext("Write the ID number with the digits 0-9 and the letters A-Z only.")
+    elif identity.id_type == KycProfile.IdType.RESIDENT_ID:
         problem = validate_resident_id(number)
         if problem:
             errors["id_number"] = gettext(problem)
-    elif not 5 <= len(number) <= 30 or not number.isalnum():
+    elif not _DOCUMENT_NUMBER.fullmatch(number):
         errors["id_number"] = gettext("Enter the document number (5 to 30 letters and digits).")
-    phone = "".join(identity.phone.split())
-    if not (phone.lstrip("+").isdigit() and 7 <= len(phone.lstrip("+")) <= 15):
+    phone = crypto.normalize_identifier(identity.phone)
+    if not phone.isascii():
+        errors["phone"] = gettext("Write the phone number with the digits 0-9 only (and + in front).")
+    elif not _PHONE.fullmatch(phone):
         errors["phone"] = gettext("Enter a phone number of 7 to 15 digits.")
     address = identity.address.strip()
     if not 5 <= len(address) <= 300:
@@ -92,6 +109,7 @@ def _validate_identity(identity: Identity) -> Identity:
 
 
 def _store_identity(profile: KycProfile, identity: Identity) -> None:
+    """Encrypt and index an identity that ``_validate_identity`` returned (so already normalized)."""
     ring = crypto.ring()
     profile.real_name = identity.real_name
     profile.id_type = identity.id_type

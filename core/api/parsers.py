@@ -1,16 +1,63 @@
-"""The API's JSON parser: what the standard one does, plus a 400 for JSON nested too deep to decode."""
+"""The API's JSON parser: DRF's, made strict about two things the json module lets through.
+
+* A key twice in one object (``{"side": "buy", "side": "sell"}``, at any depth):
+  the json module keeps the last value, so what a client's log, a proxy or a
+  signature check reads is not what the exchange acts on. It is a 400
+  ``duplicate_key``. The error is a ``DomainError`` because the one handler
+  (``core.api.errors``) turns every ``ParseError`` into ``malformed_json``,
+  while a domain error keeps its own code; DRF's request re-raises whatever the
+  parser raises, so it reaches that handler like any error of the view.
+* JSON nested too deep to decode (``[[[[…``): the json module gives up with
+  ``RecursionError``, not ``ValueError``; it is a 400 ``malformed_json``.
+
+Everything else is DRF's ``JSONParser.parse``, restated here only to pass the
+``object_pairs_hook``: the request's charset, checked to be a text encoding,
+and NaN and ±Infinity refused (``STRICT_JSON``), as a ``malformed_json`` 400.
+"""
 
 from __future__ import annotations
 
-from django.utils.translation import gettext
+import codecs
+
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as _JSONParser
+from rest_framework.parsers import get_encoding
+from rest_framework.utils import json
+
+from core.errors import DomainError
+
+# How much of a duplicated key the error message repeats.
+SHOWN_KEY_LENGTH = 50
+
+
+class DuplicateKey(DomainError):
+    code = "duplicate_key"
+    status = 400
+    default_message = gettext_lazy("A key appears more than once in one JSON object.")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """One JSON object as a dict, or DuplicateKey if a key appears twice in it."""
+    obj: dict[str, object] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKey(
+                gettext('The key "%(key)s" appears more than once in one JSON object.')
+                % {"key": key[:SHOWN_KEY_LENGTH]}
+            )
+        obj[key] = value
+    return obj
 
 
 class JSONParser(_JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
+        encoding = get_encoding(parser_context or {})
         try:
-            return super().parse(stream, media_type, parser_context)
+            decoded_stream = codecs.getreader(encoding)(stream)
+            parse_constant = json.strict_constant if self.strict else None
+            return json.load(decoded_stream, parse_constant=parse_constant, object_pairs_hook=_unique_keys)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None  # DRF's own message, as before
         except RecursionError:
-            # The json module gives up on deep nesting ("[[[[…") with RecursionError, not ValueError.
             raise ParseError(gettext("JSON parse error - nested too deeply.")) from None

@@ -12,7 +12,8 @@ use are written to ``.data/runtime.env`` so that ``manage.py`` commands run by
 hand (``.venv/bin/python manage.py shell``) find the same servers.
 
 Sub-commands:
-  serve            migrate, load demo data, run gunicorn + Celery worker + beat
+  serve            migrate, load demo data, run gunicorn + Celery worker + beat,
+                   restarting any of the three that crashes (see ``serve``)
   exec -- CMD...   run CMD with DATABASE_URL/REDIS_URL set
 """
 
@@ -46,8 +47,30 @@ DEMO_LOGINS = [
 ]
 
 
+# How `serve` looks after gunicorn, the Celery worker and beat (see serve()).
+RESTART_FIRST_DELAY = 1.0  # seconds before restarting a child that crashed
+RESTART_MAX_DELAY = 30.0  # the delay doubles with each crash in a row, up to this
+STABLE_AFTER = 60.0  # a child that stayed up this long starts again from the first delay
+TICK = 0.5  # seconds between two looks at the children and the servers
+
+
 def log(msg: str) -> None:
     print(f"[stack] {msg}", flush=True)
+
+
+def restart_delay(crashes_in_a_row: int) -> float:
+    """1 s, 2 s, 4 s … up to ``RESTART_MAX_DELAY``."""
+    return min(RESTART_FIRST_DELAY * 2 ** (crashes_in_a_row - 1), RESTART_MAX_DELAY)
+
+
+def _running(process) -> bool:
+    """Whether a ``psutil.Process`` (PostgreSQL's postmaster, not our child) is still alive."""
+    import psutil
+
+    try:
+        return process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class Services:
@@ -57,6 +80,7 @@ class Services:
         self.env = dict(os.environ)
         self._pg = None
         self._redis: subprocess.Popen | None = None
+        self._reused_redis = None  # a client of an embedded Redis left running by an earlier run
 
     # -- PostgreSQL -------------------------------------------------------
     def _start_postgres(self) -> str:
@@ -83,11 +107,12 @@ class Services:
         rdir.mkdir(parents=True, exist_ok=True)
         sock = rdir / "redis.sock"
         url = f"unix://{sock}"
-        client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=0.5)
+        client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=0.5, socket_timeout=5)
         if sock.exists():
             try:
                 client.ping()
                 log(f"reusing the embedded Redis already on {sock}")
+                self._reused_redis = client
                 return url
             except redis.RedisError:
                 sock.unlink()
@@ -142,6 +167,21 @@ class Services:
         self.env.setdefault("EXCHANGE_DATA_DIR", str(DATA))
         return self.env
 
+    def gone(self) -> str | None:
+        """Which embedded server has died, if one has; servers given by URL are not watched."""
+        if self._pg is not None and not _running(self._pg.get_postmaster_info().process):
+            return f"embedded PostgreSQL (pid {self._pg.get_pid()}) has stopped"
+        if self._redis is not None and self._redis.poll() is not None:
+            return f"embedded Redis exited with status {self._redis.returncode}"
+        if self._reused_redis is not None:
+            import redis
+
+            try:
+                self._reused_redis.ping()
+            except redis.RedisError as exc:
+                return f"embedded Redis no longer answers ({exc})"
+        return None
+
     def stop(self) -> None:
         if self._redis is not None and self._redis.poll() is None:
             self._redis.terminate()
@@ -166,7 +206,65 @@ def run(cmd: list[str], env: dict) -> int:
     return subprocess.call(cmd, env=env, cwd=ROOT)
 
 
-def serve(env: dict) -> int:
+class Child:
+    """One process ``serve`` keeps running: gunicorn, the Celery worker or beat.
+
+    Each runs in a session of its own: a terminal's Ctrl-C reaches only the launcher, which then
+    stops the children, and a child's whole process group (gunicorn's workers, the worker's pool)
+    can be signalled at once.
+    """
+
+    def __init__(self, label: str, cmd: list[str], env: dict) -> None:
+        self.label, self.cmd, self.env = label, cmd, env
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.restart_at: float | None = None  # set while a crashed child waits for its restart
+        self.restarts = 0  # in all, for the log
+        self.crashes_in_a_row = 0  # since it last stayed up STABLE_AFTER seconds: sets the back-off
+
+    def start(self, now: float) -> None:
+        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, start_new_session=True)
+        self.started_at, self.restart_at = now, None
+
+    def tend(self, now: float) -> None:
+        """Start the child again if its restart is due; if it has exited, log it and schedule the restart."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start(now)
+            return
+        status = self.proc.poll()
+        if status is None:
+            return
+        # What the dead leader left behind (gunicorn workers still holding the port, pool processes) goes too.
+        self.signal(signal.SIGKILL)
+        if now - self.started_at >= STABLE_AFTER:
+            self.crashes_in_a_row = 0
+        self.crashes_in_a_row += 1
+        self.restarts += 1
+        delay = restart_delay(self.crashes_in_a_row)
+        log(f"{self.label} exited with status {status}; restarting in {delay:g}s (restart {self.restarts})")
+        self.restart_at = now + delay
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the child's process group (also after its leader has exited)."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:  # the group is empty
+                pass
+
+
+def serve(env: dict, services: Services) -> int:
+    """Migrate, load the demo data, then run gunicorn, a Celery worker and beat until Ctrl-C or SIGTERM.
+
+    The restart policy: when one of the three exits, for whatever reason, one line says which and with what
+    status, what is left of its process group is killed, and it is started again after 1 s, 2 s, 4 s … (30 s at
+    most) while the other two keep running; one that stayed up a minute starts again from 1 s. Everything stops
+    only on Ctrl-C or SIGTERM (exit 0), or when an embedded PostgreSQL or Redis started (or reused) here has died
+    (exit 1): nothing works without them, and they are not restarted behind the operator's back. This is for
+    ``make run`` on one machine; elsewhere each process runs on its own ("On several machines" in README.md),
+    under whatever supervises that host.
+    """
     manage = [PY, "manage.py"]
     if run(manage + ["migrate", "--noinput", "-v", "0"], env):
         return 1
@@ -180,7 +278,7 @@ def serve(env: dict) -> int:
     gunicorn = str(Path(PY).with_name("gunicorn"))
     celery_log = env.get("CELERY_LOG_LEVEL", "warning")
     procs = {
-        "web": [
+        "web (gunicorn)": [
             gunicorn,
             "config.wsgi",
             "--bind",
@@ -193,13 +291,13 @@ def serve(env: dict) -> int:
             "5",
         ],
         # Beat seals every second: at "info" the console would scroll with it. CELERY_LOG_LEVEL=info shows each task.
-        "worker": [celery, "-A", "config", "worker", "-l", celery_log, "--concurrency", "2"],
-        "beat": [celery, "-A", "config", "beat", "-l", celery_log, "-s", str(DATA / "celerybeat-schedule")],
+        "celery worker": [celery, "-A", "config", "worker", "-l", celery_log, "--concurrency", "2"],
+        "celery beat": [celery, "-A", "config", "beat", "-l", celery_log, "-s", str(DATA / "celerybeat-schedule")],
     }
-    children: dict[str, subprocess.Popen] = {}
+    children = [Child(label, cmd, env) for label, cmd in procs.items()]
     try:
-        for name, cmd in procs.items():
-            children[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+        for child in children:
+            child.start(time.monotonic())
         time.sleep(1.0)
         print()
         print(f"  The exchange is running at http://{bind}/  (API docs: http://{bind}/api/docs/)")
@@ -208,24 +306,29 @@ def serve(env: dict) -> int:
             print(f"    {who:<24} {what}")
         print("  Press Ctrl-C to stop everything.\n", flush=True)
         while True:
-            for name, p in children.items():
-                if p.poll() is not None:
-                    log(f"{name} exited with code {p.returncode}; stopping the rest")
-                    return 1
-            time.sleep(0.5)
+            gone = services.gone()
+            if gone:
+                log(f"{gone}; stopping everything")
+                return 1
+            now = time.monotonic()
+            for child in children:
+                child.tend(now)
+            time.sleep(TICK)
     except KeyboardInterrupt:
         log("stopping")
         return 0
     finally:
-        for p in children.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
+        for child in children:
+            if child.proc is not None and child.proc.poll() is None:
+                child.signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for p in children.values():
+        for child in children:
+            if child.proc is None:
+                continue
             try:
-                p.wait(max(0.1, deadline - time.monotonic()))
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+                child.signal(signal.SIGKILL)
 
 
 def main() -> int:
@@ -241,7 +344,7 @@ def main() -> int:
     try:
         env = services.start()
         if args.command == "serve":
-            return serve(env)
+            return serve(env, services)
         rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
         if not rest:
             parser.error("exec needs a command")

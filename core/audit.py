@@ -1,8 +1,8 @@
-"""The audit trail: an append-only record of who did what (see AuditEvent)."""
+"""The audit trail: an append-only record of who did what (see AuditEvent); and a web logout ends the API token."""
 
 from __future__ import annotations
 
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from .models import AuditEvent, User
@@ -51,3 +51,14 @@ def _on_login_failed(sender, credentials, request=None, **kwargs) -> None:
         outcome="failed",
         ip=client_ip(request),
     )
+
+
+# The same holds for a logout, wherever it happens (the site's LogoutView, the admin's): it ends the
+# user's API token too, so signing out of the web leaves no credential behind (core.tokens).
+@receiver(user_logged_out, dispatch_uid="api_token_revoke_logout")
+def _on_logout(sender, request, user, **kwargs) -> None:
+    if user is None:  # a logout without a signed-in user
+        return
+    from .tokens import tokens_revoke  # core.tokens imports this module
+
+    tokens_revoke(user=user, reason="logout", actor=user, ip=client_ip(request))

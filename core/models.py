@@ -9,6 +9,8 @@ touching a row (``core/migrations/0001_initial.py``).
 * An account holds cash and shares (``balances``): an investor's, a market
   maker's desk, or a broker's fee account, at most one of those per broker.
 * ``AuditEvent`` is append-only: a trigger rejects UPDATE and DELETE.
+* Saving a user whose password changed, or who is inactive, revokes the
+  user's API token (``User.save``, ``core.tokens``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +62,35 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         db_table = "exchange_user"
+
+    # A password change or a deactivation ends the user's API token (core.tokens). It happens here, not
+    # in a signal or in each caller, because every way to change either (manage.py changepassword, the
+    # shell, a page that calls set_password) ends in save(). set_password leaves the new password in
+    # _password until the save; a hash upgrade at login clears it first, so it revokes nothing.
+    _password_disabled = False
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_disabled = True
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding:
+            reason = None
+        elif self._password is not None or self._password_disabled:
+            reason = "password_changed"
+        elif not self.is_active:
+            reason = "deactivated"
+        else:
+            reason = None
+        if reason is None:
+            super().save(*args, **kwargs)
+            return
+        from core.tokens import tokens_revoke  # core.tokens imports this module
+
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            tokens_revoke(user=self, reason=reason)
+        self._password_disabled = False
 
     @property
     def is_investor(self) -> bool:

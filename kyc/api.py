@@ -20,13 +20,13 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core import tokens
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
@@ -215,8 +215,12 @@ class RegisterApi(APIView):
             )
         except err.InvalidInput as exc:
             raise _identity_errors_as_fields(exc) from exc
-        token, _created = Token.objects.get_or_create(user=profile.user)
-        body = {"token": token.key, "profile": ProfileOutput(profile, context={"viewer": profile.user}).data}
+        token = tokens.token_issue(user=profile.user, ip=_ip(request))
+        body = {
+            "token": token.key,
+            "expires_at": tokens.token_expires_at(token),
+            "profile": ProfileOutput(profile, context={"viewer": profile.user}).data,
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
 

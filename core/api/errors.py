@@ -46,7 +46,9 @@ def exception_handler(exc, context):
             body["fields"] = exc.detail
         return Response(body, status=400)
     if isinstance(exc, drf.APIException):
-        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+        # An exception class of ours may name its own code (core.api.authentication.TokenExpired: token_expired).
+        own = getattr(type(exc), "error_code", None)
+        code = own or next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
         headers = {}
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header

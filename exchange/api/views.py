@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext, gettext_lazy
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core import tokens
+from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInteger
 from core.api.schema import ERRORS, ErrorSerializer, paginated
-from core.audit import audit_record, client_ip
+from core.audit import client_ip
 from exchange import selectors, services
 from exchange.models import Order
 from ledger import api as ledger_api
@@ -42,26 +43,59 @@ class PingApi(APIView):
 
 
 class TokenApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    """The caller's API token (core.tokens): POST issues it, DELETE revokes it.
 
+    POST reads no credentials but the user name and password, so a client still sending an expired
+    token gets a new one; it returns the current token while it is good, as before. DELETE is
+    authenticated by the token itself, never by a session.
+    """
+
+    # Named components: the bare "Input" and "Output" collide with other views' serializers in the schema.
+    @extend_schema_serializer(component_name="TokenRequest")
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField()
         password = serializers.CharField(trim_whitespace=False)
 
+    @extend_schema_serializer(component_name="TokenResponse")
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
+        expires_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **ERRORS})
+    def get_authenticators(self):
+        # Called before DRF wraps the request: self.request is Django's (as_view's setup), or None while
+        # drf-spectacular builds its mock request (it asks again once the mock request is set).
+        return [ExpiringTokenAuthentication()] if getattr(self.request, "method", None) == "DELETE" else []
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "DELETE" else [AllowAny()]
+
+    @extend_schema(
+        description=(
+            "Log in with a user name and password and get the API token, sent then as `Authorization: Token "
+            "<token>`. While the token is good the same one is returned; after `expires_at` (a lifetime set by "
+            "the operator, a working day by default) a new one. A token also ends with `DELETE`, a web logout, "
+            "a password change or deactivation."
+        ),
+        request=InputSerializer,
+        responses={200: OutputSerializer, **ERRORS},
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(request._request, **data.validated_data)
         if user is None:
             raise InvalidCredentials()
-        token, _ = Token.objects.get_or_create(user=user)
-        audit_record(actor=user, action="api_token", ip=client_ip(request))
-        return Response({"token": token.key})
+        token = tokens.token_issue(user=user, ip=client_ip(request))
+        return Response(self.OutputSerializer({"token": token.key, "expires_at": tokens.token_expires_at(token)}).data)
+
+    @extend_schema(
+        description="Revoke the token this request is authenticated with. Any later use of it is a 401.",
+        request=None,
+        responses={204: None, 401: ErrorSerializer},
+    )
+    def delete(self, request):
+        tokens.tokens_revoke(user=request.user, reason="api", actor=request.user, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class InvalidCredentials(err.DomainError):

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",  # django-csp: the Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
     # Ours, from the bottom layer up (docs/architecture.md; `lint-imports` keeps imports pointing down).
     "core",
     "ledger",
@@ -87,11 +88,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.reject_nul_bytes",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.no_store_private",
+    "core.middleware.staff_session_idle_timeout",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -139,8 +143,10 @@ CACHES = {
 AUTH_USER_MODEL = "core.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "core.passwords.BlankPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "market"
@@ -164,7 +170,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -176,6 +182,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,  # the default ?limit= of paginated lists; core.api.pagination caps it at 1,000
     "COERCE_DECIMAL_TO_STRING": True,
 }
+# An API token lasts this many seconds from its issue (core.tokens); the default is a working day.
+API_TOKEN_TTL = int(env("API_TOKEN_TTL", "28800") or 28800)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Regional OTC Equity Exchange API",
     "DESCRIPTION": "Quote-driven trading on a tamper-evident ledger.",
@@ -210,9 +218,43 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
 
-if env_bool("EXCHANGE_SECURE_COOKIES", False):
+# Production behind an HTTPS proxy (docs/operations.md, "Production settings"): the proxy ends TLS and sets
+# X-Forwarded-Proto; a plain-http request is redirected to https, browsers are told to come back over HTTPS
+# only (HSTS: a year, subdomains, preload) and cookies travel only over HTTPS. Off for `make run`, which
+# serves plain http on 127.0.0.1. EXCHANGE_SECURE_COOKIES=1 alone still sets only the secure cookies.
+EXCHANGE_SECURE = env_bool("EXCHANGE_SECURE", False)
+if EXCHANGE_SECURE:
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+if EXCHANGE_SECURE or env_bool("EXCHANGE_SECURE_COOKIES", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# These hold over plain http too.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Scripts only from our own static files: no inline script or event attribute anywhere (tests/test_headers.py
+# scans the templates); server data reaches scripts through data-* attributes. data: images are for the QR
+# codes of enrolment. The Swagger UI page adds inline styles for itself alone (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "img-src": ["'self'", "data:"],
+    }
+}
+
+# A staff member's web session ends after this many seconds without activity (core.middleware); investors
+# and market makers keep Django's session age.
+STAFF_SESSION_IDLE_SECONDS = int(env("STAFF_SESSION_IDLE_SECONDS", "1800") or 1800)
 
 # The market keeps its sessions (exchange.calendar) unless this is on.
 MARKET_ALWAYS_OPEN = env_bool("EXCHANGE_ALWAYS_OPEN", DEMO_MODE)

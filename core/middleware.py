@@ -1,14 +1,37 @@
-"""Requests whose path or query string carries a NUL byte are refused with a 400 before any view runs.
+"""Middleware of the whole site: refusing NUL bytes in URLs, keeping private answers out of caches, and ending
+idle staff sessions.
 
-PostgreSQL text cannot hold NUL, so such a value reaching a query (a security code in
-the path, a ``?status=`` filter) raised ValueError and became a 500. Form and
-serializer fields already refuse NUL in bodies; this covers what views read raw.
+* ``reject_nul_bytes``: requests whose path or query string carries a NUL byte are refused with a 400 before
+  any view runs. PostgreSQL text cannot hold NUL, so such a value reaching a query (a security code in the
+  path, a ``?status=`` filter) raised ValueError and became a 500. Form and serializer fields already refuse
+  NUL in bodies; this covers what views read raw.
+* ``no_store_private``: every answer to a signed-in user, every API answer and every answer to a form post
+  is ``Cache-Control: no-store``, so balances, personal data and proofs stay out of browser and proxy
+  caches. Static files never get here: whitenoise answers them earlier in ``MIDDLEWARE`` with its own
+  long cache.
+* ``staff_session_idle_timeout``: a staff member's web session (``core.roles.STAFF_ROLES``) ends after
+  ``STAFF_SESSION_IDLE_SECONDS`` without activity; investors and market makers keep Django's session age.
+  The last activity is a time in the session. A page's background refresh (a request carrying the
+  ``X-Exchange-Poll`` header, sent by ``static/js/poll.js`` and ``settlement.js``) is not activity, or a
+  supervisor's market watch left open would never time out.
 """
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
+
+from .roles import STAFF_ROLES
+
+LAST_ACTIVITY = "_staff_last_activity"  # session key: Unix time, in seconds, of the last request that counted
+POLL_HEADER = "X-Exchange-Poll"
 
 
 def reject_nul_bytes(get_response):
@@ -20,6 +43,41 @@ def reject_nul_bytes(get_response):
             if request.path.startswith("/api/"):
                 return JsonResponse({"code": "invalid_input", "message": message}, status=400)
             return HttpResponseBadRequest(message)
+        return get_response(request)
+
+    return middleware
+
+
+def no_store_private(get_response):
+    def middleware(request):
+        response = get_response(request)
+        # Read after the view: a login makes the answer private, a logout no longer does.
+        if (
+            request.path.startswith("/api/")
+            or request.method not in ("GET", "HEAD")  # a form shown again holds what was typed in
+            or request.user.is_authenticated
+        ):
+            add_never_cache_headers(response)
+        return response
+
+    return middleware
+
+
+def staff_session_idle_timeout(get_response):
+    def middleware(request):
+        user = request.user
+        if user.is_authenticated and user.role in STAFF_ROLES:
+            now = int(time.time())
+            last = request.session.get(LAST_ACTIVITY)
+            if last is not None and now - last > settings.STAFF_SESSION_IDLE_SECONDS:
+                logout(request)  # flushes the session; request.user is anonymous from here on
+                if request.path.startswith("/api/"):
+                    return get_response(request)  # the API answers an anonymous caller itself (401/403)
+                if request.method in ("GET", "HEAD"):
+                    return redirect_to_login(request.get_full_path())
+                return redirect(settings.LOGIN_URL)  # a post is not repeated after the login
+            if last is None or POLL_HEADER not in request.headers:
+                request.session[LAST_ACTIVITY] = now
         return get_response(request)
 
     return middleware

@@ -22,7 +22,9 @@ window.exchangePoll = function (options) {
 
   function poll() {
     if (document.hidden) return; // resumed by visibilitychange
-    fetch(options.url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+    // X-Exchange-Poll: a background refresh is not the user's activity (core.middleware.staff_session_idle_timeout).
+    var headers = { Accept: "application/json", "X-Exchange-Poll": "1" };
+    fetch(options.url, { credentials: "same-origin", headers: headers, cache: "no-store" })
       .then(function (response) {
         var type = response.headers.get("Content-Type") || "";
         if (response.redirected || response.status === 401 || response.status === 403 || type.indexOf("json") < 0) {

@@ -472,3 +472,59 @@ def kyc_reencrypt() -> int:
             profile.save(update_fields=["id_number_enc", "phone_enc", "address_enc"])
             count += 1
     return count
+
+
+@dataclass(frozen=True)
+class NormalizeResult:
+    rewritten: list[int]  # profiles whose ID number or phone was stored in another form, now normalized
+    refused: list[int]  # profiles whose stored identity is not valid even normalized: for staff to review
+
+
+def kyc_identifiers_normalize() -> NormalizeResult:
+    """Bring identities stored before normalization to their one form (``crypto.normalize_identifier``).
+
+    A profile registered with fullwidth digits had its own blind index, so its holder could count twice
+    toward a holder cap. Each profile's ID number and phone are decrypted, normalized and validated as a
+    new registration would be; a changed one is re-encrypted, re-masked and re-indexed, with an audit
+    event. One that is still invalid (Arabic-Indic digits, say) is left as it is and listed for review.
+    Running it again changes nothing.
+    """
+    ring = crypto.ring()
+    rewritten, refused = [], []
+    with transaction.atomic():
+        for profile in KycProfile.objects.select_for_update().order_by("pk").iterator():
+            stored = Identity(
+                real_name=profile.real_name,
+                id_type=profile.id_type,
+                id_number=ring.decrypt(profile.id_number_enc),
+                phone=ring.decrypt(profile.phone_enc),
+                address=ring.decrypt(profile.address_enc),
+            )
+            try:
+                normal = _validate_identity(stored)
+            except err.InvalidInput:
+                refused.append(profile.pk)
+                continue
+            if (normal.id_number, normal.phone) == (stored.id_number, stored.phone) and profile.identity == ring.index(
+                normal.id_number
+            ):
+                continue
+            _store_identity(profile, normal)
+            profile.save(
+                update_fields=[
+                    "id_number_enc",
+                    "id_number_masked",
+                    "identity",
+                    "phone_enc",
+                    "phone_masked",
+                    "address_enc",
+                    "address_masked",
+                    "real_name",
+                    "id_type",
+                ]
+            )
+            audit_record(
+                actor=None, action="kyc_normalize", target=f"kyc {profile.pk}", detail={"user": profile.user_id}
+            )
+            rewritten.append(profile.pk)
+    return NormalizeResult(rewritten=rewritten, refused=refused)

@@ -289,3 +289,41 @@ def test_staff_find_a_client_by_the_id_number_typed_in_fullwidth(market):
     found = list(clients_of(market.staff, query=FULLWIDTH_ID))
 
     assert [account.owner_id for account in found] == [profile.user_id]
+
+
+def _store_raw(profile: KycProfile, *, id_number: str, phone: str) -> None:
+    """What a registration before normalization stored: the values as typed, indexed as typed."""
+    ring = crypto.ring()
+    KycProfile.objects.filter(pk=profile.pk).update(
+        id_number_enc=ring.encrypt(id_number),
+        phone_enc=ring.encrypt(phone),
+        identity=ring.index("".join(id_number.split()) + "-as-typed"),
+    )
+
+
+def test_identities_stored_before_normalization_get_their_one_form(market):
+    # given one person registered twice, the second time (before normalization) with fullwidth digits,
+    # and a third profile whose stored number has Arabic-Indic digits
+    first = register(market, "norm-first")
+    second = register(market, "norm-second")
+    _store_raw(second, id_number=FULLWIDTH_ID, phone=FULLWIDTH_PHONE)
+    third = register(market, "norm-third")
+    _store_raw(third, id_number=ARABIC_INDIC_ID, phone=PHONE)
+    before_third = KycProfile.objects.values().get(pk=third.pk)
+    assert KycProfile.objects.get(pk=second.pk).identity != first.identity
+
+    # when the identifiers are normalized
+    result = services.kyc_identifiers_normalize()
+
+    # then the second profile has the first's stored values and blind index, the third is listed for review
+    # and untouched, and the first did not change
+    ring = crypto.ring()
+    again = KycProfile.objects.get(pk=second.pk)
+    assert (result.rewritten, result.refused) == ([second.pk], [third.pk])
+    assert again.identity == first.identity
+    assert (ring.decrypt(again.id_number_enc), ring.decrypt(again.phone_enc)) == (VALID_ID, PHONE)
+    assert KycProfile.objects.values().get(pk=third.pk) == before_third
+    assert KycProfile.objects.get(pk=first.pk).identity == first.identity
+
+    # and a second run changes nothing
+    assert services.kyc_identifiers_normalize() == services.NormalizeResult(rewritten=[], refused=[third.pk])

@@ -114,6 +114,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.context.market_state",
             ],
         },
     },
@@ -256,7 +257,7 @@ CONTENT_SECURITY_POLICY = {
 # and market makers keep Django's session age.
 STAFF_SESSION_IDLE_SECONDS = int(env("STAFF_SESSION_IDLE_SECONDS", "1800") or 1800)
 
-# The market keeps its sessions (exchange.calendar) unless this is on.
+# The market keeps its sessions (registry.calendar) unless this is on.
 MARKET_ALWAYS_OPEN = env_bool("EXCHANGE_ALWAYS_OPEN", DEMO_MODE)
 
 # The ledger's checkpoints: origin line, key folder (private keys, mode 600),

@@ -20,7 +20,7 @@ class DomainError(Exception):
         super().__init__(self.message)
 
 
-def _error(name: str, code: str, message: str, status: int = 400) -> type[DomainError]:
+def error_class(name: str, code: str, message: str, status: int = 400) -> type[DomainError]:
     return type(name, (DomainError,), {"code": code, "status": status, "default_message": message})
 
 
@@ -41,25 +41,29 @@ class InvalidInput(DomainError):
     default_message = _("The input is not valid.")
 
 
-UnknownSecurity = _error("UnknownSecurity", "unknown_security", _("No such security."), 404)
-SecurityNotListed = _error("SecurityNotListed", "security_not_listed", _("The security is not listed."), 409)
-SecurityHalted = _error("SecurityHalted", "security_halted", _("Trading in this security is halted."), 409)
-ModeDisabled = _error("ModeDisabled", "trading_mode_disabled", _("This trading mode is off for the security."), 409)
-MarketClosed = _error("MarketClosed", "market_closed", _("The market is closed."), 409)
-PriceOffTick = _error("PriceOffTick", "price_off_tick", _("The price is not a multiple of the tick size."))
-PriceOutOfBand = _error("PriceOutOfBand", "price_out_of_band", _("The price is outside the price band."))
-QuantityNotInLots = _error(
+UnknownSecurity = error_class("UnknownSecurity", "unknown_security", _("No such security."), 404)
+SecurityNotListed = error_class("SecurityNotListed", "security_not_listed", _("The security is not listed."), 409)
+SecurityHalted = error_class("SecurityHalted", "security_halted", _("Trading in this security is halted."), 409)
+ModeDisabled = error_class(
+    "ModeDisabled", "trading_mode_disabled", _("This trading mode is off for the security."), 409
+)
+MarketClosed = error_class("MarketClosed", "market_closed", _("The market is closed."), 409)
+MarketHalted = error_class("MarketHalted", "market_halted", _("Trading is halted across the market."), 409)
+ReasonRequired = error_class("ReasonRequired", "reason_required", _("Give a reason."))
+PriceOffTick = error_class("PriceOffTick", "price_off_tick", _("The price is not a multiple of the tick size."))
+PriceOutOfBand = error_class("PriceOutOfBand", "price_out_of_band", _("The price is outside the price band."))
+QuantityNotInLots = error_class(
     "QuantityNotInLots", "quantity_not_in_lots", _("The quantity is not a whole number of lots.")
 )
-InsufficientCash = _error("InsufficientCash", "insufficient_cash", _("Not enough available cash."), 409)
-InsufficientShares = _error("InsufficientShares", "insufficient_shares", _("Not enough available shares."), 409)
-SelfTrade = _error("SelfTrade", "self_trade", _("The order would trade against your own quote."), 409)
-IdempotencyConflict = _error(
+InsufficientCash = error_class("InsufficientCash", "insufficient_cash", _("Not enough available cash."), 409)
+InsufficientShares = error_class("InsufficientShares", "insufficient_shares", _("Not enough available shares."), 409)
+SelfTrade = error_class("SelfTrade", "self_trade", _("The order would trade against your own quote."), 409)
+IdempotencyConflict = error_class(
     "IdempotencyConflict",
     "client_order_id_reused",
     _("This client_order_id was already used for a different order."),
     409,
 )
-OrderNotOpen = _error("OrderNotOpen", "order_not_open", _("The order is no longer open."), 409)
-CrossedQuote = _error("CrossedQuote", "crossed_quote", _("The bid must be below the ask."))
-NoAccount = _error("NoAccount", "no_trading_account", _("This user has no trading account."), 403)
+OrderNotOpen = error_class("OrderNotOpen", "order_not_open", _("The order is no longer open."), 409)
+CrossedQuote = error_class("CrossedQuote", "crossed_quote", _("The bid must be below the ask."))
+NoAccount = error_class("NoAccount", "no_trading_account", _("This user has no trading account."), 403)

@@ -4,7 +4,8 @@
    (``permission_denied``) — ``check_may_act``; ``order_place`` asks it first, so
    pages, API and counter are authorised in one place;
 2. the security exists (``unknown_security``; the services lock its row);
-3. the market for it: delisted (``security_not_listed``), halted (``security_halted``),
+3. the market for it: the whole market halted (``market_halted``), the security
+   delisted (``security_not_listed``) or halted (``security_halted``),
    the trading mode off (``trading_mode_disabled``), the market closed
    (``market_closed``) — ``check_tradable``;
 4. the price on tick (``price_off_tick``) and in band (``price_out_of_band``) — ``check_price``;
@@ -45,9 +46,8 @@ from core.errors import DomainError
 from core.models import Account, Role, User
 from exchange.models import Trade
 from kyc.models import KycProfile
+from registry.calendar import market_is_open
 from registry.models import Security
-
-from .calendar import market_is_open
 
 
 class KycNotApproved(DomainError):
@@ -183,6 +183,8 @@ def check_investor(
 
 
 def check_tradable(security: Security, *, now: dt.datetime) -> None:
+    if getattr(security, "market_halted", False):
+        raise err.MarketHalted()
     if security.status == Security.Status.DELISTED:
         raise err.SecurityNotListed()
     if security.status == Security.Status.HALTED:

@@ -69,3 +69,19 @@ class Security(models.Model):
     @property
     def band_high(self) -> Decimal:
         return (self.reference_price * (1 + self.band_pct / 100)).quantize(self.tick_size)
+
+
+class MarketState(models.Model):
+    """The whole market's switch, one row (id 1): halted, trading stops everywhere and settlement pauses.
+
+    Sealing goes on while the market is halted (the record keeps being made); on resume the settlement
+    sweep settles what waited, each trade once (``settlement.services``).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    halted = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="market_state_one_row")]

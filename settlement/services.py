@@ -18,7 +18,8 @@ second time.
 Only sealed trades settle: the block holding a trade's entry is its proof of
 existence. A depository operator can hold a pending trade (it then waits),
 release it, or refuse it: refusal releases both sides' reservations and
-writes SETTLEMENT_FAILED.
+writes SETTLEMENT_FAILED. While the market is halted (``registry.services.market_halt``)
+nothing settles; the sweep settles what waited once it resumes.
 
 Lock order: trade rows by id, then cash rows by account pk, then positions
 by account pk.
@@ -45,7 +46,8 @@ from core.money import ZERO
 from exchange.models import Trade
 from ledger.models import Leaf
 from ledger.services import entry_write
-from registry.models import Security
+from registry.models import MarketState, Security
+from registry.services import market_is_halted
 
 from .entries import GrossSettlement, Hold, NetSettlement, Refusal, Release
 from .models import Settlement, SettlementAction, SettlementBatch
@@ -63,11 +65,6 @@ class TradeNotHeld(err.DomainError):
     code = "trade_not_held"
     status = 409
     default_message = gettext_lazy("The trade is not held.")
-
-
-class ReasonRequired(err.DomainError):
-    code = "reason_required"
-    default_message = gettext_lazy("Give a reason.")
 
 
 # --------------------------------------------------------------------------
@@ -117,11 +114,15 @@ def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
 
 
 def _lock_trade(trade_id: int) -> Trade | None:
-    """The trade, locked, with its security and parties; ``trade.sealed`` tells whether its entry is in a block."""
+    """The trade, locked, with its security and parties; ``trade.sealed`` tells whether its entry is in a block,
+    ``trade.market_halted`` whether the market's kill switch is on (both read in the locking statement)."""
     return (
         Trade.objects.select_for_update(of=("self",))
         .select_related("security", "buyer__broker", "seller__broker")
-        .annotate(sealed=Exists(Leaf.objects.filter(entry_id=OuterRef("entry_id"))))
+        .annotate(
+            sealed=Exists(Leaf.objects.filter(entry_id=OuterRef("entry_id"))),
+            market_halted=Exists(MarketState.objects.filter(id=1, halted=True)),
+        )
         .filter(pk=trade_id)
         .first()
     )
@@ -135,7 +136,8 @@ def trade_settle(*, trade_id: int) -> bool:
     """Settle one sealed, pending trade. True if it settled now; False if there was nothing to do."""
     with transaction.atomic():
         trade = _lock_trade(trade_id)
-        if trade is None or trade.status not in PENDING or not trade.sealed:
+        # A halted market pauses settlement: the trade waits, and the sweep settles it after resume.
+        if trade is None or trade.status not in PENDING or not trade.sealed or trade.market_halted:
             return False
         if trade.security.settlement_mode != Security.SettlementMode.GROSS:
             return False
@@ -226,6 +228,8 @@ def net_settle(*, security_code: str) -> NetResult:
         security = Security.objects.filter(code=security_code, settlement_mode=Security.SettlementMode.NET).first()
         if security is None:
             raise err.UnknownSecurity(gettext("No net-settled security has that code."))
+        if market_is_halted():  # the window closes after resume
+            return NetResult(batch=None, trades=0)
         ids = list(
             trades_ready(mode=Security.SettlementMode.NET).filter(security=security).values_list("id", flat=True)
         )
@@ -310,7 +314,7 @@ def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str
     _require_depository(actor)
     reason = (reason or "").strip()
     if not reason:
-        raise ReasonRequired()
+        raise err.ReasonRequired()
     with transaction.atomic():
         trade = _lock_trade(trade_id)
         if trade is None:

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from balances.replay import replay_check
-from exchange.calendar import SHANGHAI, last_close
 from exchange.models import Order
 from exchange.services import OrderRequest, order_place, orders_expire
+from registry.calendar import SHANGHAI, last_close
 from tests.conftest import cash_of, position_of
 
 D = Decimal

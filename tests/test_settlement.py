@@ -10,6 +10,7 @@ from django.utils import translation
 
 from balances.replay import replay_check
 from core import errors as err
+from core.errors import ReasonRequired
 from core.models import Account
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
@@ -18,7 +19,6 @@ from ledger.services import block_seal
 from registry.models import Security
 from settlement.models import Settlement
 from settlement.services import (
-    ReasonRequired,
     TradeNotHeld,
     TradeNotPending,
     net_settle,

@@ -24,6 +24,7 @@ from exchange import selectors, services
 from exchange.models import Order
 from ledger import api as ledger_api
 from ledger import selectors as ledger_selectors
+from registry.api import SecurityOutput
 from registry.models import Security
 
 
@@ -106,42 +107,6 @@ class InvalidCredentials(err.DomainError):
 
 # --------------------------------------------------------------------------
 # Securities and quotes
-
-
-class SecurityOutput(serializers.ModelSerializer):
-    band_low = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
-    band_high = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
-    risk_rating = serializers.SerializerMethodField()
-    trading_modes = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Security
-        fields = [
-            "code",
-            "name",
-            "issuer",
-            "risk_rating",
-            "lot_size",
-            "tick_size",
-            "reference_price",
-            "band_pct",
-            "band_low",
-            "band_high",
-            "max_holders",
-            "status",
-            "trading_modes",
-            "settlement_mode",
-            "qualified_only",
-            "min_holding_days",
-            "issued_quantity",
-        ]
-
-    def get_risk_rating(self, obj) -> str:
-        return f"R{obj.risk_rating}"
-
-    def get_trading_modes(self, obj) -> list[str]:
-        modes = [("market_making", obj.mode_market_making), ("rfq", obj.mode_rfq), ("negotiated", obj.mode_negotiated)]
-        return [name for name, on in modes if on]
 
 
 class SecurityListApi(APIView):

@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.models import Account, User
+from registry.calendar import last_close
 from registry.models import Security
 
 from .. import pretrade
-from ..calendar import last_close
 from ..models import Order, Quote
 from .book import Book, buy_reservation, lock_security
 from .inputs import parse_price, parse_quantity

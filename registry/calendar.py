@@ -41,3 +41,31 @@ def last_close(at: dt.datetime | None = None) -> dt.datetime:
         if day.weekday() < 5 and close <= local:
             return close
         day -= dt.timedelta(days=1)
+
+
+def session_now(at: dt.datetime | None = None) -> str | None:
+    """The session trading is in at ``at`` ("morning" or "afternoon"), or None between sessions."""
+    if getattr(settings, "MARKET_ALWAYS_OPEN", False):
+        return "continuous"
+    local = (at or timezone.now()).astimezone(SHANGHAI)
+    if local.weekday() >= 5:
+        return None
+    for name, (start, end) in zip(("morning", "afternoon"), SESSIONS, strict=True):
+        if start <= local.time() < end:
+            return name
+    return None
+
+
+def next_open(at: dt.datetime | None = None) -> dt.datetime | None:
+    """The start of the next session after ``at`` (None while the market is kept open around the clock)."""
+    if getattr(settings, "MARKET_ALWAYS_OPEN", False):
+        return None
+    local = (at or timezone.now()).astimezone(SHANGHAI)
+    day = local.date()
+    while True:
+        if day.weekday() < 5:
+            for start, _end in SESSIONS:
+                moment = dt.datetime.combine(day, start, tzinfo=SHANGHAI)
+                if moment > local:
+                    return moment
+        day += dt.timedelta(days=1)

@@ -1,0 +1,12 @@
+"""What every page shows of the market: the kill switch, when it is on (a template context processor)."""
+
+from __future__ import annotations
+
+from .models import MarketState
+
+
+def market_state(request) -> dict:
+    """The halted market's state for the banner of every signed-in page (the login page asks nothing)."""
+    if not request.user.is_authenticated:
+        return {}
+    return {"market_halt": MarketState.objects.filter(id=1, halted=True).first()}

@@ -1,0 +1,117 @@
+"""Writes of the registry: halting and resuming a security or the whole market (exchange operators).
+
+Each change takes the security row lock first (the global lock order), or the
+market row's, re-reads the state under it, writes a HALT or RESUME entry and an
+audit record in the same transaction, and refuses a change that changes
+nothing (halting what is halted) with its own error. A halted security keeps
+its resting orders; they trade again after resume. A halted market refuses
+orders and quotes everywhere and pauses settlement (``settlement.services``);
+sealing goes on.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core import errors as err
+from core.audit import audit_record
+from core.models import Role, User
+from ledger.services import entry_write
+
+from .entries import Halt, Resume
+from .models import MarketState, Security
+
+SecurityAlreadyHalted = err.error_class(
+    "SecurityAlreadyHalted", "security_already_halted", _("The security is already halted."), 409
+)
+SecurityNotHalted = err.error_class("SecurityNotHalted", "security_not_halted", _("The security is not halted."), 409)
+MarketAlreadyHalted = err.error_class(
+    "MarketAlreadyHalted", "market_already_halted", _("The market is already halted."), 409
+)
+MarketNotHalted = err.error_class("MarketNotHalted", "market_not_halted", _("The market is not halted."), 409)
+
+MAX_REASON = 500
+
+
+def _require_operator(actor: User) -> None:
+    if actor.role != Role.EXCHANGE_OPERATOR:
+        raise err.PermissionDenied(gettext("Only exchange operators halt and resume trading."))
+
+
+def _reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise err.ReasonRequired()
+    if len(reason) > MAX_REASON:
+        raise err.InvalidInput(gettext("The reason is at most %(n)s characters.") % {"n": MAX_REASON})
+    return reason
+
+
+def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, halt: bool) -> Security:
+    _require_operator(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        security = Security.objects.select_for_update().filter(code=code).first()
+        if security is None:
+            raise err.UnknownSecurity()
+        if security.status == Security.Status.DELISTED:
+            raise err.SecurityNotListed()
+        if halt and security.status == Security.Status.HALTED:
+            raise SecurityAlreadyHalted()
+        if not halt and security.status != Security.Status.HALTED:
+            raise SecurityNotHalted()
+        now = timezone.now()
+        security.status = Security.Status.HALTED if halt else Security.Status.LISTED
+        security.save(update_fields=["status"])
+        entry_write((Halt if halt else Resume)(scope="security", security=code, reason=reason, at=now), recorded_at=now)
+        audit_record(
+            actor=actor,
+            action="security_halt" if halt else "security_resume",
+            target=code,
+            ip=ip,
+            detail={"reason": reason},
+        )
+        return security
+
+
+def security_halt(*, actor: User, code: str, reason: str, ip: str | None = None) -> Security:
+    """Stop trading in one security. Its resting orders stay, and trade again after resume."""
+    return _security_switch(actor=actor, code=code, reason=reason, ip=ip, halt=True)
+
+
+def security_resume(*, actor: User, code: str, reason: str, ip: str | None = None) -> Security:
+    return _security_switch(actor=actor, code=code, reason=reason, ip=ip, halt=False)
+
+
+def _market_switch(*, actor: User, reason: str, ip: str | None, halt: bool) -> MarketState:
+    _require_operator(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        state, _created = MarketState.objects.select_for_update().get_or_create(id=1)
+        if halt and state.halted:
+            raise MarketAlreadyHalted()
+        if not halt and not state.halted:
+            raise MarketNotHalted()
+        now = timezone.now()
+        state.halted, state.reason, state.changed_at = halt, reason, now
+        state.save(update_fields=["halted", "reason", "changed_at"])
+        entry_write((Halt if halt else Resume)(scope="market", security=None, reason=reason, at=now), recorded_at=now)
+        audit_record(actor=actor, action="market_halt" if halt else "market_resume", ip=ip, detail={"reason": reason})
+        return state
+
+
+def market_halt(*, actor: User, reason: str, ip: str | None = None) -> MarketState:
+    """The kill switch: trading stops everywhere and settlement pauses; sealing goes on."""
+    return _market_switch(actor=actor, reason=reason, ip=ip, halt=True)
+
+
+def market_resume(*, actor: User, reason: str, ip: str | None = None) -> MarketState:
+    """Trading resumes; the settlement sweep then settles what waited, each trade once."""
+    return _market_switch(actor=actor, reason=reason, ip=ip, halt=False)
+
+
+def market_is_halted() -> bool:
+    return MarketState.objects.filter(id=1, halted=True).exists()

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("market/", api.MarketApi.as_view(), name="api-market"),
+    path("market/halt/", api.MarketHaltApi.as_view(), name="api-market-halt"),
+    path("market/resume/", api.MarketResumeApi.as_view(), name="api-market-resume"),
+    path("securities/<str:code>/halt/", api.SecurityHaltApi.as_view(), name="api-security-halt"),
+    path("securities/<str:code>/resume/", api.SecurityResumeApi.as_view(), name="api-security-resume"),
+]

@@ -1,0 +1,208 @@
+"""Halts: one security, or the whole market (the kill switch); HALT and RESUME on the ledger (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from core import errors as err
+from core.models import AuditEvent, Role
+from exchange.models import Order, Trade
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from registry import services
+from registry.models import MarketState, Security
+from settlement.models import Settlement
+from settlement.services import trade_settle
+from settlement.tasks import sweep
+from tests.conftest import api_for, snapshot
+
+D = Decimal
+
+
+@pytest.fixture
+def book(market):
+    """A 9.90 / 10.10 quote, a funded investor, and the exchange operator."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    return market, mm, investor, operator
+
+
+def buy(market, investor, coid, price="10.10", tif="IOC"):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, D(price), tif, coid),
+    )[0]
+
+
+def payloads(kind):
+    return [
+        json.loads(bytes(c))["payload"]
+        for c in Entry.objects.filter(kind=kind).order_by("id").values_list("canonical", flat=True)
+    ]
+
+
+def test_a_halted_security_refuses_orders_and_quotes_and_keeps_resting_orders_for_after_resume(book):
+    market, mm, investor, operator = book
+    resting = buy(market, investor, "rest", price="10.00", tif="DAY")
+    assert resting.status == Order.Status.OPEN
+
+    # when the operator halts the security with a reason
+    security = services.security_halt(actor=operator, code=market.security.code, reason="Pending announcement")
+
+    # then it is halted, on the ledger and in the audit trail
+    assert security.status == Security.Status.HALTED
+    assert payloads("HALT") == [
+        {
+            "scope": "security",
+            "security": market.security.code,
+            "reason": "Pending announcement",
+            "at": payloads("HALT")[0]["at"],
+        }
+    ]
+    assert AuditEvent.objects.filter(action="security_halt", target=market.security.code, actor=operator).exists()
+
+    # and a new order or quote is refused with its own code, changing nothing; the resting order stays
+    before = snapshot()
+    with pytest.raises(err.SecurityHalted):
+        buy(market, investor, "during")
+    with pytest.raises(err.SecurityHalted):
+        market.quote(mm, "9.95", "10.00")
+    assert snapshot() == before
+    assert Order.objects.get(pk=resting.pk).status == Order.Status.OPEN
+
+    # when it resumes, a quote crossing the resting order fills it
+    services.security_resume(actor=operator, code=market.security.code, reason="Announcement published")
+    assert Security.objects.get(pk=market.security.pk).status == Security.Status.LISTED
+    assert [p["reason"] for p in payloads("RESUME")] == ["Announcement published"]
+    market.quote(mm, "9.90", "10.00")
+    assert Order.objects.get(pk=resting.pk).status == Order.Status.FILLED
+
+
+@pytest.mark.parametrize(
+    ("who", "reason", "error"),
+    [
+        ("investor", "x", err.PermissionDenied),
+        ("regulator", "x", err.PermissionDenied),
+        ("operator", "  ", err.ReasonRequired),
+        ("operator", "x" * 501, err.InvalidInput),
+    ],
+)
+def test_a_halt_by_someone_else_or_without_a_reason_changes_nothing(book, who, reason, error):
+    market, _mm, investor, operator = book
+    actor = {"investor": investor.owner, "regulator": market.user(Role.REGULATOR), "operator": operator}[who]
+    before = snapshot()
+    with pytest.raises(error):
+        services.security_halt(actor=actor, code=market.security.code, reason=reason)
+    with pytest.raises(error):
+        services.market_halt(actor=actor, reason=reason)
+    assert snapshot() == before
+    assert not Entry.objects.filter(kind__in=["HALT", "RESUME"]).exists()
+
+
+def test_halting_twice_or_resuming_what_runs_is_refused(book):
+    market, _mm, _investor, operator = book
+    with pytest.raises(services.SecurityNotHalted):
+        services.security_resume(actor=operator, code=market.security.code, reason="r")
+    with pytest.raises(services.MarketNotHalted):
+        services.market_resume(actor=operator, reason="r")
+    services.security_halt(actor=operator, code=market.security.code, reason="r")
+    services.market_halt(actor=operator, reason="r")
+    with pytest.raises(services.SecurityAlreadyHalted):
+        services.security_halt(actor=operator, code=market.security.code, reason="again")
+    with pytest.raises(services.MarketAlreadyHalted):
+        services.market_halt(actor=operator, reason="again")
+    assert Entry.objects.filter(kind="HALT").count() == 2
+
+
+def test_the_kill_switch_stops_trading_and_pauses_settlement_until_resume_then_each_trade_settles_once(book):
+    market, _mm, investor, operator = book
+    # given two trades matched and sealed
+    buy(market, investor, "t1"), buy(market, investor, "t2")
+    block_seal()
+    trades = list(Trade.objects.order_by("id"))
+    assert len(trades) == 2
+
+    # when the market is halted
+    services.market_halt(actor=operator, reason="Systems incident")
+
+    # then orders are refused everywhere, and the sealed trades do not settle (sealing goes on)
+    before = snapshot()
+    with pytest.raises(err.MarketHalted):
+        buy(market, investor, "t3")
+    assert snapshot() == before
+    assert [trade_settle(trade_id=t.pk) for t in trades] == [False, False]
+    assert sweep() == 0
+    assert block_seal() is not None  # the HALT entry is sealed
+    assert not Settlement.objects.exists()
+
+    # when it resumes, the sweep settles each waiting trade once, and again settles nothing
+    services.market_resume(actor=operator, reason="Incident closed")
+    assert sweep() == 2
+    assert sweep() == 0
+    assert sorted(Settlement.objects.values_list("trade_id", flat=True)) == [t.pk for t in trades]
+    assert set(Trade.objects.values_list("status", flat=True)) == {Trade.Status.SETTLED}
+    block_seal()
+    assert ledger_verify().ok
+    assert [p["scope"] for p in payloads("HALT") + payloads("RESUME")] == ["market", "market"]
+
+
+def test_the_api_halts_and_resumes_and_shows_the_market(book):
+    market, _mm, investor, operator = book
+    staff, client = api_for(operator), api_for(investor.owner)
+    code = market.security.code
+
+    # the operator halts a security: 200 with the security, now halted; an investor's order is refused by name
+    halted = staff.post(f"/api/v1/securities/{code}/halt/", {"reason": "Pending news"}, format="json")
+    assert (halted.status_code, halted.json()["code"], halted.json()["status"]) == (200, code, "halted")
+    order = client.post(
+        "/api/v1/orders/",
+        {
+            "security": code,
+            "side": "buy",
+            "quantity": 100,
+            "limit_price": "10.10",
+            "time_in_force": "IOC",
+            "client_order_id": "api-1",
+        },
+        format="json",
+    )
+    assert (order.status_code, order.json()["code"]) == (409, "security_halted")
+    resumed = staff.post(f"/api/v1/securities/{code}/resume/", {"reason": "News out"}, format="json")
+    assert resumed.json()["status"] == "listed"
+
+    # the market switch, seen by anyone signed in
+    assert client.get("/api/v1/market/").json()["state"] == "open"
+    off = staff.post("/api/v1/market/halt/", {"reason": "Drill"}, format="json").json()
+    assert (off["state"], off["halted_reason"], off["profile"]) == ("halted", "Drill", "open")
+    assert client.get("/api/v1/market/").json()["state"] == "halted"
+    assert client.post("/api/v1/market/resume/", {"reason": "mine"}, format="json").status_code == 403
+    assert staff.post("/api/v1/market/resume/", {"reason": "Drill over"}, format="json").json()["state"] == "open"
+    assert MarketState.objects.get().halted is False
+
+    # bad input is a 4xx that changes nothing
+    assert staff.post(f"/api/v1/securities/{code}/halt/", {}, format="json").status_code == 400
+    assert staff.post("/api/v1/securities/NOPE/halt/", {"reason": "r"}, format="json").status_code == 404
+    assert client.post(f"/api/v1/securities/{code}/halt/", {"reason": "r"}, format="json").status_code == 403
+    assert Security.objects.get(code=code).status == Security.Status.LISTED
+
+
+def test_every_page_says_plainly_that_the_market_is_halted(book, client):
+    market, _mm, investor, operator = book
+    client.force_login(investor.owner)
+    assert "market-halt" not in client.get("/").content.decode()
+
+    services.market_halt(actor=operator, reason="Systems incident")
+
+    for path in ("/", "/orders/new/"):
+        page = client.get(path, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert "Trading is halted across the market; settlement is paused." in page and "Systems incident" in page
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "全市场已暂停交易" in page

@@ -188,8 +188,8 @@ class CounterOrderOutput(OrderOutput):
         return selectors.order_entered_at_counter(obj, self.context["account"])
 
 
-class CounterOrderInput(OrderListApi.InputSerializer):
-    """The body of ``POST orders/``."""
+# The body of ``POST orders/``: the same class, so the schema has one "OrderRequest" component.
+CounterOrderInput = OrderListApi.InputSerializer
 
 
 class ClientOrderListApi(CounterApi):

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -174,6 +174,7 @@ class DocumentInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False)
 
 
+@extend_schema_serializer(component_name="KycReasonInput")
 class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=MAX_REASON)
 
@@ -188,13 +189,16 @@ class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="RegisterRequest")
     class InputSerializer(IdentityInput):
         broker = serializers.CharField(max_length=16)
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
+    @extend_schema_serializer(component_name="RegisterResponse")
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
+        expires_at = serializers.DateTimeField()
         profile = ProfileOutput()
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **ERRORS})

@@ -97,6 +97,7 @@ class BlockListApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("after", int, required=False), OpenApiParameter("limit", int, required=False)],
         responses={200: dict},
+        operation_id="ledger_blocks_list",
     )
     def get(self, request):
         after = _int_param(request, "after")
@@ -155,6 +156,7 @@ class EntryListApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("from", int, required=False), OpenApiParameter("limit", int, required=False)],
         responses={200: dict},
+        operation_id="ledger_entries_list",
     )
     def get(self, request):
         require_role(request.user, SUPERVISORS, gettext("Only supervisors and replicas read the ledger in bulk."))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,8 +19,9 @@ from exchange.api.views import TradeOutput
 from . import selectors, services
 
 
+@extend_schema_serializer(component_name="SettlementReasonInput")
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = serializers.CharField(max_length=services.REASON_MAX_LENGTH)
 
 
 def _action_view(service, name: str):

@@ -197,6 +197,7 @@ class QuoteOutput(serializers.Serializer):
 class QuotesApi(APIView):
     """A market maker's own quotes: list active ones, publish (replace) a two-sided quote, pull them all."""
 
+    @extend_schema_serializer(component_name="QuotePublishRequest")
     class InputSerializer(serializers.Serializer):
         security = serializers.CharField(max_length=16)
         bid_price = DecimalString()
@@ -204,6 +205,7 @@ class QuotesApi(APIView):
         ask_price = DecimalString()
         ask_quantity = StrictInteger()
 
+    @extend_schema_serializer(component_name="QuotePublishResponse")
     class PublishOutput(serializers.Serializer):
         bid = QuoteOutput()
         ask = QuoteOutput()
@@ -253,6 +255,7 @@ class OrderOutput(serializers.Serializer):
 
 
 class OrderListApi(APIView):
+    @extend_schema_serializer(component_name="OrderRequest")
     class InputSerializer(serializers.Serializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)

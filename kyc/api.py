@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import tokens
+from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
@@ -380,6 +381,8 @@ class ApplicationListApi(APIView):
 
     The regulator: investors found by exact account code or user name (``?q=``), masked.
     """
+
+    pagination_class = Pagination
 
     @extend_schema(
         parameters=[

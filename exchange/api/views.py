@@ -18,6 +18,7 @@ from core import errors as err
 from core import tokens
 from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInteger
+from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from exchange import selectors, services
@@ -255,6 +256,8 @@ class OrderOutput(serializers.Serializer):
 
 
 class OrderListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema_serializer(component_name="OrderRequest")
     class InputSerializer(serializers.Serializer):
         security = serializers.CharField(max_length=16)
@@ -331,6 +334,8 @@ class TradeOutput(serializers.Serializer):
 
 
 class TradeListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=TradeOutput(many=True))
     def get(self, request):
         return paginated(request, self, selectors.trades_visible(request.user), TradeOutput)

@@ -18,7 +18,14 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -38,6 +45,7 @@ from .models import KycDocument, KycProfile
 
 MAX_TEXT = 300
 MAX_REASON = 2000
+DOCUMENT_TYPES = sorted(set(services.ALLOWED_DOCUMENTS.values()))
 
 
 def _ip(request) -> str | None:
@@ -496,7 +504,13 @@ class ApplicationRevealApi(APIView):
 class DocumentApi(APIView):
     """The file of an ID document, for its investor, their broker's staff and the regulator; 404 for anyone else."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes, 404: ErrorSerializer})
+    @extend_schema(
+        responses={
+            # The types kyc_document_add accepts (services.ALLOWED_DOCUMENTS, sniffed from the bytes).
+            **{(200, content_type): OpenApiResponse(OpenApiTypes.BINARY) for content_type in DOCUMENT_TYPES},
+            404: ErrorSerializer,
+        }
+    )
     def get(self, request, document_id: int):
         document, path = services.kyc_document_open(actor=request.user, document_id=document_id, ip=_ip(request))
         response = FileResponse(

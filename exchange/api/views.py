@@ -375,7 +375,10 @@ class AccountApi(APIView):
 class TradeProofApi(APIView):
     """The inclusion proof of one of the user's trades, as a file for the offline verifier."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        parameters=[OpenApiParameter("download", bool, required=False, description="as an attachment")],
+        responses={200: ledger_api.InclusionOutput, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
     def get(self, request, trade_id):
         trade = selectors.trades_visible(request.user).filter(pk=trade_id).first()
         if trade is None:

@@ -212,7 +212,7 @@ class QuotesApi(APIView):
         ask = QuoteOutput()
         trades = serializers.ListField(child=serializers.IntegerField())
 
-    @extend_schema(responses=QuoteOutput(many=True))
+    @extend_schema(responses={200: QuoteOutput(many=True), 403: ErrorSerializer})
     def get(self, request):
         account = _require_account(request.user)
         return Response(QuoteOutput(selectors.quotes_active(account), many=True).data)

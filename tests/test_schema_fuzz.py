@@ -4,9 +4,9 @@ staff member. Any 5xx, any status code the operation does not document and any a
 match its documented schema or content type fails the test.
 
 The run is fixed (derandomised, no shrinking, no example database) and small (``EXAMPLES`` per operation
-and role) so that it stays well under two minutes on PostgreSQL. Path parameters point at real rows
-(the investor's order, trade, profile and account, the listed security) half of the time, so the
-operations answer with real data and not only with 404s.
+and role) so that it stays well under two minutes on PostgreSQL. Path parameters point at real rows (the
+investor's order, trade, profile and account, the listed security, a sealed block and leaf) half of the
+time, so the operations answer with real data and not only with 404s.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from core import tokens
 from exchange.models import Order, Trade
 from exchange.services import OrderRequest, order_place
 from kyc.models import KycProfile
+from ledger.models import Block
+from ledger.services import block_seal
 
 EXAMPLES = 5
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -70,23 +72,29 @@ def _known_ids(market) -> tuple[dict, dict]:
         account=investor,
         request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "fuzz-1"),
     )
+    block_seal()
     resting, _ = order_place(
         placed_by=investor.owner,
         account=investor,
         request=OrderRequest(market.security.code, "buy", 100, Decimal("9.50"), "DAY", "fuzz-2"),
     )
+    market.quote(mm, "9.80", "10.00")
+    block_seal()
     ids = {
         "order_id": resting.pk,
         "trade_id": Trade.objects.filter(buyer=investor).values_list("pk", flat=True).first(),
         "profile_id": KycProfile.objects.get(user=investor.owner).pk,
+        "height": Block.objects.order_by("height").values_list("height", flat=True).last(),
+        "index": 0,
     }
-    assert Order.objects.filter(account=investor).count() == 2 and ids["trade_id"] is not None
+    assert Order.objects.filter(account=investor).count() == 2 and ids["trade_id"] and ids["height"] is not None
     users = {"investor": investor.owner, "market_maker": mm.owner, "staff": market.staff}
     return ids | {"security": market.security.code, "client": investor.code}, users
 
 
 def _path_parameters(path: str, known: dict) -> dict:
-    params = {name: known[name] for name in ("order_id", "trade_id", "profile_id") if "{" + name + "}" in path}
+    names = ("order_id", "trade_id", "profile_id", "height", "index")
+    params = {name: known[name] for name in names if "{" + name + "}" in path}
     if "{code}" in path:
         params["code"] = known["client"] if path.startswith("/api/v1/counter/") else known["security"]
     return params

@@ -5,7 +5,7 @@ match its documented schema or content type fails the test.
 
 The run is fixed (derandomised, no shrinking, no example database) and small (``EXAMPLES`` per operation
 and role) so that it stays well under two minutes on PostgreSQL. Path parameters point at real rows (the
-investor's order, trade, profile and account, the listed security, a sealed block and leaf) half of the
+investor's order, trade, profile, ID document and account, the listed security, a sealed block and leaf) half of the
 time, so the operations answer with real data and not only with 404s.
 """
 
@@ -32,7 +32,7 @@ from config.wsgi import application
 from core import tokens
 from exchange.models import Order, Trade
 from exchange.services import OrderRequest, order_place
-from kyc.models import KycProfile
+from kyc.models import KycDocument, KycProfile
 from ledger.models import Block
 from ledger.services import block_seal
 
@@ -84,6 +84,7 @@ def _known_ids(market) -> tuple[dict, dict]:
         "order_id": resting.pk,
         "trade_id": Trade.objects.filter(buyer=investor).values_list("pk", flat=True).first(),
         "profile_id": KycProfile.objects.get(user=investor.owner).pk,
+        "document_id": KycDocument.objects.get(profile__user=investor.owner).pk,  # a PNG
         "height": Block.objects.order_by("height").values_list("height", flat=True).last(),
         "index": 0,
     }
@@ -93,7 +94,7 @@ def _known_ids(market) -> tuple[dict, dict]:
 
 
 def _path_parameters(path: str, known: dict) -> dict:
-    names = ("order_id", "trade_id", "profile_id", "height", "index")
+    names = ("order_id", "trade_id", "profile_id", "document_id", "height", "index")
     params = {name: known[name] for name in names if "{" + name + "}" in path}
     if "{code}" in path:
         params["code"] = known["client"] if path.startswith("/api/v1/counter/") else known["security"]

@@ -22,11 +22,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	EXCHANGE_DEMO=1 $(PY) scripts/stack.py serve
 
-## Lint, check the layers (docs/architecture.md), then the whole test suite on PostgreSQL.
+## Lint, check the layers (docs/architecture.md), validate the OpenAPI schema (no warnings), then the whole
+## test suite on PostgreSQL.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/stack.py exec -- $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(PY) scripts/stack.py exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Throughput benchmarks (orders, ledger, settlement); figures are ratios against baselines

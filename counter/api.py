@@ -87,6 +87,8 @@ class OpenAccountOutput(serializers.Serializer):
 class ClientListApi(CounterApi):
     """Search the caller's broker's clients (GET) or open a new client account at the counter (POST)."""
 
+    pagination_class = Pagination
+
     @extend_schema(
         parameters=[OpenApiParameter("q", str, required=False, description="account, user, name, ID number")],
         responses={200: ClientOutput(many=True), 403: ErrorSerializer},
@@ -188,12 +190,14 @@ class CounterOrderOutput(OrderOutput):
         return selectors.order_entered_at_counter(obj, self.context["account"])
 
 
-class CounterOrderInput(OrderListApi.InputSerializer):
-    """The body of ``POST orders/``."""
+# The body of ``POST orders/``: the same class, so the schema has one "OrderRequest" component.
+CounterOrderInput = OrderListApi.InputSerializer
 
 
 class ClientOrderListApi(CounterApi):
     """A client's orders (GET), or an order placed for the client at the counter (POST, body as ``orders/``)."""
+
+    pagination_class = Pagination
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, required=False)],
@@ -260,6 +264,8 @@ class ClientTradeOutput(serializers.Serializer):
 
 class ClientTradeListApi(CounterApi):
     """A client's trades, newest first: the client's side and fee, and whether the order came from the counter."""
+
+    pagination_class = Pagination
 
     @extend_schema(responses={200: ClientTradeOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer})
     def get(self, request, code):

@@ -18,7 +18,14 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -27,6 +34,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import tokens
+from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
@@ -37,6 +45,7 @@ from .models import KycDocument, KycProfile
 
 MAX_TEXT = 300
 MAX_REASON = 2000
+DOCUMENT_TYPES = sorted(set(services.ALLOWED_DOCUMENTS.values()))
 
 
 def _ip(request) -> str | None:
@@ -174,6 +183,7 @@ class DocumentInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False)
 
 
+@extend_schema_serializer(component_name="KycReasonInput")
 class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=MAX_REASON)
 
@@ -188,13 +198,16 @@ class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="RegisterRequest")
     class InputSerializer(IdentityInput):
         broker = serializers.CharField(max_length=16)
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
+    @extend_schema_serializer(component_name="RegisterResponse")
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
+        expires_at = serializers.DateTimeField()
         profile = ProfileOutput()
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **ERRORS})
@@ -377,6 +390,8 @@ class ApplicationListApi(APIView):
     The regulator: investors found by exact account code or user name (``?q=``), masked.
     """
 
+    pagination_class = Pagination
+
     @extend_schema(
         parameters=[
             OpenApiParameter("queue", bool, required=False),
@@ -489,7 +504,13 @@ class ApplicationRevealApi(APIView):
 class DocumentApi(APIView):
     """The file of an ID document, for its investor, their broker's staff and the regulator; 404 for anyone else."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes, 404: ErrorSerializer})
+    @extend_schema(
+        responses={
+            # The types kyc_document_add accepts (services.ALLOWED_DOCUMENTS, sniffed from the bytes).
+            **{(200, content_type): OpenApiResponse(OpenApiTypes.BINARY) for content_type in DOCUMENT_TYPES},
+            404: ErrorSerializer,
+        }
+    )
     def get(self, request, document_id: int):
         document, path = services.kyc_document_open(actor=request.user, document_id=document_id, ip=_ip(request))
         response = FileResponse(

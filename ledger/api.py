@@ -12,10 +12,12 @@ import base64
 
 from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.schema import ErrorSerializer
 from core.permissions import require_role
 from core.roles import SUPERVISORS
 
@@ -53,6 +55,95 @@ def _int_param(request, name: str, default: int | None = None) -> int | None:
     return value
 
 
+# --------------------------------------------------------------------------
+# The shapes of the answers, for the schema (the views build their JSON with block_json, entry_json, …)
+
+
+class SignatureOutput(serializers.Serializer):
+    key_id = serializers.CharField()
+    name = serializers.CharField()
+    signature = serializers.CharField(help_text="base64")
+
+
+class BlockOutput(serializers.Serializer):
+    height = serializers.IntegerField()
+    first_leaf_index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    root = serializers.CharField(help_text="hex")
+    prev_hash = serializers.CharField(help_text="hex")
+    block_hash = serializers.CharField(help_text="hex")
+    sealed_at = serializers.DateTimeField()
+    checkpoint = serializers.CharField(help_text="the signed note")
+
+
+class BlockFullOutput(BlockOutput):
+    header = serializers.CharField(help_text="base64")
+    signatures = SignatureOutput(many=True)
+
+
+class BlockListOutput(serializers.Serializer):
+    results = BlockFullOutput(many=True)
+
+
+class EntryOutput(serializers.Serializer):
+    leaf_index = serializers.IntegerField()
+    leaf_hash = serializers.CharField(help_text="hex")
+    block_height = serializers.IntegerField()
+    entry_id = serializers.IntegerField(required=False, help_text="only for whoever may read the entry")
+    kind = serializers.CharField(required=False, help_text="only for whoever may read the entry")
+    recorded_at = serializers.DateTimeField(required=False, help_text="only for whoever may read the entry")
+    canonical = serializers.CharField(required=False, help_text="base64; only for whoever may read the entry")
+
+
+class EntryFullOutput(serializers.Serializer):
+    leaf_index = serializers.IntegerField()
+    leaf_hash = serializers.CharField(help_text="hex")
+    block_height = serializers.IntegerField()
+    entry_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    recorded_at = serializers.DateTimeField()
+    canonical = serializers.CharField(help_text="base64")
+
+
+class EntryListOutput(serializers.Serializer):
+    results = EntryFullOutput(many=True)
+
+
+class KeyOutput(serializers.Serializer):
+    key_id = serializers.CharField()
+    name = serializers.CharField()
+    algorithm = serializers.ChoiceField(choices=["ed25519"])
+    public_key = serializers.CharField(help_text="base64")
+    status = serializers.CharField()
+    local = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    retired_in_block = serializers.IntegerField(allow_null=True)
+
+
+class InclusionOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["inclusion"])
+    leaf_index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    leaf_hash = serializers.CharField(help_text="hex")
+    proof = serializers.ListField(child=serializers.CharField(), help_text="hex hashes")
+    checkpoint = serializers.CharField()
+    keys = KeyOutput(many=True)
+    entry = serializers.CharField(required=False, help_text="base64; only for whoever may read the entry")
+
+
+class ConsistencyOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["consistency"])
+    to = serializers.IntegerField()
+    proof = serializers.ListField(child=serializers.CharField(), help_text="hex hashes")
+    from_checkpoint = serializers.CharField()
+    to_checkpoint = serializers.CharField()
+
+    def get_fields(self):
+        # "from" is a Python keyword, so it cannot be a class attribute.
+        fields = super().get_fields()
+        return {"type": fields.pop("type"), "from": serializers.IntegerField(), **fields}
+
+
 def block_json(block: Block, *, full: bool = False) -> dict:
     out = {
         "height": block.height,
@@ -88,7 +179,7 @@ def checkpoint_block(tree_size: int | None) -> Block:
 class HeadApi(APIView):
     """The latest signed checkpoint."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: BlockOutput, 409: ErrorSerializer})
     def get(self, request):
         return Response(block_json(checkpoint_block(None)))
 
@@ -96,7 +187,8 @@ class HeadApi(APIView):
 class BlockListApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("after", int, required=False), OpenApiParameter("limit", int, required=False)],
-        responses={200: dict},
+        responses={200: BlockListOutput, 400: ErrorSerializer},
+        operation_id="ledger_blocks_list",
     )
     def get(self, request):
         after = _int_param(request, "after")
@@ -108,7 +200,7 @@ class BlockListApi(APIView):
 
 
 class BlockDetailApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: BlockFullOutput, 404: ErrorSerializer})
     def get(self, request, height):
         block = Block.objects.filter(height=height).first()
         if block is None:
@@ -141,7 +233,7 @@ def entry_json(leaf: Leaf, *, with_bytes: bool) -> dict:
 
 
 class EntryDetailApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: EntryOutput, 404: ErrorSerializer})
     def get(self, request, index):
         leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
         if leaf is None:
@@ -154,7 +246,8 @@ class EntryListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("from", int, required=False), OpenApiParameter("limit", int, required=False)],
-        responses={200: dict},
+        responses={200: EntryListOutput, 400: ErrorSerializer, 403: ErrorSerializer},
+        operation_id="ledger_entries_list",
     )
     def get(self, request):
         require_role(request.user, SUPERVISORS, gettext("Only supervisors and replicas read the ledger in bulk."))
@@ -187,7 +280,10 @@ def inclusion_bundle(leaf: Leaf, block: Block, *, with_bytes: bool) -> dict:
 
 
 class EntryProofApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("tree_size", int, required=False)], responses={200: dict})
+    @extend_schema(
+        parameters=[OpenApiParameter("tree_size", int, required=False)],
+        responses={200: InclusionOutput, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
     def get(self, request, index):
         leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
         if leaf is None:
@@ -199,7 +295,7 @@ class EntryProofApi(APIView):
 class ConsistencyApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=False)],
-        responses={200: dict},
+        responses={200: ConsistencyOutput, 400: ErrorSerializer, 409: ErrorSerializer},
     )
     def get(self, request):
         old_size = _int_param(request, "from")
@@ -239,6 +335,6 @@ def keys_json() -> list[dict]:
 
 
 class KeyListApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=KeyOutput(many=True))
     def get(self, request):
         return Response(keys_json())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.schema import ErrorSerializer
+from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
 from core.permissions import require_role
 from core.roles import SUPERVISORS
@@ -19,8 +19,9 @@ from exchange.api.views import TradeOutput
 from . import selectors, services
 
 
+@extend_schema_serializer(component_name="SettlementReasonInput")
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = serializers.CharField(max_length=services.REASON_MAX_LENGTH)
 
 
 def _action_view(service, name: str):
@@ -30,7 +31,8 @@ def _action_view(service, name: str):
             responses={
                 200: inline_serializer(
                     f"Trade{name.title()}", {"id": serializers.IntegerField(), "status": serializers.CharField()}
-                )
+                ),
+                **ERRORS,
             },
             operation_id=f"trade_{name}",
         )
@@ -51,8 +53,41 @@ TradeReleaseApi = _action_view(services.trade_release, "release")
 TradeRefuseApi = _action_view(services.trade_refuse, "refuse")
 
 
+class MonitorOutput(serializers.Serializer):
+    awaiting_seal = serializers.IntegerField()
+    awaiting_settlement = serializers.IntegerField()
+    held = serializers.IntegerField()
+    failed_last_hour = serializers.IntegerField()
+    settled_last_hour = serializers.IntegerField()
+    latency_median_s = serializers.FloatField(allow_null=True)
+    latency_p99_s = serializers.FloatField(allow_null=True)
+    as_of = serializers.DateTimeField()
+
+
+class ActionOutput(serializers.Serializer):
+    action = serializers.CharField()
+    reason = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class LifecycleOutput(serializers.Serializer):
+    matched_at = serializers.DateTimeField()
+    sealed_at = serializers.DateTimeField(allow_null=True)
+    leaf_index = serializers.IntegerField(allow_null=True)
+    block_height = serializers.IntegerField(allow_null=True)
+    settled_at = serializers.DateTimeField(allow_null=True)
+    settlement_mode = serializers.CharField(allow_null=True)
+    settlement_leaf_index = serializers.IntegerField(allow_null=True)
+    settlement_block_height = serializers.IntegerField(allow_null=True)
+    actions = ActionOutput(many=True)
+
+
+class TradeDetailOutput(TradeOutput):
+    lifecycle = LifecycleOutput(read_only=True)
+
+
 class MonitorApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: MonitorOutput, 403: ErrorSerializer})
     def get(self, request):
         require_role(request.user, SUPERVISORS, gettext("Only supervisors see the settlement monitor."))
         return Response(selectors.monitor_summary())
@@ -61,7 +96,7 @@ class MonitorApi(APIView):
 class TradeDetailApi(APIView):
     """A trade as its parties (and supervisors) see it, with its lifecycle: matched → sealed → settled."""
 
-    @extend_schema(responses={200: TradeOutput, 404: ErrorSerializer})
+    @extend_schema(responses={200: TradeDetailOutput, 404: ErrorSerializer})
     def get(self, request, trade_id):
         trade = exchange_selectors.trades_visible(request.user).filter(pk=trade_id).first()
         if trade is None:

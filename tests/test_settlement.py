@@ -19,6 +19,8 @@ from ledger.services import block_seal
 from registry.models import Security
 from settlement.models import Settlement
 from settlement.services import (
+    REASON_MAX_LENGTH,
+    ReasonTooLong,
     TradeNotHeld,
     TradeNotPending,
     net_settle,
@@ -164,6 +166,15 @@ def test_only_the_depository_holds_and_a_reason_is_required(deal, market):
     with pytest.raises(ReasonRequired):
         trade_refuse(actor=market.depository, trade_id=trade.pk, reason="  ")
     assert snapshot() == before
+
+
+def test_a_reason_longer_than_the_api_takes_is_refused_by_the_service_too(deal, market):
+    _m, _mm, _buyer, _fee, trade = deal
+    before = snapshot()
+    with pytest.raises(ReasonTooLong):
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="x" * (REASON_MAX_LENGTH + 1))
+    assert snapshot() == before
+    assert trade_hold(actor=market.depository, trade_id=trade.pk, reason="x" * REASON_MAX_LENGTH).status == "held"
 
 
 @pytest.fixture

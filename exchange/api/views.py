@@ -18,6 +18,7 @@ from core import errors as err
 from core import tokens
 from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInteger
+from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from exchange import selectors, services
@@ -162,6 +163,7 @@ class QuoteOutput(serializers.Serializer):
 class QuotesApi(APIView):
     """A market maker's own quotes: list active ones, publish (replace) a two-sided quote, pull them all."""
 
+    @extend_schema_serializer(component_name="QuotePublishRequest")
     class InputSerializer(serializers.Serializer):
         security = serializers.CharField(max_length=16)
         bid_price = DecimalString()
@@ -169,12 +171,13 @@ class QuotesApi(APIView):
         ask_price = DecimalString()
         ask_quantity = StrictInteger()
 
+    @extend_schema_serializer(component_name="QuotePublishResponse")
     class PublishOutput(serializers.Serializer):
         bid = QuoteOutput()
         ask = QuoteOutput()
         trades = serializers.ListField(child=serializers.IntegerField())
 
-    @extend_schema(responses=QuoteOutput(many=True))
+    @extend_schema(responses={200: QuoteOutput(many=True), 403: ErrorSerializer})
     def get(self, request):
         account = _require_account(request.user)
         return Response(QuoteOutput(selectors.quotes_active(account), many=True).data)
@@ -218,6 +221,9 @@ class OrderOutput(serializers.Serializer):
 
 
 class OrderListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="OrderRequest")
     class InputSerializer(serializers.Serializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)
@@ -293,6 +299,8 @@ class TradeOutput(serializers.Serializer):
 
 
 class TradeListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=TradeOutput(many=True))
     def get(self, request):
         return paginated(request, self, selectors.trades_visible(request.user), TradeOutput)
@@ -332,7 +340,10 @@ class AccountApi(APIView):
 class TradeProofApi(APIView):
     """The inclusion proof of one of the user's trades, as a file for the offline verifier."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        parameters=[OpenApiParameter("download", bool, required=False, description="as an attachment")],
+        responses={200: ledger_api.InclusionOutput, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
     def get(self, request, trade_id):
         trade = selectors.trades_visible(request.user).filter(pk=trade_id).first()
         if trade is None:

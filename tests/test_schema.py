@@ -1,0 +1,78 @@
+"""The OpenAPI schema says what the API does (issue 9, item 7): request bodies, list envelopes, limits and
+content types. tests/test_schema_fuzz.py checks the answers against it; this pins the shapes themselves."""
+
+from __future__ import annotations
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from core.api.pagination import Pagination
+from settlement.services import REASON_MAX_LENGTH
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _component(schema, body: dict) -> dict:
+    return schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]] if "$ref" in body else body
+
+
+def _body(schema, path: str) -> dict:
+    return _component(schema, schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"])
+
+
+def _answer(schema, path: str) -> dict:
+    return _component(schema, schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"])
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/api/v1/orders/", {"security", "side", "quantity", "limit_price", "client_order_id"}),
+        ("/api/v1/quotes/", {"security", "bid_price", "bid_quantity", "ask_price", "ask_quantity"}),
+        ("/api/v1/kyc/register/", {"broker", "username", "password", "real_name", "id_number"}),
+        ("/api/v1/auth/token/", {"username", "password"}),
+    ],
+)
+def test_each_post_documents_its_own_body(schema, path, fields):
+    assert set(_body(schema, path)["required"]) >= fields
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/orders/",
+        "/api/v1/trades/",
+        "/api/v1/counter/clients/",
+        "/api/v1/counter/clients/{code}/orders/",
+        "/api/v1/counter/clients/{code}/trades/",
+        "/api/v1/kyc/applications/",
+    ],
+)
+def test_paginated_lists_document_the_envelope_and_its_parameters(schema, path):
+    envelope = _answer(schema, path)
+    assert envelope["type"] == "object"
+    assert envelope["required"] == ["count", "next", "previous", "results"]
+    assert envelope["properties"]["results"]["type"] == "array"
+    limit = next(p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == Pagination.max_limit
+
+
+def test_ledger_keys_are_an_array_and_the_ledger_answers_are_objects(schema):
+    keys = _answer(schema, "/api/v1/ledger/keys/")
+    assert keys["type"] == "array" and keys["items"]["$ref"].endswith("/KeyOutput")
+    for path in ("/api/v1/ledger/head/", "/api/v1/ledger/blocks/", "/api/v1/ledger/entries/{index}/proof/"):
+        assert _answer(schema, path)["type"] == "object"
+
+
+@pytest.mark.parametrize("action", ["hold", "release", "refuse"])
+def test_a_settlement_reason_is_documented_with_the_limit_the_api_enforces(schema, action):
+    body = _body(schema, f"/api/v1/trades/{{trade_id}}/{action}/")
+    assert body["properties"]["reason"]["maxLength"] == REASON_MAX_LENGTH == 500
+
+
+def test_a_kyc_document_is_documented_with_its_real_content_types(schema):
+    content = schema["paths"]["/api/v1/kyc/documents/{document_id}/"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"image/jpeg", "image/png", "application/pdf"}

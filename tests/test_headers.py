@@ -391,19 +391,13 @@ def check_deploy(env: dict[str, str]) -> tuple[int, set[str], str]:
     return done.returncode, set(re.findall(r"^\S*: \((\S+)\)", output, re.MULTILINE)), output
 
 
-# drf-spectacular's deploy check reports schema problems (component name and operationId collisions), not
-# deployment settings; they are item 7 of the same issue, whose `spectacular --validate --fail-on-warn` gate
-# replaces them. Everything else check --deploy says counts.
-SCHEMA_WARNINGS = {"drf_spectacular.W001"}
-
-
 def test_check_deploy_under_the_production_switch_prints_no_warning(tmp_path):
     # when check --deploy runs with the production settings of docs/operations.md
     returncode, ids, output = check_deploy(production_env(tmp_path))
 
     # then it reports nothing about the deployment (security.W009 included: the generated key is long enough)
     assert returncode == 0, output
-    assert ids - SCHEMA_WARNINGS == set(), output
+    assert ids == set(), output
     assert len((tmp_path / "data" / "secret_key").read_text().strip()) >= 50
 
 
@@ -412,7 +406,7 @@ def test_without_the_switch_check_deploy_names_what_the_switch_turns_on(tmp_path
     _returncode, ids, output = check_deploy(production_env(tmp_path, EXCHANGE_SECURE="0"))
 
     # then exactly the HTTPS settings are missing
-    assert ids - SCHEMA_WARNINGS == {"security.W004", "security.W008", "security.W012", "security.W016"}, output
+    assert ids == {"security.W004", "security.W008", "security.W012", "security.W016"}, output
 
 
 def test_the_production_switch_redirects_to_https_and_sends_hsts(tmp_path):

@@ -26,7 +26,6 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext
-from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -114,10 +113,6 @@ def session_verify(request: HttpRequest, device) -> None:
     """Mark the session as having passed the second factor (django-otp keeps the device id in it)."""
     otp_login(request, device)
     audit_record(actor=request.user, action="otp_verified", target=request.user.username, ip=client_ip(request))
-
-
-def session_is_verified(request: HttpRequest) -> bool:
-    return DEVICE_ID_SESSION_KEY in request.session and request.user.is_verified()
 
 
 def qr_data_uri(text: str) -> str:

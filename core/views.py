@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, pgettext_lazy
 from django.views.decorators.cache import never_cache
@@ -14,8 +14,7 @@ from django.views.decorators.cache import never_cache
 from . import twofactor
 from .audit import client_ip
 
-ENROL_SESSION_KEY = "_otp_enrol_device"  # the pk of the device shown on the enrolment page
-NEXT_SESSION_KEY = "_otp_next"
+NEXT_SESSION_KEY = "_otp_next"  # where the login was going, kept while the code page sends on to enrolment
 
 
 class CodeForm(forms.Form):
@@ -30,7 +29,7 @@ def _next_url(request) -> str:
     target = request.POST.get("next") or request.GET.get("next") or request.session.get(NEXT_SESSION_KEY) or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
-    return settings.LOGIN_REDIRECT_URL
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 @never_cache
@@ -48,7 +47,9 @@ def otp_verify(request):
         device = twofactor.otp_check(user=request.user, code=form.cleaned_data["code"], ip=ip)
         if device is not None:
             twofactor.session_verify(request, device)
-            return redirect(_next_url(request))
+            target = _next_url(request)
+            request.session.pop(NEXT_SESSION_KEY, None)
+            return redirect(target)
         twofactor.otp_failed(request, user=request.user)
         if getattr(request, "axes_locked_out", False):
             logout(request)  # locked: the password step again, which axes refuses until the cool-off ends
@@ -72,11 +73,9 @@ def otp_enrol(request):
         )
         if codes is not None:
             twofactor.session_verify(request, device)
-            return render(
-                request,
-                "registration/otp_recovery_codes.html",
-                {"codes": codes, "next": _next_url(request)},
-            )
+            target = _next_url(request)
+            request.session.pop(NEXT_SESSION_KEY, None)
+            return render(request, "registration/otp_recovery_codes.html", {"codes": codes, "next": target})
         form.add_error("code", gettext("Wrong or expired code. Wait for the next code and try again."))
     context = {
         "form": form,

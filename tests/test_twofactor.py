@@ -258,3 +258,15 @@ def test_wrong_codes_count_towards_the_lockout(settings, api, market):
     assert answers[-1].status_code == 429
     assert token_post(api, {**body, "otp": totp_code(device)}).status_code == 429
     assert AuditEvent.objects.filter(action="login_locked", actor_username=user.username).exists()
+
+
+def test_enrolment_without_a_next_page_continues_to_the_market_watch(market):
+    client = Client()
+    password_login(client, market.staff.username)
+    client.get("/otp/enrol/")
+    device = TOTPDevice.objects.get(user=market.staff, confirmed=False)
+
+    done = client.post("/otp/enrol/", {"code": totp_code(device)})
+
+    assert done.context["next"] == "/"
+    assert '<a class="button primary" href="/" id="otp-continue">' in done.content.decode()

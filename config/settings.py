@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -72,6 +73,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",  # django-csp: the Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
+    "django_otp",  # the staff's second factor (core.twofactor): TOTP devices and recovery codes
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",  # django-axes: failed logins lock the user name from the address (AXES_* below)
     # Ours, from the bottom layer up (docs/architecture.md; `lint-imports` keeps imports pointing down).
     "core",
     "ledger",
@@ -94,10 +99,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the session passed the second factor
     "core.middleware.no_store_private",
     "core.middleware.staff_session_idle_timeout",
+    "core.middleware.staff_second_factor",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into core.twofactor.lockout_response
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -149,6 +157,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "core.passwords.BlankPasswordValidator"},
 ]
+# axes' backend comes first: it refuses a locked-out user name and address before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "market"
 LOGOUT_REDIRECT_URL = "login"
@@ -217,6 +227,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # django-axes logs every login at INFO; its lockouts are in the audit trail (core.audit).
+    "loggers": {"axes": {"level": env("AXES_LOG_LEVEL", "WARNING")}},
 }
 
 # Production behind an HTTPS proxy (docs/operations.md, "Production settings"): the proxy ends TLS and sets
@@ -252,6 +264,19 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
     }
 }
+
+# Login lockout (django-axes, docs/operations.md "Second factor and lockout"): the AXES_FAILURE_LIMIT-th failed
+# login of one user name from one address locks that pair for AXES_COOLOFF_TIME, on the login page and on
+# POST auth/token/ alike (both call authenticate() with the request). The lockout is audited (core.audit).
+AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", "5") or 5)
+AXES_COOLOFF_TIME = timedelta(minutes=int(env("AXES_COOLOFF_MINUTES", "15") or 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.twofactor.axes_client_ip"
+AXES_LOCKOUT_CALLABLE = "core.twofactor.lockout_response"
+AXES_VERBOSE = False
+# The TOTP devices' issuer, shown by authenticator apps beside the user name.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "OTC Exchange")
 
 # A staff member's web session ends after this many seconds without activity (core.middleware); investors
 # and market makers keep Django's session age.

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("otp/", include("core.urls")),
     path("ledger/", include("ledger.page_urls")),
     path("settlement/", include("settlement.page_urls")),
     path("api/v1/counter/", include("counter.api_urls")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -50,6 +51,21 @@ def _on_login_failed(sender, credentials, request=None, **kwargs) -> None:
         action="login",
         outcome="failed",
         ip=client_ip(request),
+        detail={"step": "otp"} if credentials.get("otp") else None,
+    )
+
+
+# django-axes locks a user name from an address after AXES_FAILURE_LIMIT failed logins (core.twofactor); its
+# signal is the one place the lockout, and each login refused while it lasts, is observable.
+@receiver(user_locked_out, dispatch_uid="audit_login_locked")
+def _on_locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    audit_record(
+        actor=None,
+        username=str(username or ""),
+        action="login_locked",
+        outcome="refused",
+        ip=ip_address or client_ip(request),
+        detail={"path": getattr(request, "path", "")},
     )
 
 

@@ -14,6 +14,11 @@ idle staff sessions.
   The last activity is a time in the session. A page's background refresh (a request carrying the
   ``X-Exchange-Poll`` header, sent by ``static/js/poll.js`` and ``settlement.js``) is not activity, or a
   supervisor's market watch left open would never time out.
+* ``staff_second_factor``: a staff member whose session has not passed the second factor
+  (``core.twofactor``) reaches only the login, the code and enrolment pages, the logout, the language
+  switch and static files; any other page redirects to the code page (which sends a member without a
+  device on to enrolment). On the API such a session counts as no session at all, so it cannot read or
+  change anything and ``auth/token/`` asks for the code itself.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
 
 from .roles import STAFF_ROLES
 
@@ -78,6 +86,27 @@ def staff_session_idle_timeout(get_response):
                 return redirect(settings.LOGIN_URL)  # a post is not repeated after the login
             if last is None or POLL_HEADER not in request.headers:
                 request.session[LAST_ACTIVITY] = now
+        return get_response(request)
+
+    return middleware
+
+
+# Paths a staff member reaches between the password and the code.
+SECOND_FACTOR_OPEN = ("/login/", "/logout/", "/otp/", "/i18n/", "/static/", "/favicon.ico")
+
+
+def staff_second_factor(get_response):
+    def middleware(request):
+        user = request.user
+        if user.is_authenticated and user.role in STAFF_ROLES and not user.is_verified():
+            if request.path.startswith("/api/"):
+                # DRF's SessionAuthentication reads this user: the unverified session authenticates nothing.
+                request.user = AnonymousUser()
+            elif not request.path.startswith(SECOND_FACTOR_OPEN):
+                target = reverse("otp-verify")
+                if request.method in ("GET", "HEAD"):
+                    target += "?" + urlencode({"next": request.get_full_path()})
+                return redirect(target)
         return get_response(request)
 
     return middleware

@@ -36,14 +36,15 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
     os.environ["XDG_RUNTIME_DIR"] = str(DATA / "run")
     (DATA / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
 DEMO_PASSWORD = "demo-pass-2026"
+VENV_PY_HINT = ".venv/bin/python"
 DEMO_LOGINS = [
     ("investor1 … investor5", "investors"),
     ("mm1, mm2", "market makers"),
-    ("staff1, staff2", "broker staff"),
-    ("operator", "exchange operator"),
-    ("depository", "depository operator"),
-    ("regulator", "regulator"),
-    ("auditor", "auditor"),
+    ("staff1, staff2", "broker staff (+ code)"),
+    ("operator", "exchange operator (+ code)"),
+    ("depository", "depository operator (+ code)"),
+    ("regulator", "regulator (+ code)"),
+    ("auditor", "auditor (+ code)"),
 ]
 
 
@@ -304,6 +305,8 @@ def serve(env: dict, services: Services) -> int:
         print(f"  Demo logins, all with the password {DEMO_PASSWORD}:")
         for who, what in DEMO_LOGINS:
             print(f"    {who:<24} {what}")
+        print("  Staff, operator, depository, regulator and auditor also enter a 6-digit code after the password:")
+        print(f"    {VENV_PY_HINT} manage.py demo_totp staff1     (prints staff1's current code)")
         print("  Press Ctrl-C to stop everything.\n", flush=True)
         while True:
             gone = services.gone()

@@ -9,12 +9,15 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from balances.models import CashBalance, Position
 from balances.services import account_open, cash_deposit, securities_issue
 from core.models import Account, Broker, Role, User
+from core.roles import STAFF_ROLES
 from demo.onboarding import approved_investor
 from exchange.services import QuoteRequest, quote_publish
 from registry.models import Security
@@ -212,3 +215,39 @@ def snapshot() -> dict:
             cur.execute(f"SELECT * FROM {table} ORDER BY 1")
             out[table] = cur.fetchall()
     return out
+
+
+# The staff's second factor (core.twofactor). Staff logins in tests go through the real code step: the
+# code is computed from the device's key with django-otp's own RFC 6238 implementation.
+
+
+def totp_enrol(user: User) -> TOTPDevice:
+    """The user's confirmed authenticator (created with a random key if there is none)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    return device
+
+
+def totp_code(device: TOTPDevice, *, fresh: bool = True) -> str:
+    """The device's current code. ``fresh``: forget the last code used, as the next 30-second step would,
+    so that a test may log the same user in twice within one step (django-otp refuses a code used before)."""
+    device.refresh_from_db()
+    if fresh and (device.last_t >= 0 or device.throttling_failure_count):
+        device.last_t = -1
+        device.throttling_failure_count = 0
+        device.throttling_failure_timestamp = None
+        device.save(update_fields=["last_t", "throttling_failure_count", "throttling_failure_timestamp"])
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):0{device.digits}d}"
+
+
+def log_in(client, user: User) -> None:
+    """Sign ``user`` in on a Django test client: the session, then, for a staff role, the code page with
+    the current code of their authenticator (enrolled here if need be)."""
+    client.force_login(user)
+    if user.role in STAFF_ROLES:
+        code = totp_code(totp_enrol(user))
+        client.get("/otp/")  # the page, as a browser would see it first (and its CSRF cookie)
+        csrf = client.cookies["csrftoken"].value if "csrftoken" in client.cookies else ""
+        response = client.post("/otp/", {"code": code, "next": "/", "csrfmiddlewaretoken": csrf})
+        assert response.status_code == 302 and response["Location"] == "/", response

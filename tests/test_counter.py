@@ -32,7 +32,7 @@ from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
 from ledger.services import block_seal
 from settlement.services import trade_settle
-from tests.conftest import api_for, cash_of, position_of, snapshot
+from tests.conftest import api_for, cash_of, log_in, position_of, snapshot
 
 D = Decimal
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -117,7 +117,7 @@ def world(market) -> World:
 
 def page_client(user, language: str = "en") -> Client:
     client = Client()
-    client.force_login(user)
+    log_in(client, user)
     client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = language
     return client
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from balances.models import CashBalance, Position
 from core.models import Broker, Role, User
+from core.roles import STAFF_ROLES
+from demo.totp import demo_totp_key
 from exchange.models import Quote
 from ledger.models import Entry
 from registry.models import Security
@@ -65,3 +70,41 @@ def test_demo_data_has_every_login_and_a_second_load_adds_nothing(db, settings, 
 
     assert "already loaded" in capsys.readouterr().out
     assert (snapshot(), User.objects.count(), Entry.objects.count()) == before
+
+
+def test_demo_staff_get_in_with_the_code_demo_totp_prints(db, settings, capsys):
+    # given the demo market
+    settings.DEMO_MODE = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("demo_data")
+    capsys.readouterr()
+    # every demo staff user has a confirmed authenticator; investors and market makers none
+    staff = [name for name, role in DEMO_USERS.items() if role in STAFF_ROLES]
+    assert sorted(TOTPDevice.objects.filter(confirmed=True).values_list("user__username", flat=True)) == sorted(staff)
+
+    for username, page in (("staff1", "/counter/"), ("auditor", "/ledger/")):
+        # when a new user logs in with the password and the code demo_totp prints
+        client = Client()
+        client.post("/login/", {"username": username, "password": "demo-pass-2026"})
+        call_command("demo_totp", username)
+        code = capsys.readouterr().out.strip()
+        response = client.post("/otp/", {"code": code, "next": page})
+
+        # then they are in
+        assert len(code) == 6 and code.isdigit()
+        assert response["Location"] == page
+        assert client.get(page).status_code == 200
+
+
+def test_demo_totp_exists_only_in_demo_mode_and_for_staff(db, settings):
+    settings.DEMO_MODE = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("demo_data")
+    with pytest.raises(CommandError, match="not a staff user"):
+        call_command("demo_totp", "investor1")
+
+    settings.DEMO_MODE = False
+    with pytest.raises(CommandError, match="demo mode"):
+        call_command("demo_totp", "staff1")
+    with pytest.raises(ImproperlyConfigured):
+        demo_totp_key("staff1")

@@ -21,7 +21,7 @@ from core.models import Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.services import block_seal
-from tests.conftest import api_for
+from tests.conftest import api_for, log_in
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = {
@@ -38,7 +38,7 @@ STAFF = [Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Ro
 
 def client_for(user) -> Client:
     client = Client()
-    client.force_login(user)
+    log_in(client, user)
     return client
 
 

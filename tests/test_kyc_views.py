@@ -17,7 +17,7 @@ from core.models import Account, AuditEvent, Broker, Role, User
 from kyc import services
 from kyc.models import IdentityReveal, KycDocument, KycProfile
 from kyc.questionnaire import QUESTIONS
-from tests.conftest import api_for, snapshot
+from tests.conftest import api_for, log_in, snapshot
 
 VALID_ID = "11010519491231002X"  # the GB 11643 example number
 OTHER_ID = "110105194912310038"
@@ -58,7 +58,7 @@ def registration(broker: Broker, /, **over) -> dict:
 
 def client_for(user, language: str | None = None) -> Client:
     client = Client()
-    client.force_login(user)
+    log_in(client, user)
     if language:
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     return client

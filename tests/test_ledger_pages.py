@@ -17,6 +17,7 @@ from exchange.services import OrderRequest, order_place
 from ledger.models import Block, Leaf, SigningKey
 from ledger.services import block_seal, signed_note
 from ledger.verifier import verify_inclusion
+from tests.conftest import log_in
 from tests.test_pages import client_for, text
 
 LEDGER_TABLES = ["ledger_entry", "ledger_leaf", "ledger_block", "ledger_blocksignature", "ledger_node"]
@@ -337,7 +338,7 @@ def test_verify_now_names_the_problems_in_chinese_and_audits_them_in_english(tam
 def test_verify_now_needs_the_csrf_token(ledger, market):
     # given
     client = Client(enforce_csrf_checks=True)
-    client.force_login(market.user(Role.AUDITOR))
+    log_in(client, market.user(Role.AUDITOR))
 
     # when
     response = client.post("/ledger/verify/")

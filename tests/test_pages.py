@@ -15,14 +15,14 @@ from core.models import Role
 from exchange import selectors
 from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_place, quotes_pull
-from tests.conftest import cash_of, position_of, snapshot
+from tests.conftest import cash_of, log_in, position_of, snapshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def client_for(user, language: str | None = None) -> Client:
     client = Client()
-    client.force_login(user)
+    log_in(client, user)
     if language:
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     return client

@@ -11,7 +11,7 @@ from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.services import block_seal
 from settlement.services import trade_settle
-from tests.conftest import api_for, snapshot
+from tests.conftest import api_for, log_in, snapshot
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_trade_detail_shows_the_whole_lifecycle(sealed_trade):
 
 def test_monitor_page_and_figures(sealed_trade, client):
     market, buyer, _mm, trade = sealed_trade
-    client.force_login(market.depository)
+    log_in(client, market.depository)
 
     page = client.get("/settlement/")
 
@@ -92,13 +92,13 @@ def test_monitor_page_and_figures(sealed_trade, client):
     assert resp.status_code == 200
     trade.refresh_from_db()
     assert trade.status == "failed"
-    client.force_login(buyer.owner)
+    log_in(client, buyer.owner)
     assert client.get("/settlement/").status_code == 403
 
 
 def test_monitor_refusal_without_reason_is_a_message_not_a_change(sealed_trade, client):
     market, _buyer, _mm, trade = sealed_trade
-    client.force_login(market.depository)
+    log_in(client, market.depository)
     before = snapshot()
     resp = client.post(f"/settlement/trades/{trade.pk}/refuse/", {"reason": ""}, follow=True)
     assert resp.status_code == 200

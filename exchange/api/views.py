@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core import tokens
+from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInteger
 from core.api.pagination import Pagination
@@ -57,6 +57,15 @@ class TokenApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField()
         password = serializers.CharField(trim_whitespace=False)
+        otp = serializers.CharField(
+            required=False,
+            max_length=20,
+            help_text=(
+                "Staff roles only (broker staff, exchange and depository operators, regulator, auditor): the "
+                "current 6-digit code of the user's authenticator, or one of their recovery codes. Investors "
+                "and market makers leave it out."
+            ),
+        )
 
     @extend_schema_serializer(component_name="TokenResponse")
     class OutputSerializer(serializers.Serializer):
@@ -76,7 +85,11 @@ class TokenApi(APIView):
             "Log in with a user name and password and get the API token, sent then as `Authorization: Token "
             "<token>`. While the token is good the same one is returned; after `expires_at` (a lifetime set by "
             "the operator, a working day by default) a new one. A token also ends with `DELETE`, a web logout, "
-            "a password change or deactivation."
+            "a password change or deactivation. A staff user (every role but investor and market maker) also sends "
+            "`otp`, the current code of the authenticator enrolled at their first web login: without it the answer "
+            "is a 400 `otp_required`, with a wrong one `otp_invalid`. The "
+            "`AXES_FAILURE_LIMIT`-th failed login of one user name from one address (5 by default) locks that pair "
+            "for a while (15 minutes by default): a 429 `login_locked`, on this endpoint and on the login page alike."
         ),
         request=InputSerializer,
         responses={200: OutputSerializer, **ERRORS},
@@ -84,9 +97,18 @@ class TokenApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request._request, **data.validated_data)
+        credentials = {k: v for k, v in data.validated_data.items() if k != "otp"}
+        # With the request, so that django-axes counts a failure and refuses a locked-out user name and address.
+        user = authenticate(request._request, **credentials)
         if user is None:
             raise InvalidCredentials()
+        if twofactor.second_factor_required(user):
+            code = data.validated_data.get("otp", "")
+            if not code:
+                raise OtpRequired()
+            if twofactor.otp_check(user=user, code=code, ip=client_ip(request)) is None:
+                twofactor.otp_failed(request._request, user=user)  # a failed login: audited, counted by axes
+                raise OtpInvalid()
         token = tokens.token_issue(user=user, ip=client_ip(request))
         return Response(self.OutputSerializer({"token": token.key, "expires_at": tokens.token_expires_at(token)}).data)
 
@@ -104,6 +126,21 @@ class InvalidCredentials(err.DomainError):
     code = "invalid_credentials"
     status = 400
     default_message = gettext_lazy("Wrong username or password.")
+
+
+class OtpRequired(err.DomainError):
+    code = "otp_required"
+    status = 400
+    default_message = gettext_lazy(
+        "Staff accounts need the current code of their authenticator in the otp field (set it up at the first "
+        "web login)."
+    )
+
+
+class OtpInvalid(err.DomainError):
+    code = "otp_invalid"
+    status = 400
+    default_message = gettext_lazy("Wrong or expired code.")
 
 
 # --------------------------------------------------------------------------

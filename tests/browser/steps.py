@@ -4,6 +4,28 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
+from core.models import User
+from core.roles import STAFF_ROLES
+from tests.conftest import totp_code, totp_enrol
+
+PASSWORD = "pw-test-2026"
+
+
+def log_in(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
+    """The login page; for a staff role then the code page, with the current code of their authenticator
+    (enrolled first if need be), as a staff member types it from the app. Lands on the market watch."""
+    user = User.objects.get(username=username)
+    device = totp_enrol(user) if user.role in STAFF_ROLES else None  # before the login: the server reads it
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="登录").click()
+    if device is not None:
+        page.wait_for_url(f"{base}/otp/?next=%2F")
+        page.fill("#id_code", totp_code(device))
+        page.locator("#otp-submit").click()
+    page.wait_for_url(f"{base}/")
+
 
 def buy_500_from_the_ask_at_10_10(page: Page, base: str, code: str, *, available: str) -> None:
     """From the market watch: open the ticket of ``code``, take the 10.10 ask, buy 500 IOC, land on my orders."""

@@ -23,8 +23,8 @@ from exchange.services import OrderRequest, order_place
 from kyc.models import IdentityReveal
 from ledger.services import block_seal
 from settlement.models import SettlementAction
+from tests.browser.steps import log_in
 from tests.browser.test_kyc_browser import counter_deposit
-from tests.browser.test_trading_browser import log_in
 from tests.conftest import build_market, cash_of, position_of
 
 pytestmark = pytest.mark.browser

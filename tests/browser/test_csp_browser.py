@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from core.middleware import LAST_ACTIVITY
 from exchange.services import OrderRequest, order_place
-from tests.browser.test_trading_browser import log_in
+from tests.browser.steps import log_in
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser

@@ -19,6 +19,7 @@ from core.models import Account, AuditEvent, Role, User
 from exchange.models import Order, Trade
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
+from tests.browser import steps
 from tests.browser.steps import buy_500_from_the_ask_at_10_10
 from tests.conftest import Market, build_market, cash_of
 
@@ -38,11 +39,7 @@ class InvestorLogin:
 
 def log_in(page: Page, base: str, username: str, password: str) -> None:
     page.context.clear_cookies()
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/")
+    steps.log_in(page, base, username, password)
 
 
 def register_online(page: Page, base: str, market: Market, *, username: str, password: str) -> None:

@@ -11,7 +11,7 @@ from core.models import Role
 from exchange.services import OrderRequest, order_place
 from ledger.models import Leaf
 from ledger.services import block_seal
-from tests.browser.test_trading_browser import log_in
+from tests.browser.steps import log_in
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from exchange.models import Order, Quote, Trade
-from tests.browser.test_trading_browser import log_in
+from tests.browser.steps import log_in
 from tests.conftest import build_market, cash_of, position_of, snapshot
 
 pytestmark = pytest.mark.browser

@@ -7,20 +7,12 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.steps import buy_500_from_the_ask_at_10_10
+from tests.browser.steps import buy_500_from_the_ask_at_10_10, log_in
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "pw-test-2026"
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/")
 
 
 def test_investor_buys_from_a_quote_and_sees_the_trade_and_the_cash(page: Page, live_server):

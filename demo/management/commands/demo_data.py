@@ -11,10 +11,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from balances.services import account_open, cash_deposit, securities_issue
 from core.models import Account, Broker, Role, User
 from demo.onboarding import approved_investor
+from demo.totp import DEMO_STAFF, demo_staff_enrol
 from exchange.services import QuoteRequest, quote_publish
 from registry.models import Security
 
@@ -35,11 +37,22 @@ class Command(BaseCommand):
         if not settings.DEMO_MODE:
             raise CommandError("Demo data is only loaded in demo mode (EXCHANGE_DEMO=1).")
         if User.objects.filter(username="investor1").exists():
-            self.stdout.write("Demo data already loaded; nothing added.")
+            # Data loaded before the staff's second factor existed gets the demo authenticators now.
+            enrolled = self._enrol_staff()
+            self.stdout.write("Demo data already loaded; nothing added." if not enrolled else "Demo staff enrolled.")
             return
         with transaction.atomic():
             self._load()
+            self._enrol_staff()
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+
+    def _enrol_staff(self) -> int:
+        """The demo staff's authenticators with known secrets (demo.totp); how many were new."""
+        new = 0
+        for user in User.objects.filter(username__in=DEMO_STAFF).order_by("pk"):
+            before = TOTPDevice.objects.filter(user=user, confirmed=True).values_list("pk", flat=True).first()
+            new += demo_staff_enrol(user=user).pk != before
+        return new
 
     def _user(self, username: str, role: str, *, broker: Broker | None = None, name: str = "") -> User:
         first, _, last = name.partition(" ")

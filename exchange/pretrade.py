@@ -184,11 +184,19 @@ def check_investor(
 
 def check_tradable(security: Security, *, now: dt.datetime) -> None:
     if getattr(security, "market_halted", False):
-        raise err.MarketHalted()
+        reason = getattr(security, "market_halt_reason", "")
+        raise err.MarketHalted(
+            gettext("Trading is halted across the market: %(reason)s") % {"reason": reason} if reason else None
+        )
     if security.status == Security.Status.DELISTED:
         raise err.SecurityNotListed()
     if security.status == Security.Status.HALTED:
-        raise err.SecurityHalted()
+        raise err.SecurityHalted(
+            gettext("Trading in %(code)s is halted: %(reason)s")
+            % {"code": security.code, "reason": security.halt_reason}
+            if security.halt_reason
+            else None
+        )
     if not security.mode_market_making:
         raise err.ModeDisabled()
     if not market_is_open(now):

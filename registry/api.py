@@ -36,6 +36,7 @@ class SecurityOutput(serializers.ModelSerializer):
             "band_high",
             "max_holders",
             "status",
+            "halt_reason",
             "trading_modes",
             "settlement_mode",
             "qualified_only",

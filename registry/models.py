@@ -37,6 +37,8 @@ class Security(models.Model):
     band_pct = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("30.00"))
     max_holders = models.PositiveIntegerField(default=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LISTED)
+    # Why the security is halted (the operator's reason), shown with every refusal; empty unless halted.
+    halt_reason = models.CharField(max_length=500, blank=True, default="")
     mode_market_making = models.BooleanField(default=True)
     mode_rfq = models.BooleanField(default=True)
     mode_negotiated = models.BooleanField(default=True)

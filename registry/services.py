@@ -65,7 +65,8 @@ def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, hal
             raise SecurityNotHalted()
         now = timezone.now()
         security.status = Security.Status.HALTED if halt else Security.Status.LISTED
-        security.save(update_fields=["status"])
+        security.halt_reason = reason if halt else ""
+        security.save(update_fields=["status", "halt_reason"])
         entry_write((Halt if halt else Resume)(scope="security", security=code, reason=reason, at=now), recorded_at=now)
         audit_record(
             actor=actor,

@@ -19,7 +19,7 @@ from registry.models import MarketState, Security
 from settlement.models import Settlement
 from settlement.services import trade_settle
 from settlement.tasks import sweep
-from tests.conftest import api_for, snapshot
+from tests.conftest import api_for, log_in, snapshot
 
 D = Decimal
 
@@ -206,3 +206,35 @@ def test_every_page_says_plainly_that_the_market_is_halted(book, client):
         assert "Trading is halted across the market; settlement is paused." in page and "Systems incident" in page
     page = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "全市场已暂停交易" in page
+
+
+def test_the_operator_halts_and_resumes_on_the_console_and_the_ticket_gives_the_reason(book, client):
+    market, _mm, investor, operator = book
+    code = market.security.code
+
+    # the console is the operator's alone
+    log_in(client, investor.owner)
+    assert client.get("/operations/").status_code == 403
+    client.logout()
+    log_in(client, operator)
+    assert code in client.get("/operations/").content.decode()
+
+    # a halt without a reason changes nothing and says why
+    page = client.post(f"/operations/securities/{code}/halt/", {"reason": " "}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert "Give a reason." in page.content.decode()
+    assert Security.objects.get(code=code).status == Security.Status.LISTED
+
+    # a halt with a reason; the investor's ticket is refused with that reason
+    client.post(f"/operations/securities/{code}/halt/", {"reason": "Pending announcement"})
+    assert Security.objects.get(code=code).halt_reason == "Pending announcement"
+    with pytest.raises(err.SecurityHalted, match="Pending announcement"):
+        buy(market, investor, "ticket")
+
+    # resume, and the market switch both ways
+    client.post(f"/operations/securities/{code}/resume/", {"reason": "Announcement out"})
+    client.post("/operations/market/halt/", {"reason": "Drill"})
+    with pytest.raises(err.MarketHalted, match="Drill"):
+        buy(market, investor, "ticket")
+    client.post("/operations/market/resume/", {"reason": "Drill over"})
+    assert buy(market, investor, "ticket").status == Order.Status.FILLED
+    assert [p["reason"] for p in payloads("HALT")] == ["Pending announcement", "Drill"]

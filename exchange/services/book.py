@@ -29,7 +29,8 @@ def lock_security(code: str) -> Security:
     security = next(
         iter(
             Security.objects.raw(
-                "SELECT s.*, COALESCE(m.halted, false) AS market_halted FROM exchange_security s"
+                "SELECT s.*, COALESCE(m.halted, false) AS market_halted, m.reason AS market_halt_reason"
+                " FROM exchange_security s"
                 " LEFT JOIN registry_marketstate m ON m.id = 1 WHERE s.code = %s FOR UPDATE OF s",
                 [code],
             )

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.console, name="operations"),
+    path("securities/<str:code>/<str:action>/", views.security_switch, name="operations-security"),
+    path("market/<str:action>/", views.market_switch, name="operations-market"),
+]

@@ -1,0 +1,62 @@
+"""The exchange operator's console: every security's state, halt and resume with a reason, the market switch."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.views.decorators.http import require_POST
+
+from core.audit import client_ip
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Role
+from core.permissions import role_required
+
+from . import services
+from .models import MarketState, Security
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+def console(request):
+    context = {
+        "securities": Security.objects.exclude(status=Security.Status.DELISTED).order_by("code"),
+        "market": MarketState.objects.filter(id=1).first() or MarketState(id=1),
+    }
+    return render(request, "registry/operations.html", context)
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+@require_POST
+def security_switch(request, code: str, action: str):
+    service = {"halt": services.security_halt, "resume": services.security_resume}.get(action)
+    if service is None:
+        return redirect("operations")
+    try:
+        security = service(actor=request.user, code=code, reason=request.POST.get("reason", ""), ip=client_ip(request))
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        text = gettext("%(code)s is halted.") if action == "halt" else gettext("%(code)s trades again.")
+        messages.success(request, text % {"code": security.code})
+    return redirect("operations")
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+@require_POST
+def market_switch(request, action: str):
+    service = {"halt": services.market_halt, "resume": services.market_resume}.get(action)
+    if service is None:
+        return redirect("operations")
+    try:
+        service(actor=request.user, reason=request.POST.get("reason", ""), ip=client_ip(request))
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(
+            request,
+            gettext("The market is halted; settlement is paused.")
+            if action == "halt"
+            else gettext("The market trades again; settlement catches up."),
+        )
+    return redirect("operations")

@@ -1,0 +1,53 @@
+"""The exchange operator halts a security on the operations console; an investor's order is refused with the
+operator's reason; after resume the order goes through (headless Chromium)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from core.models import Role
+from tests.browser.steps import buy_500_from_the_ask_at_10_10, log_in
+from tests.conftest import build_market
+
+pytestmark = pytest.mark.browser
+
+
+def test_operator_halts_an_investors_order_is_refused_with_the_reason_then_resume_lets_it_through(
+    page: Page, browser, live_server
+):
+    # given a quoted security, a funded investor and the exchange operator, each in a browser of their own
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", bid_qty=1000, ask_qty=2000)
+    investor = market.investor(cash="100000")
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    code, base = market.security.code, live_server.url
+    desk = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+    log_in(desk, base, operator.username)
+
+    # when the operator halts the security from the console, giving a reason
+    desk.get_by_role("link", name="市场运营").click()
+    row = desk.locator(f'#securities-table tr[data-code="{code}"]')
+    row.locator('input[name="reason"]').fill("Pending announcement")
+    row.get_by_role("button").click()
+    expect(desk.locator(".msg-success")).to_contain_text(code)
+    expect(row.locator(".status")).to_have_text("暂停交易")
+
+    # then the investor's order on the ticket is refused with that reason, and nothing was placed
+    log_in(page, base, investor.owner.username)
+    page.goto(f"{base}/orders/new/?security={code}")
+    page.fill("#id_limit_price", "10.10")
+    page.fill("#id_quantity", "500")
+    page.locator("#place-order").click()
+    expect(page.locator("main")).to_contain_text("Pending announcement")
+    page.goto(f"{base}/orders/")
+    expect(page.locator("#orders-table tbody tr")).to_have_count(0)
+
+    # when the operator resumes it, then the same order goes through
+    row.locator('input[name="reason"]').fill("Announcement published")
+    row.get_by_role("button").click()
+    expect(row.locator(".status")).to_have_text("挂牌")
+    page.goto(f"{base}/")
+    buy_500_from_the_ask_at_10_10(page, base, code, available="100,000.00")
+    desk.context.close()

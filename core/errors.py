@@ -50,6 +50,23 @@ ModeDisabled = error_class(
 MarketClosed = error_class("MarketClosed", "market_closed", _("The market is closed."), 409)
 MarketHalted = error_class("MarketHalted", "market_halted", _("Trading is halted across the market."), 409)
 ReasonRequired = error_class("ReasonRequired", "reason_required", _("Give a reason."))
+ReasonTooLong = error_class("ReasonTooLong", "reason_too_long", _("The reason is longer than 500 characters."))
+
+# The longest reason a privileged action takes (a hold, a refusal, a halt); the API, the forms and the
+# services agree on it.
+REASON_MAX_LENGTH = 500
+
+
+def reason_checked(reason: str | None) -> str:
+    """The reason of a privileged action, trimmed: ReasonRequired when blank, ReasonTooLong beyond the limit."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired()
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ReasonTooLong()
+    return reason
+
+
 PriceOffTick = error_class("PriceOffTick", "price_off_tick", _("The price is not a multiple of the tick size."))
 PriceOutOfBand = error_class("PriceOutOfBand", "price_out_of_band", _("The price is outside the price band."))
 QuantityNotInLots = error_class(

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import errors as err
 from core.api.schema import ERRORS
 from core.audit import client_ip
 
@@ -54,7 +55,7 @@ class SecurityOutput(serializers.ModelSerializer):
 
 @extend_schema_serializer(component_name="HaltReason")
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=services.MAX_REASON)
+    reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
 
 
 class SecurityHaltApi(APIView):

@@ -59,6 +59,10 @@ class Security(models.Model):
             models.CheckConstraint(condition=Q(reference_price__gt=0), name="security_ref_price_positive"),
             models.CheckConstraint(condition=Q(band_pct__gt=0, band_pct__lt=100), name="security_band_0_100"),
             models.CheckConstraint(condition=Q(issued_quantity__gte=0), name="security_issued_nonneg"),
+            # A halt reason belongs to a halted security only (resume clears it).
+            models.CheckConstraint(
+                condition=Q(status="halted") | Q(halt_reason=""), name="security_halt_reason_only_when_halted"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -33,26 +33,15 @@ MarketAlreadyHalted = err.error_class(
 )
 MarketNotHalted = err.error_class("MarketNotHalted", "market_not_halted", _("The market is not halted."), 409)
 
-MAX_REASON = 500
-
 
 def _require_operator(actor: User) -> None:
     if actor.role != Role.EXCHANGE_OPERATOR:
         raise err.PermissionDenied(gettext("Only exchange operators halt and resume trading."))
 
 
-def _reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise err.ReasonRequired()
-    if len(reason) > MAX_REASON:
-        raise err.InvalidInput(gettext("The reason is at most %(n)s characters.") % {"n": MAX_REASON})
-    return reason
-
-
 def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, halt: bool) -> Security:
     _require_operator(actor)
-    reason = _reason(reason)
+    reason = err.reason_checked(reason)
     with transaction.atomic():
         security = Security.objects.select_for_update().filter(code=code).first()
         if security is None:
@@ -89,7 +78,7 @@ def security_resume(*, actor: User, code: str, reason: str, ip: str | None = Non
 
 def _market_switch(*, actor: User, reason: str, ip: str | None, halt: bool) -> MarketState:
     _require_operator(actor)
-    reason = _reason(reason)
+    reason = err.reason_checked(reason)
     with transaction.atomic():
         state, _created = MarketState.objects.select_for_update().get_or_create(id=1)
         if halt and state.halted:

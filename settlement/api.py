@@ -21,7 +21,7 @@ from . import selectors, services
 
 @extend_schema_serializer(component_name="SettlementReasonInput")
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=services.REASON_MAX_LENGTH)
+    reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
 
 
 def _action_view(service, name: str):

@@ -67,15 +67,6 @@ class TradeNotHeld(err.DomainError):
     default_message = gettext_lazy("The trade is not held.")
 
 
-# The longest reason a hold, release or refusal takes (the API, the monitor's form and this service agree).
-REASON_MAX_LENGTH = 500
-
-
-class ReasonTooLong(err.DomainError):
-    code = "reason_too_long"
-    default_message = gettext_lazy("The reason is longer than 500 characters.")
-
-
 # --------------------------------------------------------------------------
 # Reads used by the tasks
 
@@ -321,11 +312,7 @@ def _require_depository(actor: User) -> None:
 
 def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str) -> Trade:
     _require_depository(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise err.ReasonRequired()
-    if len(reason) > REASON_MAX_LENGTH:
-        raise ReasonTooLong()
+    reason = err.reason_checked(reason)
     with transaction.atomic():
         trade = _lock_trade(trade_id)
         if trade is None:

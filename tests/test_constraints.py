@@ -44,3 +44,13 @@ def test_the_database_refuses_a_status_no_service_writes(filled, model, change, 
     # then PostgreSQL names the constraint and the row is as it was
     assert constraint in str(refused.value)
     assert model.objects.filter(pk=row.pk).values().get() == before
+
+
+def test_a_listed_security_cannot_carry_a_halt_reason(filled):
+    from registry.models import Security
+
+    security = Security.objects.get(pk=filled.security_id)
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        Security.objects.filter(pk=security.pk).update(halt_reason="left over")
+    assert "security_halt_reason_only_when_halted" in str(refused.value)
+    assert Security.objects.get(pk=security.pk).halt_reason == ""

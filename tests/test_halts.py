@@ -92,7 +92,7 @@ def test_a_halted_security_refuses_orders_and_quotes_and_keeps_resting_orders_fo
         ("investor", "x", err.PermissionDenied),
         ("regulator", "x", err.PermissionDenied),
         ("operator", "  ", err.ReasonRequired),
-        ("operator", "x" * 501, err.InvalidInput),
+        ("operator", "x" * 501, err.ReasonTooLong),
     ],
 )
 def test_a_halt_by_someone_else_or_without_a_reason_changes_nothing(book, who, reason, error):

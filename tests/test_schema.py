@@ -7,7 +7,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from core.api.pagination import Pagination
-from settlement.services import REASON_MAX_LENGTH
+from core.errors import REASON_MAX_LENGTH
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from django.utils import translation
 
 from balances.replay import replay_check
 from core import errors as err
-from core.errors import ReasonRequired
+from core.errors import REASON_MAX_LENGTH, ReasonRequired, ReasonTooLong
 from core.models import Account
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
@@ -19,8 +19,6 @@ from ledger.services import block_seal
 from registry.models import Security
 from settlement.models import Settlement
 from settlement.services import (
-    REASON_MAX_LENGTH,
-    ReasonTooLong,
     TradeNotHeld,
     TradeNotPending,
     net_settle,

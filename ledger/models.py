@@ -40,6 +40,10 @@ class EntryKind(models.TextChoices):
     DISCLOSURE = "DISCLOSURE"
     KEY_ROTATION = "KEY_ROTATION"
     LISTING = "LISTING"
+    SECURITY_CHANGE = "SECURITY_CHANGE"
+    DELISTING = "DELISTING"
+    UNLOCK = "UNLOCK"
+    CLOSE = "CLOSE"
 
 
 class Entry(models.Model):

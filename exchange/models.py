@@ -99,6 +99,8 @@ class Order(models.Model):
     # Cash still reserved for the unfilled quantity of a buy (price × qty + fee).
     reserved_cash = models.DecimalField(**MONEY, default=Decimal("0.00"))
     placed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # Why the exchange closed the order (a security change, a delisting); empty when it was the client.
+    closed_reason = models.CharField(max_length=600, blank=True, default="")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

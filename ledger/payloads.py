@@ -63,6 +63,8 @@ def _in(tp: Any, value: Any) -> Any:
         return int(value)
     if tp is dt.datetime:
         return dt.datetime.fromisoformat(value)
+    if tp is dt.date:
+        return dt.date.fromisoformat(value)
     if isinstance(tp, type) and issubclass(tp, Payload):
         return tp.read(value)
     return value

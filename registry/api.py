@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.fields import DecimalString, StrictInteger
 from core.api.schema import ERRORS
 from core.audit import client_ip
 
-from . import calendar, services
+from . import calendar, listing, services
 from .models import MarketState, Security
 
 
@@ -56,6 +58,110 @@ class SecurityOutput(serializers.ModelSerializer):
 @extend_schema_serializer(component_name="HaltReason")
 class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
+
+
+class SecurityParametersInput(serializers.Serializer):
+    """A security's parameters. Listing needs name, issuer, risk rating and reference price; the rest have
+    defaults (lot 100, tick 0.01, band 30 %, 200 holders, every mode, gross settlement, no rule switch)."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    issuer = serializers.CharField(max_length=200, required=False)
+    risk_rating = serializers.CharField(max_length=2, required=False, help_text="R1 … R5 (or 1 … 5)")
+    lot_size = StrictInteger(required=False, max_value=1_000_000)
+    tick_size = DecimalString(required=False, help_text='e.g. "0.01"')
+    reference_price = DecimalString(required=False)
+    band_pct = DecimalString(required=False, max_digits=5, help_text="percent either side of the reference price")
+    max_holders = StrictInteger(required=False, max_value=listing.MAX_HOLDERS_LIMIT)
+    trading_modes = serializers.ListField(
+        child=serializers.ChoiceField(choices=listing.MODES), required=False, allow_empty=False
+    )
+    settlement_mode = serializers.ChoiceField(choices=Security.SettlementMode.choices, required=False)
+    qualified_only = serializers.BooleanField(required=False)
+    min_holding_days = serializers.IntegerField(required=False, min_value=0, max_value=listing.MAX_HOLDING_DAYS)
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields) - {"code", "reason"})
+        if unknown:
+            raise serializers.ValidationError({name: gettext("Unknown field.") for name in unknown})
+        return attrs
+
+
+@extend_schema_serializer(component_name="SecurityListing")
+class SecurityListingInput(SecurityParametersInput):
+    code = serializers.CharField(max_length=16)
+
+
+@extend_schema_serializer(component_name="SecurityChange")
+class SecurityChangeInput(SecurityParametersInput):
+    reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
+
+
+def _parameters(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k not in ("code", "reason")}
+
+
+class SecurityListApi(APIView):
+    """The securities that are listed or halted; exchange operators list new ones."""
+
+    @extend_schema(responses=SecurityOutput(many=True))
+    def get(self, request):
+        securities = Security.objects.exclude(status=Security.Status.DELISTED).order_by("code")
+        return Response(SecurityOutput(securities, many=True).data)
+
+    @extend_schema(request=SecurityListingInput, responses={201: SecurityOutput, **ERRORS})
+    def post(self, request):
+        data = SecurityListingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        security = listing.security_list(
+            actor=request.user,
+            code=data.validated_data["code"],
+            data=_parameters(data.validated_data),
+            ip=client_ip(request),
+        )
+        return Response(SecurityOutput(security).data, status=201)
+
+
+def _security(code: str) -> Security:
+    security = Security.objects.filter(code=code).first()
+    if security is None:
+        raise err.UnknownSecurity()
+    return security
+
+
+class SecurityDetailApi(APIView):
+    """One security; exchange operators change its parameters with a reason (resting orders that no longer fit
+    the new lot, tick, band or modes are cancelled with the change as their reason)."""
+
+    @extend_schema(responses={200: SecurityOutput, **ERRORS})
+    def get(self, request, code):
+        return Response(SecurityOutput(_security(code)).data)
+
+    @extend_schema(request=SecurityChangeInput, responses={200: SecurityOutput, **ERRORS})
+    def patch(self, request, code):
+        data = SecurityChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        security = listing.security_change(
+            actor=request.user,
+            code=code,
+            data=_parameters(data.validated_data),
+            reason=data.validated_data["reason"],
+            ip=client_ip(request),
+        )
+        return Response(SecurityOutput(security).data)
+
+
+class SecurityDelistApi(APIView):
+    """Delist a security (exchange operators): resting orders are cancelled and quotes pulled; matched trades
+    still settle and holdings stay on the register."""
+
+    @extend_schema(request=ReasonInput, responses={200: SecurityOutput, **ERRORS})
+    def post(self, request, code):
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        security = listing.security_delist(
+            actor=request.user, code=code, reason=data.validated_data["reason"], ip=client_ip(request)
+        )
+        return Response(SecurityOutput(security).data)
 
 
 class SecurityHaltApi(APIView):

@@ -23,3 +23,46 @@ class Halt(Payload):
 @dataclass(frozen=True)
 class Resume(Halt):
     kind = EntryKind.RESUME
+
+
+@dataclass(frozen=True)
+class Change(Payload):
+    """One parameter of a security, before and after (as text; ``before`` is None in a listing)."""
+
+    field: str
+    before: str | None
+    after: str
+
+
+@dataclass(frozen=True)
+class Listing(Payload):
+    """A security is listed, with every parameter it starts with."""
+
+    kind = EntryKind.LISTING
+    security: str
+    parameters: list[Change]
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SecurityChange(Payload):
+    """An operator changed parameters of ``security``; ``cancelled_orders`` ids of the resting orders the
+    change left out of the rules (cancelled, their reservations released)."""
+
+    kind = EntryKind.SECURITY_CHANGE
+    security: str
+    changes: list[Change]
+    reason: str
+    cancelled_orders: list[int]
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Delisting(Payload):
+    """Trading in ``security`` ends; its resting orders (``cancelled_orders``) are cancelled."""
+
+    kind = EntryKind.DELISTING
+    security: str
+    reason: str
+    cancelled_orders: list[int]
+    at: dt.datetime

@@ -6,6 +6,9 @@ urlpatterns = [
     path("market/", api.MarketApi.as_view(), name="api-market"),
     path("market/halt/", api.MarketHaltApi.as_view(), name="api-market-halt"),
     path("market/resume/", api.MarketResumeApi.as_view(), name="api-market-resume"),
+    path("securities/", api.SecurityListApi.as_view(), name="api-securities"),
+    path("securities/<str:code>/", api.SecurityDetailApi.as_view(), name="api-security"),
+    path("securities/<str:code>/delist/", api.SecurityDelistApi.as_view(), name="api-security-delist"),
     path("securities/<str:code>/halt/", api.SecurityHaltApi.as_view(), name="api-security-halt"),
     path("securities/<str:code>/resume/", api.SecurityResumeApi.as_view(), name="api-security-resume"),
 ]

@@ -5,8 +5,6 @@ from . import views
 urlpatterns = [
     path("ping/", views.PingApi.as_view(), name="api-ping"),
     path("auth/token/", views.TokenApi.as_view(), name="api-token"),
-    path("securities/", views.SecurityListApi.as_view(), name="api-securities"),
-    path("securities/<str:code>/", views.SecurityDetailApi.as_view(), name="api-security"),
     path("securities/<str:code>/quotes/", views.SecurityQuotesApi.as_view(), name="api-security-quotes"),
     path("quotes/", views.QuotesApi.as_view(), name="api-quotes"),
     path("orders/", views.OrderListApi.as_view(), name="api-orders"),

@@ -25,7 +25,6 @@ from exchange import selectors, services
 from exchange.models import Order
 from ledger import api as ledger_api
 from ledger import selectors as ledger_selectors
-from registry.api import SecurityOutput
 from registry.models import Security
 
 
@@ -147,23 +146,11 @@ class OtpInvalid(err.DomainError):
 # Securities and quotes
 
 
-class SecurityListApi(APIView):
-    @extend_schema(responses=SecurityOutput(many=True))
-    def get(self, request):
-        return Response(SecurityOutput(selectors.securities_listed(), many=True).data)
-
-
 def _security(code: str) -> Security:
     security = Security.objects.filter(code=code).first()
     if security is None:
         raise err.UnknownSecurity()
     return security
-
-
-class SecurityDetailApi(APIView):
-    @extend_schema(responses={200: SecurityOutput, 404: ErrorSerializer})
-    def get(self, request, code):
-        return Response(SecurityOutput(_security(code)).data)
 
 
 class BookLevel(serializers.Serializer):
@@ -251,6 +238,9 @@ class OrderOutput(serializers.Serializer):
     remaining_quantity = serializers.IntegerField()
     time_in_force = serializers.CharField()
     status = serializers.CharField()
+    closed_reason = serializers.CharField(
+        help_text="Why the exchange closed the order (a security change, a delisting); empty otherwise."
+    )
     reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
     account = serializers.CharField(source="account.code")
     created_at = serializers.DateTimeField()

@@ -1,0 +1,92 @@
+"""What trading does when an operator changes or delists a security (``registry.listing``).
+
+Runs inside the registry's transaction, under the security's row lock, then
+locks balances in the global order (cash by account pk, then positions).
+
+* A resting order is kept while it still fits the rules: its remaining
+  quantity in whole lots, its limit on a tick and inside the band, market
+  making on. One that no longer fits is cancelled, with the change as its
+  ``closed_reason``, and its reservation released. A client who wants the
+  order under the new rules places it again; nothing is silently re-priced.
+* A quote that no longer fits is pulled and its reservation released.
+* A delisting cancels every resting order and pulls every quote.
+* A change of settlement mode is refused while trades of the security wait to
+  settle (they would change mode halfway); the operator halts, lets them
+  settle, and changes it then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+
+from balances.services import cash_lock, positions_lock
+from core import errors as err
+from core.money import notional
+from registry.models import Security
+
+from ..models import Order, Quote, Trade
+from .book import Book
+
+SettlementModeBusy = err.error_class(
+    "SettlementModeBusy",
+    "settlement_mode_busy",
+    _("Trades of this security are waiting to settle; change its settlement mode when they have settled."),
+    409,
+)
+
+
+def _fits(security: Security, price: Decimal, quantity: int) -> bool:
+    if security.status == Security.Status.DELISTED or not security.mode_market_making:
+        return False
+    on_tick = price % security.tick_size == 0
+    return on_tick and quantity % security.lot_size == 0 and security.band_low <= price <= security.band_high
+
+
+def on_security_changed(security: Security, fields: set[str], now: dt.datetime, reason: str) -> list[int]:
+    if (
+        "settlement_mode" in fields
+        and Trade.objects.filter(security=security, status__in=[Trade.Status.MATCHED, Trade.Status.HELD]).exists()
+    ):
+        raise SettlementModeBusy()
+    if not fields & {"status", "lot_size", "tick_size", "reference_price", "band_pct", "trading_modes"}:
+        return []
+    orders = [
+        o
+        for o in Order.objects.filter(security=security, status__in=Order.OPEN_STATUSES).order_by("id")
+        if not _fits(security, o.limit_price, o.remaining_quantity)
+    ]
+    quotes = [
+        q
+        for q in Quote.objects.filter(security=security, status=Quote.Status.ACTIVE).order_by("id")
+        if not _fits(security, q.price, q.quantity)
+    ]
+    if not orders and not quotes:
+        return []
+    book = Book(now=now, security=security)
+    buying = [o.account_id for o in orders if o.side == Order.Side.BUY] + [
+        q.account_id for q in quotes if q.side == Quote.Side.BID
+    ]
+    selling = [o.account_id for o in orders if o.side == Order.Side.SELL] + [
+        q.account_id for q in quotes if q.side == Quote.Side.ASK
+    ]
+    book.cash = cash_lock(buying)
+    book.positions = positions_lock(security.pk, selling)
+    for order in orders:
+        book.close_order(order, cancel_rest=True)
+        order.closed_reason = reason[:600]
+    for quote in quotes:
+        if quote.side == Quote.Side.BID:
+            book.reserve_cash(quote.account_id, -notional(quote.price, quote.quantity))
+        else:
+            book.reserve_shares(quote.account_id, -quote.quantity)
+        quote.status = Quote.Status.PULLED
+        quote.updated_at = now
+    if orders:
+        Order.objects.bulk_update(orders, ["status", "reserved_cash", "closed_reason", "updated_at"])
+    if quotes:
+        Quote.objects.bulk_update(quotes, ["status", "updated_at"])
+    book.write()  # no fills: writes the released reservations
+    return [o.pk for o in orders]

@@ -1,0 +1,314 @@
+"""Listing, changing and delisting securities (exchange operators).
+
+Every listing, every change of a security's parameters and every delisting is
+a ledger entry (LISTING, SECURITY_CHANGE with each field's before and after
+value, DELISTING) and an audit record, in the transaction that makes it.
+
+What happens to resting orders and quotes when a parameter changes is decided
+by the trading app, which registers a listener here (``registry.hooks``) and
+runs inside the same transaction, under the security's row lock:
+
+* an order or quote that no longer fits the new lot, tick or band, or whose
+  trading mode is turned off, is cancelled with the change as its reason and
+  its reservation released; the ones that still fit are kept;
+* delisting cancels every resting order and pulls every quote;
+* a listener may refuse a change (say, a settlement mode switch while trades
+  wait to settle); then nothing changes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core import errors as err
+from core.audit import audit_record
+from core.models import Role, User
+from ledger.services import entry_write
+
+from . import hooks
+from .entries import Change, Delisting, Listing, SecurityChange
+from .models import Security
+
+SecurityCodeTaken = err.error_class(
+    "SecurityCodeTaken", "security_code_taken", _("A security with this code is already listed."), 409
+)
+NothingChanged = err.error_class("NothingChanged", "nothing_changed", _("The change changes nothing."), 409)
+
+CODE_RE = re.compile(r"^[A-Z0-9]{2,16}$")
+MODES = ("market_making", "rfq", "negotiated")
+# The parameters an operator sets, in the order the forms and the entries show them.
+PARAMETERS = (
+    "name",
+    "issuer",
+    "risk_rating",
+    "lot_size",
+    "tick_size",
+    "reference_price",
+    "band_pct",
+    "max_holders",
+    "trading_modes",
+    "settlement_mode",
+    "qualified_only",
+    "min_holding_days",
+)
+# The ones that can leave a resting order or quote out of the rules.
+TRADING_PARAMETERS = frozenset({"lot_size", "tick_size", "reference_price", "band_pct", "trading_modes"})
+MAX_HOLDERS_LIMIT = 10_000
+MAX_HOLDING_DAYS = 250
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """A security's parameters, checked; ``trading_modes`` is a sorted tuple of MODES."""
+
+    name: str
+    issuer: str
+    risk_rating: int
+    lot_size: int
+    tick_size: Decimal
+    reference_price: Decimal
+    band_pct: Decimal
+    max_holders: int
+    trading_modes: tuple[str, ...]
+    settlement_mode: str
+    qualified_only: bool
+    min_holding_days: int
+
+    @classmethod
+    def of(cls, security: Security) -> Parameters:
+        modes = (("market_making", security.mode_market_making), ("rfq", security.mode_rfq))
+        modes += (("negotiated", security.mode_negotiated),)
+        return cls(
+            name=security.name,
+            issuer=security.issuer,
+            risk_rating=security.risk_rating,
+            lot_size=security.lot_size,
+            tick_size=Decimal(security.tick_size),
+            reference_price=Decimal(security.reference_price),
+            band_pct=Decimal(security.band_pct),
+            max_holders=security.max_holders,
+            trading_modes=tuple(m for m, on in modes if on),
+            settlement_mode=security.settlement_mode,
+            qualified_only=security.qualified_only,
+            min_holding_days=security.min_holding_days,
+        )
+
+    def apply(self, security: Security) -> None:
+        for name in PARAMETERS:
+            if name != "trading_modes":
+                setattr(security, name, getattr(self, name))
+        security.mode_market_making = "market_making" in self.trading_modes
+        security.mode_rfq = "rfq" in self.trading_modes
+        security.mode_negotiated = "negotiated" in self.trading_modes
+
+
+def _text(value, what: str, limit: int = 200) -> str:
+    text = str(value or "").strip()
+    if not text:
+        raise err.InvalidInput(gettext("%(what)s is required.") % {"what": what})
+    if len(text) > limit:
+        raise err.InvalidInput(gettext("%(what)s is too long (at most %(n)s characters).") % {"what": what, "n": limit})
+    return text
+
+
+def _int(value, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        value = None
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        raise err.InvalidInput(gettext("%(what)s must be a whole number.") % {"what": what}) from None
+    if not low <= number <= high:
+        raise err.InvalidInput(
+            gettext("%(what)s must be between %(low)s and %(high)s.") % {"what": what, "low": low, "high": high}
+        )
+    return number
+
+
+def _decimal(value, what: str, *, places: int, low: Decimal, high: Decimal) -> Decimal:
+    if isinstance(value, float | bool):
+        raise err.InvalidInput(gettext("%(what)s must be a decimal string.") % {"what": what})
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise err.InvalidInput(gettext("%(what)s is not a number.") % {"what": what}) from None
+    if not number.is_finite() or number != number.quantize(Decimal(1).scaleb(-places)) or not low < number < high:
+        raise err.InvalidInput(
+            gettext("%(what)s must be above %(low)s and below %(high)s, with at most %(places)s decimal places.")
+            % {"what": what, "low": low, "high": high, "places": places}
+        )
+    return number.quantize(Decimal(1).scaleb(-places))
+
+
+def _bool(value, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "on", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "off", "no", ""):
+        return False
+    raise err.InvalidInput(gettext("%(what)s must be true or false.") % {"what": what})
+
+
+def parameters_checked(data: dict, *, base: Parameters | None = None) -> Parameters:
+    """Check ``data`` (every parameter for a listing; any subset for a change, over ``base``)."""
+    unknown = sorted(set(data) - set(PARAMETERS))
+    if unknown:
+        raise err.InvalidInput(gettext("Unknown parameter: %(names)s.") % {"names": ", ".join(unknown)})
+    merged = {**(base.__dict__ if base else {}), **data}
+    required = [p for p in PARAMETERS if p not in merged]
+    defaults = {
+        "lot_size": 100,
+        "tick_size": Decimal("0.01"),
+        "band_pct": Decimal("30.00"),
+        "max_holders": 200,
+        "trading_modes": list(MODES),
+        "settlement_mode": Security.SettlementMode.GROSS,
+        "qualified_only": False,
+        "min_holding_days": 0,
+    }
+    for name in required:
+        if name not in defaults:
+            raise err.InvalidInput(gettext("%(what)s is required.") % {"what": name})
+        merged[name] = defaults[name]
+    modes = merged["trading_modes"]
+    if isinstance(modes, str):
+        modes = [m for m in modes.split(",") if m]
+    if not isinstance(modes, list | tuple) or not modes or any(m not in MODES for m in modes):
+        raise err.InvalidInput(gettext("Trading modes must be one or more of %(modes)s.") % {"modes": ", ".join(MODES)})
+    if merged["settlement_mode"] not in Security.SettlementMode.values:
+        raise err.InvalidInput(gettext("Settlement mode must be gross or net."))
+    params = Parameters(
+        name=_text(merged["name"], gettext("Name")),
+        issuer=_text(merged["issuer"], gettext("Issuer")),
+        risk_rating=_int(str(merged["risk_rating"]).upper().removeprefix("R"), gettext("Risk rating"), 1, 5),
+        lot_size=_int(merged["lot_size"], gettext("Lot size"), 1, 1_000_000),
+        tick_size=_decimal(merged["tick_size"], gettext("Tick size"), places=2, low=Decimal(0), high=Decimal(1000)),
+        reference_price=_decimal(
+            merged["reference_price"], gettext("Reference price"), places=2, low=Decimal(0), high=Decimal(10) ** 9
+        ),
+        band_pct=_decimal(merged["band_pct"], gettext("Price band"), places=2, low=Decimal(0), high=Decimal(100)),
+        max_holders=_int(merged["max_holders"], gettext("Maximum holders"), 1, MAX_HOLDERS_LIMIT),
+        trading_modes=tuple(sorted(set(modes), key=MODES.index)),
+        settlement_mode=merged["settlement_mode"],
+        qualified_only=_bool(merged["qualified_only"], gettext("Qualified investors only")),
+        min_holding_days=_int(merged["min_holding_days"], gettext("Minimum holding days"), 0, MAX_HOLDING_DAYS),
+    )
+    if params.reference_price % params.tick_size:
+        raise err.InvalidInput(gettext("The reference price must be a whole number of ticks."))
+    return params
+
+
+def _require_operator(actor: User) -> None:
+    if actor.role != Role.EXCHANGE_OPERATOR:
+        raise err.PermissionDenied(gettext("Only exchange operators list, change and delist securities."))
+
+
+def _shown(value) -> str:
+    """A parameter's value as the entries and the audit trail show it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def security_list(*, actor: User, code: str, data: dict, ip: str | None = None) -> Security:
+    """List a new security: a LISTING entry with every parameter, and an audit record."""
+    _require_operator(actor)
+    code = str(code or "").strip().upper()
+    if not CODE_RE.match(code):
+        raise err.InvalidInput(gettext("A security code is 2 to 16 letters or digits."))
+    params = parameters_checked(data)
+    try:
+        with transaction.atomic():
+            security = Security(code=code, status=Security.Status.LISTED)
+            params.apply(security)
+            security.save()
+            now = timezone.now()
+            entry_write(
+                Listing(
+                    security=code,
+                    parameters=[Change(field=p, before=None, after=_shown(getattr(params, p))) for p in PARAMETERS],
+                    at=now,
+                ),
+                recorded_at=now,
+            )
+            audit_record(actor=actor, action="security_list", target=code, ip=ip, detail={"name": params.name})
+    except IntegrityError as exc:
+        if Security.objects.filter(code=code).exists():
+            raise SecurityCodeTaken() from exc
+        raise
+    return security
+
+
+def security_change(*, actor: User, code: str, data: dict, reason: str, ip: str | None = None) -> Security:
+    """Change a listed security's parameters: a SECURITY_CHANGE entry with each field's before and after.
+
+    The trading app's listener cancels the resting orders and quotes the change leaves out of the rules
+    (``registry.hooks``), in the same transaction, and may refuse the change.
+    """
+    _require_operator(actor)
+    reason = err.reason_checked(reason)
+    with transaction.atomic():
+        security = Security.objects.select_for_update().filter(code=code).first()
+        if security is None:
+            raise err.UnknownSecurity()
+        if security.status == Security.Status.DELISTED:
+            raise err.SecurityNotListed()
+        before = Parameters.of(security)
+        after = parameters_checked(data, base=before)
+        changes = [
+            Change(field=p, before=_shown(getattr(before, p)), after=_shown(getattr(after, p)))
+            for p in PARAMETERS
+            if getattr(before, p) != getattr(after, p)
+        ]
+        if not changes:
+            raise NothingChanged()
+        after.apply(security)
+        security.save()
+        now = timezone.now()
+        summary = "security change: " + "; ".join(f"{c.field} {c.before} → {c.after}" for c in changes)
+        affected = hooks.security_changed(security, {c.field for c in changes}, now=now, reason=summary)
+        entry_write(
+            SecurityChange(security=code, changes=changes, reason=reason, cancelled_orders=affected, at=now),
+            recorded_at=now,
+        )
+        audit_record(
+            actor=actor,
+            action="security_change",
+            target=code,
+            ip=ip,
+            detail={"reason": reason, "changes": {c.field: [c.before, c.after] for c in changes}},
+        )
+        return security
+
+
+def security_delist(*, actor: User, code: str, reason: str, ip: str | None = None) -> Security:
+    """Delist: trading ends for good; resting orders are cancelled and quotes pulled, releasing what they hold.
+
+    Matched trades still settle; holdings stay on the register.
+    """
+    _require_operator(actor)
+    reason = err.reason_checked(reason)
+    with transaction.atomic():
+        security = Security.objects.select_for_update().filter(code=code).first()
+        if security is None:
+            raise err.UnknownSecurity()
+        if security.status == Security.Status.DELISTED:
+            raise err.SecurityNotListed()
+        security.status = Security.Status.DELISTED
+        security.halt_reason = ""
+        security.save(update_fields=["status", "halt_reason"])
+        now = timezone.now()
+        affected = hooks.security_changed(security, {"status"}, now=now, reason=f"delisted: {reason}")
+        entry_write(Delisting(security=code, reason=reason, cancelled_orders=affected, at=now), recorded_at=now)
+        audit_record(actor=actor, action="security_delist", target=code, ip=ip, detail={"reason": reason})
+        return security

@@ -1,0 +1,269 @@
+"""Listing, changing and delisting securities (exchange operators): LISTING, SECURITY_CHANGE and DELISTING
+entries, audit records, and what happens to resting orders and quotes (DESIGN.md §2, issue 10 item 1)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from core.models import AuditEvent, Role
+from exchange.models import Order, Quote
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from registry import listing
+from registry.models import Security
+from tests.conftest import api_for, cash_of, position_of, snapshot
+
+D = Decimal
+
+NEW = {
+    "code": "830099",
+    "name": "New Co",
+    "issuer": "New Co Ltd",
+    "risk_rating": "R2",
+    "reference_price": "8.00",
+    "lot_size": 100,
+    "tick_size": "0.01",
+    "band_pct": "20.00",
+    "max_holders": 150,
+    "trading_modes": ["market_making", "negotiated"],
+    "settlement_mode": "gross",
+    "qualified_only": True,
+    "min_holding_days": 5,
+}
+
+
+def payloads(kind):
+    return [
+        json.loads(bytes(c))["payload"]
+        for c in Entry.objects.filter(kind=kind).order_by("id").values_list("canonical", flat=True)
+    ]
+
+
+@pytest.fixture
+def operator(market):
+    return market.user(Role.EXCHANGE_OPERATOR)
+
+
+def test_the_operator_lists_a_security_with_an_entry_and_an_audit_record(market, operator):
+    # when the operator lists a security on the API
+    response = api_for(operator).post("/api/v1/securities/", NEW, format="json")
+
+    # then it is listed with every parameter, and anyone signed in sees it
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["code"] == "830099" and body["status"] == "listed" and body["risk_rating"] == "R2"
+    assert body["trading_modes"] == ["market_making", "negotiated"]
+    assert body["band_low"] == "6.40" and body["band_high"] == "9.60"
+    assert body["qualified_only"] is True and body["min_holding_days"] == 5 and body["max_holders"] == 150
+    investor = market.investor()
+    codes = [s["code"] for s in api_for(investor.owner).get("/api/v1/securities/").json()]
+    assert "830099" in codes
+    # and the LISTING entry carries every parameter
+    (entry,) = payloads("LISTING")
+    params = {c["field"]: c["after"] for c in entry["parameters"]}
+    assert entry["security"] == "830099"
+    assert params["reference_price"] == "8.00" and params["trading_modes"] == "market_making,negotiated"
+    assert params["qualified_only"] == "true" and all(c["before"] is None for c in entry["parameters"])
+    assert AuditEvent.objects.filter(action="security_list", target="830099", actor=operator).count() == 1
+
+
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"code": "S1"}, "security_code_taken"),  # the fixture's security is S<n>; replaced below
+        ({"code": "x"}, "invalid_input"),
+        ({"risk_rating": "R6"}, "invalid_input"),
+        ({"reference_price": "8.005"}, "invalid_input"),
+        ({"reference_price": 8.0}, "invalid_input"),
+        ({"reference_price": "8.05", "tick_size": "0.10"}, "invalid_input"),
+        ({"band_pct": "100.00"}, "invalid_input"),
+        ({"trading_modes": []}, "invalid_input"),
+        ({"trading_modes": ["auction"]}, "invalid_input"),
+        ({"settlement_mode": "t+1"}, "invalid_input"),
+        ({"lot_size": 0}, "invalid_input"),
+        ({"max_holders": "many"}, "invalid_input"),
+        ({"surprise": 1}, "invalid_input"),
+        ({"name": ""}, "invalid_input"),
+    ],
+)
+def test_a_bad_listing_is_refused_and_changes_nothing(market, operator, change, code):
+    if change.get("code") == "S1":
+        change = {"code": market.security.code}
+    before = snapshot()
+    securities = Security.objects.count()
+
+    response = api_for(operator).post("/api/v1/securities/", {**NEW, **change}, format="json")
+
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["code"] == code
+    assert Security.objects.count() == securities
+    assert snapshot() == before
+    assert not Entry.objects.filter(kind="LISTING").exists()
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.DEPOSITORY_OPERATOR, Role.REGULATOR])
+def test_only_exchange_operators_list_change_and_delist(market, role):
+    user = market.user(role)
+    client = api_for(user)
+    code = market.security.code
+    before = snapshot()
+
+    listed = client.post("/api/v1/securities/", NEW, format="json")
+    changed = client.patch(f"/api/v1/securities/{code}/", {"lot_size": 200, "reason": "x"}, format="json")
+    delisted = client.post(f"/api/v1/securities/{code}/delist/", {"reason": "x"}, format="json")
+
+    assert [listed.status_code, changed.status_code, delisted.status_code] == [403, 403, 403]
+    assert snapshot() == before
+    assert Security.objects.get(code=code).lot_size == 100
+
+
+@pytest.fixture
+def resting(market):
+    """Resting DAY buy orders at 9.95 (300 shares) and 9.00 (250 … no: 200) and a quote 9.90 / 10.10."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", bid_qty=1000, ask_qty=1000)
+    investor = market.investor(cash="100000")
+
+    def place(price, qty, coid):
+        return order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", qty, D(price), "DAY", coid),
+        )[0]
+
+    on_tick = place("9.95", 300, "a")
+    odd_lot = place("9.98", 200, "b")
+    return market, mm, investor, on_tick, odd_lot
+
+
+def test_a_lot_change_cancels_the_orders_it_strands_with_a_reason_and_keeps_the_others(resting, operator):
+    market, mm, investor, three_hundred, two_hundred = resting
+    reserved_before = cash_of(investor).reserved
+    assert reserved_before == three_hundred.reserved_cash + two_hundred.reserved_cash
+
+    # when the operator changes the lot to 300 shares
+    response = api_for(operator).patch(
+        f"/api/v1/securities/{market.security.code}/", {"lot_size": 300, "reason": "Lot harmonised"}, format="json"
+    )
+
+    # then the order of 300 shares is kept, the one of 200 is cancelled with the change as its reason
+    assert response.status_code == 200, response.content
+    assert response.json()["lot_size"] == 300
+    three_hundred.refresh_from_db()
+    two_hundred.refresh_from_db()
+    assert three_hundred.status == Order.Status.OPEN and three_hundred.closed_reason == ""
+    assert two_hundred.status == Order.Status.CANCELLED and "lot_size 100 → 300" in two_hundred.closed_reason
+    # and exactly its reservation is released
+    assert cash_of(investor).reserved == three_hundred.reserved_cash
+    # and the market maker's 1000-share quotes do not fit 300-share lots: pulled, reservations released
+    assert not Quote.objects.filter(account=mm, status=Quote.Status.ACTIVE).exists()
+    assert cash_of(mm).reserved == 0 and position_of(mm, market.security).reserved == 0
+    # and the SECURITY_CHANGE entry names the change, the reason and the cancelled order
+    (entry,) = payloads("SECURITY_CHANGE")
+    assert entry["changes"] == [{"field": "lot_size", "before": "100", "after": "300"}]
+    assert entry["reason"] == "Lot harmonised" and entry["cancelled_orders"] == [two_hundred.pk]
+    assert AuditEvent.objects.filter(action="security_change", target=market.security.code).count() == 1
+    # and the order API shows the reason
+    body = api_for(investor.owner).get(f"/api/v1/orders/{two_hundred.pk}/").json()
+    assert body["status"] == "cancelled" and "lot_size" in body["closed_reason"]
+
+
+def test_a_band_change_cancels_orders_outside_the_new_band_only(resting, operator):
+    market, mm, investor, at_995, at_998 = resting
+
+    # when the band narrows to ±0.2 % around 10.00 (9.98 … 10.02)
+    listing.security_change(actor=operator, code=market.security.code, data={"band_pct": "0.20"}, reason="Volatility")
+
+    # then 9.95 is outside and cancelled, 9.98 inside and kept; both quotes (9.90 / 10.10) are outside and pulled
+    at_995.refresh_from_db()
+    at_998.refresh_from_db()
+    assert at_995.status == Order.Status.CANCELLED and at_998.status == Order.Status.OPEN
+    assert Quote.objects.filter(account=mm, status=Quote.Status.PULLED).count() == 2
+    assert cash_of(investor).reserved == at_998.reserved_cash
+
+
+def test_a_change_that_changes_nothing_or_breaks_a_rule_is_refused_and_changes_nothing(resting, operator):
+    market, *_ = resting
+    client = api_for(operator)
+    url = f"/api/v1/securities/{market.security.code}/"
+    before = snapshot()
+
+    same = client.patch(url, {"lot_size": 100, "reason": "same"}, format="json")
+    no_reason = client.patch(url, {"lot_size": 200}, format="json")
+    off_tick = client.patch(url, {"reference_price": "10.05", "tick_size": "0.10", "reason": "x"}, format="json")
+    unknown = client.patch("/api/v1/securities/NOPE/", {"lot_size": 200, "reason": "x"}, format="json")
+
+    assert (same.status_code, same.json()["code"]) == (409, "nothing_changed")
+    assert no_reason.status_code == 400
+    assert (off_tick.status_code, off_tick.json()["code"]) == (400, "invalid_input")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_security")
+    assert snapshot() == before
+    assert not Entry.objects.filter(kind="SECURITY_CHANGE").exists()
+
+
+def test_the_settlement_mode_cannot_change_while_trades_wait_to_settle(market, operator):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "t"),
+    )
+    before = snapshot()
+
+    response = api_for(operator).patch(
+        f"/api/v1/securities/{market.security.code}/", {"settlement_mode": "net", "reason": "x"}, format="json"
+    )
+
+    assert (response.status_code, response.json()["code"]) == (409, "settlement_mode_busy")
+    assert snapshot() == before
+    assert Security.objects.get(pk=market.security.pk).settlement_mode == "gross"
+
+
+def test_delisting_cancels_resting_orders_pulls_quotes_and_releases_everything(resting, operator):
+    market, mm, investor, a, b = resting
+
+    response = api_for(operator).post(
+        f"/api/v1/securities/{market.security.code}/delist/", {"reason": "Merger completed"}, format="json"
+    )
+
+    assert response.status_code == 200 and response.json()["status"] == "delisted"
+    assert set(Order.objects.filter(pk__in=[a.pk, b.pk]).values_list("status", flat=True)) == {"cancelled"}
+    assert not Quote.objects.filter(status=Quote.Status.ACTIVE).exists()
+    assert cash_of(investor).reserved == 0 and cash_of(mm).reserved == 0
+    (entry,) = payloads("DELISTING")
+    assert entry["reason"] == "Merger completed" and entry["cancelled_orders"] == sorted([a.pk, b.pk])
+    # and it no longer trades nor lists
+    refused = api_for(investor.owner).post(
+        "/api/v1/orders/",
+        {
+            "security": market.security.code,
+            "side": "buy",
+            "quantity": 100,
+            "limit_price": "10.00",
+            "time_in_force": "IOC",
+            "client_order_id": "late",
+        },
+        format="json",
+    )
+    assert refused.status_code == 409 and refused.json()["code"] == "security_not_listed"
+    again = api_for(operator).post(f"/api/v1/securities/{market.security.code}/delist/", {"reason": "x"}, format="json")
+    assert again.status_code == 409
+
+
+def test_the_new_entry_kinds_verify_and_replay(resting, operator):
+    market, *_ = resting
+    listing.security_list(actor=operator, code="830098", data={k: v for k, v in NEW.items() if k != "code"})
+    listing.security_change(actor=operator, code=market.security.code, data={"lot_size": 300}, reason="x")
+    listing.security_delist(actor=operator, code="830098", reason="y")
+    block_seal()
+
+    assert ledger_verify().ok
+    call_command("ledger_replay", "--check")

@@ -4,15 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0007_alter_entry_kind'),
+        ("ledger", "0007_alter_entry_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='entry',
-            name='kind',
-            field=models.CharField(choices=[('ISSUE', 'Issue'), ('DEPOSIT', 'Deposit'), ('WITHDRAWAL', 'Withdrawal'), ('TRADE', 'Trade'), ('SETTLEMENT', 'Settlement'), ('SETTLEMENT_FAILED', 'Settlement Failed'), ('SETTLEMENT_HOLD', 'Settlement Hold'), ('SETTLEMENT_RELEASE', 'Settlement Release'), ('FREEZE', 'Freeze'), ('UNFREEZE', 'Unfreeze'), ('FORCED_TRANSFER', 'Forced Transfer'), ('HALT', 'Halt'), ('RESUME', 'Resume'), ('CORRECTION', 'Correction'), ('DISCLOSURE', 'Disclosure'), ('KEY_ROTATION', 'Key Rotation'), ('LISTING', 'Listing'), ('SECURITY_CHANGE', 'Security Change'), ('DELISTING', 'Delisting'), ('UNLOCK', 'Unlock'), ('CLOSE', 'Close')], max_length=32),
+            model_name="entry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("ISSUE", "Issue"),
+                    ("DEPOSIT", "Deposit"),
+                    ("WITHDRAWAL", "Withdrawal"),
+                    ("TRADE", "Trade"),
+                    ("SETTLEMENT", "Settlement"),
+                    ("SETTLEMENT_FAILED", "Settlement Failed"),
+                    ("SETTLEMENT_HOLD", "Settlement Hold"),
+                    ("SETTLEMENT_RELEASE", "Settlement Release"),
+                    ("FREEZE", "Freeze"),
+                    ("UNFREEZE", "Unfreeze"),
+                    ("FORCED_TRANSFER", "Forced Transfer"),
+                    ("HALT", "Halt"),
+                    ("RESUME", "Resume"),
+                    ("CORRECTION", "Correction"),
+                    ("DISCLOSURE", "Disclosure"),
+                    ("KEY_ROTATION", "Key Rotation"),
+                    ("LISTING", "Listing"),
+                    ("SECURITY_CHANGE", "Security Change"),
+                    ("DELISTING", "Delisting"),
+                    ("UNLOCK", "Unlock"),
+                    ("CLOSE", "Close"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -7,6 +7,7 @@ Each payload is built and read only through these classes (``ledger.payloads``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,18 +59,56 @@ class ShareAmount(Payload):
 
 
 @dataclass(frozen=True)
+class Allocation(Payload):
+    """An issuance's shares for one holder; ``locked_quantity`` of them under lock-up until ``locked_until``.
+
+    ISSUE entries written before lock-ups existed carry only ``account`` and ``quantity`` (read as no lock-up).
+    """
+
+    account: str
+    quantity: int
+    locked_quantity: int | None = None
+    locked_until: dt.date | None = None
+
+    def payload(self) -> dict:
+        data = super().payload()
+        if not self.locked_quantity:
+            # The first form (no lock-up keys), so that an issue without lock-ups keeps its earlier bytes.
+            data.pop("locked_quantity")
+            data.pop("locked_until")
+        return data
+
+
+@dataclass(frozen=True)
 class Issue(Payload):
-    """Shares of ``security`` registered to their initial holders."""
+    """Shares of ``security`` registered to their holders: the initial issue, a placement or bonus shares."""
 
     kind = EntryKind.ISSUE
     security: str
     quantity: int
-    allocations: list[ShareAmount]
+    allocations: list[Allocation]
     reference: str
 
     def movements(self) -> Iterator[Movement]:
         for a in self.allocations:
             yield Movement(a.account, self.security, a.quantity)
+            if a.locked_quantity:
+                yield Movement(a.account, self.security, a.locked_quantity, part="locked")
 
 
-KINDS: tuple[type[Deposit] | type[Issue], ...] = (Deposit, Withdrawal, Issue)
+@dataclass(frozen=True)
+class Unlock(Payload):
+    """A lock-up ends on its date: ``quantity`` shares of ``account`` in ``security`` become free."""
+
+    kind = EntryKind.UNLOCK
+    security: str
+    account: str
+    quantity: int
+    until: dt.date
+    lockup: int
+
+    def movements(self) -> Iterator[Movement]:
+        yield Movement(self.account, self.security, -self.quantity, part="locked")
+
+
+KINDS: tuple[type[Deposit] | type[Issue] | type[Unlock], ...] = (Deposit, Withdrawal, Issue, Unlock)

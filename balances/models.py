@@ -72,3 +72,24 @@ class Position(models.Model):
     @property
     def available(self) -> int:
         return self.total - self.reserved - self.frozen - self.locked
+
+
+class LockUp(models.Model):
+    """Shares of an initial holder that may not be sold before ``until`` (released on that date, Asia/Shanghai).
+
+    ``Position.locked`` is the sum of the holder's unreleased lock-ups in the security, and
+    ``Position.locked_until`` the earliest of their dates; both move only with these rows, in the same
+    transaction, and the UNLOCK entry records each release (``balances.services.lockups_release``).
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lockups")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="lockups")
+    quantity = models.BigIntegerField()
+    until = models.DateField()
+    issue_entry = models.BigIntegerField(help_text="id of the ISSUE entry that set the lock-up")
+    released_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["until"], condition=Q(released_at__isnull=True), name="lockup_due")]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="lockup_quantity_positive")]

@@ -2,9 +2,11 @@
 
 Balances are a projection of the ledger. Each app that writes an entry kind
 which moves balances declares that kind's movements here (``register_effect``,
-from its ``AppConfig.ready``): balances itself for ISSUE, DEPOSIT and
-WITHDRAWAL, settlement for SETTLEMENT. A TRADE moves nothing until it settles;
-SETTLEMENT_FAILED moves nothing. The reserved parts are not ledger facts (open
+from its ``AppConfig.ready``): balances itself for ISSUE, DEPOSIT, WITHDRAWAL
+and UNLOCK, settlement for SETTLEMENT. A TRADE moves nothing until it settles;
+SETTLEMENT_FAILED moves nothing. The locked and frozen parts of shares are
+ledger facts too (an ISSUE's lock-ups, UNLOCK; freezes when they exist) and
+are checked the same way. The reserved parts are not ledger facts (open
 orders and quotes are not legal state changes), so they are checked against
 what the apps that hold reservations declare (``register_reservations``:
 trading's open orders, active quotes and unsettled trades).
@@ -12,6 +14,7 @@ trading's open orders, active quotes and unsettled trades).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -28,11 +31,13 @@ from .models import CashBalance, Position
 
 @dataclass(frozen=True)
 class Movement:
-    """An entry's effect on one balance: cash (``security`` None, ``amount`` CNY) or shares of ``security``."""
+    """An entry's effect on one balance: cash (``security`` None, ``amount`` CNY) or shares of ``security``;
+    on its ``total``, or on the part of it that is ``locked`` or ``frozen``."""
 
     account: str
     security: str | None
     amount: Decimal | int
+    part: str = "total"
 
 
 @dataclass(frozen=True)
@@ -69,19 +74,34 @@ class Difference:
         return f"{self.account} {self.asset} {self.what}: ledger {self.ledger}, table {self.table}"
 
 
-def ledger_balances() -> tuple[dict[str, Decimal], dict[tuple[str, str], int]]:
+def ledger_balances(
+    *, until: dt.datetime | None = None, security: str | None = None
+) -> tuple[dict[str, Decimal], dict[tuple[str, str], int], dict[tuple[str, str, str], int]]:
+    """Balances rebuilt from the entries alone (those recorded before ``until``, if given): cash totals by
+    account, share totals by (account, security), and share parts (locked, frozen) by (account, security, part).
+    ``security`` keeps only that security's shares (and skips cash)."""
     cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
     shares: dict[tuple[str, str], int] = defaultdict(int)
+    parts: dict[tuple[str, str, str], int] = defaultdict(int)
+    sql = "SELECT kind, canonical FROM ledger_entry WHERE kind = ANY(%s)"
+    params: list = [sorted(effects)]
+    if until is not None:
+        sql += " AND recorded_at < %s"
+        params.append(until)
     with connection.cursor() as cur:
-        cur.execute("SELECT kind, canonical FROM ledger_entry WHERE kind = ANY(%s) ORDER BY id", [sorted(effects)])
+        cur.execute(sql + " ORDER BY id", params)
         while rows := cur.fetchmany(5000):
             for kind, data in rows:
                 for m in effects[kind](json.loads(bytes(data))["payload"]):
                     if m.security is None:
-                        cash[m.account] += m.amount
-                    else:
-                        shares[(m.account, m.security)] += m.amount
-    return cash, shares
+                        if security is None:
+                            cash[m.account] += m.amount
+                    elif security is None or m.security == security:
+                        if m.part == "total":
+                            shares[(m.account, m.security)] += m.amount
+                        else:
+                            parts[(m.account, m.security, m.part)] += m.amount
+    return cash, shares, parts
 
 
 def reserved_expected() -> tuple[dict[int, Decimal], dict[tuple[int, int], int]]:
@@ -104,7 +124,7 @@ def replay_check() -> list[Difference]:
 
 
 def _differences() -> list[Difference]:
-    cash_ledger, shares_ledger = ledger_balances()
+    cash_ledger, shares_ledger, parts_ledger = ledger_balances()
     cash_reserved, shares_reserved = reserved_expected()
     diffs: list[Difference] = []
     seen_cash = set()
@@ -127,6 +147,10 @@ def _differences() -> list[Difference]:
         expected = shares_reserved.get((row.account_id, row.security_id), 0)
         if expected != row.reserved:
             diffs.append(Difference(key[0], key[1], "reserved", expected, row.reserved))
+        for part in ("locked", "frozen"):
+            expected = parts_ledger.get((*key, part), 0)
+            if expected != getattr(row, part):
+                diffs.append(Difference(key[0], key[1], part, expected, getattr(row, part)))
     for key in sorted(set(shares_ledger) - seen_pos):
         if shares_ledger[key]:
             diffs.append(Difference(key[0], key[1], "total", shares_ledger[key], "no row"))

@@ -7,21 +7,36 @@ transaction. Locks are taken in the global order documented in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from core import errors as err
 from core.audit import audit_record
 from core.errors import InsufficientCash, InvalidInput, NotFound, PermissionDenied
 from core.models import Account, Broker, Role, User
 from core.money import money, to_decimal
-from ledger.services import entry_write
+from ledger.models import Entry
+from ledger.services import entries_write, entry_write
+from registry.calendar import SHANGHAI
 from registry.models import Security
 
-from .entries import Deposit, Issue, ShareAmount, Withdrawal
-from .models import CashBalance, Position
+from .entries import Allocation, Deposit, Issue, Unlock, Withdrawal
+from .models import CashBalance, LockUp, Position
+
+MAX_ISSUED = 10**15
+HolderCapExceeded = err.error_class(
+    "HolderCapExceeded",
+    "holder_cap_exceeded",
+    gettext_lazy("The issuance would exceed the security's holder cap."),
+    409,
+)
 
 
 @transaction.atomic
@@ -140,41 +155,177 @@ def _cash_move(
     return cash
 
 
+@dataclass(frozen=True)
+class Holding:
+    """One holder of an issuance: ``quantity`` shares, ``locked_quantity`` of them locked up until ``locked_until``."""
+
+    account: Account
+    quantity: int
+    locked_quantity: int = 0
+    locked_until: dt.date | None = None
+
+
+# How holders of a security are counted for its cap; the trading app registers the count per real identity
+# (``exchange.pretrade.holder_count``). Without it, every account holding shares counts once.
+holder_counter: list[Callable[[int], int]] = []
+
+
+def _holders(security_id: int) -> int:
+    if holder_counter:
+        return holder_counter[0](security_id)
+    return Position.objects.filter(security_id=security_id, total__gt=0).count()
+
+
+def _whole(value, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(_("%(what)s must be a whole number of shares.") % {"what": what})
+    return value
+
+
+def _holding_checked(h: Holding, today: dt.date) -> Holding:
+    if _whole(h.quantity, _("Quantity")) <= 0:
+        raise InvalidInput(_("Each allocation must be a positive whole number of shares."))
+    locked = _whole(h.locked_quantity or 0, _("Locked quantity"))
+    if not 0 <= locked <= h.quantity:
+        raise InvalidInput(_("The locked quantity must be between 0 and the quantity issued to the holder."))
+    if locked and h.locked_until is None:
+        raise InvalidInput(_("A lock-up needs the date it ends."))
+    if locked and not today < h.locked_until <= today + dt.timedelta(days=3660):
+        raise InvalidInput(_("A lock-up ends after today and within ten years."))
+    if not locked and h.locked_until is not None:
+        raise InvalidInput(_("A lock-up date needs a locked quantity."))
+    return Holding(h.account, h.quantity, locked, h.locked_until if locked else None)
+
+
+def shanghai_today(now: dt.datetime | None = None) -> dt.date:
+    return (now or timezone.now()).astimezone(SHANGHAI).date()
+
+
 @transaction.atomic
 def securities_issue(
-    *, actor: User, security_code: str, allocations: list[tuple[Account, int]], reference: str = ""
-) -> Security:
-    """Register an issuance: give initial holders their shares. Depository operators only."""
+    *,
+    actor: User,
+    security_code: str,
+    allocations: list[Holding] | list[tuple[Account, int]],
+    reference: str = "",
+    ip: str | None = None,
+) -> Entry:
+    """Register an issuance (the initial one, a placement, bonus shares): each holder's shares, some possibly
+    under lock-up. Depository operators only. The register may not exceed the security's holder cap."""
     if actor.role != Role.DEPOSITORY_OPERATOR:
         raise PermissionDenied(_("Only the depository registers issuances."))
+    if len(reference) > 200:
+        raise InvalidInput(_("The reference is too long (at most 200 characters)."))
+    holdings = [a if isinstance(a, Holding) else Holding(*a) for a in allocations]
+    if not holdings:
+        raise InvalidInput(_("An issuance needs at least one holder."))
+    if len(holdings) > 1000:
+        raise InvalidInput(_("At most 1,000 holders per issuance."))
+    today = shanghai_today()
+    holdings = [_holding_checked(h, today) for h in holdings]
+    if len({h.account.pk for h in holdings}) != len(holdings):
+        raise InvalidInput(_("Name each account once per issuance."))
+    if any(h.account.kind == Account.Kind.FEE for h in holdings):
+        raise InvalidInput(_("A fee account cannot hold shares."))
     security = Security.objects.select_for_update().filter(code=security_code).first()
     if security is None:
         raise NotFound(_("No such security."))
-    if not allocations:
-        raise InvalidInput(_("An issuance needs at least one holder."))
-    for _account, qty in allocations:
-        if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
-            raise InvalidInput(_("Each allocation must be a positive whole number of shares."))
-    merged: dict[int, int] = {}
-    accounts = {}
-    for account, qty in allocations:
-        merged[account.pk] = merged.get(account.pk, 0) + qty
-        accounts[account.pk] = account
-    positions = positions_lock(security.pk, merged)
-    for account_id, qty in merged.items():
-        pos = positions[account_id]
-        pos.total += qty
-        pos.save(update_fields=["total"])
-    total = sum(merged.values())
+    if security.status == Security.Status.DELISTED:
+        raise InvalidInput(_("The security is delisted."))
+    holdings.sort(key=lambda h: h.account.pk)
+    positions = positions_lock(security.pk, [h.account.pk for h in holdings])
+    for h in holdings:
+        pos = positions[h.account.pk]
+        pos.total += h.quantity
+        if h.locked_quantity:
+            pos.locked += h.locked_quantity
+            pos.locked_until = min(filter(None, [pos.locked_until, h.locked_until]))
+        pos.save(update_fields=["total", "locked", "locked_until"])
+    total = sum(h.quantity for h in holdings)
+    if security.issued_quantity + total > MAX_ISSUED:
+        raise InvalidInput(_("The issued total would be too large."))
+    if (holders := _holders(security.pk)) > security.max_holders:
+        raise HolderCapExceeded(
+            _("%(code)s would have %(n)s holders; its cap is %(cap)s.")
+            % {"code": security.code, "n": holders, "cap": security.max_holders}
+        )
     security.issued_quantity += total
     security.save(update_fields=["issued_quantity"])
-    entry_write(
+    entry = entry_write(
         Issue(
             security=security.code,
             quantity=total,
-            allocations=[ShareAmount(account=accounts[a].code, quantity=q) for a, q in sorted(merged.items())],
+            allocations=[
+                Allocation(
+                    account=h.account.code,
+                    quantity=h.quantity,
+                    locked_quantity=h.locked_quantity or None,
+                    locked_until=h.locked_until,
+                )
+                for h in holdings
+            ],
             reference=reference,
         )
     )
-    audit_record(actor=actor, action="securities_issue", target=security.code, detail={"quantity": total})
-    return security
+    LockUp.objects.bulk_create(
+        LockUp(
+            account=h.account,
+            security=security,
+            quantity=h.locked_quantity,
+            until=h.locked_until,
+            issue_entry=entry.pk,
+        )
+        for h in holdings
+        if h.locked_quantity
+    )
+    audit_record(
+        actor=actor,
+        action="securities_issue",
+        target=security.code,
+        ip=ip,
+        detail={"quantity": total, "holders": len(holdings), "reference": reference},
+    )
+    return entry
+
+
+def lockups_release(*, now: dt.datetime | None = None) -> int:
+    """Release every lock-up whose date has come (Asia/Shanghai), each with an UNLOCK entry. Idempotent:
+    a released lock-up is skipped, and concurrent runs serialise on the security row. Returns how many."""
+    now = now or timezone.now()
+    today = shanghai_today(now)
+    released = 0
+    due = LockUp.objects.filter(released_at__isnull=True, until__lte=today)
+    for security_id in sorted(set(due.values_list("security_id", flat=True))):
+        with transaction.atomic():
+            security = Security.objects.select_for_update().get(pk=security_id)
+            lockups = list(due.filter(security_id=security_id).select_related("account").order_by("id"))
+            if not lockups:
+                continue
+            positions = positions_lock(security_id, [lock.account_id for lock in lockups])
+            for lock in lockups:
+                lock.released_at = now
+                positions[lock.account_id].locked -= lock.quantity
+            LockUp.objects.bulk_update(lockups, ["released_at"])
+            for account_id, pos in positions.items():
+                pos.locked_until = (
+                    LockUp.objects.filter(account_id=account_id, security_id=security_id, released_at__isnull=True)
+                    .order_by("until")
+                    .values_list("until", flat=True)
+                    .first()
+                )
+                pos.save(update_fields=["locked", "locked_until"])
+            entries_write(
+                [
+                    Unlock(
+                        security=security.code,
+                        account=lock.account.code,
+                        quantity=lock.quantity,
+                        until=lock.until,
+                        lockup=lock.pk,
+                    )
+                    for lock in lockups
+                ],
+                recorded_at=now,
+            )
+            released += len(lockups)
+    return released

@@ -307,6 +307,11 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
+    "balances-release-lockups": {
+        "task": "balances.tasks.release_lockups",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
     "exchange-expire-day-orders": {
         "task": "exchange.tasks.expire_day_orders",
         "schedule": 60.0,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from balances.entries import CashAmount, Deposit, Issue, ShareAmount, Withdrawal
+from balances.entries import Allocation, CashAmount, Deposit, Issue, ShareAmount, Withdrawal
 from exchange.entries import TradeEntry
 from ledger.canonical import entry_bytes
 from settlement.entries import GrossSettlement, Hold, NetSettlement, Refusal, Release, settlement_read
@@ -24,7 +24,7 @@ CASES = [
         {"account": "INV000010", "amount": D("20.00"), "currency": "CNY", "reference": ""},
     ),
     (
-        Issue(security="830001", quantity=3000, allocations=[ShareAmount("MM000002", 3000)], reference="IPO"),
+        Issue(security="830001", quantity=3000, allocations=[Allocation("MM000002", 3000)], reference="IPO"),
         {
             "security": "830001",
             "quantity": 3000,

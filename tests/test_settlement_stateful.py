@@ -121,7 +121,7 @@ class Market(RuleBasedStateMachine):
         with connection.cursor() as cur:
             cur.execute("SELECT count(*) FROM settlement_cashbalance WHERE total - reserved - frozen < 0")
             assert cur.fetchone()[0] == 0
-        cash_ledger, _ = ledger_balances()
+        cash_ledger, _, _ = ledger_balances()
         assert sum(CashBalance.objects.values_list("total", flat=True)) == sum(cash_ledger.values())
         for security in Security.objects.all():
             held = sum(Position.objects.filter(security=security).values_list("total", flat=True))

@@ -1,0 +1,225 @@
+"""Balances API: registering an issuance (depository operators) and listing a security's issuances."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+from django.db import connection
+from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import errors as err
+from core.api.fields import StrictInteger
+from core.api.schema import ERRORS
+from core.audit import client_ip
+from core.models import Account
+from core.roles import SUPERVISORS
+from registry.models import Security
+
+from . import services
+from .register import register_as_of
+
+
+class HolderInput(serializers.Serializer):
+    account = serializers.CharField(max_length=32)
+    quantity = StrictInteger()
+    locked_quantity = serializers.IntegerField(required=False, min_value=0, default=0)
+    locked_until = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+@extend_schema_serializer(component_name="IssuanceRequest")
+class IssuanceInput(serializers.Serializer):
+    holders = HolderInput(many=True, allow_empty=False)
+    reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class AllocationOutput(serializers.Serializer):
+    account = serializers.CharField()
+    quantity = serializers.IntegerField()
+    locked_quantity = serializers.IntegerField(allow_null=True)
+    locked_until = serializers.DateField(allow_null=True)
+
+
+class IssuanceOutput(serializers.Serializer):
+    entry = serializers.IntegerField(help_text="id of the ISSUE entry")
+    leaf_index = serializers.IntegerField(allow_null=True)
+    recorded_at = serializers.DateTimeField()
+    security = serializers.CharField()
+    quantity = serializers.IntegerField()
+    reference = serializers.CharField()
+    allocations = AllocationOutput(many=True)
+
+
+def issuances_of(code: str, *, entry: int | None = None) -> list[dict]:
+    """A security's ISSUE entries (or the one ``entry``), oldest first, as the ledger records them."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT e.id, l.leaf_index, e.recorded_at, e.canonical FROM ledger_entry e"
+            " LEFT JOIN ledger_leaf l ON l.entry_id = e.id"
+            " WHERE e.kind = 'ISSUE' AND convert_from(e.canonical, 'UTF8')::jsonb -> 'payload' ->> 'security' = %s"
+            " AND (%s::bigint IS NULL OR e.id = %s::bigint) ORDER BY e.id",
+            [code, entry, entry],
+        )
+        rows = cur.fetchall()
+    out = []
+    for entry_id, leaf, recorded_at, canonical in rows:
+        payload = json.loads(bytes(canonical))["payload"]
+        out.append(
+            {
+                "entry": entry_id,
+                "leaf_index": leaf,
+                "recorded_at": recorded_at,
+                "security": payload["security"],
+                "quantity": int(payload["quantity"]),
+                "reference": payload.get("reference", ""),
+                "allocations": [
+                    {
+                        "account": a["account"],
+                        "quantity": int(a["quantity"]),
+                        "locked_quantity": int(a["locked_quantity"]) if a.get("locked_quantity") else None,
+                        "locked_until": a.get("locked_until"),
+                    }
+                    for a in payload["allocations"]
+                ],
+            }
+        )
+    return out
+
+
+class IssuanceApi(APIView):
+    """A security's issuances (depository, exchange and supervisory staff); the depository registers one:
+    holders with their quantities, each possibly with a lock-up (quantity and end date)."""
+
+    @extend_schema(responses={200: IssuanceOutput(many=True), **ERRORS})
+    def get(self, request, code):
+        if request.user.role not in {*SUPERVISORS, "depository_operator", "exchange_operator"}:
+            raise err.PermissionDenied()
+        if not Security.objects.filter(code=code).exists():
+            raise err.UnknownSecurity()
+        return Response(IssuanceOutput(issuances_of(code), many=True).data)
+
+    @extend_schema(request=IssuanceInput, responses={201: IssuanceOutput, **ERRORS})
+    def post(self, request, code):
+        if request.user.role != "depository_operator":
+            raise err.PermissionDenied(gettext("Only the depository registers issuances."))
+        data = IssuanceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        holders = data.validated_data["holders"]
+        accounts = {a.code: a for a in Account.objects.filter(code__in=[h["account"] for h in holders])}
+        unknown = sorted({h["account"] for h in holders} - set(accounts))
+        if unknown:
+            raise err.InvalidInput(gettext("No such account: %(codes)s.") % {"codes": ", ".join(unknown)})
+        if not Security.objects.filter(code=code).exists():
+            raise err.UnknownSecurity()
+        entry = services.securities_issue(
+            actor=request.user,
+            security_code=code,
+            allocations=[
+                services.Holding(accounts[h["account"]], h["quantity"], h["locked_quantity"], h["locked_until"])
+                for h in holders
+            ],
+            reference=data.validated_data["reference"],
+            ip=client_ip(request),
+        )
+        return Response(IssuanceOutput(issuances_of(code, entry=entry.pk)[0]).data, status=201)
+
+
+class RegisterLineOutput(serializers.Serializer):
+    account = serializers.CharField()
+    name = serializers.CharField()
+    broker = serializers.CharField()
+    quantity = serializers.IntegerField()
+    locked = serializers.IntegerField()
+    frozen = serializers.IntegerField()
+    percent = serializers.CharField(help_text="share of the issued total, percent, four places")
+
+
+class RegisterOutput(serializers.Serializer):
+    security = serializers.CharField()
+    as_of = serializers.DateField()
+    holders = serializers.IntegerField()
+    issued = serializers.IntegerField()
+    lines = RegisterLineOutput(many=True)
+
+
+class RegisterCsvRenderer(BaseRenderer):
+    """The register as CSV (UTF-8 with a byte-order mark, so spreadsheets read the Chinese names)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if not isinstance(data, dict) or "lines" not in data:  # an error: plain text of its message
+            return json.dumps(data, ensure_ascii=False).encode()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["security", "as_of", "account", "name", "broker", "quantity", "locked", "frozen", "percent"])
+        for line in data["lines"]:
+            writer.writerow(
+                [data["security"], data["as_of"]]
+                + [_csv_safe(line[k]) for k in ("account", "name", "broker", "quantity", "locked", "frozen", "percent")]
+            )
+        return ("\ufeff" + out.getvalue()).encode()
+
+
+def _csv_safe(value):
+    """Neutralise spreadsheet formulas in text cells (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+REGISTER_READERS = {"depository_operator", "regulator", "auditor"}
+
+
+def register_json(security: Security, as_of: dt.date) -> dict:
+    lines = register_as_of(security, as_of)
+    return {
+        "security": security.code,
+        "as_of": as_of,
+        "holders": sum(1 for line in lines if line.quantity),
+        "issued": sum(line.quantity for line in lines),
+        "lines": [line.__dict__ for line in lines],
+    }
+
+
+class RegisterApi(APIView):
+    """The shareholder register as of the end of a date (Asia/Shanghai; today by default), rebuilt from the
+    ledger alone. Depository, regulator and auditor. ``?format=csv`` for a CSV file."""
+
+    renderer_classes = [JSONRenderer, RegisterCsvRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("as_of", OpenApiTypes.DATE, description="YYYY-MM-DD; today when absent"),
+            OpenApiParameter("format", str, enum=["json", "csv"]),
+        ],
+        responses={200: RegisterOutput, **ERRORS},
+    )
+    def get(self, request, code):
+        if request.user.role not in REGISTER_READERS:
+            raise err.PermissionDenied()
+        security = Security.objects.filter(code=code).first()
+        if security is None:
+            raise err.UnknownSecurity()
+        as_of = services.shanghai_today()
+        if raw := request.query_params.get("as_of"):
+            try:
+                as_of = dt.date.fromisoformat(raw)
+            except ValueError:
+                raise err.InvalidInput(gettext("as_of must be a date, YYYY-MM-DD.")) from None
+            if as_of > services.shanghai_today():
+                raise err.InvalidInput(gettext("as_of cannot be in the future."))
+        response = Response(RegisterOutput(register_json(security, as_of)).data)
+        if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = f'attachment; filename="register-{security.code}-{as_of}.csv"'
+        return response

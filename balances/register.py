@@ -1,0 +1,54 @@
+"""The shareholder register of a security as of the end of a date, rebuilt from the ledger alone.
+
+Every entry kind that moves shares declares its movements (``balances.replay``):
+ISSUE (with lock-ups), SETTLEMENT, UNLOCK, and later freezes and forced
+transfers. Replaying those recorded before midnight (Asia/Shanghai) after the
+date gives each holder's quantity and its locked and frozen parts. For today
+it equals the balance tables (the replay check compares them continuously).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from core.models import Account
+from core.snapshot import read_only_snapshot
+from registry.calendar import SHANGHAI
+from registry.models import Security
+
+from .replay import ledger_balances
+
+
+@dataclass(frozen=True)
+class RegisterLine:
+    account: str
+    name: str
+    broker: str
+    quantity: int
+    locked: int
+    frozen: int
+    percent: str
+
+
+def register_as_of(security: Security, as_of: dt.date) -> list[RegisterLine]:
+    """Holders of ``security`` at the end of ``as_of`` (Asia/Shanghai), largest first."""
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
+    with read_only_snapshot():
+        _cash, shares, parts = ledger_balances(until=until, security=security.code)
+        codes = {a for (a, _s), q in shares.items() if q} | {a for (a, _s, _p), q in parts.items() if q}
+        accounts = {a.code: a for a in Account.objects.filter(code__in=codes).select_related("broker")}
+    issued = sum(shares.values())
+    lines = [
+        RegisterLine(
+            account=code,
+            name=accounts[code].name if code in accounts else "",
+            broker=accounts[code].broker.code if code in accounts and accounts[code].broker else "",
+            quantity=shares.get((code, security.code), 0),
+            locked=parts.get((code, security.code, "locked"), 0),
+            frozen=parts.get((code, security.code, "frozen"), 0),
+            percent=f"{100 * shares.get((code, security.code), 0) / issued:.4f}" if issued else "0.0000",
+        )
+        for code in codes
+    ]
+    return sorted(lines, key=lambda line: (-line.quantity, line.account))

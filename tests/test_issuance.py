@@ -1,0 +1,306 @@
+"""The issuance registry (depository): issues with lock-ups, the UNLOCK beat task, the holder cap, and the
+shareholder register as of a date rebuilt from the ledger alone (DESIGN.md §1, §4; issue 10 items 4 and 6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from balances.models import LockUp, Position
+from balances.register import register_as_of
+from balances.replay import replay_check
+from balances.services import Holding, lockups_release, securities_issue, shanghai_today
+from balances.tasks import release_lockups
+from core import errors as err
+from core.models import AuditEvent, Role
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from registry.calendar import SHANGHAI
+from settlement.services import trade_settle
+from tests.conftest import api_for, position_of, snapshot
+
+D = Decimal
+
+
+def payloads(kind):
+    return [
+        json.loads(bytes(c))["payload"]
+        for c in Entry.objects.filter(kind=kind).order_by("id").values_list("canonical", flat=True)
+    ]
+
+
+def sell(market, investor, qty, coid, security=None):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest((security or market.security).code, "sell", qty, D("9.90"), "IOC", coid),
+    )[0]
+
+
+@pytest.fixture
+def fresh(market):
+    """A new security with nothing issued, two investors and a market maker bidding 9.90 for it."""
+    security = market.new_security("830077")
+    alice, bob = market.investor(), market.investor()
+    return market, security, alice, bob
+
+
+def test_the_depository_issues_to_two_holders_one_with_a_lock_up(fresh):
+    market, security, alice, bob = fresh
+    until = shanghai_today() + dt.timedelta(days=3)
+
+    # when the depository registers the issuance on the API
+    response = api_for(market.depository).post(
+        f"/api/v1/securities/{security.code}/issuances/",
+        {
+            "holders": [
+                {"account": alice.code, "quantity": 10_000, "locked_quantity": 4_000, "locked_until": str(until)},
+                {"account": bob.code, "quantity": 5_000},
+            ],
+            "reference": "Initial registration",
+        },
+        format="json",
+    )
+
+    # then both hold their shares, alice's lock-up shows as locked until its date
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["quantity"] == 15_000 and body["reference"] == "Initial registration"
+    pos = position_of(alice, security)
+    assert (pos.total, pos.locked, pos.locked_until, pos.available) == (10_000, 4_000, until, 6_000)
+    assert position_of(bob, security).locked == 0
+    security.refresh_from_db()
+    assert security.issued_quantity == 15_000
+    # and the ISSUE entry carries the lock-up; the account API shows it
+    (issue,) = payloads("ISSUE")[-1:]
+    assert issue["allocations"][0]["locked_quantity"] == 4000 and issue["allocations"][0]["locked_until"] == str(until)
+    assert "locked_quantity" not in issue["allocations"][1]
+    account = api_for(alice.owner).get("/api/v1/account/").json()
+    (line,) = [p for p in account["positions"] if p["security"] == security.code]
+    assert (line["total"], line["locked"], line["available"]) == (10_000, 4_000, 6_000)
+    assert AuditEvent.objects.filter(action="securities_issue", target=security.code).count() == 1
+    # and the issuances list shows it
+    listed = api_for(market.depository).get(f"/api/v1/securities/{security.code}/issuances/").json()
+    assert [i["quantity"] for i in listed] == [15_000]
+
+
+def test_a_lock_up_blocks_a_sale_until_its_date_and_the_unlock_entry_frees_it(fresh):
+    market, security, alice, _bob = fresh
+    mm = market.market_maker(shares=0)
+    market.issue(mm, 1000, security=security)
+    market.quote(mm, "9.90", "10.10", security=security)
+    until = shanghai_today() + dt.timedelta(days=2)
+    securities_issue(
+        actor=market.depository,
+        security_code=security.code,
+        allocations=[Holding(alice, 1000, 1000, until)],
+    )
+    before = snapshot()
+
+    # when alice tries to sell locked shares
+    with pytest.raises(err.InsufficientShares):
+        sell(market, alice, 100, "too-early", security)
+    # then nothing changed
+    assert snapshot() == before
+
+    # when the release runs the day before: nothing; on the date: the UNLOCK entry frees them
+    day_before = dt.datetime.combine(until - dt.timedelta(days=1), dt.time(12), tzinfo=SHANGHAI)
+    assert lockups_release(now=day_before) == 0
+    assert position_of(alice, security).locked == 1000
+    on_the_day = dt.datetime.combine(until, dt.time(0, 1), tzinfo=SHANGHAI)
+    assert lockups_release(now=on_the_day) == 1
+    assert lockups_release(now=on_the_day) == 0  # idempotent
+    pos = position_of(alice, security)
+    assert (pos.locked, pos.locked_until, pos.available) == (0, None, 1000)
+    (unlock,) = payloads("UNLOCK")
+    assert unlock == {
+        "security": security.code,
+        "account": alice.code,
+        "quantity": 1000,
+        "until": str(until),
+        "lockup": LockUp.objects.get().pk,
+    }
+    assert LockUp.objects.get().released_at == on_the_day
+    # and alice can sell
+    order = sell(market, alice, 100, "after", security)
+    assert order.filled_quantity == 100
+    assert replay_check() == []
+
+
+def test_the_beat_task_releases_due_lock_ups(fresh):
+    market, security, alice, _bob = fresh
+    until = shanghai_today() + dt.timedelta(days=1)
+    securities_issue(
+        actor=market.depository, security_code=security.code, allocations=[Holding(alice, 500, 200, until)]
+    )
+    later = dt.datetime.combine(until, dt.time(9), tzinfo=SHANGHAI)
+
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert release_lockups.apply().get() == 1
+
+    assert position_of(alice, security).locked == 0
+
+
+@pytest.mark.parametrize(
+    "holders, code",
+    [
+        ([], "invalid_input"),
+        ([{"account": "NOPE", "quantity": 10}], "invalid_input"),
+        ([{"account": "A", "quantity": 0}], "invalid_input"),
+        ([{"account": "A", "quantity": "10"}], "invalid_input"),
+        ([{"account": "A", "quantity": 10, "locked_quantity": 11, "locked_until": "2099-01-01"}], "invalid_input"),
+        ([{"account": "A", "quantity": 10, "locked_quantity": 5}], "invalid_input"),
+        ([{"account": "A", "quantity": 10, "locked_quantity": 5, "locked_until": "2020-01-01"}], "invalid_input"),
+        ([{"account": "A", "quantity": 10, "locked_until": "2099-01-01"}], "invalid_input"),
+        ([{"account": "A", "quantity": 10}, {"account": "A", "quantity": 5}], "invalid_input"),
+        ([{"account": "A", "quantity": 10, "locked_quantity": 5, "locked_until": "soon"}], "invalid_input"),
+    ],
+)
+def test_a_bad_issuance_is_refused_and_changes_nothing(fresh, holders, code):
+    market, security, alice, _bob = fresh
+    holders = [{**h, "account": alice.code if h["account"] == "A" else h["account"]} for h in holders]
+    before = snapshot()
+    entries = Entry.objects.count()
+
+    response = api_for(market.depository).post(
+        f"/api/v1/securities/{security.code}/issuances/", {"holders": holders}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == code
+    assert snapshot() == before and Entry.objects.count() == entries
+    assert not LockUp.objects.exists()
+
+
+def test_an_issuance_beyond_the_holder_cap_is_refused_whole(fresh):
+    market, security, alice, bob = fresh
+    security.max_holders = 1
+    security.save(update_fields=["max_holders"])
+    before = snapshot()
+
+    response = api_for(market.depository).post(
+        f"/api/v1/securities/{security.code}/issuances/",
+        {"holders": [{"account": alice.code, "quantity": 100}, {"account": bob.code, "quantity": 100}]},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()["code"]) == (409, "holder_cap_exceeded")
+    assert snapshot() == before
+    assert position_of(alice, security) is None or position_of(alice, security).total == 0
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR, Role.REGULATOR])
+def test_only_the_depository_issues(fresh, role):
+    market, security, alice, _bob = fresh
+    before = snapshot()
+
+    response = api_for(market.user(role)).post(
+        f"/api/v1/securities/{security.code}/issuances/",
+        {"holders": [{"account": alice.code, "quantity": 100}]},
+        format="json",
+    )
+
+    assert response.status_code == 403
+    assert snapshot() == before
+
+
+def _at(days_ago: int, hour: int = 11) -> dt.datetime:
+    day = shanghai_today() - dt.timedelta(days=days_ago)
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=SHANGHAI)
+
+
+def test_the_register_as_of_a_past_date_equals_holdings_rebuilt_by_hand(fresh):
+    market, security, alice, bob = fresh
+    mm = market.market_maker(shares=0)
+    # given an issuance two days ago, a settled trade yesterday (alice sells 300 to the market maker),
+    # and another today (bob sells 100)
+    with mock.patch("django.utils.timezone.now", return_value=_at(2)):
+        securities_issue(
+            actor=market.depository,
+            security_code=security.code,
+            allocations=[Holding(alice, 1000), Holding(bob, 400), Holding(mm, 100)],
+        )
+    market.quote(mm, "9.90", "10.10", bid_qty=1000, ask_qty=100, security=security)
+    with mock.patch("django.utils.timezone.now", return_value=_at(1)):
+        sell(market, alice, 300, "y", security)
+    block_seal()
+    with mock.patch("django.utils.timezone.now", return_value=_at(1, 12)):
+        for trade in Trade.objects.filter(security=security):
+            trade_settle(trade_id=trade.pk)
+    sell(market, bob, 100, "t", security)
+    block_seal()
+    for trade in Trade.objects.filter(security=security, status="matched"):
+        trade_settle(trade_id=trade.pk)
+
+    # when the depository reads the register as of each date
+    two_days = {line.account: line.quantity for line in register_as_of(security, _at(2).date())}
+    yesterday = {line.account: line.quantity for line in register_as_of(security, _at(1).date())}
+    today = register_as_of(security, shanghai_today())
+
+    # then each equals what the day's trades make of the issue, by hand
+    assert two_days == {alice.code: 1000, bob.code: 400, mm.code: 100}
+    assert yesterday == {alice.code: 700, bob.code: 400, mm.code: 400}
+    assert {line.account: line.quantity for line in today} == {alice.code: 700, bob.code: 300, mm.code: 500}
+    # and today's equals the balance tables, part by part
+    tables = {
+        p.account.code: (p.total, p.locked, p.frozen)
+        for p in Position.objects.filter(security=security, total__gt=0).select_related("account")
+    }
+    assert {line.account: (line.quantity, line.locked, line.frozen) for line in today} == tables
+    assert register_as_of(security, _at(3).date()) == []
+
+
+def test_the_register_api_json_and_csv_for_the_depository_regulator_and_auditor(fresh):
+    market, security, alice, bob = fresh
+    securities_issue(
+        actor=market.depository,
+        security_code=security.code,
+        allocations=[Holding(alice, 600, 100, shanghai_today() + dt.timedelta(days=5)), Holding(bob, 400)],
+    )
+    url = f"/api/v1/securities/{security.code}/register/"
+
+    body = api_for(market.depository).get(url).json()
+    assert body["holders"] == 2 and body["issued"] == 1000
+    assert body["lines"][0] == {
+        "account": alice.code,
+        "name": alice.name,
+        "broker": market.broker.code,
+        "quantity": 600,
+        "locked": 100,
+        "frozen": 0,
+        "percent": "60.0000",
+    }
+    csv_response = api_for(market.user(Role.REGULATOR)).get(url, {"format": "csv", "as_of": str(shanghai_today())})
+    assert csv_response.status_code == 200 and csv_response["Content-Type"].startswith("text/csv")
+    text = csv_response.content.decode("utf-8-sig").splitlines()
+    assert text[0].startswith("security,as_of,account") and text[1].startswith(f"{security.code},")
+    assert api_for(market.user(Role.AUDITOR)).get(url).status_code == 200
+    for role in (Role.INVESTOR, Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR):
+        assert api_for(market.user(role)).get(url).status_code == 403
+    assert api_for(market.depository).get(url, {"as_of": "yesterday"}).status_code == 400
+    future = str(shanghai_today() + dt.timedelta(days=1))
+    assert api_for(market.depository).get(url, {"as_of": future}).status_code == 400
+    assert api_for(market.depository).get("/api/v1/securities/NOPE/register/").status_code == 404
+
+
+def test_issue_and_unlock_entries_verify_and_replay(fresh):
+    market, security, alice, _bob = fresh
+    until = shanghai_today() + dt.timedelta(days=1)
+    securities_issue(
+        actor=market.depository, security_code=security.code, allocations=[Holding(alice, 500, 200, until)]
+    )
+    lockups_release(now=dt.datetime.combine(until, dt.time(1), tzinfo=SHANGHAI))
+    block_seal()
+
+    assert ledger_verify().ok
+    call_command("ledger_replay", "--check")
+    assert timezone.now()  # the clock was not left patched

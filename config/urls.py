@@ -25,6 +25,7 @@ urlpatterns = [
     path("ledger/", include("ledger.page_urls")),
     path("settlement/", include("settlement.page_urls")),
     path("operations/", include("registry.page_urls")),
+    path("depository/", include("balances.page_urls")),
     path("api/v1/counter/", include("counter.api_urls")),
     path("counter/", include("counter.page_urls")),
     path("api/v1/kyc/", include("kyc.api_urls")),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
@@ -13,7 +13,8 @@ from core.forms import domain_error_message
 from core.models import Role
 from core.permissions import role_required
 
-from . import services
+from . import listing, services
+from .forms import SecurityChangeForm, SecurityListForm
 from .models import MarketState, Security
 
 
@@ -59,4 +60,59 @@ def market_switch(request, action: str):
             if action == "halt"
             else gettext("The market trades again; settlement catches up."),
         )
+    return redirect("operations")
+
+
+def _form_failed(form, exc: DomainError):
+    form.add_error(None, domain_error_message(exc))
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+def security_new(request):
+    form = SecurityListForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            security = listing.security_list(
+                actor=request.user, code=form.cleaned_data["code"], data=form.parameters(), ip=client_ip(request)
+            )
+        except DomainError as exc:
+            _form_failed(form, exc)
+        else:
+            messages.success(request, gettext("%(code)s is listed.") % {"code": security.code})
+            return redirect("operations")
+    return render(request, "registry/security_form.html", {"form": form, "security": None})
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+def security_edit(request, code: str):
+    security = get_object_or_404(Security, code=code)
+    form = SecurityChangeForm(request.POST or None, initial=SecurityChangeForm.initial_of(security))
+    if request.method == "POST" and form.is_valid():
+        try:
+            listing.security_change(
+                actor=request.user,
+                code=code,
+                data=form.parameters(),
+                reason=form.cleaned_data["reason"],
+                ip=client_ip(request),
+            )
+        except DomainError as exc:
+            _form_failed(form, exc)
+        else:
+            messages.success(request, gettext("%(code)s is changed.") % {"code": code})
+            return redirect("operations")
+    return render(request, "registry/security_form.html", {"form": form, "security": security})
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+@require_POST
+def security_delist(request, code: str):
+    try:
+        listing.security_delist(
+            actor=request.user, code=code, reason=request.POST.get("reason", ""), ip=client_ip(request)
+        )
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, gettext("%(code)s is delisted; its resting orders are cancelled.") % {"code": code})
     return redirect("operations")

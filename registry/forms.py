@@ -1,0 +1,64 @@
+"""The operator's forms: list a security, change its parameters (with a reason), delist it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from core import errors as err
+
+from .listing import MAX_HOLDERS_LIMIT, MAX_HOLDING_DAYS, Parameters
+from .models import Security
+
+MODE_CHOICES = [("market_making", _("Market making")), ("rfq", _("Request for quote")), ("negotiated", _("Negotiated"))]
+
+
+class SecurityForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    issuer = forms.CharField(label=_("Issuer"), max_length=200)
+    risk_rating = forms.TypedChoiceField(
+        label=_("Risk rating"), coerce=int, choices=[(n, f"R{n}") for n in range(1, 6)]
+    )
+    lot_size = forms.IntegerField(label=_("Lot size (shares)"), min_value=1, max_value=1_000_000, initial=100)
+    tick_size = forms.DecimalField(label=_("Tick size"), min_value=Decimal("0.01"), decimal_places=2, initial="0.01")
+    reference_price = forms.DecimalField(label=_("Reference price"), min_value=Decimal("0.01"), decimal_places=2)
+    band_pct = forms.DecimalField(
+        label=_("Price band (± %)"),
+        min_value=Decimal("0.01"),
+        max_value=Decimal("99.99"),
+        decimal_places=2,
+        initial="30",
+    )
+    max_holders = forms.IntegerField(label=_("Holder cap"), min_value=1, max_value=MAX_HOLDERS_LIMIT, initial=200)
+    trading_modes = forms.MultipleChoiceField(
+        label=_("Trading modes"), choices=MODE_CHOICES, widget=forms.CheckboxSelectMultiple, initial=["market_making"]
+    )
+    settlement_mode = forms.ChoiceField(label=_("Settlement"), choices=Security.SettlementMode.choices)
+    qualified_only = forms.BooleanField(label=_("Qualified investors only"), required=False)
+    min_holding_days = forms.IntegerField(
+        label=_("Minimum holding period (trading days)"), min_value=0, max_value=MAX_HOLDING_DAYS, initial=0
+    )
+
+    def parameters(self) -> dict:
+        data = dict(self.cleaned_data)
+        data.pop("code", None)
+        data.pop("reason", None)
+        return data
+
+    @classmethod
+    def initial_of(cls, security: Security) -> dict:
+        params = Parameters.of(security)
+        return {**params.__dict__, "trading_modes": list(params.trading_modes)}
+
+
+class SecurityListForm(SecurityForm):
+    code = forms.CharField(label=_("Code"), max_length=16, help_text=_("2 to 16 letters or digits, e.g. 830010"))
+    field_order = ["code"]
+
+
+class SecurityChangeForm(SecurityForm):
+    reason = forms.CharField(
+        label=_("Reason for the change (recorded on the ledger)"), max_length=err.REASON_MAX_LENGTH
+    )

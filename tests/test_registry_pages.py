@@ -1,0 +1,131 @@
+"""The operator's listing pages and the depository's console, as a new user would use them: list a security,
+issue it to two investors, see it on the market watch and on the register (issue 10 items 8 and the check)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+
+from balances.models import LockUp
+from balances.services import shanghai_today
+from core.models import Role
+from ledger.models import Entry
+from registry.models import Security
+from tests.conftest import log_in, position_of, snapshot
+
+LISTING = {
+    "code": "830055",
+    "name": "Page Co",
+    "issuer": "Page Co Ltd",
+    "risk_rating": "2",
+    "lot_size": "100",
+    "tick_size": "0.01",
+    "reference_price": "6.00",
+    "band_pct": "30",
+    "max_holders": "200",
+    "trading_modes": ["market_making"],
+    "settlement_mode": "gross",
+    "min_holding_days": "0",
+}
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    log_in(client, user)
+    return client
+
+
+def test_the_operator_lists_then_the_depository_issues_to_two_investors_and_it_trades_on_the_watch(market):
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    alice, bob = market.investor(), market.investor()
+    ops = signed_in(operator)
+
+    # when the operator lists a security on the page
+    assert ops.get("/operations/securities/new/").status_code == 200
+    response = ops.post("/operations/securities/new/", LISTING)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    security = Security.objects.get(code="830055")
+    assert Entry.objects.filter(kind="LISTING").count() == 1
+
+    # and the depository issues it to two investors, one with a lock-up
+    until = shanghai_today() + dt.timedelta(days=30)
+    depository = signed_in(market.depository)
+    assert depository.get("/depository/").status_code == 200
+    form = {
+        "issue-security": "830055",
+        "issue-reference": "IPO",
+        "holders-TOTAL_FORMS": "4",
+        "holders-INITIAL_FORMS": "0",
+        "holders-MIN_NUM_FORMS": "0",
+        "holders-MAX_NUM_FORMS": "50",
+        "holders-0-account": alice.code,
+        "holders-0-quantity": "6000",
+        "holders-0-locked_quantity": "1000",
+        "holders-0-locked_until": str(until),
+        "holders-1-account": bob.code,
+        "holders-1-quantity": "4000",
+    }
+    response = depository.post("/depository/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+
+    # then both hold it, the lock-up shows, and the market watch lists it
+    assert (position_of(alice, security).total, position_of(alice, security).locked) == (6000, 1000)
+    assert position_of(bob, security).total == 4000
+    assert LockUp.objects.get().until == until
+    page = signed_in(alice.owner).get("/").content.decode()
+    assert "830055" in page
+    console = depository.get("/depository/").content.decode()
+    assert alice.code in console  # in the lock-ups running
+    register = depository.get("/depository/register/", {"security": "830055", "as_of": str(shanghai_today())})
+    text = register.content.decode()
+    assert register.status_code == 200 and alice.code in text and bob.code in text and "60.0000" in text
+
+
+def test_a_bad_page_issuance_is_a_form_error_and_changes_nothing(market):
+    depository = signed_in(market.depository)
+    before = snapshot()
+    form = {
+        "issue-security": market.security.code,
+        "holders-TOTAL_FORMS": "1",
+        "holders-INITIAL_FORMS": "0",
+        "holders-MIN_NUM_FORMS": "0",
+        "holders-MAX_NUM_FORMS": "50",
+        "holders-0-account": "NOPE01",
+        "holders-0-quantity": "100",
+    }
+
+    response = depository.post("/depository/", form)
+
+    assert response.status_code == 200 and "NOPE01" in response.content.decode()
+    assert snapshot() == before
+
+
+def test_the_operator_changes_a_security_on_the_page_with_a_reason(market):
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    ops = signed_in(operator)
+    url = f"/operations/securities/{market.security.code}/edit/"
+    page = ops.get(url)
+    assert page.status_code == 200
+    data = {**LISTING, "name": "Test Co", "issuer": "Test Co Ltd", "risk_rating": "3", "reference_price": "10.00"}
+    data.pop("code")
+    data["trading_modes"] = ["market_making", "rfq", "negotiated"]
+
+    missing_reason = ops.post(url, {**data, "lot_size": "200"})
+    assert missing_reason.status_code == 200
+    assert Security.objects.get(pk=market.security.pk).lot_size == 100
+
+    response = ops.post(url, {**data, "lot_size": "200", "reason": "Harmonise lots"})
+    assert response.status_code == 302
+    assert Security.objects.get(pk=market.security.pk).lot_size == 200
+    assert Entry.objects.filter(kind="SECURITY_CHANGE").count() == 1
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.REGULATOR])
+def test_the_consoles_are_for_their_roles_only(market, role):
+    client = signed_in(market.user(role) if role != Role.INVESTOR else market.investor().owner)
+    assert client.get("/depository/").status_code == 403
+    assert client.get("/operations/securities/new/").status_code == 403
+    expected = 200 if role == Role.REGULATOR else 403
+    assert client.get("/depository/register/").status_code == expected

@@ -26,7 +26,9 @@ DEMO_USERS = {
     "staff1": Role.BROKER_STAFF,
     "staff2": Role.BROKER_STAFF,
     "operator": Role.EXCHANGE_OPERATOR,
+    "operator2": Role.EXCHANGE_OPERATOR,
     "depository": Role.DEPOSITORY_OPERATOR,
+    "depository2": Role.DEPOSITORY_OPERATOR,
     "regulator": Role.REGULATOR,
     "auditor": Role.AUDITOR,
 }

@@ -6,6 +6,7 @@ or DEPOSIT entry for each of them.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -13,12 +14,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from balances.services import account_open, cash_deposit, securities_issue
+from balances.services import Holding, account_open, cash_deposit, securities_issue, shanghai_today
 from core.models import Account, Broker, Role, User
 from demo.onboarding import approved_investor
 from demo.totp import DEMO_STAFF, demo_staff_enrol
 from exchange.services import QuoteRequest, quote_publish
-from registry.models import Security
+from registry.listing import security_list
 
 PASSWORD = "demo-pass-2026"
 
@@ -37,7 +38,9 @@ class Command(BaseCommand):
         if not settings.DEMO_MODE:
             raise CommandError("Demo data is only loaded in demo mode (EXCHANGE_DEMO=1).")
         if User.objects.filter(username="investor1").exists():
-            # Data loaded before the staff's second factor existed gets the demo authenticators now.
+            # Data loaded before these existed gets the second operators and the demo authenticators now.
+            with transaction.atomic():
+                self._second_staff()
             enrolled = self._enrol_staff()
             self.stdout.write("Demo data already loaded; nothing added." if not enrolled else "Demo staff enrolled.")
             return
@@ -61,6 +64,13 @@ class Command(BaseCommand):
         user.save()
         return user
 
+    def _second_staff(self) -> None:
+        """A second exchange operator and depository user, for the maker-checker steps of supervision."""
+        if not User.objects.filter(username="operator2").exists():
+            self._user("operator2", Role.EXCHANGE_OPERATOR, name="Exchange Operator2")
+        if not User.objects.filter(username="depository2").exists():
+            self._user("depository2", Role.DEPOSITORY_OPERATOR, name="Depository Operator2")
+
     def _load(self) -> None:
         broker = Broker.objects.create(
             code="B001", name="示范证券 Demo Securities", fee_bps=Decimal("2.50"), fee_minimum=Decimal("5.00")
@@ -68,12 +78,18 @@ class Command(BaseCommand):
         account_open(kind=Account.Kind.FEE, name="Demo Securities fees", broker=broker)
         staff = [self._user(f"staff{i}", Role.BROKER_STAFF, broker=broker, name=f"Staff {i}") for i in (1, 2)]
         depository = self._user("depository", Role.DEPOSITORY_OPERATOR, name="Depository Operator")
-        self._user("operator", Role.EXCHANGE_OPERATOR, name="Exchange Operator")
+        operator = self._user("operator", Role.EXCHANGE_OPERATOR, name="Exchange Operator")
+        self._second_staff()
         self._user("regulator", Role.REGULATOR, name="Regulator Officer")
         self._user("auditor", Role.AUDITOR, name="Audit Reviewer")
 
+        # Listed by the operator through the listing service: each a LISTING entry.
         securities = [
-            Security.objects.create(code=code, name=name, issuer=issuer, risk_rating=risk, reference_price=Decimal(ref))
+            security_list(
+                actor=operator,
+                code=code,
+                data={"name": name, "issuer": issuer, "risk_rating": risk, "reference_price": ref},
+            )
             for code, name, issuer, risk, ref in SECURITIES
         ]
         makers = []
@@ -103,6 +119,13 @@ class Command(BaseCommand):
             allocations = [(acct, 500_000) for _, acct in makers]
             allocations += [(acct, 2_000) for k, acct in enumerate(investors) if (k + n) % 2 == 0]
             securities_issue(actor=depository, security_code=security.code, allocations=allocations, reference="demo")
+        # A placement to investor1 locked up until three days from now: released in the demo week.
+        securities_issue(
+            actor=depository,
+            security_code=securities[0].code,
+            allocations=[Holding(investors[0], 1_000, 1_000, shanghai_today() + timedelta(days=3))],
+            reference="demo placement with lock-up",
+        )
         for spread, (user, _account) in zip((Decimal("0.05"), Decimal("0.10")), makers, strict=True):
             for security in securities:
                 ref = security.reference_price

@@ -307,8 +307,9 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
-    "exchange-expire-day-orders": {
-        "task": "exchange.tasks.expire_day_orders",
+    # DAY orders expire and prices close at each trading day's close (idempotent: most runs find nothing).
+    "exchange-end-of-day": {
+        "task": "exchange.tasks.end_of_day",
         "schedule": 60.0,
         "options": {"expires": 60},
     },

@@ -312,8 +312,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 300},
     },
-    "exchange-expire-day-orders": {
-        "task": "exchange.tasks.expire_day_orders",
+    # DAY orders expire and prices close at each trading day's close (idempotent: most runs find nothing).
+    "exchange-end-of-day": {
+        "task": "exchange.tasks.end_of_day",
         "schedule": 60.0,
         "options": {"expires": 60},
     },

@@ -7,13 +7,16 @@ class ExchangeConfig(AppConfig):
 
     def ready(self) -> None:
         from balances import replay
+        from balances import services as balances_services
         from ledger import hooks
         from registry import hooks as registry_hooks
 
-        from . import reconcile, selectors
+        from . import pretrade, reconcile, selectors
         from .services import listing
 
         hooks.register_business_check(reconcile.TRADES_CHECK)
         hooks.register_entry_reader(selectors.trade_entry_readable)
         replay.register_reservations(reconcile.reservations)
         registry_hooks.register_security_changed(listing.on_security_changed)
+        if pretrade.holder_count not in balances_services.holder_counter:
+            balances_services.holder_counter.append(pretrade.holder_count)

@@ -29,3 +29,27 @@ class TradeEntry(Payload):
     sell_order_id: int | None
     quote_id: int | None
     matched_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SecurityClose(Payload):
+    """One security's close: ``close`` is the last trade's price of the day, or ``previous_reference`` unchanged
+    when it did not trade; it is the security's reference price (and band centre) from then on."""
+
+    code: str
+    close: Decimal
+    previous_reference: Decimal
+    traded: bool
+    last_trade_id: int | None
+    # Quotes left outside the new band, pulled at the close (their reservations released).
+    pulled_quote_ids: list[int]
+
+
+@dataclass(frozen=True)
+class CloseEntry(Payload):
+    """The end of one trading day (``date``, YYYY-MM-DD in Shanghai), written once (``exchange.services.close``)."""
+
+    kind = EntryKind.CLOSE
+    date: str
+    closed_at: dt.datetime
+    securities: list[SecurityClose]

@@ -196,3 +196,15 @@ class Trade(models.Model):
     @property
     def value(self) -> Decimal:
         return (self.price * self.quantity).quantize(Decimal("0.01"))
+
+
+class DayClose(models.Model):
+    """A trading day that has been closed (``exchange.services.close``): one row a date, so one close a day
+    whatever the retries or concurrent workers."""
+
+    date = models.DateField(unique=True)
+    closed_at = models.DateTimeField()
+    entry = models.OneToOneField("ledger.Entry", on_delete=models.PROTECT, related_name="day_close")
+
+    class Meta:
+        ordering = ["-date"]

@@ -46,7 +46,7 @@ from core.errors import DomainError
 from core.models import Account, Role, User
 from exchange.models import Trade
 from kyc.models import KycProfile
-from registry.calendar import market_is_open
+from registry.calendar import SHANGHAI, is_trading_day, market_is_open
 from registry.models import Security
 
 
@@ -87,11 +87,11 @@ class HoldingPeriod(DomainError):
 
 
 def trading_days_back(now: dt.datetime, days: int) -> dt.datetime:
-    """The moment ``days`` working days (Monday to Friday) before ``now``."""
+    """The moment ``days`` trading days (Monday to Friday, not a holiday) before ``now``."""
     moment = now
     while days > 0:
         moment -= dt.timedelta(days=1)
-        if moment.weekday() < 5:
+        if is_trading_day(moment.astimezone(SHANGHAI).date()):
             days -= 1
     return moment
 

@@ -3,10 +3,17 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from .services import orders_expire
+from .services import day_close, orders_expire
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def end_of_day() -> int:
+    """At each trading day's close: DAY orders expire, prices close (beat runs this every minute; a run that
+    finds nothing to do changes nothing). Returns how many days it closed."""
+    return len(day_close())
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
 def expire_day_orders() -> int:
-    """DAY orders end with their trading day (beat runs this every minute; a run finds nothing twice)."""
+    """Kept for messages queued before ``end_of_day`` replaced it in the beat schedule."""
     return orders_expire()

@@ -26,11 +26,12 @@ from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Role
 from core.roles import SUPERVISORS
+from registry import calendar
 from registry.models import Security
 
 from . import selectors, services
 from .forms import OrderTicketForm, QuoteForm, new_client_order_id
-from .models import Order, Quote, Trade
+from .models import DayClose, Order, Quote, Trade
 
 PAGE_SIZE = 50
 
@@ -129,16 +130,29 @@ def _market_rows() -> list[dict]:
     return rows
 
 
+def _market_session() -> dict:
+    """Whether the calendar has the market open, the next session when it is closed, the last day closed."""
+    is_open = calendar.market_is_open()
+    next_open = None if is_open else calendar.next_open()
+    last = DayClose.objects.order_by("-date").values_list("date", flat=True).first()
+    return {
+        "open": is_open,
+        "next_open": next_open.astimezone(calendar.SHANGHAI).strftime("%Y-%m-%d %H:%M") if next_open else None,
+        "last_close": last.isoformat() if last else None,
+    }
+
+
 @login_required
 def market(request):
-    return render(request, "exchange/market.html", {"rows": _market_rows(), "as_of": timezone.now()})
+    context = {"rows": _market_rows(), "as_of": timezone.now(), "session": _market_session()}
+    return render(request, "exchange/market.html", context)
 
 
 @login_required
 @never_cache
 def market_data(request):
-    """The rows of the market watch, polled by its page every two seconds."""
-    return JsonResponse({"as_of": timezone.now().isoformat(), "rows": _market_rows()})
+    """The rows of the market watch, polled by its page every two seconds, and the market's session."""
+    return JsonResponse({"as_of": timezone.now().isoformat(), "rows": _market_rows(), "market": _market_session()})
 
 
 # --------------------------------------------------------------------------

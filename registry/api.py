@@ -1,10 +1,12 @@
 """Registry API: securities as the API shows them, halting and resuming a security or the market
-(exchange operators), and the market's state (anyone signed in)."""
+(exchange operators), the market's state (anyone signed in) and the holidays of the trading calendar."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.utils.translation import gettext
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,8 +16,8 @@ from core.api.fields import DecimalString, StrictInteger
 from core.api.schema import ERRORS
 from core.audit import client_ip
 
-from . import calendar, listing, services
-from .models import MarketState, Security
+from . import calendar, holidays, listing, services
+from .models import Holiday, MarketState, Security
 
 
 class SecurityOutput(serializers.ModelSerializer):
@@ -237,3 +239,52 @@ class MarketResumeApi(APIView):
         data.is_valid(raise_exception=True)
         services.market_resume(actor=request.user, reason=data.validated_data["reason"], ip=client_ip(request))
         return Response(MarketOutput(market_json()).data)
+
+
+class HolidayOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Holiday
+        fields = ["date", "name", "created_at"]
+
+
+class HolidayInput(serializers.Serializer):
+    date = serializers.DateField(input_formats=["%Y-%m-%d"])
+    name = serializers.CharField(max_length=holidays.HOLIDAY_NAME_MAX_LENGTH)
+
+
+class HolidaysApi(APIView):
+    """The market's holidays (weekdays without trading), anyone signed in; exchange operators add future ones."""
+
+    @extend_schema(responses={200: HolidayOutput(many=True)})
+    def get(self, request):
+        return Response(HolidayOutput(Holiday.objects.order_by("date"), many=True).data)
+
+    @extend_schema(request=HolidayInput, responses={201: HolidayOutput, **ERRORS})
+    def post(self, request):
+        holidays.require_operator(request.user)
+        data = HolidayInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        holiday = holidays.holiday_add(
+            actor=request.user,
+            date=data.validated_data["date"],
+            name=data.validated_data["name"],
+            ip=client_ip(request),
+        )
+        return Response(HolidayOutput(holiday).data, status=201)
+
+
+class HolidayApi(APIView):
+    """Remove a future holiday (exchange operators): the market trades that day again."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("date", str, OpenApiParameter.PATH, description="YYYY-MM-DD")],
+        responses={204: None, **ERRORS},
+    )
+    def delete(self, request, date):
+        holidays.require_operator(request.user)
+        try:
+            day = dt.date.fromisoformat(date)
+        except ValueError:
+            raise err.InvalidInput(gettext("The date must be written YYYY-MM-DD.")) from None
+        holidays.holiday_remove(actor=request.user, date=day, ip=client_ip(request))
+        return Response(status=204)

@@ -91,3 +91,26 @@ class MarketState(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="market_state_one_row")]
+
+
+class Holiday(models.Model):
+    """A weekday on which the market does not trade (the operator's list; ``registry.holidays``).
+
+    Only future dates are added or removed, so a holiday never changes a day that has traded.
+    """
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=100)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            # Weekends are closed anyway: a holiday is a weekday (ISO day of week 1–5).
+            models.CheckConstraint(condition=Q(date__iso_week_day__lte=5), name="holiday_on_a_weekday"),
+            models.CheckConstraint(condition=~Q(name=""), name="holiday_has_a_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"

@@ -9,4 +9,6 @@ urlpatterns = [
     path("securities/<str:code>/delist/", views.security_delist, name="operations-security-delist"),
     path("securities/<str:code>/<str:action>/", views.security_switch, name="operations-security"),
     path("market/<str:action>/", views.market_switch, name="operations-market"),
+    path("holidays/", views.holiday_add, name="operations-holiday-add"),
+    path("holidays/<str:date>/remove/", views.holiday_remove, name="operations-holiday-remove"),
 ]

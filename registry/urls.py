@@ -12,3 +12,8 @@ urlpatterns = [
     path("securities/<str:code>/halt/", api.SecurityHaltApi.as_view(), name="api-security-halt"),
     path("securities/<str:code>/resume/", api.SecurityResumeApi.as_view(), name="api-security-resume"),
 ]
+
+urlpatterns += [
+    path("calendar/holidays/", api.HolidaysApi.as_view(), name="api-holidays"),
+    path("calendar/holidays/<str:date>/", api.HolidayApi.as_view(), name="api-holiday"),
+]

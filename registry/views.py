@@ -1,6 +1,9 @@
-"""The exchange operator's console: every security's state, halt and resume with a reason, the market switch."""
+"""The exchange operator's console: every security's state, halt and resume with a reason, the market switch,
+the holidays of the trading calendar."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +16,7 @@ from core.forms import domain_error_message
 from core.models import Role
 from core.permissions import role_required
 
-from . import listing, services
+from . import holidays, listing, services
 from .forms import SecurityChangeForm, SecurityListForm
 from .models import MarketState, Security
 
@@ -23,6 +26,8 @@ def console(request):
     context = {
         "securities": Security.objects.exclude(status=Security.Status.DELISTED).order_by("code"),
         "market": MarketState.objects.filter(id=1).first() or MarketState(id=1),
+        "holidays": holidays.holidays_upcoming(),
+        "holiday_name_max": holidays.HOLIDAY_NAME_MAX_LENGTH,
     }
     return render(request, "registry/operations.html", context)
 
@@ -60,6 +65,51 @@ def market_switch(request, action: str):
             if action == "halt"
             else gettext("The market trades again; settlement catches up."),
         )
+    return redirect("operations")
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+@require_POST
+def holiday_add(request):
+    day = _date(request.POST.get("date", ""))
+    if day is None:
+        messages.error(request, gettext("The date must be written YYYY-MM-DD."))
+        return redirect("operations")
+    try:
+        holiday = holidays.holiday_add(
+            actor=request.user, date=day, name=request.POST.get("name", ""), ip=client_ip(request)
+        )
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(
+            request,
+            gettext("%(date)s (%(name)s) is a holiday: the market is closed that day.")
+            % {"date": holiday.date.isoformat(), "name": holiday.name},
+        )
+    return redirect("operations")
+
+
+@role_required(Role.EXCHANGE_OPERATOR)
+@require_POST
+def holiday_remove(request, date: str):
+    day = _date(date)
+    if day is None:
+        messages.error(request, gettext("The date must be written YYYY-MM-DD."))
+        return redirect("operations")
+    try:
+        holidays.holiday_remove(actor=request.user, date=day, ip=client_ip(request))
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, gettext("%(date)s is a trading day again.") % {"date": day.isoformat()})
     return redirect("operations")
 
 

@@ -40,7 +40,7 @@ def resting(market):
     return market, buyer, seller, (old_buy, old_sell, new_buy), now
 
 
-def test_last_close_is_the_most_recent_working_day_close():
+def test_last_close_is_the_most_recent_working_day_close(db):  # the calendar reads the holidays
     wednesday_noon = dt.datetime(2026, 12, 2, 12, 0, tzinfo=SHANGHAI)
     monday_morning = dt.datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI)
     assert last_close(wednesday_noon) == dt.datetime(2026, 12, 1, 15, 0, tzinfo=SHANGHAI)

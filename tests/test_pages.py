@@ -198,7 +198,7 @@ def test_market_data_json_has_the_same_rows(market):
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"]
     data = response.json()
-    assert set(data) == {"as_of", "rows"}
+    assert set(data) == {"as_of", "rows", "market"}
     assert data["rows"] == [
         {
             "code": market.security.code,

@@ -143,7 +143,7 @@ def test_minimum_holding_period_rejects_exactly_at_its_edge(quoted):
     assert sell(investor, quoted, coid="s2", qty=200).filled_quantity == 200
 
 
-def test_trading_days_skip_weekends():
+def test_trading_days_skip_weekends(db):  # the calendar reads the holidays
     monday = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
     assert trading_days_back(monday, 1).date() == dt.date(2026, 11, 20)  # the Friday before
     assert trading_days_back(monday, 5).date() == dt.date(2026, 11, 16)

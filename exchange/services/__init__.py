@@ -23,9 +23,10 @@ TRADE entries in the same transaction. Every pre-trade rule is in
 The package: ``inputs`` (prices and quantities from outside), ``book`` (the
 fill and reservation book of one matching transaction, fees, the TRADE
 entries), ``orders`` (order entry, cancel, expiry) and ``quotes`` (publish,
-pull). Callers use the names below.
+pull) and ``close`` (the end of a trading day). Callers use the names below.
 """
 
+from .close import day_close
 from .inputs import MAX_QUANTITY, parse_price, parse_quantity
 from .orders import OrderRequest, order_cancel, order_place, orders_expire
 from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull
@@ -35,6 +36,7 @@ __all__ = [
     "OrderRequest",
     "QuoteRequest",
     "QuoteResult",
+    "day_close",
     "order_cancel",
     "order_place",
     "orders_expire",

@@ -24,6 +24,11 @@
   }
 
   function render(data) {
+    // The market opened or closed: the page's notice changes with it.
+    if (data.market && String(data.market.open) !== table.dataset.open) {
+      window.location.reload();
+      return;
+    }
     var rows = table.tBodies[0].rows;
     if (rows.length !== data.rows.length) {
       window.location.reload(); // a security was listed or delisted

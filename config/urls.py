@@ -24,6 +24,7 @@ urlpatterns = [
     path("ledger/", include("ledger.page_urls")),
     path("settlement/", include("settlement.page_urls")),
     path("operations/", include("registry.page_urls")),
+    path("securities/", include("registry.security_urls")),
     path("api/v1/counter/", include("counter.api_urls")),
     path("counter/", include("counter.page_urls")),
     path("api/v1/kyc/", include("kyc.api_urls")),

@@ -8,4 +8,15 @@ urlpatterns = [
     path("market/resume/", api.MarketResumeApi.as_view(), name="api-market-resume"),
     path("securities/<str:code>/halt/", api.SecurityHaltApi.as_view(), name="api-security-halt"),
     path("securities/<str:code>/resume/", api.SecurityResumeApi.as_view(), name="api-security-resume"),
+    path("securities/<str:code>/disclosures/", api.DisclosureListApi.as_view(), name="api-disclosures"),
+    path(
+        "securities/<str:code>/disclosures/<int:document_id>/file/",
+        api.DisclosureFileApi.as_view(),
+        name="api-disclosure-file",
+    ),
+    path(
+        "securities/<str:code>/disclosures/<int:document_id>/check/",
+        api.DisclosureCheckApi.as_view(),
+        name="api-disclosure-check",
+    ),
 ]

@@ -231,6 +231,7 @@ class DisclosureListApi(APIView):
     ``title``, ``file``: PDF, PNG, JPEG or UTF-8 text) as a depository or exchange operator."""
 
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = Pagination
 
     @extend_schema(responses={200: DisclosureOutput(many=True), **ERRORS})
     def get(self, request, code):

@@ -204,6 +204,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two "kind" fields (KYC documents, disclosure documents) with different choices: name them apart.
+    "ENUM_NAME_OVERRIDES": {"DisclosureKindEnum": "registry.models.Disclosure.Kind"},
 }
 
 
@@ -327,3 +329,8 @@ KYC_DOCUMENT_DIR = Path(env("KYC_DOCUMENT_DIR", str(DATA_DIR / "documents")))
 KYC_DOCUMENT_MAX_BYTES = 5 * 1024 * 1024
 KYC_ASSESSMENT_DAYS = int(env("KYC_ASSESSMENT_DAYS", "730") or 730)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
+# Disclosure documents (registry.disclosures): stored by their SHA-256, outside the web root (never under
+# STATIC_ROOT or a media root; served only by the API's download view, which checks the hash first).
+DISCLOSURE_DIR = Path(env("DISCLOSURE_DIR", str(DATA_DIR / "disclosures")))
+DISCLOSURE_MAX_BYTES = int(env("DISCLOSURE_MAX_BYTES", str(20 * 1024 * 1024)) or 20 * 1024 * 1024)

@@ -4,6 +4,10 @@
     python ledger/verifier.py inclusion trade-17-proof.json --keys-file keys.json
     python ledger/verifier.py consistency consistency.json --key otc-exchange.local=BASE64PUBKEY
     python ledger/verifier.py checkpoint checkpoint.txt --keys-file keys.json
+    python ledger/verifier.py disclosure disclosure-proof.json prospectus.pdf --keys-file keys.json
+
+``disclosure`` checks the inclusion proof of a DISCLOSURE entry (which must carry the entry's bytes),
+then that the file's SHA-256 is the one that entry records.
 
 Trusted keys come from ``--key NAME=BASE64`` or ``--keys-file`` (a saved copy
 of ``GET /api/v1/ledger/keys/``, obtained separately from the proof). Keys in
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -86,6 +91,31 @@ def verify_inclusion(bundle: dict, trusted: Trusted) -> str:
     return f"leaf {index} is in the signed tree of size {size} (block {cp.height}){described}: OK"
 
 
+def verify_disclosure(bundle: dict, trusted: Trusted, file: Path) -> str:
+    """The DISCLOSURE entry is in the signed tree, and ``file`` is byte for byte the document it records."""
+    if "entry" not in bundle:
+        raise VerificationFailed("the proof carries no entry bytes; fetch it signed in, from the document's proof_url")
+    included = verify_inclusion(bundle, trusted)
+    entry = json.loads(base64.b64decode(bundle["entry"]))
+    if entry.get("kind") != "DISCLOSURE":
+        raise VerificationFailed(f"the entry is a {entry.get('kind')} entry, not a DISCLOSURE entry")
+    payload = entry.get("payload") or {}
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    actual, recorded = digest.hexdigest(), str(payload.get("sha256"))
+    if actual != recorded:
+        raise VerificationFailed(
+            f"the file {file.name} does not match the disclosed document: its SHA-256 is {actual}, "
+            f"the DISCLOSURE entry at leaf {bundle['leaf_index']} records {recorded}"
+        )
+    return (
+        f"{included}\nthe file {file.name} is the document {payload.get('title')!r} of {payload.get('security')} "
+        f"(SHA-256 {actual}): OK"
+    )
+
+
 def verify_consistency(bundle: dict, trusted: Trusted) -> str:
     old = _checkpoint(bundle["from_checkpoint"], trusted)
     new = _checkpoint(bundle["to_checkpoint"], trusted)
@@ -102,21 +132,26 @@ def verify_consistency(bundle: dict, trusted: Trusted) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["inclusion", "consistency", "checkpoint"])
+    parser.add_argument("what", choices=["inclusion", "consistency", "checkpoint", "disclosure"])
     parser.add_argument("file", help="the proof JSON (or the signed checkpoint text)")
+    parser.add_argument("document", nargs="?", help="disclosure: the document's file to check")
     parser.add_argument("--key", action="append", default=[], help="a trusted key, NAME=BASE64 (repeatable)")
     parser.add_argument("--keys-file", help="a saved copy of GET /api/v1/ledger/keys/")
     args = parser.parse_args(argv)
+    if (args.what == "disclosure") != (args.document is not None):
+        parser.error("give the document's file after the proof for 'disclosure', and only then")
     trusted = load_trusted(args.key, args.keys_file)
     text = Path(args.file).read_text(encoding="utf-8")
     try:
         if args.what == "checkpoint":
             print(verify_checkpoint(text, trusted))
+        elif args.what == "disclosure":
+            print(verify_disclosure(json.loads(text), trusted, Path(args.document)))
         else:
             bundle = json.loads(text)
             verify = verify_inclusion if args.what == "inclusion" else verify_consistency
             print(verify(bundle, trusted))
-    except (VerificationFailed, KeyError, ValueError) as exc:
+    except (VerificationFailed, KeyError, ValueError, OSError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,4 +1,4 @@
-"""The entry kinds the registry writes: HALT and RESUME, of one security or of the whole market."""
+"""The entry kinds the registry writes: HALT and RESUME, of one security or of the whole market; DISCLOSURE."""
 
 from __future__ import annotations
 
@@ -66,3 +66,23 @@ class Delisting(Payload):
     reason: str
     cancelled_orders: list[int]
     at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DisclosureEntry(Payload):
+    """An issuer's document published for ``security``: its metadata and the SHA-256 of its bytes.
+
+    ``document`` is the id of the ``registry.Disclosure`` row; ``document_kind`` one of its kinds
+    (prospectus, annual_report, interim_report, announcement, other). Whoever holds the file checks it
+    against ``sha256`` (the offline verifier: ``ledger/verifier.py disclosure``).
+    """
+
+    kind = EntryKind.DISCLOSURE
+    security: str
+    document: int
+    document_kind: str
+    title: str
+    filename: str
+    size: int
+    sha256: str
+    published_at: dt.datetime

@@ -1,4 +1,5 @@
-"""The operator's forms: list a security, change its parameters (with a reason), delist it."""
+"""Forms of the registry's pages: listing and changing a security (with a reason), publishing a disclosure
+document, checking a file against one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from core import errors as err
 
 from .listing import MAX_HOLDERS_LIMIT, MAX_HOLDING_DAYS, Parameters
-from .models import Security
+from .models import Disclosure, Security
 
 MODE_CHOICES = [("market_making", _("Market making")), ("rfq", _("Request for quote")), ("negotiated", _("Negotiated"))]
 
@@ -62,3 +63,14 @@ class SecurityChangeForm(SecurityForm):
     reason = forms.CharField(
         label=_("Reason for the change (recorded on the ledger)"), max_length=err.REASON_MAX_LENGTH
     )
+
+
+class DisclosureForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind of document"), choices=Disclosure.Kind.choices)
+    title = forms.CharField(label=_("Title"), max_length=Disclosure.TITLE_MAX_LENGTH)
+    # Empty files reach the service, which refuses them with the API's message.
+    file = forms.FileField(label=_("File (PDF, PNG, JPEG or plain text)"), allow_empty_file=True, max_length=1000)
+
+
+class DisclosureCheckForm(forms.Form):
+    file = forms.FileField(label=_("A file you hold"), allow_empty_file=True, max_length=1000)

@@ -114,3 +114,49 @@ class Holiday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.name}"
+
+
+class Disclosure(models.Model):
+    """An issuer's document (prospectus, report, announcement): its metadata and SHA-256, anchored by a
+    DISCLOSURE ledger entry written in the same transaction (``registry.disclosures``).
+
+    The file lives in ``settings.DISCLOSURE_DIR`` under its SHA-256, outside the web root. A document is
+    never edited or deleted (a correction is a new document): the table is append-only (triggers from
+    migration 0005), and the database refuses a hash that is not 64 lowercase hex digits.
+    """
+
+    class Kind(models.TextChoices):
+        PROSPECTUS = "prospectus", _("Prospectus")
+        ANNUAL_REPORT = "annual_report", _("Annual report")
+        INTERIM_REPORT = "interim_report", _("Interim report")
+        ANNOUNCEMENT = "announcement", _("Announcement")
+        OTHER = "other", _("Other")
+
+    TITLE_MAX_LENGTH = 200
+    FILENAME_MAX_LENGTH = 200
+
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="disclosures")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    filename = models.CharField(max_length=FILENAME_MAX_LENGTH)
+    content_type = models.CharField(max_length=50)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey("core.User", on_delete=models.PROTECT, related_name="+")
+    published_at = models.DateTimeField()
+    entry = models.OneToOneField("ledger.Entry", on_delete=models.PROTECT, related_name="disclosure")
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="disclosure_sha256_hex"),
+            models.CheckConstraint(condition=Q(size__gt=0), name="disclosure_size_positive"),
+            models.CheckConstraint(condition=~Q(title=""), name="disclosure_title_not_blank"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["prospectus", "annual_report", "interim_report", "announcement", "other"]),
+                name="disclosure_kind_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.security_id} {self.kind} {self.title}"

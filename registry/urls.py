@@ -11,6 +11,17 @@ urlpatterns = [
     path("securities/<str:code>/delist/", api.SecurityDelistApi.as_view(), name="api-security-delist"),
     path("securities/<str:code>/halt/", api.SecurityHaltApi.as_view(), name="api-security-halt"),
     path("securities/<str:code>/resume/", api.SecurityResumeApi.as_view(), name="api-security-resume"),
+    path("securities/<str:code>/disclosures/", api.DisclosureListApi.as_view(), name="api-disclosures"),
+    path(
+        "securities/<str:code>/disclosures/<int:document_id>/file/",
+        api.DisclosureFileApi.as_view(),
+        name="api-disclosure-file",
+    ),
+    path(
+        "securities/<str:code>/disclosures/<int:document_id>/check/",
+        api.DisclosureCheckApi.as_view(),
+        name="api-disclosure-check",
+    ),
 ]
 
 urlpatterns += [

@@ -1,11 +1,16 @@
 """The exchange operator's console: every security's state, halt and resume with a reason, the market switch,
-the holidays of the trading calendar."""
+the holidays of the trading calendar, listing and changing securities; and the security page (anyone signed
+in): its parameters and its disclosure documents."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as PagePermissionDenied
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
@@ -15,10 +20,11 @@ from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Role
 from core.permissions import role_required
+from ledger.models import Leaf
 
-from . import holidays, listing, services
-from .forms import SecurityChangeForm, SecurityListForm
-from .models import MarketState, Security
+from . import disclosures, holidays, listing, services
+from .forms import DisclosureCheckForm, DisclosureForm, SecurityChangeForm, SecurityListForm
+from .models import Disclosure, MarketState, Security
 
 
 @role_required(Role.EXCHANGE_OPERATOR)
@@ -166,3 +172,100 @@ def security_delist(request, code: str):
     else:
         messages.success(request, gettext("%(code)s is delisted; its resting orders are cancelled.") % {"code": code})
     return redirect("operations")
+
+
+# --------------------------------------------------------------------------
+# The security page: what anyone signed in sees of a security, its disclosure documents (download, and
+# check a file one holds against the SHA-256 on the ledger), and the upload form for the operators who
+# publish them. Later issues add the chart and the depth here (blocks in registry/security.html).
+
+
+def _security_page(request, security: Security, *, status: int = 200, **extra):
+    documents = list(security.disclosures.order_by("-published_at", "-id"))
+    leaves = dict(
+        Leaf.objects.filter(entry_id__in=[d.entry_id for d in documents]).values_list("entry_id", "leaf_index")
+    )
+    for document in documents:
+        document.leaf_index = leaves.get(document.entry_id)
+    may_publish = request.user.role in disclosures.PUBLISHERS
+    context = {
+        "security": security,
+        "documents": documents,
+        "may_publish": may_publish,
+        "upload_form": extra.pop("upload_form", None) or (DisclosureForm() if may_publish else None),
+        "max_mb": settings.DISCLOSURE_MAX_BYTES // (1024 * 1024),
+        **extra,
+    }
+    return render(request, "registry/security.html", context, status=status)
+
+
+def _security_or_404(code: str) -> Security:
+    security = Security.objects.filter(code=code).first()
+    if security is None:
+        raise Http404
+    return security
+
+
+@login_required
+def security_page(request, code: str):
+    return _security_page(request, _security_or_404(code))
+
+
+@login_required
+@require_POST
+def disclosure_upload(request, code: str):
+    security = _security_or_404(code)
+    if request.user.role not in disclosures.PUBLISHERS:
+        raise PagePermissionDenied
+    form = DisclosureForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            document = disclosures.disclosure_publish(
+                actor=request.user,
+                code=code,
+                kind=form.cleaned_data["kind"],
+                title=form.cleaned_data["title"],
+                filename=upload.name,
+                content=upload,
+                ip=client_ip(request),
+            )
+        except DomainError as exc:
+            form.add_error(None, domain_error_message(exc))
+        else:
+            messages.success(
+                request,
+                gettext("Published “%(title)s”; its SHA-256 is on the ledger.") % {"title": document.title},
+            )
+            return redirect("security", code=code)
+    return _security_page(request, security, status=400, upload_form=form)
+
+
+@login_required
+def disclosure_download(request, code: str, document_id: int):
+    document = Disclosure.objects.filter(security__code=code, pk=document_id).first()
+    if document is None:
+        raise Http404
+    try:
+        handle = disclosures.disclosure_open(document)
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+        return redirect("security", code=code)
+    response = FileResponse(handle, content_type=document.content_type, as_attachment=True, filename=document.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def disclosure_check(request, code: str, document_id: int):
+    security = _security_or_404(code)
+    document = security.disclosures.filter(pk=document_id).first()
+    if document is None:
+        raise Http404
+    form = DisclosureCheckForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _security_page(request, security, status=400, check_document=document.pk, check_form=form)
+    matches, sha256 = disclosures.disclosure_check(document, form.cleaned_data["file"])
+    result = {"document": document, "matches": matches, "sha256": sha256}
+    return _security_page(request, security, check_document=document.pk, check_result=result)

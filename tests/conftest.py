@@ -45,6 +45,8 @@ def _test_settings(settings, _kyc_dirs, tmp_path):
     settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
     # Personal-data keys and ID documents of the test run, never the developer's .data.
     settings.KYC_KEY_DIR, settings.KYC_DOCUMENT_DIR = _kyc_dirs
+    # Disclosure documents of this test alone (registry.disclosures).
+    settings.DISCLOSURE_DIR = tmp_path / "disclosures"
     # Password hashing at full strength costs ~0.3 s a user; tests make many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

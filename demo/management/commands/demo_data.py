@@ -19,6 +19,7 @@ from core.models import Account, Broker, Role, User
 from demo.onboarding import approved_investor
 from demo.totp import DEMO_STAFF, demo_staff_enrol
 from exchange.services import QuoteRequest, quote_publish
+from registry.disclosures import disclosure_publish
 from registry.listing import security_list
 
 PASSWORD = "demo-pass-2026"
@@ -119,6 +120,21 @@ class Command(BaseCommand):
             allocations = [(acct, 500_000) for _, acct in makers]
             allocations += [(acct, 2_000) for k, acct in enumerate(investors) if (k + n) % 2 == 0]
             securities_issue(actor=depository, security_code=security.code, allocations=allocations, reference="demo")
+        # One disclosure document per security (plain text, so that a new user can open and check it).
+        for security in securities:
+            text = (
+                f"{security.name}\n{security.issuer}\n\n"
+                "招股说明书（示范） Prospectus (demo)\n"
+                f"Risk rating R{security.risk_rating}; reference price CNY {security.reference_price}.\n"
+            )
+            disclosure_publish(
+                actor=depository,
+                code=security.code,
+                kind="prospectus",
+                title=f"{security.code} 招股说明书 Prospectus",
+                filename=f"{security.code}-prospectus.txt",
+                content=text.encode(),
+            )
         # A placement to investor1 locked up until three days from now: released in the demo week.
         securities_issue(
             actor=depository,

@@ -82,7 +82,7 @@ def test_a_worker_killed_while_sealing_loses_nothing_and_repeats_nothing(tmp_pat
     with transaction.atomic():
         for chunk in range(6):
             entries_append(
-                kind="DISCLOSURE",
+                kind="HALT",
                 payloads=[{"document": f"{chunk}-{i}", "sha256": "00" * 32} for i in range(5000)],
             )
     total = Entry.objects.count()

@@ -86,6 +86,9 @@ INSTALLED_APPS = [
     "exchange",
     "settlement",
     "counter",
+    "supervision",
+    "surveillance",
+    "auditing",
     "demo",
 ]
 

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SurveillanceConfig(AppConfig):
+    """Market surveillance: rules run on each sealed block raise alerts the regulator works through."""
+
+    name = "surveillance"
+    verbose_name = "Surveillance"

@@ -29,6 +29,8 @@ def _check_conservation(report: Report, _entries: Mapping[int, object], _waiting
     readers = {k.kind: k for k in KINDS}
     for kind, data in Entry.objects.filter(kind__in=list(readers)).values_list("kind", "canonical"):
         for m in readers[kind].read(json.loads(bytes(data))["payload"]).movements():
+            if m.part != "total":  # locked or frozen: a part of what is held, not more of it
+                continue
             if m.security is None:
                 flows += m.amount
             else:

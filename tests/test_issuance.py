@@ -116,6 +116,7 @@ def test_a_lock_up_blocks_a_sale_until_its_date_and_the_unlock_entry_frees_it(fr
     day_before = dt.datetime.combine(until - dt.timedelta(days=1), dt.time(12), tzinfo=SHANGHAI)
     assert lockups_release(now=day_before) == 0
     assert position_of(alice, security).locked == 1000
+    assert ledger_verify().ok and replay_check() == []  # the lock-up is a part of what is held
     on_the_day = dt.datetime.combine(until, dt.time(0, 1), tzinfo=SHANGHAI)
     assert lockups_release(now=on_the_day) == 1
     assert lockups_release(now=on_the_day) == 0  # idempotent

@@ -78,7 +78,8 @@ def ledger_balances(
     *, until: dt.datetime | None = None, security: str | None = None
 ) -> tuple[dict[str, Decimal], dict[tuple[str, str], int], dict[tuple[str, str, str], int]]:
     """Balances rebuilt from the entries alone (those recorded before ``until``, if given): cash totals by
-    account, share totals by (account, security), and share parts (locked, frozen) by (account, security, part).
+    account, share totals by (account, security), and parts (shares locked or frozen, cash "CNY" frozen) by
+    (account, security or "CNY", part).
     ``security`` keeps only that security's shares (and skips cash)."""
     cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
     shares: dict[tuple[str, str], int] = defaultdict(int)
@@ -94,8 +95,10 @@ def ledger_balances(
             for kind, data in rows:
                 for m in effects[kind](json.loads(bytes(data))["payload"]):
                     if m.security is None:
-                        if security is None:
+                        if security is None and m.part == "total":
                             cash[m.account] += m.amount
+                        elif security is None:
+                            parts[(m.account, "CNY", m.part)] += m.amount
                     elif security is None or m.security == security:
                         if m.part == "total":
                             shares[(m.account, m.security)] += m.amount
@@ -135,6 +138,8 @@ def _differences() -> list[Difference]:
             diffs.append(Difference(code, "CNY", "total", cash_ledger.get(code, ZERO), row.total))
         if cash_reserved.get(row.account_id, ZERO) != row.reserved:
             diffs.append(Difference(code, "CNY", "reserved", cash_reserved.get(row.account_id, ZERO), row.reserved))
+        if parts_ledger.get((code, "CNY", "frozen"), 0) != row.frozen:
+            diffs.append(Difference(code, "CNY", "frozen", parts_ledger.get((code, "CNY", "frozen"), 0), row.frozen))
     for code in sorted(set(cash_ledger) - seen_cash):
         if cash_ledger[code]:
             diffs.append(Difference(code, "CNY", "total", cash_ledger[code], "no row"))

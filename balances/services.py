@@ -143,8 +143,10 @@ def _cash_move(
 ) -> CashBalance:
     _require_cash_officer(actor, account)
     value = _positive_amount(amount)
-    cash = cash_lock([account.pk])[account.pk]
     paying_out = entry is Withdrawal
+    if paying_out and Account.objects.filter(pk=account.pk, frozen=True).exists():
+        raise err.AccountFrozen(_("This account is frozen by a legal order; nothing can be paid out."))
+    cash = cash_lock([account.pk])[account.pk]
     if paying_out and cash.available < value:
         raise InsufficientCash()
     cash.total += -value if paying_out else value

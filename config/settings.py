@@ -208,7 +208,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Two "kind" fields (KYC documents, disclosure documents) with different choices: name them apart.
-    "ENUM_NAME_OVERRIDES": {"DisclosureKindEnum": "registry.models.Disclosure.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "DisclosureKindEnum": "registry.models.Disclosure.Kind",
+        "FreezeStatusEnum": "supervision.models.Freeze.Status",
+        "FreezeKindEnum": "supervision.models.Freeze.Kind",
+        "ProposalStatusEnum": "supervision.models.Correction.Status",
+    },
 }
 
 
@@ -312,6 +317,11 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
+    "supervision-expire-freezes": {
+        "task": "supervision.tasks.expire_freezes",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "balances-release-lockups": {
         "task": "balances.tasks.release_lockups",
         "schedule": 300.0,

@@ -15,6 +15,7 @@ api_docs = csp_update({"style-src": ["'self'", SWAGGER_UI_STYLE]})(
 urlpatterns = [
     path("api/v1/ledger/", include("ledger.urls")),
     path("api/v1/", include("settlement.urls")),
+    path("api/v1/", include("supervision.urls")),
     path("api/v1/", include("balances.urls")),
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("exchange.api.urls")),

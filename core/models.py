@@ -114,6 +114,8 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     owner = models.OneToOneField(User, null=True, blank=True, on_delete=models.PROTECT, related_name="account")
     broker = models.ForeignKey(Broker, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
+    # A whole-account judicial freeze is active (``supervision``): no orders, quotes, withdrawals or transfers out.
+    frozen = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

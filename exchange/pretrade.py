@@ -34,6 +34,7 @@ lock: the holder count cannot change under it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import connection
@@ -240,6 +241,7 @@ def may_act_for(actor: User, account: Account) -> bool:
 def check_may_act(actor: User, account: Account) -> None:
     if not may_act_for(actor, account):
         raise err.PermissionDenied(gettext("You may not trade for this account."))
+    check_account_not_frozen(account)
 
 
 def market_maker_account(user: User) -> Account:
@@ -249,6 +251,7 @@ def market_maker_account(user: User) -> Account:
     account = Account.objects.filter(owner=user, kind=Account.Kind.MARKET_MAKER).first()
     if account is None:
         raise err.NoAccount()
+    check_account_not_frozen(account)
     return account
 
 
@@ -268,21 +271,53 @@ def check_self_trade(account: Account, quotes) -> None:
 # Available cash and shares (on locked balance rows)
 
 
-def check_cash(available: Decimal, needed: Decimal, *, what: str = "order") -> None:
+# Why assets of an account are frozen (the supervision app registers it): account id, security id (None for
+# cash) → the freeze's reason, or None. Asked only when a check fails, so it costs the order path nothing.
+_frozen_reasons: list[Callable[[int, int | None], str | None]] = []
+
+
+def register_frozen_reason(fn: Callable[[int, int | None], str | None]) -> None:
+    if fn not in _frozen_reasons:
+        _frozen_reasons.append(fn)
+
+
+def _frozen_note(row, security_id: int | None) -> str:
+    if row is None or not row.frozen:
+        return ""
+    for fn in _frozen_reasons:
+        if reason := fn(row.account_id, security_id):
+            return " " + gettext("%(frozen)s of it is frozen by a legal order: %(reason)s") % {
+                "frozen": row.frozen,
+                "reason": reason,
+            }
+    return ""
+
+
+def check_cash(available: Decimal, needed: Decimal, *, what: str = "order", row=None) -> None:
     if available < needed:
         message = (
             gettext("The order needs %(needed)s CNY including fees; %(available)s CNY is available.")
             if what == "order"
             else gettext("The bid needs %(needed)s CNY; %(available)s is available.")
         )
-        raise err.InsufficientCash(message % {"needed": needed, "available": available})
+        raise err.InsufficientCash(message % {"needed": needed, "available": available} + _frozen_note(row, None))
 
 
-def check_shares(available: int, needed: int, *, what: str = "order") -> None:
+def check_shares(available: int, needed: int, *, what: str = "order", row=None) -> None:
     if available < needed:
         message = (
             gettext("The order needs %(needed)s shares; %(available)s are available.")
             if what == "order"
             else gettext("The ask needs %(needed)s shares; %(available)s are available.")
         )
-        raise err.InsufficientShares(message % {"needed": needed, "available": available})
+        note = _frozen_note(row, row.security_id if row is not None else None)
+        raise err.InsufficientShares(message % {"needed": needed, "available": available} + note)
+
+
+def check_account_not_frozen(account: Account) -> None:
+    """A whole-account judicial freeze stops orders and quotes (``account_frozen``)."""
+    if account.frozen:
+        note = next((r for fn in _frozen_reasons if (r := fn(account.pk, -1))), "")
+        raise err.AccountFrozen(
+            gettext("This account is frozen by a legal order; it cannot trade.") + (f" {note}" if note else "")
+        )

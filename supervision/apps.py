@@ -6,3 +6,13 @@ class SupervisionConfig(AppConfig):
 
     name = "supervision"
     verbose_name = "Supervision"
+
+    def ready(self) -> None:
+        from balances import replay
+        from exchange import pretrade
+
+        from . import entries, services
+
+        for payload in entries.KINDS:
+            replay.register_effect(payload.kind, lambda p, payload=payload: payload.read(p).movements())
+        pretrade.register_frozen_reason(services.frozen_reason)

@@ -120,7 +120,7 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
         )
         book.cash = cash_lock([account.pk])
         order.reserved_cash = buy_reservation(account, req.limit_price, req.quantity)
-        pretrade.check_cash(book.cash[account.pk].available, order.reserved_cash)
+        pretrade.check_cash(book.cash[account.pk].available, order.reserved_cash, row=book.cash[account.pk])
         book.reserve_cash(account.pk, order.reserved_cash)
     else:
         book.positions = positions_lock(security.pk, [account.pk])
@@ -133,7 +133,7 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
             available_shares=available,
             now=now,
         )
-        pretrade.check_shares(available, req.quantity)
+        pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
         book.reserve_shares(account.pk, req.quantity)
 
     fill = book.fill_buy_order if buying else book.fill_sell_order

@@ -67,8 +67,8 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
 
     _quotes_release(book, account, security)
     bid_reserve = notional(bid_price, bid_qty)
-    pretrade.check_cash(book.cash[account.pk].available, bid_reserve, what="bid")
-    pretrade.check_shares(book.positions[account.pk].available, ask_qty, what="ask")
+    pretrade.check_cash(book.cash[account.pk].available, bid_reserve, what="bid", row=book.cash[account.pk])
+    pretrade.check_shares(book.positions[account.pk].available, ask_qty, what="ask", row=book.positions[account.pk])
     book.reserve_cash(account.pk, bid_reserve)
     book.reserve_shares(account.pk, ask_qty)
     bid, ask = Quote.objects.bulk_create(

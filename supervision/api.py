@@ -1,0 +1,285 @@
+"""Supervision API: freezes, forced transfers and corrections, each proposed, then approved or rejected by a
+second person (or withdrawn by its proposer); freezes are also released."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import errors as err
+from core.api.fields import DecimalString, StrictInteger
+from core.api.pagination import Pagination
+from core.api.schema import ERRORS, paginated
+from core.audit import client_ip
+from core.models import Role, User
+
+from . import services
+from .models import Correction, ForcedTransfer, Freeze
+
+SUPERVISORY_READERS = {Role.REGULATOR, Role.AUDITOR}
+
+
+class FreezeOutput(serializers.ModelSerializer):
+    account = serializers.CharField(source="account.code")
+    security = serializers.CharField(source="security.code", allow_null=True, default=None)
+    proposed_by = serializers.CharField(source="proposed_by.username")
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    whole_account = serializers.SerializerMethodField()
+    shortfall = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Freeze
+        fields = [
+            "id", "status", "kind", "account", "security", "amount", "quantity", "whole_account", "held_amount",
+            "held_quantity", "parts", "shortfall", "legal_reference", "legal_authority", "legal_document",
+            "legal_date", "reason", "expires_at", "proposed_by", "proposed_at", "decided_by", "decided_at",
+            "decision_reason", "entry", "ended_at", "end_reason", "end_entry",
+        ]  # fmt: skip
+
+    def get_whole_account(self, obj) -> bool:
+        return obj.kind == Freeze.Kind.ACCOUNT
+
+    def get_shortfall(self, obj) -> str:
+        return getattr(obj, "shortfall", "")
+
+    def to_representation(self, obj):
+        data = super().to_representation(obj)
+        viewer = self.context.get("viewer")
+        if viewer is not None and viewer.role == Role.INVESTOR:
+            # The account holder sees that a legal order froze assets, not the order's reference.
+            for key in ("legal_reference", "legal_authority", "legal_document"):
+                data[key] = "***" if data[key] else ""
+            data["proposed_by"] = data["decided_by"] = None
+        return data
+
+
+@extend_schema_serializer(component_name="FreezeRequest")
+class FreezeInput(serializers.Serializer):
+    account = serializers.CharField(max_length=32)
+    security = serializers.CharField(max_length=16, required=False, allow_null=True, default=None)
+    quantity = StrictInteger(required=False, allow_null=True, default=None)
+    amount = DecimalString(required=False, allow_null=True, default=None, max_digits=20)
+    whole_account = serializers.BooleanField(required=False, default=False)
+    legal_reference = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    legal_authority = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    legal_document = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    legal_date = serializers.DateField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(max_length=500)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+def _freezes_for(user: User) -> QuerySet[Freeze]:
+    qs = Freeze.objects.select_related("account", "security", "proposed_by", "decided_by")
+    if user.role in SUPERVISORY_READERS:
+        return qs
+    if user.role == Role.BROKER_STAFF and user.broker_id:
+        return qs.filter(account__broker_id=user.broker_id)
+    if user.role == Role.INVESTOR:
+        return qs.filter(account__owner=user).exclude(status__in=["proposed", "rejected", "withdrawn"])
+    raise err.PermissionDenied()
+
+
+class FreezeListApi(APIView):
+    """Freezes: regulators and auditors see all; broker staff their clients'; an investor the active and past
+    freezes of their own account (legal reference masked). Regulators propose one."""
+
+    pagination_class = Pagination
+
+    @extend_schema(
+        parameters=[OpenApiParameter("account", str, required=False), OpenApiParameter("status", str, required=False)],
+        responses=FreezeOutput(many=True),
+    )
+    def get(self, request):
+        qs = _freezes_for(request.user)
+        if account := request.query_params.get("account"):
+            qs = qs.filter(account__code=account)
+        if status := request.query_params.get("status"):
+            qs = qs.filter(status=status)
+        return paginated(request, self, qs.order_by("-id"), FreezeOutput, {"viewer": request.user})
+
+    @extend_schema(request=FreezeInput, responses={201: FreezeOutput, **ERRORS})
+    def post(self, request):
+        if request.user.role != Role.REGULATOR:
+            raise err.PermissionDenied()
+        data = FreezeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        freeze = services.freeze_propose(actor=request.user, ip=client_ip(request), **data.validated_data)
+        return Response(FreezeOutput(freeze).data, status=201)
+
+
+def _freeze_action(action: str):
+    class FreezeActionApi(APIView):
+        @extend_schema(
+            request=ReasonInput if action != "approve" else None,
+            responses={200: FreezeOutput, **ERRORS},
+            operation_id=f"freezes_{action}",
+        )
+        def post(self, request, pk: int):
+            ip = client_ip(request)
+            if action == "approve":
+                freeze = services.freeze_approve(actor=request.user, freeze_id=pk, ip=ip)
+            else:
+                data = ReasonInput(data=request.data)
+                data.is_valid(raise_exception=True)
+                fn = {
+                    "reject": services.freeze_reject,
+                    "withdraw": services.freeze_withdraw,
+                    "release": services.freeze_release,
+                }[action]
+                freeze = fn(actor=request.user, freeze_id=pk, reason=data.validated_data["reason"], ip=ip)
+            return Response(FreezeOutput(freeze).data)
+
+    FreezeActionApi.__name__ = f"Freeze{action.title()}Api"
+    return FreezeActionApi
+
+
+class ForcedTransferOutput(serializers.ModelSerializer):
+    sender = serializers.CharField(source="freeze.account.code")
+    receiver = serializers.CharField(source="receiver.code")
+    security = serializers.CharField(source="security.code", allow_null=True, default=None)
+    proposed_by = serializers.CharField(source="proposed_by.username")
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = ForcedTransfer
+        fields = [
+            "id", "status", "freeze", "sender", "receiver", "security", "amount", "quantity", "legal_reference",
+            "reason", "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_reason", "entry",
+        ]  # fmt: skip
+
+
+@extend_schema_serializer(component_name="ForcedTransferRequest")
+class ForcedTransferInput(serializers.Serializer):
+    freeze = serializers.IntegerField(min_value=1)
+    receiver = serializers.CharField(max_length=32)
+    security = serializers.CharField(max_length=16, required=False, allow_null=True, default=None)
+    quantity = StrictInteger(required=False, allow_null=True, default=None)
+    amount = DecimalString(required=False, allow_null=True, default=None, max_digits=20)
+    legal_reference = serializers.CharField(max_length=300)
+    reason = serializers.CharField(max_length=500)
+
+
+class ForcedTransferListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(responses=ForcedTransferOutput(many=True))
+    def get(self, request):
+        if request.user.role not in SUPERVISORY_READERS:
+            raise err.PermissionDenied()
+        qs = ForcedTransfer.objects.select_related("freeze__account", "receiver", "security", "proposed_by")
+        return paginated(request, self, qs.order_by("-id"), ForcedTransferOutput)
+
+    @extend_schema(request=ForcedTransferInput, responses={201: ForcedTransferOutput, **ERRORS})
+    def post(self, request):
+        if request.user.role != Role.REGULATOR:
+            raise err.PermissionDenied()
+        data = ForcedTransferInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        transfer = services.forced_transfer_propose(
+            actor=request.user, freeze_id=v.pop("freeze"), ip=client_ip(request), **v
+        )
+        return Response(ForcedTransferOutput(transfer).data, status=201)
+
+
+class CorrectionOutput(serializers.ModelSerializer):
+    trade = serializers.IntegerField(source="trade_id")
+    proposed_by = serializers.CharField(source="proposed_by.username")
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Correction
+        fields = [
+            "id", "status", "trade", "new_price", "new_quantity", "legs", "reason", "proposed_by", "proposed_at",
+            "decided_by", "decided_at", "decision_reason", "entry",
+        ]  # fmt: skip
+
+
+@extend_schema_serializer(component_name="CorrectionRequest")
+class CorrectionInput(serializers.Serializer):
+    trade = serializers.IntegerField(min_value=1)
+    new_price = DecimalString()
+    new_quantity = serializers.IntegerField(min_value=0, max_value=10**12)
+    reason = serializers.CharField(max_length=500)
+
+
+CORRECTION_READERS = {Role.REGULATOR, Role.AUDITOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR}
+
+
+class CorrectionListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(parameters=[OpenApiParameter("trade", int, required=False)], responses=CorrectionOutput(many=True))
+    def get(self, request):
+        if request.user.role not in CORRECTION_READERS:
+            raise err.PermissionDenied()
+        qs = Correction.objects.select_related("proposed_by", "decided_by")
+        if trade := request.query_params.get("trade"):
+            if not trade.isdigit():
+                raise err.InvalidInput("trade must be a trade id.")
+            qs = qs.filter(trade_id=int(trade))
+        return paginated(request, self, qs.order_by("-id"), CorrectionOutput)
+
+    @extend_schema(request=CorrectionInput, responses={201: CorrectionOutput, **ERRORS})
+    def post(self, request):
+        if request.user.role not in services.CORRECTION_PROPOSERS:
+            raise err.PermissionDenied()
+        data = CorrectionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        correction = services.correction_propose(
+            actor=request.user,
+            trade_id=v["trade"],
+            new_price=v["new_price"],
+            new_quantity=v["new_quantity"],
+            reason=v["reason"],
+            ip=client_ip(request),
+        )
+        return Response(CorrectionOutput(correction).data, status=201)
+
+
+def _decision(kind: str, action: str):
+    output = {"forced_transfers": ForcedTransferOutput, "corrections": CorrectionOutput}[kind]
+    fns = {
+        ("forced_transfers", "approve"): lambda u, pk, ip, r: services.forced_transfer_approve(
+            actor=u, transfer_id=pk, ip=ip
+        ),
+        ("forced_transfers", "reject"): lambda u, pk, ip, r: services.forced_transfer_reject(
+            actor=u, transfer_id=pk, reason=r, ip=ip
+        ),
+        ("forced_transfers", "withdraw"): lambda u, pk, ip, r: services.forced_transfer_withdraw(
+            actor=u, transfer_id=pk, reason=r, ip=ip
+        ),
+        ("corrections", "approve"): lambda u, pk, ip, r: services.correction_approve(actor=u, correction_id=pk, ip=ip),
+        ("corrections", "reject"): lambda u, pk, ip, r: services.correction_reject(
+            actor=u, correction_id=pk, reason=r, ip=ip
+        ),
+        ("corrections", "withdraw"): lambda u, pk, ip, r: services.correction_withdraw(
+            actor=u, correction_id=pk, reason=r, ip=ip
+        ),
+    }
+
+    class DecisionApi(APIView):
+        @extend_schema(
+            request=ReasonInput if action != "approve" else None,
+            responses={200: output, **ERRORS},
+            operation_id=f"{kind}_{action}",
+        )
+        def post(self, request, pk: int):
+            reason = ""
+            if action != "approve":
+                data = ReasonInput(data=request.data)
+                data.is_valid(raise_exception=True)
+                reason = data.validated_data["reason"]
+            row = fns[(kind, action)](request.user, pk, client_ip(request), reason)
+            return Response(output(row).data)
+
+    DecisionApi.__name__ = f"{kind.title().replace('_', '')}{action.title()}Api"
+    return DecisionApi

@@ -1,0 +1,820 @@
+"""Writes of supervision: judicial freezes, forced transfers and corrections (DESIGN.md §6).
+
+Maker-checker: a regulator proposes; a *different* regulator approves or
+rejects (corrections are also proposed by the exchange or the depository);
+the proposer may withdraw. PostgreSQL refuses a decision by the proposer
+(``supervision.models``), so a bug here cannot let one person act alone. The
+approval applies the effect, writes the ledger entry and the audit record in
+one transaction; a refusal changes nothing.
+
+Decisions:
+
+* A freeze of more than is free freezes what is free and says so (the entry's
+  ``shortfall``): a court's order binds what the account holds now, and a
+  partial freeze is better evidence than none. Reserved assets (open orders,
+  trades waiting to settle) are not taken from their obligations.
+* A whole-account freeze sets ``Account.frozen`` (no orders, quotes,
+  withdrawals) and freezes every free asset of the account. Resting orders
+  placed before it stay; their fills settle as usual.
+* Release (and expiry, by the beat task) frees exactly what the freeze still
+  holds: one person (a regulator) releases, since releasing moves and blocks
+  nothing.
+* A forced transfer consumes frozen assets of one freeze; the receiver gets
+  them free, after the holder cap and the receiver's KYC are checked.
+* A correction debits the available balance first and then the frozen assets
+  of the debited account (freezes exist to keep assets for such orders); when
+  both are short it is refused: freeze first.
+
+Lock order (``balances.models``): security row, then cash rows by account
+pk, then positions by account pk; the proposal row is locked first of all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from balances.entries import CashAmount, ShareAmount
+from balances.services import MAX_AMOUNT, cash_lock, positions_lock
+from core import errors as err
+from core.audit import audit_record
+from core.models import Account, Role, User
+from core.money import ZERO, money, notional
+from exchange import pretrade
+from exchange.models import Trade
+from exchange.services.book import commission, seller_commission
+from kyc.models import KycProfile
+from ledger.models import Leaf
+from ledger.services import entry_write
+from registry.models import Security
+
+from .entries import (
+    CorrectionEntry,
+    ForcedTransferEntry,
+    FreezeEntry,
+    FrozenUse,
+    SecurityQuantity,
+    UnfreezeEntry,
+)
+from .models import Correction, ForcedTransfer, Freeze
+
+NotProposed = err.error_class("NotProposed", "not_proposed", _("This proposal has already been decided."), 409)
+SameProposer = err.error_class(
+    "SameProposer", "maker_checker", _("A second person must approve: you proposed this yourself."), 403
+)
+FreezeNotActive = err.error_class("FreezeNotActive", "freeze_not_active", _("The freeze is not active."), 409)
+NotEnoughFrozen = err.error_class("NotEnoughFrozen", "not_enough_frozen", _("The freeze does not hold that much."), 409)
+ReceiverNotEligible = err.error_class(
+    "ReceiverNotEligible", "receiver_not_eligible", _("The receiving account cannot take these assets."), 409
+)
+TradeNotSettled = err.error_class(
+    "TradeNotSettled", "trade_not_settled", _("Only a settled trade can be corrected."), 409
+)
+CorrectionPending = err.error_class(
+    "CorrectionPending", "correction_pending", _("A correction of this trade is already waiting for approval."), 409
+)
+CorrectionUnavailable = err.error_class(
+    "CorrectionUnavailable",
+    "correction_assets_unavailable",
+    _("The assets the correction takes back are no longer available; freeze them first."),
+    409,
+)
+
+REGULATORS = frozenset({Role.REGULATOR})
+CORRECTION_PROPOSERS = frozenset({Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR})
+
+
+def _require(actor: User, roles: frozenset[str], message: str) -> None:
+    if actor.role not in roles:
+        raise err.PermissionDenied(message)
+
+
+def _text(value: str, what: str, limit: int) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise err.InvalidInput(gettext("%(what)s is required.") % {"what": what})
+    if len(text) > limit:
+        raise err.InvalidInput(gettext("%(what)s is too long (at most %(n)s characters).") % {"what": what, "n": limit})
+    return text
+
+
+def _account(code: str) -> Account:
+    account = Account.objects.filter(code=(code or "").strip()).first()
+    if account is None:
+        raise err.InvalidInput(gettext("No such account: %(codes)s.") % {"codes": code})
+    return account
+
+
+def _security(code: str) -> Security:
+    security = Security.objects.filter(code=(code or "").strip()).first()
+    if security is None:
+        raise err.UnknownSecurity()
+    return security
+
+
+def _amount(value) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise err.InvalidInput(gettext("The amount is not a number.")) from None
+    if not amount.is_finite() or amount <= 0 or money(amount) != amount or amount >= MAX_AMOUNT:
+        raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."))
+    return amount
+
+
+def _quantity(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 10**12:
+        raise err.InvalidInput(gettext("The quantity must be a positive whole number of shares."))
+    return value
+
+
+def _legal(reference: str, authority: str, document: str, date: dt.date | None) -> dict:
+    """The legal order: its reference as one text, or built from the court, the document number and the date."""
+    if date is not None and (not isinstance(date, dt.date) or date > timezone.localdate()):
+        raise err.InvalidInput(gettext("The legal order's date cannot be in the future."))
+    authority = (authority or "").strip()
+    document = (document or "").strip()
+    if len(authority) > 200 or len(document) > 100:
+        raise err.InvalidInput(gettext("The court or the document number is too long."))
+    if not (reference or "").strip():
+        reference = " ".join(p for p in (authority, document, str(date or "")) if p)
+    return {
+        "legal_reference": _text(reference, gettext("The legal order's reference"), 300),
+        "legal_authority": authority,
+        "legal_document": document,
+        "legal_date": date,
+    }
+
+
+def _locked(model, pk: int):
+    row = model.objects.select_for_update().filter(pk=pk).first()
+    if row is None:
+        raise err.NotFound(gettext("No such proposal."))
+    return row
+
+
+def _decide(row, actor: User, approvers: frozenset[str]) -> None:
+    _require(actor, approvers, gettext("Your role may not decide this proposal."))
+    if row.status != "proposed":
+        raise NotProposed()
+    if row.proposed_by_id == actor.pk:
+        raise SameProposer()
+
+
+# --------------------------------------------------------------------------
+# Freezes
+
+
+def freeze_propose(
+    *,
+    actor: User,
+    account: str,
+    security: str | None = None,
+    amount=None,
+    quantity=None,
+    whole_account: bool = False,
+    legal_reference: str = "",
+    legal_authority: str = "",
+    legal_document: str = "",
+    legal_date: dt.date | None = None,
+    reason: str,
+    expires_at: dt.datetime | None = None,
+    ip: str | None = None,
+) -> Freeze:
+    """Propose a judicial freeze of cash (``amount``), shares (``security``, ``quantity``) or a whole account."""
+    _require(actor, REGULATORS, gettext("Only regulators freeze assets."))
+    target = _account(account)
+    given = [amount is not None, quantity is not None or security is not None, bool(whole_account)]
+    if sum(given) != 1:
+        raise err.InvalidInput(
+            gettext("Freeze either an amount of cash, a quantity of one security, or the whole account.")
+        )
+    legal = _legal(legal_reference, legal_authority, legal_document, legal_date)
+    reason = err.reason_checked(reason)
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise err.InvalidInput(gettext("The expiry must be in the future."))
+    freeze = Freeze(
+        account=target,
+        **legal,
+        reason=reason,
+        expires_at=expires_at,
+        proposed_by=actor,
+        proposed_at=now,
+    )
+    if amount is not None:
+        freeze.kind, freeze.amount = Freeze.Kind.CASH, _amount(amount)
+    elif whole_account:
+        freeze.kind = Freeze.Kind.ACCOUNT
+    else:
+        if security is None:
+            raise err.InvalidInput(gettext("A freeze of shares names the security."))
+        freeze.kind, freeze.security, freeze.quantity = Freeze.Kind.SHARES, _security(security), _quantity(quantity)
+    with transaction.atomic():
+        freeze.save()
+        audit_record(
+            actor=actor,
+            action="freeze_propose",
+            target=target.code,
+            ip=ip,
+            detail={"freeze": freeze.pk, "kind": freeze.kind, "reason": reason, "legal": legal["legal_reference"]},
+        )
+    return freeze
+
+
+def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Freeze:
+    """A second regulator approves: the freeze holds what is free of what it asks, on the ledger."""
+    with transaction.atomic():
+        freeze = _locked(Freeze, freeze_id)
+        _decide(freeze, actor, REGULATORS)
+        account = Account.objects.get(pk=freeze.account_id)
+        now = timezone.now()
+        cash_held, shares_held, shortfall = ZERO, [], ""
+        if freeze.kind == Freeze.Kind.SHARES:
+            Security.objects.select_for_update().filter(pk=freeze.security_id).first()
+            pos = positions_lock(freeze.security_id, [account.pk])[account.pk]
+            held = min(freeze.quantity, max(pos.available, 0))
+            pos.frozen += held
+            pos.save(update_fields=["frozen"])
+            freeze.held_quantity = held
+            shares_held = [SecurityQuantity(freeze.security.code, held)] if held else []
+            if held < freeze.quantity:
+                shortfall = gettext("%(n)s of %(asked)s shares were free and are frozen.") % {
+                    "n": held,
+                    "asked": freeze.quantity,
+                }
+        else:
+            security_ids = []
+            if freeze.kind == Freeze.Kind.ACCOUNT:
+                security_ids = sorted(
+                    account.positions.filter(total__gt=0).values_list("security_id", flat=True).distinct()
+                )
+                list(Security.objects.select_for_update().filter(pk__in=security_ids).order_by("pk"))
+            cash = cash_lock([account.pk])[account.pk]
+            wanted = freeze.amount if freeze.kind == Freeze.Kind.CASH else cash.available
+            cash_held = min(wanted, max(cash.available, ZERO))
+            cash.frozen += cash_held
+            cash.save(update_fields=["frozen"])
+            freeze.held_amount = cash_held
+            if freeze.kind == Freeze.Kind.CASH and cash_held < freeze.amount:
+                shortfall = gettext("%(n)s of %(asked)s CNY were free and are frozen.") % {
+                    "n": cash_held,
+                    "asked": freeze.amount,
+                }
+            parts = {}
+            for security_id in security_ids:
+                pos = positions_lock(security_id, [account.pk])[account.pk]
+                held = max(pos.available, 0)
+                if held:
+                    pos.frozen += held
+                    pos.save(update_fields=["frozen"])
+                    parts[pos.security.code] = held
+                    shares_held.append(SecurityQuantity(pos.security.code, held))
+            if freeze.kind == Freeze.Kind.ACCOUNT:
+                freeze.parts = parts
+                Account.objects.filter(pk=account.pk).update(frozen=True)
+        entry = entry_write(
+            FreezeEntry(
+                freeze=freeze.pk,
+                account=account.code,
+                scope=freeze.kind,
+                cash=cash_held,
+                shares=shares_held,
+                shortfall=shortfall,
+                legal_reference=freeze.legal_reference,
+                legal_authority=freeze.legal_authority,
+                legal_document=freeze.legal_document,
+                legal_date=freeze.legal_date,
+                reason=freeze.reason,
+                expires_at=freeze.expires_at,
+                proposed_by=freeze.proposed_by.username,
+                approved_by=actor.username,
+                at=now,
+            ),
+            recorded_at=now,
+        )
+        freeze.status, freeze.decided_by, freeze.decided_at, freeze.entry = Freeze.Status.ACTIVE, actor, now, entry.pk
+        freeze.save()
+        audit_record(
+            actor=actor,
+            action="freeze_approve",
+            target=account.code,
+            ip=ip,
+            detail={"freeze": freeze.pk, "entry": entry.pk, "shortfall": shortfall},
+        )
+        freeze.shortfall = shortfall
+        return freeze
+
+
+def _proposal_close(model, *, actor: User, pk: int, reason: str, ip, action: str, withdraw: bool, approvers):
+    reason = err.reason_checked(reason)
+    with transaction.atomic():
+        row = _locked(model, pk)
+        if row.status != "proposed":
+            raise NotProposed()
+        if withdraw:
+            if row.proposed_by_id != actor.pk:
+                raise err.PermissionDenied(gettext("Only the proposer withdraws a proposal."))
+            row.status = "withdrawn"
+        else:
+            _decide(row, actor, approvers)
+            row.status, row.decided_by, row.decided_at = "rejected", actor, timezone.now()
+        row.decision_reason = reason
+        row.save()
+        audit_record(actor=actor, action=action, target=str(row.pk), ip=ip, detail={"reason": reason})
+        return row
+
+
+def freeze_reject(*, actor: User, freeze_id: int, reason: str, ip: str | None = None) -> Freeze:
+    return _proposal_close(
+        Freeze, actor=actor, pk=freeze_id, reason=reason, ip=ip, action="freeze_reject", withdraw=False,
+        approvers=REGULATORS,
+    )  # fmt: skip
+
+
+def freeze_withdraw(*, actor: User, freeze_id: int, reason: str, ip: str | None = None) -> Freeze:
+    return _proposal_close(
+        Freeze, actor=actor, pk=freeze_id, reason=reason, ip=ip, action="freeze_withdraw", withdraw=True,
+        approvers=REGULATORS,
+    )  # fmt: skip
+
+
+def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, now: dt.datetime) -> Freeze:
+    """Free what ``freeze`` (locked, active) still holds; write UNFREEZE. Inside a transaction."""
+    account = Account.objects.get(pk=freeze.account_id)
+    shares: list[SecurityQuantity] = []
+    held_shares: dict[int, int] = {}
+    if freeze.kind == Freeze.Kind.SHARES and freeze.held_quantity:
+        held_shares[freeze.security_id] = freeze.held_quantity
+    elif freeze.kind == Freeze.Kind.ACCOUNT:
+        codes = {s.code: s.pk for s in Security.objects.filter(code__in=list(freeze.parts))}
+        held_shares = {codes[c]: q for c, q in freeze.parts.items() if q}
+    list(Security.objects.select_for_update().filter(pk__in=sorted(held_shares)).order_by("pk"))
+    if freeze.held_amount:
+        cash = cash_lock([account.pk])[account.pk]
+        cash.frozen -= freeze.held_amount
+        cash.save(update_fields=["frozen"])
+    for security_id, qty in sorted(held_shares.items()):
+        pos = positions_lock(security_id, [account.pk])[account.pk]
+        pos.frozen -= qty
+        pos.save(update_fields=["frozen"])
+        shares.append(SecurityQuantity(pos.security.code, qty))
+    entry = entry_write(
+        UnfreezeEntry(
+            freeze=freeze.pk,
+            account=account.code,
+            cash=freeze.held_amount,
+            shares=shares,
+            cause=cause,
+            reason=reason,
+            by=actor.username if actor else None,
+            at=now,
+        ),
+        recorded_at=now,
+    )
+    freeze.status = Freeze.Status.RELEASED if cause == "released" else Freeze.Status.EXPIRED
+    freeze.held_amount, freeze.held_quantity = ZERO, 0
+    if freeze.kind == Freeze.Kind.ACCOUNT:
+        freeze.parts = {}
+    freeze.ended_by, freeze.ended_at, freeze.end_reason, freeze.end_entry = actor, now, reason, entry.pk
+    freeze.save()
+    if freeze.kind == Freeze.Kind.ACCOUNT:
+        still = Freeze.objects.filter(account=account, kind=Freeze.Kind.ACCOUNT, status=Freeze.Status.ACTIVE)
+        Account.objects.filter(pk=account.pk).update(frozen=still.exists())
+    return freeze
+
+
+def freeze_release(*, actor: User, freeze_id: int, reason: str, ip: str | None = None) -> Freeze:
+    """A regulator releases an active freeze: exactly what it holds is free again (UNFREEZE)."""
+    _require(actor, REGULATORS, gettext("Only regulators release freezes."))
+    reason = err.reason_checked(reason)
+    with transaction.atomic():
+        freeze = _locked(Freeze, freeze_id)
+        if freeze.status != Freeze.Status.ACTIVE:
+            raise FreezeNotActive()
+        now = timezone.now()
+        _unfreeze(freeze, actor=actor, reason=reason, cause="released", now=now)
+        audit_record(
+            actor=actor,
+            action="freeze_release",
+            target=freeze.account.code,
+            ip=ip,
+            detail={"freeze": freeze.pk, "entry": freeze.end_entry, "reason": reason},
+        )
+        return freeze
+
+
+def freezes_expire(*, now: dt.datetime | None = None) -> int:
+    """Release the active freezes whose expiry has passed (UNFREEZE, cause expired). Idempotent."""
+    now = now or timezone.now()
+    expired = 0
+    for pk in Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            freeze = _locked(Freeze, pk)
+            if freeze.status != Freeze.Status.ACTIVE:
+                continue
+            _unfreeze(freeze, actor=None, reason="expired", cause="expired", now=now)
+            audit_record(
+                actor=None,
+                action="freeze_expire",
+                target=freeze.account.code,
+                detail={"freeze": freeze.pk, "entry": freeze.end_entry},
+            )
+            expired += 1
+    return expired
+
+
+def frozen_reason(account_id: int, security_id: int | None) -> str | None:
+    """The reason of the latest active freeze holding that asset of the account (``-1``: a whole-account
+    freeze), as the refusal of an order or a withdrawal names it."""
+    active = Freeze.objects.filter(account_id=account_id, status=Freeze.Status.ACTIVE).order_by("-id")
+    if security_id == -1:
+        active = active.filter(kind=Freeze.Kind.ACCOUNT)
+    elif security_id is None:
+        active = active.filter(Q(kind=Freeze.Kind.CASH) | Q(kind=Freeze.Kind.ACCOUNT, held_amount__gt=0))
+    else:
+        code = Security.objects.filter(pk=security_id).values_list("code", flat=True).first()
+        active = active.filter(Q(kind=Freeze.Kind.SHARES, security_id=security_id) | Q(parts__has_key=code or ""))
+    return active.values_list("reason", flat=True).first()
+
+
+def _held(freeze: Freeze, security: Security | None) -> Decimal | int:
+    if security is None:
+        return freeze.held_amount
+    if freeze.kind == Freeze.Kind.SHARES:
+        return freeze.held_quantity if freeze.security_id == security.pk else 0
+    return int(freeze.parts.get(security.code, 0))
+
+
+def _consume(freeze: Freeze, security: Security | None, q) -> None:
+    """Lower what ``freeze`` (locked) holds by ``q``; a freeze of cash or shares emptied is consumed."""
+    if security is None:
+        freeze.held_amount -= q
+    elif freeze.kind == Freeze.Kind.SHARES:
+        freeze.held_quantity -= q
+    else:
+        freeze.parts = {**freeze.parts, security.code: int(freeze.parts.get(security.code, 0)) - q}
+    empty = not freeze.held_amount and not freeze.held_quantity and not any(freeze.parts.values())
+    if freeze.kind != Freeze.Kind.ACCOUNT and empty:
+        freeze.status = Freeze.Status.CONSUMED
+    freeze.save()
+
+
+# --------------------------------------------------------------------------
+# Forced transfers
+
+
+def forced_transfer_propose(
+    *,
+    actor: User,
+    freeze_id: int,
+    receiver: str,
+    security: str | None = None,
+    amount=None,
+    quantity=None,
+    legal_reference: str = "",
+    legal_authority: str = "",
+    legal_document: str = "",
+    legal_date: dt.date | None = None,
+    reason: str,
+    ip: str | None = None,
+) -> ForcedTransfer:
+    _require(actor, REGULATORS, gettext("Only regulators order forced transfers."))
+    freeze = Freeze.objects.filter(pk=freeze_id).select_related("account").first()
+    if freeze is None:
+        raise err.NotFound(gettext("No such freeze."))
+    if freeze.status != Freeze.Status.ACTIVE:
+        raise FreezeNotActive()
+    to = _account(receiver)
+    if to.pk == freeze.account_id:
+        raise err.InvalidInput(gettext("The receiver must be another account."))
+    if (amount is None) == (quantity is None):
+        raise err.InvalidInput(gettext("Transfer either an amount of cash or a quantity of shares."))
+    sec = _security(security) if quantity is not None else None
+    if quantity is not None and security is None:
+        raise err.InvalidInput(gettext("A transfer of shares names the security."))
+    q = _amount(amount) if amount is not None else _quantity(quantity)
+    if q > _held(freeze, sec):
+        raise NotEnoughFrozen()
+    legal = _legal(legal_reference, legal_authority, legal_document, legal_date)
+    reason = err.reason_checked(reason)
+    with transaction.atomic():
+        transfer = ForcedTransfer.objects.create(
+            freeze=freeze,
+            receiver=to,
+            security=sec,
+            amount=q if sec is None else None,
+            quantity=q if sec is not None else None,
+            **legal,
+            reason=reason,
+            proposed_by=actor,
+            proposed_at=timezone.now(),
+        )
+        audit_record(
+            actor=actor,
+            action="forced_transfer_propose",
+            target=freeze.account.code,
+            ip=ip,
+            detail={"transfer": transfer.pk, "freeze": freeze.pk, "receiver": to.code},
+        )
+    return transfer
+
+
+def _receiver_checks(receiver: Account, security: Security | None, holds_now: int) -> None:
+    if receiver.kind == Account.Kind.FEE:
+        raise ReceiverNotEligible(gettext("A fee account cannot receive a forced transfer."))
+    if receiver.kind == Account.Kind.INVESTOR:
+        profile = KycProfile.objects.filter(user_id=receiver.owner_id).first()
+        ok = profile is not None and profile.state == KycProfile.State.APPROVED
+        if not ok or (profile.expires_at and profile.expires_at <= timezone.now()):
+            raise ReceiverNotEligible(
+                gettext("%(account)s has no approved KYC; it cannot receive assets.") % {"account": receiver.code}
+            )
+    if security is not None and holds_now == 0:
+        holders = pretrade.holder_count(security.pk)
+        if holders >= security.max_holders:
+            raise ReceiverNotEligible(
+                gettext("%(code)s already has %(n)s holders, its maximum; %(account)s cannot become one.")
+                % {"code": security.code, "n": holders, "account": receiver.code}
+            )
+
+
+def forced_transfer_approve(*, actor: User, transfer_id: int, ip: str | None = None) -> ForcedTransfer:
+    with transaction.atomic():
+        transfer = _locked(ForcedTransfer, transfer_id)
+        _decide(transfer, actor, REGULATORS)
+        freeze = _locked(Freeze, transfer.freeze_id)
+        if freeze.status != Freeze.Status.ACTIVE:
+            raise FreezeNotActive()
+        sec = (
+            Security.objects.select_for_update().filter(pk=transfer.security_id).first()
+            if transfer.security_id
+            else None
+        )
+        q = transfer.amount if sec is None else transfer.quantity
+        if q > _held(freeze, sec):
+            raise NotEnoughFrozen()
+        sender, receiver = freeze.account, transfer.receiver
+        if sec is None:
+            rows = cash_lock([sender.pk, receiver.pk])
+            holds_now = 1
+        else:
+            rows = positions_lock(sec.pk, [sender.pk, receiver.pk])
+            holds_now = rows[receiver.pk].total
+        _receiver_checks(receiver, sec, holds_now)
+        rows[sender.pk].total -= q
+        rows[sender.pk].frozen -= q
+        rows[receiver.pk].total += q
+        for row in rows.values():
+            row.save(update_fields=["total", "frozen"])
+        _consume(freeze, sec, q)
+        now = timezone.now()
+        entry = entry_write(
+            ForcedTransferEntry(
+                transfer=transfer.pk,
+                freeze=freeze.pk,
+                sender=sender.code,
+                receiver=receiver.code,
+                security=sec.code if sec else None,
+                amount=q if sec is None else None,
+                quantity=q if sec is not None else None,
+                legal_reference=transfer.legal_reference,
+                legal_authority=transfer.legal_authority,
+                legal_document=transfer.legal_document,
+                legal_date=transfer.legal_date,
+                reason=transfer.reason,
+                proposed_by=transfer.proposed_by.username,
+                approved_by=actor.username,
+                at=now,
+            ),
+            recorded_at=now,
+        )
+        transfer.status, transfer.decided_by, transfer.decided_at = ForcedTransfer.Status.EXECUTED, actor, now
+        transfer.entry = entry.pk
+        transfer.save()
+        audit_record(
+            actor=actor,
+            action="forced_transfer_approve",
+            target=sender.code,
+            ip=ip,
+            detail={"transfer": transfer.pk, "entry": entry.pk, "receiver": receiver.code},
+        )
+        return transfer
+
+
+def forced_transfer_reject(*, actor: User, transfer_id: int, reason: str, ip: str | None = None) -> ForcedTransfer:
+    return _proposal_close(
+        ForcedTransfer, actor=actor, pk=transfer_id, reason=reason, ip=ip, action="forced_transfer_reject",
+        withdraw=False, approvers=REGULATORS,
+    )  # fmt: skip
+
+
+def forced_transfer_withdraw(*, actor: User, transfer_id: int, reason: str, ip: str | None = None) -> ForcedTransfer:
+    return _proposal_close(
+        ForcedTransfer, actor=actor, pk=transfer_id, reason=reason, ip=ip, action="forced_transfer_withdraw",
+        withdraw=True, approvers=REGULATORS,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Corrections
+
+
+def _terms(trade: Trade) -> tuple[Decimal, int, Decimal, Decimal]:
+    """The trade's effective terms: the last executed correction's, else its own (price, qty, fees)."""
+    last = trade.corrections.filter(status=Correction.Status.EXECUTED).order_by("-id").first()
+    if last is None:
+        return trade.price, trade.quantity, trade.buyer_fee, trade.seller_fee
+    t = last.legs["terms"]
+    return Decimal(t["price"]), int(t["quantity"]), Decimal(t["buyer_fee"]), Decimal(t["seller_fee"])
+
+
+def correction_propose(
+    *, actor: User, trade_id: int, new_price, new_quantity, reason: str, ip: str | None = None
+) -> Correction:
+    """Propose to correct a settled trade to ``new_price`` × ``new_quantity`` (quantity 0 reverses it)."""
+    _require(actor, CORRECTION_PROPOSERS, gettext("Your role may not propose corrections."))
+    trade = Trade.objects.filter(pk=trade_id).select_related("security").first()
+    if trade is None:
+        raise err.NotFound(gettext("No such trade."))
+    if trade.status != Trade.Status.SETTLED:
+        raise TradeNotSettled()
+    price = _amount(new_price)
+    if not isinstance(new_quantity, int) or isinstance(new_quantity, bool) or not 0 <= new_quantity <= 10**12:
+        raise err.InvalidInput(gettext("The new quantity must be a whole number of shares, 0 to reverse the trade."))
+    if new_quantity and new_quantity % trade.security.lot_size:
+        raise err.InvalidInput(gettext("The new quantity must be a whole number of lots."))
+    current_price, current_qty, _bf, _sf = _terms(trade)
+    if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
+        raise err.InvalidInput(gettext("The correction changes nothing."))
+    reason = err.reason_checked(reason)
+    with transaction.atomic():
+        if Correction.objects.filter(trade=trade, status=Correction.Status.PROPOSED).exists():
+            raise CorrectionPending()
+        correction = Correction.objects.create(
+            trade=trade,
+            new_price=price,
+            new_quantity=new_quantity,
+            reason=reason,
+            proposed_by=actor,
+            proposed_at=timezone.now(),
+        )
+        audit_record(
+            actor=actor,
+            action="correction_propose",
+            target=str(trade.pk),
+            ip=ip,
+            detail={"correction": correction.pk, "price": str(price), "quantity": new_quantity},
+        )
+    return correction
+
+
+def _fee_account(account: Account) -> Account | None:
+    return Account.objects.filter(kind=Account.Kind.FEE, broker_id=account.broker_id).first()
+
+
+def correction_approve(*, actor: User, correction_id: int, ip: str | None = None) -> Correction:
+    """A regulator (not the proposer) approves: each account's cash and shares move by the difference between
+    the corrected and the current terms, fees included, in one transaction with the CORRECTION entry."""
+    with transaction.atomic():
+        correction = _locked(Correction, correction_id)
+        _decide(correction, actor, REGULATORS)
+        trade = Trade.objects.select_related("security", "buyer__broker", "seller__broker").get(pk=correction.trade_id)
+        # Proposal rows first (the correction, then the freezes it may draw on), then the global order.
+        freezes = list(
+            Freeze.objects.select_for_update()
+            .filter(account_id__in=[trade.buyer_id, trade.seller_id], status=Freeze.Status.ACTIVE)
+            .order_by("id")
+        )
+        security = Security.objects.select_for_update().get(pk=trade.security_id)
+        price, qty, buyer_fee, seller_fee = _terms(trade)
+        new_value = notional(correction.new_price, correction.new_quantity)
+        new_buyer_fee = commission(trade.buyer, new_value) if buyer_fee and correction.new_quantity else ZERO
+        new_seller_fee = seller_commission(trade.seller, new_value) if seller_fee and correction.new_quantity else ZERO
+        old_value = notional(price, qty)
+        cash: dict[int, Decimal] = {}
+
+        def add(account: Account | None, amount: Decimal) -> None:
+            if account is not None and amount:
+                cash[account.pk] = cash.get(account.pk, ZERO) + amount
+
+        # The difference: new legs − current legs (a buyer pays value + fee, a seller gets value − fee).
+        add(trade.buyer, -(new_value + new_buyer_fee - old_value - buyer_fee))
+        add(trade.seller, new_value - new_seller_fee - (old_value - seller_fee))
+        add(_fee_account(trade.buyer), new_buyer_fee - buyer_fee)
+        add(_fee_account(trade.seller), new_seller_fee - seller_fee)
+        shares = {trade.buyer_id: correction.new_quantity - qty, trade.seller_id: qty - correction.new_quantity}
+        shares = {k: v for k, v in shares.items() if v}
+        accounts = {a.pk: a for a in Account.objects.filter(pk__in=[*cash, *shares])}
+        cash_rows = cash_lock(cash)
+        pos_rows = positions_lock(security.pk, shares)
+        used: list[FrozenUse] = []
+
+        def debit(account_id: int, row, need, sec: Security | None) -> None:
+            """Take ``need`` from the row: available first, then what freezes of the account hold."""
+            from_free = min(need, max(row.available, 0))
+            rest = need - from_free
+            if rest:
+                for freeze in freezes:
+                    if freeze.account_id != account_id or freeze.status != Freeze.Status.ACTIVE:
+                        continue
+                    take = min(rest, _held(freeze, sec))
+                    if take:
+                        _consume(freeze, sec, take)
+                        row.frozen -= take
+                        rest -= take
+                        used.append(
+                            FrozenUse(
+                                freeze=freeze.pk,
+                                account=accounts[account_id].code,
+                                amount=take if sec is None else None,
+                                quantity=take if sec is not None else None,
+                            )
+                        )
+                    if not rest:
+                        break
+            if rest:
+                raise CorrectionUnavailable(
+                    gettext("%(account)s no longer has the %(need)s the correction takes back; freeze it first.")
+                    % {"account": accounts[account_id].code, "need": need}
+                )
+            row.total -= need
+
+        for account_id, delta in sorted(cash.items()):
+            row = cash_rows[account_id]
+            if delta < 0:
+                debit(account_id, row, -delta, None)
+            else:
+                row.total += delta
+            row.save(update_fields=["total", "frozen"])
+        for account_id, delta in sorted(shares.items()):
+            row = pos_rows[account_id]
+            if delta < 0:
+                debit(account_id, row, -delta, security)
+            else:
+                row.total += delta
+            row.save(update_fields=["total", "frozen"])
+        leaf = Leaf.objects.filter(entry_id=trade.entry_id).values_list("leaf_index", "block__height").first()
+        now = timezone.now()
+        entry = entry_write(
+            CorrectionEntry(
+                correction=correction.pk,
+                trade_id=trade.pk,
+                trade_leaf=leaf[0] if leaf else None,
+                trade_block=leaf[1] if leaf else None,
+                security=security.code,
+                before_price=price,
+                before_quantity=qty,
+                after_price=correction.new_price,
+                after_quantity=correction.new_quantity,
+                cash=[CashAmount(accounts[a].code, d) for a, d in sorted(cash.items())],
+                shares=[ShareAmount(accounts[a].code, d) for a, d in sorted(shares.items())],
+                frozen_used=used,
+                reason=correction.reason,
+                proposed_by=correction.proposed_by.username,
+                approved_by=actor.username,
+                at=now,
+            ),
+            recorded_at=now,
+        )
+        correction.legs = {
+            "terms": {
+                "price": str(correction.new_price),
+                "quantity": correction.new_quantity,
+                "buyer_fee": str(new_buyer_fee),
+                "seller_fee": str(new_seller_fee),
+            },
+            "cash": {accounts[a].code: str(d) for a, d in cash.items()},
+            "shares": {accounts[a].code: d for a, d in shares.items()},
+        }
+        correction.status, correction.decided_by, correction.decided_at = Correction.Status.EXECUTED, actor, now
+        correction.entry = entry.pk
+        correction.save()
+        audit_record(
+            actor=actor,
+            action="correction_approve",
+            target=str(trade.pk),
+            ip=ip,
+            detail={"correction": correction.pk, "entry": entry.pk},
+        )
+        return correction
+
+
+def correction_reject(*, actor: User, correction_id: int, reason: str, ip: str | None = None) -> Correction:
+    return _proposal_close(
+        Correction, actor=actor, pk=correction_id, reason=reason, ip=ip, action="correction_reject",
+        withdraw=False, approvers=REGULATORS,
+    )  # fmt: skip
+
+
+def correction_withdraw(*, actor: User, correction_id: int, reason: str, ip: str | None = None) -> Correction:
+    return _proposal_close(
+        Correction, actor=actor, pk=correction_id, reason=reason, ip=ip, action="correction_withdraw",
+        withdraw=True, approvers=CORRECTION_PROPOSERS,
+    )  # fmt: skip

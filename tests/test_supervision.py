@@ -1,0 +1,332 @@
+"""Supervision on PostgreSQL: judicial freezes (maker-checker), release and expiry, forced transfers and
+corrections, each moving exactly what it says, each refusal changing nothing (DESIGN.md §6, issue 11)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from balances.replay import replay_check
+from balances.services import account_open, cash_withdraw
+from core import errors as err
+from core.models import Account, AuditEvent, Role
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from settlement.services import trade_settle
+from supervision import services as sv
+from supervision.models import Correction, Freeze
+from tests.conftest import api_for, cash_of, position_of, snapshot
+
+D = Decimal
+LEGAL = {
+    "legal_authority": "上海金融法院 Shanghai Financial Court",
+    "legal_document": "(2026)沪74执123号",
+    "legal_date": dt.date(2026, 11, 30),
+}
+
+
+def payloads(kind):
+    return [
+        json.loads(bytes(c))["payload"]
+        for c in Entry.objects.filter(kind=kind).order_by("id").values_list("canonical", flat=True)
+    ]
+
+
+@pytest.fixture
+def sup(market):
+    """Two regulators, a quote 9.90 / 10.10, an investor with 1,000 shares and CNY 50,000."""
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    investor = market.investor(cash="50000", shares=1000)
+    return market, reg1, reg2, mm, investor
+
+
+def sell(market, investor, qty, coid):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "sell", qty, D("9.90"), "IOC", coid),
+    )[0]
+
+
+def buy(market, investor, qty, coid, price="10.10"):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", qty, D(price), "IOC", coid),
+    )[0]
+
+
+def frozen_shares(reg1, reg2, investor, security, qty, **extra):
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=security.code, quantity=qty, reason="Court order", **LEGAL, **extra
+    )
+    return sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+
+def test_a_share_freeze_blocks_the_sale_with_its_reason_and_its_release_frees_exactly_it(sup):
+    market, reg1, reg2, mm, investor = sup
+
+    # when one regulator proposes a freeze of 600 shares and another approves it
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=600, reason="Asset preservation",
+        **LEGAL,
+    )  # fmt: skip
+    assert freeze.status == "proposed" and position_of(investor, market.security).frozen == 0
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+    # then 600 are frozen, on the ledger, and audited twice
+    assert freeze.status == "active" and freeze.held_quantity == 600 and freeze.shortfall == ""
+    pos = position_of(investor, market.security)
+    assert (pos.total, pos.frozen, pos.available) == (1000, 600, 400)
+    (entry,) = payloads("FREEZE")
+    assert entry["shares"] == [{"security": market.security.code, "quantity": 600}] and entry["cash"] == "0.00"
+    assert entry["legal_document"] == LEGAL["legal_document"] and entry["approved_by"] == reg2.username
+    assert [a.action for a in AuditEvent.objects.filter(action__startswith="freeze_").order_by("id")] == [
+        "freeze_propose",
+        "freeze_approve",
+    ]
+
+    # and a sale of more than the free 400 is refused, naming the freeze's reason, and changes nothing
+    before = snapshot()
+    with pytest.raises(err.InsufficientShares, match="Asset preservation"):
+        sell(market, investor, 500, "too-many")
+    assert snapshot() == before
+    assert sell(market, investor, 400, "free-part").filled_quantity == 400
+
+    # when the freeze is released, exactly the 600 are free again
+    sv.freeze_release(actor=reg1, freeze_id=freeze.pk, reason="Order lifted")
+    pos = position_of(investor, market.security)
+    assert (pos.frozen, pos.available) == (0, 600 - 0)
+    assert payloads("UNFREEZE")[0]["shares"] == [{"security": market.security.code, "quantity": 600}]
+    assert Freeze.objects.get(pk=freeze.pk).status == "released"
+    assert replay_check() == []
+
+
+def test_one_person_cannot_propose_and_approve_and_the_database_refuses_it_too(sup):
+    market, reg1, _reg2, _mm, investor = sup
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Court order", **LEGAL)
+    before = snapshot()
+
+    with pytest.raises(sv.SameProposer):
+        sv.freeze_approve(actor=reg1, freeze_id=freeze.pk)
+    assert snapshot() == before and Freeze.objects.get(pk=freeze.pk).status == "proposed"
+
+    with pytest.raises(IntegrityError, match="freeze_decided_by_another"), transaction.atomic():
+        Freeze.objects.filter(pk=freeze.pk).update(decided_by=reg1, decided_at=timezone.now(), status="active")
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR])
+def test_only_regulators_propose_and_approve_freezes(sup, role):
+    market, reg1, _reg2, _mm, investor = sup
+    other = market.user(role)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Court", **LEGAL)
+    before = snapshot()
+
+    with pytest.raises(err.PermissionDenied):
+        sv.freeze_propose(actor=other, account=investor.code, amount="1.00", reason="x", **LEGAL)
+    with pytest.raises(err.PermissionDenied):
+        sv.freeze_approve(actor=other, freeze_id=freeze.pk)
+    assert snapshot() == before
+
+
+def test_a_cash_freeze_of_more_than_is_free_freezes_what_is_free_and_blocks_withdrawal_and_buying(sup):
+    market, reg1, reg2, _mm, investor = sup
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="80000.00", reason="Debt", **LEGAL)
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+    assert freeze.held_amount == D("50000.00") and "50000.00 of 80000.00" in freeze.shortfall
+    assert cash_of(investor).available == 0
+    before = snapshot()
+    with pytest.raises(err.InsufficientCash):
+        cash_withdraw(actor=market.staff, account=investor, amount=D("1.00"))
+    with pytest.raises(err.InsufficientCash, match="Debt"):
+        buy(market, investor, 100, "b")
+    assert snapshot() == before
+
+
+def test_a_whole_account_freeze_stops_orders_and_withdrawals_and_its_expiry_frees_everything(sup):
+    market, reg1, reg2, _mm, investor = sup
+    soon = timezone.now() + dt.timedelta(hours=1)
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, whole_account=True, reason="Investigation", expires_at=soon, **LEGAL
+    )
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    assert Account.objects.get(pk=investor.pk).frozen
+    assert freeze.held_amount == D("50000.00") and freeze.parts == {market.security.code: 1000}
+    investor.refresh_from_db()
+    before = snapshot()
+
+    with pytest.raises(err.AccountFrozen, match="Investigation"):
+        buy(market, investor, 100, "frozen-buy")
+    with pytest.raises(err.AccountFrozen):
+        cash_withdraw(actor=market.staff, account=investor, amount=D("1.00"))
+    assert snapshot() == before
+
+    # when the expiry passes, the beat task's service frees exactly what was frozen, once
+    assert sv.freezes_expire(now=soon - dt.timedelta(seconds=1)) == 0
+    assert sv.freezes_expire(now=soon + dt.timedelta(seconds=1)) == 1
+    assert sv.freezes_expire(now=soon + dt.timedelta(seconds=2)) == 0
+    investor.refresh_from_db()
+    assert not investor.frozen
+    assert cash_of(investor).frozen == 0 and position_of(investor, market.security).frozen == 0
+    assert Freeze.objects.get(pk=freeze.pk).status == "expired"
+    assert payloads("UNFREEZE")[0]["cause"] == "expired"
+    assert buy(market, investor, 100, "after").filled_quantity == 100
+
+
+def test_a_forced_transfer_moves_frozen_shares_free_to_the_receiver(sup):
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 700)
+
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=500,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    with pytest.raises(sv.SameProposer):
+        sv.forced_transfer_approve(actor=reg1, transfer_id=transfer.pk)
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+
+    sender, got = position_of(investor, market.security), position_of(receiver, market.security)
+    assert (sender.total, sender.frozen) == (500, 200)
+    assert (got.total, got.frozen, got.available) == (500, 0, 500)
+    assert Freeze.objects.get(pk=freeze.pk).held_quantity == 200
+    (entry,) = payloads("FORCED_TRANSFER")
+    assert (entry["freeze"], entry["quantity"], entry["receiver"]) == (freeze.pk, 500, receiver.code)
+    assert replay_check() == []
+
+
+def test_a_forced_transfer_to_an_account_without_kyc_or_beyond_the_holder_cap_is_refused(sup):
+    market, reg1, reg2, _mm, investor = sup
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    bare = account_open(kind=Account.Kind.INVESTOR, name="No KYC", owner=market.user(Role.INVESTOR))
+    capped = market.investor()
+    market.security.max_holders = 2  # the investor and the market maker already hold it
+    market.security.save(update_fields=["max_holders"])
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=bare.code, security=market.security.code, quantity=100,
+        reason="x", **LEGAL,
+    )  # fmt: skip
+    before = snapshot()
+
+    with pytest.raises(sv.ReceiverNotEligible, match="KYC"):
+        sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    assert snapshot() == before
+
+    other = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=capped.code, security=market.security.code, quantity=100,
+        reason="x", **LEGAL,
+    )  # fmt: skip
+    with pytest.raises(sv.ReceiverNotEligible, match="holders"):
+        sv.forced_transfer_approve(actor=reg2, transfer_id=other.pk)
+    assert snapshot() == before
+
+
+def _settled_buy(market, investor, qty=300):
+    buy(market, investor, qty, f"settle-{qty}")
+    block_seal()
+    trade = Trade.objects.filter(buyer=investor).latest("id")
+    assert trade_settle(trade_id=trade.pk)
+    trade.refresh_from_db()
+    return trade
+
+
+def test_a_correction_reverses_a_settled_trade_both_legs_and_fees(sup):
+    market, reg1, reg2, mm, investor = sup
+    cash_before, shares_before = cash_of(investor).total, position_of(investor, market.security).total
+    mm_cash, mm_shares = cash_of(mm).total, position_of(mm, market.security).total
+    trade = _settled_buy(market, investor)
+    assert trade.buyer_fee > 0
+    depository = market.depository
+
+    correction = sv.correction_propose(
+        actor=depository, trade_id=trade.pk, new_price="10.10", new_quantity=0, reason="Erroneous trade"
+    )
+    with pytest.raises(err.PermissionDenied):
+        sv.correction_approve(actor=depository, correction_id=correction.pk)  # only a regulator approves
+    correction = sv.correction_approve(actor=reg2, correction_id=correction.pk)
+
+    # then every account is back where it was before the trade, fees included
+    assert cash_of(investor).total == cash_before and position_of(investor, market.security).total == shares_before
+    assert cash_of(mm).total == mm_cash and position_of(mm, market.security).total == mm_shares
+    (entry,) = payloads("CORRECTION")
+    assert entry["trade_id"] == trade.pk and entry["after_quantity"] == 0 and entry["trade_leaf"] is not None
+    assert Trade.objects.get(pk=trade.pk).status == "settled"  # the original stays
+    assert replay_check() == []
+    block_seal()
+    assert ledger_verify().ok
+    call_command("ledger_replay", "--check")
+
+
+def test_a_price_correction_moves_the_difference_and_a_correction_of_spent_assets_is_refused(sup):
+    market, reg1, reg2, mm, investor = sup
+    trade = _settled_buy(market, investor)
+    investor_cash = cash_of(investor).total
+    correction = sv.correction_propose(
+        actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="Price error"
+    )
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    # the buyer gets back 0.10 × 300 = 30.00 (and a fee recomputed on the lower value)
+    assert cash_of(investor).total - investor_cash >= D("30.00")
+
+    # when the buyer has sold everything, a reversal cannot take the shares back
+    sell(market, investor, 1300, "all")
+    block_seal()
+    for t in Trade.objects.filter(status="matched"):
+        trade_settle(trade_id=t.pk)
+    before = snapshot()
+    reversal = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=0, reason="x")
+    with pytest.raises(sv.CorrectionUnavailable):
+        sv.correction_approve(actor=reg2, correction_id=reversal.pk)
+    assert Correction.objects.get(pk=reversal.pk).status == "proposed"
+    assert snapshot() == before
+
+
+def test_a_correction_draws_on_a_freeze_of_the_debited_account(sup):
+    market, reg1, reg2, mm, investor = sup
+    trade = _settled_buy(market, investor, 300)
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 1300)
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.10", new_quantity=0, reason="x")
+
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+
+    pos = position_of(investor, market.security)
+    assert (pos.total, pos.frozen) == (1000, 1000)
+    assert Freeze.objects.get(pk=freeze.pk).held_quantity == 1000
+    assert payloads("CORRECTION")[0]["frozen_used"] == [
+        {"freeze": freeze.pk, "account": investor.code, "amount": None, "quantity": 300}
+    ]
+    assert replay_check() == []
+
+
+def test_the_freeze_api_shape_outside_clients_rely_on(sup):
+    market, reg1, reg2, _mm, investor = sup
+    body = {
+        "account": investor.code,
+        "security": market.security.code,
+        "quantity": 200,
+        "legal_reference": "Shanghai Financial Court (2026)沪74执123号 2026-11-30",
+        "reason": "Court order",
+        "expires_at": None,
+    }
+
+    created = api_for(reg1).post("/api/v1/freezes/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["status"] == "proposed"
+    fid = created.json()["id"]
+    assert api_for(reg1).post(f"/api/v1/freezes/{fid}/approve/", {}, format="json").status_code == 403
+    approved = api_for(reg2).post(f"/api/v1/freezes/{fid}/approve/", {}, format="json")
+    assert approved.status_code == 200 and approved.json()["status"] == "active"
+    released = api_for(reg1).post(f"/api/v1/freezes/{fid}/release/", {"reason": "Lifted"}, format="json")
+    assert released.status_code == 200 and released.json()["status"] == "released"

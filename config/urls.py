@@ -27,6 +27,7 @@ urlpatterns = [
     path("settlement/", include("settlement.page_urls")),
     path("operations/", include("registry.page_urls")),
     path("depository/", include("balances.page_urls")),
+    path("supervision/", include("supervision.page_urls")),
     path("securities/", include("registry.security_urls")),
     path("api/v1/counter/", include("counter.api_urls")),
     path("counter/", include("counter.page_urls")),

@@ -1,0 +1,57 @@
+"""The regulator's forms: propose a freeze, a forced transfer or a correction; a reason for a decision."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import REASON_MAX_LENGTH
+
+from .models import Freeze
+
+
+class FreezeForm(forms.Form):
+    account = forms.CharField(label=_("Account"), max_length=32)
+    kind = forms.ChoiceField(label=_("What to freeze"), choices=Freeze.Kind.choices, widget=forms.RadioSelect)
+    security = forms.CharField(label=_("Security (shares only)"), max_length=16, required=False)
+    quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
+    amount = forms.DecimalField(
+        label=_("Amount (CNY)"), min_value=Decimal("0.01"), decimal_places=2, max_digits=20, required=False
+    )
+    legal_reference = forms.CharField(
+        label=_("Legal order (court or authority, document number, date)"), max_length=300
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)
+    expires_at = forms.DateTimeField(
+        label=_("Expires (optional)"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind == Freeze.Kind.CASH and not data.get("amount"):
+            self.add_error("amount", _("A freeze of cash needs an amount."))
+        if kind == Freeze.Kind.SHARES and not (data.get("security") and data.get("quantity")):
+            self.add_error("quantity", _("A freeze of shares needs the security and a quantity."))
+        return data
+
+
+class ForcedTransferForm(forms.Form):
+    freeze = forms.IntegerField(label=_("Freeze number"), min_value=1)
+    receiver = forms.CharField(label=_("Receiving account"), max_length=32)
+    security = forms.CharField(label=_("Security (shares only)"), max_length=16, required=False)
+    quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
+    amount = forms.DecimalField(
+        label=_("Amount (CNY)"), min_value=Decimal("0.01"), decimal_places=2, max_digits=20, required=False
+    )
+    legal_reference = forms.CharField(label=_("Court order"), max_length=300)
+    reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)
+
+
+class CorrectionForm(forms.Form):
+    trade = forms.IntegerField(label=_("Trade number"), min_value=1)
+    new_price = forms.DecimalField(label=_("Corrected price"), min_value=Decimal("0.01"), decimal_places=2)
+    new_quantity = forms.IntegerField(label=_("Corrected quantity (0 reverses the trade)"), min_value=0)
+    reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)

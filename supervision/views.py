@@ -1,0 +1,163 @@
+"""The supervision pages: the regulator's console (freezes, forced transfers, corrections, each proposed by
+one person and decided by another), and the freezes an account's broker or holder may see."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as PagePermissionDenied
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.views.decorators.http import require_POST
+
+from core.audit import client_ip
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Role
+from core.permissions import role_required
+
+from . import services
+from .api import _freezes_for
+from .forms import CorrectionForm, ForcedTransferForm, FreezeForm
+from .models import Correction, ForcedTransfer
+
+CORRECTION_ROLES = (Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR)
+
+
+def _try(request, form, fn, success: str) -> bool:
+    try:
+        fn()
+    except DomainError as exc:
+        if form is None:
+            messages.error(request, domain_error_message(exc))
+        else:
+            form.add_error(None, domain_error_message(exc))
+        return False
+    messages.success(request, success)
+    return True
+
+
+@role_required(Role.REGULATOR)
+def console(request):
+    freeze_form = FreezeForm(request.POST if request.POST.get("form") == "freeze" else None, prefix="freeze")
+    transfer_form = ForcedTransferForm(
+        request.POST if request.POST.get("form") == "transfer" else None, prefix="transfer"
+    )
+    ip = client_ip(request)
+    if freeze_form.is_bound and freeze_form.is_valid():
+        d = freeze_form.cleaned_data
+        kind = d["kind"]
+
+        def propose():
+            services.freeze_propose(
+                actor=request.user,
+                account=d["account"],
+                security=d["security"] if kind == "shares" else None,
+                quantity=d["quantity"] if kind == "shares" else None,
+                amount=d["amount"] if kind == "cash" else None,
+                whole_account=kind == "account",
+                legal_reference=d["legal_reference"],
+                reason=d["reason"],
+                expires_at=d["expires_at"],
+                ip=ip,
+            )
+
+        if _try(request, freeze_form, propose, gettext("The freeze is proposed; a second regulator approves it.")):
+            return redirect("supervision")
+    if transfer_form.is_bound and transfer_form.is_valid():
+        d = transfer_form.cleaned_data
+
+        def propose_transfer():
+            services.forced_transfer_propose(
+                actor=request.user,
+                freeze_id=d["freeze"],
+                receiver=d["receiver"],
+                security=d["security"] or None if d["quantity"] else None,
+                quantity=d["quantity"],
+                amount=d["amount"] if not d["quantity"] else None,
+                legal_reference=d["legal_reference"],
+                reason=d["reason"],
+                ip=ip,
+            )
+
+        if _try(request, transfer_form, propose_transfer, gettext("The forced transfer is proposed.")):
+            return redirect("supervision")
+    context = {
+        "freeze_form": freeze_form,
+        "transfer_form": transfer_form,
+        "freezes": _freezes_for(request.user).order_by("-id")[:100],
+        "transfers": ForcedTransfer.objects.select_related(
+            "freeze__account", "receiver", "security", "proposed_by"
+        ).order_by("-id")[:50],
+    }
+    return render(request, "supervision/console.html", context)
+
+
+DECISIONS = {
+    ("freeze", "approve"): lambda u, pk, r, ip: services.freeze_approve(actor=u, freeze_id=pk, ip=ip),
+    ("freeze", "reject"): lambda u, pk, r, ip: services.freeze_reject(actor=u, freeze_id=pk, reason=r, ip=ip),
+    ("freeze", "withdraw"): lambda u, pk, r, ip: services.freeze_withdraw(actor=u, freeze_id=pk, reason=r, ip=ip),
+    ("freeze", "release"): lambda u, pk, r, ip: services.freeze_release(actor=u, freeze_id=pk, reason=r, ip=ip),
+    ("transfer", "approve"): lambda u, pk, r, ip: services.forced_transfer_approve(actor=u, transfer_id=pk, ip=ip),
+    ("transfer", "reject"): lambda u, pk, r, ip: services.forced_transfer_reject(
+        actor=u, transfer_id=pk, reason=r, ip=ip
+    ),
+    ("transfer", "withdraw"): lambda u, pk, r, ip: services.forced_transfer_withdraw(
+        actor=u, transfer_id=pk, reason=r, ip=ip
+    ),
+    ("correction", "approve"): lambda u, pk, r, ip: services.correction_approve(actor=u, correction_id=pk, ip=ip),
+    ("correction", "reject"): lambda u, pk, r, ip: services.correction_reject(
+        actor=u, correction_id=pk, reason=r, ip=ip
+    ),
+    ("correction", "withdraw"): lambda u, pk, r, ip: services.correction_withdraw(
+        actor=u, correction_id=pk, reason=r, ip=ip
+    ),
+}
+
+
+@role_required(*CORRECTION_ROLES)
+@require_POST
+def decide(request, what: str, pk: int, action: str):
+    fn = DECISIONS.get((what, action))
+    if fn is None:
+        raise PagePermissionDenied
+    _try(
+        request,
+        None,
+        lambda: fn(request.user, pk, request.POST.get("reason", ""), client_ip(request)),
+        gettext("Done: %(action)s.") % {"action": action},
+    )
+    return redirect("supervision-corrections" if what == "correction" else "supervision")
+
+
+@role_required(*CORRECTION_ROLES)
+def corrections(request):
+    form = CorrectionForm(request.POST or None)
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+
+        def propose():
+            services.correction_propose(
+                actor=request.user,
+                trade_id=d["trade"],
+                new_price=d["new_price"],
+                new_quantity=d["new_quantity"],
+                reason=d["reason"],
+                ip=client_ip(request),
+            )
+
+        if _try(request, form, propose, gettext("The correction is proposed; a regulator approves it.")):
+            return redirect("supervision-corrections")
+    rows = Correction.objects.select_related("trade__security", "proposed_by", "decided_by").order_by("-id")[:100]
+    return render(request, "supervision/corrections.html", {"form": form, "corrections": rows})
+
+
+@login_required
+def freezes(request):
+    """The freezes the user may see: all (regulator, auditor), their clients' (broker staff), their own
+    account's with the legal reference masked (investor)."""
+    try:
+        rows = list(_freezes_for(request.user).order_by("-id")[:200])
+    except DomainError:
+        raise PagePermissionDenied from None
+    return render(request, "supervision/freezes.html", {"freezes": rows, "masked": request.user.role == Role.INVESTOR})

@@ -1,0 +1,71 @@
+"""The supervision pages: the regulator proposes a freeze on the console, a second regulator approves it, the
+broker and the holder see it (the holder without the legal reference); corrections for their roles."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from core.models import Role
+from supervision.models import Freeze
+from tests.conftest import log_in, position_of, snapshot
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    log_in(client, user)
+    return client
+
+
+def test_a_freeze_proposed_and_approved_on_the_console_shows_to_the_broker_and_masked_to_the_holder(market):
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(shares=500)
+    first, second = signed_in(reg1), signed_in(reg2)
+    assert first.get("/supervision/").status_code == 200
+
+    response = first.post(
+        "/supervision/",
+        {
+            "form": "freeze",
+            "freeze-account": investor.code,
+            "freeze-kind": "shares",
+            "freeze-security": market.security.code,
+            "freeze-quantity": "200",
+            "freeze-legal_reference": "(2026)沪74执9号",
+            "freeze-reason": "Asset preservation",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    freeze = Freeze.objects.get()
+    # the proposer sees no approve button on their own proposal; the second regulator approves
+    assert 'data-action="approve"' not in first.get("/supervision/").content.decode()
+    assert second.post(f"/supervision/freeze/{freeze.pk}/approve/").status_code == 302
+    assert position_of(investor, market.security).frozen == 200
+
+    broker_page = signed_in(market.staff).get("/supervision/freezes/").content.decode()
+    assert "(2026)沪74执9号" in broker_page and investor.code in broker_page
+    holder_page = signed_in(investor.owner).get("/supervision/freezes/").content.decode()
+    assert "Asset preservation" in holder_page and "(2026)沪74执9号" not in holder_page
+
+
+def test_a_bad_freeze_on_the_console_is_a_form_error_and_changes_nothing(market):
+    reg = signed_in(market.user(Role.REGULATOR))
+    before = snapshot()
+
+    response = reg.post(
+        "/supervision/",
+        {"form": "freeze", "freeze-account": "NOPE", "freeze-kind": "cash", "freeze-amount": "10",
+         "freeze-legal_reference": "x", "freeze-reason": "y"},
+    )  # fmt: skip
+
+    assert response.status_code == 200 and "NOPE" in response.content.decode()
+    assert snapshot() == before and not Freeze.objects.exists()
+
+
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.AUDITOR, Role.EXCHANGE_OPERATOR])
+def test_the_console_is_for_regulators(market, role):
+    user = market.investor().owner if role == Role.INVESTOR else market.user(role)
+    client = signed_in(user)
+    assert client.get("/supervision/").status_code == 403
+    expected = 200 if role == Role.EXCHANGE_OPERATOR else 403
+    assert client.get("/supervision/corrections/").status_code == expected

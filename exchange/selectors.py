@@ -162,3 +162,21 @@ def trade_side_for(trade: Trade, user: User) -> str:
 def trade_entry_readable(user: User, entry_id: int) -> bool:
     """The two parties of a trade may read its TRADE entry (registered as a ``ledger.hooks`` entry reader)."""
     return Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user), entry_id=entry_id).exists()
+
+
+# What later apps add to a trade as its page and API show it (supervision: its corrections). Each function
+# takes trade ids and returns {trade id: [notes]}, a note a dict with at least "text".
+trade_note_sources: list = []
+
+
+def register_trade_notes(fn) -> None:
+    if fn not in trade_note_sources:
+        trade_note_sources.append(fn)
+
+
+def trade_notes(trade_ids: list[int]) -> dict[int, list[dict]]:
+    notes: dict[int, list[dict]] = {}
+    for fn in trade_note_sources:
+        for trade_id, items in fn(trade_ids).items():
+            notes.setdefault(trade_id, []).extend(items)
+    return notes

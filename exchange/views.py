@@ -328,6 +328,7 @@ def _trade_ledger(trade: Trade, user) -> dict:
 
 def _trade_rows(trades, user) -> list[dict]:
     rows = []
+    notes = selectors.trade_notes([t.pk for t in trades])
     for trade in trades:
         side = selectors.trade_side_for(trade, user)
         status = selectors.trade_status(trade)
@@ -346,6 +347,7 @@ def _trade_rows(trades, user) -> list[dict]:
                 "status": status,
                 "status_label": _label(Trade.Status, status),
                 "ledger": _trade_ledger(trade, user),
+                "notes": notes.get(trade.pk, []),
             }
         )
     return rows

@@ -82,8 +82,15 @@ class LifecycleOutput(serializers.Serializer):
     actions = ActionOutput(many=True)
 
 
+class TradeNoteOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    text = serializers.CharField()
+    entry = serializers.IntegerField(allow_null=True)
+
+
 class TradeDetailOutput(TradeOutput):
     lifecycle = LifecycleOutput(read_only=True)
+    notes = TradeNoteOutput(many=True, read_only=True, help_text="Corrections of the trade, beside the original.")
 
 
 class MonitorApi(APIView):
@@ -103,4 +110,5 @@ class TradeDetailApi(APIView):
             raise err.NotFound(gettext("No such trade."))
         data = TradeOutput(trade, context={"request": request}).data
         data["lifecycle"] = selectors.trade_lifecycle(trade)
+        data["notes"] = exchange_selectors.trade_notes([trade.pk]).get(trade.pk, [])
         return Response(data)

@@ -9,10 +9,11 @@ class SupervisionConfig(AppConfig):
 
     def ready(self) -> None:
         from balances import replay
-        from exchange import pretrade
+        from exchange import pretrade, selectors
 
         from . import entries, services
 
         for payload in entries.KINDS:
             replay.register_effect(payload.kind, lambda p, payload=payload: payload.read(p).movements())
         pretrade.register_frozen_reason(services.frozen_reason)
+        selectors.register_trade_notes(services.trade_corrections)

@@ -818,3 +818,17 @@ def correction_withdraw(*, actor: User, correction_id: int, reason: str, ip: str
         Correction, actor=actor, pk=correction_id, reason=reason, ip=ip, action="correction_withdraw",
         withdraw=True, approvers=CORRECTION_PROPOSERS,
     )  # fmt: skip
+
+
+def trade_corrections(trade_ids: list[int]) -> dict[int, list[dict]]:
+    """The executed corrections of trades, as notes beside them on the trade page and API."""
+    notes: dict[int, list[dict]] = {}
+    rows = Correction.objects.filter(trade_id__in=trade_ids, status=Correction.Status.EXECUTED).order_by("id")
+    for c in rows:
+        text = (
+            gettext("Reversed by correction %(n)s: %(reason)s")
+            if c.new_quantity == 0
+            else gettext("Corrected to %(qty)s @ %(price)s by correction %(n)s: %(reason)s")
+        ) % {"n": c.pk, "reason": c.reason, "qty": c.new_quantity, "price": c.new_price}
+        notes.setdefault(c.trade_id, []).append({"kind": "correction", "text": text, "entry": c.entry})
+    return notes

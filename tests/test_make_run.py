@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -119,8 +121,12 @@ def _port_open(port: int) -> bool:
 
 
 @pytest.fixture
-def exchange(tmp_path):
-    run = Exchange(tmp_path / "data", _free_port())
+def exchange():
+    # Not under pytest's own temporary folder: as root, the embedded PostgreSQL runs as its own user, and
+    # every pytest session started meanwhile (another suite on the machine) sets that folder back to 0700.
+    base = Path(tempfile.mkdtemp(prefix="make-run-"))
+    base.chmod(0o755)
+    run = Exchange(base / "data", _free_port())
     yield run
     if run.proc and run.proc.poll() is None:  # a failed test: stop it the way Ctrl-C would, then make sure
         run.proc.send_signal(signal.SIGTERM)
@@ -133,6 +139,7 @@ def exchange(tmp_path):
             os.kill(int(line.split()[0]), signal.SIGKILL)
         except ProcessLookupError:
             pass
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_restarts(exchange):

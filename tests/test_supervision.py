@@ -263,6 +263,9 @@ def test_a_correction_reverses_a_settled_trade_both_legs_and_fees(sup):
     (entry,) = payloads("CORRECTION")
     assert entry["trade_id"] == trade.pk and entry["after_quantity"] == 0 and entry["trade_leaf"] is not None
     assert Trade.objects.get(pk=trade.pk).status == "settled"  # the original stays
+    # and the trade's API and page show the correction beside it
+    detail = api_for(investor.owner).get(f"/api/v1/trades/{trade.pk}/").json()
+    assert detail["notes"][0]["kind"] == "correction" and "Erroneous trade" in detail["notes"][0]["text"]
     assert replay_check() == []
     block_seal()
     assert ledger_verify().ok

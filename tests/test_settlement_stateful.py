@@ -1,9 +1,11 @@
 """A hypothesis state machine over the whole market: deposits, withdrawals, quotes, orders, cancels,
-sealing, settlement, holds, releases and refusals. After every step: cash and shares are conserved,
-no available balance is negative, and replaying the ledger rebuilds every balance."""
+sealing, settlement, holds, releases and refusals, and supervision: freezes (cash, shares, whole
+accounts), releases, forced transfers and corrections. After every step: cash and shares are conserved,
+no available balance is negative, and replaying the ledger rebuilds every balance, frozen parts included."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -15,12 +17,17 @@ from balances.models import CashBalance, Position
 from balances.replay import ledger_balances, replay_check
 from balances.services import cash_deposit, cash_withdraw
 from core.errors import DomainError
+from core.models import Role
 from exchange.models import Order, Trade
 from exchange.services import OrderRequest, order_cancel, order_place, quotes_pull
 from ledger.services import block_seal
 from registry.models import Security
 from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
+from supervision import services as sv
+from supervision.models import Freeze
 from tests.conftest import build_market
+
+LEGAL = {"legal_reference": "(2026) test court order", "legal_date": dt.date(2026, 11, 30)}
 
 TICK = Decimal("0.01")
 
@@ -36,6 +43,7 @@ class Market(RuleBasedStateMachine):
         self.investors = [self.market.investor(cash="20000", shares=1000) for _ in range(3)]
         self.market.issue(self.investors[0], 1000, security=self.net)
         self.securities = [self.market.security, self.net]
+        self.regulators = [self.market.user(Role.REGULATOR) for _ in range(2)]
         self.n = 0
 
     def _try(self, fn, *args, **kwargs):
@@ -115,11 +123,73 @@ class Market(RuleBasedStateMachine):
             fn = {"hold": trade_hold, "release": trade_release, "refuse": trade_refuse}[action]
             self._try(fn, actor=self.market.depository, trade_id=trades[k % len(trades)].pk, reason="test")
 
+    def _approved(self, propose, approve, **kwargs):
+        proposal = self._try(propose, actor=self.regulators[0], **kwargs)
+        if proposal is not None:
+            self._try(approve, self.regulators[1], proposal.pk)
+
+    @rule(
+        i=st.integers(0, 2),
+        what=st.sampled_from(["cash", "shares", "account"]),
+        s=st.integers(0, 1),
+        size=st.integers(1, 3000),
+    )
+    def freeze(self, i, what, s, size):
+        target = {"account": self.investors[i].code, "reason": "test", **LEGAL}
+        if what == "cash":
+            target["amount"] = Decimal(size)
+        elif what == "shares":
+            target.update(security=self.securities[s].code, quantity=size)
+        else:
+            target["whole_account"] = True
+        self._approved(sv.freeze_propose, lambda u, pk: sv.freeze_approve(actor=u, freeze_id=pk), **target)
+        for inv in self.investors:
+            inv.refresh_from_db()
+
+    @rule(k=st.integers(0, 50))
+    def release(self, k):
+        active = list(Freeze.objects.filter(status=Freeze.Status.ACTIVE).order_by("id"))
+        if active:
+            self._try(sv.freeze_release, actor=self.regulators[0], freeze_id=active[k % len(active)].pk, reason="t")
+            for inv in self.investors:
+                inv.refresh_from_db()
+
+    @rule(k=st.integers(0, 50), to=st.integers(0, 2), size=st.integers(1, 1000))
+    def forced_transfer(self, k, to, size):
+        active = list(Freeze.objects.filter(status=Freeze.Status.ACTIVE).order_by("id"))
+        if not active:
+            return
+        freeze = active[k % len(active)]
+        kwargs = {"freeze_id": freeze.pk, "receiver": self.investors[to].code, "reason": "t", **LEGAL}
+        if freeze.kind == Freeze.Kind.SHARES:
+            kwargs.update(security=freeze.security.code, quantity=size)
+        else:
+            kwargs["amount"] = Decimal(size)
+        self._approved(
+            sv.forced_transfer_propose, lambda u, pk: sv.forced_transfer_approve(actor=u, transfer_id=pk), **kwargs
+        )
+
+    @rule(k=st.integers(0, 50), lots=st.integers(0, 5), off=st.integers(-20, 20))
+    def correct(self, k, lots, off):
+        settled = list(Trade.objects.filter(status=Trade.Status.SETTLED).order_by("id"))
+        if settled:
+            trade = settled[k % len(settled)]
+            self._approved(
+                sv.correction_propose,
+                lambda u, pk: sv.correction_approve(actor=u, correction_id=pk),
+                trade_id=trade.pk,
+                new_price=trade.price + off * TICK,
+                new_quantity=lots * 100,
+                reason="t",
+            )
+
     @invariant()
     def balances_replay_and_are_conserved(self):
         assert replay_check() == []
         with connection.cursor() as cur:
             cur.execute("SELECT count(*) FROM settlement_cashbalance WHERE total - reserved - frozen < 0")
+            assert cur.fetchone()[0] == 0
+            cur.execute("SELECT count(*) FROM settlement_position WHERE total - reserved - frozen - locked < 0")
             assert cur.fetchone()[0] == 0
         cash_ledger, _, _ = ledger_balances()
         assert sum(CashBalance.objects.values_list("total", flat=True)) == sum(cash_ledger.values())

@@ -43,6 +43,17 @@ MATRIX = [
     ("get", "/api/v1/market/", None, ALL),
     ("get", "/api/v1/calendar/holidays/", None, ALL),
     ("get", "/api/v1/securities/{code}/disclosures/", None, ALL),
+    # supervision (issue 11): freezes proposed and decided by regulators, seen by whom they concern
+    ("post", "/api/v1/freezes/", {"account": "{account}", "amount": "10.00", "legal_reference": "court order",
+                                  "reason": "matrix"}, {Role.REGULATOR}),
+    ("get", "/api/v1/freezes/", None, {Role.REGULATOR, Role.AUDITOR, Role.BROKER_STAFF, Role.INVESTOR}),
+    ("get", "/api/v1/forced-transfers/", None, {Role.REGULATOR, Role.AUDITOR}),
+    ("post", "/api/v1/forced-transfers/", {"freeze": 999999, "receiver": "{account}", "amount": "1.00",
+                                           "legal_reference": "x", "reason": "matrix"}, {Role.REGULATOR}),
+    ("get", "/api/v1/corrections/", None, {Role.REGULATOR, Role.AUDITOR, Role.DEPOSITORY_OPERATOR,
+                                           Role.EXCHANGE_OPERATOR}),
+    ("post", "/api/v1/corrections/", {"trade": 999999, "new_price": "1.00", "new_quantity": 0, "reason": "m"},
+     {Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR}),
 ]  # fmt: skip
 
 
@@ -81,7 +92,8 @@ def test_each_operation_is_for_its_roles_only(market, role, method, path, body, 
     response = getattr(client, method)(url, data, format="json") if data is not None else client.get(url)
 
     if role in allowed:
-        assert response.status_code < 400, (role, url, response.content)
+        # allowed: not forbidden (a request naming nothing that exists is a 404, a clear refusal, not a 403)
+        assert response.status_code < 400 or response.status_code == 404, (role, url, response.content)
     else:
         assert response.status_code == 403, (role, url, response.content)
         assert response.json()["code"] == "permission_denied"

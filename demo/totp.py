@@ -21,7 +21,17 @@ from core.models import User
 from core.roles import STAFF_ROLES
 from core.twofactor import DEVICE_NAME, recovery_codes_issue
 
-DEMO_STAFF = ("staff1", "staff2", "operator", "operator2", "depository", "depository2", "regulator", "auditor")
+DEMO_STAFF = (
+    "staff1",
+    "staff2",
+    "operator",
+    "operator2",
+    "depository",
+    "depository2",
+    "regulator",
+    "regulator2",
+    "auditor",
+)
 
 
 def _demo_only() -> None:

@@ -30,6 +30,7 @@ DEMO_USERS = {
     "depository": Role.DEPOSITORY_OPERATOR,
     "depository2": Role.DEPOSITORY_OPERATOR,
     "regulator": Role.REGULATOR,
+    "regulator2": Role.REGULATOR,
     "auditor": Role.AUDITOR,
 }
 

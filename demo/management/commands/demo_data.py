@@ -21,6 +21,7 @@ from demo.totp import DEMO_STAFF, demo_staff_enrol
 from exchange.services import QuoteRequest, quote_publish
 from registry.disclosures import disclosure_publish
 from registry.listing import security_list
+from supervision.services import freeze_approve, freeze_propose
 
 PASSWORD = "demo-pass-2026"
 
@@ -71,6 +72,8 @@ class Command(BaseCommand):
             self._user("operator2", Role.EXCHANGE_OPERATOR, name="Exchange Operator2")
         if not User.objects.filter(username="depository2").exists():
             self._user("depository2", Role.DEPOSITORY_OPERATOR, name="Depository Operator2")
+        if not User.objects.filter(username="regulator2").exists():
+            self._user("regulator2", Role.REGULATOR, name="Regulator Officer2")
 
     def _load(self) -> None:
         broker = Broker.objects.create(
@@ -80,8 +83,8 @@ class Command(BaseCommand):
         staff = [self._user(f"staff{i}", Role.BROKER_STAFF, broker=broker, name=f"Staff {i}") for i in (1, 2)]
         depository = self._user("depository", Role.DEPOSITORY_OPERATOR, name="Depository Operator")
         operator = self._user("operator", Role.EXCHANGE_OPERATOR, name="Exchange Operator")
+        regulator = self._user("regulator", Role.REGULATOR, name="Regulator Officer")
         self._second_staff()
-        self._user("regulator", Role.REGULATOR, name="Regulator Officer")
         self._user("auditor", Role.AUDITOR, name="Audit Reviewer")
 
         # Listed by the operator through the listing service: each a LISTING entry.
@@ -135,6 +138,16 @@ class Command(BaseCommand):
                 filename=f"{security.code}-prospectus.txt",
                 content=text.encode(),
             )
+        # An active judicial freeze of 500 shares of investor3, proposed by regulator, approved by regulator2.
+        freeze = freeze_propose(
+            actor=regulator,
+            account=investors[2].code,
+            security=securities[0].code,
+            quantity=500,
+            legal_reference="上海金融法院 (2026)沪74执保123号 Shanghai Financial Court preservation order",
+            reason="财产保全 Asset preservation (demo)",
+        )
+        freeze_approve(actor=User.objects.get(username="regulator2"), freeze_id=freeze.pk)
         # A placement to investor1 locked up until three days from now: released in the demo week.
         securities_issue(
             actor=depository,

@@ -1,0 +1,81 @@
+"""A regulator proposes a judicial freeze, a second regulator approves it, the investor's sale on the ticket is
+refused with the freeze's reason; the freeze is released and the same sale trades (headless Chromium)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from core.models import Role
+from supervision.models import Freeze
+from tests.browser.steps import log_in
+from tests.conftest import build_market, position_of
+
+pytestmark = pytest.mark.browser
+
+
+def _sell_300_at_the_bid(page: Page, base: str, code: str) -> None:
+    page.goto(f"{base}/orders/new/?security={code}")
+    page.locator("#quote-book tr.bid.pick").first.click()  # takes the bid's price, side sell
+    expect(page.locator("#id_limit_price")).to_have_value("9.90")
+    page.fill("#id_quantity", "300")
+    page.get_by_label("立即成交剩余撤销").check()
+    page.locator("#place-order").click()
+
+
+def test_two_regulators_freeze_an_investors_shares_the_sale_is_refused_then_release_lets_it_trade(
+    page: Page, browser, live_server
+):
+    # given a quoted security, an investor holding 500 shares, and two regulators in browsers of their own
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", bid_qty=1000, ask_qty=1000)
+    investor = market.investor(cash="1000", shares=500)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    code, base = market.security.code, live_server.url
+    first = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+    second = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+    for desk in (first, second):
+        desk.on("dialog", lambda dialog: dialog.accept())  # the confirmation before an irreversible step
+    log_in(first, base, reg1.username)
+    log_in(second, base, reg2.username)
+
+    # when the first regulator proposes a freeze of 400 shares on the console
+    first.get_by_role("link", name="监管").click()
+    first.fill("#id_freeze-account", investor.code)
+    first.locator('input[name="freeze-kind"][value="shares"]').check()
+    first.fill("#id_freeze-security", code)
+    first.fill("#id_freeze-quantity", "400")
+    first.fill("#id_freeze-legal_reference", "(2026)沪74执保88号")
+    first.fill("#id_freeze-reason", "Preservation order 88")
+    first.get_by_role("button", name="提议冻结").click()
+    expect(first.locator(".msg-success")).to_be_visible()
+    freeze = Freeze.objects.get()
+    row = first.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"]')
+    expect(row.locator('[data-action="approve"]')).to_have_count(0)  # not for its proposer
+
+    # and the second regulator approves it
+    second.goto(f"{base}/supervision/")
+    second.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"] [data-action="approve"]').click()
+    expect(second.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"] .status')).to_have_text("有效")
+    assert position_of(investor, market.security).frozen == 400
+
+    # then the investor's sale of 300 (only 100 are free) is refused with the freeze's reason, nothing placed
+    log_in(page, base, investor.owner.username)
+    _sell_300_at_the_bid(page, base, code)
+    expect(page.locator("main")).to_contain_text("Preservation order 88")
+    page.goto(f"{base}/orders/")
+    expect(page.locator("#orders-table tbody tr")).to_have_count(0)
+
+    # when the first regulator releases the freeze, then the same sale trades
+    first.goto(f"{base}/supervision/")
+    release = first.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"]')
+    release.locator('input[name="reason"]').fill("Order lifted")
+    release.locator('[data-action="release"]').click()
+    expect(release.locator(".status")).to_have_text("已解除")
+    _sell_300_at_the_bid(page, base, code)
+    page.wait_for_url(f"{base}/orders/")
+    expect(page.locator(".msg-success")).to_contain_text("300")
+    assert position_of(investor, market.security).frozen == 0
+    first.context.close()
+    second.context.close()

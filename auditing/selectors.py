@@ -81,10 +81,13 @@ class EvidenceTooLarge(err.DomainError):
 
 
 def _moment(name: str, raw: str, *, end: bool) -> dt.datetime:
-    value = parse_datetime(raw) if "T" in raw or " " in raw else None
+    try:
+        value = parse_datetime(raw) if "T" in raw or " " in raw else None
+    except ValueError:  # well formed but not a time: 25:00, 2026-02-30
+        value = None
     if value is None:
         try:
-            day = parse_date(raw)
+            day = parse_date(raw) if "T" not in raw and " " not in raw else None
         except ValueError:
             day = None
         if day is None:

@@ -149,6 +149,8 @@ def test_filters(market, auditor):
         {"role": "king"},
         {"since": "yesterday"},
         {"until": "2026-13-45"},
+        {"since": "2026-01-01T25:00:00"},
+        {"since": "2026-02-30 10:00"},
         {"since": "2026-02-01", "until": "2026-01-01"},
         {"action": "x" * 300},
     ],

@@ -151,9 +151,11 @@ def _cash_move(
         raise InsufficientCash()
     cash.total += -value if paying_out else value
     cash.save(update_fields=["total"])
-    entry_write(entry(account=account.code, amount=value, currency="CNY", reference=reference))
+    written = entry_write(entry(account=account.code, amount=value, currency="CNY", reference=reference))
     action = "cash_withdraw" if paying_out else "cash_deposit"
-    audit_record(actor=actor, action=action, target=account.code, ip=ip, detail={"amount": str(value)})
+    audit_record(
+        actor=actor, action=action, target=account.code, ip=ip, detail={"amount": str(value), "entry": written.pk}
+    )
     return cash
 
 
@@ -285,7 +287,7 @@ def securities_issue(
         action="securities_issue",
         target=security.code,
         ip=ip,
-        detail={"quantity": total, "holders": len(holdings), "reference": reference},
+        detail={"quantity": total, "holders": len(holdings), "reference": reference, "entry": entry.pk},
     )
     return entry
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include("supervision.urls")),
     path("api/v1/", include("balances.urls")),
     path("api/v1/", include("registry.urls")),
+    path("api/v1/", include("auditing.urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
@@ -33,6 +34,7 @@ urlpatterns = [
     path("counter/", include("counter.page_urls")),
     path("api/v1/kyc/", include("kyc.api_urls")),
     path("kyc/", include("kyc.page_urls")),
+    path("audit/", include("auditing.page_urls")),
     path("", include("exchange.urls")),
 ]
 

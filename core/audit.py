@@ -69,6 +69,13 @@ def _on_locked_out(sender, request=None, username=None, ip_address=None, **kwarg
     )
 
 
+@receiver(user_logged_out, dispatch_uid="audit_logout")
+def _on_logout_audit(sender, request, user, **kwargs) -> None:
+    if user is None:  # a logout without a signed-in user: nothing happened
+        return
+    audit_record(actor=user, action="logout", ip=client_ip(request))
+
+
 # The same holds for a logout, wherever it happens (the site's LogoutView, the admin's): it ends the
 # user's API token too, so signing out of the web leaves no credential behind (core.tokens).
 @receiver(user_logged_out, dispatch_uid="api_token_revoke_logout")

@@ -25,8 +25,9 @@ from balances.services import account_open
 from core import errors as err
 from core.audit import audit_record
 from core.models import Account, Broker, Role, User
+from ledger.services import entry_write
 
-from . import crypto, questionnaire
+from . import crypto, entries, questionnaire
 from .idcard import validate_resident_id
 from .models import IdentityReveal, KycDocument, KycProfile
 
@@ -442,13 +443,24 @@ def identity_reveal(*, regulator: User, profile_id: int, reason: str, ip: str | 
     profile = KycProfile.objects.select_related("user", "user__account").filter(pk=profile_id).first()
     if profile is None:
         raise err.NotFound(gettext("No such investor."))
-    IdentityReveal.objects.create(profile=profile, regulator=regulator, reason=reason.strip())
+    reason = reason.strip()
+    reveal = IdentityReveal.objects.create(profile=profile, regulator=regulator, reason=reason)
+    # The ledger holds the evidence too (replicas copy it): who, which account, why; no personal data.
+    account = profile.user.account.code
+    entry = entry_write(
+        entries.IdentityReveal(revealed_by=regulator.username, account=account, reason=reason, at=reveal.at),
+        recorded_at=reveal.at,
+    )
     audit_record(
-        actor=regulator, action="identity_reveal", target=profile.user.username, ip=ip, detail={"reason": reason}
+        actor=regulator,
+        action="identity_reveal",
+        target=profile.user.username,
+        ip=ip,
+        detail={"reason": reason, "account": account, "entry": entry.pk},
     )
     ring = crypto.ring()
     return {
-        "account": profile.user.account.code,
+        "account": account,
         "real_name": profile.real_name,
         "id_type": profile.id_type,
         "id_number": ring.decrypt(profile.id_number_enc),

@@ -44,6 +44,7 @@ class EntryKind(models.TextChoices):
     DELISTING = "DELISTING"
     UNLOCK = "UNLOCK"
     CLOSE = "CLOSE"
+    IDENTITY_REVEAL = "IDENTITY_REVEAL"
 
 
 class Entry(models.Model):

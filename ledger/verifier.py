@@ -5,6 +5,11 @@
     python ledger/verifier.py consistency consistency.json --key otc-exchange.local=BASE64PUBKEY
     python ledger/verifier.py checkpoint checkpoint.txt --keys-file keys.json
     python ledger/verifier.py disclosure disclosure-proof.json prospectus.pdf --keys-file keys.json
+    python ledger/verifier.py evidence bundle.json --keys-file keys.json
+
+``evidence`` checks an evidence bundle of the audit trail (``GET /api/v1/audit/evidence/``): every entry in
+it hashes to its leaf and is in the one signed checkpoint the bundle carries; entries still waiting for the
+sealer are listed, not verified.
 
 ``disclosure`` checks the inclusion proof of a DISCLOSURE entry (which must carry the entry's bytes),
 then that the file's SHA-256 is the one that entry records.
@@ -116,6 +121,39 @@ def verify_disclosure(bundle: dict, trusted: Trusted, file: Path) -> str:
     )
 
 
+def verify_evidence(bundle: dict, trusted: Trusted) -> str:
+    """Every entry of an evidence bundle is in the signed tree of its one checkpoint."""
+    if bundle.get("type") != "evidence":
+        raise VerificationFailed("not an evidence bundle")
+    lines = []
+    if bundle["entries"]:
+        cp = _checkpoint(bundle["checkpoint"], trusted)
+        size = int(bundle["tree_size"])
+        if cp.tree_size != size:
+            raise VerificationFailed(f"the bundle is for tree size {size}, the checkpoint has {cp.tree_size}")
+        lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK")
+        for item in bundle["entries"]:
+            index = int(item["leaf_index"])
+            data = base64.b64decode(item["canonical"], validate=True)
+            leaf = merkle.leaf_hash(data)
+            if "leaf_hash" in item and bytes.fromhex(item["leaf_hash"]) != leaf:
+                raise VerificationFailed(f"leaf {index}: the entry's bytes do not hash to the leaf hash")
+            try:
+                merkle.verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in item["proof"]], cp.root)
+            except merkle.ProofError as exc:
+                raise VerificationFailed(f"leaf {index}: inclusion: {exc}") from exc
+            entry = json.loads(data)
+            payload = json.dumps(entry.get("payload"), ensure_ascii=False, sort_keys=True)
+            lines.append(f"leaf {index} {entry.get('kind')} {payload}: OK")
+    for item in bundle.get("waiting", []):
+        lines.append(f"entry {item.get('entry_id')} {item.get('kind')}: not sealed yet, no proof (not verified)")
+    lines.append(
+        f"{len(bundle['entries'])} entries verified against one signed checkpoint; "
+        f"{len(bundle.get('waiting', []))} waiting; {len(bundle.get('audit', []))} audit records (unsigned)"
+    )
+    return "\n".join(lines)
+
+
 def verify_consistency(bundle: dict, trusted: Trusted) -> str:
     old = _checkpoint(bundle["from_checkpoint"], trusted)
     new = _checkpoint(bundle["to_checkpoint"], trusted)
@@ -132,7 +170,7 @@ def verify_consistency(bundle: dict, trusted: Trusted) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["inclusion", "consistency", "checkpoint", "disclosure"])
+    parser.add_argument("what", choices=["inclusion", "consistency", "checkpoint", "disclosure", "evidence"])
     parser.add_argument("file", help="the proof JSON (or the signed checkpoint text)")
     parser.add_argument("document", nargs="?", help="disclosure: the document's file to check")
     parser.add_argument("--key", action="append", default=[], help="a trusted key, NAME=BASE64 (repeatable)")
@@ -149,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             print(verify_disclosure(json.loads(text), trusted, Path(args.document)))
         else:
             bundle = json.loads(text)
-            verify = verify_inclusion if args.what == "inclusion" else verify_consistency
+            verify = {"inclusion": verify_inclusion, "evidence": verify_evidence}.get(args.what, verify_consistency)
             print(verify(bundle, trusted))
-    except (VerificationFailed, KeyError, ValueError, OSError) as exc:
+    except (VerificationFailed, KeyError, ValueError, TypeError, OSError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -260,7 +260,7 @@ def disclosure_publish(
                 action="disclosure_publish",
                 target=security.code,
                 ip=ip,
-                detail={"document": document_id, "kind": kind, "sha256": sha256, "size": size},
+                detail={"document": document_id, "kind": kind, "sha256": sha256, "size": size, "entry": entry.pk},
             )
             return disclosure
     finally:

@@ -233,7 +233,7 @@ def security_list(*, actor: User, code: str, data: dict, ip: str | None = None) 
             params.apply(security)
             security.save()
             now = timezone.now()
-            entry_write(
+            entry = entry_write(
                 Listing(
                     security=code,
                     parameters=[Change(field=p, before=None, after=_shown(getattr(params, p))) for p in PARAMETERS],
@@ -241,7 +241,9 @@ def security_list(*, actor: User, code: str, data: dict, ip: str | None = None) 
                 ),
                 recorded_at=now,
             )
-            audit_record(actor=actor, action="security_list", target=code, ip=ip, detail={"name": params.name})
+            audit_record(
+                actor=actor, action="security_list", target=code, ip=ip, detail={"name": params.name, "entry": entry.pk}
+            )
     except IntegrityError as exc:
         if Security.objects.filter(code=code).exists():
             raise SecurityCodeTaken() from exc
@@ -277,7 +279,7 @@ def security_change(*, actor: User, code: str, data: dict, reason: str, ip: str 
         now = timezone.now()
         summary = "security change: " + "; ".join(f"{c.field} {c.before} → {c.after}" for c in changes)
         affected = hooks.security_changed(security, {c.field for c in changes}, now=now, reason=summary)
-        entry_write(
+        entry = entry_write(
             SecurityChange(security=code, changes=changes, reason=reason, cancelled_orders=affected, at=now),
             recorded_at=now,
         )
@@ -286,7 +288,7 @@ def security_change(*, actor: User, code: str, data: dict, reason: str, ip: str 
             action="security_change",
             target=code,
             ip=ip,
-            detail={"reason": reason, "changes": {c.field: [c.before, c.after] for c in changes}},
+            detail={"reason": reason, "changes": {c.field: [c.before, c.after] for c in changes}, "entry": entry.pk},
         )
         return security
 
@@ -309,6 +311,8 @@ def security_delist(*, actor: User, code: str, reason: str, ip: str | None = Non
         security.save(update_fields=["status", "halt_reason"])
         now = timezone.now()
         affected = hooks.security_changed(security, {"status"}, now=now, reason=f"delisted: {reason}")
-        entry_write(Delisting(security=code, reason=reason, cancelled_orders=affected, at=now), recorded_at=now)
-        audit_record(actor=actor, action="security_delist", target=code, ip=ip, detail={"reason": reason})
+        entry = entry_write(Delisting(security=code, reason=reason, cancelled_orders=affected, at=now), recorded_at=now)
+        audit_record(
+            actor=actor, action="security_delist", target=code, ip=ip, detail={"reason": reason, "entry": entry.pk}
+        )
         return security

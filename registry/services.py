@@ -56,13 +56,15 @@ def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, hal
         security.status = Security.Status.HALTED if halt else Security.Status.LISTED
         security.halt_reason = reason if halt else ""
         security.save(update_fields=["status", "halt_reason"])
-        entry_write((Halt if halt else Resume)(scope="security", security=code, reason=reason, at=now), recorded_at=now)
+        entry = entry_write(
+            (Halt if halt else Resume)(scope="security", security=code, reason=reason, at=now), recorded_at=now
+        )
         audit_record(
             actor=actor,
             action="security_halt" if halt else "security_resume",
             target=code,
             ip=ip,
-            detail={"reason": reason},
+            detail={"reason": reason, "entry": entry.pk},
         )
         return security
 
@@ -88,8 +90,15 @@ def _market_switch(*, actor: User, reason: str, ip: str | None, halt: bool) -> M
         now = timezone.now()
         state.halted, state.reason, state.changed_at = halt, reason, now
         state.save(update_fields=["halted", "reason", "changed_at"])
-        entry_write((Halt if halt else Resume)(scope="market", security=None, reason=reason, at=now), recorded_at=now)
-        audit_record(actor=actor, action="market_halt" if halt else "market_resume", ip=ip, detail={"reason": reason})
+        entry = entry_write(
+            (Halt if halt else Resume)(scope="market", security=None, reason=reason, at=now), recorded_at=now
+        )
+        audit_record(
+            actor=actor,
+            action="market_halt" if halt else "market_resume",
+            ip=ip,
+            detail={"reason": reason, "entry": entry.pk},
+        )
         return state
 
 

@@ -335,7 +335,11 @@ def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str
         SettlementAction.objects.create(trade=trade, action=action, reason=reason, actor=actor, entry=entry, at=now)
         Trade.objects.filter(pk=trade.pk).update(status=new_status)
         audit_record(
-            actor=actor, action=f"settlement_{action}", target=f"trade {trade.pk}", ip=ip, detail={"reason": reason}
+            actor=actor,
+            action=f"settlement_{action}",
+            target=f"trade {trade.pk}",
+            ip=ip,
+            detail={"reason": reason, "entry": entry.pk},
         )
         trade.status = new_status
         return trade

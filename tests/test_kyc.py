@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.conf import settings
@@ -13,10 +14,12 @@ from django.utils import timezone, translation
 from core import errors as err
 from core.models import AuditEvent, Role, User
 from kyc import crypto, services
+from kyc.entries import IdentityReveal as IdentityRevealEntry
 from kyc.idcard import check_character, validate_resident_id
 from kyc.models import IdentityReveal, KycProfile
 from kyc.questionnaire import QUESTIONS, score
 from kyc.tasks import expire_due
+from ledger.models import Entry, EntryKind
 
 VALID_ID = "11010519491231002X"  # the GB 11643 example number
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -298,3 +301,35 @@ def test_the_rotate_command_makes_a_new_primary_key_and_rewrites_every_record(ma
         call_command("kyc_rotate_key", stdout=StringIO())
     monkeypatch.delenv("KYC_DATA_KEYS")
     assert crypto.ring().primary == ring.primary
+
+
+def test_a_reveal_is_a_ledger_entry_without_personal_data(market, staff_pair):
+    # given an applicant, and a reveal refused for want of a reason
+    maker, _ = staff_pair
+    profile = complete_application(market, maker)
+    regulator = market.user(Role.REGULATOR)
+    before = Entry.objects.count()
+    with pytest.raises(err.InvalidInput):
+        services.identity_reveal(regulator=regulator, profile_id=profile.pk, reason=" ")
+    assert Entry.objects.count() == before
+
+    # when the regulator reveals the identity with a reason
+    shown = services.identity_reveal(regulator=regulator, profile_id=profile.pk, reason=" Court order 17/2026 ")
+
+    # then one IDENTITY_REVEAL entry says who, which account, why and when, and the audit record names it
+    entry = Entry.objects.get(kind=EntryKind.IDENTITY_REVEAL)
+    assert Entry.objects.count() == before + 1
+    payload = IdentityRevealEntry.read(json.loads(bytes(entry.canonical))["payload"])
+    reveal = IdentityReveal.objects.get()
+    assert (payload.revealed_by, payload.account, payload.reason, payload.at) == (
+        regulator.username,
+        shown["account"],
+        "Court order 17/2026",
+        reveal.at,
+    )
+    event = AuditEvent.objects.get(action="identity_reveal")
+    assert (event.detail["entry"], event.detail["account"]) == (entry.pk, shown["account"])
+    # and nothing personal: no name, ID number, phone or address, nor the investor's user name
+    canonical = bytes(entry.canonical).decode()
+    for secret in (shown["real_name"], shown["id_number"], shown["phone"], shown["address"], profile.user.username):
+        assert secret not in canonical

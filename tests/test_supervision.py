@@ -145,7 +145,7 @@ def test_a_cash_freeze_of_more_than_is_free_freezes_what_is_free_and_blocks_with
     freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="80000.00", reason="Debt", **LEGAL)
     freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
 
-    assert freeze.held_amount == D("50000.00") and "50000.00 of 80000.00" in freeze.shortfall
+    assert freeze.held_amount == D("50000.00") and "50000.00" in freeze.shortfall and "80000.00" in freeze.shortfall
     assert cash_of(investor).available == 0
     before = snapshot()
     with pytest.raises(err.InsufficientCash):
@@ -220,7 +220,7 @@ def test_a_forced_transfer_to_an_account_without_kyc_or_beyond_the_holder_cap_is
     )  # fmt: skip
     before = snapshot()
 
-    with pytest.raises(sv.ReceiverNotEligible, match="KYC"):
+    with pytest.raises(sv.ReceiverNotEligible, match=bare.code):
         sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
     assert snapshot() == before
 
@@ -228,7 +228,7 @@ def test_a_forced_transfer_to_an_account_without_kyc_or_beyond_the_holder_cap_is
         actor=reg1, freeze_id=freeze.pk, receiver=capped.code, security=market.security.code, quantity=100,
         reason="x", **LEGAL,
     )  # fmt: skip
-    with pytest.raises(sv.ReceiverNotEligible, match="holders"):
+    with pytest.raises(sv.ReceiverNotEligible, match=capped.code):
         sv.forced_transfer_approve(actor=reg2, transfer_id=other.pk)
     assert snapshot() == before
 

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_content_types'),
+        ("core", "0002_content_types"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='account',
-            name='frozen',
+            model_name="account",
+            name="frozen",
             field=models.BooleanField(default=False),
         ),
     ]

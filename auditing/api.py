@@ -1,0 +1,198 @@
+"""The audit trail API (DESIGN.md §6, §8): ``audit/`` (filters, pages, ``?format=csv``), ``audit/{id}/``,
+``audit/evidence/?account=…|trade=…``. Auditors and regulators only (``selectors.AUDIT_READERS``)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import errors as err
+from core.api.pagination import Pagination
+from core.api.schema import ERRORS
+from core.permissions import require_role
+
+from . import selectors
+
+
+def require_auditor(user) -> None:
+    require_role(user, selectors.AUDIT_READERS, gettext("Only auditors and regulators read the audit trail."))
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets ``?format=csv`` through content negotiation; the view builds the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, str | bytes) else b""
+
+
+class JsonErrorsMixin:
+    """Errors are JSON whatever format was asked for."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class AuditEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    user = serializers.CharField(help_text="the actor's user name (also for failed logins)")
+    role = serializers.CharField()
+    action = serializers.CharField()
+    outcome = serializers.CharField()
+    target = serializers.CharField()
+    ip = serializers.CharField(allow_null=True)
+    detail = serializers.DictField()
+    entry_id = serializers.IntegerField(allow_null=True, help_text="the ledger entry the action wrote, if named")
+
+
+class EntryLinkOutput(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    recorded_at = serializers.DateTimeField()
+    exact = serializers.BooleanField(help_text="named by the record; false: matched by kind, target and time")
+    leaf_index = serializers.IntegerField(allow_null=True)
+    block_height = serializers.IntegerField(allow_null=True)
+    proof_url = serializers.CharField(allow_null=True)
+    payload = serializers.DictField()
+
+
+class AuditEventDetailOutput(AuditEventOutput):
+    ledger_entry = EntryLinkOutput(allow_null=True)
+
+
+class EvidenceEntryOutput(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    recorded_at = serializers.DateTimeField()
+    canonical = serializers.CharField(help_text="base64 of the entry's canonical bytes")
+    leaf_hash = serializers.CharField(help_text="hex")
+    leaf_index = serializers.IntegerField(required=False)
+    proof = serializers.ListField(child=serializers.CharField(), required=False, help_text="hex hashes")
+
+
+class EvidenceOutput(serializers.Serializer):
+    type = serializers.CharField()
+    subject = serializers.DictField()
+    generated_at = serializers.DateTimeField()
+    generated_by = serializers.CharField()
+    checkpoint = serializers.CharField(allow_null=True, help_text="the signed note")
+    tree_size = serializers.IntegerField()
+    keys = serializers.ListField(child=serializers.DictField())
+    entries = EvidenceEntryOutput(many=True)
+    waiting = EvidenceEntryOutput(many=True, help_text="not sealed yet: no proof")
+    audit = AuditEventOutput(many=True)
+    command = serializers.CharField()
+    note = serializers.CharField()
+
+
+FILTER_PARAMETERS = [
+    OpenApiParameter("user", str, required=False, description="the actor's user name"),
+    OpenApiParameter("role", str, required=False, description="the actor's role"),
+    OpenApiParameter("action", str, required=False),
+    OpenApiParameter("target", str, required=False, description="the object acted on (exact)"),
+    OpenApiParameter("outcome", str, required=False, description="ok, failed, refused, …"),
+    OpenApiParameter("since", str, required=False, description="date or ISO 8601 time (inclusive)"),
+    OpenApiParameter("until", str, required=False, description="date (inclusive) or ISO 8601 time (exclusive)"),
+    OpenApiParameter("format", str, required=False, enum=["json", "csv"]),
+]
+
+
+def csv_response(filters: dict, *, filename: str = "audit.csv") -> HttpResponse:
+    events = selectors.events_filtered(filters)[: selectors.MAX_CSV_ROWS]
+    response = HttpResponse(selectors.events_csv(events), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class AuditListApi(JsonErrorsMixin, APIView):
+    """The audit trail, newest first, filtered; ``?format=csv`` gives every matching record as CSV."""
+
+    renderer_classes = [JSONRenderer, CsvRenderer]
+    pagination_class = Pagination
+
+    @extend_schema(
+        parameters=FILTER_PARAMETERS,
+        operation_id="audit_list",
+        responses={
+            200: OpenApiResponse(AuditEventOutput(many=True), description="JSON page, or text/csv"),
+            **ERRORS,
+        },
+    )
+    def get(self, request):
+        require_auditor(request.user)
+        filters = selectors.filters_checked(request.query_params)
+        if request.accepted_renderer.format == "csv":
+            return csv_response(filters)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.events_filtered(filters), request, view=self)
+        return paginator.get_paginated_response([selectors.event_json(e) for e in page])
+
+
+class AuditDetailApi(APIView):
+    """One audit record, with the ledger entry the action wrote (and where its inclusion proof is)."""
+
+    @extend_schema(responses={200: AuditEventDetailOutput, **ERRORS})
+    def get(self, request, event_id):
+        require_auditor(request.user)
+        event = selectors.AuditEvent.objects.select_related("actor").filter(pk=event_id).first()
+        if event is None:
+            raise err.NotFound(gettext("No such audit record."))
+        return Response(
+            {**selectors.event_json(event), "ledger_entry": selectors.entry_link_json(selectors.entry_of(event))}
+        )
+
+
+def _subject(params) -> tuple[dict, str]:
+    account = (params.get("account") or "").strip()
+    trade = (params.get("trade") or "").strip()
+    if bool(account) == bool(trade):
+        raise err.InvalidInput(gettext("Give either account or trade, not both."))
+    if trade:
+        if not trade.isdigit() or len(trade) > 18:
+            raise err.InvalidInput(gettext("trade must be a trade id (a whole number)."))
+        return {"trade": int(trade)}, f"trade-{int(trade)}"
+    if len(account) > 32:
+        raise err.NotFound(gettext("No such account."))
+    return {"account": account}, f"account-{account}"
+
+
+def evidence(params, user) -> tuple[dict, str]:
+    """The evidence bundle asked for by ``account`` or ``trade``, and its file name."""
+    subject, name = _subject(params)
+    if "trade" in subject:
+        events, entries = selectors.trade_evidence_parts(subject["trade"])
+    else:
+        events, entries = selectors.account_evidence_parts(subject["account"])
+    bundle = selectors.evidence_bundle(subject=subject, events=events, entries=entries, by=user.username)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    return bundle, f"evidence-{safe}.json"
+
+
+class AuditEvidenceApi(APIView):
+    """One downloadable file: an account's or a trade's audit records and ledger entries, the entries with
+    inclusion proofs against one signed checkpoint; ``python ledger/verifier.py evidence`` checks it offline."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("account", str, required=False, description="an account code"),
+            OpenApiParameter("trade", OpenApiTypes.INT, required=False, description="a trade id"),
+        ],
+        responses={200: EvidenceOutput, **ERRORS},
+    )
+    def get(self, request):
+        require_auditor(request.user)
+        bundle, filename = evidence(request.query_params, request.user)
+        return Response(bundle, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

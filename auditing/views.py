@@ -1,0 +1,93 @@
+"""The audit trail pages (auditors and regulators): the filtered list with its CSV export and the evidence
+download, and one record with the ledger entry its action wrote."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext
+
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Role
+from core.permissions import role_required
+
+from . import api, selectors
+
+PAGE_SIZE = 50
+READERS = tuple(selectors.AUDIT_READERS)
+
+
+def _query_without(request, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+@role_required(*READERS)
+def trail(request):
+    error = None
+    events = []
+    page = None
+    try:
+        filters = selectors.filters_checked(request.GET)
+    except DomainError as exc:
+        error, filters = domain_error_message(exc), None
+    if filters is not None:
+        if request.GET.get("format") == "csv":
+            return api.csv_response(filters)
+        page = Paginator(selectors.events_filtered(filters), PAGE_SIZE).get_page(request.GET.get("page"))
+        events = [selectors.event_json(e) for e in page.object_list]
+    context = {
+        "events": events,
+        "page": page,
+        "error": error,
+        "values": {name: request.GET.get(name, "") for name in selectors.FILTERS},
+        "roles": Role.choices,
+        "actions": selectors.actions_known(),
+        "query": _query_without(request, "page", "format"),
+        "evidence_error": request.GET.get("evidence_error", ""),
+    }
+    return render(request, "auditing/trail.html", context, status=400 if error else 200)
+
+
+@role_required(*READERS)
+def event_detail(request, event_id: int):
+    event = selectors.AuditEvent.objects.select_related("actor").filter(pk=event_id).first()
+    if event is None:
+        raise Http404(gettext("No such audit record."))
+    context = {
+        "event": selectors.event_json(event),
+        "detail_json": json.dumps(event.detail, ensure_ascii=False, indent=2, sort_keys=True),
+        "link": selectors.entry_link_json(selectors.entry_of(event)),
+    }
+    if context["link"]:
+        context["payload_json"] = json.dumps(context["link"]["payload"], ensure_ascii=False, indent=2, sort_keys=True)
+    return render(request, "auditing/event.html", context)
+
+
+@role_required(*READERS)
+def evidence(request):
+    try:
+        bundle, filename = api.evidence(request.GET, request.user)
+    except DomainError as exc:
+        context = {
+            "events": [],
+            "page": None,
+            "error": None,
+            "values": dict.fromkeys(selectors.FILTERS, ""),
+            "roles": Role.choices,
+            "actions": selectors.actions_known(),
+            "query": "",
+            "evidence_error": domain_error_message(exc),
+            "evidence_values": {"account": request.GET.get("account", ""), "trade": request.GET.get("trade", "")},
+        }
+        return render(request, "auditing/trail.html", context, status=exc.status)
+    body = json.dumps(bundle, ensure_ascii=False, indent=1, default=str)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,335 @@
+"""The audit trail for auditors and regulators: filters, CSV, the ledger entry of each action, evidence
+bundles checked by the offline verifier (DESIGN.md §6, issue 11 item 9)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from balances.services import cash_deposit
+from core.audit import audit_record
+from core.models import AuditEvent, Role
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry, EntryKind
+from ledger.services import block_seal, entry_write
+from registry import services as registry
+from registry.entries import Halt
+from settlement.services import trade_hold, trade_release
+from tests.conftest import api_for, log_in
+
+ROOT = Path(__file__).resolve().parent.parent
+D = Decimal
+
+
+@pytest.fixture
+def auditor(market):
+    return market.user(Role.AUDITOR)
+
+
+def listed(client, **params) -> list[dict]:
+    response = client.get("/api/v1/audit/", params)
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def buy(market, investor, coid: str, quantity: int = 100):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", quantity, D("10.10"), "IOC", coid),
+    )
+
+
+def test_logins_failed_logins_and_logouts_appear(market, auditor):
+    # given an investor who mistypes the password, then signs in and out on the site
+    investor = market.investor()
+    name = investor.owner.username
+    client = Client()
+    assert client.post("/login/", {"username": name, "password": "wrong-password"}).status_code == 200
+    assert client.post("/login/", {"username": name, "password": "pw-test-2026"}).status_code == 302
+    assert client.post("/logout/").status_code == 302
+
+    # when the auditor lists that user's records
+    rows = listed(api_for(auditor), user=name)
+
+    # then all three are there, newest first, with the address they came from
+    assert [(r["action"], r["outcome"]) for r in rows][:3] == [("logout", "ok"), ("login", "ok"), ("login", "failed")]
+    assert all(r["ip"] == "127.0.0.1" for r in rows[:3])
+    assert rows[2]["role"] == ""  # a failed login has no signed-in actor, only the name that was tried
+
+
+def test_a_logout_without_a_session_records_nothing(db):
+    before = AuditEvent.objects.count()
+    Client().post("/logout/")
+    assert AuditEvent.objects.count() == before
+
+
+def test_privileged_actions_link_exactly_to_their_entries_and_proofs(market, auditor):
+    # given a halt, a deposit and a hold, each recorded with the entry it wrote
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    registry.security_halt(actor=operator, code=market.security.code, reason="pending announcement")
+    investor = market.investor(cash="1000")
+    halt = AuditEvent.objects.get(action="security_halt")
+    deposit = AuditEvent.objects.filter(action="cash_deposit", target=investor.code).get()
+    client = api_for(auditor)
+
+    # when the auditor opens the halt before and after the block is sealed
+    waiting = client.get(f"/api/v1/audit/{halt.pk}/").json()
+    block_seal()
+    sealed = client.get(f"/api/v1/audit/{halt.pk}/").json()
+
+    # then the entry is the HALT entry the service wrote, named by the record; its proof appears once sealed
+    entry = Entry.objects.get(kind=EntryKind.HALT)
+    assert (waiting["ledger_entry"]["entry_id"], waiting["ledger_entry"]["exact"]) == (entry.pk, True)
+    assert waiting["ledger_entry"]["leaf_index"] is None and waiting["ledger_entry"]["proof_url"] is None
+    link = sealed["ledger_entry"]
+    assert (link["kind"], link["payload"]["security"], link["payload"]["reason"]) == (
+        "HALT",
+        market.security.code,
+        "pending announcement",
+    )
+    proof = client.get(link["proof_url"]).json()
+    assert proof["leaf_index"] == link["leaf_index"] and base64.b64decode(proof["entry"]) == bytes(entry.canonical)
+    deposit_link = client.get(f"/api/v1/audit/{deposit.pk}/").json()["ledger_entry"]
+    assert (deposit_link["kind"], deposit_link["payload"]["account"]) == ("DEPOSIT", investor.code)
+    assert D(deposit_link["payload"]["amount"]) == D("1000")
+
+
+def test_a_record_without_an_entry_id_is_matched_by_kind_target_and_time(market, auditor):
+    # given an old-style record (no detail["entry"]) next to two HALT entries of different securities
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    other = market.new_security("OTHER1")
+    entry_write(Halt(scope="security", security=other.code, reason="other", at=timezone.now()))
+    mine = entry_write(Halt(scope="security", security=market.security.code, reason="mine", at=timezone.now()))
+    event = audit_record(actor=operator, action="security_halt", target=market.security.code, detail={"reason": "x"})
+    login = audit_record(actor=operator, action="login")
+
+    # when the auditor opens them
+    link = api_for(auditor).get(f"/api/v1/audit/{event.pk}/").json()["ledger_entry"]
+    none = api_for(auditor).get(f"/api/v1/audit/{login.pk}/").json()["ledger_entry"]
+
+    # then the halt is matched to its own security's entry, marked as matched, and a login links to nothing
+    assert (link["entry_id"], link["exact"]) == (mine.pk, False)
+    assert none is None
+
+
+def test_filters(market, auditor):
+    # given records by two roles, with two outcomes, at two targets
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    registry.security_halt(actor=operator, code=market.security.code, reason="halt for news")
+    audit_record(actor=None, username="mallory", action="login", outcome="failed")
+    client = api_for(auditor)
+
+    # then each filter narrows the list to what it names
+    assert {r["action"] for r in listed(client, role="exchange_operator")} == {"security_halt"}
+    assert [r["user"] for r in listed(client, action="login", outcome="failed")] == ["mallory"]
+    assert [r["action"] for r in listed(client, target=market.security.code)] == ["security_halt"]
+    assert listed(client, role="auditor") == []
+    assert listed(client, since="2999-01-01") == []
+    assert len(listed(client, until="2000-01-01")) == 0
+    assert len(listed(client, since="2000-01-01T00:00:00+08:00", user="mallory")) == 1
+    page = client.get("/api/v1/audit/", {"limit": 1}).json()
+    assert page["count"] == AuditEvent.objects.count() and len(page["results"]) == 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"role": "king"},
+        {"since": "yesterday"},
+        {"until": "2026-13-45"},
+        {"since": "2026-01-01T25:00:00"},
+        {"since": "2026-02-30 10:00"},
+        {"since": "2026-02-01", "until": "2026-01-01"},
+        {"action": "x" * 300},
+    ],
+)
+def test_bad_filters_are_a_400_with_a_code(market, auditor, params):
+    response = api_for(auditor).get("/api/v1/audit/", params)
+    assert response.status_code == 400, response.content
+    assert set(response.json()) >= {"code", "message"}
+    csv_response = api_for(auditor).get("/api/v1/audit/", {**params, "format": "csv"})
+    assert csv_response.status_code == 400 and csv_response["Content-Type"].startswith("application/json")
+
+
+def test_csv_export_is_safe_against_formula_injection(market, auditor):
+    # given a failed login whose user name is a spreadsheet formula, and a deposit
+    audit_record(actor=None, username='=HYPERLINK("http://evil")', action="login", outcome="failed")
+    investor = market.investor(cash="10")
+
+    # when the auditor exports the failed logins, then the deposits
+    response = api_for(auditor).get("/api/v1/audit/", {"outcome": "failed", "format": "csv"})
+    deposits = api_for(auditor).get("/api/v1/audit/?action=cash_deposit&format=csv")
+
+    # then the CSV is a download whose cells cannot be read as formulas
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:4] == ["id", "at", "user", "role"]
+    assert [r[2] for r in rows[1:]] == ['\'=HYPERLINK("http://evil")']
+    rows = list(csv.DictReader(io.StringIO(deposits.content.decode())))
+    mine = [r for r in rows if r["target"] == investor.code]
+    assert len(mine) == 1 and mine[0]["entry_id"] and json.loads(mine[0]["detail"])["amount"] == "10"
+
+
+OUTSIDERS = [Role.INVESTOR, Role.MARKET_MAKER, Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR]
+
+
+@pytest.mark.parametrize("role", OUTSIDERS)
+def test_everyone_but_auditors_and_regulators_gets_403(market, role):
+    user = market.user(role, broker=market.broker if role == Role.BROKER_STAFF else None)
+    event = audit_record(actor=user, action="login")
+    client = api_for(user)
+    for url in (
+        "/api/v1/audit/",
+        "/api/v1/audit/?format=csv",
+        f"/api/v1/audit/{event.pk}/",
+        "/api/v1/audit/evidence/?trade=1",
+    ):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert response.json()["code"] == "permission_denied"
+    page = Client()
+    log_in(page, user)
+    for url in ("/audit/", f"/audit/{event.pk}/", "/audit/evidence/?trade=1", "/audit/?format=csv"):
+        assert page.get(url).status_code == 403, url
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.REGULATOR])
+def test_auditors_and_regulators_read_it(market, role):
+    user = market.user(role)
+    assert api_for(user).get("/api/v1/audit/").status_code == 200
+    assert Client().get("/api/v1/audit/").status_code in (401, 403)
+
+
+def _verify(tmp_path: Path, bundle: dict, keys: list[dict]) -> subprocess.CompletedProcess:
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "ledger/verifier.py"), "evidence", "bundle.json", "--keys-file", "keys.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_account_evidence_bundle_verifies_offline_and_fails_when_one_byte_changes(market, auditor, tmp_path):
+    # given an investor who was funded, bought, had the trade held and released, and was revealed
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    buy(market, investor, "ev-1")
+    trade = Trade.objects.get(buyer=investor)
+    depository = market.depository
+    trade_hold(actor=depository, trade_id=trade.pk, reason="court order 17")
+    trade_release(actor=depository, trade_id=trade.pk, reason="order lifted")
+    block_seal()
+    cash_deposit(actor=market.staff, account=investor, amount=D("5"))  # after the seal: waits
+    client = api_for(auditor)
+    keys = client.get("/api/v1/ledger/keys/").json()
+
+    # when the auditor downloads the account's evidence
+    response = client.get("/api/v1/audit/evidence/", {"account": investor.code})
+
+    # then one file holds its entries, with proofs against one checkpoint, and its audit records
+    assert response.status_code == 200, response.content
+    assert response["Content-Disposition"] == f'attachment; filename="evidence-account-{investor.code}.json"'
+    bundle = response.json()
+    kinds = sorted(e["kind"] for e in bundle["entries"])
+    assert kinds == ["DEPOSIT", "SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "TRADE"]
+    assert [e["kind"] for e in bundle["waiting"]] == ["DEPOSIT"] and "proof" not in bundle["waiting"][0]
+    actions = {a["action"] for a in bundle["audit"]}
+    assert {"cash_deposit", "settlement_hold", "settlement_release", "kyc_approve"} <= actions
+    assert bundle["command"].startswith("python ledger/verifier.py evidence bundle.json")
+    assert bundle["tree_size"] == Entry.objects.count() - 1
+    mm_entries = {e["entry_id"] for e in client.get("/api/v1/audit/evidence/", {"account": mm.code}).json()["entries"]}
+    assert not {e["entry_id"] for e in bundle["entries"] if e["kind"] == "DEPOSIT"} & mm_entries
+
+    # and the offline verifier accepts it
+    ok = _verify(tmp_path, bundle, keys)
+    assert ok.returncode == 0, ok.stderr
+    assert "4 entries verified against one signed checkpoint; 1 waiting" in ok.stdout
+
+    # but not once one byte of one entry is changed
+    raw = bytearray(base64.b64decode(bundle["entries"][0]["canonical"]))
+    raw[-3] ^= 0x01
+    bundle["entries"][0]["canonical"] = base64.b64encode(bytes(raw)).decode()
+    del bundle["entries"][0]["leaf_hash"]  # a forger would drop the hash: the proof must still fail
+    bad = _verify(tmp_path, bundle, keys)
+    assert bad.returncode == 1 and "FAILED" in bad.stderr
+
+    # nor with keys it does not trust
+    other = [{**k, "public_key": base64.b64encode(bytes(32)).decode()} for k in keys]
+    assert _verify(tmp_path, response.json(), other).returncode == 1
+
+
+def test_a_trade_evidence_bundle(market, auditor, tmp_path):
+    # given a trade held, then released, then sealed
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    buy(market, investor, "ev-2")
+    trade = Trade.objects.get(buyer=investor)
+    trade_hold(actor=market.depository, trade_id=trade.pk, reason="court order 18")
+    trade_release(actor=market.depository, trade_id=trade.pk, reason="order lifted")
+    block_seal()
+
+    # when the auditor downloads the trade's evidence
+    client = api_for(auditor)
+    bundle = client.get("/api/v1/audit/evidence/", {"trade": trade.pk}).json()
+
+    # then it holds the trade's TRADE, hold and release entries and their audit records, and verifies
+    assert sorted(e["kind"] for e in bundle["entries"]) == ["SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "TRADE"]
+    assert [a["action"] for a in bundle["audit"]] == ["settlement_hold", "settlement_release"]
+    assert _verify(tmp_path, bundle, client.get("/api/v1/ledger/keys/").json()).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("", 400), ("account=A&trade=1", 400), ("trade=abc", 400), ("trade=999999", 404), ("account=NOPE", 404)],
+)
+def test_bad_evidence_requests(market, auditor, query, status):
+    before = AuditEvent.objects.count()
+    response = api_for(auditor).get(f"/api/v1/audit/evidence/?{query}")
+    assert response.status_code == status and "code" in response.json()
+    assert AuditEvent.objects.count() == before
+
+
+def test_the_pages(market, auditor):
+    # given a halt, signed in as the auditor, in Chinese
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    registry.security_halt(actor=operator, code=market.security.code, reason="pending announcement")
+    event = AuditEvent.objects.get(action="security_halt")
+    client = Client()
+    log_in(client, auditor)
+
+    # then the list filters, links to the record, which shows its entry; the nav links to it
+    page = client.get("/audit/", {"action": "security_halt"})
+    body = page.content.decode()
+    assert page.status_code == 200 and f'href="/audit/{event.pk}/"' in body and 'href="/audit/"' in body
+    assert "审计" in body
+    detail = client.get(f"/audit/{event.pk}/").content.decode()
+    assert "HALT" in detail and "pending announcement" in detail and 'id="entry-waiting"' in detail
+    block_seal()
+    assert 'id="entry-proof"' in client.get(f"/audit/{event.pk}/").content.decode()
+    # a bad filter is a form error, not a 500
+    bad = client.get("/audit/", {"since": "soon"})
+    assert bad.status_code == 400 and 'id="audit-filter-error"' in bad.content.decode()
+    # CSV and evidence download from the page
+    exported = client.get("/audit/", {"action": "security_halt", "format": "csv"})
+    assert exported["Content-Type"].startswith("text/csv") and b"security_halt" in exported.content
+    assert client.get("/audit/evidence/", {"trade": "x"}).status_code == 400
+    assert client.get("/audit/evidence/", {"account": "NOPE"}).status_code == 404
+    assert client.get(f"/audit/{event.pk + 1000}/").status_code == 404

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("auditing.urls")),
     path("api/v1/", include("exchange.api.urls")),
+    path("api/v1/", include("surveillance.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -35,6 +36,7 @@ urlpatterns = [
     path("api/v1/kyc/", include("kyc.api_urls")),
     path("kyc/", include("kyc.page_urls")),
     path("audit/", include("auditing.page_urls")),
+    path("surveillance/", include("surveillance.page_urls")),
     path("", include("exchange.urls")),
 ]
 

@@ -6,3 +6,10 @@ class SurveillanceConfig(AppConfig):
 
     name = "surveillance"
     verbose_name = "Surveillance"
+
+    def ready(self) -> None:
+        from ledger import hooks
+
+        from . import tasks
+
+        hooks.register_after_seal(tasks.block_sealed)

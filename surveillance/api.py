@@ -1,0 +1,176 @@
+"""Surveillance API (regulators; auditors read): the alerts the engine raised, with filters, their state changes
+with a note, and the rules with their editable thresholds.
+
+Alerts name accounts by code only: no name, no ID number, no identity index. Who is behind an account is the
+identity reveal's business (``kyc``), which records each look.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import errors as err
+from core.api.pagination import Pagination
+from core.api.schema import ERRORS, paginated
+from core.audit import client_ip
+from core.models import Role
+from core.permissions import require_role
+
+from . import services
+from .models import Alert, Rule
+
+READERS = (Role.REGULATOR, Role.AUDITOR)
+WRITERS = (Role.REGULATOR,)
+
+
+class AlertOutput(serializers.ModelSerializer):
+    rule = serializers.CharField(source="rule.code")
+    rule_name = serializers.CharField(source="rule.name")
+    security = serializers.CharField(source="security.code", allow_null=True, default=None)
+    accounts = serializers.ListField(child=serializers.CharField())
+    trades = serializers.ListField(child=serializers.IntegerField())
+    leaves = serializers.ListField(child=serializers.IntegerField())
+    detail = serializers.DictField()
+    updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "rule",
+            "rule_name",
+            "block_height",
+            "key",
+            "security",
+            "accounts",
+            "trades",
+            "leaves",
+            "detail",
+            "state",
+            "note",
+            "created_at",
+            "updated_at",
+            "updated_by",
+        ]
+
+
+class AlertChangeInput(serializers.Serializer):
+    state = serializers.CharField(required=False, help_text="new, under_review or closed (closing needs a note)")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH)
+
+
+class RuleOutput(serializers.ModelSerializer):
+    name = serializers.CharField()
+    thresholds = serializers.DictField()
+    updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Rule
+        fields = ["code", "name", "enabled", "thresholds", "updated_at", "updated_by"]
+
+
+class RuleChangeInput(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    thresholds = serializers.DictField(
+        required=False, help_text="Every threshold of the rule: whole numbers, or decimals as strings"
+    )
+
+
+def _alert(alert_id: int) -> Alert:
+    alert = Alert.objects.select_related("rule", "security", "updated_by").filter(pk=alert_id).first()
+    if alert is None:
+        raise services.AlertNotFound()
+    return alert
+
+
+class AlertListApi(APIView):
+    """The alerts, newest first; filter by ``state`` and ``rule`` (regulators and auditors)."""
+
+    pagination_class = Pagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", OpenApiTypes.STR, enum=Alert.State.values),
+            OpenApiParameter("rule", OpenApiTypes.STR, enum=Rule.Code.values),
+        ],
+        responses={200: AlertOutput(many=True), **ERRORS},
+    )
+    def get(self, request):
+        require_role(request.user, READERS)
+        alerts = Alert.objects.select_related("rule", "security", "updated_by").order_by("-id")
+        state, rule = request.query_params.get("state"), request.query_params.get("rule")
+        if state is not None:
+            if state not in Alert.State.values:
+                raise services.UnknownAlertState()
+            alerts = alerts.filter(state=state)
+        if rule is not None:
+            if rule not in Rule.Code.values:
+                raise services.RuleNotFound()
+            alerts = alerts.filter(rule__code=rule)
+        return paginated(request, self, alerts, AlertOutput)
+
+
+class AlertDetailApi(APIView):
+    """One alert; regulators move it on (new → under_review → closed, closing with a note)."""
+
+    @extend_schema(responses={200: AlertOutput, **ERRORS})
+    def get(self, request, alert_id: int):
+        require_role(request.user, READERS)
+        return Response(AlertOutput(_alert(alert_id)).data)
+
+    @extend_schema(request=AlertChangeInput, responses={200: AlertOutput, **ERRORS})
+    def patch(self, request, alert_id: int):
+        require_role(request.user, WRITERS)
+        data = AlertChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not data.validated_data:
+            raise err.InvalidInput()
+        services.alert_change(
+            actor=request.user,
+            alert_id=alert_id,
+            state=data.validated_data.get("state"),
+            note=data.validated_data.get("note"),
+            ip=client_ip(request),
+        )
+        return Response(AlertOutput(_alert(alert_id)).data)
+
+
+class RuleListApi(APIView):
+    """The surveillance rules and their thresholds (regulators and auditors)."""
+
+    @extend_schema(responses={200: RuleOutput(many=True), **ERRORS})
+    def get(self, request):
+        require_role(request.user, READERS)
+        return Response(RuleOutput(Rule.objects.select_related("updated_by").order_by("id"), many=True).data)
+
+
+class RuleDetailApi(APIView):
+    """One rule; regulators switch it and replace its thresholds (an audit record each time)."""
+
+    @extend_schema(responses={200: RuleOutput, **ERRORS})
+    def get(self, request, code: str):
+        require_role(request.user, READERS)
+        rule = Rule.objects.select_related("updated_by").filter(code=code).first()
+        if rule is None:
+            raise services.RuleNotFound()
+        return Response(RuleOutput(rule).data)
+
+    @extend_schema(request=RuleChangeInput, responses={200: RuleOutput, **ERRORS})
+    def patch(self, request, code: str):
+        require_role(request.user, WRITERS)
+        data = RuleChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not data.validated_data:
+            raise err.InvalidInput()
+        rule = services.rule_change(
+            actor=request.user,
+            code=code,
+            enabled=data.validated_data.get("enabled"),
+            thresholds=data.validated_data.get("thresholds"),
+            ip=client_ip(request),
+        )
+        return Response(RuleOutput(rule).data)

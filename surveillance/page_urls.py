@@ -1,0 +1,13 @@
+"""The surveillance console (``surveillance.views``), mounted at /surveillance/; its API is ``surveillance.urls``."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.alerts, name="surveillance-alerts"),
+    path("alerts/<int:alert_id>/", views.alert_detail, name="surveillance-alert"),
+    path("alerts/<int:alert_id>/change/", views.alert_change, name="surveillance-alert-change"),
+    path("rules/", views.rule_list, name="surveillance-rules"),
+    path("rules/<str:code>/", views.rule_change, name="surveillance-rule-change"),
+]

@@ -1,0 +1,19 @@
+"""Celery interface to surveillance: one idempotent scan per sealed block."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from .services import block_scan
+
+
+def block_sealed(height: int) -> None:
+    """A ``ledger.hooks.after_seal`` hook (run by ``ledger.tasks.seal`` after the sealing commit): queue the scan."""
+    scan_block.delay(height)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def scan_block(height: int) -> int:
+    """Run the surveillance rules over block ``height``; a second run writes nothing new."""
+    return block_scan(height=height)

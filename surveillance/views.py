@@ -1,0 +1,123 @@
+"""The regulator's surveillance console (auditors read it): the alerts with filters, one alert with its trades
+and their ledger leaves and its state changes with a note, and the rules with their editable thresholds."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as PagePermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.views.decorators.http import require_POST
+
+from core.audit import client_ip
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Role
+from core.permissions import role_required
+from exchange.models import Trade
+
+from . import rules, services
+from .models import Alert, Rule
+
+PAGE_SIZE = 50
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+def alerts(request):
+    state, rule = request.GET.get("state", ""), request.GET.get("rule", "")
+    queryset = Alert.objects.select_related("rule", "security").order_by("-id")
+    if state in Alert.State.values:
+        queryset = queryset.filter(state=state)
+    if rule in Rule.Code.values:
+        queryset = queryset.filter(rule__code=rule)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "state": state,
+        "rule": rule,
+        "states": Alert.State.choices,
+        "rules": Rule.Code.choices,
+    }
+    return render(request, "surveillance/alerts.html", context)
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+def alert_detail(request, alert_id: int):
+    alert = Alert.objects.select_related("rule", "security", "updated_by").filter(pk=alert_id).first()
+    if alert is None:
+        raise Http404
+    trades = Trade.objects.filter(pk__in=alert.trades).select_related("security", "buyer", "seller", "entry__leaf")
+    context = {
+        "alert": alert,
+        "trades": trades.order_by("id"),
+        "states": [c for c in Alert.State.choices if c[0] != alert.state],
+        "note_max": services.NOTE_MAX_LENGTH,
+        "can_change": request.user.role == Role.REGULATOR and alert.state != Alert.State.CLOSED,
+    }
+    return render(request, "surveillance/alert.html", context)
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+@require_POST
+def alert_change(request, alert_id: int):
+    if request.user.role != Role.REGULATOR:
+        raise PagePermissionDenied
+    try:
+        services.alert_change(
+            actor=request.user,
+            alert_id=alert_id,
+            state=request.POST.get("state") or None,
+            note=request.POST.get("note", ""),
+            ip=client_ip(request),
+        )
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, gettext("The alert is updated."))
+    return redirect("surveillance-alert", alert_id=alert_id)
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+def rule_list(request):
+    rows = []
+    for rule in Rule.objects.select_related("updated_by").order_by("id"):
+        spec = rules.THRESHOLDS.get(rule.code, {})
+        rows.append(
+            {
+                "rule": rule,
+                "thresholds": [
+                    {
+                        "name": name,
+                        "label": t.label,
+                        "value": rule.thresholds.get(name, ""),
+                        "low": t.low,
+                        "high": t.high,
+                    }
+                    for name, t in spec.items()
+                ],
+            }
+        )
+    return render(request, "surveillance/rules.html", {"rows": rows, "can_change": request.user.role == Role.REGULATOR})
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+@require_POST
+def rule_change(request, code: str):
+    if request.user.role != Role.REGULATOR:
+        raise PagePermissionDenied
+    spec = rules.THRESHOLDS.get(code, {})
+    try:
+        services.rule_change(
+            actor=request.user,
+            code=code,
+            enabled=request.POST.get("enabled") == "on",
+            thresholds={name: request.POST.get(f"t_{name}", "") for name in spec},
+            ip=client_ip(request),
+        )
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, gettext("The rule %(code)s is saved.") % {"code": code})
+    return redirect("surveillance-rules")

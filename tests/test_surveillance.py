@@ -1,0 +1,490 @@
+"""Market surveillance (issue 11 item 6): each rule fires on its case and stays quiet on its twin; the engine
+runs once per sealed block and a second run writes nothing; the regulator works the alerts and edits the rules
+(API and pages); everyone else gets 403 and nothing changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+import pytest
+
+from balances.services import cash_deposit
+from core.models import AuditEvent, Role
+from demo.onboarding import approved_investor
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_cancel, order_place
+from ledger import hooks
+from ledger.models import Leaf
+from ledger.services import block_seal
+from registry import disclosures
+from surveillance import services, tasks
+from surveillance.models import Alert, Rule
+from surveillance.rehearsal import crossed_trade_write
+from tests.conftest import api_for, log_in
+
+D = Decimal
+_ids = itertools.count(70_000)
+
+
+@pytest.fixture(autouse=True)
+def _rules(db):
+    services.rules_seed()
+
+
+def seal_and_scan() -> tuple[int, int]:
+    """Seal what waits and scan the new block: (height, alerts written)."""
+    result = block_seal()
+    assert result is not None
+    return result.block.height, services.block_scan(height=result.block.height)
+
+
+def alerts(code: str) -> list[Alert]:
+    return list(Alert.objects.filter(rule__code=code).order_by("id"))
+
+
+def twin_investors(market, *, same_identity: bool):
+    """Two approved investors of ``market``'s broker: one person with two accounts, or two people."""
+    seq = next(_ids)
+    first = approved_investor(
+        username=f"twin{seq}a", broker=market.broker, maker=market.staff, checker=market.checker, seq=seq
+    )
+    second = approved_investor(
+        username=f"twin{seq}b",
+        broker=market.broker,
+        maker=market.staff,
+        checker=market.checker,
+        seq=seq if same_identity else next(_ids),
+    )
+    return first, second
+
+
+def buy(market, investor, price: str, quantity: int = 100, *, security=None, coid=None):
+    code = (security or market.security).code
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(code, "buy", quantity, D(price), "IOC", coid or f"c{next(_ids)}"),
+    )[0]
+
+
+def settings_of(code: str, **thresholds) -> None:
+    rule = Rule.objects.get(code=code)
+    Rule.objects.filter(pk=rule.pk).update(thresholds={**rule.thresholds, **thresholds})
+
+
+# --------------------------------------------------------------------------
+# The rules
+
+
+@pytest.mark.parametrize("same_identity", [True, False])
+def test_a_trade_between_two_accounts_of_one_identity_is_a_wash_trade(market, same_identity):
+    seller, buyer = twin_investors(market, same_identity=same_identity)
+    market.issue(seller, 1000)
+    cash_deposit(actor=market.staff, account=buyer, amount=D("5000"))
+
+    # when the two accounts trade with each other and the block is sealed and scanned
+    trade = crossed_trade_write(
+        security_code=market.security.code, buyer=buyer, seller=seller, price=D("10.00"), quantity=100
+    )
+    height, _written = seal_and_scan()
+
+    # then one wash-trade alert names both accounts, the trade and its leaf, if and only if they are one person
+    if not same_identity:
+        assert alerts("wash_trade") == []
+        return
+    [alert] = alerts("wash_trade")
+    leaf = Leaf.objects.get(entry_id=trade.entry_id).leaf_index
+    assert (alert.block_height, alert.key, alert.accounts, alert.trades, alert.leaves, alert.state) == (
+        height,
+        f"trade:{trade.pk}",
+        [buyer.code, seller.code],
+        [trade.pk],
+        [leaf],
+        Alert.State.NEW,
+    )
+    assert alert.security_id == market.security.pk
+    # and it carries no personal data: neither the name nor the identity index
+    assert "Investor" not in str(alert.detail) and "identity" not in alert.detail
+
+
+@pytest.mark.parametrize(("max_holders", "fires"), [(4, True), (5, False)])
+def test_a_holder_cap_reaching_90_percent_raises_an_alert(market, max_holders, fires):
+    security = market.new_security("HC1", max_holders=max_holders)
+    mm = market.market_maker(shares=0)
+    market.issue(mm, 10_000, security=security)
+    market.quote(mm, "9.90", "10.10", security=security)
+    for holder in (market.investor(), market.investor()):
+        market.issue(holder, 100, security=security)
+    buyer = market.investor(cash="5000")
+
+    # when a fourth identity buys (the market maker, two holders, the buyer)
+    buy(market, buyer, "10.10", security=security)
+    seal_and_scan()
+
+    # then 4 holders of a cap of 4 (100 %) fire; 4 of 5 (80 %) do not
+    found = alerts("holder_cap")
+    if not fires:
+        assert found == []
+        return
+    [alert] = found
+    assert (alert.key, alert.accounts, alert.detail) == (
+        "security:HC1",
+        [buyer.code],
+        {"holders": 4, "max_holders": 4},
+    )
+    assert alert.trades == list(Trade.objects.filter(security=security).values_list("id", flat=True))
+
+
+@pytest.mark.parametrize(("ask", "fires"), [("13.00", True), ("12.99", True), ("12.98", False)])
+def test_a_price_within_a_tick_of_the_band_edge_raises_an_alert(market, ask, fires):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", ask)
+    investor = market.investor(cash="5000")
+
+    # when the investor buys at the ask (band 7.00 … 13.00, one tick is 0.01)
+    buy(market, investor, ask)
+    seal_and_scan()
+
+    found = alerts("band_edge")
+    if not fires:
+        assert found == []
+        return
+    [alert] = found
+    assert alert.accounts == [investor.code]
+    assert alert.detail == {"price": ask, "band_low": "7.00", "band_high": "13.00", "edge": "high"}
+
+
+@pytest.mark.parametrize("history", [False, True])
+def test_a_days_value_ten_times_the_usual_raises_an_alert(market, history):
+    settings_of("value_spike", minimum_value="1000.00")
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=5000)
+    investor = market.investor(cash="50000")
+    if history:
+        # a trade of 10,100 CNY five days ago: a daily average of 505 over 20 days, so 1,010 today is only 2×
+        old = buy(market, investor, "10.10", 1000)
+        Trade.objects.filter(buy_order=old).update(matched_at=old.created_at - dt.timedelta(days=5))
+        seal_and_scan()
+        Alert.objects.all().delete()
+
+    # when the investor trades 1,010 CNY today
+    buy(market, investor, "10.10", 100)
+    seal_and_scan()
+
+    found = alerts("value_spike")
+    if history:
+        assert found == []
+        return
+    [alert] = found
+    assert alert.accounts == [investor.code]
+    assert (alert.detail["value"], alert.detail["daily_average"]) == ("1010.00", "0.00")
+
+
+@pytest.mark.parametrize(("cancels", "fires"), [(10, True), (9, False)])
+def test_a_burst_of_orders_and_cancels_raises_an_alert(market, cancels, fires):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="20000")
+    seal_and_scan()
+
+    # when the investor places 10 resting orders and cancels `cancels` of them within seconds
+    for i in range(10):
+        order = order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", 100, D("9.00"), "DAY", f"burst{i}"),
+        )[0]
+        if i < cancels:
+            order_cancel(actor=investor.owner, order_id=order.pk)
+    cash_deposit(actor=market.staff, account=investor, amount=D("1"))  # an entry, so that a block is sealed
+    seal_and_scan()
+
+    # then 20 orders and cancels fire (the default is 20 within 60 s); 19 do not
+    found = alerts("order_burst")
+    if not fires:
+        assert found == []
+        return
+    [alert] = found
+    assert (alert.key, alert.accounts, alert.detail) == (
+        f"account:{investor.code}",
+        [investor.code],
+        {"events": 20, "window_seconds": 60},
+    )
+
+
+@pytest.mark.parametrize("same_security", [True, False])
+def test_trading_just_before_a_disclosure_raises_an_alert(market, same_security):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="5000")
+    trade_order = buy(market, investor, "10.10")
+    seal_and_scan()
+    other = market.new_security("OTH1")
+    publisher = market.user(Role.EXCHANGE_OPERATOR)
+
+    # when a document of the security (or of another one) is published within 24 hours of the trade
+    document = disclosures.disclosure_publish(
+        actor=publisher,
+        code=(market.security if same_security else other).code,
+        kind="announcement",
+        title="Profit warning",
+        filename="n.txt",
+        content=b"Profit warning\n",
+    )
+    height, _written = seal_and_scan()
+
+    found = alerts("pre_disclosure")
+    if not same_security:
+        assert found == []
+        return
+    [alert] = found
+    trade = Trade.objects.get(buy_order=trade_order)
+    assert (alert.block_height, alert.key, alert.accounts, alert.trades) == (
+        height,
+        f"disclosure:{document.pk}:account:{investor.code}",
+        [investor.code],
+        [trade.pk],
+    )
+    assert alert.detail["net_quantity"] == 100 and alert.detail["title"] == "Profit warning"
+
+
+# --------------------------------------------------------------------------
+# The engine
+
+
+def wash_alert(market) -> Alert:
+    """One wash-trade alert, as the demo raises it."""
+    seller, buyer = twin_investors(market, same_identity=True)
+    market.issue(seller, 1000)
+    cash_deposit(actor=market.staff, account=buyer, amount=D("5000"))
+    crossed_trade_write(security_code=market.security.code, buyer=buyer, seller=seller, price=D("10.00"), quantity=100)
+    seal_and_scan()
+    return Alert.objects.get(rule__code="wash_trade")
+
+
+def test_a_second_run_over_a_block_writes_nothing_new(market):
+    alert = wash_alert(market)
+    before = list(Alert.objects.values())
+
+    # when the block is scanned again (a retried or duplicated task)
+    written = tasks.scan_block(alert.block_height)
+
+    # then nothing is written, and the alert is unchanged
+    assert written == 0
+    assert list(Alert.objects.values()) == before
+
+
+def test_a_sealed_block_queues_its_scan(market, monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.scan_block, "delay", queued.append)
+    seller, buyer = twin_investors(market, same_identity=True)
+    market.issue(seller, 1000)
+    cash_deposit(actor=market.staff, account=buyer, amount=D("5000"))
+    crossed_trade_write(security_code=market.security.code, buyer=buyer, seller=seller, price=D("10.00"), quantity=100)
+    height = block_seal().block.height
+
+    # when the ledger runs its after-seal hooks (as ledger.tasks.seal does after the sealing commit)
+    assert tasks.block_sealed in hooks.after_seal
+    tasks.block_sealed(height)
+
+    # then the block's scan is queued, and the queued task raises the alert
+    assert queued == [height]
+    assert Alert.objects.count() == 0
+    assert tasks.scan_block(queued[0]) == 1
+    assert [a.rule.code for a in Alert.objects.all()] == ["wash_trade"]
+
+
+def test_a_disabled_rule_raises_nothing(market):
+    Rule.objects.filter(code="wash_trade").update(enabled=False)
+    seller, buyer = twin_investors(market, same_identity=True)
+    market.issue(seller, 1000)
+    cash_deposit(actor=market.staff, account=buyer, amount=D("5000"))
+    crossed_trade_write(security_code=market.security.code, buyer=buyer, seller=seller, price=D("10.00"), quantity=100)
+    seal_and_scan()
+    assert alerts("wash_trade") == []
+
+
+# --------------------------------------------------------------------------
+# The API and the pages
+
+
+def alert_state() -> list:
+    return list(Alert.objects.order_by("id").values_list("state", "note", "updated_by_id"))
+
+
+def rule_state() -> list:
+    return list(Rule.objects.order_by("id").values_list("code", "enabled", "thresholds", "updated_by_id"))
+
+
+def test_the_regulator_lists_filters_reviews_and_closes_an_alert(market):
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    client = api_for(regulator)
+
+    # the list, filtered by state and by rule
+    body = client.get("/api/v1/alerts/", {"state": "new", "rule": "wash_trade"}).json()
+    assert body["count"] == 1
+    [row] = body["results"]
+    assert (row["id"], row["rule"], row["accounts"], row["trades"], row["leaves"], row["state"]) == (
+        alert.pk,
+        "wash_trade",
+        alert.accounts,
+        alert.trades,
+        alert.leaves,
+        "new",
+    )
+    assert client.get("/api/v1/alerts/", {"state": "closed"}).json()["count"] == 0
+    assert client.get("/api/v1/alerts/", {"rule": "band_edge"}).json()["count"] == 0
+
+    # under review, then closed with a note
+    response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "under_review"}, format="json")
+    assert response.status_code == 200 and response.json()["state"] == "under_review"
+    response = client.patch(
+        f"/api/v1/alerts/{alert.pk}/", {"state": "closed", "note": "Same family, explained"}, format="json"
+    )
+    assert response.status_code == 200
+    assert (response.json()["state"], response.json()["note"], response.json()["updated_by"]) == (
+        "closed",
+        "Same family, explained",
+        regulator.username,
+    )
+    assert AuditEvent.objects.filter(action="alert_change", actor=regulator, target=f"alert:{alert.pk}").count() == 2
+
+    # a closed alert stays closed
+    before = alert_state()
+    response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "new"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "alert_closed")
+    assert alert_state() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"state": "closed"}, 400, "note_required"),
+        ({"state": "closed", "note": "   "}, 400, "note_required"),
+        ({"state": "done", "note": "x"}, 400, "unknown_alert_state"),
+        ({"state": "closed", "note": "x" * 2001}, 400, "invalid_input"),
+        ({}, 400, "invalid_input"),
+        ("not an object", 400, "invalid_input"),
+    ],
+)
+def test_a_bad_alert_change_is_refused_and_changes_nothing(market, body, status, code):
+    alert = wash_alert(market)
+    client = api_for(market.user(Role.REGULATOR))
+    before, audits = alert_state(), AuditEvent.objects.count()
+    response = client.patch(f"/api/v1/alerts/{alert.pk}/", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert alert_state() == before and AuditEvent.objects.count() == audits
+    assert client.patch("/api/v1/alerts/999999/", {"state": "new"}, format="json").status_code == 404
+    assert client.get("/api/v1/alerts/", {"state": "bogus"}).status_code == 400
+
+
+def test_the_regulator_edits_a_threshold_and_the_next_block_uses_it(market):
+    regulator = market.user(Role.REGULATOR)
+    client = api_for(regulator)
+    rules = {r["code"]: r for r in client.get("/api/v1/alerts/rules/").json()}
+    assert rules["band_edge"]["thresholds"] == {"ticks": 1} and len(rules) == 6
+
+    # when the band-edge rule is widened to 20 ticks
+    response = client.patch("/api/v1/alerts/rules/band_edge/", {"thresholds": {"ticks": 20}}, format="json")
+    assert response.status_code == 200 and response.json()["thresholds"] == {"ticks": 20}
+    event = AuditEvent.objects.get(action="surveillance_rule_change", target="band_edge")
+    assert (event.actor, event.detail) == (
+        regulator,
+        {
+            "before": {"enabled": True, "thresholds": {"ticks": 1}},
+            "after": {"enabled": True, "thresholds": {"ticks": 20}},
+        },
+    )
+
+    # then a trade at 12.90 (10 ticks from the 13.00 edge) fires
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "12.90")
+    buy(market, market.investor(cash="5000"), "12.90")
+    seal_and_scan()
+    assert len(alerts("band_edge")) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("band_edge", {"thresholds": {"ticks": -1}}, 400),
+        ("band_edge", {"thresholds": {"ticks": "1.5"}}, 400),
+        ("band_edge", {"thresholds": {"ticks": 1.0}}, 400),
+        ("band_edge", {"thresholds": {"ticks": "many"}}, 400),
+        ("band_edge", {"thresholds": {"ticks": 1, "extra": 2}}, 400),
+        ("band_edge", {"thresholds": {}}, 400),
+        ("value_spike", {"thresholds": {"multiple": "NaN", "lookback_days": 20, "minimum_value": "1"}}, 400),
+        ("band_edge", {"enabled": "maybe"}, 400),
+        ("band_edge", {}, 400),
+        ("no_such_rule", {"enabled": False}, 404),
+    ],
+)
+def test_a_bad_threshold_is_refused_and_changes_nothing(market, path, body, status):
+    client = api_for(market.user(Role.REGULATOR))
+    before, audits = rule_state(), AuditEvent.objects.count()
+    response = client.patch(f"/api/v1/alerts/rules/{path}/", body, format="json")
+    assert response.status_code == status, response.json()
+    assert set(response.json()) >= {"code", "message"}
+    assert rule_state() == before and AuditEvent.objects.count() == audits
+
+
+@pytest.mark.parametrize("role", sorted(set(Role.values) - {Role.REGULATOR}))
+def test_only_the_regulator_changes_alerts_and_rules_and_only_regulators_and_auditors_read(market, role):
+    alert = wash_alert(market)
+    user = market.investor().owner if role == Role.INVESTOR else market.user(role)
+    client = api_for(user)
+    before, rules_before = alert_state(), rule_state()
+
+    patch = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "closed", "note": "x"}, format="json")
+    rule = client.patch("/api/v1/alerts/rules/band_edge/", {"enabled": False}, format="json")
+    assert (patch.status_code, rule.status_code) == (403, 403)
+    assert patch.json()["code"] == "permission_denied"
+    assert alert_state() == before and rule_state() == rules_before
+    reads = [
+        client.get(p).status_code for p in ("/api/v1/alerts/", f"/api/v1/alerts/{alert.pk}/", "/api/v1/alerts/rules/")
+    ]
+    assert reads == ([200, 200, 200] if role == Role.AUDITOR else [403, 403, 403])
+
+
+def test_the_console_pages_for_the_regulator_and_the_auditor(client, market):
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    log_in(client, regulator)
+    page = client.get("/surveillance/?state=new&rule=wash_trade")
+    assert page.status_code == 200 and f'data-id="{alert.pk}"' in page.content.decode()
+    detail = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    assert f'href="/ledger/entries/{alert.leaves[0]}/"' in detail and 'id="alert-change"' in detail
+    assert client.get("/surveillance/rules/").status_code == 200
+
+    # closing without a note is a form error; with one, it closes
+    client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "closed", "note": ""})
+    assert Alert.objects.get(pk=alert.pk).state == Alert.State.NEW
+    client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "closed", "note": "Explained"})
+    assert Alert.objects.get(pk=alert.pk).state == Alert.State.CLOSED
+
+    # a bad threshold on the rules page is a form error and changes nothing; a good one is saved
+    before = rule_state()
+    response = client.post("/surveillance/rules/holder_cap/", {"enabled": "on", "t_percent_of_max": "150"}, follow=True)
+    assert "percent_of_max" in response.content.decode() and rule_state() == before
+    client.post("/surveillance/rules/holder_cap/", {"enabled": "on", "t_percent_of_max": "80"})
+    assert Rule.objects.get(code="holder_cap").thresholds == {"percent_of_max": 80}
+
+    # in Chinese too
+    client.cookies["django_language"] = "zh-hans"
+    assert "监控" in client.get("/surveillance/").content.decode()
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.EXCHANGE_OPERATOR, Role.BROKER_STAFF])
+def test_the_console_refuses_changes_from_others(client, market, role):
+    alert = wash_alert(market)
+    log_in(client, market.user(role))
+    before, rules_before = alert_state(), rule_state()
+    assert client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "closed", "note": "x"}).status_code == 403
+    assert client.post("/surveillance/rules/band_edge/", {"t_ticks": "5"}).status_code == 403
+    assert alert_state() == before and rule_state() == rules_before
+    expected = 200 if role == Role.AUDITOR else 403
+    assert client.get("/surveillance/").status_code == expected
+    assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == expected

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -123,26 +124,117 @@ def _positive_amount(amount: Decimal | int | str) -> Decimal:
     return value
 
 
+CashLimitExceeded = err.error_class(
+    "CashLimitExceeded",
+    "cash_movement_limit",
+    gettext_lazy("The amount is above the limit of one cash movement."),
+    400,
+)
+SecondPersonRequired = err.error_class(
+    "SecondPersonRequired",
+    "second_person_required",
+    gettext_lazy("A movement of this size needs a second staff member's approval."),
+    403,
+)
+
+
+def cash_movement_limit(account: Account) -> Decimal:
+    """The largest single deposit or withdrawal for ``account``: its broker's limit under the global ceiling."""
+    ceiling = Decimal(settings.CASH_MOVEMENT_MAX)
+    if account.broker_id is None:
+        return ceiling
+    limit = Broker.objects.values_list("cash_movement_limit", flat=True).get(pk=account.broker_id)
+    return min(limit, ceiling)
+
+
+def cash_approval_threshold(account: Account) -> Decimal | None:
+    """Above this amount a second staff member approves (None: no threshold, the depository's own accounts)."""
+    if account.broker_id is None:
+        return None
+    return Broker.objects.values_list("cash_approval_threshold", flat=True).get(pk=account.broker_id)
+
+
+def cash_amount_checked(account: Account, amount: Decimal | int | str) -> Decimal:
+    """A positive amount of at most two decimals within the account's limit per movement, or InvalidInput /
+    CashLimitExceeded."""
+    value = _positive_amount(amount)
+    limit = cash_movement_limit(account)
+    if value > limit:
+        raise CashLimitExceeded(
+            _("At most %(limit)s CNY can be deposited or withdrawn at once.") % {"limit": f"{limit:,.2f}"}
+        )
+    return value
+
+
+def cash_needs_second_person(account: Account, value: Decimal) -> bool:
+    threshold = cash_approval_threshold(account)
+    return threshold is not None and value > threshold
+
+
 def cash_deposit(
-    *, actor: User, account: Account, amount: Decimal, reference: str = "", ip: str | None = None
+    *,
+    actor: User,
+    account: Account,
+    amount: Decimal,
+    reference: str = "",
+    ip: str | None = None,
+    proposed_by: User | None = None,
 ) -> CashBalance:
-    """Credit cash received at the counter. Broker staff of the account's broker only."""
-    return _cash_move(actor=actor, account=account, amount=amount, reference=reference, ip=ip, entry=Deposit)
+    """Credit cash received at the counter. Broker staff of the account's broker only; above the broker's
+    threshold ``actor`` approves what another staff member (``proposed_by``) proposed."""
+    return _cash_move(
+        actor=actor, account=account, amount=amount, reference=reference, ip=ip, entry=Deposit, proposed_by=proposed_by
+    )
 
 
 def cash_withdraw(
-    *, actor: User, account: Account, amount: Decimal, reference: str = "", ip: str | None = None
+    *,
+    actor: User,
+    account: Account,
+    amount: Decimal,
+    reference: str = "",
+    ip: str | None = None,
+    proposed_by: User | None = None,
 ) -> CashBalance:
-    """Pay out available cash. Broker staff of the account's broker only."""
-    return _cash_move(actor=actor, account=account, amount=amount, reference=reference, ip=ip, entry=Withdrawal)
+    """Pay out available cash. Broker staff of the account's broker only; two people above the threshold."""
+    return _cash_move(
+        actor=actor,
+        account=account,
+        amount=amount,
+        reference=reference,
+        ip=ip,
+        entry=Withdrawal,
+        proposed_by=proposed_by,
+    )
+
+
+def _require_second_person(actor: User, account: Account, value: Decimal, proposed_by: User | None) -> None:
+    """Above the broker's threshold the move is one staff member's proposal approved by another."""
+    if not cash_needs_second_person(account, value):
+        return
+    if proposed_by is None or proposed_by.pk == actor.pk:
+        raise SecondPersonRequired(
+            _("Above %(threshold)s CNY a second staff member must approve the movement.")
+            % {"threshold": f"{cash_approval_threshold(account):,.2f}"}
+        )
+    if proposed_by.role != Role.BROKER_STAFF or proposed_by.broker_id != account.broker_id:
+        raise PermissionDenied(_("Only staff of the account's broker can move its cash."))
 
 
 @transaction.atomic
 def _cash_move(
-    *, actor: User, account: Account, amount: Decimal, reference: str, ip: str | None, entry: type[Deposit]
+    *,
+    actor: User,
+    account: Account,
+    amount: Decimal,
+    reference: str,
+    ip: str | None,
+    entry: type[Deposit],
+    proposed_by: User | None = None,
 ) -> CashBalance:
     _require_cash_officer(actor, account)
-    value = _positive_amount(amount)
+    value = cash_amount_checked(account, amount)
+    _require_second_person(actor, account, value, proposed_by)
     paying_out = entry is Withdrawal
     if paying_out and Account.objects.filter(pk=account.pk, frozen=True).exists():
         raise err.AccountFrozen(_("This account is frozen by a legal order; nothing can be paid out."))
@@ -153,9 +245,10 @@ def _cash_move(
     cash.save(update_fields=["total"])
     written = entry_write(entry(account=account.code, amount=value, currency="CNY", reference=reference))
     action = "cash_withdraw" if paying_out else "cash_deposit"
-    audit_record(
-        actor=actor, action=action, target=account.code, ip=ip, detail={"amount": str(value), "entry": written.pk}
-    )
+    detail = {"amount": str(value), "entry": written.pk}
+    if proposed_by is not None:
+        detail["proposed_by"] = proposed_by.username
+    audit_record(actor=actor, action=action, target=account.code, ip=ip, detail=detail)
     return cash
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -337,6 +338,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Personal data: AES-GCM keys (or KYC_DATA_KEYS / KYC_INDEX_KEY from the environment),
 # uploaded ID documents (outside the web root), and how long a risk assessment holds.
+# The ceiling of one cash deposit or withdrawal, whatever a broker's own limit (Broker.cash_movement_limit).
+CASH_MOVEMENT_MAX = Decimal(env("CASH_MOVEMENT_MAX", "1000000000000") or "1000000000000")
+
 KYC_KEY_DIR = Path(env("KYC_KEY_DIR", str(DATA_DIR / "keys" / "pii")))
 KYC_DOCUMENT_DIR = Path(env("KYC_DOCUMENT_DIR", str(DATA_DIR / "documents")))
 KYC_DOCUMENT_MAX_BYTES = 5 * 1024 * 1024

@@ -43,12 +43,19 @@ class Broker(models.Model):
     name = models.CharField(max_length=200)
     fee_bps = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("2.50"))
     fee_minimum = models.DecimalField(**MONEY, default=Decimal("5.00"))
+    # Cash at the counter (``balances.services``): a deposit or withdrawal strictly above the threshold needs a
+    # second staff member's approval (``counter.models.CashRequest``); none may exceed the limit (nor the
+    # global ceiling ``settings.CASH_MOVEMENT_MAX``).
+    cash_approval_threshold = models.DecimalField(**MONEY, default=Decimal("1000000.00"))
+    cash_movement_limit = models.DecimalField(**MONEY, default=Decimal("100000000.00"))
 
     class Meta:
         db_table = "exchange_broker"
         constraints = [
             models.CheckConstraint(condition=Q(fee_bps__gte=0), name="broker_fee_bps_nonneg"),
             models.CheckConstraint(condition=Q(fee_minimum__gte=0), name="broker_fee_min_nonneg"),
+            models.CheckConstraint(condition=Q(cash_approval_threshold__gte=0), name="broker_cash_threshold_nonneg"),
+            models.CheckConstraint(condition=Q(cash_movement_limit__gt=0), name="broker_cash_limit_positive"),
         ]
 
     def __str__(self) -> str:

@@ -19,12 +19,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from balances.services import cash_deposit, cash_withdraw
 from core import errors as err
 from core.api.fields import DecimalString
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
+from core.errors import REASON_MAX_LENGTH
 from exchange.api.views import AccountOutput, CashOutput, OrderListApi, OrderOutput
 from exchange.selectors import account_balances
 from exchange.services import OrderRequest
@@ -32,6 +32,7 @@ from kyc.models import KycProfile
 from kyc.services import Identity, kyc_register
 
 from . import selectors, services
+from .models import CashRequest
 from .views import statement_response
 
 
@@ -143,7 +144,8 @@ class ClientDetailApi(CounterApi):
 
 
 class CashInput(serializers.Serializer):
-    amount = DecimalString()
+    # Up to what the cash columns hold: the service then names the limit per movement (cash_movement_limit).
+    amount = DecimalString(max_digits=20)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 
@@ -152,20 +154,43 @@ class CashResult(serializers.Serializer):
     cash = CashOutput()
 
 
-def _cash_api(service, name: str):
+class CashRequestOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.CharField(source="account.code")
+    direction = serializers.ChoiceField(choices=CashRequest.Direction.values)
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    reference = serializers.CharField()
+    status = serializers.ChoiceField(choices=CashRequest.Status.values)
+    proposed_by = serializers.CharField(source="proposed_by.username")
+    proposed_at = serializers.DateTimeField()
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+
+
+def _cash_api(direction: str, name: str):
     class CashApi(CounterApi):
-        @extend_schema(request=CashInput, responses={200: CashResult, **ERRORS}, operation_id=f"counter_client_{name}")
+        @extend_schema(
+            request=CashInput,
+            responses={200: CashResult, 202: CashRequestOutput, **ERRORS},
+            operation_id=f"counter_client_{name}",
+            description="Up to the broker's approval threshold the cash moves at once (200); above it the "
+            "movement waits for a second staff member (202, the request; see cash-requests/).",
+        )
         def post(self, request, code):
             account = self.client(request, code)
             data = CashInput(data=request.data)
             data.is_valid(raise_exception=True)
-            service(
-                actor=request.user,
-                account=account,
+            outcome = services.counter_cash(
+                staff=request.user,
+                account_code=account.code,
+                direction=direction,
                 amount=data.validated_data["amount"],
                 reference=data.validated_data["reference"],
                 ip=client_ip(request),
             )
+            if outcome.request is not None:
+                return Response(CashRequestOutput(outcome.request).data, status=status.HTTP_202_ACCEPTED)
             balances = account_balances(account)
             return Response(CashResult({"account": account.code, "cash": balances["cash"]}).data)
 
@@ -174,8 +199,61 @@ def _cash_api(service, name: str):
     return CashApi
 
 
-ClientDepositApi = _cash_api(cash_deposit, "deposit")
-ClientWithdrawApi = _cash_api(cash_withdraw, "withdraw")
+ClientDepositApi = _cash_api(CashRequest.Direction.DEPOSIT, "deposit")
+ClientWithdrawApi = _cash_api(CashRequest.Direction.WITHDRAW, "withdraw")
+
+
+class CashRequestListApi(CounterApi):
+    """The caller's broker's cash requests above the approval threshold, newest first."""
+
+    pagination_class = Pagination
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=CashRequest.Status.values, required=False)],
+        responses={200: CashRequestOutput(many=True), 400: ErrorSerializer, 403: ErrorSerializer},
+    )
+    def get(self, request):
+        qs = selectors.cash_requests_of(request.user, status=request.query_params.get("status") or None)
+        return paginated(request, self, qs, CashRequestOutput)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
+
+
+class CashRequestApproveApi(CounterApi):
+    """A second staff member approves: the cash moves now."""
+
+    @extend_schema(request=None, responses={200: CashRequestOutput, **ERRORS})
+    def post(self, request, request_id):
+        done = services.cash_request_approve(staff=request.user, request_id=request_id, ip=client_ip(request))
+        return Response(CashRequestOutput(done).data)
+
+
+class CashRequestRejectApi(CounterApi):
+    """A second staff member refuses the movement (a reason is required)."""
+
+    @extend_schema(request=ReasonInput, responses={200: CashRequestOutput, **ERRORS})
+    def post(self, request, request_id):
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = services.cash_request_reject(
+            staff=request.user, request_id=request_id, reason=data.validated_data["reason"], ip=client_ip(request)
+        )
+        return Response(CashRequestOutput(done).data)
+
+
+class CashRequestWithdrawApi(CounterApi):
+    """The proposer takes the request back."""
+
+    @extend_schema(request=ReasonInput, responses={200: CashRequestOutput, **ERRORS})
+    def post(self, request, request_id):
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = services.cash_request_withdraw(
+            staff=request.user, request_id=request_id, reason=data.validated_data["reason"], ip=client_ip(request)
+        )
+        return Response(CashRequestOutput(done).data)
 
 
 # --------------------------------------------------------------------------

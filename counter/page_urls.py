@@ -5,6 +5,10 @@ from . import views
 urlpatterns = [
     path("", views.clients, name="counter-clients"),
     path("open/", views.client_open, name="counter-open"),
+    path("cash-requests/", views.cash_requests, name="counter-cash-requests"),
+    path("cash-requests/<int:request_id>/approve/", views.cash_request_approve, name="counter-cash-request-approve"),
+    path("cash-requests/<int:request_id>/reject/", views.cash_request_reject, name="counter-cash-request-reject"),
+    path("cash-requests/<int:request_id>/withdraw/", views.cash_request_withdraw, name="counter-cash-request-withdraw"),
     path("<str:code>/", views.client_detail, name="counter-client"),
     path("<str:code>/deposit/", views.client_deposit, name="counter-deposit"),
     path("<str:code>/withdraw/", views.client_withdraw, name="counter-withdraw"),

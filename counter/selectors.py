@@ -46,6 +46,8 @@ from ledger.models import Entry, EntryKind
 from registry.models import Security
 from settlement.entries import NetSettlement, settlement_read
 
+from .models import CashRequest
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 MAX_QUERY = 100
 
@@ -418,3 +420,22 @@ def client_statement(account: Account, start: dt.date, end: dt.date) -> Statemen
         generated_at=timezone.now(),
         totals=totals,
     )
+
+
+# --------------------------------------------------------------------------
+# Cash requests (two people above the broker's threshold)
+
+
+def cash_requests_of(staff: User, *, status: str | None = None) -> QuerySet[CashRequest]:
+    """The staff member's broker's cash requests, newest first; ``status`` filters (unknown: InvalidInput)."""
+    broker_id = require_staff(staff)
+    qs = (
+        CashRequest.objects.filter(account__broker_id=broker_id)
+        .select_related("account", "proposed_by", "decided_by")
+        .order_by("-id")
+    )
+    if status:
+        if status not in CashRequest.Status.values:
+            raise err.InvalidInput(_("Unknown status."))
+        qs = qs.filter(status=status)
+    return qs

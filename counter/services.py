@@ -12,8 +12,21 @@ transaction has rolled back.
 
 from __future__ import annotations
 
-from django.db import transaction
+from dataclasses import dataclass
+from decimal import Decimal
 
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
+
+from balances.models import CashBalance
+from balances.services import (
+    cash_amount_checked,
+    cash_deposit,
+    cash_lock,
+    cash_needs_second_person,
+    cash_withdraw,
+)
 from core import errors as err
 from core.audit import audit_record
 from core.models import User
@@ -21,6 +34,20 @@ from exchange.models import Order
 from exchange.services import OrderRequest, order_cancel, order_place
 
 from . import selectors
+from .models import CashRequest
+
+CashRequestClosed = err.error_class(
+    "CashRequestClosed",
+    "cash_request_not_open",
+    gettext_lazy("The request is no longer waiting for approval."),
+    409,
+)
+
+
+class MakerChecker(err.DomainError):
+    code = "maker_checker"
+    status = 403
+    default_message = gettext_lazy("A second staff member must approve: you proposed this movement.")
 
 
 def counter_order_place(
@@ -67,3 +94,158 @@ def counter_order_cancel(*, staff: User, account_code: str, order_id: int, ip: s
         order = order_cancel(actor=staff, order_id=order_id)
         audit_record(actor=staff, action="counter_order_cancel", target=account.code, ip=ip, detail={"order": order.pk})
         return order
+
+
+# --------------------------------------------------------------------------
+# Cash: one person up to the broker's threshold, two above it
+
+
+@dataclass(frozen=True)
+class CashOutcome:
+    """What ``counter_cash`` did: moved the cash at once (``cash``) or proposed it (``request``)."""
+
+    cash: CashBalance | None = None
+    request: CashRequest | None = None
+
+
+def counter_cash(
+    *,
+    staff: User,
+    account_code: str,
+    direction: str,
+    amount: Decimal | str,
+    reference: str = "",
+    ip: str | None = None,
+) -> CashOutcome:
+    """Deposit or pay out for a client: at once up to the broker's threshold, else a request for a second person.
+
+    The amount is checked against the limit per movement either way, and a withdrawal against the available
+    cash (nothing is reserved: the approval checks again).
+    """
+    account = selectors.client_get(staff, account_code)
+    if direction not in CashRequest.Direction.values:
+        raise err.InvalidInput(gettext('direction must be "deposit" or "withdraw".'))
+    withdraw = direction == CashRequest.Direction.WITHDRAW
+    value = cash_amount_checked(account, amount)
+    if len(reference) > 100:
+        raise err.InvalidInput(gettext("The reference is too long (at most 100 characters)."))
+    if not cash_needs_second_person(account, value):
+        service = cash_withdraw if withdraw else cash_deposit
+        return CashOutcome(cash=service(actor=staff, account=account, amount=value, reference=reference, ip=ip))
+    with transaction.atomic():
+        if withdraw and cash_lock([account.pk])[account.pk].available < value:
+            raise err.InsufficientCash()
+        request = CashRequest.objects.create(
+            account=account, direction=direction, amount=value, reference=reference, proposed_by=staff
+        )
+        audit_record(
+            actor=staff,
+            action="counter_cash_propose",
+            target=account.code,
+            ip=ip,
+            detail={"request": request.pk, "direction": direction, "amount": str(value), "reference": reference},
+        )
+    return CashOutcome(request=request)
+
+
+def _request_locked(staff: User, request_id: int) -> CashRequest:
+    """The request, locked, if it is one of the staff member's broker's; NotFound otherwise."""
+    broker_id = selectors.require_staff(staff)
+    request = (
+        CashRequest.objects.select_for_update(of=("self",))
+        .select_related("account", "proposed_by")
+        .filter(pk=request_id, account__broker_id=broker_id)
+        .first()
+    )
+    if request is None:
+        raise err.NotFound(gettext("No such cash request."))
+    if request.status != CashRequest.Status.PROPOSED:
+        raise CashRequestClosed()
+    return request
+
+
+def _decided(request: CashRequest, status: str, *, by: User | None, reason: str = "") -> CashRequest:
+    request.status, request.decided_by, request.decided_at, request.reason = status, by, timezone.now(), reason
+    request.save(update_fields=["status", "decided_by", "decided_at", "reason"])
+    return request
+
+
+def cash_request_approve(*, staff: User, request_id: int, ip: str | None = None) -> CashRequest:
+    """A second staff member approves: the cash moves now, in this transaction (DEPOSIT / WITHDRAWAL entry).
+
+    A withdrawal finds the available cash under the cash row's lock; short of it, InsufficientCash and nothing
+    changes (the request stays proposed).
+    """
+    try:
+        with transaction.atomic():
+            request = _request_locked(staff, request_id)
+            if staff.pk == request.proposed_by_id:
+                raise MakerChecker()
+            service = cash_withdraw if request.direction == CashRequest.Direction.WITHDRAW else cash_deposit
+            service(
+                actor=staff,
+                account=request.account,
+                amount=request.amount,
+                reference=request.reference,
+                ip=ip,
+                proposed_by=request.proposed_by,
+            )
+            _decided(request, CashRequest.Status.APPROVED, by=staff)
+            audit_record(
+                actor=staff,
+                action="counter_cash_approve",
+                target=request.account.code,
+                ip=ip,
+                detail={"request": request.pk, "direction": request.direction, "amount": str(request.amount)},
+            )
+            return request
+    except err.DomainError as exc:
+        if isinstance(exc, err.NotFound):
+            raise
+        # The refused attempt is recorded after its transaction rolled back.
+        audit_record(
+            actor=staff,
+            action="counter_cash_approve",
+            outcome="refused",
+            target=f"cash request {request_id}",
+            ip=ip,
+            detail={"code": exc.code},
+        )
+        raise
+
+
+@transaction.atomic
+def cash_request_reject(*, staff: User, request_id: int, reason: str, ip: str | None = None) -> CashRequest:
+    """A second staff member refuses the movement, with a reason; no cash moves."""
+    request = _request_locked(staff, request_id)
+    if staff.pk == request.proposed_by_id:
+        raise MakerChecker(gettext("Withdraw your own request instead of rejecting it."))
+    _decided(request, CashRequest.Status.REJECTED, by=staff, reason=err.reason_checked(reason))
+    audit_record(
+        actor=staff,
+        action="counter_cash_reject",
+        target=request.account.code,
+        ip=ip,
+        detail={"request": request.pk, "reason": request.reason},
+    )
+    return request
+
+
+@transaction.atomic
+def cash_request_withdraw(*, staff: User, request_id: int, reason: str = "", ip: str | None = None) -> CashRequest:
+    """The proposer takes the request back (an optional reason); no cash moves."""
+    request = _request_locked(staff, request_id)
+    if staff.pk != request.proposed_by_id:
+        raise err.PermissionDenied(gettext("Only the staff member who proposed it can withdraw the request."))
+    reason = (reason or "").strip()
+    if len(reason) > err.REASON_MAX_LENGTH:
+        raise err.ReasonTooLong()
+    _decided(request, CashRequest.Status.WITHDRAWN, by=None, reason=reason)
+    audit_record(
+        actor=staff,
+        action="counter_cash_withdraw_request",
+        target=request.account.code,
+        ip=ip,
+        detail={"request": request.pk, "reason": reason},
+    )
+    return request

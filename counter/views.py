@@ -23,7 +23,12 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from balances.services import cash_deposit, cash_withdraw
+from balances.services import (
+    cash_amount_checked,
+    cash_approval_threshold,
+    cash_movement_limit,
+    cash_needs_second_person,
+)
 from core import errors as err
 from core.audit import client_ip
 from core.forms import domain_error_message
@@ -36,6 +41,7 @@ from kyc.services import kyc_register
 
 from . import exports, selectors, services
 from .forms import CashForm, OpenAccountForm, StatementForm, add_domain_error
+from .models import CashRequest
 
 PAGE_SIZE = 50
 RECENT = 10
@@ -240,6 +246,8 @@ def _client_context(account: Account, **forms) -> dict:
         "deposit_form": forms.get("deposit_form") or CashForm(prefix="deposit"),
         "withdraw_form": forms.get("withdraw_form") or CashForm(prefix="withdraw"),
         "statement_form": statement_form,
+        "cash_threshold": _money(cash_approval_threshold(account)),
+        "cash_limit": _money(cash_movement_limit(account)),
     }
 
 
@@ -250,38 +258,80 @@ def client_detail(request, code: str):
     return render(request, "counter/client.html", _client_context(account))
 
 
+def _cash_confirmation(request, account: Account, form: CashForm) -> HttpResponse | None:
+    """Before paying out at once: the confirmation page, or None when the form has an error to show instead."""
+    try:
+        value = cash_amount_checked(account, form.cleaned_data["amount"])
+        available = account_balances(account)["cash"]["available"]
+        if value > available:
+            raise err.InsufficientCash()
+    except err.DomainError as exc:
+        add_domain_error(form, exc)
+        return None
+    return render(
+        request,
+        "counter/cash_confirm.html",
+        {
+            "client": _client_row(account),
+            "action": reverse("counter-withdraw", args=[account.code]),
+            "amount": form.data.get("withdraw-amount", ""),
+            "amount_display": _money(value),
+            "reference": form.cleaned_data["reference"],
+            "available": _money(available),
+            "after": _money(available - value),
+        },
+    )
+
+
 def _cash(request, code: str, *, withdraw: bool):
     account = selectors.client_get(request.user, code)
     prefix = "withdraw" if withdraw else "deposit"
     form = CashForm(request.POST, prefix=prefix)
     if form.is_valid():
-        service = cash_withdraw if withdraw else cash_deposit
-        try:
-            cash = service(
-                actor=request.user,
-                account=account,
-                amount=form.cleaned_data["amount"],
-                reference=form.cleaned_data["reference"],
-                ip=client_ip(request),
-            )
-        except err.DomainError as exc:
-            add_domain_error(form, exc)
+        amount = form.cleaned_data["amount"]
+        paying_out_now = withdraw and not cash_needs_second_person(account, amount)
+        if paying_out_now and request.POST.get("confirm") != "1":
+            confirmation = _cash_confirmation(request, account, form)
+            if confirmation is not None:
+                return confirmation
         else:
-            template = (
-                gettext("Paid out %(amount)s CNY from %(code)s; %(available)s CNY is available.")
-                if withdraw
-                else gettext("Deposited %(amount)s CNY to %(code)s; %(available)s CNY is available.")
-            )
-            messages.success(
-                request,
-                template
-                % {
-                    "amount": _money(form.cleaned_data["amount"]),
-                    "code": account.code,
-                    "available": _money(cash.available),
-                },
-            )
-            return redirect("counter-client", code=account.code)
+            try:
+                outcome = services.counter_cash(
+                    staff=request.user,
+                    account_code=account.code,
+                    direction=CashRequest.Direction.WITHDRAW if withdraw else CashRequest.Direction.DEPOSIT,
+                    amount=amount,
+                    reference=form.cleaned_data["reference"],
+                    ip=client_ip(request),
+                )
+            except err.DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                if outcome.request is not None:
+                    messages.info(
+                        request,
+                        gettext(
+                            "Request %(id)s: %(amount)s CNY is above the threshold of %(threshold)s CNY and waits "
+                            "for a second staff member's approval. No cash has moved yet."
+                        )
+                        % {
+                            "id": outcome.request.pk,
+                            "amount": _money(amount),
+                            "threshold": _money(cash_approval_threshold(account)),
+                        },
+                    )
+                    return redirect("counter-client", code=account.code)
+                template = (
+                    gettext("Paid out %(amount)s CNY from %(code)s; %(available)s CNY is available.")
+                    if withdraw
+                    else gettext("Deposited %(amount)s CNY to %(code)s; %(available)s CNY is available.")
+                )
+                messages.success(
+                    request,
+                    template
+                    % {"amount": _money(amount), "code": account.code, "available": _money(outcome.cash.available)},
+                )
+                return redirect("counter-client", code=account.code)
     context = _client_context(account, **{f"{prefix}_form": form})
     return render(request, "counter/client.html", context, status=400)
 
@@ -465,3 +515,121 @@ def client_statement(request, code: str):
             "query": urlencode({"start": statement.start.isoformat(), "end": statement.end.isoformat()}),
         }
     return render(request, "counter/statement.html", context)
+
+
+# --------------------------------------------------------------------------
+# Cash requests: the second person
+
+
+def _request_row(r: CashRequest, user) -> dict:
+    return {
+        "id": r.pk,
+        "account": r.account.code,
+        "direction": r.direction,
+        "direction_label": CashRequest.Direction(r.direction).label,
+        "amount": _money(r.amount),
+        "reference": r.reference,
+        "status": r.status,
+        "status_label": CashRequest.Status(r.status).label,
+        "proposed_by": r.proposed_by.username,
+        "proposed_at": r.proposed_at,
+        "decided_by": r.decided_by.username if r.decided_by else "",
+        "decided_at": r.decided_at,
+        "reason": r.reason,
+        "mine": r.proposed_by_id == user.pk,
+    }
+
+
+@staff_page
+@never_cache
+def cash_requests(request):
+    waiting = selectors.cash_requests_of(request.user, status=CashRequest.Status.PROPOSED)
+    decided = selectors.cash_requests_of(request.user).exclude(status=CashRequest.Status.PROPOSED)[: RECENT * 2]
+    return render(
+        request,
+        "counter/cash_requests.html",
+        {
+            "waiting": [_request_row(r, request.user) for r in waiting],
+            "decided": [_request_row(r, request.user) for r in decided],
+        },
+    )
+
+
+def _request_of(request, request_id: int) -> CashRequest:
+    found = selectors.cash_requests_of(request.user).filter(pk=request_id).first()
+    if found is None:
+        raise err.NotFound(gettext("No such cash request."))
+    return found
+
+
+@staff_page
+@require_POST
+def cash_request_approve(request, request_id: int):
+    found = _request_of(request, request_id)
+    if (
+        found.direction == CashRequest.Direction.WITHDRAW
+        and found.status == CashRequest.Status.PROPOSED
+        and found.proposed_by_id != request.user.pk
+        and request.POST.get("confirm") != "1"
+    ):
+        available = account_balances(found.account)["cash"]["available"]
+        return render(
+            request,
+            "counter/cash_confirm.html",
+            {
+                "client": _client_row(selectors.client_get(request.user, found.account.code)),
+                "action": reverse("counter-cash-request-approve", args=[found.pk]),
+                "request_row": _request_row(found, request.user),
+                "amount_display": _money(found.amount),
+                "reference": found.reference,
+                "available": _money(available),
+                "after": _money(available - found.amount),
+                "short": found.amount > available,
+            },
+        )
+    try:
+        done = services.cash_request_approve(staff=request.user, request_id=request_id, ip=client_ip(request))
+    except err.NotFound:
+        raise
+    except err.DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        template = (
+            gettext("Request %(id)s approved: paid out %(amount)s CNY from %(code)s.")
+            if done.direction == CashRequest.Direction.WITHDRAW
+            else gettext("Request %(id)s approved: deposited %(amount)s CNY to %(code)s.")
+        )
+        messages.success(request, template % {"id": done.pk, "amount": _money(done.amount), "code": done.account.code})
+    return redirect("counter-cash-requests")
+
+
+@staff_page
+@require_POST
+def cash_request_reject(request, request_id: int):
+    try:
+        done = services.cash_request_reject(
+            staff=request.user, request_id=request_id, reason=request.POST.get("reason", ""), ip=client_ip(request)
+        )
+    except err.NotFound:
+        raise
+    except err.DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, gettext("Request %(id)s rejected; no cash moved.") % {"id": done.pk})
+    return redirect("counter-cash-requests")
+
+
+@staff_page
+@require_POST
+def cash_request_withdraw(request, request_id: int):
+    try:
+        done = services.cash_request_withdraw(
+            staff=request.user, request_id=request_id, reason=request.POST.get("reason", ""), ip=client_ip(request)
+        )
+    except err.NotFound:
+        raise
+    except err.DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, gettext("Request %(id)s withdrawn; no cash moved.") % {"id": done.pk})
+    return redirect("counter-cash-requests")

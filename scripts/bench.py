@@ -150,7 +150,15 @@ def seed(*, investors: int, securities: int, net_securities: int = 0) -> dict:
         # No password: hashing one costs more than the whole seed.
         return User.objects.create_user(username=username, password=None, role=role, **kwargs)
 
-    broker = Broker.objects.create(code="BENCH", name="Bench Broker", fee_bps=Decimal("2.5"), fee_minimum=Decimal("5"))
+    # Funding a bench investor is one large deposit by one person: the broker's two-person threshold is above it.
+    broker = Broker.objects.create(
+        code="BENCH",
+        name="Bench Broker",
+        fee_bps=Decimal("2.5"),
+        fee_minimum=Decimal("5"),
+        cash_approval_threshold=Decimal("10000000000"),
+        cash_movement_limit=Decimal("10000000000"),
+    )
     account_open(kind=Account.Kind.FEE, name="fees", broker=broker)
     staff = user("bench-staff", Role.BROKER_STAFF, broker=broker)
     depository = user("bench-depository", Role.DEPOSITORY_OPERATOR)

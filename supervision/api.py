@@ -71,6 +71,7 @@ class FreezeInput(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
+@extend_schema_serializer(component_name="SupervisionDecisionReason")
 class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 

@@ -98,7 +98,9 @@ class Market:
             level=level,
             qualified=qualified,
         )
-        if Decimal(cash) > 0:
+        if Decimal(cash) > self.broker.cash_approval_threshold:  # two people, as at the counter
+            cash_deposit(actor=self.checker, account=account, amount=Decimal(cash), proposed_by=self.staff)
+        elif Decimal(cash) > 0:
             cash_deposit(actor=self.staff, account=account, amount=Decimal(cash))
         if shares:
             self.issue(account, shares, security=security)

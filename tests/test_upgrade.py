@@ -255,7 +255,7 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
     # Then core.0001 was recorded first, the moved models' content types were relabelled, and balances,
     # trades, ledger entries and blocks are exactly as before
     assert "Recorded core.0001_initial (state only) on a database made before the move." in out
-    assert site.applied("core") == ["0001_initial", "0002_content_types"]
+    assert site.applied("core")[:2] == ["0001_initial", "0002_content_types"]  # later core migrations follow
     types = site.content_types()
     moved = {
         ("core", "user"),

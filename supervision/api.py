@@ -95,7 +95,7 @@ class FreezeListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("account", str, required=False), OpenApiParameter("status", str, required=False)],
-        responses=FreezeOutput(many=True),
+        responses={200: FreezeOutput(many=True), **ERRORS},
     )
     def get(self, request):
         qs = _freezes_for(request.user)
@@ -170,7 +170,7 @@ class ForcedTransferInput(serializers.Serializer):
 class ForcedTransferListApi(APIView):
     pagination_class = Pagination
 
-    @extend_schema(responses=ForcedTransferOutput(many=True))
+    @extend_schema(responses={200: ForcedTransferOutput(many=True), **ERRORS})
     def get(self, request):
         if request.user.role not in SUPERVISORY_READERS:
             raise err.PermissionDenied()
@@ -217,7 +217,10 @@ CORRECTION_READERS = {Role.REGULATOR, Role.AUDITOR, Role.DEPOSITORY_OPERATOR, Ro
 class CorrectionListApi(APIView):
     pagination_class = Pagination
 
-    @extend_schema(parameters=[OpenApiParameter("trade", int, required=False)], responses=CorrectionOutput(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("trade", int, required=False)],
+        responses={200: CorrectionOutput(many=True), **ERRORS},
+    )
     def get(self, request):
         if request.user.role not in CORRECTION_READERS:
             raise err.PermissionDenied()

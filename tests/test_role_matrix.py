@@ -17,6 +17,8 @@ DEPOSITORY = {Role.DEPOSITORY_OPERATOR}
 PUBLISHERS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR}
 REGISTER_READERS = {Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
 ISSUANCE_READERS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
+INSTRUCTION_SETTERS = {Role.DEPOSITORY_OPERATOR, Role.REGULATOR}
+INSTRUCTION_READERS = {Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
 
 
 def _next_weekday() -> str:
@@ -43,6 +45,9 @@ MATRIX = [
     ("get", "/api/v1/market/", None, ALL),
     ("get", "/api/v1/calendar/holidays/", None, ALL),
     ("get", "/api/v1/securities/{code}/disclosures/", None, ALL),
+    ("post", "/api/v1/settlement-instructions/", {"security": "{code}", "reason": "matrix",
+                                                  "ends_at": "2099-01-01T00:00:00+08:00"}, INSTRUCTION_SETTERS),
+    ("get", "/api/v1/settlement-instructions/", None, INSTRUCTION_READERS),
 ]  # fmt: skip
 
 

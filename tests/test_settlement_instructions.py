@@ -509,3 +509,25 @@ def test_the_monitor_data_carries_the_pending_and_held_lists(client, two_books):
     assert f'data-trade="{held.pk}"' in data["held_html"]
     assert f'data-trade="{pending.pk}"' in data["pending_html"]
     assert data["held"] == 1 and data["pending_key"].startswith(f"{pending.pk}:")
+
+
+def _settle_queries(trade) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert trade_settle(trade_id=trade.pk) is True
+    return len(queries)
+
+
+def test_instructions_cost_a_gross_settlement_no_extra_query(two_books):
+    market, other, _mm, a, b = two_books
+    # given a trade settled with no instruction at all, and its twin settled beside three that do not match it
+    t1, t2 = buy(market, a, "a"), buy(market, b, "b")
+    block_seal()
+    without = _settle_queries(t1)
+    instruct(market.depository, account=a)
+    instruct(market.depository, security=other)
+    instruct(market.depository, min_amount="5000.00")
+    # then the instructions are checked inside the statement that locks the trade
+    assert _settle_queries(t2) == without

@@ -1,4 +1,5 @@
-"""Settlement API: depository operators hold, release or refuse; the monitor's figures."""
+"""Settlement API: depository operators hold, release or refuse; the monitor's figures; standing settlement
+instructions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.fields import DecimalString
+from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
 from core.permissions import require_role
@@ -16,7 +19,7 @@ from core.roles import SUPERVISORS
 from exchange import selectors as exchange_selectors
 from exchange.api.views import TradeOutput
 
-from . import selectors, services
+from . import instructions, selectors, services
 
 
 @extend_schema_serializer(component_name="SettlementReasonInput")
@@ -112,3 +115,104 @@ class TradeDetailApi(APIView):
         data["lifecycle"] = selectors.trade_lifecycle(trade)
         data["notes"] = exchange_selectors.trade_notes([trade.pk]).get(trade.pk, [])
         return Response(data)
+
+
+# --------------------------------------------------------------------------
+# Standing settlement instructions (settlement.instructions): depository operators and regulators set and end
+# them; auditors read them too.
+
+
+class InstructionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.CharField(source="account.code", allow_null=True, default=None)
+    security = serializers.CharField(source="security.code", allow_null=True, default=None)
+    min_amount = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    reason = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    ended_by = serializers.CharField(source="ended_by.username", allow_null=True, default=None)
+    end_reason = serializers.CharField(allow_blank=True)
+    held_trades = serializers.IntegerField(help_text="how many trades it held")
+
+    def get_status(self, obj) -> str:
+        return instructions.instruction_status(obj)
+
+
+@extend_schema_serializer(component_name="SettlementInstructionInput")
+class InstructionInput(serializers.Serializer):
+    """At least one of ``account``, ``security`` and ``min_amount``; several combine with AND."""
+
+    account = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    security = serializers.CharField(max_length=16, required=False, allow_null=True, allow_blank=True)
+    min_amount = DecimalString(
+        max_digits=20, required=False, allow_null=True, help_text="hold trades worth at least this (CNY)"
+    )
+    reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
+    ends_at = serializers.DateTimeField(help_text="ISO 8601 with a time zone; in the future")
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: gettext("Unknown field.") for name in unknown})
+        return attrs
+
+
+@extend_schema_serializer(component_name="SettlementInstructionEnd")
+class InstructionEndInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
+
+
+class InstructionListApi(APIView):
+    """Standing settlement instructions, newest first, active and ended, each with the number of trades it
+    held (depository operators, regulators, auditors); depository operators and regulators set new ones."""
+
+    pagination_class = Pagination
+
+    @extend_schema(responses={200: InstructionOutput(many=True), **ERRORS})
+    def get(self, request):
+        instructions.require_reader(request.user)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(instructions.instructions_listed(), request, view=self)
+        return paginator.get_paginated_response(InstructionOutput(page, many=True).data)
+
+    @extend_schema(request=InstructionInput, responses={201: InstructionOutput, **ERRORS})
+    def post(self, request):
+        # The role first: whoever may not set instructions learns nothing from the validation of the rest.
+        instructions.require_setter(request.user)
+        data = InstructionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        instruction = instructions.instruction_create(
+            actor=request.user,
+            account_code=v.get("account"),
+            security_code=v.get("security"),
+            min_amount=v.get("min_amount"),
+            reason=v["reason"],
+            ends_at=v["ends_at"],
+            ip=client_ip(request),
+        )
+        return Response(InstructionOutput(_listed(instruction.pk)).data, status=201)
+
+
+def _listed(instruction_id: int):
+    return instructions.instructions_listed().get(pk=instruction_id)
+
+
+class InstructionEndApi(APIView):
+    """End an instruction early, with a reason: it holds nothing more; the trades it held stay held."""
+
+    @extend_schema(request=InstructionEndInput, responses={200: InstructionOutput, **ERRORS})
+    def post(self, request, instruction_id: int):
+        instructions.require_setter(request.user)
+        data = InstructionEndInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        instructions.instruction_end(
+            actor=request.user,
+            instruction_id=instruction_id,
+            reason=data.validated_data["reason"],
+            ip=client_ip(request),
+        )
+        return Response(InstructionOutput(_listed(instruction_id)).data)

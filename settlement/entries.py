@@ -2,7 +2,8 @@
 
 * SETTLEMENT, gross (one trade) or net (a window's trades in one security);
 * SETTLEMENT_HOLD and SETTLEMENT_RELEASE: a depository operator holds or
-  releases a pending trade (nothing moves);
+  releases a pending trade (nothing moves); a standing settlement instruction
+  holds a trade at settlement (SETTLEMENT_HOLD with its ``instruction`` id);
 * SETTLEMENT_FAILED: a refusal, which releases both sides' reservations.
 
 Every writer and reader (the replay check, client statements) goes through
@@ -81,6 +82,14 @@ class Hold(Payload):
     security: str
     reason: str
     at: dt.datetime
+
+
+@dataclass(frozen=True)
+class InstructionHold(Hold):
+    """A trade held at settlement by a standing settlement instruction: its id, and its reason as ``reason``.
+    (A hold by hand has no ``instruction`` key, so its bytes are what they were.)"""
+
+    instruction: int
 
 
 @dataclass(frozen=True)

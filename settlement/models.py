@@ -7,6 +7,7 @@ points at the ledger entry written in the same transaction.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F, Q
 
 from core.models import User
 from registry.models import Security
@@ -51,3 +52,61 @@ class SettlementAction(models.Model):
     actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     entry = models.OneToOneField("ledger.Entry", on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()
+    # A hold made by a standing instruction (its creator is the actor); null for a hold by hand.
+    instruction = models.ForeignKey(
+        "SettlementInstruction", null=True, blank=True, on_delete=models.PROTECT, related_name="holds"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(instruction__isnull=True) | Q(action="hold"), name="settlementaction_instruction_holds"
+            ),
+            # An instruction holds a trade at most once, whatever the retries (and never again once released).
+            models.UniqueConstraint(
+                fields=["trade"], condition=Q(instruction__isnull=False), name="settlementaction_one_instruction_hold"
+            ),
+        ]
+
+
+class SettlementInstruction(models.Model):
+    """A standing instruction of the depository or a regulator: hold, before they settle, the trades of an
+    account (as buyer or seller), of a security, or of a value of at least ``min_amount`` — several criteria
+    combine with AND — from its creation until ``ends_at`` or an early end.
+
+    The instruction itself moves nothing, so creating and ending it are audit records only; each trade it
+    holds gets a SETTLEMENT_HOLD entry naming it (``settlement.services``).
+    """
+
+    account = models.ForeignKey("core.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    security = models.ForeignKey(Security, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    min_amount = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    end_reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(account__isnull=False) | Q(security__isnull=False) | Q(min_amount__isnull=False),
+                name="instruction_has_a_criterion",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_amount__isnull=True) | Q(min_amount__gt=0), name="instruction_min_amount_positive"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="instruction_reason_given"),
+            models.CheckConstraint(condition=Q(ends_at__gt=F("created_at")), name="instruction_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True, ended_by__isnull=True, end_reason="")
+                | Q(ended_at__isnull=False, ended_by__isnull=False, ended_at__gte=F("created_at")) & ~Q(end_reason=""),
+                name="instruction_ended_completely",
+            ),
+        ]
+        indexes = [
+            # Settlement looks up the active instructions for every trade: the unended ones, by their end.
+            models.Index(fields=["ends_at"], condition=Q(ended_at__isnull=True), name="instruction_active"),
+        ]

@@ -25,9 +25,12 @@ def trades_awaiting() -> QuerySet[Trade]:
 
 
 def _with_reason(trades: QuerySet[Trade]) -> QuerySet[Trade]:
-    """Each trade with the reason of its latest hold, release or refusal: why it is held, or was refused."""
-    latest = SettlementAction.objects.filter(trade=OuterRef("pk")).order_by("-at", "-id").values("reason")[:1]
-    return trades.annotate(reason=Subquery(latest))
+    """Each trade with the reason of its latest hold, release or refusal: why it is held, or was refused (and
+    ``held_by_instruction``, the standing instruction that held it, if one did)."""
+    latest = SettlementAction.objects.filter(trade=OuterRef("pk")).order_by("-at", "-id")
+    return trades.annotate(
+        reason=Subquery(latest.values("reason")[:1]), held_by_instruction=Subquery(latest.values("instruction_id")[:1])
+    )
 
 
 def trades_held() -> QuerySet[Trade]:

@@ -18,7 +18,10 @@ second time.
 Only sealed trades settle: the block holding a trade's entry is its proof of
 existence. A depository operator can hold a pending trade (it then waits),
 release it, or refuse it: refusal releases both sides' reservations and
-writes SETTLEMENT_FAILED. While the market is halted (``registry.services.market_halt``)
+writes SETTLEMENT_FAILED. A trade matching an active standing instruction
+(``settlement.instructions``) is held instead of settled, in the settlement
+transaction and under the same locks (a SETTLEMENT_HOLD entry naming the
+instruction); a net batch settles without it. While the market is halted (``registry.services.market_halt``)
 nothing settles; the sweep settles what waited once it resumes.
 
 Lock order: trade rows by id, then cash rows by account pk, then positions
@@ -49,8 +52,9 @@ from ledger.services import entry_write
 from registry.models import MarketState, Security
 from registry.services import market_is_halted
 
-from .entries import GrossSettlement, Hold, NetSettlement, Refusal, Release
-from .models import Settlement, SettlementAction, SettlementBatch
+from .entries import GrossSettlement, Hold, InstructionHold, NetSettlement, Refusal, Release
+from .instructions import matching_instruction
+from .models import Settlement, SettlementAction, SettlementBatch, SettlementInstruction
 
 PENDING = (Trade.Status.MATCHED,)
 
@@ -113,19 +117,41 @@ def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
     return _Legs(trade, value, value + trade.buyer_fee, value - trade.seller_fee, fees)
 
 
-def _lock_trade(trade_id: int) -> Trade | None:
+def _lock_trade(trade_id: int, *, now=None) -> Trade | None:
     """The trade, locked, with its security and parties; ``trade.sealed`` tells whether its entry is in a block,
-    ``trade.market_halted`` whether the market's kill switch is on (both read in the locking statement)."""
-    return (
+    ``trade.market_halted`` whether the market's kill switch is on, and, given ``now``,
+    ``trade.instruction_id`` the standing instruction that holds it, if any (all read in the locking statement)."""
+    qs = (
         Trade.objects.select_for_update(of=("self",))
         .select_related("security", "buyer__broker", "seller__broker")
         .annotate(
             sealed=Exists(Leaf.objects.filter(entry_id=OuterRef("entry_id"))),
             market_halted=Exists(MarketState.objects.filter(id=1, halted=True)),
         )
-        .filter(pk=trade_id)
-        .first()
     )
+    if now is not None:
+        qs = qs.annotate(instruction_id=matching_instruction(now))
+    return qs.filter(pk=trade_id).first()
+
+
+def _instruction_hold(trade: Trade, instruction_id: int, now) -> None:
+    """Hold a locked, pending trade by a standing instruction: SETTLEMENT_HOLD naming it, with its reason;
+    the instruction's creator is the hold's actor. Nothing moves."""
+    instruction = SettlementInstruction.objects.get(pk=instruction_id)
+    record = InstructionHold(
+        trade_id=trade.pk, security=trade.security.code, reason=instruction.reason, at=now, instruction=instruction.pk
+    )
+    entry = entry_write(record, recorded_at=now)
+    SettlementAction.objects.create(
+        trade=trade,
+        action=SettlementAction.Action.HOLD,
+        reason=instruction.reason,
+        actor_id=instruction.created_by_id,
+        entry=entry,
+        at=now,
+        instruction=instruction,
+    )
+    Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.HELD)
 
 
 # --------------------------------------------------------------------------
@@ -133,16 +159,20 @@ def _lock_trade(trade_id: int) -> Trade | None:
 
 
 def trade_settle(*, trade_id: int) -> bool:
-    """Settle one sealed, pending trade. True if it settled now; False if there was nothing to do."""
+    """Settle one sealed, pending trade. True if it settled now; False if there was nothing to do, or if a
+    standing instruction held it instead."""
     with transaction.atomic():
-        trade = _lock_trade(trade_id)
+        trade = _lock_trade(trade_id, now=timezone.now())
         # A halted market pauses settlement: the trade waits, and the sweep settles it after resume.
         if trade is None or trade.status not in PENDING or not trade.sealed or trade.market_halted:
             return False
         if trade.security.settlement_mode != Security.SettlementMode.GROSS:
             return False
-        legs = _legs(trade, _fee_accounts([trade.buyer, trade.seller]))
         now = timezone.now()
+        if trade.instruction_id is not None:
+            _instruction_hold(trade, trade.instruction_id, now)
+            return False
+        legs = _legs(trade, _fee_accounts([trade.buyer, trade.seller]))
         entry = entry_write(_gross_record(legs, now), recorded_at=now)
         Settlement.objects.create(trade=trade, mode=Settlement.Mode.GROSS, entry=entry, settled_at=now)
         Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.SETTLED)
@@ -223,7 +253,9 @@ class NetResult:
 
 
 def net_settle(*, security_code: str) -> NetResult:
-    """Settle every sealed pending trade of a net-mode security as one batch, or none of them."""
+    """Settle every sealed pending trade of a net-mode security as one batch, or none of them.
+
+    The trades a standing instruction matches are held first, in the same transaction, and left out."""
     with transaction.atomic():
         security = Security.objects.filter(code=security_code, settlement_mode=Security.SettlementMode.NET).first()
         if security is None:
@@ -233,12 +265,20 @@ def net_settle(*, security_code: str) -> NetResult:
         ids = list(
             trades_ready(mode=Security.SettlementMode.NET).filter(security=security).values_list("id", flat=True)
         )
-        trades = list(
+        now = timezone.now()
+        locked = list(
             Trade.objects.select_for_update(of=("self",))
             .select_related("security", "buyer__broker", "seller__broker")
+            .annotate(instruction_id=matching_instruction(now))
             .filter(pk__in=ids, status=Trade.Status.MATCHED)
             .order_by("id")
         )
+        trades = []
+        for trade in locked:
+            if trade.instruction_id is not None:
+                _instruction_hold(trade, trade.instruction_id, now)
+            else:
+                trades.append(trade)
         if not trades:
             return NetResult(batch=None, trades=0)
         fee_accounts = _fee_accounts([a for t in trades for a in (t.buyer, t.seller)])
@@ -280,7 +320,6 @@ def net_settle(*, security_code: str) -> NetResult:
                     gettext("%(account)s cannot deliver its net obligation; nothing settled.")
                     % {"account": codes[account_id]}
                 )
-        now = timezone.now()
         entry = entry_write(
             NetSettlement(
                 mode="net",

@@ -8,4 +8,10 @@ urlpatterns = [
     path("trades/<int:trade_id>/release/", api.TradeReleaseApi.as_view(), name="api-trade-release"),
     path("trades/<int:trade_id>/refuse/", api.TradeRefuseApi.as_view(), name="api-trade-refuse"),
     path("settlement/monitor/", api.MonitorApi.as_view(), name="api-settlement-monitor"),
+    path("settlement-instructions/", api.InstructionListApi.as_view(), name="api-settlement-instructions"),
+    path(
+        "settlement-instructions/<int:instruction_id>/end/",
+        api.InstructionEndApi.as_view(),
+        name="api-settlement-instruction-end",
+    ),
 ]

@@ -1,4 +1,5 @@
-"""The settlement monitor page (depository operators act; other supervisors watch)."""
+"""The settlement monitor page (depository operators act; other supervisors watch), with the standing
+settlement instructions (depository operators and regulators set and end them; auditors see them)."""
 
 from __future__ import annotations
 
@@ -6,38 +7,69 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
-from core.errors import DomainError
+from core.errors import REASON_MAX_LENGTH, DomainError
 from core.models import Role
 from core.permissions import role_required
 from core.roles import SUPERVISORS
 
-from . import selectors, services
+from . import instructions, selectors, services
+from .forms import InstructionEndForm, InstructionForm
 
 ACTIONS = {"hold": services.trade_hold, "release": services.trade_release, "refuse": services.trade_refuse}
 
+# The rows the monitor shows of each list (the page, and each refresh of it).
+PENDING_ROWS = 200
+HELD_ROWS = 200
+
+
+def _can_act(request) -> bool:
+    return request.user.role == Role.DEPOSITORY_OPERATOR
+
+
+def _lists(request) -> dict:
+    return {
+        "awaiting": list(selectors.trades_awaiting()[:PENDING_ROWS]),
+        "held": list(selectors.trades_held()[:HELD_ROWS]),
+    }
+
 
 @role_required(*SUPERVISORS)
-def monitor(request):
+def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
     now = timezone.now()
     context = {
         "summary": selectors.monitor_summary(now=now),
-        "awaiting": list(selectors.trades_awaiting()[:200]),
-        "held": list(selectors.trades_held()[:200]),
+        **_lists(request),
         "failed": list(selectors.trades_failed(since=now - timezone.timedelta(hours=24))[:100]),
-        "can_act": request.user.role == Role.DEPOSITORY_OPERATOR,
+        "can_act": _can_act(request),
+        "can_read_instructions": request.user.role in instructions.READERS,
+        "can_set_instructions": request.user.role in instructions.SETTERS,
     }
-    return render(request, "settlement/monitor.html", context)
+    if context["can_read_instructions"]:
+        context["instructions"] = list(instructions.instructions_active(now))
+        context["instruction_form"] = form or InstructionForm()
+        context["reason_max"] = REASON_MAX_LENGTH
+    return render(request, "settlement/monitor.html", context, status=status)
 
 
 @role_required(*SUPERVISORS)
 def monitor_data(request):
+    """The summary, and the pending and held lists rendered by the page's own template (refreshed every 3 s)."""
     summary = selectors.monitor_summary()
     summary["as_of"] = summary["as_of"].isoformat()
+    lists = _lists(request)
+    can_act = _can_act(request)
+    for kind, rows in (("pending", lists["awaiting"]), ("held", lists["held"])):
+        summary[f"{kind}_html"] = render_to_string(
+            "settlement/_trades.html", {"rows": rows, "kind": kind, "can_act": can_act}, request=request
+        )
+        # What the rows show that can change: which trades, and (pending) the block each was sealed in.
+        summary[f"{kind}_key"] = ",".join(f"{t.pk}:{getattr(t, 'block_height', '')}" for t in rows)
     return JsonResponse(summary)
 
 
@@ -54,4 +86,48 @@ def trade_action(request, trade_id: int, action: str):
     else:
         done = {"hold": _("held"), "release": _("released"), "refuse": _("refused")}[action]
         messages.success(request, _("Trade %(id)s %(done)s.") % {"id": trade_id, "done": done})
+    return redirect("settlement-monitor")
+
+
+@role_required(*instructions.SETTERS)
+@require_POST
+def instruction_create(request):
+    form = InstructionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            instruction = instructions.instruction_create(
+                actor=request.user,
+                account_code=data["account"],
+                security_code=data["security"],
+                min_amount=data["min_amount"],
+                reason=data["reason"],
+                ends_at=data["ends_at"],
+                ip=client_ip(request),
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Settlement instruction %(id)s set.") % {"id": instruction.pk})
+            return redirect("settlement-monitor")
+    return monitor(request, form=form, status=400)
+
+
+@role_required(*instructions.SETTERS)
+@require_POST
+def instruction_end(request, instruction_id: int):
+    form = InstructionEndForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise DomainError(" ".join(e for errors in form.errors.values() for e in errors))
+        instructions.instruction_end(
+            actor=request.user,
+            instruction_id=instruction_id,
+            reason=form.cleaned_data["reason"],
+            ip=client_ip(request),
+        )
+    except DomainError as exc:
+        messages.error(request, _("Instruction %(id)s: %(error)s") % {"id": instruction_id, "error": exc.message})
+    else:
+        messages.success(request, _("Settlement instruction %(id)s ended.") % {"id": instruction_id})
     return redirect("settlement-monitor")

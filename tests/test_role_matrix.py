@@ -17,6 +17,8 @@ DEPOSITORY = {Role.DEPOSITORY_OPERATOR}
 PUBLISHERS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR}
 REGISTER_READERS = {Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
 ISSUANCE_READERS = {Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
+INSTRUCTION_SETTERS = {Role.DEPOSITORY_OPERATOR, Role.REGULATOR}
+INSTRUCTION_READERS = {Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR}
 
 
 def _next_weekday() -> str:
@@ -54,6 +56,9 @@ MATRIX = [
                                            Role.EXCHANGE_OPERATOR}),
     ("post", "/api/v1/corrections/", {"trade": 999999, "new_price": "1.00", "new_quantity": 0, "reason": "m"},
      {Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR}),
+    ("post", "/api/v1/settlement-instructions/", {"security": "{code}", "reason": "matrix",
+                                                  "ends_at": "2099-01-01T00:00:00+08:00"}, INSTRUCTION_SETTERS),
+    ("get", "/api/v1/settlement-instructions/", None, INSTRUCTION_READERS),
 ]  # fmt: skip
 
 

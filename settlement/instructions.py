@@ -1,0 +1,208 @@
+"""Standing settlement instructions (缓交收 / 拒绝交收 at sub-second settlement, DESIGN.md §6).
+
+Gross trades settle within a second of their block, too fast for a depository
+operator to hold one by hand. So the depository or a regulator sets a standing
+instruction: hold, before they settle, the trades of an account (as buyer or
+seller), of a security, or worth at least an amount — several criteria combine
+with AND — from now until an end the instruction names, or until ended early.
+
+* An instruction moves nothing: creating and ending it are audit records
+  (``settlement_instruction_create`` / ``_end``), not ledger entries. Each
+  trade it holds gets the usual SETTLEMENT_HOLD entry, naming the instruction
+  and carrying its reason, written by ``settlement.services`` inside the
+  settlement transaction, under the trade's lock (gross) or the batch's.
+* ``matching_instruction`` is the one subquery settlement adds to the
+  statement that locks the trade (or the batch's trades): the active
+  instructions are few, and found by a partial index on their end.
+* A held trade waits for a depository operator's release or refusal, as a
+  trade held by hand. A released trade is never held again by an instruction
+  (the operator decided it settles), and an instruction holds a trade at most
+  once (a unique constraint), whatever the retries. A settled trade is never
+  touched.
+* The database refuses an instruction without a criterion, with an amount
+  that is not positive, without a reason, that ends before it starts, or that
+  is half ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core import errors as err
+from core.audit import audit_record
+from core.models import Account, Role, User
+from registry.models import Security
+
+from .models import SettlementAction, SettlementInstruction
+
+# Who sets and ends instructions; who reads them.
+SETTERS = frozenset({Role.DEPOSITORY_OPERATOR, Role.REGULATOR})
+READERS = frozenset({*SETTERS, Role.AUDITOR})
+
+InstructionNoCriterion = err.error_class(
+    "InstructionNoCriterion",
+    "instruction_no_criterion",
+    _("Name an account, a security or a minimum amount (or several)."),
+)
+InstructionEndNotFuture = err.error_class(
+    "InstructionEndNotFuture", "instruction_end_not_future", _("The end must be in the future.")
+)
+InstructionAmountNotPositive = err.error_class(
+    "InstructionAmountNotPositive", "instruction_amount_not_positive", _("The minimum amount must be above zero.")
+)
+InstructionNotActive = err.error_class(
+    "InstructionNotActive", "instruction_not_active", _("The instruction has already ended."), 409
+)
+UnknownAccount = err.error_class("UnknownAccount", "unknown_account", _("No account has that code."), 404)
+
+# The largest amount the column holds (20 digits, 2 after the point).
+MAX_AMOUNT = Decimal("999999999999999999.99")
+
+
+def require_setter(actor: User) -> None:
+    if actor.role not in SETTERS:
+        raise err.PermissionDenied(gettext("Only depository operators and regulators set settlement instructions."))
+
+
+def require_reader(actor: User) -> None:
+    if actor.role not in READERS:
+        raise err.PermissionDenied(
+            gettext("Only depository operators, regulators and auditors see settlement instructions.")
+        )
+
+
+def active(now: dt.datetime) -> Q:
+    return Q(ended_at__isnull=True, ends_at__gt=now, created_at__lte=now)
+
+
+def matching_instruction(now: dt.datetime) -> Subquery:
+    """For a trade query: the id of the oldest active instruction the trade matches, or null.
+
+    A trade the depository released is left alone (it settles)."""
+    released = SettlementAction.objects.filter(trade=OuterRef(OuterRef("pk")), action=SettlementAction.Action.RELEASE)
+    matches = (
+        SettlementInstruction.objects.filter(active(now))
+        .filter(Q(account__isnull=True) | Q(account=OuterRef("buyer_id")) | Q(account=OuterRef("seller_id")))
+        .filter(Q(security__isnull=True) | Q(security=OuterRef("security_id")))
+        # price has two decimals and quantity is whole: price × quantity is the trade's value exactly
+        .filter(Q(min_amount__isnull=True) | Q(min_amount__lte=OuterRef("price") * OuterRef("quantity")))
+        .filter(~Exists(released))
+        .order_by("id")
+        .values("id")[:1]
+    )
+    return Subquery(matches)
+
+
+def instructions_listed() -> QuerySet[SettlementInstruction]:
+    """Every instruction, newest first, with the number of trades it held."""
+    return (
+        SettlementInstruction.objects.select_related("account", "security", "created_by", "ended_by")
+        .annotate(held_trades=Count("holds"))
+        .order_by("-created_at", "-id")
+    )
+
+
+def instructions_active(now: dt.datetime | None = None) -> QuerySet[SettlementInstruction]:
+    return instructions_listed().filter(active(now or timezone.now()))
+
+
+def instruction_status(instruction: SettlementInstruction, now: dt.datetime | None = None) -> str:
+    """active, ended (early, by someone) or expired (its end passed)."""
+    if instruction.ended_at is not None:
+        return "ended"
+    return "active" if instruction.ends_at > (now or timezone.now()) else "expired"
+
+
+def instruction_create(
+    *,
+    actor: User,
+    account_code: str | None,
+    security_code: str | None,
+    min_amount: Decimal | None,
+    reason: str,
+    ends_at: dt.datetime,
+    ip: str | None = None,
+) -> SettlementInstruction:
+    """Set a standing instruction: from now until ``ends_at``, hold the trades it matches before they settle."""
+    require_setter(actor)
+    reason = err.reason_checked(reason)
+    account_code = (account_code or "").strip() or None
+    security_code = (security_code or "").strip() or None
+    if account_code is None and security_code is None and min_amount is None:
+        raise InstructionNoCriterion()
+    if min_amount is not None:
+        if not isinstance(min_amount, Decimal):
+            raise TypeError("min_amount must be a Decimal")
+        if not min_amount.is_finite() or min_amount <= 0:
+            raise InstructionAmountNotPositive()
+        if min_amount > MAX_AMOUNT or min_amount != min_amount.quantize(Decimal("0.01")):
+            raise err.InvalidInput(gettext("The minimum amount must be in yuan and fen, at most 18 digits."))
+    if ends_at.tzinfo is None:
+        raise err.InvalidInput(gettext("The end needs a time zone."))
+    now = timezone.now()
+    if ends_at <= now:
+        raise InstructionEndNotFuture()
+    account = None
+    if account_code is not None:
+        account = Account.objects.filter(code=account_code).first()
+        if account is None:
+            raise UnknownAccount()
+    security = None
+    if security_code is not None:
+        security = Security.objects.filter(code=security_code).first()
+        if security is None:
+            raise err.UnknownSecurity()
+    with transaction.atomic():
+        instruction = SettlementInstruction.objects.create(
+            account=account,
+            security=security,
+            min_amount=min_amount,
+            reason=reason,
+            created_by=actor,
+            created_at=now,
+            ends_at=ends_at,
+        )
+        audit_record(
+            actor=actor,
+            action="settlement_instruction_create",
+            target=f"instruction {instruction.pk}",
+            ip=ip,
+            detail={
+                "account": account_code,
+                "security": security_code,
+                "min_amount": None if min_amount is None else str(min_amount),
+                "ends_at": ends_at.isoformat(),
+                "reason": reason,
+            },
+        )
+    return instruction
+
+
+def instruction_end(*, actor: User, instruction_id: int, reason: str, ip: str | None = None) -> SettlementInstruction:
+    """End an instruction early: from now it holds nothing more. The trades it held stay held."""
+    require_setter(actor)
+    reason = err.reason_checked(reason)
+    with transaction.atomic():
+        instruction = SettlementInstruction.objects.select_for_update().filter(pk=instruction_id).first()
+        if instruction is None:
+            raise err.NotFound(gettext("No such settlement instruction."))
+        now = timezone.now()
+        if instruction_status(instruction, now) != "active":
+            raise InstructionNotActive()
+        instruction.ended_at, instruction.ended_by, instruction.end_reason = now, actor, reason
+        instruction.save(update_fields=["ended_at", "ended_by", "end_reason"])
+        audit_record(
+            actor=actor,
+            action="settlement_instruction_end",
+            target=f"instruction {instruction.pk}",
+            ip=ip,
+            detail={"reason": reason},
+        )
+    return instruction

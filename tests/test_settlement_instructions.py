@@ -1,0 +1,533 @@
+"""Standing settlement instructions (issue 11 item 5): an instruction holds the trades it matches, and no others,
+before they settle; the held trade waits for release or refusal; PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from balances.replay import replay_check
+from core import errors as err
+from core.models import AuditEvent, Role
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from ledger.models import Entry
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from registry.models import Security
+from settlement import instructions
+from settlement.models import Settlement, SettlementAction, SettlementInstruction
+from settlement.services import net_settle, trade_refuse, trade_release, trade_settle
+from settlement.tasks import settle_trades, sweep
+from tests.conftest import api_for, cash_of, log_in, position_of, snapshot
+
+D = Decimal
+
+
+def later(**kwargs) -> dt.datetime:
+    return timezone.now() + dt.timedelta(**(kwargs or {"days": 1}))
+
+
+def buy(market, investor, coid, *, security=None, quantity=100, price="10.10") -> Trade:
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest((security or market.security).code, "buy", quantity, D(price), "IOC", coid),
+    )
+    return Trade.objects.filter(buyer=investor).order_by("-id").first()
+
+
+def instruct(actor, *, account=None, security=None, min_amount=None, reason="court enquiry 2026-7", ends_at=None):
+    return instructions.instruction_create(
+        actor=actor,
+        account_code=account.code if account is not None else None,
+        security_code=security.code if security is not None else None,
+        min_amount=None if min_amount is None else D(min_amount),
+        reason=reason,
+        ends_at=ends_at or later(),
+    )
+
+
+def status(trade: Trade) -> str:
+    return Trade.objects.get(pk=trade.pk).status
+
+
+def hold_payloads() -> list[dict]:
+    return [
+        json.loads(bytes(c))["payload"]
+        for c in Entry.objects.filter(kind="SETTLEMENT_HOLD").order_by("id").values_list("canonical", flat=True)
+    ]
+
+
+@pytest.fixture
+def two_books(market):
+    """A market maker quoting 9.90 / 10.10 in two securities, and two funded investors."""
+    other = market.new_security(f"X{market.security.code}")
+    mm = market.market_maker(cash="1000000", shares=10_000)
+    market.issue(mm, 10_000, security=other)
+    market.quote(mm, "9.90", "10.10")
+    market.quote(mm, "9.90", "10.10", security=other)
+    a = market.investor(cash="50000")
+    b = market.investor(cash="50000")
+    return market, other, mm, a, b
+
+
+def settle_all(*trades) -> list[bool]:
+    block_seal()
+    return [trade_settle(trade_id=t.pk) for t in trades]
+
+
+# --------------------------------------------------------------------------
+# Each scope holds what it matches and not its twin
+
+
+def test_an_account_instruction_holds_that_accounts_trades_and_not_another_accounts(two_books):
+    market, other, _mm, a, b = two_books
+    # given an instruction on a's account
+    instruction = instruct(market.depository, account=a, reason="court enquiry 2026-7")
+    ta, ta2, tb = buy(market, a, "a1"), buy(market, a, "a2", security=other), buy(market, b, "b1")
+
+    # when the block settles
+    assert settle_all(ta, ta2, tb) == [False, False, True]
+
+    # then both of a's trades are held (any security), b's settled
+    assert [status(t) for t in (ta, ta2, tb)] == ["held", "held", "settled"]
+    assert hold_payloads() == [
+        {
+            "trade_id": t.pk,
+            "security": s,
+            "reason": "court enquiry 2026-7",
+            "instruction": instruction.pk,
+            "at": p["at"],
+        }
+        for t, s, p in zip((ta, ta2), (market.security.code, other.code), hold_payloads(), strict=True)
+    ]
+    actions = SettlementAction.objects.filter(instruction=instruction)
+    assert sorted(actions.values_list("trade_id", flat=True)) == [ta.pk, ta2.pk]
+    assert {a.actor_id for a in actions} == {market.depository.pk}
+    # nothing moved for the held trades: a still has its cash reserved and no shares
+    assert cash_of(a).reserved == D("2030.00") and position_of(a, market.security) is None
+
+
+def test_an_account_instruction_on_the_seller_holds_its_sales_too(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    seller = market.investor(shares=1000)
+    order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "sell", 100, D("9.90"), "IOC", "s"),
+    )
+    instruct(market.depository, account=seller)
+    trade = Trade.objects.get()
+    assert settle_all(trade) == [False]
+    assert status(trade) == "held"
+
+
+def test_a_security_instruction_holds_that_securitys_trades_and_not_another_securitys(two_books):
+    market, other, _mm, a, b = two_books
+    instruct(market.depository, security=other)
+    t1, t2, t3 = buy(market, a, "a1"), buy(market, a, "a2", security=other), buy(market, b, "b2", security=other)
+    assert settle_all(t1, t2, t3) == [True, False, False]
+    assert [status(t) for t in (t1, t2, t3)] == ["settled", "held", "held"]
+
+
+@pytest.mark.parametrize(("min_amount", "held"), [("1010.00", True), ("1010.01", False), ("5.00", True)])
+def test_an_amount_instruction_holds_trades_worth_at_least_its_amount(two_books, min_amount, held):
+    market, _other, _mm, a, _b = two_books
+    # given an instruction for trades worth at least min_amount, and a trade worth exactly 1010.00
+    instruct(market.user(Role.REGULATOR), min_amount=min_amount)
+    trade = buy(market, a, "a")
+    # then it is held exactly when 1010.00 ≥ min_amount
+    assert settle_all(trade) == [not held]
+    assert status(trade) == ("held" if held else "settled")
+
+
+def test_criteria_combine_with_and(two_books):
+    market, other, _mm, a, b = two_books
+    # given an instruction on a's trades in ``other`` worth at least 2000
+    instruct(market.depository, account=a, security=other, min_amount="2000.00")
+    small = buy(market, a, "small", security=other)  # 1010.00: too small
+    big = buy(market, a, "big", security=other, quantity=200)  # 2020.00
+    wrong_security = buy(market, a, "ws", quantity=200)
+    wrong_account = buy(market, b, "wa", security=other, quantity=200)
+    assert settle_all(small, big, wrong_security, wrong_account) == [True, False, True, True]
+    assert SettlementAction.objects.get().trade_id == big.pk
+
+
+def test_an_ended_or_expired_instruction_holds_nothing(two_books):
+    market, _other, _mm, a, _b = two_books
+    ended = instruct(market.depository, account=a)
+    instructions.instruction_end(actor=market.user(Role.REGULATOR), instruction_id=ended.pk, reason="order lifted")
+    expired = instruct(market.depository, account=a)
+    past = timezone.now() - dt.timedelta(hours=2)
+    SettlementInstruction.objects.filter(pk=expired.pk).update(created_at=past, ends_at=past + dt.timedelta(hours=1))
+    trade = buy(market, a, "a")
+    assert settle_all(trade) == [True]
+    assert not SettlementAction.objects.exists()
+    assert instructions.instruction_status(SettlementInstruction.objects.get(pk=ended.pk)) == "ended"
+    assert instructions.instruction_status(SettlementInstruction.objects.get(pk=expired.pk)) == "expired"
+    assert set(AuditEvent.objects.values_list("action", flat=True)) >= {
+        "settlement_instruction_create",
+        "settlement_instruction_end",
+    }
+
+
+def test_a_settled_trade_is_never_touched(two_books):
+    market, _other, _mm, a, _b = two_books
+    trade = buy(market, a, "a")
+    assert settle_all(trade) == [True]
+    instruct(market.depository, account=a)
+    before = snapshot()
+    assert trade_settle(trade_id=trade.pk) is False
+    assert snapshot() == before and not SettlementAction.objects.exists()
+
+
+# --------------------------------------------------------------------------
+# A held trade waits for release or refusal; retries change nothing
+
+
+def test_a_held_trade_released_settles_once_and_is_not_held_again(two_books):
+    market, _other, _mm, a, _b = two_books
+    instruct(market.depository, account=a)
+    trade = buy(market, a, "a")
+    assert settle_all(trade) == [False]
+
+    # retries (the task, the sweep, a second delivery) hold it once
+    before = snapshot()
+    assert settle_trades([trade.pk]) == 0
+    assert sweep() == 0
+    assert trade_settle(trade_id=trade.pk) is False
+    assert snapshot() == before
+    assert Entry.objects.filter(kind="SETTLEMENT_HOLD").count() == 1
+
+    # when the depository releases it while the instruction is still active
+    trade_release(actor=market.depository, trade_id=trade.pk, reason="checked: not the account in the order")
+
+    # then it settles, once
+    assert trade_settle(trade_id=trade.pk) is True
+    assert trade_settle(trade_id=trade.pk) is False
+    assert status(trade) == "settled"
+    assert Settlement.objects.filter(trade=trade).count() == 1
+    kinds = list(Entry.objects.filter(kind__startswith="SETTLEMENT").order_by("id").values_list("kind", flat=True))
+    assert kinds == ["SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "SETTLEMENT"]
+    assert position_of(a, market.security).total == 100
+    block_seal()
+    assert ledger_verify().ok
+    assert replay_check() == []
+    call_command("ledger_replay", "--check")
+
+
+def test_a_held_trade_refused_unwinds_both_sides(two_books):
+    market, _other, mm, a, _b = two_books
+    a_available = cash_of(a).available
+    mm_reserved = position_of(mm, market.security).reserved
+    instruct(market.depository, account=a)
+    trade = buy(market, a, "a")
+    settle_all(trade)
+
+    trade_refuse(actor=market.depository, trade_id=trade.pk, reason="court order: refuse")
+
+    assert status(trade) == "failed"
+    assert cash_of(a).available == a_available and cash_of(a).reserved == 0
+    # the market maker's 100 shares are free again (the quote itself was consumed by the fill)
+    assert position_of(mm, market.security).reserved == mm_reserved - 100
+    assert trade_settle(trade_id=trade.pk) is False
+    block_seal()
+    assert ledger_verify().ok
+    assert replay_check() == []
+    call_command("ledger_replay", "--check")
+
+
+def test_the_database_refuses_a_second_instruction_hold_of_one_trade(two_books):
+    market, _other, _mm, a, _b = two_books
+    instruction = instruct(market.depository, account=a)
+    trade = buy(market, a, "a")
+    settle_all(trade)
+    first = SettlementAction.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SettlementAction.objects.create(
+            trade=trade,
+            action="hold",
+            reason="again",
+            actor=market.depository,
+            entry=Trade.objects.get(pk=trade.pk).entry,
+            at=timezone.now(),
+            instruction=instruction,
+        )
+    assert list(SettlementAction.objects.all()) == [first]
+
+
+# --------------------------------------------------------------------------
+# Net mode: the held trade leaves the batch, the rest settle
+
+
+def test_a_net_batch_settles_without_the_trade_an_instruction_holds(two_books):
+    market, _other, mm, a, b = two_books
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    instruct(market.depository, account=a)
+    ta, tb1, tb2 = buy(market, a, "a"), buy(market, b, "b1"), buy(market, b, "b2")
+    block_seal()
+    mm_cash = cash_of(mm).total
+
+    result = net_settle(security_code=market.security.code)
+
+    assert result.trades == 2
+    assert [status(t) for t in (ta, tb1, tb2)] == ["held", "settled", "settled"]
+    assert sorted(result.batch.settlements.values_list("trade_id", flat=True)) == [tb1.pk, tb2.pk]
+    assert cash_of(mm).total == mm_cash + D("2020.00")
+    assert cash_of(a).reserved == D("1015.00") and position_of(a, market.security) is None
+    assert position_of(b, market.security).total == 200
+    # a second window holds nothing more and settles nothing
+    assert net_settle(security_code=market.security.code).trades == 0
+    assert Entry.objects.filter(kind="SETTLEMENT_HOLD").count() == 1
+    # released, the held trade settles in the next window
+    trade_release(actor=market.depository, trade_id=ta.pk, reason="released")
+    assert net_settle(security_code=market.security.code).trades == 1
+    assert status(ta) == "settled"
+    block_seal()
+    assert ledger_verify().ok
+    assert replay_check() == []
+
+
+def test_a_net_window_of_held_trades_only_holds_them_and_writes_no_batch(two_books):
+    market, _other, _mm, a, _b = two_books
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    instruct(market.depository, security=market.security)
+    trade = buy(market, a, "a")
+    block_seal()
+    result = net_settle(security_code=market.security.code)
+    assert (result.batch, result.trades) == (None, 0)
+    assert status(trade) == "held" and not Entry.objects.filter(kind="SETTLEMENT").exists()
+
+
+# --------------------------------------------------------------------------
+# API: roles, inputs, list
+
+
+def body(**over) -> dict:
+    return {"min_amount": "1000.00", "reason": "surveillance case 12", "ends_at": later().isoformat(), **over}
+
+
+def _user(market, role):
+    return market.depository if role == Role.DEPOSITORY_OPERATOR else market.user(role)
+
+
+@pytest.mark.parametrize("role", sorted(Role.values))
+def test_only_depository_operators_and_regulators_set_and_end_instructions(market, role):
+    existing = instruct(market.depository, security=market.security)
+    client = api_for(_user(market, role))
+    before = (snapshot(), list(SettlementInstruction.objects.values()))
+
+    created = client.post("/api/v1/settlement-instructions/", body(), format="json")
+    ended = client.post(f"/api/v1/settlement-instructions/{existing.pk}/end/", {"reason": "done"}, format="json")
+    listed = client.get("/api/v1/settlement-instructions/")
+
+    if role in (Role.DEPOSITORY_OPERATOR, Role.REGULATOR):
+        assert created.status_code == 201 and created.json()["status"] == "active"
+        assert ended.status_code == 200 and ended.json()["status"] == "ended"
+    else:
+        for response in (created, ended):
+            assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+        assert (snapshot(), list(SettlementInstruction.objects.values())) == before
+    if role in (Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR):
+        assert listed.status_code == 200
+    else:
+        assert listed.status_code == 403 and listed.json()["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize(
+    ("over", "status_code", "code"),
+    [
+        ({"min_amount": None}, 400, "instruction_no_criterion"),
+        ({"min_amount": "", "account": "", "security": ""}, 400, "invalid_input"),
+        ({"ends_at": "2020-01-01T00:00:00+08:00"}, 400, "instruction_end_not_future"),
+        ({"ends_at": "tomorrow"}, 400, "invalid_input"),
+        ({"account": "NOPE-1"}, 404, "unknown_account"),
+        ({"security": "NOPE"}, 404, "unknown_security"),
+        ({"min_amount": "-5.00"}, 400, "invalid_input"),
+        ({"min_amount": "0"}, 400, "invalid_input"),
+        ({"min_amount": 1000.5}, 400, "invalid_input"),
+        ({"min_amount": "1" * 30}, 400, "invalid_input"),
+        ({"reason": "x" * 501}, 400, "invalid_input"),
+        ({"reason": "   "}, 400, "invalid_input"),
+        ({"amount": "5.00"}, 400, "invalid_input"),
+    ],
+)
+def test_bad_instructions_are_4xx_and_change_nothing(market, over, status_code, code):
+    client = api_for(market.depository)
+    before = (snapshot(), AuditEvent.objects.count())
+    response = client.post("/api/v1/settlement-instructions/", body(**over), format="json")
+    assert response.status_code == status_code, response.content
+    assert response.json()["code"] == code and response.json()["message"]
+    assert (snapshot(), AuditEvent.objects.count()) == before
+    assert not SettlementInstruction.objects.exists()
+
+
+def test_the_service_refuses_what_the_api_would(market):
+    csd = market.depository
+    with pytest.raises(instructions.InstructionNoCriterion):
+        instruct(csd)
+    with pytest.raises(instructions.InstructionAmountNotPositive):
+        instruct(csd, min_amount="-1")
+    with pytest.raises(instructions.InstructionEndNotFuture):
+        instruct(csd, security=market.security, ends_at=timezone.now())
+    with pytest.raises(err.ReasonTooLong):
+        instruct(csd, security=market.security, reason="x" * 501)
+    with pytest.raises(err.PermissionDenied):
+        instruct(market.user(Role.EXCHANGE_OPERATOR), security=market.security)
+    assert not SettlementInstruction.objects.exists()
+
+
+def test_the_database_refuses_an_instruction_without_a_criterion_or_ending_before_it_starts(market):
+    now = timezone.now()
+    common = {"reason": "r", "created_by": market.depository, "created_at": now}
+    for fields in ({"ends_at": later()}, {"security": market.security, "ends_at": now}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            SettlementInstruction.objects.create(**common, **fields)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SettlementInstruction.objects.create(**common, ends_at=later(), min_amount=D("-1"))
+    assert not SettlementInstruction.objects.exists()
+
+
+def test_ending_twice_or_an_unknown_instruction_is_refused(market):
+    client = api_for(market.depository)
+    instruction = instruct(market.depository, security=market.security)
+    assert client.post(f"/api/v1/settlement-instructions/{instruction.pk}/end/", {}, format="json").status_code == 400
+    ok = client.post(f"/api/v1/settlement-instructions/{instruction.pk}/end/", {"reason": "lifted"}, format="json")
+    assert ok.status_code == 200
+    again = client.post(f"/api/v1/settlement-instructions/{instruction.pk}/end/", {"reason": "again"}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "instruction_not_active"
+    missing = client.post("/api/v1/settlement-instructions/999999/end/", {"reason": "x"}, format="json")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    ended = SettlementInstruction.objects.get()
+    assert (ended.end_reason, ended.ended_by_id) == ("lifted", market.depository.pk)
+
+
+def test_the_list_shows_active_and_ended_instructions_with_the_trades_each_held(two_books):
+    market, _other, _mm, a, b = two_books
+    client = api_for(market.user(Role.AUDITOR))
+    regulator = market.user(Role.REGULATOR)
+    response = api_for(regulator).post(
+        "/api/v1/settlement-instructions/", body(account=a.code, min_amount=None), format="json"
+    )
+    held_by = response.json()["id"]
+    other = instruct(market.depository, account=b)
+    settle_all(buy(market, a, "a1"), buy(market, a, "a2", quantity=200))
+    instructions.instruction_end(actor=market.depository, instruction_id=other.pk, reason="lifted")
+
+    page = client.get("/api/v1/settlement-instructions/").json()
+
+    assert page["count"] == 2
+    rows = {r["id"]: r for r in page["results"]}
+    assert rows[held_by] | {"created_at": None, "ends_at": None} == {
+        "id": held_by,
+        "account": a.code,
+        "security": None,
+        "min_amount": None,
+        "reason": "surveillance case 12",
+        "status": "active",
+        "created_by": regulator.username,
+        "created_at": None,
+        "ends_at": None,
+        "ended_at": None,
+        "ended_by": None,
+        "end_reason": "",
+        "held_trades": 2,
+    }
+    assert (rows[other.pk]["status"], rows[other.pk]["held_trades"]) == ("ended", 0)
+    assert rows[other.pk]["ended_by"] == market.depository.username
+
+
+# --------------------------------------------------------------------------
+# The settlement monitor page
+
+
+def test_the_depository_sets_and_ends_an_instruction_on_the_monitor(client, two_books):
+    market, _other, _mm, a, _b = two_books
+    log_in(client, market.depository)
+    page = client.get("/settlement/")
+    assert page.status_code == 200 and b'id="instruction-form"' in page.content
+
+    response = client.post(
+        "/settlement/instructions/",
+        {"account": a.code, "security": "", "min_amount": "", "reason": "court 9", "ends_at": "2099-01-01T09:30"},
+    )
+    assert response.status_code == 302
+    instruction = SettlementInstruction.objects.get()
+    assert instruction.account == a
+    assert instruction.ends_at == dt.datetime(2099, 1, 1, 1, 30, tzinfo=dt.UTC)  # 09:30 Beijing time
+    page = client.get("/settlement/")
+    assert f'data-instruction="{instruction.pk}"'.encode() in page.content
+
+    response = client.post(f"/settlement/instructions/{instruction.pk}/end/", {"reason": "lifted"})
+    assert response.status_code == 302
+    assert instructions.instruction_status(SettlementInstruction.objects.get()) == "ended"
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"account": "", "min_amount": ""},
+        {"ends_at": "2001-01-01T09:30"},
+        {"account": "NOPE-1"},
+        {"min_amount": "-3"},
+        {"reason": "x" * 501},
+    ],
+)
+def test_a_bad_instruction_form_shows_its_error_and_changes_nothing(client, market, over):
+    log_in(client, market.depository)
+    form = {"account": "", "security": "", "min_amount": "500", "reason": "r", "ends_at": "2099-01-01T09:30"}
+    before = snapshot()
+    response = client.post("/settlement/instructions/", {**form, **over})
+    assert response.status_code == 400
+    assert b'class="error"' in response.content or b"errorlist" in response.content
+    assert snapshot() == before and not SettlementInstruction.objects.exists()
+
+
+@pytest.mark.parametrize("role", [Role.EXCHANGE_OPERATOR, Role.AUDITOR, Role.BROKER_STAFF])
+def test_others_cannot_set_instructions_on_the_page(client, market, role):
+    log_in(client, market.user(role, broker=market.broker) if role == Role.BROKER_STAFF else market.user(role))
+    form = {"security": market.security.code, "reason": "r", "ends_at": "2099-01-01T09:30"}
+    assert client.post("/settlement/instructions/", form).status_code == 403
+    assert not SettlementInstruction.objects.exists()
+
+
+def test_the_monitor_data_carries_the_pending_and_held_lists(client, two_books):
+    market, _other, _mm, a, b = two_books
+    instruct(market.depository, account=a)
+    held, pending = buy(market, a, "a"), buy(market, b, "b")
+    settle_all(held)
+    log_in(client, market.depository)
+    data = client.get("/settlement/data/").json()
+    assert f'data-trade="{held.pk}"' in data["held_html"]
+    assert f'data-trade="{pending.pk}"' in data["pending_html"]
+    assert data["held"] == 1 and data["pending_key"].startswith(f"{pending.pk}:")
+
+
+def _settle_queries(trade) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert trade_settle(trade_id=trade.pk) is True
+    return len(queries)
+
+
+def test_instructions_cost_a_gross_settlement_no_extra_query(two_books):
+    market, other, _mm, a, b = two_books
+    # given a trade settled with no instruction at all, and its twin settled beside three that do not match it
+    t1, t2 = buy(market, a, "a"), buy(market, b, "b")
+    block_seal()
+    without = _settle_queries(t1)
+    instruct(market.depository, account=a)
+    instruct(market.depository, security=other)
+    instruct(market.depository, min_amount="5000.00")
+    # then the instructions are checked inside the statement that locks the trade
+    assert _settle_queries(t2) == without

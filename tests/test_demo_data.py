@@ -10,17 +10,19 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from balances.models import CashBalance, Position
+from balances.models import CashBalance, LockUp, Position
 from core.models import Broker, Role, User
 from core.roles import STAFF_ROLES
 from demo.totp import demo_totp_key
 from exchange.models import Quote
 from ledger.models import Entry
-from registry.models import Security
+from registry.models import Disclosure, Security
+from supervision.models import Freeze
+from surveillance.models import Alert
 from tests.conftest import snapshot
 
 DEMO_USERS = {
-    **{f"investor{i}": Role.INVESTOR for i in range(1, 6)},
+    **{f"investor{i}": Role.INVESTOR for i in range(1, 7)},
     "mm1": Role.MARKET_MAKER,
     "mm2": Role.MARKET_MAKER,
     "staff1": Role.BROKER_STAFF,
@@ -66,6 +68,14 @@ def test_demo_data_has_every_login_and_a_second_load_adds_nothing(db, settings, 
         account = users[f"investor{i}"].account
         assert CashBalance.objects.get(account=account).total == Decimal("200000.00")
         assert Position.objects.filter(account=account, total__gt=0).exists()
+    # and what the supervisory consoles show a new user: the listings, a lock-up running, a prospectus per
+    # security, an active freeze, and a wash-trade alert between investor5 and investor6 (one identity)
+    assert Entry.objects.filter(kind="LISTING").count() == 3
+    assert LockUp.objects.filter(released_at__isnull=True).count() == 1
+    assert Disclosure.objects.count() == 3
+    assert Freeze.objects.filter(status="active").count() == 1
+    (alert,) = Alert.objects.filter(rule__code="wash_trade")
+    assert set(alert.accounts) == {users["investor5"].account.code, users["investor6"].account.code}
     before = snapshot(), User.objects.count(), Entry.objects.count()
     capsys.readouterr()
 

@@ -19,9 +19,12 @@ from core.models import Account, Broker, Role, User
 from demo.onboarding import approved_investor
 from demo.totp import DEMO_STAFF, demo_staff_enrol
 from exchange.services import QuoteRequest, quote_publish
+from ledger.services import block_seal
 from registry.disclosures import disclosure_publish
 from registry.listing import security_list
 from supervision.services import freeze_approve, freeze_propose
+from surveillance.rehearsal import crossed_trade_write
+from surveillance.services import block_scan, rules_seed
 
 PASSWORD = "demo-pass-2026"
 
@@ -74,6 +77,33 @@ class Command(BaseCommand):
             self._user("depository2", Role.DEPOSITORY_OPERATOR, name="Depository Operator2")
         if not User.objects.filter(username="regulator2").exists():
             self._user("regulator2", Role.REGULATOR, name="Regulator Officer2")
+
+    def _wash_trade(self, broker: Broker, staff: list[User], investor5: Account, security) -> None:
+        """investor6: a second account of investor5's identity, and a trade between the two, sealed and scanned,
+        so the regulator finds a wash-trade alert on /surveillance/. Staged with the rehearsal writer (the
+        engine never matches two investors); it settles like any other trade."""
+        twin = approved_investor(
+            username="investor6",
+            password=PASSWORD,
+            broker=broker,
+            maker=staff[0],
+            checker=staff[1],
+            seq=5,
+            real_name="陈静 Chen Jing",
+            level=3,
+        )
+        cash_deposit(actor=staff[0], account=twin, amount=Decimal("50000.00"), reference="demo funding")
+        crossed_trade_write(
+            security_code=security.code,
+            buyer=twin,
+            seller=investor5,
+            price=security.reference_price,
+            quantity=100,
+        )
+        rules_seed()
+        sealed = block_seal()
+        if sealed is not None:
+            block_scan(height=sealed.block.height)
 
     def _load(self) -> None:
         broker = Broker.objects.create(
@@ -148,6 +178,7 @@ class Command(BaseCommand):
             reason="财产保全 Asset preservation (demo)",
         )
         freeze_approve(actor=User.objects.get(username="regulator2"), freeze_id=freeze.pk)
+        self._wash_trade(broker, staff, investors[4], securities[0])
         # A placement to investor1 locked up until three days from now: released in the demo week.
         securities_issue(
             actor=depository,

@@ -1,15 +1,25 @@
 """A regulator proposes a judicial freeze, a second regulator approves it, the investor's sale on the ticket is
-refused with the freeze's reason; the freeze is released and the same sale trades (headless Chromium)."""
+refused with the freeze's reason; the freeze is released and the same sale trades; an auditor finds the
+freeze's steps in the audit trail and downloads the account's evidence bundle, which the offline verifier
+accepts (headless Chromium)."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from core.models import Role
+from ledger.services import block_seal
 from supervision.models import Freeze
 from tests.browser.steps import log_in
-from tests.conftest import build_market, position_of
+from tests.conftest import api_for, build_market, position_of
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +34,7 @@ def _sell_300_at_the_bid(page: Page, base: str, code: str) -> None:
 
 
 def test_two_regulators_freeze_an_investors_shares_the_sale_is_refused_then_release_lets_it_trade(
-    page: Page, browser, live_server
+    page: Page, browser, live_server, tmp_path
 ):
     # given a quoted security, an investor holding 500 shares, and two regulators in browsers of their own
     market = build_market()
@@ -79,3 +89,34 @@ def test_two_regulators_freeze_an_investors_shares_the_sale_is_refused_then_rele
     assert position_of(investor, market.security).frozen == 0
     first.context.close()
     second.context.close()
+
+    # when an auditor looks for the account in the audit trail (the entries sealed meanwhile)
+    block_seal()
+    auditor = market.user(Role.AUDITOR)
+    desk = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    audit = desk.new_page()
+    log_in(audit, base, auditor.username)
+    audit.goto(f"{base}/audit/?target={investor.code}")
+
+    # then the proposal, the approval and the release are there, each by its regulator
+    text = audit.locator("main").inner_text()
+    for action, who in (("freeze_propose", reg1), ("freeze_approve", reg2), ("freeze_release", reg1)):
+        assert action in text and who.username in text
+
+    # and the account's evidence bundle, downloaded from the page, passes the offline verifier
+    audit.fill('#evidence-form input[name="account"]', investor.code)
+    with audit.expect_download() as download:
+        audit.locator("#evidence-form").get_by_role("button").click()
+    download.value.save_as(tmp_path / "bundle.json")
+    bundle = json.loads((tmp_path / "bundle.json").read_text())
+    assert {"FREEZE", "UNFREEZE", "TRADE"} <= {e.get("kind") for e in bundle["entries"]}
+    keys = api_for(auditor).get("/api/v1/ledger/keys/").json()
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "ledger/verifier.py"), "evidence", "bundle.json", "--keys-file", "keys.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    desk.close()

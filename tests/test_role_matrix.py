@@ -59,6 +59,13 @@ MATRIX = [
     ("post", "/api/v1/settlement-instructions/", {"security": "{code}", "reason": "matrix",
                                                   "ends_at": "2099-01-01T00:00:00+08:00"}, INSTRUCTION_SETTERS),
     ("get", "/api/v1/settlement-instructions/", None, INSTRUCTION_READERS),
+    # the audit trail (auditors and regulators), surveillance alerts (regulators; auditors read)
+    ("get", "/api/v1/audit/", None, {Role.AUDITOR, Role.REGULATOR}),
+    ("get", "/api/v1/audit/evidence/?account={account}", None, {Role.AUDITOR, Role.REGULATOR}),
+    ("get", "/api/v1/alerts/", None, {Role.REGULATOR, Role.AUDITOR}),
+    ("get", "/api/v1/alerts/rules/", None, {Role.REGULATOR, Role.AUDITOR}),
+    # large cash movements at the counter: broker staff only
+    ("get", "/api/v1/counter/cash-requests/", None, {Role.BROKER_STAFF}),
 ]  # fmt: skip
 
 

@@ -52,7 +52,7 @@ COSIGNATURE_V1 = b"\x04"  # C2SP tlog-cosignature: timestamped Ed25519 witness c
 MAX_SIGNATURES = 64  # C2SP signed-note: verifiers must accept at least 16
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _BLOCK_LINE = re.compile(r"block (0|[1-9][0-9]*) ([A-Za-z0-9+/]{43}=)")
-_VKEY_PREFIX = re.compile(r"[^+\s]+\+[0-9a-fA-F]{8}\+")
+_VKEY_PREFIX = re.compile(r"[^+=\s]+\+[0-9a-fA-F]{8}\+")  # tells a verifier key from NAME=BASE64
 
 
 def public_bytes(key: Ed25519PublicKey) -> bytes:

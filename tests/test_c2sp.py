@@ -457,3 +457,19 @@ def test_a_key_name_the_format_cannot_carry_is_refused_by_rotation(db, settings)
     with pytest.raises(KeyError_, match="not a valid key name"):
         key_rotate(name="bad name+plus")
     assert SigningKey.objects.count() == 1  # nothing half-written
+
+
+def test_a_plain_ed25519_cosigner_counts_as_a_witness_when_named_with_type_0x01(parties):
+    # given a checkpoint the exchange signed and another institution co-signed with a plain note signature
+    bundle = two_leaf_proof(parties, cosigners=())
+    text = bundle["checkpoint"].split("\n\n")[0] + "\n"
+    bundle["checkpoint"] += spec_ed25519_line("csd.example", parties["other_witness"], text)
+    csd = ("csd.example", ED25519_TYPE, spec_raw(parties["other_witness"]))
+
+    # then a policy naming it by its type 0x01 verifier key passes...
+    policy = Policy(exchange_trusted(parties), (csd,), 1, True)
+    assert "co-signed by 1 of 1 witnesses (csd.example)" in verify_inclusion(bundle, policy)
+    # ...and the same key named as a cosignature/v1 witness does not: the key hash differs
+    cosig = ("csd.example", COSIG_TYPE, spec_raw(parties["other_witness"]))
+    with pytest.raises(VerificationFailed, match="NOT CO-SIGNED"):
+        verify_inclusion(bundle, Policy(exchange_trusted(parties), (cosig,), 1, True))

@@ -100,18 +100,23 @@ def load_policy(
     keys: list[str], keys_file: str | None, witnesses: list[str], min_witnesses: int | None, require: str
 ) -> Policy:
     require_exchange = require == "exchange"
-    parsed = []
+    parsed: list[tuple[str, bytes, bytes]] = []
     for vkey in witnesses:
         try:
-            parsed.append(checkpoint.parse_verifier_key(vkey))
+            witness = checkpoint.parse_verifier_key(vkey)
         except checkpoint.CheckpointError as exc:
             raise SystemExit(f"--witness: {exc}") from exc
+        if witness not in parsed:
+            parsed.append(witness)
     needed = len(parsed) if min_witnesses is None else min_witnesses
     if not 0 <= needed <= len(parsed):
         raise SystemExit(f"--min-witnesses {needed}: give between 0 and the {len(parsed)} --witness keys")
     if not require_exchange and needed == 0:
         raise SystemExit("--require none trusts nobody unless --witness keys and --min-witnesses >= 1 are given")
     trusted = load_trusted(keys, keys_file, required=require_exchange)
+    exchange_keys = {public for _, public, _ in trusted}
+    if any(public in exchange_keys for _, _, public in parsed):
+        raise SystemExit("--witness: a witness must not be one of the exchange's keys (it would vouch for itself)")
     return Policy(trusted, tuple(parsed), needed, require_exchange)
 
 

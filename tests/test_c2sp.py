@@ -328,6 +328,9 @@ def test_a_witness_policy_without_a_witness_is_bad_usage(parties, tmp_path):
         main(["inclusion", str(path), "--require", "none", "--witness", witness_vkey, "--min-witnesses", "2"])
     with pytest.raises(SystemExit, match="witness"):  # a cosignature/v1 key is not an exchange key
         main(["inclusion", str(path), "--key", witness_vkey])
+    exchange_as_witness = spec_vkey(ORIGIN, ED25519_TYPE, spec_raw(parties["exchange"]))
+    with pytest.raises(SystemExit, match="vouch for itself"):  # the exchange cannot be its own witness
+        main(["inclusion", str(path), "--key", exchange_as_witness, "--witness", exchange_as_witness])
 
 
 # --- Verifier key strings -----------------------------------------------------------------------

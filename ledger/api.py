@@ -21,7 +21,7 @@ from core.api.schema import ErrorSerializer
 from core.permissions import require_role
 from core.roles import SUPERVISORS
 
-from . import hooks, selectors
+from . import checkpoint, hooks, selectors
 from .models import Block, Leaf, SigningKey
 from .services import signed_note
 
@@ -118,6 +118,11 @@ class KeyOutput(serializers.Serializer):
     local = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     retired_in_block = serializers.IntegerField(allow_null=True)
+    verifier_key = serializers.CharField(
+        allow_null=True,
+        help_text="C2SP signed-note verifier key <name>+<key hash hex>+<base64(0x01 ‖ public key)>, "
+        "as golang.org/x/mod/sumdb/note reads it (null for a name the format cannot carry)",
+    )
 
 
 class InclusionOutput(serializers.Serializer):
@@ -318,6 +323,12 @@ class ConsistencyApi(APIView):
         )
 
 
+def _verifier_key(key: SigningKey) -> str | None:
+    if not checkpoint.valid_key_name(key.name):
+        return None
+    return checkpoint.verifier_key(key.name, bytes(key.public_key))
+
+
 def keys_json() -> list[dict]:
     return [
         {
@@ -329,6 +340,7 @@ def keys_json() -> list[dict]:
             "local": k.local,
             "created_at": k.created_at.isoformat(),
             "retired_in_block": k.retired_in_block,
+            "verifier_key": _verifier_key(k),
         }
         for k in SigningKey.objects.order_by("created_at", "key_id")
     ]

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .checkpoint import Signer, key_id, public_bytes
+from .checkpoint import Signer, key_id, public_bytes, valid_key_name
 from .models import EntryKind, SigningKey
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,18 @@ def _load_private(kid: str) -> Ed25519PrivateKey:
     return key
 
 
-def _introduce(private: Ed25519PrivateKey, *, retire: SigningKey | None = None) -> tuple[SigningKey, int]:
+def _introduce(
+    private: Ed25519PrivateKey, *, retire: SigningKey | None = None, name: str | None = None
+) -> tuple[SigningKey, int]:
     from .services import entry_append
 
     public = public_bytes(private.public_key())
     key = SigningKey.objects.create(
-        key_id=key_id(public), name=settings.LEDGER_KEY_NAME, public_key=public, local=True, created_at=timezone.now()
+        key_id=key_id(public),
+        name=name or settings.LEDGER_KEY_NAME,
+        public_key=public,
+        local=True,
+        created_at=timezone.now(),
     )
     payload = {
         "action": "rotate" if retire else "add",
@@ -111,14 +117,22 @@ def signers_for_seal() -> list[tuple[SigningKey, Signer]]:
 
 
 @transaction.atomic
-def key_rotate() -> SigningKey:
-    """Create a new node key and retire the current one(s) at the next block, which both sign."""
+def key_rotate(*, name: str | None = None) -> SigningKey:
+    """Create a new node key and retire the current one(s) at the next block, which both sign.
+
+    ``name`` is the new key's name (default ``LEDGER_KEY_NAME``). Rotating to a key named like the
+    checkpoints' origin line (``LEDGER_ORIGIN``, as C2SP tlog-checkpoint recommends) changes the
+    name of the signature lines from the next block on; the blocks already signed keep theirs.
+    """
+    name = name or settings.LEDGER_KEY_NAME
+    if not valid_key_name(name):
+        raise KeyError_(f"{name!r} is not a valid key name: non-empty, without spaces or '+'")
     current = list(SigningKey.objects.select_for_update().filter(local=True, status=SigningKey.Status.ACTIVE))
     if not current:
         raise KeyError_("there is no active key to rotate; the first seal creates one")
     private = Ed25519PrivateKey.generate()
     _write_private(private)
-    new, entry_id = _introduce(private, retire=current[0])
+    new, entry_id = _introduce(private, retire=current[0], name=name)
     for old in current:
         old.status = SigningKey.Status.RETIRING
         old.retire_entry_id = entry_id
@@ -149,6 +163,8 @@ def cosigner_register(*, name: str, public_key: bytes) -> SigningKey:
 
     if len(public_key) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
+    if not valid_key_name(name):
+        raise ValueError(f"{name!r} is not a valid key name: non-empty, without spaces or '+'")
     kid = key_id(public_key)
     existing = SigningKey.objects.filter(key_id=kid).first()
     if existing is not None:

@@ -14,10 +14,24 @@ sealer are listed, not verified.
 ``disclosure`` checks the inclusion proof of a DISCLOSURE entry (which must carry the entry's bytes),
 then that the file's SHA-256 is the one that entry records.
 
-Trusted keys come from ``--key NAME=BASE64`` or ``--keys-file`` (a saved copy
-of ``GET /api/v1/ledger/keys/``, obtained separately from the proof). Keys in
-the proof file itself are never trusted. Exit status 0 when the proof holds, 1
-when it does not, 2 on bad usage.
+Trusted keys come from ``--key NAME=BASE64`` or ``--key <verifier key string>``
+or ``--keys-file`` (a saved copy of ``GET /api/v1/ledger/keys/``, obtained
+separately from the proof). Keys in the proof file itself are never trusted.
+
+A policy that trusts no single party adds witnesses: every checkpoint a
+command checks must also carry valid co-signatures of at least
+``--min-witnesses`` (default: all) of the ``--witness`` keys, given as
+verifier key strings ``name+hash+base64(type ‖ key)``: type 0x04 for C2SP
+``cosignature/v1`` witnesses, 0x01 for plain Ed25519 co-signers.
+``--require none`` drops the exchange's signature from the policy (the
+witnesses alone vouch for the checkpoint)::
+
+    python ledger/verifier.py inclusion proof.json --keys-file keys.json \
+        --require exchange --witness regulator.example/witness+1a2b3c4d+BASE64 --min-witnesses 1
+
+Signature lines of keys the policy does not name are ignored, of any type.
+Exit status 0 when the proof holds, 1 when it does not (including a checkpoint
+the required witnesses have not co-signed), 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ import base64
 import hashlib
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``ledger`` importable without Django
@@ -43,40 +58,127 @@ class VerificationFailed(Exception):
 Trusted = list[tuple[str, bytes, int | None]]
 
 
-def load_trusted(keys: list[str], keys_file: str | None) -> Trusted:
+@dataclass(frozen=True)
+class Policy:
+    """Who must have signed a checkpoint: the exchange (a trusted key) and/or enough witnesses."""
+
+    trusted: Trusted = field(default_factory=list)
+    witnesses: tuple[tuple[str, bytes, bytes], ...] = ()  # (name, type byte, public key)
+    min_witnesses: int = 0
+    require_exchange: bool = True
+
+
+def _as_policy(trusted: Trusted | Policy) -> Policy:
+    return trusted if isinstance(trusted, Policy) else Policy(trusted=list(trusted))
+
+
+def load_trusted(keys: list[str], keys_file: str | None, *, required: bool = True) -> Trusted:
     trusted: Trusted = []
     for item in keys:
+        if checkpoint.looks_like_verifier_key(item):
+            try:
+                name, key_type, public = checkpoint.parse_verifier_key(item)
+            except checkpoint.CheckpointError as exc:
+                raise SystemExit(str(exc)) from exc
+            if key_type != checkpoint.ED25519:
+                raise SystemExit(f"{name}: a cosignature/v1 key is a witness; give it with --witness")
+            trusted.append((name, public, None))
+            continue
         name, sep, b64 = item.partition("=")
         if not sep:
-            raise SystemExit(f"--key wants NAME=BASE64, got {item!r}")
+            raise SystemExit(f"--key wants NAME=BASE64 or a verifier key name+hash+base64, got {item!r}")
         trusted.append((name, base64.b64decode(b64), None))
     if keys_file:
         for key in json.loads(Path(keys_file).read_text()):
             trusted.append((key["name"], base64.b64decode(key["public_key"]), key.get("retired_in_block")))
-    if not trusted:
+    if not trusted and required:
         raise SystemExit("no trusted key: give --key NAME=BASE64 or --keys-file")
     return trusted
 
 
-def _checkpoint(note: str, trusted: Trusted) -> checkpoint.Checkpoint:
+def load_policy(
+    keys: list[str], keys_file: str | None, witnesses: list[str], min_witnesses: int | None, require: str
+) -> Policy:
+    require_exchange = require == "exchange"
+    parsed: list[tuple[str, bytes, bytes]] = []
+    for vkey in witnesses:
+        try:
+            witness = checkpoint.parse_verifier_key(vkey)
+        except checkpoint.CheckpointError as exc:
+            raise SystemExit(f"--witness: {exc}") from exc
+        if witness not in parsed:
+            parsed.append(witness)
+    needed = len(parsed) if min_witnesses is None else min_witnesses
+    if not 0 <= needed <= len(parsed):
+        raise SystemExit(f"--min-witnesses {needed}: give between 0 and the {len(parsed)} --witness keys")
+    if not require_exchange and needed == 0:
+        raise SystemExit("--require none trusts nobody unless --witness keys and --min-witnesses >= 1 are given")
+    trusted = load_trusted(keys, keys_file, required=require_exchange)
+    exchange_keys = {public for _, public, _ in trusted}
+    if any(public in exchange_keys for _, _, public in parsed):
+        raise SystemExit("--witness: a witness must not be one of the exchange's keys (it would vouch for itself)")
+    return Policy(trusted, tuple(parsed), needed, require_exchange)
+
+
+def _witnesses(cp: checkpoint.Checkpoint, policy: Policy) -> list[str]:
+    """The policy's witnesses whose co-signatures on the checkpoint verify, as "name (time)"; raises if too few."""
+    cosig = [(n, p) for n, t, p in policy.witnesses if t == checkpoint.COSIGNATURE_V1]
+    plain = [(n, p) for n, t, p in policy.witnesses if t == checkpoint.ED25519]
+    good = {
+        (n, checkpoint.COSIGNATURE_V1, p): f"{n} (co-signed at {ts})"
+        for n, p, ts in checkpoint.verified_cosigners(cp, cosig)
+    }
+    good.update({(n, checkpoint.ED25519, p): n for n, p in checkpoint.verified_signers(cp, plain)})
+    if len(good) < policy.min_witnesses:
+        missing = [checkpoint.verifier_key(n, p, t) for n, t, p in policy.witnesses if (n, t, p) not in good]
+        raise VerificationFailed(
+            f"checkpoint {cp.origin} size {cp.tree_size}: NOT CO-SIGNED by the required witnesses: "
+            f"{len(good)} of the {policy.min_witnesses} required co-signatures; "
+            f"no valid co-signature from {', '.join(missing)}"
+        )
+    return list(good.values())
+
+
+def _checkpoint(note: str, trusted: Trusted | Policy) -> checkpoint.Checkpoint:
+    policy = _as_policy(trusted)
     try:
         cp = checkpoint.parse(note)
-        signers = checkpoint.verified_signers(cp, [(name, public) for name, public, _ in trusted])
+        signers = checkpoint.verified_signers(cp, [(name, public) for name, public, _ in policy.trusted])
+        _witnesses(cp, policy)
     except checkpoint.CheckpointError as exc:
         raise VerificationFailed(f"checkpoint: {exc}") from exc
-    last_height = {(name, public): until for name, public, until in trusted}
-    valid = [s for s in signers if last_height[s] is None or cp.height <= last_height[s]]
-    if not valid:
-        raise VerificationFailed("checkpoint: not signed by any trusted key valid at its height")
+    if policy.require_exchange:
+        last_height = {(name, public): until for name, public, until in policy.trusted}
+
+        def valid_at(signer: tuple[str, bytes]) -> bool:
+            until = last_height[signer]
+            return until is None or (cp.height is not None and cp.height <= until)
+
+        if not any(valid_at(s) for s in signers):
+            raise VerificationFailed("checkpoint: not signed by any trusted key valid at its height")
     return cp
 
 
-def verify_checkpoint(note: str, trusted: Trusted) -> str:
-    cp = _checkpoint(note, trusted)
-    return f"checkpoint {cp.origin} size {cp.tree_size} block {cp.height}: signature OK"
+def _cosigned(cp: checkpoint.Checkpoint, trusted: Trusted | Policy) -> str:
+    """ "; co-signed by …" for a policy with witnesses (already checked by ``_checkpoint``), else ""."""
+    policy = _as_policy(trusted)
+    if not policy.witnesses:
+        return ""
+    names = _witnesses(cp, policy)
+    return f"; co-signed by {len(names)} of {len(policy.witnesses)} witnesses ({', '.join(names) or 'none'})"
 
 
-def verify_inclusion(bundle: dict, trusted: Trusted) -> str:
+def verify_checkpoint(note: str, trusted: Trusted | Policy) -> str:
+    policy = _as_policy(trusted)
+    cp = _checkpoint(note, policy)
+    block = f" block {cp.height}" if cp.height is not None else ""
+    line = f"checkpoint {cp.origin} size {cp.tree_size}{block}: signature OK"
+    if not policy.require_exchange:
+        line = f"checkpoint {cp.origin} size {cp.tree_size}{block}: exchange signature not required"
+    return line + _cosigned(cp, policy)
+
+
+def verify_inclusion(bundle: dict, trusted: Trusted | Policy) -> str:
     cp = _checkpoint(bundle["checkpoint"], trusted)
     index, size = int(bundle["leaf_index"]), int(bundle["tree_size"])
     if cp.tree_size != size:
@@ -93,10 +195,12 @@ def verify_inclusion(bundle: dict, trusted: Trusted) -> str:
         merkle.verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in bundle["proof"]], cp.root)
     except merkle.ProofError as exc:
         raise VerificationFailed(f"inclusion: {exc}") from exc
-    return f"leaf {index} is in the signed tree of size {size} (block {cp.height}){described}: OK"
+    return (
+        f"leaf {index} is in the signed tree of size {size} (block {cp.height}){described}: OK{_cosigned(cp, trusted)}"
+    )
 
 
-def verify_disclosure(bundle: dict, trusted: Trusted, file: Path) -> str:
+def verify_disclosure(bundle: dict, trusted: Trusted | Policy, file: Path) -> str:
     """The DISCLOSURE entry is in the signed tree, and ``file`` is byte for byte the document it records."""
     if "entry" not in bundle:
         raise VerificationFailed("the proof carries no entry bytes; fetch it signed in, from the document's proof_url")
@@ -121,7 +225,7 @@ def verify_disclosure(bundle: dict, trusted: Trusted, file: Path) -> str:
     )
 
 
-def verify_evidence(bundle: dict, trusted: Trusted) -> str:
+def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
     """Every entry of an evidence bundle is in the signed tree of its one checkpoint."""
     if bundle.get("type") != "evidence":
         raise VerificationFailed("not an evidence bundle")
@@ -131,7 +235,7 @@ def verify_evidence(bundle: dict, trusted: Trusted) -> str:
         size = int(bundle["tree_size"])
         if cp.tree_size != size:
             raise VerificationFailed(f"the bundle is for tree size {size}, the checkpoint has {cp.tree_size}")
-        lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK")
+        lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK{_cosigned(cp, trusted)}")
         for item in bundle["entries"]:
             index = int(item["leaf_index"])
             data = base64.b64decode(item["canonical"], validate=True)
@@ -154,7 +258,7 @@ def verify_evidence(bundle: dict, trusted: Trusted) -> str:
     return "\n".join(lines)
 
 
-def verify_consistency(bundle: dict, trusted: Trusted) -> str:
+def verify_consistency(bundle: dict, trusted: Trusted | Policy) -> str:
     old = _checkpoint(bundle["from_checkpoint"], trusted)
     new = _checkpoint(bundle["to_checkpoint"], trusted)
     if (old.tree_size, new.tree_size) != (int(bundle["from"]), int(bundle["to"])):
@@ -165,7 +269,7 @@ def verify_consistency(bundle: dict, trusted: Trusted) -> str:
         )
     except merkle.ProofError as exc:
         raise VerificationFailed(f"consistency: {exc}") from exc
-    return f"the tree of size {new.tree_size} extends the tree of size {old.tree_size}: OK"
+    return f"the tree of size {new.tree_size} extends the tree of size {old.tree_size}: OK{_cosigned(new, trusted)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,10 +279,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("document", nargs="?", help="disclosure: the document's file to check")
     parser.add_argument("--key", action="append", default=[], help="a trusted key, NAME=BASE64 (repeatable)")
     parser.add_argument("--keys-file", help="a saved copy of GET /api/v1/ledger/keys/")
+    parser.add_argument(
+        "--require",
+        choices=["exchange", "none"],
+        default="exchange",
+        help="exchange (default): a trusted key's signature is required; none: the witnesses alone",
+    )
+    parser.add_argument(
+        "--witness", action="append", default=[], help="a witness's verifier key name+hash+base64 (repeatable)"
+    )
+    parser.add_argument(
+        "--min-witnesses", type=int, help="how many of the --witness keys must have co-signed (default: all)"
+    )
     args = parser.parse_args(argv)
     if (args.what == "disclosure") != (args.document is not None):
         parser.error("give the document's file after the proof for 'disclosure', and only then")
-    trusted = load_trusted(args.key, args.keys_file)
+    trusted = load_policy(args.key, args.keys_file, args.witness, args.min_witnesses, args.require)
     text = Path(args.file).read_text(encoding="utf-8")
     try:
         if args.what == "checkpoint":

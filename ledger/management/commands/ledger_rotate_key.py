@@ -4,8 +4,15 @@ Creates a new Ed25519 key (under LEDGER_KEY_DIR, mode 600), writes a
 KEY_ROTATION entry that retires the current key, and seals: that block is
 signed by both keys; from the next block on only the new key signs, and the
 old private key file is deleted.
+
+``--name`` names the new key (default LEDGER_KEY_NAME). C2SP tlog-checkpoint
+recommends that the log's key name equal the checkpoint's origin line
+(LEDGER_ORIGIN): ``--name-origin`` rotates to such a key. Blocks already signed
+keep their signature lines; verifiers learn the new key from the KEY_ROTATION
+entry or from GET /api/v1/ledger/keys/.
 """
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.keys import KeyError_, key_rotate
@@ -15,11 +22,21 @@ from ledger.services import block_seal
 class Command(BaseCommand):
     help = __doc__
 
+    def add_arguments(self, parser):
+        names = parser.add_mutually_exclusive_group()
+        names.add_argument("--name", help="the new key's name (default: LEDGER_KEY_NAME)")
+        names.add_argument(
+            "--name-origin", action="store_true", help="name the new key like the checkpoints' origin (LEDGER_ORIGIN)"
+        )
+
     def handle(self, *args, **options):
+        name = settings.LEDGER_ORIGIN if options["name_origin"] else options["name"]
         try:
-            new = key_rotate()
+            new = key_rotate(name=name)
         except KeyError_ as exc:
             raise CommandError(str(exc)) from exc
         result = block_seal()
         height = result.block.height if result else "the next block"
-        self.stdout.write(self.style.SUCCESS(f"new key {new.key_id}; rotation sealed in block {height}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"new key {new.key_id} named {new.name}; rotation sealed in block {height}")
+        )

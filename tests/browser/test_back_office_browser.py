@@ -21,6 +21,7 @@ from demo.onboarding import approved_investor
 from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_place
 from kyc.models import IdentityReveal
+from ledger.models import Entry
 from ledger.services import block_seal
 from settlement.models import SettlementAction
 from tests.browser.steps import log_in
@@ -264,12 +265,15 @@ def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_s
         "(2026) 沪01 刑初 77 号协查函",
     )
     event = AuditEvent.objects.get(action="identity_reveal")
-    assert (event.actor_id, event.target, event.outcome, event.detail) == (
+    assert (event.actor_id, event.target, event.outcome, event.detail["reason"]) == (
         regulator.pk,
         "wangfang",
         "ok",
-        {"reason": "(2026) 沪01 刑初 77 号协查函"},
+        "(2026) 沪01 刑初 77 号协查函",
     )
+    # and the reveal is on the ledger too (IDENTITY_REVEAL, no personal data), linked from the audit record
+    assert event.detail["account"] == account.code
+    assert Entry.objects.get(pk=event.detail["entry"]).kind == "IDENTITY_REVEAL"
     # and the log on the reveal page lists it without the identity
     page.get_by_role("link", name="‹ 身份披露").click()
     page.wait_for_url(f"{base}/kyc/reveal/")

@@ -14,6 +14,7 @@ from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Role
 from core.permissions import role_required
+from registry.calendar import SHANGHAI
 
 from . import api, selectors
 
@@ -41,7 +42,7 @@ def trail(request):
         if request.GET.get("format") == "csv":
             return api.csv_response(filters)
         page = Paginator(selectors.events_filtered(filters), PAGE_SIZE).get_page(request.GET.get("page"))
-        events = [selectors.event_json(e) for e in page.object_list]
+        events = [_shown(e) for e in page.object_list]
     context = {
         "events": events,
         "page": page,
@@ -61,13 +62,18 @@ def event_detail(request, event_id: int):
     if event is None:
         raise Http404(gettext("No such audit record."))
     context = {
-        "event": selectors.event_json(event),
+        "event": _shown(event),
         "detail_json": json.dumps(event.detail, ensure_ascii=False, indent=2, sort_keys=True),
         "link": selectors.entry_link_json(selectors.entry_of(event)),
     }
     if context["link"]:
         context["payload_json"] = json.dumps(context["link"]["payload"], ensure_ascii=False, indent=2, sort_keys=True)
     return render(request, "auditing/event.html", context)
+
+
+def _shown(event) -> dict:
+    """An audit record as the pages show it: its time in Beijing time, as the footer says."""
+    return {**selectors.event_json(event), "at_local": event.at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")}
 
 
 @role_required(*READERS)

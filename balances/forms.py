@@ -24,7 +24,7 @@ class HolderForm(forms.Form):
     quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12)
     locked_quantity = forms.IntegerField(label=_("Locked up"), min_value=0, max_value=10**12, required=False)
     locked_until = forms.DateField(
-        label=_("Lock-up ends"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Lock-up ends"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
     )
 
 
@@ -35,4 +35,6 @@ class RegisterForm(forms.Form):
     security = forms.ModelChoiceField(
         label=_("Security"), queryset=Security.objects.order_by("code"), to_field_name="code"
     )
-    as_of = forms.DateField(label=_("As of (end of day)"), widget=forms.DateInput(attrs={"type": "date"}))
+    as_of = forms.DateField(
+        label=_("As of (end of day)"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )

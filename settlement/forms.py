@@ -32,7 +32,7 @@ class InstructionForm(forms.Form):
     ends_at = forms.DateTimeField(
         label=_("Ends at (Beijing time)"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
 
     def clean_ends_at(self) -> dt.datetime:

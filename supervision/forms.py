@@ -25,7 +25,9 @@ class FreezeForm(forms.Form):
     )
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)
     expires_at = forms.DateTimeField(
-        label=_("Expires (optional)"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("Expires (optional)"),
+        required=False,
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
 
     def clean(self):

@@ -312,3 +312,59 @@ def test_bad_inputs_are_4xx_and_change_nothing(desk, path, who, body, code):
     assert response.status_code == code, response.json()
     assert set(response.json()) >= {"code", "message"}
     assert rfq_snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# Pages
+
+
+def test_the_investor_asks_sees_answers_arrive_and_accepts_on_the_page(desk, client):
+    market, mm1, mm2, inv = desk
+    client.force_login(inv.owner)
+    page = client.get("/rfqs/")
+    assert page.status_code == 200 and "rfq-list" in page.content.decode()
+    posted = client.post(
+        "/rfqs/", {"security": market.security.code, "side": "buy", "quantity": "100", "client_request_id": "p1"}
+    )
+    assert posted.status_code == 302
+    rfq = RfqRequest.objects.get(account=inv)
+    # a market maker answers on its quotes page: the inbox lists the request, the form sends the answer
+    mm_client = client.__class__()
+    mm_client.force_login(mm1.owner)
+    assert 'id="rfq-inbox"' in mm_client.get("/quotes/").content.decode()
+    inbox = mm_client.get("/rfqs/inbox/data/").json()
+    assert [r["id"] for r in inbox["requests"]] == [rfq.pk]
+    sent = mm_client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "10.00", f"{rfq.pk}-valid_seconds": "30"})
+    assert sent.status_code == 302
+    a = RfqAnswer.objects.get(request=rfq)
+    # the investor's page polls and sees it with an Accept button
+    data = client.get("/rfqs/data/").json()
+    assert f'name="answer" value="{a.pk}"' in data["requests"][0]["html"]
+    assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": str(a.pk)}).status_code == 302
+    rfq.refresh_from_db()
+    assert rfq.status == "accepted" and Trade.objects.count() == 1
+
+
+def test_bad_page_input_is_a_message_and_changes_nothing(desk, client):
+    market, mm1, mm2, inv = desk
+    rfq = ask(market, inv)
+    before = rfq_snapshot()
+    client.force_login(mm1.owner)
+    response = client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "abc", f"{rfq.pk}-valid_seconds": "30"})
+    assert response.status_code == 302
+    response = client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "99.00", f"{rfq.pk}-valid_seconds": "30"})
+    assert response.status_code == 302
+    client.force_login(inv.owner)
+    assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": "x"}).status_code == 302
+    assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": "999999"}).status_code == 302
+    form = client.post("/rfqs/", {"security": market.security.code, "side": "buy", "quantity": "0"})
+    assert form.status_code == 200
+    assert rfq_snapshot() == before
+
+
+def test_rfq_pages_are_for_their_roles(desk, client):
+    market, mm1, mm2, inv = desk
+    client.force_login(mm1.owner)
+    assert client.get("/rfqs/").status_code == 403
+    client.force_login(inv.owner)
+    assert client.get("/rfqs/inbox/data/").status_code == 403

@@ -368,3 +368,31 @@ def test_rfq_pages_are_for_their_roles(desk, client):
     assert client.get("/rfqs/").status_code == 403
     client.force_login(inv.owner)
     assert client.get("/rfqs/inbox/data/").status_code == 403
+
+
+def test_acceptance_rechecks_the_holder_cap_and_changes_nothing(market):
+    # given a buy request answered while the security had room for a new holder
+    mm = market.market_maker()
+    inv = market.investor(cash="50000")
+    rfq = ask(market, inv)
+    a = answer(mm, rfq)
+    # when the cap is reached before the investor accepts (the market maker is the only holder)
+    market.security.max_holders = 1
+    market.security.save(update_fields=["max_holders"])
+    before = rfq_snapshot()
+    # then the acceptance is refused and nothing changed
+    with pytest.raises(err.DomainError) as caught:
+        svc.rfq_accept(actor=inv.owner, rfq_id=rfq.pk, answer_id=a.pk)
+    assert caught.value.code == "holder_cap_reached"
+    assert rfq_snapshot() == before
+
+
+def test_a_request_may_be_opened_for_longer_than_the_default(desk):
+    market, mm1, mm2, inv = desk
+    rfq, _ = svc.rfq_request(
+        requested_by=inv.owner,
+        account=inv,
+        request=RfqRequestInput(market.security.code, "buy", 100, "demo"),
+        ttl=86400,
+    )
+    assert (rfq.expires_at - rfq.created_at).total_seconds() == 86400

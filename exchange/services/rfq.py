@@ -104,10 +104,13 @@ def _existing_request(account: Account, req: RfqRequestInput) -> RfqRequest | No
     return rfq
 
 
-def rfq_request(*, requested_by: User, account: Account, request: RfqRequestInput) -> tuple[RfqRequest, bool]:
+def rfq_request(
+    *, requested_by: User, account: Account, request: RfqRequestInput, ttl: int | None = None
+) -> tuple[RfqRequest, bool]:
     """Open a request for quote after the checks that need no price. Returns (request, created).
 
-    Idempotent on ``(account, client_request_id)``: a retry returns the first request.
+    Idempotent on ``(account, client_request_id)``: a retry returns the first request. ``ttl``: how long it
+    stays open (seconds), ``RFQ_TTL`` when not given (the demo data opens one for longer).
     """
     pretrade.check_may_act(requested_by, account)
     if account.kind != Account.Kind.INVESTOR:
@@ -119,7 +122,7 @@ def rfq_request(*, requested_by: User, account: Account, request: RfqRequestInpu
     parse_quantity(request.quantity)
     try:
         with transaction.atomic():
-            return _rfq_request(requested_by=requested_by, account=account, req=request), True
+            return _rfq_request(requested_by=requested_by, account=account, req=request, ttl=ttl or rfq_ttl()), True
     except IntegrityError as exc:
         if "rfq_client_request_id_unique" not in str(exc):
             raise
@@ -134,7 +137,7 @@ def rfq_request(*, requested_by: User, account: Account, request: RfqRequestInpu
         return existing, False
 
 
-def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput) -> RfqRequest:
+def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, ttl: int) -> RfqRequest:
     now = timezone.now()
     security = lock_security(req.security)
     check_rfq_tradable(security, now=now)
@@ -156,7 +159,7 @@ def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput) 
         client_request_id=req.client_request_id,
         requested_by=requested_by,
         created_at=now,
-        expires_at=now + dt.timedelta(seconds=rfq_ttl()),
+        expires_at=now + dt.timedelta(seconds=ttl),
     )
 
 

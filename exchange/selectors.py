@@ -156,7 +156,10 @@ def trade_side_for(trade: Trade, user: User) -> str:
         return "buy"
     if user.role == Role.BROKER_STAFF and trade.seller.broker_id == user.broker_id:
         return "sell"
-    return "buy" if trade.buy_order_id else "sell"
+    if trade.buy_order_id or trade.sell_order_id:
+        return "buy" if trade.buy_order_id else "sell"
+    # No order (an accepted RFQ answer): the investor's side.
+    return "buy" if trade.buyer.kind == Account.Kind.INVESTOR else "sell"
 
 
 def trade_entry_readable(user: User, entry_id: int) -> bool:

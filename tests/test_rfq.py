@@ -396,3 +396,14 @@ def test_a_request_may_be_opened_for_longer_than_the_default(desk):
         ttl=86400,
     )
     assert (rfq.expires_at - rfq.created_at).total_seconds() == 86400
+
+
+def test_a_supervisor_sees_an_rfq_trade_from_the_investors_side(desk):
+    market, mm1, mm2, inv = desk
+    rfq = ask(market, inv, side="sell")
+    trade = svc.rfq_accept(actor=inv.owner, rfq_id=rfq.pk, answer_id=answer(mm1, rfq, "9.90").pk).trade
+    regulator = market.user(Role.REGULATOR)
+    shown = api_for(regulator).get("/api/v1/trades/").json()["results"]
+    assert [(t["id"], t["side"], t["buy_order_id"], t["sell_order_id"]) for t in shown] == [
+        (trade.pk, "sell", None, None)
+    ]

@@ -334,7 +334,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    # Requests for quote and firm answers past their expiry close and release what they hold.
+    "exchange-expire-rfqs": {"task": "exchange.tasks.expire_rfqs", "schedule": 5.0, "options": {"expires": 5}},
 }
+
+# How long a request for quote stays open for answers and acceptance (seconds).
+RFQ_TTL = int(env("RFQ_TTL", "120") or 120)
 
 # Personal data: AES-GCM keys (or KYC_DATA_KEYS / KYC_INDEX_KEY from the environment),
 # uploaded ID documents (outside the web root), and how long a risk assessment holds.

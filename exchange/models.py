@@ -208,3 +208,95 @@ class DayClose(models.Model):
 
     class Meta:
         ordering = ["-date"]
+
+
+# --------------------------------------------------------------------------
+# Request for quote (DESIGN.md §2; ``exchange.services.rfq``)
+
+
+class RfqRequest(models.Model):
+    """An investor asks the market makers for a firm price for ``quantity`` shares. It reserves nothing itself:
+    the answers reserve the market makers' side, the acceptance the investor's."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACCEPTED = "accepted", _("Accepted")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="rfqs")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="rfqs")
+    side = models.CharField(max_length=4, choices=Order.Side.choices)
+    quantity = models.BigIntegerField()
+    client_request_id = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "client_request_id"], name="rfq_client_request_id_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="rfq_qty_positive"),
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="rfq_side_known"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "accepted", "cancelled", "expired"]), name="rfq_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True) | Q(~Q(status="open"), closed_at__isnull=False),
+                name="rfq_closed_when_not_open",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="rfq_open_by_expiry", condition=Q(status="open")),
+            models.Index(fields=["account", "-id"], name="rfq_by_account"),
+        ]
+
+
+class RfqAnswer(models.Model):
+    """A market maker's firm price for a request, valid until ``expires_at``. While firm it reserves the market
+    maker's side: its shares when the investor buys, ``price × quantity`` cash when the investor sells. Accepted,
+    it names its trade; otherwise its reservation is released when it closes."""
+
+    class Status(models.TextChoices):
+        FIRM = "firm", _("Firm")
+        ACCEPTED = "accepted", _("Accepted")
+        REPLACED = "replaced", _("Replaced")
+        RELEASED = "released", _("Not chosen")
+        EXPIRED = "expired", _("Expired")
+
+    request = models.ForeignKey(RfqRequest, on_delete=models.PROTECT, related_name="answers")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="rfq_answers")
+    price = models.DecimalField(**PRICE)
+    quantity = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FIRM)
+    answered_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    trade = models.OneToOneField(Trade, null=True, blank=True, on_delete=models.PROTECT, related_name="rfq_answer")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="rfq_answer_price_positive"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="rfq_answer_qty_positive"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="rfq_answer_expiry_after"),
+            models.CheckConstraint(
+                condition=Q(status__in=["firm", "accepted", "replaced", "released", "expired"]),
+                name="rfq_answer_status_known",
+            ),
+            # An accepted answer names its trade, and only an accepted one does.
+            models.CheckConstraint(
+                condition=Q(status="accepted", trade__isnull=False) | Q(~Q(status="accepted"), trade__isnull=True),
+                name="rfq_answer_trade_iff_accepted",
+            ),
+            models.UniqueConstraint(
+                fields=["request", "account"], condition=Q(status="firm"), name="rfq_answer_one_firm_per_maker"
+            ),
+            # Two acceptances of one request trade once.
+            models.UniqueConstraint(fields=["request"], condition=Q(status="accepted"), name="rfq_answer_one_accepted"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="rfq_answer_firm_by_expiry", condition=Q(status="firm")),
+        ]

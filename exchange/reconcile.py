@@ -2,7 +2,7 @@
 
 * ``ledger_verify``: every trade row agrees with its TRADE entry, and every
   TRADE entry has its trade row.
-* ``ledger_replay --check``: open orders, active quotes and unsettled trades
+* ``ledger_replay --check``: open orders, active quotes, firm RFQ answers and unsettled trades
   are what balances must hold reserved.
 """
 
@@ -17,7 +17,7 @@ from ledger.hooks import BusinessCheck
 from ledger.verification import CHUNK, Problem, Report
 
 from .entries import TradeEntry
-from .models import Order, Quote, Trade
+from .models import Order, Quote, RfqAnswer, Trade
 
 # What a trade row must agree on with its TRADE entry, in this order. Read from the payload as it is
 # (strings for decimals) rather than through TradeEntry.read: the comparison needs no types, and the
@@ -77,7 +77,8 @@ TRADES_CHECK = BusinessCheck(name="trades", kinds=frozenset({"TRADE"}), extract=
 
 
 def reservations() -> Iterator[Reservation]:
-    """What each balance must hold reserved for trading: open orders, active quotes, unsettled trades."""
+    """What each balance must hold reserved for trading: open orders, active quotes, firm RFQ answers,
+    unsettled trades."""
     for o in Order.objects.filter(status__in=Order.OPEN_STATUSES).only(
         "account_id", "security_id", "side", "reserved_cash", "quantity", "filled_quantity"
     ):
@@ -92,6 +93,12 @@ def reservations() -> Iterator[Reservation]:
             yield Reservation(q.account_id, None, q.price * q.quantity)
         else:
             yield Reservation(q.account_id, q.security_id, q.quantity)
+    # A firm answer holds the market maker's side: shares when the investor buys, price × quantity when it sells.
+    for a in RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM).select_related("request"):
+        if a.request.side == Order.Side.BUY:
+            yield Reservation(a.account_id, a.request.security_id, a.quantity)
+        else:
+            yield Reservation(a.account_id, None, a.price * a.quantity)
     pending = Trade.objects.filter(status__in=[Trade.Status.MATCHED, Trade.Status.HELD]).only(
         "buyer_id", "seller_id", "security_id", "price", "quantity", "buyer_fee"
     )

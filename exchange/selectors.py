@@ -10,7 +10,7 @@ from core.models import Account, Broker, Role, User
 from core.roles import SUPERVISORS
 from registry.models import Security
 
-from .models import Order, Quote, Trade
+from .models import Order, Quote, RfqAnswer, RfqRequest, Trade
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _BROKER_FIELDS = [f.attname for f in Broker._meta.concrete_fields]
@@ -156,7 +156,10 @@ def trade_side_for(trade: Trade, user: User) -> str:
         return "buy"
     if user.role == Role.BROKER_STAFF and trade.seller.broker_id == user.broker_id:
         return "sell"
-    return "buy" if trade.buy_order_id else "sell"
+    if trade.buy_order_id or trade.sell_order_id:
+        return "buy" if trade.buy_order_id else "sell"
+    # No order (an accepted RFQ answer): the investor's side.
+    return "buy" if trade.buyer.kind == Account.Kind.INVESTOR else "sell"
 
 
 def trade_entry_readable(user: User, entry_id: int) -> bool:
@@ -180,3 +183,27 @@ def trade_notes(trade_ids: list[int]) -> dict[int, list[dict]]:
         for trade_id, items in fn(trade_ids).items():
             notes.setdefault(trade_id, []).extend(items)
     return notes
+
+
+# --------------------------------------------------------------------------
+# Requests for quote
+
+
+def rfqs_visible(user: User) -> QuerySet[RfqRequest]:
+    """Requests for quote the user may see: supervisors all; a market maker the open ones (to answer) and those
+    it answered; an investor its own (broker staff their clients')."""
+    qs = RfqRequest.objects.select_related("security", "account").prefetch_related("answers__account").order_by("-id")
+    if user.role in SUPERVISORS:
+        return qs
+    if user.role == Role.MARKET_MAKER:
+        return qs.filter(Q(status=RfqRequest.Status.OPEN) | Q(answers__account__owner_id=user.pk)).distinct()
+    return qs.filter(_visible_accounts_q(user, "account"))
+
+
+def rfq_answers_visible(rfq: RfqRequest, user: User) -> list[RfqAnswer]:
+    """The answers to ``rfq`` the user may see: a market maker only its own, everyone else who sees the request
+    all of them (the investor compares them side by side)."""
+    answers = sorted(rfq.answers.all(), key=lambda a: a.pk)
+    if user.role == Role.MARKET_MAKER:
+        return [a for a in answers if a.account.owner_id == user.pk]
+    return answers

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from .services import day_close, orders_expire
+from .services.rfq import rfqs_expire
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
@@ -17,3 +18,10 @@ def end_of_day() -> int:
 def expire_day_orders() -> int:
     """Kept for messages queued before ``end_of_day`` replaced it in the beat schedule."""
     return orders_expire()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def expire_rfqs() -> int:
+    """Close the requests for quote and the answers past their expiry, releasing what they hold (beat, every
+    few seconds; a run that finds nothing changes nothing). Returns how many requests and answers it closed."""
+    return sum(rfqs_expire())

@@ -17,3 +17,15 @@ urlpatterns = [
     path("quotes/", views.quotes, name="quotes"),
     path("quotes/pull/", views.quotes_pull, name="quotes-pull"),
 ]
+
+# Request for quote (exchange.rfq_views)
+from . import rfq_views  # noqa: E402
+
+urlpatterns += [
+    path("rfqs/", rfq_views.rfqs, name="rfqs"),
+    path("rfqs/data/", rfq_views.rfqs_data, name="rfqs-data"),
+    path("rfqs/<int:rfq_id>/accept/", rfq_views.rfq_accept, name="rfq-accept"),
+    path("rfqs/<int:rfq_id>/cancel/", rfq_views.rfq_cancel, name="rfq-cancel"),
+    path("rfqs/inbox/data/", rfq_views.rfq_inbox_data, name="rfq-inbox-data"),
+    path("rfqs/<int:rfq_id>/answer/", rfq_views.rfq_answer, name="rfq-answer"),
+]

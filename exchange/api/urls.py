@@ -13,3 +13,14 @@ urlpatterns = [
     path("trades/<int:trade_id>/proof/", views.TradeProofApi.as_view(), name="api-trade-proof"),
     path("account/", views.AccountApi.as_view(), name="api-account"),
 ]
+
+# Request for quote (exchange.api.rfq)
+from . import rfq as rfq_views  # noqa: E402
+
+urlpatterns += [
+    path("rfqs/", rfq_views.RfqListApi.as_view(), name="api-rfqs"),
+    path("rfqs/<int:rfq_id>/", rfq_views.RfqDetailApi.as_view(), name="api-rfq"),
+    path("rfqs/<int:rfq_id>/answers/", rfq_views.RfqAnswerApi.as_view(), name="api-rfq-answers"),
+    path("rfqs/<int:rfq_id>/accept/", rfq_views.RfqAcceptApi.as_view(), name="api-rfq-accept"),
+    path("rfqs/<int:rfq_id>/cancel/", rfq_views.RfqCancelApi.as_view(), name="api-rfq-cancel"),
+]

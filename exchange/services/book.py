@@ -69,8 +69,8 @@ def seller_commission(account: Account, value: Decimal) -> Decimal:
 
 @dataclass
 class Fill:
-    quote: Quote
-    order: Order | None  # the investor order (None never happens today; kept explicit)
+    quote: Quote | None  # None for a trade not made against a quote (an accepted RFQ answer)
+    order: Order | None  # the investor order; None for an accepted RFQ answer
     quantity: int
     price: Decimal
     buyer: Account
@@ -242,9 +242,9 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
             seller=f.seller.code,
             buyer_fee=f.buyer_fee,
             seller_fee=f.seller_fee,
-            buy_order_id=f.order.pk if f.order.side == Order.Side.BUY else None,
-            sell_order_id=f.order.pk if f.order.side == Order.Side.SELL else None,
-            quote_id=f.quote.pk,
+            buy_order_id=f.order.pk if f.order is not None and f.order.side == Order.Side.BUY else None,
+            sell_order_id=f.order.pk if f.order is not None and f.order.side == Order.Side.SELL else None,
+            quote_id=f.quote.pk if f.quote is not None else None,
             matched_at=now,
         )
         for trade_id, f in zip(ids, fills, strict=True)
@@ -258,8 +258,8 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
             quantity=f.quantity,
             buyer=f.buyer,
             seller=f.seller,
-            buy_order=f.order if f.order.side == Order.Side.BUY else None,
-            sell_order=f.order if f.order.side == Order.Side.SELL else None,
+            buy_order=f.order if f.order is not None and f.order.side == Order.Side.BUY else None,
+            sell_order=f.order if f.order is not None and f.order.side == Order.Side.SELL else None,
             quote=f.quote,
             buyer_fee=f.buyer_fee,
             seller_fee=f.seller_fee,

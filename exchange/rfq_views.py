@@ -1,0 +1,225 @@
+"""The request-for-quote pages: the investor's RFQ page (ask, see answers arrive, accept) and the market
+maker's inbox on its quotes page, both refreshing by themselves (JSON polled by static/js/rfq.js)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from core.errors import DomainError
+from core.forms import domain_error_message
+from core.models import Role
+
+from . import selectors
+from .forms import new_client_order_id
+from .models import RfqRequest
+from .rfq_forms import RfqAnswerForm, RfqForm
+from .services import rfq as rfq_services
+
+RECENT = 20
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"{Decimal(value):,.2f}"
+
+
+def _seconds_left(moment, now) -> int:
+    return max(0, int((moment - now).total_seconds()))
+
+
+def _request_row(rfq: RfqRequest, user, now) -> dict:
+    answers = selectors.rfq_answers_visible(rfq, user)
+    firm = [a for a in answers if a.status == a.Status.FIRM and a.expires_at > now]
+    best = None
+    if firm:
+        pick = min if rfq.side == "buy" else max
+        best = pick(firm, key=lambda a: a.price).pk
+    return {
+        "id": rfq.pk,
+        "security": rfq.security.code,
+        "side": rfq.side,
+        "side_label": rfq.get_side_display(),
+        "quantity": f"{rfq.quantity:,}",
+        "status": rfq.status,
+        "status_label": rfq.get_status_display(),
+        "open": rfq.status == RfqRequest.Status.OPEN and rfq.expires_at > now,
+        "expires_at": rfq.expires_at,
+        "seconds_left": _seconds_left(rfq.expires_at, now),
+        "trade": next((a.trade_id for a in answers if a.trade_id), None),
+        "answers": [
+            {
+                "id": a.pk,
+                "market_maker": a.account.code,
+                "price": _money(a.price),
+                "value": _money(a.price * a.quantity),
+                "status": a.status,
+                "status_label": a.get_status_display(),
+                "firm": a in firm,
+                "best": a.pk == best,
+                "seconds_left": _seconds_left(a.expires_at, now),
+            }
+            for a in answers
+        ],
+    }
+
+
+def _require_investor(user) -> None:
+    if user.role != Role.INVESTOR:
+        raise PermissionDenied
+
+
+@login_required
+@never_cache
+def rfqs(request):
+    """Ask for quotes; the open requests show their answers side by side, refreshing by themselves."""
+    _require_investor(request.user)
+    account = selectors.account_of(request.user)
+    if account is None:
+        return render(request, "exchange/no_account.html", {"title": _("Request for quote")})
+    securities = [s for s in selectors.securities_listed() if s.mode_rfq]
+    if request.method == "POST":
+        form = RfqForm(request.POST, securities=securities)
+        if form.is_valid():
+            try:
+                rfq_services.rfq_request(
+                    requested_by=request.user,
+                    account=account,
+                    request=rfq_services.RfqRequestInput(**form.cleaned_data),
+                )
+            except DomainError as exc:
+                form.add_error(None, domain_error_message(exc))
+            else:
+                messages.success(request, gettext("Request sent to the market makers."))
+                return redirect("rfqs")
+    else:
+        form = RfqForm(initial={"client_request_id": new_client_order_id()}, securities=securities)
+    now = timezone.now()
+    rows = [_request_row(r, request.user, now) for r in selectors.rfqs_visible(request.user)[:RECENT]]
+    return render(request, "exchange/rfqs.html", {"form": form, "rows": rows, "account": account})
+
+
+@login_required
+@never_cache
+def rfqs_data(request):
+    """The investor's recent requests, each as its rendered card, polled by the RFQ page."""
+    _require_investor(request.user)
+    now = timezone.now()
+    rows = [_request_row(r, request.user, now) for r in selectors.rfqs_visible(request.user)[:RECENT]]
+    return JsonResponse(
+        {
+            "as_of": now.isoformat(),
+            "requests": [
+                {
+                    "id": row["id"],
+                    "status": row["status"],
+                    "html": render_to_string("exchange/_rfq_card.html", {"row": row}, request),
+                }
+                for row in rows
+            ],
+        }
+    )
+
+
+@login_required
+@require_POST
+def rfq_accept(request, rfq_id):
+    _require_investor(request.user)
+    try:
+        answer_id = int(request.POST.get("answer", ""))
+    except ValueError:
+        messages.error(request, gettext("Choose an answer to accept."))
+        return redirect("rfqs")
+    try:
+        result = rfq_services.rfq_accept(actor=request.user, rfq_id=rfq_id, answer_id=answer_id)
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(
+            request,
+            gettext("Accepted: trade %(trade)s, %(quantity)s shares at %(price)s.")
+            % {"trade": result.trade.pk, "quantity": f"{result.trade.quantity:,}", "price": _money(result.trade.price)},
+        )
+    return redirect("rfqs")
+
+
+@login_required
+@require_POST
+def rfq_cancel(request, rfq_id):
+    _require_investor(request.user)
+    try:
+        rfq_services.rfq_cancel(actor=request.user, rfq_id=rfq_id)
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, gettext("Request cancelled; its answers are released."))
+    return redirect("rfqs")
+
+
+# --------------------------------------------------------------------------
+# The market maker's inbox (a section of the quotes page)
+
+
+def _require_market_maker(user) -> None:
+    if user.role != Role.MARKET_MAKER:
+        raise PermissionDenied
+
+
+@login_required
+@never_cache
+def rfq_inbox_data(request):
+    """The open requests a market maker may answer, each as its rendered row, polled by the quotes page."""
+    _require_market_maker(request.user)
+    now = timezone.now()
+    qs = selectors.rfqs_visible(request.user).filter(status=RfqRequest.Status.OPEN, expires_at__gt=now)
+    rows = [_request_row(r, request.user, now) for r in qs[:50]]
+    return JsonResponse(
+        {
+            "as_of": now.isoformat(),
+            "requests": [
+                {
+                    "id": row["id"],
+                    "html": render_to_string(
+                        "exchange/_rfq_inbox_row.html", {"row": row, "form": RfqAnswerForm(prefix=row["id"])}, request
+                    ),
+                    "mine_html": render_to_string("exchange/_rfq_inbox_mine.html", {"row": row}, request),
+                }
+                for row in rows
+            ],
+        }
+    )
+
+
+@login_required
+@require_POST
+def rfq_answer(request, rfq_id):
+    _require_market_maker(request.user)
+    form = RfqAnswerForm(request.POST, prefix=rfq_id)
+    if not form.is_valid():
+        messages.error(
+            request,
+            gettext("Answer not sent: %(errors)s")
+            % {"errors": " ".join(str(e) for errors in form.errors.values() for e in errors)},
+        )
+        return redirect("quotes")
+    try:
+        answer = rfq_services.rfq_answer(user=request.user, rfq_id=rfq_id, **form.cleaned_data)
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(
+            request,
+            gettext("Answer sent: %(price)s, firm for %(seconds)s seconds.")
+            % {"price": _money(answer.price), "seconds": _seconds_left(answer.expires_at, timezone.now())},
+        )
+    return redirect("quotes")

@@ -1,0 +1,393 @@
+"""Request for quote (DESIGN.md §2, issue 12 item 3).
+
+An investor asks every market maker for a firm price for ``quantity`` shares of
+a security (``rfq_request``); the request itself reserves nothing. A market
+maker answers with a price valid for some seconds (``rfq_answer``), which
+reserves its side while firm: its shares when the investor buys, price ×
+quantity cash when the investor sells (market makers pay no commission, as on
+their quotes). The investor accepts one firm answer before it expires
+(``rfq_accept``): that reserves the investor's side with every pre-trade check
+and writes the trade at once at the answer's price, through ``book.trades_write``
+(a TRADE entry; no order and no quote), so it seals and settles like any other.
+The other answers are released. ``rfq_cancel`` (the investor) and
+``rfqs_expire`` (beat) close requests and answers and release what they hold.
+
+Locks: the request row first, then the security row (``lock_security``), then
+balances in the global order (cash by account pk, then positions). So two
+acceptances of one request queue on the request row, and the second finds it
+accepted (``rfq_not_open``). The answer accepted names its trade
+(``RfqAnswer.trade``); PostgreSQL allows one accepted answer a request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from balances.services import cash_lock, positions_lock
+from core import errors as err
+from core.models import Account, User
+from core.money import ZERO, notional
+from registry.calendar import market_is_open
+from registry.models import Security
+
+from .. import pretrade
+from ..models import Order, RfqAnswer, RfqRequest, Trade
+from .book import Book, Fill, commission, lock_security, seller_commission
+from .inputs import parse_price, parse_quantity
+
+# The longest an answer may stay firm (seconds); it never outlives its request either.
+MAX_VALID_SECONDS = 3600
+
+
+class RfqNotOpen(err.DomainError):
+    code = "rfq_not_open"
+    status = 409
+    default_message = gettext_lazy("This request for quote is no longer open.")
+
+
+class RfqAnswerNotFirm(err.DomainError):
+    code = "rfq_answer_not_firm"
+    status = 409
+    default_message = gettext_lazy("This answer is no longer firm; accept another one or ask again.")
+
+
+class RfqAnswerExpired(err.DomainError):
+    code = "rfq_answer_expired"
+    status = 409
+    default_message = gettext_lazy("This answer has expired; accept another one or ask again.")
+
+
+def rfq_ttl() -> int:
+    """How long a request stays open (seconds): ``settings.RFQ_TTL``, 120 by default."""
+    return int(getattr(settings, "RFQ_TTL", 120))
+
+
+def check_rfq_tradable(security: Security, *, now: dt.datetime) -> None:
+    """``pretrade.check_tradable`` for the RFQ mode: the same rules in the same order, ``mode_rfq`` for the mode
+    (``trading_mode_disabled``, naming the mode)."""
+    if getattr(security, "market_halted", False) or security.status != Security.Status.LISTED:
+        pretrade.check_tradable(security, now=now)  # raises the market's or the security's error
+    if not security.mode_rfq:
+        raise err.ModeDisabled(_("Request for quote is not a trading mode of %(code)s.") % {"code": security.code})
+    if not market_is_open(now):
+        raise err.MarketClosed()
+
+
+# --------------------------------------------------------------------------
+# The investor's request
+
+
+@dataclass(frozen=True)
+class RfqRequestInput:
+    security: str
+    side: str
+    quantity: int
+    client_request_id: str
+
+
+def _existing_request(account: Account, req: RfqRequestInput) -> RfqRequest | None:
+    rfq = (
+        RfqRequest.objects.select_related("security")
+        .filter(account=account, client_request_id=req.client_request_id)
+        .first()
+    )
+    if rfq is not None and (rfq.security.code, rfq.side, rfq.quantity) != (req.security, req.side, req.quantity):
+        raise err.IdempotencyConflict()
+    return rfq
+
+
+def rfq_request(
+    *, requested_by: User, account: Account, request: RfqRequestInput, ttl: int | None = None
+) -> tuple[RfqRequest, bool]:
+    """Open a request for quote after the checks that need no price. Returns (request, created).
+
+    Idempotent on ``(account, client_request_id)``: a retry returns the first request. ``ttl``: how long it
+    stays open (seconds), ``RFQ_TTL`` when not given (the demo data opens one for longer).
+    """
+    pretrade.check_may_act(requested_by, account)
+    if account.kind != Account.Kind.INVESTOR:
+        raise err.PermissionDenied(_("Only investors ask for quotes."))
+    if request.side not in Order.Side.values:
+        raise err.InvalidInput(_('side must be "buy" or "sell".'))
+    if not request.client_request_id or len(request.client_request_id) > 64:
+        raise err.InvalidInput(_("client_request_id must be 1 to 64 characters."))
+    parse_quantity(request.quantity)
+    try:
+        with transaction.atomic():
+            return _rfq_request(requested_by=requested_by, account=account, req=request, ttl=ttl or rfq_ttl()), True
+    except IntegrityError as exc:
+        if "rfq_client_request_id_unique" not in str(exc):
+            raise
+        existing = _existing_request(account, request)
+        if existing is None:  # pragma: no cover - the constraint says it exists
+            raise
+        return existing, False
+    except err.DomainError:
+        existing = _existing_request(account, request)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, ttl: int) -> RfqRequest:
+    now = timezone.now()
+    security = lock_security(req.security)
+    check_rfq_tradable(security, now=now)
+    pretrade.check_quantity(security, req.quantity)
+    available = None
+    if req.side == Order.Side.SELL:
+        position = positions_lock(security.pk, [account.pk])[account.pk]
+        available = position.available
+    pretrade.check_investor(
+        account=account, security=security, side=req.side, quantity=req.quantity, available_shares=available, now=now
+    )
+    if available is not None:
+        pretrade.check_shares(available, req.quantity, row=position)
+    return RfqRequest.objects.create(
+        account=account,
+        security=security,
+        side=req.side,
+        quantity=req.quantity,
+        client_request_id=req.client_request_id,
+        requested_by=requested_by,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=ttl),
+    )
+
+
+def _lock_request(rfq_id: int) -> RfqRequest | None:
+    return (
+        RfqRequest.objects.select_for_update(of=("self",))
+        .select_related("security", "account__broker", "account__owner")
+        .filter(pk=rfq_id)
+        .first()
+    )
+
+
+def _require_open(rfq: RfqRequest, now: dt.datetime) -> None:
+    if rfq.status != RfqRequest.Status.OPEN or rfq.expires_at <= now:
+        raise RfqNotOpen()
+
+
+# --------------------------------------------------------------------------
+# The market maker's answer
+
+
+def _answer_release(book: Book, rfq: RfqRequest, answer: RfqAnswer, status: str) -> None:
+    """Close a firm answer with ``status`` and release what it holds (the caller locked the balances)."""
+    if rfq.side == Order.Side.BUY:
+        book.reserve_shares(answer.account_id, -answer.quantity)
+    else:
+        book.reserve_cash(answer.account_id, -notional(answer.price, answer.quantity))
+    answer.status = status
+    answer.closed_at = book.now
+
+
+def rfq_answer(*, user: User, rfq_id: int, price: Decimal, valid_seconds: int) -> RfqAnswer:
+    """A market maker's firm price for an open request, replacing its earlier firm answer to it, if any."""
+    account = pretrade.market_maker_account(user)
+    price = parse_price(price)
+    if isinstance(valid_seconds, bool) or not isinstance(valid_seconds, int):
+        raise err.InvalidInput(_("valid_seconds is a whole number of seconds."))
+    if not 1 <= valid_seconds <= MAX_VALID_SECONDS:
+        raise err.InvalidInput(_("valid_seconds must be between 1 and %(max)s.") % {"max": MAX_VALID_SECONDS})
+    with transaction.atomic():
+        now = timezone.now()
+        rfq = _lock_request(rfq_id)
+        if rfq is None:
+            raise err.NotFound(_("No such request for quote."))
+        _require_open(rfq, now)
+        security = lock_security(rfq.security.code)
+        check_rfq_tradable(security, now=now)
+        pretrade.check_price(security, price)
+        book = Book(now=now, security=security)
+        previous = list(RfqAnswer.objects.filter(request=rfq, account=account, status=RfqAnswer.Status.FIRM))
+        if rfq.side == Order.Side.BUY:  # the market maker sells
+            book.positions = positions_lock(security.pk, [account.pk])
+            for old in previous:
+                _answer_release(book, rfq, old, RfqAnswer.Status.REPLACED)
+            row = book.positions[account.pk]
+            pretrade.check_shares(row.available, rfq.quantity, what="ask", row=row)
+            book.reserve_shares(account.pk, rfq.quantity)
+        else:  # the market maker buys
+            book.cash = cash_lock([account.pk])
+            for old in previous:
+                _answer_release(book, rfq, old, RfqAnswer.Status.REPLACED)
+            row = book.cash[account.pk]
+            pretrade.check_cash(row.available, notional(price, rfq.quantity), what="bid", row=row)
+            book.reserve_cash(account.pk, notional(price, rfq.quantity))
+        if previous:
+            RfqAnswer.objects.bulk_update(previous, ["status", "closed_at"])
+        answer = RfqAnswer.objects.create(
+            request=rfq,
+            account=account,
+            price=price,
+            quantity=rfq.quantity,
+            answered_by=user,
+            created_at=now,
+            expires_at=min(now + dt.timedelta(seconds=valid_seconds), rfq.expires_at),
+        )
+        book.write()
+        return answer
+
+
+# --------------------------------------------------------------------------
+# Acceptance, cancel, expiry
+
+
+@dataclass
+class RfqAcceptance:
+    request: RfqRequest
+    answer: RfqAnswer
+    trade: Trade
+
+
+def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
+    """Accept a firm answer: reserve the investor's side with every pre-trade check and trade at once.
+
+    A retry of an acceptance that went through returns it; anything else on a closed request is refused.
+    """
+    if isinstance(answer_id, bool) or not isinstance(answer_id, int):
+        raise err.InvalidInput(_("answer is the id of an answer."))
+    with transaction.atomic():
+        now = timezone.now()
+        rfq = _lock_request(rfq_id)
+        if rfq is None or not pretrade.may_act_for(actor, rfq.account):
+            raise err.NotFound(_("No such request for quote."))
+        answer = RfqAnswer.objects.select_related("account").filter(pk=answer_id, request=rfq).first()
+        if answer is None:
+            raise err.NotFound(_("No such answer to this request."))
+        if rfq.status == RfqRequest.Status.ACCEPTED and answer.status == RfqAnswer.Status.ACCEPTED:
+            return RfqAcceptance(request=rfq, answer=answer, trade=answer.trade)
+        _require_open(rfq, now)
+        if answer.status != RfqAnswer.Status.FIRM:
+            raise RfqAnswerNotFirm()
+        if answer.expires_at <= now:
+            raise RfqAnswerExpired()
+        pretrade.check_may_act(actor, rfq.account)
+        security = lock_security(rfq.security.code)
+        check_rfq_tradable(security, now=now)
+        pretrade.check_price(security, answer.price)
+        pretrade.check_quantity(security, rfq.quantity)
+        pretrade.check_account_not_frozen(answer.account)
+        investor, maker = rfq.account, answer.account
+        others = list(
+            RfqAnswer.objects.filter(request=rfq, status=RfqAnswer.Status.FIRM).exclude(pk=answer.pk).order_by("id")
+        )
+        book = Book(now=now, security=security)
+        value = notional(answer.price, rfq.quantity)
+        if rfq.side == Order.Side.BUY:
+            pretrade.check_investor(
+                account=investor, security=security, side="buy", quantity=rfq.quantity, available_shares=None, now=now
+            )
+            book.cash = cash_lock([investor.pk])
+            book.positions = positions_lock(security.pk, [a.account_id for a in others])
+            buyer_fee = commission(investor, value)
+            row = book.cash[investor.pk]
+            pretrade.check_cash(row.available, value + buyer_fee, row=row)
+            book.reserve_cash(investor.pk, value + buyer_fee)
+            fill = Fill(None, None, rfq.quantity, answer.price, investor, maker, buyer_fee, ZERO)
+        else:
+            book.cash = cash_lock([a.account_id for a in others])
+            book.positions = positions_lock(security.pk, [investor.pk])
+            row = book.positions[investor.pk]
+            pretrade.check_investor(
+                account=investor,
+                security=security,
+                side="sell",
+                quantity=rfq.quantity,
+                available_shares=row.available,
+                now=now,
+            )
+            pretrade.check_shares(row.available, rfq.quantity, row=row)
+            book.reserve_shares(investor.pk, rfq.quantity)
+            fill = Fill(
+                None, None, rfq.quantity, answer.price, maker, investor, ZERO, seller_commission(investor, value)
+            )
+        # The market maker's reservation stays: it is now the trade's settlement obligation.
+        for other in others:
+            _answer_release(book, rfq, other, RfqAnswer.Status.RELEASED)
+        book.fills.append(fill)
+        (trade,) = book.write()
+        if others:
+            RfqAnswer.objects.bulk_update(others, ["status", "closed_at"])
+        answer.status, answer.closed_at, answer.trade = RfqAnswer.Status.ACCEPTED, now, trade
+        answer.save(update_fields=["status", "closed_at", "trade"])
+        rfq.status, rfq.closed_at = RfqRequest.Status.ACCEPTED, now
+        rfq.save(update_fields=["status", "closed_at"])
+        return RfqAcceptance(request=rfq, answer=answer, trade=trade)
+
+
+def _close(rfq: RfqRequest, answers: list[RfqAnswer], *, now: dt.datetime, answer_status: str) -> None:
+    """Release ``answers`` (firm ones of ``rfq``, locked request) in the global lock order."""
+    if not answers:
+        return
+    security = lock_security(rfq.security.code)
+    book = Book(now=now, security=security)
+    if rfq.side == Order.Side.BUY:
+        book.positions = positions_lock(security.pk, [a.account_id for a in answers])
+    else:
+        book.cash = cash_lock([a.account_id for a in answers])
+    for answer in answers:
+        _answer_release(book, rfq, answer, answer_status)
+    book.write()
+    RfqAnswer.objects.bulk_update(answers, ["status", "closed_at"])
+
+
+def _firm_answers(rfq: RfqRequest) -> list[RfqAnswer]:
+    return list(RfqAnswer.objects.filter(request=rfq, status=RfqAnswer.Status.FIRM).order_by("id"))
+
+
+def rfq_cancel(*, actor: User, rfq_id: int) -> RfqRequest:
+    """The investor (or its broker's staff) withdraws an open request; firm answers are released."""
+    with transaction.atomic():
+        now = timezone.now()
+        rfq = _lock_request(rfq_id)
+        if rfq is None or not pretrade.may_act_for(actor, rfq.account):
+            raise err.NotFound(_("No such request for quote."))
+        if rfq.status != RfqRequest.Status.OPEN:
+            raise RfqNotOpen()
+        _close(rfq, _firm_answers(rfq), now=now, answer_status=RfqAnswer.Status.RELEASED)
+        rfq.status, rfq.closed_at = RfqRequest.Status.CANCELLED, now
+        rfq.save(update_fields=["status", "closed_at"])
+        return rfq
+
+
+def rfqs_expire(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Close the requests past their expiry and the firm answers past theirs, releasing what they hold.
+
+    One transaction per request, locks in the global order; idempotent (a closed request or answer is not
+    open any more, so a second run finds nothing). Returns (requests expired, answers expired).
+    """
+    now = now or timezone.now()
+    due_requests = set(
+        RfqRequest.objects.filter(status=RfqRequest.Status.OPEN, expires_at__lte=now).values_list("pk", flat=True)
+    )
+    due_answers = set(
+        RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM, expires_at__lte=now).values_list("request_id", flat=True)
+    )
+    requests_expired = answers_expired = 0
+    for rfq_id in sorted(due_requests | due_answers):
+        with transaction.atomic():
+            rfq = _lock_request(rfq_id)
+            if rfq is None:  # pragma: no cover - requests are never deleted
+                continue
+            if rfq.status == RfqRequest.Status.OPEN and rfq.expires_at <= now:
+                answers = _firm_answers(rfq)
+                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.EXPIRED)
+                rfq.status, rfq.closed_at = RfqRequest.Status.EXPIRED, now
+                rfq.save(update_fields=["status", "closed_at"])
+                requests_expired += 1
+            else:
+                answers = [a for a in _firm_answers(rfq) if a.expires_at <= now]
+                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.EXPIRED)
+            answers_expired += len(answers)
+    return requests_expired, answers_expired

@@ -132,6 +132,7 @@ def account_balances(account: Account) -> dict:
                 "reserved": p.reserved,
                 "frozen": p.frozen,
                 "locked": p.locked,
+                "locked_until": p.locked_until,
             }
             for p in positions
             if p.total or p.reserved

@@ -405,6 +405,7 @@ def balances(request):
             "security": p["security"],
             "name": p["name"],
             **{key: _qty(p[key]) for key in ("total", "available", "reserved", "frozen", "locked")},
+            "locked_until": p["locked_until"],
         }
         for p in data["positions"]
     ]

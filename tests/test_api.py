@@ -184,6 +184,7 @@ def test_account_contract(trading):
             "reserved": 0,
             "frozen": 0,
             "locked": 0,
+            "locked_until": None,
         }
     ]
 

@@ -569,6 +569,7 @@ def test_balances_show_cash_and_holdings(market):
             "reserved": "0",
             "frozen": "0",
             "locked": "0",
+            "locked_until": None,
         }
     ]
     assert f"Account {investor.code}" in text(response)

@@ -349,6 +349,7 @@ class PositionOutput(serializers.Serializer):
     reserved = serializers.IntegerField()
     frozen = serializers.IntegerField()
     locked = serializers.IntegerField()
+    locked_until = serializers.DateField(allow_null=True, help_text="when the earliest running lock-up ends")
 
 
 class AccountOutput(serializers.Serializer):

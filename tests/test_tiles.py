@@ -295,3 +295,43 @@ def test_the_command_syncs_from_tiles(ledger, market, monkeypatch, capsys):
     )
     assert "tree size 600" in capsys.readouterr().out
     assert ReplicaEntry.objects.filter(source="https://other.test/ledger").count() == 600
+
+
+def test_the_export_writes_the_tiles_a_static_server_serves_and_a_replica_syncs_from_the_folder(ledger, tmp_path):
+    from django.core.management import call_command
+
+    # given the tiles exported into a folder
+    call_command("ledger_tiles_export", "--out", str(tmp_path), "--entries")
+    client = _anonymous()
+    for path in ("tile/0/000", "tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"):
+        assert (tmp_path / path).read_bytes() == client.get("/ledger/" + path).content
+    assert parse((tmp_path / "checkpoint").read_text()).tree_size == 600
+
+    # when a replica reads only the folder, then it holds the node's entries
+    key = SigningKey.objects.get()
+    trust_keys("file://tiles", [(key.name, bytes(key.public_key), None)])
+
+    def read(path):
+        try:
+            return (tmp_path / path).read_bytes()
+        except FileNotFoundError as exc:
+            raise SourceUnavailable(path) from exc
+
+    replica_sync_tiles(source="file://tiles", fetch=read)
+    assert [e for _, e, _ in _copy("file://tiles")] == ledger
+
+    # and a second export after more entries adds the new tiles and leaves the full ones as they were
+    before = (tmp_path / "tile/0/000").stat().st_mtime_ns
+    _append(200, "d")
+    block_seal()
+    call_command("ledger_tiles_export", "--out", str(tmp_path), "--entries")
+    assert (tmp_path / "tile/0/000").stat().st_mtime_ns == before
+    assert (tmp_path / "tile/0/002").read_bytes() == _expected_tile(ledger + _new_entries(600), 0, 2, 256)
+    assert (tmp_path / "tile/0/003.p/32").exists()
+    replica_sync_tiles(source="file://tiles", fetch=read)
+    assert len(_copy("file://tiles")) == 800
+
+
+def _new_entries(start: int) -> list[bytes]:
+    leaves = Leaf.objects.select_related("entry").filter(leaf_index__gte=start).order_by("leaf_index")
+    return [bytes(lf.entry.canonical) for lf in leaves]

@@ -335,3 +335,19 @@ def test_the_export_writes_the_tiles_a_static_server_serves_and_a_replica_syncs_
 def _new_entries(start: int) -> list[bytes]:
     leaves = Leaf.objects.select_related("entry").filter(leaf_index__gte=start).order_by("leaf_index")
     return [bytes(lf.entry.canonical) for lf in leaves]
+
+
+def test_a_bundle_with_an_entry_over_65535_bytes_is_a_409_and_its_hash_tile_is_still_served(market):
+    # given a sealed ledger with one entry too long for a uint16 length prefix
+    block_seal()
+    with transaction.atomic():
+        entries_append(kind="DISCLOSURE", payloads=[{"security": "TST", "title": "x" * 70_000}])
+    block_seal()
+    size = Leaf.objects.count()
+    client = api_for(market.user(Role.REGULATOR))
+
+    # when a replica asks for its entry bundle, then it is told why, and the hash tile is unaffected
+    resp = client.get(f"/ledger/tile/entries/000.p/{size}")
+    assert resp.status_code == 409
+    assert resp.json()["code"] == "entry_too_large"
+    assert _anonymous().get(f"/ledger/tile/0/000.p/{size}").status_code == 200

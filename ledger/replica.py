@@ -285,7 +285,7 @@ def replica_sync_tiles(*, source: str, fetch: FetchBytes) -> SyncResult:
     if not signers:
         raise ReplicationRefused(
             f"checkpoint {cp.height}: not signed by any key this replica trusts "
-            "(after a key rotation, sync once from the API, or trust the new key with --trust-key)"
+            "(after a key rotation, trust the new key with --trust-key)"
         )
 
     frontier = _frontier(held)

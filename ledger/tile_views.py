@@ -10,20 +10,21 @@
 The checkpoint and the hash tiles are hashes only (every leaf salted, docs/ledger.md "Privacy"), and are
 readable without signing in so that a static server or a CDN can serve them to any number of replicas (an
 answer to a signed-in user is ``no-store`` whatever the resource, by ``core.middleware.no_store_private``).
+
+They are left out of the OpenAPI schema: C2SP tlog-tiles specifies them, and a tile index is a path of
+several segments (``x001/x234/067``), which an OpenAPI path parameter cannot describe.
 """
 
 from __future__ import annotations
 
 from django.http import HttpResponse
 from django.utils.translation import gettext, gettext_lazy
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.schema import ErrorSerializer
 from core.permissions import require_role
 from core.roles import SUPERVISORS
 
@@ -66,21 +67,12 @@ def _parse(n: str, width: str | None) -> tuple[int, int]:
         raise err.NotFound(gettext("No such tile.")) from None
 
 
-_TILE_RESPONSES = {
-    (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
-    404: ErrorSerializer,
-}
-
-
 class CheckpointView(_TileView):
     """The latest signed checkpoint (C2SP tlog-checkpoint), as a signed note."""
 
     permission_classes = [AllowAny]
 
-    @extend_schema(
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR), 404: ErrorSerializer},
-        operation_id="ledger_tiles_checkpoint",
-    )
+    @extend_schema(exclude=True)
     def get(self, request):
         head = selectors.head()
         if head is None:
@@ -95,7 +87,7 @@ class HashTileView(_TileView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=_TILE_RESPONSES, operation_id="ledger_tiles_hash_tile")
+    @extend_schema(exclude=True)
     def get(self, request, level: str, n: str, width: str | None = None):
         index, w = _parse(n, width)
         try:
@@ -108,10 +100,7 @@ class HashTileView(_TileView):
 class EntryBundleView(_TileView):
     """An entry bundle: the canonical bytes of 256 (or W) consecutive leaves, each after its uint16 length."""
 
-    @extend_schema(
-        responses={**_TILE_RESPONSES, 403: ErrorSerializer, 409: ErrorSerializer},
-        operation_id="ledger_tiles_entry_bundle",
-    )
+    @extend_schema(exclude=True)
     def get(self, request, n: str, width: str | None = None):
         require_role(request.user, SUPERVISORS, gettext("Only supervisors and replicas read the ledger in bulk."))
         index, w = _parse(n, width)

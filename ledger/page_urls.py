@@ -1,8 +1,15 @@
-"""The ledger explorer's pages (``ledger.views``), mounted at /ledger/; the ledger API is ``ledger.urls``."""
+"""The ledger explorer's pages (``ledger.views``), mounted at /ledger/; the ledger API is ``ledger.urls``.
 
-from django.urls import path
+/ledger/ is also the log's prefix (the checkpoint origin ``<host>/ledger``), so the C2SP tlog-tiles
+resources live here too: /ledger/checkpoint, /ledger/tile/… (``ledger.tile_views``).
+"""
 
-from . import views
+from django.urls import path, re_path
+
+from . import tile_views, views
+
+_N = r"(?P<n>(?:x\d{3}/)*\d{3})"
+_W = r"(?:\.p/(?P<width>\d+))?"
 
 urlpatterns = [
     path("", views.blocks, name="ledger-blocks"),
@@ -10,4 +17,7 @@ urlpatterns = [
     path("entries/<int:leaf_index>/", views.entry_detail, name="ledger-entry"),
     path("keys/", views.keys, name="ledger-keys"),
     path("verify/", views.verify, name="ledger-verify"),
+    path("checkpoint", tile_views.CheckpointView.as_view(), name="ledger-tiles-checkpoint"),
+    re_path(rf"^tile/entries/{_N}{_W}$", tile_views.EntryBundleView.as_view(), name="ledger-tiles-entries"),
+    re_path(rf"^tile/(?P<level>0|[1-9]\d?)/{_N}{_W}$", tile_views.HashTileView.as_view(), name="ledger-tiles-tile"),
 ]

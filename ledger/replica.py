@@ -13,6 +13,13 @@ For each new block of the source, in height order, the replica
 
 Anything else is a rewritten or forked history: ``ReplicationRefused``, and
 nothing of that block is stored.
+
+``replica_sync_tiles`` does the same from the C2SP tlog-tiles a static
+server or a CDN serves (``/checkpoint`` and ``/tile/entries/…``; see
+``ledger.tiles``): it checks the latest checkpoint's signature, extends its
+*own* frontier with the entries of the bundles and requires the signed root,
+which proves both the entries and the consistency with what it held. Tiles
+carry no block headers, so it keeps one checkpoint per sync (not one per block).
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from . import checkpoint, merkle
+from . import checkpoint, merkle, tiles
 from .models import ReplicaCheckpoint, ReplicaEntry, ReplicaKey
 
 Fetch = Callable[[str], dict | list]
+FetchBytes = Callable[[str], bytes]
 
 
 class ReplicationRefused(Exception):
@@ -52,6 +60,24 @@ def http_fetcher(base_url: str, token: str) -> Fetch:
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
+        except urllib.error.URLError as exc:
+            raise SourceUnavailable(f"{path}: {exc.reason}") from exc
+
+    return fetch
+
+
+def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
+    """Raw bytes from a tlog-tiles prefix (``https://node/ledger``): ``checkpoint``, ``tile/entries/…``."""
+    base = prefix.rstrip("/") + "/"
+    headers = {"Authorization": f"Token {token}"} if token else {}
+
+    def fetch(path: str) -> bytes:
+        request = urllib.request.Request(base + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.read()
         except urllib.error.HTTPError as exc:
             raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
         except urllib.error.URLError as exc:
@@ -224,3 +250,84 @@ def _key_rotation(source: str, payload: dict, height: int) -> None:
     )
     if payload.get("retire_key_id"):
         ReplicaKey.objects.filter(source=source, key_id=payload["retire_key_id"]).update(until_height=height)
+
+
+def replica_sync_tiles(*, source: str, fetch: FetchBytes) -> SyncResult:
+    """Pull, verify and store the source's latest checkpoint and the entries up to it, from tiles.
+
+    Raises ``ReplicationRefused`` on a rewrite or fork, ``SourceUnavailable`` when a resource is missing.
+    """
+    if not ReplicaKey.objects.filter(source=source).exists():
+        raise ReplicationRefused("no trusted key for this source: set one up with --trust-key")
+    held = ReplicaCheckpoint.objects.filter(source=source).order_by("-height").first()
+    note = fetch("checkpoint").decode()
+    try:
+        cp = checkpoint.parse(note)
+    except checkpoint.CheckpointError as exc:
+        raise ReplicationRefused(f"checkpoint: {exc}") from exc
+    result = SyncResult()
+    if held is not None:
+        result.height, result.tree_size = held.height, held.tree_size
+        if cp.tree_size < held.tree_size:
+            raise ReplicationRefused(
+                f"the source's checkpoint has {cp.tree_size} leaves, fewer than the {held.tree_size} this replica holds"
+            )
+        if cp.tree_size == held.tree_size:
+            if (cp.root, cp.height, cp.block_hash) != (bytes(held.root), held.height, bytes(held.block_hash)):
+                raise ReplicationRefused(f"the source's checkpoint of size {cp.tree_size} differs from ours (a fork)")
+            return result
+        if cp.height <= held.height:
+            raise ReplicationRefused(f"the source's checkpoint of height {cp.height} does not follow ours")
+    try:
+        signers = checkpoint.verified_signers(cp, _trusted_at(source, cp.height))
+    except checkpoint.CheckpointError as exc:
+        raise ReplicationRefused(f"checkpoint {cp.height}: {exc}") from exc
+    if not signers:
+        raise ReplicationRefused(
+            f"checkpoint {cp.height}: not signed by any key this replica trusts "
+            "(after a key rotation, trust the new key with --trust-key)"
+        )
+
+    frontier = _frontier(held)
+    entries: list[ReplicaEntry] = []
+    rotations: list[dict] = []
+    while frontier.size < cp.tree_size:
+        n = frontier.size // tiles.TILE_WIDTH
+        width = min(tiles.TILE_WIDTH, cp.tree_size - n * tiles.TILE_WIDTH)
+        try:
+            bundle = tiles.split_bundle(fetch(tiles.tile_path("entries", n, width)))
+        except ValueError as exc:
+            raise ReplicationRefused(f"entry bundle {n}: {exc}") from exc
+        if len(bundle) != width:
+            raise ReplicationRefused(f"entry bundle {n} has {len(bundle)} entries, not {width}")
+        for data in bundle[frontier.size - n * tiles.TILE_WIDTH :]:
+            leaf = merkle.leaf_hash(data)
+            try:
+                decoded = json.loads(data)
+            except ValueError as exc:
+                raise ReplicationRefused(f"leaf {frontier.size} is not an entry: {exc}") from exc
+            if decoded.get("kind") == "KEY_ROTATION":
+                rotations.append(decoded["payload"])
+            entries.append(ReplicaEntry(source=source, leaf_index=frontier.size, canonical=data, leaf_hash=leaf))
+            frontier.append(leaf)
+    if frontier.root() != cp.root:
+        raise ReplicationRefused(
+            f"checkpoint {cp.height}: the entries do not make the signed root"
+            + (f" (or the tree does not extend checkpoint {held.height} this replica holds)" if held else "")
+        )
+
+    with transaction.atomic():
+        for payload in rotations:
+            _key_rotation(source, payload, cp.height)
+        ReplicaEntry.objects.bulk_create(entries)
+        ReplicaCheckpoint.objects.create(
+            source=source,
+            height=cp.height,
+            tree_size=cp.tree_size,
+            root=cp.root,
+            block_hash=cp.block_hash,
+            checkpoint=note,
+            frontier=b"".join(frontier.hashes),
+            fetched_at=timezone.now(),
+        )
+    return SyncResult(blocks=1, entries=len(entries), height=cp.height, tree_size=cp.tree_size)

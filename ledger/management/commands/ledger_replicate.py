@@ -2,6 +2,11 @@
 
     manage.py ledger_replicate --from https://node.example --token TOKEN --trust-key NAME=BASE64
     manage.py ledger_replicate --from http://127.0.0.1:8000 --username auditor --password … --trust-source-keys
+    manage.py ledger_replicate --from-tiles https://cdn.example/ledger --token TOKEN --trust-key NAME=BASE64
+
+``--from-tiles`` syncs from the C2SP tlog-tiles (``<prefix>/checkpoint`` and ``<prefix>/tile/entries/…``,
+which a static server or a CDN may serve) instead of the JSON API; the entry bundles need a supervisor's
+token unless the server in front serves them itself.
 
 Refuses (exit status 1, nothing stored of the bad block) a rewritten or forked history.
 """
@@ -15,14 +20,27 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.models import ReplicaKey
-from ledger.replica import ReplicationRefused, SourceUnavailable, http_fetcher, http_token, replica_sync, trust_keys
+from ledger.replica import (
+    ReplicationRefused,
+    SourceUnavailable,
+    http_fetcher,
+    http_tile_fetcher,
+    http_token,
+    replica_sync,
+    replica_sync_tiles,
+    trust_keys,
+)
 
 
 class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser):
-        parser.add_argument("--from", dest="url", required=True, help="the source node's base URL")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--from", dest="url", help="the source node's base URL (its JSON API)")
+        source.add_argument(
+            "--from-tiles", dest="tiles", help="the source's tlog-tiles prefix, e.g. https://node.example/ledger"
+        )
         parser.add_argument("--token", default=os.environ.get("REPLICA_TOKEN"), help="API token (or REPLICA_TOKEN)")
         parser.add_argument("--username")
         parser.add_argument("--password", default=os.environ.get("REPLICA_PASSWORD"))
@@ -35,13 +53,27 @@ class Command(BaseCommand):
         parser.add_argument("--follow", action="store_true", help="keep pulling every --interval seconds")
         parser.add_argument("--interval", type=float, default=2.0)
 
-    def handle(self, *args, url, token, username, password, trust_key, trust_source_keys, follow, interval, **kw):
-        source = url.rstrip("/")
-        if not token:
+    def handle(
+        self, *args, url, tiles, token, username, password, trust_key, trust_source_keys, follow, interval, **kw
+    ):
+        source = (url or tiles).rstrip("/")
+        if tiles and trust_source_keys:
+            raise CommandError("tiles publish no key list: give the source's keys with --trust-key")
+        if not token and not tiles:
             if not (username and password):
                 raise CommandError("give --token, or --username and --password")
             token = http_token(source, username, password)
-        fetch = http_fetcher(source, token)
+        if tiles:
+            fetch_tiles = http_tile_fetcher(source, token)
+
+            def sync():
+                return replica_sync_tiles(source=source, fetch=fetch_tiles)
+        else:
+            fetch = http_fetcher(source, token)
+
+            def sync():
+                return replica_sync(source=source, fetch=fetch)
+
         keys = []
         for item in trust_key:
             name, sep, b64 = item.partition("=")
@@ -55,7 +87,7 @@ class Command(BaseCommand):
         trust_keys(source, keys)
         while True:
             try:
-                result = replica_sync(source=source, fetch=fetch)
+                result = sync()
             except ReplicationRefused as exc:
                 self.stderr.write(self.style.ERROR(f"REFUSED: {exc}"))
                 raise CommandError(f"replication from {source} refused: {exc}") from exc

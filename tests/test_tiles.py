@@ -1,0 +1,353 @@
+"""The tree served as C2SP tlog-tiles, and a replica that syncs from tiles alone.
+
+The expected tile bytes are computed here from the specification's text (c2sp.org/tlog-tiles): hash ``i`` of
+the level-``l`` tile ``n`` is MTH(D[(n·256 + i)·256^l : (n·256 + i + 1)·256^l]), with MTH as RFC 6962 §2.1
+defines it, written again with hashlib, not with the project's Merkle code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.db import transaction
+from django.test import Client
+
+from core.models import Role
+from ledger.checkpoint import parse
+from ledger.models import Block, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey
+from ledger.replica import ReplicationRefused, SourceUnavailable, replica_sync, replica_sync_tiles, trust_keys
+from ledger.services import block_seal, entries_append, signed_note
+from tests.conftest import api_for
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 6962 §2.1 Merkle Tree Hash of the entries ``leaves`` (their bytes)."""
+    n = len(leaves)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    if n == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def _expected_tile(entries: list[bytes], level: int, n: int, width: int) -> bytes:
+    span = 256**level
+    return b"".join(_mth(entries[(n * 256 + i) * span : (n * 256 + i + 1) * span]) for i in range(width))
+
+
+def _append(count: int, tag: str) -> None:
+    with transaction.atomic():
+        entries_append(
+            kind="DISCLOSURE",
+            payloads=[{"security": "TST", "title": f"{tag} {i}", "n": i} for i in range(count)],
+        )
+
+
+@pytest.fixture
+def ledger(market):
+    """A ledger of three blocks and 600 leaves: two full level-0 tiles, a partial one of 88, a level-1 of 2."""
+    block_seal()  # whatever the market fixture wrote
+    already = Leaf.objects.count()
+    _append(300 - already, "a")
+    block_seal()
+    _append(300, "b")
+    block_seal()
+    assert Leaf.objects.count() == 600
+    return [bytes(lf.entry.canonical) for lf in Leaf.objects.select_related("entry").order_by("leaf_index")]
+
+
+def _anonymous():
+    return Client()
+
+
+def test_hash_tiles_are_the_merkle_subtree_hashes_the_spec_defines(ledger):
+    client = _anonymous()
+
+    full0 = client.get("/ledger/tile/0/000")
+    full1 = client.get("/ledger/tile/0/001")
+    partial0 = client.get("/ledger/tile/0/002.p/88")
+    partial1 = client.get("/ledger/tile/1/000.p/2")
+
+    for resp in (full0, full1, partial0, partial1):
+        assert resp.status_code == 200, resp.content
+        assert resp["Content-Type"] == "application/octet-stream"
+    assert full0.content == _expected_tile(ledger, 0, 0, 256)
+    assert full1.content == _expected_tile(ledger, 0, 1, 256)
+    assert partial0.content == _expected_tile(ledger, 0, 2, 88)
+    assert partial1.content == _expected_tile(ledger, 1, 0, 2)
+    assert len(full0.content) == 8192
+    # a partial tile of a smaller width is the prefix (it served an earlier checkpoint)
+    assert client.get("/ledger/tile/0/002.p/44").content == partial0.content[: 44 * 32]
+
+
+def test_full_tiles_are_immutable_partial_tiles_and_the_checkpoint_are_not(ledger):
+    client = _anonymous()
+    assert client.get("/ledger/tile/0/001")["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "immutable" not in client.get("/ledger/tile/0/002.p/88")["Cache-Control"]
+    cp = client.get("/ledger/checkpoint")
+    assert cp.status_code == 200
+    assert cp["Content-Type"] == "text/plain; charset=utf-8"
+    assert "immutable" not in cp["Cache-Control"] and "max-age=5" in cp["Cache-Control"]
+    # the checkpoint is the head's signed note, and its root is the spec's root of all 600 entries
+    note = parse(cp.content.decode())
+    assert (note.tree_size, note.root) == (600, _mth(ledger))
+    assert note.height == Block.objects.order_by("-height").first().height
+
+
+def test_a_full_tile_is_served_again_from_the_cache_unchanged(ledger, django_assert_max_num_queries):
+    client = _anonymous()
+    first = client.get("/ledger/tile/0/000").content
+    with django_assert_max_num_queries(2):  # the head and the genesis block; not the tile's rows
+        again = client.get("/ledger/tile/0/000").content
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ledger/tile/0/003",  # beyond the tree
+        "/ledger/tile/0/002",  # not full yet
+        "/ledger/tile/0/002.p/89",  # wider than the tree
+        "/ledger/tile/1/000",  # a full level-1 tile needs 65,536 leaves
+        "/ledger/tile/0/2",  # not three digits
+        "/ledger/tile/0/x000/001",  # not the canonical encoding of 1
+        "/ledger/tile/0/001.p/0",  # widths are 1 to 255
+        "/ledger/tile/0/001.p/256",
+        "/ledger/tile/0/001.p/012",
+        "/ledger/tile/64/000.p/1",  # levels are 0 to 63
+        "/ledger/tile/01/000.p/1",
+        "/ledger/tile/entries/003",
+        "/ledger/tile/entries/002.p/89",
+    ],
+)
+def test_paths_outside_the_tree_are_404(ledger, market, path):
+    client = api_for(market.user(Role.REGULATOR))
+    resp = client.get(path)
+    assert resp.status_code == 404
+    if resp["Content-Type"] == "application/json":
+        assert resp.json()["code"] == "not_found"
+
+
+def test_before_the_first_seal_there_is_no_checkpoint_and_no_tile(db):
+    client = _anonymous()
+    assert client.get("/ledger/checkpoint").status_code == 404
+    assert client.get("/ledger/tile/0/000.p/1").status_code == 404
+
+
+def test_entry_bundles_carry_each_leafs_canonical_bytes_after_a_uint16_length(ledger, market):
+    client = api_for(market.user(Role.REGULATOR))
+
+    full = client.get("/ledger/tile/entries/001")
+    partial = client.get("/ledger/tile/entries/002.p/88")
+
+    assert full.status_code == partial.status_code == 200
+    assert "no-store" in full["Cache-Control"]  # the bytes of entries stay out of shared caches
+    expected = b"".join(len(e).to_bytes(2, "big") + e for e in ledger[256:512])
+    assert full.content == expected
+    assert partial.content == b"".join(len(e).to_bytes(2, "big") + e for e in ledger[512:600])
+
+
+def test_entry_bundles_are_for_supervisors_only(ledger, market):
+    investor = market.investor(cash="10")
+    assert api_for(investor.owner).get("/ledger/tile/entries/000").status_code == 403
+    assert _anonymous().get("/ledger/tile/entries/000").status_code in (401, 403)
+    # hash tiles and the checkpoint are hashes only: anyone, and a CDN, may serve them
+    assert _anonymous().get("/ledger/tile/0/000").status_code == 200
+
+
+# --------------------------------------------------------------------------
+# A replica synced from tiles alone equals one synced from the JSON API
+
+API_SOURCE = "https://exchange.test"
+TILE_SOURCE = "https://cdn.exchange.test/ledger"
+
+
+def _fetchers(market):
+    regulator = market.user(Role.REGULATOR)
+    client = api_for(regulator)
+
+    def fetch_api(path):
+        resp = client.get("/api/v1/ledger/" + path)
+        if resp.status_code != 200:
+            raise SourceUnavailable(f"{path}: {resp.status_code}")
+        return resp.json()
+
+    fetched: list[str] = []
+
+    def fetch_tiles(path):
+        fetched.append(path)
+        resp = client.get("/ledger/" + path)
+        if resp.status_code != 200:
+            raise SourceUnavailable(f"{path}: {resp.status_code}")
+        return resp.content
+
+    key = SigningKey.objects.get()
+    for source in (API_SOURCE, TILE_SOURCE):
+        trust_keys(source, [(key.name, bytes(key.public_key), None)])
+    return fetch_api, fetch_tiles, fetched
+
+
+def _copy(source):
+    return [(e.leaf_index, bytes(e.canonical), bytes(e.leaf_hash)) for e in ReplicaEntry.objects.filter(source=source)]
+
+
+def test_a_replica_synced_from_tiles_equals_one_synced_from_the_api(ledger, market):
+    # given two replicas of one node, one reading its JSON API, one reading only its tiles
+    fetch_api, fetch_tiles, fetched = _fetchers(market)
+
+    # when both sync
+    replica_sync(source=API_SOURCE, fetch=fetch_api)
+    result = replica_sync_tiles(source=TILE_SOURCE, fetch=fetch_tiles)
+
+    # then they hold the same entries and the same latest checkpoint, and the tile replica read only tiles
+    assert (result.tree_size, result.entries) == (600, 600)
+    assert (
+        _copy(TILE_SOURCE)
+        == sorted(_copy(API_SOURCE))
+        == [(i, e, hashlib.sha256(b"\x00" + e).digest()) for i, e in enumerate(ledger)]
+    )
+    api_head = ReplicaCheckpoint.objects.filter(source=API_SOURCE).order_by("-height").first()
+    tile_head = ReplicaCheckpoint.objects.get(source=TILE_SOURCE)
+    for field in ("height", "tree_size", "root", "block_hash", "checkpoint", "frontier"):
+        a, b = getattr(api_head, field), getattr(tile_head, field)
+        assert (bytes(a) if isinstance(a, memoryview) else a) == (bytes(b) if isinstance(b, memoryview) else b)
+    assert fetched == ["checkpoint", "tile/entries/000", "tile/entries/001", "tile/entries/002.p/88"]
+
+    # and when the node grows, the tile replica fetches from the partial bundle on, and still equals the other
+    fetched.clear()
+    _append(10, "c")
+    block_seal()
+    replica_sync(source=API_SOURCE, fetch=fetch_api)
+    again = replica_sync_tiles(source=TILE_SOURCE, fetch=fetch_tiles)
+    assert (again.entries, again.tree_size) == (10, 610)
+    assert fetched == ["checkpoint", "tile/entries/002.p/98"]
+    assert _copy(TILE_SOURCE) == sorted(_copy(API_SOURCE))
+    # nothing new: nothing stored
+    assert replica_sync_tiles(source=TILE_SOURCE, fetch=fetch_tiles).blocks == 0
+    assert ReplicaCheckpoint.objects.filter(source=TILE_SOURCE).count() == 2
+
+
+def test_a_tile_replica_refuses_a_rewritten_entry_and_stores_nothing(ledger, market):
+    # given a tile replica whose source serves one entry byte changed
+    _, fetch_tiles, _ = _fetchers(market)
+
+    def tampered(path):
+        data = fetch_tiles(path)
+        if path == "tile/entries/001":
+            data = data.replace(b'"title":"a 260"', b'"title":"a 261"', 1)
+        return data
+
+    # when it syncs, then it refuses, and holds nothing
+    with pytest.raises(ReplicationRefused, match="do not make the signed root"):
+        replica_sync_tiles(source=TILE_SOURCE, fetch=tampered)
+    assert not ReplicaEntry.objects.filter(source=TILE_SOURCE).exists()
+    assert not ReplicaCheckpoint.objects.filter(source=TILE_SOURCE).exists()
+
+
+def test_a_tile_replica_refuses_a_checkpoint_that_is_not_signed_by_a_trusted_key(ledger, market):
+    _, fetch_tiles, _ = _fetchers(market)
+
+    def forged(path):
+        data = fetch_tiles(path)
+        if path == "checkpoint":
+            body, _, sigs = data.decode().partition("\n\n")
+            data = (body + "\n\n" + sigs.replace(sigs.split(" ")[1], "someone-else", 1)).encode()
+        return data
+
+    with pytest.raises(ReplicationRefused, match="not signed by any key this replica trusts"):
+        replica_sync_tiles(source=TILE_SOURCE, fetch=forged)
+    assert not ReplicaCheckpoint.objects.filter(source=TILE_SOURCE).exists()
+
+
+def test_a_tile_replica_refuses_a_shrunk_log(ledger, market):
+    _, fetch_tiles, _ = _fetchers(market)
+    replica_sync_tiles(source=TILE_SOURCE, fetch=fetch_tiles)
+    first_block = Block.objects.order_by("height").first()
+
+    def shrunk(path):
+        return signed_note(first_block).encode() if path == "checkpoint" else fetch_tiles(path)
+
+    with pytest.raises(ReplicationRefused, match="fewer than"):
+        replica_sync_tiles(source=TILE_SOURCE, fetch=shrunk)
+    assert ReplicaCheckpoint.objects.filter(source=TILE_SOURCE).count() == 1
+
+
+def test_the_command_syncs_from_tiles(ledger, market, monkeypatch, capsys):
+    import base64
+
+    from django.core.management import call_command
+
+    from ledger.management.commands import ledger_replicate
+
+    _, fetch_tiles, _ = _fetchers(market)
+    monkeypatch.setattr(ledger_replicate, "http_tile_fetcher", lambda prefix, token: fetch_tiles)
+    key = SigningKey.objects.get()
+    call_command(
+        "ledger_replicate",
+        "--from-tiles",
+        "https://other.test/ledger",
+        "--trust-key",
+        f"{key.name}={base64.b64encode(bytes(key.public_key)).decode()}",
+    )
+    assert "tree size 600" in capsys.readouterr().out
+    assert ReplicaEntry.objects.filter(source="https://other.test/ledger").count() == 600
+
+
+def test_the_export_writes_the_tiles_a_static_server_serves_and_a_replica_syncs_from_the_folder(ledger, tmp_path):
+    from django.core.management import call_command
+
+    # given the tiles exported into a folder
+    call_command("ledger_tiles_export", "--out", str(tmp_path), "--entries")
+    client = _anonymous()
+    for path in ("tile/0/000", "tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"):
+        assert (tmp_path / path).read_bytes() == client.get("/ledger/" + path).content
+    assert parse((tmp_path / "checkpoint").read_text()).tree_size == 600
+
+    # when a replica reads only the folder, then it holds the node's entries
+    key = SigningKey.objects.get()
+    trust_keys("file://tiles", [(key.name, bytes(key.public_key), None)])
+
+    def read(path):
+        try:
+            return (tmp_path / path).read_bytes()
+        except FileNotFoundError as exc:
+            raise SourceUnavailable(path) from exc
+
+    replica_sync_tiles(source="file://tiles", fetch=read)
+    assert [e for _, e, _ in _copy("file://tiles")] == ledger
+
+    # and a second export after more entries adds the new tiles and leaves the full ones as they were
+    before = (tmp_path / "tile/0/000").stat().st_mtime_ns
+    _append(200, "d")
+    block_seal()
+    call_command("ledger_tiles_export", "--out", str(tmp_path), "--entries")
+    assert (tmp_path / "tile/0/000").stat().st_mtime_ns == before
+    assert (tmp_path / "tile/0/002").read_bytes() == _expected_tile(ledger + _new_entries(600), 0, 2, 256)
+    assert (tmp_path / "tile/0/003.p/32").exists()
+    replica_sync_tiles(source="file://tiles", fetch=read)
+    assert len(_copy("file://tiles")) == 800
+
+
+def _new_entries(start: int) -> list[bytes]:
+    leaves = Leaf.objects.select_related("entry").filter(leaf_index__gte=start).order_by("leaf_index")
+    return [bytes(lf.entry.canonical) for lf in leaves]
+
+
+def test_a_bundle_with_an_entry_over_65535_bytes_is_a_409_and_its_hash_tile_is_still_served(market):
+    # given a sealed ledger with one entry too long for a uint16 length prefix
+    block_seal()
+    with transaction.atomic():
+        entries_append(kind="DISCLOSURE", payloads=[{"security": "TST", "title": "x" * 70_000}])
+    block_seal()
+    size = Leaf.objects.count()
+    client = api_for(market.user(Role.REGULATOR))
+
+    # when a replica asks for its entry bundle, then it is told why, and the hash tile is unaffected
+    resp = client.get(f"/ledger/tile/entries/000.p/{size}")
+    assert resp.status_code == 409
+    assert resp.json()["code"] == "entry_too_large"
+    assert _anonymous().get(f"/ledger/tile/0/000.p/{size}").status_code == 200

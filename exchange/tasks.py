@@ -17,3 +17,11 @@ def end_of_day() -> int:
 def expire_day_orders() -> int:
     """Kept for messages queued before ``end_of_day`` replaced it in the beat schedule."""
     return orders_expire()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def expire_negotiated() -> int:
+    """Negotiated-transfer proposals past their expiry close and release their reservation (beat, every 30 s)."""
+    from .services.negotiated import negotiated_expire
+
+    return negotiated_expire()

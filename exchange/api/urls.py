@@ -13,3 +13,21 @@ urlpatterns = [
     path("trades/<int:trade_id>/proof/", views.TradeProofApi.as_view(), name="api-trade-proof"),
     path("account/", views.AccountApi.as_view(), name="api-account"),
 ]
+
+# Negotiated transfer (协议转让).
+from . import negotiated  # noqa: E402
+
+urlpatterns += [
+    path("negotiated-trades/", negotiated.NegotiatedListApi.as_view(), name="api-negotiated-list"),
+    path("negotiated-trades/<int:proposal_id>/", negotiated.NegotiatedDetailApi.as_view(), name="api-negotiated"),
+    path(
+        "negotiated-trades/<int:proposal_id>/confirm/",
+        negotiated.NegotiatedConfirmApi.as_view(),
+        name="api-negotiated-confirm",
+    ),
+    path(
+        "negotiated-trades/<int:proposal_id>/withdraw/",
+        negotiated.NegotiatedWithdrawApi.as_view(),
+        name="api-negotiated-withdraw",
+    ),
+]

@@ -17,3 +17,10 @@ urlpatterns = [
     path("quotes/", views.quotes, name="quotes"),
     path("quotes/pull/", views.quotes_pull, name="quotes-pull"),
 ]
+
+# Negotiated transfer (协议转让).
+from . import negotiated_views  # noqa: E402
+
+urlpatterns += [
+    path("negotiated/", negotiated_views.negotiated, name="negotiated"),
+]

@@ -369,3 +369,81 @@ def test_two_concurrent_confirmations_trade_once():
     assert Trade.objects.count() == 1
     assert cash_of(buyer).reserved == D("5005.00")
     call_command("ledger_replay", "--check")
+
+
+# --------------------------------------------------------------------------
+# Pages: the investor's and the counter's
+
+
+def _code_from_messages(response) -> str:
+    import re
+
+    text = " ".join(str(m) for m in response.context["messages"])
+    return re.search(r"\b([A-Z2-9]{8})\b", text).group(1)
+
+
+def test_investors_propose_and_confirm_on_the_page(parties, client):
+    from tests.conftest import log_in
+
+    market, buyer, seller = parties
+    log_in(client, buyer.owner)
+    page = client.get("/negotiated/")
+    assert page.status_code == 200
+    crid = page.context["propose_form"].initial["client_request_id"]
+    form = {
+        "action": "propose",
+        "counterparty": seller.code,
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": "500",
+        "price": "10.00",
+        "client_request_id": crid,
+    }
+    resp = client.post("/negotiated/", form, follow=True)
+    code = _code_from_messages(resp)
+    p = NegotiatedTrade.objects.get()
+    assert p.status == "proposed" and not p.proposed_at_counter
+    assert f'data-proposal="{p.pk}"' in resp.content.decode()
+
+    # the counterparty sees it awaiting; a wrong code is a form error that changes nothing
+    client.logout()
+    log_in(client, seller.owner)
+    page = client.get("/negotiated/")
+    assert [w.pk for w in page.context["waiting"]] == [p.pk]
+    before = snapshot()
+    resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": "AAAA2222"})
+    assert resp.status_code == 200 and resp.context["confirm_form"].non_field_errors()
+    assert snapshot() == before
+
+    resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": code}, follow=True)
+    p.refresh_from_db()
+    assert p.status == "confirmed" and p.trade.mode == "negotiated"
+
+
+def test_the_counter_proposes_for_a_client_marked_as_counter_entered(parties, client):
+    from tests.conftest import log_in
+
+    market, buyer, seller = parties
+    log_in(client, market.staff)
+    url = f"/counter/{buyer.code}/negotiated/"
+    page = client.get(url)
+    assert page.status_code == 200 and page.context["at_counter"]
+    form = {
+        "action": "propose",
+        "counterparty": seller.code,
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": "500",
+        "price": "10.00",
+        "client_request_id": "counter-1",
+    }
+    resp = client.post(url, form, follow=True)
+    assert resp.status_code == 200
+    p = NegotiatedTrade.objects.get()
+    assert p.proposed_at_counter and p.proposed_by == market.staff and p.proposer_id == buyer.pk
+    # and withdraws it
+    client.post(url, {"action": "withdraw", "proposal": p.pk})
+    p.refresh_from_db()
+    assert p.status == "withdrawn" and p.closed_at_counter and cash_of(buyer).reserved == 0
+    # another broker's client is not this staff member's
+    assert client.get(f"/counter/{seller.code}/negotiated/").status_code == 404

@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.models import Account
 from exchange.models import NegotiatedTrade, Trade
@@ -77,9 +77,9 @@ def test_under_cn_regional_a_market_makers_quote_and_a_resting_order_are_refused
     settings.VENUE_PROFILE = "cn-regional-2017"
     before = snapshot()
 
-    with pytest.raises(Exception) as quote_refused:
+    with translation.override("en"), pytest.raises(Exception) as quote_refused:
         quote_publish(user=mm.owner, request=QuoteRequest(market.security.code, D("9.80"), 100, D("10.20"), 100))
-    with pytest.raises(Exception) as order_refused:
+    with translation.override("en"), pytest.raises(Exception) as order_refused:
         order_place(
             placed_by=investor.owner,
             account=investor,
@@ -104,7 +104,7 @@ def test_the_api_names_the_mode_in_its_error(market, cn):
     }
     resp = api_for(investor.owner).post("/api/v1/orders/", body, format="json")
     assert resp.status_code == 409 and resp.json()["code"] == "trading_mode_disabled"
-    assert "market making" in resp.json()["message"]
+    assert "做市" in resp.json()["message"]  # the mode named, in the default language
 
 
 # --------------------------------------------------------------------------

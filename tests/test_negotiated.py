@@ -447,3 +447,27 @@ def test_the_counter_proposes_for_a_client_marked_as_counter_entered(parties, cl
     assert p.status == "withdrawn" and p.closed_at_counter and cash_of(buyer).reserved == 0
     # another broker's client is not this staff member's
     assert client.get(f"/counter/{seller.code}/negotiated/").status_code == 404
+
+
+def test_the_demo_call_makes_one_proposal_awaiting_the_counterparty(parties):
+    # the call the demo data makes (DEMO: investor1 sells to investor2, waiting a week)
+    market, buyer, seller = parties
+    p, code, created = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "demo-negotiated-1"),
+        ttl=7 * 24 * 3600,
+    )
+    assert created and code and p.status == "proposed"
+    assert p.expires_at - p.created_at == dt.timedelta(days=7)
+    assert list(neg.negotiated_visible(buyer.owner).filter(counterparty=buyer, status="proposed")) == [p]
+
+
+def test_a_proposal_never_outlives_the_session(settings):
+    from registry.calendar import SHANGHAI
+
+    settings.MARKET_ALWAYS_OPEN = False
+    morning = dt.datetime(2026, 12, 2, 11, 20, tzinfo=SHANGHAI)  # a Wednesday, ten minutes before the break
+    assert neg.expiry(morning) == dt.datetime(2026, 12, 2, 11, 30, tzinfo=SHANGHAI)
+    early = dt.datetime(2026, 12, 2, 13, 5, tzinfo=SHANGHAI)
+    assert neg.expiry(early) == early + dt.timedelta(minutes=30)

@@ -93,9 +93,9 @@ class NegotiatedRequest:
     client_request_id: str
 
 
-def expiry(now: dt.datetime) -> dt.datetime:
-    """``NEGOTIATED_TTL`` seconds from now, but not past the end of the session in progress."""
-    expires = now + dt.timedelta(seconds=settings.NEGOTIATED_TTL)
+def expiry(now: dt.datetime, ttl: int | None = None) -> dt.datetime:
+    """``ttl`` (default ``NEGOTIATED_TTL``) seconds from now, but not past the end of the session in progress."""
+    expires = now + dt.timedelta(seconds=settings.NEGOTIATED_TTL if ttl is None else ttl)
     if getattr(settings, "MARKET_ALWAYS_OPEN", False):
         return expires
     moment = calendar.local(now)
@@ -127,9 +127,13 @@ def _existing(account: Account, req: NegotiatedRequest) -> NegotiatedTrade | Non
 
 
 def negotiated_propose(
-    *, actor: User, account: Account, request: NegotiatedRequest, ip: str | None = None
+    *, actor: User, account: Account, request: NegotiatedRequest, ip: str | None = None, ttl: int | None = None
 ) -> tuple[NegotiatedTrade, str | None, bool]:
-    """Propose a negotiated trade. Returns (proposal, code, created); the code is None for a retry."""
+    """Propose a negotiated trade. Returns (proposal, code, created); the code is None for a retry.
+
+    ``ttl``: seconds it waits (``NEGOTIATED_TTL`` by default; the demo data's proposal waits longer)."""
+    if ttl is not None and ttl <= 0:
+        raise err.InvalidInput(gettext("The proposal must wait a positive time."))
     pretrade.check_may_act(actor, account)
     if request.side not in NegotiatedTrade.Side.values:
         raise err.InvalidInput(gettext('side must be "buy" or "sell".'))
@@ -141,7 +145,7 @@ def negotiated_propose(
         raise UnknownCounterparty()
     try:
         with transaction.atomic():
-            proposal, code = _propose(actor=actor, account=account, req=request, ip=ip)
+            proposal, code = _propose(actor=actor, account=account, req=request, ip=ip, ttl=ttl)
             return proposal, code, True
     except IntegrityError as exc:
         if "negotiated_client_request_unique" not in str(exc):
@@ -157,7 +161,7 @@ def negotiated_propose(
         return existing, None, False
 
 
-def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str | None):
+def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str | None, ttl: int | None):
     now = timezone.now()
     counterparty = (
         Account.objects.select_related("broker")
@@ -184,7 +188,7 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         proposed_by=actor,
         proposed_at_counter=actor.pk != account.owner_id,
         created_at=now,
-        expires_at=expiry(now),
+        expires_at=expiry(now, ttl),
     )
     if req.side == NegotiatedTrade.Side.BUY:
         pretrade.check_investor(

@@ -197,10 +197,9 @@ class Trade(models.Model):
             models.CheckConstraint(
                 condition=Q(mode__in=["market_making", "negotiated", "rfq"]), name="trade_mode_known"
             ),
-            # A market-making trade always meets a quote; the other modes never do.
+            # Only a market-making trade meets a quote (surveillance.rehearsal stages quote-less ones too).
             models.CheckConstraint(
-                condition=Q(mode="market_making", quote__isnull=False) | (~Q(mode="market_making") & Q(quote=None)),
-                name="trade_quote_iff_market_making",
+                condition=Q(mode="market_making") | Q(quote=None), name="trade_quote_only_market_making"
             ),
         ]
         indexes = [

@@ -471,3 +471,13 @@ def test_a_proposal_never_outlives_the_session(settings):
     assert neg.expiry(morning) == dt.datetime(2026, 12, 2, 11, 30, tzinfo=SHANGHAI)
     early = dt.datetime(2026, 12, 2, 13, 5, tzinfo=SHANGHAI)
     assert neg.expiry(early) == early + dt.timedelta(minutes=30)
+
+
+def test_the_database_refuses_a_closed_proposal_still_holding_cash_or_a_confirmed_one_without_trade(parties):
+    from django.db import IntegrityError, transaction
+
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    for change in ({"status": "withdrawn", "closed_at": timezone.now()}, {"status": "confirmed", "reserved_cash": 0}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            NegotiatedTrade.objects.filter(pk=out["id"]).update(**change)

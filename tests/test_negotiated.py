@@ -481,3 +481,11 @@ def test_the_database_refuses_a_closed_proposal_still_holding_cash_or_a_confirme
     for change in ({"status": "withdrawn", "closed_at": timezone.now()}, {"status": "confirmed", "reserved_cash": 0}):
         with pytest.raises(IntegrityError), transaction.atomic():
             NegotiatedTrade.objects.filter(pk=out["id"]).update(**change)
+
+
+def test_the_trades_api_names_the_mode(parties):
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    neg.negotiated_confirm(actor=seller.owner, proposal_id=out["id"], code=out["code"])
+    (trade,) = api_for(buyer.owner).get("/api/v1/trades/").json()["results"]
+    assert (trade["mode"], trade["side"], trade["buy_order_id"]) == ("negotiated", "buy", None)

@@ -127,6 +127,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "registry.context.market_state",
+                "registry.context.venue_profile",
             ],
         },
     },
@@ -296,6 +297,11 @@ STAFF_SESSION_IDLE_SECONDS = int(env("STAFF_SESSION_IDLE_SECONDS", "1800") or 18
 # The market keeps its sessions (registry.calendar) unless this is on.
 MARKET_ALWAYS_OPEN = env_bool("EXCHANGE_ALWAYS_OPEN", DEMO_MODE)
 
+# The venue rule profile (registry.profile): "open" (every mode) or "cn-regional-2017".
+VENUE_PROFILE = env("VENUE_PROFILE", "open") or "open"
+# How long a negotiated-transfer proposal waits for its counterparty (seconds; never past the session's end).
+NEGOTIATED_TTL = int(env("NEGOTIATED_TTL", "1800") or 1800)
+
 # The ledger's checkpoints: origin line, key folder (private keys, mode 600),
 # and where each signed checkpoint is also appended outside the database.
 LEDGER_ORIGIN = env("LEDGER_ORIGIN", "otc-exchange.local/ledger")
@@ -327,6 +333,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "balances.tasks.release_lockups",
         "schedule": 300.0,
         "options": {"expires": 300},
+    },
+    # Negotiated-transfer proposals past their expiry close and release what they reserved.
+    "exchange-expire-negotiated": {
+        "task": "exchange.tasks.expire_negotiated",
+        "schedule": 30.0,
+        "options": {"expires": 30},
     },
     # DAY orders expire and prices close at each trading day's close (idempotent: most runs find nothing).
     "exchange-end-of-day": {

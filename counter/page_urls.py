@@ -18,3 +18,10 @@ urlpatterns = [
     path("<str:code>/trades/", views.client_trades, name="counter-client-trades"),
     path("<str:code>/statement/", views.client_statement, name="counter-statement"),
 ]
+
+# Negotiated transfer for a client.
+from . import negotiated_views  # noqa: E402
+
+urlpatterns += [
+    path("<str:code>/negotiated/", negotiated_views.client_negotiated, name="counter-client-negotiated"),
+]

@@ -157,6 +157,11 @@ class Trade(models.Model):
     ledger, a lower layer, does not write trading rows.
     """
 
+    class Mode(models.TextChoices):
+        MARKET_MAKING = "market_making", _("Market making")
+        NEGOTIATED = "negotiated", _("Negotiated transfer")
+        RFQ = "rfq", _("Request for quote")
+
     class Status(models.TextChoices):
         MATCHED = "matched", _("Matched")
         SEALED = "sealed", _("Sealed")  # shown, never stored
@@ -175,6 +180,8 @@ class Trade(models.Model):
     buyer_fee = models.DecimalField(**MONEY)
     seller_fee = models.DecimalField(**MONEY)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.MATCHED)
+    # How the trade was agreed: against a market maker's quote, a negotiated transfer, an answer to an RFQ.
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MARKET_MAKING)
     entry = models.OneToOneField("ledger.Entry", on_delete=models.PROTECT, related_name="trade")
     matched_at = models.DateTimeField()
 
@@ -186,6 +193,13 @@ class Trade(models.Model):
             models.CheckConstraint(condition=Q(buyer_fee__gte=0, seller_fee__gte=0), name="trade_fees_nonneg"),
             models.CheckConstraint(
                 condition=Q(status__in=["matched", "settled", "held", "failed"]), name="trade_status_stored"
+            ),
+            models.CheckConstraint(
+                condition=Q(mode__in=["market_making", "negotiated", "rfq"]), name="trade_mode_known"
+            ),
+            # Only a market-making trade meets a quote (surveillance.rehearsal stages quote-less ones too).
+            models.CheckConstraint(
+                condition=Q(mode="market_making") | Q(quote=None), name="trade_quote_only_market_making"
             ),
         ]
         indexes = [
@@ -300,3 +314,87 @@ class RfqAnswer(models.Model):
         indexes = [
             models.Index(fields=["status", "expires_at"], name="rfq_answer_firm_by_expiry", condition=Q(status="firm")),
         ]
+
+
+class NegotiatedTrade(models.Model):
+    """A negotiated transfer (协议转让, DESIGN.md §2): one party proposes a trade with a named counterparty; the
+    counterparty confirms it with the code the proposer passed on, which trades at once (``exchange.services.
+    negotiated``).
+
+    The proposer's side is reserved while the proposal waits: ``reserved_cash`` for a buy (price × quantity
+    plus its broker's fee), the quantity's shares for a sell. Only the SHA-256 of the confirmation code is
+    kept. A proposal ends confirmed (with its trade), withdrawn by either party, or expired; an ended
+    proposal holds nothing.
+    """
+
+    class Side(models.TextChoices):
+        BUY = "buy", _("Buy")
+        SELL = "sell", _("Sell")
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("Proposed")
+        CONFIRMED = "confirmed", _("Confirmed")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        EXPIRED = "expired", _("Expired")
+
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="negotiated_trades")
+    # The proposer's side; the counterparty takes the other.
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = models.BigIntegerField()
+    price = models.DecimalField(**PRICE)
+    proposer = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="negotiated_proposed")
+    counterparty = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="negotiated_received")
+    client_request_id = models.CharField(max_length=64)
+    code_hash = models.CharField(max_length=64)
+    reserved_cash = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    proposed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # Entered by the broker's staff at the counter on the client's behalf.
+    proposed_at_counter = models.BooleanField(default=False)
+    closed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    closed_at_counter = models.BooleanField(default=False)
+    trade = models.OneToOneField(Trade, null=True, blank=True, on_delete=models.PROTECT, related_name="negotiated")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["proposer", "client_request_id"], name="negotiated_client_request_unique"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="negotiated_price_positive"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="negotiated_qty_positive"),
+            models.CheckConstraint(condition=~Q(proposer=F("counterparty")), name="negotiated_two_parties"),
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="negotiated_side_known"),
+            models.CheckConstraint(
+                condition=Q(status__in=["proposed", "confirmed", "withdrawn", "expired"]),
+                name="negotiated_status_known",
+            ),
+            models.CheckConstraint(condition=Q(reserved_cash__gte=0), name="negotiated_reserved_nonneg"),
+            models.CheckConstraint(
+                condition=Q(status="proposed") | Q(reserved_cash=0), name="negotiated_closed_holds_nothing"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="confirmed", trade__isnull=False) | (~Q(status="confirmed") & Q(trade=None)),
+                name="negotiated_trade_iff_confirmed",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="proposed", closed_at=None) | (~Q(status="proposed") & Q(closed_at__isnull=False)),
+                name="negotiated_closed_at_iff_closed",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="negotiated_expires_after_created"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="proposed"), name="negotiated_open_by_expiry"),
+            models.Index(fields=["proposer", "-id"], name="negotiated_by_proposer"),
+            models.Index(fields=["counterparty", "-id"], name="negotiated_by_counterparty"),
+        ]
+
+    @property
+    def buyer_id(self) -> int:
+        return self.proposer_id if self.side == self.Side.BUY else self.counterparty_id
+
+    @property
+    def seller_id(self) -> int:
+        return self.counterparty_id if self.side == self.Side.BUY else self.proposer_id

@@ -16,7 +16,8 @@
    for buys, investor level ≥ security risk (``unsuitable_risk_level``), the
    qualified-investor rule (``not_qualified_investor``) and the holder cap counted
    per real identity (``holder_cap_reached``); for sells, the minimum holding
-   period (``holding_period``) — ``check_investor``;
+   period (``holding_period``), and under a profile that says so, for buys too
+   (no buying back within the period after a sale) — ``check_investor``;
 8. available cash for a buy (``insufficient_cash``) or available shares for a
    sell (``insufficient_shares``), read from the locked balance rows —
    ``check_cash`` and ``check_shares``.
@@ -24,6 +25,12 @@
 A market maker's quote goes through the same steps but 6 and 7: who acts is a
 market maker quoting from its desk account (``market_maker_account``), and
 after 5 its bid must be below its ask (``crossed_quote``, ``check_spread``).
+
+The venue rule profile (``registry.profile``, DESIGN §2) is read here and
+only here: which modes are allowed, the holder cap, the holding interval and
+the qualified-investor rule are the stricter of the profile and the security.
+A negotiated transfer (``exchange.services.negotiated``) runs the same checks
+for both parties, in the same order, with its own mode.
 
 Each rule raises its own error; a rejected order or quote changes nothing (its
 transaction rolls back). Sells are otherwise always allowed, so an investor can
@@ -47,6 +54,7 @@ from core.errors import DomainError
 from core.models import Account, Role, User
 from exchange.models import Trade
 from kyc.models import KycProfile
+from registry import profile
 from registry.calendar import SHANGHAI, is_trading_day, market_is_open
 from registry.models import Security
 
@@ -144,6 +152,7 @@ def check_investor(
     if row is None:
         raise KycNotApproved()
     state, expires_at, risk_level, qualified, already_holder = row
+    days = profile.holding_days(security)
     if state in (KycProfile.State.DRAFT, KycProfile.State.SUBMITTED, KycProfile.State.REJECTED):
         raise KycNotApproved()
     if state == KycProfile.State.EXPIRED or expires_at is None or expires_at <= now:
@@ -154,15 +163,28 @@ def check_investor(
                 gettext("Your investor level is C%(level)s; %(code)s is rated R%(risk)s, so you may not buy it.")
                 % {"level": risk_level, "code": security.code, "risk": security.risk_rating}
             )
-        if security.qualified_only and not qualified:
+        if profile.qualified_only(security) and not qualified:
             raise NotQualified()
-        if not already_holder and (holders := holder_count(security.pk)) >= security.max_holders:
+        if not already_holder and (holders := holder_count(security.pk)) >= profile.max_holders(security):
             raise HolderCapReached(
                 gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
                 % {"code": security.code, "n": holders}
             )
-    elif security.min_holding_days and available_shares is not None:
-        since = trading_days_back(now, security.min_holding_days)
+        if days and profile.holding_both_ways():
+            since = trading_days_back(now, days)
+            sold = Trade.objects.filter(
+                seller=account,
+                security=security,
+                status__in=[Trade.Status.MATCHED, Trade.Status.HELD, Trade.Status.SETTLED],
+                matched_at__gt=since,
+            ).exists()
+            if sold:
+                raise HoldingPeriod(
+                    gettext("You sold %(code)s within the last %(days)s trading days; you cannot buy it back yet.")
+                    % {"code": security.code, "days": days}
+                )
+    elif days and available_shares is not None:
+        since = trading_days_back(now, days)
         recent = (
             Trade.objects.filter(
                 buyer=account, security=security, status=Trade.Status.SETTLED, matched_at__gt=since
@@ -175,7 +197,7 @@ def check_investor(
                     "%(recent)s of your shares were bought within the last %(days)s trading days"
                     " and cannot be sold yet."
                 )
-                % {"recent": recent, "days": security.min_holding_days}
+                % {"recent": recent, "days": days}
             )
 
 
@@ -183,7 +205,7 @@ def check_investor(
 # The market, the price, the quantity
 
 
-def check_tradable(security: Security, *, now: dt.datetime) -> None:
+def check_tradable(security: Security, *, now: dt.datetime, mode: str = profile.MARKET_MAKING) -> None:
     if getattr(security, "market_halted", False):
         reason = getattr(security, "market_halt_reason", "")
         raise err.MarketHalted(
@@ -198,10 +220,21 @@ def check_tradable(security: Security, *, now: dt.datetime) -> None:
             if security.halt_reason
             else None
         )
-    if not security.mode_market_making:
-        raise err.ModeDisabled()
+    check_mode(security, mode)
     if not market_is_open(now):
         raise err.MarketClosed()
+
+
+def check_mode(security: Security, mode: str) -> None:
+    """The trading mode is allowed by both the venue's profile and the security (``trading_mode_disabled``)."""
+    if profile.mode_allowed(security, mode):
+        return
+    params = {"mode": profile.MODE_LABELS[mode], "code": security.code, "profile": profile.current().name}
+    if mode not in profile.current().modes:
+        raise err.ModeDisabled(
+            gettext("Trading by %(mode)s is not allowed under the venue's rules (%(profile)s).") % params
+        )
+    raise err.ModeDisabled(gettext("Trading by %(mode)s is off for %(code)s.") % params)
 
 
 def check_price(security: Security, price: Decimal) -> None:

@@ -2,7 +2,8 @@
 
 * ``ledger_verify``: every trade row agrees with its TRADE entry, and every
   TRADE entry has its trade row.
-* ``ledger_replay --check``: open orders, active quotes, firm RFQ answers and unsettled trades
+* ``ledger_replay --check``: open orders, active quotes, firm RFQ answers, open negotiated
+  proposals and unsettled trades
   are what balances must hold reserved.
 """
 
@@ -17,7 +18,7 @@ from ledger.hooks import BusinessCheck
 from ledger.verification import CHUNK, Problem, Report
 
 from .entries import TradeEntry
-from .models import Order, Quote, RfqAnswer, Trade
+from .models import NegotiatedTrade, Order, Quote, RfqAnswer, Trade
 
 # What a trade row must agree on with its TRADE entry, in this order. Read from the payload as it is
 # (strings for decimals) rather than through TradeEntry.read: the comparison needs no types, and the
@@ -99,6 +100,13 @@ def reservations() -> Iterator[Reservation]:
             yield Reservation(a.account_id, a.request.security_id, a.quantity)
         else:
             yield Reservation(a.account_id, None, a.price * a.quantity)
+    for n in NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED).only(
+        "proposer_id", "security_id", "side", "reserved_cash", "quantity"
+    ):
+        if n.side == NegotiatedTrade.Side.BUY:
+            yield Reservation(n.proposer_id, None, n.reserved_cash)
+        else:
+            yield Reservation(n.proposer_id, n.security_id, n.quantity)
     pending = Trade.objects.filter(status__in=[Trade.Status.MATCHED, Trade.Status.HELD]).only(
         "buyer_id", "seller_id", "security_id", "price", "quantity", "buyer_fee"
     )

@@ -25,3 +25,11 @@ def expire_rfqs() -> int:
     """Close the requests for quote and the answers past their expiry, releasing what they hold (beat, every
     few seconds; a run that finds nothing changes nothing). Returns how many requests and answers it closed."""
     return sum(rfqs_expire())
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def expire_negotiated() -> int:
+    """Negotiated-transfer proposals past their expiry close and release their reservation (beat, every 30 s)."""
+    from .services.negotiated import negotiated_expire
+
+    return negotiated_expire()

@@ -29,3 +29,10 @@ urlpatterns += [
     path("rfqs/inbox/data/", rfq_views.rfq_inbox_data, name="rfq-inbox-data"),
     path("rfqs/<int:rfq_id>/answer/", rfq_views.rfq_answer, name="rfq-answer"),
 ]
+
+# Negotiated transfer (协议转让).
+from . import negotiated_views  # noqa: E402
+
+urlpatterns += [
+    path("negotiated/", negotiated_views.negotiated, name="negotiated"),
+]

@@ -24,7 +24,7 @@ from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
 from ledger.models import Leaf
 
-from . import calendar, disclosures, holidays, listing, services
+from . import calendar, disclosures, holidays, listing, profile, services
 from .models import Disclosure, Holiday, MarketState, Security
 
 
@@ -61,8 +61,8 @@ class SecurityOutput(serializers.ModelSerializer):
         return f"R{obj.risk_rating}"
 
     def get_trading_modes(self, obj) -> list[str]:
-        modes = [("market_making", obj.mode_market_making), ("rfq", obj.mode_rfq), ("negotiated", obj.mode_negotiated)]
-        return [name for name, on in modes if on]
+        # Only what both the security and the venue's profile allow, and the platform builds.
+        return profile.trading_modes(obj)
 
 
 @extend_schema_serializer(component_name="HaltReason")
@@ -212,8 +212,8 @@ def market_json() -> dict:
     is_open = calendar.market_is_open()
     return {
         "state": "halted" if state.halted else ("open" if is_open else "closed"),
-        # The venue rule profile (DESIGN §2); only "open" exists until the rule profiles are built.
-        "profile": "open",
+        # The venue rule profile (DESIGN §2, registry.profile).
+        "profile": profile.current().name,
         "session": None if state.halted else calendar.session_now(),
         "next_open": None if is_open else calendar.next_open(),
         "halted_reason": state.reason if state.halted else "",

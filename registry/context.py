@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import profile
 from .models import MarketState
 
 
@@ -10,3 +11,8 @@ def market_state(request) -> dict:
     if not request.user.is_authenticated:
         return {}
     return {"market_halt": MarketState.objects.filter(id=1, halted=True).first()}
+
+
+def venue_profile(request) -> dict:
+    """The venue rule profile in force, for the footer of every page."""
+    return {"venue_profile": profile.current()}

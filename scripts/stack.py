@@ -302,6 +302,8 @@ def serve(env: dict, services: Services) -> int:
         time.sleep(1.0)
         print()
         print(f"  The exchange is running at http://{bind}/  (API docs: http://{bind}/api/docs/)")
+        profile = os.environ.get("VENUE_PROFILE") or "open"
+        print(f"  Venue rule profile: {profile}  (VENUE_PROFILE=cn-regional-2017 for the regional market's rules)")
         print(f"  Demo logins, all with the password {DEMO_PASSWORD}:")
         for who, what in DEMO_LOGINS:
             print(f"    {who:<24} {what}")

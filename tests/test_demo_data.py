@@ -14,7 +14,7 @@ from balances.models import CashBalance, LockUp, Position
 from core.models import Broker, Role, User
 from core.roles import STAFF_ROLES
 from demo.totp import demo_totp_key
-from exchange.models import Quote
+from exchange.models import NegotiatedTrade, Quote, RfqRequest
 from ledger.models import Entry
 from registry.models import Disclosure, Security
 from supervision.models import Freeze
@@ -74,6 +74,8 @@ def test_demo_data_has_every_login_and_a_second_load_adds_nothing(db, settings, 
     assert LockUp.objects.filter(released_at__isnull=True).count() == 1
     assert Disclosure.objects.count() == 3
     assert Freeze.objects.filter(status="active").count() == 1
+    assert RfqRequest.objects.filter(status="open", account=users["investor1"].account).count() == 1
+    assert NegotiatedTrade.objects.filter(status="proposed", counterparty=users["investor2"].account).count() == 1
     (alert,) = Alert.objects.filter(rule__code="wash_trade")
     assert set(alert.accounts) == {users["investor5"].account.code, users["investor6"].account.code}
     before = snapshot(), User.objects.count(), Entry.objects.count()

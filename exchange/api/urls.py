@@ -24,3 +24,21 @@ urlpatterns += [
     path("rfqs/<int:rfq_id>/accept/", rfq_views.RfqAcceptApi.as_view(), name="api-rfq-accept"),
     path("rfqs/<int:rfq_id>/cancel/", rfq_views.RfqCancelApi.as_view(), name="api-rfq-cancel"),
 ]
+
+# Negotiated transfer (协议转让).
+from . import negotiated  # noqa: E402
+
+urlpatterns += [
+    path("negotiated-trades/", negotiated.NegotiatedListApi.as_view(), name="api-negotiated-list"),
+    path("negotiated-trades/<int:proposal_id>/", negotiated.NegotiatedDetailApi.as_view(), name="api-negotiated"),
+    path(
+        "negotiated-trades/<int:proposal_id>/confirm/",
+        negotiated.NegotiatedConfirmApi.as_view(),
+        name="api-negotiated-confirm",
+    ),
+    path(
+        "negotiated-trades/<int:proposal_id>/withdraw/",
+        negotiated.NegotiatedWithdrawApi.as_view(),
+        name="api-negotiated-withdraw",
+    ),
+]

@@ -312,6 +312,7 @@ class TradeOutput(serializers.Serializer):
     seller_fee = serializers.DecimalField(max_digits=20, decimal_places=2)
     buy_order_id = serializers.IntegerField(allow_null=True)
     sell_order_id = serializers.IntegerField(allow_null=True)
+    mode = serializers.CharField(help_text="How the trade was agreed: market_making, negotiated or rfq.")
     status = serializers.SerializerMethodField()
     matched_at = serializers.DateTimeField()
     entry_id = serializers.IntegerField()

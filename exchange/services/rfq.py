@@ -35,7 +35,7 @@ from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.models import Account, User
 from core.money import ZERO, notional
-from registry.calendar import market_is_open
+from registry import profile
 from registry.models import Security
 
 from .. import pretrade
@@ -71,14 +71,9 @@ def rfq_ttl() -> int:
 
 
 def check_rfq_tradable(security: Security, *, now: dt.datetime) -> None:
-    """``pretrade.check_tradable`` for the RFQ mode: the same rules in the same order, ``mode_rfq`` for the mode
-    (``trading_mode_disabled``, naming the mode)."""
-    if getattr(security, "market_halted", False) or security.status != Security.Status.LISTED:
-        pretrade.check_tradable(security, now=now)  # raises the market's or the security's error
-    if not security.mode_rfq:
-        raise err.ModeDisabled(_("Request for quote is not a trading mode of %(code)s.") % {"code": security.code})
-    if not market_is_open(now):
-        raise err.MarketClosed()
+    """``pretrade.check_tradable`` for the RFQ mode: the market and the security tradable, RFQ allowed by the
+    venue's rule profile and the security (``trading_mode_disabled``, naming the mode), the market open."""
+    pretrade.check_tradable(security, now=now, mode=profile.RFQ)
 
 
 # --------------------------------------------------------------------------
@@ -317,6 +312,8 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             _answer_release(book, rfq, other, RfqAnswer.Status.RELEASED)
         book.fills.append(fill)
         (trade,) = book.write()
+        Trade.objects.filter(pk=trade.pk).update(mode=Trade.Mode.RFQ)
+        trade.mode = Trade.Mode.RFQ
         if others:
             RfqAnswer.objects.bulk_update(others, ["status", "closed_at"])
         answer.status, answer.closed_at, answer.trade = RfqAnswer.Status.ACCEPTED, now, trade

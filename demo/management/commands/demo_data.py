@@ -19,6 +19,8 @@ from core.models import Account, Broker, Role, User
 from demo.onboarding import approved_investor
 from demo.totp import DEMO_STAFF, demo_staff_enrol
 from exchange.services import QuoteRequest, quote_publish
+from exchange.services.negotiated import NegotiatedRequest, negotiated_propose
+from exchange.services.rfq import RfqRequestInput, rfq_request
 from ledger.services import block_seal
 from registry.disclosures import disclosure_publish
 from registry.listing import security_list
@@ -179,6 +181,22 @@ class Command(BaseCommand):
         )
         freeze_approve(actor=User.objects.get(username="regulator2"), freeze_id=freeze.pk)
         self._wash_trade(broker, staff, investors[4], securities[0])
+        # An open request for quote by investor1, and a negotiated proposal from investor1 awaiting investor2
+        # (its code is shown to the proposer once; it waits a week instead of 30 minutes).
+        rfq_request(
+            requested_by=investors[0].owner,
+            account=investors[0],
+            request=RfqRequestInput(securities[1].code, "buy", 100, "demo-rfq-1"),
+            ttl=86400,
+        )
+        negotiated_propose(
+            actor=investors[0].owner,
+            account=investors[0],
+            request=NegotiatedRequest(
+                securities[0].code, "sell", 100, securities[0].reference_price, investors[1].code, "demo-negotiated-1"
+            ),
+            ttl=7 * 24 * 3600,
+        )
         # A placement to investor1 locked up until three days from now: released in the demo week.
         securities_issue(
             actor=depository,

@@ -1,0 +1,144 @@
+"""The negotiated-transfer API (DESIGN.md §8): ``negotiated-trades/``, detail, ``confirm/`` and ``withdraw/``.
+
+Views validate input, call one service (``exchange.services.negotiated``) and shape the output.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import errors as err
+from core.api.fields import DecimalString, StrictInteger
+from core.api.pagination import Pagination
+from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.audit import client_ip
+from exchange import selectors
+from exchange.models import NegotiatedTrade
+from exchange.services import negotiated
+
+
+class PartyOutput(serializers.Serializer):
+    account = serializers.CharField(source="code")
+    broker = serializers.CharField(source="broker.code", allow_null=True, default=None)
+
+
+class NegotiatedOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    security = serializers.CharField(source="security.code")
+    side = serializers.CharField(help_text="The proposer's side; the counterparty takes the other.")
+    quantity = serializers.IntegerField()
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    proposer = PartyOutput()
+    counterparty = PartyOutput()
+    status = serializers.CharField(help_text="proposed, confirmed, withdrawn or expired")
+    proposed_at_counter = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    trade = serializers.IntegerField(source="trade_id", allow_null=True)
+    client_request_id = serializers.SerializerMethodField()
+
+    def get_client_request_id(self, obj) -> str | None:
+        """Shown to the proposer's side only."""
+        request = self.context.get("request")
+        if request is None or obj.proposer.owner_id == request.user.pk:
+            return obj.client_request_id
+        return None
+
+
+@extend_schema_serializer(component_name="NegotiatedCreated")
+class NegotiatedCreatedOutput(NegotiatedOutput):
+    code = serializers.CharField(
+        allow_null=True,
+        help_text="The confirmation code, shown once (null on a retry): pass it to the counterparty.",
+    )
+
+
+def _get(request, proposal_id: int) -> NegotiatedTrade:
+    p = negotiated.negotiated_visible(request.user).filter(pk=proposal_id).first()
+    if p is None:
+        raise err.NotFound(gettext("No such proposal."))
+    return p
+
+
+class NegotiatedListApi(APIView):
+    """Negotiated transfers (协议转让): the proposals the caller may see; a new proposal."""
+
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="NegotiatedRequest")
+    class InputSerializer(serializers.Serializer):
+        security = serializers.CharField(max_length=16)
+        side = serializers.ChoiceField(choices=NegotiatedTrade.Side.values)
+        quantity = StrictInteger()
+        price = DecimalString()
+        counterparty = serializers.CharField(max_length=32, help_text="The counterparty's account code.")
+        client_request_id = serializers.CharField(max_length=64)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, required=False, enum=NegotiatedTrade.Status.values)],
+        responses=NegotiatedOutput(many=True),
+    )
+    def get(self, request):
+        qs = negotiated.negotiated_visible(request.user)
+        if status_filter := request.query_params.get("status"):
+            qs = qs.filter(status=status_filter)
+        return paginated(request, self, qs, NegotiatedOutput)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: NegotiatedCreatedOutput, 200: NegotiatedCreatedOutput, **ERRORS}
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = selectors.account_of(request.user)
+        if account is None:
+            raise err.NoAccount()
+        proposal, code, created = negotiated.negotiated_propose(
+            actor=request.user,
+            account=account,
+            request=negotiated.NegotiatedRequest(**data.validated_data),
+            ip=client_ip(request),
+        )
+        proposal = _get(request, proposal.pk)
+        proposal.code = code
+        return Response(
+            NegotiatedCreatedOutput(proposal, context={"request": request}).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class NegotiatedDetailApi(APIView):
+    @extend_schema(responses={200: NegotiatedOutput, 404: ErrorSerializer})
+    def get(self, request, proposal_id: int):
+        return Response(NegotiatedOutput(_get(request, proposal_id), context={"request": request}).data)
+
+
+class NegotiatedConfirmApi(APIView):
+    """The counterparty (or its broker's staff) confirms with the proposer's code; the trade is made at once."""
+
+    @extend_schema_serializer(component_name="NegotiatedConfirm")
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=32)
+
+    @extend_schema(request=InputSerializer, responses={200: NegotiatedOutput, **ERRORS})
+    def post(self, request, proposal_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        negotiated.negotiated_confirm(
+            actor=request.user, proposal_id=proposal_id, code=data.validated_data["code"], ip=client_ip(request)
+        )
+        return Response(NegotiatedOutput(_get(request, proposal_id), context={"request": request}).data)
+
+
+class NegotiatedWithdrawApi(APIView):
+    """Either party withdraws an open proposal; the proposer's reservation is released."""
+
+    @extend_schema(request=None, responses={200: NegotiatedOutput, **ERRORS})
+    def post(self, request, proposal_id: int):
+        negotiated.negotiated_withdraw(actor=request.user, proposal_id=proposal_id, ip=client_ip(request))
+        return Response(NegotiatedOutput(_get(request, proposal_id), context={"request": request}).data)

@@ -1,0 +1,150 @@
+"""The negotiated-transfer page (协议转让): propose, the proposals awaiting me with their expiry, confirm with the
+code, withdraw. The same page serves an investor for its own account and broker staff for a client at the
+counter (``counter`` renders it with the client), where every action is marked as counter-entered."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core import errors as err
+from core.audit import client_ip
+from core.forms import domain_error_message
+from core.models import Account, User
+from registry import profile
+
+from . import selectors
+from .models import NegotiatedTrade
+from .services import negotiated as neg
+
+MAX_QUANTITY = 10**12
+
+
+class ProposeForm(forms.Form):
+    security = forms.ChoiceField(label=_("Security"))
+    side = forms.ChoiceField(label=_("Side"), choices=NegotiatedTrade.Side.choices, initial="buy")
+    quantity = forms.IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    price = forms.DecimalField(label=_("Price (CNY)"), min_value=Decimal("0.01"), max_digits=14)
+    counterparty = forms.CharField(label=_("Counterparty's account code"), max_length=32)
+    client_request_id = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, securities, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["security"].choices = [(s.code, f"{s.code} {s.name}") for s in securities]
+
+
+class ConfirmForm(forms.Form):
+    code = forms.CharField(label=_("Confirmation code"), max_length=32)
+
+
+def _rows(account: Account, actor: User):
+    """Proposals awaiting the account's confirmation, its own open proposals, and the last 20 closed ones."""
+    visible = neg.negotiated_visible(actor).filter(Q(proposer=account) | Q(counterparty=account))
+    open_ = visible.filter(status=NegotiatedTrade.Status.PROPOSED)
+    waiting = list(open_.filter(counterparty=account))
+    mine = list(open_.filter(proposer=account))
+    closed = list(visible.exclude(status=NegotiatedTrade.Status.PROPOSED)[:20])
+    return waiting, mine, closed
+
+
+def negotiated_page(request, *, account: Account, template: str, extra: dict | None = None):
+    """GET shows the page; POST does one action (``propose``, ``confirm`` or ``withdraw``) then redirects."""
+    actor = request.user
+    securities = [s for s in selectors.securities_listed() if profile.mode_allowed(s, profile.NEGOTIATED)]
+    propose_form = ProposeForm(initial={"client_request_id": uuid.uuid4().hex}, securities=securities)
+    confirm_form = ConfirmForm()
+    confirm_for = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "propose":
+                propose_form = ProposeForm(request.POST, securities=securities)
+                if propose_form.is_valid():
+                    data = propose_form.cleaned_data
+                    proposal, code, created = neg.negotiated_propose(
+                        actor=actor,
+                        account=account,
+                        request=neg.NegotiatedRequest(**data),
+                        ip=client_ip(request),
+                    )
+                    if created:
+                        messages.success(
+                            request,
+                            gettext(
+                                "Proposal %(id)s sent to %(counterparty)s. Its confirmation code is %(code)s: pass it"
+                                " to the counterparty; it is shown only this once."
+                            )
+                            % {"id": proposal.pk, "counterparty": proposal.counterparty.code, "code": code},
+                        )
+                    else:
+                        messages.info(request, gettext("This proposal was already sent; it was not sent twice."))
+                    return HttpResponseRedirect(request.path)
+            elif action == "confirm":
+                confirm_for = _proposal_id(request)
+                confirm_form = ConfirmForm(request.POST)
+                if confirm_form.is_valid():
+                    p = neg.negotiated_confirm(
+                        actor=actor,
+                        proposal_id=confirm_for,
+                        code=confirm_form.cleaned_data["code"],
+                        ip=client_ip(request),
+                    )
+                    messages.success(
+                        request,
+                        gettext("Proposal %(id)s confirmed: trade %(trade)s.") % {"id": p.pk, "trade": p.trade_id},
+                    )
+                    return HttpResponseRedirect(request.path)
+            elif action == "withdraw":
+                p = neg.negotiated_withdraw(actor=actor, proposal_id=_proposal_id(request), ip=client_ip(request))
+                messages.success(request, gettext("Proposal %(id)s withdrawn.") % {"id": p.pk})
+                return HttpResponseRedirect(request.path)
+            else:
+                raise err.InvalidInput(gettext("Unknown action."))
+        except err.DomainError as exc:
+            target = propose_form if action == "propose" else confirm_form
+            if action == "propose":
+                target.data = target.data.copy()
+                target.data["client_request_id"] = uuid.uuid4().hex
+            if action in ("propose", "confirm"):
+                target.add_error(None, domain_error_message(exc))
+            else:
+                messages.error(request, domain_error_message(exc))
+    waiting, mine, closed = _rows(account, actor)
+    context = {
+        "account": account,
+        "propose_form": propose_form,
+        "confirm_form": confirm_form,
+        "confirm_for": confirm_for,
+        "waiting": waiting,
+        "mine": mine,
+        "closed": closed,
+        "at_counter": actor.pk != account.owner_id,
+        **(extra or {}),
+    }
+    return render(request, template, context)
+
+
+def _proposal_id(request) -> int:
+    try:
+        return int(request.POST.get("proposal", ""))
+    except ValueError as exc:
+        raise err.NotFound(gettext("No such proposal.")) from exc
+
+
+@login_required
+def negotiated(request):
+    """An investor's (or market maker's) own negotiated transfers."""
+    account = selectors.account_of(request.user)
+    if account is None:
+        raise PermissionDenied
+    return negotiated_page(request, account=account, template="exchange/negotiated.html")

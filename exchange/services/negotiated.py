@@ -1,0 +1,413 @@
+"""Negotiated transfer (协议转让, DESIGN.md §2): two named parties agree a trade.
+
+* ``negotiated_propose``: one party enters security, side, quantity, price and the counterparty's account
+  code. Its own side is reserved at once (cash with its broker's fee, as a buy order; or shares) after the
+  pre-trade checks of its side. It gets a random confirmation code, shown once; only its SHA-256 is kept.
+  Idempotent on ``(account, client_request_id)``: a retry returns the first proposal (without its code).
+* ``negotiated_confirm``: the counterparty (or its broker's staff) confirms with the code before the
+  proposal expires; its side is checked and reserved and the trade is written at once, a normal trade
+  (``Trade.mode`` negotiated) with its TRADE entry, which seals and settles like any other. Every pre-trade
+  check runs again for both parties (``exchange.pretrade``), each party pays its own broker's fee.
+* ``negotiated_withdraw``: either party, before confirmation, releases the proposer's reservation.
+* ``negotiated_expire``: the beat task closes proposals past their expiry and releases what they hold.
+
+Locks as every trading write: the security row first (which serialises two confirmations of one proposal),
+then the proposal row, then cash rows, then positions, by account pk. A refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from balances.services import cash_lock, positions_lock
+from core import errors as err
+from core.audit import audit_record
+from core.errors import DomainError
+from core.models import Account, User
+from core.money import ZERO, notional
+from ledger.services import entries_write
+from registry import calendar, profile
+from registry.models import Security
+
+from .. import pretrade
+from ..entries import TradeEntry
+from ..models import NegotiatedTrade, Trade
+from .book import Book, buy_reservation, commission, lock_security, seller_commission
+from .inputs import parse_price, parse_quantity
+
+
+class UnknownCounterparty(DomainError):
+    code = "unknown_counterparty"
+    status = 400
+    default_message = _("There is no trading account with this code.")
+
+
+class WrongCode(DomainError):
+    code = "wrong_confirmation_code"
+    status = 403
+    default_message = _("The confirmation code is wrong.")
+
+
+class ProposalExpired(DomainError):
+    code = "proposal_expired"
+    status = 409
+    default_message = _("This proposal has expired.")
+
+
+class ProposalNotOpen(DomainError):
+    code = "proposal_not_open"
+    status = 409
+    default_message = _("This proposal is no longer open.")
+
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+CODE_LENGTH = 8
+
+
+def code_new() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NegotiatedRequest:
+    security: str
+    side: str
+    quantity: int
+    price: Decimal
+    counterparty: str
+    client_request_id: str
+
+
+def expiry(now: dt.datetime, ttl: int | None = None) -> dt.datetime:
+    """``ttl`` (default ``NEGOTIATED_TTL``) seconds from now, but not past the end of the session in progress."""
+    expires = now + dt.timedelta(seconds=settings.NEGOTIATED_TTL if ttl is None else ttl)
+    if getattr(settings, "MARKET_ALWAYS_OPEN", False):
+        return expires
+    moment = calendar.local(now)
+    for start, end in calendar.SESSIONS:
+        if start <= moment.time() < end:
+            return min(expires, dt.datetime.combine(moment.date(), end, tzinfo=calendar.SHANGHAI))
+    return expires
+
+
+def _same_request(p: NegotiatedTrade, req: NegotiatedRequest) -> bool:
+    return (
+        p.security.code == req.security
+        and p.side == req.side
+        and p.quantity == req.quantity
+        and p.price == req.price
+        and p.counterparty.code == req.counterparty
+    )
+
+
+def _existing(account: Account, req: NegotiatedRequest) -> NegotiatedTrade | None:
+    p = (
+        NegotiatedTrade.objects.select_related("security", "counterparty")
+        .filter(proposer=account, client_request_id=req.client_request_id)
+        .first()
+    )
+    if p is not None and not _same_request(p, req):
+        raise err.IdempotencyConflict()
+    return p
+
+
+def negotiated_propose(
+    *, actor: User, account: Account, request: NegotiatedRequest, ip: str | None = None, ttl: int | None = None
+) -> tuple[NegotiatedTrade, str | None, bool]:
+    """Propose a negotiated trade. Returns (proposal, code, created); the code is None for a retry.
+
+    ``ttl``: seconds it waits (``NEGOTIATED_TTL`` by default; the demo data's proposal waits longer)."""
+    if ttl is not None and ttl <= 0:
+        raise err.InvalidInput(gettext("The proposal must wait a positive time."))
+    pretrade.check_may_act(actor, account)
+    if request.side not in NegotiatedTrade.Side.values:
+        raise err.InvalidInput(gettext('side must be "buy" or "sell".'))
+    if not request.client_request_id or len(request.client_request_id) > 64:
+        raise err.InvalidInput(gettext("client_request_id must be 1 to 64 characters."))
+    parse_quantity(request.quantity)
+    parse_price(request.price)
+    if not isinstance(request.counterparty, str) or not request.counterparty:
+        raise UnknownCounterparty()
+    try:
+        with transaction.atomic():
+            proposal, code = _propose(actor=actor, account=account, req=request, ip=ip, ttl=ttl)
+            return proposal, code, True
+    except IntegrityError as exc:
+        if "negotiated_client_request_unique" not in str(exc):
+            raise
+        existing = _existing(account, request)
+        if existing is None:  # pragma: no cover - the constraint says it exists
+            raise
+        return existing, None, False
+    except DomainError:
+        existing = _existing(account, request)
+        if existing is None:
+            raise
+        return existing, None, False
+
+
+def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str | None, ttl: int | None):
+    now = timezone.now()
+    counterparty = (
+        Account.objects.select_related("broker")
+        .filter(code=req.counterparty, kind__in=[Account.Kind.INVESTOR, Account.Kind.MARKET_MAKER])
+        .first()
+    )
+    if counterparty is None:
+        raise UnknownCounterparty()
+    if counterparty.pk == account.pk:
+        raise err.SelfTrade(gettext("You cannot propose a trade to your own account."))
+    security = lock_security(req.security)
+    pretrade.check_tradable(security, now=now, mode=profile.NEGOTIATED)
+    pretrade.check_price(security, req.price)
+    pretrade.check_quantity(security, req.quantity)
+    book = Book(now=now, security=security)
+    proposal = NegotiatedTrade(
+        security=security,
+        side=req.side,
+        quantity=req.quantity,
+        price=req.price,
+        proposer=account,
+        counterparty=counterparty,
+        client_request_id=req.client_request_id,
+        proposed_by=actor,
+        proposed_at_counter=actor.pk != account.owner_id,
+        created_at=now,
+        expires_at=expiry(now, ttl),
+    )
+    if req.side == NegotiatedTrade.Side.BUY:
+        pretrade.check_investor(
+            account=account, security=security, side="buy", quantity=req.quantity, available_shares=None, now=now
+        )
+        book.cash = cash_lock([account.pk])
+        proposal.reserved_cash = buy_reservation(account, req.price, req.quantity)
+        pretrade.check_cash(book.cash[account.pk].available, proposal.reserved_cash, row=book.cash[account.pk])
+        book.reserve_cash(account.pk, proposal.reserved_cash)
+    else:
+        book.positions = positions_lock(security.pk, [account.pk])
+        available = book.positions[account.pk].available
+        pretrade.check_investor(
+            account=account, security=security, side="sell", quantity=req.quantity, available_shares=available, now=now
+        )
+        pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
+        book.reserve_shares(account.pk, req.quantity)
+    code = code_new()
+    proposal.code_hash = code_hash(code)
+    proposal.save(force_insert=True)
+    book.write()
+    audit_record(
+        actor=actor,
+        action="negotiated.propose",
+        target=f"negotiated:{proposal.pk}",
+        ip=ip,
+        detail={"security": security.code, "side": req.side, "quantity": req.quantity, "price": str(req.price)},
+    )
+    return proposal, code
+
+
+def _visible(actor: User, proposal_id: int) -> NegotiatedTrade:
+    p = (
+        NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty__broker")
+        .filter(pk=proposal_id)
+        .first()
+    )
+    if p is None or not (pretrade.may_act_for(actor, p.proposer) or pretrade.may_act_for(actor, p.counterparty)):
+        raise err.NotFound(gettext("No such proposal."))
+    return p
+
+
+def _lock(p: NegotiatedTrade) -> Security:
+    """The security row, then the proposal's row, locked; the proposal re-read under them."""
+    security = lock_security(p.security.code)
+    fresh = NegotiatedTrade.objects.select_for_update().get(pk=p.pk)
+    p.status, p.reserved_cash, p.expires_at = fresh.status, fresh.reserved_cash, fresh.expires_at
+    return security
+
+
+def _release(book: Book, p: NegotiatedTrade) -> None:
+    if p.side == NegotiatedTrade.Side.BUY:
+        book.reserve_cash(p.proposer_id, -p.reserved_cash)
+        p.reserved_cash = ZERO
+    else:
+        book.reserve_shares(p.proposer_id, -p.quantity)
+
+
+def _close(p: NegotiatedTrade, security: Security, *, status: str, actor: User | None, now: dt.datetime) -> None:
+    book = Book(now=now, security=security)
+    if p.side == NegotiatedTrade.Side.BUY:
+        book.cash = cash_lock([p.proposer_id])
+    else:
+        book.positions = positions_lock(security.pk, [p.proposer_id])
+    _release(book, p)
+    p.status = status
+    p.closed_at = now
+    p.closed_by = actor
+    p.save(update_fields=["status", "reserved_cash", "closed_at", "closed_by", "closed_at_counter"])
+    book.write()
+
+
+def negotiated_withdraw(*, actor: User, proposal_id: int, ip: str | None = None) -> NegotiatedTrade:
+    """Either party withdraws an open proposal; the proposer's reservation is released."""
+    p = _visible(actor, proposal_id)
+    with transaction.atomic():
+        security = _lock(p)
+        if p.status != NegotiatedTrade.Status.PROPOSED:
+            raise ProposalNotOpen(
+                gettext("This proposal is %(status)s; it can no longer be withdrawn.")
+                % {"status": NegotiatedTrade.Status(p.status).label}
+            )
+        p.closed_at_counter = actor.pk not in (p.proposer.owner_id, p.counterparty.owner_id)
+        _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=actor, now=timezone.now())
+        audit_record(actor=actor, action="negotiated.withdraw", target=f"negotiated:{p.pk}", ip=ip)
+    return p
+
+
+def negotiated_expire(*, now: dt.datetime | None = None) -> int:
+    """Close the proposals past their expiry and release what they hold. Idempotent; returns how many."""
+    now = now or timezone.now()
+    due = NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED, expires_at__lte=now)
+    expired = 0
+    for pk in list(due.order_by("id").values_list("id", flat=True)):
+        with transaction.atomic():
+            p = NegotiatedTrade.objects.select_related("security").get(pk=pk)
+            security = _lock(p)
+            if p.status != NegotiatedTrade.Status.PROPOSED or p.expires_at > now:
+                continue
+            _close(p, security, status=NegotiatedTrade.Status.EXPIRED, actor=None, now=now)
+            expired += 1
+    return expired
+
+
+def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | None = None) -> NegotiatedTrade:
+    """The counterparty confirms with the code: its side is checked and reserved, and the trade is written."""
+    p = _visible(actor, proposal_id)
+    if not pretrade.may_act_for(actor, p.counterparty):
+        raise err.PermissionDenied(gettext("Only the counterparty confirms a proposal."))
+    if not isinstance(code, str) or not code.strip():
+        raise err.InvalidInput(gettext("Enter the confirmation code."))
+    with transaction.atomic():
+        now = timezone.now()
+        security = _lock(p)
+        if p.status != NegotiatedTrade.Status.PROPOSED:
+            raise ProposalNotOpen(
+                gettext("This proposal is %(status)s; it can no longer be confirmed.")
+                % {"status": NegotiatedTrade.Status(p.status).label}
+            )
+        if p.expires_at <= now:
+            raise ProposalExpired()
+        if not hmac.compare_digest(code_hash(code), p.code_hash):
+            raise WrongCode()
+        trade = _trade(p, security, actor=actor, now=now)
+        p.status = NegotiatedTrade.Status.CONFIRMED
+        p.trade = trade
+        p.reserved_cash = ZERO
+        p.closed_at = now
+        p.closed_by = actor
+        p.closed_at_counter = actor.pk != p.counterparty.owner_id
+        p.save(update_fields=["status", "trade", "reserved_cash", "closed_at", "closed_by", "closed_at_counter"])
+        audit_record(
+            actor=actor, action="negotiated.confirm", target=f"negotiated:{p.pk}", ip=ip, detail={"trade": trade.pk}
+        )
+    return p
+
+
+def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datetime) -> Trade:
+    """Every pre-trade check for both parties, the counterparty's reservation, the trade and its entry."""
+    proposer_buys = p.side == NegotiatedTrade.Side.BUY
+    buyer, seller = (p.proposer, p.counterparty) if proposer_buys else (p.counterparty, p.proposer)
+    pretrade.check_may_act(actor, p.counterparty)  # also: the counterparty's account is not frozen
+    pretrade.check_account_not_frozen(p.proposer)
+    pretrade.check_tradable(security, now=now, mode=profile.NEGOTIATED)
+    pretrade.check_price(security, p.price)
+    pretrade.check_quantity(security, p.quantity)
+
+    book = Book(now=now, security=security)
+    book.cash = cash_lock([buyer.pk])
+    book.positions = positions_lock(security.pk, [seller.pk])
+    value = notional(p.price, p.quantity)
+    buyer_fee = commission(buyer, value)
+    seller_fee = seller_commission(seller, value)
+
+    pretrade.check_investor(
+        account=buyer, security=security, side="buy", quantity=p.quantity, available_shares=None, now=now
+    )
+    # The proposer's own shares are already reserved for this sale: they count as available to it.
+    seller_available = book.positions[seller.pk].available + (0 if proposer_buys else p.quantity)
+    pretrade.check_investor(
+        account=seller, security=security, side="sell", quantity=p.quantity, available_shares=seller_available, now=now
+    )
+    if proposer_buys:
+        # Usually nothing: the proposal reserved exactly this, unless the broker's fee changed since.
+        top_up = value + buyer_fee - p.reserved_cash
+        if top_up > 0:
+            pretrade.check_cash(book.cash[buyer.pk].available, top_up, row=book.cash[buyer.pk])
+        book.reserve_cash(buyer.pk, top_up)
+        pretrade.check_shares(book.positions[seller.pk].available, p.quantity, row=book.positions[seller.pk])
+        book.reserve_shares(seller.pk, p.quantity)
+    else:
+        pretrade.check_cash(book.cash[buyer.pk].available, value + buyer_fee, row=book.cash[buyer.pk])
+        book.reserve_cash(buyer.pk, value + buyer_fee)
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id'))")
+        trade_id = cur.fetchone()[0]
+    (entry,) = entries_write(
+        [
+            TradeEntry(
+                trade_id=trade_id,
+                security=security.code,
+                price=p.price,
+                quantity=p.quantity,
+                buyer=buyer.code,
+                seller=seller.code,
+                buyer_fee=buyer_fee,
+                seller_fee=seller_fee,
+                buy_order_id=None,
+                sell_order_id=None,
+                quote_id=None,
+                matched_at=now,
+            )
+        ],
+        recorded_at=now,
+    )
+    trade = Trade.objects.create(
+        id=trade_id,
+        security=security,
+        price=p.price,
+        quantity=p.quantity,
+        buyer=buyer,
+        seller=seller,
+        buyer_fee=buyer_fee,
+        seller_fee=seller_fee,
+        mode=Trade.Mode.NEGOTIATED,
+        entry=entry,
+        matched_at=now,
+    )
+    book.write()
+    return trade
+
+
+def negotiated_visible(user: User):
+    """Proposals the user may see: its own account's (either party), its broker's clients', all for supervisors."""
+    from ..selectors import _visible_accounts_q
+
+    qs = NegotiatedTrade.objects.select_related(
+        "security", "proposer__broker", "counterparty__broker", "trade"
+    ).order_by("-id")
+    q = _visible_accounts_q(user, "proposer")
+    return qs if q is None else qs.filter(q | _visible_accounts_q(user, "counterparty"))

@@ -1,0 +1,53 @@
+"""A negotiated transfer through the real pages: one investor proposes, the other confirms with the code."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from exchange.models import NegotiatedTrade
+from tests.browser.steps import log_in
+from tests.conftest import build_market
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_proposal_from_one_investor_confirmed_by_another_with_the_code(page: Page, live_server):
+    # given a seller holding shares and a funded buyer
+    market = build_market()
+    seller = market.investor(shares=1000)
+    buyer = market.investor(cash="50000")
+    base = live_server.url
+
+    # when the seller proposes 500 at 10.00 to the buyer on the negotiated-transfer page
+    log_in(page, base, seller.owner.username)
+    page.get_by_role("link", name="协议转让").click()
+    page.wait_for_url(f"{base}/negotiated/")
+    page.fill("#id_counterparty", buyer.code)
+    page.select_option("#id_security", market.security.code)
+    page.select_option("#id_side", "sell")
+    page.fill("#id_quantity", "500")
+    page.fill("#id_price", "10.00")
+    page.get_by_role("button", name="申报", exact=True).click()
+    message = page.locator(".msg-success")
+    expect(message).to_contain_text("确认码为")
+    code = re.search(r"确认码为 ([A-Z2-9]{8})", message.inner_text()).group(1)
+    proposal = NegotiatedTrade.objects.get()
+    expect(page.locator(f'#negotiated-mine tr[data-proposal="{proposal.pk}"]')).to_be_visible()
+
+    # and the buyer, signed in, confirms it with the code
+    page.context.clear_cookies()
+    log_in(page, base, buyer.owner.username)
+    page.goto(f"{base}/negotiated/")
+    waiting = page.locator(f'#negotiated-waiting form[data-proposal="{proposal.pk}"]')
+    expect(waiting).to_contain_text("向您卖出")
+    waiting.locator("input[name=code]").fill(code)
+    waiting.get_by_role("button", name="确认并成交").click()
+
+    # then the trade is made
+    expect(page.locator(".msg-success")).to_contain_text("已确认")
+    proposal.refresh_from_db()
+    assert proposal.status == "confirmed" and proposal.trade.mode == "negotiated"
+    expect(page.locator(f'#negotiated-closed tr[data-proposal="{proposal.pk}"]')).to_contain_text("已确认")

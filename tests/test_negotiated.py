@@ -1,0 +1,491 @@
+"""Negotiated transfer (协议转让): propose with a code, confirm, withdraw, expire; every check for both parties."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, connections
+from django.utils import timezone
+
+from balances.services import account_open
+from core import errors as err
+from core.models import Account, Broker, Role
+from exchange.models import NegotiatedTrade, Trade
+from exchange.services import negotiated as neg
+from kyc.models import KycProfile
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from registry.models import Security
+from settlement.services import trade_settle
+from tests.conftest import api_for, build_market, cash_of, position_of
+from tests.conftest import snapshot as base_snapshot
+
+D = Decimal
+
+
+def snapshot() -> dict:
+    out = base_snapshot()
+    with connection.cursor() as cur:
+        cur.execute("SELECT * FROM exchange_negotiatedtrade ORDER BY 1")
+        out["exchange_negotiatedtrade"] = cur.fetchall()
+    return out
+
+
+@pytest.fixture
+def parties(market):
+    """A buyer with cash (proposer) and a seller holding 1000 shares (counterparty), at two brokers."""
+    other = Broker.objects.create(code="B-OTHER", name="Other", fee_bps=D("10"), fee_minimum=D("1"))
+    account_open(kind=Account.Kind.FEE, name="fees other", broker=other)
+    buyer = market.investor(cash="50000")
+    seller = market.investor(shares=1000)
+    Account.objects.filter(pk=seller.pk).update(broker=other)
+    seller.refresh_from_db()
+    return market, buyer, seller
+
+
+def body(market, to, **over) -> dict:
+    data = {
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": 500,
+        "price": "10.00",
+        "counterparty": to.code,
+        "client_request_id": "n-1",
+    }
+    return {**data, **over}
+
+
+def propose(market, proposer, counterparty, **over):
+    resp = api_for(proposer.owner).post("/api/v1/negotiated-trades/", body(market, counterparty, **over), format="json")
+    assert resp.status_code == 201, resp.json()
+    return resp.json()
+
+
+def test_a_proposal_reserves_the_proposers_side_and_keeps_only_the_codes_hash(parties):
+    market, buyer, seller = parties
+    seller_before = position_of(seller, market.security).reserved
+
+    # when the buyer proposes 500 at 10.00 to the seller
+    out = propose(market, buyer, seller)
+
+    # then it gets a code once and the proposal waits 30 minutes, its cash (with its broker's fee) reserved
+    assert out["status"] == "proposed" and len(out["code"]) == neg.CODE_LENGTH
+    assert out["proposer"] == {"account": buyer.code, "broker": market.broker.code}
+    assert out["counterparty"] == {"account": seller.code, "broker": "B-OTHER"}
+    p = NegotiatedTrade.objects.get(pk=out["id"])
+    assert p.code_hash == neg.code_hash(out["code"]) and out["code"] not in p.code_hash
+    assert dt.timedelta(minutes=29) < p.expires_at - p.created_at <= dt.timedelta(minutes=30)
+    assert cash_of(buyer).reserved == D("5000.00") + D("5.00") == p.reserved_cash  # 2.5 bps, minimum 5
+    # and nothing of the counterparty, nor any trade
+    assert position_of(seller, market.security).reserved == seller_before
+    assert not Trade.objects.exists()
+
+
+def test_confirmation_trades_at_once_with_both_brokers_fees_and_settles_seals_verifies_replays(
+    parties, django_capture_on_commit_callbacks
+):
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+
+    # when the seller confirms with the code
+    resp = api_for(seller.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"].lower()}, format="json"
+    )
+
+    # then one negotiated trade, each side paying its own broker's fee
+    assert resp.status_code == 200, resp.json()
+    assert resp.json()["status"] == "confirmed"
+    trade = Trade.objects.get(pk=resp.json()["trade"])
+    assert (trade.mode, trade.quote_id, trade.buy_order_id, trade.sell_order_id) == ("negotiated", None, None, None)
+    assert (trade.buyer_id, trade.seller_id, trade.quantity, trade.price) == (buyer.pk, seller.pk, 500, D("10.00"))
+    assert (trade.buyer_fee, trade.seller_fee) == (D("5.00"), D("5.00"))  # 2.5 bps min 5; 10 bps of 5000 = 5
+    assert position_of(seller, market.security).reserved == 500
+    assert NegotiatedTrade.objects.get(pk=out["id"]).reserved_cash == 0
+    call_command("ledger_replay", "--check")
+
+    # and it seals, settles, verifies and replays like any trade
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+        assert trade_settle(trade_id=trade.pk)
+        block_seal()
+    trade.refresh_from_db()
+    assert trade.status == Trade.Status.SETTLED
+    assert position_of(buyer, market.security).total == 500
+    assert position_of(seller, market.security).total == 500
+    assert cash_of(buyer).total == D("50000") - D("5005.00") and cash_of(buyer).reserved == 0
+    assert cash_of(seller).total == D("4995.00")
+    assert ledger_verify().ok
+    call_command("ledger_replay", "--check")
+
+
+def test_a_seller_proposes_and_the_buyer_confirms(parties):
+    market, buyer, seller = parties
+    out = propose(market, seller, buyer, side="sell", client_request_id="s-1")
+    assert position_of(seller, market.security).reserved == 500 and cash_of(buyer).reserved == 0
+
+    p = neg.negotiated_confirm(actor=buyer.owner, proposal_id=out["id"], code=out["code"])
+
+    assert p.status == "confirmed" and p.trade.buyer_id == buyer.pk and p.trade.seller_id == seller.pk
+    assert cash_of(buyer).reserved == D("5005.00")
+    assert position_of(seller, market.security).reserved == 500
+    call_command("ledger_replay", "--check")
+
+
+def test_a_wrong_code_changes_nothing(parties):
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    before = snapshot()
+
+    resp = api_for(seller.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": "WRONG234"}, format="json"
+    )
+
+    assert resp.status_code == 403 and resp.json()["code"] == "wrong_confirmation_code"
+    assert snapshot() == before
+
+
+def test_an_expired_proposal_cannot_be_confirmed_and_the_beat_task_releases_it(parties):
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    NegotiatedTrade.objects.filter(pk=out["id"]).update(
+        created_at=timezone.now() - dt.timedelta(hours=1), expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    before = snapshot()
+
+    # when the seller confirms after the expiry: refused, nothing changes
+    resp = api_for(seller.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json"
+    )
+    assert resp.status_code == 409 and resp.json()["code"] == "proposal_expired"
+    assert snapshot() == before
+
+    # when the beat task runs (twice: idempotent)
+    from exchange.tasks import expire_negotiated
+
+    assert expire_negotiated() == 1
+    assert expire_negotiated() == 0
+
+    # then the proposal is expired and the buyer's cash released
+    p = NegotiatedTrade.objects.get(pk=out["id"])
+    assert (p.status, p.reserved_cash) == ("expired", 0)
+    assert cash_of(buyer).reserved == 0
+    assert not Trade.objects.exists()
+    call_command("ledger_replay", "--check")
+
+
+@pytest.mark.parametrize("who", ["proposer", "counterparty", "counterparty_staff"])
+def test_either_side_withdraws_before_confirmation_releasing_the_reservation(parties, who):
+    market, buyer, seller = parties
+    out = propose(market, seller, buyer, side="sell")
+    actor = {"proposer": seller.owner, "counterparty": buyer.owner, "counterparty_staff": market.staff}[who]
+
+    resp = api_for(actor).post(f"/api/v1/negotiated-trades/{out['id']}/withdraw/")
+
+    assert resp.status_code == 200 and resp.json()["status"] == "withdrawn"
+    assert position_of(seller, market.security).reserved == 0
+    # and a confirmation afterwards is refused, changing nothing
+    before = snapshot()
+    resp = api_for(buyer.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json"
+    )
+    assert resp.status_code == 409 and resp.json()["code"] == "proposal_not_open"
+    assert snapshot() == before
+
+
+def test_creation_is_idempotent_on_client_request_id(parties):
+    market, buyer, seller = parties
+    first = propose(market, buyer, seller)
+    client = api_for(buyer.owner)
+
+    again = client.post("/api/v1/negotiated-trades/", body(market, seller), format="json")
+    assert again.status_code == 200 and again.json()["id"] == first["id"] and again.json()["code"] is None
+    assert cash_of(buyer).reserved == D("5005.00")
+
+    before = snapshot()
+    other = client.post("/api/v1/negotiated-trades/", body(market, seller, quantity=600), format="json")
+    assert other.status_code == 409 and other.json()["code"] == "client_order_id_reused"
+    assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# The counterparty failing a check at confirmation: a clear 4xx, nothing changes
+
+
+def _kyc(account, **fields):
+    KycProfile.objects.filter(user=account.owner).update(**fields)
+
+
+FAILS = [
+    ("kyc_not_approved", lambda m, b, s: _kyc(b, state=KycProfile.State.SUBMITTED)),
+    ("kyc_expired", lambda m, b, s: _kyc(b, expires_at=timezone.now() - dt.timedelta(days=1))),
+    ("unsuitable_risk_level", lambda m, b, s: _kyc(b, risk_level=2)),
+    ("not_qualified_investor", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(qualified_only=True)),
+    ("holder_cap_reached", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(max_holders=1)),
+    ("price_out_of_band", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(reference_price=D("20"))),
+    ("quantity_not_in_lots", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(lot_size=300)),
+    ("account_frozen", lambda m, b, s: Account.objects.filter(pk=b.pk).update(frozen=True)),
+    ("security_halted", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(status="halted")),
+    (
+        "trading_mode_disabled",
+        lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(mode_negotiated=False),
+    ),
+    ("insufficient_cash", lambda m, b, s: None),
+]
+
+
+@pytest.mark.parametrize(("code", "change"), FAILS, ids=[c for c, _ in FAILS])
+def test_a_counterparty_failing_a_check_changes_nothing(parties, code, change):
+    # given the seller proposes 500 to a buyer; the buyer (counterparty) fails one rule
+    market, buyer, seller = parties
+    poor = market.investor(cash="100") if code == "insufficient_cash" else buyer
+    out = propose(market, seller, poor, side="sell")
+    change(market, poor, seller)
+    before = snapshot()
+
+    resp = api_for(poor.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json"
+    )
+
+    assert 400 <= resp.status_code < 500 and resp.json()["code"] == code, resp.json()
+    assert resp.json()["message"]
+    assert snapshot() == before
+
+
+def test_the_selling_counterparty_needs_the_shares(parties):
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller, quantity=1100, price="10.00")
+    before = snapshot()
+    resp = api_for(seller.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json"
+    )
+    assert resp.status_code == 409 and resp.json()["code"] == "insufficient_shares"
+    assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# Roles and bad input
+
+
+def test_who_sees_and_who_confirms(parties):
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    url = f"/api/v1/negotiated-trades/{out['id']}/"
+    stranger = market.investor()
+    regulator = market.user(Role.REGULATOR)
+
+    assert api_for(seller.owner).get(url).json()["client_request_id"] is None
+    assert api_for(buyer.owner).get(url).json()["client_request_id"] == "n-1"
+    assert api_for(regulator).get(url).status_code == 200
+    assert api_for(stranger.owner).get(url).status_code == 404
+    assert [p["id"] for p in api_for(seller.owner).get("/api/v1/negotiated-trades/").json()["results"]] == [out["id"]]
+    assert api_for(stranger.owner).get("/api/v1/negotiated-trades/").json()["results"] == []
+
+    before = snapshot()
+    # the proposer may not confirm its own proposal; a stranger sees nothing
+    resp = api_for(buyer.owner).post(f"{url}confirm/", {"code": out["code"]}, format="json")
+    assert resp.status_code == 403 and resp.json()["code"] == "permission_denied"
+    resp = api_for(stranger.owner).post(f"{url}confirm/", {"code": out["code"]}, format="json")
+    assert resp.status_code == 404
+    assert api_for(stranger.owner).post(f"{url}withdraw/").status_code == 404
+    assert api_for(regulator).post(f"{url}withdraw/").status_code == 404
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("over", "status", "code"),
+    [
+        ({"side": "hold"}, 400, "invalid_input"),
+        ({"quantity": 1.5}, 400, "invalid_input"),
+        ({"quantity": -100}, 400, "invalid_input"),
+        ({"price": 10.0}, 400, "invalid_input"),
+        ({"price": "abc"}, 400, "invalid_input"),
+        ({"counterparty": "NOBODY"}, 400, "unknown_counterparty"),
+        ({"security": "NOPE"}, 404, "unknown_security"),
+        ({"client_request_id": ""}, 400, "invalid_input"),
+        ({"price": "10.005"}, 400, "invalid_input"),
+        ({"quantity": 150}, 400, "quantity_not_in_lots"),
+        ({"quantity": 10_000}, 409, "insufficient_cash"),
+    ],
+)
+def test_bad_proposals_are_4xx_and_change_nothing(parties, over, status, code):
+    market, buyer, seller = parties
+    before = snapshot()
+    resp = api_for(buyer.owner).post("/api/v1/negotiated-trades/", body(market, seller, **over), format="json")
+    assert resp.status_code == status, resp.json()
+    assert resp.json()["code"] in (code, "validation_error"), resp.json()
+    assert snapshot() == before
+
+
+def test_a_proposal_to_oneself_is_refused(parties):
+    market, buyer, _seller = parties
+    before = snapshot()
+    resp = api_for(buyer.owner).post("/api/v1/negotiated-trades/", body(market, buyer), format="json")
+    assert resp.status_code == 409 and resp.json()["code"] == "self_trade"
+    assert snapshot() == before
+
+
+def test_broker_staff_confirm_for_their_client_marked_as_counter_entered(parties):
+    market, buyer, seller = parties
+    out = propose(market, seller, buyer, side="sell")
+    p = neg.negotiated_confirm(actor=market.staff, proposal_id=out["id"], code=out["code"])
+    assert p.status == "confirmed" and p.closed_at_counter and p.closed_by == market.staff
+
+
+# --------------------------------------------------------------------------
+# Two confirmations at once trade once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_confirmations_trade_once():
+    market = build_market()
+    buyer = market.investor(cash="50000")
+    seller = market.investor(shares=1000)
+    p, code, _ = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, "race"),
+    )
+    barrier = threading.Barrier(2)
+
+    def confirm(actor):
+        try:
+            barrier.wait()
+            neg.negotiated_confirm(actor=actor, proposal_id=p.pk, code=code)
+            return "ok"
+        except err.DomainError as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = sorted(pool.map(confirm, [buyer.owner, market.staff]))
+
+    assert results == ["ok", "proposal_not_open"]
+    assert Trade.objects.count() == 1
+    assert cash_of(buyer).reserved == D("5005.00")
+    call_command("ledger_replay", "--check")
+
+
+# --------------------------------------------------------------------------
+# Pages: the investor's and the counter's
+
+
+def _code_from_messages(response) -> str:
+    import re
+
+    text = " ".join(str(m) for m in response.context["messages"])
+    return re.search(r"\b([A-Z2-9]{8})\b", text).group(1)
+
+
+def test_investors_propose_and_confirm_on_the_page(parties, client):
+    from tests.conftest import log_in
+
+    market, buyer, seller = parties
+    log_in(client, buyer.owner)
+    page = client.get("/negotiated/")
+    assert page.status_code == 200
+    crid = page.context["propose_form"].initial["client_request_id"]
+    form = {
+        "action": "propose",
+        "counterparty": seller.code,
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": "500",
+        "price": "10.00",
+        "client_request_id": crid,
+    }
+    resp = client.post("/negotiated/", form, follow=True)
+    code = _code_from_messages(resp)
+    p = NegotiatedTrade.objects.get()
+    assert p.status == "proposed" and not p.proposed_at_counter
+    assert f'data-proposal="{p.pk}"' in resp.content.decode()
+
+    # the counterparty sees it awaiting; a wrong code is a form error that changes nothing
+    client.logout()
+    log_in(client, seller.owner)
+    page = client.get("/negotiated/")
+    assert [w.pk for w in page.context["waiting"]] == [p.pk]
+    before = snapshot()
+    resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": "AAAA2222"})
+    assert resp.status_code == 200 and resp.context["confirm_form"].non_field_errors()
+    assert snapshot() == before
+
+    resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": code}, follow=True)
+    p.refresh_from_db()
+    assert p.status == "confirmed" and p.trade.mode == "negotiated"
+
+
+def test_the_counter_proposes_for_a_client_marked_as_counter_entered(parties, client):
+    from tests.conftest import log_in
+
+    market, buyer, seller = parties
+    log_in(client, market.staff)
+    url = f"/counter/{buyer.code}/negotiated/"
+    page = client.get(url)
+    assert page.status_code == 200 and page.context["at_counter"]
+    form = {
+        "action": "propose",
+        "counterparty": seller.code,
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": "500",
+        "price": "10.00",
+        "client_request_id": "counter-1",
+    }
+    resp = client.post(url, form, follow=True)
+    assert resp.status_code == 200
+    p = NegotiatedTrade.objects.get()
+    assert p.proposed_at_counter and p.proposed_by == market.staff and p.proposer_id == buyer.pk
+    # and withdraws it
+    client.post(url, {"action": "withdraw", "proposal": p.pk})
+    p.refresh_from_db()
+    assert p.status == "withdrawn" and p.closed_at_counter and cash_of(buyer).reserved == 0
+    # another broker's client is not this staff member's
+    assert client.get(f"/counter/{seller.code}/negotiated/").status_code == 404
+
+
+def test_the_demo_call_makes_one_proposal_awaiting_the_counterparty(parties):
+    # the call the demo data makes (DEMO: investor1 sells to investor2, waiting a week)
+    market, buyer, seller = parties
+    p, code, created = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "demo-negotiated-1"),
+        ttl=7 * 24 * 3600,
+    )
+    assert created and code and p.status == "proposed"
+    assert p.expires_at - p.created_at == dt.timedelta(days=7)
+    assert list(neg.negotiated_visible(buyer.owner).filter(counterparty=buyer, status="proposed")) == [p]
+
+
+def test_a_proposal_never_outlives_the_session(settings):
+    from registry.calendar import SHANGHAI
+
+    settings.MARKET_ALWAYS_OPEN = False
+    morning = dt.datetime(2026, 12, 2, 11, 20, tzinfo=SHANGHAI)  # a Wednesday, ten minutes before the break
+    assert neg.expiry(morning) == dt.datetime(2026, 12, 2, 11, 30, tzinfo=SHANGHAI)
+    early = dt.datetime(2026, 12, 2, 13, 5, tzinfo=SHANGHAI)
+    assert neg.expiry(early) == early + dt.timedelta(minutes=30)
+
+
+def test_the_database_refuses_a_closed_proposal_still_holding_cash_or_a_confirmed_one_without_trade(parties):
+    from django.db import IntegrityError, transaction
+
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    for change in ({"status": "withdrawn", "closed_at": timezone.now()}, {"status": "confirmed", "reserved_cash": 0}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            NegotiatedTrade.objects.filter(pk=out["id"]).update(**change)
+
+
+def test_the_trades_api_names_the_mode(parties):
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    neg.negotiated_confirm(actor=seller.owner, proposal_id=out["id"], code=out["code"])
+    (trade,) = api_for(buyer.owner).get("/api/v1/trades/").json()["results"]
+    assert (trade["mode"], trade["side"], trade["buy_order_id"]) == ("negotiated", "buy", None)

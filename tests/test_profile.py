@@ -1,0 +1,270 @@
+"""The venue rule profile: ``open`` and ``cn-regional-2017`` (国办发〔2017〕11号), read by every pre-trade check."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone, translation
+
+from core.models import Account
+from exchange.models import NegotiatedTrade, Trade
+from exchange.pretrade import trading_days_back
+from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
+from exchange.services import negotiated as neg
+from kyc.models import KycProfile
+from registry import profile
+from registry.models import Security
+from tests.conftest import api_for, log_in
+from tests.test_negotiated import snapshot
+
+D = Decimal
+PROFILES = ["open", "cn-regional-2017"]
+
+
+@pytest.fixture(params=PROFILES)
+def venue(request, settings):
+    settings.VENUE_PROFILE = request.param
+    return request.param
+
+
+@pytest.fixture
+def cn(settings):
+    settings.VENUE_PROFILE = "cn-regional-2017"
+
+
+def test_market_api_and_every_page_footer_name_the_profile(venue, market, client):
+    assert api_for(market.staff).get("/api/v1/market/").json()["profile"] == venue
+    investor = market.investor()
+    log_in(client, investor.owner)
+    page = client.get("/").content.decode()
+    assert f'data-profile="{venue}"' in page
+
+
+def test_an_unknown_profile_is_a_configuration_error(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.VENUE_PROFILE = "anything-goes"
+    with pytest.raises(ImproperlyConfigured):
+        profile.current()
+
+
+@pytest.mark.parametrize(
+    ("venue_name", "switches", "modes"),
+    [
+        ("open", {}, ["market_making", "rfq", "negotiated"]),
+        ("open", {"mode_market_making": False}, ["rfq", "negotiated"]),
+        ("open", {"mode_rfq": False}, ["market_making", "negotiated"]),
+        ("cn-regional-2017", {}, ["rfq", "negotiated"]),
+        # a security may only tighten: switching market making on changes nothing under the profile
+        ("cn-regional-2017", {"mode_market_making": True, "mode_negotiated": False}, ["rfq"]),
+        ("cn-regional-2017", {"mode_rfq": False, "mode_negotiated": False}, []),
+    ],
+)
+def test_trading_modes_list_what_both_the_security_and_the_venue_allow_and_is_built(
+    market, settings, venue_name, switches, modes
+):
+    settings.VENUE_PROFILE = venue_name
+    Security.objects.filter(pk=market.security.pk).update(**switches)
+    out = api_for(market.staff).get(f"/api/v1/securities/{market.security.code}/").json()
+    assert out["trading_modes"] == modes
+
+
+def test_under_cn_regional_a_market_makers_quote_and_a_resting_order_are_refused(market, settings):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")  # published while the venue was open
+    investor = market.investor(cash="50000", qualified=True)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    before = snapshot()
+
+    with translation.override("en"), pytest.raises(Exception) as quote_refused:
+        quote_publish(user=mm.owner, request=QuoteRequest(market.security.code, D("9.80"), 100, D("10.20"), 100))
+    with translation.override("en"), pytest.raises(Exception) as order_refused:
+        order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", 100, D("9.00"), "DAY", "rest-1"),
+        )
+
+    for refused in (quote_refused, order_refused):
+        assert refused.value.code == "trading_mode_disabled"
+        assert "market making" in str(refused.value.message) and "cn-regional-2017" in str(refused.value.message)
+    assert snapshot() == before
+
+
+def test_the_api_names_the_mode_in_its_error(market, cn):
+    investor = market.investor(cash="50000", qualified=True)
+    body = {
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": 100,
+        "limit_price": "10.00",
+        "time_in_force": "DAY",
+        "client_order_id": "x",
+    }
+    resp = api_for(investor.owner).post("/api/v1/orders/", body, format="json")
+    assert resp.status_code == 409 and resp.json()["code"] == "trading_mode_disabled"
+    assert "做市" in resp.json()["message"]  # the mode named, in the default language
+
+
+# --------------------------------------------------------------------------
+# The holding interval, both ways (negotiated trades: the only way to trade under the profile)
+
+
+def _offer(market, *, seller, buyer, qty=100, key="d"):
+    p, code, _ = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", qty, D("10.00"), buyer.code, key),
+    )
+    return p, code
+
+
+def _deal(market, *, seller, buyer, qty=100, key="d"):
+    p, code = _offer(market, seller=seller, buyer=buyer, qty=qty, key=key)
+    return neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code).trade
+
+
+def _refused_at_confirmation(market, *, seller, buyer, key) -> str:
+    """The buyer's confirmation is refused and changes nothing; returns the error's code."""
+    p, code = _offer(market, seller=seller, buyer=buyer, key=key)
+    before = snapshot()
+    with pytest.raises(Exception) as refused:
+        neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code)
+    assert snapshot() == before
+    return refused.value.code
+
+
+def _backdate(trade: Trade, trading_days: int) -> None:
+    now = timezone.now()
+    at = trading_days_back(now, trading_days) + dt.timedelta(minutes=1 if trading_days == 4 else -1)
+    Trade.objects.filter(pk=trade.pk).update(matched_at=at)
+
+
+@pytest.fixture
+def bought(market, cn):
+    """Under cn-regional-2017: ``holder`` bought 100 shares from ``origin`` (settled)."""
+    origin = market.investor(cash="50000", shares=1000, qualified=True)
+    holder = market.investor(cash="50000", qualified=True)
+    trade = _deal(market, seller=origin, buyer=holder, key="buy")
+    from ledger.services import block_seal
+    from settlement.services import trade_settle
+
+    block_seal()
+    assert trade_settle(trade_id=trade.pk)
+    return market, origin, holder, trade
+
+
+@pytest.mark.parametrize(("days", "allowed"), [(4, False), (5, True)])
+def test_a_sale_after_a_purchase_needs_five_trading_days(bought, days, allowed):
+    market, origin, holder, trade = bought
+    _backdate(trade, days)
+    other = market.investor(cash="50000", qualified=True)
+    before = snapshot()
+    if allowed:
+        assert _deal(market, seller=holder, buyer=other, key="sell").mode == "negotiated"
+    else:
+        with pytest.raises(Exception) as refused:
+            _deal(market, seller=holder, buyer=other, key="sell")
+        assert refused.value.code == "holding_period"
+        assert snapshot() == before
+
+
+@pytest.mark.parametrize(("days", "allowed"), [(4, False), (5, True)])
+def test_a_purchase_after_a_sale_needs_five_trading_days(bought, days, allowed):
+    market, origin, holder, trade = bought
+    # the origin sold; it now wants to buy back from a third holder
+    _backdate(trade, days)
+    third = market.investor(shares=500, qualified=True)
+    if allowed:
+        assert _deal(market, seller=third, buyer=origin, key="back").buyer_id == origin.pk
+    else:
+        assert _refused_at_confirmation(market, seller=third, buyer=origin, key="back") == "holding_period"
+
+
+def test_the_open_profile_has_no_buy_after_sell_interval(market):
+    origin = market.investor(cash="50000", shares=1000)
+    holder = market.investor(cash="50000")
+    _deal(market, seller=origin, buyer=holder, key="a")
+    third = market.investor(shares=500)
+    assert _deal(market, seller=third, buyer=origin, key="b").buyer_id == origin.pk
+
+
+# --------------------------------------------------------------------------
+# Qualified investors and the holder cap
+
+
+def test_individuals_must_be_qualified_under_cn_regional_only(market, settings):
+    seller = market.investor(shares=1000)
+    buyer = market.investor(cash="50000")  # not qualified
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    assert _refused_at_confirmation(market, seller=seller, buyer=buyer, key="q1") == "not_qualified_investor"
+    settings.VENUE_PROFILE = "open"
+    assert _deal(market, seller=seller, buyer=buyer, key="q2").buyer_id == buyer.pk
+
+
+def test_the_profiles_holder_cap_counts_identities_and_only_tightens(market, settings, monkeypatch):
+    # given a profile whose cap is one holder (the real one is 200; the security's own cap is 200 too)
+    tight = dataclasses.replace(profile.PROFILES["cn-regional-2017"], holder_cap=1)
+    monkeypatch.setitem(profile.PROFILES, "cn-regional-2017", tight)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    seller = market.investor(shares=1000, qualified=True)  # the one holder
+    buyer = market.investor(cash="50000", qualified=True)
+    assert profile.max_holders(market.security) == 1
+    assert _refused_at_confirmation(market, seller=seller, buyer=buyer, key="cap") == "holder_cap_reached"
+    # and a security's lower cap wins over the profile's
+    Security.objects.filter(pk=market.security.pk).update(max_holders=1)
+    settings.VENUE_PROFILE = "open"
+    assert _refused_at_confirmation(market, seller=seller, buyer=buyer, key="cap2") == "holder_cap_reached"
+
+
+# --------------------------------------------------------------------------
+# The pre-trade checks under both profiles (the negotiated path: market making is off under cn-regional-2017)
+
+
+def _kyc(account, **fields):
+    KycProfile.objects.filter(user=account.owner).update(**fields)
+
+
+def _sec(market, **fields):
+    Security.objects.filter(pk=market.security.pk).update(**fields)
+
+
+CHECKS = [
+    ("kyc_not_approved", lambda m, b: _kyc(b, state=KycProfile.State.SUBMITTED)),
+    ("kyc_expired", lambda m, b: _kyc(b, expires_at=timezone.now() - dt.timedelta(days=1))),
+    ("unsuitable_risk_level", lambda m, b: _kyc(b, risk_level=2)),
+    ("not_qualified_investor", lambda m, b: (_sec(m, qualified_only=True), _kyc(b, qualified_investor=False))),
+    ("holder_cap_reached", lambda m, b: _sec(m, max_holders=1)),
+    ("price_out_of_band", lambda m, b: _sec(m, reference_price=D("20"))),
+    ("quantity_not_in_lots", lambda m, b: _sec(m, lot_size=400)),
+    ("account_frozen", lambda m, b: Account.objects.filter(pk=b.pk).update(frozen=True)),
+    ("security_halted", lambda m, b: _sec(m, status="halted")),
+    ("trading_mode_disabled", lambda m, b: _sec(m, mode_negotiated=False)),
+]
+
+
+@pytest.mark.parametrize(("code", "change"), CHECKS, ids=[c for c, _ in CHECKS])
+def test_every_pre_trade_check_applies_under_both_profiles(market, venue, code, change):
+    seller = market.investor(shares=1000, qualified=True)
+    buyer = market.investor(cash="50000", qualified=True)
+    p, secret, _ = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 600, D("10.00"), buyer.code, "chk"),
+    )
+    change(market, buyer)
+    before = snapshot()
+    with pytest.raises(Exception) as refused:
+        neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=secret)
+    assert refused.value.code == code
+    assert snapshot() == before
+    assert NegotiatedTrade.objects.get(pk=p.pk).status == "proposed"
+
+
+def test_the_pre_trade_checks_pass_under_both_profiles(market, venue):
+    seller = market.investor(shares=1000, qualified=True)
+    buyer = market.investor(cash="50000", qualified=True)
+    assert _deal(market, seller=seller, buyer=buyer, key="ok").quantity == 100

@@ -1,0 +1,66 @@
+"""Request for quote in the browser: an investor asks, a market maker answers on its quote page, the answer
+appears on the investor's page by itself, the investor accepts and the trade seals and settles (headless
+Chromium)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from exchange.models import RfqRequest, Trade
+from ledger.services import block_seal
+from settlement.services import trade_settle
+from tests.browser.steps import log_in
+from tests.conftest import build_market, cash_of, position_of
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_investor_requests_a_quote_a_market_maker_answers_the_investor_accepts_and_it_settles(
+    page: Page, browser, live_server
+):
+    # given a security with a market maker and a funded investor, each in a browser of their own
+    market = build_market()
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    code, base = market.security.code, live_server.url
+    desk = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+    log_in(desk, base, mm.owner.username)
+    log_in(page, base, investor.owner.username)
+
+    # when the investor asks for a price for 300 shares
+    page.goto(f"{base}/rfqs/")
+    page.select_option("#id_security", code)
+    page.locator('input[name="side"][value="buy"]').check()
+    page.fill("#id_quantity", "300")
+    page.locator("#rfq-form button[type=submit]").click()
+    rfq = RfqRequest.objects.get()
+    expect(page.locator(f'#rfq-list [data-rfq="{rfq.pk}"]')).to_be_visible()
+
+    # and the market maker answers 10.05 for 60 seconds from the inbox on its quote page
+    desk.goto(f"{base}/quotes/")
+    row = desk.locator(f'#rfq-inbox-table tr[data-rfq="{rfq.pk}"]')
+    expect(row).to_be_visible()
+    row.locator('input[name$="price"]').fill("10.05")
+    row.locator('input[name$="valid_seconds"]').fill("60")
+    row.get_by_role("button").click()
+    assert position_of(mm, market.security).reserved == 300  # its side is reserved while firm
+
+    # then the answer arrives on the investor's page by itself, and accepting it trades at once
+    card = page.locator(f'#rfq-list [data-rfq="{rfq.pk}"]')
+    answer = card.locator("tr[data-answer]")
+    expect(answer).to_have_count(1, timeout=10_000)
+    expect(answer).to_contain_text("10.05")
+    answer.get_by_role("button").click()
+    expect(page.locator(".msg-success")).to_be_visible()
+    trade = Trade.objects.get()
+    assert (trade.mode, trade.price, trade.quantity, trade.buyer_id) == ("rfq", Decimal("10.05"), 300, investor.pk)
+
+    # and the trade seals and settles like any other
+    block_seal()
+    assert trade_settle(trade_id=trade.pk)
+    assert position_of(investor, market.security).total == 300
+    assert cash_of(investor).total < Decimal("50000") - Decimal("3015")  # 300 × 10.05 plus the fee
+    desk.context.close()

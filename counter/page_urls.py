@@ -25,3 +25,10 @@ from . import negotiated_views  # noqa: E402
 urlpatterns += [
     path("<str:code>/negotiated/", negotiated_views.client_negotiated, name="counter-client-negotiated"),
 ]
+
+# Requests for quote for a client.
+from . import rfq_views  # noqa: E402
+
+urlpatterns += [
+    path("<str:code>/rfqs/", rfq_views.client_rfqs, name="counter-client-rfqs"),
+]

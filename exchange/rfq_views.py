@@ -223,3 +223,58 @@ def rfq_answer(request, rfq_id):
             % {"price": _money(answer.price), "seconds": _seconds_left(answer.expires_at, timezone.now())},
         )
     return redirect("quotes")
+
+
+# --------------------------------------------------------------------------
+# At the broker counter, on a client's behalf
+
+
+def rfq_counter_page(request, *, account, extra: dict):
+    """Broker staff ask, accept and cancel requests for quote for a client (``account``), marked as
+    counter-entered in the audit trail by the service's actor; the page posts back to itself."""
+    staff = request.user
+    securities = [s for s in selectors.securities_listed() if s.mode_rfq]
+    form = RfqForm(initial={"client_request_id": new_client_order_id()}, securities=securities)
+    if request.method == "POST":
+        action = request.POST.get("action", "ask")
+        if action in ("accept", "cancel"):
+            try:
+                rfq_id = int(request.POST.get("rfq", ""))
+                answer_id = int(request.POST.get("answer", "0") or 0)
+            except ValueError:
+                messages.error(request, gettext("Choose a request and an answer."))
+                return redirect(request.path)
+            if not selectors.rfqs_visible(staff).filter(pk=rfq_id, account=account).exists():
+                messages.error(request, gettext("No such request for this client."))
+                return redirect(request.path)
+            try:
+                if action == "accept":
+                    result = rfq_services.rfq_accept(actor=staff, rfq_id=rfq_id, answer_id=answer_id)
+                    text = gettext("Accepted: trade %(trade)s, %(quantity)s shares at %(price)s.") % {
+                        "trade": result.trade.pk,
+                        "quantity": f"{result.trade.quantity:,}",
+                        "price": _money(result.trade.price),
+                    }
+                else:
+                    rfq_services.rfq_cancel(actor=staff, rfq_id=rfq_id)
+                    text = gettext("Request cancelled; its answers are released.")
+            except DomainError as exc:
+                messages.error(request, domain_error_message(exc))
+            else:
+                messages.success(request, text)
+            return redirect(request.path)
+        form = RfqForm(request.POST, securities=securities)
+        if form.is_valid():
+            try:
+                rfq_services.rfq_request(
+                    requested_by=staff, account=account, request=rfq_services.RfqRequestInput(**form.cleaned_data)
+                )
+            except DomainError as exc:
+                form.add_error(None, domain_error_message(exc))
+            else:
+                messages.success(request, gettext("Request sent to the market makers."))
+                return redirect(request.path)
+    now = timezone.now()
+    rows = [_request_row(r, staff, now) for r in selectors.rfqs_visible(staff).filter(account=account)[:RECENT]]
+    context = {"form": form, "rows": rows, "account": account, "counter_url": request.path, **extra}
+    return render(request, "exchange/rfqs_counter.html", context)

@@ -1,0 +1,68 @@
+"""Requests for quote at the broker counter: staff ask, accept and cancel for a client; another broker's staff
+cannot (issue 12 item 6)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.test import Client
+
+from core.models import Broker, Role
+from exchange.models import RfqRequest, Trade
+from exchange.services.rfq import rfq_answer
+from tests.conftest import log_in, position_of, snapshot
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    log_in(client, user)
+    return client
+
+
+def test_staff_ask_for_a_client_and_accept_the_market_makers_answer(market):
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    staff = signed_in(market.staff)
+    url = f"/counter/{investor.code}/rfqs/"
+    page = staff.get(url)
+    assert page.status_code == 200
+
+    # when staff ask for 200 shares on the client's behalf
+    response = staff.post(
+        url, {"action": "ask", "client_request_id": "c-1", "security": market.security.code, "side": "buy",
+              "quantity": "200"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rfq = RfqRequest.objects.get()
+    assert (rfq.account_id, rfq.requested_by_id) == (investor.pk, market.staff.pk)
+
+    # and a market maker answers, then staff accept the answer shown on the page
+    answer = rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=Decimal("10.02"), valid_seconds=60)
+    assert f'data-answer="{answer.pk}"' in staff.get(url).content.decode()
+    accepted = staff.post(url, {"action": "accept", "rfq": rfq.pk, "answer": answer.pk})
+    assert accepted.status_code == 302
+
+    # then the client bought 200 at 10.02 in an RFQ trade
+    trade = Trade.objects.get()
+    assert (trade.buyer_id, trade.quantity, trade.price, trade.mode) == (investor.pk, 200, Decimal("10.02"), "rfq")
+    assert position_of(mm, market.security).reserved == 200  # the seller's obligation until settlement
+
+
+def test_staff_cancel_a_clients_request_and_another_brokers_staff_cannot_touch_it(market):
+    investor = market.investor(cash="50000")
+    url = f"/counter/{investor.code}/rfqs/"
+    signed_in(market.staff).post(
+        url, {"action": "ask", "client_request_id": "c-2", "security": market.security.code, "side": "buy",
+              "quantity": "100"},
+    )  # fmt: skip
+    rfq = RfqRequest.objects.get()
+    other_broker = Broker.objects.create(code="B999", name="Other", fee_bps=Decimal("2"), fee_minimum=Decimal("1"))
+    outsider = signed_in(market.user(Role.BROKER_STAFF, broker=other_broker))
+    before = snapshot()
+
+    assert outsider.get(url).status_code == 404
+    assert outsider.post(url, {"action": "cancel", "rfq": rfq.pk}).status_code == 404
+    assert snapshot() == before and RfqRequest.objects.get().status == "open"
+
+    signed_in(market.staff).post(url, {"action": "cancel", "rfq": rfq.pk})
+    assert RfqRequest.objects.get().status == "cancelled"

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -654,17 +654,20 @@ def correction_propose(
     if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
         raise err.InvalidInput(gettext("The correction changes nothing."))
     reason = err.reason_checked(reason)
+    try:
+        # One open correction per trade: PostgreSQL's partial unique index decides, also between two at once.
+        with transaction.atomic():
+            correction = Correction.objects.create(
+                trade=trade,
+                new_price=price,
+                new_quantity=new_quantity,
+                reason=reason,
+                proposed_by=actor,
+                proposed_at=timezone.now(),
+            )
+    except IntegrityError as exc:
+        raise CorrectionPending() from exc
     with transaction.atomic():
-        if Correction.objects.filter(trade=trade, status=Correction.Status.PROPOSED).exists():
-            raise CorrectionPending()
-        correction = Correction.objects.create(
-            trade=trade,
-            new_price=price,
-            new_quantity=new_quantity,
-            reason=reason,
-            proposed_by=actor,
-            proposed_at=timezone.now(),
-        )
         audit_record(
             actor=actor,
             action="correction_propose",

@@ -296,6 +296,20 @@ def test_a_price_correction_moves_the_difference_and_a_correction_of_spent_asset
     assert snapshot() == before
 
 
+def test_a_second_open_correction_of_one_trade_is_refused_and_changes_nothing(sup):
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="first")
+    before = snapshot()
+    corrections, audits = Correction.objects.count(), AuditEvent.objects.count()
+
+    with pytest.raises(sv.CorrectionPending):
+        sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="9.90", new_quantity=300, reason="second")
+
+    assert snapshot() == before
+    assert (Correction.objects.count(), AuditEvent.objects.count()) == (corrections, audits)
+
+
 def test_a_correction_draws_on_a_freeze_of_the_debited_account(sup):
     market, reg1, reg2, mm, investor = sup
     trade = _settled_buy(market, investor, 300)

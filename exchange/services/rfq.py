@@ -36,7 +36,6 @@ from core import errors as err
 from core.models import Account, User
 from core.money import ZERO, notional
 from registry import profile
-from registry.models import Security
 
 from .. import pretrade
 from ..models import Order, RfqAnswer, RfqRequest, Trade
@@ -68,12 +67,6 @@ class RfqAnswerExpired(err.DomainError):
 def rfq_ttl() -> int:
     """How long a request stays open (seconds): ``settings.RFQ_TTL``, 120 by default."""
     return int(getattr(settings, "RFQ_TTL", 120))
-
-
-def check_rfq_tradable(security: Security, *, now: dt.datetime) -> None:
-    """``pretrade.check_tradable`` for the RFQ mode: the market and the security tradable, RFQ allowed by the
-    venue's rule profile and the security (``trading_mode_disabled``, naming the mode), the market open."""
-    pretrade.check_tradable(security, now=now, mode=profile.RFQ)
 
 
 # --------------------------------------------------------------------------
@@ -135,7 +128,7 @@ def rfq_request(
 def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, ttl: int) -> RfqRequest:
     now = timezone.now()
     security = lock_security(req.security)
-    check_rfq_tradable(security, now=now)
+    pretrade.check_tradable(security, now=now, mode=profile.RFQ)
     pretrade.check_quantity(security, req.quantity)
     available = None
     if req.side == Order.Side.SELL:
@@ -201,7 +194,7 @@ def rfq_answer(*, user: User, rfq_id: int, price: Decimal, valid_seconds: int) -
             raise err.NotFound(_("No such request for quote."))
         _require_open(rfq, now)
         security = lock_security(rfq.security.code)
-        check_rfq_tradable(security, now=now)
+        pretrade.check_tradable(security, now=now, mode=profile.RFQ)
         pretrade.check_price(security, price)
         book = Book(now=now, security=security)
         previous = list(RfqAnswer.objects.filter(request=rfq, account=account, status=RfqAnswer.Status.FIRM))
@@ -269,7 +262,7 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             raise RfqAnswerExpired()
         pretrade.check_may_act(actor, rfq.account)
         security = lock_security(rfq.security.code)
-        check_rfq_tradable(security, now=now)
+        pretrade.check_tradable(security, now=now, mode=profile.RFQ)
         pretrade.check_price(security, answer.price)
         pretrade.check_quantity(security, rfq.quantity)
         pretrade.check_account_not_frozen(answer.account)

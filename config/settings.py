@@ -315,12 +315,30 @@ LEDGER_MAX_BLOCK_LEAVES = int(env("LEDGER_MAX_BLOCK_LEAVES", "5000") or 5000)
 # made p99 latency worse (4.1 s against 2.0 s), so 1 s it is.
 LEDGER_SEAL_EVERY = float(env("LEDGER_SEAL_EVERY", "1.0") or 1.0)
 
+# Witnesses (C2SP tlog-witness) that co-sign each new checkpoint: one "<url> <verifier key>" per line or
+# separated by ";", the key being the witness's cosignature/v1 verifier key. LEDGER_FINAL_COSIGNATURES of
+# them make a checkpoint final (default: 1 when witnesses are set). SETTLEMENT_AWAITS_COSIGNATURE makes
+# settlement wait for a final checkpoint instead of settling as soon as a block is sealed.
+LEDGER_WITNESSES = [w.strip() for w in (env("LEDGER_WITNESSES", "") or "").replace(";", "\n").splitlines() if w.strip()]
+LEDGER_FINAL_COSIGNATURES = int(env("LEDGER_FINAL_COSIGNATURES", "1" if LEDGER_WITNESSES else "0") or 0)
+SETTLEMENT_AWAITS_COSIGNATURE = env_bool("SETTLEMENT_AWAITS_COSIGNATURE", False)
+LEDGER_WITNESS_TIMEOUT = float(env("LEDGER_WITNESS_TIMEOUT", "5") or 5)
+
+# This node as a witness (manage.py ledger_witness serve): its key name and private key file. NODE_ROLE=witness
+# serves only the witness's URLs (config.witness_urls).
+NODE_ROLE = env("NODE_ROLE", "exchange") or "exchange"
+WITNESS_NAME = env("WITNESS_NAME", "regulator.local/witness")
+WITNESS_KEY_FILE = Path(env("WITNESS_KEY_FILE", str(DATA_DIR / "witness" / "witness.pem")))
+if NODE_ROLE == "witness":
+    ROOT_URLCONF = "config.witness_urls"
+
 # Net-mode securities settle their window every N blocks (settlement.tasks.block_sealed) and every 60 s
 # (beat's settle_net below); the sweep settles only gross trades whose block's settle task never ran.
 SETTLEMENT_NET_EVERY_BLOCKS = int(env("SETTLEMENT_NET_EVERY_BLOCKS", "10") or 10)
 
 CELERY_BEAT_SCHEDULE = {
     "ledger-seal": {"task": "ledger.tasks.seal", "schedule": LEDGER_SEAL_EVERY, "options": {"expires": 5}},
+    "ledger-cosign": {"task": "ledger.tasks.cosign", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},

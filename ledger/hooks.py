@@ -56,3 +56,21 @@ def register_entry_reader(fn: Callable[[Any, int], bool]) -> None:
 def register_business_check(check: BusinessCheck) -> None:
     if all(c.name != check.name for c in business_checks):
         business_checks.append(check)
+
+
+# ``after_final``: with ``SETTLEMENT_AWAITS_COSIGNATURE``, what to do once a block is covered by a checkpoint
+# enough witnesses co-signed (``ledger.witnessing``); called with each such block's height, in order.
+after_final: list[Callable[[int], None]] = []
+# ``after_witness_refusal``: a witness refused a checkpoint the exchange signed: ``(witness name, block
+# height, HTTP status, split view?)``. Surveillance raises an alert for the regulator.
+after_witness_refusal: list[Callable[[str, int, int, bool], None]] = []
+
+
+def register_after_final(fn: Callable[[int], None]) -> None:
+    if fn not in after_final:
+        after_final.append(fn)
+
+
+def register_after_witness_refusal(fn: Callable[[str, int, int, bool], None]) -> None:
+    if fn not in after_witness_refusal:
+        after_witness_refusal.append(fn)

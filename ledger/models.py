@@ -198,3 +198,100 @@ class ReplicaKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "key_id"], name="replica_key_once")]
+
+
+# --- Witnessing (C2SP tlog-witness) -------------------------------------------------------------
+# The exchange's side: what the configured witnesses co-signed, and what they refused.
+
+
+class Cosignature(models.Model):
+    """A witness's ``cosignature/v1`` on a block's checkpoint (C2SP tlog-cosignature), checked on receipt."""
+
+    block = models.ForeignKey(Block, on_delete=models.PROTECT, related_name="cosignatures")
+    witness = models.CharField(max_length=200, help_text="The witness's key name.")
+    key_hash = models.BinaryField(help_text="SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4], as on the note line.")
+    timestamp = models.BigIntegerField(help_text="Seconds since the epoch, as the witness signed it.")
+    signature = models.BinaryField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["block", "witness", "key_hash"], name="cosignature_once_per_witness"),
+            models.CheckConstraint(condition=Exact(Length("key_hash"), 4), name="cosignature_key_hash_4"),
+            models.CheckConstraint(condition=Exact(Length("signature"), 64), name="cosignature_ed25519_64"),
+            models.CheckConstraint(condition=Q(timestamp__gte=0), name="cosignature_timestamp_nonneg"),
+        ]
+
+
+class WitnessState(models.Model):
+    """What the exchange knows of one witness: the tree size it last co-signed (the next request's ``old``)."""
+
+    witness = models.CharField(max_length=200, primary_key=True)
+    cosigned_size = models.BigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField()
+
+
+class WitnessRefusal(models.Model):
+    """A witness refused a checkpoint the exchange signed: a fork or split view, or a broken request.
+
+    The operations page shows these; nothing deletes them.
+    """
+
+    witness = models.CharField(max_length=200)
+    block = models.ForeignKey(Block, on_delete=models.PROTECT, related_name="+")
+    status = models.PositiveSmallIntegerField(help_text="The witness's HTTP status.")
+    old_size = models.BigIntegerField()
+    answer = models.TextField(help_text="The witness's answer, as it came (cut to 2,000 characters).")
+    split_view = models.BooleanField(help_text="A conflicting checkpoint of one size, or an inconsistent proof.")
+    recorded_at = models.DateTimeField()
+
+
+# The witness's side: a witness node (manage.py ledger_witness serve) keeps these in its own database.
+
+
+class WitnessedLog(models.Model):
+    """A log this witness co-signs for, and the latest checkpoint it co-signed (tlog-witness)."""
+
+    origin = models.CharField(max_length=200, primary_key=True)
+    verifier_keys = models.TextField(help_text="The log's verifier keys, one per line (note format).")
+    tree_size = models.BigIntegerField(default=0)
+    root = models.BinaryField(null=True, blank=True)
+    checkpoint = models.TextField(blank=True, help_text="The latest co-signed checkpoint, as the log sent it.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(tree_size__gte=0), name="witnessed_log_size_nonneg")]
+
+
+class WitnessedCheckpoint(models.Model):
+    """Every checkpoint this witness co-signed, so that a second root for any size it saw is caught."""
+
+    origin = models.CharField(max_length=200)
+    tree_size = models.BigIntegerField()
+    root = models.BinaryField()
+    checkpoint = models.TextField()
+    cosigned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["origin", "tree_size"], name="witnessed_checkpoint_once")]
+
+
+class SplitViewEvidence(models.Model):
+    """Two checkpoints, both validly signed by the log, that cannot both be true. Append-only.
+
+    ``held`` is the one this witness co-signed; ``offered`` the one it refused, with the proof that came
+    with it.
+    """
+
+    class Kind(models.TextChoices):
+        SAME_SIZE = "same_size", "Same size, different root"
+        INCONSISTENT = "inconsistent", "Consistency proof does not verify"
+
+    origin = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    held = models.TextField()
+    offered = models.TextField()
+    old_size = models.BigIntegerField()
+    proof = models.TextField(blank=True, help_text="The consistency proof lines as received.")
+    recorded_at = models.DateTimeField()

@@ -200,12 +200,17 @@ def _nodes_insert(nodes: list[tuple[int, int, bytes]]) -> None:
         )
 
 
-def signed_note(block: Block) -> str:
-    """The block's checkpoint with every signature it carries (node and co-signers)."""
+def signed_note(block: Block, *, cosignatures: bool = True) -> str:
+    """The block's checkpoint with every signature it carries: the node's and its co-signers' (type 0x01),
+    then the witnesses' ``cosignature/v1`` lines (``ledger.witnessing``) unless ``cosignatures`` is False."""
     lines = []
     for sig in block.signatures.select_related("key").order_by("key__name", "key_id"):
         blob = checkpoint.note_key_hash(sig.key.name, bytes(sig.key.public_key)) + bytes(sig.signature)
         lines.append(f"— {sig.key.name} {base64.b64encode(blob).decode()}\n")
+    if cosignatures:
+        for c in block.cosignatures.order_by("witness", "key_hash"):
+            blob = bytes(c.key_hash) + c.timestamp.to_bytes(8, "big") + bytes(c.signature)
+            lines.append(f"— {c.witness} {base64.b64encode(blob).decode()}\n")
     return block.checkpoint + "\n" + "".join(lines)
 
 

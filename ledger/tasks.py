@@ -1,9 +1,10 @@
 """Celery interface to the ledger: thin, idempotent, safe to run twice or at once."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
-from . import hooks
+from . import hooks, witnessing
 from .services import block_seal
 
 
@@ -20,6 +21,15 @@ def seal() -> int | None:
     height = result.block.height
     for hook in hooks.after_seal:
         hook(height)
+    if settings.LEDGER_WITNESSES:
+        cosign.delay()
     if result.more_waiting:
         seal.delay()
     return height
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def cosign() -> int:
+    """Ask the witnesses to co-sign the newest checkpoint (``ledger.witnessing``). Queued after each seal and
+    by beat; concurrent runs skip, a co-signed head is not sent again."""
+    return witnessing.cosign_head()

@@ -20,6 +20,7 @@ from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Role
 from core.permissions import role_required
+from ledger import witnessing
 from ledger.models import Leaf
 
 from . import disclosures, holidays, listing, services
@@ -34,7 +35,11 @@ def console(request):
         "market": MarketState.objects.filter(id=1).first() or MarketState(id=1),
         "holidays": holidays.holidays_upcoming(),
         "holiday_name_max": holidays.HOLIDAY_NAME_MAX_LENGTH,
+        "witnesses": witnessing.status(),
+        "witness_refusals": list(witnessing.refusals()),
+        "final_height": witnessing.final_height() if settings.LEDGER_WITNESSES else None,
     }
+    context["split_views"] = [r for r in context["witness_refusals"] if r.split_view]
     return render(request, "registry/operations.html", context)
 
 

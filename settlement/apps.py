@@ -12,6 +12,7 @@ class SettlementConfig(AppConfig):
         from . import entries, reconcile, selectors, tasks
 
         hooks.register_after_seal(tasks.block_sealed)
+        hooks.register_after_final(tasks.block_final)
         hooks.register_entry_reader(selectors.settlement_entry_readable)
         hooks.register_business_check(reconcile.SETTLEMENTS_CHECK)
         replay.register_effect(entries.EntryKind.SETTLEMENT, lambda p: entries.settlement_read(p).movements())

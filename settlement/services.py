@@ -47,6 +47,7 @@ from core.audit import audit_record
 from core.models import Account, Role, User
 from core.money import ZERO
 from exchange.models import Trade
+from ledger import witnessing
 from ledger.models import Leaf
 from ledger.services import entry_write
 from registry.models import MarketState, Security
@@ -82,6 +83,9 @@ def trades_ready(*, block_height: int | None = None, mode: str = Security.Settle
     ).order_by("id")
     if block_height is not None:
         qs = qs.filter(entry__leaf__block_id=block_height)
+    if witnessing.awaits_cosignature():  # only blocks a final (co-signed) checkpoint covers
+        final = witnessing.final_height()
+        qs = qs.filter(entry__leaf__block_id__lte=-1 if final is None else final)
     return qs
 
 

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from exchange.models import Trade
+from ledger import witnessing
 from registry.models import Security
 
 from .services import net_settle, trade_settle, trades_ready
@@ -25,7 +25,16 @@ SETTLE_CHUNK = 16
 
 def block_sealed(height: int) -> None:
     """What a new block starts (a ``ledger.hooks.after_seal`` hook, run by ``ledger.tasks.seal`` after commit):
-    its gross trades' settlement, and every ``SETTLEMENT_NET_EVERY_BLOCKS`` blocks the net window."""
+    its gross trades' settlement, and every ``SETTLEMENT_NET_EVERY_BLOCKS`` blocks the net window.
+
+    With ``SETTLEMENT_AWAITS_COSIGNATURE`` this waits instead for ``block_final`` (a ``ledger.hooks.after_final``
+    hook: the witnesses co-signed a checkpoint covering the block)."""
+    if witnessing.awaits_cosignature():
+        return
+    block_final(height)
+
+
+def block_final(height: int) -> None:
     settle_block.delay(height, share_out=True)
     if height % settings.SETTLEMENT_NET_EVERY_BLOCKS == 0:
         settle_net.delay()
@@ -56,13 +65,7 @@ def settle_trades(trade_ids: list[int]) -> int:
 def settle_net() -> int:
     """Close the net settlement window of every net-mode security that has sealed pending trades."""
     codes = (
-        Trade.objects.filter(
-            status=Trade.Status.MATCHED,
-            entry__leaf__isnull=False,
-            security__settlement_mode=Security.SettlementMode.NET,
-        )
-        .values_list("security__code", flat=True)
-        .distinct()
+        trades_ready(mode=Security.SettlementMode.NET).order_by().values_list("security__code", flat=True).distinct()
     )
     return sum(net_settle(security_code=code).trades for code in sorted(codes))
 

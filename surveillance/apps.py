@@ -10,6 +10,7 @@ class SurveillanceConfig(AppConfig):
     def ready(self) -> None:
         from ledger import hooks
 
-        from . import tasks
+        from . import services, tasks
 
         hooks.register_after_seal(tasks.block_sealed)
+        hooks.register_after_witness_refusal(services.witness_refused)

@@ -29,6 +29,7 @@ class Rule(models.Model):
         VALUE_SPIKE = "value_spike", _("Traded value far above the account's usual")
         ORDER_BURST = "order_burst", _("Burst of orders and cancels")
         PRE_DISCLOSURE = "pre_disclosure", _("Trading just before a disclosure")
+        SPLIT_VIEW = "split_view", _("A witness refused a checkpoint (split view or fork)")
 
     code = models.CharField(max_length=32, unique=True, choices=Code.choices)
     enabled = models.BooleanField(default=True)
@@ -41,7 +42,7 @@ class Rule(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(code__in=["wash_trade", "holder_cap", "band_edge", "value_spike", "order_burst",
-                                      "pre_disclosure"]),
+                                      "pre_disclosure", "split_view"]),
                 name="surveillance_rule_code_known",
             ),
         ]  # fmt: skip

@@ -61,6 +61,7 @@ THRESHOLDS: dict[str, dict[str, Threshold]] = {
     Rule.Code.PRE_DISCLOSURE: {
         "hours": Threshold(int, Decimal(1), Decimal(720), _("Hours before the publication")),
     },
+    Rule.Code.SPLIT_VIEW: {},
 }
 
 DEFAULTS: dict[str, dict[str, object]] = {
@@ -70,6 +71,7 @@ DEFAULTS: dict[str, dict[str, object]] = {
     Rule.Code.VALUE_SPIKE: {"multiple": "10.00", "lookback_days": 20, "minimum_value": "100000.00"},
     Rule.Code.ORDER_BURST: {"count": 20, "window_seconds": 60},
     Rule.Code.PRE_DISCLOSURE: {"hours": 24},
+    Rule.Code.SPLIT_VIEW: {},
 }
 
 

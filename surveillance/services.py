@@ -181,6 +181,24 @@ def rule_change(
         return rule
 
 
+def witness_refused(witness: str, height: int, status: int, split_view: bool) -> None:
+    """A ``ledger.hooks.after_witness_refusal`` hook: a witness refused a checkpoint the exchange signed. Only a
+    split view (or a fork) is the regulator's business: one alert per witness and block, in the refusal's
+    transaction."""
+    if not split_view:
+        return
+    rule = Rule.objects.filter(code=Rule.Code.SPLIT_VIEW, enabled=True).first()
+    if rule is None:
+        return
+    now = timezone.now()
+    Alert.objects.get_or_create(
+        rule=rule,
+        block_height=height,
+        key=f"witness:{witness}",
+        defaults={"detail": {"witness": witness, "status": status}, "created_at": now, "updated_at": now},
+    )
+
+
 def rules_seed() -> int:
     """Create the rules that are missing, with their default thresholds (after a flush of the tables, as the
     demo does; the data migration seeds them otherwise). The number created."""

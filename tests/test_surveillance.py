@@ -385,7 +385,8 @@ def test_the_regulator_edits_a_threshold_and_the_next_block_uses_it(market):
     regulator = market.user(Role.REGULATOR)
     client = api_for(regulator)
     rules = {r["code"]: r for r in client.get("/api/v1/alerts/rules/").json()}
-    assert rules["band_edge"]["thresholds"] == {"ticks": 1} and len(rules) == 6
+    assert rules["band_edge"]["thresholds"] == {"ticks": 1} and len(rules) == 7
+    assert rules["split_view"]["thresholds"] == {}  # raised by a witness's refusal, not by a block scan
 
     # when the band-edge rule is widened to 20 ticks
     response = client.patch("/api/v1/alerts/rules/band_edge/", {"thresholds": {"ticks": 20}}, format="json")

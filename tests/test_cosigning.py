@@ -1,0 +1,216 @@
+"""Co-signed checkpoints (issue 13): the exchange asks its witness to co-sign each new head, stores the
+cosignature/v1 line, serves it with the checkpoint, and notices a witness that refuses (split view)."""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from ledger import checkpoint, keys, witness, witnessing
+from ledger.models import Block, Cosignature, SigningKey, SplitViewEvidence, WitnessRefusal, WitnessState
+from ledger.services import block_seal, entry_append, signed_note
+from ledger.verifier import main as verifier_main
+from surveillance.models import Alert, Rule
+
+pytestmark = pytest.mark.django_db
+
+
+def deposit(n: int) -> None:
+    with transaction.atomic():
+        for i in range(n):
+            entry_append(kind="DEPOSIT", payload={"account": f"A{i}", "amount": Decimal("1.00")})
+
+
+def seal(n: int = 2) -> Block:
+    deposit(n)
+    return block_seal().block
+
+
+class InProcess:
+    """The witness's own add_checkpoint behind the client's ``post``, counting the requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.down = False
+
+    def __call__(self, url: str, body: bytes) -> witnessing.Reply:
+        assert url == "http://witness.test/add-checkpoint"
+        if self.down:
+            raise urllib.error.URLError("connection refused")
+        self.requests.append(body)
+        answer = witness.add_checkpoint(body)
+        return witnessing.Reply(answer.status, answer.content_type, answer.body)
+
+
+@pytest.fixture
+def setup(settings, tmp_path):
+    """A sealed genesis block, and a witness that trusts the exchange's key and is configured on the exchange."""
+    settings.WITNESS_KEY_FILE = tmp_path / "witness" / "witness.pem"
+    settings.WITNESS_NAME = "regulator.test/witness"
+    witness.key_create()
+    vkey = witness.verifier_key()
+    genesis = seal()
+    key = SigningKey.objects.get()
+    witness.log_trust(
+        origin=settings.LEDGER_ORIGIN, verifier_keys=[checkpoint.verifier_key(key.name, bytes(key.public_key))]
+    )
+    settings.LEDGER_WITNESSES = [f"http://witness.test {vkey}"]
+    settings.LEDGER_FINAL_COSIGNATURES = 1
+    return genesis, vkey
+
+
+def old_sizes(requests: list[bytes]) -> list[int]:
+    return [int(r.split(b"\n", 1)[0].split(b" ")[1]) for r in requests]
+
+
+def test_the_head_is_cosigned_once_and_served_with_the_checkpoint(setup, tmp_path, capsys):
+    genesis, vkey = setup
+    post = InProcess()
+    # given no co-signature yet: not final
+    assert witnessing.final_height() is None
+    # when the exchange asks the witness
+    assert witnessing.cosign_head(post=post) == 1
+    # then the block's signed note carries the witness's cosignature/v1 line, which verifies
+    cosig = Cosignature.objects.get()
+    assert (cosig.block_id, cosig.witness) == (genesis.height, "regulator.test/witness")
+    note = signed_note(genesis)
+    name, _, public = checkpoint.parse_verifier_key(vkey)
+    assert [n for n, _, _ in checkpoint.verified_cosigners(checkpoint.parse(note), [(name, public)])] == [name]
+    assert witnessing.final_height() == genesis.height
+    # and the offline verifier accepts it under "the exchange and at least one witness"
+    path = tmp_path / "cp.txt"
+    path.write_text(note)
+    key = SigningKey.objects.get()
+    trusted = f"{key.name}={base64.b64encode(bytes(key.public_key)).decode()}"
+    argv = ["checkpoint", str(path), "--key", trusted, "--witness", vkey, "--min-witnesses", "1"]
+    assert verifier_main(argv) == 0
+    assert "regulator.test/witness" in capsys.readouterr().out
+    # when asked again with nothing new: no request, nothing added
+    assert witnessing.cosign_head(post=post) == 0
+    assert len(post.requests) == 1 and Cosignature.objects.count() == 1
+
+
+def test_a_burst_of_blocks_costs_one_request_with_a_proof_from_the_last_cosigned_size(setup):
+    genesis, _ = setup
+    post = InProcess()
+    witnessing.cosign_head(post=post)
+    # given three more blocks
+    blocks = [seal(n) for n in (1, 2, 3)]
+    # when the co-signing task runs once
+    assert witnessing.cosign_head(post=post) == 1
+    # then only the newest was sent, from the genesis size, and the witness accepted the proof
+    assert old_sizes(post.requests) == [0, genesis.tree_size]
+    assert list(Cosignature.objects.order_by("block_id").values_list("block_id", flat=True)) == [
+        genesis.height,
+        blocks[-1].height,
+    ]
+    # and every block up to the newest is final
+    assert witnessing.final_height() == blocks[-1].height
+    assert witnessing.leaf_final(blocks[-1].tree_size - 1) and not witnessing.leaf_final(blocks[-1].tree_size)
+    assert WitnessState.objects.get().cosigned_size == blocks[-1].tree_size
+
+
+def test_a_forgotten_state_is_recovered_from_the_witness_409(setup):
+    post = InProcess()
+    witnessing.cosign_head(post=post)
+    head = seal(3)
+    # given the exchange lost what the witness co-signed
+    WitnessState.objects.all().delete()
+    # when it asks from 0
+    assert witnessing.cosign_head(post=post) == 1
+    # then the 409 told it the size, and the second request succeeded
+    assert old_sizes(post.requests)[1:] == [0, head.tree_size - 3]
+    assert Cosignature.objects.filter(block=head).exists()
+    assert not WitnessRefusal.objects.exists()
+
+
+def test_an_unreachable_witness_is_retried_later(setup):
+    post = InProcess()
+    post.down = True
+    assert witnessing.cosign_head(post=post) == 0
+    assert WitnessState.objects.get().last_error.startswith("unreachable")
+    assert not Cosignature.objects.exists() and witnessing.final_height() is None
+    post.down = False
+    assert witnessing.cosign_head(post=post) == 1
+    assert WitnessState.objects.get().last_error == ""
+
+
+def test_a_split_view_is_refused_recorded_on_both_sides(setup, settings):
+    genesis, _ = setup
+    head = seal(4)
+    # given the exchange's key also signed another tree of the head's size, and the witness co-signed that one
+    forged_root = bytes(32)
+    body = checkpoint.body(
+        origin=settings.LEDGER_ORIGIN,
+        tree_size=head.tree_size,
+        root=forged_root,
+        height=head.height,
+        block_hash=bytes(32),
+    )
+    signer = keys.signers_for_seal()[0][1]
+    forged = checkpoint.sign(body, [signer])
+    assert witness.add_checkpoint(f"old 0\n\n{forged}".encode()).status == 200
+    post = InProcess()
+    # when the exchange asks the witness to co-sign its real head
+    assert witnessing.cosign_head(post=post) == 0
+    # then the witness refused, kept both signed checkpoints, and the exchange recorded a split view
+    evidence = SplitViewEvidence.objects.get()
+    assert evidence.kind == SplitViewEvidence.Kind.SAME_SIZE and evidence.held == forged
+    refusal = WitnessRefusal.objects.get()
+    assert (refusal.block_id, refusal.status, refusal.split_view) == (head.height, 409, True)
+    assert not Cosignature.objects.exists()
+    assert witnessing.final_height() is None
+    # and the regulator has an alert, once however often it is refused
+    witnessing.cosign_head(post=post)
+    alert = Alert.objects.get(rule__code=Rule.Code.SPLIT_VIEW)
+    assert (alert.block_height, alert.detail["witness"]) == (head.height, "regulator.test/witness")
+
+
+def test_the_operations_page_shows_the_witnesses_and_a_split_view(setup, settings, client):
+    from core.models import Role
+    from tests.conftest import build_market, log_in
+
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    log_in(client, operator)
+    page = client.get("/operations/").content.decode()
+    assert 'id="witnesses"' in page and "regulator.test/witness" in page and 'id="split-view-alert"' not in page
+    # given the exchange's key signed a second tree of the head's size, which the witness co-signed
+    head = seal(2)
+    body = checkpoint.body(
+        origin=settings.LEDGER_ORIGIN,
+        tree_size=head.tree_size,
+        root=bytes(32),
+        height=head.height,
+        block_hash=bytes(32),
+    )
+    forged = checkpoint.sign(body, [keys.signers_for_seal()[0][1]])
+    assert witness.add_checkpoint(f"old 0\n\n{forged}".encode()).status == 200
+    # when the exchange asks for its real head
+    witnessing.cosign_head(post=InProcess())
+    # then the operator sees the split view
+    page = client.get("/operations/").content.decode()
+    assert 'id="split-view-alert"' in page and 'id="witness-refusals"' in page
+
+
+def test_settlement_waits_for_the_cosignature_only_when_told(setup, settings, monkeypatch):
+    from settlement import tasks as settlement_tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(settlement_tasks.settle_block, "delay", lambda h, **kw: queued.append(h))
+    genesis, _ = setup
+    # without the setting, sealing queues the block's settlement at once
+    settlement_tasks.block_sealed(genesis.height)
+    assert queued == [genesis.height]
+    # with it, sealing queues nothing ...
+    settings.SETTLEMENT_AWAITS_COSIGNATURE = True
+    queued.clear()
+    head = seal(2)
+    settlement_tasks.block_sealed(head.height)
+    assert queued == []
+    # ... and the co-signature of the head queues every block it made final
+    witnessing.cosign_head(post=InProcess())
+    assert queued == [genesis.height, head.height]

@@ -1,0 +1,329 @@
+"""The witness node (issue 13): C2SP tlog-witness add-checkpoint, checked against a log written here.
+
+The log in this file is an independent implementation written from the specifications' text (RFC 9162
+§2.1 for the tree and its consistency proofs, C2SP signed-note / tlog-checkpoint for the note, C2SP
+tlog-cosignature for checking what the witness returns); it uses none of ``ledger``'s code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.test import Client, override_settings
+
+from ledger import witness
+from ledger.models import SplitViewEvidence, WitnessedCheckpoint, WitnessedLog
+
+pytestmark = pytest.mark.django_db
+
+ORIGIN = "example.test/log"
+
+
+# --- An independent log (RFC 9162 + C2SP), written from the specifications ----------------------------
+
+
+def _h(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.1: MTH of a list of leaf inputs."""
+    n = len(leaves)
+    if n == 0:
+        return _h(b"")
+    if n == 1:
+        return _h(b"\x00" + leaves[0])
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return _h(b"\x01" + mth(leaves[:k]) + mth(leaves[k:]))
+
+
+def subproof(m: int, leaves: list[bytes], b: bool) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 SUBPROOF(m, D[n], b)."""
+    n = len(leaves)
+    if m == n:
+        return [] if b else [mth(leaves)]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    if m <= k:
+        return subproof(m, leaves[:k], b) + [mth(leaves[k:])]
+    return subproof(m - k, leaves[k:], False) + [mth(leaves[:k])]
+
+
+def consistency(m: int, leaves: list[bytes]) -> list[bytes]:
+    return subproof(m, leaves, True)
+
+
+class Log:
+    """A log that signs C2SP checkpoints with one Ed25519 key (signature type 0x01)."""
+
+    def __init__(self, name: str = ORIGIN, origin: str = ORIGIN) -> None:
+        self.name, self.origin = name, origin
+        self.key = Ed25519PrivateKey.generate()
+        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def key_hash(self) -> bytes:
+        return _h(self.name.encode() + b"\n" + b"\x01" + self.public)[:4]
+
+    def vkey(self) -> str:
+        key = base64.b64encode(b"\x01" + self.public).decode()
+        return f"{self.name}+{self.key_hash().hex()}+{key}"
+
+    def body(self, leaves: list[bytes]) -> str:
+        return f"{self.origin}\n{len(leaves)}\n{base64.b64encode(mth(leaves)).decode()}\n"
+
+    def note(self, leaves: list[bytes], *, extra_lines: str = "") -> str:
+        text = self.body(leaves)
+        sig = self.key.sign(text.encode())
+        return text + "\n" + extra_lines + f"— {self.name} {base64.b64encode(self.key_hash() + sig).decode()}\n"
+
+
+def request(old: int, proof: list[bytes], note: str) -> bytes:
+    return (f"old {old}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof) + "\n" + note).encode()
+
+
+def check_cosignature(line: str, body: str, witness_name: str, witness_public: bytes) -> int:
+    """C2SP tlog-cosignature: the line's key hash, then ts[8] ‖ Ed25519 over "cosignature/v1\\ntime T\\n" ‖ body."""
+    dash, name, b64 = line.rstrip("\n").split(" ")
+    assert (dash, name) == ("—", witness_name)
+    blob = base64.b64decode(b64)
+    assert blob[:4] == _h(witness_name.encode() + b"\n" + b"\x04" + witness_public)[:4]
+    ts = int.from_bytes(blob[4:12], "big")
+    message = f"cosignature/v1\ntime {ts}\n".encode() + body.encode()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    Ed25519PublicKey.from_public_bytes(witness_public).verify(blob[12:], message)  # raises if bad
+    return ts
+
+
+def leaves_of(n: int, tag: bytes = b"e") -> list[bytes]:
+    return [tag + str(i).encode() for i in range(n)]
+
+
+@pytest.fixture
+def the_witness(tmp_path, settings):
+    settings.WITNESS_KEY_FILE = tmp_path / "w" / "witness.pem"
+    settings.WITNESS_NAME = "regulator.test/witness"
+    assert witness.key_create()
+    vkey = witness.verifier_key()
+    name, rest = vkey.split("+", 1)
+    public = base64.b64decode(rest.split("+", 1)[1])[1:]
+    return name, public
+
+
+@pytest.fixture
+def log(the_witness):
+    log = Log()
+    witness.log_trust(origin=ORIGIN, verifier_keys=[log.vkey()])
+    return log
+
+
+def _state():
+    row = WitnessedLog.objects.get(origin=ORIGIN)
+    return row.tree_size, bytes(row.root) if row.root is not None else None
+
+
+# --- add-checkpoint, the happy path -------------------------------------------------------------------
+
+
+def test_first_checkpoint_is_cosigned_and_the_cosignature_verifies_independently(the_witness, log):
+    # given a witness that knows the log, and a log of 5 entries
+    leaves = leaves_of(5)
+    # when the log submits its first checkpoint (old 0, no proof)
+    answer = witness.add_checkpoint(request(0, [], log.note(leaves)), now=1_700_000_000)
+    # then one cosignature/v1 line comes back that a verifier written from the spec accepts
+    assert answer.status == 200, answer.body
+    assert answer.body.count("\n") == 1 and answer.body.startswith("— ")
+    ts = check_cosignature(answer.body, log.body(leaves), *the_witness)
+    assert ts == 1_700_000_000
+    # and the witness persisted the checkpoint before answering
+    assert _state() == (5, mth(leaves))
+    assert WitnessedCheckpoint.objects.filter(origin=ORIGIN, tree_size=5).count() == 1
+
+
+def test_a_consistent_extension_is_cosigned(the_witness, log):
+    # given the witness co-signed size 5
+    leaves = leaves_of(13)
+    assert witness.add_checkpoint(request(0, [], log.note(leaves[:5]))).status == 200
+    # when the log submits size 13 with the RFC 9162 consistency proof from 5
+    answer = witness.add_checkpoint(request(5, consistency(5, leaves), log.note(leaves)))
+    # then it is co-signed and the witness moved to 13
+    assert answer.status == 200, answer.body
+    check_cosignature(answer.body, log.body(leaves), *the_witness)
+    assert _state() == (13, mth(leaves))
+
+
+def test_unknown_signatures_and_extension_lines_are_ignored(the_witness, log):
+    # given a checkpoint with two extension lines and a signature line of a key the witness does not know
+    leaves = leaves_of(3)
+    body = f"{ORIGIN}\n3\n{base64.b64encode(mth(leaves)).decode()}\nblock 0 {'A' * 43}=\nanother extension\n"
+    sig = log.key.sign(body.encode())
+    stranger = "— other.example/key " + base64.b64encode(b"\x01\x02\x03\x04" + bytes(64)).decode() + "\n"
+    note = body + "\n" + stranger + f"— {log.name} {base64.b64encode(log.key_hash() + sig).decode()}\n"
+    # when it is submitted
+    answer = witness.add_checkpoint(request(0, [], note))
+    # then the witness co-signs the whole body, extension lines included
+    assert answer.status == 200, answer.body
+    check_cosignature(answer.body, body, *the_witness)
+
+
+def test_the_same_checkpoint_again_is_cosigned_again(the_witness, log):
+    leaves = leaves_of(4)
+    assert witness.add_checkpoint(request(0, [], log.note(leaves))).status == 200
+    answer = witness.add_checkpoint(request(4, [], log.note(leaves)))
+    assert answer.status == 200
+    assert _state() == (4, mth(leaves))
+    assert WitnessedCheckpoint.objects.filter(origin=ORIGIN).count() == 1
+
+
+# --- refusals: each changes nothing --------------------------------------------------------------------
+
+
+def test_a_stale_old_size_gets_409_with_the_witness_size(the_witness, log):
+    leaves = leaves_of(8)
+    assert witness.add_checkpoint(request(0, [], log.note(leaves[:6]))).status == 200
+    # when the log believes the witness is at 0
+    answer = witness.add_checkpoint(request(0, [], log.note(leaves)))
+    # then 409, text/x.tlog.size, the size the witness holds
+    assert (answer.status, answer.content_type, answer.body) == (409, "text/x.tlog.size", "6\n")
+    assert _state() == (6, mth(leaves[:6]))
+    assert not SplitViewEvidence.objects.exists()
+
+
+def test_a_bad_consistency_proof_is_422_and_kept_as_evidence(the_witness, log):
+    leaves = leaves_of(10)
+    first = log.note(leaves[:4])
+    assert witness.add_checkpoint(request(0, [], first)).status == 200
+    # given a fork: the log rewrote entry 2 and signs the longer tree, proving from its own fork
+    fork = leaves[:2] + [b"rewritten"] + leaves[3:]
+    offered = log.note(fork)
+    # when it submits with the (fork's) proof from 4
+    answer = witness.add_checkpoint(request(4, consistency(4, fork), offered))
+    # then the witness refuses, stays at 4, and keeps both signed checkpoints
+    assert answer.status == 422
+    assert _state() == (4, mth(leaves[:4]))
+    ev = SplitViewEvidence.objects.get()
+    assert (ev.kind, ev.held, ev.offered, ev.old_size) == (SplitViewEvidence.Kind.INCONSISTENT, first, offered, 4)
+
+
+def test_a_second_root_for_a_cosigned_size_is_a_split_view(the_witness, log):
+    leaves = leaves_of(6)
+    held = log.note(leaves)
+    assert witness.add_checkpoint(request(0, [], held)).status == 200
+    # when the log signs another tree of the same size
+    other = log.note(leaves_of(6, b"x"))
+    answer = witness.add_checkpoint(request(6, [], other))
+    # then 409 and evidence of the split view
+    assert (answer.status, answer.body) == (409, "6\n")
+    ev = SplitViewEvidence.objects.get()
+    assert (ev.kind, ev.held, ev.offered) == (SplitViewEvidence.Kind.SAME_SIZE, held, other)
+    assert _state() == (6, mth(leaves))
+
+
+def test_an_older_size_with_another_root_is_caught_from_history(the_witness, log):
+    leaves = leaves_of(9)
+    assert witness.add_checkpoint(request(0, [], log.note(leaves[:3]))).status == 200
+    assert witness.add_checkpoint(request(3, consistency(3, leaves), log.note(leaves))).status == 200
+    # when the log shows someone a different tree of size 3 (one the witness co-signed before)
+    answer = witness.add_checkpoint(request(3, [], log.note(leaves_of(3, b"y"))))
+    assert answer.status == 409
+    assert SplitViewEvidence.objects.get().kind == SplitViewEvidence.Kind.SAME_SIZE
+    assert _state() == (9, mth(leaves))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown origin",
+        "unknown key",
+        "forged signature",
+        "old larger",
+        "no blank line",
+        "bad old line",
+        "leading zero",
+        "bad proof line",
+        "too many proof lines",
+        "proof from zero",
+        "not utf-8",
+        "no signature",
+    ],
+)
+def test_bad_requests_get_their_status_and_change_nothing(the_witness, log, case):
+    leaves = leaves_of(5)
+    assert witness.add_checkpoint(request(0, [], log.note(leaves[:2]))).status == 200
+    before = _state()
+    note = log.note(leaves)
+    proof = consistency(2, leaves)
+    bodies = {
+        "unknown origin": (request(2, proof, Log(origin="other.test/log").note(leaves)), 404),
+        "unknown key": (request(2, proof, Log().note(leaves)), 403),
+        "forged signature": (
+            request(
+                2,
+                proof,
+                note.replace(note.split(" ")[-1], base64.b64encode(log.key_hash() + bytes(64)).decode() + "\n"),
+            ),
+            403,
+        ),
+        "old larger": (request(7, [], note), 400),
+        "no blank line": (b"old 2\n" + note.encode().replace(b"\n\n", b"\n"), 400),
+        "bad old line": (request(2, proof, note).replace(b"old 2", b"old two"), 400),
+        "leading zero": (request(2, proof, note).replace(b"old 2", b"old 02"), 400),
+        "bad proof line": (request(2, [b"short"], note), 400),
+        "too many proof lines": (request(2, [bytes(32)] * 64, note), 400),
+        "proof from zero": (request(0, [bytes(32)], note), 409),
+        "not utf-8": (b"old 2\n\xff\n\n" + note.encode(), 400),
+        "no signature": (request(2, proof, log.body(leaves) + "\n"), 400),
+    }
+    body, status = bodies[case]
+    answer = witness.add_checkpoint(body)
+    assert answer.status == status, (case, answer)
+    assert _state() == before
+    assert WitnessedCheckpoint.objects.count() == 1
+    assert not SplitViewEvidence.objects.exists()
+
+
+def test_a_nonempty_proof_from_zero_is_422(the_witness, log):
+    answer = witness.add_checkpoint(request(0, [bytes(32)], log.note(leaves_of(3))))
+    assert answer.status == 422
+    assert _state() == (0, None)
+
+
+def test_log_trust_refuses_a_cosignature_key_for_a_log(the_witness):
+    vkey = witness.verifier_key()  # a type 0x04 key
+    with pytest.raises(ValueError):
+        witness.log_trust(origin="x.test/log", verifier_keys=[vkey])
+    assert not WitnessedLog.objects.filter(origin="x.test/log").exists()
+
+
+# --- over HTTP ------------------------------------------------------------------------------------------
+
+
+@override_settings(ROOT_URLCONF="config.witness_urls")
+def test_http_interface(the_witness, log):
+    client = Client()
+    leaves = leaves_of(7)
+    # GET is not the protocol
+    assert client.get("/add-checkpoint").status_code == 405
+    ok = client.post("/add-checkpoint", request(0, [], log.note(leaves[:3])), content_type="text/plain")
+    assert ok.status_code == 200
+    check_cosignature(ok.content.decode(), log.body(leaves[:3]), *the_witness)
+    stale = client.post("/add-checkpoint", request(0, [], log.note(leaves)), content_type="text/plain")
+    assert (stale.status_code, stale["Content-Type"], stale.content) == (409, "text/x.tlog.size", b"3\n")
+    # the status page, for the regulator and for machines
+    page = client.get("/")
+    assert page.status_code == 200 and b"no-split-view" in page.content and ORIGIN.encode() in page.content
+    status = json.loads(client.get("/", HTTP_ACCEPT="application/json").content)
+    assert status["verifier_key"] == witness.verifier_key()
+    assert status["logs"][0]["tree_size"] == 3 and status["split_views"] == []
+    # a split view shows on the page
+    client.post("/add-checkpoint", request(3, [], log.note(leaves_of(3, b"z"))), content_type="text/plain")
+    assert b"split-view-alert" in client.get("/").content
+    assert len(json.loads(client.get("/", HTTP_ACCEPT="application/json").content)["split_views"]) == 1

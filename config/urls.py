@@ -2,6 +2,8 @@ from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from settlement import trade_views
+
 # Swagger UI without inline script: the split view serves its start-up script from its own URL
 # (/api/docs/?script), so the page keeps script-src 'self'. Its template (drf-spectacular's
 # swagger_ui.html) still has one <style> block: this page allows that block by its hash, and no other
@@ -37,6 +39,7 @@ urlpatterns = [
     path("kyc/", include("kyc.page_urls")),
     path("audit/", include("auditing.page_urls")),
     path("surveillance/", include("surveillance.page_urls")),
+    path("trades/<int:trade_id>/", trade_views.trade_page, name="trade"),
     path("", include("exchange.urls")),
 ]
 

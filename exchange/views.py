@@ -314,9 +314,11 @@ def order_cancel(request, order_id: int):
 
 def _trade_ledger(trade: Trade, user) -> dict:
     """Where the trade's entry is sealed, once it is: block, leaf, and the proof file for the offline verifier."""
+    trade_url = reverse("trade", args=[trade.pk])
     if trade.leaf_index is None:
-        return {"sealed": False}
+        return {"sealed": False, "trade_url": trade_url}
     return {
+        "trade_url": trade_url,
         "sealed": True,
         "block_height": trade.block_height,
         "leaf_index": trade.leaf_index,

@@ -21,7 +21,7 @@ from core.api.schema import ErrorSerializer
 from core.permissions import require_role
 from core.roles import SUPERVISORS
 
-from . import checkpoint, hooks, selectors
+from . import checkpoint, hooks, selectors, witnessing
 from .models import Block, Leaf, SigningKey
 from .services import signed_note
 
@@ -344,6 +344,37 @@ def keys_json() -> list[dict]:
         }
         for k in SigningKey.objects.order_by("created_at", "key_id")
     ]
+
+
+class WitnessOutput(serializers.Serializer):
+    name = serializers.CharField()
+    verifier_key = serializers.CharField(help_text="C2SP verifier key of type 0x04 (cosignature/v1)")
+    cosigned_size = serializers.IntegerField(help_text="the tree size it last co-signed")
+
+
+class WitnessesOutput(serializers.Serializer):
+    final_cosignatures = serializers.IntegerField(help_text="how many witness co-signatures make a checkpoint final")
+    final_tree_size = serializers.IntegerField(allow_null=True, help_text="the newest final checkpoint's tree size")
+    witnesses = WitnessOutput(many=True)
+
+
+class WitnessListApi(APIView):
+    """The witnesses that co-sign this ledger's checkpoints, and how far the checkpoints are final."""
+
+    @extend_schema(responses=WitnessesOutput)
+    def get(self, request):
+        height = witnessing.final_height()
+        block = selectors.block_at_height(height) if height is not None else None
+        return Response(
+            {
+                "final_cosignatures": witnessing.required(),
+                "final_tree_size": block.tree_size if block else None,
+                "witnesses": [
+                    {"name": w["name"], "verifier_key": w["verifier_key"], "cosigned_size": w["cosigned_size"]}
+                    for w in witnessing.status()
+                ],
+            }
+        )
 
 
 class KeyListApi(APIView):

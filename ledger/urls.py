@@ -11,4 +11,5 @@ urlpatterns = [
     path("entries/<int:index>/proof/", api.EntryProofApi.as_view(), name="api-ledger-proof"),
     path("consistency/", api.ConsistencyApi.as_view(), name="api-ledger-consistency"),
     path("keys/", api.KeyListApi.as_view(), name="api-ledger-keys"),
+    path("witnesses/", api.WitnessListApi.as_view(), name="api-ledger-witnesses"),
 ]

@@ -255,6 +255,73 @@ class Child:
                 pass
 
 
+def _capture(cmd: list[str], env: dict) -> str | None:
+    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        log(f"{' '.join(cmd[1:3])} failed: {done.stderr.strip()[-500:]}")
+        return None
+    return done.stdout
+
+
+def _database_create(url: str, name: str) -> None:
+    """CREATE DATABASE ``name`` on the server of ``url`` unless it exists."""
+    import dj_database_url
+    import psycopg2
+
+    cfg = dj_database_url.parse(url)
+    conn = psycopg2.connect(
+        dbname=cfg["NAME"], user=cfg["USER"] or None, password=cfg["PASSWORD"] or None,
+        host=cfg["HOST"] or None, port=cfg["PORT"] or None,
+    )  # fmt: skip
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def witness_setup(env: dict) -> tuple[dict, str] | None:
+    """The regulator's witness for the demo: its own database (``<exchange db>_witness`` on the same server),
+    its own key under ``.data/witness``, trusting the exchange's keys; the exchange is told to ask it
+    (``LEDGER_WITNESSES``). ``EXCHANGE_WITNESS=0`` runs without. None when there is no witness."""
+    if env.get("EXCHANGE_WITNESS", "1") == "0":
+        return None
+    base, _, tail = env["DATABASE_URL"].rpartition("/")
+    name, sep, query = tail.partition("?")
+    wname = f"{name}_witness"
+    try:
+        _database_create(env["DATABASE_URL"], wname)
+    except Exception as exc:  # the exchange runs without its witness rather than not at all
+        log(f"no witness: cannot create its database {wname}: {exc}")
+        return None
+    wenv = dict(
+        env,
+        DATABASE_URL=f"{base}/{wname}{sep}{query}",
+        NODE_ROLE="witness",
+        WITNESS_KEY_FILE=env.get("WITNESS_KEY_FILE", str(DATA / "witness" / "witness.pem")),
+        CACHE_KEY_PREFIX="witness",
+    )
+    manage = [PY, "manage.py"]
+    if run(manage + ["migrate", "--noinput", "-v", "0"], wenv):
+        return None
+    vkey = _capture(manage + ["ledger_witness", "init"], wenv)
+    keys = _capture(manage + ["ledger_keys"], env)
+    if not vkey or not keys:
+        return None
+    origin, *log_keys = keys.split()
+    if not log_keys:
+        log("no witness yet: the exchange has no signing key before its first seal; the next start adds it")
+        return None
+    if run(manage + ["ledger_witness", "trust", origin, *log_keys], wenv):
+        return None
+    wbind = env.get("WITNESS_BIND", "127.0.0.1:8001")
+    env["LEDGER_WITNESSES"] = f"http://{wbind} {vkey.strip()}"
+    with (DATA / "runtime.env").open("a") as fh:
+        fh.write(f"LEDGER_WITNESSES={env['LEDGER_WITNESSES']}\n")
+    return wenv, wbind
+
+
 def serve(env: dict, services: Services) -> int:
     """Migrate, load the demo data, then run gunicorn, a Celery worker and beat until Ctrl-C or SIGTERM.
 
@@ -275,6 +342,7 @@ def serve(env: dict, services: Services) -> int:
     if env["EXCHANGE_DEMO"] == "1" and run(manage + ["demo_data"], env):
         return 1
     bind = env.get("EXCHANGE_BIND", "127.0.0.1:8000")
+    witness = witness_setup(env)
     celery = str(Path(PY).with_name("celery"))
     gunicorn = str(Path(PY).with_name("gunicorn"))
     celery_log = env.get("CELERY_LOG_LEVEL", "warning")
@@ -296,6 +364,10 @@ def serve(env: dict, services: Services) -> int:
         "celery beat": [celery, "-A", "config", "beat", "-l", celery_log, "-s", str(DATA / "celerybeat-schedule")],
     }
     children = [Child(label, cmd, env) for label, cmd in procs.items()]
+    if witness is not None:
+        wenv, wbind = witness
+        cmd = manage + ["ledger_witness", "serve", "--bind", wbind, "--workers", "1"]
+        children.append(Child("witness (the regulator's node)", cmd, wenv))
     try:
         for child in children:
             child.start(time.monotonic())
@@ -303,6 +375,10 @@ def serve(env: dict, services: Services) -> int:
         print()
         print(f"  The exchange is running at http://{bind}/  (API docs: http://{bind}/api/docs/)")
         profile = os.environ.get("VENUE_PROFILE") or "open"
+        if witness is not None:
+            print(
+                f"  The regulator's witness co-signs each checkpoint: http://{witness[1]}/  (EXCHANGE_WITNESS=0: none)"
+            )
         print(f"  Venue rule profile: {profile}  (VENUE_PROFILE=cn-regional-2017 for the regional market's rules)")
         print(f"  Demo logins, all with the password {DEMO_PASSWORD}:")
         for who, what in DEMO_LOGINS:

@@ -38,6 +38,7 @@ class Exchange:
 
     def __init__(self, data: Path, port: int) -> None:
         self.data, self.port = data, port
+        self.witness_port = _free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.log = data.parent / "run.log"
         self.proc: subprocess.Popen | None = None
@@ -50,6 +51,7 @@ class Exchange:
             EXCHANGE_DEMO="1",
             WEB_WORKERS="2",
             CELERY_QUEUE=f"make-run-{self.port}",
+            WITNESS_BIND=f"127.0.0.1:{self.witness_port}",
         )
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -148,7 +150,8 @@ def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_res
     assert (exchange.data / "pg").is_dir() and (exchange.data / "redis").is_dir()
     assert "demo-pass-2026" in exchange.output() and "investor1" in exchange.output()
     running = "\n".join(_started_here(exchange.data))
-    for process in ("scripts/stack.py serve", "postgres", "redis", "gunicorn", "worker", "beat"):
+    witness = f"--bind 127.0.0.1:{exchange.witness_port}"  # the regulator's witness: its own gunicorn
+    for process in ("scripts/stack.py serve", "postgres", "redis", "gunicorn", "worker", "beat", witness):
         assert process in running, running
 
     # when demo investor 1 buys one lot at the best ask of the first security
@@ -182,6 +185,21 @@ def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_res
         return exchange.api("GET", f"trades/{trade['id']}/", token=token)[1]["status"] == "settled"
 
     assert wait_for(settled, timeout=30, interval=0.3), exchange.output()
+
+    # and the regulator's witness, on its own database, co-signed the checkpoint that holds it
+    def cosigned() -> dict | None:
+        head = exchange.api("GET", "ledger/head/", token=token)[1]
+        return head if "regulator.local/witness" in head.get("checkpoint", "") else None
+
+    head = wait_for(cosigned, timeout=30, interval=0.5)
+    assert head, exchange.output()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{exchange.witness_port}/", headers={"Accept": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        witness = json.loads(response.read())
+    assert witness["logs"][0]["tree_size"] >= head["tree_size"] and witness["split_views"] == []
+    assert witness["verifier_key"].startswith("regulator.local/witness+")
     _, after = exchange.api("GET", "account/", token=token)
     assert after["cash"]["total"] != before["cash"]["total"]
 

@@ -370,8 +370,13 @@ class TradeProofApi(APIView):
     """The inclusion proof of one of the user's trades, as a file for the offline verifier."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("download", bool, required=False, description="as an attachment")],
-        responses={200: ledger_api.InclusionOutput, 404: ErrorSerializer, 409: ErrorSerializer},
+        parameters=[
+            OpenApiParameter("download", bool, required=False, description="as an attachment"),
+            OpenApiParameter(
+                "tree_size", int, required=False, description="prove against this checkpoint (default: the newest)"
+            ),
+        ],
+        responses={200: ledger_api.InclusionOutput, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
     def get(self, request, trade_id):
         trade = selectors.trades_visible(request.user).filter(pk=trade_id).first()
@@ -381,7 +386,8 @@ class TradeProofApi(APIView):
         if leaf is None:
             raise ledger_api.NotSealed()
         leaf.entry = trade.entry
-        bundle = ledger_api.inclusion_bundle(leaf, ledger_api.checkpoint_block(None), with_bytes=True)
+        block = ledger_api.checkpoint_block(ledger_api._int_param(request, "tree_size"))
+        bundle = ledger_api.inclusion_bundle(leaf, block, with_bytes=True)
         response = Response(bundle)
         if request.query_params.get("download"):
             response["Content-Disposition"] = f'attachment; filename="trade-{trade.pk}-proof.json"'

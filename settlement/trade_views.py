@@ -1,0 +1,108 @@
+"""One trade's page (``/trades/<id>/``): what it is, the steps it went through — matched, sealed in the
+ledger, co-signed by the regulator's witness, settled — and a panel that verifies it in the browser.
+
+It lives here, above the trading and ledger apps, because settling is the last of its steps. Whoever may see
+the trade in a list (its parties, their brokers' staff, the supervisors) may open it; others get 404.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from core.roles import SUPERVISORS
+from exchange import selectors as exchange_selectors
+from exchange.models import Order, Trade
+from ledger import witnessing
+from ledger.models import Block, Cosignature
+
+from .models import Settlement, SettlementAction
+
+# What static/js/verify.js says, in the page's language ({name}, {time}, {msg} are filled in by the script).
+VERIFY_TEXTS = {
+    "running": _("Checking…"),
+    "leaf_ok": _("The trade's record is in the ledger: its fingerprint matches and leads to the signed root."),
+    "leaf_bad": _("The trade's record does NOT match the ledger."),
+    "sig_ok": _("Signed by the exchange's key {name}, which you pinned."),
+    "sig_bad": _("No signature of a key you pinned verifies on this ledger."),
+    "cos_ok": _("Co-signed by the regulator's witness {name} at {time}."),
+    "cos_missing": _("Not co-signed yet by a witness you pinned."),
+    "cos_bad": _("A witness's co-signature does not verify."),
+    "pinned_now": _(
+        "First check in this browser: the exchange's and the witnesses' keys were pinned now. Compare them with "
+        "the ones the exchange and the regulator publish elsewhere."
+    ),
+    "keys_changed": _("The exchange now shows keys you have not pinned: only your pinned keys were used."),
+    "all_ok": _("Verified: this trade is in the ledger, signed and co-signed, and has not changed."),
+    "signed_only": _("Verified as far as the exchange's signature: the record is in the signed ledger."),
+    "failed": _("Verification FAILED: do not rely on this page; tell the exchange and the regulator."),
+    "no_webcrypto": _("This browser cannot check Ed25519 signatures; use the offline check below."),
+    "error": _("The check could not run: {msg}"),
+}
+
+
+def _money(value: Decimal) -> str:
+    return f"{Decimal(value):,.2f}"
+
+
+def _cosigned(leaf_index: int) -> dict | None:
+    """The first co-signed checkpoint that covers the leaf: which witnesses, when, and whether that is final."""
+    first = Cosignature.objects.filter(block__tree_size__gt=leaf_index).order_by("block_id").values("block_id").first()
+    if first is None:
+        return None
+    block = Block.objects.get(height=first["block_id"])
+    signatures = list(Cosignature.objects.filter(block=block).order_by("witness"))
+    return {
+        "height": block.height,
+        "tree_size": block.tree_size,
+        "witnesses": [c.witness for c in signatures],
+        "at": max(c.received_at for c in signatures),
+        "final": len(signatures) >= max(witnessing.required(), 1),
+    }
+
+
+@login_required
+def trade_page(request, trade_id: int):
+    trade = exchange_selectors.trades_visible(request.user).filter(pk=trade_id).first()
+    if trade is None:
+        raise Http404
+    side = exchange_selectors.trade_side_for(trade, request.user)
+    status = exchange_selectors.trade_status(trade)
+    sealed = trade.leaf_index is not None
+    block = Block.objects.filter(height=trade.block_height).only("sealed_at", "height").first() if sealed else None
+    cosigned = _cosigned(trade.leaf_index) if sealed else None
+    settlement = Settlement.objects.filter(trade=trade).first()
+    last_action = SettlementAction.objects.filter(trade=trade).order_by("-at").first()
+    is_party = trade.buyer.owner_id == request.user.pk or trade.seller.owner_id == request.user.pk
+    context = {
+        "trade": trade,
+        "side": side,
+        "side_label": Order.Side(side).label if side in Order.Side.values else "",
+        "fee": _money(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee) if is_party else None,
+        "price": _money(trade.price),
+        "value": _money(trade.value),
+        "quantity": f"{trade.quantity:,}",
+        "status": status,
+        "status_label": Trade.Status(status).label,
+        "notes": exchange_selectors.trade_notes([trade.pk]).get(trade.pk, []),
+        "ledger_block": block,
+        "block_url": reverse("ledger-block", args=[trade.block_height])
+        if sealed and request.user.role in SUPERVISORS
+        else None,
+        "witnesses_configured": bool(witnessing.witnesses()),
+        "cosigned": cosigned,
+        "settlement": settlement,
+        "held": trade.status == Trade.Status.HELD,
+        "failed": trade.status == Trade.Status.FAILED,
+        "last_action": last_action,
+        "proof_url": reverse("api-trade-proof", args=[trade.pk]),
+        "proof_tree_size": cosigned["tree_size"] if cosigned else "",
+        "witness_vkeys": [w.vkey for w in witnessing.witnesses()],
+        "verify_texts": VERIFY_TEXTS,
+    }
+    return render(request, "settlement/trade.html", context)

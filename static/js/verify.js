@@ -1,0 +1,183 @@
+// "Verify this trade" on a trade's page: checks, in the browser, with WebCrypto (SHA-256 and Ed25519),
+// that the trade's record is in the ledger (RFC 9162 inclusion proof to the checkpoint's root), that the
+// checkpoint is signed by an exchange key the user pinned (C2SP signed-note, type 0x01), and which pinned
+// witnesses co-signed it (C2SP tlog-cosignature, type 0x04). Keys are pinned in localStorage on the first
+// check (trust on first use, said so on screen) and only pinned keys are used afterwards.
+(function () {
+  "use strict";
+  var panel = document.getElementById("verify-panel");
+  var button = document.getElementById("verify-run");
+  if (!panel || !button) return;
+  var result = document.getElementById("verify-result");
+  var repin = document.getElementById("verify-repin");
+  var T = JSON.parse(document.getElementById("verify-texts").textContent);
+  var PINS = "otc-ledger-pins-v1";
+  var enc = new TextEncoder();
+
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (_, k) { return values && k in values ? values[k] : ""; });
+  }
+  function b64(s) { return Uint8Array.from(atob(s), function (c) { return c.charCodeAt(0); }); }
+  function hex(s) { var out = new Uint8Array(s.length / 2); for (var i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16); return out; }
+  function concat(parts) {
+    var n = 0; parts.forEach(function (p) { n += p.length; });
+    var out = new Uint8Array(n), at = 0;
+    parts.forEach(function (p) { out.set(p, at); at += p.length; });
+    return out;
+  }
+  function equal(a, b) { if (a.length !== b.length) return false; for (var i = 0; i < a.length; i++) if (a[i] !== b[i]) return false; return true; }
+  async function sha256(parts) { return new Uint8Array(await crypto.subtle.digest("SHA-256", concat(parts))); }
+  async function keyHash(name, type, pub) { return (await sha256([enc.encode(name + "\n"), new Uint8Array([type]), pub])).slice(0, 4); }
+  async function ed25519Verify(pub, sig, msg) {
+    var key = await crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+    return crypto.subtle.verify({ name: "Ed25519" }, key, sig, msg);
+  }
+
+  // RFC 9162 2.1.3.2: the root an inclusion proof leads to.
+  async function rootFromInclusion(index, size, leaf, proof) {
+    if (index >= size) throw new Error("leaf outside the tree");
+    var fn = index, sn = size - 1, r = leaf;
+    for (var i = 0; i < proof.length; i++) {
+      if (sn === 0) throw new Error("proof too long");
+      if (fn % 2 === 1 || fn === sn) {
+        r = await sha256([new Uint8Array([1]), proof[i], r]);
+        if (fn % 2 === 0) { while (fn !== 0 && fn % 2 === 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); } }
+      } else {
+        r = await sha256([new Uint8Array([1]), r, proof[i]]);
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    if (sn !== 0) throw new Error("proof too short");
+    return r;
+  }
+
+  function parseNote(note) {
+    note = note.replace(/\n+$/, "") + "\n";
+    var cut = note.lastIndexOf("\n\n");
+    var text = note.slice(0, cut + 1);
+    var lines = text.split("\n");
+    var sigs = note.slice(cut + 2).split("\n").filter(Boolean).map(function (line) {
+      var parts = line.split(" ");
+      var blob = b64(parts[2]);
+      return { name: parts[1], hash: blob.slice(0, 4), rest: blob.slice(4) };
+    });
+    return { text: text, size: parseInt(lines[1], 10), root: b64(lines[2]), sigs: sigs };
+  }
+
+  function parseVkey(vkey) {
+    var first = vkey.indexOf("+"), second = vkey.indexOf("+", first + 1);
+    var blob = b64(vkey.slice(second + 1));
+    return { name: vkey.slice(0, first), type: blob[0], pub: blob.slice(1), vkey: vkey };
+  }
+
+  async function getJSON(url) {
+    var response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+    return response.json();
+  }
+
+  async function serverKeys() {
+    var keys = await getJSON(panel.dataset.keysUrl);
+    var witnesses = await getJSON(panel.dataset.witnessesUrl);
+    return {
+      exchange: keys.filter(function (k) { return k.local; }).map(function (k) { return { name: k.name, public_key: k.public_key }; }),
+      witnesses: witnesses.witnesses.map(function (w) { return w.verifier_key; }),
+    };
+  }
+
+  function samePins(a, b) {
+    var ka = a.exchange.map(function (k) { return k.name + k.public_key; }).concat(a.witnesses).sort().join("|");
+    var kb = b.exchange.map(function (k) { return k.name + k.public_key; }).concat(b.witnesses).sort().join("|");
+    return ka === kb;
+  }
+
+  function show(items, verdict) {
+    result.textContent = "";
+    var list = document.createElement("ul");
+    list.className = "checks";
+    items.forEach(function (item) {
+      var li = document.createElement("li");
+      li.className = item.ok === true ? "ok" : item.ok === false ? "bad" : "info";
+      li.textContent = item.text;
+      list.appendChild(li);
+    });
+    result.appendChild(list);
+    var p = document.createElement("p");
+    p.id = "verify-verdict";
+    p.className = "msg " + (verdict.ok ? "msg-success" : verdict.ok === false ? "msg-error" : "msg-warning");
+    p.dataset.ok = String(verdict.ok);
+    p.textContent = verdict.text;
+    result.appendChild(p);
+  }
+
+  async function run() {
+    result.textContent = T.running;
+    if (!window.crypto || !crypto.subtle) { show([], { ok: null, text: T.no_webcrypto }); return; }
+    var items = [];
+    var current = await serverKeys();
+    var pins = null;
+    try { pins = JSON.parse(localStorage.getItem(PINS) || "null"); } catch (e) { pins = null; }
+    if (!pins) {
+      pins = current;
+      localStorage.setItem(PINS, JSON.stringify(pins));
+      items.push({ ok: null, text: T.pinned_now });
+    } else if (!samePins(pins, current)) {
+      items.push({ ok: null, text: T.keys_changed });
+      repin.hidden = false;
+    }
+    var url = panel.dataset.proofUrl + (panel.dataset.treeSize ? "?tree_size=" + panel.dataset.treeSize : "");
+    var bundle = await getJSON(url);
+    var note = parseNote(bundle.checkpoint);
+
+    // 1. the record: its leaf hash, and the inclusion proof to the signed root
+    var leaf = await sha256([new Uint8Array([0]), b64(bundle.entry)]);
+    var proof = bundle.proof.map(hex);
+    var leafOk = equal(leaf, hex(bundle.leaf_hash)) && note.size === bundle.tree_size &&
+      equal(await rootFromInclusion(bundle.leaf_index, bundle.tree_size, leaf, proof), note.root);
+    items.push({ ok: leafOk, text: leafOk ? T.leaf_ok : T.leaf_bad });
+
+    // 2. the exchange's signature, by a pinned key
+    var signer = null;
+    for (var i = 0; i < pins.exchange.length && !signer; i++) {
+      var k = pins.exchange[i], pub = b64(k.public_key), kh = await keyHash(k.name, 1, pub);
+      for (var j = 0; j < note.sigs.length; j++) {
+        var s = note.sigs[j];
+        if (s.name === k.name && equal(s.hash, kh) && await ed25519Verify(pub, s.rest, enc.encode(note.text))) { signer = k.name; break; }
+      }
+    }
+    items.push({ ok: !!signer, text: signer ? fill(T.sig_ok, { name: signer }) : T.sig_bad });
+
+    // 3. the witnesses' co-signatures, by pinned witness keys
+    var cosigners = 0, forged = false;
+    for (var w = 0; w < pins.witnesses.length; w++) {
+      var wk = parseVkey(pins.witnesses[w]), wh = await keyHash(wk.name, 4, wk.pub);
+      for (var m = 0; m < note.sigs.length; m++) {
+        var c = note.sigs[m];
+        if (c.name !== wk.name || !equal(c.hash, wh) || c.rest.length !== 72) continue;
+        var ts = 0; for (var b = 0; b < 8; b++) ts = ts * 256 + c.rest[b];
+        var msg = concat([enc.encode("cosignature/v1\ntime " + ts + "\n"), enc.encode(note.text)]);
+        if (await ed25519Verify(wk.pub, c.rest.slice(8), msg)) {
+          cosigners++;
+          items.push({ ok: true, text: fill(T.cos_ok, { name: wk.name, time: new Date(ts * 1000).toLocaleString() }) });
+        } else { forged = true; items.push({ ok: false, text: T.cos_bad }); }
+      }
+    }
+    if (pins.witnesses.length && !cosigners && !forged) items.push({ ok: null, text: T.cos_missing });
+
+    var good = leafOk && !!signer && !forged;
+    if (!good) show(items, { ok: false, text: T.failed });
+    else if (cosigners) show(items, { ok: true, text: T.all_ok });
+    else show(items, { ok: null, text: T.signed_only });
+  }
+
+  button.addEventListener("click", function () {
+    button.disabled = true;
+    run().catch(function (e) { show([], { ok: false, text: fill(T.error, { msg: e.message }) }); })
+      .finally(function () { button.disabled = false; });
+  });
+  repin.addEventListener("click", function () {
+    localStorage.removeItem(PINS);
+    repin.hidden = true;
+    button.click();
+  });
+})();

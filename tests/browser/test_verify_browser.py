@@ -1,0 +1,79 @@
+"""A trade's page verifies the trade in the browser with WebCrypto (issue 14 item 5), in headless Chromium:
+the record, the exchange's signature by the pinned key, and the regulator's witness's co-signature."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ledger import witnessing
+from ledger.services import block_seal
+from tests.browser.steps import log_in
+from tests.conftest import build_market
+from tests.test_cosigning import InProcess
+from tests.test_trade_page import _trade, witness_for_exchange
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def cosigned_trade(settings, tmp_path):
+    market = build_market()
+    investor, trade = _trade(market)
+    block_seal()
+    witness_for_exchange(settings, tmp_path)
+    witnessing.cosign_head(post=InProcess())
+    return investor, trade
+
+
+def test_the_trade_verifies_in_the_browser_and_a_changed_byte_fails(page: Page, live_server, cosigned_trade):
+    investor, trade = cosigned_trade
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{trade.pk}/")
+    expect(page.locator("#step-cosigned")).to_have_class("step done")
+
+    # when the investor runs the check for the first time
+    page.locator("#verify-run").click()
+
+    # then the keys are pinned, and the record, the signature and the witness's co-signature all verify
+    verdict = page.locator("#verify-verdict")
+    expect(verdict).to_have_attribute("data-ok", "true")
+    checks = page.locator("#verify-result ul.checks li")
+    expect(checks.filter(has_text="regulator.test/witness")).to_have_class("ok")
+    assert page.evaluate("JSON.parse(localStorage.getItem('otc-ledger-pins-v1')).witnesses.length") == 1
+
+    # when the server sends a proof whose record has one byte changed
+    def tampered(route):
+        body = route.fetch().json()
+        raw = bytearray(base64.b64decode(body["entry"]))
+        raw[10] ^= 1
+        body["entry"] = base64.b64encode(bytes(raw)).decode()
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/trades/*/proof/**", tampered)
+    page.locator("#verify-run").click()
+
+    # then the check fails, and says so
+    expect(verdict).to_have_attribute("data-ok", "false")
+    expect(checks.first).to_have_class("bad")  # the record, first of the checks
+
+
+def test_keys_other_than_the_pinned_ones_are_not_trusted(page: Page, live_server, cosigned_trade):
+    investor, trade = cosigned_trade
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{trade.pk}/")
+    # given the browser pinned other keys earlier (another exchange's, say)
+    other = base64.b64encode(bytes(range(32))).decode()
+    pins = {"exchange": [{"name": "otc-exchange.local", "public_key": other}], "witnesses": []}
+    page.evaluate(f"localStorage.setItem('otc-ledger-pins-v1', {json.dumps(json.dumps(pins))})")
+    # when the check runs
+    page.locator("#verify-run").click()
+    # then the signature is not accepted, the change of keys is said, and re-pinning is offered
+    expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "false")
+    expect(page.locator("#verify-repin")).to_be_visible()
+    # when the investor re-pins the keys the exchange shows now
+    page.locator("#verify-repin").click()
+    expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "true")

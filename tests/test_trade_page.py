@@ -1,0 +1,104 @@
+"""A trade's page (issue 13 item 3, issue 14 item 5): matched, sealed, co-signed by the regulator, settled as
+separate steps; only those who may see the trade open it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from core.models import Role
+from exchange.services import OrderRequest, order_place
+from ledger import checkpoint, witness, witnessing
+from ledger.models import SigningKey
+from ledger.services import block_seal
+from settlement.services import trade_settle
+from tests.conftest import log_in
+from tests.test_cosigning import InProcess
+
+pytestmark = pytest.mark.django_db
+
+
+def _trade(market):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="100000")
+    order, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "page-1"),
+    )
+    return investor, order.buy_trades.get()
+
+
+def _step(page: str, step: str) -> str:
+    start = page.index(f'id="step-{step}"')
+    return page[page.rfind("<li", 0, start) : page.index("</li>", start)]
+
+
+def witness_for_exchange(settings, tmp_path) -> None:
+    settings.WITNESS_KEY_FILE = tmp_path / "w.pem"
+    settings.WITNESS_NAME = "regulator.test/witness"
+    witness.key_create()
+    key = SigningKey.objects.get()
+    witness.log_trust(
+        origin=settings.LEDGER_ORIGIN, verifier_keys=[checkpoint.verifier_key(key.name, bytes(key.public_key))]
+    )
+    settings.LEDGER_WITNESSES = [f"http://witness.test {witness.verifier_key()}"]
+    settings.LEDGER_FINAL_COSIGNATURES = 1
+
+
+def test_the_steps_follow_the_trade(market, client, settings, tmp_path):
+    investor, trade = _trade(market)
+    log_in(client, investor.owner)
+    # given a matched trade: only the first step is done
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    assert 'class="step done" id="step-matched"' in _step(page, "matched")
+    assert "pending" in _step(page, "sealed") and "skipped" in _step(page, "cosigned")
+    # when sealed (no witness configured yet)
+    block = block_seal().block
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    assert "done" in _step(page, "sealed") and "skipped" in _step(page, "cosigned")
+    assert "pending" in _step(page, "settled")
+    # when a witness is configured and co-signs
+    witness_for_exchange(settings, tmp_path)
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    assert "pending" in _step(page, "cosigned")
+    witnessing.cosign_head(post=InProcess())
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    assert "done" in _step(page, "cosigned") and "regulator.test/witness" in _step(page, "cosigned")
+    assert f'data-tree-size="{block.tree_size}"' in page
+    assert "--witness regulator.test/witness+" in page  # the offline command names the witness
+    # when settled
+    assert trade_settle(trade_id=trade.pk)
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    assert "done" in _step(page, "settled")
+    # and the proof of that checkpoint is served for the panel
+    proof = client.get(f"/api/v1/trades/{trade.pk}/proof/", {"tree_size": block.tree_size}).json()
+    assert proof["tree_size"] == block.tree_size and "regulator.test/witness" in proof["checkpoint"]
+    assert client.get(f"/api/v1/trades/{trade.pk}/proof/", {"tree_size": 999999}).status_code == 400
+    assert client.get(f"/api/v1/trades/{trade.pk}/proof/", {"tree_size": "x"}).status_code == 400
+
+
+def test_only_those_who_may_see_the_trade_open_it(market, client):
+    investor, trade = _trade(market)
+    stranger = market.investor(cash="10")
+    log_in(client, stranger.owner)
+    assert client.get(f"/trades/{trade.pk}/").status_code == 404
+    assert client.get("/trades/999999/").status_code == 404
+    client.logout()
+    log_in(client, market.user(Role.REGULATOR))
+    assert client.get(f"/trades/{trade.pk}/").status_code == 200
+
+
+def test_the_witnesses_api(market, client, settings, tmp_path):
+    block_seal()
+    log_in(client, market.investor(cash="10").owner)
+    body = client.get("/api/v1/ledger/witnesses/").json()
+    assert body == {"final_cosignatures": 0, "final_tree_size": body["final_tree_size"], "witnesses": []}
+    witness_for_exchange(settings, tmp_path)
+    assert client.get("/api/v1/ledger/witnesses/").json()["final_tree_size"] is None
+    witnessing.cosign_head(post=InProcess())
+    body = client.get("/api/v1/ledger/witnesses/").json()
+    assert body["final_cosignatures"] == 1 and body["final_tree_size"] is not None
+    assert body["witnesses"][0]["verifier_key"] == witness.verifier_key()

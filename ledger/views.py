@@ -9,6 +9,7 @@ ledger API (``ledger.api``), which these pages link to.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
@@ -124,6 +125,14 @@ def block_detail(request, height: int):
         "header": bytes(block.header).decode(errors="replace"),
         "note": signed_note(block),
         "signatures": signatures,
+        "cosignatures": [
+            {
+                "witness": c.witness,
+                "key_hash": bytes(c.key_hash).hex(),
+                "at": dt.datetime.fromtimestamp(c.timestamp, dt.UTC),
+            }
+            for c in block.cosignatures.order_by("witness")
+        ],
         "entries": entries,
         "page": page,
         "prev_height": block.height - 1 if block.height > 0 else None,

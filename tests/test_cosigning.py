@@ -214,3 +214,15 @@ def test_settlement_waits_for_the_cosignature_only_when_told(setup, settings, mo
     # ... and the co-signature of the head queues every block it made final
     witnessing.cosign_head(post=InProcess())
     assert queued == [genesis.height, head.height]
+
+
+def test_the_block_page_lists_the_witness_cosignature(setup, client):
+    from core.models import Role
+    from tests.conftest import build_market, log_in
+
+    genesis, _ = setup
+    witnessing.cosign_head(post=InProcess())
+    log_in(client, build_market().user(Role.AUDITOR))
+    page = client.get(f"/ledger/blocks/{genesis.height}/").content.decode()
+    assert 'class="cosignature" data-witness="regulator.test/witness"' in page
+    assert page.count("— regulator.test/witness ") == 1  # the line in the signed note shown

@@ -370,7 +370,11 @@ def test_trades_page_goes_from_matched_to_sealed_with_a_proof_that_verifies(mark
     trade = buy(market, buyer, 1)
     client = client_for(buyer.owner, "en")
     [row] = client.get("/trades/").context["rows"]
-    assert (row["status"], row["status_label"], row["ledger"]) == ("matched", "Matched", {"sealed": False})
+    assert (row["status"], row["status_label"], row["ledger"]) == (
+        "matched",
+        "Matched",
+        {"sealed": False, "trade_url": f"/trades/{trade.pk}/"},
+    )
     assert "/proof/" not in text(client.get("/trades/"))
 
     # when the sealer seals it
@@ -389,6 +393,7 @@ def test_trades_page_goes_from_matched_to_sealed_with_a_proof_that_verifies(mark
         "leaf_index": leaf.leaf_index,
         "block_url": None,  # an investor cannot open the explorer
         "proof_url": proof_url,
+        "trade_url": f"/trades/{trade.pk}/",  # its steps and the in-browser check
     }
     body = text(response)
     assert '<span class="status status-sealed" data-field="status">Sealed</span>' in body

@@ -305,7 +305,9 @@ NEGOTIATED_TTL = int(env("NEGOTIATED_TTL", "1800") or 1800)
 # The ledger's checkpoints: origin line, key folder (private keys, mode 600),
 # and where each signed checkpoint is also appended outside the database.
 LEDGER_ORIGIN = env("LEDGER_ORIGIN", "otc-exchange.local/ledger")
-LEDGER_KEY_NAME = env("LEDGER_KEY_NAME", "otc-exchange.local")
+# The name of a new signing key (the genesis key, rotations): the origin line, as C2SP tlog-checkpoint says it
+# SHOULD be. Ledgers started before had keys named otc-exchange.local; they keep them (docs/ledger.md).
+LEDGER_KEY_NAME = env("LEDGER_KEY_NAME") or LEDGER_ORIGIN
 LEDGER_KEY_DIR = Path(env("LEDGER_KEY_DIR", str(DATA_DIR / "keys")))
 LEDGER_CHECKPOINT_LOG = Path(env("LEDGER_CHECKPOINT_LOG", str(DATA_DIR / "checkpoints.log")))
 LEDGER_MAX_BLOCK_LEAVES = int(env("LEDGER_MAX_BLOCK_LEAVES", "5000") or 5000)

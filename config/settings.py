@@ -140,7 +140,11 @@ if not DATABASE_URL:
         "embedded PostgreSQL, or set DATABASE_URL to a PostgreSQL server."
     )
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True),
+    # DB_CONN_MAX_AGE: how long a process (or thread) keeps its connection; make run's threaded web server
+    # sets 0, so that a hundred threads do not each hold one (scripts/stack.py).
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=int(env("DB_CONN_MAX_AGE", "600") or 0), conn_health_checks=True
+    ),
 }
 DATABASES["default"]["TEST"] = {"NAME": env("DATABASE_TEST_NAME")} if env("DATABASE_TEST_NAME") else {}
 
@@ -333,6 +337,12 @@ WITNESS_NAME = env("WITNESS_NAME", "regulator.local/witness")
 WITNESS_KEY_FILE = Path(env("WITNESS_KEY_FILE", str(DATA_DIR / "witness" / "witness.pem")))
 if NODE_ROLE == "witness":
     ROOT_URLCONF = "config.witness_urls"
+
+# Live updates (core.events): server-sent events over Redis pub/sub; the market's payload is published at most
+# once per LIVE_COALESCE seconds; a stream lasts LIVE_STREAM_SECONDS, then the browser reconnects.
+LIVE_EVENTS = env_bool("LIVE_EVENTS", True)
+LIVE_COALESCE = float(env("LIVE_COALESCE", "0.5") or 0.5)
+LIVE_STREAM_SECONDS = float(env("LIVE_STREAM_SECONDS", "120") or 120)
 
 # Net-mode securities settle their window every N blocks (settlement.tasks.block_sealed) and every 60 s
 # (beat's settle_net below); the sweep settles only gross trades whose block's settle task never ran.

@@ -2,6 +2,7 @@ from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core import event_views
 from settlement import trade_views
 
 # Swagger UI without inline script: the split view serves its start-up script from its own URL
@@ -40,6 +41,7 @@ urlpatterns = [
     path("audit/", include("auditing.page_urls")),
     path("surveillance/", include("surveillance.page_urls")),
     path("trades/<int:trade_id>/", trade_views.trade_page, name="trade"),
+    path("events/", event_views.stream, name="events"),
     path("", include("exchange.urls")),
 ]
 

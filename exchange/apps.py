@@ -8,15 +8,18 @@ class ExchangeConfig(AppConfig):
     def ready(self) -> None:
         from balances import replay
         from balances import services as balances_services
+        from core import events
         from ledger import hooks
         from registry import hooks as registry_hooks
 
-        from . import pretrade, reconcile, selectors
+        from . import live, pretrade, reconcile, selectors
         from .services import listing
 
         hooks.register_business_check(reconcile.TRADES_CHECK)
         hooks.register_entry_reader(selectors.trade_entry_readable)
         replay.register_reservations(reconcile.reservations)
         registry_hooks.register_security_changed(listing.on_security_changed)
+        events.register_builder("market", "market", live.market_payload)
+        hooks.register_after_seal(live.block_sealed)
         if pretrade.holder_count not in balances_services.holder_counter:
             balances_services.holder_counter.append(pretrade.holder_count)

@@ -148,11 +148,17 @@ def market(request):
     return render(request, "exchange/market.html", context)
 
 
+def market_payload() -> dict:
+    """The market watch's rows and session (also what ``exchange.live`` publishes to open pages)."""
+    return {"as_of": timezone.now().isoformat(), "rows": _market_rows(), "market": _market_session()}
+
+
 @login_required
 @never_cache
 def market_data(request):
-    """The rows of the market watch, polled by its page every two seconds, and the market's session."""
-    return JsonResponse({"as_of": timezone.now().isoformat(), "rows": _market_rows(), "market": _market_session()})
+    """The rows of the market watch, polled by its page (slowly while its event stream is open), and the
+    market's session."""
+    return JsonResponse(market_payload())
 
 
 # --------------------------------------------------------------------------

@@ -346,6 +346,10 @@ def serve(env: dict, services: Services) -> int:
     celery = str(Path(PY).with_name("celery"))
     gunicorn = str(Path(PY).with_name("gunicorn"))
     celery_log = env.get("CELERY_LOG_LEVEL", "warning")
+    # The web processes run threads (the pages' event streams each hold one while open); a thread's database
+    # connection is closed after each request, or a hundred idle threads would each keep one.
+    web_env = dict(env)
+    web_env.setdefault("DB_CONN_MAX_AGE", "0")
     procs = {
         "web (gunicorn)": [
             gunicorn,
@@ -354,6 +358,12 @@ def serve(env: dict, services: Services) -> int:
             bind,
             "--workers",
             env.get("WEB_WORKERS", "3"),
+            # Threads, so that the pages' open event streams (GET /events/, mostly waiting on Redis) do not
+            # each take a whole worker process.
+            "--worker-class",
+            "gthread",
+            "--threads",
+            env.get("WEB_THREADS", "64"),
             "--access-logfile",
             "-",
             "--graceful-timeout",
@@ -363,7 +373,7 @@ def serve(env: dict, services: Services) -> int:
         "celery worker": [celery, "-A", "config", "worker", "-l", celery_log, "--concurrency", "2"],
         "celery beat": [celery, "-A", "config", "beat", "-l", celery_log, "-s", str(DATA / "celerybeat-schedule")],
     }
-    children = [Child(label, cmd, env) for label, cmd in procs.items()]
+    children = [Child(label, cmd, web_env if label.startswith("web") else env) for label, cmd in procs.items()]
     if witness is not None:
         wenv, wbind = witness
         cmd = manage + ["ledger_witness", "serve", "--bind", wbind, "--workers", "1"]

@@ -17,6 +17,7 @@ from core.money import ZERO, fee, notional
 from ledger.services import entries_write
 from registry.models import Security
 
+from .. import live
 from ..entries import TradeEntry
 from ..models import Order, Quote, Trade
 
@@ -39,6 +40,7 @@ def lock_security(code: str) -> Security:
     )
     if security is None:
         raise err.UnknownSecurity()
+    live.market_changed()  # after commit: the market watch's open pages get the new rows
     return security
 
 
@@ -268,4 +270,6 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
         )
         for trade_id, f, entry in zip(ids, fills, entries, strict=True)
     ]
-    return Trade.objects.bulk_create(trades)
+    written = Trade.objects.bulk_create(trades)
+    live.trades_changed(written, "matched")
+    return written

@@ -54,5 +54,5 @@
     asOf.textContent = new Date(data.as_of).toLocaleTimeString("en-GB", { timeZone: "Asia/Shanghai", hour12: false });
   }
 
-  window.exchangePoll({ url: url, period: PERIOD, status: status, render: render });
+  window.exchangePoll({ url: url, period: PERIOD, status: status, render: render, event: "market", eventData: true });
 })();

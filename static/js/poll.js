@@ -4,11 +4,53 @@
  * data-stale / data-expired attributes hold the texts to show. Polling pauses
  * while the tab is hidden and stops when the session has ended.
  */
+/* One server-sent event stream per page (GET /events/, core.events), shared by the pollers that ask for it.
+ * exchangeEvents.on(name, fn) calls fn(data) for each event "name"; isOpen() says whether the stream is up.
+ */
+window.exchangeEvents = (function () {
+  "use strict";
+  var source = null;
+  var open = false;
+  var handlers = {};
+  function start() {
+    if (source || !window.EventSource) return;
+    source = new EventSource("/events/");
+    source.addEventListener("hello", function () { open = true; fire("_open", null); });
+    source.addEventListener("error", function () {
+      open = false;
+      fire("_closed", null);
+    });
+  }
+  function fire(name, data) { (handlers[name] || []).forEach(function (fn) { fn(data); }); }
+  return {
+    on: function (name, fn) {
+      start();
+      if (!handlers[name]) {
+        handlers[name] = [];
+        if (name.charAt(0) !== "_" && source) {
+          source.addEventListener(name, function (e) { fire(name, JSON.parse(e.data)); });
+        }
+      }
+      handlers[name].push(fn);
+    },
+    isOpen: function () { return open; },
+  };
+})();
+
+/* options.event: the name of a server-sent event that brings news for this page. While the stream is open the
+ * page polls only every SLOW ms (the fallback); the event triggers render(data) at once when options.eventData
+ * says the event carries the polled JSON itself, else an immediate poll. */
 window.exchangePoll = function (options) {
   "use strict";
   var status = options.status;
   var statusText = status.querySelector(".text");
   var timer = null;
+  var SLOW = 30000;
+  var events = options.event ? window.exchangeEvents : null;
+
+  function period() {
+    return events && events.isOpen() ? Math.max(SLOW, options.period) : options.period;
+  }
 
   function show(state) {
     status.dataset.state = state;
@@ -17,7 +59,7 @@ window.exchangePoll = function (options) {
 
   function schedule() {
     clearTimeout(timer);
-    timer = setTimeout(poll, options.period);
+    timer = setTimeout(poll, period());
   }
 
   function poll() {
@@ -47,6 +89,19 @@ window.exchangePoll = function (options) {
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) poll();
   });
+  if (events) {
+    events.on(options.event, function (data) {
+      if (document.hidden) return;
+      if (options.eventData && data) {
+        options.render(data);
+        show("live");
+        schedule();
+      } else if (!options.accept || options.accept(data)) {
+        poll();
+      }
+    });
+    events.on("_closed", function () { schedule(); });
+  }
   schedule();
 };
 

@@ -35,5 +35,6 @@
     if (data.newest_id && data.newest_id > newest) newLink.hidden = false;
   }
 
-  window.exchangePoll({ url: url, period: PERIOD, status: status, render: render });
+  // A "trade" event on the user's own stream (one of their trades matched, sealed or settled) asks at once.
+  window.exchangePoll({ url: url, period: PERIOD, status: status, render: render, event: "trade" });
 })();

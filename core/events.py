@@ -1,0 +1,164 @@
+"""Live updates without polling: server-sent events over Redis pub/sub.
+
+A page opens one ``EventSource`` on ``/events/`` (``core.event_views.stream``); the stream subscribes to the
+public ``market:<language>`` channel and to the signed-in user's own ``user:<id>`` channel, and forwards
+what is published there as SSE (``event: <name>`` / ``data: <json>``). Pages keep polling as the fallback,
+slowly while the stream is open (``static/js/poll.js``).
+
+Publishing happens after commit, never inside a transaction that may still roll back:
+
+* ``publish_on_commit(channel, event, data)``: one message, for one user's news (a trade of theirs changed,
+  a notification).
+* ``publish_coalesced(channel, event)``: for what everyone watches (the market): the first change of a quiet
+  moment queues ``core.tasks.publish_built`` to run ``LIVE_COALESCE`` seconds later; it builds the payload
+  then (with every change of the window in it) with the builder the owning app registered
+  (``register_builder``) and publishes it once. A burst of trades makes one message, and each open page gets
+  the new rows in it without asking the server again.
+
+Redis failures are logged and never reach the caller, whose transaction has committed: the pages' polling
+picks the change up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.core.cache import cache as django_cache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import translation
+
+log = logging.getLogger(__name__)
+
+builders: dict[str, tuple[str, Callable[[], dict]]] = {}  # channel → (event name, payload builder)
+
+
+def register_builder(channel_name: str, event: str, build: Callable[[], dict]) -> None:
+    builders[channel_name] = (event, build)
+
+
+def channel(name: str) -> str:
+    return django_cache.make_key(f"sse:{name}")
+
+
+def user_channel(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def redis_client() -> redis.Redis:
+    return _redis(settings.REDIS_URL)
+
+
+def publish_on_commit(name: str, event: str, data: dict) -> None:
+    publish_many_on_commit([(name, event, data)])
+
+
+def publish_many_on_commit(messages: list[tuple[str, str, dict]]) -> None:
+    """After commit, publish each ``(channel, event, data)``, in one round trip to Redis."""
+    if not settings.LIVE_EVENTS or not messages:
+        return
+
+    def flush() -> None:
+        try:
+            pipe = redis_client().pipeline(transaction=False)
+            for name, event, data in messages:
+                pipe.publish(channel(name), json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder))
+            pipe.execute()
+        except Exception:  # the pages' polling is the fallback
+            log.warning("could not publish %d live events", len(messages), exc_info=True)
+
+    transaction.on_commit(flush)
+
+
+# Until when (time.monotonic) a coalesced publication this process queued will include its commits.
+_armed_until: dict[str, float] = {}
+
+
+def _queue_built(name: str) -> None:
+    window = settings.LIVE_COALESCE
+    asked = time.monotonic()
+    if asked < _armed_until.get(name, 0.0):
+        return
+    try:
+        key = django_cache.make_key(f"sse-pending:{name}")
+        if not redis_client().set(key, b"1", nx=True, px=max(1, int(window * 1000))):
+            return
+        from .tasks import publish_built
+
+        publish_built.apply_async((name,), countdown=window, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        _armed_until[name] = asked + window
+    except Exception:
+        log.warning("could not queue the publication of %s", name, exc_info=True)
+
+
+def publish_coalesced(name: str) -> None:
+    """After commit, make sure a fresh ``name`` payload is published within ``LIVE_COALESCE`` seconds."""
+    if not settings.LIVE_EVENTS or name not in builders:
+        return
+    connection = transaction.get_connection()
+    if any(getattr(cb[1], "_coalesced", None) == name for cb in connection.run_on_commit):
+        return
+
+    def queue() -> None:
+        _queue_built(name)
+
+    queue._coalesced = name  # type: ignore[attr-defined]
+    transaction.on_commit(queue)
+
+
+def language_channel(name: str, language: str) -> str:
+    return f"{name}:{language}"
+
+
+def publish_now(name: str) -> int:
+    """Build and publish ``name``'s payload (the task), once per language of the site, since its labels are
+    translated: the number of subscribers that got it."""
+    redis_client().delete(django_cache.make_key(f"sse-pending:{name}"))  # later changes queue another one
+    event, build = builders[name]
+    reached = 0
+    for language, _label in settings.LANGUAGES:
+        with translation.override(language):
+            message = json.dumps({"event": event, "data": build()}, cls=DjangoJSONEncoder)
+        try:
+            reached += redis_client().publish(channel(language_channel(name, language)), message)
+        except redis.RedisError:
+            log.warning("could not publish %s", name, exc_info=True)
+    return reached
+
+
+# --- The stream -------------------------------------------------------------------------------------------
+
+
+def sse(event: str, data: str) -> bytes:
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+def stream(names: list[str], *, seconds: float, heartbeat: float = 15.0) -> Iterator[bytes]:
+    """SSE bytes of what is published on ``names`` for ``seconds`` (then the browser reconnects by itself)."""
+    pubsub = redis_client().pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(*[channel(n) for n in names])
+        yield b"retry: 3000\n" + sse("hello", json.dumps({"channels": names}))
+        end = time.monotonic() + seconds
+        beat = time.monotonic() + heartbeat
+        while (now := time.monotonic()) < end:
+            message = pubsub.get_message(timeout=min(1.0, end - now))
+            if message is not None and message["type"] == "message":
+                body = json.loads(message["data"])
+                yield sse(body["event"], json.dumps(body["data"]))
+            elif time.monotonic() >= beat:
+                yield b": keep-alive\n\n"
+                beat = time.monotonic() + heartbeat
+    finally:
+        pubsub.close()

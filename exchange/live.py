@@ -1,0 +1,44 @@
+"""What the trading pages hear without asking (``core.events``).
+
+* ``market``: the market watch's rows and session, the same JSON as ``market/data/``, published (coalesced,
+  per language) after any transaction that locked a security's book (``book.lock_security``: orders, quotes,
+  RFQ, negotiated transfers, listing changes).
+* ``trade`` on a party's own channel: one of their trades was matched, sealed or settled; their trades page
+  then asks for the changed rows at once instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from core import events
+
+from .models import Trade
+
+
+def market_payload() -> dict:
+    from .views import market_payload as build  # the page's own rows, labels in the active language
+
+    return build()
+
+
+def market_changed() -> None:
+    events.publish_coalesced("market")
+
+
+def trades_changed(trades: Iterable[Trade], what: str) -> None:
+    """After commit, tell each party's pages that these trades changed (``what``: matched, sealed, settled)."""
+    owners: dict[int, list[int]] = {}
+    for trade in trades:
+        for owner in (trade.buyer.owner_id, trade.seller.owner_id):
+            if owner is not None:
+                owners.setdefault(owner, []).append(trade.pk)
+    events.publish_many_on_commit(
+        [(events.user_channel(owner), "trade", {"ids": ids, "what": what}) for owner, ids in owners.items()]
+    )
+
+
+def block_sealed(height: int) -> None:
+    """A ``ledger.hooks.after_seal`` hook: the block's trades are sealed now."""
+    trades = Trade.objects.filter(entry__leaf__block_id=height).select_related("buyer", "seller")
+    trades_changed(trades, "sealed")

@@ -1,0 +1,134 @@
+"""Live updates without polling (issue 14 item 7): server-sent events over Redis pub/sub. The market watch's
+rows arrive in the page's language, a party hears of their trade, and nothing is published for a rollback."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import urllib.request
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.test import Client
+
+from core import events
+from core.tasks import publish_built
+from exchange.services import OrderRequest, order_place
+from tests.conftest import build_market
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Listener:
+    """An open ``GET /events/`` of one signed-in user, read line by line in a thread."""
+
+    def __init__(self, base: str, user, language: str = "zh-hans") -> None:
+        client = Client()
+        client.force_login(user)
+        cookie = f"sessionid={client.cookies['sessionid'].value}; django_language={language}"
+        request = urllib.request.Request(f"{base}/events/", headers={"Cookie": cookie, "Accept-Language": language})
+        self.response = urllib.request.urlopen(request, timeout=20)
+        assert self.response.headers["Content-Type"].startswith("text/event-stream")
+        self.events: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.next("hello", timeout=10) is not None
+
+    def _read(self) -> None:
+        name = None
+        try:
+            for raw in self.response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: ") and name:
+                    self.events.put((name, json.loads(line[6:])))
+                    name = None
+        except (OSError, AttributeError, ValueError):  # closed by the test
+            pass
+
+    def close(self) -> None:
+        self.response.close()
+
+    def next(self, name: str, timeout: float = 5.0):
+        while True:
+            try:
+                got, data = self.events.get(timeout=timeout)
+            except queue.Empty:
+                return None
+            if got == name:
+                return data
+
+
+@pytest.fixture
+def market_setup(settings):
+    settings.LIVE_STREAM_SECONDS = 8
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    return market, mm
+
+
+def buy(market, investor, qty=100, coid="live-1"):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", qty, Decimal("10.10"), "IOC", coid),
+    )
+
+
+def test_a_party_hears_of_their_trade_and_everyone_gets_the_market_rows(live_server, market_setup):
+    market, mm = market_setup
+    investor = market.investor(cash="100000")
+    bystander = market.investor(cash="10")
+    mine = Listener(live_server.url, investor.owner)
+    english = Listener(live_server.url, bystander.owner, language="en")
+    # when the investor's order trades with the market maker
+    order, _ = buy(market, investor)
+    trade = order.buy_trades.get()
+    # then the investor's stream says so at once, with the trade's id
+    assert mine.next("trade") == {"ids": [trade.pk], "what": "matched"}
+    # and the market's publication (the coalescing task) reaches both, each in its own language
+    assert publish_built("market") >= 2
+    rows = {r["code"]: r for r in mine.next("market")["rows"]}
+    assert rows[market.security.code]["status_label"] == "挂牌"
+    english_rows = {r["code"]: r for r in english.next("market")["rows"]}
+    assert english_rows[market.security.code]["status_label"] == "Listed"
+    # and the bystander heard nothing of the investor's trade
+    assert english.next("trade", timeout=1) is None
+    mine.close()
+    english.close()
+
+
+def test_nothing_is_published_for_a_transaction_that_rolls_back(live_server, market_setup):
+    market, _ = market_setup
+    investor = market.investor(cash="100000")
+    mine = Listener(live_server.url, investor.owner)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        buy(market, investor, coid="live-rolled-back")
+        raise RuntimeError("rolled back")
+    assert mine.next("trade", timeout=1.5) is None
+    assert not investor.orders.exists()
+    mine.close()
+
+
+def test_the_stream_needs_a_login(live_server):
+    request = urllib.request.Request(f"{live_server.url}/events/")
+    with urllib.request.urlopen(request, timeout=5) as response:  # redirected to the login page
+        assert "text/event-stream" not in response.headers["Content-Type"]
+        assert "/login/" in response.url
+
+
+def test_coalesced_publication_queues_once_per_window(market_setup, settings, monkeypatch):
+    queued = []
+    monkeypatch.setattr(publish_built, "apply_async", lambda *a, **kw: queued.append(kw["countdown"]))
+    events._armed_until.clear()
+    events.redis_client().delete(events.django_cache.make_key("sse-pending:market"))
+    market, _ = market_setup
+    investor = market.investor(cash="100000")
+    # when three orders commit within one window
+    for i in range(3):
+        buy(market, investor, coid=f"burst-{i}")
+    # then one publication is queued, to run when the window ends
+    assert queued == [settings.LIVE_COALESCE]

@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/", include("auditing.urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("surveillance.urls")),
+    path("api/v1/", include("notifications.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -37,6 +38,7 @@ urlpatterns = [
     path("kyc/", include("kyc.page_urls")),
     path("audit/", include("auditing.page_urls")),
     path("surveillance/", include("surveillance.page_urls")),
+    path("notifications/", include("notifications.page_urls")),
     path("", include("exchange.urls")),
 ]
 

@@ -17,6 +17,7 @@ from core.money import ZERO, fee, notional
 from ledger.services import entries_write
 from registry.models import Security
 
+from .. import hooks
 from ..entries import TradeEntry
 from ..models import Order, Quote, Trade
 
@@ -268,4 +269,6 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
         )
         for trade_id, f, entry in zip(ids, fills, entries, strict=True)
     ]
-    return Trade.objects.bulk_create(trades)
+    written = Trade.objects.bulk_create(trades)
+    hooks.trades_matched.fire(trade_ids=ids)
+    return written

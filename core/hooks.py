@@ -14,7 +14,6 @@ JSON values, fit to pass on to a Celery task. A listener that raises is logged, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -33,4 +32,13 @@ class AfterCommit:
 
     def fire(self, **facts: Any) -> None:
         for fn in self.listeners:
-            transaction.on_commit(partial(fn, **facts), robust=True)
+            transaction.on_commit(_bound(fn, facts), robust=True)
+
+
+def _bound(fn: Callable[..., Any], facts: dict[str, Any]) -> Callable[[], None]:
+    # A plain function, not functools.partial: Django names a robust callback that raised by its __qualname__.
+    def after_commit() -> None:
+        fn(**facts)
+
+    after_commit.__qualname__ = f"after_commit({getattr(fn, '__qualname__', repr(fn))})"
+    return after_commit

@@ -16,7 +16,7 @@ from supervision import hooks as supervision_hooks
 from . import tasks
 
 
-def _queue(event: str, **facts) -> None:
+def _queue(event: str, /, **facts) -> None:
     tasks.notify.delay(event, facts)
 
 

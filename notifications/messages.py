@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import formats
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext
 
 from .models import Kind, Notification
 
@@ -46,7 +46,7 @@ def _freeze_what(p: dict) -> str:
         parts.append(gettext("%(quantity)s shares of %(security)s") % {"quantity": _shares(quantity), "security": code})
     if not parts:
         return gettext("nothing that was free")
-    return pgettext("list separator", ", ").join(parts)
+    return gettext(", ").join(parts)
 
 
 def title(n: Notification) -> str:

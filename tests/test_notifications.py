@@ -128,15 +128,19 @@ def test_a_refused_order_notifies_nothing(market, delivered):
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
     investor = market.investor(cash="10")
+    # when an order is refused for want of cash
     with delivered(), pytest.raises(err.DomainError):
         buy(market, investor)
+    # then no notification
     assert Notification.objects.count() == 0
 
 
 def test_settlement_notifies_the_investor(deal, delivered):
     market, mm, buyer, trade = deal
+    # when the sealed trade settles
     with delivered():
         assert trade_settle(trade_id=trade.pk) is True
+    # then the buyer has its fill and its settlement, the market maker nothing
     kinds = [(n.kind, n.key) for n in notes(buyer)]
     assert kinds == [(Kind.FILL, f"fill:{trade.pk}"), (Kind.SETTLED, f"settled:{trade.pk}")]
     assert "has settled" in body_in(notes(buyer)[1], "en")
@@ -152,6 +156,7 @@ def test_net_settlement_notifies_each_trade(market, delivered):
     buy(market, buyer, qty=100, coid="n1")
     buy(market, buyer, qty=200, coid="n2")
     block_seal()
+    # when the net window settles both trades at once, each trade is notified
     with delivered():
         assert net_settle(security_code=market.security.code).trades == 2
     settled = [n for n in notes(buyer) if n.kind == Kind.SETTLED]
@@ -184,6 +189,7 @@ def test_a_standing_instruction_hold_notifies_the_investor(deal, delivered):
     from settlement.instructions import instruction_create
 
     market, mm, buyer, trade = deal
+    # given a standing instruction holding the buyer's trades
     instruction_create(
         actor=market.depository,
         account_code=buyer.code,
@@ -200,6 +206,7 @@ def test_a_standing_instruction_hold_notifies_the_investor(deal, delivered):
 
 
 def test_kyc_approval_notifies_the_new_investor(market, delivered):
+    # when a checker approves an account opening (the market fixture's onboarding)
     with delivered():
         investor = market.investor()
     (n,) = notes(investor)
@@ -212,6 +219,7 @@ def test_kyc_rejection_notifies_with_its_reason_and_a_later_approval_notifies_ag
     maker, checker = market.staff, market.user(Role.BROKER_STAFF, broker=market.broker)
     profile = complete_application(market, maker)
     kyc_services.kyc_submit(staff=maker, profile_id=profile.pk)
+    # when the checker rejects it with a reason
     with delivered():
         kyc_services.kyc_reject(staff=checker, profile_id=profile.pk, reason="The ID photo is blurred.")
     (rejected,) = notes(profile.user)
@@ -255,6 +263,7 @@ def test_an_expired_freeze_notifies_the_holder(market, delivered):
         expires_at=timezone.now() + dt.timedelta(days=1),
     )  # fmt: skip
     sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # when its end passes
     with delivered():
         assert sv.freezes_expire(now=timezone.now() + dt.timedelta(days=2)) == 1
     (n,) = notes(investor)
@@ -270,6 +279,7 @@ def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
         account=investor,
         request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r1"),
     )
+    # when a market maker answers the investor's request
     with delivered():
         answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.05"), valid_seconds=30)
     (n,) = notes(investor)
@@ -282,6 +292,7 @@ def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
 def test_a_negotiated_proposal_notifies_its_counterparty_only(market, delivered):
     buyer = market.investor(cash="50000")
     seller = market.investor(shares=1000)
+    # when the seller proposes a transfer to the buyer
     with delivered():
         p, code, _ = neg.negotiated_propose(
             actor=seller.owner,
@@ -348,7 +359,9 @@ def test_a_muted_kind_is_not_written_and_the_others_are(market, delivered):
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
     investor = market.investor(cash="50000")
+    # given an investor who switched fills off
     services.preference_set(user=investor.owner, muted=["fill"], email=False)
+    # when their order fills and then settles
     with delivered():
         buy(market, investor)
     assert notes(investor) == []

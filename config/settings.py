@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "settlement",
     "counter",
     "supervision",
+    "notifications",
     "surveillance",
     "auditing",
     "demo",
@@ -219,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "FreezeStatusEnum": "supervision.models.Freeze.Status",
         "FreezeKindEnum": "supervision.models.Freeze.Kind",
         "ProposalStatusEnum": "supervision.models.Correction.Status",
+        "NotificationKindEnum": "notifications.models.Kind",
     },
 }
 
@@ -398,3 +400,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 # STATIC_ROOT or a media root; served only by the API's download view, which checks the hash first).
 DISCLOSURE_DIR = Path(env("DISCLOSURE_DIR", str(DATA_DIR / "disclosures")))
 DISCLOSURE_MAX_BYTES = int(env("DISCLOSURE_MAX_BYTES", str(20 * 1024 * 1024)) or 20 * 1024 * 1024)
+
+# Notifications by email (notifications.services, for investors who switch it on): Django's email backend.
+# Unless EMAIL_BACKEND says otherwise the console backend prints them (the demo); SMTP in production takes
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD and EMAIL_USE_TLS.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env("EMAIL_PORT", "25") or 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "notifications@otc-exchange.invalid")

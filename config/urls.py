@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("auditing.urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("surveillance.urls")),
+    path("api/v1/", include("notifications.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -42,6 +43,7 @@ urlpatterns = [
     path("surveillance/", include("surveillance.page_urls")),
     path("trades/<int:trade_id>/", trade_views.trade_page, name="trade"),
     path("events/", event_views.stream, name="events"),
+    path("notifications/", include("notifications.page_urls")),
     path("", include("exchange.urls")),
 ]
 

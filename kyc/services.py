@@ -27,7 +27,7 @@ from core.audit import audit_record
 from core.models import Account, Broker, Role, User
 from ledger.services import entry_write
 
-from . import crypto, entries, questionnaire
+from . import crypto, entries, hooks, questionnaire
 from .idcard import validate_resident_id
 from .models import IdentityReveal, KycDocument, KycProfile
 
@@ -398,6 +398,9 @@ def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycPr
             profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
             profile.save()
             audit_record(actor=staff, action="kyc_approve", target=profile.user.username, ip=ip)
+            hooks.kyc_decided.fire(
+                profile_id=profile.pk, state=profile.state, reason="", at=profile.reviewed_at.isoformat()
+            )
             return profile
     except MakerChecker:
         # The refused attempt is recorded after its transaction rolled back.
@@ -418,6 +421,9 @@ def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = No
     profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
     profile.save()
     audit_record(actor=staff, action="kyc_reject", target=profile.user.username, ip=ip, detail={"reason": reason})
+    hooks.kyc_decided.fire(
+        profile_id=profile.pk, state=profile.state, reason=profile.rejection_reason, at=profile.reviewed_at.isoformat()
+    )
     return profile
 
 

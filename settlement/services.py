@@ -53,6 +53,7 @@ from ledger.services import entry_write
 from registry.models import MarketState, Security
 from registry.services import market_is_halted
 
+from . import hooks
 from .entries import GrossSettlement, Hold, InstructionHold, NetSettlement, Refusal, Release
 from .instructions import matching_instruction
 from .models import Settlement, SettlementAction, SettlementBatch, SettlementInstruction
@@ -146,7 +147,7 @@ def _instruction_hold(trade: Trade, instruction_id: int, now) -> None:
         trade_id=trade.pk, security=trade.security.code, reason=instruction.reason, at=now, instruction=instruction.pk
     )
     entry = entry_write(record, recorded_at=now)
-    SettlementAction.objects.create(
+    action = SettlementAction.objects.create(
         trade=trade,
         action=SettlementAction.Action.HOLD,
         reason=instruction.reason,
@@ -155,6 +156,7 @@ def _instruction_hold(trade: Trade, instruction_id: int, now) -> None:
         at=now,
         instruction=instruction,
     )
+    hooks.settlement_acted.fire(action_id=action.pk)
     Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.HELD)
 
 
@@ -187,6 +189,7 @@ def trade_settle(*, trade_id: int) -> bool:
         positions = positions_lock(trade.security_id, [trade.buyer_id, trade.seller_id])
         _move(cash, positions, legs)
         _save(cash, positions)
+        hooks.trades_settled.fire(trade_ids=[trade.pk])
         return True
 
 
@@ -341,6 +344,7 @@ def net_settle(*, security_code: str) -> NetResult:
         )
         Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status=Trade.Status.SETTLED)
         _save(cash, positions)
+        hooks.trades_settled.fire(trade_ids=[t.pk for t in trades])
         return NetResult(batch=batch, trades=len(trades))
 
 
@@ -375,7 +379,10 @@ def _act(*, actor: User, trade_id: int, reason: str, ip: str | None, action: str
         else:
             record = (Hold if action == SettlementAction.Action.HOLD else Release)(**common)
         entry = entry_write(record, recorded_at=now)
-        SettlementAction.objects.create(trade=trade, action=action, reason=reason, actor=actor, entry=entry, at=now)
+        done = SettlementAction.objects.create(
+            trade=trade, action=action, reason=reason, actor=actor, entry=entry, at=now
+        )
+        hooks.settlement_acted.fire(action_id=done.pk)
         Trade.objects.filter(pk=trade.pk).update(status=new_status)
         audit_record(
             actor=actor,

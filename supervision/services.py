@@ -54,6 +54,7 @@ from ledger.models import Leaf
 from ledger.services import entry_write
 from registry.models import Security
 
+from . import hooks
 from .entries import (
     CorrectionEntry,
     ForcedTransferEntry,
@@ -309,6 +310,7 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
             detail={"freeze": freeze.pk, "entry": entry.pk, "shortfall": shortfall},
         )
         freeze.shortfall = shortfall
+        hooks.freeze_changed.fire(freeze_id=freeze.pk, event="frozen")
         return freeze
 
 
@@ -387,6 +389,7 @@ def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, no
     if freeze.kind == Freeze.Kind.ACCOUNT:
         still = Freeze.objects.filter(account=account, kind=Freeze.Kind.ACCOUNT, status=Freeze.Status.ACTIVE)
         Account.objects.filter(pk=account.pk).update(frozen=still.exists())
+    hooks.freeze_changed.fire(freeze_id=freeze.pk, event=cause)
     return freeze
 
 

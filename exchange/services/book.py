@@ -17,7 +17,7 @@ from core.money import ZERO, fee, notional
 from ledger.services import entries_write
 from registry.models import Security
 
-from .. import live
+from .. import hooks, live
 from ..entries import TradeEntry
 from ..models import Order, Quote, Trade
 
@@ -272,4 +272,5 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
     ]
     written = Trade.objects.bulk_create(trades)
     live.trades_changed(written, "matched")
+    hooks.trades_matched.fire(trade_ids=ids)
     return written

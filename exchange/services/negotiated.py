@@ -40,7 +40,7 @@ from ledger.services import entries_write
 from registry import calendar, profile
 from registry.models import Security
 
-from .. import pretrade
+from .. import hooks, pretrade
 from ..entries import TradeEntry
 from ..models import NegotiatedTrade, Trade
 from .book import Book, buy_reservation, commission, lock_security, seller_commission
@@ -210,6 +210,7 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
     proposal.code_hash = code_hash(code)
     proposal.save(force_insert=True)
     book.write()
+    hooks.negotiated_proposed.fire(proposal_id=proposal.pk)
     audit_record(
         actor=actor,
         action="negotiated.propose",
@@ -399,6 +400,7 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         matched_at=now,
     )
     book.write()
+    hooks.trades_matched.fire(trade_ids=[trade.pk])
     return trade
 
 

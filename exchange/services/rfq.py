@@ -37,7 +37,7 @@ from core.models import Account, User
 from core.money import ZERO, notional
 from registry import profile
 
-from .. import pretrade
+from .. import hooks, pretrade
 from ..models import Order, RfqAnswer, RfqRequest, Trade
 from .book import Book, Fill, commission, lock_security, seller_commission
 from .inputs import parse_price, parse_quantity
@@ -224,6 +224,7 @@ def rfq_answer(*, user: User, rfq_id: int, price: Decimal, valid_seconds: int) -
             expires_at=min(now + dt.timedelta(seconds=valid_seconds), rfq.expires_at),
         )
         book.write()
+        hooks.rfq_answered.fire(answer_id=answer.pk)
         return answer
 
 

@@ -1,0 +1,37 @@
+"""The hooks notifications listens to (registered by ``NotificationsConfig.ready``): each queues the ``notify``
+task with the event's facts. The hooks call them after the event's transaction committed
+(``core.hooks.AfterCommit``), so the task finds the rows.
+
+The listeners are made once, at import, so a second ``ready()`` registers nothing twice."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from exchange import hooks as exchange_hooks
+from kyc import hooks as kyc_hooks
+from settlement import hooks as settlement_hooks
+from supervision import hooks as supervision_hooks
+
+from . import tasks
+
+
+def _queue(event: str, /, **facts) -> None:
+    tasks.notify.delay(event, facts)
+
+
+HOOKS = [
+    exchange_hooks.trades_matched,
+    exchange_hooks.rfq_answered,
+    exchange_hooks.negotiated_proposed,
+    settlement_hooks.trades_settled,
+    settlement_hooks.settlement_acted,
+    kyc_hooks.kyc_decided,
+    supervision_hooks.freeze_changed,
+]
+LISTENERS = [(hook, partial(_queue, hook.name.split(".", 1)[1])) for hook in HOOKS]
+
+
+def register() -> None:
+    for hook, listener in LISTENERS:
+        hook.register(listener)

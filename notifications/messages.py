@@ -1,0 +1,169 @@
+"""How a notification reads, in the language of whoever reads it (page, API or email).
+
+The row keeps facts only (``Notification.params``); the title and the sentence are made here when shown, so
+the same notification reads in English for one session and in Chinese for the next.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.urls import reverse
+from django.utils import formats
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import localtime
+from django.utils.translation import gettext
+
+from .models import Kind, Notification
+
+
+def _amount(value) -> str:
+    return formats.number_format(Decimal(value), decimal_pos=2, use_l10n=True, force_grouping=True)
+
+
+def _shares(value) -> str:
+    return formats.number_format(int(value), use_l10n=True, force_grouping=True)
+
+
+def _time(value: str | None) -> str:
+    moment = parse_datetime(value) if value else None
+    return localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _deal(p: dict) -> str:
+    """ "bought 100 DEMO1 at 12.50" from the reader's side of a trade."""
+    values = {"quantity": _shares(p["quantity"]), "security": p["security"], "price": _amount(p["price"])}
+    if p["side"] == "buy":
+        return gettext("bought %(quantity)s %(security)s at %(price)s") % values
+    return gettext("sold %(quantity)s %(security)s at %(price)s") % values
+
+
+def _freeze_what(p: dict) -> str:
+    parts = []
+    if p.get("cash") and Decimal(p["cash"]):
+        parts.append(gettext("%(amount)s CNY") % {"amount": _amount(p["cash"])})
+    for code, quantity in sorted((p.get("shares") or {}).items()):
+        parts.append(gettext("%(quantity)s shares of %(security)s") % {"quantity": _shares(quantity), "security": code})
+    if not parts:
+        return gettext("nothing that was free")
+    return gettext(", ").join(parts)
+
+
+def title(n: Notification) -> str:
+    p = n.params
+    if n.kind == Kind.KYC:
+        return (
+            gettext("Account opening approved") if p.get("state") == "approved" else gettext("Account opening rejected")
+        )
+    if n.kind == Kind.UNFREEZE and p.get("event") == "expired":
+        return gettext("Freeze expired")
+    return str(Kind(n.kind).label)
+
+
+def body(n: Notification) -> str:
+    p, kind = n.params, n.kind
+    if kind == Kind.FILL:
+        return gettext("Trade %(trade)s: you %(deal)s.") % {"trade": p["trade"], "deal": _deal(p)}
+    if kind == Kind.SETTLED:
+        return gettext("Trade %(trade)s (you %(deal)s) has settled: cash and shares have moved.") % {
+            "trade": p["trade"],
+            "deal": _deal(p),
+        }
+    if kind == Kind.HELD:
+        return gettext("Trade %(trade)s (you %(deal)s) is held and waits before settling. Reason: %(reason)s") % {
+            "trade": p["trade"],
+            "deal": _deal(p),
+            "reason": p["reason"],
+        }
+    if kind == Kind.RELEASED:
+        return gettext(
+            "The hold on trade %(trade)s (you %(deal)s) is released; it settles next. Reason: %(reason)s"
+        ) % {
+            "trade": p["trade"],
+            "deal": _deal(p),
+            "reason": p["reason"],
+        }
+    if kind == Kind.REFUSED:
+        return gettext(
+            "Trade %(trade)s (you %(deal)s) was refused and will not settle; what it reserved is free again. "
+            "Reason: %(reason)s"
+        ) % {"trade": p["trade"], "deal": _deal(p), "reason": p["reason"]}
+    if kind == Kind.KYC:
+        if p.get("state") == "approved":
+            return gettext("Your account opening was approved: you may trade now.")
+        return gettext("Your account opening was rejected. Reason: %(reason)s") % {"reason": p.get("reason", "")}
+    if kind == Kind.FREEZE:
+        return gettext(
+            "A legal order (%(reference)s) froze %(what)s of account %(account)s. Reason: %(reason)s. "
+            "Ask your broker for the order's details."
+        ) % {"reference": p["reference"], "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+    if kind == Kind.UNFREEZE:
+        if p.get("event") == "expired":
+            return gettext(
+                "The freeze by legal order %(reference)s on account %(account)s expired; its assets are free again."
+            ) % {
+                "reference": p["reference"],
+                "account": p["account"],
+            }
+        return gettext(
+            "The freeze by legal order %(reference)s on account %(account)s was released; its assets are free again."
+        ) % {
+            "reference": p["reference"],
+            "account": p["account"],
+        }
+    if kind == Kind.RFQ_ANSWER:
+        values = {
+            "price": _amount(p["price"]),
+            "quantity": _shares(p["quantity"]),
+            "security": p["security"],
+            "until": _time(p.get("expires_at")),
+        }
+        if p["side"] == "buy":
+            return (
+                gettext(
+                    "A market maker offers to sell you %(quantity)s %(security)s at %(price)s, firm until %(until)s."
+                )
+                % values
+            )
+        return (
+            gettext("A market maker offers to buy your %(quantity)s %(security)s at %(price)s, firm until %(until)s.")
+            % values
+        )
+    if kind == Kind.NEGOTIATED:
+        values = {
+            "proposer": p["proposer"],
+            "price": _amount(p["price"]),
+            "quantity": _shares(p["quantity"]),
+            "security": p["security"],
+            "until": _time(p.get("expires_at")),
+        }
+        if p["side"] == "buy":
+            return (
+                gettext(
+                    "%(proposer)s proposes that you buy %(quantity)s %(security)s at %(price)s. Confirm with the code "
+                    "they give you before %(until)s."
+                )
+                % values
+            )
+        return (
+            gettext(
+                "%(proposer)s proposes that you sell %(quantity)s %(security)s at %(price)s. Confirm with the code "
+                "they give you before %(until)s."
+            )
+            % values
+        )
+    return ""  # pragma: no cover - the kinds are checked by the database
+
+
+def link(n: Notification) -> str:
+    """The page where the investor acts on or reads more about the notification."""
+    kind = n.kind
+    if kind in (Kind.FILL, Kind.SETTLED, Kind.HELD, Kind.RELEASED, Kind.REFUSED):
+        return reverse("trades")
+    if kind == Kind.KYC:
+        return reverse("kyc-me")
+    if kind in (Kind.FREEZE, Kind.UNFREEZE):
+        return reverse("supervision-freezes")
+    if kind == Kind.RFQ_ANSWER:
+        return reverse("rfqs")
+    return reverse("negotiated")

@@ -1,0 +1,69 @@
+"""In-app notifications of an investor, and what each investor wants to hear about.
+
+A notification is written once per event and recipient: ``(user, key)`` is unique, the key naming the event
+(``fill:<trade>``, ``settlement:<action>``, ``kyc:<profile>:<decided at>``, …), so a task delivered twice
+writes one row. It keeps the event's facts (``params``: ids, codes, amounts as strings, a reason) and is
+worded when shown, in the reader's language (``notifications.messages``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Kind(models.TextChoices):
+    FILL = "fill", _("Order filled")
+    SETTLED = "settled", _("Trade settled")
+    HELD = "held", _("Settlement held")
+    RELEASED = "released", _("Settlement hold released")
+    REFUSED = "refused", _("Settlement refused")
+    KYC = "kyc", _("Account opening decision")
+    FREEZE = "freeze", _("Assets frozen")
+    UNFREEZE = "unfreeze", _("Freeze ended")
+    RFQ_ANSWER = "rfq_answer", _("Quote received")
+    NEGOTIATED = "negotiated", _("Negotiated transfer proposed")
+
+
+class Notification(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+    params = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One notification per event and recipient, whatever the retries and duplicate deliveries.
+            models.UniqueConstraint(fields=["user", "key"], name="notification_one_per_event"),
+            models.CheckConstraint(condition=Q(kind__in=Kind.values), name="notification_kind_known"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="notification_by_user"),
+            # The bell's count on every page.
+            models.Index(fields=["user"], condition=Q(read_at__isnull=True), name="notification_unread"),
+        ]
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+class Preference(models.Model):
+    """The kinds an investor switched off, and whether they also want each notification by email."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, primary_key=True, related_name="notification_preference"
+    )
+    muted = ArrayField(models.CharField(max_length=16, choices=Kind.choices), default=list, blank=True)
+    email = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(muted__contained_by=Kind.values), name="preference_muted_known"),
+        ]

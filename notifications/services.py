@@ -1,0 +1,318 @@
+"""Writes of notifications: turning an event into rows, marking them read, an investor's preferences.
+
+``event_notify`` is what the Celery task runs. It reads the event's rows (trades, settlement actions, RFQ
+answers, proposals, freezes), names the recipients — the investor owning each account concerned (``Account.kind``
+investor, with an owner); market makers' and fee accounts get none — and writes one row per recipient and
+event unless the recipient switched the kind off. ``(user, key)`` is unique, so a duplicate delivery, a retry
+or a second worker writes nothing more and sends no second email. An event whose rows are gone (a test
+database emptied since) writes nothing.
+
+Email is optional per investor (``Preference.email``), sent through Django's email backend after the rows
+commit, in both languages, for rows written now only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
+
+from core import errors as err
+from core.models import Account, Role, User
+from exchange.models import NegotiatedTrade, RfqAnswer, Trade
+from kyc.models import KycProfile
+from settlement.models import SettlementAction
+from supervision.models import Freeze
+
+from . import messages
+from .models import Kind, Notification, Preference
+
+log = logging.getLogger(__name__)
+
+
+class NotificationNotFound(err.NotFound):
+    code = "notification_not_found"
+    default_message = gettext_lazy("No such notification.")
+
+
+class UnknownKind(err.InvalidInput):
+    code = "unknown_notification_kind"
+    default_message = gettext_lazy("No such kind of notification.")
+
+
+@dataclass(frozen=True)
+class Draft:
+    user_id: int
+    kind: str
+    key: str
+    params: dict
+
+
+def _investor(account: Account | None) -> int | None:
+    """The user to tell about ``account``: its owner if it is an investor's account."""
+    if account is None or account.kind != Account.Kind.INVESTOR or account.owner_id is None:
+        return None
+    return account.owner_id
+
+
+def _trade_facts(trade: Trade, side: str) -> dict:
+    return {
+        "trade": trade.pk,
+        "security": trade.security.code,
+        "side": side,
+        "quantity": trade.quantity,
+        "price": str(trade.price),
+    }
+
+
+def _trade_parties(trade: Trade) -> Iterable[tuple[int, str]]:
+    for account, side in ((trade.buyer, "buy"), (trade.seller, "sell")):
+        user_id = _investor(account)
+        if user_id is not None:
+            yield user_id, side
+
+
+def _trades(trade_ids: list[int]) -> list[Trade]:
+    return list(Trade.objects.select_related("security", "buyer", "seller").filter(pk__in=trade_ids).order_by("id"))
+
+
+def _on_trades_matched(*, trade_ids: list[int]) -> list[Draft]:
+    return [
+        Draft(user_id, Kind.FILL, f"fill:{t.pk}", _trade_facts(t, side))
+        for t in _trades(trade_ids)
+        for user_id, side in _trade_parties(t)
+    ]
+
+
+def _on_trades_settled(*, trade_ids: list[int]) -> list[Draft]:
+    return [
+        Draft(user_id, Kind.SETTLED, f"settled:{t.pk}", _trade_facts(t, side))
+        for t in _trades(trade_ids)
+        if t.status == Trade.Status.SETTLED
+        for user_id, side in _trade_parties(t)
+    ]
+
+
+ACTION_KINDS = {
+    SettlementAction.Action.HOLD: Kind.HELD,
+    SettlementAction.Action.RELEASE: Kind.RELEASED,
+    SettlementAction.Action.REFUSE: Kind.REFUSED,
+}
+
+
+def _on_settlement_acted(*, action_id: int) -> list[Draft]:
+    action = (
+        SettlementAction.objects.select_related("trade__security", "trade__buyer", "trade__seller")
+        .filter(pk=action_id)
+        .first()
+    )
+    if action is None:
+        return []
+    return [
+        Draft(
+            user_id,
+            ACTION_KINDS[action.action],
+            f"settlement:{action.pk}",
+            {**_trade_facts(action.trade, side), "reason": action.reason},
+        )
+        for user_id, side in _trade_parties(action.trade)
+    ]
+
+
+def _on_kyc_decided(*, profile_id: int, state: str, reason: str, at: str) -> list[Draft]:
+    profile = KycProfile.objects.select_related("user").filter(pk=profile_id).first()
+    if profile is None or profile.user.role != Role.INVESTOR:
+        return []
+    return [Draft(profile.user_id, Kind.KYC, f"kyc:{profile_id}:{at}", {"state": state, "reason": reason})]
+
+
+def mask_reference(reference: str) -> str:
+    """A legal order's reference as its holder sees it: its first two and last characters, the rest hidden.
+    The holder learns that an order exists and can name it to the broker, not its full number."""
+    reference = reference.strip()
+    if len(reference) <= 4:
+        return "***"
+    return f"{reference[:2]}***{reference[-1]}"
+
+
+def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
+    freeze = Freeze.objects.select_related("account", "security").filter(pk=freeze_id).first()
+    if freeze is None:
+        return []
+    user_id = _investor(freeze.account)
+    if user_id is None:
+        return []
+    facts = {
+        "freeze": freeze.pk,
+        "account": freeze.account.code,
+        "scope": freeze.kind,
+        "reference": mask_reference(freeze.legal_reference),
+        "event": event,
+    }
+    if event == "frozen":
+        shares = dict(freeze.parts or {})
+        if freeze.kind == Freeze.Kind.SHARES and freeze.held_quantity:
+            shares[freeze.security.code] = freeze.held_quantity
+        facts.update(reason=freeze.reason, cash=str(freeze.held_amount), shares=shares)
+        return [Draft(user_id, Kind.FREEZE, f"freeze:{freeze.pk}", facts)]
+    return [Draft(user_id, Kind.UNFREEZE, f"unfreeze:{freeze.pk}", facts)]
+
+
+def _on_rfq_answered(*, answer_id: int) -> list[Draft]:
+    answer = RfqAnswer.objects.select_related("request__account", "request__security").filter(pk=answer_id).first()
+    if answer is None:
+        return []
+    rfq = answer.request
+    user_id = _investor(rfq.account)
+    if user_id is None:
+        return []
+    facts = {
+        "rfq": rfq.pk,
+        "answer": answer.pk,
+        "security": rfq.security.code,
+        "side": rfq.side,
+        "quantity": answer.quantity,
+        "price": str(answer.price),
+        "expires_at": answer.expires_at.isoformat(),
+    }
+    return [Draft(user_id, Kind.RFQ_ANSWER, f"rfq_answer:{answer.pk}", facts)]
+
+
+def _on_negotiated_proposed(*, proposal_id: int) -> list[Draft]:
+    p = NegotiatedTrade.objects.select_related("proposer", "counterparty", "security").filter(pk=proposal_id).first()
+    if p is None:
+        return []
+    user_id = _investor(p.counterparty)
+    if user_id is None:
+        return []
+    facts = {
+        "proposal": p.pk,
+        "proposer": p.proposer.code,
+        "security": p.security.code,
+        # the counterparty's side: the other one
+        "side": "sell" if p.side == NegotiatedTrade.Side.BUY else "buy",
+        "quantity": p.quantity,
+        "price": str(p.price),
+        "expires_at": p.expires_at.isoformat(),
+    }
+    return [Draft(user_id, Kind.NEGOTIATED, f"negotiated:{p.pk}", facts)]
+
+
+EVENTS: dict[str, Callable[..., list[Draft]]] = {
+    "trades_matched": _on_trades_matched,
+    "trades_settled": _on_trades_settled,
+    "settlement_acted": _on_settlement_acted,
+    "kyc_decided": _on_kyc_decided,
+    "freeze_changed": _on_freeze_changed,
+    "rfq_answered": _on_rfq_answered,
+    "negotiated_proposed": _on_negotiated_proposed,
+}
+
+
+def event_notify(*, event: str, facts: dict) -> list[Notification]:
+    """Write the notifications of one event (``EVENTS``); return those written now (none on a repeat)."""
+    drafts = EVENTS[event](**facts)
+    if not drafts:
+        return []
+    prefs = {p.user_id: p for p in Preference.objects.filter(user_id__in={d.user_id for d in drafts})}
+    written: list[Notification] = []
+    now = timezone.now()
+    with transaction.atomic():
+        for d in drafts:
+            pref = prefs.get(d.user_id)
+            if pref is not None and d.kind in pref.muted:
+                continue
+            try:
+                with transaction.atomic():  # a savepoint: a duplicate key leaves the rest of the event alone
+                    n = Notification.objects.create(
+                        user_id=d.user_id, kind=d.kind, key=d.key, params=d.params, created_at=now
+                    )
+            except IntegrityError:
+                continue  # already written by an earlier delivery of this event
+            written.append(n)
+        emailed = [n for n in written if prefs.get(n.user_id) is not None and prefs[n.user_id].email]
+        if emailed:
+            transaction.on_commit(lambda: _emails_send(emailed), robust=True)
+    return written
+
+
+def _emails_send(notifications: list[Notification]) -> None:
+    users = {u.pk: u for u in User.objects.filter(pk__in={n.user_id for n in notifications}).exclude(email="")}
+    for n in notifications:
+        user = users.get(n.user_id)
+        if user is None:
+            continue
+        subject, text = email_render(n)
+        send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, [user.email])
+
+
+def email_render(n: Notification) -> tuple[str, str]:
+    """Subject and text of a notification's email: Chinese first, then English."""
+    parts = []
+    for language in ("zh-hans", "en"):
+        with translation.override(language):
+            parts.append((messages.title(n), messages.body(n)))
+    subject = " / ".join(t for t, _ in parts)
+    text = "\n\n".join(f"{t}\n{b}" for t, b in parts)
+    return subject, text
+
+
+# --------------------------------------------------------------------------
+# The investor's own actions
+
+
+def _require_investor(user: User) -> None:
+    if not user.is_authenticated or user.role != Role.INVESTOR:
+        raise err.PermissionDenied(gettext("Notifications are for investors."))
+
+
+def notification_read(*, user: User, notification_id: int) -> Notification:
+    """Mark one of the user's notifications read (again: nothing changes). Another user's is a 404."""
+    _require_investor(user)
+    with transaction.atomic():
+        n = Notification.objects.select_for_update().filter(pk=notification_id, user=user).first()
+        if n is None:
+            raise NotificationNotFound()
+        if n.read_at is None:
+            n.read_at = timezone.now()
+            n.save(update_fields=["read_at"])
+        return n
+
+
+def notifications_read_all(*, user: User) -> int:
+    """Mark every unread notification of the user read; the number marked."""
+    _require_investor(user)
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def kinds_checked(kinds: Iterable[object]) -> list[str]:
+    checked = []
+    for kind in kinds:
+        if not isinstance(kind, str) or kind not in Kind.values:
+            raise UnknownKind(gettext("No such kind of notification: %(kind)s.") % {"kind": str(kind)[:40]})
+        if kind not in checked:
+            checked.append(kind)
+    return sorted(checked, key=Kind.values.index)
+
+
+def preference_of(user: User) -> Preference:
+    """The user's preferences (every kind on, no email, unless they chose otherwise); not saved."""
+    return Preference.objects.filter(user=user).first() or Preference(user=user, muted=[], email=False)
+
+
+def preference_set(*, user: User, muted: Iterable[object], email: bool) -> Preference:
+    """Replace the user's preferences: the kinds switched off, and whether to email. Email needs an address."""
+    _require_investor(user)
+    muted = kinds_checked(muted)
+    if not isinstance(email, bool):
+        raise err.InvalidInput(gettext("email is true or false."))
+    if email and not user.email:
+        raise err.InvalidInput(gettext("Your account has no email address; ask your broker to add one."))
+    pref, _ = Preference.objects.update_or_create(user=user, defaults={"muted": muted, "email": email})
+    return pref

@@ -1,0 +1,19 @@
+"""Celery interface to notifications: thin and idempotent.
+
+``notify`` names an event and its facts (ids); ``services.event_notify`` writes at most one notification per
+event and recipient (a unique key), so a duplicate delivery or a retry writes nothing more.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import services
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def notify(event: str, facts: dict) -> int:
+    if event not in services.EVENTS:
+        return 0  # a message from another version of the code: nothing to do
+    return len(services.event_notify(event=event, facts=facts))

@@ -1,0 +1,559 @@
+"""Notifications (issue 14 item 3): each event, once committed, becomes one notification for the investor
+concerned, written by a Celery task; duplicates write nothing more; preferences switch kinds off; the API and
+the page show and mark them read, each investor their own only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.db import connection, transaction
+from django.test import Client
+from django.utils import timezone, translation
+
+from config.celery import app as celery_app
+from core import errors as err
+from core.models import Role
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from exchange.services import negotiated as neg
+from exchange.services import rfq as rfq_svc
+from kyc import services as kyc_services
+from ledger.services import block_seal
+from notifications import services, tasks
+from notifications.models import Kind, Notification, Preference
+from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
+from supervision import services as sv
+from tests.conftest import api_for, log_in
+from tests.test_kyc import complete_application
+
+D = Decimal
+PREFS = "/api/v1/notifications/preferences/"
+LEGAL = {"legal_reference": "(2026)沪74执123号", "legal_authority": "上海金融法院"}
+
+
+@pytest.fixture
+def delivered(django_capture_on_commit_callbacks, monkeypatch):
+    """``with delivered():`` runs what commits inside it announce, as production does after commit: the hooks'
+    listeners, and the Celery task they queue (in this process)."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+    @contextmanager
+    def run():
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            yield callbacks
+
+    return run
+
+
+def notes(account_or_user) -> list[Notification]:
+    user = getattr(account_or_user, "owner", account_or_user)
+    return list(Notification.objects.filter(user=user).order_by("id"))
+
+
+def notification_rows() -> list[tuple]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT * FROM notifications_notification ORDER BY id")
+        return cur.fetchall()
+
+
+def body_in(n: Notification, language: str) -> str:
+    from notifications import messages
+
+    with translation.override(language):
+        return messages.title(n) + " | " + messages.body(n)
+
+
+def buy(market, investor, qty=100, coid="b1", price="10.10"):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", qty, D(price), "IOC", coid),
+    )
+
+
+@pytest.fixture
+def deal(market, delivered):
+    """An investor bought 100 @ 10.10 from a market maker (its fill notified); the trade is sealed."""
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    with delivered():
+        buy(market, buyer)
+    block_seal()
+    return market, mm, buyer, Trade.objects.get()
+
+
+# --------------------------------------------------------------------------
+# Each kind
+
+
+def test_a_fill_notifies_the_investor_after_commit_and_not_the_market_maker(market, delivered):
+    # given a market maker's ask and an investor with cash
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    # when the investor's order fills
+    with delivered():
+        buy(market, investor, qty=300, coid="f1")
+    # then the investor has one unread fill notification naming the trade, and the market maker none
+    trade = Trade.objects.get()
+    (n,) = notes(investor)
+    assert (n.kind, n.key, n.read_at) == (Kind.FILL, f"fill:{trade.pk}", None)
+    assert n.params == {"trade": trade.pk, "security": market.security.code, "side": "buy", "quantity": 300,
+                        "price": "10.10"}  # fmt: skip
+    assert body_in(n, "en") == f"Order filled | Trade {trade.pk}: you bought 300 {market.security.code} at 10.10."
+    assert "买入" in body_in(n, "zh-hans")
+    assert notes(mm) == []
+
+
+def test_nothing_is_announced_before_commit_nor_by_a_rolled_back_fill(market, django_capture_on_commit_callbacks):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    # when an order fills inside a transaction that is rolled back
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            buy(market, investor)
+            raise RuntimeError("rolled back")
+    # then nothing was queued to run after commit, and there is no notification
+    assert callbacks == [] and Notification.objects.count() == 0
+
+
+def test_a_refused_order_notifies_nothing(market, delivered):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="10")
+    # when an order is refused for want of cash
+    with delivered(), pytest.raises(err.DomainError):
+        buy(market, investor)
+    # then no notification
+    assert Notification.objects.count() == 0
+
+
+def test_settlement_notifies_the_investor(deal, delivered):
+    market, mm, buyer, trade = deal
+    # when the sealed trade settles
+    with delivered():
+        assert trade_settle(trade_id=trade.pk) is True
+    # then the buyer has its fill and its settlement, the market maker nothing
+    kinds = [(n.kind, n.key) for n in notes(buyer)]
+    assert kinds == [(Kind.FILL, f"fill:{trade.pk}"), (Kind.SETTLED, f"settled:{trade.pk}")]
+    assert "has settled" in body_in(notes(buyer)[1], "en")
+    assert notes(mm) == []
+
+
+def test_net_settlement_notifies_each_trade(market, delivered):
+    market.security.settlement_mode = "net"
+    market.security.save()
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    buy(market, buyer, qty=100, coid="n1")
+    buy(market, buyer, qty=200, coid="n2")
+    block_seal()
+    # when the net window settles both trades at once, each trade is notified
+    with delivered():
+        assert net_settle(security_code=market.security.code).trades == 2
+    settled = [n for n in notes(buyer) if n.kind == Kind.SETTLED]
+    assert sorted(n.params["quantity"] for n in settled) == [100, 200]
+
+
+def test_hold_release_and_refusal_notify_with_their_reasons(deal, delivered):
+    market, mm, buyer, trade = deal
+    # when the depository holds the trade, releases it, holds it again and refuses it
+    with delivered():
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court enquiry")
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Enquiry closed")
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="Second look")
+        trade_refuse(actor=market.depository, trade_id=trade.pk, reason="Seller's shares under dispute")
+    # then the buyer has each step, in order, with its reason
+    got = [(n.kind, n.params.get("reason")) for n in notes(buyer)][1:]
+    assert got == [
+        (Kind.HELD, "Court enquiry"),
+        (Kind.RELEASED, "Enquiry closed"),
+        (Kind.HELD, "Second look"),
+        (Kind.REFUSED, "Seller's shares under dispute"),
+    ]
+    refused = notes(buyer)[-1]
+    assert "Seller's shares under dispute" in body_in(refused, "en")
+    assert "will not settle" in body_in(refused, "en")
+    assert "拒绝" in body_in(refused, "zh-hans") and "Seller's shares under dispute" in body_in(refused, "zh-hans")
+
+
+def test_a_standing_instruction_hold_notifies_the_investor(deal, delivered):
+    from settlement.instructions import instruction_create
+
+    market, mm, buyer, trade = deal
+    # given a standing instruction holding the buyer's trades
+    instruction_create(
+        actor=market.depository,
+        account_code=buyer.code,
+        security_code=None,
+        min_amount=None,
+        reason="Account under review",
+        ends_at=timezone.now() + dt.timedelta(days=1),
+    )
+    with delivered():
+        assert trade_settle(trade_id=trade.pk) is False
+    (held,) = [n for n in notes(buyer) if n.kind == Kind.HELD]
+    assert held.params["reason"] == "Account under review"
+    assert [n.kind for n in notes(buyer)] == [Kind.FILL, Kind.HELD]
+
+
+def test_kyc_approval_notifies_the_new_investor(market, delivered):
+    # when a checker approves an account opening (the market fixture's onboarding)
+    with delivered():
+        investor = market.investor()
+    (n,) = notes(investor)
+    assert n.kind == Kind.KYC and n.params["state"] == "approved"
+    assert body_in(n, "en").startswith("Account opening approved |")
+
+
+@pytest.mark.usefixtures("kyc_folders")
+def test_kyc_rejection_notifies_with_its_reason_and_a_later_approval_notifies_again(market, delivered):
+    maker, checker = market.staff, market.user(Role.BROKER_STAFF, broker=market.broker)
+    profile = complete_application(market, maker)
+    kyc_services.kyc_submit(staff=maker, profile_id=profile.pk)
+    # when the checker rejects it with a reason
+    with delivered():
+        kyc_services.kyc_reject(staff=checker, profile_id=profile.pk, reason="The ID photo is blurred.")
+    (rejected,) = notes(profile.user)
+    assert rejected.params == {"state": "rejected", "reason": "The ID photo is blurred."}
+    assert "The ID photo is blurred." in body_in(rejected, "en") and "驳回" in body_in(rejected, "zh-hans")
+    # when it is sent again and approved, a second decision is a second notification
+    kyc_services.kyc_submit(staff=maker, profile_id=profile.pk)
+    with delivered():
+        kyc_services.kyc_approve(staff=checker, profile_id=profile.pk)
+    assert [n.params["state"] for n in notes(profile.user)] == ["rejected", "approved"]
+
+
+def test_a_freeze_and_its_release_notify_the_holder_with_the_reference_masked(market, delivered):
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="50000", shares=1000)
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=600, reason="Asset preservation",
+        **LEGAL,
+    )  # fmt: skip
+    assert notes(investor) == []  # a proposal is not a freeze yet
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    (frozen,) = notes(investor)
+    text = body_in(frozen, "en")
+    assert frozen.kind == Kind.FREEZE and frozen.params["shares"] == {market.security.code: 600}
+    assert "(2***号" in text and "(2026)沪74执123号" not in text and "上海金融法院" not in text
+    assert "Asset preservation" in text and "600 shares of" in text
+    assert "(2026)沪74执123号" not in str(frozen.params)
+    with delivered():
+        sv.freeze_release(actor=reg1, freeze_id=freeze.pk, reason="Order lifted")
+    released = notes(investor)[-1]
+    assert released.kind == Kind.UNFREEZE and "was released" in body_in(released, "en")
+    assert "(2026)沪74执123号" not in body_in(released, "zh-hans")
+
+
+def test_an_expired_freeze_notifies_the_holder(market, delivered):
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="50000")
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, amount="100.00", reason="Debt", **LEGAL,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )  # fmt: skip
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # when its end passes
+    with delivered():
+        assert sv.freezes_expire(now=timezone.now() + dt.timedelta(days=2)) == 1
+    (n,) = notes(investor)
+    assert (n.kind, n.params["event"]) == (Kind.UNFREEZE, "expired")
+    assert body_in(n, "en").startswith("Freeze expired |")
+
+
+def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    rfq, _ = rfq_svc.rfq_request(
+        requested_by=investor.owner,
+        account=investor,
+        request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r1"),
+    )
+    # when a market maker answers the investor's request
+    with delivered():
+        answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.05"), valid_seconds=30)
+    (n,) = notes(investor)
+    assert (n.kind, n.key, n.params["price"], n.params["quantity"]) == (Kind.RFQ_ANSWER, f"rfq_answer:{answer.pk}",
+                                                                         "10.05", 200)  # fmt: skip
+    assert "offers to sell you 200" in body_in(n, "en")
+    assert notes(mm) == []
+
+
+def test_a_negotiated_proposal_notifies_its_counterparty_only(market, delivered):
+    buyer = market.investor(cash="50000")
+    seller = market.investor(shares=1000)
+    # when the seller proposes a transfer to the buyer
+    with delivered():
+        p, code, _ = neg.negotiated_propose(
+            actor=seller.owner,
+            account=seller,
+            request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "n1"),
+        )
+    (n,) = notes(buyer)
+    assert n.kind == Kind.NEGOTIATED and n.params["side"] == "buy" and n.params["proposer"] == seller.code
+    assert f"{seller.code} proposes that you buy 100" in body_in(n, "en")
+    assert notes(seller) == []
+    # when the counterparty confirms, both get their fill
+    with delivered():
+        neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code)
+    assert [x.kind for x in notes(buyer)] == [Kind.NEGOTIATED, Kind.FILL]
+    assert [(x.kind, x.params["side"]) for x in notes(seller)] == [(Kind.FILL, "sell")]
+
+
+# --------------------------------------------------------------------------
+# Idempotency, preferences, email
+
+
+def test_a_duplicate_delivery_writes_one_notification_and_sends_one_email(deal):
+    market, mm, buyer, trade = deal
+    buyer.owner.email = "buyer@example.com"
+    buyer.owner.save()
+    Preference.objects.create(user=buyer.owner, muted=[], email=True)
+    trade_settle(trade_id=trade.pk)  # its after-commit hook is not run: the task is delivered by hand below
+    before = len(notes(buyer))
+    # when the same task is delivered twice
+    assert tasks.notify("trades_settled", {"trade_ids": [trade.pk]}) == 1
+    rows = notification_rows()
+    assert tasks.notify("trades_settled", {"trade_ids": [trade.pk]}) == 0
+    # then one notification, and nothing changed by the second delivery
+    assert len(notes(buyer)) == before + 1 and notification_rows() == rows
+
+
+def test_email_goes_once_in_both_languages_to_who_asked_for_it(deal, delivered):
+    market, mm, buyer, trade = deal
+    buyer.owner.email = "buyer@example.com"
+    buyer.owner.save()
+    services.preference_set(user=buyer.owner, muted=[], email=True)
+    with delivered():
+        trade_refuse(actor=market.depository, trade_id=trade.pk, reason="Disputed")
+    (message,) = mail.outbox
+    assert message.to == ["buyer@example.com"]
+    assert "Settlement refused" in message.subject and "拒绝" in message.subject
+    assert "Disputed" in message.body and "Reason: Disputed" in message.body
+    # a duplicate delivery sends nothing more
+    action_id = trade.settlement_actions.get().pk
+    assert tasks.notify("settlement_acted", {"action_id": action_id}) == 0
+    assert len(mail.outbox) == 1
+
+
+def test_no_email_without_opting_in(deal, delivered):
+    market, mm, buyer, trade = deal
+    buyer.owner.email = "buyer@example.com"
+    buyer.owner.save()
+    with delivered():
+        trade_settle(trade_id=trade.pk)
+    assert mail.outbox == [] and [n.kind for n in notes(buyer)] == [Kind.FILL, Kind.SETTLED]
+
+
+def test_a_muted_kind_is_not_written_and_the_others_are(market, delivered):
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    # given an investor who switched fills off
+    services.preference_set(user=investor.owner, muted=["fill"], email=False)
+    # when their order fills and then settles
+    with delivered():
+        buy(market, investor)
+    assert notes(investor) == []
+    block_seal()
+    with delivered():
+        trade_settle(trade_id=Trade.objects.get().pk)
+    assert [n.kind for n in notes(investor)] == [Kind.SETTLED]
+
+
+def test_an_event_whose_rows_are_gone_writes_nothing(db):
+    assert tasks.notify("trades_matched", {"trade_ids": [987654]}) == 0
+    assert tasks.notify("settlement_acted", {"action_id": 987654}) == 0
+    assert tasks.notify("no_such_event", {}) == 0
+    assert Notification.objects.count() == 0
+
+
+def test_bad_preferences_are_refused_and_change_nothing(market):
+    investor = market.investor()
+    services.preference_set(user=investor.owner, muted=["settled"], email=False)
+    with pytest.raises(services.UnknownKind):
+        services.preference_set(user=investor.owner, muted=["fill", "bogus"], email=False)
+    with pytest.raises(err.InvalidInput):  # no email address
+        services.preference_set(user=investor.owner, muted=[], email=True)
+    assert Preference.objects.get(user=investor.owner).muted == ["settled"]
+    with pytest.raises(err.PermissionDenied):
+        services.preference_set(user=market.staff, muted=[], email=False)
+
+
+# --------------------------------------------------------------------------
+# API
+
+
+@pytest.fixture
+def inbox(market, delivered):
+    """An investor with three notifications (KYC approval, two fills) and another investor with one."""
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    with delivered():
+        investor = market.investor(cash="50000")
+        other = market.investor(cash="50000")
+        buy(market, investor, qty=100, coid="a")
+        buy(market, investor, qty=200, coid="b")
+    return market, investor, other
+
+
+def test_api_lists_newest_first_paginated_and_filters_unread(inbox):
+    market, investor, other = inbox
+    client = api_for(investor.owner)
+    page = client.get("/api/v1/notifications/?limit=2").json()
+    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+    first = page["results"][0]
+    assert first["kind"] == "fill" and first["read"] is False and first["params"]["quantity"] == 200
+    assert first["link"] == "/trades/" and "200" in first["body"]
+    # when one is marked read
+    read = client.post(f"/api/v1/notifications/{first['id']}/read/")
+    assert read.status_code == 200 and read.json()["read"] is True and read.json()["read_at"]
+    # then the unread filter leaves it out, and the read filter has only it
+    assert client.get("/api/v1/notifications/?unread=true").json()["count"] == 2
+    assert [n["id"] for n in client.get("/api/v1/notifications/?unread=false").json()["results"]] == [first["id"]]
+    # marking it again changes nothing
+    again = client.post(f"/api/v1/notifications/{first['id']}/read/").json()
+    assert again["read_at"] == read.json()["read_at"]
+
+
+def test_api_mark_all_read(inbox):
+    market, investor, other = inbox
+    client = api_for(investor.owner)
+    assert client.post("/api/v1/notifications/read-all/").json() == {"marked": 3}
+    assert client.get("/api/v1/notifications/?unread=true").json()["count"] == 0
+    # the other investor's stay unread
+    assert Notification.objects.filter(user=other.owner, read_at__isnull=True).count() == 1
+
+
+def test_api_another_investors_notification_is_404_and_stays_unread(inbox):
+    market, investor, other = inbox
+    theirs = notes(other)[0]
+    response = api_for(investor.owner).post(f"/api/v1/notifications/{theirs.pk}/read/")
+    assert response.status_code == 404 and response.json()["code"] == "notification_not_found"
+    assert Notification.objects.get(pk=theirs.pk).read_at is None
+    assert api_for(investor.owner).post("/api/v1/notifications/99999999/read/").status_code == 404
+    assert theirs.pk not in [n["id"] for n in api_for(investor.owner).get("/api/v1/notifications/").json()["results"]]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status", "code"),
+    [
+        ("get", "/api/v1/notifications/?unread=maybe", None, 400, "invalid_input"),
+        ("get", "/api/v1/notifications/?limit=abc", None, 200, None),  # DRF falls back to the default page
+        ("put", PREFS, {"muted": ["nope"], "email": False}, 400, "unknown_notification_kind"),
+        ("put", PREFS, {"muted": "fill", "email": False}, 400, "invalid_input"),
+        ("put", PREFS, {"muted": [1], "email": False}, 400, "unknown_notification_kind"),
+        ("put", PREFS, {"muted": []}, 400, "invalid_input"),
+        ("put", PREFS, {"muted": [], "email": True}, 400, "invalid_input"),
+        ("put", PREFS, {"muted": ["x" * 5000], "email": False}, 400, "invalid_input"),
+    ],
+)  # fmt: skip
+def test_api_bad_input_is_a_4xx_and_changes_nothing(inbox, method, url, body, status, code):
+    market, investor, other = inbox
+    services.preference_set(user=investor.owner, muted=["settled"], email=False)
+    rows = notification_rows()
+    client = api_for(investor.owner)
+    response = getattr(client, method)(url, body, format="json") if body is not None else getattr(client, method)(url)
+    assert response.status_code == status, response.content
+    if code:
+        assert response.json()["code"] == code
+    assert notification_rows() == rows
+    pref = Preference.objects.get(user=investor.owner)
+    assert (pref.muted, pref.email) == (["settled"], False)
+
+
+def test_api_preferences_round_trip(inbox):
+    market, investor, other = inbox
+    client = api_for(investor.owner)
+    assert client.get("/api/v1/notifications/preferences/").json() == {
+        "muted": [], "email": False, "kinds": list(Kind.values)
+    }  # fmt: skip
+    response = client.put("/api/v1/notifications/preferences/", {"muted": ["kyc", "fill", "fill"], "email": False},
+                          format="json")  # fmt: skip
+    assert response.status_code == 200 and response.json()["muted"] == ["fill", "kyc"]
+    assert client.get("/api/v1/notifications/preferences/").json()["muted"] == ["fill", "kyc"]
+
+
+@pytest.mark.parametrize("role", [Role.BROKER_STAFF, Role.REGULATOR, Role.MARKET_MAKER])
+def test_api_is_for_investors(market, role, db):
+    client = api_for(market.user(role))
+    assert client.get("/api/v1/notifications/").status_code == 403
+    assert client.post("/api/v1/notifications/read-all/").status_code == 403
+    assert client.get("/api/v1/notifications/preferences/").status_code == 403
+
+
+def test_api_needs_a_login(api, db):
+    assert api.get("/api/v1/notifications/").status_code in (401, 403)
+
+
+# --------------------------------------------------------------------------
+# Page
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    log_in(client, user)
+    return client
+
+
+def test_page_lists_the_notifications_with_the_bell_count_and_marks_them_read(inbox):
+    market, investor, other = inbox
+    client = signed_in(investor.owner)
+    page = client.get("/notifications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="notification-bell"' in page and 'data-count="3"' in page
+    assert page.count('class="notification unread"') == 3
+    assert "Order filled" in page and "Account opening approved" in page
+    # when one is marked read on the page
+    first = notes(investor)[-1]
+    response = client.post(f"/notifications/{first.pk}/read/")
+    assert response.status_code == 302 and response["Location"] == "/notifications/"
+    page = client.get("/notifications/").content.decode()
+    assert 'data-count="2"' in page and page.count('class="notification unread"') == 2
+    # another investor's is a 404
+    assert client.post(f"/notifications/{notes(other)[0].pk}/read/").status_code == 404
+    assert Notification.objects.get(pk=notes(other)[0].pk).read_at is None
+    # mark all
+    assert client.post("/notifications/read-all/").status_code == 302
+    assert 'data-count="0"' in client.get("/notifications/").content.decode()
+
+
+def test_page_in_chinese_and_the_bell_on_other_pages(inbox):
+    market, investor, other = inbox
+    client = signed_in(investor.owner)
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    page = client.get("/notifications/").content.decode()
+    assert "通知" in page and "成交" in page
+    assert 'data-count="3"' in client.get("/trades/").content.decode()
+    # staff see no bell and may not open the page
+    staff = signed_in(market.staff)
+    assert "notification-bell" not in staff.get("/trades/").content.decode()
+    assert staff.get("/notifications/").status_code == 403
+
+
+def test_page_preferences_form_switches_kinds_off_and_a_bad_choice_is_a_form_error(inbox):
+    market, investor, other = inbox
+    client = signed_in(investor.owner)
+    wanted = [k for k in Kind.values if k not in ("fill", "kyc")]
+    response = client.post("/notifications/", {"wanted": wanted})
+    assert response.status_code == 302
+    assert Preference.objects.get(user=investor.owner).muted == ["fill", "kyc"]
+    # a kind that does not exist, and email without an address: form errors, nothing changed
+    response = client.post("/notifications/", {"wanted": ["bogus"]})
+    assert response.status_code == 200 and "bogus" in response.content.decode()
+    response = client.post("/notifications/", {"wanted": wanted, "email": "on"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and "no email address" in response.content.decode()
+    pref = Preference.objects.get(user=investor.owner)
+    assert (pref.muted, pref.email) == (["fill", "kyc"], False)
+    page = client.get("/notifications/").content.decode()
+    box = {k: re.search(rf'<input[^>]*value="{k}"[^>]*>', page).group() for k in ("fill", "kyc", "settled")}
+    assert "checked" not in box["fill"] and "checked" not in box["kyc"] and "checked" in box["settled"]

@@ -42,3 +42,8 @@ def block_sealed(height: int) -> None:
     """A ``ledger.hooks.after_seal`` hook: the block's trades are sealed now."""
     trades = Trade.objects.filter(entry__leaf__block_id=height).select_related("buyer", "seller")
     trades_changed(trades, "sealed")
+
+
+def trades_ids_changed(trade_ids: list[int], what: str) -> None:
+    """Like ``trades_changed``, from ids (an ``AfterCommit`` listener of the apps above: settled, held…)."""
+    trades_changed(Trade.objects.filter(pk__in=trade_ids).select_related("buyer", "seller"), what)

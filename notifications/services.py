@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
 from core import errors as err
+from core import events
 from core.models import Account, Role, User
 from exchange.models import NegotiatedTrade, RfqAnswer, Trade
 from kyc.models import KycProfile
@@ -236,6 +238,16 @@ def event_notify(*, event: str, facts: dict) -> list[Notification]:
             except IntegrityError:
                 continue  # already written by an earlier delivery of this event
             written.append(n)
+        # The bell of each open page hears the new count at once (core.events; it polls as the fallback).
+        users = sorted({n.user_id for n in written})
+        unread = dict(
+            Notification.objects.filter(user_id__in=users, read_at__isnull=True)
+            .values_list("user_id")
+            .annotate(n=Count("id"))
+        )
+        events.publish_many_on_commit(
+            [(events.user_channel(u), "notification", {"unread": unread.get(u, 0)}) for u in users]
+        )
         emailed = [n for n in written if prefs.get(n.user_id) is not None and prefs[n.user_id].email]
         if emailed:
             transaction.on_commit(lambda: _emails_send(emailed), robust=True)

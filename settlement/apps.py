@@ -7,12 +7,22 @@ class SettlementConfig(AppConfig):
 
     def ready(self) -> None:
         from balances import replay
+        from exchange import live
         from ledger import hooks
 
         from . import entries, reconcile, selectors, tasks
+        from . import hooks as settlement_hooks
+        from .models import SettlementAction
 
         hooks.register_after_seal(tasks.block_sealed)
         hooks.register_after_final(tasks.block_final)
         hooks.register_entry_reader(selectors.settlement_entry_readable)
         hooks.register_business_check(reconcile.SETTLEMENTS_CHECK)
+        # Open trades pages hear of a settlement, a hold, a release or a refusal at once (exchange.live).
+        settlement_hooks.trades_settled.register(lambda *, trade_ids: live.trades_ids_changed(trade_ids, "settled"))
+        settlement_hooks.settlement_acted.register(
+            lambda *, action_id: live.trades_ids_changed(
+                list(SettlementAction.objects.filter(pk=action_id).values_list("trade_id", flat=True)), "acted"
+            )
+        )
         replay.register_effect(entries.EntryKind.SETTLEMENT, lambda p: entries.settlement_read(p).movements())

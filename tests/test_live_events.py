@@ -132,3 +132,28 @@ def test_coalesced_publication_queues_once_per_window(market_setup, settings, mo
         buy(market, investor, coid=f"burst-{i}")
     # then one publication is queued, to run when the window ends
     assert queued == [settings.LIVE_COALESCE]
+
+
+def test_settlement_and_notifications_reach_the_partys_stream(live_server, market_setup):
+    from ledger.services import block_seal
+    from notifications.models import Notification
+    from notifications.services import event_notify
+    from settlement.services import trade_settle
+
+    market, _ = market_setup
+    investor = market.investor(cash="100000")
+    mine = Listener(live_server.url, investor.owner)
+    order, _ = buy(market, investor, coid="live-settle")
+    trade = order.buy_trades.get()
+    assert mine.next("trade")["what"] == "matched"
+    # when the block is sealed and the trade settles
+    block_seal()
+    assert trade_settle(trade_id=trade.pk)
+    # then the investor's stream hears of it
+    assert mine.next("trade") == {"ids": [trade.pk], "what": "settled"}
+    # and a notification written for them brings the bell's new count
+    written = event_notify(event="trades_settled", facts={"trade_ids": [trade.pk]})
+    assert written and mine.next("notification") == {
+        "unread": Notification.objects.filter(user=investor.owner, read_at__isnull=True).count()
+    }
+    mine.close()

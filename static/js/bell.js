@@ -6,6 +6,8 @@
   if (!bell) return;
   var badge = bell.querySelector(".bell-count");
   var PERIOD = 2000;
+  var SLOW = 30000; // while the event stream is open: it brings the count (core.events, "notification")
+  var events = window.exchangeEvents;
   var timer = null;
 
   function show(count) {
@@ -17,7 +19,7 @@
 
   function schedule() {
     clearTimeout(timer);
-    timer = setTimeout(poll, PERIOD);
+    timer = setTimeout(poll, events && events.isOpen() ? SLOW : PERIOD);
   }
 
   function poll() {
@@ -45,5 +47,9 @@
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) poll();
   });
+  if (events) {
+    events.on("notification", function (data) { show(data.unread); schedule(); });
+    events.on("_closed", schedule);
+  }
   schedule();
 })();

@@ -4,39 +4,6 @@
  * data-stale / data-expired attributes hold the texts to show. Polling pauses
  * while the tab is hidden and stops when the session has ended.
  */
-/* One server-sent event stream per page (GET /events/, core.events), shared by the pollers that ask for it.
- * exchangeEvents.on(name, fn) calls fn(data) for each event "name"; isOpen() says whether the stream is up.
- */
-window.exchangeEvents = (function () {
-  "use strict";
-  var source = null;
-  var open = false;
-  var handlers = {};
-  function start() {
-    if (source || !window.EventSource) return;
-    source = new EventSource("/events/");
-    source.addEventListener("hello", function () { open = true; fire("_open", null); });
-    source.addEventListener("error", function () {
-      open = false;
-      fire("_closed", null);
-    });
-  }
-  function fire(name, data) { (handlers[name] || []).forEach(function (fn) { fn(data); }); }
-  return {
-    on: function (name, fn) {
-      start();
-      if (!handlers[name]) {
-        handlers[name] = [];
-        if (name.charAt(0) !== "_" && source) {
-          source.addEventListener(name, function (e) { fire(name, JSON.parse(e.data)); });
-        }
-      }
-      handlers[name].push(fn);
-    },
-    isOpen: function () { return open; },
-  };
-})();
-
 /* options.event: the name of a server-sent event that brings news for this page. While the stream is open the
  * page polls only every SLOW ms (the fallback); the event triggers render(data) at once when options.eventData
  * says the event carries the polled JSON itself, else an immediate poll. */

@@ -32,13 +32,16 @@ def _parent(pid: int) -> int | None:
 
 
 def _children(exchange) -> dict[str, int]:
-    """The launcher's own children by role: gunicorn's master, the Celery worker, beat (not their workers)."""
+    """The launcher's own children by role: gunicorn's master, the Celery worker, beat, the witness's gunicorn
+    (not their workers)."""
     found = {}
     for line in _started_here(exchange.data):
         pid, command = line.split(" ", 1)
         if _parent(int(pid)) != exchange.proc.pid:
             continue
-        if "gunicorn" in command:
+        if f"--bind 127.0.0.1:{exchange.witness_port}" in command:
+            found["witness"] = int(pid)  # the regulator's witness (its own gunicorn)
+        elif "gunicorn" in command:
             found["web"] = int(pid)
         elif " worker " in command:
             found["worker"] = int(pid)
@@ -102,7 +105,7 @@ def test_a_killed_worker_beat_or_web_comes_back_within_seconds_the_rest_keeps_ru
     exchange.start()
     token = exchange.token("investor1")
     before = _children(exchange)
-    assert set(before) == {"web", "worker", "beat"}, _started_here(exchange.data)
+    assert set(before) == {"web", "worker", "beat", "witness"}, _started_here(exchange.data)
 
     for role in ("worker", "beat"):
         # when the Celery worker (then beat) is killed with SIGKILL

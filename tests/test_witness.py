@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.test import Client, override_settings
 
+from ledger import checkpoint as checkpoint_module
 from ledger import witness
 from ledger.models import SplitViewEvidence, WitnessedCheckpoint, WitnessedLog
 
@@ -327,3 +328,46 @@ def test_http_interface(the_witness, log):
     client.post("/add-checkpoint", request(3, [], log.note(leaves_of(3, b"z"))), content_type="text/plain")
     assert b"split-view-alert" in client.get("/").content
     assert len(json.loads(client.get("/", HTTP_ACCEPT="application/json").content)["split_views"]) == 1
+
+
+def test_the_witness_command_sets_a_witness_up(tmp_path, settings, capsys):
+    from django.core.management import CommandError, call_command
+
+    settings.WITNESS_KEY_FILE = tmp_path / "cmd" / "witness.pem"
+    settings.WITNESS_NAME = "regulator.test/witness"
+    # init creates the key once and prints the verifier key
+    call_command("ledger_witness", "init")
+    first = capsys.readouterr().out.strip()
+    assert (
+        first.startswith("regulator.test/witness+")
+        and (tmp_path / "cmd" / "witness.pem").stat().st_mode & 0o777 == 0o600
+    )
+    call_command("ledger_witness", "init")
+    assert capsys.readouterr().out.strip() == first
+    # trust takes a log's verifier keys, and refuses a malformed one with nothing stored
+    log = Log()
+    call_command("ledger_witness", "trust", ORIGIN, log.vkey())
+    assert WitnessedLog.objects.get(origin=ORIGIN).verifier_keys == log.vkey()
+    with pytest.raises(CommandError):
+        call_command("ledger_witness", "trust", "other.test/log", "not-a-key")
+    assert not WitnessedLog.objects.filter(origin="other.test/log").exists()
+    # show lists the logs and the split views
+    assert witness.add_checkpoint(request(0, [], log.note(leaves_of(2)))).status == 200
+    witness.add_checkpoint(request(2, [], log.note(leaves_of(2, b"q"))))
+    call_command("ledger_witness", "show")
+    out = capsys.readouterr().out
+    assert f"log {ORIGIN}: co-signed up to size 2" in out and "SPLIT VIEW" in out
+
+
+def test_ledger_keys_prints_the_origin_and_the_verifier_keys(settings, capsys):
+    from django.core.management import call_command
+
+    from ledger.services import block_seal, entry_append
+
+    entry_append(kind="DEPOSIT", payload={"account": "A1", "amount": "1.00"})
+    block_seal()
+    call_command("ledger_keys")
+    origin, vkey = capsys.readouterr().out.split()
+    assert origin == settings.LEDGER_ORIGIN
+    name, key_type, _ = checkpoint_module.parse_verifier_key(vkey)
+    assert (name, key_type) == (settings.LEDGER_ORIGIN, b"\x01")  # a new ledger's key is named like its origin

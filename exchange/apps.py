@@ -11,12 +11,13 @@ class ExchangeConfig(AppConfig):
         from ledger import hooks
         from registry import hooks as registry_hooks
 
-        from . import pretrade, reconcile, selectors
+        from . import pretrade, reconcile, selectors, views
         from .services import listing
 
         hooks.register_business_check(reconcile.TRADES_CHECK)
         hooks.register_entry_reader(selectors.trade_entry_readable)
         replay.register_reservations(reconcile.reservations)
         registry_hooks.register_security_changed(listing.on_security_changed)
+        registry_hooks.register_security_panel(views.security_panel)
         if pretrade.holder_count not in balances_services.holder_counter:
             balances_services.holder_counter.append(pretrade.holder_count)

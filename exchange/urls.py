@@ -8,6 +8,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.market, name="market"),
     path("market/data/", views.market_data, name="market-data"),
+    path("market/securities/<str:code>/data/", views.security_market_data, name="security-market-data"),
     path("orders/", views.orders, name="orders"),
     path("orders/new/", views.order_new, name="order-new"),
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order-cancel"),

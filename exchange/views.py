@@ -6,6 +6,7 @@ Views shape what the templates show (labels, number formatting) and turn a
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.contrib import messages
@@ -502,3 +503,110 @@ def quotes_pull(request):
             request, ngettext("%(count)s quote pulled.", "%(count)s quotes pulled.", pulled) % {"count": pulled}
         )
     return redirect("quotes")
+
+
+# --------------------------------------------------------------------------
+# The security page's market panel (registered with ``registry.hooks.register_security_panel``): the session,
+# the day's figures, the chart (candles from the API), the quotes per market maker and time and sales; its
+# JSON (security_market_data) is polled by the page every two seconds.
+
+TIME_AND_SALES_ROWS = 20
+
+
+def _day_figures(security: Security) -> dict:
+    """Last price, change against the reference price (the previous close), volume and turnover of today."""
+    now = timezone.now()
+    midnight = now.astimezone(calendar.SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = selectors.candles(security, interval="1d", start=midnight, end=now + dt.timedelta(microseconds=1))
+    today = day[-1] if day else {"close": None, "open": None, "high": None, "low": None, "volume": 0, "trades": 0}
+    last = today["close"]
+    change = None if last is None else last - security.reference_price
+    return {
+        "last": _money(last) or None,
+        "change": None if change is None else f"{change:+,.2f}",
+        "change_pct": None if change is None else f"{change * 100 / security.reference_price:+.2f}%",
+        "direction": "flat" if not change else ("up" if change > 0 else "down"),
+        "open": _money(today["open"]) or None,
+        "high": _money(today["high"]) or None,
+        "low": _money(today["low"]) or None,
+        "volume": _qty(today["volume"]),
+        "turnover": _money(today.get("turnover", 0)),
+        "trades": today["trades"],
+        "reference_price": _money(security.reference_price),
+    }
+
+
+def _depth_rows(security: Security) -> dict[str, list[dict]]:
+    """Each market maker's quote, best first (the same levels as the ticket's book, per quote)."""
+    book = selectors.quote_book(security)
+
+    def rows(levels):
+        return [
+            {"price": _money(lv["price"]), "quantity": _qty(lv["quantity"]), "market_maker": lv["market_maker"]}
+            for lv in levels
+        ]
+
+    return {"asks": rows(book["asks"]), "bids": rows(book["bids"])}
+
+
+def _time_and_sales_rows(security: Security) -> list[dict]:
+    return [
+        {
+            "id": t.pk,
+            "time": timezone.localtime(t.matched_at, calendar.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            "price": _money(t.price),
+            "quantity": _qty(t.quantity),
+        }
+        for t in selectors.time_and_sales(security)[:TIME_AND_SALES_ROWS]
+    ]
+
+
+def _security_market(security: Security) -> dict:
+    return {
+        "as_of": timezone.now().isoformat(),
+        "status": security.status,
+        "status_label": security.get_status_display(),
+        "market": _market_session(),
+        "day": _day_figures(security),
+        "depth": _depth_rows(security),
+        "sales": _time_and_sales_rows(security),
+    }
+
+
+def _security_actions(user, security: Security) -> list[dict]:
+    """Where the viewer goes from here: an investor's ticket, a market maker's quote desk; nothing for staff."""
+    if security.status == Security.Status.DELISTED:
+        return []
+    code = security.code
+    if user.role == Role.MARKET_MAKER:
+        return [{"url": f"{reverse('quotes')}?security={code}", "label": gettext("Quote it"), "kind": "primary"}]
+    if user.role == Role.INVESTOR and selectors.account_of(user) is not None:
+        ticket = reverse("order-new")
+        return [
+            {"url": f"{ticket}?security={code}&side=buy", "label": gettext("Buy"), "kind": "buy"},
+            {"url": f"{ticket}?security={code}&side=sell", "label": gettext("Sell"), "kind": "sell"},
+        ]
+    return []
+
+
+def security_panel(request, security: Security) -> dict:
+    return {
+        "template": "exchange/_security_market.html",
+        "data": _security_market(security),
+        "actions": _security_actions(request.user, security),
+        "data_url": reverse("security-market-data", args=[security.code]),
+        "candles_url": reverse("api-security-candles", args=[security.code]),
+    }
+
+
+@login_required
+@never_cache
+def security_market_data(request, code: str):
+    """The panel's figures, with the quotes and time and sales as rows rendered from the page's own templates."""
+    security = Security.objects.filter(code=code).first()
+    if security is None:
+        return JsonResponse({"code": "unknown_security", "message": gettext("No such security.")}, status=404)
+    data = _security_market(security)
+    data["depth_html"] = render_to_string("exchange/_security_depth.html", {"depth": data["depth"]}, request)
+    data["sales_html"] = render_to_string("exchange/_security_sales.html", {"sales": data["sales"]}, request)
+    return JsonResponse(data)

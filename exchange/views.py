@@ -30,7 +30,7 @@ from core.roles import SUPERVISORS
 from registry import calendar
 from registry.models import Security
 
-from . import selectors, services
+from . import precheck, selectors, services
 from .forms import OrderTicketForm, QuoteForm, new_client_order_id
 from .models import DayClose, Order, Quote, Trade
 
@@ -198,19 +198,87 @@ def _order_placed_message(order: Order) -> str:
     }
 
 
+def _precheck_view(check: precheck.Precheck, side: str) -> dict:
+    """The ticket's forecast as the page and its JSON show it: what would refuse the order, fee and total."""
+    return {
+        "ok": check.ok,
+        "problems": [{"code": p.code, "message": domain_error_message(p)} for p in check.problems],
+        "value": _money(check.value),
+        "fee": _money(check.fee),
+        "total": _money(check.total),
+        "total_label": gettext("Total to pay, at most") if side == Order.Side.BUY else gettext("You receive, at least"),
+    }
+
+
+def _ticket_review(form: OrderTicketForm, security: Security, check: precheck.Precheck) -> dict:
+    data = form.cleaned_data
+    return {
+        "security": security,
+        "side": data["side"],
+        "side_label": _label(Order.Side, data["side"]),
+        "quantity": _qty(data["quantity"]),
+        "limit_price": _money(data["limit_price"]),
+        "time_in_force_label": dict(form.fields["time_in_force"].choices).get(data["time_in_force"], ""),
+        **_precheck_view(check, data["side"]),
+    }
+
+
+def _ticket_context(request, account, security: Security | None, form: OrderTicketForm) -> dict:
+    context = {
+        "form": form,
+        "security": security,
+        "book": _book_rows(security) if security else {"asks": [], "bids": []},
+        "available": _available(account, security),
+        "account": account,
+    }
+    if security is not None:
+        context["security_info"] = {
+            "risk": f"R{security.risk_rating}",
+            "reference_price": _money(security.reference_price),
+            "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
+            "lot_size": _qty(security.lot_size),
+            "tick_size": f"{security.tick_size:f}",
+            "status": security.status,
+            "status_label": security.get_status_display(),
+        }
+    return context
+
+
 @login_required
 @never_cache
 def order_new(request):
+    """The order ticket. "Review order" (``step=review``) checks the order without placing it and restates it
+    (side, quantity, price, the estimated fee and total) with what would refuse it; "Place order" on that
+    review places it. A POST without ``step`` places at once, as before (same form, same service)."""
     account = selectors.account_of(request.user)
     if account is None:
         return _no_account(request, _("Order ticket"))
     securities = list(selectors.securities_listed())
     code = request.POST.get("security") if request.method == "POST" else request.GET.get("security")
     security = _security_named(securities, code) or (securities[0] if securities else None)
+    step = request.POST.get("step", "") if request.method == "POST" else ""
+    review = None
 
     if request.method == "POST":
         form = OrderTicketForm(request.POST, securities=securities)
-        if form.is_valid():
+        if step == "edit":
+            form = OrderTicketForm(initial=request.POST.dict(), securities=securities)
+        elif form.is_valid() and step == "review":
+            data = form.cleaned_data
+            check = precheck.order_precheck(
+                actor=request.user,
+                account=account,
+                security_code=data["security"],
+                side=data["side"],
+                quantity=data["quantity"],
+                limit_price=data["limit_price"],
+            )
+            if check.ok:
+                review = _ticket_review(form, security, check)
+            else:
+                for problem in check.problems:
+                    form.add_error(None, domain_error_message(problem))
+        elif form.is_valid():
             try:
                 order, created = services.order_place(
                     placed_by=request.user, account=account, request=form.order_request()
@@ -238,24 +306,69 @@ def order_new(request):
             initial["side"] = request.GET["side"]
         form = OrderTicketForm(initial=initial, securities=securities)
 
-    context = {
-        "form": form,
-        "security": security,
-        "book": _book_rows(security) if security else {"asks": [], "bids": []},
-        "available": _available(account, security),
-        "account": account,
-    }
-    if security is not None:
-        context["security_info"] = {
-            "risk": f"R{security.risk_rating}",
-            "reference_price": _money(security.reference_price),
-            "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
-            "lot_size": _qty(security.lot_size),
-            "tick_size": f"{security.tick_size:f}",
+    context = _ticket_context(request, account, security, form)
+    context["review"] = review
+    return render(request, "exchange/order_new.html", context)
+
+
+def _ticket_params(request) -> tuple[OrderTicketForm, list[Security]]:
+    securities = list(selectors.securities_listed())
+    data = request.GET.copy()
+    data.setdefault("time_in_force", Order.TimeInForce.DAY)
+    data.setdefault("client_order_id", "precheck")
+    return OrderTicketForm(data, securities=securities), securities
+
+
+@login_required
+@never_cache
+def order_check(request):
+    """The ticket's pre-trade forecast (``?security=&side=&quantity=&limit_price=``): what would refuse the
+    order and its estimated fee and total, placing nothing. Bad input is a 400 with the form's errors."""
+    account = selectors.account_of(request.user)
+    if account is None:
+        return JsonResponse({"code": "no_account", "message": gettext("You have no trading account.")}, status=403)
+    form, _securities = _ticket_params(request)
+    if not form.is_valid():
+        return JsonResponse(
+            {
+                "code": "invalid_input",
+                "message": gettext("Bad request."),
+                "fields": {name: [str(e) for e in errors] for name, errors in form.errors.items()},
+            },
+            status=400,
+        )
+    data = form.cleaned_data
+    check = precheck.order_precheck(
+        actor=request.user,
+        account=account,
+        security_code=data["security"],
+        side=data["side"],
+        quantity=data["quantity"],
+        limit_price=data["limit_price"],
+    )
+    return JsonResponse(_precheck_view(check, data["side"]))
+
+
+@login_required
+@never_cache
+def order_ticket_data(request):
+    """The ticket's quotes and what the user has available (``?security=``), polled by the ticket every 2 s."""
+    account = selectors.account_of(request.user)
+    if account is None:
+        return JsonResponse({"code": "no_account", "message": gettext("You have no trading account.")}, status=403)
+    security = _security_named(list(selectors.securities_listed()), request.GET.get("security"))
+    if security is None:
+        return JsonResponse({"code": "unknown_security", "message": gettext("No such security.")}, status=404)
+    book = _book_rows(security)
+    return JsonResponse(
+        {
+            "as_of": timezone.now().isoformat(),
             "status": security.status,
             "status_label": security.get_status_display(),
+            "available": _available(account, security),
+            "book_html": render_to_string("exchange/_ticket_book.html", {"book": book}, request),
         }
-    return render(request, "exchange/order_new.html", context)
+    )
 
 
 # --------------------------------------------------------------------------

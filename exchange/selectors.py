@@ -165,6 +165,27 @@ def trade_side_for(trade: Trade, user: User) -> str:
     return "buy" if trade.buyer.kind == Account.Kind.INVESTOR else "sell"
 
 
+def account_code_masked(code: str) -> str:
+    """An account code as shown to someone who may see the trade but not whose account it is: its kind's
+    prefix and last two characters (``INV000010`` → ``INV****10``)."""
+    if len(code) <= 5:
+        return "*" * len(code)
+    return code[:3] + "*" * (len(code) - 5) + code[-2:]
+
+
+def party_visible(account: Account, user: User) -> bool:
+    """Whether ``user`` sees ``account``'s code in full on an exchange-wide trade list: supervisors every
+    account; broker staff their own broker's client accounts; everyone their own account."""
+    if user.role in SUPERVISORS or account.owner_id == user.pk:
+        return True
+    return (
+        user.role == Role.BROKER_STAFF
+        and user.broker_id is not None
+        and account.broker_id == user.broker_id
+        and account.kind == Account.Kind.INVESTOR
+    )
+
+
 def trade_entry_readable(user: User, entry_id: int) -> bool:
     """The two parties of a trade may read its TRADE entry (registered as a ``ledger.hooks`` entry reader)."""
     return Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user), entry_id=entry_id).exists()

@@ -440,6 +440,15 @@ def _trade_ledger(trade: Trade, user) -> dict:
     }
 
 
+def _party(account, fee, user) -> dict:
+    visible = selectors.party_visible(account, user)
+    return {
+        "code": account.code if visible else selectors.account_code_masked(account.code),
+        "masked": not visible,
+        "fee": _money(fee) if visible else None,
+    }
+
+
 def _trade_rows(trades, user) -> list[dict]:
     rows = []
     notes = selectors.trade_notes([t.pk for t in trades])
@@ -458,6 +467,10 @@ def _trade_rows(trades, user) -> list[dict]:
                 "quantity": _qty(trade.quantity),
                 "value": _money(trade.value),
                 "fee": _money(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee),
+                # Exchange-wide lists (supervisors, broker staff): both parties, masked per role, and each
+                # side's fee; a fee of a party the viewer may not see is not shown either.
+                "buyer": _party(trade.buyer, trade.buyer_fee, user),
+                "seller": _party(trade.seller, trade.seller_fee, user),
                 "status": status,
                 "status_label": _label(Trade.Status, status),
                 "ledger": _trade_ledger(trade, user),

@@ -15,8 +15,8 @@
   var volume = null;
   var container = document.getElementById("security-chart");
   var emptyNote = document.getElementById("chart-empty");
-  // The tables' HTML as last received: replaced only when the server's changes (the first poll only records it,
-  // since the page was rendered from the same templates a moment ago).
+  // The tables' HTML as last received: the tables are replaced when the server's changes (flashing from the
+  // second poll on; the first one only catches up with the page, rendered from the same templates).
   var lastDepth = null;
   var lastSales = null;
 
@@ -100,17 +100,17 @@
     var note = document.getElementById("no-trades-today");
     if (note && data.day.last) note.hidden = true;
     var depth = document.querySelector("#depth-table tbody");
-    if (lastDepth !== null && lastDepth !== data.depth_html) {
+    if (lastDepth !== data.depth_html) {
       depth.innerHTML = data.depth_html; // rendered by the server from the page's own template
-      window.exchangeFlash(depth);
+      if (lastDepth !== null) window.exchangeFlash(depth);
+      lastDepth = data.depth_html;
     }
-    lastDepth = data.depth_html;
     var sales = document.querySelector("#sales-table tbody");
-    if (lastSales !== null && lastSales !== data.sales_html) {
+    if (lastSales !== data.sales_html) {
       sales.innerHTML = data.sales_html;
-      window.exchangeFlash(sales);
+      if (lastSales !== null) window.exchangeFlash(sales);
+      lastSales = data.sales_html;
     }
-    lastSales = data.sales_html;
     if (String(data.day.trades) !== tradesSeen) {
       tradesSeen = String(data.day.trades);
       loadCandles();

@@ -15,11 +15,11 @@
       period: 2000,
       status: document.getElementById("ticket-status"),
       render: function (data) {
-        if (lastBook !== null && lastBook !== data.book_html) {
+        if (lastBook !== data.book_html) {
           book.tBodies[0].innerHTML = data.book_html; // rendered by the server from the page's own template
-          window.exchangeFlash(book.tBodies[0]);
+          if (lastBook !== null) window.exchangeFlash(book.tBodies[0]);
+          lastBook = data.book_html;
         }
-        lastBook = data.book_html;
         [[cash, data.available.cash], [shares, data.available.shares]].forEach(function (pair) {
           if (pair[0] && pair[0].textContent !== pair[1]) {
             pair[0].textContent = pair[1];

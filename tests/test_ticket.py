@@ -39,7 +39,7 @@ def test_a_good_order_passes_with_its_fee_and_total_and_nothing_is_placed(tradin
         "value": "5,100.00",
         "fee": "5.00",
         "total": "5,105.00",
-        "total_label": "Total to pay, at most",
+        "total_label": "Total to pay, at most (CNY)",
     }
     assert snapshot() == before
 
@@ -48,7 +48,7 @@ def test_a_sell_shows_what_it_brings_in(trading):
     market, _, investor = trading
     body = check(client_for(investor.owner, "en"), market.security, side="sell", quantity="300").json()
     assert body["ok"] and body["value"] == "3,060.00" and body["fee"] == "5.00" and body["total"] == "3,055.00"
-    assert body["total_label"] == "You receive, at least"
+    assert body["total_label"] == "You receive, at least (CNY)"
 
 
 def codes(response) -> list[str]:

@@ -206,7 +206,9 @@ def _precheck_view(check: precheck.Precheck, side: str) -> dict:
         "value": _money(check.value),
         "fee": _money(check.fee),
         "total": _money(check.total),
-        "total_label": gettext("Total to pay, at most (CNY)") if side == Order.Side.BUY else gettext("You receive, at least (CNY)"),
+        "total_label": (
+            gettext("Total to pay, at most (CNY)") if side == Order.Side.BUY else gettext("You receive, at least (CNY)")
+        ),
     }
 
 

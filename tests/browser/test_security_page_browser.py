@@ -13,6 +13,7 @@ from core.models import Role
 from exchange.models import Order
 from exchange.services import OrderRequest, order_place
 from tests.browser.steps import log_in
+from tests.browser.test_csp_browser import watch_console
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
@@ -47,6 +48,7 @@ def test_the_security_page_draws_the_chart_and_follows_a_trade(page: Page, live_
     other = market.investor(cash="100000")
     _buy(market, other, 100, "first")
     code, base = market.security.code, live_server.url
+    errors = watch_console(page)
     log_in(page, base, investor.owner.username)
     page.locator(f'#market-table tr[data-code="{code}"] a.code').click()
     page.wait_for_url(f"{base}/securities/{code}/")
@@ -70,6 +72,7 @@ def test_the_security_page_draws_the_chart_and_follows_a_trade(page: Page, live_
     expect(page.locator('[data-field="volume"]')).to_have_text("400")
     expect(page.locator('[data-field="turnover"]')).to_have_text("4,040.00")
     expect(page.locator('[data-field="change"]')).to_contain_text("+0.10")
+    assert errors == []  # the chart library and the page's scripts ran under the Content-Security-Policy
 
 
 def test_the_ticket_warns_before_submitting_and_confirms_the_order(page: Page, live_server):

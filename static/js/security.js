@@ -32,7 +32,8 @@
     if (!LC || !container) return;
     chart = LC.createChart(container, {
       autoSize: true,
-      layout: { background: { color: "#ffffff" }, textColor: "#5f6b7a" },
+      // No attribution logo: it injects an inline <style> that the CSP refuses; the page credits TradingView below.
+      layout: { background: { color: "#ffffff" }, textColor: "#5f6b7a", attributionLogo: false },
       grid: { vertLines: { color: "#eef1f5" }, horzLines: { color: "#eef1f5" } },
       rightPriceScale: { scaleMargins: { top: 0.1, bottom: 0.3 } },
       timeScale: { timeVisible: true, secondsVisible: false },

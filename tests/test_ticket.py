@@ -10,7 +10,7 @@ import pytest
 from core.models import Role
 from exchange.models import Order, Trade
 from exchange.services import OrderRequest, order_place
-from tests.conftest import snapshot
+from tests.conftest import api_for, snapshot
 from tests.test_pages import client_for, form_errors, text, ticket_data
 
 
@@ -249,3 +249,45 @@ def test_change_it_goes_back_to_the_filled_ticket(trading):
     assert response.context["review"] is None
     assert 'value="300"' in body and 'id="review-order"' in body
     assert not Order.objects.exists()
+
+
+# --------------------------------------------------------------------------
+# The same forecast in the API
+
+
+def test_api_order_check_names_what_would_refuse_and_places_nothing(market):
+    # given: a level-1 investor without cash, a security rated R3
+    investor = market.investor(level=1)
+    before = snapshot()
+
+    # when
+    response = api_for(investor.owner).post(
+        "/api/v1/orders/check/",
+        {"security": market.security.code, "side": "buy", "quantity": 500, "limit_price": "10.20"},
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is False
+    assert [p["code"] for p in body["problems"]] == ["unsuitable_risk_level", "insufficient_cash"]
+    assert (body["value"], body["fee"], body["total"]) == ("5100.00", "5.00", "5105.00")
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "over",
+    [{"side": "hold"}, {"quantity": "500"}, {"quantity": 0}, {"limit_price": 10.2}, {"limit_price": "-1"}],
+)
+def test_api_order_check_bad_input_is_a_400(trading, over):
+    market, _, investor = trading
+    body = {"security": market.security.code, "side": "buy", "quantity": 500, "limit_price": "10.20", **over}
+    response = api_for(investor.owner).post("/api/v1/orders/check/", body, format="json")
+    assert response.status_code == 400 and "code" in response.json()
+
+
+def test_api_order_check_without_an_account_is_refused(market):
+    body = {"security": market.security.code, "side": "buy", "quantity": 500, "limit_price": "10.20"}
+    response = api_for(market.user(Role.REGULATOR)).post("/api/v1/orders/check/", body, format="json")
+    assert response.status_code == 403

@@ -10,6 +10,7 @@ urlpatterns = [
     path("securities/<str:code>/trades/", views.SecurityTradesApi.as_view(), name="api-security-trades"),
     path("quotes/", views.QuotesApi.as_view(), name="api-quotes"),
     path("orders/", views.OrderListApi.as_view(), name="api-orders"),
+    path("orders/check/", views.OrderCheckApi.as_view(), name="api-order-check"),
     path("orders/<int:order_id>/", views.OrderDetailApi.as_view(), name="api-order"),
     path("trades/", views.TradeListApi.as_view(), name="api-trades"),
     path("trades/<int:trade_id>/proof/", views.TradeProofApi.as_view(), name="api-trade-proof"),

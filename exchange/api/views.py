@@ -24,7 +24,7 @@ from core.api.fields import DecimalString, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
-from exchange import selectors, services
+from exchange import precheck, selectors, services
 from exchange.models import Order
 from ledger import api as ledger_api
 from ledger import selectors as ledger_selectors
@@ -378,6 +378,57 @@ class OrderListApi(APIView):
         )
         order.account = account
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ProblemOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="The error code the order would be refused with.")
+    message = serializers.CharField()
+
+
+class OrderCheckOutput(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="No pre-trade rule would refuse the order now.")
+    problems = ProblemOutput(many=True, help_text="Every rule the order breaks, in the rules' order.")
+    value = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="limit price × quantity")
+    fee = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="the broker's estimated commission")
+    total = serializers.DecimalField(
+        max_digits=24, decimal_places=2, help_text="a buy: cash it reserves (value + fee); a sell: value − fee"
+    )
+
+
+class OrderCheckApi(APIView):
+    """The pre-trade checks of an order without placing it (``exchange.precheck``): what would refuse it
+    (suitability, qualified-only, holder cap, holding interval, cash or shares, tick, band, lots, the market)
+    and its estimated fee and total. Nothing is written; the order is checked again when placed."""
+
+    @extend_schema_serializer(component_name="OrderCheckRequest")
+    class InputSerializer(serializers.Serializer):
+        security = serializers.CharField(max_length=16)
+        side = serializers.ChoiceField(choices=Order.Side.values)
+        quantity = StrictInteger()
+        limit_price = DecimalString()
+
+    @extend_schema(request=InputSerializer, responses={200: OrderCheckOutput, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = _require_account(request.user)
+        body = data.validated_data
+        services.parse_quantity(body["quantity"])
+        services.parse_price(body["limit_price"])
+        check = precheck.order_precheck(
+            actor=request.user,
+            account=account,
+            security_code=body["security"],
+            side=body["side"],
+            quantity=body["quantity"],
+            limit_price=body["limit_price"],
+        )
+        problems = [{"code": p.code, "message": str(p.message)} for p in check.problems]
+        return Response(
+            OrderCheckOutput(
+                {"ok": check.ok, "problems": problems, "value": check.value, "fee": check.fee, "total": check.total}
+            ).data
+        )
 
 
 class OrderDetailApi(APIView):

@@ -152,4 +152,16 @@ def test_the_security_page_and_the_trade_list_fit_a_phone(browser, live_server):
         _no_sideways_scroll(page)
         if user == regulator:
             expect(page.locator('#trades-table [data-field="buyer"]')).to_be_in_viewport()
+        else:
+            # and the investor's ticket and its review fit too, the buttons on screen
+            page.goto(f"{base}/orders/new/?security={code}")
+            page.fill("#id_limit_price", "10.10")
+            page.fill("#id_quantity", "100")
+            expect(page.locator("#precheck")).to_be_visible()
+            _no_sideways_scroll(page)
+            page.locator("#review-order").click()
+            expect(page.locator("#review-total")).to_have_text("1,015.00")
+            _no_sideways_scroll(page)
+            page.locator("#place-order").scroll_into_view_if_needed()
+            expect(page.locator("#place-order")).to_be_in_viewport()
         context.close()

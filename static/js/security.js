@@ -42,7 +42,10 @@
       upColor: "#17803d", downColor: "#b42318", borderVisible: false,
       wickUpColor: "#17803d", wickDownColor: "#b42318",
     });
-    volume = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "volume", color: "#9cb3d1" });
+    volume = chart.addSeries(LC.HistogramSeries, {
+      priceFormat: { type: "volume" }, priceScaleId: "volume", color: "#9cb3d1",
+      lastValueVisible: false, priceLineVisible: false,
+    });
     chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.75, bottom: 0 } });
   }
 
@@ -62,7 +65,8 @@
         data.candles.forEach(function (c) {
           var t = toTime(c.time);
           if (c.open === null) {
-            bars.push({ time: t }); // a bucket without trades: a gap on the time axis
+            // A bucket without trades: a gap on the time axis, once the first trade of the range is drawn.
+            if (vols.length) bars.push({ time: t });
             return;
           }
           var up = Number(c.close) >= Number(c.open);

@@ -263,7 +263,7 @@ def order_new(request):
 
     if request.method == "POST":
         form = OrderTicketForm(request.POST, securities=securities)
-        if step == "edit":
+        if step == "edit":  # back from the review: the ticket filled in as it was, nothing checked yet
             form = OrderTicketForm(initial=request.POST.dict(), securities=securities)
         elif form.is_valid() and step == "review":
             data = form.cleaned_data
@@ -313,12 +313,12 @@ def order_new(request):
     return render(request, "exchange/order_new.html", context)
 
 
-def _ticket_params(request) -> tuple[OrderTicketForm, list[Security]]:
-    securities = list(selectors.securities_listed())
+def _ticket_params(request) -> OrderTicketForm:
+    """The ticket's form over the query string; time in force and the idempotency key do not matter here."""
     data = request.GET.copy()
     data.setdefault("time_in_force", Order.TimeInForce.DAY)
     data.setdefault("client_order_id", "precheck")
-    return OrderTicketForm(data, securities=securities), securities
+    return OrderTicketForm(data, securities=list(selectors.securities_listed()))
 
 
 @login_required
@@ -329,7 +329,7 @@ def order_check(request):
     account = selectors.account_of(request.user)
     if account is None:
         return JsonResponse({"code": "no_account", "message": gettext("You have no trading account.")}, status=403)
-    form, _securities = _ticket_params(request)
+    form = _ticket_params(request)
     if not form.is_valid():
         return JsonResponse(
             {

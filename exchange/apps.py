@@ -12,7 +12,7 @@ class ExchangeConfig(AppConfig):
         from ledger import hooks
         from registry import hooks as registry_hooks
 
-        from . import live, pretrade, reconcile, selectors
+        from . import live, pretrade, reconcile, selectors, views
         from .services import listing
 
         hooks.register_business_check(reconcile.TRADES_CHECK)
@@ -21,5 +21,6 @@ class ExchangeConfig(AppConfig):
         registry_hooks.register_security_changed(listing.on_security_changed)
         events.register_builder("market", "market", live.market_payload)
         hooks.register_after_seal(live.block_sealed)
+        registry_hooks.register_security_panel(views.security_panel)
         if pretrade.holder_count not in balances_services.holder_counter:
             balances_services.holder_counter.append(pretrade.holder_count)

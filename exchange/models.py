@@ -205,6 +205,8 @@ class Trade(models.Model):
         indexes = [
             models.Index(fields=["buyer", "-id"], name="trade_by_buyer"),
             models.Index(fields=["seller", "-id"], name="trade_by_seller"),
+            # A security's trades in time: its candles (a range of matched_at) and time and sales (newest first).
+            models.Index(fields=["security", "-matched_at", "-id"], name="trade_by_security_time"),
         ]
 
     @property

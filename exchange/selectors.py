@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 
@@ -163,6 +165,27 @@ def trade_side_for(trade: Trade, user: User) -> str:
     return "buy" if trade.buyer.kind == Account.Kind.INVESTOR else "sell"
 
 
+def account_code_masked(code: str) -> str:
+    """An account code as shown to someone who may see the trade but not whose account it is: its kind's
+    prefix and last two characters (``INV000010`` → ``INV****10``)."""
+    if len(code) <= 5:
+        return "*" * len(code)
+    return code[:3] + "*" * (len(code) - 5) + code[-2:]
+
+
+def party_visible(account: Account, user: User) -> bool:
+    """Whether ``user`` sees ``account``'s code in full on an exchange-wide trade list: supervisors every
+    account; broker staff their own broker's client accounts; everyone their own account."""
+    if user.role in SUPERVISORS or account.owner_id == user.pk:
+        return True
+    return (
+        user.role == Role.BROKER_STAFF
+        and user.broker_id is not None
+        and account.broker_id == user.broker_id
+        and account.kind == Account.Kind.INVESTOR
+    )
+
+
 def trade_entry_readable(user: User, entry_id: int) -> bool:
     """The two parties of a trade may read its TRADE entry (registered as a ``ledger.hooks`` entry reader)."""
     return Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user), entry_id=entry_id).exists()
@@ -208,3 +231,83 @@ def rfq_answers_visible(rfq: RfqRequest, user: User) -> list[RfqAnswer]:
     if user.role == Role.MARKET_MAKER:
         return [a for a in answers if a.account.owner_id == user.pk]
     return answers
+
+
+# --------------------------------------------------------------------------
+# Market data of one security: candles (OHLC and volume per interval), the day's figures, time and sales.
+# Built from the trades themselves; a trade refused at settlement (failed) did not happen and is left out.
+
+CANDLE_INTERVALS = {"1m": ("minute", "1 minute"), "1d": ("day", "1 day")}
+# At most this many buckets per request: 1m over about three and a half days, 1d over thirteen years.
+CANDLES_MAX_BUCKETS = 5000
+
+# Buckets are minutes or days of the exchange's clock (Asia/Shanghai). generate_series makes every bucket of
+# the range, the trades' aggregate joins onto them, so a bucket without trades is there with volume 0.
+# ``from`` is inclusive, ``to`` exclusive; open and close are the first and the last trade (time, then id).
+_CANDLES = """
+WITH buckets AS (
+  SELECT b FROM generate_series(
+    date_trunc(%(unit)s, %(start)s AT TIME ZONE 'Asia/Shanghai'),
+    date_trunc(%(unit)s, (%(end)s - interval '1 microsecond') AT TIME ZONE 'Asia/Shanghai'),
+    %(step)s::interval) AS b
+  WHERE %(start)s < %(end)s
+), agg AS (
+  SELECT date_trunc(%(unit)s, t.matched_at AT TIME ZONE 'Asia/Shanghai') AS b,
+         (array_agg(t.price ORDER BY t.matched_at, t.id))[1] AS open,
+         max(t.price) AS high,
+         min(t.price) AS low,
+         (array_agg(t.price ORDER BY t.matched_at DESC, t.id DESC))[1] AS close,
+         sum(t.quantity) AS volume,
+         sum(t.price * t.quantity) AS turnover,
+         count(*) AS trades
+  FROM exchange_trade t
+  WHERE t.security_id = %(security)s AND t.status <> 'failed'
+    AND t.matched_at >= %(start)s AND t.matched_at < %(end)s
+  GROUP BY 1
+)
+SELECT buckets.b AT TIME ZONE 'Asia/Shanghai', agg.open, agg.high, agg.low, agg.close,
+       COALESCE(agg.volume, 0), COALESCE(agg.turnover, 0), COALESCE(agg.trades, 0)
+FROM buckets LEFT JOIN agg ON agg.b = buckets.b
+ORDER BY buckets.b
+"""
+
+
+def candles(security: Security, *, interval: str, start, end) -> list[dict]:
+    """OHLC, volume (shares), turnover (CNY) and trade count per ``interval`` ("1m" or "1d") bucket of
+    ``[start, end)``, one SQL aggregate; empty buckets have ``open`` … ``close`` None and volume 0."""
+    unit, step = CANDLE_INTERVALS[interval]
+    with connection.cursor() as cur:
+        cur.execute(_CANDLES, {"unit": unit, "step": step, "security": security.pk, "start": start, "end": end})
+        rows = cur.fetchall()
+    return [
+        {
+            "time": time,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": int(volume),
+            "turnover": Decimal(turnover).quantize(Decimal("0.01")),
+            "trades": int(trades),
+        }
+        for time, open_, high, low, close, volume, turnover, trades in rows
+    ]
+
+
+def candle_buckets(interval: str, start, end) -> int:
+    """How many buckets ``candles`` would return (to refuse a too long range before running it)."""
+    if end <= start:
+        return 0
+    if interval == "1m":
+        return int((end - start).total_seconds() // 60) + 2
+    return (end - start).days + 2
+
+
+def time_and_sales(security: Security) -> QuerySet[Trade]:
+    """The security's trades for everyone: newest first, no parties (price, quantity, time only)."""
+    return (
+        Trade.objects.filter(security=security)
+        .exclude(status=Trade.Status.FAILED)
+        .order_by("-matched_at", "-id")
+        .only("id", "price", "quantity", "matched_at")
+    )

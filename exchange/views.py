@@ -6,6 +6,7 @@ Views shape what the templates show (labels, number formatting) and turn a
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.contrib import messages
@@ -29,7 +30,7 @@ from core.roles import SUPERVISORS
 from registry import calendar
 from registry.models import Security
 
-from . import selectors, services
+from . import precheck, selectors, services
 from .forms import OrderTicketForm, QuoteForm, new_client_order_id
 from .models import DayClose, Order, Quote, Trade
 
@@ -203,19 +204,89 @@ def _order_placed_message(order: Order) -> str:
     }
 
 
+def _precheck_view(check: precheck.Precheck, side: str) -> dict:
+    """The ticket's forecast as the page and its JSON show it: what would refuse the order, fee and total."""
+    return {
+        "ok": check.ok,
+        "problems": [{"code": p.code, "message": domain_error_message(p)} for p in check.problems],
+        "value": _money(check.value),
+        "fee": _money(check.fee),
+        "total": _money(check.total),
+        "total_label": (
+            gettext("Total to pay, at most (CNY)") if side == Order.Side.BUY else gettext("You receive, at least (CNY)")
+        ),
+    }
+
+
+def _ticket_review(form: OrderTicketForm, security: Security, check: precheck.Precheck) -> dict:
+    data = form.cleaned_data
+    return {
+        "security": security,
+        "side": data["side"],
+        "side_label": _label(Order.Side, data["side"]),
+        "quantity": _qty(data["quantity"]),
+        "limit_price": _money(data["limit_price"]),
+        "time_in_force_label": dict(form.fields["time_in_force"].choices).get(data["time_in_force"], ""),
+        **_precheck_view(check, data["side"]),
+    }
+
+
+def _ticket_context(request, account, security: Security | None, form: OrderTicketForm) -> dict:
+    context = {
+        "form": form,
+        "security": security,
+        "book": _book_rows(security) if security else {"asks": [], "bids": []},
+        "available": _available(account, security),
+        "account": account,
+    }
+    if security is not None:
+        context["security_info"] = {
+            "risk": f"R{security.risk_rating}",
+            "reference_price": _money(security.reference_price),
+            "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
+            "lot_size": _qty(security.lot_size),
+            "tick_size": f"{security.tick_size:f}",
+            "status": security.status,
+            "status_label": security.get_status_display(),
+        }
+    return context
+
+
 @login_required
 @never_cache
 def order_new(request):
+    """The order ticket. "Review order" (``step=review``) checks the order without placing it and restates it
+    (side, quantity, price, the estimated fee and total) with what would refuse it; "Place order" on that
+    review places it. A POST without ``step`` places at once, as before (same form, same service)."""
     account = selectors.account_of(request.user)
     if account is None:
         return _no_account(request, _("Order ticket"))
     securities = list(selectors.securities_listed())
     code = request.POST.get("security") if request.method == "POST" else request.GET.get("security")
     security = _security_named(securities, code) or (securities[0] if securities else None)
+    step = request.POST.get("step", "") if request.method == "POST" else ""
+    review = None
 
     if request.method == "POST":
         form = OrderTicketForm(request.POST, securities=securities)
-        if form.is_valid():
+        if step == "edit":  # back from the review: the ticket filled in as it was, nothing checked yet
+            form = OrderTicketForm(initial=request.POST.dict(), securities=securities)
+        elif form.is_valid() and step == "review":
+            data = form.cleaned_data
+            check = precheck.order_precheck(
+                actor=request.user,
+                account=account,
+                security_code=data["security"],
+                side=data["side"],
+                quantity=data["quantity"],
+                limit_price=data["limit_price"],
+            )
+            if check.ok:
+                review = _ticket_review(form, security, check)
+            else:
+                for problem in check.problems:
+                    form.add_error(None, domain_error_message(problem))
+        elif form.is_valid():
             try:
                 order, created = services.order_place(
                     placed_by=request.user, account=account, request=form.order_request()
@@ -243,24 +314,69 @@ def order_new(request):
             initial["side"] = request.GET["side"]
         form = OrderTicketForm(initial=initial, securities=securities)
 
-    context = {
-        "form": form,
-        "security": security,
-        "book": _book_rows(security) if security else {"asks": [], "bids": []},
-        "available": _available(account, security),
-        "account": account,
-    }
-    if security is not None:
-        context["security_info"] = {
-            "risk": f"R{security.risk_rating}",
-            "reference_price": _money(security.reference_price),
-            "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
-            "lot_size": _qty(security.lot_size),
-            "tick_size": f"{security.tick_size:f}",
+    context = _ticket_context(request, account, security, form)
+    context["review"] = review
+    return render(request, "exchange/order_new.html", context)
+
+
+def _ticket_params(request) -> OrderTicketForm:
+    """The ticket's form over the query string; time in force and the idempotency key do not matter here."""
+    data = request.GET.copy()
+    data.setdefault("time_in_force", Order.TimeInForce.DAY)
+    data.setdefault("client_order_id", "precheck")
+    return OrderTicketForm(data, securities=list(selectors.securities_listed()))
+
+
+@login_required
+@never_cache
+def order_check(request):
+    """The ticket's pre-trade forecast (``?security=&side=&quantity=&limit_price=``): what would refuse the
+    order and its estimated fee and total, placing nothing. Bad input is a 400 with the form's errors."""
+    account = selectors.account_of(request.user)
+    if account is None:
+        return JsonResponse({"code": "no_account", "message": gettext("You have no trading account.")}, status=403)
+    form = _ticket_params(request)
+    if not form.is_valid():
+        return JsonResponse(
+            {
+                "code": "invalid_input",
+                "message": gettext("Bad request."),
+                "fields": {name: [str(e) for e in errors] for name, errors in form.errors.items()},
+            },
+            status=400,
+        )
+    data = form.cleaned_data
+    check = precheck.order_precheck(
+        actor=request.user,
+        account=account,
+        security_code=data["security"],
+        side=data["side"],
+        quantity=data["quantity"],
+        limit_price=data["limit_price"],
+    )
+    return JsonResponse(_precheck_view(check, data["side"]))
+
+
+@login_required
+@never_cache
+def order_ticket_data(request):
+    """The ticket's quotes and what the user has available (``?security=``), polled by the ticket every 2 s."""
+    account = selectors.account_of(request.user)
+    if account is None:
+        return JsonResponse({"code": "no_account", "message": gettext("You have no trading account.")}, status=403)
+    security = _security_named(list(selectors.securities_listed()), request.GET.get("security"))
+    if security is None:
+        return JsonResponse({"code": "unknown_security", "message": gettext("No such security.")}, status=404)
+    book = _book_rows(security)
+    return JsonResponse(
+        {
+            "as_of": timezone.now().isoformat(),
             "status": security.status,
             "status_label": security.get_status_display(),
+            "available": _available(account, security),
+            "book_html": render_to_string("exchange/_ticket_book.html", {"book": book}, request),
         }
-    return render(request, "exchange/order_new.html", context)
+    )
 
 
 # --------------------------------------------------------------------------
@@ -334,6 +450,15 @@ def _trade_ledger(trade: Trade, user) -> dict:
     }
 
 
+def _party(account, fee, user) -> dict:
+    visible = selectors.party_visible(account, user)
+    return {
+        "code": account.code if visible else selectors.account_code_masked(account.code),
+        "masked": not visible,
+        "fee": _money(fee) if visible else None,
+    }
+
+
 def _trade_rows(trades, user) -> list[dict]:
     rows = []
     notes = selectors.trade_notes([t.pk for t in trades])
@@ -352,6 +477,10 @@ def _trade_rows(trades, user) -> list[dict]:
                 "quantity": _qty(trade.quantity),
                 "value": _money(trade.value),
                 "fee": _money(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee),
+                # Exchange-wide lists (supervisors, broker staff): both parties, masked per role, and each
+                # side's fee; a fee of a party the viewer may not see is not shown either.
+                "buyer": _party(trade.buyer, trade.buyer_fee, user),
+                "seller": _party(trade.seller, trade.seller_fee, user),
                 "status": status,
                 "status_label": _label(Trade.Status, status),
                 "ledger": _trade_ledger(trade, user),
@@ -510,3 +639,110 @@ def quotes_pull(request):
             request, ngettext("%(count)s quote pulled.", "%(count)s quotes pulled.", pulled) % {"count": pulled}
         )
     return redirect("quotes")
+
+
+# --------------------------------------------------------------------------
+# The security page's market panel (registered with ``registry.hooks.register_security_panel``): the session,
+# the day's figures, the chart (candles from the API), the quotes per market maker and time and sales; its
+# JSON (security_market_data) is polled by the page every two seconds.
+
+TIME_AND_SALES_ROWS = 20
+
+
+def _day_figures(security: Security) -> dict:
+    """Last price, change against the reference price (the previous close), volume and turnover of today."""
+    now = timezone.now()
+    midnight = now.astimezone(calendar.SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = selectors.candles(security, interval="1d", start=midnight, end=now + dt.timedelta(microseconds=1))
+    today = day[-1] if day else {"close": None, "open": None, "high": None, "low": None, "volume": 0, "trades": 0}
+    last = today["close"]
+    change = None if last is None else last - security.reference_price
+    return {
+        "last": _money(last) or None,
+        "change": None if change is None else f"{change:+,.2f}",
+        "change_pct": None if change is None else f"{change * 100 / security.reference_price:+.2f}%",
+        "direction": "flat" if not change else ("up" if change > 0 else "down"),
+        "open": _money(today["open"]) or None,
+        "high": _money(today["high"]) or None,
+        "low": _money(today["low"]) or None,
+        "volume": _qty(today["volume"]),
+        "turnover": _money(today.get("turnover", 0)),
+        "trades": today["trades"],
+        "reference_price": _money(security.reference_price),
+    }
+
+
+def _depth_rows(security: Security) -> dict[str, list[dict]]:
+    """Each market maker's quote, best first (the same levels as the ticket's book, per quote)."""
+    book = selectors.quote_book(security)
+
+    def rows(levels):
+        return [
+            {"price": _money(lv["price"]), "quantity": _qty(lv["quantity"]), "market_maker": lv["market_maker"]}
+            for lv in levels
+        ]
+
+    return {"asks": rows(book["asks"]), "bids": rows(book["bids"])}
+
+
+def _time_and_sales_rows(security: Security) -> list[dict]:
+    return [
+        {
+            "id": t.pk,
+            "time": timezone.localtime(t.matched_at, calendar.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            "price": _money(t.price),
+            "quantity": _qty(t.quantity),
+        }
+        for t in selectors.time_and_sales(security)[:TIME_AND_SALES_ROWS]
+    ]
+
+
+def _security_market(security: Security) -> dict:
+    return {
+        "as_of": timezone.now().isoformat(),
+        "status": security.status,
+        "status_label": security.get_status_display(),
+        "market": _market_session(),
+        "day": _day_figures(security),
+        "depth": _depth_rows(security),
+        "sales": _time_and_sales_rows(security),
+    }
+
+
+def _security_actions(user, security: Security) -> list[dict]:
+    """Where the viewer goes from here: an investor's ticket, a market maker's quote desk; nothing for staff."""
+    if security.status == Security.Status.DELISTED:
+        return []
+    code = security.code
+    if user.role == Role.MARKET_MAKER:
+        return [{"url": f"{reverse('quotes')}?security={code}", "label": gettext("Quote it"), "kind": "primary"}]
+    if user.role == Role.INVESTOR and selectors.account_of(user) is not None:
+        ticket = reverse("order-new")
+        return [
+            {"url": f"{ticket}?security={code}&side=buy", "label": gettext("Buy"), "kind": "buy"},
+            {"url": f"{ticket}?security={code}&side=sell", "label": gettext("Sell"), "kind": "sell"},
+        ]
+    return []
+
+
+def security_panel(request, security: Security) -> dict:
+    return {
+        "template": "exchange/_security_market.html",
+        "data": _security_market(security),
+        "actions": _security_actions(request.user, security),
+        "data_url": reverse("security-market-data", args=[security.code]),
+        "candles_url": reverse("api-security-candles", args=[security.code]),
+    }
+
+
+@login_required
+@never_cache
+def security_market_data(request, code: str):
+    """The panel's figures, with the quotes and time and sales as rows rendered from the page's own templates."""
+    security = Security.objects.filter(code=code).first()
+    if security is None:
+        return JsonResponse({"code": "unknown_security", "message": gettext("No such security.")}, status=404)
+    data = _security_market(security)
+    data["depth_html"] = render_to_string("exchange/_security_depth.html", {"depth": data["depth"]}, request)
+    data["sales_html"] = render_to_string("exchange/_security_sales.html", {"sales": data["sales"]}, request)
+    return JsonResponse(data)

@@ -28,3 +28,22 @@ def security_changed(security: Security, fields: set[str], *, now: dt.datetime, 
     for fn in listeners:
         cancelled += fn(security, fields, now, reason)
     return sorted(cancelled)
+
+
+# --------------------------------------------------------------------------
+# The security page (``registry.views``, ``/securities/<code>/``) shows what the apps above add to it: the
+# trading app registers a panel (its market data: the day's figures, chart, quotes, time and sales). A panel
+# function takes the request and the security and returns a dict with "template" (rendered with the panel as
+# ``panel`` in its context) and whatever that template reads, or None to show nothing.
+
+Panel = Callable[[object, Security], dict | None]
+page_panels: list[Panel] = []
+
+
+def register_security_panel(fn: Panel) -> None:
+    if fn not in page_panels:
+        page_panels.append(fn)
+
+
+def security_panels(request, security: Security) -> list[dict]:
+    return [panel for fn in page_panels if (panel := fn(request, security)) is not None]

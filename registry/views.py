@@ -23,7 +23,7 @@ from core.permissions import role_required
 from ledger import witnessing
 from ledger.models import Leaf
 
-from . import disclosures, holidays, listing, services
+from . import disclosures, holidays, hooks, listing, services
 from .forms import DisclosureCheckForm, DisclosureForm, SecurityChangeForm, SecurityListForm
 from .models import Disclosure, MarketState, Security
 
@@ -182,7 +182,8 @@ def security_delist(request, code: str):
 # --------------------------------------------------------------------------
 # The security page: what anyone signed in sees of a security, its disclosure documents (download, and
 # check a file one holds against the SHA-256 on the ledger), and the upload form for the operators who
-# publish them. Later issues add the chart and the depth here (blocks in registry/security.html).
+# publish them. The apps above add their panels (``registry.hooks.register_security_panel``): the trading
+# app's market data comes in that way.
 
 
 def _security_page(request, security: Security, *, status: int = 200, **extra):
@@ -199,6 +200,8 @@ def _security_page(request, security: Security, *, status: int = 200, **extra):
         "may_publish": may_publish,
         "upload_form": extra.pop("upload_form", None) or (DisclosureForm() if may_publish else None),
         "max_mb": settings.DISCLOSURE_MAX_BYTES // (1024 * 1024),
+        # What the apps above add (the trading app: the day's figures, the chart, quotes, time and sales).
+        "panels": hooks.security_panels(request, security),
         **extra,
     }
     return render(request, "registry/security.html", context, status=status)

@@ -540,7 +540,7 @@ def test_my_trades_shows_side_price_value_fee_and_shanghai_time(market):
         "status_label": "已撮合",
     }
     shown = trade.matched_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
-    assert f'<td class="nowrap">{shown}</td>' in text(investor_view)
+    assert f'<td class="nowrap" data-label="成交时间">{shown}</td>' in text(investor_view)
     [maker_row] = maker_view.context["rows"]
     assert (maker_row["side_label"], maker_row["fee"], maker_row["status_label"]) == ("Sell", "0.00", "Matched")
 

@@ -6,7 +6,10 @@ and shape the output. No business rule lives here.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
@@ -21,10 +24,11 @@ from core.api.fields import DecimalString, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
-from exchange import selectors, services
+from exchange import precheck, selectors, services
 from exchange.models import Order
 from ledger import api as ledger_api
 from ledger import selectors as ledger_selectors
+from registry.calendar import SHANGHAI
 from registry.models import Security
 
 
@@ -173,6 +177,104 @@ class SecurityQuotesApi(APIView):
         return Response(BookOutput({"security": security.code, **selectors.quote_book(security)}).data)
 
 
+# --------------------------------------------------------------------------
+# Market data of a security: candles and time and sales (public to anyone signed in, no parties)
+
+# Without from/to: the current trading day by the minute, or the last 90 days by the day.
+CANDLES_DEFAULT_DAYS = {"1m": 1, "1d": 90}
+
+
+def _moment(text: str, name: str) -> dt.datetime:
+    """An ISO 8601 date or date-time; without an offset it is the exchange's time (Asia/Shanghai)."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise err.InvalidInput(
+            gettext("%(name)s must be an ISO 8601 date or date-time, such as 2026-01-05 or 2026-01-05T09:30:00+08:00.")
+            % {"name": name}
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=SHANGHAI)
+    return moment
+
+
+def candle_range(interval: str | None, start: str | None, end: str | None) -> tuple[str, dt.datetime, dt.datetime]:
+    """The checked ``interval``, ``from`` and ``to`` of a candles request (``invalid_input`` otherwise)."""
+    if interval not in selectors.CANDLE_INTERVALS:
+        raise err.InvalidInput(gettext('interval must be "1m" or "1d".'))
+    now = timezone.now()
+    to = _moment(end, "to") if end else now
+    if start:
+        since = _moment(start, "from")
+    else:
+        midnight = to.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = midnight - dt.timedelta(days=CANDLES_DEFAULT_DAYS[interval] - 1)
+    if since > to:
+        raise err.InvalidInput(gettext("from must not be after to."))
+    if selectors.candle_buckets(interval, since, to) > selectors.CANDLES_MAX_BUCKETS:
+        raise err.InvalidInput(
+            gettext("The range is too long: at most %(n)s buckets per request.") % {"n": selectors.CANDLES_MAX_BUCKETS}
+        )
+    return interval, since, to
+
+
+class CandleOutput(serializers.Serializer):
+    time = serializers.DateTimeField(help_text="The bucket's start (minute or day, Asia/Shanghai).")
+    open = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    high = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    low = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    close = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    volume = serializers.IntegerField(help_text="Shares traded in the bucket (0 when none).")
+    turnover = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="Value traded, CNY.")
+    trades = serializers.IntegerField()
+
+
+class CandlesOutput(serializers.Serializer):
+    security = serializers.CharField()
+    interval = serializers.CharField()
+    start = serializers.DateTimeField(help_text="from, inclusive")
+    end = serializers.DateTimeField(help_text="to, exclusive")
+    candles = CandleOutput(many=True)
+
+
+class SecurityCandlesApi(APIView):
+    """OHLC and volume per minute or day, from the security's trades (a refused trade is left out). Every
+    bucket of the range is listed; one without trades has null prices and volume 0."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("interval", str, required=True, enum=["1m", "1d"]),
+            OpenApiParameter("from", str, required=False, description="ISO 8601, inclusive; Asia/Shanghai if naive"),
+            OpenApiParameter("to", str, required=False, description="ISO 8601, exclusive; default now"),
+        ],
+        responses={200: CandlesOutput, **ERRORS},
+    )
+    def get(self, request, code):
+        security = _security(code)
+        interval, since, to = candle_range(
+            request.query_params.get("interval"), request.query_params.get("from"), request.query_params.get("to")
+        )
+        rows = selectors.candles(security, interval=interval, start=since, end=to)
+        data = {"security": security.code, "interval": interval, "start": since, "end": to, "candles": rows}
+        return Response(CandlesOutput(data).data)
+
+
+class TimeAndSalesOutput(serializers.Serializer):
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    quantity = serializers.IntegerField()
+    matched_at = serializers.DateTimeField()
+
+
+class SecurityTradesApi(APIView):
+    """Time and sales: the security's trades, newest first, with price, quantity and time only (no parties)."""
+
+    pagination_class = Pagination
+
+    @extend_schema(responses={200: TimeAndSalesOutput(many=True), **ERRORS})
+    def get(self, request, code):
+        return paginated(request, self, selectors.time_and_sales(_security(code)), TimeAndSalesOutput)
+
+
 class QuoteOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     security = serializers.CharField(source="security.code")
@@ -276,6 +378,57 @@ class OrderListApi(APIView):
         )
         order.account = account
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ProblemOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="The error code the order would be refused with.")
+    message = serializers.CharField()
+
+
+class OrderCheckOutput(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="No pre-trade rule would refuse the order now.")
+    problems = ProblemOutput(many=True, help_text="Every rule the order breaks, in the rules' order.")
+    value = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="limit price × quantity")
+    fee = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="the broker's estimated commission")
+    total = serializers.DecimalField(
+        max_digits=24, decimal_places=2, help_text="a buy: cash it reserves (value + fee); a sell: value − fee"
+    )
+
+
+class OrderCheckApi(APIView):
+    """The pre-trade checks of an order without placing it (``exchange.precheck``): what would refuse it
+    (suitability, qualified-only, holder cap, holding interval, cash or shares, tick, band, lots, the market)
+    and its estimated fee and total. Nothing is written; the order is checked again when placed."""
+
+    @extend_schema_serializer(component_name="OrderCheckRequest")
+    class InputSerializer(serializers.Serializer):
+        security = serializers.CharField(max_length=16)
+        side = serializers.ChoiceField(choices=Order.Side.values)
+        quantity = StrictInteger()
+        limit_price = DecimalString()
+
+    @extend_schema(request=InputSerializer, responses={200: OrderCheckOutput, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = _require_account(request.user)
+        body = data.validated_data
+        services.parse_quantity(body["quantity"])
+        services.parse_price(body["limit_price"])
+        check = precheck.order_precheck(
+            actor=request.user,
+            account=account,
+            security_code=body["security"],
+            side=body["side"],
+            quantity=body["quantity"],
+            limit_price=body["limit_price"],
+        )
+        problems = [{"code": p.code, "message": str(p.message)} for p in check.problems]
+        return Response(
+            OrderCheckOutput(
+                {"ok": check.ok, "problems": problems, "value": check.value, "fee": check.fee, "total": check.total}
+            ).data
+        )
 
 
 class OrderDetailApi(APIView):

@@ -1,13 +1,44 @@
-/* Order ticket: switch security, take a price from the quote book, show the order value. */
+/* Order ticket: switch security, take a price from the quote book, show the order value; keep the quotes and
+ * what is available up to date (polled every 2 s); and, as the order is typed, ask the server what would
+ * refuse it (GET orders/new/check/: the pre-trade rules run without placing anything). */
 (function () {
   "use strict";
+  var book = document.getElementById("quote-book");
   var form = document.getElementById("order-form");
+  var lastBook = null;
+
+  if (book && book.dataset.url) {
+    var cash = document.getElementById("available-cash");
+    var shares = document.getElementById("available-shares");
+    window.exchangePoll({
+      url: book.dataset.url,
+      period: 2000,
+      status: document.getElementById("ticket-status"),
+      render: function (data) {
+        if (lastBook !== data.book_html) {
+          book.tBodies[0].innerHTML = data.book_html; // rendered by the server from the page's own template
+          if (lastBook !== null) window.exchangeFlash(book.tBodies[0]);
+          lastBook = data.book_html;
+        }
+        [[cash, data.available.cash], [shares, data.available.shares]].forEach(function (pair) {
+          if (pair[0] && pair[0].textContent !== pair[1]) {
+            pair[0].textContent = pair[1];
+            window.exchangeFlash(pair[0]);
+          }
+        });
+        book.dataset.polls = String((parseInt(book.dataset.polls, 10) || 0) + 1);
+      },
+    });
+  }
+
   if (!form) return;
   var security = form.elements.security;
   var quantity = form.elements.quantity;
   var price = form.elements.limit_price;
   var estimate = document.getElementById("order-estimate");
-  var book = document.getElementById("quote-book");
+  var precheck = document.getElementById("precheck");
+  var timer = null;
+  var asked = 0;
 
   security.addEventListener("change", function () {
     window.location.search = "?security=" + encodeURIComponent(security.value);
@@ -25,23 +56,83 @@
     });
   }
 
+  function side() {
+    var checked = form.querySelector('input[name="side"]:checked');
+    return checked ? checked.value : "";
+  }
+
+  function showCheck(data) {
+    precheck.textContent = "";
+    var head = document.createElement("p");
+    if (data.ok) {
+      precheck.className = "precheck msg msg-success";
+      head.textContent = precheck.dataset.passed + " " + precheck.dataset.fee + ": " + data.fee + " · " + data.total_label + ": " + data.total;
+      precheck.appendChild(head);
+    } else {
+      precheck.className = "precheck msg msg-warning";
+      head.textContent = precheck.dataset.refused;
+      precheck.appendChild(head);
+      var list = document.createElement("ul");
+      data.problems.forEach(function (problem) {
+        var item = document.createElement("li");
+        item.textContent = problem.message;
+        item.dataset.code = problem.code;
+        list.appendChild(item);
+      });
+      precheck.appendChild(list);
+    }
+    precheck.hidden = false;
+  }
+
+  function check() {
+    var q = parseInt(quantity.value, 10);
+    var p = parseFloat(price.value);
+    if (!(q > 0) || !(p > 0) || !side()) {
+      precheck.hidden = true;
+      return;
+    }
+    var query = new URLSearchParams({ security: security.value, side: side(), quantity: quantity.value, limit_price: price.value });
+    var ticket = ++asked;
+    fetch(precheck.dataset.url + "?" + query.toString(), { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+      .then(function (response) {
+        return response.status === 200 ? response.json() : null;
+      })
+      .then(function (data) {
+        if (ticket !== asked) return; // an answer to an older question
+        if (data) showCheck(data);
+        else precheck.hidden = true; // not a whole order yet: the form says what is wrong when reviewed
+      })
+      .catch(function () { precheck.hidden = true; });
+  }
+
   function update() {
     var q = parseInt(quantity.value, 10);
     var p = parseFloat(price.value);
     if (!(q > 0) || !(p > 0)) {
       estimate.textContent = "";
-      return;
+    } else {
+      var value = (Math.round(p * 100) * q) / 100;
+      estimate.textContent =
+        estimate.dataset.label + ": " + value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
     }
-    var value = (Math.round(p * 100) * q) / 100;
-    estimate.textContent =
-      estimate.dataset.label + ": " + value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    clearTimeout(timer);
+    timer = setTimeout(check, 300);
   }
   quantity.addEventListener("input", update);
   price.addEventListener("input", update);
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "side") update();
+  });
   update();
 
-  form.addEventListener("submit", function () {
-    // The hidden client_order_id already makes a second submit harmless; this just avoids the wait.
-    document.getElementById("place-order").disabled = true;
+  var sent = false;
+  form.addEventListener("submit", function (event) {
+    // A second click while the first is on its way does nothing. (Not by disabling the button: a disabled
+    // submitter's step=review would not be sent.)
+    if (sent) event.preventDefault();
+    sent = true;
+  });
+  window.addEventListener("pageshow", function () {
+    sent = false; // back to the page (from the review, say): it may be sent again
   });
 })();

@@ -39,6 +39,8 @@ def buy_500_from_the_ask_at_10_10(page: Page, base: str, code: str, *, available
     page.fill("#id_quantity", "500")
     page.get_by_label("立即成交剩余撤销").check()
     expect(page.locator("#order-estimate")).to_have_text("委托金额（不含费用）: 5,050.00")
+    page.locator("#review-order").click()  # the review restates the order, with its fee, before it is placed
+    expect(page.locator("#review-total")).to_have_text("5,055.00")
     page.locator("#place-order").click()
     page.wait_for_url(f"{base}/orders/")
     expect(page.locator(".msg-success")).to_contain_text("已成交（已成交 500 股）")

@@ -39,7 +39,7 @@ def test_operator_halts_an_investors_order_is_refused_with_the_reason_then_resum
     page.goto(f"{base}/orders/new/?security={code}")
     page.fill("#id_limit_price", "10.10")
     page.fill("#id_quantity", "500")
-    page.locator("#place-order").click()
+    page.locator("#review-order").click()
     expect(page.locator("main")).to_contain_text("Pending announcement")
     page.goto(f"{base}/orders/")
     expect(page.locator("#orders-table tbody tr")).to_have_count(0)

@@ -139,6 +139,7 @@ def test_an_investor_places_a_day_order_and_cancels_it_on_my_orders(page: Page, 
     page.fill("#id_limit_price", "9.50")
     expect(page.get_by_label("当日有效")).to_be_checked()
     expect(page.locator("#order-estimate")).to_have_text("委托金额（不含费用）: 2,850.00")
+    page.locator("#review-order").click()
     page.locator("#place-order").click()
     page.wait_for_url(f"{base}/orders/")
 
@@ -200,7 +201,7 @@ def test_an_order_ticket_with_a_price_off_the_tick_shows_the_error_and_changes_n
     # when the investor asks to buy 100 at 10.005, half a tick
     page.fill("#id_quantity", "100")
     page.fill("#id_limit_price", "10.005")
-    page.locator("#place-order").click()
+    page.locator("#review-order").click()
 
     # then the ticket comes back with the error in Chinese and the input kept, to be corrected
     expect(page.locator(".form-errors")).to_have_text("价格必须是最小变动价位 0.01 的整数倍。")

@@ -30,7 +30,11 @@ def _sell_300_at_the_bid(page: Page, base: str, code: str) -> None:
     expect(page.locator("#id_limit_price")).to_have_value("9.90")
     page.fill("#id_quantity", "300")
     page.get_by_label("立即成交剩余撤销").check()
-    page.locator("#place-order").click()
+    page.locator("#review-order").click()
+    # The review: refused by the rules (its reasons, no place button), or restated, then placed.
+    expect(page.locator("#order-review, .form-errors").first).to_be_visible()
+    if page.locator("#place-order").count():
+        page.locator("#place-order").click()
 
 
 def test_two_regulators_freeze_an_investors_shares_the_sale_is_refused_then_release_lets_it_trade(

@@ -125,5 +125,6 @@
 
   buildChart();
   loadCandles();
-  window.exchangePoll({ url: root.dataset.url, period: 2000, status: status, render: render });
+  // A change of any book (the "market" event) asks at once; the slow poll is the fallback.
+  window.exchangePoll({ url: root.dataset.url, period: 2000, status: status, render: render, event: "market" });
 })();

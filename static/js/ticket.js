@@ -13,6 +13,7 @@
     window.exchangePoll({
       url: book.dataset.url,
       period: 2000,
+      event: "market", // a change of any book asks at once; the slow poll is the fallback
       status: document.getElementById("ticket-status"),
       render: function (data) {
         if (lastBook !== data.book_html) {

@@ -22,6 +22,7 @@ reaches the caller, whose transaction has committed.
 from __future__ import annotations
 
 import logging
+import time
 from functools import cache
 
 import redis
@@ -49,8 +50,17 @@ def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+# Until when (time.monotonic) a seal this process queued is sure to run after its commits: they need
+# not ask Redis (one round trip less on most orders under load).
+_armed_until = 0.0
+
+
 def _wake() -> None:
+    global _armed_until
     delay = settings.LEDGER_SEAL_WAKE_DELAY
+    asked = time.monotonic()
+    if asked < _armed_until:
+        return
     try:
         key = django_cache.make_key(WAKE_KEY)
         if not _redis(settings.REDIS_URL).set(key, b"1", nx=True, px=max(1, int(delay * 1000))):
@@ -58,5 +68,7 @@ def _wake() -> None:
         from .tasks import seal
 
         seal.apply_async(countdown=delay, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        # Its countdown started after ``asked``: it runs after every commit of this process before then.
+        _armed_until = asked + delay
     except Exception:  # beat's seal is the safety net; the caller's transaction has committed
         log.warning("could not queue the seal after a commit; beat's next seal will take the entries", exc_info=True)

@@ -22,6 +22,7 @@ def queued(settings, monkeypatch):
     calls: list[tuple[float, str]] = []
     monkeypatch.setattr(tasks.seal, "apply_async", lambda **kw: calls.append((kw["countdown"], kw["queue"])))
     cache.delete(wakeup.WAKE_KEY)
+    monkeypatch.setattr(wakeup, "_armed_until", 0.0)
     yield calls
     cache.delete(wakeup.WAKE_KEY)
 

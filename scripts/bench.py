@@ -725,6 +725,7 @@ def bench(args) -> int:
                     bench_ledger.report_settlement(result, cores)
                     if result["load"]["errors"] > ERROR_BUDGET * max(1, result["load"]["requests"]):
                         print(f"FAILED: orders failed under settlement load; first: {result['load']['first_error']}")
+                        print(result.get("server_log", ""))
                         status = 1
         load = (load_before, os.getloadavg()[0])
         rows = bench_summary.summary_rows(results)

@@ -661,6 +661,8 @@ def run_settlement(args, env: dict, scratch: Path) -> dict:
         finally:
             cpu.close()
     finally:
+        if out.get("load", {}).get("errors"):
+            out["server_log"] = server.log_tail(80)
         stack.stop()
         server.stop()
     out["modes"] = modes

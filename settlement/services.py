@@ -28,6 +28,10 @@ nothing settles; the sweep settles what waited once it resumes.
 
 Lock order: trade rows by id, then cash rows by account pk, then positions
 by account pk (a batch of several securities: by security, then account pk).
+Settlement never waits for a security's row while it holds balance rows: the
+foreign-key checks of the positions it creates (deferred to commit) take a key
+share lock, which the order path's ``FOR NO KEY UPDATE`` of the security
+(``exchange.services.book.lock_security``) does not block.
 """
 
 from __future__ import annotations
@@ -260,11 +264,12 @@ def _batch_settle(trade_ids: list[int]) -> int:
             return 0
         fee_accounts = _fee_accounts([a for t in trades for a in (t.buyer, t.seller)])
         all_legs = [_legs(t, fee_accounts) for t in trades]
+        pairs = [(t.security_id, a) for t in trades for a in (t.buyer_id, t.seller_id)]
         cash = cash_lock(
             {a for legs in all_legs for a in (legs.trade.buyer_id, legs.trade.seller_id)}
             | {fee.pk for legs in all_legs for fee, _ in legs.fees}
         )
-        positions = positions_lock_many((t.security_id, a) for t in trades for a in (t.buyer_id, t.seller_id))
+        positions = positions_lock_many(pairs)
         for legs in all_legs:
             t = legs.trade
             _move(cash, {a: positions[(t.security_id, a)] for a in (t.buyer_id, t.seller_id)}, legs)

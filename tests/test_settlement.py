@@ -449,3 +449,64 @@ def test_a_batch_leaves_held_net_and_unsealed_trades_as_they_are(market, gross_b
     assert Trade.objects.get(pk=unsealed.pk).status == "matched"
     assert not Settlement.objects.filter(trade_id__in=[trades[0].pk, unsealed.pk]).exists()
     assert _rows_of(late, market.security)[2] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settling_a_first_buy_while_an_order_holds_the_security_does_not_deadlock():
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    from balances.services import cash_lock
+    from exchange.services.book import lock_security
+    from tests.conftest import build_market
+
+    # given a sealed first buy of an investor (no position in the security yet: settlement creates it)
+    market = build_market()
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "first"),
+    )
+    block_seal()
+    trade = Trade.objects.get()
+    assert position_of(buyer, market.security) is None
+    locked, errors = threading.Event(), []
+
+    def order_like():
+        # an order of the same investor: the security's row first, then (a moment later) its cash row
+        try:
+            with transaction.atomic():
+                lock_security(market.security.code)
+                locked.set()
+                time.sleep(0.5)
+                cash_lock([buyer.pk])
+        except Exception as exc:  # any failure is the finding
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def settle():
+        try:
+            locked.wait(5)
+            trades_settle(trade_ids=[trade.pk])
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # when the trade settles meanwhile (creating the buyer's position checks the security's row)
+    threads = [threading.Thread(target=order_like), threading.Thread(target=settle)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+
+    # then neither is chosen as a deadlock victim, and the trade settled once
+    assert errors == []
+    assert Trade.objects.get(pk=trade.pk).status == "settled"
+    assert position_of(buyer, market.security).total == 100

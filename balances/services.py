@@ -97,6 +97,27 @@ def positions_lock(security_id: int, account_ids: Iterable[int]) -> dict[int, Po
     return {row.account_id: row for row in rows}
 
 
+def positions_lock_many(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Position]:
+    """Lock the positions of ``(security_id, account_id)`` pairs in (security, account pk) order, creating empty
+    ones: what ``positions_lock`` does for one security, for a batch of several in two statements."""
+    keys = sorted(set(pairs))
+    if not keys:
+        return {}
+    securities, accounts = [s for s, _ in keys], [a for _, a in keys]
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO settlement_position (account_id, security_id, total, reserved, frozen, locked) "
+            "SELECT t.a, t.s, 0, 0, 0, 0 FROM unnest(%s::bigint[], %s::bigint[]) AS t(a, s) ON CONFLICT DO NOTHING",
+            [accounts, securities],
+        )
+    rows = Position.objects.raw(
+        "SELECT p.* FROM settlement_position p JOIN unnest(%s::bigint[], %s::bigint[]) AS t(a, s) "
+        "ON p.account_id = t.a AND p.security_id = t.s ORDER BY p.security_id, p.account_id FOR UPDATE OF p",
+        [accounts, securities],
+    )
+    return {(row.security_id, row.account_id): row for row in rows}
+
+
 def _require_cash_officer(actor: User, account: Account) -> None:
     """Broker staff move their own clients' cash; the depository moves member firms' own cash."""
     if account.broker_id is None:

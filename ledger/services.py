@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import checkpoint, keys, merkle
+from . import checkpoint, keys, merkle, wakeup
 from .canonical import entry_bytes, leaf_hash, new_salt
 from .models import Block, BlockSignature, Entry, SigningKey
 from .payloads import Payload
@@ -49,6 +49,7 @@ def entries_append(*, kind: str, payloads: list[dict], recorded_at: dt.datetime 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger entries are written inside the transaction of the change they record")
     at = recorded_at or timezone.now()
+    wakeup.wake_on_commit()
     return Entry.objects.bulk_create([_build(kind, p, at) for p in payloads])
 
 

@@ -75,7 +75,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-BENCH_DB = "exchange_bench"
+# BENCH_DATABASE names it otherwise, for two benches on one server (an identifier: letters, digits, _).
+BENCH_DB = os.environ.get("BENCH_DATABASE") or "exchange_bench"
+if not BENCH_DB.replace("_", "").isalnum():
+    raise SystemExit("BENCH_DATABASE is a plain identifier (letters, digits, underscores)")
 LOT = 100
 ERROR_BUDGET = 0.01
 
@@ -589,7 +592,18 @@ def _migrate(env: dict) -> None:
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
 
 
-def bench_orders(args, env: dict, cores: int) -> int:
+def _phase_figures(p: Phase) -> dict:
+    return {
+        "rate": p.rate,
+        "ok": p.ok,
+        "requests": p.requests,
+        "errors": p.error_count,
+        "p50_ms": p.percentile_ms(50),
+        "p99_ms": p.percentile_ms(99),
+    }
+
+
+def bench_orders(args, env: dict, cores: int, results: dict) -> int:
     """The orders part: ping and orders through gunicorn, in rounds (the database is fresh and migrated)."""
     t0 = time.monotonic()
     load_before = os.getloadavg()[0]
@@ -633,6 +647,13 @@ def bench_orders(args, env: dict, cores: int) -> int:
                     )
         phases = [phase for phase, _, _ in plan]
         _report(cores=cores, args=args, phases=phases, load=(load_before, os.getloadavg()[0]))
+        results["orders"] = {
+            "phases": {
+                p.name: {**_phase_figures(p), "round_rates": p.round_rates, "cpu_ms": p.cpu_ms()} for p in phases
+            },
+            "concurrency": args.concurrency,
+            "workers": args.workers,
+        }
         failed = [p.name for p in phases if p.requests == 0 or p.error_count > ERROR_BUDGET * p.requests]
         if failed:
             print(f"FAILED: more than {ERROR_BUDGET:.0%} of the requests failed in: {', '.join(failed)}")
@@ -646,8 +667,13 @@ def bench_orders(args, env: dict, cores: int) -> int:
 
 
 def bench(args) -> int:
-    """Run the selected parts, each on a freshly created and migrated bench database."""
+    """Run the selected parts, each on a freshly created and migrated bench database; print the summary
+    table first, then each part's own tables; save the run beside docs/benchmarks.md."""
+    import contextlib
+    import io
+
     import bench_ledger
+    import bench_summary
 
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -659,10 +685,14 @@ def bench(args) -> int:
     cores = os.cpu_count() or 1
     args.concurrency = args.concurrency or min(16, max(8, 4 * cores))
     args.workers = args.workers or args.concurrency
+    started = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
+    load_before = os.getloadavg()[0]
     env = dict(os.environ)
     env.pop("DJANGO_DEBUG", None)
     env["EXCHANGE_ALWAYS_OPEN"] = "1"
     env["CACHE_KEY_PREFIX"] = "exchange-bench"
+    # The bench's own Celery queue: the seals its commits wake (ledger.wakeup) go to no other worker.
+    env["CELERY_QUEUE"] = f"exchange-bench-{os.getpid()}"
     # Personal-data keys, ID scans, the ledger's signing key and its external
     # checkpoint log: the bench's own, never the developer's.
     scratch = tempfile.TemporaryDirectory(prefix="exchange-bench-")
@@ -673,32 +703,62 @@ def bench(args) -> int:
     env.pop("LEDGER_SIGNING_KEY", None)
     t0 = time.monotonic()
     status = 0
+    results: dict = {}
+    details = io.StringIO()
     try:
         for part in parts:
             env["DATABASE_URL"] = database_create(url)
             Path(env["LEDGER_CHECKPOINT_LOG"]).unlink(missing_ok=True)
             log(f"{part}: created database {BENCH_DB}; migrating")
             _migrate(env)
-            if part == "orders":
-                status |= bench_orders(args, env, cores)
-            elif part == "ledger":
-                log(f"ledger: writing {args.entries} entries, sealing and verifying them")
-                bench_ledger.report_ledger(bench_ledger.run_ledger(args, env), cores)
-            else:
-                celery_logs = Path(scratch.name) / "celery"
-                celery_logs.mkdir(exist_ok=True)
-                result = bench_ledger.run_settlement(args, env, celery_logs)
-                bench_ledger.report_settlement(result, cores)
-                if result["load"]["errors"] > ERROR_BUDGET * max(1, result["load"]["requests"]):
-                    print(f"FAILED: orders failed under settlement load; first: {result['load']['first_error']}")
-                    status = 1
-            sys.stdout.flush()
+            with contextlib.redirect_stdout(details):
+                if part == "orders":
+                    status |= bench_orders(args, env, cores, results)
+                elif part == "ledger":
+                    log(f"ledger: writing {args.entries} entries, sealing and verifying them")
+                    results["ledger"] = bench_ledger.run_ledger(args, env)
+                    bench_ledger.report_ledger(results["ledger"], cores)
+                else:
+                    celery_logs = Path(scratch.name) / "celery"
+                    celery_logs.mkdir(exist_ok=True)
+                    results["settlement"] = result = bench_ledger.run_settlement(args, env, celery_logs)
+                    bench_ledger.report_settlement(result, cores)
+                    if result["load"]["errors"] > ERROR_BUDGET * max(1, result["load"]["requests"]):
+                        print(f"FAILED: orders failed under settlement load; first: {result['load']['first_error']}")
+                        print(result.get("server_log", ""))
+                        status = 1
+        load = (load_before, os.getloadavg()[0])
+        rows = bench_summary.summary_rows(results)
+        bench_summary.print_summary(rows, cores=cores, load=load, started=started)
+        print(details.getvalue())
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "compare")}
+        saved = bench_summary.save(rows, results, cores=cores, load=load, args={**options, "started": started})
+        print(f"saved to {saved.relative_to(ROOT) if saved.is_relative_to(ROOT) else saved}")
         log(f"done in {time.monotonic() - t0:.1f}s")
         return status
     finally:
+        if details.tell() and not results:  # a part failed before the summary: show what it printed
+            print(details.getvalue())
         if not args.keep:
             database_drop(url)
+        _queue_drop(env)
         scratch.cleanup()
+
+
+def _queue_drop(env: dict) -> None:
+    """Delete the bench's Celery queue (the seals its commits woke, with no worker to take them)."""
+    try:
+        import redis
+
+        url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        client = (
+            redis.Redis(unix_socket_path=url[len("unix://") :])
+            if url.startswith("unix://")
+            else redis.Redis.from_url(url)
+        )
+        client.delete(env["CELERY_QUEUE"])
+    except Exception as exc:  # a left-over queue key is harmless
+        log(f"could not delete the Celery queue {env['CELERY_QUEUE']}: {exc}")
 
 
 def main() -> int:
@@ -729,7 +789,17 @@ def main() -> int:
         "--drain-seconds", type=float, default=15.0, help="settlement: at most this long for gross settlement to drain"
     )
     parser.add_argument("--profile", help="ledger, settlement: write cProfile stats to PREFIX.{seal,verify,gross}.prof")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="print two saved runs (docs/bench-runs/*.json) side by side, and run nothing",
+    )
     args = parser.parse_args()
+    if args.compare:
+        import bench_summary
+
+        return bench_summary.compare(*args.compare)
     if args.command == "seed":
         print(
             json.dumps(seed(investors=args.investors, securities=args.securities, net_securities=args.net_securities))

@@ -1,10 +1,12 @@
 """Delivery versus payment (DESIGN.md §5).
 
-Gross (BIS model 1, the default): each sealed trade settles alone, in one
-transaction: the buyer's cash goes to the seller, the seller's shares to the
-buyer, fees to the brokers' fee accounts, the trade's reservations are
-released, the trade is marked settled and a SETTLEMENT entry is written. Both
-legs or neither.
+Gross (BIS model 1, the default): each sealed trade settles alone in meaning:
+the buyer's cash goes to the seller, the seller's shares to the buyer, fees to
+the brokers' fee accounts, the trade's reservations are released, the trade is
+marked settled and a SETTLEMENT entry is written. Both legs or neither.
+``trade_settle`` settles one trade in one transaction; ``trades_settle`` (the
+tasks') settles a chunk of them in one transaction, falling back to one by
+one when a trade of the chunk cannot settle.
 
 Net (BIS model 3, per security): a window's sealed trades are netted per
 account and asset and settle together, with one SETTLEMENT entry recording
@@ -25,23 +27,28 @@ instruction); a net batch settles without it. While the market is halted (``regi
 nothing settles; the sweep settles what waited once it resumes.
 
 Lock order: trade rows by id, then cash rows by account pk, then positions
-by account pk.
+by account pk (a batch of several securities: by security, then account pk).
+Settlement never waits for a security's row while it holds balance rows: the
+foreign-key checks of the positions it creates (deferred to commit) take a key
+share lock, which the order path's ``FOR NO KEY UPDATE`` of the security
+(``exchange.services.book.lock_security``) does not block.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from balances.entries import CashAmount, ShareAmount
 from balances.models import CashBalance, Position
-from balances.services import cash_lock, positions_lock
+from balances.services import cash_lock, positions_lock, positions_lock_many
 from core import errors as err
 from core.audit import audit_record
 from core.models import Account, Role, User
@@ -49,7 +56,7 @@ from core.money import ZERO
 from exchange.models import Trade
 from ledger import witnessing
 from ledger.models import Leaf
-from ledger.services import entry_write
+from ledger.services import entries_write, entry_write
 from registry.models import MarketState, Security
 from registry.services import market_is_halted
 
@@ -59,6 +66,8 @@ from .instructions import matching_instruction
 from .models import Settlement, SettlementAction, SettlementBatch, SettlementInstruction
 
 PENDING = (Trade.Status.MATCHED,)
+
+log = logging.getLogger(__name__)
 
 
 class TradeNotPending(err.DomainError):
@@ -191,6 +200,102 @@ def trade_settle(*, trade_id: int) -> bool:
         _save(cash, positions)
         hooks.trades_settled.fire(trade_ids=[trade.pk])
         return True
+
+
+# --------------------------------------------------------------------------
+# Gross settlement in batches
+
+
+class _Unsettleable(Exception):
+    """A trade of a batch cannot settle (a balance would break its constraint): settle the batch one by one."""
+
+
+def trades_settle(*, trade_ids: list[int]) -> int:
+    """Settle these gross trades, many in one transaction; the number that settled now.
+
+    Each trade still settles alone in meaning (both legs or neither, its own
+    SETTLEMENT entry, exactly once): the batch locks every row it needs once
+    (trades by id, then cash rows by account pk, then positions by security
+    and account pk), applies the trades' legs in id order, checking after
+    each trade what the balance constraints check, and writes the rows, the
+    entries and the settlements in one statement each. If one trade of the
+    batch cannot settle (a balance would break, a fee account is missing, the
+    database refuses), the batch rolls back and its trades settle one by one
+    (``trade_settle``), so that one fails alone: it is logged and stays pending
+    (the sweep retries it; the depository can hold or refuse it). Trades not
+    pending, not sealed, net-mode, or held by a standing instruction are left
+    as ``trade_settle`` leaves them.
+    """
+    if not trade_ids:
+        return 0
+    try:
+        return _batch_settle(sorted(set(trade_ids)))
+    except (_Unsettleable, err.DomainError, IntegrityError, DataError):
+        log.info("a trade of a settlement batch cannot settle; settling the batch's trades one by one", exc_info=True)
+    settled = 0
+    for trade_id in trade_ids:
+        try:
+            settled += trade_settle(trade_id=trade_id)
+        except (err.DomainError, IntegrityError, DataError):
+            log.warning("trade %s cannot settle; it stays pending", trade_id, exc_info=True)
+    return settled
+
+
+def _batch_settle(trade_ids: list[int]) -> int:
+    with transaction.atomic():
+        now = timezone.now()
+        locked = list(
+            Trade.objects.select_for_update(of=("self",))
+            .select_related("security", "buyer__broker", "seller__broker")
+            .annotate(
+                sealed=Exists(Leaf.objects.filter(entry_id=OuterRef("entry_id"))),
+                instruction_id=matching_instruction(now),
+            )
+            .filter(pk__in=trade_ids)
+            .order_by("id")
+        )
+        # A halted market pauses settlement: the trades wait, and the sweep settles them after resume.
+        if market_is_halted():
+            return 0
+        trades = []
+        for trade in locked:
+            if trade.status not in PENDING or not trade.sealed:
+                continue
+            if trade.security.settlement_mode != Security.SettlementMode.GROSS:
+                continue
+            if trade.instruction_id is not None:
+                _instruction_hold(trade, trade.instruction_id, now)
+                continue
+            trades.append(trade)
+        if not trades:
+            return 0
+        fee_accounts = _fee_accounts([a for t in trades for a in (t.buyer, t.seller)])
+        all_legs = [_legs(t, fee_accounts) for t in trades]
+        pairs = [(t.security_id, a) for t in trades for a in (t.buyer_id, t.seller_id)]
+        cash = cash_lock(
+            {a for legs in all_legs for a in (legs.trade.buyer_id, legs.trade.seller_id)}
+            | {fee.pk for legs in all_legs for fee, _ in legs.fees}
+        )
+        positions = positions_lock_many(pairs)
+        for legs in all_legs:
+            t = legs.trade
+            _move(cash, {a: positions[(t.security_id, a)] for a in (t.buyer_id, t.seller_id)}, legs)
+            touched = [cash[t.buyer_id], cash[t.seller_id], *(cash[f.pk] for f, _ in legs.fees)]
+            if any(row.reserved < 0 or row.available < 0 for row in touched) or any(
+                row.reserved < 0 or row.available < 0
+                for row in (positions[(t.security_id, t.buyer_id)], positions[(t.security_id, t.seller_id)])
+            ):
+                raise _Unsettleable(t.pk)
+        entries = entries_write([_gross_record(legs, now) for legs in all_legs], recorded_at=now)
+        Settlement.objects.bulk_create(
+            [
+                Settlement(trade=t, mode=Settlement.Mode.GROSS, entry=e, settled_at=now)
+                for t, e in zip(trades, entries, strict=True)
+            ]
+        )
+        Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status=Trade.Status.SETTLED)
+        _save(cash, positions)
+        return len(trades)
 
 
 def _move(cash: dict[int, CashBalance], positions: dict[int, Position], legs: _Legs) -> None:

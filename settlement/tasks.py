@@ -13,14 +13,15 @@ from django.db import OperationalError
 from ledger import witnessing
 from registry.models import Security
 
-from .services import net_settle, trade_settle, trades_ready
+from .services import net_settle, trades_ready, trades_settle
 
 SWEEP_BATCH = 2000
 
 
 # Sealing shares a block's gross trades out in chunks of this many, so that the worker's
-# processes settle a busy block together (each trade is still its own transaction).
-SETTLE_CHUNK = 16
+# processes settle a busy block together; each chunk settles in one transaction when it can
+# (services.trades_settle), each trade alone when one of them cannot.
+SETTLE_CHUNK = 64
 
 
 def block_sealed(height: int) -> None:
@@ -57,8 +58,8 @@ def settle_block(height: int, *, share_out: bool = False) -> int:
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
 def settle_trades(trade_ids: list[int]) -> int:
-    """Settle these gross trades, each in its own transaction; those already settled are skipped."""
-    return sum(trade_settle(trade_id=tid) for tid in trade_ids)
+    """Settle these gross trades (a batch, or one by one when one cannot); those already settled are skipped."""
+    return trades_settle(trade_ids=trade_ids)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
@@ -74,7 +75,7 @@ def settle_net() -> int:
 def sweep() -> int:
     """Settle gross trades whose block's settle task never ran (lost message, crashed worker)."""
     ids = list(trades_ready().values_list("id", flat=True)[:SWEEP_BATCH])
-    settled = sum(trade_settle(trade_id=tid) for tid in ids)
+    settled = sum(trades_settle(trade_ids=ids[i : i + SETTLE_CHUNK]) for i in range(0, len(ids), SETTLE_CHUNK))
     if len(ids) == SWEEP_BATCH:
         sweep.delay()
     return settled

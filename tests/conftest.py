@@ -49,6 +49,8 @@ def _test_settings(settings, _kyc_dirs, tmp_path):
     settings.DISCLOSURE_DIR = tmp_path / "disclosures"
     # Password hashing at full strength costs ~0.3 s a user; tests make many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The test process wakes no sealer on commit (no worker reads its queue); tests of the wake-up turn it on.
+    settings.LEDGER_SEAL_ON_COMMIT = False
 
 
 @pytest.fixture

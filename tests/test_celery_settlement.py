@@ -67,6 +67,35 @@ def test_a_trade_settles_within_two_seconds_of_matching(tmp_path):
     assert replay_check() == []
 
 
+def test_without_beat_a_commit_wakes_the_sealer_and_a_burst_makes_few_blocks(tmp_path, settings):
+    # given a worker and no beat, the set-up entries sealed, and this process waking the sealer on commit
+    market, _mm, _buyer = _market_with_trades(0)
+    fresh = market.investor(cash="100000")
+    block_seal()
+    with celery_stack(tmp_path, beat=False) as stack:
+        settings.LEDGER_SEAL_ON_COMMIT = True
+        settings.LEDGER_SEAL_WAKE_DELAY = 0.5
+        settings.CELERY_TASK_DEFAULT_QUEUE = stack.queue
+
+        # when a burst of 10 orders fills (all the quote offers), one transaction each
+        for i in range(10):
+            order_place(
+                placed_by=fresh.owner,
+                account=fresh,
+                request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", f"burst{i}"),
+            )
+
+        # then every trade is sealed and settled with no beat to ask for a seal
+        assert wait_for(lambda: Settlement.objects.count() == 10, timeout=20), stack.logs()
+        # and the burst's trades share a few blocks rather than one block each
+        blocks = set(Trade.objects.values_list("entry__leaf__block_id", flat=True))
+        assert None not in blocks and len(blocks) <= 3, blocks
+        # and the settlement entries were sealed too, again without beat
+        assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=10), stack.logs()
+    _all_settled_once(10)
+    assert replay_check() == []
+
+
 def test_a_worker_killed_while_settling_a_block_of_1000_trades_settles_each_once(tmp_path):
     # given a sealed block of 1,000 trades
     _market_with_trades(1000)

@@ -26,6 +26,7 @@ from settlement.services import (
     trade_refuse,
     trade_release,
     trade_settle,
+    trades_settle,
 )
 from tests.conftest import cash_of, position_of, snapshot
 
@@ -336,3 +337,176 @@ def test_replay_names_a_share_position_that_differs(deal, market, capsys):
     with pytest.raises(CommandError, match=expected):
         call_command("ledger_replay", "--check")
     assert expected in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# Gross settlement in batches
+
+
+@pytest.fixture
+def gross_batch(market):
+    """Four investors each bought 100 @ 10.10 from one market maker; the four trades are sealed in one block."""
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyers = [market.investor(cash="5000") for _ in range(4)]
+    for n, buyer in enumerate(buyers):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", f"b{n}"),
+        )
+    block_seal()
+    return mm, buyers, list(Trade.objects.order_by("id"))
+
+
+def _rows_of(account, security):
+    cash, position = cash_of(account), position_of(account, security)
+    shares = (position.total, position.reserved) if position else (0, 0)
+    return (cash.total, cash.reserved, *shares)
+
+
+def test_a_batch_settles_each_trade_once_with_its_own_entry_in_a_fixed_number_of_statements(market, gross_batch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    mm, buyers, trades = gross_batch
+    mm_cash = cash_of(mm).total
+
+    # when the block's trades settle as one batch
+    with CaptureQueriesContext(connection) as queries:
+        assert trades_settle(trade_ids=[t.pk for t in trades]) == 4
+
+    # then each buyer paid 1,010.00 + 5.00 fee and got 100 shares; the market maker (no fee) received 4 × 1,010
+    for buyer in buyers:
+        assert _rows_of(buyer, market.security) == (D("3985.00"), 0, 100, 0)
+    assert cash_of(mm).total == mm_cash + 4 * D("1010.00")
+    # and each trade has its own settlement and gross SETTLEMENT entry
+    settlements = list(Settlement.objects.select_related("entry").order_by("trade_id"))
+    assert [s.trade_id for s in settlements] == [t.pk for t in trades]
+    assert len({s.entry_id for s in settlements}) == 4
+    assert all(s.mode == "gross" and s.entry.kind == "SETTLEMENT" for s in settlements)
+    assert set(Trade.objects.values_list("status", flat=True)) == {"settled"}
+    assert replay_check() == []
+    # in one statement a step, none per trade (13 with the savepoint, for any number of trades)
+    assert len(queries) <= 13, [q["sql"][:100] for q in queries]
+
+    # and settling the batch again moves nothing
+    before = snapshot()
+    assert trades_settle(trade_ids=[t.pk for t in trades]) == 0
+    assert snapshot() == before
+
+
+def test_one_unsettleable_trade_of_a_batch_fails_alone_and_the_others_settle(market, gross_batch, monkeypatch):
+    # given a batch of four sealed trades, the second of which its buyer cannot pay
+    # (reservations make this impossible in production; the batch must still not settle it, nor fail the others)
+    mm, buyers, trades = gross_batch
+    bad = trades[1]
+    real_legs = _inflate_buyer_obligation(monkeypatch, lambda trade: trade.pk == bad.pk)
+    bad_buyer = next(b for b in buyers if b.pk == bad.buyer_id)
+    bad_rows = _rows_of(bad_buyer, market.security)
+    mm_cash = cash_of(mm).total
+
+    # when the batch settles
+    settled = trades_settle(trade_ids=[t.pk for t in trades])
+
+    # then the three others settled, each with its own entry
+    assert settled == 3
+    assert dict(Trade.objects.values_list("id", "status")) == {
+        t.pk: ("matched" if t.pk == bad.pk else "settled") for t in trades
+    }
+    assert sorted(Settlement.objects.values_list("trade_id", flat=True)) == [t.pk for t in trades if t.pk != bad.pk]
+    assert Entry.objects.filter(kind="SETTLEMENT").count() == 3
+    assert cash_of(mm).total == mm_cash + 3 * D("1010.00")
+    # and nothing of the unsettleable trade moved: its buyer's cash and shares, reservations included
+    assert _rows_of(bad_buyer, market.security) == bad_rows
+    assert replay_check() == []
+
+    # and once its obligation is what it should be, it settles alone, once
+    monkeypatch.setattr("settlement.services._legs", real_legs)
+    assert trades_settle(trade_ids=[t.pk for t in trades]) == 1
+    assert Settlement.objects.count() == 4
+    assert _rows_of(bad_buyer, market.security) == (D("3985.00"), 0, 100, 0)
+    assert replay_check() == []
+
+
+def test_a_batch_leaves_held_net_and_unsealed_trades_as_they_are(market, gross_batch):
+    mm, buyers, trades = gross_batch
+    # given one trade of the batch held by the depository, and a later trade not sealed yet
+    trade_hold(actor=market.depository, trade_id=trades[0].pk, reason="check")
+    late = market.investor(cash="5000")
+    order_place(
+        placed_by=late.owner,
+        account=late,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "late"),
+    )
+    unsealed = Trade.objects.get(buyer=late)
+
+    # when the batch of all of them settles
+    assert trades_settle(trade_ids=[t.pk for t in trades] + [unsealed.pk]) == 3
+
+    # then the held and the unsealed trade wait, untouched
+    assert Trade.objects.get(pk=trades[0].pk).status == "held"
+    assert Trade.objects.get(pk=unsealed.pk).status == "matched"
+    assert not Settlement.objects.filter(trade_id__in=[trades[0].pk, unsealed.pk]).exists()
+    assert _rows_of(late, market.security)[2] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settling_a_first_buy_while_an_order_holds_the_security_does_not_deadlock():
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    from balances.services import cash_lock
+    from exchange.services.book import lock_security
+    from tests.conftest import build_market
+
+    # given a sealed first buy of an investor (no position in the security yet: settlement creates it)
+    market = build_market()
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "first"),
+    )
+    block_seal()
+    trade = Trade.objects.get()
+    assert position_of(buyer, market.security) is None
+    locked, errors = threading.Event(), []
+
+    def order_like():
+        # an order of the same investor: the security's row first, then (a moment later) its cash row
+        try:
+            with transaction.atomic():
+                lock_security(market.security.code)
+                locked.set()
+                time.sleep(0.5)
+                cash_lock([buyer.pk])
+        except Exception as exc:  # any failure is the finding
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def settle():
+        try:
+            locked.wait(5)
+            trades_settle(trade_ids=[trade.pk])
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # when the trade settles meanwhile (creating the buyer's position checks the security's row)
+    threads = [threading.Thread(target=order_like), threading.Thread(target=settle)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+
+    # then neither is chosen as a deadlock victim, and the trade settled once
+    assert errors == []
+    assert Trade.objects.get(pk=trade.pk).status == "settled"
+    assert position_of(buyer, market.security).total == 100

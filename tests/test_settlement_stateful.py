@@ -22,7 +22,7 @@ from exchange.models import Order, Trade
 from exchange.services import OrderRequest, order_cancel, order_place, quotes_pull
 from ledger.services import block_seal
 from registry.models import Security
-from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
+from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle, trades_settle
 from supervision import services as sv
 from supervision.models import Freeze
 from tests.conftest import build_market
@@ -111,6 +111,13 @@ class Market(RuleBasedStateMachine):
         trades = list(Trade.objects.filter(status=Trade.Status.MATCHED).order_by("id"))
         if trades:
             trade_settle(trade_id=trades[k % len(trades)].pk)
+
+    @rule(k=st.integers(0, 50))
+    def settle_batch(self, k):
+        """The pending trades from the k-th on, as the settle task and the sweep give them (a batch)."""
+        trades = list(Trade.objects.filter(status=Trade.Status.MATCHED).order_by("id").values_list("id", flat=True))
+        if trades:
+            trades_settle(trade_ids=trades[k % len(trades) :])
 
     @rule()
     def settle_net(self):

@@ -226,7 +226,7 @@ def orders_expire(*, now: dt.datetime | None = None) -> int:
     expired = 0
     for security_id in sorted(set(due.values_list("security_id", flat=True))):
         with transaction.atomic():
-            security = Security.objects.select_for_update().get(pk=security_id)
+            security = Security.objects.select_for_update(no_key=True).get(pk=security_id)  # as lock_security
             # Re-read under the lock: a fill or a cancel may have closed some since.
             orders = list(due.filter(security_id=security_id).select_related("account__broker").order_by("id"))
             if not orders:

@@ -1,0 +1,76 @@
+"""`make bench`'s summary table, saved runs and their comparison (scripts/bench_summary.py; no database)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "bench_summary", Path(__file__).resolve().parent.parent / "scripts" / "bench_summary.py"
+)
+bench_summary = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_summary)
+
+
+def _results(*, orders: float, ping: float, gross_p99: float) -> dict:
+    return {
+        "orders": {"phases": {"ping": {"rate": ping}, "orders": {"rate": orders}}},
+        "settlement": {
+            "capacity": {
+                "gross": 1200,
+                "gross_seconds": 1.0,
+                "one_by_one": 100,
+                "one_by_one_seconds": 1.0,
+                "net": 300,
+                "net_seconds": 0.5,
+            },
+            "backlog": {"rate": 100.0},
+            "latency": {"gross": {"matched": 50, "settled_in_window": 50, "settled": 50, "p50": 0.2, "p99": gross_p99}},
+        },
+    }
+
+
+def test_each_figure_is_judged_against_its_aim_as_a_ratio_or_an_absolute_value():
+    rows = {r["figure"]: r for r in bench_summary.summary_rows(_results(orders=30, ping=100, gross_p99=0.7))}
+
+    # a ratio: orders ÷ ping = 0.30, below the 0.35 aim
+    assert rows["orders/s ÷ ping/s (API)"]["ratio"] == pytest.approx(0.30)
+    assert rows["orders/s ÷ ping/s (API)"]["met"] is False
+    # an absolute figure with no baseline: 1,200 trades/s meets ≥ 1,000
+    assert rows["gross settled/s of a backlog"]["baseline"] is None
+    assert rows["gross settled/s of a backlog"]["met"] is True
+    # batches against one trade a transaction in the same run: 12×, above the 10× aim
+    assert rows["  in batches ÷ one trade a transaction"]["ratio"] == pytest.approx(12.0)
+    assert rows["  in batches ÷ one trade a transaction"]["met"] is True
+    # an upper bound: p99 0.7 s misses ≤ 0.5 s
+    assert rows["sustained: gross match → settled p99"]["met"] is False
+    # and a part that did not run has no rows
+    assert not any(name.startswith(("seal", "verify")) for name in rows)
+
+
+def test_a_saved_run_is_compared_figure_by_figure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_RUNS_DIR", str(tmp_path))
+    paths = []
+    for n, (orders, p99) in enumerate([(30, 0.7), (45, 0.4)]):
+        results = _results(orders=orders, ping=100, gross_p99=p99)
+        rows = bench_summary.summary_rows(results)
+        paths.append(
+            bench_summary.save(rows, results, cores=2, load=(1.0, 2.0), args={"started": f"2026-01-0{n + 1}T000000Z"})
+        )
+
+    # each run is a JSON file in the folder, with its machine and summary
+    saved = json.loads(paths[0].read_text())
+    assert (saved["cores"], saved["load_average"], saved["started"]) == (2, [1.0, 2.0], "2026-01-01T000000Z")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-01-01T000000Z.json", "2026-01-02T000000Z.json"]
+
+    # and comparing them prints each figure of A and B, B ÷ A, and both verdicts
+    assert bench_summary.compare(str(paths[0]), str(paths[1])) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("orders/s ÷ ping/s"))
+    assert line.split()[-8:-3] == ["0.300", "0.450", "1.500", "≥", "0.350"], line
+    assert line.endswith("MISS / pass")
+    p99 = next(x for x in out.splitlines() if x.startswith("sustained: gross match → settled p99"))
+    assert "0.700" in p99 and "0.400" in p99 and "MISS / pass" in p99

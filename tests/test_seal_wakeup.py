@@ -1,0 +1,92 @@
+"""A commit that writes ledger entries wakes the sealer, coalesced (ledger.wakeup; PostgreSQL, Redis)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.db import transaction
+
+from ledger import tasks, wakeup
+from ledger.models import Entry
+from ledger.services import entry_append
+
+
+@pytest.fixture
+def queued(settings, monkeypatch):
+    """The seals a wake-up queues, as (countdown, queue), instead of sending them; the wake key cleared."""
+    settings.LEDGER_SEAL_ON_COMMIT = True
+    settings.LEDGER_SEAL_WAKE_DELAY = 0.3
+    calls: list[tuple[float, str]] = []
+    monkeypatch.setattr(tasks.seal, "apply_async", lambda **kw: calls.append((kw["countdown"], kw["queue"])))
+    cache.delete(wakeup.WAKE_KEY)
+    monkeypatch.setattr(wakeup, "_armed_until", 0.0)
+    yield calls
+    cache.delete(wakeup.WAKE_KEY)
+
+
+def deposit(n: int = 1) -> None:
+    with transaction.atomic():
+        for i in range(n):
+            entry_append(kind="DEPOSIT", payload={"account": f"A{i}", "amount": Decimal("1.00")})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_commits_queues_one_seal_after_the_wake_window(queued, settings):
+    # when ten transactions in a row each write entries and commit
+    for _ in range(10):
+        deposit(3)
+
+    # then one seal is queued, to run one wake window later, on the deployment's queue
+    assert queued == [(0.3, settings.CELERY_TASK_DEFAULT_QUEUE)]
+    assert Entry.objects.count() == 30
+
+    # and once the window has passed, the next commit queues the next seal
+    time.sleep(0.4)
+    deposit()
+    assert len(queued) == 2
+
+
+def test_one_transaction_asks_once_and_a_rolled_back_one_not_at_all(db, queued, django_capture_on_commit_callbacks):
+    # when a transaction writes entries three times
+    with django_capture_on_commit_callbacks() as callbacks:
+        deposit(3)
+    # then it registers one wake-up
+    assert callbacks == [wakeup._wake]
+
+    # when a transaction that wrote entries rolls back
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            entry_append(kind="DEPOSIT", payload={"account": "A", "amount": Decimal("1.00")})
+            raise RuntimeError("abort")
+    # then nothing is queued and no entry was written
+    assert callbacks == [] and queued == []
+    assert Entry.objects.count() == 3
+
+
+def test_the_wake_up_is_off_when_the_setting_says_so(db, queued, settings, django_capture_on_commit_callbacks):
+    settings.LEDGER_SEAL_ON_COMMIT = False
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        deposit()
+    assert callbacks == [] and queued == []
+
+
+def test_a_wake_up_that_cannot_reach_redis_leaves_the_commit_alone(
+    db, queued, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    # given Redis is unreachable
+    def down(url):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(wakeup, "_redis", down)
+
+    # when a transaction writes an entry and commits
+    with django_capture_on_commit_callbacks(execute=True):
+        deposit()
+
+    # then the entry is written, nothing is queued, and the miss is logged (beat's seal takes the entry)
+    assert Entry.objects.count() == 1
+    assert queued == []
+    assert "could not queue the seal" in caplog.text

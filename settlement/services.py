@@ -295,6 +295,7 @@ def _batch_settle(trade_ids: list[int]) -> int:
         )
         Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status=Trade.Status.SETTLED)
         _save(cash, positions)
+        hooks.trades_settled.fire(trade_ids=[t.pk for t in trades])  # after commit: notifications, live pages
         return len(trades)
 
 

@@ -510,3 +510,23 @@ def test_settling_a_first_buy_while_an_order_holds_the_security_does_not_deadloc
     assert errors == []
     assert Trade.objects.get(pk=trade.pk).status == "settled"
     assert position_of(buyer, market.security).total == 100
+
+
+def test_a_settled_batch_announces_its_trades_after_commit(market, gross_batch, django_capture_on_commit_callbacks):
+    from settlement import hooks
+
+    heard = []
+
+    def listener(*, trade_ids):
+        heard.append(trade_ids)
+
+    hooks.trades_settled.register(listener)
+    try:
+        _mm, _buyers, trades = gross_batch
+        # when the batch settles
+        with django_capture_on_commit_callbacks(execute=True):
+            assert trades_settle(trade_ids=[t.pk for t in trades]) == 4
+        # then the listeners (notifications, the live pages) hear of every trade of it, once
+        assert heard == [[t.pk for t in trades]]
+    finally:
+        hooks.trades_settled.listeners.remove(listener)

@@ -585,7 +585,7 @@ def _report(*, cores: int, args, phases: list[Phase], load: tuple[float, float])
             print(f"  {p.name}: errors {detail}; first: {p.first_error}")
 
 
-PARTS = ("orders", "ledger", "settlement")
+PARTS = ("orders", "ledger", "settlement", "live")
 
 
 def _migrate(env: dict) -> None:
@@ -714,6 +714,13 @@ def bench(args) -> int:
             with contextlib.redirect_stdout(details):
                 if part == "orders":
                     status |= bench_orders(args, env, cores, results)
+                elif part == "live":
+                    import bench_live
+
+                    live_logs = Path(scratch.name) / "live"
+                    live_logs.mkdir(exist_ok=True)
+                    results["live"] = bench_live.run_live(args, env, live_logs)
+                    bench_live.report_live(results["live"], cores)
                 elif part == "ledger":
                     log(f"ledger: writing {args.entries} entries, sealing and verifying them")
                     results["ledger"] = bench_ledger.run_ledger(args, env)
@@ -788,6 +795,8 @@ def main() -> int:
     parser.add_argument(
         "--drain-seconds", type=float, default=15.0, help="settlement: at most this long for gross settlement to drain"
     )
+    parser.add_argument("--live-pages", type=int, default=200, help="live: open market-watch pages")
+    parser.add_argument("--live-seconds", type=float, default=20.0, help="live: measured seconds per mode")
     parser.add_argument("--profile", help="ledger, settlement: write cProfile stats to PREFIX.{seal,verify,gross}.prof")
     parser.add_argument(
         "--compare",

@@ -38,9 +38,12 @@ def sessions(usernames: list[str]) -> list[str]:
     import django
 
     django.setup()
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
 
     from core.models import User
 
@@ -48,7 +51,7 @@ def sessions(usernames: list[str]) -> list[str]:
     for user in User.objects.filter(username__in=usernames).order_by("username"):
         store = SessionStore()
         store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
         store.create()
         keys.append(store.session_key)
@@ -61,12 +64,15 @@ class Counter:
         self.requests = 0
         self.errors = 0
         self.events = 0
+        self.first_error = ""
 
-    def add(self, *, requests: int = 0, errors: int = 0, events: int = 0) -> None:
+    def add(self, *, requests: int = 0, errors: int = 0, events: int = 0, why: str = "") -> None:
         with self.lock:
             self.requests += requests
             self.errors += errors
             self.events += events
+            if errors and why and not self.first_error:
+                self.first_error = why
 
 
 def _get(port: int, path: str, cookie: str) -> int:
@@ -96,7 +102,7 @@ def _listener(port: int, cookie: str, stop: float, counter: Counter, ready: thre
     try:
         conn.request("GET", "/events/", headers={"Cookie": cookie, "Accept": "text/event-stream"})
         response = conn.getresponse()
-        counter.add(requests=1, errors=0 if response.status == 200 else 1)
+        counter.add(requests=1, errors=0 if response.status == 200 else 1, why=f"/events/: HTTP {response.status}")
         ready.wait(timeout=120)
         next_poll = time.monotonic() + random.uniform(0, FALLBACK_POLL_EVERY)
         while time.monotonic() < stop:
@@ -109,8 +115,8 @@ def _listener(port: int, cookie: str, stop: float, counter: Counter, ready: thre
                 ok = _get(port, "/market/data/", cookie) == 200
                 counter.add(requests=1, errors=0 if ok else 1)
                 next_poll += FALLBACK_POLL_EVERY
-    except (OSError, threading.BrokenBarrierError):
-        counter.add(errors=1)
+    except (OSError, threading.BrokenBarrierError) as exc:
+        counter.add(errors=1, why=f"/events/: {exc!r}")
     finally:
         conn.close()
 
@@ -230,6 +236,7 @@ def _measure(mode: str, *, pages: int, seconds: float, port: int, cookies: list[
         "events_per_s": counter.events / elapsed,
         "trades_per_s": trades.requests / elapsed,
         "errors": counter.errors + trades.errors,
+        "first_error": counter.first_error or trades.first_error,
     }
 
 
@@ -311,6 +318,9 @@ def report_live(result: dict, cores: int) -> None:
         )
     print()
     print(f"events / polling, server CPU: {result['ratio']:.3f}")
+    for mode in ("polling", "events"):
+        if result[mode]["first_error"]:
+            print(f"first error ({mode}): {result[mode]['first_error']}")
 
 
 if __name__ == "__main__":

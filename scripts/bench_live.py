@@ -97,7 +97,8 @@ def _poller(port: int, cookie: str, period: float, stop: float, counter: Counter
         time.sleep(period)
 
 
-def _listener(port: int, cookie: str, stop: float, counter: Counter, ready: threading.Barrier) -> None:
+def _listener(port: int, cookie: str, stop: float, counter: Counter, ready: threading.Barrier, delay: float) -> None:
+    time.sleep(delay)  # pages open over a few seconds, not in the same millisecond
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request("GET", "/events/", headers={"Cookie": cookie, "Accept": "text/event-stream"})
@@ -202,7 +203,8 @@ def _measure(mode: str, *, pages: int, seconds: float, port: int, cookies: list[
     if mode == "events":
         # Open every stream first: opening 200 pages is not the load being measured.
         threads = [
-            threading.Thread(target=_listener, args=(port, c, open_until, counter, ready), daemon=True) for c in cookies
+            threading.Thread(target=_listener, args=(port, c, open_until, counter, ready, i * 0.01), daemon=True)
+            for i, c in enumerate(cookies)
         ]
         for t in threads:
             t.start()

@@ -585,7 +585,7 @@ def _report(*, cores: int, args, phases: list[Phase], load: tuple[float, float])
             print(f"  {p.name}: errors {detail}; first: {p.first_error}")
 
 
-PARTS = ("orders", "ledger", "settlement", "live")
+PARTS = ("orders", "ledger", "settlement", "live", "witness")
 
 
 def _migrate(env: dict) -> None:
@@ -714,6 +714,13 @@ def bench(args) -> int:
             with contextlib.redirect_stdout(details):
                 if part == "orders":
                     status |= bench_orders(args, env, cores, results)
+                elif part == "witness":
+                    import bench_witness
+
+                    witness_logs = Path(scratch.name) / "witness"
+                    witness_logs.mkdir(exist_ok=True)
+                    results["witness"] = bench_witness.run_witness(args, env, witness_logs)
+                    bench_witness.report_witness(results["witness"], cores)
                 elif part == "live":
                     import bench_live
 

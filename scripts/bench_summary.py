@@ -66,6 +66,19 @@ def summary_rows(results: dict) -> list[dict]:
                 "ratio",
             )
         )
+    if witness := results.get("witness"):
+        free, waits = witness["no_wait"], witness["awaits"]
+        rows.append(_row("match → co-signed p99 (s)", free["cosigned"]["p99"], None, 1.0, "s", at_most=True))
+        rows.append(
+            _row(
+                "match → settled p99: awaiting co-signing ÷ not",
+                waits["settled"]["p99"],
+                free["settled"]["p99"],
+                3.0,
+                "ratio",
+                at_most=True,
+            )
+        )
     if live := results.get("live"):
         rows.append(
             _row(

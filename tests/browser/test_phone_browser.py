@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from exchange.models import Order
@@ -65,7 +66,7 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
     market = build_market()
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
-    investor = market.investor(cash="50000")
+    investor = market.investor(cash="50000", shares=300)
     order, _ = order_place(
         placed_by=investor.owner,
         account=investor,
@@ -73,6 +74,7 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
     )
     assert order.status == Order.Status.OPEN
     base = live_server.url
+    today = timezone.localdate()
     log_in(page, base, investor.owner.username)
     switch_language(page, language)
 
@@ -95,7 +97,7 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
     # and the investor's other pages fit the screen too
     for name, path in [
         ("balances", "/balances/"),
-        ("statements", "/statements/?start=2026-01-01&end=2026-12-31"),
+        ("statements", f"/statements/?start={today.replace(month=1, day=1)}&end={today}"),
         ("rfqs", "/rfqs/"),
         ("negotiated", "/negotiated/"),
     ]:
@@ -105,6 +107,11 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
         if current.count():
             assert on_screen(page, current), name
         shoot(page, f"phone-{name}-{language}")
+    # the cards name each value: the holding's row on the balance page, the deposit on the statement
+    page.goto(f"{base}/balances/")
+    total = page.locator(f'#positions-table tr[data-security="{market.security.code}"] td').nth(1)
+    expect(total).to_have_attribute("data-label", "总额" if language == "zh" else "Total")
+    assert on_screen(page, total)
 
     # and the time-in-force switch keeps its segments side by side, of one height, when a label wraps
     page.goto(f"{base}/orders/new/?security={market.security.code}")
@@ -124,3 +131,32 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
     page.wait_for_url(f"{base}/orders/")
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
+
+
+def test_the_counter_on_a_phone_has_no_sideways_scrolling(phone, live_server):
+    page, language = phone
+    # given broker staff with a client who has a resting order
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    client = market.investor(cash="50000")
+    order_place(
+        placed_by=client.owner,
+        account=client,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("9.50"), "DAY", "phone-2"),
+    )
+    base = live_server.url
+    log_in(page, base, market.staff.username)
+    switch_language(page, language)
+    # when they open the client list, the client and the client's orders, then nothing scrolls sideways
+    for name, path in [
+        ("counter-clients", "/counter/"),
+        ("counter-client", f"/counter/{client.code}/"),
+        ("counter-orders", f"/counter/{client.code}/orders/"),
+    ]:
+        page.goto(f"{base}{path}")
+        assert overflow(page) <= 0, (name, overflow(page))
+        shoot(page, f"phone-{name}-{language}")
+    cancel = page.locator(".orders-table").get_by_role("button", name="撤单" if language == "zh" else "Cancel")
+    expect(cancel).to_be_visible()
+    assert on_screen(page, cancel)

@@ -113,7 +113,7 @@ def _header_rows(statement: Statement) -> list[tuple[str, str]]:
         (_("Name"), getattr(account, "real_name", None) or account.name),
         (_("Broker"), f"{broker.code} {broker.name}" if broker else ""),
         (_("Period"), f"{statement.start.isoformat()} – {statement.end.isoformat()}"),
-        (_("Currency"), "CNY"),
+        (_("Currency"), _("Renminbi (CNY)")),
         (_("Generated"), _time(statement.generated_at)),
     ]
 

@@ -9,7 +9,10 @@
     table.querySelectorAll("tbody tr").forEach(function (tr) {
       var column = 0;
       Array.prototype.forEach.call(tr.children, function (cell) {
-        if (!cell.hasAttribute("data-label") && heads[column]) cell.setAttribute("data-label", heads[column]);
+        // A cell across several columns is a message ("No freezes."), not a value of one column.
+        if (!cell.hasAttribute("data-label") && heads[column] && (cell.colSpan || 1) === 1) {
+          cell.setAttribute("data-label", heads[column]);
+        }
         column += cell.colSpan || 1;
       });
     });

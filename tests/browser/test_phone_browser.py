@@ -15,10 +15,12 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from core.models import Role
 from exchange.models import Order
 from exchange.services import OrderRequest, order_place
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
+from ledger.services import block_seal
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
@@ -160,3 +162,43 @@ def test_the_counter_on_a_phone_has_no_sideways_scrolling(phone, live_server):
     cancel = page.locator(".orders-table").get_by_role("button", name="撤单" if language == "zh" else "Cancel")
     expect(cancel).to_be_visible()
     assert on_screen(page, cancel)
+
+
+SUPERVISOR_PAGES = {
+    Role.REGULATOR: [
+        ("supervision", "/supervision/"),
+        ("freezes", "/supervision/freezes/"),
+        ("corrections", "/supervision/corrections/"),
+        ("surveillance", "/surveillance/"),
+        ("audit", "/audit/"),
+        ("ledger", "/ledger/"),
+        ("kyc-reveal", "/kyc/reveal/"),
+    ],
+    Role.DEPOSITORY_OPERATOR: [("settlement", "/settlement/"), ("depository", "/depository/")],
+    Role.EXCHANGE_OPERATOR: [("operations", "/operations/"), ("all-orders", "/orders/")],
+}
+
+
+@pytest.mark.parametrize("role", list(SUPERVISOR_PAGES))
+def test_the_back_office_pages_fit_a_phone(phone, live_server, role):
+    page, language = phone
+    # given a market with a trade that settled and a deposit, so that the lists have rows
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "phone-3"),
+    )
+    block_seal()
+    user = market.user(role)
+    base = live_server.url
+    log_in(page, base, user.username)
+    switch_language(page, language)
+    # when each page of the role opens on a phone, then nothing scrolls sideways
+    for name, path in SUPERVISOR_PAGES[role]:
+        page.goto(f"{base}{path}")
+        assert overflow(page) <= 0, (name, overflow(page))
+        shoot(page, f"phone-{name}-{language}")

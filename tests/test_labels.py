@@ -77,3 +77,13 @@ def test_the_ledger_block_page_names_entry_kinds_in_the_readers_language(market)
 @pytest.fixture(autouse=True)
 def _kyc(kyc_folders):
     return kyc_folders
+
+
+def test_amount_and_shares_filters_group_by_thousands_in_both_languages():
+    from django.template import Context, Template
+
+    template = Template("{% load labels %}{{ v|amount }} / {{ n|shares }} / {{ none|amount }}.")
+    for language in ("zh-hans", "en"):
+        with translation.override(language):
+            rendered = template.render(Context({"v": Decimal("12553137.5"), "n": 1_000_000, "none": None}))
+        assert rendered == "12,553,137.50 / 1,000,000 / ."

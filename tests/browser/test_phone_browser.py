@@ -18,9 +18,9 @@ from playwright.sync_api import Page, expect
 from core.models import Role
 from exchange.models import Order
 from exchange.services import OrderRequest, order_place
+from ledger.services import block_seal
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
-from ledger.services import block_seal
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser

@@ -61,6 +61,8 @@ def _clients(broker_id: int) -> QuerySet[Account]:
             real_name=F("owner__kyc__real_name"),
             kyc_id=F("owner__kyc__id"),
             kyc_state=F("owner__kyc__state"),
+            kyc_applied_at=F("owner__kyc__applied_at"),
+            kyc_reviewed_at=F("owner__kyc__reviewed_at"),
             id_number_masked=F("owner__kyc__id_number_masked"),
             phone_masked=F("owner__kyc__phone_masked"),
             risk_level=F("owner__kyc__risk_level"),

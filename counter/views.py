@@ -36,8 +36,8 @@ from core.models import Account
 from exchange.forms import OrderTicketForm, new_client_order_id
 from exchange.models import Order
 from exchange.selectors import account_balances, securities_listed
-from kyc.models import KycProfile
 from kyc.services import kyc_register
+from kyc.views import badge_of
 from settlement.statement_views import statement_context, statement_response
 
 from . import exports, selectors, services
@@ -91,8 +91,11 @@ def _kyc_url(profile_id: int | None) -> str | None:
     return None
 
 
-def _kyc_state_label(state: str | None) -> str:
-    return str(KycProfile.State(state).label) if state else gettext("No KYC record")
+def _kyc_badge(account: Account) -> tuple[str, str]:
+    """The client's KYC status as the KYC pages show it (one status: "Sent, awaiting review", not "Draft")."""
+    if not account.kyc_state:
+        return "none", gettext("No KYC record")
+    return badge_of(account.kyc_state, account.kyc_applied_at, account.kyc_reviewed_at)
 
 
 def _client_row(account: Account) -> dict:
@@ -100,8 +103,8 @@ def _client_row(account: Account) -> dict:
         "code": account.code,
         "name": account.real_name or account.name,
         "username": account.username,
-        "kyc_state": account.kyc_state or "none",
-        "kyc_state_label": _kyc_state_label(account.kyc_state),
+        "kyc_state": _kyc_badge(account)[0],
+        "kyc_state_label": _kyc_badge(account)[1],
         "risk_level": f"C{account.risk_level}" if account.risk_level else "",
         "id_number": account.id_number_masked or "",
         "phone": account.phone_masked or "",

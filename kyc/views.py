@@ -90,15 +90,24 @@ def _answers(profile: KycProfile) -> list[dict]:
 
 def awaiting_review(profile: KycProfile) -> bool:
     """The investor sent (or sent again) the application online, and no staff member has reviewed it since."""
-    return profile.applied_at is not None and (profile.reviewed_at is None or profile.applied_at > profile.reviewed_at)
+    return _sent_since_review(profile.applied_at, profile.reviewed_at)
+
+
+def _sent_since_review(applied_at, reviewed_at) -> bool:
+    return applied_at is not None and (reviewed_at is None or applied_at > reviewed_at)
+
+
+def badge_of(state: str, applied_at, reviewed_at) -> tuple[str, str]:
+    """One status for the badge: (css key, label). An application the investor has sent and nobody has taken
+    up yet is "Sent, awaiting review", not "Draft" (or "Rejected"/"Expired" when it was sent again after that).
+    The counter's client list shows the same (``counter.views``)."""
+    if state in services.EDITABLE and _sent_since_review(applied_at, reviewed_at):
+        return "sent", gettext("Sent, awaiting review")
+    return state, _label(KycProfile.State, state)
 
 
 def status_badge(profile: KycProfile) -> tuple[str, str]:
-    """One status for the badge: (css key, label). An application the investor has sent and nobody has taken
-    up yet is "Sent, awaiting review", not "Draft" (or "Rejected"/"Expired" when it was sent again after that)."""
-    if awaiting_review(profile) and profile.state in services.EDITABLE:
-        return "sent", gettext("Sent, awaiting review")
-    return profile.state, _label(KycProfile.State, profile.state)
+    return badge_of(profile.state, profile.applied_at, profile.reviewed_at)
 
 
 def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:

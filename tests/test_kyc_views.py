@@ -266,7 +266,8 @@ def test_the_badge_says_sent_on_both_sides_until_staff_take_it_up(market):
     mine = text(client_for(profile.user).get("/kyc/me/"))
     queue = text(client_for(market.staff).get("/kyc/applications/"))
     application = text(client_for(market.staff).get(f"/kyc/applications/{profile.pk}/"))
-    for body in (mine, queue, application):
+    counter = text(client_for(market.staff).get("/counter/"))
+    for body in (mine, queue, application, counter):
         assert ">已提交，等待审核</span>" in body and ">草稿</span>" not in body
     english = text(client_for(profile.user, "en").get("/kyc/me/"))
     assert ">Sent, awaiting review</span>" in english and ">Draft</span>" not in english

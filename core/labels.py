@@ -68,7 +68,7 @@ AUDIT_ACTIONS = {
     "kyc_reject": _("Rejection"),
     "kyc_expire": _("Risk assessment expired"),
     "kyc_normalize": _("Identity normalised"),
-    "identity_reveal": _("Identity revealed"),
+    "identity_reveal": _("Identity revealed to a regulator"),
     "freeze_propose": _("Freeze proposed"),
     "freeze_approve": _("Freeze approved"),
     "freeze_reject": _("Freeze rejected"),

@@ -31,6 +31,7 @@ urlpatterns = [
     path("otp/", include("core.urls")),
     path("ledger/", include("ledger.page_urls")),
     path("settlement/", include("settlement.page_urls")),
+    path("statements/", include("settlement.statement_urls")),
     path("operations/", include("registry.page_urls")),
     path("depository/", include("balances.page_urls")),
     path("supervision/", include("supervision.page_urls")),

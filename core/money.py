@@ -35,3 +35,17 @@ def fee(amount: Decimal, *, bps: Decimal, minimum: Decimal) -> Decimal:
     if amount <= 0 or (bps <= 0 and minimum <= 0):
         return ZERO
     return max(money(amount * bps / Decimal(10000)), money(minimum))
+
+
+def amount_text(value: Decimal | int) -> str:
+    """An amount as pages and messages show it: cents, thousands grouped ("12,553,137.50").
+
+    The same in both languages: Django's zh-hans number format has no thousands separator, while the
+    pages group by thousands everywhere (see ``exchange.views``), so messages do it too.
+    """
+    return f"{to_decimal(value):,.2f}"
+
+
+def shares_text(value: int) -> str:
+    """A share quantity as pages and messages show it: thousands grouped ("12,500")."""
+    return f"{value:,}"

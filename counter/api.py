@@ -9,8 +9,6 @@ other account, so nothing tells a foreign client from a missing one).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,10 +28,11 @@ from exchange.selectors import account_balances
 from exchange.services import OrderRequest
 from kyc.models import KycProfile
 from kyc.services import Identity, kyc_register
+from settlement.statement_api import ClientTradeOutput, StatementOutput, date_param
+from settlement.statement_views import statement_response
 
 from . import selectors, services
 from .models import CashRequest
-from .views import statement_response
 
 
 class CounterApi(APIView):
@@ -325,21 +324,6 @@ class ClientOrderDetailApi(CounterApi):
         return Response(CounterOrderOutput(order, context={"account": account}).data)
 
 
-class ClientTradeOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    security = serializers.CharField()
-    side = serializers.CharField()
-    price = serializers.DecimalField(max_digits=14, decimal_places=2)
-    quantity = serializers.IntegerField()
-    value = serializers.DecimalField(max_digits=20, decimal_places=2)
-    fee = serializers.DecimalField(max_digits=20, decimal_places=2)
-    status = serializers.CharField()
-    matched_at = serializers.DateTimeField()
-    entered_at_counter = serializers.BooleanField(source="at_counter")
-    leaf_index = serializers.IntegerField(allow_null=True)
-    block_height = serializers.IntegerField(allow_null=True)
-
-
 class ClientTradeListApi(CounterApi):
     """A client's trades, newest first: the client's side and fee, and whether the order came from the counter."""
 
@@ -356,54 +340,6 @@ class ClientTradeListApi(CounterApi):
 
 # --------------------------------------------------------------------------
 # Statements
-
-
-class MovementOutput(serializers.Serializer):
-    at = serializers.DateTimeField()
-    kind = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
-    fee = serializers.DecimalField(max_digits=20, decimal_places=2)
-    balance = serializers.DecimalField(max_digits=20, decimal_places=2)
-    security = serializers.CharField()
-    quantity = serializers.IntegerField(allow_null=True)
-    price = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
-    trade_ids = serializers.ListField(child=serializers.IntegerField())
-    reference = serializers.CharField()
-    entry_id = serializers.IntegerField()
-    leaf_index = serializers.IntegerField(allow_null=True)
-
-
-class HoldingOutput(serializers.Serializer):
-    security = serializers.CharField()
-    name = serializers.CharField()
-    quantity = serializers.IntegerField()
-
-
-class StatementOutput(serializers.Serializer):
-    account = serializers.CharField(source="account.code")
-    start = serializers.DateField()
-    end = serializers.DateField()
-    currency = serializers.SerializerMethodField()
-    opening_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
-    closing_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
-    totals = serializers.DictField(child=serializers.DecimalField(max_digits=20, decimal_places=2))
-    movements = MovementOutput(many=True)
-    trades = ClientTradeOutput(many=True)
-    holdings = HoldingOutput(many=True)
-    generated_at = serializers.DateTimeField()
-
-    def get_currency(self, obj) -> str:
-        return "CNY"
-
-
-def _date_param(request, name: str) -> dt.date:
-    value = request.query_params.get(name)
-    if not value:
-        raise err.InvalidInput(gettext("Give %(name)s=YYYY-MM-DD.") % {"name": name})
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise err.InvalidInput(gettext("%(name)s is not a date (YYYY-MM-DD).") % {"name": name}) from exc
 
 
 class ClientStatementApi(CounterApi):
@@ -431,7 +367,7 @@ class ClientStatementApi(CounterApi):
         kind = request.query_params.get("format", "json")
         if kind not in ("json", "csv", "pdf"):
             raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'))
-        statement = selectors.client_statement(account, _date_param(request, "from"), _date_param(request, "to"))
+        statement = selectors.client_statement(account, date_param(request, "from"), date_param(request, "to"))
         if kind == "json":
             return Response(StatementOutput(statement).data)
         return statement_response(statement, kind)

@@ -6,26 +6,16 @@ views add their ``DomainError`` to the form.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import domain_error_message
 from core.models import MONEY
 from kyc.models import KycProfile
 from kyc.services import Identity
-
-from .selectors import BEIJING, statement_dates_error
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(format="%Y-%m-%d", **kwargs)
+from settlement.forms import StatementForm  # noqa: F401 - the counter's statement page uses the shared form
 
 
 def add_domain_error(form: forms.Form, exc) -> None:
@@ -80,20 +70,3 @@ class CashForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
-
-
-class StatementForm(forms.Form):
-    start = forms.DateField(label=_("From"), widget=DateInput())
-    end = forms.DateField(label=_("To"), widget=DateInput())
-
-    @staticmethod
-    def default_period() -> dict[str, dt.date]:
-        today = timezone.now().astimezone(BEIJING).date()
-        return {"start": today.replace(day=1), "end": today}
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("start"), data.get("end")
-        if start and end and (problem := statement_dates_error(start, end)):
-            raise forms.ValidationError(problem)
-        return data

@@ -36,8 +36,9 @@ from core.models import Account
 from exchange.forms import OrderTicketForm, new_client_order_id
 from exchange.models import Order
 from exchange.selectors import account_balances, securities_listed
-from kyc.models import KycProfile
 from kyc.services import kyc_register
+from kyc.views import badge_of
+from settlement.statement_views import statement_context, statement_response
 
 from . import exports, selectors, services
 from .forms import CashForm, OpenAccountForm, StatementForm, add_domain_error
@@ -90,8 +91,11 @@ def _kyc_url(profile_id: int | None) -> str | None:
     return None
 
 
-def _kyc_state_label(state: str | None) -> str:
-    return str(KycProfile.State(state).label) if state else gettext("No KYC record")
+def _kyc_badge(account: Account) -> tuple[str, str]:
+    """The client's KYC status as the KYC pages show it (one status: "Sent, awaiting review", not "Draft")."""
+    if not account.kyc_state:
+        return "none", gettext("No KYC record")
+    return badge_of(account.kyc_state, account.kyc_applied_at, account.kyc_reviewed_at)
 
 
 def _client_row(account: Account) -> dict:
@@ -99,8 +103,8 @@ def _client_row(account: Account) -> dict:
         "code": account.code,
         "name": account.real_name or account.name,
         "username": account.username,
-        "kyc_state": account.kyc_state or "none",
-        "kyc_state_label": _kyc_state_label(account.kyc_state),
+        "kyc_state": _kyc_badge(account)[0],
+        "kyc_state_label": _kyc_badge(account)[1],
         "risk_level": f"C{account.risk_level}" if account.risk_level else "",
         "id_number": account.id_number_masked or "",
         "phone": account.phone_masked or "",
@@ -449,21 +453,6 @@ def client_trades(request, code: str):
 # Statements
 
 
-def statement_filename(statement: selectors.Statement, extension: str) -> str:
-    return f"statement-{statement.account.code}-{statement.start:%Y%m%d}-{statement.end:%Y%m%d}.{extension}"
-
-
-def statement_response(statement: selectors.Statement, kind: str) -> HttpResponse:
-    """The statement as a CSV or PDF download."""
-    if kind == "csv":
-        body, content_type = exports.statement_csv(statement), "text/csv; charset=utf-8"
-    else:
-        body, content_type = exports.statement_pdf(statement), "application/pdf"
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{statement_filename(statement, kind)}"'
-    return response
-
-
 @staff_page
 def client_statement(request, code: str):
     account = selectors.client_get(request.user, code)
@@ -476,44 +465,7 @@ def client_statement(request, code: str):
             return statement_response(statement, kind)
     context = {"client": _client_row(account), "form": form, "statement": None}
     if statement is not None:
-        context["statement"] = {
-            "start": statement.start,
-            "end": statement.end,
-            "opening": _money(statement.opening_cash),
-            "closing": _money(statement.closing_cash),
-            "summary": [(label, _money(value)) for label, value in exports.summary_rows(statement)],
-            "movements": [
-                {
-                    "at": m.at,
-                    "kind": m.kind,
-                    "label": exports.movement_label(m.kind),
-                    "details": exports.movement_details(m),
-                    "amount": _money(m.amount),
-                    "negative": m.amount < 0,
-                    "fee": _money(m.fee) if m.fee else "",
-                    "balance": _money(m.balance),
-                    "entry_id": m.entry_id,
-                    "leaf_index": m.leaf_index,
-                }
-                for m in statement.movements
-            ],
-            "trades": [
-                {
-                    **vars(t),
-                    "side_label": exports.side_label(t.side),
-                    "status_label": exports.status_label(t.status),
-                    "price": _money(t.price),
-                    "value": _money(t.value),
-                    "fee": _money(t.fee),
-                    "quantity": _qty(t.quantity),
-                }
-                for t in statement.trades
-            ],
-            "holdings": [
-                {"security": h.security, "name": h.name, "quantity": _qty(h.quantity)} for h in statement.holdings
-            ],
-            "query": urlencode({"start": statement.start.isoformat(), "end": statement.end.isoformat()}),
-        }
+        context["statement"] = statement_context(statement)
     return render(request, "counter/statement.html", context)
 
 

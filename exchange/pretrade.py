@@ -52,6 +52,7 @@ from django.utils.translation import gettext_lazy as _
 from core import errors as err
 from core.errors import DomainError
 from core.models import Account, Role, User
+from core.money import amount_text, shares_text
 from exchange.models import Trade
 from kyc.models import KycProfile
 from registry import profile
@@ -245,7 +246,7 @@ def check_price(security: Security, price: Decimal) -> None:
     if not security.band_low <= price <= security.band_high:
         raise err.PriceOutOfBand(
             gettext("The price must be between %(low)s and %(high)s.")
-            % {"low": security.band_low, "high": security.band_high}
+            % {"low": amount_text(security.band_low), "high": amount_text(security.band_high)}
         )
 
 
@@ -320,7 +321,7 @@ def _frozen_note(row, security_id: int | None) -> str:
     for fn in _frozen_reasons:
         if reason := fn(row.account_id, security_id):
             return " " + gettext("%(frozen)s of it is frozen by a legal order: %(reason)s") % {
-                "frozen": row.frozen,
+                "frozen": shares_text(row.frozen) if security_id is not None else amount_text(row.frozen),
                 "reason": reason,
             }
     return ""
@@ -333,7 +334,8 @@ def check_cash(available: Decimal, needed: Decimal, *, what: str = "order", row=
             if what == "order"
             else gettext("The bid needs %(needed)s CNY; %(available)s is available.")
         )
-        raise err.InsufficientCash(message % {"needed": needed, "available": available} + _frozen_note(row, None))
+        amounts = {"needed": amount_text(needed), "available": amount_text(available)}
+        raise err.InsufficientCash(message % amounts + _frozen_note(row, None))
 
 
 def check_shares(available: int, needed: int, *, what: str = "order", row=None) -> None:
@@ -344,7 +346,9 @@ def check_shares(available: int, needed: int, *, what: str = "order", row=None) 
             else gettext("The ask needs %(needed)s shares; %(available)s are available.")
         )
         note = _frozen_note(row, row.security_id if row is not None else None)
-        raise err.InsufficientShares(message % {"needed": needed, "available": available} + note)
+        raise err.InsufficientShares(
+            message % {"needed": shares_text(needed), "available": shares_text(available)} + note
+        )
 
 
 def check_account_not_frozen(account: Account) -> None:

@@ -88,10 +88,35 @@ def _answers(profile: KycProfile) -> list[dict]:
     return rows
 
 
+def awaiting_review(profile: KycProfile) -> bool:
+    """The investor sent (or sent again) the application online, and no staff member has reviewed it since."""
+    return _sent_since_review(profile.applied_at, profile.reviewed_at)
+
+
+def _sent_since_review(applied_at, reviewed_at) -> bool:
+    return applied_at is not None and (reviewed_at is None or applied_at > reviewed_at)
+
+
+def badge_of(state: str, applied_at, reviewed_at) -> tuple[str, str]:
+    """One status for the badge: (css key, label). An application the investor has sent and nobody has taken
+    up yet is "Sent, awaiting review", not "Draft" (or "Rejected"/"Expired" when it was sent again after that).
+    The counter's client list shows the same (``counter.views``)."""
+    if state in services.EDITABLE and _sent_since_review(applied_at, reviewed_at):
+        return "sent", gettext("Sent, awaiting review")
+    return state, _label(KycProfile.State, state)
+
+
+def status_badge(profile: KycProfile) -> tuple[str, str]:
+    return badge_of(profile.state, profile.applied_at, profile.reviewed_at)
+
+
 def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
     now = timezone.now()
     account = getattr(profile.user, "account", None)
+    badge, badge_label = status_badge(profile)
     return {
+        "badge": badge,
+        "badge_label": badge_label,
         "id": profile.pk,
         "username": profile.user.username,
         "account": account.code if account else "",
@@ -113,8 +138,7 @@ def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
         "qualified_evidence": profile.qualified_evidence,
         "rejection_reason": profile.rejection_reason,
         "applied_at": profile.applied_at,
-        "awaiting_review": profile.applied_at is not None
-        and (profile.reviewed_at is None or profile.applied_at > profile.reviewed_at),
+        "awaiting_review": awaiting_review(profile),
         "entered_by": profile.entered_by,
         "last_edited_by": profile.last_edited_by,
         "submitted_by": profile.submitted_by,

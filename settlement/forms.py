@@ -7,11 +7,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
 
 from .instructions import MAX_AMOUNT
+from .statements import BEIJING, statement_dates_error
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -43,3 +45,37 @@ class InstructionForm(forms.Form):
 
 class InstructionEndForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=err.REASON_MAX_LENGTH)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class StatementForm(forms.Form):
+    """A statement period of Beijing dates; this month so far by default."""
+
+    start = forms.DateField(label=_("From"), widget=DateInput())
+    end = forms.DateField(label=_("To"), widget=DateInput())
+
+    @staticmethod
+    def default_period() -> dict[str, dt.date]:
+        today = timezone.now().astimezone(BEIJING).date()
+        return {"start": today.replace(day=1), "end": today}
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and (problem := statement_dates_error(start, end)):
+            raise forms.ValidationError(problem)
+        return data
+
+
+class CertificateForm(forms.Form):
+    year = forms.IntegerField(label=_("Year"), min_value=1990, max_value=2999)
+
+    @staticmethod
+    def default_year() -> int:
+        return timezone.now().astimezone(BEIJING).year - 1

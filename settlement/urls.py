@@ -15,3 +15,11 @@ urlpatterns = [
         name="api-settlement-instruction-end",
     ),
 ]
+
+# The investor's own statement and holdings certificate (settlement.statement_api).
+from . import statement_api  # noqa: E402
+
+urlpatterns += [
+    path("statement/", statement_api.MyStatementApi.as_view(), name="api-my-statement"),
+    path("holdings-certificate/", statement_api.MyCertificateApi.as_view(), name="api-my-certificate"),
+]

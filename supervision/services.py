@@ -45,7 +45,7 @@ from balances.services import MAX_AMOUNT, cash_lock, positions_lock
 from core import errors as err
 from core.audit import audit_record
 from core.models import Account, Role, User
-from core.money import ZERO, money, notional
+from core.money import ZERO, amount_text, money, notional, shares_text
 from exchange import pretrade
 from exchange.models import Trade
 from exchange.services.book import commission, seller_commission
@@ -265,8 +265,8 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
             freeze.held_amount = cash_held
             if freeze.kind == Freeze.Kind.CASH and cash_held < freeze.amount:
                 shortfall = gettext("%(n)s of %(asked)s CNY were free and are frozen.") % {
-                    "n": cash_held,
-                    "asked": freeze.amount,
+                    "n": amount_text(cash_held),
+                    "asked": amount_text(freeze.amount),
                 }
             parts = {}
             for security_id in security_ids:
@@ -835,6 +835,6 @@ def trade_corrections(trade_ids: list[int]) -> dict[int, list[dict]]:
             gettext("Reversed by correction %(n)s: %(reason)s")
             if c.new_quantity == 0
             else gettext("Corrected to %(qty)s @ %(price)s by correction %(n)s: %(reason)s")
-        ) % {"n": c.pk, "reason": c.reason, "qty": c.new_quantity, "price": c.new_price}
+        ) % {"n": c.pk, "reason": c.reason, "qty": shares_text(c.new_quantity), "price": amount_text(c.new_price)}
         notes.setdefault(c.trade_id, []).append({"kind": "correction", "text": text, "entry": c.entry})
     return notes

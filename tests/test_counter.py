@@ -750,7 +750,7 @@ def test_statement_pdf(world, history):
         assert response["Content-Type"] == "application/pdf"
         assert response.content.startswith(b"%PDF")
         assert b"/Type /Page" in response.content
-        assert b"STSong-Light" in response.content
+        assert b"NotoSansSC" in response.content
 
 
 @pytest.mark.parametrize(

@@ -290,3 +290,41 @@ def test_a_withdrawal_by_staff_of_another_broker_is_refused_in_the_active_langua
     # then the refusal is in that language, and no cash moved
     assert refused.value.message == message
     assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# Amounts in messages are grouped by thousands, in both languages, as on the pages
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "The order needs 12,553,137.50 CNY including fees; 1,000.00 CNY is available."),
+        ("zh-hans", "该委托需要 12,553,137.50 元（含费用）；可用资金为 1,000.00 元。"),
+    ],
+)
+def test_an_insufficient_cash_error_shows_its_amounts_formatted(market, language, message):
+    # given an investor with 1,000.00 CNY, and a buy of 1,000,000 shares at 12.55 (12,550,000.00 + fee 3,137.50)
+    market.market_maker()
+    investor = market.investor(cash="1000")
+    before = snapshot()
+
+    # when the order is sent
+    response = api_for(investor.owner).post(
+        "/api/v1/orders/",
+        {
+            "security": market.security.code,
+            "side": "buy",
+            "quantity": 1_000_000,
+            "limit_price": "12.55",
+            "time_in_force": "DAY",
+            "client_order_id": "big-1",
+        },
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    # then the refusal names both amounts grouped by thousands, and nothing changed
+    assert (response.status_code, response.json()["code"]) == (409, "insufficient_cash")
+    assert response.json()["message"] == message
+    assert snapshot() == before

@@ -254,6 +254,26 @@ def test_investor_completes_the_questionnaire_uploads_the_id_and_applies(market)
     assert profile.applied_at is not None and profile.state == "draft"
     assert messages_of(response) == ["您的申请已提交给券商审核。"]
     assert "等待审核" in text(response)
+    # one clear status: the badge says the application was sent, not "Draft"
+    assert 'class="status status-sent" id="kyc-state" data-state="draft">已提交，等待审核</span>' in text(response)
+    assert "草稿" not in text(response)
+
+
+def test_the_badge_says_sent_on_both_sides_until_staff_take_it_up(market):
+    # given an application the investor has sent online
+    profile = online_profile(market)
+    # then the investor, the queue and the application page show one status, "Sent, awaiting review"
+    mine = text(client_for(profile.user).get("/kyc/me/"))
+    queue = text(client_for(market.staff).get("/kyc/applications/"))
+    application = text(client_for(market.staff).get(f"/kyc/applications/{profile.pk}/"))
+    counter = text(client_for(market.staff).get("/counter/"))
+    for body in (mine, queue, application, counter):
+        assert ">已提交，等待审核</span>" in body and ">草稿</span>" not in body
+    english = text(client_for(profile.user, "en").get("/kyc/me/"))
+    assert ">Sent, awaiting review</span>" in english and ">Draft</span>" not in english
+    # and once staff submit it for approval, the badge is the state's own
+    services.kyc_submit(staff=market.staff, profile_id=profile.pk)
+    assert ">已提交审批</span>" in text(client_for(profile.user).get("/kyc/me/"))
 
 
 def test_the_questionnaire_needs_every_answer_and_changes_nothing_otherwise(market):
@@ -399,6 +419,9 @@ def test_staff_a_submits_staff_b_approves_and_the_maker_cannot_approve(market, s
     response = staff_a.post(f"/kyc/applications/{profile.pk}/submit/", follow=True)
     assert messages_of(response) == ["已提交审批。须由另一名员工批准。"]
     assert 'id="maker-hint"' in text(response)
+    # the maker is not shown an Approve button they may not use; the second staff member is
+    assert 'id="kyc-approve"' not in text(response)
+    assert 'id="kyc-approve"' in text(client_for(staff_b).get(f"/kyc/applications/{profile.pk}/"))
 
     before = kyc_snapshot()
     refused = staff_a.post(f"/kyc/applications/{profile.pk}/approve/", follow=True)

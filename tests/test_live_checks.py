@@ -117,19 +117,20 @@ def test_the_replay_compares_balances_and_entries_of_one_moment(live, monkeypatc
 def test_a_client_statement_is_of_one_moment(live, monkeypatch):
     # given a statement for today that, after reading the ledger entries and before reading the trades, lets the
     # exchange deposit, match, seal and settle on another connection
-    from counter import selectors
+    # (the one statement builder, which the counter and the investor's own page both use)
+    from settlement import statements
 
-    today = selectors.timezone.now().astimezone(selectors.BEIJING).date()
-    trades_of = selectors.client_trades
+    today = statements.timezone.now().astimezone(statements.BEIJING).date()
+    trades_of = statements.account_trades
 
     def exchange_moves_meanwhile(account):
         live.moves()
         return trades_of(account)
 
-    monkeypatch.setattr(selectors, "client_trades", exchange_moves_meanwhile)
+    monkeypatch.setattr(statements, "account_trades", exchange_moves_meanwhile)
 
     # when it is built
-    statement = selectors.client_statement(live.buyer, today, today)
+    statement = statements.account_statement(live.buyer, today, today)
 
     # then it shows the deposit, trade and cash of the moment it began, not a mix of before and after
     assert [t.id for t in statement.trades] == [Trade.objects.order_by("id").first().pk]

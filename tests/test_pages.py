@@ -374,7 +374,7 @@ def test_ticket_insufficient_cash_is_a_form_error_and_changes_nothing(market):
 
     # then
     assert response.status_code == 200
-    assert form_errors(response) == ["该委托需要 5055.00 元（含费用）；可用资金为 1000.00 元。"]
+    assert form_errors(response) == ["该委托需要 5,055.00 元（含费用）；可用资金为 1,000.00 元。"]
     assert snapshot() == before
 
 

@@ -145,7 +145,7 @@ def test_a_cash_freeze_of_more_than_is_free_freezes_what_is_free_and_blocks_with
     freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="80000.00", reason="Debt", **LEGAL)
     freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
 
-    assert freeze.held_amount == D("50000.00") and "50000.00" in freeze.shortfall and "80000.00" in freeze.shortfall
+    assert freeze.held_amount == D("50000.00") and "50,000.00" in freeze.shortfall and "80,000.00" in freeze.shortfall
     assert cash_of(investor).available == 0
     before = snapshot()
     with pytest.raises(err.InsufficientCash):

@@ -103,9 +103,14 @@ def test_two_regulators_freeze_an_investors_shares_the_sale_is_refused_then_rele
     audit.goto(f"{base}/audit/?target={investor.code}")
 
     # then the proposal, the approval and the release are there, each by its regulator
-    text = audit.locator("main").inner_text()
-    for action, who in (("freeze_propose", reg1), ("freeze_approve", reg2), ("freeze_release", reg1)):
-        assert action in text and who.username in text
+    # (each action named in words, its code in the row's data-action)
+    for action, label, who in (
+        ("freeze_propose", "冻结申请", reg1),
+        ("freeze_approve", "冻结批准", reg2),
+        ("freeze_release", "解除冻结", reg1),
+    ):
+        row = audit.locator(f'#audit-table tr[data-action="{action}"]').first
+        assert label in row.inner_text() and who.username in row.inner_text()
 
     # and the account's evidence bundle, downloaded from the page, passes the offline verifier
     audit.fill('#evidence-form input[name="account"]', investor.code)

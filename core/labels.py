@@ -1,0 +1,130 @@
+"""Labels in the active language for the codes that pages show: ledger entry kinds, audit actions and
+outcomes, roles. The codes themselves stay as they are in the data, the API and the CSV exports; a page
+shows the label and keeps the code at hand (a title or a data attribute) for those who search by it.
+
+The entry kinds are ``ledger.models.EntryKind``'s values; core cannot import ledger, so the labels are kept
+here and ``tests/test_translations.py`` checks that every kind has one. An unknown code is shown as it is.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+ENTRY_KINDS = {
+    "ISSUE": pgettext_lazy("entry kind", "Issue"),
+    "DEPOSIT": pgettext_lazy("entry kind", "Deposit"),
+    "WITHDRAWAL": pgettext_lazy("entry kind", "Withdrawal"),
+    "TRADE": pgettext_lazy("entry kind", "Trade"),
+    "SETTLEMENT": pgettext_lazy("entry kind", "Settlement"),
+    "SETTLEMENT_FAILED": pgettext_lazy("entry kind", "Settlement failed"),
+    "SETTLEMENT_HOLD": pgettext_lazy("entry kind", "Settlement hold"),
+    "SETTLEMENT_RELEASE": pgettext_lazy("entry kind", "Settlement release"),
+    "FREEZE": pgettext_lazy("entry kind", "Freeze"),
+    "UNFREEZE": pgettext_lazy("entry kind", "Unfreeze"),
+    "FORCED_TRANSFER": pgettext_lazy("entry kind", "Forced transfer"),
+    "HALT": pgettext_lazy("entry kind", "Halt"),
+    "RESUME": pgettext_lazy("entry kind", "Resume"),
+    "CORRECTION": pgettext_lazy("entry kind", "Correction"),
+    "DISCLOSURE": pgettext_lazy("entry kind", "Disclosure"),
+    "KEY_ROTATION": pgettext_lazy("entry kind", "Key rotation"),
+    "LISTING": pgettext_lazy("entry kind", "Listing"),
+    "SECURITY_CHANGE": pgettext_lazy("entry kind", "Security change"),
+    "DELISTING": pgettext_lazy("entry kind", "Delisting"),
+    "UNLOCK": pgettext_lazy("entry kind", "Unlock"),
+    "CLOSE": pgettext_lazy("entry kind", "Day close"),
+    "IDENTITY_REVEAL": pgettext_lazy("entry kind", "Identity reveal"),
+}
+
+AUDIT_ACTIONS = {
+    "login": _("Log in"),
+    "login_failed": _("Failed login"),
+    "login_locked": _("Login locked"),
+    "logout": _("Log out"),
+    "otp_enrolled": _("Authenticator enrolled"),
+    "otp_verified": _("Second factor verified"),
+    "otp_recovery_code": _("Recovery code used"),
+    "api_token": _("API token issued"),
+    "api_token_revoke": _("API tokens revoked"),
+    "cash_deposit": _("Cash deposit"),
+    "cash_withdraw": _("Cash withdrawal"),
+    "securities_issue": _("Securities issued"),
+    "counter_cash_propose": _("Counter cash proposed"),
+    "counter_cash_approve": _("Counter cash approved"),
+    "counter_cash_reject": _("Counter cash rejected"),
+    "counter_cash_withdraw_request": _("Counter cash request withdrawn"),
+    "counter_order_place": _("Order placed at the counter"),
+    "counter_order_cancel": _("Order cancelled at the counter"),
+    "kyc_register": _("Account opening registered"),
+    "kyc_open_at_counter": _("Account opened at the counter"),
+    "kyc_update": _("KYC data changed"),
+    "kyc_assess": _("Risk questionnaire"),
+    "kyc_document_add": _("ID document uploaded"),
+    "kyc_document_view": _("ID document viewed"),
+    "kyc_qualify": _("Qualified-investor attestation"),
+    "kyc_apply": _("Application sent"),
+    "kyc_submit": _("Submitted for approval"),
+    "kyc_approve": _("Approval"),
+    "kyc_reject": _("Rejection"),
+    "kyc_expire": _("Risk assessment expired"),
+    "kyc_normalize": _("Identity normalised"),
+    "identity_reveal": _("Identity revealed to a regulator"),
+    "freeze_propose": _("Freeze proposed"),
+    "freeze_approve": _("Freeze approved"),
+    "freeze_reject": _("Freeze rejected"),
+    "freeze_withdraw": _("Freeze withdrawn"),
+    "freeze_release": _("Freeze released"),
+    "freeze_expire": _("Freeze expired"),
+    "forced_transfer_propose": _("Forced transfer proposed"),
+    "forced_transfer_approve": _("Forced transfer approved"),
+    "forced_transfer_reject": _("Forced transfer rejected"),
+    "forced_transfer_withdraw": _("Forced transfer withdrawn"),
+    "correction_propose": _("Correction proposed"),
+    "correction_approve": _("Correction approved"),
+    "correction_reject": _("Correction rejected"),
+    "correction_withdraw": _("Correction withdrawn"),
+    "settlement_hold": _("Settlement held"),
+    "settlement_release": _("Settlement released"),
+    "settlement_refuse": _("Settlement refused"),
+    "settlement_instruction_create": _("Settlement instruction set"),
+    "settlement_instruction_end": _("Settlement instruction ended"),
+    "security_list": _("Security listed"),
+    "security_change": _("Security changed"),
+    "security_delist": _("Security delisted"),
+    "security_halt": _("Trading halt"),
+    "security_resume": _("Trading resumed"),
+    "market_halt": _("Market halt"),
+    "market_resume": _("Market resumed"),
+    "holiday_add": _("Holiday added"),
+    "holiday_remove": _("Holiday removed"),
+    "disclosure_publish": _("Disclosure published"),
+    "alert_change": _("Surveillance alert changed"),
+    "surveillance_rule_change": _("Surveillance rule changed"),
+    "ledger_verify": _("Ledger verified"),
+    "negotiated.propose": _("Negotiated transfer proposed"),
+    "negotiated.confirm": _("Negotiated transfer confirmed"),
+    "negotiated.withdraw": _("Negotiated transfer withdrawn"),
+}
+
+OUTCOMES = {"ok": _("done"), "refused": _("refused"), "failed": _("failed")}
+
+
+def entry_kind_label(code: str) -> str:
+    return str(ENTRY_KINDS.get(code, code))
+
+
+def audit_action_label(code: str) -> str:
+    return str(AUDIT_ACTIONS.get(code, code))
+
+
+def outcome_label(code: str) -> str:
+    return str(OUTCOMES.get(code, code))
+
+
+def role_label(code: str) -> str:
+    from .models import Role
+
+    try:
+        return str(Role(code).label)
+    except ValueError:
+        return code

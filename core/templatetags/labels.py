@@ -1,0 +1,28 @@
+"""``{% load labels %}``: codes shown as labels in the active language (``core.labels``)."""
+
+from django import template
+
+from core import labels, money
+
+register = template.Library()
+
+register.filter("entry_kind", labels.entry_kind_label)
+register.filter("audit_action", labels.audit_action_label)
+register.filter("audit_outcome", labels.outcome_label)
+register.filter("role_label", labels.role_label)
+
+
+@register.filter
+def amount(value) -> str:
+    """A Decimal amount grouped by thousands ("12,553,137.50"); text (already formatted) as it is."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return money.amount_text(value)
+
+
+@register.filter
+def shares(value) -> str:
+    """A share quantity grouped by thousands ("1,000,000"); text (already formatted) as it is."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return money.shares_text(value)

@@ -1,0 +1,228 @@
+"""An investor's own statement and annual holdings certificate: the counter's builder, the ledger's figures.
+
+The statement is built once (``settlement.statements``) for the counter and for the investor; these tests
+compare it with balances rebuilt from the ledger alone (``balances.replay.ledger_balances``), check the PDF
+by extracting its text and by rendering it to an image, and check that bad requests change nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from balances.replay import ledger_balances
+from core.models import Role
+from tests import test_counter
+from tests.conftest import api_for, snapshot
+from tests.test_counter import BEIJING, at, beijing, page_client
+
+# The counter's fixtures: a broker with staff and a client with a month of history at known times.
+world, history = test_counter.world, test_counter.history
+
+pytestmark = pytest.mark.usefixtures("kyc_folders")
+
+pypdf = pytest.importorskip("pypdf", reason="pypdf (requirements-dev.txt) extracts the PDF's text")
+
+
+def own(client, path, params, language="en"):
+    return api_for(client.owner).get(path, params, HTTP_ACCEPT_LANGUAGE=language)
+
+
+def pdf_text(content: bytes) -> str:
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(content)).pages)
+
+
+def squeezed(text: str) -> str:
+    """The text without white space: table cells wrap, and a Chinese run starts a new text object."""
+    return "".join(text.split())
+
+
+def pdf_fonts(content: bytes) -> dict[str, bool]:
+    """Each font of the PDF's pages by base name → whether its file is embedded."""
+    fonts = {}
+    for page in pypdf.PdfReader(io.BytesIO(content)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descendants = font.get("/DescendantFonts")
+            descriptor = (descendants[0].get_object() if descendants else font).get("/FontDescriptor")
+            descriptor = descriptor.get_object() if descriptor else {}
+            embedded = any(key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3"))
+            fonts[str(font["/BaseFont"])] = embedded
+    return fonts
+
+
+def rendered_ink(content: bytes, tmp_path, name: str) -> float:
+    """Render the PDF's first page to PNG with poppler's pdftoppm; the share of pixels that are not white."""
+    from PIL import Image
+
+    pdf = tmp_path / f"{name}.pdf"
+    if out := os.environ.get("STATEMENT_PDF_DIR"):  # to look at them
+        (Path(out) / f"{name}.pdf").write_bytes(content)
+    pdf.write_bytes(content)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / name)], check=True)
+    png = next(tmp_path.glob(f"{name}*.png"))
+    image = Image.open(png).convert("L")
+    dark = sum(image.histogram()[:200])
+    return dark / (image.width * image.height)
+
+
+# --------------------------------------------------------------------------
+# Content: the ledger's figures
+
+
+def test_own_statement_equals_the_ledger_and_the_counters_statement(world, history):
+    client, trade = history
+    code = client.code
+    # given the ledger as it stood at the period's edges, rebuilt from the entries alone
+    first = dt.datetime(2026, 3, 5, tzinfo=BEIJING)
+    after = dt.datetime(2026, 3, 16, tzinfo=BEIJING)
+    cash_before, _, _ = ledger_balances(until=first)
+    cash_after, shares_after, _ = ledger_balances(until=after)
+
+    # when the investor asks for their own statement
+    mine = own(client, "/api/v1/statement/", {"from": "2026-03-05", "to": "2026-03-15"}).json()
+
+    # then its opening and closing cash and its holdings are the ledger's
+    assert Decimal(mine["opening_cash"]) == cash_before[code] == Decimal("10000.00")
+    assert Decimal(mine["closing_cash"]) == cash_after[code] == Decimal("8185.00")
+    assert {h["security"]: h["quantity"] for h in mine["holdings"]} == {
+        security: quantity for (account, security), quantity in shares_after.items() if account == code and quantity
+    }
+    # the movements add up from the opening to the closing cash
+    assert Decimal(mine["opening_cash"]) + sum(Decimal(m["amount"]) for m in mine["movements"]) == Decimal(
+        mine["closing_cash"]
+    )
+    assert [t["id"] for t in mine["trades"]] == [trade.pk]
+    # and it is the very statement the counter shows for the client (but for the moment it was made)
+    counter = api_for(world.a.staff).get(
+        f"/api/v1/counter/clients/{code}/statement/", {"from": "2026-03-05", "to": "2026-03-15"}
+    )
+    assert {**counter.json(), "generated_at": None} == {**mine, "generated_at": None}
+
+
+def test_statement_csv_of_the_investor(world, history):
+    client, _ = history
+    response = own(client, "/api/v1/statement/", {"from": "2026-03-05", "to": "2026-03-15", "format": "csv"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    text = response.content.decode("utf-8-sig")
+    assert f"Account,{client.code}" in text and "\r\nClosing cash,8185.00\r\n" in text
+
+
+def test_certificate_holds_the_years_closing_positions(world, history):
+    client, _ = history
+    _, shares, _ = ledger_balances(until=dt.datetime(2027, 1, 1, tzinfo=BEIJING))
+    with at(beijing(2027, 2, 1, 10, 0)):
+        data = own(client, "/api/v1/holdings-certificate/", {"year": "2026"}).json()
+    assert (data["account"], data["year"], data["as_of"]) == (client.code, 2026, "2026-12-31")
+    code = world.market.security.code
+    assert data["holdings"] == [{"security": code, "name": "Test Co", "quantity": shares[(client.code, code)]}]
+    assert shares[(client.code, code)] == 600
+
+
+# --------------------------------------------------------------------------
+# The PDF: text, fonts, rendering
+
+
+@pytest.mark.parametrize(
+    ("language", "strings"),
+    [
+        ("en", ["Client statement", "Opening cash", "Closing cash", "8,185.00", "Purchase settled", "Test Co"]),
+        ("zh-hans", ["客户对账单", "期初资金", "期末资金", "8,185.00", "买入交收", "Test Co"]),
+    ],
+)
+def test_statement_pdf_text_fonts_and_rendering(world, history, tmp_path, language, strings):
+    client, _ = history
+
+    response = own(client, "/api/v1/statement/", {"from": "2026-03-05", "to": "2026-03-15", "format": "pdf"}, language)
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    text = pdf_text(response.content)
+    for expected in [*strings, client.code, f"{client.code}·"]:
+        assert squeezed(expected) in squeezed(text), (expected, text)
+    (tmp_path / "statement.txt").write_text(text)
+    # every font is embedded: Vera for Latin text, so no reader spaces it oddly, and Noto Sans SC for Chinese
+    assert "C lient" not in text and "INV 0" not in text
+    fonts = pdf_fonts(response.content)
+    assert fonts and all(fonts.values()), fonts
+    assert any("BitstreamVeraSans" in name for name in fonts), fonts
+    assert any("NotoSansSC" in name for name in fonts), fonts  # the client's name is Chinese in both languages
+    # and the first page renders to an image with text on it
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (Debian poppler-utils) is not installed: the PDF was not rendered")
+    assert rendered_ink(response.content, tmp_path, f"statement-{language}") > 0.005
+
+
+def test_certificate_pdf(world, history, tmp_path):
+    client, _ = history
+    with at(beijing(2027, 2, 1, 10, 0)):
+        response = own(client, "/api/v1/holdings-certificate/", {"year": "2026", "format": "pdf"}, "zh-hans")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert f"holdings-{client.code}-2026.pdf" in response["Content-Disposition"]
+    text = squeezed(pdf_text(response.content))
+    for expected in ["持仓证明2026", client.code, world.market.security.code, "TestCo", "600", "2026-12-31日终"]:
+        assert expected in text, (expected, text)
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (Debian poppler-utils) is not installed: the PDF was not rendered")
+    assert rendered_ink(response.content, tmp_path, "certificate") > 0.002
+
+
+# --------------------------------------------------------------------------
+# Pages and bad input
+
+
+def test_statement_page_shows_and_downloads(world, history):
+    client, _ = history
+    pages = page_client(client.owner)
+
+    shown = pages.get("/statements/", {"start": "2026-03-05", "end": "2026-03-15"})
+    assert shown.status_code == 200
+    assert shown.context["statement"]["closing"] == "8,185.00"
+    assert "8,185.00" in shown.content.decode()
+
+    pdf = pages.get("/statements/", {"start": "2026-03-05", "end": "2026-03-15", "format": "pdf"})
+    assert pdf.content.startswith(b"%PDF")
+    certificate = pages.get("/statements/certificate/", {"year": "2026", "format": "pdf"})
+    assert certificate.status_code == 200 and certificate.content.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/statement/", {"from": "2026-03-15", "to": "2026-03-01"}),
+        ("/api/v1/statement/", {"from": "2026-03-01"}),
+        ("/api/v1/statement/", {"from": "2026-03-01", "to": "2026-03-02", "format": "xml"}),
+        ("/api/v1/holdings-certificate/", {}),
+        ("/api/v1/holdings-certificate/", {"year": "26"}),
+        ("/api/v1/holdings-certificate/", {"year": "1989"}),
+        ("/api/v1/holdings-certificate/", {"year": "2999"}),
+        ("/api/v1/holdings-certificate/", {"year": "２０２６"}),
+    ],
+)
+def test_bad_requests_are_400_and_change_nothing(world, history, path, query):
+    client, _ = history
+    before = snapshot()
+    response = own(client, path, query)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+    assert snapshot() == before
+
+
+def test_bad_certificate_year_on_the_page_is_a_form_error(world, history):
+    client, _ = history
+    response = page_client(client.owner).get("/statements/certificate/", {"year": "1989"})
+    assert response.status_code == 400
+    assert response.context["certificate_form"].errors["year"]
+
+
+def test_somebody_without_an_account_gets_404_and_a_page_saying_so(world):
+    regulator = world.market.user(Role.REGULATOR)
+    response = api_for(regulator).get("/api/v1/statement/", {"from": "2026-03-01", "to": "2026-03-02"})
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert api_for(regulator).get("/api/v1/holdings-certificate/", {"year": "2026"}).status_code == 404

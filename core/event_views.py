@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connections
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import translation
 from django.views.decorators.cache import never_cache
 
 from . import events
+from .roles import STAFF_ROLES
 
 
 def _without_database(names: list[str]):
@@ -22,6 +23,10 @@ def _without_database(names: list[str]):
 @login_required
 @never_cache
 def stream(request):
+    if request.user.role in STAFF_ROLES:
+        # Staff sessions end after a while without activity, which an open stream would hide: their pages
+        # poll. 204 tells the browser's EventSource not to reconnect.
+        return HttpResponse(status=204)
     language = translation.get_language() or settings.LANGUAGE_CODE
     names = [events.language_channel("market", language), events.user_channel(request.user.pk)]
     response = StreamingHttpResponse(_without_database(names), content_type="text/event-stream")

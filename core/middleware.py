@@ -71,6 +71,10 @@ def no_store_private(get_response):
     return middleware
 
 
+# The live event stream (core.event_views) is a background refresh too, and cannot send POLL_HEADER.
+EVENTS_PATH = "/events/"
+
+
 def staff_session_idle_timeout(get_response):
     def middleware(request):
         user = request.user
@@ -84,7 +88,7 @@ def staff_session_idle_timeout(get_response):
                 if request.method in ("GET", "HEAD"):
                     return redirect_to_login(request.get_full_path())
                 return redirect(settings.LOGIN_URL)  # a post is not repeated after the login
-            if last is None or POLL_HEADER not in request.headers:
+            if last is None or (POLL_HEADER not in request.headers and request.path != EVENTS_PATH):
                 request.session[LAST_ACTIVITY] = now
         return get_response(request)
 

@@ -157,3 +157,21 @@ def test_settlement_and_notifications_reach_the_partys_stream(live_server, marke
         "unread": Notification.objects.filter(user=investor.owner, read_at__isnull=True).count()
     }
     mine.close()
+
+
+def test_staff_get_no_stream_and_their_idle_timer_is_not_reset(market_setup):
+    from core.middleware import LAST_ACTIVITY
+    from core.models import Role
+    from tests.conftest import log_in
+
+    market, _ = market_setup
+    client = Client()
+    log_in(client, market.user(Role.DEPOSITORY_OPERATOR))
+    session = client.session
+    session[LAST_ACTIVITY] = before = session[LAST_ACTIVITY] - 60
+    session.save()
+    # when a staff page asks for the stream
+    response = client.get("/events/")
+    # then there is none (their pages poll, and their session still ends when left alone)
+    assert response.status_code == 204
+    assert client.session[LAST_ACTIVITY] == before

@@ -323,7 +323,8 @@ LEDGER_MAX_BLOCK_LEAVES = int(env("LEDGER_MAX_BLOCK_LEAVES", "5000") or 5000)
 # made p99 latency worse (4.1 s against 2.0 s), so 1 s it is.
 LEDGER_SEAL_EVERY = float(env("LEDGER_SEAL_EVERY", "1.0") or 1.0)
 # Beat is the safety net: a commit that writes entries also wakes the sealer (ledger.wakeup), coalesced so
-# that a block holds what committed within LEDGER_SEAL_WAKE_DELAY seconds of the first such commit.
+# that a block holds what committed from the first such commit until the seal runs, LEDGER_SEAL_WAKE_DELAY
+# seconds later when the worker is free (docs/ledger.md, "Sealing").
 LEDGER_SEAL_ON_COMMIT = env_bool("LEDGER_SEAL_ON_COMMIT", True)
 LEDGER_SEAL_WAKE_DELAY = float(env("LEDGER_SEAL_WAKE_DELAY", "0.1") or 0.1)
 

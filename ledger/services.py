@@ -88,6 +88,7 @@ def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
             cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
             if not cur.fetchone()[0]:
                 return None
+        wakeup.sealing()  # before the read: a commit after it wakes the next seal
         signing = keys.signers_for_seal()
         with connection.cursor() as cur:
             cur.execute(

@@ -2,21 +2,27 @@
 
 ``entries_append`` calls ``wake_on_commit`` inside the transaction that writes
 entries; once that transaction commits, ``_wake`` asks for a seal, coalesced:
-the first commit of a quiet moment sets a Redis key (``SET NX``, expiring after
-``LEDGER_SEAL_WAKE_DELAY`` seconds) and queues ``ledger.tasks.seal`` with that
-same countdown; commits while the key lives queue nothing, since that seal
-runs after they committed (its countdown starts after the key's expiry was set).
+the first commit of a quiet moment sets a Redis key (``SET NX``) and queues
+``ledger.tasks.seal`` with a countdown of ``LEDGER_SEAL_WAKE_DELAY`` seconds;
+the commits after it queue nothing while the key lives. ``block_seal`` deletes
+the key once it holds the sealing lock, before it reads what waits: a commit
+that found the key committed before that read, so the queued seal takes its
+entries; a commit after it queues the next seal.
 
-So a block holds what committed during one wake window (0.1 s by default),
-up to ``LEDGER_MAX_BLOCK_LEAVES``; a full block queues the next seal at once.
-A burst of trades makes one block, not one block per trade, and a lone trade
-waits one window plus a worker's pick-up, not beat's next tick.
+So a block holds what committed from the first commit of a window until the
+seal runs: one window (0.1 s by default) when the worker is free, more when
+it lags (a busy worker gets fewer, larger blocks instead of a queue of
+seals), up to ``LEDGER_MAX_BLOCK_LEAVES``; a full block queues the next seal
+at once. A burst of trades makes one block, not one block per trade, and a
+lone trade waits one window plus a worker's pick-up, not beat's next tick.
 
 Beat still asks for a seal every ``LEDGER_SEAL_EVERY`` seconds: the safety
-net when Redis or the broker loses a wake-up, or a wake-up's seal met another
-sealer holding the lock. Sealing itself is unchanged (``block_seal``: one
-transaction under the advisory lock). A failed wake-up is logged and never
-reaches the caller, whose transaction has committed.
+net when Redis or the broker loses a wake-up, or a woken seal met another
+sealer holding the lock; the key expires on its own after
+``WAKE_KEY_TTL_BEATS`` beats, so a lost seal message delays the next wake-up
+no longer than that. Sealing itself is unchanged (one transaction under the
+advisory lock). A failed wake-up is logged and never reaches the caller,
+whose transaction has committed.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 WAKE_KEY = "ledger:seal-wake"
+WAKE_KEY_TTL_BEATS = 2
 
 
 def wake_on_commit() -> None:
@@ -50,8 +57,12 @@ def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
-# Until when (time.monotonic) a seal this process queued is sure to run after its commits: they need
-# not ask Redis (one round trip less on most orders under load).
+def _key() -> str:
+    return django_cache.make_key(WAKE_KEY)
+
+
+# Until when (time.monotonic) a seal this process queued cannot have started (its countdown runs): its
+# later commits need not ask Redis (one round trip less on most orders under load).
 _armed_until = 0.0
 
 
@@ -62,13 +73,22 @@ def _wake() -> None:
     if asked < _armed_until:
         return
     try:
-        key = django_cache.make_key(WAKE_KEY)
-        if not _redis(settings.REDIS_URL).set(key, b"1", nx=True, px=max(1, int(delay * 1000))):
-            return  # a seal is already queued for after this commit
+        ttl = max(delay, WAKE_KEY_TTL_BEATS * settings.LEDGER_SEAL_EVERY)
+        if not _redis(settings.REDIS_URL).set(_key(), b"1", nx=True, px=max(1, int(ttl * 1000))):
+            return  # a seal is queued and has not read the waiting entries yet: it takes these
         from .tasks import seal
 
         seal.apply_async(countdown=delay, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        # Its countdown started after ``asked``: it runs after every commit of this process before then.
         _armed_until = asked + delay
     except Exception:  # beat's seal is the safety net; the caller's transaction has committed
         log.warning("could not queue the seal after a commit; beat's next seal will take the entries", exc_info=True)
+
+
+def sealing() -> None:
+    """A sealer holds the lock and is about to read the waiting entries: the next commit queues the next seal."""
+    if not settings.LEDGER_SEAL_ON_COMMIT:
+        return
+    try:
+        _redis(settings.REDIS_URL).delete(_key())
+    except Exception:  # the key expires by itself; meanwhile beat seals
+        log.warning("could not clear the seal wake-up key", exc_info=True)

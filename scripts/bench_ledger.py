@@ -366,10 +366,10 @@ def settle_capacity(*, profile: str | None) -> dict:
     # As the worker settles a sealed block: chunks of SETTLE_CHUNK trades (settle_block with
     # share_out) over as many processes as the worker has (serially when profiling).
     ids = [tid for h in heights for tid in trades_ready(block_height=h).values_list("id", flat=True)]
-    # Every other chunk is the baseline, settled one trade per transaction as before batching: the
-    # trades of one backlog, alike, so the two halves' rates compare within the run.
-    chunks = [ids[i : i + SETTLE_CHUNK] for i in range(0, len(ids), SETTLE_CHUNK)]
-    batched, single = chunks[1::2] if len(chunks) > 1 else chunks, chunks[0::2] if len(chunks) > 1 else []
+    # Every other trade is the baseline, settled one trade a transaction as before batching: two alike
+    # halves of one backlog, so their rates compare within the run. Each half in chunks, as a worker has.
+    halves = ids[0::2], ids[1::2]
+    batched, single = ([half[i : i + SETTLE_CHUNK] for i in range(0, len(half), SETTLE_CHUNK)] for half in halves)
     if profiler:
         began = time.perf_counter()
         gross = sum(_settle_chunk(chunk) for chunk in batched)
@@ -717,7 +717,7 @@ def report_settlement(r: dict, cores: int) -> None:
     print(
         f"  matched/s is orders filled through the API with no worker running ({backlog['ok']} trades);"
         f" gross {cap['gross']} trades in {cap['gross_seconds']:.2f}s in batches"
-        f" and {cap.get('one_by_one', 0)} in {cap.get('one_by_one_seconds', 0):.2f}s one by one (every other chunk),"
+        f" and {cap.get('one_by_one', 0)} in {cap.get('one_by_one_seconds', 0):.2f}s one by one (every other trade),"
         f" net {cap['net']} in {cap['net_seconds']:.2f}s;"
         f" {cap['left']} left unsettled"
     )

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from ledger import tasks, wakeup
 from ledger.models import Entry
-from ledger.services import entry_append
+from ledger.services import block_seal, entry_append
 
 
 @pytest.fixture
@@ -34,17 +34,31 @@ def deposit(n: int = 1) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_burst_of_commits_queues_one_seal_after_the_wake_window(queued, settings):
+def test_a_burst_of_commits_queues_one_seal_and_the_seal_reopens_the_window(queued, settings):
+    # given a sealed ledger (its genesis block and key written) and no wake-up pending
+    block_seal()
+    queued.clear()
+    cache.delete(wakeup.WAKE_KEY)
+    wakeup._armed_until = 0.0  # (the fixture restores it)
+
     # when ten transactions in a row each write entries and commit
     for _ in range(10):
         deposit(3)
 
     # then one seal is queued, to run one wake window later, on the deployment's queue
     assert queued == [(0.3, settings.CELERY_TASK_DEFAULT_QUEUE)]
-    assert Entry.objects.count() == 30
+    assert Entry.objects.count() == 1 + 30  # (the genesis key's KEY_ROTATION entry first)
 
-    # and once the window has passed, the next commit queues the next seal
+    # and while that seal has not started (a busy worker), later commits queue nothing: it will take them too
     time.sleep(0.4)
+    deposit()
+    assert len(queued) == 1
+
+    # when the seal runs, it takes every entry committed so far
+    block = block_seal().block
+    assert block.tree_size - block.first_leaf_index == 31
+    assert len(queued) == 1
+    # then the next commit queues the next seal
     deposit()
     assert len(queued) == 2
 

@@ -53,7 +53,9 @@ def user_channel(user_id: int) -> str:
 
 @cache
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    # Each open stream holds one connection of this pool (its subscription) for its whole life: the pool must
+    # not stop at redis-py's default size, or the hundredth open page of a process would fail.
+    return redis.Redis.from_url(url, max_connections=4096)
 
 
 def redis_client() -> redis.Redis:

@@ -291,6 +291,8 @@ def run_live(args, env: dict, logs: Path) -> dict:
             )
             cpu.close()
             cpu = None
+            if result[mode]["errors"]:
+                result[mode]["server_log"] = server.log_tail(60)
             server.stop()
         result["ratio"] = result["events"]["cpu_per_s"] / max(result["polling"]["cpu_per_s"], 1e-9)
         return result
@@ -323,6 +325,7 @@ def report_live(result: dict, cores: int) -> None:
     for mode in ("polling", "events"):
         if result[mode]["first_error"]:
             print(f"first error ({mode}): {result[mode]['first_error']}")
+            print(result[mode].get("server_log", ""))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from core.models import Role
 from exchange.services import OrderRequest, order_place
 from ledger.models import Leaf
 from ledger.services import block_seal
+from ledger.tasks import seal
 from tests.browser.steps import log_in
 from tests.conftest import build_market
 
@@ -34,10 +35,10 @@ def test_trades_page_shows_the_trade_sealed_without_a_reload(page: Page, live_se
     expect(row.locator('[data-field="status"]')).to_have_text("已撮合")
     page.evaluate("window.notReloaded = true")
 
-    # when the sealer seals it
-    block_seal()
+    # when the sealer seals it (the task: the seal, then what a new block starts, the trades' parties told)
+    seal()
 
-    # then the row turns sealed, with its block, leaf and proof link, within a couple of polls
+    # then the row turns sealed, with its block, leaf and proof link, at once (its event) or within a poll
     leaf = Leaf.objects.get(entry__trade__buy_order=order)
     expect(row.locator('[data-field="status"]')).to_have_text("已入块", timeout=10_000)
     expect(row.locator('[data-field="ledger"]')).to_contain_text(f"区块 {leaf.block_id} · 叶子 {leaf.leaf_index}")

@@ -23,6 +23,8 @@ def _without_database(names: list[str]):
 @login_required
 @never_cache
 def stream(request):
+    if not settings.LIVE_EVENTS:
+        return HttpResponse(status=204)  # no live events here: the pages poll at their usual pace
     if request.user.role in STAFF_ROLES:
         # Staff sessions end after a while without activity, which an open stream would hide: their pages
         # poll. 204 tells the browser's EventSource not to reconnect.

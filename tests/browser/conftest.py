@@ -46,6 +46,13 @@ def browser():
             chromium.close()
 
 
+@pytest.fixture(autouse=True)
+def _polling_pages(settings):
+    """The browser tests watch pages poll (no Celery worker publishes the market's events here); the event
+    stream has its own browser test (test_live_browser.py), which turns it back on."""
+    settings.LIVE_EVENTS = False
+
+
 @pytest.fixture
 def page(browser, live_server):
     """A fresh browser context (no cookies) whose language is Chinese, like the exchange's users."""

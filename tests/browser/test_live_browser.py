@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from core.tasks import publish_built
 from tests.browser.steps import log_in
 from tests.conftest import build_market
+from tests.workers import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +29,8 @@ def test_the_market_watch_gets_its_rows_pushed(page: Page, live_server, settings
     row = page.locator(f'#market-table tr[data-code="{market.security.code}"]')
     expect(row.locator('[data-field="ask"]')).to_have_text("10.10")
     # given the page's stream is open
-    page.wait_for_function("window.exchangeEvents && window.exchangeEvents.isOpen()", timeout=10_000)
+    # (polled from here: wait_for_function evaluates in the page, which its Content-Security-Policy forbids)
+    assert wait_for(lambda: page.evaluate("!!(window.exchangeEvents && window.exchangeEvents.isOpen())"), timeout=10)
     polls.clear()
     # when the market maker quotes higher and the coalesced publication goes out (the worker's task)
     market.quote(mm, "10.00", "10.20")

@@ -234,7 +234,16 @@ CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis keeps a list per priority step and the worker asks for the lists in order (kombu: 0 first), so a
+# task sent with a higher number waits while anything of a lower one is queued. The settlement path (seal,
+# co-sign, settle) goes at the default, 0; what follows from it for people (notifications, live pages,
+# surveillance) at CELERY_BACKGROUND_PRIORITY, so a burst of those never delays a trade's finality.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "priority_steps": [0, 3, 6, 9]}
+CELERY_BACKGROUND_PRIORITY = 9
+CELERY_TASK_ROUTES = {
+    name: {"priority": CELERY_BACKGROUND_PRIORITY}
+    for name in ("notifications.tasks.notify", "core.tasks.publish_built", "surveillance.tasks.scan_block")
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # One queue name per deployment (tests run their own worker on their own queue).

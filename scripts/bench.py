@@ -770,7 +770,8 @@ def _queue_drop(env: dict) -> None:
             if url.startswith("unix://")
             else redis.Redis.from_url(url)
         )
-        client.delete(env["CELERY_QUEUE"])
+        # the queue's list and kombu's lists of its other priorities (queue + "\x06\x16" + step)
+        client.delete(env["CELERY_QUEUE"], *client.keys(env["CELERY_QUEUE"] + "\x06\x16*"))
     except Exception as exc:  # a left-over queue key is harmless
         log(f"could not delete the Celery queue {env['CELERY_QUEUE']}: {exc}")
 

@@ -15,7 +15,7 @@ from ledger.models import Block, Entry, Leaf, PendingEntry
 from ledger.services import SEAL_LOCK_KEY, entries_append
 from ledger.verification import ledger_verify
 from tests.conftest import api_for, build_market, order_body
-from tests.workers import ROOT, celery_stack, wait_for
+from tests.workers import ROOT, Stack, celery_stack, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
 
@@ -104,6 +104,36 @@ def test_a_worker_killed_while_sealing_loses_nothing_and_repeats_nothing(tmp_pat
     assert Block.objects.order_by("-height").first().tree_size == total + 1
     report = ledger_verify()
     assert report.ok, [str(p) for p in report.problems]
+
+
+def test_the_settlement_path_is_taken_before_a_backlog_of_notifications(tmp_path):
+    # given entries waiting to be sealed, and a queue holding 400 notifications and then the seal, no worker yet
+    from core.events import redis_client
+    from ledger.tasks import seal
+    from notifications.tasks import notify
+
+    with transaction.atomic():
+        entries_append(kind="HALT", payloads=[{"reason": "prioritised"}])
+    stack = Stack(tmp_path)
+    for _ in range(400):
+        notify.apply_async(("no-such-event", {}), queue=stack.queue)
+    seal.apply_async(queue=stack.queue)
+    redis = redis_client()
+    background = stack.queue + "\x06\x169"  # kombu's list of priority 9 beside the queue's own
+    assert (redis.llen(stack.queue), redis.llen(background)) == (1, 400)
+    try:
+        # when a worker starts on the queue
+        stack.worker()
+
+        # then the entries are sealed while most notifications still wait, and those all run afterwards
+        assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=30, interval=0.01), stack.logs()
+        assert redis.llen(background) > 200, stack.logs()
+        assert wait_for(lambda: redis.llen(background) == 0, timeout=60), stack.logs()
+    finally:
+        stack.stop()
+        redis.delete(stack.queue, background)
+    assert Block.objects.count() >= 1
+    assert Entry.objects.filter(kind="HALT").count() == 1  # and nothing was written twice
 
 
 def test_the_offline_verifier_needs_no_django():

@@ -3,12 +3,13 @@
 A page opens one ``EventSource`` on ``/events/`` (``core.event_views.stream``); the stream subscribes to the
 public ``market:<language>`` channel and to the signed-in user's own ``user:<id>`` channel, and forwards
 what is published there as SSE (``event: <name>`` / ``data: <json>``). Pages keep polling as the fallback,
-slowly while the stream is open (``static/js/poll.js``).
+slowly while the stream is open (``static/js/events.js`` holds the page's one stream, ``static/js/poll.js``
+the polling).
 
 Publishing happens after commit, never inside a transaction that may still roll back:
 
-* ``publish_on_commit(channel, event, data)``: one message, for one user's news (a trade of theirs changed,
-  a notification).
+* ``publish_many_on_commit([(channel, event, data), …])``: a message each, for users' own news (a trade of
+  theirs changed, a notification), in one round trip.
 * ``publish_coalesced(channel, event)``: for what everyone watches (the market): the first change of a quiet
   moment queues ``core.tasks.publish_built`` to run ``LIVE_COALESCE`` seconds later; it builds the payload
   then (with every change of the window in it) with the builder the owning app registered
@@ -60,10 +61,6 @@ def _redis(url: str) -> redis.Redis:
 
 def redis_client() -> redis.Redis:
     return _redis(settings.REDIS_URL)
-
-
-def publish_on_commit(name: str, event: str, data: dict) -> None:
-    publish_many_on_commit([(name, event, data)])
 
 
 def publish_many_on_commit(messages: list[tuple[str, str, dict]]) -> None:

@@ -86,6 +86,22 @@ class Frontier:
         self.size += 1
         return completed
 
+    def append_subtree(self, level: int, node: bytes) -> None:
+        """Append the 2^level leaves whose perfect subtree hashes to ``node`` (the size must be a multiple of
+        2^level): the same frontier as appending them one by one."""
+        step = 1 << level
+        if self.size % step:
+            raise ValueError(f"a subtree of {step} leaves cannot start at leaf {self.size}")
+        size = self.size
+        while (size >> level) & 1:
+            node = node_hash(self.hashes.pop(), node)
+            level += 1
+        self.hashes.append(node)
+        self.size = size + step
+
+    def copy(self) -> Frontier:
+        return Frontier(self.size, self.hashes)
+
     def root(self) -> bytes:
         if not self.hashes:
             return EMPTY_ROOT
@@ -93,6 +109,19 @@ class Frontier:
         for left in reversed(self.hashes[:-1]):
             node = node_hash(left, node)
         return node
+
+
+def perfect_levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """Every perfect subtree over ``leaves`` (aligned at 0), level by level: ``levels[k][i]`` covers leaves
+    [i·2^k, (i+1)·2^k). One pass of SHA-256 per node, no per-leaf bookkeeping."""
+    sha256 = hashlib.sha256
+    levels = [leaves]
+    level = leaves
+    while len(level) > 1:
+        pairs = zip(level[0::2], level[1::2], strict=False)  # an odd last node waits for the next level
+        level = [sha256(b"\x01" + left + right).digest() for left, right in pairs]
+        levels.append(level)
+    return levels
 
 
 def subtree_from_perfect(perfect: Callable[[int, int], bytes]) -> Subtree:

@@ -240,7 +240,7 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
         while expected_index < block.tree_size:
             report.problems.append(Problem(_("leaf is missing"), block=h, leaf_index=expected_index))
             expected_index += 1
-        _check_block(report, block, frontier, prev_hash, keys)
+        _check_block(report, block, frontier.size, frontier.root(), prev_hash, keys)
         prev_hash = bytes(block.block_hash)
         if progress:
             progress(frontier.size, total)
@@ -262,18 +262,19 @@ def _key_event(keys: dict[str, _Key], payload: dict, height: int) -> None:
         keys[retired].until_height = height
 
 
-def _check_block(report: Report, block: Block, frontier: merkle.Frontier, prev_hash: bytes, keys) -> None:
+def _check_block(report: Report, block: Block, size: int, root: bytes, prev_hash: bytes, keys) -> None:
+    """The block's header, hash, link, checkpoint and signatures, against the tree of ``size`` leaves and
+    ``root`` recomputed from the entries."""
     h = block.height
     problems = report.problems
-    if frontier.size != block.tree_size:
+    if size != block.tree_size:
         problems.append(
             Problem(
                 _("tree size %(size)s, but %(leaves)s leaves"),
                 block=h,
-                params={"size": block.tree_size, "leaves": frontier.size},
+                params={"size": block.tree_size, "leaves": size},
             )
         )
-    root = frontier.root()
     if root != bytes(block.root):
         problems.append(Problem(_("the root does not match the recomputed tree"), block=h))
     if bytes(block.prev_hash) != prev_hash:
@@ -392,7 +393,12 @@ def verify_business(report: Report, collected: dict[str, dict[int, Any]]) -> Non
         check.check(report, collected.get(check.name, {}), pending)
 
 
-def ledger_verify(*, progress: Callable[[int, int], None] | None = None, checkpoint_log: Path | None = None) -> Report:
+def ledger_verify(
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    checkpoint_log: Path | None = None,
+    parallel: bool = False,
+) -> Report:
     """Verify the ledger as of one moment of a live exchange.
 
     Every part reads one REPEATABLE READ snapshot: otherwise a deposit, a seal
@@ -401,10 +407,23 @@ def ledger_verify(*, progress: Callable[[int, int], None] | None = None, checkpo
     like a broken ledger. The external checkpoint log is read first, so every
     block it names is in the snapshot. Inside a caller's transaction that
     transaction's reads are used as they are.
+
+    A fast pass (``ledger.fast_verification``) proves a sound ledger sound; at its first doubt the full walk
+    below runs and names the first bad block and entry. ``parallel``: the fast pass checks the business rows
+    in a forked process beside the chain (the command does; a web request does not fork its server).
     """
-    report = Report()
+    from .fast_verification import ledger_sound
+
     logged = external_checkpoints(checkpoint_log)
+    owned = not connection.in_atomic_block
     with read_only_snapshot():
+        report = Report()
+        if ledger_sound(report, progress, parallel=parallel and owned):
+            verify_external_checkpoints(report, logged)
+            if report.ok:
+                return report
+        # Something differs: the full walk, in the same snapshot, says what and where.
+        report = Report()
         collected = verify_chain(report, progress)
         verify_unsealed(report)
         verify_external_checkpoints(report, logged)

@@ -244,14 +244,6 @@ def final_height() -> int | None:
     )
 
 
-def leaf_final(leaf_index: int) -> bool:
-    height = final_height()
-    if height is None:
-        return False
-    block = Block.objects.filter(height=height).only("tree_size").first()
-    return block is not None and leaf_index < block.tree_size
-
-
 def awaits_cosignature() -> bool:
     return bool(settings.SETTLEMENT_AWAITS_COSIGNATURE and required() > 0)
 

@@ -269,10 +269,16 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
     seal_seconds = time.perf_counter() - began
     copy_seconds.append(_copy_baseline(rows))
 
-    blobs = [bytes(data) for _, _, data, _, _ in rows]
+    mean_width = sum(len(bytes(data)) for _, _, data, _, _ in rows) / max(1, len(rows))
+    entries_filled = len(rows)
+    del rows
     total_leaves = Entry.objects.count()
     blobs_all = [bytes(d) for d in Entry.objects.order_by("id").values_list("canonical", flat=True)]
-    verify_seconds, sha_seconds, read_seconds, verified = [], [], [], 0
+    # The statistics autovacuum keeps on a live exchange (a bulk fill just before would leave none and
+    # the planner would guess); not timed.
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    verify_seconds, sha_seconds, read_seconds, chain_seconds, verified = [], [], [], [], 0
     for n in range(repeats):
         connection.close()
         out = io.StringIO()
@@ -291,8 +297,9 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
         verified = int(text.split(" leaves")[0].rsplit(" ", 1)[1])
         sha_seconds.append(_sha256_baseline(blobs_all))
         read_seconds.append(_read_baseline(total_leaves))
+        chain_seconds.append(_chain_only())
     return {
-        "entries": len(blobs),
+        "entries": entries_filled,
         "waiting": waiting,
         "fill_seconds": fill_seconds,
         "block_leaves": settings.LEDGER_MAX_BLOCK_LEAVES,
@@ -300,13 +307,52 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
         "sealed": sealed,
         "seal_seconds": seal_seconds,
         "copy_seconds": copy_seconds,
-        "mean_width": sum(len(b) for b in blobs) / max(1, len(blobs)),
+        "mean_width": mean_width,
         "verified": verified,
         "total_leaves": total_leaves,
         "verify_seconds": verify_seconds,
         "sha_seconds": sha_seconds,
         "read_seconds": read_seconds,
+        "chain_seconds": chain_seconds,
+        "verify_memory": _verify_memory(),
     }
+
+
+def _chain_only() -> float:
+    """Seconds of the fast pass's chain half alone (leaves, tree, blocks, signatures; no business rows)."""
+    from django.db import connection
+
+    from core.snapshot import read_only_snapshot
+    from ledger.fast_verification import chain_ok
+    from ledger.verification import Report
+
+    connection.close()
+    began = time.perf_counter()
+    with read_only_snapshot():
+        chain_ok(Report())
+    return time.perf_counter() - began
+
+
+def _verify_memory() -> dict:
+    """Peak memory (KiB) of ``ledger_verify`` in a fresh process and of its forked business process, beside the
+    same process that only starts Django: what verifying needs on top."""
+    code = (
+        "import os, resource, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings');"
+        " django.setup(); from ledger.verification import ledger_verify; {work};"
+        " print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+
+    def peak(work: str) -> tuple[int, int]:
+        run = subprocess.run(
+            [PY, "-c", code.format(work=work)], cwd=ROOT, env=os.environ, capture_output=True, text=True, check=True
+        )
+        own, children = run.stdout.split()[-2:]
+        return int(own), int(children)
+
+    idle, _ = peak("pass")
+    busy, child = peak("assert ledger_verify(parallel=True).ok")
+    return {"idle_kib": idle, "verify_kib": busy, "business_process_kib": child}
 
 
 def _profiler(path: str | None):
@@ -588,6 +634,15 @@ def report_ledger(r: dict, cores: int) -> None:
     print(
         f"{'  (verify ÷ reading the entries)':<34}{verify_rate:>11.0f}{read_rate:>16.0f}{verify_rate / read_rate:>8.3f}"
     )
+    if r.get("chain_seconds"):
+        chain_rate = r["total_leaves"] / min(r["chain_seconds"])
+        print(f"{'  chain alone ÷ SHA-256':<34}{chain_rate:>11.0f}{sha_rate:>16.0f}{chain_rate / sha_rate:>8.3f}")
+    if memory := r.get("verify_memory"):
+        print(
+            f"  memory: ledger_verify's process peaked {memory['verify_kib'] / 1024:.0f} MiB"
+            f" ({(memory['verify_kib'] - memory['idle_kib']) / 1024:.0f} MiB above Django's start),"
+            f" its business process {memory['business_process_kib'] / 1024:.0f} MiB"
+        )
     print(
         f"  seal {r['seal_seconds']:.2f}s; COPY {' / '.join(f'{s:.3f}' for s in r['copy_seconds'])}s (before / after);"
         f" verify {' / '.join(f'{s:.2f}' for s in r['verify_seconds'])}s for {r['verified']} leaves;"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import pytest
@@ -238,3 +239,125 @@ def test_an_entry_rewritten_into_a_shape_its_kind_cannot_have_is_named_not_a_cra
     report = ledger_verify()
     assert not report.ok
     assert any(p.entry_id == entry.pk and "shape of its kind" in p.message for p in report.problems)
+
+
+# --------------------------------------------------------------------------
+# The fast pass (ledger.fast_verification): it alone answers for a sound ledger; any doubt goes to the full walk
+
+
+def _full_walk_forbidden(monkeypatch):
+    from ledger import verification
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the full walk ran on a sound ledger")
+
+    monkeypatch.setattr(verification, "verify_chain", refuse)
+
+
+def test_a_sound_ledger_is_verified_by_the_fast_pass_alone_with_the_full_walks_counts(ledger, monkeypatch):
+    from ledger import fast_verification, verification
+
+    # given the full walk's report of a sound ledger whose key was rotated, then signed one more block
+    from ledger.services import entry_append
+
+    call_command("ledger_rotate_key", stdout=io.StringIO())
+    entry_append(kind="HALT", payload={"reason": "after the rotation"})
+    assert block_seal() is not None
+    full = verification.Report()
+    verification.verify_chain(full)
+    assert not full.problems
+
+    # when chunks are two leaves (many chunks, blocks ending inside and at their edges) and the full walk
+    # is forbidden
+    monkeypatch.setattr(fast_verification, "LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    _full_walk_forbidden(monkeypatch)
+    seen = []
+    report = ledger_verify(progress=lambda done, total: seen.append((done, total)))
+
+    # then the fast pass alone says OK, with the same counts
+    assert report.ok, [str(p) for p in report.problems]
+    assert (report.blocks, report.leaves, report.signatures) == (full.blocks, full.leaves, full.signatures)
+    assert report.trades == 4
+    assert seen[-1] == (full.leaves, full.leaves) and len(seen) == (full.leaves + 1) // 2
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) "
+        "WHERE id = (SELECT entry_id FROM ledger_leaf WHERE leaf_index = 3)",
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1), "
+        "leaf_hash = sha256('\\x00'::bytea || set_byte(canonical, 59, get_byte(canonical, 59) # 1)) "
+        "WHERE id = (SELECT entry_id FROM ledger_leaf WHERE leaf_index = 3)",
+        "DELETE FROM ledger_node WHERE level = 0 AND index = 2",
+        "DELETE FROM ledger_leaf WHERE leaf_index = 1",
+        "UPDATE ledger_block SET root = sha256('forged'::bytea) WHERE height = 2",
+        "UPDATE ledger_block SET first_leaf_index = first_leaf_index + 1 WHERE height = 2",
+        "UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)",
+        "UPDATE ledger_entry SET kind = 'HALT' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
+    ],
+    ids=["byte", "byte-and-leaf-hash", "leaf-node", "leaf-row", "root", "block-start", "trade-row", "entry-kind"],
+)
+def test_the_fast_pass_doubts_every_tampering_it_is_shown(ledger, sql, monkeypatch):
+    from ledger import fast_verification, verification
+
+    # given a ledger a superuser changed (chunks of two leaves, so the change is inside one of many)
+    monkeypatch.setattr(fast_verification, "LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    tamper(sql)
+
+    # when the fast pass runs, then it does not call the ledger sound
+    report = verification.Report()
+    assert fast_verification.ledger_sound(report, None, parallel=False) is False
+    # and ledger_verify's full walk names something, except for a missing cached leaf node: that changes
+    # nothing sealed (the full walk checks the entries against the signed roots, and the node only where it
+    # is there to compare)
+    assert ledger_verify().ok is (sql.startswith("DELETE FROM ledger_node"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_snapshot(monkeypatch, capsys):
+    from exchange.models import Trade
+    from ledger import fast_verification
+    from tests.conftest import build_market
+
+    # given three committed, sealed trades
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10", ask_qty=5000)
+    buyer = market.investor(cash="100000")
+    for n in range(3):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"p{n}"),
+        )
+    while block_seal() is not None:
+        pass
+    forks = []
+    real_start = fast_verification._BusinessProcess.__init__
+
+    def counted(self):
+        forks.append(1)
+        real_start(self)
+
+    monkeypatch.setattr(fast_verification._BusinessProcess, "__init__", counted)
+
+    # when the command verifies, with the full walk forbidden
+    with monkeypatch.context() as forbidden:
+        _full_walk_forbidden(forbidden)
+        call_command("ledger_verify", "--no-progress")
+
+    # then a forked process checked the business rows (its count of trades came back) and all is well
+    out = capsys.readouterr().out
+    assert "3 trades" in out and "ledger OK" in out
+    assert forks == [1]
+
+    # and when a superuser commits a change to a trade row, the command names it (the full walk, after the
+    # second process's doubt)
+    trade = Trade.objects.order_by("id").first()
+    tamper("UPDATE exchange_trade SET quantity = 200 WHERE id = %s", [trade.pk])
+    with pytest.raises(CommandError, match=f"trade {trade.pk} differs from its entry in quantity"):
+        call_command("ledger_verify", "--no-progress")
+    assert forks == [1, 1]
+    assert Trade.objects.get(pk=trade.pk).quantity == 200  # the verification changed nothing

@@ -16,6 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--checkpoint-log", help="external signed checkpoints to compare (default: the node's)")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--serial", action="store_true", help="check the business rows after the chain, not in a second process"
+        )
 
     def handle(self, *args, **options):
         started = time.monotonic()
@@ -29,7 +32,9 @@ class Command(BaseCommand):
             sys.stderr.write(f"\rverifying [{'#' * filled}{'.' * (width - filled)}] {done}/{total} leaves")
             sys.stderr.flush()
 
-        report = ledger_verify(progress=progress, checkpoint_log=options["checkpoint_log"])
+        report = ledger_verify(
+            progress=progress, checkpoint_log=options["checkpoint_log"], parallel=not options["serial"]
+        )
         if show:
             sys.stderr.write("\n")
         elapsed = time.monotonic() - started

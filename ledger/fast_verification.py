@@ -27,6 +27,7 @@ from __future__ import annotations
 import array
 import bisect
 import hashlib
+import io
 import itertools
 import multiprocessing
 import struct
@@ -67,8 +68,6 @@ class _Doubt(Exception):
 
 def _copy_one_row(cur, query: str, columns: int) -> list[bytes]:
     """The one row of ``columns`` bytea values of a binary COPY (an empty value for NULL)."""
-    import io
-
     buffer = io.BytesIO()
     cur.cursor.copy_expert(query, buffer)
     data = buffer.getbuffer()
@@ -241,8 +240,6 @@ _ROW = struct.Struct(">hiqi")  # 3 fields; the id (8 bytes); the kind's length
 
 def _payload_rows(cur, query: str):
     """(entry id, kind, canonical bytes) of a binary COPY of (int8, text, bytea) columns."""
-    import io
-
     buffer = io.BytesIO()
     cur.cursor.copy_expert(query, buffer)
     data = buffer.getbuffer()

@@ -263,7 +263,9 @@ def run_live(args, env: dict, logs: Path) -> dict:
         ).stdout.strip()
     )
     cookies = [f"sessionid={k}; django_language=zh-hans" for k in keys]
-    live_env = dict(env, LIVE_EVENTS="1")
+    # A queue of its own: the orders part's servers leave their notifications queued on the bench's queue
+    # (no worker ran there), and this worker would go through them before any publication.
+    live_env = dict(env, LIVE_EVENTS="1", CELERY_QUEUE=f"bench-live-{os.getpid()}")
     worker = _worker_start(live_env, logs)
     servers = {
         "polling": bench.Server(env=dict(live_env, LIVE_EVENTS="0"), workers=4, worker_class="sync", threads=1),
@@ -306,6 +308,24 @@ def run_live(args, env: dict, logs: Path) -> dict:
             worker.wait(20)
         except subprocess.TimeoutExpired:
             worker.kill()
+        _queue_delete(live_env)
+
+
+def _queue_delete(env: dict) -> None:
+    """The live part's Celery queue and kombu's lists of its other priorities."""
+    import bench
+    import redis
+
+    url, queue = env["REDIS_URL"], env["CELERY_QUEUE"]
+    try:
+        client = (
+            redis.Redis(unix_socket_path=url[len("unix://") :])
+            if url.startswith("unix://")
+            else redis.Redis.from_url(url)
+        )
+        client.delete(queue, *client.keys(queue + "\x06\x16*"))
+    except redis.RedisError as exc:  # a left-over queue is harmless
+        bench.log(f"could not delete the Celery queue {queue}: {exc}")
 
 
 def report_live(result: dict, cores: int) -> None:

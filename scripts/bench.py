@@ -80,6 +80,7 @@ BENCH_DB = os.environ.get("BENCH_DATABASE") or "exchange_bench"
 if not BENCH_DB.replace("_", "").isalnum():
     raise SystemExit("BENCH_DATABASE is a plain identifier (letters, digits, underscores)")
 LOT = 100
+BATCH = 25  # orders per POST orders/batch/ in the "orders in batches" phase (small enough for several in a 3 s slice)
 ERROR_BUDGET = 0.01
 
 
@@ -352,7 +353,7 @@ class ServerCpu:
 class ClientJob:
     port: int
     token: str
-    kind: str  # "ping" or "order"
+    kind: str  # "ping", "order" or "batch" (BATCH orders per request)
     security: str
     price: str
     tag: str  # keeps client_order_id unique across phases and clients
@@ -377,7 +378,7 @@ def _client(job: ClientJob) -> ClientResult:
     """One connection, one investor: requests back to back until the time or count limit."""
     result = ClientResult()
     headers = {"Authorization": f"Token {job.token}", "Accept": "application/json"}
-    if job.kind == "order":
+    if job.kind in ("order", "batch"):
         headers["Content-Type"] = "application/json"
     conn = http.client.HTTPConnection("127.0.0.1", job.port, timeout=30)
     seq = 0
@@ -393,6 +394,23 @@ def _client(job: ClientJob) -> ClientResult:
         seq += 1
         if job.kind == "ping":
             method, path, body = "GET", "/api/v1/ping/", None
+        elif job.kind == "batch":
+            method, path = "POST", "/api/v1/orders/batch/"
+            body = json.dumps(
+                {
+                    "orders": [
+                        {
+                            "security": job.security,
+                            "side": "buy",
+                            "quantity": LOT,
+                            "limit_price": job.price,
+                            "time_in_force": "IOC",
+                            "client_order_id": f"{job.tag}-{seq}-{i}",
+                        }
+                        for i in range(BATCH)
+                    ]
+                }
+            )
         else:
             method, path = "POST", "/api/v1/orders/"
             body = json.dumps(
@@ -421,6 +439,14 @@ def _client(job: ClientJob) -> ClientResult:
         result.last_done = done
         if job.kind == "ping" and status == 200:
             result.ok += 1
+        elif job.kind == "batch" and status == 200:
+            try:
+                results = json.loads(data)["results"]
+            except (ValueError, KeyError):
+                results = []
+            filled = sum(1 for r in results if r.get("status") == 201 and r["order"]["filled_quantity"] == LOT)
+            result.ok += filled
+            result.unfilled += len(results) - filled
         elif job.kind == "order" and 200 <= status < 300:
             try:
                 order = json.loads(data)
@@ -572,7 +598,8 @@ def _report(*, cores: int, args, phases: list[Phase], load: tuple[float, float])
         f" (aim ≥ 0.25) on {cores} cores; by server CPU per request {_ratio(ping.cpu_ms(), orders.cpu_ms()):.3f}"
     )
     print(
-        "req/s counts pings answered 200 and orders answered 201 and filled; CPU ms is server CPU time per request"
+        "req/s counts pings answered 200 and orders answered 201 and filled (in batches: filled orders, so CPU ms is"
+        " per order there); CPU ms is server CPU time per request"
         " (gunicorn workers + PostgreSQL backends); the load generator used "
         + ", ".join(f"{_ratio(p.client_cpu_seconds * 1000, p.requests):.2f}" for p in phases)
         + " ms CPU per request"
@@ -629,6 +656,8 @@ def bench_orders(args, env: dict, cores: int, results: dict) -> int:
         plan = [(Phase("ping"), "ping", securities), (Phase("orders"), "order", securities)]
         if args.single_security:
             plan.append((Phase("orders, one security"), "order", securities[:1]))
+        if args.batch:
+            plan.append((Phase(f"orders in batches of {BATCH}"), "batch", securities))
         with multiprocessing.get_context("fork").Pool(len(tokens)) as pool:
             for n in range(args.rounds):
                 log(f"round {n + 1} of {args.rounds}")
@@ -793,6 +822,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (first round; 0.5 s later)")
     parser.add_argument("--max-requests", type=int, default=10_000, help="per client, phase and round")
     parser.add_argument("--no-single-security", dest="single_security", action="store_false")
+    parser.add_argument(
+        "--no-batch", dest="batch", action="store_false", help=f"orders: skip the POST orders/batch/ phase ({BATCH})"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     parser.add_argument("--only", default=",".join(PARTS), help=f"parts to run, of {','.join(PARTS)} (default all)")
     parser.add_argument("--entries", type=int, default=20_000, help="ledger: waiting entries to seal and verify")

@@ -48,6 +48,9 @@ def summary_rows(results: dict) -> list[dict]:
         rows.append(_row("orders/s ÷ ping/s (API)", phases["orders"]["rate"], ping, 0.35, "ratio"))
         if "orders, one security" in phases:
             rows.append(_row("  one security ÷ ping/s", phases["orders, one security"]["rate"], ping, 0.25, "ratio"))
+        for name, phase in phases.items():
+            if name.startswith("orders in batches"):
+                rows.append(_row(f"  {name} ÷ ping/s", phase["rate"], ping, None, "ratio"))
     if ledger := results.get("ledger"):
         copy = sum(ledger["copy_seconds"]) / len(ledger["copy_seconds"])
         rows.append(

@@ -11,6 +11,7 @@ urlpatterns = [
     path("quotes/", views.QuotesApi.as_view(), name="api-quotes"),
     path("orders/", views.OrderListApi.as_view(), name="api-orders"),
     path("orders/check/", views.OrderCheckApi.as_view(), name="api-order-check"),
+    path("orders/batch/", views.OrderBatchApi.as_view(), name="api-order-batch"),
     path("orders/<int:order_id>/", views.OrderDetailApi.as_view(), name="api-order"),
     path("trades/", views.TradeListApi.as_view(), name="api-trades"),
     path("trades/<int:trade_id>/proof/", views.TradeProofApi.as_view(), name="api-trade-proof"),

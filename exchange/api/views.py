@@ -380,6 +380,73 @@ class OrderListApi(APIView):
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+BATCH_MAX = 100
+
+
+class BatchErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(required=False, help_text="Per field, what is wrong (invalid input only).")
+
+
+class BatchResultOutput(serializers.Serializer):
+    client_order_id = serializers.CharField(allow_null=True, help_text="As sent (null when it was missing).")
+    status = serializers.IntegerField(
+        help_text="What POST orders/ would have answered for this order alone: 201 placed, 200 placed before "
+        "with this client_order_id, or the 4xx of the error."
+    )
+    order = OrderOutput(required=False, help_text="The order, when it was placed (201 or 200).")
+    error = BatchErrorOutput(required=False, help_text="Why it was refused (4xx).")
+
+
+class OrderBatchOutput(serializers.Serializer):
+    results = BatchResultOutput(many=True, help_text="One result per order sent, in the same order.")
+
+
+class OrderBatchApi(APIView):
+    """Up to 100 orders in one request, for a broker's or market maker's system: each is placed exactly as by
+    ``POST orders/`` — checked by the same rules, in its own transaction, idempotent by its own
+    ``client_order_id`` — one after the other, and one refused does not stop the rest. The answer is 200 with
+    one result per order, in the order sent; a body that is not a list of 1 to 100 orders is refused whole
+    (400) and places nothing."""
+
+    @extend_schema_serializer(component_name="OrderBatchRequest")
+    class InputSerializer(serializers.Serializer):
+        orders = serializers.ListField(
+            child=serializers.DictField(), min_length=1, max_length=BATCH_MAX, help_text="Each as for POST orders/."
+        )
+
+    @extend_schema(request=InputSerializer, responses={200: OrderBatchOutput, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = _require_account(request.user)
+        results = [self._place(request.user, account, item) for item in data.validated_data["orders"]]
+        return Response({"results": results})
+
+    @staticmethod
+    def _place(user, account, item: dict) -> dict:
+        client_order_id = item.get("client_order_id")
+        result: dict = {"client_order_id": client_order_id if isinstance(client_order_id, str) else None}
+        one = OrderListApi.InputSerializer(data=item)
+        if not one.is_valid():
+            fields = one.errors
+            first = next(iter(fields))
+            return {
+                **result,
+                "status": 400,
+                "error": {"code": "invalid_input", "message": f"{first}: {fields[first][0]}", "fields": fields},
+            }
+        try:
+            order, created = services.order_place(
+                placed_by=user, account=account, request=services.OrderRequest(**one.validated_data)
+            )
+        except err.DomainError as exc:
+            return {**result, "status": exc.status, "error": {"code": exc.code, "message": exc.message}}
+        order.account = account
+        return {**result, "status": 201 if created else 200, "order": OrderOutput(order).data}
+
+
 class ProblemOutput(serializers.Serializer):
     code = serializers.CharField(help_text="The error code the order would be refused with.")
     message = serializers.CharField()

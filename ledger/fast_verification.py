@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from . import checkpoint, hooks, merkle
 from .models import Block, PendingEntry
@@ -49,17 +49,21 @@ _HEADER = b"PGCOPY\n\xff\r\n\x00"
 
 # The chunk's columns, each aggregated in leaf order into one value. The sorted subquery feeds every
 # aggregate in the same order, and the leaf indexes come back too, so that order is checked, not assumed.
+# The last value counts the hashes that are not 32 bytes: the concatenations are compared whole, and two
+# rows rewritten to a short and a long hash would concatenate to the same bytes.
 _CHAIN_COPY = (
     "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(int4send(length(c)), ''::bytea), "
-    "string_agg(c, ''::bytea), string_agg(h, ''::bytea) FROM (SELECT l.leaf_index AS i, e.canonical AS c, "
-    "e.leaf_hash AS h FROM ledger_leaf l JOIN ledger_entry e ON e.id = l.entry_id "
-    "WHERE l.leaf_index >= {lo} AND l.leaf_index < {hi} ORDER BY l.leaf_index) s) TO STDOUT (FORMAT binary)"
+    "string_agg(c, ''::bytea), string_agg(h, ''::bytea), int8send(count(*) FILTER (WHERE length(h) <> 32)) "
+    "FROM (SELECT l.leaf_index AS i, e.canonical AS c, e.leaf_hash AS h FROM ledger_leaf l "
+    "JOIN ledger_entry e ON e.id = l.entry_id WHERE l.leaf_index >= {lo} AND l.leaf_index < {hi} "
+    "ORDER BY l.leaf_index) s) TO STDOUT (FORMAT binary)"
 )
 _NODES_COPY = (
-    "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(h, ''::bytea) FROM (SELECT index AS i, "
-    "hash AS h FROM ledger_node WHERE level = 0 AND index >= {lo} AND index < {hi} ORDER BY index) s) "
-    "TO STDOUT (FORMAT binary)"
+    "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(h, ''::bytea), "
+    "int8send(count(*) FILTER (WHERE length(h) <> 32)) FROM (SELECT index AS i, hash AS h FROM ledger_node "
+    "WHERE level = 0 AND index >= {lo} AND index < {hi} ORDER BY index) s) TO STDOUT (FORMAT binary)"
 )
+_NONE = (0).to_bytes(8, "big")
 
 
 class _Doubt(Exception):
@@ -101,10 +105,12 @@ def _ints(packed: bytes, code: str) -> array.array:
 def _chunk_leaves(cur, lo: int, hi: int) -> list[bytes]:
     """The recomputed leaf hashes of leaves [lo, hi), after checking that every one is there, in order, and
     hashes to its stored leaf hash and to the leaf node sealed at its index."""
-    indexes, lengths, canonical, stored = _copy_one_row(cur, _CHAIN_COPY.format(lo=int(lo), hi=int(hi)), 4)
+    indexes, lengths, canonical, stored, odd = _copy_one_row(cur, _CHAIN_COPY.format(lo=int(lo), hi=int(hi)), 5)
     expected = array.array("q", range(lo, hi))
     if _ints(indexes, "q") != expected:
         raise _Doubt("a leaf is missing")
+    if odd != _NONE:
+        raise _Doubt("a stored leaf hash is not 32 bytes")
     ends = list(itertools.accumulate(_ints(lengths, "i")))
     if (ends[-1] if ends else 0) != len(canonical):
         raise _Doubt("lengths do not add up")
@@ -120,8 +126,8 @@ def _chunk_leaves(cur, lo: int, hi: int) -> list[bytes]:
     joined = b"".join(leaves)
     if joined != stored:
         raise _Doubt("a leaf hash differs")
-    node_indexes, nodes = _copy_one_row(cur, _NODES_COPY.format(lo=int(lo), hi=int(hi)), 2)
-    if _ints(node_indexes, "q") != expected or nodes != joined:
+    node_indexes, nodes, odd = _copy_one_row(cur, _NODES_COPY.format(lo=int(lo), hi=int(hi)), 3)
+    if _ints(node_indexes, "q") != expected or odd != _NONE or nodes != joined:
         raise _Doubt("a sealed leaf node differs (or is missing)")
     return leaves
 
@@ -153,10 +159,19 @@ def chain_ok(report: Report, progress: Callable[[int, int], None] | None = None)
         cur.execute("SELECT set_config('work_mem', %s, true)", [WORK_MEM])
         for lo in range(0, total, CHUNK):
             hi = min(lo + CHUNK, total)
-            levels = merkle.perfect_levels(_chunk_leaves(cur, lo, hi))
+            try:
+                with transaction.atomic():  # a savepoint: the full walk still reads this snapshot after an error
+                    leaves = _chunk_leaves(cur, lo, hi)
+            except DatabaseError as exc:  # a chunk PostgreSQL cannot aggregate (over 1 GB of entries)
+                raise _Doubt("the chunk could not be read in bulk") from exc
+            levels = merkle.perfect_levels(leaves)
             while b < len(blocks) and blocks[b].tree_size <= hi:
                 block = blocks[b]
-                if block.height != b or block.first_leaf_index != (blocks[b - 1].tree_size if b else 0):
+                if (
+                    block.height != b
+                    or block.first_leaf_index != (blocks[b - 1].tree_size if b else 0)
+                    or block.tree_size <= block.first_leaf_index
+                ):
                     raise _Doubt("blocks do not follow each other")
                 for height, payload in rotations.get(block.height, ()):
                     try:
@@ -280,8 +295,8 @@ _inherited: list[Any] = []
 
 
 def _business_in_child(snapshot: str, send) -> None:
+    _inherited.append(connections["default"])  # the parent's: closing it would end the parent's session
     try:
-        _inherited.append(connections["default"])
         connections["default"] = connections.create_connection("default")
         with transaction.atomic():
             with connection.cursor() as cur:
@@ -293,7 +308,8 @@ def _business_in_child(snapshot: str, send) -> None:
     except BaseException as exc:  # the parent then runs the checks itself
         send.send((None, repr(exc)))
     finally:
-        connections["default"].close()
+        if connections["default"] is not _inherited[-1]:
+            connections["default"].close()
         send.close()
 
 
@@ -312,11 +328,14 @@ class _BusinessProcess:
 
     def result(self) -> tuple[bool | None, Any]:
         try:
+            while not self.receive.poll(1.0):
+                if not self.process.is_alive() and not self.receive.poll(0):
+                    return None, "the business process ended without an answer"
             return self.receive.recv()
         except EOFError:
             return None, "the business process ended without an answer"
         finally:
-            self.process.join()
+            self.stop()
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -338,10 +357,12 @@ def ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *,
             helper = None
     try:
         chain_ok(report, progress)
-    except _Doubt:
+    except BaseException as exc:  # a doubt, or an error the caller sees: the business process stops either way
         if helper is not None:
             helper.stop()
-        return False
+        if isinstance(exc, _Doubt):
+            return False
+        raise
     if helper is None:
         return business_ok(report)
     ok, detail = helper.result()

@@ -296,8 +296,23 @@ def test_a_sound_ledger_is_verified_by_the_fast_pass_alone_with_the_full_walks_c
         "UPDATE ledger_block SET first_leaf_index = first_leaf_index + 1 WHERE height = 2",
         "UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)",
         "UPDATE ledger_entry SET kind = 'HALT' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
+        # two sealed leaf nodes rewritten so that their concatenation stays the same (31 bytes + 33 bytes)
+        "UPDATE ledger_node n SET hash = CASE WHEN n.index = 2 THEN substring(o.h FROM 1 FOR 31) "
+        "ELSE substring(o.h FROM 32 FOR 1) || n.hash END "
+        "FROM (SELECT hash AS h FROM ledger_node WHERE level = 0 AND index = 2) o "
+        "WHERE n.level = 0 AND n.index IN (2, 3)",
     ],
-    ids=["byte", "byte-and-leaf-hash", "leaf-node", "leaf-row", "root", "block-start", "trade-row", "entry-kind"],
+    ids=[
+        "byte",
+        "byte-and-leaf-hash",
+        "leaf-node",
+        "leaf-row",
+        "root",
+        "block-start",
+        "trade-row",
+        "entry-kind",
+        "misaligned-nodes",
+    ],
 )
 def test_the_fast_pass_doubts_every_tampering_it_is_shown(ledger, sql, monkeypatch):
     from ledger import fast_verification, verification

@@ -28,6 +28,7 @@ def test_each_order_of_a_batch_gets_the_answer_it_would_get_alone(trading):
         {k: v for k, v in order_body(market, client_order_id="b4").items() if k != "side"},
         order_body(market, client_order_id="b5", quantity=100_000),
         order_body(market, client_order_id="b6"),
+        order_body(market, client_order_id=7),
     ]
     resp = client.post(URL, {"orders": orders}, format="json")
 
@@ -41,6 +42,7 @@ def test_each_order_of_a_batch_gets_the_answer_it_would_get_alone(trading):
         ("b4", 400),
         ("b5", 409),
         ("b6", 201),
+        ("7", 201),  # a number is read as its text, as POST orders/ reads it
     ]
     assert results[2]["order"] == old
     assert results[1]["error"]["code"] == "invalid_input" and "order" not in results[1]
@@ -48,13 +50,13 @@ def test_each_order_of_a_batch_gets_the_answer_it_would_get_alone(trading):
     assert results[4]["error"]["code"] == "insufficient_cash"
     placed = {r["client_order_id"]: r["order"] for r in results if r["status"] == 201}
     assert {o["status"] for o in placed.values()} == {"filled"}
-    # and exactly the two good orders traded, each once
-    assert set(Order.objects.values_list("client_order_id", flat=True)) == {"old", "b1", "b6"}
-    assert Trade.objects.count() == 3
+    # and exactly the good orders traded, each once
+    assert set(Order.objects.values_list("client_order_id", flat=True)) == {"old", "b1", "b6", "7"}
+    assert Trade.objects.count() == 4
     # and the cash they hold until settlement is theirs alone (value + fee each)
-    new = Trade.objects.filter(buy_order__client_order_id__in=["b1", "b6"])
+    new = Trade.objects.filter(buy_order__client_order_id__in=["b1", "b6", "7"])
     held = sum(t.price * t.quantity + t.buyer_fee for t in new)
-    assert (new.count(), CashBalance.objects.get(account=investor).reserved) == (2, reserved_before + held)
+    assert (new.count(), CashBalance.objects.get(account=investor).reserved) == (3, reserved_before + held)
 
 
 @pytest.mark.parametrize(

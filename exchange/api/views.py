@@ -426,10 +426,16 @@ class OrderBatchApi(APIView):
 
     @staticmethod
     def _place(user, account, item: dict) -> dict:
-        client_order_id = item.get("client_order_id")
-        result: dict = {"client_order_id": client_order_id if isinstance(client_order_id, str) else None}
+        sent = item.get("client_order_id")
         one = OrderListApi.InputSerializer(data=item)
-        if not one.is_valid():
+        valid = one.is_valid()
+        # As the order is placed (a number is read as its text, as POST orders/ does), or as sent.
+        result: dict = {
+            "client_order_id": one.validated_data["client_order_id"]
+            if valid
+            else (sent if isinstance(sent, str) else None)
+        }
+        if not valid:
             fields = one.errors
             first = next(iter(fields))
             return {

@@ -302,7 +302,7 @@ def _check_block(report: Report, block: Block, size: int, root: bytes, prev_hash
     )
     if body != block.checkpoint:
         problems.append(Problem(_("the checkpoint text does not match the block"), block=h))
-    valid = 0
+    valid = vouched = 0
     for sig in signatures:
         key = keys.get(sig.key_id)
         if key is None:
@@ -318,6 +318,7 @@ def _check_block(report: Report, block: Block, size: int, root: bytes, prev_hash
         try:
             Ed25519PublicKey.from_public_bytes(key.public).verify(bytes(sig.signature), block.checkpoint.encode())
             valid += 1
+            vouched += key.from_height < h
         except InvalidSignature:
             problems.append(
                 Problem(_("the signature of key %(key)s does not verify"), block=h, params={"key": sig.key_id})
@@ -334,6 +335,11 @@ def _check_block(report: Report, block: Block, size: int, root: bytes, prev_hash
         )
     if not valid:
         problems.append(Problem(_("no valid signature of a ledger key"), block=h))
+    elif h > 0 and not vouched:
+        # A key is introduced by a KEY_ROTATION entry in a block that a key of before signs too (the rotation
+        # block is signed by both): otherwise anyone who can write the tables could append a block that
+        # introduces their own key and signs with it. Only the genesis block is signed by its own key alone.
+        problems.append(Problem(_("no valid signature of a key from before this block"), block=h))
 
 
 def verify_unsealed(report: Report) -> None:

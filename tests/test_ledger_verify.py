@@ -376,3 +376,24 @@ def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_sn
         call_command("ledger_verify", "--no-progress")
     assert forks == [1, 1]
     assert Trade.objects.get(pk=trade.pk).quantity == 200  # the verification changed nothing
+
+
+def test_a_block_signed_only_by_the_key_it_introduces_is_named(ledger):
+    from ledger.models import BlockSignature, SigningKey
+
+    # given a key rotation, whose block the old and the new key both sign
+    call_command("ledger_rotate_key", stdout=io.StringIO())
+    rotation = Block.objects.order_by("-height").first()
+    retired = SigningKey.objects.get(status=SigningKey.Status.RETIRED)
+    assert BlockSignature.objects.filter(block=rotation).count() == 2
+    assert ledger_verify().ok
+
+    # when a superuser removes the old key's signature, leaving the block vouched for by the new key alone
+    tamper("DELETE FROM ledger_blocksignature WHERE block_id = %s AND key_id = %s", [rotation.height, retired.pk])
+
+    # then verification names the block: a key cannot introduce itself
+    report = ledger_verify()
+    assert any(
+        p.block == rotation.height and p.message == "no valid signature of a key from before this block"
+        for p in report.problems
+    ), [str(p) for p in report.problems]

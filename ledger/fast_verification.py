@@ -27,7 +27,6 @@ from __future__ import annotations
 import array
 import bisect
 import hashlib
-import io
 import itertools
 import multiprocessing
 import struct
@@ -40,12 +39,11 @@ from django.db import DatabaseError, connection, connections, transaction
 
 from . import checkpoint, hooks, merkle
 from .models import Block, PendingEntry
-from .verification import Report, _check_block, _Key, _key_event, verify_unsealed
+from .verification import Report, _check_block, _Key, _key_event, copy_binary, verify_unsealed
 
 LEVEL = 16
 CHUNK = 1 << LEVEL  # leaves per read: a perfect subtree, so a whole chunk joins the frontier as one node
 WORK_MEM = "128MB"
-_HEADER = b"PGCOPY\n\xff\r\n\x00"
 
 # The chunk's columns, each aggregated in leaf order into one value. The sorted subquery feeds every
 # aggregate in the same order, and the leaf indexes come back too, so that order is checked, not assumed.
@@ -72,13 +70,10 @@ class _Doubt(Exception):
 
 def _copy_one_row(cur, query: str, columns: int) -> list[bytes]:
     """The one row of ``columns`` bytea values of a binary COPY (an empty value for NULL)."""
-    buffer = io.BytesIO()
-    cur.cursor.copy_expert(query, buffer)
-    data = buffer.getbuffer()
-    if bytes(data[:11]) != _HEADER:
-        raise _Doubt("not a binary COPY stream")
-    (extension,) = struct.unpack_from(">i", data, 15)
-    pos = 19 + extension
+    try:
+        data, pos = copy_binary(cur, query)
+    except ValueError as exc:
+        raise _Doubt(str(exc)) from exc
     (fields,) = struct.unpack_from(">h", data, pos)
     if fields != columns:
         raise _Doubt("unexpected COPY row")
@@ -255,13 +250,7 @@ _ROW = struct.Struct(">hiqi")  # 3 fields; the id (8 bytes); the kind's length
 
 def _payload_rows(cur, query: str):
     """(entry id, kind, canonical bytes) of a binary COPY of (int8, text, bytea) columns."""
-    buffer = io.BytesIO()
-    cur.cursor.copy_expert(query, buffer)
-    data = buffer.getbuffer()
-    if bytes(data[:11]) != _HEADER:
-        raise ValueError("not a binary COPY stream")
-    (extension,) = struct.unpack_from(">i", data, 15)
-    pos = 19 + extension
+    data, pos = copy_binary(cur, query)
     end = len(data) - 2
     row, length = _ROW.unpack_from, struct.Struct(">i").unpack_from
     while pos < end:

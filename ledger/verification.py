@@ -120,17 +120,23 @@ def _leaves(start: int, end: int) -> Iterator[tuple[int, int, bytes, bytes, str,
     )
     with connection.cursor() as cur:
         for lo in range(start, end, CHUNK):
-            buffer = io.BytesIO()
-            cur.cursor.copy_expert(query.format(lo=int(lo), hi=int(min(lo + CHUNK, end))), buffer)
-            yield from _copy_rows(buffer.getbuffer())
+            yield from _copy_rows(*copy_binary(cur, query.format(lo=int(lo), hi=int(min(lo + CHUNK, end)))))
 
 
-def _copy_rows(data: memoryview) -> Iterator[tuple[int, int, bytes, bytes, str, bytes | None]]:
-    """Rows of a binary COPY of (int8, int8, bytea, bytea, text, bytea) columns; only the last may be NULL."""
+def copy_binary(cur, query: str) -> tuple[memoryview, int]:
+    """The bytes of ``COPY (query) TO STDOUT (FORMAT binary)`` and the position of its first row (after the
+    signature and the header extension); ``ValueError`` if it is not such a stream."""
+    buffer = io.BytesIO()
+    cur.cursor.copy_expert(query, buffer)
+    data = buffer.getbuffer()
     if bytes(data[:11]) != _COPY_HEADER:
         raise ValueError("not a binary COPY stream")
     (extension,) = _LENGTH.unpack_from(data, 15)
-    pos = 19 + extension
+    return data, 19 + extension
+
+
+def _copy_rows(data: memoryview, pos: int) -> Iterator[tuple[int, int, bytes, bytes, str, bytes | None]]:
+    """Rows of a binary COPY of (int8, int8, bytea, bytea, text, bytea) columns; only the last may be NULL."""
     row_head, length = _ROW_HEAD.unpack_from, _LENGTH.unpack_from
     end = len(data) - 2  # the trailer: a field count of -1
     while pos < end:

@@ -7,15 +7,16 @@ business checks) checks, in bulk:
   of 65,536 leaves at a time arrive as three concatenated byte strings (and
   the leaf indexes and lengths as packed integers) from one binary ``COPY``;
   leaf hashes are recomputed in one pass, compared with what is stored by two
-  byte-string comparisons, and each chunk's perfect subtrees are hashed level
+  byte-string comparisons (every stored hash counted 32 bytes long, so that
+  no two rewritten rows concatenate alike), and each chunk's perfect subtrees are hashed level
   by level, so a block's root is its frontier plus O(log n) of those nodes.
   Blocks, headers, links, checkpoints and signatures are checked as the full
   walk does (the same function);
 * **the business rows** (trades, settlements, disclosures, conservation, the
   unsealed queue): by the checks each app registered, over the entries of
-  their kinds. Outside a caller's transaction they run in a forked process on
-  the same snapshot (``pg_export_snapshot``), beside the chain, so the two
-  halves use two cores.
+  their kinds. When the caller asks (the command does) and the snapshot's
+  transaction is ours, they run in a forked process on the same snapshot
+  (``pg_export_snapshot``), beside the chain, so the two halves use two cores.
 
 It names nothing: at the first doubt it answers ``False`` and ``ledger_verify``
 runs the full walk in the same snapshot, which names the first bad block and

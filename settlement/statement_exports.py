@@ -415,12 +415,7 @@ def statement_pdf(statement: Statement) -> bytes:
         story.append(p(_("No trades in this period."), pdf.body))
 
     story.append(p(_("Holdings at %(date)s") % {"date": statement.end.isoformat()}, pdf.heading))
-    if statement.holdings:
-        holding_rows = [[_("Security"), _("Name"), _("Quantity")]]
-        holding_rows += [[h.security, h.name, f"{h.quantity:,}"] for h in statement.holdings]
-        story.append(pdf.grid(holding_rows, [22 * mm, width - 22 * mm - 30 * mm, 30 * mm], numeric_cols=(2,)))
-    else:
-        story.append(p(_("No holdings."), pdf.body))
+    story.append(_holdings_table(pdf, statement.holdings))
     story += [
         Spacer(1, 6 * mm),
         p(
@@ -439,12 +434,23 @@ def statement_pdf(statement: Statement) -> bytes:
     )
 
 
+def _holdings_table(pdf: _Pdf, holdings):
+    """Security, name and quantity of each holding (the statement's and the certificate's), or a line saying
+    there are none."""
+    mm, width = pdf.mm, pdf.width
+    if not holdings:
+        return pdf.p(_("No holdings."), pdf.body)
+    rows = [[_("Security"), _("Name"), _("Quantity")]]
+    rows += [[h.security, h.name, f"{h.quantity:,}"] for h in holdings]
+    return pdf.grid(rows, [22 * mm, width - 22 * mm - 30 * mm, 30 * mm], numeric_cols=(2,))
+
+
 def certificate_pdf(certificate: Certificate) -> bytes:
     """The annual holdings certificate: who, at which date, which securities and how many shares."""
     from reportlab.platypus import Spacer
 
     pdf = _Pdf()
-    mm, width, p = pdf.mm, pdf.width, pdf.p
+    mm, p = pdf.mm, pdf.p
     account = certificate.account
     broker = account.broker
     title = _("Holdings certificate %(year)s") % {"year": certificate.year}
@@ -456,12 +462,7 @@ def certificate_pdf(certificate: Certificate) -> bytes:
         (_("Generated"), _time(certificate.generated_at)),
     ]
     story = [p(title, pdf.title), pdf.facts(facts), p(_("Securities held"), pdf.heading)]
-    if certificate.holdings:
-        rows = [[_("Security"), _("Name"), _("Quantity")]]
-        rows += [[h.security, h.name, f"{h.quantity:,}"] for h in certificate.holdings]
-        story.append(pdf.grid(rows, [22 * mm, width - 22 * mm - 30 * mm, 30 * mm], numeric_cols=(2,)))
-    else:
-        story.append(p(_("No holdings."), pdf.body))
+    story.append(_holdings_table(pdf, certificate.holdings))
     story += [
         Spacer(1, 6 * mm),
         p(

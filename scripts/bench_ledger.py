@@ -605,6 +605,34 @@ def _backlog(database_url: str) -> tuple[int, int]:
         conn.close()
 
 
+def sustained_orders(pool, cpu, phase, *, tokens, securities, port: int, args) -> tuple[float, float]:
+    """Orders from every client for ``--settle-seconds`` after 1 s of warm-up; the measured window, as
+    ``time.time()`` values (what ``settle-latency`` takes)."""
+    since = time.time() + 0.2 + 1.0  # run_slice: 0.2 s to start + 1 s warm-up
+    bench.run_slice(
+        pool,
+        cpu,
+        phase,
+        kind="order",
+        tokens=tokens,
+        securities=securities,
+        port=port,
+        warmup=1.0,
+        seconds=args.settle_seconds,
+        max_requests=args.max_requests,
+    )
+    return since, since + args.settle_seconds
+
+
+def drain(env: dict, seconds: float) -> float:
+    """Wait up to ``seconds`` until nothing waits to be sealed and no gross trade to settle; the seconds
+    waited."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_backlog(env["DATABASE_URL"])):
+        time.sleep(1.0)
+    return seconds - max(0.0, deadline - time.monotonic())
+
+
 def run_ledger(args, env: dict) -> dict:
     """The ledger part: returns its figures (the database is the parent's, fresh and migrated)."""
     extra = ["--profile", args.profile] if args.profile else []
@@ -690,28 +718,12 @@ def run_settlement(args, env: dict, scratch: Path) -> dict:
                 stack.start()
                 stack.wait_ready()
                 load = bench.Phase("orders, worker + beat")
-                measured_from = time.time() + 0.2 + 1.0  # run_slice: 0.2 s to start + 1 s warm-up
-                bench.run_slice(
-                    pool,
-                    cpu,
-                    load,
-                    kind="order",
-                    tokens=tokens,
-                    securities=securities,
-                    port=server.port,
-                    warmup=1.0,
-                    seconds=args.settle_seconds,
-                    max_requests=args.max_requests,
+                measured_from, measured_until = sustained_orders(
+                    pool, cpu, load, tokens=tokens, securities=securities, port=server.port, args=args
                 )
-                measured_until = measured_from + args.settle_seconds
                 out["load"] = _phase_dict(load)
                 # Gross trades should all settle within seconds; net ones wait for their window.
-                deadline = time.monotonic() + args.drain_seconds
-                while time.monotonic() < deadline:
-                    if _backlog(env["DATABASE_URL"]) == (0, 0):
-                        break
-                    time.sleep(1.0)
-                out["drain_seconds"] = args.drain_seconds - max(0.0, deadline - time.monotonic())
+                out["drain_seconds"] = drain(env, args.drain_seconds)
                 out["latency"] = _run_json(
                     env, "settle-latency", "--since", str(measured_from), "--until", str(measured_until)
                 )

@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,24 +126,11 @@ def run_witness(args, env: dict, scratch: Path) -> dict:
                     waits = "awaits" if awaits == "1" else "does not wait for"
                     bench.log(f"witness: sustained orders, settlement {waits} co-signing")
                     load = bench.Phase(f"orders, {name}")
-                    since = time.time() + 0.2 + 1.0
-                    bench.run_slice(
-                        pool,
-                        cpu,
-                        load,
-                        kind="order",
-                        tokens=tokens,
-                        securities=gross,
-                        port=server.port,
-                        warmup=1.0,
-                        seconds=args.settle_seconds,
-                        max_requests=args.max_requests,
+                    since, until = bench_ledger.sustained_orders(
+                        pool, cpu, load, tokens=tokens, securities=gross, port=server.port, args=args
                     )
-                    until = since + args.settle_seconds
                 cpu.close()
-                deadline = time.monotonic() + args.drain_seconds
-                while time.monotonic() < deadline and any(bench_ledger._backlog(env["DATABASE_URL"])):
-                    time.sleep(1.0)
+                bench_ledger.drain(env, args.drain_seconds)
                 latency = bench_ledger._run_json(env, "settle-latency", "--since", str(since), "--until", str(until))
                 cosigned = json.loads(
                     subprocess.run(

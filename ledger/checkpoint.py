@@ -50,7 +50,7 @@ ZERO_HASH = bytes(32)
 ED25519 = b"\x01"  # the signed-note signature type of Ed25519
 COSIGNATURE_V1 = b"\x04"  # C2SP tlog-cosignature: timestamped Ed25519 witness co-signatures
 MAX_SIGNATURES = 64  # C2SP signed-note: verifiers must accept at least 16
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+DECIMAL = re.compile(r"0|[1-9][0-9]*")  # a C2SP decimal: a tree size or an old size, no leading zero
 _BLOCK_LINE = re.compile(r"block (0|[1-9][0-9]*) ([A-Za-z0-9+/]{43}=)")
 _VKEY_PREFIX = re.compile(r"[^+=\s]+\+[0-9a-fA-F]{8}\+")  # tells a verifier key from NAME=BASE64
 
@@ -222,7 +222,7 @@ def parse(note: str) -> Checkpoint:
     lines = text.split("\n")[:-1]
     if len(lines) < 3 or not all(lines):
         raise CheckpointError("the checkpoint body has at least three non-empty lines: origin, size, root")
-    if not _DECIMAL.fullmatch(lines[1]):
+    if not DECIMAL.fullmatch(lines[1]):
         raise CheckpointError("malformed checkpoint body: the tree size is a decimal without leading zeros")
     try:
         root = base64.b64decode(lines[2], validate=True)

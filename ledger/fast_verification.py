@@ -148,7 +148,7 @@ def chain_ok(report: Report, progress: Callable[[int, int], None] | None = None)
     blocks = list(Block.objects.order_by("height").defer("frontier").prefetch_related("signatures"))
     total = blocks[-1].tree_size if blocks else 0
     keys: dict[str, _Key] = {}
-    rotations = _key_rotations(total)
+    rotations = _key_rotations(blocks, total)
     frontier = merkle.Frontier()
     prev_hash = checkpoint.ZERO_HASH
     b = 0
@@ -193,13 +193,10 @@ def chain_ok(report: Report, progress: Callable[[int, int], None] | None = None)
         raise _Doubt("a block's leaves are missing")
 
 
-def _key_rotations(total: int) -> dict[int, list[tuple[int, dict]]]:
+def _key_rotations(blocks: list[Block], total: int) -> dict[int, list[tuple[int, dict]]]:
     """The KEY_ROTATION payloads, by the height of the block that seals them."""
     by_height: dict[int, list[tuple[int, dict]]] = {}
-    rows = list(
-        Block.objects.order_by("height").values_list("height", "tree_size")
-    )  # (few columns; the blocks' bodies are read once, above)
-    sizes = [size for _, size in rows]
+    sizes = [block.tree_size for block in blocks]
     with connection.cursor() as cur:
         cur.execute(
             "SELECT l.leaf_index, e.canonical FROM ledger_leaf l JOIN ledger_entry e ON e.id = l.entry_id "
@@ -214,7 +211,10 @@ def _key_rotations(total: int) -> dict[int, list[tuple[int, dict]]]:
                     raise ValueError
             except (ValueError, KeyError, TypeError) as exc:
                 raise _Doubt("a KEY_ROTATION entry is not what it says") from exc
-            height = rows[bisect.bisect_right(sizes, index)][0]
+            at = bisect.bisect_right(sizes, index)
+            if at == len(blocks):  # tree sizes out of order: the block checks will say so
+                raise _Doubt("a KEY_ROTATION entry outside every block")
+            height = blocks[at].height
             by_height.setdefault(height, []).append((height, payload))
     return by_height
 

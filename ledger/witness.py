@@ -130,7 +130,7 @@ def parse_request(body: bytes) -> tuple[int, list[bytes], str]:
         raise BadRequest("the request has an old size line, proof lines, a blank line, then the checkpoint")
     lines = head.split("\n")
     first = lines[0]
-    if not first.startswith("old ") or not checkpoint._DECIMAL.fullmatch(first[4:]):
+    if not first.startswith("old ") or not checkpoint.DECIMAL.fullmatch(first[4:]):
         raise BadRequest("the first line is 'old <size>', a decimal without leading zeros")
     proof_lines = lines[1:]
     if len(proof_lines) > MAX_PROOF_LINES:

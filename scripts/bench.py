@@ -130,6 +130,20 @@ def database_drop(url: str) -> None:
 # Seeding (runs in a subprocess, with DATABASE_URL naming the bench database)
 
 
+def seeded(env: dict, *, investors: int, securities: int, net_securities: int = 0) -> dict:
+    """``seed`` in a subprocess with Django set up on the bench database (``env``): its tokens, prices, modes."""
+    args = ["--investors", str(investors), "--securities", str(securities), "--net-securities", str(net_securities)]
+    out = subprocess.run(
+        [PY, str(ROOT / "scripts" / "bench.py"), "seed", *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def seed(*, investors: int, securities: int, net_securities: int = 0) -> dict:
     """Create the market through the services; return the tokens, the prices to buy at and the settlement modes.
 
@@ -638,15 +652,7 @@ def bench_orders(args, env: dict, cores: int, results: dict) -> int:
     cpu = None
     try:
         log("orders: seeding through the services")
-        out = subprocess.run(
-            [PY, __file__, "seed", "--investors", str(args.concurrency), "--securities", str(args.securities)],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        ).stdout
-        market = json.loads(out.strip().splitlines()[-1])
+        market = seeded(env, investors=args.concurrency, securities=args.securities)
         tokens, securities = market["tokens"], sorted(market["prices"].items())
         log(f"ready in {time.monotonic() - t0:.1f}s; starting gunicorn")
         server.start(tokens[0])

@@ -740,25 +740,9 @@ def run_settlement(args, env: dict, scratch: Path) -> dict:
 
 
 def _seed(args, env: dict) -> tuple[list[str], list[tuple[str, str]], dict[str, str]]:
-    out = subprocess.run(
-        [
-            PY,
-            str(ROOT / "scripts" / "bench.py"),
-            "seed",
-            "--investors",
-            str(args.concurrency),
-            "--securities",
-            str(args.securities),
-            "--net-securities",
-            str(args.securities // 2),
-        ],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout
-    market = json.loads(out.strip().splitlines()[-1])
+    market = bench.seeded(
+        env, investors=args.concurrency, securities=args.securities, net_securities=args.securities // 2
+    )
     return market["tokens"], sorted(market["prices"].items()), market["modes"]
 
 

@@ -247,15 +247,7 @@ def run_live(args, env: dict, logs: Path) -> dict:
     import bench
 
     pages = args.live_pages
-    out = subprocess.run(
-        [PY, str(ROOT / "scripts" / "bench.py"), "seed", "--investors", str(pages + 1), "--securities", "1"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout
-    market = json.loads(out.strip().splitlines()[-1])
+    market = bench.seeded(env, investors=pages + 1, securities=1)
     names = [f"bench-investor{i}" for i in range(2, pages + 2)]  # investor1 trades
     keys = json.loads(
         subprocess.run(

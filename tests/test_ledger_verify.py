@@ -367,6 +367,11 @@ def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_sn
     out = capsys.readouterr().out
     assert "3 trades" in out and "ledger OK" in out
     assert forks == [1]
+    # and with --serial the same checks run in this process, with the same counts
+    call_command("ledger_verify", "--no-progress", "--serial")
+    out = capsys.readouterr().out
+    assert "3 trades" in out and "ledger OK" in out
+    assert forks == [1]
 
     # and when a superuser commits a change to a trade row, the command names it (the full walk, after the
     # second process's doubt)

@@ -128,3 +128,12 @@ def role_label(code: str) -> str:
         return str(Role(code).label)
     except ValueError:
         return code
+
+
+def choice_label(choices, value: str) -> str:
+    """The label of ``value`` among a model's ``choices`` (a ``TextChoices``) in the active language; an unknown
+    value as it is."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value

@@ -37,15 +37,21 @@ def fee(amount: Decimal, *, bps: Decimal, minimum: Decimal) -> Decimal:
     return max(money(amount * bps / Decimal(10000)), money(minimum))
 
 
-def amount_text(value: Decimal | int) -> str:
-    """An amount as pages and messages show it: cents, thousands grouped ("12,553,137.50").
+def amount_text(value: Decimal | int | None) -> str:
+    """An amount as pages and messages show it: cents, thousands grouped ("12,553,137.50"); nothing for None.
 
     The same in both languages: Django's zh-hans number format has no thousands separator, while the
-    pages group by thousands everywhere (see ``exchange.views``), so messages do it too.
+    pages group by thousands everywhere, and the JSON the pages poll shows the same text, so messages do it too.
     """
-    return f"{to_decimal(value):,.2f}"
+    return "" if value is None else f"{to_decimal(value):,.2f}"
 
 
-def shares_text(value: int) -> str:
-    """A share quantity as pages and messages show it: thousands grouped ("12,500")."""
-    return f"{value:,}"
+def shares_text(value: int | None) -> str:
+    """A share quantity as pages and messages show it: thousands grouped ("12,500"); nothing for None."""
+    return "" if value is None else f"{value:,}"
+
+
+def percent_text(value: Decimal) -> str:
+    """A percentage as given, without trailing zeros ("10", "2.5")."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -8,7 +8,6 @@ messages; reads through ``counter.selectors``.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -33,6 +32,7 @@ from core import errors as err
 from core.audit import client_ip
 from core.forms import domain_error_message
 from core.models import Account
+from core.money import amount_text, shares_text
 from exchange.forms import OrderTicketForm, new_client_order_id
 from exchange.models import Order
 from exchange.selectors import account_balances, securities_listed
@@ -72,14 +72,6 @@ def staff_page(view):
 # Display helpers (amounts grouped the same way in both languages, as on the exchange pages)
 
 
-def _money(value: Decimal | int | None) -> str:
-    return "" if value is None else f"{Decimal(value):,.2f}"
-
-
-def _qty(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
-
-
 def _kyc_url(profile_id: int | None) -> str | None:
     if profile_id is None:
         return None
@@ -108,8 +100,8 @@ def _client_row(account: Account) -> dict:
         "risk_level": f"C{account.risk_level}" if account.risk_level else "",
         "id_number": account.id_number_masked or "",
         "phone": account.phone_masked or "",
-        "cash_total": _money(account.cash_total),
-        "cash_available": _money(account.cash_available),
+        "cash_total": amount_text(account.cash_total),
+        "cash_available": amount_text(account.cash_available),
         "created_at": account.created_at,
     }
 
@@ -122,9 +114,9 @@ def _order_rows(orders, account: Account) -> list[dict]:
             "security": o.security.code,
             "side": o.side,
             "side_label": Order.Side(o.side).label,
-            "limit_price": _money(o.limit_price),
-            "quantity": _qty(o.quantity),
-            "filled": _qty(o.filled_quantity),
+            "limit_price": amount_text(o.limit_price),
+            "quantity": shares_text(o.quantity),
+            "filled": shares_text(o.filled_quantity),
             "time_in_force_label": Order.TimeInForce(o.time_in_force).label,
             "status": o.status,
             "status_label": Order.Status(o.status).label,
@@ -148,10 +140,10 @@ def _trade_rows(trades, account: Account) -> list[dict]:
                 "security_name": t.security_name,
                 "side": t.side,
                 "side_label": exports.side_label(t.side),
-                "price": _money(t.price),
-                "quantity": _qty(t.quantity),
-                "value": _money(t.value),
-                "fee": _money(t.fee),
+                "price": amount_text(t.price),
+                "quantity": shares_text(t.quantity),
+                "value": amount_text(t.value),
+                "fee": amount_text(t.fee),
                 "status": t.status,
                 "status_label": exports.status_label(t.status),
                 "at_counter": t.at_counter,
@@ -165,12 +157,12 @@ def _trade_rows(trades, account: Account) -> list[dict]:
 def _balances(account: Account) -> dict:
     data = account_balances(account)
     return {
-        "cash": {key: _money(value) for key, value in data["cash"].items() if key != "currency"},
+        "cash": {key: amount_text(value) for key, value in data["cash"].items() if key != "currency"},
         "positions": [
             {
                 "security": p["security"],
                 "name": p["name"],
-                **{key: _qty(p[key]) for key in ("total", "available", "reserved", "frozen", "locked")},
+                **{key: shares_text(p[key]) for key in ("total", "available", "reserved", "frozen", "locked")},
             }
             for p in data["positions"]
         ],
@@ -250,8 +242,8 @@ def _client_context(account: Account, **forms) -> dict:
         "deposit_form": forms.get("deposit_form") or CashForm(prefix="deposit"),
         "withdraw_form": forms.get("withdraw_form") or CashForm(prefix="withdraw"),
         "statement_form": statement_form,
-        "cash_threshold": _money(cash_approval_threshold(account)),
-        "cash_limit": _money(cash_movement_limit(account)),
+        "cash_threshold": amount_text(cash_approval_threshold(account)),
+        "cash_limit": amount_text(cash_movement_limit(account)),
     }
 
 
@@ -279,10 +271,10 @@ def _cash_confirmation(request, account: Account, form: CashForm) -> HttpRespons
             "client": _client_row(account),
             "action": reverse("counter-withdraw", args=[account.code]),
             "amount": form.data.get("withdraw-amount", ""),
-            "amount_display": _money(value),
+            "amount_display": amount_text(value),
             "reference": form.cleaned_data["reference"],
-            "available": _money(available),
-            "after": _money(available - value),
+            "available": amount_text(available),
+            "after": amount_text(available - value),
         },
     )
 
@@ -320,8 +312,8 @@ def _cash(request, code: str, *, withdraw: bool):
                         )
                         % {
                             "id": outcome.request.pk,
-                            "amount": _money(amount),
-                            "threshold": _money(cash_approval_threshold(account)),
+                            "amount": amount_text(amount),
+                            "threshold": amount_text(cash_approval_threshold(account)),
                         },
                     )
                     return redirect("counter-client", code=account.code)
@@ -333,7 +325,11 @@ def _cash(request, code: str, *, withdraw: bool):
                 messages.success(
                     request,
                     template
-                    % {"amount": _money(amount), "code": account.code, "available": _money(outcome.cash.available)},
+                    % {
+                        "amount": amount_text(amount),
+                        "code": account.code,
+                        "available": amount_text(outcome.cash.available),
+                    },
                 )
                 return redirect("counter-client", code=account.code)
     context = _client_context(account, **{f"{prefix}_form": form})
@@ -392,7 +388,7 @@ def client_order_new(request, code: str):
                             "id": order.pk,
                             "code": account.code,
                             "status": Order.Status(order.status).label,
-                            "filled": _qty(order.filled_quantity),
+                            "filled": shares_text(order.filled_quantity),
                         },
                     )
                 else:
@@ -431,7 +427,7 @@ def client_order_cancel(request, code: str, order_id: int):
         messages.success(
             request,
             gettext("Order %(id)s cancelled; %(quantity)s shares were not filled.")
-            % {"id": order.pk, "quantity": _qty(order.remaining_quantity)},
+            % {"id": order.pk, "quantity": shares_text(order.remaining_quantity)},
         )
     if request.POST.get("next") == "client":
         return redirect("counter-client", code=code)
@@ -479,7 +475,7 @@ def _request_row(r: CashRequest, user) -> dict:
         "account": r.account.code,
         "direction": r.direction,
         "direction_label": CashRequest.Direction(r.direction).label,
-        "amount": _money(r.amount),
+        "amount": amount_text(r.amount),
         "reference": r.reference,
         "status": r.status,
         "status_label": CashRequest.Status(r.status).label,
@@ -532,10 +528,10 @@ def cash_request_approve(request, request_id: int):
                 "client": _client_row(selectors.client_get(request.user, found.account.code)),
                 "action": reverse("counter-cash-request-approve", args=[found.pk]),
                 "request_row": _request_row(found, request.user),
-                "amount_display": _money(found.amount),
+                "amount_display": amount_text(found.amount),
                 "reference": found.reference,
-                "available": _money(available),
-                "after": _money(available - found.amount),
+                "available": amount_text(available),
+                "after": amount_text(available - found.amount),
                 "short": found.amount > available,
             },
         )
@@ -551,7 +547,9 @@ def cash_request_approve(request, request_id: int):
             if done.direction == CashRequest.Direction.WITHDRAW
             else gettext("Request %(id)s approved: deposited %(amount)s CNY to %(code)s.")
         )
-        messages.success(request, template % {"id": done.pk, "amount": _money(done.amount), "code": done.account.code})
+        messages.success(
+            request, template % {"id": done.pk, "amount": amount_text(done.amount), "code": done.account.code}
+        )
     return redirect("counter-cash-requests")
 
 

@@ -13,13 +13,13 @@ from collections.abc import Iterable
 
 from core import events
 
+from . import market_watch
 from .models import Trade
 
 
 def market_payload() -> dict:
-    from .views import market_payload as build  # the page's own rows, labels in the active language
-
-    return build()
+    """What the market watch's open pages are sent: the page's own rows, labels in the active language."""
+    return market_watch.payload()
 
 
 def market_changed() -> None:

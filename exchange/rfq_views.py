@@ -3,8 +3,6 @@ maker's inbox on its quotes page, both refreshing by themselves (JSON polled by 
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -20,6 +18,7 @@ from django.views.decorators.http import require_POST
 from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Role
+from core.money import amount_text
 
 from . import selectors
 from .forms import new_client_order_id
@@ -28,10 +27,6 @@ from .rfq_forms import RfqAnswerForm, RfqForm
 from .services import rfq as rfq_services
 
 RECENT = 20
-
-
-def _money(value: Decimal | None) -> str:
-    return "" if value is None else f"{Decimal(value):,.2f}"
 
 
 def _seconds_left(moment, now) -> int:
@@ -61,8 +56,8 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
             {
                 "id": a.pk,
                 "market_maker": a.account.code,
-                "price": _money(a.price),
-                "value": _money(a.price * a.quantity),
+                "price": amount_text(a.price),
+                "value": amount_text(a.price * a.quantity),
                 "status": a.status,
                 "status_label": a.get_status_display(),
                 "firm": a in firm,
@@ -148,7 +143,11 @@ def rfq_accept(request, rfq_id):
         messages.success(
             request,
             gettext("Accepted: trade %(trade)s, %(quantity)s shares at %(price)s.")
-            % {"trade": result.trade.pk, "quantity": f"{result.trade.quantity:,}", "price": _money(result.trade.price)},
+            % {
+                "trade": result.trade.pk,
+                "quantity": f"{result.trade.quantity:,}",
+                "price": amount_text(result.trade.price),
+            },
         )
     return redirect("rfqs")
 
@@ -220,7 +219,7 @@ def rfq_answer(request, rfq_id):
         messages.success(
             request,
             gettext("Answer sent: %(price)s, firm for %(seconds)s seconds.")
-            % {"price": _money(answer.price), "seconds": _seconds_left(answer.expires_at, timezone.now())},
+            % {"price": amount_text(answer.price), "seconds": _seconds_left(answer.expires_at, timezone.now())},
         )
     return redirect("quotes")
 
@@ -253,7 +252,7 @@ def rfq_counter_page(request, *, account, extra: dict):
                     text = gettext("Accepted: trade %(trade)s, %(quantity)s shares at %(price)s.") % {
                         "trade": result.trade.pk,
                         "quantity": f"{result.trade.quantity:,}",
-                        "price": _money(result.trade.price),
+                        "price": amount_text(result.trade.price),
                     }
                 else:
                     rfq_services.rfq_cancel(actor=staff, rfq_id=rfq_id)

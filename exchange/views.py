@@ -7,7 +7,6 @@ Views shape what the templates show (labels, number formatting) and turn a
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,14 +24,16 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.forms import domain_error_message
+from core.labels import choice_label
 from core.models import Role
+from core.money import amount_text, shares_text
 from core.roles import SUPERVISORS
 from registry import calendar
 from registry.models import Security
 
-from . import precheck, selectors, services
+from . import market_watch, precheck, selectors, services
 from .forms import OrderTicketForm, QuoteForm, new_client_order_id
-from .models import DayClose, Order, Quote, Trade
+from .models import Order, Quote, Trade
 
 PAGE_SIZE = 50
 
@@ -64,29 +65,9 @@ def error_500(request):
 
 
 # --------------------------------------------------------------------------
-# Display helpers: amounts grouped by thousands the same way in every language
-# (Django's zh-hans number format has no separator), so the page and the JSON
-# the market watch polls look the same.
-
-
-def _money(value: Decimal | int | None) -> str:
-    return "" if value is None else f"{Decimal(value):,.2f}"
-
-
-def _qty(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
-
-
-def _pct(value: Decimal) -> str:
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _label(choices, value: str) -> str:
-    try:
-        return str(choices(value).label)
-    except ValueError:
-        return value
+# Helpers. Amounts and quantities are shown by ``core.money``'s text forms, grouped by thousands the same
+# way in every language (Django's zh-hans number format has no separator), so the pages and the JSON they
+# poll look the same.
 
 
 def _no_account(request, title):
@@ -107,51 +88,10 @@ def _security_named(securities: list[Security], code: str | None) -> Security | 
 # Market watch
 
 
-def _market_rows() -> list[dict]:
-    best = selectors.best_prices()
-    rows = []
-    for security in selectors.securities_listed():
-        book = best.get(security.pk, {})
-        rows.append(
-            {
-                "code": security.code,
-                "name": security.name,
-                "risk": f"R{security.risk_rating}",
-                "reference_price": _money(security.reference_price),
-                "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
-                "band_pct": f"±{_pct(security.band_pct)}%",
-                "status": security.status,
-                "status_label": security.get_status_display(),
-                "bid": _money(book.get("bid")) or None,
-                "bid_size": _qty(book.get("bid_size")) if book.get("bid") is not None else None,
-                "ask": _money(book.get("ask")) or None,
-                "ask_size": _qty(book.get("ask_size")) if book.get("ask") is not None else None,
-            }
-        )
-    return rows
-
-
-def _market_session() -> dict:
-    """Whether the calendar has the market open, the next session when it is closed, the last day closed."""
-    is_open = calendar.market_is_open()
-    next_open = None if is_open else calendar.next_open()
-    last = DayClose.objects.order_by("-date").values_list("date", flat=True).first()
-    return {
-        "open": is_open,
-        "next_open": next_open.astimezone(calendar.SHANGHAI).strftime("%Y-%m-%d %H:%M") if next_open else None,
-        "last_close": last.isoformat() if last else None,
-    }
-
-
 @login_required
 def market(request):
-    context = {"rows": _market_rows(), "as_of": timezone.now(), "session": _market_session()}
+    context = {"rows": market_watch.rows(), "as_of": timezone.now(), "session": market_watch.session()}
     return render(request, "exchange/market.html", context)
-
-
-def market_payload() -> dict:
-    """The market watch's rows and session (also what ``exchange.live`` publishes to open pages)."""
-    return {"as_of": timezone.now().isoformat(), "rows": _market_rows(), "market": _market_session()}
 
 
 @login_required
@@ -159,7 +99,7 @@ def market_payload() -> dict:
 def market_data(request):
     """The rows of the market watch, polled by its page (slowly while its event stream is open), and the
     market's session."""
-    return JsonResponse(market_payload())
+    return JsonResponse(market_watch.payload())
 
 
 # --------------------------------------------------------------------------
@@ -172,9 +112,9 @@ def _book_rows(security: Security) -> dict[str, list[dict]]:
     def rows(levels):
         return [
             {
-                "price": _money(level["price"]),
+                "price": amount_text(level["price"]),
                 "price_raw": f"{level['price']:f}",
-                "quantity": _qty(level["quantity"]),
+                "quantity": shares_text(level["quantity"]),
                 "market_maker": level["market_maker"],
             }
             for level in levels
@@ -189,18 +129,18 @@ def _available(account, security: Security | None) -> dict:
     shares = 0
     if security is not None:
         shares = next((p["available"] for p in balances["positions"] if p["security"] == security.code), 0)
-    return {"cash": _money(balances["cash"]["available"]), "shares": _qty(shares)}
+    return {"cash": amount_text(balances["cash"]["available"]), "shares": shares_text(shares)}
 
 
 def _order_placed_message(order: Order) -> str:
     return gettext("Order %(id)s: %(side)s %(quantity)s %(security)s at %(price)s, %(status)s (%(filled)s filled).") % {
         "id": order.pk,
-        "side": _label(Order.Side, order.side),
-        "quantity": _qty(order.quantity),
+        "side": choice_label(Order.Side, order.side),
+        "quantity": shares_text(order.quantity),
         "security": order.security.code,
-        "price": _money(order.limit_price),
-        "status": _label(Order.Status, order.status),
-        "filled": _qty(order.filled_quantity),
+        "price": amount_text(order.limit_price),
+        "status": choice_label(Order.Status, order.status),
+        "filled": shares_text(order.filled_quantity),
     }
 
 
@@ -209,9 +149,9 @@ def _precheck_view(check: precheck.Precheck, side: str) -> dict:
     return {
         "ok": check.ok,
         "problems": [{"code": p.code, "message": domain_error_message(p)} for p in check.problems],
-        "value": _money(check.value),
-        "fee": _money(check.fee),
-        "total": _money(check.total),
+        "value": amount_text(check.value),
+        "fee": amount_text(check.fee),
+        "total": amount_text(check.total),
         "total_label": (
             gettext("Total to pay, at most (CNY)") if side == Order.Side.BUY else gettext("You receive, at least (CNY)")
         ),
@@ -223,9 +163,9 @@ def _ticket_review(form: OrderTicketForm, security: Security, check: precheck.Pr
     return {
         "security": security,
         "side": data["side"],
-        "side_label": _label(Order.Side, data["side"]),
-        "quantity": _qty(data["quantity"]),
-        "limit_price": _money(data["limit_price"]),
+        "side_label": choice_label(Order.Side, data["side"]),
+        "quantity": shares_text(data["quantity"]),
+        "limit_price": amount_text(data["limit_price"]),
         "time_in_force_label": dict(form.fields["time_in_force"].choices).get(data["time_in_force"], ""),
         **_precheck_view(check, data["side"]),
     }
@@ -242,9 +182,9 @@ def _ticket_context(request, account, security: Security | None, form: OrderTick
     if security is not None:
         context["security_info"] = {
             "risk": f"R{security.risk_rating}",
-            "reference_price": _money(security.reference_price),
-            "band": f"{_money(security.band_low)} – {_money(security.band_high)}",
-            "lot_size": _qty(security.lot_size),
+            "reference_price": amount_text(security.reference_price),
+            "band": f"{amount_text(security.band_low)} – {amount_text(security.band_high)}",
+            "lot_size": shares_text(security.lot_size),
             "tick_size": f"{security.tick_size:f}",
             "status": security.status,
             "status_label": security.get_status_display(),
@@ -400,13 +340,13 @@ def orders(request):
             "account": order.account.code,
             "security": order.security.code,
             "side": order.side,
-            "side_label": _label(Order.Side, order.side),
-            "limit_price": _money(order.limit_price),
-            "quantity": _qty(order.quantity),
-            "filled": _qty(order.filled_quantity),
-            "time_in_force_label": _label(Order.TimeInForce, order.time_in_force),
+            "side_label": choice_label(Order.Side, order.side),
+            "limit_price": amount_text(order.limit_price),
+            "quantity": shares_text(order.quantity),
+            "filled": shares_text(order.filled_quantity),
+            "time_in_force_label": choice_label(Order.TimeInForce, order.time_in_force),
             "status": order.status,
-            "status_label": _label(Order.Status, order.status),
+            "status_label": choice_label(Order.Status, order.status),
             "can_cancel": may_cancel and order.is_open,
         }
         for order in page
@@ -429,7 +369,7 @@ def order_cancel(request, order_id: int):
         messages.success(
             request,
             gettext("Order %(id)s cancelled; %(quantity)s shares were not filled.")
-            % {"id": order.pk, "quantity": _qty(order.remaining_quantity)},
+            % {"id": order.pk, "quantity": shares_text(order.remaining_quantity)},
         )
     return redirect("orders")
 
@@ -455,7 +395,7 @@ def _party(account, fee, user) -> dict:
     return {
         "code": account.code if visible else selectors.account_code_masked(account.code),
         "masked": not visible,
-        "fee": _money(fee) if visible else None,
+        "fee": amount_text(fee) if visible else None,
     }
 
 
@@ -472,17 +412,17 @@ def _trade_rows(trades, user) -> list[dict]:
                 "security": trade.security.code,
                 "security_name": trade.security.name,
                 "side": side,
-                "side_label": _label(Order.Side, side),
-                "price": _money(trade.price),
-                "quantity": _qty(trade.quantity),
-                "value": _money(trade.value),
-                "fee": _money(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee),
+                "side_label": choice_label(Order.Side, side),
+                "price": amount_text(trade.price),
+                "quantity": shares_text(trade.quantity),
+                "value": amount_text(trade.value),
+                "fee": amount_text(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee),
                 # Exchange-wide lists (supervisors, broker staff): both parties, masked per role, and each
                 # side's fee; a fee of a party the viewer may not see is not shown either.
                 "buyer": _party(trade.buyer, trade.buyer_fee, user),
                 "seller": _party(trade.seller, trade.seller_fee, user),
                 "status": status,
-                "status_label": _label(Trade.Status, status),
+                "status_label": choice_label(Trade.Status, status),
                 "ledger": _trade_ledger(trade, user),
                 "notes": notes.get(trade.pk, []),
             }
@@ -536,12 +476,12 @@ def balances(request):
     if account is None:
         return _no_account(request, _("Balances"))
     data = selectors.account_balances(account)
-    cash = {key: _money(value) for key, value in data["cash"].items() if key != "currency"}
+    cash = {key: amount_text(value) for key, value in data["cash"].items() if key != "currency"}
     positions = [
         {
             "security": p["security"],
             "name": p["name"],
-            **{key: _qty(p[key]) for key in ("total", "available", "reserved", "frozen", "locked")},
+            **{key: shares_text(p[key]) for key in ("total", "available", "reserved", "frozen", "locked")},
             "locked_until": p["locked_until"],
         }
         for p in data["positions"]
@@ -569,12 +509,12 @@ def _quote_rows(account, securities: list[Security]) -> list[dict]:
                 "code": security.code,
                 "name": security.name,
                 "status_label": security.get_status_display(),
-                "bid": _money(bid.price) if bid else None,
-                "bid_size": f"{_qty(bid.quantity)} / {_qty(bid.original_quantity)}" if bid else None,
-                "ask": _money(ask.price) if ask else None,
-                "ask_size": f"{_qty(ask.quantity)} / {_qty(ask.original_quantity)}" if ask else None,
-                "best_bid": _money(market_book.get("bid")) or None,
-                "best_ask": _money(market_book.get("ask")) or None,
+                "bid": amount_text(bid.price) if bid else None,
+                "bid_size": f"{shares_text(bid.quantity)} / {shares_text(bid.original_quantity)}" if bid else None,
+                "ask": amount_text(ask.price) if ask else None,
+                "ask_size": f"{shares_text(ask.quantity)} / {shares_text(ask.original_quantity)}" if ask else None,
+                "best_bid": amount_text(market_book.get("bid")) or None,
+                "best_ask": amount_text(market_book.get("ask")) or None,
                 "active": bool(bid or ask),
                 "initial": {
                     "security": security.code,
@@ -611,8 +551,8 @@ def quotes(request):
                     gettext("Quote published in %(security)s: bid %(bid)s, ask %(ask)s; %(trades)s trades.")
                     % {
                         "security": form.cleaned_data["security"],
-                        "bid": _money(result.bid.price),
-                        "ask": _money(result.ask.price),
+                        "bid": amount_text(result.bid.price),
+                        "ask": amount_text(result.ask.price),
                         "trades": len(result.trades),
                     },
                 )
@@ -658,17 +598,17 @@ def _day_figures(security: Security) -> dict:
     last = today["close"]
     change = None if last is None else last - security.reference_price
     return {
-        "last": _money(last) or None,
+        "last": amount_text(last) or None,
         "change": None if change is None else f"{change:+,.2f}",
         "change_pct": None if change is None else f"{change * 100 / security.reference_price:+.2f}%",
         "direction": "flat" if not change else ("up" if change > 0 else "down"),
-        "open": _money(today["open"]) or None,
-        "high": _money(today["high"]) or None,
-        "low": _money(today["low"]) or None,
-        "volume": _qty(today["volume"]),
-        "turnover": _money(today.get("turnover", 0)),
+        "open": amount_text(today["open"]) or None,
+        "high": amount_text(today["high"]) or None,
+        "low": amount_text(today["low"]) or None,
+        "volume": shares_text(today["volume"]),
+        "turnover": amount_text(today.get("turnover", 0)),
         "trades": today["trades"],
-        "reference_price": _money(security.reference_price),
+        "reference_price": amount_text(security.reference_price),
     }
 
 
@@ -678,7 +618,11 @@ def _depth_rows(security: Security) -> dict[str, list[dict]]:
 
     def rows(levels):
         return [
-            {"price": _money(lv["price"]), "quantity": _qty(lv["quantity"]), "market_maker": lv["market_maker"]}
+            {
+                "price": amount_text(lv["price"]),
+                "quantity": shares_text(lv["quantity"]),
+                "market_maker": lv["market_maker"],
+            }
             for lv in levels
         ]
 
@@ -690,8 +634,8 @@ def _time_and_sales_rows(security: Security) -> list[dict]:
         {
             "id": t.pk,
             "time": timezone.localtime(t.matched_at, calendar.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
-            "price": _money(t.price),
-            "quantity": _qty(t.quantity),
+            "price": amount_text(t.price),
+            "quantity": shares_text(t.quantity),
         }
         for t in selectors.time_and_sales(security)[:TIME_AND_SALES_ROWS]
     ]
@@ -702,7 +646,7 @@ def _security_market(security: Security) -> dict:
         "as_of": timezone.now().isoformat(),
         "status": security.status,
         "status_label": security.get_status_display(),
-        "market": _market_session(),
+        "market": market_watch.session(),
         "day": _day_figures(security),
         "depth": _depth_rows(security),
         "sales": _time_and_sales_rows(security),

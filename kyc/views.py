@@ -30,6 +30,7 @@ from django.views.decorators.http import require_POST
 from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message
+from core.labels import choice_label
 from core.models import Role
 from core.permissions import role_required
 
@@ -64,13 +65,6 @@ HISTORY_STEPS = {
 }
 
 
-def _label(choices, value: str) -> str:
-    try:
-        return str(choices(value).label)
-    except ValueError:
-        return value
-
-
 def _size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{max(1, round(n / 1024))} KB"
 
@@ -103,7 +97,7 @@ def badge_of(state: str, applied_at, reviewed_at) -> tuple[str, str]:
     The counter's client list shows the same (``counter.views``)."""
     if state in services.EDITABLE and _sent_since_review(applied_at, reviewed_at):
         return "sent", gettext("Sent, awaiting review")
-    return state, _label(KycProfile.State, state)
+    return state, choice_label(KycProfile.State, state)
 
 
 def status_badge(profile: KycProfile) -> tuple[str, str]:
@@ -122,9 +116,9 @@ def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
         "account": account.code if account else "",
         "broker": profile.broker,
         "state": profile.state,
-        "state_label": _label(KycProfile.State, profile.state),
+        "state_label": choice_label(KycProfile.State, profile.state),
         "real_name": crypto.mask_name(profile.real_name) if mask_name else profile.real_name,
-        "id_type_label": _label(KycProfile.IdType, profile.id_type),
+        "id_type_label": choice_label(KycProfile.IdType, profile.id_type),
         "id_number": profile.id_number_masked,
         "phone": profile.phone_masked,
         "address": profile.address_masked,
@@ -155,7 +149,7 @@ def _documents(profile: KycProfile) -> list[dict]:
     return [
         {
             "id": d.pk,
-            "kind_label": _label(KycDocument.Kind, d.kind),
+            "kind_label": choice_label(KycDocument.Kind, d.kind),
             "name": d.original_name,
             "content_type": d.content_type,
             "size": _size(d.size),
@@ -451,7 +445,7 @@ def reveal_do(request, profile_id: int):
         except DomainError as exc:
             add_service_error(form, exc)
         else:
-            shown["id_type_label"] = _label(KycProfile.IdType, shown["id_type"])
+            shown["id_type_label"] = choice_label(KycProfile.IdType, shown["id_type"])
             return render(
                 request,
                 "kyc/revealed.html",

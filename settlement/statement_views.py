@@ -8,8 +8,6 @@ are imported by ``counter.views``.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -17,19 +15,12 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from core import errors as err
+from core.money import amount_text, shares_text
 from exchange.selectors import account_of
 
 from . import statement_exports as exports
 from . import statements
 from .forms import CertificateForm, StatementForm
-
-
-def _money(value: Decimal | int | None) -> str:
-    return "" if value is None else f"{Decimal(value):,.2f}"
-
-
-def _qty(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
 
 
 def statement_filename(statement: statements.Statement, extension: str) -> str:
@@ -60,19 +51,19 @@ def statement_context(statement: statements.Statement) -> dict:
     return {
         "start": statement.start,
         "end": statement.end,
-        "opening": _money(statement.opening_cash),
-        "closing": _money(statement.closing_cash),
-        "summary": [(label, _money(value)) for label, value in exports.summary_rows(statement)],
+        "opening": amount_text(statement.opening_cash),
+        "closing": amount_text(statement.closing_cash),
+        "summary": [(label, amount_text(value)) for label, value in exports.summary_rows(statement)],
         "movements": [
             {
                 "at": m.at,
                 "kind": m.kind,
                 "label": exports.movement_label(m.kind),
                 "details": exports.movement_details(m),
-                "amount": _money(m.amount),
+                "amount": amount_text(m.amount),
                 "negative": m.amount < 0,
-                "fee": _money(m.fee) if m.fee else "",
-                "balance": _money(m.balance),
+                "fee": amount_text(m.fee) if m.fee else "",
+                "balance": amount_text(m.balance),
                 "entry_id": m.entry_id,
                 "leaf_index": m.leaf_index,
             }
@@ -83,15 +74,15 @@ def statement_context(statement: statements.Statement) -> dict:
                 **vars(t),
                 "side_label": exports.side_label(t.side),
                 "status_label": exports.status_label(t.status),
-                "price": _money(t.price),
-                "value": _money(t.value),
-                "fee": _money(t.fee),
-                "quantity": _qty(t.quantity),
+                "price": amount_text(t.price),
+                "value": amount_text(t.value),
+                "fee": amount_text(t.fee),
+                "quantity": shares_text(t.quantity),
             }
             for t in statement.trades
         ],
         "holdings": [
-            {"security": h.security, "name": h.name, "quantity": _qty(h.quantity)} for h in statement.holdings
+            {"security": h.security, "name": h.name, "quantity": shares_text(h.quantity)} for h in statement.holdings
         ],
         "query": urlencode({"start": statement.start.isoformat(), "end": statement.end.isoformat()}),
     }

@@ -7,14 +7,13 @@ the trade in a list (its parties, their brokers' staff, the supervisors) may ope
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from core.money import amount_text
 from core.roles import SUPERVISORS
 from exchange import selectors as exchange_selectors
 from exchange.models import Order, Trade
@@ -44,10 +43,6 @@ VERIFY_TEXTS = {
     "no_webcrypto": _("This browser cannot check Ed25519 signatures; use the offline check below."),
     "error": _("The check could not run: {msg}"),
 }
-
-
-def _money(value: Decimal) -> str:
-    return f"{Decimal(value):,.2f}"
 
 
 def _cosigned(leaf_index: int) -> dict | None:
@@ -83,9 +78,9 @@ def trade_page(request, trade_id: int):
         "trade": trade,
         "side": side,
         "side_label": Order.Side(side).label if side in Order.Side.values else "",
-        "fee": _money(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee) if is_party else None,
-        "price": _money(trade.price),
-        "value": _money(trade.value),
+        "fee": amount_text(trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee) if is_party else None,
+        "price": amount_text(trade.price),
+        "value": amount_text(trade.value),
         "quantity": f"{trade.quantity:,}",
         "status": status,
         "status_label": Trade.Status(status).label,

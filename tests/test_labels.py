@@ -87,3 +87,25 @@ def test_amount_and_shares_filters_group_by_thousands_in_both_languages():
         with translation.override(language):
             rendered = template.render(Context({"v": Decimal("12553137.5"), "n": 1_000_000, "none": None}))
         assert rendered == "12,553,137.50 / 1,000,000 / ."
+
+
+def test_the_views_text_forms_are_one_set_of_functions():
+    from core.money import amount_text, percent_text, shares_text
+    from exchange.models import Order
+
+    # given the values a page row holds, then each has one text in every language, and nothing for None
+    assert (amount_text(Decimal("1234.5")), amount_text(7), amount_text(None)) == ("1,234.50", "7.00", "")
+    assert (shares_text(1_000_000), shares_text(None)) == ("1,000,000", "")
+    assert (percent_text(Decimal("10.00")), percent_text(Decimal("2.50")), percent_text(Decimal("5"))) == (
+        "10",
+        "2.5",
+        "5",
+    )
+    with pytest.raises(TypeError):
+        amount_text(1.5)  # a float reaching money code is a bug, on a page too
+    # and a choice's label is in the reader's language, an unknown value shown as it is
+    with translation.override("zh-hans"):
+        assert labels.choice_label(Order.Side, "buy") == "买入"
+    with translation.override("en"):
+        assert labels.choice_label(Order.Side, "buy") == "Buy"
+    assert labels.choice_label(Order.Side, "short") == "short"

@@ -1,0 +1,57 @@
+"""The market watch: every listed security's band and best prices, and the session, as the page shows them.
+
+One builder for the page (``exchange.views.market``), the JSON it polls (``market/data/``) and what
+``exchange.live`` pushes to open pages, so the three never differ. Labels in the active language; amounts
+grouped by thousands (``core.money``'s text forms).
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from core.money import amount_text, percent_text, shares_text
+from registry import calendar
+
+from . import selectors
+from .models import DayClose
+
+
+def rows() -> list[dict]:
+    best = selectors.best_prices()
+    out = []
+    for security in selectors.securities_listed():
+        book = best.get(security.pk, {})
+        out.append(
+            {
+                "code": security.code,
+                "name": security.name,
+                "risk": f"R{security.risk_rating}",
+                "reference_price": amount_text(security.reference_price),
+                "band": f"{amount_text(security.band_low)} – {amount_text(security.band_high)}",
+                "band_pct": f"±{percent_text(security.band_pct)}%",
+                "status": security.status,
+                "status_label": security.get_status_display(),
+                "bid": amount_text(book.get("bid")) or None,
+                "bid_size": shares_text(book.get("bid_size")) if book.get("bid") is not None else None,
+                "ask": amount_text(book.get("ask")) or None,
+                "ask_size": shares_text(book.get("ask_size")) if book.get("ask") is not None else None,
+            }
+        )
+    return out
+
+
+def session() -> dict:
+    """Whether the calendar has the market open, the next session when it is closed, the last day closed."""
+    is_open = calendar.market_is_open()
+    next_open = None if is_open else calendar.next_open()
+    last = DayClose.objects.order_by("-date").values_list("date", flat=True).first()
+    return {
+        "open": is_open,
+        "next_open": next_open.astimezone(calendar.SHANGHAI).strftime("%Y-%m-%d %H:%M") if next_open else None,
+        "last_close": last.isoformat() if last else None,
+    }
+
+
+def payload() -> dict:
+    """The rows and the session, with the time they were read."""
+    return {"as_of": timezone.now().isoformat(), "rows": rows(), "market": session()}

@@ -150,12 +150,16 @@ DATABASES = {
 DATABASES["default"]["TEST"] = {"NAME": env("DATABASE_TEST_NAME")} if env("DATABASE_TEST_NAME") else {}
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# A test worker of pytest-xdist (gw0, gw1, …) has its own test database (pytest-django) and, on the one Redis,
+# its own cache keys, live-event channels (named by the cache's key prefix) and Celery queue.
+_TEST_WORKER = env("PYTEST_XDIST_WORKER", "")
+_WORKER_SUFFIX = f"-{_TEST_WORKER}" if _TEST_WORKER else ""
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": env("CACHE_KEY_PREFIX", "exchange"),
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", "exchange") + _WORKER_SUFFIX,
     }
 }
 
@@ -247,7 +251,7 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # One queue name per deployment (tests run their own worker on their own queue).
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery" + _WORKER_SUFFIX)
 
 LOGGING = {
     "version": 1,

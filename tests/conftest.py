@@ -257,3 +257,23 @@ def log_in(client, user: User) -> None:
         csrf = client.cookies["csrftoken"].value if "csrftoken" in client.cookies else ""
         response = client.post("/otp/", {"code": code, "next": "/", "csrfmiddlewaretoken": csrf})
         assert response.status_code == 302 and response["Location"] == "/", response
+
+
+# The browser tests (tests/browser) skip with this in their reason when there is no Chromium; the run's summary
+# says so loudly. The hook is here, not in tests/browser/conftest.py: under pytest-xdist only the controller
+# writes the summary, and it loads this file (the test path's own) but not the conftests of its subfolders.
+BROWSER_SKIPPED = "BROWSER TESTS SKIPPED"
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if BROWSER_SKIPPED in str(r.longrepr)]
+    if not skipped:
+        return
+    reason = next((str(r.longrepr[2]) for r in skipped if isinstance(r.longrepr, tuple)), BROWSER_SKIPPED)
+    reason = reason.removeprefix("Skipped: ")
+    bar = "!" * (len(reason) + 8)
+    terminalreporter.write_line("")
+    terminalreporter.write_line(bar, red=True, bold=True)
+    terminalreporter.write_line(f"!!! {reason} !!!", red=True, bold=True)
+    terminalreporter.write_line(f"!!! ({len(skipped)} browser tests did not run)".ljust(len(bar) - 3) + "!!!", red=True)
+    terminalreporter.write_line(bar, red=True, bold=True)

@@ -48,7 +48,11 @@ class InProcess:
 
 @pytest.fixture
 def setup(settings, tmp_path):
-    """A sealed genesis block, and a witness that trusts the exchange's key and is configured on the exchange."""
+    """A sealed genesis block, and a witness that trusts the exchange's key and is configured on the exchange
+    (and the surveillance rules: a transactional test before this one may have flushed the migration's)."""
+    from surveillance.services import rules_seed
+
+    rules_seed()
     settings.WITNESS_KEY_FILE = tmp_path / "witness" / "witness.pem"
     settings.WITNESS_NAME = "regulator.test/witness"
     witness.key_create()

@@ -8,7 +8,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from core.models import AuditEvent, Role
@@ -18,9 +17,8 @@ from ledger.models import Block, Leaf, SigningKey
 from ledger.services import block_seal, signed_note
 from ledger.verifier import verify_inclusion
 from tests.conftest import log_in
+from tests.tampering import superuser_rewrite
 from tests.test_pages import client_for, text
-
-LEDGER_TABLES = ["ledger_entry", "ledger_leaf", "ledger_block", "ledger_blocksignature", "ledger_node"]
 
 
 def buy(market, buyer, n: int) -> Trade:
@@ -53,13 +51,7 @@ def auditor(market):
 
 def tamper(sql: str, params=None) -> None:
     """What a superuser can do: switch the append-only triggers (and FK checks) off and rewrite rows."""
-    with connection.cursor() as cur:
-        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses while FK checks are pending
-        for table in LEDGER_TABLES:
-            cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
-        cur.execute(sql, params)
-        for table in LEDGER_TABLES:
-            cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")  # rolled back with the test anyway
+    superuser_rewrite(sql, params)
 
 
 def trusted_keys() -> list[tuple[str, bytes, None]]:

@@ -7,14 +7,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from exchange.services import OrderRequest, order_place
 from ledger.models import Block, Leaf
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
-
-LEDGER_TABLES = ["ledger_entry", "ledger_leaf", "ledger_block", "ledger_blocksignature", "ledger_node"]
+from tests.tampering import LEDGER_TABLES, superuser_rewrite
 
 
 @pytest.fixture
@@ -43,13 +41,7 @@ def ledger(market, django_capture_on_commit_callbacks):
 
 def tamper(sql: str, params=None) -> None:
     """What a superuser can do: switch the append-only triggers (and FK checks) off and rewrite rows."""
-    with connection.cursor() as cur:
-        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses while FK checks are pending
-        for table in LEDGER_TABLES + ["exchange_trade"]:
-            cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
-        cur.execute(sql, params)
-        for table in LEDGER_TABLES + ["exchange_trade"]:
-            cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")  # rolled back with the test anyway
+    superuser_rewrite(sql, params, tables=LEDGER_TABLES + ["exchange_trade"])
 
 
 def leaf_in_block(height: int, nth: int = 0) -> Leaf:

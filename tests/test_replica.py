@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from core.models import Role
 from exchange.services import OrderRequest, order_place
@@ -14,6 +13,7 @@ from ledger.models import Block, Entry, Leaf, ReplicaCheckpoint, ReplicaEntry, S
 from ledger.replica import ReplicationRefused, SourceUnavailable, replica_sync, trust_keys
 from ledger.services import block_seal
 from tests.conftest import api_for
+from tests.tampering import superuser_rewrite
 
 SOURCE = "https://exchange.test"
 
@@ -70,14 +70,7 @@ def test_first_sync_copies_every_block_and_entry_then_only_new_ones(node):
 
 
 def _superuser(sql: str, params=None) -> None:
-    tables = ["ledger_entry", "ledger_leaf", "ledger_block", "ledger_blocksignature", "ledger_node"]
-    with connection.cursor() as cur:
-        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for t in tables:
-            cur.execute(f"ALTER TABLE {t} DISABLE TRIGGER USER")
-        cur.execute(sql, params)
-        for t in tables:
-            cur.execute(f"ALTER TABLE {t} ENABLE TRIGGER USER")  # origin mode; rolled back with the test
+    superuser_rewrite(sql, params, which="USER")
 
 
 def test_a_forked_history_is_refused_and_nothing_is_stored(node):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import BROWSER_SKIPPED as SKIPPED  # its summary hook is there: xdist's controller loads it
+
 # Playwright's sync API keeps an event loop running in the test thread; Django
 # would then refuse the test body's database calls as coming "from an async
 # context". The tests make no concurrent use of a connection, so this is safe.
@@ -26,7 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SKIPPED = "BROWSER TESTS SKIPPED"
 SKIP_REASON = f"{SKIPPED}: {CHROMIUM} not found (apt-get install chromium)"
 
 
@@ -62,17 +63,3 @@ def page(browser, live_server):
         yield context.new_page()
     finally:
         context.close()
-
-
-def pytest_terminal_summary(terminalreporter):
-    skipped = [r for r in terminalreporter.stats.get("skipped", []) if SKIPPED in str(r.longrepr)]
-    if not skipped:
-        return
-    reason = next((str(r.longrepr[2]) for r in skipped if isinstance(r.longrepr, tuple)), SKIP_REASON)
-    reason = reason.removeprefix("Skipped: ")
-    bar = "!" * (len(reason) + 8)
-    terminalreporter.write_line("")
-    terminalreporter.write_line(bar, red=True, bold=True)
-    terminalreporter.write_line(f"!!! {reason} !!!", red=True, bold=True)
-    terminalreporter.write_line(f"!!! ({len(skipped)} browser tests did not run)".ljust(len(bar) - 3) + "!!!", red=True)
-    terminalreporter.write_line(bar, red=True, bold=True)

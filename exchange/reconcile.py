@@ -17,7 +17,7 @@ from django.utils.translation import gettext_noop as _
 
 from balances.replay import Reservation
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Problem, Report
+from ledger.verification import CHUNK, Report, rows_against_entries
 
 from .entries import TradeEntry
 from .models import NegotiatedTrade, Order, Quote, RfqAnswer, Trade
@@ -40,7 +40,6 @@ def _trade_fields(kind: str, payload: dict) -> tuple:
 
 
 def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> None:
-    seen = set()
     # Plain rows in chunks (a server-side cursor), decimals as PostgreSQL writes them (str(Decimal) of a
     # numeric(…, 2) column is the same text): building model instances, then Decimals, was most of the
     # verification's time (measured with `make bench`).
@@ -54,35 +53,16 @@ def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callabl
     with connection.chunked_cursor() as cur:
         cur.itersize = CHUNK
         cur.execute(query)
-        for row in cur:
-            trade_id, entry_id = row[0], row[1]
-            report.trades += 1
-            seen.add(entry_id)
-            p = entries.get(entry_id)
-            if p is None:
-                if entry_id not in waiting():
-                    report.problems.append(
-                        Problem(
-                            _("trade %(trade)s has no sealed TRADE entry"),
-                            entry_id=entry_id,
-                            params={"trade": trade_id},
-                        )
-                    )
-                continue
-            _compare(report, trade_id, entry_id, (trade_id, *row[2:]), p)
-    for eid in sorted(set(entries) - seen)[:20]:
-        report.problems.append(Problem(_("TRADE entry without its trade row"), entry_id=eid))
-
-
-def _compare(report: Report, trade_id: int, entry_id: int, row: tuple, p: tuple) -> None:
-    if row != p:
-        diff = sorted(k for k, mine, theirs in zip(TRADE_FIELDS, row, p, strict=True) if mine != theirs)
-        report.problems.append(
-            Problem(
-                _("trade %(trade)s differs from its entry in %(fields)s"),
-                entry_id=entry_id,
-                params={"trade": trade_id, "fields": ", ".join(diff)},
-            )
+        report.trades += rows_against_entries(
+            report,
+            ((row[0], row[1], (row[0], *row[2:])) for row in cur),
+            entries,
+            waiting,
+            fields=TRADE_FIELDS,
+            name="trade",
+            no_entry=_("trade %(trade)s has no sealed TRADE entry"),
+            differs=_("trade %(trade)s differs from its entry in %(fields)s"),
+            no_row=_("TRADE entry without its trade row"),
         )
 
 

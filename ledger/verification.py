@@ -13,7 +13,7 @@ import base64
 import io
 import json
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -389,6 +389,44 @@ def verify_external_checkpoints(report: Report, lines: list[str]) -> None:
             )
         elif (block.tree_size, bytes(block.root), bytes(block.block_hash)) != (cp.tree_size, cp.root, cp.block_hash):
             report.problems.append(Problem(_("differs from its external signed checkpoint"), block=cp.height))
+
+
+def rows_against_entries(
+    report: Report,
+    rows: Iterable[tuple[int, int, tuple]],
+    entries: Mapping[int, tuple],
+    waiting: Callable[[], set[int]],
+    *,
+    fields: tuple[str, ...],
+    name: str,
+    no_entry: str,
+    differs: str,
+    no_row: str,
+) -> int:
+    """The shape of a business check whose rows each record one entry's fields (trades, disclosures).
+
+    ``rows`` gives ``(the row's number, its entry id, its values in the order of fields)``; ``entries`` what
+    the check's ``extract`` kept of each sealed entry, in the same order. A row whose entry is neither sealed
+    nor waiting is ``no_entry``, one that differs ``differs`` (naming the fields), a sealed entry without its row
+    ``no_row`` (the first 20); each text marked for translation, with ``%(<name>)s`` for the row's number and
+    ``%(fields)s``. Returns the number of rows."""
+    seen = set()
+    count = 0
+    for number, entry_id, values in rows:
+        count += 1
+        seen.add(entry_id)
+        recorded = entries.get(entry_id)
+        if recorded is None:
+            if entry_id not in waiting():
+                report.problems.append(Problem(no_entry, entry_id=entry_id, params={name: number}))
+        elif values != recorded:
+            diff = sorted(k for k, mine, theirs in zip(fields, values, recorded, strict=True) if mine != theirs)
+            report.problems.append(
+                Problem(differs, entry_id=entry_id, params={name: number, "fields": ", ".join(diff)})
+            )
+    for eid in sorted(set(entries) - seen)[:20]:
+        report.problems.append(Problem(no_row, entry_id=eid))
+    return count
 
 
 def verify_business(report: Report, collected: dict[str, dict[int, Any]]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from django.utils.translation import gettext_noop as _
 
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Problem, Report
+from ledger.verification import CHUNK, Report, rows_against_entries
 
 from .entries import DisclosureEntry
 from .models import Disclosure
@@ -28,35 +28,20 @@ def _fields(kind: str, payload: dict) -> tuple:
 
 
 def _check(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> None:
-    seen = set()
     rows = Disclosure.objects.order_by("id").values_list(
         "id", "entry_id", "security__code", "kind", "title", "filename", "size", "sha256"
     )
-    for document, entry_id, *rest in rows.iterator(chunk_size=CHUNK):
-        seen.add(entry_id)
-        recorded = entries.get(entry_id)
-        if recorded is None:
-            if entry_id not in waiting():
-                report.problems.append(
-                    Problem(
-                        _("disclosure %(document)s has no sealed DISCLOSURE entry"),
-                        entry_id=entry_id,
-                        params={"document": document},
-                    )
-                )
-            continue
-        row = (document, *rest)
-        if row != recorded:
-            diff = sorted(k for k, mine, theirs in zip(FIELDS, row, recorded, strict=True) if mine != theirs)
-            report.problems.append(
-                Problem(
-                    _("disclosure %(document)s differs from its entry in %(fields)s"),
-                    entry_id=entry_id,
-                    params={"document": document, "fields": ", ".join(diff)},
-                )
-            )
-    for eid in sorted(set(entries) - seen)[:20]:
-        report.problems.append(Problem(_("DISCLOSURE entry without its document row"), entry_id=eid))
+    rows_against_entries(
+        report,
+        ((document, entry_id, (document, *rest)) for document, entry_id, *rest in rows.iterator(chunk_size=CHUNK)),
+        entries,
+        waiting,
+        fields=FIELDS,
+        name="document",
+        no_entry=_("disclosure %(document)s has no sealed DISCLOSURE entry"),
+        differs=_("disclosure %(document)s differs from its entry in %(fields)s"),
+        no_row=_("DISCLOSURE entry without its document row"),
+    )
 
 
 DISCLOSURES_CHECK = BusinessCheck(name="disclosures", kinds=frozenset({"DISCLOSURE"}), extract=_fields, check=_check)

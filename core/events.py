@@ -35,6 +35,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import translation
 
+from . import coalesce
+
 log = logging.getLogger(__name__)
 
 builders: dict[str, tuple[str, Callable[[], dict]]] = {}  # channel → (event name, payload builder)
@@ -80,23 +82,20 @@ def publish_many_on_commit(messages: list[tuple[str, str, dict]]) -> None:
     transaction.on_commit(flush)
 
 
-# Until when (time.monotonic) a coalesced publication this process queued will include its commits.
-_armed_until: dict[str, float] = {}
+def _pending_key(name: str) -> str:
+    return django_cache.make_key(f"sse-pending:{name}")
 
 
 def _queue_built(name: str) -> None:
     window = settings.LIVE_COALESCE
-    asked = time.monotonic()
-    if asked < _armed_until.get(name, 0.0):
-        return
-    try:
-        key = django_cache.make_key(f"sse-pending:{name}")
-        if not redis_client().set(key, b"1", nx=True, px=max(1, int(window * 1000))):
-            return
+
+    def queue() -> None:
         from .tasks import publish_built
 
         publish_built.apply_async((name,), countdown=window, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        _armed_until[name] = asked + window
+
+    try:
+        coalesce.ask(redis_client(), _pending_key(name), window=window, ttl=window, queue=queue)
     except Exception:
         log.warning("could not queue the publication of %s", name, exc_info=True)
 
@@ -123,7 +122,7 @@ def language_channel(name: str, language: str) -> str:
 def publish_now(name: str) -> int:
     """Build and publish ``name``'s payload (the task), once per language of the site, since its labels are
     translated: the number of subscribers that got it."""
-    redis_client().delete(django_cache.make_key(f"sse-pending:{name}"))  # later changes queue another one
+    coalesce.started(redis_client(), _pending_key(name))  # later changes queue another one
     event, build = builders[name]
     reached = 0
     for language, _label in settings.LANGUAGES:

@@ -207,6 +207,11 @@ class Trade(models.Model):
             models.Index(fields=["seller", "-id"], name="trade_by_seller"),
             # A security's trades in time: its candles (a range of matched_at) and time and sales (newest first).
             models.Index(fields=["security", "-matched_at", "-id"], name="trade_by_security_time"),
+            # A buyer's pending buys of a security (the KYC look-up of every buy order asks whether one exists):
+            # one index probe, whatever the day's trades.
+            models.Index(
+                fields=["buyer", "security"], name="trade_pending_buy", condition=Q(status__in=["matched", "held"])
+            ),
         ]
 
     @property

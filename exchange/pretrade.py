@@ -53,6 +53,7 @@ from core import errors as err
 from core.errors import DomainError
 from core.models import Account, Role, User
 from core.money import amount_text, shares_text
+from core.prepared import Statement
 from exchange.models import Trade
 from kyc.models import KycProfile
 from registry import profile
@@ -113,20 +114,24 @@ _HOLDERS = (
     " UNION SELECT buyer_id FROM exchange_trade WHERE security_id = %(security)s AND status IN ('matched', 'held')"
 )
 
-# The buyer's profile and, for a buy, whether one of their identity's accounts
-# already holds the security: one indexed look-up in the common case, whatever
-# the day's trades (the holder count below is needed only for a new holder).
-_PROFILE = """
-SELECT k.state, k.expires_at, k.risk_level, k.qualified_investor,
-       %(buying)s AND EXISTS (
-         SELECT 1 FROM kyc_kycprofile same JOIN exchange_account a ON a.owner_id = same.user_id
-         WHERE same.identity = k.identity AND (
-           EXISTS (SELECT 1 FROM settlement_position p
-                   WHERE p.account_id = a.id AND p.security_id = %(security)s AND p.total > 0)
-           OR EXISTS (SELECT 1 FROM exchange_trade t
-                      WHERE t.buyer_id = a.id AND t.security_id = %(security)s AND t.status IN ('matched', 'held'))))
-FROM kyc_kycprofile k WHERE k.user_id = %(owner)s
-"""
+# The owner's profile and the accounts of the same real identity (the holder check below needs them).
+# Prepared (core.prepared): it runs on every order, and planning it cost more than running it.
+_PROFILE = Statement(
+    "kyc_profile",
+    "SELECT k.state, k.expires_at, k.risk_level, k.qualified_investor, ARRAY(SELECT a.id FROM kyc_kycprofile same"
+    " JOIN exchange_account a ON a.owner_id = same.user_id WHERE same.identity = k.identity)"
+    " FROM kyc_kycprofile k WHERE k.user_id = $1",
+    ["bigint"],
+)
+# Whether one of those accounts holds the security (settled shares or a pending buy): two index probes
+# (``trade_pending_buy``), whatever the day's trades. Not prepared: which plan is best depends on the values
+# (a generic plan scanned every pending trade of a security with none of this buyer's), and planning it is cheap.
+_ALREADY_HOLDER = (
+    "SELECT EXISTS (SELECT 1 FROM settlement_position p"
+    " WHERE p.account_id = ANY(%(accounts)s) AND p.security_id = %(security)s AND p.total > 0)"
+    " OR EXISTS (SELECT 1 FROM exchange_trade t"
+    " WHERE t.buyer_id = ANY(%(accounts)s) AND t.security_id = %(security)s AND t.status IN ('matched', 'held'))"
+)
 
 
 def holder_count(security_id: int) -> int:
@@ -140,6 +145,12 @@ def holder_count(security_id: int) -> int:
         return cur.fetchone()[0]
 
 
+def _already_holder(accounts: list[int], security_id: int) -> bool:
+    with connection.cursor() as cur:
+        cur.execute(_ALREADY_HOLDER, {"accounts": accounts, "security": security_id})
+        return cur.fetchone()[0]
+
+
 def check_investor(
     *, account: Account, security: Security, side: str, quantity: int, available_shares: int | None, now: dt.datetime
 ) -> None:
@@ -148,11 +159,11 @@ def check_investor(
         return
     buying = side == "buy"
     with connection.cursor() as cur:
-        cur.execute(_PROFILE, {"buying": buying, "security": security.pk, "owner": account.owner_id})
+        _PROFILE.execute(cur, [account.owner_id])
         row = cur.fetchone()
     if row is None:
         raise KycNotApproved()
-    state, expires_at, risk_level, qualified, already_holder = row
+    state, expires_at, risk_level, qualified, identity_accounts = row
     days = profile.holding_days(security)
     if state in (KycProfile.State.DRAFT, KycProfile.State.SUBMITTED, KycProfile.State.REJECTED):
         raise KycNotApproved()
@@ -166,7 +177,9 @@ def check_investor(
             )
         if profile.qualified_only(security) and not qualified:
             raise NotQualified()
-        if not already_holder and (holders := holder_count(security.pk)) >= profile.max_holders(security):
+        if not _already_holder(identity_accounts, security.pk) and (
+            holders := holder_count(security.pk)
+        ) >= profile.max_holders(security):
             raise HolderCapReached(
                 gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
                 % {"code": security.code, "n": holders}

@@ -14,10 +14,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.prepared import Insert
+
 from . import checkpoint, keys, merkle, wakeup
 from .canonical import entry_bytes, leaf_hash, new_salt
 from .models import Block, BlockSignature, Entry, SigningKey
 from .payloads import Payload
+
+_ENTRIES = Insert(Entry)
 
 
 def _build(kind: str, payload: dict, recorded_at: dt.datetime) -> Entry:
@@ -50,7 +54,7 @@ def entries_append(*, kind: str, payloads: list[dict], recorded_at: dt.datetime 
         raise RuntimeError("ledger entries are written inside the transaction of the change they record")
     at = recorded_at or timezone.now()
     wakeup.wake_on_commit()
-    return Entry.objects.bulk_create([_build(kind, p, at) for p in payloads])
+    return _ENTRIES.rows([_build(kind, p, at) for p in payloads])
 
 
 # --------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 entries; once that transaction commits, ``_wake`` asks for a seal, coalesced:
 the first commit of a quiet moment sets a Redis key (``SET NX``) and queues
 ``ledger.tasks.seal`` with a countdown of ``LEDGER_SEAL_WAKE_DELAY`` seconds;
-the commits after it queue nothing while the key lives. ``block_seal`` deletes
+the commits after it queue nothing while the key lives (``core.coalesce``: each
+process asks Redis about once a window, not on every commit). ``block_seal`` deletes
 the key once it holds the sealing lock, before it reads what waits: a commit
 that found the key committed before that read, so the queued seal takes its
 entries; a commit after it queues the next seal.
@@ -28,13 +29,14 @@ whose transaction has committed.
 from __future__ import annotations
 
 import logging
-import time
 from functools import cache
 
 import redis
 from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.db import transaction
+
+from core import coalesce
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +63,18 @@ def _key() -> str:
     return django_cache.make_key(WAKE_KEY)
 
 
-# Until when (time.monotonic) a seal this process queued cannot have started (its countdown runs): its
-# later commits need not ask Redis (one round trip less on most orders under load).
-_armed_until = 0.0
+def _queue_seal() -> None:
+    from .tasks import seal
+
+    seal.apply_async(countdown=settings.LEDGER_SEAL_WAKE_DELAY, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 def _wake() -> None:
-    global _armed_until
     delay = settings.LEDGER_SEAL_WAKE_DELAY
-    asked = time.monotonic()
-    if asked < _armed_until:
-        return
     try:
+        # A seal queued and not yet reading the waiting entries takes these; else queue one (core.coalesce).
         ttl = max(delay, WAKE_KEY_TTL_BEATS * settings.LEDGER_SEAL_EVERY)
-        if not _redis(settings.REDIS_URL).set(_key(), b"1", nx=True, px=max(1, int(ttl * 1000))):
-            return  # a seal is queued and has not read the waiting entries yet: it takes these
-        from .tasks import seal
-
-        seal.apply_async(countdown=delay, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        _armed_until = asked + delay
+        coalesce.ask(_redis(settings.REDIS_URL), _key(), window=delay, ttl=ttl, queue=_queue_seal)
     except Exception:  # beat's seal is the safety net; the caller's transaction has committed
         log.warning("could not queue the seal after a commit; beat's next seal will take the entries", exc_info=True)
 
@@ -89,6 +84,6 @@ def sealing() -> None:
     if not settings.LEDGER_SEAL_ON_COMMIT:
         return
     try:
-        _redis(settings.REDIS_URL).delete(_key())
+        coalesce.started(_redis(settings.REDIS_URL), _key())
     except Exception:  # the key expires by itself; meanwhile beat seals
         log.warning("could not clear the seal wake-up key", exc_info=True)

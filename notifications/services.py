@@ -80,14 +80,15 @@ def _trade_parties(trade: Trade) -> Iterable[tuple[int, str]]:
             yield user_id, side
 
 
-def _trades(trade_ids: list[int]) -> list[Trade]:
-    return list(Trade.objects.select_related("security", "buyer", "seller").filter(pk__in=trade_ids).order_by("id"))
+def _trades(**where) -> list[Trade]:
+    return list(Trade.objects.select_related("security", "buyer", "seller").filter(**where).order_by("id"))
 
 
-def _on_trades_matched(*, trade_ids: list[int]) -> list[Draft]:
+def _on_block_sealed(*, height: int) -> list[Draft]:
+    """The fills of the trades sealed in block ``height`` (whatever their mode: each trade has its TRADE entry)."""
     return [
         Draft(user_id, Kind.FILL, f"fill:{t.pk}", _trade_facts(t, side))
-        for t in _trades(trade_ids)
+        for t in _trades(entry__leaf__block_id=height)
         for user_id, side in _trade_parties(t)
     ]
 
@@ -95,7 +96,7 @@ def _on_trades_matched(*, trade_ids: list[int]) -> list[Draft]:
 def _on_trades_settled(*, trade_ids: list[int]) -> list[Draft]:
     return [
         Draft(user_id, Kind.SETTLED, f"settled:{t.pk}", _trade_facts(t, side))
-        for t in _trades(trade_ids)
+        for t in _trades(pk__in=trade_ids)
         if t.status == Trade.Status.SETTLED
         for user_id, side in _trade_parties(t)
     ]
@@ -207,7 +208,7 @@ def _on_negotiated_proposed(*, proposal_id: int) -> list[Draft]:
 
 
 EVENTS: dict[str, Callable[..., list[Draft]]] = {
-    "trades_matched": _on_trades_matched,
+    "block_sealed": _on_block_sealed,
     "trades_settled": _on_trades_settled,
     "settlement_acted": _on_settlement_acted,
     "kyc_decided": _on_kyc_decided,

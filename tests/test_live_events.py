@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-from core import events
+from core import coalesce, events
 from core.tasks import publish_built
 from exchange.services import OrderRequest, order_place
 from tests.conftest import build_market
@@ -123,7 +123,7 @@ def test_the_stream_needs_a_login(live_server):
 def test_coalesced_publication_queues_once_per_window(market_setup, settings, monkeypatch):
     queued = []
     monkeypatch.setattr(publish_built, "apply_async", lambda *a, **kw: queued.append(kw["countdown"]))
-    events._armed_until.clear()
+    coalesce.forget()
     events.redis_client().delete(events.django_cache.make_key("sse-pending:market"))
     market, _ = market_setup
     investor = market.investor(cash="100000")

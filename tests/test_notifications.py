@@ -24,7 +24,7 @@ from exchange.services import negotiated as neg
 from exchange.services import rfq as rfq_svc
 from kyc import services as kyc_services
 from ledger.services import block_seal
-from notifications import services, tasks
+from notifications import listeners, services, tasks
 from notifications.models import Kind, Notification, Preference
 from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
 from supervision import services as sv
@@ -39,13 +39,18 @@ LEGAL = {"legal_reference": "(2026)沪74执123号", "legal_authority": "上海�
 @pytest.fixture
 def delivered(django_capture_on_commit_callbacks, monkeypatch):
     """``with delivered():`` runs what commits inside it announce, as production does after commit: the hooks'
-    listeners, and the Celery task they queue (in this process)."""
+    listeners, and the Celery task they queue (in this process); then it seals what they wrote and runs what
+    notifications does after a seal (the fills of the block), as the seal task those commits wake does."""
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
     @contextmanager
     def run():
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             yield callbacks
+        with django_capture_on_commit_callbacks(execute=True):
+            sealed = block_seal()
+            if sealed is not None:
+                listeners.block_sealed(sealed.block.height)
 
     return run
 
@@ -372,7 +377,7 @@ def test_a_muted_kind_is_not_written_and_the_others_are(market, delivered):
 
 
 def test_an_event_whose_rows_are_gone_writes_nothing(db):
-    assert tasks.notify("trades_matched", {"trade_ids": [987654]}) == 0
+    assert tasks.notify("block_sealed", {"height": 987654}) == 0
     assert tasks.notify("settlement_acted", {"action_id": 987654}) == 0
     assert tasks.notify("no_such_event", {}) == 0
     assert Notification.objects.count() == 0

@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
+from core import coalesce
 from ledger import tasks, wakeup
 from ledger.models import Entry
 from ledger.services import block_seal, entry_append
@@ -22,9 +23,10 @@ def queued(settings, monkeypatch):
     calls: list[tuple[float, str]] = []
     monkeypatch.setattr(tasks.seal, "apply_async", lambda **kw: calls.append((kw["countdown"], kw["queue"])))
     cache.delete(wakeup.WAKE_KEY)
-    monkeypatch.setattr(wakeup, "_armed_until", 0.0)
+    coalesce.forget()
     yield calls
     cache.delete(wakeup.WAKE_KEY)
+    coalesce.forget()
 
 
 def deposit(n: int = 1) -> None:
@@ -39,7 +41,7 @@ def test_a_burst_of_commits_queues_one_seal_and_the_seal_reopens_the_window(queu
     block_seal()
     queued.clear()
     cache.delete(wakeup.WAKE_KEY)
-    wakeup._armed_until = 0.0  # (the fixture restores it)
+    coalesce.forget()
 
     # when ten transactions in a row each write entries and commit
     for _ in range(10):

@@ -23,6 +23,7 @@ from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.serializers import FlatSerializer, represent
 from core.audit import client_ip
 from exchange import precheck, selectors, services
 from exchange.models import Order
@@ -353,7 +354,7 @@ class OrderListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="OrderRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(FlatSerializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)
         quantity = StrictInteger()
@@ -377,7 +378,9 @@ class OrderListApi(APIView):
             placed_by=request.user, account=account, request=services.OrderRequest(**data.validated_data)
         )
         order.account = account
-        return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            represent(OrderOutput, order), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 BATCH_MAX = 100
@@ -450,7 +453,7 @@ class OrderBatchApi(APIView):
         except err.DomainError as exc:
             return {**result, "status": exc.status, "error": {"code": exc.code, "message": exc.message}}
         order.account = account
-        return {**result, "status": 201 if created else 200, "order": OrderOutput(order).data}
+        return {**result, "status": 201 if created else 200, "order": represent(OrderOutput, order)}
 
 
 class ProblemOutput(serializers.Serializer):

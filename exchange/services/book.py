@@ -14,12 +14,21 @@ from balances.models import CashBalance, Position
 from core import errors as err
 from core.models import Account
 from core.money import ZERO, fee, notional
+from core.prepared import Insert, Statement
 from ledger.services import entries_write
 from registry.models import Security
 
-from .. import hooks, live
+from .. import live
 from ..entries import TradeEntry
 from ..models import Order, Quote, Trade
+
+_SECURITY_FIELDS = [f.attname for f in Security._meta.concrete_fields]
+_LOCK_SECURITY = Statement(
+    "lock_security",
+    f"SELECT {', '.join(f's.{f}' for f in _SECURITY_FIELDS)}, COALESCE(m.halted, false), m.reason"
+    " FROM exchange_security s LEFT JOIN registry_marketstate m ON m.id = 1 WHERE s.code = $1 FOR NO KEY UPDATE OF s",
+    ["text"],
+)
 
 
 def lock_security(code: str) -> Security:
@@ -29,21 +38,16 @@ def lock_security(code: str) -> Security:
     ``FOR NO KEY UPDATE``: orders and quotes of the security still queue behind each other, but the
     foreign-key checks of rows that refer to the security (a position settlement creates, checked at its
     commit while it holds balance rows an order waits for) are not blocked: no deadlock between them."""
-    # Hand-written (as the other reads inside the security lock on the order
-    # path): building the ORM's SQL costs more CPU than running it (make bench).
-    security = next(
-        iter(
-            Security.objects.raw(
-                "SELECT s.*, COALESCE(m.halted, false) AS market_halted, m.reason AS market_halt_reason"
-                " FROM exchange_security s"
-                " LEFT JOIN registry_marketstate m ON m.id = 1 WHERE s.code = %s FOR NO KEY UPDATE OF s",
-                [code],
-            )
-        ),
-        None,
-    )
-    if security is None:
+    # Written out and prepared (core.prepared), as the other reads inside the security lock on the order
+    # path: building the ORM's SQL, then planning it, costs more CPU than running it (make bench).
+    with connection.cursor() as cur:
+        _LOCK_SECURITY.execute(cur, [code])
+        row = cur.fetchone()
+    if row is None:
         raise err.UnknownSecurity()
+    n = len(_SECURITY_FIELDS)
+    security = Security.from_db("default", _SECURITY_FIELDS, row[:n])
+    security.market_halted, security.market_halt_reason = row[n], row[n + 1]
     live.market_changed()  # after commit: the market watch's open pages get the new rows
     return security
 
@@ -221,6 +225,9 @@ def rows_update(model: type[Model], rows: list[Model], fields: list[str]) -> Non
         cur.execute(sql, [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns] + [row.pk])
 
 
+_TRADES = Insert(Trade)
+
+
 def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> list[Trade]:
     if not fills:
         return []
@@ -274,7 +281,6 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
         )
         for trade_id, f, entry in zip(ids, fills, entries, strict=True)
     ]
-    written = Trade.objects.bulk_create(trades)
+    written = _TRADES.rows(trades)
     live.trades_changed(written, "matched")
-    hooks.trades_matched.fire(trade_ids=ids)
     return written

@@ -400,7 +400,6 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         matched_at=now,
     )
     book.write()
-    hooks.trades_matched.fire(trade_ids=[trade.pk])
     return trade
 
 

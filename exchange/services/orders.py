@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.models import Account, User
+from core.prepared import Insert, Statement
 from registry.calendar import last_close
 from registry.models import Security
 
@@ -142,45 +143,45 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
             break
     book.close_order(order, cancel_rest=req.time_in_force == Order.TimeInForce.IOC)
     # Inserted in its final state, before the trades that refer to it.
-    order.save(force_insert=True)
+    _ORDERS.rows([order])
     book.write()
     return order
 
 
+_ORDERS = Insert(Order)
 _QUOTE_FIELDS = [f.attname for f in Quote._meta.concrete_fields]
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 
 
-def _crossing_sql(*, cmp: str, order: str) -> str:
+def _crossing(name: str, *, side: str, cmp: str, order: str) -> Statement:
     columns = ", ".join([f"q.{f}" for f in _QUOTE_FIELDS] + [f"a.{f}" for f in _ACCOUNT_FIELDS])
-    return (
+    return Statement(
+        name,
         f"SELECT {columns}, nextval(pg_get_serial_sequence('exchange_trade', 'id'))"
         " FROM exchange_quote q JOIN exchange_account a ON a.id = q.account_id"
-        f" WHERE q.security_id = %s AND q.status = 'active' AND q.side = %s AND q.price {cmp} %s"
-        f" ORDER BY q.price {order}, q.id"
+        f" WHERE q.security_id = $1 AND q.status = 'active' AND q.side = '{side}' AND q.price {cmp} $2"
+        f" ORDER BY q.price {order}, q.id",
+        ["bigint", "numeric"],
     )
 
 
-_CROSSING_ASKS = _crossing_sql(cmp="<=", order="ASC")
-_CROSSING_BIDS = _crossing_sql(cmp=">=", order="DESC")
+_CROSSING_ASKS = _crossing("crossing_asks", side=Quote.Side.ASK.value, cmp="<=", order="ASC")
+_CROSSING_BIDS = _crossing("crossing_bids", side=Quote.Side.BID.value, cmp=">=", order="DESC")
 
 
 def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal) -> list[Quote]:
     """Active quotes of the other side that cross ``limit``, best price first, then the earliest; with accounts.
 
     The statement of ``Quote.objects.select_related("account").filter(...).order_by(...)``,
-    written out because it runs inside the security lock on every order (see ``lock_security``);
-    the ``quote_book`` index serves it. Each quote also brings a trade id (``quote.trade_id``)
+    written out and prepared because it runs inside the security lock on every order (see
+    ``lock_security``); the ``quote_book`` index serves it. Each quote also brings a trade id (``quote.trade_id``)
     for the fill it may give, which spares drawing ids in a statement of their own after
     matching; the ids of quotes that do not fill are gaps, as a sequence has anyway.
     """
     # Fees are the investor's (order.account.broker); the quote's account only names a side.
     n = len(_QUOTE_FIELDS)
     with connection.cursor() as cur:
-        cur.execute(
-            _CROSSING_ASKS if buying else _CROSSING_BIDS,
-            [security.pk, Quote.Side.ASK if buying else Quote.Side.BID, limit],
-        )
+        (_CROSSING_ASKS if buying else _CROSSING_BIDS).execute(cur, [security.pk, limit])
         rows = cur.fetchall()
     quotes = []
     for row in rows:

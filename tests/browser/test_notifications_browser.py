@@ -10,6 +10,8 @@ from playwright.sync_api import Page, expect
 
 from config.celery import app as celery_app
 from exchange.services import OrderRequest, order_place
+from ledger.services import block_seal
+from notifications import listeners
 from notifications.models import Notification
 from tests.browser.steps import log_in
 from tests.conftest import build_market
@@ -42,8 +44,10 @@ def test_the_bell_counts_a_fill_by_itself_and_mark_read_brings_it_down(page: Pag
     count = bell.locator(".bell-count")
     expect(count).to_have_text("1")
 
-    # when the market maker lowers its ask to 10.00, which fills the resting order
+    # when the market maker lowers its ask to 10.00, which fills the resting order, and the trade is sealed
+    # (fills are announced per sealed block: what the seal task runs for notifications after its commit)
     market.quote(mm, "9.90", "10.00")
+    listeners.block_sealed(block_seal().block.height)
 
     # then the open page's bell shows the fill without a reload
     expect(count).to_have_text("2")

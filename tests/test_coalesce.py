@@ -1,0 +1,79 @@
+"""Coalesced tasks (core.coalesce) on a real Redis: one task per quiet moment, and processes that keep quiet
+until the queued task's due time instead of asking Redis on every change."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+
+from core import coalesce, events
+
+WINDOW = 0.3
+
+
+class Counting:
+    """The Redis client, counting the round trips ``ask`` makes (one pipeline each)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.round_trips = client, 0
+
+    def pipeline(self, **kwargs):
+        self.round_trips += 1
+        return self.client.pipeline(**kwargs)
+
+    def delete(self, key):
+        return self.client.delete(key)
+
+
+@pytest.fixture
+def redis_key():
+    client = Counting(events.redis_client())
+    key = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:test-coalesce:{uuid.uuid4().hex}"
+    coalesce.forget()
+    yield client, key
+    client.delete(key)
+    coalesce.forget()
+
+
+def test_one_task_per_quiet_moment_and_quiet_processes_until_it_is_due(redis_key):
+    client, key = redis_key
+    queued = []
+
+    def ask() -> bool:
+        return coalesce.ask(client, key, window=WINDOW, ttl=2.0, queue=lambda: queued.append(time.time()))
+
+    # when a first change asks: it queues the task, and its process's next changes ask Redis nothing
+    assert ask() is True and len(queued) == 1 and client.round_trips == 1
+    assert ask() is False and ask() is False and client.round_trips == 1
+
+    # when another process (nothing in mind) changes something within the window: no second task; it reads the
+    # due time in that one round trip and keeps quiet until then
+    coalesce.forget()
+    assert ask() is False and client.round_trips == 2
+    assert ask() is False and client.round_trips == 2 and len(queued) == 1
+
+    # when the window has passed and the task is late (not started): changes ask again, and queue nothing
+    time.sleep(WINDOW + 0.05)
+    assert ask() is False and ask() is False and client.round_trips == 4 and len(queued) == 1
+
+    # when the task starts: the next change queues the next task
+    coalesce.started(client, key)
+    assert ask() is True and len(queued) == 2 and client.round_trips == 5
+
+
+def test_a_key_that_expired_lets_the_next_change_queue_a_task(redis_key):
+    client, key = redis_key
+    queued = []
+
+    def ask() -> bool:
+        return coalesce.ask(client, key, window=0.05, ttl=0.1, queue=lambda: queued.append(1))
+
+    # given a task queued whose message was lost (it never starts nor deletes the key)
+    assert ask() is True
+    # when the key has expired on its own
+    time.sleep(0.2)
+    # then the next change queues another one
+    assert ask() is True and queued == [1, 1]

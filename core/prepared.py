@@ -26,16 +26,16 @@ from django.db import connection
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # raw connection → names prepared
-_names: set[str] = set()
+_names: dict[str, tuple[str, tuple[str, ...]]] = {}  # name → (SQL, types)
 
 
 class Statement:
     """A statement with ``$1 … $n`` placeholders of the given PostgreSQL ``types``."""
 
     def __init__(self, name: str, sql: str, types: Sequence[str]) -> None:
-        if name in _names:  # a session knows a name once: a second statement of that name could not be prepared
-            raise ValueError(f"a prepared statement named {name} exists already")
-        _names.add(name)
+        # A session knows a name once: a second statement of that name must be the same statement.
+        if _names.setdefault(name, (sql, tuple(types))) != (sql, tuple(types)):
+            raise ValueError(f"a different prepared statement named {name} exists already")
         self.name = name
         self.sql = sql
         self.types = tuple(types)
@@ -61,34 +61,34 @@ class Statement:
 
 
 class Insert:
-    """``Model.objects.bulk_create(rows)`` for the order path: one prepared statement inserting any number of
-    rows (``INSERT … SELECT * FROM unnest($1, …, $n)``, an array per column), which costs a fraction of the CPU
-    of the ORM building its SQL for every call (``make bench``). Fields' ``pre_save`` and
-    ``get_db_prep_save`` give the values, as in ``bulk_create``; like it, no signal is sent. Rows with their
-    primary key set are inserted with it; the others get it from its sequence, read back in row order (a
-    sequence hands one statement's rows increasing values).
+    """``Model.objects.bulk_create(rows)`` for the order path, as a prepared statement: ``INSERT … VALUES`` of
+    one row (an order, a fill's entry and trade), ``INSERT … SELECT * FROM unnest($1, …, $n)`` of several, an
+    array per column; either costs a fraction of the CPU of the ORM building its SQL for every call (``make
+    bench``). Fields' ``pre_save`` and ``get_db_prep_save`` give the values, as in ``bulk_create``; like it, no
+    signal is sent. Rows with their primary key set are inserted with it; the others get it from its sequence,
+    read back in row order (a sequence hands one statement's rows increasing values).
     """
 
     def __init__(self, model: type[Model]) -> None:
         meta = model._meta
         self.model = model
         self.pk = meta.pk
-        self.fields = list(meta.concrete_fields)
+        fields = list(meta.concrete_fields)
         generated = isinstance(self.pk, AutoField | BigAutoField | SmallAutoField)
-        self.statements = {
-            True: self._statement(f"insert_{meta.db_table}_with_pk", self.fields),
-            False: self._statement(f"insert_{meta.db_table}", [f for f in self.fields if f is not self.pk])
-            if generated
-            else None,
-        }
+        self.statements: dict[tuple[bool, bool], tuple[Statement, list]] = {}
+        for with_pk in (True, False) if generated else (True,):
+            columns = fields if with_pk else [f for f in fields if f is not self.pk]
+            for one in (True, False):
+                name = f"insert_{meta.db_table}{'_with_pk' if with_pk else ''}{'' if one else '_rows'}"
+                self.statements[with_pk, one] = self._statement(name, columns, one=one)
 
-    def _statement(self, name: str, fields: list) -> tuple[Statement, list]:
-        # Array parameter types without modifiers (numeric(14, 2) → numeric[]): the columns keep theirs.
-        types = [re.sub(r"\(.*?\)", "", f.db_type(connection)).strip() + "[]" for f in fields]
+    def _statement(self, name: str, fields: list, *, one: bool) -> tuple[Statement, list]:
+        # Parameter types without modifiers (numeric(14, 2) → numeric): the columns keep theirs.
+        types = [re.sub(r"\(.*?\)", "", f.db_type(connection)).strip() + ("" if one else "[]") for f in fields]
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        unnest = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
+        params = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
         table = connection.ops.quote_name(self.model._meta.db_table)
-        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({unnest})"
+        sql = f"INSERT INTO {table} ({columns}) " + (f"VALUES ({params})" if one else f"SELECT * FROM unnest({params})")
         if fields[0] is not self.pk:
             sql += f" RETURNING {connection.ops.quote_name(self.pk.column)}"
         return Statement(name, sql, types), fields
@@ -100,12 +100,13 @@ class Insert:
         with_pk = rows[0].pk is not None
         if any((row.pk is not None) != with_pk for row in rows):
             raise ValueError("insert rows that all have their primary key, or none")
-        if self.statements[with_pk] is None:
+        one = len(rows) == 1
+        if (with_pk, one) not in self.statements:
             raise ValueError(f"{self.model.__name__} rows need their primary key")
-        statement, fields = self.statements[with_pk]
-        columns = [[f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows] for f in fields]
+        statement, fields = self.statements[with_pk, one]
+        values = [[f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows] for f in fields]
         with connection.cursor() as cur:
-            statement.execute(cur, columns)
+            statement.execute(cur, [column[0] for column in values] if one else values)
             if not with_pk:
                 for row, (pk,) in zip(rows, sorted(cur.fetchall()), strict=True):
                     row.pk = pk

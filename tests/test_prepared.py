@@ -1,13 +1,16 @@
 """Prepared statements (core.prepared): prepared once per database session, whatever rolls back, and again on a
-new connection; the reads of the order path use them (tests/test_order_queries.py)."""
+new connection; inserts of one row or several; the order path uses them (tests/test_order_queries.py)."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from core.prepared import Statement
+from core.prepared import Insert, Statement
+from ledger.canonical import leaf_hash
+from ledger.models import Entry
 
 pytestmark = pytest.mark.django_db(transaction=True)  # each test closes the connection: a new session
 
@@ -63,3 +66,40 @@ def test_wrong_parameters_and_a_second_statement_of_one_name_are_refused():
         DOUBLE.execute(cur, [1])
     with pytest.raises(ValueError):
         Statement(DOUBLE.name, "SELECT 1", [])
+
+
+ENTRIES = Insert(Entry)
+
+
+def _entry(n: int, **kwargs) -> Entry:
+    data = f'{{"n":{n}}}'.encode()
+    return Entry(kind="DEPOSIT", canonical=data, leaf_hash=leaf_hash(data), recorded_at=timezone.now(), **kwargs)
+
+
+@pytest.mark.django_db
+def test_insert_writes_one_row_or_several_and_reads_their_keys_back_in_order():
+    # when one entry, then three, are inserted
+    (one,) = ENTRIES.rows([_entry(0)])
+    many = ENTRIES.rows([_entry(i) for i in (1, 2, 3)])
+    # then each got its key, in row order, and is saved (the ORM reads back what was written)
+    assert one.pk is not None and [e.pk for e in many] == sorted(e.pk for e in many) and many[0].pk > one.pk
+    assert [bytes(Entry.objects.get(pk=e.pk).canonical) for e in [one, *many]] == [
+        b'{"n":0}',
+        b'{"n":1}',
+        b'{"n":2}',
+        b'{"n":3}',
+    ]
+    assert not one._state.adding and one._state.db == "default"
+
+
+@pytest.mark.django_db
+def test_insert_keeps_given_keys_and_refuses_a_mix():
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval(pg_get_serial_sequence('ledger_entry', 'id')) FROM generate_series(1, 2)")
+        ids = [row[0] for row in cur.fetchall()]
+    written = ENTRIES.rows([_entry(i, id=pk) for i, pk in enumerate(ids)])
+    assert [e.pk for e in written] == ids and Entry.objects.filter(pk__in=ids).count() == 2
+    before = Entry.objects.count()
+    with pytest.raises(ValueError):
+        ENTRIES.rows([_entry(5, id=ids[0] + 1000), _entry(6)])
+    assert Entry.objects.count() == before

@@ -95,16 +95,18 @@ def summary_rows(results: dict) -> list[dict]:
             )
         )
     if live := results.get("live"):
-        rows.append(
-            _row(
-                f"server CPU, {live['pages']} pages: events ÷ polling",
-                live["events"]["cpu_per_s"],
-                live["polling"]["cpu_per_s"],
-                0.5,
-                "ratio",
-                at_most=True,
-            )
+        row = _row(
+            f"server CPU, {live['pages']} pages: events ÷ polling",
+            live["events"]["cpu_per_s"],
+            live["polling"]["cpu_per_s"],
+            0.5,
+            "ratio",
+            at_most=True,
         )
+        if live["events"].get("errors") or live["polling"].get("errors"):  # pages that got nothing spend nothing
+            row["figure"] += " (with errors)"
+            row["met"] = False
+        rows.append(row)
     if settlement := results.get("settlement"):
         cap, matched = settlement["capacity"], settlement["backlog"]["rate"]
         gross = cap["gross"] / cap["gross_seconds"] if cap["gross_seconds"] else 0.0

@@ -74,3 +74,16 @@ def test_a_saved_run_is_compared_figure_by_figure(tmp_path, monkeypatch, capsys)
     assert line.endswith("MISS / pass")
     p99 = next(x for x in out.splitlines() if x.startswith("sustained: gross match → settled p99"))
     assert "0.700" in p99 and "0.400" in p99 and "MISS / pass" in p99
+
+
+@pytest.mark.parametrize("errors, figure, met", [(0, "events ÷ polling", True), (201, "(with errors)", False)])
+def test_the_live_figure_is_not_met_when_pages_got_errors(errors, figure, met):
+    # given a live part whose event streams spent half of polling's CPU, with or without failed pages
+    live = {
+        "pages": 200,
+        "polling": {"cpu_per_s": 1.6, "errors": 0},
+        "events": {"cpu_per_s": 0.7, "errors": errors},
+    }
+    (row,) = bench_summary.summary_rows({"live": live})
+    # then it is met only if every page got its stream: pages that got nothing cost nothing
+    assert figure in row["figure"] and row["met"] is met and row["ratio"] == pytest.approx(0.7 / 1.6)

@@ -19,13 +19,11 @@ the trade are written with it.
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Sequence
 
 from django.db import connection
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
-_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # raw connection → names prepared
 _names: dict[str, tuple[str, tuple[str, ...]]] = {}  # name → (SQL, types)
 
 
@@ -49,10 +47,12 @@ class Statement:
         """Run the statement on a Django cursor; its rows are then the cursor's."""
         if len(params) != len(self.types):
             raise TypeError(f"{self.name} takes {len(self.types)} parameters, not {len(params)}")
-        raw = cursor.db.connection
-        names = _prepared.get(raw)
-        if names is None:
-            names = _prepared[raw] = set()
+        # Kept on Django's connection object, which is its thread's own, beside the session it is about.
+        db = cursor.db
+        session, names = getattr(db, "_prepared_statements", (None, None))
+        if session is not db.connection:
+            names = set()
+            db._prepared_statements = (db.connection, names)
         if self.name in names:
             cursor.execute(self._execute, params)
             return

@@ -3,6 +3,8 @@ new connection; inserts of one row or several; the order path uses them (tests/t
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -59,6 +61,30 @@ def test_a_rollback_does_not_unprepare_it_and_a_new_connection_prepares_it_again
     with CaptureQueriesContext(connection) as queries:
         assert _run(3, "z") == (6, "z")
     assert [q["sql"].split()[0] for q in queries] == ["PREPARE"]
+
+
+def test_each_thread_prepares_in_its_own_session():
+    # given the statement prepared on this thread's connection
+    assert _run(5, "main") == (10, "main")
+    seen = {}
+
+    def other_thread() -> None:
+        # a thread has its own connection (Django's are per thread), so its own session to prepare it in
+        try:
+            with CaptureQueriesContext(connection) as queries:
+                seen["answer"] = _run(6, "thread")
+            seen["first"] = queries[0]["sql"].split()[0]
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert seen == {"answer": (12, "thread"), "first": "PREPARE"}
+    # and this thread's session still only executes it
+    with CaptureQueriesContext(connection) as queries:
+        assert _run(7, "main") == (14, "main")
+    assert [q["sql"].split()[0] for q in queries] == ["EXECUTE"]
 
 
 def test_wrong_parameters_and_a_second_statement_of_one_name_are_refused():

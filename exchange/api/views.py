@@ -23,7 +23,7 @@ from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
-from core.api.serializers import FlatSerializer, represent
+from core.api.serializers import represent
 from core.audit import client_ip
 from exchange import precheck, selectors, services
 from exchange.models import Order
@@ -354,7 +354,7 @@ class OrderListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="OrderRequest")
-    class InputSerializer(FlatSerializer):
+    class InputSerializer(serializers.Serializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)
         quantity = StrictInteger()

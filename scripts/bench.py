@@ -836,7 +836,7 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=20_000, help="ledger: waiting entries to seal and verify")
     parser.add_argument("--verify-repeats", type=int, default=2, help="ledger: verification runs (the best counts)")
     parser.add_argument(
-        "--settle-seconds", type=float, default=6.0, help="settlement: seconds of orders, for the backlog and again"
+        "--settle-seconds", type=float, default=12.0, help="settlement: seconds of orders, for the backlog and again"
     )
     parser.add_argument(
         "--drain-seconds", type=float, default=15.0, help="settlement: at most this long for gross settlement to drain"

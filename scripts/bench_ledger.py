@@ -476,13 +476,16 @@ def settle_latency(*, since: float, until: float) -> dict:
     lo = dt.datetime.fromtimestamp(since, dt.UTC)
     hi = dt.datetime.fromtimestamp(until, dt.UTC)
     rows = Trade.objects.filter(matched_at__gte=lo, matched_at__lt=hi).values_list(
-        "security__settlement_mode", "matched_at", "settlement__settled_at"
+        "security__settlement_mode", "matched_at", "settlement__settled_at", "entry__leaf__block__sealed_at"
     )
     out: dict[str, dict] = {}
     for mode in ("gross", "net"):
-        done = [(s - m).total_seconds() for md, m, s in rows if md == mode and s is not None]
+        done = [(s - m).total_seconds() for md, m, s, _ in rows if md == mode and s is not None]
+        # Where the time goes: match → its block sealed, and sealed → settled.
+        sealed = [(b - m).total_seconds() for md, m, _, b in rows if md == mode and b is not None]
+        after = [(s - b).total_seconds() for md, _, s, b in rows if md == mode and s is not None and b is not None]
         out[mode] = {
-            "matched": sum(1 for md, _, _ in rows if md == mode),
+            "matched": sum(1 for md, *_ in rows if md == mode),
             "settled": len(done),
             # Settled in the window, whenever matched: keeping pace means as many as were matched.
             "settled_in_window": Settlement.objects.filter(
@@ -491,6 +494,10 @@ def settle_latency(*, since: float, until: float) -> dict:
             "p50": _percentile(done, 50),
             "p99": _percentile(done, 99),
             "max": max(done, default=0.0),
+            "sealed_p50": _percentile(sealed, 50),
+            "sealed_p99": _percentile(sealed, 99),
+            "after_seal_p50": _percentile(after, 50),
+            "after_seal_p99": _percentile(after, 99),
         }
     return out
 
@@ -797,6 +804,13 @@ def report_settlement(r: dict, cores: int) -> None:
         " the window had settled by the end of the drain;\n  latency: Trade.matched_at → Settlement.settled_at"
         " (aim: gross p99 ≤ 0.5 s); net trades wait for their window (every SETTLEMENT_NET_EVERY_BLOCKS blocks)"
     )
+    g = lat["gross"]
+    if "sealed_p50" in g:
+        print(
+            f"  gross, where the time goes: match → block sealed p50 / p99"
+            f" {g['sealed_p50']:.2f} / {g['sealed_p99']:.2f} s, sealed → settled"
+            f" {g['after_seal_p50']:.2f} / {g['after_seal_p99']:.2f} s"
+        )
 
 
 # --------------------------------------------------------------------------

@@ -6,6 +6,8 @@ loses it: ``sweep`` finds sealed trades that are still pending and settles them.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
@@ -14,6 +16,8 @@ from ledger import witnessing
 from registry.models import Security
 
 from .services import net_settle, trades_ready, trades_settle
+
+log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 2000
 
@@ -36,7 +40,16 @@ def block_sealed(height: int) -> None:
 
 
 def block_final(height: int) -> None:
-    settle_block.delay(height, share_out=True)
+    """Settle the block's gross trades now, in the task that sealed it (or co-signed it): its first chunk here,
+    the rest shared out as ``settle_trades`` tasks. Queuing the block's ``settle_block`` instead put it behind
+    every seal and settle task queued meanwhile: under sustained load (a block every 0.1 s) a trade then waited
+    0.5–0.8 s from its seal to its settlement (``make bench``). If settling here fails, the block's task is
+    queued as before (and the sweep remains the safety net)."""
+    try:
+        settle_block(height, share_out=True)
+    except Exception:
+        log.warning("could not settle block %s after sealing it; queuing its settlement", height, exc_info=True)
+        settle_block.delay(height, share_out=True)
     if height % settings.SETTLEMENT_NET_EVERY_BLOCKS == 0:
         settle_net.delay()
 

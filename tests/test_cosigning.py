@@ -202,19 +202,19 @@ def test_the_operations_page_shows_the_witnesses_and_a_split_view(setup, setting
 def test_settlement_waits_for_the_cosignature_only_when_told(setup, settings, monkeypatch):
     from settlement import tasks as settlement_tasks
 
-    queued: list[int] = []
-    monkeypatch.setattr(settlement_tasks.settle_block, "delay", lambda h, **kw: queued.append(h))
+    queued: list[int] = []  # the blocks settled (in the sealing or co-signing task)
+    monkeypatch.setattr(settlement_tasks, "settle_block", lambda h, **kw: queued.append(h))
     genesis, _ = setup
-    # without the setting, sealing queues the block's settlement at once
+    # without the setting, sealing settles the block at once
     settlement_tasks.block_sealed(genesis.height)
     assert queued == [genesis.height]
-    # with it, sealing queues nothing ...
+    # with it, sealing settles nothing ...
     settings.SETTLEMENT_AWAITS_COSIGNATURE = True
     queued.clear()
     head = seal(2)
     settlement_tasks.block_sealed(head.height)
     assert queued == []
-    # ... and the co-signature of the head queues every block it made final
+    # ... and the co-signature of the head settles every block it made final
     witnessing.cosign_head(post=InProcess())
     assert queued == [genesis.height, head.height]
 

@@ -530,3 +530,56 @@ def test_a_settled_batch_announces_its_trades_after_commit(market, gross_batch, 
         assert heard == [[t.pk for t in trades]]
     finally:
         hooks.trades_settled.listeners.remove(listener)
+
+
+def test_the_task_that_seals_a_block_settles_its_trades_without_queuing_them(market, gross_batch, monkeypatch):
+    from ledger.models import Block
+    from settlement import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.settle_block, "delay", lambda *a, **kw: queued.append((a, kw)))
+    monkeypatch.setattr(tasks.settle_trades, "delay", lambda *a, **kw: queued.append((a, kw)))
+    monkeypatch.setattr(tasks.settle_net, "delay", lambda: None)  # the net window (none of these trades)
+    mm, buyers, trades = gross_batch
+    height = Block.objects.order_by("-height").values_list("height", flat=True).first()
+    unrelated = market.investor(cash="700")
+    before = _rows_of(unrelated, market.security)
+
+    # when the seal task runs the settlement's after-seal hook for the block
+    tasks.block_sealed(height)
+
+    # then the block's trades settled there and then, and nothing was queued for them
+    assert set(Trade.objects.filter(pk__in=[t.pk for t in trades]).values_list("status", flat=True)) == {"settled"}
+    assert Settlement.objects.count() == 4
+    assert all(_rows_of(b, market.security) == (D("3985.00"), 0, 100, 0) for b in buyers)
+    assert queued == []
+    # and nobody else's balances moved
+    assert _rows_of(unrelated, market.security) == before
+
+
+def test_a_block_that_cannot_settle_in_the_sealing_task_is_queued_instead(market, gross_batch, monkeypatch):
+    from django.db import OperationalError
+
+    from ledger.models import Block
+    from settlement import services, tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.settle_block, "delay", lambda *a, **kw: queued.append((a, kw)))
+    monkeypatch.setattr(tasks.settle_net, "delay", lambda: None)
+
+    def lost_connection(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(tasks, "trades_settle", lost_connection)
+    _mm, _buyers, trades = gross_batch
+    height = Block.objects.order_by("-height").values_list("height", flat=True).first()
+    before = snapshot()
+
+    # when settling inside the seal task fails
+    tasks.block_sealed(height)
+
+    # then the block's settlement is queued as its own task, and nothing moved or settled meanwhile
+    assert queued == [((height,), {"share_out": True})]
+    assert snapshot() == before
+    assert set(Trade.objects.filter(pk__in=[t.pk for t in trades]).values_list("status", flat=True)) == {"matched"}
+    assert services.trades_ready(block_height=height).count() == 4

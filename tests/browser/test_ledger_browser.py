@@ -18,7 +18,7 @@ from tests.conftest import build_market
 pytestmark = pytest.mark.browser
 
 
-def test_trades_page_shows_the_trade_sealed_without_a_reload(page: Page, live_server):
+def test_trades_page_shows_the_trade_sealed_and_settled_without_a_reload(page: Page, live_server):
     # given an investor looking at a trade that is matched but not sealed
     market = build_market()
     mm = market.market_maker()
@@ -35,12 +35,13 @@ def test_trades_page_shows_the_trade_sealed_without_a_reload(page: Page, live_se
     expect(row.locator('[data-field="status"]')).to_have_text("已撮合")
     page.evaluate("window.notReloaded = true")
 
-    # when the sealer seals it (the task: the seal, then what a new block starts, the trades' parties told)
+    # when the sealer seals it (the task: the seal, then what a new block starts: its gross trades settled,
+    # the trades' parties told)
     seal()
 
-    # then the row turns sealed, with its block, leaf and proof link, at once (its event) or within a poll
+    # then the row turns settled, with its block, leaf and proof link, at once (its event) or within a poll
     leaf = Leaf.objects.get(entry__trade__buy_order=order)
-    expect(row.locator('[data-field="status"]')).to_have_text("已入块", timeout=10_000)
+    expect(row.locator('[data-field="status"]')).to_have_text("已交收", timeout=10_000)
     expect(row.locator('[data-field="ledger"]')).to_contain_text(f"区块 {leaf.block_id} · 叶子 {leaf.leaf_index}")
     expect(row.get_by_role("link", name="证明")).to_have_attribute(
         "href", f"/api/v1/trades/{order.buy_trades.get().pk}/proof/?download=1"

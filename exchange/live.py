@@ -26,24 +26,27 @@ def market_changed() -> None:
     events.publish_coalesced("market")
 
 
-def trades_changed(trades: Iterable[Trade], what: str) -> None:
-    """After commit, tell each party's pages that these trades changed (``what``: matched, sealed, settled)."""
+def trades_changed(trades: Iterable[tuple[int, int | None, int | None]], what: str) -> None:
+    """After commit, tell each party's pages that these trades changed (``what``: matched, sealed, settled).
+    ``trades``: (trade id, buyer's owner id, seller's owner id)."""
     owners: dict[int, list[int]] = {}
-    for trade in trades:
-        for owner in (trade.buyer.owner_id, trade.seller.owner_id):
+    for trade_id, *parties in trades:
+        for owner in parties:
             if owner is not None:
-                owners.setdefault(owner, []).append(trade.pk)
+                owners.setdefault(owner, []).append(trade_id)
     events.publish_many_on_commit(
         [(events.user_channel(owner), "trade", {"ids": ids, "what": what}) for owner, ids in owners.items()]
     )
 
 
+_PARTIES = ("pk", "buyer__owner_id", "seller__owner_id")
+
+
 def block_sealed(height: int) -> None:
     """A ``ledger.hooks.after_seal`` hook: the block's trades are sealed now."""
-    trades = Trade.objects.filter(entry__leaf__block_id=height).select_related("buyer", "seller")
-    trades_changed(trades, "sealed")
+    trades_changed(Trade.objects.filter(entry__leaf__block_id=height).values_list(*_PARTIES), "sealed")
 
 
 def trades_ids_changed(trade_ids: list[int], what: str) -> None:
     """Like ``trades_changed``, from ids (an ``AfterCommit`` listener of the apps above: settled, held…)."""
-    trades_changed(Trade.objects.filter(pk__in=trade_ids).select_related("buyer", "seller"), what)
+    trades_changed(Trade.objects.filter(pk__in=trade_ids).values_list(*_PARTIES), what)

@@ -87,7 +87,8 @@ class Order(models.Model):
 
     OPEN_STATUSES = (Status.OPEN, Status.PARTIALLY_FILLED)
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
+    # Indexed by order_by_account and the client_order_id constraint, which both lead with it.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders", db_index=False)
     security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="orders")
     side = models.CharField(max_length=4, choices=Side.choices)
     limit_price = models.DecimalField(**PRICE)
@@ -169,11 +170,13 @@ class Trade(models.Model):
         HELD = "held", _("Held")
         FAILED = "failed", _("Failed")
 
-    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="trades")
+    # security, buyer and seller are indexed by trade_by_security_time, trade_by_buyer and trade_by_seller,
+    # which lead with them: an index of their own would only cost each insert and update.
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="trades", db_index=False)
     price = models.DecimalField(**PRICE)
     quantity = models.BigIntegerField()
-    buyer = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="buys")
-    seller = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="sells")
+    buyer = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="buys", db_index=False)
+    seller = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="sells", db_index=False)
     buy_order = models.ForeignKey(Order, null=True, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, null=True, on_delete=models.PROTECT, related_name="sell_trades")
     quote = models.ForeignKey(Quote, null=True, on_delete=models.PROTECT, related_name="trades")

@@ -246,7 +246,7 @@ def _batch_settle(trade_ids: list[int]) -> int:
         now = timezone.now()
         locked = list(
             Trade.objects.select_for_update(of=("self",))
-            .select_related("security", "buyer__broker", "seller__broker")
+            .select_related("security", "buyer", "seller")  # the parties' broker_id names their fee account
             .annotate(
                 sealed=Exists(Leaf.objects.filter(entry_id=OuterRef("entry_id"))),
                 instruction_id=matching_instruction(now),

@@ -282,5 +282,5 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
         for trade_id, f, entry in zip(ids, fills, entries, strict=True)
     ]
     written = _TRADES.rows(trades)
-    live.trades_changed(written, "matched")
+    live.trades_changed([(t.pk, t.buyer.owner_id, t.seller.owner_id) for t in written], "matched")
     return written

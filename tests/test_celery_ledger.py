@@ -140,3 +140,60 @@ def test_the_offline_verifier_needs_no_django():
     code = "import sys, ledger.verifier; sys.exit(1 if any(m.startswith('django') for m in sys.modules) else 0)"
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def _sessions() -> int:
+    """Sessions PostgreSQL has started on this database so far (PostgreSQL 14 and later)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cur.fetchone()[0]
+
+
+def _others() -> list[int]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        return [pid for (pid,) in cur.fetchall()]
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks_and_replaces_a_broken_one(tmp_path):
+    from ledger.tasks import seal
+
+    if connection.pg_version < 140000:
+        pytest.skip("pg_stat_database.sessions needs PostgreSQL 14")
+    stack = Stack(tmp_path)
+    stack.worker()
+    try:
+        # given a worker that has sealed the set-up entries
+        with transaction.atomic():
+            entries_append(kind="HALT", payloads=[{"reason": "first"}])
+        seal.apply_async(queue=stack.queue)
+        assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=30), stack.logs()
+        blocks = Block.objects.count()
+        started = _sessions()
+
+        # when it runs 30 more seals, one entry waiting for each
+        for n in range(30):
+            with transaction.atomic():
+                entries_append(kind="HALT", payloads=[{"reason": f"again {n}"}])
+            seal.apply_async(queue=stack.queue)
+            assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=10), stack.logs()
+
+        # then every entry was sealed over at most a couple of new database sessions, not one or two per task
+        assert Block.objects.count() == blocks + 30
+        assert _sessions() - started <= 2
+
+        # and when PostgreSQL ends the worker's session, the next task reconnects and seals
+        (worker_pid,) = _others()
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", [worker_pid])
+        with transaction.atomic():
+            entries_append(kind="HALT", payloads=[{"reason": "after the broken connection"}])
+        seal.apply_async(queue=stack.queue)
+        assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=30), stack.logs()
+        assert Block.objects.count() == blocks + 31
+        assert ledger_verify().ok
+    finally:
+        stack.stop()

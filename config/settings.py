@@ -369,6 +369,10 @@ if NODE_ROLE == "witness":
 LIVE_EVENTS = env_bool("LIVE_EVENTS", True)
 LIVE_COALESCE = float(env("LIVE_COALESCE", "0.5") or 0.5)
 LIVE_STREAM_SECONDS = float(env("LIVE_STREAM_SECONDS", "120") or 120)
+# Open event streams a web process serves at once (each holds a thread of it): by default its threads
+# (WEB_THREADS, what make run gives gunicorn) less a quarter kept for page and API requests. Pages beyond it
+# are answered 204 and poll.
+LIVE_MAX_STREAMS = int(env("LIVE_MAX_STREAMS", "0") or 0) or max(1, int(env("WEB_THREADS", "64") or 64) * 3 // 4)
 
 # Net-mode securities settle their window every N blocks (settlement.tasks.block_sealed) and every 60 s
 # (beat's settle_net below); the sweep settles only gross trades whose block's settle task never ran.

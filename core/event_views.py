@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connections
@@ -12,12 +15,59 @@ from django.views.decorators.cache import never_cache
 from . import events
 from .roles import STAFF_ROLES
 
+# Open streams of this process. Each holds one of the web server's threads for as long as the page is open; a
+# process whose every thread held a stream would leave the requests it is handed waiting, while other
+# processes sit idle (gunicorn does not share connections out evenly). So a process serves at most
+# LIVE_MAX_STREAMS at once and answers the next pages 204: their EventSource does not reconnect, and they
+# poll at their usual pace, as they do when live events are off.
+_slots = threading.Lock()
+_open = 0
 
-def _without_database(names: list[str]):
-    # The stream reads Redis only: give this thread's database connection back before waiting, so that open
-    # pages do not hold PostgreSQL connections (the middleware is done with the request by now).
-    connections.close_all()
-    yield from events.stream(names, seconds=settings.LIVE_STREAM_SECONDS)
+
+def _take_slot() -> bool:
+    global _open
+    with _slots:
+        if _open >= settings.LIVE_MAX_STREAMS:
+            return False
+        _open += 1
+        return True
+
+
+def _give_slot() -> None:
+    global _open
+    with _slots:
+        _open -= 1
+
+
+class _Stream:
+    """The stream's bytes. Its slot is given back once, when the server closes the response (WSGI calls
+    ``close`` after the last byte, on a dropped connection, and for a response it never started to send)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.bytes: Iterator[bytes] | None = None
+        self.closed = False
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.bytes is None:
+            # The stream reads Redis only: give this thread's database connection back before waiting, so
+            # that open pages do not hold PostgreSQL connections (the middleware is done with the request).
+            connections.close_all()
+            self.bytes = events.stream(self.names, seconds=settings.LIVE_STREAM_SECONDS)
+        return next(self.bytes)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.bytes is not None:
+                self.bytes.close()
+        finally:
+            _give_slot()
 
 
 @login_required
@@ -29,8 +79,10 @@ def stream(request):
         # Staff sessions end after a while without activity, which an open stream would hide: their pages
         # poll. 204 tells the browser's EventSource not to reconnect.
         return HttpResponse(status=204)
+    if not _take_slot():
+        return HttpResponse(status=204)  # this process holds as many streams as it may: the page polls
     language = translation.get_language() or settings.LANGUAGE_CODE
     names = [events.language_channel("market", language), events.user_channel(request.user.pk)]
-    response = StreamingHttpResponse(_without_database(names), content_type="text/event-stream")
+    response = StreamingHttpResponse(_Stream(names), content_type="text/event-stream")
     response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the stream back
     return response

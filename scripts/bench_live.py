@@ -268,7 +268,10 @@ def run_live(args, env: dict, logs: Path) -> dict:
         # Threads enough in each worker for every page: the workers do not share the streams out evenly (the
         # one whose accept wakes first takes more), and a stream beyond a worker's threads waits unanswered.
         "events": bench.Server(
-            env=dict(live_env, DB_CONN_MAX_AGE="0"), workers=2, worker_class="gthread", threads=pages + 32
+            env=dict(live_env, DB_CONN_MAX_AGE="0", LIVE_MAX_STREAMS=str(pages)),
+            workers=2,
+            worker_class="gthread",
+            threads=pages + 32,
         ),
     }
     server, cpu = None, None

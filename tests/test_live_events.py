@@ -175,3 +175,40 @@ def test_staff_get_no_stream_and_their_idle_timer_is_not_reset(market_setup):
     # then there is none (their pages poll, and their session still ends when left alone)
     assert response.status_code == 204
     assert client.session[LAST_ACTIVITY] == before
+
+
+def test_a_process_serves_at_most_its_share_of_streams_and_the_pages_beyond_it_poll(market_setup, settings):
+    from tests.conftest import log_in
+
+    market, _ = market_setup
+    settings.LIVE_MAX_STREAMS = 2
+    clients = []
+    for _ in range(3):
+        client = Client()
+        log_in(client, market.investor(cash="100").owner)
+        clients.append(client)
+
+    # given two pages with their stream open (one sending, one not started yet)
+    first, second = clients[0].get("/events/"), clients[1].get("/events/")
+    assert first.status_code == second.status_code == 200
+    assert first["Content-Type"] == "text/event-stream"
+    assert next(iter(first.streaming_content)).startswith(b"retry: 3000\n")
+
+    # when a third page asks for one
+    third = clients[2].get("/events/")
+
+    # then it gets none (204: its EventSource does not reconnect, and it polls)
+    assert third.status_code == 204
+
+    # and once a page goes (the server closes its response, even one that never sent a byte), a page gets its slot
+    second.close()
+    again = clients[2].get("/events/")
+    assert again.status_code == 200
+    first.close()
+    again.close()
+    # and closing twice gives no slot back twice: two streams still fit, and no third
+    second.close()
+    a, b, c = (client.get("/events/") for client in clients)
+    assert (a.status_code, b.status_code, c.status_code) == (200, 200, 204)
+    a.close()
+    b.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -40,13 +41,14 @@ def _give_slot() -> None:
 
 
 class _Stream:
-    """The stream's bytes. Its slot is given back once, when the server closes the response (WSGI calls
-    ``close`` after the last byte, on a dropped connection, and for a response it never started to send)."""
+    """The stream's bytes. Its slot is given back once: when the server closes the response (WSGI calls
+    ``close`` after the last byte, on a dropped connection, and for a response it never started to send), or
+    else when the response is dropped unclosed (a middleware that replaced it), as the object is collected."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self.bytes: Iterator[bytes] | None = None
-        self.closed = False
+        self.release = weakref.finalize(self, _give_slot)  # runs at most once
 
     def __iter__(self) -> _Stream:
         return self
@@ -60,14 +62,11 @@ class _Stream:
         return next(self.bytes)
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
         try:
             if self.bytes is not None:
                 self.bytes.close()
         finally:
-            _give_slot()
+            self.release()
 
 
 @login_required

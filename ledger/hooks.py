@@ -4,9 +4,13 @@ The ledger is the lowest layer but one: it must not import the apps whose
 entries it records. Three things still depend on them, so those apps register
 them here from their ``AppConfig.ready``:
 
-* ``after_seal``: what to do once a block is sealed (settlement queues the
-  settlement of the block's trades). ``ledger.tasks.seal`` calls each with the
-  new block's height after the sealing transaction committed.
+* ``after_seal``: what to do once a block is sealed. ``ledger.tasks.seal``
+  calls each with the new block's height after the sealing transaction
+  committed; those registered with ``last=True`` (settlement, which settles
+  the block's trades there and then) after the others and after the task has
+  queued the next seal and the co-signing, so that long work neither delays
+  them nor, if the worker dies in the middle of it, takes them with it (a
+  redelivered seal finds nothing to seal and runs no hook).
 * ``entry_readers``: who may read an entry's bytes besides the supervisors
   (the parties of a trade read its TRADE entry, its gross SETTLEMENT entry and
   its holds). Each answers ``(user, entry_id) → bool``.
@@ -39,13 +43,15 @@ class BusinessCheck:
 
 
 after_seal: list[Callable[[int], None]] = []
+after_seal_last: list[Callable[[int], None]] = []
 entry_readers: list[Callable[[Any, int], bool]] = []
 business_checks: list[BusinessCheck] = []
 
 
-def register_after_seal(fn: Callable[[int], None]) -> None:
-    if fn not in after_seal:
-        after_seal.append(fn)
+def register_after_seal(fn: Callable[[int], None], *, last: bool = False) -> None:
+    where = after_seal_last if last else after_seal
+    if fn not in where:
+        where.append(fn)
 
 
 def register_entry_reader(fn: Callable[[Any, int], bool]) -> None:

@@ -11,9 +11,11 @@ from .services import block_seal
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
 def seal() -> int | None:
     """Seal what waits, then run what the apps above registered for a new block (``ledger.hooks.after_seal``:
-    settlement queues the block's settlement). block_seal has committed by then.
+    notifications, surveillance and the live pages queue their work), queue the co-signing and, after a full
+    block, the next seal; last the hooks registered to run last (settlement settles the block's trades here).
+    block_seal has committed by then.
 
-    Concurrent runs skip (advisory lock); a full block queues the next seal.
+    Concurrent runs skip (advisory lock).
     """
     result = block_seal()
     if result is None:
@@ -25,6 +27,8 @@ def seal() -> int | None:
         cosign.delay()
     if result.more_waiting:
         seal.delay()
+    for hook in hooks.after_seal_last:
+        hook(height)
     return height
 
 

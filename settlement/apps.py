@@ -14,7 +14,7 @@ class SettlementConfig(AppConfig):
         from . import hooks as settlement_hooks
         from .models import SettlementAction
 
-        hooks.register_after_seal(tasks.block_sealed)
+        hooks.register_after_seal(tasks.block_sealed, last=True)  # it settles the block: after the others
         hooks.register_after_final(tasks.block_final)
         hooks.register_entry_reader(selectors.settlement_entry_readable)
         hooks.register_business_check(reconcile.SETTLEMENTS_CHECK)

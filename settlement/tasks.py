@@ -29,27 +29,33 @@ SETTLE_CHUNK = 64
 
 
 def block_sealed(height: int) -> None:
-    """What a new block starts (a ``ledger.hooks.after_seal`` hook, run by ``ledger.tasks.seal`` after commit):
-    its gross trades' settlement, and every ``SETTLEMENT_NET_EVERY_BLOCKS`` blocks the net window.
+    """What a new block starts (a ``ledger.hooks.after_seal`` hook run last by ``ledger.tasks.seal``, after the
+    sealing commit): its gross trades settle here and now, the first chunk in this task and the rest shared
+    out as ``settle_trades`` tasks; and every ``SETTLEMENT_NET_EVERY_BLOCKS`` blocks the net window is queued.
 
-    With ``SETTLEMENT_AWAITS_COSIGNATURE`` this waits instead for ``block_final`` (a ``ledger.hooks.after_final``
-    hook: the witnesses co-signed a checkpoint covering the block)."""
+    Queuing the block's ``settle_block`` instead put it behind every seal and settle task queued meanwhile:
+    under sustained load (a block every 0.1 s) a trade waited 0.5–0.8 s from its seal to its settlement
+    (``make bench``). If settling here fails, the block's task is queued as before; the sweep remains the
+    safety net. With ``SETTLEMENT_AWAITS_COSIGNATURE`` this waits instead for ``block_final``."""
     if witnessing.awaits_cosignature():
         return
-    block_final(height)
-
-
-def block_final(height: int) -> None:
-    """Settle the block's gross trades now, in the task that sealed it (or co-signed it): its first chunk here,
-    the rest shared out as ``settle_trades`` tasks. Queuing the block's ``settle_block`` instead put it behind
-    every seal and settle task queued meanwhile: under sustained load (a block every 0.1 s) a trade then waited
-    0.5–0.8 s from its seal to its settlement (``make bench``). If settling here fails, the block's task is
-    queued as before (and the sweep remains the safety net)."""
     try:
         settle_block(height, share_out=True)
     except Exception:
-        log.warning("could not settle block %s after sealing it; queuing its settlement", height, exc_info=True)
+        log.warning("could not settle block %s where it was sealed; queuing its settlement", height, exc_info=True)
         settle_block.delay(height, share_out=True)
+    _net_window(height)
+
+
+def block_final(height: int) -> None:
+    """A ``ledger.hooks.after_final`` hook, with ``SETTLEMENT_AWAITS_COSIGNATURE``: the witnesses co-signed a
+    checkpoint covering the block. The co-signing task may make many blocks final at once, so each block's
+    settlement is queued (``settle_block``), not run there."""
+    settle_block.delay(height, share_out=True)
+    _net_window(height)
+
+
+def _net_window(height: int) -> None:
     if height % settings.SETTLEMENT_NET_EVERY_BLOCKS == 0:
         settle_net.delay()
 
@@ -58,8 +64,8 @@ def block_final(height: int) -> None:
 def settle_block(height: int, *, share_out: bool = False) -> int:
     """Settle the gross-mode trades sealed in block ``height``.
 
-    With ``share_out`` (as ``ledger.tasks.seal`` queues it), the first chunk is settled
-    here and the rest queued as ``settle_trades`` tasks; otherwise all of them here.
+    With ``share_out`` (as the seal task runs it, and as co-signing queues it), the first
+    chunk is settled here and the rest queued as ``settle_trades`` tasks; otherwise all of them here.
     """
     ids = list(trades_ready(block_height=height).values_list("id", flat=True))
     if share_out:

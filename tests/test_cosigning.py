@@ -202,21 +202,35 @@ def test_the_operations_page_shows_the_witnesses_and_a_split_view(setup, setting
 def test_settlement_waits_for_the_cosignature_only_when_told(setup, settings, monkeypatch):
     from settlement import tasks as settlement_tasks
 
-    queued: list[int] = []  # the blocks settled (in the sealing or co-signing task)
-    monkeypatch.setattr(settlement_tasks, "settle_block", lambda h, **kw: queued.append(h))
+    class Recorder:
+        """settle_block: what ran where it was called, and what was queued."""
+
+        def __init__(self) -> None:
+            self.ran: list[int] = []
+            self.queued: list[int] = []
+
+        def __call__(self, height, **kwargs):
+            self.ran.append(height)
+
+        def delay(self, height, **kwargs):
+            self.queued.append(height)
+
+    settle_block = Recorder()
+    monkeypatch.setattr(settlement_tasks, "settle_block", settle_block)
+    monkeypatch.setattr(settlement_tasks.settle_net, "delay", lambda: None)
     genesis, _ = setup
-    # without the setting, sealing settles the block at once
+    # without the setting, the seal task settles the block there and then
     settlement_tasks.block_sealed(genesis.height)
-    assert queued == [genesis.height]
+    assert (settle_block.ran, settle_block.queued) == ([genesis.height], [])
     # with it, sealing settles nothing ...
     settings.SETTLEMENT_AWAITS_COSIGNATURE = True
-    queued.clear()
+    settle_block.ran.clear()
     head = seal(2)
     settlement_tasks.block_sealed(head.height)
-    assert queued == []
-    # ... and the co-signature of the head settles every block it made final
+    assert (settle_block.ran, settle_block.queued) == ([], [])
+    # ... and the co-signature of the head queues the settlement of every block it made final
     witnessing.cosign_head(post=InProcess())
-    assert queued == [genesis.height, head.height]
+    assert (settle_block.ran, settle_block.queued) == ([], [genesis.height, head.height])
 
 
 def test_the_block_page_lists_the_witness_cosignature(setup, client):

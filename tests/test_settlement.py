@@ -583,3 +583,30 @@ def test_a_block_that_cannot_settle_in_the_sealing_task_is_queued_instead(market
     assert snapshot() == before
     assert set(Trade.objects.filter(pk__in=[t.pk for t in trades]).values_list("status", flat=True)) == {"matched"}
     assert services.trades_ready(block_height=height).count() == 4
+
+
+def test_the_seal_task_settles_last_after_queuing_what_else_a_new_block_starts(monkeypatch, settings):
+    from ledger import hooks
+    from ledger import tasks as ledger_tasks
+    from ledger.models import Block
+    from ledger.services import SealResult
+    from settlement import tasks
+
+    # given settlement registered to run last (the other apps' hooks only queue work)
+    assert tasks.block_sealed in hooks.after_seal_last and tasks.block_sealed not in hooks.after_seal
+    # and a seal that makes a full block, with a witness to ask
+    settings.LEDGER_WITNESSES = ["witness.test+00000000+AAAA http://witness.test"]
+    order = []
+    sealed = SealResult(block=Block(height=7), leaves=1, more_waiting=True)
+    monkeypatch.setattr(ledger_tasks, "block_seal", lambda: sealed)
+    monkeypatch.setattr(ledger_tasks.cosign, "delay", lambda: order.append("co-signing queued"))
+    monkeypatch.setattr(ledger_tasks.seal, "delay", lambda: order.append("next seal queued"))
+    monkeypatch.setattr(hooks, "after_seal", [lambda h: order.append(f"hook {h}")])
+    monkeypatch.setattr(hooks, "after_seal_last", [lambda h: order.append(f"settle {h}")])
+
+    # when the seal task runs
+    assert ledger_tasks.seal() == 7
+
+    # then settling, the long part, comes after every other hook and after the next seal and co-signing are
+    # queued (a worker dying while it settles loses neither; the sweep settles what it left)
+    assert order == ["hook 7", "co-signing queued", "next seal queued", "settle 7"]

@@ -1,22 +1,31 @@
 """The fast pass of ``ledger_verify``: proves a sound ledger sound, or says that something is wrong.
 
 It checks what the full walk (``ledger.verification.verify_chain`` and the
-business checks) checks, in bulk:
+business checks) checks, in bulk, reading every entry once:
 
 * **the chain**: the entries' bytes, stored leaf hashes and sealed leaf nodes
-  of 65,536 leaves at a time arrive as three concatenated byte strings (and
-  the leaf indexes and lengths as packed integers) from one binary ``COPY``;
-  leaf hashes are recomputed in one pass, compared with what is stored by two
-  byte-string comparisons (every stored hash counted 32 bytes long, so that
-  no two rewritten rows concatenate alike), and each chunk's perfect subtrees are hashed level
-  by level, so a block's root is its frontier plus O(log n) of those nodes.
-  Blocks, headers, links, checkpoints and signatures are checked as the full
-  walk does (the same function);
+  of ``CHUNK`` leaves at a time arrive as concatenated byte strings (and the
+  leaf indexes and lengths as packed integers) from one binary ``COPY``; leaf
+  hashes are recomputed in one pass, compared with what is stored by two
+  byte-string comparisons (every stored hash counted 32 bytes long, so that no
+  two rewritten rows concatenate alike), and each chunk's perfect subtrees are
+  hashed level by level, so a block's root is the frontier of the chunks
+  before it plus O(log n) nodes of its last chunk. Blocks, headers, links,
+  checkpoints and signatures are checked as the full walk does (the same
+  function);
+* **the payloads** the business checks need are parsed from the same bytes,
+  in the same pass (the entries of their kinds arrive with their ids and kinds
+  beside the chunk);
 * **the business rows** (trades, settlements, disclosures, conservation, the
-  unsealed queue): by the checks each app registered, over the entries of
-  their kinds. When the caller asks (the command does) and the snapshot's
-  transaction is ours, they run in a forked process on the same snapshot
-  (``pg_export_snapshot``), beside the chain, so the two halves use two cores.
+  unsealed queue): each check registered by its app, in its fast form where
+  it has one (``BusinessCheck.read`` and ``agrees``: the rows read in bulk and
+  compared whole, stricter than the full check, never laxer).
+
+When the caller owns the snapshot's transaction (the command), the chunks are
+shared out in contiguous runs to forked worker processes, one a core, each
+reading the same snapshot (``pg_export_snapshot``); meanwhile this process
+reads the business rows. Each worker answers with its chunks' roots and the
+few nodes each block root needs, and the payloads' extracts.
 
 It names nothing: at the first doubt it answers ``False`` and ``ledger_verify``
 runs the full walk in the same snapshot, which names the first bad block and
@@ -31,10 +40,13 @@ import gc
 import hashlib
 import itertools
 import multiprocessing
+import os
 import struct
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from typing import Any
 
 import orjson
@@ -44,19 +56,23 @@ from . import checkpoint, hooks, merkle
 from .models import Block, PendingEntry
 from .verification import Report, _check_block, _Key, _key_event, copy_binary, verify_unsealed
 
-LEVEL = 16
+LEVEL = 12
 CHUNK = 1 << LEVEL  # leaves per read: a perfect subtree, so a whole chunk joins the frontier as one node
-WORK_MEM = "128MB"
+WORK_MEM = "64MB"
 
 # The chunk's columns, each aggregated in leaf order into one value. The sorted subquery feeds every
 # aggregate in the same order, and the leaf indexes come back too, so that order is checked, not assumed.
-# The last value counts the hashes that are not 32 bytes: the concatenations are compared whole, and two
-# rows rewritten to a short and a long hash would concatenate to the same bytes.
+# The fifth value counts the hashes that are not 32 bytes: the concatenations are compared whole, and two
+# rows rewritten to a short and a long hash would concatenate to the same bytes. The last three are the
+# leaf indexes, entry ids and kinds (space-separated) of the entries whose payloads a business check reads.
 _CHAIN_COPY = (
     "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(int4send(length(c)), ''::bytea), "
-    "string_agg(c, ''::bytea), string_agg(h, ''::bytea), int8send(count(*) FILTER (WHERE length(h) <> 32)) "
-    "FROM (SELECT l.leaf_index AS i, e.canonical AS c, e.leaf_hash AS h FROM ledger_leaf l "
-    "JOIN ledger_entry e ON e.id = l.entry_id WHERE l.leaf_index >= {lo} AND l.leaf_index < {hi} "
+    "string_agg(c, ''::bytea), string_agg(h, ''::bytea), int8send(count(*) FILTER (WHERE length(h) <> 32)), "
+    "string_agg(int8send(i), ''::bytea) FILTER (WHERE k = ANY({kinds})), "
+    "string_agg(int8send(e), ''::bytea) FILTER (WHERE k = ANY({kinds})), "
+    "string_agg(k, ' ') FILTER (WHERE k = ANY({kinds})) "
+    "FROM (SELECT l.leaf_index AS i, e.id AS e, e.kind AS k, e.canonical AS c, e.leaf_hash AS h "
+    "FROM ledger_leaf l JOIN ledger_entry e ON e.id = l.entry_id WHERE l.leaf_index >= {lo} AND l.leaf_index < {hi} "
     "ORDER BY l.leaf_index) s) TO STDOUT (FORMAT binary)"
 )
 _NODES_COPY = (
@@ -100,18 +116,60 @@ def _ints(packed: bytes, code: str) -> array.array:
     return values
 
 
-def _chunk_leaves(cur, lo: int, hi: int) -> list[bytes]:
-    """The recomputed leaf hashes of leaves [lo, hi), after checking that every one is there, in order, and
-    hashes to its stored leaf hash and to the leaf node sealed at its index."""
-    indexes, lengths, canonical, stored, odd = _copy_one_row(cur, _CHAIN_COPY.format(lo=int(lo), hi=int(hi)), 5)
+@dataclass
+class _Reading:
+    """What the business checks keep of the payloads of their kinds: ``collected[check name][entry id]``."""
+
+    checks: list[hooks.BusinessCheck]
+    collected: dict[str, dict[int, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.collected = {c.name: {} for c in self.checks}
+        kinds = sorted(set().union(*(c.kinds for c in self.checks)))
+        self.readers = {k: [(c.extract, self.collected[c.name]) for c in self.checks if k in c.kinds] for k in kinds}
+        # The kinds as an SQL array literal (kinds are upper-case words: BusinessCheck's callers name them).
+        if any(not k.replace("_", "").isalnum() for k in kinds):
+            raise ValueError("an entry kind that is not a word")
+        self.sql_kinds = "ARRAY[" + ",".join(f"'{k}'" for k in kinds) + "]::varchar[]"
+
+    def read(self, eid: int, kind: str, data) -> None:
+        try:
+            doc = orjson.loads(data)
+            payload = doc["payload"]
+            if doc["kind"] != kind or not isinstance(payload, dict):
+                raise _Doubt("an entry's kind or payload is not what it says")
+            for extract, into in self.readers[kind]:
+                into[eid] = extract(kind, payload)
+        except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:  # orjson's error too
+            raise _Doubt("a payload its checks cannot read") from exc
+
+
+@dataclass
+class _Chunk:
+    """A verified chunk [lo, hi): its root when it is whole, and for each block ending inside it the
+    perfect subtrees (level, node) covering the chunk's leaves up to that block's end, largest first."""
+
+    lo: int
+    hi: int
+    root: bytes | None
+    prefixes: dict[int, list[tuple[int, bytes]]]
+
+
+def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> _Chunk:
+    """Leaves [lo, hi) checked (every one there, in order, hashing to its stored leaf hash and to the leaf
+    node sealed at its index), the payloads of ``reading``'s kinds read, and the nodes block roots need."""
+    kinds = reading.sql_kinds if reading else "ARRAY[]::varchar[]"
+    row = _copy_one_row(cur, _CHAIN_COPY.format(lo=int(lo), hi=int(hi), kinds=kinds), 8)
+    indexes, lengths, canonical, stored, odd, b_indexes, b_ids, b_kinds = row
     expected = array.array("q", range(lo, hi))
     if _ints(indexes, "q") != expected:
         raise _Doubt("a leaf is missing")
     if odd != _NONE:
         raise _Doubt("a stored leaf hash is not 32 bytes")
-    ends = list(itertools.accumulate(_ints(lengths, "i")))
-    if (ends[-1] if ends else 0) != len(canonical):
+    stops = list(itertools.accumulate(_ints(lengths, "i")))
+    if (stops[-1] if stops else 0) != len(canonical):
         raise _Doubt("lengths do not add up")
+    starts = [0, *stops[:-1]]
     prefix = hashlib.sha256(b"\x00")
     view = memoryview(canonical)
 
@@ -120,75 +178,94 @@ def _chunk_leaves(cur, lo: int, hi: int) -> list[bytes]:
         h.update(view[start:end])
         return h.digest()
 
-    leaves = list(map(leaf, itertools.chain((0,), ends), ends))
+    leaves = list(map(leaf, starts, stops))
     joined = b"".join(leaves)
     if joined != stored:
         raise _Doubt("a leaf hash differs")
     node_indexes, nodes, odd = _copy_one_row(cur, _NODES_COPY.format(lo=int(lo), hi=int(hi)), 3)
     if _ints(node_indexes, "q") != expected or odd != _NONE or nodes != joined:
         raise _Doubt("a sealed leaf node differs (or is missing)")
-    return leaves
+    if reading is not None and b_indexes:
+        positions, ids = _ints(b_indexes, "q"), _ints(b_ids, "q")
+        kinds_of = b_kinds.decode("utf-8").split(" ")
+        if not len(positions) == len(ids) == len(kinds_of):
+            raise _Doubt("an entry kind with a space in it")
+        for index, eid, kind in zip(positions, ids, kinds_of, strict=True):
+            at = index - lo
+            reading.read(eid, kind, view[starts[at] : stops[at]])
+    levels = merkle.perfect_levels(leaves)
+    prefixes = {}
+    for end in ends:
+        count, offset, covering = end - lo, 0, []
+        for level in range(min(count.bit_length(), len(levels)) - 1, -1, -1):
+            if count & (1 << level):
+                covering.append((level, levels[level][offset >> level]))
+                offset += 1 << level
+        prefixes[end] = covering
+    return _Chunk(lo, hi, levels[LEVEL][0] if hi - lo == CHUNK else None, prefixes)
 
 
-def _prefix_root(frontier: merkle.Frontier, levels: list[list[bytes]], count: int) -> bytes:
-    """The root of the first ``frontier.size + count`` leaves: the frontier of the chunks before, then the
-    perfect subtrees of this chunk covering its first ``count`` leaves, largest first."""
-    tree = frontier.copy()
-    offset = 0
-    for level in range(min(count.bit_length(), len(levels)) - 1, -1, -1):
-        if count & (1 << level):
-            tree.append_subtree(level, levels[level][offset >> level])
-            offset += 1 << level
-    return tree.root()
+def _chunks(lo: int, hi: int, total: int, sizes: list[int], reading: _Reading | None, done=None) -> list[_Chunk]:
+    """The chunks starting in [lo, hi), read with this process's connection; ``done(leaves)`` after each."""
+    out = []
+    with connection.cursor() as cur:
+        # A chunk's leaves in index order, each joined to its entry by the entries' primary key: no sort, and
+        # no scan of the whole entry table per chunk, which the planner picks for a small table and would
+        # make a big ledger's pass quadratic. Should it sort anyway, in memory (about 2 MB a chunk).
+        cur.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('enable_hashjoin', 'off', true), "
+            "set_config('enable_mergejoin', 'off', true)",
+            [WORK_MEM],
+        )
+        for start in range(lo, hi, CHUNK):
+            stop = min(start + CHUNK, total)
+            ends = sizes[bisect.bisect_right(sizes, start) : bisect.bisect_right(sizes, stop)]
+            try:
+                with transaction.atomic():  # a savepoint: the full walk still reads this snapshot after an error
+                    out.append(_chunk(cur, start, stop, ends, reading))
+            except DatabaseError as exc:  # a chunk PostgreSQL cannot aggregate (over 1 GB of entries)
+                raise _Doubt("the chunk could not be read in bulk") from exc
+            if done:
+                done(stop - start)
+    return out
 
 
-def chain_ok(report: Report, progress: Callable[[int, int], None] | None = None) -> None:
-    """Leaves, tree, blocks, headers, links, checkpoints and signatures, counted into ``report``; raises
-    ``_Doubt`` at the first difference."""
-    blocks = list(Block.objects.order_by("height").defer("frontier").prefetch_related("signatures"))
-    total = blocks[-1].tree_size if blocks else 0
+def _blocks_ok(report: Report, blocks: list[Block], chunks: list[_Chunk], total: int) -> None:
+    """Blocks, headers, links, checkpoints and signatures against the roots the chunks give; ``_Doubt`` at
+    the first difference."""
     keys: dict[str, _Key] = {}
     rotations = _key_rotations(blocks, total)
     frontier = merkle.Frontier()
     prev_hash = checkpoint.ZERO_HASH
     b = 0
-    with connection.cursor() as cur:
-        # A chunk's rows are sorted in memory (about 30 MB at 400 bytes an entry), not spilled to disk.
-        cur.execute("SELECT set_config('work_mem', %s, true)", [WORK_MEM])
-        for lo in range(0, total, CHUNK):
-            hi = min(lo + CHUNK, total)
-            try:
-                with transaction.atomic():  # a savepoint: the full walk still reads this snapshot after an error
-                    leaves = _chunk_leaves(cur, lo, hi)
-            except DatabaseError as exc:  # a chunk PostgreSQL cannot aggregate (over 1 GB of entries)
-                raise _Doubt("the chunk could not be read in bulk") from exc
-            levels = merkle.perfect_levels(leaves)
-            while b < len(blocks) and blocks[b].tree_size <= hi:
-                block = blocks[b]
-                if (
-                    block.height != b
-                    or block.first_leaf_index != (blocks[b - 1].tree_size if b else 0)
-                    or block.tree_size <= block.first_leaf_index
-                ):
-                    raise _Doubt("blocks do not follow each other")
-                for height, payload in rotations.get(block.height, ()):
-                    try:
-                        _key_event(keys, payload, height)
-                    except (AttributeError, TypeError, ValueError) as exc:
-                        raise _Doubt("a KEY_ROTATION entry has the wrong shape") from exc
-                before = len(report.problems)
-                root = _prefix_root(frontier, levels, block.tree_size - lo)
-                _check_block(report, block, block.tree_size, root, prev_hash, keys)
-                if len(report.problems) != before:
-                    raise _Doubt("a block differs")
-                prev_hash = bytes(block.block_hash)
-                report.blocks += 1
-                b += 1
-            if hi - lo == CHUNK:
-                frontier.append_subtree(LEVEL, levels[LEVEL][0])
-            report.leaves = hi
-            if progress:
-                progress(hi, total)
+    for chunk in chunks:
+        while b < len(blocks) and blocks[b].tree_size <= chunk.hi:
+            block = blocks[b]
+            if (
+                block.height != b
+                or block.first_leaf_index != (blocks[b - 1].tree_size if b else 0)
+                or block.tree_size <= block.first_leaf_index
+                or block.tree_size not in chunk.prefixes
+            ):
+                raise _Doubt("blocks do not follow each other")
+            for height, payload in rotations.get(block.height, ()):
+                try:
+                    _key_event(keys, payload, height)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    raise _Doubt("a KEY_ROTATION entry has the wrong shape") from exc
+            tree = frontier.copy()
+            for level, node in chunk.prefixes[block.tree_size]:
+                tree.append_subtree(level, node)
+            before = len(report.problems)
+            _check_block(report, block, block.tree_size, tree.root(), prev_hash, keys)
+            if len(report.problems) != before:
+                raise _Doubt("a block differs")
+            prev_hash = bytes(block.block_hash)
+            report.blocks += 1
+            b += 1
+        if chunk.root is not None:
+            frontier.append_subtree(LEVEL, chunk.root)
+        report.leaves = chunk.hi
     if b != len(blocks):
         raise _Doubt("a block's leaves are missing")
 
@@ -219,74 +296,50 @@ def _key_rotations(blocks: list[Block], total: int) -> dict[int, list[tuple[int,
     return by_height
 
 
-def business_ok(report: Report) -> bool:
-    """The business checks over the payloads of the sealed entries of their kinds, and the unsealed queue."""
-    total = Block.objects.order_by("-height").values_list("tree_size", flat=True).first() or 0
-    checks = list(hooks.business_checks)
-    kinds = sorted(set().union(*(c.kinds for c in checks)))
-    collected: dict[str, dict[int, Any]] = {c.name: {} for c in checks}
-    readers = {k: [(c.extract, collected[c.name]) for c in checks if k in c.kinds] for k in kinds}
-    if kinds:
-        with connection.cursor() as cur:
-            query = cur.mogrify(_PAYLOADS_COPY, [tuple(kinds), total]).decode()
-            for eid, kind, data in _payload_rows(cur, query):
-                try:
-                    doc = orjson.loads(data)
-                    payload = doc["payload"]
-                    if doc["kind"] != kind or not isinstance(payload, dict):
-                        return False
-                    for extract, into in readers[kind]:
-                        into[eid] = extract(kind, payload)
-                except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError):  # orjson's error too
-                    return False
-    _checks_run(report, checks, collected)
-    verify_unsealed(report)
-    return not report.problems
+def _blocks() -> list[Block]:
+    return list(Block.objects.order_by("height").defer("frontier").prefetch_related("signatures"))
 
 
-_PAYLOADS_COPY = (
-    "COPY (SELECT e.id::int8, e.kind, e.canonical FROM ledger_leaf l JOIN ledger_entry e ON e.id = l.entry_id "
-    "WHERE e.kind IN %s AND l.leaf_index < %s) TO STDOUT (FORMAT binary)"
-)
-_ROW = struct.Struct(">hiqi")  # 3 fields; the id (8 bytes); the kind's length
+def chain_ok(report: Report, progress: Callable[[int, int], None] | None = None) -> None:
+    """Leaves, tree, blocks, headers, links, checkpoints and signatures alone (no payloads, in this process),
+    counted into ``report``; raises ``_Doubt`` at the first difference."""
+    blocks = _blocks()
+    total = blocks[-1].tree_size if blocks else 0
+    sizes = sorted({block.tree_size for block in blocks})
+    _blocks_ok(report, blocks, _chunks(0, total, total, sizes, None, _progress(progress, total)), total)
 
 
-def _payload_rows(cur, query: str):
-    """(entry id, kind, canonical bytes) of a binary COPY of (int8, text, bytea) columns."""
-    data, pos = copy_binary(cur, query)
-    end = len(data) - 2
-    row, length = _ROW.unpack_from, struct.Struct(">i").unpack_from
-    while pos < end:
-        fields, _, eid, size = row(data, pos)
-        if fields != 3:
-            raise ValueError("a row of another shape")
-        pos += _ROW.size
-        kind = str(data[pos : pos + size], "utf-8")
-        pos += size
-        (size,) = length(data, pos)
-        pos += 4
-        yield eid, kind, bytes(data[pos : pos + size])
-        pos += size
+def _progress(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None] | None:
+    """``progress(leaves read so far, total)`` from counts of leaves read."""
+    if progress is None:
+        return None
+    done = 0
+
+    def forward(leaves: int) -> None:
+        nonlocal done
+        done += leaves
+        progress(done, total)
+
+    return forward
 
 
-def _checks_run(report: Report, checks: list, collected: dict[str, dict[int, Any]]) -> None:
-    waiting: set[int] | None = None
+class _Waiting:
+    """The ids of the entries still waiting to be sealed, read once and only if a check asks."""
 
-    def pending() -> set[int]:
-        nonlocal waiting
-        if waiting is None:
-            waiting = set(PendingEntry.objects.values_list("entry_id", flat=True))
-        return waiting
+    def __init__(self) -> None:
+        self.ids: set[int] | None = None
 
-    for check in checks:
-        check.check(report, collected.get(check.name, {}), pending)
+    def __call__(self) -> set[int]:
+        if self.ids is None:
+            self.ids = set(PendingEntry.objects.values_list("entry_id", flat=True))
+        return self.ids
 
 
-# What the forked business process keeps of its parent: the parent's connection, never used nor closed here.
+# What a forked worker keeps of its parent: the parent's connection, never used nor closed here.
 _inherited: list[Any] = []
 
 
-def _business_in_child(snapshot: str, send) -> None:
+def _work_in_child(snapshot: str, lo: int, hi: int, total: int, sizes: list[int], reading: _Reading, send) -> None:
     _inherited.append(connections["default"])  # the parent's: closing it would end the parent's session
     try:
         connections["default"] = connections.create_connection("default")
@@ -294,46 +347,76 @@ def _business_in_child(snapshot: str, send) -> None:
             with connection.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
-            report = Report()
-            with _collector_paused():
-                ok = business_ok(report)
-        send.send((ok, report.trades))
-    except BaseException as exc:  # the parent then runs the checks itself
-        send.send((None, repr(exc)))
+            chunks = _chunks(lo, hi, total, sizes, reading, lambda n: send.send(("progress", n)))
+        send.send(("done", (chunks, reading.collected)))
+    except _Doubt as exc:
+        send.send(("doubt", str(exc)))
+    except BaseException as exc:  # the parent then runs the pass itself
+        send.send(("failed", repr(exc)))
     finally:
         if connections["default"] is not _inherited[-1]:
             connections["default"].close()
         send.close()
 
 
-class _BusinessProcess:
-    """The business half in a forked process reading the caller's snapshot."""
+class _Workers:
+    """Forked processes reading runs of chunks of the caller's snapshot."""
 
-    def __init__(self) -> None:
+    def __init__(self, runs: list[tuple[int, int]], total: int, sizes: list[int], reading: _Reading) -> None:
         with connection.cursor() as cur:
             cur.execute("SELECT pg_export_snapshot()")
             snapshot = cur.fetchone()[0]
         context = multiprocessing.get_context("fork")
-        self.receive, send = context.Pipe(duplex=False)
-        self.process = context.Process(target=_business_in_child, args=(snapshot, send), daemon=True)
-        self.process.start()
-        send.close()
-
-    def result(self) -> tuple[bool | None, Any]:
+        self.receivers, self.processes = [], []
         try:
-            while not self.receive.poll(1.0):
-                if not self.process.is_alive() and not self.receive.poll(0):
-                    return None, "the business process ended without an answer"
-            return self.receive.recv()
-        except EOFError:
-            return None, "the business process ended without an answer"
+            for lo, hi in runs:
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_work_in_child, args=(snapshot, lo, hi, total, sizes, reading, send), daemon=True
+                )
+                process.start()
+                send.close()
+                self.receivers.append(receive)
+                self.processes.append(process)
+        except BaseException:
+            self.stop()
+            raise
+
+    def results(self, progress: Callable[[int], None]) -> list | None:
+        """Each run's (chunks, collected) in order; ``None`` if a worker could not answer. ``_Doubt`` if one
+        doubted."""
+        answers: dict[int, Any] = {}
+        waiting = dict(enumerate(self.receivers))
+        try:
+            while waiting:
+                for receive in wait(list(waiting.values()), timeout=1.0):
+                    n = next(k for k, r in waiting.items() if r is receive)
+                    try:
+                        what, detail = receive.recv()
+                    except EOFError:
+                        return None
+                    if what == "progress":
+                        progress(detail)
+                        continue
+                    del waiting[n]
+                    if what == "doubt":
+                        raise _Doubt(detail)
+                    if what != "done":
+                        return None
+                    answers[n] = detail
+                if any(not self.processes[n].is_alive() and not waiting[n].poll(0) for n in waiting):
+                    return None
+            return [answers[n] for n in range(len(self.receivers))]
         finally:
             self.stop()
 
     def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join()
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+            process.join()
+        for receive in self.receivers:
+            receive.close()
 
 
 @contextmanager
@@ -350,36 +433,74 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *, parallel: bool) -> bool:
+def ledger_sound(
+    report: Report, progress: Callable[[int, int], None] | None, *, parallel: bool, workers: int | None = None
+) -> bool:
     with _collector_paused():
-        return _ledger_sound(report, progress, parallel=parallel)
-
-
-def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *, parallel: bool) -> bool:
-    """Whether the whole ledger verifies (counts in ``report``); ``False`` at the first doubt.
-
-    ``parallel``: the caller owns the snapshot's transaction, so a forked process can import it (a
-    caller's uncommitted rows would be invisible to it).
-    """
-    helper = None
-    if parallel and "fork" in multiprocessing.get_all_start_methods():
         try:
-            helper = _BusinessProcess()
-        except Exception:  # no fork here: the checks run in this process
-            helper = None
-    try:
-        chain_ok(report, progress)
-    except BaseException as exc:  # a doubt, or an error the caller sees: the business process stops either way
-        if helper is not None:
-            helper.stop()
-        if isinstance(exc, _Doubt):
+            return _ledger_sound(report, progress, workers=(workers or _cores()) if parallel else 1)
+        except _Doubt:
             return False
-        raise
-    if helper is None:
-        return business_ok(report)
-    ok, detail = helper.result()
-    helper = None
-    if ok is None:
-        return business_ok(report)
-    report.trades = detail
-    return bool(ok)
+
+
+def _cores() -> int:
+    """The cores this process may run on: one worker each."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _runs(total: int, workers: int) -> list[tuple[int, int]]:
+    """[0, total) in ``workers`` contiguous runs of whole chunks, as even as chunks allow."""
+    chunks = -(-total // CHUNK)
+    bounds = [min(total, (chunks * n // workers) * CHUNK) for n in range(workers + 1)]
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *, workers: int) -> bool:
+    """Whether the whole ledger verifies (counts in ``report``); ``False`` or ``_Doubt`` at the first doubt.
+
+    ``workers`` above one: the caller owns the snapshot's transaction, so forked processes can import it (a
+    caller's uncommitted rows would be invisible to them).
+    """
+    blocks = _blocks()
+    total = blocks[-1].tree_size if blocks else 0
+    sizes = sorted({block.tree_size for block in blocks})
+    checks = list(hooks.business_checks)
+    reading = _Reading(checks)
+    waiting = _Waiting()
+    runs = _runs(total, max(1, workers))
+    forked = None
+    if len(runs) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        try:
+            forked = _Workers(runs, total, sizes, reading)
+        except Exception:  # no fork here: this process reads every chunk
+            forked = None
+    try:
+        # While the workers read the chain, this process reads the business rows.
+        fetched = {c.name: c.read() for c in checks if c.read is not None and c.agrees is not None}
+        verify_unsealed(report)
+        if report.problems:
+            return False
+        chunks = None
+        if forked is not None:
+            answers = forked.results(_progress(progress, total) or (lambda leaves: None))
+            forked = None
+            if answers is not None:
+                chunks = [chunk for run, _ in answers for chunk in run]
+                for _, collected in answers:
+                    for name, extracted in collected.items():
+                        reading.collected[name].update(extracted)
+        if chunks is None:
+            reading = _Reading(checks)
+            chunks = _chunks(0, total, total, sizes, reading, _progress(progress, total))
+        _blocks_ok(report, blocks, chunks, total)
+    finally:
+        if forked is not None:
+            forked.stop()
+    for check in checks:
+        entries = reading.collected[check.name]
+        if check.name in fetched:
+            if not check.agrees(report, fetched[check.name], entries, waiting):
+                return False
+        else:
+            check.check(report, entries, waiting)
+    return not report.problems

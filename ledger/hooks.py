@@ -40,6 +40,12 @@ class BusinessCheck:
     kinds: frozenset[str]
     extract: Callable[[str, dict], Any]
     check: Callable[[Report, Mapping[int, Any], Callable[[], set[int]]], None]
+    # Its fast form, optional, for ``ledger.fast_verification``: ``read()`` fetches the rows while the
+    # chain is being read elsewhere; ``agrees(report, what read returned, entries, waiting)`` says whether
+    # everything agrees, adding only counts to the report. It may doubt where ``check`` would find nothing
+    # (a doubt costs the full walk, which runs ``check``), never the other way round.
+    read: Callable[[], Any] | None = None
+    agrees: Callable[[Report, Any, Mapping[int, Any], Callable[[], set[int]]], bool] | None = None
 
 
 after_seal: list[Callable[[int], None]] = []

@@ -429,6 +429,23 @@ def rows_against_entries(
     return count
 
 
+def rows_agree(rows: list[tuple], entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> bool:
+    """The fast form of ``rows_against_entries``, with its meaning: ``rows`` are ``(entry id, *values)``; true
+    when every sealed entry has exactly one row and its values, and every other row's entry is waiting (two
+    rows of one entry are a doubt)."""
+    by_entry = {row[0]: row[1:] for row in rows}
+    if len(by_entry) != len(rows):
+        return False
+    if by_entry == entries:
+        return True
+    extra = by_entry.keys() - entries.keys()
+    return (
+        len(by_entry) - len(extra) == len(entries)
+        and all(by_entry[eid] == values for eid, values in entries.items())
+        and extra <= waiting()
+    )
+
+
 def verify_business(report: Report, collected: dict[str, dict[int, Any]]) -> None:
     """The business rows agree with their entries: each check registered by the app that owns the rows."""
     waiting: set[int] | None = None
@@ -448,6 +465,7 @@ def ledger_verify(
     progress: Callable[[int, int], None] | None = None,
     checkpoint_log: Path | None = None,
     parallel: bool = False,
+    workers: int | None = None,
 ) -> Report:
     """Verify the ledger as of one moment of a live exchange.
 
@@ -459,8 +477,9 @@ def ledger_verify(
     transaction's reads are used as they are.
 
     A fast pass (``ledger.fast_verification``) proves a sound ledger sound; at its first doubt the full walk
-    below runs and names the first bad block and entry. ``parallel``: the fast pass checks the business rows
-    in a forked process beside the chain (the command does; a web request does not fork its server).
+    below runs and names the first bad block and entry. ``parallel``: the fast pass shares the chunks out to
+    ``workers`` forked processes (default one a core) reading the same snapshot while this one reads the
+    business rows (the command does; a web request does not fork its server).
     """
     from .fast_verification import ledger_sound
 
@@ -468,7 +487,7 @@ def ledger_verify(
     owned = not connection.in_atomic_block
     with read_only_snapshot():
         report = Report()
-        if ledger_sound(report, progress, parallel=parallel and owned):
+        if ledger_sound(report, progress, parallel=parallel and owned, workers=workers):
             verify_external_checkpoints(report, logged)
             if report.ok:
                 return report

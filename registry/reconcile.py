@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from django.utils.translation import gettext_noop as _
 
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Report, rows_against_entries
+from ledger.verification import CHUNK, Report, rows_against_entries, rows_agree
 
 from .entries import DisclosureEntry
 from .models import Disclosure
@@ -44,7 +44,22 @@ def _check(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], s
     )
 
 
-DISCLOSURES_CHECK = BusinessCheck(name="disclosures", kinds=frozenset({"DISCLOSURE"}), extract=_fields, check=_check)
+def _rows() -> list[tuple]:
+    return list(
+        Disclosure.objects.values_list(
+            "entry_id", "id", "security__code", "kind", "title", "filename", "size", "sha256"
+        )
+    )
+
+
+DISCLOSURES_CHECK = BusinessCheck(
+    name="disclosures",
+    kinds=frozenset({"DISCLOSURE"}),
+    extract=_fields,
+    check=_check,
+    read=_rows,
+    agrees=lambda report, rows, entries, waiting: rows_agree(rows, entries, waiting),
+)
 
 
 def disclosure_entry_readable(user, entry_id: int) -> bool:

@@ -278,7 +278,7 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
     # the planner would guess); not timed.
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    verify_seconds, sha_seconds, read_seconds, chain_seconds, verified = [], [], [], [], 0
+    verify_seconds, serial_seconds, sha_seconds, read_seconds, chain_seconds, verified = [], [], [], [], [], 0
     for n in range(repeats):
         connection.close()
         out = io.StringIO()
@@ -294,6 +294,10 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
         text = out.getvalue()
         if "ledger OK" not in text:
             raise RuntimeError(f"ledger_verify did not pass: {text}")
+        connection.close()
+        began = time.perf_counter()
+        call_command("ledger_verify", "--no-progress", "--serial", stdout=io.StringIO())
+        serial_seconds.append(time.perf_counter() - began)
         verified = int(text.split(" leaves")[0].rsplit(" ", 1)[1])
         sha_seconds.append(_sha256_baseline(blobs_all))
         read_seconds.append(_read_baseline(total_leaves))
@@ -311,6 +315,7 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
         "verified": verified,
         "total_leaves": total_leaves,
         "verify_seconds": verify_seconds,
+        "verify_serial_seconds": serial_seconds,
         "sha_seconds": sha_seconds,
         "read_seconds": read_seconds,
         "chain_seconds": chain_seconds,
@@ -336,8 +341,8 @@ def _chain_only() -> float:
 def _verify_memory() -> dict:
     """Peak memory (KiB) of ``ledger_verify`` in a fresh process, beside the same process that only starts
     Django: what verifying needs on top. Read from ``VmHWM`` (the peak of this process's own memory, which an
-    exec starts afresh; ``ru_maxrss`` would carry over the bench's own peak); the forked business process's
-    peak (``RUSAGE_CHILDREN``) counts the pages it shares with its parent, so it is an upper bound."""
+    exec starts afresh; ``ru_maxrss`` would carry over the bench's own peak); the forked workers' largest
+    peak (``RUSAGE_CHILDREN``) counts the pages each shares with its parent, so it is an upper bound."""
     code = (
         "import os, resource, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings');"
         " django.setup(); from ledger.verification import ledger_verify; {work};"
@@ -354,7 +359,7 @@ def _verify_memory() -> dict:
 
     idle, _ = peak("pass")
     busy, child = peak("assert ledger_verify(parallel=True).ok")
-    return {"idle_kib": idle, "verify_kib": busy, "business_process_kib": child}
+    return {"idle_kib": idle, "verify_kib": busy, "worker_kib": child}
 
 
 def _profiler(path: str | None):
@@ -671,14 +676,21 @@ def report_ledger(r: dict, cores: int) -> None:
     print(
         f"{'  (verify ÷ reading the entries)':<34}{verify_rate:>11.0f}{read_rate:>16.0f}{verify_rate / read_rate:>8.3f}"
     )
+    if r.get("verify_serial_seconds"):
+        serial_rate = r["verified"] / min(r["verify_serial_seconds"])
+        print(
+            f"{'  (verify ÷ one process, --serial)':<34}{verify_rate:>11.0f}{serial_rate:>16.0f}"
+            f"{verify_rate / serial_rate:>8.3f}"
+        )
     if r.get("chain_seconds"):
         chain_rate = r["total_leaves"] / min(r["chain_seconds"])
         print(f"{'  chain alone ÷ SHA-256':<34}{chain_rate:>11.0f}{sha_rate:>16.0f}{chain_rate / sha_rate:>8.3f}")
     if memory := r.get("verify_memory"):
+        worker = memory.get("worker_kib", memory.get("business_process_kib", 0))
         print(
             f"  memory: ledger_verify's process peaked {memory['verify_kib'] / 1024:.0f} MiB"
             f" ({(memory['verify_kib'] - memory['idle_kib']) / 1024:.0f} MiB above Django's start),"
-            f" its business process at most {memory['business_process_kib'] / 1024:.0f} MiB"
+            f" each of its workers at most {worker / 1024:.0f} MiB"
         )
     print(
         f"  seal {r['seal_seconds']:.2f}s; COPY {' / '.join(f'{s:.3f}' for s in r['copy_seconds'])}s (before / after);"

@@ -71,6 +71,16 @@ def summary_rows(results: dict) -> list[dict]:
                 "ratio",
             )
         )
+        if ledger.get("verify_serial_seconds"):
+            rows.append(
+                _row(
+                    "  verify with its workers ÷ in one process",
+                    ledger["verified"] / min(ledger["verify_seconds"]),
+                    ledger["verified"] / min(ledger["verify_serial_seconds"]),
+                    None,
+                    "ratio",
+                )
+            )
         if ledger.get("chain_seconds"):
             rows.append(
                 _row(

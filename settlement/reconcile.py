@@ -77,6 +77,38 @@ def _check_settlements(report: Report, entries: Mapping[int, frozenset[int]], wa
         )
 
 
+def _settlement_rows() -> tuple[list[tuple[int, int]], bool]:
+    """Every settlement row as (entry id, trade id), and whether a trade's status disagrees with whether it
+    has a settlement row: read whole for the fast pass."""
+    pairs = list(Settlement.objects.values_list("entry_id", "trade_id"))
+    status = (
+        Trade.objects.filter(status=Trade.Status.SETTLED, settlement__isnull=True).exists()
+        or Settlement.objects.exclude(trade__status=Trade.Status.SETTLED).exists()
+    )
+    return pairs, status
+
+
+def _settlements_agree(
+    report: Report, read: tuple[list[tuple[int, int]], bool], entries: Mapping[int, frozenset[int]], waiting
+) -> bool:
+    """``_check_settlements``' meaning: a row of a sealed entry is one of the trades it names, every named
+    trade has its row, a row of an entry not sealed is waiting; statuses agree with rows."""
+    pairs, status_differs = read
+    if status_differs:
+        return False
+    named = {(eid, tid) for eid, tids in entries.items() for tid in tids}
+    rows = set(pairs)
+    if rows == named:
+        return True
+    unsealed = {eid for eid, _ in rows if eid not in entries}
+    return {pair for pair in rows if pair[0] in entries} == named and unsealed <= waiting()
+
+
 SETTLEMENTS_CHECK = BusinessCheck(
-    name="settlements", kinds=frozenset({"SETTLEMENT"}), extract=_trade_ids, check=_check_settlements
+    name="settlements",
+    kinds=frozenset({"SETTLEMENT"}),
+    extract=_trade_ids,
+    check=_check_settlements,
+    read=_settlement_rows,
+    agrees=_settlements_agree,
 )

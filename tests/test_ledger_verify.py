@@ -342,28 +342,40 @@ def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_sn
     while block_seal() is not None:
         pass
     forks = []
-    real_start = fast_verification._BusinessProcess.__init__
+    real_start = fast_verification._Workers.__init__
 
-    def counted(self):
-        forks.append(1)
-        real_start(self)
+    def counted(self, runs, *args):
+        forks.append(len(runs))
+        real_start(self, runs, *args)
 
-    monkeypatch.setattr(fast_verification._BusinessProcess, "__init__", counted)
+    # (chunks of two leaves shared out to three workers, whatever this machine's cores)
+    monkeypatch.setattr(fast_verification._Workers, "__init__", counted)
+    monkeypatch.setattr(fast_verification, "LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
 
     # when the command verifies, with the full walk forbidden
     with monkeypatch.context() as forbidden:
         _full_walk_forbidden(forbidden)
         call_command("ledger_verify", "--no-progress")
 
-    # then a forked process checked the business rows (its count of trades came back) and all is well
+    # then three forked processes read the chain and the payloads (the trades' extracts came back: the count
+    # is of trade rows that agreed with them) and all is well
     out = capsys.readouterr().out
     assert "3 trades" in out and "ledger OK" in out
-    assert forks == [1]
+    assert forks == [3]
     # and with --serial the same checks run in this process, with the same counts
     call_command("ledger_verify", "--no-progress", "--serial")
     out = capsys.readouterr().out
     assert "3 trades" in out and "ledger OK" in out
-    assert forks == [1]
+    assert forks == [3]
+    # and --workers says how many processes share the chunks; fewer than one is refused
+    call_command("ledger_verify", "--no-progress", "--workers", "2")
+    assert "ledger OK" in capsys.readouterr().out
+    assert forks == [3, 2]
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("ledger_verify", "--no-progress", "--workers", "0")
+    assert forks == [3, 2]
 
     # and when a superuser commits a change to a trade row, the command names it (the full walk, after the
     # second process's doubt)
@@ -371,7 +383,7 @@ def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_sn
     tamper("UPDATE exchange_trade SET quantity = 200 WHERE id = %s", [trade.pk])
     with pytest.raises(CommandError, match=f"trade {trade.pk} differs from its entry in quantity"):
         call_command("ledger_verify", "--no-progress")
-    assert forks == [1, 1]
+    assert forks == [3, 2, 3]
     assert Trade.objects.get(pk=trade.pk).quantity == 200  # the verification changed nothing
 
 
@@ -394,3 +406,66 @@ def test_a_block_signed_only_by_the_key_it_introduces_is_named(ledger):
         p.block == rotation.height and p.message == "no valid signature of a key from before this block"
         for p in report.problems
     ), [str(p) for p in report.problems]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by_this_process(monkeypatch):
+    import os
+
+    from core.snapshot import read_only_snapshot
+    from ledger import fast_verification, verification
+    from tests.conftest import build_market
+
+    # given committed, sealed trades, read in chunks of two leaves by three workers
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10", ask_qty=5000)
+    buyer = market.investor(cash="100000")
+    for n in range(3):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"w{n}"),
+        )
+    while block_seal() is not None:
+        pass
+    monkeypatch.setattr(fast_verification, "LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
+    leaves = Leaf.objects.count()
+
+    def sound(**kwargs) -> tuple[bool, verification.Report, list]:
+        seen = []
+        report = verification.Report()
+        with read_only_snapshot():
+            ok = fast_verification.ledger_sound(report, lambda done, total: seen.append((done, total)), parallel=True)
+        return ok, report, seen
+
+    # when the workers read a sound ledger, then it is sound, with every leaf and trade counted, and the
+    # progress of every chunk reported
+    ok, report, seen = sound()
+    assert ok and report.leaves == leaves and report.trades == 3
+    assert seen[-1] == (leaves, leaves) and len(seen) == (leaves + 1) // 2
+
+    # when a worker fails (here: every process but this one), then this process reads every chunk itself
+    parent = os.getpid()
+    real_chunk = fast_verification._chunk
+
+    def failing_in_workers(*args):
+        if os.getpid() != parent:
+            raise RuntimeError("a worker's failure")
+        return real_chunk(*args)
+
+    with monkeypatch.context() as failing:
+        failing.setattr(fast_verification, "_chunk", failing_in_workers)
+        ok, report, _ = sound()
+    assert ok and report.leaves == leaves and report.trades == 3
+
+    # when a superuser changes one byte of an entry in the last chunk, then its worker's doubt is the answer
+    last = Leaf.objects.order_by("-leaf_index").values_list("entry_id", flat=True).first()
+    tamper(
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 30, get_byte(canonical, 30) # 1) WHERE id = %s",
+        [last],
+    )
+    ok, _, _ = sound()
+    assert not ok
+    assert not ledger_verify(parallel=True).ok

@@ -17,8 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--checkpoint-log", help="external signed checkpoints to compare (default: the node's)")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument(
-            "--serial", action="store_true", help="check the business rows after the chain, not in a second process"
+            "--workers",
+            type=int,
+            help="processes reading the ledger's chunks side by side (default: one a core this process may use)",
         )
+        parser.add_argument("--serial", action="store_true", help="read every chunk in this process (--workers 1)")
 
     def handle(self, *args, **options):
         started = time.monotonic()
@@ -32,8 +35,13 @@ class Command(BaseCommand):
             sys.stderr.write(f"\rverifying [{'#' * filled}{'.' * (width - filled)}] {done}/{total} leaves")
             sys.stderr.flush()
 
+        if options["workers"] is not None and options["workers"] < 1:
+            raise CommandError("--workers takes a number of processes, at least 1")
         report = ledger_verify(
-            progress=progress, checkpoint_log=options["checkpoint_log"], parallel=not options["serial"]
+            progress=progress,
+            checkpoint_log=options["checkpoint_log"],
+            parallel=not options["serial"],
+            workers=options["workers"],
         )
         if show:
             sys.stderr.write("\n")

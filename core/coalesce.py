@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from . import redis_on_commit
+
 # key → until when (time.monotonic) this process keeps quiet: a queued task will see its changes.
 _quiet_until: dict[str, float] = {}
 
@@ -26,25 +28,53 @@ _quiet_until: dict[str, float] = {}
 def ask(client, key: str, *, window: float, ttl: float, queue: Callable[[], None]) -> bool:
     """After a change: make sure a task runs within about ``window`` seconds. ``queue()`` queues it (with a
     countdown of ``window``) when none waits. True if this call queued it."""
-    now = time.monotonic()
-    if now < _quiet_until.get(key, 0.0):
+    if time.monotonic() < _quiet_until.get(key, 0.0):
         return False
-    wall = time.time()
+    question = _Question(key, window, ttl, queue)
     pipe = client.pipeline(transaction=False)
-    pipe.set(key, repr(wall + window), nx=True, px=max(1, int(ttl * 1000)))
-    pipe.get(key)
-    created, due = pipe.execute()
-    if created:
-        queue()
-        _quiet_until[key] = now + window
-        return True
-    try:
-        left = float(due) - wall
-    except (TypeError, ValueError):  # expired meanwhile, or a value of another version
-        left = 0.0
-    if left > 0:
-        _quiet_until[key] = now + min(left, window)
-    return False
+    if not question.commands(pipe):
+        return False
+    return question.replies(pipe.execute())
+
+
+def ask_on_commit(key: str, *, window: float, ttl: float, queue: Callable[[], None], what: str) -> None:
+    """``ask`` once this transaction commits, in the transaction's one round trip to Redis
+    (``core.redis_on_commit``); once per transaction. ``what``: what a failure loses, for the log."""
+    question = _Question(key, window, ttl, queue)
+    redis_on_commit.add(what, question.commands, question.replies, once=f"coalesce:{key}")
+
+
+class _Question:
+    """One ``ask``: the commands (none while this process keeps quiet), then what their replies say."""
+
+    def __init__(self, key: str, window: float, ttl: float, queue: Callable[[], None]) -> None:
+        self.key, self.window, self.ttl, self.queue = key, window, ttl, queue
+        self.now = self.wall = 0.0
+
+    def commands(self, pipe) -> int:
+        self.now = time.monotonic()
+        if self.now < _quiet_until.get(self.key, 0.0):
+            return 0
+        self.wall = time.time()
+        pipe.set(self.key, repr(self.wall + self.window), nx=True, px=max(1, int(self.ttl * 1000)))
+        pipe.get(self.key)
+        return 2
+
+    def replies(self, replies: list) -> bool:
+        created, due = replies
+        if isinstance(created, Exception):
+            raise created
+        if created:
+            self.queue()
+            _quiet_until[self.key] = self.now + self.window
+            return True
+        try:
+            left = float(due) - self.wall
+        except (TypeError, ValueError):  # expired meanwhile, or a value of another version
+            left = 0.0
+        if left > 0:
+            _quiet_until[self.key] = self.now + min(left, self.window)
+        return False
 
 
 def started(client, key: str) -> None:

@@ -26,16 +26,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from functools import cache
 
 import redis
 from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import translation
 
-from . import coalesce
+from . import coalesce, redis_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -54,39 +52,38 @@ def user_channel(user_id: int) -> str:
     return f"user:{user_id}"
 
 
-@cache
-def _redis(url: str) -> redis.Redis:
-    # Each open stream holds one connection of this pool (its subscription) for its whole life: the pool must
-    # not stop at redis-py's default size, or the hundredth open page of a process would fail.
-    return redis.Redis.from_url(url, max_connections=4096)
-
-
 def redis_client() -> redis.Redis:
-    return _redis(settings.REDIS_URL)
+    return redis_on_commit.client()
 
 
 def publish_many_on_commit(messages: list[tuple[str, str, dict]]) -> None:
-    """After commit, publish each ``(channel, event, data)``, in one round trip to Redis."""
+    """After commit, publish each ``(channel, event, data)``, in the transaction's one round trip to Redis
+    (``core.redis_on_commit``)."""
     if not settings.LIVE_EVENTS or not messages:
         return
+    encoded = [
+        (channel(name), json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder))
+        for name, event, data in messages
+    ]
 
-    def flush() -> None:
-        try:
-            pipe = redis_client().pipeline(transaction=False)
-            for name, event, data in messages:
-                pipe.publish(channel(name), json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder))
-            pipe.execute()
-        except Exception:  # the pages' polling is the fallback
-            log.warning("could not publish %d live events", len(messages), exc_info=True)
+    def commands(pipe) -> int:
+        for name, message in encoded:
+            pipe.publish(name, message)
+        return len(encoded)
 
-    transaction.on_commit(flush)
+    # The pages' polling is the fallback.
+    redis_on_commit.add(f"{len(encoded)} live events", commands)
 
 
 def _pending_key(name: str) -> str:
     return django_cache.make_key(f"sse-pending:{name}")
 
 
-def _queue_built(name: str) -> None:
+def publish_coalesced(name: str) -> None:
+    """After commit, make sure a fresh ``name`` payload is published within ``LIVE_COALESCE`` seconds (asked
+    once per transaction, in its one round trip to Redis)."""
+    if not settings.LIVE_EVENTS or name not in builders:
+        return
     window = settings.LIVE_COALESCE
 
     def queue() -> None:
@@ -94,25 +91,9 @@ def _queue_built(name: str) -> None:
 
         publish_built.apply_async((name,), countdown=window, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
-    try:
-        coalesce.ask(redis_client(), _pending_key(name), window=window, ttl=window, queue=queue)
-    except Exception:
-        log.warning("could not queue the publication of %s", name, exc_info=True)
-
-
-def publish_coalesced(name: str) -> None:
-    """After commit, make sure a fresh ``name`` payload is published within ``LIVE_COALESCE`` seconds."""
-    if not settings.LIVE_EVENTS or name not in builders:
-        return
-    connection = transaction.get_connection()
-    if any(getattr(cb[1], "_coalesced", None) == name for cb in connection.run_on_commit):
-        return
-
-    def queue() -> None:
-        _queue_built(name)
-
-    queue._coalesced = name  # type: ignore[attr-defined]
-    transaction.on_commit(queue)
+    coalesce.ask_on_commit(
+        _pending_key(name), window=window, ttl=window, queue=queue, what=f"the publication of {name}"
+    )
 
 
 def language_channel(name: str, language: str) -> str:

@@ -1,7 +1,8 @@
 """Seal soon after entries commit, instead of on beat's next tick alone (issue 15).
 
 ``entries_append`` calls ``wake_on_commit`` inside the transaction that writes
-entries; once that transaction commits, ``_wake`` asks for a seal, coalesced:
+entries; once that transaction commits, it asks for a seal (in the transaction's
+one round trip to Redis, ``core.redis_on_commit``), coalesced:
 the first commit of a quiet moment sets a Redis key (``SET NX``) and queues
 ``ledger.tasks.seal`` with a countdown of ``LEDGER_SEAL_WAKE_DELAY`` seconds;
 the commits after it queue nothing while the key lives (``core.coalesce``: each
@@ -29,14 +30,11 @@ whose transaction has committed.
 from __future__ import annotations
 
 import logging
-from functools import cache
 
-import redis
 from django.conf import settings
 from django.core.cache import cache as django_cache
-from django.db import transaction
 
-from core import coalesce
+from core import coalesce, redis_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +43,19 @@ WAKE_KEY_TTL_BEATS = 2
 
 
 def wake_on_commit() -> None:
-    """Inside a transaction that wrote entries: ask for a seal once it commits (once per transaction)."""
+    """Inside a transaction that wrote entries: ask for a seal once it commits (once per transaction), in the
+    transaction's one round trip to Redis (``core.redis_on_commit``)."""
     if not settings.LEDGER_SEAL_ON_COMMIT:
         return
-    connection = transaction.get_connection()
-    if any(callback[1] is _wake for callback in connection.run_on_commit):
-        return
-    transaction.on_commit(_wake)
-
-
-@cache
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    delay = settings.LEDGER_SEAL_WAKE_DELAY
+    # A seal queued and not yet reading the waiting entries takes these; else queue one (core.coalesce).
+    coalesce.ask_on_commit(
+        _key(),
+        window=delay,
+        ttl=max(delay, WAKE_KEY_TTL_BEATS * settings.LEDGER_SEAL_EVERY),
+        queue=_queue_seal,
+        what="the seal's wake-up (beat's next seal takes the entries)",
+    )
 
 
 def _key() -> str:
@@ -69,21 +68,11 @@ def _queue_seal() -> None:
     seal.apply_async(countdown=settings.LEDGER_SEAL_WAKE_DELAY, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def _wake() -> None:
-    delay = settings.LEDGER_SEAL_WAKE_DELAY
-    try:
-        # A seal queued and not yet reading the waiting entries takes these; else queue one (core.coalesce).
-        ttl = max(delay, WAKE_KEY_TTL_BEATS * settings.LEDGER_SEAL_EVERY)
-        coalesce.ask(_redis(settings.REDIS_URL), _key(), window=delay, ttl=ttl, queue=_queue_seal)
-    except Exception:  # beat's seal is the safety net; the caller's transaction has committed
-        log.warning("could not queue the seal after a commit; beat's next seal will take the entries", exc_info=True)
-
-
 def sealing() -> None:
     """A sealer holds the lock and is about to read the waiting entries: the next commit queues the next seal."""
     if not settings.LEDGER_SEAL_ON_COMMIT:
         return
     try:
-        coalesce.started(_redis(settings.REDIS_URL), _key())
+        coalesce.started(redis_on_commit.client(), _key())
     except Exception:  # the key expires by itself; meanwhile beat seals
         log.warning("could not clear the seal wake-up key", exc_info=True)

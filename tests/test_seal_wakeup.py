@@ -69,8 +69,9 @@ def test_one_transaction_asks_once_and_a_rolled_back_one_not_at_all(db, queued, 
     # when a transaction writes entries three times
     with django_capture_on_commit_callbacks() as callbacks:
         deposit(3)
-    # then it registers one wake-up
-    assert callbacks == [wakeup._wake]
+    # then it registers one batch for Redis, with one wake-up in it
+    assert len(callbacks) == 1
+    assert [step.once for step in callbacks[0].steps] == [f"coalesce:{wakeup._key()}"]
 
     # when a transaction that wrote entries rolls back
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -93,10 +94,12 @@ def test_a_wake_up_that_cannot_reach_redis_leaves_the_commit_alone(
     db, queued, monkeypatch, caplog, django_capture_on_commit_callbacks
 ):
     # given Redis is unreachable
-    def down(url):
+    from core import redis_on_commit
+
+    def down():
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(wakeup, "_redis", down)
+    monkeypatch.setattr(redis_on_commit, "client", down)
 
     # when a transaction writes an entry and commits
     with django_capture_on_commit_callbacks(execute=True):
@@ -105,4 +108,4 @@ def test_a_wake_up_that_cannot_reach_redis_leaves_the_commit_alone(
     # then the entry is written, nothing is queued, and the miss is logged (beat's seal takes the entry)
     assert Entry.objects.count() == 1
     assert queued == []
-    assert "could not queue the seal" in caplog.text
+    assert "could not reach Redis: the seal's wake-up" in caplog.text

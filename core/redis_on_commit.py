@@ -2,10 +2,9 @@
 
 Once a transaction commits, several services tell Redis about it: the sealer's coalesced wake-up
 (``ledger.wakeup``), the market's coalesced publication and each party's live events (``core.events``).
-Each used to be an ``on_commit`` callback of its own with a round trip of its own, and with the three of
-them an order took about a fifth longer than with none (``make bench``, order entry ÷ ping: 0.34 against
-0.42 on 2 cores). Now each adds a step to the transaction's batch (``add``); once the transaction commits the
-batch sends every step's commands in one pipeline, and each step reads its own replies.
+Each used to be an ``on_commit`` callback of its own with a round trip of its own (a filled order: two).
+Now each adds a step to the transaction's batch (``add``); once the transaction commits the batch sends every
+step's commands in one pipeline (a filled order: one), and each step reads its own replies.
 
 A step added inside a savepoint goes to a batch registered while that savepoint was active, so that Django
 drops it with the savepoint's other ``on_commit`` callbacks if it rolls back. Outside a transaction the step

@@ -39,17 +39,21 @@ def _trade_fields(kind: str, payload: dict) -> tuple:
         return tuple(payload.get(k) for k in TRADE_FIELDS)
 
 
-def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> None:
-    # Plain rows in chunks (a server-side cursor), decimals as PostgreSQL writes them (str(Decimal) of a
-    # numeric(…, 2) column is the same text): building model instances, then Decimals, was most of the
-    # verification's time (measured with `make bench`).
+def _trades_query() -> str:
+    """Every trade row as (trade id, entry id, security, price, quantity, buyer, seller, fees): plain rows,
+    decimals as PostgreSQL writes them (str(Decimal) of a numeric(…, 2) column is the same text): building model
+    instances, then Decimals, was most of the verification's time (measured with `make bench`)."""
     account = Trade._meta.get_field("buyer").related_model._meta.db_table
     security_table = Trade._meta.get_field("security").related_model._meta.db_table
-    query = (
+    return (
         "SELECT t.id, t.entry_id, s.code, t.price::text, t.quantity, b.code, se.code, t.buyer_fee::text, "
         f"t.seller_fee::text FROM {Trade._meta.db_table} t JOIN {security_table} s ON s.id = t.security_id "
-        f"JOIN {account} b ON b.id = t.buyer_id JOIN {account} se ON se.id = t.seller_id ORDER BY t.id"
+        f"JOIN {account} b ON b.id = t.buyer_id JOIN {account} se ON se.id = t.seller_id"
     )
+
+
+def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> None:
+    query = _trades_query() + " ORDER BY t.id"  # in chunks, a server-side cursor
     with connection.chunked_cursor() as cur:
         cur.itersize = CHUNK
         cur.execute(query)
@@ -68,15 +72,9 @@ def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callabl
 
 def _trade_rows() -> list[tuple]:
     """Every trade row as (entry id, *TRADE_FIELDS), read whole for the fast pass."""
-    account = Trade._meta.get_field("buyer").related_model._meta.db_table
-    security_table = Trade._meta.get_field("security").related_model._meta.db_table
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT t.entry_id, t.id, s.code, t.price::text, t.quantity, b.code, se.code, t.buyer_fee::text, "
-            f"t.seller_fee::text FROM {Trade._meta.db_table} t JOIN {security_table} s ON s.id = t.security_id "
-            f"JOIN {account} b ON b.id = t.buyer_id JOIN {account} se ON se.id = t.seller_id"
-        )
-        return cur.fetchall()
+        cur.execute(_trades_query())
+        return [(entry_id, trade_id, *rest) for trade_id, entry_id, *rest in cur.fetchall()]
 
 
 def _trades_agree(report: Report, rows: list[tuple], entries: Mapping[int, tuple], waiting) -> bool:

@@ -45,7 +45,7 @@ import struct
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -116,17 +116,13 @@ def _ints(packed: bytes, code: str) -> array.array:
     return values
 
 
-@dataclass
 class _Reading:
     """What the business checks keep of the payloads of their kinds: ``collected[check name][entry id]``."""
 
-    checks: list[hooks.BusinessCheck]
-    collected: dict[str, dict[int, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.collected = {c.name: {} for c in self.checks}
-        kinds = sorted(set().union(*(c.kinds for c in self.checks)))
-        self.readers = {k: [(c.extract, self.collected[c.name]) for c in self.checks if k in c.kinds] for k in kinds}
+    def __init__(self, checks: list[hooks.BusinessCheck]) -> None:
+        self.collected: dict[str, dict[int, Any]] = {c.name: {} for c in checks}
+        kinds = sorted(set().union(*(c.kinds for c in checks)))
+        self.readers = {k: [(c.extract, self.collected[c.name]) for c in checks if k in c.kinds] for k in kinds}
         # The kinds as an SQL array literal (kinds are upper-case words: BusinessCheck's callers name them).
         if any(not k.replace("_", "").isalnum() for k in kinds):
             raise ValueError("an entry kind that is not a word")

@@ -323,13 +323,10 @@ def test_the_fast_pass_doubts_every_tampering_it_is_shown(ledger, sql, monkeypat
     assert ledger_verify().ok is (sql.startswith("DELETE FROM ledger_node"))
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_snapshot(monkeypatch, capsys):
-    from exchange.models import Trade
-    from ledger import fast_verification
+def _three_sealed_trades() -> None:
+    """Three committed trades, sealed (for the transactional tests, whose forked processes read commits)."""
     from tests.conftest import build_market
 
-    # given three committed, sealed trades
     market = build_market()
     market.quote(market.market_maker(), "9.90", "10.10", ask_qty=5000)
     buyer = market.investor(cash="100000")
@@ -337,10 +334,19 @@ def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_sn
         order_place(
             placed_by=buyer.owner,
             account=buyer,
-            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"p{n}"),
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"c{n}"),
         )
     while block_seal() is not None:
         pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_snapshot(monkeypatch, capsys):
+    from exchange.models import Trade
+    from ledger import fast_verification
+
+    # given three committed, sealed trades
+    _three_sealed_trades()
     forks = []
     real_start = fast_verification._Workers.__init__
 
@@ -414,20 +420,9 @@ def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by
 
     from core.snapshot import read_only_snapshot
     from ledger import fast_verification, verification
-    from tests.conftest import build_market
 
     # given committed, sealed trades, read in chunks of two leaves by three workers
-    market = build_market()
-    market.quote(market.market_maker(), "9.90", "10.10", ask_qty=5000)
-    buyer = market.investor(cash="100000")
-    for n in range(3):
-        order_place(
-            placed_by=buyer.owner,
-            account=buyer,
-            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", f"w{n}"),
-        )
-    while block_seal() is not None:
-        pass
+    _three_sealed_trades()
     monkeypatch.setattr(fast_verification, "LEVEL", 1)
     monkeypatch.setattr(fast_verification, "CHUNK", 2)
     monkeypatch.setattr(fast_verification, "_cores", lambda: 3)

@@ -166,13 +166,19 @@ def _aim(row: dict) -> str:
 
 def print_summary(rows: list[dict], *, cores: int, load: tuple[float, float], started: str) -> None:
     print(f"summary ({started}; cores {cores}; load average {load[0]:.2f} before, {load[1]:.2f} after)")
-    print(f"{'figure':<42}{'value':>10}{'baseline':>10}{'ratio':>8}{'aim':>18}  result")
+    wide = _label_width(r["figure"] for r in rows)
+    print(f"{'figure':<{wide}}{'value':>10}{'baseline':>10}{'ratio':>8}{'aim':>18}  result")
     for r in rows:
         result = {True: "pass", False: "MISS", None: "—"}[r["met"]]
         print(
-            f"{r['figure']:<42}{_number(r['value']):>10}{_number(r['baseline']):>10}"
+            f"{r['figure']:<{wide}}{_number(r['value']):>10}{_number(r['baseline']):>10}"
             f"{_number(r['ratio']):>8}{_aim(r):>18}  {result}"
         )
+
+
+def _label_width(labels) -> int:
+    """The figure column: the longest label and a space, at least 42 wide."""
+    return max([42, *(len(label) + 1 for label in labels)])
 
 
 def _commit() -> str:
@@ -213,14 +219,15 @@ def compare(a: str, b: str) -> int:
         )
     by_figure = [{r["figure"]: r for r in run["summary"]} for run in runs]
     figures = list(by_figure[0]) + [f for f in by_figure[1] if f not in by_figure[0]]
-    print(f"{'figure':<42}{'A':>10}{'B':>10}{'B ÷ A':>8}{'aim':>18}  A / B")
+    wide = _label_width(figures)
+    print(f"{'figure':<{wide}}{'A':>10}{'B':>10}{'B ÷ A':>8}{'aim':>18}  A / B")
     for figure in figures:
         ra, rb = by_figure[0].get(figure), by_figure[1].get(figure)
         va, vb = (_judged(r) for r in (ra, rb))
         change = vb / va if va and vb is not None else None
         aim = _aim(ra or rb)
         met = " / ".join({True: "pass", False: "MISS", None: "—"}[r["met"] if r else None] for r in (ra, rb))
-        print(f"{figure:<42}{_number(va):>10}{_number(vb):>10}{_number(change):>8}{aim:>18}  {met}")
+        print(f"{figure:<{wide}}{_number(va):>10}{_number(vb):>10}{_number(change):>8}{aim:>18}  {met}")
     return 0
 
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_noop as _
 
 from balances.replay import Reservation
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Report, rows_against_entries, rows_agree
+from ledger.verification import CHUNK, Report, rows_against_entries, rows_agree, rows_tally
 
 from .entries import TradeEntry
 from .models import NegotiatedTrade, Order, Quote, RfqAnswer, Trade
@@ -70,16 +70,17 @@ def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callabl
         )
 
 
-def _trade_rows() -> list[tuple]:
-    """Every trade row as (entry id, *TRADE_FIELDS), read whole for the fast pass."""
+def _trade_rows(entry_ids: list[int]) -> list[tuple]:
+    """The trade rows of these entries as (entry id, *TRADE_FIELDS), for the fast pass."""
     with connection.cursor() as cur:
-        cur.execute(_trades_query())
+        cur.execute(_trades_query() + " WHERE t.entry_id = ANY(%s)", [entry_ids])
         return [(entry_id, trade_id, *rest) for trade_id, entry_id, *rest in cur.fetchall()]
 
 
-def _trades_agree(report: Report, rows: list[tuple], entries: Mapping[int, tuple], waiting) -> bool:
-    report.trades += len(rows)
-    return rows_agree(rows, entries, waiting)
+def _trades_tally(report: Report) -> int:
+    total, waiting = rows_tally(Trade._meta.db_table)
+    report.trades += total
+    return total - waiting
 
 
 TRADES_CHECK = BusinessCheck(
@@ -87,8 +88,9 @@ TRADES_CHECK = BusinessCheck(
     kinds=frozenset({"TRADE"}),
     extract=_trade_fields,
     check=_check_trades,
-    read=_trade_rows,
-    agrees=_trades_agree,
+    rows_of=_trade_rows,
+    agrees=rows_agree,
+    tally=_trades_tally,
 )
 
 

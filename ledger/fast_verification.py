@@ -18,14 +18,17 @@ business checks) checks, in bulk, reading every entry once:
   beside the chunk);
 * **the business rows** (trades, settlements, disclosures, conservation, the
   unsealed queue): each check registered by its app, in its fast form where
-  it has one (``BusinessCheck.read`` and ``agrees``: the rows read in bulk and
-  compared whole, stricter than the full check, never laxer).
+  it has one (``BusinessCheck.rows_of``, ``agrees`` and ``tally``): each
+  chunk's entries compared with their rows where the chunk is read, then
+  forgotten, so that memory stays that of a chunk however long the ledger;
+  the rows counted once, to show that no row is left over. Stricter than the
+  full check, never laxer.
 
 When the caller owns the snapshot's transaction (the command), the chunks are
 shared out in contiguous runs to forked worker processes, one a core, each
 reading the same snapshot (``pg_export_snapshot``); meanwhile this process
-reads the business rows. Each worker answers with its chunks' roots and the
-few nodes each block root needs, and the payloads' extracts.
+counts the business rows. Each worker answers with its chunks' roots and the
+few nodes each block root needs, and how many business rows agreed.
 
 It names nothing: at the first doubt it answers ``False`` and ``ledger_verify``
 runs the full walk in the same snapshot, which names the first bad block and
@@ -117,10 +120,14 @@ def _ints(packed: bytes, code: str) -> array.array:
 
 
 class _Reading:
-    """What the business checks keep of the payloads of their kinds: ``collected[check name][entry id]``."""
+    """The payloads of the business checks' kinds, read chunk by chunk: a check with a chunked fast form
+    (``BusinessCheck.chunked``) compares each chunk's entries with their rows there and then, keeping only how
+    many rows agreed (``matched``); the others keep every extract for the end (``collected``)."""
 
     def __init__(self, checks: list[hooks.BusinessCheck]) -> None:
+        self.chunked = [c for c in checks if c.chunked]
         self.collected: dict[str, dict[int, Any]] = {c.name: {} for c in checks}
+        self.matched: dict[str, int] = {c.name: 0 for c in self.chunked}
         kinds = sorted(set().union(*(c.kinds for c in checks)))
         self.readers = {k: [(c.extract, self.collected[c.name]) for c in checks if k in c.kinds] for k in kinds}
         # The kinds as an SQL array literal (kinds are upper-case words: BusinessCheck's callers name them).
@@ -138,6 +145,18 @@ class _Reading:
                 into[eid] = extract(kind, payload)
         except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:  # orjson's error too
             raise _Doubt("a payload its checks cannot read") from exc
+
+    def chunk_done(self) -> None:
+        """Each chunked check's entries of the chunk just read against their rows, then forgotten."""
+        for check in self.chunked:
+            entries = self.collected[check.name]
+            if not entries:
+                continue
+            agreed = check.agrees(check.rows_of(list(entries)), entries)
+            if agreed is None:
+                raise _Doubt(f"the {check.name} of a chunk differ from their entries")
+            self.matched[check.name] += agreed
+            entries.clear()
 
 
 @dataclass
@@ -189,6 +208,8 @@ def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> 
         for index, eid, kind in zip(positions, ids, kinds_of, strict=True):
             at = index - lo
             reading.read(eid, kind, view[starts[at] : stops[at]])
+    if reading is not None:
+        reading.chunk_done()
     levels = merkle.perfect_levels(leaves)
     prefixes = {}
     for end in ends:
@@ -344,7 +365,7 @@ def _work_in_child(snapshot: str, lo: int, hi: int, total: int, sizes: list[int]
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
             chunks = _chunks(lo, hi, total, sizes, reading, lambda n: send.send(("progress", n)))
-        send.send(("done", (chunks, reading.collected)))
+        send.send(("done", (chunks, reading.collected, reading.matched)))
     except _Doubt as exc:
         send.send(("doubt", str(exc)))
     except BaseException as exc:  # the parent then runs the pass itself
@@ -379,7 +400,7 @@ class _Workers:
             raise
 
     def results(self, progress: Callable[[int], None]) -> list | None:
-        """Each run's (chunks, collected) in order; ``None`` if a worker could not answer. ``_Doubt`` if one
+        """Each run's (chunks, collected, matched) in order; ``None`` if a worker could not answer. ``_Doubt`` if one
         doubted."""
         answers: dict[int, Any] = {}
         waiting = dict(enumerate(self.receivers))
@@ -471,20 +492,23 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
         except Exception:  # no fork here: this process reads every chunk
             forked = None
     try:
-        # While the workers read the chain, this process reads the business rows.
-        fetched = {c.name: c.read() for c in checks if c.read is not None and c.agrees is not None}
+        # While the workers read the chain and compare the business rows chunk by chunk, this process counts
+        # the rows they must account for between them.
+        tallies = {c.name: c.tally(report) for c in reading.chunked}
         verify_unsealed(report)
-        if report.problems:
+        if report.problems or None in tallies.values():
             return False
         chunks = None
         if forked is not None:
             answers = forked.results(_progress(progress, total) or (lambda leaves: None))
             forked = None
             if answers is not None:
-                chunks = [chunk for run, _ in answers for chunk in run]
-                for _, collected in answers:
+                chunks = [chunk for run, _, _ in answers for chunk in run]
+                for _, collected, matched in answers:
                     for name, extracted in collected.items():
                         reading.collected[name].update(extracted)
+                    for name, agreed in matched.items():
+                        reading.matched[name] += agreed
         if chunks is None:
             reading = _Reading(checks)
             chunks = _chunks(0, total, total, sizes, reading, _progress(progress, total))
@@ -492,11 +516,11 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
     finally:
         if forked is not None:
             forked.stop()
+    # Every row of a chunked check agreed in its chunk or belongs to an entry still waiting: a row of no sealed
+    # entry of its kinds (or of one in no chunk) would leave the count short.
+    if reading.matched != tallies:
+        return False
     for check in checks:
-        entries = reading.collected[check.name]
-        if check.name in fetched:
-            if not check.agrees(report, fetched[check.name], entries, waiting):
-                return False
-        else:
-            check.check(report, entries, waiting)
+        if not check.chunked:
+            check.check(report, reading.collected[check.name], waiting)
     return not report.problems

@@ -40,12 +40,22 @@ class BusinessCheck:
     kinds: frozenset[str]
     extract: Callable[[str, dict], Any]
     check: Callable[[Report, Mapping[int, Any], Callable[[], set[int]]], None]
-    # Its fast form, optional, for ``ledger.fast_verification``: ``read()`` fetches the rows while the
-    # chain is being read elsewhere; ``agrees(report, what read returned, entries, waiting)`` says whether
-    # everything agrees, adding only counts to the report. It may doubt where ``check`` would find nothing
-    # (a doubt costs the full walk, which runs ``check``), never the other way round.
-    read: Callable[[], Any] | None = None
-    agrees: Callable[[Report, Any, Mapping[int, Any], Callable[[], set[int]]], bool] | None = None
+    # Its fast form, optional, for ``ledger.fast_verification``, run chunk by chunk where the chain is read, so
+    # that nothing is kept of a chunk once it is checked:
+    # * ``rows_of(entry ids)``: the rows of those entries, each ``(entry id, *values)``;
+    # * ``agrees(rows, entries)``: how many rows there are when they agree with ``entries`` (``{entry id:
+    #   extract}``, every entry of the chunk of this check's kinds: each must have its rows), ``None`` if not;
+    # * ``tally(report)``: how many rows the chunks must account for between them (every row but those of
+    #   entries still waiting), adding the check's counts to the report; ``None`` at a doubt of its own.
+    # It may doubt where ``check`` would find nothing (a doubt costs the full walk, which runs ``check``), never
+    # the other way round.
+    rows_of: Callable[[list[int]], list[tuple]] | None = None
+    agrees: Callable[[list[tuple], Mapping[int, Any]], int | None] | None = None
+    tally: Callable[[Report], int | None] | None = None
+
+    @property
+    def chunked(self) -> bool:
+        return self.rows_of is not None and self.agrees is not None and self.tally is not None
 
 
 after_seal: list[Callable[[int], None]] = []

@@ -429,21 +429,25 @@ def rows_against_entries(
     return count
 
 
-def rows_agree(rows: list[tuple], entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> bool:
-    """The fast form of ``rows_against_entries``, with its meaning: ``rows`` are ``(entry id, *values)``; true
-    when every sealed entry has exactly one row and its values, and every other row's entry is waiting (two
-    rows of one entry are a doubt)."""
+def rows_agree(rows: list[tuple], entries: Mapping[int, tuple]) -> int | None:
+    """The chunk form of ``rows_against_entries``, for ``BusinessCheck.agrees``: ``rows`` are ``(entry id,
+    *values)``, the rows of one chunk's entries; their number when every entry of ``entries`` has exactly one row
+    and its values, ``None`` otherwise (two rows of one entry are a doubt)."""
     by_entry = {row[0]: row[1:] for row in rows}
-    if len(by_entry) != len(rows):
-        return False
-    if by_entry == entries:
-        return True
-    extra = by_entry.keys() - entries.keys()
-    return (
-        len(by_entry) - len(extra) == len(entries)
-        and all(by_entry[eid] == values for eid, values in entries.items())
-        and extra <= waiting()
-    )
+    return len(rows) if len(by_entry) == len(rows) and by_entry == entries else None
+
+
+def rows_tally(table: str, column: str = "entry_id") -> tuple[int, int]:
+    """``table``'s rows, and how many of them belong to an entry still waiting to be sealed (for
+    ``BusinessCheck.tally``: the chunks must account for all the others)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT count(*), count(p.entry_id) FROM {quote(table)} t "
+            f"LEFT JOIN {quote(PendingEntry._meta.db_table)} p ON p.entry_id = t.{quote(column)}"
+        )
+        total, waiting = cur.fetchone()
+    return total, waiting
 
 
 def verify_business(report: Report, collected: dict[str, dict[int, Any]]) -> None:

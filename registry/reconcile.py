@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from django.utils.translation import gettext_noop as _
 
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Report, rows_against_entries, rows_agree
+from ledger.verification import CHUNK, Report, rows_against_entries, rows_agree, rows_tally
 
 from .entries import DisclosureEntry
 from .models import Disclosure
@@ -44,12 +44,17 @@ def _check(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], s
     )
 
 
-def _rows() -> list[tuple]:
+def _rows(entry_ids: list[int]) -> list[tuple]:
     return list(
-        Disclosure.objects.values_list(
+        Disclosure.objects.filter(entry_id__in=entry_ids).values_list(
             "entry_id", "id", "security__code", "kind", "title", "filename", "size", "sha256"
         )
     )
+
+
+def _tally(report: Report) -> int:
+    total, waiting = rows_tally(Disclosure._meta.db_table)
+    return total - waiting
 
 
 DISCLOSURES_CHECK = BusinessCheck(
@@ -57,8 +62,9 @@ DISCLOSURES_CHECK = BusinessCheck(
     kinds=frozenset({"DISCLOSURE"}),
     extract=_fields,
     check=_check,
-    read=_rows,
-    agrees=lambda report, rows, entries, waiting: rows_agree(rows, entries, waiting),
+    rows_of=_rows,
+    agrees=rows_agree,
+    tally=_tally,
 )
 
 

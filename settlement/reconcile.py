@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
+from django.db import connection
 from django.utils.translation import gettext_noop as _
 
 from exchange.models import Trade
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Problem, Report
+from ledger.verification import CHUNK, Problem, Report, rows_tally
 
 from .models import Settlement
 
@@ -77,31 +78,31 @@ def _check_settlements(report: Report, entries: Mapping[int, frozenset[int]], wa
         )
 
 
-def _settlement_rows() -> tuple[list[tuple[int, int]], bool]:
-    """Every settlement row as (entry id, trade id), and whether a trade's status disagrees with whether it
-    has a settlement row: read whole for the fast pass."""
-    pairs = list(Settlement.objects.values_list("entry_id", "trade_id"))
-    status = (
+def _settlement_rows(entry_ids: list[int]) -> list[tuple[int, int]]:
+    """The settlement rows of these entries as (entry id, trade id), for the fast pass."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT entry_id, trade_id FROM {Settlement._meta.db_table} WHERE entry_id = ANY(%s)", [entry_ids])
+        return cur.fetchall()
+
+
+def _settlements_agree(rows: list[tuple[int, int]], entries: Mapping[int, frozenset[int]]) -> int | None:
+    """``_check_settlements``' meaning, for one chunk's entries: each names exactly the trades whose rows point at
+    it (one row a trade: two alike are a doubt)."""
+    named = {(eid, tid) for eid, tids in entries.items() for tid in tids}
+    pairs = set(rows)
+    return len(rows) if len(pairs) == len(rows) and pairs == named else None
+
+
+def _settlements_tally(report: Report) -> int | None:
+    """The rows the chunks must account for; ``None`` when a trade's status disagrees with whether it has a
+    settlement row."""
+    if (
         Trade.objects.filter(status=Trade.Status.SETTLED, settlement__isnull=True).exists()
         or Settlement.objects.exclude(trade__status=Trade.Status.SETTLED).exists()
-    )
-    return pairs, status
-
-
-def _settlements_agree(
-    report: Report, read: tuple[list[tuple[int, int]], bool], entries: Mapping[int, frozenset[int]], waiting
-) -> bool:
-    """``_check_settlements``' meaning: a row of a sealed entry is one of the trades it names, every named
-    trade has its row, a row of an entry not sealed is waiting; statuses agree with rows."""
-    pairs, status_differs = read
-    if status_differs:
-        return False
-    named = {(eid, tid) for eid, tids in entries.items() for tid in tids}
-    rows = set(pairs)
-    if rows == named:
-        return True
-    unsealed = {eid for eid, _ in rows if eid not in entries}
-    return {pair for pair in rows if pair[0] in entries} == named and unsealed <= waiting()
+    ):
+        return None
+    total, waiting = rows_tally(Settlement._meta.db_table)
+    return total - waiting
 
 
 SETTLEMENTS_CHECK = BusinessCheck(
@@ -109,6 +110,7 @@ SETTLEMENTS_CHECK = BusinessCheck(
     kinds=frozenset({"SETTLEMENT"}),
     extract=_trade_ids,
     check=_check_settlements,
-    read=_settlement_rows,
+    rows_of=_settlement_rows,
     agrees=_settlements_agree,
+    tally=_settlements_tally,
 )

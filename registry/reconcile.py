@@ -44,9 +44,9 @@ def _check(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], s
     )
 
 
-def _rows(entry_ids: list[int]) -> list[tuple]:
+def _rows(lo: int, hi: int) -> list[tuple]:
     return list(
-        Disclosure.objects.filter(entry_id__in=entry_ids).values_list(
+        Disclosure.objects.filter(entry_id__gte=lo, entry_id__lte=hi).values_list(
             "entry_id", "id", "security__code", "kind", "title", "filename", "size", "sha256"
         )
     )

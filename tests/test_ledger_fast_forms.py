@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.fast_verification import _Doubt, _Reading
+from ledger import fast_verification
+from ledger.fast_verification import _Doubt, _id_runs, _Reading
 from ledger.hooks import BusinessCheck
 from ledger.verification import Report, rows_against_entries, rows_agree
 from settlement.reconcile import _settlements_agree
@@ -15,17 +16,19 @@ from settlement.reconcile import _settlements_agree
 ENTRY_IDS = st.integers(min_value=1, max_value=8)
 VALUES = st.tuples(st.integers(min_value=0, max_value=2), st.sampled_from(["a", "b"]))
 CHUNK_OF = st.dictionaries(ENTRY_IDS, st.integers(0, 2))  # which chunk each sealed entry is read in
+GAPS = st.sampled_from([0, 1, 2, 256])  # how far apart two entry ids of a chunk may be and be read in one range
 
 
-def _chunked(agrees, rows, entries, waiting, chunk_of) -> bool:
+def _chunked(agrees, rows, entries, waiting, chunk_of, gap=256) -> bool:
     """The fast pass's verdict: ``entries`` read chunk by chunk (``_Reading.chunk_done`` after each), each
-    chunk's rows fetched by entry id, and the rows agreed in chunks counted against every row not waiting."""
+    chunk's rows fetched by ranges of entry ids, and the rows agreed in chunks counted against every row not
+    waiting."""
     check = BusinessCheck(
         name="rows",
         kinds=frozenset({"K"}),
         extract=lambda kind, payload: payload,
         check=lambda report, entries, waiting: None,
-        rows_of=lambda ids: [row for row in rows if row[0] in ids],
+        rows_of=lambda lo, hi: [row for row in rows if lo <= row[0] <= hi],
         agrees=agrees,
         tally=lambda report: len(rows) - sum(1 for row in rows if row[0] in waiting),
     )
@@ -33,12 +36,15 @@ def _chunked(agrees, rows, entries, waiting, chunk_of) -> bool:
     by_chunk: dict[int, dict] = {}
     for eid, value in entries.items():
         by_chunk.setdefault(chunk_of.get(eid, 0), {})[eid] = value
+    was, fast_verification.RUN_GAP = fast_verification.RUN_GAP, gap
     try:
         for chunk in sorted(by_chunk):
             reading.collected["rows"].update(by_chunk[chunk])
             reading.chunk_done()
     except _Doubt:
         return False
+    finally:
+        fast_verification.RUN_GAP = was
     return reading.matched == {"rows": check.tally(Report())}
 
 
@@ -64,14 +70,15 @@ def _full(rows, entries, waiting) -> bool:
     entries=st.dictionaries(ENTRY_IDS, VALUES, max_size=6),
     waiting=st.sets(ENTRY_IDS, max_size=4),
     chunk_of=CHUNK_OF,
+    gap=GAPS,
 )
-def test_rows_agree_never_passes_what_the_full_check_names(rows, entries, waiting, chunk_of):
+def test_rows_agree_never_passes_what_the_full_check_names(rows, entries, waiting, chunk_of, gap):
     # given rows (entry id, values), the sealed entries' values read in some chunks, and the waiting entries
     # (never sealed too: the fast pass has checked that before)
     waiting = waiting - entries.keys()
 
     # when both forms judge them
-    fast = _chunked(rows_agree, rows, entries, waiting, chunk_of)
+    fast = _chunked(rows_agree, rows, entries, waiting, chunk_of, gap)
     full = _full(rows, {k: tuple(v) for k, v in entries.items()}, waiting)
 
     # then the fast form agrees only where the full check finds nothing
@@ -104,14 +111,15 @@ def test_rows_agree_examples():
     entries=st.dictionaries(ENTRY_IDS, st.frozensets(st.integers(1, 5), max_size=3), max_size=5),
     waiting=st.sets(ENTRY_IDS, max_size=4),
     chunk_of=CHUNK_OF,
+    gap=GAPS,
 )
-def test_settlements_agree_never_passes_a_row_or_entry_the_full_check_names(pairs, entries, waiting, chunk_of):
+def test_settlements_agree_never_passes_a_row_or_entry_the_full_check_names(pairs, entries, waiting, chunk_of, gap):
     # given settlement rows (entry id, trade id), the sealed SETTLEMENT entries' trades read in some chunks, the
     # waiting entries, and statuses that agree with the rows (the tally doubts them otherwise)
     waiting = waiting - entries.keys()
 
     # when the fast form judges them
-    fast = _chunked(_settlements_agree, pairs, entries, waiting, chunk_of)
+    fast = _chunked(_settlements_agree, pairs, entries, waiting, chunk_of, gap)
 
     # then, where it agrees, every row is a named trade of its sealed entry or of a waiting one, and every
     # named trade has its row (what _check_settlements names otherwise)
@@ -134,3 +142,14 @@ def test_settlements_agree_examples():
     pairs = [(1, 5), (1, 6), (2, 7), (3, 8)]
     assert _chunked(_settlements_agree, pairs, entries, {3}, {1: 0, 2: 1})
     assert not _chunked(_settlements_agree, pairs, entries, set(), {1: 0, 2: 1})
+
+
+def test_a_chunks_entry_ids_are_read_in_ranges_split_at_wide_gaps():
+    # given a chunk's entry ids, nearly consecutive but for one sealed far from the others
+    ids = {7, 3, 4, 6, 1000, 5}
+    # when they are cut into ranges, then the near ones share one range and the far one has its own
+    assert _id_runs(ids) == [(3, 7), (1000, 1000)]
+    assert _id_runs({9}) == [(9, 9)]
+    # and a row of an entry inside a range but of another chunk is not this chunk's: it is picked out
+    rows = [(1, 10, "a"), (2, 99, "z"), (3, 11, "b")]
+    assert _chunked(rows_agree, rows, {1: (10, "a"), 3: (11, "b")}, {2}, {})

@@ -482,8 +482,9 @@ def ledger_verify(
 
     A fast pass (``ledger.fast_verification``) proves a sound ledger sound; at its first doubt the full walk
     below runs and names the first bad block and entry. ``parallel``: the fast pass shares the chunks out to
-    ``workers`` forked processes (default one a core) reading the same snapshot while this one reads the
-    business rows (the command does; a web request does not fork its server).
+    ``workers`` forked processes (default one a core) reading the same snapshot, each comparing its chunks'
+    business rows too, while this one counts those rows (the command does; a web request does not fork its
+    server).
     """
     from .fast_verification import ledger_sound
 

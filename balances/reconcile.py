@@ -17,7 +17,7 @@ from django.utils.translation import gettext_noop as _
 from core.money import ZERO
 from ledger.hooks import BusinessCheck
 from ledger.models import Entry
-from ledger.verification import Problem, Report
+from ledger.verification import CHUNK, Problem, Report
 from registry.models import Security
 
 from .entries import KINDS
@@ -27,7 +27,8 @@ from .models import CashBalance, Position
 def _check_conservation(report: Report, _entries: Mapping[int, object], _waiting: Callable[[], set[int]]) -> None:
     flows, issued = ZERO, {}
     readers = {k.kind: k for k in KINDS}
-    for kind, data in Entry.objects.filter(kind__in=list(readers)).values_list("kind", "canonical"):
+    flows_entries = Entry.objects.filter(kind__in=list(readers)).values_list("kind", "canonical")
+    for kind, data in flows_entries.iterator(chunk_size=CHUNK):  # streamed: a busy exchange has many deposits
         for m in readers[kind].read(json.loads(bytes(data))["payload"]).movements():
             if m.part != "total":  # locked or frozen: a part of what is held, not more of it
                 continue

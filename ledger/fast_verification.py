@@ -241,28 +241,37 @@ def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> 
     return _Chunk(lo, hi, levels[LEVEL][0] if hi - lo == CHUNK else None, prefixes)
 
 
+_PLANNER = ("work_mem", "enable_hashjoin", "enable_mergejoin")
+
+
 def _chunks(lo: int, hi: int, total: int, sizes: list[int], reading: _Reading | None, done=None) -> list[_Chunk]:
     """The chunks starting in [lo, hi), read with this process's connection; ``done(leaves)`` after each."""
     out = []
     with connection.cursor() as cur:
         # A chunk's leaves in index order, each joined to its entry by the entries' primary key: no sort, and
         # no scan of the whole entry table per chunk, which the planner picks for a small table and would
-        # make a big ledger's pass quadratic. Should it sort anyway, in memory (about 2 MB a chunk).
+        # make a big ledger's pass quadratic. Should it sort anyway, in memory (about 2 MB a chunk). The
+        # settings are the transaction's: they are put back afterwards, for the full walk that may follow.
+        cur.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in _PLANNER))
+        before = cur.fetchone()
         cur.execute(
             "SELECT set_config('work_mem', %s, true), set_config('enable_hashjoin', 'off', true), "
             "set_config('enable_mergejoin', 'off', true)",
             [WORK_MEM],
         )
-        for start in range(lo, hi, CHUNK):
-            stop = min(start + CHUNK, total)
-            ends = sizes[bisect.bisect_right(sizes, start) : bisect.bisect_right(sizes, stop)]
-            try:
-                with transaction.atomic():  # a savepoint: the full walk still reads this snapshot after an error
-                    out.append(_chunk(cur, start, stop, ends, reading))
-            except DatabaseError as exc:  # a chunk PostgreSQL cannot aggregate (over 1 GB of entries)
-                raise _Doubt("the chunk could not be read in bulk") from exc
-            if done:
-                done(stop - start)
+        try:
+            for start in range(lo, hi, CHUNK):
+                stop = min(start + CHUNK, total)
+                ends = sizes[bisect.bisect_right(sizes, start) : bisect.bisect_right(sizes, stop)]
+                try:
+                    with transaction.atomic():  # a savepoint: the full walk still reads this snapshot after an error
+                        out.append(_chunk(cur, start, stop, ends, reading))
+                except DatabaseError as exc:  # a chunk PostgreSQL cannot aggregate (over 1 GB of entries)
+                    raise _Doubt("the chunk could not be read in bulk") from exc
+                if done:
+                    done(stop - start)
+        finally:
+            cur.execute("SELECT " + ", ".join(f"set_config('{name}', %s, true)" for name in _PLANNER), list(before))
     return out
 
 

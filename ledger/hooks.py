@@ -47,12 +47,19 @@ class BusinessCheck:
     # * ``agrees(rows, entries)``: how many rows there are when they agree with ``entries`` (``{entry id:
     #   extract}``, every entry of the chunk of this check's kinds: each must have its rows), ``None`` if not;
     # * ``tally(report)``: how many rows the chunks must account for between them (every row but those of
-    #   entries still waiting), adding the check's counts to the report; ``None`` at a doubt of its own.
+    #   entries still waiting), adding the check's counts to the report if it keeps any; ``None`` at a doubt
+    #   of its own.
+    # All three or none: a check with only some of them would quietly run in its full form.
     # It may doubt where ``check`` would find nothing (a doubt costs the full walk, which runs ``check``), never
     # the other way round.
     rows_of: Callable[[int, int], list[tuple]] | None = None
     agrees: Callable[[list[tuple], Mapping[int, Any]], int | None] | None = None
     tally: Callable[[Report], int | None] | None = None
+
+    def __post_init__(self) -> None:
+        given = [f is not None for f in (self.rows_of, self.agrees, self.tally)]
+        if any(given) and not all(given):
+            raise ValueError(f"business check {self.name!r}: rows_of, agrees and tally go together")
 
     @property
     def chunked(self) -> bool:

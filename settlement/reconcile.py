@@ -81,9 +81,8 @@ def _check_settlements(report: Report, entries: Mapping[int, frozenset[int]], wa
 def _settlement_rows(lo: int, hi: int) -> list[tuple[int, int]]:
     """The settlement rows of the entries lo..hi as (entry id, trade id), for the fast pass."""
     with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT entry_id, trade_id FROM {Settlement._meta.db_table} WHERE entry_id BETWEEN %s AND %s", [lo, hi]
-        )
+        table = connection.ops.quote_name(Settlement._meta.db_table)
+        cur.execute(f"SELECT entry_id, trade_id FROM {table} WHERE entry_id BETWEEN %s AND %s", [lo, hi])
         return cur.fetchall()
 
 

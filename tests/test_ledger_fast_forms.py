@@ -153,3 +153,20 @@ def test_a_chunks_entry_ids_are_read_in_ranges_split_at_wide_gaps():
     # and a row of an entry inside a range but of another chunk is not this chunk's: it is picked out
     rows = [(1, 10, "a"), (2, 99, "z"), (3, 11, "b")]
     assert _chunked(rows_agree, rows, {1: (10, "a"), 3: (11, "b")}, {2}, {})
+
+
+def test_a_business_check_with_only_part_of_its_fast_form_is_refused():
+    # given a check that can fetch rows but neither compare nor count them
+    # when it is declared, then it is refused rather than quietly run in its full form
+    try:
+        BusinessCheck(
+            name="half",
+            kinds=frozenset({"K"}),
+            extract=lambda kind, payload: payload,
+            check=lambda report, entries, waiting: None,
+            rows_of=lambda lo, hi: [],
+        )
+    except ValueError as exc:
+        assert "rows_of, agrees and tally go together" in str(exc)
+    else:
+        raise AssertionError("a check with rows_of alone was accepted")

@@ -516,3 +516,21 @@ def test_the_rare_entry_kinds_are_found_by_their_index_not_by_reading_every_entr
     assert "entry_rare_kinds" in plan(rotations)
     # and the trades, which that index leaves out so that inserting one costs it nothing, cannot
     assert "entry_rare_kinds" not in plan("SELECT id FROM ledger_entry WHERE kind = 'TRADE'")
+
+
+@pytest.mark.parametrize("tampered", [False, True], ids=["sound", "doubted"])
+def test_the_fast_pass_puts_the_planners_settings_back_for_the_full_walk(ledger, tampered):
+    from django.db import connection, transaction
+
+    from ledger import fast_verification, verification
+
+    # given a sound ledger, or one whose trade row differs from its entry
+    if tampered:
+        tamper("UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)")
+    with transaction.atomic(), connection.cursor() as cur:
+        # when the fast pass runs in this transaction (joins in index order while it reads the chunks)
+        sound = fast_verification.ledger_sound(verification.Report(), None, parallel=False)
+        # then it answers, and the transaction's planner settings are what they were before it
+        cur.execute("SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")
+        assert sound is not tampered
+        assert cur.fetchone() == ("on", "on")

@@ -28,10 +28,8 @@ _quiet_until: dict[str, float] = {}
 def ask(client, key: str, *, window: float, ttl: float, queue: Callable[[], None]) -> bool:
     """After a change: make sure a task runs within about ``window`` seconds. ``queue()`` queues it (with a
     countdown of ``window``) when none waits. True if this call queued it."""
-    if time.monotonic() < _quiet_until.get(key, 0.0):
-        return False
     question = _Question(key, window, ttl, queue)
-    pipe = client.pipeline(transaction=False)
+    pipe = client.pipeline(transaction=False)  # no round trip of its own: nothing is sent while it is empty
     if not question.commands(pipe):
         return False
     return question.replies(pipe.execute())

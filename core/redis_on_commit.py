@@ -69,7 +69,7 @@ class _Batch:
             log.warning("after a commit, could not reach Redis: %s lost", lost, exc_info=True)
             return
         at = 0
-        for step, count in zip(self.steps, counts, strict=False):
+        for step, count in zip(self.steps, counts, strict=True):
             mine, at = replies[at : at + count], at + count
             if step.replies is None or not count:
                 continue

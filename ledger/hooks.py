@@ -49,7 +49,7 @@ class BusinessCheck:
     # * ``tally(report)``: how many rows the chunks must account for between them (every row but those of
     #   entries still waiting), adding the check's counts to the report if it keeps any; ``None`` at a doubt
     #   of its own.
-    # All three or none: a check with only some of them would quietly run in its full form.
+    # All three or none (refused otherwise).
     # It may doubt where ``check`` would find nothing (a doubt costs the full walk, which runs ``check``), never
     # the other way round.
     rows_of: Callable[[int, int], list[tuple]] | None = None
@@ -63,7 +63,7 @@ class BusinessCheck:
 
     @property
     def chunked(self) -> bool:
-        return self.rows_of is not None and self.agrees is not None and self.tally is not None
+        return self.rows_of is not None  # and so are the other two (__post_init__)
 
 
 after_seal: list[Callable[[int], None]] = []

@@ -15,14 +15,21 @@ WINDOW = 0.3
 
 
 class Counting:
-    """The Redis client, counting the round trips ``ask`` makes (one pipeline each)."""
+    """The Redis client, counting the round trips ``ask`` makes (one executed pipeline each)."""
 
     def __init__(self, client) -> None:
         self.client, self.round_trips = client, 0
 
     def pipeline(self, **kwargs):
-        self.round_trips += 1
-        return self.client.pipeline(**kwargs)
+        pipe = self.client.pipeline(**kwargs)
+        execute = pipe.execute
+
+        def counted(*args, **kw):
+            self.round_trips += 1
+            return execute(*args, **kw)
+
+        pipe.execute = counted
+        return pipe
 
     def delete(self, key):
         return self.client.delete(key)

@@ -124,3 +124,22 @@ def test_unreachable_redis_and_a_failing_step_are_logged_and_leave_the_commit_al
         redis_on_commit.add("the thing", *setting(a, "3", []))
     assert "could not reach Redis: the thing lost" in caplog.text
     assert User.objects.filter(username__in=["kept-after-commit", "also-kept"]).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_named_step_of_a_rolled_back_savepoint_does_not_stop_the_same_step_added_after_it(redis):
+    client, (a, b, _) = redis
+    got = []
+
+    # when a savepoint adds a named step (the seal's wake-up, say) and rolls back, and the transaction then adds
+    # the same named step again
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            redis_on_commit.add("named", *setting(a, "rolled back", got), once="named")
+            raise RuntimeError("roll the savepoint back")
+        redis_on_commit.add("named", *setting(b, "after", got), once="named")
+
+    # then the step added after the rollback is sent, and the rolled-back one is not
+    assert client.executed == 1
+    assert client.real.get(a) is None and client.real.get(b) == b"after"
+    assert got == [[True, b"after"]]

@@ -7,10 +7,12 @@ is prepared once per database session, by ``PREPARE`` sent in the same round tri
 and then only executed; PostgreSQL keeps its plan for the session (a generic plan after five runs, when that
 is no worse than planning each time).
 
-``PREPARE`` is not transactional: a statement prepared in a transaction that rolls back stays prepared. So
-"prepared" is known per session: per raw connection, forgotten with it when Django reconnects. A statement
-names its columns, never ``*``: a migration that adds a column would otherwise change the result type of a
-plan that sessions already hold, and PostgreSQL refuses that.
+``PREPARE`` is not transactional: a statement prepared in a transaction that rolls back stays prepared, and so
+does one whose ``EXECUTE``, sent after it in the same round trip, failed; such a first use leaves the name in
+doubt, and the next use reads ``pg_prepared_statements`` once to settle it. So "prepared" is known per session:
+per raw connection, forgotten with it when Django reconnects. A statement names its columns, never ``*``: a
+migration that adds a column would otherwise change the result type of a plan that sessions already hold, and
+PostgreSQL refuses that.
 
 ``Insert`` is a model's ``INSERT`` of any number of rows as one such statement: the order, its TRADE entry and
 the trade are written with it.
@@ -53,10 +55,22 @@ class Statement:
         if session is not db.connection:
             names = set()
             db._prepared_statements = (db.connection, names)
+        if self.name not in names and self.name in getattr(db, "_prepared_in_doubt", ()):
+            # An earlier first use failed: its PREPARE may have run before its EXECUTE failed, and stays.
+            db._prepared_in_doubt.discard(self.name)
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [self.name])
+            if cursor.fetchone()[0]:
+                names.add(self.name)
         if self.name in names:
             cursor.execute(self._execute, params)
             return
-        cursor.execute(f"{self._prepare}; {self._execute}", params)
+        try:
+            cursor.execute(f"{self._prepare}; {self._execute}", params)
+        except Exception:
+            if not hasattr(db, "_prepared_in_doubt"):
+                db._prepared_in_doubt = set()
+            db._prepared_in_doubt.add(self.name)
+            raise
         names.add(self.name)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -129,3 +129,21 @@ def test_insert_keeps_given_keys_and_refuses_a_mix():
     with pytest.raises(ValueError):
         ENTRIES.rows([_entry(5, id=ids[0] + 1000), _entry(6)])
     assert Entry.objects.count() == before
+
+
+FAILING = Statement("test_prepared_may_fail", "SELECT 10 / $1::bigint", ["bigint"])
+
+
+def test_a_statement_whose_first_execute_fails_still_runs_afterwards_in_the_same_session():
+    # given a new session whose first use of a statement fails after its PREPARE ran (PREPARE is not
+    # transactional: it stays although the EXECUTE's transaction rolls back)
+    connection.close()
+    connection.ensure_connection()
+    with pytest.raises(DataError), transaction.atomic(), connection.cursor() as cur:
+        FAILING.execute(cur, [0])  # division by zero
+    # when it runs again in the same session
+    with transaction.atomic(), connection.cursor() as cur:
+        FAILING.execute(cur, [5])
+        # then it answers, and the session holds the statement once
+        assert cur.fetchone() == (2,)
+    assert _session_has(FAILING.name)

@@ -49,29 +49,43 @@ class Statement:
         """Run the statement on a Django cursor; its rows are then the cursor's."""
         if len(params) != len(self.types):
             raise TypeError(f"{self.name} takes {len(self.types)} parameters, not {len(params)}")
-        # Kept on Django's connection object, which is its thread's own, beside the session it is about.
-        db = cursor.db
-        session, names = getattr(db, "_prepared_statements", (None, None))
-        if session is not db.connection:
-            names = set()
-            db._prepared_statements = (db.connection, names)
-        if self.name not in names and self.name in getattr(db, "_prepared_in_doubt", ()):
-            # An earlier first use failed: its PREPARE may have run before its EXECUTE failed, and stays.
-            db._prepared_in_doubt.discard(self.name)
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [self.name])
-            if cursor.fetchone()[0]:
-                names.add(self.name)
-        if self.name in names:
+        session = _session(cursor)
+        if session.knows(self.name, cursor):
             cursor.execute(self._execute, params)
             return
         try:
             cursor.execute(f"{self._prepare}; {self._execute}", params)
         except Exception:
-            if not hasattr(db, "_prepared_in_doubt"):
-                db._prepared_in_doubt = set()
-            db._prepared_in_doubt.add(self.name)
+            # Its PREPARE may have run before its EXECUTE failed, and stays.
+            session.in_doubt.add(self.name)
             raise
-        names.add(self.name)
+        session.prepared.add(self.name)
+
+
+class _Session:
+    """What one database session has prepared, and the names a failed first use left in doubt."""
+
+    def __init__(self, raw_connection) -> None:
+        self.raw_connection = raw_connection
+        self.prepared: set[str] = set()
+        self.in_doubt: set[str] = set()
+
+    def knows(self, name: str, cursor) -> bool:
+        if name in self.in_doubt:
+            self.in_doubt.discard(name)
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name])
+            if cursor.fetchone()[0]:
+                self.prepared.add(name)
+        return name in self.prepared
+
+
+def _session(cursor) -> _Session:
+    # Kept on Django's connection object, which is its thread's own, and forgotten with the raw connection.
+    db = cursor.db
+    session = getattr(db, "_prepared_session", None)
+    if session is None or session.raw_connection is not db.connection:
+        session = db._prepared_session = _Session(db.connection)
+    return session
 
 
 class Insert:

@@ -196,6 +196,30 @@ def api_for(user: User) -> APIClient:
     return client
 
 
+class CountingRedis:
+    """A real Redis client that counts its round trips: one per executed pipeline.
+
+    ``real`` is the client itself, for reading what was written without being counted; any other command is
+    the real client's (one round trip each, not counted)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.round_trips = real, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def pipeline(self, **kwargs):
+        pipe = self.real.pipeline(**kwargs)
+        execute = pipe.execute
+
+        def counted(*args, **kw):
+            self.round_trips += 1
+            return execute(*args, **kw)
+
+        pipe.execute = counted
+        return pipe
+
+
 def cash_of(account: Account) -> CashBalance:
     return CashBalance.objects.get(account=account)
 

@@ -10,38 +10,18 @@ import pytest
 from django.conf import settings
 
 from core import coalesce, events
+from tests.conftest import CountingRedis
 
 WINDOW = 0.3
 
 
-class Counting:
-    """The Redis client, counting the round trips ``ask`` makes (one executed pipeline each)."""
-
-    def __init__(self, client) -> None:
-        self.client, self.round_trips = client, 0
-
-    def pipeline(self, **kwargs):
-        pipe = self.client.pipeline(**kwargs)
-        execute = pipe.execute
-
-        def counted(*args, **kw):
-            self.round_trips += 1
-            return execute(*args, **kw)
-
-        pipe.execute = counted
-        return pipe
-
-    def delete(self, key):
-        return self.client.delete(key)
-
-
 @pytest.fixture
 def redis_key():
-    client = Counting(events.redis_client())
+    client = CountingRedis(events.redis_client())
     key = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:test-coalesce:{uuid.uuid4().hex}"
     coalesce.forget()
     yield client, key
-    client.delete(key)
+    client.real.delete(key)
     coalesce.forget()
 
 

@@ -8,29 +8,12 @@ import pytest
 from django.db import transaction
 
 from core import redis_on_commit
-
-
-class Counting:
-    """The real client, counting the pipelines it executes."""
-
-    def __init__(self, real) -> None:
-        self.real, self.executed = real, 0
-
-    def pipeline(self, **kwargs):
-        pipe = self.real.pipeline(**kwargs)
-        execute = pipe.execute
-
-        def counted(*args, **kw):
-            self.executed += 1
-            return execute(*args, **kw)
-
-        pipe.execute = counted
-        return pipe
+from tests.conftest import CountingRedis
 
 
 @pytest.fixture
 def redis(monkeypatch):
-    client = Counting(redis_on_commit.client())
+    client = CountingRedis(redis_on_commit.client())
     monkeypatch.setattr(redis_on_commit, "client", lambda: client)
     keys = [f"test-on-commit:{uuid.uuid4().hex}:{n}" for n in range(3)]
     yield client, keys
@@ -57,10 +40,10 @@ def test_the_steps_of_one_transaction_go_in_one_round_trip_after_commit_each_wit
         redis_on_commit.add("nothing", lambda pipe: 0, lambda replies: pytest.fail("a step of no commands"))
         redis_on_commit.add("b", *setting(b, "2", got_b))
         # then nothing reaches Redis before the commit
-        assert client.executed == 0 and client.real.get(a) is None
+        assert client.round_trips == 0 and client.real.get(a) is None
 
     # then after it, one pipeline ran every step's commands, and each step got its own replies
-    assert client.executed == 1
+    assert client.round_trips == 1
     assert got_a == [[True, b"1"]] and got_b == [[True, b"2"]]
     assert client.real.get(c) is None  # nothing else was written
 
@@ -91,11 +74,11 @@ def test_a_rolled_back_transaction_sends_nothing_and_outside_one_a_step_runs_at_
     with pytest.raises(RuntimeError), transaction.atomic():
         redis_on_commit.add("dropped", *setting(a, "x", []))
         raise RuntimeError("roll back")
-    assert client.executed == 0 and client.real.get(a) is None
+    assert client.round_trips == 0 and client.real.get(a) is None
 
     got = []
     redis_on_commit.add("at once", *setting(b, "now", got))
-    assert got == [[True, b"now"]] and client.executed == 1
+    assert got == [[True, b"now"]] and client.round_trips == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -140,6 +123,6 @@ def test_a_named_step_of_a_rolled_back_savepoint_does_not_stop_the_same_step_add
         redis_on_commit.add("named", *setting(b, "after", got), once="named")
 
     # then the step added after the rollback is sent, and the rolled-back one is not
-    assert client.executed == 1
+    assert client.round_trips == 1
     assert client.real.get(a) is None and client.real.get(b) == b"after"
     assert got == [[True, b"after"]]

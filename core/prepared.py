@@ -14,14 +14,16 @@ per raw connection, forgotten with it when Django reconnects. A statement names 
 migration that adds a column would otherwise change the result type of a plan that sessions already hold, and
 PostgreSQL refuses that.
 
-``Insert`` is a model's ``INSERT`` of any number of rows as one such statement: the order, its TRADE entry and
-the trade are written with it.
+``Insert`` is a model's ``INSERT`` of any number of rows as one such statement, ``Update`` a model's ``UPDATE`` of
+one row. A ``Batch`` sends several statements in one round trip: an order's writes (the order, its TRADE
+entries, its trades, the quotes and balance rows it changed) go as one, their keys drawn beforehand.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 
 from django.db import connection
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
@@ -72,10 +74,10 @@ class _Session:
 
     def knows(self, name: str, cursor) -> bool:
         if name in self.in_doubt:
-            self.in_doubt.discard(name)
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name])
-            if cursor.fetchone()[0]:
-                self.prepared.add(name)
+            # Settles every name in doubt at once (a failed batch leaves several).
+            cursor.execute("SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", [sorted(self.in_doubt)])
+            self.prepared.update(row[0] for row in cursor.fetchall())
+            self.in_doubt.clear()
         return name in self.prepared
 
 
@@ -86,6 +88,78 @@ def _session(cursor) -> _Session:
     if session is None or session.raw_connection is not db.connection:
         session = db._prepared_session = _Session(db.connection)
     return session
+
+
+class Batch:
+    """Prepared statements sent in one round trip, in the order added.
+
+    The statements this session has not prepared get their ``PREPARE`` in the same round trip, and count as
+    prepared once it succeeded; a failure leaves them in doubt, as a failed first ``Statement.execute`` does.
+    Inside a transaction the first statement that fails stops the rest and the transaction rolls back, so the
+    batch is all or nothing with it. Only the last statement's rows can be read back (``run`` returns them): a
+    write whose generated key is needed before the next must come after the batch, or have its key drawn before.
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[Statement, Sequence[object]]] = []
+        self._then: list[Callable[[], None]] = []
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def add(self, statement: Statement, params: Sequence[object], then: Callable[[], None] | None = None) -> None:
+        """Queue ``statement``; ``then`` runs once the batch succeeded."""
+        if len(params) != len(statement.types):
+            raise TypeError(f"{statement.name} takes {len(statement.types)} parameters, not {len(params)}")
+        self._steps.append((statement, params))
+        if then is not None:
+            self._then.append(then)
+
+    def run(self) -> list[tuple]:
+        """Send the queued statements; the last one's rows."""
+        if not self._steps:
+            return []
+        steps, self._steps = self._steps, []
+        then, self._then = self._then, []
+        with connection.cursor() as cur:
+            session = _session(cur)
+            new = {s.name: s for s, _ in steps if not session.knows(s.name, cur)}
+            sql = "; ".join([s._prepare for s in new.values()] + [s._execute for s, _ in steps])
+            try:
+                cur.execute(sql, [value for _, params in steps for value in params])
+            except Exception:
+                session.in_doubt.update(new)
+                raise
+            session.prepared.update(new)
+            rows = cur.fetchall() if cur.description else []
+        for step in then:
+            step()
+        return rows
+
+
+def _param_type(field, *, array: bool = False) -> str:
+    # A parameter's type without modifiers (numeric(14, 2) → numeric): the column keeps its own.
+    return re.sub(r"\(.*?\)", "", field.db_type(connection)).strip() + ("[]" if array else "")
+
+
+class Update:
+    """``UPDATE`` of the given fields of one row, by primary key, as a prepared statement (for a ``Batch``)."""
+
+    def __init__(self, model: type[Model], fields: Sequence[str]) -> None:
+        meta = model._meta
+        self.fields = [meta.get_field(name) for name in fields]
+        quote = connection.ops.quote_name
+        sets = ", ".join(f"{quote(f.column)} = ${i}" for i, f in enumerate(self.fields, 1))
+        sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = ${len(self.fields) + 1}"
+        # Named by table and columns, within PostgreSQL's 63 characters.
+        columns = zlib.crc32(",".join(f.column for f in self.fields).encode())
+        self.statement = Statement(
+            f"update_{meta.db_table}_{columns:08x}", sql, [_param_type(f) for f in [*self.fields, meta.pk]]
+        )
+
+    def add(self, batch: Batch, row: Model) -> None:
+        values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in self.fields]
+        batch.add(self.statement, [*values, row.pk])
 
 
 class Insert:
@@ -111,8 +185,7 @@ class Insert:
                 self.statements[with_pk, one] = self._statement(name, columns, one=one)
 
     def _statement(self, name: str, fields: list, *, one: bool) -> tuple[Statement, list]:
-        # Parameter types without modifiers (numeric(14, 2) → numeric): the columns keep theirs.
-        types = [re.sub(r"\(.*?\)", "", f.db_type(connection)).strip() + ("" if one else "[]") for f in fields]
+        types = [_param_type(f, array=not one) for f in fields]
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         params = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
         table = connection.ops.quote_name(self.model._meta.db_table)
@@ -121,10 +194,7 @@ class Insert:
             sql += f" RETURNING {connection.ops.quote_name(self.pk.column)}"
         return Statement(name, sql, types), fields
 
-    def rows(self, rows: list[Model]) -> list[Model]:
-        """Insert ``rows`` (all with their primary key, or none) and return them, saved."""
-        if not rows:
-            return rows
+    def _params(self, rows: list[Model]) -> tuple[Statement, list, bool]:
         with_pk = rows[0].pk is not None
         if any((row.pk is not None) != with_pk for row in rows):
             raise ValueError("insert rows that all have their primary key, or none")
@@ -133,12 +203,32 @@ class Insert:
             raise ValueError(f"{self.model.__name__} rows need their primary key")
         statement, fields = self.statements[with_pk, one]
         values = [[f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows] for f in fields]
+        return statement, [column[0] for column in values] if one else values, with_pk
+
+    def rows(self, rows: list[Model]) -> list[Model]:
+        """Insert ``rows`` (all with their primary key, or none) and return them, saved."""
+        if not rows:
+            return rows
+        statement, params, with_pk = self._params(rows)
         with connection.cursor() as cur:
-            statement.execute(cur, [column[0] for column in values] if one else values)
+            statement.execute(cur, params)
             if not with_pk:
                 for row, (pk,) in zip(rows, sorted(cur.fetchall()), strict=True):
                     row.pk = pk
-        for row in rows:
-            row._state.adding = False
-            row._state.db = connection.alias
+        _saved(rows)
         return rows
+
+    def add(self, batch: Batch, rows: list[Model]) -> None:
+        """Queue the insert of ``rows``, all with their primary key; they are saved once the batch ran."""
+        if not rows:
+            return
+        if any(row.pk is None for row in rows):
+            raise ValueError(f"{self.model.__name__} rows inserted in a batch need their primary key")
+        statement, params, _ = self._params(rows)
+        batch.add(statement, params, then=lambda: _saved(rows))
+
+
+def _saved(rows: list[Model]) -> None:
+    for row in rows:
+        row._state.adding = False
+        row._state.db = connection.alias

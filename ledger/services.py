@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.prepared import Insert
+from core.prepared import Batch, Insert
 
 from . import checkpoint, keys, merkle, wakeup
 from .canonical import entry_bytes, leaf_hash, new_salt
@@ -50,11 +50,39 @@ def entries_write(records: list[Payload], *, recorded_at: dt.datetime | None = N
 
 
 def entries_append(*, kind: str, payloads: list[dict], recorded_at: dt.datetime | None = None) -> list[Entry]:
+    _in_change()
+    at = recorded_at or timezone.now()
+    return _ENTRIES.rows([_build(kind, p, at) for p in payloads])
+
+
+# An entry id drawn ahead, in a statement of the caller's (``entries_queue``): the same sequence the insert
+# would draw from. Entries are sealed in id order among those committed; drawing earlier in the same
+# transaction changes nothing there.
+ENTRY_ID_DRAWN = "nextval(pg_get_serial_sequence('ledger_entry', 'id'))"
+
+
+def entries_queue(
+    batch: Batch, records: list[Payload], ids: list[int], *, recorded_at: dt.datetime | None = None
+) -> list[Entry]:
+    """``entries_write`` as part of a ``Batch``: the entries of ``records`` with the ``ids`` drawn for them
+    (``ENTRY_ID_DRAWN``), written when the batch runs, in the change's transaction."""
+    if len(ids) != len(records):
+        raise ValueError("one drawn id per entry")
+    if not records:
+        return []
+    _in_change()
+    at = recorded_at or timezone.now()
+    entries = [_build(r.kind, r.payload(), at) for r in records]
+    for entry, entry_id in zip(entries, ids, strict=True):
+        entry.pk = entry_id
+    _ENTRIES.add(batch, entries)
+    return entries
+
+
+def _in_change() -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger entries are written inside the transaction of the change they record")
-    at = recorded_at or timezone.now()
     wakeup.wake_on_commit()
-    return _ENTRIES.rows([_build(kind, p, at) for p in payloads])
 
 
 # --------------------------------------------------------------------------

@@ -9,31 +9,36 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from exchange.models import Order, Trade
-from tests.conftest import order_body
+from tests.conftest import order_body, snapshot
 
 pytestmark = pytest.mark.django_db
 
 # Token and account (2); the security's row lock, the crossing quotes, the investor's profile, whether
-# their identity holds the security already, the cash row lock (5); the order, its TRADE entry and the
-# trade inserted (3); the quote and the cash row updated (2). Measured in issue 15 before any change: 11,
-# with nothing per fill beyond the trade's rows. The KYC look-up was then split in two, its profile part
-# prepared and the holder probe planned each time (see exchange.pretrade): one round trip more, and a fifth
-# of its PostgreSQL time (1.2 ms to 0.25 ms an order, pg_stat_statements under make bench).
-MAX_STATEMENTS_PER_FILLED_ORDER = 12
-# The reads and inserts every order makes are prepared once per session (core.prepared), then only executed.
-PREPARED = {
-    "account_of",
-    "lock_security",
-    "crossing_asks",
-    "kyc_profile",
-    "cash_lock",
-    "insert_exchange_order",
-    "insert_ledger_entry",
+# their identity holds the security already, the cash row lock (5); then every write in one round trip: the
+# order, its TRADE entry and the trade inserted, the quote and the cash row updated (1). Measured in issue 15
+# before any change: 11, with nothing per fill beyond the trade's rows. The KYC look-up was then split in two,
+# its profile part prepared and the holder probe planned each time (see exchange.pretrade): one round trip
+# more, and a fifth of its PostgreSQL time. The crossing read then drew every key the writes need (the order's
+# id, each quote's trade and entry ids), so the five writes went as one round trip (core.prepared.Batch).
+MAX_STATEMENTS_PER_FILLED_ORDER = 8
+# The reads and writes every order makes are prepared once per session (core.prepared), then only executed.
+PREPARED_READS = {"account_of", "lock_security", "crossing_asks", "kyc_profile", "cash_lock"}
+PREPARED_WRITES = [
+    "insert_exchange_order_with_pk",
+    "insert_ledger_entry_with_pk",
     "insert_exchange_trade_with_pk",
-}
+    "update_exchange_quote_",
+    "update_settlement_cashbalance_",
+]
 
 
-def test_a_filled_buy_through_the_api_takes_twelve_statements_mostly_prepared(market):
+def _executed(sql: str) -> list[str]:
+    """The prepared statements a round trip executes, in order (a name's column hash left out)."""
+    names = [part.split("(")[0] for part in sql.split("EXECUTE ")[1:]]
+    return [name.rstrip("0123456789abcdef") if name.startswith("update_") else name for name in names]
+
+
+def test_a_filled_buy_through_the_api_takes_eight_statements_its_writes_in_one(market):
     # given a market maker's quote and an investor with an API token, its first order placed (warm caches)
     mm = market.market_maker(cash="10000000", shares=1_000_000)
     market.quote(mm, "9.90", "10.10", ask_qty=100_000)
@@ -46,9 +51,38 @@ def test_a_filled_buy_through_the_api_takes_twelve_statements_mostly_prepared(ma
     with CaptureQueriesContext(connection) as queries:
         response = client.post("/api/v1/orders/", order_body(market, client_order_id="measured"), format="json")
 
-    # then it filled, in at most twelve statements (the test's savepoint aside: a request's transaction)
+    # then it filled, in at most eight statements (the test's savepoint aside: a request's transaction)
     assert response.status_code == 201
     assert Order.objects.get(client_order_id="measured").status == "filled" and Trade.objects.count() == 2
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
     assert len(statements) <= MAX_STATEMENTS_PER_FILLED_ORDER, "\n".join(s[:120] for s in statements)
-    assert {s.split()[1].split("(")[0] for s in statements if s.startswith("EXECUTE ")} == PREPARED
+    # and the reads were prepared statements, the writes one round trip of prepared statements, the last
+    assert {_executed(s)[0] for s in statements if s.startswith("EXECUTE ") and s.count("EXECUTE ") == 1} == (
+        PREPARED_READS
+    )
+    assert _executed(statements[-1]) == PREPARED_WRITES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_order_first_in_a_new_session_changes_nothing_and_the_next_order_fills(market):
+    # given an investor whose order filled, and a new database session: nothing prepared in it yet
+    mm = market.market_maker(cash="10000000", shares=1_000_000)
+    market.quote(mm, "9.90", "10.10", ask_qty=100_000)
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=market.investor(cash='1000000').owner).key}"
+    )
+    first = client.post("/api/v1/orders/", order_body(market, client_order_id="once"), format="json")
+    assert first.status_code == 201
+    connection.close()
+    before = snapshot()
+    # when the same order is sent again: its writes' round trip is refused by the unique client_order_id, after
+    # the session prepared them
+    retry = client.post("/api/v1/orders/", order_body(market, client_order_id="once"), format="json")
+    # then the first order is the answer and nothing changed
+    assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
+    assert snapshot() == before
+    # and the session's next order goes through the same prepared writes and fills
+    after = client.post("/api/v1/orders/", order_body(market, client_order_id="next"), format="json")
+    assert after.status_code == 201 and after.json()["status"] == "filled"
+    assert Trade.objects.filter(buy_order_id=after.json()["id"], quantity=100).count() == 1

@@ -4,13 +4,15 @@ new connection; inserts of one row or several; the order path uses them (tests/t
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from core.prepared import Insert, Statement
+from core.models import Broker
+from core.prepared import Batch, Insert, Statement, Update
 from ledger.canonical import leaf_hash
 from ledger.models import Entry
 
@@ -147,3 +149,77 @@ def test_a_statement_whose_first_execute_fails_still_runs_afterwards_in_the_same
         # then it answers, and the session holds the statement once
         assert cur.fetchone() == (2,)
     assert _session_has(FAILING.name)
+
+
+QUOTED = Statement("test_prepared_batch_quoted", "SELECT $1::text || '%'", ["text"])
+BROKER_FEES = Update(Broker, ["name", "fee_bps"])
+
+
+def _drawn(n: int) -> list[int]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval(pg_get_serial_sequence('ledger_entry', 'id')) FROM generate_series(1, %s)", [n])
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_a_batch_goes_in_one_round_trip_preparing_what_the_session_lacks_and_answers_with_its_last_rows():
+    # given a new session, two entries whose keys were drawn beforehand, and two brokers
+    connection.close()
+    a, b = _drawn(2)
+    first, second = _entry(1, id=a), _entry(2, id=b)
+    broker, other = Broker.objects.create(code="B1", name="One"), Broker.objects.create(code="B2", name="Two")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        # when one batch inserts both entries (one statement each), changes one broker, and reads last
+        batch = Batch()
+        ENTRIES.add(batch, [first])
+        ENTRIES.add(batch, [second])
+        broker.name, broker.fee_bps = "Renamed", Decimal("3.75")
+        BROKER_FEES.add(batch, broker)
+        batch.add(QUOTED, ["100"])
+        assert first._state.adding  # not saved before it runs
+        rows = batch.run()
+    # then one round trip: a PREPARE for each statement the session lacked, then the four EXECUTEs in order
+    (sql,) = [q["sql"] for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    assert sql.count("PREPARE ") == 3 and sql.count("EXECUTE ") == 4
+    assert rows == [("100%",)] and not first._state.adding and not second._state.adding
+    assert [bytes(e.canonical) for e in Entry.objects.filter(pk__in=[a, b]).order_by("pk")] == [b'{"n":1}', b'{"n":2}']
+    assert Broker.objects.filter(pk=broker.pk, name="Renamed", fee_bps=Decimal("3.75"), code="B1").exists()
+    # and nothing else changed: the other broker keeps its name and fee
+    assert Broker.objects.filter(pk=other.pk, name="Two", fee_bps=Decimal("2.50")).exists()
+    # and a second batch only executes
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        batch = Batch()
+        ENTRIES.add(batch, [_entry(3, id=_drawn(1)[0])])
+        batch.run()
+    assert [q["sql"].split()[0] for q in queries] == ["BEGIN", "SELECT", "EXECUTE", "COMMIT"]  # the id drawn, the batch
+    assert Batch().run() == []
+
+
+def test_a_batch_that_fails_writes_nothing_and_the_session_runs_it_again():
+    # given a new session, and a batch whose second insert repeats the first one's key
+    connection.close()
+    (taken,) = _drawn(1)
+    before = Entry.objects.count()
+    batch = Batch()
+    ENTRIES.add(batch, [_entry(1, id=taken)])
+    ENTRIES.add(batch, [_entry(2, id=taken)])
+    # when it runs in a transaction
+    with pytest.raises(IntegrityError), transaction.atomic():
+        batch.run()
+    # then nothing was written, and the rows are not taken for saved
+    assert Entry.objects.count() == before
+    # and the same statements, whose PREPARE may have run, work in the same session
+    again = Batch()
+    ENTRIES.add(again, [_entry(3, id=taken)])
+    with transaction.atomic():
+        again.run()
+    assert Entry.objects.count() == before + 1 and _session_has(ENTRIES.statements[True, True][0].name)
+
+
+@pytest.mark.django_db
+def test_a_batch_takes_only_rows_with_their_keys_and_the_right_parameters():
+    batch = Batch()
+    with pytest.raises(ValueError):
+        ENTRIES.add(batch, [_entry(1)])
+    with pytest.raises(TypeError):
+        batch.add(QUOTED, [])
+    assert len(batch) == 0

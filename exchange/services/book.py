@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Model
 
 from balances.models import CashBalance, Position
 from core import errors as err
 from core.models import Account
 from core.money import ZERO, fee, notional
-from core.prepared import Insert, Statement
-from ledger.services import entries_write
+from core.prepared import Batch, Insert, Statement, Update
+from ledger.services import entries_queue, entries_write
 from registry.models import Security
 
 from .. import live
@@ -187,54 +186,50 @@ class Book:
         else:
             self.reserve_shares(order.account_id, -order.remaining_quantity)
 
-    def write(self) -> list[Trade]:
-        """Write trades with their ledger entries, then every changed row."""
-        trades = trades_write(self.security, self.fills, self.now)
-        if self.dirty_quotes:
-            rows_update(Quote, list(self.dirty_quotes.values()), ["quantity", "status", "updated_at"])
-        if self.dirty_orders:
-            rows_update(
-                Order, list(self.dirty_orders.values()), ["filled_quantity", "status", "reserved_cash", "updated_at"]
-            )
-        if self.dirty_cash:
-            rows_update(CashBalance, [self.cash[a] for a in sorted(self.dirty_cash)], ["reserved"])
-        if self.dirty_positions:
-            rows_update(Position, [self.positions[a] for a in sorted(self.dirty_positions)], ["reserved"])
+    def write(self, *, order: Order | None = None) -> list[Trade]:
+        """Write ``order`` (a new one, its id drawn), the trades with their ledger entries, then every changed
+        row: in one round trip (``core.prepared.Batch``) when every key is known beforehand and each table
+        changes one row, as for an order that fills against quotes."""
+        batch = Batch()
+        if order is not None:
+            _ORDERS.add(batch, [order])
+        trades = trades_write(self.security, self.fills, self.now, batch=batch)
+        many = []
+        for update, rows in (
+            (_QUOTE_UPDATE, list(self.dirty_quotes.values())),
+            (_ORDER_UPDATE, list(self.dirty_orders.values())),
+            (_CASH_UPDATE, [self.cash[a] for a in sorted(self.dirty_cash)]),
+            (_POSITION_UPDATE, [self.positions[a] for a in sorted(self.dirty_positions)]),
+        ):
+            if len(rows) == 1:
+                update.add(batch, rows[0])
+            elif rows:
+                many.append((update, rows))
+        batch.run()
+        for update, rows in many:
+            type(rows[0]).objects.bulk_update(rows, [f.name for f in update.fields])
         return trades
 
 
-def rows_update(model: type[Model], rows: list[Model], fields: list[str]) -> None:
-    """``bulk_update``, but a lone row gets one plain ``UPDATE … WHERE pk``, written out.
-
-    An order usually changes one quote and one balance; building bulk_update's
-    CASE … WHEN for a single row costs about three times the plain UPDATE, and
-    the ORM's ``update()`` still more CPU than the statement (measured with
-    ``make bench``). The values are the fields' own (``get_db_prep_save``).
-    """
-    if len(rows) != 1:
-        model.objects.bulk_update(rows, fields)
-        return
-    row, meta = rows[0], model._meta
-    columns = [meta.get_field(name) for name in fields]
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(
-        connection.ops.quote_name(meta.db_table),
-        ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in columns),
-        connection.ops.quote_name(meta.pk.column),
-    )
-    with connection.cursor() as cur:
-        cur.execute(sql, [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns] + [row.pk])
+_ORDERS = Insert(Order)
+_QUOTE_UPDATE = Update(Quote, ["quantity", "status", "updated_at"])
+_ORDER_UPDATE = Update(Order, ["filled_quantity", "status", "reserved_cash", "updated_at"])
+_CASH_UPDATE = Update(CashBalance, ["reserved"])
+_POSITION_UPDATE = Update(Position, ["reserved"])
 
 
 _TRADES = Insert(Trade)
 
 
-def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> list[Trade]:
+def trades_write(security: Security, fills: list[Fill], now: dt.datetime, *, batch: Batch | None = None) -> list[Trade]:
+    """Write the trades of ``fills`` with their TRADE entries; queued on ``batch`` when given (written when it
+    runs), else at once."""
     if not fills:
         return []
-    # Trade ids are taken first so that each TRADE entry can name its trade
-    # and each trade can point at its entry, with one INSERT each.
-    # A quote read by order entry brings a trade id drawn for its possible fill
-    # (``_crossing_quotes``); fills of resting orders draw theirs here.
+    # Trade ids are taken first so that each TRADE entry can name its trade and each trade can point at its
+    # entry. A quote read by order entry brings a trade id and an entry id drawn for the fill it may give
+    # (``_crossing_quotes``); fills of resting orders draw their trade ids here, and their entries' ids come
+    # back from the entries' insert.
     missing = [f for f in fills if getattr(f.quote, "trade_id", None) is None]
     drawn = iter([])
     if missing:
@@ -262,7 +257,11 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
         )
         for trade_id, f in zip(ids, fills, strict=True)
     ]
-    entries = entries_write(records, recorded_at=now)
+    entry_ids = [getattr(f.quote, "entry_id", None) for f in fills]
+    if batch is not None and None not in entry_ids:
+        entries = entries_queue(batch, records, entry_ids, recorded_at=now)
+    else:
+        entries = entries_write(records, recorded_at=now)
     trades = [
         Trade(
             id=trade_id,
@@ -281,6 +280,9 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime) -> lis
         )
         for trade_id, f, entry in zip(ids, fills, entries, strict=True)
     ]
-    written = _TRADES.rows(trades)
-    live.trades_changed([(t.pk, t.buyer.owner_id, t.seller.owner_id) for t in written], "matched")
-    return written
+    if batch is None:
+        _TRADES.rows(trades)
+    else:
+        _TRADES.add(batch, trades)
+    live.trades_changed([(t.pk, t.buyer.owner_id, t.seller.owner_id) for t in trades], "matched")
+    return trades

@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.models import Account, User
-from core.prepared import Insert, Statement
+from core.prepared import Statement
+from ledger.services import ENTRY_ID_DRAWN
 from registry.calendar import last_close
 from registry.models import Security
 
@@ -100,10 +101,11 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
     pretrade.check_quantity(security, req.quantity)
     book = Book(now=now, security=security)
     buying = req.side == Order.Side.BUY
-    quotes = _crossing_quotes(security, buying=buying, limit=req.limit_price)
+    order_id, quotes = _crossing_quotes(security, buying=buying, limit=req.limit_price)
     pretrade.check_self_trade(account, quotes)
 
     order = Order(
+        id=order_id,
         account=account,
         security=security,
         side=req.side,
@@ -142,24 +144,28 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
         if order.remaining_quantity == 0 or not fill(order, quote, min(order.remaining_quantity, quote.quantity)):
             break
     book.close_order(order, cancel_rest=req.time_in_force == Order.TimeInForce.IOC)
-    # Inserted in its final state, before the trades that refer to it.
-    _ORDERS.rows([order])
-    book.write()
+    # Inserted in its final state, before the trades that refer to it, in the same round trip.
+    book.write(order=order)
     return order
 
 
-_ORDERS = Insert(Order)
 _QUOTE_FIELDS = [f.attname for f in Quote._meta.concrete_fields]
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 
 
 def _crossing(name: str, *, side: str, cmp: str, order: str) -> Statement:
+    # One row per crossing quote, best first, or one row of NULLs when none crosses (the LEFT JOIN): each with
+    # the order's id, drawn once (an uncorrelated subquery), and each quote's with a trade id and a TRADE
+    # entry id for the fill it may give.
     columns = ", ".join([f"q.{f}" for f in _QUOTE_FIELDS] + [f"a.{f}" for f in _ACCOUNT_FIELDS])
+    trade_id = "nextval(pg_get_serial_sequence('exchange_trade', 'id'))"
     return Statement(
         name,
-        f"SELECT {columns}, nextval(pg_get_serial_sequence('exchange_trade', 'id'))"
-        " FROM exchange_quote q JOIN exchange_account a ON a.id = q.account_id"
-        f" WHERE q.security_id = $1 AND q.status = 'active' AND q.side = '{side}' AND q.price {cmp} $2"
+        f"SELECT o.id, {columns}, CASE WHEN q.id IS NOT NULL THEN {trade_id} END,"
+        f" CASE WHEN q.id IS NOT NULL THEN {ENTRY_ID_DRAWN} END"
+        " FROM (SELECT nextval(pg_get_serial_sequence('exchange_order', 'id')) AS id) o"
+        " LEFT JOIN (exchange_quote q JOIN exchange_account a ON a.id = q.account_id)"
+        f" ON q.security_id = $1 AND q.status = 'active' AND q.side = '{side}' AND q.price {cmp} $2"
         f" ORDER BY q.price {order}, q.id",
         ["bigint", "numeric"],
     )
@@ -169,14 +175,16 @@ _CROSSING_ASKS = _crossing("crossing_asks", side=Quote.Side.ASK.value, cmp="<=",
 _CROSSING_BIDS = _crossing("crossing_bids", side=Quote.Side.BID.value, cmp=">=", order="DESC")
 
 
-def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal) -> list[Quote]:
-    """Active quotes of the other side that cross ``limit``, best price first, then the earliest; with accounts.
+def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal) -> tuple[int, list[Quote]]:
+    """A new order's id, and the active quotes of the other side that cross ``limit``, best price first, then
+    the earliest; with accounts.
 
     The statement of ``Quote.objects.select_related("account").filter(...).order_by(...)``,
     written out and prepared because it runs inside the security lock on every order (see
-    ``lock_security``); the ``quote_book`` index serves it. Each quote also brings a trade id (``quote.trade_id``)
-    for the fill it may give, which spares drawing ids in a statement of their own after
-    matching; the ids of quotes that do not fill are gaps, as a sequence has anyway.
+    ``lock_security``); the ``quote_book`` index serves it. It also draws every key the order's writes need,
+    so that they go to PostgreSQL in one round trip (``Book.write``): the order's id, and for each quote a
+    trade id and a ledger entry id (``quote.trade_id``, ``quote.entry_id``) for the fill it may give. The ids
+    of quotes that do not fill, and of orders refused, are gaps, as a sequence has anyway.
     """
     # Fees are the investor's (order.account.broker); the quote's account only names a side.
     n = len(_QUOTE_FIELDS)
@@ -185,11 +193,13 @@ def _crossing_quotes(security: Security, *, buying: bool, limit: Decimal) -> lis
         rows = cur.fetchall()
     quotes = []
     for row in rows:
-        quote = Quote.from_db("default", _QUOTE_FIELDS, row[:n])
-        quote.account = Account.from_db("default", _ACCOUNT_FIELDS, row[n:-1])
-        quote.trade_id = row[-1]
+        if row[-1] is None:  # no quote crosses
+            break
+        quote = Quote.from_db("default", _QUOTE_FIELDS, row[1 : n + 1])
+        quote.account = Account.from_db("default", _ACCOUNT_FIELDS, row[n + 1 : -2])
+        quote.trade_id, quote.entry_id = row[-2:]
         quotes.append(quote)
-    return quotes
+    return rows[0][0], quotes
 
 
 def order_cancel(*, actor: User, order_id: int) -> Order:

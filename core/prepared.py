@@ -25,7 +25,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 _names: dict[str, tuple[str, tuple[str, ...]]] = {}  # name → (SQL, types)
@@ -158,7 +158,8 @@ class Update:
         )
 
     def add(self, batch: Batch, row: Model) -> None:
-        values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in self.fields]
+        db = connections[DEFAULT_DB_ALIAS]  # the thread's own, looked up once (``connection`` is a proxy)
+        values = [f.get_db_prep_save(getattr(row, f.attname), db) for f in self.fields]
         batch.add(self.statement, [*values, row.pk])
 
 
@@ -202,7 +203,8 @@ class Insert:
         if (with_pk, one) not in self.statements:
             raise ValueError(f"{self.model.__name__} rows need their primary key")
         statement, fields = self.statements[with_pk, one]
-        values = [[f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows] for f in fields]
+        db = connections[DEFAULT_DB_ALIAS]  # the thread's own, looked up once (``connection`` is a proxy)
+        values = [[f.get_db_prep_save(f.pre_save(row, True), db) for row in rows] for f in fields]
         return statement, [column[0] for column in values] if one else values, with_pk
 
     def rows(self, rows: list[Model]) -> list[Model]:

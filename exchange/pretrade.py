@@ -114,23 +114,24 @@ _HOLDERS = (
     " UNION SELECT buyer_id FROM exchange_trade WHERE security_id = %(security)s AND status IN ('matched', 'held')"
 )
 
-# The owner's profile and the accounts of the same real identity (the holder check below needs them).
-# Prepared (core.prepared): it runs on every order, and planning it cost more than running it.
+# The owner's profile, the accounts of the same real identity, and whether one of them holds the security
+# already (settled shares or a pending buy): one prepared statement (core.prepared), run under the security
+# lock (the holder count cannot change under it). Planning it each time cost more than running it. The holder
+# probe is a nested loop over the identity's few accounts, each an index probe (``position_one_per_holder``,
+# ``trade_pending_buy``) that LIMIT 1 keeps a probe: a generic plan cannot turn it into a scan of every holder
+# or pending trade of the security.
 _PROFILE = Statement(
-    "kyc_profile",
-    "SELECT k.state, k.expires_at, k.risk_level, k.qualified_investor, ARRAY(SELECT a.id FROM kyc_kycprofile same"
-    " JOIN exchange_account a ON a.owner_id = same.user_id WHERE same.identity = k.identity)"
-    " FROM kyc_kycprofile k WHERE k.user_id = $1",
-    ["bigint"],
-)
-# Whether one of those accounts holds the security (settled shares or a pending buy): two index probes
-# (``trade_pending_buy``), whatever the day's trades. Not prepared: which plan is best depends on the values
-# (a generic plan scanned every pending trade of a security with none of this buyer's), and planning it is cheap.
-_ALREADY_HOLDER = (
-    "SELECT EXISTS (SELECT 1 FROM settlement_position p"
-    " WHERE p.account_id = ANY(%(accounts)s) AND p.security_id = %(security)s AND p.total > 0)"
-    " OR EXISTS (SELECT 1 FROM exchange_trade t"
-    " WHERE t.buyer_id = ANY(%(accounts)s) AND t.security_id = %(security)s AND t.status IN ('matched', 'held'))"
+    "investor_profile",
+    "WITH me AS MATERIALIZED (SELECT k.state, k.expires_at, k.risk_level, k.qualified_investor,"
+    " ARRAY(SELECT a.id FROM kyc_kycprofile same JOIN exchange_account a ON a.owner_id = same.user_id"
+    " WHERE same.identity = k.identity) AS accounts FROM kyc_kycprofile k WHERE k.user_id = $1)"
+    " SELECT state, expires_at, risk_level, qualified_investor,"
+    " EXISTS (SELECT 1 FROM unnest(me.accounts) acc(id), LATERAL (SELECT 1 FROM settlement_position p"
+    " WHERE p.account_id = acc.id AND p.security_id = $2 AND p.total > 0 LIMIT 1) held)"
+    " OR EXISTS (SELECT 1 FROM unnest(me.accounts) acc(id), LATERAL (SELECT 1 FROM exchange_trade t"
+    " WHERE t.buyer_id = acc.id AND t.security_id = $2 AND t.status IN ('matched', 'held') LIMIT 1) buying)"
+    " FROM me",
+    ["bigint", "bigint"],
 )
 
 
@@ -145,12 +146,6 @@ def holder_count(security_id: int) -> int:
         return cur.fetchone()[0]
 
 
-def _already_holder(accounts: list[int], security_id: int) -> bool:
-    with connection.cursor() as cur:
-        cur.execute(_ALREADY_HOLDER, {"accounts": accounts, "security": security_id})
-        return cur.fetchone()[0]
-
-
 def check_investor(
     *, account: Account, security: Security, side: str, quantity: int, available_shares: int | None, now: dt.datetime
 ) -> None:
@@ -159,11 +154,11 @@ def check_investor(
         return
     buying = side == "buy"
     with connection.cursor() as cur:
-        _PROFILE.execute(cur, [account.owner_id])
+        _PROFILE.execute(cur, [account.owner_id, security.pk])
         row = cur.fetchone()
     if row is None:
         raise KycNotApproved()
-    state, expires_at, risk_level, qualified, identity_accounts = row
+    state, expires_at, risk_level, qualified, already_holder = row
     days = profile.holding_days(security)
     if state in (KycProfile.State.DRAFT, KycProfile.State.SUBMITTED, KycProfile.State.REJECTED):
         raise KycNotApproved()
@@ -177,9 +172,7 @@ def check_investor(
             )
         if profile.qualified_only(security) and not qualified:
             raise NotQualified()
-        if not _already_holder(identity_accounts, security.pk) and (
-            holders := holder_count(security.pk)
-        ) >= profile.max_holders(security):
+        if not already_holder and (holders := holder_count(security.pk)) >= profile.max_holders(security):
             raise HolderCapReached(
                 gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
                 % {"code": security.code, "n": holders}

@@ -13,16 +13,16 @@ from tests.conftest import order_body, snapshot
 
 pytestmark = pytest.mark.django_db
 
-# Token and account (2); the security's row lock, the crossing quotes, the investor's profile, whether
-# their identity holds the security already, the cash row lock (5); then every write in one round trip: the
+# Token and account (2); the security's row lock, the crossing quotes, the investor's profile with whether
+# their identity holds the security already, the cash row lock (4); then every write in one round trip: the
 # order, its TRADE entry and the trade inserted, the quote and the cash row updated (1). Measured in issue 15
-# before any change: 11, with nothing per fill beyond the trade's rows. The KYC look-up was then split in two,
-# its profile part prepared and the holder probe planned each time (see exchange.pretrade): one round trip
-# more, and a fifth of its PostgreSQL time. The crossing read then drew every key the writes need (the order's
-# id, each quote's trade and entry ids), so the five writes went as one round trip (core.prepared.Batch).
-MAX_STATEMENTS_PER_FILLED_ORDER = 8
+# before any change: 11, with nothing per fill beyond the trade's rows; 12 once the KYC look-up was split in
+# two to prepare its profile part. Then the crossing read drew every key the writes need (the order's id, each
+# quote's trade and entry ids), so the five writes went as one round trip (core.prepared.Batch), and the
+# holder probe joined the profile's prepared statement (a probe per account a generic plan keeps): 7.
+MAX_STATEMENTS_PER_FILLED_ORDER = 7
 # The reads and writes every order makes are prepared once per session (core.prepared), then only executed.
-PREPARED_READS = {"account_of", "lock_security", "crossing_asks", "kyc_profile", "cash_lock"}
+PREPARED_READS = {"account_of", "lock_security", "crossing_asks", "investor_profile", "cash_lock"}
 PREPARED_WRITES = [
     "insert_exchange_order_with_pk",
     "insert_ledger_entry_with_pk",
@@ -38,7 +38,7 @@ def _executed(sql: str) -> list[str]:
     return [name.rstrip("0123456789abcdef") if name.startswith("update_") else name for name in names]
 
 
-def test_a_filled_buy_through_the_api_takes_eight_statements_its_writes_in_one(market):
+def test_a_filled_buy_through_the_api_takes_seven_statements_its_writes_in_one(market):
     # given a market maker's quote and an investor with an API token, its first order placed (warm caches)
     mm = market.market_maker(cash="10000000", shares=1_000_000)
     market.quote(mm, "9.90", "10.10", ask_qty=100_000)
@@ -51,7 +51,7 @@ def test_a_filled_buy_through_the_api_takes_eight_statements_its_writes_in_one(m
     with CaptureQueriesContext(connection) as queries:
         response = client.post("/api/v1/orders/", order_body(market, client_order_id="measured"), format="json")
 
-    # then it filled, in at most eight statements (the test's savepoint aside: a request's transaction)
+    # then it filled, in at most seven statements (the test's savepoint aside: a request's transaction)
     assert response.status_code == 201
     assert Order.objects.get(client_order_id="measured").status == "filled" and Trade.objects.count() == 2
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]

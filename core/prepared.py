@@ -32,36 +32,50 @@ _names: dict[str, tuple[str, tuple[str, ...]]] = {}  # name → (SQL, types)
 
 
 class Statement:
-    """A statement with ``$1 … $n`` placeholders of the given PostgreSQL ``types``."""
+    """A statement with ``$1 … $n`` placeholders of the given PostgreSQL ``types``.
+
+    Its name in the session is ``name`` and a checksum of its text and types (``self.name``): a session that
+    already holds a statement of the same ``name`` but older text (a pooled session kept across a deploy,
+    never ``DISCARD``ed) does not run the old one under the new name."""
 
     def __init__(self, name: str, sql: str, types: Sequence[str]) -> None:
+        self.name = f"{name}_{zlib.crc32(repr((sql, tuple(types))).encode()):08x}"
+        if len(self.name) > 63:  # PostgreSQL would cut it, and never find it again in pg_prepared_statements
+            raise ValueError(f"the prepared statement name {self.name} is longer than 63 characters")
         # A session knows a name once: a second statement of that name must be the same statement.
         if _names.setdefault(name, (sql, tuple(types))) != (sql, tuple(types)):
             raise ValueError(f"a different prepared statement named {name} exists already")
-        self.name = name
         self.sql = sql
         self.types = tuple(types)
         # Each argument cast to its declared type: a list of NULLs alone would otherwise arrive as text[].
         args = ", ".join(f"%s::{t}" for t in self.types)
-        self._execute = f"EXECUTE {name}({args})" if self.types else f"EXECUTE {name}"
+        self._execute = f"EXECUTE {self.name}({args})" if self.types else f"EXECUTE {self.name}"
         declared = f"({', '.join(self.types)})" if self.types else ""
-        self._prepare = f"PREPARE {name}{declared} AS {sql.replace('%', '%%')}"
+        self._prepare = f"PREPARE {self.name}{declared} AS {sql.replace('%', '%%')}"
+
+    def check(self, params: Sequence[object]) -> None:
+        if len(params) != len(self.types):
+            raise TypeError(f"{self.name} takes {len(self.types)} parameters, not {len(params)}")
 
     def execute(self, cursor, params: Sequence[object] = ()) -> None:
         """Run the statement on a Django cursor; its rows are then the cursor's."""
-        if len(params) != len(self.types):
-            raise TypeError(f"{self.name} takes {len(self.types)} parameters, not {len(params)}")
-        session = _session(cursor)
-        if session.knows(self.name, cursor):
-            cursor.execute(self._execute, params)
-            return
-        try:
-            cursor.execute(f"{self._prepare}; {self._execute}", params)
-        except Exception:
-            # Its PREPARE may have run before its EXECUTE failed, and stays.
-            session.in_doubt.add(self.name)
-            raise
-        session.prepared.add(self.name)
+        self.check(params)
+        _send(cursor, [(self, params)])
+
+
+def _send(cursor, steps: list[tuple[Statement, Sequence[object]]]) -> None:
+    """Execute ``steps`` in one round trip, preceded by a ``PREPARE`` of each statement the session lacks; those
+    count as prepared once it succeeded. After a failure they are in doubt: a ``PREPARE`` may have run before an
+    ``EXECUTE`` failed, and stays (it is not transactional)."""
+    session = _session(cursor)
+    new = {s.name: s for s, _ in steps if not session.knows(s.name, cursor)}
+    sql = "; ".join([s._prepare for s in new.values()] + [s._execute for s, _ in steps])
+    try:
+        cursor.execute(sql, [value for _, params in steps for value in params])
+    except Exception:
+        session.in_doubt.update(new)
+        raise
+    session.prepared.update(new)
 
 
 class _Session:
@@ -95,9 +109,10 @@ class Batch:
 
     The statements this session has not prepared get their ``PREPARE`` in the same round trip, and count as
     prepared once it succeeded; a failure leaves them in doubt, as a failed first ``Statement.execute`` does.
-    Inside a transaction the first statement that fails stops the rest and the transaction rolls back, so the
-    batch is all or nothing with it. Only the last statement's rows can be read back (``run`` returns them): a
-    write whose generated key is needed before the next must come after the batch, or have its key drawn before.
+    Inside a transaction the first statement that fails stops the rest and leaves the transaction aborted, for
+    the caller's ``atomic`` to roll back: the batch is all or nothing with it. Only the last statement's rows
+    can be read back (``run`` returns them): a write whose generated key is needed before the next must come
+    after the batch, or have its key drawn before.
     """
 
     def __init__(self) -> None:
@@ -109,8 +124,7 @@ class Batch:
 
     def add(self, statement: Statement, params: Sequence[object], then: Callable[[], None] | None = None) -> None:
         """Queue ``statement``; ``then`` runs once the batch succeeded."""
-        if len(params) != len(statement.types):
-            raise TypeError(f"{statement.name} takes {len(statement.types)} parameters, not {len(params)}")
+        statement.check(params)
         self._steps.append((statement, params))
         if then is not None:
             self._then.append(then)
@@ -122,15 +136,7 @@ class Batch:
         steps, self._steps = self._steps, []
         then, self._then = self._then, []
         with connection.cursor() as cur:
-            session = _session(cur)
-            new = {s.name: s for s, _ in steps if not session.knows(s.name, cur)}
-            sql = "; ".join([s._prepare for s in new.values()] + [s._execute for s, _ in steps])
-            try:
-                cur.execute(sql, [value for _, params in steps for value in params])
-            except Exception:
-                session.in_doubt.update(new)
-                raise
-            session.prepared.update(new)
+            _send(cur, steps)
             rows = cur.fetchall() if cur.description else []
         for step in then:
             step()
@@ -151,7 +157,7 @@ class Update:
         quote = connection.ops.quote_name
         sets = ", ".join(f"{quote(f.column)} = ${i}" for i, f in enumerate(self.fields, 1))
         sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = ${len(self.fields) + 1}"
-        # Named by table and columns, within PostgreSQL's 63 characters.
+        # Named by table and columns (a checksum of them, within PostgreSQL's 63 characters).
         columns = zlib.crc32(",".join(f.column for f in self.fields).encode())
         self.statement = Statement(
             f"update_{meta.db_table}_{columns:08x}", sql, [_param_type(f) for f in [*self.fields, meta.pk]]

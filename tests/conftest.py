@@ -197,16 +197,12 @@ def api_for(user: User) -> APIClient:
 
 
 class CountingRedis:
-    """A real Redis client that counts its round trips: one per executed pipeline.
+    """A real Redis client that counts its round trips: one per executed pipeline, one per other command.
 
-    ``real`` is the client itself, for reading what was written without being counted; any other command is
-    the real client's (one round trip each, not counted)."""
+    ``real`` is the client itself, for reading what was written without being counted."""
 
     def __init__(self, real) -> None:
         self.real, self.round_trips = real, 0
-
-    def __getattr__(self, name: str):
-        return getattr(self.real, name)
 
     def pipeline(self, **kwargs):
         pipe = self.real.pipeline(**kwargs)
@@ -218,6 +214,17 @@ class CountingRedis:
 
         pipe.execute = counted
         return pipe
+
+    def __getattr__(self, name: str):
+        command = getattr(self.real, name)
+        if not callable(command):
+            return command
+
+        def counted(*args, **kw):
+            self.round_trips += 1
+            return command(*args, **kw)
+
+        return counted
 
 
 def cash_of(account: Account) -> CashBalance:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -27,15 +29,14 @@ PREPARED_WRITES = [
     "insert_exchange_order_with_pk",
     "insert_ledger_entry_with_pk",
     "insert_exchange_trade_with_pk",
-    "update_exchange_quote_",
-    "update_settlement_cashbalance_",
+    "update_exchange_quote",
+    "update_settlement_cashbalance",
 ]
 
 
 def _executed(sql: str) -> list[str]:
-    """The prepared statements a round trip executes, in order (a name's column hash left out)."""
-    names = [part.split("(")[0] for part in sql.split("EXECUTE ")[1:]]
-    return [name.rstrip("0123456789abcdef") if name.startswith("update_") else name for name in names]
+    """The prepared statements a round trip executes, in order, by name (the checksums ending it left out)."""
+    return [re.sub(r"(_[0-9a-f]{8})+$", "", part.split("(")[0]) for part in sql.split("EXECUTE ")[1:]]
 
 
 def test_a_filled_buy_through_the_api_takes_seven_statements_its_writes_in_one(market):
@@ -76,13 +77,21 @@ def test_a_retried_order_first_in_a_new_session_changes_nothing_and_the_next_ord
     assert first.status_code == 201
     connection.close()
     before = snapshot()
-    # when the same order is sent again: its writes' round trip is refused by the unique client_order_id, after
-    # the session prepared them
-    retry = client.post("/api/v1/orders/", order_body(market, client_order_id="once"), format="json")
+    # when the same order is sent again: its writes' round trip, which prepares them in this new session, is
+    # refused by the unique client_order_id
+    with CaptureQueriesContext(connection) as queries:
+        retry = client.post("/api/v1/orders/", order_body(market, client_order_id="once"), format="json")
+    (refused,) = [q["sql"] for q in queries if q["sql"].startswith("PREPARE insert_exchange_order_with_pk")]
+    assert refused.count("PREPARE ") == len(PREPARED_WRITES) and _executed(refused) == PREPARED_WRITES
     # then the first order is the answer and nothing changed
     assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
     assert snapshot() == before
-    # and the session's next order goes through the same prepared writes and fills
-    after = client.post("/api/v1/orders/", order_body(market, client_order_id="next"), format="json")
+    # and the session's next order settles the doubt in one read, then only executes the writes, and fills
+    with CaptureQueriesContext(connection) as queries:
+        after = client.post("/api/v1/orders/", order_body(market, client_order_id="next"), format="json")
     assert after.status_code == 201 and after.json()["status"] == "filled"
     assert Trade.objects.filter(buy_order_id=after.json()["id"], quantity=100).count() == 1
+    sent = [q["sql"] for q in queries]
+    assert sum("pg_prepared_statements" in sql for sql in sent) == 1
+    assert not any(sql.startswith("PREPARE insert_") for sql in sent)
+    assert any(_executed(sql) == PREPARED_WRITES for sql in sent)

@@ -89,11 +89,16 @@ def test_each_thread_prepares_in_its_own_session():
     assert [q["sql"].split()[0] for q in queries] == ["EXECUTE"]
 
 
-def test_wrong_parameters_and_a_second_statement_of_one_name_are_refused():
+def test_wrong_parameters_a_second_statement_of_one_name_and_a_name_too_long_are_refused():
     with pytest.raises(TypeError), connection.cursor() as cur:
         DOUBLE.execute(cur, [1])
-    with pytest.raises(ValueError):
-        Statement(DOUBLE.name, "SELECT 1", [])
+    with pytest.raises(ValueError, match="exists already"):
+        Statement("test_prepared_double", "SELECT 1", [])
+    # PostgreSQL would cut the name at 63 characters, and never find it again among the session's statements
+    with pytest.raises(ValueError, match="longer than 63"):
+        Statement("test_" + "x" * 50, "SELECT 1", [])
+    # the name in the session ends with a checksum of the text: a new text of an old name is another statement
+    assert DOUBLE.name.startswith("test_prepared_double_") and len(DOUBLE.name) == len("test_prepared_double") + 9
 
 
 ENTRIES = Insert(Entry)
@@ -200,13 +205,15 @@ def test_a_batch_that_fails_writes_nothing_and_the_session_runs_it_again():
     (taken,) = _drawn(1)
     before = Entry.objects.count()
     batch = Batch()
-    ENTRIES.add(batch, [_entry(1, id=taken)])
-    ENTRIES.add(batch, [_entry(2, id=taken)])
+    rows = [_entry(1, id=taken), _entry(2, id=taken)]
+    ENTRIES.add(batch, rows[:1])
+    ENTRIES.add(batch, rows[1:])
     # when it runs in a transaction
     with pytest.raises(IntegrityError), transaction.atomic():
         batch.run()
     # then nothing was written, and the rows are not taken for saved
     assert Entry.objects.count() == before
+    assert all(row._state.adding for row in rows)
     # and the same statements, whose PREPARE may have run, work in the same session
     again = Batch()
     ENTRIES.add(again, [_entry(3, id=taken)])

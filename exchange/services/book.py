@@ -219,11 +219,13 @@ _POSITION_UPDATE = Update(Position, ["reserved"])
 
 
 _TRADES = Insert(Trade)
+# A trade id drawn ahead, in a statement of the caller's, so that the trade's TRADE entry can name it.
+TRADE_ID_DRAWN = "nextval(pg_get_serial_sequence('exchange_trade', 'id'))"
 
 
-def trades_write(security: Security, fills: list[Fill], now: dt.datetime, *, batch: Batch | None = None) -> list[Trade]:
-    """Write the trades of ``fills`` with their TRADE entries; queued on ``batch`` when given (written when it
-    runs), else at once."""
+def trades_write(security: Security, fills: list[Fill], now: dt.datetime, *, batch: Batch) -> list[Trade]:
+    """Queue the trades of ``fills`` on ``batch``, written when it runs, with their TRADE entries (also queued
+    when every fill brings a drawn entry id, else written at once)."""
     if not fills:
         return []
     # Trade ids are taken first so that each TRADE entry can name its trade and each trade can point at its
@@ -235,7 +237,7 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime, *, bat
     if missing:
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id')) FROM generate_series(1, %s)",
+                f"SELECT {TRADE_ID_DRAWN} FROM generate_series(1, %s)",
                 [len(missing)],
             )
             drawn = iter([row[0] for row in cur.fetchall()])
@@ -258,7 +260,7 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime, *, bat
         for trade_id, f in zip(ids, fills, strict=True)
     ]
     entry_ids = [getattr(f.quote, "entry_id", None) for f in fills]
-    if batch is not None and None not in entry_ids:
+    if None not in entry_ids:
         entries = entries_queue(batch, records, entry_ids, recorded_at=now)
     else:
         entries = entries_write(records, recorded_at=now)
@@ -280,9 +282,6 @@ def trades_write(security: Security, fills: list[Fill], now: dt.datetime, *, bat
         )
         for trade_id, f, entry in zip(ids, fills, entries, strict=True)
     ]
-    if batch is None:
-        _TRADES.rows(trades)
-    else:
-        _TRADES.add(batch, trades)
+    _TRADES.add(batch, trades)
     live.trades_changed([(t.pk, t.buyer.owner_id, t.seller.owner_id) for t in trades], "matched")
     return trades

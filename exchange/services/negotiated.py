@@ -43,7 +43,7 @@ from registry.models import Security
 from .. import hooks, pretrade
 from ..entries import TradeEntry
 from ..models import NegotiatedTrade, Trade
-from .book import Book, buy_reservation, commission, lock_security, seller_commission
+from .book import TRADE_ID_DRAWN, Book, buy_reservation, commission, lock_security, seller_commission
 from .inputs import parse_price, parse_quantity
 
 
@@ -365,7 +365,7 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         book.reserve_cash(buyer.pk, value + buyer_fee)
 
     with connection.cursor() as cur:
-        cur.execute("SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id'))")
+        cur.execute(f"SELECT {TRADE_ID_DRAWN}")
         trade_id = cur.fetchone()[0]
     (entry,) = entries_write(
         [

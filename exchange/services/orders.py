@@ -20,7 +20,7 @@ from registry.models import Security
 
 from .. import pretrade
 from ..models import Order, Quote
-from .book import Book, buy_reservation, lock_security
+from .book import TRADE_ID_DRAWN, Book, buy_reservation, lock_security
 from .inputs import parse_price, parse_quantity
 
 # --------------------------------------------------------------------------
@@ -158,10 +158,9 @@ def _crossing(name: str, *, side: str, cmp: str, order: str) -> Statement:
     # the order's id, drawn once (an uncorrelated subquery), and each quote's with a trade id and a TRADE
     # entry id for the fill it may give.
     columns = ", ".join([f"q.{f}" for f in _QUOTE_FIELDS] + [f"a.{f}" for f in _ACCOUNT_FIELDS])
-    trade_id = "nextval(pg_get_serial_sequence('exchange_trade', 'id'))"
     return Statement(
         name,
-        f"SELECT o.id, {columns}, CASE WHEN q.id IS NOT NULL THEN {trade_id} END,"
+        f"SELECT o.id, {columns}, CASE WHEN q.id IS NOT NULL THEN {TRADE_ID_DRAWN} END,"
         f" CASE WHEN q.id IS NOT NULL THEN {ENTRY_ID_DRAWN} END"
         " FROM (SELECT nextval(pg_get_serial_sequence('exchange_order', 'id')) AS id) o"
         " LEFT JOIN (exchange_quote q JOIN exchange_account a ON a.id = q.account_id)"

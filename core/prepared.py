@@ -28,23 +28,18 @@ from collections.abc import Callable, Sequence
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
-_names: dict[str, tuple[str, tuple[str, ...]]] = {}  # name → (SQL, types)
-
 
 class Statement:
     """A statement with ``$1 … $n`` placeholders of the given PostgreSQL ``types``.
 
-    Its name in the session is ``name`` and a checksum of its text and types (``self.name``): a session that
-    already holds a statement of the same ``name`` but older text (a pooled session kept across a deploy,
-    never ``DISCARD``ed) does not run the old one under the new name."""
+    Its name in the session is ``name`` and a checksum of its text and types (``self.name``), so a name stands
+    for one text: two statements given the same ``name`` are two statements, and a session that already holds
+    an older text of it (a pooled session kept across a deploy, never ``DISCARD``ed) does not run that one."""
 
     def __init__(self, name: str, sql: str, types: Sequence[str]) -> None:
         self.name = f"{name}_{zlib.crc32(repr((sql, tuple(types))).encode()):08x}"
         if len(self.name) > 63:  # PostgreSQL would cut it, and never find it again in pg_prepared_statements
             raise ValueError(f"the prepared statement name {self.name} is longer than 63 characters")
-        # A session knows a name once: a second statement of that name must be the same statement.
-        if _names.setdefault(name, (sql, tuple(types))) != (sql, tuple(types)):
-            raise ValueError(f"a different prepared statement named {name} exists already")
         self.sql = sql
         self.types = tuple(types)
         # Each argument cast to its declared type: a list of NULLs alone would otherwise arrive as text[].
@@ -110,17 +105,13 @@ class Batch:
     The statements this session has not prepared get their ``PREPARE`` in the same round trip, and count as
     prepared once it succeeded; a failure leaves them in doubt, as a failed first ``Statement.execute`` does.
     Inside a transaction the first statement that fails stops the rest and leaves the transaction aborted, for
-    the caller's ``atomic`` to roll back: the batch is all or nothing with it. Only the last statement's rows
-    can be read back (``run`` returns them): a write whose generated key is needed before the next must come
-    after the batch, or have its key drawn before.
+    the caller's ``atomic`` to roll back: the batch is all or nothing with it. Nothing is read back: a write
+    whose generated key the next one needs has its key drawn before (``ENTRY_ID_DRAWN``, ``TRADE_ID_DRAWN``).
     """
 
     def __init__(self) -> None:
         self._steps: list[tuple[Statement, Sequence[object]]] = []
         self._then: list[Callable[[], None]] = []
-
-    def __len__(self) -> int:
-        return len(self._steps)
 
     def add(self, statement: Statement, params: Sequence[object], then: Callable[[], None] | None = None) -> None:
         """Queue ``statement``; ``then`` runs once the batch succeeded."""
@@ -129,18 +120,16 @@ class Batch:
         if then is not None:
             self._then.append(then)
 
-    def run(self) -> list[tuple]:
-        """Send the queued statements; the last one's rows."""
+    def run(self) -> None:
+        """Send the queued statements (nothing when none is)."""
         if not self._steps:
-            return []
+            return
         steps, self._steps = self._steps, []
         then, self._then = self._then, []
         with connection.cursor() as cur:
             _send(cur, steps)
-            rows = cur.fetchall() if cur.description else []
         for step in then:
             step()
-        return rows
 
 
 def _param_type(field, *, array: bool = False) -> str:
@@ -157,11 +146,7 @@ class Update:
         quote = connection.ops.quote_name
         sets = ", ".join(f"{quote(f.column)} = ${i}" for i, f in enumerate(self.fields, 1))
         sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = ${len(self.fields) + 1}"
-        # Named by table and columns (a checksum of them, within PostgreSQL's 63 characters).
-        columns = zlib.crc32(",".join(f.column for f in self.fields).encode())
-        self.statement = Statement(
-            f"update_{meta.db_table}_{columns:08x}", sql, [_param_type(f) for f in [*self.fields, meta.pk]]
-        )
+        self.statement = Statement(f"update_{meta.db_table}", sql, [_param_type(f) for f in [*self.fields, meta.pk]])
 
     def add(self, batch: Batch, row: Model) -> None:
         db = connections[DEFAULT_DB_ALIAS]  # the thread's own, looked up once (``connection`` is a proxy)

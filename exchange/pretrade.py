@@ -108,10 +108,13 @@ def trading_days_back(now: dt.datetime, days: int) -> dt.datetime:
 
 
 # A holder is a real identity (an account without a KYC profile counts as itself)
-# with settled shares or a pending buy of the security.
+# with settled shares or a pending buy of the security: these two conditions, on
+# settlement_position and exchange_trade, are the one definition both queries below use.
+_HOLDS = "total > 0"
+_BUYING = "status IN ('matched', 'held')"  # as the partial index trade_pending_buy
 _HOLDERS = (
-    "SELECT account_id FROM settlement_position WHERE security_id = %(security)s AND total > 0"
-    " UNION SELECT buyer_id FROM exchange_trade WHERE security_id = %(security)s AND status IN ('matched', 'held')"
+    f"SELECT account_id FROM settlement_position WHERE security_id = %(security)s AND {_HOLDS}"
+    f" UNION SELECT buyer_id FROM exchange_trade WHERE security_id = %(security)s AND {_BUYING}"
 )
 
 # The owner's profile, the accounts of the same real identity, and whether one of them holds the security
@@ -127,9 +130,9 @@ _PROFILE = Statement(
     " WHERE same.identity = k.identity) AS accounts FROM kyc_kycprofile k WHERE k.user_id = $1)"
     " SELECT state, expires_at, risk_level, qualified_investor,"
     " EXISTS (SELECT 1 FROM unnest(me.accounts) acc(id), LATERAL (SELECT 1 FROM settlement_position p"
-    " WHERE p.account_id = acc.id AND p.security_id = $2 AND p.total > 0 LIMIT 1) held)"
+    f" WHERE p.account_id = acc.id AND p.security_id = $2 AND {_HOLDS} LIMIT 1) held)"
     " OR EXISTS (SELECT 1 FROM unnest(me.accounts) acc(id), LATERAL (SELECT 1 FROM exchange_trade t"
-    " WHERE t.buyer_id = acc.id AND t.security_id = $2 AND t.status IN ('matched', 'held') LIMIT 1) buying)"
+    f" WHERE t.buyer_id = acc.id AND t.security_id = $2 AND {_BUYING} LIMIT 1) buying)"
     " FROM me",
     ["bigint", "bigint"],
 )

@@ -3,19 +3,18 @@
 It checks what the full walk (``ledger.verification.verify_chain`` and the
 business checks) checks, in bulk, reading every entry once:
 
-* **the chain**: the entries' bytes, stored leaf hashes and sealed leaf nodes
-  of ``CHUNK`` leaves at a time arrive as concatenated byte strings (and the
-  leaf indexes and lengths as packed integers) from one binary ``COPY``; leaf
-  hashes are recomputed in one pass, compared with what is stored by two
-  byte-string comparisons (every stored hash counted 32 bytes long, so that no
-  two rewritten rows concatenate alike), and each chunk's perfect subtrees are
-  hashed level by level, so a block's root is the frontier of the chunks
-  before it plus O(log n) nodes of its last chunk. Blocks, headers, links,
-  checkpoints and signatures are checked as the full walk does (the same
-  function);
+* **the chain**: ``CHUNK`` leaves at a time, three binary ``COPY``s of a few
+  concatenated byte strings each (the leaves and their entry ids; those
+  entries, by ranges of ids, with their lengths, stored leaf hashes and kinds;
+  the sealed leaf nodes); leaf hashes are recomputed in one pass, compared
+  with what is stored by byte-string comparisons (every stored hash counted 32
+  bytes long, so that no two rewritten rows concatenate alike), and each
+  chunk's perfect subtrees are hashed level by level, so a block's root is the
+  frontier of the chunks before it plus O(log n) nodes of its last chunk.
+  Blocks, headers, links, checkpoints and signatures are checked as the full
+  walk does (the same function);
 * **the payloads** the business checks need are parsed from the same bytes,
-  in the same pass (the entries of their kinds arrive with their ids and kinds
-  beside the chunk);
+  in the same pass;
 * **the business rows** (trades, settlements, disclosures, conservation, the
   unsealed queue): each check registered by its app, in its fast form where
   it has one (``BusinessCheck.rows_of``, ``agrees`` and ``tally``): each
@@ -46,7 +45,7 @@ import multiprocessing
 import os
 import struct
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -63,20 +62,28 @@ LEVEL = 12
 CHUNK = 1 << LEVEL  # leaves per read: a perfect subtree, so a whole chunk joins the frontier as one node
 WORK_MEM = "64MB"
 
-# The chunk's columns, each aggregated in leaf order into one value. The sorted subquery feeds every
-# aggregate in the same order, and the leaf indexes come back too, so that order is checked, not assumed.
-# The fifth value counts the hashes that are not 32 bytes: the concatenations are compared whole, and two
-# rows rewritten to a short and a long hash would concatenate to the same bytes. The last three are the
-# leaf indexes, entry ids and kinds (space-separated) of the entries whose payloads a business check reads.
-_CHAIN_COPY = (
-    "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(int4send(length(c)), ''::bytea), "
-    "string_agg(c, ''::bytea), string_agg(h, ''::bytea), int8send(count(*) FILTER (WHERE length(h) <> 32)), "
-    "string_agg(int8send(i), ''::bytea) FILTER (WHERE k = ANY({kinds})), "
-    "string_agg(int8send(e), ''::bytea) FILTER (WHERE k = ANY({kinds})), "
-    "string_agg(k, ' ') FILTER (WHERE k = ANY({kinds})) "
-    "FROM (SELECT l.leaf_index AS i, e.id AS e, e.kind AS k, e.canonical AS c, e.leaf_hash AS h "
-    "FROM ledger_leaf l JOIN ledger_entry e ON e.id = l.entry_id WHERE l.leaf_index >= {lo} AND l.leaf_index < {hi} "
-    "ORDER BY l.leaf_index) s) TO STDOUT (FORMAT binary)"
+# A chunk is read in three queries, each a binary COPY of a few aggregated values (concatenated byte strings,
+# not a row an entry, which Python would parse field by field): the leaves, in order, with their entry ids;
+# those entries, by ranges of ids; the sealed leaf nodes. The entries are not joined to the leaves in SQL: a
+# join probes the entries' primary key once a leaf, which took over half of PostgreSQL's time per chunk; a
+# range of ids is one index scan, and Python puts the entries in leaf order by their ids. The entries come in
+# rows of at most 64, by ``id >> GROUP_SHIFT`` (rows in any order: each carries its ids): a whole chunk as one
+# value took PostgreSQL's COPY about three times as long as the same bytes in rows of 64 (measured, 4,096
+# entries of 400 bytes). Each row's aggregates see its entries in one order, so its ids, lengths, bytes,
+# hashes and kinds line up. The leaf indexes come back with the leaves, so that order is checked, not assumed.
+GROUP_SHIFT = 6
+_LEAVES_COPY = (
+    "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(int8send(e), ''::bytea) FROM "
+    "(SELECT leaf_index AS i, entry_id AS e FROM ledger_leaf WHERE leaf_index >= {lo} AND leaf_index < {hi} "
+    "ORDER BY leaf_index) s) TO STDOUT (FORMAT binary)"
+)
+# The last value counts the hashes that are not 32 bytes: the concatenations are compared whole, and two rows
+# rewritten to a short and a long hash would concatenate to the same bytes.
+_ENTRIES_COPY = (
+    "COPY (SELECT string_agg(int8send(id), ''::bytea), string_agg(int4send(length(canonical)), ''::bytea), "
+    "string_agg(canonical, ''::bytea), string_agg(leaf_hash, ''::bytea), string_agg(kind, ' '), "
+    "int8send(count(*) FILTER (WHERE length(leaf_hash) <> 32)) FROM ledger_entry WHERE {ranges} "
+    f"GROUP BY id >> {GROUP_SHIFT}) TO STDOUT (FORMAT binary)"
 )
 _NODES_COPY = (
     "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(h, ''::bytea), "
@@ -90,26 +97,40 @@ class _Doubt(Exception):
     """Something differs: leave it to the full walk to say what and where."""
 
 
-def _copy_one_row(cur, query: str, columns: int) -> list[bytes]:
-    """The one row of ``columns`` bytea values of a binary COPY (an empty value for NULL)."""
+def _copy_columns(cur, query: str, columns: int) -> list[list[bytes]]:
+    """Each column's values, row by row, of a binary COPY of ``columns`` bytea values a row (an empty value for
+    NULL)."""
     try:
         data, pos = copy_binary(cur, query)
     except ValueError as exc:
         raise _Doubt(str(exc)) from exc
-    (fields,) = struct.unpack_from(">h", data, pos)
-    if fields != columns:
-        raise _Doubt("unexpected COPY row")
-    pos += 2
-    out = []
-    for _ in range(columns):
-        (size,) = struct.unpack_from(">i", data, pos)
-        pos += 4
-        if size < 0:
-            out.append(b"")
-            continue
-        out.append(bytes(data[pos : pos + size]))
-        pos += size
+    out: list[list[bytes]] = [[] for _ in range(columns)]
+    field_count, length = struct.Struct(">h").unpack_from, struct.Struct(">i").unpack_from
+    end = len(data) - 2  # the trailer: a field count of -1
+    while pos < end:
+        (fields,) = field_count(data, pos)
+        if fields != columns:
+            raise _Doubt("unexpected COPY row")
+        pos += 2
+        for values in out:
+            (size,) = length(data, pos)
+            pos += 4
+            if size < 0:
+                values.append(b"")
+                continue
+            values.append(bytes(data[pos : pos + size]))
+            pos += size
+    if pos != end or field_count(data, pos) != (-1,):
+        raise _Doubt("a COPY stream cut short")
     return out
+
+
+def _copy_one_row(cur, query: str, columns: int) -> list[bytes]:
+    """The one row of ``columns`` bytea values of a binary COPY (an empty value for NULL)."""
+    values = _copy_columns(cur, query, columns)
+    if len(values[0]) != 1:
+        raise _Doubt("unexpected COPY rows")
+    return [column[0] for column in values]
 
 
 def _ints(packed: bytes, code: str) -> array.array:
@@ -130,10 +151,6 @@ class _Reading:
         self.matched: dict[str, int] = {c.name: 0 for c in self.chunked}
         kinds = sorted(set().union(*(c.kinds for c in checks)))
         self.readers = {k: [(c.extract, self.collected[c.name]) for c in checks if k in c.kinds] for k in kinds}
-        # The kinds as an SQL array literal (kinds are upper-case words: BusinessCheck's callers name them).
-        if any(not k.replace("_", "").isalnum() for k in kinds):
-            raise ValueError("an entry kind that is not a word")
-        self.sql_kinds = "ARRAY[" + ",".join(f"'{k}'" for k in kinds) + "]::varchar[]"
 
     def read(self, eid: int, kind: str, data) -> None:
         try:
@@ -190,19 +207,27 @@ class _Chunk:
 
 
 def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> _Chunk:
-    """Leaves [lo, hi) checked (every one there, in order, hashing to its stored leaf hash and to the leaf
-    node sealed at its index), the payloads of ``reading``'s kinds read, and the nodes block roots need."""
-    kinds = reading.sql_kinds if reading else "ARRAY[]::varchar[]"
-    row = _copy_one_row(cur, _CHAIN_COPY.format(lo=int(lo), hi=int(hi), kinds=kinds), 8)
-    indexes, lengths, canonical, stored, odd, b_indexes, b_ids, b_kinds = row
+    """Leaves [lo, hi) checked (every one there, in order, its entry hashing to the entry's stored leaf hash
+    and to the leaf node sealed at its index), the payloads of ``reading``'s kinds read, and the nodes block
+    roots need."""
+    indexes, leaf_ids = _copy_one_row(cur, _LEAVES_COPY.format(lo=int(lo), hi=int(hi)), 2)
     expected = array.array("q", range(lo, hi))
     if _ints(indexes, "q") != expected:
         raise _Doubt("a leaf is missing")
-    if odd != _NONE:
+    leaf_ids = _ints(leaf_ids, "q")
+    if len(set(leaf_ids)) != len(leaf_ids):
+        raise _Doubt("two leaves of one entry")
+    ranges = " OR ".join(f"id BETWEEN {int(a)} AND {int(b)}" for a, b in _id_runs(leaf_ids)) if leaf_ids else "false"
+    groups = _copy_columns(cur, _ENTRIES_COPY.format(ranges=ranges), 6)
+    if any(odd != _NONE for odd in groups[5]):
         raise _Doubt("a stored leaf hash is not 32 bytes")
-    stops = list(itertools.accumulate(_ints(lengths, "i")))
-    if (stops[-1] if stops else 0) != len(canonical):
-        raise _Doubt("lengths do not add up")
+    # The entries as they came (every row's values joined): ids, byte ranges, stored hashes and kinds line up.
+    ids = _ints(b"".join(groups[0]), "q")
+    stops = list(itertools.accumulate(_ints(b"".join(groups[1]), "i")))
+    canonical, stored = b"".join(groups[2]), b"".join(groups[3])
+    kinds = b" ".join(groups[4]).decode("utf-8").split(" ") if ids else []
+    if (stops[-1] if stops else 0) != len(canonical) or len(stops) != len(ids) or len(kinds) != len(ids):
+        raise _Doubt("lengths do not add up (or an entry kind with a space in it)")
     starts = [0, *stops[:-1]]
     prefix = hashlib.sha256(b"\x00")
     view = memoryview(canonical)
@@ -212,22 +237,30 @@ def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> 
         h.update(view[start:end])
         return h.digest()
 
-    leaves = list(map(leaf, starts, stops))
-    joined = b"".join(leaves)
-    if joined != stored:
+    hashed = list(map(leaf, starts, stops))
+    if b"".join(hashed) != stored:
         raise _Doubt("a leaf hash differs")
+    # In leaf order: the entries as they came when they came so (sealed as written, the usual case), else by id.
+    # A range may hold entries of no leaf of this chunk (waiting, or sealed elsewhere): they are left out.
+    if ids == leaf_ids:
+        order: Iterable[int] = range(len(ids))
+    else:
+        at = {eid: k for k, eid in enumerate(ids)}
+        if len(at) != len(ids):
+            raise _Doubt("two entries with one id")
+        try:
+            order = [at[eid] for eid in leaf_ids]
+        except KeyError as exc:
+            raise _Doubt("a leaf's entry is missing") from exc
+    leaves = hashed if isinstance(order, range) else [hashed[k] for k in order]
     node_indexes, nodes, odd = _copy_one_row(cur, _NODES_COPY.format(lo=int(lo), hi=int(hi)), 3)
-    if _ints(node_indexes, "q") != expected or odd != _NONE or nodes != joined:
+    if _ints(node_indexes, "q") != expected or odd != _NONE or nodes != b"".join(leaves):
         raise _Doubt("a sealed leaf node differs (or is missing)")
-    if reading is not None and b_indexes:
-        positions, ids = _ints(b_indexes, "q"), _ints(b_ids, "q")
-        kinds_of = b_kinds.decode("utf-8").split(" ")
-        if not len(positions) == len(ids) == len(kinds_of):
-            raise _Doubt("an entry kind with a space in it")
-        for index, eid, kind in zip(positions, ids, kinds_of, strict=True):
-            at = index - lo
-            reading.read(eid, kind, view[starts[at] : stops[at]])
     if reading is not None:
+        read, wanted = reading.read, reading.readers
+        for k in order:
+            if (kind := kinds[k]) in wanted:
+                read(ids[k], kind, view[starts[k] : stops[k]])
         reading.chunk_done()
     levels = merkle.perfect_levels(leaves)
     prefixes = {}
@@ -241,24 +274,14 @@ def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> 
     return _Chunk(lo, hi, levels[LEVEL][0] if hi - lo == CHUNK else None, prefixes)
 
 
-_PLANNER = ("work_mem", "enable_hashjoin", "enable_mergejoin")
-
-
 def _chunks(lo: int, hi: int, total: int, sizes: list[int], reading: _Reading | None, done=None) -> list[_Chunk]:
     """The chunks starting in [lo, hi), read with this process's connection; ``done(leaves)`` after each."""
     out = []
     with connection.cursor() as cur:
-        # A chunk's leaves in index order, each joined to its entry by the entries' primary key: no sort, and
-        # no scan of the whole entry table per chunk, which the planner picks for a small table and would
-        # make a big ledger's pass quadratic. Should it sort anyway, in memory (about 2 MB a chunk). The
-        # settings are the transaction's: they are put back afterwards, for the full walk that may follow.
-        cur.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in _PLANNER))
-        before = cur.fetchone()
-        cur.execute(
-            "SELECT set_config('work_mem', %s, true), set_config('enable_hashjoin', 'off', true), "
-            "set_config('enable_mergejoin', 'off', true)",
-            [WORK_MEM],
-        )
+        # A chunk's entries are sorted into their rows (``GROUP_SHIFT``) in memory (about 2 MB a chunk). The setting
+        # is the transaction's: it is put back afterwards, for the full walk that may follow.
+        cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", [WORK_MEM])
+        before = cur.fetchone()[0]
         try:
             for start in range(lo, hi, CHUNK):
                 stop = min(start + CHUNK, total)
@@ -266,12 +289,12 @@ def _chunks(lo: int, hi: int, total: int, sizes: list[int], reading: _Reading | 
                 try:
                     with transaction.atomic():  # a savepoint: the full walk still reads this snapshot after an error
                         out.append(_chunk(cur, start, stop, ends, reading))
-                except DatabaseError as exc:  # a chunk PostgreSQL cannot aggregate (over 1 GB of entries)
+                except DatabaseError as exc:  # a chunk PostgreSQL cannot aggregate (a row of entries over 1 GB)
                     raise _Doubt("the chunk could not be read in bulk") from exc
                 if done:
                     done(stop - start)
         finally:
-            cur.execute("SELECT " + ", ".join(f"set_config('{name}', %s, true)" for name in _PLANNER), list(before))
+            cur.execute("SELECT set_config('work_mem', %s, true)", [before])
     return out
 
 

@@ -300,6 +300,56 @@ def test_the_fast_pass_counts_the_rows_of_entries_still_waiting_as_the_full_walk
     assert PendingEntry.objects.filter(entry__kind="TRADE").count() == 1
 
 
+def test_the_fast_pass_reads_entries_sealed_out_of_id_order_and_skips_those_waiting_among_them(ledger, monkeypatch):
+    import datetime as dt
+
+    from django.db import connection
+
+    from core.prepared import Batch
+    from ledger import fast_verification
+    from ledger.models import Entry, PendingEntry
+    from ledger.services import ENTRY_ID_DRAWN, entries_queue
+    from registry.entries import Halt
+
+    def drawn() -> int:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT {ENTRY_ID_DRAWN}")
+            return cur.fetchone()[0]
+
+    def halt(entry_id: int, reason: str) -> None:
+        batch = Batch()
+        record = Halt(scope="security", security=ledger.security.code, reason=reason, at=dt.datetime.now(dt.UTC))
+        entries_queue(batch, [record], [entry_id])
+        batch.run()
+
+    # given three entries whose ids were drawn in order, the middle one written only after the other two were
+    # sealed (as a transaction that commits late), so that it waits inside the id range of sealed ones
+    first, middle, last = drawn(), drawn(), drawn()
+    halt(first, "first")
+    halt(last, "last")
+    assert block_seal() is not None
+    assert not Entry.objects.filter(pk=middle).exists()
+    halt(middle, "middle")
+    assert PendingEntry.objects.filter(entry_id=middle).exists()
+    monkeypatch.setattr(fast_verification, "LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    _full_walk_forbidden(monkeypatch)
+
+    # when ledger_verify runs with the waiting entry among the sealed ones' ids, then the fast pass alone says OK
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]
+    waited = report.leaves
+
+    # and when it is sealed after an entry with a higher id, the leaves are out of id order and still verify
+    assert block_seal() is not None
+    leaves = list(Leaf.objects.filter(entry_id__in=[first, middle, last]).order_by("leaf_index"))
+    assert [leaf.entry_id for leaf in leaves] == [first, last, middle]
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.leaves == waited + 1
+    assert not PendingEntry.objects.exists()
+
+
 @pytest.mark.parametrize(
     "sql",
     [
@@ -311,6 +361,10 @@ def test_the_fast_pass_counts_the_rows_of_entries_still_waiting_as_the_full_walk
         "DELETE FROM ledger_node WHERE level = 0 AND index = 2",
         "DELETE FROM ledger_leaf WHERE leaf_index = 1",
         "UPDATE ledger_block SET root = sha256('forged'::bytea) WHERE height = 2",
+        # two leaves' entries swapped (each entry still sealed once), and a leaf of an entry that does not exist
+        "UPDATE ledger_leaf SET entry_id = -entry_id WHERE leaf_index IN (2, 3); UPDATE ledger_leaf l SET entry_id = "
+        "(SELECT -o.entry_id FROM ledger_leaf o WHERE o.leaf_index = 5 - l.leaf_index) WHERE l.leaf_index IN (2, 3)",
+        "UPDATE ledger_leaf SET entry_id = entry_id + 1000000 WHERE leaf_index = 3",
         "UPDATE ledger_block SET first_leaf_index = first_leaf_index + 1 WHERE height = 2",
         "UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)",
         "UPDATE ledger_entry SET kind = 'HALT' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
@@ -331,6 +385,8 @@ def test_the_fast_pass_counts_the_rows_of_entries_still_waiting_as_the_full_walk
         "leaf-node",
         "leaf-row",
         "root",
+        "swapped-leaves",
+        "leaf-of-nothing",
         "block-start",
         "trade-row",
         "entry-kind",

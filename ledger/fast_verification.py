@@ -23,11 +23,12 @@ business checks) checks, in bulk, reading every entry once:
   the rows counted once, to show that no row is left over. Stricter than the
   full check, never laxer.
 
-When the caller owns the snapshot's transaction (the command), the chunks are
-shared out in contiguous runs to forked worker processes, one a core, each
-reading the same snapshot (``pg_export_snapshot``); meanwhile this process
-counts the business rows. Each worker answers with its chunks' roots and the
-few nodes each block root needs, and how many business rows agreed.
+When the caller owns the snapshot's transaction (the command), forked worker
+processes (one a core, less this one) read the same snapshot
+(``pg_export_snapshot``); this process counts the business rows meanwhile,
+then reads chunks beside them, each process claiming the next chunk from a
+shared counter until none is left. Each worker answers with its chunks' roots
+and the few nodes each block root needs, and how many business rows agreed.
 
 It names nothing: at the first doubt it answers ``False`` and ``ledger_verify``
 runs the full walk in the same snapshot, which names the first bad block and
@@ -58,7 +59,7 @@ from . import checkpoint, hooks, merkle
 from .models import Block, PendingEntry
 from .verification import Report, _check_block, _Key, _key_event, copy_binary, verify_unsealed
 
-LEVEL = 12
+LEVEL = 11
 CHUNK = 1 << LEVEL  # leaves per read: a perfect subtree, so a whole chunk joins the frontier as one node
 WORK_MEM = "64MB"
 
@@ -274,8 +275,8 @@ def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> 
     return _Chunk(lo, hi, levels[LEVEL][0] if hi - lo == CHUNK else None, prefixes)
 
 
-def _chunks(lo: int, hi: int, total: int, sizes: list[int], reading: _Reading | None, done=None) -> list[_Chunk]:
-    """The chunks starting in [lo, hi), read with this process's connection; ``done(leaves)`` after each."""
+def _chunks(starts: Iterable[int], total: int, sizes: list[int], reading: _Reading | None, done=None) -> list[_Chunk]:
+    """The chunks starting at ``starts``, read with this process's connection; ``done(leaves)`` after each."""
     out = []
     with connection.cursor() as cur:
         # A chunk's entries are sorted into their rows (``GROUP_SHIFT``) in memory (about 2 MB a chunk). The setting
@@ -283,7 +284,7 @@ def _chunks(lo: int, hi: int, total: int, sizes: list[int], reading: _Reading | 
         cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", [WORK_MEM])
         before = cur.fetchone()[0]
         try:
-            for start in range(lo, hi, CHUNK):
+            for start in starts:
                 stop = min(start + CHUNK, total)
                 ends = sizes[bisect.bisect_right(sizes, start) : bisect.bisect_right(sizes, stop)]
                 try:
@@ -374,7 +375,7 @@ def chain_ok(report: Report, progress: Callable[[int, int], None] | None = None)
     blocks = _blocks()
     total = blocks[-1].tree_size if blocks else 0
     sizes = sorted({block.tree_size for block in blocks})
-    _blocks_ok(report, blocks, _chunks(0, total, total, sizes, None, _progress(progress, total)), total)
+    _blocks_ok(report, blocks, _chunks(range(0, total, CHUNK), total, sizes, None, _progress(progress, total)), total)
 
 
 def _progress(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None] | None:
@@ -403,11 +404,24 @@ class _Waiting:
         return self.ids
 
 
+def _claimed(counter, total: int) -> Iterator[int]:
+    """The starts of chunks of [0, total) claimed one at a time from ``counter`` (a ``multiprocessing.Value`` the
+    processes share), until none is left: between them they read every chunk once, each as many as its pace
+    allows (runs fixed in advance left one process idle while another still had a third of the ledger)."""
+    while True:
+        with counter.get_lock():
+            n = counter.value
+            counter.value = n + 1
+        if n * CHUNK >= total:
+            return
+        yield n * CHUNK
+
+
 # What a forked worker keeps of its parent: the parent's connection, never used nor closed here.
 _inherited: list[Any] = []
 
 
-def _work_in_child(snapshot: str, lo: int, hi: int, total: int, sizes: list[int], reading: _Reading, send) -> None:
+def _work_in_child(snapshot: str, counter, total: int, sizes: list[int], reading: _Reading, send) -> None:
     _inherited.append(connections["default"])  # the parent's: closing it would end the parent's session
     try:
         connections["default"] = connections.create_connection("default")
@@ -415,7 +429,7 @@ def _work_in_child(snapshot: str, lo: int, hi: int, total: int, sizes: list[int]
             with connection.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
-            chunks = _chunks(lo, hi, total, sizes, reading, lambda n: send.send(("progress", n)))
+            chunks = _chunks(_claimed(counter, total), total, sizes, reading, lambda n: send.send(("progress", n)))
         send.send(("done", (chunks, reading.collected, reading.matched)))
     except _Doubt as exc:
         send.send(("doubt", str(exc)))
@@ -428,19 +442,21 @@ def _work_in_child(snapshot: str, lo: int, hi: int, total: int, sizes: list[int]
 
 
 class _Workers:
-    """Forked processes reading runs of chunks of the caller's snapshot."""
+    """Forked processes claiming chunks of the caller's snapshot from ``counter``, beside the caller."""
 
-    def __init__(self, runs: list[tuple[int, int]], total: int, sizes: list[int], reading: _Reading) -> None:
+    def __init__(self, processes: int, counter, total: int, sizes: list[int], reading: _Reading) -> None:
         with connection.cursor() as cur:
             cur.execute("SELECT pg_export_snapshot()")
             snapshot = cur.fetchone()[0]
         context = multiprocessing.get_context("fork")
         self.receivers, self.processes = [], []
+        self.answers: list[Any] = []
+        self.failed = False
         try:
-            for lo, hi in runs:
+            for _ in range(processes):
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(
-                    target=_work_in_child, args=(snapshot, lo, hi, total, sizes, reading, send), daemon=True
+                    target=_work_in_child, args=(snapshot, counter, total, sizes, reading, send), daemon=True
                 )
                 process.start()
                 send.close()
@@ -449,32 +465,40 @@ class _Workers:
         except BaseException:
             self.stop()
             raise
+        self.waiting = dict(enumerate(self.receivers))
 
-    def results(self, progress: Callable[[int], None]) -> list | None:
-        """Each run's (chunks, collected, matched) in order; ``None`` if a worker could not answer. ``_Doubt`` if one
-        doubted."""
-        answers: dict[int, Any] = {}
-        waiting = dict(enumerate(self.receivers))
-        try:
-            while waiting:
-                for receive in wait(list(waiting.values()), timeout=1.0):
-                    n = next(k for k, r in waiting.items() if r is receive)
-                    try:
-                        what, detail = receive.recv()
-                    except EOFError:
-                        return None
+    def poll(self, progress: Callable[[int], None], timeout: float = 0.0) -> None:
+        """What the workers have sent so far (waiting up to ``timeout`` for something): their progress passed on,
+        their answers kept; ``_Doubt`` if one doubted."""
+        for receive in wait(list(self.waiting.values()), timeout=timeout):
+            n = next(k for k, r in self.waiting.items() if r is receive)
+            try:
+                while receive.poll():
+                    what, detail = receive.recv()
                     if what == "progress":
                         progress(detail)
                         continue
-                    del waiting[n]
+                    del self.waiting[n]
                     if what == "doubt":
                         raise _Doubt(detail)
-                    if what != "done":
-                        return None
-                    answers[n] = detail
-                if any(not self.processes[n].is_alive() and not waiting[n].poll(0) for n in waiting):
+                    if what == "done":
+                        self.answers.append(detail)
+                    else:
+                        self.failed = True
+                    break
+            except EOFError:
+                del self.waiting[n]
+                self.failed = True
+
+    def results(self, progress: Callable[[int], None]) -> list | None:
+        """Every worker's (chunks, collected, matched); ``None`` if one could not answer. ``_Doubt`` if one
+        doubted."""
+        try:
+            while self.waiting and not self.failed:
+                self.poll(progress, timeout=1.0)
+                if any(not self.processes[n].is_alive() and not r.poll(0) for n, r in self.waiting.items()):
                     return None
-            return [answers[n] for n in range(len(self.receivers))]
+            return None if self.failed else self.answers
         finally:
             self.stop()
 
@@ -516,18 +540,11 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _runs(total: int, workers: int) -> list[tuple[int, int]]:
-    """[0, total) in ``workers`` contiguous runs of whole chunks, as even as chunks allow."""
-    chunks = -(-total // CHUNK)
-    bounds = [min(total, (chunks * n // workers) * CHUNK) for n in range(workers + 1)]
-    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
-
-
 def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *, workers: int) -> bool:
     """Whether the whole ledger verifies (counts in ``report``); ``False`` or ``_Doubt`` at the first doubt.
 
     ``workers`` above one: the caller owns the snapshot's transaction, so forked processes can import it (a
-    caller's uncommitted rows would be invisible to them).
+    caller's uncommitted rows would be invisible to them); this process reads chunks beside them.
     """
     blocks = _blocks()
     total = blocks[-1].tree_size if blocks else 0
@@ -535,34 +552,47 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
     checks = list(hooks.business_checks)
     reading = _Reading(checks)
     waiting = _Waiting()
-    runs = _runs(total, max(1, workers))
-    forked = None
-    if len(runs) > 1 and "fork" in multiprocessing.get_all_start_methods():
+    processes = min(max(1, workers), -(-total // CHUNK))
+    forked, starts = None, range(0, total, CHUNK)
+    if processes > 1 and "fork" in multiprocessing.get_all_start_methods():
+        counter = multiprocessing.get_context("fork").Value("q", 0)
         try:
-            forked = _Workers(runs, total, sizes, reading)
+            forked = _Workers(processes - 1, counter, total, sizes, reading)
+            starts = _claimed(counter, total)
         except Exception:  # no fork here: this process reads every chunk
             forked = None
+    done = _progress(progress, total) or (lambda leaves: None)
     try:
-        # While the workers read the chain and compare the business rows chunk by chunk, this process counts
-        # the rows they must account for between them.
+        # While the workers start, this process counts the rows they must account for between them; then it
+        # reads chunks too, passing on the workers' progress between its own chunks.
         tallies = {c.name: c.tally(report) for c in reading.chunked}
         verify_unsealed(report)
         if report.problems or None in tallies.values():
             return False
-        chunks = None
-        if forked is not None:
-            answers = forked.results(_progress(progress, total) or (lambda leaves: None))
+        if forked is None:
+            chunks = _chunks(starts, total, sizes, reading, done)
+        else:
+
+            def own(leaves: int) -> None:
+                done(leaves)
+                forked.poll(done)
+
+            chunks = _chunks(starts, total, sizes, reading, own)
+            answers = forked.results(done)
             forked = None
-            if answers is not None:
-                chunks = [chunk for run, _, _ in answers for chunk in run]
-                for _, collected, matched in answers:
+            if answers is None:  # a worker failed, and the chunks it claimed with it: this process reads them all
+                reading = _Reading(checks)
+                chunks = _chunks(range(0, total, CHUNK), total, sizes, reading, _progress(progress, total))
+            else:
+                for run, collected, matched in answers:
+                    chunks.extend(run)
                     for name, extracted in collected.items():
                         reading.collected[name].update(extracted)
                     for name, agreed in matched.items():
                         reading.matched[name] += agreed
-        if chunks is None:
-            reading = _Reading(checks)
-            chunks = _chunks(0, total, total, sizes, reading, _progress(progress, total))
+                chunks.sort(key=lambda chunk: chunk.lo)
+                if [chunk.lo for chunk in chunks] != list(range(0, total, CHUNK)):
+                    raise _Doubt("a chunk read twice or not at all")
         _blocks_ok(report, blocks, chunks, total)
     finally:
         if forked is not None:

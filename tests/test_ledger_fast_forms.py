@@ -4,6 +4,8 @@ nothing, never the other way round."""
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -153,6 +155,34 @@ def test_a_chunks_entry_ids_are_read_in_ranges_split_at_wide_gaps():
     # and a row of an entry inside a range but of another chunk is not this chunk's: it is picked out
     rows = [(1, 10, "a"), (2, 99, "z"), (3, 11, "b")]
     assert _chunked(rows_agree, rows, {1: (10, "a"), 3: (11, "b")}, {2}, {})
+
+
+def test_processes_sharing_a_counter_claim_every_chunk_once_however_unevenly_they_go():
+    import multiprocessing
+
+    from ledger.fast_verification import CHUNK, _claimed
+
+    # given a ledger of ten chunks and a half, and two readers of one shared counter
+    total = CHUNK * 10 + CHUNK // 2
+    counter = multiprocessing.get_context("fork").Value("q", 0)
+    fast, slow = _claimed(counter, total), _claimed(counter, total)
+
+    # when one claims three chunks for each the other claims, until neither gets any more
+    claimed = {"fast": [], "slow": []}
+    while True:
+        got = [("fast", start) for start in itertools.islice(fast, 3)] + [
+            ("slow", s) for s in itertools.islice(slow, 1)
+        ]
+        if not got:
+            break
+        for who, start in got:
+            claimed[who].append(start)
+
+    # then every chunk's start was claimed once, the last one (a half chunk) too, and the faster did more
+    assert sorted(claimed["fast"] + claimed["slow"]) == [n * CHUNK for n in range(11)]
+    assert len(claimed["fast"]) > len(claimed["slow"]) > 0
+    # and nothing is claimed once the counter is past the end
+    assert list(_claimed(counter, total)) == []
 
 
 def test_a_business_check_with_only_part_of_its_fast_form_is_refused():

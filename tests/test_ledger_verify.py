@@ -365,6 +365,10 @@ def test_the_fast_pass_reads_entries_sealed_out_of_id_order_and_skips_those_wait
         "UPDATE ledger_leaf SET entry_id = -entry_id WHERE leaf_index IN (2, 3); UPDATE ledger_leaf l SET entry_id = "
         "(SELECT -o.entry_id FROM ledger_leaf o WHERE o.leaf_index = 5 - l.leaf_index) WHERE l.leaf_index IN (2, 3)",
         "UPDATE ledger_leaf SET entry_id = entry_id + 1000000 WHERE leaf_index = 3",
+        # an entry neither sealed nor waiting (its queue trigger off), and a sealed entry queued again
+        "INSERT INTO ledger_entry (kind, canonical, leaf_hash, recorded_at) VALUES ('HALT', '{}'::bytea, "
+        "sha256('\\x00'::bytea || '{}'::bytea), now())",
+        "INSERT INTO ledger_pendingentry (entry_id) SELECT entry_id FROM ledger_leaf WHERE leaf_index = 1",
         "UPDATE ledger_block SET first_leaf_index = first_leaf_index + 1 WHERE height = 2",
         "UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)",
         "UPDATE ledger_entry SET kind = 'HALT' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
@@ -387,6 +391,8 @@ def test_the_fast_pass_reads_entries_sealed_out_of_id_order_and_skips_those_wait
         "root",
         "swapped-leaves",
         "leaf-of-nothing",
+        "entry-neither-sealed-nor-waiting",
+        "entry-sealed-and-waiting",
         "block-start",
         "trade-row",
         "entry-kind",

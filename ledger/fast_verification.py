@@ -89,10 +89,12 @@ _ENTRIES_COPY = (
     f"id >> {GROUP_SHIFT} AS g FROM ledger_entry WHERE {{ranges}} ORDER BY id) s GROUP BY g ORDER BY g) "
     "TO STDOUT (FORMAT binary)"
 )
+# The sealed leaf nodes as they lie in the table (sealed in index order, so nearly always in it): sorting them
+# in SQL was half the query's time; the rare chunk out of order is sorted in Python.
 _NODES_COPY = (
-    "COPY (SELECT string_agg(int8send(i), ''::bytea), string_agg(h, ''::bytea), "
-    "int8send(count(*) FILTER (WHERE length(h) <> 32)) FROM (SELECT index AS i, hash AS h FROM ledger_node "
-    "WHERE level = 0 AND index >= {lo} AND index < {hi} ORDER BY index) s) TO STDOUT (FORMAT binary)"
+    "COPY (SELECT string_agg(int8send(index), ''::bytea), string_agg(hash, ''::bytea), "
+    "int8send(count(*) FILTER (WHERE length(hash) <> 32)) FROM ledger_node "
+    "WHERE level = 0 AND index >= {lo} AND index < {hi}) TO STDOUT (FORMAT binary)"
 )
 _NONE = (0).to_bytes(8, "big")
 
@@ -258,8 +260,16 @@ def _chunk(cur, lo: int, hi: int, ends: list[int], reading: _Reading | None) -> 
             raise _Doubt("a leaf's entry is missing") from exc
     leaves = hashed if isinstance(order, range) else [hashed[k] for k in order]
     node_indexes, nodes, odd = _copy_one_row(cur, _NODES_COPY.format(lo=int(lo), hi=int(hi)), 3)
-    if _ints(node_indexes, "q") != expected or odd != _NONE or nodes != b"".join(leaves):
-        raise _Doubt("a sealed leaf node differs (or is missing)")
+    node_indexes = _ints(node_indexes, "q")
+    if odd != _NONE or len(nodes) != 32 * len(node_indexes):
+        raise _Doubt("a sealed leaf node is not 32 bytes")
+    if node_indexes != expected:  # stored out of index order (a row rewritten, a table reorganised): sorted here
+        if sorted(node_indexes) != expected.tolist():
+            raise _Doubt("a sealed leaf node is missing (or there twice)")
+        by_index = sorted(zip(node_indexes, (nodes[k : k + 32] for k in range(0, len(nodes), 32)), strict=True))
+        nodes = b"".join(node for _, node in by_index)
+    if nodes != b"".join(leaves):
+        raise _Doubt("a sealed leaf node differs")
     if reading is not None:
         read, wanted = reading.read, reading.readers
         for k in order:

@@ -350,6 +350,37 @@ def test_the_fast_pass_reads_entries_sealed_out_of_id_order_and_skips_those_wait
     assert not PendingEntry.objects.exists()
 
 
+def test_the_fast_pass_reads_leaf_nodes_stored_out_of_index_order(ledger, monkeypatch):
+    from django.db import connection
+
+    from ledger import fast_verification
+
+    # given a sealed leaf node rewritten unchanged (PostgreSQL writes the new row version at the heap's end)
+    def stored_order() -> list[int]:
+        with connection.cursor() as cur:
+            cur.execute("SELECT index FROM ledger_node WHERE level = 0 AND index < 4 ORDER BY ctid")
+            return [index for (index,) in cur.fetchall()]
+
+    assert stored_order() == [0, 1, 2, 3]
+    tamper("UPDATE ledger_node SET hash = hash WHERE level = 0 AND index = 1")
+    assert stored_order() == [0, 2, 3, 1]
+    monkeypatch.setattr(fast_verification, "LEVEL", 2)
+    monkeypatch.setattr(fast_verification, "CHUNK", 4)
+
+    # when ledger_verify runs with the full walk forbidden, reading the nodes as stored (no index scans)
+    _full_walk_forbidden(monkeypatch)
+    with connection.cursor() as cur:
+        cur.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+    try:
+        report = ledger_verify()
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("RESET enable_indexscan; RESET enable_bitmapscan")
+
+    # then the fast pass alone says OK
+    assert report.ok, [str(p) for p in report.problems]
+
+
 @pytest.mark.parametrize(
     "sql",
     [

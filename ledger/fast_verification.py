@@ -602,6 +602,13 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
         tallies = {c.name: c.tally(report) for c in reading.chunked}
         if not _sealed_or_waiting(total) or None in tallies.values():
             return False
+        # A check that reads no entries' payloads (conservation) runs now too, rather than after every chunk
+        # while the other cores wait.
+        for check in checks:
+            if not check.chunked and not check.kinds:
+                check.check(report, {}, waiting)
+        if report.problems:
+            return False
         if forked is None:
             chunks = _chunks(starts, total, sizes, reading, done)
         else:
@@ -635,6 +642,6 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
     if reading.matched != tallies:
         return False
     for check in checks:
-        if not check.chunked:
+        if not check.chunked and check.kinds:
             check.check(report, reading.collected[check.name], waiting)
     return not report.problems

@@ -402,6 +402,8 @@ def test_the_fast_pass_reads_leaf_nodes_stored_out_of_index_order(ledger, monkey
         "INSERT INTO ledger_pendingentry (entry_id) SELECT entry_id FROM ledger_leaf WHERE leaf_index = 1",
         "UPDATE ledger_block SET first_leaf_index = first_leaf_index + 1 WHERE height = 2",
         "UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)",
+        "UPDATE settlement_cashbalance SET total = total + 1 "
+        "WHERE account_id = (SELECT min(account_id) FROM settlement_cashbalance)",
         "UPDATE ledger_entry SET kind = 'HALT' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
         # one more trade row, a copy of the first, on an entry that is no TRADE: every sealed TRADE entry still
         # has its row, so only the count of rows shows it
@@ -426,6 +428,7 @@ def test_the_fast_pass_reads_leaf_nodes_stored_out_of_index_order(ledger, monkey
         "entry-sealed-and-waiting",
         "block-start",
         "trade-row",
+        "cash-row",
         "entry-kind",
         "extra-trade-row",
         "misaligned-nodes",

@@ -185,6 +185,22 @@ def test_processes_sharing_a_counter_claim_every_chunk_once_however_unevenly_the
     assert list(_claimed(counter, total)) == []
 
 
+@given(st.sets(st.integers(min_value=1, max_value=5000), min_size=1, max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_id_ranges_split_exactly_at_the_wide_gaps(ids):
+    # given any set of entry ids; when they are cut into ranges
+    runs = _id_runs(ids)
+    # then the ranges are the maximal runs of ids no more than RUN_GAP apart, in order (the shortcut for ids
+    # whose gaps add up to less than RUN_GAP gives the same ranges as the walk)
+    ordered, expected = sorted(ids), []
+    for n, value in enumerate(ordered):
+        if n and value - ordered[n - 1] <= fast_verification.RUN_GAP:
+            expected[-1][1] = value
+        else:
+            expected.append([value, value])
+    assert runs == [tuple(run) for run in expected]
+
+
 def test_a_business_check_with_only_part_of_its_fast_form_is_refused():
     # given a check that can fetch rows but neither compare nor count them
     # when it is declared, then it is refused rather than quietly run in its full form

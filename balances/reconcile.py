@@ -27,9 +27,14 @@ from .models import CashBalance, Position
 def _check_conservation(report: Report, _entries: Mapping[int, object], _waiting: Callable[[], set[int]]) -> None:
     flows, issued = ZERO, {}
     readers = {k.kind: k for k in KINDS}
-    flows_entries = Entry.objects.filter(kind__in=list(readers)).values_list("kind", "canonical")
-    for kind, data in flows_entries.iterator(chunk_size=CHUNK):  # streamed: a busy exchange has many deposits
-        for m in readers[kind].read(json.loads(bytes(data))["payload"]).movements():
+    flows_entries = Entry.objects.filter(kind__in=list(readers)).values_list("id", "kind", "canonical")
+    for entry_id, kind, data in flows_entries.iterator(chunk_size=CHUNK):  # streamed: many deposits
+        try:
+            movements = readers[kind].read(json.loads(bytes(data))["payload"]).movements()
+        except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError):  # bytes rewritten, say
+            report.problems.append(Problem(_("a cash or share movement that cannot be read"), entry_id=entry_id))
+            continue
+        for m in movements:
             if m.part != "total":  # locked or frozen: a part of what is held, not more of it
                 continue
             if m.security is None:

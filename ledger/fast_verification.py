@@ -401,7 +401,7 @@ def _progress(progress: Callable[[int, int], None] | None, total: int) -> Callab
 
     def forward(leaves: int) -> None:
         nonlocal done
-        done += leaves
+        done = min(total, done + leaves)  # a failed worker's chunks are read again
         progress(done, total)
 
     return forward
@@ -411,9 +411,10 @@ def _sealed_or_waiting(total: int) -> bool:
     """``verify_unsealed``'s meaning (every entry sealed in a leaf or waiting, never both, never neither) by
     counting, where the full form joins every entry to both tables: the waiting entries exist and none is also a
     leaf's, no leaf lies outside [0, total), and there are as many entries as leaves and waiting ones together.
-    The chunks show the rest: every leaf of [0, total) there, its entry there, no entry twice in a chunk (and
-    one entry in two leaves of different chunks would hash to the same leaf, which entries' salts rule out: the
-    chain check doubts it). So the waiting entries and the leaves' are as many distinct entries as there are."""
+    The chunks show the rest: every leaf of [0, total) there, and its entry. No entry is two leaves' because
+    ``ledger_leaf.entry_id`` is a unique index (triggers and foreign keys can be switched off, an index only by
+    dropping it; a chunk also doubts two leaves of one entry). So the leaves' entries and the waiting ones are as
+    many distinct entries as there are entries."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT (SELECT count(*) FROM ledger_entry) - (SELECT count(*) FROM ledger_pendingentry), "
@@ -440,14 +441,23 @@ class _Waiting:
         return self.ids
 
 
+CLAIM_TIMEOUT = 30.0  # seconds: the counter's lock is held for two reads of memory
+
+
 def _claimed(counter, total: int) -> Iterator[int]:
     """The starts of chunks of [0, total) claimed one at a time from ``counter`` (a ``multiprocessing.Value`` the
     processes share), until none is left: between them they read every chunk once, each as many as its pace
     allows (runs fixed in advance left one process idle while another still had a third of the ledger)."""
+    lock = counter.get_lock()
     while True:
-        with counter.get_lock():
+        # A process killed while holding the lock would hold it for ever: the others give up rather than wait.
+        if not lock.acquire(timeout=CLAIM_TIMEOUT):
+            raise _Doubt("a reader died holding the chunk counter")
+        try:
             n = counter.value
             counter.value = n + 1
+        finally:
+            lock.release()
         if n * CHUNK >= total:
             return
         yield n * CHUNK
@@ -526,15 +536,18 @@ class _Workers:
                 del self.waiting[n]
                 self.failed = True
 
-    def results(self, progress: Callable[[int], None]) -> list | None:
-        """Every worker's (chunks, collected, matched); ``None`` if one could not answer. ``_Doubt`` if one
-        doubted."""
+    def results(self, progress: Callable[[int], None]) -> list:
+        """The (chunks, collected, matched) of every worker that answered, once none is still reading (a worker
+        that died or failed answers nothing: the chunks it claimed are missing from the answers). ``_Doubt`` if
+        one doubted."""
         try:
-            while self.waiting and not self.failed:
+            while self.waiting:
                 self.poll(progress, timeout=1.0)
-                if any(not self.processes[n].is_alive() and not r.poll(0) for n, r in self.waiting.items()):
-                    return None
-            return None if self.failed else self.answers
+                for n, receive in list(self.waiting.items()):
+                    if not self.processes[n].is_alive() and not receive.poll(0):
+                        del self.waiting[n]
+                        self.failed = True
+            return self.answers
         finally:
             self.stop()
 
@@ -591,12 +604,14 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
     processes = min(max(1, workers), -(-total // CHUNK))
     forked, starts = None, range(0, total, CHUNK)
     if processes > 1 and "fork" in multiprocessing.get_all_start_methods():
-        counter = multiprocessing.get_context("fork").Value("q", 0)
         try:
+            counter = multiprocessing.get_context("fork").Value("q", 0)  # a semaphore: some sandboxes have none
             forked = _Workers(processes - 1, counter, total, sizes, reading)
-            starts = _claimed(counter, total)
-        except Exception:  # no fork here: this process reads every chunk
+        except Exception:  # no fork or no shared counter here (OSError, ImportError): this process reads every chunk
             forked = None
+        else:
+            # Once a worker has failed this process stops claiming: what the failed one claimed is read below.
+            starts = itertools.takewhile(lambda start: not forked.failed, _claimed(counter, total))
     done = _progress(progress, total) or (lambda leaves: None)
     try:
         # While the workers start, this process counts the rows they must account for between them; then it
@@ -622,19 +637,19 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
             chunks = _chunks(starts, total, sizes, reading, own)
             answers = forked.results(done)
             forked = None
-            if answers is None:  # a worker failed, and the chunks it claimed with it: this process reads them all
-                reading = _Reading(checks)
-                chunks = _chunks(range(0, total, CHUNK), total, sizes, reading, _progress(progress, total))
-            else:
-                for run, collected, matched in answers:
-                    chunks.extend(run)
-                    for name, extracted in collected.items():
-                        reading.collected[name].update(extracted)
-                    for name, agreed in matched.items():
-                        reading.matched[name] += agreed
-                chunks.sort(key=lambda chunk: chunk.lo)
-                if [chunk.lo for chunk in chunks] != list(range(0, total, CHUNK)):
-                    raise _Doubt("a chunk read twice or not at all")
+            for run, collected, matched in answers:
+                chunks.extend(run)
+                for name, extracted in collected.items():
+                    reading.collected[name].update(extracted)
+                for name, agreed in matched.items():
+                    reading.matched[name] += agreed
+            # The chunks a failed worker claimed (nothing of them was counted): this process reads them now.
+            missing = sorted(set(range(0, total, CHUNK)) - {chunk.lo for chunk in chunks})
+            if missing:
+                chunks.extend(_chunks(missing, total, sizes, reading, done))
+            chunks.sort(key=lambda chunk: chunk.lo)
+            if [chunk.lo for chunk in chunks] != list(range(0, total, CHUNK)):
+                raise _Doubt("a chunk read twice")
         _blocks_ok(report, blocks, chunks, total)
     finally:
         if forked is not None:

@@ -481,10 +481,10 @@ def ledger_verify(
     transaction's reads are used as they are.
 
     A fast pass (``ledger.fast_verification``) proves a sound ledger sound; at its first doubt the full walk
-    below runs and names the first bad block and entry. ``parallel``: the fast pass shares the chunks out to
-    ``workers`` forked processes (default one a core) reading the same snapshot, each comparing its chunks'
-    business rows too, while this one counts those rows (the command does; a web request does not fork its
-    server).
+    below runs and names the first bad block and entry. ``parallel``: the fast pass reads the chunks in
+    ``workers`` processes in all (default one a core), this one and forked ones on the same snapshot, each
+    claiming the next chunk and comparing its business rows too; this one first counts those rows (the command
+    runs in parallel; a web request does not fork its server).
     """
     from .fast_verification import ledger_sound
 

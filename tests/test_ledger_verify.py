@@ -323,7 +323,11 @@ def test_the_fast_pass_reads_entries_sealed_out_of_id_order_and_skips_those_wait
         batch.run()
 
     # given three entries whose ids were drawn in order, the middle one written only after the other two were
-    # sealed (as a transaction that commits late), so that it waits inside the id range of sealed ones
+    # sealed (as a transaction that commits late), so that it waits inside the id range of sealed ones; the
+    # first at an even leaf index, so that with chunks of two it shares its chunk with the last
+    if Leaf.objects.count() % 2:
+        halt(drawn(), "padding")
+        assert block_seal() is not None
     first, middle, last = drawn(), drawn(), drawn()
     halt(first, "first")
     halt(last, "last")
@@ -344,6 +348,7 @@ def test_the_fast_pass_reads_entries_sealed_out_of_id_order_and_skips_those_wait
     assert block_seal() is not None
     leaves = list(Leaf.objects.filter(entry_id__in=[first, middle, last]).order_by("leaf_index"))
     assert [leaf.entry_id for leaf in leaves] == [first, last, middle]
+    assert leaves[0].leaf_index % 2 == 0  # first and last in one chunk, middle in the next with last's neighbour
     report = ledger_verify()
     assert report.ok, [str(p) for p in report.problems]
     assert report.leaves == waited + 1
@@ -405,6 +410,10 @@ def test_the_fast_pass_reads_leaf_nodes_stored_out_of_index_order(ledger, monkey
         "UPDATE settlement_cashbalance SET total = total + 1 "
         "WHERE account_id = (SELECT min(account_id) FROM settlement_cashbalance)",
         "UPDATE ledger_entry SET kind = 'HALT' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
+        "UPDATE ledger_entry SET kind = 'TRADE X' WHERE id = (SELECT max(entry_id) FROM exchange_trade)",
+        # a deposit's bytes rewritten to what is not JSON: named (the conservation check reads it too), not a crash
+        "UPDATE ledger_entry SET canonical = 'not json'::bytea WHERE id = (SELECT min(id) FROM ledger_entry "
+        "WHERE kind = 'DEPOSIT')",
         # one more trade row, a copy of the first, on an entry that is no TRADE: every sealed TRADE entry still
         # has its row, so only the count of rows shows it
         "INSERT INTO exchange_trade SELECT * FROM jsonb_populate_record(NULL::exchange_trade, (SELECT to_jsonb(t) "
@@ -430,6 +439,8 @@ def test_the_fast_pass_reads_leaf_nodes_stored_out_of_index_order(ledger, monkey
         "trade-row",
         "cash-row",
         "entry-kind",
+        "entry-kind-with-a-space",
+        "deposit-not-json",
         "extra-trade-row",
         "misaligned-nodes",
     ],
@@ -545,6 +556,7 @@ def test_a_block_signed_only_by_the_key_it_introduces_is_named(ledger):
 @pytest.mark.django_db(transaction=True)
 def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by_this_process(monkeypatch):
     import os
+    import time
 
     from core.snapshot import read_only_snapshot
     from ledger import fast_verification, verification
@@ -563,15 +575,52 @@ def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by
             ok = fast_verification.ledger_sound(report, lambda done, total: seen.append((done, total)), parallel=True)
         return ok, report, seen
 
-    # when the workers read a sound ledger, then it is sound, with every leaf and trade counted, and the
-    # progress of every chunk reported
-    ok, report, seen = sound()
-    assert ok and report.leaves == leaves and report.trades == 3
-    assert seen[-1] == (leaves, leaves) and len(seen) == (leaves + 1) // 2
-
-    # when a worker fails (here: every process but this one), then this process reads every chunk itself
     parent = os.getpid()
     real_chunk = fast_verification._chunk
+    chunks = (leaves + 1) // 2
+    read_here = []
+
+    def slow_in_workers(cur, lo, *args):
+        if os.getpid() == parent:
+            read_here.append(lo)
+        else:
+            time.sleep(0.2)
+        return real_chunk(cur, lo, *args)
+
+    # when the workers (slowed down) and this process read a sound ledger, then it is sound, with every leaf and
+    # trade counted, and the progress of every chunk reported; this process read some chunks, the workers others
+    monkeypatch.setattr(fast_verification, "_chunk", slow_in_workers)
+    ok, report, seen = sound()
+    assert ok and report.leaves == leaves and report.trades == 3
+    assert seen[-1] == (leaves, leaves) and len(seen) == chunks
+    assert 0 < len(read_here) < chunks and len(set(read_here)) == len(read_here)
+    monkeypatch.setattr(fast_verification, "_chunk", real_chunk)
+
+    # when a worker dies after its first chunk, answering nothing, then this process reads what it had claimed
+    failures = []
+    real_results = fast_verification._Workers.results
+
+    def results(self, progress):
+        answers = real_results(self, progress)
+        failures.append(self.failed)
+        return answers
+
+    def dying_in_workers(*args):
+        if os.getpid() != parent and read_in_child:
+            os._exit(1)
+        if os.getpid() != parent:
+            read_in_child.append(1)
+        return real_chunk(*args)
+
+    read_in_child: list[int] = []
+    with monkeypatch.context() as dying:
+        dying.setattr(fast_verification, "_chunk", dying_in_workers)
+        dying.setattr(fast_verification._Workers, "results", results)
+        ok, report, _ = sound()
+    assert failures == [True]
+    assert ok and report.leaves == leaves and report.trades == 3
+
+    # when a worker fails (here: every process but this one), then this process reads every chunk itself
 
     def failing_in_workers(*args):
         if os.getpid() != parent:
@@ -624,9 +673,10 @@ def test_the_fast_pass_puts_the_planners_settings_back_for_the_full_walk(ledger,
     if tampered:
         tamper("UPDATE exchange_trade SET price = price + 1 WHERE id = (SELECT min(id) FROM exchange_trade)")
     with transaction.atomic(), connection.cursor() as cur:
-        # when the fast pass runs in this transaction (joins in index order while it reads the chunks)
+        cur.execute("SET LOCAL work_mem = '3MB'")
+        # when the fast pass runs in this transaction (with more memory while it reads the chunks)
         sound = fast_verification.ledger_sound(verification.Report(), None, parallel=False)
-        # then it answers, and the transaction's planner settings are what they were before it
-        cur.execute("SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")
+        # then it answers, and the transaction's setting is what it was before it
+        cur.execute("SELECT current_setting('work_mem')")
         assert sound is not tampered
-        assert cur.fetchone() == ("on", "on")
+        assert cur.fetchone() == ("3MB",)

@@ -108,26 +108,29 @@ def _copy_columns(cur, query: str, columns: int) -> list[list[bytes]]:
     NULL)."""
     try:
         data, pos = copy_binary(cur, query)
-    except ValueError as exc:
+    except (ValueError, struct.error) as exc:  # not a binary COPY stream, or one cut inside its header
         raise _Doubt(str(exc)) from exc
     out: list[list[bytes]] = [[] for _ in range(columns)]
     field_count, length = struct.Struct(">h").unpack_from, struct.Struct(">i").unpack_from
     end = len(data) - 2  # the trailer: a field count of -1
-    while pos < end:
-        (fields,) = field_count(data, pos)
-        if fields != columns:
-            raise _Doubt("unexpected COPY row")
-        pos += 2
-        for values in out:
-            (size,) = length(data, pos)
-            pos += 4
-            if size < 0:
-                values.append(b"")
-                continue
-            values.append(bytes(data[pos : pos + size]))
-            pos += size
-    if pos != end or field_count(data, pos) != (-1,):
-        raise _Doubt("a COPY stream cut short")
+    try:
+        while pos < end:
+            (fields,) = field_count(data, pos)
+            if fields != columns:
+                raise _Doubt("unexpected COPY row")
+            pos += 2
+            for values in out:
+                (size,) = length(data, pos)
+                pos += 4
+                if size < 0:
+                    values.append(b"")
+                    continue
+                values.append(bytes(data[pos : pos + size]))
+                pos += size
+        if pos != end or field_count(data, pos) != (-1,):
+            raise _Doubt("a COPY stream cut short")
+    except struct.error as exc:  # a stream cut inside a row's header (a value cut short leaves pos past end)
+        raise _Doubt("a COPY stream cut short") from exc
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -199,6 +200,40 @@ def test_id_ranges_split_exactly_at_the_wide_gaps(ids):
         else:
             expected.append([value, value])
     assert runs == [tuple(run) for run in expected]
+
+
+def test_a_copy_stream_is_read_whole_and_any_cut_or_misframed_one_is_a_doubt():
+    import struct
+
+    from ledger.fast_verification import _copy_columns
+
+    class Cursor:  # what copy_binary reads: cursor.cursor.copy_expert(query, buffer)
+        def __init__(self, data: bytes) -> None:
+            self.cursor, self.data = self, data
+
+        def copy_expert(self, query, buffer) -> None:
+            buffer.write(self.data)
+
+    def row(*values) -> bytes:
+        out = struct.pack(">h", len(values))
+        for value in values:
+            out += struct.pack(">i", -1) if value is None else struct.pack(">i", len(value)) + value
+        return out
+
+    header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+    stream = header + row(b"ab", None) + row(b"", b"xyz") + struct.pack(">h", -1)
+
+    # given a whole binary COPY stream of two rows of two values, then each column comes back, NULL as empty
+    assert _copy_columns(Cursor(stream), "COPY …", 2) == [[b"ab", b""], [b"", b"xyz"]]
+    # when it is cut anywhere, or a row claims a value longer than what follows, or has another field count,
+    # then it is a doubt (never an exception of another kind, never a short answer)
+    for cut in range(len(stream)):
+        with pytest.raises(_Doubt):
+            _copy_columns(Cursor(stream[:cut]), "COPY …", 2)
+    with pytest.raises(_Doubt):
+        _copy_columns(Cursor(header + row(b"ab", b"c")[:-1] + struct.pack(">h", -1)), "COPY …", 2)
+    with pytest.raises(_Doubt):
+        _copy_columns(Cursor(stream), "COPY …", 3)
 
 
 def test_a_business_check_with_only_part_of_its_fast_form_is_refused():

@@ -462,6 +462,61 @@ def test_the_fast_pass_doubts_every_tampering_it_is_shown(ledger, sql, monkeypat
     assert ledger_verify().ok is (sql.startswith("DELETE FROM ledger_node"))
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE exchange_trade SET status = 'matched' WHERE id = (SELECT min(trade_id) FROM settlement_settlement)",
+        "DELETE FROM settlement_settlement WHERE id = (SELECT min(id) FROM settlement_settlement)",
+        # a settlement row pointed at a trade that does not exist: as many rows as settled trades, one astray
+        "UPDATE settlement_settlement SET trade_id = trade_id + 1000000 "
+        "WHERE id = (SELECT min(id) FROM settlement_settlement)",
+        # and at another settled trade, whose own row goes to a trade that does not exist
+        "UPDATE settlement_settlement s SET trade_id = CASE WHEN s.id = o.first THEN o.last_trade + 1000000 "
+        "ELSE o.first_trade END FROM (SELECT min(id) AS first, max(id) AS last, min(trade_id) AS first_trade, "
+        "max(trade_id) AS last_trade FROM settlement_settlement) o WHERE s.id IN (o.first, o.last)",
+    ],
+    ids=["settled-row-of-matched-trade", "settled-trade-without-row", "row-of-no-trade", "rows-shifted"],
+)
+def test_the_fast_pass_doubts_a_trades_status_that_disagrees_with_its_settlement(settled, sql, monkeypatch):
+    from exchange.models import Trade
+    from ledger import fast_verification, verification
+
+    # given a settled ledger whose settlement rows or trade statuses a superuser changed
+    settled_before = Trade.objects.filter(status=Trade.Status.SETTLED).count()
+    superuser_rewrite(sql, tables=[*LEDGER_TABLES, "exchange_trade", "settlement_settlement"])
+
+    # when the fast pass runs, then it does not call the ledger sound, and the full walk names a problem
+    report = verification.Report()
+    assert fast_verification.ledger_sound(report, None, parallel=False) is False
+    assert not ledger_verify().ok
+    # and verifying changed nothing
+    assert Trade.objects.filter(status=Trade.Status.SETTLED).count() == settled_before - ("'matched'" in sql)
+
+
+def test_the_fast_pass_doubts_two_trades_statuses_swapped(ledger, django_capture_on_commit_callbacks):
+    from exchange.models import Trade
+    from ledger import fast_verification, verification
+    from settlement.services import trade_settle
+
+    # given one trade settled and another still matched; when a superuser swaps their statuses (as many settled
+    # trades as settlement rows, but the row's trade is not settled and the settled one has none)
+    first, second = Trade.objects.order_by("id")[:2]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert trade_settle(trade_id=first.pk)
+        block_seal()
+    assert ledger_verify().ok
+    tamper(
+        "UPDATE exchange_trade SET status = CASE WHEN id = %s THEN 'matched' ELSE 'settled' END WHERE id IN (%s, %s)",
+        [first.pk, first.pk, second.pk],
+    )
+
+    # then the fast pass doubts, and the full walk names both
+    assert fast_verification.ledger_sound(verification.Report(), None, parallel=False) is False
+    messages = [str(p) for p in ledger_verify().problems]
+    assert any(f"trade {second.pk} is settled without a settlement" in m for m in messages)
+    assert any(f"trade {first.pk} has a settlement but is not settled" in m for m in messages)
+
+
 def _three_sealed_trades() -> None:
     """Three committed trades, sealed (for the transactional tests, whose forked processes read commits)."""
     from tests.conftest import build_market

@@ -161,12 +161,13 @@ def test_a_chunks_entry_ids_are_read_in_ranges_split_at_wide_gaps():
 def test_processes_sharing_a_counter_claim_every_chunk_once_however_unevenly_they_go():
     import multiprocessing
 
-    from ledger.fast_verification import CHUNK, _claimed
+    from ledger.fast_verification import _claimed
 
-    # given a ledger of ten chunks and a half, and two readers of one shared counter
-    total = CHUNK * 10 + CHUNK // 2
+    # given a ledger of ten chunks (of 2^11 leaves) and a half, and two readers of one shared counter
+    level, chunk = 11, 1 << 11
+    total = chunk * 10 + chunk // 2
     counter = multiprocessing.get_context("fork").Value("q", 0)
-    fast, slow = _claimed(counter, total), _claimed(counter, total)
+    fast, slow = _claimed(counter, level, total), _claimed(counter, level, total)
 
     # when one claims three chunks for each the other claims, until neither gets any more
     claimed = {"fast": [], "slow": []}
@@ -180,10 +181,24 @@ def test_processes_sharing_a_counter_claim_every_chunk_once_however_unevenly_the
             claimed[who].append(start)
 
     # then every chunk's start was claimed once, the last one (a half chunk) too, and the faster did more
-    assert sorted(claimed["fast"] + claimed["slow"]) == [n * CHUNK for n in range(11)]
+    assert sorted(claimed["fast"] + claimed["slow"]) == [n * chunk for n in range(11)]
     assert len(claimed["fast"]) > len(claimed["slow"]) > 0
     # and nothing is claimed once the counter is past the end
-    assert list(_claimed(counter, total)) == []
+    assert list(_claimed(counter, level, total)) == []
+
+
+@pytest.mark.parametrize(
+    ("total", "processes", "level"),
+    [(20_000, 2, 12), (1_000_000, 2, 14), (20_000, 1, 13), (3, 2, 10), (0, 2, 10), (100_000, 8, 12)],
+)
+def test_a_pass_reads_chunks_as_big_as_leave_two_to_each_process_within_bounds(total, processes, level):
+    from ledger.fast_verification import MAX_LEVEL, MIN_LEVEL, _level
+
+    # given a ledger of ``total`` leaves and ``processes`` readers; when the chunks' level is chosen
+    chosen = _level(total, processes)
+    # then it is the one given, within the bounds, and (above the least) leaves at least two chunks a process
+    assert chosen == level and MIN_LEVEL <= chosen <= MAX_LEVEL
+    assert chosen == MIN_LEVEL or total >> chosen >= 2 * processes
 
 
 @given(st.sets(st.integers(min_value=1, max_value=5000), min_size=1, max_size=80))

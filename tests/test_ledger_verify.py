@@ -261,8 +261,8 @@ def test_a_sound_ledger_is_verified_by_the_fast_pass_alone_with_the_full_walks_c
 
     # when chunks are two leaves (many chunks, blocks ending inside and at their edges) and the full walk
     # is forbidden
-    monkeypatch.setattr(fast_verification, "LEVEL", 1)
-    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
     _full_walk_forbidden(monkeypatch)
     seen = []
     report = ledger_verify(progress=lambda done, total: seen.append((done, total)))
@@ -287,8 +287,8 @@ def test_the_fast_pass_counts_the_rows_of_entries_still_waiting_as_the_full_walk
         request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "waiting"),
     )
     assert PendingEntry.objects.filter(entry__kind="TRADE").count() == 1
-    monkeypatch.setattr(fast_verification, "LEVEL", 1)
-    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
 
     # when ledger_verify runs with the full walk forbidden
     _full_walk_forbidden(monkeypatch)
@@ -335,8 +335,8 @@ def test_the_fast_pass_reads_entries_sealed_out_of_id_order_and_skips_those_wait
     assert not Entry.objects.filter(pk=middle).exists()
     halt(middle, "middle")
     assert PendingEntry.objects.filter(entry_id=middle).exists()
-    monkeypatch.setattr(fast_verification, "LEVEL", 1)
-    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
     _full_walk_forbidden(monkeypatch)
 
     # when ledger_verify runs with the waiting entry among the sealed ones' ids, then the fast pass alone says OK
@@ -369,8 +369,8 @@ def test_the_fast_pass_reads_leaf_nodes_stored_out_of_index_order(ledger, monkey
     assert stored_order() == [0, 1, 2, 3]
     tamper("UPDATE ledger_node SET hash = hash WHERE level = 0 AND index = 1")
     assert stored_order() == [0, 2, 3, 1]
-    monkeypatch.setattr(fast_verification, "LEVEL", 2)
-    monkeypatch.setattr(fast_verification, "CHUNK", 4)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 2)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 2)
 
     # when ledger_verify runs with the full walk forbidden, reading the nodes as stored (no index scans)
     _full_walk_forbidden(monkeypatch)
@@ -449,8 +449,8 @@ def test_the_fast_pass_doubts_every_tampering_it_is_shown(ledger, sql, monkeypat
     from ledger import fast_verification, verification
 
     # given a ledger a superuser changed (chunks of two leaves, so the change is inside one of many)
-    monkeypatch.setattr(fast_verification, "LEVEL", 1)
-    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
     tamper(sql)
 
     # when the fast pass runs, then it does not call the ledger sound
@@ -550,8 +550,8 @@ def test_the_command_checks_the_business_rows_in_a_second_process_on_the_same_sn
 
     # (chunks of two leaves shared out to three processes, whatever this machine's cores: this one and two forked)
     monkeypatch.setattr(fast_verification._Workers, "__init__", counted)
-    monkeypatch.setattr(fast_verification, "LEVEL", 1)
-    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
     monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
 
     # when the command verifies, with the full walk forbidden
@@ -618,8 +618,8 @@ def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by
 
     # given committed, sealed trades, read in chunks of two leaves by three processes (two forked)
     _three_sealed_trades()
-    monkeypatch.setattr(fast_verification, "LEVEL", 1)
-    monkeypatch.setattr(fast_verification, "CHUNK", 2)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
     monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
     leaves = Leaf.objects.count()
 

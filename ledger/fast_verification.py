@@ -3,7 +3,7 @@
 It checks what the full walk (``ledger.verification.verify_chain`` and the
 business checks) checks, in bulk, reading every entry once:
 
-* **the chain**: a chunk of 2^level leaves at a time (``_level``), three binary ``COPY``s of a few
+* **the chain**: a chunk of leaves at a time (a perfect subtree, ``_plan``), three binary ``COPY``s of a few
   concatenated byte strings each (the leaves and their entry ids; those
   entries, by ranges of ids, with their lengths, stored leaf hashes and kinds;
   the sealed leaf nodes); leaf hashes are recomputed in one pass, compared
@@ -59,8 +59,8 @@ from . import checkpoint, hooks, merkle
 from .models import Block, PendingEntry
 from .verification import Report, _check_block, _Key, _key_event, copy_binary
 
-# A chunk is 2^level leaves: a perfect subtree, so a whole chunk joins the frontier as one node. Its level is
-# chosen for each pass (``_level``) between these bounds.
+# A chunk is a perfect subtree of 2^level leaves, so that a whole chunk joins the frontier as one node; each pass
+# plans its chunks (``_plan``) between these levels.
 MIN_LEVEL, MAX_LEVEL = 10, 14
 WORK_MEM = "64MB"
 
@@ -306,11 +306,9 @@ def _chunk(cur, lo: int, hi: int, level: int, ends: list[int], reading: _Reading
     return _Chunk(lo, hi, level, levels[level][0] if hi - lo == 1 << level else None, prefixes)
 
 
-def _chunks(
-    starts: Iterable[int], level: int, total: int, sizes: list[int], reading: _Reading | None, done=None
-) -> list[_Chunk]:
-    """The chunks of 2^``level`` leaves starting at ``starts``, read with this process's connection;
-    ``done(leaves)`` after each."""
+def _chunks(parts: Iterable[_Part], sizes: list[int], reading: _Reading | None, done=None) -> list[_Chunk]:
+    """The chunks ``parts`` (of a pass's ``_plan``), read with this process's connection; ``done(leaves)`` after
+    each."""
     out = []
     with connection.cursor() as cur:
         # A chunk's entries are grouped into their rows (``GROUP_SHIFT``) in memory (about 1 MB a chunk). The setting
@@ -318,8 +316,7 @@ def _chunks(
         cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", [WORK_MEM])
         before = cur.fetchone()[0]
         try:
-            for start in starts:
-                stop = min(start + (1 << level), total)
+            for start, stop, level in parts:
                 ends = sizes[bisect.bisect_right(sizes, start) : bisect.bisect_right(sizes, stop)]
                 try:
                     with transaction.atomic():  # a savepoint: the full walk still reads this snapshot after an error
@@ -409,8 +406,7 @@ def chain_ok(report: Report, progress: Callable[[int, int], None] | None = None)
     blocks = _blocks()
     total = blocks[-1].tree_size if blocks else 0
     sizes = sorted({block.tree_size for block in blocks})
-    level = _level(total, 1)
-    chunks = _chunks(range(0, total, 1 << level), level, total, sizes, None, _progress(progress, total))
+    chunks = _chunks(_plan(total, 1), sizes, None, _progress(progress, total))
     _blocks_ok(report, blocks, chunks, total)
 
 
@@ -465,10 +461,10 @@ class _Waiting:
 CLAIM_TIMEOUT = 30.0  # seconds: the counter's lock is held for two reads of memory
 
 
-def _claimed(counter, level: int, total: int) -> Iterator[int]:
-    """The starts of chunks (2^``level`` leaves) of [0, total) claimed one at a time from ``counter`` (a
-    ``multiprocessing.Value`` the processes share), until none is left: between them they read every chunk once,
-    each as many as its pace allows (runs fixed in advance left one process idle while another still had a third
+def _claimed(counter, plan: list[_Part]) -> Iterator[_Part]:
+    """The chunks of ``plan`` claimed one at a time, in order, from ``counter`` (a ``multiprocessing.Value`` the
+    processes share), until none is left: between them they read every chunk once, each as many as its pace
+    allows (runs fixed in advance left one process idle while another still had a third
     of the ledger)."""
     lock = counter.get_lock()
     while True:
@@ -480,16 +476,16 @@ def _claimed(counter, level: int, total: int) -> Iterator[int]:
             counter.value = n + 1
         finally:
             lock.release()
-        if n << level >= total:
+        if n >= len(plan):
             return
-        yield n << level
+        yield plan[n]
 
 
 # What a forked worker keeps of its parent: the parent's connection, never used nor closed here.
 _inherited: list[Any] = []
 
 
-def _work_in_child(snapshot: str, counter, level: int, total: int, sizes: list[int], reading: _Reading, send) -> None:
+def _work_in_child(snapshot: str, counter, plan: list[_Part], sizes: list[int], reading: _Reading, send) -> None:
     _inherited.append(connections["default"])  # the parent's: closing it would end the parent's session
     try:
         connections["default"] = connections.create_connection("default")
@@ -497,8 +493,7 @@ def _work_in_child(snapshot: str, counter, level: int, total: int, sizes: list[i
             with connection.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
-            claimed = _claimed(counter, level, total)
-            chunks = _chunks(claimed, level, total, sizes, reading, lambda n: send.send(("progress", n)))
+            chunks = _chunks(_claimed(counter, plan), sizes, reading, lambda n: send.send(("progress", n)))
         send.send(("done", (chunks, reading.collected, reading.matched)))
     except _Doubt as exc:
         send.send(("doubt", str(exc)))
@@ -513,7 +508,7 @@ def _work_in_child(snapshot: str, counter, level: int, total: int, sizes: list[i
 class _Workers:
     """Forked processes claiming chunks of the caller's snapshot from ``counter``, beside the caller."""
 
-    def __init__(self, processes: int, counter, level: int, total: int, sizes: list[int], reading: _Reading) -> None:
+    def __init__(self, processes: int, counter, plan: list[_Part], sizes: list[int], reading: _Reading) -> None:
         with connection.cursor() as cur:
             cur.execute("SELECT pg_export_snapshot()")
             snapshot = cur.fetchone()[0]
@@ -525,7 +520,7 @@ class _Workers:
             for _ in range(processes):
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(
-                    target=_work_in_child, args=(snapshot, counter, level, total, sizes, reading, send), daemon=True
+                    target=_work_in_child, args=(snapshot, counter, plan, sizes, reading, send), daemon=True
                 )
                 process.start()
                 send.close()
@@ -607,14 +602,28 @@ def ledger_sound(
             return False
 
 
-def _level(total: int, processes: int) -> int:
-    """The level of a pass's chunks: as big as leaves two to each process (the claiming evens out what is left
-    when one is slower), between ``MIN_LEVEL`` and ``MAX_LEVEL``. Each chunk costs five queries and their plans,
-    so bigger is cheaper: with a million entries on two cores, chunks of 2^13 and 2^14 leaves took 6–7 s where
-    chunks of 2^11 took 7–9 s, and with 20,000 entries 2^12 took 0.19–0.21 s against 0.23–0.27 s (`make bench`'s
-    databases, alternating). Memory grows with it: a chunk of 2^14 entries is about 7 MB of canonical bytes."""
-    wanted = max(1, total // (2 * max(1, processes))).bit_length() - 1
-    return max(MIN_LEVEL, min(MAX_LEVEL, wanted))
+_Part = tuple[int, int, int]  # a chunk to read: leaves [lo, hi), a perfect subtree of 2^level leaves when whole
+
+
+def _plan(total: int, processes: int) -> list[_Part]:
+    """The chunks of a pass over ``total`` leaves: big while there is much left, halving towards the end, so that
+    ``processes`` readers claiming them in order finish together (the last chunks are small) having run few
+    queries (the first are big: each chunk is five queries and their plans). A chunk is 2^level leaves with
+    MIN_LEVEL <= level <= MAX_LEVEL, at most a ``2 × processes``-th of what is left; levels never grow, so every
+    chunk starts at a multiple of its size and is a perfect subtree (the last one may be cut short by the end).
+
+    Measured on `make bench`'s databases (2 cores, alternating): a million entries in chunks of 2^13–2^14 leaves
+    took 6–7 s where chunks of 2^11 took 7–9 s; 20,000 entries in 2^12 took 0.19–0.21 s against 0.23–0.27 s in
+    2^11, but one process then waited for the other's last chunk. A chunk of 2^14 entries is about 7 MB of
+    canonical bytes in memory."""
+    plan, lo, level = [], 0, MAX_LEVEL
+    while lo < total:
+        while level > MIN_LEVEL and (2 * max(1, processes)) << level > total - lo:
+            level -= 1
+        hi = min(lo + (1 << level), total)
+        plan.append((lo, hi, level))
+        lo = hi
+    return plan
 
 
 def _cores() -> int:
@@ -634,18 +643,18 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
     checks = list(hooks.business_checks)
     reading = _Reading(checks)
     waiting = _Waiting()
-    level = _level(total, max(1, workers))
-    processes = min(max(1, workers), -(-total >> level))
-    forked, starts = None, range(0, total, 1 << level)
+    plan = _plan(total, max(1, workers))
+    processes = min(max(1, workers), len(plan))
+    forked, parts = None, iter(plan)
     if processes > 1 and "fork" in multiprocessing.get_all_start_methods():
         try:
             counter = multiprocessing.get_context("fork").Value("q", 0)  # a semaphore: some sandboxes have none
-            forked = _Workers(processes - 1, counter, level, total, sizes, reading)
+            forked = _Workers(processes - 1, counter, plan, sizes, reading)
         except Exception:  # no fork or no shared counter here (OSError, ImportError): this process reads every chunk
             forked = None
         else:
             # Once a worker has failed this process stops claiming: what the failed one claimed is read below.
-            starts = itertools.takewhile(lambda start: not forked.failed, _claimed(counter, level, total))
+            parts = itertools.takewhile(lambda part: not forked.failed, _claimed(counter, plan))
     done = _progress(progress, total) or (lambda leaves: None)
     try:
         # While the workers start, this process counts the rows they must account for between them; then it
@@ -661,14 +670,14 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
         if report.problems:
             return False
         if forked is None:
-            chunks = _chunks(starts, level, total, sizes, reading, done)
+            chunks = _chunks(parts, sizes, reading, done)
         else:
 
             def own(leaves: int) -> None:
                 done(leaves)
                 forked.poll(done)
 
-            chunks = _chunks(starts, level, total, sizes, reading, own)
+            chunks = _chunks(parts, sizes, reading, own)
             answers = forked.results(done)
             forked = None
             for run, collected, matched in answers:
@@ -678,11 +687,12 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
                 for name, agreed in matched.items():
                     reading.matched[name] += agreed
             # The chunks a failed worker claimed (nothing of them was counted): this process reads them now.
-            missing = sorted(set(range(0, total, 1 << level)) - {chunk.lo for chunk in chunks})
+            read = {chunk.lo for chunk in chunks}
+            missing = [part for part in plan if part[0] not in read]
             if missing:
-                chunks.extend(_chunks(missing, level, total, sizes, reading, done))
+                chunks.extend(_chunks(missing, sizes, reading, done))
             chunks.sort(key=lambda chunk: chunk.lo)
-            if [chunk.lo for chunk in chunks] != list(range(0, total, 1 << level)):
+            if [(chunk.lo, chunk.hi, chunk.level) for chunk in chunks] != plan:
                 raise _Doubt("a chunk read twice")
         _blocks_ok(report, blocks, chunks, total)
     finally:

@@ -161,44 +161,58 @@ def test_a_chunks_entry_ids_are_read_in_ranges_split_at_wide_gaps():
 def test_processes_sharing_a_counter_claim_every_chunk_once_however_unevenly_they_go():
     import multiprocessing
 
-    from ledger.fast_verification import _claimed
+    from ledger.fast_verification import _claimed, _plan
 
-    # given a ledger of ten chunks (of 2^11 leaves) and a half, and two readers of one shared counter
-    level, chunk = 11, 1 << 11
-    total = chunk * 10 + chunk // 2
+    # given the plan of a ledger of ten big chunks and a half, and two readers of one shared counter
+    plan = _plan((1 << 14) * 10 + (1 << 13), 2)
     counter = multiprocessing.get_context("fork").Value("q", 0)
-    fast, slow = _claimed(counter, level, total), _claimed(counter, level, total)
+    fast, slow = _claimed(counter, plan), _claimed(counter, plan)
 
     # when one claims three chunks for each the other claims, until neither gets any more
     claimed = {"fast": [], "slow": []}
     while True:
-        got = [("fast", start) for start in itertools.islice(fast, 3)] + [
-            ("slow", s) for s in itertools.islice(slow, 1)
-        ]
+        got = [("fast", part) for part in itertools.islice(fast, 3)] + [("slow", p) for p in itertools.islice(slow, 1)]
         if not got:
             break
-        for who, start in got:
-            claimed[who].append(start)
+        for who, part in got:
+            claimed[who].append(part)
 
-    # then every chunk's start was claimed once, the last one (a half chunk) too, and the faster did more
-    assert sorted(claimed["fast"] + claimed["slow"]) == [n * chunk for n in range(11)]
+    # then every chunk of the plan was claimed once, the small last ones too, and the faster did more
+    assert sorted(claimed["fast"] + claimed["slow"]) == plan
     assert len(claimed["fast"]) > len(claimed["slow"]) > 0
     # and nothing is claimed once the counter is past the end
-    assert list(_claimed(counter, level, total)) == []
+    assert list(_claimed(counter, plan)) == []
 
 
-@pytest.mark.parametrize(
-    ("total", "processes", "level"),
-    [(20_000, 2, 12), (1_000_000, 2, 14), (20_000, 1, 13), (3, 2, 10), (0, 2, 10), (100_000, 8, 12)],
-)
-def test_a_pass_reads_chunks_as_big_as_leave_two_to_each_process_within_bounds(total, processes, level):
-    from ledger.fast_verification import MAX_LEVEL, MIN_LEVEL, _level
+@settings(max_examples=300, deadline=None)
+@given(total=st.integers(min_value=0, max_value=3_000_000), processes=st.integers(min_value=1, max_value=16))
+def test_a_pass_plans_aligned_perfect_chunks_big_first_and_small_at_the_end(total, processes):
+    from ledger.fast_verification import MAX_LEVEL, MIN_LEVEL, _plan
 
-    # given a ledger of ``total`` leaves and ``processes`` readers; when the chunks' level is chosen
-    chosen = _level(total, processes)
-    # then it is the one given, within the bounds, and (above the least) leaves at least two chunks a process
-    assert chosen == level and MIN_LEVEL <= chosen <= MAX_LEVEL
-    assert chosen == MIN_LEVEL or total >> chosen >= 2 * processes
+    # given a ledger of ``total`` leaves and ``processes`` readers; when a pass plans its chunks
+    plan = _plan(total, processes)
+
+    # then they cover [0, total) once, in order, each a perfect subtree (aligned, 2^level leaves, only the very
+    # last cut short by the end), levels within the bounds and never growing
+    assert [lo for lo, _, _ in plan] == [0, *(hi for _, hi, _ in plan[:-1])][: len(plan)]
+    assert (plan[-1][1] if plan else 0) == total
+    for n, (lo, hi, level) in enumerate(plan):
+        assert MIN_LEVEL <= level <= MAX_LEVEL and lo % (1 << level) == 0
+        assert hi - lo == 1 << level or (n == len(plan) - 1 and 0 < hi - lo < 1 << level)
+    assert [level for _, _, level in plan] == sorted((level for _, _, level in plan), reverse=True)
+    # and a chunk above the least is at most a (2 × processes)-th of what was left when it starts
+    assert all(level == MIN_LEVEL or (2 * processes) << level <= total - lo for lo, _, level in plan)
+
+
+def test_a_pass_over_a_million_leaves_runs_few_big_chunks_and_a_short_ledger_several_a_process():
+    from ledger.fast_verification import _plan
+
+    # given two readers; when a million leaves and 20,000 are planned
+    big, short = _plan(1_000_000, 2), _plan(20_000, 2)
+    # then the million is mostly chunks of 2^14 leaves (fewer than a hundred queries of each kind)
+    assert len(big) < 100 and sum(hi - lo for lo, hi, level in big if level == 14) > 900_000
+    # and the 20,000 start with a chunk of 2^12, ending in chunks of 2^10
+    assert short[0] == (0, 4096, 12) and short[-1][2] == 10 and len(short) >= 8
 
 
 @given(st.sets(st.integers(min_value=1, max_value=5000), min_size=1, max_size=80))

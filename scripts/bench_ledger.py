@@ -215,6 +215,18 @@ def _sha256_baseline(blobs: list[bytes]) -> float:
     return time.perf_counter() - began
 
 
+def _parse_floor(blobs: list[bytes]) -> float:
+    """Seconds for orjson to parse each blob once, as the business checks must (every TRADE and SETTLEMENT entry):
+    what the verification cannot do without, beside SHA-256, measured the same way."""
+    import orjson
+
+    loads = orjson.loads
+    began = time.perf_counter()
+    for data in blobs:
+        loads(data)
+    return time.perf_counter() - began
+
+
 def _read_baseline(leaves: int) -> float:
     """Seconds to only read the sealed entries in leaf order, with the query ``ledger_verify`` streams them by."""
     from django.db import connection
@@ -279,6 +291,7 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     verify_seconds, serial_seconds, sha_seconds, read_seconds, chain_seconds, verified = [], [], [], [], [], 0
+    parse_seconds = []
     for n in range(repeats):
         connection.close()
         out = io.StringIO()
@@ -300,6 +313,7 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
         serial_seconds.append(time.perf_counter() - began)
         verified = int(text.split(" leaves")[0].rsplit(" ", 1)[1])
         sha_seconds.append(_sha256_baseline(blobs_all))
+        parse_seconds.append(_parse_floor(blobs_all))
         read_seconds.append(_read_baseline(total_leaves))
         chain_seconds.append(_chain_only())
     return {
@@ -317,6 +331,7 @@ def ledger_measure(*, entries: int, repeats: int, profile: str | None) -> dict:
         "verify_seconds": verify_seconds,
         "verify_serial_seconds": serial_seconds,
         "sha_seconds": sha_seconds,
+        "parse_seconds": parse_seconds,
         "read_seconds": read_seconds,
         "chain_seconds": chain_seconds,
         "verify_memory": _verify_memory(),
@@ -685,6 +700,12 @@ def report_ledger(r: dict, cores: int) -> None:
     if r.get("chain_seconds"):
         chain_rate = r["total_leaves"] / min(r["chain_seconds"])
         print(f"{'  chain alone ÷ SHA-256':<34}{chain_rate:>11.0f}{sha_rate:>16.0f}{chain_rate / sha_rate:>8.3f}")
+    if r.get("parse_seconds"):
+        parse_rate = r["total_leaves"] / min(r["parse_seconds"])
+        print(
+            f"{'  parsing alone (orjson) ÷ SHA-256':<34}{parse_rate:>11.0f}{sha_rate:>16.0f}"
+            f"{parse_rate / sha_rate:>8.3f}"
+        )
     if memory := r.get("verify_memory"):
         worker = memory.get("worker_kib", memory.get("business_process_kib", 0))
         print(

@@ -91,6 +91,16 @@ def summary_rows(results: dict) -> list[dict]:
                     "ratio",
                 )
             )
+        if ledger.get("parse_seconds"):
+            rows.append(
+                _row(
+                    "  parsing each entry alone (orjson) ÷ SHA-256/s",
+                    ledger["total_leaves"] / min(ledger["parse_seconds"]),
+                    ledger["total_leaves"] / min(ledger["sha_seconds"]),
+                    None,
+                    "ratio",
+                )
+            )
     if witness := results.get("witness"):
         free, waits = witness["no_wait"], witness["awaits"]
         rows.append(_row("match → co-signed p99 (s)", free["cosigned"]["p99"], None, 1.0, "s", at_most=True))

@@ -165,9 +165,9 @@ class _Reading:
     def read(self, ids, kinds: list[str], view: memoryview, starts: list[int], stops: list[int], order) -> None:
         """The payloads of a chunk's entries of the checks' kinds, taken from ``view`` (``starts`` and ``stops``
         by position in the chunk as read, ``order`` those positions in leaf order), each parsed, checked to be of
-        its kind, and handed to the checks that read that kind. One entry at a time, each document freed before
-        the next is parsed: a chunk's documents parsed in bulk and kept alive cost more (allocation) than the
-        loop saves (`make bench`)."""
+        its kind, and handed to the checks that read that kind. One entry at a time, each document dropped as the
+        next is parsed: a chunk's documents parsed in bulk and kept alive cost more (allocation) than the loop
+        saves (`make bench`)."""
         wanted, loads = self.readers, orjson.loads
         try:
             for k in order:
@@ -464,8 +464,7 @@ CLAIM_TIMEOUT = 30.0  # seconds: the counter's lock is held for two reads of mem
 def _claimed(counter, plan: list[_Part]) -> Iterator[_Part]:
     """The chunks of ``plan`` claimed one at a time, in order, from ``counter`` (a ``multiprocessing.Value`` the
     processes share), until none is left: between them they read every chunk once, each as many as its pace
-    allows (runs fixed in advance left one process idle while another still had a third
-    of the ledger)."""
+    allows (runs fixed in advance left one process idle while another still had a third of the ledger)."""
     lock = counter.get_lock()
     while True:
         # A process killed while holding the lock would hold it for ever: the others give up rather than wait.
@@ -693,7 +692,7 @@ def _ledger_sound(report: Report, progress: Callable[[int, int], None] | None, *
                 chunks.extend(_chunks(missing, sizes, reading, done))
             chunks.sort(key=lambda chunk: chunk.lo)
             if [(chunk.lo, chunk.hi, chunk.level) for chunk in chunks] != plan:
-                raise _Doubt("a chunk read twice")
+                raise _Doubt("a chunk read twice, or not at all")
         _blocks_ok(report, blocks, chunks, total)
     finally:
         if forked is not None:

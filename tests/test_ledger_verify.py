@@ -517,6 +517,49 @@ def test_the_fast_pass_doubts_two_trades_statuses_swapped(ledger, django_capture
     assert any(f"trade {first.pk} has a settlement but is not settled" in m for m in messages)
 
 
+def _padded(entries: int, block: int) -> None:
+    """``entries`` more HALT entries, sealed in blocks of ``block`` (blocks ending inside chunks of any size)."""
+    from django.db import transaction
+
+    from ledger.services import entries_append
+
+    with transaction.atomic():
+        entries_append(kind="HALT", payloads=[{"reason": f"padding {n}"} for n in range(entries)])
+    while block_seal(max_leaves=block) is not None:
+        pass
+
+
+@pytest.mark.parametrize("tampered", [False, True], ids=["sound", "last-chunk-byte"])
+def test_the_fast_pass_joins_chunks_of_several_sizes_into_every_block_root(ledger, monkeypatch, tampered):
+    from ledger import fast_verification, verification
+
+    # given a ledger of many small blocks, read in chunks planned from 8 leaves down to 2
+    _padded(37, 5)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 3)
+    total = Block.objects.order_by("-height").first().tree_size
+    plan = fast_verification._plan(total, 1)
+    assert {level for _, _, level in plan} == {3, 2, 1}
+    full = verification.Report()
+    verification.verify_chain(full)
+    assert not full.problems
+    if tampered:  # one byte of the entry of the very last leaf, in the smallest chunk
+        tamper(
+            "UPDATE ledger_entry SET canonical = set_byte(canonical, 20, get_byte(canonical, 20) # 1) "
+            "WHERE id = (SELECT entry_id FROM ledger_leaf WHERE leaf_index = %s)",
+            [total - 1],
+        )
+
+    # when the fast pass runs in this process
+    report = verification.Report()
+    sound = fast_verification.ledger_sound(report, None, parallel=False)
+
+    # then a sound ledger is sound with the full walk's counts, and the changed byte is doubted
+    assert sound is not tampered
+    if not tampered:
+        assert (report.blocks, report.leaves, report.signatures) == (full.blocks, full.leaves, full.signatures)
+
+
 def _three_sealed_trades() -> None:
     """Three committed trades, sealed (for the transactional tests, whose forked processes read commits)."""
     from tests.conftest import build_market
@@ -532,6 +575,31 @@ def _three_sealed_trades() -> None:
         )
     while block_seal() is not None:
         pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_share_chunks_of_several_sizes_and_every_block_root_comes_out_right(monkeypatch):
+    from ledger import fast_verification, verification
+
+    # given committed trades and many small blocks, read by this process and two forked ones in chunks planned
+    # from 8 leaves down to 2
+    _three_sealed_trades()
+    _padded(45, 7)
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 3)
+    monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
+    total = Block.objects.order_by("-height").first().tree_size
+    assert len({level for _, _, level in fast_verification._plan(total, 3)}) >= 2
+
+    # when the command's verification runs with the full walk forbidden, then the fast pass alone says OK with the
+    # full walk's counts
+    full = verification.Report()
+    verification.verify_chain(full)
+    with monkeypatch.context() as forbidden:
+        _full_walk_forbidden(forbidden)
+        report = ledger_verify(parallel=True)
+    assert report.ok, [str(p) for p in report.problems]
+    assert (report.blocks, report.leaves, report.trades) == (full.blocks, full.leaves, 3)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_noop as _
 from core.money import ZERO
 from ledger.hooks import BusinessCheck
 from ledger.models import Entry
-from ledger.verification import CHUNK, Problem, Report
+from ledger.verification import CHUNK, UNREADABLE, Problem, Report
 from registry.models import Security
 
 from .entries import KINDS
@@ -31,7 +31,7 @@ def _check_conservation(report: Report, _entries: Mapping[int, object], _waiting
     for entry_id, kind, data in flows_entries.iterator(chunk_size=CHUNK):  # streamed: many deposits
         try:
             movements = readers[kind].read(json.loads(bytes(data))["payload"]).movements()
-        except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError):  # bytes rewritten, say
+        except UNREADABLE:  # bytes rewritten, say
             report.problems.append(Problem(_("a cash or share movement that cannot be read"), entry_id=entry_id))
             continue
         for m in movements:

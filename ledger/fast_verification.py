@@ -57,7 +57,7 @@ from django.db import DatabaseError, connection, connections, transaction
 
 from . import checkpoint, hooks, merkle
 from .models import Block, PendingEntry
-from .verification import Report, _check_block, _Key, _key_event, copy_binary
+from .verification import UNREADABLE, Report, _check_block, _Key, _key_event, copy_binary
 
 # A chunk is a perfect subtree of 2^level leaves, so that a whole chunk joins the frontier as one node; each pass
 # plans its chunks (``_plan``) between these levels.
@@ -178,13 +178,9 @@ class _Reading:
                 payload = doc["payload"]
                 if doc["kind"] != kind or type(payload) is not dict:
                     raise _Doubt("an entry's kind or payload is not what it says")
-                if len(readers) == 1:
-                    extract, into = readers[0]
-                    into[ids[k]] = extract(kind, payload)
-                    continue
                 for extract, into in readers:
                     into[ids[k]] = extract(kind, payload)
-        except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:  # orjson's error too
+        except UNREADABLE as exc:
             raise _Doubt("a payload its checks cannot read") from exc
 
     def chunk_done(self) -> None:

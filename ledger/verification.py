@@ -106,6 +106,11 @@ _ROW_HEAD = struct.Struct(">hiqiqi")  # 6 fields; leaf index (8 bytes); entry id
 _LENGTH = struct.Struct(">i")
 
 
+# What reading a payload rewritten into a shape its kind cannot have raises (a finding, never a crash): a missing
+# key, a wrong type, a number or date that does not parse (orjson's and binascii's errors are ValueErrors).
+UNREADABLE = (ArithmeticError, AttributeError, KeyError, TypeError, ValueError)
+
+
 def _leaves(start: int, end: int) -> Iterator[tuple[int, int, bytes, bytes, str, bytes | None]]:
     """(leaf_index, entry_id, canonical, stored leaf hash, kind, sealed leaf node or None) in leaf order.
 
@@ -238,7 +243,7 @@ def verify_chain(report: Report, progress: Callable[[int, int], None] | None = N
                     if kind in c.kinds:
                         try:
                             collected[c.name][eid] = c.extract(kind, payload)
-                        except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError):
+                        except UNREADABLE:
                             # Bytes rewritten into a payload its kind cannot have: a finding, never a crash.
                             report.problems.append(_wrong_shape(h, index, eid))
             frontier.append(leaf)

@@ -678,8 +678,8 @@ def test_a_block_signed_only_by_the_key_it_introduces_is_named(ledger):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by_this_process(monkeypatch):
+    import multiprocessing
     import os
-    import time
 
     from core.snapshot import read_only_snapshot
     from ledger import fast_verification, verification
@@ -702,17 +702,26 @@ def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by
     real_chunk = fast_verification._chunk
     chunks = (leaves + 1) // 2
     read_here = []
+    # Whatever the machine's load: a worker reads only once this process has claimed a chunk, and this process
+    # reads its second only once a worker has read one (each claims before it reads, so both get some).
+    fork = multiprocessing.get_context("fork")
+    parent_claimed, worker_read = fork.Event(), fork.Event()
 
-    def slow_in_workers(cur, lo, *args):
+    def taking_turns(cur, lo, *args):
         if os.getpid() == parent:
+            if read_here:
+                assert worker_read.wait(30)
             read_here.append(lo)
-        else:
-            time.sleep(0.2)
-        return real_chunk(cur, lo, *args)
+            parent_claimed.set()
+            return real_chunk(cur, lo, *args)
+        assert parent_claimed.wait(30)
+        chunk = real_chunk(cur, lo, *args)
+        worker_read.set()
+        return chunk
 
-    # when the workers (slowed down) and this process read a sound ledger, then it is sound, with every leaf and
-    # trade counted, and the progress of every chunk reported; this process read some chunks, the workers others
-    monkeypatch.setattr(fast_verification, "_chunk", slow_in_workers)
+    # when the workers and this process read a sound ledger, then it is sound, with every leaf and trade counted,
+    # and the progress of every chunk reported; this process read some chunks, the workers others
+    monkeypatch.setattr(fast_verification, "_chunk", taking_turns)
     ok, report, seen = sound()
     assert ok and report.leaves == leaves and report.trades == 3
     assert seen[-1] == (leaves, leaves) and len(seen) == chunks

@@ -684,8 +684,9 @@ def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by
     from core.snapshot import read_only_snapshot
     from ledger import fast_verification, verification
 
-    # given committed, sealed trades, read in chunks of two leaves by three processes (two forked)
+    # given committed, sealed trades and more entries, read in chunks of two leaves by three processes (two forked)
     _three_sealed_trades()
+    _padded(16, 5)
     monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
     monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
     monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
@@ -728,8 +729,10 @@ def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by
     assert 0 < len(read_here) < chunks and len(set(read_here)) == len(read_here)
     monkeypatch.setattr(fast_verification, "_chunk", real_chunk)
 
-    # when a worker dies after its first chunk, answering nothing, then this process reads what it had claimed
+    # when a worker dies after its first chunk, answering nothing, then this process reads what it had claimed (it
+    # reads its own second chunk only once a worker has died: the others leave the workers chunks enough)
     failures = []
+    worker_died, read_by_parent = fork.Event(), []
     real_results = fast_verification._Workers.results
 
     def results(self, progress):
@@ -738,9 +741,14 @@ def test_the_workers_doubt_a_changed_byte_and_a_worker_that_fails_is_replaced_by
         return answers
 
     def dying_in_workers(*args):
-        if os.getpid() != parent and read_in_child:
+        if os.getpid() == parent:
+            if read_by_parent:
+                assert worker_died.wait(30)
+            read_by_parent.append(1)
+        elif read_in_child:
+            worker_died.set()
             os._exit(1)
-        if os.getpid() != parent:
+        else:
             read_in_child.append(1)
         return real_chunk(*args)
 

@@ -1,0 +1,145 @@
+"""Every role's pages, checked by axe-core (the engine of most accessibility audits) against WCAG 2.2 A and AA
+and axe's best practices: in Chinese on a laptop and in English on a phone, over the demo market, so that the
+pages carry real rows, forms and links.
+
+A violation names the rule, the page and the elements, as axe reports them: contrast below 4.5:1, a control
+without a label, a table header without text, a touch target under 24 px, a region that scrolls but cannot be
+reached from the keyboard, and so on. The page's HTML is what a user of that role is served (each page
+must answer 200)."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from core.models import Account, AuditEvent, Role, User
+from exchange.models import Trade
+from kyc.models import KycProfile
+from ledger.models import Block
+from registry.models import Security
+from surveillance.models import Alert
+from tests.browser.steps import log_in
+
+pytestmark = pytest.mark.browser
+
+DEMO_PASSWORD = "demo-pass-2026"
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices (landmarks, one h1, empty headers, …).
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]},
+    "resultTypes": ["violations"],
+}
+SETTINGS = {"zh-1280": ("zh", {"width": 1280, "height": 900}), "en-390": ("en", {"width": 390, "height": 844})}
+
+
+def _pages() -> dict[str, list[str]]:
+    """The pages of each demo login, with the ids of rows the demo market holds."""
+    security = Security.objects.order_by("code").first().code
+    trade = Trade.objects.order_by("pk").first()
+    client = Account.objects.filter(owner__role=Role.INVESTOR, broker__code__isnull=False).order_by("code").first()
+    application = KycProfile.objects.order_by("pk").first()
+    event = AuditEvent.objects.order_by("pk").first()
+    alert = Alert.objects.order_by("pk").first()
+    block = Block.objects.order_by("height").last()
+    assert None not in (trade, client, application, event, alert, block), "the demo market lacks a row to show"
+    return {
+        "investor1": [
+            "/",
+            f"/securities/{security}/",
+            f"/orders/new/?security={security}",
+            "/orders/",
+            "/trades/",
+            "/balances/",
+            "/statements/",
+            "/notifications/",
+            "/rfqs/",
+            "/negotiated/",
+            "/kyc/me/",
+        ],
+        "mm1": ["/quotes/"],
+        "staff1": [
+            "/counter/",
+            "/counter/open/",
+            f"/counter/{client.code}/",
+            f"/counter/{client.code}/orders/new/?security={security}",
+            "/counter/cash-requests/",
+            "/kyc/applications/",
+            f"/kyc/applications/{application.pk}/",
+        ],
+        "operator": ["/operations/", "/operations/securities/new/", f"/operations/securities/{security}/edit/"],
+        "depository": ["/depository/", f"/depository/register/?security={security}", "/settlement/"],
+        "regulator": [
+            "/supervision/",
+            "/supervision/corrections/",
+            "/supervision/freezes/",
+            "/surveillance/",
+            f"/surveillance/alerts/{alert.pk}/",
+            "/surveillance/rules/",
+            "/kyc/reveal/",
+        ],
+        "auditor": [
+            "/audit/",
+            f"/audit/{event.pk}/",
+            f"/trades/{trade.pk}/",
+            "/ledger/",
+            f"/ledger/blocks/{block.height}/",
+            "/ledger/entries/0/",
+            "/ledger/keys/",
+            "/ledger/verify/",
+        ],
+    }
+
+
+def _violations(page, where: str) -> list[str]:
+    found = Axe().run(page, options=AXE_OPTIONS).response["violations"]
+    return [f"{where}: {v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']][:5]}" for v in found]
+
+
+@pytest.fixture
+def demo_market(settings):
+    settings.DEMO_MODE = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("demo_data")
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_every_page_of_every_role_passes_axe(browser, live_server, demo_market, setting):
+    # Given the demo market, and a browser in this setting's language and width
+    language, viewport = SETTINGS[setting]
+    pages = _pages()
+    found: list[str] = []
+    context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=viewport["width"] < 500)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        # The login page, first as it is and then refusing a wrong password (a form with its error).
+        page.goto(f"{live_server.url}/login/")
+        if language == "en":
+            page.locator(".langswitch button[value='en']").click()
+            page.wait_for_load_state()
+        found += _violations(page, "/login/")
+        page.fill("#id_username", "investor1")
+        page.fill("#id_password", "not-the-password")
+        page.locator("form[action='/login/'] button.primary").click()
+        expect(page.locator(".form-errors")).to_be_visible()
+        found += _violations(page, "/login/ (wrong password)")
+        page.context.clear_cookies()
+
+        for username, paths in pages.items():
+            # When each demo login visits its pages
+            page.context.clear_cookies()
+            log_in(page, live_server.url, username, DEMO_PASSWORD)
+            if language == "en":
+                page.locator(".langswitch button[value='en']").click()
+                page.wait_for_load_state()
+            for path in paths:
+                response = page.goto(f"{live_server.url}{path}")
+                assert response is not None and response.status == 200, (username, path)
+                # Then axe finds nothing to report on any of them
+                found += _violations(page, f"{username} {path}")
+    finally:
+        context.close()
+    assert not found, f"{len(found)} accessibility violations ({setting}):\n" + "\n".join(found)
+    # And the visit changed nothing a user owns: still one demo user a name, and the same logins
+    assert User.objects.filter(username__in=list(pages)).count() == len(pages)

@@ -81,6 +81,7 @@ def _pages() -> dict[str, list[str]]:
         "auditor": [
             "/audit/",
             f"/audit/{event.pk}/",
+            "/trades/",
             f"/trades/{trade.pk}/",
             "/ledger/",
             f"/ledger/blocks/{block.height}/",

@@ -9,18 +9,21 @@ must answer 200)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
 from playwright.sync_api import expect
 
 from core.models import Account, AuditEvent, Role, User
-from exchange.models import Trade
+from exchange.models import Order, Trade
 from kyc.models import KycProfile
 from ledger.models import Block
 from registry.models import Security
 from surveillance.models import Alert
 from tests.browser.steps import log_in
+from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
 
@@ -144,3 +147,45 @@ def test_every_page_of_every_role_passes_axe(browser, live_server, demo_market, 
     assert not found, f"{len(found)} accessibility violations ({setting}):\n" + "\n".join(found)
     # And the visit changed nothing a user owns: still one demo user a name, and the same logins
     assert User.objects.filter(username__in=list(pages)).count() == len(pages)
+
+
+def test_a_keyboard_alone_takes_a_quote_and_places_the_order(browser, live_server):
+    # Given a market maker's 10.10 ask, and an investor with cash who uses no mouse
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10")
+    investor = market.investor(cash="100000")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, investor.owner.username)
+        page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
+        # When they tab to the ask's button in the quote book and press Enter
+        ask = page.locator("#quote-book tr.ask .pick-price").first
+        expect(ask).to_have_accessible_name("以此价格买入 10.10")
+        page.locator("#id_limit_price").focus()
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if ask.evaluate("b => b === document.activeElement"):
+                break
+        else:
+            pytest.fail("Tab never reached the ask's button")
+        page.keyboard.press("Enter")
+        # Then the ticket takes its price and side, and the cursor waits in the quantity
+        expect(page.locator("#id_limit_price")).to_have_value("10.10")
+        expect(page.locator("#id_quantity")).to_be_focused()
+        assert page.locator('input[name="side"][value="buy"]').is_checked()
+        # And typing the quantity and Enter reviews the order; Enter on the focused button places it
+        page.keyboard.type("100")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{live_server.url}/orders/new/")
+        expect(page.locator("#review-total")).to_be_visible()
+        page.locator("#place-order").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{live_server.url}/orders/")
+    finally:
+        context.close()
+    # And the one order is the one typed, filled against the ask; nothing else was placed
+    order = Order.objects.get(account=investor)
+    assert (order.side, order.quantity, order.limit_price, order.status) == ("buy", 100, Decimal("10.10"), "filled")
+    assert list(Trade.objects.filter(buy_order=order).values_list("price", "quantity")) == [(Decimal("10.10"), 100)]

@@ -152,7 +152,7 @@ def test_counter_staff_deposit_order_for_a_client_and_download_the_statement(pag
     page.wait_for_url(f"{base}/counter/{client.code}/orders/new/")
     expect(page.locator("#cash-available")).to_have_text("20,000.00")
     page.select_option("#id_security", code)
-    page.get_by_label("买入").check()
+    page.get_by_label("买入", exact=True).check()
     page.fill("#id_quantity", "500")
     page.fill("#id_limit_price", "10.10")
     page.get_by_label("立即成交剩余撤销").check()

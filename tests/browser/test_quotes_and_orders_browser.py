@@ -134,7 +134,7 @@ def test_an_investor_places_a_day_order_and_cancels_it_on_my_orders(page: Page, 
     page.locator("nav.mainnav").get_by_role("link", name="委托下单").click()
     page.wait_for_url(f"{base}/orders/new/")
     expect(page.locator("#id_security")).to_have_value(code)
-    page.get_by_label("买入").check()
+    page.get_by_label("买入", exact=True).check()
     page.fill("#id_quantity", "300")
     page.fill("#id_limit_price", "9.50")
     expect(page.get_by_label("当日有效")).to_be_checked()

@@ -95,9 +95,20 @@ def _pages() -> dict[str, list[str]]:
     }
 
 
+# Ids that an aria-describedby, aria-labelledby or aria-controls names and the page lacks: Django points an
+# erroneous field at "<id>_error", which a template must render for a screen reader to read the error out.
+DANGLING = """() => Array.from(document.querySelectorAll("[aria-describedby],[aria-labelledby],[aria-controls]"))
+  .flatMap(el => ["aria-describedby", "aria-labelledby", "aria-controls"].flatMap(a =>
+    (el.getAttribute(a) || "").split(/\\s+/).filter(id => id && !document.getElementById(id))
+      .map(id => `${el.id || el.tagName} ${a}="${id}"`)))"""
+
+
 def _violations(page, where: str) -> list[str]:
     found = Axe().run(page, options=AXE_OPTIONS).response["violations"]
-    return [f"{where}: {v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']][:5]}" for v in found]
+    dangling = [f"{where}: names a missing element: {ref}" for ref in page.evaluate(DANGLING)]
+    return dangling + [
+        f"{where}: {v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']][:5]}" for v in found
+    ]
 
 
 @pytest.fixture
@@ -112,6 +123,7 @@ def test_every_page_of_every_role_passes_axe(browser, live_server, demo_market, 
     # Given the demo market, and a browser in this setting's language and width
     language, viewport = SETTINGS[setting]
     pages = _pages()
+    security = Security.objects.order_by("code").first().code
     found: list[str] = []
     context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=viewport["width"] < 500)
     context.set_default_timeout(10_000)
@@ -137,6 +149,15 @@ def test_every_page_of_every_role_passes_axe(browser, live_server, demo_market, 
             if language == "en":
                 page.locator(".langswitch button[value='en']").click()
                 page.wait_for_load_state()
+            if username == "investor1":
+                # A ticket refused for its quantity: the field's error is what its input describes itself by
+                page.goto(f"{live_server.url}/orders/new/?security={security}")
+                page.fill("#id_limit_price", "10.00")
+                page.fill("#id_quantity", "0")
+                page.locator("#review-order").click()
+                expect(page.locator("#id_quantity_error")).to_be_visible()
+                expect(page.locator("#id_quantity")).to_have_attribute("aria-invalid", "true")
+                found += _violations(page, f"{username} ticket with a field error")
             for path in paths:
                 response = page.goto(f"{live_server.url}{path}")
                 assert response is not None and response.status == 200, (username, path)

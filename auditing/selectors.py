@@ -94,9 +94,19 @@ def _moment(name: str, raw: str, *, end: bool) -> dt.datetime:
             raise err.InvalidInput(
                 gettext("%(name)s must be a date (YYYY-MM-DD) or an ISO 8601 time.") % {"name": name}
             )
-        value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
+        try:
+            value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
+        except OverflowError:  # the day after 9999-12-31
+            value = None
+    try:
+        if value is not None and timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        if value is not None:
+            value.astimezone(dt.UTC)  # as PostgreSQL will be sent it: 9999-12-31T23:00+08:00 is, 0001-01-01 not
+    except (OverflowError, ValueError):
+        value = None
+    if value is None or not (dt.datetime(1, 1, 2, tzinfo=dt.UTC) <= value < dt.datetime(9999, 12, 31, tzinfo=dt.UTC)):
+        raise err.InvalidInput(gettext("%(name)s must be a date between 0001-01-02 and 9999-12-30.") % {"name": name})
     return value
 
 

@@ -28,7 +28,7 @@ from django.utils.translation import pgettext
 
 from exchange.models import Order, Trade
 
-from .statements import BEIJING, CashMovement, Certificate, Movement, Statement, TradeView
+from .statements import BEIJING, CashMovement, Certificate, Movement, Statement, TradeView, adjustments
 
 LATIN = "Vera"
 LATIN_BOLD = "VeraBd"
@@ -43,6 +43,7 @@ def movement_label(kind: str) -> str:
         Movement.BUY: _("Purchase settled"),
         Movement.SELL: _("Sale settled"),
         Movement.NET: _("Net settlement"),
+        **{a.movement: str(a.label) for a in adjustments.values()},
     }.get(kind, kind)
 
 
@@ -65,6 +66,10 @@ def movement_details(m: CashMovement) -> str:
     """ "830001 100 @ 12.55, trade 7" for a settlement, the reference for cash."""
     if m.kind in (Movement.DEPOSIT, Movement.WITHDRAWAL):
         return m.reference
+    if m.kind in {a.movement for a in adjustments.values()}:
+        parts = [f"{m.security} {m.quantity:+,}" if m.quantity else "", m.reference]
+        parts += [_("trade %(trade)s") % {"trade": t} for t in m.trade_ids]
+        return " · ".join(part for part in parts if part)
     trades = ", ".join(str(t) for t in m.trade_ids)
     if m.price is not None:
         return _("%(security)s %(quantity)s @ %(price)s, trade %(trades)s") % {
@@ -100,6 +105,7 @@ def summary_rows(statement: Statement) -> list[tuple[str, Decimal]]:
         (_("Withdrawals"), t["withdrawals"]),
         (_("Paid for purchases"), t["settlements_paid"]),
         (_("Received from sales"), t["settlements_received"]),
+        (_("Forced transfers and corrections"), t["adjustments"]),
         (_("Fees (included above)"), t["fees"]),
         (_("Closing cash"), statement.closing_cash),
     ]

@@ -7,14 +7,16 @@ the settlement entries' payloads (``settlement.entries``); ``counter`` imports i
 
 A statement is built from the ledger, as ``balances.replay`` rebuilds
 balances: DEPOSIT and WITHDRAWAL entries and SETTLEMENT entries (gross: one
-trade; net: the account's net cash and shares) move cash, ISSUE and
-SETTLEMENT entries move shares. The opening cash is the sum of every movement
-recorded before the period, the closing cash the opening plus the period's
-movements. Trades come from the trade table: a matched trade moves no cash
-until it settles, so a trade of the period may settle in the next one. Dates
-are Beijing dates; a period runs from the start of its first day to the end of
-its last. A holdings certificate is the holdings part of the statement of a
-whole calendar year: the positions the ledger shows at the end of 31 December.
+trade; net: the account's net cash and shares) move cash, ISSUE and SETTLEMENT
+entries move shares. The opening cash is the sum of every movement recorded
+before the period, the closing cash the opening plus the period's movements.
+Forced transfers and corrections (``adjustments``, registered by supervision)
+move cash and shares as the replay says they do. Trades come from the trade
+table: a matched trade moves no cash until it settles, so a trade of the
+period may settle in the next one. Dates are Beijing dates; a period runs from
+the start of its first day to the end of its last. A holdings certificate is
+the holdings part of the statement of a whole calendar year: the positions the
+ledger shows at the end of 31 December.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -30,6 +33,7 @@ from django.db.models import F, Func, Q, QuerySet, TextField, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from balances import replay
 from balances.entries import Deposit, Issue, Withdrawal
 from core import errors as err
 from core.models import Account
@@ -107,6 +111,26 @@ class Movement:
     BUY = "buy"
     SELL = "sell"
     NET = "net_settlement"
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """An entry kind of an app above this one that moves an account's cash or shares outside trading and
+    deposits (supervision's forced transfers and corrections): its statement line's ``movement`` kind and
+    ``label``, and ``refs``, what the line names (trade ids; a reference such as the transfer's number).
+    Its amounts are the movements ``balances.replay`` has registered for the kind, so that a statement
+    moves every balance exactly as the replay does."""
+
+    movement: str
+    label: object  # a lazy translation
+    refs: Callable[[dict], tuple[tuple[int, ...], str]]
+
+
+adjustments: dict[str, Adjustment] = {}
+
+
+def register_adjustment(kind: str, adjustment: Adjustment) -> None:
+    adjustments[kind] = adjustment
 
 
 @dataclass(frozen=True)
@@ -206,6 +230,8 @@ def _effect(kind: str, p: dict, code: str) -> _Effect | None:
         issue = Issue.read(p)
         quantity = sum(a.quantity for a in issue.allocations if a.account == code)
         return _Effect(shares={issue.security: quantity}) if quantity else None
+    if kind in adjustments:
+        return _adjustment(kind, p, code)
     if kind != EntryKind.SETTLEMENT:
         return None
     settled = settlement_read(p)
@@ -236,6 +262,34 @@ def _effect(kind: str, p: dict, code: str) -> _Effect | None:
     )
 
 
+def _adjustment(kind: str, p: dict, code: str) -> _Effect | None:
+    """A forced transfer's or a correction's effect on account ``code``: its totals' part of the movements the
+    replay registered for the kind (frozen and locked parts are not on a statement)."""
+    cash, shares = ZERO, defaultdict(int)
+    for m in replay.effects[kind](p):
+        if m.account != code or m.part != "total":
+            continue
+        if m.security is None:
+            cash += m.amount
+        else:
+            shares[m.security] += m.amount
+    moved = {security: quantity for security, quantity in shares.items() if quantity}
+    if not cash and not moved:
+        return None
+    adjustment = adjustments[kind]
+    trade_ids, reference = adjustment.refs(p)
+    security, quantity = next(iter(moved.items()), ("", None))
+    return _Effect(
+        cash=cash,
+        kind=adjustment.movement,
+        shares=moved,
+        security=security,
+        quantity=quantity,
+        trade_ids=trade_ids,
+        reference=reference,
+    )
+
+
 def _account_entries(code: str, *, before: dt.datetime):
     """The account's balance entries recorded before ``before``, in recorded order.
 
@@ -243,7 +297,7 @@ def _account_entries(code: str, *, before: dt.datetime):
     for ``"CODE"`` finds every entry naming the account (and perhaps a few
     that only mention it, which ``_effect`` then leaves out).
     """
-    kinds = [EntryKind.DEPOSIT, EntryKind.WITHDRAWAL, EntryKind.SETTLEMENT, EntryKind.ISSUE]
+    kinds = [EntryKind.DEPOSIT, EntryKind.WITHDRAWAL, EntryKind.SETTLEMENT, EntryKind.ISSUE, *sorted(adjustments)]
     return (
         Entry.objects.filter(kind__in=kinds, recorded_at__lt=before)
         .annotate(text=Func(F("canonical"), Value("UTF8"), function="convert_from", output_field=TextField()))
@@ -312,12 +366,14 @@ def account_statement(account: Account, start: dt.date, end: dt.date) -> Stateme
     ]
     names = dict(Security.objects.filter(code__in=list(shares)).values_list("code", "name"))
     holdings = [Holding(code, names.get(code, ""), qty) for code, qty in sorted(shares.items()) if qty]
-    trade_moves = [m.amount for m in movements if m.kind not in (Movement.DEPOSIT, Movement.WITHDRAWAL)]
+    trade_moves = [m.amount for m in movements if m.kind in (Movement.BUY, Movement.SELL, Movement.NET)]
+    adjusting = {a.movement for a in adjustments.values()}
     totals = {
         "deposits": sum((m.amount for m in movements if m.kind == Movement.DEPOSIT), ZERO),
         "withdrawals": sum((-m.amount for m in movements if m.kind == Movement.WITHDRAWAL), ZERO),
         "settlements_paid": sum((-a for a in trade_moves if a < 0), ZERO),
         "settlements_received": sum((a for a in trade_moves if a > 0), ZERO),
+        "adjustments": sum((m.amount for m in movements if m.kind in adjusting), ZERO),
         "fees": sum((m.fee for m in movements), ZERO),
     }
     return Statement(

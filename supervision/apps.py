@@ -10,10 +10,13 @@ class SupervisionConfig(AppConfig):
     def ready(self) -> None:
         from balances import replay
         from exchange import pretrade, selectors
+        from settlement import statements
 
         from . import entries, services
 
         for payload in entries.KINDS:
             replay.register_effect(payload.kind, lambda p, payload=payload: payload.read(p).movements())
         pretrade.register_frozen_reason(services.frozen_reason)
+        for kind, adjustment in entries.STATEMENT_LINES.items():
+            statements.register_adjustment(kind, adjustment)
         selectors.register_trade_notes(services.trade_corrections)

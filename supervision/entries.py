@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy
+
 from balances.entries import CashAmount, ShareAmount
 from balances.replay import Movement
 from ledger.models import EntryKind
 from ledger.payloads import Payload
+from settlement.statements import Adjustment
 
 
 @dataclass(frozen=True)
@@ -146,3 +149,18 @@ class CorrectionEntry(Payload):
 
 
 KINDS = (FreezeEntry, UnfreezeEntry, ForcedTransferEntry, CorrectionEntry)
+
+
+def _transfer_refs(p: dict) -> tuple[tuple[int, ...], str]:
+    return (), f"#{ForcedTransferEntry.read(p).transfer}"
+
+
+def _correction_refs(p: dict) -> tuple[tuple[int, ...], str]:
+    return (CorrectionEntry.read(p).trade_id,), ""
+
+
+# How a forced transfer and a correction show on the account statements of the accounts they move.
+STATEMENT_LINES = {
+    EntryKind.FORCED_TRANSFER: Adjustment("forced_transfer", gettext_lazy("Forced transfer"), _transfer_refs),
+    EntryKind.CORRECTION: Adjustment("correction", gettext_lazy("Trade correction"), _correction_refs),
+}

@@ -151,6 +151,9 @@ def test_filters(market, auditor):
         {"until": "2026-13-45"},
         {"since": "2026-01-01T25:00:00"},
         {"since": "2026-02-30 10:00"},
+        {"until": "9999-12-31"},  # its end, the next day, is past the last date there is
+        {"since": "9999-12-31T23:59:59+08:00"},
+        {"since": "0001-01-01T00:00:00+08:00"},  # in UTC, the day before the first
         {"since": "2026-02-01", "until": "2026-01-01"},
         {"action": "x" * 300},
     ],
@@ -327,6 +330,8 @@ def test_the_pages(market, auditor):
     # a bad filter is a form error, not a 500
     bad = client.get("/audit/", {"since": "soon"})
     assert bad.status_code == 400 and 'id="audit-filter-error"' in bad.content.decode()
+    past_the_calendar = client.get("/audit/", {"until": "9999-12-31"})
+    assert past_the_calendar.status_code == 400 and "9999-12-30" in past_the_calendar.content.decode()
     # CSV and evidence download from the page
     exported = client.get("/audit/", {"action": "security_halt", "format": "csv"})
     assert exported["Content-Type"].startswith("text/csv") and b"security_halt" in exported.content

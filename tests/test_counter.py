@@ -683,6 +683,7 @@ def test_statement_json_has_the_right_balances_movements_trades_and_holdings(wor
         "withdrawals": "1000.00",
         "settlements_paid": "1015.00",
         "settlements_received": "0.00",
+        "adjustments": "0.00",
         "fees": "5.00",
     }
 

@@ -414,6 +414,14 @@ def test_investors_propose_and_confirm_on_the_page(parties, client):
     resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": "AAAA2222"})
     assert resp.status_code == 200 and resp.context["confirm_form"].non_field_errors()
     assert snapshot() == before
+    # and an empty code, or one far too long, is an error shown under that proposal's code field
+    for wrong in ("", "A" * 3000):
+        resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": wrong})
+        body = resp.content.decode()
+        assert resp.status_code == 200 and resp.context["confirm_form"].errors["code"]
+        assert f'id="code-{p.pk}-error"' in body and f'aria-describedby="code-{p.pk}-error"' in body
+        assert str(resp.context["confirm_form"].errors["code"][0]) in body
+    assert snapshot() == before
 
     resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": code}, follow=True)
     p.refresh_from_db()

@@ -21,6 +21,7 @@ from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
+from settlement import statements
 from settlement.services import trade_settle
 from supervision import services as sv
 from supervision.models import Correction, Freeze
@@ -347,3 +348,46 @@ def test_the_freeze_api_shape_outside_clients_rely_on(sup):
     assert approved.status_code == 200 and approved.json()["status"] == "active"
     released = api_for(reg1).post(f"/api/v1/freezes/{fid}/release/", {"reason": "Lifted"}, format="json")
     assert released.status_code == 200 and released.json()["status"] == "released"
+
+
+def test_statements_show_forced_transfers_and_corrections_and_close_on_the_balances(sup):
+    # Given a settled purchase of 300 at 10.10 by the investor, corrected to 10.00 (the difference and the fee's
+    # back), and 200 of their frozen shares moved by court order to another investor
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor()
+    trade = _settled_buy(market, investor)
+    correction = sv.correction_propose(
+        actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="Price error"
+    )
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 200)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=200,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    (refund,) = [c for c in payloads("CORRECTION")[0]["cash"] if c["account"] == investor.code]
+
+    # When each investor's statement for today is built, and the API serves the investor's
+    today = timezone.localdate(timezone.now(), timezone=statements.BEIJING)
+    mine = statements.account_statement(investor, today, today)
+    theirs = statements.account_statement(receiver, today, today)
+    served = api_for(investor.owner).get("/api/v1/statement/", {"from": today, "to": today}).json()
+
+    # Then each closes on the cash and the shares the balances hold
+    for account, statement in ((investor, mine), (receiver, theirs)):
+        assert statement.closing_cash == cash_of(account).total
+        assert {h.security: h.quantity for h in statement.holdings} == {
+            market.security.code: position_of(account, market.security).total
+        }
+    # And the two lines say what moved: the correction's refund, naming the trade; the transfer's 200 shares
+    lines = {m.kind: m for m in mine.movements}
+    assert (lines["correction"].amount, lines["correction"].trade_ids) == (D(refund["amount"]), (trade.pk,))
+    assert (lines["forced_transfer"].security, lines["forced_transfer"].quantity) == (market.security.code, -200)
+    assert lines["forced_transfer"].reference == f"#{transfer.pk}" and lines["forced_transfer"].amount == 0
+    assert [(m.kind, m.quantity) for m in theirs.movements] == [("forced_transfer", 200)]
+    assert mine.totals["adjustments"] == D(refund["amount"]) and theirs.totals["adjustments"] == 0
+    assert served["closing_cash"] == str(cash_of(investor).total)
+    assert {m["kind"] for m in served["movements"]} >= {"correction", "forced_transfer"}
+    # and the settlement totals count the purchase only
+    assert mine.totals["settlements_paid"] == -sum(m.amount for m in mine.movements if m.kind == "buy")

@@ -99,6 +99,10 @@ class Order(models.Model):
     client_order_id = models.CharField(max_length=64)
     # Cash still reserved for the unfilled quantity of a buy (price × qty + fee).
     reserved_cash = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    # The commission is the order's, not each fill's: its fills so far cost ``filled_value`` and paid ``fees``,
+    # the commission on that value (one minimum an order however many quotes fill it; Book.fill_buy_order).
+    filled_value = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    fees = models.DecimalField(**MONEY, default=Decimal("0.00"))
     placed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     # Why the exchange closed the order (a security change, a delisting); empty when it was the client.
     closed_reason = models.CharField(max_length=600, blank=True, default="")
@@ -114,6 +118,7 @@ class Order(models.Model):
                 condition=Q(filled_quantity__gte=0, filled_quantity__lte=F("quantity")), name="order_fill_in_range"
             ),
             models.CheckConstraint(condition=Q(reserved_cash__gte=0), name="order_reserved_nonneg"),
+            models.CheckConstraint(condition=Q(filled_value__gte=0, fees__gte=0), name="order_fills_cost_nonneg"),
             models.CheckConstraint(
                 condition=~Q(status__in=["open", "partially_filled"]) | Q(filled_quantity__lt=F("quantity")),
                 name="order_open_has_remaining",

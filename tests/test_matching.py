@@ -8,7 +8,7 @@ from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_cancel, order_place, quotes_pull
 from ledger.canonical import leaf_hash
 from ledger.models import Entry
-from tests.conftest import cash_of, position_of
+from tests.conftest import api_for, cash_of, position_of
 
 D = Decimal
 
@@ -83,9 +83,34 @@ def test_partial_fill_of_a_day_order_rests_with_the_remaining_reservation(market
 
     assert order.status == Order.Status.PARTIALLY_FILLED
     assert order.remaining_quantity == 300
-    # rest: 300 × 10.00 + 5.00 fee; obligation: 2000.00 + 5.00
-    assert order.reserved_cash == D("3005.00")
-    assert cash_of(investor).reserved == D("5010.00")
+    # the first fill paid the order's commission (the 5.00 minimum: 2.5 bps of all 5,000.00 is 1.25), so the
+    # rest holds 300 × 10.00 and no more fee; the fill's obligation: 2000.00 + 5.00
+    assert (order.filled_value, order.fees) == (D("2000.00"), D("5.00"))
+    assert order.reserved_cash == D("3000.00")
+    assert cash_of(investor).reserved == D("5005.00")
+
+
+def test_an_order_filled_by_several_quotes_pays_one_minimum_and_never_more_than_its_review_said(market):
+    # Given two market makers' asks of 100 at 10.10, and an investor with exactly what a buy of 200 at 10.10
+    # reserves: 2,020.00 and the 5.00 minimum commission (the ticket's "at most")
+    market.quote(market.market_maker(), "9.90", "10.10", ask_qty=100)
+    market.quote(market.market_maker(), "9.90", "10.10", ask_qty=100)
+    investor = market.investor(cash="2025")
+
+    # When they buy 200 at 10.10, IOC
+    order = place(investor, "buy", 200, "10.10", "IOC", market=market)
+
+    # Then both quotes fill it, the first fill pays the minimum and the second nothing more
+    trades = list(Trade.objects.filter(buy_order=order).order_by("id"))
+    assert order.status == Order.Status.FILLED and [t.quantity for t in trades] == [100, 100]
+    assert [t.buyer_fee for t in trades] == [D("5.00"), D("0.00")]
+    assert (order.filled_value, order.fees, order.reserved_cash) == (D("2020.00"), D("5.00"), D("0.00"))
+    # and the cash held for settlement is exactly the 2,025.00 reserved: nothing left free, nothing over
+    cash = cash_of(investor)
+    assert (cash.total, cash.reserved, cash.available) == (D("2025.00"), D("2025.00"), D("0.00"))
+    # and the API says what the order cost and paid
+    served = api_for(investor.owner).get(f"/api/v1/orders/{order.pk}/").json()
+    assert (served["filled_value"], served["fees"], served["reserved_cash"]) == ("2020.00", "5.00", "0.00")
 
 
 def test_price_improvement_is_released(market):

@@ -345,6 +345,15 @@ class OrderOutput(serializers.Serializer):
         help_text="Why the exchange closed the order (a security change, a delisting); empty otherwise."
     )
     reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+    filled_value = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text="What the order's fills cost (price × quantity), fees apart."
+    )
+    fees = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        help_text="The commission the order's fills paid: the broker's rate on filled_value, at least its minimum "
+        "once an order (not once a fill).",
+    )
     account = serializers.CharField(source="account.code")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -60,11 +60,22 @@ def commission(account: Account, amount: Decimal) -> Decimal:
 
 
 def buy_reservation(account: Account, limit_price: Decimal, quantity: int) -> Decimal:
-    """Cash a buy order holds for ``quantity`` unfilled shares: the worst-case cost plus its fee."""
+    """Cash a new buy order holds for ``quantity`` shares: the worst-case cost plus its commission."""
     if quantity == 0:
         return ZERO
     value = notional(limit_price, quantity)
     return value + commission(account, value)
+
+
+def remainder_reservation(order: Order, account: Account, remaining: int) -> Decimal:
+    """Cash a buy order holds for its ``remaining`` unfilled shares once its fills so far cost
+    ``order.filled_value`` and paid ``order.fees``: their worst-case cost, plus what the order's commission
+    could still grow by. An order's fills never pay more in all than it reserved when it was placed: the
+    commission is on the order's filled value (monotone in it), and a fill is never above the limit."""
+    if remaining == 0:
+        return ZERO
+    value = notional(order.limit_price, remaining)
+    return value + commission(account, order.filled_value + value) - order.fees
 
 
 def seller_commission(account: Account, value: Decimal) -> Decimal:
@@ -114,16 +125,21 @@ class Book:
             self.dirty_positions.add(account_id)
 
     def fill_buy_order(self, order: Order, quote: Quote, quantity: int) -> bool:
-        """An investor buy order takes ``quantity`` from an ask quote. False if the buyer cannot pay the fee."""
+        """An investor buy order takes ``quantity`` from an ask quote; the fill's fee is what it adds to the
+        order's commission (the minimum once an order). False if the buyer cannot pay (an order filled before
+        the commission was the order's may have reserved too little; a new one never has)."""
         account = order.account
         value = notional(quote.price, quantity)
-        buyer_fee = commission(account, value)
+        buyer_fee = commission(account, order.filled_value + value) - order.fees
         remaining = order.remaining_quantity - quantity
-        still_reserved = buy_reservation(account, order.limit_price, remaining)
-        # Usually negative (price improvement is released); positive only when a
-        # per-trade minimum fee on a small fill costs more than the order reserved.
+        order.filled_value += value
+        order.fees += buyer_fee
+        still_reserved = remainder_reservation(order, account, remaining)
+        # Never positive for an order placed with its commission reserved: what the price improves is released.
         top_up = value + buyer_fee + still_reserved - order.reserved_cash
         if top_up > 0 and self.cash[account.pk].available < top_up:
+            order.filled_value -= value
+            order.fees -= buyer_fee
             return False
         self.reserve_cash(account.pk, top_up)
         order.reserved_cash = still_reserved
@@ -131,8 +147,12 @@ class Book:
         return True
 
     def fill_sell_order(self, order: Order, quote: Quote, quantity: int) -> bool:
-        """An investor sell order gives ``quantity`` to a bid quote; its shares stay reserved until settlement."""
+        """An investor sell order gives ``quantity`` to a bid quote; its shares stay reserved until settlement.
+        Its fee, as a buy order's, is what the fill adds to the order's commission."""
         value = notional(quote.price, quantity)
+        seller_fee = seller_commission(order.account, order.filled_value + value) - order.fees
+        order.filled_value += value
+        order.fees += seller_fee
         self._record(
             order,
             quote,
@@ -140,7 +160,7 @@ class Book:
             buyer=quote.account,
             seller=order.account,
             buyer_fee=ZERO,
-            seller_fee=seller_commission(order.account, value),
+            seller_fee=seller_fee,
         )
         return True
 
@@ -213,7 +233,7 @@ class Book:
 
 _ORDERS = Insert(Order)
 _QUOTE_UPDATE = Update(Quote, ["quantity", "status", "updated_at"])
-_ORDER_UPDATE = Update(Order, ["filled_quantity", "status", "reserved_cash", "updated_at"])
+_ORDER_UPDATE = Update(Order, ["filled_quantity", "filled_value", "fees", "status", "reserved_cash", "updated_at"])
 _CASH_UPDATE = Update(CashBalance, ["reserved"])
 _POSITION_UPDATE = Update(Position, ["reserved"])
 

@@ -84,4 +84,13 @@ IdempotencyConflict = error_class(
 )
 OrderNotOpen = error_class("OrderNotOpen", "order_not_open", _("The order is no longer open."), 409)
 CrossedQuote = error_class("CrossedQuote", "crossed_quote", _("The bid must be below the ask."))
+CrossesMarket = error_class(
+    "CrossesMarket",
+    "crosses_market",
+    _(
+        "The quote would lock or cross another market maker's quote: a bid must be below the best ask, an ask above "
+        "the best bid."
+    ),
+    409,
+)
 NoAccount = error_class("NoAccount", "no_trading_account", _("This user has no trading account."), 403)

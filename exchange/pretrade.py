@@ -24,7 +24,9 @@
 
 A market maker's quote goes through the same steps but 6 and 7: who acts is a
 market maker quoting from its desk account (``market_maker_account``), and
-after 5 its bid must be below its ask (``crossed_quote``, ``check_spread``).
+after 5 its bid must be below its ask (``crossed_quote``, ``check_spread``), and
+neither may lock or cross another market maker's quote (``crosses_market``,
+``check_market_not_crossed``).
 
 The venue rule profile (``registry.profile``, DESIGN §2) is read here and
 only here: which modes are allowed, the holder cap, the holding interval and
@@ -45,7 +47,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Max, Min, Q, Sum
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -54,7 +56,7 @@ from core.errors import DomainError
 from core.models import Account, Role, User
 from core.money import amount_text, shares_text
 from core.prepared import Statement
-from exchange.models import Trade
+from exchange.models import Quote, Trade
 from kyc.models import KycProfile
 from registry import profile
 from registry.calendar import SHANGHAI, is_trading_day, market_is_open
@@ -302,6 +304,26 @@ def check_spread(bid_price: Decimal, ask_price: Decimal) -> None:
     """A two-sided quote's bid is below its ask (``crossed_quote``)."""
     if bid_price >= ask_price:
         raise err.CrossedQuote()
+
+
+def check_market_not_crossed(security: Security, account: Account, bid_price: Decimal, ask_price: Decimal) -> None:
+    """A market maker's quote neither locks nor crosses another's (``crosses_market``): with a bid at or above
+    another's ask, an investor could buy from one and sell to the other at once, at no risk. Read under the
+    security's lock, which every quote of the security takes first."""
+    others = Quote.objects.filter(security=security, status=Quote.Status.ACTIVE).exclude(account=account)
+    best = others.aggregate(
+        ask=Min("price", filter=Q(side=Quote.Side.ASK)), bid=Max("price", filter=Q(side=Quote.Side.BID))
+    )
+    if best["ask"] is not None and bid_price >= best["ask"]:
+        raise err.CrossesMarket(
+            gettext("Your bid %(bid)s is not below another market maker's ask %(ask)s: quotes may not lock or cross.")
+            % {"bid": amount_text(bid_price), "ask": amount_text(best["ask"])}
+        )
+    if best["bid"] is not None and ask_price <= best["bid"]:
+        raise err.CrossesMarket(
+            gettext("Your ask %(ask)s is not above another market maker's bid %(bid)s: quotes may not lock or cross.")
+            % {"ask": amount_text(ask_price), "bid": amount_text(best["bid"])}
+        )
 
 
 def check_self_trade(account: Account, quotes) -> None:

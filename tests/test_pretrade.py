@@ -6,7 +6,7 @@ import pytest
 
 from core import errors as err
 from core.models import Broker, Role
-from exchange.models import Order
+from exchange.models import Order, Quote
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
 from registry.models import Security
 from tests.conftest import snapshot
@@ -240,3 +240,43 @@ def test_staff_of_the_accounts_broker_may_place_for_the_client(book):
     # then it is the client's order, placed by the staff member
     assert created and (order.account_id, order.placed_by_id) == (investor.pk, market.staff.pk)
     assert order.status == Order.Status.FILLED
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask"),
+    [("10.20", "10.30"), ("10.10", "10.30"), ("9.70", "9.80"), ("9.70", "9.90")],
+    ids=["bid-crosses-ask", "bid-locks-ask", "ask-crosses-bid", "ask-locks-bid"],
+)
+def test_a_quote_that_locks_or_crosses_another_makers_is_refused_and_changes_nothing(market, bid, ask):
+    # Given one market maker quoting 9.90 / 10.10
+    market.quote(market.market_maker(), "9.90", "10.10")
+    other = market.market_maker()
+    before = snapshot()
+
+    # When another quotes a bid at or above that ask, or an ask at or below that bid
+    with pytest.raises(err.CrossesMarket) as refused:
+        quote_publish(
+            user=other.owner,
+            request=QuoteRequest(market.security.code, D(bid), 1000, D(ask), 1000),
+        )
+
+    # Then it is refused, naming both prices, and nothing changed
+    assert refused.value.code == "crosses_market" and refused.value.status == 409
+    assert ("10.10" in str(refused.value)) if D(bid) >= D("10.10") else ("9.90" in str(refused.value))
+    assert snapshot() == before
+
+
+def test_a_quote_inside_another_makers_and_a_makers_own_replacement_are_accepted(market):
+    # Given one market maker quoting 9.90 / 10.10
+    first = market.market_maker()
+    market.quote(first, "9.90", "10.10")
+    # When another quotes inside it, and the first replaces its own quote beyond its old one
+    market.quote(market.market_maker(), "9.95", "10.05")
+    market.quote(first, "10.00", "10.04")  # its own old 10.10 ask is replaced, not crossed
+    # Then both stand: the best bid 10.00 and the best ask 10.04
+    assert set(Quote.objects.filter(status="active").values_list("side", "price")) == {
+        ("bid", D("9.95")),
+        ("ask", D("10.05")),
+        ("bid", D("10.00")),
+        ("ask", D("10.04")),
+    }

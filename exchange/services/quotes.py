@@ -52,6 +52,7 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     for qty in (bid_qty, ask_qty):
         pretrade.check_quantity(security, qty)
     pretrade.check_spread(bid_price, ask_price)
+    pretrade.check_market_not_crossed(security, account, bid_price, ask_price)
 
     resting = (
         Order.objects.select_related("account__broker")

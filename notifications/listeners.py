@@ -37,6 +37,7 @@ HOOKS = [
     settlement_hooks.settlement_acted,
     kyc_hooks.kyc_decided,
     supervision_hooks.freeze_changed,
+    supervision_hooks.assets_moved,
 ]
 LISTENERS = [(hook, partial(_queue, hook.name.split(".", 1)[1])) for hook in HOOKS]
 

@@ -152,6 +152,45 @@ def body(n: Notification) -> str:
             )
             % values
         )
+    if kind == Kind.FORCED_TRANSFER:
+        if p.get("security"):
+            what = gettext("%(quantity)s shares of %(security)s") % {
+                "quantity": _shares(p["quantity"]),
+                "security": p["security"],
+            }
+        else:
+            what = gettext("%(amount)s CNY") % {"amount": _amount(p["amount"])}
+        values = {"reference": p["reference"], "what": what, "sender": p["sender"], "receiver": p["receiver"]}
+        if p.get("direction") == "in":
+            return (
+                gettext(
+                    "By legal order %(reference)s, %(what)s were moved from account %(sender)s to your account "
+                    "%(receiver)s, where they are free."
+                )
+                % values
+            )
+        return (
+            gettext(
+                "By legal order %(reference)s, %(what)s frozen in your account %(sender)s were moved to account "
+                "%(receiver)s. Ask your broker for the order's details."
+            )
+            % values
+        )
+    if kind == Kind.CORRECTION:
+        if int(p["new_quantity"]) == 0:
+            return gettext(
+                "Trade %(trade)s (you %(deal)s) was reversed by a supervisory correction: cash, shares and fees "
+                "went back."
+            ) % {"trade": p["trade"], "deal": _deal(p)}
+        return gettext(
+            "Trade %(trade)s (you %(deal)s) was corrected to %(quantity)s at %(price)s: the difference, fees "
+            "included, has moved."
+        ) % {
+            "trade": p["trade"],
+            "deal": _deal(p),
+            "quantity": _shares(p["new_quantity"]),
+            "price": _amount(p["new_price"]),
+        }
     return ""  # pragma: no cover - the kinds are checked by the database
 
 
@@ -166,4 +205,8 @@ def link(n: Notification) -> str:
         return reverse("supervision-freezes")
     if kind == Kind.RFQ_ANSWER:
         return reverse("rfqs")
+    if kind == Kind.FORCED_TRANSFER:
+        return reverse("balances")
+    if kind == Kind.CORRECTION:
+        return reverse("trade", args=[n.params["trade"]])
     return reverse("negotiated")

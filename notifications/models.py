@@ -26,6 +26,8 @@ class Kind(models.TextChoices):
     UNFREEZE = "unfreeze", _("Freeze ended")
     RFQ_ANSWER = "rfq_answer", _("Quote received")
     NEGOTIATED = "negotiated", _("Negotiated transfer proposed")
+    FORCED_TRANSFER = "forced_transfer", _("Assets moved by legal order")
+    CORRECTION = "correction", _("Trade corrected")
 
 
 class Notification(models.Model):

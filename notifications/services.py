@@ -30,7 +30,7 @@ from core.models import Account, Role, User
 from exchange.models import NegotiatedTrade, RfqAnswer, Trade
 from kyc.models import KycProfile
 from settlement.models import SettlementAction
-from supervision.models import Freeze
+from supervision.models import Correction, ForcedTransfer, Freeze
 
 from . import messages
 from .models import Kind, Notification, Preference
@@ -207,6 +207,41 @@ def _on_negotiated_proposed(*, proposal_id: int) -> list[Draft]:
     return [Draft(user_id, Kind.NEGOTIATED, f"negotiated:{p.pk}", facts)]
 
 
+def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
+    """A forced transfer tells the investor it took from and the one it gave to (the legal order's reference
+    masked, as for a freeze); a correction tells each investor party to the trade, with the new terms."""
+    if what == "transfer":
+        t = ForcedTransfer.objects.select_related("freeze__account", "receiver", "security").filter(pk=pk).first()
+        if t is None:
+            return []
+        facts = {
+            "transfer": t.pk,
+            "sender": t.freeze.account.code,
+            "receiver": t.receiver.code,
+            "security": t.security.code if t.security else None,
+            "quantity": t.quantity,
+            "amount": str(t.amount) if t.amount is not None else None,
+            "reference": mask_reference(t.legal_reference),
+        }
+        return [
+            Draft(user_id, Kind.FORCED_TRANSFER, f"transfer:{t.pk}", {**facts, "direction": direction})
+            for account, direction in ((t.freeze.account, "out"), (t.receiver, "in"))
+            if (user_id := _investor(account)) is not None
+        ]
+    c = Correction.objects.select_related("trade__security", "trade__buyer", "trade__seller").filter(pk=pk).first()
+    if c is None:
+        return []
+    return [
+        Draft(
+            user_id,
+            Kind.CORRECTION,
+            f"correction:{c.pk}",
+            {**_trade_facts(c.trade, side), "new_price": str(c.new_price), "new_quantity": c.new_quantity},
+        )
+        for user_id, side in _trade_parties(c.trade)
+    ]
+
+
 EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "block_sealed": _on_block_sealed,
     "trades_settled": _on_trades_settled,
@@ -215,6 +250,7 @@ EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "freeze_changed": _on_freeze_changed,
     "rfq_answered": _on_rfq_answered,
     "negotiated_proposed": _on_negotiated_proposed,
+    "assets_moved": _on_assets_moved,
 }
 
 

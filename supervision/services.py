@@ -608,6 +608,7 @@ def forced_transfer_approve(*, actor: User, transfer_id: int, ip: str | None = N
             ip=ip,
             detail={"transfer": transfer.pk, "entry": entry.pk, "receiver": receiver.code},
         )
+        hooks.assets_moved.fire(what="transfer", pk=transfer.pk)
         return transfer
 
 
@@ -809,6 +810,7 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             ip=ip,
             detail={"correction": correction.pk, "entry": entry.pk},
         )
+        hooks.assets_moved.fire(what="correction", pk=correction.pk)
         return correction
 
 

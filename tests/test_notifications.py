@@ -260,6 +260,51 @@ def test_a_freeze_and_its_release_notify_the_holder_with_the_reference_masked(ma
     assert "(2026)沪74执123号" not in body_in(released, "zh-hans")
 
 
+def test_a_forced_transfer_notifies_both_holders_and_a_correction_both_parties(deal, delivered):
+    # Given an investor who bought 100 @ 10.10 (the trade settled), and 300 of another investor's shares frozen
+    market, _mm, buyer, trade = deal
+    trade_settle(trade_id=trade.pk)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    holder, receiver = market.investor(shares=1000), market.investor()
+    freeze = sv.freeze_propose(
+        actor=reg1, account=holder.code, security=market.security.code, quantity=300, reason="Judgment", **LEGAL
+    )
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=200,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    assert [n.kind for n in notes(receiver)] == []  # a proposal moves nothing and tells no one
+
+    # When the transfer is approved, then the trade corrected to 10.00
+    with delivered():
+        sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    correction = sv.correction_propose(
+        actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=100, reason="Price error"
+    )
+    with delivered():
+        sv.correction_approve(actor=reg2, correction_id=correction.pk)
+
+    # Then the holder learns what left, the receiver what came, each with the legal order's reference masked
+    (out,) = [n for n in notes(holder) if n.kind == Kind.FORCED_TRANSFER]
+    (came,) = notes(receiver)
+    assert (came.kind, came.params["direction"], out.params["direction"]) == (Kind.FORCED_TRANSFER, "in", "out")
+    assert "200 shares of" in body_in(out, "en") and receiver.code in body_in(out, "en")
+    assert "(2***号" in body_in(came, "en") and "(2026)沪74执123号" not in str(came.params) + body_in(came, "zh-hans")
+    # and the buyer learns the trade's new terms, linked to the trade's page; the market maker, no one's, nothing
+    (corrected,) = [n for n in notes(buyer) if n.kind == Kind.CORRECTION]
+    assert "corrected to 100 at 10.00" in body_in(corrected, "en")
+    assert (
+        corrected.params["trade"] == trade.pk
+        and f"/trades/{trade.pk}/" in api_for(buyer.owner).get("/api/v1/notifications/").content.decode()
+    )
+    # and a repeat of either event writes nothing more
+    before = notification_rows()
+    services.event_notify(event="assets_moved", facts={"what": "transfer", "pk": transfer.pk})
+    services.event_notify(event="assets_moved", facts={"what": "correction", "pk": correction.pk})
+    assert notification_rows() == before
+
+
 def test_an_expired_freeze_notifies_the_holder(market, delivered):
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
     investor = market.investor(cash="50000")

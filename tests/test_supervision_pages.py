@@ -69,3 +69,33 @@ def test_the_console_is_for_regulators(market, role):
     assert client.get("/supervision/").status_code == 403
     expected = 200 if role == Role.EXCHANGE_OPERATOR else 403
     assert client.get("/supervision/corrections/").status_code == expected
+
+
+def test_the_proposer_withdraws_a_forced_transfer_on_the_console_and_only_the_other_may_decide_it(market):
+    # Given a freeze of 300 shares approved, and a forced transfer of 100 of them proposed by the first regulator
+    from supervision import services as sv
+    from supervision.models import ForcedTransfer
+    from tests.test_supervision import LEGAL, frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor, receiver = market.investor(shares=500), market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+        reason="Judgment", **LEGAL,
+    )  # fmt: skip
+    first, second = signed_in(reg1), signed_in(reg2)
+    withdraw = f'action="/supervision/transfer/{transfer.pk}/withdraw/"'
+    approve = f'action="/supervision/transfer/{transfer.pk}/approve/"'
+
+    # Then the proposer's console offers to withdraw it, not to approve it; the other regulator's the reverse
+    mine, theirs = first.get("/supervision/").content.decode(), second.get("/supervision/").content.decode()
+    assert withdraw in mine and approve not in mine
+    assert approve in theirs and withdraw not in theirs
+    # When the proposer withdraws it with a reason, nothing moves and it is no longer open
+    before = snapshot()
+    assert first.post(f"/supervision/transfer/{transfer.pk}/withdraw/", {"reason": "Filed twice"}).status_code == 302
+    assert ForcedTransfer.objects.get(pk=transfer.pk).status == "withdrawn"
+    assert position_of(investor, market.security).total == 500 and position_of(receiver, market.security) is None
+    assert snapshot() == before  # balances, orders, trades, the ledger
+    assert withdraw not in first.get("/supervision/").content.decode()

@@ -646,6 +646,7 @@ def _security_market(security: Security) -> dict:
         "as_of": timezone.now().isoformat(),
         "status": security.status,
         "status_label": security.get_status_display(),
+        "halt_reason": security.halt_reason,
         "market": market_watch.session(),
         "day": _day_figures(security),
         "depth": _depth_rows(security),
@@ -654,8 +655,9 @@ def _security_market(security: Security) -> dict:
 
 
 def _security_actions(user, security: Security) -> list[dict]:
-    """Where the viewer goes from here: an investor's ticket, a market maker's quote desk; nothing for staff."""
-    if security.status == Security.Status.DELISTED:
+    """Where the viewer goes from here: an investor's ticket, a market maker's quote desk; nothing for staff, and
+    nothing while the security does not trade (halted or delisted: the ticket would only refuse)."""
+    if security.status != Security.Status.LISTED:
         return []
     code = security.code
     if user.role == Role.MARKET_MAKER:

@@ -229,6 +229,15 @@ def test_the_operator_halts_and_resumes_on_the_console_and_the_ticket_gives_the_
     assert Security.objects.get(code=code).halt_reason == "Pending announcement"
     with pytest.raises(err.SecurityHalted, match="Pending announcement"):
         buy(market, investor, "ticket")
+    # and the security's page says it is halted, with the reason, and offers no Buy or Sell
+    client.logout()
+    log_in(client, investor.owner)
+    halted_page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    session = halted_page.split('id="security-session"', 1)[1].split("</p>", 1)[0]
+    assert "status-halted" in session and "Pending announcement" in session and "Market open" not in session
+    assert f"/orders/new/?security={code}&amp;side=buy" not in halted_page
+    client.logout()
+    log_in(client, operator)
 
     # resume, and the market switch both ways
     client.post(f"/operations/securities/{code}/resume/", {"reason": "Announcement out"})

@@ -75,6 +75,13 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
         request=OrderRequest(market.security.code, "buy", 100, Decimal("9.50"), "DAY", "phone-1"),
     )
     assert order.status == Order.Status.OPEN
+    # and a trade sealed into a block (its ledger reference, block · leaf · proof · steps, is the widest cell)
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "phone-2"),
+    )
+    block_seal()
     base = live_server.url
     today = timezone.localdate()
     log_in(page, base, investor.owner.username)
@@ -99,6 +106,7 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
     # and the investor's other pages fit the screen too
     for name, path in [
         ("balances", "/balances/"),
+        ("trades", "/trades/"),
         ("statements", f"/statements/?start={today.replace(month=1, day=1)}&end={today}"),
         ("rfqs", "/rfqs/"),
         ("negotiated", "/negotiated/"),

@@ -11,6 +11,7 @@ from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Account, Role
+from core.money import shares_text
 from core.permissions import role_required
 from registry.models import Security
 
@@ -52,7 +53,7 @@ def console(request):
                 messages.success(
                     request,
                     gettext("%(n)s shares of %(code)s are registered.")
-                    % {"n": sum(r["quantity"] for r in rows), "code": form.cleaned_data["security"].code},
+                    % {"n": shares_text(sum(r["quantity"] for r in rows)), "code": form.cleaned_data["security"].code},
                 )
                 return redirect("depository")
     securities = Security.objects.order_by("code").annotate(

@@ -548,7 +548,11 @@ def quotes(request):
             else:
                 messages.success(
                     request,
-                    gettext("Quote published in %(security)s: bid %(bid)s, ask %(ask)s; %(trades)s trades.")
+                    ngettext(
+                        "Quote published in %(security)s: bid %(bid)s, ask %(ask)s; %(trades)s trade.",
+                        "Quote published in %(security)s: bid %(bid)s, ask %(ask)s; %(trades)s trades.",
+                        len(result.trades),
+                    )
                     % {
                         "security": form.cleaned_data["security"],
                         "bid": amount_text(result.bid.price),

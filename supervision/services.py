@@ -749,7 +749,10 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             if rest:
                 raise CorrectionUnavailable(
                     gettext("%(account)s no longer has the %(need)s the correction takes back; freeze it first.")
-                    % {"account": accounts[account_id].code, "need": need}
+                    % {
+                        "account": accounts[account_id].code,
+                        "need": amount_text(need) + " CNY" if sec is None else shares_text(need) + f" {sec.code}",
+                    }
                 )
             row.total -= need
 

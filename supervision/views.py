@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PagePermissionDenied
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
@@ -115,6 +115,22 @@ DECISIONS = {
 }
 
 
+# What each decision says when done, in the reader's language.
+DONE = {
+    ("freeze", "approve"): gettext_noop("Freeze %(id)s approved: it is in force."),
+    ("freeze", "reject"): gettext_noop("Freeze proposal %(id)s rejected."),
+    ("freeze", "withdraw"): gettext_noop("Freeze proposal %(id)s withdrawn."),
+    ("freeze", "release"): gettext_noop("Freeze %(id)s released."),
+    ("transfer", "approve"): gettext_noop("Forced transfer %(id)s approved and carried out."),
+    ("transfer", "reject"): gettext_noop("Forced transfer proposal %(id)s rejected."),
+    ("transfer", "withdraw"): gettext_noop("Forced transfer proposal %(id)s withdrawn."),
+    ("correction", "approve"): gettext_noop("Correction %(id)s approved and carried out."),
+    ("correction", "reject"): gettext_noop("Correction proposal %(id)s rejected."),
+    ("correction", "withdraw"): gettext_noop("Correction proposal %(id)s withdrawn."),
+}
+assert set(DONE) == set(DECISIONS), "every decision says what it did"
+
+
 @role_required(*CORRECTION_ROLES)
 @require_POST
 def decide(request, what: str, pk: int, action: str):
@@ -125,7 +141,7 @@ def decide(request, what: str, pk: int, action: str):
         request,
         None,
         lambda: fn(request.user, pk, request.POST.get("reason", ""), client_ip(request)),
-        gettext("Done: %(action)s.") % {"action": action},
+        gettext(DONE[what, action]) % {"id": pk},
     )
     return redirect("supervision-corrections" if what == "correction" else "supervision")
 

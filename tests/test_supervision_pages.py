@@ -94,7 +94,14 @@ def test_the_proposer_withdraws_a_forced_transfer_on_the_console_and_only_the_ot
     assert approve in theirs and withdraw not in theirs
     # When the proposer withdraws it with a reason, nothing moves and it is no longer open
     before = snapshot()
-    assert first.post(f"/supervision/transfer/{transfer.pk}/withdraw/", {"reason": "Filed twice"}).status_code == 302
+    done = first.post(
+        f"/supervision/transfer/{transfer.pk}/withdraw/",
+        {"reason": "Filed twice"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert done.redirect_chain == [("/supervision/", 302)]
+    assert f"Forced transfer proposal {transfer.pk} withdrawn." in done.content.decode()
     assert ForcedTransfer.objects.get(pk=transfer.pk).status == "withdrawn"
     assert position_of(investor, market.security).total == 500 and position_of(receiver, market.security) is None
     assert snapshot() == before  # balances, orders, trades, the ledger

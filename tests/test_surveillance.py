@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from balances.services import cash_deposit
 from core.models import AuditEvent, Role
@@ -456,6 +458,9 @@ def test_the_console_pages_for_the_regulator_and_the_auditor(client, market):
     log_in(client, regulator)
     page = client.get("/surveillance/?state=new&rule=wash_trade")
     assert page.status_code == 200 and f'data-id="{alert.pk}"' in page.content.decode()
+    # its time as every other page writes it: Beijing time, year first
+    beijing = timezone.localtime(alert.created_at, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    assert beijing in page.content.decode()
     detail = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
     assert f'href="/ledger/entries/{alert.leaves[0]}/"' in detail and 'id="alert-change"' in detail
     assert client.get("/surveillance/rules/").status_code == 200

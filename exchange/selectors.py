@@ -152,6 +152,11 @@ def trade_status(trade: Trade) -> str:
     return trade.status
 
 
+def fee_charged(trade: Trade, fee: Decimal) -> Decimal:
+    """A party's fee as it was charged: nothing for a trade whose settlement failed (nothing moved)."""
+    return Decimal("0.00") if trade.status == Trade.Status.FAILED else fee
+
+
 def trade_side_for(trade: Trade, user: User) -> str:
     """The trade's side as the viewer sees it: their own side, else the investor order's side."""
     if trade.buyer.owner_id == user.pk:

@@ -40,7 +40,7 @@ from core.models import Account
 from core.money import ZERO, money
 from core.snapshot import read_only_snapshot
 from exchange.models import Order, Trade
-from exchange.selectors import trade_status
+from exchange.selectors import fee_charged, trade_status
 from ledger.models import Entry, EntryKind
 from registry.models import Security
 
@@ -93,7 +93,7 @@ def trade_view(trade: Trade, account: Account) -> TradeView:
         quantity=trade.quantity,
         price=trade.price,
         value=trade.value,
-        fee=trade.buyer_fee if buying else trade.seller_fee,
+        fee=fee_charged(trade, trade.buyer_fee if buying else trade.seller_fee),
         status=trade_status(trade),
         at_counter=order is not None and order.placed_by_id != account.owner_id,
         leaf_index=getattr(trade, "leaf_index", None),

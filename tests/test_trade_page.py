@@ -102,3 +102,28 @@ def test_the_witnesses_api(market, client, settings, tmp_path):
     body = client.get("/api/v1/ledger/witnesses/").json()
     assert body["final_cosignatures"] == 1 and body["final_tree_size"] is not None
     assert body["witnesses"][0]["verifier_key"] == witness.verifier_key()
+
+
+def test_a_refused_trade_shows_no_fee_charged_where_the_investor_looks(market, client):
+    # Given a purchase of 100 at 10.10 whose settlement the depository refused (nothing moved, no fee taken)
+    from django.utils import timezone
+
+    from settlement import statements
+    from settlement.services import trade_refuse
+
+    investor, trade = _trade(market)
+    block_seal()
+    trade_refuse(actor=market.depository, trade_id=trade.pk, reason="Erroneous instruction")
+    trade.refresh_from_db()
+    assert trade.status == "failed" and trade.buyer_fee == Decimal("5.00")  # what it would have cost stays recorded
+
+    # When the investor opens their trades, the trade's page and their statement
+    log_in(client, investor.owner)
+    listed = client.get("/trades/").context["rows"]
+    page = client.get(f"/trades/{trade.pk}/").context["fee"]
+    today = timezone.localdate(timezone.now(), statements.BEIJING)
+    statement = statements.account_statement(investor, today, today)
+
+    # Then each shows the fee as charged: none
+    assert [r["fee"] for r in listed if r["id"] == trade.pk] == ["0.00"] and page == "0.00"
+    assert [t.fee for t in statement.trades if t.id == trade.pk] == [Decimal("0.00")]

@@ -163,7 +163,8 @@ def _bad_holiday_bodies():
         ),
         (
             "past",
-            lambda today: {"date": (today - dt.timedelta(days=7)).isoformat(), "name": "x"},
+            # a weekday a week or more ago: a weekend day would be refused first, as a weekend
+            lambda today: {"date": next_weekday(today - dt.timedelta(days=10)).isoformat(), "name": "x"},
             409,
             "holiday_not_future",
         ),

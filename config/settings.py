@@ -262,7 +262,9 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery" + _WORKER_SUFFIX)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A refused request (4xx) is logged without its traceback, which would bury real errors' (core.log_filters).
+    "filters": {"client_errors": {"()": "core.log_filters.ClientErrorsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["client_errors"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # django-axes logs every login at INFO; its lockouts are in the audit trail (core.audit).
     "loggers": {"axes": {"level": env("AXES_LOG_LEVEL", "WARNING")}},

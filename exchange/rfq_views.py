@@ -33,6 +33,17 @@ def _seconds_left(moment, now) -> int:
     return max(0, int((moment - now).total_seconds()))
 
 
+def time_left(seconds: int) -> str:
+    """A countdown as a reader takes it in: "42 s", "4 min 12 s", "23 h 56 min" (an RFQ may stay open a day)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return gettext("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    if minutes:
+        return gettext("%(m)s min %(s)s s") % {"m": minutes, "s": secs}
+    return gettext("%(s)s s") % {"s": secs}
+
+
 def _request_row(rfq: RfqRequest, user, now) -> dict:
     answers = selectors.rfq_answers_visible(rfq, user)
     firm = [a for a in answers if a.status == a.Status.FIRM and a.expires_at > now]
@@ -51,6 +62,7 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
         "open": rfq.status == RfqRequest.Status.OPEN and rfq.expires_at > now,
         "expires_at": rfq.expires_at,
         "seconds_left": _seconds_left(rfq.expires_at, now),
+        "time_left": time_left(_seconds_left(rfq.expires_at, now)),
         "trade": next((a.trade_id for a in answers if a.trade_id), None),
         "answers": [
             {
@@ -63,6 +75,7 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
                 "firm": a in firm,
                 "best": a.pk == best,
                 "seconds_left": _seconds_left(a.expires_at, now),
+                "time_left": time_left(_seconds_left(a.expires_at, now)),
             }
             for a in answers
         ],

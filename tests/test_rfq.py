@@ -407,3 +407,23 @@ def test_a_supervisor_sees_an_rfq_trade_from_the_investors_side(desk):
     assert [(t["id"], t["side"], t["buy_order_id"], t["sell_order_id"]) for t in shown] == [
         (trade.pk, "sell", None, None)
     ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english", "chinese"),
+    [
+        (0, "0 s", "0 秒"),
+        (42, "42 s", "42 秒"),
+        (252, "4 min 12 s", "4 分 12 秒"),
+        (86202, "23 h 56 min", "23 小时 56 分"),
+    ],
+)
+def test_an_rfq_countdown_reads_in_hours_minutes_and_seconds(seconds, english, chinese):
+    from django.utils import translation
+
+    from exchange.rfq_views import time_left
+
+    with translation.override("en"):
+        assert time_left(seconds) == english
+    with translation.override("zh-hans"):
+        assert time_left(seconds) == chinese

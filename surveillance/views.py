@@ -117,7 +117,14 @@ def rule_change(request, code: str):
             ip=client_ip(request),
         )
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        fields = getattr(exc, "fields", None)
+        if fields:  # a threshold's problem under the label the page shows it by, not its API name
+            for name, problem in fields.items():
+                label = spec[name].label if name in spec else name
+                messages.error(request, f"{label}: {problem}")
+        else:
+            messages.error(request, domain_error_message(exc))
     else:
-        messages.success(request, gettext("The rule %(code)s is saved.") % {"code": code})
+        label = Rule.Code(code).label if code in Rule.Code.values else code
+        messages.success(request, gettext("The rule “%(rule)s” is saved.") % {"rule": label})
     return redirect("surveillance-rules")

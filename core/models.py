@@ -133,6 +133,13 @@ class Account(models.Model):
             ),
         ]
 
+    @staticmethod
+    def typed_code(code):
+        """An account code as a person typed it, made the code it names: codes are a prefix in capitals and digits
+        (``balances.services.account_open``), so "inv000005 " names INV000005. Anything not text is left as it
+        is, for the caller's own check."""
+        return code.strip().upper() if isinstance(code, str) else code
+
     def __str__(self) -> str:
         return self.code
 

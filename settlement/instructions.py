@@ -151,7 +151,7 @@ def instruction_create(
         raise InstructionEndNotFuture()
     account = None
     if account_code is not None:
-        account = Account.objects.filter(code=account_code).first()
+        account = Account.objects.filter(code=Account.typed_code(account_code)).first()
         if account is None:
             raise UnknownAccount()
     security = None

@@ -106,7 +106,7 @@ def _text(value: str, what: str, limit: int) -> str:
 
 
 def _account(code: str) -> Account:
-    account = Account.objects.filter(code=(code or "").strip()).first()
+    account = Account.objects.filter(code=Account.typed_code(code or "")).first()
     if account is None:
         raise err.InvalidInput(gettext("No such account: %(codes)s.") % {"codes": code})
     return account

@@ -497,3 +497,20 @@ def test_the_trades_api_names_the_mode(parties):
     neg.negotiated_confirm(actor=seller.owner, proposal_id=out["id"], code=out["code"])
     (trade,) = api_for(buyer.owner).get("/api/v1/trades/").json()["results"]
     assert (trade["mode"], trade["side"], trade["buy_order_id"]) == ("negotiated", "buy", None)
+
+
+def test_a_counterparty_typed_in_lower_case_or_with_spaces_is_the_account_it_names(parties):
+    # Given a buyer and a seller whose code is "INV…"
+    market, buyer, seller = parties
+    typed = f"  {seller.code.lower()} "
+
+    # When the buyer proposes to the code as typed, then retries the same request with the code as printed
+    typed_body = body(market, seller, counterparty=typed)
+    created = api_for(buyer.owner).post("/api/v1/negotiated-trades/", typed_body, format="json")
+    assert created.status_code == 201, created.json()
+    first = created.json()
+    retry = api_for(buyer.owner).post("/api/v1/negotiated-trades/", body(market, seller), format="json")
+
+    # Then the proposal names the seller, and the retry is the same proposal, not a second one
+    assert first["counterparty"]["account"] == seller.code
+    assert retry.status_code == 200 and retry.json()["id"] == first["id"]

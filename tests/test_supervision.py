@@ -391,3 +391,12 @@ def test_statements_show_forced_transfers_and_corrections_and_close_on_the_balan
     assert {m["kind"] for m in served["movements"]} >= {"correction", "forced_transfer"}
     # and the settlement totals count the purchase only
     assert mine.totals["settlements_paid"] == -sum(m.amount for m in mine.movements if m.kind == "buy")
+
+
+def test_a_freeze_of_an_account_code_typed_in_lower_case_freezes_that_account(sup):
+    market, reg1, reg2, _mm, investor = sup
+    freeze = sv.freeze_propose(
+        actor=reg1, account=f" {investor.code.lower()}", security=market.security.code, quantity=100,
+        reason="Court order", **LEGAL,
+    )  # fmt: skip
+    assert freeze.account_id == investor.pk

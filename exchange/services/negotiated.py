@@ -92,6 +92,9 @@ class NegotiatedRequest:
     counterparty: str
     client_request_id: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counterparty", Account.typed_code(self.counterparty))
+
 
 def expiry(now: dt.datetime, ttl: int | None = None) -> dt.datetime:
     """``ttl`` (default ``NEGOTIATED_TTL``) seconds from now, but not past the end of the session in progress."""

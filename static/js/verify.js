@@ -158,7 +158,7 @@
         var msg = concat([enc.encode("cosignature/v1\ntime " + ts + "\n"), enc.encode(note.text)]);
         if (await ed25519Verify(wk.pub, c.rest.slice(8), msg)) {
           cosigners++;
-          items.push({ ok: true, text: fill(T.cos_ok, { name: wk.name, time: new Date(ts * 1000).toLocaleString() }) });
+          items.push({ ok: true, text: fill(T.cos_ok, { name: wk.name, time: new Date(ts * 1000).toLocaleString("sv-SE", { timeZone: "Asia/Shanghai" }) }) });
         } else { forged = true; items.push({ ok: false, text: T.cos_bad }); }
       }
     }

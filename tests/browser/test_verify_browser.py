@@ -4,7 +4,10 @@ the record, the exchange's signature by the pinned key, and the regulator's witn
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -42,8 +45,14 @@ def test_the_trade_verifies_in_the_browser_and_a_changed_byte_fails(page: Page, 
     verdict = page.locator("#verify-verdict")
     expect(verdict).to_have_attribute("data-ok", "true")
     checks = page.locator("#verify-result ul.checks li")
-    expect(checks.filter(has_text="regulator.test/witness")).to_have_class("ok")
+    cosigned = checks.filter(has_text="regulator.test/witness")
+    expect(cosigned).to_have_class("ok")
     assert page.evaluate("JSON.parse(localStorage.getItem('otc-ledger-pins-v1')).witnesses.length") == 1
+    # and the co-signature's time is Beijing time, as every page writes it, whatever the browser's zone
+    stamp = re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", cosigned.inner_text())
+    assert stamp, cosigned.inner_text()
+    beijing = dt.datetime.strptime(stamp.group(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert abs(beijing - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=10)
 
     # when the server sends a proof whose record has one byte changed
     def tampered(route):

@@ -65,6 +65,7 @@ class Identity:
 # Explicit ASCII classes: ``str.isdigit``/``isalnum`` and ``\d`` also accept Arabic-Indic and other digits.
 _DOCUMENT_NUMBER = re.compile(r"[A-Z0-9]{5,30}")
 _PHONE = re.compile(r"\+?[0-9]{7,15}")
+_PHONE_SEPARATORS = re.compile(r"[-().]")
 
 
 def _invalid(errors: dict[str, str]) -> err.InvalidInput:
@@ -96,7 +97,8 @@ def _validate_identity(identity: Identity) -> Identity:
             errors["id_number"] = gettext(problem)
     elif not _DOCUMENT_NUMBER.fullmatch(number):
         errors["id_number"] = gettext("Enter the document number (5 to 30 letters and digits).")
-    phone = crypto.normalize_identifier(identity.phone)
+    # As people write it: "+86 138-0013-8000", "(010) 6512.3456": the separators go, the digits stay.
+    phone = _PHONE_SEPARATORS.sub("", crypto.normalize_identifier(identity.phone))
     if not phone.isascii():
         errors["phone"] = gettext("Write the phone number with the digits 0-9 only (and + in front).")
     elif not _PHONE.fullmatch(phone):

@@ -333,3 +333,17 @@ def test_a_reveal_is_a_ledger_entry_without_personal_data(market, staff_pair):
     canonical = bytes(entry.canonical).decode()
     for secret in (shown["real_name"], shown["id_number"], shown["phone"], shown["address"], profile.user.username):
         assert secret not in canonical
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("+86 138-0013-8000", "+8613800138000"), ("(010) 6512.3456", "01065123456"), ("138 0013 8000", "13800138000")],
+)
+def test_a_phone_number_written_with_spaces_dashes_or_brackets_is_its_digits(market, staff_pair, typed, stored):
+    # Given a phone number as people write it; when the account is opened with it
+    maker, _ = staff_pair
+    profile = services.kyc_register(
+        username="phone", password=None, broker=market.broker, identity=identity(phone=typed), entered_by=maker
+    )
+    # Then what is kept is the number's digits (and its +)
+    assert crypto.ring().decrypt(profile.phone_enc) == stored

@@ -85,6 +85,7 @@ def _moment(name: str, raw: str, *, end: bool) -> dt.datetime:
         value = parse_datetime(raw) if "T" in raw or " " in raw else None
     except ValueError:  # well formed but not a time: 25:00, 2026-02-30
         value = None
+    day = None
     if value is None:
         try:
             day = parse_date(raw) if "T" not in raw and " " not in raw else None
@@ -94,18 +95,19 @@ def _moment(name: str, raw: str, *, end: bool) -> dt.datetime:
             raise err.InvalidInput(
                 gettext("%(name)s must be a date (YYYY-MM-DD) or an ISO 8601 time.") % {"name": name}
             )
-        try:
-            value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
-        except OverflowError:  # the day after 9999-12-31
-            value = None
+    # The moment as PostgreSQL will be sent it, in UTC: the day after 9999-12-31 does not exist, nor does
+    # 0001-01-01T00:00+08:00 in UTC; both are a 400 naming the range, not a 500.
     try:
-        if value is not None and timezone.is_naive(value):
+        if day is not None:
+            value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
+        if timezone.is_naive(value):
             value = timezone.make_aware(value)
-        if value is not None:
-            value.astimezone(dt.UTC)  # as PostgreSQL will be sent it: 9999-12-31T23:00+08:00 is, 0001-01-01 not
+        in_range = (
+            dt.datetime(1, 1, 2, tzinfo=dt.UTC) <= value.astimezone(dt.UTC) < dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+        )
     except (OverflowError, ValueError):
-        value = None
-    if value is None or not (dt.datetime(1, 1, 2, tzinfo=dt.UTC) <= value < dt.datetime(9999, 12, 31, tzinfo=dt.UTC)):
+        in_range = False
+    if not in_range:
         raise err.InvalidInput(gettext("%(name)s must be a date between 0001-01-02 and 9999-12-30.") % {"name": name})
     return value
 

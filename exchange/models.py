@@ -119,6 +119,10 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(reserved_cash__gte=0), name="order_reserved_nonneg"),
             models.CheckConstraint(condition=Q(filled_value__gte=0, fees__gte=0), name="order_fills_cost_nonneg"),
+            # What the fills cost and paid is nothing until something fills.
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gt=0) | Q(filled_value=0, fees=0), name="order_unfilled_cost_nothing"
+            ),
             models.CheckConstraint(
                 condition=~Q(status__in=["open", "partially_filled"]) | Q(filled_quantity__lt=F("quantity")),
                 name="order_open_has_remaining",

@@ -61,7 +61,6 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
         "status_label": rfq.get_status_display(),
         "open": rfq.status == RfqRequest.Status.OPEN and rfq.expires_at > now,
         "expires_at": rfq.expires_at,
-        "seconds_left": _seconds_left(rfq.expires_at, now),
         "time_left": time_left(_seconds_left(rfq.expires_at, now)),
         "trade": next((a.trade_id for a in answers if a.trade_id), None),
         "answers": [
@@ -74,7 +73,6 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
                 "status_label": a.get_status_display(),
                 "firm": a in firm,
                 "best": a.pk == best,
-                "seconds_left": _seconds_left(a.expires_at, now),
                 "time_left": time_left(_seconds_left(a.expires_at, now)),
             }
             for a in answers

@@ -152,9 +152,12 @@ def trade_status(trade: Trade) -> str:
     return trade.status
 
 
-def fee_charged(trade: Trade, fee: Decimal) -> Decimal:
-    """A party's fee as it was charged: nothing for a trade whose settlement failed (nothing moved)."""
-    return Decimal("0.00") if trade.status == Trade.Status.FAILED else fee
+def fee_charged(trade: Trade, side: str) -> Decimal:
+    """The fee the buyer (``side`` "buy") or the seller paid: the trade's, nothing for a trade whose settlement
+    failed (nothing moved). The trade row and its TRADE entry keep the fee agreed when it matched."""
+    if trade.status == Trade.Status.FAILED:
+        return Decimal("0.00")
+    return trade.buyer_fee if side == "buy" else trade.seller_fee
 
 
 def trade_side_for(trade: Trade, user: User) -> str:

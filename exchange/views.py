@@ -416,13 +416,11 @@ def _trade_rows(trades, user) -> list[dict]:
                 "price": amount_text(trade.price),
                 "quantity": shares_text(trade.quantity),
                 "value": amount_text(trade.value),
-                "fee": amount_text(
-                    selectors.fee_charged(trade, trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee)
-                ),
+                "fee": amount_text(selectors.fee_charged(trade, side)),
                 # Exchange-wide lists (supervisors, broker staff): both parties, masked per role, and each
                 # side's fee; a fee of a party the viewer may not see is not shown either.
-                "buyer": _party(trade.buyer, selectors.fee_charged(trade, trade.buyer_fee), user),
-                "seller": _party(trade.seller, selectors.fee_charged(trade, trade.seller_fee), user),
+                "buyer": _party(trade.buyer, selectors.fee_charged(trade, "buy"), user),
+                "seller": _party(trade.seller, selectors.fee_charged(trade, "sell"), user),
                 "status": status,
                 "status_label": choice_label(Trade.Status, status),
                 "ledger": _trade_ledger(trade, user),

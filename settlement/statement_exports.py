@@ -28,7 +28,16 @@ from django.utils.translation import pgettext
 
 from exchange.models import Order, Trade
 
-from .statements import BEIJING, CashMovement, Certificate, Movement, Statement, TradeView, adjustments
+from .statements import (
+    BEIJING,
+    CashMovement,
+    Certificate,
+    Movement,
+    Statement,
+    TradeView,
+    adjustment_movements,
+    adjustments,
+)
 
 LATIN = "Vera"
 LATIN_BOLD = "VeraBd"
@@ -66,7 +75,7 @@ def movement_details(m: CashMovement) -> str:
     """ "830001 100 @ 12.55, trade 7" for a settlement, the reference for cash."""
     if m.kind in (Movement.DEPOSIT, Movement.WITHDRAWAL):
         return m.reference
-    if m.kind in {a.movement for a in adjustments.values()}:
+    if m.kind in adjustment_movements():
         parts = [f"{m.security} {m.quantity:+,}" if m.quantity else "", m.reference]
         parts += [_("trade %(trade)s") % {"trade": t} for t in m.trade_ids]
         return " · ".join(part for part in parts if part)

@@ -93,7 +93,7 @@ def trade_view(trade: Trade, account: Account) -> TradeView:
         quantity=trade.quantity,
         price=trade.price,
         value=trade.value,
-        fee=fee_charged(trade, trade.buyer_fee if buying else trade.seller_fee),
+        fee=fee_charged(trade, "buy" if buying else "sell"),
         status=trade_status(trade),
         at_counter=order is not None and order.placed_by_id != account.owner_id,
         leaf_index=getattr(trade, "leaf_index", None),
@@ -131,6 +131,11 @@ adjustments: dict[str, Adjustment] = {}
 
 def register_adjustment(kind: str, adjustment: Adjustment) -> None:
     adjustments[kind] = adjustment
+
+
+def adjustment_movements() -> set[str]:
+    """The statement line kinds of the registered adjustments."""
+    return {a.movement for a in adjustments.values()}
 
 
 @dataclass(frozen=True)
@@ -367,7 +372,7 @@ def account_statement(account: Account, start: dt.date, end: dt.date) -> Stateme
     names = dict(Security.objects.filter(code__in=list(shares)).values_list("code", "name"))
     holdings = [Holding(code, names.get(code, ""), qty) for code, qty in sorted(shares.items()) if qty]
     trade_moves = [m.amount for m in movements if m.kind in (Movement.BUY, Movement.SELL, Movement.NET)]
-    adjusting = {a.movement for a in adjustments.values()}
+    adjusting = adjustment_movements()
     totals = {
         "deposits": sum((m.amount for m in movements if m.kind == Movement.DEPOSIT), ZERO),
         "withdrawals": sum((-m.amount for m in movements if m.kind == Movement.WITHDRAWAL), ZERO),

@@ -78,11 +78,7 @@ def trade_page(request, trade_id: int):
         "trade": trade,
         "side": side,
         "side_label": Order.Side(side).label if side in Order.Side.values else "",
-        "fee": amount_text(
-            exchange_selectors.fee_charged(trade, trade.buyer_fee if side == Order.Side.BUY else trade.seller_fee)
-        )
-        if is_party
-        else None,
+        "fee": amount_text(exchange_selectors.fee_charged(trade, side)) if is_party else None,
         "price": amount_text(trade.price),
         "value": amount_text(trade.value),
         "quantity": f"{trade.quantity:,}",

@@ -125,6 +125,5 @@ def rule_change(request, code: str):
         else:
             messages.error(request, domain_error_message(exc))
     else:
-        label = Rule.Code(code).label if code in Rule.Code.values else code
-        messages.success(request, gettext("The rule “%(rule)s” is saved.") % {"rule": label})
+        messages.success(request, gettext("The rule “%(rule)s” is saved.") % {"rule": Rule.Code(code).label})
     return redirect("surveillance-rules")

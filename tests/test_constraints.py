@@ -32,6 +32,8 @@ def filled(market):
         (Order, {"status": "open", "filled_quantity": 0}, "order_ioc_never_rests"),
         (Order, {"status": "pending"}, "order_status_known"),
         (Quote, {"status": "frozen"}, "quote_status_known"),
+        (Order, {"fees": Decimal("-1.00")}, "order_fills_cost_nonneg"),
+        (Order, {"status": "cancelled", "filled_quantity": 0}, "order_unfilled_cost_nothing"),
     ],
 )
 def test_the_database_refuses_a_status_no_service_writes(filled, model, change, constraint):

@@ -4,6 +4,7 @@ After every step:
 * no available balance is negative (PostgreSQL would have refused it anyway);
 * each reserved balance is exactly what its open orders, active quotes and
   unsettled trades hold;
+* each order's filled quantity, filled value and commission are its trades';
 * cash is conserved (sum of totals = deposits − withdrawals on the ledger) and
   so is each security (sum of holdings = issued = ISSUE entries).
 """
@@ -44,6 +45,13 @@ def assert_balances_consistent() -> None:
     for t in Trade.objects.filter(status=Trade.Status.MATCHED):
         cash_expected[t.buyer_id] += t.price * t.quantity + t.buyer_fee
         shares_expected[(t.seller_id, t.security_id)] += t.quantity
+
+    # each order's filled value and commission are its trades' (one minimum an order, never more than reserved)
+    for o in Order.objects.all():
+        trades = list(o.buy_trades.all() if o.side == "buy" else o.sell_trades.all())
+        assert o.filled_quantity == sum(t.quantity for t in trades), o.pk
+        assert o.filled_value == sum((t.price * t.quantity for t in trades), Decimal("0.00")), o.pk
+        assert o.fees == sum((t.buyer_fee if o.side == "buy" else t.seller_fee for t in trades), Decimal("0.00")), o.pk
 
     for cash in CashBalance.objects.all():
         assert cash.available >= 0

@@ -546,8 +546,13 @@ class TradeOutput(serializers.Serializer):
     value = serializers.DecimalField(max_digits=20, decimal_places=2)
     buyer = serializers.CharField(source="buyer.code")
     seller = serializers.CharField(source="seller.code")
-    buyer_fee = serializers.DecimalField(max_digits=20, decimal_places=2)
-    seller_fee = serializers.DecimalField(max_digits=20, decimal_places=2)
+    buyer_fee = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        help_text="The fee agreed when the trade matched, as its TRADE entry records it; not charged if the trade "
+        "failed to settle (status failed).",
+    )
+    seller_fee = serializers.DecimalField(max_digits=20, decimal_places=2, help_text="As buyer_fee, for the seller.")
     buy_order_id = serializers.IntegerField(allow_null=True)
     sell_order_id = serializers.IntegerField(allow_null=True)
     mode = serializers.CharField(help_text="How the trade was agreed: market_making, negotiated or rfq.")

@@ -59,23 +59,18 @@ def commission(account: Account, amount: Decimal) -> Decimal:
     return fee(amount, bps=broker.fee_bps, minimum=broker.fee_minimum)
 
 
-def buy_reservation(account: Account, limit_price: Decimal, quantity: int) -> Decimal:
-    """Cash a new buy order holds for ``quantity`` shares: the worst-case cost plus its commission."""
+def buy_reservation(
+    account: Account, limit_price: Decimal, quantity: int, *, filled_value: Decimal = ZERO, fees: Decimal = ZERO
+) -> Decimal:
+    """Cash a buy order holds for ``quantity`` unfilled shares: their worst-case cost, plus what the order's
+    commission could still grow by once its fills so far cost ``filled_value`` and paid ``fees`` (nothing
+    filled: a new order, an RFQ or a negotiated proposal). The fills never pay more in all than the order
+    reserved when placed: the commission is on the order's filled value (monotone in it), and no fill is above
+    the limit."""
     if quantity == 0:
         return ZERO
     value = notional(limit_price, quantity)
-    return value + commission(account, value)
-
-
-def remainder_reservation(order: Order, account: Account, remaining: int) -> Decimal:
-    """Cash a buy order holds for its ``remaining`` unfilled shares once its fills so far cost
-    ``order.filled_value`` and paid ``order.fees``: their worst-case cost, plus what the order's commission
-    could still grow by. An order's fills never pay more in all than it reserved when it was placed: the
-    commission is on the order's filled value (monotone in it), and a fill is never above the limit."""
-    if remaining == 0:
-        return ZERO
-    value = notional(order.limit_price, remaining)
-    return value + commission(account, order.filled_value + value) - order.fees
+    return value + commission(account, filled_value + value) - fees
 
 
 def seller_commission(account: Account, value: Decimal) -> Decimal:
@@ -126,20 +121,21 @@ class Book:
 
     def fill_buy_order(self, order: Order, quote: Quote, quantity: int) -> bool:
         """An investor buy order takes ``quantity`` from an ask quote; the fill's fee is what it adds to the
-        order's commission (the minimum once an order). False if the buyer cannot pay (an order filled before
-        the commission was the order's may have reserved too little; a new one never has)."""
+        order's commission (the minimum once an order). False if the buyer cannot pay, which an order placed
+        with its commission reserved never meets (what the price improves is released)."""
         account = order.account
         value = notional(quote.price, quantity)
-        buyer_fee = commission(account, order.filled_value + value) - order.fees
-        remaining = order.remaining_quantity - quantity
-        order.filled_value += value
-        order.fees += buyer_fee
-        still_reserved = remainder_reservation(order, account, remaining)
-        # Never positive for an order placed with its commission reserved: what the price improves is released.
+        filled_value = order.filled_value + value
+        buyer_fee = commission(account, filled_value) - order.fees
+        still_reserved = buy_reservation(
+            account,
+            order.limit_price,
+            order.remaining_quantity - quantity,
+            filled_value=filled_value,
+            fees=order.fees + buyer_fee,
+        )
         top_up = value + buyer_fee + still_reserved - order.reserved_cash
         if top_up > 0 and self.cash[account.pk].available < top_up:
-            order.filled_value -= value
-            order.fees -= buyer_fee
             return False
         self.reserve_cash(account.pk, top_up)
         order.reserved_cash = still_reserved
@@ -151,8 +147,6 @@ class Book:
         Its fee, as a buy order's, is what the fill adds to the order's commission."""
         value = notional(quote.price, quantity)
         seller_fee = seller_commission(order.account, order.filled_value + value) - order.fees
-        order.filled_value += value
-        order.fees += seller_fee
         self._record(
             order,
             quote,
@@ -166,6 +160,8 @@ class Book:
 
     def _record(self, order, quote, quantity, *, buyer, seller, buyer_fee, seller_fee) -> None:
         order.filled_quantity += quantity
+        order.filled_value += notional(quote.price, quantity)
+        order.fees += buyer_fee + seller_fee  # the order's side pays; the quote's pays nothing
         quote.quantity -= quantity
         if quote.quantity == 0:
             quote.status = Quote.Status.FILLED

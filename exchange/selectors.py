@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 
@@ -11,9 +12,10 @@ from balances.models import CashBalance, Position
 from core.models import Account, Broker, Role, User
 from core.prepared import Statement
 from core.roles import SUPERVISORS
+from registry import calendar
 from registry.models import Security
 
-from .models import Order, Quote, RfqAnswer, RfqRequest, Trade
+from .models import DayClose, Order, Quote, RfqAnswer, RfqRequest, Trade
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _BROKER_FIELDS = [f.attname for f in Broker._meta.concrete_fields]
@@ -158,6 +160,24 @@ def fee_charged(trade: Trade, side: str) -> Decimal:
     if trade.status == Trade.Status.FAILED:
         return Decimal("0.00")
     return trade.buyer_fee if side == "buy" else trade.seller_fee
+
+
+def reference_price_on(security: Security, at) -> Decimal:
+    """The reference price the band stood on for a trade at ``at``: the one its trading day's close started
+    from (the CLOSE entry's ``previous_reference``), or the security's present one while that day is open.
+
+    A trade belongs to the first close after it (``services.close``): one at 16:00 to the next trading day's.
+    """
+    for close in (
+        DayClose.objects.filter(date__gte=calendar.local(at).date()).order_by("date").select_related("entry")[:2]
+    ):
+        if calendar.close_of(close.date) <= at:
+            continue
+        for row in orjson.loads(bytes(close.entry.canonical))["payload"]["securities"]:
+            if row["code"] == security.code:
+                return Decimal(row["previous_reference"])
+        break
+    return security.reference_price
 
 
 def trade_side_for(trade: Trade, user: User) -> str:

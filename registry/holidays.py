@@ -1,7 +1,7 @@
 """Writes of the trading calendar: the holidays the exchange operator keeps.
 
 Rules, each with its own error: only exchange operators add or remove a
-holiday; its date is after today in Shanghai (a holiday never rewrites a day
+holiday; its date is after today in Shanghai and at most five years ahead (a holiday never rewrites a day
 that has begun, so no DAY order, close or trade of it changes meaning); it is
 a weekday (weekends are closed anyway; PostgreSQL refuses a weekend too); one
 holiday a date (a unique constraint; the second of two racing adds gets the
@@ -28,6 +28,8 @@ from . import calendar
 from .models import Holiday
 
 HOLIDAY_NAME_MAX_LENGTH = 100
+# Calendars are published a year or two ahead; a date beyond the end of the fifth year from now is a typo.
+HOLIDAY_HORIZON_YEARS = 5
 
 HolidayNotFuture = err.error_class(
     "HolidayNotFuture", "holiday_not_future", _("A holiday can only be added or removed for a date after today."), 409
@@ -35,6 +37,7 @@ HolidayNotFuture = err.error_class(
 HolidayOnWeekend = err.error_class(
     "HolidayOnWeekend", "holiday_on_weekend", _("That date is a Saturday or a Sunday: the market is closed anyway.")
 )
+HolidayTooFar = err.error_class("HolidayTooFar", "holiday_too_far", _("A holiday can be set at most five years ahead."))
 HolidayExists = err.error_class("HolidayExists", "holiday_exists", _("That date is already a holiday."), 409)
 HolidayNotFound = err.error_class("HolidayNotFound", "holiday_not_found", _("That date is not a holiday."), 404)
 HolidayNameRequired = err.error_class("HolidayNameRequired", "holiday_name_required", _("Give the holiday a name."))
@@ -51,6 +54,14 @@ def require_operator(actor: User) -> None:
 def _require_future(day: dt.date) -> None:
     if day <= calendar.today():
         raise HolidayNotFuture()
+
+
+def _require_within_horizon(day: dt.date) -> None:
+    last = dt.date(calendar.today().year + HOLIDAY_HORIZON_YEARS, 12, 31)
+    if day > last:
+        raise HolidayTooFar(
+            gettext("A holiday can be set at most five years ahead, until %(last)s.") % {"last": last.isoformat()}
+        )
 
 
 def _changed() -> None:
@@ -70,6 +81,7 @@ def holiday_add(*, actor: User, date: dt.date, name: str, ip: str | None = None)
     if date.weekday() >= 5:
         raise HolidayOnWeekend()
     _require_future(date)
+    _require_within_horizon(date)
     try:
         with transaction.atomic():
             holiday = Holiday.objects.create(date=date, name=name, created_by=actor, created_at=timezone.now())

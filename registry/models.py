@@ -68,13 +68,20 @@ class Security(models.Model):
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
 
+    def band_around(self, reference: Decimal) -> tuple[Decimal, Decimal]:
+        """The lowest and highest price the band allows around ``reference``, on the tick."""
+        return (
+            (reference * (1 - self.band_pct / 100)).quantize(self.tick_size),
+            (reference * (1 + self.band_pct / 100)).quantize(self.tick_size),
+        )
+
     @property
     def band_low(self) -> Decimal:
-        return (self.reference_price * (1 - self.band_pct / 100)).quantize(self.tick_size)
+        return self.band_around(self.reference_price)[0]
 
     @property
     def band_high(self) -> Decimal:
-        return (self.reference_price * (1 + self.band_pct / 100)).quantize(self.tick_size)
+        return self.band_around(self.reference_price)[1]
 
 
 class MarketState(models.Model):

@@ -48,6 +48,7 @@ from core.models import Account, Role, User
 from core.money import ZERO, amount_text, money, notional, shares_text
 from exchange import pretrade
 from exchange.models import Trade
+from exchange.selectors import reference_price_on
 from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
@@ -639,6 +640,22 @@ def _terms(trade: Trade) -> tuple[Decimal, int, Decimal, Decimal]:
     return Decimal(t["price"]), int(t["quantity"]), Decimal(t["buyer_fee"]), Decimal(t["seller_fee"])
 
 
+def _correction_price_check(trade: Trade, price: Decimal) -> None:
+    """A corrected trade is one the market could have made: its price on the tick and in the band of the trade's
+    own day (around that day's reference price, whatever the reference is now)."""
+    security = trade.security
+    if price % security.tick_size:
+        raise err.PriceOffTick(
+            gettext("The new price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
+        )
+    low, high = security.band_around(reference_price_on(security, trade.matched_at))
+    if not low <= price <= high:
+        raise err.PriceOutOfBand(
+            gettext("The new price must be between %(low)s and %(high)s, the band on the trade's day.")
+            % {"low": amount_text(low), "high": amount_text(high)}
+        )
+
+
 def correction_propose(
     *, actor: User, trade_id: int, new_price, new_quantity, reason: str, ip: str | None = None
 ) -> Correction:
@@ -654,6 +671,8 @@ def correction_propose(
         raise err.InvalidInput(gettext("The new quantity must be a whole number of shares, 0 to reverse the trade."))
     if new_quantity and new_quantity % trade.security.lot_size:
         raise err.InvalidInput(gettext("The new quantity must be a whole number of lots."))
+    if new_quantity:
+        _correction_price_check(trade, price)  # a reversal trades nothing: its price is not read
     current_price, current_qty, _bf, _sf = _terms(trade)
     if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
         raise err.InvalidInput(gettext("The correction changes nothing."))

@@ -169,6 +169,13 @@ def _bad_holiday_bodies():
             "holiday_not_future",
         ),
         ("today", lambda today: {"date": today.isoformat(), "name": "x"}, None, None),
+        ("year 9999", lambda today: {"date": "9999-12-31", "name": "x"}, 400, "holiday_too_far"),
+        (
+            "six years ahead",
+            lambda today: {"date": next_weekday(dt.date(today.year + 6, 1, 1)).isoformat(), "name": "x"},
+            400,
+            "holiday_too_far",
+        ),
         ("duplicate", lambda today: {"date": next_weekday(today, 5).isoformat(), "name": "x"}, 409, "holiday_exists"),
     ]
 
@@ -483,3 +490,19 @@ def test_the_operator_keeps_holidays_on_the_console(market, operator, client):
 
     client.post(f"/operations/holidays/{day.isoformat()}/remove/")
     assert not Holiday.objects.exists()
+
+
+def test_a_holiday_on_the_last_weekday_of_the_fifth_year_ahead_is_kept(market, operator):
+    # given the end of the horizon: the last weekday of the fifth year from now
+    last = dt.date(calendar.today().year + 5, 12, 31)
+    while last.weekday() >= 5:
+        last -= dt.timedelta(days=1)
+
+    # when the operator adds it
+    response = api_for(operator).post(
+        "/api/v1/calendar/holidays/", {"date": last.isoformat(), "name": "Far"}, format="json"
+    )
+
+    # then it is kept, the one holiday there is
+    assert response.status_code == 201, response.content
+    assert list(Holiday.objects.values_list("date", "name")) == [(last, "Far")]

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from balances.replay import replay_check
 from balances.services import account_open, cash_withdraw
@@ -18,9 +18,12 @@ from core import errors as err
 from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
+from exchange.services.close import day_close
 from ledger.models import Entry
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
+from registry import calendar
+from registry.models import Security
 from settlement import statements
 from settlement.services import trade_settle
 from supervision import services as sv
@@ -295,6 +298,83 @@ def test_a_price_correction_moves_the_difference_and_a_correction_of_spent_asset
         sv.correction_approve(actor=reg2, correction_id=reversal.pk)
     assert Correction.objects.get(pk=reversal.pk).status == "proposed"
     assert snapshot() == before
+
+
+def _first_close_after(moment):
+    """The close (15:00 Shanghai) of the trading day a trade at ``moment`` belongs to."""
+    day = calendar.local(moment).date()
+    while not calendar.is_trading_day(day) or calendar.close_of(day) <= moment:
+        day += dt.timedelta(days=1)
+    return calendar.close_of(day)
+
+
+@pytest.mark.parametrize(
+    ("price", "tick", "code", "words"),
+    [
+        ("10.005", "0.01", "invalid_input", "two decimal places"),
+        ("10.02", "0.05", "price_off_tick", "tick size 0.05"),
+        ("13.01", "0.01", "price_out_of_band", "between 7.00 and 13.00"),
+        ("6.99", "0.01", "price_out_of_band", "between 7.00 and 13.00"),
+        ("10000000", "0.01", "price_out_of_band", "between 7.00 and 13.00"),
+    ],
+)
+def test_a_correction_to_a_price_the_market_could_not_trade_is_refused_and_changes_nothing(
+    sup, price, tick, code, words
+):
+    # given a settled trade at 10.10, on a day whose band is 7.00–13.00 (reference 10.00, ±30 %)
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    Security.objects.filter(pk=market.security.pk).update(tick_size=D(tick))
+    before = snapshot()
+    counts = Correction.objects.count(), AuditEvent.objects.count()
+
+    # when a regulator proposes to correct it to a price off the tick or outside that band, by the service
+    with pytest.raises(err.DomainError) as refused, translation.override("en"):
+        sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=price, new_quantity=300, reason="Price error")
+    # and by the API
+    response = api_for(reg1).post(
+        "/api/v1/corrections/",
+        {"trade": trade.pk, "new_price": price, "new_quantity": 300, "reason": "Price error"},
+        format="json",
+    )
+
+    # then both are refused with the rule's code and the band's figures, and nothing is proposed or recorded
+    assert refused.value.code == code and words in str(refused.value.message)
+    assert response.status_code == 400 and response.json()["code"] == code
+    assert snapshot() == before and (Correction.objects.count(), AuditEvent.objects.count()) == counts
+
+
+def test_a_correction_price_is_checked_against_the_trade_day_band_not_todays(sup):
+    # given a trade at 10.10 whose day has closed (its band was 7.00–13.00 around 10.00), and a reference
+    # price since moved to 20.00 (band 14.00–26.00)
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    day_close(now=_first_close_after(trade.matched_at) + dt.timedelta(minutes=1))
+    Security.objects.filter(pk=market.security.pk).update(reference_price=D("20.00"))
+    before = snapshot()
+
+    # when a correction names a price in today's band only, then one in the trade day's band
+    with pytest.raises(err.PriceOutOfBand) as refused, translation.override("en"):
+        sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="20.00", new_quantity=300, reason="x")
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="9.00", new_quantity=300, reason="x")
+
+    # then the first is refused naming the trade day's band, and the second is proposed
+    assert "between 7.00 and 13.00" in str(refused.value.message)
+    assert correction.new_price == D("9.00") and correction.status == "proposed"
+    assert snapshot() == before  # a proposal moves nothing
+
+
+def test_a_reversal_does_not_read_its_price(sup):
+    # given a settled trade whose security's reference price has since moved far away
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    Security.objects.filter(pk=market.security.pk).update(reference_price=D("50.00"))
+
+    # when a regulator proposes to reverse it, naming the trade's own price
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.10", new_quantity=0, reason="x")
+
+    # then the reversal is proposed: a reversal trades nothing, so no band applies
+    assert correction.new_quantity == 0
 
 
 def test_a_second_open_correction_of_one_trade_is_refused_and_changes_nothing(sup):

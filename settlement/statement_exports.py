@@ -9,11 +9,12 @@ The PDF embeds (as subsets) the two fonts it sets its text in, character by
 character (``pdf_runs``): Latin letters, digits and punctuation in Bitstream
 Vera, a TrueType font shipped inside reportlab; what Vera has no glyph for
 (Chinese, full-width punctuation) in Noto Sans SC, a TrueType font shipped by
-the PyPI package ``justmytype-intl-cjk`` (SIL Open Font Licence). Its file is a
-variable font, of which reportlab uses the default instance (the light
-weight). The statement used to name Adobe's STSong-Light without embedding
-it: readers without that font substituted another, spacing Latin letters
-oddly ("C lient") and showing a box for "·".
+the PyPI package ``justmytype-intl-cjk`` (SIL Open Font Licence), at the
+regular weight: its file is a variable font whose default instance is the
+thinnest, so ``settlement.fonts`` makes the regular one once. The statement
+used to name Adobe's STSong-Light without embedding it: readers without that
+font substituted another, spacing Latin letters oddly ("C lient") and showing
+a box for "·".
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.utils.translation import pgettext
 
 from exchange.models import Order, Trade
 
+from .fonts import cjk_regular
 from .statements import (
     BEIJING,
     CashMovement,
@@ -42,7 +44,6 @@ from .statements import (
 LATIN = "Vera"
 LATIN_BOLD = "VeraBd"
 CJK = "NotoSansSC"
-CJK_FILE = ("justmytype_intl_cjk", "fonts/ofl/notosanssc/NotoSansSC[wght].ttf")
 
 
 def movement_label(kind: str) -> str:
@@ -213,8 +214,6 @@ def statement_csv(statement: Statement) -> bytes:
 
 def pdf_fonts() -> None:
     """Register the PDF's fonts once: Vera for Latin, Noto Sans SC for Chinese, both TrueType, both embedded."""
-    from importlib.resources import as_file, files
-
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
@@ -223,9 +222,7 @@ def pdf_fonts() -> None:
         pdfmetrics.registerFont(TTFont(LATIN, "Vera.ttf"))
         pdfmetrics.registerFont(TTFont(LATIN_BOLD, "VeraBd.ttf"))
     if CJK not in registered:
-        package, path = CJK_FILE
-        with as_file(files(package).joinpath(path)) as font_file:
-            pdfmetrics.registerFont(TTFont(CJK, str(font_file)))
+        pdfmetrics.registerFont(TTFont(CJK, str(cjk_regular())))
 
 
 def _latin_has(char: str) -> bool:
@@ -235,7 +232,7 @@ def _latin_has(char: str) -> bool:
 
 
 def pdf_runs(text: str) -> list[tuple[str, str]]:
-    """``text`` cut into (font, text) runs: Vera where it has the glyph, STSong-Light for the rest."""
+    """``text`` cut into (font, text) runs: Vera where it has the glyph, Noto Sans SC for the rest."""
     pdf_fonts()
     runs: list[tuple[str, str]] = []
     for char in text:

@@ -58,6 +58,18 @@ def pdf_fonts(content: bytes) -> dict[str, bool]:
     return fonts
 
 
+def pdf_stem(content: bytes, family: str) -> int:
+    """The StemV of the first font of the PDF whose base name holds ``family``."""
+    for page in pypdf.PdfReader(io.BytesIO(content)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            if family in str(font["/BaseFont"]):
+                descendants = font.get("/DescendantFonts")
+                descriptor = (descendants[0].get_object() if descendants else font)["/FontDescriptor"].get_object()
+                return int(descriptor["/StemV"])
+    raise AssertionError(f"no {family} font")
+
+
 def rendered_ink(content: bytes, tmp_path, name: str) -> float:
     """Render the PDF's first page to PNG with poppler's pdftoppm; the share of pixels that are not white."""
     from PIL import Image
@@ -153,6 +165,9 @@ def test_statement_pdf_text_fonts_and_rendering(world, history, tmp_path, langua
     assert fonts and all(fonts.values()), fonts
     assert any("BitstreamVeraSans" in name for name in fonts), fonts
     assert any("NotoSansSC" in name for name in fonts), fonts  # the client's name is Chinese in both languages
+    # at the regular weight: reportlab writes the descriptor's StemV from the font's weight class (400 → 87; the
+    # variable font's default instance, weight 100, gave 52, hairlines)
+    assert pdf_stem(response.content, "NotoSansSC") == 87
     # and the first page renders to an image with text on it
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (Debian poppler-utils) is not installed: the PDF was not rendered")

@@ -5,6 +5,10 @@ ISSUE (with lock-ups), SETTLEMENT, UNLOCK, and later freezes and forced
 transfers. Replaying those recorded before midnight (Asia/Shanghai) after the
 date gives each holder's quantity and its locked and frozen parts. For today
 it equals the balance tables (the replay check compares them continuously).
+
+A holder is named by account code; an investor's real name is masked (``core.names``): the register is read by
+the depository, the auditor and the regulator, and a full identity comes only through the regulator's
+recorded reveal.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from core.models import Account
+from core.names import account_name_for
 from core.snapshot import read_only_snapshot
 from registry.calendar import SHANGHAI
 from registry.models import Security
@@ -42,7 +47,7 @@ def register_as_of(security: Security, as_of: dt.date) -> list[RegisterLine]:
     lines = [
         RegisterLine(
             account=code,
-            name=accounts[code].name if code in accounts else "",
+            name=account_name_for(accounts[code], None) if code in accounts else "",
             broker=accounts[code].broker.code if code in accounts and accounts[code].broker else "",
             quantity=shares.get((code, security.code), 0),
             locked=parts.get((code, security.code, "locked"), 0),

@@ -149,9 +149,3 @@ def mask_phone(value: str) -> str:
 def mask_address(value: str) -> str:
     value = value.strip()
     return value[:6] + "…" if len(value) > 6 else "…"
-
-
-def mask_name(value: str) -> str:
-    """A real name as shown before a reveal: its first character only."""
-    value = value.strip()
-    return value[:1] + "*" * max(1, min(len(value) - 1, 3)) if value else ""

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from core import names
 from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message
@@ -34,7 +35,7 @@ from core.labels import choice_label
 from core.models import Role
 from core.permissions import role_required
 
-from . import crypto, questionnaire, selectors, services
+from . import questionnaire, selectors, services
 from .forms import (
     DocumentForm,
     IdentityForm,
@@ -117,7 +118,7 @@ def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
         "broker": profile.broker,
         "state": profile.state,
         "state_label": choice_label(KycProfile.State, profile.state),
-        "real_name": crypto.mask_name(profile.real_name) if mask_name else profile.real_name,
+        "real_name": names.mask_name(profile.real_name) if mask_name else profile.real_name,
         "id_type_label": choice_label(KycProfile.IdType, profile.id_type),
         "id_number": profile.id_number_masked,
         "phone": profile.phone_masked,

@@ -3,6 +3,7 @@
 from django import template
 
 from core import labels, money
+from core.names import account_name_for
 
 register = template.Library()
 
@@ -26,3 +27,10 @@ def shares(value) -> str:
     if value is None or isinstance(value, str):
         return value or ""
     return money.shares_text(value)
+
+
+@register.filter
+def account_name(account, viewer) -> str:
+    """``account``'s name as ``viewer`` may see it: an investor's masked but to the investor and their broker's
+    staff (``core.names``)."""
+    return account_name_for(account, viewer)

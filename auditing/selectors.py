@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext, gettext_lazy
 
 from core import errors as err
+from core import spreadsheet
 from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
 from ledger import selectors as ledger_selectors
@@ -183,14 +184,12 @@ CSV_COLUMNS = ("id", "at", "user", "role", "action", "outcome", "target", "ip", 
 
 
 def csv_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: one starting with = + - @, a tab or a carriage return would be read
-    as a formula (CSV injection), so it gets a leading apostrophe."""
+    """A cell a spreadsheet shows as text (``core.spreadsheet``): a structure as its JSON."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
+    return spreadsheet.text_cell(
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    )
 
 
 def events_csv(events) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core import spreadsheet
 from core.api.fields import StrictInteger
 from core.api.schema import ERRORS
 from core.audit import client_ip
@@ -161,21 +161,14 @@ class RegisterCsvRenderer(BaseRenderer):
         if not isinstance(data, dict) or "lines" not in data:  # an error: plain text of its message
             return json.dumps(data, ensure_ascii=False).encode()
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = spreadsheet.Writer(out)
         writer.writerow(["security", "as_of", "account", "name", "broker", "quantity", "locked", "frozen", "percent"])
         for line in data["lines"]:
             writer.writerow(
                 [data["security"], data["as_of"]]
-                + [_csv_safe(line[k]) for k in ("account", "name", "broker", "quantity", "locked", "frozen", "percent")]
+                + [line[k] for k in ("account", "name", "broker", "quantity", "locked", "frozen", "percent")]
             )
         return ("\ufeff" + out.getvalue()).encode()
-
-
-def _csv_safe(value):
-    """Neutralise spreadsheet formulas in text cells (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 REGISTER_READERS = {"depository_operator", "regulator", "auditor"}

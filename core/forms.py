@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
+
 from .errors import DomainError
 
 
 def domain_error_message(exc: DomainError) -> str:
     """The error's message in the active language: messages are made text when the error is raised."""
     return exc.message
+
+
+class LoginForm(AuthenticationForm):
+    """The login page's form: Django's, with its user name's length checked.
+
+    ``AuthenticationForm`` sets the field's ``max_length`` (the user model's, 150) after the field is built, so it
+    reaches only the HTML attribute, not a validator: a longer name went on to ``authenticate()``, where
+    django-axes stores it in a 255-character column (a 500 above that). Checked here, it is a form error and
+    nothing authenticates.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        field.validators.append(MaxLengthValidator(field.max_length))

@@ -144,9 +144,9 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
     message = gettext("Too many failed logins: this account is locked from your address for a while. Try again later.")
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "login_locked", "message": message}, status=429)
-    from django.contrib.auth.forms import AuthenticationForm
+    from .forms import LoginForm
 
     # An unbound form: binding it would call authenticate() again and count one more failure.
-    form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
+    form = LoginForm(request, initial={"username": (credentials or {}).get("username", "")})
     context = {"form": form, "next": "", "login_errors": [message]}
     return TemplateResponse(request, "registration/login.html", context, status=429).render()

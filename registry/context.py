@@ -7,8 +7,12 @@ from .models import MarketState
 
 
 def market_state(request) -> dict:
-    """The halted market's state for the banner of every signed-in page (the login page asks nothing)."""
-    if not request.user.is_authenticated:
+    """The halted market's state for the banner of every signed-in page (the login page asks nothing).
+
+    An error page for a request refused before the authentication middleware ran (a bad Host header) has no
+    ``request.user``: it is a page for no one signed in."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
         return {}
     return {"market_halt": MarketState.objects.filter(id=1, halted=True).first()}
 

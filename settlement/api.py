@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString
+from core.api.fields import DecimalString, Moment
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
@@ -151,7 +151,7 @@ class InstructionInput(serializers.Serializer):
         max_digits=20, required=False, allow_null=True, help_text="hold trades worth at least this (CNY)"
     )
     reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
-    ends_at = serializers.DateTimeField(help_text="ISO 8601 with a time zone; in the future")
+    ends_at = Moment(help_text="ISO 8601 with a time zone; in the future")
 
     def validate(self, attrs):
         unknown = sorted(set(self.initial_data) - set(self.fields))

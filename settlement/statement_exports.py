@@ -1,7 +1,8 @@
 """A client statement as CSV and as PDF, in the active language.
 
 The CSV is for people (a spreadsheet): labelled sections, amounts as plain
-decimals without thousands separators, UTF-8 with a byte order mark so that
+decimals without thousands separators, text that a spreadsheet would take for
+a formula (a name typed as ``=HYPERLINK(…)``) neutralised (``core.spreadsheet``), UTF-8 with a byte order mark so that
 spreadsheet programs read Chinese correctly. Programs read the JSON form of
 the API instead, whose keys do not change with the language.
 
@@ -19,7 +20,6 @@ a box for "·".
 
 from __future__ import annotations
 
-import csv
 import io
 from decimal import Decimal
 from xml.sax.saxutils import escape
@@ -27,6 +27,7 @@ from xml.sax.saxutils import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from core import spreadsheet
 from exchange.models import Order, Trade
 
 from .fonts import cjk_regular
@@ -170,7 +171,7 @@ def _trade_headers() -> list[str]:
 
 def statement_csv(statement: Statement) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    w = spreadsheet.Writer(out, lineterminator="\r\n")
     w.writerow([_("Client statement")])
     for label, value in _header_rows(statement):
         w.writerow([label, value])
@@ -495,7 +496,7 @@ def certificate_pdf(certificate: Certificate) -> bytes:
 
 def certificate_csv(certificate: Certificate) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    w = spreadsheet.Writer(out, lineterminator="\r\n")
     w.writerow([_("Holdings certificate %(year)s") % {"year": certificate.year}])
     w.writerow([_("Account"), certificate.account.code])
     w.writerow([_("Holdings at"), certificate.as_of.isoformat()])

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInteger
+from core.api.fields import DecimalString, Moment, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, paginated
 from core.audit import client_ip
@@ -68,7 +68,7 @@ class FreezeInput(serializers.Serializer):
     legal_document = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     legal_date = serializers.DateField(required=False, allow_null=True, default=None)
     reason = serializers.CharField(max_length=500)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    expires_at = Moment(required=False, allow_null=True, default=None)
 
 
 @extend_schema_serializer(component_name="SupervisionDecisionReason")

@@ -164,3 +164,62 @@ def test_out_of_range_numbers_in_ledger_and_trade_urls_are_4xx(market, path):
     assert 200 <= resp.status_code < 500, resp.content
     if resp.status_code >= 400:
         assert {"code", "message"} <= resp.json().keys()
+
+
+# --------------------------------------------------------------------------
+# Found by an outside probe on the running server (2026-12-04)
+
+
+@pytest.mark.parametrize("length", [151, 256, 10_000])
+def test_a_user_name_longer_than_any_users_is_refused_before_authenticating(market, api, length):
+    # given a user name longer than the user model's 150 characters (django-axes keeps at most 255)
+    from axes.models import AccessAttempt
+    from django.test import Client
+
+    name = "a" * length
+    attempts = AccessAttempt.objects.count()
+
+    # when it logs in on the API and on the login page
+    token = api.post("/api/v1/auth/token/", {"username": name, "password": "x"}, format="json")
+    page = Client().post("/login/", {"username": name, "password": "x"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the API answers a 400 naming the field, the page shows the form again with a field error, and no
+    # failed login was recorded (nothing authenticated)
+    assert token.status_code == 400 and token.json()["code"] == "invalid_input", token.content
+    assert "username" in token.json().get("fields", {})
+    assert page.status_code == 200 and "at most 150 characters" in page.content.decode()
+    assert AccessAttempt.objects.count() == attempts
+
+
+def test_a_user_name_of_150_characters_is_an_ordinary_failed_login(market, api):
+    name = "b" * 150
+    response = api.post("/api/v1/auth/token/", {"username": name, "password": "x"}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_credentials", response.content
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01", "0001-01-01T00:00:00", "9999-12-31T23:59:59-12:00"])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/freezes/", {"amount": "10.00", "legal_reference": "court order", "reason": "r"}, "expires_at"),
+        ("/api/v1/settlement-instructions/", {"reason": "r"}, "ends_at"),
+    ],
+)
+def test_a_moment_no_time_zone_can_hold_is_a_400_and_changes_nothing(market, path, body, field, moment):
+    # given a regulator and a time at the very edge of the calendar (year 1 in Shanghai does not exist)
+    from core.models import Role
+    from supervision.models import Freeze
+
+    regulator = market.user(Role.REGULATOR)
+    investor = market.investor(cash="100")
+    body = {**body, "account": investor.code, "security": market.security.code, field: moment}
+    if path.endswith("settlement-instructions/"):
+        del body["account"]
+    before, freezes = snapshot(), Freeze.objects.count()
+
+    # when it is posted
+    response = api_for(regulator).post(path, body, format="json")
+
+    # then it is a 400 naming the field (out of range or in the past), and nothing was proposed
+    assert response.status_code == 400, response.content
+    assert snapshot() == before and Freeze.objects.count() == freezes

@@ -445,3 +445,18 @@ def test_the_demo_settings_serve_plain_http(db):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "", "bad host"])
+@pytest.mark.parametrize("path", ["/login/", "/", "/api/v1/market/"])
+def test_a_request_for_a_host_not_served_is_a_400_page_or_json(db, host, path):
+    # given a Host header the exchange does not serve (refused before any middleware sets request.user)
+    # when a page or the API is asked for with it
+    response = Client().get(path, HTTP_HOST=host, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is a 400, an error page for a page and JSON for the API, never a 500
+    assert response.status_code == 400, response.content[:500]
+    if path.startswith("/api/"):
+        assert response.json()["code"] == "bad_request"
+    else:
+        assert "Bad request." in response.content.decode()

@@ -7,6 +7,7 @@ by extracting its text and by rendering it to an image, and check that bad reque
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import os
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from balances.replay import ledger_balances
-from core.models import Role
+from core.models import Account, Role
+from core.spreadsheet import text_cell
 from tests import test_counter
 from tests.conftest import api_for, snapshot
 from tests.test_counter import BEIJING, at, beijing, page_client
@@ -125,6 +127,28 @@ def test_statement_csv_of_the_investor(world, history):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     text = response.content.decode("utf-8-sig")
     assert f"Account,{client.code}" in text and "\r\nClosing cash,8185.00\r\n" in text
+
+
+def test_statement_csv_neutralises_a_name_written_as_a_formula_and_keeps_negative_amounts(world, history):
+    # given an investor whose account name was typed as a spreadsheet formula
+    client, _ = history
+    Account.objects.filter(pk=client.pk).update(name='=HYPERLINK("http://evil.example","x")')
+
+    # when the statement is exported as CSV
+    response = own(client, "/api/v1/statement/", {"from": "2026-03-05", "to": "2026-03-15", "format": "csv"})
+
+    # then the name is text (an apostrophe in front), and a withdrawal's negative amount is still a number
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert ["Name", '\'=HYPERLINK("http://evil.example","x")'] in rows
+    assert not any(cell.startswith("=") for row in rows for cell in row)
+    assert any("-1000.00" in row for row in rows)
+
+
+def test_spreadsheet_text_cells():
+    assert [text_cell(v) for v in ["=1+1", "+1 phone", "-x", "@SUM(A1)", "\tx", "\rx", "plain", ""]] == [
+        "'=1+1", "'+1 phone", "'-x", "'@SUM(A1)", "'\tx", "'\rx", "plain", ""
+    ]  # fmt: skip
+    assert [text_cell(v) for v in ["-1000.00", "+5", "-3", 7, None]] == ["-1000.00", "+5", "-3", 7, None]
 
 
 def test_certificate_holds_the_years_closing_positions(world, history):

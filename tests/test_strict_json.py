@@ -137,6 +137,48 @@ def test_nan_and_infinity_are_still_malformed_json(trading, constant):
     assert snapshot() == before
 
 
+# Raw JSON text: the escape of a lone surrogate (not Unicode text), where each endpoint reads a string.
+LONE = "\\ud800"
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("/api/v1/orders/", None),  # "side": a choice field, whose error message quoted the value
+        ("/api/v1/orders/batch/", None),  # the first order valid, the second's side a lone surrogate
+        ("/api/v1/kyc/register/", '{"id_type": "' + LONE + '", "username": "x"}'),  # anonymous
+        ("/api/v1/orders/", '{"' + LONE + '": 1}'),  # a key
+        ("/api/v1/orders/", '{"notes": ["ok", "\\udc00 low alone"]}'),  # inside an array
+    ],
+)
+def test_an_unpaired_surrogate_is_malformed_json_and_changes_nothing(trading, path, text):
+    # given a body holding the escape of a lone surrogate: valid JSON syntax, not Unicode text
+    market, _mm, investor = trading
+    if text is None and path.endswith("batch/"):
+        first = json.dumps(order_body(market, client_order_id="batch-1"))
+        second = raw(order_body(market, client_order_id="batch-2")).replace(', "side": "buy"', "")
+        text = f'{{"orders": [{first}, {second}, "side": "{LONE}"}}]}}'
+    elif text is None:
+        text = raw(order_body(market)).replace('"side": "buy"', f'"side": "{LONE}"') + "}"
+    assert "\\ud" in text
+    before = snapshot()
+
+    # when it is posted
+    resp = post_raw(investor.owner, path, text, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is a 400 malformed_json, and no order (not even a batch's first), trade or balance changed
+    assert resp.status_code == 400, resp.content
+    assert resp.json()["code"] == "malformed_json" and "surrogate" in resp.json()["message"]
+    assert snapshot() == before and not Order.objects.exists()
+
+
+def test_a_surrogate_pair_is_text(trading):
+    # given a security search with an emoji written as its escaped surrogate pair (valid UTF-16, one character)
+    parser = JSONParser()
+    # then it parses to that character
+    assert parser.parse(io.BytesIO(b'{"a": "\\ud83d\\ude00"}'), "application/json", {}) == {"a": "\U0001f600"}
+
+
 def test_a_non_text_charset_is_still_malformed_json(trading):
     market, _mm, investor = trading
     before = snapshot()

@@ -83,3 +83,16 @@ class StrictInteger(serializers.Field):
 
     def to_representation(self, value) -> int:
         return int(value)
+
+
+class Moment(serializers.DateTimeField):
+    """A date and time in the input. A time near year 1 or 9999 that no time zone can hold (``0001-01-01`` in
+    Shanghai) is this field's 400 ("out of range"), where DRF's own field raised ``OverflowError`` (a 500)."""
+
+    default_error_messages = {"range": _("The date is out of range.")}
+
+    def enforce_timezone(self, value):
+        try:
+            return super().enforce_timezone(value)
+        except OverflowError:
+            self.fail("range")

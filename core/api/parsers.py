@@ -9,6 +9,9 @@
   parser raises, so it reaches that handler like any error of the view.
 * JSON nested too deep to decode (``[[[[…``): the json module gives up with
   ``RecursionError``, not ``ValueError``; it is a 400 ``malformed_json``.
+* A string with an unpaired surrogate escape (``"\\ud800"``): valid JSON syntax, but not Unicode text, so
+  nothing can store, log or echo it (an error message quoting it failed to encode: a 500, after a batch had
+  placed its first orders). It is a 400 ``malformed_json``.
 
 Everything else is DRF's ``JSONParser.parse``, restated here only to pass the
 ``object_pairs_hook``: the request's charset, checked to be a text encoding,
@@ -50,14 +53,40 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return obj
 
 
+def _unicode(value: object) -> bool:
+    """Whether every string in ``value`` (keys included) is Unicode text: no unpaired surrogate."""
+    if isinstance(value, str):
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_unicode(k) and _unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_unicode(v) for v in value)
+    return True
+
+
 class JSONParser(_JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = get_encoding(parser_context or {})
         try:
             decoded_stream = codecs.getreader(encoding)(stream)
             parse_constant = json.strict_constant if self.strict else None
-            return json.load(decoded_stream, parse_constant=parse_constant, object_pairs_hook=_unique_keys)
+            data = json.load(decoded_stream, parse_constant=parse_constant, object_pairs_hook=_unique_keys)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None  # DRF's own message, as before
         except RecursionError:
             raise ParseError(gettext("JSON parse error - nested too deeply.")) from None
+        try:
+            unicode = _unicode(data)
+        except RecursionError:
+            raise ParseError(gettext("JSON parse error - nested too deeply.")) from None
+        if not unicode:
+            raise ParseError(
+                gettext("JSON parse error - a string holds an unpaired surrogate (\\ud800–\\udfff): not Unicode text.")
+            )
+        return data

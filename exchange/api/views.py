@@ -59,8 +59,10 @@ class TokenApi(APIView):
     # Named components: the bare "Input" and "Output" collide with other views' serializers in the schema.
     @extend_schema_serializer(component_name="TokenRequest")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(trim_whitespace=False)
+        # The user model's 150 characters: a longer name cannot be anyone's (and django-axes, which records
+        # every failed login, keeps at most 255).
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(trim_whitespace=False, max_length=4096)
         otp = serializers.CharField(
             required=False,
             max_length=20,

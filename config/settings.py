@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.head_without_body",  # first: it sees the finished answer
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.reject_nul_bytes",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -1,10 +1,11 @@
-"""Middleware of the whole site: refusing NUL bytes in URLs, keeping private answers out of caches, and ending
-idle staff sessions.
+"""Middleware of the whole site: answering HEAD without a body, refusing NUL bytes in URLs and forms, keeping
+private answers out of caches, and ending idle staff sessions.
 
 * ``reject_nul_bytes``: requests whose path or query string carries a NUL byte are refused with a 400 before
   any view runs. PostgreSQL text cannot hold NUL, so such a value reaching a query (a security code in the
-  path, a ``?status=`` filter) raised ValueError and became a 500. Form and serializer fields already refuse
-  NUL in bodies; this covers what views read raw.
+  path, a ``?status=`` filter) raised ValueError and became a 500. So are posted forms (not JSON: the
+  serializers' fields refuse NUL) with NUL in a field: many pages read ``request.POST`` raw (a holiday's name,
+  an alert's note).
 * ``no_store_private``: every answer to a signed-in user, every API answer and every answer to a form post
   is ``Cache-Control: no-store``, so balances, personal data and proofs stay out of browser and proxy
   caches. Static files never get here: whitenoise answers them earlier in ``MIDDLEWARE`` with its own
@@ -35,6 +36,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
+from django.utils.translation import gettext_noop
 
 from .roles import STAFF_ROLES
 
@@ -42,16 +44,49 @@ LAST_ACTIVITY = "_staff_last_activity"  # session key: Unix time, in seconds, of
 POLL_HEADER = "X-Exchange-Poll"
 
 
+def head_without_body(get_response):
+    """A HEAD answer carries the headers a GET would, and no body (RFC 9110 §9.3.2). Django leaves that to the
+    server, and gunicorn sends the body: a client reading the next answer on a kept-alive connection read it
+    as the start of that answer. Outermost in ``MIDDLEWARE``, so it sees the finished answer."""
+
+    def middleware(request):
+        response = get_response(request)
+        if request.method == "HEAD":
+            if response.streaming:
+                response.streaming_content = []
+            else:
+                if not response.has_header("Content-Length"):
+                    response["Content-Length"] = str(len(response.content))
+                response.content = b""
+        return response
+
+    return middleware
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _form_has_nul(request) -> bool:
+    """Whether a posted form's fields (not its files) hold a NUL character."""
+    if request.method != "POST" or request.content_type not in FORM_TYPES:
+        return False
+    return any("\x00" in value for _key, values in request.POST.lists() for value in values)
+
+
 def reject_nul_bytes(get_response):
     def middleware(request):
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
-            # This runs before LocaleMiddleware: pick the request's language as it would.
-            with translation.override(translation.get_language_from_request(request)):
-                message = translation.gettext("NUL characters are not allowed in the URL.")
-            if request.path.startswith("/api/"):
-                return JsonResponse({"code": "invalid_input", "message": message}, status=400)
-            return HttpResponseBadRequest(message)
-        return get_response(request)
+            text = gettext_noop("NUL characters are not allowed in the URL.")
+        elif _form_has_nul(request):
+            text = gettext_noop("NUL characters are not allowed in a form.")
+        else:
+            return get_response(request)
+        # This runs before LocaleMiddleware: pick the request's language as it would.
+        with translation.override(translation.get_language_from_request(request)):
+            message = translation.gettext(text)
+        if request.path.startswith("/api/"):
+            return JsonResponse({"code": "invalid_input", "message": message}, status=400)
+        return HttpResponseBadRequest(message)
 
     return middleware
 

@@ -139,7 +139,8 @@ def _decimal(value, what: str, *, places: int, low: Decimal, high: Decimal) -> D
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise err.InvalidInput(gettext("%(what)s is not a number.") % {"what": what}) from None
-    if not number.is_finite() or number != number.quantize(Decimal(1).scaleb(-places)) or not low < number < high:
+    # The range first: quantizing a number too large for the context (1E+30) raises InvalidOperation.
+    if not number.is_finite() or not low < number < high or number != number.quantize(Decimal(1).scaleb(-places)):
         raise err.InvalidInput(
             gettext("%(what)s must be above %(low)s and below %(high)s, with at most %(places)s decimal places.")
             % {"what": what, "low": low, "high": high, "places": places}

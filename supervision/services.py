@@ -125,7 +125,8 @@ def _amount(value) -> Decimal:
         amount = Decimal(str(value))
     except ArithmeticError:
         raise err.InvalidInput(gettext("The amount is not a number.")) from None
-    if not amount.is_finite() or amount <= 0 or money(amount) != amount or amount >= MAX_AMOUNT:
+    # The range first: quantizing a number too large for the context (1E+30) raises InvalidOperation.
+    if not amount.is_finite() or amount <= 0 or amount >= MAX_AMOUNT or money(amount) != amount:
         raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."))
     return amount
 
@@ -232,6 +233,7 @@ def freeze_propose(
 
 def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Freeze:
     """A second regulator approves: the freeze holds what is free of what it asks, on the ledger."""
+    _require(actor, REGULATORS, gettext("Your role may not decide this proposal."))  # before any lookup
     with transaction.atomic():
         freeze = _locked(Freeze, freeze_id)
         _decide(freeze, actor, REGULATORS)
@@ -316,6 +318,9 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
 
 
 def _proposal_close(model, *, actor: User, pk: int, reason: str, ip, action: str, withdraw: bool, approvers):
+    """Reject (one of ``approvers``) or withdraw (the proposer, of a role in ``approvers``) a proposal. The role
+    first, before any lookup: a role that may not close proposals learns nothing of which exist or are open."""
+    _require(actor, approvers, gettext("Your role may not decide this proposal."))
     reason = err.reason_checked(reason)
     with transaction.atomic():
         row = _locked(model, pk)
@@ -550,6 +555,7 @@ def _receiver_checks(receiver: Account, security: Security | None, holds_now: in
 
 
 def forced_transfer_approve(*, actor: User, transfer_id: int, ip: str | None = None) -> ForcedTransfer:
+    _require(actor, REGULATORS, gettext("Your role may not decide this proposal."))  # before any lookup
     with transaction.atomic():
         transfer = _locked(ForcedTransfer, transfer_id)
         _decide(transfer, actor, REGULATORS)
@@ -708,6 +714,7 @@ def _fee_account(account: Account) -> Account | None:
 def correction_approve(*, actor: User, correction_id: int, ip: str | None = None) -> Correction:
     """A regulator (not the proposer) approves: each account's cash and shares move by the difference between
     the corrected and the current terms, fees included, in one transaction with the CORRECTION entry."""
+    _require(actor, REGULATORS, gettext("Your role may not decide this proposal."))  # before any lookup
     with transaction.atomic():
         correction = _locked(Correction, correction_id)
         _decide(correction, actor, REGULATORS)

@@ -108,6 +108,9 @@ def thresholds_checked(code: str, values: object) -> dict[str, object]:
         if not t.low <= number <= t.high:
             problems[name] = gettext("Between %(low)s and %(high)s.") % {"low": t.low, "high": t.high}
             continue
+        if t.kind is not int and number != number.quantize(Decimal("0.01")):
+            problems[name] = gettext("At most two decimal places.")  # not rounded behind the regulator's back
+            continue
         out[name] = int(number) if t.kind is int else str(number.quantize(Decimal("0.01")))
     if problems:
         name, problem = next(iter(problems.items()))

@@ -105,6 +105,38 @@ def test_a_nul_byte_in_a_page_url_is_a_400(client):
     assert client.get("/?q=%00").status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("role", "path", "form"),
+    [
+        ("exchange_operator", "/operations/holidays/", {"date": "2099-01-05", "name": "New\x00Year"}),
+        ("regulator", "/surveillance/alerts/1/change/", {"state": "closed", "note": "seen\x00"}),
+        (
+            "regulator",
+            "/supervision/corrections/",
+            {"trade": "1", "new_price": "1", "new_quantity": "0", "reason": "\x00"},
+        ),
+    ],
+)
+def test_a_nul_character_in_a_posted_form_is_a_400_and_changes_nothing(market, role, path, form):
+    # given a staff member signed in on the pages (views that read request.POST raw: was a 500 from PostgreSQL)
+    from django.test import Client
+
+    from core.models import AuditEvent
+    from registry.models import Holiday
+    from tests.conftest import log_in
+
+    client = Client()
+    log_in(client, market.user(role))
+    before, audits = snapshot(), AuditEvent.objects.count()
+
+    # when a form with a NUL character in a field is posted
+    response = client.post(path, form, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is a 400 saying so, and nothing changed (no holiday, no audit record)
+    assert response.status_code == 400 and b"NUL characters are not allowed in a form." in response.content
+    assert snapshot() == before and AuditEvent.objects.count() == audits and not Holiday.objects.exists()
+
+
 @pytest.mark.parametrize("path", ["/api/v1/orders/", "/api/v1/trades/", "/api/v1/ledger/blocks/"])
 def test_a_huge_page_size_is_capped(trading, path):
     _market, _mm, investor = trading

@@ -460,3 +460,25 @@ def test_a_request_for_a_host_not_served_is_a_400_page_or_json(db, host, path):
         assert response.json()["code"] == "bad_request"
     else:
         assert "Bad request." in response.content.decode()
+
+
+def test_a_head_answer_has_the_get_headers_and_no_body(db):
+    # given the site's middleware around a view that answers a body (Django's test client would drop a HEAD
+    # body itself, gunicorn does not: the middleware is called as the server calls it)
+    from django.http import HttpResponse, StreamingHttpResponse
+    from django.test import RequestFactory
+
+    from core.middleware import head_without_body
+
+    factory = RequestFactory()
+    plain = head_without_body(lambda request: HttpResponse(b'{"open": true}', content_type="application/json"))
+    stream = head_without_body(lambda request: StreamingHttpResponse(iter([b"data: 1\n\n"])))
+
+    # when it is asked with HEAD, and with GET
+    head, get = plain(factory.head("/api/v1/market/")), plain(factory.get("/api/v1/market/"))
+    streamed = stream(factory.head("/events/"))
+
+    # then HEAD has GET's length and type and no body; GET keeps its body; a stream sends nothing
+    assert head.content == b"" and head["Content-Length"] == "14" and head["Content-Type"] == "application/json"
+    assert get.content == b'{"open": true}'
+    assert b"".join(streamed.streaming_content) == b""

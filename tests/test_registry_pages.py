@@ -129,3 +129,21 @@ def test_the_consoles_are_for_their_roles_only(market, role):
     assert client.get("/operations/securities/new/").status_code == 403
     expected = 200 if role == Role.REGULATOR else 403
     assert client.get("/depository/register/").status_code == expected
+
+
+@pytest.mark.parametrize("field", ["tick_size", "reference_price"])
+@pytest.mark.parametrize("value", ["1E+30", "1e999", "99999999999999999999999999999"])
+def test_a_listing_with_a_number_too_large_is_a_form_error_and_changes_nothing(market, field, value):
+    # given the operator's new-listing and edit forms
+    ops = signed_in(market.user(Role.EXCHANGE_OPERATOR))
+    edit = {**LISTING, "name": "Test Co", "issuer": "Test Co Ltd", "reason": "x", field: value}
+    edit.pop("code")
+    before = snapshot()
+
+    # when a price is far too large for any column (was: InvalidOperation, a 500)
+    new = ops.post("/operations/securities/new/", {**LISTING, field: value})
+    changed = ops.post(f"/operations/securities/{market.security.code}/edit/", edit)
+
+    # then both show the form again with an error, and nothing is listed or changed
+    assert new.status_code == 200 and changed.status_code == 200
+    assert snapshot() == before and not Security.objects.filter(code="830055").exists()

@@ -480,3 +480,24 @@ def test_a_freeze_of_an_account_code_typed_in_lower_case_freezes_that_account(su
         reason="Court order", **LEGAL,
     )  # fmt: skip
     assert freeze.account_id == investor.pk
+
+
+@pytest.mark.parametrize("kind", ["freezes", "forced-transfers", "corrections"])
+@pytest.mark.parametrize("action", ["approve", "reject", "withdraw"])
+@pytest.mark.parametrize("role", [Role.INVESTOR, Role.AUDITOR, Role.MARKET_MAKER])
+def test_a_role_that_may_not_decide_learns_nothing_of_which_proposals_exist(sup, kind, action, role):
+    # given a decided freeze (so ids exist, one of them no longer open) and a user of a role that decides nothing
+    market, reg1, reg2, _mm, investor = sup
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 100)
+    user = investor.owner if role == Role.INVESTOR else market.user(role)
+    before, audits = snapshot(), AuditEvent.objects.count()
+
+    # when they approve, reject or withdraw that id and an id that does not exist
+    answers = [
+        api_for(user).post(f"/api/v1/{kind}/{pk}/{action}/", {"reason": "probe"}, format="json")
+        for pk in (freeze.pk, 999_999)
+    ]
+
+    # then both answers are the same 403: neither says whether the id exists or is still open
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [(403, "permission_denied")] * 2
+    assert snapshot() == before and AuditEvent.objects.count() == audits

@@ -115,3 +115,24 @@ def test_the_proposer_withdraws_a_forced_transfer_on_the_console_and_only_the_ot
     assert position_of(investor, market.security).total == 500 and position_of(receiver, market.security) is None
     assert snapshot() == before  # balances, orders, trades, the ledger
     assert withdraw not in first.get("/supervision/").content.decode()
+
+
+@pytest.mark.parametrize("price", ["1E+30", "1e999", "99999999999999999999999999999.00"])
+def test_a_correction_price_too_large_is_a_form_error_and_changes_nothing(market, price):
+    # given a settled trade and a regulator on the corrections page
+    from supervision.models import Correction
+    from tests.test_supervision import _settled_buy
+
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    trade = _settled_buy(market, market.investor(cash="50000"))
+    client = signed_in(market.user(Role.REGULATOR))
+    before = snapshot()
+
+    # when a correction names a price too large for any column (was: InvalidOperation, a 500)
+    response = client.post(
+        "/supervision/corrections/", {"trade": trade.pk, "new_price": price, "new_quantity": "300", "reason": "x"}
+    )
+
+    # then the page shows the form again, and nothing is proposed
+    assert response.status_code == 200
+    assert snapshot() == before and not Correction.objects.exists()

@@ -420,6 +420,7 @@ def test_the_regulator_edits_a_threshold_and_the_next_block_uses_it(market):
         ("band_edge", {"thresholds": {"ticks": 1, "extra": 2}}, 400),
         ("band_edge", {"thresholds": {}}, 400),
         ("value_spike", {"thresholds": {"multiple": "NaN", "lookback_days": 20, "minimum_value": "1"}}, 400),
+        ("value_spike", {"thresholds": {"multiple": "3", "lookback_days": 20, "minimum_value": "0.001"}}, 400),
         ("band_edge", {"enabled": "maybe"}, 400),
         ("band_edge", {}, 400),
         ("no_such_rule", {"enabled": False}, 404),

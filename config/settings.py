@@ -424,6 +424,8 @@ CASH_MOVEMENT_MAX = Decimal(env("CASH_MOVEMENT_MAX", "1000000000000") or "100000
 KYC_KEY_DIR = Path(env("KYC_KEY_DIR", str(DATA_DIR / "keys" / "pii")))
 KYC_DOCUMENT_DIR = Path(env("KYC_DOCUMENT_DIR", str(DATA_DIR / "documents")))
 KYC_DOCUMENT_MAX_BYTES = 5 * 1024 * 1024
+# A regulator opens an investor's ID documents within this long after revealing that investor's identity.
+KYC_REVEAL_DOCUMENT_SECONDS = int(env("KYC_REVEAL_DOCUMENT_SECONDS", "3600") or 3600)
 KYC_ASSESSMENT_DAYS = int(env("KYC_ASSESSMENT_DAYS", "730") or 730)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 

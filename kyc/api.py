@@ -503,12 +503,14 @@ class ApplicationRevealApi(APIView):
 
 
 class DocumentApi(APIView):
-    """The file of an ID document, for its investor, their broker's staff and the regulator; 404 for anyone else."""
+    """The file of an ID document, for its investor, their broker's staff and a regulator who revealed the
+    investor's identity within the hour (403 ``reveal_required`` before); 404 for anyone else."""
 
     @extend_schema(
         responses={
             # The types kyc_document_add accepts (services.ALLOWED_DOCUMENTS, sniffed from the bytes).
             **{(200, content_type): OpenApiResponse(OpenApiTypes.BINARY) for content_type in DOCUMENT_TYPES},
+            403: ErrorSerializer,
             404: ErrorSerializer,
         }
     )

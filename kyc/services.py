@@ -320,29 +320,47 @@ def document_path(document: KycDocument) -> Path:
     return Path(settings.KYC_DOCUMENT_DIR) / document.stored_name
 
 
-def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -> tuple[KycDocument, Path]:
-    """An ID document and its file, for the investor it belongs to, staff of their broker, or the regulator.
+RevealRequired = err.error_class(
+    "RevealRequired",
+    "reveal_required",
+    gettext_lazy(
+        "An ID document shows the investor's full identity: reveal the identity first, with its legal reason "
+        "(Identity reveal), then open the document within the hour."
+    ),
+    403,
+)
 
-    Anyone else gets ``NotFound``, as if it did not exist. Someone other than the
-    investor opening it is recorded in the audit trail: it is personal data.
+
+def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -> tuple[KycDocument, Path]:
+    """An ID document and its file, for the investor it belongs to, staff of their broker, or a regulator who
+    revealed that investor's identity (``identity_reveal``: a reason, on the ledger) within
+    ``KYC_REVEAL_DOCUMENT_SECONDS``: a scan shows the full identity, which otherwise comes only through a reveal.
+
+    Anyone else gets ``NotFound``, as if it did not exist; a regulator without a recent reveal,
+    ``RevealRequired``. Someone other than the investor opening it is recorded in the audit trail (with the
+    reveal it rests on): it is personal data.
     """
     document = KycDocument.objects.select_related("profile__user").filter(pk=document_id).first()
     if document is None:
         raise err.NotFound(gettext("No such document."))
     profile = document.profile
-    if not (actor.pk == profile.user_id or _staff_of(actor, profile.broker_id) or actor.role == Role.REGULATOR):
+    own_or_broker = actor.pk == profile.user_id or _staff_of(actor, profile.broker_id)
+    if not (own_or_broker or actor.role == Role.REGULATOR):
         raise err.NotFound(gettext("No such document."))
+    reveal = None
+    if not own_or_broker:
+        since = timezone.now() - dt.timedelta(seconds=settings.KYC_REVEAL_DOCUMENT_SECONDS)
+        reveal = IdentityReveal.objects.filter(profile=profile, regulator=actor, at__gte=since).order_by("-at").first()
+        if reveal is None:
+            raise RevealRequired()
     path = document_path(document)
     if not path.is_file():
         raise err.NotFound(gettext("No such document."))
     if actor.pk != profile.user_id:
-        audit_record(
-            actor=actor,
-            action="kyc_document_view",
-            target=profile.user.username,
-            ip=ip,
-            detail={"document": document.pk, "kind": document.kind},
-        )
+        detail = {"document": document.pk, "kind": document.kind}
+        if reveal is not None:
+            detail["reveal"] = reveal.pk
+        audit_record(actor=actor, action="kyc_document_view", target=profile.user.username, ip=ip, detail=detail)
     return document, path
 
 

@@ -388,6 +388,8 @@ def application_action(request, profile_id: int, action: str):
 def document(request, document_id: int):
     try:
         doc, path = services.kyc_document_open(actor=request.user, document_id=document_id, ip=client_ip(request))
+    except services.RevealRequired as exc:
+        return render(request, "error.html", {"status": 403, "message": exc.message}, status=403)
     except DomainError as exc:
         raise Http404 from exc
     response = FileResponse(
@@ -450,6 +452,11 @@ def reveal_do(request, profile_id: int):
             return render(
                 request,
                 "kyc/revealed.html",
-                {"shown": shown, "reason": form.cleaned_data["reason"], "profile": profile_view(profile)},
+                {
+                    "shown": shown,
+                    "reason": form.cleaned_data["reason"],
+                    "profile": profile_view(profile),
+                    "documents": _documents(profile),  # open for KYC_REVEAL_DOCUMENT_SECONDS after this reveal
+                },
             )
     return _reveal_page(request, forms={profile.pk: form})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -225,16 +226,16 @@ def test_registration_names_every_bad_field_at_once(market, staff_pair):
     assert not KycProfile.objects.exists()
 
 
-def test_a_document_opens_for_its_investor_their_brokers_staff_and_the_regulator_only(market, staff_pair):
+def test_a_document_opens_for_its_investor_their_brokers_staff_and_a_regulator_after_a_reveal(market, staff_pair):
     from core.models import Broker
 
     maker, _ = staff_pair
     profile = complete_application(market, maker)
     document = profile.documents.get()
-    regulator = market.user(Role.REGULATOR)
+    regulator, other_regulator = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
     outsider = market.user(Role.BROKER_STAFF, broker=Broker.objects.create(code="B-OUT", name="Out"))
 
-    for allowed in (profile.user, maker, regulator):
+    for allowed in (profile.user, maker):
         opened, path = services.kyc_document_open(actor=allowed, document_id=document.pk)
         assert opened == document and path.read_bytes() == PNG
     for refused in (outsider, market.user(Role.AUDITOR), market.user(Role.INVESTOR)):
@@ -243,10 +244,21 @@ def test_a_document_opens_for_its_investor_their_brokers_staff_and_the_regulator
     with pytest.raises(err.NotFound):
         services.kyc_document_open(actor=regulator, document_id=document.pk + 1000)
 
-    viewers = list(
-        AuditEvent.objects.filter(action="kyc_document_view").order_by("id").values_list("actor_id", flat=True)
-    )
-    assert viewers == [maker.pk, regulator.pk]  # the investor's own look is not an event
+    # a scan shows the full identity: a regulator opens it only after revealing that identity with a reason
+    with pytest.raises(services.RevealRequired):
+        services.kyc_document_open(actor=regulator, document_id=document.pk)
+    services.identity_reveal(regulator=regulator, profile_id=profile.pk, reason="Court order (2026)沪74执9号")
+    opened, _path = services.kyc_document_open(actor=regulator, document_id=document.pk)
+    assert opened == document
+    with pytest.raises(services.RevealRequired):  # one regulator's reveal is not another's
+        services.kyc_document_open(actor=other_regulator, document_id=document.pk)
+    later = timezone.now() + dt.timedelta(seconds=settings.KYC_REVEAL_DOCUMENT_SECONDS + 1)
+    with mock.patch("django.utils.timezone.now", return_value=later), pytest.raises(services.RevealRequired):
+        services.kyc_document_open(actor=regulator, document_id=document.pk)  # nor does it last
+
+    views = list(AuditEvent.objects.filter(action="kyc_document_view").order_by("id"))
+    assert [v.actor_id for v in views] == [maker.pk, regulator.pk]  # the investor's own look is not an event
+    assert views[1].detail["reveal"] == IdentityReveal.objects.get().pk
 
 
 def test_the_expiry_task_expires_lapsed_assessments_once(market, staff_pair):

@@ -547,6 +547,14 @@ def document(market):
 @pytest.mark.parametrize("who", ["owner", "staff", "regulator"])
 def test_the_document_is_served_to_those_allowed(market, document, regulator, who):
     user = {"owner": document.profile.user, "staff": market.staff, "regulator": regulator}[who]
+    if who == "regulator":
+        # the regulator first: a 403 naming the rule, on the page and the API
+        page, api = (
+            client_for(user).get(f"/kyc/documents/{document.pk}/"),
+            api_for(user).get(f"/api/v1/kyc/documents/{document.pk}/"),
+        )
+        assert (page.status_code, api.status_code, api.json()["code"]) == (403, 403, "reveal_required")
+        services.identity_reveal(regulator=user, profile_id=document.profile_id, reason="Court order 2026-17")
 
     response = client_for(user).get(f"/kyc/documents/{document.pk}/")
     api = api_for(user).get(f"/api/v1/kyc/documents/{document.pk}/")
@@ -602,6 +610,10 @@ def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market
     profile = online_profile(market)
     account = profile.user.account.code
     client = client_for(regulator)
+    document = profile.documents.get()
+    # before any reveal, the ID scan is refused with the reason (it shows the full identity)
+    refused = client.get(f"/kyc/documents/{document.pk}/")
+    assert refused.status_code == 403 and "先进行身份披露" in text(refused)
 
     search = client.get(f"/kyc/reveal/?q={account.lower()}")
     body = text(search)
@@ -630,6 +642,9 @@ def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market
     )
     log = text(client.get("/kyc/reveal/"))
     assert "(2026) 京01 刑初 123 号协查函" in log and VALID_ID not in log
+    # and the reveal page links the ID documents, which now open for this regulator
+    assert f'href="/kyc/documents/{document.pk}/"' in body
+    assert client.get(f"/kyc/documents/{document.pk}/").status_code == 200
 
 
 def test_the_search_page_never_reveals_and_is_never_cached(market, regulator):

@@ -222,6 +222,9 @@ def kyc_update_identity(*, actor: User, profile_id: int, identity: Identity, ip:
     _store_identity(profile, _validate_identity(identity))
     profile.last_edited_by = actor
     profile.save()
+    # The name is copied onto the user and the account (what the counter and statements show): kept in step.
+    User.objects.filter(pk=profile.user_id).update(first_name=profile.real_name[:150])
+    Account.objects.filter(owner_id=profile.user_id, kind=Account.Kind.INVESTOR).update(name=profile.real_name)
     audit_record(actor=actor, action="kyc_update", target=profile.user.username, ip=ip)
     return profile
 

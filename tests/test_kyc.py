@@ -113,6 +113,24 @@ def test_rejection_carries_a_reason_and_allows_a_fix(market, staff_pair):
     assert services.kyc_approve(staff=third, profile_id=profile.pk).state == "approved"
 
 
+def test_a_corrected_name_reaches_the_account_and_the_user(market, staff_pair):
+    # given an application whose name was entered wrongly, and an unrelated account
+    maker, _ = staff_pair
+    profile = complete_application(market, maker)
+    bystander = market.investor()
+    bystander_name = bystander.name
+
+    # when the investor corrects it
+    services.kyc_update_identity(actor=profile.user, profile_id=profile.pk, identity=identity(real_name="张伟明"))
+
+    # then the account and the user carry the new name (the counter, statements and registers show them), and
+    # no other account changed
+    profile.user.refresh_from_db()
+    assert (profile.user.account.name, profile.user.first_name) == ("张伟明", "张伟明")
+    bystander.refresh_from_db()
+    assert bystander.name == bystander_name
+
+
 def test_staff_of_another_broker_cannot_touch_the_application(market, staff_pair):
     from core.models import Broker
 

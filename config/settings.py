@@ -424,6 +424,8 @@ CASH_MOVEMENT_MAX = Decimal(env("CASH_MOVEMENT_MAX", "1000000000000") or "100000
 KYC_KEY_DIR = Path(env("KYC_KEY_DIR", str(DATA_DIR / "keys" / "pii")))
 KYC_DOCUMENT_DIR = Path(env("KYC_DOCUMENT_DIR", str(DATA_DIR / "documents")))
 KYC_DOCUMENT_MAX_BYTES = 5 * 1024 * 1024
+# Online registrations (no login needed) one address may make (kyc.throttles): "N/second|minute|hour|day".
+KYC_REGISTRATION_RATE = env("KYC_REGISTRATION_RATE", "20/hour") or "20/hour"
 # A regulator opens an investor's ID documents within this long after revealing that investor's identity.
 KYC_REVEAL_DOCUMENT_SECONDS = int(env("KYC_REVEAL_DOCUMENT_SECONDS", "3600") or 3600)
 KYC_ASSESSMENT_DAYS = int(env("KYC_ASSESSMENT_DAYS", "730") or 730)

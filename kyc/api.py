@@ -43,6 +43,7 @@ from core.permissions import require_role
 
 from . import questionnaire, selectors, services
 from .models import KycDocument, KycProfile
+from .throttles import RegistrationThrottle
 
 MAX_TEXT = 300
 MAX_REASON = 2000
@@ -198,6 +199,7 @@ class RegisterApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [RegistrationThrottle]
 
     @extend_schema_serializer(component_name="RegisterRequest")
     class InputSerializer(IdentityInput):
@@ -211,7 +213,7 @@ class RegisterApi(APIView):
         expires_at = serializers.DateTimeField()
         profile = ProfileOutput()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **ERRORS})
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **ERRORS, 429: ErrorSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -47,6 +47,7 @@ from .forms import (
     add_service_error,
 )
 from .models import KycDocument, KycProfile
+from .throttles import RegistrationThrottle
 
 PAGE_SIZE = 50
 
@@ -212,6 +213,10 @@ def register(request):
     if request.user.is_authenticated:
         return redirect("kyc-me" if request.user.role == Role.INVESTOR else "market")
     form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and not RegistrationThrottle().allow_request(request, None):
+        form.is_valid()  # bound, so the page shows what was typed
+        form.add_error(None, gettext("Too many registrations from your address. Try again later."))
+        return render(request, "kyc/register.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
             profile = services.kyc_register(

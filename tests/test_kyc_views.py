@@ -10,7 +10,8 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
+from rest_framework.test import APIClient
 
 from balances.services import account_open
 from core.models import Account, AuditEvent, Broker, Role, User
@@ -1080,3 +1081,41 @@ def test_api_fuzzed_bodies_are_4xx_json_never_500(market, staff_b, regulator, wh
         assert response.status_code < 500, body
         if response.status_code >= 400:
             assert set(response.json()) >= {"code", "message"}, body
+
+
+def test_online_registrations_from_one_address_are_limited(market, settings):
+    # given a limit of two registrations an hour from one address, and a fresh count
+    from django.core.cache import cache
+
+    from kyc.throttles import RegistrationThrottle
+
+    settings.KYC_REGISTRATION_RATE = "2/hour"
+    cache.delete(RegistrationThrottle().get_cache_key(RequestFactory().post("/", REMOTE_ADDR="203.0.113.7"), None))
+    there = {"REMOTE_ADDR": "203.0.113.7"}
+
+    # when the page and the API register one investor each, then try a third and a fourth
+    first = Client().post("/kyc/register/", registration(market.broker, username="first"), **there)
+    second = APIClient().post(
+        "/api/v1/kyc/register/",
+        api_registration(market.broker, username="second", id_number=OTHER_ID),
+        format="json",
+        **there,
+    )
+    users = User.objects.count()
+    third = Client().post(
+        "/kyc/register/", registration(market.broker, username="third"), HTTP_ACCEPT_LANGUAGE="en", **there
+    )
+    fourth = APIClient().post(
+        "/api/v1/kyc/register/", api_registration(market.broker, username="fourth"), format="json", **there
+    )
+    elsewhere = Client().post(
+        "/kyc/register/", registration(market.broker, username="fifth"), REMOTE_ADDR="198.51.100.9"
+    )
+
+    # then the first two open, the next two are refused (429, the form kept) and open nothing, and another
+    # address is not held back by them
+    assert (first.status_code, second.status_code) == (302, 201), second.content
+    assert third.status_code == 429 and "Too many registrations" in text(third) and 'value="third"' in text(third)
+    assert fourth.status_code == 429 and fourth.json()["code"] == "throttled"
+    assert not User.objects.filter(username__in=["third", "fourth"]).exists()
+    assert elsewhere.status_code != 429 and User.objects.count() >= users

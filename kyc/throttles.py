@@ -1,0 +1,24 @@
+"""How many online registrations one address may make: ``KYC_REGISTRATION_RATE`` (20 an hour by default).
+
+Opening an account online needs no login, so nothing else stops a script from opening thousands. DRF's
+``SimpleRateThrottle`` keeps the count in the cache (Redis), keyed by the client's address as the audit trail
+reads it (``core.audit.client_ip``, which knows the trusted proxies). The API answers 429 ``throttled``; the
+page shows the form again with the reason. Every attempt counts, a refused one too.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from core.audit import client_ip
+
+
+class RegistrationThrottle(SimpleRateThrottle):
+    scope = "kyc_register"
+
+    def get_rate(self) -> str:
+        return settings.KYC_REGISTRATION_RATE
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}

@@ -64,7 +64,8 @@ class Identity:
 
 # Explicit ASCII classes: ``str.isdigit``/``isalnum`` and ``\d`` also accept Arabic-Indic and other digits.
 _DOCUMENT_NUMBER = re.compile(r"[A-Z0-9]{5,30}")
-_PHONE = re.compile(r"\+?[0-9]{7,15}")
+# International (E.164: a country code never starts with 0) or national, 7 to 15 digits.
+_PHONE = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{7,15}")
 _PHONE_SEPARATORS = re.compile(r"[-().]")
 
 
@@ -99,6 +100,8 @@ def _validate_identity(identity: Identity) -> Identity:
         errors["id_number"] = gettext("Enter the document number (5 to 30 letters and digits).")
     # As people write it: "+86 138-0013-8000", "(010) 6512.3456": the separators go, the digits stay.
     phone = _PHONE_SEPARATORS.sub("", crypto.normalize_identifier(identity.phone))
+    if phone.startswith("00"):  # the international call prefix, as in "0086 138…": kept as its +
+        phone = "+" + phone[2:]
     if not phone.isascii():
         errors["phone"] = gettext("Write the phone number with the digits 0-9 only (and + in front).")
     elif not _PHONE.fullmatch(phone):

@@ -212,7 +212,11 @@ def test_a_phone_number_not_ascii_after_nfkc_is_refused_and_nothing_is_created(m
     assert kyc_snapshot() == before
 
 
-@pytest.mark.parametrize("typed", ["++8613800138000", "8613800138000+", "123456", "1" * 16])
+@pytest.mark.parametrize(
+    "typed",
+    # the last two: a date ("00" is the international prefix, and no country code starts with 0)
+    ["++8613800138000", "8613800138000+", "123456", "1" * 16, "+0123456789", "0001-01-01"],
+)
 def test_a_phone_number_is_an_optional_plus_and_7_to_15_ascii_digits(market, typed):
     before = kyc_snapshot()
 

@@ -367,7 +367,12 @@ def test_a_reveal_is_a_ledger_entry_without_personal_data(market, staff_pair):
 
 @pytest.mark.parametrize(
     ("typed", "stored"),
-    [("+86 138-0013-8000", "+8613800138000"), ("(010) 6512.3456", "01065123456"), ("138 0013 8000", "13800138000")],
+    [
+        ("+86 138-0013-8000", "+8613800138000"),
+        ("(010) 6512.3456", "01065123456"),
+        ("138 0013 8000", "13800138000"),
+        ("0086 138 0013 8000", "+8613800138000"),  # the international call prefix
+    ],
 )
 def test_a_phone_number_written_with_spaces_dashes_or_brackets_is_its_digits(market, staff_pair, typed, stored):
     # Given a phone number as people write it; when the account is opened with it

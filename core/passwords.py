@@ -1,4 +1,4 @@
-"""Our own password rule, beside Django's validators in ``AUTH_PASSWORD_VALIDATORS``.
+"""Our own password rules, beside Django's validators in ``AUTH_PASSWORD_VALIDATORS``.
 
 Django's validators refuse short, all-digit, common and user-like passwords,
 but a password of ten spaces passes every one of them. ``BlankPasswordValidator``
@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 # Categories of characters that show nothing: control (tab, newline) and format (zero-width space, BOM).
 _INVISIBLE = {"Cc", "Cf"}
@@ -38,3 +39,15 @@ class BlankPasswordValidator:
 
     def get_help_text(self) -> str:
         return gettext("Your password must contain more than spaces.")
+
+
+class MinimumLengthValidator(password_validation.MinimumLengthValidator):
+    """Django's, with its error message in our catalog: Django 5.2 writes it with ``%d`` while its own Chinese
+    catalog translates the ``%(min_length)d`` form, so the message stayed English on Chinese pages."""
+
+    def get_error_message(self) -> str:
+        return ngettext(
+            "This password is too short. It must contain at least %(min_length)d character.",
+            "This password is too short. It must contain at least %(min_length)d characters.",
+            self.min_length,
+        ) % {"min_length": self.min_length}

@@ -130,6 +130,12 @@ def test_the_registration_error_names_each_rule_broken_in_the_user_s_language(ma
     assert "This password is too short. It must contain at least 10 characters." in message
     assert "This password is only spaces." in message
 
+    # and in Chinese every rule is in Chinese (Django's own catalog missed the length rule's message)
+    with translation.override("zh-hans"), pytest.raises(err.InvalidInput) as caught:
+        services.kyc_register(username="zhangwei", password=" " * 8, broker=market.broker, identity=identity())
+    message = caught.value.fields["password"]
+    assert "10 个字符" in message and "This password" not in message
+
 
 @pytest.mark.parametrize("password", [" " * 8, "83749261", " " * 10])
 def test_api_registration_with_a_weak_password_is_a_400_field_error(market, api, password):

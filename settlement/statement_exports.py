@@ -30,7 +30,7 @@ from django.utils.translation import pgettext
 from core import spreadsheet
 from exchange.models import Order, Trade
 
-from .fonts import cjk_regular
+from .fonts import cjk_bold, cjk_regular
 from .statements import (
     BEIJING,
     CashMovement,
@@ -45,6 +45,7 @@ from .statements import (
 LATIN = "Vera"
 LATIN_BOLD = "VeraBd"
 CJK = "NotoSansSC"
+CJK_BOLD = "NotoSansSC-Bold"
 
 
 def movement_label(kind: str) -> str:
@@ -224,6 +225,8 @@ def pdf_fonts() -> None:
         pdfmetrics.registerFont(TTFont(LATIN_BOLD, "VeraBd.ttf"))
     if CJK not in registered:
         pdfmetrics.registerFont(TTFont(CJK, str(cjk_regular())))
+    if CJK_BOLD not in registered:
+        pdfmetrics.registerFont(TTFont(CJK_BOLD, str(cjk_bold())))
 
 
 def _latin_has(char: str) -> bool:
@@ -245,10 +248,12 @@ def pdf_runs(text: str) -> list[tuple[str, str]]:
     return runs
 
 
-def pdf_markup(text: str) -> str:
-    """``text`` as paragraph markup, its Chinese runs in the CJK font (the paragraph's own font is Vera)."""
+def pdf_markup(text: str, *, bold: bool = False) -> str:
+    """``text`` as paragraph markup, its Chinese runs in the CJK font (the paragraph's own font is Vera, or Vera
+    Bold: then the CJK runs are bold too)."""
+    cjk = CJK_BOLD if bold else CJK
     return "".join(
-        escape(chunk) if font == LATIN else f'<font name="{CJK}">{escape(chunk)}</font>'
+        escape(chunk) if font == LATIN else f'<font name="{cjk}">{escape(chunk)}</font>'
         for font, chunk in pdf_runs(text)
     )
 
@@ -297,7 +302,8 @@ class _Pdf:
     def p(self, text, style=None):
         from reportlab.platypus import Paragraph
 
-        return Paragraph(pdf_markup(str(text)), style or self.cell)
+        style = style or self.cell
+        return Paragraph(pdf_markup(str(text), bold=style.fontName == LATIN_BOLD), style)
 
     def grid(self, rows, widths, *, numeric_cols=(), bold_last=False):
         from reportlab.platypus import Table, TableStyle

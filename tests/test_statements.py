@@ -65,7 +65,7 @@ def pdf_stem(content: bytes, family: str) -> int:
     for page in pypdf.PdfReader(io.BytesIO(content)).pages:
         for font in page["/Resources"]["/Font"].values():
             font = font.get_object()
-            if family in str(font["/BaseFont"]):
+            if str(font["/BaseFont"]).split("+")[-1] == family:  # a subset's name is its tag + the font's
                 descendants = font.get("/DescendantFonts")
                 descriptor = (descendants[0].get_object() if descendants else font)["/FontDescriptor"].get_object()
                 return int(descriptor["/StemV"])
@@ -191,7 +191,10 @@ def test_statement_pdf_text_fonts_and_rendering(world, history, tmp_path, langua
     assert any("NotoSansSC" in name for name in fonts), fonts  # the client's name is Chinese in both languages
     # at the regular weight: reportlab writes the descriptor's StemV from the font's weight class (400 → 87; the
     # variable font's default instance, weight 100, gave 52, hairlines)
-    assert pdf_stem(response.content, "NotoSansSC") == 87
+    assert pdf_stem(response.content, "NotoSansSC-Regular") == 87
+    # and in Chinese the headings' Chinese is bold, beside Vera Bold (weight 700 → StemV 165)
+    if language == "zh-hans":
+        assert pdf_stem(response.content, "NotoSansSC-Bold") == 50 + int((700 / 65.0) ** 2)
     # and the first page renders to an image with text on it
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (Debian poppler-utils) is not installed: the PDF was not rendered")

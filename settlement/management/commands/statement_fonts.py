@@ -1,13 +1,14 @@
-"""Build the statements' Chinese font at the regular weight, if it is not built yet, and print its path.
+"""Build the statements' Chinese fonts (regular and bold), if they are not built yet, and print their paths.
 
     manage.py statement_fonts
 
-The first PDF statement would otherwise build it (about 12 s of CPU, once per data folder: ``settlement.fonts``).
+The first PDF statement would otherwise build them (about 12 s of CPU each, once per data folder:
+``settlement.fonts``).
 """
 
 from django.core.management.base import BaseCommand
 
-from settlement.fonts import cjk_regular
+from settlement.fonts import cjk_bold, cjk_regular
 
 
 class Command(BaseCommand):
@@ -15,3 +16,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.stdout.write(str(cjk_regular()))
+        self.stdout.write(str(cjk_bold()))

@@ -1,11 +1,12 @@
-"""The Chinese font of the statements' PDFs, at the regular weight.
+"""The Chinese fonts of the statements' PDFs, at the regular and the bold weight.
 
 Noto Sans SC comes from the PyPI package ``justmytype-intl-cjk`` as a variable font whose default instance is
 the thinnest weight (100), which is what reportlab would embed: hairline Chinese beside Vera's regular Latin.
 fontTools (``varLib.instancer``) makes the regular instance (``wght`` 400), and the bold one (700) for the
-headings, once each, about 12 s of CPU apiece, into ``DATA_DIR/fonts``; every process then reads that file. Two processes that need it at once
-wait on one lock file: one builds, the other finds the file. ``manage.py statement_fonts`` builds it ahead
-(``make run`` does, in the background, while the exchange starts).
+headings, once each, about 12 s of CPU apiece, into ``DATA_DIR/fonts``; every process then reads those files.
+Two processes that need one at once wait on one lock file: one builds, the other finds the file.
+``manage.py statement_fonts`` builds both ahead (``make run`` does, in the background, while the exchange
+starts).
 """
 
 from __future__ import annotations

@@ -65,9 +65,10 @@ ACTION_KINDS: dict[str, tuple[tuple[str, ...], str | None, object]] = {
     "settlement_release": ((EntryKind.SETTLEMENT_RELEASE,), "trade_id", _trade_id),
     "settlement_refuse": ((EntryKind.SETTLEMENT_FAILED,), "trade_id", _trade_id),
     "identity_reveal": ((EntryKind.IDENTITY_REVEAL,), None, None),
-    "freeze_propose": ((EntryKind.FREEZE,), None, None),
-    "freeze_approve": ((EntryKind.FREEZE,), None, None),
-    "freeze_release": ((EntryKind.UNFREEZE,), None, None),
+    # (A proposal writes no entry: its approval does. Records before approvals named their entry were matched by
+    # time alone, so one could show another account's freeze; now the account must be the record's.)
+    "freeze_approve": ((EntryKind.FREEZE,), "account", _TARGET_AS_IS),
+    "freeze_release": ((EntryKind.UNFREEZE,), "account", _TARGET_AS_IS),
 }
 
 
@@ -293,18 +294,23 @@ def _audit_entry_ids(events: list[AuditEvent]) -> set[int]:
     return {e.detail["entry"] for e in events if isinstance(e.detail, dict) and isinstance(e.detail.get("entry"), int)}
 
 
+def _corrections_of(trade_ids: list[int]) -> Q:
+    """The records of corrections of these trades: their target is the bare trade number."""
+    return Q(action__startswith="correction_", target__in=[str(pk) for pk in trade_ids])
+
+
 def account_evidence_parts(code: str) -> tuple[list[AuditEvent], list[Entry]]:
     account = Account.objects.select_related("owner").filter(code=code).first()
     if account is None:
         raise err.NotFound(gettext("No such account."))
     trades = Trade.objects.filter(Q(buyer=account) | Q(seller=account))
-    trade_targets = [f"trade {pk}" for pk in trades.values_list("pk", flat=True)]
-    names = [code, *trade_targets]
+    trade_ids = list(trades.values_list("pk", flat=True))
+    names = [code, *(f"trade {pk}" for pk in trade_ids)]
     if account.owner_id is not None:
         names.append(account.owner.username)
     events = list(
         AuditEvent.objects.select_related("actor")
-        .filter(Q(target__in=names) | Q(detail__account=code))
+        .filter(Q(target__in=names) | Q(detail__account=code) | _corrections_of(trade_ids))
         .order_by("at", "id")
     )
     needle = json.dumps(code).encode()
@@ -320,7 +326,7 @@ def trade_evidence_parts(trade_id: int) -> tuple[list[AuditEvent], list[Entry]]:
         raise err.NotFound(gettext("No such trade."))
     events = list(
         AuditEvent.objects.select_related("actor")
-        .filter(Q(target=f"trade {trade_id}") | Q(detail__trade=trade_id))
+        .filter(Q(target=f"trade {trade_id}") | Q(detail__trade=trade_id) | _corrections_of([trade_id]))
         .order_by("at", "id")
     )
     ids = _trade_entry_ids(trades) | _audit_entry_ids(events)

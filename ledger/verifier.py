@@ -7,9 +7,12 @@
     python ledger/verifier.py disclosure disclosure-proof.json prospectus.pdf --keys-file keys.json
     python ledger/verifier.py evidence bundle.json --keys-file keys.json
 
-``evidence`` checks an evidence bundle of the audit trail (``GET /api/v1/audit/evidence/``): every entry in
-it hashes to its leaf and is in the one signed checkpoint the bundle carries; entries still waiting for the
-sealer are listed, not verified.
+``evidence`` checks an evidence bundle of the audit trail (``GET /api/v1/audit/evidence/``): the one signed
+checkpoint it carries; every entry in it hashes to its leaf, is what its listed kind and time say, and is in
+that checkpoint's tree; and each audit record that names an entry has it in the bundle and agrees with it
+(the record's user is the entry's actor, its details the entry's values). Entries still waiting for the
+sealer and records that name no entry are listed, not verified: what the checkpoint does not sign (the
+records, the bundle's completeness) an offline check cannot prove.
 
 ``disclosure`` checks the inclusion proof of a DISCLOSURE entry (which must carry the entry's bytes),
 then that the file's SHA-256 is the one that entry records.
@@ -42,6 +45,8 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``ledger`` importable without Django
@@ -225,35 +230,154 @@ def verify_disclosure(bundle: dict, trusted: Trusted | Policy, file: Path) -> st
     )
 
 
+# The payload field naming who did what an audit record says its user did: the first of these the entry has.
+ACTOR_FIELDS = ("approved_by", "revealed_by", "by")
+# The kind of entry each audited action writes (the exchange's actions; tests keep this in step with them). A
+# record of one of these actions that names an entry of another kind is refused.
+ACTION_ENTRY_KINDS = {
+    "cash_deposit": "DEPOSIT",
+    "cash_withdraw": "WITHDRAWAL",
+    "settlement_hold": "SETTLEMENT_HOLD",
+    "settlement_release": "SETTLEMENT_RELEASE",
+    "settlement_refuse": "SETTLEMENT_FAILED",
+    "identity_reveal": "IDENTITY_REVEAL",
+    "freeze_approve": "FREEZE",
+    "freeze_release": "UNFREEZE",
+    "forced_transfer_approve": "FORCED_TRANSFER",
+    "correction_approve": "CORRECTION",
+    "security_halt": "HALT",
+    "security_resume": "RESUME",
+    "market_halt": "HALT",
+    "market_resume": "RESUME",
+    "security_list": "LISTING",
+    "security_change": "SECURITY_CHANGE",
+    "security_delist": "DELISTING",
+    "securities_issue": "ISSUE",
+    "disclosure_publish": "DISCLOSURE",
+}
+# Details that name the object a record is about: when a record has one, the entry it names must hold it too.
+OBJECT_KEYS = ("freeze", "transfer", "correction")
+
+
+def _same(a: object, b: object) -> bool:
+    """Two scalar values of a record and an entry agree: equal, or the same decimal written two ways."""
+    if a == b or str(a) == str(b):
+        return True
+    try:
+        return Decimal(str(a)) == Decimal(str(b))
+    except (InvalidOperation, ValueError):
+        return False
+
+
+def _entry_item(item: dict, where: str) -> dict:
+    """An entry of the bundle, checked against its own bytes: the leaf hash, and the unsigned ``kind`` and
+    ``recorded_at`` beside them equal to what the bytes say. Returns the decoded entry."""
+    data = base64.b64decode(item["canonical"], validate=True)
+    if "leaf_hash" in item and bytes.fromhex(item["leaf_hash"]) != merkle.leaf_hash(data):
+        raise VerificationFailed(f"{where}: the entry's bytes do not hash to the leaf hash")
+    entry = json.loads(data)
+    if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):
+        raise VerificationFailed(f"{where}: the entry's bytes are not an entry")
+    if "kind" in item and item["kind"] != entry.get("kind"):
+        raise VerificationFailed(f"{where}: the bundle says {item['kind']}, the entry's bytes say {entry.get('kind')}")
+    if "recorded_at" in item:
+        try:
+            listed, signed = datetime.fromisoformat(item["recorded_at"]), datetime.fromisoformat(entry["recorded_at"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationFailed(f"{where}: a time that is not ISO 8601") from exc
+        if listed != signed:
+            raise VerificationFailed(f"{where}: the bundle's time {listed} is not the entry's {signed}")
+    return entry
+
+
+def _record_backed(record: dict, entry: dict) -> None:
+    """An audit record that names an entry agrees with it: its user is the entry's actor, and each of its
+    details that the entry also holds has the entry's value (the entry is signed, the record is not)."""
+    payload = entry["payload"]
+    rid = record.get("id")
+    kind = ACTION_ENTRY_KINDS.get(record.get("action"))
+    if kind is not None and entry.get("kind") != kind:
+        raise VerificationFailed(f"audit record {rid}: a {record.get('action')} writes {kind}, not {entry.get('kind')}")
+    detail = record.get("detail") if isinstance(record.get("detail"), dict) else {}
+    for key in OBJECT_KEYS:
+        if key in detail and key not in payload:
+            raise VerificationFailed(f"audit record {rid}: its {key} {detail[key]!r} is not in the entry it names")
+    for name in ACTOR_FIELDS:
+        if payload.get(name) is not None:
+            if payload[name] != record.get("user"):
+                raise VerificationFailed(
+                    f"audit record {rid}: its user is {record.get('user')!r}, the entry's {name} is {payload[name]!r}"
+                )
+            break
+    for key, value in detail.items():
+        signed = payload.get(key)
+        if key == "entry" or key not in payload or isinstance(value, dict | list) or isinstance(signed, dict | list):
+            continue
+        if not _same(value, signed):
+            raise VerificationFailed(f"audit record {rid}: its {key} is {value!r}, the entry's is {signed!r}")
+
+
 def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
-    """Every entry of an evidence bundle is in the signed tree of its one checkpoint."""
+    """An evidence bundle: every sealed entry in the signed tree of its one checkpoint (which is always
+    checked), every entry's listed kind and time its bytes', no entry twice, every waiting entry hashing to
+    its leaf hash, and every audit record that names an entry backed by it: the entry is in the bundle, and
+    the record's user and details agree with what the entry signs. Records that name no entry, and entries
+    still waiting for the sealer, are listed as not verified."""
     if bundle.get("type") != "evidence":
         raise VerificationFailed("not an evidence bundle")
     lines = []
-    if bundle["entries"]:
+    entries, waiting, records = bundle["entries"], bundle.get("waiting", []), bundle.get("audit", [])
+    if bundle.get("checkpoint") is not None:
         cp = _checkpoint(bundle["checkpoint"], trusted)
         size = int(bundle["tree_size"])
         if cp.tree_size != size:
             raise VerificationFailed(f"the bundle is for tree size {size}, the checkpoint has {cp.tree_size}")
         lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK{_cosigned(cp, trusted)}")
-        for item in bundle["entries"]:
-            index = int(item["leaf_index"])
-            data = base64.b64decode(item["canonical"], validate=True)
-            leaf = merkle.leaf_hash(data)
-            if "leaf_hash" in item and bytes.fromhex(item["leaf_hash"]) != leaf:
-                raise VerificationFailed(f"leaf {index}: the entry's bytes do not hash to the leaf hash")
-            try:
-                merkle.verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in item["proof"]], cp.root)
-            except merkle.ProofError as exc:
-                raise VerificationFailed(f"leaf {index}: inclusion: {exc}") from exc
-            entry = json.loads(data)
-            payload = json.dumps(entry.get("payload"), ensure_ascii=False, sort_keys=True)
-            lines.append(f"leaf {index} {entry.get('kind')} {payload}: OK")
-    for item in bundle.get("waiting", []):
-        lines.append(f"entry {item.get('entry_id')} {item.get('kind')}: not sealed yet, no proof (not verified)")
+    elif entries:
+        raise VerificationFailed("sealed entries but no checkpoint to prove them against")
+    by_id: dict[int, dict] = {}
+    leaves: set[int] = set()
+    for item in entries:
+        index = int(item["leaf_index"])
+        if index in leaves:
+            raise VerificationFailed(f"leaf {index} is in the bundle twice")
+        leaves.add(index)
+        entry = _entry_item(item, f"leaf {index}")
+        try:
+            leaf = merkle.leaf_hash(base64.b64decode(item["canonical"], validate=True))
+            merkle.verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in item["proof"]], cp.root)
+        except merkle.ProofError as exc:
+            raise VerificationFailed(f"leaf {index}: inclusion: {exc}") from exc
+        if "entry_id" in item:
+            by_id[int(item["entry_id"])] = entry
+        payload = json.dumps(entry.get("payload"), ensure_ascii=False, sort_keys=True)
+        lines.append(f"leaf {index} {entry.get('kind')} {payload}: OK")
+    waiting_ids: set[int] = set()
+    for item in waiting:
+        entry_id = int(item["entry_id"])
+        _entry_item(item, f"entry {entry_id} (waiting)")
+        waiting_ids.add(entry_id)
+        lines.append(f"entry {entry_id} {item.get('kind')}: not sealed yet, no proof (not verified)")
+    ids = [int(item["entry_id"]) for item in [*entries, *waiting] if "entry_id" in item]
+    if len(ids) != len(set(ids)):
+        raise VerificationFailed("an entry id is in the bundle twice")
+    backed = 0
+    for record in records:
+        detail = record.get("detail") if isinstance(record.get("detail"), dict) else {}
+        named = detail.get("entry")
+        if record.get("entry_id") != (named if isinstance(named, int) else None):
+            raise VerificationFailed(f"audit record {record.get('id')}: its entry_id is not the entry its detail names")
+        if not isinstance(named, int):
+            continue
+        if named in waiting_ids:
+            continue
+        if named not in by_id:
+            raise VerificationFailed(f"audit record {record.get('id')} names entry {named}, which the bundle lacks")
+        _record_backed(record, by_id[named])
+        backed += 1
     lines.append(
-        f"{len(bundle['entries'])} entries verified against one signed checkpoint; "
-        f"{len(bundle.get('waiting', []))} waiting; {len(bundle.get('audit', []))} audit records (unsigned)"
+        f"{len(entries)} entries verified against one signed checkpoint; {len(waiting)} waiting; "
+        f"{len(records)} audit records (unsigned), {backed} of them backed by the entry they name"
     )
     return "\n".join(lines)
 

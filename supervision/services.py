@@ -335,8 +335,20 @@ def _proposal_close(model, *, actor: User, pk: int, reason: str, ip, action: str
             row.status, row.decided_by, row.decided_at = "rejected", actor, timezone.now()
         row.decision_reason = reason
         row.save()
-        audit_record(actor=actor, action=action, target=str(row.pk), ip=ip, detail={"reason": reason})
+        target, detail = _proposal_subject(row)
+        audit_record(actor=actor, action=action, target=target, ip=ip, detail={**detail, "reason": reason})
         return row
+
+
+def _proposal_subject(row) -> tuple[str, dict]:
+    """What a proposal's records name, as its proposal and approval do: the account (a freeze, a forced
+    transfer's sender) or the trade (a correction), with the proposal's own number in the detail, so that an
+    account's or a trade's evidence finds its rejections and withdrawals too."""
+    if isinstance(row, Freeze):
+        return Account.objects.get(pk=row.account_id).code, {"freeze": row.pk}
+    if isinstance(row, ForcedTransfer):
+        return Freeze.objects.select_related("account").get(pk=row.freeze_id).account.code, {"transfer": row.pk}
+    return str(row.trade_id), {"correction": row.pk}
 
 
 def freeze_reject(*, actor: User, freeze_id: int, reason: str, ip: str | None = None) -> Freeze:

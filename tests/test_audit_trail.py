@@ -338,3 +338,135 @@ def test_the_pages(market, auditor):
     assert client.get("/audit/evidence/", {"trade": "x"}).status_code == 400
     assert client.get("/audit/evidence/", {"account": "NOPE"}).status_code == 404
     assert client.get(f"/audit/{event.pk + 1000}/").status_code == 404
+
+
+# --------------------------------------------------------------------------
+# Evidence of supervision, and what the offline verifier refuses (found by an independent Go checker)
+
+
+@pytest.fixture
+def supervised(market, auditor):
+    """An investor whose shares were frozen (two regulators), partly transferred by court order, released, whose
+    settled trade was corrected, whose identity was revealed, and who was funded by two people; all sealed."""
+    from kyc.models import KycProfile
+    from kyc.services import identity_reveal
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL, _settled_buy, frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    investor = market.investor(cash="50000", shares=1000)
+    receiver = market.investor()
+    trade = _settled_buy(market, investor)
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+        reason="Court order", **LEGAL,
+    )  # fmt: skip
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    sv.freeze_release(actor=reg1, freeze_id=freeze.pk, reason="Order lifted")
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    identity_reveal(regulator=reg1, profile_id=KycProfile.objects.get(user=investor.owner).pk, reason="Court 2026-9")
+    cash_deposit(actor=market.checker, account=investor, amount=D("900000"), proposed_by=market.staff)
+    block_seal()
+    client = api_for(auditor)
+    bundle = client.get("/api/v1/audit/evidence/", {"account": investor.code}).json()
+    return bundle, client.get("/api/v1/ledger/keys/").json()
+
+
+def test_a_supervised_accounts_bundle_verifies_with_each_record_backed_by_its_entry(supervised, tmp_path):
+    bundle, keys = supervised
+    actions = {a["action"] for a in bundle["audit"] if a["entry_id"]}
+    assert {"freeze_approve", "forced_transfer_approve", "freeze_release", "correction_approve"} <= actions
+    assert "identity_reveal" in actions and "cash_deposit" in actions
+
+    ok = _verify(tmp_path, bundle, keys)
+
+    assert ok.returncode == 0, ok.stderr
+    backed = sum(1 for a in bundle["audit"] if a["entry_id"])
+    assert f"{len(bundle['audit'])} audit records (unsigned), {backed} of them backed" in ok.stdout
+
+
+def _named(bundle, action):
+    record = next(a for a in bundle["audit"] if a["action"] == action and a["entry_id"])
+    entry = next(e for e in bundle["entries"] if e["entry_id"] == record["entry_id"])
+    return record, entry
+
+
+def _tamper_user(b):  # the approver's record said to be the proposer's: four eyes faked
+    record, _entry = _named(b, "freeze_approve")
+    record["user"] = next(a["user"] for a in b["audit"] if a["action"] == "freeze_propose")
+
+
+def _tamper_entry_id(b):  # a record pointed at another entry
+    record, entry = _named(b, "freeze_approve")
+    other = next(e for e in b["entries"] if e["entry_id"] != entry["entry_id"] and e["kind"] == "DEPOSIT")
+    record["entry_id"] = record["detail"]["entry"] = other["entry_id"]
+
+
+def _tamper_detail(b):  # a detail the entry signs changed
+    record, _entry = _named(b, "forced_transfer_approve")
+    key = next(k for k in ("receiver", "transfer", "freeze") if k in record["detail"])
+    record["detail"][key] = "INV999999" if key == "receiver" else 999_999
+
+
+def _tamper_drop_named(b):
+    _record, entry = _named(b, "correction_approve")
+    b["entries"].remove(entry)
+
+
+def _tamper_drop_all(b):
+    b["entries"], b["checkpoint"] = [], "garbage\n"
+
+
+def _tamper_kind(b):
+    b["entries"][0]["kind"] = "DEPOSIT" if b["entries"][0]["kind"] != "DEPOSIT" else "WITHDRAWAL"
+
+
+def _tamper_time(b):
+    b["entries"][0]["recorded_at"] = "2020-01-01T00:00:00+00:00"
+
+
+def _tamper_swap_ids(b):
+    first, second = b["entries"][0], b["entries"][-1]
+    first["entry_id"], second["entry_id"] = second["entry_id"], first["entry_id"]
+
+
+def _tamper_duplicate(b):
+    b["entries"].append(dict(b["entries"][0]))
+
+
+def _tamper_waiting(b):
+    entry = b["entries"].pop(0)
+    raw = bytearray(base64.b64decode(entry["canonical"]))
+    raw[-3] ^= 0x01
+    b["waiting"].append({**entry, "canonical": base64.b64encode(bytes(raw)).decode()})
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _tamper_user, _tamper_entry_id, _tamper_detail, _tamper_drop_named, _tamper_drop_all, _tamper_kind,
+        _tamper_time, _tamper_swap_ids, _tamper_duplicate, _tamper_waiting,
+    ],
+    ids=lambda f: f.__name__.removeprefix("_tamper_"),
+)  # fmt: skip
+def test_the_offline_verifier_refuses_a_tampered_bundle(supervised, tmp_path, tamper):
+    # given a bundle that verifies, changed in one way the checkpoint signs or the record-entry link shows
+    bundle, keys = supervised
+    bundle = json.loads(json.dumps(bundle))
+    tamper(bundle)
+
+    # when it is verified offline, then it fails, saying so
+    bad = _verify(tmp_path, bundle, keys)
+    assert bad.returncode == 1 and "FAILED" in bad.stderr, bad.stdout
+
+
+def test_the_offline_verifiers_table_of_entry_kinds_is_the_exchanges():
+    # the standalone verifier cannot import the exchange: its table of what each action writes is kept equal
+    from auditing.selectors import ACTION_KINDS
+    from ledger.verifier import ACTION_ENTRY_KINDS
+
+    for action, (kinds, _key, _read) in ACTION_KINDS.items():
+        assert ACTION_ENTRY_KINDS[action] in kinds, action

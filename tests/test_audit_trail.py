@@ -470,3 +470,31 @@ def test_the_offline_verifiers_table_of_entry_kinds_is_the_exchanges():
 
     for action, (kinds, _key, _read) in ACTION_KINDS.items():
         assert ACTION_ENTRY_KINDS[action] in kinds, action
+
+
+def test_a_corrected_trades_bundle_holds_its_correction(market, auditor, tmp_path):
+    # given a settled trade corrected by two regulators, one earlier proposal of it rejected
+    from supervision import services as sv
+    from tests.test_supervision import _settled_buy
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    investor = market.investor(cash="50000")
+    trade = _settled_buy(market, investor)
+    first = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="9.00", new_quantity=300, reason="a")
+    sv.correction_reject(actor=reg2, correction_id=first.pk, reason="Wrong price")
+    second = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="b")
+    sv.correction_approve(actor=reg2, correction_id=second.pk)
+    block_seal()
+    client = api_for(auditor)
+
+    # when the auditor downloads the trade's evidence, and the account's
+    by_trade = client.get("/api/v1/audit/evidence/", {"trade": trade.pk}).json()
+    by_account = client.get("/api/v1/audit/evidence/", {"account": investor.code}).json()
+
+    # then both hold the CORRECTION entry and the correction's records, the rejection included, and verify
+    for bundle in (by_trade, by_account):
+        assert "CORRECTION" in {e["kind"] for e in bundle["entries"]}
+        actions = [a["action"] for a in bundle["audit"] if a["action"].startswith("correction_")]
+        assert actions == ["correction_propose", "correction_reject", "correction_propose", "correction_approve"]
+        assert _verify(tmp_path, bundle, client.get("/api/v1/ledger/keys/").json()).returncode == 0

@@ -10,7 +10,8 @@
 ``evidence`` checks an evidence bundle of the audit trail (``GET /api/v1/audit/evidence/``): the one signed
 checkpoint it carries; every entry in it hashes to its leaf, is what its listed kind and time say, and is in
 that checkpoint's tree; and each audit record that names an entry has it in the bundle and agrees with it
-(the record's user is the entry's actor, its details the entry's values). Entries still waiting for the
+(the action writes that kind of entry; the record's object, outcome, time and user are the entry's; its
+details the entry's values). Entries still waiting for the
 sealer and records that name no entry are listed, not verified: what the checkpoint does not sign (the
 records, the bundle's completeness) an offline check cannot prove.
 
@@ -45,7 +46,7 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -232,29 +233,34 @@ def verify_disclosure(bundle: dict, trusted: Trusted | Policy, file: Path) -> st
 
 # The payload field naming who did what an audit record says its user did: the first of these the entry has.
 ACTOR_FIELDS = ("approved_by", "revealed_by", "by")
-# The kind of entry each audited action writes (the exchange's actions; tests keep this in step with them). A
-# record of one of these actions that names an entry of another kind is refused.
-ACTION_ENTRY_KINDS = {
-    "cash_deposit": "DEPOSIT",
-    "cash_withdraw": "WITHDRAWAL",
-    "settlement_hold": "SETTLEMENT_HOLD",
-    "settlement_release": "SETTLEMENT_RELEASE",
-    "settlement_refuse": "SETTLEMENT_FAILED",
-    "identity_reveal": "IDENTITY_REVEAL",
-    "freeze_approve": "FREEZE",
-    "freeze_release": "UNFREEZE",
-    "forced_transfer_approve": "FORCED_TRANSFER",
-    "correction_approve": "CORRECTION",
-    "security_halt": "HALT",
-    "security_resume": "RESUME",
-    "market_halt": "HALT",
-    "market_resume": "RESUME",
-    "security_list": "LISTING",
-    "security_change": "SECURITY_CHANGE",
-    "security_delist": "DELISTING",
-    "securities_issue": "ISSUE",
-    "disclosure_publish": "DISCLOSURE",
+# What each audited action that names an entry writes: the entry's kind, and the payload field its record's
+# object (``target``) must equal ("trade": the target is "trade N" or a bare N, the field the number N). Tests
+# keep this equal to the exchange's actions both ways; a record of any other action that names an entry is
+# refused, as an entry it cannot be checked against.
+ACTION_ENTRIES: dict[str, tuple[str, str | None, str]] = {
+    "cash_deposit": ("DEPOSIT", "account", "code"),
+    "cash_withdraw": ("WITHDRAWAL", "account", "code"),
+    "settlement_hold": ("SETTLEMENT_HOLD", "trade_id", "trade"),
+    "settlement_release": ("SETTLEMENT_RELEASE", "trade_id", "trade"),
+    "settlement_refuse": ("SETTLEMENT_FAILED", "trade_id", "trade"),
+    "identity_reveal": ("IDENTITY_REVEAL", None, "code"),  # its object is a user name; the account is a detail
+    "freeze_approve": ("FREEZE", "account", "code"),
+    "freeze_release": ("UNFREEZE", "account", "code"),
+    "freeze_expire": ("UNFREEZE", "account", "code"),
+    "forced_transfer_approve": ("FORCED_TRANSFER", "sender", "code"),
+    "correction_approve": ("CORRECTION", "trade_id", "trade"),
+    "security_halt": ("HALT", "security", "code"),
+    "security_resume": ("RESUME", "security", "code"),
+    "market_halt": ("HALT", None, "code"),
+    "market_resume": ("RESUME", None, "code"),
+    "security_list": ("LISTING", "security", "code"),
+    "security_change": ("SECURITY_CHANGE", "security", "code"),
+    "security_delist": ("DELISTING", "security", "code"),
+    "securities_issue": ("ISSUE", "security", "code"),
+    "disclosure_publish": ("DISCLOSURE", "security", "code"),
 }
+# A record is written in the transaction that writes its entry: its time is the entry's, give or take this.
+RECORD_SKEW = timedelta(seconds=60)
 # Details that name the object a record is about: when a record has one, the entry it names must hold it too.
 OBJECT_KEYS = ("freeze", "transfer", "correction")
 
@@ -294,10 +300,30 @@ def _record_backed(record: dict, entry: dict) -> None:
     """An audit record that names an entry agrees with it: its user is the entry's actor, and each of its
     details that the entry also holds has the entry's value (the entry is signed, the record is not)."""
     payload = entry["payload"]
-    rid = record.get("id")
-    kind = ACTION_ENTRY_KINDS.get(record.get("action"))
-    if kind is not None and entry.get("kind") != kind:
-        raise VerificationFailed(f"audit record {rid}: a {record.get('action')} writes {kind}, not {entry.get('kind')}")
+    rid, action = record.get("id"), record.get("action")
+    if action not in ACTION_ENTRIES:
+        raise VerificationFailed(f"audit record {rid}: a {action!r} record names an entry, which no such action writes")
+    kind, field, reading = ACTION_ENTRIES[action]
+    if entry.get("kind") != kind:
+        raise VerificationFailed(f"audit record {rid}: a {action} writes {kind}, not {entry.get('kind')}")
+    if record.get("outcome") != "ok":
+        raise VerificationFailed(f"audit record {rid}: it names the entry its action wrote, but says it failed")
+    if field is not None:
+        target = str(record.get("target") or "")
+        wanted: object = target
+        if reading == "trade":
+            number = target.removeprefix("trade ")
+            wanted = int(number) if number.isdigit() else None
+        if wanted is None or not _same(wanted, payload.get(field)):
+            raise VerificationFailed(
+                f"audit record {rid}: its object is {target!r}, the entry's {field} is {payload.get(field)!r}"
+            )
+    try:
+        at, recorded = datetime.fromisoformat(record["at"]), datetime.fromisoformat(entry["recorded_at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VerificationFailed(f"audit record {rid}: a time that is not ISO 8601") from exc
+    if not recorded - RECORD_SKEW <= at <= recorded + RECORD_SKEW:
+        raise VerificationFailed(f"audit record {rid}: recorded at {at}, its entry at {recorded}")
     detail = record.get("detail") if isinstance(record.get("detail"), dict) else {}
     for key in OBJECT_KEYS:
         if key in detail and key not in payload:

@@ -463,38 +463,68 @@ def test_the_offline_verifier_refuses_a_tampered_bundle(supervised, tmp_path, ta
     assert bad.returncode == 1 and "FAILED" in bad.stderr, bad.stdout
 
 
-def test_the_offline_verifiers_table_of_entry_kinds_is_the_exchanges():
-    # the standalone verifier cannot import the exchange: its table of what each action writes is kept equal
+def test_the_offline_verifiers_table_of_actions_is_the_exchanges(supervised, market):
+    # the standalone verifier cannot import the exchange: its table of what each action writes is kept equal,
+    # both ways: what the audit page matches by kind and object, and every record the exchange writes naming an
+    # entry (here: funding, freezes, a forced transfer, a correction, a reveal, halts, a settlement hold)
     from auditing.selectors import ACTION_KINDS
-    from ledger.verifier import ACTION_ENTRY_KINDS
+    from ledger.verifier import ACTION_ENTRIES
 
-    for action, (kinds, _key, _read) in ACTION_KINDS.items():
-        assert ACTION_ENTRY_KINDS[action] in kinds, action
-
-
-def test_a_corrected_trades_bundle_holds_its_correction(market, auditor, tmp_path):
-    # given a settled trade corrected by two regulators, one earlier proposal of it rejected
-    from supervision import services as sv
-    from tests.test_supervision import _settled_buy
-
-    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
-    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    for action, (kinds, key, _read) in ACTION_KINDS.items():
+        kind, field, _reading = ACTION_ENTRIES[action]
+        assert kind in kinds and field == key, action
+    operator, depository = market.user(Role.EXCHANGE_OPERATOR), market.depository
+    registry.security_halt(actor=operator, code=market.security.code, reason="News pending")
+    registry.security_resume(actor=operator, code=market.security.code, reason="Published")
+    registry.market_halt(actor=operator, reason="Drill")
+    registry.market_resume(actor=operator, reason="Drill over")
     investor = market.investor(cash="50000")
-    trade = _settled_buy(market, investor)
-    first = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="9.00", new_quantity=300, reason="a")
-    sv.correction_reject(actor=reg2, correction_id=first.pk, reason="Wrong price")
-    second = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="b")
-    sv.correction_approve(actor=reg2, correction_id=second.pk)
-    block_seal()
-    client = api_for(auditor)
+    buy(market, investor, "table-1")
+    trade = Trade.objects.get(buyer=investor)
+    trade_hold(actor=depository, trade_id=trade.pk, reason="court order 19")
+    trade_release(actor=depository, trade_id=trade.pk, reason="order lifted")
+    named = {
+        event.action
+        for event in AuditEvent.objects.all()
+        if isinstance(event.detail, dict) and isinstance(event.detail.get("entry"), int)
+    }
+    assert {"freeze_approve", "forced_transfer_approve", "correction_approve", "security_halt"} <= named
+    assert named <= set(ACTION_ENTRIES), named - set(ACTION_ENTRIES)
 
-    # when the auditor downloads the trade's evidence, and the account's
-    by_trade = client.get("/api/v1/audit/evidence/", {"trade": trade.pk}).json()
-    by_account = client.get("/api/v1/audit/evidence/", {"account": investor.code}).json()
 
-    # then both hold the CORRECTION entry and the correction's records, the rejection included, and verify
-    for bundle in (by_trade, by_account):
-        assert "CORRECTION" in {e["kind"] for e in bundle["entries"]}
-        actions = [a["action"] for a in bundle["audit"] if a["action"].startswith("correction_")]
-        assert actions == ["correction_propose", "correction_reject", "correction_propose", "correction_approve"]
-        assert _verify(tmp_path, bundle, client.get("/api/v1/ledger/keys/").json()).returncode == 0
+def _tamper_target(b):  # a deposit said to be another account's
+    record = next(a for a in b["audit"] if a["action"] == "cash_deposit" and a["entry_id"])
+    record["target"] = "INV999999"
+
+
+def _tamper_action(b):  # a deposit's record said to be another action
+    record = next(a for a in b["audit"] if a["action"] == "cash_deposit" and a["entry_id"])
+    record["action"] = "freeze_expire"
+
+
+def _tamper_unknown_action(b):
+    record = next(a for a in b["audit"] if a["action"] == "cash_deposit" and a["entry_id"])
+    record["action"] = "something_else"
+
+
+def _tamper_at(b):
+    record, _entry = _named(b, "freeze_approve")
+    record["at"] = "2001-01-01T00:00:00+00:00"
+
+
+def _tamper_outcome(b):
+    record, _entry = _named(b, "correction_approve")
+    record["outcome"] = "refused"
+
+
+@pytest.mark.parametrize(
+    "tamper", [_tamper_target, _tamper_action, _tamper_unknown_action, _tamper_at, _tamper_outcome],
+    ids=lambda f: f.__name__.removeprefix("_tamper_"),
+)  # fmt: skip
+def test_the_offline_verifier_refuses_a_record_changed_against_its_entry(supervised, tmp_path, tamper):
+    # (found by a review: the record's object, action, time and outcome were not compared with its entry)
+    bundle, keys = supervised
+    bundle = json.loads(json.dumps(bundle))
+    tamper(bundle)
+    bad = _verify(tmp_path, bundle, keys)
+    assert bad.returncode == 1 and "FAILED" in bad.stderr, bad.stdout

@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the session passed the second factor
+    "core.middleware.RejectNulInForms",  # its check runs after CSRF's (both as the view is about to be called)
     "core.middleware.no_store_private",
     "core.middleware.staff_session_idle_timeout",
     "core.middleware.staff_second_factor",

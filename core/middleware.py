@@ -3,9 +3,9 @@ private answers out of caches, and ending idle staff sessions.
 
 * ``reject_nul_bytes``: requests whose path or query string carries a NUL byte are refused with a 400 before
   any view runs. PostgreSQL text cannot hold NUL, so such a value reaching a query (a security code in the
-  path, a ``?status=`` filter) raised ValueError and became a 500. So are posted forms (not JSON: the
-  serializers' fields refuse NUL) with NUL in a field: many pages read ``request.POST`` raw (a holiday's name,
-  an alert's note).
+  path, a ``?status=`` filter) raised ValueError and became a 500. So are posted URL-encoded forms (not JSON:
+  the serializers' fields refuse NUL) with NUL in a field: many pages read ``request.POST`` raw (a holiday's
+  name, an alert's note).
 * ``no_store_private``: every answer to a signed-in user, every API answer and every answer to a form post
   is ``Cache-Control: no-store``, so balances, personal data and proofs stay out of browser and proxy
   caches. Static files never get here: whitenoise answers them earlier in ``MIDDLEWARE`` with its own
@@ -30,7 +30,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse, UnreadablePostError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
@@ -63,32 +63,46 @@ def head_without_body(get_response):
     return middleware
 
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def _form_has_nul(request) -> bool:
-    """Whether a posted form's fields (not its files) hold a NUL character."""
-    if request.method != "POST" or request.content_type not in FORM_TYPES:
-        return False
-    return any("\x00" in value for _key, values in request.POST.lists() for value in values)
+def _nul_refused(request, text: str):
+    # The URL check runs before LocaleMiddleware: pick the request's language as it would.
+    with translation.override(translation.get_language_from_request(request)):
+        message = translation.gettext(text)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "invalid_input", "message": message}, status=400)
+    return HttpResponseBadRequest(message)
 
 
 def reject_nul_bytes(get_response):
     def middleware(request):
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
-            text = gettext_noop("NUL characters are not allowed in the URL.")
-        elif _form_has_nul(request):
-            text = gettext_noop("NUL characters are not allowed in a form.")
-        else:
-            return get_response(request)
-        # This runs before LocaleMiddleware: pick the request's language as it would.
-        with translation.override(translation.get_language_from_request(request)):
-            message = translation.gettext(text)
-        if request.path.startswith("/api/"):
-            return JsonResponse({"code": "invalid_input", "message": message}, status=400)
-        return HttpResponseBadRequest(message)
+            return _nul_refused(request, gettext_noop("NUL characters are not allowed in the URL."))
+        return get_response(request)
 
     return middleware
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class RejectNulInForms:
+    """A page's posted form with a NUL character in a field is a 400. It runs as a view is about to be called,
+    after ``CsrfViewMiddleware`` has refused a forged post without reading its body, so an anonymous upload is
+    never parsed here first. The API is left out: its serializers' fields refuse NUL."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method != "POST" or request.path.startswith("/api/") or request.content_type not in FORM_TYPES:
+            return None
+        try:
+            nul = any("\x00" in value for _key, values in request.POST.lists() for value in values)
+        except UnreadablePostError:  # the client went away mid-body: the view will find out
+            return None
+        return _nul_refused(request, gettext_noop("NUL characters are not allowed in a form.")) if nul else None
 
 
 def no_store_private(get_response):

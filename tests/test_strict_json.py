@@ -209,3 +209,10 @@ def test_the_parser_alone():
         parse('{"a": 1,}')
     with pytest.raises(ParseError):
         parse("[" * 100_000 + "]" * 100_000)
+
+
+def test_a_duplicated_key_that_is_not_unicode_is_still_a_400(market, api):
+    # (found by a review: the duplicate-key message quoted the key, which could not be written back: a 500)
+    resp = api.generic("POST", "/api/v1/kyc/register/", '{"\\ud800": 1, "\\ud800": 2}', content_type="application/json")
+    assert resp.status_code == 400 and resp.json()["code"] == "duplicate_key"
+    assert "\\ud800" in resp.json()["message"]

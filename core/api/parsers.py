@@ -45,10 +45,9 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     obj: dict[str, object] = {}
     for key, value in pairs:
         if key in obj:
-            raise DuplicateKey(
-                gettext('The key "%(key)s" appears more than once in one JSON object.')
-                % {"key": key[:SHOWN_KEY_LENGTH]}
-            )
+            # The key as text that can be written back: an unpaired surrogate in it (not Unicode) is escaped.
+            shown = key[:SHOWN_KEY_LENGTH].encode("utf-8", "backslashreplace").decode("utf-8")
+            raise DuplicateKey(gettext('The key "%(key)s" appears more than once in one JSON object.') % {"key": shown})
         obj[key] = value
     return obj
 

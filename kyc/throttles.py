@@ -2,8 +2,10 @@
 
 Opening an account online needs no login, so nothing else stops a script from opening thousands. DRF's
 ``SimpleRateThrottle`` keeps the count in the cache (Redis), keyed by the client's address as the audit trail
-reads it (``core.audit.client_ip``, which knows the trusted proxies). The API answers 429 ``throttled``; the
-page shows the form again with the reason. Every attempt counts, a refused one too.
+and django-axes read it (``core.audit.client_ip``: ``REMOTE_ADDR``). Behind a proxy that does not pass the
+client's address through, every client shares the proxy's, so one bucket holds every registration: raise
+``KYC_REGISTRATION_RATE`` there (docs/operations.md; the same known limit as the login lock). The API answers
+429 ``throttled``; the page shows the form again with the reason. Every attempt counts, a refused one too.
 """
 
 from __future__ import annotations

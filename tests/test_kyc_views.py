@@ -1090,7 +1090,8 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
     from kyc.throttles import RegistrationThrottle
 
     settings.KYC_REGISTRATION_RATE = "2/hour"
-    cache.delete(RegistrationThrottle().get_cache_key(RequestFactory().post("/", REMOTE_ADDR="203.0.113.7"), None))
+    for address in ("203.0.113.7", "198.51.100.9"):  # the cache (Redis) outlives a test
+        cache.delete(RegistrationThrottle().get_cache_key(RequestFactory().post("/", REMOTE_ADDR=address), None))
     there = {"REMOTE_ADDR": "203.0.113.7"}
 
     # when the page and the API register one investor each, then try a third and a fourth
@@ -1109,7 +1110,7 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
         "/api/v1/kyc/register/", api_registration(market.broker, username="fourth"), format="json", **there
     )
     elsewhere = Client().post(
-        "/kyc/register/", registration(market.broker, username="fifth"), REMOTE_ADDR="198.51.100.9"
+        "/kyc/register/", registration(market.broker, username="fifth", id_number=THIRD_ID), REMOTE_ADDR="198.51.100.9"
     )
 
     # then the first two open, the next two are refused (429, the form kept) and open nothing, and another
@@ -1118,4 +1119,5 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
     assert third.status_code == 429 and "Too many registrations" in text(third) and 'value="third"' in text(third)
     assert fourth.status_code == 429 and fourth.json()["code"] == "throttled"
     assert not User.objects.filter(username__in=["third", "fourth"]).exists()
-    assert elsewhere.status_code != 429 and User.objects.count() >= users
+    assert elsewhere.status_code == 302 and User.objects.filter(username="fifth").exists()
+    assert User.objects.count() == users + 1

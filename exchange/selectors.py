@@ -12,7 +12,6 @@ from balances.models import CashBalance, Position
 from core.models import Account, Broker, Role, User
 from core.prepared import Statement
 from core.roles import SUPERVISORS
-from registry import calendar
 from registry.models import Security
 
 from .models import DayClose, Order, Quote, RfqAnswer, RfqRequest, Trade
@@ -163,20 +162,15 @@ def fee_charged(trade: Trade, side: str) -> Decimal:
 
 
 def reference_price_on(security: Security, at) -> Decimal:
-    """The reference price the band stood on for a trade at ``at``: the one its trading day's close started
-    from (the CLOSE entry's ``previous_reference``), or the security's present one while that day is open.
-
-    A trade belongs to the first close after it (``services.close``): one at 16:00 to the next trading day's.
-    """
-    for close in (
-        DayClose.objects.filter(date__gte=calendar.local(at).date()).order_by("date").select_related("entry")[:2]
-    ):
-        if calendar.close_of(close.date) <= at:
-            continue
+    """The reference price the band stood on at ``at``: the one the first close to run after ``at`` started from
+    (its CLOSE entry's ``previous_reference``: a close is when the reference changes), or the security's present
+    one when no close has run since. By when the close ran (``closed_at``), not the day it closed: in always-open
+    mode a trade a minute after 15:00 that matched before the close job ran was in the old day's band."""
+    close = DayClose.objects.filter(closed_at__gt=at).order_by("closed_at").select_related("entry").first()
+    if close is not None:
         for row in orjson.loads(bytes(close.entry.canonical))["payload"]["securities"]:
             if row["code"] == security.code:
                 return Decimal(row["previous_reference"])
-        break
     return security.reference_price
 
 

@@ -660,7 +660,10 @@ def _terms(trade: Trade) -> tuple[Decimal, int, Decimal, Decimal]:
 
 def _correction_price_check(trade: Trade, price: Decimal) -> None:
     """A corrected trade is one the market could have made: its price on the tick and in the band of the trade's
-    own day (around that day's reference price, whatever the reference is now)."""
+    own day (around that day's reference price, whatever the reference is now). The trade's own price is always
+    one (a correction of the quantity alone), whatever the tick or band since."""
+    if price == trade.price:
+        return
     security = trade.security
     if price % security.tick_size:
         raise err.PriceOffTick(

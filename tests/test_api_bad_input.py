@@ -254,4 +254,5 @@ def test_a_moment_no_time_zone_can_hold_is_a_400_and_changes_nothing(market, pat
 
     # then it is a 400 naming the field (out of range or in the past), and nothing was proposed
     assert response.status_code == 400, response.content
+    assert field in response.json().get("fields", {}) or field in response.json()["message"], response.json()
     assert snapshot() == before and Freeze.objects.count() == freezes

@@ -146,4 +146,6 @@ def test_a_listing_with_a_number_too_large_is_a_form_error_and_changes_nothing(m
 
     # then both show the form again with an error, and nothing is listed or changed
     assert new.status_code == 200 and changed.status_code == 200
+    for page in (new, changed):
+        assert 'class="form-errors"' in page.content.decode() or 'class="error"' in page.content.decode()
     assert snapshot() == before and not Security.objects.filter(code="830055").exists()

@@ -501,3 +501,17 @@ def test_a_role_that_may_not_decide_learns_nothing_of_which_proposals_exist(sup,
     # then both answers are the same 403: neither says whether the id exists or is still open
     assert [(a.status_code, a.json()["code"]) for a in answers] == [(403, "permission_denied")] * 2
     assert snapshot() == before and AuditEvent.objects.count() == audits
+
+
+def test_a_correction_of_the_quantity_alone_keeps_the_trades_price_whatever_the_band_and_tick_since(sup):
+    # given a settled trade at 10.10, whose security now trades around 20.00 on a tick of 0.05
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    Security.objects.filter(pk=market.security.pk).update(reference_price=D("20.00"), tick_size=D("0.05"))
+    day_close(now=_first_close_after(trade.matched_at) + dt.timedelta(minutes=1))
+
+    # when a regulator proposes to correct its quantity only, at its own price
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.10", new_quantity=200, reason="x")
+
+    # then it is proposed: the trade's own price is one the market did trade
+    assert (correction.new_price, correction.new_quantity) == (D("10.10"), 200)

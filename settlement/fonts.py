@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from importlib.metadata import version
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -46,9 +47,14 @@ def cjk_font(weight: int) -> Path:
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():  # another process may have built it while this one waited
-            partial = target.with_suffix(f".{os.getpid()}.partial")
-            _instance(partial, weight)
-            os.replace(partial, target)
+            # A file of its own (unique even across hosts sharing the folder), gone if the build fails.
+            handle, name = tempfile.mkstemp(dir=folder, prefix=f"{target.stem}.", suffix=".partial")
+            os.close(handle)
+            try:
+                _instance(Path(name), weight)
+                os.replace(name, target)
+            finally:
+                Path(name).unlink(missing_ok=True)
     return target
 
 

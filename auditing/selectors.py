@@ -26,8 +26,9 @@ from core import spreadsheet
 from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
 from ledger import selectors as ledger_selectors
+from ledger import witnessing
 from ledger.api import keys_json
-from ledger.models import Entry, EntryKind, Leaf
+from ledger.models import Cosignature, Entry, EntryKind, Leaf
 from ledger.services import signed_note
 from settlement.models import Settlement, SettlementAction
 
@@ -349,6 +350,19 @@ def _b64(data: bytes) -> str:
 VERIFY_COMMAND = "python ledger/verifier.py evidence bundle.json --keys-file keys.json"
 
 
+def verify_command(head) -> str:
+    """How to check a bundle offline: with the witnesses that co-signed its checkpoint named, so that a bundle
+    whose witness line was removed or changed fails as printed (a checkpoint not co-signed yet names none)."""
+    command = VERIFY_COMMAND
+    if head is None:
+        return command
+    cosigned = set(Cosignature.objects.filter(block=head).values_list("witness", flat=True))
+    named = [w for w in witnessing.witnesses() if w.name in cosigned]
+    for witness in named:
+        command += f" --witness {witness.vkey}"
+    return command
+
+
 def evidence_bundle(*, subject: dict, events: list[AuditEvent], entries: list[Entry], by: str) -> dict:
     """One file: the audit records, the sealed entries with inclusion proofs against one signed checkpoint
     (the newest), the entries still waiting for the sealer (bytes, no proof yet), and how to check it."""
@@ -381,10 +395,11 @@ def evidence_bundle(*, subject: dict, events: list[AuditEvent], entries: list[En
         "entries": sealed,
         "waiting": waiting,
         "audit": [event_json(e) for e in events],
-        "command": VERIFY_COMMAND,
+        "command": verify_command(head),
         "note": (
             "keys.json is a copy of GET /api/v1/ledger/keys/ obtained separately: the verifier never trusts the "
-            "keys inside the bundle. Entries under 'waiting' are not sealed yet and have no proof; fetch a new "
+            "keys inside the bundle, and the witnesses' keys in the command are to be compared with the "
+            "regulator's own. Entries under 'waiting' are not sealed yet and have no proof; fetch a new "
             "bundle after the next block. Audit records are the operator's copy, not signed; those that name an "
             "entry (detail.entry) are backed by that entry's proof."
         ),

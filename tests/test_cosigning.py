@@ -243,3 +243,31 @@ def test_the_block_page_lists_the_witness_cosignature(setup, client):
     page = client.get(f"/ledger/blocks/{genesis.height}/").content.decode()
     assert 'class="cosignature" data-witness="regulator.test/witness"' in page
     assert page.count("— regulator.test/witness ") == 1  # the line in the signed note shown
+
+
+def test_an_evidence_bundle_names_the_witness_that_cosigned_it_so_removing_its_line_fails(setup, tmp_path):
+    # given a co-signed head, and an evidence bundle of its entries
+    import json
+    import shlex
+
+    from auditing.selectors import evidence_bundle
+    from ledger.api import keys_json
+    from ledger.models import Entry
+
+    _genesis, vkey = setup
+    witnessing.cosign_head(post=InProcess())
+    bundle = evidence_bundle(subject={"account": "A0"}, events=[], entries=list(Entry.objects.all()), by="auditor")
+    (tmp_path / "keys.json").write_text(json.dumps(keys_json()))
+
+    def verify(b) -> int:
+        (tmp_path / "bundle.json").write_text(json.dumps(b))
+        argv = shlex.split(b["command"])[2:]  # after "python ledger/verifier.py"
+        return verifier_main([str(tmp_path / a) if a.endswith(".json") else a for a in argv])
+
+    # then its printed command names the witness, and it verifies as printed
+    assert f"--witness {vkey}" in bundle["command"]
+    assert verify(bundle) == 0
+    # but not once the witness's line is taken out of the checkpoint
+    lines = bundle["checkpoint"].split("\n")
+    stripped = {**bundle, "checkpoint": "\n".join(line for line in lines if "regulator.test/witness" not in line)}
+    assert verify(stripped) == 1

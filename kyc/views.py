@@ -394,7 +394,8 @@ def document(request, document_id: int):
     try:
         doc, path = services.kyc_document_open(actor=request.user, document_id=document_id, ip=client_ip(request))
     except services.RevealRequired as exc:
-        return render(request, "error.html", {"status": 403, "message": exc.message}, status=403)
+        context = {"status": 403, "message": exc.message, "next_url": reverse("kyc-reveal")}
+        return render(request, "error.html", {**context, "next_label": gettext("Identity reveal")}, status=403)
     except DomainError as exc:
         raise Http404 from exc
     response = FileResponse(

@@ -615,6 +615,7 @@ def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market
     # before any reveal, the ID scan is refused with the reason (it shows the full identity)
     refused = client.get(f"/kyc/documents/{document.pk}/")
     assert refused.status_code == 403 and "先进行身份披露" in text(refused)
+    assert 'href="/kyc/reveal/"' in text(refused)  # the way to do so
 
     search = client.get(f"/kyc/reveal/?q={account.lower()}")
     body = text(search)

@@ -439,9 +439,12 @@ def reveal(request):
 
 
 @role_required(Role.REGULATOR)
-@require_POST
 @never_cache
 def reveal_do(request, profile_id: int):
+    if request.method != "POST":
+        # Reached by a GET (the language switch reloads the page it was on): the identity is shown once, on the
+        # POST that recorded the reveal; back to the reveal page, where a new reveal is one click away.
+        return redirect("kyc-reveal")
     profile = KycProfile.objects.filter(pk=profile_id).first()
     if profile is None:
         raise Http404

@@ -397,7 +397,7 @@ def serve(env: dict, services: Services) -> int:
         for who, what in DEMO_LOGINS:
             print(f"    {who:<24} {what}")
         print("  Staff, operator, depository, regulator and auditor also enter a 6-digit code after the password:")
-        print(f"    {VENV_PY_HINT} manage.py demo_totp staff1     (prints staff1's current code)")
+        print(f"    EXCHANGE_DEMO=1 {VENV_PY_HINT} manage.py demo_totp staff1     (prints staff1's current code)")
         print("  Press Ctrl-C to stop everything.\n", flush=True)
         while True:
             gone = services.gone()

@@ -24,7 +24,7 @@ PACKAGE = "justmytype_intl_cjk"
 VARIABLE_FONT = "fonts/ofl/notosanssc/NotoSansSC[wght].ttf"
 REGULAR, BOLD = 400, 700  # OS/2 usWeightClass
 STYLE_NAMES = {REGULAR: "Regular", BOLD: "Bold"}
-BUILD = 2  # in the file's name: a change of what ``_instance`` writes makes a new file, never reuses an old one
+BUILD = 3  # in the file's name: a change of what ``_instance`` writes makes a new file, never reuses an old one
 
 
 def cjk_regular() -> Path:
@@ -68,7 +68,8 @@ def _instance(path: Path, weight: int) -> None:
     # Named as what it is (the names came from the default instance, "NotoSansSC-Thin"): a PDF's BaseFont is the
     # PostScript name, and two weights under one name would be one font to a reader.
     style = STYLE_NAMES.get(weight, f"W{weight}")
-    names = {2: style, 4: f"Noto Sans SC {style}", 6: f"NotoSansSC-{style}", 17: style}
+    names = {1: "Noto Sans SC", 2: style, 4: f"Noto Sans SC {style}", 6: f"NotoSansSC-{style}", 16: "Noto Sans SC"}
+    names[17] = style
     for record in font["name"].names:
         if record.nameID in names:
             record.string = names[record.nameID]

@@ -644,6 +644,11 @@ def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market
     )
     log = text(client.get("/kyc/reveal/"))
     assert "(2026) 京01 刑初 123 号协查函" in log and VALID_ID not in log
+    # and reloading the revealed page (the language switch does) goes back to the reveal page, recording nothing
+    reveals = IdentityReveal.objects.count()
+    again = client.get(f"/kyc/reveal/{profile.pk}/")
+    assert again.status_code == 302 and again["Location"] == "/kyc/reveal/"
+    assert IdentityReveal.objects.count() == reveals
     # and the reveal page links the ID documents, which now open for this regulator
     assert f'href="/kyc/documents/{document.pk}/"' in body
     assert client.get(f"/kyc/documents/{document.pk}/").status_code == 200

@@ -249,15 +249,18 @@ def check_mode(security: Security, mode: str) -> None:
     raise err.ModeDisabled(gettext("Trading by %(mode)s is off for %(code)s.") % params)
 
 
-def check_price(security: Security, price: Decimal) -> None:
+def check_price(security: Security, price: Decimal, *, reference: Decimal | None = None) -> None:
+    """On the tick and in the band around ``reference`` (the security's reference price unless given: a
+    correction checks against the band of the trade's own day)."""
     if price % security.tick_size != 0:
         raise err.PriceOffTick(
             gettext("The price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
         )
-    if not security.band_low <= price <= security.band_high:
+    low, high = security.band_around(security.reference_price if reference is None else reference)
+    if not low <= price <= high:
         raise err.PriceOutOfBand(
             gettext("The price must be between %(low)s and %(high)s.")
-            % {"low": amount_text(security.band_low), "high": amount_text(security.band_high)}
+            % {"low": amount_text(low), "high": amount_text(high)}
         )
 
 

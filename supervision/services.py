@@ -664,17 +664,7 @@ def _correction_price_check(trade: Trade, price: Decimal) -> None:
     one (a correction of the quantity alone), whatever the tick or band since."""
     if price == trade.price:
         return
-    security = trade.security
-    if price % security.tick_size:
-        raise err.PriceOffTick(
-            gettext("The new price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
-        )
-    low, high = security.band_around(reference_price_on(security, trade.matched_at))
-    if not low <= price <= high:
-        raise err.PriceOutOfBand(
-            gettext("The new price must be between %(low)s and %(high)s, the band on the trade's day.")
-            % {"low": amount_text(low), "high": amount_text(high)}
-        )
+    pretrade.check_price(trade.security, price, reference=reference_price_on(trade.security, trade.matched_at))
 
 
 def correction_propose(

@@ -18,11 +18,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core import crypto
 from core import errors as err
 from core.audit import audit_record
 from core.errors import InsufficientCash, InvalidInput, NotFound, PermissionDenied
 from core.models import Account, Broker, Role, User
 from core.money import money, to_decimal
+from core.names import mask_name
 from core.prepared import Statement
 from ledger.models import Entry
 from ledger.services import entries_write, entry_write
@@ -43,9 +45,17 @@ HolderCapExceeded = err.error_class(
 
 @transaction.atomic
 def account_open(*, kind: str, name: str, owner: User | None = None, broker: Broker | None = None) -> Account:
-    """Open an account with an empty cash balance. Its code is derived from its kind and pk."""
+    """Open an account with an empty cash balance. Its code is derived from its kind and pk.
+
+    An investor's ``name`` is their real name: it is stored encrypted, and the account's plain name is its
+    mask (``core.names``)."""
     prefix = {Account.Kind.INVESTOR: "INV", Account.Kind.MARKET_MAKER: "MM", Account.Kind.FEE: "FEE"}[kind]
-    account = Account.objects.create(kind=kind, name=name, owner=owner, broker=broker, code=f"tmp-{prefix}")
+    holder = None
+    if kind == Account.Kind.INVESTOR:
+        name, holder = mask_name(name), crypto.ring().encrypt(name.strip())
+    account = Account.objects.create(
+        kind=kind, name=name, holder_name_enc=holder, owner=owner, broker=broker, code=f"tmp-{prefix}"
+    )
     account.code = f"{prefix}{account.pk:06d}"
     account.save(update_fields=["code"])
     CashBalance.objects.create(account=account)

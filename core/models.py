@@ -118,7 +118,11 @@ class Account(models.Model):
 
     code = models.CharField(max_length=32, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The name anyone may see: a firm's name, or an investor's real name masked to its first character
+    # (``core.names.mask_name``). An investor's name in full is personal data, kept only encrypted
+    # (``core.crypto``) in ``holder_name_enc``, and decrypted by ``core.names`` for those who may see it.
     name = models.CharField(max_length=200)
+    holder_name_enc = models.BinaryField(null=True, blank=True, editable=False)
     owner = models.OneToOneField(User, null=True, blank=True, on_delete=models.PROTECT, related_name="account")
     broker = models.ForeignKey(Broker, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
     # A whole-account judicial freeze is active (``supervision``): no orders, quotes, withdrawals or transfers out.
@@ -130,6 +134,11 @@ class Account(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["broker"], condition=Q(kind="fee"), name="account_one_fee_account_per_broker"
+            ),
+            # DESIGN.md §7: personal data is encrypted at rest. An investor account's plain name is its mask.
+            models.CheckConstraint(
+                condition=~Q(kind="investor") | Q(holder_name_enc__isnull=False, name__regex=r"^.\*{1,3}$"),
+                name="account_investor_name_encrypted",
             ),
         ]
 

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core import names
 from core.api.fields import DecimalString
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
@@ -52,9 +53,9 @@ class CounterApi(APIView):
 
 class ClientOutput(serializers.Serializer):
     account = serializers.CharField(source="code")
-    name = serializers.CharField()
+    name = serializers.SerializerMethodField(help_text="The holder's name in full (the broker's staff may see it)")
     username = serializers.CharField()
-    real_name = serializers.CharField(allow_null=True)
+    real_name = serializers.SerializerMethodField(help_text="The KYC name in full; null without a KYC record")
     kyc_state = serializers.CharField(allow_null=True)
     risk_level = serializers.SerializerMethodField()
     id_number_masked = serializers.CharField(allow_null=True)
@@ -62,6 +63,12 @@ class ClientOutput(serializers.Serializer):
     cash_total = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
     cash_available = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
     created_at = serializers.DateTimeField()
+
+    def get_name(self, obj) -> str:
+        return names.holder_name(obj)
+
+    def get_real_name(self, obj) -> str | None:
+        return names.holder_name(obj) if obj.kyc_id else None
 
     def get_risk_level(self, obj) -> str | None:
         return f"C{obj.risk_level}" if obj.risk_level else None

@@ -18,10 +18,10 @@ from __future__ import annotations
 from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from core import crypto
 from core import errors as err
 from core.models import Account, Role, User
 from exchange.models import Order
-from kyc import crypto
 from kyc.models import KycProfile
 from settlement.statements import (  # noqa: F401 - re-exported for the counter's views and API
     BEIJING,
@@ -58,7 +58,6 @@ def _clients(broker_id: int) -> QuerySet[Account]:
         .select_related("owner", "broker")
         .annotate(
             username=F("owner__username"),
-            real_name=F("owner__kyc__real_name"),
             kyc_id=F("owner__kyc__id"),
             kyc_state=F("owner__kyc__state"),
             kyc_applied_at=F("owner__kyc__applied_at"),
@@ -80,8 +79,10 @@ def _looks_like_id_number(text: str) -> bool:
 def clients_of(staff: User, *, query: str = "") -> QuerySet[Account]:
     """The staff member's broker's investor accounts, newest first, optionally searched.
 
-    ``query`` matches part of the account code, user name, account name or
-    real name; a whole ID number through its blind index (the number itself
+    ``query`` matches part of the account code, user name or masked account
+    name; the real name's whole words through their blind indexes (the name is
+    stored encrypted: "陈静 Chen Jing" is found by "chen jing" or "jing", not by
+    "jin"); a whole ID number through its blind index (the number itself
     is stored encrypted); a phone number only in its masked form as shown on
     the pages (``138****8000``), since phones have no blind index.
     """
@@ -94,7 +95,7 @@ def clients_of(staff: User, *, query: str = "") -> QuerySet[Account]:
         Q(code__icontains=text)
         | Q(owner__username__icontains=text)
         | Q(name__icontains=text)
-        | Q(owner__kyc__real_name__icontains=text)
+        | Q(owner__kyc__name_index__contains=crypto.ring().name_index(text))
         | Q(owner__kyc__phone_masked=text)
     )
     if _looks_like_id_number(text):

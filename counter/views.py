@@ -29,6 +29,7 @@ from balances.services import (
     cash_needs_second_person,
 )
 from core import errors as err
+from core import names
 from core.audit import client_ip
 from core.forms import domain_error_message
 from core.models import Account
@@ -93,7 +94,7 @@ def _kyc_badge(account: Account) -> tuple[str, str]:
 def _client_row(account: Account) -> dict:
     return {
         "code": account.code,
-        "name": account.real_name or account.name,
+        "name": names.holder_name(account),
         "username": account.username,
         "kyc_state": _kyc_badge(account)[0],
         "kyc_state_label": _kyc_badge(account)[1],

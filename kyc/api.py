@@ -38,7 +38,6 @@ from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
-from core.names import mask_name
 from core.permissions import require_role
 
 from . import questionnaire, selectors, services
@@ -127,7 +126,7 @@ class ProfileOutput(serializers.Serializer):
     def get_real_name(self, obj) -> str:
         request = self.context.get("request")
         viewer = self.context.get("viewer") or (request.user if request is not None else None)
-        return mask_name(obj.real_name) if viewer and viewer.role == Role.REGULATOR else obj.real_name
+        return obj.real_name_masked if viewer and viewer.role == Role.REGULATOR else obj.real_name
 
     @extend_schema_field(RiskOutput)
     def get_risk(self, obj) -> dict:

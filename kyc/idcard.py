@@ -3,7 +3,7 @@
 The reasons are returned in English, marked for translation; the caller translates them.
 Only ASCII digits (and X) make a valid number: ``str.isdigit`` and ``int`` also take
 fullwidth and Arabic-Indic digits, which would give one identity a second spelling.
-Callers normalize first (``kyc.crypto.normalize_identifier``).
+Callers normalize first (``core.crypto.normalize_identifier``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """KYC profiles, identity documents and identity reveals.
 
-Personal data (ID number, phone, address) is stored encrypted (``kyc.crypto``)
-with a masked copy for display; the ID number also has a blind index, the
-*identity* that the holder cap counts once however many accounts it has.
+Personal data (real name, ID number, phone, address) is stored encrypted
+(``core.crypto``) with a masked copy for display; the ID number also has a blind
+index, the *identity* that the holder cap counts once however many accounts it
+has, and the name blind indexes of its words, by which staff find it.
 
 Maker-checker is a database rule: an approved profile's reviewer is not the
 person who entered it, last edited it, or submitted it for approval (the
@@ -11,10 +12,13 @@ maker, always a staff member of the investor's broker).
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core import crypto
 from core.models import Broker, User
 
 
@@ -34,7 +38,11 @@ class KycProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="kyc")
     broker = models.ForeignKey(Broker, on_delete=models.PROTECT, related_name="kyc_profiles")
     state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
-    real_name = models.CharField(max_length=100)
+    real_name_enc = models.BinaryField()
+    real_name_masked = models.CharField(max_length=4)
+    name_index = ArrayField(
+        models.CharField(max_length=64), default=list, help_text="Blind indexes of the words of the name"
+    )
     id_type = models.CharField(max_length=20, choices=IdType.choices)
     id_number_enc = models.BinaryField()
     id_number_masked = models.CharField(max_length=40)
@@ -62,6 +70,7 @@ class KycProfile(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        indexes = [GinIndex(fields=["name_index"], name="kyc_name_index_gin")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(risk_level__isnull=True) | Q(risk_level__gte=1, risk_level__lte=5), name="kyc_level_c1_c5"
@@ -80,6 +89,11 @@ class KycProfile(models.Model):
                 condition=~Q(state="rejected") | ~Q(rejection_reason=""), name="kyc_rejection_has_reason"
             ),
         ]
+
+    @property
+    def real_name(self) -> str:
+        """The real name in full, decrypted: for the investor, their broker's staff, and a recorded reveal."""
+        return crypto.ring().decrypt(self.real_name_enc)
 
 
 class KycDocument(models.Model):

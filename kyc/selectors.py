@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
 
+from core import crypto
 from core.models import AuditEvent, Role, User
 
 from .models import IdentityReveal, KycProfile
@@ -56,7 +57,12 @@ def awaiting_staff_q() -> Q:
 def applications_for(
     user: User, *, queue: bool = False, state: str | None = None, search: str = ""
 ) -> QuerySet[KycProfile]:
-    """Profiles the user may review or inspect, newest activity first."""
+    """Profiles the user may review or inspect, newest activity first.
+
+    ``search`` is a user name or an account code, exactly (case aside), or, for broker staff, whole words of the
+    real name (through its blind indexes: the name is stored encrypted). A regulator does not search by name:
+    the name is what a reveal discloses, so finding an account by it would be a reveal without a record.
+    """
     qs = profiles_visible(user)
     if user.role == Role.INVESTOR:
         return qs.none()
@@ -66,9 +72,10 @@ def applications_for(
         qs = qs.filter(state=state)
     search = _clean(search)
     if search:
-        qs = qs.filter(
-            Q(user__username__iexact=search) | Q(user__account__code__iexact=search) | Q(real_name__icontains=search)
-        )
+        match = Q(user__username__iexact=search) | Q(user__account__code__iexact=search)
+        if user.role == Role.BROKER_STAFF:
+            match |= Q(name_index__contains=crypto.ring().name_index(search))
+        qs = qs.filter(match)
     return qs.order_by("-updated_at", "-pk")
 
 

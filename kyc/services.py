@@ -1,7 +1,7 @@
 """KYC writes: onboarding, assessment, documents, maker-checker review, expiry, identity reveal.
 
 Every step writes an audit event in its transaction. Personal data is
-encrypted before it reaches the database (``kyc.crypto``).
+encrypted before it reaches the database (``core.crypto``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from balances.services import account_open
+from core import crypto
 from core import errors as err
 from core.audit import audit_record
 from core.models import Account, Broker, Role, User
+from core.names import mask_name
 from ledger.services import entry_write
 
-from . import crypto, entries, hooks, questionnaire
+from . import entries, hooks, questionnaire
 from .idcard import validate_resident_id
 from .models import IdentityReveal, KycDocument, KycProfile
 
@@ -117,7 +119,9 @@ def _validate_identity(identity: Identity) -> Identity:
 def _store_identity(profile: KycProfile, identity: Identity) -> None:
     """Encrypt and index an identity that ``_validate_identity`` returned (so already normalized)."""
     ring = crypto.ring()
-    profile.real_name = identity.real_name
+    profile.real_name_enc = ring.encrypt(identity.real_name)
+    profile.real_name_masked = mask_name(identity.real_name)
+    profile.name_index = ring.name_index(identity.real_name)
     profile.id_type = identity.id_type
     profile.id_number_enc = ring.encrypt(identity.id_number)
     profile.id_number_masked = crypto.mask_id_number(identity.id_number)
@@ -158,7 +162,7 @@ def _new_user_errors(*, username: str, password: str | None, real_name: str) -> 
 
 
 def _new_investor(*, username: str, password: str | None, broker: Broker, real_name: str) -> User:
-    user = User(username=username, role=Role.INVESTOR, broker=broker, first_name=real_name[:150])
+    user = User(username=username, role=Role.INVESTOR, broker=broker, first_name=mask_name(real_name))
     if password:
         user.set_password(password)
     else:
@@ -225,9 +229,12 @@ def kyc_update_identity(*, actor: User, profile_id: int, identity: Identity, ip:
     _store_identity(profile, _validate_identity(identity))
     profile.last_edited_by = actor
     profile.save()
-    # The name is copied onto the user and the account (what the counter and statements show): kept in step.
-    User.objects.filter(pk=profile.user_id).update(first_name=profile.real_name[:150])
-    Account.objects.filter(owner_id=profile.user_id, kind=Account.Kind.INVESTOR).update(name=profile.real_name)
+    # The name is copied onto the user (masked) and the account (masked, and encrypted in full: what the
+    # counter and statements show): kept in step.
+    User.objects.filter(pk=profile.user_id).update(first_name=profile.real_name_masked)
+    Account.objects.filter(owner_id=profile.user_id, kind=Account.Kind.INVESTOR).update(
+        name=profile.real_name_masked, holder_name_enc=crypto.ring().encrypt(profile.real_name)
+    )
     audit_record(actor=actor, action="kyc_update", target=profile.user.username, ip=ip)
     return profile
 
@@ -501,21 +508,33 @@ def identity_reveal(*, regulator: User, profile_id: int, reason: str, ip: str | 
     }
 
 
-def kyc_reencrypt() -> int:
-    """Rewrite every encrypted value with the primary key (after ``crypto.rotate``)."""
+@dataclass(frozen=True)
+class Reencrypted:
+    profiles: int  # KYC profiles rewritten
+    accounts: int  # investor accounts whose holder's name was rewritten
+
+
+def kyc_reencrypt() -> Reencrypted:
+    """Rewrite every encrypted value with the primary key (after ``crypto.rotate``): the KYC profiles' and the
+    investor accounts' copies of their holders' names. Running it again rewrites nothing."""
     ring = crypto.ring()
-    count = 0
+    fields = ("real_name_enc", "id_number_enc", "phone_enc", "address_enc")
+    profiles = accounts = 0
     with transaction.atomic():
         for profile in KycProfile.objects.select_for_update().iterator():
-            if all(
-                ring.key_of(getattr(profile, f)) == ring.primary for f in ("id_number_enc", "phone_enc", "address_enc")
-            ):
+            if all(ring.key_of(getattr(profile, f)) == ring.primary for f in fields):
                 continue
-            for field in ("id_number_enc", "phone_enc", "address_enc"):
+            for field in fields:
                 setattr(profile, field, ring.encrypt(ring.decrypt(getattr(profile, field))))
-            profile.save(update_fields=["id_number_enc", "phone_enc", "address_enc"])
-            count += 1
-    return count
+            profile.save(update_fields=list(fields))
+            profiles += 1
+        for account in Account.objects.select_for_update().filter(holder_name_enc__isnull=False).iterator():
+            if ring.key_of(account.holder_name_enc) == ring.primary:
+                continue
+            account.holder_name_enc = ring.encrypt(ring.decrypt(account.holder_name_enc))
+            account.save(update_fields=["holder_name_enc"])
+            accounts += 1
+    return Reencrypted(profiles=profiles, accounts=accounts)
 
 
 @dataclass(frozen=True)
@@ -563,7 +582,9 @@ def kyc_identifiers_normalize() -> NormalizeResult:
                     "phone_masked",
                     "address_enc",
                     "address_masked",
-                    "real_name",
+                    "real_name_enc",
+                    "real_name_masked",
+                    "name_index",
                     "id_type",
                 ]
             )

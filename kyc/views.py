@@ -27,7 +27,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from core import names
 from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message
@@ -119,7 +118,7 @@ def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
         "broker": profile.broker,
         "state": profile.state,
         "state_label": choice_label(KycProfile.State, profile.state),
-        "real_name": names.mask_name(profile.real_name) if mask_name else profile.real_name,
+        "real_name": profile.real_name_masked if mask_name else profile.real_name,
         "id_type_label": choice_label(KycProfile.IdType, profile.id_type),
         "id_number": profile.id_number_masked,
         "phone": profile.phone_masked,

@@ -27,7 +27,7 @@ from xml.sax.saxutils import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from core import spreadsheet
+from core import names, spreadsheet
 from exchange.models import Order, Trade
 
 from .fonts import cjk_bold, cjk_regular
@@ -128,7 +128,7 @@ def _header_rows(statement: Statement) -> list[tuple[str, str]]:
     broker = account.broker
     return [
         (_("Account"), account.code),
-        (_("Name"), getattr(account, "real_name", None) or account.name),
+        (_("Name"), names.holder_name(account)),
         (_("Broker"), f"{broker.code} {broker.name}" if broker else ""),
         (_("Period"), f"{statement.start.isoformat()} – {statement.end.isoformat()}"),
         (_("Currency"), _("Renminbi (CNY)")),
@@ -475,7 +475,7 @@ def certificate_pdf(certificate: Certificate) -> bytes:
     title = _("Holdings certificate %(year)s") % {"year": certificate.year}
     facts = [
         (_("Account"), account.code),
-        (_("Name"), getattr(account, "real_name", None) or account.name),
+        (_("Name"), names.holder_name(account)),
         (_("Broker"), f"{broker.code} {broker.name}" if broker else ""),
         (_("Holdings at"), _("end of %(date)s (Beijing time)") % {"date": certificate.as_of.isoformat()}),
         (_("Generated"), _time(certificate.generated_at)),

@@ -58,7 +58,7 @@ def _test_settings(settings, _kyc_dirs, tmp_path):
 @pytest.fixture
 def kyc_folders(settings, tmp_path):
     """Personal-data keys and ID documents of this test alone (the cached key ring cleared around it)."""
-    from kyc import crypto
+    from core import crypto
 
     settings.KYC_KEY_DIR = tmp_path / "pii"
     settings.KYC_DOCUMENT_DIR = tmp_path / "documents"

@@ -179,6 +179,7 @@ def test_search_by_code_name_whole_id_number_and_masked_phone(world):
     m = world.market
     wang = world.a.client(m, name="王小明")
     li = world.a.client(m, name="李四")
+    chen = world.a.client(m, name="陈静 Chen Jing")
     other_broker = world.b.client(m, name="王大明")
     wang_profile = KycProfile.objects.get(user=wang.owner)
     api = api_for(world.a.staff)
@@ -188,7 +189,12 @@ def test_search_by_code_name_whole_id_number_and_masked_phone(world):
 
     assert found(wang.code) == [wang.code]
     assert found(wang.code.lower()) == [wang.code]
-    assert found("王") == [wang.code]  # not the other broker's 王大明
+    assert found("王") == [wang.code]  # not the other broker's 王大明 (by the mask's first character)
+    # names are stored encrypted: the whole name, or whole words of it, through their blind indexes
+    assert found("王小明") == [wang.code]
+    assert found("王大明") == []  # the other broker's
+    assert found("chen jing") == found("ＪＩＮＧ") == found(" 陈静  ") == [chen.code]
+    assert found("小明") == found("Jin") == found("Chen Jingx") == []  # never a part of a word
     assert found(li.owner.username) == [li.code]
     # the whole ID number finds its holder through the blind index; a part of it finds nothing
     whole = id_number(int(wang.owner.username.removeprefix("client")))

@@ -15,10 +15,11 @@ import pytest
 from django.db import connection
 from django.utils import translation
 
+from core import crypto
 from core import errors as err
 from core.models import User
 from counter.selectors import clients_of
-from kyc import crypto, services
+from kyc import services
 from kyc.idcard import validate_resident_id
 from kyc.models import KycProfile
 from tests.conftest import snapshot

@@ -12,9 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 
+from core import crypto, names
 from core import errors as err
 from core.models import AuditEvent, Role, User
-from kyc import crypto, services
+from kyc import services
 from kyc.entries import IdentityReveal as IdentityRevealEntry
 from kyc.idcard import check_character, validate_resident_id
 from kyc.models import IdentityReveal, KycProfile
@@ -123,10 +124,12 @@ def test_a_corrected_name_reaches_the_account_and_the_user(market, staff_pair):
     # when the investor corrects it
     services.kyc_update_identity(actor=profile.user, profile_id=profile.pk, identity=identity(real_name="张伟明"))
 
-    # then the account and the user carry the new name (the counter, statements and registers show them), and
-    # no other account changed
+    # then the account carries the new name, encrypted in full and masked in the clear (the counter, statements
+    # and registers show them), the user the masked one, and no other account changed
     profile.user.refresh_from_db()
-    assert (profile.user.account.name, profile.user.first_name) == ("张伟明", "张伟明")
+    account = profile.user.account
+    assert (account.name, profile.user.first_name, names.holder_name(account)) == ("张**", "张**", "张伟明")
+    assert "张伟明".encode() not in bytes(account.holder_name_enc)
     bystander.refresh_from_db()
     assert bystander.name == bystander_name
 
@@ -150,16 +153,62 @@ def test_staff_of_another_broker_cannot_touch_the_application(market, staff_pair
         )
 
 
-def test_personal_data_is_not_readable_in_the_database(market, staff_pair):
-    maker, _ = staff_pair
-    profile = complete_application(market, maker)
+def _tables_holding(secret: str) -> list[str]:
+    """Every table of the database with a row that holds ``secret`` in the clear, in a text column (any case)
+    or in a binary one (as its UTF-8 bytes: a row as text shows them in hex)."""
+    found = []
     with connection.cursor() as cur:
-        cur.execute("SELECT * FROM kyc_kycprofile WHERE id = %s", [profile.pk])
-        dump = repr(cur.fetchall())
-    for secret in (VALID_ID, "13800138000", "建国路"):
-        assert secret not in dump
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+        for (table,) in cur.fetchall():
+            cur.execute(
+                f'SELECT count(*) FROM "{table}" t WHERE t::text ILIKE %s OR t::text LIKE %s',
+                ["%" + secret + "%", "%" + secret.encode().hex() + "%"],
+            )
+            if cur.fetchone()[0]:
+                found.append(table)
+    return found
+
+
+def test_personal_data_is_not_readable_in_the_database(market, staff_pair):
+    # given an investor opened at the counter, whose name was corrected, approved by a second person
+    maker, checker = staff_pair
+    profile = complete_application(market, maker)
+    services.kyc_update_identity(
+        actor=maker, profile_id=profile.pk, identity=identity(real_name="欧阳娜娜 Ouyang Nana")
+    )
+    services.kyc_submit(staff=maker, profile_id=profile.pk)
+    services.kyc_approve(staff=checker, profile_id=profile.pk)
+
+    # when every table of the database is searched for the investor's identity
+    secrets = ("欧阳娜娜", "Ouyang Nana", "张伟", VALID_ID, "13800138000", "建国路")
+    found = {secret: _tables_holding(secret) for secret in secrets}
+
+    # then no table holds any of it in the clear (DESIGN.md §7): not the profile, the account, the user, the
+    # audit trail or the ledger; only the masks are there
+    assert found == {secret: [] for secret in secrets}
+    profile.refresh_from_db()
+    account = profile.user.account
+    assert (profile.real_name_masked, account.name, profile.user.first_name) == ("欧***", "欧***", "欧***")
     assert profile.id_number_masked == "110***********002X"
     assert profile.phone_masked == "138****8000"
+    # and those who may read it still can
+    assert profile.real_name == names.holder_name(account) == "欧阳娜娜 Ouyang Nana"
+
+
+def test_the_database_refuses_an_investor_account_named_in_the_clear(market, staff_pair):
+    # given an investor's account
+    maker, _ = staff_pair
+    account = complete_application(market, maker).user.account
+    before = (account.name, bytes(account.holder_name_enc))
+
+    # when something writes a real name into its plain name, or drops its encrypted one
+    for change in ({"name": "张伟"}, {"holder_name_enc": None}, {"name": "张**伟"}):
+        with pytest.raises(IntegrityError, match="account_investor_name_encrypted"), transaction.atomic():
+            type(account).objects.filter(pk=account.pk).update(**change)
+
+    # then the database refused it, and the account is as it was
+    account.refresh_from_db()
+    assert (account.name, bytes(account.holder_name_enc)) == before == ("张*", before[1])
 
 
 @pytest.mark.parametrize(
@@ -214,11 +263,16 @@ def test_key_rotation_and_reencryption(market, staff_pair):
     profile = complete_application(market, maker)
     old = crypto.ring().primary
     new = crypto.rotate()
-    assert services.kyc_reencrypt() == 1
+    assert services.kyc_reencrypt() == services.Reencrypted(profiles=1, accounts=1)
     profile.refresh_from_db()
+    account = profile.user.account
     ring = crypto.ring()
-    assert ring.key_of(profile.id_number_enc) == new != old
+    assert ring.key_of(profile.id_number_enc) == ring.key_of(profile.real_name_enc) == new != old
+    assert ring.key_of(account.holder_name_enc) == new
     assert ring.decrypt(profile.phone_enc) == "13800138000"
+    assert profile.real_name == names.holder_name(account) == "张伟"
+    # and a second run has nothing left to rewrite
+    assert services.kyc_reencrypt() == services.Reencrypted(profiles=0, accounts=0)
 
 
 def test_registration_names_every_bad_field_at_once(market, staff_pair):
@@ -320,11 +374,11 @@ def test_the_rotate_command_makes_a_new_primary_key_and_rewrites_every_record(ma
     assert ring.primary != old and ring.key_of(profile.id_number_enc) == ring.primary
     assert profile.id_number_enc != before[0] and profile.identity == before[1]
     assert ring.decrypt(profile.phone_enc) == "13800138000"
-    assert f"1 KYC records re-encrypted with key {ring.primary}" in out.getvalue()
+    assert f"1 KYC records and 1 account names re-encrypted with key {ring.primary}" in out.getvalue()
     # and a second re-encryption has nothing left to do
     out = StringIO()
     call_command("kyc_rotate_key", "--reencrypt-only", stdout=out)
-    assert "0 KYC records re-encrypted" in out.getvalue()
+    assert "0 KYC records and 0 account names re-encrypted" in out.getvalue()
     # and with keys from the environment the command refuses to make one, changing nothing
     monkeypatch.setenv("KYC_DATA_KEYS", "k:" + "A" * 44)
     with pytest.raises(CommandError):

@@ -986,6 +986,11 @@ def test_api_the_regulator_finds_masked_and_reveals_with_a_reason(market, regula
     assert [r["id"] for r in found["results"]] == [profile.pk]
     assert found["results"][0]["real_name"] == "张*" and VALID_ID not in str(found)
     assert client.get("/api/v1/kyc/applications/").json()["count"] == 0  # no query, no list
+    # the name is what a reveal discloses: the regulator cannot find an account by it; the broker's staff can
+    assert client.get("/api/v1/kyc/applications/", {"q": "张伟"}).json()["count"] == 0
+    staff_found = api_for(market.staff).get("/api/v1/kyc/applications/", {"q": "张伟", "tab": "all"}).json()
+    assert [r["id"] for r in staff_found["results"]] == [profile.pk]
+    assert staff_found["results"][0]["real_name"] == "张伟"
     detail = client.get(f"/api/v1/kyc/applications/{profile.pk}/")
     assert detail.status_code == 200 and detail.json()["id_number"] == "110***********002X"
     before = kyc_snapshot()

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from balances.replay import ledger_balances
+from core import crypto
 from core.models import Account, Role
+from core.names import mask_name
 from core.spreadsheet import text_cell
 from tests import test_counter
 from tests.conftest import api_for, snapshot
@@ -130,9 +132,11 @@ def test_statement_csv_of_the_investor(world, history):
 
 
 def test_statement_csv_neutralises_a_name_written_as_a_formula_and_keeps_negative_amounts(world, history):
-    # given an investor whose account name was typed as a spreadsheet formula
+    # given an investor whose name was typed as a spreadsheet formula (the account's encrypted copy, as
+    # kyc_update_identity writes it)
     client, _ = history
-    Account.objects.filter(pk=client.pk).update(name='=HYPERLINK("http://evil.example","x")')
+    formula = '=HYPERLINK("http://evil.example","x")'
+    Account.objects.filter(pk=client.pk).update(name=mask_name(formula), holder_name_enc=crypto.ring().encrypt(formula))
 
     # when the statement is exported as CSV
     response = own(client, "/api/v1/statement/", {"from": "2026-03-05", "to": "2026-03-15", "format": "csv"})

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from core.models import Role
-from core.names import mask_name
+from core.names import holder_name, mask_name
 from supervision.models import Freeze
 from tests.conftest import log_in, position_of, snapshot
 
@@ -49,12 +49,12 @@ def test_a_freeze_proposed_and_approved_on_the_console_shows_to_the_broker_and_m
     assert "Asset preservation" in holder_page and "(2026)沪74执9号" not in holder_page
     # the investor's real name: in full to the broker's staff and the holder, masked to the regulators and the
     # auditor (a full identity only through a recorded reveal)
-    assert investor.name in broker_page and investor.name in holder_page
+    assert holder_name(investor) in broker_page and holder_name(investor) in holder_page
     for viewer in (reg1, reg2, market.user(Role.AUDITOR)):
         text = signed_in(viewer).get("/supervision/freezes/").content.decode()
-        assert investor.code in text and mask_name(investor.name) in text and investor.name not in text
+        assert investor.code in text and mask_name(holder_name(investor)) in text and holder_name(investor) not in text
     console = first.get("/supervision/").content.decode()
-    assert investor.code in console and investor.name not in console
+    assert investor.code in console and holder_name(investor) not in console
 
 
 def test_a_bad_freeze_on_the_console_is_a_form_error_and_changes_nothing(market):

@@ -8,7 +8,7 @@ the new key first in that variable, restart, and run this with ``--reencrypt-onl
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kyc import crypto
+from core import crypto
 from kyc.services import kyc_reencrypt
 
 
@@ -27,5 +27,10 @@ class Command(BaseCommand):
             except RuntimeError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(f"new primary key {kid}")
-        count = kyc_reencrypt()
-        self.stdout.write(self.style.SUCCESS(f"{count} KYC records re-encrypted with key {crypto.ring().primary}"))
+        done = kyc_reencrypt()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{done.profiles} KYC records and {done.accounts} account names re-encrypted"
+                f" with key {crypto.ring().primary}"
+            )
+        )

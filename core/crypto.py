@@ -1,4 +1,8 @@
-"""Personal data at rest: AES-256-GCM with a key ring, and blind indexes.
+"""Personal data at rest (DESIGN.md §7): AES-256-GCM with a key ring, and blind indexes.
+
+What it protects: an investor's real name (on the KYC profile and on the account), ID number, phone and
+address. It lives in ``core`` because the account (``core.models.Account``) holds an encrypted copy of its
+holder's name, which ``core.names`` decrypts for those who may see it.
 
 Keys come from ``KYC_DATA_KEYS`` (``kid:base64,kid:base64``; the first is the
 one that encrypts) or, when unset, from ``settings.KYC_KEY_DIR`` (one
@@ -61,8 +65,25 @@ class KeyRing:
         return bytes(blob)[2:10].decode()
 
     def index(self, value: str) -> str:
-        normalized = normalize_identifier(value)
-        return hmac.new(self.index_key, normalized.encode(), hashlib.sha256).hexdigest()
+        return self._hmac(normalize_identifier(value))
+
+    def name_index(self, name: str) -> list[str]:
+        """The blind indexes of a real name's words (``normalize_name``), by which the name is found.
+
+        A search for some words finds the names that have every one of them (an array containment, which
+        a GIN index serves): "陈静 Chen Jing" is found by "陈静", "chen jing" or "JING", never by a part of
+        a word (a substring search would need the names in the clear). The words are hashed with a domain
+        prefix, so a name's index never equals an ID number's.
+        """
+        return sorted({self._hmac("name:" + word) for word in normalize_name(name).split(" ") if word})
+
+    def _hmac(self, text: str) -> str:
+        return hmac.new(self.index_key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_name(value: str) -> str:
+    """A name as it is searched: NFKC (fullwidth letters are ASCII ones), case folded, single spaces."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
 def normalize_identifier(value: str) -> str:

@@ -347,7 +347,8 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(bytes(data)).decode()
 
 
-VERIFY_COMMAND = "python ledger/verifier.py evidence bundle.json --keys-file keys.json"
+# ledger-keys.json: the name the pages' "Download keys" links give the exchange's keys (GET ledger/keys/).
+VERIFY_COMMAND = "python ledger/verifier.py evidence bundle.json --keys-file ledger-keys.json"
 
 
 def verify_command(head) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.translation import gettext
 
@@ -14,6 +14,7 @@ from core.errors import DomainError
 from core.forms import domain_error_message
 from core.models import Role
 from core.permissions import role_required
+from ledger.selectors import head as ledger_head
 from registry.calendar import SHANGHAI
 
 from . import api, selectors
@@ -31,29 +32,39 @@ def _query_without(request, *names: str) -> str:
 
 @role_required(*READERS)
 def trail(request):
+    return _trail(request, request.GET)
+
+
+def _trail(request, query, *, evidence_error: str = "", status: int = 200):
+    """The trail filtered by ``query`` (the page's own filters), and, after a refused evidence request, its
+    reason beside the evidence form with what was typed still in it."""
     error = None
     events = []
     page = None
     try:
-        filters = selectors.filters_checked(request.GET)
+        filters = selectors.filters_checked(query)
     except DomainError as exc:
         error, filters = domain_error_message(exc), None
     if filters is not None:
-        if request.GET.get("format") == "csv":
+        if query.get("format") == "csv":
             return api.csv_response(filters)
-        page = Paginator(selectors.events_filtered(filters), PAGE_SIZE).get_page(request.GET.get("page"))
+        page = Paginator(selectors.events_filtered(filters), PAGE_SIZE).get_page(query.get("page"))
         events = [_shown(e) for e in page.object_list]
     context = {
         "events": events,
         "page": page,
         "error": error,
-        "values": {name: request.GET.get(name, "") for name in selectors.FILTERS},
+        "values": {name: query.get(name, "") for name in selectors.FILTERS},
         "roles": Role.choices,
         "actions": selectors.actions_known(),
-        "query": _query_without(request, "page", "format"),
-        "evidence_error": request.GET.get("evidence_error", ""),
+        "query": _query_without(request, "page", "format") if query is request.GET else "",
+        "evidence_error": evidence_error,
+        "verify_command": selectors.verify_command(ledger_head()),
+        "evidence_values": {"account": request.GET.get("account", ""), "trade": request.GET.get("trade", "")}
+        if evidence_error
+        else {},
     }
-    return render(request, "auditing/trail.html", context, status=400 if error else 200)
+    return render(request, "auditing/trail.html", context, status=400 if error else status)
 
 
 @role_required(*READERS)
@@ -81,18 +92,8 @@ def evidence(request):
     try:
         bundle, filename = api.evidence(request.GET, request.user)
     except DomainError as exc:
-        context = {
-            "events": [],
-            "page": None,
-            "error": None,
-            "values": dict.fromkeys(selectors.FILTERS, ""),
-            "roles": Role.choices,
-            "actions": selectors.actions_known(),
-            "query": "",
-            "evidence_error": domain_error_message(exc),
-            "evidence_values": {"account": request.GET.get("account", ""), "trade": request.GET.get("trade", "")},
-        }
-        return render(request, "auditing/trail.html", context, status=exc.status)
+        # The trail as it opens (unfiltered), not an empty table that would read as "no records".
+        return _trail(request, QueryDict(), evidence_error=domain_error_message(exc), status=exc.status)
     body = json.dumps(bundle, ensure_ascii=False, indent=1, default=str)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

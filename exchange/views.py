@@ -486,10 +486,18 @@ def balances(request):
         }
         for p in data["positions"]
     ]
+    # An investor whose account is frozen in part or whole is pointed to the freezes (legal orders) behind it.
+    frozen = account.frozen or data["cash"]["frozen"] > 0 or any(p["frozen"] for p in data["positions"])
     return render(
         request,
         "exchange/balances.html",
-        {"account": account, "cash": cash, "currency": data["cash"]["currency"], "positions": positions},
+        {
+            "account": account,
+            "cash": cash,
+            "currency": data["cash"]["currency"],
+            "positions": positions,
+            "freezes_link": frozen and request.user.role == Role.INVESTOR,
+        },
     )
 
 

@@ -30,6 +30,10 @@ from .models import Disclosure, MarketState, Security
 
 @role_required(Role.EXCHANGE_OPERATOR)
 def console(request):
+    return _console(request)
+
+
+def _console(request, *, status: int = 200, **extra):
     context = {
         "securities": Security.objects.exclude(status=Security.Status.DELISTED).order_by("code"),
         "market": MarketState.objects.filter(id=1).first() or MarketState(id=1),
@@ -40,7 +44,7 @@ def console(request):
         "final_height": witnessing.final_height() if settings.LEDGER_WITNESSES else None,
     }
     context["split_views"] = [r for r in context["witness_refusals"] if r.split_view]
-    return render(request, "registry/operations.html", context)
+    return render(request, "registry/operations.html", {**context, **extra}, status=status)
 
 
 @role_required(Role.EXCHANGE_OPERATOR)
@@ -89,16 +93,19 @@ def _date(text: str) -> dt.date | None:
 @role_required(Role.EXCHANGE_OPERATOR)
 @require_POST
 def holiday_add(request):
-    day = _date(request.POST.get("date", ""))
+    # A refused holiday comes back on the console (400) with what was typed and the reason beside the form.
+    typed = {"date": request.POST.get("date", "")[:10], "name": request.POST.get("name", "")}
+
+    def refused(message: str):
+        return _console(request, status=400, holiday_typed=typed, holiday_error=message)
+
+    day = _date(typed["date"])
     if day is None:
-        messages.error(request, gettext("The date must be written YYYY-MM-DD."))
-        return redirect("operations")
+        return refused(gettext("The date must be written YYYY-MM-DD."))
     try:
-        holiday = holidays.holiday_add(
-            actor=request.user, date=day, name=request.POST.get("name", ""), ip=client_ip(request)
-        )
+        holiday = holidays.holiday_add(actor=request.user, date=day, name=typed["name"], ip=client_ip(request))
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        return refused(domain_error_message(exc))
     else:
         messages.success(
             request,

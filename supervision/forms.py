@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import REASON_MAX_LENGTH
+from exchange.forms import PRICE_DIGITS
 
 from .models import Freeze
 
@@ -54,6 +55,7 @@ class ForcedTransferForm(forms.Form):
 
 class CorrectionForm(forms.Form):
     trade = forms.IntegerField(label=_("Trade number"), min_value=1)
-    new_price = forms.DecimalField(label=_("Corrected price"), min_value=Decimal("0.01"), decimal_places=2)
+    # No decimal_places: a price off the tick gets the market's tick message from the service, not Django's.
+    new_price = forms.DecimalField(label=_("Corrected price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     new_quantity = forms.IntegerField(label=_("Corrected quantity (0 reverses the trade)"), min_value=0)
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)

@@ -121,12 +121,20 @@ def _security(code: str) -> Security:
 
 
 def _amount(value) -> Decimal:
+    amount = _positive(value)
+    if money(amount) != amount:
+        raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."))
+    return amount
+
+
+def _positive(value) -> Decimal:
+    """A positive number below MAX_AMOUNT, with any decimals (``_amount`` allows two)."""
     try:
         amount = Decimal(str(value))
     except ArithmeticError:
         raise err.InvalidInput(gettext("The amount is not a number.")) from None
     # The range first: quantizing a number too large for the context (1E+30) raises InvalidOperation.
-    if not amount.is_finite() or amount <= 0 or amount >= MAX_AMOUNT or money(amount) != amount:
+    if not amount.is_finite() or amount <= 0 or amount >= MAX_AMOUNT:
         raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."))
     return amount
 
@@ -677,13 +685,16 @@ def correction_propose(
         raise err.NotFound(gettext("No such trade."))
     if trade.status != Trade.Status.SETTLED:
         raise TradeNotSettled()
-    price = _amount(new_price)
+    price = _positive(new_price)
     if not isinstance(new_quantity, int) or isinstance(new_quantity, bool) or not 0 <= new_quantity <= 10**12:
         raise err.InvalidInput(gettext("The new quantity must be a whole number of shares, 0 to reverse the trade."))
     if new_quantity and new_quantity % trade.security.lot_size:
         raise err.InvalidInput(gettext("The new quantity must be a whole number of lots."))
     if new_quantity:
-        _correction_price_check(trade, price)  # a reversal trades nothing: its price is not read
+        # A reversal trades nothing: its price is not read. A price off the tick is told so (10.005 on a tick of
+        # 0.01), before the column's two decimals are checked.
+        _correction_price_check(trade, price)
+    price = _amount(price)
     current_price, current_qty, _bf, _sf = _terms(trade)
     if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
         raise err.InvalidInput(gettext("The correction changes nothing."))

@@ -323,6 +323,8 @@ def test_the_pages(market, auditor):
     body = page.content.decode()
     assert page.status_code == 200 and f'href="/audit/{event.pk}/"' in body and 'href="/audit/"' in body
     assert "审计" in body
+    # the evidence card prints the offline check as a bundle does, with a download of the keys it names
+    assert "--keys-file ledger-keys.json</pre>" in body and 'download="ledger-keys.json"' in body
     detail = client.get(f"/audit/{event.pk}/").content.decode()
     assert "HALT" in detail and "pending announcement" in detail and 'id="entry-waiting"' in detail
     block_seal()
@@ -336,7 +338,14 @@ def test_the_pages(market, auditor):
     exported = client.get("/audit/", {"action": "security_halt", "format": "csv"})
     assert exported["Content-Type"].startswith("text/csv") and b"security_halt" in exported.content
     assert client.get("/audit/evidence/", {"trade": "x"}).status_code == 400
-    assert client.get("/audit/evidence/", {"account": "NOPE"}).status_code == 404
+    # a refused bundle: the reason at the top and beside the form, what was typed kept, and the trail as it
+    # opens (its records, not "No audit records match.")
+    refused = client.get("/audit/evidence/", {"account": "NOPE"})
+    html = refused.content.decode()
+    assert refused.status_code == 404 and 'id="evidence-error-top"' in html and 'id="evidence-error"' in html
+    assert 'value="NOPE"' in html and f'href="/audit/{event.pk}/"' in html
+    # and the trail takes no message from its address
+    assert "Call us" not in client.get("/audit/", {"evidence_error": "Call us"}).content.decode()
     assert client.get(f"/audit/{event.pk + 1000}/").status_code == 404
 
 

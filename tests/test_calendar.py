@@ -482,10 +482,14 @@ def test_the_operator_keeps_holidays_on_the_console(market, operator, client):
     page = client.post("/operations/holidays/", {"date": day.isoformat(), "name": "Founders' Day"}, **en)
     assert "Founders&#x27; Day" in page.content.decode() and Holiday.objects.filter(date=day).exists()
 
+    # a refused holiday comes back (400) with the reason beside the form and what was typed still in it
     page = client.post("/operations/holidays/", {"date": day.isoformat(), "name": "Again"}, **en)
-    assert "already a holiday" in page.content.decode()
-    page = client.post("/operations/holidays/", {"date": "not-a-date", "name": "x"}, **en)
-    assert "YYYY-MM-DD" in page.content.decode()
+    html = page.content.decode()
+    assert page.status_code == 400 and 'id="holiday-error"' in html and "already a holiday" in html
+    assert f'value="{day.isoformat()}"' in html and 'value="Again"' in html
+    page = client.post("/operations/holidays/", {"date": "not-a-date", "name": "Typed <b>"}, **en)
+    html = page.content.decode()
+    assert page.status_code == 400 and "YYYY-MM-DD" in html and 'value="Typed &lt;b&gt;"' in html
     assert list(Holiday.objects.values_list("name", flat=True)) == ["Founders' Day"]
 
     client.post(f"/operations/holidays/{day.isoformat()}/remove/")

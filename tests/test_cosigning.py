@@ -257,7 +257,7 @@ def test_an_evidence_bundle_names_the_witness_that_cosigned_it_so_removing_its_l
     _genesis, vkey = setup
     witnessing.cosign_head(post=InProcess())
     bundle = evidence_bundle(subject={"account": "A0"}, events=[], entries=list(Entry.objects.all()), by="auditor")
-    (tmp_path / "keys.json").write_text(json.dumps(keys_json()))
+    (tmp_path / "ledger-keys.json").write_text(json.dumps(keys_json()))
 
     def verify(b) -> int:
         (tmp_path / "bundle.json").write_text(json.dumps(b))

@@ -309,17 +309,18 @@ def _first_close_after(moment):
 
 
 @pytest.mark.parametrize(
-    ("price", "tick", "code", "words"),
+    ("price", "tick", "code", "words", "api_code"),
     [
-        ("10.005", "0.01", "invalid_input", "two decimal places"),
-        ("10.02", "0.05", "price_off_tick", "tick size 0.05"),
-        ("13.01", "0.01", "price_out_of_band", "between 7.00 and 13.00"),
-        ("6.99", "0.01", "price_out_of_band", "between 7.00 and 13.00"),
-        ("10000000", "0.01", "price_out_of_band", "between 7.00 and 13.00"),
+        # the API's decimal strings have two places at most, for orders as for corrections
+        ("10.005", "0.01", "price_off_tick", "tick size 0.01", "invalid_input"),
+        ("10.02", "0.05", "price_off_tick", "tick size 0.05", "price_off_tick"),
+        ("13.01", "0.01", "price_out_of_band", "between 7.00 and 13.00", "price_out_of_band"),
+        ("6.99", "0.01", "price_out_of_band", "between 7.00 and 13.00", "price_out_of_band"),
+        ("10000000", "0.01", "price_out_of_band", "between 7.00 and 13.00", "price_out_of_band"),
     ],
 )
 def test_a_correction_to_a_price_the_market_could_not_trade_is_refused_and_changes_nothing(
-    sup, price, tick, code, words
+    sup, price, tick, code, words, api_code
 ):
     # given a settled trade at 10.10, on a day whose band is 7.00–13.00 (reference 10.00, ±30 %)
     market, reg1, _reg2, _mm, investor = sup
@@ -340,7 +341,7 @@ def test_a_correction_to_a_price_the_market_could_not_trade_is_refused_and_chang
 
     # then both are refused with the rule's code and the band's figures, and nothing is proposed or recorded
     assert refused.value.code == code and words in str(refused.value.message)
-    assert response.status_code == 400 and response.json()["code"] == code
+    assert response.status_code == 400 and response.json()["code"] == api_code
     assert snapshot() == before and (Correction.objects.count(), AuditEvent.objects.count()) == counts
 
 

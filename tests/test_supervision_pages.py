@@ -23,6 +23,7 @@ def test_a_freeze_proposed_and_approved_on_the_console_shows_to_the_broker_and_m
     investor = market.investor(shares=500)
     first, second = signed_in(reg1), signed_in(reg2)
     assert first.get("/supervision/").status_code == 200
+    assert 'id="freezes-notice"' not in signed_in(investor.owner).get("/balances/").content.decode()
 
     response = first.post(
         "/supervision/",
@@ -55,6 +56,14 @@ def test_a_freeze_proposed_and_approved_on_the_console_shows_to_the_broker_and_m
         assert investor.code in text and mask_name(holder_name(investor)) in text and holder_name(investor) not in text
     console = first.get("/supervision/").content.decode()
     assert investor.code in console and holder_name(investor) not in console
+    # and the way there: the holder's balances point to the freezes; staff and supervisors have them in the menu
+    balances = signed_in(investor.owner).get("/balances/").content.decode()
+    assert 'id="freezes-notice"' in balances and 'href="/supervision/freezes/"' in balances
+    for viewer in (market.staff, reg1, market.user(Role.AUDITOR)):
+        menu = signed_in(viewer).get("/").content.decode().split('class="mainnav"')[1].split("</nav>")[0]
+        assert 'href="/supervision/freezes/"' in menu
+    depository_menu = signed_in(market.depository).get("/").content.decode().split('class="mainnav"')[1]
+    assert 'href="/supervision/freezes/"' not in depository_menu.split("</nav>")[0]
 
 
 def test_a_bad_freeze_on_the_console_is_a_form_error_and_changes_nothing(market):
@@ -117,8 +126,17 @@ def test_the_proposer_withdraws_a_forced_transfer_on_the_console_and_only_the_ot
     assert withdraw not in first.get("/supervision/").content.decode()
 
 
-@pytest.mark.parametrize("price", ["1E+30", "1e999", "99999999999999999999999999999.00"])
-def test_a_correction_price_too_large_is_a_form_error_and_changes_nothing(market, price):
+@pytest.mark.parametrize(
+    ("price", "quantity", "words"),
+    [
+        ("1E+30", "300", "digits"),  # too large for any column (was: InvalidOperation, a 500)
+        ("1e999", "300", "digits"),
+        ("99999999999999999999999999999.00", "300", "digits"),
+        ("10.005", "300", "tick size 0.01"),  # the market's rule, not Django's "2 decimal places"
+        ("10.005", "0", "two decimal places"),  # a reversal reads no price, but stores it
+    ],
+)
+def test_a_bad_correction_price_is_a_form_error_and_changes_nothing(market, price, quantity, words):
     # given a settled trade and a regulator on the corrections page
     from supervision.models import Correction
     from tests.test_supervision import _settled_buy
@@ -128,11 +146,13 @@ def test_a_correction_price_too_large_is_a_form_error_and_changes_nothing(market
     client = signed_in(market.user(Role.REGULATOR))
     before = snapshot()
 
-    # when a correction names a price too large for any column (was: InvalidOperation, a 500)
+    # when a correction names that price
     response = client.post(
-        "/supervision/corrections/", {"trade": trade.pk, "new_price": price, "new_quantity": "300", "reason": "x"}
+        "/supervision/corrections/",
+        {"trade": trade.pk, "new_price": price, "new_quantity": quantity, "reason": "x"},
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
-    # then the page shows the form again, and nothing is proposed
-    assert response.status_code == 200
+    # then the page shows the form again with the reason, and nothing is proposed
+    assert response.status_code in (200, 400) and words in response.content.decode()
     assert snapshot() == before and not Correction.objects.exists()

@@ -31,7 +31,7 @@ from balances.services import (
 from core import errors as err
 from core import names
 from core.audit import client_ip
-from core.forms import domain_error_message
+from core.forms import domain_error_message, report_refusal
 from core.models import Account
 from core.money import amount_text, shares_text
 from exchange.forms import OrderTicketForm, new_client_order_id
@@ -423,7 +423,7 @@ def client_order_cancel(request, code: str, order_id: int):
     except err.NotFound:
         raise
     except err.DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(
             request,
@@ -541,7 +541,7 @@ def cash_request_approve(request, request_id: int):
     except err.NotFound:
         raise
     except err.DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         template = (
             gettext("Request %(id)s approved: paid out %(amount)s CNY from %(code)s.")
@@ -564,7 +564,7 @@ def cash_request_reject(request, request_id: int):
     except err.NotFound:
         raise
     except err.DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(request, gettext("Request %(id)s rejected; no cash moved.") % {"id": done.pk})
     return redirect("counter-cash-requests")
@@ -580,7 +580,7 @@ def cash_request_withdraw(request, request_id: int):
     except err.NotFound:
         raise
     except err.DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(request, gettext("Request %(id)s withdrawn; no cash moved.") % {"id": done.pk})
     return redirect("counter-cash-requests")

@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
-from core.forms import domain_error_message
+from core.forms import domain_error_message, report_refusal
 from core.labels import choice_label
 from core.models import Role
 from core.money import amount_text, shares_text
@@ -53,7 +53,9 @@ def error_400(request, exception=None):
 
 
 def error_403(request, exception=None):
-    return _error(request, 403, "permission_denied", gettext("You are not allowed to see this page."))
+    # A refusal with its reason (core.forms.report_refusal) says it; any other says what Django's would.
+    reason = str(exception) if isinstance(exception, PermissionDenied) and exception.args else ""
+    return _error(request, 403, "permission_denied", reason or gettext("You are not allowed to see this page."))
 
 
 def error_404(request, exception=None):
@@ -364,7 +366,7 @@ def order_cancel(request, order_id: int):
     try:
         order = services.order_cancel(actor=request.user, order_id=order_id)
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(
             request,
@@ -585,7 +587,7 @@ def quotes_pull(request):
     try:
         pulled = services.quotes_pull(user=request.user, security_code=code)
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(
             request, ngettext("%(count)s quote pulled.", "%(count)s quotes pulled.", pulled) % {"count": pulled}

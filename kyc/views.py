@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import domain_error_message
+from core.forms import report_refusal
 from core.labels import choice_label
 from core.models import Role
 from core.permissions import role_required
@@ -306,7 +306,7 @@ def _run_edit(request, profile: KycProfile, action: str):
         if form is not None:
             add_service_error(form, exc)
             return _workspace(request, profile, staff=staff, forms={action: form})
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
         return redirect(back)
     messages.success(request, done)
     return redirect(back)

@@ -46,7 +46,7 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -131,7 +131,7 @@ def _witnesses(cp: checkpoint.Checkpoint, policy: Policy) -> list[str]:
     cosig = [(n, p) for n, t, p in policy.witnesses if t == checkpoint.COSIGNATURE_V1]
     plain = [(n, p) for n, t, p in policy.witnesses if t == checkpoint.ED25519]
     good = {
-        (n, checkpoint.COSIGNATURE_V1, p): f"{n} (co-signed at {ts})"
+        (n, checkpoint.COSIGNATURE_V1, p): f"{n} (co-signed at {_utc(ts)})"
         for n, p, ts in checkpoint.verified_cosigners(cp, cosig)
     }
     good.update({(n, checkpoint.ED25519, p): n for n, p in checkpoint.verified_signers(cp, plain)})
@@ -143,6 +143,15 @@ def _witnesses(cp: checkpoint.Checkpoint, policy: Policy) -> list[str]:
             f"no valid co-signature from {', '.join(missing)}"
         )
     return list(good.values())
+
+
+def _utc(timestamp: int) -> str:
+    """A cosignature's time (seconds since the Unix epoch, as signed) as people read it, with the number signed."""
+    try:
+        moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # a 64-bit time past the calendar's end: only the number
+        return str(timestamp)
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ} = {timestamp}"
 
 
 def _checkpoint(note: str, trusted: Trusted | Policy) -> checkpoint.Checkpoint:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import domain_error_message
+from core.forms import domain_error_message, report_refusal
 from core.models import Role
 from core.permissions import role_required
 from ledger import witnessing
@@ -56,7 +56,7 @@ def security_switch(request, code: str, action: str):
     try:
         security = service(actor=request.user, code=code, reason=request.POST.get("reason", ""), ip=client_ip(request))
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         text = gettext("%(code)s is halted.") if action == "halt" else gettext("%(code)s trades again.")
         messages.success(request, text % {"code": security.code})
@@ -72,7 +72,7 @@ def market_switch(request, action: str):
     try:
         service(actor=request.user, reason=request.POST.get("reason", ""), ip=client_ip(request))
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(
             request,
@@ -125,7 +125,7 @@ def holiday_remove(request, date: str):
     try:
         holidays.holiday_remove(actor=request.user, date=day, ip=client_ip(request))
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(request, gettext("%(date)s is a trading day again.") % {"date": day.isoformat()})
     return redirect("operations")
@@ -180,7 +180,7 @@ def security_delist(request, code: str):
             actor=request.user, code=code, reason=request.POST.get("reason", ""), ip=client_ip(request)
         )
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(request, gettext("%(code)s is delisted; its resting orders are cancelled.") % {"code": code})
     return redirect("operations")
@@ -264,7 +264,7 @@ def disclosure_download(request, code: str, document_id: int):
     try:
         handle = disclosures.disclosure_open(document)
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
         return redirect("security", code=code)
     response = FileResponse(handle, content_type=document.content_type, as_attachment=True, filename=document.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"

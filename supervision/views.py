@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import domain_error_message
+from core.forms import domain_error_message, report_refusal
 from core.models import Role
 from core.permissions import role_required
 
@@ -29,7 +29,7 @@ def _try(request, form, fn, success: str) -> bool:
         fn()
     except DomainError as exc:
         if form is None:
-            messages.error(request, domain_error_message(exc))
+            report_refusal(request, exc)
         else:
             form.add_error(None, domain_error_message(exc))
         return False

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import domain_error_message
+from core.forms import report_refusal
 from core.models import Role
 from core.permissions import role_required
 from exchange.models import Trade
@@ -73,7 +73,7 @@ def alert_change(request, alert_id: int):
             ip=client_ip(request),
         )
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
+        report_refusal(request, exc)
     else:
         messages.success(request, gettext("The alert is updated."))
     return redirect("surveillance-alert", alert_id=alert_id)
@@ -123,7 +123,7 @@ def rule_change(request, code: str):
                 label = spec[name].label if name in spec else name
                 messages.error(request, f"{label}: {problem}")
         else:
-            messages.error(request, domain_error_message(exc))
+            report_refusal(request, exc)
     else:
         messages.success(request, gettext("The rule “%(rule)s” is saved.") % {"rule": Rule.Code(code).label})
     return redirect("surveillance-rules")

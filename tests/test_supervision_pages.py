@@ -110,8 +110,18 @@ def test_the_proposer_withdraws_a_forced_transfer_on_the_console_and_only_the_ot
     mine, theirs = first.get("/supervision/").content.decode(), second.get("/supervision/").content.decode()
     assert withdraw in mine and approve not in mine
     assert approve in theirs and withdraw not in theirs
-    # When the proposer withdraws it with a reason, nothing moves and it is no longer open
+    # When someone who may not act posts anyway, the other regulator withdrawing, a depository operator
+    # approving: a 403 page with the reason, as the API answers, and nothing changed
     before = snapshot()
+    depository = signed_in(market.user(Role.DEPOSITORY_OPERATOR))
+    for client, url, words in (
+        (second, f"/supervision/transfer/{transfer.pk}/withdraw/", "Only the proposer withdraws"),
+        (depository, f"/supervision/transfer/{transfer.pk}/approve/", "Your role may not decide this proposal."),
+    ):
+        refused = client.post(url, {"reason": "x"}, HTTP_ACCEPT_LANGUAGE="en")
+        assert refused.status_code == 403 and words in refused.content.decode()
+    assert ForcedTransfer.objects.get(pk=transfer.pk).status == "proposed" and snapshot() == before
+    # When the proposer withdraws it with a reason, nothing moves and it is no longer open
     done = first.post(
         f"/supervision/transfer/{transfer.pk}/withdraw/",
         {"reason": "Filed twice"},

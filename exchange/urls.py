@@ -25,6 +25,7 @@ urlpatterns = [
     path("balances/", views.balances, name="balances"),
     path("quotes/", views.quotes, name="quotes"),
     path("quotes/pull/", views.quotes_pull, name="quotes-pull"),
+    path("fonts/noto-sans-sc.woff2", views.web_font, name="web-font"),
 ]
 
 # Request for quote (exchange.rfq_views)

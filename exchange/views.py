@@ -12,16 +12,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import FileResponse, Http404, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import http_date
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+from django.views.static import was_modified_since
 
+from core import fonts
 from core.errors import DomainError
 from core.forms import domain_error_message, report_refusal
 from core.labels import choice_label
@@ -46,6 +49,24 @@ def _error(request, status: int, code: str, message: str):
     if _wants_json(request):
         return JsonResponse({"code": code, "message": message}, status=status)
     return render(request, "error.html", {"status": status, "message": message}, status=status)
+
+
+@require_GET
+def web_font(request):
+    """The pages' Chinese web font (``core.fonts``), for browsers that have none of their own: a year in caches
+    (its URL is the stylesheet's, unversioned, so a new build is picked up through Last-Modified). Until
+    ``manage.py statement_fonts`` has built it, 404: the pages then fall back to the browser's fonts."""
+    path = fonts.web_font_path()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise Http404 from None
+    if not was_modified_since(request.META.get("HTTP_IF_MODIFIED_SINCE"), int(stat.st_mtime)):
+        return HttpResponseNotModified()
+    response = FileResponse(path.open("rb"), content_type="font/woff2")
+    response["Last-Modified"] = http_date(stat.st_mtime)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def error_400(request, exception=None):

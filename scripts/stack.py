@@ -339,7 +339,7 @@ def serve(env: dict, services: Services) -> int:
     if run(manage + ["collectstatic", "--noinput", "-v", "0"], env):
         return 1
     # The statements' Chinese font at the regular weight, built once per data folder (about 12 s of CPU) while
-    # the rest starts; a PDF asked for meanwhile waits for it (settlement.fonts).
+    # the rest starts; a PDF asked for meanwhile waits for it (core.fonts).
     fonts = subprocess.Popen(manage + ["statement_fonts"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     env.setdefault("EXCHANGE_DEMO", "1")
     if env["EXCHANGE_DEMO"] == "1" and run(manage + ["demo_data"], env):

@@ -28,9 +28,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from core import names, spreadsheet
+from core.fonts import cjk_bold, cjk_regular
 from exchange.models import Order, Trade
 
-from .fonts import cjk_bold, cjk_regular
 from .statements import (
     BEIJING,
     CashMovement,

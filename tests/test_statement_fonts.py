@@ -1,4 +1,5 @@
-"""The statements' Chinese font: Noto Sans SC at the regular weight, made once from the variable font."""
+"""The Chinese fonts: Noto Sans SC at the regular and bold weights for the statements, made once from the
+variable font, and the pages' web font cut from the regular one."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from importlib.resources import as_file, files
 
 from fontTools.ttLib import TTFont
 
-from settlement import fonts
+from core import fonts
 
 
 def stroke_height(font: TTFont, char: str) -> int:
@@ -43,3 +44,47 @@ def test_the_bold_instance_is_weight_700_and_bolder_than_the_regular(settings):
     assert "fvar" not in bold and bold["OS/2"].usWeightClass == 700
     assert bold["name"].getDebugName(6) == "NotoSansSC-Bold"
     assert stroke_height(bold, "一") > stroke_height(regular, "一")
+
+
+def test_the_web_font_covers_the_pages_chinese_in_a_sixth_of_the_bytes(settings):
+    # given the data folder's web font (built once from the regular instance: about half a minute)
+    path = fonts.web_font()
+
+    # then it is WOFF2, built whole (no .partial beside it), with a glyph for every Chinese character of the
+    # catalogs and of GB 2312 (the names people have), and at most a sixth of the regular instance's bytes
+    font = TTFont(str(path))
+    assert font.flavor == "woff2" and not list(path.parent.glob("*.partial"))
+    cmap = font.getBestCmap()
+    catalogs = {c for c in fonts.web_characters() if "\u4e00" <= c <= "\u9fff"}
+    assert {"陈", "静", "欧", "阳", "娜", "冻", "结", "证", "券"} <= catalogs
+    missing = {c for c in catalogs if ord(c) not in cmap}
+    assert not missing
+    assert path.stat().st_size * 6 < fonts.cjk_regular().stat().st_size
+
+
+def test_the_pages_serve_the_web_font_once_built_and_say_so_when_not(settings, tmp_path, client):
+    # given a data folder with no web font yet
+    settings.DATA_DIR = tmp_path
+    url = "/fonts/noto-sans-sc.woff2"
+
+    # then the font's URL is a 404 (the pages fall back to the browser's own fonts), and nothing is built
+    assert client.get(url).status_code == 404
+    assert not (tmp_path / "fonts").exists()
+
+    # when it is built (here: its bytes put where the build puts them)
+    path = fonts.web_font_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"wOF2 font bytes")
+
+    # then it is served as WOFF2, cached for a day, and a browser that has it gets a 304
+    served = client.get(url)
+    assert served.status_code == 200 and served["Content-Type"] == "font/woff2"
+    assert b"".join(served.streaming_content) == b"wOF2 font bytes"
+    assert served["Cache-Control"] == "public, max-age=86400"
+    again = client.get(url, HTTP_IF_MODIFIED_SINCE=served["Last-Modified"])
+    assert again.status_code == 304
+    # and the stylesheet names it after every Chinese font a system may have, for the CJK ranges only
+    css = (settings.BASE_DIR / "static" / "css" / "exchange.css").read_text()
+    assert f'url("{url}") format("woff2")' in css and "unicode-range: U+2E80-2FDF" in css
+    stack = css.split("--font:", 1)[1].split(";", 1)[0]
+    assert stack.index('"Noto Sans CJK SC"') < stack.index('"Exchange SC"') < stack.index("sans-serif")

@@ -1,14 +1,15 @@
-"""Build the statements' Chinese fonts (regular and bold), if they are not built yet, and print their paths.
+"""Build the statements' Chinese fonts (regular and bold) and the pages' web font, if they are not built yet,
+and print their paths.
 
     manage.py statement_fonts
 
 The first PDF statement would otherwise build them (about 12 s of CPU each, once per data folder:
-``settlement.fonts``).
+``core.fonts``).
 """
 
 from django.core.management.base import BaseCommand
 
-from settlement.fonts import cjk_bold, cjk_regular
+from core.fonts import cjk_bold, cjk_regular, web_font
 
 
 class Command(BaseCommand):
@@ -17,3 +18,4 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.stdout.write(str(cjk_regular()))
         self.stdout.write(str(cjk_bold()))
+        self.stdout.write(str(web_font()))

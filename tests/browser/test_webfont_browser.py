@@ -1,0 +1,46 @@
+"""The pages' Chinese web font, in a browser that has no Chinese font of its own (as Debian's Chromium without
+fonts-noto-cjk): every Chinese text, the first one on the page included, is drawn in it, not in boxes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from core import fonts
+
+
+def _system_has_chinese_font() -> bool:
+    if shutil.which("fc-list") is None:
+        return False
+    found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, timeout=30).stdout
+    return bool(found.strip())
+
+
+def _fonts_of(page, selector: str) -> list[str]:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    return [f["familyName"] for f in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]]
+
+
+def test_chinese_text_is_drawn_in_the_web_font_when_the_browser_has_none(page, live_server):
+    if _system_has_chinese_font():
+        pytest.skip("this machine has a Chinese font: the browser uses it and never asks for the web font")
+    # given the web font, built (once per data folder, as `manage.py statement_fonts` does)
+    fonts.web_font()
+    font_requests = []
+    page.on("requestfinished", lambda r: font_requests.append(r.url) if r.url.endswith(".woff2") else None)
+
+    # when a Chinese page opens (the login page: its first Chinese text is the brand in the top bar)
+    page.goto(f"{live_server.url}/login/")
+    page.wait_for_function("document.documentElement.classList.contains('webfont-ready')", timeout=20_000)
+
+    # then the font came from the exchange, and the brand and the heading are drawn in it (Noto Sans SC),
+    # not in a Latin font's boxes
+    assert font_requests == [f"{live_server.url}/fonts/noto-sans-sc.woff2"]
+    assert "Noto Sans SC" in _fonts_of(page, ".brand")
+    assert "Noto Sans SC" in _fonts_of(page, "h1")

@@ -158,8 +158,10 @@ class AuditDetailApi(APIView):
 def _subject(params) -> tuple[dict, str]:
     account = (params.get("account") or "").strip()
     trade = (params.get("trade") or "").strip()
-    if bool(account) == bool(trade):
+    if account and trade:
         raise err.InvalidInput(gettext("Give either account or trade, not both."))
+    if not account and not trade:
+        raise err.InvalidInput(gettext("Give an account code or a trade id."))
     if trade:
         if not trade.isdigit() or len(trade) > 18:
             raise err.InvalidInput(gettext("trade must be a trade id (a whole number)."))

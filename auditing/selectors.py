@@ -398,7 +398,7 @@ def evidence_bundle(*, subject: dict, events: list[AuditEvent], entries: list[En
         "audit": [event_json(e) for e in events],
         "command": verify_command(head),
         "note": (
-            "keys.json is a copy of GET /api/v1/ledger/keys/ obtained separately: the verifier never trusts the "
+            "ledger-keys.json is a copy of GET /api/v1/ledger/keys/ obtained separately: the verifier never trusts the "
             "keys inside the bundle, and the witnesses' keys in the command are to be compared with the "
             "regulator's own. Entries under 'waiting' are not sealed yet and have no proof; fetch a new "
             "bundle after the next block. Audit records are the operator's copy, not signed; those that name an "

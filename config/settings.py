@@ -131,6 +131,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "registry.context.market_state",
                 "registry.context.venue_profile",
+                "core.context.web_font",
             ],
         },
     },

@@ -79,8 +79,9 @@ def _looks_like_id_number(text: str) -> bool:
 def clients_of(staff: User, *, query: str = "") -> QuerySet[Account]:
     """The staff member's broker's investor accounts, newest first, optionally searched.
 
-    ``query`` matches part of the account code, user name or masked account
-    name; the real name's whole words through their blind indexes (the name is
+    ``query`` matches part of the account code or user name; one Chinese
+    character, the name's first (the surname, which the mask keeps); the
+    real name's whole words through their blind indexes (the name is
     stored encrypted: "陈静 Chen Jing" is found by "chen jing" or "jing", not by
     "jin"); a whole ID number through its blind index (the number itself
     is stored encrypted); a phone number only in its masked form as shown on
@@ -94,10 +95,11 @@ def clients_of(staff: User, *, query: str = "") -> QuerySet[Account]:
     match = (
         Q(code__icontains=text)
         | Q(owner__username__icontains=text)
-        | Q(name__icontains=text)
         | Q(owner__kyc__name_index__contains=crypto.ring().name_index(text))
         | Q(owner__kyc__phone_masked=text)
     )
+    if len(text) == 1 and not text.isascii():  # a surname: the first character of the name, which its mask keeps
+        match |= Q(name__startswith=text)
     if _looks_like_id_number(text):
         match |= Q(owner__kyc__identity=crypto.ring().index(text))
     return qs.filter(match)

@@ -10,14 +10,14 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import http_date
+from django.utils.http import http_date, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -45,10 +45,24 @@ def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
 
 
-def _error(request, status: int, code: str, message: str):
+def _error(request, status: int, code: str, message: str, *, back: str = ""):
     if _wants_json(request):
         return JsonResponse({"code": code, "message": message}, status=status)
-    return render(request, "error.html", {"status": status, "message": message}, status=status)
+    context = {"status": status, "message": message}
+    if back:
+        context.update(next_url=back, next_label=gettext("Back to the previous page"))
+    return render(request, "error.html", context, status=status)
+
+
+def _referrer(request) -> str:
+    """The page the user came from, when it is one of the exchange's own."""
+    back = request.META.get("HTTP_REFERER", "")
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return ""
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={host}, require_https=request.is_secure())
+    return back if safe and back != request.build_absolute_uri() else ""
 
 
 @require_GET
@@ -76,7 +90,13 @@ def error_400(request, exception=None):
 def error_403(request, exception=None):
     # A refusal with its reason (core.forms.report_refusal) says it; any other says what Django's would.
     reason = str(exception) if isinstance(exception, PermissionDenied) and exception.args else ""
-    return _error(request, 403, "permission_denied", reason or gettext("You are not allowed to see this page."))
+    return _error(
+        request,
+        403,
+        "permission_denied",
+        reason or gettext("You are not allowed to see this page."),
+        back=_referrer(request),
+    )
 
 
 def error_404(request, exception=None):

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied as PagePermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
@@ -91,9 +91,12 @@ def _date(text: str) -> dt.date | None:
 
 
 @role_required(Role.EXCHANGE_OPERATOR)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def holiday_add(request):
-    # A refused holiday comes back on the console (400) with what was typed and the reason beside the form.
+    # A refused holiday comes back on the console (400) with what was typed and the reason beside the form, at
+    # this address: a GET of it (the language switch reloads the page it is on) is the console.
+    if request.method == "GET":
+        return redirect("operations")
     typed = {"date": request.POST.get("date", "")[:10], "name": request.POST.get("name", "")}
 
     def refused(message: str):

@@ -694,7 +694,8 @@ def correction_propose(
         # A reversal trades nothing: its price is not read. A price off the tick is told so (10.005 on a tick of
         # 0.01), before the column's two decimals are checked.
         _correction_price_check(trade, price)
-    price = _amount(price)
+    if money(price) != price:  # a reversal's price is stored, though not read
+        raise err.InvalidInput(gettext("The price must have at most two decimal places."))
     current_price, current_qty, _bf, _sf = _terms(trade)
     if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
         raise err.InvalidInput(gettext("The correction changes nothing."))

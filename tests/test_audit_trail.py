@@ -344,6 +344,8 @@ def test_the_pages(market, auditor):
     html = refused.content.decode()
     assert refused.status_code == 404 and 'id="evidence-error-top"' in html and 'id="evidence-error"' in html
     assert 'value="NOPE"' in html and f'href="/audit/{event.pk}/"' in html
+    nothing = client.get("/audit/evidence/", HTTP_ACCEPT_LANGUAGE="en")
+    assert nothing.status_code == 400 and "Give an account code or a trade id." in nothing.content.decode()
     # and the trail takes no message from its address
     assert "Call us" not in client.get("/audit/", {"evidence_error": "Call us"}).content.decode()
     assert client.get(f"/audit/{event.pk + 1000}/").status_code == 404

@@ -491,6 +491,8 @@ def test_the_operator_keeps_holidays_on_the_console(market, operator, client):
     html = page.content.decode()
     assert page.status_code == 400 and "YYYY-MM-DD" in html and 'value="Typed &lt;b&gt;"' in html
     assert list(Holiday.objects.values_list("name", flat=True)) == ["Founders' Day"]
+    # the refusal's address reloaded (the language switch does): the console, not a 405
+    assert client.get("/operations/holidays/")["Location"] == "/operations/"
 
     client.post(f"/operations/holidays/{day.isoformat()}/remove/")
     assert not Holiday.objects.exists()

@@ -195,6 +195,7 @@ def test_search_by_code_name_whole_id_number_and_masked_phone(world):
     assert found("王大明") == []  # the other broker's
     assert found("chen jing") == found("ＪＩＮＧ") == found(" 陈静  ") == [chen.code]
     assert found("小明") == found("Jin") == found("Chen Jingx") == []  # never a part of a word
+    assert found("陈") == [chen.code] and found("静") == found("*") == []  # the surname alone
     assert found(li.owner.username) == [li.code]
     # the whole ID number finds its holder through the blind index; a part of it finds nothing
     whole = id_number(int(wang.owner.username.removeprefix("client")))

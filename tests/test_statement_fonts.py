@@ -67,7 +67,8 @@ def test_the_pages_serve_the_web_font_once_built_and_say_so_when_not(settings, t
     settings.DATA_DIR = tmp_path
     url = "/fonts/noto-sans-sc.woff2"
 
-    # then the font's URL is a 404 (the pages fall back to the browser's own fonts), and nothing is built
+    # then no page links it (the browser's own fonts serve), its URL is a 404, and nothing is built
+    assert "webfont" not in client.get("/login/").content.decode()
     assert client.get(url).status_code == 404
     assert not (tmp_path / "fonts").exists()
 
@@ -83,8 +84,12 @@ def test_the_pages_serve_the_web_font_once_built_and_say_so_when_not(settings, t
     assert served["Cache-Control"] == "public, max-age=86400"
     again = client.get(url, HTTP_IF_MODIFIED_SINCE=served["Last-Modified"])
     assert again.status_code == 304
-    # and the stylesheet names it after every Chinese font a system may have, for the CJK ranges only
+    # and the pages link its stylesheet, which declares it for the CJK ranges only; the main stylesheet names
+    # it after every Chinese font a system may have
+    page = client.get("/login/").content.decode()
+    assert "css/webfont.css" in page and "js/webfont.js" in page
+    face = (settings.BASE_DIR / "static" / "css" / "webfont.css").read_text()
+    assert f'url("{url}") format("woff2")' in face and "unicode-range: U+2E80-2FDF" in face
     css = (settings.BASE_DIR / "static" / "css" / "exchange.css").read_text()
-    assert f'url("{url}") format("woff2")' in css and "unicode-range: U+2E80-2FDF" in css
     stack = css.split("--font:", 1)[1].split(";", 1)[0]
     assert stack.index('"Noto Sans CJK SC"') < stack.index('"Exchange SC"') < stack.index("sans-serif")

@@ -118,8 +118,11 @@ def test_the_proposer_withdraws_a_forced_transfer_on_the_console_and_only_the_ot
         (second, f"/supervision/transfer/{transfer.pk}/withdraw/", "Only the proposer withdraws"),
         (depository, f"/supervision/transfer/{transfer.pk}/approve/", "Your role may not decide this proposal."),
     ):
-        refused = client.post(url, {"reason": "x"}, HTTP_ACCEPT_LANGUAGE="en")
+        refused = client.post(
+            url, {"reason": "x"}, HTTP_ACCEPT_LANGUAGE="en", HTTP_REFERER="http://testserver/supervision/"
+        )
         assert refused.status_code == 403 and words in refused.content.decode()
+        assert 'href="http://testserver/supervision/">Back to the previous page' in refused.content.decode()
     assert ForcedTransfer.objects.get(pk=transfer.pk).status == "proposed" and snapshot() == before
     # When the proposer withdraws it with a reason, nothing moves and it is no longer open
     done = first.post(

@@ -105,10 +105,16 @@ class RejectNulInForms:
         return _nul_refused(request, gettext_noop("NUL characters are not allowed in a form.")) if nul else None
 
 
+PUBLIC_PATHS = ("/fonts/",)
+
+
 def no_store_private(get_response):
     def middleware(request):
         response = get_response(request)
-        # Read after the view: a login makes the answer private, a logout no longer does.
+        # Read after the view: a login makes the answer private, a logout no longer does. The pages' web font
+        # (exchange.views.web_font) is the same for everyone, and a megabyte: it keeps its own caching.
+        if request.path.startswith(PUBLIC_PATHS):
+            return response
         if (
             request.path.startswith("/api/")
             or request.method not in ("GET", "HEAD")  # a form shown again holds what was typed in
@@ -145,7 +151,7 @@ def staff_session_idle_timeout(get_response):
 
 
 # Paths a staff member reaches between the password and the code.
-SECOND_FACTOR_OPEN = ("/login/", "/logout/", "/otp/", "/i18n/", "/static/", "/favicon.ico")
+SECOND_FACTOR_OPEN = ("/login/", "/logout/", "/otp/", "/i18n/", "/static/", "/fonts/", "/favicon.ico")
 
 
 def staff_second_factor(get_response):

@@ -8,6 +8,8 @@ from importlib.resources import as_file, files
 from fontTools.ttLib import TTFont
 
 from core import fonts
+from core.models import Role
+from tests.conftest import build_market
 
 
 def stroke_height(font: TTFont, char: str) -> int:
@@ -62,7 +64,7 @@ def test_the_web_font_covers_the_pages_chinese_in_a_sixth_of_the_bytes(settings)
     assert path.stat().st_size * 6 < fonts.cjk_regular().stat().st_size
 
 
-def test_the_pages_serve_the_web_font_once_built_and_say_so_when_not(settings, tmp_path, client):
+def test_the_pages_serve_the_web_font_once_built_and_say_so_when_not(settings, tmp_path, client, db):
     # given a data folder with no web font yet
     settings.DATA_DIR = tmp_path
     url = "/fonts/noto-sans-sc.woff2"
@@ -84,6 +86,10 @@ def test_the_pages_serve_the_web_font_once_built_and_say_so_when_not(settings, t
     assert served["Cache-Control"] == "public, max-age=86400"
     again = client.get(url, HTTP_IF_MODIFIED_SINCE=served["Last-Modified"])
     assert again.status_code == 304
+    # the same for a signed-in staff member before the second factor (the login page asks for it): it is public
+    client.force_login(build_market().user(Role.AUDITOR))
+    signed_in = client.get(url)
+    assert signed_in.status_code == 200 and signed_in["Cache-Control"] == "public, max-age=86400"
     # and the pages link its stylesheet, which declares it for the CJK ranges only; the main stylesheet names
     # it after every Chinese font a system may have
     page = client.get("/login/").content.decode()

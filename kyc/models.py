@@ -88,6 +88,8 @@ class KycProfile(models.Model):
             models.CheckConstraint(
                 condition=~Q(state="rejected") | ~Q(rejection_reason=""), name="kyc_rejection_has_reason"
             ),
+            # DESIGN.md §7: the name's plain copy is its mask (the name itself is in real_name_enc only).
+            models.CheckConstraint(condition=Q(real_name_masked__regex=r"^.\*{1,3}$"), name="kyc_name_masked"),
         ]
 
     @property

@@ -226,14 +226,15 @@ def kyc_update_identity(*, actor: User, profile_id: int, identity: Identity, ip:
         raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
-    _store_identity(profile, _validate_identity(identity))
+    stored = _validate_identity(identity)
+    _store_identity(profile, stored)
     profile.last_edited_by = actor
     profile.save()
     # The name is copied onto the user (masked) and the account (masked, and encrypted in full: what the
     # counter and statements show): kept in step.
     User.objects.filter(pk=profile.user_id).update(first_name=profile.real_name_masked)
     Account.objects.filter(owner_id=profile.user_id, kind=Account.Kind.INVESTOR).update(
-        name=profile.real_name_masked, holder_name_enc=crypto.ring().encrypt(profile.real_name)
+        name=profile.real_name_masked, holder_name_enc=crypto.ring().encrypt(stored.real_name)
     )
     audit_record(actor=actor, action="kyc_update", target=profile.user.username, ip=ip)
     return profile

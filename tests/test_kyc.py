@@ -209,6 +209,12 @@ def test_the_database_refuses_an_investor_account_named_in_the_clear(market, sta
     # then the database refused it, and the account is as it was
     account.refresh_from_db()
     assert (account.name, bytes(account.holder_name_enc)) == before == ("张*", before[1])
+    # and the same for the profile's plain copy of the name
+    profile = account.owner.kyc
+    with pytest.raises(IntegrityError, match="kyc_name_masked"), transaction.atomic():
+        KycProfile.objects.filter(pk=profile.pk).update(real_name_masked="张伟")
+    profile.refresh_from_db()
+    assert profile.real_name_masked == "张*"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import base64
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -344,8 +345,14 @@ def test_the_pages(market, auditor):
     html = refused.content.decode()
     assert refused.status_code == 404 and 'id="evidence-error-top"' in html and 'id="evidence-error"' in html
     assert 'value="NOPE"' in html and f'href="/audit/{event.pk}/"' in html
+    # the reason follows the link as each language writes it: no space after Chinese full-width punctuation
+    assert re.search(r'<a href="#evidence">未能生成证据包：</a>[^\s<]', html)
     nothing = client.get("/audit/evidence/", HTTP_ACCEPT_LANGUAGE="en")
     assert nothing.status_code == 400 and "Give an account code or a trade id." in nothing.content.decode()
+    assert '<a href="#evidence">The evidence bundle was not made:</a> Give an account' in nothing.content.decode()
+    # what was typed comes back escaped in the reason, never as markup
+    markup = client.get("/audit/evidence/", {"account": "<i>X</i>"}).content.decode()
+    assert "<i>X</i>" not in markup
     # and the trail takes no message from its address
     assert "Call us" not in client.get("/audit/", {"evidence_error": "Call us"}).content.decode()
     assert client.get(f"/audit/{event.pk + 1000}/").status_code == 404

@@ -529,6 +529,9 @@ def test_an_order_placed_at_the_counter_is_marked_as_such(world):
             assert word in body, (language, url)
         orders_page = pages.get(f"/counter/{client.code}/orders/").content.decode()
         assert orders_page.count('data-channel="counter"') == 1
+    # the cash card's heading names what its button does: 取出 (paying out), not 撤回 (withdrawing a request)
+    cash_card = page_client(world.a.staff, "zh-hans").get(f"/counter/{client.code}/").content.decode()
+    assert "<h3>取出</h3>" in cash_card and "<h3>撤回</h3>" not in cash_card
 
 
 def test_a_retry_with_the_same_client_order_id_places_one_order(world):

@@ -172,6 +172,13 @@ def test_the_counter_on_a_phone_has_no_sideways_scrolling(phone, live_server):
     assert on_screen(page, cancel)
 
 
+# Where each audit filter's name (the label's text) and its field are: [text, left, bottom, field left, right, top].
+FILTER_LAYOUT = """() => [...document.querySelectorAll('#audit-filters > label')].map(label => {
+  const range = document.createRange(); range.selectNodeContents(label.firstChild);
+  const text = range.getBoundingClientRect(), field = label.querySelector('input, select').getBoundingClientRect();
+  return [label.firstChild.textContent.trim(), text.left, text.bottom, field.left, field.right, field.top];
+})"""
+
 SUPERVISOR_PAGES = {
     Role.REGULATOR: [
         ("supervision", "/supervision/"),
@@ -210,3 +217,7 @@ def test_the_back_office_pages_fit_a_phone(phone, live_server, role):
         page.goto(f"{base}{path}")
         assert overflow(page) <= 0, (name, overflow(page))
         shoot(page, f"phone-{name}-{language}")
+        if name == "audit":
+            # and each filter's name stands above its own field, wherever the fields wrap
+            for text, text_left, text_bottom, field_left, field_right, field_top in page.evaluate(FILTER_LAYOUT):
+                assert text_bottom <= field_top + 1 and field_left - 2 <= text_left < field_right, text

@@ -76,14 +76,19 @@ class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
+NOT_IN_FORCE = ("proposed", "rejected", "withdrawn")
+
+
 def _freezes_for(user: User) -> QuerySet[Freeze]:
     qs = Freeze.objects.select_related("account", "security", "proposed_by", "decided_by")
     if user.role in SUPERVISORY_READERS:
         return qs
+    # A freeze that has not taken effect (proposed, then rejected or withdrawn) is the supervisors' alone: a
+    # broker who saw it proposed could warn the client, who could move the assets before it is approved.
     if user.role == Role.BROKER_STAFF and user.broker_id:
-        return qs.filter(account__broker_id=user.broker_id)
+        return qs.filter(account__broker_id=user.broker_id).exclude(status__in=NOT_IN_FORCE)
     if user.role == Role.INVESTOR:
-        return qs.filter(account__owner=user).exclude(status__in=["proposed", "rejected", "withdrawn"])
+        return qs.filter(account__owner=user).exclude(status__in=NOT_IN_FORCE)
     raise err.PermissionDenied()
 
 

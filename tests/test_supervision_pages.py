@@ -9,7 +9,7 @@ from django.test import Client
 from core.models import Role
 from core.names import holder_name, mask_name
 from supervision.models import Freeze
-from tests.conftest import log_in, position_of, snapshot
+from tests.conftest import api_for, log_in, position_of, snapshot
 
 
 def signed_in(user) -> Client:
@@ -39,6 +39,11 @@ def test_a_freeze_proposed_and_approved_on_the_console_shows_to_the_broker_and_m
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     freeze = Freeze.objects.get()
+    # while it is only proposed, neither the broker's staff nor the holder sees it (page or API): a broker who saw
+    # it could warn the client, who could move the assets before it is approved
+    for viewer in (market.staff, investor.owner):
+        assert "(2026)沪74执9号" not in signed_in(viewer).get("/supervision/freezes/").content.decode()
+        assert api_for(viewer).get("/api/v1/freezes/").json()["results"] == []
     # the proposer sees no approve button on their own proposal; the second regulator approves
     assert 'data-action="approve"' not in first.get("/supervision/").content.decode()
     assert second.post(f"/supervision/freeze/{freeze.pk}/approve/").status_code == 302

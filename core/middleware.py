@@ -15,6 +15,9 @@ private answers out of caches, and ending idle staff sessions.
   The last activity is a time in the session. A page's background refresh (a request carrying the
   ``X-Exchange-Poll`` header, sent by ``static/js/poll.js`` and ``settlement.js``) is not activity, or a
   supervisor's market watch left open would never time out.
+* ``CommonMiddleware``: Django's, except that a request it sends to its address with a slash keeps its method
+  and body: 308, not 301. A client following a 301 turns a POST into a GET (RFC 9110 §15.4.2), so an order
+  sent to ``/api/v1/orders`` came back as the list of orders, with a 200 and no order placed.
 * ``staff_second_factor``: a staff member whose session has not passed the second factor
   (``core.twofactor``) reaches only the login, the code and enrolment pages, the logout, the language
   switch and static files; any other page redirects to the code page (which sends a member without a
@@ -30,12 +33,13 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseBadRequest, JsonResponse, UnreadablePostError
+from django.http import HttpResponseBadRequest, HttpResponsePermanentRedirect, JsonResponse, UnreadablePostError
+from django.middleware import common
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import urlencode
+from django.utils.http import escape_leading_slashes, urlencode
 from django.utils.translation import gettext_noop
 
 from .roles import STAFF_ROLES
@@ -169,3 +173,27 @@ def staff_second_factor(get_response):
         return get_response(request)
 
     return middleware
+
+
+class PermanentRedirectKeepingMethod(HttpResponsePermanentRedirect):
+    status_code = 308
+
+
+class CommonMiddleware(common.CommonMiddleware):
+    """``django.middleware.common.CommonMiddleware`` whose slash redirect keeps a write a write (308)."""
+
+    def process_request(self, request):
+        return self._keeping_method(request, super().process_request(request))
+
+    def process_response(self, request, response):
+        return self._keeping_method(request, super().process_response(request, response))
+
+    def get_full_path_with_slash(self, request):
+        # Django's raises in DEBUG for a POST (its redirect would lose the body); a 308 keeps it.
+        return escape_leading_slashes(request.get_full_path(force_append_slash=True))
+
+    @staticmethod
+    def _keeping_method(request, response):
+        if response is not None and response.status_code == 301 and request.method not in ("GET", "HEAD"):
+            return PermanentRedirectKeepingMethod(response["Location"])
+        return response

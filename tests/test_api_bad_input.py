@@ -256,3 +256,23 @@ def test_a_moment_no_time_zone_can_hold_is_a_400_and_changes_nothing(market, pat
     assert response.status_code == 400, response.content
     assert field in response.json().get("fields", {}) or field in response.json()["message"], response.json()
     assert snapshot() == before and Freeze.objects.count() == freezes
+
+
+def test_a_write_to_an_address_without_its_slash_is_redirected_keeping_the_method(trading):
+    # given an investor whose client sends an order to /api/v1/orders (no trailing slash)
+    market, _mm, investor = trading
+    api = api_for(investor.owner)
+    before = snapshot()
+    # when it posts there, then the answer is a 308 to the address with the slash: a client that follows it posts
+    # again (a 301 would have turned the order into a GET of the list, a 200 with no order placed)
+    sent = api.post("/api/v1/orders", order_body(market, client_order_id="no-slash-1"), format="json")
+    assert sent.status_code == 308 and sent["Location"] == "/api/v1/orders/"
+    assert snapshot() == before
+    followed = api.post(sent["Location"], order_body(market, client_order_id="no-slash-1"), format="json")
+    assert followed.status_code == 201
+    # and a read keeps Django's 301
+    assert api.get("/api/v1/orders").status_code == 301
+    # a cancel without its slash is a 308 too, and cancels nothing by itself
+    order_id = followed.json()["id"]
+    assert api.delete(f"/api/v1/orders/{order_id}").status_code == 308
+    assert api.get(f"/api/v1/orders/{order_id}/").json()["status"] == followed.json()["status"]

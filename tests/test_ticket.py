@@ -291,3 +291,23 @@ def test_api_order_check_without_an_account_is_refused(market):
     body = {"security": market.security.code, "side": "buy", "quantity": 500, "limit_price": "10.20"}
     response = api_for(market.user(Role.REGULATOR)).post("/api/v1/orders/check/", body, format="json")
     assert response.status_code == 403
+
+
+def test_api_order_check_of_the_largest_order_lists_its_problems_and_changes_nothing(trading):
+    # given the largest price and quantity the inputs take (their value is some 10^24 yuan)
+    market, _, investor = trading
+    before = snapshot()
+    body = {"security": market.security.code, "side": "buy", "quantity": 10**12, "limit_price": "999999999999.99"}
+    # when the investor checks it
+    response = api_for(investor.owner).post("/api/v1/orders/check/", body, format="json")
+    # then the check answers with what refuses it and its figures in full, not a server error
+    assert response.status_code == 200, response.content
+    checked = response.json()
+    assert checked["ok"] is False and "insufficient_cash" in [p["code"] for p in checked["problems"]]
+    assert checked["value"] == "999999999999990000000000.00"
+    # and placing it is refused with a reason
+    placed = api_for(investor.owner).post(
+        "/api/v1/orders/", {**body, "time_in_force": "DAY", "client_order_id": "huge-1"}, format="json"
+    )
+    assert 400 <= placed.status_code < 500 and placed.json()["code"], placed.content
+    assert snapshot() == before

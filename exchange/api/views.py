@@ -472,13 +472,18 @@ class ProblemOutput(serializers.Serializer):
     message = serializers.CharField()
 
 
+# The largest price (under 10^12) times the largest quantity (10^12) is under 10^24: with cents and the fee on
+# top, 27 digits. The check reports such an order's problems (cash, band), so its figures must fit.
+VALUE_DIGITS = 28
+
+
 class OrderCheckOutput(serializers.Serializer):
     ok = serializers.BooleanField(help_text="No pre-trade rule would refuse the order now.")
     problems = ProblemOutput(many=True, help_text="Every rule the order breaks, in the rules' order.")
-    value = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="limit price × quantity")
-    fee = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="the broker's estimated commission")
+    value = serializers.DecimalField(max_digits=VALUE_DIGITS, decimal_places=2, help_text="limit price × quantity")
+    fee = serializers.DecimalField(max_digits=VALUE_DIGITS, decimal_places=2, help_text="the broker's estimated commission")
     total = serializers.DecimalField(
-        max_digits=24, decimal_places=2, help_text="a buy: cash it reserves (value + fee); a sell: value − fee"
+        max_digits=VALUE_DIGITS, decimal_places=2, help_text="a buy: cash it reserves (value + fee); a sell: value − fee"
     )
 
 

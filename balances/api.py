@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import spreadsheet
-from core.api.fields import StrictInteger
+from core.api.fields import StrictInput, StrictInteger
 from core.api.schema import ERRORS
 from core.audit import client_ip
 from core.models import Account
@@ -28,7 +28,7 @@ from . import services
 from .register import register_as_of
 
 
-class HolderInput(serializers.Serializer):
+class HolderInput(StrictInput, serializers.Serializer):
     account = serializers.CharField(max_length=32)
     quantity = StrictInteger()
     locked_quantity = serializers.IntegerField(required=False, min_value=0, default=0)
@@ -36,7 +36,7 @@ class HolderInput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="IssuanceRequest")
-class IssuanceInput(serializers.Serializer):
+class IssuanceInput(StrictInput, serializers.Serializer):
     holders = HolderInput(many=True, allow_empty=False)
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import names
-from core.api.fields import DecimalString
+from core.api.fields import DecimalString, StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
@@ -74,7 +74,7 @@ class ClientOutput(serializers.Serializer):
         return f"C{obj.risk_level}" if obj.risk_level else None
 
 
-class OpenAccountInput(serializers.Serializer):
+class OpenAccountInput(StrictInput, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, write_only=True)
     real_name = serializers.CharField(max_length=100)
@@ -149,7 +149,7 @@ class ClientDetailApi(CounterApi):
 # Cash
 
 
-class CashInput(serializers.Serializer):
+class CashInput(StrictInput, serializers.Serializer):
     # Up to what the cash columns hold: the service then names the limit per movement (cash_movement_limit).
     amount = DecimalString(max_digits=20)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -223,7 +223,7 @@ class CashRequestListApi(CounterApi):
         return paginated(request, self, qs, CashRequestOutput)
 
 
-class ReasonInput(serializers.Serializer):
+class ReasonInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 

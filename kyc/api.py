@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import tokens
+from core.api.fields import StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
@@ -151,7 +152,7 @@ def _out(profile: KycProfile, request) -> dict:
     return ProfileOutput(fresh, context={"viewer": request.user}).data
 
 
-class IdentityInput(serializers.Serializer):
+class IdentityInput(StrictInput, serializers.Serializer):
     real_name = serializers.CharField(max_length=100)
     id_type = serializers.ChoiceField(choices=KycProfile.IdType.values)
     id_number = serializers.CharField(max_length=40)
@@ -170,22 +171,22 @@ def _strict_dict(value) -> dict:
     return value
 
 
-class AnswersInput(serializers.Serializer):
+class AnswersInput(StrictInput, serializers.Serializer):
     answers = serializers.JSONField(validators=[_strict_dict])
 
 
-class QualificationInput(serializers.Serializer):
+class QualificationInput(StrictInput, serializers.Serializer):
     qualified = serializers.BooleanField()
     evidence = serializers.CharField(max_length=MAX_REASON, allow_blank=True, required=False, default="")
 
 
-class DocumentInput(serializers.Serializer):
+class DocumentInput(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=KycDocument.Kind.values)
     file = serializers.FileField(allow_empty_file=False)
 
 
 @extend_schema_serializer(component_name="KycReasonInput")
-class ReasonInput(serializers.Serializer):
+class ReasonInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=MAX_REASON)
 
 

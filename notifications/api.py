@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.fields import StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, paginated
 from core.models import Role
@@ -61,7 +62,7 @@ class PreferenceOutput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="NotificationPreferencesRequest")
-class PreferenceInput(serializers.Serializer):
+class PreferenceInput(StrictInput, serializers.Serializer):
     muted = serializers.ListField(child=serializers.CharField(max_length=32), max_length=len(Kind.values) * 2)
     email = serializers.BooleanField()
 

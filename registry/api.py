@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
@@ -66,11 +66,11 @@ class SecurityOutput(serializers.ModelSerializer):
 
 
 @extend_schema_serializer(component_name="HaltReason")
-class ReasonInput(serializers.Serializer):
+class ReasonInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
 
 
-class SecurityParametersInput(serializers.Serializer):
+class SecurityParametersInput(StrictInput, serializers.Serializer):
     """A security's parameters. Listing needs name, issuer, risk rating and reference price; the rest have
     defaults (lot 100, tick 0.01, band 30 %, 200 holders, every mode, gross settlement, no rule switch)."""
 
@@ -255,7 +255,7 @@ class HolidayOutput(serializers.ModelSerializer):
         fields = ["date", "name", "created_at"]
 
 
-class HolidayInput(serializers.Serializer):
+class HolidayInput(StrictInput, serializers.Serializer):
     date = serializers.DateField(input_formats=["%Y-%m-%d"])
     name = serializers.CharField(max_length=holidays.HOLIDAY_NAME_MAX_LENGTH)
 
@@ -352,14 +352,14 @@ def disclosure_leaves(disclosures) -> dict[int, int]:
     )
 
 
-class DisclosureInput(serializers.Serializer):
+class DisclosureInput(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=Disclosure.Kind.choices)
     title = serializers.CharField(max_length=Disclosure.TITLE_MAX_LENGTH)
     # Empty files reach the service, which refuses them with the same message as the page.
     file = serializers.FileField(allow_empty_file=True, max_length=1000)
 
 
-class DisclosureCheckInput(serializers.Serializer):
+class DisclosureCheckInput(StrictInput, serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, max_length=1000)
 
 

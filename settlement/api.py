@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, Moment
+from core.api.fields import DecimalString, Moment, StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
@@ -23,7 +23,7 @@ from . import instructions, selectors, services
 
 
 @extend_schema_serializer(component_name="SettlementReasonInput")
-class ReasonInput(serializers.Serializer):
+class ReasonInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
 
 
@@ -142,7 +142,7 @@ class InstructionOutput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="SettlementInstructionInput")
-class InstructionInput(serializers.Serializer):
+class InstructionInput(StrictInput, serializers.Serializer):
     """At least one of ``account``, ``security`` and ``min_amount``; several combine with AND."""
 
     account = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
@@ -161,7 +161,7 @@ class InstructionInput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="SettlementInstructionEnd")
-class InstructionEndInput(serializers.Serializer):
+class InstructionEndInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
 
 

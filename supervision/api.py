@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, Moment, StrictInteger
+from core.api.fields import DecimalString, Moment, StrictInput, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, paginated
 from core.audit import client_ip
@@ -57,7 +57,7 @@ class FreezeOutput(serializers.ModelSerializer):
 
 
 @extend_schema_serializer(component_name="FreezeRequest")
-class FreezeInput(serializers.Serializer):
+class FreezeInput(StrictInput, serializers.Serializer):
     account = serializers.CharField(max_length=32)
     security = serializers.CharField(max_length=16, required=False, allow_null=True, default=None)
     quantity = StrictInteger(required=False, allow_null=True, default=None)
@@ -72,7 +72,7 @@ class FreezeInput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="SupervisionDecisionReason")
-class ReasonInput(serializers.Serializer):
+class ReasonInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
@@ -162,7 +162,7 @@ class ForcedTransferOutput(serializers.ModelSerializer):
 
 
 @extend_schema_serializer(component_name="ForcedTransferRequest")
-class ForcedTransferInput(serializers.Serializer):
+class ForcedTransferInput(StrictInput, serializers.Serializer):
     freeze = serializers.IntegerField(min_value=1)
     receiver = serializers.CharField(max_length=32)
     security = serializers.CharField(max_length=16, required=False, allow_null=True, default=None)
@@ -209,7 +209,7 @@ class CorrectionOutput(serializers.ModelSerializer):
 
 
 @extend_schema_serializer(component_name="CorrectionRequest")
-class CorrectionInput(serializers.Serializer):
+class CorrectionInput(StrictInput, serializers.Serializer):
     trade = serializers.IntegerField(min_value=1)
     new_price = DecimalString()
     new_quantity = serializers.IntegerField(min_value=0, max_value=10**12)

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.fields import StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, paginated
 from core.audit import client_ip
@@ -58,7 +59,7 @@ class AlertOutput(serializers.ModelSerializer):
         ]
 
 
-class AlertChangeInput(serializers.Serializer):
+class AlertChangeInput(StrictInput, serializers.Serializer):
     state = serializers.CharField(required=False, help_text="new, under_review or closed (closing needs a note)")
     note = serializers.CharField(required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH)
 
@@ -73,7 +74,7 @@ class RuleOutput(serializers.ModelSerializer):
         fields = ["code", "name", "enabled", "thresholds", "updated_at", "updated_by"]
 
 
-class RuleChangeInput(serializers.Serializer):
+class RuleChangeInput(StrictInput, serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
     thresholds = serializers.DictField(
         required=False, help_text="Every threshold of the rule: whole numbers, or decimals as strings"

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.models import Role
 from tests.conftest import api_for, order_body, snapshot
 
 
@@ -276,3 +277,34 @@ def test_a_write_to_an_address_without_its_slash_is_redirected_keeping_the_metho
     order_id = followed.json()["id"]
     assert api.delete(f"/api/v1/orders/{order_id}").status_code == 308
     assert api.get(f"/api/v1/orders/{order_id}/").json()["status"] == followed.json()["status"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/api/v1/market/halt/", {"reason": 0}, "reason"),  # a number where text is taken
+        ("post", "/api/v1/market/halt/", {"reason": ["stop"]}, "reason"),
+        ("post", "/api/v1/securities/{code}/halt/", {"reason": "x", "t": {}}, "t"),  # a field it does not take
+        ("post", "/api/v1/securities/{code}/delist/", {"reason": True}, "reason"),
+        ("patch", "/api/v1/securities/{code}/", {"code": "839999", "reason": "x"}, "code"),
+        ("patch", "/api/v1/securities/{code}/", {"lot_size": 200, "reason": "x", "lotsize": 300}, "lotsize"),
+    ],
+)
+def test_a_wrong_type_or_an_unknown_field_is_a_400_naming_it_and_changes_nothing(market, method, path, body, field):
+    # given an exchange operator and a listed security
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    before = snapshot()
+    # when a request carries a value of the wrong type, or a field the operation does not take
+    resp = getattr(api_for(operator), method)(path.format(code=market.security.code), body, format="json")
+    # then it is refused, naming the field, and nothing changed (no halt, no delisting, no new parameters)
+    assert resp.status_code == 400, resp.content
+    assert resp.json()["code"] == "invalid_input" and field in resp.json()["fields"]
+    assert snapshot() == before
+
+
+def test_a_negative_price_is_refused_as_not_positive(trading):
+    market, _mm, investor = trading
+    resp = api_for(investor.owner).post(
+        "/api/v1/orders/", order_body(market, limit_price="-10.10"), format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert resp.status_code == 400 and resp.json()["fields"]["limit_price"] == ["Must be greater than zero."]

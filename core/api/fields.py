@@ -1,8 +1,10 @@
-"""Strict JSON input fields: money and prices as strings, quantities as integers."""
+"""Strict JSON input: money and prices as strings, quantities as integers, and input serializers that take
+only what their schema describes (``StrictInput``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
@@ -10,8 +12,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-# Plain ASCII digits with an optional fraction: no exponent ("1e400"), sign, NaN or Unicode digits.
-_DECIMAL = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?", re.ASCII)
+# Plain ASCII digits with an optional fraction: no exponent ("1e400"), plus sign, NaN or Unicode digits. A minus
+# sign is read, to be refused as not positive rather than as not a number.
+_DECIMAL = re.compile(r"(?P<minus>-)?(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?", re.ASCII)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -41,6 +44,8 @@ class DecimalString(serializers.Field):
         match = _DECIMAL.fullmatch(data.strip())
         if match is None:
             self.fail("invalid")
+        if match["minus"]:
+            self.fail("positive")
         if len(match["fraction"] or "") > self.places:
             self.fail("places", places=self.places)
         if len(match["whole"].lstrip("0")) > self.max_digits - self.places:
@@ -96,3 +101,37 @@ class Moment(serializers.DateTimeField):
             return super().enforce_timezone(value)
         except OverflowError:
             self.fail("range")
+
+
+class StrictInput:
+    """A mixin for input serializers (first among the bases): a request may carry only the fields the serializer
+    describes, and a text field takes only a JSON string. DRF's ``CharField`` turns a number into its text, and a
+    serializer ignores keys it does not know, so ``{"reason": 0}`` halted the market with the reason "0" and a
+    misspelt field was dropped without a word; both are now a 400 naming the field."""
+
+    default_error_messages = {
+        "unknown_field": _("Unknown field: this request takes no such field."),
+        "not_text": _("Must be text (a JSON string)."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors = {}
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            for name in data.keys() - writable:
+                errors[name] = [self.error_messages["unknown_field"]]
+            for name in data.keys() & writable:
+                if _takes_text(self.fields[name]) and data[name] is not None and not isinstance(data[name], str):
+                    errors[name] = [self.error_messages["not_text"]]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def _takes_text(field: serializers.Field) -> bool:
+    """A field whose JSON value is a string: text, or a choice among strings."""
+    if isinstance(field, serializers.MultipleChoiceField):
+        return False
+    if isinstance(field, serializers.ChoiceField):
+        return all(isinstance(key, str) for key in field.choices)
+    return isinstance(field, serializers.CharField)

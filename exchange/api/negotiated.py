@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
@@ -71,7 +71,7 @@ class NegotiatedListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="NegotiatedRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=NegotiatedTrade.Side.values)
         quantity = StrictInteger()
@@ -122,7 +122,7 @@ class NegotiatedConfirmApi(APIView):
     """The counterparty (or its broker's staff) confirms with the proposer's code; the trade is made at once."""
 
     @extend_schema_serializer(component_name="NegotiatedConfirm")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         code = serializers.CharField(max_length=32)
 
     @extend_schema(request=InputSerializer, responses={200: NegotiatedOutput, **ERRORS})

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from exchange import selectors
@@ -75,7 +75,7 @@ class RfqListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="RfqRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)
         quantity = StrictInteger()
@@ -120,7 +120,7 @@ class RfqDetailApi(APIView):
 
 class RfqAnswerApi(APIView):
     @extend_schema_serializer(component_name="RfqAnswerRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         price = DecimalString()
         valid_seconds = StrictInteger(help_text=f"1 to {rfq_services.MAX_VALID_SECONDS}; never past the request.")
 
@@ -142,7 +142,7 @@ class RfqAnswerApi(APIView):
 
 class RfqAcceptApi(APIView):
     @extend_schema_serializer(component_name="RfqAcceptRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         answer = StrictInteger()
 
     @extend_schema(

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
-from core.api.fields import DecimalString, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.api.serializers import represent
@@ -58,7 +58,7 @@ class TokenApi(APIView):
 
     # Named components: the bare "Input" and "Output" collide with other views' serializers in the schema.
     @extend_schema_serializer(component_name="TokenRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         # The user model's 150 characters: a longer name cannot be anyone's (and django-axes, which records
         # every failed login, keeps at most 255).
         username = serializers.CharField(max_length=150)
@@ -293,7 +293,7 @@ class QuotesApi(APIView):
     """A market maker's own quotes: list active ones, publish (replace) a two-sided quote, pull them all."""
 
     @extend_schema_serializer(component_name="QuotePublishRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         security = serializers.CharField(max_length=16)
         bid_price = DecimalString()
         bid_quantity = StrictInteger()
@@ -365,7 +365,7 @@ class OrderListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="OrderRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)
         quantity = StrictInteger()
@@ -425,7 +425,7 @@ class OrderBatchApi(APIView):
     (400) and places nothing."""
 
     @extend_schema_serializer(component_name="OrderBatchRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         orders = serializers.ListField(
             child=serializers.DictField(), min_length=1, max_length=BATCH_MAX, help_text="Each as for POST orders/."
         )
@@ -481,9 +481,13 @@ class OrderCheckOutput(serializers.Serializer):
     ok = serializers.BooleanField(help_text="No pre-trade rule would refuse the order now.")
     problems = ProblemOutput(many=True, help_text="Every rule the order breaks, in the rules' order.")
     value = serializers.DecimalField(max_digits=VALUE_DIGITS, decimal_places=2, help_text="limit price × quantity")
-    fee = serializers.DecimalField(max_digits=VALUE_DIGITS, decimal_places=2, help_text="the broker's estimated commission")
+    fee = serializers.DecimalField(
+        max_digits=VALUE_DIGITS, decimal_places=2, help_text="the broker's estimated commission"
+    )
     total = serializers.DecimalField(
-        max_digits=VALUE_DIGITS, decimal_places=2, help_text="a buy: cash it reserves (value + fee); a sell: value − fee"
+        max_digits=VALUE_DIGITS,
+        decimal_places=2,
+        help_text="a buy: cash it reserves (value + fee); a sell: value − fee",
     )
 
 
@@ -493,7 +497,7 @@ class OrderCheckApi(APIView):
     and its estimated fee and total. Nothing is written; the order is checked again when placed."""
 
     @extend_schema_serializer(component_name="OrderCheckRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInput, serializers.Serializer):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)
         quantity = StrictInteger()

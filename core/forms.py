@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
+from django.utils.translation import gettext_lazy as _
 
 from .errors import DomainError, PermissionDenied
 
@@ -37,3 +42,20 @@ class LoginForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         field = self.fields["username"]
         field.validators.append(MaxLengthValidator(field.max_length))
+
+
+# What a person writes as an amount: ASCII digits with at most one point, and a minus sign the field's minimum
+# then refuses as too small.
+_PLAIN_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+
+
+class PlainDecimalField(forms.DecimalField):
+    """Django's ``DecimalField``, reading only a plain number. Django's reads what Python's ``Decimal`` reads:
+    "1e5" (a deposit of "1e5" moved 100,000 yuan), "Infinity"'s kin and digits of other scripts."""
+
+    default_error_messages = {"invalid": _("Enter a number such as 10.50: digits, with at most one decimal point.")}
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not _PLAIN_DECIMAL.fullmatch(value.strip()):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import domain_error_message
+from core.forms import PlainDecimalField, domain_error_message
 from core.models import MONEY
 from kyc.models import KycProfile
 from kyc.services import Identity
@@ -58,7 +58,7 @@ class OpenAccountForm(forms.Form):
 
 
 class CashForm(forms.Form):
-    amount = forms.DecimalField(
+    amount = PlainDecimalField(
         label=_("Amount (CNY)"),
         min_value=Decimal("0.01"),
         # Below the services' limit of 10^15 (settlement.services.MAX_AMOUNT): 15 digits before the point.

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import PlainDecimalField
 from registry.models import Security
 
 from . import services
@@ -40,7 +41,7 @@ class OrderTicketForm(forms.Form):
         label=_("Side"), choices=Order.Side.choices, initial=Order.Side.BUY, widget=forms.RadioSelect
     )
     quantity = forms.IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
-    limit_price = forms.DecimalField(label=_("Limit price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    limit_price = PlainDecimalField(label=_("Limit price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     time_in_force = forms.ChoiceField(
         label=_("Time in force"),
         choices=[(Order.TimeInForce.DAY, _("Day")), (Order.TimeInForce.IOC, _("Immediate or cancel"))],
@@ -69,9 +70,9 @@ class OrderTicketForm(forms.Form):
 
 class QuoteForm(forms.Form):
     security = forms.ChoiceField(label=_("Security"))
-    bid_price = forms.DecimalField(label=_("Bid price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    bid_price = PlainDecimalField(label=_("Bid price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     bid_quantity = forms.IntegerField(label=_("Bid size"), min_value=1, max_value=MAX_QUANTITY)
-    ask_price = forms.DecimalField(label=_("Ask price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    ask_price = PlainDecimalField(label=_("Ask price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     ask_quantity = forms.IntegerField(label=_("Ask size"), min_value=1, max_value=MAX_QUANTITY)
 
     def __init__(self, *args, securities: list[Security], **kwargs) -> None:

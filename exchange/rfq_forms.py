@@ -7,6 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import PlainDecimalField
 from registry.models import Security
 
 from .forms import MAX_QUANTITY, PRICE_DIGITS
@@ -29,7 +30,7 @@ class RfqForm(forms.Form):
 
 
 class RfqAnswerForm(forms.Form):
-    price = forms.DecimalField(label=_("Price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    price = PlainDecimalField(label=_("Price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     valid_seconds = forms.IntegerField(
         label=_("Valid for (seconds)"), min_value=1, max_value=MAX_VALID_SECONDS, initial=30
     )

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
+from core.forms import PlainDecimalField
 
 from .listing import MAX_HOLDERS_LIMIT, MAX_HOLDING_DAYS, Parameters
 from .models import Disclosure, Security
@@ -23,9 +24,9 @@ class SecurityForm(forms.Form):
         label=_("Risk rating"), coerce=int, choices=[(n, f"R{n}") for n in range(1, 6)]
     )
     lot_size = forms.IntegerField(label=_("Lot size (shares)"), min_value=1, max_value=1_000_000, initial=100)
-    tick_size = forms.DecimalField(label=_("Tick size"), min_value=Decimal("0.01"), decimal_places=2, initial="0.01")
-    reference_price = forms.DecimalField(label=_("Reference price"), min_value=Decimal("0.01"), decimal_places=2)
-    band_pct = forms.DecimalField(
+    tick_size = PlainDecimalField(label=_("Tick size"), min_value=Decimal("0.01"), decimal_places=2, initial="0.01")
+    reference_price = PlainDecimalField(label=_("Reference price"), min_value=Decimal("0.01"), decimal_places=2)
+    band_pct = PlainDecimalField(
         label=_("Price band (± %)"),
         min_value=Decimal("0.01"),
         max_value=Decimal("99.99"),

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
+from core.forms import PlainDecimalField
 
 from .instructions import MAX_AMOUNT
 from .statements import BEIJING, statement_dates_error
@@ -23,7 +24,7 @@ class InstructionForm(forms.Form):
 
     account = forms.CharField(label=_("Account code"), max_length=32, required=False)
     security = forms.CharField(label=_("Security code"), max_length=16, required=False)
-    min_amount = forms.DecimalField(
+    min_amount = PlainDecimalField(
         label=_("Minimum trade value (CNY)"),
         required=False,
         min_value=Decimal("0.01"),

@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import REASON_MAX_LENGTH
+from core.forms import PlainDecimalField
 from exchange.forms import PRICE_DIGITS
 
 from .models import Freeze
@@ -18,7 +19,7 @@ class FreezeForm(forms.Form):
     kind = forms.ChoiceField(label=_("What to freeze"), choices=Freeze.Kind.choices, widget=forms.RadioSelect)
     security = forms.CharField(label=_("Security (shares only)"), max_length=16, required=False)
     quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
-    amount = forms.DecimalField(
+    amount = PlainDecimalField(
         label=_("Amount (CNY)"), min_value=Decimal("0.01"), decimal_places=2, max_digits=20, required=False
     )
     legal_reference = forms.CharField(
@@ -46,7 +47,7 @@ class ForcedTransferForm(forms.Form):
     receiver = forms.CharField(label=_("Receiving account"), max_length=32)
     security = forms.CharField(label=_("Security (shares only)"), max_length=16, required=False)
     quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
-    amount = forms.DecimalField(
+    amount = PlainDecimalField(
         label=_("Amount (CNY)"), min_value=Decimal("0.01"), decimal_places=2, max_digits=20, required=False
     )
     legal_reference = forms.CharField(label=_("Court order"), max_length=300)
@@ -56,6 +57,6 @@ class ForcedTransferForm(forms.Form):
 class CorrectionForm(forms.Form):
     trade = forms.IntegerField(label=_("Trade number"), min_value=1)
     # No decimal_places: a price off the tick gets the market's tick message from the service, not Django's.
-    new_price = forms.DecimalField(label=_("Corrected price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    new_price = PlainDecimalField(label=_("Corrected price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     new_quantity = forms.IntegerField(label=_("Corrected quantity (0 reverses the trade)"), min_value=0)
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)

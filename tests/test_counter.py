@@ -917,3 +917,21 @@ def test_fuzzed_bodies_are_4xx_json_never_500(world, suffix, good):
         assert response.status_code < 500, body
         if response.status_code >= 400:
             assert set(response.json()) >= {"code", "message"}, body
+
+
+@pytest.mark.parametrize("amount", ["1e5", "1E2", "١٠٠", "100.00.00", "Infinity", "0x10", "1_000"])
+def test_a_deposit_in_anything_but_plain_digits_is_a_form_error_and_moves_nothing(world, amount):
+    # given a client with no cash, and a staff member on the client's page
+    client = world.a.client(world.market)
+    pages = page_client(world.a.staff, "en")
+    before = snapshot()
+    # when the staff member deposits an amount written as an exponent, in other digits or not a number at all
+    page = pages.post(f"/counter/{client.code}/deposit/", {"deposit-amount": amount})
+    # then it is a form error saying how to write an amount, and no cash moved ("1e5" used to deposit 100,000.00)
+    assert page.status_code == 400
+    assert page.context["deposit_form"].errors["amount"] == [
+        "Enter a number such as 10.50: digits, with at most one decimal point."
+    ]
+    assert snapshot() == before
+    # while a plain amount, with or without its cents, is read
+    assert pages.post(f"/counter/{client.code}/deposit/", {"deposit-amount": " 100 "}).status_code == 302

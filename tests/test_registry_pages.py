@@ -43,7 +43,9 @@ def test_the_operator_lists_then_the_depository_issues_to_two_investors_and_it_t
     ops = signed_in(operator)
 
     # when the operator lists a security on the page
-    assert ops.get("/operations/securities/new/").status_code == 200
+    listing_page = ops.get("/operations/securities/new/", HTTP_ACCEPT_LANGUAGE="en")
+    # (the form asks first, naming the code and the name typed: static/js/confirm.js fills them in)
+    assert listing_page.status_code == 200 and 'data-confirm="List {code} {name}?' in listing_page.content.decode()
     response = ops.post("/operations/securities/new/", LISTING)
     assert response.status_code == 302, response.content.decode()[:2000]
     security = Security.objects.get(code="830055")
@@ -52,7 +54,9 @@ def test_the_operator_lists_then_the_depository_issues_to_two_investors_and_it_t
     # and the depository issues it to two investors, one with a lock-up
     until = shanghai_today() + dt.timedelta(days=30)
     depository = signed_in(market.depository)
-    assert depository.get("/depository/").status_code == 200
+    issuance_page = depository.get("/depository/", HTTP_ACCEPT_LANGUAGE="en")
+    assert issuance_page.status_code == 200
+    assert 'data-confirm="Register this issuance of {issue-security}?' in issuance_page.content.decode()
     form = {
         "issue-security": "830055",
         "issue-reference": "IPO",

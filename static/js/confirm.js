@@ -1,8 +1,27 @@
-/* Irreversible actions ask first: a form with data-confirm submits only when the user agrees. */
+/* Irreversible actions ask first: a form (or the button that sends it) with data-confirm submits only when the
+   user agrees.
+   The question may name what the form is about to send: {field} is replaced by that field's value as the
+   user sees it (a select's chosen option, a checked radio's label, an input's text). */
 (function () {
   "use strict";
+  function shown(form, name) {
+    var field = form.elements[name];
+    if (!field) return "";
+    if (field.tagName === "SELECT") return field.selectedOptions.length ? field.selectedOptions[0].text.trim() : "";
+    if (field.length !== undefined && field.tagName === undefined) { // radio buttons of one name
+      for (var i = 0; i < field.length; i++) {
+        if (field[i].checked) return (field[i].closest("label") || field[i]).textContent.trim() || field[i].value;
+      }
+      return "";
+    }
+    return (field.value || "").trim();
+  }
   document.addEventListener("submit", function (event) {
-    var form = event.target.closest("form[data-confirm]");
-    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+    // The button that sent the form may ask its own question (a form with Hold and Refuse asks only for Refuse).
+    var form = event.target.closest("form");
+    var asker = event.submitter && event.submitter.dataset.confirm ? event.submitter : form && form.dataset.confirm ? form : null;
+    if (!asker) return;
+    var question = asker.dataset.confirm.replace(/\{([\w-]+)\}/g, function (_, name) { return shown(form, name); });
+    if (!window.confirm(question)) event.preventDefault();
   });
 })();

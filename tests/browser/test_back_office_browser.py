@@ -100,6 +100,14 @@ def test_the_depository_holds_releases_and_refuses_trades_on_the_monitor(page: P
     # when it refuses trade B with a reason
     row_b = pending.locator(f'tr[data-trade="{trade_b.pk}"]')
     row_b.locator('input[name="reason"]').fill("wash trade suspected")
+    # (the refusal asks first, the hold and the release did not; saying no refuses nothing)
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    row_b.locator('button[formaction$="/refuse/"]').click()
+    expect(pending.locator("tbody tr")).to_have_count(2)
+    assert questions == [f"拒绝成交 {trade_b.pk} 的结算？其占用将解除，拒绝将记入账本，且无法撤销。"]
+    assert Trade.objects.get(pk=trade_b.pk).status == "matched"
+    page.once("dialog", lambda dialog: dialog.accept())
     row_b.locator('button[formaction$="/refuse/"]').click()
 
     # then trade B is listed as refused, with the reason, and only trade A is still pending
@@ -156,6 +164,18 @@ def test_counter_staff_deposit_order_for_a_client_and_download_the_statement(pag
     page.fill("#id_quantity", "500")
     page.fill("#id_limit_price", "10.10")
     page.get_by_label("立即成交剩余撤销").check()
+    # the order asks first, restating it; saying no places nothing
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="提交委托").click()
+    expect(page).to_have_url(f"{base}/counter/{client.code}/orders/new/")
+    assert not Order.objects.filter(account=client).exists()
+    security_option = page.locator("#id_security option:checked").inner_text().strip()
+    assert questions == [
+        f"为 {client.code} 提交委托：买入 {security_option} 500 股，限价 10.10 元，立即成交剩余撤销？"
+        "委托将立即进入市场。"
+    ]
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="提交委托").click()
     page.wait_for_url(f"{base}/counter/{client.code}/orders/")
 

@@ -168,8 +168,12 @@ def counter_deposit(page: Page, base: str, staff: User, account: str, amount: st
     expect(page.locator("#cash-total")).to_have_text("0.00")
     page.fill("#id_deposit-amount", amount)
     page.fill("#id_deposit-reference", "bank slip 0001")
+    # the deposit asks first, naming the amount and the account
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="存入", exact=True).click()
     page.wait_for_url(f"{base}/counter/{account}/")
+    assert questions == [f"向 {account} 存入 {amount} 元？资金将立即入账，并记入账本。"]
 
 
 def test_the_whole_path_register_approve_deposit_at_the_counter_and_buy(page: Page, live_server):

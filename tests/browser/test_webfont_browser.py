@@ -44,3 +44,7 @@ def test_chinese_text_is_drawn_in_the_web_font_when_the_browser_has_none(page, l
     assert font_requests == [f"{live_server.url}/fonts/noto-sans-sc.woff2"]
     assert "Noto Sans SC" in _fonts_of(page, ".brand")
     assert "Noto Sans SC" in _fonts_of(page, "h1")
+    # and so are the buttons, whose letter spacing the browser's own style sets (they stayed in boxes): the form's
+    # and the language switch's
+    assert "Noto Sans SC" in _fonts_of(page, "main form button[type=submit]")
+    assert "Noto Sans SC" in _fonts_of(page, ".langswitch button[lang=zh-hans]")

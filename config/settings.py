@@ -221,6 +221,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A PATCH here reads its body as a POST would (no serializer is partial): document the same required fields.
+    "COMPONENT_SPLIT_PATCH": False,
+    # Every operation that needs a login documents its 401 (core.api.schema.document_common_errors).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.document_common_errors",
+    ],
     # Two "kind" fields (KYC documents, disclosure documents) with different choices: name them apart.
     "ENUM_NAME_OVERRIDES": {
         "DisclosureKindEnum": "registry.models.Disclosure.Kind",

@@ -170,3 +170,13 @@ def mask_phone(value: str) -> str:
 def mask_address(value: str) -> str:
     value = value.strip()
     return value[:6] + "…" if len(value) > 6 else "…"
+
+
+def mask_reference(reference: str) -> str:
+    """A legal order's reference as its holder sees it (notifications, the freezes page, the API): its first two
+    and last characters, the rest hidden. The holder learns that an order exists and can name it to the broker,
+    not its full number."""
+    reference = reference.strip()
+    if len(reference) <= 4:
+        return "***"
+    return f"{reference[:2]}***{reference[-1]}"

@@ -7,9 +7,9 @@ private answers out of caches, and ending idle staff sessions.
   the serializers' fields refuse NUL) with NUL in a field: many pages read ``request.POST`` raw (a holiday's
   name, an alert's note).
 * ``no_store_private``: every answer to a signed-in user, every API answer and every answer to a form post
-  is ``Cache-Control: no-store``, so balances, personal data and proofs stay out of browser and proxy
-  caches. Static files never get here: whitenoise answers them earlier in ``MIDDLEWARE`` with its own
-  long cache.
+  is ``Cache-Control: no-store``, but for one its view marked ``public`` (the same for everyone), so
+  balances, personal data and proofs stay out of browser and proxy caches. Static files never get here:
+  whitenoise answers them earlier in ``MIDDLEWARE`` with its own long cache.
 * ``staff_session_idle_timeout``: a staff member's web session (``core.roles.STAFF_ROLES``) ends after
   ``STAFF_SESSION_IDLE_SECONDS`` without activity; investors and market makers keep Django's session age.
   The last activity is a time in the session. A page's background refresh (a request carrying the
@@ -115,9 +115,10 @@ PUBLIC_PATHS = ("/fonts/",)
 def no_store_private(get_response):
     def middleware(request):
         response = get_response(request)
-        # Read after the view: a login makes the answer private, a logout no longer does. The pages' web font
-        # (exchange.views.web_font) is the same for everyone, and a megabyte: it keeps its own caching.
-        if request.path.startswith(PUBLIC_PATHS):
+        # Read after the view: a login makes the answer private, a logout no longer does. An answer its view marked
+        # public is the same for everyone (the pages' web font, the ledger's checkpoint and hash tiles): it keeps
+        # its own caching. Made no-store on top, a full tile read "max-age=0, immutable, no-store, private".
+        if request.path.startswith(PUBLIC_PATHS) or "public" in response.get("Cache-Control", ""):
             return response
         if (
             request.path.startswith("/api/")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import io
 
+from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -143,10 +144,14 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
     """A locked-out login: a 429 JSON error on the API, the login page with the reason on the web."""
     message = gettext("Too many failed logins: this account is locked from your address for a while. Try again later.")
     if request.path.startswith("/api/"):
-        return JsonResponse({"code": "login_locked", "message": message}, status=429)
-    from .forms import LoginForm
+        response = JsonResponse({"code": "login_locked", "message": message}, status=429)
+    else:
+        from .forms import LoginForm
 
-    # An unbound form: binding it would call authenticate() again and count one more failure.
-    form = LoginForm(request, initial={"username": (credentials or {}).get("username", "")})
-    context = {"form": form, "next": "", "login_errors": [message]}
-    return TemplateResponse(request, "registration/login.html", context, status=429).render()
+        # An unbound form: binding it would call authenticate() again and count one more failure.
+        form = LoginForm(request, initial={"username": (credentials or {}).get("username", "")})
+        context = {"form": form, "next": "", "login_errors": [message]}
+        response = TemplateResponse(request, "registration/login.html", context, status=429).render()
+    # At most the whole cool-off (RFC 6585 §4: a 429 may say how long to wait).
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

@@ -13,6 +13,7 @@ import base64
 from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -359,7 +360,10 @@ class WitnessesOutput(serializers.Serializer):
 
 
 class WitnessListApi(APIView):
-    """The witnesses that co-sign this ledger's checkpoints, and how far the checkpoints are final."""
+    """The witnesses that co-sign this ledger's checkpoints, and how far the checkpoints are final. Public, as
+    the checkpoint and the tiles are: a verifier needs the witnesses' keys to check the cosignatures."""
+
+    permission_classes = [AllowAny]
 
     @extend_schema(responses=WitnessesOutput)
     def get(self, request):
@@ -378,6 +382,11 @@ class WitnessListApi(APIView):
 
 
 class KeyListApi(APIView):
+    """The ledger's signing keys (verifier-key strings, with their history). Public, as the checkpoint and the
+    tiles are (C2SP: keys are published): without them no one outside could check a checkpoint's signature."""
+
+    permission_classes = [AllowAny]
+
     @extend_schema(responses=KeyOutput(many=True))
     def get(self, request):
         return Response(keys_json())

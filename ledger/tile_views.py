@@ -3,13 +3,13 @@
 * ``/ledger/checkpoint``: the latest signed checkpoint note, text/plain, cached for seconds;
 * ``/ledger/tile/<L>/<N>[.p/<W>]``: hash tiles; full ones immutable (``public, max-age=31536000, immutable``);
 * ``/ledger/tile/entries/<N>[.p/<W>]``: entry bundles, for supervisors and replicas only (the bytes of
-  entries, as ``/api/v1/ledger/entries/``); as every answer to a signed-in user they are ``no-store``
+  entries, as ``/api/v1/ledger/entries/``); ``no-store``, as every private answer to a signed-in user
   (``core.middleware.no_store_private``). ``manage.py ledger_tiles_export`` writes them for a static server
   behind the regulators' own access control.
 
 The checkpoint and the hash tiles are hashes only (every leaf salted, docs/ledger.md "Privacy"), and are
-readable without signing in so that a static server or a CDN can serve them to any number of replicas (an
-answer to a signed-in user is ``no-store`` whatever the resource, by ``core.middleware.no_store_private``).
+readable without signing in so that a static server or a CDN can serve them to any number of replicas; they
+keep their caching for a signed-in user too (``public``: ``core.middleware.no_store_private`` leaves them be).
 
 They are left out of the OpenAPI schema: C2SP tlog-tiles specifies them, and a tile index is a path of
 several segments (``x001/x234/067``), which an OpenAPI path parameter cannot describe.

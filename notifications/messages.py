@@ -94,7 +94,7 @@ def body(n: Notification) -> str:
         return gettext("Your account opening was rejected. Reason: %(reason)s") % {"reason": p.get("reason", "")}
     if kind == Kind.FREEZE:
         return gettext(
-            "A legal order (%(reference)s) froze %(what)s of account %(account)s. Reason: %(reason)s. "
+            "Legal order %(reference)s froze %(what)s of account %(account)s. Reason: %(reason)s. "
             "Ask your broker for the order's details."
         ) % {"reference": p["reference"], "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
     if kind == Kind.UNFREEZE:

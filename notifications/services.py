@@ -26,6 +26,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from core import errors as err
 from core import events
+from core.crypto import mask_reference
 from core.models import Account, Role, User
 from exchange.models import NegotiatedTrade, RfqAnswer, Trade
 from kyc.models import KycProfile
@@ -133,15 +134,6 @@ def _on_kyc_decided(*, profile_id: int, state: str, reason: str, at: str) -> lis
     if profile is None or profile.user.role != Role.INVESTOR:
         return []
     return [Draft(profile.user_id, Kind.KYC, f"kyc:{profile_id}:{at}", {"state": state, "reason": reason})]
-
-
-def mask_reference(reference: str) -> str:
-    """A legal order's reference as its holder sees it: its first two and last characters, the rest hidden.
-    The holder learns that an order exists and can name it to the broker, not its full number."""
-    reference = reference.strip()
-    if len(reference) <= 4:
-        return "***"
-    return f"{reference[:2]}***{reference[-1]}"
 
 
 def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:

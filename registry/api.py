@@ -89,16 +89,15 @@ class SecurityParametersInput(StrictInput, serializers.Serializer):
     qualified_only = serializers.BooleanField(required=False)
     min_holding_days = serializers.IntegerField(required=False, min_value=0, max_value=listing.MAX_HOLDING_DAYS)
 
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields) - {"code", "reason"})
-        if unknown:
-            raise serializers.ValidationError({name: gettext("Unknown field.") for name in unknown})
-        return attrs
-
 
 @extend_schema_serializer(component_name="SecurityListing")
 class SecurityListingInput(SecurityParametersInput):
     code = serializers.CharField(max_length=16)
+    # What a listing cannot do without (the schema says so: a change may send any of them, a listing all four).
+    name = serializers.CharField(max_length=200)
+    issuer = serializers.CharField(max_length=200)
+    risk_rating = serializers.CharField(max_length=2, help_text="R1 … R5 (or 1 … 5)")
+    reference_price = DecimalString()
 
 
 @extend_schema_serializer(component_name="SecurityChange")

@@ -4,6 +4,7 @@ second person (or withdrawn by its proposer); freezes are also released."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -14,6 +15,7 @@ from core.api.fields import DecimalString, Moment, StrictInput, StrictInteger
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, paginated
 from core.audit import client_ip
+from core.crypto import mask_reference
 from core.models import Role, User
 
 from . import services
@@ -25,7 +27,9 @@ SUPERVISORY_READERS = {Role.REGULATOR, Role.AUDITOR}
 class FreezeOutput(serializers.ModelSerializer):
     account = serializers.CharField(source="account.code")
     security = serializers.CharField(source="security.code", allow_null=True, default=None)
-    proposed_by = serializers.CharField(source="proposed_by.username")
+    proposed_by = serializers.CharField(
+        source="proposed_by.username", allow_null=True, help_text="null in the holder's own view"
+    )
     decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
     whole_account = serializers.SerializerMethodField()
     shortfall = serializers.SerializerMethodField()
@@ -49,8 +53,10 @@ class FreezeOutput(serializers.ModelSerializer):
         data = super().to_representation(obj)
         viewer = self.context.get("viewer")
         if viewer is not None and viewer.role == Role.INVESTOR:
-            # The account holder sees that a legal order froze assets, not the order's reference.
-            for key in ("legal_reference", "legal_authority", "legal_document"):
+            # The account holder sees that a legal order froze assets, and its reference masked as their
+            # notification shows it, not the court or the document number.
+            data["legal_reference"] = mask_reference(data["legal_reference"])
+            for key in ("legal_authority", "legal_document"):
                 data[key] = "***" if data[key] else ""
             data["proposed_by"] = data["decided_by"] = None
         return data
@@ -63,12 +69,25 @@ class FreezeInput(StrictInput, serializers.Serializer):
     quantity = StrictInteger(required=False, allow_null=True, default=None)
     amount = DecimalString(required=False, allow_null=True, default=None, max_digits=20)
     whole_account = serializers.BooleanField(required=False, default=False)
-    legal_reference = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    legal_reference = serializers.CharField(
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The legal order's reference. Required unless legal_authority, legal_document or legal_date "
+        "make it up.",
+    )
     legal_authority = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     legal_document = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     legal_date = serializers.DateField(required=False, allow_null=True, default=None)
     reason = serializers.CharField(max_length=500)
     expires_at = Moment(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs):
+        legal = ("legal_reference", "legal_authority", "legal_document")
+        if not any((attrs.get(name) or "").strip() for name in legal) and attrs.get("legal_date") is None:
+            raise serializers.ValidationError({"legal_reference": [gettext("Give the legal order's reference.")]})
+        return attrs
 
 
 @extend_schema_serializer(component_name="SupervisionDecisionReason")

@@ -76,3 +76,28 @@ def test_a_settlement_reason_is_documented_with_the_limit_the_api_enforces(schem
 def test_a_kyc_document_is_documented_with_its_real_content_types(schema):
     content = schema["paths"]["/api/v1/kyc/documents/{document_id}/"]["get"]["responses"]["200"]["content"]
     assert set(content) == {"image/jpeg", "image/png", "application/pdf"}
+
+
+def test_every_operation_that_needs_a_login_documents_its_401_and_every_one_its_400(schema):
+    needing_login, missing = 0, []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            security = operation.get("security", schema.get("security", []))
+            anonymous = not security or {} in security
+            needing_login += not anonymous
+            wanted = {"400"} if anonymous else {"400", "401"}
+            if not wanted <= set(map(str, operation["responses"])):
+                missing.append(f"{method.upper()} {path}")
+    assert needing_login > 50 and missing == []
+    # the login documents its lockout
+    assert "429" in map(str, schema["paths"]["/api/v1/auth/token/"]["post"]["responses"])
+
+
+def test_a_listing_documents_the_fields_it_cannot_do_without(schema):
+    listing = _component(schema, _body(schema, "/api/v1/securities/"))
+    assert {"code", "name", "issuer", "risk_rating", "reference_price"} <= set(listing["required"])
+    change = _component(
+        schema,
+        schema["paths"]["/api/v1/securities/{code}/"]["patch"]["requestBody"]["content"]["application/json"]["schema"],
+    )
+    assert set(change.get("required", [])) == {"reason"}

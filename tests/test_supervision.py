@@ -516,3 +516,34 @@ def test_a_correction_of_the_quantity_alone_keeps_the_trades_price_whatever_the_
 
     # then it is proposed: the trade's own price is one the market did trade
     assert (correction.new_price, correction.new_quantity) == (D("10.10"), 200)
+
+
+def test_a_freeze_without_its_legal_order_is_a_400_naming_the_field(market):
+    # given a regulator and an investor's account
+    investor = market.investor(cash="1000")
+    before = snapshot()
+    # when the regulator proposes a freeze with no legal order at all (no reference, court, document or date)
+    body = {"account": investor.code, "amount": "100.00", "reason": "Asset preservation"}
+    resp = api_for(market.user(Role.REGULATOR)).post("/api/v1/freezes/", body, format="json")
+    # then it is refused naming the reference, and nothing was proposed
+    assert resp.status_code == 400 and list(resp.json()["fields"]) == ["legal_reference"], resp.content
+    assert snapshot() == before
+
+
+def test_the_holder_sees_the_legal_reference_masked_as_their_notification_shows_it(market):
+    # given an approved freeze of an investor's cash by a legal order
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000")
+    body = {
+        "account": investor.code,
+        "amount": "100.00",
+        "reason": "Preservation",
+        "legal_reference": "(2026)沪74执9号",
+    }
+    fid = api_for(reg1).post("/api/v1/freezes/", body, format="json").json()["id"]
+    assert api_for(reg2).post(f"/api/v1/freezes/{fid}/approve/", {}, format="json").status_code == 200
+    # when the holder lists their freezes, then the reference is its first two and last characters
+    seen = api_for(investor.owner).get("/api/v1/freezes/").json()["results"]
+    assert [(f["legal_reference"], f["proposed_by"]) for f in seen] == [("(2***号", None)]
+    # while the regulator sees it whole
+    assert api_for(reg1).get("/api/v1/freezes/").json()["results"][0]["legal_reference"] == "(2026)沪74执9号"

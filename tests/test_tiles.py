@@ -14,6 +14,7 @@ from django.db import transaction
 from django.test import Client
 
 from core.models import Role
+from ledger import checkpoint
 from ledger.checkpoint import parse
 from ledger.models import Block, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey
 from ledger.replica import ReplicationRefused, SourceUnavailable, replica_sync, replica_sync_tiles, trust_keys
@@ -351,3 +352,29 @@ def test_a_bundle_with_an_entry_over_65535_bytes_is_a_409_and_its_hash_tile_is_s
     assert resp.status_code == 409
     assert resp.json()["code"] == "entry_too_large"
     assert _anonymous().get(f"/ledger/tile/0/000.p/{size}").status_code == 200
+
+
+def test_an_outside_client_reads_the_checkpoint_and_the_keys_without_signing_in_and_checks_the_signature(ledger):
+    # given a sealed ledger, and a client with no account on the exchange
+    client = _anonymous()
+    # when it reads the checkpoint, then the published keys, both without a login
+    note = client.get("/ledger/checkpoint")
+    keys = client.get("/api/v1/ledger/keys/")
+    assert (note.status_code, keys.status_code) == (200, 200), keys.content
+    assert client.get("/api/v1/ledger/witnesses/").status_code == 200
+    # then a key it was given verifies the checkpoint's signature
+    trusted = [checkpoint.parse_verifier_key(k["verifier_key"]) for k in keys.json()]
+    signed_by = checkpoint.verified_signers(parse(note.content.decode()), [(n, pub) for n, _, pub in trusted])
+    assert signed_by
+
+
+def test_a_signed_in_reader_gets_the_public_tiles_with_their_own_caching(ledger, market):
+    # given a signed-in supervisor (an answer to a signed-in user is no-store, unless its view marked it public)
+    auditor = api_for(market.user(Role.AUDITOR))
+    # when it reads a full tile, a partial one and an entry bundle
+    full = auditor.get("/ledger/tile/0/001")["Cache-Control"]
+    partial = auditor.get("/ledger/tile/0/002.p/88")["Cache-Control"]
+    bundle = auditor.get("/ledger/tile/entries/000")["Cache-Control"]
+    # then the hash tiles keep their caching, with nothing contradicting it, and the entries stay private
+    assert (full, partial) == ("public, max-age=31536000, immutable", "public, max-age=5")
+    assert "no-store" in bundle and "public" not in bundle

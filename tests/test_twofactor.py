@@ -215,7 +215,7 @@ def test_the_nth_failed_web_login_locks_the_name_from_the_address_and_is_audited
     fifth = password_login(client, user.username, "wrong-password-1")
 
     # then the fifth is answered with the lockout, which is audited
-    assert fifth.status_code == 429
+    assert fifth.status_code == 429 and fifth["Retry-After"] == str(15 * 60)  # the cool-off, at most
     assert "Too many failed logins" in fifth.content.decode() or "登录失败次数过多" in fifth.content.decode()
     locked = AuditEvent.objects.get(action="login_locked")
     assert (locked.actor_username, locked.ip, locked.outcome) == (user.username, "127.0.0.1", "refused")
@@ -237,7 +237,7 @@ def test_the_nth_failed_token_login_locks_and_is_audited(settings, api, market):
 
     # then the first four are wrong passwords, the fifth the lockout
     assert [a.status_code for a in answers] == [400, 400, 400, 400, 429]
-    assert answers[-1].json()["code"] == "login_locked"
+    assert answers[-1].json()["code"] == "login_locked" and answers[-1]["Retry-After"] == str(15 * 60)
     assert AuditEvent.objects.filter(action="login_locked", actor_username=user.username).count() == 1
     right = token_post(api, {"username": user.username, "password": PASSWORD})
     assert right.status_code == 429 and right.json()["code"] == "login_locked"

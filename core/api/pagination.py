@@ -1,7 +1,9 @@
 """Pagination for every list of the API: limit/offset with a ceiling on the page size.
 
 Without ``max_limit`` a client's ``?limit=99999999999999999999`` reaches PostgreSQL
-as an out-of-range LIMIT and becomes a 500.
+as an out-of-range LIMIT and becomes a 500. A ``limit`` outside 1..1000 or an ``offset``
+below 0 (or either not a whole number) is a 400, as the schema documents them: DRF's own
+reads them as the default page or the first, silently.
 
 A paginated view sets ``pagination_class = Pagination`` and declares its response as
 ``Serializer(many=True)``: drf-spectacular then documents the envelope below and the
@@ -10,11 +12,34 @@ A paginated view sets ``pagination_class = Pagination`` and declares its respons
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
+
+
+def _whole(request, name: str, low: int, high: int | None) -> int | None:
+    """The query parameter ``name`` as a whole number in [low, high] (None when absent); a 400 otherwise."""
+    text = request.query_params.get(name)
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) < low or (high is not None and int(text) > high):
+        bounds = f"{low}–{high}" if high is not None else f"≥ {low}"
+        raise ValidationError({name: [_("Must be a whole number, %(bounds)s.") % {"bounds": bounds}]})
+    return int(text)
+
+
+MAX_OFFSET = 10**12  # beyond any list here, and within PostgreSQL's OFFSET
 
 
 class Pagination(LimitOffsetPagination):
     max_limit = 1000
+
+    def get_limit(self, request):
+        limit = _whole(request, self.limit_query_param, 1, self.max_limit)
+        return self.default_limit if limit is None else limit
+
+    def get_offset(self, request):
+        return _whole(request, self.offset_query_param, 0, MAX_OFFSET) or 0
 
     def get_paginated_response_schema(self, schema):
         # DRF's own leaves out "next" and "previous" from "required"; every page has all four keys.
@@ -28,5 +53,5 @@ class Pagination(LimitOffsetPagination):
             if parameter["name"] == self.limit_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_limit)
             elif parameter["name"] == self.offset_query_param:
-                parameter["schema"]["minimum"] = 0
+                parameter["schema"].update(minimum=0, maximum=MAX_OFFSET)
         return parameters

@@ -16,6 +16,26 @@ class ErrorSerializer(serializers.Serializer):
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 
 
+def document_common_errors(result, generator, request, public):
+    """A drf-spectacular postprocessing hook: every operation that needs a login documents its 401, and every one
+    its 400 (a malformed query string, a NUL byte in it, a bad page's ``limit``), where an operation's own
+    declaration left them out. Both come with the error body."""
+    error = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    descriptions = {"400": "The request is malformed.", "401": "No valid login (token or session)."}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            security = operation.get("security", result.get("security", []))
+            anonymous = not security or {} in security
+            for status in ("400",) if anonymous else ("400", "401"):
+                responses.setdefault(status, {"description": descriptions[status], **error})
+    return result
+
+
 def paginated(request, view, queryset, serializer_class, context: dict | None = None):
     """One page of ``queryset`` serialised with ``serializer_class`` (the request and ``context`` in its context)."""
     paginator = Pagination()

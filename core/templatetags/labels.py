@@ -3,6 +3,7 @@
 from django import template
 
 from core import labels, money
+from core.crypto import mask_reference
 from core.names import account_name_for
 
 register = template.Library()
@@ -34,3 +35,9 @@ def account_name(account, viewer) -> str:
     """``account``'s name as ``viewer`` may see it: an investor's masked but to the investor and their broker's
     staff (``core.names``)."""
     return account_name_for(account, viewer)
+
+
+@register.filter
+def legal_reference_masked(reference: str) -> str:
+    """A legal order's reference as its holder sees it (``core.crypto.mask_reference``)."""
+    return mask_reference(reference or "")

@@ -98,7 +98,7 @@ class TokenApi(APIView):
             "for a while (15 minutes by default): a 429 `login_locked`, on this endpoint and on the login page alike."
         ),
         request=InputSerializer,
-        responses={200: OutputSerializer, **ERRORS},
+        responses={200: OutputSerializer, **ERRORS, 429: ErrorSerializer},
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)

@@ -82,6 +82,13 @@ IdempotencyConflict = error_class(
     _("This client_order_id was already used for a different order."),
     409,
 )
+# The same for a request for quote or a negotiated proposal, whose key is client_request_id.
+RequestIdConflict = error_class(
+    "RequestIdConflict",
+    "client_request_id_reused",
+    _("This client_request_id was already used for a different request."),
+    409,
+)
 OrderNotOpen = error_class("OrderNotOpen", "order_not_open", _("The order is no longer open."), 409)
 CrossedQuote = error_class("CrossedQuote", "crossed_quote", _("The bid must be below the ask."))
 CrossesMarket = error_class(

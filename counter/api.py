@@ -121,7 +121,8 @@ class ClientListApi(CounterApi):
             )
         except err.InvalidInput as exc:
             if getattr(exc, "fields", None):
-                raise serializers.ValidationError(exc.fields) from exc
+                # A list of messages a field, as every other field error of the API.
+                raise serializers.ValidationError({k: [v] for k, v in exc.fields.items()}) from exc
             raise
         body = {
             "account": profile.user.account.code,

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.models import Role
-from tests.conftest import api_for, order_body, snapshot
+from tests.conftest import api_for, log_in, order_body, snapshot
 
 
 def quote_body(market, **over):
@@ -325,3 +326,33 @@ def test_a_negative_price_is_refused_as_not_positive(trading):
         "/api/v1/orders/", order_body(market, limit_price="-10.10"), format="json", HTTP_ACCEPT_LANGUAGE="en"
     )
     assert resp.status_code == 400 and resp.json()["fields"]["limit_price"] == ["Must be greater than zero."]
+
+
+def test_a_session_write_without_its_csrf_token_is_a_403_saying_what_to_do_in_the_users_language(trading):
+    # given an investor signed in on the web (a session, not a token), in Chinese
+    market, _mm, investor = trading
+    browser = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    browser.force_login(investor.owner)
+    before = snapshot()
+    # when a script posts an order with the session but no CSRF token
+    resp = browser.post("/api/v1/orders/", order_body(market), content_type="application/json")
+    # then it is refused in the API's error shape, in the user's language, and no order was placed
+    assert resp.status_code == 403 and resp.json()["code"] == "csrf_failed", resp.content
+    assert "CSRF" in resp.json()["message"] and "Failed" not in resp.json()["message"]
+    assert snapshot() == before
+
+
+def test_djangos_messages_read_right_in_chinese(trading):
+    # given an investor whose client speaks Chinese
+    market, _mm, investor = trading
+    api = api_for(investor.owner)
+    # when an order's id carries a NUL character, then the message says so (Django's own said "empty string")
+    nul = api.post(
+        "/api/v1/orders/", order_body(market, client_order_id="a\x00b"), format="json", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert nul.status_code == 400 and nul.json()["fields"]["client_order_id"] == ["不能包含 NUL（空）字符。"]
+    # and a page's amount with three decimals ends with a Chinese full stop (Django's own, an English one)
+    staff = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    log_in(staff, market.staff)
+    page = staff.post(f"/counter/{investor.code}/deposit/", {"deposit-amount": "1.234"})
+    assert page.status_code == 400 and page.context["deposit_form"].errors["amount"] == ["确认小数不超过 2 位。"]

@@ -208,7 +208,7 @@ def test_creation_is_idempotent_on_client_request_id(parties):
 
     before = snapshot()
     other = client.post("/api/v1/negotiated-trades/", body(market, seller, quantity=600), format="json")
-    assert other.status_code == 409 and other.json()["code"] == "client_order_id_reused"
+    assert other.status_code == 409 and other.json()["code"] == "client_request_id_reused"
     assert snapshot() == before
 
 

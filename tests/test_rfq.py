@@ -187,7 +187,7 @@ def test_a_request_is_idempotent_on_its_client_request_id(desk):
     market, mm1, mm2, inv = desk
     first = ask(market, inv)
     assert ask(market, inv).pk == first.pk and RfqRequest.objects.count() == 1
-    with pytest.raises(err.IdempotencyConflict):
+    with pytest.raises(err.RequestIdConflict):
         ask(market, inv, quantity=200)
 
 

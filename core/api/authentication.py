@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from core import tokens
 
@@ -13,6 +13,25 @@ class TokenExpired(AuthenticationFailed):
     default_detail = _("The API token has expired. Request a new one with POST /api/v1/auth/token/.")
     default_code = "token_expired"
     error_code = "token_expired"  # the API's error code (core.api.errors)
+
+
+class CsrfFailed(PermissionDenied):
+    default_detail = _(
+        "The request has no valid CSRF token: reload the page and send it again, or sign API requests with a token "
+        "(Authorization: Token …), which needs none."
+    )
+    error_code = "csrf_failed"
+
+
+class CsrfSessionAuthentication(SessionAuthentication):
+    """DRF's session authentication, whose CSRF refusal says what to do in the user's language (DRF's repeats
+    Django's reason, in English only)."""
+
+    def enforce_csrf(self, request):
+        try:
+            super().enforce_csrf(request)
+        except PermissionDenied as exc:
+            raise CsrfFailed() from exc
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):

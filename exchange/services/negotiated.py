@@ -125,7 +125,7 @@ def _existing(account: Account, req: NegotiatedRequest) -> NegotiatedTrade | Non
         .first()
     )
     if p is not None and not _same_request(p, req):
-        raise err.IdempotencyConflict()
+        raise err.RequestIdConflict()
     return p
 
 

@@ -88,7 +88,7 @@ def _existing_request(account: Account, req: RfqRequestInput) -> RfqRequest | No
         .first()
     )
     if rfq is not None and (rfq.security.code, rfq.side, rfq.quantity) != (req.security, req.side, req.quantity):
-        raise err.IdempotencyConflict()
+        raise err.RequestIdConflict()
     return rfq
 
 

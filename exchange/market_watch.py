@@ -8,19 +8,28 @@ grouped by thousands (``core.money``'s text forms).
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.money import amount_text, percent_text, shares_text
 from registry import calendar
+from registry.models import MarketState, Security
 
 from . import selectors
 from .models import DayClose
 
 
 def rows() -> list[dict]:
+    """A row a security. A halted one (by itself or with the whole market, the kill switch) says so in its status
+    and shows no quotes: none of them can trade until it resumes."""
     best = selectors.best_prices()
+    market_halted = MarketState.objects.filter(id=1, halted=True).exists()
     out = []
     for security in selectors.securities_listed():
-        book = best.get(security.pk, {})
+        halted = market_halted or security.status == Security.Status.HALTED
+        book = {} if halted else best.get(security.pk, {})
+        status, label = security.status, security.get_status_display()
+        if market_halted and security.status == Security.Status.LISTED:
+            status, label = Security.Status.HALTED, gettext("Halted (whole market)")
         out.append(
             {
                 "code": security.code,
@@ -29,8 +38,8 @@ def rows() -> list[dict]:
                 "reference_price": amount_text(security.reference_price),
                 "band": f"{amount_text(security.band_low)} – {amount_text(security.band_high)}",
                 "band_pct": f"±{percent_text(security.band_pct)}%",
-                "status": security.status,
-                "status_label": security.get_status_display(),
+                "status": status,
+                "status_label": label,
                 "bid": amount_text(book.get("bid")) or None,
                 "bid_size": shares_text(book.get("bid_size")) if book.get("bid") is not None else None,
                 "ask": amount_text(book.get("ask")) or None,

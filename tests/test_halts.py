@@ -6,9 +6,11 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from core import errors as err
 from core.models import AuditEvent, Role
+from exchange import market_watch
 from exchange.models import Order, Trade
 from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
@@ -206,6 +208,30 @@ def test_every_page_says_plainly_that_the_market_is_halted(book, client):
         assert "Trading is halted across the market; settlement is paused." in page and "Systems incident" in page
     page = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "全市场已暂停交易" in page
+
+
+def test_the_market_watch_shows_a_halt_in_each_row_and_no_quotes_to_trade(book):
+    market, _mm, _investor, operator = book
+    code = market.security.code
+    with translation.override("en"):
+        # given a quoted security on the watch
+        (row,) = market_watch.rows()
+        assert (row["status"], row["bid"], row["ask"]) == ("listed", "9.90", "10.10")
+        # when the whole market halts, then every row says so and shows no quote (none can trade)
+        services.market_halt(actor=operator, reason="Systems incident")
+        (row,) = market_watch.rows()
+        assert (row["status"], row["status_label"], row["bid"], row["ask"]) == (
+            "halted",
+            "Halted (whole market)",
+            None,
+            None,
+        )
+        # and after the resume, the quotes are back; a halt of the security alone hides them too
+        services.market_resume(actor=operator, reason="Fixed")
+        assert market_watch.rows()[0]["ask"] == "10.10"
+        services.security_halt(actor=operator, code=code, reason="Pending announcement")
+        (row,) = market_watch.rows()
+        assert (row["status"], row["bid"], row["ask"]) == ("halted", None, None)
 
 
 def test_the_operator_halts_and_resumes_on_the_console_and_the_ticket_gives_the_reason(book, client):

@@ -115,25 +115,30 @@ def _moment(name: str, raw: str, *, end: bool) -> dt.datetime:
     return value
 
 
-def filters_checked(params) -> dict[str, object]:
+def filters_checked(params, labels: dict[str, str] | None = None) -> dict[str, object]:
     """The filters of a query (``user``, ``role``, ``action``, ``target``, ``outcome``, ``since``, ``until``),
-    checked: an unknown role or a time that is not one is an ``InvalidInput``, never a 500."""
+    checked: an unknown role or a time that is not one is an ``InvalidInput``, never a 500. Its message names a
+    filter by its label in ``labels`` (the page's "From"), else by its parameter (the API's ``since``)."""
     out: dict[str, object] = {}
+    labels = labels or {}
     for name in FILTERS:
         raw = params.get(name)
         if raw is None or str(raw).strip() == "":
             continue
         raw = str(raw).strip()
         if len(raw) > 200 or "\x00" in raw:
-            raise err.InvalidInput(gettext("%(name)s is too long or not text.") % {"name": name})
+            raise err.InvalidInput(gettext("%(name)s is too long or not text.") % {"name": labels.get(name, name)})
         if name == "role" and raw not in Role.values:
             raise err.InvalidInput(gettext("role must be one of: %(roles)s.") % {"roles": ", ".join(Role.values)})
         if name in ("since", "until"):
-            out[name] = _moment(name, raw, end=name == "until")
+            out[name] = _moment(labels.get(name, name), raw, end=name == "until")
         else:
             out[name] = raw
     if "since" in out and "until" in out and out["since"] > out["until"]:
-        raise err.InvalidInput(gettext("since must not be after until."))
+        raise err.InvalidInput(
+            gettext("%(since)s must not be after %(until)s.")
+            % {"since": labels.get("since", "since"), "until": labels.get("until", "until")}
+        )
     return out
 
 

@@ -42,7 +42,7 @@ def _trail(request, query, *, evidence_error: str = "", status: int = 200):
     events = []
     page = None
     try:
-        filters = selectors.filters_checked(query)
+        filters = selectors.filters_checked(query, {"since": gettext("From"), "until": gettext("To")})
     except DomainError as exc:
         error, filters = domain_error_message(exc), None
     if filters is not None:

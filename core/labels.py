@@ -117,6 +117,52 @@ def audit_action_label(code: str) -> str:
     return str(AUDIT_ACTIONS.get(code, code))
 
 
+# What an audit record's object names before its id ("trade 5", "alert:1"): the record keeps the identifier it
+# is searched by; a page shows the kind in words.
+AUDIT_TARGET_KINDS = {
+    "trade": pgettext_lazy("audit object", "Trade"),
+    "instruction": pgettext_lazy("audit object", "Settlement instruction"),
+    "alert": pgettext_lazy("audit object", "Alert"),
+    "kyc": pgettext_lazy("audit object", "KYC application"),
+    "cash request": pgettext_lazy("audit object", "Cash request"),
+    "negotiated": pgettext_lazy("audit object", "Negotiated transfer"),
+}
+
+
+def audit_target_label(target: str) -> str:
+    """An audit record's object as a page shows it: "trade 5" is "Trade 5" (成交 5); a code is itself."""
+    for prefix, label in AUDIT_TARGET_KINDS.items():
+        for separator in (" ", ":"):
+            if target.startswith(prefix + separator) and target[len(prefix) + 1 :].isdigit():
+                return f"{label} {target[len(prefix) + 1 :]}"
+    return target
+
+
+# The figures a surveillance alert keeps (surveillance.rules: its detail's keys), named in words on its page.
+ALERT_DETAILS = {
+    "price": _("price"),
+    "quantity": _("quantity"),
+    "holders": _("holders"),
+    "max_holders": _("holder cap"),
+    "band_low": _("band low"),
+    "band_high": _("band high"),
+    "edge": _("edge"),
+    "day": _("day"),
+    "value": _("value"),
+    "daily_average": _("daily average"),
+    "events": _("events"),
+    "window_seconds": _("window (seconds)"),
+    "disclosure": _("disclosure"),
+    "title": _("title"),
+    "published_at": _("published at"),
+    "net_quantity": _("net quantity"),
+}
+
+
+def alert_detail_label(key: str) -> str:
+    return str(ALERT_DETAILS.get(key, key))
+
+
 def outcome_label(code: str) -> str:
     return str(OUTCOMES.get(code, code))
 

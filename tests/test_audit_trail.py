@@ -333,6 +333,13 @@ def test_the_pages(market, auditor):
     # a bad filter is a form error, not a 500
     bad = client.get("/audit/", {"since": "soon"})
     assert bad.status_code == 400 and 'id="audit-filter-error"' in bad.content.decode()
+    # naming the filter as the page labels it, not by the API's parameter
+    assert (
+        "“起始”须为日期" in bad.content.decode()
+        and "since" not in bad.content.decode().split("audit-filter-error")[1][:200]
+    )
+    crossed = client.get("/audit/", {"since": "2026-03-05", "until": "2026-03-01"}).content.decode()
+    assert "“起始”不能晚于“截止”" in crossed
     past_the_calendar = client.get("/audit/", {"until": "9999-12-31"})
     assert past_the_calendar.status_code == 400 and "9999-12-30" in past_the_calendar.content.decode()
     # CSV and evidence download from the page
@@ -535,3 +542,19 @@ def test_the_offline_verifier_refuses_a_tampered_bundle(supervised, tmp_path, ta
     # when it is verified offline, then it fails, saying so
     bad = _verify(tmp_path, bundle, keys)
     assert bad.returncode == 1 and "FAILED" in bad.stderr, bad.stdout
+
+
+def test_the_trail_names_an_objects_kind_in_words_and_keeps_its_identifier(market, auditor):
+    # given records about a trade, a settlement instruction and an account
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    for target in ("trade 7", "alert:3", market.security.code):
+        audit_record(actor=operator, action="security_halt", target=target)
+    # when the auditor opens the trail in Chinese
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    log_in(client, auditor)
+    page = client.get("/audit/").content.decode()
+    # then the kinds are words, the identifiers (what the filter searches by) stay in the cell's title
+    assert '<td title="trade 7">成交 7</td>' in page and '<td title="alert:3">预警 3</td>' in page
+    assert f'<td title="{market.security.code}">{market.security.code}</td>' in page
+    # and the filter still finds a record by its identifier
+    assert "成交 7" in client.get("/audit/", {"target": "trade 7"}).content.decode()

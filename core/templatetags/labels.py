@@ -10,6 +10,8 @@ register = template.Library()
 
 register.filter("entry_kind", labels.entry_kind_label)
 register.filter("audit_action", labels.audit_action_label)
+register.filter("audit_target", labels.audit_target_label)
+register.filter("alert_detail", labels.alert_detail_label)
 register.filter("audit_outcome", labels.outcome_label)
 register.filter("role_label", labels.role_label)
 

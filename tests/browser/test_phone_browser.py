@@ -105,6 +105,7 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
 
     # and the investor's other pages fit the screen too
     for name, path in [
+        ("market", "/"),
         ("balances", "/balances/"),
         ("trades", "/trades/"),
         ("statements", f"/statements/?start={today.replace(month=1, day=1)}&end={today}"),

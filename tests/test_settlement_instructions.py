@@ -487,7 +487,8 @@ def test_a_bad_instruction_form_shows_its_error_and_changes_nothing(client, mark
     before = snapshot()
     response = client.post("/settlement/instructions/", {**form, **over})
     assert response.status_code == 400
-    assert b'class="error"' in response.content or b"errorlist" in response.content
+    # the error beside its field, or above the form when it is about the whole instruction
+    assert b'class="field-errors"' in response.content or b'class="form-errors"' in response.content
     assert snapshot() == before and not SettlementInstruction.objects.exists()
 
 

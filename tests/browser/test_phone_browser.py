@@ -103,7 +103,9 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
     assert on_screen(page, current)
     shoot(page, f"phone-orders-{language}")
 
-    # and the investor's other pages fit the screen too
+    # and the investor's other pages fit the screen too, the market watch's ask included with a long name
+    market.security.name = "华兴科技 HuaXing Technology Holdings"
+    market.security.save(update_fields=["name"])
     for name, path in [
         ("market", "/"),
         ("balances", "/balances/"),
@@ -118,6 +120,8 @@ def test_my_orders_on_a_phone_show_status_and_cancel_without_sideways_scrolling(
         if current.count():
             assert on_screen(page, current), name
         shoot(page, f"phone-{name}-{language}")
+        if name == "market":
+            assert on_screen(page, page.locator('#market-table [data-field="ask"]').first)
     # the cards name each value: the holding's row on the balance page, the deposit on the statement
     page.goto(f"{base}/balances/")
     total = page.locator(f'#positions-table tr[data-security="{market.security.code}"] td').nth(1)
@@ -218,6 +222,9 @@ def test_the_back_office_pages_fit_a_phone(phone, live_server, role):
         page.goto(f"{base}{path}")
         assert overflow(page) <= 0, (name, overflow(page))
         shoot(page, f"phone-{name}-{language}")
+        if name == "settlement":
+            # the summary's last figure too (it was a wide table, cut at the right)
+            assert on_screen(page, page.locator('#settlement-summary [data-k="latency_p99_s"]'))
         if name == "audit":
             # and each filter's name stands above its own field, wherever the fields wrap
             for text, text_left, text_bottom, field_left, field_right, field_top in page.evaluate(FILTER_LAYOUT):

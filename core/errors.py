@@ -43,6 +43,7 @@ class InvalidInput(DomainError):
 
 AccountFrozen = error_class("AccountFrozen", "account_frozen", _("This account is frozen by a legal order."), 409)
 UnknownSecurity = error_class("UnknownSecurity", "unknown_security", _("No such security."), 404)
+UnknownAccount = error_class("UnknownAccount", "unknown_account", _("No account has that code."), 404)
 SecurityNotListed = error_class("SecurityNotListed", "security_not_listed", _("The security is not listed."), 409)
 SecurityHalted = error_class("SecurityHalted", "security_halted", _("Trading in this security is halted."), 409)
 ModeDisabled = error_class(

@@ -21,10 +21,11 @@ from core import errors as err
 from core import names
 from core.api.fields import DecimalString, StrictInput
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from core.errors import REASON_MAX_LENGTH
 from exchange.api.views import AccountOutput, CashOutput, OrderListApi, OrderOutput
+from exchange.models import Order
 from exchange.selectors import account_balances
 from exchange.services import OrderRequest
 from kyc.models import KycProfile
@@ -291,7 +292,7 @@ class ClientOrderListApi(CounterApi):
     def get(self, request, code):
         account = self.client(request, code)
         qs = selectors.client_orders(account)
-        if status_filter := request.query_params.get("status"):
+        if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
         return paginated(request, self, qs, CounterOrderOutput, {"account": account})
 

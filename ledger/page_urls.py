@@ -20,4 +20,5 @@ urlpatterns = [
     path("checkpoint", tile_views.CheckpointView.as_view(), name="ledger-tiles-checkpoint"),
     re_path(rf"^tile/entries/{_N}{_W}$", tile_views.EntryBundleView.as_view(), name="ledger-tiles-entries"),
     re_path(rf"^tile/(?P<level>0|[1-9]\d?)/{_N}{_W}$", tile_views.HashTileView.as_view(), name="ledger-tiles-tile"),
+    re_path(r"^tile/(?P<rest>.*)$", tile_views.NoSuchTileView.as_view(), name="ledger-tiles-none"),
 ]

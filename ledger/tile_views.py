@@ -111,3 +111,14 @@ class EntryBundleView(_TileView):
         except tiles.EntryTooLarge:
             raise EntryTooLarge() from None
         return HttpResponse(data, content_type="application/octet-stream")
+
+
+class NoSuchTileView(_TileView):
+    """Any other path under ``tile/`` (``0/0.p/23``, ``0/000.p/-1``, a trailing slash): a JSON 404, as for a tile
+    beyond the tree, not the site's HTML page."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(exclude=True)
+    def get(self, request, rest: str):
+        raise err.NotFound(gettext("No such tile: tiles are tile/<L>/<N>[.p/<W>] (C2SP tlog-tiles)."))

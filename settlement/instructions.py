@@ -60,7 +60,7 @@ InstructionAmountNotPositive = err.error_class(
 InstructionNotActive = err.error_class(
     "InstructionNotActive", "instruction_not_active", _("The instruction has already ended."), 409
 )
-UnknownAccount = err.error_class("UnknownAccount", "unknown_account", _("No account has that code."), 404)
+UnknownAccount = err.UnknownAccount
 
 # The largest amount the column holds (20 digits, 2 after the point).
 MAX_AMOUNT = Decimal("999999999999999999.99")

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import DecimalString, Moment, StrictInput, StrictInteger
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, paginated
+from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.crypto import mask_reference
 from core.models import Role, User
@@ -125,7 +125,7 @@ class FreezeListApi(APIView):
         qs = _freezes_for(request.user)
         if account := request.query_params.get("account"):
             qs = qs.filter(account__code=account)
-        if status := request.query_params.get("status"):
+        if status := choice_param(request, "status", Freeze.Status.values):
             qs = qs.filter(status=status)
         return paginated(request, self, qs.order_by("-id"), FreezeOutput, {"viewer": request.user})
 

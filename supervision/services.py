@@ -109,7 +109,7 @@ def _text(value: str, what: str, limit: int) -> str:
 def _account(code: str) -> Account:
     account = Account.objects.filter(code=Account.typed_code(code or "")).first()
     if account is None:
-        raise err.InvalidInput(gettext("No such account: %(codes)s.") % {"codes": code})
+        raise err.UnknownAccount(gettext("No such account: %(codes)s.") % {"codes": code})
     return account
 
 

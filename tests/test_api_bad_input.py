@@ -356,3 +356,19 @@ def test_djangos_messages_read_right_in_chinese(trading):
     log_in(staff, market.staff)
     page = staff.post(f"/counter/{investor.code}/deposit/", {"deposit-amount": "1.234"})
     assert page.status_code == 400 and page.context["deposit_form"].errors["amount"] == ["确认小数不超过 2 位。"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orders/", "/api/v1/rfqs/", "/api/v1/negotiated-trades/", "/api/v1/freezes/"])
+def test_an_unknown_status_filter_is_a_400_naming_the_choices(trading, path):
+    _market, _mm, investor = trading
+    # an unknown value used to answer an empty list, as if nothing matched
+    resp = api_for(investor.owner).get(path, {"status": "bogus"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert resp.status_code == 400 and resp.json()["fields"]["status"][0].startswith("Must be one of: ")
+
+
+def test_pulling_the_quotes_of_an_unknown_security_is_a_404_and_pulls_nothing(trading):
+    _market, mm, _investor = trading
+    before = snapshot()
+    resp = api_for(mm.owner).delete("/api/v1/quotes/?security=999999")
+    assert resp.status_code == 404 and resp.json()["code"] == "unknown_security"
+    assert snapshot() == before

@@ -123,14 +123,18 @@ def test_a_full_tile_is_served_again_from_the_cache_unchanged(ledger, django_ass
         "/ledger/tile/01/000.p/1",
         "/ledger/tile/entries/003",
         "/ledger/tile/entries/002.p/89",
+        "/ledger/tile/0/0.p/23",  # misspelt: an index is three digits a segment, a width positive
+        "/ledger/tile/0/000.p/-1",
+        "/ledger/tile/0/000.p/23/",
+        "/ledger/tile/",
     ],
 )
 def test_paths_outside_the_tree_are_404(ledger, market, path):
     client = api_for(market.user(Role.REGULATOR))
     resp = client.get(path)
-    assert resp.status_code == 404
-    if resp["Content-Type"] == "application/json":
-        assert resp.json()["code"] == "not_found"
+    # a JSON 404 in the API's error shape, never the site's HTML page
+    assert resp.status_code == 404 and resp["Content-Type"] == "application/json"
+    assert resp.json()["code"] == "not_found"
 
 
 def test_before_the_first_seal_there_is_no_checkpoint_and_no_tile(db):

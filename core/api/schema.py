@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from .pagination import Pagination
@@ -42,3 +43,16 @@ def paginated(request, view, queryset, serializer_class, context: dict | None = 
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True, context={"request": request, **(context or {})}).data
     return paginator.get_paginated_response(data)
+
+
+def choice_param(request, name: str, choices) -> str | None:
+    """The query parameter ``name`` when it is one of ``choices`` (None when absent or empty); a 400 naming the
+    choices otherwise. An unknown filter value answered an empty list, as if nothing matched."""
+    value = request.query_params.get(name)
+    if not value:
+        return None
+    if value not in choices:
+        raise serializers.ValidationError(
+            {name: [gettext("Must be one of: %(choices)s.") % {"choices": ", ".join(choices)}]}
+        )
+    return value

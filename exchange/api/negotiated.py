@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import DecimalString, StrictInput, StrictInteger
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from exchange import selectors
 from exchange.models import NegotiatedTrade
@@ -85,7 +85,7 @@ class NegotiatedListApi(APIView):
     )
     def get(self, request):
         qs = negotiated.negotiated_visible(request.user)
-        if status_filter := request.query_params.get("status"):
+        if status_filter := choice_param(request, "status", NegotiatedTrade.Status.values):
             qs = qs.filter(status=status_filter)
         return paginated(request, self, qs, NegotiatedOutput)
 

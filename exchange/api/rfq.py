@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import DecimalString, StrictInput, StrictInteger
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from exchange import selectors
 from exchange.models import Order, RfqRequest
 from exchange.services import rfq as rfq_services
@@ -87,7 +87,7 @@ class RfqListApi(APIView):
     )
     def get(self, request):
         qs = selectors.rfqs_visible(request.user)
-        if status_filter := request.query_params.get("status"):
+        if status_filter := choice_param(request, "status", RfqRequest.Status.values):
             qs = qs.filter(status=status_filter)
         return paginated(request, self, qs, RfqOutput)
 

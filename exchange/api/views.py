@@ -22,7 +22,7 @@ from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInput, StrictInteger
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
 from exchange import precheck, selectors, services
@@ -376,7 +376,7 @@ class OrderListApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("status", str, required=False)], responses=OrderOutput(many=True))
     def get(self, request):
         qs = selectors.orders_visible(request.user)
-        if status_filter := request.query_params.get("status"):
+        if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
         return paginated(request, self, qs, OrderOutput)
 

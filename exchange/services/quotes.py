@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from balances.services import cash_lock, positions_lock
+from core import errors as err
 from core.models import Account, User
 from core.money import notional
 from registry.models import Security
@@ -125,6 +126,8 @@ def _quotes_release(book: Book, account: Account, security: Security, *, status:
 def quotes_pull(*, user: User, security_code: str | None = None) -> int:
     """Pull all of a market maker's quotes (in one security, or everywhere). Returns how many."""
     account = pretrade.market_maker_account(user)
+    if security_code and not Security.objects.filter(code=security_code).exists():
+        raise err.UnknownSecurity()  # a misspelt code pulled nothing and said so with a 200
     with transaction.atomic():
         codes = Quote.objects.filter(account=account, status=Quote.Status.ACTIVE)
         if security_code:

@@ -35,9 +35,11 @@ class FreezeForm(forms.Form):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if kind == Freeze.Kind.CASH and not data.get("amount"):
+        # Only when the field is empty: one that is there but wrong already says what is wrong with it.
+        if kind == Freeze.Kind.CASH and not data.get("amount") and "amount" not in self.errors:
             self.add_error("amount", _("A freeze of cash needs an amount."))
-        if kind == Freeze.Kind.SHARES and not (data.get("security") and data.get("quantity")):
+        missing_shares = not (data.get("security") and data.get("quantity"))
+        if kind == Freeze.Kind.SHARES and missing_shares and "quantity" not in self.errors:
             self.add_error("quantity", _("A freeze of shares needs the security and a quantity."))
         return data
 

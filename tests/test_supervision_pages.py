@@ -85,6 +85,24 @@ def test_a_bad_freeze_on_the_console_is_a_form_error_and_changes_nothing(market)
     assert snapshot() == before and not Freeze.objects.exists()
 
 
+def test_a_wrong_freeze_amount_says_only_what_is_wrong_with_it(market):
+    # given a regulator on the console, and an investor's account
+    reg = signed_in(market.user(Role.REGULATOR))
+    investor = market.investor(cash="1000")
+    before = snapshot()
+    # when the amount of a cash freeze is not a number
+    response = reg.post(
+        "/supervision/",
+        {"form": "freeze", "freeze-account": investor.code, "freeze-kind": "cash", "freeze-amount": "ten",
+         "freeze-legal_reference": "x", "freeze-reason": "y"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    # then its one error says how to write it, not also that it is missing; nothing was proposed
+    errors = response.context["freeze_form"].errors["amount"]
+    assert errors == ["Enter a number such as 10.50: digits, with at most one decimal point."]
+    assert snapshot() == before and not Freeze.objects.exists()
+
+
 @pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.AUDITOR, Role.EXCHANGE_OPERATOR])
 def test_the_console_is_for_regulators(market, role):
     user = market.investor().owner if role == Role.INVESTOR else market.user(role)

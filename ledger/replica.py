@@ -25,6 +25,7 @@ carry no block headers, so it keeps one checkpoint per sync (not one per block).
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import urllib.error
 import urllib.parse
@@ -71,13 +72,22 @@ def http_fetcher(base_url: str, token: str) -> Fetch:
 def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
     """Raw bytes from a tlog-tiles prefix (``https://node/ledger``): ``checkpoint``, ``tile/entries/…``."""
     base = prefix.rstrip("/") + "/"
-    headers = {"Authorization": f"Token {token}"} if token else {}
+    # C2SP tlog-tiles: clients SHOULD accept gzip (entry bundles come compressed when they do).
+    headers = {"Accept-Encoding": "gzip, identity"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
 
     def fetch(path: str) -> bytes:
         request = urllib.request.Request(base + path, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return response.read()
+                body = response.read()
+                if response.headers.get("Content-Encoding", "identity") == "gzip":
+                    try:
+                        return gzip.decompress(body)
+                    except (OSError, EOFError) as exc:
+                        raise SourceUnavailable(f"{path}: a gzip body that does not decompress") from exc
+                return body
         except urllib.error.HTTPError as exc:
             raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
         except urllib.error.URLError as exc:

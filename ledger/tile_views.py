@@ -1,11 +1,12 @@
 """The tree served as C2SP tlog-tiles under the log's prefix ``/ledger/`` (the checkpoint origin's path).
 
 * ``/ledger/checkpoint``: the latest signed checkpoint note, text/plain, cached for seconds;
-* ``/ledger/tile/<L>/<N>[.p/<W>]``: hash tiles; full ones immutable (``public, max-age=31536000, immutable``);
+* ``/ledger/tile/<L>/<N>[.p/<W>]``: hash tiles, full or partial, immutable (``public, max-age=31536000,
+  immutable``): a partial tile's width fixes its content;
 * ``/ledger/tile/entries/<N>[.p/<W>]``: entry bundles, for supervisors and replicas only (the bytes of
-  entries, as ``/api/v1/ledger/entries/``); ``no-store``, as every private answer to a signed-in user
-  (``core.middleware.no_store_private``). ``manage.py ledger_tiles_export`` writes them for a static server
-  behind the regulators' own access control.
+  entries, as ``/api/v1/ledger/entries/``), gzip-compressed for a client that accepts it; ``no-store``, as
+  every private answer to a signed-in user (``core.middleware.no_store_private``). ``manage.py
+  ledger_tiles_export`` writes them for a static server behind the regulators' own access control.
 
 The checkpoint and the hash tiles are hashes only (every leaf salted, docs/ledger.md "Privacy"), and are
 readable without signing in so that a static server or a CDN can serve them to any number of replicas; they
@@ -17,7 +18,11 @@ several segments (``x001/x234/067``), which an OpenAPI path parameter cannot des
 
 from __future__ import annotations
 
+import gzip
+import re
+
 from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
@@ -33,6 +38,8 @@ from .services import signed_note
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"
+# "gzip" among the accepted encodings, unless refused with q=0 (RFC 9110 §12.5.3).
+_ACCEPTS_GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(?!0(?:\.0*)?\s*(?:,|$))[0-9.]+\s*)?(?:,|$)", re.I)
 
 
 class EntryTooLarge(err.DomainError):
@@ -94,7 +101,8 @@ class HashTileView(_TileView):
             data = tiles.hash_tile(int(level), index, w, _tree_size())
         except tiles.TileUnavailable:
             raise err.NotFound(gettext("No such tile.")) from None
-        return _binary(data, IMMUTABLE if w == tiles.TILE_WIDTH else SHORT)
+        # A partial tile is immutable too (C2SP tlog-tiles): its width fixes its content.
+        return _binary(data, IMMUTABLE)
 
 
 class EntryBundleView(_TileView):
@@ -110,7 +118,14 @@ class EntryBundleView(_TileView):
             raise err.NotFound(gettext("No such tile.")) from None
         except tiles.EntryTooLarge:
             raise EntryTooLarge() from None
-        return HttpResponse(data, content_type="application/octet-stream")
+        response = HttpResponse(data, content_type="application/octet-stream")
+        # C2SP tlog-tiles: entry bundles SHOULD be compressed; gzip to a client that accepts it (canonical JSON
+        # compresses about threefold). Private answers: no cache keeps them, whatever the encoding.
+        patch_vary_headers(response, ["Accept-Encoding"])
+        if _ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+            response.content = gzip.compress(data, compresslevel=6, mtime=0)
+            response["Content-Encoding"] = "gzip"
+        return response
 
 
 class NoSuchTileView(_TileView):

@@ -7,7 +7,10 @@ defines it, written again with hashlib, not with the project's Merkle code.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.server
+import threading
 
 import pytest
 from django.db import transaction
@@ -17,7 +20,14 @@ from core.models import Role
 from ledger import checkpoint
 from ledger.checkpoint import parse
 from ledger.models import Block, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey
-from ledger.replica import ReplicationRefused, SourceUnavailable, replica_sync, replica_sync_tiles, trust_keys
+from ledger.replica import (
+    ReplicationRefused,
+    SourceUnavailable,
+    http_tile_fetcher,
+    replica_sync,
+    replica_sync_tiles,
+    trust_keys,
+)
 from ledger.services import block_seal, entries_append, signed_note
 from tests.conftest import api_for
 
@@ -85,10 +95,11 @@ def test_hash_tiles_are_the_merkle_subtree_hashes_the_spec_defines(ledger):
     assert client.get("/ledger/tile/0/002.p/44").content == partial0.content[: 44 * 32]
 
 
-def test_full_tiles_are_immutable_partial_tiles_and_the_checkpoint_are_not(ledger):
+def test_tiles_full_or_partial_are_immutable_the_checkpoint_is_not(ledger):
     client = _anonymous()
     assert client.get("/ledger/tile/0/001")["Cache-Control"] == "public, max-age=31536000, immutable"
-    assert "immutable" not in client.get("/ledger/tile/0/002.p/88")["Cache-Control"]
+    # C2SP tlog-tiles: the tile endpoint is immutable; a partial tile's width fixes its content
+    assert client.get("/ledger/tile/0/002.p/88")["Cache-Control"] == "public, max-age=31536000, immutable"
     cp = client.get("/ledger/checkpoint")
     assert cp.status_code == 200
     assert cp["Content-Type"] == "text/plain; charset=utf-8"
@@ -380,5 +391,55 @@ def test_a_signed_in_reader_gets_the_public_tiles_with_their_own_caching(ledger,
     partial = auditor.get("/ledger/tile/0/002.p/88")["Cache-Control"]
     bundle = auditor.get("/ledger/tile/entries/000")["Cache-Control"]
     # then the hash tiles keep their caching, with nothing contradicting it, and the entries stay private
-    assert (full, partial) == ("public, max-age=31536000, immutable", "public, max-age=5")
+    assert full == partial == "public, max-age=31536000, immutable"
     assert "no-store" in bundle and "public" not in bundle
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [("gzip, identity", True), ("br;q=1.0, gzip;q=0.8", True), ("gzip;q=0", False), ("identity", False), ("", False)],
+)
+def test_entry_bundles_come_gzipped_to_a_client_that_accepts_it(ledger, market, accept, gzipped):
+    # given a supervisor's client, and the bundle as stored
+    client = api_for(market.user(Role.REGULATOR))
+    plain = client.get("/ledger/tile/entries/000").content
+    # when it asks for the bundle with its Accept-Encoding
+    resp = client.get("/ledger/tile/entries/000", HTTP_ACCEPT_ENCODING=accept)
+    # then it is gzip only when accepted (C2SP tlog-tiles: SHOULD be compressed), the same bytes either way
+    assert resp.status_code == 200 and "Accept-Encoding" in resp["Vary"]
+    assert (resp.get("Content-Encoding") == "gzip") == gzipped
+    assert (gzip.decompress(resp.content) if gzipped else resp.content) == plain
+    if gzipped:
+        assert len(resp.content) < len(plain) / 2
+
+
+def test_the_tile_fetcher_asks_for_gzip_and_reads_it(db):
+    # given a tiles server that gzips what it sends to a client that asks for it
+    body = b"\x00\x05hello" * 100
+    seen = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen["accept"] = self.headers.get("Accept-Encoding", "")
+            data = gzip.compress(body) if "gzip" in seen["accept"] else body
+            self.send_response(200)
+            if "gzip" in seen["accept"]:
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # when the replica's fetcher reads an entry bundle
+        fetch = http_tile_fetcher(f"http://127.0.0.1:{server.server_address[1]}/ledger", None)
+        got = fetch("tile/entries/000")
+    finally:
+        server.shutdown()
+    # then it asked for gzip and got the bytes as they were
+    assert "gzip" in seen["accept"] and got == body

@@ -110,6 +110,10 @@ class RejectNulInForms:
 
 
 PUBLIC_PATHS = ("/fonts/",)
+# Where views answer the same to everyone, marked public (the web font, the ledger's checkpoint and hash tiles;
+# not its entry bundles).
+PUBLIC_ANSWER_PATHS = ("/fonts/", "/ledger/checkpoint", "/ledger/tile/")
+PRIVATE_TILES = "/ledger/tile/entries/"
 
 
 def no_store_private(get_response):
@@ -118,8 +122,13 @@ def no_store_private(get_response):
         # Read after the view: a login makes the answer private, a logout no longer does. An answer its view marked
         # public is the same for everyone (the pages' web font, the ledger's checkpoint and hash tiles): it keeps
         # its own caching. Made no-store on top, a full tile read "max-age=0, immutable, no-store, private".
-        if request.path.startswith(PUBLIC_PATHS) or "public" in response.get("Cache-Control", ""):
+        # Not when this answer writes the session: its cookie must never sit in a shared cache.
+        session_written = getattr(getattr(request, "session", None), "modified", False)
+        public = request.path.startswith(PUBLIC_PATHS) or "public" in response.get("Cache-Control", "")
+        if public and not session_written:
             return response
+        if public:  # its own caching goes: "max-age=0, immutable, no-store" would contradict itself
+            del response["Cache-Control"]
         if (
             request.path.startswith("/api/")
             or request.method not in ("GET", "HEAD")  # a form shown again holds what was typed in
@@ -148,7 +157,10 @@ def staff_session_idle_timeout(get_response):
                 if request.method in ("GET", "HEAD"):
                     return redirect_to_login(request.get_full_path())
                 return redirect(settings.LOGIN_URL)  # a post is not repeated after the login
-            if last is None or (POLL_HEADER not in request.headers and request.path != EVENTS_PATH):
+            # A public answer (the ledger's checkpoint and hash tiles, the web font) is not activity either: writing
+            # the session would put the staff member's session cookie on an answer shared caches may keep.
+            public = request.path.startswith(PUBLIC_ANSWER_PATHS) and not request.path.startswith(PRIVATE_TILES)
+            if not public and (last is None or (POLL_HEADER not in request.headers and request.path != EVENTS_PATH)):
                 request.session[LAST_ACTIVITY] = now
         return get_response(request)
 

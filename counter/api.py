@@ -286,7 +286,7 @@ class ClientOrderListApi(CounterApi):
     pagination_class = Pagination
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, required=False)],
+        parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
         responses={200: CounterOrderOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer},
     )
     def get(self, request, code):

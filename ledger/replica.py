@@ -25,11 +25,11 @@ carry no block headers, so it keeps one checkpoint per sync (not one per block).
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -82,11 +82,8 @@ def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 body = response.read()
-                if response.headers.get("Content-Encoding", "identity") == "gzip":
-                    try:
-                        return gzip.decompress(body)
-                    except (OSError, EOFError) as exc:
-                        raise SourceUnavailable(f"{path}: a gzip body that does not decompress") from exc
+                if response.headers.get("Content-Encoding", "identity").strip().lower() in ("gzip", "x-gzip"):
+                    return _gunzip(path, body)
                 return body
         except urllib.error.HTTPError as exc:
             raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
@@ -94,6 +91,22 @@ def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
             raise SourceUnavailable(f"{path}: {exc.reason}") from exc
 
     return fetch
+
+
+# The largest entry bundle: 256 entries of at most 65,535 bytes, each after its two-byte length.
+MAX_BUNDLE = 256 * (2 + 65_535)
+
+
+def _gunzip(path: str, body: bytes) -> bytes:
+    """A gzip body, decompressed to at most ``MAX_BUNDLE`` bytes: a source cannot exhaust the replica's memory."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflate.decompress(body, MAX_BUNDLE + 1)
+    except zlib.error as exc:
+        raise SourceUnavailable(f"{path}: a gzip body that does not decompress") from exc
+    if len(data) > MAX_BUNDLE or inflate.unconsumed_tail or not inflate.eof:
+        raise SourceUnavailable(f"{path}: a gzip body that is cut short or larger than any bundle")
+    return data
 
 
 def http_token(base_url: str, username: str, password: str) -> str:

@@ -76,7 +76,7 @@ class SecurityParametersInput(StrictInput, serializers.Serializer):
 
     name = serializers.CharField(max_length=200, required=False)
     issuer = serializers.CharField(max_length=200, required=False)
-    risk_rating = serializers.CharField(max_length=2, required=False, help_text="R1 … R5 (or 1 … 5)")
+    risk_rating = serializers.CharField(max_length=2, required=False, help_text='"R1" … "R5" (or "1" … "5"), as text')
     lot_size = StrictInteger(required=False, max_value=1_000_000)
     tick_size = DecimalString(required=False, help_text='e.g. "0.01"')
     reference_price = DecimalString(required=False)
@@ -96,7 +96,7 @@ class SecurityListingInput(SecurityParametersInput):
     # What a listing cannot do without (the schema says so: a change may send any of them, a listing all four).
     name = serializers.CharField(max_length=200)
     issuer = serializers.CharField(max_length=200)
-    risk_rating = serializers.CharField(max_length=2, help_text="R1 … R5 (or 1 … 5)")
+    risk_rating = serializers.CharField(max_length=2, help_text='"R1" … "R5" (or "1" … "5"), as text')
     reference_price = DecimalString()
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
+from core import events
 from core.audit import audit_record
 from core.models import Role, User
 from ledger.services import entry_write
@@ -66,6 +67,7 @@ def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, hal
             ip=ip,
             detail={"reason": reason, "entry": entry.pk},
         )
+        events.publish_coalesced("market")  # the open market watches show the halt (or the resume) at once
         return security
 
 
@@ -99,6 +101,7 @@ def _market_switch(*, actor: User, reason: str, ip: str | None, halt: bool) -> M
             ip=ip,
             detail={"reason": reason, "entry": entry.pk},
         )
+        events.publish_coalesced("market")
         return state
 
 

@@ -118,7 +118,10 @@ class FreezeListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema(
-        parameters=[OpenApiParameter("account", str, required=False), OpenApiParameter("status", str, required=False)],
+        parameters=[
+            OpenApiParameter("account", str, required=False),
+            OpenApiParameter("status", str, enum=Freeze.Status.values, required=False),
+        ],
         responses={200: FreezeOutput(many=True), **ERRORS},
     )
     def get(self, request):

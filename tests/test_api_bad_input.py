@@ -355,7 +355,7 @@ def test_djangos_messages_read_right_in_chinese(trading):
     staff = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     log_in(staff, market.staff)
     page = staff.post(f"/counter/{investor.code}/deposit/", {"deposit-amount": "1.234"})
-    assert page.status_code == 400 and page.context["deposit_form"].errors["amount"] == ["确认小数不超过 2 位。"]
+    assert page.status_code == 400 and page.context["deposit_form"].errors["amount"] == ["小数位数不能超过 2 位。"]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/orders/", "/api/v1/rfqs/", "/api/v1/negotiated-trades/", "/api/v1/freezes/"])

@@ -545,7 +545,7 @@ def test_the_offline_verifier_refuses_a_tampered_bundle(supervised, tmp_path, ta
 
 
 def test_the_trail_names_an_objects_kind_in_words_and_keeps_its_identifier(market, auditor):
-    # given records about a trade, a settlement instruction and an account
+    # given records about a trade, an alert and a security
     operator = market.user(Role.EXCHANGE_OPERATOR)
     for target in ("trade 7", "alert:3", market.security.code):
         audit_record(actor=operator, action="security_halt", target=target)

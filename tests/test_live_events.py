@@ -237,3 +237,23 @@ def test_a_stream_gives_its_slot_back_once_however_often_it_is_closed_or_if_it_i
 
     # then each gave back exactly its own slot
     assert event_views._open == 0
+
+
+def test_a_halt_and_a_resume_are_published_to_the_open_market_watches(market_setup, settings, monkeypatch):
+    from core.models import Role
+    from registry import services as registry_services
+
+    queued = []
+    monkeypatch.setattr(publish_built, "apply_async", lambda *a, **kw: queued.append(a[0]))
+    market, _ = market_setup
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    # when the operator halts the market, then the market rows are published (an open watch shows it at once)
+    for switch in (registry_services.market_halt, registry_services.market_resume):
+        coalesce.forget()
+        events.redis_client().delete(events.django_cache.make_key("sse-pending:market"))
+        switch(actor=operator, reason="Systems incident")
+    # and a security's halt too
+    coalesce.forget()
+    events.redis_client().delete(events.django_cache.make_key("sse-pending:market"))
+    registry_services.security_halt(actor=operator, code=market.security.code, reason="Pending announcement")
+    assert queued == [("market",)] * 3

@@ -21,6 +21,7 @@ from ledger import checkpoint
 from ledger.checkpoint import parse
 from ledger.models import Block, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey
 from ledger.replica import (
+    MAX_BUNDLE,
     ReplicationRefused,
     SourceUnavailable,
     http_tile_fetcher,
@@ -29,7 +30,7 @@ from ledger.replica import (
     trust_keys,
 )
 from ledger.services import block_seal, entries_append, signed_note
-from tests.conftest import api_for
+from tests.conftest import api_for, log_in
 
 
 def _mth(leaves: list[bytes]) -> bytes:
@@ -413,18 +414,19 @@ def test_entry_bundles_come_gzipped_to_a_client_that_accepts_it(ledger, market, 
         assert len(resp.content) < len(plain) / 2
 
 
-def test_the_tile_fetcher_asks_for_gzip_and_reads_it(db):
-    # given a tiles server that gzips what it sends to a client that asks for it
-    body = b"\x00\x05hello" * 100
+def _serve_once(body: bytes, encoding: str | None):
+    """A one-page HTTP server answering every GET with ``body`` (gzipped, named ``encoding``, when the client
+    accepts gzip and ``encoding`` is given); what the client sent is kept in ``seen``."""
     seen = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             seen["accept"] = self.headers.get("Accept-Encoding", "")
-            data = gzip.compress(body) if "gzip" in seen["accept"] else body
+            zipped = encoding is not None and "gzip" in seen["accept"]
+            data = gzip.compress(body) if zipped else body
             self.send_response(200)
-            if "gzip" in seen["accept"]:
-                self.send_header("Content-Encoding", "gzip")
+            if zipped:
+                self.send_header("Content-Encoding", encoding)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -433,13 +435,43 @@ def test_the_tile_fetcher_asks_for_gzip_and_reads_it(db):
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "x-gzip", None])
+def test_the_tile_fetcher_asks_for_gzip_and_reads_it(db, encoding):
+    # given a tiles server that gzips what it sends to a client that asks for it (or not at all)
+    body = b"\x00\x05hello" * 100
+    server, seen = _serve_once(body, encoding)
     try:
         # when the replica's fetcher reads an entry bundle
-        fetch = http_tile_fetcher(f"http://127.0.0.1:{server.server_address[1]}/ledger", None)
-        got = fetch("tile/entries/000")
+        got = http_tile_fetcher(f"http://127.0.0.1:{server.server_address[1]}/ledger", None)("tile/entries/000")
     finally:
         server.shutdown()
     # then it asked for gzip and got the bytes as they were
     assert "gzip" in seen["accept"] and got == body
+
+
+def test_the_tile_fetcher_refuses_a_gzip_body_larger_than_any_bundle(db):
+    # given a source whose "bundle" inflates beyond the largest a bundle can be (256 entries of 65,535 bytes)
+    server, _seen = _serve_once(b"\x00" * (MAX_BUNDLE + 1), "gzip")
+    try:
+        # when the replica reads it, then it stops at the bound and says so, rather than filling its memory
+        with pytest.raises(SourceUnavailable, match="larger than any bundle"):
+            http_tile_fetcher(f"http://127.0.0.1:{server.server_address[1]}/ledger", None)("tile/entries/000")
+    finally:
+        server.shutdown()
+
+
+def test_a_signed_in_staff_members_session_cookie_never_rides_on_a_public_tile(ledger, market):
+    # given a regulator signed in on the web (a session cookie; the idle timer lives in the session)
+    browser = Client()
+    log_in(browser, market.user(Role.REGULATOR))
+    browser.get("/audit/")  # activity: the session is written on this page
+    # when the regulator's browser reads the checkpoint and a full tile
+    for path in ("/ledger/checkpoint", "/ledger/tile/0/001"):
+        resp = browser.get(path)
+        # then the answer keeps its public caching and sets no cookie (a shared cache may keep it)
+        assert resp.status_code == 200 and "public" in resp["Cache-Control"], path
+        assert "sessionid" not in resp.cookies and "no-store" not in resp["Cache-Control"], path

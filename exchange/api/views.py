@@ -373,7 +373,10 @@ class OrderListApi(APIView):
         time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.values, default="DAY")
         client_order_id = serializers.CharField(max_length=64)
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, required=False)], responses=OrderOutput(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
+        responses=OrderOutput(many=True),
+    )
     def get(self, request):
         qs = selectors.orders_visible(request.user)
         if status_filter := choice_param(request, "status", Order.Status.values):
@@ -443,7 +446,7 @@ class OrderBatchApi(APIView):
         sent = item.get("client_order_id")
         one = OrderListApi.InputSerializer(data=item)
         valid = one.is_valid()
-        # As the order is placed (a number is read as its text, as POST orders/ does), or as sent.
+        # As the order is placed, or as sent (a client_order_id that is not text is refused, as by POST orders/).
         result: dict = {
             "client_order_id": one.validated_data["client_order_id"]
             if valid

@@ -16,10 +16,16 @@
     }
     return (field.value || "").trim();
   }
+  // The button last pressed, for browsers without SubmitEvent.submitter (Safari before 15.4).
+  var pressed = null;
+  document.addEventListener("click", function (event) {
+    pressed = event.target.closest ? event.target.closest("button[type=submit], input[type=submit]") : null;
+  }, true);
   document.addEventListener("submit", function (event) {
     // The button that sent the form may ask its own question (a form with Hold and Refuse asks only for Refuse).
     var form = event.target.closest("form");
-    var asker = event.submitter && event.submitter.dataset.confirm ? event.submitter : form && form.dataset.confirm ? form : null;
+    var button = event.submitter || (pressed && pressed.form === form ? pressed : null);
+    var asker = button && button.dataset.confirm ? button : form && form.dataset.confirm ? form : null;
     if (!asker) return;
     var question = asker.dataset.confirm.replace(/\{([\w-]+)\}/g, function (_, name) { return shown(form, name); });
     if (!window.confirm(question)) event.preventDefault();

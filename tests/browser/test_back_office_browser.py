@@ -105,7 +105,7 @@ def test_the_depository_holds_releases_and_refuses_trades_on_the_monitor(page: P
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
     row_b.locator('button[formaction$="/refuse/"]').click()
     expect(pending.locator("tbody tr")).to_have_count(2)
-    assert questions == [f"拒绝成交 {trade_b.pk} 的结算？其占用将解除，拒绝将记入账本，且无法撤销。"]
+    assert questions == [f"拒绝交收成交 {trade_b.pk}？其占用将解除，拒绝将记入账本，且无法撤销。"]
     assert Trade.objects.get(pk=trade_b.pk).status == "matched"
     page.once("dialog", lambda dialog: dialog.accept())
     row_b.locator('button[formaction$="/refuse/"]').click()

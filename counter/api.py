@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import names
-from core.api.fields import DecimalString, StrictInput
+from core.api.fields import DecimalString, StrictInput, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
@@ -233,6 +233,7 @@ class CashRequestApproveApi(CounterApi):
     """A second staff member approves: the cash moves now."""
 
     @extend_schema(request=None, responses={200: CashRequestOutput, **ERRORS})
+    @takes_no_body
     def post(self, request, request_id):
         done = services.cash_request_approve(staff=request.user, request_id=request_id, ip=client_ip(request))
         return Response(CashRequestOutput(done).data)

@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import tokens
-from core.api.fields import StrictInput
+from core.api.fields import StrictInput, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
 from core.audit import client_ip
@@ -360,6 +360,7 @@ class MeQualificationApi(APIView):
 
 class MeApplyApi(APIView):
     @extend_schema(request=None, responses={200: ProfileOutput, **ERRORS})
+    @takes_no_body
     def post(self, request):
         profile = _own_profile(request)
         services.kyc_apply(actor=request.user, profile_id=profile.pk, ip=_ip(request))
@@ -451,6 +452,7 @@ class ApplicationQualificationApi(APIView):
 
 class ApplicationSubmitApi(APIView):
     @extend_schema(request=None, responses={200: ProfileOutput, **ERRORS})
+    @takes_no_body
     def post(self, request, profile_id: int):
         profile = _staff_profile(request, profile_id)
         services.kyc_submit(staff=request.user, profile_id=profile.pk, ip=_ip(request))
@@ -461,6 +463,7 @@ class ApplicationApproveApi(APIView):
     """The checker approves; the maker (who entered, edited or submitted it) gets 403 ``maker_checker``."""
 
     @extend_schema(request=None, responses={200: ProfileOutput, **ERRORS})
+    @takes_no_body
     def post(self, request, profile_id: int):
         profile = _staff_profile(request, profile_id)
         services.kyc_approve(staff=request.user, profile_id=profile.pk, ip=_ip(request))

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import StrictInput
+from core.api.fields import StrictInput, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, paginated
 from core.models import Role
@@ -91,6 +91,7 @@ class NotificationReadApi(APIView):
     """Mark one notification read (a second time changes nothing)."""
 
     @extend_schema(request=None, responses={200: NotificationOutput, **ERRORS})
+    @takes_no_body
     def post(self, request, notification_id: int):
         require_role(request.user, INVESTORS)
         n = services.notification_read(user=request.user, notification_id=notification_id)
@@ -101,6 +102,7 @@ class NotificationReadAllApi(APIView):
     """Mark every unread notification read."""
 
     @extend_schema(request=None, responses={200: ReadAllOutput, **ERRORS})
+    @takes_no_body
     def post(self, request):
         require_role(request.user, INVESTORS)
         return Response({"marked": services.notifications_read_all(user=request.user)})

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInput, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
@@ -287,6 +287,7 @@ class HolidayApi(APIView):
         parameters=[OpenApiParameter("date", str, OpenApiParameter.PATH, description="YYYY-MM-DD")],
         responses={204: None, **ERRORS},
     )
+    @takes_no_body
     def delete(self, request, date):
         holidays.require_operator(request.user)
         try:

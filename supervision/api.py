@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, Moment, StrictInput, StrictInteger
+from core.api.fields import DecimalString, Moment, StrictInput, StrictInteger, require_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import client_ip
@@ -152,6 +152,7 @@ def _freeze_action(action: str):
         def post(self, request, pk: int):
             ip = client_ip(request)
             if action == "approve":
+                require_no_body(request)
                 freeze = services.freeze_approve(actor=request.user, freeze_id=pk, ip=ip)
             else:
                 data = ReasonInput(data=request.data)
@@ -305,7 +306,9 @@ def _decision(kind: str, action: str):
         )
         def post(self, request, pk: int):
             reason = ""
-            if action != "approve":
+            if action == "approve":
+                require_no_body(request)
+            else:
                 data = ReasonInput(data=request.data)
                 data.is_valid(raise_exception=True)
                 reason = data.validated_data["reason"]

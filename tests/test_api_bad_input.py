@@ -372,3 +372,45 @@ def test_pulling_the_quotes_of_an_unknown_security_is_a_404_and_pulls_nothing(tr
     resp = api_for(mm.owner).delete("/api/v1/quotes/?security=999999")
     assert resp.status_code == 404 and resp.json()["code"] == "unknown_security"
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("body", ['{"approve": false}', "{broken", "[1]", '{"reason": "x"}'])
+def test_an_action_that_takes_no_body_refuses_one_and_does_nothing(market, body):
+    # given a cash movement waiting for a second staff member's approval
+    from counter.models import CashRequest
+    from tests.test_counter_two_person import propose
+
+    request = propose(market, market.investor(cash="0"), "5000000.00")
+    before = snapshot()
+    # when the checker "approves" it with a body the approval does not take (a field, a list, or no JSON at all)
+    resp = api_for(market.checker).post(
+        f"/api/v1/counter/cash-requests/{request.pk}/approve/", body, content_type="application/json"
+    )
+    # then it is a 400, and no cash moved ({"approve": false} used to approve it)
+    assert resp.status_code == 400 and resp.json()["code"] in ("invalid_input", "malformed_json"), resp.content
+    assert snapshot() == before and CashRequest.objects.get(pk=request.pk).status == "proposed"
+    # while an empty body, or {}, approves
+    ok = api_for(market.checker).post(f"/api/v1/counter/cash-requests/{request.pk}/approve/", {}, format="json")
+    assert ok.status_code == 200 and CashRequest.objects.get(pk=request.pk).status == "approved"
+
+
+@pytest.mark.parametrize("query", ["secuirty=S1", "security=", "security=S1&all=1"])
+def test_pulling_quotes_with_a_misspelt_or_empty_filter_pulls_nothing(trading, query):
+    _market, mm, _investor = trading
+    before = snapshot()
+    resp = api_for(mm.owner).delete(f"/api/v1/quotes/?{query}")
+    assert resp.status_code == 400 and resp.json()["code"] == "invalid_input", resp.content
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("reason", ["halt \x1b[31mred", "bell \x07", "del \x7f"])
+def test_control_characters_in_text_are_a_400_and_change_nothing(market, reason):
+    before = snapshot()
+    resp = api_for(market.user(Role.EXCHANGE_OPERATOR)).post("/api/v1/market/halt/", {"reason": reason}, format="json")
+    assert resp.status_code == 400 and list(resp.json()["fields"]) == ["reason"], resp.content
+    assert snapshot() == before
+    # while tabs and line breaks are text
+    ok = api_for(market.user(Role.EXCHANGE_OPERATOR)).post(
+        "/api/v1/market/halt/", {"reason": "line one\nline two\tend"}, format="json"
+    )
+    assert ok.status_code == 200

@@ -3,6 +3,7 @@ only what their schema describes (``StrictInput``)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -103,6 +104,11 @@ class Moment(serializers.DateTimeField):
             self.fail("range")
 
 
+# C0 controls but tab, line feed and carriage return, and DEL: an escape sequence in a halt reason reached every
+# role's screen. NUL is refused earlier, by the parser and the fields.
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 class StrictInput:
     """A mixin for input serializers (first among the bases): a request may carry only the fields the serializer
     describes, and a text field takes only a JSON string. DRF's ``CharField`` turns a number into its text, and a
@@ -112,6 +118,7 @@ class StrictInput:
     default_error_messages = {
         "unknown_field": _("Unknown field: this request takes no such field."),
         "not_text": _("Must be text (a JSON string)."),
+        "control": _("Must not hold control characters (an escape, a bell): tabs and line breaks only."),
     }
 
     def to_internal_value(self, data):
@@ -121,8 +128,11 @@ class StrictInput:
             for name in data.keys() - writable:
                 errors[name] = [self.error_messages["unknown_field"]]
             for name in data.keys() & writable:
-                if _takes_text(self.fields[name]) and data[name] is not None and not isinstance(data[name], str):
+                value = data[name]
+                if _takes_text(self.fields[name]) and value is not None and not isinstance(value, str):
                     errors[name] = [self.error_messages["not_text"]]
+                elif isinstance(value, str) and _CONTROL.search(value):
+                    errors[name] = [self.error_messages["control"]]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
@@ -135,3 +145,26 @@ def _takes_text(field: serializers.Field) -> bool:
     if isinstance(field, serializers.ChoiceField):
         return all(isinstance(key, str) for key in field.choices)
     return isinstance(field, serializers.CharField)
+
+
+class _NoInput(StrictInput, serializers.Serializer):
+    """The body of an action that takes none: nothing, or ``{}``."""
+
+
+def takes_no_body(method):
+    """For an API action that takes no body (an approval, a cancel, a DELETE): a body that is not JSON, or that
+    carries any field, is a 400 and nothing is done. Ignored before, ``{"approve": false}`` approved a forced
+    transfer, and a broken body approved a cash movement."""
+
+    @functools.wraps(method)
+    def checked(self, request, *args, **kwargs):
+        require_no_body(request)
+        return method(self, request, *args, **kwargs)
+
+    return checked
+
+
+def require_no_body(request) -> None:
+    """``takes_no_body``'s check, for a view whose one method serves actions with and without a body."""
+    body = request.data  # a body that is not JSON is a 400 here (core.api.parsers)
+    _NoInput(data=body if body else {}).is_valid(raise_exception=True)

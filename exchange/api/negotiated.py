@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInput, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
@@ -139,6 +139,7 @@ class NegotiatedWithdrawApi(APIView):
     """Either party withdraws an open proposal; the proposer's reservation is released."""
 
     @extend_schema(request=None, responses={200: NegotiatedOutput, **ERRORS})
+    @takes_no_body
     def post(self, request, proposal_id: int):
         negotiated.negotiated_withdraw(actor=request.user, proposal_id=proposal_id, ip=client_ip(request))
         return Response(NegotiatedOutput(_get(request, proposal_id), context={"request": request}).data)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInput, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from exchange import selectors
@@ -163,6 +163,7 @@ class RfqAcceptApi(APIView):
 
 class RfqCancelApi(APIView):
     @extend_schema(request=None, responses={200: RfqOutput, **ERRORS})
+    @takes_no_body
     def post(self, request, rfq_id):
         rfq = rfq_services.rfq_cancel(actor=request.user, rfq_id=rfq_id)
         return _shaped(request, rfq.pk)

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
-from core.api.fields import DecimalString, StrictInput, StrictInteger
+from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
@@ -123,6 +123,7 @@ class TokenApi(APIView):
         request=None,
         responses={204: None, 401: ErrorSerializer},
     )
+    @takes_no_body
     def delete(self, request):
         tokens.tokens_revoke(user=request.user, reason="api", actor=request.user, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -323,7 +324,15 @@ class QuotesApi(APIView):
         parameters=[OpenApiParameter("security", str, required=False)],
         responses={200: inline_serializer("Pulled", {"pulled": serializers.IntegerField()}), **ERRORS},
     )
+    @takes_no_body
     def delete(self, request):
+        # What to pull is named exactly: a misspelt or empty filter pulled every quote everywhere.
+        unknown = sorted(set(request.query_params) - {"security"})
+        if unknown or request.query_params.get("security", None) == "":
+            names = unknown or ["security"]
+            raise serializers.ValidationError(
+                {n: [gettext("Name a security's code, or nothing to pull every quote.")] for n in names}
+            )
         pulled = services.quotes_pull(user=request.user, security_code=request.query_params.get("security"))
         return Response({"pulled": pulled})
 
@@ -542,6 +551,7 @@ class OrderDetailApi(APIView):
         return Response(OrderOutput(self._get(request, order_id)).data)
 
     @extend_schema(responses={200: OrderOutput, **ERRORS})
+    @takes_no_body
     def delete(self, request, order_id):
         order = services.order_cancel(actor=request.user, order_id=order_id)
         return Response(OrderOutput(order).data)

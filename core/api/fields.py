@@ -109,12 +109,12 @@ class Moment(serializers.DateTimeField):
 _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# A mixin for input serializers (first among the bases): a request may carry only the fields the serializer
+# describes, and a text field takes only a JSON string. DRF's ``CharField`` turns a number into its text, and a
+# serializer ignores keys it does not know, so ``{"reason": 0}`` halted the market with the reason "0" and a
+# misspelt field was dropped without a word; both are now a 400 naming the field.
+# (A comment, not a docstring: drf-spectacular would show a docstring as every input schema's description.)
 class StrictInput:
-    """A mixin for input serializers (first among the bases): a request may carry only the fields the serializer
-    describes, and a text field takes only a JSON string. DRF's ``CharField`` turns a number into its text, and a
-    serializer ignores keys it does not know, so ``{"reason": 0}`` halted the market with the reason "0" and a
-    misspelt field was dropped without a word; both are now a 400 naming the field."""
-
     default_error_messages = {
         "unknown_field": _("Unknown field: this request takes no such field."),
         "not_text": _("Must be text (a JSON string)."),
@@ -147,8 +147,9 @@ def _takes_text(field: serializers.Field) -> bool:
     return isinstance(field, serializers.CharField)
 
 
+# The body of an action that takes none: nothing, or ``{}``.
 class _NoInput(StrictInput, serializers.Serializer):
-    """The body of an action that takes none: nothing, or ``{}``."""
+    pass
 
 
 def takes_no_body(method):

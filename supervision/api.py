@@ -4,7 +4,6 @@ second person (or withdrawn by its proposer); freezes are also released."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -82,12 +81,6 @@ class FreezeInput(StrictInput, serializers.Serializer):
     legal_date = serializers.DateField(required=False, allow_null=True, default=None)
     reason = serializers.CharField(max_length=500)
     expires_at = Moment(required=False, allow_null=True, default=None)
-
-    def validate(self, attrs):
-        legal = ("legal_reference", "legal_authority", "legal_document")
-        if not any((attrs.get(name) or "").strip() for name in legal) and attrs.get("legal_date") is None:
-            raise serializers.ValidationError({"legal_reference": [gettext("Give the legal order's reference.")]})
-        return attrs
 
 
 @extend_schema_serializer(component_name="SupervisionDecisionReason")

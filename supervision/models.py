@@ -109,6 +109,8 @@ class Freeze(Proposal):
                 condition=Q(status__in=["proposed", "rejected", "withdrawn"]) | Q(decided_by__isnull=False),
                 name="freeze_active_was_approved",
             ),
+            # DESIGN §6: a freeze is made on a legal order; the database refuses one without its reference.
+            models.CheckConstraint(condition=~Q(legal_reference__regex=r"^\s*$"), name="freeze_has_legal_order"),
         ]
 
 
@@ -141,6 +143,9 @@ class ForcedTransfer(Proposal):
                 condition=Q(amount__gt=0, quantity__isnull=True, security__isnull=True)
                 | Q(quantity__gt=0, amount__isnull=True, security__isnull=False),
                 name="forced_transfer_cash_or_shares",
+            ),
+            models.CheckConstraint(
+                condition=~Q(legal_reference__regex=r"^\s*$"), name="forced_transfer_has_legal_order"
             ),
         ]
 

@@ -520,16 +520,21 @@ def test_a_correction_of_the_quantity_alone_keeps_the_trades_price_whatever_the_
     assert (correction.new_price, correction.new_quantity) == (D("10.10"), 200)
 
 
-def test_a_freeze_without_its_legal_order_is_a_400_naming_the_field(market):
-    # given a regulator and an investor's account
-    investor = market.investor(cash="1000")
+def test_a_freeze_without_its_legal_order_is_refused_and_the_database_refuses_it_too(sup):
+    market, reg1, _reg2, _mm, investor = sup
     before = snapshot()
     # when the regulator proposes a freeze with no legal order at all (no reference, court, document or date)
     body = {"account": investor.code, "amount": "100.00", "reason": "Asset preservation"}
-    resp = api_for(market.user(Role.REGULATOR)).post("/api/v1/freezes/", body, format="json")
-    # then it is refused naming the reference, and nothing was proposed
-    assert resp.status_code == 400 and list(resp.json()["fields"]) == ["legal_reference"], resp.content
+    resp = api_for(reg1).post("/api/v1/freezes/", body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    # then it is refused saying what is missing, and nothing was proposed
+    assert resp.status_code == 400, resp.content
+    assert resp.json()["message"] == "The legal order's reference is required."
     assert snapshot() == before
+    # and a row written around the service, without the reference, is refused by the database
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Court order", **LEGAL)
+    with pytest.raises(IntegrityError, match="freeze_has_legal_order"), transaction.atomic():
+        Freeze.objects.filter(pk=freeze.pk).update(legal_reference="  ")
+    assert Freeze.objects.get(pk=freeze.pk).legal_reference == freeze.legal_reference != ""
 
 
 def test_the_holder_sees_the_legal_reference_masked_as_their_notification_shows_it(market):

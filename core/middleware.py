@@ -109,7 +109,6 @@ class RejectNulInForms:
         return _nul_refused(request, gettext_noop("NUL characters are not allowed in a form.")) if nul else None
 
 
-PUBLIC_PATHS = ("/fonts/",)
 # Where views answer the same to everyone, marked public (the web font, the ledger's checkpoint and hash tiles;
 # not its entry bundles).
 PUBLIC_ANSWER_PATHS = ("/fonts/", "/ledger/checkpoint", "/ledger/tile/")
@@ -124,7 +123,7 @@ def no_store_private(get_response):
         # its own caching. Made no-store on top, a full tile read "max-age=0, immutable, no-store, private".
         # Not when this answer writes the session: its cookie must never sit in a shared cache.
         session_written = getattr(getattr(request, "session", None), "modified", False)
-        public = request.path.startswith(PUBLIC_PATHS) or "public" in response.get("Cache-Control", "")
+        public = "public" in response.get("Cache-Control", "")
         if public and not session_written:
             return response
         if public:  # its own caching goes: "max-age=0, immutable, no-store" would contradict itself

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS
+from core.labels import OUTCOMES
 from core.permissions import require_role
 
 from . import selectors
@@ -103,7 +104,7 @@ FILTER_PARAMETERS = [
     OpenApiParameter("role", str, required=False, description="the actor's role"),
     OpenApiParameter("action", str, required=False),
     OpenApiParameter("target", str, required=False, description="the object acted on (exact)"),
-    OpenApiParameter("outcome", str, required=False, description="ok, failed, refused, …"),
+    OpenApiParameter("outcome", str, required=False, enum=list(OUTCOMES)),
     OpenApiParameter("since", str, required=False, description="date or ISO 8601 time (inclusive)"),
     OpenApiParameter("until", str, required=False, description="date (inclusive) or ISO 8601 time (exclusive)"),
     OpenApiParameter("format", str, required=False, enum=["json", "csv"]),

@@ -8,12 +8,12 @@ leaves (a SETTLEMENT gives two records of one leaf, never split across pages).
 from __future__ import annotations
 
 from django.utils.translation import gettext
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import errors as err
+from core.api.pagination import BIGINT_MAX, whole_param, whole_parameter
 from core.api.schema import ERRORS
 from core.permissions import require_role
 from ledger import selectors as ledger_selectors
@@ -41,24 +41,13 @@ class FeedOutput(serializers.Serializer):
     tree_size = serializers.IntegerField(help_text="the latest checkpoint's tree size")
 
 
-def _cursor(params, name: str, default: int | None, *, least: int) -> int | None:
-    raw = (params.get(name) or "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < least:
-        raise err.InvalidInput(
-            gettext("%(name)s must be a whole number of at least %(least)s.") % {"name": name, "least": least}
-        )
-    return int(raw)
-
-
 class RegulatoryFeedApi(APIView):
     """Sealed ledger entries as records in the groups of JR/T 0315-2024, each linked to its leaf."""
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("after", int, required=False, description="the cursor: a leaf index (exclusive)"),
-            OpenApiParameter("limit", int, required=False, description=f"leaves per page (≤ {MAX_LIMIT})"),
+            whole_parameter("after", 0, BIGINT_MAX, "the cursor: a leaf index (exclusive)"),
+            whole_parameter("limit", 1, MAX_LIMIT, f"leaves per page ({DEFAULT_LIMIT} unless given)"),
         ],
         responses={200: FeedOutput, **ERRORS},
         operation_id="regulatory_feed",
@@ -67,8 +56,8 @@ class RegulatoryFeedApi(APIView):
         require_role(
             request.user, selectors.AUDIT_READERS, gettext("Only regulators and auditors read the regulatory feed.")
         )
-        after = _cursor(request.query_params, "after", None, least=0)
-        limit = min(_cursor(request.query_params, "limit", DEFAULT_LIMIT, least=1), MAX_LIMIT)
+        after = whole_param(request, "after", 0, BIGINT_MAX)
+        limit = whole_param(request, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
         leaves = feed.sealed_after(after, limit)
         head = ledger_selectors.head()
         return Response(

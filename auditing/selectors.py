@@ -23,6 +23,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from core import errors as err
 from core import spreadsheet
+from core.labels import OUTCOMES
 from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
 from ledger import selectors as ledger_selectors
@@ -130,6 +131,11 @@ def filters_checked(params, labels: dict[str, str] | None = None) -> dict[str, o
             raise err.InvalidInput(gettext("%(name)s is too long or not text.") % {"name": labels.get(name, name)})
         if name == "role" and raw not in Role.values:
             raise err.InvalidInput(gettext("role must be one of: %(roles)s.") % {"roles": ", ".join(Role.values)})
+        if name == "outcome" and raw not in OUTCOMES:
+            raise err.InvalidInput(
+                gettext("%(name)s must be one of: %(choices)s.")
+                % {"name": labels.get(name, name), "choices": ", ".join(OUTCOMES)}
+            )
         if name in ("since", "until"):
             out[name] = _moment(labels.get(name, name), raw, end=name == "until")
         else:

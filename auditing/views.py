@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 
 from core.errors import DomainError
 from core.forms import domain_error_message
+from core.labels import OUTCOMES
 from core.models import Role
 from core.permissions import role_required
 from ledger.selectors import head as ledger_head
@@ -56,6 +57,7 @@ def _trail(request, query, *, evidence_error: str = "", status: int = 200):
         "error": error,
         "values": {name: query.get(name, "") for name in selectors.FILTERS},
         "roles": Role.choices,
+        "outcomes": list(OUTCOMES),
         "actions": selectors.actions_known(),
         "query": _query_without(request, "page", "format") if query is request.GET else "",
         "evidence_error": evidence_error,

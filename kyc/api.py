@@ -391,7 +391,8 @@ def _staff_profile(request, profile_id: int) -> KycProfile:
 class ApplicationListApi(APIView):
     """Staff: their own broker's applications (``?queue=1`` only those awaiting them, ``?state=``, ``?q=``).
 
-    The regulator: investors found by exact account code or user name (``?q=``), masked.
+    The regulator: every investor's profile, masked, newest first; ``?q=`` finds one by exact account code or
+    user name (never by name: the name is what a reveal discloses).
     """
 
     pagination_class = Pagination

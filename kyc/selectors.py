@@ -80,15 +80,13 @@ def applications_for(
 
 
 def profile_find(*, query: str) -> QuerySet[KycProfile]:
-    """The regulator's search: an account code or a user name, exactly (case aside)."""
+    """The regulator's search: an account code or a user name, exactly (case aside); without one, every profile
+    (masked where shown, as each opens by its id), newest first."""
     query = _clean(query)
+    qs = KycProfile.objects.select_related(*_RELATED)
     if not query:
-        return KycProfile.objects.none()
-    return (
-        KycProfile.objects.select_related(*_RELATED)
-        .filter(Q(user__username__iexact=query) | Q(user__account__code__iexact=query))
-        .order_by("pk")
-    )
+        return qs.order_by("-pk")
+    return qs.filter(Q(user__username__iexact=query) | Q(user__account__code__iexact=query)).order_by("pk")
 
 
 def profile_history(profile: KycProfile) -> QuerySet[AuditEvent]:

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.pagination import BIGINT_MAX, whole_param, whole_parameter
 from core.api.schema import ErrorSerializer
 from core.permissions import require_role
 from core.roles import SUPERVISORS
@@ -43,17 +44,9 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(bytes(data)).decode()
 
 
-def _int_param(request, name: str, default: int | None = None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise err.InvalidInput(gettext("%(name)s must be a whole number.") % {"name": name}) from None
-    if value < 0:
-        raise err.InvalidInput(gettext("%(name)s must not be negative.") % {"name": name})
-    return value
+def size_param(request, name: str, default: int | None = None) -> int | None:
+    """A leaf index, a height or a tree size from the query string (``default`` when absent); a 400 otherwise."""
+    return whole_param(request, name, 0, BIGINT_MAX, default)
 
 
 # --------------------------------------------------------------------------
@@ -192,13 +185,16 @@ class HeadApi(APIView):
 
 class BlockListApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, required=False), OpenApiParameter("limit", int, required=False)],
+        parameters=[
+            whole_parameter("after", 0, BIGINT_MAX),
+            whole_parameter("limit", 1, 1000, "blocks (100 unless given)"),
+        ],
         responses={200: BlockListOutput, 400: ErrorSerializer},
         operation_id="ledger_blocks_list",
     )
     def get(self, request):
-        after = _int_param(request, "after")
-        limit = min(_int_param(request, "limit", 100) or 100, 1000)
+        after = size_param(request, "after")
+        limit = whole_param(request, "limit", 1, 1000, 100)
         blocks = Block.objects.order_by("height")
         if after is not None:
             blocks = blocks.filter(height__gt=after)
@@ -251,14 +247,17 @@ class EntryListApi(APIView):
     """Entries in leaf order, for replicas and auditors."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", int, required=False), OpenApiParameter("limit", int, required=False)],
+        parameters=[
+            whole_parameter("from", 0, BIGINT_MAX),
+            whole_parameter("limit", 1, 5000, "entries (500 unless given)"),
+        ],
         responses={200: EntryListOutput, 400: ErrorSerializer, 403: ErrorSerializer},
         operation_id="ledger_entries_list",
     )
     def get(self, request):
         require_role(request.user, SUPERVISORS, gettext("Only supervisors and replicas read the ledger in bulk."))
-        start = _int_param(request, "from", 0)
-        limit = min(_int_param(request, "limit", 500) or 500, 5000)
+        start = size_param(request, "from", 0)
+        limit = whole_param(request, "limit", 1, 5000, 500)
         leaves = Leaf.objects.select_related("entry").filter(leaf_index__gte=start).order_by("leaf_index")[:limit]
         return Response({"results": [entry_json(leaf, with_bytes=True) for leaf in leaves]})
 
@@ -287,28 +286,32 @@ def inclusion_bundle(leaf: Leaf, block: Block, *, with_bytes: bool) -> dict:
 
 class EntryProofApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("tree_size", int, required=False)],
+        parameters=[whole_parameter("tree_size", 0, BIGINT_MAX)],
         responses={200: InclusionOutput, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
     def get(self, request, index):
+        tree_size = size_param(request, "tree_size")  # a bad parameter is a 400 before anything is looked up
         leaf = Leaf.objects.select_related("entry").filter(leaf_index=index).first()
         if leaf is None:
             raise err.NotFound(gettext("No entry has that leaf index."))
-        block = checkpoint_block(_int_param(request, "tree_size"))
+        block = checkpoint_block(tree_size)
         return Response(inclusion_bundle(leaf, block, with_bytes=may_read_entry(request.user, leaf.entry_id)))
 
 
 class ConsistencyApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=False)],
+        parameters=[
+            OpenApiParameter("from", {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}, required=True),
+            whole_parameter("to", 0, BIGINT_MAX, "the latest checkpoint unless given"),
+        ],
         responses={200: ConsistencyOutput, 400: ErrorSerializer, 409: ErrorSerializer},
     )
     def get(self, request):
-        old_size = _int_param(request, "from")
+        old_size, new_size = size_param(request, "from"), size_param(request, "to")
         if old_size is None or old_size == 0:
             raise err.InvalidInput(gettext("from must be the tree size of a checkpoint (at least 1)."))
         old = checkpoint_block(old_size)
-        new = checkpoint_block(_int_param(request, "to"))
+        new = checkpoint_block(new_size)
         if new.tree_size < old.tree_size:
             raise err.InvalidInput(gettext("to must not be smaller than from."))
         proof = selectors.consistency_proof(old.tree_size, new.tree_size)

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import StrictInput
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, paginated
+from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.models import Role
 from core.permissions import require_role
@@ -103,14 +103,12 @@ class AlertListApi(APIView):
     def get(self, request):
         require_role(request.user, READERS)
         alerts = Alert.objects.select_related("rule", "security", "updated_by").order_by("-id")
-        state, rule = request.query_params.get("state"), request.query_params.get("rule")
+        state = request.query_params.get("state")
         if state is not None:
             if state not in Alert.State.values:
                 raise services.UnknownAlertState()
             alerts = alerts.filter(state=state)
-        if rule is not None:
-            if rule not in Rule.Code.values:
-                raise services.RuleNotFound()
+        if rule := choice_param(request, "rule", Rule.Code.values):  # a filter, not a rule looked up: 400
             alerts = alerts.filter(rule__code=rule)
         return paginated(request, self, alerts, AlertOutput)
 

@@ -141,13 +141,47 @@ def test_a_nul_character_in_a_posted_form_is_a_400_and_changes_nothing(market, r
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/api/v1/orders/", 400), ("/api/v1/trades/", 400), ("/api/v1/ledger/blocks/", 200)],
+    [("/api/v1/orders/", 400), ("/api/v1/trades/", 400)],
 )
-def test_a_huge_page_size_is_refused_or_capped_never_a_500(trading, path, status):
+def test_a_huge_page_size_is_refused_never_a_500(trading, path, status):
     _market, _mm, investor = trading
     resp = api_for(investor.owner).get(path + "?limit=99999999999999999999&offset=99999999999999999999")
-    # 400: beyond the documented bounds of a page; the ledger's blocks (a cursor, not pages) cap it at 1,000
+    # 400: beyond the documented bounds of a page
     assert resp.status_code == status, resp.content
+
+
+LEDGER_BAD_CURSORS = [
+    "blocks/?limit=1001",
+    "blocks/?limit=0",
+    "blocks/?after=99999999999999999999",  # past PostgreSQL's bigint: was it a 500?
+    "blocks/?after=%2B1",
+    "blocks/?after=%201",
+    "blocks/?after=1_0",
+    "blocks/?after=%D9%A3",  # an Arabic-Indic three, which Python's int reads
+    "entries/?limit=5001",
+    "entries/?from=-1",
+    "entries/0/proof/?tree_size=1.0",
+    "entries/0/proof/?tree_size=9223372036854775808",
+    "consistency/?from=0",
+    "consistency/?from=1&to=x",
+]
+
+
+def test_a_ledger_cursor_outside_its_documented_bounds_is_a_400_naming_it(trading):
+    # given a supervisor, who reads the ledger in bulk
+    market, _mm, _investor = trading
+    client = api_for(market.user(Role.AUDITOR))
+    for query in LEDGER_BAD_CURSORS:
+        # when a cursor, a size or a limit is not a whole number within the schema's bounds
+        resp = client.get(f"/api/v1/ledger/{query}")
+        # then it is a 400 naming it, where a large limit was silently capped
+        assert resp.status_code == 400, (query, resp.content)
+        assert resp.json()["code"] == "invalid_input"
+        name = query.split("?")[1].split("&")[-1].split("=")[0]
+        assert name in resp.json()["message"] + str(resp.json().get("fields", "")), resp.json()
+    # and the largest documented ones are read
+    assert client.get("/api/v1/ledger/blocks/?limit=1000&after=9223372036854775807").status_code == 200
+    assert client.get("/api/v1/ledger/entries/?limit=5000").status_code == 200
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=abc", "limit=-1", "offset=-1", "offset=1.5"])

@@ -148,6 +148,7 @@ def test_filters(market, auditor):
     "params",
     [
         {"role": "king"},
+        {"outcome": "done"},  # the page's word for "ok", not a code
         {"since": "yesterday"},
         {"until": "2026-13-45"},
         {"since": "2026-01-01T25:00:00"},
@@ -340,6 +341,10 @@ def test_the_pages(market, auditor):
     )
     crossed = client.get("/audit/", {"since": "2026-03-05", "until": "2026-03-01"}).content.decode()
     assert "“起始”不能晚于“截止”" in crossed
+    # the outcome is chosen from its words, and the choice stays selected
+    refused_only = client.get("/audit/", {"outcome": "refused"}).content.decode()
+    assert '<option value="refused" selected>' in refused_only and 'id="audit-filter-error"' not in refused_only
+    assert f'href="/audit/{event.pk}/"' not in refused_only  # the halt was done, not refused
     past_the_calendar = client.get("/audit/", {"until": "9999-12-31"})
     assert past_the_calendar.status_code == 400 and "9999-12-30" in past_the_calendar.content.decode()
     # CSV and evidence download from the page

@@ -339,6 +339,11 @@ def test_the_regulator_lists_filters_reviews_and_closes_an_alert(market):
     )
     assert client.get("/api/v1/alerts/", {"state": "closed"}).json()["count"] == 0
     assert client.get("/api/v1/alerts/", {"rule": "band_edge"}).json()["count"] == 0
+    # an unknown rule or state is a bad filter, a 400 naming it, not "no such rule" nor an empty list
+    for params in ({"rule": "bogus"}, {"state": "open"}):
+        refused = client.get("/api/v1/alerts/", params)
+        assert refused.status_code == 400, params
+        assert next(iter(params)) in str(refused.json()) or refused.json()["code"] == "unknown_alert_state"
 
     # under review, then closed with a note
     response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "under_review"}, format="json")

@@ -21,7 +21,7 @@ from core import errors as err
 from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
-from core.api.pagination import Pagination
+from core.api.pagination import BIGINT_MAX, Pagination, whole_parameter
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
@@ -639,13 +639,12 @@ class TradeProofApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("download", bool, required=False, description="as an attachment"),
-            OpenApiParameter(
-                "tree_size", int, required=False, description="prove against this checkpoint (default: the newest)"
-            ),
+            whole_parameter("tree_size", 0, BIGINT_MAX, "prove against this checkpoint (default: the newest)"),
         ],
         responses={200: ledger_api.InclusionOutput, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
     def get(self, request, trade_id):
+        tree_size = ledger_api.size_param(request, "tree_size")
         trade = selectors.trades_visible(request.user).filter(pk=trade_id).first()
         if trade is None:
             raise err.NotFound(gettext("No such trade."))
@@ -653,7 +652,7 @@ class TradeProofApi(APIView):
         if leaf is None:
             raise ledger_api.NotSealed()
         leaf.entry = trade.entry
-        block = ledger_api.checkpoint_block(ledger_api._int_param(request, "tree_size"))
+        block = ledger_api.checkpoint_block(tree_size)
         bundle = ledger_api.inclusion_bundle(leaf, block, with_bytes=True)
         response = Response(bundle)
         if request.query_params.get("download"):

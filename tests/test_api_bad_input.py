@@ -448,3 +448,27 @@ def test_control_characters_in_text_are_a_400_and_change_nothing(market, reason)
         "/api/v1/market/halt/", {"reason": "line one\nline two\tend"}, format="json"
     )
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "body", "field"),
+    [
+        # a trade id as text or as a fraction: DRF's IntegerField read "1" and 1.0 as trade 1
+        (Role.REGULATOR, "post", "/api/v1/corrections/", {"trade": "1", "reason": "x"}, "trade"),
+        (Role.REGULATOR, "post", "/api/v1/corrections/", {"trade": 1.0, "reason": "x"}, "trade"),
+        (Role.REGULATOR, "post", "/api/v1/corrections/", {"trade": True, "reason": "x"}, "trade"),
+        # a boolean as a number or as text: DRF's BooleanField read 0 and "false" as false
+        (Role.INVESTOR, "put", "/api/v1/notifications/preferences/", {"muted": [], "email": 0}, "email"),
+        (Role.INVESTOR, "put", "/api/v1/notifications/preferences/", {"muted": [], "email": "false"}, "email"),
+    ],
+)
+def test_an_integer_or_a_boolean_of_another_json_type_is_a_400_naming_it(market, role, method, path, body, field):
+    # given a user of the role
+    user = market.user(role)
+    before = snapshot()
+    # when an integer or a boolean field carries another JSON type
+    resp = getattr(api_for(user), method)(path, body, format="json")
+    # then it is refused, naming the field, and nothing changed
+    assert resp.status_code == 400, resp.content
+    assert resp.json()["code"] == "invalid_input" and field in resp.json()["fields"], resp.json()
+    assert snapshot() == before

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -118,6 +119,8 @@ class StrictInput:
     default_error_messages = {
         "unknown_field": _("Unknown field: this request takes no such field."),
         "not_text": _("Must be text (a JSON string)."),
+        "not_integer": _("Must be a whole number (a JSON integer)."),
+        "not_boolean": _("Must be true or false (a JSON boolean)."),
         "control": _("Must not hold control characters (an escape, a bell): tabs and line breaks only."),
     }
 
@@ -125,17 +128,34 @@ class StrictInput:
         if isinstance(data, Mapping):
             errors = {}
             writable = {name for name, field in self.fields.items() if not field.read_only}
+            # A form's values are all text (the few multipart uploads): only a JSON body is held to its types.
+            typed = not isinstance(data, QueryDict)
             for name in data.keys() - writable:
                 errors[name] = [self.error_messages["unknown_field"]]
             for name in data.keys() & writable:
-                value = data[name]
-                if _takes_text(self.fields[name]) and value is not None and not isinstance(value, str):
-                    errors[name] = [self.error_messages["not_text"]]
+                value, field = data[name], self.fields[name]
+                if value is not None and (wrong := _wrong_type(field, value, typed=typed)):
+                    errors[name] = [self.error_messages[wrong]]
                 elif isinstance(value, str) and _CONTROL.search(value):
                     errors[name] = [self.error_messages["control"]]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+def _wrong_type(field: serializers.Field, value, *, typed: bool) -> str | None:
+    """Why ``value`` is not of the JSON type ``field`` documents, or None. DRF's own fields read "1" and 1.0 as
+    the integer 1, and 0, "0" and "false" as false: a trade id sent as 1.5 or a boolean as "no" would be guessed
+    at, where the schema says integer or boolean."""
+    if _takes_text(field):
+        return None if isinstance(value, str) else "not_text"
+    if not typed:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "not_boolean"
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "not_integer"
+    return None
 
 
 def _takes_text(field: serializers.Field) -> bool:

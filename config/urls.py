@@ -1,8 +1,9 @@
 from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from core import event_views
+from core.api.schema import SchemaView
 from settlement import trade_views
 
 # Swagger UI without inline script: the split view serves its start-up script from its own URL
@@ -25,7 +26,7 @@ urlpatterns = [
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("surveillance.urls")),
     path("api/v1/", include("notifications.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("otp/", include("core.urls")),

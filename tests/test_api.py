@@ -282,3 +282,48 @@ def test_staff_see_their_own_brokers_clients_and_market_makers_only_their_own(tr
     assert len(api_for(mm.owner).get("/api/v1/quotes/").json()) == 2
     # the trade's own market maker sees it, as a sell
     assert api_for(mm.owner).get(f"/api/v1/trades/{trade.pk}/").json()["side"] == "sell"
+
+
+def test_the_schema_is_built_once_under_a_lock_when_first_requests_come_at_once(db, monkeypatch):
+    # (found by a probe: 24 concurrent first requests to one gthread worker, 21 answered 500 while drf-spectacular
+    # loaded its extensions in several threads at once)
+    import threading
+
+    from drf_spectacular.generators import SchemaGenerator
+    from rest_framework.test import APIRequestFactory
+
+    from core.api.schema import SchemaView
+
+    # given a process that has not built the schema yet, and a generator that counts its builds
+    monkeypatch.setattr(SchemaView, "_built", {})
+    builds, inside, most = [], [0], [0]
+
+    class Counting(SchemaGenerator):
+        def get_schema(self, *args, **kwargs):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            try:
+                builds.append(1)
+                return super().get_schema(*args, **kwargs)
+            finally:
+                inside[0] -= 1
+
+    view = SchemaView.as_view(generator_class=Counting)
+    answers, start = [], threading.Barrier(8)
+
+    def ask():
+        start.wait()
+        response = view(APIRequestFactory().get("/api/schema/", {"format": "json"}))
+        response.render()
+        answers.append((response.status_code, len(response.content)))
+
+    # when eight requests come at once
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then every one is the schema, built once, never by two threads at a time
+    assert [status for status, _ in answers] == [200] * 8 and len({size for _, size in answers}) == 1
+    assert len(builds) == 1 and most[0] == 1

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext
+import threading
+
+from django.utils.translation import get_language, gettext
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
+from rest_framework.response import Response
 
 from .pagination import Pagination
 
@@ -56,3 +60,25 @@ def choice_param(request, name: str, choices) -> str | None:
             {name: [gettext("Must be one of: %(choices)s.") % {"choices": ", ".join(choices)}]}
         )
     return value
+
+
+class SchemaView(SpectacularAPIView):
+    """``/api/schema/``: the OpenAPI schema, built once a process and language, under a lock.
+
+    drf-spectacular builds it on every request, and loads its extensions on the first one; two first requests at
+    once in one worker's threads (gunicorn's gthread) raced in that loading and answered 500. The schema is
+    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language of its descriptions."""
+
+    _lock = threading.Lock()
+    _built: dict[tuple, dict] = {}
+
+    def _get_schema_response(self, request):
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        key = (version, get_language())
+        with self._lock:
+            schema = self._built.get(key)
+            if schema is None:
+                generator = self.generator_class(urlconf=self.urlconf, api_version=version, patterns=self.patterns)
+                schema = self._built[key] = generator.get_schema(request=request, public=self.serve_public)
+        filename = self._get_filename(request, version)
+        return Response(data=schema, headers={"Content-Disposition": f'inline; filename="{filename}"'})

@@ -18,6 +18,7 @@ from core.permissions import require_role
 from core.roles import SUPERVISORS
 from exchange import selectors as exchange_selectors
 from exchange.api.views import TradeOutput
+from exchange.models import Trade
 
 from . import instructions, selectors, services
 
@@ -33,7 +34,8 @@ def _action_view(service, name: str):
             request=ReasonInput,
             responses={
                 200: inline_serializer(
-                    f"Trade{name.title()}", {"id": serializers.IntegerField(), "status": serializers.CharField()}
+                    f"Trade{name.title()}",
+                    {"id": serializers.IntegerField(), "status": serializers.ChoiceField(choices=Trade.Status.values)},
                 ),
                 **ERRORS,
             },
@@ -45,7 +47,9 @@ def _action_view(service, name: str):
             trade = service(
                 actor=request.user, trade_id=trade_id, reason=data.validated_data["reason"], ip=client_ip(request)
             )
-            return Response({"id": trade.pk, "status": trade.status})
+            # The status as the trade's own page gives it: a released trade already in a block is "sealed".
+            shown = exchange_selectors.trades_visible(request.user).filter(pk=trade.pk).first() or trade
+            return Response({"id": trade.pk, "status": exchange_selectors.trade_status(shown)})
 
     ActionApi.__name__ = f"Trade{name.title()}Api"
     return ActionApi

@@ -243,11 +243,27 @@ class DayClose(models.Model):
         ordering = ["-date"]
 
 
+class ExpiresWhileWaiting:
+    """A row that waits in its ``WAITING`` status until ``expires_at``; a sweep (every few seconds,
+    ``exchange.tasks``) then closes it as expired and releases what it holds. ``status_at(now)`` is the status a
+    reader is told meanwhile: past its expiry it is expired, even before the sweep has come."""
+
+    WAITING: str
+
+    def status_at(self, now) -> str:
+        if self.status == self.WAITING and self.expires_at <= now:
+            return "expired"
+        return self.status
+
+    def status_label_at(self, now) -> str:
+        return str(self.Status(self.status_at(now)).label)
+
+
 # --------------------------------------------------------------------------
 # Request for quote (DESIGN.md §2; ``exchange.services.rfq``)
 
 
-class RfqRequest(models.Model):
+class RfqRequest(ExpiresWhileWaiting, models.Model):
     """An investor asks the market makers for a firm price for ``quantity`` shares. It reserves nothing itself:
     the answers reserve the market makers' side, the acceptance the investor's."""
 
@@ -256,6 +272,8 @@ class RfqRequest(models.Model):
         ACCEPTED = "accepted", _("Accepted")
         CANCELLED = "cancelled", _("Cancelled")
         EXPIRED = "expired", _("Expired")
+
+    WAITING = Status.OPEN
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="rfqs")
     security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="rfqs")
@@ -287,7 +305,7 @@ class RfqRequest(models.Model):
         ]
 
 
-class RfqAnswer(models.Model):
+class RfqAnswer(ExpiresWhileWaiting, models.Model):
     """A market maker's firm price for a request, valid until ``expires_at``. While firm it reserves the market
     maker's side: its shares when the investor buys, ``price × quantity`` cash when the investor sells. Accepted,
     it names its trade; otherwise its reservation is released when it closes."""
@@ -298,6 +316,8 @@ class RfqAnswer(models.Model):
         REPLACED = "replaced", _("Replaced")
         RELEASED = "released", _("Not chosen")
         EXPIRED = "expired", _("Expired")
+
+    WAITING = Status.FIRM
 
     request = models.ForeignKey(RfqRequest, on_delete=models.PROTECT, related_name="answers")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="rfq_answers")
@@ -335,7 +355,7 @@ class RfqAnswer(models.Model):
         ]
 
 
-class NegotiatedTrade(models.Model):
+class NegotiatedTrade(ExpiresWhileWaiting, models.Model):
     """A negotiated transfer (协议转让, DESIGN.md §2): one party proposes a trade with a named counterparty; the
     counterparty confirms it with the code the proposer passed on, which trades at once (``exchange.services.
     negotiated``).
@@ -355,6 +375,8 @@ class NegotiatedTrade(models.Model):
         CONFIRMED = "confirmed", _("Confirmed")
         WITHDRAWN = "withdrawn", _("Withdrawn")
         EXPIRED = "expired", _("Expired")
+
+    WAITING = Status.PROPOSED
 
     security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="negotiated_trades")
     # The proposer's side; the counterparty takes the other.

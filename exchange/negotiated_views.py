@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -49,11 +50,15 @@ class ConfirmForm(forms.Form):
 
 def _rows(account: Account, actor: User):
     """Proposals awaiting the account's confirmation, its own open proposals, and the last 20 closed ones."""
+    now = timezone.now()
     visible = neg.negotiated_visible(actor).filter(Q(proposer=account) | Q(counterparty=account))
-    open_ = visible.filter(status=NegotiatedTrade.Status.PROPOSED)
+    still_open = Q(status=NegotiatedTrade.Status.PROPOSED, expires_at__gt=now)
+    open_ = visible.filter(still_open)
     waiting = list(open_.filter(counterparty=account))
     mine = list(open_.filter(proposer=account))
-    closed = list(visible.exclude(status=NegotiatedTrade.Status.PROPOSED)[:20])
+    closed = list(visible.exclude(still_open)[:20])
+    for proposal in closed:  # past its expiry, a proposal is shown expired before the sweep closes it (read only)
+        proposal.status = proposal.status_at(now)
     return waiting, mine, closed
 
 

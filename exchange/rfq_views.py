@@ -46,7 +46,7 @@ def time_left(seconds: int) -> str:
 
 def _request_row(rfq: RfqRequest, user, now) -> dict:
     answers = selectors.rfq_answers_visible(rfq, user)
-    firm = [a for a in answers if a.status == a.Status.FIRM and a.expires_at > now]
+    firm = [a for a in answers if a.status_at(now) == a.Status.FIRM]
     best = None
     if firm:
         pick = min if rfq.side == "buy" else max
@@ -57,9 +57,9 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
         "side": rfq.side,
         "side_label": rfq.get_side_display(),
         "quantity": f"{rfq.quantity:,}",
-        "status": rfq.status,
-        "status_label": rfq.get_status_display(),
-        "open": rfq.status == RfqRequest.Status.OPEN and rfq.expires_at > now,
+        "status": rfq.status_at(now),
+        "status_label": rfq.status_label_at(now),
+        "open": rfq.status_at(now) == RfqRequest.Status.OPEN,
         "expires_at": rfq.expires_at,
         "time_left": time_left(_seconds_left(rfq.expires_at, now)),
         "trade": next((a.trade_id for a in answers if a.trade_id), None),
@@ -69,8 +69,8 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
                 "market_maker": a.account.code,
                 "price": amount_text(a.price),
                 "value": amount_text(a.price * a.quantity),
-                "status": a.status,
-                "status_label": a.get_status_display(),
+                "status": a.status_at(now),
+                "status_label": a.status_label_at(now),
                 "firm": a in firm,
                 "best": a.pk == best,
                 "time_left": time_left(_seconds_left(a.expires_at, now)),

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections
+from django.test import Client
 from django.utils import timezone
 
 from balances.services import account_open
@@ -162,6 +163,14 @@ def test_an_expired_proposal_cannot_be_confirmed_and_the_beat_task_releases_it(p
         f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json"
     )
     assert resp.status_code == 409 and resp.json()["code"] == "proposal_expired"
+    assert snapshot() == before
+    # before the beat task comes, both sides read it expired, in the API and on the page (it read "proposed")
+    for party in (buyer.owner, seller.owner):
+        assert api_for(party).get(f"/api/v1/negotiated-trades/{out['id']}/").json()["status"] == "expired"
+    page = Client()
+    page.force_login(seller.owner)
+    html = page.get("/negotiated/").content.decode()
+    assert 'class="status status-expired"' in html and f'name="proposal" value="{out["id"]}"' not in html
     assert snapshot() == before
 
     # when the beat task runs (twice: idempotent)

@@ -131,6 +131,35 @@ def test_an_answer_accepted_after_its_expiry_fails_and_nothing_changes(desk):
     assert rfq_snapshot() == before
 
 
+def test_past_its_expiry_an_answer_and_a_request_read_expired_before_the_sweep_closes_them(desk, client):
+    # (found by a probe: an answer valid for 2 s still read "firm" 3 s later, until the 5-second sweep came)
+    market, mm1, _mm2, inv = desk
+    rfq = ask(market, inv)
+    a1 = answer(mm1, rfq, "10.00", seconds=5)
+    # given an answer past its expiry that the sweep has not closed yet
+    RfqAnswer.objects.filter(pk=a1.pk).update(
+        created_at=timezone.now() - dt.timedelta(seconds=10), expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    before = rfq_snapshot()
+    # when the investor and the market maker read it
+    seen = api_for(inv.owner).get(f"/api/v1/rfqs/{rfq.pk}/").json()
+    mine = api_for(mm1.owner).get(f"/api/v1/rfqs/{rfq.pk}/").json()
+    # then it reads expired, and the request still open
+    assert [a["status"] for a in seen["answers"]] == ["expired"] == [a["status"] for a in mine["answers"]]
+    assert seen["status"] == "open"
+    client.force_login(inv.owner)
+    html = client.get("/rfqs/data/").json()["requests"][0]["html"]
+    assert f'name="answer" value="{a1.pk}"' not in html and "已过期" in html
+    # and reading changed nothing: the sweep closes them and releases what they hold
+    assert rfq_snapshot() == before
+    # and past the request's own expiry, the request reads expired too
+    RfqRequest.objects.filter(pk=rfq.pk).update(
+        created_at=timezone.now() - dt.timedelta(seconds=20), expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert api_for(inv.owner).get(f"/api/v1/rfqs/{rfq.pk}/").json()["status"] == "expired"
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "open" and RfqAnswer.objects.get(pk=a1.pk).status == "firm"
+
+
 def test_a_market_maker_replaces_its_answer_and_its_reservation(desk):
     market, mm1, mm2, inv = desk
     rfq = ask(market, inv, side="sell")

@@ -6,7 +6,7 @@ Views validate input, call one service (``exchange.services.negotiated``) and sh
 from __future__ import annotations
 
 from django.utils.translation import gettext
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,13 @@ from core.audit import client_ip
 from exchange import selectors
 from exchange.models import NegotiatedTrade
 from exchange.services import negotiated
+
+from .rfq import StatusNow
+
+
+@extend_schema_field({"type": "string", "enum": NegotiatedTrade.Status.values})
+class ProposalStatusNow(StatusNow):
+    pass
 
 
 class PartyOutput(serializers.Serializer):
@@ -34,7 +41,7 @@ class NegotiatedOutput(serializers.Serializer):
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     proposer = PartyOutput()
     counterparty = PartyOutput()
-    status = serializers.CharField(help_text="proposed, confirmed, withdrawn or expired")
+    status = ProposalStatusNow()
     proposed_at_counter = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
@@ -14,8 +15,29 @@ from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from exchange import selectors
-from exchange.models import Order, RfqRequest
+from exchange.models import Order, RfqAnswer, RfqRequest
 from exchange.services import rfq as rfq_services
+
+
+class StatusNow(serializers.Field):
+    """The status of a row that waits until its expiry (``exchange.models.ExpiresWhileWaiting``) as of this
+    answer: past its expiry it is "expired", though the sweep that closes it comes only every few seconds."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, obj) -> str:
+        return obj.status_at(timezone.now())
+
+
+@extend_schema_field({"type": "string", "enum": RfqAnswer.Status.values})
+class AnswerStatusNow(StatusNow):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": RfqRequest.Status.values})
+class RequestStatusNow(StatusNow):
+    pass
 
 
 class RfqAnswerOutput(serializers.Serializer):
@@ -24,7 +46,7 @@ class RfqAnswerOutput(serializers.Serializer):
     market_maker = serializers.CharField(source="account.code")
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     quantity = serializers.IntegerField()
-    status = serializers.CharField()
+    status = AnswerStatusNow()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     trade = serializers.IntegerField(source="trade_id", allow_null=True)
@@ -37,7 +59,7 @@ class RfqOutput(serializers.Serializer):
     security = serializers.CharField(source="security.code")
     side = serializers.CharField()
     quantity = serializers.IntegerField()
-    status = serializers.CharField()
+    status = RequestStatusNow()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)

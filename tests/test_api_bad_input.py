@@ -69,12 +69,6 @@ def test_out_of_range_numbers_in_a_quote_are_400(trading, over):
     assert snapshot() == before
 
 
-def test_a_price_with_surrounding_spaces_is_still_read(trading):
-    market, _mm, investor = trading
-    resp = api_for(investor.owner).post("/api/v1/orders/", order_body(market, limit_price=" 10.10 "), format="json")
-    assert resp.status_code == 201 and resp.json()["limit_price"] == "10.10"
-
-
 @pytest.mark.parametrize("path", ["/api/v1/orders/", "/api/v1/quotes/", "/api/v1/auth/token/"])
 def test_json_nested_too_deep_is_a_400(trading, path):
     _market, mm, _investor = trading
@@ -380,11 +374,11 @@ def test_djangos_messages_read_right_in_chinese(trading):
     # given an investor whose client speaks Chinese
     market, _mm, investor = trading
     api = api_for(investor.owner)
-    # when an order's id carries a NUL character, then the message says so (Django's own said "empty string")
+    # when an order's security carries a NUL character, then the message says so (Django's own said "empty string")
     nul = api.post(
-        "/api/v1/orders/", order_body(market, client_order_id="a\x00b"), format="json", HTTP_ACCEPT_LANGUAGE="zh-hans"
+        "/api/v1/orders/", order_body(market, security="a\x00b"), format="json", HTTP_ACCEPT_LANGUAGE="zh-hans"
     )
-    assert nul.status_code == 400 and nul.json()["fields"]["client_order_id"] == ["不能包含 NUL（空）字符。"]
+    assert nul.status_code == 400 and nul.json()["fields"]["security"] == ["不能包含 NUL（空）字符。"]
     # and a page's amount with three decimals ends with a Chinese full stop (Django's own, an English one)
     staff = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     log_in(staff, market.staff)
@@ -472,3 +466,58 @@ def test_an_integer_or_a_boolean_of_another_json_type_is_a_400_naming_it(market,
     assert resp.status_code == 400, resp.content
     assert resp.json()["code"] == "invalid_input" and field in resp.json()["fields"], resp.json()
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "key", [" idem-1", "idem-1 ", "\u00a0idem-1", "\ufeffidem-1", "idem\u202e-1", "idem\n1", "", "k" * 65]
+)
+def test_an_idempotency_key_is_taken_exactly_or_refused(trading, key):
+    # (found by a probe: " idem-1" answered the order placed as "idem-1", and invisible characters made keys that
+    # look alike)
+    market, _mm, investor = trading
+    api = api_for(investor.owner)
+    # given an order placed with the key "idem-1"
+    placed = api.post("/api/v1/orders/", order_body(market, client_order_id="idem-1"), format="json")
+    assert placed.status_code == 201, placed.content
+    before = snapshot()
+    # when another body comes with a key that differs by white space or an invisible character
+    resp = api.post("/api/v1/orders/", order_body(market, client_order_id=key), format="json")
+    # then it is a 400 naming the key, not the first order answered again, and nothing changed
+    assert resp.status_code == 400 and "client_order_id" in resp.json()["fields"], resp.content
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("price", [" 10.10", "10.10 ", "\t10.10"])
+def test_a_price_with_surrounding_space_is_refused(trading, price):
+    market, _mm, investor = trading
+    before = snapshot()
+    resp = api_for(investor.owner).post("/api/v1/orders/", order_body(market, limit_price=price), format="json")
+    assert resp.status_code == 400 and "limit_price" in resp.json()["fields"], resp.content
+    assert snapshot() == before
+
+
+def test_a_time_without_its_offset_is_refused_and_one_with_it_taken(market):
+    # (found by a probe: "2027-01-01T00:00:00" and "2027-01-01" were read in the server's zone, where the schema
+    # says date-time, which carries its offset)
+    depository = market.user(Role.DEPOSITORY_OPERATOR)
+    body = {"security": market.security.code, "reason": "court order"}
+    before = snapshot()
+    for naive in ("2099-01-01T00:00:00", "2099-01-01", "2099-01-01 09:30"):
+        resp = api_for(depository).post("/api/v1/settlement-instructions/", {**body, "ends_at": naive}, format="json")
+        assert resp.status_code == 400 and "ends_at" in resp.json()["fields"], (naive, resp.content)
+    assert snapshot() == before
+    for aware in ("2099-01-01T00:00:00+08:00", "2099-01-02T00:00:00Z"):
+        resp = api_for(depository).post("/api/v1/settlement-instructions/", {**body, "ends_at": aware}, format="json")
+        assert resp.status_code == 201, (aware, resp.content)
+
+
+def test_the_order_check_takes_the_body_an_order_is_placed_with(trading):
+    # (found by a probe: a client could not check the very body it would post: time_in_force and client_order_id
+    # were refused as unknown)
+    market, _mm, investor = trading
+    before = snapshot()
+    resp = api_for(investor.owner).post("/api/v1/orders/check/", order_body(market), format="json")
+    assert resp.status_code == 200, resp.content
+    assert snapshot() == before
+    bad = api_for(investor.owner).post("/api/v1/orders/check/", order_body(market, time_in_force="GTX"), format="json")
+    assert bad.status_code == 400 and "time_in_force" in bad.json()["fields"]

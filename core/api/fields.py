@@ -43,7 +43,7 @@ class DecimalString(serializers.Field):
     def to_internal_value(self, data) -> Decimal:
         if not isinstance(data, str):
             self.fail("not_string")
-        match = _DECIMAL.fullmatch(data.strip())
+        match = _DECIMAL.fullmatch(data)  # no surrounding space either: " 8.80" is not how a price is written
         if match is None:
             self.fail("invalid")
         if match["minus"]:
@@ -92,11 +92,43 @@ class StrictInteger(serializers.Field):
         return int(value)
 
 
-class Moment(serializers.DateTimeField):
-    """A date and time in the input. A time near year 1 or 9999 that no time zone can hold (``0001-01-01`` in
-    Shanghai) is this field's 400 ("out of range"), where DRF's own field raised ``OverflowError`` (a 500)."""
+class IdempotencyKey(serializers.CharField):
+    """A client's idempotency key (``client_order_id``, ``client_request_id``): 1 to 64 visible ASCII characters,
+    taken exactly as sent. A text field trims surrounding white space, so " k1" and "k1" named one order; and
+    invisible characters (a bidi override, a byte-order mark) made two keys that look alike."""
 
-    default_error_messages = {"range": _("The date is out of range.")}
+    default_error_messages = {
+        "key": _("1 to 64 visible ASCII characters (letters, digits, punctuation), with no spaces."),
+    }
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=64, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        if not _KEY.fullmatch(value):
+            self.fail("key")
+        return value
+
+
+_KEY = re.compile(r"[\x21-\x7e]{1,64}")
+
+
+class Moment(serializers.DateTimeField):
+    """A date and time in the input, with its offset from UTC (``2027-01-01T00:00:00+08:00`` or ``…Z``), as the
+    schema's ``date-time`` (RFC 3339) says: a time without one, or a date alone, is refused rather than read in
+    the server's zone. A time near year 1 or 9999 that no time zone can hold (``0001-01-01`` in Shanghai) is this
+    field's 400 ("out of range"), where DRF's own field raised ``OverflowError`` (a 500)."""
+
+    default_error_messages = {
+        "range": _("The date is out of range."),
+        "naive": _("Give the time with its offset from UTC, for example 2027-01-01T09:30:00+08:00."),
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and _NAIVE.fullmatch(value.strip()):
+            self.fail("naive")
+        return super().to_internal_value(value)
 
     def enforce_timezone(self, value):
         try:
@@ -104,6 +136,9 @@ class Moment(serializers.DateTimeField):
         except OverflowError:
             self.fail("range")
 
+
+# A date, or a date and time, with no offset after it (RFC 3339's time-offset: Z or ±hh:mm).
+_NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.,]+)?")
 
 # C0 controls but tab, line feed and carriage return, and DEL: an escape sequence in a halt reason reached every
 # role's screen. NUL is refused earlier, by the parser and the fields.

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
+from core.api.fields import DecimalString, IdempotencyKey, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
@@ -84,7 +84,7 @@ class NegotiatedListApi(APIView):
         quantity = StrictInteger()
         price = DecimalString()
         counterparty = serializers.CharField(max_length=32, help_text="The counterparty's account code.")
-        client_request_id = serializers.CharField(max_length=64)
+        client_request_id = IdempotencyKey()
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, required=False, enum=NegotiatedTrade.Status.values)],

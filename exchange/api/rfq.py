@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
+from core.api.fields import DecimalString, IdempotencyKey, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from exchange import selectors
@@ -101,7 +101,7 @@ class RfqListApi(APIView):
         security = serializers.CharField(max_length=16)
         side = serializers.ChoiceField(choices=Order.Side.values)
         quantity = StrictInteger()
-        client_request_id = serializers.CharField(max_length=64)
+        client_request_id = IdempotencyKey()
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, required=False, enum=RfqRequest.Status.values)],

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
-from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
+from core.api.fields import DecimalString, IdempotencyKey, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import BIGINT_MAX, Pagination, whole_parameter
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
@@ -380,7 +380,7 @@ class OrderListApi(APIView):
         quantity = StrictInteger()
         limit_price = DecimalString()
         time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.values, default="DAY")
-        client_order_id = serializers.CharField(max_length=64)
+        client_order_id = IdempotencyKey()
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
@@ -514,6 +514,9 @@ class OrderCheckApi(APIView):
         side = serializers.ChoiceField(choices=Order.Side.values)
         quantity = StrictInteger()
         limit_price = DecimalString()
+        # The body a client will POST to orders/ may be checked as it is: these two change no check.
+        time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.values, required=False)
+        client_order_id = IdempotencyKey(required=False)
 
     @extend_schema(request=InputSerializer, responses={200: OrderCheckOutput, **ERRORS})
     def post(self, request):

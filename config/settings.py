@@ -96,6 +96,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.head_without_body",  # first: it sees the finished answer
+    "core.middleware.public_answers_shared",  # outside sessions and locale: drops what they add to a public answer
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.reject_nul_bytes",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -232,6 +233,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DisclosureKindEnum": "registry.models.Disclosure.Kind",
         "FreezeStatusEnum": "supervision.models.Freeze.Status",
+        "TradeStatusEnum": "exchange.models.Trade.Status",
+        "NegotiatedStatusEnum": "exchange.models.NegotiatedTrade.Status",
+        "RfqStatusEnum": "exchange.models.RfqRequest.Status",
+        "RfqAnswerStatusEnum": "exchange.models.RfqAnswer.Status",
         "FreezeKindEnum": "supervision.models.Freeze.Kind",
         "ProposalStatusEnum": "supervision.models.Correction.Status",
         "NotificationKindEnum": "notifications.models.Kind",

@@ -67,6 +67,31 @@ def head_without_body(get_response):
     return middleware
 
 
+def public_answers_shared(get_response):
+    """A public answer (its view marked it ``public``: the web font, the ledger's checkpoint and hash tiles) is the
+    same for every reader in every language: it does not vary on the ``Cookie`` the session middleware names
+    once the session was read, nor on the ``Accept-Language`` and ``Content-Language`` the locale middleware
+    adds. Either one split a shared cache's copy per visitor, or kept a CDN from caching it at all. Outside the
+    session and locale middlewares, so it sees what they added; an answer that sets a cookie is left alone
+    (``no_store_private`` has already made it private)."""
+
+    def middleware(request):
+        response = get_response(request)
+        cache_control = response.get("Cache-Control", "")
+        if "public" in cache_control and "private" not in cache_control and not response.cookies:
+            vary = [v.strip() for v in response.get("Vary", "").split(",") if v.strip()]
+            kept = [v for v in vary if v.lower() not in ("cookie", "accept-language")]
+            if kept:
+                response["Vary"] = ", ".join(kept)
+            elif "Vary" in response:
+                del response["Vary"]
+            if "Content-Language" in response:
+                del response["Content-Language"]
+        return response
+
+    return middleware
+
+
 def _nul_refused(request, text: str):
     # The URL check runs before LocaleMiddleware: pick the request's language as it would.
     with translation.override(translation.get_language_from_request(request)):

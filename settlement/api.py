@@ -35,7 +35,7 @@ def _action_view(service, name: str):
             responses={
                 200: inline_serializer(
                     f"Trade{name.title()}",
-                    {"id": serializers.IntegerField(), "status": serializers.ChoiceField(choices=Trade.Status.values)},
+                    {"id": serializers.IntegerField(), "status": serializers.ChoiceField(choices=Trade.Status.choices)},
                 ),
                 **ERRORS,
             },

@@ -475,3 +475,24 @@ def test_a_signed_in_staff_members_session_cookie_never_rides_on_a_public_tile(l
         # then the answer keeps its public caching and sets no cookie (a shared cache may keep it)
         assert resp.status_code == 200 and "public" in resp["Cache-Control"], path
         assert "sessionid" not in resp.cookies and "no-store" not in resp["Cache-Control"], path
+
+
+def test_a_public_answer_varies_on_neither_cookie_nor_language(ledger, market):
+    # (found by a probe: tiles and the checkpoint carried "Vary: Accept-Language, Cookie" and "Content-Language",
+    # so a shared cache kept one copy per visitor and language, or none)
+    browser = Client()
+    log_in(browser, market.user(Role.REGULATOR))
+    anonymous = Client(HTTP_ACCEPT_LANGUAGE="en")
+    for path in ("/ledger/checkpoint", "/ledger/tile/0/001", "/ledger/tile/0/002.p/88"):
+        for reader in (browser, anonymous):
+            # when a signed-in browser or an anonymous English reader reads a public answer
+            resp = reader.get(path)
+            # then it is the same answer for both: no Vary on Cookie or Accept-Language, no Content-Language
+            assert resp.status_code == 200 and "public" in resp["Cache-Control"], path
+            vary = resp.get("Vary", "").lower()
+            assert "cookie" not in vary and "accept-language" not in vary and "Content-Language" not in resp, path
+    # and a private answer still varies on the cookie and the language
+    bundle = api_for(market.user(Role.REGULATOR)).get("/ledger/tile/entries/000", HTTP_ACCEPT_ENCODING="gzip")
+    assert "Accept-Encoding" in bundle["Vary"]
+    page = browser.get("/ledger/")
+    assert "Cookie" in page["Vary"] and "Accept-Language" in page["Vary"] and "Content-Language" in page

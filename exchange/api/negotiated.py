@@ -23,7 +23,7 @@ from exchange.services import negotiated
 from .rfq import StatusNow
 
 
-@extend_schema_field({"type": "string", "enum": NegotiatedTrade.Status.values})
+@extend_schema_field(serializers.ChoiceField(choices=NegotiatedTrade.Status.choices))
 class ProposalStatusNow(StatusNow):
     pass
 

@@ -30,12 +30,12 @@ class StatusNow(serializers.Field):
         return obj.status_at(timezone.now())
 
 
-@extend_schema_field({"type": "string", "enum": RfqAnswer.Status.values})
+@extend_schema_field(serializers.ChoiceField(choices=RfqAnswer.Status.choices))
 class AnswerStatusNow(StatusNow):
     pass
 
 
-@extend_schema_field({"type": "string", "enum": RfqRequest.Status.values})
+@extend_schema_field(serializers.ChoiceField(choices=RfqRequest.Status.choices))
 class RequestStatusNow(StatusNow):
     pass
 

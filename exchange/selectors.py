@@ -212,8 +212,9 @@ def party_visible(account: Account, user: User) -> bool:
 
 
 def trade_entry_readable(user: User, entry_id: int) -> bool:
-    """The two parties of a trade may read its TRADE entry (registered as a ``ledger.hooks`` entry reader)."""
-    return Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user), entry_id=entry_id).exists()
+    """Whoever sees a trade may read its TRADE entry (registered as a ``ledger.hooks`` entry reader): its two
+    parties and their brokers' staff, as its proof (``trades/{id}/proof/``) gives them the same bytes."""
+    return trades_visible(user).filter(entry_id=entry_id).exists()
 
 
 # What later apps add to a trade as its page and API show it (supervision: its corrections). Each function

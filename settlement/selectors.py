@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from statistics import median
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from exchange import selectors as exchange_selectors
 from exchange.models import Trade
 from ledger.models import Leaf
 
@@ -103,9 +104,10 @@ def trade_lifecycle(trade: Trade) -> dict:
 
 
 def settlement_entry_readable(user, entry_id: int) -> bool:
-    """The parties of a trade may read its gross SETTLEMENT entry and its holds, releases and refusals
-    (a ``ledger.hooks`` entry reader). A net batch lists every participant, so it is not theirs to read."""
-    mine = Trade.objects.filter(Q(buyer__owner=user) | Q(seller__owner=user))
+    """Whoever sees a trade (its parties and their brokers' staff) may read its gross SETTLEMENT entry and its
+    holds, releases and refusals (a ``ledger.hooks`` entry reader). A net batch lists every participant, so it
+    is not theirs to read."""
+    mine = exchange_selectors.trades_visible(user).order_by().values("pk")
     return (
         Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists()
         or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine).exists()

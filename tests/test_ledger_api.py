@@ -110,6 +110,28 @@ def test_only_the_parties_and_supervisors_read_a_trades_entry_bytes(chain):
     )
 
 
+def test_whoever_sees_a_trade_reads_its_entry_the_same_way_through_the_ledger_and_its_proof(chain, market):
+    # (found by a probe: the buyer's broker's staff got the entry's bytes from trades/{id}/proof/ but only its hash
+    # from ledger/entries/{index}/)
+    from core.models import Broker
+
+    _auditor, _buyer, _other, _trusted = chain
+    trade = Trade.objects.order_by("id").first()
+    index = Leaf.objects.get(entry_id=trade.entry_id).leaf_index
+    # given the staff of the buyer's broker, and staff of another broker
+    own_staff = api_for(market.staff)
+    elsewhere = Broker.objects.create(code="B777", name="Elsewhere", fee_bps="2.5", fee_minimum="5")
+    other_staff = api_for(market.user(Role.BROKER_STAFF, broker=elsewhere))
+    # then the buyer's broker's staff read the bytes both ways, the same bytes
+    through_ledger = own_staff.get(f"/api/v1/ledger/entries/{index}/").json()
+    through_proof = own_staff.get(f"/api/v1/trades/{trade.pk}/proof/").json()
+    assert through_ledger["canonical"] == through_proof["entry"]
+    assert "entry" in own_staff.get(f"/api/v1/ledger/entries/{index}/proof/").json()
+    # and another broker's staff neither
+    assert "canonical" not in other_staff.get(f"/api/v1/ledger/entries/{index}/").json()
+    assert other_staff.get(f"/api/v1/trades/{trade.pk}/proof/").status_code == 404
+
+
 def test_the_parties_read_their_trades_settlement_and_hold_entries_others_do_not(chain, market):
     from settlement.models import Settlement, SettlementAction
     from settlement.services import trade_hold, trade_release, trade_settle

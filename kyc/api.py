@@ -36,7 +36,7 @@ from core import errors as err
 from core import tokens
 from core.api.fields import StrictInput, takes_no_body
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
 from core.permissions import require_role
@@ -388,6 +388,9 @@ def _staff_profile(request, profile_id: int) -> KycProfile:
     return _visible_profile(request, profile_id)
 
 
+QUEUE_VALUES = ["1", "0", "true", "false"]
+
+
 class ApplicationListApi(APIView):
     """Staff: their own broker's applications (``?queue=1`` only those awaiting them, ``?state=``, ``?q=``).
 
@@ -399,7 +402,7 @@ class ApplicationListApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("queue", bool, required=False),
+            OpenApiParameter("queue", str, required=False, enum=QUEUE_VALUES, description="staff: awaiting them"),
             OpenApiParameter("state", str, required=False, enum=KycProfile.State.values),
             OpenApiParameter("q", str, required=False),
         ],
@@ -407,19 +410,16 @@ class ApplicationListApi(APIView):
     )
     def get(self, request):
         params = request.query_params
-        if request.user.role == Role.REGULATOR:
-            qs = selectors.profile_find(query=params.get("q", "")[:100])
-        else:
+        if request.user.role != Role.REGULATOR:
             _require_staff(request)
-            state = params.get("state") or None
-            if state is not None and state not in KycProfile.State.values:
-                raise err.InvalidInput(gettext("Unknown state."))
-            qs = selectors.applications_for(
-                request.user,
-                queue=params.get("queue", "").lower() in {"1", "true", "yes"},
-                state=state,
-                search=params.get("q", "")[:100],
-            )
+        state = choice_param(request, "state", KycProfile.State.values)
+        queue = choice_param(request, "queue", QUEUE_VALUES) in {"1", "true"}
+        if request.user.role == Role.REGULATOR:
+            # Reviews are the staff's: the regulator has no queue, and filters its list by state alone.
+            qs = selectors.profile_find(query=params.get("q", "")[:100])
+            qs = qs.filter(state=state) if state else qs
+        else:
+            qs = selectors.applications_for(request.user, queue=queue, state=state, search=params.get("q", "")[:100])
         return paginated(request, self, qs, ProfileOutput)
 
 

@@ -991,6 +991,13 @@ def test_api_the_regulator_finds_masked_and_reveals_with_a_reason(market, regula
     assert (
         profile.pk in [r["id"] for r in listed["results"]] and "张伟" not in str(listed) and VALID_ID not in str(listed)
     )
+    # filtered by state, as the staff's list is; an unknown state or queue value is a 400 for both
+    assert [r["id"] for r in client.get("/api/v1/kyc/applications/", {"state": profile.state}).json()["results"]] == [
+        p.pk for p in KycProfile.objects.filter(state=profile.state).order_by("-pk")
+    ]
+    for params in ({"state": "nope"}, {"queue": "maybe"}):
+        assert client.get("/api/v1/kyc/applications/", params).status_code == 400, params
+        assert api_for(market.staff).get("/api/v1/kyc/applications/", params).status_code == 400, params
     # the name is what a reveal discloses: the regulator cannot find an account by it; the broker's staff can
     assert client.get("/api/v1/kyc/applications/", {"q": "张伟"}).json()["count"] == 0
     staff_found = api_for(market.staff).get("/api/v1/kyc/applications/", {"q": "张伟", "tab": "all"}).json()

@@ -244,6 +244,7 @@ def _client_context(account: Account, **forms) -> dict:
         "withdraw_form": forms.get("withdraw_form") or CashForm(prefix="withdraw"),
         "statement_form": statement_form,
         "cash_threshold": amount_text(cash_approval_threshold(account)),
+        "cash_threshold_plain": str(cash_approval_threshold(account)),  # for the deposit's question (confirm.js)
         "cash_limit": amount_text(cash_movement_limit(account)),
     }
 

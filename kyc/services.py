@@ -442,23 +442,38 @@ def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycPr
         raise
 
 
-@transaction.atomic
 def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = None) -> KycProfile:
-    profile = _locked(profile_id)
-    if not _staff_of(staff, profile.broker_id):
-        raise err.NotFound(gettext("No such application."))
-    if profile.state != KycProfile.State.SUBMITTED:
-        raise KycStateError()
-    if not reason.strip():
-        raise err.InvalidInput(gettext("Give the reason the investor will see."))
-    profile.state, profile.rejection_reason = KycProfile.State.REJECTED, reason.strip()
-    profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
-    profile.save()
-    audit_record(actor=staff, action="kyc_reject", target=profile.user.username, ip=ip, detail={"reason": reason})
-    hooks.kyc_decided.fire(
-        profile_id=profile.pk, state=profile.state, reason=profile.rejection_reason, at=profile.reviewed_at.isoformat()
-    )
-    return profile
+    """A second staff member (the checker) rejects, with the reason the investor will see. The maker may not
+    decide either way: approving and rejecting are both the checker's (maker-checker, DESIGN §7)."""
+    try:
+        with transaction.atomic():
+            profile = _locked(profile_id)
+            if not _staff_of(staff, profile.broker_id):
+                raise err.NotFound(gettext("No such application."))
+            if profile.state != KycProfile.State.SUBMITTED:
+                raise KycStateError()
+            if staff.pk in (profile.entered_by_id, profile.last_edited_by_id, profile.submitted_by_id):
+                raise MakerChecker(
+                    gettext("A second staff member must reject it: you entered, edited or submitted this application.")
+                )
+            if not reason.strip():
+                raise err.InvalidInput(gettext("Give the reason the investor will see."))
+            profile.state, profile.rejection_reason = KycProfile.State.REJECTED, reason.strip()
+            profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
+            profile.save()
+            audit_record(
+                actor=staff, action="kyc_reject", target=profile.user.username, ip=ip, detail={"reason": reason}
+            )
+            hooks.kyc_decided.fire(
+                profile_id=profile.pk,
+                state=profile.state,
+                reason=profile.rejection_reason,
+                at=profile.reviewed_at.isoformat(),
+            )
+            return profile
+    except MakerChecker:
+        audit_record(actor=staff, action="kyc_reject", outcome="refused", target=f"kyc {profile_id}", ip=ip)
+        raise
 
 
 def kyc_expire_due(*, now: dt.datetime | None = None) -> int:

@@ -303,7 +303,8 @@ def _run_edit(request, profile: KycProfile, action: str):
         else:  # pragma: no cover - the URL patterns name the actions
             raise Http404
     except DomainError as exc:
-        if form is not None:
+        # A maker's rejection is refused as their approval is: a message, the form is not theirs to see.
+        if form is not None and not isinstance(exc, services.MakerChecker):
             add_service_error(form, exc)
             return _workspace(request, profile, staff=staff, forms={action: form})
         report_refusal(request, exc)

@@ -104,6 +104,13 @@ def test_rejection_carries_a_reason_and_allows_a_fix(market, staff_pair):
     services.kyc_submit(staff=maker, profile_id=profile.pk)
     with pytest.raises(err.InvalidInput):
         services.kyc_reject(staff=checker, profile_id=profile.pk, reason=" ")
+    # the maker may not reject either: deciding is the checker's (found by a walk-through: the submitter rejected)
+    before = (KycProfile.objects.get(pk=profile.pk).state, AuditEvent.objects.filter(action="kyc_reject").count())
+    with pytest.raises(services.MakerChecker):
+        services.kyc_reject(staff=maker, profile_id=profile.pk, reason="I changed my mind.")
+    assert KycProfile.objects.get(pk=profile.pk).state == before[0] == "submitted"
+    refused = AuditEvent.objects.filter(action="kyc_reject")
+    assert refused.count() == before[1] + 1 and refused.latest("id").outcome == "refused"
     rejected = services.kyc_reject(staff=checker, profile_id=profile.pk, reason="The ID photo is blurred.")
     assert (rejected.state, rejected.rejection_reason) == ("rejected", "The ID photo is blurred.")
     services.kyc_update_identity(actor=profile.user, profile_id=profile.pk, identity=identity(phone="13900139000"))

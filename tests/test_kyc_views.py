@@ -421,12 +421,17 @@ def test_staff_a_submits_staff_b_approves_and_the_maker_cannot_approve(market, s
     assert messages_of(response) == ["已提交审批。须由另一名员工批准。"]
     assert 'id="maker-hint"' in text(response)
     # the maker is not shown an Approve button they may not use; the second staff member is
-    assert 'id="kyc-approve"' not in text(response)
-    assert 'id="kyc-approve"' in text(client_for(staff_b).get(f"/kyc/applications/{profile.pk}/"))
+    assert 'id="kyc-approve"' not in text(response) and 'id="kyc-reject"' not in text(response)
+    checker_page = text(client_for(staff_b).get(f"/kyc/applications/{profile.pk}/"))
+    assert 'id="kyc-approve"' in checker_page and 'id="kyc-reject"' in checker_page
 
     before = kyc_snapshot()
     refused = staff_a.post(f"/kyc/applications/{profile.pk}/approve/", follow=True)
     assert messages_of(refused) == ["须由另一名员工批准：您录入、修改或提交了这份申请。"]
+    assert kyc_snapshot() == before
+    # nor reject it (found by a walk-through: the submitter rejected their own application)
+    refused = staff_a.post(f"/kyc/applications/{profile.pk}/reject/", {"reason": "改主意了"}, follow=True)
+    assert "须由另一名员工驳回" in text(refused)
     assert kyc_snapshot() == before
 
     approved = client_for(staff_b).post(f"/kyc/applications/{profile.pk}/approve/", follow=True)
@@ -435,12 +440,17 @@ def test_staff_a_submits_staff_b_approves_and_the_maker_cannot_approve(market, s
     assert (profile.state, profile.submitted_by_id, profile.reviewed_by_id) == ("approved", market.staff.pk, staff_b.pk)
     investor_page = text(client_for(profile.user).get("/kyc/me/"))
     assert 'data-state="approved"' in investor_page and "已批准" in investor_page
-    history = [(h["who"], h["step"], h["ok"]) for h in approved.context["history"]][-3:]
-    assert history == [
-        (market.staff.username, "提交审批", True),
-        (market.staff.username, "批准", False),
-        (staff_b.username, "批准", True),
-    ]
+    history = [(h["who"], h["step"], h["ok"]) for h in approved.context["history"]][-4:]
+    assert history[0] == (market.staff.username, "提交审批", True)
+    assert (
+        history[1:]
+        == [
+            (market.staff.username, "批准", False),
+            (market.staff.username, history[2][1], False),  # the refused rejection
+            (staff_b.username, "批准", True),
+        ]
+        and history[2][1] != "批准"
+    )
 
 
 def test_a_rejection_reason_is_required_and_the_investor_sees_it(market, staff_b):

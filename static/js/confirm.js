@@ -27,7 +27,16 @@
     var button = event.submitter || (pressed && pressed.form === form ? pressed : null);
     var asker = button && button.dataset.confirm ? button : form && form.dataset.confirm ? form : null;
     if (!asker) return;
-    var question = asker.dataset.confirm.replace(/\{([\w-]+)\}/g, function (_, name) { return shown(form, name); });
+    var text = asker.dataset.confirm;
+    // An amount the form names (data-amount-field) changes the question: none is asked for an amount that is not
+    // a positive number (the server says what is wrong with it), and one above data-amount-above asks
+    // data-confirm-large instead (a deposit above the broker's threshold is a request, not a credit).
+    if (asker.dataset.amountField) {
+      var amount = Number(shown(form, asker.dataset.amountField).replace(/,/g, ""));
+      if (!(amount > 0)) return;
+      if (asker.dataset.confirmLarge && amount > Number(asker.dataset.amountAbove)) text = asker.dataset.confirmLarge;
+    }
+    var question = text.replace(/\{([\w-]+)\}/g, function (_, name) { return shown(form, name); });
     if (!window.confirm(question)) event.preventDefault();
   });
 })();

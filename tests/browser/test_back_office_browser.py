@@ -303,3 +303,32 @@ def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_s
     expect(log_row.locator("td").nth(4)).to_have_text("(2026) 沪01 刑初 77 号协查函")
     expect(page.locator("main")).not_to_contain_text("110105198001010075")
     assert IdentityReveal.objects.count() == 1
+
+
+def test_a_deposit_above_the_threshold_asks_as_a_request_and_a_bad_amount_asks_nothing(page: Page, live_server):
+    # (found by a walk-through: 2,000,000 asked "credited at once" and then waited for a second staff member; -5 and
+    # 0 asked too, then were refused)
+    market = build_market()
+    client = market.investor()
+    base = live_server.url
+    threshold = market.broker.cash_approval_threshold
+    log_in(page, base, market.staff.username)
+    page.goto(f"{base}/counter/{client.code}/")
+    before = cash_figures(client)
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    # when staff type an amount above the broker's threshold and press Deposit
+    page.fill("#id_deposit-amount", str(threshold * 2))
+    page.get_by_role("button", name="存入", exact=True).click()
+    # then the question says a second staff member approves it, and nothing moves when they say no
+    expect(page).to_have_url(f"{base}/counter/{client.code}/")
+    page.wait_for_timeout(200)
+    assert len(questions) == 1 and "另一名员工批准" in questions[0] and "立即入账" not in questions[0], questions
+    assert cash_figures(client) == before
+    # when they type an amount that is no positive number: no question, the page says what is wrong
+    for bad in ("-5", "0"):
+        page.fill("#id_deposit-amount", bad)
+        page.get_by_role("button", name="存入", exact=True).click()
+        expect(page.locator(".field.has-error #id_deposit-amount")).to_be_visible()
+    assert len(questions) == 1, questions
+    assert cash_figures(client) == before

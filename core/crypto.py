@@ -29,6 +29,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import unicodedata
 from functools import lru_cache
@@ -174,9 +175,17 @@ def mask_address(value: str) -> str:
 
 def mask_reference(reference: str) -> str:
     """A legal order's reference as its holder sees it (notifications, the freezes page, the API): its first two
-    and last characters, the rest hidden. The holder learns that an order exists and can name it to the broker,
-    not its full number."""
+    characters (or its bracketed year) and its last, the rest hidden. The holder learns that an order exists and
+    can name it to the broker, not its full number."""
     reference = reference.strip()
     if len(reference) <= 4:
         return "***"
+    # A court's number opens with its year in brackets, "(2026)沪74执123号": shown whole, "(2026)***号", where
+    # the first two characters left an unclosed "(2***号".
+    opened = _YEAR_BRACKET.match(reference)
+    if opened and len(reference) > opened.end() + 1:
+        return f"{opened[0]}***{reference[-1]}"
     return f"{reference[:2]}***{reference[-1]}"
+
+
+_YEAR_BRACKET = re.compile(r"[(（〔\[]\d{4}[)）〕\]]")

@@ -617,7 +617,9 @@ def quotes(request):
         initial = chosen["initial"] if chosen else {}
         form = QuoteForm(initial=initial, securities=securities)
 
-    return render(request, "exchange/quotes.html", {"form": form, "rows": rows, "account": account})
+    # A refused quote comes back with its error as a 400, as every other form does.
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "exchange/quotes.html", {"form": form, "rows": rows, "account": account}, status=status)
 
 
 @login_required

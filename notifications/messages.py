@@ -9,20 +9,22 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.urls import reverse
-from django.utils import formats
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
 from django.utils.translation import gettext
+
+from core.money import amount_text, shares_text
 
 from .models import Kind, Notification
 
 
 def _amount(value) -> str:
-    return formats.number_format(Decimal(value), decimal_pos=2, use_l10n=True, force_grouping=True)
+    # As every page writes an amount, in either language (10,000.00): Django's Chinese format groups no digits.
+    return amount_text(Decimal(value))
 
 
 def _shares(value) -> str:
-    return formats.number_format(int(value), use_l10n=True, force_grouping=True)
+    return shares_text(int(value))
 
 
 def _time(value: str | None) -> str:

@@ -34,6 +34,14 @@ AlertClosed = err.error_class("AlertClosed", "alert_closed", _("The alert is clo
 UnknownAlertState = err.error_class(
     "UnknownAlertState", "unknown_alert_state", _("The state is one of new, under_review, closed.")
 )
+AlertBackwards = err.error_class(
+    "AlertBackwards", "alert_backwards", _("An alert moves on only: new, then under review, then closed."), 409
+)
+# Where an alert may go from each state (itself: a note added, the state kept).
+FORWARD = {
+    Alert.State.NEW: {Alert.State.NEW, Alert.State.UNDER_REVIEW, Alert.State.CLOSED},
+    Alert.State.UNDER_REVIEW: {Alert.State.UNDER_REVIEW, Alert.State.CLOSED},
+}
 NoteRequired = err.error_class("NoteRequired", "note_required", _("Closing an alert needs a note."))
 NoteTooLong = err.error_class("NoteTooLong", "note_too_long", _("The note is longer than 2000 characters."))
 
@@ -122,7 +130,8 @@ def _note_checked(note: str | None, *, required: bool) -> str:
 def alert_change(
     *, actor: User, alert_id: int, state: str | None, note: str | None = None, ip: str | None = None
 ) -> Alert:
-    """Move an alert on (or add a note): a closed alert needs a note and is not changed again."""
+    """Move an alert on (or add a note): forward only (new → under review → closed); closing needs a note, and a
+    closed alert is not changed again."""
     _require_regulator(actor)
     if state is not None and state not in Alert.State.values:
         raise UnknownAlertState()
@@ -133,6 +142,8 @@ def alert_change(
         if alert.state == Alert.State.CLOSED:
             raise AlertClosed()
         new_state = state or alert.state
+        if new_state not in FORWARD[alert.state]:
+            raise AlertBackwards()
         text = _note_checked(note, required=new_state == Alert.State.CLOSED)
         before = {"state": alert.state, "note": alert.note}
         alert.state = new_state

@@ -52,7 +52,9 @@ def alert_detail(request, alert_id: int):
     context = {
         "alert": alert,
         "trades": trades.order_by("id"),
-        "states": [c for c in Alert.State.choices if c[0] != alert.state],
+        "states": [
+            c for c in Alert.State.choices if c[0] != alert.state and c[0] in services.FORWARD.get(alert.state, ())
+        ],
         "note_max": services.NOTE_MAX_LENGTH,
         "can_change": request.user.role == Role.REGULATOR and alert.state != Alert.State.CLOSED,
     }

@@ -250,7 +250,7 @@ def test_a_freeze_and_its_release_notify_the_holder_with_the_reference_masked(ma
     (frozen,) = notes(investor)
     text = body_in(frozen, "en")
     assert frozen.kind == Kind.FREEZE and frozen.params["shares"] == {market.security.code: 600}
-    assert "(2***号" in text and "(2026)沪74执123号" not in text and "上海金融法院" not in text
+    assert "(2026)***号" in text and "(2026)沪74执123号" not in text and "上海金融法院" not in text
     assert "Asset preservation" in text and "600 shares of" in text
     assert "(2026)沪74执123号" not in str(frozen.params)
     with delivered():
@@ -290,7 +290,8 @@ def test_a_forced_transfer_notifies_both_holders_and_a_correction_both_parties(d
     (came,) = notes(receiver)
     assert (came.kind, came.params["direction"], out.params["direction"]) == (Kind.FORCED_TRANSFER, "in", "out")
     assert "200 shares of" in body_in(out, "en") and receiver.code in body_in(out, "en")
-    assert "(2***号" in body_in(came, "en") and "(2026)沪74执123号" not in str(came.params) + body_in(came, "zh-hans")
+    assert "(2026)***号" in body_in(came, "en")
+    assert "(2026)沪74执123号" not in str(came.params) + body_in(came, "zh-hans")
     # and the buyer learns the trade's new terms, linked to the trade's page; the market maker, no one's, nothing
     (corrected,) = [n for n in notes(buyer) if n.kind == Kind.CORRECTION]
     assert "corrected to 100 at 10.00" in body_in(corrected, "en")
@@ -607,3 +608,16 @@ def test_page_preferences_form_switches_kinds_off_and_a_bad_choice_is_a_form_err
     page = client.get("/notifications/").content.decode()
     box = {k: re.search(rf'<input[^>]*value="{k}"[^>]*>', page).group() for k in ("fill", "kyc", "settled")}
     assert "checked" not in box["fill"] and "checked" not in box["kyc"] and "checked" in box["settled"]
+
+
+def test_a_cash_freeze_reads_its_amount_grouped_in_chinese_as_the_pages_do(market, delivered):
+    # (found by a walk-through: "冻结了账户 … 的 10000.00 元", where every page writes 10,000.00)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="50000")
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, amount="10000.00", reason="Debt", **LEGAL,
+    )  # fmt: skip
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    (n,) = notes(investor)
+    assert "10,000.00 元" in body_in(n, "zh-hans") and "(2026)***号" in body_in(n, "zh-hans")

@@ -551,6 +551,6 @@ def test_the_holder_sees_the_legal_reference_masked_as_their_notification_shows_
     assert api_for(reg2).post(f"/api/v1/freezes/{fid}/approve/", {}, format="json").status_code == 200
     # when the holder lists their freezes, then the reference is its first two and last characters
     seen = api_for(investor.owner).get("/api/v1/freezes/").json()["results"]
-    assert [(f["legal_reference"], f["proposed_by"]) for f in seen] == [("(2***号", None)]
+    assert [(f["legal_reference"], f["proposed_by"]) for f in seen] == [("(2026)***号", None)]
     # while the regulator sees it whole
     assert api_for(reg1).get("/api/v1/freezes/").json()["results"][0]["legal_reference"] == "(2026)沪74执9号"

@@ -348,6 +348,10 @@ def test_the_regulator_lists_filters_reviews_and_closes_an_alert(market):
     # under review, then closed with a note
     response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "under_review"}, format="json")
     assert response.status_code == 200 and response.json()["state"] == "under_review"
+    # an alert moves on only: under review, it cannot be made new again (found by a walk-through)
+    backwards = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "new"}, format="json")
+    assert backwards.status_code == 409 and backwards.json()["code"] == "alert_backwards"
+    assert Alert.objects.get(pk=alert.pk).state == "under_review"
     response = client.patch(
         f"/api/v1/alerts/{alert.pk}/", {"state": "closed", "note": "Same family, explained"}, format="json"
     )

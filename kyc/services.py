@@ -378,11 +378,39 @@ def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -
     return document, path
 
 
+IdentityNameMismatch = err.error_class(
+    "IdentityNameMismatch",
+    "identity_name_mismatch",
+    gettext_lazy(
+        "This ID number is already on file under another name. One ID number belongs to one person: check the "
+        "name and the number against the ID document."
+    ),
+    409,
+)
+
+
 def _complete(profile: KycProfile) -> None:
     if profile.risk_level is None:
         raise err.InvalidInput(gettext("Fill in the risk questionnaire first."))
     if not profile.documents.filter(kind=KycDocument.Kind.ID_FRONT).exists():
         raise err.InvalidInput(gettext("Upload the front of the ID document first."))
+    _one_name_per_identity(profile)
+
+
+def _one_name_per_identity(profile: KycProfile) -> None:
+    """An ID number on file under another name (a profile submitted, approved or expired, at any broker) refuses
+    the application: the holder cap counts a person by the number, so one number must be one person. Names with
+    no word in common differ (by their blind indexes: "张伟" and "张伟 Zhang Wei" are one name written two ways).
+    The other profile is not named: it may be another broker's client."""
+    words = set(profile.name_index)
+    others = (
+        KycProfile.objects.filter(identity=profile.identity)
+        .exclude(pk=profile.pk)
+        .exclude(state__in=[KycProfile.State.DRAFT, KycProfile.State.REJECTED])
+        .values_list("name_index", flat=True)
+    )
+    if any(not words & set(other) for other in others):
+        raise IdentityNameMismatch()
 
 
 @transaction.atomic
@@ -428,6 +456,7 @@ def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycPr
                 raise KycStateError()
             if staff.pk in (profile.entered_by_id, profile.last_edited_by_id, profile.submitted_by_id):
                 raise MakerChecker()
+            _one_name_per_identity(profile)  # another application may have been approved since this one's submission
             profile.state = KycProfile.State.APPROVED
             profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
             profile.save()

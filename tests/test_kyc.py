@@ -90,6 +90,41 @@ def test_counter_opening_then_maker_checker_approval(market, staff_pair):
     assert actions == [(maker.pk, "refused"), (checker.pk, "ok")]
 
 
+def test_one_id_number_under_two_names_is_refused_and_one_name_written_two_ways_is_not(market, staff_pair):
+    # (found by a walk-through: 110105199003078019 was opened at the counter for 测试用户 and registered online for
+    # 李四, and both were approved: the holder cap would count two people as one)
+    maker, checker = staff_pair
+    first = complete_application(market, maker)
+    services.kyc_submit(staff=maker, profile_id=first.pk)
+    services.kyc_approve(staff=checker, profile_id=first.pk)
+
+    def second(name: str, username: str) -> KycProfile:
+        profile = services.kyc_register(
+            username=username, password=None, broker=market.broker, identity=identity(real_name=name), entered_by=maker
+        )
+        services.kyc_assess(actor=maker, profile_id=profile.pk, answers=ANSWERS_C5)
+        services.kyc_document_add(
+            actor=maker, profile_id=profile.pk, kind="id_front", upload=SimpleUploadedFile("id.png", PNG)
+        )
+        return profile
+
+    # when the same ID number comes under another name, then it is refused at submission and nothing changes
+    other = second("李四", "lisi")
+    with pytest.raises(services.IdentityNameMismatch):
+        services.kyc_submit(staff=maker, profile_id=other.pk)
+    assert KycProfile.objects.get(pk=other.pk).state == "draft"
+    # and when the same person's second account writes the name with its pinyin, it goes through
+    same = second("张伟 Zhang Wei", "zhangwei2")
+    services.kyc_submit(staff=maker, profile_id=same.pk)
+    assert services.kyc_approve(staff=checker, profile_id=same.pk).state == "approved"
+    # and an application submitted before another under a different name was approved is refused at approval
+    late = second("王五", "wangwu")
+    KycProfile.objects.filter(pk=late.pk).update(state="submitted", submitted_by=maker)
+    with pytest.raises(services.IdentityNameMismatch):
+        services.kyc_approve(staff=checker, profile_id=late.pk)
+    assert KycProfile.objects.get(pk=late.pk).state == "submitted"
+
+
 def test_the_database_itself_refuses_a_maker_as_checker(market, staff_pair):
     maker, _checker = staff_pair
     profile = complete_application(market, maker)

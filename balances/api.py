@@ -25,7 +25,7 @@ from core.roles import SUPERVISORS
 from registry.models import Security
 
 from . import services
-from .register import register_as_of
+from .register import persons_holding, register_as_of
 
 
 class HolderInput(StrictInput, serializers.Serializer):
@@ -145,7 +145,11 @@ class RegisterLineOutput(serializers.Serializer):
 class RegisterOutput(serializers.Serializer):
     security = serializers.CharField()
     as_of = serializers.DateField()
-    holders = serializers.IntegerField()
+    holders = serializers.IntegerField(
+        help_text="real persons holding shares, each counted once however many accounts they hold them in, as "
+        "the holder cap counts them"
+    )
+    accounts = serializers.IntegerField(help_text="accounts holding shares (the lines with a quantity)")
     issued = serializers.IntegerField()
     lines = RegisterLineOutput(many=True)
 
@@ -179,7 +183,8 @@ def register_json(security: Security, as_of: dt.date) -> dict:
     return {
         "security": security.code,
         "as_of": as_of,
-        "holders": sum(1 for line in lines if line.quantity),
+        "holders": persons_holding(lines),
+        "accounts": sum(1 for line in lines if line.quantity),
         "issued": sum(line.quantity for line in lines),
         "lines": [line.__dict__ for line in lines],
     }

@@ -14,6 +14,7 @@ recorded reveal.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.models import Account
@@ -57,3 +58,23 @@ def register_as_of(security: Security, as_of: dt.date) -> list[RegisterLine]:
         for code in codes
     ]
     return sorted(lines, key=lambda line: (-line.quantity, line.account))
+
+
+# Who holds shares, for counting holders as the holder cap counts them (one real person however many accounts):
+# the KYC app registers a reader of the identity behind each account (``kyc.selectors.identities_of``). An account
+# without one (a market maker's) is a holder of its own.
+identity_readers: list[Callable[[list[str]], dict[str, str]]] = []
+
+
+def register_identity_reader(fn: Callable[[list[str]], dict[str, str]]) -> None:
+    if fn not in identity_readers:
+        identity_readers.append(fn)
+
+
+def persons_holding(lines: list[RegisterLine]) -> int:
+    """How many real persons the register's lines with shares name (their accounts' identities, counted once)."""
+    codes = [line.account for line in lines if line.quantity]
+    identities: dict[str, str] = {}
+    for read in identity_readers:
+        identities.update(read(codes))
+    return len({identities.get(code, "account:" + code) for code in codes})

@@ -308,7 +308,8 @@ class Holding:
 holder_counter: list[Callable[[int], int]] = []
 
 
-def _holders(security_id: int) -> int:
+def holders_counted(security_id: int) -> int:
+    """The security's holders as its cap counts them (per real person when the trading app is there)."""
     if holder_counter:
         return holder_counter[0](security_id)
     return Position.objects.filter(security_id=security_id, total__gt=0).count()
@@ -382,7 +383,7 @@ def securities_issue(
     total = sum(h.quantity for h in holdings)
     if security.issued_quantity + total > MAX_ISSUED:
         raise InvalidInput(_("The issued total would be too large."))
-    if (holders := _holders(security.pk)) > security.max_holders:
+    if (holders := holders_counted(security.pk)) > security.max_holders:
         raise HolderCapExceeded(
             _("%(code)s would have %(n)s holders; its cap is %(cap)s.")
             % {"code": security.code, "n": holders, "cap": security.max_holders}

@@ -110,3 +110,13 @@ def reveals_visible(user: User) -> QuerySet[IdentityReveal]:
     return IdentityReveal.objects.select_related("profile__user__account", "profile__broker", "regulator").order_by(
         "-at", "-pk"
     )
+
+
+def identities_of(account_codes: list[str]) -> dict[str, str]:
+    """The real identity (the ID number's blind index) behind each of these accounts that has a KYC profile
+    (``balances.register.identity_readers``: the register counts holders as the holder cap does)."""
+    if not account_codes:
+        return {}
+    return dict(
+        KycProfile.objects.filter(user__account__code__in=account_codes).values_list("user__account__code", "identity")
+    )

@@ -313,3 +313,22 @@ def test_issue_and_unlock_entries_verify_and_replay(fresh):
 
     assert ledger_verify().ok
     call_command("ledger_replay", "--check")
+
+
+def test_the_register_counts_holders_as_the_cap_does_one_person_once(fresh):
+    # (found by a probe: a register of three accounts, two of them one person's, said "holders": 3 while the cap
+    # refused a new buyer at "already has 2 holders")
+    from demo.onboarding import approved_investor
+
+    market, security, alice, bob = fresh
+    seq = int(alice.owner.username.removeprefix("investor"))
+    twin = approved_investor(
+        username="alice-twin", broker=market.broker, maker=market.staff, checker=market.checker, seq=seq
+    )
+    securities_issue(
+        actor=market.depository,
+        security_code=security.code,
+        allocations=[Holding(alice, 600), Holding(twin, 100), Holding(bob, 300)],
+    )
+    body = api_for(market.depository).get(f"/api/v1/securities/{security.code}/register/").json()
+    assert (body["holders"], body["accounts"], len(body["lines"])) == (2, 3, 3)

@@ -14,4 +14,5 @@ urlpatterns = [
     path("documents/<int:document_id>/", views.document, name="kyc-document"),
     path("reveal/", views.reveal, name="kyc-reveal"),
     path("reveal/<int:profile_id>/", views.reveal_do, name="kyc-reveal-do"),
+    path("reveal/shown/<int:reveal_id>/", views.revealed, name="kyc-revealed"),
 ]

@@ -523,7 +523,9 @@ def identity_reveal(*, regulator: User, profile_id: int, reason: str, ip: str | 
     if regulator.role != Role.REGULATOR:
         raise err.PermissionDenied(gettext("Only the regulator may reveal an identity."))
     if len(reason.strip()) < 5:
-        raise err.InvalidInput(gettext("Give the legal reason for the reveal."))
+        raise err.InvalidInput(
+            gettext("Give the legal reason for the reveal in at least 5 characters: the court order or case number.")
+        )
     profile = KycProfile.objects.select_related("user", "user__account").filter(pk=profile_id).first()
     if profile is None:
         raise err.NotFound(gettext("No such investor."))
@@ -542,15 +544,34 @@ def identity_reveal(*, regulator: User, profile_id: int, reason: str, ip: str | 
         ip=ip,
         detail={"reason": reason, "account": account, "entry": entry.pk},
     )
+    return {**_identity_shown(profile), "reveal": reveal.pk}
+
+
+def _identity_shown(profile: KycProfile) -> dict:
     ring = crypto.ring()
     return {
-        "account": account,
+        "account": profile.user.account.code,
         "real_name": profile.real_name,
         "id_type": profile.id_type,
         "id_number": ring.decrypt(profile.id_number_enc),
         "phone": ring.decrypt(profile.phone_enc),
         "address": ring.decrypt(profile.address_enc),
     }
+
+
+def identity_reveal_again(*, regulator: User, reveal_id: int) -> tuple[IdentityReveal, dict]:
+    """A reveal this regulator made, shown again (its page reloaded, its language switched) while its documents
+    are open (``KYC_REVEAL_DOCUMENT_SECONDS``): the identity it recorded, and no new record. Another's reveal, or
+    an older one, is ``NotFound``: a new reveal, with its reason, is the way to see the identity again."""
+    since = timezone.now() - dt.timedelta(seconds=settings.KYC_REVEAL_DOCUMENT_SECONDS)
+    reveal = (
+        IdentityReveal.objects.select_related("profile__user__account", "profile__broker")
+        .filter(pk=reveal_id, regulator=regulator, at__gte=since)
+        .first()
+    )
+    if reveal is None or regulator.role != Role.REGULATOR:
+        raise err.NotFound(gettext("No such reveal of yours in the last hour: reveal the identity again."))
+    return reveal, _identity_shown(reveal.profile)
 
 
 @dataclass(frozen=True)

@@ -457,15 +457,31 @@ def reveal_do(request, profile_id: int):
         except DomainError as exc:
             add_service_error(form, exc)
         else:
-            shown["id_type_label"] = choice_label(KycProfile.IdType, shown["id_type"])
-            return render(
-                request,
-                "kyc/revealed.html",
-                {
-                    "shown": shown,
-                    "reason": form.cleaned_data["reason"],
-                    "profile": profile_view(profile),
-                    "documents": _documents(profile),  # open for KYC_REVEAL_DOCUMENT_SECONDS after this reveal
-                },
-            )
-    return _reveal_page(request, forms={profile.pk: form})
+            # Recorded: the identity is shown on a page of its own (a reload or a language switch there shows this
+            # reveal again, where re-posting the form recorded a second one).
+            return redirect("kyc-revealed", reveal_id=shown["reveal"])
+    return _reveal_page(request, forms={profile.pk: form}, status=400)
+
+
+@role_required(Role.REGULATOR)
+@never_cache
+def revealed(request, reveal_id: int):
+    """The identity a reveal of this regulator recorded, within the hour its documents stay open."""
+    try:
+        reveal, shown = services.identity_reveal_again(regulator=request.user, reveal_id=reveal_id)
+    except DomainError as exc:
+        report_refusal(request, exc)
+        return redirect("kyc-reveal")
+    shown["id_type_label"] = choice_label(KycProfile.IdType, shown["id_type"])
+    profile = reveal.profile
+    return render(
+        request,
+        "kyc/revealed.html",
+        {
+            "shown": shown,
+            "reason": reveal.reason,
+            "at": reveal.at,
+            "profile": profile_view(profile),
+            "documents": _documents(profile),  # open for KYC_REVEAL_DOCUMENT_SECONDS after this reveal
+        },
+    )

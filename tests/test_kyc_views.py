@@ -617,7 +617,7 @@ def test_documents_are_stored_outside_the_web_root(document):
 # The regulator's identity reveal
 
 
-def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market, regulator):
+def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market, regulator, settings):
     profile = online_profile(market)
     account = profile.user.account.code
     client = client_for(regulator)
@@ -634,19 +634,36 @@ def test_the_regulator_finds_an_investor_masked_and_reveals_with_a_reason(market
 
     before = kyc_snapshot()
     no_reason = client.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "", "q": account})
-    assert no_reason.status_code == 200 and VALID_ID not in text(no_reason)
+    assert no_reason.status_code == 400 and VALID_ID not in text(no_reason)
     short = client.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "why", "q": account})
-    assert short.context["results"][0]["form"].non_field_errors() == ["请填写查看身份的法律依据。"]
+    # the error says what the rule is (it said "fill in" of a field that was filled)
+    assert short.context["results"][0]["form"].non_field_errors() == [
+        "请填写查看身份的法律依据，至少 5 个字：法院裁定书或案号。"
+    ]
     assert kyc_snapshot() == before
 
-    shown = client.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "(2026) 京01 刑初 123 号协查函"})
+    posted = client.post(f"/kyc/reveal/{profile.pk}/", {f"r{profile.pk}-reason": "(2026) 京01 刑初 123 号协查函"})
 
+    # recorded, then shown on a page of its own (a reload of the POST's answer recorded a second reveal)
+    reveal = IdentityReveal.objects.get()
+    assert posted.status_code == 302 and posted["Location"] == f"/kyc/reveal/shown/{reveal.pk}/"
+    shown = client.get(posted["Location"])
     assert shown.status_code == 200
     assert "no-store" in shown["Cache-Control"]
     body = text(shown)
+    reloaded = client.get(posted["Location"])
+    assert VALID_ID in text(reloaded) and IdentityReveal.objects.count() == 1
+    assert AuditEvent.objects.filter(action="identity_reveal").count() == 1
+    # another regulator, or the same an hour later, does not see it there
+    other = client_for(market.user(Role.REGULATOR))
+    assert other.get(posted["Location"]).status_code == 302 and VALID_ID not in text(other.get(posted["Location"]))
+    window = settings.KYC_REVEAL_DOCUMENT_SECONDS
+    settings.KYC_REVEAL_DOCUMENT_SECONDS = 0  # (the reveals table is append-only: the window ends instead)
+    late = client.get(posted["Location"])
+    assert late.status_code == 302 and late["Location"] == "/kyc/reveal/"
+    settings.KYC_REVEAL_DOCUMENT_SECONDS = window
     for secret in (VALID_ID, "13800138000", "北京市朝阳区建国路 88 号", "张伟"):
         assert secret in body
-    reveal = IdentityReveal.objects.get()
     assert (reveal.profile_id, reveal.regulator_id, reveal.reason) == (
         profile.pk,
         regulator.pk,

@@ -23,7 +23,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from core import errors as err
 from core import spreadsheet
-from core.labels import OUTCOMES
+from core.labels import AUDIT_ACTIONS, OUTCOMES
 from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
 from ledger import selectors as ledger_selectors
@@ -138,6 +138,8 @@ def filters_checked(params, labels: dict[str, str] | None = None) -> dict[str, o
             )
         if name in ("since", "until"):
             out[name] = _moment(labels.get(name, name), raw, end=name == "until")
+        elif name == "action":
+            out[name] = action_code(raw)
         else:
             out[name] = raw
     if "since" in out and "until" in out and out["since"] > out["until"]:
@@ -167,6 +169,16 @@ def events_filtered(filters: dict[str, object]) -> QuerySet[AuditEvent]:
     if "until" in filters:
         qs = qs.filter(at__lt=filters["until"])
     return qs.order_by("-at", "-id")
+
+
+def action_code(text: str) -> str:
+    """An action as a filter names it: its code ("login"), or its words as the trail shows them in the reader's
+    language ("登录", "Login"), which the page's list suggests beside each code."""
+    wanted = text.casefold()
+    for code, label in AUDIT_ACTIONS.items():
+        if wanted == str(label).casefold():
+            return code
+    return text
 
 
 def actions_known() -> list[str]:

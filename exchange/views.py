@@ -33,6 +33,7 @@ from core.money import amount_text, shares_text
 from core.roles import SUPERVISORS
 from registry import calendar
 from registry.models import Security
+from registry.services import market_is_halted
 
 from . import market_watch, precheck, selectors, services
 from .forms import OrderTicketForm, QuoteForm, new_client_order_id
@@ -149,7 +150,11 @@ def market_data(request):
 # Order ticket
 
 
-def _book_rows(security: Security) -> dict[str, list[dict]]:
+def _book_rows(security: Security) -> dict:
+    """The ticket's quotes, best nearest the spread; none while the security or the whole market is halted (none
+    can trade: the market watch shows none either), with ``halted`` set for the ticket to say why."""
+    if security.status == Security.Status.HALTED or market_is_halted():
+        return {"asks": [], "bids": [], "halted": True}
     book = selectors.quote_book(security)
 
     def rows(levels):

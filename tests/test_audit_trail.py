@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from balances.services import cash_deposit
 from core.audit import audit_record
+from core.labels import audit_action_label
 from core.models import AuditEvent, Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
@@ -341,6 +342,11 @@ def test_the_pages(market, auditor):
     )
     crossed = client.get("/audit/", {"since": "2026-03-05", "until": "2026-03-01"}).content.decode()
     assert "“起始”不能晚于“截止”" in crossed
+    # an action may be named by its words as the trail shows them (found by a walk-through: "登录" found nothing)
+    with translation.override("zh-hans"):
+        words = str(audit_action_label("security_halt"))
+    by_words = client.get("/audit/", {"action": words}).content.decode()
+    assert f'href="/audit/{event.pk}/"' in by_words and 'id="audit-filter-error"' not in by_words
     # the outcome is chosen from its words, and the choice stays selected
     refused_only = client.get("/audit/", {"outcome": "refused"}).content.decode()
     assert '<option value="refused" selected>' in refused_only and 'id="audit-filter-error"' not in refused_only

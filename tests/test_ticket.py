@@ -171,6 +171,23 @@ def test_the_ticket_data_has_the_current_quotes_and_balances(trading):
     assert data["available"] == {"cash": "50,000.00", "shares": "500"}
     assert client.get("/orders/new/data/?security=NOPE").status_code == 404
 
+    # and while the security, or the whole market, is halted, the ticket shows no quote to pick but says why (it
+    # kept listing clickable quotes that could not trade; found by a walk-through)
+    from registry import services as registry_services
+
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    for halt, resume in (
+        (lambda: registry_services.security_halt(actor=operator, code=market.security.code, reason="news"),
+         lambda: registry_services.security_resume(actor=operator, code=market.security.code, reason="over")),
+        (lambda: registry_services.market_halt(actor=operator, reason="incident"),
+         lambda: registry_services.market_resume(actor=operator, reason="over")),
+    ):  # fmt: skip
+        halt()
+        halted = client.get(f"/orders/new/data/?security={market.security.code}").json()["book_html"]
+        assert mm.code not in halted and "pick-price" not in halted and "Halted: no quotes" in halted, halted
+        resume()
+        assert mm.code in client.get(f"/orders/new/data/?security={market.security.code}").json()["book_html"]
+
 
 # --------------------------------------------------------------------------
 # Review, then place

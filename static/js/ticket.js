@@ -109,7 +109,9 @@
   function update() {
     var q = parseInt(quantity.value, 10);
     var p = parseFloat(price.value);
-    if (!(q > 0) || !(p > 0)) {
+    // Only a price in cents has a value to show: 12.555 is off every tick (the check below says so), and rounding
+    // it first showed the value of another price.
+    if (!(q > 0) || !(p > 0) || !/^\d+(\.\d{1,2})?$/.test(price.value.trim())) {
       estimate.textContent = "";
     } else {
       var value = (Math.round(p * 100) * q) / 100;

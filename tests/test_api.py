@@ -282,6 +282,17 @@ def test_staff_see_their_own_brokers_clients_and_market_makers_only_their_own(tr
     assert len(api_for(mm.owner).get("/api/v1/quotes/").json()) == 2
     # the trade's own market maker sees it, as a sell
     assert api_for(mm.owner).get(f"/api/v1/trades/{trade.pk}/").json()["side"] == "sell"
+    # each party reads its own fee and order, not its counterparty's (found by a probe: the market maker read the
+    # investor's fee and order id); the broker's staff read both, in the list and in the detail
+    for path in ("/api/v1/trades/", f"/api/v1/trades/{trade.pk}/"):
+        seen = {}
+        for who, client in (("mm", api_for(mm.owner)), ("investor", api_for(investor.owner)), ("staff", staff)):
+            body = client.get(path).json()
+            row = body["results"][0] if "results" in body else body
+            seen[who] = (row["buyer_fee"], row["seller_fee"], row["buy_order_id"], row["sell_order_id"])
+        assert seen["mm"] == (None, f"{trade.seller_fee:.2f}", None, None), seen
+        assert seen["investor"] == (f"{trade.buyer_fee:.2f}", None, order.pk, None), seen
+        assert seen["staff"] == (f"{trade.buyer_fee:.2f}", f"{trade.seller_fee:.2f}", order.pk, None), seen
 
 
 def test_the_schema_is_built_once_under_a_lock_when_first_requests_come_at_once(db, monkeypatch):

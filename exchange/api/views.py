@@ -576,12 +576,15 @@ class TradeOutput(serializers.Serializer):
     buyer_fee = serializers.DecimalField(
         max_digits=20,
         decimal_places=2,
+        allow_null=True,
         help_text="The fee agreed when the trade matched, as its TRADE entry records it; not charged if the trade "
-        "failed to settle (status failed).",
+        "failed to settle (status failed). Null for the seller: a party reads its own fee, as its pages show it.",
     )
-    seller_fee = serializers.DecimalField(max_digits=20, decimal_places=2, help_text="As buyer_fee, for the seller.")
-    buy_order_id = serializers.IntegerField(allow_null=True)
-    sell_order_id = serializers.IntegerField(allow_null=True)
+    seller_fee = serializers.DecimalField(
+        max_digits=20, decimal_places=2, allow_null=True, help_text="As buyer_fee, for the seller."
+    )
+    buy_order_id = serializers.IntegerField(allow_null=True, help_text="Null for the seller (its own order only).")
+    sell_order_id = serializers.IntegerField(allow_null=True, help_text="Null for the buyer (its own order only).")
     mode = serializers.CharField(help_text="How the trade was agreed: market_making, negotiated or rfq.")
     status = serializers.SerializerMethodField()
     matched_at = serializers.DateTimeField()
@@ -591,6 +594,18 @@ class TradeOutput(serializers.Serializer):
 
     def get_side(self, obj) -> str:
         return selectors.trade_side_for(obj, self.context["request"].user)
+
+    def to_representation(self, obj):
+        data = super().to_representation(obj)
+        # A party reads its own side's fee and order, not its counterparty's (the pages show a party its own fee
+        # only); broker staff and supervisors read both. The TRADE entry a party may read to prove the trade
+        # still records both: its bytes are what the leaf hash covers.
+        user = self.context["request"].user
+        for mine, theirs in (("buyer", "seller"), ("seller", "buyer")):
+            if getattr(obj, mine).owner_id == user.pk:
+                data[f"{theirs}_fee"] = None
+                data["sell_order_id" if theirs == "seller" else "buy_order_id"] = None
+        return data
 
     def get_status(self, obj) -> str:
         return selectors.trade_status(obj)

@@ -22,13 +22,19 @@ ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404:
 
 
 def document_common_errors(result, generator, request, public):
-    """A drf-spectacular postprocessing hook: every operation that needs a login documents its 401, and every one
-    its 400 (a malformed query string, a NUL byte in it, a bad page's ``limit``), where an operation's own
-    declaration left them out. Both come with the error body."""
+    """A drf-spectacular postprocessing hook: every operation that needs a login documents its 401, every one its
+    400 (a malformed query string, a NUL byte in it, a bad page's ``limit``) and its 406 (an ``Accept`` it cannot
+    answer), and every one that takes a body its 415 (a body that is not JSON), where an operation's own
+    declaration left them out. Each comes with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
-    descriptions = {"400": "The request is malformed.", "401": "No valid login (token or session)."}
+    descriptions = {
+        "400": "The request is malformed.",
+        "401": "No valid login (token or session).",
+        "406": "The Accept header names no type this operation answers in.",
+        "415": "The body is not JSON (Content-Type).",
+    }
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -36,7 +42,10 @@ def document_common_errors(result, generator, request, public):
             responses = operation["responses"]
             security = operation.get("security", result.get("security", []))
             anonymous = not security or {} in security
-            for status in ("400",) if anonymous else ("400", "401"):
+            statuses = ["400", "406"] if anonymous else ["400", "401", "406"]
+            if "requestBody" in operation:
+                statuses.append("415")
+            for status in statuses:
                 responses.setdefault(status, {"description": descriptions[status], **error})
     return result
 

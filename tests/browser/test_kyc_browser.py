@@ -108,8 +108,12 @@ def onboard_online(page: Page, base: str, market: Market, *, username: str = "zh
 
     log_in(page, base, staff_b.username, STAFF_PASSWORD)
     open_application(page, base, username)
+    # the approval asks first, naming the applicant
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.locator("#kyc-approve").click()
     expect(page.locator(".msg-success")).to_have_text("已批准。投资者可以交易了。")
+    assert len(questions) == 1 and username in questions[0], questions
 
     profile = KycProfile.objects.select_related("user__account").get(user__username=username)
     return InvestorLogin(username=username, password=password, account=profile.user.account.code)

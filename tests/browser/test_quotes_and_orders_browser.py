@@ -172,9 +172,12 @@ def test_an_investor_places_a_day_order_and_cancels_it_on_my_orders(page: Page, 
     cash = cash_of(investor)
     assert (cash.total, cash.reserved) == (Decimal("100000.00"), Decimal("2855.00"))
 
-    # when the investor cancels it there
+    # when the investor cancels it there, answering the question that names the order (a cancel cannot be undone)
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     row.get_by_role("button", name="撤单").click()
     page.wait_for_url(f"{base}/orders/")
+    assert len(questions) == 1 and f"撤销委托 {order.pk}" in questions[0], questions
 
     # then the order is cancelled, nothing filled, and the cash is no longer reserved
     expect(page.locator(".msg-success")).to_have_text(f"委托 {order.pk} 已撤单；未成交 300 股。")

@@ -394,6 +394,8 @@ class NegotiatedTrade(ExpiresWhileWaiting, models.Model):
     proposed_at_counter = models.BooleanField(default=False)
     closed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     closed_at_counter = models.BooleanField(default=False)
+    # Wrong confirmation codes tried so far; the last allowed one withdraws the proposal (``MAX_WRONG_CODES``).
+    wrong_codes = models.PositiveSmallIntegerField(default=0)
     trade = models.OneToOneField(Trade, null=True, blank=True, on_delete=models.PROTECT, related_name="negotiated")
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()

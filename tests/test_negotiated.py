@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from balances.services import account_open
 from core import errors as err
-from core.models import Account, Broker, Role
+from core.models import Account, AuditEvent, Broker, Role
 from exchange.models import NegotiatedTrade, Trade
 from exchange.services import negotiated as neg
 from kyc.models import KycProfile
@@ -30,10 +30,15 @@ D = Decimal
 
 
 def snapshot() -> dict:
+    """The business tables and the proposals, all but a proposal's count of wrong codes (a wrong code is counted:
+    ``test_the_fifth_wrong_code_withdraws_the_proposal``)."""
     out = base_snapshot()
     with connection.cursor() as cur:
         cur.execute("SELECT * FROM exchange_negotiatedtrade ORDER BY 1")
-        out["exchange_negotiatedtrade"] = cur.fetchall()
+        names = [c.name for c in cur.description]
+        out["exchange_negotiatedtrade"] = [
+            tuple(v for name, v in zip(names, row, strict=True) if name != "wrong_codes") for row in cur.fetchall()
+        ]
     return out
 
 
@@ -148,6 +153,45 @@ def test_a_wrong_code_changes_nothing(parties):
 
     assert resp.status_code == 403 and resp.json()["code"] == "wrong_confirmation_code"
     assert snapshot() == before
+
+
+def test_the_fifth_wrong_code_withdraws_the_proposal(parties):
+    # (found by a probe: 25 wrong codes in a row were each a 403, and the proposal stayed open to more guesses)
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)
+    client = api_for(seller.owner)
+    reserved = cash_of(buyer).reserved
+    assert reserved > 0
+    # when the counterparty sends four wrong codes, each says how many tries are left, and the proposal stays open
+    for left in (4, 3, 2, 1):
+        resp = client.post(
+            f"/api/v1/negotiated-trades/{out['id']}/confirm/",
+            {"code": "WRONG234"},
+            format="json",
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+        assert resp.status_code == 403 and resp.json()["code"] == "wrong_confirmation_code"
+        assert str(left) in resp.json()["message"], resp.json()
+        assert NegotiatedTrade.objects.get(pk=out["id"]).status == "proposed"
+    assert cash_of(buyer).reserved == reserved
+    # then the fifth withdraws it, releasing the proposer's cash, and even the right code no longer trades
+    resp = client.post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/",
+        {"code": "WRONG234"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert resp.status_code == 403 and "withdrawn" in resp.json()["message"]
+    p = NegotiatedTrade.objects.get(pk=out["id"])
+    assert (p.status, p.wrong_codes, p.reserved_cash, p.closed_by_id) == ("withdrawn", 5, 0, None)
+    assert cash_of(buyer).reserved == 0
+    late = client.post(f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json")
+    assert late.status_code == 409 and not Trade.objects.exists()
+    # and every try is on the audit trail, the withdrawal by the system
+    tries = AuditEvent.objects.filter(action="negotiated.confirm", outcome="refused", target=f"negotiated:{p.pk}")
+    assert tries.count() == 5
+    assert AuditEvent.objects.filter(action="negotiated.withdraw", actor_username="system").count() == 1
+    call_command("ledger_replay", "--check")
 
 
 def test_an_expired_proposal_cannot_be_confirmed_and_the_beat_task_releases_it(parties):

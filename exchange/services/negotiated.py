@@ -59,6 +59,11 @@ class WrongCode(DomainError):
     default_message = _("The confirmation code is wrong.")
 
 
+# Wrong codes a proposal takes: the last withdraws it, releasing the proposer's side, so that a code cannot be
+# guessed by trying (32^8 codes; the proposer proposes again and passes on the new code).
+MAX_WRONG_CODES = 5
+
+
 class ProposalExpired(DomainError):
     code = "proposal_expired"
     status = 409
@@ -314,18 +319,44 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
             )
         if p.expires_at <= now:
             raise ProposalExpired()
-        if not hmac.compare_digest(code_hash(code), p.code_hash):
-            raise WrongCode()
-        trade = _trade(p, security, actor=actor, now=now)
-        p.status = NegotiatedTrade.Status.CONFIRMED
-        p.trade = trade
-        p.reserved_cash = ZERO
-        p.closed_at = now
-        p.closed_by = actor
-        p.closed_at_counter = actor.pk != p.counterparty.owner_id
-        p.save(update_fields=["status", "trade", "reserved_cash", "closed_at", "closed_by", "closed_at_counter"])
-        audit_record(
-            actor=actor, action="negotiated.confirm", target=f"negotiated:{p.pk}", ip=ip, detail={"trade": trade.pk}
+        wrong = not hmac.compare_digest(code_hash(code), p.code_hash)
+        if wrong:
+            # Counted, not rolled back: the try is kept, and the last one allowed withdraws the proposal.
+            p.wrong_codes += 1
+            p.save(update_fields=["wrong_codes"])
+            audit_record(
+                actor=actor, action="negotiated.confirm", outcome="refused", target=f"negotiated:{p.pk}", ip=ip
+            )
+            if p.wrong_codes >= MAX_WRONG_CODES:
+                _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
+                audit_record(
+                    actor=None,
+                    username="system",
+                    action="negotiated.withdraw",
+                    target=f"negotiated:{p.pk}",
+                    detail={"reason": f"{MAX_WRONG_CODES} wrong confirmation codes"},
+                )
+        else:
+            trade = _trade(p, security, actor=actor, now=now)
+            p.status = NegotiatedTrade.Status.CONFIRMED
+            p.trade = trade
+            p.reserved_cash = ZERO
+            p.closed_at = now
+            p.closed_by = actor
+            p.closed_at_counter = actor.pk != p.counterparty.owner_id
+            p.save(update_fields=["status", "trade", "reserved_cash", "closed_at", "closed_by", "closed_at_counter"])
+            audit_record(
+                actor=actor, action="negotiated.confirm", target=f"negotiated:{p.pk}", ip=ip, detail={"trade": trade.pk}
+            )
+    if wrong:
+        if p.status == NegotiatedTrade.Status.WITHDRAWN:
+            raise WrongCode(
+                gettext("The confirmation code is wrong, %(n)s times: the proposal is withdrawn. Ask for a new one.")
+                % {"n": MAX_WRONG_CODES}
+            )
+        raise WrongCode(
+            gettext("The confirmation code is wrong; %(left)s more tries before the proposal is withdrawn.")
+            % {"left": MAX_WRONG_CODES - p.wrong_codes}
         )
     return p
 

@@ -52,6 +52,13 @@ def _error(request, status: int, code: str, message: str, *, back: str = ""):
     context = {"status": status, "message": message}
     if back:
         context.update(next_url=back, next_label=gettext("Back to the previous page"))
+    if status in (403, 404):
+        # With the site's navigation, so that a user refused or lost can go on; error.html stands alone (no user,
+        # no database) for what may come from there, and for this page if it cannot be drawn.
+        try:
+            return render(request, "error_page.html", context, status=status)
+        except Exception:  # the plain page below says the same
+            pass
     return render(request, "error.html", context, status=status)
 
 

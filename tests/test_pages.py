@@ -806,4 +806,6 @@ def test_only_market_makers_see_the_quote_page(market, role):
     # then
     assert (page.status_code, publish.status_code, pull.status_code) == (403, 403, 403)
     assert "您无权查看此页面。" in text(page)
+    # with the site's navigation, so the user can go on (found by a walk-through: only the brand was there)
+    assert 'class="mainnav"' in text(page) and 'id="error-notice"' in text(page)
     assert snapshot() == before

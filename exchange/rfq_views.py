@@ -218,20 +218,28 @@ def rfq_answer(request, rfq_id):
     if not form.is_valid():
         messages.error(
             request,
-            gettext("Answer not sent: %(errors)s")
-            % {"errors": " ".join(str(e) for errors in form.errors.values() for e in errors)},
+            gettext("Answer to request %(id)s not sent: %(errors)s")
+            % {"id": rfq_id, "errors": " ".join(str(e) for errors in form.errors.values() for e in errors)},
         )
         return redirect("quotes")
     try:
         answer = rfq_services.rfq_answer(user=request.user, rfq_id=rfq_id, **form.cleaned_data)
     except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
-    else:
-        messages.success(
+        messages.error(
             request,
-            gettext("Answer sent: %(price)s, firm for %(seconds)s seconds.")
-            % {"price": amount_text(answer.price), "seconds": _seconds_left(answer.expires_at, timezone.now())},
+            gettext("Answer to request %(id)s not sent: %(errors)s")
+            % {"id": rfq_id, "errors": domain_error_message(exc)},
         )
+    else:
+        seconds = _seconds_left(answer.expires_at, timezone.now())
+        done = gettext("Answer to request %(id)s sent: %(price)s, firm for %(seconds)s seconds.") % {
+            "id": rfq_id,
+            "price": amount_text(answer.price),
+            "seconds": seconds,
+        }
+        if seconds < form.cleaned_data["valid_seconds"] - 1:  # cut to the request's own end, which it cannot outlive
+            done += " " + gettext("The request ends then, so the answer cannot stay firm longer.")
+        messages.success(request, done)
     return redirect("quotes")
 
 

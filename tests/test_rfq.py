@@ -365,6 +365,9 @@ def test_the_investor_asks_sees_answers_arrive_and_accepts_on_the_page(desk, cli
     assert [r["id"] for r in inbox["requests"]] == [rfq.pk]
     sent = mm_client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "10.00", f"{rfq.pk}-valid_seconds": "30"})
     assert sent.status_code == 302
+    # the message names the request answered
+    said = [str(m) for m in mm_client.get("/quotes/").context["messages"]]
+    assert len(said) == 1 and f"询价 {rfq.pk} 的报价已发送" in said[0]
     a = RfqAnswer.objects.get(request=rfq)
     # the investor's page polls and sees it with an Accept button
     data = client.get("/rfqs/data/").json()
@@ -383,6 +386,9 @@ def test_bad_page_input_is_a_message_and_changes_nothing(desk, client):
     assert response.status_code == 302
     response = client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "99.00", f"{rfq.pk}-valid_seconds": "30"})
     assert response.status_code == 302
+    # each refusal names the request it answered (found by a walk-through: the message did not say which)
+    shown = [str(m) for m in client.get("/quotes/").context["messages"]]
+    assert len(shown) == 2 and all(f"询价 {rfq.pk} 的报价未发送" in m for m in shown), shown
     client.force_login(inv.owner)
     assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": "x"}).status_code == 302
     assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": "999999"}).status_code == 302

@@ -1,11 +1,12 @@
 """A crossed trade between two chosen accounts, for the demo and the tests of the wash-trade rule.
 
-The market has no negotiated-trade mode yet, and the matching engine always puts a market maker on one side,
-so two investor accounts of one identity cannot trade with each other through it. ``crossed_trade_write``
-writes the trade such a mode would write: the seller's shares and the buyer's cash (value and fee) reserved,
-a TRADE entry and the trade row in one transaction, under the security's lock and the balance locks in the
-global order; settlement then settles it like any other. It skips the pre-trade rules on purpose (it is not
-an order path): use it only to stage data, never from a page or the API.
+The matching engine always puts a market maker on one side, so two investor accounts of one identity trade with
+each other only by negotiated transfer, which needs the session open and a code passed between them.
+``crossed_trade_write`` writes the trade such a transfer writes (``mode`` negotiated: investors never meet in
+market making), at any hour: the seller's shares and the buyer's cash (value and fee) reserved, a TRADE entry
+and the trade row in one transaction, under the security's lock and the balance locks in the global order;
+settlement then settles it like any other. It skips the pre-trade rules on purpose (it is not an order path):
+use it only to stage data, never from a page or the API.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def crossed_trade_write(*, security_code: str, buyer: Account, seller: Account, 
             seller=seller,
             buyer_fee=buyer_fee,
             seller_fee=seller_fee,
+            mode=Trade.Mode.NEGOTIATED,
             matched_at=now,
         )
         trade.pk = Trade.objects.raw("SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id')) AS id")[0].pk

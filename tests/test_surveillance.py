@@ -90,6 +90,8 @@ def test_a_trade_between_two_accounts_of_one_identity_is_a_wash_trade(market, sa
     trade = crossed_trade_write(
         security_code=market.security.code, buyer=buyer, seller=seller, price=D("10.00"), quantity=100
     )
+    # (a negotiated transfer, as two investors may trade: it read "market_making", which never pairs investors)
+    assert trade.mode == "negotiated" and Trade.objects.get(pk=trade.pk).mode == "negotiated"
     height, _written = seal_and_scan()
 
     # then one wash-trade alert names both accounts, the trade and its leaf, if and only if they are one person

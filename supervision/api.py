@@ -227,7 +227,7 @@ class CorrectionOutput(serializers.ModelSerializer):
 @extend_schema_serializer(component_name="CorrectionRequest")
 class CorrectionInput(StrictInput, serializers.Serializer):
     trade = serializers.IntegerField(min_value=1)
-    new_price = DecimalString()
+    new_price = DecimalString(required=False, help_text="Required but for a reversal (new_quantity 0)")
     new_quantity = serializers.IntegerField(min_value=0, max_value=10**12)
     reason = serializers.CharField(max_length=500)
 
@@ -262,7 +262,7 @@ class CorrectionListApi(APIView):
         correction = services.correction_propose(
             actor=request.user,
             trade_id=v["trade"],
-            new_price=v["new_price"],
+            new_price=v.get("new_price"),
             new_quantity=v["new_quantity"],
             reason=v["reason"],
             ip=client_ip(request),

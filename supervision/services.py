@@ -685,9 +685,12 @@ def correction_propose(
         raise err.NotFound(gettext("No such trade."))
     if trade.status != Trade.Status.SETTLED:
         raise TradeNotSettled()
-    price = _positive(new_price)
     if not isinstance(new_quantity, int) or isinstance(new_quantity, bool) or not 0 <= new_quantity <= 10**12:
         raise err.InvalidInput(gettext("The new quantity must be a whole number of shares, 0 to reverse the trade."))
+    # A reversal reads no price: without one, it keeps the trade's (stored, as every correction stores its terms).
+    if new_price is None and new_quantity:
+        raise err.InvalidInput(gettext("Give the new price: only a reversal (quantity 0) takes none."))
+    price = trade.price if new_price is None else _positive(new_price)
     if new_quantity and new_quantity % trade.security.lot_size:
         raise err.InvalidInput(gettext("The new quantity must be a whole number of lots."))
     if new_quantity:

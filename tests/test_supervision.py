@@ -378,6 +378,25 @@ def test_a_reversal_does_not_read_its_price(sup):
     assert correction.new_quantity == 0
 
 
+def test_a_reversal_through_the_api_needs_no_price_and_a_correction_does(sup):
+    # (found by a probe: a reversal was refused without a positive price, which it does not read)
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    api = api_for(reg1)
+    before = snapshot()
+    # a correction that trades something needs its price: a 400 saying so, nothing proposed
+    missing = api.post(
+        "/api/v1/corrections/", {"trade": trade.pk, "new_quantity": 100, "reason": "x"}, format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    assert missing.status_code == 400 and "price" in missing.json()["message"]
+    assert snapshot() == before and not Correction.objects.exists()
+    # a reversal without one keeps the trade's own price
+    reversal = api.post("/api/v1/corrections/", {"trade": trade.pk, "new_quantity": 0, "reason": "x"}, format="json")
+    assert reversal.status_code == 201, reversal.content
+    assert Correction.objects.get().new_price == trade.price
+
+
 def test_a_second_open_correction_of_one_trade_is_refused_and_changes_nothing(sup):
     market, reg1, _reg2, _mm, investor = sup
     trade = _settled_buy(market, investor)

@@ -424,6 +424,42 @@ def test_two_concurrent_confirmations_trade_once():
     call_command("ledger_replay", "--check")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_codes_each_count_and_the_fifth_withdraws():
+    # (found by a probe: 30 wrong codes sent at once counted 2, each counted from the count read before the lock,
+    # and the proposal stayed open to more guesses)
+    market = build_market()
+    buyer = market.investor(cash="50000")
+    seller = market.investor(shares=1000)
+    p, _code, _ = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, "guess"),
+    )
+    tries = 8
+    barrier = threading.Barrier(tries)
+
+    def guess(n):
+        try:
+            barrier.wait()
+            neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=f"WRONG{n:03d}")
+            return "ok"
+        except err.DomainError as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=tries) as pool:
+        results = list(pool.map(guess, range(tries)))
+
+    # then five were counted wrong (the fifth withdrawing it), the rest found it closed, and nothing traded
+    assert sorted(results) == ["proposal_not_open"] * (tries - 5) + ["wrong_confirmation_code"] * 5, results
+    p.refresh_from_db()
+    assert (p.status, p.wrong_codes) == ("withdrawn", 5) and not Trade.objects.exists()
+    assert position_of(seller, market.security).reserved == 0
+    call_command("ledger_replay", "--check")
+
+
 # --------------------------------------------------------------------------
 # Pages: the investor's and the counter's
 

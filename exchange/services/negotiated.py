@@ -244,7 +244,15 @@ def _lock(p: NegotiatedTrade) -> Security:
     """The security row, then the proposal's row, locked; the proposal re-read under them."""
     security = lock_security(p.security.code)
     fresh = NegotiatedTrade.objects.select_for_update().get(pk=p.pk)
+    # Every column the services change, so that no write starts from what was read before the lock (concurrent
+    # wrong codes each counted from a stale count, and thirty of them counted two).
     p.status, p.reserved_cash, p.expires_at = fresh.status, fresh.reserved_cash, fresh.expires_at
+    p.wrong_codes, p.closed_at, p.closed_by_id, p.trade_id = (
+        fresh.wrong_codes,
+        fresh.closed_at,
+        fresh.closed_by_id,
+        fresh.trade_id,
+    )
     return security
 
 

@@ -382,6 +382,23 @@ def test_a_proposal_to_oneself_is_refused(parties):
     assert snapshot() == before
 
 
+def test_the_staff_member_who_proposed_for_one_client_cannot_confirm_for_the_other(market):
+    # (found by a probe: staff1 proposed for one client and confirmed for another, moving value with no second
+    # person and no client)
+    seller, buyer = market.investor(shares=1000), market.investor(cash="50000")
+    p, code, _ = neg.negotiated_propose(
+        actor=market.staff,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "both-sides"),
+    )
+    before = snapshot()
+    with pytest.raises(err.PermissionDenied):
+        neg.negotiated_confirm(actor=market.staff, proposal_id=p.pk, code=code)
+    assert snapshot() == before and not Trade.objects.exists()
+    # another staff member of the broker, or the client, confirms it
+    assert neg.negotiated_confirm(actor=market.checker, proposal_id=p.pk, code=code).status == "confirmed"
+
+
 def test_broker_staff_confirm_for_their_client_marked_as_counter_entered(parties):
     market, buyer, seller = parties
     out = propose(market, seller, buyer, side="sell")

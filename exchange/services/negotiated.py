@@ -315,6 +315,12 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
     p = _visible(actor, proposal_id)
     if not pretrade.may_act_for(actor, p.counterparty):
         raise err.PermissionDenied(gettext("Only the counterparty confirms a proposal."))
+    if actor.pk == p.proposed_by_id:
+        # Staff who proposed for one client cannot confirm for the other: the code stands for the counterparty's
+        # consent, and moving assets takes two people (DESIGN §1).
+        raise err.PermissionDenied(
+            gettext("You entered this proposal: another person, the counterparty or its broker's staff, confirms it.")
+        )
     if not isinstance(code, str) or not code.strip():
         raise err.InvalidInput(gettext("Enter the confirmation code."))
     with transaction.atomic():

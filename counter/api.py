@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import names
-from core.api.fields import DecimalString, StrictInput, takes_no_body
+from core.api.fields import DecimalString, IdempotencyKey, StrictInput, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
@@ -154,7 +154,17 @@ class ClientDetailApi(CounterApi):
 class CashInput(StrictInput, serializers.Serializer):
     # Up to what the cash columns hold: the service then names the limit per movement (cash_movement_limit).
     amount = DecimalString(max_digits=20)
-    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    reference = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The bank slip's reference: a reference moves this account's cash in a direction once (409 "
+        "cash_repeated the second time)",
+    )
+    client_request_id = IdempotencyKey(
+        required=False, help_text="Your key for this movement: a repeat of it is refused (409 cash_repeated), not done"
+    )
 
 
 class CashResult(serializers.Serializer):
@@ -196,6 +206,7 @@ def _cash_api(direction: str, name: str):
                 amount=data.validated_data["amount"],
                 reference=data.validated_data["reference"],
                 ip=client_ip(request),
+                once=f"api:{key}" if (key := data.validated_data.get("client_request_id")) else "",
             )
             if outcome.request is not None:
                 return Response(CashRequestOutput(outcome.request).data, status=status.HTTP_202_ACCEPTED)

@@ -6,6 +6,7 @@ views add their ``DomainError`` to the form.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django import forms
@@ -66,7 +67,12 @@ class CashForm(forms.Form):
         decimal_places=MONEY["decimal_places"],
     )
     reference = forms.CharField(label=_("Reference (optional)"), max_length=100, required=False)
+    # A token each form shown carries, so that the movement it sends is carried out once however often it is
+    # submitted (a double click, the confirmation page sent twice): ``counter.services.counter_cash``'s ``once``.
+    once = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     def __init__(self, *args, **kwargs) -> None:
+        if not args and "data" not in kwargs:
+            kwargs.setdefault("initial", {}).setdefault("once", uuid.uuid4().hex)
         super().__init__(*args, **kwargs)
         self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})

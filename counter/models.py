@@ -63,3 +63,22 @@ class CashRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.amount} {self.account_id} ({self.status})"
+
+
+class CashOnce(models.Model):
+    """What makes a counter cash movement the one it is, kept once per account and direction (a unique index):
+    its bank reference ("ref:…"), the page form it was sent from ("form:…", a token each form carries) and the
+    API client's ``client_request_id`` ("api:…"). The same slip deposited twice, a confirmation page submitted
+    twice, or two staff sending the same deposit at once: the second is refused, not carried out. A request
+    rejected or withdrawn frees its keys (the slip may be entered again)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=8, choices=CashRequest.Direction.choices)
+    key = models.CharField(max_length=110)
+    request = models.ForeignKey(CashRequest, null=True, blank=True, on_delete=models.CASCADE, related_name="keys")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "direction", "key"], name="cash_movement_once"),
+        ]

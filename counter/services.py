@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
@@ -29,12 +29,12 @@ from balances.services import (
 )
 from core import errors as err
 from core.audit import audit_record
-from core.models import User
+from core.models import Account, User
 from exchange.models import Order
 from exchange.services import OrderRequest, order_cancel, order_place
 
 from . import selectors
-from .models import CashRequest
+from .models import CashOnce, CashRequest
 
 CashRequestClosed = err.error_class(
     "CashRequestClosed",
@@ -108,6 +108,30 @@ class CashOutcome:
     request: CashRequest | None = None
 
 
+class CashRepeated(err.DomainError):
+    code = "cash_repeated"
+    status = 409
+    default_message = gettext_lazy("This cash movement was already sent; it was not carried out twice.")
+
+
+def _once(account: Account, direction: str, keys: list[str], request: CashRequest | None = None) -> None:
+    """Keep the movement's keys (``CashOnce``), or refuse it as a repeat of one that has them already."""
+    for key in keys:
+        try:
+            with transaction.atomic():  # a savepoint: the refusal leaves the caller's transaction usable
+                CashOnce.objects.create(account=account, direction=direction, key=key, request=request)
+        except IntegrityError:
+            if key.startswith("ref:"):
+                raise CashRepeated(
+                    gettext(
+                        "The reference %(reference)s was already used for this account's %(direction)s: a bank slip "
+                        "is moved once. Check the earlier movement, or give this one its own reference."
+                    )
+                    % {"reference": key[4:], "direction": CashRequest.Direction(direction).label.lower()}
+                ) from None
+            raise CashRepeated() from None
+
+
 def counter_cash(
     *,
     staff: User,
@@ -116,28 +140,38 @@ def counter_cash(
     amount: Decimal | str,
     reference: str = "",
     ip: str | None = None,
+    once: str = "",
 ) -> CashOutcome:
     """Deposit or pay out for a client: at once up to the broker's threshold, else a request for a second person.
 
     The amount is checked against the limit per movement either way, and a withdrawal against the available
-    cash (nothing is reserved: the approval checks again).
+    cash (nothing is reserved: the approval checks again). The movement is carried out once: its bank
+    ``reference`` and its ``once`` key (the page form's token, "form:…", or an API client's request id, "api:…")
+    may not have moved this account's cash in this direction before (``CashOnce``; ``CashRepeated`` if they
+    have), whoever sends it and however many times.
     """
     account = selectors.client_get(staff, account_code)
     if direction not in CashRequest.Direction.values:
         raise err.InvalidInput(gettext('direction must be "deposit" or "withdraw".'))
     withdraw = direction == CashRequest.Direction.WITHDRAW
     value = cash_amount_checked(account, amount)
+    reference = reference.strip()
     if len(reference) > 100:
         raise err.InvalidInput(gettext("The reference is too long (at most 100 characters)."))
+    keys = ([f"ref:{reference}"] if reference else []) + ([once] if once else [])
     if not cash_needs_second_person(account, value):
         service = cash_withdraw if withdraw else cash_deposit
-        return CashOutcome(cash=service(actor=staff, account=account, amount=value, reference=reference, ip=ip))
+        with transaction.atomic():
+            _once(account, direction, keys)
+            cash = service(actor=staff, account=account, amount=value, reference=reference, ip=ip)
+        return CashOutcome(cash=cash)
     with transaction.atomic():
         if withdraw and cash_lock([account.pk])[account.pk].available < value:
             raise err.InsufficientCash()
         request = CashRequest.objects.create(
             account=account, direction=direction, amount=value, reference=reference, proposed_by=staff
         )
+        _once(account, direction, keys, request)
         audit_record(
             actor=staff,
             action="counter_cash_propose",
@@ -167,6 +201,8 @@ def _request_locked(staff: User, request_id: int) -> CashRequest:
 def _decided(request: CashRequest, status: str, *, by: User | None, reason: str = "") -> CashRequest:
     request.status, request.decided_by, request.decided_at, request.reason = status, by, timezone.now(), reason
     request.save(update_fields=["status", "decided_by", "decided_at", "reason"])
+    if status != CashRequest.Status.APPROVED:  # nothing moved: the slip and the form may be sent again
+        request.keys.all().delete()
     return request
 
 

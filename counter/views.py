@@ -275,6 +275,7 @@ def _cash_confirmation(request, account: Account, form: CashForm) -> HttpRespons
             "amount": form.data.get("withdraw-amount", ""),
             "amount_display": amount_text(value),
             "reference": form.cleaned_data["reference"],
+            "once": form.cleaned_data["once"],
             "available": amount_text(available),
             "after": amount_text(available - value),
         },
@@ -301,6 +302,7 @@ def _cash(request, code: str, *, withdraw: bool):
                     amount=amount,
                     reference=form.cleaned_data["reference"],
                     ip=client_ip(request),
+                    once=f"form:{form.cleaned_data['once']}" if form.cleaned_data["once"] else "",
                 )
             except err.DomainError as exc:
                 add_domain_error(form, exc)

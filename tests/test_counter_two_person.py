@@ -385,3 +385,68 @@ def test_the_pages_are_in_chinese_too(market, client_account):
     assert "待复核" in body and "复核通过" in body
     client_page = checker.get(f"/counter/{client_account.code}/").content.decode()
     assert "第二名员工" in client_page
+
+
+# --------------------------------------------------------------------------
+# A movement is carried out once (found by a probe: a confirmation page sent twice paid out twice, and two staff
+# sending one slip's deposit at once both credited it)
+
+
+def test_a_bank_reference_moves_an_accounts_cash_once_in_each_direction(market, client_account):
+    staff = api_for(market.staff)
+    first = staff.post(deposit_url(client_account), {"amount": "5000.00", "reference": "BANK-777"}, format="json")
+    assert first.status_code == 200, first.content
+    before, entries = everything(), cash_entries()
+    # the same slip again (by another staff member too), with space around it: refused, nothing moves
+    for client, ref in ((staff, "BANK-777"), (api_for(market.checker), " BANK-777 ")):
+        again = client.post(
+            deposit_url(client_account), {"amount": "5000.00", "reference": ref}, format="json",
+            HTTP_ACCEPT_LANGUAGE="en",
+        )  # fmt: skip
+        assert again.status_code == 409 and again.json()["code"] == "cash_repeated", again.content
+        assert "BANK-777" in again.json()["message"]
+    assert everything() == before and cash_entries() == entries
+    # another account, or the other direction, may carry the same reference
+    other = market.investor(cash="0")
+    assert staff.post(deposit_url(other), {"amount": "1.00", "reference": "BANK-777"}, format="json").status_code == 200
+    out = staff.post(withdraw_url(client_account), {"amount": "1.00", "reference": "BANK-777"}, format="json")
+    assert out.status_code == 200 and cash_of(client_account).total == D("4999.00")
+
+
+def test_a_client_request_id_is_carried_out_once(market, client_account):
+    staff = api_for(market.staff)
+    body = {"amount": "100.00", "client_request_id": "till-3-0007"}
+    assert staff.post(deposit_url(client_account), body, format="json").status_code == 200
+    again = staff.post(deposit_url(client_account), body, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "cash_repeated"
+    assert cash_of(client_account).total == D("100.00") and cash_entries() == 1
+
+
+def test_a_rejected_request_frees_its_reference(market, client_account):
+    request = propose(market, client_account, "2000000.00", reference="BANK-888")
+    with pytest.raises(services.CashRepeated):  # a second request for the same slip while the first waits
+        propose(market, client_account, "2000000.00", reference="BANK-888")
+    services.cash_request_reject(staff=market.checker, request_id=request.pk, reason="wrong amount")
+    again = propose(market, client_account, "1500000.00", reference="BANK-888")
+    assert again.status == "proposed" and cash_of(client_account).total == 0
+
+
+def test_the_payout_confirmation_sent_twice_pays_once(market, client):
+    # given a client with cash, and the payout's confirmation page shown once
+    account = market.investor(cash="10000")
+    log_in(client, market.staff)
+    page = client.get(f"/counter/{account.code}/")
+    once = page.context["withdraw_form"]["once"].value()
+    form = {"withdraw-amount": "1234.00", "withdraw-reference": "", "withdraw-once": once}
+    shown = client.post(f"/counter/{account.code}/withdraw/", form)
+    assert shown.status_code == 200 and 'id="confirm-payout"' in shown.content.decode()
+    assert f'name="withdraw-once" value="{once}"' in shown.content.decode()
+    # when it is submitted twice (a double click)
+    first = client.post(f"/counter/{account.code}/withdraw/", {**form, "confirm": "1"})
+    second = client.post(f"/counter/{account.code}/withdraw/", {**form, "confirm": "1"})
+    # then the cash went out once, and the second says it was not done twice
+    assert first.status_code == 302 and second.status_code == 400
+    assert cash_of(account).total == D("8766.00") and cash_entries(EntryKind.WITHDRAWAL) == 1
+    assert "not carried out twice" in second.content.decode() or "未重复执行" in second.content.decode()
+    # and a new form shown carries a new token
+    assert client.get(f"/counter/{account.code}/").context["withdraw_form"]["once"].value() != once

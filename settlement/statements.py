@@ -56,10 +56,27 @@ def account_trades(account: Account) -> QuerySet[Trade]:
     """The account's trades, newest first, with their ledger position once sealed."""
     return (
         Trade.objects.filter(Q(buyer=account) | Q(seller=account))
-        .select_related("security", "buyer", "seller", "buy_order", "sell_order")
+        .select_related("security", "buyer", "seller", "buy_order", "sell_order", "negotiated", "rfq_answer__request")
         .annotate(leaf_index=F("entry__leaf__leaf_index"), block_height=F("entry__leaf__block_id"))
         .order_by("-id")
     )
+
+
+def entered_at_counter(trade: Trade, account: Account) -> bool:
+    """Whether the account's side of the trade was entered by its broker's staff, not by its holder: the order's
+    placer; for a negotiated transfer, who proposed or confirmed that side; for an RFQ, who asked (an order-less
+    trade read "online" whoever had entered it)."""
+    buying = trade.buyer_id == account.pk
+    order = trade.buy_order if buying else trade.sell_order
+    if order is not None:
+        return order.placed_by_id != account.owner_id
+    proposal = getattr(trade, "negotiated", None)
+    if proposal is not None:
+        return proposal.proposed_at_counter if proposal.proposer_id == account.pk else proposal.closed_at_counter
+    answer = getattr(trade, "rfq_answer", None)
+    if answer is not None and answer.request.account_id == account.pk:
+        return answer.request.requested_by_id != account.owner_id
+    return False
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,6 @@ class TradeView:
 
 def trade_view(trade: Trade, account: Account) -> TradeView:
     buying = trade.buyer_id == account.pk
-    order = trade.buy_order if buying else trade.sell_order
     return TradeView(
         id=trade.pk,
         matched_at=trade.matched_at,
@@ -95,7 +111,7 @@ def trade_view(trade: Trade, account: Account) -> TradeView:
         value=trade.value,
         fee=fee_charged(trade, "buy" if buying else "sell"),
         status=trade_status(trade),
-        at_counter=order is not None and order.placed_by_id != account.owner_id,
+        at_counter=entered_at_counter(trade, account),
         leaf_index=getattr(trade, "leaf_index", None),
         block_height=getattr(trade, "block_height", None),
     )

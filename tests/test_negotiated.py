@@ -404,6 +404,14 @@ def test_broker_staff_confirm_for_their_client_marked_as_counter_entered(parties
     out = propose(market, seller, buyer, side="sell")
     p = neg.negotiated_confirm(actor=market.staff, proposal_id=out["id"], code=out["code"])
     assert p.status == "confirmed" and p.closed_at_counter and p.closed_by == market.staff
+    # and the trade reads entered at the counter for the buyer, online for the seller who proposed it (found by a
+    # probe: every trade without an order read "online" in the counter's trades and the statements)
+    from settlement.statements import account_trades, entered_at_counter
+
+    trade = account_trades(buyer).get(pk=p.trade_id)
+    assert entered_at_counter(trade, buyer) and not entered_at_counter(trade, seller)
+    listed = api_for(market.staff).get(f"/api/v1/counter/clients/{buyer.code}/trades/").json()["results"]
+    assert [(t["id"], t["entered_at_counter"]) for t in listed] == [(trade.pk, True)]
 
 
 # --------------------------------------------------------------------------

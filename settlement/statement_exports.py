@@ -40,6 +40,7 @@ from .statements import (
     TradeView,
     adjustment_movements,
     adjustments,
+    holdings_moment,
 )
 
 LATIN = "Vera"
@@ -203,7 +204,7 @@ def statement_csv(statement: Statement) -> bytes:
     for t in statement.trades:
         w.writerow(_trade_row(t, _plain))
     w.writerow([])
-    w.writerow([_("Holdings at %(date)s") % {"date": statement.end.isoformat()}])
+    w.writerow([_("Holdings at %(moment)s") % {"moment": statement.holdings_at}])
     w.writerow([_("Security"), _("Name"), _("Quantity")])
     for h in statement.holdings:
         w.writerow([h.security, h.name, h.quantity])
@@ -433,7 +434,7 @@ def statement_pdf(statement: Statement) -> bytes:
     else:
         story.append(p(_("No trades in this period."), pdf.body))
 
-    story.append(p(_("Holdings at %(date)s") % {"date": statement.end.isoformat()}, pdf.heading))
+    story.append(p(_("Holdings at %(moment)s") % {"moment": statement.holdings_at}, pdf.heading))
     story.append(_holdings_table(pdf, statement.holdings))
     story += [
         Spacer(1, 6 * mm),
@@ -477,7 +478,7 @@ def certificate_pdf(certificate: Certificate) -> bytes:
         (_("Account"), account.code),
         (_("Name"), names.holder_name(account)),
         (_("Broker"), f"{broker.code} {broker.name}" if broker else ""),
-        (_("Holdings at"), _("end of %(date)s (Beijing time)") % {"date": certificate.as_of.isoformat()}),
+        (_("Holdings at"), holdings_moment(certificate.as_of, certificate.generated_at)),
         (_("Generated"), _time(certificate.generated_at)),
     ]
     story = [p(title, pdf.title), pdf.facts(facts), p(_("Securities held"), pdf.heading)]
@@ -505,7 +506,7 @@ def certificate_csv(certificate: Certificate) -> bytes:
     w = spreadsheet.Writer(out, lineterminator="\r\n")
     w.writerow([_("Holdings certificate %(year)s") % {"year": certificate.year}])
     w.writerow([_("Account"), certificate.account.code])
-    w.writerow([_("Holdings at"), certificate.as_of.isoformat()])
+    w.writerow([_("Holdings at"), holdings_moment(certificate.as_of, certificate.generated_at)])
     w.writerow([])
     w.writerow([_("Security"), _("Name"), _("Quantity")])
     for h in certificate.holdings:

@@ -192,15 +192,37 @@ class Statement:
     generated_at: dt.datetime
     totals: dict[str, Decimal] = field(default_factory=dict)
 
+    @property
+    def holdings_at(self) -> str:
+        """When the holdings are: the end of the last day, or, while that day is not over, the moment made."""
+        return holdings_moment(self.end, self.generated_at)
+
 
 # Statements cover these dates only: the day after 9999-12-31 does not exist, and nothing happened before 1990.
 STATEMENT_DATES = (dt.date(1990, 1, 1), dt.date(2999, 12, 31))
 
 
+def beijing_today() -> dt.date:
+    return timezone.now().astimezone(BEIJING).date()
+
+
+def holdings_moment(day: dt.date, made: dt.datetime) -> str:
+    """ "the end of ``day``", or, when ``day`` is today (it is not over), the moment the document was made."""
+    if day >= beijing_today():
+        return _("%(date)s %(time)s (Beijing time; the day is not over)") % {
+            "date": day.isoformat(),
+            "time": made.astimezone(BEIJING).strftime("%H:%M:%S"),
+        }
+    return _("end of %(date)s (Beijing time)") % {"date": day.isoformat()}
+
+
 def statement_dates_error(start: dt.date, end: dt.date) -> str | None:
-    """Why ``start`` … ``end`` is not a statement period, in the active language; None when it is one."""
+    """Why ``start`` … ``end`` is not a statement period, in the active language; None when it is one. A period
+    may end after today (it is cut at now) but not start after it: nothing can be stated of days to come."""
     if start > end:
         return _("The start date is after the end date.")
+    if start > beijing_today():
+        return _("A statement starts today at the latest (%(today)s).") % {"today": beijing_today()}
     first, last = STATEMENT_DATES
     if start < first or end > last:
         return _("Statements cover dates from %(first)s to %(last)s.") % {"first": first, "last": last}
@@ -337,8 +359,10 @@ def _net_fees(account: Account, trade_ids: set[int]) -> dict[int, Decimal]:
 
 @read_only_snapshot()
 def account_statement(account: Account, start: dt.date, end: dt.date) -> Statement:
-    """The account's statement for the Beijing dates ``start`` … ``end`` (both included), as of one snapshot."""
+    """The account's statement for the Beijing dates ``start`` … ``end`` (both included, ``end`` cut at today:
+    its holdings are then those of now, not of a day's end), as of one snapshot."""
     first, after = statement_period(start, end)
+    end = min(end, beijing_today())
     opening = ZERO
     shares: dict[str, int] = defaultdict(int)
     in_period: list[tuple[int, dt.datetime, int | None, _Effect]] = []

@@ -747,7 +747,7 @@ def test_statement_csv(world, history):
     trades_at = rows.index(["Trades"])
     assert rows[trades_at + 2][1:4] == [str(trade.pk), world.market.security.code, "Buy"]
     assert rows[trades_at + 2][-1] == "Counter"
-    holdings_at = rows.index(["Holdings at 2026-03-15"])
+    holdings_at = rows.index(["Holdings at end of 2026-03-15 (Beijing time)"])
     assert rows[holdings_at + 2] == [world.market.security.code, "Test Co", "600"]
 
     # in Chinese the same figures, Chinese labels

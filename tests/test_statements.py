@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from balances.replay import ledger_balances
 from core import crypto
@@ -272,3 +273,21 @@ def test_somebody_without_an_account_gets_404_and_a_page_saying_so(world):
     response = api_for(regulator).get("/api/v1/statement/", {"from": "2026-03-01", "to": "2026-03-02"})
     assert response.status_code == 404 and response.json()["code"] == "not_found"
     assert api_for(regulator).get("/api/v1/holdings-certificate/", {"year": "2026"}).status_code == 404
+
+
+def test_a_statement_of_days_to_come_is_refused_and_one_reaching_today_says_the_day_is_not_over(world, history):
+    # (found by a probe: a January 2027 statement came back on 5 December 2026 with "holdings at 2027-01-31", and a
+    # certificate's "end of today" changed with the next trade)
+    client, _trade = history
+    today = timezone.now().astimezone(BEIJING).date()
+    later = today + dt.timedelta(days=30)
+    refused = own(client, "/api/v1/statement/", {"from": str(today + dt.timedelta(days=1)), "to": str(later)})
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_input"
+    # a period that reaches past today is cut at today, and its holdings are of now, not of a day's end
+    csv_text = own(
+        client, "/api/v1/statement/", {"from": str(today - dt.timedelta(days=3)), "to": str(later), "format": "csv"}
+    ).content.decode("utf-8-sig")
+    assert f"Holdings at {today.isoformat()}" in csv_text and "the day is not over" in csv_text
+    assert later.isoformat() not in csv_text
+    shown = own(client, "/api/v1/statement/", {"from": str(today - dt.timedelta(days=3)), "to": str(later)}).json()
+    assert shown["end"] == today.isoformat()

@@ -581,7 +581,11 @@ def forced_transfer_approve(*, actor: User, transfer_id: int, ip: str | None = N
         _decide(transfer, actor, REGULATORS)
         freeze = _locked(Freeze, transfer.freeze_id)
         if freeze.status != Freeze.Status.ACTIVE:
-            raise FreezeNotActive()
+            # Say what became of it: a freeze used up by an earlier transfer, released or expired since the proposal.
+            raise FreezeNotActive(
+                gettext("Freeze %(id)s is %(status)s: nothing frozen is left for this transfer to move.")
+                % {"id": freeze.pk, "status": str(Freeze.Status(freeze.status).label).lower()}
+            )
         sec = (
             Security.objects.select_for_update().filter(pk=transfer.security_id).first()
             if transfer.security_id

@@ -211,6 +211,23 @@ def test_a_forced_transfer_moves_frozen_shares_free_to_the_receiver(sup):
     assert replay_check() == []
 
 
+def test_a_second_transfer_of_a_used_up_freeze_says_the_freeze_is_consumed(sup):
+    # (found by a probe: it said only "the freeze is not active")
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    propose = {"freeze_id": freeze.pk, "receiver": receiver.code, "security": market.security.code}
+    first = sv.forced_transfer_propose(actor=reg1, quantity=300, reason="first", **propose, **LEGAL)
+    second = sv.forced_transfer_propose(actor=reg1, quantity=100, reason="second", **propose, **LEGAL)
+    sv.forced_transfer_approve(actor=reg2, transfer_id=first.pk)
+    assert Freeze.objects.get(pk=freeze.pk).status == "consumed"
+    before = snapshot()
+    with translation.override("en"), pytest.raises(sv.FreezeNotActive) as refused:
+        sv.forced_transfer_approve(actor=reg2, transfer_id=second.pk)
+    assert f"Freeze {freeze.pk} is consumed" in str(refused.value.message)
+    assert snapshot() == before
+
+
 def test_a_forced_transfer_to_an_account_without_kyc_or_beyond_the_holder_cap_is_refused(sup):
     market, reg1, reg2, _mm, investor = sup
     freeze = frozen_shares(reg1, reg2, investor, market.security, 300)

@@ -3,6 +3,8 @@
 * ``rfq_answered(answer_id=…)``: a market maker answered a request for quote (``services.rfq.rfq_answer``).
 * ``negotiated_proposed(proposal_id=…)``: a negotiated transfer was proposed to a counterparty
   (``services.negotiated.negotiated_propose``).
+* ``negotiated_ended(proposal_id=…)``: an open proposal ended without a trade: withdrawn by a party, by the
+  system after too many wrong codes, or expired (``services.negotiated._close``).
 
 ``notifications`` registers its listeners from its ``AppConfig.ready``. New trades are announced by the ledger
 once sealed (``ledger.hooks.after_seal``), not from here.
@@ -14,3 +16,4 @@ from core.hooks import AfterCommit
 
 rfq_answered = AfterCommit("exchange.rfq_answered")
 negotiated_proposed = AfterCommit("exchange.negotiated_proposed")
+negotiated_ended = AfterCommit("exchange.negotiated_ended")

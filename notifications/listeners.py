@@ -33,6 +33,7 @@ def block_sealed(height: int) -> None:
 HOOKS = [
     exchange_hooks.rfq_answered,
     exchange_hooks.negotiated_proposed,
+    exchange_hooks.negotiated_ended,
     settlement_hooks.trades_settled,
     settlement_hooks.settlement_acted,
     kyc_hooks.kyc_decided,

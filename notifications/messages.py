@@ -154,6 +154,24 @@ def body(n: Notification) -> str:
             )
             % values
         )
+    if kind == Kind.NEGOTIATED_ENDED:
+        values = {
+            "proposal": p["proposal"],
+            "quantity": _shares(p["quantity"]),
+            "security": p["security"],
+            "price": _amount(p["price"]),
+        }
+        why = {
+            "expired": gettext("it expired before it was confirmed"),
+            "wrong_codes": gettext("five wrong confirmation codes were entered"),
+        }.get(p["why"], gettext("it was withdrawn"))
+        text = gettext("Proposal %(proposal)s (%(quantity)s %(security)s at %(price)s) has ended: %(why)s.") % {
+            **values,
+            "why": why,
+        }
+        if p.get("proposer"):
+            text += " " + gettext("What it reserved is released; propose again to trade.")
+        return text
     if kind == Kind.FORCED_TRANSFER:
         if p.get("security"):
             what = gettext("%(quantity)s shares of %(security)s") % {

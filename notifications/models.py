@@ -26,6 +26,7 @@ class Kind(models.TextChoices):
     UNFREEZE = "unfreeze", _("Freeze ended")
     RFQ_ANSWER = "rfq_answer", _("Quote received")
     NEGOTIATED = "negotiated", _("Negotiated transfer proposed")
+    NEGOTIATED_ENDED = "negotiated_end", _("Negotiated transfer ended")
     FORCED_TRANSFER = "forced_transfer", _("Assets moved by legal order")
     CORRECTION = "correction", _("Trade corrected")
 

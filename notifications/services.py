@@ -199,6 +199,37 @@ def _on_negotiated_proposed(*, proposal_id: int) -> list[Draft]:
     return [Draft(user_id, Kind.NEGOTIATED, f"negotiated:{p.pk}", facts)]
 
 
+def _on_negotiated_ended(*, proposal_id: int) -> list[Draft]:
+    """An open proposal ended without a trade: each investor party is told, but one who ended it themselves (what
+    the proposer had reserved is released)."""
+    p = (
+        NegotiatedTrade.objects.select_related("proposer", "counterparty", "security", "closed_by")
+        .filter(pk=proposal_id)
+        .first()
+    )
+    if p is None or p.status not in (NegotiatedTrade.Status.WITHDRAWN, NegotiatedTrade.Status.EXPIRED):
+        return []
+    if p.status == NegotiatedTrade.Status.EXPIRED:
+        why = "expired"
+    elif p.closed_by_id is None:
+        why = "wrong_codes"
+    else:
+        why = "withdrawn"
+    facts = {
+        "proposal": p.pk,
+        "security": p.security.code,
+        "quantity": p.quantity,
+        "price": str(p.price),
+        "why": why,
+        "by": p.closed_by.username if p.closed_by else "",
+    }
+    return [
+        Draft(user_id, Kind.NEGOTIATED_ENDED, f"negotiated_end:{p.pk}", {**facts, "proposer": account == p.proposer})
+        for account in (p.proposer, p.counterparty)
+        if (user_id := _investor(account)) is not None and user_id != p.closed_by_id
+    ]
+
+
 def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
     """A forced transfer tells the investor it took from and the one it gave to (the legal order's reference
     masked, as for a freeze); a correction tells each investor party to the trade, with the new terms."""
@@ -242,6 +273,7 @@ EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "freeze_changed": _on_freeze_changed,
     "rfq_answered": _on_rfq_answered,
     "negotiated_proposed": _on_negotiated_proposed,
+    "negotiated_ended": _on_negotiated_ended,
     "assets_moved": _on_assets_moved,
 }
 

@@ -361,6 +361,40 @@ def test_a_negotiated_proposal_notifies_its_counterparty_only(market, delivered)
     assert [(x.kind, x.params["side"]) for x in notes(seller)] == [(Kind.FILL, "sell")]
 
 
+def test_a_negotiated_proposal_that_ends_without_a_trade_tells_the_parties_who_did_not_end_it(market, delivered):
+    # (found by a probe: a proposal withdrawn after five wrong codes released the proposer's shares in silence)
+    buyer = market.investor(cash="50000")
+    seller = market.investor(shares=1000)
+
+    def propose(key):
+        with delivered():
+            p, _code, _ = neg.negotiated_propose(
+                actor=seller.owner,
+                account=seller,
+                request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, key),
+            )
+        return p
+
+    def ended(account):
+        return [x for x in notes(account) if x.kind == Kind.NEGOTIATED_ENDED]
+
+    # five wrong codes withdraw it: both are told, the proposer that its shares are released
+    p = propose("n-wrong")
+    for _ in range(neg.MAX_WRONG_CODES):
+        with delivered(), pytest.raises(neg.WrongCode):
+            neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code="WRONG234")
+    (to_seller,), (to_buyer,) = ended(seller), ended(buyer)
+    assert to_seller.params["why"] == to_buyer.params["why"] == "wrong_codes"
+    assert "five wrong confirmation codes" in body_in(to_seller, "en") and "released" in body_in(to_seller, "en")
+    assert "released" not in body_in(to_buyer, "en")
+    # a party who withdraws it is not told of their own act; the other one is
+    p = propose("n-withdrawn")
+    with delivered():
+        neg.negotiated_withdraw(actor=seller.owner, proposal_id=p.pk)
+    assert len(ended(seller)) == 1 and [x.params["proposal"] for x in ended(buyer)][-1] == p.pk
+    assert "it was withdrawn" in body_in(ended(buyer)[-1], "en")
+
+
 # --------------------------------------------------------------------------
 # Idempotency, preferences, email
 

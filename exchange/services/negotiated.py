@@ -276,6 +276,7 @@ def _close(p: NegotiatedTrade, security: Security, *, status: str, actor: User |
     p.closed_by = actor
     p.save(update_fields=["status", "reserved_cash", "closed_at", "closed_by", "closed_at_counter"])
     book.write()
+    hooks.negotiated_ended.fire(proposal_id=p.pk)
 
 
 def negotiated_withdraw(*, actor: User, proposal_id: int, ip: str | None = None) -> NegotiatedTrade:

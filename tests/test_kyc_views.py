@@ -417,6 +417,8 @@ def test_staff_a_submits_staff_b_approves_and_the_maker_cannot_approve(market, s
 
     page = staff_a.get(f"/kyc/applications/{profile.pk}/")
     assert page.status_code == 200 and 'id="kyc-submit"' in text(page)
+    # the levels' hint speaks of the investor to staff (it told the staff member "you may buy")
+    assert "投资者可以买入" in text(page) and "您可以买入" not in text(page)
     response = staff_a.post(f"/kyc/applications/{profile.pk}/submit/", follow=True)
     assert messages_of(response) == ["已提交审批。须由另一名员工批准。"]
     assert 'id="maker-hint"' in text(response)

@@ -185,14 +185,21 @@ def _require_market_maker(user) -> None:
         raise PermissionDenied
 
 
+def inbox_rows(user) -> list[dict]:
+    """The open requests a market maker may answer (at most 50), as the inbox's rows: the page draws them, and
+    its script then keeps them current (it showed "no open requests" until the script's first poll)."""
+    now = timezone.now()
+    qs = selectors.rfqs_visible(user).filter(status=RfqRequest.Status.OPEN, expires_at__gt=now)
+    return [_request_row(r, user, now) for r in qs[:50]]
+
+
 @login_required
 @never_cache
 def rfq_inbox_data(request):
     """The open requests a market maker may answer, each as its rendered row, polled by the quotes page."""
     _require_market_maker(request.user)
     now = timezone.now()
-    qs = selectors.rfqs_visible(request.user).filter(status=RfqRequest.Status.OPEN, expires_at__gt=now)
-    rows = [_request_row(r, request.user, now) for r in qs[:50]]
+    rows = inbox_rows(request.user)
     return JsonResponse(
         {
             "as_of": now.isoformat(),

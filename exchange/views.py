@@ -38,6 +38,8 @@ from registry.services import market_is_halted
 from . import market_watch, precheck, selectors, services
 from .forms import OrderTicketForm, QuoteForm, new_client_order_id
 from .models import Order, Quote, Trade
+from .rfq_forms import RfqAnswerForm
+from .rfq_views import inbox_rows
 
 PAGE_SIZE = 50
 
@@ -631,7 +633,9 @@ def quotes(request):
 
     # A refused quote comes back with its error as a 400, as every other form does.
     status = 400 if form.is_bound and form.errors else 200
-    return render(request, "exchange/quotes.html", {"form": form, "rows": rows, "account": account}, status=status)
+    inbox = [{"row": row, "answer_form": RfqAnswerForm(prefix=row["id"])} for row in inbox_rows(request.user)]
+    context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox}
+    return render(request, "exchange/quotes.html", context, status=status)
 
 
 @login_required

@@ -360,7 +360,10 @@ def test_the_investor_asks_sees_answers_arrive_and_accepts_on_the_page(desk, cli
     # a market maker answers on its quotes page: the inbox lists the request, the form sends the answer
     mm_client = client.__class__()
     mm_client.force_login(mm1.owner)
-    assert 'id="rfq-inbox"' in mm_client.get("/quotes/").content.decode()
+    quotes_page = mm_client.get("/quotes/").content.decode()
+    assert 'id="rfq-inbox"' in quotes_page
+    # the request is drawn with the page, not only after the script's first poll (found by a probe)
+    assert f'<tr data-rfq="{rfq.pk}">' in quotes_page and '<tr class="rfq-inbox-empty" hidden>' in quotes_page
     inbox = mm_client.get("/rfqs/inbox/data/").json()
     assert [r["id"] for r in inbox["requests"]] == [rfq.pk]
     sent = mm_client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "10.00", f"{rfq.pk}-valid_seconds": "30"})

@@ -427,6 +427,11 @@ class NegotiatedTrade(ExpiresWhileWaiting, models.Model):
             models.CheckConstraint(
                 condition=Q(expires_at__gt=F("created_at")), name="negotiated_expires_after_created"
             ),
+            # Whoever entered a proposal never confirms it (the code stands for the other side's consent).
+            models.CheckConstraint(
+                condition=~Q(status="confirmed") | ~Q(closed_by=F("proposed_by")),
+                name="negotiated_confirmed_by_another",
+            ),
         ]
         indexes = [
             models.Index(fields=["expires_at"], condition=Q(status="proposed"), name="negotiated_open_by_expiry"),

@@ -397,6 +397,12 @@ def test_the_staff_member_who_proposed_for_one_client_cannot_confirm_for_the_oth
     assert snapshot() == before and not Trade.objects.exists()
     # another staff member of the broker, or the client, confirms it
     assert neg.negotiated_confirm(actor=market.checker, proposal_id=p.pk, code=code).status == "confirmed"
+    # and the database refuses a confirmation in the proposer's name, around the service
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError, match="negotiated_confirmed_by_another"), transaction.atomic():
+        NegotiatedTrade.objects.filter(pk=p.pk).update(closed_by=market.staff)
+    assert NegotiatedTrade.objects.get(pk=p.pk).closed_by == market.checker
 
 
 def test_broker_staff_confirm_for_their_client_marked_as_counter_entered(parties):

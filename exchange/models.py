@@ -355,6 +355,11 @@ class RfqAnswer(ExpiresWhileWaiting, models.Model):
         ]
 
 
+# Wrong codes a negotiated proposal takes: the last withdraws it, releasing the proposer's side, so that a code
+# cannot be guessed by trying (32^8 codes; the proposer proposes again and passes on the new code).
+NEGOTIATED_MAX_WRONG_CODES = 5
+
+
 class NegotiatedTrade(ExpiresWhileWaiting, models.Model):
     """A negotiated transfer (协议转让, DESIGN.md §2): one party proposes a trade with a named counterparty; the
     counterparty confirms it with the code the proposer passed on, which trades at once (``exchange.services.
@@ -378,6 +383,8 @@ class NegotiatedTrade(ExpiresWhileWaiting, models.Model):
 
     WAITING = Status.PROPOSED
 
+    MAX_WRONG_CODES = NEGOTIATED_MAX_WRONG_CODES
+
     security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="negotiated_trades")
     # The proposer's side; the counterparty takes the other.
     side = models.CharField(max_length=4, choices=Side.choices)
@@ -394,7 +401,8 @@ class NegotiatedTrade(ExpiresWhileWaiting, models.Model):
     proposed_at_counter = models.BooleanField(default=False)
     closed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     closed_at_counter = models.BooleanField(default=False)
-    # Wrong confirmation codes tried so far; the last allowed one withdraws the proposal (``MAX_WRONG_CODES``).
+    # Wrong confirmation codes tried so far; the last allowed one withdraws the proposal (``MAX_WRONG_CODES``),
+    # in the same update.
     wrong_codes = models.PositiveSmallIntegerField(default=0)
     trade = models.OneToOneField(Trade, null=True, blank=True, on_delete=models.PROTECT, related_name="negotiated")
     created_at = models.DateTimeField()
@@ -431,6 +439,15 @@ class NegotiatedTrade(ExpiresWhileWaiting, models.Model):
             models.CheckConstraint(
                 condition=~Q(status="confirmed") | ~Q(closed_by=F("proposed_by")),
                 name="negotiated_confirmed_by_another",
+            ),
+            # The code limit, counted under the proposal's row lock, held by the database too: never more
+            # tries than allowed, and none left open once the last is spent.
+            models.CheckConstraint(
+                condition=Q(wrong_codes__lte=NEGOTIATED_MAX_WRONG_CODES), name="negotiated_wrong_codes_at_most"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="proposed") | Q(wrong_codes__lt=NEGOTIATED_MAX_WRONG_CODES),
+                name="negotiated_open_while_tries_left",
             ),
         ]
         indexes = [

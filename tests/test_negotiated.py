@@ -192,6 +192,14 @@ def test_the_fifth_wrong_code_withdraws_the_proposal(parties):
     assert tries.count() == 5
     assert AuditEvent.objects.filter(action="negotiated.withdraw", actor_username="system").count() == 1
     call_command("ledger_replay", "--check")
+    # and the database holds the limit too, around the service: no sixth try, no proposal reopened with none left
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError, match="negotiated_wrong_codes_at_most"), transaction.atomic():
+        NegotiatedTrade.objects.filter(pk=p.pk).update(wrong_codes=6)
+    with pytest.raises(IntegrityError, match="negotiated_open_while_tries_left"), transaction.atomic():
+        NegotiatedTrade.objects.filter(pk=p.pk).update(status="proposed", closed_at=None, closed_by=None)
+    assert NegotiatedTrade.objects.filter(pk=p.pk, status="withdrawn", wrong_codes=5).exists()
 
 
 def test_an_expired_proposal_cannot_be_confirmed_and_the_beat_task_releases_it(parties):

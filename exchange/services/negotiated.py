@@ -59,9 +59,7 @@ class WrongCode(DomainError):
     default_message = _("The confirmation code is wrong.")
 
 
-# Wrong codes a proposal takes: the last withdraws it, releasing the proposer's side, so that a code cannot be
-# guessed by trying (32^8 codes; the proposer proposes again and passes on the new code).
-MAX_WRONG_CODES = 5
+MAX_WRONG_CODES = NegotiatedTrade.MAX_WRONG_CODES
 
 
 class ProposalExpired(DomainError):
@@ -264,7 +262,9 @@ def _release(book: Book, p: NegotiatedTrade) -> None:
         book.reserve_shares(p.proposer_id, -p.quantity)
 
 
-def _close(p: NegotiatedTrade, security: Security, *, status: str, actor: User | None, now: dt.datetime) -> None:
+def _close(
+    p: NegotiatedTrade, security: Security, *, status: str, actor: User | None, now: dt.datetime, also: tuple = ()
+) -> None:
     book = Book(now=now, security=security)
     if p.side == NegotiatedTrade.Side.BUY:
         book.cash = cash_lock([p.proposer_id])
@@ -274,7 +274,7 @@ def _close(p: NegotiatedTrade, security: Security, *, status: str, actor: User |
     p.status = status
     p.closed_at = now
     p.closed_by = actor
-    p.save(update_fields=["status", "reserved_cash", "closed_at", "closed_by", "closed_at_counter"])
+    p.save(update_fields=["status", "reserved_cash", "closed_at", "closed_by", "closed_at_counter", *also])
     book.write()
     hooks.negotiated_ended.fire(proposal_id=p.pk)
 
@@ -338,12 +338,15 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
         if wrong:
             # Counted, not rolled back: the try is kept, and the last one allowed withdraws the proposal.
             p.wrong_codes += 1
-            p.save(update_fields=["wrong_codes"])
             audit_record(
                 actor=actor, action="negotiated.confirm", outcome="refused", target=f"negotiated:{p.pk}", ip=ip
             )
-            if p.wrong_codes >= MAX_WRONG_CODES:
-                _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
+            if p.wrong_codes < MAX_WRONG_CODES:
+                p.save(update_fields=["wrong_codes"])
+            else:
+                # The last try and the withdrawal in one update: the database never sees an open proposal
+                # without tries left.
+                _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now, also=("wrong_codes",))
                 audit_record(
                     actor=None,
                     username="system",

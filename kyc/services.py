@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
@@ -397,11 +397,20 @@ def _complete(profile: KycProfile) -> None:
     _one_name_per_identity(profile)
 
 
+# pg_advisory_xact_lock class key of an ID number's applications ("KYCI"); the number's blind index is the other.
+IDENTITY_LOCK = 0x4B594349
+
+
 def _one_name_per_identity(profile: KycProfile) -> None:
     """An ID number on file under another name (a profile submitted, approved or expired, at any broker) refuses
     the application: the holder cap counts a person by the number, so one number must be one person. Names with
     no word in common differ (by their blind indexes: "张伟" and "张伟 Zhang Wei" are one name written two ways).
-    The other profile is not named: it may be another broker's client."""
+    The other profile is not named: it may be another broker's client. Called inside the transaction that puts
+    the profile on file, whose lock on the number it holds until commit."""
+    # One applicant per ID number at a time, to the end of the transaction: two applications under different
+    # names submitted at once would each find the other not yet on file.
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [IDENTITY_LOCK, profile.identity])
     words = set(profile.name_index)
     others = (
         KycProfile.objects.filter(identity=profile.identity)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone, translation
 
 from core import crypto, names
@@ -22,6 +25,7 @@ from kyc.models import IdentityReveal, KycProfile
 from kyc.questionnaire import QUESTIONS, score
 from kyc.tasks import expire_due
 from ledger.models import Entry, EntryKind
+from tests.conftest import build_market
 
 VALID_ID = "11010519491231002X"  # the GB 11643 example number
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -123,6 +127,56 @@ def test_one_id_number_under_two_names_is_refused_and_one_name_written_two_ways_
     with pytest.raises(services.IdentityNameMismatch):
         services.kyc_approve(staff=checker, profile_id=late.pk)
     assert KycProfile.objects.get(pk=late.pk).state == "submitted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_names_for_one_id_number_submitted_at_once_one_waits_for_the_other_and_is_refused():
+    # (left open by the last review: two applications under different names submitted at the same moment would
+    # each find the other not yet on file)
+    market = build_market()
+    maker = market.staff
+    first = complete_application(market, maker)
+    other = services.kyc_register(
+        username="lisi", password=None, broker=market.broker, identity=identity(real_name="李四"), entered_by=maker
+    )
+    services.kyc_assess(actor=maker, profile_id=other.pk, answers=ANSWERS_C5)
+    services.kyc_document_add(
+        actor=maker, profile_id=other.pk, kind="id_front", upload=SimpleUploadedFile("id.png", PNG)
+    )
+    held, release = threading.Event(), threading.Event()
+
+    def submit_and_hold():
+        # the first submission has checked the number and not yet committed
+        try:
+            with transaction.atomic():
+                services.kyc_submit(staff=maker, profile_id=first.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def submit_other():
+        try:
+            services.kyc_submit(staff=maker, profile_id=other.pk)
+            return "submitted"
+        except err.DomainError as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        holding = pool.submit(submit_and_hold)
+        assert held.wait(10)
+        # when the second name comes for the same number meanwhile, it waits for the first
+        second = pool.submit(submit_other)
+        time.sleep(0.5)
+        waited = not second.done()
+        release.set()
+        holding.result(10)
+        # then, the first committed, it finds the number on file under another name and is refused
+        assert (waited, second.result(10)) == (True, "identity_name_mismatch")
+    states = dict(KycProfile.objects.filter(pk__in=[first.pk, other.pk]).values_list("pk", "state"))
+    assert states == {first.pk: "submitted", other.pk: "draft"}
 
 
 def test_the_database_itself_refuses_a_maker_as_checker(market, staff_pair):

@@ -424,12 +424,16 @@ def _one_name_per_identity(profile: KycProfile) -> None:
 
 @transaction.atomic
 def kyc_apply(*, actor: User, profile_id: int, ip: str | None = None) -> KycProfile:
-    """The investor sends a complete online application to the broker's queue."""
+    """The investor sends a complete online application to the broker's queue. Idempotent while it waits there."""
     profile = _locked(profile_id)
     if actor.pk != profile.user_id:
         raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
+    if profile.applied_at and (profile.reviewed_at is None or profile.applied_at > profile.reviewed_at):
+        # Already with the broker, who reads it as it stands, corrections included: sending it again changes
+        # nothing (and keeps its place in the queue).
+        return profile
     _complete(profile)
     profile.applied_at = timezone.now()
     profile.save(update_fields=["applied_at", "updated_at"])

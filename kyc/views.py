@@ -289,8 +289,13 @@ def _run_edit(request, profile: KycProfile, action: str):
             )
             done = gettext("The qualified-investor attestation was saved.")
         elif action == "apply":
+            waiting = awaiting_review(profile)
             services.kyc_apply(actor=actor, profile_id=profile.pk, ip=ip)
-            done = gettext("Your application was sent to your broker for review.")
+            done = (
+                gettext("Your application is already with your broker, waiting for review.")
+                if waiting
+                else gettext("Your application was sent to your broker for review.")
+            )
         elif action == "submit":
             services.kyc_submit(staff=actor, profile_id=profile.pk, ip=ip)
             done = gettext("Submitted for approval. A second staff member must approve it.")

@@ -277,6 +277,25 @@ def test_the_badge_says_sent_on_both_sides_until_staff_take_it_up(market):
     assert ">已提交审批</span>" in text(client_for(profile.user).get("/kyc/me/"))
 
 
+def test_an_application_waiting_for_review_is_not_sent_again(market):
+    # (found by a walk-through: while the broker had not yet taken it up, the page offered "重新提交申请", which
+    # only moved the application to the back of the queue)
+    profile = online_profile(market)
+    client = client_for(profile.user)
+    page = text(client.get("/kyc/me/"))
+    # then the page offers no button to send it, and says that corrections need no sending
+    assert 'id="kyc-apply"' not in page and 'id="kyc-waiting-hint"' in page and "重新提交申请" not in page
+    assert 'id="questionnaire-form"' in page  # still correctable
+    before, audited = kyc_snapshot(), AuditEvent.objects.count()
+    # when the investor sends it again anyway, through the page or the API
+    response = client.post("/kyc/me/apply/", follow=True)
+    again = api_for(profile.user).post("/api/v1/kyc/me/apply/")
+    # then nothing changes, the application keeps its place in the queue, and the page says it is waiting
+    assert messages_of(response) == ["您的申请已在券商处，等待审核。"]
+    assert again.status_code == 200 and again.json()["applied_at"] is not None
+    assert kyc_snapshot() == before and AuditEvent.objects.count() == audited
+
+
 def test_the_questionnaire_needs_every_answer_and_changes_nothing_otherwise(market):
     profile = online_profile(market, complete=False, applied=False)
     before = kyc_snapshot()

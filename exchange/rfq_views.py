@@ -222,31 +222,26 @@ def rfq_inbox_data(request):
 def rfq_answer(request, rfq_id):
     _require_market_maker(request.user)
     form = RfqAnswerForm(request.POST, prefix=rfq_id)
-    if not form.is_valid():
-        messages.error(
-            request,
-            gettext("Answer to request %(id)s not sent: %(errors)s")
-            % {"id": rfq_id, "errors": " ".join(str(e) for errors in form.errors.values() for e in errors)},
-        )
-        return redirect("quotes")
-    try:
-        answer = rfq_services.rfq_answer(user=request.user, rfq_id=rfq_id, **form.cleaned_data)
-    except DomainError as exc:
-        messages.error(
-            request,
-            gettext("Answer to request %(id)s not sent: %(errors)s")
-            % {"id": rfq_id, "errors": domain_error_message(exc)},
-        )
-    else:
-        seconds = _seconds_left(answer.expires_at, timezone.now())
-        done = gettext("Answer to request %(id)s sent: %(price)s, firm for %(seconds)s seconds.") % {
-            "id": rfq_id,
-            "price": amount_text(answer.price),
-            "seconds": seconds,
-        }
-        if seconds < form.cleaned_data["valid_seconds"] - 1:  # cut to the request's own end, which it cannot outlive
-            done += " " + gettext("The request ends then, so the answer cannot stay firm longer.")
-        messages.success(request, done)
+    if form.is_valid():
+        try:
+            answer = rfq_services.rfq_answer(user=request.user, rfq_id=rfq_id, **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(None, domain_error_message(exc))
+    if form.errors:
+        # The quotes page again, as a 400, the answer as typed in its row beside the reason (lazily imported:
+        # the quotes page draws this module's inbox).
+        from .views import quotes_with_refused_answer
+
+        return quotes_with_refused_answer(request, form)
+    seconds = _seconds_left(answer.expires_at, timezone.now())
+    done = gettext("Answer to request %(id)s sent: %(price)s, firm for %(seconds)s seconds.") % {
+        "id": rfq_id,
+        "price": amount_text(answer.price),
+        "seconds": seconds,
+    }
+    if seconds < form.cleaned_data["valid_seconds"] - 1:  # cut to the request's own end, which it cannot outlive
+        done += " " + gettext("The request ends then, so the answer cannot stay firm longer.")
+    messages.success(request, done)
     return redirect("quotes")
 
 

@@ -632,10 +632,38 @@ def quotes(request):
         form = QuoteForm(initial=initial, securities=securities)
 
     # A refused quote comes back with its error as a 400, as every other form does.
-    status = 400 if form.is_bound and form.errors else 200
-    inbox = [{"row": row, "answer_form": RfqAnswerForm(prefix=row["id"])} for row in inbox_rows(request.user)]
+    return _quotes_page(request, account, rows, form, status=400 if form.is_bound and form.errors else 200)
+
+
+def _quotes_page(request, account, rows, form, *, status: int = 200, answer: RfqAnswerForm | None = None):
+    refusal = ""
+    if answer is not None:
+        reasons = [*answer.non_field_errors(), *(e for field in answer for e in field.errors)]
+        refusal = gettext("Answer to request %(id)s not sent: %(errors)s") % {
+            "id": answer.prefix,
+            "errors": " ".join(reasons),
+        }
+    inbox = []
+    for row in inbox_rows(request.user):
+        if answer is not None and str(answer.prefix) == str(row["id"]):
+            inbox.append({"row": row, "answer_form": answer, "refusal": refusal})
+            refusal = ""
+        else:
+            inbox.append({"row": row, "answer_form": RfqAnswerForm(prefix=row["id"])})
+    if refusal:
+        # The request closed meanwhile and has no row to show the refusal in.
+        messages.error(request, refusal)
     context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox}
     return render(request, "exchange/quotes.html", context, status=status)
+
+
+def quotes_with_refused_answer(request, answer: RfqAnswerForm):
+    """The quotes page again as a 400, the refused RFQ answer as typed in its row with the reason beside it, so
+    that the market maker corrects it rather than types it again. The form's errors name the request."""
+    account = selectors.account_of(request.user)
+    securities = list(selectors.securities_listed())
+    rows = _quote_rows(account, securities)
+    return _quotes_page(request, account, rows, QuoteForm(securities=securities), status=400, answer=answer)
 
 
 @login_required

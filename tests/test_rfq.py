@@ -385,19 +385,35 @@ def test_bad_page_input_is_a_message_and_changes_nothing(desk, client):
     rfq = ask(market, inv)
     before = rfq_snapshot()
     client.force_login(mm1.owner)
-    response = client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "abc", f"{rfq.pk}-valid_seconds": "30"})
-    assert response.status_code == 302
-    response = client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "99.00", f"{rfq.pk}-valid_seconds": "30"})
-    assert response.status_code == 302
-    # each refusal names the request it answered (found by a walk-through: the message did not say which)
-    shown = [str(m) for m in client.get("/quotes/").context["messages"]]
-    assert len(shown) == 2 and all(f"询价 {rfq.pk} 的报价未发送" in m for m in shown), shown
+    # each refusal is the quotes page again as a 400, the answer as typed in its row beside the reason, which names
+    # the request (found by a walk-through: the page redirected and the typed price was lost)
+    cases = (("abc", "30", "请输入数字", True), ("99.00", "30", "价格必须在", False), ("10.00", "0", "", True))
+    for price, seconds, reason, field in cases:
+        response = client.post(
+            f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": price, f"{rfq.pk}-valid_seconds": seconds}
+        )
+        assert response.status_code == 400
+        page = response.content.decode()
+        row = page[page.index(f'<tr data-rfq="{rfq.pk}">') :]
+        row = row[: row.index("</tr>")]
+        assert f'value="{price}"' in row and f'value="{seconds}"' in row and ('aria-invalid="true"' in row) == field
+        assert f'id="rfq-answer-{rfq.pk}-error"' in row and f"询价 {rfq.pk} 的报价未发送：{reason}" in row
     client.force_login(inv.owner)
     assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": "x"}).status_code == 302
     assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": "999999"}).status_code == 302
     form = client.post("/rfqs/", {"security": market.security.code, "side": "buy", "quantity": "0"})
     assert form.status_code == 200
     assert rfq_snapshot() == before
+    # and an answer to a request closed meanwhile, which has no row, is refused in a message at the top
+    gone = ask(market, inv, quantity=200, key="r2")
+    svc.rfq_cancel(actor=inv.owner, rfq_id=gone.pk)
+    before_closed = rfq_snapshot()
+    client.force_login(mm1.owner)
+    response = client.post(f"/rfqs/{gone.pk}/answer/", {f"{gone.pk}-price": "10.00", f"{gone.pk}-valid_seconds": "30"})
+    assert response.status_code == 400 and f'<tr data-rfq="{gone.pk}">' not in response.content.decode()
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1 and f"询价 {gone.pk} 的报价未发送" in shown[0], shown
+    assert rfq_snapshot() == before_closed
 
 
 def test_rfq_pages_are_for_their_roles(desk, client):

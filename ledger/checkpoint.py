@@ -50,8 +50,18 @@ ZERO_HASH = bytes(32)
 ED25519 = b"\x01"  # the signed-note signature type of Ed25519
 COSIGNATURE_V1 = b"\x04"  # C2SP tlog-cosignature: timestamped Ed25519 witness co-signatures
 MAX_SIGNATURES = 64  # C2SP signed-note: verifiers must accept at least 16
-DECIMAL = re.compile(r"0|[1-9][0-9]*")  # a C2SP decimal: a tree size or an old size, no leading zero
-_BLOCK_LINE = re.compile(r"block (0|[1-9][0-9]*) ([A-Za-z0-9+/]{43}=)")
+DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")  # a C2SP decimal: a tree size or an old size, no leading zero
+UINT64_MAX = 2**64 - 1
+
+
+def uint64(text: str) -> int | None:
+    """A C2SP decimal (a tree size, an old size, a height): ASCII digits without a leading zero, at most
+    2^64 - 1; ``None`` otherwise. Bounded before it is converted: a body of thousands of digits is malformed,
+    not an overflow."""
+    return int(text) if DECIMAL.fullmatch(text) and int(text) <= UINT64_MAX else None
+
+
+_BLOCK_LINE = re.compile(r"block (0|[1-9][0-9]{0,19}) ([A-Za-z0-9+/]{43}=)")
 _VKEY_PREFIX = re.compile(r"[^+=\s]+\+[0-9a-fA-F]{8}\+")  # tells a verifier key from NAME=BASE64
 
 
@@ -222,8 +232,11 @@ def parse(note: str) -> Checkpoint:
     lines = text.split("\n")[:-1]
     if len(lines) < 3 or not all(lines):
         raise CheckpointError("the checkpoint body has at least three non-empty lines: origin, size, root")
-    if not DECIMAL.fullmatch(lines[1]):
-        raise CheckpointError("malformed checkpoint body: the tree size is a decimal without leading zeros")
+    tree_size = uint64(lines[1])
+    if tree_size is None:
+        raise CheckpointError(
+            "malformed checkpoint body: the tree size is a decimal without leading zeros, at most 2^64 - 1"
+        )
     try:
         root = base64.b64decode(lines[2], validate=True)
     except ValueError as exc:
@@ -232,11 +245,11 @@ def parse(note: str) -> Checkpoint:
         raise CheckpointError("malformed checkpoint body: the root hash is 32 bytes")
     height = bhash = None
     for ext in lines[3:]:
-        if match := _BLOCK_LINE.fullmatch(ext):
+        if (match := _BLOCK_LINE.fullmatch(ext)) and uint64(match.group(1)) is not None:
             height, bhash = int(match.group(1)), base64.b64decode(match.group(2))
             break
     signatures = tuple(_signature(line) for line in sig_lines)
-    return Checkpoint(lines[0], int(lines[1]), root, height, bhash, text, signatures, tuple(lines[3:]))
+    return Checkpoint(lines[0], tree_size, root, height, bhash, text, signatures, tuple(lines[3:]))
 
 
 def verified_signers(checkpoint: Checkpoint, trusted: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

@@ -294,6 +294,8 @@ class SplitViewEvidence(models.Model):
 
     class Kind(models.TextChoices):
         SAME_SIZE = "same_size", "Same size, different root"
+        # Kept by earlier versions when a consistency proof did not verify; no longer recorded, since whoever
+        # sends a proof need not be the log (``ledger.witness``).
         INCONSISTENT = "inconsistent", "Consistency proof does not verify"
 
     origin = models.CharField(max_length=200)

@@ -16,9 +16,10 @@ checkpoint is signed by a key of that log, ``old`` is the size it last co-signed
 checkpoint's root to the new one. Checking ``old`` and storing the new checkpoint happen in one
 transaction holding the log's row lock, so two requests can never roll the witness back.
 
-A validly signed checkpoint that contradicts one the witness co-signed (the same size with another root,
-or a proof from its last checkpoint that does not verify) is a split view or a rewrite: the witness
-refuses it and keeps both signed checkpoints as evidence (``SplitViewEvidence``), and says so in its log.
+A validly signed checkpoint of a size the witness co-signed, with another root, is a split view: the
+witness refuses it and keeps both signed checkpoints as evidence (``SplitViewEvidence``), and says so in its
+log. A consistency proof that does not verify is refused (422) and logged, but kept as no evidence: whoever
+sent it need not be the log, and the log's genuine checkpoint with a forged proof proves nothing about it.
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def parse_request(body: bytes) -> tuple[int, list[bytes], str]:
         raise BadRequest("the request has an old size line, proof lines, a blank line, then the checkpoint")
     lines = head.split("\n")
     first = lines[0]
-    if not first.startswith("old ") or not checkpoint.DECIMAL.fullmatch(first[4:]):
-        raise BadRequest("the first line is 'old <size>', a decimal without leading zeros")
+    old = checkpoint.uint64(first[4:]) if first.startswith("old ") else None
+    if old is None:
+        raise BadRequest("the first line is 'old <size>', a decimal without leading zeros, at most 2^64 - 1")
     proof_lines = lines[1:]
     if len(proof_lines) > MAX_PROOF_LINES:
         raise BadRequest(f"at most {MAX_PROOF_LINES} consistency proof lines")
@@ -144,7 +146,7 @@ def parse_request(body: bytes) -> tuple[int, list[bytes], str]:
         if len(digest) != 32:
             raise BadRequest("a consistency proof line is one base64 SHA-256 hash")
         proof.append(digest)
-    return int(first[4:]), proof, note
+    return old, proof, note
 
 
 def _size_answer(size: int) -> Answer:
@@ -205,7 +207,16 @@ def add_checkpoint(body: bytes, *, now: float | None = None) -> Answer:
             try:
                 merkle.verify_consistency(old, cp.tree_size, bytes(row.root), cp.root, proof)
             except ValueError:
-                _evidence(row, row.checkpoint, note, SplitViewEvidence.Kind.INCONSISTENT, old, proof)
+                # Not evidence: anyone may send the log's genuine checkpoint with a proof of their own making
+                # (found by a probe, which had the witness record a split view between two consistent
+                # checkpoints). Only two signed roots of one size prove a fork; a log that forked at another
+                # size can send no proof that verifies, and stays uncosigned.
+                log.warning(
+                    "add-checkpoint of log %s: the consistency proof from %s to %s does not verify",
+                    cp.origin,
+                    old,
+                    cp.tree_size,
+                )
                 return Answer(422, "the consistency proof does not verify\n")
 
         at = timezone.now()

@@ -198,7 +198,7 @@ def test_a_stale_old_size_gets_409_with_the_witness_size(the_witness, log):
     assert not SplitViewEvidence.objects.exists()
 
 
-def test_a_bad_consistency_proof_is_422_and_kept_as_evidence(the_witness, log):
+def test_a_bad_consistency_proof_is_422_and_records_nothing(the_witness, log):
     leaves = leaves_of(10)
     first = log.note(leaves[:4])
     assert witness.add_checkpoint(request(0, [], first)).status == 200
@@ -207,11 +207,43 @@ def test_a_bad_consistency_proof_is_422_and_kept_as_evidence(the_witness, log):
     offered = log.note(fork)
     # when it submits with the (fork's) proof from 4
     answer = witness.add_checkpoint(request(4, consistency(4, fork), offered))
-    # then the witness refuses, stays at 4, and keeps both signed checkpoints
+    # then the witness refuses and stays at 4, co-signing nothing
     assert answer.status == 422
     assert _state() == (4, mth(leaves[:4]))
-    ev = SplitViewEvidence.objects.get()
-    assert (ev.kind, ev.held, ev.offered, ev.old_size) == (SplitViewEvidence.Kind.INCONSISTENT, first, offered, 4)
+    # and keeps no evidence: a proof that does not verify says nothing of the log, whoever sent it
+    assert not SplitViewEvidence.objects.exists()
+
+
+def test_the_logs_genuine_checkpoint_with_a_forged_proof_is_refused_and_then_cosigned(the_witness, log):
+    # (found by a probe: anyone could send the log's next checkpoint, read from the exchange before it reached
+    # the witness, with a flipped proof, and the witness recorded a split view between two consistent checkpoints)
+    leaves = leaves_of(10)
+    assert witness.add_checkpoint(request(0, [], log.note(leaves[:4]))).status == 200
+    genuine, proof = log.note(leaves), consistency(4, leaves)
+    flipped = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]]
+    # when an outsider sends it with a flipped proof, or with none
+    answers = [witness.add_checkpoint(request(4, bad, genuine)).status for bad in (flipped, [])]
+    # then both are refused, the witness stays at 4 and no split view is recorded
+    assert answers == [422, 422] and _state() == (4, mth(leaves[:4]))
+    assert not SplitViewEvidence.objects.exists()
+    # and the log's own request, with the genuine proof, is co-signed
+    assert witness.add_checkpoint(request(4, proof, genuine)).status == 200
+    assert _state() == (10, mth(leaves)) and not SplitViewEvidence.objects.exists()
+
+
+def test_sizes_beyond_uint64_or_of_thousands_of_digits_are_400_not_500(the_witness, log):
+    # (found by a probe: 4,301 digits made Python's int() refuse the conversion, and the witness answered 500)
+    leaves = leaves_of(3)
+    note = log.note(leaves)
+    body, sep, sigs = note.partition("\n\n")
+    origin, _size, rest = body.split("\n", 2)
+    for size in ("9" * 4301, str(2**64)):
+        huge = f"{origin}\n{size}\n{rest}"
+        assert witness.add_checkpoint(f"old {size}\n\n{note}".encode()).status == 400
+        assert witness.add_checkpoint(f"old 0\n\n{huge}{sep}{sigs}".encode()).status == 400
+    assert checkpoint_module.uint64(str(2**64 - 1)) == 2**64 - 1
+    assert [checkpoint_module.uint64(t) for t in (str(2**64), "01", "+1", "1_0", "", "9" * 4301)] == [None] * 6
+    assert not WitnessedCheckpoint.objects.exists() and not SplitViewEvidence.objects.exists()
 
 
 def test_a_second_root_for_a_cosigned_size_is_a_split_view(the_witness, log):

@@ -164,7 +164,7 @@ def _subject(params) -> tuple[dict, str]:
     if not account and not trade:
         raise err.InvalidInput(gettext("Give an account code or a trade id."))
     if trade:
-        if not trade.isdigit() or len(trade) > 18:
+        if not (trade.isascii() and trade.isdigit()) or len(trade) > 18:
             raise err.InvalidInput(gettext("trade must be a trade id (a whole number)."))
         return {"trade": int(trade)}, f"trade-{int(trade)}"
     if len(account) > 32:

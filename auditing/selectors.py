@@ -48,7 +48,7 @@ _TARGET_AS_IS = str
 
 def _trade_id(target: str) -> int | None:
     head, _, tail = target.partition(" ")
-    return int(tail) if head == "trade" and tail.isdigit() else None
+    return int(tail) if head == "trade" and tail.isascii() and tail.isdigit() else None
 
 
 ACTION_KINDS: dict[str, tuple[tuple[str, ...], str | None, object]] = {

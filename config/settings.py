@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "core.middleware.public_answers_shared",  # outside sessions and locale: drops what they add to a public answer
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.reject_nul_bytes",
+    "core.middleware.api_query_once",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -6,6 +6,8 @@ private answers out of caches, and ending idle staff sessions.
   path, a ``?status=`` filter) raised ValueError and became a 500. So are posted URL-encoded forms (not JSON:
   the serializers' fields refuse NUL) with NUL in a field: many pages read ``request.POST`` raw (a holiday's
   name, an alert's note).
+* ``api_query_once``: an API query parameter given twice is a 400 naming it, where Django would read the
+  last one (none of the API's parameters is a list).
 * ``no_store_private``: every answer to a signed-in user, every API answer and every answer to a form post
   is ``Cache-Control: no-store``, but for one its view marked ``public`` (the same for everyone), so
   balances, personal data and proofs stay out of browser and proxy caches. Static files never get here:
@@ -28,6 +30,7 @@ private answers out of caches, and ending idle staff sessions.
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -105,6 +108,27 @@ def reject_nul_bytes(get_response):
     def middleware(request):
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
             return _nul_refused(request, gettext_noop("NUL characters are not allowed in the URL."))
+        return get_response(request)
+
+    return middleware
+
+
+def api_query_once(get_response):
+    """An API query parameter given more than once is a 400 naming it: every one of them is a single value,
+    and reading the last (Django's ``QueryDict.get``) would answer a question the client did not ask
+    (``?tree_size=20&tree_size=21`` proved against 21)."""
+
+    def middleware(request):
+        query = request.META.get("QUERY_STRING", "")
+        if query and request.path.startswith("/api/"):
+            seen: set[str] = set()
+            for name, _value in parse_qsl(query, keep_blank_values=True):
+                if name in seen:
+                    with translation.override(translation.get_language_from_request(request)):
+                        message = translation.gettext("Give this parameter once.")
+                    body = {"code": "invalid_input", "message": f"{name}: {message}", "fields": {name: [message]}}
+                    return JsonResponse(body, status=400)
+                seen.add(name)
         return get_response(request)
 
     return middleware

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core.api.fields import DecimalString, Moment, StrictInput, StrictInteger, require_no_body
-from core.api.pagination import Pagination
+from core.api.pagination import BIGINT_MAX, Pagination, whole_param, whole_parameter
 from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.crypto import mask_reference
@@ -239,17 +239,15 @@ class CorrectionListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema(
-        parameters=[OpenApiParameter("trade", int, required=False)],
+        parameters=[whole_parameter("trade", 1, BIGINT_MAX, "the corrected trade's id")],
         responses={200: CorrectionOutput(many=True), **ERRORS},
     )
     def get(self, request):
         if request.user.role not in CORRECTION_READERS:
             raise err.PermissionDenied()
         qs = Correction.objects.select_related("proposed_by", "decided_by")
-        if trade := request.query_params.get("trade"):
-            if not trade.isdigit():
-                raise err.InvalidInput("trade must be a trade id.")
-            qs = qs.filter(trade_id=int(trade))
+        if (trade := whole_param(request, "trade", 1, BIGINT_MAX)) is not None:
+            qs = qs.filter(trade_id=trade)
         return paginated(request, self, qs.order_by("-id"), CorrectionOutput)
 
     @extend_schema(request=CorrectionInput, responses={201: CorrectionOutput, **ERRORS})

@@ -55,6 +55,14 @@ class _TileView(APIView):
         # Success answers are raw bytes (HttpResponse); errors are JSON whatever the client accepts.
         return JSONRenderer(), JSONRenderer.media_type
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:
+            # A tile or checkpoint missing now may exist in a second: no cache keeps the refusal (RFC 9111
+            # §4.2.2 lets a cache guess a lifetime for a 404 that says none).
+            response["Cache-Control"] = "no-store"
+        return response
+
 
 def _tree_size() -> int:
     head = selectors.head()

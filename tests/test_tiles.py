@@ -151,8 +151,16 @@ def test_paths_outside_the_tree_are_404(ledger, market, path):
 
 def test_before_the_first_seal_there_is_no_checkpoint_and_no_tile(db):
     client = _anonymous()
-    assert client.get("/ledger/checkpoint").status_code == 404
-    assert client.get("/ledger/tile/0/000.p/1").status_code == 404
+    # and no cache keeps the 404 of what may exist in a second (found by a probe: no Cache-Control at all)
+    for path in ("/ledger/checkpoint", "/ledger/tile/0/000.p/1"):
+        resp = client.get(path)
+        assert (resp.status_code, resp["Cache-Control"]) == (404, "no-store"), path
+
+
+def test_a_tile_beyond_the_tree_is_a_404_no_cache_keeps(ledger):
+    resp = _anonymous().get("/ledger/tile/0/003")
+    assert (resp.status_code, resp["Cache-Control"]) == (404, "no-store")
+    assert _anonymous().get("/ledger/tile/0/000.p/1")["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
 def test_entry_bundles_carry_each_leafs_canonical_bytes_after_a_uint16_length(ledger, market):

@@ -64,5 +64,8 @@ class Command(BaseCommand):
             gunicorn = str(Path(sys.executable).with_name("gunicorn"))
             env = dict(os.environ, NODE_ROLE="witness")
             argv = [gunicorn, "config.wsgi", "--bind", opts["bind"], "--workers", opts["workers"]]
+            # Threads keep connections alive (C2SP tlog-witness: SHOULD support keep-alive); sync workers close
+            # every one.
+            argv += ["--worker-class", "gthread", "--threads", "4", "--keep-alive", "5"]
             argv += ["--access-logfile", "-", "--graceful-timeout", "5"]
             os.execve(gunicorn, argv, env)

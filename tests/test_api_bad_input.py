@@ -551,3 +551,34 @@ def test_the_order_check_takes_the_body_an_order_is_placed_with(trading):
     assert snapshot() == before
     bad = api_for(investor.owner).post("/api/v1/orders/check/", order_body(market, time_in_force="GTX"), format="json")
     assert bad.status_code == 400 and "time_in_force" in bad.json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        ("application/json;q=0", 406),
+        ("*/*;q=0", 406),
+        ("application/*;q=0", 406),
+        ("application/json;q=0, text/html", 406),
+        ("application/json, */*;q=0", 200),  # the most specific range gives the weight
+        ("*/*;q=0, application/*;q=0.5", 200),
+        ("application/json;q=0.001", 200),
+        ("application/json;q=bogus", 200),  # a malformed weight reads as the default
+    ],
+)
+def test_a_type_the_client_refuses_with_q_0_is_not_answered(trading, accept, status):
+    # (left open by the last round: DRF answered JSON to "Accept: application/json;q=0")
+    _market, _mm, investor = trading
+    resp = api_for(investor.owner).get("/api/v1/orders/", HTTP_ACCEPT=accept)
+    assert resp.status_code == status, (accept, resp.content)
+    if status == 406:
+        assert resp["Content-Type"] == "application/json" and resp.json()["code"] == "not_acceptable"
+
+
+def test_an_unknown_format_is_a_400_naming_the_formats(trading):
+    market, _mm, _investor = trading
+    auditor = api_for(market.user(Role.AUDITOR))
+    resp = auditor.get("/api/v1/audit/?format=xml", HTTP_ACCEPT_LANGUAGE="en")
+    assert resp.status_code == 400 and resp.json()["fields"] == {"format": ["Must be one of: csv, json."]}
+    assert auditor.get("/api/v1/audit/?format=csv").status_code == 200
+    assert auditor.get("/api/v1/orders/?format=csv").status_code == 400

@@ -232,6 +232,38 @@ def test_cancel_releases_the_rest_and_a_second_cancel_is_refused(market):
         order_cancel(actor=investor.owner, order_id=order.pk)
 
 
+def test_a_cancel_that_read_the_order_before_a_fill_keeps_the_fills_value_and_fees(market):
+    # (found by a probe: a cancel racing a fill read the order, then waited for the security's lock while the
+    # fill committed, and wrote back the filled value and fees it had read: 0.00 beside a trade of 1,250.00)
+    from unittest import mock
+
+    from exchange.services import orders as order_services
+
+    mm = market.market_maker()
+    market.quote(mm, "9.00", "11.00")
+    investor = market.investor(cash="100000")
+    order = place(investor, "buy", 300, "10.00", market=market)
+    real_lock = order_services.lock_security
+
+    def fill_then_lock(code):
+        # given the fill lands between the cancel's read of the order and its lock of the security
+        market.quote(mm, "9.00", "10.00", ask_qty=100)
+        return real_lock(code)
+
+    # when the investor cancels
+    with mock.patch.object(order_services, "lock_security", fill_then_lock):
+        cancelled = order_cancel(actor=investor.owner, order_id=order.pk)
+
+    # then the order keeps what the fill wrote, and its rest is cancelled and released
+    trade = Trade.objects.get(buy_order=order)
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == (Order.Status.CANCELLED, 100) == (cancelled.status, 100)
+    assert (
+        (order.filled_value, order.fees) == (trade.price * trade.quantity, trade.buyer_fee) == (D("1000.00"), D("5.00"))
+    )
+    assert order.reserved_cash == 0 and cash_of(investor).reserved == D("1005.00")  # the trade's, until it settles
+
+
 def test_each_trade_has_its_ledger_entry_in_the_same_transaction(market):
     mm = market.market_maker()
     market.quote(mm, "9.80", "10.20")

@@ -229,7 +229,10 @@ class Book:
 
 _ORDERS = Insert(Order)
 _QUOTE_UPDATE = Update(Quote, ["quantity", "status", "updated_at"])
-_ORDER_UPDATE = Update(Order, ["filled_quantity", "filled_value", "fees", "status", "reserved_cash", "updated_at"])
+# What matching, cancelling and expiring change on an order: whoever read an order before locking its security
+# re-reads all of these under the lock, or writes stale ones back.
+ORDER_CHANGES = ["filled_quantity", "filled_value", "fees", "status", "reserved_cash", "updated_at"]
+_ORDER_UPDATE = Update(Order, ORDER_CHANGES)
 _CASH_UPDATE = Update(CashBalance, ["reserved"])
 _POSITION_UPDATE = Update(Position, ["reserved"])
 

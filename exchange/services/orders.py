@@ -20,7 +20,7 @@ from registry.models import Security
 
 from .. import pretrade
 from ..models import Order, Quote
-from .book import TRADE_ID_DRAWN, Book, buy_reservation, lock_security
+from .book import ORDER_CHANGES, TRADE_ID_DRAWN, Book, buy_reservation, lock_security
 from .inputs import parse_price, parse_quantity
 
 # --------------------------------------------------------------------------
@@ -208,7 +208,9 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
         if order is None or not pretrade.may_act_for(actor, order.account):
             raise err.NotFound(_("No such order."))
         lock_security(order.security.code)
-        order.refresh_from_db(fields=["status", "filled_quantity", "reserved_cash"])
+        # Everything a fill may have changed since the read above (found by a probe: a cancel racing a fill wrote
+        # back the filled value and fees read before the fill, 0.00 beside a trade of 1,250.00).
+        order.refresh_from_db(fields=ORDER_CHANGES)
         if not order.is_open:
             raise err.OrderNotOpen()
         book = Book(now=timezone.now(), security=order.security)

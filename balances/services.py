@@ -366,7 +366,7 @@ def securities_issue(
         raise InvalidInput(_("Name each account once per issuance."))
     if any(h.account.kind == Account.Kind.FEE for h in holdings):
         raise InvalidInput(_("A fee account cannot hold shares."))
-    security = Security.objects.select_for_update().filter(code=security_code).first()
+    security = Security.objects.select_for_update(no_key=True).filter(code=security_code).first()
     if security is None:
         raise NotFound(_("No such security."))
     if security.status == Security.Status.DELISTED:
@@ -436,7 +436,7 @@ def lockups_release(*, now: dt.datetime | None = None) -> int:
     due = LockUp.objects.filter(released_at__isnull=True, until__lte=today)
     for security_id in sorted(set(due.values_list("security_id", flat=True))):
         with transaction.atomic():
-            security = Security.objects.select_for_update().get(pk=security_id)
+            security = Security.objects.select_for_update(no_key=True).get(pk=security_id)
             lockups = list(due.filter(security_id=security_id).select_related("account").order_by("id"))
             if not lockups:
                 continue

@@ -179,7 +179,7 @@ def _stage(content) -> tuple[Path, str, int, str]:
 
 
 def _checked_security(code: str, *, lock: bool) -> Security:
-    query = Security.objects.select_for_update() if lock else Security.objects
+    query = Security.objects.select_for_update(no_key=True) if lock else Security.objects
     security = query.filter(code=code).first()
     if security is None:
         raise err.UnknownSecurity()

@@ -261,7 +261,7 @@ def security_change(*, actor: User, code: str, data: dict, reason: str, ip: str 
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        security = Security.objects.select_for_update().filter(code=code).first()
+        security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
         if security is None:
             raise err.UnknownSecurity()
         if security.status == Security.Status.DELISTED:
@@ -302,7 +302,7 @@ def security_delist(*, actor: User, code: str, reason: str, ip: str | None = Non
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        security = Security.objects.select_for_update().filter(code=code).first()
+        security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
         if security is None:
             raise err.UnknownSecurity()
         if security.status == Security.Status.DELISTED:

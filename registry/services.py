@@ -44,7 +44,7 @@ def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, hal
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        security = Security.objects.select_for_update().filter(code=code).first()
+        security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
         if security is None:
             raise err.UnknownSecurity()
         if security.status == Security.Status.DELISTED:

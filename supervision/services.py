@@ -249,7 +249,7 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
         now = timezone.now()
         cash_held, shares_held, shortfall = ZERO, [], ""
         if freeze.kind == Freeze.Kind.SHARES:
-            Security.objects.select_for_update().filter(pk=freeze.security_id).first()
+            Security.objects.select_for_update(no_key=True).filter(pk=freeze.security_id).first()
             pos = positions_lock(freeze.security_id, [account.pk])[account.pk]
             held = min(freeze.quantity, max(pos.available, 0))
             pos.frozen += held
@@ -267,7 +267,7 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
                 security_ids = sorted(
                     account.positions.filter(total__gt=0).values_list("security_id", flat=True).distinct()
                 )
-                list(Security.objects.select_for_update().filter(pk__in=security_ids).order_by("pk"))
+                list(Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk"))
             cash = cash_lock([account.pk])[account.pk]
             wanted = freeze.amount if freeze.kind == Freeze.Kind.CASH else cash.available
             cash_held = min(wanted, max(cash.available, ZERO))
@@ -383,7 +383,7 @@ def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, no
     elif freeze.kind == Freeze.Kind.ACCOUNT:
         codes = {s.code: s.pk for s in Security.objects.filter(code__in=list(freeze.parts))}
         held_shares = {codes[c]: q for c, q in freeze.parts.items() if q}
-    list(Security.objects.select_for_update().filter(pk__in=sorted(held_shares)).order_by("pk"))
+    list(Security.objects.select_for_update(no_key=True).filter(pk__in=sorted(held_shares)).order_by("pk"))
     if freeze.held_amount:
         cash = cash_lock([account.pk])[account.pk]
         cash.frozen -= freeze.held_amount
@@ -587,7 +587,7 @@ def forced_transfer_approve(*, actor: User, transfer_id: int, ip: str | None = N
                 % {"id": freeze.pk, "status": str(Freeze.Status(freeze.status).label).lower()}
             )
         sec = (
-            Security.objects.select_for_update().filter(pk=transfer.security_id).first()
+            Security.objects.select_for_update(no_key=True).filter(pk=transfer.security_id).first()
             if transfer.security_id
             else None
         )
@@ -749,7 +749,7 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             .filter(account_id__in=[trade.buyer_id, trade.seller_id], status=Freeze.Status.ACTIVE)
             .order_by("id")
         )
-        security = Security.objects.select_for_update().get(pk=trade.security_id)
+        security = Security.objects.select_for_update(no_key=True).get(pk=trade.security_id)
         price, qty, buyer_fee, seller_fee = _terms(trade)
         new_value = notional(correction.new_price, correction.new_quantity)
         new_buyer_fee = commission(trade.buyer, new_value) if buyer_fee and correction.new_quantity else ZERO

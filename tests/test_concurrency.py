@@ -127,3 +127,90 @@ def test_concurrent_retries_of_one_client_order_id_make_one_order():
     assert sum(created for _, created in results) == 1
     assert Order.objects.filter(account=investor).count() == 1
     assert Trade.objects.count() == 1
+
+
+def _settlement_holding_the_market_makers_rows(market, mm, newcomer, held, release):
+    """What settling a trade does, in the order it does it: the balance rows locked, a position created for an
+    account new to the security (its foreign-key check on the security waits for the commit), then the commit."""
+    from django.db import transaction
+
+    def settle():
+        try:
+            with transaction.atomic():
+                list(CashBalance.objects.select_for_update().filter(account=mm))
+                list(Position.objects.select_for_update().filter(account=mm, security=market.security))
+                Position.objects.create(account=newcomer, security=market.security)
+                held.set()
+                release.wait(10)
+            return "committed"
+        finally:
+            connections.close_all()
+
+    return settle
+
+
+@pytest.mark.parametrize("action", ["quotes_pull", "freeze_approve"])
+def test_a_supervisory_or_market_makers_lock_of_the_security_never_deadlocks_with_a_settlement(action):
+    # (found by a probe: pulling quotes and approving a freeze locked the security FOR UPDATE, then waited for the
+    # market maker's balance rows a settlement held; the settlement's commit checked its new position's foreign
+    # key on the security (FOR KEY SHARE), and PostgreSQL broke the deadlock with a 500)
+    import datetime as dt
+    import time
+
+    from core.models import Role
+    from exchange.services import quotes_pull
+    from supervision import services as sv
+
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.00", "11.00")
+    newcomer = market.investor(cash="1000")
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    legal = {"legal_authority": "Court", "legal_document": "(2026)1号", "legal_date": dt.date(2026, 11, 30)}
+    freeze = sv.freeze_propose(
+        actor=reg1, account=mm.code, security=market.security.code, quantity=10, reason="Court order", **legal
+    )
+    held, release = threading.Event(), threading.Event()
+    settle = _settlement_holding_the_market_makers_rows(market, mm, newcomer, held, release)
+
+    def act():
+        try:
+            if action == "quotes_pull":
+                return quotes_pull(user=mm.owner)
+            return sv.freeze_approve(actor=reg2, freeze_id=freeze.pk).status
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        settling = pool.submit(settle)
+        assert held.wait(10)
+        # given the settlement holds the rows, when the action locks the security and waits for them
+        acting = pool.submit(act)
+        time.sleep(0.5)
+        waited = not acting.done()
+        release.set()
+        # then the settlement commits, and the action goes on after it: no deadlock on either side
+        assert (waited, settling.result(10), acting.result(10)) == (
+            True,
+            "committed",
+            2 if action == "quotes_pull" else "active",
+        )
+    assert Position.objects.filter(account=newcomer, security=market.security).exists()
+
+
+def test_no_code_locks_a_security_row_for_update_with_its_key():
+    # Every lock of a security row is FOR NO KEY UPDATE (as exchange.services.book.lock_security): FOR UPDATE
+    # blocks the foreign-key checks of the positions and trades that refer to it, and deadlocks with settlement.
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"Security\.objects\.select_for_update\((?!no_key=True)")
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.glob("[a-z]*/**/*.py")
+        if ".venv" not in path.parts and "tests" not in path.parts
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []

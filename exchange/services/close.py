@@ -72,7 +72,7 @@ def _day_close(day: dt.date, now: dt.datetime) -> bool:
     try:
         with transaction.atomic():
             securities = list(
-                Security.objects.select_for_update()
+                Security.objects.select_for_update(no_key=True)
                 .filter(status__in=[Security.Status.LISTED, Security.Status.HALTED])
                 .order_by("pk")
             )

@@ -134,7 +134,7 @@ def quotes_pull(*, user: User, security_code: str | None = None) -> int:
             codes = codes.filter(security__code=security_code)
         security_ids = sorted(set(codes.values_list("security_id", flat=True)))
         # Securities in pk order, then the market maker's balances.
-        securities = list(Security.objects.select_for_update().filter(pk__in=security_ids).order_by("pk"))
+        securities = list(Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk"))
         pulled = 0
         now = timezone.now()
         cash = cash_lock([account.pk])

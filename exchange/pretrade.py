@@ -151,6 +151,25 @@ def holder_count(security_id: int) -> int:
         return cur.fetchone()[0]
 
 
+def new_holder(account: Account, security_id: int) -> str | None:
+    """The real identity (as ``holder_count`` counts it) of an investor account whose identity holds nothing of
+    the security yet, settled or pending: a buy would make it a new holder. ``None`` when it holds already, or
+    is not an investor's account (the cap counts investors, as ``check_investor`` checks it)."""
+    if account.kind != Account.Kind.INVESTOR:
+        return None
+    with connection.cursor() as cur:
+        cur.execute(
+            "WITH me AS (SELECT COALESCE(k.identity, 'account:' || a.id) AS who FROM exchange_account a"
+            " LEFT JOIN kyc_kycprofile k ON k.user_id = a.owner_id WHERE a.id = %(account)s)"
+            f" SELECT who, EXISTS (SELECT 1 FROM ({_HOLDERS}) h JOIN exchange_account a ON a.id = h.account_id"
+            " LEFT JOIN kyc_kycprofile k ON k.user_id = a.owner_id"
+            " WHERE COALESCE(k.identity, 'account:' || a.id) = me.who) FROM me",
+            {"account": account.pk, "security": security_id},
+        )
+        who, holds = cur.fetchone()
+    return None if holds else who
+
+
 def check_investor(
     *, account: Account, security: Security, side: str, quantity: int, available_shares: int | None, now: dt.datetime
 ) -> None:

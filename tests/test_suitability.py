@@ -132,6 +132,55 @@ def test_holder_cap_rejects_exactly_at_the_edge_and_counts_one_identity_once(quo
     assert buy(first, quoted, coid="7").filled_quantity == 100
 
 
+def test_a_new_quote_fills_resting_buys_only_while_the_holder_cap_has_room(market):
+    # (found by a probe: four resting buys placed under a cap of 3, while the ask was above them, all filled when
+    # the market maker lowered its ask: 5 holders)
+    mm = market.market_maker()
+    market.quote(mm, "9.50", "10.50")
+    Security.objects.filter(pk=market.security.pk).update(max_holders=3)
+    investors = [market.investor(cash="10000") for _ in range(4)]
+    resting = [
+        order_place(
+            placed_by=inv.owner, account=inv, request=OrderRequest(market.security.code, "buy", 100, D("10.00"), "DAY", f"r{n}")
+        )[0]
+        for n, inv in enumerate(investors)
+    ]  # fmt: skip
+    assert all(o.status == Order.Status.OPEN for o in resting)  # each placed while 1 held: room for all
+    # given a second account of the first buyer's identity also rests a buy
+    twin = market.investor(cash="10000")
+    KycProfile.objects.filter(user=twin.owner).update(identity=KycProfile.objects.get(user=investors[0].owner).identity)
+    twin_order = order_place(
+        placed_by=twin.owner,
+        account=twin,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.00"), "DAY", "t"),
+    )[0]
+    # when the market maker lowers its ask to their price
+    result = market.quote(mm, "9.50", "10.00", ask_qty=1000)
+    # then the first two identities fill (3 holders with the market maker), the twin of the first too (one
+    # identity), and the last two rest, untouched
+    filled = {t.buy_order_id for t in result.trades}
+    assert filled == {resting[0].pk, resting[1].pk, twin_order.pk}
+    for order in resting[2:]:
+        order.refresh_from_db()
+        assert (order.status, order.filled_quantity) == (Order.Status.OPEN, 0)
+    assert holder_count(market.security.pk) == 3
+    # and once a holder sells out, the next quote fills the next in line
+    block_seal()
+    for trade_id in Trade.objects.filter(status=Trade.Status.MATCHED).values_list("pk", flat=True):
+        assert trade_settle(trade_id=trade_id)
+    order_place(
+        placed_by=investors[1].owner,
+        account=investors[1],
+        request=OrderRequest(market.security.code, "sell", 100, D("9.50"), "IOC", "out"),
+    )
+    block_seal()
+    for trade_id in Trade.objects.filter(status=Trade.Status.MATCHED).values_list("pk", flat=True):
+        assert trade_settle(trade_id=trade_id)
+    again = market.quote(mm, "9.50", "10.00", ask_qty=1000)
+    assert [t.buy_order_id for t in again.trades] == [resting[2].pk]
+    assert holder_count(market.security.pk) == 3
+
+
 def test_minimum_holding_period_rejects_exactly_at_its_edge(quoted):
     Security.objects.filter(pk=quoted.security.pk).update(min_holding_days=5)
     investor = quoted.investor(cash="10000", shares=200)  # 200 held from the issuance

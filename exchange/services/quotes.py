@@ -12,6 +12,7 @@ from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.models import Account, User
 from core.money import notional
+from registry import profile
 from registry.models import Security
 
 from .. import pretrade
@@ -90,10 +91,15 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     )
     bid.account = ask.account = account
 
+    cap = _HolderCap(security)
     for order in buys:
         if ask.quantity == 0:
             break
+        newcomer = cap.room_for(order.account)
+        if newcomer is False:
+            continue  # it rests, as an order no quote crosses, until a holder leaves
         if book.fill_buy_order(order, ask, min(order.remaining_quantity, ask.quantity)):
+            cap.made(newcomer)
             book.close_order(order, cancel_rest=False)
             book.dirty_orders[order.pk] = order
     for order in sells:
@@ -105,6 +111,31 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     # A bid fill keeps its cash reserved as the obligation; nothing to release.
     trades = book.write()
     return QuoteResult(bid=bid, ask=ask, trades=trades)
+
+
+class _HolderCap:
+    """The holder cap at the moment a new quote fills resting buys: an order placed while there was room may
+    find none now (found by a probe: four resting buys placed under a cap of 3 all filled, making 5 holders).
+    Each buyer that would be a new holder is counted against it, those this quote has just made included."""
+
+    def __init__(self, security: Security) -> None:
+        self.security = security
+        self.holders: int | None = None  # counted when the first new holder comes
+        self.added: set[str] = set()
+
+    def room_for(self, account: Account) -> str | None | bool:
+        """``None`` when a fill makes no new holder, the buyer's identity when it would and there is room, and
+        ``False`` when there is none."""
+        who = pretrade.new_holder(account, self.security.pk)
+        if who is None or who in self.added:
+            return None
+        if self.holders is None:
+            self.holders = pretrade.holder_count(self.security.pk)
+        return who if self.holders + len(self.added) < profile.max_holders(self.security) else False
+
+    def made(self, who: str | None) -> None:
+        if who:
+            self.added.add(who)
 
 
 def _quotes_release(book: Book, account: Account, security: Security, *, status: str = Quote.Status.REPLACED) -> int:

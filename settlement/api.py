@@ -47,9 +47,13 @@ def _action_view(service, name: str):
             trade = service(
                 actor=request.user, trade_id=trade_id, reason=data.validated_data["reason"], ip=client_ip(request)
             )
-            # The status as the trade's own page gives it: a released trade already in a block is "sealed".
-            shown = exchange_selectors.trades_visible(request.user).filter(pk=trade.pk).first() or trade
-            return Response({"id": trade.pk, "status": exchange_selectors.trade_status(shown)})
+            # The status this action left, as the trade's own page gives it: a released trade already in a block
+            # is "sealed". Only whether it is sealed is read again (it only ever becomes so): the status read
+            # after the commit could be another action's, a refusal sent at the same moment (found by a probe).
+            status = trade.status
+            if status == Trade.Status.MATCHED and Trade.objects.filter(pk=trade.pk, entry__leaf__isnull=False).exists():
+                status = Trade.Status.SEALED
+            return Response({"id": trade.pk, "status": status})
 
     ActionApi.__name__ = f"Trade{name.title()}Api"
     return ActionApi

@@ -44,6 +44,30 @@ def test_depository_holds_through_the_api_and_both_parties_see_it(sealed_trade):
     assert resp.json()["status"] == "sealed" == api_for(buyer.owner).get(f"/api/v1/trades/{trade.pk}/").json()["status"]
 
 
+def test_a_release_answers_its_own_outcome_not_a_refusal_that_came_after_it(sealed_trade):
+    # (found by a probe: a release and a refusal sent at once, the release answered {"status": "failed"}, the
+    # refusal's outcome read back after its own commit)
+    from unittest import mock
+
+    from settlement import services as settlement_services
+
+    market, _buyer, _mm, trade = sealed_trade
+    csd = api_for(market.depository)
+    assert csd.post(f"/api/v1/trades/{trade.pk}/hold/", {"reason": "court order"}, format="json").status_code == 200
+    real_act = settlement_services._act
+    second = market.user(Role.DEPOSITORY_OPERATOR)
+
+    def release_then_someone_refuses(**kwargs):
+        released = real_act(**kwargs)
+        real_act(actor=second, trade_id=trade.pk, reason="refused", ip=None, action="refuse")
+        return released
+
+    with mock.patch.object(settlement_services, "_act", release_then_someone_refuses):
+        resp = csd.post(f"/api/v1/trades/{trade.pk}/release/", {"reason": "lifted"}, format="json")
+    assert resp.status_code == 200 and resp.json() == {"id": trade.pk, "status": "sealed"}
+    assert Trade.objects.get(pk=trade.pk).status == "failed"  # the refusal, after it
+
+
 @pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.REGULATOR, Role.AUDITOR])
 def test_only_the_depository_may_hold(sealed_trade, role):
     market, _buyer, _mm, trade = sealed_trade

@@ -141,10 +141,12 @@ def test_a_new_quote_fills_resting_buys_only_while_the_holder_cap_has_room(marke
     investors = [market.investor(cash="10000") for _ in range(4)]
     resting = [
         order_place(
-            placed_by=inv.owner, account=inv, request=OrderRequest(market.security.code, "buy", 100, D("10.00"), "DAY", f"r{n}")
+            placed_by=inv.owner,
+            account=inv,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.00"), "DAY", f"r{n}"),
         )[0]
         for n, inv in enumerate(investors)
-    ]  # fmt: skip
+    ]
     assert all(o.status == Order.Status.OPEN for o in resting)  # each placed while 1 held: room for all
     # given a second account of the first buyer's identity also rests a buy
     twin = market.investor(cash="10000")

@@ -36,7 +36,10 @@ def new_client_order_id() -> str:
 
 
 class OrderTicketForm(forms.Form):
-    security = forms.ChoiceField(label=_("Security"))
+    # Said before it happens (WCAG 3.2.2): choosing another security reloads the ticket with its quotes.
+    security = forms.ChoiceField(
+        label=_("Security"), help_text=_("Choosing another security reloads the ticket with its quotes.")
+    )
     side = forms.ChoiceField(
         label=_("Side"), choices=Order.Side.choices, initial=Order.Side.BUY, widget=forms.RadioSelect
     )

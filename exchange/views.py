@@ -48,10 +48,23 @@ def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
 
 
+# What an error page's title and heading say before its number (a bare "404" said nothing to a screen reader).
+ERROR_TITLES = {
+    400: _("Bad request"),
+    403: _("Access refused"),
+    404: _("Page not found"),
+    500: _("Server error"),
+}
+
+
 def _error(request, status: int, code: str, message: str, *, back: str = ""):
     if _wants_json(request):
         return JsonResponse({"code": code, "message": message}, status=status)
-    context = {"status": status, "message": message}
+    context = {
+        "status": status,
+        "message": message,
+        "title": f"{ERROR_TITLES.get(status, gettext('Error'))} ({status})",
+    }
     if back:
         context.update(next_url=back, next_label=gettext("Back to the previous page"))
     if status in (403, 404):

@@ -32,6 +32,7 @@ class IdentityForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["real_name"].widget.attrs.update({"autocomplete": "name"})
         self.fields["id_number"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
         self.fields["phone"].widget.attrs.update({"inputmode": "tel", "autocomplete": "tel"})
         self.fields["address"].widget.attrs.update({"autocomplete": "street-address"})

@@ -20,8 +20,11 @@ window.exchangePoll = function (options) {
   }
 
   function show(state) {
+    // Written only when the state changes: the line is a live region, and a screen reader would repeat
+    // "Updated every 2 seconds" after every poll.
+    if (status.dataset.state === state) return;
     status.dataset.state = state;
-    statusText.textContent = status.dataset[state];
+    if (statusText.textContent !== status.dataset[state]) statusText.textContent = status.dataset[state];
   }
 
   function schedule() {
@@ -78,4 +81,32 @@ window.exchangeFlash = function (cell) {
   cell.classList.remove("flash");
   void cell.offsetWidth; // restart the animation
   cell.classList.add("flash");
+};
+
+/* Redraw part of a page without losing the keyboard's place: replace() rebuilds what is inside root; if the
+ * focus was in there, it returns to the element that stands for the same thing (the same tag, name, value and
+ * text, in a row or card with the same data-* keys), or stays on root's nearest equivalent. A redraw every two
+ * seconds otherwise threw the focus back to the top of the page (WCAG 2.4.3). */
+window.exchangeKeepFocus = function (root, replace) {
+  "use strict";
+  var active = document.activeElement;
+  if (!active || active === document.body || !root.contains(active)) {
+    replace();
+    return;
+  }
+  function signature(el) {
+    var keyed = el.parentElement && el.parentElement.closest("[data-answer],[data-rfq],[data-price],[data-key]");
+    var keys = keyed ? JSON.stringify(keyed.dataset) : "";
+    var text = (el.textContent || "").trim();
+    return [el.tagName, el.getAttribute("name"), el.getAttribute("value"), text, keys].join("\u0001");
+  }
+  var wanted = signature(active);
+  replace();
+  var candidates = root.querySelectorAll("a[href], button, input, select, textarea, [tabindex]");
+  for (var i = 0; i < candidates.length; i++) {
+    if (signature(candidates[i]) === wanted) {
+      candidates[i].focus({ preventScroll: true });
+      return;
+    }
+  }
 };

@@ -15,7 +15,13 @@
     return holder.firstElementChild;
   }
 
+  // Tell a screen reader something new once, in a visually hidden polite live region ({name} filled from values).
+  function say(region, text, values) {
+    region.textContent = text.replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
+  }
+
   var list = document.getElementById("rfq-list");
+  var news = document.getElementById("rfq-news");
   if (list) {
     window.exchangePoll({
       url: list.dataset.url,
@@ -35,8 +41,24 @@
             if (none) none.remove();
           }
           if (card.dataset.html !== request.html) {
-            card.innerHTML = request.html;
+            var known = {};
+            Array.prototype.forEach.call(card.querySelectorAll("tr[data-answer]"), function (row) {
+              known[row.dataset.answer] = true;
+            });
+            var drawn = card.dataset.html !== undefined || card.childElementCount > 0;
+            window.exchangeKeepFocus(card, function () {
+              card.innerHTML = request.html;
+            });
             card.dataset.html = request.html;
+            // A new answer is said aloud once (the list itself is not a live region: it changes every poll).
+            if (drawn && news) {
+              Array.prototype.forEach.call(card.querySelectorAll("tr[data-answer]"), function (row) {
+                if (known[row.dataset.answer]) return;
+                say(news, news.dataset.newAnswer, {
+                  rfq: request.id, mm: row.cells[0].textContent.trim(), price: row.cells[1].firstChild.textContent.trim(),
+                });
+              });
+            }
           }
         });
       },
@@ -46,13 +68,22 @@
   var inbox = document.getElementById("rfq-inbox");
   if (inbox) {
     var body = inbox.querySelector("tbody");
+    var inboxNews = document.getElementById("rfq-inbox-news");
+    var drawn = false; // the rows drawn with the page, and those of the first poll, are not news
     var render = function (data) {
       var seen = {};
       data.requests.forEach(function (request) {
         seen[request.id] = true;
         var row = body.querySelector('tr[data-rfq="' + request.id + '"]');
         if (!row) {
-          body.appendChild(fragment(request.html, "tbody"));
+          row = fragment(request.html, "tbody");
+          body.appendChild(row);
+          if (inboxNews && drawn) {
+            say(inboxNews, inboxNews.dataset.newRequest, {
+              id: request.id, security: row.cells[1].textContent.trim(), side: row.cells[2].textContent.trim(),
+              quantity: row.cells[3].textContent.trim(),
+            });
+          }
         } else {
           row.querySelector('[data-field="mine"]').innerHTML = request.mine_html;
         }
@@ -63,6 +94,7 @@
       });
       var empty = body.querySelector(".rfq-inbox-empty");
       if (empty) empty.hidden = data.requests.length > 0;
+      drawn = true;
     };
     fetch(inbox.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })

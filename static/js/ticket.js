@@ -17,7 +17,9 @@
       status: document.getElementById("ticket-status"),
       render: function (data) {
         if (lastBook !== data.book_html) {
-          book.tBodies[0].innerHTML = data.book_html; // rendered by the server from the page's own template
+          window.exchangeKeepFocus(book.tBodies[0], function () {
+            book.tBodies[0].innerHTML = data.book_html; // rendered by the server from the page's own template
+          });
           if (lastBook !== null) window.exchangeFlash(book.tBodies[0]);
           lastBook = data.book_html;
         }

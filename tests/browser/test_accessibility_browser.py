@@ -183,7 +183,7 @@ def test_a_keyboard_alone_takes_a_quote_and_places_the_order(browser, live_serve
         page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
         # When they tab to the ask's button in the quote book and press Enter
         ask = page.locator("#quote-book tr.ask .pick-price").first
-        expect(ask).to_have_accessible_name("以此价格买入 10.10")
+        expect(ask).to_have_accessible_name("卖价 10.10: 以此价格买入")  # the visible word first (WCAG 2.5.3)
         page.locator("#id_limit_price").focus()
         for _ in range(40):
             page.keyboard.press("Tab")
@@ -210,3 +210,52 @@ def test_a_keyboard_alone_takes_a_quote_and_places_the_order(browser, live_serve
     order = Order.objects.get(account=investor)
     assert (order.side, order.quantity, order.limit_price, order.status) == ("buy", 100, Decimal("10.10"), "filled")
     assert list(Trade.objects.filter(buy_order=order).values_list("price", "quantity")) == [(Decimal("10.10"), 100)]
+
+
+def test_the_quote_books_redraw_keeps_the_keyboards_place_and_the_skip_link_leads_to_the_content(browser, live_server):
+    # (found by an accessibility audit: the book's body was replaced whenever the quotes changed, and the focus
+    # on an Ask button fell back to the top of the page; and the keyboard passed every link of the navigation
+    # before reaching a page's content)
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="100000")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, investor.owner.username)
+        page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
+        # the first Tab reaches the skip link, and following it puts the keyboard in the page's content
+        page.keyboard.press("Tab")
+        expect(page.locator(".skip-link")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("main#main")).to_be_focused()
+        # given the keyboard on the 10.10 ask's button, when the market maker changes its quote's size
+        ask = page.locator('#quote-book tr.ask[data-price="10.10"] .pick-price')
+        ask.focus()
+        market.quote(mm, "9.90", "10.10", ask_qty=2000)
+        expect(page.locator("#quote-book tr.ask").first).to_contain_text("2,000", timeout=10_000)
+        # then the redrawn book's button for the same price has the focus
+        expect(page.locator('#quote-book tr.ask[data-price="10.10"] .pick-price')).to_be_focused()
+    finally:
+        context.close()
+
+
+def test_a_list_drawn_as_cards_on_a_phone_keeps_its_column_headers(browser, live_server):
+    # (found by an accessibility audit: "display: none" on the header row took the column names out of the
+    # accessibility tree at phone widths; /balances/ had 6 column headers at 1280 px and none at 390 px)
+    market = build_market()
+    investor = market.investor(cash="100000", shares=100)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, investor.owner.username)
+        page.goto(f"{live_server.url}/balances/")
+        headers = page.locator("table.cards thead th")
+        assert headers.count() > 0
+        assert all(h.evaluate("th => getComputedStyle(th.closest('thead')).display") != "none" for h in headers.all())
+        assert page.locator("table.cards").first.evaluate("t => t.scrollWidth <= document.documentElement.clientWidth")
+    finally:
+        context.close()

@@ -48,12 +48,27 @@ def test_an_investor_requests_a_quote_a_market_maker_answers_the_investor_accept
     row.get_by_role("button").click()
     assert position_of(mm, market.security).reserved == 300  # its side is reserved while firm
 
-    # then the answer arrives on the investor's page by itself, and accepting it trades at once
+    # then the answer arrives on the investor's page by itself, and a screen reader is told of it once
     card = page.locator(f'#rfq-list [data-rfq="{rfq.pk}"]')
     answer = card.locator("tr[data-answer]")
     expect(answer).to_have_count(1, timeout=10_000)
     expect(answer).to_contain_text("10.05")
-    answer.get_by_role("button").click()
+    expect(page.locator("#rfq-news")).to_have_text(f"询价 {rfq.pk} 有新的报价：{mm.code} 报 10.05。")
+    # and the keyboard's place on its Accept button survives the polls that redraw the card (its countdown
+    # changes every two seconds; found by an accessibility audit: the focus fell back to the page's top)
+    accept = answer.get_by_role("button")
+    accept.focus()
+    page.wait_for_timeout(4_500)
+    expect(card.locator("tr[data-answer] button")).to_be_focused()
+    # and accepting asks first, naming what it trades; declining the question trades nothing
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert not Trade.objects.exists()
+    assert asked and "10.05" in asked[0] and "300" in asked[0] and code in asked[0] and "立即成交" in asked[0], asked
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.locator("tr[data-answer] button").click()
     expect(page.locator(".msg-success")).to_be_visible()
     trade = Trade.objects.get()
     assert (trade.mode, trade.price, trade.quantity, trade.buyer_id) == ("rfq", Decimal("10.05"), 300, investor.pk)

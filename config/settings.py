@@ -134,6 +134,7 @@ TEMPLATES = [
                 "registry.context.market_state",
                 "registry.context.venue_profile",
                 "core.context.web_font",
+                "core.context.staff_session",
             ],
         },
     },

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, pgettext_lazy
@@ -83,3 +84,11 @@ def otp_enrol(request):
         "secret": twofactor.secret_base32(device),
     }
     return render(request, "registration/otp_enrol.html", context)
+
+
+@login_required
+@never_cache
+def session_keepalive(request):
+    """Nothing but a request that is not a background poll: a staff member's "Stay signed in" (static/js/
+    session.js) counts as activity for ``core.middleware.staff_session_idle_timeout``, which records it."""
+    return HttpResponse(status=204)

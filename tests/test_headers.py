@@ -276,6 +276,26 @@ def test_a_staff_session_within_the_idle_period_goes_on_and_is_renewed(market):
     assert int(time.time()) - client.session[LAST_ACTIVITY] < 5
 
 
+def test_stay_signed_in_renews_a_staff_session_and_the_page_says_when_it_will_end(market):
+    # (found by an accessibility audit: the session ended after 30 minutes without a warning or a way to extend it)
+    client = client_for(market.staff)
+    page = client.get("/kyc/applications/").content.decode()
+    assert f'id="session-warning" role="alert" hidden data-idle-seconds="{settings.STAFF_SESSION_IDLE_SECONDS}"' in page
+    assert "js/session.js" in page
+    set_last_activity(client, settings.STAFF_SESSION_IDLE_SECONDS - 60)
+    # when the staff member asks to stay signed in, a minute before the end
+    response = client.get("/session/keepalive/")
+    # then the idle period starts again, and nothing else is answered
+    assert (response.status_code, response.content) == (204, b"")
+    assert int(time.time()) - client.session[LAST_ACTIVITY] < 5
+    # and once it has ended, staying is too late
+    set_last_activity(client, settings.STAFF_SESSION_IDLE_SECONDS + 5)
+    assert client.get("/session/keepalive/").status_code == 302
+    # and an investor's pages carry no warning, whose session keeps Django's age
+    investor_page = client_for(market.investor().owner).get("/orders/").content.decode()
+    assert 'id="session-warning"' not in investor_page and "js/session.js" not in investor_page
+
+
 def test_an_idle_staff_session_gets_no_api_answer(market):
     # given an idle depository operator's web session
     client = client_for(market.depository)

@@ -14,7 +14,7 @@
     badge.textContent = String(count);
     badge.dataset.count = String(count);
     badge.hidden = count === 0;
-    bell.setAttribute("aria-label", bell.dataset.label + " (" + count + ")");
+    bell.setAttribute("aria-label", bell.dataset.label.replace("{n}", String(count)));
   }
 
   function schedule() {

@@ -259,3 +259,57 @@ def test_a_list_drawn_as_cards_on_a_phone_keeps_its_column_headers(browser, live
         assert page.locator("table.cards").first.evaluate("t => t.scrollWidth <= document.documentElement.clientWidth")
     finally:
         context.close()
+
+
+def test_a_staff_member_is_warned_before_the_session_ends_and_may_stay(browser, live_server, settings):
+    # (found by an accessibility audit: a staff session ended after 30 minutes idle with no warning, WCAG 2.2.1)
+    settings.STAFF_SESSION_IDLE_SECONDS = 8  # warned at half of it: 4 seconds before the end
+    market = build_market()
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, market.staff.username)
+        page.goto(f"{live_server.url}/kyc/applications/")
+        warning = page.locator("#session-warning")
+        expect(warning).to_be_hidden()
+        # when the time runs down, the page warns and puts the keyboard on "stay signed in"
+        expect(warning).to_be_visible(timeout=8_000)
+        expect(warning).to_contain_text("您的会话将在 1 分钟后结束")
+        stay = warning.get_by_role("button", name="保持登录")
+        expect(stay).to_be_focused()
+        # and pressing it renews the session: the warning goes, and a page opened after the first end (8 seconds
+        # from the page's load) is still served, where it would have sent the member to log in
+        page.keyboard.press("Enter")
+        expect(warning).to_be_hidden()
+        page.wait_for_timeout(5_000)
+        response = page.goto(f"{live_server.url}/kyc/applications/")
+        assert response.url.endswith("/kyc/applications/"), response.url
+    finally:
+        context.close()
+
+
+def test_a_refused_form_takes_the_keyboard_to_its_first_field_in_error_and_says_so_in_the_title(browser, live_server):
+    # (found by an accessibility audit: after a refused form the focus was at the top of a page that looked the
+    # same, and the title did not change)
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10")
+    investor = market.investor(cash="100000")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, investor.owner.username)
+        page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
+        page.fill("#id_quantity", "0")
+        page.fill("#id_limit_price", "10.10")
+        page.locator("#order-form button[type=submit]").first.click()
+        expect(page.locator("#id_quantity")).to_be_focused()
+        assert page.title().startswith("错误：")
+        # and a review takes it to the review's heading
+        page.fill("#id_quantity", "100")
+        page.locator("#order-form button[type=submit]").first.click()
+        expect(page.locator("#order-review h2")).to_be_focused()
+        assert page.title().startswith("核对您的委托") or "·" in page.title()
+    finally:
+        context.close()

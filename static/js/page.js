@@ -1,0 +1,16 @@
+/* Every page, once loaded: after a refused form, the title says so and the keyboard is put on the first field in
+ * error (a screen reader heard nothing of the refusal, the focus back at the top of a page that looked the same;
+ * WCAG 3.3.1); a step that stands in for the one before it (the order's review) takes the focus to its heading
+ * (data-focus), where the keyboard would otherwise start over at the top. */
+(function () {
+  "use strict";
+  var invalid = document.querySelector('[aria-invalid="true"]');
+  var refused = invalid || document.querySelector(".form-errors, .field-errors");
+  if (refused && document.body.dataset.errorTitle) {
+    document.title = document.body.dataset.errorTitle.replace("{title}", document.title);
+  }
+  var target = invalid || (refused && refused.closest("section, form")) || document.querySelector("[data-focus]");
+  if (!target || (document.activeElement && document.activeElement !== document.body)) return;
+  if (!target.matches("a[href], button, input, select, textarea, [tabindex]")) target.setAttribute("tabindex", "-1");
+  target.focus();
+})();

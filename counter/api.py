@@ -355,7 +355,7 @@ class ClientTradeListApi(CounterApi):
         account = self.client(request, code)
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.client_trades(account), request, view=self)
-        data = [ClientTradeOutput(selectors.trade_view(t, account)).data for t in page]
+        data = [ClientTradeOutput(t).data for t in selectors.trade_views(page, account)]
         return paginator.get_paginated_response(data)
 
 

@@ -35,6 +35,7 @@ from settlement.statements import (  # noqa: F401 - re-exported for the counter'
     account_trades,
     statement_dates_error,
     trade_view,
+    trade_views,
 )
 
 from .models import CashRequest

@@ -131,8 +131,7 @@ def _order_rows(orders, account: Account) -> list[dict]:
 
 def _trade_rows(trades, account: Account) -> list[dict]:
     rows = []
-    for trade in trades:
-        t = selectors.trade_view(trade, account)
+    for t in selectors.trade_views(trades, account):
         rows.append(
             {
                 "id": t.id,
@@ -150,6 +149,7 @@ def _trade_rows(trades, account: Account) -> list[dict]:
                 "at_counter": t.at_counter,
                 "block_height": t.block_height,
                 "leaf_index": t.leaf_index,
+                "notes": t.notes,
             }
         )
     return rows

@@ -38,6 +38,9 @@ class ClientTradeOutput(serializers.Serializer):
     entered_at_counter = serializers.BooleanField(source="at_counter")
     leaf_index = serializers.IntegerField(allow_null=True)
     block_height = serializers.IntegerField(allow_null=True)
+    notes = serializers.ListField(
+        child=serializers.CharField(), help_text="What happened to the trade since: a correction, in words."
+    )
 
 
 class MovementOutput(serializers.Serializer):

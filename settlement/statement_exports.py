@@ -147,7 +147,7 @@ def _trade_row(t: TradeView, money) -> list[str]:
         money(t.price),
         money(t.value),
         money(t.fee),
-        status_label(t.status),
+        " · ".join([status_label(t.status), *t.notes]),
         channel_label(t.at_counter),
     ]
 

@@ -40,7 +40,7 @@ from core.models import Account
 from core.money import ZERO, money
 from core.snapshot import read_only_snapshot
 from exchange.models import Order, Trade
-from exchange.selectors import fee_charged, trade_status
+from exchange.selectors import fee_charged, trade_notes, trade_status
 from ledger.models import Entry, EntryKind
 from registry.models import Security
 
@@ -96,9 +96,19 @@ class TradeView:
     at_counter: bool
     leaf_index: int | None
     block_height: int | None
+    # What happened to the trade since, in words: a correction that reversed or re-priced it (the row keeps the
+    # terms it matched at; the correction's movements are the statement's adjustments).
+    notes: tuple[str, ...] = ()
 
 
-def trade_view(trade: Trade, account: Account) -> TradeView:
+def trade_views(trades, account: Account) -> list[TradeView]:
+    """``trade_view`` of each trade, with its notes, read for all of them at once."""
+    trades = list(trades)
+    notes = trade_notes([t.pk for t in trades])
+    return [trade_view(t, account, notes=tuple(n["text"] for n in notes.get(t.pk, []))) for t in trades]
+
+
+def trade_view(trade: Trade, account: Account, *, notes: tuple[str, ...] = ()) -> TradeView:
     buying = trade.buyer_id == account.pk
     return TradeView(
         id=trade.pk,
@@ -114,6 +124,7 @@ def trade_view(trade: Trade, account: Account) -> TradeView:
         at_counter=entered_at_counter(trade, account),
         leaf_index=getattr(trade, "leaf_index", None),
         block_height=getattr(trade, "block_height", None),
+        notes=notes,
     )
 
 
@@ -403,12 +414,10 @@ def account_statement(account: Account, start: dt.date, end: dt.date) -> Stateme
             )
         )
 
-    trades = [
-        trade_view(t, account)
-        for t in account_trades(account)
-        .filter(matched_at__gte=first, matched_at__lt=after)
-        .order_by("matched_at", "id")
-    ]
+    trades = trade_views(
+        account_trades(account).filter(matched_at__gte=first, matched_at__lt=after).order_by("matched_at", "id"),
+        account,
+    )
     names = dict(Security.objects.filter(code__in=list(shares)).values_list("code", "name"))
     holdings = [Holding(code, names.get(code, ""), qty) for code, qty in sorted(shares.items()) if qty]
     trade_moves = [m.amount for m in movements if m.kind in (Movement.BUY, Movement.SELL, Movement.NET)]

@@ -28,7 +28,7 @@ from settlement import statements
 from settlement.services import trade_settle
 from supervision import services as sv
 from supervision.models import Correction, Freeze
-from tests.conftest import api_for, cash_of, position_of, snapshot
+from tests.conftest import api_for, cash_of, log_in, position_of, snapshot
 
 D = Decimal
 LEGAL = {
@@ -508,6 +508,26 @@ def test_statements_show_forced_transfers_and_corrections_and_close_on_the_balan
     assert {m["kind"] for m in served["movements"]} >= {"correction", "forced_transfer"}
     # and the settlement totals count the purchase only
     assert mine.totals["settlements_paid"] == -sum(m.amount for m in mine.movements if m.kind == "buy")
+    # and the trade list says the trade was corrected, on the statement, its CSV, the API and the counter's pages
+    # (left open by the last rounds: the list showed the terms it matched at and nothing else)
+    from django.test import Client
+
+    from settlement.statement_exports import statement_csv
+
+    with translation.override("en"):
+        english = statements.account_statement(investor, today, today)
+        csv_text = statement_csv(english).decode("utf-8-sig")
+    (listed,) = [t for t in english.trades if t.id == trade.pk]
+    assert listed.notes == (f"Corrected to 300 @ 10.00 by correction {correction.pk}: Price error",)
+    assert listed.price == trade.price  # the terms it matched at stay; the correction is its own line
+    assert listed.notes[0] in csv_text
+    chinese = f"已由更正 {correction.pk} 更正为 300 @ 10.00：Price error"
+    assert [t["notes"] for t in served["trades"] if t["id"] == trade.pk] == [[chinese]]
+    counter = api_for(market.staff).get(f"/api/v1/counter/clients/{investor.code}/trades/").json()["results"]
+    assert [t["notes"] for t in counter if t["id"] == trade.pk] == [[chinese]]
+    client = Client()
+    log_in(client, market.staff)
+    assert chinese in client.get(f"/counter/{investor.code}/trades/").content.decode()
 
 
 def test_a_freeze_of_an_account_code_typed_in_lower_case_freezes_that_account(sup):

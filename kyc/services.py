@@ -228,6 +228,10 @@ def kyc_update_identity(*, actor: User, profile_id: int, identity: Identity, ip:
         raise KycStateError()
     stored = _validate_identity(identity)
     _store_identity(profile, stored)
+    if profile.state == KycProfile.State.EXPIRED:
+        # An expired profile stays on file under its number: a new name or number must not make one number two
+        # people (found by a review; drafts and rejected applications are checked when they are sent).
+        _one_name_per_identity(profile)
     profile.last_edited_by = actor
     profile.save()
     # The name is copied onto the user (masked) and the account (masked, and encrypted in full: what the

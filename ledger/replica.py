@@ -198,6 +198,8 @@ def _accept_block(source: str, fetch: Fetch, held: ReplicaCheckpoint | None, blo
         cp = checkpoint.parse(block["checkpoint"])
     except checkpoint.CheckpointError as exc:
         raise ReplicationRefused(f"block {height}: {exc}") from exc
+    if cp.tree_size > 2**63 - 1:  # a C2SP size may reach 2^64 - 1; the replica's column is a bigint
+        raise ReplicationRefused(f"block {height}: a tree size above 2^63 - 1 cannot be kept")
     header = base64.b64decode(block["header"])
     bhash = checkpoint.block_hash(header)
     fields = json.loads(header)

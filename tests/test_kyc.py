@@ -129,6 +129,27 @@ def test_one_id_number_under_two_names_is_refused_and_one_name_written_two_ways_
     assert KycProfile.objects.get(pk=late.pk).state == "submitted"
 
 
+def test_an_expired_profile_renamed_to_another_persons_number_is_refused(market, staff_pair):
+    # (found by a review: an expired profile stays on file, and its identity could be edited without the check)
+    maker, checker = staff_pair
+    first = complete_application(market, maker)
+    services.kyc_submit(staff=maker, profile_id=first.pk)
+    services.kyc_approve(staff=checker, profile_id=first.pk)
+    other = services.kyc_register(
+        username="lisi",
+        password=None,
+        broker=market.broker,
+        identity=identity(real_name="李四", id_number="110105194912310011"),
+        entered_by=maker,
+    )
+    KycProfile.objects.filter(pk=other.pk).update(state="expired")
+    before = KycProfile.objects.values_list("identity", "name_index").get(pk=other.pk)
+    # when staff give the expired profile the first person's number under another name, it is refused
+    with pytest.raises(services.IdentityNameMismatch):
+        services.kyc_update_identity(actor=maker, profile_id=other.pk, identity=identity(real_name="李四"))
+    assert KycProfile.objects.values_list("identity", "name_index").get(pk=other.pk) == before
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_names_for_one_id_number_submitted_at_once_one_waits_for_the_other_and_is_refused():
     # (left open by the last review: two applications under different names submitted at the same moment would

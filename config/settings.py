@@ -99,7 +99,6 @@ MIDDLEWARE = [
     "core.middleware.public_answers_shared",  # outside sessions and locale: drops what they add to a public answer
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.reject_nul_bytes",
-    "core.middleware.api_query_once",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,7 +113,9 @@ MIDDLEWARE = [
     "core.middleware.staff_second_factor",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a lockout into core.twofactor.lockout_response
+    "axes.middleware.AxesMiddleware",  # turns a lockout into core.twofactor.lockout_response
+    # Below every middleware that dresses an answer (no-store, Vary, CSP, X-Frame-Options), so its 400 is dressed.
+    "core.middleware.api_query_once",
 ]
 
 ROOT_URLCONF = "config.urls"

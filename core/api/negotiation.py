@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from django.utils.http import parse_header_parameters
 from django.utils.translation import gettext
 from rest_framework import exceptions
@@ -37,6 +36,13 @@ def _refused(media_type: str, accepted: list[tuple[str, str, float]]) -> bool:
 
 class ContentNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
+        wanted = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        if wanted and not any(r.format == wanted for r in renderers):
+            # Named from every format the operation has, before any is set aside as refused by the Accept header.
+            formats = ", ".join(sorted({r.format for r in renderers}))
+            raise exceptions.ValidationError(
+                {"format": [gettext("Must be one of: %(choices)s.") % {"choices": formats}]}
+            )
         accepted = []
         for token in self.get_accept_list(request):
             try:
@@ -46,15 +52,6 @@ class ContentNegotiation(DefaultContentNegotiation):
             main, _, sub = full.lower().partition("/")
             accepted.append((main, sub, _weight(params)))
         kept = [r for r in renderers if not _refused(r.media_type.lower(), accepted)]
-        if not kept:
+        if not kept or (wanted and not any(r.format == wanted for r in kept)):
             raise exceptions.NotAcceptable(available_renderers=renderers)
         return super().select_renderer(request, kept, format_suffix)
-
-    def filter_renderers(self, renderers, format):
-        try:
-            return super().filter_renderers(renderers, format)
-        except Http404:
-            formats = ", ".join(sorted({r.format for r in renderers}))
-            raise exceptions.ValidationError(
-                {"format": [gettext("Must be one of: %(choices)s.") % {"choices": formats}]}
-            ) from None

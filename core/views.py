@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, pgettext_lazy
@@ -14,6 +16,7 @@ from django.views.decorators.cache import never_cache
 
 from . import twofactor
 from .audit import client_ip
+from .middleware import LAST_ACTIVITY, POLL_HEADER
 
 NEXT_SESSION_KEY = "_otp_next"  # where the login was going, kept while the code page sends on to enrolment
 
@@ -89,6 +92,13 @@ def otp_enrol(request):
 @login_required
 @never_cache
 def session_keepalive(request):
-    """Nothing but a request that is not a background poll: a staff member's "Stay signed in" (static/js/
-    session.js) counts as activity for ``core.middleware.staff_session_idle_timeout``, which records it."""
+    """A staff member's "Stay signed in" (static/js/session.js): a request that is not a background poll counts
+    as activity for ``core.middleware.staff_session_idle_timeout``, which records it; 204.
+
+    Asked as a poll (``X-Exchange-Poll``), it records nothing and tells how many seconds the session has left,
+    so that a page left open is not warned while the member works in another tab: ``{"seconds_left": n}``."""
+    if POLL_HEADER in request.headers:
+        last = request.session.get(LAST_ACTIVITY)
+        left = settings.STAFF_SESSION_IDLE_SECONDS - (int(time.time()) - last) if last is not None else None
+        return JsonResponse({"seconds_left": left})
     return HttpResponse(status=204)

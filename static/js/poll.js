@@ -84,9 +84,11 @@ window.exchangeFlash = function (cell) {
 };
 
 /* Redraw part of a page without losing the keyboard's place: replace() rebuilds what is inside root; if the
- * focus was in there, it returns to the element that stands for the same thing (the same tag, name, value and
- * text, in a row or card with the same data-* keys), or stays on root's nearest equivalent. A redraw every two
- * seconds otherwise threw the focus back to the top of the page (WCAG 2.4.3). */
+ * focus was in there, it returns to the element that stands for the same thing: the same tag and name, in a row
+ * or card with the same data-* keys, and for a control the same value and text (a scrolling box's text changes
+ * with every countdown it holds). If that element is gone (its quote or answer withdrawn), the focus goes to the
+ * focusable element now at its place, else to root's own scrolling box. A redraw every two seconds otherwise threw
+ * the focus back to the top of the page (WCAG 2.4.3). */
 window.exchangeKeepFocus = function (root, replace) {
   "use strict";
   var active = document.activeElement;
@@ -94,19 +96,24 @@ window.exchangeKeepFocus = function (root, replace) {
     replace();
     return;
   }
+  var FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
   function signature(el) {
     var keyed = el.parentElement && el.parentElement.closest("[data-answer],[data-rfq],[data-price],[data-key]");
     var keys = keyed ? JSON.stringify(keyed.dataset) : "";
-    var text = (el.textContent || "").trim();
-    return [el.tagName, el.getAttribute("name"), el.getAttribute("value"), text, keys].join("\u0001");
+    var control = /^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(el.tagName);
+    var text = control ? (el.textContent || "").trim() : "";
+    return [el.tagName, el.getAttribute("name"), control ? el.getAttribute("value") : "", text, keys].join("\u0001");
   }
   var wanted = signature(active);
+  var before = Array.prototype.indexOf.call(root.querySelectorAll(FOCUSABLE), active);
   replace();
-  var candidates = root.querySelectorAll("a[href], button, input, select, textarea, [tabindex]");
+  var candidates = root.querySelectorAll(FOCUSABLE);
   for (var i = 0; i < candidates.length; i++) {
     if (signature(candidates[i]) === wanted) {
       candidates[i].focus({ preventScroll: true });
       return;
     }
   }
+  var fallback = candidates[Math.min(before, candidates.length - 1)] || root.closest(".table-scroll");
+  if (fallback) fallback.focus({ preventScroll: true });
 };

@@ -16,8 +16,12 @@
   }
 
   // Tell a screen reader something new once, in a visually hidden polite live region ({name} filled from values).
-  function say(region, text, values) {
-    region.textContent = text.replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
+  // What one poll brings is said together: each write replaces what the region said before.
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
+  }
+  function say(region, lines) {
+    if (lines.length) region.textContent = lines.join(" ");
   }
 
   var list = document.getElementById("rfq-list");
@@ -29,6 +33,7 @@
       status: document.getElementById("rfq-status"),
       render: function (data) {
         var seen = {};
+        var told = [];
         data.requests.forEach(function (request, i) {
           seen[request.id] = true;
           var card = list.querySelector('[data-rfq="' + request.id + '"]');
@@ -54,13 +59,14 @@
             if (drawn && news) {
               Array.prototype.forEach.call(card.querySelectorAll("tr[data-answer]"), function (row) {
                 if (known[row.dataset.answer]) return;
-                say(news, news.dataset.newAnswer, {
+                told.push(fill(news.dataset.newAnswer, {
                   rfq: request.id, mm: row.cells[0].textContent.trim(), price: row.cells[1].firstChild.textContent.trim(),
-                });
+                }));
               });
             }
           }
         });
+        if (news) say(news, told);
       },
     });
   }
@@ -72,6 +78,7 @@
     var drawn = false; // the rows drawn with the page, and those of the first poll, are not news
     var render = function (data) {
       var seen = {};
+      var told = [];
       data.requests.forEach(function (request) {
         seen[request.id] = true;
         var row = body.querySelector('tr[data-rfq="' + request.id + '"]');
@@ -79,10 +86,10 @@
           row = fragment(request.html, "tbody");
           body.appendChild(row);
           if (inboxNews && drawn) {
-            say(inboxNews, inboxNews.dataset.newRequest, {
+            told.push(fill(inboxNews.dataset.newRequest, {
               id: request.id, security: row.cells[1].textContent.trim(), side: row.cells[2].textContent.trim(),
               quantity: row.cells[3].textContent.trim(),
-            });
+            }));
           }
         } else {
           row.querySelector('[data-field="mine"]').innerHTML = request.mine_html;
@@ -94,6 +101,7 @@
       });
       var empty = body.querySelector(".rfq-inbox-empty");
       if (empty) empty.hidden = data.requests.length > 0;
+      if (inboxNews) say(inboxNews, told);
       drawn = true;
     };
     fetch(inbox.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })

@@ -7,6 +7,38 @@
 /* options.event: the name of a server-sent event that brings news for this page. While the stream is open the
  * page polls only every SLOW ms (the fallback); the event triggers render(data) at once when options.eventData
  * says the event carries the polled JSON itself, else an immediate poll. */
+/* Live updates may be paused (WCAG 2.2.2): one button for the page (#live-pause in base.html), shown once a live
+ * part starts; while paused nothing is fetched or redrawn, and resuming fetches at once. */
+window.exchangeLive = (function () {
+  "use strict";
+  var paused = false;
+  var resumers = [];
+  var pausers = [];
+  var button = document.getElementById("live-pause");
+  function label() {
+    button.textContent = paused ? button.dataset.resume : button.dataset.pause;
+  }
+  if (button) {
+    button.addEventListener("click", function () {
+      paused = !paused;
+      label();
+      (paused ? pausers : resumers).forEach(function (fn) { fn(); });
+    });
+  }
+  return {
+    start: function (onPause, onResume) {
+      pausers.push(onPause);
+      resumers.push(onResume);
+      if (button && button.hidden) {
+        label();
+        button.hidden = false;
+      }
+    },
+    paused: function () { return paused; },
+    pausedText: function () { return button ? button.dataset.status : ""; },
+  };
+})();
+
 window.exchangePoll = function (options) {
   "use strict";
   var status = options.status;
@@ -33,7 +65,7 @@ window.exchangePoll = function (options) {
   }
 
   function poll() {
-    if (document.hidden) return; // resumed by visibilitychange
+    if (document.hidden || window.exchangeLive.paused()) return; // resumed by visibilitychange or the button
     // X-Exchange-Poll: a background refresh is not the user's activity (core.middleware.staff_session_idle_timeout).
     var headers = { Accept: "application/json", "X-Exchange-Poll": "1" };
     fetch(options.url, { credentials: "same-origin", headers: headers, cache: "no-store" })
@@ -45,6 +77,7 @@ window.exchangePoll = function (options) {
         }
         if (!response.ok) throw new Error(String(response.status));
         return response.json().then(function (data) {
+          if (window.exchangeLive.paused()) return; // paused while the answer was on its way
           options.render(data);
           show("live");
           schedule();
@@ -61,7 +94,7 @@ window.exchangePoll = function (options) {
   });
   if (events) {
     events.on(options.event, function (data) {
-      if (document.hidden) return;
+      if (document.hidden || window.exchangeLive.paused()) return;
       if (options.eventData && data) {
         options.render(data);
         show("live");
@@ -72,6 +105,14 @@ window.exchangePoll = function (options) {
     });
     events.on("_closed", function () { schedule(); });
   }
+  window.exchangeLive.start(
+    function () {
+      clearTimeout(timer);
+      status.dataset.state = "paused";
+      statusText.textContent = window.exchangeLive.pausedText();
+    },
+    poll
+  );
   schedule();
 };
 

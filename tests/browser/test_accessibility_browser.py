@@ -313,3 +313,36 @@ def test_a_refused_form_takes_the_keyboard_to_its_first_field_in_error_and_says_
         assert page.title().startswith("核对您的委托") or "·" in page.title()
     finally:
         context.close()
+
+
+def test_live_updates_can_be_paused_and_resumed(browser, live_server):
+    # (found by an accessibility audit: quotes and the market watch refreshed every 2 seconds with no way to
+    # pause them, WCAG 2.2.2)
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="100000")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, investor.owner.username)
+        page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
+        pause = page.locator("#live-pause")
+        expect(pause).to_have_text("暂停实时更新")
+        # when paused, a change of the quotes is not drawn, and the status line says it is paused
+        pause.click()
+        expect(pause).to_have_text("恢复实时更新")
+        expect(page.locator("#ticket-status")).to_contain_text("实时更新已暂停")
+        market.quote(mm, "9.90", "10.10", ask_qty=2000)
+        page.wait_for_timeout(4_500)
+        expect(page.locator("#quote-book tr.ask").first).not_to_contain_text("2,000")
+        # and resuming draws it at once
+        pause.click()
+        expect(page.locator("#quote-book tr.ask").first).to_contain_text("2,000", timeout=3_000)
+        expect(page.locator("#ticket-status")).not_to_contain_text("暂停")
+        # and a page with nothing live shows no such button
+        page.goto(f"{live_server.url}/kyc/me/")
+        expect(page.locator("#live-pause")).to_be_hidden()
+    finally:
+        context.close()

@@ -16,6 +16,19 @@
     if (row) window.location.href = row.dataset.href;
   });
 
+  // A reload (the market opened or closed, a security was listed) keeps the keyboard's place: the row's link.
+  function reload() {
+    var row = document.activeElement && document.activeElement.closest && document.activeElement.closest("tr[data-code]");
+    if (row) sessionStorage.setItem("market-focus", row.dataset.code);
+    window.location.reload();
+  }
+  var kept = sessionStorage.getItem("market-focus");
+  if (kept) {
+    sessionStorage.removeItem("market-focus");
+    var link = table.querySelector('tr[data-code="' + CSS.escape(kept) + '"] a');
+    if (link) link.focus();
+  }
+
   function setText(cell, value) {
     var text = value === null || value === undefined || value === "" ? "\u2014" : String(value);
     if (cell.textContent === text) return;
@@ -26,18 +39,18 @@
   function render(data) {
     // The market opened or closed: the page's notice changes with it.
     if (data.market && String(data.market.open) !== table.dataset.open) {
-      window.location.reload();
+      reload();
       return;
     }
     var rows = table.tBodies[0].rows;
     if (rows.length !== data.rows.length) {
-      window.location.reload(); // a security was listed or delisted
+      reload(); // a security was listed or delisted
       return;
     }
     data.rows.forEach(function (item) {
       var tr = table.querySelector('tr[data-code="' + CSS.escape(item.code) + '"]');
       if (!tr) {
-        window.location.reload();
+        reload();
         return;
       }
       FIELDS.forEach(function (field) {

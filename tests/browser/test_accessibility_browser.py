@@ -346,3 +346,25 @@ def test_live_updates_can_be_paused_and_resumed(browser, live_server):
         expect(page.locator("#live-pause")).to_be_hidden()
     finally:
         context.close()
+
+
+def test_the_market_watch_keeps_the_keyboards_row_when_it_reloads_for_a_new_listing(browser, live_server):
+    # (found by an accessibility audit: the market watch reloads itself when a security is listed or the market
+    # opens or closes, and the keyboard started over at the top)
+    market = build_market()
+    investor = market.investor(cash="100000")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, investor.owner.username)
+        page.goto(f"{live_server.url}/")
+        link = page.locator(f'#market-table tr[data-code="{market.security.code}"] a').first
+        link.focus()
+        # when a security is listed, the page reloads with one more row
+        market.new_security("S-NEW")
+        expect(page.locator('#market-table tr[data-code="S-NEW"]')).to_have_count(1, timeout=10_000)
+        # then the keyboard is on the same row's link
+        expect(page.locator(f'#market-table tr[data-code="{market.security.code}"] a').first).to_be_focused()
+    finally:
+        context.close()

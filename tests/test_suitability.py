@@ -230,3 +230,87 @@ def test_minimum_holding_period_ends_exactly_five_trading_days_after_the_buy(quo
     # when the investor sells exactly at the edge, then it is filled
     with mock.patch("django.utils.timezone.now", return_value=edge.astimezone(dt.UTC)):
         assert sell(investor, quoted, coid="s2").filled_quantity == 100
+
+
+def _settle_all() -> None:
+    block_seal()
+    for trade_id in Trade.objects.filter(status=Trade.Status.MATCHED).values_list("pk", flat=True):
+        assert trade_settle(trade_id=trade_id)
+
+
+def test_resting_orders_are_checked_again_by_the_rules_when_a_new_quote_reaches_them(market):
+    # (found by a probe: after the security's risk rating rose, or its holding period lengthened, resting orders
+    # that the rules now refuse still filled when a market maker's quote came to their price)
+    mm = market.market_maker()
+    market.quote(mm, "9.50", "10.50")
+    Security.objects.filter(pk=market.security.pk).update(risk_rating=3)
+    cautious = market.investor(cash="10000", level=3)
+    keen = market.investor(cash="10000", level=5)
+    resting_buys = [
+        order_place(
+            placed_by=inv.owner,
+            account=inv,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.00"), "DAY", f"rb{n}"),
+        )[0]
+        for n, inv in enumerate((cautious, keen))
+    ]
+    # and a seller whose shares were bought just now, selling while the security has no holding period
+    seller = market.investor(cash="10000")
+    order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.50"), "IOC", "fresh-buy"),
+    )
+    _settle_all()
+    resting_sell = order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "sell", 100, D("10.40"), "DAY", "rs"),
+    )[0]
+    assert resting_sell.status == Order.Status.OPEN
+    # when the security's risk rating rises to R5 and a 5-day holding period is set
+    Security.objects.filter(pk=market.security.pk).update(risk_rating=5, min_holding_days=5)
+    # and the market maker's quote comes to every resting price
+    result = market.quote(mm, "9.90", "10.00", ask_qty=1000)
+    again = market.quote(mm, "10.40", "10.45", bid_qty=1000)
+    # then only the investor the rules still allow fills; the others rest, untouched
+    assert [t.buy_order_id for t in result.trades] == [resting_buys[1].pk]
+    assert again.trades == []
+    for order in (resting_buys[0], resting_sell):
+        order.refresh_from_db()
+        assert (order.status, order.filled_quantity) == (Order.Status.OPEN, 0)
+
+
+def test_market_makers_count_against_the_holder_cap_as_the_register_does(market):
+    # (found by a probe: a security capped at 2 holders, held by two investors, was bought by market makers by RFQ
+    # and by negotiated transfer: 4 holders, and every investor buyer refused from then on)
+    from core import errors as err
+    from exchange.services import negotiated as neg
+    from exchange.services import rfq as rfq_services
+
+    holders = [market.investor(cash="10000", shares=300) for _ in range(2)]
+    Security.objects.filter(pk=market.security.pk).update(max_holders=2)
+    assert holder_count(market.security.pk) == 2
+    newcomer = market.market_maker(shares=0)
+    before = snapshot()
+    # when an investor sells by RFQ to a market maker that holds nothing
+    rfq, _ = rfq_services.rfq_request(
+        requested_by=holders[0].owner,
+        account=holders[0],
+        request=rfq_services.RfqRequestInput(market.security.code, "sell", 100, "cap-rfq"),
+    )
+    answer = rfq_services.rfq_answer(user=newcomer.owner, rfq_id=rfq.pk, price=D("10.00"), valid_seconds=30)
+    with pytest.raises(err.DomainError) as refused_rfq:
+        rfq_services.rfq_accept(actor=holders[0].owner, rfq_id=rfq.pk, answer_id=answer.pk)
+    # and when the other proposes a negotiated sale to it, and it confirms
+    proposal, code, _ = neg.negotiated_propose(
+        actor=holders[1].owner,
+        account=holders[1],
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), newcomer.code, "cap-neg"),
+    )
+    with pytest.raises(err.DomainError) as refused_neg:
+        neg.negotiated_confirm(actor=newcomer.owner, proposal_id=proposal.pk, code=code)
+    # then both are refused by the cap, and no trade was made
+    assert refused_rfq.value.code == refused_neg.value.code == "holder_cap_reached"
+    assert not Trade.objects.exists() and holder_count(market.security.pk) == 2
+    assert snapshot()["exchange_trade"] == before["exchange_trade"]

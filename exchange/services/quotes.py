@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from balances.services import cash_lock, positions_lock
 from core import errors as err
+from core.errors import DomainError
 from core.models import Account, User
 from core.money import notional
 from registry import profile
@@ -95,6 +96,8 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     for order in buys:
         if ask.quantity == 0:
             break
+        if not _still_allowed(order, security, now, available_shares=None):
+            continue  # it rests, as an order no quote crosses, until the rules let it fill
         newcomer = cap.room_for(order.account)
         if newcomer is False:
             continue  # it rests, as an order no quote crosses, until a holder leaves
@@ -102,15 +105,39 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
             cap.made(newcomer)
             book.close_order(order, cancel_rest=False)
             book.dirty_orders[order.pk] = order
+    if sells and bid.quantity:
+        # The market maker buys from them: it counts as a holder as every account does (the register counts it).
+        pretrade.check_holder_room(account, security)
     for order in sells:
         if bid.quantity == 0:
             break
+        held = book.positions[order.account_id].available + order.remaining_quantity  # its own reservation
+        if not _still_allowed(order, security, now, available_shares=held):
+            continue
         book.fill_sell_order(order, bid, min(order.remaining_quantity, bid.quantity))
         book.close_order(order, cancel_rest=False)
         book.dirty_orders[order.pk] = order
     # A bid fill keeps its cash reserved as the obligation; nothing to release.
     trades = book.write()
     return QuoteResult(bid=bid, ask=ask, trades=trades)
+
+
+def _still_allowed(order: Order, security: Security, now, *, available_shares: int | None) -> bool:
+    """Whether a resting order may still fill when a new quote reaches it: every investor rule again, as at its
+    placement (found by a probe: after a security's risk rating rose, its qualified-only flag was set or its
+    holding period lengthened, resting orders the rules now refuse still filled). One that may not rests."""
+    try:
+        pretrade.check_investor(
+            account=order.account,
+            security=security,
+            side=order.side,
+            quantity=order.remaining_quantity,
+            available_shares=available_shares,
+            now=now,
+        )
+    except DomainError:
+        return False
+    return True
 
 
 class _HolderCap:

@@ -285,6 +285,7 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             book.reserve_cash(investor.pk, value + buyer_fee)
             fill = Fill(None, None, rfq.quantity, answer.price, investor, maker, buyer_fee, ZERO)
         else:
+            pretrade.check_holder_room(maker, security)  # the market maker buys: a holder like any other
             book.cash = cash_lock([a.account_id for a in others])
             book.positions = positions_lock(security.pk, [investor.pk])
             row = book.positions[investor.pk]

@@ -8,7 +8,7 @@ which keeps ``issued_quantity`` equal to the ISSUE entries' sum.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.db import models
 from django.db.models import Q
@@ -69,11 +69,14 @@ class Security(models.Model):
         return f"{self.code} {self.name}"
 
     def band_around(self, reference: Decimal) -> tuple[Decimal, Decimal]:
-        """The lowest and highest price the band allows around ``reference``, on the tick."""
-        return (
-            (reference * (1 - self.band_pct / 100)).quantize(self.tick_size),
-            (reference * (1 + self.band_pct / 100)).quantize(self.tick_size),
-        )
+        """The lowest and highest price the band allows around ``reference``: multiples of the tick, rounded
+        inward, so that every price the band allows is on the tick and within ``band_pct`` of the reference (found
+        by a probe: half-to-even rounding widened some bands and narrowed others, by whether the digit before a
+        5 was odd, and a tick of 0.05 gave edges off the tick)."""
+        tick = self.tick_size
+        low = (reference * (1 - self.band_pct / 100) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+        high = (reference * (1 + self.band_pct / 100) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+        return low.quantize(tick), high.quantize(tick)
 
     @property
     def band_low(self) -> Decimal:

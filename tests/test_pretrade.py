@@ -68,6 +68,25 @@ def test_band_edges_are_inclusive(book):
     assert sell.filled_quantity == 100
 
 
+@pytest.mark.parametrize(
+    ("reference", "pct", "tick", "band"),
+    [
+        ("10.00", "30", "0.01", ("7.00", "13.00")),  # exact edges stay
+        ("10.05", "10", "0.01", ("9.05", "11.05")),  # 9.045 … 11.055: half-to-even gave 9.04 … 11.06, wider
+        ("10.15", "10", "0.01", ("9.14", "11.16")),  # 9.135 … 11.165: inward on both sides, never past 10%
+        ("10.01", "10", "0.05", ("9.05", "11.00")),  # a tick of 0.05: the edges are on it (11.01 was not)
+    ],
+)
+def test_band_edges_are_on_the_tick_and_within_the_band_rounded_inward(reference, pct, tick, band):
+    # (found by a probe: the edges were rounded half to even, wider or narrower by whether the digit before a 5
+    # was odd, and not to the tick when it was above a cent)
+    security = Security(reference_price=D(reference), band_pct=D(pct), tick_size=D(tick))
+    low, high = security.band_low, security.band_high
+    assert (str(low), str(high)) == band
+    assert low >= D(reference) * (1 - D(pct) / 100) and high <= D(reference) * (1 + D(pct) / 100)
+    assert low % D(tick) == 0 and high % D(tick) == 0
+
+
 def test_unknown_security(book):
     _market, _mm, investor = book
     before = snapshot()

@@ -66,9 +66,9 @@ def order_precheck(
         return result
     check(pretrade.check_tradable, security, now=now)
     check(pretrade.check_price, security, limit_price)
-    check(pretrade.check_quantity, security, quantity)
     result.value = notional(limit_price, quantity)
     if side == "buy":
+        check(pretrade.check_quantity, security, quantity)
         check(
             pretrade.check_investor,
             account=account,
@@ -86,6 +86,7 @@ def order_precheck(
     else:
         position = Position.objects.filter(account=account, security=security).first()
         result.available = position.available if position else 0
+        check(pretrade.check_quantity, security, quantity, whole_holding=result.available)
         check(
             pretrade.check_investor,
             account=account,

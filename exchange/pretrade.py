@@ -299,11 +299,20 @@ def check_price(security: Security, price: Decimal, *, reference: Decimal | None
         )
 
 
-def check_quantity(security: Security, quantity: int) -> None:
-    if quantity % security.lot_size != 0:
+def check_quantity(security: Security, quantity: int, *, whole_holding: int | None = None) -> None:
+    """A whole number of lots; or, for an order's sale (``whole_holding``: the shares the seller has free), all
+    of them at once, odd lot included, so that shares left out of lots (a lot size raised, an issue, a forced
+    transfer) can still be sold, as the A-share rules sell an odd lot (found by a probe: they never could)."""
+    if quantity % security.lot_size == 0 or (whole_holding is not None and quantity == whole_holding):
+        return
+    if whole_holding is not None and whole_holding % security.lot_size:
         raise err.QuantityNotInLots(
-            gettext("The quantity must be a multiple of the lot size %(lot)s.") % {"lot": security.lot_size}
+            gettext("The quantity must be a multiple of the lot size %(lot)s, or all %(n)s shares you hold free.")
+            % {"lot": security.lot_size, "n": whole_holding}
         )
+    raise err.QuantityNotInLots(
+        gettext("The quantity must be a multiple of the lot size %(lot)s.") % {"lot": security.lot_size}
+    )
 
 
 # --------------------------------------------------------------------------

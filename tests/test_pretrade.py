@@ -299,3 +299,22 @@ def test_a_quote_inside_another_makers_and_a_makers_own_replacement_are_accepted
         ("bid", D("10.00")),
         ("ask", D("10.04")),
     }
+
+
+def test_an_odd_lot_is_sold_with_the_rest_of_the_holding_in_one_order(book):
+    # (found by a probe: after the lot size rose from 100 to 300, 100 of 1,000 shares could never be sold)
+    market, _mm, investor = book
+    Security.objects.filter(pk=market.security.pk).update(lot_size=300)
+    before = snapshot()
+    # when the investor sells 100 of the 1,000 shares they hold, it is refused, and the message says what may be
+    with pytest.raises(err.QuantityNotInLots) as raised:
+        attempt(investor, security=market.security.code, side="sell", qty=100, price="9.90", tif="IOC", coid="odd")
+    assert "1000" in str(raised.value) or "1,000" in str(raised.value)
+    assert snapshot() == before
+    # and 900, whole lots, are sold; then the odd 100 left, all of it, is sold too
+    whole, _ = attempt(investor, security=market.security.code, side="sell", qty=900, price="9.90", tif="IOC", coid="w")
+    odd, _ = attempt(investor, security=market.security.code, side="sell", qty=100, price="9.90", tif="IOC", coid="o")
+    assert (whole.filled_quantity, odd.filled_quantity) == (900, 100)
+    # and a buy stays in lots
+    with pytest.raises(err.QuantityNotInLots):
+        attempt(investor, security=market.security.code, qty=100, coid="b")

@@ -98,9 +98,10 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
     security = lock_security(req.security)
     pretrade.check_tradable(security, now=now)
     pretrade.check_price(security, req.limit_price)
-    pretrade.check_quantity(security, req.quantity)
-    book = Book(now=now, security=security)
     buying = req.side == Order.Side.BUY
+    if buying:
+        pretrade.check_quantity(security, req.quantity)  # a sale's, once its holding is known
+    book = Book(now=now, security=security)
     order_id, quotes = _crossing_quotes(security, buying=buying, limit=req.limit_price)
     pretrade.check_self_trade(account, quotes)
 
@@ -128,6 +129,7 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
     else:
         book.positions = positions_lock(security.pk, [account.pk])
         available = book.positions[account.pk].available
+        pretrade.check_quantity(security, req.quantity, whole_holding=available)
         pretrade.check_investor(
             account=account,
             security=security,

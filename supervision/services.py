@@ -53,6 +53,7 @@ from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
 from ledger.services import entry_write
+from registry import profile as venue_profile
 from registry.models import Security
 
 from . import hooks
@@ -565,9 +566,11 @@ def _receiver_checks(receiver: Account, security: Security | None, holds_now: in
             raise ReceiverNotEligible(
                 gettext("%(account)s has no approved KYC; it cannot receive assets.") % {"account": receiver.code}
             )
-    if security is not None and holds_now == 0:
+    # The cap as every other path counts it (found by a probe: by account, where the register counts real
+    # identities, and against the security's own cap, where the venue profile may set a lower one).
+    if security is not None and holds_now == 0 and pretrade.new_holder(receiver, security.pk) is not None:
         holders = pretrade.holder_count(security.pk)
-        if holders >= security.max_holders:
+        if holders >= venue_profile.max_holders(security):
             raise ReceiverNotEligible(
                 gettext("%(code)s already has %(n)s holders, its maximum; %(account)s cannot become one.")
                 % {"code": security.code, "n": holders, "account": receiver.code}

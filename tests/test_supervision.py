@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -251,6 +252,39 @@ def test_a_forced_transfer_to_an_account_without_kyc_or_beyond_the_holder_cap_is
     )  # fmt: skip
     with pytest.raises(sv.ReceiverNotEligible, match=capped.code):
         sv.forced_transfer_approve(actor=reg2, transfer_id=other.pk)
+    assert snapshot() == before
+
+
+def test_a_forced_transfer_at_the_cap_counts_holders_by_identity_and_the_venues_cap(sup, settings):
+    # (found by a probe: the receiver was counted by its account where the register counts real identities, so a
+    # second account of a holder was refused at the cap; and the venue profile's lower cap was not applied)
+    from kyc.models import KycProfile
+
+    market, reg1, reg2, _mm, investor = sup
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    market.security.max_holders = 2  # the investor and the market maker already hold it
+    market.security.save(update_fields=["max_holders"])
+    twin = market.investor()
+    KycProfile.objects.filter(user=twin.owner).update(identity=KycProfile.objects.get(user=investor.owner).identity)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=twin.code, security=market.security.code, quantity=100,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    # when it moves shares to a second account of a holder's identity, it is no new holder: approved
+    assert sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk).status == "executed"
+    assert position_of(twin, market.security).total == 100
+    # and with the security's cap raised but the venue profile's at 2, a new identity is refused
+    market.security.max_holders = 200
+    market.security.save(update_fields=["max_holders"])
+    newcomer = market.investor()
+    with mock.patch("registry.profile.max_holders", lambda security: 2):
+        other = sv.forced_transfer_propose(
+            actor=reg1, freeze_id=freeze.pk, receiver=newcomer.code, security=market.security.code, quantity=100,
+            reason="Judgment enforced", **LEGAL,
+        )  # fmt: skip
+        before = snapshot()
+        with pytest.raises(sv.ReceiverNotEligible, match=newcomer.code):
+            sv.forced_transfer_approve(actor=reg2, transfer_id=other.pk)
     assert snapshot() == before
 
 

@@ -26,6 +26,7 @@ from core import errors as err
 from core.models import Account
 from exchange.models import Order, Trade
 from exchange.pretrade import holder_count
+from registry import profile as venue_profile
 from registry.models import Disclosure
 
 from .models import Rule
@@ -187,7 +188,8 @@ def holder_cap(scan: Scan, t: dict) -> list[Finding]:
     for security_id, trades in sorted(by_security.items()):
         security = trades[0].security
         holders = holder_count(security_id)
-        if holders * 100 < t["percent_of_max"] * security.max_holders:
+        cap = venue_profile.max_holders(security)  # the venue's cap, where lower than the security's own
+        if holders * 100 < t["percent_of_max"] * cap:
             continue
         buyers = sorted({tr.buyer.code for tr in trades if _is_watched(tr.buyer)})
         out.append(
@@ -196,7 +198,7 @@ def holder_cap(scan: Scan, t: dict) -> list[Finding]:
                 security_id=security_id,
                 accounts=buyers,
                 trade_ids=[tr.pk for tr in trades],
-                detail={"holders": holders, "max_holders": security.max_holders},
+                detail={"holders": holders, "max_holders": cap},
             )
         )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 
 import orjson
@@ -12,9 +13,10 @@ from balances.models import CashBalance, Position
 from core.models import Account, Broker, Role, User
 from core.prepared import Statement
 from core.roles import SUPERVISORS
+from ledger.models import Entry, EntryKind
 from registry.models import Security
 
-from .models import DayClose, Order, Quote, RfqAnswer, RfqRequest, Trade
+from .models import Order, Quote, RfqAnswer, RfqRequest, Trade
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _BROKER_FIELDS = [f.attname for f in Broker._meta.concrete_fields]
@@ -161,17 +163,45 @@ def fee_charged(trade: Trade, side: str) -> Decimal:
     return trade.buyer_fee if side == "buy" else trade.seller_fee
 
 
-def reference_price_on(security: Security, at) -> Decimal:
-    """The reference price the band stood on at ``at``: the one the first close to run after ``at`` started from
-    (its CLOSE entry's ``previous_reference``: a close is when the reference changes), or the security's present
-    one when no close has run since. By when the close ran (``closed_at``), not the day it closed: in always-open
-    mode a trade a minute after 15:00 that matched before the close job ran was in the old day's band."""
-    close = DayClose.objects.filter(closed_at__gt=at).order_by("closed_at").select_related("entry").first()
-    if close is not None:
-        for row in orjson.loads(bytes(close.entry.canonical))["payload"]["securities"]:
-            if row["code"] == security.code:
-                return Decimal(row["previous_reference"])
-    return security.reference_price
+# The parameters a price is judged by, and the entries that change them: a day's close (the reference price)
+# and an operator's change (any of the three).
+PRICE_PARAMETERS = ("reference_price", "band_pct", "tick_size")
+
+
+def price_changes_since(at) -> list[tuple]:
+    """The entries recorded after ``at`` that change a security's price parameters, newest first, as
+    ``(recorded_at, kind, payload)``: read once for many ``security_as_of`` calls."""
+    since = (
+        Entry.objects.filter(kind__in=[EntryKind.CLOSE, EntryKind.SECURITY_CHANGE], recorded_at__gt=at)
+        .order_by("-id")
+        .values_list("recorded_at", "kind", "canonical")
+    )
+    return [(recorded_at, kind, orjson.loads(bytes(canonical))["payload"]) for recorded_at, kind, canonical in since]
+
+
+def security_as_of(security: Security, at, *, changes: list[tuple] | None = None) -> Security:
+    """The security with the price parameters it had at ``at`` (reference price, band, tick), as an unsaved
+    copy: the present ones with every change recorded since undone, newest first. A CLOSE entry gives the
+    reference it started from (``previous_reference``), a SECURITY_CHANGE entry each field's ``before``. A
+    correction is priced in its trade's band, and surveillance judges a trade's price against the band it was
+    made in (found by a probe: an operator's change of the reference price since moved both to today's band).
+    ``changes``: ``price_changes_since`` of a moment no later than ``at``, read once for many calls.
+
+    By when each was recorded, not the day it was for: in always-open mode a trade a minute after 15:00 that
+    matched before the close job ran was in the old day's band."""
+    then = copy.copy(security)
+    for recorded_at, kind, payload in price_changes_since(at) if changes is None else changes:
+        if recorded_at <= at:
+            continue
+        if kind == EntryKind.CLOSE:
+            for row in payload["securities"]:
+                if row["code"] == security.code:
+                    then.reference_price = Decimal(row["previous_reference"])
+        elif payload["security"] == security.code:
+            for change in payload["changes"]:
+                if change["field"] in PRICE_PARAMETERS and change["before"] is not None:
+                    setattr(then, change["field"], Decimal(change["before"]))
+    return then
 
 
 def trade_side_for(trade: Trade, user: User) -> str:

@@ -48,7 +48,7 @@ from core.models import Account, Role, User
 from core.money import ZERO, amount_text, money, notional, shares_text
 from exchange import pretrade
 from exchange.models import Trade
-from exchange.selectors import reference_price_on
+from exchange.selectors import security_as_of
 from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
@@ -679,7 +679,7 @@ def _correction_price_check(trade: Trade, price: Decimal) -> None:
     one (a correction of the quantity alone), whatever the tick or band since."""
     if price == trade.price:
         return
-    pretrade.check_price(trade.security, price, reference=reference_price_on(trade.security, trade.matched_at))
+    pretrade.check_price(security_as_of(trade.security, trade.matched_at), price)  # the band and tick it traded in
 
 
 def correction_propose(

@@ -26,6 +26,7 @@ from core import errors as err
 from core.models import Account
 from exchange.models import Order, Trade
 from exchange.pretrade import holder_count
+from exchange.selectors import price_changes_since, security_as_of
 from registry import profile as venue_profile
 from registry.models import Disclosure
 
@@ -207,8 +208,11 @@ def holder_cap(scan: Scan, t: dict) -> list[Finding]:
 def band_edge(scan: Scan, t: dict) -> list[Finding]:
     """A trade priced within ``ticks`` ticks of the price band's low or high edge."""
     out = []
+    # Each trade against the band it was made in, not today's (found by a probe: a later change of the reference
+    # price raised an alert for a trade mid-band, and took one from a trade at the edge).
+    changes = price_changes_since(min(trade.matched_at for trade in scan.trades)) if scan.trades else []
     for trade in scan.trades:
-        s = trade.security
+        s = security_as_of(trade.security, trade.matched_at, changes=changes)
         margin = s.tick_size * t["ticks"]
         low, high = s.band_low, s.band_high
         if trade.price <= low + margin:

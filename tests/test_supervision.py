@@ -416,6 +416,24 @@ def test_a_correction_price_is_checked_against_the_trade_day_band_not_todays(sup
     assert snapshot() == before  # a proposal moves nothing
 
 
+def test_a_correction_price_is_checked_against_the_band_before_an_operators_change(sup):
+    # (found by a probe: the trade's band was found from the day closes alone, so an operator's change of the
+    # reference price the same day moved the correction to the new band)
+    from registry.listing import security_change
+
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)  # at 10.10, band 7.00–13.00 around 10.00
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    security_change(actor=operator, code=market.security.code, data={"reference_price": "20.00"}, reason="Re-basing")
+    # when a correction names a price in the new band only, it is refused naming the trade's band
+    with pytest.raises(err.PriceOutOfBand) as refused, translation.override("en"):
+        sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="25.00", new_quantity=300, reason="x")
+    assert "between 7.00 and 13.00" in str(refused.value.message)
+    # and one in the trade's band is proposed
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="9.00", new_quantity=300, reason="x")
+    assert correction.status == "proposed"
+
+
 def test_a_reversal_does_not_read_its_price(sup):
     # given a settled trade whose security's reference price has since moved far away
     market, reg1, _reg2, _mm, investor = sup

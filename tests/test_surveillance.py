@@ -160,6 +160,28 @@ def test_a_price_within_a_tick_of_the_band_edge_raises_an_alert(market, ask, fir
     assert alert.detail == {"price": ask, "band_low": "7.00", "band_high": "13.00", "edge": "high"}
 
 
+@pytest.mark.parametrize(("ask", "reference", "fires"), [("13.00", "20.00", True), ("10.00", "7.70", False)])
+def test_the_band_edge_is_judged_by_the_band_the_trade_was_made_in(market, ask, reference, fires):
+    # (found by a probe: the rule read the band at the scan; a change of the reference price before it took the
+    # alert from a trade at the edge, and raised one for a trade mid-band)
+    from core.models import Role
+    from registry.listing import security_change
+
+    mm = market.market_maker()
+    market.quote(mm, "9.90", ask)
+    investor = market.investor(cash="5000")
+    buy(market, investor, ask)  # in the band 7.00 … 13.00
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    # when the operator moves the reference price before the block is scanned
+    security_change(actor=operator, code=market.security.code, data={"reference_price": reference}, reason="x")
+    seal_and_scan()
+    # then the trade at the edge of its band raises the alert, with that band, and the one mid-band none
+    found = alerts("band_edge")
+    assert len(found) == (1 if fires else 0)
+    if fires:
+        assert found[0].detail == {"price": ask, "band_low": "7.00", "band_high": "13.00", "edge": "high"}
+
+
 @pytest.mark.parametrize("history", [False, True])
 def test_a_days_value_ten_times_the_usual_raises_an_alert(market, history):
     settings_of("value_spike", minimum_value="1000.00")

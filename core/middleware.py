@@ -47,6 +47,8 @@ from django.utils.translation import gettext_noop
 
 from .roles import STAFF_ROLES
 
+# JSON as DRF renders it (UTF-8, not \u escapes), for the answers these middleware give themselves.
+PLAIN_JSON = {"ensure_ascii": False}
 LAST_ACTIVITY = "_staff_last_activity"  # session key: Unix time, in seconds, of the last request that counted
 POLL_HEADER = "X-Exchange-Poll"
 
@@ -100,7 +102,7 @@ def _nul_refused(request, text: str):
     with translation.override(translation.get_language_from_request(request)):
         message = translation.gettext(text)
     if request.path.startswith("/api/"):
-        return JsonResponse({"code": "invalid_input", "message": message}, status=400)
+        return JsonResponse({"code": "invalid_input", "message": message}, status=400, json_dumps_params=PLAIN_JSON)
     return HttpResponseBadRequest(message)
 
 
@@ -127,7 +129,7 @@ def api_query_once(get_response):
                     with translation.override(translation.get_language_from_request(request)):
                         message = translation.gettext("Give this parameter once.")
                     body = {"code": "invalid_input", "message": f"{name}: {message}", "fields": {name: [message]}}
-                    return JsonResponse(body, status=400)
+                    return JsonResponse(body, status=400, json_dumps_params=PLAIN_JSON)
                 seen.add(name)
         return get_response(request)
 

@@ -591,4 +591,5 @@ def test_a_repeated_parameter_is_answered_as_every_api_answer_is(trading):
     _market, _mm, investor = trading
     resp = api_for(investor.owner).get("/api/v1/orders/?limit=1&limit=2")
     assert resp.status_code == 400 and "no-store" in resp["Cache-Control"]
+    assert "此参数只能给出一次" in resp.content.decode()  # UTF-8, as DRF's answers, not \u escapes
     assert "Content-Security-Policy" in resp and resp["X-Frame-Options"] == "DENY"

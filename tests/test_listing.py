@@ -174,6 +174,28 @@ def test_a_lot_change_cancels_the_orders_it_strands_with_a_reason_and_keeps_the_
     assert body["status"] == "cancelled" and "lot_size" in body["closed_reason"]
 
 
+def test_an_odd_lot_sale_resting_is_kept_by_a_change_it_still_fits(market, operator):
+    # (found by a probe: an odd-lot sale, all of a holding at once, was cancelled by any change of the band or the
+    # reference price, its quantity not in lots)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    seller = market.investor(shares=1050)
+    sale = order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "sell", 1050, D("10.50"), "DAY", "odd"),
+    )[0]
+    assert sale.status == Order.Status.OPEN
+    # when the operator narrows the band (10.50 still inside it) and moves the reference
+    for change in ({"band_pct": "25", "reason": "Band"}, {"reference_price": "10.20", "reason": "Reference"}):
+        response = api_for(operator).patch(f"/api/v1/securities/{market.security.code}/", change, format="json")
+        assert response.status_code == 200, response.content
+    # then the sale rests, untouched, its shares still reserved
+    sale.refresh_from_db()
+    assert (sale.status, sale.closed_reason) == (Order.Status.OPEN, "")
+    assert position_of(seller, market.security).reserved == 1050
+
+
 def test_a_band_change_cancels_orders_outside_the_new_band_only(resting, operator):
     market, mm, investor, at_995, at_998 = resting
 

@@ -318,3 +318,34 @@ def test_an_odd_lot_is_sold_with_the_rest_of_the_holding_in_one_order(book):
     # and a buy stays in lots
     with pytest.raises(err.QuantityNotInLots):
         attempt(investor, security=market.security.code, qty=100, coid="b")
+
+
+def test_a_trade_made_after_waiting_for_an_operators_change_is_dated_after_it(market):
+    # (found by a probe: an order took its moment before waiting for the security's lock, which an operator's
+    # change held; it traded in the new band but was dated before the change, so a correction and the band-edge
+    # rule judged it by the old band)
+    from unittest import mock
+
+    from core.models import Role
+    from exchange.models import Trade
+    from exchange.selectors import security_as_of
+    from exchange.services import orders as order_services
+    from registry.listing import security_change
+
+    mm = market.market_maker()
+    investor = market.investor(cash="100000")
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    real_lock = order_services.lock_security
+
+    def change_then_lock(code):
+        # given the operator's change (reference 10.00 → 12.00, band 8.40–15.60) commits while the order waits
+        security_change(actor=operator, code=code, data={"reference_price": "12.00"}, reason="Re-basing")
+        market.quote(mm, "11.90", "14.00")  # a price only the new band allows
+        return real_lock(code)
+
+    with mock.patch.object(order_services, "lock_security", change_then_lock):
+        order, _ = attempt(investor, security=market.security.code, price="14.00", tif="IOC", coid="after-change")
+    trade = Trade.objects.get(buy_order=order)
+    # then the trade is dated after the change, and its band is the one it was made in
+    assert trade.price == D("14.00")
+    assert security_as_of(trade.security, trade.matched_at).reference_price == D("12.00")

@@ -3,9 +3,10 @@
 Runs inside the registry's transaction, under the security's row lock, then
 locks balances in the global order (cash by account pk, then positions).
 
-* A resting order is kept while it still fits the rules: its remaining
-  quantity in whole lots, its limit on a tick and inside the band, market
-  making on. One that no longer fits is cancelled, with the change as its
+* A resting order is kept while it still fits the rules: a buy's quantity
+  in whole lots (a sale may be an odd lot: all of a holding at once), its
+  limit on a tick and inside the band, market making on; a quote likewise,
+  its placed quantity in whole lots. One that no longer fits is cancelled, with the change as its
   ``closed_reason``, and its reservation released. A client who wants the
   order under the new rules places it again; nothing is silently re-priced.
 * A quote that no longer fits is pulled and its reservation released.
@@ -38,11 +39,13 @@ SettlementModeBusy = err.error_class(
 )
 
 
-def _fits(security: Security, price: Decimal, quantity: int) -> bool:
+def _fits(security: Security, price: Decimal, quantity: int | None) -> bool:
+    """``quantity``: what must be in whole lots, or None when nothing must (a sale)."""
     if security.status == Security.Status.DELISTED or not security.mode_market_making:
         return False
     on_tick = price % security.tick_size == 0
-    return on_tick and quantity % security.lot_size == 0 and security.band_low <= price <= security.band_high
+    in_lots = quantity is None or quantity % security.lot_size == 0
+    return on_tick and in_lots and security.band_low <= price <= security.band_high
 
 
 def on_security_changed(security: Security, fields: set[str], now: dt.datetime, reason: str) -> list[int]:
@@ -56,12 +59,15 @@ def on_security_changed(security: Security, fields: set[str], now: dt.datetime, 
     orders = [
         o
         for o in Order.objects.filter(security=security, status__in=Order.OPEN_STATUSES).order_by("id")
-        if not _fits(security, o.limit_price, o.remaining_quantity)
+        # A sale may be an odd lot (all of a holding at once), and what is left of an order or a quote after
+        # such a fill may be too: the lot is judged on what was placed, and not at all for a sale (found by a
+        # probe: any change of the band or reference price cancelled an odd-lot sale).
+        if not _fits(security, o.limit_price, None if o.side == Order.Side.SELL else o.quantity)
     ]
     quotes = [
         q
         for q in Quote.objects.filter(security=security, status=Quote.Status.ACTIVE).order_by("id")
-        if not _fits(security, q.price, q.quantity)
+        if not _fits(security, q.price, q.original_quantity)
     ]
     if not orders and not quotes:
         return []

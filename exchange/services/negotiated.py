@@ -325,8 +325,8 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
     if not isinstance(code, str) or not code.strip():
         raise err.InvalidInput(gettext("Enter the confirmation code."))
     with transaction.atomic():
-        now = timezone.now()
         security = _lock(p)
+        now = timezone.now()  # the trade's moment, under the lock, as an order's (exchange.services.orders)
         if p.status != NegotiatedTrade.Status.PROPOSED:
             raise ProposalNotOpen(
                 gettext("This proposal is %(status)s; it can no longer be confirmed.")

@@ -94,8 +94,11 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
 
 
 def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Order:
-    now = timezone.now()
     security = lock_security(req.security)
+    # The order's moment is taken under the lock: one taken before it, while an operator's change of the
+    # security held it, dated a trade made in the new band before the change (found by a probe; corrections
+    # and surveillance read the band of a trade's moment).
+    now = timezone.now()
     pretrade.check_tradable(security, now=now)
     pretrade.check_price(security, req.limit_price)
     buying = req.side == Order.Side.BUY

@@ -47,8 +47,8 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     account = pretrade.market_maker_account(user)
     bid_price, ask_price = parse_price(request.bid_price), parse_price(request.ask_price)
     bid_qty, ask_qty = parse_quantity(request.bid_quantity), parse_quantity(request.ask_quantity)
-    now = timezone.now()
     security = lock_security(request.security)
+    now = timezone.now()  # under the lock, as an order's (exchange.services.orders)
     pretrade.check_tradable(security, now=now)
     for price in (bid_price, ask_price):
         pretrade.check_price(security, price)

@@ -263,6 +263,9 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             raise RfqAnswerExpired()
         pretrade.check_may_act(actor, rfq.account)
         security = lock_security(rfq.security.code)
+        now = timezone.now()  # the trade's moment, under the lock, as an order's (exchange.services.orders)
+        if answer.expires_at <= now:
+            raise RfqAnswerExpired()
         pretrade.check_tradable(security, now=now, mode=profile.RFQ)
         pretrade.check_price(security, answer.price)
         pretrade.check_quantity(security, rfq.quantity)

@@ -582,6 +582,7 @@ def test_an_unknown_format_is_a_400_naming_the_formats(trading):
     assert resp.status_code == 400 and resp.json()["fields"] == {"format": ["Must be one of: csv, json."]}
     assert auditor.get("/api/v1/audit/?format=csv").status_code == 200
     assert auditor.get("/api/v1/orders/?format=csv").status_code == 400
+    assert auditor.get("/api/v1/audit/?format=").status_code == 400  # names no format (it read as JSON)
     # and a format the operation has, refused by the Accept header, is a 406 (found by a review: a 400 naming json)
     assert auditor.get("/api/v1/audit/?format=csv", HTTP_ACCEPT="text/csv;q=0").status_code == 406
 

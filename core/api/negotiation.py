@@ -3,8 +3,8 @@
 * A media type the client refuses is not chosen: ``Accept: application/json;q=0`` is a 406, not JSON. The
   most specific range that matches a type gives its weight (RFC 9110 §12.5.1): ``application/json,
   */*;q=0`` still takes JSON, and ``*/*;q=0`` alone refuses everything.
-* An unknown ``?format=`` is a 400 naming the formats the operation answers in, not DRF's 404, which read as
-  "no such resource".
+* An unknown or empty ``?format=`` is a 400 naming the formats the operation answers in, not DRF's 404,
+  which read as "no such resource" (an empty one read as none).
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ def _refused(media_type: str, accepted: list[tuple[str, str, float]]) -> bool:
 
 class ContentNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
-        wanted = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
-        if wanted and not any(r.format == wanted for r in renderers):
+        given = request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        wanted = format_suffix or given
+        if (given == "" and not format_suffix) or (wanted and not any(r.format == wanted for r in renderers)):
+            # An empty ?format= names no format, as an unknown one (it read as none: JSON).
             # Named from every format the operation has, before any is set aside as refused by the Accept header.
             formats = ", ".join(sorted({r.format for r in renderers}))
             raise exceptions.ValidationError(

@@ -314,3 +314,33 @@ def test_market_makers_count_against_the_holder_cap_as_the_register_does(market)
     assert refused_rfq.value.code == refused_neg.value.code == "holder_cap_reached"
     assert not Trade.objects.exists() and holder_count(market.security.pk) == 2
     assert snapshot()["exchange_trade"] == before["exchange_trade"]
+
+
+def test_two_resting_sales_of_one_holding_share_the_holding_period_between_them(market):
+    # (found by a probe: 1,000 old shares and 200 bought within the holding period, sold by two resting sales of
+    # 600 each: once the holding period was set, a quote judged each sale with its own shares alone and refused
+    # both, where one could fill)
+    mm = market.market_maker()
+    market.quote(mm, "9.50", "10.50")
+    seller = market.investor(cash="10000", shares=1000)  # issued: not bought, so not held back by the period
+    order_place(
+        placed_by=seller.owner,
+        account=seller,
+        request=OrderRequest(market.security.code, "buy", 200, D("10.50"), "IOC", "recent"),
+    )
+    _settle_all()
+    sales = [
+        order_place(
+            placed_by=seller.owner,
+            account=seller,
+            request=OrderRequest(market.security.code, "sell", 600, D("10.40"), "DAY", f"s{n}"),
+        )[0]
+        for n in range(2)
+    ]
+    Security.objects.filter(pk=market.security.pk).update(min_holding_days=5)
+    # when a bid for all 1,200 comes to their price
+    result = market.quote(mm, "10.40", "10.50", bid_qty=1200)
+    # then the first sale fills from the 1,000 old shares, and the second, which would need the 200 new ones, rests
+    assert [(t.sell_order_id, t.quantity) for t in result.trades] == [(sales[0].pk, 600)]
+    sales[1].refresh_from_db()
+    assert (sales[1].status, sales[1].filled_quantity) == (Order.Status.OPEN, 0)

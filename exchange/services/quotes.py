@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from balances.services import cash_lock, positions_lock
@@ -108,18 +109,39 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     if sells and bid.quantity:
         # The market maker buys from them: it counts as a holder as every account does (the register counts it).
         pretrade.check_holder_room(account, security)
+    offered = _shares_offered(security, {o.account_id for o in sells}) if sells else {}
+    taken: dict[int, int] = {}
     for order in sells:
         if bid.quantity == 0:
             break
-        held = book.positions[order.account_id].available + order.remaining_quantity  # its own reservation
+        # What the seller may sell of its holding, for the holding period: its free shares and those its open
+        # sales hold, less what this quote has taken already (found by a probe: each sale judged with its own
+        # shares alone refused both of two sales of one holding, where one could fill).
+        held = book.positions[order.account_id].available + offered[order.account_id] - taken.get(order.account_id, 0)
         if not _still_allowed(order, security, now, available_shares=held):
             continue
-        book.fill_sell_order(order, bid, min(order.remaining_quantity, bid.quantity))
+        quantity = min(order.remaining_quantity, bid.quantity)
+        taken[order.account_id] = taken.get(order.account_id, 0) + quantity
+        book.fill_sell_order(order, bid, quantity)
         book.close_order(order, cancel_rest=False)
         book.dirty_orders[order.pk] = order
     # A bid fill keeps its cash reserved as the obligation; nothing to release.
     trades = book.write()
     return QuoteResult(bid=bid, ask=ask, trades=trades)
+
+
+def _shares_offered(security: Security, account_ids: set[int]) -> dict[int, int]:
+    """The shares each account's open sales of the security still hold (their unfilled quantities)."""
+    rows = (
+        Order.objects.filter(
+            security=security, account_id__in=account_ids, side=Order.Side.SELL, status__in=Order.OPEN_STATUSES
+        )
+        .values("account_id")
+        .annotate(q=Sum(F("quantity") - F("filled_quantity")))
+    )
+    offered = dict.fromkeys(account_ids, 0)
+    offered.update({row["account_id"]: row["q"] for row in rows})
+    return offered
 
 
 def _still_allowed(order: Order, security: Security, now, *, available_shares: int | None) -> bool:

@@ -113,8 +113,13 @@ def test_a_trade_between_two_accounts_of_one_identity_is_a_wash_trade(market, sa
     assert "Investor" not in str(alert.detail) and "identity" not in alert.detail
 
 
-@pytest.mark.parametrize(("max_holders", "fires"), [(4, True), (5, False)])
-def test_a_holder_cap_reaching_90_percent_raises_an_alert(market, max_holders, fires):
+@pytest.mark.parametrize(("max_holders", "venue_cap", "fires"), [(4, None, True), (5, None, False), (200, 4, True)])
+def test_a_holder_cap_reaching_90_percent_raises_an_alert(market, monkeypatch, max_holders, venue_cap, fires):
+    # (and against the venue profile's cap where it is the lower: the rule read the security's alone)
+    from registry import profile
+
+    if venue_cap is not None:
+        monkeypatch.setattr(profile, "max_holders", lambda security: min(security.max_holders, venue_cap))
     security = market.new_security("HC1", max_holders=max_holders)
     mm = market.market_maker(shares=0)
     market.issue(mm, 10_000, security=security)

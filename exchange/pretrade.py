@@ -177,10 +177,14 @@ def check_holder_room(account: Account, security: Security) -> None:
     if new_holder(account, security.pk) is not None and (holders := holder_count(security.pk)) >= profile.max_holders(
         security
     ):
-        raise HolderCapReached(
-            gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
-            % {"code": security.code, "n": holders}
-        )
+        raise _cap_reached(security, holders)
+
+
+def _cap_reached(security: Security, holders: int) -> HolderCapReached:
+    return HolderCapReached(
+        gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
+        % {"code": security.code, "n": holders}
+    )
 
 
 def check_investor(
@@ -213,10 +217,7 @@ def check_investor(
         if profile.qualified_only(security) and not qualified:
             raise NotQualified()
         if not already_holder and (holders := holder_count(security.pk)) >= profile.max_holders(security):
-            raise HolderCapReached(
-                gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
-                % {"code": security.code, "n": holders}
-            )
+            raise _cap_reached(security, holders)
         if days and profile.holding_both_ways():
             since = trading_days_back(now, days)
             sold = Trade.objects.filter(

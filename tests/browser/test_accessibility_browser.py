@@ -212,7 +212,7 @@ def test_a_keyboard_alone_takes_a_quote_and_places_the_order(browser, live_serve
     assert list(Trade.objects.filter(buy_order=order).values_list("price", "quantity")) == [(Decimal("10.10"), 100)]
 
 
-def test_the_quote_books_redraw_keeps_the_keyboards_place_and_the_skip_link_leads_to_the_content(browser, live_server):
+def test_the_quote_books_redraw_keeps_the_keyboards_place_and_the_skip_link_leads_to_the_content(page, live_server):
     # (found by an accessibility audit: the book's body was replaced whenever the quotes changed, and the focus
     # on an Ask button fell back to the top of the page; and the keyboard passed every link of the navigation
     # before reaching a page's content)
@@ -220,26 +220,20 @@ def test_the_quote_books_redraw_keeps_the_keyboards_place_and_the_skip_link_lead
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
     investor = market.investor(cash="100000")
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
-        log_in(page, live_server.url, investor.owner.username)
-        page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
-        # the first Tab reaches the skip link, and following it puts the keyboard in the page's content
-        page.keyboard.press("Tab")
-        expect(page.locator(".skip-link")).to_be_focused()
-        page.keyboard.press("Enter")
-        expect(page.locator("main#main")).to_be_focused()
-        # given the keyboard on the 10.10 ask's button, when the market maker changes its quote's size
-        ask = page.locator('#quote-book tr.ask[data-price="10.10"] .pick-price')
-        ask.focus()
-        market.quote(mm, "9.90", "10.10", ask_qty=2000)
-        expect(page.locator("#quote-book tr.ask").first).to_contain_text("2,000", timeout=10_000)
-        # then the redrawn book's button for the same price has the focus
-        expect(page.locator('#quote-book tr.ask[data-price="10.10"] .pick-price')).to_be_focused()
-    finally:
-        context.close()
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
+    # the first Tab reaches the skip link, and following it puts the keyboard in the page's content
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main#main")).to_be_focused()
+    # given the keyboard on the 10.10 ask's button, when the market maker changes its quote's size
+    ask = page.locator('#quote-book tr.ask[data-price="10.10"] .pick-price')
+    ask.focus()
+    market.quote(mm, "9.90", "10.10", ask_qty=2000)
+    expect(page.locator("#quote-book tr.ask").first).to_contain_text("2,000", timeout=10_000)
+    # then the redrawn book's button for the same price has the focus
+    expect(page.locator('#quote-book tr.ask[data-price="10.10"] .pick-price')).to_be_focused()
 
 
 def test_a_list_drawn_as_cards_on_a_phone_keeps_its_column_headers(browser, live_server):
@@ -261,110 +255,86 @@ def test_a_list_drawn_as_cards_on_a_phone_keeps_its_column_headers(browser, live
         context.close()
 
 
-def test_a_staff_member_is_warned_before_the_session_ends_and_may_stay(browser, live_server, settings):
+def test_a_staff_member_is_warned_before_the_session_ends_and_may_stay(page, live_server, settings):
     # (found by an accessibility audit: a staff session ended after 30 minutes idle with no warning, WCAG 2.2.1)
     settings.STAFF_SESSION_IDLE_SECONDS = 8  # warned at half of it: 4 seconds before the end
     market = build_market()
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
-        log_in(page, live_server.url, market.staff.username)
-        page.goto(f"{live_server.url}/kyc/applications/")
-        warning = page.locator("#session-warning")
-        expect(warning).to_be_hidden()
-        # when the time runs down, the page warns and puts the keyboard on "stay signed in"
-        expect(warning).to_be_visible(timeout=8_000)
-        expect(warning).to_contain_text("您的会话将在 1 分钟后结束")
-        stay = warning.get_by_role("button", name="保持登录")
-        expect(stay).to_be_focused()
-        # and pressing it renews the session: the warning goes, and a page opened after the first end (8 seconds
-        # from the page's load) is still served, where it would have sent the member to log in
-        page.keyboard.press("Enter")
-        expect(warning).to_be_hidden()
-        page.wait_for_timeout(5_000)
-        response = page.goto(f"{live_server.url}/kyc/applications/")
-        assert response.url.endswith("/kyc/applications/"), response.url
-    finally:
-        context.close()
+    log_in(page, live_server.url, market.staff.username)
+    page.goto(f"{live_server.url}/kyc/applications/")
+    warning = page.locator("#session-warning")
+    expect(warning).to_be_hidden()
+    # when the time runs down, the page warns and puts the keyboard on "stay signed in"
+    expect(warning).to_be_visible(timeout=8_000)
+    expect(warning).to_contain_text("您的会话将在 1 分钟后结束")
+    stay = warning.get_by_role("button", name="保持登录")
+    expect(stay).to_be_focused()
+    # and pressing it renews the session: the warning goes, and a page opened after the first end (8 seconds
+    # from the page's load) is still served, where it would have sent the member to log in
+    page.keyboard.press("Enter")
+    expect(warning).to_be_hidden()
+    page.wait_for_timeout(5_000)
+    response = page.goto(f"{live_server.url}/kyc/applications/")
+    assert response.url.endswith("/kyc/applications/"), response.url
 
 
-def test_a_refused_form_takes_the_keyboard_to_its_first_field_in_error_and_says_so_in_the_title(browser, live_server):
+def test_a_refused_form_takes_the_keyboard_to_its_first_field_in_error_and_says_so_in_the_title(page, live_server):
     # (found by an accessibility audit: after a refused form the focus was at the top of a page that looked the
     # same, and the title did not change)
     market = build_market()
     market.quote(market.market_maker(), "9.90", "10.10")
     investor = market.investor(cash="100000")
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
-        log_in(page, live_server.url, investor.owner.username)
-        page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
-        page.fill("#id_quantity", "0")
-        page.fill("#id_limit_price", "10.10")
-        page.locator("#order-form button[type=submit]").first.click()
-        expect(page.locator("#id_quantity")).to_be_focused()
-        assert page.title().startswith("错误：")
-        # and a review takes it to the review's heading
-        page.fill("#id_quantity", "100")
-        page.locator("#order-form button[type=submit]").first.click()
-        expect(page.locator("#order-review h2")).to_be_focused()
-        assert page.title().startswith("核对您的委托") or "·" in page.title()
-    finally:
-        context.close()
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
+    page.fill("#id_quantity", "0")
+    page.fill("#id_limit_price", "10.10")
+    page.locator("#order-form button[type=submit]").first.click()
+    expect(page.locator("#id_quantity")).to_be_focused()
+    assert page.title().startswith("错误：")
+    # and a review takes it to the review's heading
+    page.fill("#id_quantity", "100")
+    page.locator("#order-form button[type=submit]").first.click()
+    expect(page.locator("#order-review h2")).to_be_focused()
+    assert page.title().startswith("核对您的委托") or "·" in page.title()
 
 
-def test_live_updates_can_be_paused_and_resumed(browser, live_server):
+def test_live_updates_can_be_paused_and_resumed(page, live_server):
     # (found by an accessibility audit: quotes and the market watch refreshed every 2 seconds with no way to
     # pause them, WCAG 2.2.2)
     market = build_market()
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
     investor = market.investor(cash="100000")
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
-        log_in(page, live_server.url, investor.owner.username)
-        page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
-        pause = page.locator("#live-pause")
-        expect(pause).to_have_text("暂停实时更新")
-        # when paused, a change of the quotes is not drawn, and the status line says it is paused
-        pause.click()
-        expect(pause).to_have_text("恢复实时更新")
-        expect(page.locator("#ticket-status")).to_contain_text("实时更新已暂停")
-        market.quote(mm, "9.90", "10.10", ask_qty=2000)
-        page.wait_for_timeout(4_500)
-        expect(page.locator("#quote-book tr.ask").first).not_to_contain_text("2,000")
-        # and resuming draws it at once
-        pause.click()
-        expect(page.locator("#quote-book tr.ask").first).to_contain_text("2,000", timeout=3_000)
-        expect(page.locator("#ticket-status")).not_to_contain_text("暂停")
-        # and a page with nothing live shows no such button
-        page.goto(f"{live_server.url}/kyc/me/")
-        expect(page.locator("#live-pause")).to_be_hidden()
-    finally:
-        context.close()
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/orders/new/?security={market.security.code}")
+    pause = page.locator("#live-pause")
+    expect(pause).to_have_text("暂停实时更新")
+    # when paused, a change of the quotes is not drawn, and the status line says it is paused
+    pause.click()
+    expect(pause).to_have_text("恢复实时更新")
+    expect(page.locator("#ticket-status")).to_contain_text("实时更新已暂停")
+    market.quote(mm, "9.90", "10.10", ask_qty=2000)
+    page.wait_for_timeout(4_500)
+    expect(page.locator("#quote-book tr.ask").first).not_to_contain_text("2,000")
+    # and resuming draws it at once
+    pause.click()
+    expect(page.locator("#quote-book tr.ask").first).to_contain_text("2,000", timeout=3_000)
+    expect(page.locator("#ticket-status")).not_to_contain_text("暂停")
+    # and a page with nothing live shows no such button
+    page.goto(f"{live_server.url}/kyc/me/")
+    expect(page.locator("#live-pause")).to_be_hidden()
 
 
-def test_the_market_watch_keeps_the_keyboards_row_when_it_reloads_for_a_new_listing(browser, live_server):
+def test_the_market_watch_keeps_the_keyboards_row_when_it_reloads_for_a_new_listing(page, live_server):
     # (found by an accessibility audit: the market watch reloads itself when a security is listed or the market
     # opens or closes, and the keyboard started over at the top)
     market = build_market()
     investor = market.investor(cash="100000")
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
-        log_in(page, live_server.url, investor.owner.username)
-        page.goto(f"{live_server.url}/")
-        link = page.locator(f'#market-table tr[data-code="{market.security.code}"] a').first
-        link.focus()
-        # when a security is listed, the page reloads with one more row
-        market.new_security("S-NEW")
-        expect(page.locator('#market-table tr[data-code="S-NEW"]')).to_have_count(1, timeout=10_000)
-        # then the keyboard is on the same row's link
-        expect(page.locator(f'#market-table tr[data-code="{market.security.code}"] a').first).to_be_focused()
-    finally:
-        context.close()
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/")
+    link = page.locator(f'#market-table tr[data-code="{market.security.code}"] a').first
+    link.focus()
+    # when a security is listed, the page reloads with one more row
+    market.new_security("S-NEW")
+    expect(page.locator('#market-table tr[data-code="S-NEW"]')).to_have_count(1, timeout=10_000)
+    # then the keyboard is on the same row's link
+    expect(page.locator(f'#market-table tr[data-code="{market.security.code}"] a').first).to_be_focused()

@@ -52,10 +52,13 @@ class Statement:
         if len(params) != len(self.types):
             raise TypeError(f"{self.name} takes {len(self.types)} parameters, not {len(params)}")
 
-    def execute(self, cursor, params: Sequence[object] = ()) -> None:
-        """Run the statement on a Django cursor; its rows are then the cursor's."""
+    def execute(self, cursor, params: Sequence[object] = (), *, first: Sequence[Statement] = ()) -> None:
+        """Run the statement on a Django cursor; its rows are then the cursor's. ``first``: statements without
+        parameters sent before it in the same round trip (each a statement of its own, with its own snapshot)."""
         self.check(params)
-        _send(cursor, [(self, params)])
+        for statement in first:
+            statement.check(())
+        _send(cursor, [*((statement, ()) for statement in first), (self, params)])
 
 
 def _send(cursor, steps: list[tuple[Statement, Sequence[object]]]) -> None:

@@ -1,7 +1,8 @@
 """Writes of the registry: halting and resuming a security or the whole market (exchange operators).
 
 Each change takes the security row lock first (the global lock order), or the
-market row's, re-reads the state under it, writes a HALT or RESUME entry and an
+market switch's gate and row (``registry.gate``: a market halt waits for the orders and settlements in flight,
+and those that come after it read the market halted), re-reads the state under it, writes a HALT or RESUME entry and an
 audit record in the same transaction, and refuses a change that changes
 nothing (halting what is halted) with its own error. A halted security keeps
 its resting orders; they trade again after resume. A halted market refuses
@@ -22,6 +23,7 @@ from core.audit import audit_record
 from core.models import Role, User
 from ledger.services import entry_write
 
+from . import gate
 from .entries import Halt, Resume
 from .models import MarketState, Security
 
@@ -84,6 +86,7 @@ def _market_switch(*, actor: User, reason: str, ip: str | None, halt: bool) -> M
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
+        gate.close()  # every order or settlement that read the switch has ended; those that come wait for this
         state, _created = MarketState.objects.select_for_update().get_or_create(id=1)
         if halt and state.halted:
             raise MarketAlreadyHalted()

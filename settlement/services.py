@@ -24,9 +24,11 @@ writes SETTLEMENT_FAILED. A trade matching an active standing instruction
 (``settlement.instructions``) is held instead of settled, in the settlement
 transaction and under the same locks (a SETTLEMENT_HOLD entry naming the
 instruction); a net batch settles without it. While the market is halted (``registry.services.market_halt``)
-nothing settles; the sweep settles what waited once it resumes.
+nothing settles; the sweep settles what waited once it resumes. Each settling transaction reads the switch
+through the market's gate, taken shared (``registry.gate``), so that no settlement that read the market open
+commits after the HALT entry.
 
-Lock order: trade rows by id, then cash rows by account pk, then positions
+Lock order: trade rows by id, then the market gate (shared), then cash rows by account pk, then positions
 by account pk (a batch of several securities: by security, then account pk).
 Settlement never waits for a security's row while it holds balance rows: the
 foreign-key checks of the positions it creates (deferred to commit) take a key
@@ -57,8 +59,8 @@ from exchange.models import Trade
 from ledger import witnessing
 from ledger.models import Leaf
 from ledger.services import entries_write, entry_write
-from registry.models import MarketState, Security
-from registry.services import market_is_halted
+from registry import gate
+from registry.models import Security
 
 from . import hooks
 from .entries import GrossSettlement, Hold, InstructionHold, NetSettlement, Refusal, Release
@@ -133,14 +135,13 @@ def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
 
 def _lock_trade(trade_id: int, *, now=None) -> Trade | None:
     """The trade, locked, with its security and parties; ``trade.sealed`` tells whether its entry is in a block,
-    ``trade.market_halted`` whether the market's kill switch is on, and, given ``now``,
-    ``trade.instruction_id`` the standing instruction that holds it, if any (all read in the locking statement)."""
+    and, given ``now``, ``trade.instruction_id`` the standing instruction that holds it, if any (all read in the
+    locking statement)."""
     qs = (
         Trade.objects.select_for_update(of=("self",))
         .select_related("security", "buyer__broker", "seller__broker")
         .annotate(
             sealed=Exists(Leaf.objects.filter(entry_id=OuterRef("entry_id"))),
-            market_halted=Exists(MarketState.objects.filter(id=1, halted=True)),
         )
     )
     if now is not None:
@@ -178,8 +179,11 @@ def trade_settle(*, trade_id: int) -> bool:
     standing instruction held it instead."""
     with transaction.atomic():
         trade = _lock_trade(trade_id, now=timezone.now())
-        # A halted market pauses settlement: the trade waits, and the sweep settles it after resume.
-        if trade is None or trade.status not in PENDING or not trade.sealed or trade.market_halted:
+        if trade is None or trade.status not in PENDING or not trade.sealed:
+            return False
+        # A halted market pauses settlement: the trade waits, and the sweep settles it after resume. Read through
+        # the gate (registry.gate): a halt in flight is waited for, and a later one waits for this settlement.
+        if gate.halted():
             return False
         if trade.security.settlement_mode != Security.SettlementMode.GROSS:
             return False
@@ -254,8 +258,9 @@ def _batch_settle(trade_ids: list[int]) -> int:
             .filter(pk__in=trade_ids)
             .order_by("id")
         )
-        # A halted market pauses settlement: the trades wait, and the sweep settles them after resume.
-        if market_is_halted():
+        # A halted market pauses settlement: the trades wait, and the sweep settles them after resume. Read
+        # through the gate (registry.gate): a halt in flight is waited for, and a later one waits for this batch.
+        if gate.halted():
             return 0
         trades = []
         for trade in locked:
@@ -373,8 +378,6 @@ def net_settle(*, security_code: str) -> NetResult:
         security = Security.objects.filter(code=security_code, settlement_mode=Security.SettlementMode.NET).first()
         if security is None:
             raise err.UnknownSecurity(gettext("No net-settled security has that code."))
-        if market_is_halted():  # the window closes after resume
-            return NetResult(batch=None, trades=0)
         ids = list(
             trades_ready(mode=Security.SettlementMode.NET).filter(security=security).values_list("id", flat=True)
         )
@@ -386,6 +389,8 @@ def net_settle(*, security_code: str) -> NetResult:
             .filter(pk__in=ids, status=Trade.Status.MATCHED)
             .order_by("id")
         )
+        if gate.halted():  # the window closes after resume (read through the gate, as trades_settle)
+            return NetResult(batch=None, trades=0)
         trades = []
         for trade in locked:
             if trade.instruction_id is not None:

@@ -15,6 +15,7 @@ from core.models import Account
 from core.money import ZERO, fee, notional
 from core.prepared import Batch, Insert, Statement, Update
 from ledger.services import entries_queue, entries_write
+from registry import gate
 from registry.models import Security
 
 from .. import live
@@ -32,15 +33,18 @@ _LOCK_SECURITY = Statement(
 
 def lock_security(code: str) -> Security:
     """The security row, locked, with ``market_halted``: whether the whole market is halted, read in the same
-    statement (the market switch is checked on every order and quote, at no extra round trip).
+    statement (the market switch is checked on every order and quote, at no extra round trip) after taking the
+    switch's gate shared (``registry.gate``) in the same round trip.
 
     ``FOR NO KEY UPDATE``: orders and quotes of the security still queue behind each other, but the
     foreign-key checks of rows that refer to the security (a position settlement creates, checked at its
     commit while it holds balance rows an order waits for) are not blocked: no deadlock between them."""
     # Written out and prepared (core.prepared), as the other reads inside the security lock on the order
     # path: building the ORM's SQL, then planning it, costs more CPU than running it (make bench).
+    # The market switch's gate first, in the same round trip (registry.gate): a market halt in flight is waited
+    # for and then read, and a halt waits for this transaction.
     with connection.cursor() as cur:
-        _LOCK_SECURITY.execute(cur, [code])
+        _LOCK_SECURITY.execute(cur, [code], first=[gate.SHARED])
         row = cur.fetchone()
     if row is None:
         raise err.UnknownSecurity()

@@ -102,10 +102,23 @@ DANGLING = """() => Array.from(document.querySelectorAll("[aria-describedby],[ar
     (el.getAttribute(a) || "").split(/\\s+/).filter(id => id && !document.getElementById(id))
       .map(id => `${el.id || el.tagName} ${a}="${id}"`)))"""
 
+# Every table, and every scrolling box that holds one (a keyboard stop of its own), has a name a screen reader
+# says when it comes to it (WCAG 1.3.1, techniques H39 and ARIA16): its caption, or the heading it is under.
+# The chart's own layout table is inside an image (role="img", named), which a screen reader does not enter.
+UNNAMED = """() => Array.from(document.querySelectorAll("table, .table-scroll")).filter(el => {
+    if (el.closest("[role=img]")) return false;
+    const label = (el.getAttribute("aria-label") || "").trim();
+    const labelledby = (el.getAttribute("aria-labelledby") || "").split(/\\s+/)
+      .map(id => (document.getElementById(id) || {}).textContent || "").join(" ").trim();
+    const caption = ((el.querySelector(":scope > caption") || {}).textContent || "").trim();
+    return !(label || labelledby || caption);
+  }).map(el => el.id || el.outerHTML.slice(0, 120))"""
+
 
 def _violations(page, where: str) -> list[str]:
     found = Axe().run(page, options=AXE_OPTIONS).response["violations"]
     dangling = [f"{where}: names a missing element: {ref}" for ref in page.evaluate(DANGLING)]
+    dangling += [f"{where}: a table or its scrolling box has no name: {ref}" for ref in page.evaluate(UNNAMED)]
     return dangling + [
         f"{where}: {v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']][:5]}" for v in found
     ]

@@ -204,12 +204,10 @@ def parameters_checked(data: dict, *, base: Parameters | None = None) -> Paramet
     )
     if params.reference_price % params.tick_size:
         raise err.InvalidInput(gettext("The reference price must be a whole number of ticks."))
-    low, high = Security(band_pct=params.band_pct, tick_size=params.tick_size).band_around(params.reference_price)
-    if high - low < params.tick_size:
-        # A single price leaves no room for a bid below an ask: no market maker could quote it (found by a probe).
-        raise err.InvalidInput(
-            gettext("The price band holds fewer than two prices on the tick: widen the band or use a finer tick.")
-        )
+    if params.band_pct == 0:
+        # The reference alone leaves no room for a bid below an ask: no market maker could quote it. (A band
+        # narrower than a tick is widened to one tick each side: Security.band_around.)
+        raise err.InvalidInput(gettext("The price band must be more than zero."))
     return params
 
 

@@ -72,10 +72,20 @@ class Security(models.Model):
         """The lowest and highest price the band allows around ``reference``: multiples of the tick, rounded
         inward, so that every price the band allows is on the tick and within ``band_pct`` of the reference (found
         by a probe: half-to-even rounding widened some bands and narrowed others, by whether the digit before a
-        5 was odd, and a tick of 0.05 gave edges off the tick)."""
+        5 was odd, and a tick of 0.05 gave edges off the tick).
+
+        An edge that would be the reference itself (a band narrower than a tick on that side: a low price, a coarse
+        tick) is one tick beyond it instead, as the mainland exchanges set a limit that differs from the previous
+        close by less than a tick; the low edge stays a positive price. So the band always holds a bid below an
+        ask, whatever price a day's close makes the reference (found by a probe: a close at a low price left a
+        band of one price)."""
         tick = self.tick_size
         low = (reference * (1 - self.band_pct / 100) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
         high = (reference * (1 + self.band_pct / 100) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+        if low >= reference:
+            low = max((reference / tick).to_integral_value(rounding=ROUND_CEILING) * tick - tick, tick)
+        if high <= reference:
+            high = (reference / tick).to_integral_value(rounding=ROUND_FLOOR) * tick + tick
         return low.quantize(tick), high.quantize(tick)
 
     @property

@@ -83,7 +83,6 @@ def test_the_operator_lists_a_security_with_an_entry_and_an_audit_record(market,
         ({"reference_price": 8.0}, "invalid_input"),
         ({"reference_price": "8.05", "tick_size": "0.10"}, "invalid_input"),
         ({"band_pct": "100.00"}, "invalid_input"),
-        ({"reference_price": "10.00", "tick_size": "1.00", "band_pct": "5"}, "invalid_input"),  # 10.00 … 10.00
         ({"band_pct": "0"}, "invalid_input"),  # the reference alone
         ({"trading_modes": []}, "invalid_input"),
         ({"trading_modes": ["auction"]}, "invalid_input"),

@@ -87,6 +87,26 @@ def test_band_edges_are_on_the_tick_and_within_the_band_rounded_inward(reference
     assert low % D(tick) == 0 and high % D(tick) == 0
 
 
+@pytest.mark.parametrize(
+    ("reference", "pct", "tick", "band"),
+    [
+        ("0.05", "10", "0.01", ("0.04", "0.06")),  # 0.045 … 0.055: inward, the reference alone; one tick each side
+        ("0.10", "5", "0.01", ("0.09", "0.11")),  # 0.095 … 0.105
+        ("10.00", "5", "1.00", ("9.00", "11.00")),  # a coarse tick: 9.50 … 10.50 holds 10.00 alone
+        ("0.10", "30", "0.05", ("0.05", "0.15")),  # 0.07 … 0.13 on a tick of 0.05
+        ("0.01", "30", "0.01", ("0.01", "0.02")),  # the low edge stays a price: one tick, the reference itself
+        ("0.20", "10", "0.01", ("0.18", "0.22")),  # wide enough: as before
+    ],
+)
+def test_a_band_narrower_than_a_tick_on_a_side_is_one_tick_beyond_the_reference_there(reference, pct, tick, band):
+    # (found by a probe: a day's close at a low price made a reference whose band held that price alone, so
+    # that no bid could stand below an ask)
+    security = Security(reference_price=D(reference), band_pct=D(pct), tick_size=D(tick))
+    low, high = security.band_low, security.band_high
+    assert (str(low), str(high)) == band
+    assert low > 0 and low < high and low % D(tick) == 0 and high % D(tick) == 0
+
+
 def test_unknown_security(book):
     _market, _mm, investor = book
     before = snapshot()

@@ -28,13 +28,21 @@ def quote_rows(mm) -> list[tuple[str, str, Decimal, int, int]]:
 
 
 def publish_quote(page: Page, base: str, *, bid: tuple[str, str], ask: tuple[str, str]) -> None:
-    """Fill the quote form with (price, quantity) a side and publish it."""
+    """Fill the quote form with (price, quantity) a side and publish it, agreeing to the question it asks first,
+    which names the security and both sides as typed (a firm quote trades at once with the orders it crosses)."""
     page.fill("#id_bid_price", bid[0])
     page.fill("#id_bid_quantity", bid[1])
     page.fill("#id_ask_price", ask[0])
     page.fill("#id_ask_quantity", ask[1])
+    security = page.locator("#id_security option:checked").inner_text().strip()  # as the list shows it
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="发布报价").click()
     page.wait_for_url(f"{base}/quotes/")
+    assert questions == [
+        f"发布 {security} 的报价：买价 {bid[0]}，数量 {bid[1]}；卖价 {ask[0]}，数量 {ask[1]}？"
+        "报价为确定报价：与其交叉的挂单将立即按您的价格成交。"
+    ]
 
 
 def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_server):
@@ -55,6 +63,15 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     row.get_by_role("link", name="报价", exact=True).click()
     page.wait_for_url(f"{base}/quotes/?security={code}#quote-form")
     expect(page.locator("#id_security")).to_have_value(code)
+    # (a first try, declined when the form asks: nothing is published)
+    page.fill("#id_bid_price", "9.80")
+    page.fill("#id_bid_quantity", "1000")
+    page.fill("#id_ask_price", "10.20")
+    page.fill("#id_ask_quantity", "2000")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="发布报价").click()
+    expect(page.locator(".msg-success")).to_have_count(0)
+    assert quote_rows(mm) == []
     publish_quote(page, base, bid=("9.80", "1000"), ask=("10.20", "2000"))
 
     # then the quote row shows it, and so does the market watch

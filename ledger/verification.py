@@ -28,7 +28,7 @@ from django.utils.translation import gettext_noop as _
 from core.snapshot import read_only_snapshot
 
 from . import checkpoint, hooks, merkle
-from .models import Block, PendingEntry
+from .models import Block, Leaf, PendingEntry
 
 CHUNK = 5000
 _json = json.JSONDecoder().decode
@@ -467,6 +467,18 @@ def verify_business(report: Report, collected: dict[str, dict[int, Any]]) -> Non
 
     for check in hooks.business_checks:
         check.check(report, collected.get(check.name, {}), pending)
+    # A check names the entry; where it is sealed, its block and leaf are named too (the first bad block).
+    unplaced = {p.entry_id for p in report.problems if p.entry_id is not None and p.block is None}
+    if unplaced:
+        placed = {
+            entry_id: (block, index)
+            for entry_id, block, index in Leaf.objects.filter(entry_id__in=unplaced).values_list(
+                "entry_id", "block_id", "leaf_index"
+            )
+        }
+        for p in report.problems:
+            if p.block is None and p.entry_id in placed:
+                p.block, p.leaf_index = placed[p.entry_id]
 
 
 def ledger_verify(

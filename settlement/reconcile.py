@@ -4,6 +4,11 @@
 * every ``Settlement`` row points at a SETTLEMENT entry that names its trade
   (a gross entry its ``trade_id``, a net entry among its ``trade_ids``);
 * every sealed SETTLEMENT entry names exactly the trades whose rows point at it;
+* what each SETTLEMENT entry moved agrees with the trades it settles, as their rows stand (and those agree with
+  their TRADE entries: ``exchange.reconcile``): a gross entry its trade's security, quantity, price, parties, what
+  the buyer paid and the seller received (the value with their fees) and the fees in all; a net entry its trades'
+  security, each account's net shares, each party's net cash, and the fees in all (found by a probe: an entry
+  re-sealed with another quantity passed, where only the replay of balances noticed);
 * a trade is ``settled`` exactly when it has a settlement row.
 """
 
@@ -11,57 +16,186 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connection
 from django.utils.translation import gettext_noop as _
 
 from exchange.models import Trade
+from exchange.reconcile import trades_query
 from ledger.hooks import BusinessCheck
 from ledger.verification import CHUNK, Problem, Report, rows_tally
 
 from .models import Settlement
 
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+GROSS_FIELDS = ("security", "quantity", "price", "buyer", "seller", "buyer_pays", "seller_receives", "fees")
+NET_FIELDS = ("security", "shares", "cash", "fees")
 
-def _trade_ids(kind: str, payload: dict) -> frozenset[int]:
-    """The trades a SETTLEMENT entry settles, read as it is stored (gross: one, net: the window's)."""
+
+@dataclass(frozen=True)
+class Settles:
+    """What a SETTLEMENT entry says, as stored: the trades it settles, its mode, and what it moved (``None`` when
+    the payload cannot be read as a settlement)."""
+
+    trade_ids: frozenset[int]
+    mode: str
+    says: tuple | None
+
+
+def _trade_ids(payload: dict) -> frozenset[int]:
     if payload.get("mode") == "net":
         return frozenset(int(t) for t in payload.get("trade_ids", []))
     return frozenset([int(payload["trade_id"])]) if "trade_id" in payload else frozenset()
 
 
-def _check_settlements(report: Report, entries: Mapping[int, frozenset[int]], waiting: Callable[[], set[int]]) -> None:
+def _says(payload: dict) -> tuple:
+    if payload.get("mode") == "net":
+        cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for c in payload["cash"]:
+            cash[c["account"]] += Decimal(c["amount"])
+        shares = frozenset((s["account"], int(s["quantity"])) for s in payload["shares"])
+        return (payload["security"], shares, dict(cash))
+    fees = sum((Decimal(f["amount"]) for f in payload["fees"]), ZERO)
+    return (
+        payload["security"],
+        int(payload["quantity"]),
+        Decimal(payload["price"]),
+        payload["buyer"],
+        payload["seller"],
+        Decimal(payload["buyer_pays"]),
+        Decimal(payload["seller_receives"]),
+        fees,
+    )
+
+
+def _settles(kind: str, payload: dict) -> Settles:
+    """A SETTLEMENT entry read as it is stored (gross: one trade, net: the window's)."""
+    ids = _trade_ids(payload)
+    mode = "net" if payload.get("mode") == "net" else "gross"
+    try:
+        says = _says(payload)
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+        says = None
+    return Settles(ids, mode, says)
+
+
+def differs(settles: Settles, trades: list[tuple]) -> str | None:
+    """The first thing a SETTLEMENT entry says that its trades do not, ``None`` when they agree. ``trades``: each
+    (trade id, security, price text, quantity, buyer, seller, buyer's fee text, seller's fee text), as
+    ``exchange.reconcile.trades_query`` reads them; their ids are checked apart."""
+    if settles.says is None:
+        return "payload"
+    if not trades:
+        return None  # no rows: the ids' check says so
+    if settles.mode == "gross":
+        if len(trades) != 1:
+            return "trade_id"
+        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee = trades[0]
+        price, buyer_fee, seller_fee = Decimal(price), Decimal(buyer_fee), Decimal(seller_fee)
+        value = (price * quantity).quantize(CENT)
+        expected = (
+            security,
+            quantity,
+            price,
+            buyer,
+            seller,
+            value + buyer_fee,
+            value - seller_fee,
+            buyer_fee + seller_fee,
+        )
+        return next((f for f, a, b in zip(GROSS_FIELDS, settles.says, expected, strict=True) if a != b), None)
+    said_security, said_shares, said_cash = settles.says
+    shares: dict[str, int] = defaultdict(int)
+    cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    fees = ZERO
+    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee in trades:
+        if security != said_security:
+            return "security"
+        value = (Decimal(price) * quantity).quantize(CENT)
+        shares[buyer] += quantity
+        shares[seller] -= quantity
+        cash[buyer] -= value + Decimal(buyer_fee)
+        cash[seller] += value - Decimal(seller_fee)
+        fees += Decimal(buyer_fee) + Decimal(seller_fee)
+    if said_shares != frozenset((a, q) for a, q in shares.items() if q):
+        return "shares"
+    if any(said_cash.get(a, ZERO) != amount for a, amount in cash.items()):
+        return "cash"
+    # The rest is the fees, credited to the brokers' fee accounts (no party is one).
+    if sum((amount for a, amount in said_cash.items() if a not in cash), ZERO) != fees:
+        return "fees"
+    return None
+
+
+def _settlement_query(where: str = "") -> str:
+    """Settlement rows as (entry id, trade id, *the trade as ``differs`` takes it)."""
+    table = connection.ops.quote_name(Settlement._meta.db_table)
+    return f"SELECT x.entry_id, t.* FROM {table} x JOIN ({trades_query('t.id')}) t ON t.id = x.trade_id {where}"
+
+
+def _check_settlements(report: Report, entries: Mapping[int, Settles], waiting: Callable[[], set[int]]) -> None:
     rows: dict[int, set[int]] = defaultdict(set)
-    for trade_id, entry_id in Settlement.objects.order_by("id").values_list("trade_id", "entry_id").iterator(CHUNK):
-        rows[entry_id].add(trade_id)
-        named = entries.get(entry_id)
-        if named is None:
-            if entry_id not in waiting():
+
+    def agrees(entry_id: int, trades: list[tuple]) -> None:
+        # One entry's rows, read together: does the entry say what its trades moved?
+        settles = entries.get(entry_id)
+        if settles is None or settles.trade_ids != rows[entry_id]:
+            return  # the ids' checks say so
+        field = differs(settles, trades)
+        if field is not None:
+            report.problems.append(
+                Problem(
+                    _("SETTLEMENT entry disagrees with the trades it settles in %(field)s"),
+                    entry_id=entry_id,
+                    params={"field": field},
+                )
+            )
+
+    with connection.chunked_cursor() as cur:
+        cur.itersize = CHUNK
+        cur.execute(_settlement_query("ORDER BY x.entry_id, x.id"))  # an entry's rows together, kept no longer
+        current, trades = None, []
+        for entry_id, *trade in cur:
+            trade_id = trade[0]
+            if entry_id != current:
+                if current is not None:
+                    agrees(current, trades)
+                current, trades = entry_id, []
+            trades.append(tuple(trade))
+            rows[entry_id].add(trade_id)
+            named = entries.get(entry_id)
+            if named is None:
+                if entry_id not in waiting():
+                    report.problems.append(
+                        Problem(
+                            _("the settlement of trade %(trade)s has no sealed SETTLEMENT entry"),
+                            entry_id=entry_id,
+                            params={"trade": trade_id},
+                        )
+                    )
+            elif trade_id not in named.trade_ids:
                 report.problems.append(
                     Problem(
-                        _("the settlement of trade %(trade)s has no sealed SETTLEMENT entry"),
+                        _("the settlement of trade %(trade)s points at an entry that does not settle it"),
                         entry_id=entry_id,
                         params={"trade": trade_id},
                     )
                 )
-        elif trade_id not in named:
+        if current is not None:
+            agrees(current, trades)
+    for entry_id, settles in sorted(entries.items()):
+        missing = sorted(settles.trade_ids - rows.get(entry_id, set()))
+        if missing:
             report.problems.append(
                 Problem(
-                    _("the settlement of trade %(trade)s points at an entry that does not settle it"),
+                    _("SETTLEMENT entry without the settlement rows of trades %(trades)s"),
                     entry_id=entry_id,
-                    params={"trade": trade_id},
+                    params={"trades": ", ".join(map(str, missing))},
                 )
             )
-    for entry_id, named in sorted(entries.items()):
-        if set(named) != rows.get(entry_id, set()):
-            missing = sorted(set(named) - rows.get(entry_id, set()))
-            if missing:
-                report.problems.append(
-                    Problem(
-                        _("SETTLEMENT entry without the settlement rows of trades %(trades)s"),
-                        entry_id=entry_id,
-                        params={"trades": ", ".join(map(str, missing))},
-                    )
-                )
     settled_without_row = Trade.objects.filter(status=Trade.Status.SETTLED, settlement__isnull=True).values_list(
         "id", flat=True
     )[:20]
@@ -78,20 +212,27 @@ def _check_settlements(report: Report, entries: Mapping[int, frozenset[int]], wa
         )
 
 
-def _settlement_rows(lo: int, hi: int) -> list[tuple[int, int]]:
-    """The settlement rows of the entries lo..hi as (entry id, trade id), for the fast pass."""
+def _settlement_rows(lo: int, hi: int) -> list[tuple]:
+    """The settlement rows of the entries lo..hi as (entry id, trade id, *the trade as ``differs`` takes it), for
+    the fast pass."""
     with connection.cursor() as cur:
-        table = connection.ops.quote_name(Settlement._meta.db_table)
-        cur.execute(f"SELECT entry_id, trade_id FROM {table} WHERE entry_id BETWEEN %s AND %s", [lo, hi])
+        cur.execute(_settlement_query("WHERE x.entry_id BETWEEN %s AND %s"), [lo, hi])
         return cur.fetchall()
 
 
-def _settlements_agree(rows: list[tuple[int, int]], entries: Mapping[int, frozenset[int]]) -> int | None:
+def _settlements_agree(rows: list[tuple], entries: Mapping[int, Settles]) -> int | None:
     """``_check_settlements``' meaning, for one chunk's entries: each names exactly the trades whose rows point at
-    it (one row a trade: two alike are a doubt)."""
-    named = {(eid, tid) for eid, tids in entries.items() for tid in tids}
-    pairs = set(rows)
-    return len(rows) if len(pairs) == len(rows) and pairs == named else None
+    it (one row a trade: two alike are a doubt), and says what they moved."""
+    named = {(eid, tid) for eid, settles in entries.items() for tid in settles.trade_ids}
+    pairs = {(row[0], row[1]) for row in rows}
+    if len(pairs) != len(rows) or pairs != named:
+        return None
+    trades: dict[int, list[tuple]] = defaultdict(list)
+    for row in rows:
+        trades[row[0]].append(row[1:])
+    if any(differs(settles, trades[eid]) is not None for eid, settles in entries.items()):
+        return None
+    return len(rows)
 
 
 def _settlements_tally(report: Report) -> int | None:
@@ -109,7 +250,7 @@ def _settlements_tally(report: Report) -> int | None:
 SETTLEMENTS_CHECK = BusinessCheck(
     name="settlements",
     kinds=frozenset({"SETTLEMENT"}),
-    extract=_trade_ids,
+    extract=_settles,
     check=_check_settlements,
     rows_of=_settlement_rows,
     agrees=_settlements_agree,

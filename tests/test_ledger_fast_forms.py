@@ -5,6 +5,7 @@ nothing, never the other way round."""
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,9 @@ from ledger import fast_verification
 from ledger.fast_verification import _Doubt, _id_runs, _Reading
 from ledger.hooks import BusinessCheck
 from ledger.verification import Report, rows_against_entries, rows_agree
-from settlement.reconcile import _settlements_agree
+from settlement.reconcile import Settles, _settlements_agree
 
+D = Decimal
 ENTRY_IDS = st.integers(min_value=1, max_value=8)
 VALUES = st.tuples(st.integers(min_value=0, max_value=2), st.sampled_from(["a", "b"]))
 CHUNK_OF = st.dictionaries(ENTRY_IDS, st.integers(0, 2))  # which chunk each sealed entry is read in
@@ -108,6 +110,22 @@ def test_rows_agree_examples():
     assert not _chunked(rows_agree, rows, entries, set(), {1: 0, 2: 1})
 
 
+def _trade(tid: int) -> tuple:
+    """A trade row as the settlement check reads it: 1 share of S at 1.00 from S<tid> to B<tid>, no fees."""
+    return (tid, "S", "1.00", 1, f"B{tid}", f"S{tid}", "0.00", "0.00")
+
+
+def _net(tids) -> Settles:
+    """A net SETTLEMENT entry of the trades ``tids`` (``_trade``), saying what they moved."""
+    shares = frozenset((a, q) for t in tids for a, q in ((f"B{t}", 1), (f"S{t}", -1)))
+    cash = {a: D(-q) for a, q in shares}  # the buyer pays 1.00, the seller receives it
+    return Settles(frozenset(tids), "net", ("S", shares, cash))
+
+
+def _rows(pairs) -> list[tuple]:
+    return [(eid, *_trade(tid)) for eid, tid in pairs]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     pairs=st.lists(st.tuples(ENTRY_IDS, st.integers(1, 5)), max_size=6),
@@ -122,7 +140,7 @@ def test_settlements_agree_never_passes_a_row_or_entry_the_full_check_names(pair
     waiting = waiting - entries.keys()
 
     # when the fast form judges them
-    fast = _chunked(_settlements_agree, pairs, entries, waiting, chunk_of, gap)
+    fast = _chunked(_settlements_agree, _rows(pairs), {e: _net(t) for e, t in entries.items()}, waiting, chunk_of, gap)
 
     # then, where it agrees, every row is a named trade of its sealed entry or of a waiting one, and every
     # named trade has its row (what _check_settlements names otherwise)
@@ -134,17 +152,43 @@ def test_settlements_agree_never_passes_a_row_or_entry_the_full_check_names(pair
 
 
 def test_settlements_agree_examples():
-    entries = {1: frozenset({5, 6}), 2: frozenset({7})}
+    entries = {1: _net({5, 6}), 2: _net({7})}
     # every named trade of the chunk has its row: their number
-    assert _settlements_agree([(1, 5), (1, 6), (2, 7)], entries) == 3
+    assert _settlements_agree(_rows([(1, 5), (1, 6), (2, 7)]), entries) == 3
     # a named trade without its row; a row of a trade its entry does not name; the same row twice
-    assert _settlements_agree([(1, 5), (2, 7)], entries) is None
-    assert _settlements_agree([(1, 5), (1, 6), (2, 7), (2, 9)], entries) is None
-    assert _settlements_agree([(1, 5), (1, 6), (1, 6), (2, 7)], entries) is None
+    assert _settlements_agree(_rows([(1, 5), (2, 7)]), entries) is None
+    assert _settlements_agree(_rows([(1, 5), (1, 6), (2, 7), (2, 9)]), entries) is None
+    assert _settlements_agree(_rows([(1, 5), (1, 6), (1, 6), (2, 7)]), entries) is None
     # over chunks: a row of an entry still waiting is fine; one of an entry nowhere is not
-    pairs = [(1, 5), (1, 6), (2, 7), (3, 8)]
-    assert _chunked(_settlements_agree, pairs, entries, {3}, {1: 0, 2: 1})
-    assert not _chunked(_settlements_agree, pairs, entries, set(), {1: 0, 2: 1})
+    rows = _rows([(1, 5), (1, 6), (2, 7), (3, 8)])
+    assert _chunked(_settlements_agree, rows, entries, {3}, {1: 0, 2: 1})
+    assert not _chunked(_settlements_agree, rows, entries, set(), {1: 0, 2: 1})
+
+
+def test_settlements_agree_only_where_each_entry_says_what_its_trades_moved():
+    # given a gross entry of trade 5 (100 shares at 10.00, fees 5.00 and 6.00) and a net entry of trades 6 and 7
+    gross = ("S", 100, D("10.00"), "B", "A", D("1005.00"), D("994.00"), D("11.00"))
+    trade5 = (5, "S", "10.00", 100, "B", "A", "5.00", "6.00")
+    entries = {1: Settles(frozenset({5}), "gross", gross), 2: _net({6, 7})}
+    rows = [(1, *trade5), *_rows([(2, 6), (2, 7)])]
+    assert _settlements_agree(rows, entries) == 3
+    # when the gross entry says another quantity, price, party, amount or fee, or cannot be read, it is a doubt
+    for i, other in enumerate([None, 900, D("10.01"), "X", "X", D("1005.01"), D("994.01"), D("11.01")]):
+        if i == 0:
+            continue
+        said = Settles(frozenset({5}), "gross", gross[:i] + (other,) + gross[i + 1 :])
+        assert _settlements_agree(rows, {**entries, 1: said}) is None, i
+    assert _settlements_agree(rows, {**entries, 1: Settles(frozenset({5}), "gross", None)}) is None
+    # and so is a net entry whose shares, cash or fees are not its trades' nets
+    net = _net({6, 7})
+    security, shares, cash = net.says
+    for says in [
+        ("T", shares, cash),
+        (security, shares - {("B6", 1)} | {("B6", 2)}, cash),
+        (security, shares, {**cash, "B6": D(-2)}),
+        (security, shares, {**cash, "FEE": D("0.01")}),
+    ]:
+        assert _settlements_agree(rows, {**entries, 2: Settles(net.trade_ids, "net", says)}) is None, says
 
 
 def test_a_chunks_entry_ids_are_read_in_ranges_split_at_wide_gaps():

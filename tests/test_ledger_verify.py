@@ -81,7 +81,7 @@ def test_a_rewritten_entry_with_a_fresh_leaf_hash_is_named(ledger):
     assert any("root" in p.message and p.block == 2 for p in report.problems)
 
 
-def test_a_rewritten_entry_whose_sealed_leaf_node_is_deleted_too_is_named_by_the_root(ledger):
+def test_a_rewritten_entry_whose_sealed_leaf_node_is_deleted_too_is_named_by_its_trade_and_the_root(ledger):
     leaf = leaf_in_block(2, 0)
     tamper(
         "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s;"
@@ -90,7 +90,11 @@ def test_a_rewritten_entry_whose_sealed_leaf_node_is_deleted_too_is_named_by_the
         [leaf.entry_id, leaf.entry_id, leaf.leaf_index],
     )
     report = ledger_verify()
-    assert (report.first.block, report.first.message) == (2, "the root does not match the recomputed tree")
+    # the tree alone cannot say which leaf changed (every stored hash agrees with the new bytes) but the root;
+    # the trade row, which still says what was traded, names the entry, and its block and leaf with it
+    assert (report.first.block, report.first.leaf_index, report.first.entry_id) == (2, leaf.leaf_index, leaf.entry_id)
+    assert report.first.message.startswith("trade ") and " differs from its entry in " in report.first.message
+    assert any(p.block == 2 and p.message == "the root does not match the recomputed tree" for p in report.problems)
     assert not any(p.block == 1 for p in report.problems)
 
 
@@ -193,6 +197,48 @@ def test_a_settlement_row_moved_to_another_trade_is_named(settled):
         for m in messages
     )
     assert Trade.objects.filter(status=Trade.Status.SETTLED).count() == 4
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("quantity", 900), ("buyer_pays", "1.00"), ("seller", "INV999999"), ("price", "10.00")],
+)
+def test_a_settlement_entry_sealed_with_other_figures_than_its_trade_is_named(
+    ledger, django_capture_on_commit_callbacks, field, value
+):
+    # (found by a probe: a SETTLEMENT entry re-sealed with a quantity of 900 for a trade of 100 verified, and only
+    # the replay of balances noticed)
+    import json
+
+    from exchange.models import Trade
+    from ledger.canonical import leaf_hash
+    from ledger.models import Entry
+    from settlement.services import trade_settle
+
+    # given a trade settled, whose SETTLEMENT entry a superuser rewrites before it is sealed (a fresh leaf hash)
+    trade = Trade.objects.order_by("id").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert trade_settle(trade_id=trade.pk)
+    entry = Entry.objects.get(kind="SETTLEMENT")
+    doc = json.loads(bytes(entry.canonical))
+    assert doc["payload"][field] != value
+    data = json.dumps({**doc, "payload": {**doc["payload"], field: value}}, sort_keys=True, separators=(",", ":"))
+    tamper(
+        "UPDATE ledger_entry SET canonical = %s, leaf_hash = %s WHERE id = %s",
+        [data.encode(), leaf_hash(data.encode()), entry.pk],
+    )
+    # and the sealer seals it: the chain, the tree and the signatures are sound
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+
+    # when the ledger is verified, then the entry is named for the figure its trade does not bear out
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (entry.pk, f"SETTLEMENT entry disagrees with the trades it settles in {field}")
+    ]
+    assert report.first.block == Leaf.objects.get(entry_id=entry.pk).block_id
+    # and the trade and its settlement stand as they were
+    assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
 
 
 def test_a_trade_marked_settled_without_a_settlement_is_named(ledger):

@@ -14,8 +14,10 @@ Decisions:
   partial freeze is better evidence than none. Reserved assets (open orders,
   trades waiting to settle) are not taken from their obligations.
 * A whole-account freeze sets ``Account.frozen`` (no orders, quotes,
-  withdrawals) and freezes every free asset of the account. Resting orders
-  placed before it stay; their fills settle as usual.
+  withdrawals), pulls the account's quotes (a market maker's firm offers: a
+  frozen account's quote never fills, ``exchange.services.orders``) and then
+  freezes every free asset of the account, what the quotes held included.
+  Resting orders placed before it stay; their fills settle as usual.
 * Release (and expiry, by the beat task) frees exactly what the freeze still
   holds: one person (a regulator) releases, since releasing moves and blocks
   nothing.
@@ -47,8 +49,9 @@ from core.audit import audit_record
 from core.models import Account, Role, User
 from core.money import ZERO, amount_text, money, notional, shares_text
 from exchange import pretrade
-from exchange.models import Trade
+from exchange.models import Quote, Trade
 from exchange.selectors import security_as_of
+from exchange.services import quotes_pull_locked
 from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
@@ -248,7 +251,7 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
         _decide(freeze, actor, REGULATORS)
         account = Account.objects.get(pk=freeze.account_id)
         now = timezone.now()
-        cash_held, shares_held, shortfall = ZERO, [], ""
+        cash_held, shares_held, shortfall, pulled = ZERO, [], "", 0
         if freeze.kind == Freeze.Kind.SHARES:
             Security.objects.select_for_update(no_key=True).filter(pk=freeze.security_id).first()
             pos = positions_lock(freeze.security_id, [account.pk])[account.pk]
@@ -265,10 +268,21 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
         else:
             security_ids = []
             if freeze.kind == Freeze.Kind.ACCOUNT:
-                security_ids = sorted(
-                    account.positions.filter(total__gt=0).values_list("security_id", flat=True).distinct()
+                # The account's holdings and its market maker's quotes: the securities first, in pk order.
+                quoted = set(
+                    Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).values_list(
+                        "security_id", flat=True
+                    )
                 )
-                list(Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk"))
+                security_ids = sorted(
+                    set(account.positions.filter(total__gt=0).values_list("security_id", flat=True)) | quoted
+                )
+                securities = list(
+                    Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk")
+                )
+                # A frozen account quotes no more: its quotes are pulled (found by a probe: a frozen market
+                # maker's ask went on filling), and what they held is free, then frozen below.
+                pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted])
             cash = cash_lock([account.pk])[account.pk]
             wanted = freeze.amount if freeze.kind == Freeze.Kind.CASH else cash.available
             cash_held = min(wanted, max(cash.available, ZERO))
@@ -319,7 +333,7 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
             action="freeze_approve",
             target=account.code,
             ip=ip,
-            detail={"freeze": freeze.pk, "entry": entry.pk, "shortfall": shortfall},
+            detail={"freeze": freeze.pk, "entry": entry.pk, "shortfall": shortfall, "quotes_pulled": pulled},
         )
         freeze.shortfall = shortfall
         hooks.freeze_changed.fire(freeze_id=freeze.pk, event="frozen")

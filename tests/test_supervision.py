@@ -190,6 +190,45 @@ def test_a_whole_account_freeze_stops_orders_and_withdrawals_and_its_expiry_free
     assert buy(market, investor, 100, "after").filled_quantity == 100
 
 
+def test_a_whole_account_freeze_of_a_market_maker_pulls_its_quotes_and_freezes_what_they_held(sup):
+    # (found by a probe: a frozen market maker's ask went on filling, and its proceeds were free)
+    from exchange.models import Quote
+
+    market, reg1, reg2, mm, investor = sup
+    cash_before, position_before = cash_of(mm), position_of(mm, market.security)
+    assert cash_before.reserved == D("49500.00") and position_before.reserved == 5000  # the quote's bid and ask
+    # given a whole-account freeze of the market maker, approved
+    freeze = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+    # then its quotes are pulled, and what they held is free of them and frozen with the rest
+    assert set(Quote.objects.filter(account=mm).values_list("status", flat=True)) == {Quote.Status.PULLED}
+    cash, position = cash_of(mm), position_of(mm, market.security)
+    assert (cash.reserved, cash.frozen, cash.total) == (0, cash_before.total, cash_before.total)
+    assert (position.reserved, position.frozen, position.total) == (0, position_before.total, position_before.total)
+    assert freeze.held_amount == cash_before.total and freeze.parts == {market.security.code: position_before.total}
+    assert AuditEvent.objects.get(action="freeze_approve").detail["quotes_pulled"] == 2
+    # and an investor's buy at its old ask finds nothing to trade with
+    assert buy(market, investor, 100, "after-freeze").filled_quantity == 0
+    assert not Trade.objects.exists()
+
+
+def test_a_frozen_accounts_quote_never_fills(sup):
+    # given a market maker's quote still active while its account is frozen (published in the instant of the
+    # freeze's approval, after it had pulled the others)
+    market, _reg1, _reg2, mm, investor = sup
+    Account.objects.filter(pk=mm.pk).update(frozen=True)
+    before = position_of(mm, market.security)
+
+    # when an investor buys at its ask, then the order finds nothing to trade with, and the quote is as it was
+    assert buy(market, investor, 100, "frozen-ask").filled_quantity == 0
+    assert not Trade.objects.exists()
+    assert position_of(mm, market.security).reserved == before.reserved
+    # and once the account is free again the same buy fills
+    Account.objects.filter(pk=mm.pk).update(frozen=False)
+    assert buy(market, investor, 100, "free-ask").filled_quantity == 100
+
+
 def test_a_forced_transfer_moves_frozen_shares_free_to_the_receiver(sup):
     market, reg1, reg2, _mm, investor = sup
     receiver = market.investor()

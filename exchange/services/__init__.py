@@ -29,7 +29,7 @@ pull) and ``close`` (the end of a trading day). Callers use the names below.
 from .close import day_close
 from .inputs import MAX_QUANTITY, parse_price, parse_quantity
 from .orders import OrderRequest, order_cancel, order_place, orders_expire
-from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull
+from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull, quotes_pull_locked
 
 __all__ = [
     "MAX_QUANTITY",
@@ -44,4 +44,5 @@ __all__ = [
     "parse_quantity",
     "quote_publish",
     "quotes_pull",
+    "quotes_pull_locked",
 ]

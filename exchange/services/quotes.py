@@ -215,12 +215,19 @@ def quotes_pull(*, user: User, security_code: str | None = None) -> int:
         security_ids = sorted(set(codes.values_list("security_id", flat=True)))
         # Securities in pk order, then the market maker's balances.
         securities = list(Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk"))
-        pulled = 0
-        now = timezone.now()
-        cash = cash_lock([account.pk])
-        for security in securities:
-            book = Book(now=now, security=security, cash=cash)
-            book.positions = positions_lock(security.pk, [account.pk])
-            pulled += _quotes_release(book, account, security, status=Quote.Status.PULLED)
-            book.write()
-        return pulled
+        return quotes_pull_locked(account, securities)
+
+
+def quotes_pull_locked(account: Account, securities: list[Security]) -> int:
+    """Pull the account's active quotes in ``securities``, whose rows the caller's transaction has locked (in pk
+    order, before any balance row), releasing their reservations. Returns how many. For ``quotes_pull`` and for
+    a whole-account freeze (``supervision.services.freeze_approve``)."""
+    pulled = 0
+    now = timezone.now()
+    cash = cash_lock([account.pk])
+    for security in securities:
+        book = Book(now=now, security=security, cash=cash)
+        book.positions = positions_lock(security.pk, [account.pk])
+        pulled += _quotes_release(book, account, security, status=Quote.Status.PULLED)
+        book.write()
+    return pulled

@@ -163,9 +163,9 @@ def fee_charged(trade: Trade, side: str) -> Decimal:
     return trade.buyer_fee if side == "buy" else trade.seller_fee
 
 
-# The parameters a price is judged by, and the entries that change them: a day's close (the reference price)
-# and an operator's change (any of the three).
-PRICE_PARAMETERS = ("reference_price", "band_pct", "tick_size")
+# The parameters a trade's price and quantity are judged by, each with its type, and the entries that change
+# them: a day's close (the reference price) and an operator's change (any of them).
+TRADE_PARAMETERS = {"reference_price": Decimal, "band_pct": Decimal, "tick_size": Decimal, "lot_size": int}
 
 
 def price_changes_since(at) -> list[tuple]:
@@ -180,11 +180,12 @@ def price_changes_since(at) -> list[tuple]:
 
 
 def security_as_of(security: Security, at, *, changes: list[tuple] | None = None) -> Security:
-    """The security with the price parameters it had at ``at`` (reference price, band, tick), as an unsaved
+    """The security with the trading parameters it had at ``at`` (reference price, band, tick, lot), as an unsaved
     copy: the present ones with every change recorded since undone, newest first. A CLOSE entry gives the
     reference it started from (``previous_reference``), a SECURITY_CHANGE entry each field's ``before``. A
-    correction is priced in its trade's band, and surveillance judges a trade's price against the band it was
-    made in (found by a probe: an operator's change of the reference price since moved both to today's band).
+    correction is priced in its trade's band and sized in its lots, and surveillance judges a trade's price
+    against the band it was made in (found by probes: an operator's change of the reference price since moved
+    both to today's band; a lot raised since refused every correction of the trades made in the old lots).
     ``changes``: ``price_changes_since`` of a moment no later than ``at``, read once for many calls.
 
     By when each was recorded, not the day it was for: in always-open mode a trade a minute after 15:00 that
@@ -199,8 +200,9 @@ def security_as_of(security: Security, at, *, changes: list[tuple] | None = None
                     then.reference_price = Decimal(row["previous_reference"])
         elif payload["security"] == security.code:
             for change in payload["changes"]:
-                if change["field"] in PRICE_PARAMETERS and change["before"] is not None:
-                    setattr(then, change["field"], Decimal(change["before"]))
+                kind_of = TRADE_PARAMETERS.get(change["field"])
+                if kind_of is not None and change["before"] is not None:
+                    setattr(then, change["field"], kind_of(change["before"]))
     return then
 
 

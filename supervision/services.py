@@ -712,7 +712,9 @@ def correction_propose(
     if new_price is None and new_quantity:
         raise err.InvalidInput(gettext("Give the new price: only a reversal (quantity 0) takes none."))
     price = trade.price if new_price is None else _positive(new_price)
-    if new_quantity and new_quantity % trade.security.lot_size:
+    # In the lots of the trade's own day (the trade's own quantity always is), whatever the lot since.
+    then = security_as_of(trade.security, trade.matched_at)
+    if new_quantity and new_quantity != trade.quantity and new_quantity % then.lot_size:
         raise err.InvalidInput(gettext("The new quantity must be a whole number of lots."))
     if new_quantity:
         # A reversal trades nothing: its price is not read. A price off the tick is told so (10.005 on a tick of

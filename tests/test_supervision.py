@@ -473,6 +473,34 @@ def test_a_correction_price_is_checked_against_the_band_before_an_operators_chan
     assert correction.status == "proposed"
 
 
+def test_a_correction_is_sized_in_the_lots_of_the_trades_day_not_todays(sup):
+    # (found by a probe: after the operator raised the lot from 100 to 200, every correction of a trade of 300
+    # was refused: "The new quantity must be a whole number of lots")
+    from registry.listing import security_change
+
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)  # 300 at 10.10, in lots of 100
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    security_change(
+        actor=operator, code=market.security.code, data={"lot_size": 200, "tick_size": "0.05"}, reason="New lots"
+    )
+    before = snapshot()
+    # when a correction names a quantity off the trade's lots, it is refused and changes nothing
+    with pytest.raises(err.InvalidInput, match="whole number of lots"), translation.override("en"):
+        sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=250, reason="x")
+    # and one off the trade's tick (0.01) too
+    with pytest.raises(err.DomainError):
+        sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.005", new_quantity=300, reason="x")
+    assert snapshot() == before
+    # but a price correction of its own quantity (300: not a whole number of today's lots), or a quantity in its
+    # day's lots, is proposed, on its day's tick
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.01", new_quantity=300, reason="x")
+    assert (correction.status, correction.new_quantity, correction.new_price) == ("proposed", 300, D("10.01"))
+    sv.correction_withdraw(actor=reg1, correction_id=correction.pk, reason="Wrong quantity")
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.01", new_quantity=100, reason="x")
+    assert correction.new_quantity == 100
+
+
 def test_a_reversal_does_not_read_its_price(sup):
     # given a settled trade whose security's reference price has since moved far away
     market, reg1, _reg2, _mm, investor = sup

@@ -18,18 +18,23 @@ from . import selectors
 from .models import DayClose
 
 
+def status_of(security: Security, market: MarketState | None) -> tuple[str, str, str]:
+    """A security's status as the market shows it: (status, label, halt reason). A listed security of a halted
+    market is halted, with the market's reason."""
+    if market is not None and market.halted and security.status == Security.Status.LISTED:
+        return Security.Status.HALTED, gettext("Halted (whole market)"), market.reason
+    return security.status, security.get_status_display(), security.halt_reason
+
+
 def rows() -> list[dict]:
     """A row a security. A halted one (by itself or with the whole market, the kill switch) says so in its status
     and shows no quotes: none of them can trade until it resumes."""
     best = selectors.best_prices()
-    market_halted = MarketState.objects.filter(id=1, halted=True).exists()
+    market = MarketState.objects.filter(id=1).first()
     out = []
     for security in selectors.securities_listed():
-        halted = market_halted or security.status == Security.Status.HALTED
-        book = {} if halted else best.get(security.pk, {})
-        status, label = security.status, security.get_status_display()
-        if market_halted and security.status == Security.Status.LISTED:
-            status, label = Security.Status.HALTED, gettext("Halted (whole market)")
+        status, label, _reason = status_of(security, market)
+        book = {} if status == Security.Status.HALTED else best.get(security.pk, {})
         out.append(
             {
                 "code": security.code,

@@ -32,7 +32,7 @@ from core.models import Role
 from core.money import amount_text, shares_text
 from core.roles import SUPERVISORS
 from registry import calendar
-from registry.models import Security
+from registry.models import MarketState, Security
 from registry.services import market_is_halted
 
 from . import market_watch, precheck, selectors, services
@@ -756,22 +756,26 @@ def _time_and_sales_rows(security: Security) -> list[dict]:
 
 
 def _security_market(security: Security) -> dict:
+    """The panel's figures. While the whole market is halted a listed security shows as halted with the market's
+    reason and no quotes, as on the market watch (found by a probe: it said "Listed", "Market open")."""
+    status, label, reason = market_watch.status_of(security, MarketState.objects.filter(id=1).first())
     return {
         "as_of": timezone.now().isoformat(),
-        "status": security.status,
-        "status_label": security.get_status_display(),
-        "halt_reason": security.halt_reason,
+        "status": status,
+        "status_label": label,
+        "halt_reason": reason,
         "market": market_watch.session(),
         "day": _day_figures(security),
-        "depth": _depth_rows(security),
+        "depth": {"asks": [], "bids": []} if status == Security.Status.HALTED else _depth_rows(security),
         "sales": _time_and_sales_rows(security),
     }
 
 
 def _security_actions(user, security: Security) -> list[dict]:
     """Where the viewer goes from here: an investor's ticket, a market maker's quote desk; nothing for staff, and
-    nothing while the security does not trade (halted or delisted: the ticket would only refuse)."""
-    if security.status != Security.Status.LISTED:
+    nothing while the security does not trade (halted, by itself or with the whole market, or delisted: the
+    ticket would only refuse)."""
+    if security.status != Security.Status.LISTED or market_is_halted():
         return []
     code = security.code
     if user.role == Role.MARKET_MAKER:

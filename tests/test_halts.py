@@ -234,6 +234,34 @@ def test_the_market_watch_shows_a_halt_in_each_row_and_no_quotes_to_trade(book):
         assert (row["status"], row["bid"], row["ask"]) == ("halted", None, None)
 
 
+def test_the_security_page_shows_a_market_halt_with_no_quotes_and_no_buy_or_sell(book, client):
+    # (found by a probe: under the halt banner the security page said "Listed", "Market open", with live quotes
+    # and Buy and Sell buttons)
+    market, _mm, investor, operator = book
+    code = market.security.code
+    client.force_login(investor.owner)
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"/orders/new/?security={code}&amp;side=buy" in page and "10.10" in page
+
+    # when the whole market halts
+    services.market_halt(actor=operator, reason="Systems incident")
+
+    # then the page and its polled data say the security is halted with the market's reason, and offer nothing
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Halted (whole market)" in page and "Systems incident" in page and "Market open" not in page
+    assert f"/orders/new/?security={code}" not in page and "No ask" in page and "No bid" in page
+    data = client.get(f"/market/securities/{code}/data/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert (data["status"], data["status_label"], data["halt_reason"]) == (
+        "halted",
+        "Halted (whole market)",
+        "Systems incident",
+    )
+    # and after the resume it trades again
+    services.market_resume(actor=operator, reason="Fixed")
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"/orders/new/?security={code}&amp;side=buy" in page and "Halted (whole market)" not in page
+
+
 def test_the_operator_halts_and_resumes_on_the_console_and_the_ticket_gives_the_reason(book, client):
     market, _mm, investor, operator = book
     code = market.security.code

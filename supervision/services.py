@@ -540,11 +540,19 @@ def forced_transfer_propose(
         raise err.InvalidInput(gettext("The receiver must be another account."))
     if (amount is None) == (quantity is None):
         raise err.InvalidInput(gettext("Transfer either an amount of cash or a quantity of shares."))
-    sec = _security(security) if quantity is not None else None
     if quantity is not None and security is None:
         raise err.InvalidInput(gettext("A transfer of shares names the security."))
+    if amount is not None and security:
+        raise err.InvalidInput(gettext("A transfer of cash names no security."))
+    sec = _security(security) if quantity is not None else None
     q = _amount(amount) if amount is not None else _quantity(quantity)
-    if q > _held(freeze, sec):
+    held = _held(freeze, sec)
+    if sec is not None and not held:
+        # (found by a probe: another security than the freeze's was told "The freeze does not hold that much.")
+        raise err.InvalidInput(
+            gettext("Freeze %(id)s holds no shares of %(code)s.") % {"id": freeze.pk, "code": sec.code}
+        )
+    if q > held:
         raise NotEnoughFrozen()
     legal = _legal(legal_reference, legal_authority, legal_document, legal_date)
     reason = err.reason_checked(reason)

@@ -24,16 +24,17 @@ from .models import Correction, ForcedTransfer
 CORRECTION_ROLES = (Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR)
 
 
-def _try(request, form, fn, success: str) -> bool:
+def _try(request, form, fn, success) -> bool:
+    """Run ``fn``; say ``success`` (or ``success(what fn returned)``) if it did, its refusal if not."""
     try:
-        fn()
+        result = fn()
     except DomainError as exc:
         if form is None:
             report_refusal(request, exc)
         else:
             form.add_error(None, domain_error_message(exc))
         return False
-    messages.success(request, success)
+    messages.success(request, success(result) if callable(success) else success)
     return True
 
 
@@ -72,9 +73,10 @@ def console(request):
                 actor=request.user,
                 freeze_id=d["freeze"],
                 receiver=d["receiver"],
-                security=d["security"] or None if d["quantity"] else None,
+                # As typed: the service refuses shares and cash at once, or a security named for cash.
+                security=d["security"] or None,
                 quantity=d["quantity"],
-                amount=d["amount"] if not d["quantity"] else None,
+                amount=d["amount"],
                 legal_reference=d["legal_reference"],
                 reason=d["reason"],
                 ip=ip,
@@ -137,12 +139,14 @@ def decide(request, what: str, pk: int, action: str):
     fn = DECISIONS.get((what, action))
     if fn is None:
         raise PagePermissionDenied
-    _try(
-        request,
-        None,
-        lambda: fn(request.user, pk, request.POST.get("reason", ""), client_ip(request)),
-        gettext(DONE[what, action]) % {"id": pk},
-    )
+
+    def said(result) -> str:
+        # A freeze of more than was free says what it froze (found by a probe: only the ledger said so).
+        done = gettext(DONE[what, action]) % {"id": pk}
+        shortfall = getattr(result, "shortfall", "")
+        return f"{done} {shortfall}" if shortfall else done
+
+    _try(request, None, lambda: fn(request.user, pk, request.POST.get("reason", ""), client_ip(request)), said)
     return redirect("supervision-corrections" if what == "correction" else "supervision")
 
 

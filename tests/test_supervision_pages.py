@@ -162,6 +162,65 @@ def test_the_proposer_withdraws_a_forced_transfer_on_the_console_and_only_the_ot
     assert withdraw not in first.get("/supervision/").content.decode()
 
 
+def test_an_approval_says_when_a_freeze_holds_less_than_it_asked(market):
+    # (found by a probe: the approval said only "it is in force"; the shortfall was on the ledger alone)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(shares=500)
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=800, reason="Court order",
+        **LEGAL,
+    )  # fmt: skip
+    done = signed_in(reg2).post(f"/supervision/freeze/{freeze.pk}/approve/", follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert f"Freeze {freeze.pk} approved: it is in force. 500 of 800 shares were free and are frozen." in (
+        done.content.decode()
+    )
+    assert position_of(investor, market.security).frozen == 500
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"transfer-amount": "10.00"}, "Transfer either an amount of cash or a quantity of shares."),
+        ({"transfer-security": "OTHER"}, "holds no shares of OTHER"),
+    ],
+)
+def test_a_forced_transfer_form_that_says_two_things_or_the_wrong_security_is_refused(market, change, words):
+    # (found by a probe: an amount beside shares was dropped without a word, and another security than the
+    # freeze's was told "The freeze does not hold that much.")
+    from registry.models import Security
+    from supervision.models import ForcedTransfer
+    from tests.test_supervision import frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor, receiver = market.investor(shares=500), market.investor()
+    Security.objects.create(
+        **{
+            f.attname: getattr(market.security, f.attname)
+            for f in Security._meta.concrete_fields
+            if f.attname not in ("id", "code")
+        },
+        code="OTHER",
+    )
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    before = snapshot()
+    form = {
+        "form": "transfer",
+        "transfer-freeze": str(freeze.pk),
+        "transfer-receiver": receiver.code,
+        "transfer-security": market.security.code,
+        "transfer-quantity": "150",
+        "transfer-legal_reference": "(2026)沪74执9号",
+        "transfer-reason": "Judgment",
+        **change,
+    }
+    refused = signed_in(reg1).post("/supervision/", form, HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code == 200 and words in refused.content.decode()
+    assert not ForcedTransfer.objects.exists() and snapshot() == before
+
+
 @pytest.mark.parametrize(
     ("price", "quantity", "words"),
     [

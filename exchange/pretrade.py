@@ -109,6 +109,31 @@ def trading_days_back(now: dt.datetime, days: int) -> dt.datetime:
     return moment
 
 
+def trading_days_ahead(at: dt.datetime, days: int) -> dt.datetime:
+    """The moment ``days`` trading days after ``at`` (the inverse of ``trading_days_back``): a buy at ``at`` is
+    out of the holding period from then."""
+    moment = at
+    while days > 0:
+        moment += dt.timedelta(days=1)
+        if is_trading_day(moment.astimezone(SHANGHAI).date()):
+            days -= 1
+    return moment
+
+
+def _sellable_from(account, security: Security, since: dt.datetime, days: int, short: int) -> dt.datetime:
+    """When ``short`` more of the account's shares leave the holding period: its recent buys, oldest first, each
+    free ``days`` trading days after it matched (only on a refusal: it reads the buys)."""
+    buys = Trade.objects.filter(
+        buyer=account, security=security, status=Trade.Status.SETTLED, matched_at__gt=since
+    ).order_by("matched_at")
+    freed = 0
+    for matched_at, quantity in buys.values_list("matched_at", "quantity"):
+        freed += quantity
+        if freed >= short:
+            return trading_days_ahead(matched_at, days)
+    return trading_days_ahead(buys.last().matched_at, days)
+
+
 # A holder is a real identity (an account without a KYC profile counts as itself)
 # with settled shares or a pending buy of the security: these two conditions, on
 # settlement_position and exchange_trade, are the one definition both queries below use.
@@ -240,12 +265,18 @@ def check_investor(
             or 0
         )
         if quantity > available_shares - recent:
+            # Say when the sale could go through (found by a probe: the refusal did not say).
+            free_from = _sellable_from(account, security, since, days, quantity - (available_shares - recent))
             raise HoldingPeriod(
                 gettext(
                     "%(recent)s of your shares were bought within the last %(days)s trading days"
-                    " and cannot be sold yet."
+                    " and cannot be sold yet; this sale can go through from %(when)s (Asia/Shanghai)."
                 )
-                % {"recent": recent, "days": days}
+                % {
+                    "recent": recent,
+                    "days": days,
+                    "when": free_from.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                }
             )
 
 

@@ -8,7 +8,7 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from balances.services import account_open
 from core.models import Account
@@ -55,6 +55,7 @@ def refused(code, fn, *args, **kwargs):
         fn(*args, **kwargs)
     assert getattr(raised.value, "code", None) == code, raised.value
     assert snapshot() == before
+    return raised.value
 
 
 def test_an_investor_without_kyc_cannot_buy(quoted):
@@ -224,8 +225,10 @@ def test_minimum_holding_period_ends_exactly_five_trading_days_after_the_buy(quo
     # when the investor sells 1 µs before the fifth trading day after (Thu, Fri, Mon, Tue, Wed: 7 calendar days)
     edge = bought_at + dt.timedelta(days=7)
     with mock.patch("django.utils.timezone.now", return_value=(edge - dt.timedelta(microseconds=1)).astimezone(dt.UTC)):
-        # then it is refused and nothing changes
-        refused("holding_period", sell, investor, quoted, coid="s1")
+        # then it is refused, saying from when it can go through, and nothing changes
+        with translation.override("en"):
+            error = refused("holding_period", sell, investor, quoted, coid="s1")
+        assert f"this sale can go through from {edge:%Y-%m-%d %H:%M} (Asia/Shanghai)" in str(error.message)
 
     # when the investor sells exactly at the edge, then it is filled
     with mock.patch("django.utils.timezone.now", return_value=edge.astimezone(dt.UTC)):

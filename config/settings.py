@@ -114,6 +114,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into core.twofactor.lockout_response
+    "core.middleware.audit_refusals",  # a staff member's refused write on the audit trail
     # Below every middleware that dresses an answer (no-store, Vary, CSP, X-Frame-Options), so its 400 is dressed.
     "core.middleware.api_query_once",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
@@ -15,6 +17,47 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+# The request being answered (set by core.middleware.audit_refusals), so that the places that turn a refusal
+# into an answer (a page's message or form error, the API's error) can note it without being handed the request.
+_request: ContextVar = ContextVar("audited_request", default=None)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def refusal_noted(exc) -> None:
+    """A refusal (``core.errors.DomainError``, or a permission the API denied) is being shown to the caller:
+    noted on the request, for ``refusal_audited`` once the answer is made."""
+    request = _request.get()
+    if request is not None and getattr(request, "audit_refusal", None) is None:
+        request.audit_refusal = exc
+
+
+def refusal_audited(request) -> None:
+    """A staff member's write that was refused, recorded once it is answered (outside any transaction the refusal
+    rolled back), with outcome ``refused``: the trail is of every staff action and its outcome (DESIGN §6; found
+    by a probe: refused freezes, transfers and corrections left no trace). Not when the service recorded the
+    refusal itself (``audit_record`` with that outcome in the same request)."""
+    from .roles import STAFF_ROLES
+
+    exc = getattr(request, "audit_refusal", None)
+    user = getattr(request, "user", None)
+    if exc is None or getattr(request, "refusal_recorded", False) or request.method in SAFE_METHODS:
+        return
+    if user is None or not user.is_authenticated or getattr(user, "role", None) not in STAFF_ROLES:
+        return
+    match = request.resolver_match
+    code = getattr(exc, "code", None) or getattr(exc, "default_code", "refused")
+    message = getattr(exc, "message", None) or str(getattr(exc, "detail", exc))
+    audit_record(
+        actor=user,
+        action=match.view_name if match else "request",
+        target=request.path,
+        outcome="refused",
+        ip=client_ip(request),
+        detail={"method": request.method, "code": str(code), "message": str(message)[:500]},
+    )
+
+
 def audit_record(
     *,
     actor: User | None,
@@ -25,6 +68,8 @@ def audit_record(
     detail: dict | None = None,
     username: str = "",
 ) -> AuditEvent:
+    if outcome == "refused" and (request := _request.get()) is not None:
+        request.refusal_recorded = True
     return AuditEvent.objects.create(
         actor=actor,
         actor_username=(actor.username if actor is not None else username)[:150],

@@ -13,11 +13,14 @@ from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
+from .audit import refusal_noted
 from .errors import DomainError, PermissionDenied
 
 
 def domain_error_message(exc: DomainError) -> str:
-    """The error's message in the active language: messages are made text when the error is raised."""
+    """The error's message in the active language: messages are made text when the error is raised. A page that
+    shows it answers a refusal: noted for the audit trail (``core.audit.refusal_noted``)."""
+    refusal_noted(exc)
     return exc.message
 
 

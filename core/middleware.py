@@ -45,6 +45,8 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import escape_leading_slashes, urlencode
 from django.utils.translation import gettext_noop
 
+from .audit import _request as audited_request
+from .audit import refusal_audited
 from .roles import STAFF_ROLES
 
 # JSON as DRF renders it (UTF-8, not \u escapes), for the answers these middleware give themselves.
@@ -260,3 +262,20 @@ class CommonMiddleware(common.CommonMiddleware):
         if response is not None and response.status_code == 301 and request.method not in ("GET", "HEAD"):
             return PermanentRedirectKeepingMethod(response["Location"])
         return response
+
+
+def audit_refusals(get_response):
+    """A staff member's write the exchange refused is on the audit trail with outcome ``refused``
+    (``core.audit.refusal_audited``): the views and the API's error handler note the refusal they answer, and
+    it is recorded once the answer is made."""
+
+    def middleware(request):
+        token = audited_request.set(request)
+        try:
+            response = get_response(request)
+        finally:
+            audited_request.reset(token)
+        refusal_audited(request)
+        return response
+
+    return middleware

@@ -298,9 +298,15 @@ def test_every_object_route_of_another_brokers_client_is_404_and_changes_nothing
     for method, url, data in page_calls:
         assert getattr(pages, method)(url, data).status_code == 404, url
 
-    # and nothing changed, nothing was audited as done
+    # and nothing changed, nothing was audited as done: the API's refused writes are on the trail as refused
     assert snapshot() == before
-    assert AuditEvent.objects.count() == audit_before
+    added = AuditEvent.objects.order_by("id")[audit_before:]
+    assert [(e.outcome, e.detail["code"], e.detail["method"]) for e in added] == [
+        ("refused", "not_found", "POST"),
+        ("refused", "not_found", "POST"),
+        ("refused", "not_found", "POST"),
+        ("refused", "not_found", "DELETE"),
+    ]
     assert Order.objects.get(pk=resting.pk).status == Order.Status.OPEN
 
 

@@ -7,6 +7,7 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from core.audit import refusal_noted
 from core.errors import DomainError
 
 _DRF_CODES = {
@@ -33,6 +34,8 @@ def _first_message(detail) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, DomainError | DjangoPermissionDenied | drf.PermissionDenied):
+        refusal_noted(exc)  # a staff member's refused write goes on the audit trail (core.audit)
     if isinstance(exc, DomainError):
         body = {"code": exc.code, "message": exc.message}
         return Response(body, status=exc.status)

@@ -12,7 +12,11 @@ For each new block of the source, in height order, the replica
 5. stores the checkpoint and the entries in one transaction.
 
 Anything else is a rewritten or forked history: ``ReplicationRefused``, and
-nothing of that block is stored.
+nothing of that block is stored. Only a definite answer is a refusal (a 404
+for a block the replica holds, other bytes, a bad proof or signature); a
+source that does not answer (a 5xx, a timeout, a lost connection) is
+``SourceUnavailable``, asked again later, and a 401 or 403 is
+``SourceAccessDenied``: the token ended, and asking again cannot help.
 
 ``replica_sync_tiles`` does the same from the C2SP tlog-tiles a static
 server or a CDN serves (``/checkpoint`` and ``/tile/entries/…``; see
@@ -25,6 +29,7 @@ carry no block headers, so it keeps one checkpoint per sync (not one per block).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -48,10 +53,52 @@ class ReplicationRefused(Exception):
 
 
 class SourceUnavailable(Exception):
-    pass
+    """The source gave no answer this time (a 5xx, a timeout, a lost connection): ask again later."""
 
 
-def http_fetcher(base_url: str, token: str) -> Fetch:
+class SourceMissing(SourceUnavailable):
+    """The source answered 404. Transient for most paths; a refusal for a block this replica holds."""
+
+
+class SourceAccessDenied(Exception):
+    """The source answered 401 or 403: the token expired, was revoked or never allowed this. Asking again
+    with the same token cannot help, so this is not a ``SourceUnavailable``."""
+
+
+def source_error(path: str, status: int, body: bytes) -> SourceUnavailable | SourceAccessDenied:
+    """The exception for an HTTP error answer of the source (status and what its body says, on one line)."""
+    detail = f"{path}: HTTP {status}" + (f" {server_says(body)}" if body else "")
+    if status in (401, 403):
+        return SourceAccessDenied(detail)
+    if status == 404:
+        return SourceMissing(detail)
+    return SourceUnavailable(detail)
+
+
+def server_says(body: bytes) -> str:
+    """An error body on one line: the API's ``code: message`` (``core.errors``), else its first 200 characters."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and ("code" in data or "message" in data or "detail" in data):
+        return ": ".join(str(data[k]) for k in ("code", "message", "detail") if data.get(k))
+    return " ".join(body[:200].decode("utf-8", "replace").split())
+
+
+def _http_error_body(exc: urllib.error.HTTPError) -> bytes:
+    try:
+        return exc.read(2000)
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
+# What urlopen raises when there is no answer: URLError (refused, DNS, a timeout while connecting), and, while
+# reading the answer, TimeoutError, ConnectionResetError (RemoteDisconnected) or an IncompleteRead.
+_NO_ANSWER = (OSError, http.client.HTTPException)
+
+
+def http_fetcher(base_url: str, token: str, *, timeout: float = 30) -> Fetch:
     base = base_url.rstrip("/") + "/api/v1/ledger/"
 
     def fetch(path: str) -> dict | list:
@@ -59,17 +106,19 @@ def http_fetcher(base_url: str, token: str) -> Fetch:
             urllib.parse.urljoin(base, path), headers={"Authorization": f"Token {token}", "Accept": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
-            raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
-        except urllib.error.URLError as exc:
-            raise SourceUnavailable(f"{path}: {exc.reason}") from exc
+            raise source_error(path, exc.code, _http_error_body(exc)) from exc
+        except _NO_ANSWER as exc:
+            raise SourceUnavailable(f"{path}: {getattr(exc, 'reason', None) or exc!r}") from exc
+        except ValueError as exc:  # a 200 that is not JSON: a proxy's page, a body cut short
+            raise SourceUnavailable(f"{path}: an answer that is not JSON") from exc
 
     return fetch
 
 
-def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
+def http_tile_fetcher(prefix: str, token: str | None, *, timeout: float = 30) -> FetchBytes:
     """Raw bytes from a tlog-tiles prefix (``https://node/ledger``): ``checkpoint``, ``tile/entries/…``."""
     base = prefix.rstrip("/") + "/"
     # C2SP tlog-tiles: clients SHOULD accept gzip (entry bundles come compressed when they do).
@@ -80,15 +129,15 @@ def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
     def fetch(path: str) -> bytes:
         request = urllib.request.Request(base + path, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 body = response.read()
                 if response.headers.get("Content-Encoding", "identity").strip().lower() in ("gzip", "x-gzip"):
                     return _gunzip(path, body)
                 return body
         except urllib.error.HTTPError as exc:
-            raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
-        except urllib.error.URLError as exc:
-            raise SourceUnavailable(f"{path}: {exc.reason}") from exc
+            raise source_error(path, exc.code, _http_error_body(exc)) from exc
+        except _NO_ANSWER as exc:
+            raise SourceUnavailable(f"{path}: {getattr(exc, 'reason', None) or exc!r}") from exc
 
     return fetch
 
@@ -183,7 +232,9 @@ def _check_still_holds(source: str, fetch: Fetch, held: ReplicaCheckpoint) -> No
         )
     try:
         theirs = fetch(f"blocks/{held.height}/")
-    except SourceUnavailable as exc:
+    except SourceMissing as exc:
+        # A definite answer. Any other failure (a 5xx, a timeout) is the source being unavailable, not a
+        # refusal: it propagates as SourceUnavailable and --follow asks again.
         raise ReplicationRefused(f"the source no longer serves block {held.height}: {exc}") from exc
     if bytes.fromhex(theirs["block_hash"]) != bytes(held.block_hash):
         raise ReplicationRefused(f"block {held.height} at the source differs from the one this replica holds")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
-import time
+from time import sleep
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -103,4 +103,4 @@ class Command(BaseCommand):
                     )
             if not follow:
                 return
-            time.sleep(interval)
+            sleep(interval)

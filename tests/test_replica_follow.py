@@ -1,0 +1,209 @@
+"""A following replica (``ledger_replicate --follow``) outlives what is transient and stops on what is not.
+
+Transient: the source not answering (a 5xx, a timeout, a dropped connection). Not transient, so the
+command exits non-zero with one line saying why: a definite answer that the history changed (a refusal).
+Either way the replica's own copy stays as it was.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+
+from ledger.management.commands import ledger_replicate
+from ledger.models import ReplicaCheckpoint, ReplicaEntry
+from ledger.replica import (
+    ReplicationRefused,
+    SourceAccessDenied,
+    SourceMissing,
+    SourceUnavailable,
+    http_fetcher,
+    replica_sync,
+    source_error,
+)
+from tests.conftest import api_for
+from tests.test_replica import SOURCE, api_fetch, source_node
+
+
+@pytest.fixture
+def node(market):
+    regulator, trade_and_seal = source_node(market)
+    return api_fetch(api_for(regulator)), trade_and_seal
+
+
+class Stop(Exception):
+    """Ends a ``--follow`` run in a test, from its wait between rounds."""
+
+
+def follow(monkeypatch, fetch, *, rounds: int, between=lambda n: None, args=()):
+    """``ledger_replicate --follow`` through ``fetch`` for ``rounds`` rounds; ``between(n)`` runs after round n."""
+    done: list[int] = []
+
+    def wait(seconds):
+        done.append(1)
+        between(len(done))
+        if len(done) >= rounds:
+            raise Stop
+
+    monkeypatch.setattr(ledger_replicate, "http_fetcher", lambda source, token: fetch)
+    monkeypatch.setattr(ledger_replicate, "sleep", wait)
+    with pytest.raises(Stop):
+        call_command("ledger_replicate", "--from", SOURCE, "--token", "t", "--follow", *args)
+    return len(done)
+
+
+def answering(fetch, path: str, status: int, *, times: int = 1, body: bytes = b"<html>Bad Gateway</html>"):
+    """``fetch`` behind a proxy that answers ``status`` to the next ``times`` requests for ``path``."""
+    left = [times]
+
+    def proxied(p):
+        if p == path and left[0]:
+            left[0] -= 1
+            raise source_error(p, status, body)
+        return fetch(p)
+
+    return proxied
+
+
+def copy() -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
+    """The replica's own copy: (height, block hash) of each checkpoint and (leaf index, bytes) of each entry."""
+    checkpoints = [(c.height, bytes(c.block_hash)) for c in ReplicaCheckpoint.objects.order_by("height")]
+    entries = [(e.leaf_index, bytes(e.canonical)) for e in ReplicaEntry.objects.order_by("leaf_index")]
+    return checkpoints, entries
+
+
+# --------------------------------------------------------------------------
+# A transient error of the source is not a refusal
+
+
+def test_a_502_for_the_block_the_replica_holds_is_the_source_unavailable_not_a_refusal(node):
+    # given a replica holding blocks 0 and 1
+    fetch, _ = node
+    replica_sync(source=SOURCE, fetch=fetch)
+    held = copy()
+
+    # when a proxy answers 502 to the request for block 1
+    with pytest.raises(SourceUnavailable, match="blocks/1/: HTTP 502") as raised:
+        replica_sync(source=SOURCE, fetch=answering(fetch, "blocks/1/", 502))
+
+    # then the source is unavailable (asked again later), not refused, and the copy is as it was
+    assert not isinstance(raised.value, ReplicationRefused)
+    assert copy() == held
+
+
+def test_a_404_for_the_block_the_replica_holds_is_still_a_refusal(node):
+    # given a replica holding blocks 0 and 1
+    fetch, _ = node
+    replica_sync(source=SOURCE, fetch=fetch)
+    held = copy()
+
+    # when the source answers that it has no block 1, then the replica refuses, its copy as it was
+    with pytest.raises(ReplicationRefused, match="the source no longer serves block 1: blocks/1/: HTTP 404"):
+        replica_sync(source=SOURCE, fetch=answering(fetch, "blocks/1/", 404, body=b'{"code": "not_found"}'))
+    assert copy() == held
+
+
+def test_a_following_replica_outlives_one_502_and_copies_the_next_block(node, monkeypatch, capsys):
+    fetch, trade_and_seal = node
+    proxy = {"fetch": fetch}
+
+    def between(n):
+        if n == 1:  # after the first round (blocks 0 and 1 copied): one 502 for block 1, and a block 2
+            proxy["held"] = copy()
+            proxy["fetch"] = answering(fetch, "blocks/1/", 502)
+            trade_and_seal()
+
+    # given a following replica, when the proxy answers 502 once in the second round
+    follow(monkeypatch, lambda path: proxy["fetch"](path), rounds=3, between=between)
+
+    # then it said so, asked again, and the third round copied block 2 over the untouched blocks 0 and 1
+    out, err = capsys.readouterr()
+    assert "source unavailable, retrying: blocks/1/: HTTP 502 <html>Bad Gateway</html>" in err
+    assert "REFUSED" not in err
+    assert [h for h, _ in copy()[0]] == [0, 1, 2]
+    checkpoints, entries = proxy["held"]
+    assert copy()[0][:2] == checkpoints and copy()[1][: len(entries)] == entries
+    assert "replicated 1 block(s)" in out
+
+
+# --------------------------------------------------------------------------
+# What the HTTP client makes of the source's answers
+
+
+class _Stub(http.server.BaseHTTPRequestHandler):
+    """A source (or the proxy before it) answering by path: 502, 404, 401, too late, or not at all."""
+
+    def do_GET(self):
+        what = self.path.removeprefix("/api/v1/ledger/")
+        if what == "late/":
+            time.sleep(1)
+        if what == "dropped/":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status, body = {
+            "head/": (200, {"tree_size": 1}),
+            "gateway/": (502, "<html>\n<h1>502 Bad Gateway</h1>\n</html>"),
+            "missing/": (404, {"code": "not_found", "message": "No such block."}),
+            "expired/": (401, {"code": "authentication_failed", "message": "The API token has expired."}),
+            "forbidden/": (403, {"code": "permission_denied", "message": "Only supervisors."}),
+        }.get(what, (200, {}))
+        data = (json.dumps(body) if isinstance(body, dict) else body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stub():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_http_client_tells_no_answer_from_a_missing_resource_and_from_a_refused_token(stub):
+    # given the replica's HTTP client of a source
+    fetch = http_fetcher(stub, "token", timeout=0.3)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nobody listens on
+    nobody = http_fetcher(f"http://127.0.0.1:{closed.getsockname()[1]}", "token", timeout=0.3)
+
+    # when the source answers, then the answer
+    assert fetch("head/") == {"tree_size": 1}
+
+    # when it answers a 5xx, too late, not at all, or is not there: unavailable (asked again), on one line
+    for path, says in [
+        ("gateway/", "gateway/: HTTP 502 <html> <h1>502 Bad Gateway</h1> </html>"),
+        ("late/", "late/: "),
+        ("dropped/", "dropped/: "),
+    ]:
+        with pytest.raises(SourceUnavailable) as raised:
+            fetch(path)
+        assert type(raised.value) is SourceUnavailable and str(raised.value).startswith(says)
+        assert "\n" not in str(raised.value)
+    with pytest.raises(SourceUnavailable, match="head/: .*[Rr]efused"):
+        nobody("head/")
+    closed.close()
+
+    # when it answers 404: missing, with the server's code and message
+    with pytest.raises(SourceMissing, match="missing/: HTTP 404 not_found: No such block."):
+        fetch("missing/")
+
+    # when it answers 401 or 403: the token refused, which is not a SourceUnavailable (not asked again)
+    with pytest.raises(SourceAccessDenied, match="expired/: HTTP 401 authentication_failed: The API token has"):
+        fetch("expired/")
+    with pytest.raises(SourceAccessDenied, match="forbidden/: HTTP 403 permission_denied"):
+        fetch("forbidden/")
+    assert not issubclass(SourceAccessDenied, SourceUnavailable)

@@ -13,8 +13,10 @@ import socket
 import threading
 import time
 
+import psycopg2
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connection
 
 from ledger.management.commands import ledger_replicate
 from ledger.models import ReplicaCheckpoint, ReplicaEntry
@@ -207,3 +209,85 @@ def test_the_http_client_tells_no_answer_from_a_missing_resource_and_from_a_refu
     with pytest.raises(SourceAccessDenied, match="forbidden/: HTTP 403 permission_denied"):
         fetch("forbidden/")
     assert not issubclass(SourceAccessDenied, SourceUnavailable)
+
+
+# --------------------------------------------------------------------------
+# The replica's own database restarts
+
+
+def end_our_session() -> None:
+    """What a restart of the replica's PostgreSQL does to it: the server ends its session (from another one)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        (pid,) = cur.fetchone()
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        other.autocommit = True
+        with other.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", [pid])
+            for _ in range(100):
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+                if cur.fetchone() == (0,):
+                    break
+                time.sleep(0.05)
+    finally:
+        other.close()
+
+
+def ending_our_session_after(fetch, prefix: str):
+    """``fetch``, but once the source has answered the next request starting with ``prefix``, the replica's
+    database session ends: the replica has checked the block and is about to store it."""
+    armed = [True]
+
+    def fetched(path):
+        answer = fetch(path)
+        if armed[0] and path.startswith(prefix):
+            armed[0] = False
+            end_our_session()
+        return answer
+
+    return fetched
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_following_replica_outlives_a_restart_of_its_own_database(node, monkeypatch, capsys):
+    fetch, trade_and_seal = node
+    proxy = {"fetch": fetch}
+
+    def between(n):
+        if n == 1:  # after the first round (blocks 0 and 1): block 2, and the session ends before it is stored
+            proxy["held"] = copy()
+            trade_and_seal()
+            proxy["fetch"] = ending_our_session_after(fetch, "consistency/")
+
+    # given a following replica, when its database ends its session in the second round, while storing block 2
+    rounds = follow(monkeypatch, lambda path: proxy["fetch"](path), rounds=3, between=between)
+
+    # then it said so on one line, with no traceback, reconnected and stored block 2 in the third round
+    out, err = capsys.readouterr()
+    assert rounds == 3
+    said = [line for line in err.splitlines() if "database" in line]
+    assert len(said) == 1 and said[0].startswith("the replica's database is unavailable, retrying: ")
+    assert "Traceback" not in err and "REFUSED" not in err
+    assert [h for h, _ in copy()[0]] == [0, 1, 2]
+    checkpoints, entries = proxy["held"]
+    assert copy()[0][:2] == checkpoints and copy()[1][: len(entries)] == entries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_one_shot_run_whose_database_goes_away_exits_with_one_line(node, monkeypatch):
+    # given a replica holding blocks 0 and 1, and a block 2 at the source
+    fetch, trade_and_seal = node
+    replica_sync(source=SOURCE, fetch=fetch)
+    held = copy()
+    trade_and_seal()
+
+    # when its database ends its session while a one-shot run stores block 2
+    monkeypatch.setattr(ledger_replicate, "http_fetcher", lambda s, t: ending_our_session_after(fetch, "consistency/"))
+    with pytest.raises(CommandError) as raised:
+        call_command("ledger_replicate", "--from", SOURCE, "--token", "t")
+
+    # then the command fails with one line naming it (manage.py: that line and exit status 1), nothing stored
+    assert str(raised.value).startswith("the replica's database is unavailable: ")
+    assert "\n" not in str(raised.value)
+    assert copy() == held

@@ -18,6 +18,7 @@ import os
 from time import sleep
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError, connections
 
 from ledger.models import ReplicaKey
 from ledger.replica import (
@@ -80,13 +81,22 @@ class Command(BaseCommand):
             if not sep:
                 raise CommandError(f"--trust-key wants NAME=BASE64, got {item!r}")
             keys.append((name, base64.b64decode(b64), None))
-        if trust_source_keys and not ReplicaKey.objects.filter(source=source).exists():
-            published = fetch("keys/")
-            keys += [(k["name"], base64.b64decode(k["public_key"]), k.get("retired_in_block")) for k in published]
-            self.stdout.write(f"trusting {len(published)} key(s) published by {source} (first use)")
-        trust_keys(source, keys)
+
+        def trust() -> None:
+            if trust_source_keys and not ReplicaKey.objects.filter(source=source).exists():
+                published = fetch("keys/")
+                keys.extend(
+                    (k["name"], base64.b64decode(k["public_key"]), k.get("retired_in_block")) for k in published
+                )
+                self.stdout.write(f"trusting {len(published)} key(s) published by {source} (first use)")
+            trust_keys(source, keys)
+
+        trusted = False
         while True:
             try:
+                if not trusted:
+                    trust()
+                    trusted = True
                 result = sync()
             except ReplicationRefused as exc:
                 self.stderr.write(self.style.ERROR(f"REFUSED: {exc}"))
@@ -95,6 +105,14 @@ class Command(BaseCommand):
                 if not follow:
                     raise CommandError(f"source unavailable: {exc}") from exc
                 self.stderr.write(f"source unavailable, retrying: {exc}")
+            except DATABASE_LOST as exc:
+                # Our own database restarted or dropped the connection: a new one is opened at the next query.
+                # A block being stored was rolled back with the connection, so the next round fetches it again.
+                connections.close_all()
+                reason = _one_line(exc)
+                if not follow:
+                    raise CommandError(f"the replica's database is unavailable: {reason}") from exc
+                self.stderr.write(f"the replica's database is unavailable, retrying: {reason}")
             else:
                 if result.blocks or not follow:
                     self.stdout.write(
@@ -104,3 +122,13 @@ class Command(BaseCommand):
             if not follow:
                 return
             sleep(interval)
+
+
+# A lost connection (a restart, a failover, a terminated session) is an OperationalError; the next use of the
+# dead connection, an InterfaceError ("connection already closed").
+DATABASE_LOST = (OperationalError, InterfaceError)
+
+
+def _one_line(exc: Exception) -> str:
+    """psycopg's message has a hint on further lines (``This probably means the server terminated …``)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

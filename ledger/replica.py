@@ -64,12 +64,16 @@ class SourceAccessDenied(Exception):
     """The source answered 401 or 403: the token expired, was revoked or never allowed this. Asking again
     with the same token cannot help, so this is not a ``SourceUnavailable``."""
 
+    def __init__(self, detail: str, status: int) -> None:
+        super().__init__(detail)
+        self.status = status
+
 
 def source_error(path: str, status: int, body: bytes) -> SourceUnavailable | SourceAccessDenied:
     """The exception for an HTTP error answer of the source (status and what its body says, on one line)."""
     detail = f"{path}: HTTP {status}" + (f" {server_says(body)}" if body else "")
     if status in (401, 403):
-        return SourceAccessDenied(detail)
+        return SourceAccessDenied(detail, status)
     if status == 404:
         return SourceMissing(detail)
     return SourceUnavailable(detail)

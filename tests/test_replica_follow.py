@@ -12,12 +12,17 @@ import json
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import psycopg2
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
+from core.tokens import token_issue, tokens_revoke
 from ledger.management.commands import ledger_replicate
 from ledger.models import ReplicaCheckpoint, ReplicaEntry
 from ledger.replica import (
@@ -43,8 +48,9 @@ class Stop(Exception):
     """Ends a ``--follow`` run in a test, from its wait between rounds."""
 
 
-def follow(monkeypatch, fetch, *, rounds: int, between=lambda n: None, args=()):
-    """``ledger_replicate --follow`` through ``fetch`` for ``rounds`` rounds; ``between(n)`` runs after round n."""
+def follow(monkeypatch, fetch, *, rounds: int, between=lambda n: None, args=(), ends=Stop):
+    """``ledger_replicate --follow`` through ``fetch`` for ``rounds`` rounds (``between(n)`` runs after round
+    n), or until it raises ``ends``: (the rounds it finished, the exception it ended with)."""
     done: list[int] = []
 
     def wait(seconds):
@@ -55,9 +61,9 @@ def follow(monkeypatch, fetch, *, rounds: int, between=lambda n: None, args=()):
 
     monkeypatch.setattr(ledger_replicate, "http_fetcher", lambda source, token: fetch)
     monkeypatch.setattr(ledger_replicate, "sleep", wait)
-    with pytest.raises(Stop):
+    with pytest.raises(ends) as ended:
         call_command("ledger_replicate", "--from", SOURCE, "--token", "t", "--follow", *args)
-    return len(done)
+    return len(done), ended.value
 
 
 def answering(fetch, path: str, status: int, *, times: int = 1, body: bytes = b"<html>Bad Gateway</html>"):
@@ -261,7 +267,7 @@ def test_a_following_replica_outlives_a_restart_of_its_own_database(node, monkey
             proxy["fetch"] = ending_our_session_after(fetch, "consistency/")
 
     # given a following replica, when its database ends its session in the second round, while storing block 2
-    rounds = follow(monkeypatch, lambda path: proxy["fetch"](path), rounds=3, between=between)
+    rounds, _ = follow(monkeypatch, lambda path: proxy["fetch"](path), rounds=3, between=between)
 
     # then it said so on one line, with no traceback, reconnected and stored block 2 in the third round
     out, err = capsys.readouterr()
@@ -291,3 +297,53 @@ def test_a_one_shot_run_whose_database_goes_away_exits_with_one_line(node, monke
     assert str(raised.value).startswith("the replica's database is unavailable: ")
     assert "\n" not in str(raised.value)
     assert copy() == held
+
+
+# --------------------------------------------------------------------------
+# The token ends
+
+
+def token_client(user) -> tuple[APIClient, str]:
+    """A client sending the user's real API token, as the replica's HTTP client does."""
+    key = token_issue(user=user).key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT_LANGUAGE="en")
+    return client, key
+
+
+@pytest.mark.parametrize(
+    ("end", "says"),
+    [
+        (
+            "expired",
+            "HTTP 401 token_expired: The API token has expired. Request a new one with POST /api/v1/auth/token/.",
+        ),
+        ("revoked", "HTTP 401 authentication_failed: Invalid token."),
+    ],
+)
+def test_a_following_replica_whose_token_ends_exits_saying_how_to_get_a_new_one(market, monkeypatch, end, says):
+    # given a following replica with a regulator's real API token
+    regulator, trade_and_seal = source_node(market)
+    client, key = token_client(regulator)
+
+    def between(n):
+        if n == 1:  # after the first round (blocks 0 and 1): a block 2, and the token ends
+            proxy["held"] = copy()
+            trade_and_seal()
+            if end == "expired":
+                Token.objects.filter(key=key).update(created=timezone.now() - timedelta(hours=9))
+            else:
+                tokens_revoke(user=regulator, reason="operator")
+
+    # when its token expires (API_TOKEN_TTL, 8 hours) or is revoked after the first round
+    proxy: dict = {}
+    rounds, ended = follow(monkeypatch, api_fetch(client), rounds=5, between=between, ends=CommandError)
+
+    # then the second round ends the command (no retrying for ever) with one line saying why and what to do
+    assert rounds == 1
+    message = str(ended)
+    assert message.startswith(f"the source refused the token (head/: {says}): it has expired")
+    assert "or was revoked" in message and "--otp" in message and "POST /api/v1/auth/token/" in message
+    assert "\n" not in message
+    # and the replica's copy is as it was: block 2 was not taken
+    assert copy() == proxy["held"]

@@ -23,6 +23,7 @@ from django.db import InterfaceError, OperationalError, connections
 from ledger.models import ReplicaKey
 from ledger.replica import (
     ReplicationRefused,
+    SourceAccessDenied,
     SourceUnavailable,
     http_fetcher,
     http_tile_fetcher,
@@ -101,6 +102,9 @@ class Command(BaseCommand):
             except ReplicationRefused as exc:
                 self.stderr.write(self.style.ERROR(f"REFUSED: {exc}"))
                 raise CommandError(f"replication from {source} refused: {exc}") from exc
+            except SourceAccessDenied as exc:
+                # Not transient: the same token will be refused every time, so say it and stop.
+                raise CommandError(_access_refused(exc, token=token)) from exc
             except SourceUnavailable as exc:
                 if not follow:
                     raise CommandError(f"source unavailable: {exc}") from exc
@@ -122,6 +126,20 @@ class Command(BaseCommand):
             if not follow:
                 return
             sleep(interval)
+
+
+def _access_refused(exc: SourceAccessDenied, *, token: str | None) -> str:
+    if not token:
+        return f"the source wants a token ({exc}): give a supervisor's with --token (or REPLICA_TOKEN)"
+    if exc.status == 403:
+        return (
+            f"the source does not let this token's user read the ledger ({exc}): use a regulator's or auditor's account"
+        )
+    return (
+        f"the source refused the token ({exc}): it has expired (API_TOKEN_TTL, 8 hours by default) or was "
+        "revoked. Get a new one: run again with --username, --password and --otp (the current code of the "
+        "user's authenticator), or pass one from POST /api/v1/auth/token/ with --token"
+    )
 
 
 # A lost connection (a restart, a failover, a terminated session) is an OperationalError; the next use of the

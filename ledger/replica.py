@@ -162,13 +162,44 @@ def _gunzip(path: str, body: bytes) -> bytes:
     return data
 
 
-def http_token(base_url: str, username: str, password: str) -> str:
-    body = json.dumps({"username": username, "password": password}).encode()
+class LoginRefused(Exception):
+    """The source's ``POST auth/token/`` said no: ``code`` is its error code (``invalid_credentials``,
+    ``otp_required``, ``otp_invalid``, ``login_locked``…), the message its status, code and message."""
+
+    def __init__(self, detail: str, code: str | None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+def http_token(base_url: str, username: str, password: str, otp: str | None = None, *, timeout: float = 30) -> str:
+    """An API token from the source's ``POST /api/v1/auth/token/``. Every role that may read the entries in
+    bulk is staff, so the login needs ``otp``: the current code of the user's authenticator (or a recovery code).
+
+    Raises ``LoginRefused`` when the source answers no, ``SourceUnavailable`` when it does not answer."""
+    credentials = {"username": username, "password": password}
+    if otp:
+        credentials["otp"] = otp
     request = urllib.request.Request(
-        base_url.rstrip("/") + "/api/v1/auth/token/", data=body, headers={"Content-Type": "application/json"}
+        base_url.rstrip("/") + "/api/v1/auth/token/",
+        data=json.dumps(credentials).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json", "Accept-Language": "en"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["token"]
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.load(response)["token"]
+    except urllib.error.HTTPError as exc:
+        body = _http_error_body(exc)
+        if exc.code >= 500:
+            raise SourceUnavailable(f"auth/token/: HTTP {exc.code} {server_says(body)}".rstrip()) from exc
+        try:
+            code = json.loads(body).get("code")
+        except (ValueError, AttributeError):
+            code = None
+        raise LoginRefused(f"HTTP {exc.code} {server_says(body)}".rstrip(), code) from exc
+    except _NO_ANSWER as exc:
+        raise SourceUnavailable(f"auth/token/: {getattr(exc, 'reason', None) or exc!r}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SourceUnavailable("auth/token/: an answer without a token") from exc
 
 
 @dataclass

@@ -8,6 +8,7 @@ Either way the replica's own copy stays as it was.
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import socket
 import threading
@@ -24,7 +25,7 @@ from rest_framework.test import APIClient
 
 from core.tokens import token_issue, tokens_revoke
 from ledger.management.commands import ledger_replicate
-from ledger.models import ReplicaCheckpoint, ReplicaEntry
+from ledger.models import ReplicaCheckpoint, ReplicaEntry, ReplicaKey
 from ledger.replica import (
     ReplicationRefused,
     SourceAccessDenied,
@@ -34,7 +35,7 @@ from ledger.replica import (
     replica_sync,
     source_error,
 )
-from tests.conftest import api_for
+from tests.conftest import api_for, totp_code, totp_enrol
 from tests.test_replica import SOURCE, api_fetch, source_node
 
 
@@ -347,3 +348,40 @@ def test_a_following_replica_whose_token_ends_exits_saying_how_to_get_a_new_one(
     assert "\n" not in message
     # and the replica's copy is as it was: block 2 was not taken
     assert copy() == proxy["held"]
+
+
+# --------------------------------------------------------------------------
+# Logging in: every role that reads the entries in bulk needs its second factor
+
+
+def test_the_documented_login_works_over_http_with_the_code_and_a_refused_login_is_one_line(market, live_server):
+    # given a source node served over HTTP and a regulator with an authenticator (every supervisor has one)
+    regulator, _ = source_node(market)
+    device = totp_enrol(regulator)
+    login = ["ledger_replicate", "--from", live_server.url, "--username", regulator.username]
+
+    # when the replica logs in without the code, or with a wrong password
+    with pytest.raises(CommandError) as without_code:
+        call_command(*login, "--password", "pw-test-2026", "--trust-source-keys")
+    with pytest.raises(CommandError) as wrong_password:
+        call_command(*login, "--password", "nope", "--otp", totp_code(device), "--trust-source-keys")
+
+    # then one line each, naming the server's code and message, and nothing copied or trusted
+    assert str(without_code.value) == (
+        f"the source refused the login of {regulator.username}: HTTP 400 otp_required: Staff accounts need the "
+        "current code of their authenticator in the otp field (set it up at the first web login). Give the "
+        "current code of the user's authenticator with --otp."
+    )
+    assert str(wrong_password.value).startswith(
+        f"the source refused the login of {regulator.username}: HTTP 400 invalid_credentials: "
+    )
+    assert not ReplicaKey.objects.filter(source=live_server.url).exists()
+    assert not ReplicaCheckpoint.objects.filter(source=live_server.url).exists()
+
+    # when it logs in with the current code, as docs/operations.md shows
+    out = io.StringIO()
+    call_command(*login, "--password", "pw-test-2026", "--otp", totp_code(device), "--trust-source-keys", stdout=out)
+
+    # then it copied the source's two blocks through the real HTTP client
+    assert "replicated 2 block(s)" in out.getvalue()
+    assert ReplicaCheckpoint.objects.filter(source=live_server.url).count() == 2

@@ -1,27 +1,37 @@
 """Pull another node's checkpoints and entries, verify them, keep our own copy.
 
     manage.py ledger_replicate --from https://node.example --token TOKEN --trust-key NAME=BASE64
-    manage.py ledger_replicate --from http://127.0.0.1:8000 --username auditor --password … --trust-source-keys
+    manage.py ledger_replicate --from https://node --username regulator --otp 123456 --trust-source-keys --follow
     manage.py ledger_replicate --from-tiles https://cdn.example/ledger --token TOKEN --trust-key NAME=BASE64
+
+Only supervisors (a regulator, an auditor, the exchange's or depository's operators) read the entries in
+bulk, and each logs in with a second factor: ``--otp`` is the current code of the user's authenticator (or
+one of their recovery codes), the password ``--password`` or ``REPLICA_PASSWORD``. The login gives an API
+token good for ``API_TOKEN_TTL`` (8 hours by default); when it ends, the command exits and says so.
 
 ``--from-tiles`` syncs from the C2SP tlog-tiles (``<prefix>/checkpoint`` and ``<prefix>/tile/entries/…``,
 which a static server or a CDN may serve) instead of the JSON API; the entry bundles need a supervisor's
 token unless the server in front serves them itself.
 
-Refuses (exit status 1, nothing stored of the bad block) a rewritten or forked history.
+Exit status 1, with one line saying why, and nothing stored of the bad block: a rewritten or forked history
+(``REFUSED``), a refused login, a token the source refuses (expired or revoked: log in again). With
+``--follow``, the source not answering (a 5xx, a timeout, a lost connection) and the replica's own database
+going away are logged and the round is tried again after ``--interval``; without it they end the run too.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
 from time import sleep
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 from django.db import InterfaceError, OperationalError, connections
 
 from ledger.models import ReplicaKey
 from ledger.replica import (
+    LoginRefused,
     ReplicationRefused,
     SourceAccessDenied,
     SourceUnavailable,
@@ -34,8 +44,17 @@ from ledger.replica import (
 )
 
 
+class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """``--help`` shows the docstring as written: its example commands one a line."""
+
+
 class Command(BaseCommand):
     help = __doc__
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = _HelpFormatter
+        return parser
 
     def add_arguments(self, parser):
         source = parser.add_mutually_exclusive_group(required=True)
@@ -44,8 +63,13 @@ class Command(BaseCommand):
             "--from-tiles", dest="tiles", help="the source's tlog-tiles prefix, e.g. https://node.example/ledger"
         )
         parser.add_argument("--token", default=os.environ.get("REPLICA_TOKEN"), help="API token (or REPLICA_TOKEN)")
-        parser.add_argument("--username")
-        parser.add_argument("--password", default=os.environ.get("REPLICA_PASSWORD"))
+        parser.add_argument("--username", help="log in as this user (a regulator or auditor) instead of --token")
+        parser.add_argument("--password", default=os.environ.get("REPLICA_PASSWORD"), help="(or REPLICA_PASSWORD)")
+        parser.add_argument(
+            "--otp",
+            help="with --username: the current code of the user's authenticator (or a recovery code); every "
+            "role that may read the ledger logs in with a second factor",
+        )
         parser.add_argument("--trust-key", action="append", default=[], help="NAME=BASE64 public key (repeatable)")
         parser.add_argument(
             "--trust-source-keys",
@@ -56,15 +80,15 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=2.0)
 
     def handle(
-        self, *args, url, tiles, token, username, password, trust_key, trust_source_keys, follow, interval, **kw
+        self, *args, url, tiles, token, username, password, otp, trust_key, trust_source_keys, follow, interval, **kw
     ):
         source = (url or tiles).rstrip("/")
         if tiles and trust_source_keys:
             raise CommandError("tiles publish no key list: give the source's keys with --trust-key")
         if not token and not tiles:
             if not (username and password):
-                raise CommandError("give --token, or --username and --password")
-            token = http_token(source, username, password)
+                raise CommandError("give --token, or --username, --password and --otp")
+            token = self._log_in(source, username, password, otp)
         if tiles:
             fetch_tiles = http_tile_fetcher(source, token)
 
@@ -126,6 +150,18 @@ class Command(BaseCommand):
             if not follow:
                 return
             sleep(interval)
+
+    def _log_in(self, source: str, username: str, password: str, otp: str | None) -> str:
+        try:
+            return http_token(source, username, password, otp)
+        except LoginRefused as exc:
+            hint = {
+                "otp_required": " Give the current code of the user's authenticator with --otp.",
+                "otp_invalid": " Give the code the authenticator shows now with --otp.",
+            }.get(exc.code or "", "")
+            raise CommandError(f"the source refused the login of {username}: {exc}{hint}") from exc
+        except SourceUnavailable as exc:
+            raise CommandError(f"source unavailable: {exc}") from exc
 
 
 def _access_refused(exc: SourceAccessDenied, *, token: str | None) -> str:

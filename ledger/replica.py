@@ -24,6 +24,12 @@ server or a CDN serves (``/checkpoint`` and ``/tile/entries/…``; see
 *own* frontier with the entries of the bundles and requires the signed root,
 which proves both the entries and the consistency with what it held. Tiles
 carry no block headers, so it keeps one checkpoint per sync (not one per block).
+
+A sync checks only what is new, and a source's proofs come from its stored
+Merkle nodes: an old entry whose bytes a superuser rewrote at the source,
+nodes left alone, would go unseen. ``replica_recheck`` (``…_tiles``) compares
+entries the replica holds with what the source serves now and refuses at
+the first leaf that differs; ``--follow`` does one page a round, in turn.
 """
 
 from __future__ import annotations
@@ -361,6 +367,88 @@ def _key_rotation(source: str, payload: dict, height: int) -> None:
     )
     if payload.get("retire_key_id"):
         ReplicaKey.objects.filter(source=source, key_id=payload["retire_key_id"]).update(until_height=height)
+
+
+# Each --follow round re-reads this many entries the replica holds (the API's default page, about 0.5 MB);
+# over the tiles, one entry bundle (``tiles.TILE_WIDTH``, 256). N entries held are all compared again
+# within ceil(N / page) rounds.
+RECHECK_PAGE = 500
+RECHECK_PAGE_TILES = tiles.TILE_WIDTH
+MAX_ENTRIES_PAGE = 5000  # the most ``entries/`` gives at once
+
+
+@dataclass
+class RecheckResult:
+    compared: int = 0
+    next_leaf: int = 0
+
+
+def replica_recheck(*, source: str, fetch: Fetch, start: int = 0, limit: int | None = None) -> RecheckResult:
+    """Compare entries this replica holds with the bytes the source serves for them now: ``limit`` of them
+    (every one when None) from leaf ``start``, or from leaf 0 once ``start`` is past the last held.
+
+    A sync checks only what is new, and the source's proofs come from its stored Merkle nodes: a superuser who
+    rewrites an old entry's bytes and leaves the nodes as they were goes unseen but by this comparison. Raises
+    ``ReplicationRefused`` naming the first leaf that differs; ``next_leaf`` is where the next call goes on.
+    """
+
+    def read(leaf: int, count: int, size: int) -> list[bytes]:
+        page = fetch(f"entries/?from={leaf}&limit={min(MAX_ENTRIES_PAGE, count)}")["results"]
+        for at, item in enumerate(page):
+            if item["leaf_index"] != leaf + at:
+                raise ReplicationRefused(f"the source skips leaf {leaf + at}, which this replica holds")
+        return [base64.b64decode(item["canonical"]) for item in page]
+
+    return _recheck(source, start, limit, read)
+
+
+def replica_recheck_tiles(*, source: str, fetch: FetchBytes, start: int = 0, limit: int | None = None) -> RecheckResult:
+    """``replica_recheck`` over the tiles: the entry bundles that hold the leaves asked for."""
+
+    def read(leaf: int, count: int, size: int) -> list[bytes]:
+        n = leaf // tiles.TILE_WIDTH
+        width = min(tiles.TILE_WIDTH, size - n * tiles.TILE_WIDTH)
+        try:
+            data = fetch(tiles.tile_path("entries", n, width))
+        except SourceMissing:
+            if width == tiles.TILE_WIDTH:
+                raise
+            # A static folder keeps only the partial bundles of its latest size; the full bundle starts alike.
+            data = fetch(tiles.tile_path("entries", n))
+        try:
+            bundle = tiles.split_bundle(data)
+        except ValueError as exc:
+            raise ReplicationRefused(f"entry bundle {n}: {exc}") from exc
+        return bundle[leaf - n * tiles.TILE_WIDTH :]
+
+    return _recheck(source, start, limit, read)
+
+
+def _recheck(source: str, start: int, limit: int | None, read: Callable[[int, int, int], list[bytes]]) -> RecheckResult:
+    held = ReplicaCheckpoint.objects.filter(source=source).order_by("-height").first()
+    size = held.tree_size if held else 0
+    leaf = start if start < size else 0
+    end = size if limit is None else min(size, leaf + limit)
+    result = RecheckResult()
+    while leaf < end:
+        theirs = read(leaf, end - leaf, size)[: end - leaf]
+        if not theirs:
+            raise ReplicationRefused(f"the source no longer serves leaf {leaf}, which this replica holds")
+        ours = dict(
+            ReplicaEntry.objects.filter(
+                source=source, leaf_index__gte=leaf, leaf_index__lt=leaf + len(theirs)
+            ).values_list("leaf_index", "canonical")
+        )
+        for data in theirs:
+            if leaf not in ours or bytes(ours[leaf]) != data:
+                raise ReplicationRefused(
+                    f"leaf {leaf} at the source differs from the copy this replica holds "
+                    "(its bytes were changed after the replica verified them)"
+                )
+            leaf += 1
+        result.compared += len(theirs)
+    result.next_leaf = leaf if leaf < size else 0
+    return result
 
 
 def replica_sync_tiles(*, source: str, fetch: FetchBytes) -> SyncResult:

@@ -7,6 +7,7 @@ Either way the replica's own copy stays as it was.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import io
 import json
@@ -25,17 +26,21 @@ from rest_framework.test import APIClient
 
 from core.tokens import token_issue, tokens_revoke
 from ledger.management.commands import ledger_replicate
-from ledger.models import ReplicaCheckpoint, ReplicaEntry, ReplicaKey
+from ledger.models import Leaf, ReplicaCheckpoint, ReplicaEntry, ReplicaKey, SigningKey
 from ledger.replica import (
     ReplicationRefused,
     SourceAccessDenied,
     SourceMissing,
     SourceUnavailable,
     http_fetcher,
+    replica_recheck_tiles,
     replica_sync,
+    replica_sync_tiles,
     source_error,
+    trust_keys,
 )
 from tests.conftest import api_for, totp_code, totp_enrol
+from tests.tampering import superuser_rewrite
 from tests.test_replica import SOURCE, api_fetch, source_node
 
 
@@ -343,7 +348,7 @@ def test_a_following_replica_whose_token_ends_exits_saying_how_to_get_a_new_one(
     # then the second round ends the command (no retrying for ever) with one line saying why and what to do
     assert rounds == 1
     message = str(ended)
-    assert message.startswith(f"the source refused the token (head/: {says}): it has expired")
+    assert message.startswith("the source refused the token (") and f": {says}): it has expired" in message
     assert "or was revoked" in message and "--otp" in message and "POST /api/v1/auth/token/" in message
     assert "\n" not in message
     # and the replica's copy is as it was: block 2 was not taken
@@ -385,3 +390,150 @@ def test_the_documented_login_works_over_http_with_the_code_and_a_refused_login_
     # then it copied the source's two blocks through the real HTTP client
     assert "replicated 2 block(s)" in out.getvalue()
     assert ReplicaCheckpoint.objects.filter(source=live_server.url).count() == 2
+
+
+# --------------------------------------------------------------------------
+# Entries the replica already holds, rewritten at the source
+
+
+def rewrite_at_source(leaf_index: int) -> bytes:
+    """A database superuser changes one digit of the entry at ``leaf_index`` and leaves its leaf hash and the
+    stored Merkle nodes as they were, so that the source's proofs still verify. The bytes it held before."""
+    entry = Leaf.objects.select_related("entry").get(leaf_index=leaf_index).entry
+    old = bytes(entry.canonical)
+    at = next(i for i, c in enumerate(old) if chr(c).isdigit())
+    new = old[:at] + str((int(chr(old[at])) + 1) % 10).encode() + old[at + 1 :]
+    superuser_rewrite("UPDATE ledger_entry SET canonical = %s WHERE id = %s", [new, entry.pk], which="USER")
+    return old
+
+
+def test_a_following_replica_compares_one_page_a_round_and_refuses_an_entry_rewritten_at_the_source(
+    node, monkeypatch, capsys
+):
+    fetch, _ = node
+    monkeypatch.setattr(ledger_replicate, "RECHECK_PAGE", 2)
+    size = Leaf.objects.count()
+    asked: list[str] = []
+    state: dict = {}
+
+    def recording(path):
+        asked.append(path)
+        return fetch(path)
+
+    def between(n):
+        if n == 1:  # the first round copied every entry
+            state["held"] = copy()
+            asked.clear()
+        if n == 2:  # the second compared leaves 0 and 1: leaf 1 is rewritten just after, the worst case
+            rewrite_at_source(1)
+
+    # given a following replica holding blocks 0 and 1, re-reading 2 held entries a round
+    # when the source's superuser rewrites the bytes of an old entry it has just compared
+    rounds, ended = follow(monkeypatch, recording, rounds=100, between=between, ends=CommandError)
+
+    # then each round re-read the next 2 entries held, and nothing more of them, wrapping to leaf 0 after the
+    # last; ceil(held / 2) rounds after the rewrite, the round that reached it again refused, naming it
+    assert size == 5
+    pages = [p for p in asked if p.startswith("entries/")]
+    assert pages == ["entries/?from=0&limit=2", "entries/?from=2&limit=2", "entries/?from=4&limit=1"] + [
+        "entries/?from=0&limit=2"
+    ]
+    refusing_round = rounds + 1
+    assert refusing_round - 2 == -(-size // 2)
+    assert str(ended).startswith(f"replication from {SOURCE} refused: leaf 1 at the source differs")
+    said = capsys.readouterr().err
+    assert "REFUSED: leaf 1 at the source differs from the copy this replica holds" in said
+    # and the replica's copy is as it was, the entry's bytes as it verified them
+    assert copy() == state["held"]
+
+
+def test_recheck_compares_every_entry_held_and_names_the_first_that_differs(node, monkeypatch, capsys):
+    # given a replica holding blocks 0 and 1, and a source that still serves every entry as it was
+    fetch, _ = node
+    replica_sync(source=SOURCE, fetch=fetch)
+    held = copy()
+    size = len(held[1])
+    with_recheck = ["ledger_replicate", "--from", SOURCE, "--token", "t", "--recheck"]
+    monkeypatch.setattr(ledger_replicate, "http_fetcher", lambda source, token: fetch)
+    call_command(*with_recheck)
+    assert f"rechecked {size} entries: the source serves them as this replica holds" in capsys.readouterr().out
+
+    # when a superuser rewrites two old entries at the source, which a sync does not see
+    first, second = 3, size - 1
+    rewrite_at_source(second)
+    rewrite_at_source(first)
+    assert replica_sync(source=SOURCE, fetch=fetch).blocks == 0
+
+    # then --recheck refuses, naming the first leaf that differs, and leaves the copy as it was
+    with pytest.raises(CommandError, match=f"refused: leaf {first} at the source differs"):
+        call_command(*with_recheck)
+    assert f"REFUSED: leaf {first} at the source differs" in capsys.readouterr().err
+    assert copy() == held
+
+
+def test_a_tile_replica_rechecks_the_bundles_it_holds(market, monkeypatch):
+    # given a replica following the source's tiles, which re-reads one entry bundle a round
+    regulator, _ = source_node(market)
+    client = api_for(regulator)
+
+    def fetch_tiles(path):
+        resp = client.get("/ledger/" + path)
+        if resp.status_code != 200:
+            raise source_error(path, resp.status_code, resp.content)
+        return resp.content
+
+    key = SigningKey.objects.get()
+    trust = f"{key.name}={base64.b64encode(bytes(key.public_key)).decode()}"
+    rewritten = Leaf.objects.count() - 1
+    rounds: list[int] = []
+    state: dict = {}
+
+    def wait(seconds):
+        rounds.append(1)
+        if len(rounds) == 1:  # after the first round, which copied every entry: the last one is rewritten
+            state["held"] = copy()
+            rewrite_at_source(rewritten)
+        if len(rounds) >= 5:
+            raise Stop
+
+    monkeypatch.setattr(ledger_replicate, "http_tile_fetcher", lambda prefix, token: fetch_tiles)
+    monkeypatch.setattr(ledger_replicate, "sleep", wait)
+
+    # when an entry it holds is rewritten at the source after its first round
+    with pytest.raises(CommandError, match=f"refused: leaf {rewritten} at the source differs"):
+        call_command("ledger_replicate", "--from-tiles", "https://cdn.test/ledger", "--trust-key", trust, "--follow")
+
+    # then the next round refused, naming it (the entries fit one bundle), and the copy is as it was
+    assert len(rounds) == 1
+    assert copy() == state["held"]
+
+
+def test_a_tile_recheck_reads_the_full_bundle_once_the_partial_one_it_synced_from_is_gone(market):
+    # given a tile replica holding the source's 5 entries, synced from the partial bundle of width 5
+    regulator, _ = source_node(market)
+    client = api_for(regulator)
+    prefix = "https://static.test/ledger"
+    trust_keys(prefix, [(k.name, bytes(k.public_key), None) for k in SigningKey.objects.all()])
+    replica_sync_tiles(source=prefix, fetch=lambda path: client.get("/ledger/" + path).content)
+    held = copy()
+    partial = client.get("/ledger/tile/entries/000.p/5").content
+    extra = b"".join(len(b"{}").to_bytes(2, "big") + b"{}" for _ in range(251))
+
+    def folder(full: bytes):
+        """A static folder that grew to a full bundle 0 and no longer keeps its partial ones."""
+
+        def read(path):
+            if path == "tile/entries/000":
+                return full
+            raise source_error(path, 404, b"")
+
+        return read
+
+    # when it rechecks, then it compares its 5 entries with the start of the full bundle
+    assert replica_recheck_tiles(source=prefix, fetch=folder(partial + extra)).compared == 5
+
+    # and when the full bundle's first entry differs from the one it holds, it refuses, its copy as it was
+    changed = partial[:2] + partial[2:].replace(b"0", b"1", 1)
+    with pytest.raises(ReplicationRefused, match="leaf 0 at the source differs"):
+        replica_recheck_tiles(source=prefix, fetch=folder(changed + extra))
+    assert copy() == held

@@ -13,10 +13,16 @@ token good for ``API_TOKEN_TTL`` (8 hours by default); when it ends, the command
 which a static server or a CDN may serve) instead of the JSON API; the entry bundles need a supervisor's
 token unless the server in front serves them itself.
 
+``--follow`` also compares, each round, the next 500 entries the replica holds (one bundle of 256 from
+tiles) with the bytes the source serves now, wrapping to leaf 0 after the last: an entry changed at the
+source is found within ceil(N / 500) answered rounds, N the entries held. ``--recheck`` first compares every
+entry held.
+
 Exit status 1, with one line saying why, and nothing stored of the bad block: a rewritten or forked history
-(``REFUSED``), a refused login, a token the source refuses (expired or revoked: log in again). With
-``--follow``, the source not answering (a 5xx, a timeout, a lost connection) and the replica's own database
-going away are logged and the round is tried again after ``--interval``; without it they end the run too.
+or an entry held that the source now serves otherwise (``REFUSED``, naming the first leaf that differs), a
+refused login, a token the source refuses (expired or revoked: log in again). With ``--follow``, the source
+not answering (a 5xx, a timeout, a lost connection) and the replica's own database going away are logged
+and the round is tried again after ``--interval``; without it they end the run too.
 """
 
 from __future__ import annotations
@@ -31,13 +37,18 @@ from django.db import InterfaceError, OperationalError, connections
 
 from ledger.models import ReplicaKey
 from ledger.replica import (
+    RECHECK_PAGE,
+    RECHECK_PAGE_TILES,
     LoginRefused,
+    RecheckResult,
     ReplicationRefused,
     SourceAccessDenied,
     SourceUnavailable,
     http_fetcher,
     http_tile_fetcher,
     http_token,
+    replica_recheck,
+    replica_recheck_tiles,
     replica_sync,
     replica_sync_tiles,
     trust_keys,
@@ -76,11 +87,34 @@ class Command(BaseCommand):
             action="store_true",
             help="on first use, trust the keys the source publishes (trust on first use)",
         )
-        parser.add_argument("--follow", action="store_true", help="keep pulling every --interval seconds")
+        parser.add_argument(
+            "--follow",
+            action="store_true",
+            help=f"keep pulling every --interval seconds; each round also compares {RECHECK_PAGE} of the entries "
+            f"held ({RECHECK_PAGE_TILES} from tiles) with the source's, in turn",
+        )
+        parser.add_argument(
+            "--recheck",
+            action="store_true",
+            help="first compare every entry this replica holds with the bytes the source serves now",
+        )
         parser.add_argument("--interval", type=float, default=2.0)
 
     def handle(
-        self, *args, url, tiles, token, username, password, otp, trust_key, trust_source_keys, follow, interval, **kw
+        self,
+        *args,
+        url,
+        tiles,
+        token,
+        username,
+        password,
+        otp,
+        trust_key,
+        trust_source_keys,
+        follow,
+        interval,
+        recheck,
+        **kw,
     ):
         source = (url or tiles).rstrip("/")
         if tiles and trust_source_keys:
@@ -94,11 +128,21 @@ class Command(BaseCommand):
 
             def sync():
                 return replica_sync_tiles(source=source, fetch=fetch_tiles)
+
+            def compare(start: int, limit: int | None) -> RecheckResult:
+                return replica_recheck_tiles(source=source, fetch=fetch_tiles, start=start, limit=limit)
+
+            page = RECHECK_PAGE_TILES
         else:
             fetch = http_fetcher(source, token)
 
             def sync():
                 return replica_sync(source=source, fetch=fetch)
+
+            def compare(start: int, limit: int | None) -> RecheckResult:
+                return replica_recheck(source=source, fetch=fetch, start=start, limit=limit)
+
+            page = RECHECK_PAGE
 
         keys = []
         for item in trust_key:
@@ -116,12 +160,19 @@ class Command(BaseCommand):
                 self.stdout.write(f"trusting {len(published)} key(s) published by {source} (first use)")
             trust_keys(source, keys)
 
-        trusted = False
+        trusted, rechecked, recheck_from = False, not recheck, 0
         while True:
             try:
                 if not trusted:
                     trust()
                     trusted = True
+                # Before the sync, so that a round that finds a rewritten entry stores nothing new.
+                if not rechecked:
+                    compared = compare(0, None).compared
+                    rechecked = True
+                    self.stdout.write(f"rechecked {compared} entries: the source serves them as this replica holds")
+                elif follow:  # one page a round, round-robin over the entries held
+                    recheck_from = compare(recheck_from, page).next_leaf
                 result = sync()
             except ReplicationRefused as exc:
                 self.stderr.write(self.style.ERROR(f"REFUSED: {exc}"))

@@ -369,7 +369,7 @@ def _key_rotation(source: str, payload: dict, height: int) -> None:
         ReplicaKey.objects.filter(source=source, key_id=payload["retire_key_id"]).update(until_height=height)
 
 
-# Each --follow round re-reads this many entries the replica holds (the API's default page, about 0.5 MB);
+# Each --follow round re-reads this many entries the replica holds (the API's default page, one request);
 # over the tiles, one entry bundle (``tiles.TILE_WIDTH``, 256). N entries held are all compared again
 # within ceil(N / page) rounds.
 RECHECK_PAGE = 500

@@ -12,7 +12,11 @@ For each new block of the source, in height order, the replica
 5. stores the checkpoint and the entries in one transaction.
 
 Anything else is a rewritten or forked history: ``ReplicationRefused``, and
-nothing of that block is stored.
+nothing of that block is stored. Only a definite answer is a refusal (a 404
+for a block the replica holds, other bytes, a bad proof or signature); a
+source that does not answer (a 5xx, a timeout, a lost connection) is
+``SourceUnavailable``, asked again later, and a 401 or 403 is
+``SourceAccessDenied``: the token ended, and asking again cannot help.
 
 ``replica_sync_tiles`` does the same from the C2SP tlog-tiles a static
 server or a CDN serves (``/checkpoint`` and ``/tile/entries/…``; see
@@ -20,11 +24,18 @@ server or a CDN serves (``/checkpoint`` and ``/tile/entries/…``; see
 *own* frontier with the entries of the bundles and requires the signed root,
 which proves both the entries and the consistency with what it held. Tiles
 carry no block headers, so it keeps one checkpoint per sync (not one per block).
+
+A sync checks only what is new, and a source's proofs come from its stored
+Merkle nodes: an old entry whose bytes a superuser rewrote at the source,
+nodes left alone, would go unseen. ``replica_recheck`` (``…_tiles``) compares
+entries the replica holds with what the source serves now and refuses at
+the first leaf that differs; ``--follow`` does one page a round, in turn.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -48,10 +59,56 @@ class ReplicationRefused(Exception):
 
 
 class SourceUnavailable(Exception):
-    pass
+    """The source gave no answer this time (a 5xx, a timeout, a lost connection): ask again later."""
 
 
-def http_fetcher(base_url: str, token: str) -> Fetch:
+class SourceMissing(SourceUnavailable):
+    """The source answered 404. Transient for most paths; a refusal for a block this replica holds."""
+
+
+class SourceAccessDenied(Exception):
+    """The source answered 401 or 403: the token expired, was revoked or never allowed this. Asking again
+    with the same token cannot help, so this is not a ``SourceUnavailable``."""
+
+    def __init__(self, detail: str, status: int) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+def source_error(path: str, status: int, body: bytes) -> SourceUnavailable | SourceAccessDenied:
+    """The exception for an HTTP error answer of the source (status and what its body says, on one line)."""
+    detail = f"{path}: HTTP {status}" + (f" {server_says(body)}" if body else "")
+    if status in (401, 403):
+        return SourceAccessDenied(detail, status)
+    if status == 404:
+        return SourceMissing(detail)
+    return SourceUnavailable(detail)
+
+
+def server_says(body: bytes) -> str:
+    """An error body on one line: the API's ``code: message`` (``core.errors``), else its first 200 characters."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and ("code" in data or "message" in data or "detail" in data):
+        return ": ".join(str(data[k]) for k in ("code", "message", "detail") if data.get(k))
+    return " ".join(body[:200].decode("utf-8", "replace").split())
+
+
+def _http_error_body(exc: urllib.error.HTTPError) -> bytes:
+    try:
+        return exc.read(2000)
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
+# What urlopen raises when there is no answer: URLError (refused, DNS, a timeout while connecting), and, while
+# reading the answer, TimeoutError, ConnectionResetError (RemoteDisconnected) or an IncompleteRead.
+_NO_ANSWER = (OSError, http.client.HTTPException)
+
+
+def http_fetcher(base_url: str, token: str, *, timeout: float = 30) -> Fetch:
     base = base_url.rstrip("/") + "/api/v1/ledger/"
 
     def fetch(path: str) -> dict | list:
@@ -59,17 +116,19 @@ def http_fetcher(base_url: str, token: str) -> Fetch:
             urllib.parse.urljoin(base, path), headers={"Authorization": f"Token {token}", "Accept": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
-            raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
-        except urllib.error.URLError as exc:
-            raise SourceUnavailable(f"{path}: {exc.reason}") from exc
+            raise source_error(path, exc.code, _http_error_body(exc)) from exc
+        except _NO_ANSWER as exc:
+            raise SourceUnavailable(f"{path}: {getattr(exc, 'reason', None) or exc!r}") from exc
+        except ValueError as exc:  # a 200 that is not JSON: a proxy's page, a body cut short
+            raise SourceUnavailable(f"{path}: an answer that is not JSON") from exc
 
     return fetch
 
 
-def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
+def http_tile_fetcher(prefix: str, token: str | None, *, timeout: float = 30) -> FetchBytes:
     """Raw bytes from a tlog-tiles prefix (``https://node/ledger``): ``checkpoint``, ``tile/entries/…``."""
     base = prefix.rstrip("/") + "/"
     # C2SP tlog-tiles: clients SHOULD accept gzip (entry bundles come compressed when they do).
@@ -80,15 +139,15 @@ def http_tile_fetcher(prefix: str, token: str | None) -> FetchBytes:
     def fetch(path: str) -> bytes:
         request = urllib.request.Request(base + path, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 body = response.read()
                 if response.headers.get("Content-Encoding", "identity").strip().lower() in ("gzip", "x-gzip"):
                     return _gunzip(path, body)
                 return body
         except urllib.error.HTTPError as exc:
-            raise SourceUnavailable(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
-        except urllib.error.URLError as exc:
-            raise SourceUnavailable(f"{path}: {exc.reason}") from exc
+            raise source_error(path, exc.code, _http_error_body(exc)) from exc
+        except _NO_ANSWER as exc:
+            raise SourceUnavailable(f"{path}: {getattr(exc, 'reason', None) or exc!r}") from exc
 
     return fetch
 
@@ -109,13 +168,44 @@ def _gunzip(path: str, body: bytes) -> bytes:
     return data
 
 
-def http_token(base_url: str, username: str, password: str) -> str:
-    body = json.dumps({"username": username, "password": password}).encode()
+class LoginRefused(Exception):
+    """The source's ``POST auth/token/`` said no: ``code`` is its error code (``invalid_credentials``,
+    ``otp_required``, ``otp_invalid``, ``login_locked``…), the message its status, code and message."""
+
+    def __init__(self, detail: str, code: str | None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+def http_token(base_url: str, username: str, password: str, otp: str | None = None, *, timeout: float = 30) -> str:
+    """An API token from the source's ``POST /api/v1/auth/token/``. Every role that may read the entries in
+    bulk is staff, so the login needs ``otp``: the current code of the user's authenticator (or a recovery code).
+
+    Raises ``LoginRefused`` when the source answers no, ``SourceUnavailable`` when it does not answer."""
+    credentials = {"username": username, "password": password}
+    if otp:
+        credentials["otp"] = otp
     request = urllib.request.Request(
-        base_url.rstrip("/") + "/api/v1/auth/token/", data=body, headers={"Content-Type": "application/json"}
+        base_url.rstrip("/") + "/api/v1/auth/token/",
+        data=json.dumps(credentials).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json", "Accept-Language": "en"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["token"]
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.load(response)["token"]
+    except urllib.error.HTTPError as exc:
+        body = _http_error_body(exc)
+        if exc.code >= 500:
+            raise SourceUnavailable(f"auth/token/: HTTP {exc.code} {server_says(body)}".rstrip()) from exc
+        try:
+            code = json.loads(body).get("code")
+        except (ValueError, AttributeError):
+            code = None
+        raise LoginRefused(f"HTTP {exc.code} {server_says(body)}".rstrip(), code) from exc
+    except _NO_ANSWER as exc:
+        raise SourceUnavailable(f"auth/token/: {getattr(exc, 'reason', None) or exc!r}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SourceUnavailable("auth/token/: an answer without a token") from exc
 
 
 @dataclass
@@ -183,7 +273,9 @@ def _check_still_holds(source: str, fetch: Fetch, held: ReplicaCheckpoint) -> No
         )
     try:
         theirs = fetch(f"blocks/{held.height}/")
-    except SourceUnavailable as exc:
+    except SourceMissing as exc:
+        # A definite answer. Any other failure (a 5xx, a timeout) is the source being unavailable, not a
+        # refusal: it propagates as SourceUnavailable and --follow asks again.
         raise ReplicationRefused(f"the source no longer serves block {held.height}: {exc}") from exc
     if bytes.fromhex(theirs["block_hash"]) != bytes(held.block_hash):
         raise ReplicationRefused(f"block {held.height} at the source differs from the one this replica holds")
@@ -275,6 +367,88 @@ def _key_rotation(source: str, payload: dict, height: int) -> None:
     )
     if payload.get("retire_key_id"):
         ReplicaKey.objects.filter(source=source, key_id=payload["retire_key_id"]).update(until_height=height)
+
+
+# Each --follow round re-reads this many entries the replica holds (the API's default page, one request);
+# over the tiles, one entry bundle (``tiles.TILE_WIDTH``, 256). N entries held are all compared again
+# within ceil(N / page) rounds.
+RECHECK_PAGE = 500
+RECHECK_PAGE_TILES = tiles.TILE_WIDTH
+MAX_ENTRIES_PAGE = 5000  # the most ``entries/`` gives at once
+
+
+@dataclass
+class RecheckResult:
+    compared: int = 0
+    next_leaf: int = 0
+
+
+def replica_recheck(*, source: str, fetch: Fetch, start: int = 0, limit: int | None = None) -> RecheckResult:
+    """Compare entries this replica holds with the bytes the source serves for them now: ``limit`` of them
+    (every one when None) from leaf ``start``, or from leaf 0 once ``start`` is past the last held.
+
+    A sync checks only what is new, and the source's proofs come from its stored Merkle nodes: a superuser who
+    rewrites an old entry's bytes and leaves the nodes as they were goes unseen but by this comparison. Raises
+    ``ReplicationRefused`` naming the first leaf that differs; ``next_leaf`` is where the next call goes on.
+    """
+
+    def read(leaf: int, count: int, size: int) -> list[bytes]:
+        page = fetch(f"entries/?from={leaf}&limit={min(MAX_ENTRIES_PAGE, count)}")["results"]
+        for at, item in enumerate(page):
+            if item["leaf_index"] != leaf + at:
+                raise ReplicationRefused(f"the source skips leaf {leaf + at}, which this replica holds")
+        return [base64.b64decode(item["canonical"]) for item in page]
+
+    return _recheck(source, start, limit, read)
+
+
+def replica_recheck_tiles(*, source: str, fetch: FetchBytes, start: int = 0, limit: int | None = None) -> RecheckResult:
+    """``replica_recheck`` over the tiles: the entry bundles that hold the leaves asked for."""
+
+    def read(leaf: int, count: int, size: int) -> list[bytes]:
+        n = leaf // tiles.TILE_WIDTH
+        width = min(tiles.TILE_WIDTH, size - n * tiles.TILE_WIDTH)
+        try:
+            data = fetch(tiles.tile_path("entries", n, width))
+        except SourceMissing:
+            if width == tiles.TILE_WIDTH:
+                raise
+            # A static folder keeps only the partial bundles of its latest size; the full bundle starts alike.
+            data = fetch(tiles.tile_path("entries", n))
+        try:
+            bundle = tiles.split_bundle(data)
+        except ValueError as exc:
+            raise ReplicationRefused(f"entry bundle {n}: {exc}") from exc
+        return bundle[leaf - n * tiles.TILE_WIDTH :]
+
+    return _recheck(source, start, limit, read)
+
+
+def _recheck(source: str, start: int, limit: int | None, read: Callable[[int, int, int], list[bytes]]) -> RecheckResult:
+    held = ReplicaCheckpoint.objects.filter(source=source).order_by("-height").first()
+    size = held.tree_size if held else 0
+    leaf = start if start < size else 0
+    end = size if limit is None else min(size, leaf + limit)
+    result = RecheckResult()
+    while leaf < end:
+        theirs = read(leaf, end - leaf, size)[: end - leaf]
+        if not theirs:
+            raise ReplicationRefused(f"the source no longer serves leaf {leaf}, which this replica holds")
+        ours = dict(
+            ReplicaEntry.objects.filter(
+                source=source, leaf_index__gte=leaf, leaf_index__lt=leaf + len(theirs)
+            ).values_list("leaf_index", "canonical")
+        )
+        for data in theirs:
+            if leaf not in ours or bytes(ours[leaf]) != data:
+                raise ReplicationRefused(
+                    f"leaf {leaf} at the source differs from the copy this replica holds "
+                    "(its bytes were changed after the replica verified them)"
+                )
+            leaf += 1
+        result.compared += len(theirs)
+    result.next_leaf = leaf if leaf < size else 0
+    return result
 
 
 def replica_sync_tiles(*, source: str, fetch: FetchBytes) -> SyncResult:

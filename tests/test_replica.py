@@ -10,7 +10,7 @@ from core.models import Role
 from exchange.services import OrderRequest, order_place
 from ledger.checkpoint import key_id
 from ledger.models import Block, Entry, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey
-from ledger.replica import ReplicationRefused, SourceUnavailable, replica_sync, trust_keys
+from ledger.replica import Fetch, ReplicationRefused, replica_sync, source_error, trust_keys
 from ledger.services import block_seal
 from tests.conftest import api_for
 from tests.tampering import superuser_rewrite
@@ -18,9 +18,20 @@ from tests.tampering import superuser_rewrite
 SOURCE = "https://exchange.test"
 
 
-@pytest.fixture
-def node(market):
-    """A source node with two blocks, a regulator who can read it, and a way to trade more."""
+def api_fetch(client) -> Fetch:
+    """The replica's fetch through a test client, its errors told apart as ``http_fetcher`` tells them."""
+
+    def fetch(path):
+        resp = client.get("/api/v1/ledger/" + path)
+        if resp.status_code != 200:
+            raise source_error(path, resp.status_code, resp.content)
+        return resp.json()
+
+    return fetch
+
+
+def source_node(market):
+    """A source node with two blocks, its key trusted for ``SOURCE``: (a regulator who reads it, trade_and_seal)."""
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10", ask_qty=5000)
     buyer = market.investor(cash="100000")
@@ -36,18 +47,16 @@ def node(market):
 
     block_seal()
     trade_and_seal()
-    regulator = market.user(Role.REGULATOR)
-    client = api_for(regulator)
-
-    def fetch(path):
-        resp = client.get("/api/v1/ledger/" + path)
-        if resp.status_code != 200:
-            raise SourceUnavailable(f"{path}: {resp.status_code}")
-        return resp.json()
-
     key = SigningKey.objects.get()
     trust_keys(SOURCE, [(key.name, bytes(key.public_key), None)])
-    return fetch, trade_and_seal
+    return market.user(Role.REGULATOR), trade_and_seal
+
+
+@pytest.fixture
+def node(market):
+    """The source's fetch (as a regulator) and a way to trade and seal one more block."""
+    regulator, trade_and_seal = source_node(market)
+    return api_fetch(api_for(regulator)), trade_and_seal
 
 
 def test_first_sync_copies_every_block_and_entry_then_only_new_ones(node):

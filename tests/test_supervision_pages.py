@@ -251,3 +251,26 @@ def test_a_bad_correction_price_is_a_form_error_and_changes_nothing(market, pric
     # then the page shows the form again with the reason, and nothing is proposed
     assert response.status_code in (200, 400) and words in response.content.decode()
     assert snapshot() == before and not Correction.objects.exists()
+
+
+def test_a_freezes_expiry_is_shown_as_every_other_time_on_the_pages(market):
+    # (found by a probe: "Dec. 5, 2026, 4:40 p.m." / "2026年12月5日 16:40" where every other time is 2026-12-05 16:40)
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000")
+    expires = (timezone.now() + dt.timedelta(days=30)).replace(second=0, microsecond=0)
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, amount="100.00", reason="Court order", expires_at=expires, **LEGAL
+    )
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    shown = expires.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    for language in ("en", "zh-hans"):
+        page = signed_in(reg1).get("/supervision/freezes/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert f"<td>{shown}</td>" in page, language

@@ -352,24 +352,67 @@ def _record_backed(record: dict, entry: dict) -> None:
             raise VerificationFailed(f"audit record {rid}: its {key} is {value!r}, the entry's is {signed!r}")
 
 
+# What an evidence bundle must carry, and as what: without any of them it is refused, not half verified (found
+# by outside testers: a bundle whose checkpoint was null, its entries and records emptied, "verified").
+EVIDENCE_PARTS: dict[str, tuple[type, str]] = {
+    "checkpoint": (str, "a signed note"),
+    "tree_size": (int, "a whole number"),
+    "entries": (list, "a list"),
+    "waiting": (list, "a list"),
+    "audit": (list, "a list"),
+}
+# What each of its entries must carry (``leaf_hash`` may be left out of a sealed entry: its proof checks its
+# bytes; a waiting entry has no proof, so its leaf hash is all there is to check).
+ENTRY_PARTS: dict[str, tuple[type, str]] = {
+    "canonical": (str, "base64 text"),
+    "leaf_index": (int, "a whole number"),
+    "proof": (list, "a list"),
+}
+WAITING_PARTS: dict[str, tuple[type, str]] = {
+    "entry_id": (int, "a whole number"),
+    "canonical": (str, "base64 text"),
+    "leaf_hash": (str, "hex text"),
+}
+
+
+def _parts(item: object, parts: dict[str, tuple[type, str]], where: str) -> None:
+    """``item`` is a JSON object carrying each of ``parts`` (not null), of its type; raises naming the first not."""
+    if not isinstance(item, dict):
+        raise VerificationFailed(f"{where} is not a JSON object")
+    for name, (kind, described) in parts.items():
+        if item.get(name) is None:
+            raise VerificationFailed(f"{where} has no {name!r}: refused, as nothing can be verified without it")
+        if not isinstance(item[name], kind) or (kind is int and isinstance(item[name], bool)):
+            raise VerificationFailed(f"{where}: its {name!r} is not {described}")
+
+
+def _evidence_parts(bundle: object) -> None:
+    if not isinstance(bundle, dict) or bundle.get("type") != "evidence":
+        raise VerificationFailed("not an evidence bundle")
+    _parts(bundle, EVIDENCE_PARTS, "the evidence bundle")
+    for n, item in enumerate(bundle["entries"]):
+        _parts(item, ENTRY_PARTS, f"entry {n + 1} of 'entries'")
+    for n, item in enumerate(bundle["waiting"]):
+        _parts(item, WAITING_PARTS, f"entry {n + 1} of 'waiting'")
+    for n, record in enumerate(bundle["audit"]):
+        _parts(record, {}, f"audit record {n + 1}")
+
+
 def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
-    """An evidence bundle: every sealed entry in the signed tree of its one checkpoint (which is always
+    """An evidence bundle: every part present (``EVIDENCE_PARTS``: a bundle without a signed checkpoint proves
+    nothing and is refused), every sealed entry in the signed tree of its one checkpoint (which is always
     checked), every entry's listed kind and time its bytes', no entry twice, every waiting entry hashing to
     its leaf hash, and every audit record that names an entry backed by it: the entry is in the bundle, and
     the record's user and details agree with what the entry signs. Records that name no entry, and entries
     still waiting for the sealer, are listed as not verified."""
-    if bundle.get("type") != "evidence":
-        raise VerificationFailed("not an evidence bundle")
+    _evidence_parts(bundle)
     lines = []
-    entries, waiting, records = bundle["entries"], bundle.get("waiting", []), bundle.get("audit", [])
-    if bundle.get("checkpoint") is not None:
-        cp = _checkpoint(bundle["checkpoint"], trusted)
-        size = int(bundle["tree_size"])
-        if cp.tree_size != size:
-            raise VerificationFailed(f"the bundle is for tree size {size}, the checkpoint has {cp.tree_size}")
-        lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK{_cosigned(cp, trusted)}")
-    elif entries:
-        raise VerificationFailed("sealed entries but no checkpoint to prove them against")
+    entries, waiting, records = bundle["entries"], bundle["waiting"], bundle["audit"]
+    cp = _checkpoint(bundle["checkpoint"], trusted)
+    size = bundle["tree_size"]
+    if cp.tree_size != size:
+        raise VerificationFailed(f"the bundle is for tree size {size}, the checkpoint has {cp.tree_size}")
+    lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK{_cosigned(cp, trusted)}")
     by_id: dict[int, dict] = {}
     leaves: set[int] = set()
     for item in entries:

@@ -35,7 +35,9 @@ witnesses alone vouch for the checkpoint)::
 
 Signature lines of keys the policy does not name are ignored, of any type.
 Exit status 0 when the proof holds, 1 when it does not (including a checkpoint
-the required witnesses have not co-signed), 2 on bad usage.
+the required witnesses have not co-signed, and a file it cannot read: missing,
+not UTF-8, not JSON, or not of the shape the check reads; each one line
+``FAILED: …``, never a traceback), 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -93,12 +95,39 @@ def load_trusted(keys: list[str], keys_file: str | None, *, required: bool = Tru
         name, sep, b64 = item.partition("=")
         if not sep:
             raise SystemExit(f"--key wants NAME=BASE64 or a verifier key name+hash+base64, got {item!r}")
-        trusted.append((name, base64.b64decode(b64), None))
+        try:
+            public = base64.b64decode(b64, validate=True)
+        except ValueError as exc:
+            raise SystemExit(f"--key {name}: the key is not base64") from exc
+        trusted.append((name, public, None))
     if keys_file:
-        for key in json.loads(Path(keys_file).read_text()):
-            trusted.append((key["name"], base64.b64decode(key["public_key"]), key.get("retired_in_block")))
+        trusted.extend(_keys_file(keys_file))
     if not trusted and required:
         raise SystemExit("no trusted key: give --key NAME=BASE64 or --keys-file")
+    return trusted
+
+
+def _keys_file(path: str) -> Trusted:
+    """The keys of a saved copy of ``GET /api/v1/ledger/keys/``; ``VerificationFailed`` when it is not one."""
+    try:
+        keys = json.loads(_text(path))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise VerificationFailed(f"{path}: not JSON ({exc}); damaged?") from exc
+    if not isinstance(keys, list):
+        raise VerificationFailed(f"{path}: not a list of keys (a saved copy of GET /api/v1/ledger/keys/)")
+    trusted: Trusted = []
+    for n, key in enumerate(keys, 1):
+        try:
+            name, public, until = (
+                key["name"],
+                base64.b64decode(key["public_key"], validate=True),
+                key.get("retired_in_block"),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise VerificationFailed(f"{path}: key {n} is not a name and a base64 public key") from exc
+        if not isinstance(name, str) or len(public) != 32 or not (until is None or type(until) is int):
+            raise VerificationFailed(f"{path}: key {n} is not a name, a 32-byte public key and a block height")
+        trusted.append((name, public, until))
     return trusted
 
 
@@ -496,21 +525,53 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.what == "disclosure") != (args.document is not None):
         parser.error("give the document's file after the proof for 'disclosure', and only then")
-    trusted = load_policy(args.key, args.keys_file, args.witness, args.min_witnesses, args.require)
-    text = Path(args.file).read_text(encoding="utf-8")
     try:
+        trusted = load_policy(args.key, args.keys_file, args.witness, args.min_witnesses, args.require)
         if args.what == "checkpoint":
-            print(verify_checkpoint(text, trusted))
+            print(verify_checkpoint(_text(args.file), trusted))
         elif args.what == "disclosure":
-            print(verify_disclosure(json.loads(text), trusted, Path(args.document)))
+            print(verify_disclosure(_object(args.file), trusted, Path(args.document)))
         else:
-            bundle = json.loads(text)
             verify = {"inclusion": verify_inclusion, "evidence": verify_evidence}.get(args.what, verify_consistency)
-            print(verify(bundle, trusted))
-    except (VerificationFailed, KeyError, ValueError, TypeError, OSError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
+            print(verify(_object(args.file), trusted))
+    except VerificationFailed as exc:
+        return _failed(str(exc))
+    except KeyError as exc:
+        return _failed(f"{args.file}: a part the {args.what} check needs is missing: {exc}")
+    except Exception as exc:
+        # Any input the checks above did not foresee (a number where a list was, a hash that is not hex) is not
+        # verified either: one line and exit 1, never a traceback an auditor could read as a crash of ours.
+        return _failed(f"{args.file}: the {args.what} check cannot read it ({type(exc).__name__}: {exc})")
     return 0
+
+
+def _failed(reason: str) -> int:
+    print("FAILED: " + " ".join(reason.split()), file=sys.stderr)  # one line, whatever the reason holds
+    return 1
+
+
+def _text(path: str) -> str:
+    """A file as UTF-8 text; ``VerificationFailed`` naming it when it is missing, unreadable or not UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerificationFailed(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); damaged?") from exc
+    except OSError as exc:
+        raise VerificationFailed(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _object(path: str) -> dict:
+    """A file as one JSON object; ``VerificationFailed`` naming it when it is not."""
+    text = _text(path)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise VerificationFailed(f"{path}: not JSON ({exc}); damaged?") from exc
+    except RecursionError as exc:
+        raise VerificationFailed(f"{path}: JSON nested too deeply") from exc
+    if not isinstance(value, dict):
+        raise VerificationFailed(f"{path}: not a JSON object")
+    return value
 
 
 if __name__ == "__main__":

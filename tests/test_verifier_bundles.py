@@ -182,3 +182,70 @@ def test_a_bundle_missing_a_part_it_needs_is_refused(signed, doctor):
     # then it fails in one line, naming what is wrong, and verifies nothing
     assert code == 1 and out == "", out
     assert err.startswith("FAILED: ") and err.count("\n") == 1, err
+
+
+# --- 2. An unreadable file is a FAILED line, never a traceback -----------------------------------------------
+
+
+def _flip_byte(raw: bytes) -> bytes:  # one byte of the middle of the file made invalid UTF-8
+    middle = len(raw) // 2
+    return raw[:middle] + b"\xff" + raw[middle + 1 :]
+
+
+CORRUPTIONS = {
+    "bad-utf8": _flip_byte,
+    "truncated": lambda raw: raw[: len(raw) // 2],
+    "empty": lambda raw: b"",
+    "a-list": lambda raw: b"[" + raw + b"]",
+    "null": lambda raw: b"null",
+    "deeply-nested": lambda raw: b"[" * 100_000 + b"]" * 100_000,
+    "entry-a-number": lambda raw: raw.replace(b'"entries": [{', b'"entries": [7, {', 1),
+    "proof-not-hex": lambda raw: raw.replace(b'"proof": ["', b'"proof": ["zz', 1),
+    "canonical-not-base64": lambda raw: raw.replace(b'"canonical": "', b'"canonical": "!', 1),
+    "detail-a-string": lambda raw: raw.replace(b'"detail": {"entry": 1, "amount": "10.00"}', b'"detail": "x"', 1),
+}
+
+
+def _one_failed_line(code: int, out: str, err: str) -> None:
+    assert code == 1 and out == "", (code, out, err)
+    assert err.startswith("FAILED: ") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS.values(), ids=CORRUPTIONS.keys())
+def test_a_damaged_bundle_fails_in_one_line(signed, corrupt):
+    # given the bundle's file damaged in one way
+    path = signed["dir"] / "bundle.json"
+    path.write_bytes(corrupt(json.dumps(signed["bundle"]).encode()))
+
+    # when it is verified offline
+    code, out, err = _run_file(signed, path)
+
+    # then the verifier says FAILED in one line and exits 1, and prints no traceback
+    _one_failed_line(code, out, err)
+
+
+def test_a_corrupted_byte_names_the_file_and_the_byte(signed):
+    path = signed["dir"] / "bundle.json"
+    raw = json.dumps(signed["bundle"]).encode()
+    path.write_bytes(_flip_byte(raw))
+    _code, _out, err = _run_file(signed, path)
+    assert err == f"FAILED: {path}: not UTF-8 text (byte {len(raw) // 2}: invalid start byte); damaged?\n"
+
+
+@pytest.mark.parametrize("what", ["inclusion", "consistency", "checkpoint", "evidence"])
+def test_every_check_fails_in_one_line_on_a_missing_or_damaged_file(signed, what):
+    path = signed["dir"] / "damaged"
+    path.write_bytes(_flip_byte(json.dumps(signed["bundle"]).encode()))
+    _one_failed_line(*_run_file(signed, path, what=what))
+    _one_failed_line(*_run_file(signed, signed["dir"] / "nowhere.json", what=what))
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [_flip_byte, lambda raw: raw[:-2], lambda raw: b'{"name": "x"}', lambda raw: raw.replace(b'": "', b'": "!', 2)],
+    ids=["bad-utf8", "truncated", "an-object", "key-not-base64"],
+)
+def test_a_damaged_keys_file_fails_in_one_line(signed, corrupt):
+    keys = signed["dir"] / "keys.json"
+    keys.write_bytes(corrupt(keys.read_bytes()))
+    _one_failed_line(*_run(signed, signed["bundle"]))

@@ -102,7 +102,13 @@ class EvidenceOutput(serializers.Serializer):
 FILTER_PARAMETERS = [
     OpenApiParameter("user", str, required=False, description="the actor's user name"),
     OpenApiParameter("role", str, required=False, description="the actor's role"),
-    OpenApiParameter("action", str, required=False),
+    OpenApiParameter(
+        "action",
+        str,
+        required=False,
+        description="a part of the action's code (freeze: freeze_propose, freeze_approve, …) or of its name in the "
+        "request's language (Accept-Language), case-insensitive",
+    ),
     OpenApiParameter("target", str, required=False, description="the object acted on (exact)"),
     OpenApiParameter("outcome", str, required=False, enum=list(OUTCOMES)),
     OpenApiParameter("since", str, required=False, description="date or ISO 8601 time (inclusive)"),

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Offline verifier of ledger proofs. Needs only Python 3.11+ and ``cryptography``.
+"""Offline verifier of ledger proofs. Needs only Python 3.11+ and ``cryptography``, and is one file: it imports
+nothing of the exchange, so it runs copied alone (``ledger/verifier.py`` in the exchange's source).
 
     python ledger/verifier.py inclusion trade-17-proof.json --keys-file keys.json
     python ledger/verifier.py consistency consistency.json --key otc-exchange.local=BASE64PUBKEY
@@ -35,7 +36,9 @@ witnesses alone vouch for the checkpoint)::
 
 Signature lines of keys the policy does not name are ignored, of any type.
 Exit status 0 when the proof holds, 1 when it does not (including a checkpoint
-the required witnesses have not co-signed), 2 on bad usage.
+the required witnesses have not co-signed, and a file it cannot read: missing,
+not UTF-8, not JSON, or not of the shape the check reads; each one line
+``FAILED: …``, never a traceback), 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -44,16 +47,320 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make ``ledger`` importable without Django
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger import checkpoint, merkle
+# --- Signed notes and Merkle proofs ---------------------------------------------------------------------
+#
+# Copied from ledger/checkpoint.py (signed notes, verifier keys, co-signatures) and ledger/merkle.py (RFC 9162
+# proof checking), so that this file runs alone: an auditor is handed it, not the exchange's source tree.
+# tests/test_verifier_standalone.py keeps each copy the same text as its original (two renamed, beside this
+# file's own verify_inclusion and verify_consistency) and runs the file alone, from a folder of its own.
+
+ED25519 = b"\x01"  # the signed-note signature type of Ed25519
+COSIGNATURE_V1 = b"\x04"  # C2SP tlog-cosignature: timestamped Ed25519 witness co-signatures
+MAX_SIGNATURES = 64  # C2SP signed-note: verifiers must accept at least 16
+DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")  # a C2SP decimal: a tree size or an old size, no leading zero
+UINT64_MAX = 2**64 - 1
+
+
+def uint64(text: str) -> int | None:
+    """A C2SP decimal (a tree size, an old size, a height): ASCII digits without a leading zero, at most
+    2^64 - 1; ``None`` otherwise. Bounded before it is converted: a body of thousands of digits is malformed,
+    not an overflow."""
+    return int(text) if DECIMAL.fullmatch(text) and int(text) <= UINT64_MAX else None
+
+
+_BLOCK_LINE = re.compile(r"block (0|[1-9][0-9]{0,19}) ([A-Za-z0-9+/]{43}=)")
+_VKEY_PREFIX = re.compile(r"[^+=\s]+\+[0-9a-fA-F]{8}\+")  # tells a verifier key from NAME=BASE64
+
+
+def key_id(public_key: bytes) -> str:
+    """A key's stable id: the first 8 bytes of SHA-256 of its raw public key, in hex."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def valid_key_name(name: str) -> bool:
+    """C2SP signed-note: a key name is non-empty, without Unicode spaces or plus signs."""
+    return bool(name) and "+" not in name and not any(c.isspace() for c in name) and name.isprintable()
+
+
+def note_key_hash(name: str, public_key: bytes, key_type: bytes = ED25519) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + key_type + public_key).digest()[:4]
+
+
+def verifier_key(name: str, public_key: bytes, key_type: bytes = ED25519) -> str:
+    """The key as a verifier key string, ``<name>+<hash hex>+<base64(type ‖ public key)>`` (Go's ``note``)."""
+    if not valid_key_name(name):
+        raise ValueError(f"{name!r} is not a valid key name (non-empty, no spaces, no '+')")
+    khash = note_key_hash(name, public_key, key_type).hex()
+    return f"{name}+{khash}+{base64.b64encode(key_type + public_key).decode()}"
+
+
+def looks_like_verifier_key(text: str) -> bool:
+    return bool(_VKEY_PREFIX.match(text))
+
+
+def parse_verifier_key(vkey: str) -> tuple[str, bytes, bytes]:
+    """``(name, type byte, public key)`` of a verifier key string; raises ``CheckpointError`` if malformed.
+
+    Types 0x01 (Ed25519 note signatures) and 0x04 (cosignature/v1) carry a 32-byte Ed25519 key.
+    """
+    name, _, rest = vkey.strip().partition("+")
+    hash_hex, sep, key_b64 = rest.partition("+")
+    if not sep or not valid_key_name(name) or not re.fullmatch(r"[0-9a-fA-F]{8}", hash_hex):
+        raise CheckpointError(f"not a verifier key <name>+<8 hex digits>+<base64>: {vkey!r}")
+    try:
+        blob = base64.b64decode(key_b64, validate=True)
+    except ValueError as exc:
+        raise CheckpointError(f"the verifier key's key data is not base64: {vkey!r}") from exc
+    if len(blob) < 2:
+        raise CheckpointError(f"the verifier key carries no key: {vkey!r}")
+    key_type, public = blob[:1], blob[1:]
+    if note_key_hash(name, public, key_type) != bytes.fromhex(hash_hex):
+        raise CheckpointError(f"the verifier key's hash does not match its name and key: {vkey!r}")
+    if key_type not in (ED25519, COSIGNATURE_V1):
+        raise CheckpointError(f"unsupported signature type 0x{key_type.hex()} in the verifier key of {name}")
+    if len(public) != 32:
+        raise CheckpointError(f"an Ed25519 verifier key carries 32 bytes, {name}'s carries {len(public)}")
+    return name, key_type, public
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    tree_size: int
+    root: bytes
+    height: int | None  # from the ``block`` extension line; None when the checkpoint has none
+    block_hash: bytes | None
+    text: str  # the signed body
+    signatures: tuple[tuple[str, bytes, bytes], ...]  # (name, key hash, signature), of known and unknown keys
+    extensions: tuple[str, ...] = ()  # every extension line (ours, ``block …``, included)
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def _split_note(note: str) -> tuple[str, list[str]]:
+    """The note text and its signature lines (C2SP signed-note)."""
+    if any(ord(c) < 0x20 and c != "\n" for c in note):
+        raise CheckpointError("a signed note has no control characters other than newline")
+    note = note.rstrip("\n") + "\n"
+    cut = note.rfind("\n\n")
+    if cut < 0:
+        raise CheckpointError("a signed note has a blank line between body and signatures")
+    lines = note[cut + 2 :].split("\n")[:-1]
+    if not lines:
+        raise CheckpointError("a signed note has at least one signature line")
+    if len(lines) > MAX_SIGNATURES:
+        raise CheckpointError(f"a signed note with more than {MAX_SIGNATURES} signatures is refused")
+    return note[: cut + 1], lines
+
+
+def _signature(line: str) -> tuple[str, bytes, bytes]:
+    parts = line.split(" ")
+    if len(parts) != 3 or parts[0] != "—" or not valid_key_name(parts[1]):
+        raise CheckpointError(f"malformed signature line: {line!r}")
+    try:
+        blob = base64.b64decode(parts[2], validate=True)
+    except ValueError as exc:
+        raise CheckpointError(f"malformed signature of {parts[1]}") from exc
+    if len(blob) < 5:
+        raise CheckpointError(f"a signature line carries a key hash and a signature: {line!r}")
+    return parts[1], blob[:4], blob[4:]
+
+
+def parse(note: str) -> Checkpoint:
+    """A C2SP checkpoint: origin, tree size, root and any number of extension lines, then signatures.
+
+    Signature lines of every key are kept, known or not and of any type; which of them count is
+    for ``verified_signers`` and ``verified_cosigners`` to decide. Our ``block <height> <hash>``
+    extension line gives ``height`` and ``block_hash``.
+    """
+    text, sig_lines = _split_note(note)
+    lines = text.split("\n")[:-1]
+    if len(lines) < 3 or not all(lines):
+        raise CheckpointError("the checkpoint body has at least three non-empty lines: origin, size, root")
+    tree_size = uint64(lines[1])
+    if tree_size is None:
+        raise CheckpointError(
+            "malformed checkpoint body: the tree size is a decimal without leading zeros, at most 2^64 - 1"
+        )
+    try:
+        root = base64.b64decode(lines[2], validate=True)
+    except ValueError as exc:
+        raise CheckpointError(f"malformed checkpoint body: {exc}") from exc
+    if len(root) != 32:
+        raise CheckpointError("malformed checkpoint body: the root hash is 32 bytes")
+    height = bhash = None
+    for ext in lines[3:]:
+        if (match := _BLOCK_LINE.fullmatch(ext)) and uint64(match.group(1)) is not None:
+            height, bhash = int(match.group(1)), base64.b64decode(match.group(2))
+            break
+    signatures = tuple(_signature(line) for line in sig_lines)
+    return Checkpoint(lines[0], tree_size, root, height, bhash, text, signatures, tuple(lines[3:]))
+
+
+def verified_signers(checkpoint: Checkpoint, trusted: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The trusted keys, as (name, raw public key), whose signatures on the checkpoint verify.
+
+    Lines of unknown keys are ignored (other institutions' co-signatures). A
+    line that matches a trusted key by name and key hash but does not verify
+    raises: it is a forgery, not an unknown co-signer.
+    """
+    by_hash = {(name, note_key_hash(name, public)): public for name, public in trusted}
+    good = []
+    for name, khash, sig in checkpoint.signatures:
+        public = by_hash.get((name, khash))
+        if public is None:
+            continue
+        if len(sig) != 64:
+            raise CheckpointError(f"the signature of {name} ({key_id(public)}) is not an Ed25519 signature")
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(sig, checkpoint.text.encode())
+        except InvalidSignature as exc:
+            raise CheckpointError(f"the signature of {name} ({key_id(public)}) does not verify") from exc
+        good.append((name, public))
+    return good
+
+
+def cosigned_message(text: str, timestamp: int) -> bytes:
+    """What a cosignature/v1 signs: the header line, the time line, then the checkpoint body."""
+    return f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+
+
+def verified_cosigners(checkpoint: Checkpoint, witnesses: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes, int]]:
+    """The witnesses, as (name, raw public key), whose cosignature/v1 lines verify, with their timestamps.
+
+    Lines of other keys are ignored. A line that matches a witness by name and key hash but does
+    not verify raises: it is a forgery or a damaged co-signature, not an absent one.
+    """
+    by_hash = {(name, note_key_hash(name, public, COSIGNATURE_V1)): public for name, public in witnesses}
+    good = []
+    for name, khash, blob in checkpoint.signatures:
+        public = by_hash.get((name, khash))
+        if public is None:
+            continue
+        if len(blob) != 8 + 64:
+            raise CheckpointError(f"the co-signature of {name} is not a timestamp and an Ed25519 signature")
+        timestamp = int.from_bytes(blob[:8], "big")
+        if timestamp >= 2**63:
+            raise CheckpointError(f"the co-signature of {name} has an invalid timestamp")
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(blob[8:], cosigned_message(checkpoint.text, timestamp))
+        except InvalidSignature as exc:
+            raise CheckpointError(f"the co-signature of {name} ({key_id(public)}) does not verify") from exc
+        good.append((name, public, timestamp))
+    return good
+
+
+HASH_SIZE = 32
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class ProofError(ValueError):
+    """A proof that does not verify, or is malformed."""
+
+
+def _check_hashes(items: Sequence[bytes], what: str) -> None:
+    for h in items:
+        if not isinstance(h, bytes | bytearray) or len(h) != HASH_SIZE:
+            raise ProofError(f"{what} must be 32-byte hashes")
+
+
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    _check_hashes([leaf, *proof], "leaf and proof")
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is outside a tree of size {size}")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise ProofError("inclusion proof is too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("inclusion proof is too short")
+    return r
+
+
+def merkle_verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
+    """Raise ``ProofError`` unless ``leaf`` is at ``index`` in the tree of ``size`` with ``root``."""
+    if root_from_inclusion_proof(index, size, leaf, proof) != root:
+        raise ProofError("inclusion proof does not lead to the root")
+
+
+def merkle_verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Raise ``ProofError`` unless the tree of ``new_size`` extends the tree of ``old_size``."""
+    _check_hashes([old_root, new_root, *proof], "roots and proof")
+    if not 0 <= old_size <= new_size:
+        raise ProofError("need 0 ≤ old size ≤ new size")
+    if old_size == new_size:
+        if proof:
+            raise ProofError("proof between equal sizes must be empty")
+        if old_root != new_root:
+            raise ProofError("same size, different roots")
+        return
+    if old_size == 0:
+        raise ProofError("no consistency proof exists from the empty tree")
+    if not proof:
+        raise ProofError("consistency proof is empty")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("consistency proof is too short")
+    if fr != old_root:
+        raise ProofError("consistency proof does not lead to the old root")
+    if sr != new_root:
+        raise ProofError("consistency proof does not lead to the new root")
+
+
+# --- The checks ----------------------------------------------------------------------------------------
 
 
 class VerificationFailed(Exception):
@@ -81,24 +388,51 @@ def _as_policy(trusted: Trusted | Policy) -> Policy:
 def load_trusted(keys: list[str], keys_file: str | None, *, required: bool = True) -> Trusted:
     trusted: Trusted = []
     for item in keys:
-        if checkpoint.looks_like_verifier_key(item):
+        if looks_like_verifier_key(item):
             try:
-                name, key_type, public = checkpoint.parse_verifier_key(item)
-            except checkpoint.CheckpointError as exc:
+                name, key_type, public = parse_verifier_key(item)
+            except CheckpointError as exc:
                 raise SystemExit(str(exc)) from exc
-            if key_type != checkpoint.ED25519:
+            if key_type != ED25519:
                 raise SystemExit(f"{name}: a cosignature/v1 key is a witness; give it with --witness")
             trusted.append((name, public, None))
             continue
         name, sep, b64 = item.partition("=")
         if not sep:
             raise SystemExit(f"--key wants NAME=BASE64 or a verifier key name+hash+base64, got {item!r}")
-        trusted.append((name, base64.b64decode(b64), None))
+        try:
+            public = base64.b64decode(b64, validate=True)
+        except ValueError as exc:
+            raise SystemExit(f"--key {name}: the key is not base64") from exc
+        trusted.append((name, public, None))
     if keys_file:
-        for key in json.loads(Path(keys_file).read_text()):
-            trusted.append((key["name"], base64.b64decode(key["public_key"]), key.get("retired_in_block")))
+        trusted.extend(_keys_file(keys_file))
     if not trusted and required:
         raise SystemExit("no trusted key: give --key NAME=BASE64 or --keys-file")
+    return trusted
+
+
+def _keys_file(path: str) -> Trusted:
+    """The keys of a saved copy of ``GET /api/v1/ledger/keys/``; ``VerificationFailed`` when it is not one."""
+    try:
+        keys = json.loads(_text(path))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise VerificationFailed(f"{path}: not JSON ({exc}); damaged?") from exc
+    if not isinstance(keys, list):
+        raise VerificationFailed(f"{path}: not a list of keys (a saved copy of GET /api/v1/ledger/keys/)")
+    trusted: Trusted = []
+    for n, key in enumerate(keys, 1):
+        try:
+            name, public, until = (
+                key["name"],
+                base64.b64decode(key["public_key"], validate=True),
+                key.get("retired_in_block"),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise VerificationFailed(f"{path}: key {n} is not a name and a base64 public key") from exc
+        if not isinstance(name, str) or len(public) != 32 or not (until is None or type(until) is int):
+            raise VerificationFailed(f"{path}: key {n} is not a name, a 32-byte public key and a block height")
+        trusted.append((name, public, until))
     return trusted
 
 
@@ -109,8 +443,8 @@ def load_policy(
     parsed: list[tuple[str, bytes, bytes]] = []
     for vkey in witnesses:
         try:
-            witness = checkpoint.parse_verifier_key(vkey)
-        except checkpoint.CheckpointError as exc:
+            witness = parse_verifier_key(vkey)
+        except CheckpointError as exc:
             raise SystemExit(f"--witness: {exc}") from exc
         if witness not in parsed:
             parsed.append(witness)
@@ -126,17 +460,14 @@ def load_policy(
     return Policy(trusted, tuple(parsed), needed, require_exchange)
 
 
-def _witnesses(cp: checkpoint.Checkpoint, policy: Policy) -> list[str]:
+def _witnesses(cp: Checkpoint, policy: Policy) -> list[str]:
     """The policy's witnesses whose co-signatures on the checkpoint verify, as "name (time)"; raises if too few."""
-    cosig = [(n, p) for n, t, p in policy.witnesses if t == checkpoint.COSIGNATURE_V1]
-    plain = [(n, p) for n, t, p in policy.witnesses if t == checkpoint.ED25519]
-    good = {
-        (n, checkpoint.COSIGNATURE_V1, p): f"{n} (co-signed at {_utc(ts)})"
-        for n, p, ts in checkpoint.verified_cosigners(cp, cosig)
-    }
-    good.update({(n, checkpoint.ED25519, p): n for n, p in checkpoint.verified_signers(cp, plain)})
+    cosig = [(n, p) for n, t, p in policy.witnesses if t == COSIGNATURE_V1]
+    plain = [(n, p) for n, t, p in policy.witnesses if t == ED25519]
+    good = {(n, COSIGNATURE_V1, p): f"{n} (co-signed at {_utc(ts)})" for n, p, ts in verified_cosigners(cp, cosig)}
+    good.update({(n, ED25519, p): n for n, p in verified_signers(cp, plain)})
     if len(good) < policy.min_witnesses:
-        missing = [checkpoint.verifier_key(n, p, t) for n, t, p in policy.witnesses if (n, t, p) not in good]
+        missing = [verifier_key(n, p, t) for n, t, p in policy.witnesses if (n, t, p) not in good]
         raise VerificationFailed(
             f"checkpoint {cp.origin} size {cp.tree_size}: NOT CO-SIGNED by the required witnesses: "
             f"{len(good)} of the {policy.min_witnesses} required co-signatures; "
@@ -154,13 +485,13 @@ def _utc(timestamp: int) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%SZ} = {timestamp}"
 
 
-def _checkpoint(note: str, trusted: Trusted | Policy) -> checkpoint.Checkpoint:
+def _checkpoint(note: str, trusted: Trusted | Policy) -> Checkpoint:
     policy = _as_policy(trusted)
     try:
-        cp = checkpoint.parse(note)
-        signers = checkpoint.verified_signers(cp, [(name, public) for name, public, _ in policy.trusted])
+        cp = parse(note)
+        signers = verified_signers(cp, [(name, public) for name, public, _ in policy.trusted])
         _witnesses(cp, policy)
-    except checkpoint.CheckpointError as exc:
+    except CheckpointError as exc:
         raise VerificationFailed(f"checkpoint: {exc}") from exc
     if policy.require_exchange:
         last_height = {(name, public): until for name, public, until in policy.trusted}
@@ -174,7 +505,7 @@ def _checkpoint(note: str, trusted: Trusted | Policy) -> checkpoint.Checkpoint:
     return cp
 
 
-def _cosigned(cp: checkpoint.Checkpoint, trusted: Trusted | Policy) -> str:
+def _cosigned(cp: Checkpoint, trusted: Trusted | Policy) -> str:
     """ "; co-signed by …" for a policy with witnesses (already checked by ``_checkpoint``), else ""."""
     policy = _as_policy(trusted)
     if not policy.witnesses:
@@ -202,13 +533,13 @@ def verify_inclusion(bundle: dict, trusted: Trusted | Policy) -> str:
     described = ""
     if "entry" in bundle:
         data = base64.b64decode(bundle["entry"])
-        if merkle.leaf_hash(data) != leaf:
+        if leaf_hash(data) != leaf:
             raise VerificationFailed("the entry's bytes do not hash to the leaf hash")
         entry = json.loads(data)
         described = f" ({entry.get('kind')} {json.dumps(entry.get('payload'), ensure_ascii=False, sort_keys=True)})"
     try:
-        merkle.verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in bundle["proof"]], cp.root)
-    except merkle.ProofError as exc:
+        merkle_verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in bundle["proof"]], cp.root)
+    except ProofError as exc:
         raise VerificationFailed(f"inclusion: {exc}") from exc
     return (
         f"leaf {index} is in the signed tree of size {size} (block {cp.height}){described}: OK{_cosigned(cp, trusted)}"
@@ -288,7 +619,7 @@ def _entry_item(item: dict, where: str) -> dict:
     """An entry of the bundle, checked against its own bytes: the leaf hash, and the unsigned ``kind`` and
     ``recorded_at`` beside them equal to what the bytes say. Returns the decoded entry."""
     data = base64.b64decode(item["canonical"], validate=True)
-    if "leaf_hash" in item and bytes.fromhex(item["leaf_hash"]) != merkle.leaf_hash(data):
+    if "leaf_hash" in item and bytes.fromhex(item["leaf_hash"]) != leaf_hash(data):
         raise VerificationFailed(f"{where}: the entry's bytes do not hash to the leaf hash")
     entry = json.loads(data)
     if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):
@@ -352,24 +683,67 @@ def _record_backed(record: dict, entry: dict) -> None:
             raise VerificationFailed(f"audit record {rid}: its {key} is {value!r}, the entry's is {signed!r}")
 
 
+# What an evidence bundle must carry, and as what: without any of them it is refused, not half verified (found
+# by outside testers: a bundle whose checkpoint was null, its entries and records emptied, "verified").
+EVIDENCE_PARTS: dict[str, tuple[type, str]] = {
+    "checkpoint": (str, "a signed note"),
+    "tree_size": (int, "a whole number"),
+    "entries": (list, "a list"),
+    "waiting": (list, "a list"),
+    "audit": (list, "a list"),
+}
+# What each of its entries must carry (``leaf_hash`` may be left out of a sealed entry: its proof checks its
+# bytes; a waiting entry has no proof, so its leaf hash is all there is to check).
+ENTRY_PARTS: dict[str, tuple[type, str]] = {
+    "canonical": (str, "base64 text"),
+    "leaf_index": (int, "a whole number"),
+    "proof": (list, "a list"),
+}
+WAITING_PARTS: dict[str, tuple[type, str]] = {
+    "entry_id": (int, "a whole number"),
+    "canonical": (str, "base64 text"),
+    "leaf_hash": (str, "hex text"),
+}
+
+
+def _parts(item: object, parts: dict[str, tuple[type, str]], where: str) -> None:
+    """``item`` is a JSON object carrying each of ``parts`` (not null), of its type; raises naming the first not."""
+    if not isinstance(item, dict):
+        raise VerificationFailed(f"{where} is not a JSON object")
+    for name, (kind, described) in parts.items():
+        if item.get(name) is None:
+            raise VerificationFailed(f"{where} has no {name!r}: refused, as nothing can be verified without it")
+        if not isinstance(item[name], kind) or (kind is int and isinstance(item[name], bool)):
+            raise VerificationFailed(f"{where}: its {name!r} is not {described}")
+
+
+def _evidence_parts(bundle: object) -> None:
+    if not isinstance(bundle, dict) or bundle.get("type") != "evidence":
+        raise VerificationFailed("not an evidence bundle")
+    _parts(bundle, EVIDENCE_PARTS, "the evidence bundle")
+    for n, item in enumerate(bundle["entries"]):
+        _parts(item, ENTRY_PARTS, f"entry {n + 1} of 'entries'")
+    for n, item in enumerate(bundle["waiting"]):
+        _parts(item, WAITING_PARTS, f"entry {n + 1} of 'waiting'")
+    for n, record in enumerate(bundle["audit"]):
+        _parts(record, {}, f"audit record {n + 1}")
+
+
 def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
-    """An evidence bundle: every sealed entry in the signed tree of its one checkpoint (which is always
+    """An evidence bundle: every part present (``EVIDENCE_PARTS``: a bundle without a signed checkpoint proves
+    nothing and is refused), every sealed entry in the signed tree of its one checkpoint (which is always
     checked), every entry's listed kind and time its bytes', no entry twice, every waiting entry hashing to
     its leaf hash, and every audit record that names an entry backed by it: the entry is in the bundle, and
     the record's user and details agree with what the entry signs. Records that name no entry, and entries
     still waiting for the sealer, are listed as not verified."""
-    if bundle.get("type") != "evidence":
-        raise VerificationFailed("not an evidence bundle")
+    _evidence_parts(bundle)
     lines = []
-    entries, waiting, records = bundle["entries"], bundle.get("waiting", []), bundle.get("audit", [])
-    if bundle.get("checkpoint") is not None:
-        cp = _checkpoint(bundle["checkpoint"], trusted)
-        size = int(bundle["tree_size"])
-        if cp.tree_size != size:
-            raise VerificationFailed(f"the bundle is for tree size {size}, the checkpoint has {cp.tree_size}")
-        lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK{_cosigned(cp, trusted)}")
-    elif entries:
-        raise VerificationFailed("sealed entries but no checkpoint to prove them against")
+    entries, waiting, records = bundle["entries"], bundle["waiting"], bundle["audit"]
+    cp = _checkpoint(bundle["checkpoint"], trusted)
+    size = bundle["tree_size"]
+    if cp.tree_size != size:
+        raise VerificationFailed(f"the bundle is for tree size {size}, the checkpoint has {cp.tree_size}")
+    lines.append(f"checkpoint {cp.origin} size {size} block {cp.height}: signature OK{_cosigned(cp, trusted)}")
     by_id: dict[int, dict] = {}
     leaves: set[int] = set()
     for item in entries:
@@ -379,9 +753,9 @@ def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
         leaves.add(index)
         entry = _entry_item(item, f"leaf {index}")
         try:
-            leaf = merkle.leaf_hash(base64.b64decode(item["canonical"], validate=True))
-            merkle.verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in item["proof"]], cp.root)
-        except merkle.ProofError as exc:
+            leaf = leaf_hash(base64.b64decode(item["canonical"], validate=True))
+            merkle_verify_inclusion(index, size, leaf, [bytes.fromhex(h) for h in item["proof"]], cp.root)
+        except ProofError as exc:
             raise VerificationFailed(f"leaf {index}: inclusion: {exc}") from exc
         if "entry_id" in item:
             by_id[int(item["entry_id"])] = entry
@@ -423,10 +797,10 @@ def verify_consistency(bundle: dict, trusted: Trusted | Policy) -> str:
     if (old.tree_size, new.tree_size) != (int(bundle["from"]), int(bundle["to"])):
         raise VerificationFailed("the checkpoints' sizes do not match the proof's")
     try:
-        merkle.verify_consistency(
+        merkle_verify_consistency(
             old.tree_size, new.tree_size, old.root, new.root, [bytes.fromhex(h) for h in bundle["proof"]]
         )
-    except merkle.ProofError as exc:
+    except ProofError as exc:
         raise VerificationFailed(f"consistency: {exc}") from exc
     return f"the tree of size {new.tree_size} extends the tree of size {old.tree_size}: OK{_cosigned(new, trusted)}"
 
@@ -453,21 +827,53 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.what == "disclosure") != (args.document is not None):
         parser.error("give the document's file after the proof for 'disclosure', and only then")
-    trusted = load_policy(args.key, args.keys_file, args.witness, args.min_witnesses, args.require)
-    text = Path(args.file).read_text(encoding="utf-8")
     try:
+        trusted = load_policy(args.key, args.keys_file, args.witness, args.min_witnesses, args.require)
         if args.what == "checkpoint":
-            print(verify_checkpoint(text, trusted))
+            print(verify_checkpoint(_text(args.file), trusted))
         elif args.what == "disclosure":
-            print(verify_disclosure(json.loads(text), trusted, Path(args.document)))
+            print(verify_disclosure(_object(args.file), trusted, Path(args.document)))
         else:
-            bundle = json.loads(text)
             verify = {"inclusion": verify_inclusion, "evidence": verify_evidence}.get(args.what, verify_consistency)
-            print(verify(bundle, trusted))
-    except (VerificationFailed, KeyError, ValueError, TypeError, OSError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
+            print(verify(_object(args.file), trusted))
+    except VerificationFailed as exc:
+        return _failed(str(exc))
+    except KeyError as exc:
+        return _failed(f"{args.file}: a part the {args.what} check needs is missing: {exc}")
+    except Exception as exc:
+        # Any input the checks above did not foresee (a number where a list was, a hash that is not hex) is not
+        # verified either: one line and exit 1, never a traceback an auditor could read as a crash of ours.
+        return _failed(f"{args.file}: the {args.what} check cannot read it ({type(exc).__name__}: {exc})")
     return 0
+
+
+def _failed(reason: str) -> int:
+    print("FAILED: " + " ".join(reason.split()), file=sys.stderr)  # one line, whatever the reason holds
+    return 1
+
+
+def _text(path: str) -> str:
+    """A file as UTF-8 text; ``VerificationFailed`` naming it when it is missing, unreadable or not UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerificationFailed(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); damaged?") from exc
+    except OSError as exc:
+        raise VerificationFailed(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _object(path: str) -> dict:
+    """A file as one JSON object; ``VerificationFailed`` naming it when it is not."""
+    text = _text(path)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise VerificationFailed(f"{path}: not JSON ({exc}); damaged?") from exc
+    except RecursionError as exc:
+        raise VerificationFailed(f"{path}: JSON nested too deeply") from exc
+    if not isinstance(value, dict):
+        raise VerificationFailed(f"{path}: not a JSON object")
+    return value
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""The audit trail's Action filter matches a part of an action's code or of its words in the reader's language,
+case-insensitive, on the page, in the CSV export and in the API (found by outside testers: "freeze" and "reveal"
+found nothing; only the whole code "freeze_approve" did)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.test import Client
+
+from core.audit import audit_record
+from core.models import Role
+from tests.conftest import api_for, log_in
+
+ACTIONS = ("freeze_propose", "freeze_approve", "identity_reveal", "kyc_normalize", "login", "cash_deposit")
+
+
+@pytest.fixture
+def trail(market):
+    """An auditor, and one record of each of ``ACTIONS`` by a regulator."""
+    regulator = market.user(Role.REGULATOR)
+    for action in ACTIONS:
+        audit_record(actor=regulator, action=action, target="INV000001")
+    return market.user(Role.AUDITOR)
+
+
+def _api(auditor, action: str, language: str = "en") -> set[str]:
+    response = api_for(auditor).get("/api/v1/audit/", {"action": action}, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200, response.content
+    return {r["action"] for r in response.json()["results"]}
+
+
+@pytest.mark.parametrize(
+    ("typed", "language", "found"),
+    [
+        ("freeze", "en", {"freeze_propose", "freeze_approve"}),  # a part of the code
+        ("FREEZE", "en", {"freeze_propose", "freeze_approve"}),  # in any case
+        ("reveal", "en", {"identity_reveal"}),
+        ("freeze_approve", "en", {"freeze_approve"}),  # the whole code, as before
+        ("approved", "en", {"freeze_approve"}),  # a part of its words, "Freeze approved"
+        ("Revealed To A", "en", {"identity_reveal"}),  # "Identity revealed to a regulator"
+        ("冻结", "zh-hans", {"freeze_propose", "freeze_approve"}),  # its words in Chinese: 冻结申请, 冻结批准
+        ("查看实名", "zh-hans", {"identity_reveal"}),  # 监管人员查看实名身份
+        ("身份", "zh-hans", {"identity_reveal", "kyc_normalize"}),  # …实名身份, 身份信息规范化
+        ("冻结", "en", set()),  # the words of the language asked for, not of another
+        ("thaw", "en", set()),
+        ("%", "en", set()),  # a wildcard of SQL is a character like any other
+        ("_", "en", {"freeze_propose", "freeze_approve", "identity_reveal", "kyc_normalize", "cash_deposit"}),
+    ],
+)
+def test_the_action_filter_finds_a_part_of_the_code_or_of_the_words(trail, typed, language, found):
+    # given records of several actions; when the auditor filters by what was typed, then those actions are listed
+    assert _api(trail, typed, language) == found
+
+
+def test_the_page_and_the_csv_export_filter_the_same_way(trail):
+    # given the auditor signed in on the page, in Chinese
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    log_in(client, trail)
+
+    # when the page is filtered by a part of a code, and by a part of the words
+    by_code = client.get("/audit/", {"action": "freeze"}).content.decode()
+    by_words = client.get("/audit/", {"action": "冻结"}).content.decode()
+
+    # then both list the two freeze records, and only them
+    for page in (by_code, by_words):
+        listed = {a for a in ACTIONS if f'data-action="{a}"' in page}
+        assert listed == {"freeze_propose", "freeze_approve"}
+        assert 'id="audit-filter-error"' not in page
+
+    # and the CSV export of the same filter has the same records
+    exported = client.get("/audit/", {"action": "reveal", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
+    assert exported.status_code == 200 and [r["action"] for r in rows] == ["identity_reveal"]
+    api_csv = api_for(trail).get("/api/v1/audit/", {"action": "FREEZE", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(api_csv.content.decode())))
+    assert sorted(r["action"] for r in rows) == ["freeze_approve", "freeze_propose"]
+
+
+@pytest.mark.parametrize("typed", ["x" * 201, "冻结" * 101], ids=["ascii", "chinese"])
+def test_a_bad_action_filter_is_a_400_and_a_form_error(trail, typed):
+    # given records; when the action filter is longer than 200 characters
+    response = api_for(trail).get("/api/v1/audit/", {"action": typed})
+    exported = api_for(trail).get("/api/v1/audit/", {"action": typed, "format": "csv"})
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, trail)
+    page = client.get("/audit/", {"action": typed})
+
+    # then the API says why in JSON (also for the CSV), the page shows it as a form error, and nothing is listed
+    assert response.status_code == 400 and response.json()["code"] == "invalid_input"
+    assert exported.status_code == 400 and exported["Content-Type"].startswith("application/json")
+    assert page.status_code == 400 and 'id="audit-filter-error"' in page.content.decode()
+    assert "action is too long or not text." in page.content.decode()
+    assert not any(f'data-action="{a}"' in page.content.decode() for a in ACTIONS)

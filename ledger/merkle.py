@@ -18,18 +18,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
-HASH_SIZE = 32
+# The checks an outside verifier runs are defined once, in the standalone offline verifier (it runs as one
+# file, with Python and cryptography alone); the exchange uses the same code.
+from .verifier import HASH_SIZE as HASH_SIZE
+from .verifier import ProofError as ProofError
+from .verifier import _check_hashes as _check_hashes
+from .verifier import leaf_hash as leaf_hash
+from .verifier import merkle_verify_consistency as verify_consistency  # noqa: F401 (re-exported)
+from .verifier import merkle_verify_inclusion as verify_inclusion  # noqa: F401 (re-exported)
+from .verifier import node_hash as node_hash
+from .verifier import root_from_inclusion_proof as root_from_inclusion_proof
+
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 Subtree = Callable[[int, int], bytes]
-
-
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -188,87 +190,3 @@ def consistency_proof(old_size: int, new_size: int, subtree: Subtree) -> list[by
 
 # --------------------------------------------------------------------------
 # Verification (RFC 9162 §2.1.3.2 and §2.1.4.2)
-
-
-class ProofError(ValueError):
-    """A proof that does not verify, or is malformed."""
-
-
-def _check_hashes(items: Sequence[bytes], what: str) -> None:
-    for h in items:
-        if not isinstance(h, bytes | bytearray) or len(h) != HASH_SIZE:
-            raise ProofError(f"{what} must be 32-byte hashes")
-
-
-def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
-    _check_hashes([leaf, *proof], "leaf and proof")
-    if not 0 <= index < size:
-        raise ProofError(f"leaf index {index} is outside a tree of size {size}")
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            raise ProofError("inclusion proof is too long")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("inclusion proof is too short")
-    return r
-
-
-def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
-    """Raise ``ProofError`` unless ``leaf`` is at ``index`` in the tree of ``size`` with ``root``."""
-    if root_from_inclusion_proof(index, size, leaf, proof) != root:
-        raise ProofError("inclusion proof does not lead to the root")
-
-
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
-    """Raise ``ProofError`` unless the tree of ``new_size`` extends the tree of ``old_size``."""
-    _check_hashes([old_root, new_root, *proof], "roots and proof")
-    if not 0 <= old_size <= new_size:
-        raise ProofError("need 0 ≤ old size ≤ new size")
-    if old_size == new_size:
-        if proof:
-            raise ProofError("proof between equal sizes must be empty")
-        if old_root != new_root:
-            raise ProofError("same size, different roots")
-        return
-    if old_size == 0:
-        raise ProofError("no consistency proof exists from the empty tree")
-    if not proof:
-        raise ProofError("consistency proof is empty")
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
-        path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError("consistency proof is too long")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("consistency proof is too short")
-    if fr != old_root:
-        raise ProofError("consistency proof does not lead to the old root")
-    if sr != new_root:
-        raise ProofError("consistency proof does not lead to the new root")

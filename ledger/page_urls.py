@@ -17,6 +17,7 @@ urlpatterns = [
     path("entries/<int:leaf_index>/", views.entry_detail, name="ledger-entry"),
     path("keys/", views.keys, name="ledger-keys"),
     path("verify/", views.verify, name="ledger-verify"),
+    path("verifier.py", views.verifier_download, name="ledger-verifier"),
     path("checkpoint", tile_views.CheckpointView.as_view(), name="ledger-tiles-checkpoint"),
     re_path(rf"^tile/entries/{_N}{_W}$", tile_views.EntryBundleView.as_view(), name="ledger-tiles-entries"),
     re_path(rf"^tile/(?P<level>0|[1-9]\d?)/{_N}{_W}$", tile_views.HashTileView.as_view(), name="ledger-tiles-tile"),

@@ -43,7 +43,7 @@ def _console(request, *, status: int = 200, **extra):
         "witness_refusals": list(witnessing.refusals()),
         "final_height": witnessing.final_height() if settings.LEDGER_WITNESSES else None,
     }
-    context["split_views"] = [r for r in context["witness_refusals"] if r.split_view]
+    context["split_views"] = witnessing.split_view_blocks()  # each refused checkpoint once
     return render(request, "registry/operations.html", {**context, **extra}, status=status)
 
 

@@ -138,10 +138,14 @@ class InstructionOutput(serializers.Serializer):
     reason = serializers.CharField()
     status = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
+    set_by_role = serializers.CharField(
+        source="created_by.role", help_text="depository_operator or regulator: who may end it (and a regulator)"
+    )
     created_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     ended_by = serializers.CharField(source="ended_by.username", allow_null=True, default=None)
+    ended_by_role = serializers.CharField(source="ended_by.role", allow_null=True, default=None)
     end_reason = serializers.CharField(allow_blank=True)
     held_trades = serializers.IntegerField(help_text="how many trades it held")
 
@@ -210,7 +214,8 @@ def _listed(instruction_id: int):
 
 
 class InstructionEndApi(APIView):
-    """End an instruction early, with a reason: it holds nothing more; the trades it held stay held."""
+    """End an instruction early, with a reason: it holds nothing more; the trades it held stay held. The role
+    that set it ends it, or a regulator: a depository operator ending a regulator's is refused (403)."""
 
     @extend_schema(request=InstructionEndInput, responses={200: InstructionOutput, **ERRORS})
     def post(self, request, instruction_id: int):

@@ -22,6 +22,9 @@ with AND — from now until an end the instruction names, or until ended early.
 * The database refuses an instruction without a criterion, with an amount
   that is not positive, without a reason, that ends before it starts, or that
   is half ended.
+* An instruction is ended early by the role that set it, or by a regulator: a
+  regulator may end the depository's, the depository may not end a
+  regulator's (``instruction_may_end``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ def require_reader(actor: User) -> None:
         raise err.PermissionDenied(
             gettext("Only depository operators, regulators and auditors see settlement instructions.")
         )
+
+
+def instruction_may_end(actor: User, instruction: SettlementInstruction) -> bool:
+    """Whether ``actor`` may end ``instruction``: a regulator ends any; a depository operator only the
+    depository's (a regulator's instruction stands until a regulator lifts it)."""
+    return actor.role == Role.REGULATOR or (actor.role in SETTERS and actor.role == instruction.created_by.role)
 
 
 def active(now: dt.datetime) -> Q:
@@ -186,13 +195,24 @@ def instruction_create(
 
 
 def instruction_end(*, actor: User, instruction_id: int, reason: str, ip: str | None = None) -> SettlementInstruction:
-    """End an instruction early: from now it holds nothing more. The trades it held stay held."""
+    """End an instruction early: from now it holds nothing more. The trades it held stay held. Only the role
+    that set it, or a regulator, ends it (``instruction_may_end``)."""
     require_setter(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        instruction = SettlementInstruction.objects.select_for_update().filter(pk=instruction_id).first()
+        instruction = (
+            SettlementInstruction.objects.select_related("created_by")
+            .select_for_update(of=("self",))
+            .filter(pk=instruction_id)
+            .first()
+        )
         if instruction is None:
             raise err.NotFound(gettext("No such settlement instruction."))
+        if not instruction_may_end(actor, instruction):
+            raise err.PermissionDenied(
+                gettext("A regulator set settlement instruction %(id)s: only a regulator may end it.")
+                % {"id": instruction.pk}
+            )
         now = timezone.now()
         if instruction_status(instruction, now) != "active":
             raise InstructionNotActive()

@@ -12,8 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core import errors as err
 from core.audit import client_ip
 from core.errors import REASON_MAX_LENGTH, DomainError
+from core.forms import report_refusal
 from core.models import Role
 from core.permissions import role_required
 from core.roles import SUPERVISORS
@@ -52,6 +54,8 @@ def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
     }
     if context["can_read_instructions"]:
         context["instructions"] = list(instructions.instructions_active(now))
+        for i in context["instructions"]:
+            i.may_end = instructions.instruction_may_end(request.user, i)
         context["instruction_form"] = form or InstructionForm()
         context["reason_max"] = REASON_MAX_LENGTH
     return render(request, "settlement/monitor.html", context, status=status)
@@ -127,6 +131,9 @@ def instruction_end(request, instruction_id: int):
             ip=client_ip(request),
         )
     except DomainError as exc:
+        # Ending another role's instruction is a 403 page with the reason, as the API answers; nothing changed.
+        if isinstance(exc, err.PermissionDenied):
+            report_refusal(request, exc)
         messages.error(request, _("Instruction %(id)s: %(error)s") % {"id": instruction_id, "error": exc.message})
     else:
         messages.success(request, _("Settlement instruction %(id)s ended.") % {"id": instruction_id})

@@ -34,6 +34,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -64,6 +65,9 @@ InstructionNotActive = err.error_class(
     "InstructionNotActive", "instruction_not_active", _("The instruction has already ended."), 409
 )
 UnknownAccount = err.UnknownAccount
+
+# How long the monitor keeps showing an instruction after it ended (early or at its end).
+RECENTLY_ENDED = dt.timedelta(days=7)
 
 # The largest amount the column holds (20 digits, 2 after the point).
 MAX_AMOUNT = Decimal("999999999999999999.99")
@@ -120,6 +124,19 @@ def instructions_listed() -> QuerySet[SettlementInstruction]:
 
 def instructions_active(now: dt.datetime | None = None) -> QuerySet[SettlementInstruction]:
     return instructions_listed().filter(active(now or timezone.now()))
+
+
+def instructions_recently_ended(now: dt.datetime | None = None) -> QuerySet[SettlementInstruction]:
+    """The instructions that stopped holding within the last ``RECENTLY_ENDED``, ended early or at their end,
+    the latest first (``stopped_at``: when), so that they do not vanish from the monitor with no history."""
+    now = now or timezone.now()
+    since = now - RECENTLY_ENDED
+    return (
+        instructions_listed()
+        .annotate(stopped_at=Coalesce("ended_at", "ends_at"))
+        .filter(Q(ended_at__gte=since) | Q(ended_at__isnull=True, ends_at__lte=now, ends_at__gte=since))
+        .order_by("-stopped_at", "-id")
+    )
 
 
 def instruction_status(instruction: SettlementInstruction, now: dt.datetime | None = None) -> str:

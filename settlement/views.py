@@ -28,6 +28,7 @@ ACTIONS = {"hold": services.trade_hold, "release": services.trade_release, "refu
 # The rows the monitor shows of each list (the page, and each refresh of it).
 PENDING_ROWS = 200
 HELD_ROWS = 200
+ENDED_INSTRUCTION_ROWS = 100
 
 
 def _can_act(request) -> bool:
@@ -56,6 +57,8 @@ def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
         context["instructions"] = list(instructions.instructions_active(now))
         for i in context["instructions"]:
             i.may_end = instructions.instruction_may_end(request.user, i)
+        context["ended_instructions"] = list(instructions.instructions_recently_ended(now)[:ENDED_INSTRUCTION_ROWS])
+        context["recently_ended_days"] = instructions.RECENTLY_ENDED.days
         context["instruction_form"] = form or InstructionForm()
         context["reason_max"] = REASON_MAX_LENGTH
     return render(request, "settlement/monitor.html", context, status=status)

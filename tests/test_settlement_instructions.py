@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -554,6 +556,65 @@ def test_a_depository_operator_cannot_end_a_regulators_instruction_on_the_monito
     assert f"交收指令 {theirs.pk} 由监管人员设置：只有监管人员可以结束它。" in chinese.content.decode()
     assert _instruction_state() == before
     assert instructions.instruction_status(SettlementInstruction.objects.get(pk=theirs.pk)) == "active"
+
+
+def _rows(page: str, attribute: str) -> list[int]:
+    return [int(n) for n in re.findall(rf'{attribute}="(\d+)"', page)]
+
+
+def _row(page: str, attribute: str, pk: int) -> str:
+    start = page.index(f'{attribute}="{pk}"')
+    return page[start : page.index("</tr>", start)]
+
+
+def _beijing(moment: dt.datetime) -> str:
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def test_the_monitor_shows_the_recently_ended_instructions_with_who_set_and_ended_them(client, market):
+    regulator = market.user(Role.REGULATOR)
+    # given an instruction of the depository that a regulator ended, one of a regulator that expired an hour
+    # ago, one ended eight days ago, and one still active
+    ended = instruct(market.depository, security=market.security, reason="court 9")
+    ended = instructions.instruction_end(actor=regulator, instruction_id=ended.pk, reason="order lifted")
+    expired = instruct(regulator, security=market.security, reason="调查中 case 4")
+    past = timezone.now() - dt.timedelta(hours=2)
+    SettlementInstruction.objects.filter(pk=expired.pk).update(created_at=past, ends_at=past + dt.timedelta(hours=1))
+    old = instruct(market.depository, security=market.security, reason="old case")
+    instructions.instruction_end(actor=market.depository, instruction_id=old.pk, reason="long done")
+    long_ago = timezone.now() - dt.timedelta(days=8)
+    SettlementInstruction.objects.filter(pk=old.pk).update(created_at=long_ago, ended_at=long_ago)
+    active = instruct(market.depository, security=market.security)
+    log_in(client, market.user(Role.AUDITOR))
+    before = _instruction_state()
+
+    # when an auditor opens the monitor
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then the active one is in the active table, and the two that ended recently, latest first, in a section of
+    # their own with who set them, who ended them (nobody, for the expired one), when and why
+    assert _rows(page, "data-instruction") == [active.pk]
+    assert _rows(page, "data-ended-instruction") == [ended.pk, expired.pk]
+    assert "Ended in the last 7 days" in page
+    row = _row(page, "data-ended-instruction", ended.pk)
+    for text in (
+        "court 9",
+        f'{market.depository.username} <span class="muted">(Depository operator)</span>',
+        f'{regulator.username} <span class="muted">(Regulator)</span>',
+        _beijing(ended.ended_at),
+        "order lifted",
+    ):
+        assert text in row, text
+    row = _row(page, "data-ended-instruction", expired.pk)
+    for text in (
+        "调查中 case 4",
+        f"{regulator.username} <span",
+        _beijing(past + dt.timedelta(hours=1)),
+        "Nobody: it expired",
+    ):
+        assert text in row, text
+    # and reading the page changed nothing
+    assert _instruction_state() == before
 
 
 @pytest.mark.parametrize(

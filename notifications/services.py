@@ -30,6 +30,7 @@ from core.crypto import mask_reference
 from core.models import Account, Role, User
 from exchange.models import NegotiatedTrade, RfqAnswer, Trade
 from kyc.models import KycProfile
+from settlement import instructions
 from settlement.models import SettlementAction
 from supervision.models import Correction, ForcedTransfer, Freeze
 
@@ -110,9 +111,23 @@ ACTION_KINDS = {
 }
 
 
+def _action_facts(action: SettlementAction) -> dict:
+    """Why the trade was held, released or refused, as its parties may be told. A standing instruction's hold
+    names whose instruction it is (``held_by``: depository or regulator) and carries the depository's reason
+    only: a regulator's would tip off the investor (``settlement.instructions.reason_disclosed``)."""
+    if action.instruction is None:
+        return {"reason": action.reason}
+    facts = {"held_by": instructions.instruction_setter(action.instruction)}
+    if instructions.reason_disclosed(action.instruction):
+        facts["reason"] = action.reason
+    return facts
+
+
 def _on_settlement_acted(*, action_id: int) -> list[Draft]:
     action = (
-        SettlementAction.objects.select_related("trade__security", "trade__buyer", "trade__seller")
+        SettlementAction.objects.select_related(
+            "trade__security", "trade__buyer", "trade__seller", "instruction__created_by"
+        )
         .filter(pk=action_id)
         .first()
     )
@@ -123,7 +138,7 @@ def _on_settlement_acted(*, action_id: int) -> list[Draft]:
             user_id,
             ACTION_KINDS[action.action],
             f"settlement:{action.pk}",
-            {**_trade_facts(action.trade, side), "reason": action.reason},
+            {**_trade_facts(action.trade, side), **_action_facts(action)},
         )
         for user_id, side in _trade_parties(action.trade)
     ]

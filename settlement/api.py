@@ -77,7 +77,14 @@ class MonitorOutput(serializers.Serializer):
 
 class ActionOutput(serializers.Serializer):
     action = serializers.CharField()
-    reason = serializers.CharField()
+    reason = serializers.CharField(
+        allow_null=True, help_text="null for the trade's parties when a regulator's standing instruction held it"
+    )
+    standing_instruction_by = serializers.ChoiceField(
+        choices=["depository", "regulator"],
+        allow_null=True,
+        help_text="whose standing settlement instruction made this hold; null for an action by hand",
+    )
     at = serializers.DateTimeField()
 
 
@@ -120,7 +127,7 @@ class TradeDetailApi(APIView):
         if trade is None:
             raise err.NotFound(gettext("No such trade."))
         data = TradeOutput(trade, context={"request": request}).data
-        data["lifecycle"] = selectors.trade_lifecycle(trade)
+        data["lifecycle"] = selectors.trade_lifecycle(trade, viewer=request.user)
         data["notes"] = exchange_selectors.trade_notes([trade.pk]).get(trade.pk, [])
         return Response(data)
 
@@ -162,7 +169,11 @@ class InstructionInput(StrictInput, serializers.Serializer):
     min_amount = DecimalString(
         max_digits=20, required=False, allow_null=True, help_text="hold trades worth at least this (CNY)"
     )
-    reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
+    reason = serializers.CharField(
+        max_length=err.REASON_MAX_LENGTH,
+        help_text="a depository operator's is shown to the investors whose trades it holds; a regulator's is not "
+        "(they are told only that the regulator's instruction holds the trade)",
+    )
     ends_at = Moment(help_text="ISO 8601 with a time zone; in the future")
 
     def validate(self, attrs):

@@ -25,6 +25,11 @@ with AND — from now until an end the instruction names, or until ended early.
 * An instruction is ended early by the role that set it, or by a regulator: a
   regulator may end the depository's, the depository may not end a
   regulator's (``instruction_may_end``).
+* No tipping-off: the parties of a held trade (in their notifications, on the
+  trade's page and in its API, in the hold's ledger entry) are told that a
+  standing instruction of the depository or of the regulator holds it, and the
+  reason of the depository's only; a regulator's reason is read by those who
+  read instructions (``READERS``) alone (``reason_disclosed``).
 """
 
 from __future__ import annotations
@@ -89,6 +94,23 @@ def instruction_may_end(actor: User, instruction: SettlementInstruction) -> bool
     """Whether ``actor`` may end ``instruction``: a regulator ends any; a depository operator only the
     depository's (a regulator's instruction stands until a regulator lifts it)."""
     return actor.role == Role.REGULATOR or (actor.role in SETTERS and actor.role == instruction.created_by.role)
+
+
+# Who set an instruction, as the parties of the trades it holds are told: an institution, never a person.
+SET_BY_DEPOSITORY, SET_BY_REGULATOR = "depository", "regulator"
+
+
+def instruction_setter(instruction: SettlementInstruction) -> str:
+    """``regulator`` for a regulator's instruction, ``depository`` for a depository operator's."""
+    return SET_BY_REGULATOR if instruction.created_by.role == Role.REGULATOR else SET_BY_DEPOSITORY
+
+
+def reason_disclosed(instruction: SettlementInstruction, viewer: User | None = None) -> bool:
+    """Whether the instruction's reason may be shown to ``viewer`` (None: the trade's parties, as in their
+    notifications). The depository's is shown to the parties of the trades it holds, as the reason of a hold by
+    hand is. A regulator's is not, lest it tip off an investor under investigation ("调查中 …"): the parties
+    learn only that a regulator's instruction holds the trade; those who read instructions read it."""
+    return instruction_setter(instruction) == SET_BY_DEPOSITORY or (viewer is not None and viewer.role in READERS)
 
 
 def active(now: dt.datetime) -> Q:

@@ -59,7 +59,7 @@ def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
             i.may_end = instructions.instruction_may_end(request.user, i)
         context["ended_instructions"] = list(instructions.instructions_recently_ended(now)[:ENDED_INSTRUCTION_ROWS])
         context["recently_ended_days"] = instructions.RECENTLY_ENDED.days
-        context["instruction_form"] = form or InstructionForm()
+        context["instruction_form"] = form or InstructionForm(setter_role=request.user.role)
         context["reason_max"] = REASON_MAX_LENGTH
     return render(request, "settlement/monitor.html", context, status=status)
 
@@ -99,7 +99,7 @@ def trade_action(request, trade_id: int, action: str):
 @role_required(*instructions.SETTERS)
 @require_POST
 def instruction_create(request):
-    form = InstructionForm(request.POST)
+    form = InstructionForm(request.POST, setter_role=request.user.role)
     if form.is_valid():
         data = form.cleaned_data
         try:

@@ -190,24 +190,69 @@ def test_hold_release_and_refusal_notify_with_their_reasons(deal, delivered):
     assert "拒绝" in body_in(refused, "zh-hans") and "Seller's shares under dispute" in body_in(refused, "zh-hans")
 
 
-def test_a_standing_instruction_hold_notifies_the_investor(deal, delivered):
+def _instruct(actor, buyer, reason: str) -> None:
     from settlement.instructions import instruction_create
 
-    market, mm, buyer, trade = deal
-    # given a standing instruction holding the buyer's trades
     instruction_create(
-        actor=market.depository,
+        actor=actor,
         account_code=buyer.code,
         security_code=None,
         min_amount=None,
-        reason="Account under review",
+        reason=reason,
         ends_at=timezone.now() + dt.timedelta(days=1),
     )
+
+
+def test_a_standing_instruction_hold_of_the_depository_notifies_the_investor_with_its_reason(deal, delivered):
+    market, mm, buyer, trade = deal
+    # given a standing instruction of the depository holding the buyer's trades
+    _instruct(market.depository, buyer, "Account under review")
     with delivered():
         assert trade_settle(trade_id=trade.pk) is False
     (held,) = [n for n in notes(buyer) if n.kind == Kind.HELD]
-    assert held.params["reason"] == "Account under review"
+    assert (held.params["reason"], held.params["held_by"]) == ("Account under review", "depository")
+    assert body_in(held, "en") == (
+        f"Settlement held | Trade {trade.pk} (you bought 100 {market.security.code} at 10.10) is held under a "
+        "standing settlement instruction of the depository and waits before settling. Reason: Account under review"
+    )
+    assert "登记结算机构的常设交收指令" in body_in(held, "zh-hans")
+    assert "Account under review" in body_in(held, "zh-hans")
     assert [n.kind for n in notes(buyer)] == [Kind.FILL, Kind.HELD]
+
+
+def test_a_regulators_standing_instruction_hold_tells_the_investor_who_holds_it_but_not_why(deal, delivered):
+    market, mm, buyer, trade = deal
+    buyer.owner.email = "buyer@example.com"
+    buyer.owner.save()
+    services.preference_set(user=buyer.owner, muted=[], email=True)
+    # given a regulator's standing instruction on the buyer's account, with a reason that would tip them off
+    _instruct(market.user(Role.REGULATOR), buyer, "调查中 hold investor4")
+    mail.outbox.clear()
+    # when it holds the trade
+    with delivered():
+        assert trade_settle(trade_id=trade.pk) is False
+    # then the buyer is told that the regulator's instruction holds it, and the reason is in none of the row,
+    # its wording in either language, the API nor the email
+    (held,) = [n for n in notes(buyer) if n.kind == Kind.HELD]
+    assert held.params == {
+        "trade": trade.pk,
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": 100,
+        "price": "10.10",
+        "held_by": "regulator",
+    }
+    assert body_in(held, "en") == (
+        f"Settlement held | Trade {trade.pk} (you bought 100 {market.security.code} at 10.10) is held under a "
+        "standing settlement instruction of the regulator and waits before settling."
+    )
+    assert "监管机构的常设交收指令" in body_in(held, "zh-hans")
+    listed = api_for(buyer.owner).get("/api/v1/notifications/").content.decode()
+    (email,) = mail.outbox
+    for text in (body_in(held, "en"), body_in(held, "zh-hans"), listed, email.subject + email.body):
+        assert "调查中" not in text and "investor4" not in text
+    # and the trade is held, nothing moved
+    assert Trade.objects.get(pk=trade.pk).status == "held"
 
 
 def test_kyc_approval_notifies_the_new_investor(market, delivered):

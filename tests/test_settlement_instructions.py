@@ -558,6 +558,21 @@ def test_a_depository_operator_cannot_end_a_regulators_instruction_on_the_monito
     assert instructions.instruction_status(SettlementInstruction.objects.get(pk=theirs.pk)) == "active"
 
 
+@pytest.mark.parametrize(
+    ("role", "says"),
+    [
+        (Role.DEPOSITORY_OPERATOR, "Shown to the investors whose trades it holds"),
+        (Role.REGULATOR, "Not shown to the investors whose trades it holds"),
+    ],
+)
+def test_the_instruction_form_says_whether_the_investors_are_shown_its_reason(client, market, role, says):
+    log_in(client, _user(market, role))
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    form = page[page.index('id="instruction-form"') : page.index("</form>", page.index('id="instruction-form"'))]
+    assert says in form and 'aria-describedby="id_reason_helptext"' in form
+    assert "a regulator's reason is not shown to them." in page
+
+
 def _rows(page: str, attribute: str) -> list[int]:
     return [int(n) for n in re.findall(rf'{attribute}="(\d+)"', page)]
 

@@ -92,6 +92,11 @@ def body(n: Notification) -> str:
             )
         return gettext("Trade %(trade)s (you %(deal)s) is held and waits before settling. Reason: %(reason)s") % values
     if kind == Kind.RELEASED:
+        if p.get("market_halted"):
+            return gettext(
+                "The hold on trade %(trade)s (you %(deal)s) is released; the market is halted, so it settles once "
+                "the market resumes. Reason: %(reason)s"
+            ) % {"trade": p["trade"], "deal": _deal(p), "reason": p["reason"]}
         return gettext(
             "The hold on trade %(trade)s (you %(deal)s) is released; it settles next. Reason: %(reason)s"
         ) % {

@@ -190,6 +190,36 @@ def test_hold_release_and_refusal_notify_with_their_reasons(deal, delivered):
     assert "拒绝" in body_in(refused, "zh-hans") and "Seller's shares under dispute" in body_in(refused, "zh-hans")
 
 
+def test_a_release_while_the_market_is_halted_says_the_trade_settles_once_the_market_resumes(deal, delivered):
+    from registry import services as registry
+
+    market, mm, buyer, trade = deal
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    # given a held trade, and the whole market halted
+    trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court enquiry")
+    registry.market_halt(actor=operator, reason="Drill")
+    # when the depository releases it, and the sweep runs while the market is halted
+    with delivered():
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Enquiry closed")
+    assert trade_settle(trade_id=trade.pk) is False
+    # then the buyer is told it settles once the market resumes, not next; and it has not settled
+    released = notes(buyer)[-1]
+    assert (released.kind, released.params["market_halted"]) == (Kind.RELEASED, True)
+    assert body_in(released, "en") == (
+        f"Settlement hold released | The hold on trade {trade.pk} (you bought 100 {market.security.code} at 10.10) "
+        "is released; the market is halted, so it settles once the market resumes. Reason: Enquiry closed"
+    )
+    assert "恢复" in body_in(released, "zh-hans") and "settles next" not in body_in(released, "en")
+    assert Trade.objects.get(pk=trade.pk).status == "matched"
+    # and once the market resumed, a release says it settles next, as before
+    registry.market_resume(actor=operator, reason="Drill over")
+    trade_hold(actor=market.depository, trade_id=trade.pk, reason="Second look")
+    with delivered():
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Looked")
+    again = notes(buyer)[-1]
+    assert "market_halted" not in again.params and "it settles next" in body_in(again, "en")
+
+
 def _instruct(actor, buyer, reason: str) -> None:
     from settlement.instructions import instruction_create
 

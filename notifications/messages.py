@@ -72,12 +72,31 @@ def body(n: Notification) -> str:
             "deal": _deal(p),
         }
     if kind == Kind.HELD:
-        return gettext("Trade %(trade)s (you %(deal)s) is held and waits before settling. Reason: %(reason)s") % {
-            "trade": p["trade"],
-            "deal": _deal(p),
-            "reason": p["reason"],
-        }
+        values = {"trade": p["trade"], "deal": _deal(p), "reason": p.get("reason", "")}
+        # A standing instruction's hold says whose; a regulator's comes without its reason (no tipping-off).
+        if p.get("held_by") == "regulator":
+            return (
+                gettext(
+                    "Trade %(trade)s (you %(deal)s) is held under a standing settlement instruction of the "
+                    "regulator and waits before settling."
+                )
+                % values
+            )
+        if p.get("held_by") == "depository":
+            return (
+                gettext(
+                    "Trade %(trade)s (you %(deal)s) is held under a standing settlement instruction of the "
+                    "depository and waits before settling. Reason: %(reason)s"
+                )
+                % values
+            )
+        return gettext("Trade %(trade)s (you %(deal)s) is held and waits before settling. Reason: %(reason)s") % values
     if kind == Kind.RELEASED:
+        if p.get("market_halted"):
+            return gettext(
+                "The hold on trade %(trade)s (you %(deal)s) is released; the market is halted, so it settles once "
+                "the market resumes. Reason: %(reason)s"
+            ) % {"trade": p["trade"], "deal": _deal(p), "reason": p["reason"]}
         return gettext(
             "The hold on trade %(trade)s (you %(deal)s) is released; it settles next. Reason: %(reason)s"
         ) % {

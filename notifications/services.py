@@ -30,6 +30,8 @@ from core.crypto import mask_reference
 from core.models import Account, Role, User
 from exchange.models import NegotiatedTrade, RfqAnswer, Trade
 from kyc.models import KycProfile
+from registry.services import market_is_halted
+from settlement import instructions
 from settlement.models import SettlementAction
 from supervision.models import Correction, ForcedTransfer, Freeze
 
@@ -110,9 +112,27 @@ ACTION_KINDS = {
 }
 
 
+def _action_facts(action: SettlementAction) -> dict:
+    """Why the trade was held, released or refused, as its parties may be told. A standing instruction's hold
+    names whose instruction it is (``held_by``: depository or regulator) and carries the depository's reason
+    only: a regulator's would tip off the investor (``settlement.instructions.reason_disclosed``). A release
+    while the whole market is halted says so (``market_halted``): the trade waits for the market to resume."""
+    if action.action == SettlementAction.Action.RELEASE and market_is_halted():
+        # Settlement is paused while the whole market is halted: the released trade settles once it resumes.
+        return {"reason": action.reason, "market_halted": True}
+    if action.instruction is None:
+        return {"reason": action.reason}
+    facts = {"held_by": instructions.instruction_setter(action.instruction)}
+    if instructions.reason_disclosed(action.instruction):
+        facts["reason"] = action.reason
+    return facts
+
+
 def _on_settlement_acted(*, action_id: int) -> list[Draft]:
     action = (
-        SettlementAction.objects.select_related("trade__security", "trade__buyer", "trade__seller")
+        SettlementAction.objects.select_related(
+            "trade__security", "trade__buyer", "trade__seller", "instruction__created_by"
+        )
         .filter(pk=action_id)
         .first()
     )
@@ -123,7 +143,7 @@ def _on_settlement_acted(*, action_id: int) -> list[Draft]:
             user_id,
             ACTION_KINDS[action.action],
             f"settlement:{action.pk}",
-            {**_trade_facts(action.trade, side), "reason": action.reason},
+            {**_trade_facts(action.trade, side), **_action_facts(action)},
         )
         for user_id, side in _trade_parties(action.trade)
     ]

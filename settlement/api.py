@@ -77,7 +77,14 @@ class MonitorOutput(serializers.Serializer):
 
 class ActionOutput(serializers.Serializer):
     action = serializers.CharField()
-    reason = serializers.CharField()
+    reason = serializers.CharField(
+        allow_null=True, help_text="null for the trade's parties when a regulator's standing instruction held it"
+    )
+    standing_instruction_by = serializers.ChoiceField(
+        choices=["depository", "regulator"],
+        allow_null=True,
+        help_text="whose standing settlement instruction made this hold; null for an action by hand",
+    )
     at = serializers.DateTimeField()
 
 
@@ -120,7 +127,7 @@ class TradeDetailApi(APIView):
         if trade is None:
             raise err.NotFound(gettext("No such trade."))
         data = TradeOutput(trade, context={"request": request}).data
-        data["lifecycle"] = selectors.trade_lifecycle(trade)
+        data["lifecycle"] = selectors.trade_lifecycle(trade, viewer=request.user)
         data["notes"] = exchange_selectors.trade_notes([trade.pk]).get(trade.pk, [])
         return Response(data)
 
@@ -138,10 +145,14 @@ class InstructionOutput(serializers.Serializer):
     reason = serializers.CharField()
     status = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
+    set_by_role = serializers.CharField(
+        source="created_by.role", help_text="depository_operator or regulator: who may end it (and a regulator)"
+    )
     created_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     ended_by = serializers.CharField(source="ended_by.username", allow_null=True, default=None)
+    ended_by_role = serializers.CharField(source="ended_by.role", allow_null=True, default=None)
     end_reason = serializers.CharField(allow_blank=True)
     held_trades = serializers.IntegerField(help_text="how many trades it held")
 
@@ -158,7 +169,11 @@ class InstructionInput(StrictInput, serializers.Serializer):
     min_amount = DecimalString(
         max_digits=20, required=False, allow_null=True, help_text="hold trades worth at least this (CNY)"
     )
-    reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
+    reason = serializers.CharField(
+        max_length=err.REASON_MAX_LENGTH,
+        help_text="a depository operator's is shown to the investors whose trades it holds; a regulator's is not "
+        "(they are told only that the regulator's instruction holds the trade)",
+    )
     ends_at = Moment(help_text="ISO 8601 with a time zone; in the future")
 
     def validate(self, attrs):
@@ -210,7 +225,8 @@ def _listed(instruction_id: int):
 
 
 class InstructionEndApi(APIView):
-    """End an instruction early, with a reason: it holds nothing more; the trades it held stay held."""
+    """End an instruction early, with a reason: it holds nothing more; the trades it held stay held. The role
+    that set it ends it, or a regulator: a depository operator ending a regulator's is refused (403)."""
 
     @extend_schema(request=InstructionEndInput, responses={200: InstructionOutput, **ERRORS})
     def post(self, request, instruction_id: int):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
 from core.forms import PlainDecimalField
+from core.models import Role
 
 from .instructions import MAX_AMOUNT
 from .statements import BEIJING, statement_dates_error
@@ -20,7 +21,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class InstructionForm(forms.Form):
-    """At least one of account, security and minimum amount; the end is Asia/Shanghai time."""
+    """At least one of account, security and minimum amount; the end is Asia/Shanghai time. ``setter_role``: who
+    fills it in, which decides whether the investors concerned are shown the reason
+    (``instructions.reason_disclosed``), as the reason's help says."""
 
     account = forms.CharField(label=_("Account code"), max_length=32, required=False)
     security = forms.CharField(label=_("Security code"), max_length=16, required=False)
@@ -37,6 +40,19 @@ class InstructionForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
         widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
+
+    def __init__(self, *args, setter_role: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if setter_role == Role.REGULATOR:
+            self.fields["reason"].help_text = _(
+                "Not shown to the investors whose trades it holds: they are told only that a standing "
+                "instruction of the regulator holds the trade."
+            )
+        elif setter_role == Role.DEPOSITORY_OPERATOR:
+            self.fields["reason"].help_text = _(
+                "Shown to the investors whose trades it holds (in their notifications and on the trade's page), "
+                "with the fact that a standing instruction of the depository holds the trade."
+            )
 
     def clean_ends_at(self) -> dt.datetime:
         value = self.cleaned_data["ends_at"]

@@ -22,6 +22,14 @@ with AND — from now until an end the instruction names, or until ended early.
 * The database refuses an instruction without a criterion, with an amount
   that is not positive, without a reason, that ends before it starts, or that
   is half ended.
+* An instruction is ended early by the role that set it, or by a regulator: a
+  regulator may end the depository's, the depository may not end a
+  regulator's (``instruction_may_end``).
+* No tipping-off: the parties of a held trade (in their notifications, on the
+  trade's page and in its API, in the hold's ledger entry) are told that a
+  standing instruction of the depository or of the regulator holds it, and the
+  reason of the depository's only; a regulator's reason is read by those who
+  read instructions (``READERS``) alone (``reason_disclosed``).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -62,6 +71,9 @@ InstructionNotActive = err.error_class(
 )
 UnknownAccount = err.UnknownAccount
 
+# How long the monitor keeps showing an instruction after it ended (early or at its end).
+RECENTLY_ENDED = dt.timedelta(days=7)
+
 # The largest amount the column holds (20 digits, 2 after the point).
 MAX_AMOUNT = Decimal("999999999999999999.99")
 
@@ -76,6 +88,29 @@ def require_reader(actor: User) -> None:
         raise err.PermissionDenied(
             gettext("Only depository operators, regulators and auditors see settlement instructions.")
         )
+
+
+def instruction_may_end(actor: User, instruction: SettlementInstruction) -> bool:
+    """Whether ``actor`` may end ``instruction``: a regulator ends any; a depository operator only the
+    depository's (a regulator's instruction stands until a regulator lifts it)."""
+    return actor.role == Role.REGULATOR or (actor.role in SETTERS and actor.role == instruction.created_by.role)
+
+
+# Who set an instruction, as the parties of the trades it holds are told: an institution, never a person.
+SET_BY_DEPOSITORY, SET_BY_REGULATOR = "depository", "regulator"
+
+
+def instruction_setter(instruction: SettlementInstruction) -> str:
+    """``regulator`` for a regulator's instruction, ``depository`` for a depository operator's."""
+    return SET_BY_REGULATOR if instruction.created_by.role == Role.REGULATOR else SET_BY_DEPOSITORY
+
+
+def reason_disclosed(instruction: SettlementInstruction, viewer: User | None = None) -> bool:
+    """Whether the instruction's reason may be shown to ``viewer`` (None: the trade's parties, as in their
+    notifications). The depository's is shown to the parties of the trades it holds, as the reason of a hold by
+    hand is. A regulator's is not, lest it tip off an investor under investigation ("调查中 …"): the parties
+    learn only that a regulator's instruction holds the trade; those who read instructions read it."""
+    return instruction_setter(instruction) == SET_BY_DEPOSITORY or (viewer is not None and viewer.role in READERS)
 
 
 def active(now: dt.datetime) -> Q:
@@ -111,6 +146,19 @@ def instructions_listed() -> QuerySet[SettlementInstruction]:
 
 def instructions_active(now: dt.datetime | None = None) -> QuerySet[SettlementInstruction]:
     return instructions_listed().filter(active(now or timezone.now()))
+
+
+def instructions_recently_ended(now: dt.datetime | None = None) -> QuerySet[SettlementInstruction]:
+    """The instructions that stopped holding within the last ``RECENTLY_ENDED``, ended early or at their end,
+    the latest first (``stopped_at``: when), so that they do not vanish from the monitor with no history."""
+    now = now or timezone.now()
+    since = now - RECENTLY_ENDED
+    return (
+        instructions_listed()
+        .annotate(stopped_at=Coalesce("ended_at", "ends_at"))
+        .filter(Q(ended_at__gte=since) | Q(ended_at__isnull=True, ends_at__lte=now, ends_at__gte=since))
+        .order_by("-stopped_at", "-id")
+    )
 
 
 def instruction_status(instruction: SettlementInstruction, now: dt.datetime | None = None) -> str:
@@ -186,13 +234,24 @@ def instruction_create(
 
 
 def instruction_end(*, actor: User, instruction_id: int, reason: str, ip: str | None = None) -> SettlementInstruction:
-    """End an instruction early: from now it holds nothing more. The trades it held stay held."""
+    """End an instruction early: from now it holds nothing more. The trades it held stay held. Only the role
+    that set it, or a regulator, ends it (``instruction_may_end``)."""
     require_setter(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        instruction = SettlementInstruction.objects.select_for_update().filter(pk=instruction_id).first()
+        instruction = (
+            SettlementInstruction.objects.select_related("created_by")
+            .select_for_update(of=("self",))
+            .filter(pk=instruction_id)
+            .first()
+        )
         if instruction is None:
             raise err.NotFound(gettext("No such settlement instruction."))
+        if not instruction_may_end(actor, instruction):
+            raise err.PermissionDenied(
+                gettext("A regulator set settlement instruction %(id)s: only a regulator may end it.")
+                % {"id": instruction.pk}
+            )
         now = timezone.now()
         if instruction_status(instruction, now) != "active":
             raise InstructionNotActive()

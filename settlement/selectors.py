@@ -8,10 +8,12 @@ from statistics import median
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from core.models import Role
 from exchange import selectors as exchange_selectors
 from exchange.models import Trade
 from ledger.models import Leaf
 
+from .instructions import instruction_setter, reason_disclosed
 from .models import Settlement, SettlementAction
 
 
@@ -83,8 +85,9 @@ def monitor_summary(*, now: dt.datetime | None = None) -> dict:
     }
 
 
-def trade_lifecycle(trade: Trade) -> dict:
-    """matched → sealed → settled (or held / failed), with times, blocks and leaf indexes."""
+def trade_lifecycle(trade: Trade, *, viewer) -> dict:
+    """matched → sealed → settled (or held / failed), with times, blocks and leaf indexes, and the holds,
+    releases and refusals as ``viewer`` may read them."""
     leaf = Leaf.objects.filter(entry_id=trade.entry_id).select_related("block").first()
     settlement = getattr(trade, "settlement", None) if hasattr(trade, "settlement") else None
     settlement_leaf = (
@@ -100,17 +103,33 @@ def trade_lifecycle(trade: Trade) -> dict:
         "settlement_leaf_index": settlement_leaf.leaf_index if settlement_leaf else None,
         "settlement_block_height": settlement_leaf.block_id if settlement_leaf else None,
         "actions": [
-            {"action": a.action, "reason": a.reason, "at": a.at} for a in trade.settlement_actions.order_by("at", "id")
+            _action_shown(a, viewer)
+            for a in trade.settlement_actions.select_related("instruction__created_by").order_by("at", "id")
         ],
+    }
+
+
+def _action_shown(action: SettlementAction, viewer) -> dict:
+    """A hold, release or refusal as ``viewer`` may read it: a standing instruction's hold says whose
+    instruction it was, and its reason only where ``instructions.reason_disclosed`` allows (else null)."""
+    instruction = action.instruction
+    return {
+        "action": action.action,
+        "reason": action.reason if instruction is None or reason_disclosed(instruction, viewer) else None,
+        "standing_instruction_by": None if instruction is None else instruction_setter(instruction),
+        "at": action.at,
     }
 
 
 def settlement_entry_readable(user, entry_id: int) -> bool:
     """Whoever sees a trade (its parties and their brokers' staff) may read its gross SETTLEMENT entry and its
     holds, releases and refusals (a ``ledger.hooks`` entry reader). A net batch lists every participant, so it
-    is not theirs to read."""
+    is not theirs to read; nor is the hold of a regulator's standing instruction, which carries the reason
+    they are not told (``instructions.reason_disclosed``): they check its inclusion only."""
     mine = exchange_selectors.trades_visible(user).order_by().values("pk")
     return (
         Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists()
-        or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine).exists()
+        or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine)
+        .exclude(instruction__created_by__role=Role.REGULATOR)
+        .exists()
     )

@@ -20,6 +20,7 @@ from exchange.models import Order, Trade
 from ledger import witnessing
 from ledger.models import Block, Cosignature
 
+from . import instructions
 from .models import Settlement, SettlementAction
 
 # What static/js/verify.js says, in the page's language ({name}, {time}, {msg} are filled in by the script).
@@ -72,7 +73,16 @@ def trade_page(request, trade_id: int):
     block = Block.objects.filter(height=trade.block_height).only("sealed_at", "height").first() if sealed else None
     cosigned = _cosigned(trade.leaf_index) if sealed else None
     settlement = Settlement.objects.filter(trade=trade).first()
-    last_action = SettlementAction.objects.filter(trade=trade).order_by("-at").first()
+    last_action = (
+        SettlementAction.objects.filter(trade=trade)
+        .select_related("instruction__created_by")
+        .order_by("-at", "-id")
+        .first()
+    )
+    # A standing instruction's hold says whose instruction it is, and its reason only to whom it may be told
+    # (instructions.reason_disclosed: not a regulator's to the trade's parties).
+    instruction = last_action.instruction if last_action else None
+    reason_shown = instruction is None or instructions.reason_disclosed(instruction, request.user)
     is_party = trade.buyer.owner_id == request.user.pk or trade.seller.owner_id == request.user.pk
     context = {
         "trade": trade,
@@ -95,6 +105,10 @@ def trade_page(request, trade_id: int):
         "held": trade.status == Trade.Status.HELD,
         "failed": trade.status == Trade.Status.FAILED,
         "last_action": last_action,
+        "action_reason": last_action.reason if last_action and reason_shown else None,
+        "held_by_instruction": instructions.instruction_setter(instruction) if instruction else None,
+        # Staff who read a regulator's reason are reminded that the parties do not.
+        "reason_private": instruction is not None and reason_shown and not instructions.reason_disclosed(instruction),
         "proof_url": reverse("api-trade-proof", args=[trade.pk]),
         "proof_tree_size": cosigned["tree_size"] if cosigned else "",
         "witness_vkeys": [w.vkey for w in witnessing.witnesses()],

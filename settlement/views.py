@@ -12,8 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core import errors as err
 from core.audit import client_ip
 from core.errors import REASON_MAX_LENGTH, DomainError
+from core.forms import report_refusal
 from core.models import Role
 from core.permissions import role_required
 from core.roles import SUPERVISORS
@@ -26,6 +28,7 @@ ACTIONS = {"hold": services.trade_hold, "release": services.trade_release, "refu
 # The rows the monitor shows of each list (the page, and each refresh of it).
 PENDING_ROWS = 200
 HELD_ROWS = 200
+ENDED_INSTRUCTION_ROWS = 100
 
 
 def _can_act(request) -> bool:
@@ -52,7 +55,11 @@ def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
     }
     if context["can_read_instructions"]:
         context["instructions"] = list(instructions.instructions_active(now))
-        context["instruction_form"] = form or InstructionForm()
+        for i in context["instructions"]:
+            i.may_end = instructions.instruction_may_end(request.user, i)
+        context["ended_instructions"] = list(instructions.instructions_recently_ended(now)[:ENDED_INSTRUCTION_ROWS])
+        context["recently_ended_days"] = instructions.RECENTLY_ENDED.days
+        context["instruction_form"] = form or InstructionForm(setter_role=request.user.role)
         context["reason_max"] = REASON_MAX_LENGTH
     return render(request, "settlement/monitor.html", context, status=status)
 
@@ -92,7 +99,7 @@ def trade_action(request, trade_id: int, action: str):
 @role_required(*instructions.SETTERS)
 @require_POST
 def instruction_create(request):
-    form = InstructionForm(request.POST)
+    form = InstructionForm(request.POST, setter_role=request.user.role)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -127,6 +134,9 @@ def instruction_end(request, instruction_id: int):
             ip=client_ip(request),
         )
     except DomainError as exc:
+        # Ending another role's instruction is a 403 page with the reason, as the API answers; nothing changed.
+        if isinstance(exc, err.PermissionDenied):
+            report_refusal(request, exc)
         messages.error(request, _("Instruction %(id)s: %(error)s") % {"id": instruction_id, "error": exc.message})
     else:
         messages.success(request, _("Settlement instruction %(id)s ended.") % {"id": instruction_id})

@@ -190,24 +190,99 @@ def test_hold_release_and_refusal_notify_with_their_reasons(deal, delivered):
     assert "拒绝" in body_in(refused, "zh-hans") and "Seller's shares under dispute" in body_in(refused, "zh-hans")
 
 
-def test_a_standing_instruction_hold_notifies_the_investor(deal, delivered):
-    from settlement.instructions import instruction_create
+def test_a_release_while_the_market_is_halted_says_the_trade_settles_once_the_market_resumes(deal, delivered):
+    from registry import services as registry
 
     market, mm, buyer, trade = deal
-    # given a standing instruction holding the buyer's trades
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    # given a held trade, and the whole market halted
+    trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court enquiry")
+    registry.market_halt(actor=operator, reason="Drill")
+    # when the depository releases it, and the sweep runs while the market is halted
+    with delivered():
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Enquiry closed")
+    assert trade_settle(trade_id=trade.pk) is False
+    # then the buyer is told it settles once the market resumes, not next; and it has not settled
+    released = notes(buyer)[-1]
+    assert (released.kind, released.params["market_halted"]) == (Kind.RELEASED, True)
+    assert body_in(released, "en") == (
+        f"Settlement hold released | The hold on trade {trade.pk} (you bought 100 {market.security.code} at 10.10) "
+        "is released; the market is halted, so it settles once the market resumes. Reason: Enquiry closed"
+    )
+    assert "恢复" in body_in(released, "zh-hans") and "settles next" not in body_in(released, "en")
+    assert Trade.objects.get(pk=trade.pk).status == "matched"
+    # and once the market resumed, a release says it settles next, as before
+    registry.market_resume(actor=operator, reason="Drill over")
+    trade_hold(actor=market.depository, trade_id=trade.pk, reason="Second look")
+    with delivered():
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Looked")
+    again = notes(buyer)[-1]
+    assert "market_halted" not in again.params and "it settles next" in body_in(again, "en")
+
+
+def _instruct(actor, buyer, reason: str) -> None:
+    from settlement.instructions import instruction_create
+
     instruction_create(
-        actor=market.depository,
+        actor=actor,
         account_code=buyer.code,
         security_code=None,
         min_amount=None,
-        reason="Account under review",
+        reason=reason,
         ends_at=timezone.now() + dt.timedelta(days=1),
     )
+
+
+def test_a_standing_instruction_hold_of_the_depository_notifies_the_investor_with_its_reason(deal, delivered):
+    market, mm, buyer, trade = deal
+    # given a standing instruction of the depository holding the buyer's trades
+    _instruct(market.depository, buyer, "Account under review")
     with delivered():
         assert trade_settle(trade_id=trade.pk) is False
     (held,) = [n for n in notes(buyer) if n.kind == Kind.HELD]
-    assert held.params["reason"] == "Account under review"
+    assert (held.params["reason"], held.params["held_by"]) == ("Account under review", "depository")
+    assert body_in(held, "en") == (
+        f"Settlement held | Trade {trade.pk} (you bought 100 {market.security.code} at 10.10) is held under a "
+        "standing settlement instruction of the depository and waits before settling. Reason: Account under review"
+    )
+    assert "登记结算机构的常设交收指令" in body_in(held, "zh-hans")
+    assert "Account under review" in body_in(held, "zh-hans")
     assert [n.kind for n in notes(buyer)] == [Kind.FILL, Kind.HELD]
+
+
+def test_a_regulators_standing_instruction_hold_tells_the_investor_who_holds_it_but_not_why(deal, delivered):
+    market, mm, buyer, trade = deal
+    buyer.owner.email = "buyer@example.com"
+    buyer.owner.save()
+    services.preference_set(user=buyer.owner, muted=[], email=True)
+    # given a regulator's standing instruction on the buyer's account, with a reason that would tip them off
+    _instruct(market.user(Role.REGULATOR), buyer, "调查中 hold investor4")
+    mail.outbox.clear()
+    # when it holds the trade
+    with delivered():
+        assert trade_settle(trade_id=trade.pk) is False
+    # then the buyer is told that the regulator's instruction holds it, and the reason is in none of the row,
+    # its wording in either language, the API nor the email
+    (held,) = [n for n in notes(buyer) if n.kind == Kind.HELD]
+    assert held.params == {
+        "trade": trade.pk,
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": 100,
+        "price": "10.10",
+        "held_by": "regulator",
+    }
+    assert body_in(held, "en") == (
+        f"Settlement held | Trade {trade.pk} (you bought 100 {market.security.code} at 10.10) is held under a "
+        "standing settlement instruction of the regulator and waits before settling."
+    )
+    assert "监管机构的常设交收指令" in body_in(held, "zh-hans")
+    listed = api_for(buyer.owner).get("/api/v1/notifications/").content.decode()
+    (email,) = mail.outbox
+    for text in (body_in(held, "en"), body_in(held, "zh-hans"), listed, email.subject + email.body):
+        assert "调查中" not in text and "investor4" not in text
+    # and the trade is held, nothing moved
+    assert Trade.objects.get(pk=trade.pk).status == "held"
 
 
 def test_kyc_approval_notifies_the_new_investor(market, delivered):

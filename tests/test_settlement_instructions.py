@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -411,6 +413,61 @@ def test_ending_twice_or_an_unknown_instruction_is_refused(market):
     assert (ended.end_reason, ended.ended_by_id) == ("lifted", market.depository.pk)
 
 
+def _instruction_state() -> tuple:
+    """What ending an instruction would change: the instructions, the audit trail, the business tables."""
+    return list(SettlementInstruction.objects.order_by("id").values()), AuditEvent.objects.count(), snapshot()
+
+
+def test_a_depository_operator_cannot_end_a_regulators_instruction_by_the_api(two_books):
+    market, _other, _mm, a, _b = two_books
+    # given a regulator's instruction holding a's trades
+    regulator = market.user(Role.REGULATOR)
+    instruction = instruct(regulator, account=a, reason="调查中 hold investor4")
+    before = _instruction_state()
+
+    # when a depository operator ends it
+    response = api_for(market.depository).post(
+        f"/api/v1/settlement-instructions/{instruction.pk}/end/",
+        {"reason": "looks fine"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    # then it is refused, saying who may end it, and nothing changed: the instruction still holds a's trades
+    assert response.status_code == 403, response.content
+    assert response.json() == {
+        "code": "permission_denied",
+        "message": f"A regulator set settlement instruction {instruction.pk}: only a regulator may end it.",
+    }
+    assert _instruction_state() == before
+    trade = buy(market, a, "a1")
+    assert settle_all(trade) == [False] and status(trade) == "held"
+    # and the service refuses it too
+    with pytest.raises(err.PermissionDenied):
+        instructions.instruction_end(actor=market.depository, instruction_id=instruction.pk, reason="r")
+
+
+def test_the_role_that_set_an_instruction_ends_it_and_a_regulator_ends_any(market):
+    regulator, other_regulator = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    other_csd = market.user(Role.DEPOSITORY_OPERATOR)
+    by_csd = [instruct(market.depository, security=market.security) for _ in range(2)]
+    by_regulator = instruct(regulator, security=market.security)
+
+    # another depository operator ends the depository's; a regulator ends the depository's and another
+    # regulator's
+    ended = [
+        api_for(user).post(f"/api/v1/settlement-instructions/{i.pk}/end/", {"reason": "lifted"}, format="json")
+        for user, i in ((other_csd, by_csd[0]), (regulator, by_csd[1]), (other_regulator, by_regulator))
+    ]
+
+    assert [(r.status_code, r.json()["status"], r.json()["ended_by_role"]) for r in ended] == [
+        (200, "ended", "depository_operator"),
+        (200, "ended", "regulator"),
+        (200, "ended", "regulator"),
+    ]
+    assert [r.json()["set_by_role"] for r in ended] == ["depository_operator", "depository_operator", "regulator"]
+
+
 def test_the_list_shows_active_and_ended_instructions_with_the_trades_each_held(two_books):
     market, _other, _mm, a, b = two_books
     client = api_for(market.user(Role.AUDITOR))
@@ -435,10 +492,12 @@ def test_the_list_shows_active_and_ended_instructions_with_the_trades_each_held(
         "reason": "surveillance case 12",
         "status": "active",
         "created_by": regulator.username,
+        "set_by_role": "regulator",
         "created_at": None,
         "ends_at": None,
         "ended_at": None,
         "ended_by": None,
+        "ended_by_role": None,
         "end_reason": "",
         "held_trades": 2,
     }
@@ -470,6 +529,108 @@ def test_the_depository_sets_and_ends_an_instruction_on_the_monitor(client, two_
     response = client.post(f"/settlement/instructions/{instruction.pk}/end/", {"reason": "lifted"})
     assert response.status_code == 302
     assert instructions.instruction_status(SettlementInstruction.objects.get()) == "ended"
+
+
+def test_a_depository_operator_cannot_end_a_regulators_instruction_on_the_monitor(client, market):
+    # given a regulator's instruction and one of the depository's
+    mine = instruct(market.depository, security=market.security)
+    theirs = instruct(market.user(Role.REGULATOR), security=market.security, reason="调查中 hold investor4")
+    log_in(client, market.depository)
+
+    # the monitor offers the depository operator to end its own, not the regulator's
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'action="/settlement/instructions/{mine.pk}/end/"' in page
+    assert f'action="/settlement/instructions/{theirs.pk}/end/"' not in page
+    assert "Set by a regulator: only a regulator ends it." in page
+
+    # when the depository operator posts the end of the regulator's anyway
+    before = _instruction_state()
+    url = f"/settlement/instructions/{theirs.pk}/end/"
+    english = client.post(url, {"reason": "looks fine"}, HTTP_ACCEPT_LANGUAGE="en")
+    chinese = client.post(url, {"reason": "looks fine"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    # then it is a 403 page saying why, in the page's language, and nothing changed
+    assert (english.status_code, chinese.status_code) == (403, 403)
+    assert f"A regulator set settlement instruction {theirs.pk}: only a regulator may end it." in (
+        english.content.decode()
+    )
+    assert f"交收指令 {theirs.pk} 由监管人员设置：只有监管人员可以结束它。" in chinese.content.decode()
+    assert _instruction_state() == before
+    assert instructions.instruction_status(SettlementInstruction.objects.get(pk=theirs.pk)) == "active"
+
+
+@pytest.mark.parametrize(
+    ("role", "says"),
+    [
+        (Role.DEPOSITORY_OPERATOR, "Shown to the investors whose trades it holds"),
+        (Role.REGULATOR, "Not shown to the investors whose trades it holds"),
+    ],
+)
+def test_the_instruction_form_says_whether_the_investors_are_shown_its_reason(client, market, role, says):
+    log_in(client, _user(market, role))
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    form = page[page.index('id="instruction-form"') : page.index("</form>", page.index('id="instruction-form"'))]
+    assert says in form and 'aria-describedby="id_reason_helptext"' in form
+    assert "a regulator's reason is not shown to them." in page
+
+
+def _rows(page: str, attribute: str) -> list[int]:
+    return [int(n) for n in re.findall(rf'{attribute}="(\d+)"', page)]
+
+
+def _row(page: str, attribute: str, pk: int) -> str:
+    start = page.index(f'{attribute}="{pk}"')
+    return page[start : page.index("</tr>", start)]
+
+
+def _beijing(moment: dt.datetime) -> str:
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def test_the_monitor_shows_the_recently_ended_instructions_with_who_set_and_ended_them(client, market):
+    regulator = market.user(Role.REGULATOR)
+    # given an instruction of the depository that a regulator ended, one of a regulator that expired an hour
+    # ago, one ended eight days ago, and one still active
+    ended = instruct(market.depository, security=market.security, reason="court 9")
+    ended = instructions.instruction_end(actor=regulator, instruction_id=ended.pk, reason="order lifted")
+    expired = instruct(regulator, security=market.security, reason="调查中 case 4")
+    past = timezone.now() - dt.timedelta(hours=2)
+    SettlementInstruction.objects.filter(pk=expired.pk).update(created_at=past, ends_at=past + dt.timedelta(hours=1))
+    old = instruct(market.depository, security=market.security, reason="old case")
+    instructions.instruction_end(actor=market.depository, instruction_id=old.pk, reason="long done")
+    long_ago = timezone.now() - dt.timedelta(days=8)
+    SettlementInstruction.objects.filter(pk=old.pk).update(created_at=long_ago, ended_at=long_ago)
+    active = instruct(market.depository, security=market.security)
+    log_in(client, market.user(Role.AUDITOR))
+    before = _instruction_state()
+
+    # when an auditor opens the monitor
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then the active one is in the active table, and the two that ended recently, latest first, in a section of
+    # their own with who set them, who ended them (nobody, for the expired one), when and why
+    assert _rows(page, "data-instruction") == [active.pk]
+    assert _rows(page, "data-ended-instruction") == [ended.pk, expired.pk]
+    assert "Ended in the last 7 days" in page
+    row = _row(page, "data-ended-instruction", ended.pk)
+    for text in (
+        "court 9",
+        f'{market.depository.username} <span class="muted">(Depository operator)</span>',
+        f'{regulator.username} <span class="muted">(Regulator)</span>',
+        _beijing(ended.ended_at),
+        "order lifted",
+    ):
+        assert text in row, text
+    row = _row(page, "data-ended-instruction", expired.pk)
+    for text in (
+        "调查中 case 4",
+        f"{regulator.username} <span",
+        _beijing(past + dt.timedelta(hours=1)),
+        "Nobody: it expired",
+    ):
+        assert text in row, text
+    # and reading the page changed nothing
+    assert _instruction_state() == before
 
 
 @pytest.mark.parametrize(

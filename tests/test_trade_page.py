@@ -127,3 +127,105 @@ def test_a_refused_trade_shows_no_fee_charged_where_the_investor_looks(market, c
     # Then each shows the fee as charged: none
     assert [r["fee"] for r in listed if r["id"] == trade.pk] == ["0.00"] and page == "0.00"
     assert [t.fee for t in statement.trades if t.id == trade.pk] == [Decimal("0.00")]
+
+
+# --------------------------------------------------------------------------
+# A held trade says who holds it; a regulator's reason is not told to the trade's parties (no tipping-off)
+
+REGULATOR_REASON = "调查中 hold investor4"
+
+
+def _held(market, how: str):
+    """The investor's sealed trade, held by a regulator's standing instruction, the depository's, or by hand."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from settlement.instructions import instruction_create
+    from settlement.services import trade_hold
+
+    investor, trade = _trade(market)
+    if how != "by hand":
+        instruction_create(
+            actor=market.user(Role.REGULATOR) if how == "regulator" else market.depository,
+            account_code=investor.code,
+            security_code=None,
+            min_amount=None,
+            reason=REGULATOR_REASON if how == "regulator" else "Court order 9",
+            ends_at=timezone.now() + dt.timedelta(days=1),
+        )
+    block_seal()
+    if how == "by hand":
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="Second look")
+    else:
+        assert trade_settle(trade_id=trade.pk) is False
+    block_seal()  # the hold's entry too
+    trade.refresh_from_db()
+    assert trade.status == "held"
+    return investor, trade
+
+
+def _hold_entry_leaf(trade) -> int:
+    from ledger.models import Leaf
+    from settlement.models import SettlementAction
+
+    return Leaf.objects.get(entry_id=SettlementAction.objects.get(trade=trade).entry_id).leaf_index
+
+
+@pytest.mark.parametrize(
+    ("how", "says", "reason", "by"),
+    [
+        ("regulator", "Held under a standing settlement instruction of the regulator.", None, "regulator"),
+        (
+            "depository",
+            "Held under a standing settlement instruction of the depository.",
+            "Court order 9",
+            "depository",
+        ),
+        ("by hand", "Held by the depository.", "Second look", None),
+    ],
+)
+def test_the_investor_sees_who_holds_the_trade_and_a_regulators_reason_nowhere(market, client, how, says, reason, by):
+    from tests.conftest import snapshot
+
+    # given the investor's trade held (by a regulator's instruction, the depository's, or by hand)
+    investor, trade = _held(market, how)
+    log_in(client, investor.owner)
+    before = snapshot()
+
+    # when the investor opens the trade's page (in English and Chinese), its API and the hold's ledger entry
+    english = client.get(f"/trades/{trade.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = client.get(f"/trades/{trade.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    api = client.get(f"/api/v1/trades/{trade.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    entry = client.get(f"/api/v1/ledger/entries/{_hold_entry_leaf(trade)}/").json()
+
+    # then the step says who holds it, with the reason of the depository's hold or instruction only
+    step = _step(english, "settled")
+    assert says in step
+    assert (f"Reason: {reason}" in step) if reason else ("Reason:" not in step)
+    assert ("Held by the depository." in step) == (how == "by hand")
+    assert [(a["action"], a["reason"], a["standing_instruction_by"]) for a in api["lifecycle"]["actions"]] == [
+        ("hold", reason, by)
+    ]
+    # and a regulator's reason is nowhere the investor looks, not even in the ledger entry's bytes
+    if how == "regulator":
+        assert REGULATOR_REASON not in english and REGULATOR_REASON not in chinese
+        assert "监管" in _step(chinese, "settled")
+        assert set(entry) == {"leaf_index", "leaf_hash", "block_height"}
+    else:
+        assert "canonical" in entry
+    # and reading changed nothing: the trade is still held
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("role", "sees"), [(Role.REGULATOR, True), (Role.DEPOSITORY_OPERATOR, True),
+                                            (Role.AUDITOR, True), (Role.BROKER_STAFF, False)])  # fmt: skip
+def test_staff_who_read_instructions_see_a_regulators_reason_on_the_trade_page(market, client, role, sees):
+    _investor, trade = _held(market, "regulator")
+    # when staff open the trade's page
+    log_in(client, market.staff if role == Role.BROKER_STAFF else market.user(role))
+    step = _step(client.get(f"/trades/{trade.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode(), "settled")
+    # then those who read instructions see its reason, marked as not shown to the parties; the broker's staff not
+    assert "Held under a standing settlement instruction of the regulator." in step
+    assert (f"Reason: {REGULATOR_REASON}" in step) is sees
+    assert ("(The trade's parties are not shown this reason.)" in step) is sees

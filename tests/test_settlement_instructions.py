@@ -414,8 +414,10 @@ def test_ending_twice_or_an_unknown_instruction_is_refused(market):
 
 
 def _instruction_state() -> tuple:
-    """What ending an instruction would change: the instructions, the audit trail, the business tables."""
-    return list(SettlementInstruction.objects.order_by("id").values()), AuditEvent.objects.count(), snapshot()
+    """What ending an instruction would change: the instructions, the audit trail (but for the record of a refused
+    attempt, ``core.audit.refusal_audited``), the business tables."""
+    done = AuditEvent.objects.exclude(outcome="refused").count()
+    return list(SettlementInstruction.objects.order_by("id").values()), done, snapshot()
 
 
 def test_a_depository_operator_cannot_end_a_regulators_instruction_by_the_api(two_books):
@@ -440,6 +442,9 @@ def test_a_depository_operator_cannot_end_a_regulators_instruction_by_the_api(tw
         "message": f"A regulator set settlement instruction {instruction.pk}: only a regulator may end it.",
     }
     assert _instruction_state() == before
+    # (the attempt is on the audit trail as refused)
+    refused = AuditEvent.objects.get(outcome="refused")
+    assert (refused.actor_id, refused.detail["code"]) == (market.depository.pk, "permission_denied")
     trade = buy(market, a, "a1")
     assert settle_all(trade) == [False] and status(trade) == "held"
     # and the service refuses it too

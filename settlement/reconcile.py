@@ -23,7 +23,6 @@ from django.db import connection
 from django.utils.translation import gettext_noop as _
 
 from exchange.models import Trade
-from exchange.reconcile import trades_query
 from ledger.hooks import BusinessCheck
 from ledger.verification import CHUNK, Problem, Report, rows_tally
 
@@ -31,6 +30,7 @@ from .models import Settlement
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
+NO_FEE = "0.00"  # PostgreSQL's text of a fee of nothing (numeric of two places)
 GROSS_FIELDS = ("security", "quantity", "price", "buyer", "seller", "buyer_pays", "seller_receives", "fees")
 NET_FIELDS = ("security", "shares", "cash", "fees")
 
@@ -58,16 +58,17 @@ def _says(payload: dict) -> tuple:
             cash[c["account"]] += Decimal(c["amount"])
         shares = frozenset((s["account"], int(s["quantity"])) for s in payload["shares"])
         return (payload["security"], shares, dict(cash))
-    fees = sum((Decimal(f["amount"]) for f in payload["fees"]), ZERO)
+    # A gross entry's figures as the text it stores: compared with PostgreSQL's text of the trade's (both write a
+    # numeric of two places the same way), no Decimal made on the way (verification's pace: make bench).
     return (
         payload["security"],
         int(payload["quantity"]),
-        Decimal(payload["price"]),
+        payload["price"],
         payload["buyer"],
         payload["seller"],
-        Decimal(payload["buyer_pays"]),
-        Decimal(payload["seller_receives"]),
-        fees,
+        payload["buyer_pays"],
+        payload["seller_receives"],
+        tuple(f["amount"] for f in payload["fees"]),
     )
 
 
@@ -84,8 +85,8 @@ def _settles(kind: str, payload: dict) -> Settles:
 
 def differs(settles: Settles, trades: list[tuple]) -> str | None:
     """The first thing a SETTLEMENT entry says that its trades do not, ``None`` when they agree. ``trades``: each
-    (trade id, security, price text, quantity, buyer, seller, buyer's fee text, seller's fee text), as
-    ``exchange.reconcile.trades_query`` reads them; their ids are checked apart."""
+    (trade id, security, price, quantity, buyer, seller, buyer's fee, seller's fee, what the buyer pays, what the
+    seller receives), the amounts as PostgreSQL's text (``_settlement_query``); their ids are checked apart."""
     if settles.says is None:
         return "payload"
     if not trades:
@@ -93,25 +94,16 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
     if settles.mode == "gross":
         if len(trades) != 1:
             return "trade_id"
-        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee = trades[0]
-        price, buyer_fee, seller_fee = Decimal(price), Decimal(buyer_fee), Decimal(seller_fee)
-        value = (price * quantity).quantize(CENT)
-        expected = (
-            security,
-            quantity,
-            price,
-            buyer,
-            seller,
-            value + buyer_fee,
-            value - seller_fee,
-            buyer_fee + seller_fee,
-        )
+        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives = trades[0]
+        # The fees each side paid, in that order, as the settlement lists them (none for a side that paid none).
+        fees = tuple(fee for fee in (buyer_fee, seller_fee) if fee != NO_FEE)
+        expected = (security, quantity, price, buyer, seller, pays, receives, fees)
         return next((f for f, a, b in zip(GROSS_FIELDS, settles.says, expected, strict=True) if a != b), None)
     said_security, said_shares, said_cash = settles.says
     shares: dict[str, int] = defaultdict(int)
     cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
     fees = ZERO
-    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee in trades:
+    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, _pays, _receives in trades:
         if security != said_security:
             return "security"
         value = (Decimal(price) * quantity).quantize(CENT)
@@ -131,9 +123,18 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
 
 
 def _settlement_query(where: str = "") -> str:
-    """Settlement rows as (entry id, trade id, *the trade as ``differs`` takes it)."""
+    """Settlement rows as (entry id, trade id, *the trade as ``differs`` takes it): the trade's figures, and what
+    its buyer pays and its seller receives, as PostgreSQL's text."""
     table = connection.ops.quote_name(Settlement._meta.db_table)
-    return f"SELECT x.entry_id, t.* FROM {table} x JOIN ({trades_query('t.id')}) t ON t.id = x.trade_id {where}"
+    account = Trade._meta.get_field("buyer").related_model._meta.db_table
+    security = Trade._meta.get_field("security").related_model._meta.db_table
+    return (
+        "SELECT x.entry_id, t.id, s.code, t.price::text, t.quantity, b.code, se.code, t.buyer_fee::text,"
+        " t.seller_fee::text, (t.price * t.quantity + t.buyer_fee)::text, (t.price * t.quantity - t.seller_fee)::text"
+        f" FROM {table} x JOIN {Trade._meta.db_table} t ON t.id = x.trade_id"
+        f" JOIN {security} s ON s.id = t.security_id JOIN {account} b ON b.id = t.buyer_id"
+        f" JOIN {account} se ON se.id = t.seller_id {where}"
+    )
 
 
 def _check_settlements(report: Report, entries: Mapping[int, Settles], waiting: Callable[[], set[int]]) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import connection
 from django.utils.translation import gettext_noop as _
@@ -35,10 +35,9 @@ GROSS_FIELDS = ("security", "quantity", "price", "buyer", "seller", "buyer_pays"
 NET_FIELDS = ("security", "shares", "cash", "fees")
 
 
-@dataclass(frozen=True)
-class Settles:
+class Settles(NamedTuple):
     """What a SETTLEMENT entry says, as stored: the trades it settles, its mode, and what it moved (``None`` when
-    the payload cannot be read as a settlement)."""
+    the payload cannot be read as a settlement). A named tuple: one is made for every SETTLEMENT entry verified."""
 
     trade_ids: frozenset[int]
     mode: str

@@ -556,7 +556,8 @@ def balances(request):
         }
         for p in data["positions"]
     ]
-    # An investor whose account is frozen in part or whole is pointed to the freezes (legal orders) behind it.
+    # An investor or a market maker whose account is frozen in part or whole is pointed to the freezes (legal
+    # orders) behind it.
     frozen = account.frozen or data["cash"]["frozen"] > 0 or any(p["frozen"] for p in data["positions"])
     return render(
         request,
@@ -566,7 +567,7 @@ def balances(request):
             "cash": cash,
             "currency": data["cash"]["currency"],
             "positions": positions,
-            "freezes_link": frozen and request.user.role == Role.INVESTOR,
+            "freezes_link": frozen and request.user.role in (Role.INVESTOR, Role.MARKET_MAKER),
         },
     )
 

@@ -17,7 +17,7 @@ from core.models import Role
 from core.permissions import role_required
 
 from . import services
-from .api import _freezes_for
+from .api import ACCOUNT_HOLDERS, _freezes_for
 from .forms import CorrectionForm, ForcedTransferForm, FreezeForm
 from .models import Correction, ForcedTransfer
 
@@ -175,9 +175,10 @@ def corrections(request):
 @login_required
 def freezes(request):
     """The freezes the user may see: all (regulator, auditor), their clients' (broker staff), their own
-    account's with the legal reference masked (investor)."""
+    account's with the legal reference masked (investor, market maker)."""
     try:
         rows = list(_freezes_for(request.user).order_by("-id")[:200])
     except DomainError:
         raise PagePermissionDenied from None
-    return render(request, "supervision/freezes.html", {"freezes": rows, "masked": request.user.role == Role.INVESTOR})
+    masked = request.user.role in ACCOUNT_HOLDERS
+    return render(request, "supervision/freezes.html", {"freezes": rows, "masked": masked})

@@ -274,3 +274,28 @@ def test_a_freezes_expiry_is_shown_as_every_other_time_on_the_pages(market):
     for language in ("en", "zh-hans"):
         page = signed_in(reg1).get("/supervision/freezes/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
         assert f"<td>{shown}</td>" in page, language
+
+
+def test_a_frozen_market_maker_is_told_and_sees_its_own_freeze_masked(market):
+    # (found by a probe: a market maker's balances said nothing of a whole-account freeze, and its freezes page
+    # and API were a 403)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker()
+    freeze = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
+    client = signed_in(mm.owner)
+    assert 'id="freezes-notice"' not in client.get("/balances/").content.decode()
+    # while only proposed, the market maker sees nothing of it
+    assert api_for(mm.owner).get("/api/v1/freezes/").json()["results"] == []
+
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+    assert 'id="freezes-notice"' in client.get("/balances/").content.decode()
+    page = client.get("/supervision/freezes/")
+    assert page.status_code == 200 and LEGAL["legal_document"] not in page.content.decode()
+    (row,) = api_for(mm.owner).get("/api/v1/freezes/").json()["results"]
+    assert (row["id"], row["legal_document"], row["proposed_by"]) == (freeze.pk, "***", None)
+    # and another market maker sees none of it
+    assert api_for(market.market_maker().owner).get("/api/v1/freezes/").json()["results"] == []

@@ -250,14 +250,16 @@ def value_spike(scan: Scan, t: dict) -> list[Finding]:
     """An account whose traded value on the day (Asia/Shanghai) of its trade in the block is at least
     ``multiple`` times its daily average over the ``lookback_days`` days before, and at least ``minimum_value``."""
     multiple, days, minimum = Decimal(t["multiple"]), t["lookback_days"], Decimal(t["minimum_value"])
-    seen: dict[tuple[int, dt.date], tuple[Account, list[int]]] = {}
+    seen: dict[tuple[int, dt.date], tuple[Account, list[int], set[int]]] = {}
     for trade in scan.trades:
         for account in (trade.buyer, trade.seller):
             if _is_watched(account):
                 day, _s, _e = _day_bounds(trade.matched_at)
-                seen.setdefault((account.pk, day), (account, []))[1].append(trade.pk)
+                found = seen.setdefault((account.pk, day), (account, [], set()))
+                found[1].append(trade.pk)
+                found[2].add(trade.security_id)
     out = []
-    for (account_id, day), (account, trade_ids) in sorted(seen.items()):
+    for (account_id, day), (account, trade_ids, securities) in sorted(seen.items()):
         _d, start, end = _day_bounds(dt.datetime.combine(day, dt.time(12), tzinfo=SHANGHAI))
         today = _traded_value(account_id, start, end)
         average = (_traded_value(account_id, start - dt.timedelta(days=days), start) / days).quantize(Decimal("0.01"))
@@ -266,7 +268,9 @@ def value_spike(scan: Scan, t: dict) -> list[Finding]:
         out.append(
             Finding(
                 key=f"account:{account.code}:{day.isoformat()}",
-                security_id=None,
+                # The security, where the block's trades of the account were all in one (found by a probe:
+                # the alert said "—" for a large trade in one security).
+                security_id=next(iter(securities)) if len(securities) == 1 else None,
                 accounts=[account.code],
                 trade_ids=sorted(trade_ids),
                 detail={"day": day.isoformat(), "value": str(today), "daily_average": str(average)},

@@ -211,6 +211,7 @@ def test_a_days_value_ten_times_the_usual_raises_an_alert(market, history):
     [alert] = found
     assert alert.accounts == [investor.code]
     assert (alert.detail["value"], alert.detail["daily_average"]) == ("1010.00", "0.00")
+    assert alert.security_id == market.security.pk  # its one security
 
 
 @pytest.mark.parametrize(("cancels", "fires"), [(10, True), (9, False)])

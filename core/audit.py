@@ -46,7 +46,7 @@ def refusal_audited(request) -> None:
     if user is None or not user.is_authenticated or getattr(user, "role", None) not in STAFF_ROLES:
         return
     match = request.resolver_match
-    code = getattr(exc, "code", None) or getattr(exc, "default_code", "refused")
+    code = getattr(exc, "code", None) or getattr(exc, "default_code", None) or "permission_denied"
     message = getattr(exc, "message", None) or str(getattr(exc, "detail", exc))
     audit_record(
         actor=user,

@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PagePermissionDenied
 
 from . import errors as err
+from .audit import refusal_noted
 from .models import User
 
 
@@ -36,7 +37,9 @@ def role_required(*roles: str) -> Callable:
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if not has_role(request.user, roles):
-                raise PagePermissionDenied
+                refused = PagePermissionDenied()
+                refusal_noted(refused)  # a staff member's write its role may not make is audited (core.audit)
+                raise refused
             return view(request, *args, **kwargs)
 
         return login_required(wrapper)

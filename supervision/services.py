@@ -243,9 +243,34 @@ def freeze_propose(
     return freeze
 
 
+class _QuotesMoved(Exception):
+    """A market maker published a quote in a security the approval had not locked, while it waited: try again."""
+
+
+QuotesKeptMoving = err.error_class(
+    "QuotesKeptMoving",
+    "quotes_kept_moving",
+    _("The account's market maker kept publishing quotes while the freeze was approved: approve it again."),
+    409,
+)
+
+
 def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Freeze:
-    """A second regulator approves: the freeze holds what is free of what it asks, on the ledger."""
+    """A second regulator approves: the freeze holds what is free of what it asks, on the ledger.
+
+    A whole-account freeze pulls the account's quotes under the locks of their securities, read before they are
+    locked; a quote published in another security meanwhile (seen once the market maker's cash row is locked,
+    which every publication takes) makes the approval start again, up to three times (found by a review)."""
     _require(actor, REGULATORS, gettext("Your role may not decide this proposal."))  # before any lookup
+    for _attempt in range(3):
+        try:
+            return _freeze_approve(actor=actor, freeze_id=freeze_id, ip=ip)
+        except _QuotesMoved:
+            continue
+    raise QuotesKeptMoving()
+
+
+def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
     with transaction.atomic():
         freeze = _locked(Freeze, freeze_id)
         _decide(freeze, actor, REGULATORS)
@@ -283,6 +308,8 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
                 # A frozen account quotes no more: its quotes are pulled (found by a probe: a frozen market
                 # maker's ask went on filling), and what they held is free, then frozen below.
                 pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted])
+                if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
+                    raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
             cash = cash_lock([account.pk])[account.pk]
             wanted = freeze.amount if freeze.kind == Freeze.Kind.CASH else cash.available
             cash_held = min(wanted, max(cash.available, ZERO))

@@ -73,3 +73,19 @@ def test_reads_and_investors_refusals_are_not_staff_actions(market):
     assert client.post("/api/v1/orders/", {"security": "NOPE"}, format="json").status_code == 400
     assert api_for(market.user(Role.REGULATOR)).get("/api/v1/trades/999999/").status_code == 404
     assert refusals() == []
+
+
+def test_a_staff_members_page_write_refused_by_its_role_gate_is_on_the_trail(market):
+    # (found by a review: only the API noted a refusal by a permission; a page's role gate did not)
+    regulator = market.user(Role.REGULATOR)
+    before = snapshot()
+    response = signed_in(regulator).post("/operations/market/halt/", {"reason": "Systems incident"})
+    assert response.status_code == 403
+    ((who, action, target, detail),) = refusals()
+    assert (who, target, detail["code"], detail["method"]) == (
+        regulator.username,
+        "/operations/market/halt/",
+        "permission_denied",
+        "POST",
+    )
+    assert snapshot() == before

@@ -213,6 +213,69 @@ def test_a_whole_account_freeze_of_a_market_maker_pulls_its_quotes_and_freezes_w
     assert not Trade.objects.exists()
 
 
+def test_a_quote_published_in_another_security_during_the_approval_makes_it_start_again(sup, monkeypatch):
+    # (found by a review: the quotes to pull were read before their securities were locked, so a quote published
+    # meanwhile in a security the account held no shares of stayed active on a frozen account)
+    from django.db.models import F
+    from django.utils import timezone
+
+    from balances.models import CashBalance
+    from exchange.models import Quote
+
+    market, reg1, reg2, mm, _investor = sup
+    other = Security.objects.create(
+        **{
+            f.attname: getattr(market.security, f.attname)
+            for f in Security._meta.concrete_fields
+            if f.attname not in ("id", "code")
+        },
+        code="OTHER",
+    )
+    real, calls = sv.quotes_pull_locked, []
+
+    def pull_while_a_quote_is_published(account, securities):
+        pulled = real(account, securities)
+        if not calls:  # the first try: a bid in OTHER lands once the pull is done, its cash reserved
+            now = timezone.now()
+            Quote.objects.create(
+                account=mm, security=other, side="bid", price=D("1.00"), quantity=100, original_quantity=100,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+            CashBalance.objects.filter(account=mm).update(reserved=F("reserved") + D("100.00"))
+        calls.append(len(securities))
+        return pulled
+
+    monkeypatch.setattr(sv, "quotes_pull_locked", pull_while_a_quote_is_published)
+    freeze = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
+
+    # when the approval finds the new quote after its pull, it starts again and pulls every quote
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+    assert calls == [1, 1]  # the first try rolled back with the quote it saw; the second pulled what stood
+    assert freeze.status == "active" and not Quote.objects.filter(account=mm, status="active").exists()
+    assert len(payloads("FREEZE")) == 1 and cash_of(mm).reserved == 0
+
+
+def test_a_quote_whose_account_is_frozen_while_it_waits_for_the_locks_is_refused(sup, monkeypatch):
+    # (found by a review: the market maker's account was read before any lock, so a quote waiting for the cash
+    # row a freeze's approval held went on after the approval committed)
+    from exchange import pretrade
+
+    market, _reg1, _reg2, mm, _investor = sup
+    real = pretrade.market_maker_account
+
+    def read_before_the_freeze_commits(user):
+        account = real(user)
+        Account.objects.filter(pk=account.pk).update(frozen=True)  # the approval commits meanwhile
+        return account
+
+    monkeypatch.setattr(pretrade, "market_maker_account", read_before_the_freeze_commits)
+    before = snapshot()
+    with pytest.raises(err.AccountFrozen):
+        market.quote(mm, "9.80", "10.20")
+    assert snapshot() == before
+
+
 def test_a_frozen_accounts_quote_never_fills(sup):
     # given a market maker's quote still active while its account is frozen (published in the instant of the
     # freeze's approval, after it had pulled the others)

@@ -69,6 +69,10 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     book = Book(now=now, security=security)
     book.cash = cash_lock([account.pk, *(o.account_id for o in buys)])
     book.positions = positions_lock(security.pk, [account.pk, *(o.account_id for o in sells)])
+    # Read again under the cash lock, which a whole-account freeze's approval holds to its commit: one approved
+    # while this waited is seen (the first read was before any lock; found by a review).
+    account.refresh_from_db(fields=["frozen"])
+    pretrade.check_account_not_frozen(account)
 
     _quotes_release(book, account, security)
     bid_reserve = notional(bid_price, bid_qty)

@@ -60,10 +60,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 # --- Signed notes and Merkle proofs ---------------------------------------------------------------------
 #
-# Copied from ledger/checkpoint.py (signed notes, verifier keys, co-signatures) and ledger/merkle.py (RFC 9162
-# proof checking), so that this file runs alone: an auditor is handed it, not the exchange's source tree.
-# tests/test_verifier_standalone.py keeps each copy the same text as its original (two renamed, beside this
-# file's own verify_inclusion and verify_consistency) and runs the file alone, from a folder of its own.
+# Defined here, once, for the exchange and its auditors: ledger/checkpoint.py (signed notes, verifier keys,
+# co-signatures) and ledger/merkle.py (RFC 9162 proof checking) import them from this file, so that it runs
+# alone (an auditor is handed it, not the exchange's source tree). Two are named with a merkle_ prefix here,
+# beside this file's own verify_inclusion and verify_consistency. tests/test_verifier_standalone.py checks that
+# the exchange's names are these objects and runs the file alone, from a folder of its own.
 
 ED25519 = b"\x01"  # the signed-note signature type of Ed25519
 COSIGNATURE_V1 = b"\x04"  # C2SP tlog-cosignature: timestamped Ed25519 witness co-signatures

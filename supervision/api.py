@@ -108,8 +108,8 @@ def _freezes_for(user: User) -> QuerySet[Freeze]:
 
 
 class FreezeListApi(APIView):
-    """Freezes: regulators and auditors see all; broker staff their clients'; an investor the active and past
-    freezes of their own account (legal reference masked). Regulators propose one."""
+    """Freezes: regulators and auditors see all; broker staff their clients'; an investor or a market maker the
+    active and past freezes of their own account (legal reference masked). Regulators propose one."""
 
     pagination_class = Pagination
 

@@ -48,7 +48,8 @@ MATRIX = [
     # supervision (issue 11): freezes proposed and decided by regulators, seen by whom they concern
     ("post", "/api/v1/freezes/", {"account": "{account}", "amount": "10.00", "legal_reference": "court order",
                                   "reason": "matrix"}, {Role.REGULATOR}),
-    ("get", "/api/v1/freezes/", None, {Role.REGULATOR, Role.AUDITOR, Role.BROKER_STAFF, Role.INVESTOR}),
+    ("get", "/api/v1/freezes/", None,
+     {Role.REGULATOR, Role.AUDITOR, Role.BROKER_STAFF, Role.INVESTOR, Role.MARKET_MAKER}),  # the last two: their own
     ("get", "/api/v1/forced-transfers/", None, {Role.REGULATOR, Role.AUDITOR}),
     ("post", "/api/v1/forced-transfers/", {"freeze": 999999, "receiver": "{account}", "amount": "1.00",
                                            "legal_reference": "x", "reason": "matrix"}, {Role.REGULATOR}),

@@ -9,6 +9,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from .models import AuditEvent, User
+from .roles import STAFF_ROLES
 
 
 def client_ip(request) -> str | None:
@@ -37,8 +38,6 @@ def refusal_audited(request) -> None:
     rolled back), with outcome ``refused``: the trail is of every staff action and its outcome (DESIGN §6; found
     by a probe: refused freezes, transfers and corrections left no trace). Not when the service recorded the
     refusal itself (``audit_record`` with that outcome in the same request)."""
-    from .roles import STAFF_ROLES
-
     exc = getattr(request, "audit_refusal", None)
     user = getattr(request, "user", None)
     if exc is None or getattr(request, "refusal_recorded", False) or request.method in SAFE_METHODS:

@@ -39,7 +39,7 @@ def _trade_fields(kind: str, payload: dict) -> tuple:
         return tuple(payload.get(k) for k in TRADE_FIELDS)
 
 
-def trades_query(keys: str = "t.id, t.entry_id") -> str:
+def _trades_query(keys: str = "t.id, t.entry_id") -> str:
     """Every trade row as (``keys``: trade id, entry id; security, price, quantity, buyer, seller, fees): plain rows,
     decimals as PostgreSQL writes them (str(Decimal) of a numeric(…, 2) column is the same text): building model
     instances, then Decimals, was most of the verification's time (measured with `make bench`)."""
@@ -53,7 +53,7 @@ def trades_query(keys: str = "t.id, t.entry_id") -> str:
 
 
 def _check_trades(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> None:
-    query = trades_query() + " ORDER BY t.id"  # in chunks, a server-side cursor
+    query = _trades_query() + " ORDER BY t.id"  # in chunks, a server-side cursor
     with connection.chunked_cursor() as cur:
         cur.itersize = CHUNK
         cur.execute(query)
@@ -74,7 +74,7 @@ def _trade_rows(lo: int, hi: int) -> list[tuple]:
     """The trade rows of the entries lo..hi as (entry id, *TRADE_FIELDS), for the fast pass: in that order from
     PostgreSQL, so that each row is the tuple psycopg2 made (rebuilding them was a tenth of the chunk's Python)."""
     with connection.cursor() as cur:
-        cur.execute(trades_query("t.entry_id, t.id") + " WHERE t.entry_id BETWEEN %s AND %s", [lo, hi])
+        cur.execute(_trades_query("t.entry_id, t.id") + " WHERE t.entry_id BETWEEN %s AND %s", [lo, hi])
         return cur.fetchall()
 
 

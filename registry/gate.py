@@ -29,13 +29,6 @@ _HALTED = Statement(
 )
 
 
-def enter() -> None:
-    """Take the gate shared until the transaction ends: a halt or resume in flight is waited for, and one that
-    comes later waits for this transaction. Call before reading the switch, in a transaction."""
-    with connection.cursor() as cur:
-        SHARED.execute(cur)
-
-
 def close() -> None:
     """Take the gate exclusively until the transaction ends: every transaction that trades or settles and has
     read the switch has ended, and those that come wait. Call before reading and writing the switch."""
@@ -44,7 +37,8 @@ def close() -> None:
 
 
 def halted() -> bool:
-    """Whether the whole market is halted, read after taking the gate shared (``enter``) in the same round trip."""
+    """Whether the whole market is halted, read after taking the gate shared (``SHARED``) in the same round trip:
+    a halt or resume in flight is waited for, and a later one waits for this transaction."""
     with connection.cursor() as cur:
         _HALTED.execute(cur, first=[SHARED])
         return cur.fetchone()[0]

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Max, Min, Q, Sum
+from django.db.models import Max, Min, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -120,18 +120,36 @@ def trading_days_ahead(at: dt.datetime, days: int) -> dt.datetime:
     return moment
 
 
-def _sellable_from(account, security: Security, since: dt.datetime, days: int, short: int) -> dt.datetime:
-    """When ``short`` more of the account's shares leave the holding period: its recent buys, oldest first, each
-    free ``days`` trading days after it matched (only on a refusal: it reads the buys)."""
-    buys = Trade.objects.filter(
-        buyer=account, security=security, status=Trade.Status.SETTLED, matched_at__gt=since
-    ).order_by("matched_at")
+def _sellable_from(buys: list[tuple[int, dt.datetime, int]], days: int, short: int) -> dt.datetime:
+    """When ``short`` more of the account's shares leave the holding period: its recent buys (id, matched at,
+    quantity as corrected), oldest first, each free ``days`` trading days after it matched."""
     freed = 0
-    for matched_at, quantity in buys.values_list("matched_at", "quantity"):
+    for _id, matched_at, quantity in buys:
         freed += quantity
         if freed >= short:
             return trading_days_ahead(matched_at, days)
-    return trading_days_ahead(buys.last().matched_at, days)
+    return trading_days_ahead(buys[-1][1], days)
+
+
+# A trade's quantity as corrected (the supervision app registers it): trade ids → {id: the last executed
+# correction's quantity} for those corrected (0: reversed). The holding period counts a buy as it stands now
+# (found by a review: a reversed buy kept the seller's older shares locked for the period).
+_corrected_quantities: list[Callable[[list[int]], dict[int, int]]] = []
+
+
+def register_corrected_quantities(fn: Callable[[list[int]], dict[int, int]]) -> None:
+    if fn not in _corrected_quantities:
+        _corrected_quantities.append(fn)
+
+
+def _as_corrected(rows: list[tuple[int, dt.datetime, int]]) -> list[tuple[int, dt.datetime, int]]:
+    """Trades (id, matched at, quantity) with their quantities as corrected; asked only when there are some."""
+    if not rows:
+        return rows
+    for fn in _corrected_quantities:
+        if corrected := fn([tid for tid, _at, _q in rows]):
+            rows = [(tid, at, corrected.get(tid, q)) for tid, at, q in rows]
+    return rows
 
 
 # A holder is a real identity (an account without a KYC profile counts as itself)
@@ -245,28 +263,36 @@ def check_investor(
             raise _cap_reached(security, holders)
         if days and profile.holding_both_ways():
             since = trading_days_back(now, days)
-            sold = Trade.objects.filter(
-                seller=account,
-                security=security,
-                status__in=[Trade.Status.MATCHED, Trade.Status.HELD, Trade.Status.SETTLED],
-                matched_at__gt=since,
-            ).exists()
-            if sold:
+            sold = _as_corrected(
+                list(
+                    Trade.objects.filter(
+                        seller=account,
+                        security=security,
+                        status__in=[Trade.Status.MATCHED, Trade.Status.HELD, Trade.Status.SETTLED],
+                        matched_at__gt=since,
+                    ).values_list("id", "matched_at", "quantity")
+                )
+            )
+            if any(quantity for _id, _at, quantity in sold):  # a reversed sale sold nothing
                 raise HoldingPeriod(
                     gettext("You sold %(code)s within the last %(days)s trading days; you cannot buy it back yet.")
                     % {"code": security.code, "days": days}
                 )
     elif days and available_shares is not None:
         since = trading_days_back(now, days)
-        recent = (
-            Trade.objects.filter(
-                buyer=account, security=security, status=Trade.Status.SETTLED, matched_at__gt=since
-            ).aggregate(q=Sum("quantity"))["q"]
-            or 0
+        buys = _as_corrected(
+            list(
+                Trade.objects.filter(
+                    buyer=account, security=security, status=Trade.Status.SETTLED, matched_at__gt=since
+                )
+                .order_by("matched_at", "id")
+                .values_list("id", "matched_at", "quantity")
+            )
         )
+        recent = sum(q for _id, _at, q in buys)
         if quantity > available_shares - recent:
             # Say when the sale could go through (found by a probe: the refusal did not say).
-            free_from = _sellable_from(account, security, since, days, quantity - (available_shares - recent))
+            free_from = _sellable_from(buys, days, quantity - (available_shares - recent))
             raise HoldingPeriod(
                 gettext(
                     "%(recent)s of your shares were bought within the last %(days)s trading days"

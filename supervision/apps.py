@@ -17,6 +17,7 @@ class SupervisionConfig(AppConfig):
         for payload in entries.KINDS:
             replay.register_effect(payload.kind, lambda p, payload=payload: payload.read(p).movements())
         pretrade.register_frozen_reason(services.frozen_reason)
+        pretrade.register_corrected_quantities(services.corrected_quantities)
         for kind, adjustment in entries.STATEMENT_LINES.items():
             statements.register_adjustment(kind, adjustment)
         selectors.register_trade_notes(services.trade_corrections)

@@ -935,6 +935,18 @@ def correction_withdraw(*, actor: User, correction_id: int, reason: str, ip: str
     )  # fmt: skip
 
 
+def corrected_quantities(trade_ids: list[int]) -> dict[int, int]:
+    """The quantity each corrected trade of ``trade_ids`` stands at now: its last executed correction's (0:
+    reversed). Trades never corrected are left out."""
+    rows = (
+        Correction.objects.filter(trade_id__in=trade_ids, status=Correction.Status.EXECUTED)
+        .order_by("trade_id", "-id")
+        .distinct("trade_id")
+        .values_list("trade_id", "new_quantity")
+    )
+    return dict(rows)
+
+
 def trade_corrections(trade_ids: list[int]) -> dict[int, list[dict]]:
     """The executed corrections of trades, as notes beside them on the trade page and API."""
     notes: dict[int, list[dict]] = {}

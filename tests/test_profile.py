@@ -184,6 +184,21 @@ def test_a_purchase_after_a_sale_needs_five_trading_days(bought, days, allowed):
         assert _refused_at_confirmation(market, seller=third, buyer=origin, key="back") == "holding_period"
 
 
+def test_a_reversed_sale_does_not_hold_back_a_purchase(bought):
+    # (found by a review: the interval counted a sale a correction had reversed, as if it had sold)
+    from core.models import Role
+    from supervision import services as sv
+
+    market, origin, holder, trade = bought
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    # given the origin's sale reversed by a correction
+    reversal = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=reversal.pk)
+    # when the origin buys from a third holder at once, then the purchase goes through
+    third = market.investor(shares=500, qualified=True)
+    assert _deal(market, seller=third, buyer=origin, key="back").buyer_id == origin.pk
+
+
 def test_the_open_profile_has_no_buy_after_sell_interval(market):
     origin = market.investor(cash="50000", shares=1000)
     holder = market.investor(cash="50000")

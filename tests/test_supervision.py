@@ -795,3 +795,36 @@ def test_the_holder_sees_the_legal_reference_masked_as_their_notification_shows_
     assert [(f["legal_reference"], f["proposed_by"]) for f in seen] == [("(2026)***号", None)]
     # while the regulator sees it whole
     assert api_for(reg1).get("/api/v1/freezes/").json()["results"][0]["legal_reference"] == "(2026)沪74执9号"
+
+
+def test_the_holding_period_counts_a_buy_as_corrected(sup):
+    # (found by a review: a reversed buy still counted at its original quantity, so the seller's older shares
+    # stayed locked for the period)
+    market, reg1, reg2, mm, investor = sup
+    Security.objects.filter(pk=market.security.pk).update(min_holding_days=5)
+    # given an investor holding 1,000 older shares who bought 300 more just now
+    trade = _settled_buy(market, investor)
+    # when the 300 are reversed
+    reversal = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=reversal.pk)
+    assert position_of(investor, market.security).total == 1000
+    # then the 1,000 older shares may all be sold
+    assert sell(market, investor, 1000, "old").filled_quantity == 1000
+
+
+def test_the_holding_period_counts_a_buy_resized_by_a_correction(sup):
+    market, reg1, reg2, mm, investor = sup
+    Security.objects.filter(pk=market.security.pk).update(min_holding_days=5)
+    # given 1,000 older shares and a recent buy of 300 corrected to 100
+    trade = _settled_buy(market, investor)
+    smaller = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.10", new_quantity=100, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=smaller.pk)
+    assert position_of(investor, market.security).total == 1100
+    # when the investor sells 1,100, then the 100 bought recently are refused, and nothing changes
+    before = snapshot()
+    with pytest.raises(err.DomainError) as refused, translation.override("en"):
+        sell(market, investor, 1100, "too-many")
+    assert refused.value.code == "holding_period" and "100 of your shares" in str(refused.value.message)
+    assert snapshot() == before
+    # and the 1,000 older ones may be sold
+    assert sell(market, investor, 1000, "old").filled_quantity == 1000

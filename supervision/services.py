@@ -91,6 +91,12 @@ CorrectionUnavailable = err.error_class(
     _("The assets the correction takes back are no longer available; freeze them first."),
     409,
 )
+CorrectionOverCap = err.error_class(
+    "CorrectionOverCap",
+    "correction_holder_cap",
+    _("The correction would take the security past its maximum number of holders."),
+    409,
+)
 
 REGULATORS = frozenset({Role.REGULATOR})
 CORRECTION_PROPOSERS = frozenset({Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR})
@@ -867,6 +873,11 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             else:
                 row.total += delta
             row.save(update_fields=["total", "frozen"])
+        # An account that holds none now and gets shares back (a reversed sale) may become a holder again: the cap
+        # is counted before and after the moves, under the security's lock (found by a review: a reversal could
+        # take a security past its cap). A correction that only swaps one holder for another passes.
+        receivers = [a for a, d in shares.items() if d > 0 and pos_rows[a].total == 0]
+        holders_before = pretrade.holder_count(security.pk) if receivers else 0
         for account_id, delta in sorted(shares.items()):
             row = pos_rows[account_id]
             if delta < 0:
@@ -874,6 +885,16 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             else:
                 row.total += delta
             row.save(update_fields=["total", "frozen"])
+        if receivers:
+            holders, cap = pretrade.holder_count(security.pk), venue_profile.max_holders(security)
+            if holders > holders_before and holders > cap:
+                raise CorrectionOverCap(
+                    gettext(
+                        "%(account)s would hold %(code)s again and make %(n)s holders, above its maximum of %(cap)s;"
+                        " the correction cannot go through until a holder leaves."
+                    )
+                    % {"account": accounts[receivers[0]].code, "code": security.code, "n": holders, "cap": cap}
+                )
         leaf = Leaf.objects.filter(entry_id=trade.entry_id).values_list("leaf_index", "block__height").first()
         now = timezone.now()
         entry = entry_write(

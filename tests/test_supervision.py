@@ -18,7 +18,9 @@ from balances.services import account_open, cash_withdraw
 from core import errors as err
 from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
+from exchange.pretrade import holder_count
 from exchange.services import OrderRequest, order_place
+from exchange.services import negotiated as neg
 from exchange.services.close import day_close
 from ledger.models import Entry
 from ledger.services import block_seal
@@ -828,3 +830,47 @@ def test_the_holding_period_counts_a_buy_resized_by_a_correction(sup):
     assert snapshot() == before
     # and the 1,000 older ones may be sold
     assert sell(market, investor, 1000, "old").filled_quantity == 1000
+
+
+def test_a_reversed_sale_cannot_take_the_security_past_its_holder_cap(sup):
+    # (found by a review: a reversal made the seller a holder again above the cap)
+    market, reg1, reg2, mm, investor = sup
+    # given the investor sold everything to the market maker, and a newcomer then took the last place under the cap
+    sale = sell(market, investor, 1000, "all")
+    assert sale.filled_quantity == 1000
+    block_seal()
+    trade = Trade.objects.get(seller=investor)
+    assert trade_settle(trade_id=trade.pk)
+    newcomer = market.investor(cash="50000")
+    cap = holder_count(market.security.pk) + 1
+    Security.objects.filter(pk=market.security.pk).update(max_holders=cap)
+    _settled_buy(market, newcomer, qty=100)
+    assert holder_count(market.security.pk) == cap
+    # when the sale is reversed, then the approval is refused and nothing changes
+    reversal = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="x")
+    before = snapshot()
+    with pytest.raises(sv.CorrectionOverCap, match=investor.code):
+        sv.correction_approve(actor=reg2, correction_id=reversal.pk)
+    assert snapshot() == before
+    assert Correction.objects.get(pk=reversal.pk).status == "proposed"
+
+
+def test_a_reversal_that_swaps_one_holder_for_another_passes_at_the_cap(sup):
+    market, reg1, reg2, mm, investor = sup
+    # given an investor who sold all 1,000 shares to a newcomer, the security exactly at its cap
+    newcomer = market.investor(cash="50000")
+    market.quote(mm, "9.00", "10.10", bid_qty=100, ask_qty=100)  # the market maker buys no more
+    proposal, code, _ = neg.negotiated_propose(
+        actor=investor.owner,
+        account=investor,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 1000, D("10.00"), newcomer.code, "swap"),
+    )
+    trade = neg.negotiated_confirm(actor=newcomer.owner, proposal_id=proposal.pk, code=code).trade
+    block_seal()
+    assert trade_settle(trade_id=trade.pk)
+    Security.objects.filter(pk=market.security.pk).update(max_holders=holder_count(market.security.pk))
+    # when the trade is reversed, then the investor holds again and the newcomer no longer: the count is unchanged
+    reversal = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=reversal.pk)
+    assert position_of(investor, market.security).total == 1000
+    assert position_of(newcomer, market.security).total == 0

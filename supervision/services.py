@@ -49,9 +49,9 @@ from core.audit import audit_record
 from core.models import Account, Role, User
 from core.money import ZERO, amount_text, money, notional, shares_text
 from exchange import pretrade
-from exchange.models import Quote, Trade
+from exchange.models import Order, Quote, Trade
 from exchange.selectors import security_as_of
-from exchange.services import quotes_pull_locked
+from exchange.services import orders_cancel_locked, quotes_pull_locked
 from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
@@ -250,13 +250,14 @@ def freeze_propose(
 
 
 class _QuotesMoved(Exception):
-    """A market maker published a quote in a security the approval had not locked, while it waited: try again."""
+    """A market maker published a quote, or the account placed an order, in a security the approval had not
+    locked, while it waited: try again."""
 
 
 QuotesKeptMoving = err.error_class(
     "QuotesKeptMoving",
     "quotes_kept_moving",
-    _("The account's market maker kept publishing quotes while the freeze was approved: approve it again."),
+    _("The account kept publishing quotes or placing orders while the freeze was approved: approve it again."),
     409,
 )
 
@@ -282,7 +283,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
         _decide(freeze, actor, REGULATORS)
         account = Account.objects.get(pk=freeze.account_id)
         now = timezone.now()
-        cash_held, shares_held, shortfall, pulled = ZERO, [], "", 0
+        cash_held, shares_held, shortfall, pulled, cancelled = ZERO, [], "", 0, 0
         if freeze.kind == Freeze.Kind.SHARES:
             Security.objects.select_for_update(no_key=True).filter(pk=freeze.security_id).first()
             pos = positions_lock(freeze.security_id, [account.pk])[account.pk]
@@ -305,15 +306,22 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                         "security_id", flat=True
                     )
                 )
+                ordered = set(
+                    Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).values_list(
+                        "security_id", flat=True
+                    )
+                )
                 security_ids = sorted(
-                    set(account.positions.filter(total__gt=0).values_list("security_id", flat=True)) | quoted
+                    set(account.positions.filter(total__gt=0).values_list("security_id", flat=True)) | quoted | ordered
                 )
                 securities = list(
                     Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk")
                 )
-                # A frozen account quotes no more: its quotes are pulled (found by a probe: a frozen market
-                # maker's ask went on filling), and what they held is free, then frozen below.
+                # A frozen account trades no more: its quotes are pulled (found by a probe: a frozen market
+                # maker's ask went on filling) and its open orders cancelled (found by a review: a resting order
+                # filled after the freeze and its proceeds arrived free); what they held is free, then frozen below.
                 pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted])
+                cancelled = orders_cancel_locked(account, [s for s in securities if s.pk in ordered])
                 if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
                     raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
             cash = cash_lock([account.pk])[account.pk]
@@ -337,6 +345,10 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                     parts[pos.security.code] = held
                     shares_held.append(SecurityQuantity(pos.security.code, held))
             if freeze.kind == Freeze.Kind.ACCOUNT:
+                # An order placed meanwhile in a security not locked here (seen now that the cash and every
+                # holding's row are locked, which any order of the account would wait for): roll back, again.
+                if Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).exists():
+                    raise _QuotesMoved
                 freeze.parts = parts
                 Account.objects.filter(pk=account.pk).update(frozen=True)
         entry = entry_write(
@@ -366,7 +378,13 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
             action="freeze_approve",
             target=account.code,
             ip=ip,
-            detail={"freeze": freeze.pk, "entry": entry.pk, "shortfall": shortfall, "quotes_pulled": pulled},
+            detail={
+                "freeze": freeze.pk,
+                "entry": entry.pk,
+                "shortfall": shortfall,
+                "quotes_pulled": pulled,
+                "orders_cancelled": cancelled,
+            },
         )
         freeze.shortfall = shortfall
         hooks.freeze_changed.fire(freeze_id=freeze.pk, event="frozen")

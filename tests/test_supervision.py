@@ -294,6 +294,112 @@ def test_a_frozen_accounts_quote_never_fills(sup):
     assert buy(market, investor, 100, "free-ask").filled_quantity == 100
 
 
+def _resting(market, investor, side, qty, price, coid):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, side, qty, D(price), "DAY", coid),
+    )[0]
+
+
+def test_a_whole_account_freeze_cancels_the_accounts_resting_orders_and_freezes_what_they_held(sup):
+    # (found by a review: a resting order filled after the freeze, and its proceeds arrived free)
+    from exchange.models import Order
+
+    market, reg1, reg2, mm, investor = sup
+    # given a resting buy below the ask and a resting sale above the bid
+    rest_buy = _resting(market, investor, "buy", 200, "10.00", "rest-buy")
+    rest_sell = _resting(market, investor, "sell", 300, "10.00", "rest-sell")
+    assert (rest_buy.status, rest_sell.status) == ("open", "open")
+    cash_before, position_before = cash_of(investor), position_of(investor, market.security)
+    assert cash_before.reserved > 0 and position_before.reserved == 300
+    # when a whole-account freeze of the investor is approved
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then both orders are cancelled, and what they held is free of them and frozen with the rest
+    assert set(Order.objects.filter(account=investor).values_list("status", flat=True)) == {"cancelled"}
+    cash, position = cash_of(investor), position_of(investor, market.security)
+    assert (cash.reserved, cash.frozen, cash.total) == (0, cash_before.total, cash_before.total)
+    assert (position.reserved, position.frozen, position.total) == (0, 1000, 1000)
+    assert freeze.held_amount == cash_before.total and freeze.parts == {market.security.code: 1000}
+    assert AuditEvent.objects.get(action="freeze_approve").detail["orders_cancelled"] == 2
+    # and quotes at their prices trade nothing
+    assert market.quote(mm, "9.99", "10.00", bid_qty=1000, ask_qty=1000).trades == []
+    assert market.quote(mm, "10.00", "10.01", bid_qty=1000, ask_qty=1000).trades == []
+    assert not Trade.objects.exists()
+
+
+def test_a_frozen_accounts_resting_order_never_fills(sup):
+    # given a resting buy still open while its account is frozen (placed in the instant of the freeze's approval)
+    market, _reg1, _reg2, mm, investor = sup
+    _resting(market, investor, "buy", 200, "10.00", "rest-buy")
+    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    # when a market maker's new ask reaches its price, then it does not fill
+    assert market.quote(mm, "9.90", "10.00").trades == []
+    # and once the account is free again the same quote fills it
+    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    assert [t.quantity for t in market.quote(mm, "9.90", "10.00").trades] == [200]
+
+
+def test_a_frozen_account_cannot_place_an_order(sup):
+    market, reg1, reg2, _mm, investor = sup
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    investor.refresh_from_db()
+    # even with cash paid in after the freeze, free of it
+    from balances.services import cash_deposit
+
+    cash_deposit(actor=market.staff, account=investor, amount=D("5000.00"), reference="after")
+    assert cash_of(investor).available == D("5000.00")
+    before = snapshot()
+    for side in ("buy", "sell"):
+        with pytest.raises(err.AccountFrozen, match="Court order"):
+            _resting(market, investor, side, 100, "10.00", f"frozen-{side}")
+    assert snapshot() == before
+
+
+def test_an_order_placed_in_another_security_during_the_approval_makes_it_start_again(sup, monkeypatch):
+    # (an order the approval did not see when it read the account's open orders: it is seen under the locks)
+    from django.db.models import F
+    from django.utils import timezone
+
+    from balances.models import CashBalance
+    from exchange.models import Order
+
+    market, reg1, reg2, _mm, investor = sup
+    other = Security.objects.create(
+        **{
+            f.attname: getattr(market.security, f.attname)
+            for f in Security._meta.concrete_fields
+            if f.attname not in ("id", "code")
+        },
+        code="OTHER",
+    )
+    real, calls = sv.orders_cancel_locked, []
+
+    def cancel_while_an_order_is_placed(account, securities):
+        cancelled = real(account, securities)
+        if not calls:  # the first try: a buy in OTHER lands once the cancels are done, its cash reserved
+            now = timezone.now()
+            Order.objects.create(
+                account=investor, security=other, side="buy", limit_price=D("1.00"), quantity=100,
+                time_in_force="DAY", client_order_id="meanwhile", placed_by=investor.owner, reserved_cash=D("100.00"),
+                status="open",
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+            CashBalance.objects.filter(account=investor).update(reserved=F("reserved") + D("100.00"))
+        calls.append(len(securities))
+        return cancelled
+
+    monkeypatch.setattr(sv, "orders_cancel_locked", cancel_while_an_order_is_placed)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    # when the approval finds the new order under its locks, it rolls back (the order with it, here) and starts again
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    assert calls == [0, 0]
+    assert freeze.status == "active" and not Order.objects.filter(account=investor, status="open").exists()
+    assert len(payloads("FREEZE")) == 1 and cash_of(investor).reserved == 0
+
+
 def test_a_forced_transfer_moves_frozen_shares_free_to_the_receiver(sup):
     market, reg1, reg2, _mm, investor = sup
     receiver = market.investor()

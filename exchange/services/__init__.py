@@ -28,7 +28,7 @@ pull) and ``close`` (the end of a trading day). Callers use the names below.
 
 from .close import day_close
 from .inputs import MAX_QUANTITY, parse_price, parse_quantity
-from .orders import OrderRequest, order_cancel, order_place, orders_expire
+from .orders import OrderRequest, order_cancel, order_place, orders_cancel_locked, orders_expire
 from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull, quotes_pull_locked
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "QuoteResult",
     "day_close",
     "order_cancel",
+    "orders_cancel_locked",
     "order_place",
     "orders_expire",
     "parse_price",

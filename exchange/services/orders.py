@@ -230,6 +230,32 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
         return order
 
 
+def orders_cancel_locked(account: Account, securities: list[Security]) -> int:
+    """Cancel the account's open orders in ``securities``, whose rows the caller's transaction has locked (in pk
+    order, before any balance row), releasing what they hold. Returns how many. For a whole-account freeze
+    (``supervision.services.freeze_approve``): a frozen account trades no more (found by a review: its resting
+    orders went on filling, and their proceeds arrived free)."""
+    cancelled = 0
+    now = timezone.now()
+    for security in securities:
+        orders = list(
+            Order.objects.select_related("account__broker")
+            .filter(account=account, security=security, status__in=Order.OPEN_STATUSES)
+            .order_by("id")
+        )
+        if not orders:
+            continue
+        book = Book(now=now, security=security)
+        book.cash = cash_lock([account.pk])
+        book.positions = positions_lock(security.pk, [account.pk])
+        for order in orders:
+            book.close_order(order, cancel_rest=True)
+            book.dirty_orders[order.pk] = order
+        book.write()
+        cancelled += len(orders)
+    return cancelled
+
+
 def orders_expire(*, now: dt.datetime | None = None) -> int:
     """Expire the open DAY orders placed before the last close of a trading day and release what they hold.
 

@@ -60,9 +60,9 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
 
     resting = (
         Order.objects.select_related("account__broker")
-        .filter(security=security, status__in=Order.OPEN_STATUSES)
+        .filter(security=security, status__in=Order.OPEN_STATUSES, account__frozen=False)
         .exclude(account=account)
-    )
+    )  # a frozen account's order never fills (its freeze cancels it; this one was placed in the same instant)
     buys = list(resting.filter(side=Order.Side.BUY, limit_price__gte=ask_price).order_by("-limit_price", "id"))
     sells = list(resting.filter(side=Order.Side.SELL, limit_price__lte=bid_price).order_by("limit_price", "id"))
 

@@ -730,3 +730,35 @@ def test_a_cash_freeze_reads_its_amount_grouped_in_chinese_as_the_pages_do(marke
         sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
     (n,) = notes(investor)
     assert "10,000.00 元" in body_in(n, "zh-hans") and "(2026)***号" in body_in(n, "zh-hans")
+
+
+def test_the_upgrade_strips_a_regulators_reason_from_holds_notified_before_and_keeps_the_depositorys(deal, delivered):
+    # (notifications written before holds left out a regulator's reason kept it, shown to the investor)
+    import importlib
+
+    from django.apps import apps
+
+    redact = importlib.import_module("notifications.migrations.0004_redact_regulator_instruction_reasons").redact
+    market, mm, buyer, trade = deal
+    _instruct(market.user(Role.REGULATOR), buyer, "调查中 hold investor4")
+    with delivered():
+        assert trade_settle(trade_id=trade.pk) is False
+    (held,) = [n for n in notes(buyer) if n.kind == Kind.HELD]
+    # given the notification as it was written before: the reason, and no word of whose instruction
+    old = {k: v for k, v in held.params.items() if k != "held_by"} | {"reason": "调查中 hold investor4"}
+    type(held).objects.filter(pk=held.pk).update(params=old)
+    # and a hold by hand notified with its reason (no instruction: the parties are told why)
+    by_hand = type(held).objects.create(
+        user=buyer.owner, kind=Kind.HELD, key="settlement:999999", params={"trade": 1, "reason": "Checking"},
+        created_at=held.created_at,
+    )  # fmt: skip
+    untouched = {by_hand.pk: by_hand.params}
+    # when the upgrade runs (twice: it is idempotent)
+    redact(apps, None)
+    redact(apps, None)
+    # then the reason is gone and the notification says whose instruction holds the trade, as those written since
+    held.refresh_from_db()
+    assert held.params == {k: v for k, v in old.items() if k != "reason"} | {"held_by": "regulator"}
+    assert "调查中" not in body_in(held, "en") and "regulator" in body_in(held, "en")
+    # and other notifications are as they were
+    assert {n.pk: n.params for n in type(held).objects.filter(pk__in=untouched)} == untouched

@@ -56,3 +56,29 @@ def test_a_listed_security_cannot_carry_a_halt_reason(filled):
         Security.objects.filter(pk=security.pk).update(halt_reason="left over")
     assert "security_halt_reason_only_when_halted" in str(refused.value)
     assert Security.objects.get(pk=security.pk).halt_reason == ""
+
+
+@pytest.mark.parametrize("party", ["buyer_id", "seller_id"])
+def test_the_database_refuses_a_trade_of_a_frozen_account(filled, party):
+    from core.models import Account
+    from ledger.models import EntryKind
+    from ledger.services import entry_append
+
+    trade = Trade.objects.get()
+    values = Trade.objects.filter(pk=trade.pk).values().get()
+    del values["id"]
+
+    def another_trade():
+        entry = entry_append(kind=EntryKind.HALT, payload={"reason": "a second trade's entry"})
+        return Trade.objects.create(**(values | {"entry_id": entry.pk}))
+
+    # given a path that writes a trade of an account without asking whether it is frozen: it is written while free
+    with transaction.atomic():
+        assert another_trade().pk
+        transaction.set_rollback(True)
+    # when the account is frozen, then PostgreSQL refuses the same trade, naming the rule, and nothing is written
+    Account.objects.filter(pk=values[party]).update(frozen=True)
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        another_trade()
+    assert "a trade of a frozen account" in str(refused.value)
+    assert list(Trade.objects.values_list("pk", flat=True)) == [trade.pk]

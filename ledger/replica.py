@@ -29,8 +29,9 @@ A sync checks only what is new, and a source's proofs come from its stored
 Merkle nodes: an old entry whose bytes a superuser rewrote at the source,
 nodes left alone, would go unseen. ``replica_recheck`` (``…_tiles``) compares
 entries the replica holds with what the source serves now and refuses at
-the first leaf that differs; ``--follow`` does one page a round, in turn (``replica_recheck_round``), from
-the leaf kept in the replica's database (``ReplicaRecheck``), so that a restart goes on where it stopped.
+the first leaf that differs; ``--follow`` does one page a round, in turn
+(``replica_recheck_round``), from the leaf kept in the replica's database
+(``ReplicaRecheck``), so that a restart goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -382,7 +383,6 @@ MAX_ENTRIES_PAGE = 5000  # the most ``entries/`` gives at once
 class RecheckResult:
     compared: int = 0
     next_leaf: int = 0
-    first_leaf: int = 0  # the leaf it compared first (``start``, or 0 once ``start`` was past the last held)
 
 
 def replica_recheck(*, source: str, fetch: Fetch, start: int = 0, limit: int | None = None) -> RecheckResult:
@@ -431,7 +431,7 @@ def _recheck(source: str, start: int, limit: int | None, read: Callable[[int, in
     size = held.tree_size if held else 0
     leaf = start if start < size else 0
     end = size if limit is None else min(size, leaf + limit)
-    result = RecheckResult(first_leaf=leaf)
+    result = RecheckResult()
     while leaf < end:
         theirs = read(leaf, end - leaf, size)[: end - leaf]
         if not theirs:

@@ -7,9 +7,12 @@ class BalancesConfig(AppConfig):
 
     def ready(self) -> None:
         from ledger import hooks
+        from registry import hooks as registry_hooks
 
-        from . import entries, reconcile, replay
+        from . import entries, reconcile, replay, services
 
         for payload in entries.KINDS:
             replay.register_effect(payload.kind, lambda p, payload=payload: payload.read(p).movements())
         hooks.register_business_check(reconcile.CONSERVATION_CHECK)
+        # The registry asks it before a change sets a security's holder cap below its holders (registry.listing).
+        registry_hooks.register_holder_counter(services.holders_counted)

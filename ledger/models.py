@@ -208,6 +208,20 @@ class ReplicaKey(models.Model):
         constraints = [models.UniqueConstraint(fields=["source", "key_id"], name="replica_key_once")]
 
 
+class ReplicaRecheck(models.Model):
+    """Where a following replica's round-robin re-check of the entries it holds goes on (``ledger_replicate
+    --follow``), one row a source. Kept in the replica's database, not in memory, so that a restarted replica
+    resumes at the leaf the last round reached instead of leaf 0, and on a large ledger still reaches the end.
+    Unlike the copy itself it changes: each round that finds the entries as held moves it on."""
+
+    source = models.CharField(max_length=200, unique=True)
+    next_leaf = models.BigIntegerField(default=0, help_text="The leaf the next round compares first.")
+    checked_at = models.DateTimeField(help_text="When the last round that moved it on ended.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(next_leaf__gte=0), name="replica_recheck_leaf_nonneg")]
+
+
 # --- Witnessing (C2SP tlog-witness) -------------------------------------------------------------
 # The exchange's side: what the configured witnesses co-signed, and what they refused.
 

@@ -29,7 +29,9 @@ A sync checks only what is new, and a source's proofs come from its stored
 Merkle nodes: an old entry whose bytes a superuser rewrote at the source,
 nodes left alone, would go unseen. ``replica_recheck`` (``…_tiles``) compares
 entries the replica holds with what the source serves now and refuses at
-the first leaf that differs; ``--follow`` does one page a round, in turn.
+the first leaf that differs; ``--follow`` does one page a round, in turn
+(``replica_recheck_round``), from the leaf kept in the replica's database
+(``ReplicaRecheck``), so that a restart goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import checkpoint, merkle, tiles
-from .models import ReplicaCheckpoint, ReplicaEntry, ReplicaKey
+from .models import ReplicaCheckpoint, ReplicaEntry, ReplicaKey, ReplicaRecheck
 
 Fetch = Callable[[str], dict | list]
 FetchBytes = Callable[[str], bytes]
@@ -448,6 +450,37 @@ def _recheck(source: str, start: int, limit: int | None, read: Callable[[int, in
             leaf += 1
         result.compared += len(theirs)
     result.next_leaf = leaf if leaf < size else 0
+    return result
+
+
+def replica_recheck_round(*, source: str, fetch: Fetch, limit: int = RECHECK_PAGE) -> RecheckResult:
+    """One ``--follow`` round of the re-check: ``replica_recheck`` of ``limit`` entries from the leaf the last
+    round reached, which it then moves on (``replica_recheck_position``)."""
+    return _recheck_round(source, lambda start: replica_recheck(source=source, fetch=fetch, start=start, limit=limit))
+
+
+def replica_recheck_round_tiles(*, source: str, fetch: FetchBytes, limit: int = RECHECK_PAGE_TILES) -> RecheckResult:
+    """``replica_recheck_round`` over the tiles."""
+    return _recheck_round(
+        source, lambda start: replica_recheck_tiles(source=source, fetch=fetch, start=start, limit=limit)
+    )
+
+
+def replica_recheck_position(*, source: str) -> int:
+    """The leaf the next re-check round of ``source`` compares first: where the last one stopped, 0 at first."""
+    return ReplicaRecheck.objects.filter(source=source).values_list("next_leaf", flat=True).first() or 0
+
+
+def _recheck_round(source: str, compare: Callable[[int], RecheckResult]) -> RecheckResult:
+    # The comparison reads the source over the network, so it runs outside the transaction; only a round that
+    # found every entry as held moves the position on. A refusal, a source that does not answer or the
+    # replica's database going away leaves it where it was: the next round, in this process or after a
+    # restart, compares the same page again (and refuses again: a restart does not step over a rewrite).
+    result = compare(replica_recheck_position(source=source))
+    # update_or_create locks the row (SELECT … FOR UPDATE) and writes it in one transaction.
+    ReplicaRecheck.objects.update_or_create(
+        source=source, defaults={"next_leaf": result.next_leaf, "checked_at": timezone.now()}
+    )
     return result
 
 

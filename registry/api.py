@@ -103,10 +103,17 @@ class SecurityListingInput(SecurityParametersInput):
 @extend_schema_serializer(component_name="SecurityChange")
 class SecurityChangeInput(SecurityParametersInput):
     reason = serializers.CharField(max_length=err.REASON_MAX_LENGTH)
+    confirm_holder_cap_below_holders = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true to set max_holders below the security's current number of holders: existing holders keep "
+        "their shares, and no new holder may buy until the count is below the cap. Without it such a change is "
+        "refused with 409 holder_cap_below_holders, whose message names the count.",
+    )
 
 
 def _parameters(data: dict) -> dict:
-    return {k: v for k, v in data.items() if k not in ("code", "reason")}
+    return {k: v for k, v in data.items() if k not in ("code", "reason", "confirm_holder_cap_below_holders")}
 
 
 class SecurityListApi(APIView):
@@ -139,7 +146,8 @@ def _security(code: str) -> Security:
 
 class SecurityDetailApi(APIView):
     """One security; exchange operators change its parameters with a reason (resting orders that no longer fit
-    the new lot, tick, band or modes are cancelled with the change as their reason)."""
+    the new lot, tick, band or modes are cancelled with the change as their reason). A holder cap below the
+    current holders needs ``confirm_holder_cap_below_holders`` (else 409 ``holder_cap_below_holders``)."""
 
     @extend_schema(responses={200: SecurityOutput, **ERRORS})
     def get(self, request, code):
@@ -154,6 +162,7 @@ class SecurityDetailApi(APIView):
             code=code,
             data=_parameters(data.validated_data),
             reason=data.validated_data["reason"],
+            confirm_holder_cap_below_holders=data.validated_data["confirm_holder_cap_below_holders"],
             ip=client_ip(request),
         )
         return Response(SecurityOutput(security).data)

@@ -45,8 +45,8 @@ class SecurityForm(forms.Form):
 
     def parameters(self) -> dict:
         data = dict(self.cleaned_data)
-        data.pop("code", None)
-        data.pop("reason", None)
+        for name in ("code", "reason", "confirm_holder_cap_below_holders"):
+            data.pop(name, None)
         return data
 
     @classmethod
@@ -63,6 +63,14 @@ class SecurityListForm(SecurityForm):
 class SecurityChangeForm(SecurityForm):
     reason = forms.CharField(
         label=_("Reason for the change (recorded on the ledger)"), max_length=err.REASON_MAX_LENGTH
+    )
+    # Shown once the change was refused for a holder cap below the current holders (``holder_cap_below_holders``,
+    # the refusal under it), or when ticked: the staff member confirms explicitly before the change goes through.
+    confirm_holder_cap_below_holders = forms.BooleanField(
+        label=_(
+            "I understand existing holders keep their shares; no new holder may buy until the count is below the cap"
+        ),
+        required=False,
     )
 
 

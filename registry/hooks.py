@@ -47,3 +47,25 @@ def register_security_panel(fn: Panel) -> None:
 
 def security_panels(request, security: Security) -> list[dict]:
     return [panel for fn in page_panels if (panel := fn(request, security)) is not None]
+
+
+# --------------------------------------------------------------------------
+# How a security's holders are counted for its cap (DESIGN §2: per real person, nominee and counter accounts of
+# one identity once). The count has one definition, the trading app's ``exchange.pretrade.holder_count``, which
+# the buy path checks the cap with; the balances app registers ``balances.services.holders_counted``, which asks
+# it (the issuance check uses the same). The registry asks it before a change sets the cap below the count.
+
+HolderCounter = Callable[[int], int]
+holder_counters: list[HolderCounter] = []
+
+
+def register_holder_counter(fn: HolderCounter) -> None:
+    if fn not in holder_counters:
+        holder_counters.append(fn)
+
+
+def holders_counted(security_id: int) -> int:
+    """The security's holders as its cap counts them."""
+    if not holder_counters:
+        raise RuntimeError("no app counts a security's holders: the balances app registers its count when ready")
+    return holder_counters[0](security_id)

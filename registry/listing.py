@@ -14,6 +14,13 @@ runs inside the same transaction, under the security's row lock:
 * delisting cancels every resting order and pulls every quote;
 * a listener may refuse a change (say, a settlement mode switch while trades
   wait to settle); then nothing changes.
+
+A change that sets the holder cap below the security's holders, as the cap
+counts them (``hooks.holders_counted``: the buy path's count), is refused
+(``holder_cap_below_holders``, naming the count) unless the operator confirms
+it: existing holders keep their shares, and no new holder may buy until the
+count is below the cap (the buy path refuses any new holder while the count
+is at or above it).
 """
 
 from __future__ import annotations
@@ -40,6 +47,12 @@ SecurityCodeTaken = err.error_class(
     "SecurityCodeTaken", "security_code_taken", _("A security with this code is already listed."), 409
 )
 NothingChanged = err.error_class("NothingChanged", "nothing_changed", _("The change changes nothing."), 409)
+HolderCapBelowHolders = err.error_class(
+    "HolderCapBelowHolders",
+    "holder_cap_below_holders",
+    _("The new holder cap is below the security's current number of holders; confirm the change to make it."),
+    409,
+)
 
 CODE_RE = re.compile(r"^[A-Z0-9]{2,16}$")
 MODES = ("market_making", "rfq", "negotiated")
@@ -256,11 +269,20 @@ def security_list(*, actor: User, code: str, data: dict, ip: str | None = None) 
     return security
 
 
-def security_change(*, actor: User, code: str, data: dict, reason: str, ip: str | None = None) -> Security:
+def security_change(
+    *,
+    actor: User,
+    code: str,
+    data: dict,
+    reason: str,
+    confirm_holder_cap_below_holders: bool = False,
+    ip: str | None = None,
+) -> Security:
     """Change a listed security's parameters: a SECURITY_CHANGE entry with each field's before and after.
 
     The trading app's listener cancels the resting orders and quotes the change leaves out of the rules
-    (``registry.hooks``), in the same transaction, and may refuse the change.
+    (``registry.hooks``), in the same transaction, and may refuse the change. A new holder cap below the
+    security's holders is refused (``HolderCapBelowHolders``) unless ``confirm_holder_cap_below_holders``.
     """
     _require_operator(actor)
     reason = err.reason_checked(reason)
@@ -279,6 +301,18 @@ def security_change(*, actor: User, code: str, data: dict, reason: str, ip: str 
         ]
         if not changes:
             raise NothingChanged()
+        # Counted under the security's row lock, which a buy takes too: the count cannot change under it.
+        holders = hooks.holders_counted(security.pk) if after.max_holders != before.max_holders else 0
+        below = after.max_holders < holders
+        if below and not confirm_holder_cap_below_holders:
+            raise HolderCapBelowHolders(
+                gettext(
+                    "%(code)s has %(n)s holders now, more than the new holder cap of %(cap)s. Existing holders keep "
+                    "their shares; no new holder may buy until the count is below the cap. Confirm the change to "
+                    "make it."
+                )
+                % {"code": code, "n": holders, "cap": after.max_holders}
+            )
         after.apply(security)
         security.save()
         now = timezone.now()
@@ -293,7 +327,13 @@ def security_change(*, actor: User, code: str, data: dict, reason: str, ip: str 
             action="security_change",
             target=code,
             ip=ip,
-            detail={"reason": reason, "changes": {c.field: [c.before, c.after] for c in changes}, "entry": entry.pk},
+            detail={
+                "reason": reason,
+                "changes": {c.field: [c.before, c.after] for c in changes},
+                "entry": entry.pk,
+                # What the operator confirmed: the cap set below this many holders.
+                **({"holders_above_cap_confirmed": holders} if below else {}),
+            },
         )
         return security
 

@@ -165,8 +165,12 @@ def security_edit(request, code: str):
                 code=code,
                 data=form.parameters(),
                 reason=form.cleaned_data["reason"],
+                confirm_holder_cap_below_holders=form.cleaned_data["confirm_holder_cap_below_holders"],
                 ip=client_ip(request),
             )
+        except listing.HolderCapBelowHolders as exc:
+            # Next to the checkbox that confirms it, which the page shows now.
+            form.add_error("confirm_holder_cap_below_holders", domain_error_message(exc))
         except DomainError as exc:
             _form_failed(form, exc)
         else:

@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from core.tokens import token_issue, tokens_revoke
 from ledger.management.commands import ledger_replicate
-from ledger.models import Leaf, ReplicaCheckpoint, ReplicaEntry, ReplicaKey, SigningKey
+from ledger.models import Leaf, ReplicaCheckpoint, ReplicaEntry, ReplicaKey, ReplicaRecheck, SigningKey
 from ledger.replica import (
     ReplicationRefused,
     SourceAccessDenied,
@@ -536,4 +536,74 @@ def test_a_tile_recheck_reads_the_full_bundle_once_the_partial_one_it_synced_fro
     changed = partial[:2] + partial[2:].replace(b"0", b"1", 1)
     with pytest.raises(ReplicationRefused, match="leaf 0 at the source differs"):
         replica_recheck_tiles(source=prefix, fetch=folder(changed + extra))
+    assert copy() == held
+
+
+# --------------------------------------------------------------------------
+# The re-check's turn outlives a restart
+
+
+def entry_pages(fetch, asked: list[str]):
+    """``fetch``, noting in ``asked`` each page of entries the replica reads."""
+
+    def recording(path):
+        if path.startswith("entries/"):
+            asked.append(path)
+        return fetch(path)
+
+    return recording
+
+
+def test_a_restarted_follower_rechecks_from_where_it_stopped_and_wraps_at_the_end(node, monkeypatch):
+    # given a replica holding the source's 5 entries, following it for one round of 2 entries: leaves 0 and 1
+    fetch, _ = node
+    monkeypatch.setattr(ledger_replicate, "RECHECK_PAGE", 2)
+    replica_sync(source=SOURCE, fetch=fetch)
+    before: list[str] = []
+    follow(monkeypatch, entry_pages(fetch, before), rounds=1)
+    assert before == ["entries/?from=0&limit=2"]
+    assert ReplicaRecheck.objects.get(source=SOURCE).next_leaf == 2
+    held = copy()
+
+    # when it is started again (a new run of the command: nothing kept in memory) and follows for 3 rounds
+    after: list[str] = []
+    follow(monkeypatch, entry_pages(fetch, after), rounds=3)
+
+    # then it went on at leaf 2, not 0, reached the last leaf and wrapped to leaf 0, and keeps where it is
+    assert after == ["entries/?from=2&limit=2", "entries/?from=4&limit=1", "entries/?from=0&limit=2"]
+    assert ReplicaRecheck.objects.get(source=SOURCE).next_leaf == 2
+    # and re-checking changed nothing of the copy
+    assert copy() == held
+
+
+def test_a_rewrite_after_where_a_restarted_follower_stopped_is_found_in_the_rounds_left_from_there(
+    node, monkeypatch, capsys
+):
+    # given a replica holding the source's 5 entries that re-checked leaves 0 to 3, 2 a round, and stopped
+    fetch, _ = node
+    monkeypatch.setattr(ledger_replicate, "RECHECK_PAGE", 2)
+    replica_sync(source=SOURCE, fetch=fetch)
+    follow(monkeypatch, fetch, rounds=2)
+    assert ReplicaRecheck.objects.get(source=SOURCE).next_leaf == 4
+    held = copy()
+    checked_at = ReplicaRecheck.objects.get(source=SOURCE).checked_at
+
+    # when, while it is down, a superuser rewrites leaf 4 at the source, and the replica is started again
+    rewrite_at_source(4)
+    asked: list[str] = []
+    rounds, ended = follow(monkeypatch, entry_pages(fetch, asked), rounds=10, ends=CommandError)
+
+    # then its first round, which reads on from leaf 4 (not from 0, three rounds away), refuses, naming it
+    assert rounds == 0
+    assert asked == ["entries/?from=4&limit=1"]
+    assert str(ended).startswith(f"replication from {SOURCE} refused: leaf 4 at the source differs")
+    assert "REFUSED: leaf 4 at the source differs" in capsys.readouterr().err
+    # and nothing changed: the copy as it verified it, the turn not moved past the rewrite
+    assert copy() == held
+    recheck = ReplicaRecheck.objects.get(source=SOURCE)
+    assert (recheck.next_leaf, recheck.checked_at) == (4, checked_at)
+
+    # and started once more, it refuses again at once: a restart does not step over the rewrite
+    rounds, ended = follow(monkeypatch, fetch, rounds=10, ends=CommandError)
+    assert rounds == 0 and "leaf 4 at the source differs" in str(ended)
     assert copy() == held

@@ -15,8 +15,9 @@ token unless the server in front serves them itself.
 
 ``--follow`` also compares, each round, the next 500 entries the replica holds (one bundle of 256 from
 tiles) with the bytes the source serves now, wrapping to leaf 0 after the last: an entry changed at the
-source is found within ceil(N / 500) answered rounds, N the entries held. ``--recheck`` first compares every
-entry held.
+source is found within ceil(N / 500) answered rounds, N the entries held. Where the turn has reached is kept
+in the replica's database (``ledger_replicarecheck``): a restarted follower goes on from there, not from
+leaf 0. ``--recheck`` first compares every entry held.
 
 Exit status 1, with one line saying why, and nothing stored of the bad block: a rewritten or forked history
 or an entry held that the source now serves otherwise (``REFUSED``, naming the first leaf that differs), a
@@ -48,6 +49,8 @@ from ledger.replica import (
     http_tile_fetcher,
     http_token,
     replica_recheck,
+    replica_recheck_round,
+    replica_recheck_round_tiles,
     replica_recheck_tiles,
     replica_sync,
     replica_sync_tiles,
@@ -129,20 +132,22 @@ class Command(BaseCommand):
             def sync():
                 return replica_sync_tiles(source=source, fetch=fetch_tiles)
 
-            def compare(start: int, limit: int | None) -> RecheckResult:
-                return replica_recheck_tiles(source=source, fetch=fetch_tiles, start=start, limit=limit)
+            def compare_all() -> RecheckResult:
+                return replica_recheck_tiles(source=source, fetch=fetch_tiles)
 
-            page = RECHECK_PAGE_TILES
+            def compare_next() -> RecheckResult:
+                return replica_recheck_round_tiles(source=source, fetch=fetch_tiles, limit=RECHECK_PAGE_TILES)
         else:
             fetch = http_fetcher(source, token)
 
             def sync():
                 return replica_sync(source=source, fetch=fetch)
 
-            def compare(start: int, limit: int | None) -> RecheckResult:
-                return replica_recheck(source=source, fetch=fetch, start=start, limit=limit)
+            def compare_all() -> RecheckResult:
+                return replica_recheck(source=source, fetch=fetch)
 
-            page = RECHECK_PAGE
+            def compare_next() -> RecheckResult:
+                return replica_recheck_round(source=source, fetch=fetch, limit=RECHECK_PAGE)
 
         keys = []
         for item in trust_key:
@@ -160,7 +165,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"trusting {len(published)} key(s) published by {source} (first use)")
             trust_keys(source, keys)
 
-        trusted, rechecked, recheck_from = False, not recheck, 0
+        trusted, rechecked = False, not recheck
         while True:
             try:
                 if not trusted:
@@ -168,11 +173,11 @@ class Command(BaseCommand):
                     trusted = True
                 # Before the sync, so that a round that finds a rewritten entry stores nothing new.
                 if not rechecked:
-                    compared = compare(0, None).compared
+                    compared = compare_all().compared
                     rechecked = True
                     self.stdout.write(f"rechecked {compared} entries: the source serves them as this replica holds")
-                elif follow:  # one page a round, round-robin over the entries held
-                    recheck_from = compare(recheck_from, page).next_leaf
+                elif follow:  # one page a round, round-robin over the entries held, from where it last stopped
+                    compare_next()
                 result = sync()
             except ReplicationRefused as exc:
                 self.stderr.write(self.style.ERROR(f"REFUSED: {exc}"))

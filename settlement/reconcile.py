@@ -6,9 +6,10 @@
 * every sealed SETTLEMENT entry names exactly the trades whose rows point at it;
 * what each SETTLEMENT entry moved agrees with the trades it settles, as their rows stand (and those agree with
   their TRADE entries: ``exchange.reconcile``): a gross entry its trade's security, quantity, price, parties, what
-  the buyer paid and the seller received (the value with their fees) and the fees in all; a net entry its trades'
-  security, each account's net shares, each party's net cash, and the fees in all (found by a probe: an entry
-  re-sealed with another quantity passed, where only the replay of balances noticed);
+  the buyer paid and the seller received (the value with their fees) and the fees; a net entry its trades'
+  security, each account's net shares, each party's net cash, and what each fee account received (found by
+  probes: an entry re-sealed with another quantity passed, where only the replay of balances noticed; so did a
+  net entry whose fees were moved between two brokers' fee accounts, the total kept);
 * a trade is ``settled`` exactly when it has a settlement row.
 """
 
@@ -56,7 +57,7 @@ def _says(payload: dict) -> tuple:
         for c in payload["cash"]:
             cash[c["account"]] += Decimal(c["amount"])
         shares = frozenset((s["account"], int(s["quantity"])) for s in payload["shares"])
-        return (payload["security"], shares, dict(cash))
+        return (payload["security"], shares, {a: amount for a, amount in cash.items() if amount})
     # A gross entry's figures as the text it stores: compared with PostgreSQL's text of the trade's (both write a
     # numeric of two places the same way), no Decimal made on the way (verification's pace: make bench).
     return (
@@ -85,7 +86,8 @@ def _settles(kind: str, payload: dict) -> Settles:
 def differs(settles: Settles, trades: list[tuple]) -> str | None:
     """The first thing a SETTLEMENT entry says that its trades do not, ``None`` when they agree. ``trades``: each
     (trade id, security, price, quantity, buyer, seller, buyer's fee, seller's fee, what the buyer pays, what the
-    seller receives), the amounts as PostgreSQL's text (``_settlement_query``); their ids are checked apart."""
+    seller receives, the fee account of the buyer's broker, that of the seller's broker), the amounts as
+    PostgreSQL's text (``_settlement_query``); their ids are checked apart."""
     if settles.says is None:
         return "payload"
     if not trades:
@@ -93,7 +95,7 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
     if settles.mode == "gross":
         if len(trades) != 1:
             return "trade_id"
-        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives = trades[0]
+        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives, *_fees_to = trades[0]
         # The fees each side paid, in that order, as the settlement lists them (none for a side that paid none).
         fees = tuple(fee for fee in (buyer_fee, seller_fee) if fee != NO_FEE)
         expected = (security, quantity, price, buyer, seller, pays, receives, fees)
@@ -101,38 +103,52 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
     said_security, said_shares, said_cash = settles.says
     shares: dict[str, int] = defaultdict(int)
     cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    fees = ZERO
-    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, _pays, _receives in trades:
+    fees: dict[str | None, Decimal] = defaultdict(lambda: ZERO)  # by fee account (``None``: none, no entry names it)
+    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, _pays, _receives, *fees_to in trades:
         if security != said_security:
             return "security"
         value = (Decimal(price) * quantity).quantize(CENT)
         shares[buyer] += quantity
         shares[seller] -= quantity
-        cash[buyer] -= value + Decimal(buyer_fee)
-        cash[seller] += value - Decimal(seller_fee)
-        fees += Decimal(buyer_fee) + Decimal(seller_fee)
+        cash[buyer] -= value
+        cash[seller] += value
+        # Each fee from its payer to the fee account of the payer's broker.
+        if buyer_fee != NO_FEE:
+            fee = Decimal(buyer_fee)
+            cash[buyer] -= fee
+            fees[fees_to[0]] += fee
+        if seller_fee != NO_FEE:
+            fee = Decimal(seller_fee)
+            cash[seller] -= fee
+            fees[fees_to[1]] += fee
     if said_shares != frozenset((a, q) for a, q in shares.items() if q):
         return "shares"
     if any(said_cash.get(a, ZERO) != amount for a, amount in cash.items()):
         return "cash"
-    # The rest is the fees, credited to the brokers' fee accounts (no party is one).
-    if sum((amount for a, amount in said_cash.items() if a not in cash), ZERO) != fees:
+    # The rest is the fees: each fee account credited what the parties of its broker paid (no party is one).
+    if {a: amount for a, amount in said_cash.items() if a not in cash} != fees:
         return "fees"
     return None
 
 
 def _settlement_query(where: str = "") -> str:
-    """Settlement rows as (entry id, trade id, *the trade as ``differs`` takes it): the trade's figures, and what
-    its buyer pays and its seller receives, as PostgreSQL's text."""
+    """Settlement rows as (entry id, trade id, *the trade as ``differs`` takes it): the trade's figures, what its
+    buyer pays and its seller receives, as PostgreSQL's text, and the fee account of each party's broker (null
+    for none: one a broker at most, so the joins add no row; settlement credits each fee there)."""
     table = connection.ops.quote_name(Settlement._meta.db_table)
-    account = Trade._meta.get_field("buyer").related_model._meta.db_table
+    account_model = Trade._meta.get_field("buyer").related_model
+    account = account_model._meta.db_table
+    fee = account_model.Kind.FEE.value
     security = Trade._meta.get_field("security").related_model._meta.db_table
     return (
         "SELECT x.entry_id, t.id, s.code, t.price::text, t.quantity, b.code, se.code, t.buyer_fee::text,"
-        " t.seller_fee::text, (t.price * t.quantity + t.buyer_fee)::text, (t.price * t.quantity - t.seller_fee)::text"
+        " t.seller_fee::text, (t.price * t.quantity + t.buyer_fee)::text, (t.price * t.quantity - t.seller_fee)::text,"
+        " bf.code, sf.code"
         f" FROM {table} x JOIN {Trade._meta.db_table} t ON t.id = x.trade_id"
         f" JOIN {security} s ON s.id = t.security_id JOIN {account} b ON b.id = t.buyer_id"
-        f" JOIN {account} se ON se.id = t.seller_id {where}"
+        f" JOIN {account} se ON se.id = t.seller_id"
+        f" LEFT JOIN {account} bf ON bf.broker_id = b.broker_id AND bf.kind = '{fee}'"
+        f" LEFT JOIN {account} sf ON sf.broker_id = se.broker_id AND sf.kind = '{fee}' {where}"
     )
 
 

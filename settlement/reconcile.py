@@ -6,10 +6,11 @@
 * every sealed SETTLEMENT entry names exactly the trades whose rows point at it;
 * what each SETTLEMENT entry moved agrees with the trades it settles, as their rows stand (and those agree with
   their TRADE entries: ``exchange.reconcile``): a gross entry its trade's security, quantity, price, parties, what
-  the buyer paid and the seller received (the value with their fees) and the fees; a net entry its trades'
-  security, each account's net shares, each party's net cash, and what each fee account received (found by
-  probes: an entry re-sealed with another quantity passed, where only the replay of balances noticed; so did a
-  net entry whose fees were moved between two brokers' fee accounts, the total kept);
+  the buyer paid and the seller received (the value with their fees) and each fee with the fee account of the
+  payer's broker; a net entry its trades' security, each account's net shares, each party's net cash, and what
+  each fee account received (found by probes: an entry re-sealed with another quantity passed, where only the
+  replay of balances noticed; so did an entry whose fees were moved between two brokers' fee accounts, the
+  total kept);
 * a trade is ``settled`` exactly when it has a settlement row.
 """
 
@@ -68,7 +69,7 @@ def _says(payload: dict) -> tuple:
         payload["seller"],
         payload["buyer_pays"],
         payload["seller_receives"],
-        tuple(f["amount"] for f in payload["fees"]),
+        tuple((f["account"], f["amount"]) for f in payload["fees"]),
     )
 
 
@@ -95,9 +96,10 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
     if settles.mode == "gross":
         if len(trades) != 1:
             return "trade_id"
-        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives, *_fees_to = trades[0]
-        # The fees each side paid, in that order, as the settlement lists them (none for a side that paid none).
-        fees = tuple(fee for fee in (buyer_fee, seller_fee) if fee != NO_FEE)
+        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives, *fees_to = trades[0]
+        # The fees each side paid, in that order, each to the fee account of its broker, as the settlement lists
+        # them (none for a side that paid none).
+        fees = tuple((to, fee) for to, fee in zip(fees_to, (buyer_fee, seller_fee), strict=True) if fee != NO_FEE)
         expected = (security, quantity, price, buyer, seller, pays, receives, fees)
         return next((f for f, a, b in zip(GROSS_FIELDS, settles.says, expected, strict=True) if a != b), None)
     said_security, said_shares, said_cash = settles.says

@@ -168,23 +168,26 @@ def test_settlements_agree_examples():
 
 def test_settlements_agree_only_where_each_entry_says_what_its_trades_moved():
     # given a gross entry of trade 5 (100 shares at 10.00, fees 5.00 and 6.00) and a net entry of trades 6 and 7
-    gross = ("S", 100, "10.00", "B", "A", "1005.00", "994.00", ("5.00", "6.00"))
+    gross = ("S", 100, "10.00", "B", "A", "1005.00", "994.00", (("FB", "5.00"), ("FA", "6.00")))
     trade5 = (5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA")
     entries = {1: Settles(frozenset({5}), "gross", gross), 2: _net({6, 7})}
     rows = [(1, *trade5), *_rows([(2, 6), (2, 7)])]
     assert _settlements_agree(rows, entries) == 3
-    # when the gross entry says another quantity, price, party, amount or fee, or cannot be read, it is a doubt
-    for i, other in enumerate([None, 900, "10.01", "X", "X", "1005.01", "994.01", ("5.00", "6.01")]):
+    # when the gross entry says another quantity, price, party, amount, fee or fee account, or cannot be read, it
+    # is a doubt
+    swapped = (("FA", "5.00"), ("FB", "6.00"))
+    for i, other in enumerate([None, 900, "10.01", "X", "X", "1005.01", "994.01", (("FB", "5.00"), ("FA", "6.01"))]):
         if i == 0:
             continue
         said = Settles(frozenset({5}), "gross", gross[:i] + (other,) + gross[i + 1 :])
         assert _settlements_agree(rows, {**entries, 1: said}) is None, i
+    assert _settlements_agree(rows, {**entries, 1: Settles(frozenset({5}), "gross", gross[:-1] + (swapped,))}) is None
     assert _settlements_agree(rows, {**entries, 1: Settles(frozenset({5}), "gross", None)}) is None
     # a side that paid no fee has none in the list; one listed anyway is a doubt
     no_seller_fee = (5, "S", "10.00", 100, "B", "A", "5.00", "0.00", "1005.00", "1000.00", "FB", "FA")
-    said = ("S", 100, "10.00", "B", "A", "1005.00", "1000.00", ("5.00",))
+    said = ("S", 100, "10.00", "B", "A", "1005.00", "1000.00", (("FB", "5.00"),))
     assert _settlements_agree([(1, *no_seller_fee), *rows[1:]], {**entries, 1: Settles(frozenset({5}), "gross", said)})
-    listed = Settles(frozenset({5}), "gross", said[:-1] + (("5.00", "0.00"),))
+    listed = Settles(frozenset({5}), "gross", said[:-1] + ((("FB", "5.00"), ("FA", "0.00")),))
     assert _settlements_agree([(1, *no_seller_fee), *rows[1:]], {**entries, 1: listed}) is None
     # and so is a net entry whose shares, cash or fees are not its trades' nets
     net = _net({6, 7})

@@ -241,6 +241,44 @@ def test_a_settlement_entry_sealed_with_other_figures_than_its_trade_is_named(
     assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
 
 
+def test_a_gross_settlement_entry_resealed_with_its_fee_credited_to_another_brokers_fee_account_is_named(
+    ledger, django_capture_on_commit_callbacks
+):
+    import json
+
+    from core.models import Account
+    from exchange.models import Trade
+    from ledger.canonical import leaf_hash
+    from ledger.models import Entry
+    from settlement.services import trade_settle
+    from tests.conftest import build_market
+
+    # given a trade settled, its buyer's fee credited to its broker's fee account, and another broker's fee account
+    other_fees = Account.objects.get(kind=Account.Kind.FEE, broker=build_market().broker).code
+    trade = Trade.objects.order_by("id").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert trade_settle(trade_id=trade.pk)
+    entry = Entry.objects.get(kind="SETTLEMENT")
+    doc = json.loads(bytes(entry.canonical))
+    [fee] = doc["payload"]["fees"]
+    assert fee["account"] == Account.objects.get(kind=Account.Kind.FEE, broker=ledger.broker).code != other_fees
+
+    # when a superuser rewrites the entry before it is sealed, the fee credited to the other broker's fee account
+    # (the same amount), and the sealer seals it
+    payload = {**doc["payload"], "fees": [{**fee, "account": other_fees}]}
+    data = json.dumps({**doc, "payload": payload}, sort_keys=True, separators=(",", ":")).encode()
+    tamper("UPDATE ledger_entry SET canonical = %s, leaf_hash = %s WHERE id = %s", [data, leaf_hash(data), entry.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+
+    # then verification names the entry for its fees, and the trade stands settled
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (entry.pk, "SETTLEMENT entry disagrees with the trades it settles in fees")
+    ]
+    assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
+
+
 def test_a_net_settlement_entry_resealed_with_fees_moved_between_fee_accounts_is_named(
     market, django_capture_on_commit_callbacks
 ):

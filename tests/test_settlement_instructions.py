@@ -19,8 +19,10 @@ from core import errors as err
 from core.models import AuditEvent, Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
+from ledger.api import may_read_entry
+from ledger.canonical import encode
 from ledger.models import Entry
-from ledger.services import block_seal
+from ledger.services import block_seal, entry_append
 from ledger.verification import ledger_verify
 from registry.models import Security
 from settlement import instructions
@@ -218,7 +220,7 @@ def test_a_held_trade_released_settles_once_and_is_not_held_again(two_books):
     assert status(trade) == "settled"
     assert Settlement.objects.filter(trade=trade).count() == 1
     kinds = list(Entry.objects.filter(kind__startswith="SETTLEMENT").order_by("id").values_list("kind", flat=True))
-    assert kinds == ["SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "SETTLEMENT"]
+    assert kinds == ["SETTLEMENT_INSTRUCTION", "SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "SETTLEMENT"]
     assert position_of(a, market.security).total == 100
     block_seal()
     assert ledger_verify().ok
@@ -310,6 +312,146 @@ def test_a_net_window_of_held_trades_only_holds_them_and_writes_no_batch(two_boo
 
 
 # --------------------------------------------------------------------------
+# On the ledger: setting and ending an instruction each write one entry, of ids, codes and roles
+
+
+def entries_of(kind: str) -> list[Entry]:
+    return list(Entry.objects.filter(kind=kind).order_by("id"))
+
+
+def payload_of(entry: Entry) -> dict:
+    return json.loads(bytes(entry.canonical))["payload"]
+
+
+def when(moment: dt.datetime) -> str:
+    """A time as the ledger writes it."""
+    return json.loads(encode(moment))
+
+
+def test_setting_an_instruction_writes_one_entry_of_its_scope_and_role_and_not_its_reason(two_books):
+    market, _other, _mm, a, _b = two_books
+    regulator = market.user(Role.REGULATOR)
+    ends_at = dt.datetime(2031, 3, 1, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    entries_before = Entry.objects.count()
+
+    # when a regulator sets an instruction on a's trades in the security worth at least 2000 (the account code
+    # typed as a person would), with a reason the investor must not learn
+    instruction = instructions.instruction_create(
+        actor=regulator,
+        account_code=f" {a.code.lower()} ",
+        security_code=market.security.code,
+        min_amount=D("2000"),
+        reason="调查中：疑似内幕交易 case 7",
+        ends_at=ends_at,
+    )
+
+    # then one entry is written, SETTLEMENT_INSTRUCTION, which the row and the audit record name
+    assert Entry.objects.count() == entries_before + 1
+    [entry] = entries_of("SETTLEMENT_INSTRUCTION")
+    instruction.refresh_from_db()
+    assert (instruction.entry_id, instruction.end_entry_id) == (entry.pk, None)
+    assert entry.recorded_at == instruction.created_at
+    # and it says which instruction, its scope (codes, the amount in yuan and fen), its end and the role that set
+    # it: no user name, no reason
+    assert payload_of(entry) == {
+        "instruction": instruction.pk,
+        "account": a.code,
+        "security": market.security.code,
+        "min_amount": "2000.00",
+        "until": "2031-03-01T01:30:00.000000Z",
+        "set_by_role": "regulator",
+        "at": when(instruction.created_at),
+    }
+    data = bytes(entry.canonical).decode()
+    assert "调查中" not in data and "case 7" not in data and regulator.username not in data
+    record = AuditEvent.objects.get(action="settlement_instruction_create")
+    assert (record.target, record.detail["entry"], record.detail["account"]) == (
+        f"instruction {instruction.pk}",
+        entry.pk,
+        a.code,
+    )
+    assert record.detail["reason"] == "调查中：疑似内幕交易 case 7"  # the audit trail keeps it
+    # and the investor may not read the entry (its inclusion only), a supervisor may
+    assert not may_read_entry(a.owner, entry.pk)
+    assert may_read_entry(market.depository, entry.pk)
+
+
+def test_ending_an_instruction_writes_one_entry_of_the_role_that_ended_it_and_not_its_reason(two_books):
+    market, _other, _mm, a, _b = two_books
+    instruction = instruct(market.depository, account=a)
+    regulator = market.user(Role.REGULATOR)
+    entries_before = Entry.objects.count()
+    (set_entry,) = entries_of("SETTLEMENT_INSTRUCTION")
+    set_bytes = bytes(set_entry.canonical)
+
+    # when a regulator ends the depository's instruction early
+    instructions.instruction_end(actor=regulator, instruction_id=instruction.pk, reason="court order 19 lifted")
+
+    # then one entry is written, SETTLEMENT_INSTRUCTION_END, naming the instruction, the role and the time only
+    assert Entry.objects.count() == entries_before + 1
+    [entry] = entries_of("SETTLEMENT_INSTRUCTION_END")
+    instruction.refresh_from_db()
+    assert (instruction.entry_id, instruction.end_entry_id) == (set_entry.pk, entry.pk)
+    assert payload_of(entry) == {
+        "instruction": instruction.pk,
+        "ended_by_role": "regulator",
+        "at": when(instruction.ended_at),
+    }
+    assert "court order" not in bytes(entry.canonical).decode()
+    assert AuditEvent.objects.get(action="settlement_instruction_end").detail == {
+        "reason": "court order 19 lifted",
+        "entry": entry.pk,
+    }
+    # and the instruction's first entry is as it was
+    assert bytes(Entry.objects.get(pk=set_entry.pk).canonical) == set_bytes
+
+
+def test_a_refused_instruction_or_end_writes_no_entry(two_books):
+    market, _other, _mm, a, _b = two_books
+    regulators = instruct(market.user(Role.REGULATOR), account=a)
+    ended = instruct(market.depository, account=a)
+    instructions.instruction_end(actor=market.depository, instruction_id=ended.pk, reason="lifted")
+    before = (snapshot(), list(SettlementInstruction.objects.values()), AuditEvent.objects.count())
+
+    # when an instruction is set by a role that may not, or with bad input, or ended by one that may not, twice,
+    # or not there at all
+    refused = [
+        (err.PermissionDenied, lambda: instruct(market.user(Role.EXCHANGE_OPERATOR), account=a)),
+        (err.PermissionDenied, lambda: instruct(a.owner, account=a)),
+        (instructions.InstructionNoCriterion, lambda: instruct(market.depository)),
+        (instructions.InstructionEndNotFuture, lambda: instruct(market.depository, account=a, ends_at=later(days=-1))),
+        (instructions.InstructionAmountNotPositive, lambda: instruct(market.depository, min_amount="0")),
+        (
+            instructions.UnknownAccount,
+            lambda: instructions.instruction_create(
+                actor=market.depository,
+                account_code="INV999999",
+                security_code=None,
+                min_amount=None,
+                reason="r",
+                ends_at=later(),
+            ),
+        ),
+        (
+            err.PermissionDenied,
+            lambda: instructions.instruction_end(actor=market.depository, instruction_id=regulators.pk, reason="r"),
+        ),
+        (
+            instructions.InstructionNotActive,
+            lambda: instructions.instruction_end(actor=market.depository, instruction_id=ended.pk, reason="r"),
+        ),
+        (err.NotFound, lambda: instructions.instruction_end(actor=market.depository, instruction_id=0, reason="r")),
+    ]
+    for error, attempt in refused:
+        with pytest.raises(error):
+            attempt()
+
+    # then no entry is written, and no instruction, audit record or balance changed
+    assert (snapshot(), list(SettlementInstruction.objects.values()), AuditEvent.objects.count()) == before
+    assert [len(entries_of(k)) for k in ("SETTLEMENT_INSTRUCTION", "SETTLEMENT_INSTRUCTION_END")] == [2, 1]
+
+
+# --------------------------------------------------------------------------
 # API: roles, inputs, list
 
 
@@ -390,12 +532,22 @@ def test_the_service_refuses_what_the_api_would(market):
 
 def test_the_database_refuses_an_instruction_without_a_criterion_or_ending_before_it_starts(market):
     now = timezone.now()
-    common = {"reason": "r", "created_by": market.depository, "created_at": now}
+    entry = entry_append(kind="SETTLEMENT_INSTRUCTION", payload={})
+    common = {"reason": "r", "created_by": market.depository, "created_at": now, "entry": entry}
     for fields in ({"ends_at": later()}, {"security": market.security, "ends_at": now}):
         with pytest.raises(IntegrityError), transaction.atomic():
             SettlementInstruction.objects.create(**common, **fields)
     with pytest.raises(IntegrityError), transaction.atomic():
         SettlementInstruction.objects.create(**common, ends_at=later(), min_amount=D("-1"))
+    # nor one without its entry, nor one ended without its end entry (or with one, not ended)
+    ended = {"ended_at": now, "ended_by": market.depository, "end_reason": "lifted"}
+    for fields in (
+        {**common, "entry": None},
+        {**common, **ended},
+        {**common, "end_entry": entry_append(kind="SETTLEMENT_INSTRUCTION_END", payload={})},
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            SettlementInstruction.objects.create(**fields, security=market.security, ends_at=later())
     assert not SettlementInstruction.objects.exists()
 
 

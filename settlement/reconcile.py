@@ -11,13 +11,19 @@
   each fee account received (found by probes: an entry re-sealed with another quantity passed, where only the
   replay of balances noticed; so did an entry whose fees were moved between two brokers' fee accounts, the
   total kept);
-* a trade is ``settled`` exactly when it has a settlement row.
+* a trade is ``settled`` exactly when it has a settlement row;
+* every standing settlement instruction agrees with its SETTLEMENT_INSTRUCTION entry (its id, account, security,
+  minimum amount, end, the role that set it, when), and with its SETTLEMENT_INSTRUCTION_END entry exactly when it
+  was ended early (the role that ended it, when); every such entry has its row. The instructions are few: no
+  chunked fast form, the fast pass runs this check on what it read (``INSTRUCTIONS_CHECK``). The reason is not on
+  the ledger (``settlement.instructions``), so a rewritten reason is for the audit trail to show, not this check.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -26,9 +32,11 @@ from django.utils.translation import gettext_noop as _
 
 from exchange.models import Trade
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Problem, Report, rows_tally
+from ledger.models import EntryKind
+from ledger.verification import CHUNK, Problem, Report, rows_against_entries, rows_tally
 
-from .models import Settlement
+from .entries import InstructionEnd, InstructionSet
+from .models import Settlement, SettlementInstruction
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -273,4 +281,77 @@ SETTLEMENTS_CHECK = BusinessCheck(
     rows_of=_settlement_rows,
     agrees=_settlements_agree,
     tally=_settlements_tally,
+)
+
+
+# --------------------------------------------------------------------------
+# Standing settlement instructions
+
+SET, END = EntryKind.SETTLEMENT_INSTRUCTION.value, EntryKind.SETTLEMENT_INSTRUCTION_END.value
+_INSTRUCTION_PAYLOADS: dict[str, type[InstructionSet] | type[InstructionEnd]] = {
+    SET: InstructionSet,
+    END: InstructionEnd,
+}
+# What an instruction row must agree on with each entry, in the order of the payloads' fields (the rows are read
+# in that order by ``_check_instructions``).
+SET_FIELDS = ("instruction", "account", "security", "min_amount", "until", "set_by_role", "at")
+END_FIELDS = ("instruction", "ended_by_role", "at")
+assert SET_FIELDS == tuple(f.name for f in fields(InstructionSet)), "SET_FIELDS are InstructionSet's fields"
+assert END_FIELDS == tuple(f.name for f in fields(InstructionEnd)), "END_FIELDS are InstructionEnd's fields"
+
+
+def _instruction_fields(kind: str, payload: dict) -> tuple[str, tuple]:
+    """An instruction entry's kind and its fields, typed (ids, decimals and times compare as values, as the row's
+    do); a payload its kind cannot have raises, and the walk names the entry."""
+    read = _INSTRUCTION_PAYLOADS[kind].read(payload)
+    return kind, tuple(getattr(read, name) for name in (SET_FIELDS if kind == SET else END_FIELDS))
+
+
+def _check_instructions(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> None:
+    rows = list(
+        SettlementInstruction.objects.order_by("id").values_list(
+            "id",
+            "entry_id",
+            "account__code",
+            "security__code",
+            "min_amount",
+            "ends_at",
+            "created_by__role",
+            "created_at",
+            "end_entry_id",
+            "ended_by__role",
+            "ended_at",
+        )
+    )
+    rows_against_entries(
+        report,
+        ((row[0], row[1], (row[0], *row[2:8])) for row in rows),
+        {eid: values for eid, (kind, values) in entries.items() if kind == SET},
+        waiting,
+        fields=SET_FIELDS,
+        name="instruction",
+        no_entry=_("settlement instruction %(instruction)s has no sealed SETTLEMENT_INSTRUCTION entry"),
+        differs=_("settlement instruction %(instruction)s differs from its entry in %(fields)s"),
+        no_row=_("SETTLEMENT_INSTRUCTION entry without its instruction row"),
+    )
+    # An instruction ended early has its end entry, and only such a one (the database refuses either without the
+    # other; a superuser who dropped that constraint is named here).
+    rows_against_entries(
+        report,
+        ((row[0], row[8], (row[0], *row[9:])) for row in rows if row[8] is not None or row[10] is not None),
+        {eid: values for eid, (kind, values) in entries.items() if kind == END},
+        waiting,
+        fields=END_FIELDS,
+        name="instruction",
+        no_entry=_("settlement instruction %(instruction)s ended without a sealed SETTLEMENT_INSTRUCTION_END entry"),
+        differs=_("the end of settlement instruction %(instruction)s differs from its entry in %(fields)s"),
+        no_row=_("SETTLEMENT_INSTRUCTION_END entry without its ended instruction row"),
+    )
+
+
+INSTRUCTIONS_CHECK = BusinessCheck(
+    name="settlement_instructions",
+    kinds=frozenset({SET, END}),
+    extract=_instruction_fields,
+    check=_check_instructions,
 )

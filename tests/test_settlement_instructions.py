@@ -452,6 +452,151 @@ def test_a_refused_instruction_or_end_writes_no_entry(two_books):
 
 
 # --------------------------------------------------------------------------
+# ledger_verify compares every instruction with its entries
+
+
+@pytest.fixture
+def instructed(two_books, monkeypatch):
+    """Three instructions, sealed: one of the depository on a's account, one of a regulator on the other security
+    worth at least 2000, and one ended early; the ledger verifies, by the fast pass alone."""
+    from ledger import verification
+
+    market, other, _mm, a, b = two_books
+    on_a = instruct(market.depository, account=a)
+    on_other = instruct(market.user(Role.REGULATOR), security=other, min_amount="2000.00")
+    ended = instructions.instruction_end(
+        actor=market.depository, instruction_id=instruct(market.depository, account=b).pk, reason="lifted"
+    )
+    block_seal()
+    with monkeypatch.context() as m:
+        m.setattr(verification, "verify_chain", lambda *a, **k: pytest.fail("the full walk ran on a sound ledger"))
+        report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]
+    return market, other, a, b, on_a, on_other, ended
+
+
+def _changed(instruction: SettlementInstruction, **fields) -> None:
+    """A row rewritten behind the services' back (the database's own constraints still hold)."""
+    SettlementInstruction.objects.filter(pk=instruction.pk).update(**fields)
+
+
+@pytest.mark.parametrize(
+    ("which", "change", "fields"),
+    [
+        ("on_a", lambda ctx: {"account": ctx["b"]}, "account"),
+        ("on_a", lambda ctx: {"security": ctx["other"]}, "security"),
+        ("on_other", lambda ctx: {"min_amount": D("20000.00")}, "min_amount"),
+        ("on_other", lambda ctx: {"ends_at": later(days=3650)}, "until"),
+        ("on_a", lambda ctx: {"created_by": ctx["regulator"]}, "set_by_role"),
+        ("on_a", lambda ctx: {"created_at": timezone.now() - dt.timedelta(days=1)}, "at"),
+    ],
+    ids=["account", "security", "min_amount", "until", "set_by_role", "at"],
+)
+def test_an_instruction_row_that_disagrees_with_its_entry_is_named(instructed, which, change, fields):
+    market, other, a, b, on_a, on_other, ended = instructed
+    instruction = {"on_a": on_a, "on_other": on_other}[which]
+    ctx = {"b": b, "other": other, "regulator": market.user(Role.REGULATOR)}
+
+    # when a row is rewritten
+    _changed(instruction, **change(ctx))
+
+    # then verification names the instruction and its entry, for the field that differs
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (instruction.entry_id, f"settlement instruction {instruction.pk} differs from its entry in {fields}")
+    ]
+    assert report.first.block is not None
+
+
+def test_an_ended_instruction_made_active_again_is_named_by_its_end_entry(instructed):
+    _market, _other, _a, _b, _on_a, _on_other, ended = instructed
+
+    # when the end of an instruction is wiped from its row (end entry and all: the constraints hold), so that it
+    # would hold trades again
+    _changed(ended, ended_at=None, ended_by=None, end_reason="", end_entry=None)
+
+    # then verification names the end entry left without its row
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (ended.end_entry_id, "SETTLEMENT_INSTRUCTION_END entry without its ended instruction row")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        (lambda ctx: {"ended_by": ctx["regulator"]}, "ended_by_role"),
+        (lambda ctx: {"ended_at": timezone.now() + dt.timedelta(hours=1)}, "at"),
+    ],
+    ids=["ended_by_role", "at"],
+)
+def test_an_instruction_whose_end_disagrees_with_its_end_entry_is_named(instructed, change, fields):
+    market, *_rest, ended = instructed
+
+    # when the end of an instruction is rewritten
+    _changed(ended, **change({"regulator": market.user(Role.REGULATOR)}))
+
+    # then verification names its end entry, for the field that differs
+    assert [(p.entry_id, p.message) for p in ledger_verify().problems] == [
+        (ended.end_entry_id, f"the end of settlement instruction {ended.pk} differs from its entry in {fields}")
+    ]
+
+
+def test_an_instruction_written_without_the_service_is_named(instructed):
+    market, _other, a, *_rest = instructed
+    deposit = Entry.objects.filter(kind="DEPOSIT").order_by("id").first()
+
+    # when an instruction row is written straight into the table, pointed at an entry of another kind (every row
+    # must have one), and holds a's trades
+    forged = SettlementInstruction.objects.create(
+        account=a,
+        reason="r",
+        created_by=market.depository,
+        created_at=timezone.now(),
+        ends_at=later(),
+        entry=deposit,
+    )
+    assert settle_all(buy(market, a, "forged")) == [False]
+
+    # then verification names it and the entry it points at
+    assert [(p.entry_id, p.message) for p in ledger_verify().problems] == [
+        (deposit.pk, f"settlement instruction {forged.pk} has no sealed SETTLEMENT_INSTRUCTION entry")
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_reading_chunks_in_parallel_verify_the_instructions_and_name_a_rewritten_one(monkeypatch):
+    from ledger import fast_verification, verification
+    from tests.conftest import build_market
+
+    # given committed instructions, one set and one ended, sealed, read in chunks of two leaves by three processes
+    market = build_market()
+    on_a = instruct(market.depository, account=market.investor())
+    instructions.instruction_end(
+        actor=market.user(Role.REGULATOR),
+        instruction_id=instruct(market.depository, security=market.security).pk,
+        reason="lifted",
+    )
+    while block_seal() is not None:
+        pass
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
+
+    # when the command's verification runs with the full walk forbidden, then the fast pass alone says OK
+    with monkeypatch.context() as forbidden:
+        forbidden.setattr(verification, "verify_chain", lambda *a, **k: pytest.fail("the full walk ran"))
+        report = ledger_verify(parallel=True)
+    assert report.ok, [str(p) for p in report.problems]
+
+    # and once an instruction's end is moved ten years on, it is named
+    _changed(on_a, ends_at=later(days=3650))
+    assert [(p.entry_id, p.message) for p in ledger_verify(parallel=True).problems] == [
+        (on_a.entry_id, f"settlement instruction {on_a.pk} differs from its entry in until")
+    ]
+
+
+# --------------------------------------------------------------------------
 # API: roles, inputs, list
 
 

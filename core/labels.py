@@ -20,6 +20,8 @@ ENTRY_KINDS = {
     "SETTLEMENT_FAILED": pgettext_lazy("entry kind", "Settlement failed"),
     "SETTLEMENT_HOLD": pgettext_lazy("entry kind", "Settlement hold"),
     "SETTLEMENT_RELEASE": pgettext_lazy("entry kind", "Settlement release"),
+    "SETTLEMENT_INSTRUCTION": pgettext_lazy("entry kind", "Settlement instruction"),
+    "SETTLEMENT_INSTRUCTION_END": pgettext_lazy("entry kind", "Settlement instruction ended"),
     "FREEZE": pgettext_lazy("entry kind", "Freeze"),
     "UNFREEZE": pgettext_lazy("entry kind", "Unfreeze"),
     "FORCED_TRANSFER": pgettext_lazy("entry kind", "Forced transfer"),

@@ -575,7 +575,8 @@ def verify_disclosure(bundle: dict, trusted: Trusted | Policy, file: Path) -> st
 # The payload field naming who did what an audit record says its user did: the first of these the entry has.
 ACTOR_FIELDS = ("approved_by", "revealed_by", "by")
 # What each audited action that names an entry writes: the entry's kind, and the payload field its record's
-# object (``target``) must equal ("trade": the target is "trade N" or a bare N, the field the number N). Tests
+# object (``target``) must equal ("trade": the target is "trade N" or a bare N, the field the number N;
+# "instruction" the same with "instruction N"). Tests
 # keep this equal to the exchange's actions both ways; a record of any other action that names an entry is
 # refused, as an entry it cannot be checked against.
 ACTION_ENTRIES: dict[str, tuple[str, str | None, str]] = {
@@ -599,6 +600,8 @@ ACTION_ENTRIES: dict[str, tuple[str, str | None, str]] = {
     "security_delist": ("DELISTING", "security", "code"),
     "securities_issue": ("ISSUE", "security", "code"),
     "disclosure_publish": ("DISCLOSURE", "security", "code"),
+    "settlement_instruction_create": ("SETTLEMENT_INSTRUCTION", "instruction", "instruction"),
+    "settlement_instruction_end": ("SETTLEMENT_INSTRUCTION_END", "instruction", "instruction"),
 }
 # A record is written in the transaction that writes its entry: its time is the entry's, give or take this.
 RECORD_SKEW = timedelta(seconds=60)
@@ -652,8 +655,8 @@ def _record_backed(record: dict, entry: dict) -> None:
     if field is not None:
         target = str(record.get("target") or "")
         wanted: object = target
-        if reading == "trade":
-            number = target.removeprefix("trade ")
+        if reading in ("trade", "instruction"):
+            number = target.removeprefix(f"{reading} ")
             wanted = int(number) if number.isdigit() else None
         if wanted is None or not _same(wanted, payload.get(field)):
             raise VerificationFailed(

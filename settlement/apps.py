@@ -18,6 +18,7 @@ class SettlementConfig(AppConfig):
         hooks.register_after_final(tasks.block_final)
         hooks.register_entry_reader(selectors.settlement_entry_readable)
         hooks.register_business_check(reconcile.SETTLEMENTS_CHECK)
+        hooks.register_business_check(reconcile.INSTRUCTIONS_CHECK)
         # Open trades pages hear of a settlement, a hold, a release or a refusal at once (exchange.live).
         settlement_hooks.trades_settled.register(lambda *, trade_ids: live.trades_ids_changed(trade_ids, "settled"))
         settlement_hooks.settlement_acted.register(

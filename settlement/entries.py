@@ -4,7 +4,11 @@
 * SETTLEMENT_HOLD and SETTLEMENT_RELEASE: a depository operator holds or
   releases a pending trade (nothing moves); a standing settlement instruction
   holds a trade at settlement (SETTLEMENT_HOLD with its ``instruction`` id);
-* SETTLEMENT_FAILED: a refusal, which releases both sides' reservations.
+* SETTLEMENT_FAILED: a refusal, which releases both sides' reservations;
+* SETTLEMENT_INSTRUCTION and SETTLEMENT_INSTRUCTION_END: a standing settlement
+  instruction set, and ended early (nothing moves). Ids, codes and roles only:
+  never a person, nor the instruction's reason (a regulator's must not reach
+  whoever reads entries but not instructions; it is on the audit trail).
 
 Every writer and reader (the replay check, client statements) goes through
 these classes (``ledger.payloads``).
@@ -106,3 +110,31 @@ class Refusal(Hold):
     seller: str
     released_cash: Decimal
     released_shares: int
+
+
+@dataclass(frozen=True)
+class InstructionSet(Payload):
+    """A standing settlement instruction set (``settlement.instructions``): from ``at`` until ``until`` (or an
+    early end), hold the trades of ``account`` (as buyer or seller), of ``security``, and worth at least
+    ``min_amount`` (the criteria it has: null for those it has not), before they settle. ``set_by_role``: the
+    role that set it (``depository_operator`` or ``regulator``)."""
+
+    kind = EntryKind.SETTLEMENT_INSTRUCTION
+    instruction: int
+    account: str | None
+    security: str | None
+    min_amount: Decimal | None
+    until: dt.datetime
+    set_by_role: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class InstructionEnd(Payload):
+    """A standing settlement instruction ended early, at ``at``, by a user of ``ended_by_role``; the trades it
+    held stay held. (One that reaches its ``until`` has no such entry: its first entry says when it ends.)"""
+
+    kind = EntryKind.SETTLEMENT_INSTRUCTION_END
+    instruction: int
+    ended_by_role: str
+    at: dt.datetime

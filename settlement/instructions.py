@@ -6,11 +6,19 @@ instruction: hold, before they settle, the trades of an account (as buyer or
 seller), of a security, or worth at least an amount — several criteria combine
 with AND — from now until an end the instruction names, or until ended early.
 
-* An instruction moves nothing: creating and ending it are audit records
-  (``settlement_instruction_create`` / ``_end``), not ledger entries. Each
-  trade it holds gets the usual SETTLEMENT_HOLD entry, naming the instruction
-  and carrying its reason, written by ``settlement.services`` inside the
-  settlement transaction, under the trade's lock (gross) or the batch's.
+* An instruction moves nothing, but setting it and ending it early are
+  supervisory acts (DESIGN.md §6): each writes its ledger entry
+  (SETTLEMENT_INSTRUCTION, SETTLEMENT_INSTRUCTION_END: ``settlement.entries``)
+  and its audit record (``settlement_instruction_create`` / ``_end``, naming
+  the entry) in one transaction with the row, which points at its entries
+  (``ledger_verify`` compares them: ``settlement.reconcile``). The entries
+  carry ids, codes and roles, never the reason, which stays on the row and the
+  audit trail: the ledger's readers are more than the instructions' (the
+  exchange operator, replicas), and a regulator's reason must not reach them.
+  Each trade it holds gets the usual SETTLEMENT_HOLD entry, naming the
+  instruction and carrying its reason, written by ``settlement.services``
+  inside the settlement transaction, under the trade's lock (gross) or the
+  batch's.
 * ``matching_instruction`` is the one subquery settlement adds to the
   statement that locks the trade (or the batch's trades): the active
   instructions are few, and found by a partial index on their end.
@@ -37,7 +45,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -47,8 +55,11 @@ from django.utils.translation import gettext_lazy as _
 from core import errors as err
 from core.audit import audit_record
 from core.models import Account, Role, User
+from core.money import CENT
+from ledger.services import entry_write
 from registry.models import Security
 
+from .entries import InstructionEnd, InstructionSet
 from .models import SettlementAction, SettlementInstruction
 
 # Who sets and ends instructions; who reads them.
@@ -207,8 +218,28 @@ def instruction_create(
         security = Security.objects.filter(code=security_code).first()
         if security is None:
             raise err.UnknownSecurity()
+    if min_amount is not None:
+        min_amount = min_amount.quantize(CENT)  # as the column keeps it (1010 is 1010.00)
+    account_code = None if account is None else account.code  # as the account has it, not as it was typed
     with transaction.atomic():
+        # The entry names the instruction's id, and the row names its entry: take the id first.
+        with connection.cursor() as cur:
+            cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [SettlementInstruction._meta.db_table])
+            (instruction_id,) = cur.fetchone()
+        entry = entry_write(
+            InstructionSet(
+                instruction=instruction_id,
+                account=account_code,
+                security=security_code,
+                min_amount=min_amount,
+                until=ends_at,
+                set_by_role=actor.role,
+                at=now,
+            ),
+            recorded_at=now,
+        )
         instruction = SettlementInstruction.objects.create(
+            pk=instruction_id,
             account=account,
             security=security,
             min_amount=min_amount,
@@ -216,6 +247,7 @@ def instruction_create(
             created_by=actor,
             created_at=now,
             ends_at=ends_at,
+            entry=entry,
         )
         audit_record(
             actor=actor,
@@ -228,6 +260,7 @@ def instruction_create(
                 "min_amount": None if min_amount is None else str(min_amount),
                 "ends_at": ends_at.isoformat(),
                 "reason": reason,
+                "entry": entry.pk,
             },
         )
     return instruction
@@ -255,13 +288,17 @@ def instruction_end(*, actor: User, instruction_id: int, reason: str, ip: str | 
         now = timezone.now()
         if instruction_status(instruction, now) != "active":
             raise InstructionNotActive()
+        entry = entry_write(
+            InstructionEnd(instruction=instruction.pk, ended_by_role=actor.role, at=now), recorded_at=now
+        )
         instruction.ended_at, instruction.ended_by, instruction.end_reason = now, actor, reason
-        instruction.save(update_fields=["ended_at", "ended_by", "end_reason"])
+        instruction.end_entry = entry
+        instruction.save(update_fields=["ended_at", "ended_by", "end_reason", "end_entry"])
         audit_record(
             actor=actor,
             action="settlement_instruction_end",
             target=f"instruction {instruction.pk}",
             ip=ip,
-            detail={"reason": reason},
+            detail={"reason": reason, "entry": entry.pk},
         )
     return instruction

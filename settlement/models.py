@@ -74,8 +74,11 @@ class SettlementInstruction(models.Model):
     account (as buyer or seller), of a security, or of a value of at least ``min_amount`` — several criteria
     combine with AND — from its creation until ``ends_at`` or an early end.
 
-    The instruction itself moves nothing, so creating and ending it are audit records only; each trade it
-    holds gets a SETTLEMENT_HOLD entry naming it (``settlement.services``).
+    The instruction itself moves nothing; still, setting it and ending it early are supervisory acts, each on
+    the ledger (``entry``: SETTLEMENT_INSTRUCTION; ``end_entry``: SETTLEMENT_INSTRUCTION_END, there exactly when
+    it was ended early) as well as on the audit trail; ``ledger_verify`` compares the row with both
+    (``settlement.reconcile``). Each trade it holds gets a SETTLEMENT_HOLD entry naming it
+    (``settlement.services``).
     """
 
     account = models.ForeignKey("core.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -88,6 +91,8 @@ class SettlementInstruction(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     end_reason = models.CharField(max_length=500, blank=True, default="")
+    entry = models.OneToOneField("ledger.Entry", on_delete=models.PROTECT, related_name="+")
+    end_entry = models.OneToOneField("ledger.Entry", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         constraints = [
@@ -104,6 +109,11 @@ class SettlementInstruction(models.Model):
                 condition=Q(ended_at__isnull=True, ended_by__isnull=True, end_reason="")
                 | Q(ended_at__isnull=False, ended_by__isnull=False, ended_at__gte=F("created_at")) & ~Q(end_reason=""),
                 name="instruction_ended_completely",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True, end_entry__isnull=True)
+                | Q(ended_at__isnull=False, end_entry__isnull=False),
+                name="instruction_end_on_the_ledger",
             ),
         ]
         indexes = [

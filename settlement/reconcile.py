@@ -6,16 +6,24 @@
 * every sealed SETTLEMENT entry names exactly the trades whose rows point at it;
 * what each SETTLEMENT entry moved agrees with the trades it settles, as their rows stand (and those agree with
   their TRADE entries: ``exchange.reconcile``): a gross entry its trade's security, quantity, price, parties, what
-  the buyer paid and the seller received (the value with their fees) and the fees in all; a net entry its trades'
-  security, each account's net shares, each party's net cash, and the fees in all (found by a probe: an entry
-  re-sealed with another quantity passed, where only the replay of balances noticed);
-* a trade is ``settled`` exactly when it has a settlement row.
+  the buyer paid and the seller received (the value with their fees) and each fee with the fee account of the
+  payer's broker; a net entry its trades' security, each account's net shares, each party's net cash, and what
+  each fee account received (found by probes: an entry re-sealed with another quantity passed, where only the
+  replay of balances noticed; so did an entry whose fees were moved between two brokers' fee accounts, the
+  total kept);
+* a trade is ``settled`` exactly when it has a settlement row;
+* every standing settlement instruction agrees with its SETTLEMENT_INSTRUCTION entry (its id, account, security,
+  minimum amount, end, the role that set it, when), and with its SETTLEMENT_INSTRUCTION_END entry exactly when it
+  was ended early (the role that ended it, when); every such entry has its row. The instructions are few: no
+  chunked fast form, the fast pass runs this check on what it read (``INSTRUCTIONS_CHECK``). The reason is not on
+  the ledger (``settlement.instructions``), so a rewritten reason is for the audit trail to show, not this check.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -24,9 +32,11 @@ from django.utils.translation import gettext_noop as _
 
 from exchange.models import Trade
 from ledger.hooks import BusinessCheck
-from ledger.verification import CHUNK, Problem, Report, rows_tally
+from ledger.models import EntryKind
+from ledger.verification import CHUNK, Problem, Report, rows_against_entries, rows_tally
 
-from .models import Settlement
+from .entries import InstructionEnd, InstructionSet
+from .models import Settlement, SettlementInstruction
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -56,7 +66,7 @@ def _says(payload: dict) -> tuple:
         for c in payload["cash"]:
             cash[c["account"]] += Decimal(c["amount"])
         shares = frozenset((s["account"], int(s["quantity"])) for s in payload["shares"])
-        return (payload["security"], shares, dict(cash))
+        return (payload["security"], shares, {a: amount for a, amount in cash.items() if amount})
     # A gross entry's figures as the text it stores: compared with PostgreSQL's text of the trade's (both write a
     # numeric of two places the same way), no Decimal made on the way (verification's pace: make bench).
     return (
@@ -67,7 +77,7 @@ def _says(payload: dict) -> tuple:
         payload["seller"],
         payload["buyer_pays"],
         payload["seller_receives"],
-        tuple(f["amount"] for f in payload["fees"]),
+        tuple((f["account"], f["amount"]) for f in payload["fees"]),
     )
 
 
@@ -85,7 +95,8 @@ def _settles(kind: str, payload: dict) -> Settles:
 def differs(settles: Settles, trades: list[tuple]) -> str | None:
     """The first thing a SETTLEMENT entry says that its trades do not, ``None`` when they agree. ``trades``: each
     (trade id, security, price, quantity, buyer, seller, buyer's fee, seller's fee, what the buyer pays, what the
-    seller receives), the amounts as PostgreSQL's text (``_settlement_query``); their ids are checked apart."""
+    seller receives, the fee account of the buyer's broker, that of the seller's broker), the amounts as
+    PostgreSQL's text (``_settlement_query``); their ids are checked apart."""
     if settles.says is None:
         return "payload"
     if not trades:
@@ -93,46 +104,61 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
     if settles.mode == "gross":
         if len(trades) != 1:
             return "trade_id"
-        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives = trades[0]
-        # The fees each side paid, in that order, as the settlement lists them (none for a side that paid none).
-        fees = tuple(fee for fee in (buyer_fee, seller_fee) if fee != NO_FEE)
+        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives, *fees_to = trades[0]
+        # The fees each side paid, in that order, each to the fee account of its broker, as the settlement lists
+        # them (none for a side that paid none).
+        fees = tuple((to, fee) for to, fee in zip(fees_to, (buyer_fee, seller_fee), strict=True) if fee != NO_FEE)
         expected = (security, quantity, price, buyer, seller, pays, receives, fees)
         return next((f for f, a, b in zip(GROSS_FIELDS, settles.says, expected, strict=True) if a != b), None)
     said_security, said_shares, said_cash = settles.says
     shares: dict[str, int] = defaultdict(int)
     cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    fees = ZERO
-    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, _pays, _receives in trades:
+    fees: dict[str | None, Decimal] = defaultdict(lambda: ZERO)  # by fee account (``None``: none, no entry names it)
+    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, _pays, _receives, *fees_to in trades:
         if security != said_security:
             return "security"
         value = (Decimal(price) * quantity).quantize(CENT)
         shares[buyer] += quantity
         shares[seller] -= quantity
-        cash[buyer] -= value + Decimal(buyer_fee)
-        cash[seller] += value - Decimal(seller_fee)
-        fees += Decimal(buyer_fee) + Decimal(seller_fee)
+        cash[buyer] -= value
+        cash[seller] += value
+        # Each fee from its payer to the fee account of the payer's broker.
+        if buyer_fee != NO_FEE:
+            fee = Decimal(buyer_fee)
+            cash[buyer] -= fee
+            fees[fees_to[0]] += fee
+        if seller_fee != NO_FEE:
+            fee = Decimal(seller_fee)
+            cash[seller] -= fee
+            fees[fees_to[1]] += fee
     if said_shares != frozenset((a, q) for a, q in shares.items() if q):
         return "shares"
     if any(said_cash.get(a, ZERO) != amount for a, amount in cash.items()):
         return "cash"
-    # The rest is the fees, credited to the brokers' fee accounts (no party is one).
-    if sum((amount for a, amount in said_cash.items() if a not in cash), ZERO) != fees:
+    # The rest is the fees: each fee account credited what the parties of its broker paid (no party is one).
+    if {a: amount for a, amount in said_cash.items() if a not in cash} != fees:
         return "fees"
     return None
 
 
 def _settlement_query(where: str = "") -> str:
-    """Settlement rows as (entry id, trade id, *the trade as ``differs`` takes it): the trade's figures, and what
-    its buyer pays and its seller receives, as PostgreSQL's text."""
+    """Settlement rows as (entry id, trade id, *the trade as ``differs`` takes it): the trade's figures, what its
+    buyer pays and its seller receives, as PostgreSQL's text, and the fee account of each party's broker (null
+    for none: one a broker at most, so the joins add no row; settlement credits each fee there)."""
     table = connection.ops.quote_name(Settlement._meta.db_table)
-    account = Trade._meta.get_field("buyer").related_model._meta.db_table
+    account_model = Trade._meta.get_field("buyer").related_model
+    account = account_model._meta.db_table
+    fee = account_model.Kind.FEE.value
     security = Trade._meta.get_field("security").related_model._meta.db_table
     return (
         "SELECT x.entry_id, t.id, s.code, t.price::text, t.quantity, b.code, se.code, t.buyer_fee::text,"
-        " t.seller_fee::text, (t.price * t.quantity + t.buyer_fee)::text, (t.price * t.quantity - t.seller_fee)::text"
+        " t.seller_fee::text, (t.price * t.quantity + t.buyer_fee)::text, (t.price * t.quantity - t.seller_fee)::text,"
+        " bf.code, sf.code"
         f" FROM {table} x JOIN {Trade._meta.db_table} t ON t.id = x.trade_id"
         f" JOIN {security} s ON s.id = t.security_id JOIN {account} b ON b.id = t.buyer_id"
-        f" JOIN {account} se ON se.id = t.seller_id {where}"
+        f" JOIN {account} se ON se.id = t.seller_id"
+        f" LEFT JOIN {account} bf ON bf.broker_id = b.broker_id AND bf.kind = '{fee}'"
+        f" LEFT JOIN {account} sf ON sf.broker_id = se.broker_id AND sf.kind = '{fee}' {where}"
     )
 
 
@@ -255,4 +281,77 @@ SETTLEMENTS_CHECK = BusinessCheck(
     rows_of=_settlement_rows,
     agrees=_settlements_agree,
     tally=_settlements_tally,
+)
+
+
+# --------------------------------------------------------------------------
+# Standing settlement instructions
+
+SET, END = EntryKind.SETTLEMENT_INSTRUCTION.value, EntryKind.SETTLEMENT_INSTRUCTION_END.value
+_INSTRUCTION_PAYLOADS: dict[str, type[InstructionSet] | type[InstructionEnd]] = {
+    SET: InstructionSet,
+    END: InstructionEnd,
+}
+# What an instruction row must agree on with each entry, in the order of the payloads' fields (the rows are read
+# in that order by ``_check_instructions``).
+SET_FIELDS = ("instruction", "account", "security", "min_amount", "until", "set_by_role", "at")
+END_FIELDS = ("instruction", "ended_by_role", "at")
+assert SET_FIELDS == tuple(f.name for f in fields(InstructionSet)), "SET_FIELDS are InstructionSet's fields"
+assert END_FIELDS == tuple(f.name for f in fields(InstructionEnd)), "END_FIELDS are InstructionEnd's fields"
+
+
+def _instruction_fields(kind: str, payload: dict) -> tuple[str, tuple]:
+    """An instruction entry's kind and its fields, typed (ids, decimals and times compare as values, as the row's
+    do); a payload its kind cannot have raises, and the walk names the entry."""
+    read = _INSTRUCTION_PAYLOADS[kind].read(payload)
+    return kind, tuple(getattr(read, name) for name in (SET_FIELDS if kind == SET else END_FIELDS))
+
+
+def _check_instructions(report: Report, entries: Mapping[int, tuple], waiting: Callable[[], set[int]]) -> None:
+    rows = list(
+        SettlementInstruction.objects.order_by("id").values_list(
+            "id",
+            "entry_id",
+            "account__code",
+            "security__code",
+            "min_amount",
+            "ends_at",
+            "created_by__role",
+            "created_at",
+            "end_entry_id",
+            "ended_by__role",
+            "ended_at",
+        )
+    )
+    rows_against_entries(
+        report,
+        ((row[0], row[1], (row[0], *row[2:8])) for row in rows),
+        {eid: values for eid, (kind, values) in entries.items() if kind == SET},
+        waiting,
+        fields=SET_FIELDS,
+        name="instruction",
+        no_entry=_("settlement instruction %(instruction)s has no sealed SETTLEMENT_INSTRUCTION entry"),
+        differs=_("settlement instruction %(instruction)s differs from its entry in %(fields)s"),
+        no_row=_("SETTLEMENT_INSTRUCTION entry without its instruction row"),
+    )
+    # An instruction ended early has its end entry, and only such a one (the database refuses either without the
+    # other; a superuser who dropped that constraint is named here).
+    rows_against_entries(
+        report,
+        ((row[0], row[8], (row[0], *row[9:])) for row in rows if row[8] is not None or row[10] is not None),
+        {eid: values for eid, (kind, values) in entries.items() if kind == END},
+        waiting,
+        fields=END_FIELDS,
+        name="instruction",
+        no_entry=_("settlement instruction %(instruction)s ended without a sealed SETTLEMENT_INSTRUCTION_END entry"),
+        differs=_("the end of settlement instruction %(instruction)s differs from its entry in %(fields)s"),
+        no_row=_("SETTLEMENT_INSTRUCTION_END entry without its ended instruction row"),
+    )
+
+
+INSTRUCTIONS_CHECK = BusinessCheck(
+    name="settlement_instructions",
+    kinds=frozenset({SET, END}),
+    extract=_instruction_fields,
+    check=_check_instructions,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -27,6 +28,7 @@ from ledger.models import Entry, EntryKind
 from ledger.services import block_seal, entry_write
 from registry import services as registry
 from registry.entries import Halt
+from settlement.instructions import instruction_create, instruction_end
 from settlement.services import trade_hold, trade_release
 from tests.conftest import api_for, log_in
 
@@ -500,13 +502,55 @@ def test_the_offline_verifiers_table_of_actions_is_the_exchanges(supervised, mar
     trade = Trade.objects.get(buyer=investor)
     trade_hold(actor=depository, trade_id=trade.pk, reason="court order 19")
     trade_release(actor=depository, trade_id=trade.pk, reason="order lifted")
+    instruction = instruction_create(
+        actor=depository,
+        account_code=investor.code,
+        security_code=None,
+        min_amount=None,
+        reason="court order 20",
+        ends_at=timezone.now() + dt.timedelta(days=1),
+    )
+    instruction_end(actor=depository, instruction_id=instruction.pk, reason="order lifted")
     named = {
         event.action
         for event in AuditEvent.objects.all()
         if isinstance(event.detail, dict) and isinstance(event.detail.get("entry"), int)
     }
     assert {"freeze_approve", "forced_transfer_approve", "correction_approve", "security_halt"} <= named
+    assert {"settlement_instruction_create", "settlement_instruction_end"} <= named
     assert named <= set(ACTION_ENTRIES), named - set(ACTION_ENTRIES)
+
+
+def test_a_settlement_instruction_on_an_account_is_in_its_evidence_backed_by_its_entry(market, auditor, tmp_path):
+    # given a regulator's standing instruction on an investor's account (its code typed in small letters), sealed
+    investor = market.investor(cash="100")
+    instruction = instruction_create(
+        actor=market.user(Role.REGULATOR),
+        account_code=investor.code.lower(),
+        security_code=None,
+        min_amount=D("5000"),
+        reason="surveillance case 8",
+        ends_at=timezone.now() + dt.timedelta(days=1),
+    )
+    block_seal()
+    client = api_for(auditor)
+    keys = client.get("/api/v1/ledger/keys/").json()
+
+    # when the auditor downloads the account's evidence
+    bundle = client.get("/api/v1/audit/evidence/", {"account": investor.code}).json()
+
+    # then the instruction's record is backed by its SETTLEMENT_INSTRUCTION entry, and the bundle verifies offline
+    record, entry = _named(bundle, "settlement_instruction_create")
+    assert (entry["kind"], record["entry_id"]) == ("SETTLEMENT_INSTRUCTION", instruction.entry_id)
+    ok = _verify(tmp_path, bundle, keys)
+    assert ok.returncode == 0, ok.stderr
+    # but not once its record is said to be of another instruction, account or amount
+    for key, value in (("target", f"instruction {instruction.pk + 1}"), ("account", "INV999999"), ("min_amount", "1")):
+        tampered = json.loads(json.dumps(bundle))
+        record, _entry = _named(tampered, "settlement_instruction_create")
+        (record if key == "target" else record["detail"])[key] = value
+        bad = _verify(tmp_path, tampered, keys)
+        assert bad.returncode == 1 and "FAILED" in bad.stderr, key
 
 
 def _tamper_target(b):  # a deposit said to be another account's

@@ -112,8 +112,8 @@ def test_rows_agree_examples():
 
 def _trade(tid: int) -> tuple:
     """A trade row as the settlement check reads it: 1 share of S at 1.00 from S<tid> to B<tid>, no fees (the
-    buyer pays 1.00, the seller receives 1.00)."""
-    return (tid, "S", "1.00", 1, f"B{tid}", f"S{tid}", "0.00", "0.00", "1.00", "1.00")
+    buyer pays 1.00, the seller receives 1.00), neither party's broker with a fee account."""
+    return (tid, "S", "1.00", 1, f"B{tid}", f"S{tid}", "0.00", "0.00", "1.00", "1.00", None, None)
 
 
 def _net(tids) -> Settles:
@@ -168,23 +168,26 @@ def test_settlements_agree_examples():
 
 def test_settlements_agree_only_where_each_entry_says_what_its_trades_moved():
     # given a gross entry of trade 5 (100 shares at 10.00, fees 5.00 and 6.00) and a net entry of trades 6 and 7
-    gross = ("S", 100, "10.00", "B", "A", "1005.00", "994.00", ("5.00", "6.00"))
-    trade5 = (5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00")
+    gross = ("S", 100, "10.00", "B", "A", "1005.00", "994.00", (("FB", "5.00"), ("FA", "6.00")))
+    trade5 = (5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA")
     entries = {1: Settles(frozenset({5}), "gross", gross), 2: _net({6, 7})}
     rows = [(1, *trade5), *_rows([(2, 6), (2, 7)])]
     assert _settlements_agree(rows, entries) == 3
-    # when the gross entry says another quantity, price, party, amount or fee, or cannot be read, it is a doubt
-    for i, other in enumerate([None, 900, "10.01", "X", "X", "1005.01", "994.01", ("5.00", "6.01")]):
+    # when the gross entry says another quantity, price, party, amount, fee or fee account, or cannot be read, it
+    # is a doubt
+    swapped = (("FA", "5.00"), ("FB", "6.00"))
+    for i, other in enumerate([None, 900, "10.01", "X", "X", "1005.01", "994.01", (("FB", "5.00"), ("FA", "6.01"))]):
         if i == 0:
             continue
         said = Settles(frozenset({5}), "gross", gross[:i] + (other,) + gross[i + 1 :])
         assert _settlements_agree(rows, {**entries, 1: said}) is None, i
+    assert _settlements_agree(rows, {**entries, 1: Settles(frozenset({5}), "gross", gross[:-1] + (swapped,))}) is None
     assert _settlements_agree(rows, {**entries, 1: Settles(frozenset({5}), "gross", None)}) is None
     # a side that paid no fee has none in the list; one listed anyway is a doubt
-    no_seller_fee = (5, "S", "10.00", 100, "B", "A", "5.00", "0.00", "1005.00", "1000.00")
-    said = ("S", 100, "10.00", "B", "A", "1005.00", "1000.00", ("5.00",))
+    no_seller_fee = (5, "S", "10.00", 100, "B", "A", "5.00", "0.00", "1005.00", "1000.00", "FB", "FA")
+    said = ("S", 100, "10.00", "B", "A", "1005.00", "1000.00", (("FB", "5.00"),))
     assert _settlements_agree([(1, *no_seller_fee), *rows[1:]], {**entries, 1: Settles(frozenset({5}), "gross", said)})
-    listed = Settles(frozenset({5}), "gross", said[:-1] + (("5.00", "0.00"),))
+    listed = Settles(frozenset({5}), "gross", said[:-1] + ((("FB", "5.00"), ("FA", "0.00")),))
     assert _settlements_agree([(1, *no_seller_fee), *rows[1:]], {**entries, 1: listed}) is None
     # and so is a net entry whose shares, cash or fees are not its trades' nets
     net = _net({6, 7})
@@ -196,6 +199,31 @@ def test_settlements_agree_only_where_each_entry_says_what_its_trades_moved():
         (security, shares, {**cash, "FEE": D("0.01")}),
     ]:
         assert _settlements_agree(rows, {**entries, 2: Settles(net.trade_ids, "net", says)}) is None, says
+
+
+def test_a_net_entry_agrees_only_where_each_fee_account_received_what_its_brokers_clients_paid():
+    # given a net entry of two trades: B buys 100 at 10.00 paying its broker (fee account FB) 5.00, A sells them
+    # paying its broker (FA) 6.00; then A buys 100 back at 10.00, paying FA 5.00 and B FB 6.00
+    rows = [
+        (1, 5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA"),
+        (1, 6, "S", "10.00", 100, "A", "B", "5.00", "6.00", "1005.00", "994.00", "FA", "FB"),
+    ]
+    shares = frozenset()  # both net to nothing
+    fees = {"FB": D("11.00"), "FA": D("11.00")}
+    entry = Settles(frozenset({5, 6}), "net", ("S", shares, {"B": D("-11.00"), "A": D("-11.00"), **fees}))
+    assert _settlements_agree(rows, {1: entry}) == 2
+    # when the same fees in all are said to have gone 1.00 more to one fee account and 1.00 less to the other, to
+    # a third one, or to one alone, then it is a doubt
+    for said in [
+        {"FB": D("12.00"), "FA": D("10.00")},
+        {"FB": D("11.00"), "FA": D("10.00"), "FC": D("1.00")},
+        {"FB": D("22.00")},
+    ]:
+        moved = Settles(entry.trade_ids, "net", ("S", shares, {"B": D("-11.00"), "A": D("-11.00"), **said}))
+        assert _settlements_agree(rows, {1: moved}) is None, said
+    # and so is a fee whose payer's broker has no fee account (settlement refuses it: no entry can say it)
+    unpaid = [(*rows[0][:-2], None, "FA"), rows[1]]
+    assert _settlements_agree(unpaid, {1: entry}) is None
 
 
 def test_a_chunks_entry_ids_are_read_in_ranges_split_at_wide_gaps():

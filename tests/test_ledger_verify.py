@@ -241,6 +241,106 @@ def test_a_settlement_entry_sealed_with_other_figures_than_its_trade_is_named(
     assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
 
 
+def test_a_gross_settlement_entry_resealed_with_its_fee_credited_to_another_brokers_fee_account_is_named(
+    ledger, django_capture_on_commit_callbacks
+):
+    import json
+
+    from core.models import Account
+    from exchange.models import Trade
+    from ledger.canonical import leaf_hash
+    from ledger.models import Entry
+    from settlement.services import trade_settle
+    from tests.conftest import build_market
+
+    # given a trade settled, its buyer's fee credited to its broker's fee account, and another broker's fee account
+    other_fees = Account.objects.get(kind=Account.Kind.FEE, broker=build_market().broker).code
+    trade = Trade.objects.order_by("id").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert trade_settle(trade_id=trade.pk)
+    entry = Entry.objects.get(kind="SETTLEMENT")
+    doc = json.loads(bytes(entry.canonical))
+    [fee] = doc["payload"]["fees"]
+    assert fee["account"] == Account.objects.get(kind=Account.Kind.FEE, broker=ledger.broker).code != other_fees
+
+    # when a superuser rewrites the entry before it is sealed, the fee credited to the other broker's fee account
+    # (the same amount), and the sealer seals it
+    payload = {**doc["payload"], "fees": [{**fee, "account": other_fees}]}
+    data = json.dumps({**doc, "payload": payload}, sort_keys=True, separators=(",", ":")).encode()
+    tamper("UPDATE ledger_entry SET canonical = %s, leaf_hash = %s WHERE id = %s", [data, leaf_hash(data), entry.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+
+    # then verification names the entry for its fees, and the trade stands settled
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (entry.pk, "SETTLEMENT entry disagrees with the trades it settles in fees")
+    ]
+    assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
+
+
+def test_a_net_settlement_entry_resealed_with_fees_moved_between_fee_accounts_is_named(
+    market, django_capture_on_commit_callbacks
+):
+    # (the fees of a net entry were checked in total only: a fee credited to another broker's fee account passed)
+    import json
+
+    from core.models import Account
+    from exchange.models import Trade
+    from ledger.canonical import leaf_hash
+    from ledger.models import Entry
+    from registry.models import Security
+    from settlement.services import net_settle
+    from tests.conftest import build_market
+
+    # given a net-mode security in which a client of one broker buys and a client of another sells, each paying
+    # its broker a fee of 5.00 (two fee accounts)
+    other = build_market()
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    buyer, seller = market.investor(cash="50000"), other.investor(cash="0")
+    other.issue(seller, 1000, security=market.security)
+    for account, side, price in ((buyer, "buy", "10.10"), (seller, "sell", "9.90")):
+        order_place(
+            placed_by=account.owner,
+            account=account,
+            request=OrderRequest(market.security.code, side, 100, Decimal(price), "IOC", f"net-{side}"),
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+        assert net_settle(security_code=market.security.code).trades == 2
+    fees = [
+        Account.objects.get(kind=Account.Kind.FEE, broker=m.broker).code for m in (market, other)
+    ]  # the buyer's broker's, the seller's broker's
+    entry = Entry.objects.get(kind="SETTLEMENT")
+    doc = json.loads(bytes(entry.canonical))
+    cash = {c["account"]: c["amount"] for c in doc["payload"]["cash"]}
+    assert (cash[fees[0]], cash[fees[1]]) == ("5.00", "5.00")
+    assert ledger_verify().ok
+
+    # when a superuser rewrites the entry before it is sealed, one fee account credited 1.00 more and the other
+    # 1.00 less (the same total, the parties' cash as it was), and the sealer seals it
+    moved = {fees[0]: "6.00", fees[1]: "4.00"}
+    payload = {
+        **doc["payload"],
+        "cash": [{**c, "amount": moved.get(c["account"], c["amount"])} for c in doc["payload"]["cash"]],
+    }
+    data = json.dumps({**doc, "payload": payload}, sort_keys=True, separators=(",", ":")).encode()
+    tamper("UPDATE ledger_entry SET canonical = %s, leaf_hash = %s WHERE id = %s", [data, leaf_hash(data), entry.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+
+    # then verification names the entry for its fees
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (entry.pk, "SETTLEMENT entry disagrees with the trades it settles in fees")
+    ]
+    assert report.first.block == Leaf.objects.get(entry_id=entry.pk).block_id
+    # and the trades and their settlements stand as they were
+    assert set(Trade.objects.values_list("status", flat=True)) == {Trade.Status.SETTLED}
+
+
 def test_a_trade_marked_settled_without_a_settlement_is_named(ledger):
     from exchange.models import Trade
 

@@ -19,8 +19,10 @@ from core import errors as err
 from core.models import AuditEvent, Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
+from ledger.api import may_read_entry
+from ledger.canonical import encode
 from ledger.models import Entry
-from ledger.services import block_seal
+from ledger.services import block_seal, entry_append
 from ledger.verification import ledger_verify
 from registry.models import Security
 from settlement import instructions
@@ -218,7 +220,7 @@ def test_a_held_trade_released_settles_once_and_is_not_held_again(two_books):
     assert status(trade) == "settled"
     assert Settlement.objects.filter(trade=trade).count() == 1
     kinds = list(Entry.objects.filter(kind__startswith="SETTLEMENT").order_by("id").values_list("kind", flat=True))
-    assert kinds == ["SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "SETTLEMENT"]
+    assert kinds == ["SETTLEMENT_INSTRUCTION", "SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "SETTLEMENT"]
     assert position_of(a, market.security).total == 100
     block_seal()
     assert ledger_verify().ok
@@ -310,6 +312,291 @@ def test_a_net_window_of_held_trades_only_holds_them_and_writes_no_batch(two_boo
 
 
 # --------------------------------------------------------------------------
+# On the ledger: setting and ending an instruction each write one entry, of ids, codes and roles
+
+
+def entries_of(kind: str) -> list[Entry]:
+    return list(Entry.objects.filter(kind=kind).order_by("id"))
+
+
+def payload_of(entry: Entry) -> dict:
+    return json.loads(bytes(entry.canonical))["payload"]
+
+
+def when(moment: dt.datetime) -> str:
+    """A time as the ledger writes it."""
+    return json.loads(encode(moment))
+
+
+def test_setting_an_instruction_writes_one_entry_of_its_scope_and_role_and_not_its_reason(two_books):
+    market, _other, _mm, a, _b = two_books
+    regulator = market.user(Role.REGULATOR)
+    ends_at = dt.datetime(2031, 3, 1, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    entries_before = Entry.objects.count()
+
+    # when a regulator sets an instruction on a's trades in the security worth at least 2000 (the account code
+    # typed as a person would), with a reason the investor must not learn
+    instruction = instructions.instruction_create(
+        actor=regulator,
+        account_code=f" {a.code.lower()} ",
+        security_code=market.security.code,
+        min_amount=D("2000"),
+        reason="调查中：疑似内幕交易 case 7",
+        ends_at=ends_at,
+    )
+
+    # then one entry is written, SETTLEMENT_INSTRUCTION, which the row and the audit record name
+    assert Entry.objects.count() == entries_before + 1
+    [entry] = entries_of("SETTLEMENT_INSTRUCTION")
+    instruction.refresh_from_db()
+    assert (instruction.entry_id, instruction.end_entry_id) == (entry.pk, None)
+    assert entry.recorded_at == instruction.created_at
+    # and it says which instruction, its scope (codes, the amount in yuan and fen), its end and the role that set
+    # it: no user name, no reason
+    assert payload_of(entry) == {
+        "instruction": instruction.pk,
+        "account": a.code,
+        "security": market.security.code,
+        "min_amount": "2000.00",
+        "until": "2031-03-01T01:30:00.000000Z",
+        "set_by_role": "regulator",
+        "at": when(instruction.created_at),
+    }
+    data = bytes(entry.canonical).decode()
+    assert "调查中" not in data and "case 7" not in data and regulator.username not in data
+    record = AuditEvent.objects.get(action="settlement_instruction_create")
+    assert (record.target, record.detail["entry"], record.detail["account"]) == (
+        f"instruction {instruction.pk}",
+        entry.pk,
+        a.code,
+    )
+    assert record.detail["reason"] == "调查中：疑似内幕交易 case 7"  # the audit trail keeps it
+    # and the investor may not read the entry (its inclusion only), a supervisor may
+    assert not may_read_entry(a.owner, entry.pk)
+    assert may_read_entry(market.depository, entry.pk)
+
+
+def test_ending_an_instruction_writes_one_entry_of_the_role_that_ended_it_and_not_its_reason(two_books):
+    market, _other, _mm, a, _b = two_books
+    instruction = instruct(market.depository, account=a)
+    regulator = market.user(Role.REGULATOR)
+    entries_before = Entry.objects.count()
+    (set_entry,) = entries_of("SETTLEMENT_INSTRUCTION")
+    set_bytes = bytes(set_entry.canonical)
+
+    # when a regulator ends the depository's instruction early
+    instructions.instruction_end(actor=regulator, instruction_id=instruction.pk, reason="court order 19 lifted")
+
+    # then one entry is written, SETTLEMENT_INSTRUCTION_END, naming the instruction, the role and the time only
+    assert Entry.objects.count() == entries_before + 1
+    [entry] = entries_of("SETTLEMENT_INSTRUCTION_END")
+    instruction.refresh_from_db()
+    assert (instruction.entry_id, instruction.end_entry_id) == (set_entry.pk, entry.pk)
+    assert payload_of(entry) == {
+        "instruction": instruction.pk,
+        "ended_by_role": "regulator",
+        "at": when(instruction.ended_at),
+    }
+    assert "court order" not in bytes(entry.canonical).decode()
+    assert AuditEvent.objects.get(action="settlement_instruction_end").detail == {
+        "reason": "court order 19 lifted",
+        "entry": entry.pk,
+    }
+    # and the instruction's first entry is as it was
+    assert bytes(Entry.objects.get(pk=set_entry.pk).canonical) == set_bytes
+
+
+def test_a_refused_instruction_or_end_writes_no_entry(two_books):
+    market, _other, _mm, a, _b = two_books
+    regulators = instruct(market.user(Role.REGULATOR), account=a)
+    ended = instruct(market.depository, account=a)
+    instructions.instruction_end(actor=market.depository, instruction_id=ended.pk, reason="lifted")
+    before = (snapshot(), list(SettlementInstruction.objects.values()), AuditEvent.objects.count())
+
+    # when an instruction is set by a role that may not, or with bad input, or ended by one that may not, twice,
+    # or not there at all
+    refused = [
+        (err.PermissionDenied, lambda: instruct(market.user(Role.EXCHANGE_OPERATOR), account=a)),
+        (err.PermissionDenied, lambda: instruct(a.owner, account=a)),
+        (instructions.InstructionNoCriterion, lambda: instruct(market.depository)),
+        (instructions.InstructionEndNotFuture, lambda: instruct(market.depository, account=a, ends_at=later(days=-1))),
+        (instructions.InstructionAmountNotPositive, lambda: instruct(market.depository, min_amount="0")),
+        (
+            instructions.UnknownAccount,
+            lambda: instructions.instruction_create(
+                actor=market.depository,
+                account_code="INV999999",
+                security_code=None,
+                min_amount=None,
+                reason="r",
+                ends_at=later(),
+            ),
+        ),
+        (
+            err.PermissionDenied,
+            lambda: instructions.instruction_end(actor=market.depository, instruction_id=regulators.pk, reason="r"),
+        ),
+        (
+            instructions.InstructionNotActive,
+            lambda: instructions.instruction_end(actor=market.depository, instruction_id=ended.pk, reason="r"),
+        ),
+        (err.NotFound, lambda: instructions.instruction_end(actor=market.depository, instruction_id=0, reason="r")),
+    ]
+    for error, attempt in refused:
+        with pytest.raises(error):
+            attempt()
+
+    # then no entry is written, and no instruction, audit record or balance changed
+    assert (snapshot(), list(SettlementInstruction.objects.values()), AuditEvent.objects.count()) == before
+    assert [len(entries_of(k)) for k in ("SETTLEMENT_INSTRUCTION", "SETTLEMENT_INSTRUCTION_END")] == [2, 1]
+
+
+# --------------------------------------------------------------------------
+# ledger_verify compares every instruction with its entries
+
+
+@pytest.fixture
+def instructed(two_books, monkeypatch):
+    """Three instructions, sealed: one of the depository on a's account, one of a regulator on the other security
+    worth at least 2000, and one ended early; the ledger verifies, by the fast pass alone."""
+    from ledger import verification
+
+    market, other, _mm, a, b = two_books
+    on_a = instruct(market.depository, account=a)
+    on_other = instruct(market.user(Role.REGULATOR), security=other, min_amount="2000.00")
+    ended = instructions.instruction_end(
+        actor=market.depository, instruction_id=instruct(market.depository, account=b).pk, reason="lifted"
+    )
+    block_seal()
+    with monkeypatch.context() as m:
+        m.setattr(verification, "verify_chain", lambda *a, **k: pytest.fail("the full walk ran on a sound ledger"))
+        report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]
+    return market, other, a, b, on_a, on_other, ended
+
+
+def _changed(instruction: SettlementInstruction, **fields) -> None:
+    """A row rewritten behind the services' back (the database's own constraints still hold)."""
+    SettlementInstruction.objects.filter(pk=instruction.pk).update(**fields)
+
+
+@pytest.mark.parametrize(
+    ("which", "change", "fields"),
+    [
+        ("on_a", lambda ctx: {"account": ctx["b"]}, "account"),
+        ("on_a", lambda ctx: {"security": ctx["other"]}, "security"),
+        ("on_other", lambda ctx: {"min_amount": D("20000.00")}, "min_amount"),
+        ("on_other", lambda ctx: {"ends_at": later(days=3650)}, "until"),
+        ("on_a", lambda ctx: {"created_by": ctx["regulator"]}, "set_by_role"),
+        ("on_a", lambda ctx: {"created_at": timezone.now() - dt.timedelta(days=1)}, "at"),
+    ],
+    ids=["account", "security", "min_amount", "until", "set_by_role", "at"],
+)
+def test_an_instruction_row_that_disagrees_with_its_entry_is_named(instructed, which, change, fields):
+    market, other, a, b, on_a, on_other, ended = instructed
+    instruction = {"on_a": on_a, "on_other": on_other}[which]
+    ctx = {"b": b, "other": other, "regulator": market.user(Role.REGULATOR)}
+
+    # when a row is rewritten
+    _changed(instruction, **change(ctx))
+
+    # then verification names the instruction and its entry, for the field that differs
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (instruction.entry_id, f"settlement instruction {instruction.pk} differs from its entry in {fields}")
+    ]
+    assert report.first.block is not None
+
+
+def test_an_ended_instruction_made_active_again_is_named_by_its_end_entry(instructed):
+    _market, _other, _a, _b, _on_a, _on_other, ended = instructed
+
+    # when the end of an instruction is wiped from its row (end entry and all: the constraints hold), so that it
+    # would hold trades again
+    _changed(ended, ended_at=None, ended_by=None, end_reason="", end_entry=None)
+
+    # then verification names the end entry left without its row
+    report = ledger_verify()
+    assert [(p.entry_id, p.message) for p in report.problems] == [
+        (ended.end_entry_id, "SETTLEMENT_INSTRUCTION_END entry without its ended instruction row")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        (lambda ctx: {"ended_by": ctx["regulator"]}, "ended_by_role"),
+        (lambda ctx: {"ended_at": timezone.now() + dt.timedelta(hours=1)}, "at"),
+    ],
+    ids=["ended_by_role", "at"],
+)
+def test_an_instruction_whose_end_disagrees_with_its_end_entry_is_named(instructed, change, fields):
+    market, *_rest, ended = instructed
+
+    # when the end of an instruction is rewritten
+    _changed(ended, **change({"regulator": market.user(Role.REGULATOR)}))
+
+    # then verification names its end entry, for the field that differs
+    assert [(p.entry_id, p.message) for p in ledger_verify().problems] == [
+        (ended.end_entry_id, f"the end of settlement instruction {ended.pk} differs from its entry in {fields}")
+    ]
+
+
+def test_an_instruction_written_without_the_service_is_named(instructed):
+    market, _other, a, *_rest = instructed
+    deposit = Entry.objects.filter(kind="DEPOSIT").order_by("id").first()
+
+    # when an instruction row is written straight into the table, pointed at an entry of another kind (every row
+    # must have one), and holds a's trades
+    forged = SettlementInstruction.objects.create(
+        account=a,
+        reason="r",
+        created_by=market.depository,
+        created_at=timezone.now(),
+        ends_at=later(),
+        entry=deposit,
+    )
+    assert settle_all(buy(market, a, "forged")) == [False]
+
+    # then verification names it and the entry it points at
+    assert [(p.entry_id, p.message) for p in ledger_verify().problems] == [
+        (deposit.pk, f"settlement instruction {forged.pk} has no sealed SETTLEMENT_INSTRUCTION entry")
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_reading_chunks_in_parallel_verify_the_instructions_and_name_a_rewritten_one(monkeypatch):
+    from ledger import fast_verification, verification
+    from tests.conftest import build_market
+
+    # given committed instructions, one set and one ended, sealed, read in chunks of two leaves by three processes
+    market = build_market()
+    on_a = instruct(market.depository, account=market.investor())
+    instructions.instruction_end(
+        actor=market.user(Role.REGULATOR),
+        instruction_id=instruct(market.depository, security=market.security).pk,
+        reason="lifted",
+    )
+    while block_seal() is not None:
+        pass
+    monkeypatch.setattr(fast_verification, "MIN_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "MAX_LEVEL", 1)
+    monkeypatch.setattr(fast_verification, "_cores", lambda: 3)
+
+    # when the command's verification runs with the full walk forbidden, then the fast pass alone says OK
+    with monkeypatch.context() as forbidden:
+        forbidden.setattr(verification, "verify_chain", lambda *a, **k: pytest.fail("the full walk ran"))
+        report = ledger_verify(parallel=True)
+    assert report.ok, [str(p) for p in report.problems]
+
+    # and once an instruction's end is moved ten years on, it is named
+    _changed(on_a, ends_at=later(days=3650))
+    assert [(p.entry_id, p.message) for p in ledger_verify(parallel=True).problems] == [
+        (on_a.entry_id, f"settlement instruction {on_a.pk} differs from its entry in until")
+    ]
+
+
+# --------------------------------------------------------------------------
 # API: roles, inputs, list
 
 
@@ -390,12 +677,22 @@ def test_the_service_refuses_what_the_api_would(market):
 
 def test_the_database_refuses_an_instruction_without_a_criterion_or_ending_before_it_starts(market):
     now = timezone.now()
-    common = {"reason": "r", "created_by": market.depository, "created_at": now}
+    entry = entry_append(kind="SETTLEMENT_INSTRUCTION", payload={})
+    common = {"reason": "r", "created_by": market.depository, "created_at": now, "entry": entry}
     for fields in ({"ends_at": later()}, {"security": market.security, "ends_at": now}):
         with pytest.raises(IntegrityError), transaction.atomic():
             SettlementInstruction.objects.create(**common, **fields)
     with pytest.raises(IntegrityError), transaction.atomic():
         SettlementInstruction.objects.create(**common, ends_at=later(), min_amount=D("-1"))
+    # nor one without its entry, nor one ended without its end entry (or with one, not ended)
+    ended = {"ended_at": now, "ended_by": market.depository, "end_reason": "lifted"}
+    for fields in (
+        {**common, "entry": None},
+        {**common, **ended},
+        {**common, "end_entry": entry_append(kind="SETTLEMENT_INSTRUCTION_END", payload={})},
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            SettlementInstruction.objects.create(**fields, security=market.security, ends_at=later())
     assert not SettlementInstruction.objects.exists()
 
 

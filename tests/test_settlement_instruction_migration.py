@@ -1,0 +1,123 @@
+"""Upgrading an exchange whose standing settlement instructions were set before they went on the ledger (settlement
+0005): each gets its entries, written from its row, so that ``ledger_verify`` checks every row alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from core.models import AuditEvent, Role
+from ledger.canonical import encode
+from ledger.models import Entry
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
+from settlement.models import SettlementInstruction
+from tests.conftest import build_market
+
+BEFORE = [("settlement", "0004_settlement_instructions")]
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kyc_folders")]
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def _leaves():
+    """Every app's latest migration: the schema the rest of the suite expects."""
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()
+
+
+def _when(moment: dt.datetime) -> str:
+    return json.loads(encode(moment))
+
+
+def test_the_upgrade_writes_the_entries_of_the_instructions_set_before_it():
+    # given a market, and the schema before instructions had entries, with two instructions: the depository's on
+    # an account and a minimum amount, still active; a regulator's on a security, ended early by a regulator
+    market = build_market()
+    investor = market.investor()
+    regulator = market.user(Role.REGULATOR)
+    now = timezone.now()
+    old = _migrate(BEFORE)
+    try:
+        Instruction = old.get_model("settlement", "SettlementInstruction")
+        active = Instruction.objects.create(
+            account_id=investor.pk,
+            min_amount=Decimal("2000.00"),
+            reason="court enquiry 2026-7",
+            created_by_id=market.depository.pk,
+            created_at=now - dt.timedelta(days=2),
+            ends_at=now + dt.timedelta(days=30),
+        )
+        ended = Instruction.objects.create(
+            security_id=market.security.pk,
+            reason="调查中 case 7",
+            created_by_id=regulator.pk,
+            created_at=now - dt.timedelta(days=3),
+            ends_at=now + dt.timedelta(days=30),
+            ended_at=now - dt.timedelta(days=1),
+            ended_by_id=regulator.pk,
+            end_reason="closed",
+        )
+        entries_before = Entry.objects.count()
+    finally:
+        # when the exchange migrates
+        upgraded_at = timezone.now()
+        _migrate(_leaves())
+
+    # then each instruction has its SETTLEMENT_INSTRUCTION entry, the ended one its SETTLEMENT_INSTRUCTION_END
+    # too, recorded at the upgrade and saying what the row says, without its reasons
+    active, ended = (SettlementInstruction.objects.get(pk=i.pk) for i in (active, ended))
+    assert Entry.objects.count() == entries_before + 3
+    assert active.end_entry_id is None
+
+    def written(entry_id: int) -> tuple[str, dict]:
+        entry = Entry.objects.get(pk=entry_id)
+        assert entry.recorded_at >= upgraded_at
+        data = bytes(entry.canonical).decode()
+        assert "court enquiry" not in data and "调查中" not in data and "closed" not in data
+        return entry.kind, json.loads(data)["payload"]
+
+    assert written(active.entry_id) == (
+        "SETTLEMENT_INSTRUCTION",
+        {
+            "instruction": active.pk,
+            "account": investor.code,
+            "security": None,
+            "min_amount": "2000.00",
+            "until": _when(active.ends_at),
+            "set_by_role": "depository_operator",
+            "at": _when(active.created_at),
+        },
+    )
+    assert written(ended.entry_id) == (
+        "SETTLEMENT_INSTRUCTION",
+        {
+            "instruction": ended.pk,
+            "account": None,
+            "security": market.security.code,
+            "min_amount": None,
+            "until": _when(ended.ends_at),
+            "set_by_role": "regulator",
+            "at": _when(ended.created_at),
+        },
+    )
+    assert written(ended.end_entry_id) == (
+        "SETTLEMENT_INSTRUCTION_END",
+        {"instruction": ended.pk, "ended_by_role": "regulator", "at": _when(ended.ended_at)},
+    )
+    # and no audit record was written or changed; the ledger, sealed, verifies
+    assert not AuditEvent.objects.filter(action__startswith="settlement_instruction").exists()
+    assert block_seal() is not None
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]

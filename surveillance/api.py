@@ -1,5 +1,6 @@
 """Surveillance API (regulators; auditors read): the alerts the engine raised, with filters, their state changes
-with a note, and the rules with their editable thresholds.
+with a note (one alert's answer carries its history: every move and note, oldest first), and the rules with their
+editable thresholds.
 
 Alerts name accounts by code only: no name, no ID number, no identity index. Who is behind an account is the
 identity reveal's business (``kyc``), which records each look.
@@ -7,6 +8,7 @@ identity reveal's business (``kyc``), which records each look.
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -22,7 +24,7 @@ from core.models import Role
 from core.permissions import require_role
 
 from . import services
-from .models import Alert, Rule
+from .models import Alert, AlertEvent, Rule
 
 READERS = (Role.REGULATOR, Role.AUDITOR)
 WRITERS = (Role.REGULATOR,)
@@ -59,6 +61,23 @@ class AlertOutput(serializers.ModelSerializer):
         ]
 
 
+class AlertEventOutput(serializers.ModelSerializer):
+    by = serializers.CharField(source="by.username")
+
+    class Meta:
+        model = AlertEvent
+        fields = ["from_state", "to_state", "note", "by", "at"]
+
+
+class AlertDetailOutput(AlertOutput):
+    """One alert, with its history: every move and note, oldest first (``note`` is the latest)."""
+
+    history = AlertEventOutput(source="events", many=True)
+
+    class Meta(AlertOutput.Meta):
+        fields = [*AlertOutput.Meta.fields, "history"]
+
+
 class AlertChangeInput(StrictInput, serializers.Serializer):
     state = serializers.CharField(required=False, help_text="new, under_review or closed (closing needs a note)")
     note = serializers.CharField(required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH)
@@ -82,7 +101,12 @@ class RuleChangeInput(StrictInput, serializers.Serializer):
 
 
 def _alert(alert_id: int) -> Alert:
-    alert = Alert.objects.select_related("rule", "security", "updated_by").filter(pk=alert_id).first()
+    alert = (
+        Alert.objects.select_related("rule", "security", "updated_by")
+        .prefetch_related(Prefetch("events", AlertEvent.objects.select_related("by").order_by("id")))
+        .filter(pk=alert_id)
+        .first()
+    )
     if alert is None:
         raise services.AlertNotFound()
     return alert
@@ -116,12 +140,12 @@ class AlertListApi(APIView):
 class AlertDetailApi(APIView):
     """One alert; regulators move it on (new → under_review → closed, closing with a note)."""
 
-    @extend_schema(responses={200: AlertOutput, **ERRORS})
+    @extend_schema(responses={200: AlertDetailOutput, **ERRORS})
     def get(self, request, alert_id: int):
         require_role(request.user, READERS)
-        return Response(AlertOutput(_alert(alert_id)).data)
+        return Response(AlertDetailOutput(_alert(alert_id)).data)
 
-    @extend_schema(request=AlertChangeInput, responses={200: AlertOutput, **ERRORS})
+    @extend_schema(request=AlertChangeInput, responses={200: AlertDetailOutput, **ERRORS})
     def patch(self, request, alert_id: int):
         require_role(request.user, WRITERS)
         data = AlertChangeInput(data=request.data)
@@ -135,7 +159,7 @@ class AlertDetailApi(APIView):
             note=data.validated_data.get("note"),
             ip=client_ip(request),
         )
-        return Response(AlertOutput(_alert(alert_id)).data)
+        return Response(AlertDetailOutput(_alert(alert_id)).data)
 
 
 class RuleListApi(APIView):

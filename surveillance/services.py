@@ -6,7 +6,10 @@
   adds nothing: running a block twice, or concurrently, writes each alert once.
 * ``alert_change`` (regulators): new → under review → closed; closing needs a note; a closed alert stays
   closed. ``rule_change`` (regulators): switch a rule, edit its thresholds (validated,
-  ``rules.thresholds_checked``). Each change is an audit record in the same transaction.
+  ``rules.thresholds_checked``).
+  Each change is an audit record in the same transaction; each change of an alert is also a step of its
+  history (``AlertEvent``, append-only), so an earlier note is never lost when ``Alert.note`` takes the
+  latest. A change that changes nothing (the same state, no note) writes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ledger.models import Block, EntryKind, Leaf
 from registry.models import Disclosure
 
 from . import rules
-from .models import Alert, Rule
+from .models import Alert, AlertEvent, Rule
 
 NOTE_MAX_LENGTH = 2000
 
@@ -127,37 +130,52 @@ def _note_checked(note: str | None, *, required: bool) -> str:
     return note
 
 
+def _alert_locked(alert_id: int) -> Alert:
+    alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
+    if alert is None:
+        raise AlertNotFound()
+    return alert
+
+
+def _alert_step(*, alert: Alert, actor: User, action: str, to_state: str, note: str, ip: str | None) -> None:
+    """Write one step of ``alert`` (locked): its row, its history event and its audit record, in the caller's
+    transaction. ``Alert.note`` keeps the latest note; the event keeps every one."""
+    now = timezone.now()
+    before = {"state": alert.state, "note": alert.note}
+    AlertEvent.objects.create(alert=alert, from_state=alert.state, to_state=to_state, note=note, by=actor, at=now)
+    alert.state = to_state
+    if note:
+        alert.note = note
+    alert.updated_at, alert.updated_by = now, actor
+    alert.save(update_fields=["state", "note", "updated_at", "updated_by"])
+    audit_record(
+        actor=actor,
+        action=action,
+        target=f"alert:{alert.pk}",
+        ip=ip,
+        detail={"before": before, "after": {"state": alert.state, "note": alert.note}},
+    )
+
+
 def alert_change(
     *, actor: User, alert_id: int, state: str | None, note: str | None = None, ip: str | None = None
 ) -> Alert:
     """Move an alert on (or add a note): forward only (new → under review → closed); closing needs a note, and a
-    closed alert is not changed again."""
+    closed alert is not changed again. The same state and no note: nothing written."""
     _require_regulator(actor)
     if state is not None and state not in Alert.State.values:
         raise UnknownAlertState()
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
-        if alert is None:
-            raise AlertNotFound()
+        alert = _alert_locked(alert_id)
         if alert.state == Alert.State.CLOSED:
             raise AlertClosed()
         new_state = state or alert.state
         if new_state not in FORWARD[alert.state]:
             raise AlertBackwards()
         text = _note_checked(note, required=new_state == Alert.State.CLOSED)
-        before = {"state": alert.state, "note": alert.note}
-        alert.state = new_state
-        if text:
-            alert.note = text
-        alert.updated_at, alert.updated_by = timezone.now(), actor
-        alert.save(update_fields=["state", "note", "updated_at", "updated_by"])
-        audit_record(
-            actor=actor,
-            action="alert_change",
-            target=f"alert:{alert.pk}",
-            ip=ip,
-            detail={"before": before, "after": {"state": alert.state, "note": alert.note}},
-        )
+        if new_state == alert.state and not text:
+            return alert
+        _alert_step(alert=alert, actor=actor, action="alert_change", to_state=new_state, note=text, ip=ip)
         return alert
 
 

@@ -1,5 +1,6 @@
 """The regulator's surveillance console (auditors read it): the alerts with filters, one alert with its trades
-and their ledger leaves and its state changes with a note, and the rules with their editable thresholds."""
+and their ledger leaves, its history (every move and note) and its state changes with a note, and the rules with
+their editable thresholds."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def alert_detail(request, alert_id: int):
     context = {
         "alert": alert,
         "trades": trades.order_by("id"),
+        "history": alert.events.select_related("by").order_by("id"),
         "states": [
             c for c in Alert.State.choices if c[0] != alert.state and c[0] in services.FORWARD.get(alert.state, ())
         ],

@@ -1,6 +1,7 @@
 """Market surveillance (issue 11 item 6): each rule fires on its case and stays quiet on its twin; the engine
 runs once per sealed block and a second run writes nothing; the regulator works the alerts and edits the rules
-(API and pages); everyone else gets 403 and nothing changes."""
+(API and pages), each move and note kept in the alert's append-only history; everyone else gets 403 and nothing
+changes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
 
 from balances.services import cash_deposit
@@ -22,7 +24,7 @@ from ledger.models import Leaf
 from ledger.services import block_seal
 from registry import disclosures
 from surveillance import rules, services, tasks
-from surveillance.models import Alert, Rule
+from surveillance.models import Alert, AlertEvent, Rule
 from surveillance.rehearsal import crossed_trade_write
 from tests.conftest import api_for, log_in
 
@@ -343,7 +345,11 @@ def test_a_disabled_rule_raises_nothing(market):
 
 
 def alert_state() -> list:
-    return list(Alert.objects.order_by("id").values_list("state", "note", "updated_by_id"))
+    """The alerts as the regulator works them, and their histories."""
+    return [
+        *Alert.objects.order_by("id").values_list("state", "note", "updated_by_id", "updated_at"),
+        *AlertEvent.objects.order_by("id").values_list("alert_id", "from_state", "to_state", "note", "by_id", "at"),
+    ]
 
 
 def rule_state() -> list:
@@ -538,3 +544,131 @@ def test_the_console_refuses_changes_from_others(client, market, role):
     expected = 200 if role == Role.AUDITOR else 403
     assert client.get("/surveillance/").status_code == expected
     assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == expected
+
+
+# --------------------------------------------------------------------------
+# An alert's history
+
+
+def history(alert: Alert) -> list[tuple]:
+    return list(alert.events.order_by("id").values_list("from_state", "to_state", "note", "by__username"))
+
+
+def test_every_move_and_note_of_an_alert_is_kept_in_its_history(market):
+    # given an alert, and two regulators
+    alert = wash_alert(market)
+    first, second = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+
+    # when one takes it under review with a note, the other adds a note, and the first closes it
+    services.alert_change(actor=first, alert_id=alert.pk, state="under_review", note="Asked the broker")
+    services.alert_change(actor=second, alert_id=alert.pk, state=None, note="Broker says: same family")
+    services.alert_change(actor=first, alert_id=alert.pk, state="closed", note="Explained")
+
+    # then the history keeps each step with its note and author, oldest first, and the alert's note is the latest
+    assert history(alert) == [
+        ("new", "under_review", "Asked the broker", first.username),
+        ("under_review", "under_review", "Broker says: same family", second.username),
+        ("under_review", "closed", "Explained", first.username),
+    ]
+    assert Alert.objects.get(pk=alert.pk).note == "Explained"
+    # and each step is on the audit trail too, by the same regulator
+    audits = AuditEvent.objects.filter(action="alert_change", target=f"alert:{alert.pk}").order_by("id")
+    assert [a.actor_id for a in audits] == [first.pk, second.pk, first.pk]
+
+
+def test_the_api_shows_an_alerts_history_in_its_detail_not_in_the_list(market):
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    client = api_for(regulator)
+    assert client.get(f"/api/v1/alerts/{alert.pk}/").json()["history"] == []
+
+    # when the regulator reviews it, then closes it (a PATCH answers with the history too)
+    client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "under_review", "note": "Looking"}, format="json")
+    closed = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "closed", "note": "Explained"}, format="json")
+
+    # then the detail lists both steps, oldest first, and `note` still reads the latest note
+    body = client.get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert closed.json()["history"] == body["history"]
+    assert [(h["from_state"], h["to_state"], h["note"], h["by"]) for h in body["history"]] == [
+        ("new", "under_review", "Looking", regulator.username),
+        ("under_review", "closed", "Explained", regulator.username),
+    ]
+    assert all(h["at"] for h in body["history"]) and body["note"] == "Explained"
+    # and an auditor reads it as well; the list stays as it was, without the history
+    assert api_for(market.user(Role.AUDITOR)).get(f"/api/v1/alerts/{alert.pk}/").json()["history"] == body["history"]
+    assert "history" not in client.get("/api/v1/alerts/").json()["results"][0]
+
+
+def test_a_change_that_changes_nothing_writes_nothing(market):
+    alert = wash_alert(market)
+    client = api_for(market.user(Role.REGULATOR))
+    before, audits = alert_state(), AuditEvent.objects.count()
+
+    # when the regulator "moves" a new alert to new, without a note
+    response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "new", "note": "  "}, format="json")
+
+    # then it answers with the alert as it is, and writes no history, no audit record, no change
+    assert (response.status_code, response.json()["state"], response.json()["history"]) == (200, "new", [])
+    assert alert_state() == before and AuditEvent.objects.count() == audits
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE surveillance_alertevent SET note = 'rewritten'",
+        "DELETE FROM surveillance_alertevent",
+        "TRUNCATE surveillance_alertevent",
+    ],
+)
+def test_an_alerts_history_cannot_be_rewritten(market, sql):
+    # given an alert closed with a note (committed)
+    alert = wash_alert(market)
+    services.alert_change(actor=market.user(Role.REGULATOR), alert_id=alert.pk, state="closed", note="Explained")
+    before = alert_state()
+
+    # when raw SQL rewrites or removes its history, then PostgreSQL refuses and the history is as it was
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(sql)
+    assert alert_state() == before
+
+
+@pytest.mark.parametrize(
+    ("from_state", "to_state", "note"),
+    [("new", "new", ""), ("new", "closed", ""), ("closed", "under_review", ""), ("new", "open", "x")],
+)
+def test_the_database_refuses_a_history_step_that_says_nothing_or_closes_or_reopens_without_a_note(
+    market, from_state, to_state, note
+):
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AlertEvent.objects.create(
+            alert=alert, from_state=from_state, to_state=to_state, note=note, by=regulator, at=timezone.now()
+        )
+    assert not AlertEvent.objects.exists()
+
+
+def test_the_alert_page_shows_its_history_in_both_languages(client, market):
+    # given an alert reviewed with a note, then closed with another
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="under_review", note="Asked the broker")
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="closed", note="Same family, explained")
+    log_in(client, market.user(Role.AUDITOR))
+
+    # when the page is read in English and in Chinese
+    client.cookies["django_language"] = "en"
+    english = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    client.cookies["django_language"] = "zh-hans"
+    chinese = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+
+    # then both list the two steps, each note under its table, named by its heading
+    for page, title in ((english, "History"), (chinese, "处理记录")):
+        table = page.split('id="alert-history"', 1)[1].split("</table>", 1)[0]
+        assert f'<h2 id="alert-history-title">{title}</h2>' in page
+        assert 'aria-labelledby="alert-history-title"' in page.split('id="alert-history"', 1)[0].rsplit("<table", 1)[1]
+        assert table.count('<tr data-from="') == 2
+        assert table.index("Asked the broker") < table.index("Same family, explained")
+        assert regulator.username in table
+    assert "Under review" in english and "核查中" in chinese.split('id="alert-history"', 1)[1]

@@ -83,6 +83,12 @@ class AlertChangeInput(StrictInput, serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH)
 
 
+class AlertReopenInput(StrictInput, serializers.Serializer):
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH, help_text="Why (required)"
+    )
+
+
 class RuleOutput(serializers.ModelSerializer):
     name = serializers.CharField()
     thresholds = serializers.DictField()
@@ -158,6 +164,21 @@ class AlertDetailApi(APIView):
             state=data.validated_data.get("state"),
             note=data.validated_data.get("note"),
             ip=client_ip(request),
+        )
+        return Response(AlertDetailOutput(_alert(alert_id)).data)
+
+
+class AlertReopenApi(APIView):
+    """Reopen a closed alert, back to under_review, with a note saying why (regulators; an audit record and a step
+    of its history). An alert that is not closed: 409 ``alert_not_closed``, nothing changed."""
+
+    @extend_schema(request=AlertReopenInput, responses={200: AlertDetailOutput, **ERRORS})
+    def post(self, request, alert_id: int):
+        require_role(request.user, WRITERS)
+        data = AlertReopenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.alert_reopen(
+            actor=request.user, alert_id=alert_id, note=data.validated_data.get("note"), ip=client_ip(request)
         )
         return Response(AlertDetailOutput(_alert(alert_id)).data)
 

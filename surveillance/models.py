@@ -5,9 +5,9 @@
   validated against ``rules.THRESHOLDS``, an audit record each time).
 * An ``Alert`` is what one rule found in one sealed block. ``(rule, block_height, key)`` is unique, so
   the engine (``services.block_scan``) may run any number of times over a block and writes each alert once.
-  Alerts move new → under review → closed; a closed alert has a note and stays closed (the database
-  refuses a closed alert without a note).
-* An ``AlertEvent`` is one step of an alert's history (a move, a note), written by the service
+  Alerts move new → under review → closed; a closed alert has a note (the database refuses a closed alert
+  without one) and stays closed unless a regulator reopens it, with a note, to under review.
+* An ``AlertEvent`` is one step of an alert's history (a move, a note, a reopening), written by the service
   in the transaction of the change it records. The table is append-only (triggers, migration 0004): what an
   earlier reviewer wrote stays. ``Alert.note`` is the latest note only.
 * Alerts name accounts by their codes, never by a person: the real identity behind an account stays behind

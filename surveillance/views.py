@@ -1,6 +1,6 @@
 """The regulator's surveillance console (auditors read it): the alerts with filters, one alert with its trades
-and their ledger leaves, its history (every move and note) and its state changes with a note, and the rules with
-their editable thresholds."""
+and their ledger leaves, its history (every move and note) and its state changes with a note (a closed one
+reopened with a note), and the rules with their editable thresholds."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def alert_detail(request, alert_id: int):
         ],
         "note_max": services.NOTE_MAX_LENGTH,
         "can_change": request.user.role == Role.REGULATOR and alert.state != Alert.State.CLOSED,
+        "can_reopen": request.user.role == Role.REGULATOR and alert.state == Alert.State.CLOSED,
     }
     return render(request, "surveillance/alert.html", context)
 
@@ -80,6 +81,22 @@ def alert_change(request, alert_id: int):
         report_refusal(request, exc)
     else:
         messages.success(request, gettext("The alert is updated."))
+    return redirect("surveillance-alert", alert_id=alert_id)
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+@require_POST
+def alert_reopen(request, alert_id: int):
+    if request.user.role != Role.REGULATOR:
+        raise PagePermissionDenied
+    try:
+        services.alert_reopen(
+            actor=request.user, alert_id=alert_id, note=request.POST.get("note", ""), ip=client_ip(request)
+        )
+    except DomainError as exc:
+        report_refusal(request, exc)
+    else:
+        messages.success(request, gettext("The alert is reopened."))
     return redirect("surveillance-alert", alert_id=alert_id)
 
 

@@ -492,6 +492,13 @@ def test_only_the_regulator_changes_alerts_and_rules_and_only_regulators_and_aud
     assert (patch.status_code, rule.status_code) == (403, 403)
     assert patch.json()["code"] == "permission_denied"
     assert alert_state() == before and rule_state() == rules_before
+    # nor do they reopen a closed alert
+    services.alert_change(actor=market.user(Role.REGULATOR), alert_id=alert.pk, state="closed", note="Explained")
+    before = alert_state()
+    reopen = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", {"note": "Look again"}, format="json")
+    assert (reopen.status_code, reopen.json()["code"]) == (403, "permission_denied")
+    assert alert_state() == before
+    assert not AuditEvent.objects.filter(action="alert_reopen").exists()
     reads = [
         client.get(p).status_code for p in ("/api/v1/alerts/", f"/api/v1/alerts/{alert.pk}/", "/api/v1/alerts/rules/")
     ]
@@ -541,6 +548,11 @@ def test_the_console_refuses_changes_from_others(client, market, role):
     assert client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "closed", "note": "x"}).status_code == 403
     assert client.post("/surveillance/rules/band_edge/", {"t_ticks": "5"}).status_code == 403
     assert alert_state() == before and rule_state() == rules_before
+    # nor reopen a closed alert
+    services.alert_change(actor=market.user(Role.REGULATOR), alert_id=alert.pk, state="closed", note="Explained")
+    before = alert_state()
+    assert client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "Look again"}).status_code == 403
+    assert alert_state() == before
     expected = 200 if role == Role.AUDITOR else 403
     assert client.get("/surveillance/").status_code == expected
     assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == expected
@@ -672,3 +684,138 @@ def test_the_alert_page_shows_its_history_in_both_languages(client, market):
         assert table.index("Asked the broker") < table.index("Same family, explained")
         assert regulator.username in table
     assert "Under review" in english and "核查中" in chinese.split('id="alert-history"', 1)[1]
+
+
+# --------------------------------------------------------------------------
+# Reopening a closed alert
+
+
+def closed_alert(market) -> tuple[Alert, object]:
+    """A wash-trade alert reviewed and closed by a regulator, and that regulator."""
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="under_review", note="Asked the broker")
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="closed", note="Same family, explained")
+    return Alert.objects.get(pk=alert.pk), regulator
+
+
+def test_the_regulator_reopens_a_closed_alert_with_a_note(market):
+    # given an alert closed by one regulator
+    alert, closer = closed_alert(market)
+    other = market.user(Role.REGULATOR)
+    client = api_for(other)
+
+    # when another regulator reopens it, saying why
+    response = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", {"note": "New trades, same accounts"}, format="json")
+
+    # then it is under review again, its note is the reopening's, and the history keeps the closing note too
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["state"], body["note"], body["updated_by"]) == (
+        "under_review",
+        "New trades, same accounts",
+        other.username,
+    )
+    assert history(alert) == [
+        ("new", "under_review", "Asked the broker", closer.username),
+        ("under_review", "closed", "Same family, explained", closer.username),
+        ("closed", "under_review", "New trades, same accounts", other.username),
+    ]
+    assert [h["note"] for h in body["history"]][-2:] == ["Same family, explained", "New trades, same accounts"]
+    # and the reopening is on the audit trail, like the other alert actions
+    event = AuditEvent.objects.get(action="alert_reopen", target=f"alert:{alert.pk}")
+    assert (event.actor, event.outcome, event.detail) == (
+        other,
+        "ok",
+        {
+            "before": {"state": "closed", "note": "Same family, explained"},
+            "after": {"state": "under_review", "note": "New trades, same accounts"},
+        },
+    )
+    # and it is worked as any open alert: closed again with a note
+    again = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "closed", "note": "Referred"}, format="json")
+    assert (again.status_code, again.json()["state"], len(again.json()["history"])) == (200, "closed", 4)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [({}, "note_required"), ({"note": "  "}, "note_required"), ({"note": "x" * 2001}, "invalid_input"),
+     ({"note": "x", "state": "new"}, "invalid_input"), ("not an object", "invalid_input")],
+)  # fmt: skip
+def test_a_reopen_without_a_good_note_is_refused_and_changes_nothing(market, body, code):
+    alert, _regulator = closed_alert(market)
+    client = api_for(market.user(Role.REGULATOR))
+    before, audits = alert_state(), AuditEvent.objects.exclude(outcome="refused").count()
+
+    response = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", body, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (400, code)
+    assert alert_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
+    assert Alert.objects.get(pk=alert.pk).state == Alert.State.CLOSED
+
+
+@pytest.mark.parametrize("state", ["new", "under_review"])
+def test_reopening_an_alert_that_is_not_closed_is_refused_and_changes_nothing(market, state):
+    # given an open alert
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    if state == "under_review":
+        services.alert_change(actor=regulator, alert_id=alert.pk, state=state, note="Looking")
+    client = api_for(regulator)
+    before, audits = alert_state(), AuditEvent.objects.exclude(outcome="refused").count()
+
+    # when a regulator "reopens" it
+    response = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", {"note": "Again"}, format="json")
+
+    # then it is a 409 saying the alert is not closed, and nothing changed
+    assert (response.status_code, response.json()["code"]) == (409, "alert_not_closed")
+    assert alert_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
+    assert client.post("/api/v1/alerts/999999/reopen/", {"note": "x"}, format="json").status_code == 404
+
+
+def test_a_closed_alert_is_still_not_moved_by_a_change_only_reopened(market):
+    alert, regulator = closed_alert(market)
+    client = api_for(regulator)
+    before = alert_state()
+    for body in ({"state": "under_review", "note": "x"}, {"note": "one more thought"}):
+        response = client.patch(f"/api/v1/alerts/{alert.pk}/", body, format="json")
+        assert (response.status_code, response.json()["code"]) == (409, "alert_closed")
+        assert "重新打开" in response.json()["message"]  # it says how: reopen
+    assert alert_state() == before
+
+
+def test_the_alert_page_reopens_a_closed_alert_for_the_regulator_only(client, market):
+    alert, _closer = closed_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    log_in(client, regulator)
+    client.cookies["django_language"] = "en"
+
+    # given the closed alert's page: a labelled reopen form, and no change form
+    page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    assert 'id="alert-reopen"' in page and 'id="alert-change"' not in page
+    assert '<label for="alert-reopen-note">Why reopen it (required)</label>' in page
+
+    # when the regulator sends it without a note, then the page says why and nothing changed
+    before = alert_state()
+    refused = client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "  "}, follow=True)
+    assert "Reopening an alert needs a note saying why." in refused.content.decode()
+    assert alert_state() == before
+
+    # when with a note, then the alert is under review, and the page shows the change form and the history
+    done = client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "New trades"}, follow=True).content.decode()
+    assert Alert.objects.get(pk=alert.pk).state == Alert.State.UNDER_REVIEW
+    assert "The alert is reopened." in done and 'id="alert-change"' in done and 'id="alert-reopen"' not in done
+    assert 'data-from="closed" data-to="under_review"' in done
+
+    # and reopening it again (it is open now) is refused on the page, in Chinese too, and changes nothing
+    client.cookies["django_language"] = "zh-hans"
+    before = alert_state()
+    again = client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "Again"}, follow=True).content.decode()
+    assert "只有已关闭的预警才能重新打开" in again and alert_state() == before
+
+    # and an auditor sees the closed alert's history but no reopen form
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="closed", note="Referred")
+    client.logout()
+    log_in(client, market.user(Role.AUDITOR))
+    page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    assert 'id="alert-reopen"' not in page and page.count('<tr data-from="') == 4

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +34,10 @@ class AlertOutput(serializers.ModelSerializer):
     rule = serializers.CharField(source="rule.code")
     rule_name = serializers.CharField(source="rule.name")
     security = serializers.CharField(source="security.code", allow_null=True, default=None)
+    securities = serializers.SerializerMethodField(
+        help_text="The codes of the securities the alert is about: the one in `security`, or several (an order "
+        "burst across securities: `security` is then null), or none"
+    )
     accounts = serializers.ListField(child=serializers.CharField())
     trades = serializers.ListField(child=serializers.IntegerField())
     leaves = serializers.ListField(child=serializers.IntegerField())
@@ -49,6 +53,7 @@ class AlertOutput(serializers.ModelSerializer):
             "block_height",
             "key",
             "security",
+            "securities",
             "accounts",
             "trades",
             "leaves",
@@ -59,6 +64,12 @@ class AlertOutput(serializers.ModelSerializer):
             "updated_at",
             "updated_by",
         ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_securities(self, alert: Alert) -> list[str]:
+        if alert.security is not None:
+            return [alert.security.code]
+        return list(alert.detail.get("securities", []))
 
 
 class AlertEventOutput(serializers.ModelSerializer):

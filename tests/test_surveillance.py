@@ -224,15 +224,7 @@ def test_a_burst_of_orders_and_cancels_raises_an_alert(market, cancels, fires):
     seal_and_scan()
 
     # when the investor places 10 resting orders and cancels `cancels` of them within seconds
-    for i in range(10):
-        order = order_place(
-            placed_by=investor.owner,
-            account=investor,
-            request=OrderRequest(market.security.code, "buy", 100, D("9.00"), "DAY", f"burst{i}"),
-        )[0]
-        if i < cancels:
-            order_cancel(actor=investor.owner, order_id=order.pk)
-    cash_deposit(actor=market.staff, account=investor, amount=D("1"))  # an entry, so that a block is sealed
+    burst(market, investor, [market.security] * 10, cancels=cancels)
     seal_and_scan()
 
     # then 20 orders and cancels fire (the default is 20 within 60 s); 19 do not
@@ -246,6 +238,56 @@ def test_a_burst_of_orders_and_cancels_raises_an_alert(market, cancels, fires):
         [investor.code],
         {"events": 20, "window_seconds": 60},
     )
+    assert alert.security_id == market.security.pk  # the one security of its orders
+
+
+def burst(market, investor, securities, *, cancels: int) -> None:
+    """``investor`` places one resting DAY order in each of ``securities`` and cancels the first ``cancels``; then
+    an entry, so that a block is sealed."""
+    for i, security in enumerate(securities):
+        order = order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(security.code, "buy", 100, D("9.00"), "DAY", f"burst{next(_ids)}"),
+        )[0]
+        if i < cancels:
+            order_cancel(actor=investor.owner, order_id=order.pk)
+    cash_deposit(actor=market.staff, account=investor, amount=D("1"))
+
+
+def test_a_burst_across_securities_says_several_securities(client, market):
+    # given an investor with cash, and a second security
+    other = market.new_security("OB2")
+    investor = market.investor(cash="20000")
+    seal_and_scan()
+
+    # when its burst of 20 orders and cancels is in two securities
+    burst(market, investor, [market.security, other] * 5, cancels=10)
+    seal_and_scan()
+
+    # then the alert names no one security, and both securities' codes in its detail
+    [alert] = alerts("order_burst")
+    codes = sorted([market.security.code, other.code])
+    assert (alert.security_id, alert.detail) == (None, {"events": 20, "window_seconds": 60, "securities": codes})
+    # and the API says so: no `security`, several `securities`
+    row = api_for(market.user(Role.REGULATOR)).get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert (row["security"], row["securities"]) == (None, codes)
+    # and the pages too, in both languages: the list, and the alert's page with the codes (not among the figures)
+    log_in(client, market.user(Role.AUDITOR))
+    for language, words in (("en", "Several securities"), ("zh-hans", "多只证券")):
+        client.cookies["django_language"] = language
+        listing = client.get("/surveillance/?rule=order_burst").content.decode()
+        assert f"<td>{words}</td>" in listing.split(f'data-id="{alert.pk}"', 1)[1].split("</tr>", 1)[0]
+        page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+        security = page.split('id="alert-security">', 1)[1].split("</dd>", 1)[0]
+        assert security == f'{words}: <span class="code">{codes[0]}</span>, <span class="code">{codes[1]}</span>'
+        assert "[&#x27;" not in page  # the list is not printed among the figures
+
+
+def test_the_api_names_the_one_security_of_an_alert(market):
+    alert = wash_alert(market)
+    row = api_for(market.user(Role.AUDITOR)).get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert (row["security"], row["securities"]) == (market.security.code, [market.security.code])
 
 
 @pytest.mark.parametrize("same_security", [True, False])

@@ -246,6 +246,15 @@ def _traded_value(account_id: int, start: dt.datetime, end: dt.datetime) -> Deci
     return sum((t.value for t in values.only("price", "quantity")), Decimal("0.00"))
 
 
+def _securities_named(security_ids: set[int]) -> tuple[int | None, dict]:
+    """What a finding names of the securities it is about: the one security, or none and their codes under
+    ``securities`` in its detail when they are several."""
+    if len(security_ids) == 1:
+        return next(iter(security_ids)), {}
+    codes = sorted(Security.objects.filter(pk__in=security_ids).values_list("code", flat=True))
+    return None, ({"securities": codes} if codes else {})
+
+
 def value_spike(scan: Scan, t: dict) -> list[Finding]:
     """An account whose traded value on the day (Asia/Shanghai) of its trade in the block is at least
     ``multiple`` times its daily average over the ``lookback_days`` days before, and at least ``minimum_value``."""
@@ -265,27 +274,19 @@ def value_spike(scan: Scan, t: dict) -> list[Finding]:
         average = (_traded_value(account_id, start - dt.timedelta(days=days), start) / days).quantize(Decimal("0.01"))
         if today < minimum or today < multiple * average:
             continue
+        # The security, where the block's trades of the account were all in one (found by a probe: the alert said
+        # "—" for a large trade in one security); their codes where several, as an order burst says them.
+        security_id, named = _securities_named(securities)
         out.append(
             Finding(
                 key=f"account:{account.code}:{day.isoformat()}",
-                # The security, where the block's trades of the account were all in one (found by a probe:
-                # the alert said "—" for a large trade in one security).
-                security_id=next(iter(securities)) if len(securities) == 1 else None,
+                security_id=security_id,
                 accounts=[account.code],
                 trade_ids=sorted(trade_ids),
-                detail={"day": day.isoformat(), "value": str(today), "daily_average": str(average)},
+                detail={"day": day.isoformat(), "value": str(today), "daily_average": str(average), **named},
             )
         )
     return out
-
-
-def _securities_named(security_ids: set[int]) -> tuple[int | None, dict]:
-    """What a finding names of the securities it is about: the one security, or none and their codes under
-    ``securities`` in its detail when they are several."""
-    if len(security_ids) == 1:
-        return next(iter(security_ids)), {}
-    codes = sorted(Security.objects.filter(pk__in=security_ids).values_list("code", flat=True))
-    return None, ({"securities": codes} if codes else {})
 
 
 def order_burst(scan: Scan, t: dict) -> list[Finding]:

@@ -216,6 +216,27 @@ def test_a_days_value_ten_times_the_usual_raises_an_alert(market, history):
     assert alert.security_id == market.security.pk  # its one security
 
 
+def test_a_value_spike_across_securities_says_several_securities(market):
+    # (as an order burst does: it said "—", naming nothing)
+    settings_of("value_spike", minimum_value="1000.00")
+    other = market.new_security("VS2")
+    mm = market.market_maker()
+    market.issue(mm, 10_000, security=other)
+    market.quote(mm, "9.90", "10.10")
+    market.quote(mm, "9.90", "10.10", security=other)
+    investor = market.investor(cash="50000")
+
+    # when the investor trades 1,010 CNY in each of two securities today
+    buy(market, investor, "10.10", 100)
+    buy(market, investor, "10.10", 100, security=other)
+    seal_and_scan()
+
+    # then the alert names no one security, and both codes
+    [alert] = alerts("value_spike")
+    assert (alert.security_id, alert.detail["securities"]) == (None, sorted([market.security.code, other.code]))
+    assert alert.detail["value"] == "2020.00"
+
+
 @pytest.mark.parametrize(("cancels", "fires"), [(10, True), (9, False)])
 def test_a_burst_of_orders_and_cancels_raises_an_alert(market, cancels, fires):
     mm = market.market_maker()

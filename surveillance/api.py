@@ -36,7 +36,7 @@ class AlertOutput(serializers.ModelSerializer):
     security = serializers.CharField(source="security.code", allow_null=True, default=None)
     securities = serializers.SerializerMethodField(
         help_text="The codes of the securities the alert is about: the one in `security`, or several (an order "
-        "burst across securities: `security` is then null), or none"
+        "burst or a value spike across securities: `security` is then null), or none"
     )
     accounts = serializers.ListField(child=serializers.CharField())
     trades = serializers.ListField(child=serializers.IntegerField())

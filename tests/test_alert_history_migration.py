@@ -33,7 +33,7 @@ def test_the_upgrade_recovers_each_alerts_history_from_the_audit_trail():
         Rule, Alert = old.get_model("surveillance", "Rule"), old.get_model("surveillance", "Alert")
         first = User.objects.create(username="reg1", role="regulator")
         second = User.objects.create(username="reg2", role="regulator")
-        now, rule = timezone.now(), Rule.objects.get(code="wash_trade")
+        now, (rule, _made) = timezone.now(), Rule.objects.get_or_create(code="wash_trade")  # (gone after a flush)
         worked = Alert.objects.create(rule=rule, block_height=1, key="trade:1", created_at=now, updated_at=now)
         untouched = Alert.objects.create(rule=rule, block_height=1, key="trade:2", created_at=now, updated_at=now)
         for actor, before, after in [

@@ -52,8 +52,8 @@ def alert_detail(request, alert_id: int):
     trades = Trade.objects.filter(pk__in=alert.trades).select_related("security", "buyer", "seller", "entry__leaf")
     context = {
         "alert": alert,
-        # The securities of an alert about several (an order burst across securities) are named in the security's
-        # row, not among the figures.
+        # The securities of an alert about several (an order burst or a value spike across securities) are named
+        # in the security's row, not among the figures.
         "securities": alert.detail.get("securities", []),
         "details": [(k, v) for k, v in alert.detail.items() if k != "securities"],
         "trades": trades.order_by("id"),

@@ -246,6 +246,7 @@ SPECTACULAR_SETTINGS = {
         "FreezeKindEnum": "supervision.models.Freeze.Kind",
         "ProposalStatusEnum": "supervision.models.Correction.Status",
         "NotificationKindEnum": "notifications.models.Kind",
+        "AlertOutputStateEnum": "surveillance.models.Alert.State",  # its name before the history used it too
     },
 }
 

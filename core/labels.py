@@ -101,6 +101,7 @@ AUDIT_ACTIONS = {
     "holiday_remove": _("Holiday removed"),
     "disclosure_publish": _("Disclosure published"),
     "alert_change": _("Surveillance alert changed"),
+    "alert_reopen": _("Surveillance alert reopened"),
     "surveillance_rule_change": _("Surveillance rule changed"),
     "ledger_verify": _("Ledger verified"),
     "negotiated.propose": _("Negotiated transfer proposed"),

@@ -1,5 +1,6 @@
 """Surveillance API (regulators; auditors read): the alerts the engine raised, with filters, their state changes
-with a note, and the rules with their editable thresholds.
+with a note (one alert's answer carries its history: every move and note, oldest first), and the rules with their
+editable thresholds.
 
 Alerts name accounts by code only: no name, no ID number, no identity index. Who is behind an account is the
 identity reveal's business (``kyc``), which records each look.
@@ -7,8 +8,9 @@ identity reveal's business (``kyc``), which records each look.
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +24,7 @@ from core.models import Role
 from core.permissions import require_role
 
 from . import services
-from .models import Alert, Rule
+from .models import Alert, AlertEvent, Rule
 
 READERS = (Role.REGULATOR, Role.AUDITOR)
 WRITERS = (Role.REGULATOR,)
@@ -32,6 +34,10 @@ class AlertOutput(serializers.ModelSerializer):
     rule = serializers.CharField(source="rule.code")
     rule_name = serializers.CharField(source="rule.name")
     security = serializers.CharField(source="security.code", allow_null=True, default=None)
+    securities = serializers.SerializerMethodField(
+        help_text="The codes of the securities the alert is about: the one in `security`, or several (an order "
+        "burst or a value spike across securities: `security` is then null), or none"
+    )
     accounts = serializers.ListField(child=serializers.CharField())
     trades = serializers.ListField(child=serializers.IntegerField())
     leaves = serializers.ListField(child=serializers.IntegerField())
@@ -47,6 +53,7 @@ class AlertOutput(serializers.ModelSerializer):
             "block_height",
             "key",
             "security",
+            "securities",
             "accounts",
             "trades",
             "leaves",
@@ -58,10 +65,39 @@ class AlertOutput(serializers.ModelSerializer):
             "updated_by",
         ]
 
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_securities(self, alert: Alert) -> list[str]:
+        if alert.security is not None:
+            return [alert.security.code]
+        return list(alert.detail.get("securities", []))
+
+
+class AlertEventOutput(serializers.ModelSerializer):
+    by = serializers.CharField(source="by.username")
+
+    class Meta:
+        model = AlertEvent
+        fields = ["from_state", "to_state", "note", "by", "at"]
+
+
+class AlertDetailOutput(AlertOutput):
+    """One alert, with its history: every move and note, oldest first (``note`` is the latest)."""
+
+    history = AlertEventOutput(source="events", many=True)
+
+    class Meta(AlertOutput.Meta):
+        fields = [*AlertOutput.Meta.fields, "history"]
+
 
 class AlertChangeInput(StrictInput, serializers.Serializer):
     state = serializers.CharField(required=False, help_text="new, under_review or closed (closing needs a note)")
     note = serializers.CharField(required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH)
+
+
+class AlertReopenInput(StrictInput, serializers.Serializer):
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH, help_text="Why (required)"
+    )
 
 
 class RuleOutput(serializers.ModelSerializer):
@@ -82,7 +118,12 @@ class RuleChangeInput(StrictInput, serializers.Serializer):
 
 
 def _alert(alert_id: int) -> Alert:
-    alert = Alert.objects.select_related("rule", "security", "updated_by").filter(pk=alert_id).first()
+    alert = (
+        Alert.objects.select_related("rule", "security", "updated_by")
+        .prefetch_related(Prefetch("events", AlertEvent.objects.select_related("by").order_by("id")))
+        .filter(pk=alert_id)
+        .first()
+    )
     if alert is None:
         raise services.AlertNotFound()
     return alert
@@ -116,12 +157,12 @@ class AlertListApi(APIView):
 class AlertDetailApi(APIView):
     """One alert; regulators move it on (new → under_review → closed, closing with a note)."""
 
-    @extend_schema(responses={200: AlertOutput, **ERRORS})
+    @extend_schema(responses={200: AlertDetailOutput, **ERRORS})
     def get(self, request, alert_id: int):
         require_role(request.user, READERS)
-        return Response(AlertOutput(_alert(alert_id)).data)
+        return Response(AlertDetailOutput(_alert(alert_id)).data)
 
-    @extend_schema(request=AlertChangeInput, responses={200: AlertOutput, **ERRORS})
+    @extend_schema(request=AlertChangeInput, responses={200: AlertDetailOutput, **ERRORS})
     def patch(self, request, alert_id: int):
         require_role(request.user, WRITERS)
         data = AlertChangeInput(data=request.data)
@@ -135,7 +176,22 @@ class AlertDetailApi(APIView):
             note=data.validated_data.get("note"),
             ip=client_ip(request),
         )
-        return Response(AlertOutput(_alert(alert_id)).data)
+        return Response(AlertDetailOutput(_alert(alert_id)).data)
+
+
+class AlertReopenApi(APIView):
+    """Reopen a closed alert, back to under_review, with a note saying why (regulators; an audit record and a step
+    of its history). An alert that is not closed: 409 ``alert_not_closed``, nothing changed."""
+
+    @extend_schema(request=AlertReopenInput, responses={200: AlertDetailOutput, **ERRORS})
+    def post(self, request, alert_id: int):
+        require_role(request.user, WRITERS)
+        data = AlertReopenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.alert_reopen(
+            actor=request.user, alert_id=alert_id, note=data.validated_data.get("note"), ip=client_ip(request)
+        )
+        return Response(AlertDetailOutput(_alert(alert_id)).data)
 
 
 class RuleListApi(APIView):

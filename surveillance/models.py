@@ -5,8 +5,11 @@
   validated against ``rules.THRESHOLDS``, an audit record each time).
 * An ``Alert`` is what one rule found in one sealed block. ``(rule, block_height, key)`` is unique, so
   the engine (``services.block_scan``) may run any number of times over a block and writes each alert once.
-  Alerts move new → under review → closed; a closed alert has a note and stays closed (the database
-  refuses a closed alert without a note).
+  Alerts move new → under review → closed; a closed alert has a note (the database refuses a closed alert
+  without one) and stays closed unless a regulator reopens it, with a note, to under review.
+* An ``AlertEvent`` is one step of an alert's history (a move, a note, a reopening), written by the service
+  in the transaction of the change it records. The table is append-only (triggers, migration 0004): what an
+  earlier reviewer wrote stays. ``Alert.note`` is the latest note only.
 * Alerts name accounts by their codes, never by a person: the real identity behind an account stays behind
   the recorded identity reveal (``kyc``).
 """
@@ -14,7 +17,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import User
@@ -91,3 +94,37 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} #{self.pk}"
+
+
+class AlertEvent(models.Model):
+    """One step of an alert's history: ``from_state`` → ``to_state`` (the same state when a note alone was
+    added), with the note written then, by whom and when. Append-only."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="events")
+    from_state = models.CharField(max_length=16, choices=Alert.State.choices)
+    to_state = models.CharField(max_length=16, choices=Alert.State.choices)
+    note = models.TextField(blank=True, default="")
+    by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(from_state__in=["new", "under_review", "closed"])
+                & Q(to_state__in=["new", "under_review", "closed"]),
+                name="surveillance_alertevent_states_known",
+            ),
+            # A step records something: a move, or a note.
+            models.CheckConstraint(
+                condition=~Q(from_state=F("to_state")) | ~Q(note=""), name="surveillance_alertevent_not_empty"
+            ),
+            # Closing and reopening say why.
+            models.CheckConstraint(
+                condition=(~Q(to_state="closed") & ~Q(from_state="closed")) | ~Q(note=""),
+                name="surveillance_alertevent_close_reopen_note",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"alert {self.alert_id}: {self.from_state} → {self.to_state}"

@@ -28,7 +28,7 @@ from exchange.models import Order, Trade
 from exchange.pretrade import holder_count
 from exchange.selectors import price_changes_since, security_as_of
 from registry import profile as venue_profile
-from registry.models import Disclosure
+from registry.models import Disclosure, Security
 
 from .models import Rule
 
@@ -246,6 +246,15 @@ def _traded_value(account_id: int, start: dt.datetime, end: dt.datetime) -> Deci
     return sum((t.value for t in values.only("price", "quantity")), Decimal("0.00"))
 
 
+def _securities_named(security_ids: set[int]) -> tuple[int | None, dict]:
+    """What a finding names of the securities it is about: the one security, or none and their codes under
+    ``securities`` in its detail when they are several."""
+    if len(security_ids) == 1:
+        return next(iter(security_ids)), {}
+    codes = sorted(Security.objects.filter(pk__in=security_ids).values_list("code", flat=True))
+    return None, ({"securities": codes} if codes else {})
+
+
 def value_spike(scan: Scan, t: dict) -> list[Finding]:
     """An account whose traded value on the day (Asia/Shanghai) of its trade in the block is at least
     ``multiple`` times its daily average over the ``lookback_days`` days before, and at least ``minimum_value``."""
@@ -265,15 +274,16 @@ def value_spike(scan: Scan, t: dict) -> list[Finding]:
         average = (_traded_value(account_id, start - dt.timedelta(days=days), start) / days).quantize(Decimal("0.01"))
         if today < minimum or today < multiple * average:
             continue
+        # The security, where the block's trades of the account were all in one (found by a probe: the alert said
+        # "—" for a large trade in one security); their codes where several, as an order burst says them.
+        security_id, named = _securities_named(securities)
         out.append(
             Finding(
                 key=f"account:{account.code}:{day.isoformat()}",
-                # The security, where the block's trades of the account were all in one (found by a probe:
-                # the alert said "—" for a large trade in one security).
-                security_id=next(iter(securities)) if len(securities) == 1 else None,
+                security_id=security_id,
                 accounts=[account.code],
                 trade_ids=sorted(trade_ids),
-                detail={"day": day.isoformat(), "value": str(today), "daily_average": str(average)},
+                detail={"day": day.isoformat(), "value": str(today), "daily_average": str(average), **named},
             )
         )
     return out
@@ -281,11 +291,12 @@ def value_spike(scan: Scan, t: dict) -> list[Finding]:
 
 def order_burst(scan: Scan, t: dict) -> list[Finding]:
     """An account with at least ``count`` order placements and cancellations within ``window_seconds``, the
-    window ending in this block's time span (after the previous block's seal, up to this one's)."""
+    window ending in this block's time span (after the previous block's seal, up to this one's). The alert names
+    the security when the orders of the burst were all in one, and the securities when they were several."""
     window = dt.timedelta(seconds=t["window_seconds"])
     start = scan.previous_sealed_at or (scan.sealed_at - window)
     placed = Order.objects.filter(created_at__gt=start - window, created_at__lte=scan.sealed_at).values_list(
-        "account_id", "created_at"
+        "account_id", "created_at", "security_id"
     )
     # A cancellation by the client: a DAY order closed as cancelled without a reason of the exchange's (an IOC
     # order's unfilled rest is cancelled at once and is not a cancel).
@@ -295,28 +306,30 @@ def order_burst(scan: Scan, t: dict) -> list[Finding]:
         closed_reason="",
         updated_at__gt=start - window,
         updated_at__lte=scan.sealed_at,
-    ).values_list("account_id", "updated_at")
-    events: dict[int, list[dt.datetime]] = defaultdict(list)
-    for account_id, at in [*placed, *cancelled]:
-        events[account_id].append(at)
+    ).values_list("account_id", "updated_at", "security_id")
+    events: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for account_id, at, security_id in [*placed, *cancelled]:
+        events[account_id].append((at, security_id))
     out = []
     for account_id, times in sorted(events.items()):
         times.sort()
-        best, lo = 0, 0
-        for hi, at in enumerate(times):
-            while times[lo] <= at - window:
+        best, lo, securities = 0, 0, set()
+        for hi, (at, _security_id) in enumerate(times):
+            while times[lo][0] <= at - window:
                 lo += 1
-            if at > start:
-                best = max(best, hi - lo + 1)
+            if at > start and hi - lo + 1 > best:
+                # The burst is the busiest window (its first, when several are as busy): its securities.
+                best, securities = hi - lo + 1, {security_id for _at, security_id in times[lo : hi + 1]}
         if best < t["count"]:
             continue
         account = Account.objects.get(pk=account_id)
+        security_id, named = _securities_named(securities)
         out.append(
             Finding(
                 key=f"account:{account.code}",
-                security_id=None,
+                security_id=security_id,
                 accounts=[account.code],
-                detail={"events": best, "window_seconds": t["window_seconds"]},
+                detail={"events": best, "window_seconds": t["window_seconds"], **named},
             )
         )
     return out

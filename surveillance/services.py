@@ -5,8 +5,12 @@
   key already has an open alert of the same rule from an earlier block (a holder cap still near its limit)
   adds nothing: running a block twice, or concurrently, writes each alert once.
 * ``alert_change`` (regulators): new → under review → closed; closing needs a note; a closed alert stays
-  closed. ``rule_change`` (regulators): switch a rule, edit its thresholds (validated,
-  ``rules.thresholds_checked``). Each change is an audit record in the same transaction.
+  closed until ``alert_reopen`` (regulators, a note required) takes it back to under review; reopening an
+  alert that is not closed is refused. ``rule_change`` (regulators): switch a rule, edit its thresholds
+  (validated, ``rules.thresholds_checked``).
+  Each change is an audit record in the same transaction; each change of an alert is also a step of its
+  history (``AlertEvent``, append-only), so an earlier note is never lost when ``Alert.note`` takes the
+  latest. A change that changes nothing (the same state, no note) writes nothing.
 """
 
 from __future__ import annotations
@@ -24,13 +28,18 @@ from ledger.models import Block, EntryKind, Leaf
 from registry.models import Disclosure
 
 from . import rules
-from .models import Alert, Rule
+from .models import Alert, AlertEvent, Rule
 
 NOTE_MAX_LENGTH = 2000
 
 AlertNotFound = err.error_class("AlertNotFound", "alert_not_found", _("No such alert."), 404)
 RuleNotFound = err.error_class("RuleNotFound", "rule_not_found", _("No such surveillance rule."), 404)
-AlertClosed = err.error_class("AlertClosed", "alert_closed", _("The alert is closed."), 409)
+AlertClosed = err.error_class(
+    "AlertClosed", "alert_closed", _("The alert is closed: reopen it, with a note, to work on it again."), 409
+)
+AlertNotClosed = err.error_class(
+    "AlertNotClosed", "alert_not_closed", _("Only a closed alert can be reopened; this one is open."), 409
+)
 UnknownAlertState = err.error_class(
     "UnknownAlertState", "unknown_alert_state", _("The state is one of new, under_review, closed.")
 )
@@ -43,6 +52,9 @@ FORWARD = {
     Alert.State.UNDER_REVIEW: {Alert.State.UNDER_REVIEW, Alert.State.CLOSED},
 }
 NoteRequired = err.error_class("NoteRequired", "note_required", _("Closing an alert needs a note."))
+ReopenNoteRequired = err.error_class(
+    "ReopenNoteRequired", "note_required", _("Reopening an alert needs a note saying why.")
+)
 NoteTooLong = err.error_class("NoteTooLong", "note_too_long", _("The note is longer than 2000 characters."))
 
 # Advisory lock namespace of the engine (with the block height as the second key).
@@ -118,45 +130,76 @@ def block_scan(*, height: int) -> int:
         return written
 
 
-def _note_checked(note: str | None, *, required: bool) -> str:
+def _note_checked(note: str | None, *, required: bool, missing: type[err.DomainError] = NoteRequired) -> str:
     note = (note or "").strip()
     if required and not note:
-        raise NoteRequired()
+        raise missing()
     if len(note) > NOTE_MAX_LENGTH:
         raise NoteTooLong()
     return note
+
+
+def _alert_locked(alert_id: int) -> Alert:
+    alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
+    if alert is None:
+        raise AlertNotFound()
+    return alert
+
+
+def _alert_step(*, alert: Alert, actor: User, action: str, to_state: str, note: str, ip: str | None) -> None:
+    """Write one step of ``alert`` (locked): its row, its history event and its audit record, in the caller's
+    transaction. ``Alert.note`` keeps the latest note; the event keeps every one."""
+    now = timezone.now()
+    before = {"state": alert.state, "note": alert.note}
+    AlertEvent.objects.create(alert=alert, from_state=alert.state, to_state=to_state, note=note, by=actor, at=now)
+    alert.state = to_state
+    if note:
+        alert.note = note
+    alert.updated_at, alert.updated_by = now, actor
+    alert.save(update_fields=["state", "note", "updated_at", "updated_by"])
+    audit_record(
+        actor=actor,
+        action=action,
+        target=f"alert:{alert.pk}",
+        ip=ip,
+        detail={"before": before, "after": {"state": alert.state, "note": alert.note}},
+    )
 
 
 def alert_change(
     *, actor: User, alert_id: int, state: str | None, note: str | None = None, ip: str | None = None
 ) -> Alert:
     """Move an alert on (or add a note): forward only (new → under review → closed); closing needs a note, and a
-    closed alert is not changed again."""
+    closed alert is not changed again (``alert_reopen`` reopens it). The same state and no note: nothing
+    written."""
     _require_regulator(actor)
     if state is not None and state not in Alert.State.values:
         raise UnknownAlertState()
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
-        if alert is None:
-            raise AlertNotFound()
+        alert = _alert_locked(alert_id)
         if alert.state == Alert.State.CLOSED:
             raise AlertClosed()
         new_state = state or alert.state
         if new_state not in FORWARD[alert.state]:
             raise AlertBackwards()
         text = _note_checked(note, required=new_state == Alert.State.CLOSED)
-        before = {"state": alert.state, "note": alert.note}
-        alert.state = new_state
-        if text:
-            alert.note = text
-        alert.updated_at, alert.updated_by = timezone.now(), actor
-        alert.save(update_fields=["state", "note", "updated_at", "updated_by"])
-        audit_record(
-            actor=actor,
-            action="alert_change",
-            target=f"alert:{alert.pk}",
-            ip=ip,
-            detail={"before": before, "after": {"state": alert.state, "note": alert.note}},
+        if new_state == alert.state and not text:
+            return alert
+        _alert_step(alert=alert, actor=actor, action="alert_change", to_state=new_state, note=text, ip=ip)
+        return alert
+
+
+def alert_reopen(*, actor: User, alert_id: int, note: str | None, ip: str | None = None) -> Alert:
+    """Reopen a closed alert, back to under review, with a note saying why (regulators). An alert that is not
+    closed is refused (``AlertNotClosed``) and left as it is."""
+    _require_regulator(actor)
+    with transaction.atomic():
+        alert = _alert_locked(alert_id)
+        if alert.state != Alert.State.CLOSED:
+            raise AlertNotClosed()
+        text = _note_checked(note, required=True, missing=ReopenNoteRequired)
+        _alert_step(
+            alert=alert, actor=actor, action="alert_reopen", to_state=Alert.State.UNDER_REVIEW, note=text, ip=ip
         )
         return alert
 

@@ -1,5 +1,6 @@
 """The regulator's surveillance console (auditors read it): the alerts with filters, one alert with its trades
-and their ledger leaves and its state changes with a note, and the rules with their editable thresholds."""
+and their ledger leaves, its history (every move and note) and its state changes with a note (a closed one
+reopened with a note), and the rules with their editable thresholds."""
 
 from __future__ import annotations
 
@@ -51,12 +52,18 @@ def alert_detail(request, alert_id: int):
     trades = Trade.objects.filter(pk__in=alert.trades).select_related("security", "buyer", "seller", "entry__leaf")
     context = {
         "alert": alert,
+        # The securities of an alert about several (an order burst or a value spike across securities) are named
+        # in the security's row, not among the figures.
+        "securities": alert.detail.get("securities", []),
+        "details": [(k, v) for k, v in alert.detail.items() if k != "securities"],
         "trades": trades.order_by("id"),
+        "history": alert.events.select_related("by").order_by("id"),
         "states": [
             c for c in Alert.State.choices if c[0] != alert.state and c[0] in services.FORWARD.get(alert.state, ())
         ],
         "note_max": services.NOTE_MAX_LENGTH,
         "can_change": request.user.role == Role.REGULATOR and alert.state != Alert.State.CLOSED,
+        "can_reopen": request.user.role == Role.REGULATOR and alert.state == Alert.State.CLOSED,
     }
     return render(request, "surveillance/alert.html", context)
 
@@ -78,6 +85,22 @@ def alert_change(request, alert_id: int):
         report_refusal(request, exc)
     else:
         messages.success(request, gettext("The alert is updated."))
+    return redirect("surveillance-alert", alert_id=alert_id)
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+@require_POST
+def alert_reopen(request, alert_id: int):
+    if request.user.role != Role.REGULATOR:
+        raise PagePermissionDenied
+    try:
+        services.alert_reopen(
+            actor=request.user, alert_id=alert_id, note=request.POST.get("note", ""), ip=client_ip(request)
+        )
+    except DomainError as exc:
+        report_refusal(request, exc)
+    else:
+        messages.success(request, gettext("The alert is reopened."))
     return redirect("surveillance-alert", alert_id=alert_id)
 
 

@@ -65,6 +65,7 @@ MATRIX = [
     ("get", "/api/v1/audit/evidence/?account={account}", None, {Role.AUDITOR, Role.REGULATOR}),
     ("get", "/api/v1/alerts/", None, {Role.REGULATOR, Role.AUDITOR}),
     ("get", "/api/v1/alerts/rules/", None, {Role.REGULATOR, Role.AUDITOR}),
+    ("post", "/api/v1/alerts/999999/reopen/", {"note": "matrix"}, {Role.REGULATOR}),
     # large cash movements at the counter: broker staff only
     ("get", "/api/v1/counter/cash-requests/", None, {Role.BROKER_STAFF}),
 ]  # fmt: skip

@@ -1,6 +1,7 @@
 """Market surveillance (issue 11 item 6): each rule fires on its case and stays quiet on its twin; the engine
 runs once per sealed block and a second run writes nothing; the regulator works the alerts and edits the rules
-(API and pages); everyone else gets 403 and nothing changes."""
+(API and pages), each move and note kept in the alert's append-only history; everyone else gets 403 and nothing
+changes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
 
 from balances.services import cash_deposit
@@ -22,7 +24,7 @@ from ledger.models import Leaf
 from ledger.services import block_seal
 from registry import disclosures
 from surveillance import rules, services, tasks
-from surveillance.models import Alert, Rule
+from surveillance.models import Alert, AlertEvent, Rule
 from surveillance.rehearsal import crossed_trade_write
 from tests.conftest import api_for, log_in
 
@@ -214,6 +216,27 @@ def test_a_days_value_ten_times_the_usual_raises_an_alert(market, history):
     assert alert.security_id == market.security.pk  # its one security
 
 
+def test_a_value_spike_across_securities_says_several_securities(market):
+    # (as an order burst does: it said "—", naming nothing)
+    settings_of("value_spike", minimum_value="1000.00")
+    other = market.new_security("VS2")
+    mm = market.market_maker()
+    market.issue(mm, 10_000, security=other)
+    market.quote(mm, "9.90", "10.10")
+    market.quote(mm, "9.90", "10.10", security=other)
+    investor = market.investor(cash="50000")
+
+    # when the investor trades 1,010 CNY in each of two securities today
+    buy(market, investor, "10.10", 100)
+    buy(market, investor, "10.10", 100, security=other)
+    seal_and_scan()
+
+    # then the alert names no one security, and both codes
+    [alert] = alerts("value_spike")
+    assert (alert.security_id, alert.detail["securities"]) == (None, sorted([market.security.code, other.code]))
+    assert alert.detail["value"] == "2020.00"
+
+
 @pytest.mark.parametrize(("cancels", "fires"), [(10, True), (9, False)])
 def test_a_burst_of_orders_and_cancels_raises_an_alert(market, cancels, fires):
     mm = market.market_maker()
@@ -222,15 +245,7 @@ def test_a_burst_of_orders_and_cancels_raises_an_alert(market, cancels, fires):
     seal_and_scan()
 
     # when the investor places 10 resting orders and cancels `cancels` of them within seconds
-    for i in range(10):
-        order = order_place(
-            placed_by=investor.owner,
-            account=investor,
-            request=OrderRequest(market.security.code, "buy", 100, D("9.00"), "DAY", f"burst{i}"),
-        )[0]
-        if i < cancels:
-            order_cancel(actor=investor.owner, order_id=order.pk)
-    cash_deposit(actor=market.staff, account=investor, amount=D("1"))  # an entry, so that a block is sealed
+    burst(market, investor, [market.security] * 10, cancels=cancels)
     seal_and_scan()
 
     # then 20 orders and cancels fire (the default is 20 within 60 s); 19 do not
@@ -244,6 +259,56 @@ def test_a_burst_of_orders_and_cancels_raises_an_alert(market, cancels, fires):
         [investor.code],
         {"events": 20, "window_seconds": 60},
     )
+    assert alert.security_id == market.security.pk  # the one security of its orders
+
+
+def burst(market, investor, securities, *, cancels: int) -> None:
+    """``investor`` places one resting DAY order in each of ``securities`` and cancels the first ``cancels``; then
+    an entry, so that a block is sealed."""
+    for i, security in enumerate(securities):
+        order = order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(security.code, "buy", 100, D("9.00"), "DAY", f"burst{next(_ids)}"),
+        )[0]
+        if i < cancels:
+            order_cancel(actor=investor.owner, order_id=order.pk)
+    cash_deposit(actor=market.staff, account=investor, amount=D("1"))
+
+
+def test_a_burst_across_securities_says_several_securities(client, market):
+    # given an investor with cash, and a second security
+    other = market.new_security("OB2")
+    investor = market.investor(cash="20000")
+    seal_and_scan()
+
+    # when its burst of 20 orders and cancels is in two securities
+    burst(market, investor, [market.security, other] * 5, cancels=10)
+    seal_and_scan()
+
+    # then the alert names no one security, and both securities' codes in its detail
+    [alert] = alerts("order_burst")
+    codes = sorted([market.security.code, other.code])
+    assert (alert.security_id, alert.detail) == (None, {"events": 20, "window_seconds": 60, "securities": codes})
+    # and the API says so: no `security`, several `securities`
+    row = api_for(market.user(Role.REGULATOR)).get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert (row["security"], row["securities"]) == (None, codes)
+    # and the pages too, in both languages: the list, and the alert's page with the codes (not among the figures)
+    log_in(client, market.user(Role.AUDITOR))
+    for language, words in (("en", "Several securities"), ("zh-hans", "多只证券")):
+        client.cookies["django_language"] = language
+        listing = client.get("/surveillance/?rule=order_burst").content.decode()
+        assert f"<td>{words}</td>" in listing.split(f'data-id="{alert.pk}"', 1)[1].split("</tr>", 1)[0]
+        page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+        security = page.split('id="alert-security">', 1)[1].split("</dd>", 1)[0]
+        assert security == f'{words}: <span class="code">{codes[0]}</span>, <span class="code">{codes[1]}</span>'
+        assert "[&#x27;" not in page  # the list is not printed among the figures
+
+
+def test_the_api_names_the_one_security_of_an_alert(market):
+    alert = wash_alert(market)
+    row = api_for(market.user(Role.AUDITOR)).get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert (row["security"], row["securities"]) == (market.security.code, [market.security.code])
 
 
 @pytest.mark.parametrize("same_security", [True, False])
@@ -343,7 +408,11 @@ def test_a_disabled_rule_raises_nothing(market):
 
 
 def alert_state() -> list:
-    return list(Alert.objects.order_by("id").values_list("state", "note", "updated_by_id"))
+    """The alerts as the regulator works them, and their histories."""
+    return [
+        *Alert.objects.order_by("id").values_list("state", "note", "updated_by_id", "updated_at"),
+        *AlertEvent.objects.order_by("id").values_list("alert_id", "from_state", "to_state", "note", "by_id", "at"),
+    ]
 
 
 def rule_state() -> list:
@@ -486,6 +555,13 @@ def test_only_the_regulator_changes_alerts_and_rules_and_only_regulators_and_aud
     assert (patch.status_code, rule.status_code) == (403, 403)
     assert patch.json()["code"] == "permission_denied"
     assert alert_state() == before and rule_state() == rules_before
+    # nor do they reopen a closed alert
+    services.alert_change(actor=market.user(Role.REGULATOR), alert_id=alert.pk, state="closed", note="Explained")
+    before = alert_state()
+    reopen = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", {"note": "Look again"}, format="json")
+    assert (reopen.status_code, reopen.json()["code"]) == (403, "permission_denied")
+    assert alert_state() == before
+    assert not AuditEvent.objects.filter(action="alert_reopen").exists()
     reads = [
         client.get(p).status_code for p in ("/api/v1/alerts/", f"/api/v1/alerts/{alert.pk}/", "/api/v1/alerts/rules/")
     ]
@@ -535,6 +611,274 @@ def test_the_console_refuses_changes_from_others(client, market, role):
     assert client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "closed", "note": "x"}).status_code == 403
     assert client.post("/surveillance/rules/band_edge/", {"t_ticks": "5"}).status_code == 403
     assert alert_state() == before and rule_state() == rules_before
+    # nor reopen a closed alert
+    services.alert_change(actor=market.user(Role.REGULATOR), alert_id=alert.pk, state="closed", note="Explained")
+    before = alert_state()
+    assert client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "Look again"}).status_code == 403
+    assert alert_state() == before
     expected = 200 if role == Role.AUDITOR else 403
     assert client.get("/surveillance/").status_code == expected
     assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == expected
+
+
+# --------------------------------------------------------------------------
+# An alert's history
+
+
+def history(alert: Alert) -> list[tuple]:
+    return list(alert.events.order_by("id").values_list("from_state", "to_state", "note", "by__username"))
+
+
+def test_every_move_and_note_of_an_alert_is_kept_in_its_history(market):
+    # given an alert, and two regulators
+    alert = wash_alert(market)
+    first, second = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+
+    # when one takes it under review with a note, the other adds a note, and the first closes it
+    services.alert_change(actor=first, alert_id=alert.pk, state="under_review", note="Asked the broker")
+    services.alert_change(actor=second, alert_id=alert.pk, state=None, note="Broker says: same family")
+    services.alert_change(actor=first, alert_id=alert.pk, state="closed", note="Explained")
+
+    # then the history keeps each step with its note and author, oldest first, and the alert's note is the latest
+    assert history(alert) == [
+        ("new", "under_review", "Asked the broker", first.username),
+        ("under_review", "under_review", "Broker says: same family", second.username),
+        ("under_review", "closed", "Explained", first.username),
+    ]
+    assert Alert.objects.get(pk=alert.pk).note == "Explained"
+    # and each step is on the audit trail too, by the same regulator
+    audits = AuditEvent.objects.filter(action="alert_change", target=f"alert:{alert.pk}").order_by("id")
+    assert [a.actor_id for a in audits] == [first.pk, second.pk, first.pk]
+
+
+def test_the_api_shows_an_alerts_history_in_its_detail_not_in_the_list(market):
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    client = api_for(regulator)
+    assert client.get(f"/api/v1/alerts/{alert.pk}/").json()["history"] == []
+
+    # when the regulator reviews it, then closes it (a PATCH answers with the history too)
+    client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "under_review", "note": "Looking"}, format="json")
+    closed = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "closed", "note": "Explained"}, format="json")
+
+    # then the detail lists both steps, oldest first, and `note` still reads the latest note
+    body = client.get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert closed.json()["history"] == body["history"]
+    assert [(h["from_state"], h["to_state"], h["note"], h["by"]) for h in body["history"]] == [
+        ("new", "under_review", "Looking", regulator.username),
+        ("under_review", "closed", "Explained", regulator.username),
+    ]
+    assert all(h["at"] for h in body["history"]) and body["note"] == "Explained"
+    # and an auditor reads it as well; the list stays as it was, without the history
+    assert api_for(market.user(Role.AUDITOR)).get(f"/api/v1/alerts/{alert.pk}/").json()["history"] == body["history"]
+    assert "history" not in client.get("/api/v1/alerts/").json()["results"][0]
+
+
+def test_a_change_that_changes_nothing_writes_nothing(market):
+    alert = wash_alert(market)
+    client = api_for(market.user(Role.REGULATOR))
+    before, audits = alert_state(), AuditEvent.objects.count()
+
+    # when the regulator "moves" a new alert to new, without a note
+    response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "new", "note": "  "}, format="json")
+
+    # then it answers with the alert as it is, and writes no history, no audit record, no change
+    assert (response.status_code, response.json()["state"], response.json()["history"]) == (200, "new", [])
+    assert alert_state() == before and AuditEvent.objects.count() == audits
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE surveillance_alertevent SET note = 'rewritten'",
+        "DELETE FROM surveillance_alertevent",
+        "TRUNCATE surveillance_alertevent",
+    ],
+)
+def test_an_alerts_history_cannot_be_rewritten(market, sql):
+    # given an alert closed with a note (committed)
+    alert = wash_alert(market)
+    services.alert_change(actor=market.user(Role.REGULATOR), alert_id=alert.pk, state="closed", note="Explained")
+    before = alert_state()
+
+    # when raw SQL rewrites or removes its history, then PostgreSQL refuses and the history is as it was
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(sql)
+    assert alert_state() == before
+
+
+@pytest.mark.parametrize(
+    ("from_state", "to_state", "note"),
+    [("new", "new", ""), ("new", "closed", ""), ("closed", "under_review", ""), ("new", "open", "x")],
+)
+def test_the_database_refuses_a_history_step_that_says_nothing_or_closes_or_reopens_without_a_note(
+    market, from_state, to_state, note
+):
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AlertEvent.objects.create(
+            alert=alert, from_state=from_state, to_state=to_state, note=note, by=regulator, at=timezone.now()
+        )
+    assert not AlertEvent.objects.exists()
+
+
+def test_the_alert_page_shows_its_history_in_both_languages(client, market):
+    # given an alert reviewed with a note, then closed with another
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="under_review", note="Asked the broker")
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="closed", note="Same family, explained")
+    log_in(client, market.user(Role.AUDITOR))
+
+    # when the page is read in English and in Chinese
+    client.cookies["django_language"] = "en"
+    english = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    client.cookies["django_language"] = "zh-hans"
+    chinese = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+
+    # then both list the two steps, each note under its table, named by its heading
+    for page, title in ((english, "History"), (chinese, "处理记录")):
+        table = page.split('id="alert-history"', 1)[1].split("</table>", 1)[0]
+        assert f'<h2 id="alert-history-title">{title}</h2>' in page
+        assert 'aria-labelledby="alert-history-title"' in page.split('id="alert-history"', 1)[0].rsplit("<table", 1)[1]
+        assert table.count('<tr data-from="') == 2
+        assert table.index("Asked the broker") < table.index("Same family, explained")
+        assert regulator.username in table
+    assert "Under review" in english and "核查中" in chinese.split('id="alert-history"', 1)[1]
+
+
+# --------------------------------------------------------------------------
+# Reopening a closed alert
+
+
+def closed_alert(market) -> tuple[Alert, object]:
+    """A wash-trade alert reviewed and closed by a regulator, and that regulator."""
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="under_review", note="Asked the broker")
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="closed", note="Same family, explained")
+    return Alert.objects.get(pk=alert.pk), regulator
+
+
+def test_the_regulator_reopens_a_closed_alert_with_a_note(market):
+    # given an alert closed by one regulator
+    alert, closer = closed_alert(market)
+    other = market.user(Role.REGULATOR)
+    client = api_for(other)
+
+    # when another regulator reopens it, saying why
+    response = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", {"note": "New trades, same accounts"}, format="json")
+
+    # then it is under review again, its note is the reopening's, and the history keeps the closing note too
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["state"], body["note"], body["updated_by"]) == (
+        "under_review",
+        "New trades, same accounts",
+        other.username,
+    )
+    assert history(alert) == [
+        ("new", "under_review", "Asked the broker", closer.username),
+        ("under_review", "closed", "Same family, explained", closer.username),
+        ("closed", "under_review", "New trades, same accounts", other.username),
+    ]
+    assert [h["note"] for h in body["history"]][-2:] == ["Same family, explained", "New trades, same accounts"]
+    # and the reopening is on the audit trail, like the other alert actions
+    event = AuditEvent.objects.get(action="alert_reopen", target=f"alert:{alert.pk}")
+    assert (event.actor, event.outcome, event.detail) == (
+        other,
+        "ok",
+        {
+            "before": {"state": "closed", "note": "Same family, explained"},
+            "after": {"state": "under_review", "note": "New trades, same accounts"},
+        },
+    )
+    # and it is worked as any open alert: closed again with a note
+    again = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "closed", "note": "Referred"}, format="json")
+    assert (again.status_code, again.json()["state"], len(again.json()["history"])) == (200, "closed", 4)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [({}, "note_required"), ({"note": "  "}, "note_required"), ({"note": "x" * 2001}, "invalid_input"),
+     ({"note": "x", "state": "new"}, "invalid_input"), ("not an object", "invalid_input")],
+)  # fmt: skip
+def test_a_reopen_without_a_good_note_is_refused_and_changes_nothing(market, body, code):
+    alert, _regulator = closed_alert(market)
+    client = api_for(market.user(Role.REGULATOR))
+    before, audits = alert_state(), AuditEvent.objects.exclude(outcome="refused").count()
+
+    response = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", body, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (400, code)
+    assert alert_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
+    assert Alert.objects.get(pk=alert.pk).state == Alert.State.CLOSED
+
+
+@pytest.mark.parametrize("state", ["new", "under_review"])
+def test_reopening_an_alert_that_is_not_closed_is_refused_and_changes_nothing(market, state):
+    # given an open alert
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    if state == "under_review":
+        services.alert_change(actor=regulator, alert_id=alert.pk, state=state, note="Looking")
+    client = api_for(regulator)
+    before, audits = alert_state(), AuditEvent.objects.exclude(outcome="refused").count()
+
+    # when a regulator "reopens" it
+    response = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", {"note": "Again"}, format="json")
+
+    # then it is a 409 saying the alert is not closed, and nothing changed
+    assert (response.status_code, response.json()["code"]) == (409, "alert_not_closed")
+    assert alert_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
+    assert client.post("/api/v1/alerts/999999/reopen/", {"note": "x"}, format="json").status_code == 404
+
+
+def test_a_closed_alert_is_still_not_moved_by_a_change_only_reopened(market):
+    alert, regulator = closed_alert(market)
+    client = api_for(regulator)
+    before = alert_state()
+    for body in ({"state": "under_review", "note": "x"}, {"note": "one more thought"}):
+        response = client.patch(f"/api/v1/alerts/{alert.pk}/", body, format="json")
+        assert (response.status_code, response.json()["code"]) == (409, "alert_closed")
+        assert "重新打开" in response.json()["message"]  # it says how: reopen
+    assert alert_state() == before
+
+
+def test_the_alert_page_reopens_a_closed_alert_for_the_regulator_only(client, market):
+    alert, _closer = closed_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    log_in(client, regulator)
+    client.cookies["django_language"] = "en"
+
+    # given the closed alert's page: a labelled reopen form, and no change form
+    page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    assert 'id="alert-reopen"' in page and 'id="alert-change"' not in page
+    assert '<label for="alert-reopen-note">Why reopen it (required)</label>' in page
+
+    # when the regulator sends it without a note, then the page says why and nothing changed
+    before = alert_state()
+    refused = client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "  "}, follow=True)
+    assert "Reopening an alert needs a note saying why." in refused.content.decode()
+    assert alert_state() == before
+
+    # when with a note, then the alert is under review, and the page shows the change form and the history
+    done = client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "New trades"}, follow=True).content.decode()
+    assert Alert.objects.get(pk=alert.pk).state == Alert.State.UNDER_REVIEW
+    assert "The alert is reopened." in done and 'id="alert-change"' in done and 'id="alert-reopen"' not in done
+    assert 'data-from="closed" data-to="under_review"' in done
+
+    # and reopening it again (it is open now) is refused on the page, in Chinese too, and changes nothing
+    client.cookies["django_language"] = "zh-hans"
+    before = alert_state()
+    again = client.post(f"/surveillance/alerts/{alert.pk}/reopen/", {"note": "Again"}, follow=True).content.decode()
+    assert "只有已关闭的预警才能重新打开" in again and alert_state() == before
+
+    # and an auditor sees the closed alert's history but no reopen form
+    services.alert_change(actor=regulator, alert_id=alert.pk, state="closed", note="Referred")
+    client.logout()
+    log_in(client, market.user(Role.AUDITOR))
+    page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    assert 'id="alert-reopen"' not in page and page.count('<tr data-from="') == 4

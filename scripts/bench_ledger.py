@@ -100,7 +100,8 @@ def _ledger_fill(entries: int) -> None:
     parties = []
     for name in ("ledger-bench-buyer", "ledger-bench-seller"):
         user = User.objects.create_user(username=name, password=None, role=Role.MARKET_MAKER)
-        parties.append(account_open(kind=Account.Kind.MARKET_MAKER, name=name, owner=user))
+        # Under the broker whose fee account takes their fees, as settlement pays them (ledger_verify checks it).
+        parties.append(account_open(kind=Account.Kind.MARKET_MAKER, name=name, owner=user, broker=broker))
     buyer, seller = parties
     price, quantity, fee_amount = Decimal("10.01"), 100, Decimal("5.00")
     value = price * quantity

@@ -58,8 +58,10 @@ def alert_detail(request, alert_id: int):
         "details": [(k, v) for k, v in alert.detail.items() if k != "securities"],
         "trades": trades.order_by("id"),
         "history": alert.events.select_related("by").order_by("id"),
+        # The first choice keeps the state, to add a note alone (the API could; the page could not).
         "states": [
-            c for c in Alert.State.choices if c[0] != alert.state and c[0] in services.FORWARD.get(alert.state, ())
+            ("", gettext("Keep “%(state)s” (add a note)") % {"state": alert.get_state_display()}),
+            *(c for c in Alert.State.choices if c[0] != alert.state and c[0] in services.FORWARD.get(alert.state, ())),
         ],
         "note_max": services.NOTE_MAX_LENGTH,
         "can_change": request.user.role == Role.REGULATOR and alert.state != Alert.State.CLOSED,
@@ -73,6 +75,9 @@ def alert_detail(request, alert_id: int):
 def alert_change(request, alert_id: int):
     if request.user.role != Role.REGULATOR:
         raise PagePermissionDenied
+    if not request.POST.get("state") and not request.POST.get("note", "").strip():
+        messages.error(request, gettext("Write a note, or choose a new state: nothing was changed."))
+        return redirect("surveillance-alert", alert_id=alert_id)
     try:
         services.alert_change(
             actor=request.user,

@@ -882,3 +882,28 @@ def test_the_alert_page_reopens_a_closed_alert_for_the_regulator_only(client, ma
     log_in(client, market.user(Role.AUDITOR))
     page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
     assert 'id="alert-reopen"' not in page and page.count('<tr data-from="') == 4
+
+
+def test_the_alert_page_adds_a_note_alone_and_refuses_an_empty_save(client, market):
+    # (found by a helper: the page's state list never held the current state, so a note alone could not be added
+    # there, only through the API)
+    alert = wash_alert(market)
+    regulator = market.user(Role.REGULATOR)
+    log_in(client, regulator)
+    client.cookies["django_language"] = "en"
+    # given the new alert's page: its first state choice keeps the state
+    page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    assert '<option value="">Keep “New” (add a note)</option>' in page
+
+    # when the regulator saves neither a state nor a note, then the page says so and nothing changed
+    before = alert_state()
+    refused = client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "", "note": " "}, follow=True)
+    assert "Write a note, or choose a new state: nothing was changed." in refused.content.decode()
+    assert alert_state() == before
+
+    # when they save a note alone, then the alert keeps its state and its history has the note
+    client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "", "note": "Asked the broker"})
+    alert.refresh_from_db()
+    assert (alert.state, alert.note) == (Alert.State.NEW, "Asked the broker")
+    step = AlertEvent.objects.filter(alert=alert).latest("id")
+    assert (step.from_state, step.to_state, step.note, step.by_id) == ("new", "new", "Asked the broker", regulator.pk)

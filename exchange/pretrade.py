@@ -290,7 +290,10 @@ def check_investor(
             )
         )
         recent = sum(q for _id, _at, q in buys)
-        if quantity > available_shares - recent:
+        # Only a sale the holding would cover is the holding period's to refuse; one larger than the holding is
+        # ``insufficient_shares``, checked after (found by a review: it reached ``_sellable_from`` with no recent
+        # buy to wait for, a 500, or was told to wait for bought shares a correction had reversed).
+        if recent > 0 and available_shares - recent < quantity <= available_shares:
             # Say when the sale could go through (found by a probe: the refusal did not say).
             free_from = _sellable_from(buys, days, quantity - (available_shares - recent))
             raise HoldingPeriod(

@@ -321,7 +321,12 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                 # maker's ask went on filling) and its open orders cancelled (found by a review: a resting order
                 # filled after the freeze and its proceeds arrived free); what they held is free, then frozen below.
                 pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted])
-                cancelled = orders_cancel_locked(account, [s for s in securities if s.pk in ordered])
+                cancelled = orders_cancel_locked(
+                    account,
+                    [s for s in securities if s.pk in ordered],
+                    reason=gettext("Cancelled: the account is frozen by a legal order (freeze %(n)s).")
+                    % {"n": freeze.pk},
+                )
                 if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
                     raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
             cash = cash_lock([account.pk])[account.pk]

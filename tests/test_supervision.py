@@ -377,8 +377,8 @@ def test_an_order_placed_in_another_security_during_the_approval_makes_it_start_
     )
     real, calls = sv.orders_cancel_locked, []
 
-    def cancel_while_an_order_is_placed(account, securities):
-        cancelled = real(account, securities)
+    def cancel_while_an_order_is_placed(account, securities, **kwargs):
+        cancelled = real(account, securities, **kwargs)
         if not calls:  # the first try: a buy in OTHER lands once the cancels are done, its cash reserved
             now = timezone.now()
             Order.objects.create(
@@ -980,3 +980,74 @@ def test_a_reversal_that_swaps_one_holder_for_another_passes_at_the_cap(sup):
     sv.correction_approve(actor=reg2, correction_id=reversal.pk)
     assert position_of(investor, market.security).total == 1000
     assert position_of(newcomer, market.security).total == 0
+
+
+def test_a_sale_beyond_the_holding_under_a_holding_period_is_insufficient_shares(sup):
+    # (found by a review: with no recent buy it was a 500, and with the only recent buy reversed a holding-period
+    # refusal telling the seller to wait for shares it no longer had)
+    market, reg1, reg2, mm, investor = sup
+    Security.objects.filter(pk=market.security.pk).update(min_holding_days=5)
+    before = snapshot()
+    with pytest.raises(err.DomainError) as refused:
+        sell(market, investor, 1100, "too-many")
+    assert refused.value.code == "insufficient_shares"
+    response = api_for(investor.owner).post(
+        "/api/v1/orders/",
+        {"security": market.security.code, "side": "sell", "quantity": 1100, "limit_price": "9.90",
+         "time_in_force": "DAY", "client_order_id": "api-too-many"},
+        format="json",
+    )  # fmt: skip
+    assert (response.status_code, response.json()["code"]) == (409, "insufficient_shares")
+    assert snapshot() == before
+    # and when the only recent buy was reversed
+    trade = _settled_buy(market, investor)
+    reversal = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=reversal.pk)
+    with pytest.raises(err.DomainError) as refused:
+        sell(market, investor, 1100, "too-many-2")
+    assert refused.value.code == "insufficient_shares"
+
+
+def test_the_holding_period_counts_the_last_of_several_corrections(sup):
+    market, reg1, reg2, mm, investor = sup
+    Security.objects.filter(pk=market.security.pk).update(min_holding_days=5)
+    trade = _settled_buy(market, investor)  # 300 on top of 1,000
+    for quantity in (500, 200):
+        correction = sv.correction_propose(
+            actor=reg1, trade_id=trade.pk, new_price="10.10", new_quantity=quantity, reason="x"
+        )
+        sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    assert position_of(investor, market.security).total == 1200
+    with pytest.raises(err.DomainError) as refused:
+        sell(market, investor, 1100, "over")
+    assert refused.value.code == "holding_period"
+    assert sell(market, investor, 1000, "ok").filled_quantity == 1000
+
+
+def test_a_freezes_cancels_say_why_and_are_not_the_clients_order_burst(market):
+    # (found by a review: the cancels had no closed_reason, so they read as the client's own, and surveillance
+    # raised an order-burst alert against the frozen account)
+    from exchange.models import Order
+    from tests.test_surveillance import alerts, seal_and_scan
+
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    # given 20 resting DAY buys placed an hour before
+    for i in range(20):
+        _resting(market, investor, "buy", 100, "9.00", f"rest-{i}")
+    placed = Order.objects.filter(account=investor)
+    placed.update(created_at=placed.first().created_at - dt.timedelta(hours=1))
+    seal_and_scan()
+    assert alerts("order_burst") == []
+    # when a whole-account freeze is approved
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then every order is cancelled, saying why, on the API too
+    assert set(placed.values_list("status", flat=True)) == {"cancelled"}
+    row = api_for(investor.owner).get(f"/api/v1/orders/{placed.first().pk}/").json()
+    assert f"freeze {freeze.pk}" in row["closed_reason"]
+    # and the freeze's cancels are not the client's order burst
+    seal_and_scan()
+    assert alerts("order_burst") == []

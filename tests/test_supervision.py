@@ -1051,3 +1051,15 @@ def test_a_freezes_cancels_say_why_and_are_not_the_clients_order_burst(market):
     # and the freeze's cancels are not the client's order burst
     seal_and_scan()
     assert alerts("order_burst") == []
+
+
+def test_an_order_that_meets_the_frozen_account_trigger_is_account_frozen(sup):
+    # given an account frozen after the request read it (the in-memory row still says free), its cash free
+    market, _reg1, _reg2, _mm, investor = sup
+    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    assert not investor.frozen
+    before = snapshot()
+    # when it buys against the quote, then the database's trigger refuses the trade: a 409 account_frozen
+    with pytest.raises(err.AccountFrozen):
+        buy(market, investor, 100, "raced")
+    assert snapshot() == before

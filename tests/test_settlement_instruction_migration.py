@@ -121,3 +121,37 @@ def test_the_upgrade_writes_the_entries_of_the_instructions_set_before_it():
     assert block_seal() is not None
     report = ledger_verify()
     assert report.ok, [str(p) for p in report.problems]
+
+
+def test_back_and_forth_over_the_upgrade_takes_up_the_entries_already_written():
+    # (found by a review: the reversal drops the columns and keeps the entries, and running the upgrade again wrote
+    # second entries, leaving the first without their rows: ledger_verify failed for good)
+    from settlement import instructions
+
+    market = build_market()
+    investor = market.investor()
+    kept = instructions.instruction_create(
+        actor=market.depository, account_code=investor.code, security_code=None, min_amount=None,
+        reason="enquiry", ends_at=timezone.now() + dt.timedelta(days=3),
+    )  # fmt: skip
+    ended = instructions.instruction_create(
+        actor=market.depository, account_code=None, security_code=market.security.code, min_amount=None,
+        reason="checking", ends_at=timezone.now() + dt.timedelta(days=3),
+    )  # fmt: skip
+    instructions.instruction_end(actor=market.depository, instruction_id=ended.pk, reason="done")
+    block_seal()
+    assert ledger_verify().ok
+    entries_before = list(Entry.objects.order_by("id").values_list("id", flat=True))
+    # when the upgrade is reversed and run again
+    leaves = _leaves()
+    try:
+        _migrate([("settlement", "0004_settlement_instructions")])
+    finally:
+        _migrate(leaves)
+    # then no entry was written, each row points at its entries again, and the ledger verifies
+    assert list(Entry.objects.order_by("id").values_list("id", flat=True)) == entries_before
+    assert SettlementInstruction.objects.get(pk=kept.pk).entry_id == kept.entry_id
+    assert SettlementInstruction.objects.get(pk=ended.pk).end_entry_id is not None
+    block_seal()
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]

@@ -8,9 +8,14 @@ the upgrade's, later than the ``at`` of its payload, which is when the instructi
 says when it learnt of it. The payloads are built here, not by ``settlement.entries``, so that this migration
 writes what it wrote whatever those classes become; only the pure ``ledger.canonical`` is shared.
 
-Reversing it drops the columns; the entries stay, as every ledger entry does (the table is append-only).
-0006 then makes ``entry`` required.
+Reversing it drops the columns; the entries stay, as every ledger entry does (the table is append-only). Running
+it again (after a reversal) takes up the entries already on the ledger for an instruction rather than writing
+second ones, which ``ledger_verify`` would find without their rows (found by a review). 0006 then makes
+``entry`` required. Deploy with the old code stopped: an instruction the old code sets between 0005 and 0006
+would have no entry, and 0006 would refuse it.
 """
+
+import json
 
 from django.db import migrations, models
 from django.db.models import deletion
@@ -28,8 +33,25 @@ def write_entries(apps, schema_editor):
         data = entry_bytes(kind=kind, recorded_at=now, payload=payload, salt=new_salt())
         return Entry.objects.create(kind=kind, canonical=data, leaf_hash=leaf_hash(data), recorded_at=now)
 
+    # Entries already on the ledger for an instruction (this migration run before, then reversed): taken up.
+    written: dict[tuple[str, int], object] = {}
+    for entry in Entry.objects.filter(kind__in=["SETTLEMENT_INSTRUCTION", "SETTLEMENT_INSTRUCTION_END"]).order_by("id"):
+        instruction = json.loads(bytes(entry.canonical))["payload"].get("instruction")
+        instruction = None if instruction is None else int(instruction)
+        written.setdefault((entry.kind, instruction), entry)
+
     rows = Instruction.objects.select_related("account", "security", "created_by", "ended_by").order_by("id")
     for row in rows:
+        if ("SETTLEMENT_INSTRUCTION", row.pk) in written:
+            row.entry = written["SETTLEMENT_INSTRUCTION", row.pk]
+            row.end_entry = written.get(("SETTLEMENT_INSTRUCTION_END", row.pk))
+            if row.ended_at is not None and row.end_entry is None:
+                row.end_entry = append(
+                    "SETTLEMENT_INSTRUCTION_END",
+                    {"instruction": row.pk, "ended_by_role": row.ended_by.role, "at": row.ended_at},
+                )
+            row.save(update_fields=["entry", "end_entry"])
+            continue
         row.entry = append(
             "SETTLEMENT_INSTRUCTION",
             {

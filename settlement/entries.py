@@ -90,8 +90,9 @@ class Hold(Payload):
 
 @dataclass(frozen=True)
 class InstructionHold(Hold):
-    """A trade held at settlement by a standing settlement instruction: its id, and its reason as ``reason``.
-    (A hold by hand has no ``instruction`` key, so its bytes are what they were.)"""
+    """A trade held at settlement by a standing settlement instruction: its id, and as ``reason`` the reason of a
+    depository's instruction; a regulator's is empty here (no tipping-off: ``settlement.services``). (A hold by
+    hand has no ``instruction`` key, so its bytes are what they were.)"""
 
     instruction: int
 

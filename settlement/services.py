@@ -64,7 +64,7 @@ from registry.models import Security
 
 from . import hooks
 from .entries import GrossSettlement, Hold, InstructionHold, NetSettlement, Refusal, Release
-from .instructions import matching_instruction
+from .instructions import matching_instruction, reason_disclosed
 from .models import Settlement, SettlementAction, SettlementBatch, SettlementInstruction
 
 PENDING = (Trade.Status.MATCHED,)
@@ -150,11 +150,18 @@ def _lock_trade(trade_id: int, *, now=None) -> Trade | None:
 
 
 def _instruction_hold(trade: Trade, instruction_id: int, now) -> None:
-    """Hold a locked, pending trade by a standing instruction: SETTLEMENT_HOLD naming it, with its reason;
-    the instruction's creator is the hold's actor. Nothing moves."""
-    instruction = SettlementInstruction.objects.get(pk=instruction_id)
+    """Hold a locked, pending trade by a standing instruction: SETTLEMENT_HOLD naming it, with the reason of a
+    depository's instruction, which the trade's parties are told; a regulator's instruction's hold carries none
+    on the ledger (empty), which its readers (the exchange operator, replicas, the regulatory feed) are more than
+    the instruction's (found by a review). Its action row keeps the reason. The instruction's creator is the
+    hold's actor. Nothing moves."""
+    instruction = SettlementInstruction.objects.select_related("created_by").get(pk=instruction_id)
     record = InstructionHold(
-        trade_id=trade.pk, security=trade.security.code, reason=instruction.reason, at=now, instruction=instruction.pk
+        trade_id=trade.pk,
+        security=trade.security.code,
+        reason=instruction.reason if reason_disclosed(instruction) else "",
+        at=now,
+        instruction=instruction.pk,
     )
     entry = entry_write(record, recorded_at=now)
     action = SettlementAction.objects.create(

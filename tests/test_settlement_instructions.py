@@ -119,6 +119,23 @@ def test_an_account_instruction_holds_that_accounts_trades_and_not_another_accou
     assert cash_of(a).reserved == D("2030.00") and position_of(a, market.security) is None
 
 
+def test_a_regulators_instruction_holds_with_no_reason_on_the_ledger(two_books):
+    # (found by a review: the hold's entry carried the regulator's reason, which the ledger's readers beyond the
+    # instruction's (the exchange operator, replicas, the regulatory feed) may read)
+    market, _other, _mm, a, _b = two_books
+    instruction = instruct(market.user(Role.REGULATOR), account=a, reason="调查中 case 7")
+    trade = buy(market, a, "a1")
+    assert settle_all(trade) == [False]
+    (payload,) = hold_payloads()
+    assert payload == {
+        "trade_id": trade.pk, "security": market.security.code, "reason": "", "instruction": instruction.pk,
+        "at": payload["at"],
+    }  # fmt: skip
+    assert all("调查中".encode() not in bytes(c) for c in Entry.objects.values_list("canonical", flat=True))
+    # and the action row keeps the reason, for those who read instructions
+    assert SettlementAction.objects.get(instruction=instruction).reason == "调查中 case 7"
+
+
 def test_an_account_instruction_on_the_seller_holds_its_sales_too(market):
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")

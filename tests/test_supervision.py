@@ -1043,7 +1043,8 @@ def test_a_freezes_cancels_say_why_and_are_not_the_clients_order_burst(market):
     assert alerts("order_burst") == []
     # when a whole-account freeze is approved
     freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    with translation.override("en"):  # the reason is written in the approver's language
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
     # then every order is cancelled, saying why, on the API too
     assert set(placed.values_list("status", flat=True)) == {"cancelled"}
     row = api_for(investor.owner).get(f"/api/v1/orders/{placed.first().pk}/").json()

@@ -217,16 +217,17 @@ def check_holder_room(account: Account, security: Security) -> None:
     negotiated transfer past the cap, and then every investor was refused)."""
     if account.kind == Account.Kind.INVESTOR:
         return  # check_investor counts it
-    if new_holder(account, security.pk) is not None and (holders := holder_count(security.pk)) >= profile.max_holders(
-        security
-    ):
-        raise _cap_reached(security, holders)
+    cap = profile.max_holders(security)
+    if new_holder(account, security.pk) is not None and (holders := holder_count(security.pk)) >= cap:
+        raise _cap_reached(security, holders, cap)
 
 
-def _cap_reached(security: Security, holders: int) -> HolderCapReached:
+def _cap_reached(security: Security, holders: int, cap: int) -> HolderCapReached:
+    # The cap named beside the count: the count may be above it, once an operator lowered the cap (found by a
+    # probe: "already has 5 holders, its maximum" where the maximum was 2).
     return HolderCapReached(
-        gettext("%(code)s already has %(n)s holders, its maximum; new holders cannot buy.")
-        % {"code": security.code, "n": holders}
+        gettext("%(code)s has %(n)s holders and may have at most %(cap)s; new holders cannot buy.")
+        % {"code": security.code, "n": holders, "cap": cap}
     )
 
 
@@ -259,8 +260,8 @@ def check_investor(
             )
         if profile.qualified_only(security) and not qualified:
             raise NotQualified()
-        if not already_holder and (holders := holder_count(security.pk)) >= profile.max_holders(security):
-            raise _cap_reached(security, holders)
+        if not already_holder and (holders := holder_count(security.pk)) >= (cap := profile.max_holders(security)):
+            raise _cap_reached(security, holders, cap)
         if days and profile.holding_both_ways():
             since = trading_days_back(now, days)
             sold = _as_corrected(

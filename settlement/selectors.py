@@ -7,13 +7,14 @@ from statistics import median
 
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.models import Role
 from exchange import selectors as exchange_selectors
 from exchange.models import Trade
 from ledger.models import Leaf
 
-from .instructions import instruction_setter, reason_disclosed
+from .instructions import READERS, instruction_setter, reason_disclosed
 from .models import Settlement, SettlementAction
 
 
@@ -32,8 +33,23 @@ def _with_reason(trades: QuerySet[Trade]) -> QuerySet[Trade]:
     ``held_by_instruction``, the standing instruction that held it, if one did)."""
     latest = SettlementAction.objects.filter(trade=OuterRef("pk")).order_by("-at", "-id")
     return trades.annotate(
-        reason=Subquery(latest.values("reason")[:1]), held_by_instruction=Subquery(latest.values("instruction_id")[:1])
+        reason=Subquery(latest.values("reason")[:1]),
+        held_by_instruction=Subquery(latest.values("instruction_id")[:1]),
+        held_by_role=Subquery(latest.values("instruction__created_by__role")[:1]),
     )
+
+
+def reasons_masked(rows: list[Trade], viewer) -> list[Trade]:
+    """``rows`` (from ``_with_reason``) as ``viewer`` may read them: the reason of a regulator's standing
+    instruction only for those who read instructions (``instructions.READERS``); for the others (the exchange
+    operator) it is replaced by a word saying it is withheld (found by a probe: the operator read it on the
+    settlement monitor, where the instructions' own list is not theirs)."""
+    if viewer.role in READERS:
+        return rows
+    for row in rows:
+        if getattr(row, "held_by_role", None) == Role.REGULATOR:
+            row.reason = gettext("(the regulator's reason is not shown)")
+    return rows
 
 
 def trades_held() -> QuerySet[Trade]:

@@ -38,7 +38,7 @@ def _can_act(request) -> bool:
 def _lists(request) -> dict:
     return {
         "awaiting": list(selectors.trades_awaiting()[:PENDING_ROWS]),
-        "held": list(selectors.trades_held()[:HELD_ROWS]),
+        "held": selectors.reasons_masked(list(selectors.trades_held()[:HELD_ROWS]), request.user),
     }
 
 
@@ -48,7 +48,9 @@ def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
     context = {
         "summary": selectors.monitor_summary(now=now),
         **_lists(request),
-        "failed": list(selectors.trades_failed(since=now - timezone.timedelta(hours=24))[:100]),
+        "failed": selectors.reasons_masked(
+            list(selectors.trades_failed(since=now - timezone.timedelta(hours=24))[:100]), request.user
+        ),
         "can_act": _can_act(request),
         "can_read_instructions": request.user.role in instructions.READERS,
         "can_set_instructions": request.user.role in instructions.SETTERS,

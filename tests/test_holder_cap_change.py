@@ -222,7 +222,7 @@ def test_with_more_holders_than_the_cap_no_new_holder_may_buy_and_existing_holde
     with translation.override("en"), pytest.raises(Exception) as raised:
         buy(newcomer, market, coid="new")
     assert getattr(raised.value, "code", None) == "holder_cap_reached"
-    assert "already has 3 holders" in raised.value.message
+    assert "has 3 holders and may have at most 2" in raised.value.message
     assert snapshot() == before
 
     # and an existing holder still buys more and sells

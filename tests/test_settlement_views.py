@@ -202,3 +202,32 @@ def test_a_trade_held_by_a_person_counts_as_settled_but_not_in_the_venues_latenc
     summary = monitor_summary(now=later)
     assert summary["settled_last_hour"] == 2
     assert summary["latency_p99_s"] == summary["latency_median_s"] < 60
+
+
+def test_the_monitor_withholds_a_regulators_instruction_reason_from_the_exchange_operator(sealed_trade, client):
+    # (found by a probe: the operator, who may not read instructions, read the regulator's reason in the monitor's
+    # held list and its refresh)
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from settlement import instructions
+
+    market, buyer, _mm, trade = sealed_trade
+    instructions.instruction_create(
+        actor=market.user(Role.REGULATOR), account_code=buyer.code, security_code=None, min_amount=None,
+        reason="SECRET insider probe", ends_at=timezone.now() + dt.timedelta(days=1),
+    )  # fmt: skip
+    assert trade_settle(trade_id=trade.pk) is False
+    assert Trade.objects.get(pk=trade.pk).status == "held"
+    # when the exchange operator reads the monitor and its refresh, then the trade is there and the reason is not
+    log_in(client, market.user(Role.EXCHANGE_OPERATOR))
+    page = client.get("/settlement/").content.decode()
+    data = client.get("/settlement/data/").json()
+    assert f'data-trade="{trade.pk}"' in page and str(trade.pk) in data["held_key"]
+    assert "SECRET" not in page and "SECRET" not in data["held_html"]
+    # and those who read instructions (the depository, a regulator) read it
+    for reader in (market.depository, market.user(Role.REGULATOR)):
+        log_in(client, reader)
+        assert "SECRET insider probe" in client.get("/settlement/").content.decode()
+        assert "SECRET insider probe" in client.get("/settlement/data/").json()["held_html"]

@@ -349,3 +349,15 @@ def test_two_resting_sales_of_one_holding_share_the_holding_period_between_them(
     assert [(t.sell_order_id, t.quantity) for t in result.trades] == [(sales[0].pk, 600)]
     sales[1].refresh_from_db()
     assert (sales[1].status, sales[1].filled_quantity) == (Order.Status.OPEN, 0)
+
+
+def test_the_holder_cap_refusal_names_the_cap_beside_the_count(quoted):
+    # (found by a probe: after the cap was lowered below the holders, the refusal called the count the maximum)
+    holders = [quoted.investor(cash="10000") for _ in range(2)]
+    for n, holder in enumerate(holders):
+        assert buy(holder, quoted, coid=f"h{n}").filled_quantity == 100
+    Security.objects.filter(pk=quoted.security.pk).update(max_holders=2)  # 3 holders now: the market maker too
+    newcomer = quoted.investor(cash="10000")
+    with translation.override("en"):
+        error = refused("holder_cap_reached", buy, newcomer, quoted, coid="new")
+    assert f"{quoted.security.code} has 3 holders and may have at most 2" in str(error.message)

@@ -225,14 +225,7 @@ def test_a_quote_published_in_another_security_during_the_approval_makes_it_star
     from exchange.models import Quote
 
     market, reg1, reg2, mm, _investor = sup
-    other = Security.objects.create(
-        **{
-            f.attname: getattr(market.security, f.attname)
-            for f in Security._meta.concrete_fields
-            if f.attname not in ("id", "code")
-        },
-        code="OTHER",
-    )
+    other = market.new_security("OTHER")
     real, calls = sv.quotes_pull_locked, []
 
     def pull_while_a_quote_is_published(account, securities):
@@ -367,14 +360,7 @@ def test_an_order_placed_in_another_security_during_the_approval_makes_it_start_
     from exchange.models import Order
 
     market, reg1, reg2, _mm, investor = sup
-    other = Security.objects.create(
-        **{
-            f.attname: getattr(market.security, f.attname)
-            for f in Security._meta.concrete_fields
-            if f.attname not in ("id", "code")
-        },
-        code="OTHER",
-    )
+    other = market.new_security("OTHER")
     real, calls = sv.orders_cancel_locked, []
 
     def cancel_while_an_order_is_placed(account, securities, **kwargs):

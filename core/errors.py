@@ -6,6 +6,10 @@ JSON with the class's HTTP status; forms show the message.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import IntegrityError
 from django.utils.translation import gettext_lazy as _
 
 
@@ -53,6 +57,35 @@ MarketClosed = error_class("MarketClosed", "market_closed", _("The market is clo
 MarketHalted = error_class("MarketHalted", "market_halted", _("Trading is halted across the market."), 409)
 ReasonRequired = error_class("ReasonRequired", "reason_required", _("Give a reason."))
 ReasonTooLong = error_class("ReasonTooLong", "reason_too_long", _("The reason is longer than 500 characters."))
+
+# What the database refuses by a named constraint of its own (a trigger's ``RAISE … USING CONSTRAINT``), as the
+# domain error a service would have raised had it seen the state first: the name, not the message's text, decides.
+_REFUSED_BY_CONSTRAINT: dict[str, type[DomainError]] = {
+    # exchange migration 0020: a trade of an account frozen after the request read it.
+    "trade_no_frozen_account": AccountFrozen,
+}
+
+
+def refusal_of(exc: IntegrityError) -> DomainError | None:
+    """The domain error for a refusal by one of the database's named constraints above, else None."""
+    diag = getattr(exc.__cause__, "diag", None)
+    error = _REFUSED_BY_CONSTRAINT.get(getattr(diag, "constraint_name", None) or "")
+    return error() if error is not None else None
+
+
+@contextmanager
+def database_refusals() -> Iterator[None]:
+    """Turn a refusal by one of the database's named constraints into its domain error (a 409 on the API, a form
+    error on a page), whichever path wrote the row. Use inside the transaction: the error leaves through the
+    caller's ``atomic`` block, which rolls back."""
+    try:
+        yield
+    except IntegrityError as exc:
+        refusal = refusal_of(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
+
 
 # The longest reason a privileged action takes (a hold, a refusal, a halt); the API, the forms and the
 # services agree on it.

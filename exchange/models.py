@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import MONEY, PRICE, Account, User
@@ -85,6 +86,13 @@ class Order(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         EXPIRED = "expired", _("Expired")
 
+    class ClosedBy(models.TextChoices):
+        """Who closed the order when it was not its owner (nor a fill, nor the day's end)."""
+
+        NOBODY_ELSE = "", _("Its owner, a fill or the day's end")
+        SECURITY_CHANGED = "security_changed", _("A change to the security")
+        ACCOUNT_FROZEN = "account_frozen", _("A legal order froze the account")
+
     OPEN_STATUSES = (Status.OPEN, Status.PARTIALLY_FILLED)
 
     # Indexed by order_by_account and the client_order_id constraint, which both lead with it.
@@ -104,7 +112,10 @@ class Order(models.Model):
     filled_value = models.DecimalField(**MONEY, default=Decimal("0.00"))
     fees = models.DecimalField(**MONEY, default=Decimal("0.00"))
     placed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    # Why the exchange closed the order (a security change, a delisting); empty when it was the client.
+    # When the exchange closed the order, why: ``closed_by`` says what did, ``closed_reason`` what was said (the
+    # operator's reason for a security change, in their words; the freeze's number for a freeze, whose sentence is
+    # written in each reader's language by ``closed_reason_text``). Both empty when it was the client.
+    closed_by = models.CharField(max_length=16, choices=ClosedBy.choices, blank=True, default="")
     closed_reason = models.CharField(max_length=600, blank=True, default="")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -132,6 +143,9 @@ class Order(models.Model):
                 name="order_closed_holds_nothing",
             ),
             models.CheckConstraint(
+                condition=Q(closed_by__in=["", "security_changed", "account_frozen"]), name="order_closed_by_known"
+            ),
+            models.CheckConstraint(
                 condition=Q(status__in=["open", "partially_filled", "filled", "cancelled", "expired"]),
                 name="order_status_known",
             ),
@@ -156,6 +170,14 @@ class Order(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    def closed_reason_text(self) -> str:
+        """Why the exchange closed the order, in the active language; empty when it did not."""
+        if self.closed_by == self.ClosedBy.ACCOUNT_FROZEN:
+            return gettext("Cancelled: the account is frozen by a legal order (freeze %(n)s).") % {
+                "n": self.closed_reason
+            }
+        return self.closed_reason
 
 
 class Trade(models.Model):

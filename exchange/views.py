@@ -417,6 +417,7 @@ def orders(request):
             "time_in_force_label": choice_label(Order.TimeInForce, order.time_in_force),
             "status": order.status,
             "status_label": choice_label(Order.Status, order.status),
+            "closed_reason": order.closed_reason_text(),
             "can_cancel": may_cancel and order.is_open,
         }
         for order in page

@@ -324,8 +324,8 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                 cancelled = orders_cancel_locked(
                     account,
                     [s for s in securities if s.pk in ordered],
-                    reason=gettext("Cancelled: the account is frozen by a legal order (freeze %(n)s).")
-                    % {"n": freeze.pk},
+                    closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
+                    reason=str(freeze.pk),  # the sentence is written in each reader's language
                 )
                 if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
                     raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again

@@ -298,12 +298,12 @@ def order_burst(scan: Scan, t: dict) -> list[Finding]:
     placed = Order.objects.filter(created_at__gt=start - window, created_at__lte=scan.sealed_at).values_list(
         "account_id", "created_at", "security_id"
     )
-    # A cancellation by the client: a DAY order closed as cancelled without a reason of the exchange's (an IOC
-    # order's unfilled rest is cancelled at once and is not a cancel).
+    # A cancellation by the client: a DAY order cancelled by nobody else (not by a security change nor a freeze;
+    # an IOC order's unfilled rest is cancelled at once and is not a cancel).
     cancelled = Order.objects.filter(
         status=Order.Status.CANCELLED,
         time_in_force=Order.TimeInForce.DAY,
-        closed_reason="",
+        closed_by=Order.ClosedBy.NOBODY_ELSE,
         updated_at__gt=start - window,
         updated_at__lte=scan.sealed_at,
     ).values_list("account_id", "updated_at", "security_id")

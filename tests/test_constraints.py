@@ -82,3 +82,33 @@ def test_the_database_refuses_a_trade_of_a_frozen_account(filled, party):
         another_trade()
     assert "a trade of a frozen account" in str(refused.value)
     assert list(Trade.objects.values_list("pk", flat=True)) == [trade.pk]
+
+
+def test_a_refusal_by_a_named_constraint_becomes_its_domain_error_and_no_other_does(filled):
+    from core import errors as err
+    from core.models import Account
+    from ledger.models import EntryKind
+    from ledger.services import entry_append
+
+    trade = Trade.objects.get()
+    values = Trade.objects.filter(pk=trade.pk).values().get()
+    del values["id"]
+
+    def another_trade(**change):
+        entry = entry_append(kind=EntryKind.HALT, payload={"reason": "a second trade's entry"})
+        return Trade.objects.create(**(values | {"entry_id": entry.pk} | change))
+
+    # given the buyer frozen after a path read it
+    Account.objects.filter(pk=values["buyer_id"]).update(frozen=True)
+    # when that path writes its trade under database_refusals, then the trigger's refusal, named by its constraint
+    # (exchange migration 0020), is the domain error a service raises: account_frozen, a 409
+    with pytest.raises(err.AccountFrozen) as refused, transaction.atomic(), err.database_refusals():
+        another_trade()
+    assert (refused.value.code, refused.value.status) == ("account_frozen", 409)
+    assert isinstance(refused.value.__cause__, IntegrityError)
+    # and a refusal by any other constraint stays the database's error (here the trade's price check)
+    Account.objects.filter(pk=values["buyer_id"]).update(frozen=False)
+    with pytest.raises(IntegrityError), transaction.atomic(), err.database_refusals():
+        another_trade(price=-1)
+    # and nothing was written
+    assert list(Trade.objects.values_list("pk", flat=True)) == [trade.pk]

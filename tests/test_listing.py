@@ -173,6 +173,7 @@ def test_a_lot_change_cancels_the_orders_it_strands_with_a_reason_and_keeps_the_
     # and the order API shows the reason
     body = api_for(investor.owner).get(f"/api/v1/orders/{two_hundred.pk}/").json()
     assert body["status"] == "cancelled" and "lot_size" in body["closed_reason"]
+    assert body["closed_by"] == "security_changed" and three_hundred.closed_by == ""
 
 
 def test_an_odd_lot_sale_resting_is_kept_by_a_change_it_still_fits(market, operator):

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.test import Client
 from django.utils import timezone, translation
 
 from balances.replay import replay_check
@@ -1027,14 +1028,23 @@ def test_a_freezes_cancels_say_why_and_are_not_the_clients_order_burst(market):
     placed.update(created_at=placed.first().created_at - dt.timedelta(hours=1))
     seal_and_scan()
     assert alerts("order_burst") == []
-    # when a whole-account freeze is approved
+    # when a whole-account freeze is approved by a regulator reading Chinese
     freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    with translation.override("en"):  # the reason is written in the approver's language
+    with translation.override("zh-hans"):
         sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
-    # then every order is cancelled, saying why, on the API too
-    assert set(placed.values_list("status", flat=True)) == {"cancelled"}
-    row = api_for(investor.owner).get(f"/api/v1/orders/{placed.first().pk}/").json()
-    assert f"freeze {freeze.pk}" in row["closed_reason"]
+    # then every order is cancelled by the freeze, saying why in the reader's language (found by a probe: the
+    # sentence was stored in the approver's), on the API and on the orders page
+    assert set(placed.values_list("status", "closed_by")) == {("cancelled", "account_frozen")}
+    path = f"/api/v1/orders/{placed.first().pk}/"
+    english = api_for(investor.owner).get(path, HTTP_ACCEPT_LANGUAGE="en").json()
+    assert english["closed_by"] == "account_frozen"
+    assert english["closed_reason"] == f"Cancelled: the account is frozen by a legal order (freeze {freeze.pk})."
+    chinese = api_for(investor.owner).get(path, HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert chinese["closed_reason"] == f"已撤销：该账户已被依法冻结（冻结 {freeze.pk}）。"
+    page = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(page, investor.owner)
+    html = page.get("/orders/").content.decode()
+    assert f"Cancelled: the account is frozen by a legal order (freeze {freeze.pk})." in html
     # and the freeze's cancels are not the client's order burst
     seal_and_scan()
     assert alerts("order_burst") == []
@@ -1050,3 +1060,44 @@ def test_an_order_that_meets_the_frozen_account_trigger_is_account_frozen(sup):
     with pytest.raises(err.AccountFrozen):
         buy(market, investor, 100, "raced")
     assert snapshot() == before
+
+
+def test_the_upgrade_sorts_orders_the_exchange_closed_before_closed_by(market):
+    # (before exchange 0021 a freeze's cancel stored its sentence in the approver's language, and a security
+    # change its operator's reason; neither said what closed the order)
+    import importlib
+
+    from django.apps import apps
+
+    from exchange.models import Order
+
+    sort_closed = importlib.import_module("exchange.migrations.0021_order_closed_by").sort_closed
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    rows = [_resting(market, investor, "buy", 100, "9.00", f"old-{i}") for i in range(5)]
+    old = {
+        rows[0].pk: "Cancelled: the account is frozen by a legal order (freeze 17).",
+        rows[1].pk: "已撤销：该账户已被依法冻结（冻结 4）。",
+        rows[2].pk: "lot_size 100 → 300: Lot harmonised",
+        rows[3].pk: "",  # the client's own cancel
+    }
+    # given orders closed before the upgrade, as they were stored, and one still open
+    for pk, reason in old.items():
+        Order.objects.filter(pk=pk).update(status="cancelled", reserved_cash=0, closed_reason=reason)
+    untouched = Order.objects.filter(pk=rows[4].pk).values().get()
+    # when the upgrade runs (twice: it is idempotent)
+    sort_closed(apps, None)
+    sort_closed(apps, None)
+    # then a freeze's sentence, in either language, becomes its number, and any other reason a security change's
+    closed = dict(Order.objects.filter(pk__in=old).values_list("pk", "closed_by"))
+    reasons = dict(Order.objects.filter(pk__in=old).values_list("pk", "closed_reason"))
+    assert closed == {rows[0].pk: "account_frozen", rows[1].pk: "account_frozen", rows[2].pk: "security_changed",
+                      rows[3].pk: ""}  # fmt: skip
+    assert reasons == {rows[0].pk: "17", rows[1].pk: "4", rows[2].pk: old[rows[2].pk], rows[3].pk: ""}
+    with translation.override("en"):
+        assert Order.objects.get(pk=rows[1].pk).closed_reason_text() == (
+            "Cancelled: the account is frozen by a legal order (freeze 4)."
+        )
+    # and the open order is as it was
+    assert Order.objects.filter(pk=rows[4].pk).values().get() == untouched

@@ -352,8 +352,16 @@ class OrderOutput(serializers.Serializer):
     remaining_quantity = serializers.IntegerField()
     time_in_force = serializers.CharField()
     status = serializers.CharField()
+    closed_by = serializers.ChoiceField(
+        choices=Order.ClosedBy.choices,
+        help_text="What closed the order when it was not its owner, a fill or the day's end: security_changed (a "
+        "change to the security: its lot, tick, band, modes or status) or account_frozen (a legal order froze the "
+        "account); empty otherwise.",
+    )
     closed_reason = serializers.CharField(
-        help_text="Why the exchange closed the order (a security change, a delisting); empty otherwise."
+        source="closed_reason_text",
+        help_text="Why, in the request's language: the operator's reason for a security change, as written; a "
+        "freeze's sentence with its number. Empty when closed_by is.",
     )
     reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
     filled_value = serializers.DecimalField(

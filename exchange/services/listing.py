@@ -23,9 +23,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
-from balances.services import cash_lock, positions_lock
 from core import errors as err
-from core.money import notional
 from registry.models import Security
 
 from ..models import Order, Quote, Trade
@@ -72,27 +70,8 @@ def on_security_changed(security: Security, fields: set[str], now: dt.datetime, 
     if not orders and not quotes:
         return []
     book = Book(now=now, security=security)
-    buying = [o.account_id for o in orders if o.side == Order.Side.BUY] + [
-        q.account_id for q in quotes if q.side == Quote.Side.BID
-    ]
-    selling = [o.account_id for o in orders if o.side == Order.Side.SELL] + [
-        q.account_id for q in quotes if q.side == Quote.Side.ASK
-    ]
-    book.cash = cash_lock(buying)
-    book.positions = positions_lock(security.pk, selling)
-    for order in orders:
-        book.close_order(order, cancel_rest=True)
-        order.closed_reason = reason[:600]
-    for quote in quotes:
-        if quote.side == Quote.Side.BID:
-            book.reserve_cash(quote.account_id, -notional(quote.price, quote.quantity))
-        else:
-            book.reserve_shares(quote.account_id, -quote.quantity)
-        quote.status = Quote.Status.PULLED
-        quote.updated_at = now
-    if orders:
-        Order.objects.bulk_update(orders, ["status", "reserved_cash", "closed_reason", "updated_at"])
-    if quotes:
-        Quote.objects.bulk_update(quotes, ["status", "updated_at"])
-    book.write()  # no fills: writes the released reservations
+    book.lock_releases(orders, quotes)
+    book.end_orders(orders, closed_by=Order.ClosedBy.SECURITY_CHANGED, reason=reason)
+    book.pull_quotes(quotes)
+    book.write()  # no fills: the orders, the quotes and the released reservations
     return [o.pk for o in orders]

@@ -79,9 +79,6 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
         with transaction.atomic():
             return _order_place(placed_by=placed_by, account=account, req=request), True
     except IntegrityError as exc:
-        if "a trade of a frozen account" in str(exc):
-            # The database's backstop (exchange migration 0020): the account was frozen after the request read it.
-            raise err.AccountFrozen() from exc
         # A retry, possibly concurrent, with the same client_order_id.
         if "order_client_order_id_unique" not in str(exc):
             raise
@@ -223,20 +220,16 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
         if not order.is_open:
             raise err.OrderNotOpen()
         book = Book(now=timezone.now(), security=order.security)
-        if order.side == Order.Side.BUY:
-            book.cash = cash_lock([order.account_id])
-        else:
-            book.positions = positions_lock(order.security_id, [order.account_id])
-        book.close_order(order, cancel_rest=True)
-        book.dirty_orders[order.pk] = order
+        book.lock_releases([order])
+        book.end_orders([order])
         book.write()
         return order
 
 
-def orders_cancel_locked(account: Account, securities: list[Security], *, reason: str) -> int:
+def orders_cancel_locked(account: Account, securities: list[Security], *, closed_by: str, reason: str) -> int:
     """Cancel the account's open orders in ``securities``, whose rows the caller's transaction has locked (in pk
-    order, before any balance row), releasing what they hold; ``reason`` is their ``closed_reason`` (the
-    exchange closed them, not their owner). Returns how many. For a whole-account freeze
+    order, before any balance row), releasing what they hold; ``closed_by`` and ``reason`` say why (the exchange
+    closed them, not their owner). Returns how many. For a whole-account freeze
     (``supervision.services.freeze_approve``): a frozen account trades no more (found by a review: its resting
     orders went on filling, and their proceeds arrived free)."""
     cancelled = 0
@@ -250,15 +243,9 @@ def orders_cancel_locked(account: Account, securities: list[Security], *, reason
         if not orders:
             continue
         book = Book(now=now, security=security)
-        book.cash = cash_lock([account.pk])
-        book.positions = positions_lock(security.pk, [account.pk])
-        for order in orders:
-            book.close_order(order, cancel_rest=True)
-            order.closed_reason = reason[:600]
-        # As a security change cancels (exchange.services.listing): the reason written with the status, so that
-        # neither the client nor surveillance reads the cancel as the client's own (found by a review).
-        Order.objects.bulk_update(orders, ["status", "reserved_cash", "closed_reason", "updated_at"])
-        book.write()  # no fills: writes the released reservations
+        book.lock_releases(orders)
+        book.end_orders(orders, closed_by=closed_by, reason=reason)
+        book.write()  # no fills: the orders and the released reservations
         cancelled += len(orders)
     return cancelled
 
@@ -283,11 +270,8 @@ def orders_expire(*, now: dt.datetime | None = None) -> int:
             if not orders:
                 continue
             book = Book(now=now, security=security)
-            book.cash = cash_lock([o.account_id for o in orders if o.side == Order.Side.BUY])
-            book.positions = positions_lock(security_id, [o.account_id for o in orders if o.side == Order.Side.SELL])
-            for order in orders:
-                book.close_order(order, cancel_rest=True, rest_status=Order.Status.EXPIRED)
-                book.dirty_orders[order.pk] = order
+            book.lock_releases(orders)
+            book.end_orders(orders, status=Order.Status.EXPIRED)
             book.write()
             expired += len(orders)
     return expired

@@ -413,6 +413,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    "supervision-cancel-frozen-orders": {
+        "task": "supervision.tasks.cancel_frozen_orders",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "balances-release-lockups": {
         "task": "balances.tasks.release_lockups",
         "schedule": 300.0,

@@ -530,6 +530,47 @@ def freezes_expire(*, now: dt.datetime | None = None) -> int:
     return expired
 
 
+def frozen_orders_cancel() -> int:
+    """Cancel what a frozen account still has open: an order placed in the last instant of a whole-account freeze's
+    approval, in a security whose holding appeared after the approval read the holdings (so not locked by it), and
+    committed after the approval's last look. It never fills (the crossing queries skip a frozen account's orders,
+    and the database refuses its trade), but it would rest until its day ended, in the book and on its owner's
+    page. The beat runs this every minute (``supervision.tasks.cancel_frozen_orders``); idempotent. Each account in
+    one transaction, its securities locked in pk order before its balances, as the approval does. Returns how
+    many orders it cancelled."""
+    cancelled = 0
+    open_orders = Order.objects.filter(account__frozen=True, status__in=Order.OPEN_STATUSES)
+    for account_id in sorted(set(open_orders.values_list("account_id", flat=True))):
+        with transaction.atomic():
+            account = Account.objects.get(pk=account_id)
+            freeze = (
+                Freeze.objects.filter(account=account, kind=Freeze.Kind.ACCOUNT, status=Freeze.Status.ACTIVE)
+                .order_by("-id")
+                .first()
+            )
+            if freeze is None:  # released since the read above: the account trades again
+                continue
+            security_ids = sorted(set(open_orders.filter(account=account).values_list("security_id", flat=True)))
+            securities = list(
+                Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk")
+            )
+            account.refresh_from_db(fields=["frozen"])
+            if not account.frozen:
+                continue
+            n = orders_cancel_locked(
+                account, securities, closed_by=Order.ClosedBy.ACCOUNT_FROZEN, reason=str(freeze.pk)
+            )
+            if n:
+                audit_record(
+                    actor=None,
+                    action="frozen_orders_cancel",
+                    target=account.code,
+                    detail={"freeze": freeze.pk, "orders_cancelled": n},
+                )
+            cancelled += n
+    return cancelled
+
+
 def frozen_reason(account_id: int, security_id: int | None) -> str | None:
     """The reason of the latest active freeze holding that asset of the account (``-1``: a whole-account
     freeze), as the refusal of an order or a withdrawal names it."""

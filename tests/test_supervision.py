@@ -1101,3 +1101,42 @@ def test_the_upgrade_sorts_orders_the_exchange_closed_before_closed_by(market):
         )
     # and the open order is as it was
     assert Order.objects.filter(pk=rows[4].pk).values().get() == untouched
+
+
+def test_an_order_placed_in_the_last_instant_of_a_freeze_is_cancelled_by_the_beat(sup):
+    # (the approval's last look at the account's open orders comes before its commit: a sale in a security whose
+    # holding appeared after the approval read the holdings could still be placed, and would rest until its day
+    # ended)
+    from exchange.models import Order
+    from supervision.tasks import cancel_frozen_orders
+
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000", shares=1000)
+    others_order = _resting(market, other, "sell", 100, "12.00", "other-rest")
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # given shares of a second security that arrived after the approval read the holdings, and a sale of them
+    # placed while the order path still read the account as free
+    second = market.new_security("SEC002")
+    market.issue(investor, 500, security=second)
+    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    investor.refresh_from_db()
+    late = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(second.code, "sell", 500, D("12.00"), "DAY", "late"),
+    )[0]
+    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    assert late.status == "open" and position_of(investor, second).reserved == 500
+    others_before = Order.objects.filter(pk=others_order.pk).values().get()
+    # when the beat's sweep runs (twice: it is idempotent)
+    assert cancel_frozen_orders.apply().get() == 1
+    assert cancel_frozen_orders.apply().get() == 0
+    # then the late sale is cancelled by the freeze, saying which, and its shares are no longer reserved
+    late.refresh_from_db()
+    assert (late.status, late.closed_by, late.closed_reason) == ("cancelled", "account_frozen", str(freeze.pk))
+    assert position_of(investor, second).reserved == 0
+    (record,) = AuditEvent.objects.filter(action="frozen_orders_cancel")
+    assert (record.target, record.detail) == (investor.code, {"freeze": freeze.pk, "orders_cancelled": 1})
+    # and another account's resting order is as it was
+    assert Order.objects.filter(pk=others_order.pk).values().get() == others_before

@@ -81,6 +81,39 @@ def test_a_rewritten_entry_with_a_fresh_leaf_hash_is_named(ledger):
     assert any("root" in p.message and p.block == 2 for p in report.problems)
 
 
+def test_one_changed_entry_is_named_in_its_block_and_the_later_blocks_are_not_listed_for_it(ledger):
+    # (found by a probe: one changed entry listed the root, header and checkpoint of every later block too)
+    leaf = leaf_in_block(1, 1)
+    tamper(
+        "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s;"
+        "UPDATE ledger_entry SET leaf_hash = sha256('\\x00'::bytea || canonical) WHERE id = %s",
+        [leaf.entry_id, leaf.entry_id],
+    )
+    report = ledger_verify()
+    # then the entry, and its block's root, header and checkpoint, are named
+    assert (report.first.block, report.first.entry_id) == (1, leaf.entry_id)
+    assert any(p.block == 1 and p.message == "the root does not match the recomputed tree" for p in report.problems)
+    # and block 2, sealed after it and untouched, is checked against the tree as block 1 sealed it: no finding
+    assert [str(p) for p in report.problems if p.block == 2] == []
+    assert not report.ok
+
+
+def test_a_later_block_is_still_checked_after_an_earlier_one_differs(ledger):
+    # given an entry changed in block 1 and another in block 2
+    one, two = leaf_in_block(1, 1), leaf_in_block(2, 0)
+    for leaf in (one, two):
+        tamper(
+            "UPDATE ledger_entry SET canonical = set_byte(canonical, 59, get_byte(canonical, 59) # 1) WHERE id = %s;"
+            "UPDATE ledger_entry SET leaf_hash = sha256('\\x00'::bytea || canonical) WHERE id = %s",
+            [leaf.entry_id, leaf.entry_id],
+        )
+    report = ledger_verify()
+    # then each is named in its own block, with its block's root
+    for height, leaf in ((1, one), (2, two)):
+        assert any(p.block == height and p.entry_id == leaf.entry_id for p in report.problems)
+        assert any(p.block == height and "root" in p.message for p in report.problems)
+
+
 def test_a_rewritten_entry_whose_sealed_leaf_node_is_deleted_too_is_named_by_its_trade_and_the_root(ledger):
     leaf = leaf_in_block(2, 0)
     tamper(

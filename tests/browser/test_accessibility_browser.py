@@ -351,3 +351,48 @@ def test_the_market_watch_keeps_the_keyboards_row_when_it_reloads_for_a_new_list
     expect(page.locator('#market-table tr[data-code="S-NEW"]')).to_have_count(1, timeout=10_000)
     # then the keyboard is on the same row's link
     expect(page.locator(f'#market-table tr[data-code="{market.security.code}"] a').first).to_be_focused()
+
+
+def test_an_order_the_exchange_cancelled_says_why_on_a_phone_in_english(browser, live_server):
+    # given an investor's resting buy, cancelled by a whole-account freeze that a regulator reading Chinese approved
+    import datetime as dt
+
+    from django.utils import translation
+
+    from exchange.services import OrderRequest, order_place
+    from supervision import services as sv
+
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("9.00"), "DAY", "resting"),
+    )
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, whole_account=True, reason="Court order",
+        legal_authority="上海金融法院", legal_document="(2026)沪74执保88号", legal_date=dt.date(2026, 11, 30),
+    )  # fmt: skip
+    with translation.override("zh-hans"):
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    assert Order.objects.get(account=investor).closed_by == "account_frozen"
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        # when the investor opens their orders in English on a phone
+        log_in(page, live_server.url, investor.owner.username)
+        page.locator(".langswitch button[value='en']").click()
+        page.wait_for_load_state()
+        page.goto(f"{live_server.url}/orders/")
+        # then the cancelled order says, in English, that the freeze cancelled it, within the screen's width
+        reason = page.locator("#orders-table .closed-reason")
+        expect(reason).to_have_text(f"Cancelled: the account is frozen by a legal order (freeze {freeze.pk}).")
+        assert reason.evaluate("el => el.getBoundingClientRect().right <= document.documentElement.clientWidth")
+        # and axe finds nothing on the page
+        assert _violations(page, "/orders/") == []
+    finally:
+        context.close()

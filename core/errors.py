@@ -46,6 +46,14 @@ class InvalidInput(DomainError):
 
 
 AccountFrozen = error_class("AccountFrozen", "account_frozen", _("This account is frozen by a legal order."), 409)
+# The database's refusal of a trade one of whose accounts was frozen after the request read it: either party's,
+# so the message names neither (a path that can tell its own account's raises AccountFrozen instead).
+TradePartyFrozen = error_class(
+    "TradePartyFrozen",
+    "account_frozen",
+    _("An account in this trade was frozen by a legal order as the trade was made; nothing was done."),
+    409,
+)
 UnknownSecurity = error_class("UnknownSecurity", "unknown_security", _("No such security."), 404)
 UnknownAccount = error_class("UnknownAccount", "unknown_account", _("No account has that code."), 404)
 SecurityNotListed = error_class("SecurityNotListed", "security_not_listed", _("The security is not listed."), 409)
@@ -62,7 +70,7 @@ ReasonTooLong = error_class("ReasonTooLong", "reason_too_long", _("The reason is
 # domain error a service would have raised had it seen the state first: the name, not the message's text, decides.
 _REFUSED_BY_CONSTRAINT: dict[str, type[DomainError]] = {
     # exchange migration 0020: a trade of an account frozen after the request read it.
-    "trade_no_frozen_account": AccountFrozen,
+    "trade_no_frozen_account": TradePartyFrozen,
 }
 
 

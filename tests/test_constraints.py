@@ -102,7 +102,7 @@ def test_a_refusal_by_a_named_constraint_becomes_its_domain_error_and_no_other_d
     Account.objects.filter(pk=values["buyer_id"]).update(frozen=True)
     # when that path writes its trade under database_refusals, then the trigger's refusal, named by its constraint
     # (exchange migration 0020), is the domain error a service raises: account_frozen, a 409
-    with pytest.raises(err.AccountFrozen) as refused, transaction.atomic(), err.database_refusals():
+    with pytest.raises(err.TradePartyFrozen) as refused, transaction.atomic(), err.database_refusals():
         another_trade()
     assert (refused.value.code, refused.value.status) == ("account_frozen", 409)
     assert isinstance(refused.value.__cause__, IntegrityError)

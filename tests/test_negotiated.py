@@ -317,6 +317,36 @@ def test_a_counterparty_failing_a_check_changes_nothing(parties, code, change):
     assert snapshot() == before
 
 
+def test_a_party_frozen_after_the_proposal_was_read_is_a_409_and_changes_nothing(parties, monkeypatch):
+    # (found by a review: the confirmation wrote its trade outside the book, so the database's refusal of a trade
+    # of a frozen account was a 500)
+    from exchange.services import negotiated as neg_services
+
+    market, buyer, seller = parties
+    out = propose(market, seller, buyer, side="sell")
+    lock = neg_services._lock
+
+    def lock_then_freeze(p):
+        # given the proposer frozen in the instant after the confirmation read the proposal and its parties
+        security = lock(p)
+        Account.objects.filter(pk=seller.pk).update(frozen=True)
+        return security
+
+    monkeypatch.setattr(neg_services, "_lock", lock_then_freeze)
+    before = snapshot()
+    # when the counterparty confirms
+    resp = api_for(buyer.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    # then the database's refusal is a 409 that names neither party's account as the reader's own
+    assert resp.status_code == 409 and resp.json()["code"] == "account_frozen", resp.content
+    assert resp.json()["message"].startswith("An account in this trade was frozen")
+    # and nothing changed (the freeze's own update rolled back with the confirmation)
+    assert snapshot() == before
+    assert not Trade.objects.exists()
+
+
 def test_the_selling_counterparty_needs_the_shares(parties):
     market, buyer, seller = parties
     out = propose(market, buyer, seller, quantity=1100, price="10.00")

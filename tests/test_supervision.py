@@ -1140,3 +1140,53 @@ def test_an_order_placed_in_the_last_instant_of_a_freeze_is_cancelled_by_the_bea
     assert (record.target, record.detail) == (investor.code, {"freeze": freeze.pk, "orders_cancelled": 1})
     # and another account's resting order is as it was
     assert Order.objects.filter(pk=others_order.pk).values().get() == others_before
+
+
+def _lock_sequence(queries) -> list[str]:
+    """The kinds of rows the captured statements lock, in order: security, cash, position."""
+    seq = []
+    for q in queries:
+        sql = q["sql"]
+        if "settlement_position" in sql and "FOR UPDATE" in sql:
+            seq.append("position")
+        elif "settlement_cashbalance" in sql and "FOR UPDATE" in sql or "cash_lock" in sql.lower():
+            seq.append("cash")
+        elif "exchange_security" in sql and "FOR NO KEY UPDATE" in sql:
+            seq.append("security")
+    return seq
+
+
+def test_the_beats_cancels_lock_cash_before_any_position(sup):
+    # (found by a review: a late sale in a security of lower pk than a late buy's took its position before the
+    # account's cash, against the global order, and deadlocked with a settlement of the account: cash, position)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from balances.services import cash_deposit
+
+    market, reg1, reg2, _mm, investor = sup
+    second = market.new_security("SEC002")
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # given a late sale in the first security and a late buy in the second, placed while the account read free
+    market.issue(investor, 500)
+    cash_deposit(actor=market.staff, account=investor, amount=D("5000.00"), reference="late")
+    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    investor.refresh_from_db()
+    _resting(market, investor, "sell", 500, "12.00", "late-sell")
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(second.code, "buy", 100, D("9.00"), "DAY", "late-buy"),
+    )
+    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    assert market.security.pk < second.pk
+    # when the beat cancels them
+    with CaptureQueriesContext(connection) as captured:
+        assert sv.frozen_orders_cancel() == 2
+    # then the securities are locked first, then the cash, and only then a position
+    seq = _lock_sequence(captured.captured_queries)
+    assert seq.index("cash") < seq.index("position") and max(
+        i for i, k in enumerate(seq) if k == "security"
+    ) < seq.index("cash"), seq
+    assert cash_of(investor).reserved == 0 and position_of(investor, market.security).reserved == 0

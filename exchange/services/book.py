@@ -127,13 +127,17 @@ class Book:
 
     def lock_releases(self, orders: Iterable[Order] = (), quotes: Iterable[Quote] = ()) -> None:
         """Lock the balance rows that ending ``orders`` and pulling ``quotes`` of this book's security release:
-        each buyer's cash, then each seller's position, in pk order (the caller holds the security's lock)."""
+        each buyer's cash, then each seller's position, in pk order (the caller holds the security's lock).
+        A caller that goes through several securities locks the cash of all of them first and gives it to each
+        book (``Book(cash=…)``): cash is then not locked again here, after a position of an earlier security."""
         orders, quotes = list(orders), list(quotes)
         buying = [o.account_id for o in orders if o.side == Order.Side.BUY]
         buying += [q.account_id for q in quotes if q.side == Quote.Side.BID]
         selling = [o.account_id for o in orders if o.side == Order.Side.SELL]
         selling += [q.account_id for q in quotes if q.side == Quote.Side.ASK]
-        self.cash = cash_lock(buying)
+        missing = [a for a in buying if a not in self.cash]
+        if missing:
+            self.cash |= cash_lock(missing)
         self.positions = positions_lock(self.security.pk, selling)
 
     def end_orders(

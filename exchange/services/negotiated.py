@@ -438,19 +438,20 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         ],
         recorded_at=now,
     )
-    trade = Trade.objects.create(
-        id=trade_id,
-        security=security,
-        price=p.price,
-        quantity=p.quantity,
-        buyer=buyer,
-        seller=seller,
-        buyer_fee=buyer_fee,
-        seller_fee=seller_fee,
-        mode=Trade.Mode.NEGOTIATED,
-        entry=entry,
-        matched_at=now,
-    )
+    with err.database_refusals():  # a party frozen since the proposal was read (found by a review: a 500)
+        trade = Trade.objects.create(
+            id=trade_id,
+            security=security,
+            price=p.price,
+            quantity=p.quantity,
+            buyer=buyer,
+            seller=seller,
+            buyer_fee=buyer_fee,
+            seller_fee=seller_fee,
+            mode=Trade.Mode.NEGOTIATED,
+            entry=entry,
+            matched_at=now,
+        )
     book.write()
     return trade
 

@@ -86,9 +86,12 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
         if existing is None:  # pragma: no cover - the constraint says it exists
             raise
         return existing, False
-    except err.DomainError:
+    except err.DomainError as exc:
         existing = _existing_order(account, request)
         if existing is None:
+            if isinstance(exc, err.TradePartyFrozen):
+                # The database refused a trade of a frozen account: when it is this one, say so, with its freeze.
+                pretrade.check_account_not_frozen(Account.objects.get(pk=account.pk))
             raise
         return existing, False
 
@@ -234,6 +237,10 @@ def orders_cancel_locked(account: Account, securities: list[Security], *, closed
     orders went on filling, and their proceeds arrived free)."""
     cancelled = 0
     now = timezone.now()
+    # The cash before any position, whichever security's orders are buys (found by a review: locked in the loop,
+    # a sale in a security of lower pk took its position first, and a settlement of the account's, cash then
+    # position, deadlocked with it).
+    cash = cash_lock([account.pk])
     for security in securities:
         orders = list(
             Order.objects.select_related("account__broker")
@@ -242,7 +249,7 @@ def orders_cancel_locked(account: Account, securities: list[Security], *, closed
         )
         if not orders:
             continue
-        book = Book(now=now, security=security)
+        book = Book(now=now, security=security, cash=cash)
         book.lock_releases(orders)
         book.end_orders(orders, closed_by=closed_by, reason=reason)
         book.write()  # no fills: the orders and the released reservations

@@ -91,6 +91,7 @@ class Order(models.Model):
 
         NOBODY_ELSE = "", _("Its owner, a fill or the day's end")
         SECURITY_CHANGED = "security_changed", _("A change to the security")
+        SECURITY_DELISTED = "security_delisted", _("The security's delisting")
         ACCOUNT_FROZEN = "account_frozen", _("A legal order froze the account")
 
     OPEN_STATUSES = (Status.OPEN, Status.PARTIALLY_FILLED)
@@ -112,10 +113,12 @@ class Order(models.Model):
     filled_value = models.DecimalField(**MONEY, default=Decimal("0.00"))
     fees = models.DecimalField(**MONEY, default=Decimal("0.00"))
     placed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    # When the exchange closed the order, why: ``closed_by`` says what did, ``closed_reason`` what was said (the
-    # operator's reason for a security change, in their words; the freeze's number for a freeze, whose sentence is
-    # written in each reader's language by ``closed_reason_text``). Both empty when it was the client.
-    closed_by = models.CharField(max_length=16, choices=ClosedBy.choices, blank=True, default="")
+    # When the exchange closed the order, why: ``closed_by`` says what did, ``closed_reason`` the particulars in
+    # no one's language (a security change's fields, "lot_size 100 → 300"; a delisting's reason as the operator
+    # wrote it; a freeze's number), which ``closed_reason_text`` puts in a sentence in the reader's language.
+    # Both empty when it was the client. ``db_default``: a process still running the code from before the column
+    # (an upgrade's old workers) inserts orders without it.
+    closed_by = models.CharField(max_length=17, choices=ClosedBy.choices, blank=True, default="", db_default="")
     closed_reason = models.CharField(max_length=600, blank=True, default="")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -143,7 +146,8 @@ class Order(models.Model):
                 name="order_closed_holds_nothing",
             ),
             models.CheckConstraint(
-                condition=Q(closed_by__in=["", "security_changed", "account_frozen"]), name="order_closed_by_known"
+                condition=Q(closed_by__in=["", "security_changed", "security_delisted", "account_frozen"]),
+                name="order_closed_by_known",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["open", "partially_filled", "filled", "cancelled", "expired"]),
@@ -177,6 +181,12 @@ class Order(models.Model):
             return gettext("Cancelled: the account is frozen by a legal order (freeze %(n)s).") % {
                 "n": self.closed_reason
             }
+        if self.closed_by == self.ClosedBy.SECURITY_CHANGED:
+            return gettext("Cancelled: the security changed (%(changes)s) and the order no longer fits it.") % {
+                "changes": self.closed_reason
+            }
+        if self.closed_by == self.ClosedBy.SECURITY_DELISTED:
+            return gettext("Cancelled: the security was delisted (%(reason)s).") % {"reason": self.closed_reason}
         return self.closed_reason
 
 

@@ -23,7 +23,9 @@ def register_security_changed(fn: Listener) -> None:
 
 
 def security_changed(security: Security, fields: set[str], *, now: dt.datetime, reason: str) -> list[int]:
-    """Run the listeners; ``fields`` names what changed ("status" for a delisting). Returns cancelled order ids."""
+    """Run the listeners; ``fields`` names what changed ("status" for a delisting); ``reason`` is what the orders
+    they cancel keep: the changes ("lot_size 100 → 300"), or the operator's reason for a delisting. Returns
+    cancelled order ids."""
     cancelled: list[int] = []
     for fn in listeners:
         cancelled += fn(security, fields, now, reason)

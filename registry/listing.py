@@ -316,7 +316,8 @@ def security_change(
         after.apply(security)
         security.save()
         now = timezone.now()
-        summary = "security change: " + "; ".join(f"{c.field} {c.before} → {c.after}" for c in changes)
+        # What the cancelled orders say, in no one's language: the fields' names and values (``Order.closed_by``).
+        summary = "; ".join(f"{c.field} {c.before} → {c.after}" for c in changes)
         affected = hooks.security_changed(security, {c.field for c in changes}, now=now, reason=summary)
         entry = entry_write(
             SecurityChange(security=code, changes=changes, reason=reason, cancelled_orders=affected, at=now),
@@ -355,7 +356,7 @@ def security_delist(*, actor: User, code: str, reason: str, ip: str | None = Non
         security.halt_reason = ""
         security.save(update_fields=["status", "halt_reason"])
         now = timezone.now()
-        affected = hooks.security_changed(security, {"status"}, now=now, reason=f"delisted: {reason}")
+        affected = hooks.security_changed(security, {"status"}, now=now, reason=reason)
         entry = entry_write(Delisting(security=code, reason=reason, cancelled_orders=affected, at=now), recorded_at=now)
         audit_record(
             actor=actor, action="security_delist", target=code, ip=ip, detail={"reason": reason, "entry": entry.pk}

@@ -71,7 +71,9 @@ def on_security_changed(security: Security, fields: set[str], now: dt.datetime, 
         return []
     book = Book(now=now, security=security)
     book.lock_releases(orders, quotes)
-    book.end_orders(orders, closed_by=Order.ClosedBy.SECURITY_CHANGED, reason=reason)
+    delisted = security.status == Security.Status.DELISTED
+    closed_by = Order.ClosedBy.SECURITY_DELISTED if delisted else Order.ClosedBy.SECURITY_CHANGED
+    book.end_orders(orders, closed_by=closed_by, reason=reason)
     book.pull_quotes(quotes)
     book.write()  # no fills: the orders, the quotes and the released reservations
     return [o.pk for o in orders]

@@ -104,7 +104,7 @@ def require_reader(actor: User) -> None:
 def instruction_may_end(actor: User, instruction: SettlementInstruction) -> bool:
     """Whether ``actor`` may end ``instruction``: a regulator ends any; a depository operator only the
     depository's (a regulator's instruction stands until a regulator lifts it)."""
-    return actor.role == Role.REGULATOR or (actor.role in SETTERS and actor.role == instruction.created_by.role)
+    return actor.role == Role.REGULATOR or (actor.role in SETTERS and actor.role == instruction.set_by_role)
 
 
 # Who set an instruction, as the parties of the trades it holds are told: an institution, never a person.
@@ -112,8 +112,9 @@ SET_BY_DEPOSITORY, SET_BY_REGULATOR = "depository", "regulator"
 
 
 def instruction_setter(instruction: SettlementInstruction) -> str:
-    """``regulator`` for a regulator's instruction, ``depository`` for a depository operator's."""
-    return SET_BY_REGULATOR if instruction.created_by.role == Role.REGULATOR else SET_BY_DEPOSITORY
+    """``regulator`` for a regulator's instruction, ``depository`` for a depository operator's: by the role its
+    setter had when they set it (``set_by_role``), whatever their role is now."""
+    return SET_BY_REGULATOR if instruction.set_by_role == Role.REGULATOR else SET_BY_DEPOSITORY
 
 
 def reason_disclosed(instruction: SettlementInstruction, viewer: User | None = None) -> bool:
@@ -245,6 +246,7 @@ def instruction_create(
             min_amount=min_amount,
             reason=reason,
             created_by=actor,
+            set_by_role=actor.role,
             created_at=now,
             ends_at=ends_at,
             entry=entry,
@@ -292,8 +294,8 @@ def instruction_end(*, actor: User, instruction_id: int, reason: str, ip: str | 
             InstructionEnd(instruction=instruction.pk, ended_by_role=actor.role, at=now), recorded_at=now
         )
         instruction.ended_at, instruction.ended_by, instruction.end_reason = now, actor, reason
-        instruction.end_entry = entry
-        instruction.save(update_fields=["ended_at", "ended_by", "end_reason", "end_entry"])
+        instruction.ended_by_role, instruction.end_entry = actor.role, entry
+        instruction.save(update_fields=["ended_at", "ended_by", "ended_by_role", "end_reason", "end_entry"])
         audit_record(
             actor=actor,
             action="settlement_instruction_end",

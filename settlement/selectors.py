@@ -35,7 +35,7 @@ def _with_reason(trades: QuerySet[Trade]) -> QuerySet[Trade]:
     return trades.annotate(
         reason=Subquery(latest.values("reason")[:1]),
         held_by_instruction=Subquery(latest.values("instruction_id")[:1]),
-        held_by_role=Subquery(latest.values("instruction__created_by__role")[:1]),
+        held_by_role=Subquery(latest.values("instruction__set_by_role")[:1]),
     )
 
 
@@ -146,6 +146,6 @@ def settlement_entry_readable(user, entry_id: int) -> bool:
     return (
         Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists()
         or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine)
-        .exclude(instruction__created_by__role=Role.REGULATOR)
+        .exclude(instruction__set_by_role=Role.REGULATOR)
         .exists()
     )

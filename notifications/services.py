@@ -123,7 +123,7 @@ def _action_facts(action: SettlementAction) -> dict:
     if action.instruction is None:
         return {"reason": action.reason}
     facts = {"held_by": instructions.instruction_setter(action.instruction)}
-    if instructions.reason_disclosed(action.instruction):
+    if instructions.reason_disclosed(action.instruction.set_by_role):
         facts["reason"] = action.reason
     return facts
 

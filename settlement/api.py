@@ -145,19 +145,20 @@ class InstructionOutput(serializers.Serializer):
     reason = serializers.CharField()
     status = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
-    set_by_role = serializers.CharField(
-        source="created_by.role", help_text="depository_operator or regulator: who may end it (and a regulator)"
-    )
+    set_by_role = serializers.CharField(help_text="depository_operator or regulator: who may end it (and a regulator)")
     created_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     ended_by = serializers.CharField(source="ended_by.username", allow_null=True, default=None)
-    ended_by_role = serializers.CharField(source="ended_by.role", allow_null=True, default=None)
+    ended_by_role = serializers.SerializerMethodField(help_text="the role of who ended it early, when they did")
     end_reason = serializers.CharField(allow_blank=True)
     held_trades = serializers.IntegerField(help_text="how many trades it held")
 
     def get_status(self, obj) -> str:
         return instructions.instruction_status(obj)
+
+    def get_ended_by_role(self, obj) -> str | None:
+        return obj.ended_by_role or None
 
 
 @extend_schema_serializer(component_name="SettlementInstructionInput")

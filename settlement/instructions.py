@@ -37,7 +37,8 @@ with AND — from now until an end the instruction names, or until ended early.
   trade's page and in its API, in the hold's ledger entry) are told that a
   standing instruction of the depository or of the regulator holds it, and the
   reason of the depository's only; a regulator's reason is read by those who
-  read instructions (``READERS``) alone (``reason_disclosed``).
+  read instructions (``READERS``) alone. One rule says it, ``reason_disclosed``,
+  and every place that shows a hold's reason or its entry asks it.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def require_reader(actor: User) -> None:
 def instruction_may_end(actor: User, instruction: SettlementInstruction) -> bool:
     """Whether ``actor`` may end ``instruction``: a regulator ends any; a depository operator only the
     depository's (a regulator's instruction stands until a regulator lifts it)."""
-    return actor.role == Role.REGULATOR or (actor.role in SETTERS and actor.role == instruction.created_by.role)
+    return actor.role == Role.REGULATOR or (actor.role in SETTERS and actor.role == instruction.set_by_role)
 
 
 # Who set an instruction, as the parties of the trades it holds are told: an institution, never a person.
@@ -112,16 +113,27 @@ SET_BY_DEPOSITORY, SET_BY_REGULATOR = "depository", "regulator"
 
 
 def instruction_setter(instruction: SettlementInstruction) -> str:
-    """``regulator`` for a regulator's instruction, ``depository`` for a depository operator's."""
-    return SET_BY_REGULATOR if instruction.created_by.role == Role.REGULATOR else SET_BY_DEPOSITORY
+    """``regulator`` for a regulator's instruction, ``depository`` for a depository operator's: by the role its
+    setter had when they set it (``set_by_role``), whatever their role is now."""
+    return SET_BY_REGULATOR if instruction.set_by_role == Role.REGULATOR else SET_BY_DEPOSITORY
 
 
-def reason_disclosed(instruction: SettlementInstruction, viewer: User | None = None) -> bool:
-    """Whether the instruction's reason may be shown to ``viewer`` (None: the trade's parties, as in their
-    notifications). The depository's is shown to the parties of the trades it holds, as the reason of a hold by
-    hand is. A regulator's is not, lest it tip off an investor under investigation ("调查中 …"): the parties
-    learn only that a regulator's instruction holds the trade; those who read instructions read it."""
-    return instruction_setter(instruction) == SET_BY_DEPOSITORY or (viewer is not None and viewer.role in READERS)
+def reason_disclosed(set_by_role: str | None, viewer: User | None = None) -> bool:
+    """Whether ``viewer`` may read the reason of a hold, release or refusal, and the ledger entry of a hold: the
+    one rule for who reads a regulator's reason in settlement. ``set_by_role``: the role that set the standing
+    instruction that made the hold, as recorded (``SettlementInstruction.set_by_role``), or None for an action by
+    hand; ``viewer``: None for the trade's parties as such (their notifications, and what the hold's ledger entry
+    carries, which more than the instruction's readers read).
+
+    The reason of an action by hand, and of a depository's instruction, is the trade's: whoever sees the trade
+    reads it (its parties, their broker's staff, the supervisors), as the depository operator meant when
+    writing it. A regulator's is read by those who read instructions (``READERS``: depository operators,
+    regulators, auditors) alone. No tipping-off: the parties of a trade held under a regulator's instruction,
+    and their broker, learn that a regulator's instruction holds it, never why ("调查中 …" would warn an investor
+    under investigation); the exchange operator watches the settlement monitor but does not read instructions,
+    so does not read their reasons there either. The hold's entry of a regulator's instruction carries no reason
+    (``settlement.services``); the trade's parties still may not read it (before that, it did carry it)."""
+    return set_by_role != Role.REGULATOR or (viewer is not None and viewer.role in READERS)
 
 
 def active(now: dt.datetime) -> Q:
@@ -245,6 +257,7 @@ def instruction_create(
             min_amount=min_amount,
             reason=reason,
             created_by=actor,
+            set_by_role=actor.role,
             created_at=now,
             ends_at=ends_at,
             entry=entry,
@@ -292,8 +305,8 @@ def instruction_end(*, actor: User, instruction_id: int, reason: str, ip: str | 
             InstructionEnd(instruction=instruction.pk, ended_by_role=actor.role, at=now), recorded_at=now
         )
         instruction.ended_at, instruction.ended_by, instruction.end_reason = now, actor, reason
-        instruction.end_entry = entry
-        instruction.save(update_fields=["ended_at", "ended_by", "end_reason", "end_entry"])
+        instruction.ended_by_role, instruction.end_entry = actor.role, entry
+        instruction.save(update_fields=["ended_at", "ended_by", "ended_by_role", "end_reason", "end_entry"])
         audit_record(
             actor=actor,
             action="settlement_instruction_end",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from core.models import User
+from core.models import Role, User
 from registry.models import Security
 
 
@@ -86,10 +86,14 @@ class SettlementInstruction(models.Model):
     min_amount = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
     reason = models.CharField(max_length=500)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # The role of who set it, and of who ended it, when they did: as their entries record it. A user's role may
+    # change later; whose instruction this is (and so who may end it, and who reads its reason) does not.
+    set_by_role = models.CharField(max_length=32, choices=Role.choices)
     created_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ended_by_role = models.CharField(max_length=32, choices=Role.choices, blank=True, default="")
     end_reason = models.CharField(max_length=500, blank=True, default="")
     entry = models.OneToOneField("ledger.Entry", on_delete=models.PROTECT, related_name="+")
     end_entry = models.OneToOneField("ledger.Entry", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -114,6 +118,15 @@ class SettlementInstruction(models.Model):
                 condition=Q(ended_at__isnull=True, end_entry__isnull=True)
                 | Q(ended_at__isnull=False, end_entry__isnull=False),
                 name="instruction_end_on_the_ledger",
+            ),
+            models.CheckConstraint(
+                condition=Q(set_by_role__in=[Role.DEPOSITORY_OPERATOR, Role.REGULATOR]),
+                name="instruction_set_by_a_setter",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True, ended_by_role="")
+                | Q(ended_at__isnull=False, ended_by_role__in=[Role.DEPOSITORY_OPERATOR, Role.REGULATOR]),
+                name="instruction_ended_by_a_setter",
             ),
         ]
         indexes = [

@@ -316,10 +316,10 @@ def _check_instructions(report: Report, entries: Mapping[int, tuple], waiting: C
             "security__code",
             "min_amount",
             "ends_at",
-            "created_by__role",
+            "set_by_role",
             "created_at",
             "end_entry_id",
-            "ended_by__role",
+            "ended_by_role",
             "ended_at",
         )
     )

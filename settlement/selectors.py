@@ -9,12 +9,11 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from core.models import Role
 from exchange import selectors as exchange_selectors
 from exchange.models import Trade
 from ledger.models import Leaf
 
-from .instructions import READERS, instruction_setter, reason_disclosed
+from .instructions import instruction_setter, reason_disclosed
 from .models import Settlement, SettlementAction
 
 
@@ -35,19 +34,17 @@ def _with_reason(trades: QuerySet[Trade]) -> QuerySet[Trade]:
     return trades.annotate(
         reason=Subquery(latest.values("reason")[:1]),
         held_by_instruction=Subquery(latest.values("instruction_id")[:1]),
-        held_by_role=Subquery(latest.values("instruction__created_by__role")[:1]),
+        held_by_role=Subquery(latest.values("instruction__set_by_role")[:1]),
     )
 
 
 def reasons_masked(rows: list[Trade], viewer) -> list[Trade]:
-    """``rows`` (from ``_with_reason``) as ``viewer`` may read them: the reason of a regulator's standing
-    instruction only for those who read instructions (``instructions.READERS``); for the others (the exchange
-    operator) it is replaced by a word saying it is withheld (found by a probe: the operator read it on the
-    settlement monitor, where the instructions' own list is not theirs)."""
-    if viewer.role in READERS:
-        return rows
+    """``rows`` (from ``_with_reason``) as ``viewer`` may read them (``instructions.reason_disclosed``): a reason
+    they may not read (a regulator's, to the exchange operator) is replaced by a word saying it is withheld
+    (found by a probe: the operator read it on the settlement monitor, where the instructions' own list is not
+    theirs)."""
     for row in rows:
-        if getattr(row, "held_by_role", None) == Role.REGULATOR:
+        if not reason_disclosed(row.held_by_role, viewer):
             row.reason = gettext("(the regulator's reason is not shown)")
     return rows
 
@@ -131,21 +128,20 @@ def _action_shown(action: SettlementAction, viewer) -> dict:
     instruction = action.instruction
     return {
         "action": action.action,
-        "reason": action.reason if instruction is None or reason_disclosed(instruction, viewer) else None,
+        "reason": action.reason if reason_disclosed(instruction and instruction.set_by_role, viewer) else None,
         "standing_instruction_by": None if instruction is None else instruction_setter(instruction),
         "at": action.at,
     }
 
 
 def settlement_entry_readable(user, entry_id: int) -> bool:
-    """Whoever sees a trade (its parties and their brokers' staff) may read its gross SETTLEMENT entry and its
-    holds, releases and refusals (a ``ledger.hooks`` entry reader). A net batch lists every participant, so it
-    is not theirs to read; nor is the hold of a regulator's standing instruction, which carries the reason
-    they are not told (``instructions.reason_disclosed``): they check its inclusion only."""
+    """Whoever sees a trade (its parties and their brokers' staff) may read its gross SETTLEMENT entry, and its
+    holds, releases and refusals where they may read their reason (``instructions.reason_disclosed``: not the
+    hold of a regulator's standing instruction, whose entry carried the reason until it was left out; they check
+    its inclusion only). A ``ledger.hooks`` entry reader. A net batch lists every participant, so it is not
+    theirs to read."""
     mine = exchange_selectors.trades_visible(user).order_by().values("pk")
-    return (
-        Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists()
-        or SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine)
-        .exclude(instruction__created_by__role=Role.REGULATOR)
-        .exists()
-    )
+    if Settlement.objects.filter(entry_id=entry_id, mode=Settlement.Mode.GROSS, trade__in=mine).exists():
+        return True
+    actions = SettlementAction.objects.filter(entry_id=entry_id, trade__in=mine)
+    return any(reason_disclosed(role, user) for role in actions.values_list("instruction__set_by_role", flat=True))

@@ -159,7 +159,7 @@ def _instruction_hold(trade: Trade, instruction_id: int, now) -> None:
     record = InstructionHold(
         trade_id=trade.pk,
         security=trade.security.code,
-        reason=instruction.reason if reason_disclosed(instruction) else "",
+        reason=instruction.reason if reason_disclosed(instruction.set_by_role) else "",
         at=now,
         instruction=instruction.pk,
     )

@@ -82,7 +82,8 @@ def trade_page(request, trade_id: int):
     # A standing instruction's hold says whose instruction it is, and its reason only to whom it may be told
     # (instructions.reason_disclosed: not a regulator's to the trade's parties).
     instruction = last_action.instruction if last_action else None
-    reason_shown = instruction is None or instructions.reason_disclosed(instruction, request.user)
+    set_by_role = instruction.set_by_role if instruction else None
+    reason_shown = instructions.reason_disclosed(set_by_role, request.user)
     is_party = trade.buyer.owner_id == request.user.pk or trade.seller.owner_id == request.user.pk
     context = {
         "trade": trade,
@@ -108,7 +109,7 @@ def trade_page(request, trade_id: int):
         "action_reason": last_action.reason if last_action and reason_shown else None,
         "held_by_instruction": instructions.instruction_setter(instruction) if instruction else None,
         # Staff who read a regulator's reason are reminded that the parties do not.
-        "reason_private": instruction is not None and reason_shown and not instructions.reason_disclosed(instruction),
+        "reason_private": reason_shown and not instructions.reason_disclosed(set_by_role),
         "proof_url": reverse("api-trade-proof", args=[trade.pk]),
         "proof_tree_size": cosigned["tree_size"] if cosigned else "",
         "witness_vkeys": [w.vkey for w in witnessing.witnesses()],

@@ -155,3 +155,42 @@ def test_back_and_forth_over_the_upgrade_takes_up_the_entries_already_written():
     block_seal()
     report = ledger_verify()
     assert report.ok, [str(p) for p in report.problems]
+
+
+def test_the_upgrade_records_the_roles_of_the_entries_not_the_users_roles_now():
+    # given instructions set before their rows kept the roles (settlement 0007): a regulator's, ended early by a
+    # regulator, and a depository operator's, with their entries (0005 writes them from the rows as they stand)
+    market = build_market()
+    regulator = market.user(Role.REGULATOR)
+    now = timezone.now()
+    old = _migrate(BEFORE)
+    try:
+        Instruction = old.get_model("settlement", "SettlementInstruction")
+        common = {"security_id": market.security.pk, "created_at": now - dt.timedelta(days=3)}
+        regulators = Instruction.objects.create(
+            **common,
+            reason="调查中 case 7",
+            created_by_id=regulator.pk,
+            ends_at=now + dt.timedelta(days=30),
+            ended_at=now - dt.timedelta(days=1),
+            ended_by_id=regulator.pk,
+            end_reason="closed",
+        )
+        depositorys = Instruction.objects.create(
+            **common, reason="r", created_by_id=market.depository.pk, ends_at=now + dt.timedelta(days=30)
+        )
+        _migrate([("settlement", "0006_settlement_instruction_entry_required")])
+        # and the regulator is an auditor now
+        type(regulator).objects.filter(pk=regulator.pk).update(role=Role.AUDITOR)
+    finally:
+        # when the exchange migrates
+        _migrate(_leaves())
+
+    # then each row keeps the roles its entries recorded: the regulator's instruction is still a regulator's
+    regulators, depositorys = (SettlementInstruction.objects.get(pk=i.pk) for i in (regulators, depositorys))
+    assert (regulators.set_by_role, regulators.ended_by_role) == (Role.REGULATOR, Role.REGULATOR)
+    assert (depositorys.set_by_role, depositorys.ended_by_role) == (Role.DEPOSITORY_OPERATOR, "")
+    # and the ledger, sealed, verifies
+    assert block_seal() is not None
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]

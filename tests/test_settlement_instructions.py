@@ -504,7 +504,7 @@ def _changed(instruction: SettlementInstruction, **fields) -> None:
         ("on_a", lambda ctx: {"security": ctx["other"]}, "security"),
         ("on_other", lambda ctx: {"min_amount": D("20000.00")}, "min_amount"),
         ("on_other", lambda ctx: {"ends_at": later(days=3650)}, "until"),
-        ("on_a", lambda ctx: {"created_by": ctx["regulator"]}, "set_by_role"),
+        ("on_a", lambda ctx: {"set_by_role": Role.REGULATOR}, "set_by_role"),
         ("on_a", lambda ctx: {"created_at": timezone.now() - dt.timedelta(days=1)}, "at"),
     ],
     ids=["account", "security", "min_amount", "until", "set_by_role", "at"],
@@ -530,7 +530,7 @@ def test_an_ended_instruction_made_active_again_is_named_by_its_end_entry(instru
 
     # when the end of an instruction is wiped from its row (end entry and all: the constraints hold), so that it
     # would hold trades again
-    _changed(ended, ended_at=None, ended_by=None, end_reason="", end_entry=None)
+    _changed(ended, ended_at=None, ended_by=None, ended_by_role="", end_reason="", end_entry=None)
 
     # then verification names the end entry left without its row
     report = ledger_verify()
@@ -542,7 +542,7 @@ def test_an_ended_instruction_made_active_again_is_named_by_its_end_entry(instru
 @pytest.mark.parametrize(
     ("change", "fields"),
     [
-        (lambda ctx: {"ended_by": ctx["regulator"]}, "ended_by_role"),
+        (lambda ctx: {"ended_by_role": Role.REGULATOR}, "ended_by_role"),
         (lambda ctx: {"ended_at": timezone.now() + dt.timedelta(hours=1)}, "at"),
     ],
     ids=["ended_by_role", "at"],
@@ -569,6 +569,7 @@ def test_an_instruction_written_without_the_service_is_named(instructed):
         account=a,
         reason="r",
         created_by=market.depository,
+        set_by_role=Role.DEPOSITORY_OPERATOR,
         created_at=timezone.now(),
         ends_at=later(),
         entry=deposit,
@@ -695,18 +696,29 @@ def test_the_service_refuses_what_the_api_would(market):
 def test_the_database_refuses_an_instruction_without_a_criterion_or_ending_before_it_starts(market):
     now = timezone.now()
     entry = entry_append(kind="SETTLEMENT_INSTRUCTION", payload={})
-    common = {"reason": "r", "created_by": market.depository, "created_at": now, "entry": entry}
+    common = {
+        "reason": "r",
+        "created_by": market.depository,
+        "set_by_role": Role.DEPOSITORY_OPERATOR,
+        "created_at": now,
+        "entry": entry,
+    }
     for fields in ({"ends_at": later()}, {"security": market.security, "ends_at": now}):
         with pytest.raises(IntegrityError), transaction.atomic():
             SettlementInstruction.objects.create(**common, **fields)
     with pytest.raises(IntegrityError), transaction.atomic():
         SettlementInstruction.objects.create(**common, ends_at=later(), min_amount=D("-1"))
     # nor one without its entry, nor one ended without its end entry (or with one, not ended)
-    ended = {"ended_at": now, "ended_by": market.depository, "end_reason": "lifted"}
+    end_entry = entry_append(kind="SETTLEMENT_INSTRUCTION_END", payload={})
+    ended = {"ended_at": now, "ended_by": market.depository, "ended_by_role": Role.DEPOSITORY_OPERATOR}
     for fields in (
         {**common, "entry": None},
-        {**common, **ended},
-        {**common, "end_entry": entry_append(kind="SETTLEMENT_INSTRUCTION_END", payload={})},
+        {**common, **ended, "end_reason": "lifted"},
+        {**common, "end_entry": end_entry},
+        # nor one set, or ended, by a role that sets none, or ended with no role recorded
+        {**common, "set_by_role": Role.EXCHANGE_OPERATOR},
+        {**common, **ended, "end_reason": "lifted", "end_entry": end_entry, "ended_by_role": Role.AUDITOR},
+        {**common, **ended, "end_reason": "lifted", "end_entry": end_entry, "ended_by_role": ""},
     ):
         with pytest.raises(IntegrityError), transaction.atomic():
             SettlementInstruction.objects.create(**fields, security=market.security, ends_at=later())
@@ -785,6 +797,41 @@ def test_the_role_that_set_an_instruction_ends_it_and_a_regulator_ends_any(marke
         (200, "ended", "regulator"),
     ]
     assert [r.json()["set_by_role"] for r in ended] == ["depository_operator", "depository_operator", "regulator"]
+
+
+def test_an_instruction_stays_whose_it_was_when_its_setter_changes_role(two_books):
+    # (found by a review: whose instruction it was, and so who reads its reason and who ends it, was read from the
+    # setter's role now, though its entry records the role they set it in)
+    market, _other, _mm, a, _b = two_books
+    regulator = market.user(Role.REGULATOR)
+    instruction = instruct(regulator, account=a, reason="调查中 case 7")
+    ended = instructions.instruction_end(
+        actor=regulator, instruction_id=instruct(regulator, account=a).pk, reason="lifted"
+    )
+    trade = buy(market, a, "a1")
+    assert settle_all(trade) == [False]
+
+    # when the regulator becomes a depository operator
+    type(regulator).objects.filter(pk=regulator.pk).update(role=Role.DEPOSITORY_OPERATOR)
+
+    # then the instruction is still the regulator's: its parties are not told its reason, in the API and on its
+    # hold; the list says who set and ended it in the roles they had; a depository operator may not end it
+    instruction = instructions.instructions_listed().get(pk=instruction.pk)
+    assert instructions.instruction_setter(instruction) == "regulator"
+    assert not instructions.instruction_may_end(market.depository, instruction)
+    detail = api_for(a.owner).get(f"/api/v1/trades/{trade.pk}/").json()
+    assert [(x["reason"], x["standing_instruction_by"]) for x in detail["lifecycle"]["actions"]] == [
+        (None, "regulator")
+    ]
+    rows = {r["id"]: r for r in api_for(market.depository).get("/api/v1/settlement-instructions/").json()["results"]}
+    assert [(rows[i.pk]["set_by_role"], rows[i.pk]["ended_by_role"]) for i in (instruction, ended)] == [
+        ("regulator", None),
+        ("regulator", "regulator"),
+    ]
+    # and the ledger, sealed, still verifies: the rows agree with the roles their entries recorded
+    block_seal()
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]
 
 
 def test_the_list_shows_active_and_ended_instructions_with_the_trades_each_held(two_books):

@@ -407,6 +407,10 @@ def test_a_disabled_rule_raises_nothing(market):
 # The API and the pages
 
 
+UNCHANGED_EN = "Send a note, or a new state, or both: nothing was changed."
+UNCHANGED_ZH = "请提交说明或新状态（或两者）：未作任何更改。"
+
+
 def alert_state() -> list:
     """The alerts as the regulator works them, and their histories."""
     return [
@@ -476,7 +480,9 @@ def test_the_regulator_lists_filters_reviews_and_closes_an_alert(market):
         ({"state": "closed", "note": "   "}, 400, "note_required"),
         ({"state": "done", "note": "x"}, 400, "unknown_alert_state"),
         ({"state": "closed", "note": "x" * 2001}, 400, "invalid_input"),
-        ({}, 400, "invalid_input"),
+        ({}, 400, "alert_unchanged"),
+        ({"note": ""}, 400, "alert_unchanged"),
+        ({"state": "new"}, 400, "alert_unchanged"),
         ("not an object", 400, "invalid_input"),
     ],
 )
@@ -674,17 +680,39 @@ def test_the_api_shows_an_alerts_history_in_its_detail_not_in_the_list(market):
     assert "history" not in client.get("/api/v1/alerts/").json()["results"][0]
 
 
-def test_a_change_that_changes_nothing_writes_nothing(market):
+@pytest.mark.parametrize(
+    "body", [{}, {"state": "new"}, {"state": "new", "note": "  "}, {"note": ""}], ids=["empty", "same", "blank", "none"]
+)
+@pytest.mark.parametrize(("language", "message"), [("en", UNCHANGED_EN), ("zh-hans", UNCHANGED_ZH)], ids=["en", "zh"])
+def test_a_change_that_changes_nothing_is_refused_and_writes_nothing(market, body, language, message):
+    # (found by a probe: it answered 200 as if it had worked, and an empty body said only "invalid input")
     alert = wash_alert(market)
     client = api_for(market.user(Role.REGULATOR))
-    before, audits = alert_state(), AuditEvent.objects.count()
+    before, audits = alert_state(), AuditEvent.objects.exclude(outcome="refused").count()
 
-    # when the regulator "moves" a new alert to new, without a note
-    response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "new", "note": "  "}, format="json")
+    # when the regulator sends a change that changes nothing (nothing, or a new alert "moved" to new, no note)
+    response = client.patch(f"/api/v1/alerts/{alert.pk}/", body, format="json", HTTP_ACCEPT_LANGUAGE=language)
 
-    # then it answers with the alert as it is, and writes no history, no audit record, no change
-    assert (response.status_code, response.json()["state"], response.json()["history"]) == (200, "new", [])
-    assert alert_state() == before and AuditEvent.objects.count() == audits
+    # then it is a 400 naming what may be sent, as the alert page says, in the reader's language
+    assert (response.status_code, response.json()) == (400, {"code": "alert_unchanged", "message": message})
+    # and no history, no audit record of a change, no change
+    assert alert_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
+    assert AlertEvent.objects.count() == 0 and Alert.objects.get(pk=alert.pk).state == Alert.State.NEW
+
+
+def test_the_alert_page_refuses_a_forged_save_that_changes_nothing(client, market):
+    alert = wash_alert(market)
+    log_in(client, market.user(Role.REGULATOR))
+    client.cookies["django_language"] = "en"
+    before = alert_state()
+
+    # when a forged form "moves" the new alert to new without a note (the page does not offer it)
+    refused = client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "new", "note": ""}, follow=True)
+
+    # then the page says what may be sent, not that the alert is updated, and nothing changed
+    page = refused.content.decode()
+    assert UNCHANGED_EN in page and "The alert is updated." not in page
+    assert alert_state() == before
 
 
 @pytest.mark.django_db(transaction=True)

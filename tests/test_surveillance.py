@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from balances.services import cash_deposit
@@ -625,6 +626,34 @@ def test_the_console_refuses_changes_from_others(client, market, role):
     expected = 200 if role == Role.AUDITOR else 403
     assert client.get("/surveillance/").status_code == expected
     assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == expected
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [(Role.REGULATOR, 301), (Role.AUDITOR, 301), (Role.EXCHANGE_OPERATOR, 403), (Role.BROKER_STAFF, 403), (None, 302)],
+)
+def test_the_natural_address_of_the_alert_list_leads_to_it_for_those_who_may_read_it(client, market, role, expected):
+    # (found by a probe: /surveillance/alerts/ was a 404, the list being at /surveillance/)
+    alert = wash_alert(market)
+    if role is not None:
+        log_in(client, market.user(role))
+    before = alert_state()
+
+    # when someone types /surveillance/alerts/, with a filter
+    response = client.get("/surveillance/alerts/?state=new&rule=wash_trade")
+
+    # then a reader is sent on for good to the list, the filter kept; anyone else is refused as the list refuses
+    list_status = client.get("/surveillance/").status_code
+    assert (response.status_code, list_status) == (expected, {301: 200}.get(expected, expected))
+    if expected == 301:
+        assert response.headers["Location"] == "/surveillance/?state=new&rule=wash_trade"
+        assert f'data-id="{alert.pk}"' in client.get(response.headers["Location"]).content.decode()
+        assert client.get("/surveillance/alerts/").headers["Location"] == "/surveillance/"
+    elif expected == 302:
+        assert response.headers["Location"].startswith(reverse("login"))
+    # and one alert's page is where it was; nothing changed
+    assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == (200 if expected == 301 else expected)
+    assert alert_state() == before
 
 
 # --------------------------------------------------------------------------

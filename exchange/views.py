@@ -558,7 +558,8 @@ def balances(request):
         for p in data["positions"]
     ]
     # An investor or a market maker whose account is frozen in part or whole is pointed to the freezes (legal
-    # orders) behind it.
+    # orders) behind it, told which: a whole-account freeze stops its orders, quotes and withdrawals (found by a
+    # probe: it read as "part of this account is frozen").
     frozen = account.frozen or data["cash"]["frozen"] > 0 or any(p["frozen"] for p in data["positions"])
     return render(
         request,
@@ -569,6 +570,7 @@ def balances(request):
             "currency": data["cash"]["currency"],
             "positions": positions,
             "freezes_link": frozen and request.user.role in (Role.INVESTOR, Role.MARKET_MAKER),
+            "whole_account_frozen": account.frozen,
         },
     )
 

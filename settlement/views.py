@@ -43,7 +43,15 @@ def _lists(request) -> dict:
 
 
 @role_required(*SUPERVISORS)
-def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
+def monitor(
+    request,
+    *,
+    form: InstructionForm | None = None,
+    end_form: tuple[int, InstructionEndForm] | None = None,
+    status: int = 200,
+):
+    """The monitor; ``form``: the instruction form as sent, with its errors; ``end_form``: an instruction's id and
+    the end form sent for it, whose errors its row shows next to the reason."""
     now = timezone.now()
     context = {
         "summary": selectors.monitor_summary(now=now),
@@ -59,6 +67,7 @@ def monitor(request, *, form: InstructionForm | None = None, status: int = 200):
         context["instructions"] = list(instructions.instructions_active(now))
         for i in context["instructions"]:
             i.may_end = instructions.instruction_may_end(request.user, i)
+            i.end_form = end_form[1] if end_form is not None and end_form[0] == i.pk else None
         context["ended_instructions"] = list(instructions.instructions_recently_ended(now)[:ENDED_INSTRUCTION_ROWS])
         context["recently_ended_days"] = instructions.RECENTLY_ENDED.days
         context["instruction_form"] = form or InstructionForm(setter_role=request.user.role)
@@ -126,9 +135,12 @@ def instruction_create(request):
 @require_POST
 def instruction_end(request, instruction_id: int):
     form = InstructionEndForm(request.POST)
+    if not form.is_valid():
+        # The monitor again, the error next to that row's reason and above; nothing changed.
+        problems = " ".join(e for errors in form.errors.values() for e in errors)
+        messages.error(request, _("Instruction %(id)s: %(error)s") % {"id": instruction_id, "error": problems})
+        return monitor(request, end_form=(instruction_id, form), status=400)
     try:
-        if not form.is_valid():
-            raise DomainError(" ".join(e for errors in form.errors.values() for e in errors))
         instructions.instruction_end(
             actor=request.user,
             instruction_id=instruction_id,

@@ -155,7 +155,8 @@ class AlertListApi(APIView):
 
 
 class AlertDetailApi(APIView):
-    """One alert; regulators move it on (new → under_review → closed, closing with a note)."""
+    """One alert; regulators move it on (new → under_review → closed, closing with a note). A change that
+    changes nothing (an empty body, the same state without a note): 400 ``alert_unchanged``, nothing written."""
 
     @extend_schema(responses={200: AlertDetailOutput, **ERRORS})
     def get(self, request, alert_id: int):
@@ -168,7 +169,7 @@ class AlertDetailApi(APIView):
         data = AlertChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
         if not data.validated_data:
-            raise err.InvalidInput()
+            raise services.AlertUnchanged()
         services.alert_change(
             actor=request.user,
             alert_id=alert_id,

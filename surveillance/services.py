@@ -10,7 +10,8 @@
   (validated, ``rules.thresholds_checked``).
   Each change is an audit record in the same transaction; each change of an alert is also a step of its
   history (``AlertEvent``, append-only), so an earlier note is never lost when ``Alert.note`` takes the
-  latest. A change that changes nothing (the same state, no note) writes nothing.
+  latest. A change that changes nothing (the same state, no note) is refused (``AlertUnchanged``) and writes
+  nothing, as the alert page refuses an empty save: a caller is told, rather than answered as if it had worked.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ FORWARD = {
 NoteRequired = err.error_class("NoteRequired", "note_required", _("Closing an alert needs a note."))
 ReopenNoteRequired = err.error_class(
     "ReopenNoteRequired", "note_required", _("Reopening an alert needs a note saying why.")
+)
+AlertUnchanged = err.error_class(
+    "AlertUnchanged", "alert_unchanged", _("Send a note, or a new state, or both: nothing was changed.")
 )
 NoteTooLong = err.error_class("NoteTooLong", "note_too_long", _("The note is longer than 2000 characters."))
 
@@ -170,8 +174,8 @@ def alert_change(
     *, actor: User, alert_id: int, state: str | None, note: str | None = None, ip: str | None = None
 ) -> Alert:
     """Move an alert on (or add a note): forward only (new → under review → closed); closing needs a note, and a
-    closed alert is not changed again (``alert_reopen`` reopens it). The same state and no note: nothing
-    written."""
+    closed alert is not changed again (``alert_reopen`` reopens it). The same state and no note: refused
+    (``AlertUnchanged``), nothing written."""
     _require_regulator(actor)
     if state is not None and state not in Alert.State.values:
         raise UnknownAlertState()
@@ -184,7 +188,7 @@ def alert_change(
             raise AlertBackwards()
         text = _note_checked(note, required=new_state == Alert.State.CLOSED)
         if new_state == alert.state and not text:
-            return alert
+            raise AlertUnchanged()
         _alert_step(alert=alert, actor=actor, action="alert_change", to_state=new_state, note=text, ip=ip)
         return alert
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied as PagePermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
@@ -42,6 +43,15 @@ def alerts(request):
         "rules": Rule.Code.choices,
     }
     return render(request, "surveillance/alerts.html", context)
+
+
+@role_required(Role.REGULATOR, Role.AUDITOR)
+def alerts_moved(request):
+    """``/surveillance/alerts/``, where one alert's address suggests the list is (found by a probe: a 404): a
+    permanent redirect to the list, its filters kept. Only for those who may read the list; anyone else is
+    refused here as they would be there."""
+    query = request.GET.urlencode()
+    return redirect(f"{reverse('surveillance-alerts')}?{query}" if query else "surveillance-alerts", permanent=True)
 
 
 @role_required(Role.REGULATOR, Role.AUDITOR)

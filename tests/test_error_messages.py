@@ -206,6 +206,18 @@ def _registration_with_a_wrong_check_digit(market):
     return lambda headers: APIClient().post("/api/v1/kyc/register/", body, format="json", **headers)
 
 
+def _raw_body(text: str | bytes, content_type: str = "application/json"):
+    """An order sent as ``text``, the raw body (found by a probe: a malformed body's message was DRF's, in English)."""
+
+    def given(market):
+        investor = market.investor(cash="1000")
+        return lambda headers: api_for(investor.owner).generic(
+            "POST", "/api/v1/orders/", text, content_type=content_type, **headers
+        )
+
+    return given
+
+
 # request, status, code, message in English, message in Chinese
 API_ERRORS = {
     "settlement hold by an investor": (
@@ -235,6 +247,34 @@ API_ERRORS = {
         "invalid_input",
         "id_number: The ID number's check digit is wrong.",
         "id_number: 身份证号码的校验位不正确。",
+    ),
+    "malformed JSON": (
+        _raw_body('{"side": "buy",\n "quantity": 100 "limit_price": "10.00"}'),
+        400,
+        "malformed_json",
+        "The request body is not valid JSON (line 2, column 18).",
+        "请求体不是有效的 JSON（第 2 行第 18 列）。",
+    ),
+    "NaN in JSON": (
+        _raw_body('{"quantity": NaN}'),
+        400,
+        "malformed_json",
+        "The request body is not valid JSON: NaN and Infinity are not numbers in JSON.",
+        "请求体不是有效的 JSON：NaN 和 Infinity 在 JSON 中不是数字。",
+    ),
+    "a body not in its charset": (
+        _raw_body('{"side": "é"}'.encode("latin-1")),
+        400,
+        "malformed_json",
+        "The request body is not text in its charset (UTF-8 unless the Content-Type names another).",
+        "请求体不是其字符集的文本（未在 Content-Type 中指明字符集时为 UTF-8）。",
+    ),
+    "a charset that is not a text encoding": (
+        _raw_body("{}", "application/json; charset=bz2_codec"),
+        400,
+        "malformed_json",
+        "The Content-Type names a charset that is not a text encoding: send UTF-8.",
+        "Content-Type 指明的字符集不是文本编码：请使用 UTF-8。",
     ),
 }
 

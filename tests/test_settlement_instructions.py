@@ -925,6 +925,68 @@ def test_a_depository_operator_cannot_end_a_regulators_instruction_on_the_monito
     assert instructions.instruction_status(SettlementInstruction.objects.get(pk=theirs.pk)) == "active"
 
 
+END_REASON_MISSING = {"en": "Give a reason for ending it.", "zh-hans": "请填写结束原因。"}
+END_REASON_TOO_LONG = {"en": "The reason is longer than 500 characters.", "zh-hans": "原因不能超过 500 个字符。"}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [({}, END_REASON_MISSING), ({"reason": "   "}, END_REASON_MISSING), ({"reason": "x" * 501}, END_REASON_TOO_LONG)],
+    ids=["no reason field", "blank", "too long"],
+)
+def test_ending_an_instruction_without_a_reason_on_the_monitor_names_the_field(client, market, language, body, says):
+    # (found by a probe: with the browser's required check removed, the monitor said "This field is required.",
+    # naming no field)
+    instruction = instruct(market.depository, security=market.security)
+    log_in(client, market.depository)
+    before = _instruction_state()
+
+    # when the depository operator posts the end of its instruction without a reason
+    response = client.post(f"/settlement/instructions/{instruction.pk}/end/", body, HTTP_ACCEPT_LANGUAGE=language)
+
+    # then the monitor comes back (400) saying the reason for ending it is missing, next to that row's reason field
+    # and above, in the page's language
+    assert response.status_code == 400
+    page = response.content.decode()
+    missing = says[language]
+    row = _row(page, "data-instruction", instruction.pk)
+    field = row[row.index('<input name="reason"') : row.index("</form>")]
+    assert 'aria-invalid="true"' in field and f'aria-describedby="end-reason-{instruction.pk}-error"' in field
+    assert f'<div class="field-errors" id="end-reason-{instruction.pk}-error"><p class="error">{missing}</p>' in field
+    top = {"en": f"Instruction {instruction.pk}: {missing}", "zh-hans": f"指令 {instruction.pk}：{missing}"}
+    assert top[language] in page and "This field" not in page and "该字段" not in page and "Ensure" not in page
+    # and nothing changed: the instruction is still active
+    assert _instruction_state() == before
+    assert instructions.instruction_status(SettlementInstruction.objects.get(pk=instruction.pk)) == "active"
+    # and only the row whose end was refused shows the error
+    other = instruct(market.depository, account=market.investor(cash="1"))
+    response = client.post(f"/settlement/instructions/{other.pk}/end/", body, HTTP_ACCEPT_LANGUAGE=language)
+    page = response.content.decode()
+    assert "field-errors" in _row(page, "data-instruction", other.pk)
+    assert "field-errors" not in _row(page, "data-instruction", instruction.pk)
+
+
+@pytest.mark.parametrize(
+    ("language", "message"), [("en", "reason: This field is required."), ("zh-hans", "reason: 该字段是必填项。")]
+)
+def test_ending_an_instruction_without_a_reason_by_the_api_names_the_field(market, language, message):
+    instruction = instruct(market.depository, security=market.security)
+    before = _instruction_state()
+
+    response = api_for(market.depository).post(
+        f"/api/v1/settlement-instructions/{instruction.pk}/end/", {}, format="json", HTTP_ACCEPT_LANGUAGE=language
+    )
+
+    assert (response.status_code, response.json()["code"], response.json()["message"]) == (
+        400,
+        "invalid_input",
+        message,
+    )
+    assert list(response.json()["fields"]) == ["reason"]
+    assert _instruction_state() == before
+
+
 @pytest.mark.parametrize(
     ("role", "says"),
     [

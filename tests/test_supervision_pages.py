@@ -299,3 +299,42 @@ def test_a_frozen_market_maker_is_told_and_sees_its_own_freeze_masked(market):
     assert (row["id"], row["legal_document"], row["proposed_by"]) == (freeze.pk, "***", None)
     # and another market maker sees none of it
     assert api_for(market.market_maker().owner).get("/api/v1/freezes/").json()["results"] == []
+
+
+WHOLE = {
+    "en": "This whole account is frozen by a legal order: it can place no new orders or quotes, and withdraw nothing.",
+    "zh-hans": "整个账户已被依法冻结：不能新下单或报价，也不能出金。",
+}
+PART = {"en": "Part of this account is frozen by a legal order.", "zh-hans": "本账户有资产已被依法冻结。"}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_balances_page_tells_a_whole_account_freeze_from_a_partial_one(market, language):
+    # (found by a probe: a whole-account freeze read "part of this account is frozen")
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000", shares=500)
+    client = signed_in(investor.owner)
+
+    def notice() -> str:
+        page = client.get("/balances/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        return page.split('id="freezes-notice"')[1].split("</p>")[0] if 'id="freezes-notice"' in page else ""
+
+    # given 100 CNY of the account frozen: the partial message, pointing to the freezes
+    part = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=part.pk)
+    assert PART[language] in notice() and WHOLE[language] not in notice()
+
+    # when the whole account is frozen as well
+    whole = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=whole.pk)
+
+    # then the page says the whole account is frozen, not a part of it, and still points to the freezes
+    shown = notice()
+    assert WHOLE[language] in shown and PART[language] not in shown and 'href="/supervision/freezes/"' in shown
+
+    # and once the whole-account freeze is released, the partial one left, the page says part again
+    sv.freeze_release(actor=reg1, freeze_id=whole.pk, reason="Lifted by the court")
+    assert PART[language] in notice() and WHOLE[language] not in notice()

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from balances.services import cash_deposit
@@ -407,6 +408,10 @@ def test_a_disabled_rule_raises_nothing(market):
 # The API and the pages
 
 
+UNCHANGED_EN = "Send a note, or a new state, or both: nothing was changed."
+UNCHANGED_ZH = "请提交说明或新状态（或两者）：未作任何更改。"
+
+
 def alert_state() -> list:
     """The alerts as the regulator works them, and their histories."""
     return [
@@ -476,7 +481,9 @@ def test_the_regulator_lists_filters_reviews_and_closes_an_alert(market):
         ({"state": "closed", "note": "   "}, 400, "note_required"),
         ({"state": "done", "note": "x"}, 400, "unknown_alert_state"),
         ({"state": "closed", "note": "x" * 2001}, 400, "invalid_input"),
-        ({}, 400, "invalid_input"),
+        ({}, 400, "alert_unchanged"),
+        ({"note": ""}, 400, "alert_unchanged"),
+        ({"state": "new"}, 400, "alert_unchanged"),
         ("not an object", 400, "invalid_input"),
     ],
 )
@@ -621,6 +628,34 @@ def test_the_console_refuses_changes_from_others(client, market, role):
     assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == expected
 
 
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [(Role.REGULATOR, 301), (Role.AUDITOR, 301), (Role.EXCHANGE_OPERATOR, 403), (Role.BROKER_STAFF, 403), (None, 302)],
+)
+def test_the_natural_address_of_the_alert_list_leads_to_it_for_those_who_may_read_it(client, market, role, expected):
+    # (found by a probe: /surveillance/alerts/ was a 404, the list being at /surveillance/)
+    alert = wash_alert(market)
+    if role is not None:
+        log_in(client, market.user(role))
+    before = alert_state()
+
+    # when someone types /surveillance/alerts/, with a filter
+    response = client.get("/surveillance/alerts/?state=new&rule=wash_trade")
+
+    # then a reader is sent on for good to the list, the filter kept; anyone else is refused as the list refuses
+    list_status = client.get("/surveillance/").status_code
+    assert (response.status_code, list_status) == (expected, {301: 200}.get(expected, expected))
+    if expected == 301:
+        assert response.headers["Location"] == "/surveillance/?state=new&rule=wash_trade"
+        assert f'data-id="{alert.pk}"' in client.get(response.headers["Location"]).content.decode()
+        assert client.get("/surveillance/alerts/").headers["Location"] == "/surveillance/"
+    elif expected == 302:
+        assert response.headers["Location"].startswith(reverse("login"))
+    # and one alert's page is where it was; nothing changed
+    assert client.get(f"/surveillance/alerts/{alert.pk}/").status_code == (200 if expected == 301 else expected)
+    assert alert_state() == before
+
+
 # --------------------------------------------------------------------------
 # An alert's history
 
@@ -674,17 +709,39 @@ def test_the_api_shows_an_alerts_history_in_its_detail_not_in_the_list(market):
     assert "history" not in client.get("/api/v1/alerts/").json()["results"][0]
 
 
-def test_a_change_that_changes_nothing_writes_nothing(market):
+@pytest.mark.parametrize(
+    "body", [{}, {"state": "new"}, {"state": "new", "note": "  "}, {"note": ""}], ids=["empty", "same", "blank", "none"]
+)
+@pytest.mark.parametrize(("language", "message"), [("en", UNCHANGED_EN), ("zh-hans", UNCHANGED_ZH)], ids=["en", "zh"])
+def test_a_change_that_changes_nothing_is_refused_and_writes_nothing(market, body, language, message):
+    # (found by a probe: it answered 200 as if it had worked, and an empty body said only "invalid input")
     alert = wash_alert(market)
     client = api_for(market.user(Role.REGULATOR))
-    before, audits = alert_state(), AuditEvent.objects.count()
+    before, audits = alert_state(), AuditEvent.objects.exclude(outcome="refused").count()
 
-    # when the regulator "moves" a new alert to new, without a note
-    response = client.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "new", "note": "  "}, format="json")
+    # when the regulator sends a change that changes nothing (nothing, or a new alert "moved" to new, no note)
+    response = client.patch(f"/api/v1/alerts/{alert.pk}/", body, format="json", HTTP_ACCEPT_LANGUAGE=language)
 
-    # then it answers with the alert as it is, and writes no history, no audit record, no change
-    assert (response.status_code, response.json()["state"], response.json()["history"]) == (200, "new", [])
-    assert alert_state() == before and AuditEvent.objects.count() == audits
+    # then it is a 400 naming what may be sent, as the alert page says, in the reader's language
+    assert (response.status_code, response.json()) == (400, {"code": "alert_unchanged", "message": message})
+    # and no history, no audit record of a change, no change
+    assert alert_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
+    assert AlertEvent.objects.count() == 0 and Alert.objects.get(pk=alert.pk).state == Alert.State.NEW
+
+
+def test_the_alert_page_refuses_a_forged_save_that_changes_nothing(client, market):
+    alert = wash_alert(market)
+    log_in(client, market.user(Role.REGULATOR))
+    client.cookies["django_language"] = "en"
+    before = alert_state()
+
+    # when a forged form "moves" the new alert to new without a note (the page does not offer it)
+    refused = client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "new", "note": ""}, follow=True)
+
+    # then the page says what may be sent, not that the alert is updated, and nothing changed
+    page = refused.content.decode()
+    assert UNCHANGED_EN in page and "The alert is updated." not in page
+    assert alert_state() == before
 
 
 @pytest.mark.django_db(transaction=True)

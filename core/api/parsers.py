@@ -16,11 +16,15 @@
 Everything else is DRF's ``JSONParser.parse``, restated here only to pass the
 ``object_pairs_hook``: the request's charset, checked to be a text encoding,
 and NaN and ±Infinity refused (``STRICT_JSON``), as a ``malformed_json`` 400.
+Its messages are ours, in the request's language (found by a probe: DRF's
+``JSON parse error - Expecting ',' delimiter…`` reached a Chinese client in
+English); of the json module's complaint only the position is kept.
 """
 
 from __future__ import annotations
 
 import codecs
+from json import JSONDecodeError
 
 from django.utils.translation import gettext, gettext_lazy
 from rest_framework.exceptions import ParseError
@@ -69,15 +73,33 @@ def _unicode(value: object) -> bool:
     return True
 
 
+def _not_json(exc: ValueError) -> str:
+    """The message of a body the json module (or the charset's decoder) refused, in the request's language."""
+    if isinstance(exc, JSONDecodeError):
+        return gettext("The request body is not valid JSON (line %(line)d, column %(column)d).") % {
+            "line": exc.lineno,
+            "column": exc.colno,
+        }
+    if isinstance(exc, UnicodeError):
+        return gettext("The request body is not text in its charset (UTF-8 unless the Content-Type names another).")
+    # ``STRICT_JSON``: DRF's parse_constant refuses NaN and ±Infinity with a plain ValueError.
+    return gettext("The request body is not valid JSON: NaN and Infinity are not numbers in JSON.")
+
+
 class JSONParser(_JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        encoding = get_encoding(parser_context or {})
+        try:
+            encoding = get_encoding(parser_context or {})
+        except ParseError:  # DRF's message repeats the header's charset, in English
+            raise ParseError(
+                gettext("The Content-Type names a charset that is not a text encoding: send UTF-8.")
+            ) from None
         try:
             decoded_stream = codecs.getreader(encoding)(stream)
             parse_constant = json.strict_constant if self.strict else None
             data = json.load(decoded_stream, parse_constant=parse_constant, object_pairs_hook=_unique_keys)
         except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None  # DRF's own message, as before
+            raise ParseError(_not_json(exc)) from None
         except RecursionError:
             raise ParseError(gettext("JSON parse error - nested too deeply.")) from None
         try:

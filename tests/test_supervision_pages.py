@@ -302,8 +302,11 @@ def test_a_frozen_market_maker_is_told_and_sees_its_own_freeze_masked(market):
 
 
 WHOLE = {
-    "en": "This whole account is frozen by a legal order: it can place no new orders or quotes, and withdraw nothing.",
-    "zh-hans": "整个账户已被依法冻结：不能新下单或报价，也不能出金。",
+    "en": (
+        "This whole account is frozen by a legal order: its open orders and quotes are cancelled, and it can neither "
+        "trade nor withdraw."
+    ),
+    "zh-hans": "整个账户已被依法冻结：未成交的委托和报价均已撤销，不能交易，也不能出金。",
 }
 PART = {"en": "Part of this account is frozen by a legal order.", "zh-hans": "本账户有资产已被依法冻结。"}
 

@@ -30,8 +30,7 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from balances.services import cash_lock, positions_lock
-from core.money import notional
+from balances.services import cash_lock
 from ledger.services import entry_write
 from registry import calendar
 from registry.models import Security
@@ -140,15 +139,8 @@ def _quotes_outside_band_pull(securities: list[Security], now: dt.datetime) -> d
     for security_id in sorted({q.security_id for q in quotes}):
         mine = [q for q in quotes if q.security_id == security_id]
         book = Book(now=now, security=by_security[security_id], cash=cash)
-        book.positions = positions_lock(security_id, [q.account_id for q in mine if q.side == Quote.Side.ASK])
-        for quote in mine:
-            if quote.side == Quote.Side.BID:
-                book.reserve_cash(quote.account_id, -notional(quote.price, quote.quantity))
-            else:
-                book.reserve_shares(quote.account_id, -quote.quantity)
-            quote.status = Quote.Status.PULLED
-            quote.updated_at = now
-            book.dirty_quotes[quote.pk] = quote
+        book.lock_releases(quotes=mine)  # the positions; the cash of every security's bids is locked above
+        book.pull_quotes(mine)
         book.write()
         pulled[security_id] = [q.pk for q in mine]
     return pulled

@@ -194,13 +194,9 @@ class _HolderCap:
 def _quotes_release(book: Book, account: Account, security: Security, *, status: str = Quote.Status.REPLACED) -> int:
     """Withdraw the account's active quotes in ``security`` and release their reservations."""
     active = list(Quote.objects.filter(account=account, security=security, status=Quote.Status.ACTIVE))
+    book.pull_quotes(active, status=status)
     for quote in active:
-        if quote.side == Quote.Side.BID:
-            book.reserve_cash(account.pk, -notional(quote.price, quote.quantity))
-        else:
-            book.reserve_shares(account.pk, -quote.quantity)
-        quote.status = status
-        quote.updated_at = book.now
+        del book.dirty_quotes[quote.pk]  # written here, not by the book
     if active:
         # Written now, before the replacing quotes are inserted (one active quote per side).
         Quote.objects.bulk_update(active, ["status", "updated_at"])

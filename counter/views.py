@@ -121,6 +121,7 @@ def _order_rows(orders, account: Account) -> list[dict]:
             "time_in_force_label": Order.TimeInForce(o.time_in_force).label,
             "status": o.status,
             "status_label": Order.Status(o.status).label,
+            "closed_reason": o.closed_reason_text(),
             "at_counter": selectors.order_entered_at_counter(o, account),
             "placed_by": o.placed_by.username,
             "can_cancel": o.is_open,

@@ -637,6 +637,28 @@ def test_orders_on_the_page(world):
     assert snapshot() == before
 
 
+def test_the_clients_orders_say_why_the_exchange_cancelled_one(world):
+    # (found by a review: the counter's order list said "Cancelled" with no reason, where the client's own page
+    # and the API said why)
+    from registry.listing import security_delist
+
+    m = world.market
+    client = world.a.client(m, cash="50000")
+    api_for(world.a.staff).post(
+        f"/api/v1/counter/clients/{client.code}/orders/",
+        order_body(m.security, limit_price="9.50", time_in_force="DAY", client_order_id="resting"),
+        format="json",
+    )
+    # given the security delisted by the operator, which cancels the resting order
+    security_delist(actor=m.user(Role.EXCHANGE_OPERATOR), code=m.security.code, reason="Issuer wound up")
+    assert Order.objects.get(account=client).closed_by == "security_delisted"
+    # when the broker's staff open the client's orders, then the cancel says why, in their language
+    page = page_client(world.a.staff).get(f"/counter/{client.code}/orders/").content.decode()
+    assert "Cancelled: the security was delisted (Issuer wound up)." in page
+    page = page_client(world.a.staff, "zh-hans").get(f"/counter/{client.code}/orders/").content.decode()
+    assert "已撤销：该证券已摘牌（Issuer wound up）。" in page
+
+
 # --------------------------------------------------------------------------
 # Statements
 

@@ -31,8 +31,11 @@ from rest_framework.test import APIClient
 
 from balances.services import cash_withdraw
 from core import errors as err
-from core.models import Broker, Role, User
+from core.models import AuditEvent, Broker, Role, User
+from kyc.models import KycDocument
+from registry.models import Disclosure
 from tests.conftest import api_for, order_body, snapshot
+from tests.test_kyc_views import online_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ["exchange", "settlement", "kyc", "counter", "ledger"]
@@ -330,6 +333,94 @@ def test_a_withdrawal_by_staff_of_another_broker_is_refused_in_the_active_langua
     # then the refusal is in that language, and no cash moved
     assert refused.value.message == message
     assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# Upload bodies the form parsers cannot read (found by a probe: DRF's "Multipart form parse error - Invalid
+# boundary in multipart: None", in English, under the code malformed_json)
+
+
+def _kyc_document_upload(market):
+    return api_for(online_profile(market, complete=False, applied=False).user), "/api/v1/kyc/me/documents/"
+
+
+def _disclosure_upload(market):
+    return api_for(market.depository), f"/api/v1/securities/{market.security.code}/disclosures/"
+
+
+UPLOADS = {"KYC document": _kyc_document_upload, "disclosure": _disclosure_upload}
+KIND = b'--XYZ\r\nContent-Disposition: form-data; name="kind"\r\n\r\nprospectus\r\n--XYZ--\r\n'
+# A file part whose base64 text stops mid-quantum: Django's multipart parser cannot decode it.
+CUT_BASE64 = (
+    b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="id.png"\r\nContent-Type: image/png\r\n'
+    b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgoAAAANSUhEUgAAAAEAAAABC\r\n--XYZ--\r\n"
+)
+NO_BOUNDARY = (
+    "The Content-Type names no valid boundary: send multipart/form-data; boundary=…, with the boundary that "
+    "separates the body's parts.",
+    "Content-Type 未指明有效的 boundary：请发送 multipart/form-data; boundary=…，"
+    "其中 boundary 为分隔请求体各部分的分隔符。",
+)
+NOT_TEXT = (
+    "The Content-Type names a charset that is not a text encoding: send UTF-8.",
+    "Content-Type 指明的字符集不是文本编码：请使用 UTF-8。",
+)
+# Content-Type, body, code, message in English and in Chinese
+BAD_UPLOADS = {
+    "no boundary": ("multipart/form-data", KIND, "malformed_multipart", *NO_BOUNDARY),
+    "a boundary ending in a space": ('multipart/form-data; boundary="XYZ "', KIND, "malformed_multipart", *NO_BOUNDARY),
+    "a part that cannot be decoded": (
+        "multipart/form-data; boundary=XYZ",
+        CUT_BASE64,
+        "malformed_multipart",
+        "The request body is not valid multipart/form-data.",
+        "请求体不是有效的 multipart/form-data。",
+    ),
+    "multipart in a charset that is not text": (
+        "multipart/form-data; boundary=XYZ; charset=bz2_codec",
+        KIND,
+        "malformed_multipart",
+        *NOT_TEXT,
+    ),
+    "a form in a charset that is not text": (
+        "application/x-www-form-urlencoded; charset=bz2_codec",
+        b"kind=prospectus",
+        "malformed_form",
+        *NOT_TEXT,
+    ),
+}
+
+
+def _uploaded() -> tuple:
+    """What a refused upload must leave as it was."""
+    return (
+        snapshot(),
+        list(KycDocument.objects.values_list("id", flat=True)),
+        list(Disclosure.objects.values_list("id", flat=True)),
+        AuditEvent.objects.exclude(outcome="refused").count(),
+    )
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+@pytest.mark.parametrize("endpoint", list(UPLOADS))
+def test_an_upload_body_the_parser_cannot_read_is_a_400_naming_it_in_the_language_asked_for(
+    market, endpoint, case, language
+):
+    # given a user who may upload there
+    client, path = UPLOADS[endpoint](market)
+    content_type, body, code, english, chinese = BAD_UPLOADS[case]
+    before = _uploaded()
+
+    # when the body sent cannot be read as the form its Content-Type names
+    response = client.generic("POST", path, body, content_type=content_type, HTTP_ACCEPT_LANGUAGE=language)
+
+    # then it is a 400 with the form's own code and our message (none of the parser's words), and nothing changed
+    assert (response.status_code, response.json()) == (
+        400,
+        {"code": code, "message": chinese if language == "zh-hans" else english},
+    )
+    assert _uploaded() == before
 
 
 # --------------------------------------------------------------------------

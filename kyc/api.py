@@ -27,7 +27,6 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,6 +35,7 @@ from core import errors as err
 from core import tokens
 from core.api.fields import StrictInput, takes_no_body
 from core.api.pagination import Pagination
+from core.api.parsers import FormParser, MultiPartParser
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from core.models import Broker, Role

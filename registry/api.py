@@ -13,13 +13,13 @@ from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
 from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
+from core.api.parsers import FormParser, MultiPartParser
 from core.api.schema import ERRORS, ErrorSerializer
 from core.audit import client_ip
 from ledger.models import Leaf

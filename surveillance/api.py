@@ -15,7 +15,6 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import errors as err
 from core.api.fields import StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, choice_param, paginated
@@ -205,7 +204,8 @@ class RuleListApi(APIView):
 
 
 class RuleDetailApi(APIView):
-    """One rule; regulators switch it and replace its thresholds (an audit record each time)."""
+    """One rule; regulators switch it and replace its thresholds (an audit record each time). A change that
+    changes nothing (an empty body, the value the rule already has): 400 ``rule_unchanged``, nothing written."""
 
     @extend_schema(responses={200: RuleOutput, **ERRORS})
     def get(self, request, code: str):
@@ -221,7 +221,7 @@ class RuleDetailApi(APIView):
         data = RuleChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
         if not data.validated_data:
-            raise err.InvalidInput()
+            raise services.RuleUnchanged()
         rule = services.rule_change(
             actor=request.user,
             code=code,

@@ -7,7 +7,8 @@
 * ``alert_change`` (regulators): new → under review → closed; closing needs a note; a closed alert stays
   closed until ``alert_reopen`` (regulators, a note required) takes it back to under review; reopening an
   alert that is not closed is refused. ``rule_change`` (regulators): switch a rule, edit its thresholds
-  (validated, ``rules.thresholds_checked``).
+  (validated, ``rules.thresholds_checked``); a change that leaves the rule as it is is refused
+  (``RuleUnchanged``) and writes nothing.
   Each change is an audit record in the same transaction; each change of an alert is also a step of its
   history (``AlertEvent``, append-only), so an earlier note is never lost when ``Alert.note`` takes the
   latest. A change that changes nothing (the same state, no note) is refused (``AlertUnchanged``) and writes
@@ -58,6 +59,11 @@ ReopenNoteRequired = err.error_class(
 )
 AlertUnchanged = err.error_class(
     "AlertUnchanged", "alert_unchanged", _("Send a note, or a new state, or both: nothing was changed.")
+)
+RuleUnchanged = err.error_class(
+    "RuleUnchanged",
+    "rule_unchanged",
+    _("Send enabled, or thresholds, or both, with a value the rule does not have yet: nothing was changed."),
 )
 NoteTooLong = err.error_class("NoteTooLong", "note_too_long", _("The note is longer than 2000 characters."))
 
@@ -216,7 +222,8 @@ def rule_change(
     thresholds: dict | None = None,
     ip: str | None = None,
 ) -> Rule:
-    """Switch a rule on or off and/or replace its thresholds (all of them, validated)."""
+    """Switch a rule on or off and/or replace its thresholds (all of them, validated). Nothing to change (neither
+    given, or both as the rule has them): refused (``RuleUnchanged``), nothing written."""
     _require_regulator(actor)
     with transaction.atomic():
         rule = Rule.objects.select_for_update().filter(code=code).first()
@@ -227,6 +234,8 @@ def rule_change(
         if enabled is not None:
             rule.enabled = enabled
         rule.thresholds = checked
+        if {"enabled": rule.enabled, "thresholds": rule.thresholds} == before:
+            raise RuleUnchanged()
         rule.updated_at, rule.updated_by = timezone.now(), actor
         rule.save(update_fields=["enabled", "thresholds", "updated_at", "updated_by"])
         audit_record(

@@ -156,6 +156,10 @@ def rule_change(request, code: str):
             thresholds={name: request.POST.get(f"t_{name}", "") for name in spec},
             ip=client_ip(request),
         )
+    except services.RuleUnchanged:  # the form sends every field: the API's message names API fields
+        messages.info(
+            request, gettext("The rule “%(rule)s” is as it was: nothing was changed.") % {"rule": Rule.Code(code).label}
+        )
     except DomainError as exc:
         fields = getattr(exc, "fields", None)
         if fields:  # a threshold's problem under the label the page shows it by, not its API name

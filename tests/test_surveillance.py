@@ -550,6 +550,59 @@ def test_a_bad_threshold_is_refused_and_changes_nothing(market, path, body, stat
     assert rule_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
 
 
+RULE_UNCHANGED_EN = (
+    "Send enabled, or thresholds, or both, with a value the rule does not have yet: nothing was changed."
+)
+RULE_UNCHANGED_ZH = "请提交 enabled 或 thresholds（或两者），且须与规则现有的值不同：未作任何更改。"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"enabled": True},
+        {"thresholds": {"ticks": 1}},
+        {"thresholds": {"ticks": "1"}},
+        {"enabled": True, "thresholds": {"ticks": 1}},
+    ],
+    ids=["empty", "same-enabled", "same-thresholds", "same-thresholds-as-text", "same-both"],
+)
+@pytest.mark.parametrize(
+    ("language", "message"), [("en", RULE_UNCHANGED_EN), ("zh-hans", RULE_UNCHANGED_ZH)], ids=["en", "zh"]
+)
+def test_a_rule_change_that_changes_nothing_is_refused_and_writes_nothing(market, body, language, message):
+    # (found by a probe: an empty body said only "The input is not valid.", the same values answered 200 and wrote
+    # an audit record of a change)
+    # given the band-edge rule as seeded: enabled, 1 tick
+    client = api_for(market.user(Role.REGULATOR))
+    before, audits = rule_state(), AuditEvent.objects.exclude(outcome="refused").count()
+    assert Rule.objects.filter(code="band_edge", enabled=True, thresholds={"ticks": 1}).exists()
+
+    # when the regulator sends a change that changes nothing (nothing, or the values the rule already has)
+    response = client.patch("/api/v1/alerts/rules/band_edge/", body, format="json", HTTP_ACCEPT_LANGUAGE=language)
+
+    # then it is a 400 naming what may be sent, in the reader's language
+    assert (response.status_code, response.json()) == (400, {"code": "rule_unchanged", "message": message})
+    # and the rule is as it was, with no audit record of a change
+    assert rule_state() == before and AuditEvent.objects.exclude(outcome="refused").count() == audits
+    assert not AuditEvent.objects.filter(action="surveillance_rule_change").exclude(outcome="refused").exists()
+
+
+def test_the_rules_page_says_a_save_that_changes_nothing_changed_nothing(client, market):
+    log_in(client, market.user(Role.REGULATOR))
+    client.cookies["django_language"] = "en"
+    before = rule_state()
+
+    # when the regulator saves the holder-cap rule as it is
+    response = client.post("/surveillance/rules/holder_cap/", {"enabled": "on", "t_percent_of_max": "90"}, follow=True)
+
+    # then the page says nothing was changed, not that the rule is saved, and nothing was written
+    page = response.content.decode()
+    assert "is as it was: nothing was changed." in page and "is saved." not in page
+    assert rule_state() == before
+    assert not AuditEvent.objects.filter(action="surveillance_rule_change").exclude(outcome="refused").exists()
+
+
 @pytest.mark.parametrize("role", sorted(set(Role.values) - {Role.REGULATOR}))
 def test_only_the_regulator_changes_alerts_and_rules_and_only_regulators_and_auditors_read(market, role):
     alert = wash_alert(market)

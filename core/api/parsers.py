@@ -19,6 +19,13 @@ and NaN and ±Infinity refused (``STRICT_JSON``), as a ``malformed_json`` 400.
 Its messages are ours, in the request's language (found by a probe: DRF's
 ``JSON parse error - Expecting ',' delimiter…`` reached a Chinese client in
 English); of the json module's complaint only the position is kept.
+
+The form parsers (``MultiPartParser``, ``FormParser``: the upload endpoints) are DRF's with the same care: a
+multipart body without a valid boundary, or one Django's multipart parser cannot read, is a 400
+``malformed_multipart``, and a charset that is not a text encoding a 400 ``malformed_multipart`` or
+``malformed_form``, each with our message in the request's language. DRF's own said ``Multipart form parse
+error - Invalid boundary in multipart: None`` in English, under ``malformed_json`` (found by a probe). The
+code is the exception class's ``error_code``, which the one handler prefers to its ``ParseError`` default.
 """
 
 from __future__ import annotations
@@ -26,10 +33,15 @@ from __future__ import annotations
 import codecs
 from json import JSONDecodeError
 
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
+from django.http.multipartparser import MultiPartParserError
+from django.utils.http import parse_header_parameters
 from django.utils.translation import gettext, gettext_lazy
 from rest_framework.exceptions import ParseError
+from rest_framework.parsers import DataAndFiles, get_encoding
+from rest_framework.parsers import FormParser as _FormParser
 from rest_framework.parsers import JSONParser as _JSONParser
-from rest_framework.parsers import get_encoding
+from rest_framework.parsers import MultiPartParser as _MultiPartParser
 from rest_framework.utils import json
 
 from core.errors import DomainError
@@ -86,14 +98,26 @@ def _not_json(exc: ValueError) -> str:
     return gettext("The request body is not valid JSON: NaN and Infinity are not numbers in JSON.")
 
 
+class MalformedMultipart(ParseError):
+    error_code = "malformed_multipart"
+
+
+class MalformedForm(ParseError):
+    error_code = "malformed_form"
+
+
+def _text_encoding(parser_context: dict | None, refusal: type[ParseError] = ParseError) -> str:
+    """The request's charset, or ``refusal`` if it is not a text encoding (DRF's message, which repeats the
+    header's charset in English, is not passed on)."""
+    try:
+        return get_encoding(parser_context or {})
+    except ParseError:
+        raise refusal(gettext("The Content-Type names a charset that is not a text encoding: send UTF-8.")) from None
+
+
 class JSONParser(_JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            encoding = get_encoding(parser_context or {})
-        except ParseError:  # DRF's message repeats the header's charset, in English
-            raise ParseError(
-                gettext("The Content-Type names a charset that is not a text encoding: send UTF-8.")
-            ) from None
+        encoding = _text_encoding(parser_context)
         try:
             decoded_stream = codecs.getreader(encoding)(stream)
             parse_constant = json.strict_constant if self.strict else None
@@ -111,3 +135,39 @@ class JSONParser(_JSONParser):
                 gettext("JSON parse error - a string holds an unpaired surrogate (\\ud800–\\udfff): not Unicode text.")
             )
         return data
+
+
+class MultiPartParser(_MultiPartParser):
+    """DRF's, restated to give our messages: Django's ``MultiPartParserError`` text (the boundary it could not
+    read, a header size) stays out of the answer."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        request = parser_context["request"]
+        encoding = _text_encoding(parser_context, MalformedMultipart)
+        content_type = media_type or ""
+        if not content_type.isascii():
+            raise MalformedMultipart(gettext("The Content-Type holds characters that are not ASCII."))
+        boundary = parse_header_parameters(content_type)[1].get("boundary")
+        if not boundary or not DjangoMultiPartParser.boundary_re.fullmatch(boundary):
+            raise MalformedMultipart(
+                gettext(
+                    "The Content-Type names no valid boundary: send multipart/form-data; boundary=…, "
+                    "with the boundary that separates the body's parts."
+                )
+            )
+        meta = request.META.copy()
+        meta["CONTENT_TYPE"] = content_type
+        try:
+            data, files = DjangoMultiPartParser(meta, stream, request.upload_handlers, encoding).parse()
+        except MultiPartParserError:
+            raise MalformedMultipart(gettext("The request body is not valid multipart/form-data.")) from None
+        return DataAndFiles(data, files)
+
+
+class FormParser(_FormParser):
+    """DRF's, with the refusal of a charset that is not a text encoding in the request's language."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        _text_encoding(parser_context, MalformedForm)
+        return super().parse(stream, media_type, parser_context)

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import DisallowedHost, PermissionDenied
+from django.core.exceptions import (
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
@@ -107,6 +114,19 @@ def web_font(request):
 
 
 def error_400(request, exception=None):
+    # What Django refuses before any view reads the request (its limits on a body's size and fields) says which
+    # limit it met: "bad request" alone told a client nothing it could change (found by a probe).
+    if isinstance(exception, TooManyFieldsSent):
+        message = gettext("The request has more than %(n)s fields.") % {"n": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
+        return _error(request, 400, "too_many_fields", message)
+    if isinstance(exception, TooManyFilesSent):
+        message = gettext("The request has more than %(n)s files.") % {"n": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
+        return _error(request, 400, "too_many_files", message)
+    if isinstance(exception, RequestDataTooBig):
+        message = gettext("The request body is larger than %(size)s MiB.") % {
+            "size": settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        }
+        return _error(request, 400, "request_too_large", message)
     return _error(request, 400, "bad_request", gettext("Bad request."))
 
 

@@ -487,3 +487,40 @@ def test_an_insufficient_cash_error_shows_its_amounts_formatted(market, language
     assert (response.status_code, response.json()["code"]) == (409, "insufficient_cash")
     assert response.json()["message"] == message
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("where", "language", "message"),
+    [
+        ("disclosure", "en", "The request has more than 1000 fields."),
+        ("disclosure", "zh-hans", "请求的字段超过 1000 个。"),
+        ("login", "en", "The request has more than 1000 fields."),
+    ],
+)
+def test_a_body_of_too_many_fields_is_a_400_naming_the_limit(market, where, language, message):
+    # (found by a probe: Django's limit of 1,000 fields answered only "bad request")
+    before = _uploaded()
+    # when a body of 1,001 fields is posted: an upload to the API, or the login form
+    if where == "login":
+        from django.test import Client
+
+        body = "&".join(f"f{i}=x" for i in range(1001))
+        response = Client().post(
+            "/login/", body, content_type="application/x-www-form-urlencoded", HTTP_ACCEPT_LANGUAGE=language
+        )
+    else:
+        client, path = UPLOADS[where](market)
+        parts = b"".join(
+            b'--XYZ\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1001)
+        )
+        response = client.generic(
+            "POST", path, parts + b"--XYZ--\r\n", content_type="multipart/form-data; boundary=XYZ",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )  # fmt: skip
+    # then it is a 400 naming the limit, in the reader's language, and nothing changed
+    assert response.status_code == 400
+    if where == "login":
+        assert message in response.content.decode()
+    else:
+        assert response.json() == {"code": "too_many_fields", "message": message}
+    assert _uploaded() == before

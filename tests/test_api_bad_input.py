@@ -594,4 +594,3 @@ def test_a_repeated_parameter_is_answered_as_every_api_answer_is(trading):
     assert resp.status_code == 400 and "no-store" in resp["Cache-Control"]
     assert "此参数只能给出一次" in resp.content.decode()  # UTF-8, as DRF's answers, not \u escapes
     assert "Content-Security-Policy" in resp and resp["X-Frame-Options"] == "DENY"
-

@@ -510,9 +510,7 @@ def test_a_body_of_too_many_fields_is_a_400_naming_the_limit(market, where, lang
         )
     else:
         client, path = UPLOADS[where](market)
-        parts = b"".join(
-            b'--XYZ\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1001)
-        )
+        parts = b"".join(b'--XYZ\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1001))
         response = client.generic(
             "POST", path, parts + b"--XYZ--\r\n", content_type="multipart/form-data; boundary=XYZ",
             HTTP_ACCEPT_LANGUAGE=language,

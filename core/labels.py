@@ -77,7 +77,7 @@ AUDIT_ACTIONS = {
     "freeze_withdraw": _("Freeze withdrawn"),
     "freeze_release": _("Freeze released"),
     "freeze_expire": _("Freeze expired"),
-    "frozen_orders_cancel": _("Orders of a frozen account cancelled"),
+    "frozen_orders_cancel": _("Orders and proposals of a frozen account closed"),
     "forced_transfer_propose": _("Forced transfer proposed"),
     "forced_transfer_approve": _("Forced transfer approved"),
     "forced_transfer_reject": _("Forced transfer rejected"),

@@ -49,9 +49,14 @@ from core.audit import audit_record
 from core.models import Account, Role, User
 from core.money import ZERO, amount_text, money, notional, shares_text
 from exchange import pretrade
-from exchange.models import Order, Quote, Trade
+from exchange.models import NegotiatedTrade, Order, Quote, Trade
 from exchange.selectors import security_as_of
-from exchange.services import orders_cancel_locked, quotes_pull_locked
+from exchange.services import (
+    negotiated_securities,
+    negotiated_withdraw_locked,
+    orders_cancel_locked,
+    quotes_pull_locked,
+)
 from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
@@ -283,7 +288,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
         _decide(freeze, actor, REGULATORS)
         account = Account.objects.get(pk=freeze.account_id)
         now = timezone.now()
-        cash_held, shares_held, shortfall, pulled, cancelled = ZERO, [], "", 0, 0
+        cash_held, shares_held, shortfall, pulled, cancelled, withdrawn = ZERO, [], "", 0, 0, 0
         if freeze.kind == Freeze.Kind.SHARES:
             Security.objects.select_for_update(no_key=True).filter(pk=freeze.security_id).first()
             pos = positions_lock(freeze.security_id, [account.pk])[account.pk]
@@ -311,8 +316,12 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                         "security_id", flat=True
                     )
                 )
+                proposed = negotiated_securities(account)
                 security_ids = sorted(
-                    set(account.positions.filter(total__gt=0).values_list("security_id", flat=True)) | quoted | ordered
+                    set(account.positions.filter(total__gt=0).values_list("security_id", flat=True))
+                    | quoted
+                    | ordered
+                    | proposed
                 )
                 securities = list(
                     Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk")
@@ -327,6 +336,9 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                     closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
                     reason=str(freeze.pk),  # the sentence is written in each reader's language
                 )
+                # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests
+                # for quote hold nothing of its own and cannot be accepted now; they end within RFQ_TTL.
+                withdrawn = negotiated_withdraw_locked(account, now=now)
                 if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
                     raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
             cash = cash_lock([account.pk])[account.pk]
@@ -352,7 +364,10 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
             if freeze.kind == Freeze.Kind.ACCOUNT:
                 # An order placed meanwhile in a security not locked here (seen now that the cash and every
                 # holding's row are locked, which any order of the account would wait for): roll back, again.
-                if Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).exists():
+                if (
+                    Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).exists()
+                    or negotiated_securities(account)
+                ):
                     raise _QuotesMoved
                 freeze.parts = parts
                 Account.objects.filter(pk=account.pk).update(frozen=True)
@@ -389,6 +404,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                 "shortfall": shortfall,
                 "quotes_pulled": pulled,
                 "orders_cancelled": cancelled,
+                "proposals_withdrawn": withdrawn,
             },
         )
         freeze.shortfall = shortfall
@@ -531,16 +547,20 @@ def freezes_expire(*, now: dt.datetime | None = None) -> int:
 
 
 def frozen_orders_cancel() -> int:
-    """Cancel what a frozen account still has open: an order placed in the last instant of a whole-account freeze's
-    approval, in a security whose holding appeared after the approval read the holdings (so not locked by it), and
-    committed after the approval's last look. It never fills (the crossing queries skip a frozen account's orders,
-    and the database refuses its trade), but it would rest until its day ended, in the book and on its owner's
-    page. The beat runs this every minute (``supervision.tasks.cancel_frozen_orders``); idempotent. Each account in
-    one transaction, its securities locked in pk order before its balances, as the approval does. Returns how
-    many orders it cancelled."""
-    cancelled = 0
+    """Cancel what a frozen account still has open: an order or a negotiated proposal made in the last instant of
+    a whole-account freeze's approval, in a security whose holding appeared after the approval read the holdings
+    (so not locked by it), and committed after the approval's last look. Neither can trade (the crossing queries
+    skip a frozen account's orders, a proposal's confirmation refuses it, and the database refuses its trade), but
+    it would hold its cash or shares, and rest in the book until its day ended. The beat runs this every minute
+    (``supervision.tasks.cancel_frozen_orders``); idempotent. Each account in one transaction, its securities
+    locked in pk order before its balances, as the approval does. Returns how many orders and proposals it
+    closed."""
+    closed = 0
     open_orders = Order.objects.filter(account__frozen=True, status__in=Order.OPEN_STATUSES)
-    for account_id in sorted(set(open_orders.values_list("account_id", flat=True))):
+    proposing = Account.objects.filter(
+        frozen=True, negotiated_proposed__status=NegotiatedTrade.Status.PROPOSED
+    ).values_list("pk", flat=True)
+    for account_id in sorted(set(open_orders.values_list("account_id", flat=True)) | set(proposing)):
         with transaction.atomic():
             account = Account.objects.get(pk=account_id)
             freeze = (
@@ -550,25 +570,30 @@ def frozen_orders_cancel() -> int:
             )
             if freeze is None:  # released since the read above: the account trades again
                 continue
-            security_ids = sorted(set(open_orders.filter(account=account).values_list("security_id", flat=True)))
+            ordered = set(open_orders.filter(account=account).values_list("security_id", flat=True))
+            security_ids = sorted(ordered | negotiated_securities(account))
             securities = list(
                 Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk")
             )
             account.refresh_from_db(fields=["frozen"])
             if not account.frozen:
                 continue
-            n = orders_cancel_locked(
-                account, securities, closed_by=Order.ClosedBy.ACCOUNT_FROZEN, reason=str(freeze.pk)
+            cancelled = orders_cancel_locked(
+                account,
+                [s for s in securities if s.pk in ordered],
+                closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
+                reason=str(freeze.pk),
             )
-            if n:
+            withdrawn = negotiated_withdraw_locked(account, now=timezone.now())
+            if cancelled or withdrawn:
                 audit_record(
                     actor=None,
                     action="frozen_orders_cancel",
                     target=account.code,
-                    detail={"freeze": freeze.pk, "orders_cancelled": n},
+                    detail={"freeze": freeze.pk, "orders_cancelled": cancelled, "proposals_withdrawn": withdrawn},
                 )
-            cancelled += n
-    return cancelled
+            closed += cancelled + withdrawn
+    return closed
 
 
 def frozen_reason(account_id: int, security_id: int | None) -> str | None:

@@ -1110,3 +1110,110 @@ def test_the_beats_cancels_lock_cash_before_any_position(sup):
         i for i, k in enumerate(seq) if k == "security"
     ) < seq.index("cash"), seq
     assert cash_of(investor).reserved == 0 and position_of(investor, market.security).reserved == 0
+
+
+def test_an_order_placed_in_the_last_instant_of_a_freeze_is_cancelled_by_the_beat(sup):
+    # (the approval's last look at the account's open orders comes before its commit: a sale in a security whose
+    # holding appeared after the approval read the holdings could still be placed, and would rest until its day
+    # ended)
+    from exchange.models import Order
+    from supervision.tasks import cancel_frozen_orders
+
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000", shares=1000)
+    others_order = _resting(market, other, "sell", 100, "12.00", "other-rest")
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # given shares of a second security that arrived after the approval read the holdings, and a sale of them
+    # placed while the order path still read the account as free
+    second = market.new_security("SEC002")
+    market.issue(investor, 500, security=second)
+    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    investor.refresh_from_db()
+    late = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(second.code, "sell", 500, D("12.00"), "DAY", "late"),
+    )[0]
+    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    assert late.status == "open" and position_of(investor, second).reserved == 500
+    others_before = Order.objects.filter(pk=others_order.pk).values().get()
+    # when the beat's sweep runs (twice: it is idempotent)
+    assert cancel_frozen_orders.apply().get() == 1
+    assert cancel_frozen_orders.apply().get() == 0
+    # then the late sale is cancelled by the freeze, saying which, and its shares are no longer reserved
+    late.refresh_from_db()
+    assert (late.status, late.closed_by, late.closed_reason) == ("cancelled", "account_frozen", str(freeze.pk))
+    assert position_of(investor, second).reserved == 0
+    (record,) = AuditEvent.objects.filter(action="frozen_orders_cancel")
+    assert (record.target, record.detail) == (
+        investor.code,
+        {"freeze": freeze.pk, "orders_cancelled": 1, "proposals_withdrawn": 0},
+    )
+    # and another account's resting order is as it was
+    assert Order.objects.filter(pk=others_order.pk).values().get() == others_before
+
+
+def test_a_whole_account_freeze_withdraws_the_accounts_proposals_and_freezes_what_they_held(sup):
+    # (found by a probe: a frozen account's negotiated proposal kept 100 shares reserved, out of the freeze's reach,
+    # and once the investor withdrew it they were free)
+    from exchange.models import NegotiatedTrade
+
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000", shares=1000)
+    mine, _code, _ = neg.negotiated_propose(
+        actor=investor.owner,
+        account=investor,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "mine"),
+    )
+    # and a proposal made to the investor by someone else, which holds nothing of the investor's
+    theirs, _code, _ = neg.negotiated_propose(
+        actor=other.owner,
+        account=other,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 200, D("10.00"), investor.code, "theirs"),
+    )
+    assert position_of(investor, market.security).reserved == 100
+    theirs_before = NegotiatedTrade.objects.filter(pk=theirs.pk).values().get()
+    # when a whole-account freeze of the investor is approved
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then the investor's proposal is withdrawn, by no one, and all 1,000 shares are frozen
+    mine.refresh_from_db()
+    assert (mine.status, mine.closed_by_id) == ("withdrawn", None)
+    position = position_of(investor, market.security)
+    assert (position.reserved, position.frozen, position.total) == (0, 1000, 1000)
+    assert freeze.parts == {market.security.code: 1000}
+    assert AuditEvent.objects.get(action="freeze_approve").detail["proposals_withdrawn"] == 1
+    # and the proposal made to the investor is as it was (it cannot be confirmed while the account is frozen)
+    assert NegotiatedTrade.objects.filter(pk=theirs.pk).values().get() == theirs_before
+
+
+def test_a_proposal_made_in_the_last_instant_of_a_freeze_is_withdrawn_by_the_beat(sup):
+    from exchange.models import NegotiatedTrade
+    from supervision.tasks import cancel_frozen_orders
+
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000")
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # given shares that arrived after the approval read the holdings, and a proposal to sell them made while the
+    # path still read the account as free
+    second = market.new_security("SEC002")
+    market.issue(investor, 500, security=second)
+    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    investor.refresh_from_db()
+    late, _code, _ = neg.negotiated_propose(
+        actor=investor.owner,
+        account=investor,
+        request=neg.NegotiatedRequest(second.code, "sell", 500, D("10.00"), other.code, "late"),
+    )
+    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    assert position_of(investor, second).reserved == 500
+    # when the beat's sweep runs (twice: it is idempotent)
+    assert cancel_frozen_orders.apply().get() == 1
+    assert cancel_frozen_orders.apply().get() == 0
+    # then the proposal is withdrawn and its shares no longer reserved
+    assert NegotiatedTrade.objects.get(pk=late.pk).status == "withdrawn"
+    assert position_of(investor, second).reserved == 0
+    (record,) = AuditEvent.objects.filter(action="frozen_orders_cancel")
+    assert record.detail == {"freeze": freeze.pk, "orders_cancelled": 0, "proposals_withdrawn": 1}

@@ -28,6 +28,7 @@ pull) and ``close`` (the end of a trading day). Callers use the names below.
 
 from .close import day_close
 from .inputs import MAX_QUANTITY, parse_price, parse_quantity
+from .negotiated import negotiated_securities, negotiated_withdraw_locked
 from .orders import OrderRequest, order_cancel, order_place, orders_cancel_locked, orders_expire
 from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull, quotes_pull_locked
 
@@ -37,6 +38,8 @@ __all__ = [
     "QuoteRequest",
     "QuoteResult",
     "day_close",
+    "negotiated_securities",
+    "negotiated_withdraw_locked",
     "order_cancel",
     "orders_cancel_locked",
     "order_place",

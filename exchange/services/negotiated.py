@@ -295,6 +295,32 @@ def negotiated_withdraw(*, actor: User, proposal_id: int, ip: str | None = None)
     return p
 
 
+def negotiated_withdraw_locked(account: Account, *, now: dt.datetime) -> int:
+    """Withdraw the open proposals ``account`` made, releasing what they hold (its own cash or shares), with no
+    actor: for a whole-account freeze (``supervision.services.freeze_approve``; found by a probe: a frozen
+    account's proposal kept its shares reserved, out of the freeze's reach, and its withdrawal after the
+    approval left them free). The caller's transaction holds the locks of their securities (in pk order, taken
+    before any balance row: ``negotiated_securities``). Returns how many."""
+    withdrawn = 0
+    proposals = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty__broker")
+    for p in proposals.filter(proposer=account, status=NegotiatedTrade.Status.PROPOSED).order_by("id"):
+        security = _lock(p)  # the security's lock is the caller's already: the proposal's row, re-read
+        if p.status != NegotiatedTrade.Status.PROPOSED:
+            continue
+        _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
+        withdrawn += 1
+    return withdrawn
+
+
+def negotiated_securities(account: Account) -> set[int]:
+    """The securities of the open proposals ``account`` made (what ``negotiated_withdraw_locked`` locks)."""
+    return set(
+        NegotiatedTrade.objects.filter(proposer=account, status=NegotiatedTrade.Status.PROPOSED).values_list(
+            "security_id", flat=True
+        )
+    )
+
+
 def negotiated_expire(*, now: dt.datetime | None = None) -> int:
     """Close the proposals past their expiry and release what they hold. Idempotent; returns how many."""
     now = now or timezone.now()

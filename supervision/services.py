@@ -364,10 +364,9 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
             if freeze.kind == Freeze.Kind.ACCOUNT:
                 # An order placed meanwhile in a security not locked here (seen now that the cash and every
                 # holding's row are locked, which any order of the account would wait for): roll back, again.
-                if (
-                    Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).exists()
-                    or negotiated_securities(account)
-                ):
+                if Order.objects.filter(
+                    account=account, status__in=Order.OPEN_STATUSES
+                ).exists() or negotiated_securities(account):
                     raise _QuotesMoved
                 freeze.parts = parts
                 Account.objects.filter(pk=account.pk).update(frozen=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from core.money import amount_text, shares_text
 from exchange.models import Order
@@ -82,6 +82,34 @@ def _orders_closed(p: dict) -> str:
     return f"{text} {why}"
 
 
+def _freeze(p: dict) -> str:
+    values = {"reference": p["reference"], "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+    if p.get("scope") != "account":
+        return (
+            gettext(
+                "Legal order %(reference)s froze %(what)s of account %(account)s. Reason: %(reason)s. "
+                "Ask your broker for the order's details."
+            )
+            % values
+        )
+    # A whole-account freeze holds more than what it froze today: say what the account can no longer do.
+    text = (
+        gettext(
+            "Legal order %(reference)s froze the whole account %(account)s: %(what)s. Until the freeze ends the "
+            "account can neither trade nor withdraw."
+        )
+        % values
+    )
+    cancelled = int(p.get("orders_cancelled") or 0)
+    if cancelled:
+        text += " " + ngettext("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", cancelled) % {
+            "n": cancelled
+        }
+    return (
+        text + " " + gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
+    )
+
+
 def title(n: Notification) -> str:
     p = n.params
     if n.kind == Kind.KYC:
@@ -90,6 +118,8 @@ def title(n: Notification) -> str:
         )
     if n.kind == Kind.UNFREEZE and p.get("event") == "expired":
         return gettext("Freeze expired")
+    if n.kind == Kind.FREEZE and p.get("scope") == "account":
+        return gettext("Account frozen")
     if n.kind == Kind.ORDERS_CLOSED and len(p["orders"]) == 1:
         return gettext("Order cancelled by the exchange")
     return str(Kind(n.kind).label)
@@ -147,10 +177,7 @@ def body(n: Notification) -> str:
             return gettext("Your account opening was approved: you may trade now.")
         return gettext("Your account opening was rejected. Reason: %(reason)s") % {"reason": p.get("reason", "")}
     if kind == Kind.FREEZE:
-        return gettext(
-            "Legal order %(reference)s froze %(what)s of account %(account)s. Reason: %(reason)s. "
-            "Ask your broker for the order's details."
-        ) % {"reference": p["reference"], "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+        return _freeze(p)
     if kind == Kind.ORDERS_CLOSED:
         return _orders_closed(p)
     if kind == Kind.UNFREEZE:

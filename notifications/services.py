@@ -175,6 +175,12 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
         if freeze.kind == Freeze.Kind.SHARES and freeze.held_quantity:
             shares[freeze.security.code] = freeze.held_quantity
         facts.update(reason=freeze.reason, cash=str(freeze.held_amount), shares=shares)
+        if freeze.kind == Freeze.Kind.ACCOUNT:
+            # The approval cancelled the account's open orders (each told in an ``orders_closed`` of its own): the
+            # freeze says how many, with the rest of what a whole-account freeze means.
+            facts["orders_cancelled"] = Order.objects.filter(
+                account=freeze.account, closed_by=Order.ClosedBy.ACCOUNT_FROZEN, closed_reason=str(freeze.pk)
+            ).count()
         return [Draft(user_id, Kind.FREEZE, f"freeze:{freeze.pk}", facts)]
     return [Draft(user_id, Kind.UNFREEZE, f"unfreeze:{freeze.pk}", facts)]
 

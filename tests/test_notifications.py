@@ -849,7 +849,9 @@ def test_a_delisting_tells_the_owner_of_the_orders_it_cancelled_in_one_message(r
     assert notes(mm) == []
 
 
-def test_a_whole_account_freeze_tells_once_of_all_the_orders_it_cancelled(resting, delivered):
+def test_a_whole_account_freeze_tells_once_of_all_the_orders_it_cancelled_and_says_the_whole_account(
+    resting, delivered
+):
     # given three resting orders of the investor, in two securities (two books cancel them)
     market, mm, investor, kept, odd = resting
     other = market.new_security("O" + market.security.code)
@@ -869,12 +871,35 @@ def test_a_whole_account_freeze_tells_once_of_all_the_orders_it_cancelled(restin
         f"Cancelled: the account is frozen by a legal order (freeze {freeze.pk})."
     ) and "3 of your orders" in body_in(cancelled, "en")
     assert body_in(cancelled, "zh-hans").endswith(f"已撤销：该账户已被依法冻结（冻结 {freeze.pk}）。")
+    # and the freeze says it holds the whole account, that it trades and withdraws no more, and what it cancelled
+    assert frozen.kind == Kind.FREEZE and frozen.params["orders_cancelled"] == 3
+    en = body_in(frozen, "en")
+    assert en.startswith(f"Account frozen | Legal order (2026)***号 froze the whole account {investor.code}: ")
+    assert "can neither trade nor withdraw" in en and "Its 3 open orders were cancelled." in en
+    assert "Court order" in en
+    zh = body_in(frozen, "zh-hans")
+    assert "整个账户" in zh and "3 笔未成交委托已撤销" in zh
     # and a repeat of any book's announcement, or of the freeze's, writes nothing more
     before = notification_rows()
     assert tasks.notify("orders_closed", {"order_ids": [third.pk]}) == 0
     assert tasks.notify("orders_closed", {"order_ids": [kept.pk, odd.pk]}) == 0
     assert tasks.notify("freeze_changed", {"freeze_id": freeze.pk, "event": "frozen"}) == 0
     assert notification_rows() == before
+
+
+def test_a_part_freeze_reads_as_before(market, delivered):
+    # (a freeze of some shares or cash leaves the account trading: it says nothing of the whole account)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="50000")
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Debt", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    (n,) = notes(investor)
+    assert body_in(n, "en") == (
+        f"Assets frozen | Legal order (2026)***号 froze 100.00 CNY of account {investor.code}. Reason: Debt. "
+        "Ask your broker for the order's details."
+    )
+    assert "orders_cancelled" not in n.params
 
 
 def test_a_cancel_rolled_back_tells_no_one_and_once_committed_tells_once(resting, delivered):

@@ -34,6 +34,7 @@ HOOKS = [
     exchange_hooks.rfq_answered,
     exchange_hooks.negotiated_proposed,
     exchange_hooks.negotiated_ended,
+    exchange_hooks.orders_closed,
     settlement_hooks.trades_settled,
     settlement_hooks.settlement_acted,
     kyc_hooks.kyc_decided,

@@ -11,9 +11,10 @@ from decimal import Decimal
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from core.money import amount_text, shares_text
+from exchange.models import Order
 
 from .models import Kind, Notification
 
@@ -51,6 +52,64 @@ def _freeze_what(p: dict) -> str:
     return gettext(", ").join(parts)
 
 
+def _order_terms(o: dict) -> str:
+    """ "12 (buy 300 DEMO1 at 9.95, 100 filled)": an order the exchange cancelled, as placed."""
+    values = {"quantity": _shares(o["quantity"]), "security": o["security"], "price": _amount(o["price"])}
+    if o["side"] == "buy":
+        terms = gettext("buy %(quantity)s %(security)s at %(price)s") % values
+    else:
+        terms = gettext("sell %(quantity)s %(security)s at %(price)s") % values
+    if o.get("filled"):
+        terms = gettext("%(terms)s, %(filled)s filled") % {"terms": terms, "filled": _shares(o["filled"])}
+    return gettext("%(order)s (%(terms)s)") % {"order": o["order"], "terms": terms}
+
+
+def _orders_closed(p: dict) -> str:
+    orders = p["orders"]
+    if len(orders) == 1:
+        text = gettext("The exchange cancelled your order %(order)s in account %(account)s.") % {
+            "order": _order_terms(orders[0]),
+            "account": p["account"],
+        }
+    else:
+        text = gettext("The exchange cancelled %(n)s of your orders in account %(account)s: %(orders)s.") % {
+            "n": len(orders),
+            "account": p["account"],
+            "orders": gettext("; ").join(_order_terms(o) for o in orders),
+        }
+    # Why, in the words the order's own page uses (the cause and its particulars are kept, not the sentence).
+    why = Order(closed_by=p["closed_by"], closed_reason=p["reason"]).closed_reason_text()
+    return f"{text} {why}"
+
+
+def _freeze(p: dict) -> str:
+    values = {"reference": p["reference"], "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+    if p.get("scope") != "account":
+        return (
+            gettext(
+                "Legal order %(reference)s froze %(what)s of account %(account)s. Reason: %(reason)s. "
+                "Ask your broker for the order's details."
+            )
+            % values
+        )
+    # A whole-account freeze holds more than what it froze today: say what the account can no longer do.
+    text = (
+        gettext(
+            "Legal order %(reference)s froze the whole account %(account)s: %(what)s. Until the freeze ends the "
+            "account can neither trade nor withdraw."
+        )
+        % values
+    )
+    cancelled = int(p.get("orders_cancelled") or 0)
+    if cancelled:
+        text += " " + ngettext("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", cancelled) % {
+            "n": cancelled
+        }
+    return (
+        text + " " + gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
+    )
+
+
 def title(n: Notification) -> str:
     p = n.params
     if n.kind == Kind.KYC:
@@ -59,6 +118,10 @@ def title(n: Notification) -> str:
         )
     if n.kind == Kind.UNFREEZE and p.get("event") == "expired":
         return gettext("Freeze expired")
+    if n.kind == Kind.FREEZE and p.get("scope") == "account":
+        return gettext("Account frozen")
+    if n.kind == Kind.ORDERS_CLOSED and len(p["orders"]) == 1:
+        return gettext("Order cancelled by the exchange")
     return str(Kind(n.kind).label)
 
 
@@ -114,10 +177,9 @@ def body(n: Notification) -> str:
             return gettext("Your account opening was approved: you may trade now.")
         return gettext("Your account opening was rejected. Reason: %(reason)s") % {"reason": p.get("reason", "")}
     if kind == Kind.FREEZE:
-        return gettext(
-            "Legal order %(reference)s froze %(what)s of account %(account)s. Reason: %(reason)s. "
-            "Ask your broker for the order's details."
-        ) % {"reference": p["reference"], "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+        return _freeze(p)
+    if kind == Kind.ORDERS_CLOSED:
+        return _orders_closed(p)
     if kind == Kind.UNFREEZE:
         if p.get("event") == "expired":
             return gettext(
@@ -248,4 +310,6 @@ def link(n: Notification) -> str:
         return reverse("balances")
     if kind == Kind.CORRECTION:
         return reverse("trade", args=[n.params["trade"]])
+    if kind == Kind.ORDERS_CLOSED:
+        return reverse("orders")
     return reverse("negotiated")

@@ -29,6 +29,7 @@ class Kind(models.TextChoices):
     NEGOTIATED_ENDED = "negotiated_end", _("Negotiated transfer ended")
     FORCED_TRANSFER = "forced_transfer", _("Assets moved by legal order")
     CORRECTION = "correction", _("Trade corrected")
+    ORDERS_CLOSED = "orders_closed", _("Orders cancelled by the exchange")
 
 
 class Notification(models.Model):

@@ -1,11 +1,11 @@
 """Writes of notifications: turning an event into rows, marking them read, an investor's preferences.
 
 ``event_notify`` is what the Celery task runs. It reads the event's rows (trades, settlement actions, RFQ
-answers, proposals, freezes), names the recipients — the investor owning each account concerned (``Account.kind``
-investor, with an owner); market makers' and fee accounts get none — and writes one row per recipient and
-event unless the recipient switched the kind off. ``(user, key)`` is unique, so a duplicate delivery, a retry
-or a second worker writes nothing more and sends no second email. An event whose rows are gone (a test
-database emptied since) writes nothing.
+answers, proposals, freezes, orders the exchange cancelled), names the recipients — the investor owning each
+account concerned (``Account.kind`` investor, with an owner); market makers' and fee accounts get none — and
+writes one row per recipient and event unless the recipient switched the kind off. ``(user, key)`` is unique,
+so a duplicate delivery, a retry or a second worker writes nothing more and sends no second email. An event
+whose rows are gone (a test database emptied since) writes nothing.
 
 Email is optional per investor (``Preference.email``), sent through Django's email backend after the rows
 commit, in both languages, for rows written now only.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
@@ -28,7 +28,7 @@ from core import errors as err
 from core import events
 from core.crypto import mask_reference
 from core.models import Account, Role, User
-from exchange.models import NegotiatedTrade, RfqAnswer, Trade
+from exchange.models import NegotiatedTrade, Order, RfqAnswer, Trade
 from kyc.models import KycProfile
 from registry.services import market_is_halted
 from settlement import instructions
@@ -175,6 +175,12 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
         if freeze.kind == Freeze.Kind.SHARES and freeze.held_quantity:
             shares[freeze.security.code] = freeze.held_quantity
         facts.update(reason=freeze.reason, cash=str(freeze.held_amount), shares=shares)
+        if freeze.kind == Freeze.Kind.ACCOUNT:
+            # The approval cancelled the account's open orders (each told in an ``orders_closed`` of its own): the
+            # freeze says how many, with the rest of what a whole-account freeze means.
+            facts["orders_cancelled"] = Order.objects.filter(
+                account=freeze.account, closed_by=Order.ClosedBy.ACCOUNT_FROZEN, closed_reason=str(freeze.pk)
+            ).count()
         return [Draft(user_id, Kind.FREEZE, f"freeze:{freeze.pk}", facts)]
     return [Draft(user_id, Kind.UNFREEZE, f"unfreeze:{freeze.pk}", facts)]
 
@@ -285,6 +291,55 @@ def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
     ]
 
 
+def _on_orders_closed(*, order_ids: list[int]) -> list[Draft]:
+    """Open orders the exchange cancelled (a security's change or delisting, a whole-account freeze): one
+    notification per account and cancel, listing its orders, with the cause and its particulars
+    (``Order.closed_by``, ``closed_reason``) worded when read (``Order.closed_reason_text``).
+
+    A cancel is every order its transaction closed for the same account, cause and particulars at the same moment
+    (the ``now`` its books share), whichever security's book announced it: a freeze that cancels orders in three
+    securities fires once per book, and each delivery finds the same three orders and the same key (the first
+    order's), so the investor reads one message and a repeat writes nothing."""
+    announced = (
+        Order.objects.filter(pk__in=order_ids)
+        .exclude(closed_by="")
+        .values_list("account_id", "closed_by", "closed_reason", "updated_at")
+        .order_by()
+        .distinct()
+    )
+    cancels = Q()
+    for account_id, closed_by, reason, at in announced:
+        cancels |= Q(account_id=account_id, closed_by=closed_by, closed_reason=reason, updated_at=at)
+    if not cancels:
+        return []
+    batches: dict[tuple, list[Order]] = {}
+    for o in Order.objects.select_related("account", "security").filter(cancels).order_by("id"):
+        batches.setdefault((o.account_id, o.closed_by, o.closed_reason, o.updated_at), []).append(o)
+    drafts = []
+    for (_account, closed_by, reason, _at), orders in batches.items():
+        user_id = _investor(orders[0].account)
+        if user_id is None:
+            continue
+        facts = {
+            "account": orders[0].account.code,
+            "closed_by": closed_by,
+            "reason": reason,
+            "orders": [
+                {
+                    "order": o.pk,
+                    "security": o.security.code,
+                    "side": o.side,
+                    "quantity": o.quantity,
+                    "filled": o.filled_quantity,
+                    "price": str(o.limit_price),
+                }
+                for o in orders
+            ],
+        }
+        drafts.append(Draft(user_id, Kind.ORDERS_CLOSED, f"orders_closed:{orders[0].pk}", facts))
+    return drafts
+
+
 EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "block_sealed": _on_block_sealed,
     "trades_settled": _on_trades_settled,
@@ -295,6 +350,7 @@ EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "negotiated_proposed": _on_negotiated_proposed,
     "negotiated_ended": _on_negotiated_ended,
     "assets_moved": _on_assets_moved,
+    "orders_closed": _on_orders_closed,
 }
 
 

@@ -762,3 +762,173 @@ def test_the_upgrade_strips_a_regulators_reason_from_holds_notified_before_and_k
     assert "调查中" not in body_in(held, "en") and "regulator" in body_in(held, "en")
     # and other notifications are as they were
     assert {n.pk: n.params for n in type(held).objects.filter(pk__in=untouched)} == untouched
+
+
+# --------------------------------------------------------------------------
+# Orders the exchange cancelled (found by a probe: their owners were not told)
+
+
+def _resting(market, investor, side, qty, price, coid, security=None):
+    return order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest((security or market.security).code, side, qty, D(price), "DAY", coid),
+    )[0]
+
+
+def _why(order, language: str) -> str:
+    order.refresh_from_db()
+    with translation.override(language):
+        return order.closed_reason_text()
+
+
+@pytest.fixture
+def resting(market):
+    """A quote 9.90 / 10.10 and an investor's resting buys: 300 at 9.95 and 200 at 9.98."""
+    from exchange.models import Order
+
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", bid_qty=1000, ask_qty=1000)
+    investor = market.investor(cash="100000")
+    kept, odd = _resting(market, investor, "buy", 300, "9.95", "a"), _resting(market, investor, "buy", 200, "9.98", "b")
+    assert (kept.status, odd.status) == (Order.Status.OPEN, Order.Status.OPEN)
+    return market, mm, investor, kept, odd
+
+
+def test_a_security_change_that_cancels_an_order_tells_its_owner_which_and_why_in_either_language(resting, delivered):
+    from registry import listing
+
+    market, mm, investor, kept, odd = resting
+    code = market.security.code
+    # when the operator changes the lot to 300 shares, which strands the order of 200
+    with delivered():
+        listing.security_change(
+            actor=market.user(Role.EXCHANGE_OPERATOR), code=code, data={"lot_size": 300}, reason="Lot harmonised"
+        )
+    # then its owner has one notification naming that order only, with the cause and its particulars as facts
+    (n,) = notes(investor)
+    assert (n.kind, n.key, n.read_at) == (Kind.ORDERS_CLOSED, f"orders_closed:{odd.pk}", None)
+    assert n.params == {
+        "account": investor.code, "closed_by": "security_changed", "reason": "lot_size 100 → 300",
+        "orders": [{"order": odd.pk, "security": code, "side": "buy", "quantity": 200, "filled": 0, "price": "9.98"}],
+    }  # fmt: skip
+    # and it reads, in either language, with the same sentence the order's page gives
+    assert body_in(n, "en") == (
+        f"Order cancelled by the exchange | The exchange cancelled your order {odd.pk} (buy 200 {code} at 9.98) in "
+        f"account {investor.code}. Cancelled: the security changed (lot_size 100 → 300) and the order no longer "
+        "fits it."
+    )
+    zh = body_in(n, "zh-hans")
+    assert zh.endswith(_why(odd, "zh-hans")) and "已撤销：证券参数已变更（lot_size 100 → 300）" in zh
+    assert f"{odd.pk}（以 9.98 买入 200 股 {code}）" in zh and f"{kept.pk}（" not in zh
+    assert "/orders/" in api_for(investor.owner).get("/api/v1/notifications/").content.decode()
+    # and the market maker, whose quotes were pulled, is told nothing
+    assert notes(mm) == []
+
+
+def test_a_delisting_tells_the_owner_of_the_orders_it_cancelled_in_one_message(resting, delivered):
+    from registry import listing
+
+    market, mm, investor, kept, odd = resting
+    code = market.security.code
+    # when the operator delists the security
+    with delivered():
+        listing.security_delist(actor=market.user(Role.EXCHANGE_OPERATOR), code=code, reason="Merger completed")
+    # then its owner has one notification listing both orders, with the delisting's reason
+    (n,) = notes(investor)
+    assert (n.kind, n.params["closed_by"], n.params["reason"]) == (Kind.ORDERS_CLOSED, "security_delisted",
+                                                                  "Merger completed")  # fmt: skip
+    assert [o["order"] for o in n.params["orders"]] == [kept.pk, odd.pk]
+    assert body_in(n, "en") == (
+        f"Orders cancelled by the exchange | The exchange cancelled 2 of your orders in account {investor.code}: "
+        f"{kept.pk} (buy 300 {code} at 9.95); {odd.pk} (buy 200 {code} at 9.98). Cancelled: the security was "
+        "delisted (Merger completed)."
+    )
+    zh = body_in(n, "zh-hans")
+    assert zh.endswith("已撤销：该证券已摘牌（Merger completed）。") and zh.endswith(_why(kept, "zh-hans"))
+    assert notes(mm) == []
+
+
+def test_a_whole_account_freeze_tells_once_of_all_the_orders_it_cancelled_and_says_the_whole_account(
+    resting, delivered
+):
+    # given three resting orders of the investor, in two securities (two books cancel them)
+    market, mm, investor, kept, odd = resting
+    other = market.new_security("O" + market.security.code)
+    third = _resting(market, investor, "buy", 100, "9.50", "c", security=other)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    # when the whole-account freeze is approved
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then the investor reads one message for the three orders, and one for the freeze
+    cancelled, frozen = sorted(notes(investor), key=lambda n: n.kind != Kind.ORDERS_CLOSED)
+    assert [n.kind for n in notes(investor)].count(Kind.ORDERS_CLOSED) == 1 and len(notes(investor)) == 2
+    assert [o["order"] for o in cancelled.params["orders"]] == [kept.pk, odd.pk, third.pk]
+    assert [o["security"] for o in cancelled.params["orders"]] == [market.security.code] * 2 + [other.code]
+    assert (cancelled.params["closed_by"], cancelled.params["reason"]) == ("account_frozen", str(freeze.pk))
+    assert body_in(cancelled, "en").endswith(
+        f"Cancelled: the account is frozen by a legal order (freeze {freeze.pk})."
+    ) and "3 of your orders" in body_in(cancelled, "en")
+    assert body_in(cancelled, "zh-hans").endswith(f"已撤销：该账户已被依法冻结（冻结 {freeze.pk}）。")
+    # and the freeze says it holds the whole account, that it trades and withdraws no more, and what it cancelled
+    assert frozen.kind == Kind.FREEZE and frozen.params["orders_cancelled"] == 3
+    en = body_in(frozen, "en")
+    assert en.startswith(f"Account frozen | Legal order (2026)***号 froze the whole account {investor.code}: ")
+    assert "can neither trade nor withdraw" in en and "Its 3 open orders were cancelled." in en
+    assert "Court order" in en
+    zh = body_in(frozen, "zh-hans")
+    assert "整个账户" in zh and "3 笔未成交委托已撤销" in zh
+    # and a repeat of any book's announcement, or of the freeze's, writes nothing more
+    before = notification_rows()
+    assert tasks.notify("orders_closed", {"order_ids": [third.pk]}) == 0
+    assert tasks.notify("orders_closed", {"order_ids": [kept.pk, odd.pk]}) == 0
+    assert tasks.notify("freeze_changed", {"freeze_id": freeze.pk, "event": "frozen"}) == 0
+    assert notification_rows() == before
+
+
+def test_a_part_freeze_reads_as_before(market, delivered):
+    # (a freeze of some shares or cash leaves the account trading: it says nothing of the whole account)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="50000")
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Debt", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    (n,) = notes(investor)
+    assert body_in(n, "en") == (
+        f"Assets frozen | Legal order (2026)***号 froze 100.00 CNY of account {investor.code}. Reason: Debt. "
+        "Ask your broker for the order's details."
+    )
+    assert "orders_cancelled" not in n.params
+
+
+def test_a_cancel_rolled_back_tells_no_one_and_once_committed_tells_once(resting, delivered):
+    from exchange.models import Order
+    from registry import listing
+
+    market, mm, investor, kept, odd = resting
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    # when a delisting is rolled back
+    with delivered(), pytest.raises(RuntimeError), transaction.atomic():
+        listing.security_delist(actor=operator, code=market.security.code, reason="Merger completed")
+        raise RuntimeError("rolled back")
+    # then the orders rest and no one is told
+    assert set(Order.objects.filter(account=investor).values_list("status", flat=True)) == {"open"}
+    assert Notification.objects.count() == 0
+    # and when it is done again and commits, the owner is told once, whatever the deliveries
+    with delivered():
+        listing.security_delist(actor=operator, code=market.security.code, reason="Merger completed")
+    rows = notification_rows()
+    assert [n.kind for n in notes(investor)] == [Kind.ORDERS_CLOSED]
+    assert tasks.notify("orders_closed", {"order_ids": [kept.pk, odd.pk]}) == 0
+    assert notification_rows() == rows
+
+
+def test_an_investors_own_cancel_and_the_days_end_tell_nothing(resting, delivered):
+    from exchange.services import order_cancel, orders_expire
+
+    market, mm, investor, kept, odd = resting
+    with delivered():
+        order_cancel(actor=investor.owner, order_id=kept.pk)
+        orders_expire(now=timezone.now() + dt.timedelta(days=2))
+    assert notes(investor) == []

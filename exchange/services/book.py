@@ -20,7 +20,7 @@ from ledger.services import entries_queue, entries_write
 from registry import gate
 from registry.models import Security
 
-from .. import live
+from .. import hooks, live
 from ..entries import TradeEntry
 from ..models import Order, Quote, Trade
 
@@ -278,6 +278,11 @@ class Book:
             batch.run()
         for update, rows in many:
             type(rows[0]).objects.bulk_update(rows, [f.name for f in update.fields])
+        # Orders the exchange cancelled are told to their owners once this commits (``hooks.orders_closed``); an
+        # order path that cancels nothing of the kind fires nothing and costs nothing more.
+        closed = [pk for pk, o in self.dirty_orders.items() if o.closed_by]
+        if closed:
+            hooks.orders_closed.fire(order_ids=sorted(closed))
         return trades
 
 

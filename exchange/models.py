@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import MONEY, PRICE, Account, User
+from registry.listing import change_summary_text
 from registry.models import Security
 
 
@@ -183,7 +184,7 @@ class Order(models.Model):
             }
         if self.closed_by == self.ClosedBy.SECURITY_CHANGED:
             return gettext("Cancelled: the security changed (%(changes)s) and the order no longer fits it.") % {
-                "changes": self.closed_reason
+                "changes": change_summary_text(self.closed_reason)
             }
         if self.closed_by == self.ClosedBy.SECURITY_DELISTED:
             return gettext("Cancelled: the security was delisted (%(reason)s).") % {"reason": self.closed_reason}

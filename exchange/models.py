@@ -187,7 +187,12 @@ class Order(models.Model):
                 "changes": change_summary_text(self.closed_reason)
             }
         if self.closed_by == self.ClosedBy.SECURITY_DELISTED:
-            return gettext("Cancelled: the security was delisted (%(reason)s).") % {"reason": self.closed_reason}
+            if not self.closed_reason:
+                return gettext("Cancelled: the security was delisted.")
+            # The operator's words, in their language: labelled, not run into the reader's sentence.
+            return gettext("Cancelled: the security was delisted. Reason given by the exchange: %(reason)s") % {
+                "reason": self.closed_reason
+            }
         return self.closed_reason
 
 

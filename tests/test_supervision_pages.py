@@ -341,3 +341,43 @@ def test_the_balances_page_tells_a_whole_account_freeze_from_a_partial_one(marke
     # and once the whole-account freeze is released, the partial one left, the page says part again
     sv.freeze_release(actor=reg1, freeze_id=whole.pk, reason="Lifted by the court")
     assert PART[language] in notice() and WHOLE[language] not in notice()
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_frozen_market_makers_quotes_page_says_why_and_offers_no_quote_that_can_only_be_refused(market, language):
+    # (found by a probe: during a whole-account freeze the quotes page showed every quote as "—" with no word of
+    # why, and the reason came only after a quote was tried)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    client = signed_in(mm.owner)
+
+    def page() -> str:
+        response = client.get("/quotes/", HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    # given the market maker quoting, not frozen: no notice, the publish form and a way to replace the quote
+    free = page()
+    assert 'id="freezes-notice"' not in free and 'id="quote-form-frozen"' not in free
+    assert 'action="/quotes/"' in free and f'href="?security={market.security.code}#quote-form"' in free
+
+    # when a whole-account freeze is approved (its quotes pulled)
+    freeze = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    before = snapshot()
+    frozen = page()
+
+    # then the page says the account is frozen, in the balances page's words, and points to the freezes
+    notice = frozen.split('id="freezes-notice"')[1].split("</p>")[0]
+    assert WHOLE[language] in notice and 'href="/supervision/freezes/"' in notice
+    # and it offers neither the publish form nor a link to quote, but says why
+    assert 'action="/quotes/"' not in frozen and '#quote-form"' not in frozen
+    assert 'id="quote-form-frozen"' in frozen
+    # and the row still names the security, its quote "—"
+    assert market.security.code in frozen
+    # and looking changed nothing
+    assert snapshot() == before

@@ -381,3 +381,39 @@ def test_a_frozen_market_makers_quotes_page_says_why_and_offers_no_quote_that_ca
     assert market.security.code in frozen
     # and looking changed nothing
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_freeze_not_in_force_shows_nothing_frozen_now(market, language):
+    # (found by a probe: a proposal, not yet approved, read "Frozen now: 0.00 CNY" on the console)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000", shares=500)
+    console = signed_in(reg1)
+
+    def frozen_now() -> dict[int, str]:
+        page = console.get("/supervision/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        rows = page.split('<tr data-freeze="')[1:]
+        return {int(r.split('"')[0]): r.split('data-field="frozen-now">')[1].split("</td>")[0] for r in rows}
+
+    # given three proposals: cash, shares and the whole account
+    cash = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Court order", **LEGAL)
+    shares = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=200, reason="Court order", **LEGAL
+    )
+    whole = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    before = snapshot()
+    # when the console lists them, then none says it holds anything
+    assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}
+    # and looking froze nothing; the API's figures are as they were, the status saying they are not in force
+    assert snapshot() == before
+    api = {r["id"]: (r["status"], r["held_amount"]) for r in api_for(reg1).get("/api/v1/freezes/").json()["results"]}
+    assert api[cash.pk] == ("proposed", "0.00")
+
+    # when the cash freeze is approved, then it shows what it holds; when released, nothing again
+    sv.freeze_approve(actor=reg2, freeze_id=cash.pk)
+    assert frozen_now()[cash.pk] == "100.00"
+    sv.freeze_release(actor=reg2, freeze_id=cash.pk, reason="Lifted")
+    assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}

@@ -417,3 +417,34 @@ def test_a_freeze_not_in_force_shows_nothing_frozen_now(market, language):
     assert frozen_now()[cash.pk] == "100.00"
     sv.freeze_release(actor=reg2, freeze_id=cash.pk, reason="Lifted")
     assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [("en", "(2026)***号 (reference partly hidden)"), ("zh-hans", "(2026)***号（文号部分隐去）")],
+)
+def test_the_holder_reads_the_legal_orders_reference_as_partly_hidden(market, language, shown):
+    # (found by a probe: the masked reference, "Sh***5", read as nonsense where it stood alone)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000")
+    freeze = sv.freeze_propose(
+        actor=reg1,
+        account=investor.code,
+        amount="100.00",
+        reason="Court order",
+        legal_reference="(2026)沪74执9号",
+        **{k: v for k, v in LEGAL.items() if k != "legal_reference"},
+    )
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+    def cell(user) -> str:
+        page = signed_in(user).get("/supervision/freezes/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        return page.split('data-field="legal-reference">')[1].split("</td>")[0]
+
+    # when the holder opens the freezes page, then the reference says it is partly hidden, revealing no more
+    assert cell(investor.owner) == shown
+    # and the broker's staff still read it whole, as it was
+    assert cell(market.staff) == "(2026)沪74执9号"

@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import MONEY, PRICE, Account, User
+from registry.listing import change_summary_text
 from registry.models import Security
 
 
@@ -183,10 +184,15 @@ class Order(models.Model):
             }
         if self.closed_by == self.ClosedBy.SECURITY_CHANGED:
             return gettext("Cancelled: the security changed (%(changes)s) and the order no longer fits it.") % {
-                "changes": self.closed_reason
+                "changes": change_summary_text(self.closed_reason)
             }
         if self.closed_by == self.ClosedBy.SECURITY_DELISTED:
-            return gettext("Cancelled: the security was delisted (%(reason)s).") % {"reason": self.closed_reason}
+            if not self.closed_reason:
+                return gettext("Cancelled: the security was delisted.")
+            # The operator's words, in their language: labelled, not run into the reader's sentence.
+            return gettext("Cancelled: the security was delisted. Reason given by the exchange: %(reason)s") % {
+                "reason": self.closed_reason
+            }
         return self.closed_reason
 
 

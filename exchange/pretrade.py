@@ -460,7 +460,7 @@ def _frozen_note(row, security_id: int | None) -> str:
         return ""
     for fn in _frozen_reasons:
         if reason := fn(row.account_id, security_id):
-            return " " + gettext("%(frozen)s of it is frozen by a legal order: %(reason)s") % {
+            return " " + gettext("%(frozen)s of it is frozen by a legal order. Reason: %(reason)s") % {
                 "frozen": shares_text(row.frozen) if security_id is not None else amount_text(row.frozen),
                 "reason": reason,
             }
@@ -494,7 +494,12 @@ def check_shares(available: int, needed: int, *, what: str = "order", row=None) 
 def check_account_not_frozen(account: Account) -> None:
     """A whole-account judicial freeze stops orders and quotes (``account_frozen``)."""
     if account.frozen:
-        note = next((r for fn in _frozen_reasons if (r := fn(account.pk, -1))), "")
-        raise err.AccountFrozen(
-            gettext("This account is frozen by a legal order; it cannot trade.") + (f" {note}" if note else "")
-        )
+        reason = next((r for fn in _frozen_reasons if (r := fn(account.pk, -1))), "")
+        # The regulator's reason, in whatever language it was written, labelled as such inside the sentence of the
+        # reader's language (found by a probe: appended bare, the message mixed two languages with no seam).
+        if reason:
+            raise err.AccountFrozen(
+                gettext("This account is frozen by a legal order; it cannot trade. Reason: %(reason)s")
+                % {"reason": reason}
+            )
+        raise err.AccountFrozen(gettext("This account is frozen by a legal order; it cannot trade."))

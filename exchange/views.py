@@ -690,7 +690,10 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     if refusal:
         # The request closed meanwhile and has no row to show the refusal in.
         messages.error(request, refusal)
-    context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox}
+    # A whole-account freeze pulled the quotes and refuses new ones: the page says so, and why, where its rows
+    # would otherwise read "—" with nothing to explain them, and offers no form that can only be refused (found
+    # by a probe: the reason showed only after a quote was tried).
+    context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox, "frozen": account.frozen}
     return render(request, "exchange/quotes.html", context, status=status)
 
 

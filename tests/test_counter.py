@@ -654,9 +654,10 @@ def test_the_clients_orders_say_why_the_exchange_cancelled_one(world):
     assert Order.objects.get(account=client).closed_by == "security_delisted"
     # when the broker's staff open the client's orders, then the cancel says why, in their language
     page = page_client(world.a.staff).get(f"/counter/{client.code}/orders/").content.decode()
-    assert "Cancelled: the security was delisted (Issuer wound up)." in page
+    # and the operator's reason, in the operator's words, is labelled as theirs
+    assert "Cancelled: the security was delisted. Reason given by the exchange: Issuer wound up" in page
     page = page_client(world.a.staff, "zh-hans").get(f"/counter/{client.code}/orders/").content.decode()
-    assert "已撤销：该证券已摘牌（Issuer wound up）。" in page
+    assert "已撤销：该证券已摘牌。交易所给出的原因：Issuer wound up" in page
 
 
 # --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from core.models import AuditEvent, Role
 from exchange.models import Order, Quote
@@ -171,8 +172,8 @@ def test_a_lot_change_cancels_the_orders_it_strands_with_a_reason_and_keeps_the_
     assert entry["reason"] == "Lot harmonised" and entry["cancelled_orders"] == [two_hundred.pk]
     assert AuditEvent.objects.filter(action="security_change", target=market.security.code).count() == 1
     # and the order API shows the reason
-    body = api_for(investor.owner).get(f"/api/v1/orders/{two_hundred.pk}/").json()
-    assert body["status"] == "cancelled" and "lot_size" in body["closed_reason"]
+    body = api_for(investor.owner).get(f"/api/v1/orders/{two_hundred.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["status"] == "cancelled" and "Lot size 100 → 300" in body["closed_reason"]
     assert body["closed_by"] == "security_changed" and three_hundred.closed_by == ""
 
 
@@ -291,3 +292,63 @@ def test_the_new_entry_kinds_verify_and_replay(resting, operator):
 
     assert ledger_verify().ok
     call_command("ledger_replay", "--check")
+
+
+def test_an_order_cancelled_by_a_change_names_the_fields_and_values_as_a_reader_reads_them(resting, operator):
+    # (found by a probe: the reason showed the fields' internal names and values, "band_pct 30.00 → 20.00")
+    market, mm, investor, on_tick, odd_lot = resting
+    # when the operator moves the tick to 0.02 (9.95 and 9.98 are off it), narrows the band, turns negotiated
+    # trading off, renames the security (a name may hold "; ") and restricts it to qualified investors
+    response = api_for(operator).patch(
+        f"/api/v1/securities/{market.security.code}/",
+        {
+            "name": "Test; Co",
+            "tick_size": "0.02",
+            "band_pct": "20",
+            "trading_modes": ["market_making", "rfq"],
+            "qualified_only": True,
+            "reason": "New terms",
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+
+    # then the order at 9.95 is cancelled, the change stored in no one's language, as it was; the one at 9.98,
+    # on the new tick, rests untouched
+    on_tick.refresh_from_db()
+    odd_lot.refresh_from_db()
+    assert (on_tick.status, on_tick.closed_by) == (Order.Status.CANCELLED, Order.ClosedBy.SECURITY_CHANGED)
+    assert on_tick.closed_reason == (
+        "name Test Co → Test; Co; tick_size 0.01 → 0.02; band_pct 30.00 → 20.00; "
+        "trading_modes market_making,rfq,negotiated → market_making,rfq; qualified_only false → true"
+    )
+    assert (odd_lot.status, odd_lot.closed_by, odd_lot.closed_reason) == (Order.Status.OPEN, "", "")
+    assert odd_lot.closed_reason_text() == ""
+    # and each reader reads the fields by their labels and the values as the security's page shows them
+    with translation.override("en"):
+        assert on_tick.closed_reason_text() == (
+            "Cancelled: the security changed (Name Test Co → Test; Co; Tick size 0.01 → 0.02; Price band ±30% → "
+            "±20%; Trading modes Market making, Request for quote, Negotiated → Market making, Request for quote; "
+            "Qualified investors only No → Yes) and the order no longer fits it."
+        )
+    with translation.override("zh-hans"):
+        assert on_tick.closed_reason_text() == (
+            "已撤销：证券参数已变更（名称 Test Co → Test; Co；最小变动价位 0.01 → 0.02；价格区间 ±30% → ±20%；"
+            "交易方式 做市、询价、协议转让 → 做市、询价；仅限合格投资者 否 → 是），该委托不再符合。"
+        )
+    # and the order API says the same in the reader's language
+    body = api_for(investor.owner).get(f"/api/v1/orders/{on_tick.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert "Price band ±30% → ±20%" in body["closed_reason"] and "band_pct" not in body["closed_reason"]
+
+
+def test_a_change_summary_part_it_does_not_know_is_shown_as_written():
+    # given a summary with a field of a later version and one cut short at the column's length
+    summary = "lot_size 100 → 300; rounding up → down; band_pct 30.00 → 2"
+    # when it is read
+    with translation.override("en"):
+        text = listing.change_summary_text(summary)
+    # then the known fields are labelled, the unknown one is as written, and a value it cannot read is as written
+    assert text == "Lot size 100 → 300; rounding up → down; Price band ±30% → ±2%"
+    assert listing.change_summary_text("lot_size 100") == "lot_size 100"
+    with translation.override("en"):
+        assert listing.change_summary_text("band_pct 30.00 → 2x") == "Price band ±30% → 2x"

@@ -100,7 +100,7 @@ def test_the_upgrade_sorts_the_orders_closed_before_and_old_workers_go_on_insert
             "Cancelled: the account is frozen by a legal order (freeze 4)."
         )
         assert Order.objects.get(pk=rows[2]).closed_reason_text() == (
-            "Cancelled: the security changed (lot_size 100 → 300; tick_size 0.01 → 0.05) and the order no longer "
+            "Cancelled: the security changed (Lot size 100 → 300; Tick size 0.01 → 0.05) and the order no longer "
             "fits it."
         )
     with translation.override("zh-hans"):

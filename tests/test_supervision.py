@@ -352,6 +352,45 @@ def test_a_frozen_account_cannot_place_an_order(sup):
     assert snapshot() == before
 
 
+def test_a_frozen_accounts_refusal_labels_the_freezes_reason_in_the_readers_sentence(sup):
+    # (found by a probe: the regulator's reason was appended bare, "… it cannot trade. 诉讼财产保全")
+    market, reg1, reg2, _mm, investor = sup
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="诉讼财产保全", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    investor.refresh_from_db()
+    before = snapshot()
+    # when the investor places an order, in either language, then the refusal names the reason as the reason
+    refusals = {}
+    for language in ("en", "zh-hans"):
+        with translation.override(language), pytest.raises(err.AccountFrozen) as refused:
+            _resting(market, investor, "buy", 100, "10.00", f"frozen-{language}")
+        refusals[language] = str(refused.value.message)
+    assert refusals == {
+        "en": "This account is frozen by a legal order; it cannot trade. Reason: 诉讼财产保全",
+        "zh-hans": "该账户已被依法冻结，不能交易。原因：诉讼财产保全",
+    }
+    # and nothing changed
+    assert snapshot() == before
+
+
+def test_a_refusal_for_frozen_cash_labels_the_freezes_reason(sup):
+    market, reg1, reg2, _mm, investor = sup
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="50000.00", reason="诉讼财产保全", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    before = snapshot()
+    with translation.override("en"), pytest.raises(err.InsufficientCash) as refused:
+        buy(market, investor, 100, "b")
+    assert str(refused.value.message).endswith(" 50,000.00 of it is frozen by a legal order. Reason: 诉讼财产保全"), (
+        refused.value.message
+    )
+    with translation.override("zh-hans"), pytest.raises(err.InsufficientCash) as refused:
+        buy(market, investor, 100, "b")
+    assert str(refused.value.message).endswith(" 其中 50,000.00 已被依法冻结。原因：诉讼财产保全"), (
+        refused.value.message
+    )
+    assert snapshot() == before
+
+
 def test_an_order_placed_in_another_security_during_the_approval_makes_it_start_again(sup, monkeypatch):
     # (an order the approval did not see when it read the account's open orders: it is seen under the locks)
     from django.db.models import F

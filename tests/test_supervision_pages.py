@@ -341,3 +341,110 @@ def test_the_balances_page_tells_a_whole_account_freeze_from_a_partial_one(marke
     # and once the whole-account freeze is released, the partial one left, the page says part again
     sv.freeze_release(actor=reg1, freeze_id=whole.pk, reason="Lifted by the court")
     assert PART[language] in notice() and WHOLE[language] not in notice()
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_frozen_market_makers_quotes_page_says_why_and_offers_no_quote_that_can_only_be_refused(market, language):
+    # (found by a probe: during a whole-account freeze the quotes page showed every quote as "—" with no word of
+    # why, and the reason came only after a quote was tried)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    client = signed_in(mm.owner)
+
+    def page() -> str:
+        response = client.get("/quotes/", HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    # given the market maker quoting, not frozen: no notice, the publish form and a way to replace the quote
+    free = page()
+    assert 'id="freezes-notice"' not in free and 'id="quote-form-frozen"' not in free
+    assert 'action="/quotes/"' in free and f'href="?security={market.security.code}#quote-form"' in free
+
+    # when a whole-account freeze is approved (its quotes pulled)
+    freeze = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    before = snapshot()
+    frozen = page()
+
+    # then the page says the account is frozen, in the balances page's words, and points to the freezes
+    notice = frozen.split('id="freezes-notice"')[1].split("</p>")[0]
+    assert WHOLE[language] in notice and 'href="/supervision/freezes/"' in notice
+    # and it offers neither the publish form nor a link to quote, but says why
+    assert 'action="/quotes/"' not in frozen and '#quote-form"' not in frozen
+    assert 'id="quote-form-frozen"' in frozen
+    # and the row still names the security, its quote "—"
+    assert market.security.code in frozen
+    # and looking changed nothing
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_freeze_not_in_force_shows_nothing_frozen_now(market, language):
+    # (found by a probe: a proposal, not yet approved, read "Frozen now: 0.00 CNY" on the console)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000", shares=500)
+    console = signed_in(reg1)
+
+    def frozen_now() -> dict[int, str]:
+        page = console.get("/supervision/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        rows = page.split('<tr data-freeze="')[1:]
+        return {int(r.split('"')[0]): r.split('data-field="frozen-now">')[1].split("</td>")[0] for r in rows}
+
+    # given three proposals: cash, shares and the whole account
+    cash = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Court order", **LEGAL)
+    shares = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=200, reason="Court order", **LEGAL
+    )
+    whole = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    before = snapshot()
+    # when the console lists them, then none says it holds anything
+    assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}
+    # and looking froze nothing; the API's figures are as they were, the status saying they are not in force
+    assert snapshot() == before
+    api = {r["id"]: (r["status"], r["held_amount"]) for r in api_for(reg1).get("/api/v1/freezes/").json()["results"]}
+    assert api[cash.pk] == ("proposed", "0.00")
+
+    # when the cash freeze is approved, then it shows what it holds; when released, nothing again
+    sv.freeze_approve(actor=reg2, freeze_id=cash.pk)
+    assert frozen_now()[cash.pk] == "100.00"
+    sv.freeze_release(actor=reg2, freeze_id=cash.pk, reason="Lifted")
+    assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [("en", "(2026)***号 (reference partly hidden)"), ("zh-hans", "(2026)***号（文号部分隐去）")],
+)
+def test_the_holder_reads_the_legal_orders_reference_as_partly_hidden(market, language, shown):
+    # (found by a probe: the masked reference, "Sh***5", read as nonsense where it stood alone)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000")
+    freeze = sv.freeze_propose(
+        actor=reg1,
+        account=investor.code,
+        amount="100.00",
+        reason="Court order",
+        legal_reference="(2026)沪74执9号",
+        **{k: v for k, v in LEGAL.items() if k != "legal_reference"},
+    )
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+
+    def cell(user) -> str:
+        page = signed_in(user).get("/supervision/freezes/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        return page.split('data-field="legal-reference">')[1].split("</td>")[0]
+
+    # when the holder opens the freezes page, then the reference says it is partly hidden, revealing no more
+    assert cell(investor.owner) == shown
+    # and the broker's staff still read it whole, as it was
+    assert cell(market.staff) == "(2026)沪74执9号"

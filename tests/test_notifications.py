@@ -815,11 +815,11 @@ def test_a_security_change_that_cancels_an_order_tells_its_owner_which_and_why_i
     # and it reads, in either language, with the same sentence the order's page gives
     assert body_in(n, "en") == (
         f"Order cancelled by the exchange | The exchange cancelled your order {odd.pk} (buy 200 {code} at 9.98) in "
-        f"account {investor.code}. Cancelled: the security changed (lot_size 100 → 300) and the order no longer "
+        f"account {investor.code}. Cancelled: the security changed (Lot size 100 → 300) and the order no longer "
         "fits it."
     )
     zh = body_in(n, "zh-hans")
-    assert zh.endswith(_why(odd, "zh-hans")) and "已撤销：证券参数已变更（lot_size 100 → 300）" in zh
+    assert zh.endswith(_why(odd, "zh-hans")) and "已撤销：证券参数已变更（交易单位 100 → 300）" in zh
     assert f"{odd.pk}（以 9.98 买入 200 股 {code}）" in zh and f"{kept.pk}（" not in zh
     assert "/orders/" in api_for(investor.owner).get("/api/v1/notifications/").content.decode()
     # and the market maker, whose quotes were pulled, is told nothing
@@ -842,10 +842,10 @@ def test_a_delisting_tells_the_owner_of_the_orders_it_cancelled_in_one_message(r
     assert body_in(n, "en") == (
         f"Orders cancelled by the exchange | The exchange cancelled 2 of your orders in account {investor.code}: "
         f"{kept.pk} (buy 300 {code} at 9.95); {odd.pk} (buy 200 {code} at 9.98). Cancelled: the security was "
-        "delisted (Merger completed)."
+        "delisted. Reason given by the exchange: Merger completed"
     )
     zh = body_in(n, "zh-hans")
-    assert zh.endswith("已撤销：该证券已摘牌（Merger completed）。") and zh.endswith(_why(kept, "zh-hans"))
+    assert zh.endswith("已撤销：该证券已摘牌。交易所给出的原因：Merger completed") and zh.endswith(_why(kept, "zh-hans"))
     assert notes(mm) == []
 
 

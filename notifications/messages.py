@@ -82,8 +82,14 @@ def _orders_closed(p: dict) -> str:
     return f"{text} {why}"
 
 
+def _reference(p: dict) -> str:
+    """The legal order's reference as its holder reads it: masked (``core.crypto.mask_reference``), and saying so,
+    so that "Sh***5" does not read as nonsense (found by a probe)."""
+    return gettext("%(reference)s (reference partly hidden)") % {"reference": p["reference"]}
+
+
 def _freeze(p: dict) -> str:
-    values = {"reference": p["reference"], "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+    values = {"reference": _reference(p), "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
     if p.get("scope") != "account":
         return (
             gettext(
@@ -185,13 +191,13 @@ def body(n: Notification) -> str:
             return gettext(
                 "The freeze by legal order %(reference)s on account %(account)s expired; its assets are free again."
             ) % {
-                "reference": p["reference"],
+                "reference": _reference(p),
                 "account": p["account"],
             }
         return gettext(
             "The freeze by legal order %(reference)s on account %(account)s was released; its assets are free again."
         ) % {
-            "reference": p["reference"],
+            "reference": _reference(p),
             "account": p["account"],
         }
     if kind == Kind.RFQ_ANSWER:
@@ -261,7 +267,7 @@ def body(n: Notification) -> str:
             }
         else:
             what = gettext("%(amount)s CNY") % {"amount": _amount(p["amount"])}
-        values = {"reference": p["reference"], "what": what, "sender": p["sender"], "receiver": p["receiver"]}
+        values = {"reference": _reference(p), "what": what, "sender": p["sender"], "receiver": p["receiver"]}
         if p.get("direction") == "in":
             return (
                 gettext(

@@ -845,7 +845,8 @@ def test_a_delisting_tells_the_owner_of_the_orders_it_cancelled_in_one_message(r
         "delisted. Reason given by the exchange: Merger completed"
     )
     zh = body_in(n, "zh-hans")
-    assert zh.endswith("已撤销：该证券已摘牌。交易所给出的原因：Merger completed") and zh.endswith(_why(kept, "zh-hans"))
+    assert zh.endswith("已撤销：该证券已摘牌。交易所给出的原因：Merger completed")
+    assert zh.endswith(_why(kept, "zh-hans"))
     assert notes(mm) == []
 
 
@@ -874,7 +875,9 @@ def test_a_whole_account_freeze_tells_once_of_all_the_orders_it_cancelled_and_sa
     # and the freeze says it holds the whole account, that it trades and withdraws no more, and what it cancelled
     assert frozen.kind == Kind.FREEZE and frozen.params["orders_cancelled"] == 3
     en = body_in(frozen, "en")
-    assert en.startswith(f"Account frozen | Legal order (2026)***号 froze the whole account {investor.code}: ")
+    assert en.startswith(
+        f"Account frozen | Legal order (2026)***号 (reference partly hidden) froze the whole account {investor.code}: "
+    )
     assert "can neither trade nor withdraw" in en and "Its 3 open orders were cancelled." in en
     assert "Court order" in en
     zh = body_in(frozen, "zh-hans")
@@ -896,8 +899,8 @@ def test_a_part_freeze_reads_as_before(market, delivered):
         sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
     (n,) = notes(investor)
     assert body_in(n, "en") == (
-        f"Assets frozen | Legal order (2026)***号 froze 100.00 CNY of account {investor.code}. Reason: Debt. "
-        "Ask your broker for the order's details."
+        "Assets frozen | Legal order (2026)***号 (reference partly hidden) froze 100.00 CNY of account "
+        f"{investor.code}. Reason: Debt. Ask your broker for the order's details."
     )
     assert "orders_cancelled" not in n.params
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.audit import client_ip
-from core.errors import DomainError
+from core.errors import DomainError, PermissionDenied
 from core.forms import domain_error_message, report_refusal
 from core.models import Role
 from core.permissions import role_required
@@ -176,20 +176,37 @@ def security_edit(request, code: str):
         else:
             messages.success(request, gettext("%(code)s is changed.") % {"code": code})
             return redirect("operations")
-    return render(request, "registry/security_form.html", {"form": form, "security": security})
+    return _security_form(request, form, security)
+
+
+def _security_form(request, form, security: Security, *, status: int = 200, delist: dict | None = None):
+    """The change page; ``delist``: the delist form as sent (``reason``) and its refusal (``error``)."""
+    context = {"form": form, "security": security, "delist": delist or {}}
+    return render(request, "registry/security_form.html", context, status=status)
 
 
 @role_required(Role.EXCHANGE_OPERATOR)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def security_delist(request, code: str):
+    # A refused delisting comes back on the change page (400) at this address: a GET of it (the language switch
+    # reloads the page it is on) is that page.
+    if request.method == "GET":
+        return redirect("operations-security-edit", code=code)
+    reason = request.POST.get("reason", "")
     try:
-        listing.security_delist(
-            actor=request.user, code=code, reason=request.POST.get("reason", ""), ip=client_ip(request)
-        )
+        listing.security_delist(actor=request.user, code=code, reason=reason, ip=client_ip(request))
     except DomainError as exc:
-        report_refusal(request, exc)
-    else:
-        messages.success(request, gettext("%(code)s is delisted; its resting orders are cancelled.") % {"code": code})
+        security = Security.objects.filter(code=code).first()
+        if exc.code == PermissionDenied.code or security is None:
+            report_refusal(request, exc)
+            return redirect("operations")
+        # The change page again, the refusal next to the delist form's reason and above naming the security (found
+        # by a probe: "Give a reason." alone on the console, no field nor security named); nothing changed.
+        error = domain_error_message(exc)
+        messages.error(request, gettext("Delisting %(code)s: %(error)s") % {"code": code, "error": error})
+        form = SecurityChangeForm(initial=SecurityChangeForm.initial_of(security))
+        return _security_form(request, form, security, status=400, delist={"reason": reason, "error": error})
+    messages.success(request, gettext("%(code)s is delisted; its resting orders are cancelled.") % {"code": code})
     return redirect("operations")
 
 

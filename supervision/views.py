@@ -3,13 +3,16 @@ one person and decided by another), and the freezes an account's broker or holde
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PagePermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext, gettext_noop
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
+from core import errors as err
 from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message, report_refusal
@@ -84,15 +87,45 @@ def console(request):
 
         if _try(request, transfer_form, propose_transfer, gettext("The forced transfer is proposed.")):
             return redirect("supervision")
+    return _console_page(request, freeze_form=freeze_form, transfer_form=transfer_form)
+
+
+def _console_page(request, *, freeze_form=None, transfer_form=None, refused: RowRefusal | None = None, status=200):
+    """The console; ``refused``: a row's decision refused for its reason, which that row's form shows."""
     context = {
-        "freeze_form": freeze_form,
-        "transfer_form": transfer_form,
-        "freezes": _freezes_for(request.user).order_by("-id")[:100],
-        "transfers": ForcedTransfer.objects.select_related(
-            "freeze__account", "receiver", "security", "proposed_by"
-        ).order_by("-id")[:50],
+        "freeze_form": FreezeForm(prefix="freeze") if freeze_form is None else freeze_form,
+        "transfer_form": ForcedTransferForm(prefix="transfer") if transfer_form is None else transfer_form,
+        "freezes": _refused_in(list(_freezes_for(request.user).order_by("-id")[:100]), "freeze", refused),
+        "transfers": _refused_in(
+            list(
+                ForcedTransfer.objects.select_related(
+                    "freeze__account", "receiver", "security", "proposed_by"
+                ).order_by("-id")[:50]
+            ),
+            "transfer",
+            refused,
+        ),
     }
-    return render(request, "supervision/console.html", context)
+    return render(request, "supervision/console.html", context, status=status)
+
+
+@dataclass(frozen=True)
+class RowRefusal:
+    """A decision on one row (a freeze, a transfer, a correction) refused for its reason: the row, the action, the
+    reason as typed and the refusal."""
+
+    what: str
+    pk: int
+    action: str
+    reason: str
+    message: str
+
+
+def _refused_in(rows: list, what: str, refused: RowRefusal | None) -> list:
+    """The rows, the one ``refused`` is about carrying it (``row.refused``) for its form."""
+    for row in rows:
+        row.refused = refused if refused is not None and (refused.what, refused.pk) == (what, row.pk) else None
+    return rows
 
 
 DECISIONS = {
@@ -134,11 +167,15 @@ assert set(DONE) == set(DECISIONS), "every decision says what it did"
 
 
 @role_required(*CORRECTION_ROLES)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def decide(request, what: str, pk: int, action: str):
     fn = DECISIONS.get((what, action))
     if fn is None:
         raise PagePermissionDenied
+    if request.method == "GET":
+        # A decision refused for its reason is answered at this address: a GET of it (the language switch reloads
+        # the page it is on) is the page the row is on.
+        return redirect("supervision-corrections" if what == "correction" else "supervision")
 
     def said(result) -> str:
         # A freeze of more than was free says what it froze (found by a probe: only the ledger said so).
@@ -146,8 +183,34 @@ def decide(request, what: str, pk: int, action: str):
         shortfall = getattr(result, "shortfall", "")
         return f"{done} {shortfall}" if shortfall else done
 
-    _try(request, None, lambda: fn(request.user, pk, request.POST.get("reason", ""), client_ip(request)), said)
+    reason = request.POST.get("reason", "")
+    try:
+        result = fn(request.user, pk, reason, client_ip(request))
+    except DomainError as exc:
+        if exc.code not in REASON_REFUSALS:
+            report_refusal(request, exc)
+            return redirect("supervision-corrections" if what == "correction" else "supervision")
+        # The page again (400), the refusal next to that row's reason and above naming the row (found by a probe:
+        # "Give a reason." alone, with two freezes listed, said not which); nothing changed. The service checks the
+        # role first: whoever is refused for the reason may read the page.
+        message = domain_error_message(exc)
+        messages.error(request, gettext(ROW_REFUSED[what]) % {"id": pk, "error": message})
+        refused = RowRefusal(what=what, pk=pk, action=action, reason=reason, message=message)
+        if what == "correction":
+            return _corrections_page(request, refused=refused, status=400)
+        return _console_page(request, refused=refused, status=400)
+    messages.success(request, said(result))
     return redirect("supervision-corrections" if what == "correction" else "supervision")
+
+
+# A decision refused for its reason (none, or too long) comes back to its row; other refusals are messages.
+REASON_REFUSALS = frozenset({err.ReasonRequired.code, err.ReasonTooLong.code})
+# Above the page, the row a refusal is about.
+ROW_REFUSED = {
+    "freeze": gettext_noop("Freeze %(id)s: %(error)s"),
+    "transfer": gettext_noop("Forced transfer %(id)s: %(error)s"),
+    "correction": gettext_noop("Correction %(id)s: %(error)s"),
+}
 
 
 @role_required(*CORRECTION_ROLES)
@@ -168,8 +231,17 @@ def corrections(request):
 
         if _try(request, form, propose, gettext("The correction is proposed; a regulator approves it.")):
             return redirect("supervision-corrections")
+    return _corrections_page(request, form=form)
+
+
+def _corrections_page(request, *, form=None, refused: RowRefusal | None = None, status: int = 200):
+    """The corrections; ``refused``: a row's decision refused for its reason, which that row's form shows."""
     rows = Correction.objects.select_related("trade__security", "proposed_by", "decided_by").order_by("-id")[:100]
-    return render(request, "supervision/corrections.html", {"form": form, "corrections": rows})
+    context = {
+        "form": CorrectionForm() if form is None else form,
+        "corrections": _refused_in(list(rows), "correction", refused),
+    }
+    return render(request, "supervision/corrections.html", context, status=status)
 
 
 @login_required

@@ -609,7 +609,10 @@ def test_the_trail_names_an_objects_kind_in_words_and_keeps_its_identifier(marke
     log_in(client, auditor)
     page = client.get("/audit/").content.decode()
     # then the kinds are words, the identifiers (what the filter searches by) stay in the cell's title
-    assert '<td title="trade 7">成交 7</td>' in page and '<td title="alert:3">预警 3</td>' in page
-    assert f'<td title="{market.security.code}">{market.security.code}</td>' in page
+    assert (
+        '<td title="trade 7"><span class="cell-text">成交 7</span></td>' in page
+        and '<td title="alert:3"><span class="cell-text">预警 3</span></td>' in page
+    )
+    assert f'<td title="{market.security.code}"><span class="cell-text">{market.security.code}</span></td>' in page
     # and the filter still finds a record by its identifier
     assert "成交 7" in client.get("/audit/", {"target": "trade 7"}).content.decode()

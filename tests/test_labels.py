@@ -53,7 +53,7 @@ def test_the_audit_trail_shows_roles_actions_and_outcomes_as_words(market):
 
     body = page(auditor).get("/audit/", {"action": "kyc_approve"}).content.decode()
 
-    assert '<td title="kyc_approve">批准</td>' in body
+    assert '<td title="kyc_approve"><span class="cell-text">批准</span></td>' in body
     assert '<td data-outcome="refused">已拒绝</td>' in body
     assert "<td>券商柜台人员</td>" in body and "<td>broker_staff</td>" not in body
 

@@ -448,3 +448,155 @@ def test_the_holder_reads_the_legal_orders_reference_as_partly_hidden(market, la
     assert cell(investor.owner) == shown
     # and the broker's staff still read it whole, as it was
     assert cell(market.staff) == "(2026)沪74执9号"
+
+
+REASON_MISSING = {"en": "Give a reason.", "zh-hans": "请填写原因。"}
+REASON_TOO_LONG = {"en": "The reason is longer than 500 characters.", "zh-hans": "原因不能超过 500 个字符。"}
+NO_REASON = {
+    "no reason field": ({}, REASON_MISSING),
+    "blank": ({"reason": "   "}, REASON_MISSING),
+    "too long": ({"reason": "x" * 501}, REASON_TOO_LONG),
+}
+# What the page says above it, naming the row: {what: {language: template}}.
+ROW_NAMED = {
+    "freeze": {"en": "Freeze {id}: {error}", "zh-hans": "冻结 {id}：{error}"},
+    "transfer": {"en": "Forced transfer {id}: {error}", "zh-hans": "强制划转 {id}：{error}"},
+    "correction": {"en": "Correction {id}: {error}", "zh-hans": "更正 {id}：{error}"},
+}
+
+
+def _row(page: str, what: str, pk: int) -> str:
+    start = page.index(f'data-{what}="{pk}"')
+    return page[start : page.index("</tr>", start)]
+
+
+@pytest.fixture
+def decisions(market):
+    """Two regulators; two freezes in force on an investor's shares and one proposed by the first regulator; a
+    forced transfer the first proposed; a correction of a settled trade the depository proposed."""
+    from decimal import Decimal
+
+    from exchange.models import Trade
+    from exchange.services import OrderRequest, order_place
+    from ledger.services import block_seal
+    from settlement.services import trade_settle
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL, frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    market.quote(market.market_maker(), "9.90", "10.10")
+    investor, receiver = market.investor(cash="50000", shares=1000), market.investor()
+    active = [frozen_shares(reg1, reg2, investor, market.security, 100) for _ in range(2)]
+    proposed = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=50, reason="Court order", **LEGAL
+    )
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=active[0].pk, receiver=receiver.code, security=market.security.code, quantity=10,
+        reason="Judgment", **LEGAL,
+    )  # fmt: skip
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "decisions-1"),
+    )
+    block_seal()
+    trade = Trade.objects.get()
+    assert trade_settle(trade_id=trade.pk)
+    correction = sv.correction_propose(
+        actor=market.depository, trade_id=trade.pk, new_price="10.10", new_quantity=0, reason="Erroneous trade"
+    )
+    return {"reg1": reg1, "reg2": reg2, "active": active, "proposed": proposed, "transfer": transfer,
+            "correction": correction, "depository": market.depository}  # fmt: skip
+
+
+def _decision_state() -> list:
+    from supervision.models import Correction, ForcedTransfer
+
+    return [
+        snapshot(),
+        list(
+            Freeze.objects.order_by("pk").values_list(
+                "pk", "status", "decided_by", "ended_by", "held_quantity", "end_reason"
+            )
+        ),
+        list(ForcedTransfer.objects.order_by("pk").values_list("pk", "status", "decided_by")),
+        list(Correction.objects.order_by("pk").values_list("pk", "status", "decided_by")),
+    ]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("case", list(NO_REASON))
+def test_releasing_one_of_two_freezes_without_a_reason_names_the_freeze_next_to_its_field(decisions, language, case):
+    # (found by a probe: with the browser's required check removed and two freezes in force listed, the console
+    # said "请填写原因。" alone, naming neither the freeze nor the field)
+    # given two freezes in force on the console
+    first, second = decisions["active"]
+    regulator = signed_in(decisions["reg1"])
+    before = _decision_state()
+    body, says = NO_REASON[case]
+
+    # when the regulator releases the second without a reason
+    response = regulator.post(f"/supervision/freeze/{second.pk}/release/", body, HTTP_ACCEPT_LANGUAGE=language)
+
+    # then the console comes back (400) with the refusal next to that freeze's reason for releasing, what was typed
+    # kept, and above naming the freeze, in the page's language
+    assert response.status_code == 400
+    page = response.content.decode()
+    error = says[language]
+    row = _row(page, "freeze", second.pk)
+    field = row[row.index(f'id="release-{second.pk}"') : row.index("</form>", row.index(f'id="release-{second.pk}"'))]
+    assert 'aria-invalid="true"' in field and f'aria-describedby="freeze-{second.pk}-release-error"' in field
+    assert f'value="{body.get("reason", "")}"' in field
+    assert f'<div class="field-errors" id="freeze-{second.pk}-release-error"><p class="error">{error}</p></div>' in (
+        field
+    )
+    top = ROW_NAMED["freeze"][language].format(id=second.pk, error=error)
+    assert f'<li class="msg msg-error">{top}</li>' in page
+    # and only that row shows it
+    assert "field-errors" not in _row(page, "freeze", first.pk) and page.count('class="field-errors"') == 1
+    # and nothing changed: both freezes are in force, nothing moved
+    assert _decision_state() == before
+    assert set(Freeze.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)) == {"active"}
+
+
+# Every other decision of a row that takes a reason: (who, the row, its action, the page it is on).
+ROW_DECISIONS = {
+    "freeze reject": ("reg2", "freeze", "proposed", "reject", "/supervision/"),
+    "freeze withdraw": ("reg1", "freeze", "proposed", "withdraw", "/supervision/"),
+    "transfer reject": ("reg2", "transfer", "transfer", "reject", "/supervision/"),
+    "transfer withdraw": ("reg1", "transfer", "transfer", "withdraw", "/supervision/"),
+    "correction reject": ("reg1", "correction", "correction", "reject", "/supervision/corrections/"),
+    "correction withdraw": ("depository", "correction", "correction", "withdraw", "/supervision/corrections/"),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("decision", list(ROW_DECISIONS))
+def test_every_row_decision_without_a_reason_names_its_row_next_to_its_field(decisions, language, decision):
+    who, what, key, action, url = ROW_DECISIONS[decision]
+    row_object = decisions[key]
+    client = signed_in(decisions[who])
+    before = _decision_state()
+
+    # when the decision is posted without a reason
+    response = client.post(f"/supervision/{what}/{row_object.pk}/{action}/", {}, HTTP_ACCEPT_LANGUAGE=language)
+
+    # then its page comes back (400), the refusal next to that row's reason and above naming the row
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f'action="/supervision/{what}/{row_object.pk}/{action}/"' in page
+    error = REASON_MISSING[language]
+    row = _row(page, what, row_object.pk)
+    error_id = f"{what}-{row_object.pk}-{action}-error"
+    form = row[row.index(f'action="/supervision/{what}/{row_object.pk}/{action}/"') :]
+    form = form[: form.index("</form>")]
+    assert 'aria-invalid="true"' in form and f'aria-describedby="{error_id}"' in form
+    assert f'<div class="field-errors" id="{error_id}"><p class="error">{error}</p></div>' in form
+    top = ROW_NAMED[what][language].format(id=row_object.pk, error=error)
+    assert f'<li class="msg msg-error">{top}</li>' in page and page.count('class="field-errors"') == 1
+    # and nothing changed
+    assert _decision_state() == before
+    assert type(row_object).objects.get(pk=row_object.pk).status == "proposed"
+    # on the page the row is on: the console, or the corrections' page, which a reload of the address is too
+    assert ('id="corrections-table"' in page) == (url == "/supervision/corrections/")
+    assert client.get(f"/supervision/{what}/{row_object.pk}/{action}/")["Location"] == url

@@ -251,12 +251,16 @@ def body(n: Notification) -> str:
         why = {
             "expired": gettext("it expired before it was confirmed"),
             "wrong_codes": gettext("five wrong confirmation codes were entered"),
+            "account_frozen": gettext(
+                "it was withdrawn because your account is frozen by a legal order; what it reserved is frozen with "
+                "the rest"
+            ),
         }.get(p["why"], gettext("it was withdrawn"))
         text = gettext("Proposal %(proposal)s (%(quantity)s %(security)s at %(price)s) has ended: %(why)s.") % {
             **values,
             "why": why,
         }
-        if p.get("proposer"):
+        if p.get("proposer") and p["why"] != "account_frozen":
             text += " " + gettext("What it reserved is released; propose again to trade.")
         return text
     if kind == Kind.FORCED_TRANSFER:

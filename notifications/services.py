@@ -235,9 +235,17 @@ def _on_negotiated_ended(*, proposal_id: int) -> list[Draft]:
     )
     if p is None or p.status not in (NegotiatedTrade.Status.WITHDRAWN, NegotiatedTrade.Status.EXPIRED):
         return []
+    # Withdrawn by no one: after too many wrong codes, or by a whole-account freeze of the proposer's (found by a
+    # review: the freeze's withdrawal was told as five wrong codes). The counterparty is told only that it was
+    # withdrawn: the freeze is not theirs to learn.
+    frozen = (
+        p.status == NegotiatedTrade.Status.WITHDRAWN
+        and p.closed_by_id is None
+        and p.wrong_codes < NegotiatedTrade.MAX_WRONG_CODES
+    )
     if p.status == NegotiatedTrade.Status.EXPIRED:
         why = "expired"
-    elif p.closed_by_id is None:
+    elif p.closed_by_id is None and not frozen:
         why = "wrong_codes"
     else:
         why = "withdrawn"
@@ -249,11 +257,15 @@ def _on_negotiated_ended(*, proposal_id: int) -> list[Draft]:
         "why": why,
         "by": p.closed_by.username if p.closed_by else "",
     }
-    return [
-        Draft(user_id, Kind.NEGOTIATED_ENDED, f"negotiated_end:{p.pk}", {**facts, "proposer": account == p.proposer})
-        for account in (p.proposer, p.counterparty)
-        if (user_id := _investor(account)) is not None and user_id != p.closed_by_id
-    ]
+    drafts = []
+    for account in (p.proposer, p.counterparty):
+        user_id = _investor(account)
+        if user_id is None or user_id == p.closed_by_id:
+            continue
+        proposer = account == p.proposer
+        told = {**facts, "proposer": proposer, **({"why": "account_frozen"} if frozen and proposer else {})}
+        drafts.append(Draft(user_id, Kind.NEGOTIATED_ENDED, f"negotiated_end:{p.pk}", told))
+    return drafts
 
 
 def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:

@@ -255,6 +255,8 @@ _PARAMETER_LABELS = {
     "qualified_only": _("Qualified investors only"),
     "min_holding_days": _("Minimum holding period (trading days)"),
 }
+# Parameters of free text: left out of the summary the cancelled orders keep.
+_FREE_TEXT = {"name", "issuer"}
 _MODE_LABELS = {"market_making": _("Market making"), "rfq": _("Request for quote"), "negotiated": _("Negotiated")}
 _CHANGE_RE = re.compile(r"(?P<field>[a-z_]+) (?P<before>.*) → (?P<after>.*)", re.DOTALL)
 
@@ -374,7 +376,9 @@ def security_change(
         security.save()
         now = timezone.now()
         # What the cancelled orders say, in no one's language: the fields' names and values (``Order.closed_by``).
-        summary = "; ".join(f"{c.field} {c.before} → {c.after}" for c in changes)
+        # Not the name's nor the issuer's, free text that cancels nothing (found by a review: two long ones pushed
+        # the summary past the column's 600 characters, and its cut end read as a wrong value).
+        summary = "; ".join(f"{c.field} {c.before} → {c.after}" for c in changes if c.field not in _FREE_TEXT)
         affected = hooks.security_changed(security, {c.field for c in changes}, now=now, reason=summary)
         entry = entry_write(
             SecurityChange(security=code, changes=changes, reason=reason, cancelled_orders=affected, at=now),

@@ -338,7 +338,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                 )
                 # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests
                 # for quote hold nothing of its own and cannot be accepted now; they end within RFQ_TTL.
-                withdrawn = negotiated_withdraw_locked(account, now=now)
+                withdrawn = negotiated_withdraw_locked(account, [s for s in securities if s.pk in proposed], now=now)
                 if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
                     raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
             cash = cash_lock([account.pk])[account.pk]
@@ -583,7 +583,7 @@ def frozen_orders_cancel() -> int:
                 closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
                 reason=str(freeze.pk),
             )
-            withdrawn = negotiated_withdraw_locked(account, now=timezone.now())
+            withdrawn = negotiated_withdraw_locked(account, securities, now=timezone.now())
             if cancelled or withdrawn:
                 audit_record(
                     actor=None,

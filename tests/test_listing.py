@@ -313,13 +313,13 @@ def test_an_order_cancelled_by_a_change_names_the_fields_and_values_as_a_reader_
     )
     assert response.status_code == 200, response.content
 
-    # then the order at 9.95 is cancelled, the change stored in no one's language, as it was; the one at 9.98,
-    # on the new tick, rests untouched
+    # then the order at 9.95 is cancelled, the change stored in no one's language (not the name: free text, which
+    # cancels nothing); the one at 9.98, on the new tick, rests untouched
     on_tick.refresh_from_db()
     odd_lot.refresh_from_db()
     assert (on_tick.status, on_tick.closed_by) == (Order.Status.CANCELLED, Order.ClosedBy.SECURITY_CHANGED)
     assert on_tick.closed_reason == (
-        "name Test Co → Test; Co; tick_size 0.01 → 0.02; band_pct 30.00 → 20.00; "
+        "tick_size 0.01 → 0.02; band_pct 30.00 → 20.00; "
         "trading_modes market_making,rfq,negotiated → market_making,rfq; qualified_only false → true"
     )
     assert (odd_lot.status, odd_lot.closed_by, odd_lot.closed_reason) == (Order.Status.OPEN, "", "")
@@ -327,13 +327,13 @@ def test_an_order_cancelled_by_a_change_names_the_fields_and_values_as_a_reader_
     # and each reader reads the fields by their labels and the values as the security's page shows them
     with translation.override("en"):
         assert on_tick.closed_reason_text() == (
-            "Cancelled: the security changed (Name Test Co → Test; Co; Tick size 0.01 → 0.02; Price band ±30% → "
+            "Cancelled: the security changed (Tick size 0.01 → 0.02; Price band ±30% → "
             "±20%; Trading modes Market making, Request for quote, Negotiated → Market making, Request for quote; "
             "Qualified investors only No → Yes) and the order no longer fits it."
         )
     with translation.override("zh-hans"):
         assert on_tick.closed_reason_text() == (
-            "已撤销：证券参数已变更（名称 Test Co → Test; Co；最小变动价位 0.01 → 0.02；价格区间 ±30% → ±20%；"
+            "已撤销：证券参数已变更（最小变动价位 0.01 → 0.02；价格区间 ±30% → ±20%；"
             "交易方式 做市、询价、协议转让 → 做市、询价；仅限合格投资者 否 → 是），该委托不再符合。"
         )
     # and the order API says the same in the reader's language
@@ -352,3 +352,20 @@ def test_a_change_summary_part_it_does_not_know_is_shown_as_written():
     assert listing.change_summary_text("lot_size 100") == "lot_size 100"
     with translation.override("en"):
         assert listing.change_summary_text("band_pct 30.00 → 2x") == "Price band ±30% → 2x"
+
+
+def test_a_change_with_a_long_name_and_issuer_keeps_its_cancels_reason_whole(resting, operator):
+    # (found by a review: a name and an issuer of 200 characters each pushed the summary past the column's 600
+    # characters, and its cut end read as a wrong value, "Lot size 100 → 4")
+    market, _mm, _investor, three_hundred, two_hundred = resting
+    response = api_for(operator).patch(
+        f"/api/v1/securities/{market.security.code}/",
+        {"name": "C" * 200, "issuer": "D" * 200, "lot_size": 300, "reason": "Renamed and lot harmonised"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    two_hundred.refresh_from_db()
+    # then the cancelled order keeps the change that cancelled it, whole, and not the free text
+    assert (two_hundred.closed_by, two_hundred.closed_reason) == ("security_changed", "lot_size 100 → 300")
+    with translation.override("en"):
+        assert "Lot size 100 → 300)" in two_hundred.closed_reason_text()

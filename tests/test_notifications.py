@@ -935,3 +935,34 @@ def test_an_investors_own_cancel_and_the_days_end_tell_nothing(resting, delivere
         order_cancel(actor=investor.owner, order_id=kept.pk)
         orders_expire(now=timezone.now() + dt.timedelta(days=2))
     assert notes(investor) == []
+
+
+def test_a_proposal_a_freeze_withdrew_is_told_as_such_to_its_proposer_and_as_withdrawn_to_the_counterparty(
+    market, delivered
+):
+    # (found by a review: a withdrawal by no one was always told as "five wrong confirmation codes")
+    from exchange.services import negotiated as neg
+    from tests.test_supervision import LEGAL
+
+    seller = market.investor(shares=1000)
+    buyer = market.investor(cash="50000")
+    with delivered():
+        proposal, _code, _ = neg.negotiated_propose(
+            actor=seller.owner,
+            account=seller,
+            request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "p1"),
+        )
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(actor=reg1, account=seller.code, whole_account=True, reason="Court order", **LEGAL)
+    # when a whole-account freeze of the proposer is approved
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then the proposer is told the freeze withdrew it, and that what it reserved is frozen, not free
+    (mine,) = [n for n in notes(seller) if n.kind == Kind.NEGOTIATED_ENDED]
+    text = body_in(mine, "en")
+    assert f"Proposal {proposal.pk} " in text and "because your account is frozen by a legal order" in text
+    assert "wrong confirmation codes" not in text and "propose again" not in text
+    assert "依法冻结" in body_in(mine, "zh-hans")
+    # and the counterparty only that it was withdrawn
+    (theirs,) = [n for n in notes(buyer) if n.kind == Kind.NEGOTIATED_ENDED]
+    assert body_in(theirs, "en").endswith("has ended: it was withdrawn.")

@@ -1256,3 +1256,33 @@ def test_a_proposal_made_in_the_last_instant_of_a_freeze_is_withdrawn_by_the_bea
     assert position_of(investor, second).reserved == 0
     (record,) = AuditEvent.objects.filter(action="frozen_orders_cancel")
     assert record.detail == {"freeze": freeze.pk, "orders_cancelled": 0, "proposals_withdrawn": 1}
+
+
+def test_withdrawing_a_frozen_accounts_proposals_keeps_to_the_securities_locked(sup):
+    # (found by a review: proposals in a security the caller had not locked were withdrawn too, locking it after
+    # the balances and releasing shares the freeze did not then hold)
+    from django.db import transaction
+
+    from exchange.models import NegotiatedTrade
+    from exchange.services import negotiated_withdraw_locked
+
+    market, _reg1, _reg2, _mm, investor = sup
+    other = market.investor(cash="50000")
+    second = market.new_security("SEC002")
+    market.issue(investor, 500, security=second)
+    made = {
+        s.code: neg.negotiated_propose(
+            actor=investor.owner,
+            account=investor,
+            request=neg.NegotiatedRequest(s.code, "sell", 100, D("10.00"), other.code, f"p-{s.code}"),
+        )[0]
+        for s in (market.security, second)
+    }
+    # when the proposals in the first security alone are withdrawn, under its lock
+    with transaction.atomic():
+        Security.objects.select_for_update(no_key=True).get(pk=market.security.pk)
+        assert negotiated_withdraw_locked(investor, [market.security], now=timezone.now()) == 1
+    # then that one is withdrawn and the other still open, its shares still reserved
+    statuses = dict(NegotiatedTrade.objects.filter(pk__in=[p.pk for p in made.values()]).values_list("pk", "status"))
+    assert statuses == {made[market.security.code].pk: "withdrawn", made[second.code].pk: "proposed"}
+    assert position_of(investor, second).reserved == 100

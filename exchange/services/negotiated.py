@@ -295,15 +295,17 @@ def negotiated_withdraw(*, actor: User, proposal_id: int, ip: str | None = None)
     return p
 
 
-def negotiated_withdraw_locked(account: Account, *, now: dt.datetime) -> int:
+def negotiated_withdraw_locked(account: Account, securities: list[Security], *, now: dt.datetime) -> int:
     """Withdraw the open proposals ``account`` made, releasing what they hold (its own cash or shares), with no
     actor: for a whole-account freeze (``supervision.services.freeze_approve``; found by a probe: a frozen
     account's proposal kept its shares reserved, out of the freeze's reach, and its withdrawal after the
-    approval left them free). The caller's transaction holds the locks of their securities (in pk order, taken
-    before any balance row: ``negotiated_securities``). Returns how many."""
+    approval left them free). Only those in ``securities``, whose rows the caller's transaction holds (in pk
+    order, taken before any balance row: ``negotiated_securities``); one made since in another security is the
+    caller's to find (the approval starts again; the beat takes it next time). Returns how many."""
     withdrawn = 0
     proposals = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty__broker")
-    for p in proposals.filter(proposer=account, status=NegotiatedTrade.Status.PROPOSED).order_by("id"):
+    mine = proposals.filter(proposer=account, status=NegotiatedTrade.Status.PROPOSED, security__in=securities)
+    for p in mine.order_by("id"):
         security = _lock(p)  # the security's lock is the caller's already: the proposal's row, re-read
         if p.status != NegotiatedTrade.Status.PROPOSED:
             continue

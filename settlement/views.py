@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from core import errors as err
 from core.audit import client_ip
@@ -108,8 +108,12 @@ def trade_action(request, trade_id: int, action: str):
 
 
 @role_required(*instructions.SETTERS)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def instruction_create(request):
+    # A refused instruction comes back on the monitor (400) at this address: a GET of it (the language switch
+    # reloads the page it is on) is the monitor.
+    if request.method == "GET":
+        return redirect("settlement-monitor")
     form = InstructionForm(request.POST, setter_role=request.user.role)
     if form.is_valid():
         data = form.cleaned_data
@@ -132,8 +136,10 @@ def instruction_create(request):
 
 
 @role_required(*instructions.SETTERS)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def instruction_end(request, instruction_id: int):
+    if request.method == "GET":  # as instruction_create: the monitor, after a refused end and a language switch
+        return redirect("settlement-monitor")
     form = InstructionEndForm(request.POST)
     if not form.is_valid():
         # The monitor again, the error next to that row's reason and above; nothing changed.

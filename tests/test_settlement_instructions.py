@@ -967,6 +967,21 @@ def test_ending_an_instruction_without_a_reason_on_the_monitor_names_the_field(c
     assert "field-errors" not in _row(page, "data-instruction", instruction.pk)
 
 
+def test_the_monitors_form_addresses_lead_to_the_monitor_when_reloaded(client, market):
+    # (a refused end or instruction comes back at its POST address: the language switch reloads it with a GET,
+    # which was a 405)
+    instruction = instruct(market.depository, security=market.security)
+    log_in(client, market.depository)
+    before = _instruction_state()
+    for path in (f"/settlement/instructions/{instruction.pk}/end/", "/settlement/instructions/"):
+        response = client.get(path)
+        assert (response.status_code, response["Location"]) == (302, "/settlement/")
+    assert _instruction_state() == before
+    # and for a role that sets no instructions, still refused
+    log_in(client, market.investor(cash="1").owner)
+    assert client.get("/settlement/instructions/").status_code in (302, 403)
+
+
 @pytest.mark.parametrize(
     ("language", "message"), [("en", "reason: This field is required."), ("zh-hans", "reason: 该字段是必填项。")]
 )

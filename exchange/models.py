@@ -24,8 +24,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import MONEY, PRICE, Account, User
-from registry.listing import change_summary_text
 from registry.models import Security
+from registry.wording import change_summary_text
 
 
 class Quote(models.Model):

@@ -16,7 +16,7 @@ from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
-from registry import listing
+from registry import listing, wording
 from registry.models import Security
 from tests.conftest import api_for, cash_of, position_of, snapshot
 
@@ -346,12 +346,12 @@ def test_a_change_summary_part_it_does_not_know_is_shown_as_written():
     summary = "lot_size 100 → 300; rounding up → down; band_pct 30.00 → 2"
     # when it is read
     with translation.override("en"):
-        text = listing.change_summary_text(summary)
+        text = wording.change_summary_text(summary)
     # then the known fields are labelled, the unknown one is as written, and a value it cannot read is as written
     assert text == "Lot size 100 → 300; rounding up → down; Price band ±30% → ±2%"
-    assert listing.change_summary_text("lot_size 100") == "lot_size 100"
+    assert wording.change_summary_text("lot_size 100") == "lot_size 100"
     with translation.override("en"):
-        assert listing.change_summary_text("band_pct 30.00 → 2x") == "Price band ±30% → 2x"
+        assert wording.change_summary_text("band_pct 30.00 → 2x") == "Price band ±30% → 2x"
 
 
 def test_a_change_with_a_long_name_and_issuer_keeps_its_cancels_reason_whole(resting, operator):

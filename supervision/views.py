@@ -188,7 +188,10 @@ def decide(request, what: str, pk: int, action: str):
         result = fn(request.user, pk, reason, client_ip(request))
     except DomainError as exc:
         if exc.code not in REASON_REFUSALS:
-            report_refusal(request, exc)
+            if exc.code == err.PermissionDenied.code:
+                report_refusal(request, exc)  # a 403 page with the reason
+            # Any other refusal names the row it is about too (a freeze no longer active, with several listed).
+            messages.error(request, gettext(ROW_REFUSED[what]) % {"id": pk, "error": domain_error_message(exc)})
             return redirect("supervision-corrections" if what == "correction" else "supervision")
         # The page again (400), the refusal next to that row's reason and above naming the row (found by a probe:
         # "Give a reason." alone, with two freezes listed, said not which); nothing changed. The service checks the

@@ -600,3 +600,23 @@ def test_every_row_decision_without_a_reason_names_its_row_next_to_its_field(dec
     # on the page the row is on: the console, or the corrections' page, which a reload of the address is too
     assert ('id="corrections-table"' in page) == (url == "/supervision/corrections/")
     assert client.get(f"/supervision/{what}/{row_object.pk}/{action}/")["Location"] == url
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_releasing_a_freeze_no_longer_in_force_names_the_freeze(decisions, language):
+    from supervision import services as sv
+
+    # given two freezes, the first released already
+    first, second = decisions["active"]
+    regulator = signed_in(decisions["reg1"])
+    sv.freeze_release(actor=decisions["reg2"], freeze_id=first.pk, reason="Lifted")
+    before = _decision_state()
+    # when a regulator releases it again (a page left open)
+    response = regulator.post(
+        f"/supervision/freeze/{first.pk}/release/", {"reason": "Lifted"}, HTTP_ACCEPT_LANGUAGE=language, follow=True
+    )
+    # then the console says which freeze is not in force, and nothing changed
+    refused = {"en": "The freeze is not active.", "zh-hans": "该冻结未生效。"}[language]
+    page = response.content.decode()
+    assert ROW_NAMED["freeze"][language].format(id=first.pk, error=refused) in page
+    assert _decision_state() == before

@@ -235,20 +235,17 @@ def _on_negotiated_ended(*, proposal_id: int) -> list[Draft]:
     )
     if p is None or p.status not in (NegotiatedTrade.Status.WITHDRAWN, NegotiatedTrade.Status.EXPIRED):
         return []
-    # Withdrawn by no one: after too many wrong codes, or by a whole-account freeze of the proposer's (found by a
-    # review: the freeze's withdrawal was told as five wrong codes). The counterparty is told only that it was
-    # withdrawn: the freeze is not theirs to learn.
-    frozen = (
-        p.status == NegotiatedTrade.Status.WITHDRAWN
-        and p.closed_by_id is None
-        and p.wrong_codes < NegotiatedTrade.MAX_WRONG_CODES
-    )
+    # Withdrawn by no one: after too many wrong codes, or because a party's whole account was frozen (found by a
+    # review: the freeze's withdrawal was told as five wrong codes). A frozen proposer is told so; the other party
+    # only that it was withdrawn: the freeze is not theirs to learn.
+    by_system = p.status == NegotiatedTrade.Status.WITHDRAWN and p.closed_by_id is None
     if p.status == NegotiatedTrade.Status.EXPIRED:
         why = "expired"
-    elif p.closed_by_id is None and not frozen:
+    elif by_system and p.wrong_codes >= NegotiatedTrade.MAX_WRONG_CODES:
         why = "wrong_codes"
     else:
         why = "withdrawn"
+    frozen = by_system and why == "withdrawn" and p.proposer.frozen
     facts = {
         "proposal": p.pk,
         "security": p.security.code,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from exchange.services import negotiated_withdraw_to_frozen
+
 from . import services
 
 
@@ -15,6 +17,6 @@ def expire_freezes() -> int:
 
 @shared_task(ignore_result=True)
 def cancel_frozen_orders() -> int:
-    """Cancel any order a frozen account still has open (placed in the last instant of its freeze's approval).
-    Safe to run at any time, twice."""
-    return services.frozen_orders_cancel()
+    """Close what a frozen account still has open (an order or a proposal made in the last instant of its freeze's
+    approval) and the proposals made to it, which it can no longer confirm. Safe to run at any time, twice."""
+    return services.frozen_orders_cancel() + negotiated_withdraw_to_frozen()

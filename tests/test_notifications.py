@@ -966,3 +966,33 @@ def test_a_proposal_a_freeze_withdrew_is_told_as_such_to_its_proposer_and_as_wit
     # and the counterparty only that it was withdrawn
     (theirs,) = [n for n in notes(buyer) if n.kind == Kind.NEGOTIATED_ENDED]
     assert body_in(theirs, "en").endswith("has ended: it was withdrawn.")
+
+
+def test_the_proposer_of_a_proposal_to_a_frozen_account_is_told_only_that_it_was_withdrawn(market, delivered):
+    from exchange.services import negotiated as neg
+    from supervision.tasks import cancel_frozen_orders
+    from tests.test_supervision import LEGAL
+
+    buyer = market.investor(cash="50000")
+    seller = market.investor(shares=1000)
+    with delivered():
+        proposal, _code, _ = neg.negotiated_propose(
+            actor=buyer.owner,
+            account=buyer,
+            request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), seller.code, "to-frozen"),
+        )
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(actor=reg1, account=seller.code, whole_account=True, reason="Court order", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # when the beat withdraws the proposal made to the frozen seller
+    with delivered():
+        assert cancel_frozen_orders.apply().get() == 1
+    # then its proposer is told it was withdrawn, and that what it reserved is released, not why
+    (ended,) = [n for n in notes(buyer) if n.kind == Kind.NEGOTIATED_ENDED]
+    text = body_in(ended, "en")
+    assert f"Proposal {proposal.pk} " in text and "has ended: it was withdrawn." in text
+    assert "frozen" not in text and "What it reserved is released" in text
+    # and the frozen seller, whose account is frozen, is told it was withdrawn too
+    (theirs,) = [n for n in notes(seller) if n.kind == Kind.NEGOTIATED_ENDED]
+    assert "wrong confirmation codes" not in body_in(theirs, "en")

@@ -1286,3 +1286,39 @@ def test_withdrawing_a_frozen_accounts_proposals_keeps_to_the_securities_locked(
     statuses = dict(NegotiatedTrade.objects.filter(pk__in=[p.pk for p in made.values()]).values_list("pk", "status"))
     assert statuses == {made[market.security.code].pk: "withdrawn", made[second.code].pk: "proposed"}
     assert position_of(investor, second).reserved == 100
+
+
+def test_a_proposal_made_to_a_frozen_account_is_withdrawn_by_the_beat_releasing_the_proposers_cash(sup):
+    # (the frozen counterparty can no longer confirm it, and the proposer's cash stayed held until it expired)
+    from exchange.models import NegotiatedTrade
+    from supervision.tasks import cancel_frozen_orders
+
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000")
+    to_investor, _code, _ = neg.negotiated_propose(
+        actor=other.owner,
+        account=other,
+        request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), investor.code, "to-frozen"),
+    )
+    to_someone_else, _code, _ = neg.negotiated_propose(
+        actor=other.owner,
+        account=other,
+        request=neg.NegotiatedRequest(
+            market.security.code, "buy", 100, D("10.00"), market.investor(shares=100).code, "to-free"
+        ),
+    )
+    held = cash_of(other).reserved
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    untouched = NegotiatedTrade.objects.filter(pk=to_someone_else.pk).values().get()
+    # when the beat runs (twice: it is idempotent)
+    assert cancel_frozen_orders.apply().get() == 1
+    assert cancel_frozen_orders.apply().get() == 0
+    # then the proposal to the frozen investor is withdrawn, by no one, and what it held of the proposer's is free
+    to_investor.refresh_from_db()
+    assert (to_investor.status, to_investor.closed_by_id, to_investor.reserved_cash) == ("withdrawn", None, 0)
+    assert cash_of(other).reserved == to_someone_else.reserved_cash < held
+    (record,) = AuditEvent.objects.filter(action="negotiated.withdraw", target=f"negotiated:{to_investor.pk}")
+    assert record.detail == {"reason": "the counterparty's account is frozen by a legal order"}
+    # and the proposal to an account that is not frozen is as it was
+    assert NegotiatedTrade.objects.filter(pk=to_someone_else.pk).values().get() == untouched

@@ -28,7 +28,7 @@ pull) and ``close`` (the end of a trading day). Callers use the names below.
 
 from .close import day_close
 from .inputs import MAX_QUANTITY, parse_price, parse_quantity
-from .negotiated import negotiated_securities, negotiated_withdraw_locked
+from .negotiated import negotiated_securities, negotiated_withdraw_locked, negotiated_withdraw_to_frozen
 from .orders import OrderRequest, order_cancel, order_place, orders_cancel_locked, orders_expire
 from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull, quotes_pull_locked
 
@@ -40,6 +40,7 @@ __all__ = [
     "day_close",
     "negotiated_securities",
     "negotiated_withdraw_locked",
+    "negotiated_withdraw_to_frozen",
     "order_cancel",
     "orders_cancel_locked",
     "order_place",

@@ -310,7 +310,41 @@ def negotiated_withdraw_locked(account: Account, securities: list[Security], *, 
         if p.status != NegotiatedTrade.Status.PROPOSED:
             continue
         _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
+        _withdrawn_audited(p, "the proposer's account is frozen by a legal order")
         withdrawn += 1
+    return withdrawn
+
+
+def _withdrawn_audited(p: NegotiatedTrade, reason: str) -> None:
+    """The audit record of a proposal the system withdrew, as one after too many wrong codes has."""
+    audit_record(
+        actor=None,
+        username="system",
+        action="negotiated.withdraw",
+        target=f"negotiated:{p.pk}",
+        detail={"reason": reason},
+    )
+
+
+def negotiated_withdraw_to_frozen(*, now: dt.datetime | None = None) -> int:
+    """Withdraw the open proposals made to a frozen account, releasing what their proposers reserved: the
+    counterparty can no longer confirm them, and the proposer's cash or shares would stay held until they expired.
+    With no actor; the proposer is told only that it was withdrawn (the freeze is not theirs to learn). Each in a
+    transaction of its own, locked as a party's withdrawal is (security, proposal, balances). For the beat
+    (``supervision.tasks.cancel_frozen_orders``); idempotent. Returns how many."""
+    now = now or timezone.now()
+    withdrawn = 0
+    to_frozen = NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED, counterparty__frozen=True)
+    for pk in list(to_frozen.order_by("id").values_list("pk", flat=True)):
+        with transaction.atomic():
+            p = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty").get(pk=pk)
+            security = _lock(p)
+            frozen = Account.objects.filter(pk=p.counterparty_id, frozen=True).exists()
+            if p.status != NegotiatedTrade.Status.PROPOSED or not frozen:
+                continue
+            _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
+            _withdrawn_audited(p, "the counterparty's account is frozen by a legal order")
+            withdrawn += 1
     return withdrawn
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from exchange.services import negotiated_withdraw_to_frozen
+from exchange.services import negotiated_withdraw_to_frozen, rfqs_close_frozen
 
 from . import services
 
@@ -18,5 +18,7 @@ def expire_freezes() -> int:
 @shared_task(ignore_result=True)
 def cancel_frozen_orders() -> int:
     """Close what a frozen account still has open (an order or a proposal made in the last instant of its freeze's
-    approval) and the proposals made to it, which it can no longer confirm. Safe to run at any time, twice."""
-    return services.frozen_orders_cancel() + negotiated_withdraw_to_frozen()
+    approval, its requests for quote and firm answers) and the proposals made to it, which it can no longer
+    confirm. Returns how many. Safe to run at any time, twice."""
+    cancelled, released = rfqs_close_frozen()
+    return services.frozen_orders_cancel() + negotiated_withdraw_to_frozen() + cancelled + released

@@ -481,3 +481,36 @@ def test_an_rfq_countdown_reads_in_hours_minutes_and_seconds(seconds, english, c
         assert time_left(seconds) == english
     with translation.override("zh-hans"):
         assert time_left(seconds) == chinese
+
+
+def test_the_beat_closes_a_frozen_accounts_requests_and_a_frozen_market_makers_answers(desk):
+    from core.models import Account
+    from supervision.tasks import cancel_frozen_orders
+
+    market, mm1, mm2, inv = desk
+    sec = market.security
+    other = market.investor(cash="50000")
+    # given a frozen investor's request answered by mm1, and another investor's request answered by both market
+    # makers, mm2 then frozen (the flag a whole-account freeze sets)
+    frozen_ask = ask(market, inv, key="frozen-ask")
+    answer(mm1, frozen_ask)
+    other_ask = ask(market, other, key="other-ask")
+    answer(mm1, other_ask, price="10.05")
+    answer(mm2, other_ask, price="10.10")
+    mm1_reserved = position_of(mm1, sec).reserved
+    Account.objects.filter(pk__in=[inv.pk, mm2.pk]).update(frozen=True)
+    # when the beat runs (twice: it is idempotent)
+    assert cancel_frozen_orders.apply().get() == 3
+    assert cancel_frozen_orders.apply().get() == 0
+    # then the frozen investor's request is cancelled and mm1's answer to it released
+    frozen_ask.refresh_from_db()
+    assert frozen_ask.status == RfqRequest.Status.CANCELLED
+    assert list(frozen_ask.answers.values_list("status", flat=True)) == ["released"]
+    # and on the other request, mm2's answer is released while mm1's stands, the request open
+    other_ask.refresh_from_db()
+    assert other_ask.status == RfqRequest.Status.OPEN
+    by = dict(other_ask.answers.values_list("account_id", "status"))
+    assert by == {mm1.pk: "firm", mm2.pk: "released"}
+    # and what the released answers held is free: mm2 holds nothing, mm1 only its standing answer
+    assert position_of(mm2, sec).reserved == 0
+    assert position_of(mm1, sec).reserved == mm1_reserved - 100

@@ -31,6 +31,7 @@ from .inputs import MAX_QUANTITY, parse_price, parse_quantity
 from .negotiated import negotiated_securities, negotiated_withdraw_locked, negotiated_withdraw_to_frozen
 from .orders import OrderRequest, order_cancel, order_place, orders_cancel_locked, orders_expire
 from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull, quotes_pull_locked
+from .rfq import rfqs_close_frozen
 
 __all__ = [
     "MAX_QUANTITY",
@@ -50,4 +51,5 @@ __all__ = [
     "quote_publish",
     "quotes_pull",
     "quotes_pull_locked",
+    "rfqs_close_frozen",
 ]

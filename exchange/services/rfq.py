@@ -356,6 +356,45 @@ def rfq_cancel(*, actor: User, rfq_id: int) -> RfqRequest:
         return rfq
 
 
+def rfqs_close_frozen(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Cancel the open requests of frozen accounts and release the firm answers of frozen market makers: neither can
+    trade while the account is frozen, and an answer holds its market maker's cash or shares (a frozen investor's
+    request holds the answers of others). As ``rfqs_expire``: one transaction per request, locks in the global
+    order; idempotent. For the beat (``supervision.tasks.cancel_frozen_orders``). Returns (requests cancelled,
+    answers released)."""
+    now = now or timezone.now()
+    asking = RfqRequest.objects.filter(status=RfqRequest.Status.OPEN, account__frozen=True).values_list("pk", flat=True)
+    answered = RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM, account__frozen=True).values_list(
+        "request_id", flat=True
+    )
+    cancelled = released = 0
+    for rfq_id in sorted(set(asking) | set(answered)):
+        with transaction.atomic():
+            rfq = _lock_request(rfq_id)
+            if rfq is None:  # pragma: no cover - requests are never deleted
+                continue
+            frozen = set(
+                Account.objects.filter(frozen=True, pk__in=_answering(rfq) | {rfq.account_id}).values_list(
+                    "pk", flat=True
+                )
+            )
+            if rfq.status == RfqRequest.Status.OPEN and rfq.account_id in frozen:
+                answers = _firm_answers(rfq)
+                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
+                rfq.status, rfq.closed_at = RfqRequest.Status.CANCELLED, now
+                rfq.save(update_fields=["status", "closed_at"])
+                cancelled += 1
+            else:
+                answers = [a for a in _firm_answers(rfq) if a.account_id in frozen]
+                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
+            released += len(answers)
+    return cancelled, released
+
+
+def _answering(rfq: RfqRequest) -> set[int]:
+    return set(RfqAnswer.objects.filter(request=rfq, status=RfqAnswer.Status.FIRM).values_list("account_id", flat=True))
+
+
 def rfqs_expire(*, now: dt.datetime | None = None) -> tuple[int, int]:
     """Close the requests past their expiry and the firm answers past theirs, releasing what they hold.
 

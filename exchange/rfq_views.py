@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.forms import domain_error_message
-from core.models import Role
+from core.models import Account, Role
 from core.money import amount_text
 
 from . import selectors
@@ -200,6 +200,8 @@ def rfq_inbox_data(request):
     _require_market_maker(request.user)
     now = timezone.now()
     rows = inbox_rows(request.user)
+    # A frozen desk answers nothing: its rows say so instead of offering a form that can only refuse.
+    frozen = Account.objects.filter(owner=request.user, kind=Account.Kind.MARKET_MAKER, frozen=True).exists()
     return JsonResponse(
         {
             "as_of": now.isoformat(),
@@ -207,7 +209,9 @@ def rfq_inbox_data(request):
                 {
                     "id": row["id"],
                     "html": render_to_string(
-                        "exchange/_rfq_inbox_row.html", {"row": row, "form": RfqAnswerForm(prefix=row["id"])}, request
+                        "exchange/_rfq_inbox_row.html",
+                        {"row": row, "form": RfqAnswerForm(prefix=row["id"]), "frozen": frozen},
+                        request,
                     ),
                     "mine_html": render_to_string("exchange/_rfq_inbox_mine.html", {"row": row}, request),
                 }

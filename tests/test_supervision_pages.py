@@ -351,9 +351,19 @@ def test_a_frozen_market_makers_quotes_page_says_why_and_offers_no_quote_that_ca
     from tests.test_supervision import LEGAL
 
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    from exchange.services.rfq import RfqRequestInput, rfq_request
+
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
+    asker = market.investor(cash="50000")
+    rfq_request(
+        requested_by=asker.owner, account=asker, request=RfqRequestInput(market.security.code, "buy", 100, "ask-1")
+    )
     client = signed_in(mm.owner)
+
+    def polled() -> str:
+        (row,) = client.get("/rfqs/inbox/data/", HTTP_ACCEPT_LANGUAGE=language).json()["requests"]
+        return row["html"]
 
     def page() -> str:
         response = client.get("/quotes/", HTTP_ACCEPT_LANGUAGE=language)
@@ -364,6 +374,7 @@ def test_a_frozen_market_makers_quotes_page_says_why_and_offers_no_quote_that_ca
     free = page()
     assert 'id="freezes-notice"' not in free and 'id="quote-form-frozen"' not in free
     assert 'action="/quotes/"' in free and f'href="?security={market.security.code}#quote-form"' in free
+    assert "rfq-answer-form" in free and "rfq-answer-form" in polled()
 
     # when a whole-account freeze is approved (its quotes pulled)
     freeze = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
@@ -377,6 +388,9 @@ def test_a_frozen_market_makers_quotes_page_says_why_and_offers_no_quote_that_ca
     # and it offers neither the publish form nor a link to quote, but says why
     assert 'action="/quotes/"' not in frozen and '#quote-form"' not in frozen
     assert 'id="quote-form-frozen"' in frozen
+    # and the open request for quote offers no answer form, on the page nor in its refresh, but says why
+    for html in (frozen, polled()):
+        assert "rfq-answer-form" not in html and 'data-field="frozen"' in html
     # and the row still names the security, its quote "—"
     assert market.security.code in frozen
     # and looking changed nothing

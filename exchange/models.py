@@ -150,6 +150,8 @@ class Order(models.Model):
                 condition=Q(closed_by__in=["", "security_changed", "security_delisted", "account_frozen"]),
                 name="order_closed_by_known",
             ),
+            # What the exchange closes it cancels: an order it closed is not open, filled nor expired.
+            models.CheckConstraint(condition=Q(closed_by="") | Q(status="cancelled"), name="order_closed_by_cancelled"),
             models.CheckConstraint(
                 condition=Q(status__in=["open", "partially_filled", "filled", "cancelled", "expired"]),
                 name="order_status_known",

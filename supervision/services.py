@@ -337,7 +337,8 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                     reason=str(freeze.pk),  # the sentence is written in each reader's language
                 )
                 # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests
-                # for quote hold nothing of its own and cannot be accepted now; they end within RFQ_TTL.
+                # for quote hold nothing of its own and cannot be accepted now: the beat cancels them within a
+                # minute (``exchange.services.rfqs_close_frozen``), with the proposals made to it.
                 withdrawn = negotiated_withdraw_locked(account, [s for s in securities if s.pk in proposed], now=now)
                 if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
                     raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again

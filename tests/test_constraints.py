@@ -34,6 +34,7 @@ def filled(market):
         (Quote, {"status": "frozen"}, "quote_status_known"),
         (Order, {"fees": Decimal("-1.00")}, "order_fills_cost_nonneg"),
         (Order, {"status": "cancelled", "filled_quantity": 0}, "order_unfilled_cost_nothing"),
+        (Order, {"closed_by": "account_frozen", "closed_reason": "7"}, "order_closed_by_cancelled"),
     ],
 )
 def test_the_database_refuses_a_status_no_service_writes(filled, model, change, constraint):

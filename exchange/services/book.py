@@ -158,9 +158,13 @@ class Book:
             order.closed_by, order.closed_reason = closed_by, reason
             self.dirty_orders[order.pk] = order
 
-    def pull_quotes(self, quotes: Iterable[Quote], *, status: str = Quote.Status.PULLED) -> None:
+    def pull_quotes(
+        self, quotes: Iterable[Quote], *, status: str = Quote.Status.PULLED, write_now: bool = False
+    ) -> None:
         """Withdraw active quotes of this book's security with ``status`` and release their reservations
-        (``lock_releases`` first). Written by ``write``."""
+        (``lock_releases`` first). Written by ``write``, or at once with ``write_now`` (a publication replacing them:
+        one active quote a side, so the old ones must be written before the new ones are inserted)."""
+        quotes = list(quotes)
         for quote in quotes:
             if quote.side == Quote.Side.BID:
                 self.reserve_cash(quote.account_id, -notional(quote.price, quote.quantity))
@@ -168,7 +172,10 @@ class Book:
                 self.reserve_shares(quote.account_id, -quote.quantity)
             quote.status = status
             quote.updated_at = self.now
-            self.dirty_quotes[quote.pk] = quote
+            if not write_now:
+                self.dirty_quotes[quote.pk] = quote
+        if write_now and quotes:
+            Quote.objects.bulk_update(quotes, ["status", "updated_at"])
 
     def fill_buy_order(self, order: Order, quote: Quote, quantity: int) -> bool:
         """An investor buy order takes ``quantity`` from an ask quote; the fill's fee is what it adds to the

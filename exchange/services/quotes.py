@@ -194,12 +194,7 @@ class _HolderCap:
 def _quotes_release(book: Book, account: Account, security: Security, *, status: str = Quote.Status.REPLACED) -> int:
     """Withdraw the account's active quotes in ``security`` and release their reservations."""
     active = list(Quote.objects.filter(account=account, security=security, status=Quote.Status.ACTIVE))
-    book.pull_quotes(active, status=status)
-    for quote in active:
-        del book.dirty_quotes[quote.pk]  # written here, not by the book
-    if active:
-        # Written now, before the replacing quotes are inserted (one active quote per side).
-        Quote.objects.bulk_update(active, ["status", "updated_at"])
+    book.pull_quotes(active, status=status, write_now=True)  # before the replacing quotes are inserted
     return len(active)
 
 

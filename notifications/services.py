@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
@@ -316,14 +316,21 @@ def _on_orders_closed(*, order_ids: list[int]) -> list[Draft]:
         .order_by()
         .distinct()
     )
-    cancels = Q()
-    for account_id, closed_by, reason, at in announced:
-        cancels |= Q(account_id=account_id, closed_by=closed_by, closed_reason=reason, updated_at=at)
+    cancels = set(announced)
     if not cancels:
         return []
+    # Each cancel's orders, found by its account, cause and moment (indexed, one list of each however many
+    # accounts a security's change touched) and kept when the particulars are the cancel's too: one OR branch a
+    # cancel made a statement as long as the accounts, which PostgreSQL planned branch by branch.
+    accounts, causes, moments = (sorted({c[i] for c in cancels}) for i in (0, 1, 3))
     batches: dict[tuple, list[Order]] = {}
-    for o in Order.objects.select_related("account", "security").filter(cancels).order_by("id"):
-        batches.setdefault((o.account_id, o.closed_by, o.closed_reason, o.updated_at), []).append(o)
+    for o in (
+        Order.objects.select_related("account", "security")
+        .filter(account_id__in=accounts, closed_by__in=causes, updated_at__in=moments)
+        .order_by("id")
+    ):
+        if (key := (o.account_id, o.closed_by, o.closed_reason, o.updated_at)) in cancels:
+            batches.setdefault(key, []).append(o)
     drafts = []
     for (_account, closed_by, reason, _at), orders in batches.items():
         user_id = _investor(orders[0].account)

@@ -850,6 +850,33 @@ def test_a_delisting_tells_the_owner_of_the_orders_it_cancelled_in_one_message(r
     assert notes(mm) == []
 
 
+def test_a_delisting_that_cancels_many_accounts_orders_tells_each_owner_of_their_own_in_one_statement(
+    resting, delivered
+):
+    from django.test.utils import CaptureQueriesContext
+
+    from registry import listing
+
+    # given the resting orders of the fixture's investor and of five more investors
+    market, mm, investor, kept, odd = resting
+    others = [market.investor(cash="100000") for _ in range(5)]
+    theirs = {o.code: _resting(market, o, "buy", 100, "9.90", f"m{i}").pk for i, o in enumerate(others)}
+    # when the operator delists the security, the notification task's queries captured
+    with CaptureQueriesContext(connection) as queries, delivered():
+        listing.security_delist(actor=market.user(Role.EXCHANGE_OPERATOR), code=market.security.code, reason="Merger")
+    # then each owner reads one message listing their own orders only
+    assert [o["order"] for (n,) in [notes(investor)] for o in n.params["orders"]] == [kept.pk, odd.pk]
+    for other in others:
+        (n,) = notes(other)
+        assert (n.params["account"], [o["order"] for o in n.params["orders"]]) == (other.code, [theirs[other.code]])
+    # and the cancels' orders were read in one statement whose length does not grow by a branch an account
+    (read,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "exchange_order"."id"')
+               and '"exchange_order"."closed_by" IN' in q["sql"]]  # fmt: skip
+    assert " OR " not in read
+    # and the market maker, whose quotes were pulled, is told nothing
+    assert notes(mm) == []
+
+
 def test_a_whole_account_freeze_tells_once_of_all_the_orders_it_cancelled_and_says_the_whole_account(
     resting, delivered
 ):

@@ -335,6 +335,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                     [s for s in securities if s.pk in ordered],
                     closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
                     reason=str(freeze.pk),  # the sentence is written in each reader's language
+                    now=now,  # the freeze's moment: its notice counts these, not the beat's later ones
                 )
                 # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests
                 # for quote hold nothing of its own and cannot be accepted now: the beat cancels them within a

@@ -917,6 +917,45 @@ def test_a_whole_account_freeze_tells_once_of_all_the_orders_it_cancelled_and_sa
     assert notification_rows() == before
 
 
+def test_the_freeze_notice_counts_the_orders_its_approval_cancelled_not_those_the_beat_cancels_later(
+    resting, delivered, django_capture_on_commit_callbacks
+):
+    from django.db.models import F
+
+    from balances.models import CashBalance
+    from core.models import Account
+    from exchange.models import Order
+    from supervision.tasks import cancel_frozen_orders
+
+    # given the investor's two resting orders and a whole-account freeze approved, its notice not written yet
+    market, mm, investor, kept, odd = resting
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    with django_capture_on_commit_callbacks(execute=False) as approval:
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # and an order made in the approval's last instant (as if read before it: cash that was free, the account not
+    # yet marked), which the beat then cancels for the same freeze
+    CashBalance.objects.filter(account=investor).update(total=F("total") + 2000)
+    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    late = _resting(market, investor, "buy", 100, "9.90", "late")
+    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    with delivered():
+        assert cancel_frozen_orders.apply().get() == 1
+    late.refresh_from_db()
+    assert (late.status, late.closed_by, late.closed_reason) == (Order.Status.CANCELLED, "account_frozen",
+                                                                 str(freeze.pk))  # fmt: skip
+    # when the approval's notices are written after that
+    with delivered():
+        for callback in approval:
+            callback()
+    # then the freeze's notice counts the two orders its approval cancelled, not the beat's
+    (frozen,) = [n for n in notes(investor) if n.kind == Kind.FREEZE]
+    assert frozen.params["orders_cancelled"] == 2 and "Its 2 open orders were cancelled." in body_in(frozen, "en")
+    # and each cancel is told once: the approval's two orders, then the beat's one
+    told = sorted([o["order"] for o in n.params["orders"]] for n in notes(investor) if n.kind == Kind.ORDERS_CLOSED)
+    assert told == sorted([[kept.pk, odd.pk], [late.pk]])
+
+
 def test_a_part_freeze_reads_as_before(market, delivered):
     # (a freeze of some shares or cash leaves the account trading: it says nothing of the whole account)
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)

@@ -229,14 +229,17 @@ def order_cancel(*, actor: User, order_id: int) -> Order:
         return order
 
 
-def orders_cancel_locked(account: Account, securities: list[Security], *, closed_by: str, reason: str) -> int:
+def orders_cancel_locked(
+    account: Account, securities: list[Security], *, closed_by: str, reason: str, now: dt.datetime | None = None
+) -> int:
     """Cancel the account's open orders in ``securities``, whose rows the caller's transaction has locked (in pk
     order, before any balance row), releasing what they hold; ``closed_by`` and ``reason`` say why (the exchange
     closed them, not their owner). Returns how many. For a whole-account freeze
     (``supervision.services.freeze_approve``): a frozen account trades no more (found by a review: its resting
-    orders went on filling, and their proceeds arrived free)."""
+    orders went on filling, and their proceeds arrived free). ``now`` is the cancel's moment (the approval's, so
+    that its cancels are told apart from the beat's later ones for the same freeze)."""
     cancelled = 0
-    now = timezone.now()
+    now = now or timezone.now()
     # The cash before any position, whichever security's orders are buys (found by a review: locked in the loop,
     # a sale in a security of lower pk took its position first, and a settlement of the account's, cash then
     # position, deadlocked with it).

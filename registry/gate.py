@@ -36,6 +36,15 @@ def close() -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [MARKET_GATE])
 
 
+def share() -> None:
+    """Take the gate shared until the transaction ends. For a transaction that locks securities and balance rows
+    itself and then reaches a path that takes the gate (``exchange.services.book.lock_security``): taken first, as
+    every order takes it, it is never asked for while holding rows that an order holding it waits for, behind a
+    halt waiting for that order (PostgreSQL would untangle the three only after ``deadlock_timeout``)."""
+    with connection.cursor() as cur:
+        SHARED.execute(cur)
+
+
 def halted() -> bool:
     """Whether the whole market is halted, read after taking the gate shared (``SHARED``) in the same round trip:
     a halt or resume in flight is waited for, and a later one waits for this transaction."""

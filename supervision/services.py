@@ -61,6 +61,7 @@ from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
 from ledger.services import entry_write
+from registry import gate
 from registry import profile as venue_profile
 from registry.models import Security
 
@@ -317,6 +318,10 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                     )
                 )
                 proposed = negotiated_securities(account)
+                if proposed:
+                    # Withdrawing a proposal takes the market switch's gate (``lock_security``): shared here, before
+                    # any row, as every order takes it.
+                    gate.share()
                 security_ids = sorted(
                     set(account.positions.filter(total__gt=0).values_list("security_id", flat=True))
                     | quoted

@@ -1102,10 +1102,13 @@ def test_an_order_that_meets_the_frozen_account_trigger_is_account_frozen(sup):
 
 
 def _lock_sequence(queries) -> list[str]:
-    """The kinds of rows the captured statements lock, in order: security, cash, position."""
+    """The kinds of rows the captured statements lock, in order: security, cash, position; and the market switch's
+    gate (``gate``), which a round trip takes before what it locks."""
     seq = []
     for q in queries:
         sql = q["sql"]
+        if "market_gate_shared" in sql or "pg_advisory_xact_lock_shared" in sql:
+            seq.append("gate")
         if "settlement_position" in sql and "FOR UPDATE" in sql:
             seq.append("position")
         elif "settlement_cashbalance" in sql and "FOR UPDATE" in sql or "cash_lock" in sql.lower():
@@ -1225,6 +1228,32 @@ def test_a_whole_account_freeze_withdraws_the_accounts_proposals_and_freezes_wha
     assert AuditEvent.objects.get(action="freeze_approve").detail["proposals_withdrawn"] == 1
     # and the proposal made to the investor is as it was (it cannot be confirmed while the account is frozen)
     assert NegotiatedTrade.objects.filter(pk=theirs.pk).values().get() == theirs_before
+
+
+def test_a_freeze_withdrawing_proposals_takes_the_market_gate_before_any_row(sup):
+    # (from a review: withdrawing a proposal takes the market switch's gate, and the approval asked for it holding
+    # balance rows; an order of the account holding the gate and waiting for those rows, behind a market halt
+    # waiting for that order, stalled all three until PostgreSQL's deadlock_timeout)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000", shares=1000)
+    for side, coid in (("sell", "mine-sell"), ("buy", "mine-buy")):
+        neg.negotiated_propose(
+            actor=investor.owner,
+            account=investor,
+            request=neg.NegotiatedRequest(market.security.code, side, 100, D("10.00"), other.code, coid),
+        )
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    # when the freeze is approved
+    with CaptureQueriesContext(connection) as captured:
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then the gate is taken before any security, cash or position row, and both proposals are withdrawn
+    seq = _lock_sequence(captured.captured_queries)
+    assert seq[0] == "gate" and {"security", "cash", "position"} <= set(seq), seq
+    assert AuditEvent.objects.get(action="freeze_approve").detail["proposals_withdrawn"] == 2
+    assert (cash_of(investor).reserved, position_of(investor, market.security).reserved) == (0, 0)
 
 
 def test_a_proposal_made_in_the_last_instant_of_a_freeze_is_withdrawn_by_the_beat(sup):

@@ -11,6 +11,7 @@ from django.db.models import F, Q, QuerySet
 
 from balances.models import CashBalance, Position
 from core.models import Account, Broker, Role, User
+from core.money import amount_text
 from core.prepared import Statement
 from core.roles import SUPERVISORS
 from ledger.models import Entry, EntryKind
@@ -241,6 +242,17 @@ def party_visible(account: Account, user: User) -> bool:
         and account.broker_id == user.broker_id
         and account.kind == Account.Kind.INVESTOR
     )
+
+
+def party_shown(account: Account, fee: Decimal, user: User) -> dict:
+    """A trade's party as an exchange-wide view (a trade list, a trade's page read by staff or a supervisor)
+    shows it to ``user``: the account's code, masked unless ``party_visible``, and its fee only then."""
+    visible = party_visible(account, user)
+    return {
+        "code": account.code if visible else account_code_masked(account.code),
+        "masked": not visible,
+        "fee": amount_text(fee) if visible else None,
+    }
 
 
 def trade_entry_readable(user: User, entry_id: int) -> bool:

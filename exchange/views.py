@@ -481,15 +481,6 @@ def _trade_ledger(trade: Trade, user) -> dict:
     }
 
 
-def _party(account, fee, user) -> dict:
-    visible = selectors.party_visible(account, user)
-    return {
-        "code": account.code if visible else selectors.account_code_masked(account.code),
-        "masked": not visible,
-        "fee": amount_text(fee) if visible else None,
-    }
-
-
 def _trade_rows(trades, user) -> list[dict]:
     rows = []
     notes = selectors.trade_notes([t.pk for t in trades])
@@ -510,8 +501,8 @@ def _trade_rows(trades, user) -> list[dict]:
                 "fee": amount_text(selectors.fee_charged(trade, side)),
                 # Exchange-wide lists (supervisors, broker staff): both parties, masked per role, and each
                 # side's fee; a fee of a party the viewer may not see is not shown either.
-                "buyer": _party(trade.buyer, selectors.fee_charged(trade, "buy"), user),
-                "seller": _party(trade.seller, selectors.fee_charged(trade, "sell"), user),
+                "buyer": selectors.party_shown(trade.buyer, selectors.fee_charged(trade, "buy"), user),
+                "seller": selectors.party_shown(trade.seller, selectors.fee_charged(trade, "sell"), user),
                 "status": status,
                 "status_label": choice_label(Trade.Status, status),
                 "ledger": _trade_ledger(trade, user),

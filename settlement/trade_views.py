@@ -26,6 +26,18 @@ from .models import Settlement, SettlementAction
 # What static/js/verify.js says, in the page's language ({name}, {time}, {msg} are filled in by the script).
 VERIFY_TEXTS = {
     "running": _("Checking…"),
+    "record_ok": _("The ledger's record is this trade: trade {trade}, {quantity} shares of {security} at {price}."),
+    "record_bad": _("The record the exchange sent is NOT this trade: its {field} differs from this page's."),
+    "fields": {
+        "kind": _("kind of record"),
+        "leaf": _("record number"),
+        "trade": _("trade number"),
+        "security": _("security"),
+        "price": _("price"),
+        "quantity": _("quantity"),
+        "buyer": _("buyer"),
+        "seller": _("seller"),
+    },
     "leaf_ok": _("The trade's record is in the ledger: its fingerprint matches and leads to the signed root."),
     "leaf_bad": _("The trade's record does NOT match the ledger."),
     "sig_ok": _("Signed by the exchange's key {name}, which you pinned."),
@@ -62,6 +74,21 @@ def _cosigned(leaf_index: int) -> dict | None:
     }
 
 
+def _verify_facts(trade: Trade, user) -> dict:
+    """What the in-browser check (static/js/verify.js) compares the ledger's record with: this page's trade, and
+    each party's account code where the reader may see it (``party_visible``; else ``None``, not compared). Found
+    by a probe: the check verified whatever entry the proof carried, so another trade's genuine record passed."""
+    return {
+        "trade": trade.pk,
+        "leaf": trade.leaf_index,
+        "security": trade.security.code,
+        "price": str(trade.price),
+        "quantity": trade.quantity,
+        "buyer": trade.buyer.code if exchange_selectors.party_visible(trade.buyer, user) else None,
+        "seller": trade.seller.code if exchange_selectors.party_visible(trade.seller, user) else None,
+    }
+
+
 @login_required
 def trade_page(request, trade_id: int):
     trade = exchange_selectors.trades_visible(request.user).filter(pk=trade_id).first()
@@ -85,11 +112,19 @@ def trade_page(request, trade_id: int):
     set_by_role = instruction.set_by_role if instruction else None
     reason_shown = instructions.reason_disclosed(set_by_role, request.user)
     is_party = trade.buyer.owner_id == request.user.pk or trade.seller.owner_id == request.user.pk
+    buy_fee, sell_fee = (exchange_selectors.fee_charged(trade, s) for s in ("buy", "sell"))
     context = {
         "trade": trade,
+        "is_party": is_party,
+        # A party reads its side and its fee; anyone else (its brokers' staff, the supervisors) both parties, as
+        # the exchange-wide trade list shows them (found by a probe: staff read "Side: Buy" of a trade between
+        # two of their clients, with no buyer, seller or fee).
         "side": side,
         "side_label": Order.Side(side).label if side in Order.Side.values else "",
         "fee": amount_text(exchange_selectors.fee_charged(trade, side)) if is_party else None,
+        "buyer": None if is_party else exchange_selectors.party_shown(trade.buyer, buy_fee, request.user),
+        "seller": None if is_party else exchange_selectors.party_shown(trade.seller, sell_fee, request.user),
+        "verify_facts": _verify_facts(trade, request.user),
         "price": amount_text(trade.price),
         "value": amount_text(trade.value),
         "quantity": f"{trade.quantity:,}",

@@ -229,3 +229,38 @@ def test_staff_who_read_instructions_see_a_regulators_reason_on_the_trade_page(m
     assert "Held under a standing settlement instruction of the regulator." in step
     assert (f"Reason: {REGULATOR_REASON}" in step) is sees
     assert ("(The trade's parties are not shown this reason.)" in step) is sees
+
+
+@pytest.mark.parametrize("who", ["staff", "regulator"])
+def test_staff_and_supervisors_read_both_parties_and_their_fees_where_a_party_reads_its_side(market, client, who):
+    # (found by a probe: the broker's staff read "Side: Buy" of a trade between two of their clients, with no
+    # buyer, seller or fee, where the trade list names both)
+    from core.money import amount_text
+    from exchange import selectors
+    from exchange.selectors import account_code_masked
+
+    investor, trade = _trade(market)
+    buy_fee, sell_fee = (amount_text(selectors.fee_charged(trade, s)) for s in ("buy", "sell"))
+    # when the broker's staff, or a regulator, open the trade's page
+    log_in(client, market.staff if who == "staff" else market.user(Role.REGULATOR))
+    page = client.get(f"/trades/{trade.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    facts = page[page.index('id="trade-facts"') : page.index('id="trade-steps"')]
+    # then it names the buyer (their client) and the seller (the market maker: masked to the broker's staff, as the
+    # trade list masks it), each fee where its party is shown, and no side
+    assert ">Side<" not in facts and ">Buyer<" in facts and ">Seller<" in facts
+    assert f'data-field="buyer"><span class="code">{investor.code}</span>' in facts
+    assert f'data-field="buyer_fee">{buy_fee}<' in facts
+    if who == "staff":
+        masked = account_code_masked(trade.seller.code)
+        assert f'data-field="seller"><span class="code muted">{masked}</span>' in facts
+        assert trade.seller.code not in page and 'data-field="seller_fee"' not in facts
+    else:
+        assert f'data-field="seller"><span class="code">{trade.seller.code}</span>' in facts
+        assert f'data-field="seller_fee">{sell_fee}<' in facts
+    # and the investor reads their side and their own fee, not the other party
+    client.logout()
+    log_in(client, investor.owner)
+    mine = client.get(f"/trades/{trade.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    facts = mine[mine.index('id="trade-facts"') : mine.index('id="trade-steps"')]
+    assert ">Side<" in facts and ">Buyer<" not in facts and 'data-field="seller"' not in facts
+    assert trade.seller.code not in mine

@@ -1,5 +1,6 @@
 // "Verify this trade" on a trade's page: checks, in the browser, with WebCrypto (SHA-256 and Ed25519),
-// that the trade's record is in the ledger (RFC 9162 inclusion proof to the checkpoint's root), that the
+// that the record the proof carries is this page's trade (its kind, id, leaf, security, price, quantity and
+// the parties the reader may see), that it is in the ledger (RFC 9162 inclusion proof to the checkpoint's root), that the
 // checkpoint is signed by an exchange key the user pinned (C2SP signed-note, type 0x01), and which pinned
 // witnesses co-signed it (C2SP tlog-cosignature, type 0x04). Keys are pinned in localStorage on the first
 // check (trust on first use, said so on screen) and only pinned keys are used afterwards.
@@ -11,6 +12,7 @@
   var result = document.getElementById("verify-result");
   var repin = document.getElementById("verify-repin");
   var T = JSON.parse(document.getElementById("verify-texts").textContent);
+  var FACTS = JSON.parse(document.getElementById("verify-facts").textContent);
   var PINS = "otc-ledger-pins-v1";
   var enc = new TextEncoder();
 
@@ -70,6 +72,30 @@
     return { name: vkey.slice(0, first), type: blob[0], pub: blob.slice(1), vkey: vkey };
   }
 
+  // A decimal as text without trailing zeros ("8.2200" and "8.22" are one price).
+  function decimalText(value) {
+    var text = String(value);
+    return text.indexOf(".") < 0 ? text : text.replace(/0+$/, "").replace(/\.$/, "");
+  }
+
+  // Which of this page's facts the record the proof carries does not have (null: none). The proof's entry is
+  // checked against the signed root below; this binds that entry to the trade the page shows, so that a
+  // genuine record of another trade does not pass for this one.
+  function recordDiffers(bundle) {
+    var doc;
+    try { doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(b64(bundle.entry))); } catch (e) { return "kind"; }
+    var p = doc && typeof doc.payload === "object" ? doc.payload : null;
+    if (!p || doc.kind !== "TRADE") return "kind";
+    if (bundle.leaf_index !== FACTS.leaf) return "leaf";
+    if (String(p.trade_id) !== String(FACTS.trade)) return "trade";
+    if (p.security !== FACTS.security) return "security";
+    if (decimalText(p.price) !== decimalText(FACTS.price)) return "price";
+    if (String(p.quantity) !== String(FACTS.quantity)) return "quantity";
+    if (FACTS.buyer !== null && p.buyer !== FACTS.buyer) return "buyer";
+    if (FACTS.seller !== null && p.seller !== FACTS.seller) return "seller";
+    return null;
+  }
+
   async function getJSON(url) {
     var response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(url + ": HTTP " + response.status);
@@ -99,6 +125,7 @@
       var li = document.createElement("li");
       li.className = item.ok === true ? "ok" : item.ok === false ? "bad" : "info";
       li.textContent = item.text;
+      if (item.check) li.dataset.check = item.check;
       list.appendChild(li);
     });
     result.appendChild(list);
@@ -129,14 +156,20 @@
     var bundle = await getJSON(url);
     var note = parseNote(bundle.checkpoint);
 
-    // 1. the record: its leaf hash, and the inclusion proof to the signed root
+    // 1. the record is this page's trade
+    var differs = recordDiffers(bundle);
+    items.push(differs === null
+      ? { ok: true, check: "record", text: fill(T.record_ok, { trade: FACTS.trade, quantity: FACTS.quantity, security: FACTS.security, price: decimalText(FACTS.price) }) }
+      : { ok: false, check: "record", text: fill(T.record_bad, { field: T.fields[differs] }) });
+
+    // 2. the record: its leaf hash, and the inclusion proof to the signed root
     var leaf = await sha256([new Uint8Array([0]), b64(bundle.entry)]);
     var proof = bundle.proof.map(hex);
     var leafOk = equal(leaf, hex(bundle.leaf_hash)) && note.size === bundle.tree_size &&
       equal(await rootFromInclusion(bundle.leaf_index, bundle.tree_size, leaf, proof), note.root);
-    items.push({ ok: leafOk, text: leafOk ? T.leaf_ok : T.leaf_bad });
+    items.push({ ok: leafOk, check: "inclusion", text: leafOk ? T.leaf_ok : T.leaf_bad });
 
-    // 2. the exchange's signature, by a pinned key
+    // 3. the exchange's signature, by a pinned key
     var signer = null;
     for (var i = 0; i < pins.exchange.length && !signer; i++) {
       var k = pins.exchange[i], pub = b64(k.public_key), kh = await keyHash(k.name, 1, pub);
@@ -147,7 +180,7 @@
     }
     items.push({ ok: !!signer, text: signer ? fill(T.sig_ok, { name: signer }) : T.sig_bad });
 
-    // 3. the witnesses' co-signatures, by pinned witness keys
+    // 4. the witnesses' co-signatures, by pinned witness keys
     var cosigners = 0, forged = false;
     for (var w = 0; w < pins.witnesses.length; w++) {
       var wk = parseVkey(pins.witnesses[w]), wh = await keyHash(wk.name, 4, wk.pub);
@@ -164,7 +197,7 @@
     }
     if (pins.witnesses.length && !cosigners && !forged) items.push({ ok: null, text: T.cos_missing });
 
-    var good = leafOk && !!signer && !forged;
+    var good = differs === null && leafOk && !!signer && !forged;
     if (!good) show(items, { ok: false, text: T.failed });
     else if (cosigners) show(items, { ok: true, text: T.all_ok });
     else show(items, { ok: null, text: T.signed_only });

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import re
+from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -86,3 +87,70 @@ def test_keys_other_than_the_pinned_ones_are_not_trusted(page: Page, live_server
     # when the investor re-pins the keys the exchange shows now
     page.locator("#verify-repin").click()
     expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "true")
+
+
+def test_a_genuine_record_of_another_trade_does_not_pass_for_this_one(page: Page, live_server, settings, tmp_path):
+    # (found by a probe: the check verified whatever entry the proof carried, so the exchange could show a changed
+    # trade and serve another trade's genuine, signed record for it)
+    from exchange.services import OrderRequest, order_place
+
+    market = build_market()
+    investor, first = _trade(market)
+    second, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 200, D("10.10"), "IOC", "page-2"),
+    )
+    second = second.buy_trades.get()
+    block_seal()
+    witness_for_exchange(settings, tmp_path)
+    witnessing.cosign_head(post=InProcess())
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{first.pk}/")
+    verdict, checks = page.locator("#verify-verdict"), page.locator("#verify-result ul.checks li")
+    # given the check passes on the trade's own proof, and says which trade the record is
+    page.locator("#verify-run").click()
+    expect(verdict).to_have_attribute("data-ok", "true")
+    record, inclusion = checks.and_(page.locator("[data-check=record]")), page.locator("[data-check=inclusion]")
+    expect(record).to_have_class("ok")
+    expect(record).to_contain_text(f"成交 {first.pk}，")
+    expect(record).to_contain_text(" 100 股")
+
+    # when the server answers this trade's proof with the other trade's genuine proof
+    other = page.request.get(f"{live_server.url}/api/v1/trades/{second.pk}/proof/").json()
+    page.route(
+        "**/api/v1/trades/*/proof/**",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(other)),
+    )
+    page.locator("#verify-run").click()
+    # then the record is refused as not this trade, though it is in the signed ledger, and the check fails
+    expect(verdict).to_have_attribute("data-ok", "false")
+    expect(record).to_have_class("bad")
+    expect(record).to_contain_text("记录编号")  # its leaf, the first fact that differs
+    expect(inclusion).to_have_class("ok")  # the other trade's record is genuinely in the ledger
+
+
+@pytest.mark.parametrize("field, value", [("trade_id", 999999), ("price", "10.11"), ("quantity", 101)])
+def test_a_record_whose_facts_differ_from_the_page_fails_naming_what(
+    page: Page, live_server, cosigned_trade, field, value
+):
+    # given a proof whose entry says another trade id, price or quantity (its fingerprint then fails too; the
+    # record's check says what differs from the page)
+    investor, trade = cosigned_trade
+    log_in(page, live_server.url, investor.owner.username)
+
+    def rewritten(route):
+        body = route.fetch().json()
+        doc = json.loads(base64.b64decode(body["entry"]))
+        doc["payload"][field] = value
+        body["entry"] = base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/trades/*/proof/**", rewritten)
+    page.goto(f"{live_server.url}/trades/{trade.pk}/")
+    page.locator("#verify-run").click()
+    # then the record check fails first, and the verdict is a failure
+    expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "false")
+    record = page.locator("#verify-result ul.checks li[data-check=record]")
+    expect(record).to_have_class("bad")
+    expect(record).to_contain_text({"trade_id": "成交编号", "price": "价格", "quantity": "数量"}[field])

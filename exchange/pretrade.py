@@ -109,15 +109,23 @@ def trading_days_back(now: dt.datetime, days: int) -> dt.datetime:
     return moment
 
 
+def holding_since(now: dt.datetime, days: int) -> dt.datetime:
+    """The start (midnight, Asia/Shanghai) of the first day whose trades are within a holding period of ``days``
+    trading days at ``now``: the day after the one ``days`` trading days back. The period counts whole trading
+    days, not hours (found by a probe: a buy at 10:00 became free at 10:00 five trading days later)."""
+    back = trading_days_back(now, days).astimezone(SHANGHAI).date()
+    return dt.datetime.combine(back + dt.timedelta(days=1), dt.time(), SHANGHAI)
+
+
 def trading_days_ahead(at: dt.datetime, days: int) -> dt.datetime:
-    """The moment ``days`` trading days after ``at`` (the inverse of ``trading_days_back``): a buy at ``at`` is
-    out of the holding period from then."""
-    moment = at
+    """The start (midnight, Asia/Shanghai) of the ``days``-th trading day after ``at``'s day (the inverse of
+    ``holding_since``): a trade at ``at`` is out of the holding period from then."""
+    day = at.astimezone(SHANGHAI).date()
     while days > 0:
-        moment += dt.timedelta(days=1)
-        if is_trading_day(moment.astimezone(SHANGHAI).date()):
+        day += dt.timedelta(days=1)
+        if is_trading_day(day):
             days -= 1
-    return moment
+    return dt.datetime.combine(day, dt.time(), SHANGHAI)
 
 
 def _sellable_from(buys: list[tuple[int, dt.datetime, int]], days: int, short: int) -> dt.datetime:
@@ -173,7 +181,7 @@ _PROFILE = Statement(
     "WITH me AS MATERIALIZED (SELECT k.state, k.expires_at, k.risk_level, k.qualified_investor,"
     " ARRAY(SELECT a.id FROM kyc_kycprofile same JOIN exchange_account a ON a.owner_id = same.user_id"
     " WHERE same.identity = k.identity) AS accounts FROM kyc_kycprofile k WHERE k.user_id = $1)"
-    " SELECT state, expires_at, risk_level, qualified_investor,"
+    " SELECT state, expires_at, risk_level, qualified_investor, me.accounts,"
     " EXISTS (SELECT 1 FROM unnest(me.accounts) acc(id), LATERAL (SELECT 1 FROM settlement_position p"
     f" WHERE p.account_id = acc.id AND p.security_id = $2 AND {_HOLDS} LIMIT 1) held)"
     " OR EXISTS (SELECT 1 FROM unnest(me.accounts) acc(id), LATERAL (SELECT 1 FROM exchange_trade t"
@@ -211,15 +219,48 @@ def new_holder(account: Account, security_id: int) -> str | None:
     return None if holds else who
 
 
-def check_holder_room(account: Account, security: Security) -> None:
+def check_holder_room(
+    account: Account, security: Security, *, seller: Account | None = None, quantity: int = 0
+) -> None:
     """The holder cap for a buyer ``check_investor`` does not check: a market maker's account, which the
     register and the cap count as a holder like any other (found by a probe: market makers bought by RFQ and
     negotiated transfer past the cap, and then every investor was refused)."""
     if account.kind == Account.Kind.INVESTOR:
         return  # check_investor counts it
+    if new_holder(account, security.pk) is not None:
+        _check_cap_room(security, seller=seller, quantity=quantity)
+
+
+def _check_cap_room(security: Security, *, seller: Account | None, quantity: int) -> None:
+    """Room under the cap for a new holder buying ``quantity`` from ``seller`` (where known): the holders now,
+    less the seller's real person when this trade takes all it holds, so that a holder may sell out to a newcomer
+    at the cap (found by a probe: at 6 of 6, no holder could ever sell to anyone new)."""
     cap = profile.max_holders(security)
-    if new_holder(account, security.pk) is not None and (holders := holder_count(security.pk)) >= cap:
-        raise _cap_reached(security, holders, cap)
+    holders = holder_count(security.pk)
+    if holders < cap or (holders == cap and seller is not None and identity_holding(seller, security.pk) <= quantity):
+        return
+    raise _cap_reached(security, holders, cap)
+
+
+def identity_holding(account: Account, security_id: int) -> int:
+    """The shares of the security the account's real person (every account of its identity; an account without
+    a KYC profile is itself) will hold once its pending trades settle: settled shares, plus pending buys, less
+    pending sales."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "WITH mine AS (SELECT CASE WHEN k.identity IS NULL THEN ARRAY[a.id] ELSE ARRAY(SELECT same_a.id FROM"
+            " kyc_kycprofile same JOIN exchange_account same_a ON same_a.owner_id = same.user_id"
+            " WHERE same.identity = k.identity) END AS ids FROM exchange_account a"
+            " LEFT JOIN kyc_kycprofile k ON k.user_id = a.owner_id WHERE a.id = %(account)s)"
+            " SELECT COALESCE((SELECT sum(p.total) FROM settlement_position p, mine"
+            " WHERE p.security_id = %(security)s AND p.account_id = ANY(mine.ids)), 0)"
+            " + COALESCE((SELECT sum(CASE WHEN t.buyer_id = ANY(mine.ids) THEN t.quantity ELSE 0 END)"
+            " - sum(CASE WHEN t.seller_id = ANY(mine.ids) THEN t.quantity ELSE 0 END) FROM exchange_trade t, mine"
+            f" WHERE t.security_id = %(security)s AND t.{_BUYING}"
+            " AND (t.buyer_id = ANY(mine.ids) OR t.seller_id = ANY(mine.ids))), 0)",
+            {"account": account.pk, "security": security_id},
+        )
+        return cur.fetchone()[0]
 
 
 def _cap_reached(security: Security, holders: int, cap: int) -> HolderCapReached:
@@ -232,13 +273,21 @@ def _cap_reached(security: Security, holders: int, cap: int) -> HolderCapReached
 
 
 def check_investor(
-    *, account: Account, security: Security, side: str, quantity: int, available_shares: int | None, now: dt.datetime
+    *,
+    account: Account,
+    security: Security,
+    side: str,
+    quantity: int,
+    available_shares: int | None,
+    now: dt.datetime,
+    seller: Account | None = None,
 ) -> None:
     """Raise the first rule the order breaks. Only investor accounts are subject to KYC and suitability; any
-    buyer to the holder cap."""
+    buyer to the holder cap. ``seller``: a buy's counterparty where it is known (a negotiated transfer), whose
+    leaving the register makes room for the buyer under the cap."""
     if account.kind != Account.Kind.INVESTOR:
         if side == "buy":
-            check_holder_room(account, security)
+            check_holder_room(account, security, seller=seller, quantity=quantity)
         return
     buying = side == "buy"
     with connection.cursor() as cur:
@@ -246,7 +295,7 @@ def check_investor(
         row = cur.fetchone()
     if row is None:
         raise KycNotApproved()
-    state, expires_at, risk_level, qualified, already_holder = row
+    state, expires_at, risk_level, qualified, identity_accounts, already_holder = row
     days = profile.holding_days(security)
     if state in (KycProfile.State.DRAFT, KycProfile.State.SUBMITTED, KycProfile.State.REJECTED):
         raise KycNotApproved()
@@ -260,54 +309,77 @@ def check_investor(
             )
         if profile.qualified_only(security) and not qualified:
             raise NotQualified()
-        if not already_holder and (holders := holder_count(security.pk)) >= (cap := profile.max_holders(security)):
-            raise _cap_reached(security, holders, cap)
+        if not already_holder:
+            _check_cap_room(security, seller=seller, quantity=quantity)
         if days and profile.holding_both_ways():
-            since = trading_days_back(now, days)
-            sold = _as_corrected(
-                list(
-                    Trade.objects.filter(
-                        seller=account,
-                        security=security,
-                        status__in=[Trade.Status.MATCHED, Trade.Status.HELD, Trade.Status.SETTLED],
-                        matched_at__gt=since,
-                    ).values_list("id", "matched_at", "quantity")
-                )
-            )
-            if any(quantity for _id, _at, quantity in sold):  # a reversed sale sold nothing
+            # The holding period counts the real person's trades, in any of its accounts (found by a probe: a
+            # nominee account of the same identity sold and bought back at once).
+            sold = _recent(identity_accounts, security, "seller", days, now)
+            if sold:
                 raise HoldingPeriod(
-                    gettext("You sold %(code)s within the last %(days)s trading days; you cannot buy it back yet.")
-                    % {"code": security.code, "days": days}
+                    gettext(
+                        "You sold %(code)s within the last %(days)s trading days; you cannot buy it back before"
+                        " %(when)s (Asia/Shanghai)."
+                    )
+                    % {"code": security.code, "days": days, "when": _when(trading_days_ahead(sold[-1][1], days))}
                 )
     elif days and available_shares is not None:
-        since = trading_days_back(now, days)
-        buys = _as_corrected(
-            list(
-                Trade.objects.filter(
-                    buyer=account, security=security, status=Trade.Status.SETTLED, matched_at__gt=since
+        bought = _recent(identity_accounts, security, "buyer", days, now)
+        if bought and profile.holding_both_ways():
+            # Between buying and selling in either order (found by a probe: under cn-regional-2017 a buy was sold
+            # at once out of shares held before it).
+            raise HoldingPeriod(
+                gettext(
+                    "You bought %(code)s within the last %(days)s trading days; you cannot sell it before %(when)s"
+                    " (Asia/Shanghai)."
                 )
-                .order_by("matched_at", "id")
-                .values_list("id", "matched_at", "quantity")
+                % {"code": security.code, "days": days, "when": _when(trading_days_ahead(bought[-1][1], days))}
             )
-        )
-        recent = sum(q for _id, _at, q in buys)
+        recent = sum(q for _id, _at, q in bought)
         # Only a sale the holding would cover is the holding period's to refuse; one larger than the holding is
         # ``insufficient_shares``, checked after (found by a review: it reached ``_sellable_from`` with no recent
         # buy to wait for, a 500, or was told to wait for bought shares a correction had reversed).
         if recent > 0 and available_shares - recent < quantity <= available_shares:
             # Say when the sale could go through (found by a probe: the refusal did not say).
-            free_from = _sellable_from(buys, days, quantity - (available_shares - recent))
+            free_from = _sellable_from(bought, days, quantity - (available_shares - recent))
             raise HoldingPeriod(
                 gettext(
                     "%(recent)s of your shares were bought within the last %(days)s trading days"
                     " and cannot be sold yet; this sale can go through from %(when)s (Asia/Shanghai)."
                 )
-                % {
-                    "recent": recent,
-                    "days": days,
-                    "when": free_from.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-                }
+                % {"recent": recent, "days": days, "when": _when(free_from)}
             )
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+
+
+def _recent(
+    accounts: list[int], security: Security, party: str, days: int, now: dt.datetime
+) -> list[tuple[int, dt.datetime, int]]:
+    """The trades of the security in which one of ``accounts`` (a real person's) was ``party`` ("buyer" or
+    "seller") within the holding period, oldest first, with their quantities as corrected and those a correction
+    reversed left out. A buy counts once settled (its shares are then the holding's); a sale once matched (its
+    shares are gone then)."""
+    statuses = (
+        [Trade.Status.SETTLED]
+        if party == "buyer" and not profile.holding_both_ways()
+        else [Trade.Status.MATCHED, Trade.Status.HELD, Trade.Status.SETTLED]
+    )
+    rows = _as_corrected(
+        list(
+            Trade.objects.filter(
+                **{f"{party}_id__in": accounts},
+                security=security,
+                status__in=statuses,
+                matched_at__gte=holding_since(now, days),
+            )
+            .order_by("matched_at", "id")
+            .values_list("id", "matched_at", "quantity")
+        )
+    )
+    return [row for row in rows if row[2]]
 
 
 # --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone, translation
 
 from core.models import Account
+from exchange import pretrade
 from exchange.models import NegotiatedTrade, Trade
 from exchange.pretrade import trading_days_back
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
@@ -283,3 +284,135 @@ def test_the_pre_trade_checks_pass_under_both_profiles(market, venue):
     seller = market.investor(shares=1000, qualified=True)
     buyer = market.investor(cash="50000", qualified=True)
     assert _deal(market, seller=seller, buyer=buyer, key="ok").quantity == 100
+
+
+# --------------------------------------------------------------------------
+# Found by a probe under cn-regional-2017: the interval both ways, per real person; the cap when a holder sells
+# out; odd lots by RFQ and negotiated transfer; the venue's cap on an issue
+
+
+def _twin(market, of, **kwargs):
+    """A second account of ``of``'s real person (a nominee or counter account of the same identity)."""
+    twin = market.investor(**kwargs)
+    KycProfile.objects.filter(user=twin.owner).update(identity=KycProfile.objects.get(user=of.owner).identity)
+    return twin
+
+
+def test_shares_held_before_a_purchase_cannot_be_sold_within_five_trading_days_of_it(market, cn):
+    # given a holder of 1,000 shares held for long, who buys 100 more today
+    holder = market.investor(cash="50000", shares=1000, qualified=True)
+    seller = market.investor(shares=500, qualified=True)
+    bought = _deal(market, seller=seller, buyer=holder, key="buy")
+    # when the holder sells 100 of the older shares, to anyone, by negotiated transfer
+    other = market.investor(cash="50000", qualified=True)
+    before = snapshot()
+    with translation.override("en"), pytest.raises(Exception) as refused:
+        _offer(market, seller=holder, buyer=other, key="sell")
+    # then it is refused as within the interval, saying from which day, and nothing changed
+    assert refused.value.code == "holding_period"
+    free = pretrade.trading_days_ahead(bought.matched_at, 5)
+    assert str(refused.value.message) == (
+        f"You bought {market.security.code} within the last 5 trading days; you cannot sell it before "
+        f"{free:%Y-%m-%d} (Asia/Shanghai)."
+    )
+    assert snapshot() == before
+    # and once the purchase is five trading days old, the sale goes through
+    _backdate(bought, 5)
+    assert _deal(market, seller=holder, buyer=other, key="later").quantity == 100
+
+
+def test_the_interval_counts_every_account_of_one_real_person(market, cn):
+    # given a person whose nominee account bought today, and whose other account has held for long
+    origin = market.investor(shares=1000, qualified=True)
+    holder = market.investor(cash="50000", shares=1000, qualified=True)
+    nominee = _twin(market, holder, cash="50000", qualified=True)
+    _deal(market, seller=origin, buyer=nominee, key="nominee-buys")
+    other = market.investor(cash="50000", qualified=True)
+    # when the other account offers to sell, then it is refused: the person bought within the interval
+    before = snapshot()
+    with pytest.raises(Exception) as refused:
+        _offer(market, seller=holder, buyer=other, key="holder-sells")
+    assert refused.value.code == "holding_period" and snapshot() == before
+    # and when the person's account that sold today buys back through the other account, it is refused too
+    assert _deal(market, seller=origin, buyer=other, key="other-buys").quantity == 100  # (another person)
+    third = market.investor(shares=500, qualified=True)
+    origin_twin = _twin(market, origin, cash="50000", qualified=True)
+    assert _refused_at_confirmation(market, seller=third, buyer=origin_twin, key="back") == "holding_period"
+
+
+def test_at_the_cap_a_holder_may_sell_out_to_a_newcomer_but_not_sell_part(market, settings, monkeypatch):
+    # given a cap reached: the holders are the seller (1,000 shares, a person of two accounts), one other and
+    # whoever held before
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    seller = market.investor(shares=600, qualified=True)
+    seller_twin = _twin(market, seller, shares=400, qualified=True)
+    other = market.investor(cash="50000", shares=1000, qualified=True)
+    newcomer = market.investor(cash="50000", qualified=True)
+    holders = pretrade.holder_count(market.security.pk)
+    tight = dataclasses.replace(profile.PROFILES["cn-regional-2017"], holder_cap=holders, holding_days=0)
+    monkeypatch.setitem(profile.PROFILES, "cn-regional-2017", tight)
+    # when the seller sells only what one of its accounts holds, then the newcomer may not buy: the count would rise
+    part, code = _offer(market, seller=seller, buyer=newcomer, key="part")
+    with pytest.raises(Exception) as refused:
+        neg.negotiated_confirm(actor=newcomer.owner, proposal_id=part.pk, code=code)
+    assert refused.value.code == "holder_cap_reached"
+    neg.negotiated_withdraw(actor=seller.owner, proposal_id=part.pk)
+    # when its other account has sold out too (to the other holder), the last 600 go to the newcomer
+    assert _deal(market, seller=seller_twin, buyer=other, key="twin-out", qty=400).quantity == 400
+    from ledger.services import block_seal
+    from settlement.services import trade_settle
+
+    block_seal()
+    for t in Trade.objects.filter(status="matched"):
+        assert trade_settle(trade_id=t.pk)
+    p, code = _offer(market, seller=seller, buyer=newcomer, key="all", qty=600)
+    sold_out = neg.negotiated_confirm(actor=newcomer.owner, proposal_id=p.pk, code=code).trade
+    # and once it settles, the register has as many holders as before: one left, one came
+    block_seal()
+    assert trade_settle(trade_id=sold_out.pk)
+    assert pretrade.holder_count(market.security.pk) == holders
+
+
+def test_all_shares_held_free_may_be_sold_at_once_by_rfq_and_negotiated_transfer_odd_lot_included(market, cn):
+    # given 1,900 shares with a lot of 1,000 (one lot and 900 left out of lots)
+    from exchange.services import rfq as rfq_svc
+
+    seller = market.investor(shares=1900, qualified=True)
+    buyer = market.investor(cash="50000", qualified=True)
+    _sec(market, lot_size=1000, reference_price=D("10.00"))
+    # when the holder offers 900 (not all), then it is refused as out of lots, naming the whole holding
+    with translation.override("en"), pytest.raises(Exception) as refused:
+        _offer(market, seller=seller, buyer=buyer, key="odd", qty=900)
+    assert refused.value.code == "quantity_not_in_lots" and "or all 1900 shares you hold free" in str(
+        refused.value.message
+    )
+    # when the holder asks market makers for a price for all 1,900, then the request stands
+    request, _created = rfq_svc.rfq_request(
+        requested_by=seller.owner,
+        account=seller,
+        request=rfq_svc.RfqRequestInput(market.security.code, "sell", 1900, "rfq-all"),
+    )
+    assert request.quantity == 1900
+    # and the whole 1,900 by negotiated transfer goes through
+    assert _deal(market, seller=seller, buyer=buyer, key="all", qty=1900).quantity == 1900
+
+
+def test_an_issue_may_not_take_a_security_past_the_venues_cap(market, settings, monkeypatch):
+    from balances.services import securities_issue
+    from core import errors as err
+    from core.models import Role
+
+    # given a venue cap of two holders, one holder already, and the security's own cap of 500
+    tight = dataclasses.replace(profile.PROFILES["cn-regional-2017"], holder_cap=2)
+    monkeypatch.setitem(profile.PROFILES, "cn-regional-2017", tight)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    _sec(market, max_holders=500)
+    market.investor(shares=100)
+    a, b = market.investor(), market.investor()
+    before = snapshot()
+    # when the depository issues to two new holders, then it is refused naming the venue's cap, and nothing changed
+    with translation.override("en"), pytest.raises(err.DomainError) as refused:
+        securities_issue(actor=market.user(Role.DEPOSITORY_OPERATOR), security_code=market.security.code,
+                         allocations=[(a, 100), (b, 100)])  # fmt: skip
+    assert "its cap is 2" in str(refused.value.message)
+    assert snapshot() == before

@@ -208,7 +208,9 @@ def _next_weekday(start: dt.datetime, weekday: int) -> dt.datetime:
     return day
 
 
-def test_minimum_holding_period_ends_exactly_five_trading_days_after_the_buy(quoted):
+def test_minimum_holding_period_ends_at_the_start_of_the_fifth_trading_day_after_the_buy(quoted):
+    # (counted in whole trading days, as T+n is: a buy at 10:00 is free from the fifth trading day's start, not
+    # from 10:00 that day; found by a probe)
     # given a 5-trading-day holding period and 100 shares bought on a Wednesday at 10:00 Beijing time
     Security.objects.filter(pk=quoted.security.pk).update(min_holding_days=5)
     investor = quoted.investor(cash="10000")
@@ -222,15 +224,16 @@ def test_minimum_holding_period_ends_exactly_five_trading_days_after_the_buy(quo
     assert trade_settle(trade_id=trade.pk)
     assert trade.matched_at == bought_at
 
-    # when the investor sells 1 µs before the fifth trading day after (Thu, Fri, Mon, Tue, Wed: 7 calendar days)
-    edge = bought_at + dt.timedelta(days=7)
+    # when the investor sells 1 µs before the fifth trading day after begins (Thu, Fri, Mon, Tue, Wed: the
+    # Wednesday a week later, at midnight)
+    edge = (bought_at + dt.timedelta(days=7)).replace(hour=0)
     with mock.patch("django.utils.timezone.now", return_value=(edge - dt.timedelta(microseconds=1)).astimezone(dt.UTC)):
-        # then it is refused, saying from when it can go through, and nothing changes
+        # then it is refused, saying from which day it can go through, and nothing changes
         with translation.override("en"):
             error = refused("holding_period", sell, investor, quoted, coid="s1")
-        assert f"this sale can go through from {edge:%Y-%m-%d %H:%M} (Asia/Shanghai)" in str(error.message)
+        assert f"this sale can go through from {edge:%Y-%m-%d} (Asia/Shanghai)" in str(error.message)
 
-    # when the investor sells exactly at the edge, then it is filled
+    # when the investor sells as that day begins, then it is filled (at any hour of it: 00:00 is its first moment)
     with mock.patch("django.utils.timezone.now", return_value=edge.astimezone(dt.UTC)):
         assert sell(investor, quoted, coid="s2").filled_quantity == 100
 

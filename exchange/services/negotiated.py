@@ -181,7 +181,8 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
     security = lock_security(req.security)
     pretrade.check_tradable(security, now=now, mode=profile.NEGOTIATED)
     pretrade.check_price(security, req.price)
-    pretrade.check_quantity(security, req.quantity)
+    if req.side == NegotiatedTrade.Side.BUY:
+        pretrade.check_quantity(security, req.quantity)  # a sale's, once its holding is known
     book = Book(now=now, security=security)
     proposal = NegotiatedTrade(
         security=security,
@@ -198,7 +199,13 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
     )
     if req.side == NegotiatedTrade.Side.BUY:
         pretrade.check_investor(
-            account=account, security=security, side="buy", quantity=req.quantity, available_shares=None, now=now
+            account=account,
+            security=security,
+            side="buy",
+            quantity=req.quantity,
+            available_shares=None,
+            now=now,
+            seller=counterparty,
         )
         book.cash = cash_lock([account.pk])
         proposal.reserved_cash = buy_reservation(account, req.price, req.quantity)
@@ -207,6 +214,9 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
     else:
         book.positions = positions_lock(security.pk, [account.pk])
         available = book.positions[account.pk].available
+        # All the shares held free may be sold at once, odd lot included, as an order may (found by a probe:
+        # under a profile without orders, shares out of lots could never be sold).
+        pretrade.check_quantity(security, req.quantity, whole_holding=available)
         pretrade.check_investor(
             account=account, security=security, side="sell", quantity=req.quantity, available_shares=available, now=now
         )
@@ -449,7 +459,6 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
     pretrade.check_account_not_frozen(p.proposer)
     pretrade.check_tradable(security, now=now, mode=profile.NEGOTIATED)
     pretrade.check_price(security, p.price)
-    pretrade.check_quantity(security, p.quantity)
 
     book = Book(now=now, security=security)
     book.cash = cash_lock([buyer.pk])
@@ -458,11 +467,18 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
     buyer_fee = commission(buyer, value)
     seller_fee = seller_commission(seller, value)
 
-    pretrade.check_investor(
-        account=buyer, security=security, side="buy", quantity=p.quantity, available_shares=None, now=now
-    )
     # The proposer's own shares are already reserved for this sale: they count as available to it.
     seller_available = book.positions[seller.pk].available + (0 if proposer_buys else p.quantity)
+    pretrade.check_quantity(security, p.quantity, whole_holding=seller_available)
+    pretrade.check_investor(
+        account=buyer,
+        security=security,
+        side="buy",
+        quantity=p.quantity,
+        available_shares=None,
+        now=now,
+        seller=seller,
+    )
     pretrade.check_investor(
         account=seller, security=security, side="sell", quantity=p.quantity, available_shares=seller_available, now=now
     )

@@ -129,11 +129,12 @@ def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, 
     now = timezone.now()
     security = lock_security(req.security)
     pretrade.check_tradable(security, now=now, mode=profile.RFQ)
-    pretrade.check_quantity(security, req.quantity)
     available = None
     if req.side == Order.Side.SELL:
         position = positions_lock(security.pk, [account.pk])[account.pk]
         available = position.available
+    # A sale may be of all the shares held free, odd lot included, as an order's may (found by a probe).
+    pretrade.check_quantity(security, req.quantity, whole_holding=available)
     pretrade.check_investor(
         account=account, security=security, side=req.side, quantity=req.quantity, available_shares=available, now=now
     )
@@ -268,7 +269,6 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             raise RfqAnswerExpired()
         pretrade.check_tradable(security, now=now, mode=profile.RFQ)
         pretrade.check_price(security, answer.price)
-        pretrade.check_quantity(security, rfq.quantity)
         pretrade.check_account_not_frozen(answer.account)
         investor, maker = rfq.account, answer.account
         others = list(
@@ -277,8 +277,15 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
         book = Book(now=now, security=security)
         value = notional(answer.price, rfq.quantity)
         if rfq.side == Order.Side.BUY:
+            pretrade.check_quantity(security, rfq.quantity)
             pretrade.check_investor(
-                account=investor, security=security, side="buy", quantity=rfq.quantity, available_shares=None, now=now
+                account=investor,
+                security=security,
+                side="buy",
+                quantity=rfq.quantity,
+                available_shares=None,
+                now=now,
+                seller=maker,
             )
             book.cash = cash_lock([investor.pk])
             book.positions = positions_lock(security.pk, [a.account_id for a in others])
@@ -288,10 +295,12 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             book.reserve_cash(investor.pk, value + buyer_fee)
             fill = Fill(None, None, rfq.quantity, answer.price, investor, maker, buyer_fee, ZERO)
         else:
-            pretrade.check_holder_room(maker, security)  # the market maker buys: a holder like any other
+            # The market maker buys: a holder like any other.
+            pretrade.check_holder_room(maker, security, seller=investor, quantity=rfq.quantity)
             book.cash = cash_lock([a.account_id for a in others])
             book.positions = positions_lock(security.pk, [investor.pk])
             row = book.positions[investor.pk]
+            pretrade.check_quantity(security, rfq.quantity, whole_holding=row.available)
             pretrade.check_investor(
                 account=investor,
                 security=security,

@@ -437,6 +437,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Requests for quote and firm answers past their expiry close and release what they hold.
     "exchange-expire-rfqs": {"task": "exchange.tasks.expire_rfqs", "schedule": 5.0, "options": {"expires": 5}},
+    # Proposals and requests for quote their security no longer allows close (a security's change closes them at
+    # once; this catches a change of the venue's profile).
+    "exchange-close-unfit": {"task": "exchange.tasks.close_unfit", "schedule": 30.0, "options": {"expires": 30}},
 }
 
 # How long a request for quote stays open for answers and acceptance (seconds).

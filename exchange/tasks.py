@@ -33,3 +33,15 @@ def expire_negotiated() -> int:
     from .services.negotiated import negotiated_expire
 
     return negotiated_expire()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def close_unfit() -> int:
+    """Negotiated proposals and requests for quote that their security's state no longer allows (delisted, the
+    mode off by it or by the venue's profile, a price off the tick or band) close and release what they hold
+    (beat, every 30 s: a security's change closes them at once; this catches a change of the venue's profile).
+    Returns how many proposals, requests and answers it closed."""
+    from .services.negotiated import negotiated_withdraw_unfit
+    from .services.rfq import rfqs_close_unfit
+
+    return negotiated_withdraw_unfit() + sum(rfqs_close_unfit())

@@ -369,3 +369,125 @@ def test_a_change_with_a_long_name_and_issuer_keeps_its_cancels_reason_whole(res
     assert (two_hundred.closed_by, two_hundred.closed_reason) == ("security_changed", "lot_size 100 → 300")
     with translation.override("en"):
         assert "Lot size 100 → 300)" in two_hundred.closed_reason_text()
+
+
+# --------------------------------------------------------------------------
+# Negotiated proposals and requests for quote a change strands (found by a probe: they kept what they reserved
+# until they expired, and could not be confirmed or accepted)
+
+
+@pytest.fixture
+def negotiating(market, django_capture_on_commit_callbacks):
+    """A seller's proposal of 100 shares at 10.00 (reserved), and an open request for quote with a market maker's
+    firm answer at 10.00 (its cash reserved)."""
+    from exchange.services import negotiated as neg
+    from exchange.services import rfq as rfq_svc
+
+    seller = market.investor(shares=1000)
+    buyer = market.investor(cash="50000")
+    proposal, _code, _ = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "p"),
+    )
+    mm = market.market_maker()
+    asker = market.investor(shares=500)
+    rfq, _ = rfq_svc.rfq_request(
+        requested_by=asker.owner, account=asker, request=rfq_svc.RfqRequestInput(market.security.code, "sell", 100, "r")
+    )
+    answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.00"), valid_seconds=60)
+    assert position_of(seller, market.security).reserved == 100 and cash_of(mm).reserved > 0
+    return market, seller, proposal, mm, rfq, answer
+
+
+def _change(market, operator, capture, **data):
+    with capture(execute=True):
+        if data.pop("delist", False):
+            listing.security_delist(actor=operator, code=market.security.code, reason="Merger completed")
+        else:
+            listing.security_change(actor=operator, code=market.security.code, data=data, reason="Rules")
+
+
+def test_switching_negotiated_transfer_off_withdraws_its_proposals_and_releases_what_they_held(
+    negotiating, operator, django_capture_on_commit_callbacks
+):
+    from exchange.models import NegotiatedTrade, RfqAnswer, RfqRequest
+
+    market, seller, proposal, mm, rfq, answer = negotiating
+    # when the operator switches negotiated transfer off for the security
+    _change(market, operator, django_capture_on_commit_callbacks, trading_modes=["market_making", "rfq"])
+    # then the proposal is withdrawn by the system, its 100 shares free again, and the audit trail says why
+    proposal.refresh_from_db()
+    assert (proposal.status, proposal.closed_by_id) == (NegotiatedTrade.Status.WITHDRAWN, None)
+    assert position_of(seller, market.security).reserved == 0
+    record = AuditEvent.objects.get(action="negotiated.withdraw", target=f"negotiated:{proposal.pk}")
+    assert "security changed" in record.detail["reason"]
+    # and the request for quote, whose mode is still on, is as it was
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "open" and RfqAnswer.objects.get(pk=answer.pk).status == "firm"
+
+
+def test_delisting_withdraws_proposals_and_cancels_requests_for_quote_releasing_the_answers(
+    negotiating, operator, django_capture_on_commit_callbacks
+):
+    from exchange.models import RfqAnswer, RfqRequest
+
+    market, seller, proposal, mm, rfq, answer = negotiating
+    _change(market, operator, django_capture_on_commit_callbacks, delist=True)
+    proposal.refresh_from_db()
+    assert proposal.status == "withdrawn" and position_of(seller, market.security).reserved == 0
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "cancelled"
+    assert RfqAnswer.objects.get(pk=answer.pk).status == "released" and cash_of(mm).reserved == 0
+
+
+def test_a_band_change_closes_only_the_prices_it_strands(negotiating, operator, django_capture_on_commit_callbacks):
+    from exchange.models import RfqAnswer, RfqRequest
+
+    market, seller, proposal, mm, rfq, answer = negotiating
+    # when the reference price moves to 12.00 with a ±10 % band (10.80 … 13.20): 10.00 is outside
+    _change(market, operator, django_capture_on_commit_callbacks, reference_price="12.00", band_pct="10.00")
+    # then the proposal at 10.00 is withdrawn and the answer at 10.00 released; the request stays open for others
+    proposal.refresh_from_db()
+    assert proposal.status == "withdrawn" and position_of(seller, market.security).reserved == 0
+    assert RfqAnswer.objects.get(pk=answer.pk).status == "released" and cash_of(mm).reserved == 0
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "open"
+
+
+def test_a_change_rolled_back_closes_nothing_and_a_fitting_change_keeps_everything(
+    negotiating, operator, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    market, seller, proposal, mm, rfq, answer = negotiating
+    before = snapshot()
+    # when a change that strands them is rolled back
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        listing.security_delist(actor=operator, code=market.security.code, reason="x")
+        raise RuntimeError("rolled back")
+    # then nothing closed
+    assert snapshot() == before
+    # and a change they still fit (a wider band) closes nothing either
+    _change(market, operator, django_capture_on_commit_callbacks, band_pct="40.00")
+    proposal.refresh_from_db()
+    assert proposal.status == "proposed" and position_of(seller, market.security).reserved == 100
+
+
+def test_the_beat_closes_what_the_venues_profile_no_longer_allows(negotiating, settings, monkeypatch):
+    # (a profile changes at a restart, not by a security's change: the beat catches it)
+    import dataclasses
+
+    from exchange.models import RfqAnswer, RfqRequest
+    from exchange.tasks import close_unfit
+    from registry import profile
+
+    market, seller, proposal, mm, rfq, answer = negotiating
+    no_rfq = dataclasses.replace(profile.PROFILES["open"], modes=frozenset({profile.NEGOTIATED}))
+    monkeypatch.setitem(profile.PROFILES, "open", no_rfq)
+    # when the beat runs under a venue profile without requests for quote
+    assert close_unfit.apply().get() == 2  # the request and its answer
+    # then the request is cancelled and its answer released; the proposal, still allowed, stays
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "cancelled"
+    assert RfqAnswer.objects.get(pk=answer.pk).status == "released" and cash_of(mm).reserved == 0
+    proposal.refresh_from_db()
+    assert proposal.status == "proposed"
+    # and a second run finds nothing
+    assert close_unfit.apply().get() == 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
@@ -46,6 +47,14 @@ def _fits(security: Security, price: Decimal, quantity: int | None) -> bool:
     return on_tick and in_lots and security.band_low <= price <= security.band_high
 
 
+def _close_unfit(security_id: int) -> None:
+    from .negotiated import negotiated_withdraw_unfit
+    from .rfq import rfqs_close_unfit
+
+    negotiated_withdraw_unfit(security_id=security_id)
+    rfqs_close_unfit(security_id=security_id)
+
+
 def on_security_changed(security: Security, fields: set[str], now: dt.datetime, reason: str) -> list[int]:
     if (
         "settlement_mode" in fields
@@ -54,6 +63,10 @@ def on_security_changed(security: Security, fields: set[str], now: dt.datetime, 
         raise SettlementModeBusy()
     if not fields & {"status", "lot_size", "tick_size", "reference_price", "band_pct", "trading_modes"}:
         return []
+    # Negotiated proposals and requests for quote the change strands close once it commits, each in a transaction
+    # of its own and its own lock order (they lock balances of their own, which this transaction's book, below,
+    # would take out of order): a change rolled back closes nothing.
+    transaction.on_commit(lambda: _close_unfit(security.pk), robust=True)
     orders = [
         o
         for o in Order.objects.filter(security=security, status__in=Order.OPEN_STATUSES).order_by("id")

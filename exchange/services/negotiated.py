@@ -358,6 +358,49 @@ def negotiated_withdraw_to_frozen(*, now: dt.datetime | None = None) -> int:
     return withdrawn
 
 
+def proposal_fits(security: Security, price: Decimal) -> bool:
+    """Whether a proposal at ``price`` could still be confirmed as the security now stands: listed, negotiated
+    transfer allowed by it and by the venue, the price on its tick and inside its band. A halt is not a misfit: it
+    ends."""
+    return (
+        security.status != Security.Status.DELISTED
+        and profile.mode_allowed(security, profile.NEGOTIATED)
+        and price % security.tick_size == 0
+        and security.band_low <= price <= security.band_high
+    )
+
+
+def negotiated_withdraw_unfit(*, security_id: int | None = None, now: dt.datetime | None = None) -> int:
+    """Withdraw the open proposals that can no longer be confirmed since their security changed (delisted,
+    negotiated transfer switched off, a tick or band their price no longer fits), releasing what their proposers
+    reserved, as a change cancels the orders it strands (found by a probe: 100 shares stayed reserved until the
+    proposal expired, days later). With no actor; both parties are told it was withdrawn. Each in a transaction of
+    its own, locked as a party's withdrawal is. Run after a security's change commits (``security_id``) and by the
+    beat (``exchange.tasks.close_unfit``, for a change of the venue's profile); idempotent. Returns how many."""
+    now = now or timezone.now()
+    open_ = NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED)
+    if security_id is not None:
+        open_ = open_.filter(security_id=security_id)
+    candidates = [
+        (pk, security)
+        for pk, security, price in (
+            (p.pk, p.security, p.price) for p in open_.select_related("security").only("pk", "price", "security")
+        )
+        if not proposal_fits(security, price)
+    ]
+    withdrawn = 0
+    for pk, _security in candidates:
+        with transaction.atomic():
+            p = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty").get(pk=pk)
+            security = _lock(p)
+            if p.status != NegotiatedTrade.Status.PROPOSED or proposal_fits(security, p.price):
+                continue
+            _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
+            _withdrawn_audited(p, "its security changed and it can no longer be confirmed")
+            withdrawn += 1
+    return withdrawn
+
+
 def negotiated_securities(account: Account) -> set[int]:
     """The securities of the open proposals ``account`` made (what ``negotiated_withdraw_locked`` locks)."""
     return set(

@@ -36,6 +36,7 @@ from core import errors as err
 from core.models import Account, User
 from core.money import ZERO, notional
 from registry import profile
+from registry.models import Security
 
 from .. import hooks, pretrade
 from ..models import Order, RfqAnswer, RfqRequest, Trade
@@ -395,6 +396,53 @@ def rfqs_close_frozen(*, now: dt.datetime | None = None) -> tuple[int, int]:
                 cancelled += 1
             else:
                 answers = [a for a in _firm_answers(rfq) if a.account_id in frozen]
+                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
+            released += len(answers)
+    return cancelled, released
+
+
+def _request_fits(security: Security) -> bool:
+    return security.status != Security.Status.DELISTED and profile.mode_allowed(security, profile.RFQ)
+
+
+def _answer_fits(security: Security, price: Decimal) -> bool:
+    return price % security.tick_size == 0 and security.band_low <= price <= security.band_high
+
+
+def rfqs_close_unfit(*, security_id: int | None = None, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Cancel the open requests whose security no longer trades by request for quote (delisted, the mode switched
+    off by it or the venue), releasing their firm answers, and release the firm answers whose price no longer fits
+    the tick or the band (found by a probe: a market maker's answer kept 820.00 reserved after the mode was
+    switched off, and could not be accepted). As ``rfqs_expire``: one transaction per request, locks in the global
+    order; idempotent. Run after a security's change commits (``security_id``) and by the beat. Returns (requests
+    cancelled, answers released)."""
+    now = now or timezone.now()
+    securities = Security.objects.all() if security_id is None else Security.objects.filter(pk=security_id)
+    unfit_securities = {s.pk for s in securities if not _request_fits(s)}
+    requests = set(
+        RfqRequest.objects.filter(status=RfqRequest.Status.OPEN, security_id__in=unfit_securities).values_list(
+            "pk", flat=True
+        )
+    )
+    firm = RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM).select_related("request__security")
+    if security_id is not None:
+        firm = firm.filter(request__security_id=security_id)
+    requests |= {a.request_id for a in firm if not _answer_fits(a.request.security, a.price)}
+    cancelled = released = 0
+    for rfq_id in sorted(requests):
+        with transaction.atomic():
+            rfq = _lock_request(rfq_id)
+            if rfq is None or rfq.status != RfqRequest.Status.OPEN:
+                continue
+            security = Security.objects.get(pk=rfq.security_id)
+            if not _request_fits(security):
+                answers = _firm_answers(rfq)
+                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
+                rfq.status, rfq.closed_at = RfqRequest.Status.CANCELLED, now
+                rfq.save(update_fields=["status", "closed_at"])
+                cancelled += 1
+            else:
+                answers = [a for a in _firm_answers(rfq) if not _answer_fits(security, a.price)]
                 _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
             released += len(answers)
     return cancelled, released

@@ -640,9 +640,12 @@ def _entry_item(item: dict, where: str) -> dict:
     return entry
 
 
-def _record_backed(record: dict, entry: dict) -> None:
+def _record_backed(record: dict, entry: dict) -> bool:
     """An audit record that names an entry agrees with it: its user is the entry's actor, and each of its
-    details that the entry also holds has the entry's value (the entry is signed, the record is not)."""
+    details that the entry also holds has the entry's value (the entry is signed, the record is not). Returns
+    whether the entry names an actor to check the record's user against: an entry of a kind that names none (an
+    issue, a refusal of settlement) backs what was done, not who did it (found by outside testers: a record's
+    user, role and address rewritten passed as "backed")."""
     payload = entry["payload"]
     rid, action = record.get("id"), record.get("action")
     if action not in ACTION_ENTRIES:
@@ -672,12 +675,14 @@ def _record_backed(record: dict, entry: dict) -> None:
     for key in OBJECT_KEYS:
         if key in detail and key not in payload:
             raise VerificationFailed(f"audit record {rid}: its {key} {detail[key]!r} is not in the entry it names")
+    actor_checked = False
     for name in ACTOR_FIELDS:
         if payload.get(name) is not None:
             if payload[name] != record.get("user"):
                 raise VerificationFailed(
                     f"audit record {rid}: its user is {record.get('user')!r}, the entry's {name} is {payload[name]!r}"
                 )
+            actor_checked = True
             break
     for key, value in detail.items():
         signed = payload.get(key)
@@ -685,6 +690,7 @@ def _record_backed(record: dict, entry: dict) -> None:
             continue
         if not _same(value, signed):
             raise VerificationFailed(f"audit record {rid}: its {key} is {value!r}, the entry's is {signed!r}")
+    return actor_checked
 
 
 # What an evidence bundle must carry, and as what: without any of them it is refused, not half verified (found
@@ -774,7 +780,7 @@ def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
     ids = [int(item["entry_id"]) for item in [*entries, *waiting] if "entry_id" in item]
     if len(ids) != len(set(ids)):
         raise VerificationFailed("an entry id is in the bundle twice")
-    backed = 0
+    backed = unvouched = 0
     for record in records:
         detail = record.get("detail") if isinstance(record.get("detail"), dict) else {}
         named = detail.get("entry")
@@ -786,11 +792,17 @@ def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
             continue
         if named not in by_id:
             raise VerificationFailed(f"audit record {record.get('id')} names entry {named}, which the bundle lacks")
-        _record_backed(record, by_id[named])
+        if not _record_backed(record, by_id[named]):
+            lines.append(
+                f"audit record {record.get('id')} ({record.get('action')}): backed by entry {named}, which does "
+                f"not name who acted: its user {record.get('user')!r}, role and address are the exchange's word only"
+            )
+            unvouched += 1
         backed += 1
     lines.append(
         f"{len(entries)} entries verified against one signed checkpoint; {len(waiting)} waiting; "
-        f"{len(records)} audit records (unsigned), {backed} of them backed by the entry they name"
+        f"{len(records)} audit records (unsigned), {backed} of them backed by the entry they name, "
+        f"{backed - unvouched} of those down to who acted"
     )
     return "\n".join(lines)
 

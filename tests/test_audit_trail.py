@@ -426,6 +426,35 @@ def test_a_supervised_accounts_bundle_verifies_with_each_record_backed_by_its_en
     assert f"{len(bundle['audit'])} audit records (unsigned), {backed} of them backed" in ok.stdout
 
 
+def test_a_record_whose_entry_names_no_actor_is_said_to_rest_on_the_exchanges_word(supervised, tmp_path):
+    # (found by outside testers: a record's user, role and address rewritten still passed as "backed by its entry",
+    # where the entry, a deposit's, names no one)
+    import base64
+
+    from ledger.verifier import ACTOR_FIELDS
+
+    bundle, keys = supervised
+    entries = {e["entry_id"]: json.loads(base64.b64decode(e["canonical"]))["payload"] for e in bundle["entries"]}
+    named = [a for a in bundle["audit"] if a["entry_id"] in entries]
+    silent = [a for a in named if not any(entries[a["entry_id"]].get(f) is not None for f in ACTOR_FIELDS)]
+    assert silent and len(silent) < len(named)
+    # when the user of such a record is rewritten
+    silent[0]["user"], silent[0]["role"], silent[0]["ip"] = "operator2", "exchange_operator", "203.0.113.9"
+    ok = _verify(tmp_path, bundle, keys)
+    # then the bundle still verifies (nothing signed says otherwise), and the check says that record's user is the
+    # exchange's word only, and how many records are backed down to who acted
+    assert ok.returncode == 0, ok.stderr
+    record = silent[0]
+    assert (
+        f"audit record {record['id']} ({record['action']}): backed by entry {record['entry_id']}, which does not "
+        "name who acted: its user 'operator2', role and address are the exchange's word only"
+    ) in ok.stdout
+    assert (
+        f"{len(named)} of them backed by the entry they name, {len(named) - len(silent)} of those down to who acted"
+        in (ok.stdout)
+    )
+
+
 def _named(bundle, action):
     record = next(a for a in bundle["audit"] if a["action"] == action and a["entry_id"])
     entry = next(e for e in bundle["entries"] if e["entry_id"] == record["entry_id"])

@@ -668,7 +668,7 @@ class TradeProofApi(APIView):
             OpenApiParameter("download", bool, required=False, description="as an attachment"),
             whole_parameter("tree_size", 0, BIGINT_MAX, "prove against this checkpoint (default: the newest)"),
         ],
-        responses={200: ledger_api.InclusionOutput, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        responses={200: ledger_api.InclusionOutput, **ledger_api.PROOF_ERRORS},
     )
     def get(self, request, trade_id):
         tree_size = ledger_api.size_param(request, "tree_size")

@@ -156,6 +156,16 @@ def trade_status(trade: Trade) -> str:
     return trade.status
 
 
+def trades_of_status(qs: QuerySet[Trade], status: str) -> QuerySet[Trade]:
+    """``qs`` narrowed to the trades ``trade_status`` shows as ``status``: sealed is a matched trade whose entry is
+    in a block, matched one whose entry is not in a block yet."""
+    if status == Trade.Status.SEALED:
+        return qs.filter(status=Trade.Status.MATCHED, entry__leaf__isnull=False)
+    if status == Trade.Status.MATCHED:
+        return qs.filter(status=Trade.Status.MATCHED, entry__leaf__isnull=True)
+    return qs.filter(status=status)
+
+
 def fee_charged(trade: Trade, side: str) -> Decimal:
     """The fee the buyer (``side`` "buy") or the seller paid: the trade's, nothing for a trade whose settlement
     failed (nothing moved). The trade row and its TRADE entry keep the fee agreed when it matched."""

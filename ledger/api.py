@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from django.utils.translation import gettext, gettext_lazy
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -38,6 +38,28 @@ class NotACheckpoint(err.DomainError):
     code = "not_a_checkpoint"
     status = 400
     default_message = gettext_lazy("No signed checkpoint has that tree size.")
+
+
+class LeafNotInTree(err.DomainError):
+    """A signed checkpoint, but of a tree that ends before the leaf: its own code, not ``not_a_checkpoint`` (found
+    by an outside tester: tree size 388 for leaf 388 was told it was no checkpoint)."""
+
+    code = "leaf_not_in_tree"
+    status = 400
+    default_message = gettext_lazy("That checkpoint's tree does not contain the leaf.")
+
+
+PROOF_ERRORS = {
+    400: OpenApiResponse(
+        ErrorSerializer,
+        description=(
+            "`not_a_checkpoint`: no signed checkpoint has that tree_size; `leaf_not_in_tree`: the checkpoint of that "
+            "tree_size does not contain the leaf (tree_size ≤ its leaf index); or a malformed parameter."
+        ),
+    ),
+    404: ErrorSerializer,
+    409: OpenApiResponse(ErrorSerializer, description="`not_sealed`: the entry is not sealed in a block yet."),
+}
 
 
 def _b64(data: bytes) -> str:
@@ -265,9 +287,11 @@ class EntryListApi(APIView):
 def inclusion_bundle(leaf: Leaf, block: Block, *, with_bytes: bool) -> dict:
     """Everything an offline verifier needs: the checkpoint, the leaf, its proof, the node's keys."""
     if block.tree_size <= leaf.leaf_index:
-        raise NotACheckpoint(
-            gettext("The checkpoint of tree size %(size)s precedes leaf %(leaf)s.")
-            % {"size": block.tree_size, "leaf": leaf.leaf_index}
+        raise LeafNotInTree(
+            gettext(
+                "The checkpoint of tree size %(size)s does not contain leaf %(leaf)s: its leaves are 0 to %(last)s."
+            )
+            % {"size": block.tree_size, "leaf": leaf.leaf_index, "last": block.tree_size - 1}
         )
     proof = selectors.inclusion_proof(leaf.leaf_index, block.tree_size)
     bundle = {
@@ -286,8 +310,8 @@ def inclusion_bundle(leaf: Leaf, block: Block, *, with_bytes: bool) -> dict:
 
 class EntryProofApi(APIView):
     @extend_schema(
-        parameters=[whole_parameter("tree_size", 0, BIGINT_MAX)],
-        responses={200: InclusionOutput, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        parameters=[whole_parameter("tree_size", 0, BIGINT_MAX, "prove against this checkpoint (default: the newest)")],
+        responses={200: InclusionOutput, **PROOF_ERRORS},
     )
     def get(self, request, index):
         tree_size = size_param(request, "tree_size")  # a bad parameter is a 400 before anything is looked up

@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
+from django.utils.translation import gettext_lazy as _
 
 
 class EntryKind(models.TextChoices):
@@ -309,10 +310,12 @@ class SplitViewEvidence(models.Model):
     """
 
     class Kind(models.TextChoices):
-        SAME_SIZE = "same_size", "Same size, different root"
+        SAME_SIZE = "same_size", _("Same size, different root")
+        # The same root under another body (another ``block`` line: another block header), ``ledger.witness``.
+        SAME_ROOT = "same_root", _("Same size and root, different checkpoint")
         # Kept by earlier versions when a consistency proof did not verify; no longer recorded, since whoever
         # sends a proof need not be the log (``ledger.witness``).
-        INCONSISTENT = "inconsistent", "Consistency proof does not verify"
+        INCONSISTENT = "inconsistent", _("Consistency proof does not verify")
 
     origin = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -405,7 +405,13 @@ def replica_recheck(*, source: str, fetch: Fetch, start: int = 0, limit: int | N
 
 
 def replica_recheck_tiles(*, source: str, fetch: FetchBytes, start: int = 0, limit: int | None = None) -> RecheckResult:
-    """``replica_recheck`` over the tiles: the entry bundles that hold the leaves asked for."""
+    """``replica_recheck`` over the tiles: the entry bundles that hold the leaves asked for.
+
+    It sees what the tiles publish, not the database beneath them: the exchange serves a full bundle from a cache
+    kept for good (``ledger.tiles``), and a static folder writes it once, so a superuser's rewrite under a full
+    bundle is found by ``replica_recheck`` and ``ledger_verify``, not here (docs/ledger.md, "Replica"). It reads
+    no API: the tiles may come from a static server with none.
+    """
 
     def read(leaf: int, count: int, size: int) -> list[bytes]:
         n = leaf // tiles.TILE_WIDTH

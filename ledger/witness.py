@@ -16,10 +16,15 @@ checkpoint is signed by a key of that log, ``old`` is the size it last co-signed
 checkpoint's root to the new one. Checking ``old`` and storing the new checkpoint happen in one
 transaction holding the log's row lock, so two requests can never roll the witness back.
 
-A validly signed checkpoint of a size the witness co-signed, with another root, is a split view: the
-witness refuses it and keeps both signed checkpoints as evidence (``SplitViewEvidence``), and says so in its
-log. A consistency proof that does not verify is refused (422) and logged, but kept as no evidence: whoever
-sent it need not be the log, and the log's genuine checkpoint with a forged proof proves nothing about it.
+A validly signed checkpoint of a size the witness co-signed whose body differs from the one it co-signed is a
+split view: another root (another tree), or the same root with another extension line (our ``block`` line binds
+the block header, so two bodies of one root are two histories all the same). The witness refuses it (409), keeps
+both signed checkpoints as evidence (``SplitViewEvidence``), never replaces the one it holds, and says so in its
+log. Only the signature lines may differ (a co-signer added): the same body again is co-signed again, as C2SP
+tlog-witness answers ``old`` equal to the size with an identical root.
+
+A consistency proof that does not verify is refused (422) and logged, but kept as no evidence: whoever sent it
+need not be the log, and the log's genuine checkpoint with a forged proof proves nothing about it.
 """
 
 from __future__ import annotations
@@ -195,10 +200,14 @@ def add_checkpoint(body: bytes, *, now: float | None = None) -> Answer:
         if not signed_by:
             return Answer(403, "the checkpoint carries no signature of a key of that log\n")
 
-        # A second root for a size this witness co-signed is evidence, whatever old size came with it.
+        # A second body for a size this witness co-signed is evidence, whatever old size came with it. The whole
+        # body, not the root alone (found by an outside tester: the same root with another ``block`` line was
+        # co-signed, and replaced the checkpoint held): a checkpoint's every line is what the log signed.
         seen = WitnessedCheckpoint.objects.filter(origin=cp.origin, tree_size=cp.tree_size).first()
-        if seen is not None and bytes(seen.root) != cp.root:
-            _evidence(row, seen.checkpoint, note, SplitViewEvidence.Kind.SAME_SIZE, old, proof)
+        if seen is not None and checkpoint.parse(seen.checkpoint).text != cp.text:
+            same_root = bytes(seen.root) == cp.root
+            kind = SplitViewEvidence.Kind.SAME_ROOT if same_root else SplitViewEvidence.Kind.SAME_SIZE
+            _evidence(row, seen.checkpoint, note, kind, old, proof)
             return _size_answer(row.tree_size)
         if old != row.tree_size:
             return _size_answer(row.tree_size)
@@ -229,7 +238,12 @@ def add_checkpoint(body: bytes, *, now: float | None = None) -> Answer:
             WitnessedCheckpoint.objects.create(
                 origin=cp.origin, tree_size=cp.tree_size, root=cp.root, checkpoint=note, cosigned_at=at
             )
-        row.tree_size, row.root, row.checkpoint, row.updated_at = cp.tree_size, cp.root, note, at
-        row.save(update_fields=["tree_size", "root", "checkpoint", "updated_at"])
+            row.tree_size, row.root, row.checkpoint, row.updated_at = cp.tree_size, cp.root, note, at
+            row.save(update_fields=["tree_size", "root", "checkpoint", "updated_at"])
+        else:
+            # The body it holds, again (``old`` is its size, so this is its latest): co-signed again, and the note
+            # it holds stays the one it first co-signed, whatever signature lines came this time.
+            row.updated_at = at
+            row.save(update_fields=["updated_at"])
         line = checkpoint.cosignature_line(cp.text, me, int(now if now is not None else time.time()))
     return Answer(200, line)

@@ -155,9 +155,10 @@ def _cosign_one(w: Witness, block: Block, note: str, post: Post) -> bool:
             except ValueError:
                 theirs = -1
             if theirs == old or theirs < 0:
-                # Our old size was right, so the witness holds another root for this very size: a split view.
+                # Our old size was right, so the witness holds another checkpoint of this very size (another
+                # root, or the same root under another block line: a rewritten block header): a split view.
                 _refused(w, block, old, reply, split_view=True)
-                state.last_error = f"refused: HTTP 409 at size {old}"
+                state.last_error = f"refused: HTTP 409 at size {old}, the witness co-signed another checkpoint of it"
                 break
             if theirs > block.tree_size or (theirs != 0 and selectors.block_at_size(theirs) is None):
                 # The witness co-signed a size this ledger never had, or more than it holds: a fork or a rollback.

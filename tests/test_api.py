@@ -338,3 +338,90 @@ def test_the_schema_is_built_once_under_a_lock_when_first_requests_come_at_once(
     # then every one is the schema, built once, never by two threads at a time
     assert [status for status, _ in answers] == [200] * 8 and len({size for _, size in answers}) == 1
     assert len(builds) == 1 and most[0] == 1
+
+
+def test_trades_filter_by_security_and_by_status_as_each_trade_reads(trading):
+    # (found by an outside tester: trades/?security=… and ?status=settled answered every trade)
+    from ledger.services import block_seal
+    from settlement.services import trade_settle
+
+    # given three trades of the investor: one settled and one matched in the market's security, one sealed in another
+    market, mm, investor = trading
+    other = market.new_security("830002")
+    market.issue(mm, 1000, security=other)
+    market.quote(mm, "9.90", "10.10", security=other)
+    api = api_for(investor.owner)
+
+    def buy(security, client_order_id: str) -> Trade:
+        body = order_body(market, security=security.code, client_order_id=client_order_id)
+        assert api.post("/api/v1/orders/", body, format="json").status_code == 201
+        return Trade.objects.order_by("-id").first()
+
+    settled = buy(market.security, "t-1")
+    block_seal()
+    assert trade_settle(trade_id=settled.pk)
+    sealed = buy(other, "t-2")
+    block_seal()
+    matched = buy(market.security, "t-3")
+
+    def listed(**params) -> list[tuple[int, str]]:
+        resp = api.get("/api/v1/trades/", params)
+        assert resp.status_code == 200, resp.content
+        return [(t["id"], t["status"]) for t in resp.json()["results"]]
+
+    everything = [(matched.pk, "matched"), (sealed.pk, "sealed"), (settled.pk, "settled")]
+    assert listed() == everything
+    # when filtered by security, then only that security's trades come back
+    assert listed(security=market.security.code) == [(matched.pk, "matched"), (settled.pk, "settled")]
+    assert listed(security=other.code) == [(sealed.pk, "sealed")]
+    # when filtered by status, then the trades whose status reads so (sealed: matched, its entry in a block)
+    assert [listed(status=s) for s in ("settled", "sealed", "matched", "held", "failed")] == [
+        [(settled.pk, "settled")],
+        [(sealed.pk, "sealed")],
+        [(matched.pk, "matched")],
+        [],
+        [],
+    ]
+    assert listed(security=other.code, status="sealed") == [(sealed.pk, "sealed")]
+    assert listed(security=other.code, status="settled") == []
+    # and an empty filter is no filter, as on orders/
+    assert listed(security="", status="") == everything
+    # and nothing changed
+    assert list(Trade.objects.order_by("-id").values_list("id", "status")) == [
+        (matched.pk, "matched"),
+        (sealed.pk, "matched"),
+        (settled.pk, "settled"),
+    ]
+
+
+def test_a_bad_trades_filter_is_a_400_naming_it_and_an_unknown_parameter_is_ignored_as_on_orders(trading):
+    market, _mm, investor = trading
+    api = api_for(investor.owner)
+    assert api.post("/api/v1/orders/", order_body(market), format="json").status_code == 201
+    trade = Trade.objects.get()
+    # when the security is no security's code, or the status no trade's
+    for params, field, message in (
+        ({"security": "999999"}, "security", "No such security."),
+        ({"security": market.security.code, "status": "bogus"}, "status", "Must be one of: "),
+    ):
+        resp = api.get("/api/v1/trades/", params, HTTP_ACCEPT_LANGUAGE="en")
+        # then a 400 naming the parameter, not every trade
+        assert resp.status_code == 400, resp.content
+        assert list(resp.json()["fields"]) == [field] and resp.json()["fields"][field][0].startswith(message)
+    assert api.get("/api/v1/trades/", {"security": "999999"}).json()["fields"]["security"] == ["没有该证券。"]
+    assert (
+        "matched, sealed, settled, held, failed"
+        in api.get("/api/v1/trades/", {"status": "x"}).json()["fields"]["status"][0]
+    )
+    # and a parameter the list does not take is ignored, as orders/ and the other lists do
+    for path, ids in (("/api/v1/trades/", [trade.pk]), ("/api/v1/orders/", [Order.objects.get().pk])):
+        resp = api.get(path, {"securty": "999999", "bogus": "1"})
+        assert resp.status_code == 200 and [x["id"] for x in resp.json()["results"]] == ids
+    assert Trade.objects.get().status == Trade.Status.MATCHED
+
+
+def test_the_schema_documents_the_trades_filters(api, db):
+    schema = api.get("/api/schema/?format=json").json()
+    params = {p["name"]: p for p in schema["paths"]["/api/v1/trades/"]["get"]["parameters"]}
+    assert sorted(params["status"]["schema"]["enum"]) == ["failed", "held", "matched", "sealed", "settled"]
+    assert params["security"]["schema"]["type"] == "string" and params["security"]["description"]

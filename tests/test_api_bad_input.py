@@ -416,7 +416,9 @@ def test_djangos_messages_read_right_in_chinese(trading):
     assert page.status_code == 400 and page.context["deposit_form"].errors["amount"] == ["小数位数不能超过 2 位。"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/orders/", "/api/v1/rfqs/", "/api/v1/negotiated-trades/", "/api/v1/freezes/"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/orders/", "/api/v1/trades/", "/api/v1/rfqs/", "/api/v1/negotiated-trades/", "/api/v1/freezes/"]
+)
 def test_an_unknown_status_filter_is_a_400_naming_the_choices(trading, path):
     _market, _mm, investor = trading
     # an unknown value used to answer an empty list, as if nothing matched

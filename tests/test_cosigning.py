@@ -173,6 +173,67 @@ def test_a_split_view_is_refused_recorded_on_both_sides(setup, settings):
     assert (alert.block_height, alert.detail["witness"]) == (head.height, "regulator.test/witness")
 
 
+def test_a_rewritten_block_of_the_same_root_is_refused_as_a_split_view_on_both_sides(setup, settings):
+    # (found by an outside tester: a superuser re-sealed a block with the same root and a new block hash, the
+    # cosign task sent it, and the witness co-signed it: two checkpoints of one block both co-signed)
+    from ledger.models import WitnessedLog
+    from tests.tampering import LEDGER_TABLES, superuser_rewrite
+
+    post = InProcess()
+    head = seal(3)
+    assert witnessing.cosign_head(post=post) == 1
+    original = witnessing.checkpoint_note(head)
+    assert witnessing.final_height() == head.height
+    # given a database superuser rewrote the head block: another block hash under the same root, signed again
+    # with the exchange's key, and the witness's co-signature dropped
+    signer = keys.signers_for_seal()[0][1]
+    new_hash = bytes(32)
+    body = checkpoint.body(
+        origin=settings.LEDGER_ORIGIN,
+        tree_size=head.tree_size,
+        root=bytes(head.root),
+        height=head.height,
+        block_hash=new_hash,
+    )
+    assert body != head.checkpoint
+    superuser_rewrite(
+        "UPDATE ledger_block SET checkpoint = %s, block_hash = %s WHERE height = %s;"
+        "UPDATE ledger_blocksignature SET signature = %s WHERE block_id = %s;"
+        "DELETE FROM ledger_cosignature WHERE block_id = %s",
+        [body, new_hash, head.height, signer.private_key.sign(body.encode()), head.height, head.height],
+        tables=[*LEDGER_TABLES, "ledger_cosignature"],
+    )
+    rewritten = witnessing.checkpoint_note(Block.objects.get(pk=head.height))
+    # when the co-signing task runs (twice: beat asks again)
+    assert [witnessing.cosign_head(post=post), witnessing.cosign_head(post=post)] == [0, 0]
+    # then the witness refused it (409 at the size it holds) and kept both notes as evidence of one root
+    evidence = SplitViewEvidence.objects.get()
+    assert (evidence.kind, evidence.held, evidence.offered) == (
+        SplitViewEvidence.Kind.SAME_ROOT,
+        original,
+        rewritten,
+    )
+    assert WitnessedLog.objects.get(origin=settings.LEDGER_ORIGIN).checkpoint == original
+    # and the exchange recorded a split view, once, with an alert for the regulator and a clear last error
+    refusal = WitnessRefusal.objects.get()
+    assert (refusal.block_id, refusal.status, refusal.split_view, refusal.old_size) == (
+        head.height,
+        409,
+        True,
+        head.tree_size,
+    )
+    assert witnessing.split_view_blocks() == [head.height]
+    alert = Alert.objects.get(rule__code=Rule.Code.SPLIT_VIEW)
+    assert (alert.block_height, alert.detail["witness"]) == (head.height, "regulator.test/witness")
+    state = WitnessState.objects.get()
+    assert state.last_error == (
+        f"refused: HTTP 409 at size {head.tree_size}, the witness co-signed another checkpoint of it"
+    )
+    # and nothing co-signs the rewritten block: it is not final
+    assert not Cosignature.objects.exists() and witnessing.final_height() is None
+    assert state.cosigned_size == head.tree_size
+
+
 def test_the_operations_page_shows_the_witnesses_and_a_split_view(setup, settings, client):
     from core.models import Role
     from tests.conftest import build_market, log_in

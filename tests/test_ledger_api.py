@@ -50,8 +50,56 @@ def test_every_entry_is_proven_in_every_checkpoint_at_or_after_it(chain):
             resp = auditor.get(f"/api/v1/ledger/entries/{leaf.leaf_index}/proof/?tree_size={size}")
             if size <= leaf.leaf_index:
                 assert resp.status_code == 400, resp.content  # a checkpoint before the entry proves nothing
+                assert resp.json()["code"] == "leaf_not_in_tree"
                 continue
             assert "OK" in verify_inclusion(resp.json(), trusted)
+
+
+def test_a_checkpoint_that_ends_before_the_leaf_is_leaf_not_in_tree_not_no_checkpoint(chain):
+    # (found by an outside tester: entries/388/proof/?tree_size=388, a signed checkpoint, answered
+    # not_a_checkpoint "The checkpoint of tree size 388 precedes leaf 388.")
+    from django.utils import translation
+
+    auditor, buyer, _other, trusted = chain
+    trade = Trade.objects.order_by("id").first()
+    index = Leaf.objects.get(entry_id=trade.entry_id).leaf_index
+    # given the signed checkpoint whose tree ends just before the trade's leaf (its size is the leaf's index)
+    ends_before = Block.objects.get(tree_size=index)
+    paths = [
+        f"/api/v1/ledger/entries/{index}/proof/?tree_size={ends_before.tree_size}",
+        f"/api/v1/trades/{trade.pk}/proof/?tree_size={ends_before.tree_size}",
+    ]
+    for client, path in zip((auditor, buyer), paths, strict=True):
+        # when a proof against it is asked for
+        with translation.override("en"):
+            resp = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+        # then a 400 with a code of its own, naming the checkpoint's leaves
+        assert resp.status_code == 400, resp.content
+        assert resp.json() == {
+            "code": "leaf_not_in_tree",
+            "message": f"The checkpoint of tree size {index} does not contain leaf {index}: "
+            f"its leaves are 0 to {index - 1}.",
+        }
+    # and a size that is no checkpoint is still not_a_checkpoint, on both
+    beyond = Block.objects.order_by("-tree_size").first().tree_size + 1
+    for client, path in zip((auditor, buyer), paths, strict=True):
+        resp = client.get(path.replace(f"tree_size={index}", f"tree_size={beyond}"))
+        assert (resp.status_code, resp.json()["code"]) == (400, "not_a_checkpoint")
+    # and the next checkpoint, which contains the leaf, proves it on both
+    contains = Block.objects.filter(tree_size__gt=index).order_by("tree_size").first()
+    for client, path in zip((auditor, buyer), paths, strict=True):
+        bundle = client.get(path.replace(f"tree_size={index}", f"tree_size={contains.tree_size}")).json()
+        assert bundle["tree_size"] == contains.tree_size and "OK" in verify_inclusion(bundle, trusted)
+
+
+def test_the_schema_documents_the_proofs_error_codes(chain):
+    auditor = chain[0]
+    schema = auditor.get("/api/schema/?format=json").json()
+    for path in ("/api/v1/ledger/entries/{index}/proof/", "/api/v1/trades/{trade_id}/proof/"):
+        responses = schema["paths"][path]["get"]["responses"]
+        assert "`leaf_not_in_tree`" in responses["400"]["description"], path
+        assert "`not_a_checkpoint`" in responses["400"]["description"], path
+        assert "`not_sealed`" in responses["409"]["description"], path
 
 
 def test_consistency_between_every_pair_of_checkpoints_verifies_offline(chain):

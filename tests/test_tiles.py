@@ -7,6 +7,7 @@ defines it, written again with hashlib, not with the project's Merkle code.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.server
@@ -217,7 +218,9 @@ def _fetchers(market):
 
 
 def _copy(source):
-    return [(e.leaf_index, bytes(e.canonical), bytes(e.leaf_hash)) for e in ReplicaEntry.objects.filter(source=source)]
+    # In leaf order: a scan's order is not (another test's rolled-back rows moved it, and the export test failed)
+    rows = ReplicaEntry.objects.filter(source=source).order_by("leaf_index")
+    return [(e.leaf_index, bytes(e.canonical), bytes(e.leaf_hash)) for e in rows]
 
 
 def test_a_replica_synced_from_tiles_equals_one_synced_from_the_api(ledger, market):
@@ -271,6 +274,38 @@ def test_a_tile_replica_refuses_a_rewritten_entry_and_stores_nothing(ledger, mar
         replica_sync_tiles(source=TILE_SOURCE, fetch=tampered)
     assert not ReplicaEntry.objects.filter(source=TILE_SOURCE).exists()
     assert not ReplicaCheckpoint.objects.filter(source=TILE_SOURCE).exists()
+
+
+def test_a_rewrite_under_a_cached_full_bundle_is_seen_by_the_api_recheck_and_ledger_verify_not_through_tiles(
+    ledger, market
+):
+    # What docs/ledger.md ("Replica") says each check catches (found by an outside tester: the docs said a tile
+    # replica's re-check finds a database rewrite within ceil(N / 256) rounds, but full bundles are cached for good)
+    from ledger.replica import replica_recheck, replica_recheck_tiles
+    from ledger.verification import ledger_verify
+    from tests.tampering import superuser_rewrite
+
+    # given two replicas of the node, one from its API and one from its tiles, which served (and cached) bundle 0
+    fetch_api, fetch_tiles, _ = _fetchers(market)
+    replica_sync(source=API_SOURCE, fetch=fetch_api)
+    replica_sync_tiles(source=TILE_SOURCE, fetch=fetch_tiles)
+    bundle = fetch_tiles("tile/entries/000")
+    # when a database superuser rewrites the bytes of leaf 3, inside that full bundle
+    entry = Leaf.objects.select_related("entry").get(leaf_index=3).entry
+    rewritten = bytes(entry.canonical).replace(b'"title":"a ', b'"title":"z ', 1)
+    assert rewritten != bytes(entry.canonical)
+    superuser_rewrite("UPDATE ledger_entry SET canonical = %s WHERE id = %s", [rewritten, entry.pk], which="USER")
+    # then the tiles go on serving the bytes the checkpoint signed, so the tile replica's re-check finds every
+    # entry as it holds it
+    assert fetch_tiles("tile/entries/000") == bundle
+    assert replica_recheck_tiles(source=TILE_SOURCE, fetch=fetch_tiles).compared == 600
+    # but the API replica's re-check (entries/ reads the database) names the leaf, and so does ledger_verify
+    assert base64.b64decode(fetch_api("entries/?from=3&limit=1")["results"][0]["canonical"]) == rewritten
+    with pytest.raises(ReplicationRefused, match="leaf 3 at the source differs"):
+        replica_recheck(source=API_SOURCE, fetch=fetch_api)
+    assert ledger_verify().first.leaf_index == 3
+    # and both replicas still hold the bytes they verified
+    assert _copy(API_SOURCE)[3][1] == _copy(TILE_SOURCE)[3][1] == ledger[3]
 
 
 def test_a_tile_replica_refuses_a_checkpoint_that_is_not_signed_by_a_trusted_key(ledger, market):

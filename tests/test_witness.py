@@ -277,6 +277,84 @@ def test_an_older_size_with_another_root_is_caught_from_history(the_witness, log
     assert _state() == (9, mth(leaves))
 
 
+def _signed(log: Log, text: str, *, extra_lines: str = "") -> str:
+    """A note of ``text`` (any body, extension lines included) signed by the log's key."""
+    sig = log.key.sign(text.encode())
+    return text + "\n" + extra_lines + f"— {log.name} {base64.b64encode(log.key_hash() + sig).decode()}\n"
+
+
+def _with_block_line(log: Log, leaves: list[bytes], block_hash: bytes) -> str:
+    return log.body(leaves) + f"block 7 {base64.b64encode(block_hash).decode()}\n"
+
+
+def test_the_same_root_under_another_block_line_is_a_split_view_and_replaces_nothing(the_witness, log):
+    # (found by an outside tester: the witness co-signed a second note of the size it held, same root, its
+    # block line changed, and then held that one)
+    leaves = leaves_of(6)
+    held = _signed(log, _with_block_line(log, leaves, b"\x01" * 32))
+    assert witness.add_checkpoint(request(0, [], held)).status == 200
+    # given a note signed by the log's key, of the same origin, size and root, with another block line
+    offered = _signed(log, _with_block_line(log, leaves, b"\x02" * 32))
+    # when it is sent with old = the size the witness holds (and from an old size of 0)
+    answers = [witness.add_checkpoint(request(old, [], offered)) for old in (6, 0)]
+    # then both are refused, 409 with the size it holds, and no cosignature comes back
+    assert [(a.status, a.content_type, a.body) for a in answers] == [(409, "text/x.tlog.size", "6\n")] * 2
+    # and the two signed notes are kept once as evidence of a split view of the same root
+    ev = SplitViewEvidence.objects.get()
+    assert (ev.kind, ev.held, ev.offered, ev.old_size) == (SplitViewEvidence.Kind.SAME_ROOT, held, offered, 6)
+    # and the witness still holds the note it co-signed, nothing else
+    row = WitnessedLog.objects.get(origin=ORIGIN)
+    assert (row.tree_size, bytes(row.root), row.checkpoint) == (6, mth(leaves), held)
+    assert list(WitnessedCheckpoint.objects.values_list("tree_size", "checkpoint")) == [(6, held)]
+
+
+def test_an_older_size_under_another_block_line_is_caught_from_history(the_witness, log):
+    leaves = leaves_of(9)
+    held = _signed(log, _with_block_line(log, leaves[:3], b"\x01" * 32))
+    assert witness.add_checkpoint(request(0, [], held)).status == 200
+    assert witness.add_checkpoint(request(3, consistency(3, leaves), log.note(leaves))).status == 200
+    # when the log shows a size-3 note it did not show the witness, the same root with another block line
+    offered = _signed(log, _with_block_line(log, leaves[:3], b"\x03" * 32))
+    answer = witness.add_checkpoint(request(3, [], offered))
+    # then it is refused as a split view, and the witness stays at 9 with size 3 as it co-signed it
+    assert (answer.status, answer.body) == (409, "9\n")
+    assert SplitViewEvidence.objects.get().kind == SplitViewEvidence.Kind.SAME_ROOT
+    assert _state() == (9, mth(leaves))
+    assert WitnessedCheckpoint.objects.get(tree_size=3).checkpoint == held
+
+
+def test_an_extension_line_added_or_dropped_is_another_checkpoint(the_witness, log):
+    leaves = leaves_of(4)
+    held = _signed(log, _with_block_line(log, leaves, b"\x01" * 32))
+    assert witness.add_checkpoint(request(0, [], held)).status == 200
+    # when the same origin, size, root and block line come without it, or with one more line
+    bare = _signed(log, log.body(leaves))
+    more = _signed(log, _with_block_line(log, leaves, b"\x01" * 32) + "another extension\n")
+    # then each is refused and kept as evidence; the witness holds what it held
+    assert [witness.add_checkpoint(request(4, [], n)).status for n in (bare, more)] == [409, 409]
+    assert sorted(SplitViewEvidence.objects.values_list("offered", flat=True)) == sorted([bare, more])
+    assert WitnessedLog.objects.get(origin=ORIGIN).checkpoint == held
+
+
+def test_the_same_body_with_other_signature_lines_is_cosigned_again_and_the_held_note_kept(the_witness, log):
+    leaves = leaves_of(5)
+    text = _with_block_line(log, leaves, b"\x01" * 32)
+    held = _signed(log, text)
+    assert witness.add_checkpoint(request(0, [], held)).status == 200
+    # given the same body with a co-signer's line added (a key the witness does not know)
+    stranger = "— other.example/key " + base64.b64encode(b"\x01\x02\x03\x04" + bytes(64)).decode() + "\n"
+    again = _signed(log, text, extra_lines=stranger)
+    # when it is sent with old = its size (C2SP tlog-witness: old equal to the size, an identical root)
+    answer = witness.add_checkpoint(request(5, [], again), now=1_700_000_123)
+    # then it is co-signed again, over the same body
+    assert answer.status == 200, answer.body
+    assert check_cosignature(answer.body, text, *the_witness) == 1_700_000_123
+    # and the witness still holds the note it first co-signed; no evidence, no second record
+    assert WitnessedLog.objects.get(origin=ORIGIN).checkpoint == held
+    assert list(WitnessedCheckpoint.objects.values_list("tree_size", "checkpoint")) == [(5, held)]
+    assert not SplitViewEvidence.objects.exists()
+
+
 @pytest.mark.parametrize(
     "case",
     [

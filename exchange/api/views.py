@@ -26,7 +26,7 @@ from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
 from exchange import precheck, selectors, services
-from exchange.models import Order
+from exchange.models import Order, Trade
 from ledger import api as ledger_api
 from ledger import selectors as ledger_selectors
 from registry.calendar import SHANGHAI
@@ -621,11 +621,36 @@ class TradeOutput(serializers.Serializer):
 
 
 class TradeListApi(APIView):
+    """The trades the user may see, newest first. A filter's bad value is a 400 naming it (found by an outside
+    tester: ?security= and ?status= were not read, and answered every trade as if they had matched); a query
+    parameter this list does not take is ignored, as on the API's other lists."""
+
     pagination_class = Pagination
 
-    @extend_schema(responses=TradeOutput(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "security", str, required=False, description="a security's code (one that exists; else a 400)"
+            ),
+            OpenApiParameter(
+                "status",
+                str,
+                enum=Trade.Status.values,
+                required=False,
+                description="as each trade's status reads: sealed is a matched trade whose entry is in a block",
+            ),
+        ],
+        responses=TradeOutput(many=True),
+    )
     def get(self, request):
-        return paginated(request, self, selectors.trades_visible(request.user), TradeOutput)
+        qs = selectors.trades_visible(request.user)
+        if code := request.query_params.get("security"):
+            if not Security.objects.filter(code=code).exists():
+                raise serializers.ValidationError({"security": [gettext("No such security.")]})
+            qs = qs.filter(security__code=code)
+        if status_filter := choice_param(request, "status", Trade.Status.values):
+            qs = selectors.trades_of_status(qs, status_filter)
+        return paginated(request, self, qs, TradeOutput)
 
 
 class CashOutput(serializers.Serializer):
@@ -668,7 +693,7 @@ class TradeProofApi(APIView):
             OpenApiParameter("download", bool, required=False, description="as an attachment"),
             whole_parameter("tree_size", 0, BIGINT_MAX, "prove against this checkpoint (default: the newest)"),
         ],
-        responses={200: ledger_api.InclusionOutput, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        responses={200: ledger_api.InclusionOutput, **ledger_api.PROOF_ERRORS},
     )
     def get(self, request, trade_id):
         tree_size = ledger_api.size_param(request, "tree_size")

@@ -344,6 +344,18 @@ def serve(env: dict, services: Services) -> int:
     fonts = subprocess.Popen(
         manage + ["statement_fonts"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.nice(19)
     )
+    # Stopped on every way out, the demo data's failure and a Ctrl-C during the start included (found by a
+    # tester: a failed demo load left it building, alone, after `make run` had exited).
+    try:
+        return _serve_children(env, services, manage)
+    finally:
+        if fonts.poll() is None:
+            fonts.kill()  # a half-built font is a .partial file, never the font itself
+        fonts.wait()
+
+
+def _serve_children(env: dict, services: Services, manage: list[str]) -> int:
+    """``serve`` once the fonts' build is started: the demo data, the witness, then the children until the end."""
     env.setdefault("EXCHANGE_DEMO", "1")
     if env["EXCHANGE_DEMO"] == "1" and run(manage + ["demo_data"], env):
         return 1
@@ -415,8 +427,6 @@ def serve(env: dict, services: Services) -> int:
         log("stopping")
         return 0
     finally:
-        if fonts.poll() is None:
-            fonts.kill()  # a half-built font is a .partial file, never the font itself
         for child in children:
             if child.proc is not None and child.proc.poll() is None:
                 child.signal(signal.SIGTERM)

@@ -43,7 +43,8 @@ class Exchange:
         self.log = data.parent / "run.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def env(self, **extra: str) -> dict:
+        """The environment of ``make run`` on this data folder: no database or Redis of its own."""
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XDG_RUNTIME_DIR")}
         env.update(
             EXCHANGE_DATA_DIR=str(self.data),
@@ -52,16 +53,23 @@ class Exchange:
             WEB_WORKERS="2",
             CELERY_QUEUE=f"make-run-{self.port}",
             WITNESS_BIND=f"127.0.0.1:{self.witness_port}",
+            **extra,
         )
+        return env
+
+    def launch(self, **extra: str) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "scripts/stack.py", "serve"],
                 cwd=ROOT,
-                env=env,
+                env=self.env(**extra),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start(self, **extra: str) -> None:
+        self.launch(**extra)
         up = wait_for(lambda: self.proc.poll() is None and self._answers(), timeout=180, interval=0.5)
         assert up, self.output()
 
@@ -223,3 +231,18 @@ def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_res
     assert again == after
     assert exchange.ctrl_c() == 0
     assert _started_here(exchange.data) == []
+
+
+def test_a_failed_start_stops_every_process_it_started_the_fonts_build_too(exchange):
+    # given `make run` on a fresh data folder whose demo data cannot load (here an unknown venue rule profile;
+    # found by a tester with VENUE_PROFILE=cn-regional-2017 before the demo loaded under it)
+    exchange.launch(VENUE_PROFILE="no-such-profile")
+
+    # when the demo data fails, then make run exits 1
+    assert exchange.proc.wait(timeout=180) == 1, exchange.output()
+    assert "no-such-profile" in exchange.output()
+
+    # and nothing it started is left running: PostgreSQL, Redis, and the statements' fonts build
+    # (`manage.py statement_fonts`, about 40 s of CPU, started before the demo data and left building)
+    assert wait_for(lambda: _started_here(exchange.data) == [], timeout=10, interval=0.2), _started_here(exchange.data)
+    assert not _port_open(exchange.port)

@@ -246,3 +246,43 @@ def test_a_failed_start_stops_every_process_it_started_the_fonts_build_too(excha
     # (`manage.py statement_fonts`, about 40 s of CPU, started before the demo data and left building)
     assert wait_for(lambda: _started_here(exchange.data) == [], timeout=10, interval=0.2), _started_here(exchange.data)
     assert not _port_open(exchange.port)
+
+
+def test_exec_beside_make_run_leaves_its_runtime_env_and_servers_alone(exchange):
+    # given `make run`, whose runtime.env tells commands run by hand where its servers are
+    exchange.start()
+    runtime = exchange.data / "runtime.env"
+    published = runtime.read_text()
+    assert published.startswith("DATABASE_URL=") and "LEDGER_WITNESSES=" in published
+    hand = {k: v for k, v in exchange.env().items() if k not in ("DATABASE_URL", "REDIS_URL")}
+
+    # when a command runs under `scripts/stack.py exec` meanwhile (it reuses the servers make run started)
+    done = subprocess.run(
+        [sys.executable, "scripts/stack.py", "exec", "--", sys.executable, "manage.py", "demo_totp", "operator"],
+        cwd=ROOT,
+        env=hand,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].isdigit()  # the code, after the launcher's own lines
+
+    # then runtime.env is still there, unchanged (exec removed it, and the README's `manage.py demo_totp operator`
+    # then failed with "DATABASE_URL is not set")
+    assert runtime.read_text() == published
+    by_hand = subprocess.run(
+        [sys.executable, "manage.py", "demo_totp", "operator"], cwd=ROOT, env=hand, capture_output=True, text=True
+    )
+    assert by_hand.returncode == 0, by_hand.stderr
+    code = by_hand.stdout.strip()
+    assert len(code) == 6 and code.isdigit()
+    # and make run goes on serving on its servers
+    assert exchange.proc.poll() is None and exchange._answers()
+    running = "\n".join(_started_here(exchange.data))
+    assert "postgres" in running and "redis" in running
+
+    # when make run stops, its runtime.env goes with it
+    assert exchange.ctrl_c() == 0
+    assert not runtime.exists()
+    assert _started_here(exchange.data) == []

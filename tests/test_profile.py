@@ -7,9 +7,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone, translation
 
-from core.models import Account
+from core.models import Account, Role
 from exchange.models import NegotiatedTrade, Trade
 from exchange.pretrade import trading_days_back
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
@@ -283,3 +284,79 @@ def test_the_pre_trade_checks_pass_under_both_profiles(market, venue):
     seller = market.investor(shares=1000, qualified=True)
     buyer = market.investor(cash="50000", qualified=True)
     assert _deal(market, seller=seller, buyer=buyer, key="ok").quantity == 100
+
+
+# --------------------------------------------------------------------------
+# What the pages and the API show: the rules in force, the ways to trade (found by an outside tester)
+
+
+def _operator(market):
+    return market.user(Role.EXCHANGE_OPERATOR)
+
+
+def test_under_cn_regional_the_security_shows_the_rules_in_force_and_says_the_venue_overrides_its_own(
+    market, cn, client
+):
+    # given an operator who loosens the security's own switches beyond the profile (500 holders; qualified-only
+    # off, no holding period and every mode are the defaults)
+    operator = _operator(market)
+    code = market.security.code
+    change = {"max_holders": 500, "qualified_only": False, "min_holding_days": 0, "reason": "more holders"}
+
+    # when the change is sent
+    response = api_for(operator).patch(f"/api/v1/securities/{code}/", change, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is saved as sent, but the answer gives the rules in force and says the venue's apply
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert Security.objects.get(pk=market.security.pk).max_holders == 500
+    assert body["max_holders"] == 200 and body["qualified_only"] is True and body["min_holding_days"] == 5
+    assert body["trading_modes"] == ["rfq", "negotiated"]
+    assert body["security_settings"] == {
+        "trading_modes": ["market_making", "rfq", "negotiated"],
+        "max_holders": 500,
+        "qualified_only": False,
+        "min_holding_days": 0,
+    }
+    assert body["venue_profile"] == "cn-regional-2017"
+    overrides = {o["field"]: o["message"] for o in body["venue_overrides"]}
+    assert list(overrides) == ["trading_modes", "max_holders", "min_holding_days", "qualified_only"]
+    assert "market making is switched on for this security but not allowed" in overrides["trading_modes"]
+    assert "own cap of 500 is above the venue's; the venue's cap of 200 applies" in overrides["max_holders"]
+    assert "the venue's 5 trading days apply" in overrides["min_holding_days"]
+    assert "admit qualified investors only" in overrides["qualified_only"]
+    # and GET says the same
+    again = api_for(operator).get(f"/api/v1/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert {k: again[k] for k in body if k != "venue_overrides"} == {k: body[k] for k in body if k != "venue_overrides"}
+
+    # and the security page shows the rules in force, with the same notes
+    log_in(client, market.investor(qualified=True).owner)
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<dd class="num" id="rule-max-holders">200</dd>' in page
+    assert '<dd id="rule-trading-modes">Request for quote, Negotiated transfer</dd>' in page
+    assert '<dd id="rule-qualified-only">Yes</dd>' in page
+    assert '<dd class="num" id="rule-holding-days">5</dd>' in page
+    assert 'id="venue-overrides"' in page and "the venue&#x27;s cap of 200 applies" in page
+
+    # and so does the operator's change page
+    staff = Client()
+    log_in(staff, operator)
+    form = staff.get(f"/operations/securities/{code}/edit/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="venue-overrides"' in form and "the venue&#x27;s cap of 200 applies" in form
+
+
+def test_under_open_the_security_shows_its_own_switches_and_no_override(market, settings, client):
+    settings.VENUE_PROFILE = "open"
+    operator = _operator(market)
+    code = market.security.code
+
+    body = api_for(operator).patch(f"/api/v1/securities/{code}/", {"max_holders": 500, "reason": "x"}, format="json")
+
+    assert body.status_code == 200
+    out = body.json()
+    assert out["max_holders"] == 500 and out["qualified_only"] is False and out["min_holding_days"] == 0
+    assert out["security_settings"]["max_holders"] == 500 and out["venue_overrides"] == []
+    log_in(client, market.investor().owner)
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<dd class="num" id="rule-max-holders">500</dd>' in page and 'id="venue-overrides"' not in page
+    assert "Market making, Request for quote, Negotiated transfer</dd>" in page

@@ -108,6 +108,7 @@ AUDIT_ACTIONS = {
     "negotiated.propose": _("Negotiated transfer proposed"),
     "negotiated.confirm": _("Negotiated transfer confirmed"),
     "negotiated.withdraw": _("Negotiated transfer withdrawn"),
+    "quotes_pull_venue_rules": _("Quotes pulled: not allowed under the venue's rules"),
 }
 
 OUTCOMES = {"ok": _("done"), "refused": _("refused"), "failed": _("failed")}

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.money import amount_text, percent_text, shares_text
-from registry import calendar
+from registry import calendar, profile
 from registry.models import MarketState, Security
 
 from . import selectors
@@ -34,7 +34,11 @@ def rows() -> list[dict]:
     out = []
     for security in selectors.securities_listed():
         status, label, _reason = status_of(security, market)
-        book = {} if status == Security.Status.HALTED else best.get(security.pk, {})
+        # The ways the venue's rules and the security allow; without market making no quote can trade, so none
+        # is shown (found by a tester: old quotes' bid and ask under cn-regional-2017).
+        modes = profile.trading_modes(security)
+        market_making = profile.MARKET_MAKING in modes
+        book = {} if status == Security.Status.HALTED or not market_making else best.get(security.pk, {})
         out.append(
             {
                 "code": security.code,
@@ -49,6 +53,8 @@ def rows() -> list[dict]:
                 "bid_size": shares_text(book.get("bid_size")) if book.get("bid") is not None else None,
                 "ask": amount_text(book.get("ask")) or None,
                 "ask_size": shares_text(book.get("ask_size")) if book.get("ask") is not None else None,
+                "modes": modes,
+                "market_making": market_making,
             }
         )
     return out

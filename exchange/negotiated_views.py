@@ -66,7 +66,9 @@ def negotiated_page(request, *, account: Account, template: str, extra: dict | N
     """GET shows the page; POST does one action (``propose``, ``confirm`` or ``withdraw``) then redirects."""
     actor = request.user
     securities = [s for s in selectors.securities_listed() if profile.mode_allowed(s, profile.NEGOTIATED)]
-    propose_form = ProposeForm(initial={"client_request_id": uuid.uuid4().hex}, securities=securities)
+    # ``?security=``: the security page and the market watch link here for a security they name.
+    initial = {"client_request_id": uuid.uuid4().hex, "security": request.GET.get("security", "")}
+    propose_form = ProposeForm(initial=initial, securities=securities)
     confirm_form = ConfirmForm()
     confirm_for = None
     if request.method == "POST":

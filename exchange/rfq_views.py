@@ -109,7 +109,9 @@ def rfqs(request):
                 messages.success(request, gettext("Request sent to the market makers."))
                 return redirect("rfqs")
     else:
-        form = RfqForm(initial={"client_request_id": new_client_order_id()}, securities=securities)
+        # ``?security=``: the security page and the market watch link here for a security they name.
+        initial = {"client_request_id": new_client_order_id(), "security": request.GET.get("security", "")}
+        form = RfqForm(initial=initial, securities=securities)
     now = timezone.now()
     rows = [_request_row(r, request.user, now) for r in selectors.rfqs_visible(request.user)[:RECENT]]
     return render(request, "exchange/rfqs.html", {"form": form, "rows": rows, "account": account})

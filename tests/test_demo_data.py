@@ -123,3 +123,38 @@ def test_demo_totp_exists_only_in_demo_mode_and_for_staff(db, settings):
         call_command("demo_totp", "staff1")
     with pytest.raises(ImproperlyConfigured):
         demo_totp_key("staff1")
+
+
+def test_under_cn_regional_2017_the_demo_loads_without_quotes_and_says_so(db, settings, capsys):
+    # given a venue whose rule profile forbids market making (DESIGN §2; found by a tester: `make run` stopped
+    # with trading_mode_disabled at the first quote, and exited 1)
+    settings.DEMO_MODE = True
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+    # when the demo data is loaded
+    call_command("demo_data")
+
+    # then it is loaded, every login with it, but no market maker quotes, and the output says so and why
+    out = capsys.readouterr().out
+    assert "Demo data loaded." in out
+    assert "Market making is not allowed under the venue rule profile cn-regional-2017" in out
+    assert "830001, 830002, 830003" in out and "request for quote or negotiated transfer" in out
+    users = {u.username: u for u in User.objects.all()}
+    assert {name: users[name].role for name in DEMO_USERS} == DEMO_USERS
+    assert not Quote.objects.exists()
+    # and what the profile allows is there to trade by: the open request for quote and the negotiated proposal
+    assert RfqRequest.objects.filter(status="open", account=users["investor1"].account).count() == 1
+    assert NegotiatedTrade.objects.filter(status="proposed", counterparty=users["investor2"].account).count() == 1
+    # the market makers' cash and shares are all available: nothing is reserved for a quote
+    for mm in ("mm1", "mm2"):
+        account = users[mm].account
+        assert CashBalance.objects.get(account=account).reserved == 0
+        assert not Position.objects.filter(account=account, reserved__gt=0).exists()
+    assert Security.objects.count() == 3 and Entry.objects.filter(kind="LISTING").count() == 3
+
+    # when it is loaded again, nothing is added
+    before = snapshot(), User.objects.count(), Entry.objects.count()
+    call_command("demo_data")
+    assert "already loaded" in capsys.readouterr().out
+    assert (snapshot(), User.objects.count(), Entry.objects.count()) == before

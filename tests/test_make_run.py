@@ -43,7 +43,8 @@ class Exchange:
         self.log = data.parent / "run.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def env(self, **extra: str) -> dict:
+        """The environment of ``make run`` on this data folder: no database or Redis of its own."""
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XDG_RUNTIME_DIR")}
         env.update(
             EXCHANGE_DATA_DIR=str(self.data),
@@ -52,16 +53,23 @@ class Exchange:
             WEB_WORKERS="2",
             CELERY_QUEUE=f"make-run-{self.port}",
             WITNESS_BIND=f"127.0.0.1:{self.witness_port}",
+            **extra,
         )
+        return env
+
+    def launch(self, **extra: str) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "scripts/stack.py", "serve"],
                 cwd=ROOT,
-                env=env,
+                env=self.env(**extra),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start(self, **extra: str) -> None:
+        self.launch(**extra)
         up = wait_for(lambda: self.proc.poll() is None and self._answers(), timeout=180, interval=0.5)
         assert up, self.output()
 
@@ -222,4 +230,59 @@ def test_make_run_serves_the_demo_market_settles_a_trade_stops_on_ctrl_c_and_res
     _, again = exchange.api("GET", "account/", token=token)
     assert again == after
     assert exchange.ctrl_c() == 0
+    assert _started_here(exchange.data) == []
+
+
+def test_a_failed_start_stops_every_process_it_started_the_fonts_build_too(exchange):
+    # given `make run` on a fresh data folder whose demo data cannot load (here an unknown venue rule profile;
+    # found by a tester with VENUE_PROFILE=cn-regional-2017 before the demo loaded under it)
+    exchange.launch(VENUE_PROFILE="no-such-profile")
+
+    # when the demo data fails, then make run exits 1
+    assert exchange.proc.wait(timeout=180) == 1, exchange.output()
+    assert "no-such-profile" in exchange.output()
+
+    # and nothing it started is left running: PostgreSQL, Redis, and the statements' fonts build
+    # (`manage.py statement_fonts`, about 40 s of CPU, started before the demo data and left building)
+    assert wait_for(lambda: _started_here(exchange.data) == [], timeout=10, interval=0.2), _started_here(exchange.data)
+    assert not _port_open(exchange.port)
+
+
+def test_exec_beside_make_run_leaves_its_runtime_env_and_servers_alone(exchange):
+    # given `make run`, whose runtime.env tells commands run by hand where its servers are
+    exchange.start()
+    runtime = exchange.data / "runtime.env"
+    published = runtime.read_text()
+    assert published.startswith("DATABASE_URL=") and "LEDGER_WITNESSES=" in published
+    hand = {k: v for k, v in exchange.env().items() if k not in ("DATABASE_URL", "REDIS_URL")}
+
+    # when a command runs under `scripts/stack.py exec` meanwhile (it reuses the servers make run started)
+    done = subprocess.run(
+        [sys.executable, "scripts/stack.py", "exec", "--", sys.executable, "manage.py", "demo_totp", "operator"],
+        cwd=ROOT,
+        env=hand,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].isdigit()  # the code, after the launcher's own lines
+
+    # then runtime.env is still there, unchanged (exec removed it, and the README's `manage.py demo_totp operator`
+    # then failed with "DATABASE_URL is not set")
+    assert runtime.read_text() == published
+    by_hand = subprocess.run(
+        [sys.executable, "manage.py", "demo_totp", "operator"], cwd=ROOT, env=hand, capture_output=True, text=True
+    )
+    assert by_hand.returncode == 0, by_hand.stderr
+    code = by_hand.stdout.strip()
+    assert len(code) == 6 and code.isdigit()
+    # and make run goes on serving on its servers
+    assert exchange.proc.poll() is None and exchange._answers()
+    running = "\n".join(_started_here(exchange.data))
+    assert "postgres" in running and "redis" in running
+
+    # when make run stops, its runtime.env goes with it
+    assert exchange.ctrl_c() == 0
+    assert not runtime.exists()
     assert _started_here(exchange.data) == []

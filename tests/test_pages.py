@@ -176,6 +176,9 @@ def test_market_watch_lists_securities_with_best_bid_and_ask(market):
         "bid_size": "1,500",
         "ask": "10.10",
         "ask_size": "2,000",
+        # the ways the venue's rules and the security allow (the open profile: all three)
+        "modes": ["market_making", "rfq", "negotiated"],
+        "market_making": True,
     }
     assert rows[quiet.code]["bid"] is None and rows[quiet.code]["ask"] is None
     body = text(response)
@@ -213,6 +216,8 @@ def test_market_data_json_has_the_same_rows(market):
             "bid_size": "300",
             "ask": "10.05",
             "ask_size": "400",
+            "modes": ["market_making", "rfq", "negotiated"],
+            "market_making": True,
         }
     ]
 

@@ -7,18 +7,21 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone, translation
 
-from core.models import Account
+from core.models import Account, AuditEvent, Role
 from exchange import pretrade
-from exchange.models import NegotiatedTrade, Trade
+from exchange.models import NegotiatedTrade, Quote, Trade
 from exchange.pretrade import trading_days_back
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
 from exchange.services import negotiated as neg
+from exchange.tasks import pull_forbidden_quotes
 from kyc.models import KycProfile
+from ledger.models import Entry
 from registry import profile
 from registry.models import Security
-from tests.conftest import api_for, log_in
+from tests.conftest import api_for, cash_of, log_in, position_of
 from tests.test_negotiated import snapshot
 
 D = Decimal
@@ -416,3 +419,171 @@ def test_an_issue_may_not_take_a_security_past_the_venues_cap(market, settings, 
                          allocations=[(a, 100), (b, 100)])  # fmt: skip
     assert "its cap is 2" in str(refused.value.message)
     assert snapshot() == before
+# What the pages and the API show: the rules in force, the ways to trade (found by an outside tester)
+
+
+def _operator(market):
+    return market.user(Role.EXCHANGE_OPERATOR)
+
+
+def test_under_cn_regional_the_security_shows_the_rules_in_force_and_says_the_venue_overrides_its_own(
+    market, cn, client
+):
+    # given an operator who loosens the security's own switches beyond the profile (500 holders; qualified-only
+    # off, no holding period and every mode are the defaults)
+    operator = _operator(market)
+    code = market.security.code
+    change = {"max_holders": 500, "qualified_only": False, "min_holding_days": 0, "reason": "more holders"}
+
+    # when the change is sent
+    response = api_for(operator).patch(f"/api/v1/securities/{code}/", change, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is saved as sent, but the answer gives the rules in force and says the venue's apply
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert Security.objects.get(pk=market.security.pk).max_holders == 500
+    assert body["max_holders"] == 200 and body["qualified_only"] is True and body["min_holding_days"] == 5
+    assert body["trading_modes"] == ["rfq", "negotiated"]
+    assert body["security_settings"] == {
+        "trading_modes": ["market_making", "rfq", "negotiated"],
+        "max_holders": 500,
+        "qualified_only": False,
+        "min_holding_days": 0,
+    }
+    assert body["venue_profile"] == "cn-regional-2017"
+    overrides = {o["field"]: o["message"] for o in body["venue_overrides"]}
+    assert list(overrides) == ["trading_modes", "max_holders", "min_holding_days", "qualified_only"]
+    assert "market making is switched on for this security but not allowed" in overrides["trading_modes"]
+    assert "own cap of 500 is above the venue's; the venue's cap of 200 applies" in overrides["max_holders"]
+    assert "the venue's 5 trading days apply" in overrides["min_holding_days"]
+    assert "admit qualified investors only" in overrides["qualified_only"]
+    # and GET says the same
+    again = api_for(operator).get(f"/api/v1/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert {k: again[k] for k in body if k != "venue_overrides"} == {k: body[k] for k in body if k != "venue_overrides"}
+
+    # and the security page shows the rules in force, with the same notes
+    log_in(client, market.investor(qualified=True).owner)
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<dd class="num" id="rule-max-holders">200</dd>' in page
+    assert '<dd id="rule-trading-modes">Request for quote, Negotiated transfer</dd>' in page
+    assert '<dd id="rule-qualified-only">Yes</dd>' in page
+    assert '<dd class="num" id="rule-holding-days">5</dd>' in page
+    assert 'id="venue-overrides"' in page and "the venue&#x27;s cap of 200 applies" in page
+
+    # and so does the operator's change page
+    staff = Client()
+    log_in(staff, operator)
+    form = staff.get(f"/operations/securities/{code}/edit/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="venue-overrides"' in form and "the venue&#x27;s cap of 200 applies" in form
+
+
+def test_under_open_the_security_shows_its_own_switches_and_no_override(market, settings, client):
+    settings.VENUE_PROFILE = "open"
+    operator = _operator(market)
+    code = market.security.code
+
+    body = api_for(operator).patch(f"/api/v1/securities/{code}/", {"max_holders": 500, "reason": "x"}, format="json")
+
+    assert body.status_code == 200
+    out = body.json()
+    assert out["max_holders"] == 500 and out["qualified_only"] is False and out["min_holding_days"] == 0
+    assert out["security_settings"]["max_holders"] == 500 and out["venue_overrides"] == []
+    log_in(client, market.investor().owner)
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<dd class="num" id="rule-max-holders">500</dd>' in page and 'id="venue-overrides"' not in page
+    assert "Market making, Request for quote, Negotiated transfer</dd>" in page
+
+
+def test_under_cn_regional_the_beat_pulls_old_quotes_releasing_their_reservations(market, settings):
+    # given a market maker's quotes published while the venue was open: 9.90 × 1000 of cash and 1000 shares held
+    settings.VENUE_PROFILE = "open"
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    assert cash_of(mm).reserved == D("9900.00") and position_of(mm, market.security).reserved == 1000
+    # the beat under the open profile finds nothing to pull
+    before = snapshot()
+    assert pull_forbidden_quotes() == 0
+    assert snapshot() == before
+    entries = Entry.objects.count()
+
+    # when the venue restarts under cn-regional-2017 and the beat runs
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    pulled = pull_forbidden_quotes()
+
+    # then both quotes are pulled and what they held is free again
+    assert pulled == 2
+    assert set(Quote.objects.filter(account=mm).values_list("status", flat=True)) == {"pulled"}
+    assert cash_of(mm).reserved == 0 and position_of(mm, market.security).reserved == 0
+    assert cash_of(mm).total == D("1000000.00") and position_of(mm, market.security).total == 100_000
+    # recorded in the audit trail by the system, naming the profile and the quotes; nothing traded
+    (event,) = AuditEvent.objects.filter(action="quotes_pull_venue_rules")
+    assert event.actor is None and event.actor_username == "system" and event.target == market.security.code
+    assert event.detail["profile"] == "cn-regional-2017"
+    assert sorted(event.detail["quotes"]) == sorted(Quote.objects.filter(account=mm).values_list("pk", flat=True))
+    assert event.detail["accounts"] == [mm.code]
+    assert Entry.objects.count() == entries and not Trade.objects.exists()
+
+    # when the beat runs again, nothing changes
+    after = snapshot()
+    assert pull_forbidden_quotes() == 0
+    assert snapshot() == after and AuditEvent.objects.filter(action="quotes_pull_venue_rules").count() == 1
+
+
+def test_under_cn_regional_the_pages_say_how_a_security_trades_and_offer_no_ticket(market, settings, client):
+    # given quotes left from a run under the open profile, and an investor, under cn-regional-2017
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    investor = market.investor(cash="50000", qualified=True)
+    log_in(client, investor.owner)
+    code = market.security.code
+    before = snapshot()
+
+    # the market watch says up front there is no market making, shows no bid or ask, and a row opens its RFQ
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="venue-modes"' in page and "there is no market making" in page
+    assert ">Bid<" not in page and ">Ask<" not in page and "9.90" not in page and "10.10" not in page
+    assert f'data-href="/rfqs/?security={code}"' in page
+    assert f'<a href="/rfqs/?security={code}">Request for quote</a>' in page
+    assert f'<a href="/negotiated/?security={code}">Negotiated transfer</a>' in page
+    assert "Click a row to open its order ticket" not in page
+    assert "/orders/new/" not in page.split('id="market-table"')[1]
+    data = client.get("/market/data/").json()["rows"][0]
+    assert data["bid"] is None and data["ask"] is None and data["modes"] == ["rfq", "negotiated"]
+
+    # the security page says how it trades, offers RFQ and negotiated transfer, and no quotes, Buy or Sell
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Ways to trade under the venue's rules (cn-regional-2017): request for quote, negotiated transfer." in page
+    assert f'href="/rfqs/?security={code}">Request a quote</a>' in page
+    assert f'href="/negotiated/?security={code}">Negotiated transfer</a>' in page
+    assert ">Buy</a>" not in page and ">Sell</a>" not in page
+    assert "Quotes by market maker" not in page and 'id="security-no-market-making"' in page
+    assert client.get(f"/market/securities/{code}/data/").json()["depth"] == {"asks": [], "bids": []}
+
+    # the order ticket says so before any form, and links to the ways it trades
+    page = client.get(f"/orders/new/?security={code}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="ticket-elsewhere"' in page and 'id="order-form"' not in page and 'id="quote-book"' not in page
+    assert f"{code} is not traded on the order ticket" in page
+    assert f'href="/rfqs/?security={code}">Request a quote</a>' in page
+    assert "9.90" not in client.get(f"/orders/new/data/?security={code}").json()["book_html"]
+    # and the RFQ page it links to has the security chosen
+    rfq = client.get(f"/rfqs/?security={code}").content.decode()
+    assert f'<option value="{code}" selected>' in rfq
+
+    # nothing was changed by looking
+    assert snapshot() == before
+
+
+def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
+    market, _mm, investor = trading
+    log_in(client, investor.owner)
+    code = market.security.code
+
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="venue-modes"' not in page and ">Bid<" in page and f'data-href="/orders/new/?security={code}"' in page
+    assert "Click a row to open its order ticket" in page
+    page = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ">Buy</a>" in page and "Quotes by market maker" in page
+    assert "(open): market making, request for quote, negotiated transfer." in page
+    page = client.get(f"/orders/new/?security={code}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="order-form"' in page and 'id="ticket-elsewhere"' not in page

@@ -1,4 +1,5 @@
-"""A market maker's two-sided quotes: publish (executing the resting orders it crosses), replace, pull."""
+"""A market maker's two-sided quotes: publish (executing the resting orders it crosses), replace, pull; and the
+system's pull of the quotes the venue's rules forbid (``quotes_pull_forbidden``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from django.utils import timezone
 
 from balances.services import cash_lock, positions_lock
 from core import errors as err
+from core.audit import audit_record
 from core.errors import DomainError
 from core.models import Account, User
 from core.money import notional
 from registry import profile
 from registry.models import Security
 
-from .. import pretrade
+from .. import live, pretrade
 from ..models import Order, Quote, Trade
 from .book import Book, lock_security
 from .inputs import parse_price, parse_quantity
@@ -225,4 +227,62 @@ def quotes_pull_locked(account: Account, securities: list[Security]) -> int:
         book.positions = positions_lock(security.pk, [account.pk])
         pulled += _quotes_release(book, account, security, status=Quote.Status.PULLED)
         book.write()
+    return pulled
+
+
+VENUE_PULL_ACTION = "quotes_pull_venue_rules"
+
+
+def quotes_pull_forbidden(*, now=None) -> dict[str, list[int]]:
+    """Pull the active quotes of every security in which market making is not allowed (the venue's profile, read
+    from the settings at start-up, forbids it: ``cn-regional-2017``), releasing their reservations, with one audit
+    record a security (by "system"). Returns the pulled quotes' ids by security code; a run that finds none
+    changes nothing.
+
+    Found by a tester: quotes published under ``open`` stayed active, and kept their cash and shares reserved,
+    after a restart under ``cn-regional-2017``, where no order can reach them. Run by beat
+    (``exchange.tasks.pull_forbidden_quotes``). Quotes are not ledger entries, so neither is their pull (as a
+    market maker's own pull); the audit trail records it. A security's own switch turned off pulls at once, in
+    the change's transaction (``exchange.services.listing``)."""
+    candidates = set(Quote.objects.filter(status=Quote.Status.ACTIVE).values_list("security_id", flat=True))
+    forbidden = [
+        s.pk for s in Security.objects.filter(pk__in=candidates) if not profile.mode_allowed(s, profile.MARKET_MAKING)
+    ]
+    if not forbidden:
+        return {}
+    now = now or timezone.now()
+    pulled: dict[str, list[int]] = {}
+    with transaction.atomic():
+        # Securities in pk order, then the bids' cash by account pk, then each security's positions (the global
+        # order); what was read above is read again under the locks.
+        securities = {
+            s.pk: s
+            for s in Security.objects.select_for_update(no_key=True).filter(pk__in=forbidden).order_by("pk")
+            if not profile.mode_allowed(s, profile.MARKET_MAKING)
+        }
+        quotes = list(Quote.objects.filter(security_id__in=securities, status=Quote.Status.ACTIVE).order_by("id"))
+        if not quotes:
+            return {}
+        cash = cash_lock(sorted({q.account_id for q in quotes if q.side == Quote.Side.BID}))
+        for security_id in sorted({q.security_id for q in quotes}):
+            security = securities[security_id]
+            mine = [q for q in quotes if q.security_id == security_id]
+            book = Book(now=now, security=security, cash=cash)
+            book.lock_releases(quotes=mine)
+            book.pull_quotes(mine)
+            book.write()
+            pulled[security.code] = [q.pk for q in mine]
+            audit_record(
+                actor=None,
+                username="system",
+                action=VENUE_PULL_ACTION,
+                target=security.code,
+                detail={
+                    "profile": profile.current().name,
+                    "reason": "market making is not allowed under the venue's rules",
+                    "quotes": pulled[security.code],
+                    "accounts": sorted({q.account.code for q in mine}),
+                },
+            )
+        live.market_changed()
     return pulled

@@ -105,7 +105,7 @@
     var note = document.getElementById("no-trades-today");
     if (note && data.day.last) note.hidden = true;
     var depth = document.querySelector("#depth-table tbody");
-    if (lastDepth !== data.depth_html) {
+    if (depth && lastDepth !== data.depth_html) { // no table where the venue's rules allow no market making
       depth.innerHTML = data.depth_html; // rendered by the server from the page's own template
       if (lastDepth !== null) window.exchangeFlash(depth);
       lastDepth = data.depth_html;

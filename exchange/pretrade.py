@@ -539,6 +539,19 @@ def _frozen_note(row, security_id: int | None) -> str:
     return ""
 
 
+def _locked_note(row) -> str:
+    """Shares under a lock-up, and until when (found by a probe: a refusal explained the frozen shares, not the
+    locked ones)."""
+    if row is None or not getattr(row, "locked", 0):
+        return ""
+    if row.locked_until is None:
+        return " " + gettext("%(locked)s of it is locked up.") % {"locked": shares_text(row.locked)}
+    return " " + gettext("%(locked)s of it is locked up until %(until)s.") % {
+        "locked": shares_text(row.locked),
+        "until": row.locked_until.isoformat(),
+    }
+
+
 def check_cash(available: Decimal, needed: Decimal, *, what: str = "order", row=None) -> None:
     if available < needed:
         message = (
@@ -557,7 +570,7 @@ def check_shares(available: int, needed: int, *, what: str = "order", row=None) 
             if what == "order"
             else gettext("The ask needs %(needed)s shares; %(available)s are available.")
         )
-        note = _frozen_note(row, row.security_id if row is not None else None)
+        note = _frozen_note(row, row.security_id if row is not None else None) + _locked_note(row)
         raise err.InsufficientShares(
             message % {"needed": shares_text(needed), "available": shares_text(available)} + note
         )

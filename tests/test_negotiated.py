@@ -252,9 +252,12 @@ def test_either_side_withdraws_before_confirmation_releasing_the_reservation(par
     # and a confirmation afterwards is refused, changing nothing
     before = snapshot()
     resp = api_for(buyer.owner).post(
-        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json"
-    )
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
     assert resp.status_code == 409 and resp.json()["code"] == "proposal_not_open"
+    # (its status in lower case, mid-sentence: found by a probe, "This proposal is Withdrawn; …")
+    assert resp.json()["message"] == "This proposal is withdrawn; it can no longer be confirmed."
     assert snapshot() == before
 
 

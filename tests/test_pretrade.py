@@ -369,3 +369,26 @@ def test_a_trade_made_after_waiting_for_an_operators_change_is_dated_after_it(ma
     # then the trade is dated after the change, and its band is the one it was made in
     assert trade.price == D("14.00")
     assert security_as_of(trade.security, trade.matched_at).reference_price == D("12.00")
+
+
+def test_a_sale_short_of_shares_says_how_many_are_locked_up_and_until_when(market):
+    # (found by a probe: the refusal explained frozen shares, not the 1,000 locked until a date)
+    import datetime as dt
+
+    from django.utils import translation
+
+    from balances.models import Position
+    from exchange import pretrade
+
+    investor = market.investor(shares=2000)
+    Position.objects.filter(account=investor, security=market.security).update(
+        locked=1000, locked_until=dt.date(2026, 12, 9)
+    )
+    row = Position.objects.get(account=investor, security=market.security)
+    # when a sale of 1,500 meets the 1,000 free, then the refusal names the lock-up and its date, in either language
+    with translation.override("en"), pytest.raises(err.InsufficientShares) as refused:
+        pretrade.check_shares(row.available, 1500, row=row)
+    assert str(refused.value.message).endswith("1,000 of it is locked up until 2026-12-09.")
+    with translation.override("zh-hans"), pytest.raises(err.InsufficientShares) as refused:
+        pretrade.check_shares(row.available, 1500, row=row)
+    assert str(refused.value.message).endswith("其中 1,000 股锁定至 2026-12-09。")

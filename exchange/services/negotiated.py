@@ -297,7 +297,7 @@ def negotiated_withdraw(*, actor: User, proposal_id: int, ip: str | None = None)
         if p.status != NegotiatedTrade.Status.PROPOSED:
             raise ProposalNotOpen(
                 gettext("This proposal is %(status)s; it can no longer be withdrawn.")
-                % {"status": NegotiatedTrade.Status(p.status).label}
+                % {"status": str(NegotiatedTrade.Status(p.status).label).lower()}  # mid-sentence
             )
         p.closed_at_counter = actor.pk not in (p.proposer.owner_id, p.counterparty.owner_id)
         _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=actor, now=timezone.now())
@@ -445,7 +445,7 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
         if p.status != NegotiatedTrade.Status.PROPOSED:
             raise ProposalNotOpen(
                 gettext("This proposal is %(status)s; it can no longer be confirmed.")
-                % {"status": NegotiatedTrade.Status(p.status).label}
+                % {"status": str(NegotiatedTrade.Status(p.status).label).lower()}  # mid-sentence
             )
         if p.expires_at <= now:
             raise ProposalExpired()

@@ -419,6 +419,8 @@ def test_an_issue_may_not_take_a_security_past_the_venues_cap(market, settings, 
                          allocations=[(a, 100), (b, 100)])  # fmt: skip
     assert "its cap is 2" in str(refused.value.message)
     assert snapshot() == before
+
+
 # What the pages and the API show: the rules in force, the ways to trade (found by an outside tester)
 
 

@@ -3,6 +3,7 @@ cannot (issue 12 item 6)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.test import Client
@@ -46,6 +47,11 @@ def test_staff_ask_for_a_client_and_accept_the_market_makers_answer(market):
     trade = Trade.objects.get()
     assert (trade.buyer_id, trade.quantity, trade.price, trade.mode) == (investor.pk, 200, Decimal("10.02"), "rfq")
     assert position_of(mm, market.security).reserved == 200  # the seller's obligation until settlement
+    # and the request's card on the counter's page links to that trade's page, which staff may open (found by a
+    # tester: it linked to the trade list)
+    card = re.search(rf'<h3 id="rfq-{rfq.pk}-title">(.*?)</h3>', staff.get(url).content.decode(), re.S).group(1)
+    assert re.findall(r'<a href="([^"]*)">', card) == [f"/trades/{trade.pk}/"]
+    assert staff.get(f"/trades/{trade.pk}/").status_code == 200
 
 
 def test_staff_cancel_a_clients_request_and_another_brokers_staff_cannot_touch_it(market):

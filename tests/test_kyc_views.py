@@ -277,6 +277,33 @@ def test_the_badge_says_sent_on_both_sides_until_staff_take_it_up(market):
     assert ">已提交审批</span>" in text(client_for(profile.user).get("/kyc/me/"))
 
 
+@pytest.mark.parametrize(
+    ("language", "threshold", "wrong"),
+    [
+        ("en", "Financial assets of at least 500,000 CNY", ("3 million", "income")),
+        ("zh-hans", "金融资产不低于 50 万元", ("300 万", "年收入")),
+    ],
+)
+def test_the_qualified_investor_help_states_the_venues_threshold(market, language, threshold, wrong):
+    # (found by a tester: it said "3 million CNY, or income of 500,000 CNY a year"; DESIGN §2, cn-regional-2017,
+    # qualifies an individual by financial assets of at least CNY 500,000)
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+
+    # when the investor, and the broker's staff, open the application's page
+    pages = {
+        "investor": client_for(profile.user, language).get("/kyc/me/"),
+        "staff": client_for(market.staff, language).get(f"/kyc/applications/{profile.pk}/"),
+    }
+
+    # then the attestation's help states the one threshold, and no other
+    for who, page in pages.items():
+        section = text(page).split('<section class="card" id="qualification">')[1].split("</section>")[0]
+        assert threshold in section, who
+        assert not any(w in section for w in wrong), who
+    assert kyc_snapshot() == before
+
+
 def test_an_application_waiting_for_review_is_not_sent_again(market):
     # (found by a walk-through: while the broker had not yet taken it up, the page offered "重新提交申请", which
     # only moved the application to the back of the queue)

@@ -4,7 +4,9 @@ isolation of brokers from each other. Every rejected request is a 4xx that chang
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 from django.conf import settings
@@ -517,6 +519,108 @@ def test_a_rejection_reason_is_required_and_the_investor_sees_it(market, staff_b
     page = text(client_for(profile.user).get("/kyc/me/"))
     assert '<p class="wrap-text" id="rejection-reason">身份证照片模糊，请重新上传。</p>' in page
     assert 'id="questionnaire-form"' in page and 'id="kyc-apply"' in page
+
+
+RETAKE_WORDS = {
+    "en": {
+        "investor": (
+            "Saving new answers stops your trading at once: your account opening goes back to a draft, and you "
+            "cannot trade until you send the application again and it is approved.",
+            "Save the new answers? Your trading stops at once, until you send the application again and it is "
+            "approved.",
+        ),
+        "staff": (
+            "Saving new answers stops the investor's trading at once: the application goes back to a draft, and the "
+            "investor cannot trade until it is submitted for approval again and approved.",
+            "Save the new answers? The investor's trading stops at once, until the application is submitted for "
+            "approval again and approved.",
+        ),
+    },
+    "zh-hans": {
+        "investor": (
+            "保存新的答案后，您将立即停止交易：开户申请退回草稿状态，您须重新提交申请并获批准后才能交易。",
+            "保存新的答案？您将立即停止交易，直到您重新提交申请并获批准。",
+        ),
+        "staff": (
+            "保存新的答案后，该投资者立即停止交易：申请退回草稿状态，须重新提交审批并获批准后才能交易。",
+            "保存新的答案？该投资者将立即停止交易，直到申请重新提交审批并获批准。",
+        ),
+    },
+}
+
+
+def _questionnaire_form_tag(page: str) -> str:
+    return re.search(r'<form [^>]*id="questionnaire-form"[^>]*>', page).group(0)
+
+
+@pytest.mark.parametrize("language", list(RETAKE_WORDS))
+def test_retaking_the_questionnaire_of_an_approved_account_asks_first_and_says_what_happens(market, staff_b, language):
+    # (found by a tester: no confirmation, and a warning that the opening went "back to review" where the
+    # investor must in fact send the application again)
+    # given an approved investor, and a draft one
+    approved = submitted_profile(market, market.staff)
+    services.kyc_approve(staff=staff_b, profile_id=approved.pk)
+    draft = online_profile(market, username="lifang", id_number=OTHER_ID, applied=False)
+    before = kyc_snapshot()
+
+    # when the investor and the broker's staff open the approved account's page
+    pages = {
+        "investor": text(client_for(approved.user, language).get("/kyc/me/")),
+        "staff": text(client_for(market.staff, language).get(f"/kyc/applications/{approved.pk}/")),
+    }
+
+    # then the questionnaire warns of what a new assessment does, and its form asks before it is sent
+    for who, page in pages.items():
+        warning, question = RETAKE_WORDS[language][who]
+        shown = re.search(r'<p class="msg msg-warning" id="reassessment-warning">(.*?)</p>', page).group(1)
+        assert html.unescape(shown) == warning, who
+        confirm = re.search(r'data-confirm="([^"]*)"', _questionnaire_form_tag(page))
+        assert confirm and html.unescape(confirm.group(1)) == question, who
+        assert "back to review" not in page and "重新进入审核" not in page, who
+    # and a draft's questionnaire, which stops nothing, neither warns nor asks
+    for page in (
+        text(client_for(draft.user, language).get("/kyc/me/")),
+        text(client_for(market.staff, language).get(f"/kyc/applications/{draft.pk}/")),
+    ):
+        assert "data-confirm" not in _questionnaire_form_tag(page) and "reassessment-warning" not in page
+    assert kyc_snapshot() == before
+
+
+def test_retaking_the_questionnaire_of_an_approved_account_does_what_the_warning_says(market, staff_b):
+    # given an approved investor who may trade
+    approved = submitted_profile(market, market.staff)
+    services.kyc_approve(staff=staff_b, profile_id=approved.pk)
+    client = client_for(approved.user)
+
+    # when they save new answers
+    client.post("/kyc/me/questionnaire/", questionnaire_post(ANSWERS_C1))
+
+    # then the opening is a draft again: trading stops, and the page asks them to send the application again
+    approved.refresh_from_db()
+    assert (approved.state, approved.risk_level, approved.reviewed_by_id) == ("draft", 1, None)
+    assert approved.applied_at < approved.reviewed_at  # sent before the approval: it does not count as sent again
+    page = text(client.get("/kyc/me/"))
+    assert 'id="kyc-apply"' in page and 'id="reassessment-warning"' not in page
+    refused = api_for(approved.user).post(
+        "/api/v1/orders/",
+        {"security": market.security.code, "side": "buy", "quantity": 100, "limit_price": "10.00",
+         "time_in_force": "IOC", "client_order_id": "after-retake"},
+        format="json",
+    )  # fmt: skip
+    assert refused.status_code == 403 and refused.json()["code"] == "kyc_not_approved"
+
+
+def test_the_review_block_calls_rejecting_one_word_in_chinese(market, staff_b):
+    # (found by a tester: the summary said 拒绝, the button 驳回, for the same action)
+    profile = submitted_profile(market, market.staff)
+
+    page = text(client_for(staff_b, "zh-hans").get(f"/kyc/applications/{profile.pk}/"))
+
+    review = page.split('<section class="card" id="review">')[1].split("</section>")[0]
+    assert "<summary>驳回</summary>" in review and "驳回申请" in review
+    assert "拒绝" not in review
+    english = text(client_for(staff_b, "en").get(f"/kyc/applications/{profile.pk}/"))
+    assert "<summary>Reject</summary>" in english
 
 
 def test_staff_fill_in_the_questionnaire_and_documents_at_the_counter(market, staff_b):

@@ -198,7 +198,13 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
     )
     if req.side == NegotiatedTrade.Side.BUY:
         pretrade.check_investor(
-            account=account, security=security, side="buy", quantity=req.quantity, available_shares=None, now=now
+            account=account,
+            security=security,
+            side="buy",
+            quantity=req.quantity,
+            available_shares=None,
+            now=now,
+            actor=actor,
         )
         book.cash = cash_lock([account.pk])
         proposal.reserved_cash = buy_reservation(account, req.price, req.quantity)
@@ -208,7 +214,13 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         book.positions = positions_lock(security.pk, [account.pk])
         available = book.positions[account.pk].available
         pretrade.check_investor(
-            account=account, security=security, side="sell", quantity=req.quantity, available_shares=available, now=now
+            account=account,
+            security=security,
+            side="sell",
+            quantity=req.quantity,
+            available_shares=available,
+            now=now,
+            actor=actor,
         )
         pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
         book.reserve_shares(account.pk, req.quantity)
@@ -458,13 +470,27 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
     buyer_fee = commission(buyer, value)
     seller_fee = seller_commission(seller, value)
 
+    # A refusal of the confirming side's own account speaks to its owner, or names the client to its staff; the
+    # proposer's keeps the words addressed to its owner (no wording for the other party yet).
     pretrade.check_investor(
-        account=buyer, security=security, side="buy", quantity=p.quantity, available_shares=None, now=now
+        account=buyer,
+        security=security,
+        side="buy",
+        quantity=p.quantity,
+        available_shares=None,
+        now=now,
+        actor=None if proposer_buys else actor,
     )
     # The proposer's own shares are already reserved for this sale: they count as available to it.
     seller_available = book.positions[seller.pk].available + (0 if proposer_buys else p.quantity)
     pretrade.check_investor(
-        account=seller, security=security, side="sell", quantity=p.quantity, available_shares=seller_available, now=now
+        account=seller,
+        security=security,
+        side="sell",
+        quantity=p.quantity,
+        available_shares=seller_available,
+        now=now,
+        actor=actor if proposer_buys else None,
     )
     if proposer_buys:
         # Usually nothing: the proposal reserved exactly this, unless the broker's fee changed since.

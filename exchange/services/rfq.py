@@ -135,7 +135,13 @@ def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, 
         position = positions_lock(security.pk, [account.pk])[account.pk]
         available = position.available
     pretrade.check_investor(
-        account=account, security=security, side=req.side, quantity=req.quantity, available_shares=available, now=now
+        account=account,
+        security=security,
+        side=req.side,
+        quantity=req.quantity,
+        available_shares=available,
+        now=now,
+        actor=requested_by,
     )
     if available is not None:
         pretrade.check_shares(available, req.quantity, row=position)
@@ -278,7 +284,13 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
         value = notional(answer.price, rfq.quantity)
         if rfq.side == Order.Side.BUY:
             pretrade.check_investor(
-                account=investor, security=security, side="buy", quantity=rfq.quantity, available_shares=None, now=now
+                account=investor,
+                security=security,
+                side="buy",
+                quantity=rfq.quantity,
+                available_shares=None,
+                now=now,
+                actor=actor,
             )
             book.cash = cash_lock([investor.pk])
             book.positions = positions_lock(security.pk, [a.account_id for a in others])
@@ -299,6 +311,7 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
                 quantity=rfq.quantity,
                 available_shares=row.available,
                 now=now,
+                actor=actor,
             )
             pretrade.check_shares(row.available, rfq.quantity, row=row)
             book.reserve_shares(investor.pk, rfq.quantity)

@@ -19,7 +19,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from balances.services import account_open
 from core import crypto
@@ -69,6 +69,8 @@ _DOCUMENT_NUMBER = re.compile(r"[A-Z0-9]{5,30}")
 # International (E.164: a country code never starts with 0) or national, 7 to 15 digits.
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{7,15}")
 _PHONE_SEPARATORS = re.compile(r"[-().]")
+# A residential address, as written (spaces at its ends aside): "上海" names no home.
+ADDRESS_LENGTH = (5, 300)
 
 
 def _invalid(errors: dict[str, str]) -> err.InvalidInput:
@@ -109,8 +111,22 @@ def _validate_identity(identity: Identity) -> Identity:
     elif not _PHONE.fullmatch(phone):
         errors["phone"] = gettext("Enter a phone number of 7 to 15 digits.")
     address = identity.address.strip()
-    if not 5 <= len(address) <= 300:
+    shortest, longest = ADDRESS_LENGTH
+    if not address:
         errors["address"] = gettext("Enter the residential address.")
+    elif len(address) < shortest:
+        # Say what is wrong with it (found by a tester: "上海" was told to enter the address).
+        errors["address"] = ngettext(
+            "The residential address needs at least %(n)s character.",
+            "The residential address needs at least %(n)s characters.",
+            shortest,
+        ) % {"n": shortest}
+    elif len(address) > longest:
+        errors["address"] = ngettext(
+            "The residential address may have at most %(n)s character.",
+            "The residential address may have at most %(n)s characters.",
+            longest,
+        ) % {"n": longest}
     if errors:
         raise _invalid(errors)
     return Identity(name, identity.id_type, number, phone, address)

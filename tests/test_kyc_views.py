@@ -179,10 +179,53 @@ def test_registration_shows_each_bad_field_and_creates_nothing(market):
     errors = response.context["form"].errors
     assert errors["id_number"] == ["身份证号码的校验位不正确。"]
     assert errors["phone"] == ["请输入 7 至 15 位数字的电话号码。"]
-    assert errors["address"] == ["请输入居住地址。"]
+    assert errors["address"] == ["居住地址至少需要 5 个字符。"]  # "x": too short, not missing
     assert errors["username"] == ["该用户名已被使用。"]
     assert kyc_snapshot() == before
     assert "_auth_user_id" not in Client().session
+
+
+@pytest.mark.parametrize("address", ["A", "上海", "  上海市  "])
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [("en", "The residential address needs at least 5 characters."), ("zh-hans", "居住地址至少需要 5 个字符。")],
+)
+def test_a_short_address_is_told_its_minimum_length_everywhere_it_is_entered(market, address, language, said):
+    # (found by a tester: "A" and "上海" were told "Enter the residential address.")
+    before = kyc_snapshot()
+    identity_fields = {**registration(market.broker), "address": address}
+    counter_fields = {k: identity_fields[k] for k in ("real_name", "id_type", "id_number", "phone", "address")}
+
+    # when an address shorter than five characters is entered online, at the counter, and through either API
+    online = Client().post("/kyc/register/", identity_fields, HTTP_ACCEPT_LANGUAGE=language)
+    counter = client_for(market.staff, language).post(
+        "/counter/open/", {**counter_fields, "username": "zhangwei", "password": ""}
+    )
+    online_api = APIClient().post(
+        "/api/v1/kyc/register/",
+        api_registration(market.broker, address=address),
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    counter_api = api_for(market.staff).post(
+        "/api/v1/counter/clients/",
+        {**counter_fields, "username": "zhangwei", "password": ""},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    # then each says the address needs at least five characters, and nothing is opened
+    assert online.status_code == 200 and online.context["form"].errors["address"] == [said]
+    assert counter.status_code == 200 and counter.context["form"].errors["address"] == [said]
+    for response in (online_api, counter_api):
+        assert response.status_code == 400 and response.json()["fields"]["address"] == [said]
+    assert kyc_snapshot() == before
+
+
+def test_an_address_of_five_characters_is_enough(market):
+    response = Client().post("/kyc/register/", registration(market.broker, address="上海市黄浦"))
+    assert response.status_code == 302
+    assert KycProfile.objects.get().address_masked
 
 
 @pytest.mark.parametrize(

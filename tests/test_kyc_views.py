@@ -5,7 +5,9 @@ isolation of brokers from each other. Every rejected request is a 4xx that chang
 from __future__ import annotations
 
 import html
+import io
 import json
+import os
 import re
 
 import pytest
@@ -25,7 +27,11 @@ from tests.conftest import api_for, log_in, snapshot
 VALID_ID = "11010519491231002X"  # the GB 11643 example number
 OTHER_ID = "110105194912310038"
 THIRD_ID = "110105194912310054"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A whole one-pixel PNG: an upload's structure is checked, not only its first bytes.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\x0bIDATx\xdac\xf8\x0f\x04\x00\t\xfb\x03\xfdh\xfa\x1c\xcc\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 ANSWERS_C1 = {q["key"]: min(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
@@ -403,6 +409,83 @@ def test_a_document_of_the_wrong_type_is_refused(market, name, content, message)
     assert message in [*form.non_field_errors(), *form.errors.get("file", [])]
     assert kyc_snapshot() == before
     assert not any(settings.KYC_DOCUMENT_DIR.glob("*")) if settings.KYC_DOCUMENT_DIR.exists() else True
+
+
+def _jpeg(size=(320, 240)) -> bytes:
+    """A JPEG of ``size`` pixels: a phone's photo is 12 megapixels (smooth, so the file stays small)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.radial_gradient("L").resize(size).convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _not_whole() -> dict[str, bytes]:
+    jpeg = _jpeg()
+    return {
+        "PNG's signature and random bytes": b"\x89PNG\r\n\x1a\n" + os.urandom(4096),
+        "a PNG cut before its IEND": PNG[:-12],
+        "a PNG with a wrong CRC": PNG[:37] + bytes([PNG[37] ^ 0xFF]) + PNG[38:],
+        "JPEG's signature and random bytes": b"\xff\xd8\xff\xe0" + os.urandom(4096),
+        "a JPEG cut in half": jpeg[: len(jpeg) // 2],
+        "a PDF cut short": PDF[:-7] + b"x" * 2048,
+        "PDF's signature and random bytes": b"%PDF-" + os.urandom(4096).replace(b"%%EOF", b"xxxxx"),
+    }
+
+
+NOT_WHOLE = list(_not_whole())
+NOT_WHOLE_MESSAGE = {
+    "en": "The file is not a readable JPEG, PNG or PDF: it is damaged or cut short. Upload it again.",
+    "zh-hans": "该文件不是可读取的 JPEG、PNG 或 PDF 文件：文件已损坏或不完整。请重新上传。",
+}
+
+
+@pytest.mark.parametrize("what", NOT_WHOLE)
+def test_a_document_that_only_starts_like_an_image_or_a_pdf_is_refused(market, what):
+    # (found by a tester: PNG's first bytes followed by random bytes were stored as an ID document)
+    content = _not_whole()[what]
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+
+    # when it is uploaded on the page, in Chinese and in English, and through the API
+    pages = {
+        language: client_for(profile.user, language).post(
+            "/kyc/me/documents/", {"kind": "id_front", "file": SimpleUploadedFile("id.png", content)}
+        )
+        for language in NOT_WHOLE_MESSAGE
+    }
+    api = api_for(profile.user).post(
+        "/api/v1/kyc/me/documents/",
+        {"kind": "id_front", "file": SimpleUploadedFile("id.png", content)},
+        format="multipart",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    # then the form says the file is damaged, the API the same under invalid_input, and nothing is stored
+    for language, response in pages.items():
+        assert response.status_code == 200
+        assert response.context["document_form"].non_field_errors() == [NOT_WHOLE_MESSAGE[language]]
+    assert api.status_code == 400
+    assert (api.json()["code"], api.json()["message"]) == ("invalid_input", NOT_WHOLE_MESSAGE["en"])
+    assert kyc_snapshot() == before
+    assert not any(settings.KYC_DOCUMENT_DIR.glob("*")) if settings.KYC_DOCUMENT_DIR.exists() else True
+
+
+@pytest.mark.parametrize(("name", "kind"), [("id.png", "image/png"), ("id.jpg", "image/jpeg"), ("id.pdf", "pdf")])
+def test_a_whole_png_jpeg_or_pdf_is_stored(market, name, kind):
+    content = {"image/png": PNG, "image/jpeg": _jpeg((4000, 3000)), "pdf": PDF}[kind]
+    profile = online_profile(market, complete=False, applied=False)
+
+    response = client_for(profile.user).post(
+        "/kyc/me/documents/", {"kind": "id_front", "file": SimpleUploadedFile(name, content)}
+    )
+
+    assert response.status_code == 302
+    document = KycDocument.objects.get(profile=profile)
+    assert (document.content_type, document.size) == (
+        "application/pdf" if kind == "pdf" else kind,
+        len(content),
+    )
 
 
 def test_a_document_over_the_size_limit_is_refused(market, settings):

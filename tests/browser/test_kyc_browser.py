@@ -26,7 +26,11 @@ from tests.conftest import Market, build_market, cash_of
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("kyc_folders")]
 
 STAFF_PASSWORD = "pw-test-2026"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A whole one-pixel PNG: an upload's structure is checked, not only its first bytes.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\x0bIDATx\xdac\xf8\x0f\x04\x00\t\xfb\x03\xfdh\xfa\x1c\xcc\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 
 

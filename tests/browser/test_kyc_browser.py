@@ -143,6 +143,34 @@ def test_an_investor_registers_online_and_is_approved_by_two_staff_members(page:
     assert profile.reviewed_by.username == f"{market.staff.username}-checker"
 
 
+def test_retaking_the_questionnaire_of_an_approved_account_asks_first(page: Page, live_server):
+    # (found by a tester: a new assessment stopped trading with no question asked)
+    # given an approved investor on their account-opening page
+    market = build_market()
+    investor = market.investor(level=5)
+    base = live_server.url
+    steps.log_in(page, base, investor.owner.username)
+    page.goto(f"{base}/kyc/me/")
+    page.locator("#risk summary").click()
+    for key, value in ANSWERS_C5.items():
+        page.check(f'#questionnaire-form input[name="{key}"][value="{value}"]')
+
+    # when they save the answers and decline the question, then save again and accept it
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.locator("#questionnaire-save").click()
+    page.wait_for_timeout(500)
+    declined = KycProfile.objects.get(user=investor.owner).state
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    page.locator("#questionnaire-save").click()
+
+    # then the first changed nothing, the second stopped trading until the application is sent again
+    expect(page.locator("#kyc-apply")).to_be_visible()
+    assert declined == "approved"
+    assert KycProfile.objects.get(user=investor.owner).state == "draft"
+    assert questions == ["保存新的答案？您将立即停止交易，直到您重新提交申请并获批准。"] * 2
+
+
 def test_the_maker_cannot_approve_in_the_browser(page: Page, live_server):
     market = build_market()
     base = live_server.url

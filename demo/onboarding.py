@@ -15,10 +15,11 @@ from kyc import services
 from kyc.idcard import check_character
 from kyc.questionnaire import LEVEL_BOUNDS, QUESTIONS, score
 
-# A one-pixel PNG, standing in for a scanned ID card.
+# A one-pixel PNG, standing in for a scanned ID card: a whole one, its chunks' lengths and CRCs right, as an
+# upload is checked (the one before had a wrong IDAT length and CRC).
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+    b"\x00\x00\x00\x0bIDATx\xdac\xf8\x0f\x04\x00\t\xfb\x03\xfdh\xfa\x1c\xcc\x00\x00\x00\x00IEND\xaeB`\x82"
 )
 
 

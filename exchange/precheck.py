@@ -77,6 +77,7 @@ def order_precheck(
             quantity=quantity,
             available_shares=None,
             now=now,
+            actor=actor,
         )
         result.fee = commission(account, result.value)
         result.total = buy_reservation(account, limit_price, quantity)
@@ -95,6 +96,7 @@ def order_precheck(
             quantity=quantity,
             available_shares=result.available,
             now=now,
+            actor=actor,
         )
         result.fee = seller_commission(account, result.value)
         result.total = result.value - result.fee

@@ -17,7 +17,8 @@
    qualified-investor rule (``not_qualified_investor``) and the holder cap counted
    per real identity (``holder_cap_reached``); for sells, the minimum holding
    period (``holding_period``), and under a profile that says so, for buys too
-   (no buying back within the period after a sale) — ``check_investor``;
+   (no buying back within the period after a sale) — ``check_investor``, whose refusals
+   speak to whoever acts: the account's owner as "you", the broker's staff by the client's code;
 8. available cash for a buy (``insufficient_cash``) or available shares for a
    sell (``insufficient_shares``), read from the locked balance rows —
    ``check_cash`` and ``check_shares``.
@@ -272,6 +273,22 @@ def _cap_reached(security: Security, holders: int, cap: int) -> HolderCapReached
     )
 
 
+def _client_code(account: Account, actor: User | None) -> str | None:
+    """The account's code when someone other than its owner acts (its broker's staff at the counter): a refusal
+    then names the client instead of telling the staff member "you" (found by a tester: "your investor level is
+    C3" to staff placing a client's order)."""
+    return account.code if actor is not None and actor.pk != account.owner_id else None
+
+
+def _kyc_not_approved(client: str | None) -> KycNotApproved:
+    if client is None:
+        return KycNotApproved()
+    return KycNotApproved(
+        gettext("The client's (%(account)s) account opening (KYC) is not approved yet, so the client cannot trade.")
+        % {"account": client}
+    )
+
+
 def check_investor(
     *,
     account: Account,
@@ -281,34 +298,57 @@ def check_investor(
     available_shares: int | None,
     now: dt.datetime,
     seller: Account | None = None,
+    actor: User | None = None,
 ) -> None:
     """Raise the first rule the order breaks. Only investor accounts are subject to KYC and suitability; any
-    buyer to the holder cap. ``seller``: a buy's counterparty where it is known (a negotiated transfer), whose
-    leaving the register makes room for the buyer under the cap."""
+    buyer to the holder cap. ``seller``: a buy's counterparty where it is known (a negotiated transfer, an RFQ's
+    answer), whose leaving the register makes room for the buyer under the cap. ``actor``, who acts, only chooses
+    the words of a refusal (to the owner, or naming the client); the rules are the same for both."""
     if account.kind != Account.Kind.INVESTOR:
         if side == "buy":
             check_holder_room(account, security, seller=seller, quantity=quantity)
         return
     buying = side == "buy"
+    client = _client_code(account, actor)
     with connection.cursor() as cur:
         _PROFILE.execute(cur, [account.owner_id, security.pk])
         row = cur.fetchone()
     if row is None:
-        raise KycNotApproved()
+        raise _kyc_not_approved(client)
     state, expires_at, risk_level, qualified, identity_accounts, already_holder = row
     days = profile.holding_days(security)
     if state in (KycProfile.State.DRAFT, KycProfile.State.SUBMITTED, KycProfile.State.REJECTED):
-        raise KycNotApproved()
+        raise _kyc_not_approved(client)
     if state == KycProfile.State.EXPIRED or expires_at is None or expires_at <= now:
-        raise KycExpired()
+        raise KycExpired(
+            None
+            if client is None
+            else gettext(
+                "The client's (%(account)s) risk assessment has expired. The client must take the questionnaire"
+                " again before trading."
+            )
+            % {"account": client}
+        )
     if buying:
         if risk_level < security.risk_rating:
-            raise Unsuitable(
+            said = (
                 gettext("Your investor level is C%(level)s; %(code)s is rated R%(risk)s, so you may not buy it.")
-                % {"level": risk_level, "code": security.code, "risk": security.risk_rating}
+                if client is None
+                else gettext(
+                    "The client's (%(account)s) investor level is C%(level)s; %(code)s is rated R%(risk)s,"
+                    " so the client may not buy it."
+                )
+            )
+            raise Unsuitable(
+                said % {"level": risk_level, "code": security.code, "risk": security.risk_rating, "account": client}
             )
         if profile.qualified_only(security) and not qualified:
-            raise NotQualified()
+            raise NotQualified(
+                None
+                if client is None
+                else gettext("Only qualified investors may buy this security; the client (%(account)s) is not one.")
+                % {"account": client}
+            )
         if not already_holder:
             _check_cap_room(security, seller=seller, quantity=quantity)
         if days and profile.holding_both_ways():
@@ -316,25 +356,37 @@ def check_investor(
             # nominee account of the same identity sold and bought back at once).
             sold = _recent(identity_accounts, security, "seller", days, now)
             if sold:
-                raise HoldingPeriod(
+                said = (
                     gettext(
                         "You sold %(code)s within the last %(days)s trading days; you cannot buy it back before"
                         " %(when)s (Asia/Shanghai)."
                     )
-                    % {"code": security.code, "days": days, "when": _when(trading_days_ahead(sold[-1][1], days))}
+                    if client is None
+                    else gettext(
+                        "The client (%(account)s) sold %(code)s within the last %(days)s trading days; the client"
+                        " cannot buy it back before %(when)s (Asia/Shanghai)."
+                    )
                 )
+                when = _when(trading_days_ahead(sold[-1][1], days))
+                raise HoldingPeriod(said % {"code": security.code, "days": days, "when": when, "account": client})
     elif days and available_shares is not None:
         bought = _recent(identity_accounts, security, "buyer", days, now)
         if bought and profile.holding_both_ways():
             # Between buying and selling in either order (found by a probe: under cn-regional-2017 a buy was sold
             # at once out of shares held before it).
-            raise HoldingPeriod(
+            said = (
                 gettext(
                     "You bought %(code)s within the last %(days)s trading days; you cannot sell it before %(when)s"
                     " (Asia/Shanghai)."
                 )
-                % {"code": security.code, "days": days, "when": _when(trading_days_ahead(bought[-1][1], days))}
+                if client is None
+                else gettext(
+                    "The client (%(account)s) bought %(code)s within the last %(days)s trading days; the client"
+                    " cannot sell it before %(when)s (Asia/Shanghai)."
+                )
             )
+            when = _when(trading_days_ahead(bought[-1][1], days))
+            raise HoldingPeriod(said % {"code": security.code, "days": days, "when": when, "account": client})
         recent = sum(q for _id, _at, q in bought)
         # Only a sale the holding would cover is the holding period's to refuse; one larger than the holding is
         # ``insufficient_shares``, checked after (found by a review: it reached ``_sellable_from`` with no recent
@@ -342,13 +394,18 @@ def check_investor(
         if recent > 0 and available_shares - recent < quantity <= available_shares:
             # Say when the sale could go through (found by a probe: the refusal did not say).
             free_from = _sellable_from(bought, days, quantity - (available_shares - recent))
-            raise HoldingPeriod(
+            said = (
                 gettext(
                     "%(recent)s of your shares were bought within the last %(days)s trading days"
                     " and cannot be sold yet; this sale can go through from %(when)s (Asia/Shanghai)."
                 )
-                % {"recent": recent, "days": days, "when": _when(free_from)}
+                if client is None
+                else gettext(
+                    "%(recent)s of the client's (%(account)s) shares were bought within the last %(days)s trading"
+                    " days and cannot be sold yet; this sale can go through from %(when)s (Asia/Shanghai)."
+                )
             )
+            raise HoldingPeriod(said % {"recent": recent, "days": days, "when": _when(free_from), "account": client})
 
 
 def _when(moment: dt.datetime) -> str:

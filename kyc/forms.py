@@ -100,7 +100,12 @@ class QualificationForm(forms.Form):
         required=False,
         max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_("For example: financial assets of at least 3 million CNY, or income of 500,000 CNY a year."),
+        # The venue's rule (DESIGN §2, cn-regional-2017): an individual is qualified with financial assets of at
+        # least CNY 500,000. Staff check the evidence; the code keeps only the attestation.
+        help_text=_(
+            "Financial assets of at least 500,000 CNY (deposits, securities, funds and the like): say what shows "
+            "them, for example a bank or securities account statement."
+        ),
     )
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import re
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
+from PIL import Image
 
 from balances.services import account_open
 from core import crypto
@@ -69,6 +72,8 @@ _DOCUMENT_NUMBER = re.compile(r"[A-Z0-9]{5,30}")
 # International (E.164: a country code never starts with 0) or national, 7 to 15 digits.
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{7,15}")
 _PHONE_SEPARATORS = re.compile(r"[-().]")
+# A residential address, as written (spaces at its ends aside): "上海" names no home.
+ADDRESS_LENGTH = (5, 300)
 
 
 def _invalid(errors: dict[str, str]) -> err.InvalidInput:
@@ -109,8 +114,22 @@ def _validate_identity(identity: Identity) -> Identity:
     elif not _PHONE.fullmatch(phone):
         errors["phone"] = gettext("Enter a phone number of 7 to 15 digits.")
     address = identity.address.strip()
-    if not 5 <= len(address) <= 300:
+    shortest, longest = ADDRESS_LENGTH
+    if not address:
         errors["address"] = gettext("Enter the residential address.")
+    elif len(address) < shortest:
+        # Say what is wrong with it (found by a tester: "上海" was told to enter the address).
+        errors["address"] = ngettext(
+            "The residential address needs at least %(n)s character.",
+            "The residential address needs at least %(n)s characters.",
+            shortest,
+        ) % {"n": shortest}
+    elif len(address) > longest:
+        errors["address"] = ngettext(
+            "The residential address may have at most %(n)s character.",
+            "The residential address may have at most %(n)s characters.",
+            longest,
+        ) % {"n": longest}
     if errors:
         raise _invalid(errors)
     return Identity(name, identity.id_type, number, phone, address)
@@ -294,6 +313,46 @@ def _sniff(head: bytes) -> str | None:
     return next((kind for magic, kind in ALLOWED_DOCUMENTS.items() if head.startswith(magic)), None)
 
 
+_PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+# A PDF's version in its header, and its end-of-file marker, which readers look for in the last 1,024 bytes.
+_PDF_HEADER = re.compile(rb"%PDF-[0-9]\.[0-9]")
+_PDF_TAIL = 1024
+
+
+def _whole_image(data: bytes, content_type: str) -> bool:
+    """Whether ``data`` is a whole image of the type its first bytes say, read by Pillow (reportlab's own
+    dependency, so already installed): a PNG's chunks with their CRCs up to IEND (``verify``), a JPEG's
+    scans decoded to the end at an eighth of its size (``draft``: a few MB at most, whatever its pixels).
+    An image past Pillow's decompression-bomb limit is refused too."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[content_type]]) as image:
+                image.verify()
+            if content_type == "image/jpeg":
+                with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+                    image.draft("RGB", (max(image.width // 8, 1), max(image.height // 8, 1)))
+                    image.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return False
+    return True
+
+
+def _whole_pdf(data: bytes) -> bool:
+    """A PDF's header with its version, and its %%EOF near the end: a file cut short, or anything else after
+    "%PDF-", has none (no PDF reader is a runtime dependency; pypdf is only the tests')."""
+    return bool(_PDF_HEADER.match(data)) and b"%%EOF" in data[-_PDF_TAIL:]
+
+
+def document_type(data: bytes) -> str | None:
+    """The content type of an uploaded document that is a whole JPEG, PNG or PDF; None otherwise."""
+    content_type = _sniff(data[:16])
+    if content_type is None:
+        return None
+    whole = _whole_pdf(data) if content_type == "application/pdf" else _whole_image(data, content_type)
+    return content_type if whole else None
+
+
 @transaction.atomic
 def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str | None = None) -> KycDocument:
     """Store an ID document (JPEG, PNG or PDF, checked by content, at most KYC_DOCUMENT_MAX_BYTES) off the web root."""
@@ -309,9 +368,14 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
             gettext("The file is larger than %(mb)s MB.") % {"mb": settings.KYC_DOCUMENT_MAX_BYTES // (1024 * 1024)}
         )
     data = b"".join(upload.chunks())
-    content_type = _sniff(data[:16])
-    if content_type is None or not data:
+    if not data or _sniff(data[:16]) is None:
         raise err.InvalidInput(gettext("Upload a JPEG, PNG or PDF file."))
+    # Its first bytes are not enough (found by a tester: PNG's signature followed by random bytes was stored).
+    content_type = document_type(data)
+    if content_type is None:
+        raise err.InvalidInput(
+            gettext("The file is not a readable JPEG, PNG or PDF: it is damaged or cut short. Upload it again.")
+        )
     folder = Path(settings.KYC_DOCUMENT_DIR)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stored = f"{uuid.uuid4().hex}"

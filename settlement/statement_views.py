@@ -81,6 +81,8 @@ def statement_context(statement: statements.Statement) -> dict:
             }
             for t in statement.trades
         ],
+        # The moment the CSV and the PDF name, in the same words: the end of the last day, or now while it lasts.
+        "holdings_at": statement.holdings_at,
         "holdings": [
             {"security": h.security, "name": h.name, "quantity": shares_text(h.quantity)} for h in statement.holdings
         ],

@@ -21,6 +21,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from balances.services import account_open, securities_issue
 from core.models import Account, AuditEvent, Broker, Role, User
@@ -31,12 +32,17 @@ from kyc.idcard import check_character
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
 from ledger.services import block_seal
+from registry.models import Security
 from settlement.services import trade_settle
 from tests.conftest import api_for, cash_of, log_in, position_of, snapshot
 
 D = Decimal
 BEIJING = ZoneInfo("Asia/Shanghai")
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A whole one-pixel PNG: an upload's structure is checked, not only its first bytes.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\x0bIDATx\xdac\xf8\x0f\x04\x00\t\xfb\x03\xfdh\xfa\x1c\xcc\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 TOP_ANSWERS = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 _n = itertools.count(1)
 
@@ -634,6 +640,139 @@ def test_orders_on_the_page(world):
     )
     assert refused.status_code == 200
     assert refused.context["form"].non_field_errors()
+    assert snapshot() == before
+
+
+# A client's refusal as the counter words it (the client named) and as the client is told it, in English and
+# Chinese: code → (what makes the client fail it, {language: (to staff, to the client)}).
+CLIENT_REFUSALS = {
+    "kyc_not_approved": (
+        lambda m, client: KycProfile.objects.filter(user=client.owner).update(state=KycProfile.State.SUBMITTED),
+        {
+            "en": (
+                "The client's ({code}) account opening (KYC) is not approved yet, so the client cannot trade.",
+                "Your account opening (KYC) is not approved yet, so you cannot trade.",
+            ),
+            "zh-hans": (
+                "客户（{code}）的开户申请（KYC）尚未批准，该客户暂不能交易。",
+                "您的开户申请（KYC）尚未批准，暂不能交易。",
+            ),
+        },
+    ),
+    "kyc_expired": (
+        lambda m, client: KycProfile.objects.filter(user=client.owner).update(
+            expires_at=timezone.now() - dt.timedelta(days=1)
+        ),
+        {
+            "en": (
+                "The client's ({code}) risk assessment has expired. The client must take the questionnaire again "
+                "before trading.",
+                "Your risk assessment has expired. Please take the questionnaire again before trading.",
+            ),
+            "zh-hans": (
+                "客户（{code}）的风险测评已过期，该客户须重新填写问卷后才能交易。",
+                "您的风险测评已过期，请重新填写问卷后再交易。",
+            ),
+        },
+    ),
+    "unsuitable_risk_level": (
+        lambda m, client: (
+            KycProfile.objects.filter(user=client.owner).update(risk_level=3),
+            Security.objects.filter(pk=m.security.pk).update(risk_rating=4),
+        ),
+        {
+            "en": (
+                "The client's ({code}) investor level is C3; {security} is rated R4, so the client may not buy it.",
+                "Your investor level is C3; {security} is rated R4, so you may not buy it.",
+            ),
+            "zh-hans": (
+                "客户（{code}）的投资者等级为 C3，{security} 的风险等级为 R4，该客户不能买入。",
+                "您的投资者等级为 C3，{security} 的风险等级为 R4，您不能买入。",
+            ),
+        },
+    ),
+    "not_qualified_investor": (
+        lambda m, client: Security.objects.filter(pk=m.security.pk).update(qualified_only=True),
+        {
+            "en": (
+                "Only qualified investors may buy this security; the client ({code}) is not one.",
+                "Only qualified investors may buy this security.",
+            ),
+            "zh-hans": (
+                "只有合格投资者才能买入该证券；客户（{code}）不是合格投资者。",
+                "只有合格投资者才能买入该证券。",
+            ),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("code", list(CLIENT_REFUSALS))
+def test_a_counter_orders_refusal_names_the_client_and_the_clients_own_speaks_to_them(world, code):
+    # (found by a tester: staff placing a client's order were told "your investor level is C3", as if they were
+    # the investor)
+    # given a funded client of broker A who fails one rule
+    m = world.market
+    client = world.a.client(m, cash="50000")
+    fail, words = CLIENT_REFUSALS[code]
+    fail(m, client)
+    before = snapshot()
+    names = {"code": client.code, "security": m.security.code}
+
+    for language, (to_staff, to_client) in words.items():
+        # when staff enter a buy for the client on the counter's page, and through the counter's API
+        page = page_client(world.a.staff, language).post(
+            f"/counter/{client.code}/orders/new/",
+            {**order_body(m.security), "quantity": "100"},
+        )
+        api = api_for(world.a.staff).post(
+            f"/api/v1/counter/clients/{client.code}/orders/",
+            order_body(m.security),
+            format="json",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        # and the client places the same buy online
+        own = api_for(client.owner).post(
+            "/api/v1/orders/", order_body(m.security), format="json", HTTP_ACCEPT_LANGUAGE=language
+        )
+
+        # then staff are told of the client, by its code, under the same error code
+        assert page.status_code == 200
+        assert page.context["form"].non_field_errors() == [to_staff.format(**names)], language
+        assert (api.status_code, api.json()["code"], api.json()["message"]) == (403, code, to_staff.format(**names))
+        # and the client, as before, of themselves
+        assert (own.status_code, own.json()["code"], own.json()["message"]) == (403, code, to_client.format(**names))
+    # and nothing was placed
+    assert snapshot() == before
+    assert not Order.objects.filter(account=client).exists()
+
+
+def test_a_counter_sale_in_the_holding_period_names_the_clients_shares(world):
+    # given a client with 500 shares free, and 100 bought (counted as settled) today under a five-day holding period
+    m = world.market
+    client = world.a.client(m, cash="50000", shares=500)
+    Security.objects.filter(pk=m.security.pk).update(min_holding_days=5)
+    order_place(
+        placed_by=client.owner,
+        account=client,
+        request=OrderRequest(m.security.code, "buy", 100, D("10.10"), "IOC", "bought"),
+    )
+    Trade.objects.filter(buyer=client).update(status=Trade.Status.SETTLED)
+    before = snapshot()
+
+    # when staff sell all 500 for the client at the counter, and the client tries the same online
+    sell = order_body(m.security, side="sell", quantity=500, limit_price="9.90")
+    staff = api_for(world.a.staff).post(
+        f"/api/v1/counter/clients/{client.code}/orders/", sell, format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    own = api_for(client.owner).post("/api/v1/orders/", sell, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then both are the holding period's refusal: to staff of the client's shares, to the client of theirs
+    assert (staff.json()["code"], own.json()["code"]) == ("holding_period", "holding_period")
+    assert staff.json()["message"].startswith(
+        f"100 of the client's ({client.code}) shares were bought within the last 5 trading days"
+    )
+    assert own.json()["message"].startswith("100 of your shares were bought within the last 5 trading days")
     assert snapshot() == before
 
 

@@ -4,7 +4,11 @@ isolation of brokers from each other. Every rejected request is a 4xx that chang
 
 from __future__ import annotations
 
+import html
+import io
 import json
+import os
+import re
 
 import pytest
 from django.conf import settings
@@ -23,7 +27,11 @@ from tests.conftest import api_for, log_in, snapshot
 VALID_ID = "11010519491231002X"  # the GB 11643 example number
 OTHER_ID = "110105194912310038"
 THIRD_ID = "110105194912310054"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A whole one-pixel PNG: an upload's structure is checked, not only its first bytes.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\x0bIDATx\xdac\xf8\x0f\x04\x00\t\xfb\x03\xfdh\xfa\x1c\xcc\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 ANSWERS_C1 = {q["key"]: min(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
@@ -177,10 +185,53 @@ def test_registration_shows_each_bad_field_and_creates_nothing(market):
     errors = response.context["form"].errors
     assert errors["id_number"] == ["身份证号码的校验位不正确。"]
     assert errors["phone"] == ["请输入 7 至 15 位数字的电话号码。"]
-    assert errors["address"] == ["请输入居住地址。"]
+    assert errors["address"] == ["居住地址至少需要 5 个字符。"]  # "x": too short, not missing
     assert errors["username"] == ["该用户名已被使用。"]
     assert kyc_snapshot() == before
     assert "_auth_user_id" not in Client().session
+
+
+@pytest.mark.parametrize("address", ["A", "上海", "  上海市  "])
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [("en", "The residential address needs at least 5 characters."), ("zh-hans", "居住地址至少需要 5 个字符。")],
+)
+def test_a_short_address_is_told_its_minimum_length_everywhere_it_is_entered(market, address, language, said):
+    # (found by a tester: "A" and "上海" were told "Enter the residential address.")
+    before = kyc_snapshot()
+    identity_fields = {**registration(market.broker), "address": address}
+    counter_fields = {k: identity_fields[k] for k in ("real_name", "id_type", "id_number", "phone", "address")}
+
+    # when an address shorter than five characters is entered online, at the counter, and through either API
+    online = Client().post("/kyc/register/", identity_fields, HTTP_ACCEPT_LANGUAGE=language)
+    counter = client_for(market.staff, language).post(
+        "/counter/open/", {**counter_fields, "username": "zhangwei", "password": ""}
+    )
+    online_api = APIClient().post(
+        "/api/v1/kyc/register/",
+        api_registration(market.broker, address=address),
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    counter_api = api_for(market.staff).post(
+        "/api/v1/counter/clients/",
+        {**counter_fields, "username": "zhangwei", "password": ""},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    # then each says the address needs at least five characters, and nothing is opened
+    assert online.status_code == 200 and online.context["form"].errors["address"] == [said]
+    assert counter.status_code == 200 and counter.context["form"].errors["address"] == [said]
+    for response in (online_api, counter_api):
+        assert response.status_code == 400 and response.json()["fields"]["address"] == [said]
+    assert kyc_snapshot() == before
+
+
+def test_an_address_of_five_characters_is_enough(market):
+    response = Client().post("/kyc/register/", registration(market.broker, address="上海市黄浦"))
+    assert response.status_code == 302
+    assert KycProfile.objects.get().address_masked
 
 
 @pytest.mark.parametrize(
@@ -277,6 +328,33 @@ def test_the_badge_says_sent_on_both_sides_until_staff_take_it_up(market):
     assert ">已提交审批</span>" in text(client_for(profile.user).get("/kyc/me/"))
 
 
+@pytest.mark.parametrize(
+    ("language", "threshold", "wrong"),
+    [
+        ("en", "Financial assets of at least 500,000 CNY", ("3 million", "income")),
+        ("zh-hans", "金融资产不低于 50 万元", ("300 万", "年收入")),
+    ],
+)
+def test_the_qualified_investor_help_states_the_venues_threshold(market, language, threshold, wrong):
+    # (found by a tester: it said "3 million CNY, or income of 500,000 CNY a year"; DESIGN §2, cn-regional-2017,
+    # qualifies an individual by financial assets of at least CNY 500,000)
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+
+    # when the investor, and the broker's staff, open the application's page
+    pages = {
+        "investor": client_for(profile.user, language).get("/kyc/me/"),
+        "staff": client_for(market.staff, language).get(f"/kyc/applications/{profile.pk}/"),
+    }
+
+    # then the attestation's help states the one threshold, and no other
+    for who, page in pages.items():
+        section = text(page).split('<section class="card" id="qualification">')[1].split("</section>")[0]
+        assert threshold in section, who
+        assert not any(w in section for w in wrong), who
+    assert kyc_snapshot() == before
+
+
 def test_an_application_waiting_for_review_is_not_sent_again(market):
     # (found by a walk-through: while the broker had not yet taken it up, the page offered "重新提交申请", which
     # only moved the application to the back of the queue)
@@ -331,6 +409,83 @@ def test_a_document_of_the_wrong_type_is_refused(market, name, content, message)
     assert message in [*form.non_field_errors(), *form.errors.get("file", [])]
     assert kyc_snapshot() == before
     assert not any(settings.KYC_DOCUMENT_DIR.glob("*")) if settings.KYC_DOCUMENT_DIR.exists() else True
+
+
+def _jpeg(size=(320, 240)) -> bytes:
+    """A JPEG of ``size`` pixels: a phone's photo is 12 megapixels (smooth, so the file stays small)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.radial_gradient("L").resize(size).convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _not_whole() -> dict[str, bytes]:
+    jpeg = _jpeg()
+    return {
+        "PNG's signature and random bytes": b"\x89PNG\r\n\x1a\n" + os.urandom(4096),
+        "a PNG cut before its IEND": PNG[:-12],
+        "a PNG with a wrong CRC": PNG[:37] + bytes([PNG[37] ^ 0xFF]) + PNG[38:],
+        "JPEG's signature and random bytes": b"\xff\xd8\xff\xe0" + os.urandom(4096),
+        "a JPEG cut in half": jpeg[: len(jpeg) // 2],
+        "a PDF cut short": PDF[:-7] + b"x" * 2048,
+        "PDF's signature and random bytes": b"%PDF-" + os.urandom(4096).replace(b"%%EOF", b"xxxxx"),
+    }
+
+
+NOT_WHOLE = list(_not_whole())
+NOT_WHOLE_MESSAGE = {
+    "en": "The file is not a readable JPEG, PNG or PDF: it is damaged or cut short. Upload it again.",
+    "zh-hans": "该文件不是可读取的 JPEG、PNG 或 PDF 文件：文件已损坏或不完整。请重新上传。",
+}
+
+
+@pytest.mark.parametrize("what", NOT_WHOLE)
+def test_a_document_that_only_starts_like_an_image_or_a_pdf_is_refused(market, what):
+    # (found by a tester: PNG's first bytes followed by random bytes were stored as an ID document)
+    content = _not_whole()[what]
+    profile = online_profile(market, complete=False, applied=False)
+    before = kyc_snapshot()
+
+    # when it is uploaded on the page, in Chinese and in English, and through the API
+    pages = {
+        language: client_for(profile.user, language).post(
+            "/kyc/me/documents/", {"kind": "id_front", "file": SimpleUploadedFile("id.png", content)}
+        )
+        for language in NOT_WHOLE_MESSAGE
+    }
+    api = api_for(profile.user).post(
+        "/api/v1/kyc/me/documents/",
+        {"kind": "id_front", "file": SimpleUploadedFile("id.png", content)},
+        format="multipart",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    # then the form says the file is damaged, the API the same under invalid_input, and nothing is stored
+    for language, response in pages.items():
+        assert response.status_code == 200
+        assert response.context["document_form"].non_field_errors() == [NOT_WHOLE_MESSAGE[language]]
+    assert api.status_code == 400
+    assert (api.json()["code"], api.json()["message"]) == ("invalid_input", NOT_WHOLE_MESSAGE["en"])
+    assert kyc_snapshot() == before
+    assert not any(settings.KYC_DOCUMENT_DIR.glob("*")) if settings.KYC_DOCUMENT_DIR.exists() else True
+
+
+@pytest.mark.parametrize(("name", "kind"), [("id.png", "image/png"), ("id.jpg", "image/jpeg"), ("id.pdf", "pdf")])
+def test_a_whole_png_jpeg_or_pdf_is_stored(market, name, kind):
+    content = {"image/png": PNG, "image/jpeg": _jpeg((4000, 3000)), "pdf": PDF}[kind]
+    profile = online_profile(market, complete=False, applied=False)
+
+    response = client_for(profile.user).post(
+        "/kyc/me/documents/", {"kind": "id_front", "file": SimpleUploadedFile(name, content)}
+    )
+
+    assert response.status_code == 302
+    document = KycDocument.objects.get(profile=profile)
+    assert (document.content_type, document.size) == (
+        "application/pdf" if kind == "pdf" else kind,
+        len(content),
+    )
 
 
 def test_a_document_over_the_size_limit_is_refused(market, settings):
@@ -490,6 +645,108 @@ def test_a_rejection_reason_is_required_and_the_investor_sees_it(market, staff_b
     page = text(client_for(profile.user).get("/kyc/me/"))
     assert '<p class="wrap-text" id="rejection-reason">身份证照片模糊，请重新上传。</p>' in page
     assert 'id="questionnaire-form"' in page and 'id="kyc-apply"' in page
+
+
+RETAKE_WORDS = {
+    "en": {
+        "investor": (
+            "Saving new answers stops your trading at once: your account opening goes back to a draft, and you "
+            "cannot trade until you send the application again and it is approved.",
+            "Save the new answers? Your trading stops at once, until you send the application again and it is "
+            "approved.",
+        ),
+        "staff": (
+            "Saving new answers stops the investor's trading at once: the application goes back to a draft, and the "
+            "investor cannot trade until it is submitted for approval again and approved.",
+            "Save the new answers? The investor's trading stops at once, until the application is submitted for "
+            "approval again and approved.",
+        ),
+    },
+    "zh-hans": {
+        "investor": (
+            "保存新的答案后，您将立即停止交易：开户申请退回草稿状态，您须重新提交申请并获批准后才能交易。",
+            "保存新的答案？您将立即停止交易，直到您重新提交申请并获批准。",
+        ),
+        "staff": (
+            "保存新的答案后，该投资者立即停止交易：申请退回草稿状态，须重新提交审批并获批准后才能交易。",
+            "保存新的答案？该投资者将立即停止交易，直到申请重新提交审批并获批准。",
+        ),
+    },
+}
+
+
+def _questionnaire_form_tag(page: str) -> str:
+    return re.search(r'<form [^>]*id="questionnaire-form"[^>]*>', page).group(0)
+
+
+@pytest.mark.parametrize("language", list(RETAKE_WORDS))
+def test_retaking_the_questionnaire_of_an_approved_account_asks_first_and_says_what_happens(market, staff_b, language):
+    # (found by a tester: no confirmation, and a warning that the opening went "back to review" where the
+    # investor must in fact send the application again)
+    # given an approved investor, and a draft one
+    approved = submitted_profile(market, market.staff)
+    services.kyc_approve(staff=staff_b, profile_id=approved.pk)
+    draft = online_profile(market, username="lifang", id_number=OTHER_ID, applied=False)
+    before = kyc_snapshot()
+
+    # when the investor and the broker's staff open the approved account's page
+    pages = {
+        "investor": text(client_for(approved.user, language).get("/kyc/me/")),
+        "staff": text(client_for(market.staff, language).get(f"/kyc/applications/{approved.pk}/")),
+    }
+
+    # then the questionnaire warns of what a new assessment does, and its form asks before it is sent
+    for who, page in pages.items():
+        warning, question = RETAKE_WORDS[language][who]
+        shown = re.search(r'<p class="msg msg-warning" id="reassessment-warning">(.*?)</p>', page).group(1)
+        assert html.unescape(shown) == warning, who
+        confirm = re.search(r'data-confirm="([^"]*)"', _questionnaire_form_tag(page))
+        assert confirm and html.unescape(confirm.group(1)) == question, who
+        assert "back to review" not in page and "重新进入审核" not in page, who
+    # and a draft's questionnaire, which stops nothing, neither warns nor asks
+    for page in (
+        text(client_for(draft.user, language).get("/kyc/me/")),
+        text(client_for(market.staff, language).get(f"/kyc/applications/{draft.pk}/")),
+    ):
+        assert "data-confirm" not in _questionnaire_form_tag(page) and "reassessment-warning" not in page
+    assert kyc_snapshot() == before
+
+
+def test_retaking_the_questionnaire_of_an_approved_account_does_what_the_warning_says(market, staff_b):
+    # given an approved investor who may trade
+    approved = submitted_profile(market, market.staff)
+    services.kyc_approve(staff=staff_b, profile_id=approved.pk)
+    client = client_for(approved.user)
+
+    # when they save new answers
+    client.post("/kyc/me/questionnaire/", questionnaire_post(ANSWERS_C1))
+
+    # then the opening is a draft again: trading stops, and the page asks them to send the application again
+    approved.refresh_from_db()
+    assert (approved.state, approved.risk_level, approved.reviewed_by_id) == ("draft", 1, None)
+    assert approved.applied_at < approved.reviewed_at  # sent before the approval: it does not count as sent again
+    page = text(client.get("/kyc/me/"))
+    assert 'id="kyc-apply"' in page and 'id="reassessment-warning"' not in page
+    refused = api_for(approved.user).post(
+        "/api/v1/orders/",
+        {"security": market.security.code, "side": "buy", "quantity": 100, "limit_price": "10.00",
+         "time_in_force": "IOC", "client_order_id": "after-retake"},
+        format="json",
+    )  # fmt: skip
+    assert refused.status_code == 403 and refused.json()["code"] == "kyc_not_approved"
+
+
+def test_the_review_block_calls_rejecting_one_word_in_chinese(market, staff_b):
+    # (found by a tester: the summary said 拒绝, the button 驳回, for the same action)
+    profile = submitted_profile(market, market.staff)
+
+    page = text(client_for(staff_b, "zh-hans").get(f"/kyc/applications/{profile.pk}/"))
+
+    review = page.split('<section class="card" id="review">')[1].split("</section>")[0]
+    assert "<summary>驳回</summary>" in review and "驳回申请" in review
+    assert "拒绝" not in review
+    english = text(client_for(staff_b, "en").get(f"/kyc/applications/{profile.pk}/"))
+    assert "<summary>Reject</summary>" in english
 
 
 def test_staff_fill_in_the_questionnaire_and_documents_at_the_counter(market, staff_b):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -378,6 +379,30 @@ def test_the_investor_asks_sees_answers_arrive_and_accepts_on_the_page(desk, cli
     assert client.post(f"/rfqs/{rfq.pk}/accept/", {"answer": str(a.pk)}).status_code == 302
     rfq.refresh_from_db()
     assert rfq.status == "accepted" and Trade.objects.count() == 1
+
+
+def test_an_accepted_request_links_to_its_trades_page_not_to_the_trade_list(desk, client):
+    # (found by a tester: "trade N" on the card went to /trades/, the list, not to the trade)
+    market, mm1, mm2, inv = desk
+    rfq = ask(market, inv)
+    svc.rfq_accept(actor=inv.owner, rfq_id=rfq.pk, answer_id=answer(mm1, rfq).pk)
+    trade = Trade.objects.get()
+    client.force_login(inv.owner)
+    before = rfq_snapshot()
+
+    # when the investor's page draws the card, and its poll redraws it
+    cards = {
+        "page": client.get("/rfqs/").content.decode(),
+        "poll": client.get("/rfqs/data/").json()["requests"][0]["html"],
+    }
+
+    # then "trade N" leads to that trade's page, which the investor may open
+    for where, html in cards.items():
+        heading = re.search(rf'<h3 id="rfq-{rfq.pk}-title">(.*?)</h3>', html, re.S).group(1)
+        assert re.findall(r'<a href="([^"]*)">', heading) == [f"/trades/{trade.pk}/"], where
+    assert client.get(f"/trades/{trade.pk}/").status_code == 200
+    # and looking changed nothing
+    assert rfq_snapshot() == before
 
 
 def test_bad_page_input_is_a_message_and_changes_nothing(desk, client):

@@ -3,6 +3,7 @@ cannot (issue 12 item 6)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.test import Client
@@ -10,6 +11,7 @@ from django.test import Client
 from core.models import Broker, Role
 from exchange.models import RfqRequest, Trade
 from exchange.services.rfq import rfq_answer
+from registry.models import Security
 from tests.conftest import log_in, position_of, snapshot
 
 
@@ -46,6 +48,11 @@ def test_staff_ask_for_a_client_and_accept_the_market_makers_answer(market):
     trade = Trade.objects.get()
     assert (trade.buyer_id, trade.quantity, trade.price, trade.mode) == (investor.pk, 200, Decimal("10.02"), "rfq")
     assert position_of(mm, market.security).reserved == 200  # the seller's obligation until settlement
+    # and the request's card on the counter's page links to that trade's page, which staff may open (found by a
+    # tester: it linked to the trade list)
+    card = re.search(rf'<h3 id="rfq-{rfq.pk}-title">(.*?)</h3>', staff.get(url).content.decode(), re.S).group(1)
+    assert re.findall(r'<a href="([^"]*)">', card) == [f"/trades/{trade.pk}/"]
+    assert staff.get(f"/trades/{trade.pk}/").status_code == 200
 
 
 def test_staff_cancel_a_clients_request_and_another_brokers_staff_cannot_touch_it(market):
@@ -66,3 +73,29 @@ def test_staff_cancel_a_clients_request_and_another_brokers_staff_cannot_touch_i
 
     signed_in(market.staff).post(url, {"action": "cancel", "rfq": rfq.pk})
     assert RfqRequest.objects.get().status == "cancelled"
+
+
+def test_a_request_staff_ask_for_an_unsuitable_client_names_the_client(market):
+    # (found by a tester: refusals at the counter spoke to staff as if they were the investor)
+    # given a C3 client and a security rated R4
+    investor = market.investor(cash="50000", level=3)
+    Security.objects.filter(pk=market.security.pk).update(risk_rating=4)
+    url = f"/counter/{investor.code}/rfqs/"
+    before = snapshot()
+
+    # when staff ask for a price to buy for the client
+    refused = signed_in(market.staff).post(
+        url,
+        {"action": "ask", "client_request_id": "c-3", "security": market.security.code, "side": "buy",
+         "quantity": "100"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+
+    # then the form says why, naming the client, and nothing was asked
+    assert refused.status_code == 200
+    assert refused.context["form"].non_field_errors() == [
+        f"The client's ({investor.code}) investor level is C3; {market.security.code} is rated R4, "
+        "so the client may not buy it."
+    ]
+    assert not RfqRequest.objects.exists()
+    assert snapshot() == before

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import shutil
 import subprocess
 from decimal import Decimal
@@ -291,3 +292,53 @@ def test_a_statement_of_days_to_come_is_refused_and_one_reaching_today_says_the_
     assert later.isoformat() not in csv_text
     shown = own(client, "/api/v1/statement/", {"from": str(today - dt.timedelta(days=3)), "to": str(later)}).json()
     assert shown["end"] == today.isoformat()
+
+
+def _no_clock(text: str) -> str:
+    return re.sub(r"\d\d:\d\d:\d\d", "hh:mm:ss", text)
+
+
+def _holdings_heading(html: str) -> str:
+    match = re.search(r'<h2 id="holdings-table-title">(.*?)</h2>', html, re.S)
+    assert match, "no holdings heading"
+    return " ".join(match.group(1).split())
+
+
+@pytest.mark.parametrize(
+    ("language", "past", "today_words"),
+    [
+        ("en", "Holdings at end of 2026-03-15 (Beijing time)", "(Beijing time; the day is not over)"),
+        ("zh-hans", "持仓：2026-03-15 日终（北京时间）", "（北京时间；当日尚未结束）"),
+    ],
+)
+def test_statement_pages_name_the_holdings_moment_as_the_files_do(world, history, language, past, today_words):
+    # (found by a tester: the page's heading read "Holdings at" with nothing after, where the files name the moment)
+    client, _ = history
+    today = timezone.now().astimezone(BEIJING).date()
+    pages = {
+        "investor": (page_client(client.owner, language), "/statements/"),
+        "counter": (page_client(world.a.staff, language), f"/counter/{client.code}/statement/"),
+    }
+    for who, (browser, path) in pages.items():
+        # given a period that ended before today, and one that reaches today
+        for period, expected in (
+            ({"start": "2026-03-05", "end": "2026-03-15"}, past),
+            ({"start": str(today - dt.timedelta(days=3)), "end": str(today)}, None),
+        ):
+            # when the statement is shown, and downloaded as CSV
+            before = snapshot()
+            shown = browser.get(path, period)
+            csv_text = browser.get(path, {**period, "format": "csv"}).content.decode("utf-8-sig")
+
+            # then the page's heading names the moment, in the very words of the CSV's holdings line
+            assert shown.status_code == 200, who
+            heading = _holdings_heading(shown.content.decode())
+            # (the moment of a day not over is each document's own: the two requests may be a second apart)
+            assert _no_clock(heading) in map(_no_clock, csv_text.splitlines()), (who, heading)
+            if expected:
+                assert heading == expected, who
+            else:
+                now_words = rf"{today.isoformat()} \d\d:\d\d:\d\d ?{re.escape(today_words)}$"
+                assert re.search(now_words, heading), (who, heading)
+            # and showing it changed nothing
+            assert snapshot() == before

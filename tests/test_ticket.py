@@ -213,6 +213,39 @@ def test_review_restates_the_order_and_places_nothing(trading):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("language", "hint"),
+    [
+        ("en", "with its minimum charged once for the whole order, however many fills it takes"),
+        ("zh-hans", "最低佣金每笔委托只收一次，无论分几笔成交"),
+    ],
+)
+def test_the_reviews_fee_hint_says_how_the_order_is_charged(market, language, hint):
+    # (found by a tester: the hint said each fill pays the commission on its own value; the code charges it on
+    # the order's filled value, with one minimum an order: exchange.services.book, migration exchange 0015)
+    # given asks of 300 at 10.10 and 300 at 10.15 from two market makers, and a broker charging 2.5 bp, at least 5.00
+    market.quote(market.market_maker(), "9.90", "10.10", ask_qty=300)
+    market.quote(market.market_maker(), "9.85", "10.15", ask_qty=300)
+    investor = market.investor(cash="50000")
+    client = client_for(investor.owner, language)
+
+    # when the investor reviews a buy of 500 at 10.20
+    review = client.post("/orders/new/", {**ticket_data(market.security), "step": "review"})
+
+    # then the estimate is one minimum, and the hint says the minimum is the order's, not each fill's
+    assert review.context["review"]["fee"] == "5.00"
+    body = text(review)
+    assert hint in body
+    assert "each fill pays it on its own value" not in body and "每笔成交按其自身金额计费" not in body
+
+    # and placed, the order is charged as the hint says: two fills at their prices, 5.00 in all
+    assert client.post("/orders/new/", ticket_data(market.security)).status_code == 302
+    order = Order.objects.get(account=investor)
+    fills = Trade.objects.filter(buy_order=order).order_by("id")
+    assert [(t.quantity, t.price) for t in fills] == [(300, Decimal("10.10")), (200, Decimal("10.15"))]
+    assert order.fees == sum(t.buyer_fee for t in fills) == Decimal("5.00")
+
+
 def test_placing_from_the_review_places_once(trading):
     # given: the review's form posts the same fields without a step
     market, _, investor = trading

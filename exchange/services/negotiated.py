@@ -206,6 +206,7 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
             available_shares=None,
             now=now,
             seller=counterparty,
+            actor=actor,
         )
         book.cash = cash_lock([account.pk])
         proposal.reserved_cash = buy_reservation(account, req.price, req.quantity)
@@ -218,7 +219,13 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         # under a profile without orders, shares out of lots could never be sold).
         pretrade.check_quantity(security, req.quantity, whole_holding=available)
         pretrade.check_investor(
-            account=account, security=security, side="sell", quantity=req.quantity, available_shares=available, now=now
+            account=account,
+            security=security,
+            side="sell",
+            quantity=req.quantity,
+            available_shares=available,
+            now=now,
+            actor=actor,
         )
         pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
         book.reserve_shares(account.pk, req.quantity)
@@ -513,6 +520,8 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
     # The proposer's own shares are already reserved for this sale: they count as available to it.
     seller_available = book.positions[seller.pk].available + (0 if proposer_buys else p.quantity)
     pretrade.check_quantity(security, p.quantity, whole_holding=seller_available)
+    # A refusal of the confirming side's own account speaks to its owner, or names the client to its staff; the
+    # proposer's keeps the words addressed to its owner (no wording for the other party yet).
     pretrade.check_investor(
         account=buyer,
         security=security,
@@ -521,9 +530,16 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         available_shares=None,
         now=now,
         seller=seller,
+        actor=None if proposer_buys else actor,
     )
     pretrade.check_investor(
-        account=seller, security=security, side="sell", quantity=p.quantity, available_shares=seller_available, now=now
+        account=seller,
+        security=security,
+        side="sell",
+        quantity=p.quantity,
+        available_shares=seller_available,
+        now=now,
+        actor=actor if proposer_buys else None,
     )
     if proposer_buys:
         # Usually nothing: the proposal reserved exactly this, unless the broker's fee changed since.

@@ -126,7 +126,13 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
     )
     if buying:
         pretrade.check_investor(
-            account=account, security=security, side=req.side, quantity=req.quantity, available_shares=None, now=now
+            account=account,
+            security=security,
+            side=req.side,
+            quantity=req.quantity,
+            available_shares=None,
+            now=now,
+            actor=placed_by,
         )
         book.cash = cash_lock([account.pk])
         order.reserved_cash = buy_reservation(account, req.limit_price, req.quantity)
@@ -143,6 +149,7 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
             quantity=req.quantity,
             available_shares=available,
             now=now,
+            actor=placed_by,
         )
         pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
         book.reserve_shares(account.pk, req.quantity)

@@ -137,7 +137,13 @@ def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, 
     # A sale may be of all the shares held free, odd lot included, as an order's may (found by a probe).
     pretrade.check_quantity(security, req.quantity, whole_holding=available)
     pretrade.check_investor(
-        account=account, security=security, side=req.side, quantity=req.quantity, available_shares=available, now=now
+        account=account,
+        security=security,
+        side=req.side,
+        quantity=req.quantity,
+        available_shares=available,
+        now=now,
+        actor=requested_by,
     )
     if available is not None:
         pretrade.check_shares(available, req.quantity, row=position)
@@ -287,6 +293,7 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
                 available_shares=None,
                 now=now,
                 seller=maker,
+                actor=actor,
             )
             book.cash = cash_lock([investor.pk])
             book.positions = positions_lock(security.pk, [a.account_id for a in others])
@@ -309,6 +316,7 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
                 quantity=rfq.quantity,
                 available_shares=row.available,
                 now=now,
+                actor=actor,
             )
             pretrade.check_shares(row.available, rfq.quantity, row=row)
             book.reserve_shares(investor.pk, rfq.quantity)

@@ -26,7 +26,11 @@ from tests.conftest import Market, build_market, cash_of
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("kyc_folders")]
 
 STAFF_PASSWORD = "pw-test-2026"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A whole one-pixel PNG: an upload's structure is checked, not only its first bytes.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\x0bIDATx\xdac\xf8\x0f\x04\x00\t\xfb\x03\xfdh\xfa\x1c\xcc\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 ANSWERS_C5 = {q["key"]: max(q["options"], key=lambda o: o[2])[0] for q in QUESTIONS}
 
 
@@ -137,6 +141,34 @@ def test_an_investor_registers_online_and_is_approved_by_two_staff_members(page:
     profile = KycProfile.objects.get(user__username=investor.username)
     assert (profile.state, profile.submitted_by_id) == ("approved", market.staff.pk)
     assert profile.reviewed_by.username == f"{market.staff.username}-checker"
+
+
+def test_retaking_the_questionnaire_of_an_approved_account_asks_first(page: Page, live_server):
+    # (found by a tester: a new assessment stopped trading with no question asked)
+    # given an approved investor on their account-opening page
+    market = build_market()
+    investor = market.investor(level=5)
+    base = live_server.url
+    steps.log_in(page, base, investor.owner.username)
+    page.goto(f"{base}/kyc/me/")
+    page.locator("#risk summary").click()
+    for key, value in ANSWERS_C5.items():
+        page.check(f'#questionnaire-form input[name="{key}"][value="{value}"]')
+
+    # when they save the answers and decline the question, then save again and accept it
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.locator("#questionnaire-save").click()
+    page.wait_for_timeout(500)
+    declined = KycProfile.objects.get(user=investor.owner).state
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    page.locator("#questionnaire-save").click()
+
+    # then the first changed nothing, the second stopped trading until the application is sent again
+    expect(page.locator("#kyc-apply")).to_be_visible()
+    assert declined == "approved"
+    assert KycProfile.objects.get(user=investor.owner).state == "draft"
+    assert questions == ["保存新的答案？您将立即停止交易，直到您重新提交申请并获批准。"] * 2
 
 
 def test_the_maker_cannot_approve_in_the_browser(page: Page, live_server):

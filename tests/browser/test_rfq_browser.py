@@ -7,12 +7,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from exchange.models import RfqRequest, Trade
 from ledger.services import block_seal
 from settlement.services import trade_settle
 from tests.browser.steps import log_in
+from tests.browser.test_accessibility_browser import AXE_OPTIONS
 from tests.conftest import build_market, cash_of, position_of
 
 pytestmark = pytest.mark.browser
@@ -78,4 +80,15 @@ def test_an_investor_requests_a_quote_a_market_maker_answers_the_investor_accept
     assert trade_settle(trade_id=trade.pk)
     assert position_of(investor, market.security).total == 300
     assert cash_of(investor).total < Decimal("50000") - Decimal("3015")  # 300 × 10.05 plus the fee
+
+    # and the accepted request's card links to the trade's page, a link told from the heading's text by more than
+    # its colour: axe finds nothing on the page (found by a tester: link-in-text-block, and a link to the list)
+    page.goto(f"{base}/rfqs/")
+    link = page.locator(f'#rfq-list [data-rfq="{rfq.pk}"] h3 a')
+    expect(link).to_have_attribute("href", f"/trades/{trade.pk}/")
+    assert link.evaluate("a => getComputedStyle(a).textDecorationLine") == "underline"
+    violations = Axe().run(page, options=AXE_OPTIONS).response["violations"]
+    assert not violations, [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations]
+    link.click()
+    page.wait_for_url(f"{base}/trades/{trade.pk}/")
     desk.context.close()

@@ -70,7 +70,7 @@ class Exchange:
 
     def start(self, **extra: str) -> None:
         self.launch(**extra)
-        up = wait_for(lambda: self.proc.poll() is None and self._answers(), timeout=180, interval=0.5)
+        up = wait_for(lambda: self.proc.poll() is None and self._answers(), timeout=300, interval=0.5)
         assert up, self.output()
 
     def ctrl_c(self) -> int:

@@ -675,3 +675,51 @@ def test_a_counterparty_typed_in_lower_case_or_with_spaces_is_the_account_it_nam
     # Then the proposal names the seller, and the retry is the same proposal, not a second one
     assert first["counterparty"]["account"] == seller.code
     assert retry.status_code == 200 and retry.json()["id"] == first["id"]
+
+
+@pytest.mark.parametrize("what", ["level", "kyc_expired", "frozen"])
+def test_a_refusal_of_the_proposers_account_at_confirmation_tells_the_counterparty_nothing_of_it(parties, what):
+    # (found by a tester: the confirming party read "Your investor level is C…" of the other party; a freeze's reason
+    # would have been read the same way)
+    from django.utils import timezone
+
+    from kyc.models import KycProfile
+
+    market, buyer, seller = parties
+    out = propose(market, buyer, seller)  # the buyer proposes; the seller confirms
+    # given the proposer's account can no longer buy: its level lowered, its assessment expired, or frozen
+    if what == "level":
+        KycProfile.objects.filter(user=buyer.owner).update(risk_level=1)
+        Security.objects.filter(pk=market.security.pk).update(risk_rating=3)
+    elif what == "kyc_expired":
+        KycProfile.objects.filter(user=buyer.owner).update(expires_at=timezone.now() - dt.timedelta(days=1))
+    else:
+        Account.objects.filter(pk=buyer.pk).update(frozen=True)
+    before = snapshot()
+    # when the seller confirms
+    resp = api_for(seller.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    # then it is refused as the proposer's side, saying nothing of why, and nothing changed
+    assert (resp.status_code, resp.json()["code"]) == (409, "proposer_cannot_trade"), resp.json()
+    message = resp.json()["message"]
+    assert message.startswith("The proposer's account cannot make this trade now")
+    assert "level" not in message and "C1" not in message and "frozen" not in message.lower()
+    assert snapshot() == before
+    assert NegotiatedTrade.objects.get(pk=out["id"]).status == "proposed"
+
+
+def test_a_refusal_of_the_confirming_partys_own_account_still_says_why(parties):
+    from kyc.models import KycProfile
+
+    market, buyer, seller = parties
+    out = propose(market, seller, buyer, side="sell")  # the seller proposes; the buyer confirms
+    KycProfile.objects.filter(user=buyer.owner).update(risk_level=1)
+    Security.objects.filter(pk=market.security.pk).update(risk_rating=3)
+    resp = api_for(buyer.owner).post(
+        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    assert (resp.status_code, resp.json()["code"]) == (403, "unsuitable_risk_level"), resp.json()
+    assert resp.json()["message"].startswith("Your investor level is C1")

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -501,12 +502,36 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
     return p
 
 
+ProposerCannotTrade = err.error_class(
+    "ProposerCannotTrade",
+    "proposer_cannot_trade",
+    _(
+        "The proposer's account cannot make this trade now: a rule of the market refuses it on the proposer's side."
+        " Nothing changed; the proposal stays open until it is withdrawn or expires."
+    ),
+    409,
+)
+
+
+@contextmanager
+def _the_proposers(checked: bool = True):
+    """A refusal of the proposer's account (``checked``: the check inside is of it), met by the counterparty's
+    confirmation, as ``ProposerCannotTrade``."""
+    try:
+        yield
+    except DomainError as exc:
+        if not checked:
+            raise
+        raise ProposerCannotTrade() from exc
+
+
 def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datetime) -> Trade:
     """Every pre-trade check for both parties, the counterparty's reservation, the trade and its entry."""
     proposer_buys = p.side == NegotiatedTrade.Side.BUY
     buyer, seller = (p.proposer, p.counterparty) if proposer_buys else (p.counterparty, p.proposer)
     pretrade.check_may_act(actor, p.counterparty)  # also: the counterparty's account is not frozen
-    pretrade.check_account_not_frozen(p.proposer)
+    with _the_proposers():
+        pretrade.check_account_not_frozen(p.proposer)
     pretrade.check_tradable(security, now=now, mode=profile.NEGOTIATED)
     pretrade.check_price(security, p.price)
 
@@ -520,32 +545,37 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
     # The proposer's own shares are already reserved for this sale: they count as available to it.
     seller_available = book.positions[seller.pk].available + (0 if proposer_buys else p.quantity)
     pretrade.check_quantity(security, p.quantity, whole_holding=seller_available)
-    # A refusal of the confirming side's own account speaks to its owner, or names the client to its staff; the
-    # proposer's keeps the words addressed to its owner (no wording for the other party yet).
-    pretrade.check_investor(
-        account=buyer,
-        security=security,
-        side="buy",
-        quantity=p.quantity,
-        available_shares=None,
-        now=now,
-        seller=seller,
-        actor=None if proposer_buys else actor,
-    )
-    pretrade.check_investor(
-        account=seller,
-        security=security,
-        side="sell",
-        quantity=p.quantity,
-        available_shares=seller_available,
-        now=now,
-        actor=actor if proposer_buys else None,
-    )
+    # A refusal of the confirming side's own account speaks to its owner, or names the client to its staff; one
+    # of the proposer's account is ``proposer_cannot_trade``, which tells the confirming party nothing of the
+    # proposer's KYC, level, holdings or freeze (found by a tester: it read "Your investor level is …" of the
+    # other party).
+    with _the_proposers(proposer_buys):
+        pretrade.check_investor(
+            account=buyer,
+            security=security,
+            side="buy",
+            quantity=p.quantity,
+            available_shares=None,
+            now=now,
+            seller=seller,
+            actor=None if proposer_buys else actor,
+        )
+    with _the_proposers(not proposer_buys):
+        pretrade.check_investor(
+            account=seller,
+            security=security,
+            side="sell",
+            quantity=p.quantity,
+            available_shares=seller_available,
+            now=now,
+            actor=actor if proposer_buys else None,
+        )
     if proposer_buys:
         # Usually nothing: the proposal reserved exactly this, unless the broker's fee changed since.
         top_up = value + buyer_fee - p.reserved_cash
         if top_up > 0:
-            pretrade.check_cash(book.cash[buyer.pk].available, top_up, row=book.cash[buyer.pk])
+            with _the_proposers():
+                pretrade.check_cash(book.cash[buyer.pk].available, top_up, row=book.cash[buyer.pk])
         book.reserve_cash(buyer.pk, top_up)
         pretrade.check_shares(book.positions[seller.pk].available, p.quantity, row=book.positions[seller.pk])
         book.reserve_shares(seller.pk, p.quantity)

@@ -196,6 +196,7 @@ def test_a_bad_issuance_is_refused_and_changes_nothing(fresh, holders, code):
     assert response.json()["code"] == code
     assert snapshot() == before and Entry.objects.count() == entries
     assert not LockUp.objects.exists()
+    assert not IssuanceProposal.objects.exists()  # refused when proposed: no proposal kept
 
 
 def test_an_issuance_beyond_the_holder_cap_is_refused_whole(fresh):
@@ -233,6 +234,7 @@ def test_only_the_depository_issues(fresh, role):
 
     assert response.status_code == 403
     assert snapshot() == before
+    assert not IssuanceProposal.objects.exists()
 
 
 def _at(days_ago: int, hour: int = 11) -> dt.datetime:

@@ -1,4 +1,5 @@
-"""Balances API: registering an issuance (depository operators) and listing a security's issuances."""
+"""Balances API: issuances, each proposed by one depository operator and approved (or rejected) by another, or
+withdrawn by its proposer; a security's issuances; the shareholder register."""
 
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import spreadsheet
-from core.api.fields import StrictInput, StrictInteger
-from core.api.schema import ERRORS
+from core.api.fields import StrictInput, StrictInteger, require_no_body
+from core.api.pagination import Pagination
+from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.models import Account
 from core.roles import SUPERVISORS
 from registry.models import Security
 
-from . import services
+from . import issuances, services
+from .models import IssuanceProposal
 from .register import persons_holding, register_as_of
 
 
@@ -94,19 +97,40 @@ def issuances_of(code: str, *, entry: int | None = None) -> list[dict]:
     return out
 
 
+class IssuanceProposalOutput(serializers.ModelSerializer):
+    security = serializers.CharField(source="security.code")
+    allocations = AllocationOutput(many=True)
+    proposed_by = serializers.CharField(source="proposed_by.username")
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    entry = serializers.IntegerField(allow_null=True, help_text="id of the ISSUE entry, once approved")
+
+    class Meta:
+        model = IssuanceProposal
+        fields = [
+            "id", "status", "security", "quantity", "reference", "allocations", "proposed_by", "proposed_at",
+            "decided_by", "decided_at", "decision_reason", "entry",
+        ]  # fmt: skip
+
+
 class IssuanceApi(APIView):
-    """A security's issuances (depository, exchange and supervisory staff); the depository registers one:
-    holders with their quantities, each possibly with a lock-up (quantity and end date)."""
+    """A security's issuances (depository, exchange and supervisory staff); a depository operator proposes one:
+    holders with their quantities, each possibly with a lock-up (quantity and end date), issued when a second
+    depository operator approves it (``issuance-proposals/``)."""
 
     @extend_schema(responses={200: IssuanceOutput(many=True), **ERRORS})
     def get(self, request, code):
-        if request.user.role not in {*SUPERVISORS, "depository_operator", "exchange_operator"}:
+        if request.user.role not in ISSUANCE_READERS:
             raise err.PermissionDenied()
         if not Security.objects.filter(code=code).exists():
             raise err.UnknownSecurity()
         return Response(IssuanceOutput(issuances_of(code), many=True).data)
 
-    @extend_schema(request=IssuanceInput, responses={201: IssuanceOutput, **ERRORS})
+    @extend_schema(
+        request=IssuanceInput,
+        responses={202: IssuanceProposalOutput, **ERRORS},
+        description="Propose an issuance: checked in full now, issued when a second depository operator approves it "
+        "(POST issuance-proposals/{id}/approve/). Answers 202 with the proposal; nothing is credited yet.",
+    )
     def post(self, request, code):
         if request.user.role != "depository_operator":
             raise err.PermissionDenied(gettext("Only the depository registers issuances."))
@@ -119,7 +143,7 @@ class IssuanceApi(APIView):
             raise err.InvalidInput(gettext("No such account: %(codes)s.") % {"codes": ", ".join(unknown)})
         if not Security.objects.filter(code=code).exists():
             raise err.UnknownSecurity()
-        entry = services.securities_issue(
+        proposal = issuances.issuance_propose(
             actor=request.user,
             security_code=code,
             allocations=[
@@ -129,7 +153,65 @@ class IssuanceApi(APIView):
             reference=data.validated_data["reference"],
             ip=client_ip(request),
         )
-        return Response(IssuanceOutput(issuances_of(code, entry=entry.pk)[0]).data, status=201)
+        return Response(IssuanceProposalOutput(proposal).data, status=202)
+
+
+ISSUANCE_READERS = {*SUPERVISORS, "depository_operator", "exchange_operator"}
+
+
+class IssuanceProposalListApi(APIView):
+    """Issuance proposals, newest first (the readers of issuances): ``status=proposed`` for those waiting for a
+    second depository operator."""
+
+    pagination_class = Pagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("security", str, required=False),
+            OpenApiParameter("status", str, enum=IssuanceProposal.Status.values, required=False),
+        ],
+        responses={200: IssuanceProposalOutput(many=True), **ERRORS},
+    )
+    def get(self, request):
+        if request.user.role not in ISSUANCE_READERS:
+            raise err.PermissionDenied()
+        qs = IssuanceProposal.objects.select_related("security", "proposed_by", "decided_by")
+        if security := request.query_params.get("security"):
+            qs = qs.filter(security__code=security)
+        if status := choice_param(request, "status", IssuanceProposal.Status.values):
+            qs = qs.filter(status=status)
+        return paginated(request, self, qs.order_by("-id"), IssuanceProposalOutput)
+
+
+@extend_schema_serializer(component_name="IssuanceDecisionReason")
+class ReasonInput(StrictInput, serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+def _decision(action: str):
+    """``issuance-proposals/{id}/approve|reject|withdraw/``, as supervision's decisions: approve takes no body,
+    reject and withdraw a reason."""
+
+    class DecisionApi(APIView):
+        @extend_schema(
+            request=ReasonInput if action != "approve" else None,
+            responses={200: IssuanceProposalOutput, **ERRORS},
+            operation_id=f"issuance_proposals_{action}",
+        )
+        def post(self, request, pk: int):
+            ip = client_ip(request)
+            if action == "approve":
+                require_no_body(request)
+                row = issuances.issuance_approve(actor=request.user, issuance_id=pk, ip=ip)
+            else:
+                data = ReasonInput(data=request.data)
+                data.is_valid(raise_exception=True)
+                fn = issuances.issuance_reject if action == "reject" else issuances.issuance_withdraw
+                row = fn(actor=request.user, issuance_id=pk, reason=data.validated_data["reason"], ip=ip)
+            return Response(IssuanceProposalOutput(row).data)
+
+    DecisionApi.__name__ = f"IssuanceProposal{action.title()}Api"
+    return DecisionApi
 
 
 class RegisterLineOutput(serializers.Serializer):

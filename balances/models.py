@@ -25,8 +25,9 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
-from core.models import MONEY, Account
+from core.models import MONEY, Account, User
 from registry.models import Security
 
 
@@ -93,3 +94,61 @@ class LockUp(models.Model):
     class Meta:
         indexes = [models.Index(fields=["until"], condition=Q(released_at__isnull=True), name="lockup_due")]
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="lockup_quantity_positive")]
+
+
+class IssuanceProposal(models.Model):
+    """An issuance proposed by one depository operator and approved by another (maker-checker, DESIGN §1), as
+    supervision's freezes, forced transfers and corrections are (``supervision.models``).
+
+    The proposal is checked in full when it is made (``balances.services.issuance_checked``); nothing is issued
+    until a *different* depository operator approves it: ``balances.services.securities_issue`` then runs in the
+    approval's transaction, its checks again (the holder cap as it stands then), and writes the ISSUE entry whose
+    id ``entry`` keeps. A rejection (with its reason) or a withdrawal (by the proposer) issues nothing.
+    PostgreSQL refuses a proposal decided by its proposer (``issuance_decided_by_another``).
+
+    ``allocations`` are the holders as the ISSUE entry's allocations name them:
+    ``[{"account": code, "quantity": n, "locked_quantity": n or null, "locked_until": "YYYY-MM-DD" or null}]``.
+    """
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("Proposed")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="+")
+    allocations = models.JSONField()
+    quantity = models.BigIntegerField(help_text="the shares issued to all holders together")
+    reference = models.CharField(max_length=200, blank=True)
+    proposed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+    entry = models.BigIntegerField(null=True, blank=True, help_text="id of the ISSUE entry of the approved issuance")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["id"], condition=Q(status="proposed"), name="issuance_proposed")]
+        constraints = [
+            # The database refuses a proposal decided (approved or rejected) by its proposer, as supervision's
+            # ``*_decided_by_another`` (balances cannot import supervision: the layers point down).
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
+                name="issuance_decided_by_another",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True, decided_at__isnull=True)
+                | Q(decided_by__isnull=False, decided_at__isnull=False),
+                name="issuance_decision_has_who_and_when",
+            ),
+            # Approved: decided, with its ISSUE entry; rejected: decided; proposed or withdrawn: not decided.
+            models.CheckConstraint(
+                condition=Q(status="approved", decided_by__isnull=False, entry__isnull=False)
+                | Q(status="rejected", decided_by__isnull=False, entry__isnull=True)
+                | Q(status__in=["proposed", "withdrawn"], decided_by__isnull=True, entry__isnull=True),
+                name="issuance_status_matches_decision",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="issuance_quantity_positive"),
+        ]

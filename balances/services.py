@@ -33,7 +33,7 @@ from registry.calendar import SHANGHAI
 from registry.models import Security
 
 from .entries import Allocation, Deposit, Issue, Unlock, Withdrawal
-from .models import CashBalance, LockUp, Position
+from .models import CashBalance, IssuanceProposal, LockUp, Position
 
 MAX_ISSUED = 10**15
 HolderCapExceeded = err.error_class(
@@ -341,17 +341,13 @@ def shanghai_today(now: dt.datetime | None = None) -> dt.date:
     return (now or timezone.now()).astimezone(SHANGHAI).date()
 
 
-@transaction.atomic
-def securities_issue(
-    *,
-    actor: User,
-    security_code: str,
-    allocations: list[Holding] | list[tuple[Account, int]],
-    reference: str = "",
-    ip: str | None = None,
-) -> Entry:
-    """Register an issuance (the initial one, a placement, bonus shares): each holder's shares, some possibly
-    under lock-up. Depository operators only. The register may not exceed the security's holder cap."""
+def issuance_checked(
+    *, actor: User, allocations: list[Holding] | list[tuple[Account, int]], reference: str = ""
+) -> list[Holding]:
+    """What an issuance is checked for whatever the moment (a proposal, and its approval again): the actor is a
+    depository operator, the reference fits, each holder is named once with a positive whole number of shares and
+    a lock-up that holds together, no fee account holds shares. The holdings, checked. The security is checked by
+    ``security_issuable``; the holder cap and the issued total when the shares are issued (``securities_issue``)."""
     if actor.role != Role.DEPOSITORY_OPERATOR:
         raise PermissionDenied(_("Only the depository registers issuances."))
     if len(reference) > 200:
@@ -367,11 +363,37 @@ def securities_issue(
         raise InvalidInput(_("Name each account once per issuance."))
     if any(h.account.kind == Account.Kind.FEE for h in holdings):
         raise InvalidInput(_("A fee account cannot hold shares."))
-    security = Security.objects.select_for_update(no_key=True).filter(code=security_code).first()
+    return holdings
+
+
+def security_issuable(security: Security | None) -> Security:
+    """The security shares may be issued in: one that exists and is not delisted."""
     if security is None:
         raise NotFound(_("No such security."))
     if security.status == Security.Status.DELISTED:
         raise InvalidInput(_("The security is delisted."))
+    return security
+
+
+@transaction.atomic
+def securities_issue(
+    *,
+    actor: User,
+    security_code: str,
+    allocations: list[Holding] | list[tuple[Account, int]],
+    reference: str = "",
+    ip: str | None = None,
+    proposal: IssuanceProposal | None = None,
+) -> Entry:
+    """Issue shares (the initial issuance, a placement, bonus shares): each holder's shares, some possibly under
+    lock-up, with the ISSUE entry. The register may not exceed the security's holder cap.
+
+    People do not call this alone: a depository operator proposes an issuance and another approves it
+    (``balances.issuances``), whose approval calls this with the ``proposal`` it carries out (named in the audit
+    record, with its proposer). Without one it is one person's issuance, for code that sets a market up (the
+    tests' fixtures, the demo, the bench)."""
+    holdings = issuance_checked(actor=actor, allocations=allocations, reference=reference)
+    security = security_issuable(Security.objects.select_for_update(no_key=True).filter(code=security_code).first())
     holdings.sort(key=lambda h: h.account.pk)
     positions = positions_lock(security.pk, [h.account.pk for h in holdings])
     for h in holdings:
@@ -425,7 +447,13 @@ def securities_issue(
         action="securities_issue",
         target=security.code,
         ip=ip,
-        detail={"quantity": total, "holders": len(holdings), "reference": reference, "entry": entry.pk},
+        detail={
+            "quantity": total,
+            "holders": len(holdings),
+            "reference": reference,
+            "entry": entry.pk,
+            **({"issuance": proposal.pk, "proposed_by": proposal.proposed_by.username} if proposal else {}),
+        },
     )
     return entry
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from balances.models import LockUp, Position
+from balances.models import IssuanceProposal, LockUp, Position
 from balances.register import register_as_of
 from balances.replay import replay_check
 from balances.services import Holding, lockups_release, securities_issue, shanghai_today
@@ -72,10 +72,25 @@ def test_the_depository_issues_to_two_holders_one_with_a_lock_up(fresh):
         format="json",
     )
 
+    # then it is a proposal (202): nothing is credited until a second depository operator approves it
+    assert response.status_code == 202, response.content
+    proposal = response.json()
+    assert (proposal["status"], proposal["quantity"], proposal["proposed_by"]) == (
+        "proposed",
+        15_000,
+        market.depository.username,
+    )
+    assert position_of(alice, security) is None and not payloads("ISSUE")
+    response = api_for(market.user(Role.DEPOSITORY_OPERATOR)).post(
+        f"/api/v1/issuance-proposals/{proposal['id']}/approve/"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "approved"
+
     # then both hold their shares, alice's lock-up shows as locked until its date
-    assert response.status_code == 201, response.content
-    body = response.json()
+    (body,) = api_for(market.depository).get(f"/api/v1/securities/{security.code}/issuances/").json()
     assert body["quantity"] == 15_000 and body["reference"] == "Initial registration"
+    assert body["entry"] == response.json()["entry"]
     pos = position_of(alice, security)
     assert (pos.total, pos.locked, pos.locked_until, pos.available) == (10_000, 4_000, until, 6_000)
     assert position_of(bob, security).locked == 0
@@ -181,6 +196,7 @@ def test_a_bad_issuance_is_refused_and_changes_nothing(fresh, holders, code):
     assert response.json()["code"] == code
     assert snapshot() == before and Entry.objects.count() == entries
     assert not LockUp.objects.exists()
+    assert not IssuanceProposal.objects.exists()  # refused when proposed: no proposal kept
 
 
 def test_an_issuance_beyond_the_holder_cap_is_refused_whole(fresh):
@@ -189,14 +205,19 @@ def test_an_issuance_beyond_the_holder_cap_is_refused_whole(fresh):
     security.save(update_fields=["max_holders"])
     before = snapshot()
 
-    response = api_for(market.depository).post(
+    proposed = api_for(market.depository).post(
         f"/api/v1/securities/{security.code}/issuances/",
         {"holders": [{"account": alice.code, "quantity": 100}, {"account": bob.code, "quantity": 100}]},
         format="json",
     )
+    assert proposed.status_code == 202, proposed.content
+    response = api_for(market.user(Role.DEPOSITORY_OPERATOR)).post(
+        f"/api/v1/issuance-proposals/{proposed.json()['id']}/approve/"
+    )
 
     assert (response.status_code, response.json()["code"]) == (409, "holder_cap_exceeded")
     assert snapshot() == before
+    assert IssuanceProposal.objects.get().status == IssuanceProposal.Status.PROPOSED
     assert position_of(alice, security) is None or position_of(alice, security).total == 0
 
 
@@ -213,6 +234,7 @@ def test_only_the_depository_issues(fresh, role):
 
     assert response.status_code == 403
     assert snapshot() == before
+    assert not IssuanceProposal.objects.exists()
 
 
 def _at(days_ago: int, hour: int = 11) -> dt.datetime:

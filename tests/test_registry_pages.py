@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.test import Client
 
-from balances.models import LockUp
+from balances.models import IssuanceProposal, LockUp
 from balances.services import shanghai_today
 from core.models import Role
 from ledger.models import Entry
@@ -56,7 +56,7 @@ def test_the_operator_lists_then_the_depository_issues_to_two_investors_and_it_t
     depository = signed_in(market.depository)
     issuance_page = depository.get("/depository/", HTTP_ACCEPT_LANGUAGE="en")
     assert issuance_page.status_code == 200
-    assert 'data-confirm="Register this issuance of {issue-security}?' in issuance_page.content.decode()
+    assert 'data-confirm="Propose this issuance of {issue-security}?' in issuance_page.content.decode()
     form = {
         "issue-security": "830055",
         "issue-reference": "IPO",
@@ -73,6 +73,13 @@ def test_the_operator_lists_then_the_depository_issues_to_two_investors_and_it_t
     }
     response = depository.post("/depository/", form)
     assert response.status_code == 302, response.content.decode()[:3000]
+    # (a proposal: nothing is credited until a second depository operator approves it on the console)
+    assert position_of(alice, security) is None
+    proposal = IssuanceProposal.objects.get()
+    second = signed_in(market.user(Role.DEPOSITORY_OPERATOR))
+    approve = f"/depository/issuances/{proposal.pk}/approve/"
+    assert approve in second.get("/depository/").content.decode()
+    assert second.post(approve).status_code == 302
 
     # then both hold it, the lock-up shows, and the market watch lists it
     assert (position_of(alice, security).total, position_of(alice, security).locked) == (6000, 1000)

@@ -18,7 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from balances.services import Holding, account_open, cash_deposit, securities_issue, shanghai_today
+from balances.issuances import issuance_approve, issuance_propose
+from balances.services import Holding, account_open, cash_deposit, shanghai_today
 from core.models import Account, Broker, Role, User
 from demo.onboarding import approved_investor
 from demo.totp import DEMO_STAFF, demo_staff_enrol
@@ -90,6 +91,11 @@ class Command(BaseCommand):
             self._user("depository2", Role.DEPOSITORY_OPERATOR, name="Depository Operator2")
         if not User.objects.filter(username="regulator2").exists():
             self._user("regulator2", Role.REGULATOR, name="Regulator Officer2")
+
+    def _issue(self, depository: User, code: str, allocations: list, reference: str) -> None:
+        """An issuance as the depository makes one: proposed by depository, approved by depository2."""
+        proposal = issuance_propose(actor=depository, security_code=code, allocations=allocations, reference=reference)
+        issuance_approve(actor=User.objects.get(username="depository2"), issuance_id=proposal.pk)
 
     def _wash_trade(self, broker: Broker, staff: list[User], investor5: Account, security) -> None:
         """investor6: a second account of investor5's identity, and a trade between the two, sealed and scanned,
@@ -166,7 +172,7 @@ class Command(BaseCommand):
         for n, security in enumerate(securities):
             allocations = [(acct, 500_000) for _, acct in makers]
             allocations += [(acct, 2_000) for k, acct in enumerate(investors) if (k + n) % 2 == 0]
-            securities_issue(actor=depository, security_code=security.code, allocations=allocations, reference="demo")
+            self._issue(depository, security.code, allocations, "demo")
         # One disclosure document per security (plain text, so that a new user can open and check it).
         for security in securities:
             text = (
@@ -210,11 +216,11 @@ class Command(BaseCommand):
             ttl=7 * 24 * 3600,
         )
         # A placement to investor1 locked up until three days from now: released in the demo week.
-        securities_issue(
-            actor=depository,
-            security_code=securities[0].code,
-            allocations=[Holding(investors[0], 1_000, 1_000, shanghai_today() + timedelta(days=3))],
-            reference="demo placement with lock-up",
+        self._issue(
+            depository,
+            securities[0].code,
+            [Holding(investors[0], 1_000, 1_000, shanghai_today() + timedelta(days=3))],
+            "demo placement with lock-up",
         )
         # Quotes only where the venue's profile and the security allow market making (quote_publish refuses
         # elsewhere: found by a tester, `VENUE_PROFILE=cn-regional-2017 make run` stopped here).

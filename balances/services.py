@@ -396,6 +396,7 @@ def securities_issue(
     security = security_issuable(Security.objects.select_for_update(no_key=True).filter(code=security_code).first())
     holdings.sort(key=lambda h: h.account.pk)
     positions = positions_lock(security.pk, [h.account.pk for h in holdings])
+    holders_before = holders_counted(security.pk)
     for h in holdings:
         pos = positions[h.account.pk]
         pos.total += h.quantity
@@ -407,8 +408,10 @@ def securities_issue(
     if security.issued_quantity + total > MAX_ISSUED:
         raise InvalidInput(_("The issued total would be too large."))
     # The cap in force: the venue's rule profile may be stricter than the security's own (found by a probe: an
-    # issue under cn-regional-2017 made 206 holders of a security set to 500).
-    if (holders := holders_counted(security.pk)) > (cap := venue_profile.max_holders(security)):
+    # issue under cn-regional-2017 made 206 holders of a security set to 500). Only new holders are refused: once
+    # the cap was lowered below the holders, an issue to those who hold already stays possible (found by a probe).
+    holders = holders_counted(security.pk)
+    if holders > holders_before and holders > (cap := venue_profile.max_holders(security)):
         raise HolderCapExceeded(
             _("%(code)s would have %(n)s holders; its cap is %(cap)s.")
             % {"code": security.code, "n": holders, "cap": cap}

@@ -589,3 +589,26 @@ def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
     assert "(open): market making, request for quote, negotiated transfer." in page
     page = client.get(f"/orders/new/?security={code}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'id="order-form"' in page and 'id="ticket-elsewhere"' not in page
+
+
+def test_an_issue_to_those_who_hold_stays_possible_when_the_cap_is_below_the_holders(market):
+    # (found by a probe: with the cap lowered to 3 under 5 holders, no issue was possible, even to a holder, and the
+    # refusal said the register "would have" 5 holders, as many as it had)
+    from balances.services import securities_issue
+    from core import errors as err
+    from core.models import Role
+
+    holders = [market.investor(shares=100) for _ in range(3)]
+    newcomer = market.investor()
+    count = pretrade.holder_count(market.security.pk)
+    _sec(market, max_holders=count - 1)
+    depository = market.user(Role.DEPOSITORY_OPERATOR)
+    # when the depository issues 50 more to a holder, then it goes through, the holders as many as before
+    securities_issue(actor=depository, security_code=market.security.code, allocations=[(holders[0], 50)])
+    assert pretrade.holder_count(market.security.pk) == count
+    # and an issue to a newcomer is refused, and changes nothing
+    before = snapshot()
+    with translation.override("en"), pytest.raises(err.DomainError) as refused:
+        securities_issue(actor=depository, security_code=market.security.code, allocations=[(newcomer, 50)])
+    assert f"would have {count + 1} holders; its cap is {count - 1}" in str(refused.value.message)
+    assert snapshot() == before

@@ -5,13 +5,14 @@ probe: refused freezes, forced transfers and corrections left no trace."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import re
 from decimal import Decimal
 from pathlib import Path
 
 from django.test import Client
 from django.urls import get_resolver
-from django.utils import translation
+from django.utils import timezone, translation
 
 from core import audit_actions, labels
 from core.audit import audit_record
@@ -19,6 +20,8 @@ from core.models import AuditEvent, Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.services import block_seal
+from settlement.instructions import instruction_create, instruction_end
+from settlement.models import SettlementInstruction
 from settlement.services import trade_settle
 from supervision import services as sv
 from tests.conftest import api_for, log_in, snapshot
@@ -126,6 +129,133 @@ def test_a_staff_members_page_write_refused_by_its_role_gate_is_on_the_trail(mar
         "/operations/market/halt/",
     )
     assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# The settlement monitor's refusals (found by an outside tester: the page's were not audited, the API's were)
+
+
+def test_an_auditors_refusal_of_a_trade_on_the_monitor_is_a_403_and_on_the_trail(market):
+    # given a trade waiting for settlement, and an auditor (who may watch the monitor, not act on it)
+    trade = sealed(market)
+    auditor = market.user(Role.AUDITOR)
+    before = snapshot()
+
+    # when the auditor posts its refusal to the monitor
+    url = f"/settlement/trades/{trade.pk}/refuse/"
+    response = signed_in(auditor).post(url, {"reason": "repro"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is the 403 page with the reason, as the other pages and the API answer a role that may not act
+    assert response.status_code == 403
+    assert "Only depository operators hold or refuse settlement." in response.content.decode()
+    # and the trail has the attempt, named as a refusal of that trade is when done
+    ((who, action, target, detail),) = refusals()
+    assert (who, action, target) == (auditor.username, "settlement_refuse", f"trade {trade.pk}")
+    assert detail == {
+        "method": "POST",
+        "path": url,
+        "code": "permission_denied",
+        "message": "Only depository operators hold or refuse settlement.",
+    }
+    # and nothing else changed: the trade still waits, nothing was done
+    assert snapshot() == before
+    assert Trade.objects.get(pk=trade.pk).status == trade.status
+    assert not AuditEvent.objects.filter(outcome="ok", action__startswith="settlement_").exists()
+
+
+def test_refusing_a_settled_trade_is_on_the_trail_from_the_monitor_as_from_the_api(market):
+    # given a settled trade
+    trade = sealed(market)
+    assert trade_settle(trade_id=trade.pk)
+    depository = market.depository
+    before = snapshot()
+
+    # when the depository operator refuses it on the monitor, then through the API
+    page = signed_in(depository).post(
+        f"/settlement/trades/{trade.pk}/refuse/", {"reason": "repro"}, HTTP_ACCEPT_LANGUAGE="en", follow=True
+    )
+    api = api_for(depository).post(f"/api/v1/trades/{trade.pk}/refuse/", {"reason": "repro"}, format="json")
+
+    # then the monitor says why, naming the trade, as the API does
+    assert page.status_code == 200 and page.redirect_chain == [("/settlement/", 302)]
+    assert f"Trade {trade.pk}: The trade is not waiting for settlement." in page.content.decode()
+    assert (api.status_code, api.json()["code"]) == (409, "trade_not_pending")
+    # and both attempts are on the trail alike: who, the action and its object, refused, and why
+    rows = list(
+        AuditEvent.objects.filter(outcome="refused")
+        .order_by("id")
+        .values_list("actor_username", "action", "target", "detail__code", "detail__path")
+    )
+    assert rows == [
+        (
+            depository.username,
+            "settlement_refuse",
+            f"trade {trade.pk}",
+            "trade_not_pending",
+            f"/settlement/trades/{trade.pk}/refuse/",
+        ),
+        (
+            depository.username,
+            "settlement_refuse",
+            f"trade {trade.pk}",
+            "trade_not_pending",
+            f"/api/v1/trades/{trade.pk}/refuse/",
+        ),
+    ]
+    # and nothing changed: the trade is still settled
+    assert snapshot() == before
+    assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
+
+
+def test_ending_an_ended_instruction_on_the_monitor_is_on_the_trail(market):
+    # given an instruction the depository set and ended
+    depository = market.depository
+    instruction = instruction_create(
+        actor=depository,
+        account_code=None,
+        security_code=market.security.code,
+        min_amount=None,
+        reason="court enquiry",
+        ends_at=timezone.now() + dt.timedelta(days=30),
+    )
+    instruction_end(actor=depository, instruction_id=instruction.pk, reason="lifted")
+    ended = SettlementInstruction.objects.values().get(pk=instruction.pk)
+    before = snapshot()
+
+    # when the depository operator ends it again on the monitor
+    url = f"/settlement/instructions/{instruction.pk}/end/"
+    page = signed_in(depository).post(url, {"reason": "again"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+
+    # then the monitor says why, and the trail has the attempt as an instruction's end
+    assert page.status_code == 200
+    assert f"Instruction {instruction.pk}: The instruction has already ended." in page.content.decode()
+    ((who, action, target, detail),) = refusals()
+    assert (who, action, target) == (depository.username, "settlement_instruction_end", f"instruction {instruction.pk}")
+    assert (detail["code"], detail["path"]) == ("instruction_not_active", url)
+    # and nothing changed: ended once, by the first end
+    assert SettlementInstruction.objects.values().get(pk=instruction.pk) == ended
+    assert snapshot() == before
+
+
+def test_a_refused_instruction_on_the_monitor_is_on_the_trail(market):
+    # when the depository operator sets an instruction on an account that does not exist
+    depository = market.depository
+    response = signed_in(depository).post(
+        "/settlement/instructions/",
+        {"account": "INV999999", "security": "", "min_amount": "", "reason": "court 9", "ends_at": "2099-01-01T09:30"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    # then the monitor comes back with the form's error, and the trail has the attempt
+    assert response.status_code == 400
+    ((who, action, target, detail),) = refusals()
+    assert (who, action, target, detail["code"]) == (
+        depository.username,
+        "settlement_instruction_create",
+        "",
+        "unknown_account",
+    )
+    assert detail["message"] in response.content.decode()
+    assert not SettlementInstruction.objects.exists()
 
 
 # --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.errors import JsonErrorsMixin
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS
 from core.labels import OUTCOMES
@@ -34,16 +35,6 @@ class CsvRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data if isinstance(data, str | bytes) else b""
-
-
-class JsonErrorsMixin:
-    """Errors are JSON whatever format was asked for."""
-
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return response
 
 
 class AuditEventOutput(serializers.Serializer):

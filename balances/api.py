@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import spreadsheet
+from core.api.errors import JsonErrorsMixin
 from core.api.fields import StrictInput, StrictInteger
 from core.api.schema import ERRORS
 from core.audit import client_ip
@@ -162,7 +163,7 @@ class RegisterCsvRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        if not isinstance(data, dict) or "lines" not in data:  # an error: plain text of its message
+        if not isinstance(data, dict) or "lines" not in data:  # not a register (errors are JSON: JsonErrorsMixin)
             return json.dumps(data, ensure_ascii=False).encode()
         out = io.StringIO()
         writer = spreadsheet.Writer(out)
@@ -190,9 +191,9 @@ def register_json(security: Security, as_of: dt.date) -> dict:
     }
 
 
-class RegisterApi(APIView):
+class RegisterApi(JsonErrorsMixin, APIView):
     """The shareholder register as of the end of a date (Asia/Shanghai; today by default), rebuilt from the
-    ledger alone. Depository, regulator and auditor. ``?format=csv`` for a CSV file."""
+    ledger alone. Depository, regulator and auditor. ``?format=csv`` for a CSV file; errors are JSON."""
 
     renderer_classes = [JSONRenderer, RegisterCsvRenderer]
 

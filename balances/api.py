@@ -173,7 +173,7 @@ class RegisterCsvRenderer(BaseRenderer):
                 [data["security"], data["as_of"]]
                 + [line[k] for k in ("account", "name", "broker", "quantity", "locked", "frozen", "percent")]
             )
-        return ("\ufeff" + out.getvalue()).encode()
+        return spreadsheet.csv_file(out.getvalue())
 
 
 REGISTER_READERS = {"depository_operator", "regulator", "auditor"}

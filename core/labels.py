@@ -111,6 +111,9 @@ AUDIT_ACTIONS = {
     "negotiated.propose": _("Negotiated transfer proposed"),
     "negotiated.confirm": _("Negotiated transfer confirmed"),
     "negotiated.withdraw": _("Negotiated transfer withdrawn"),
+    "audit_export": _("Audit trail exported"),
+    "evidence_export": _("Evidence bundle exported"),
+    "register_export": _("Shareholder register exported"),
 }
 
 OUTCOMES = {"ok": _("done"), "refused": _("refused"), "failed": _("failed")}

@@ -180,7 +180,13 @@ _POSTED_TARGETS = {
 }
 
 
+# Actions whose object is always the same one.
+_FIXED_TARGETS = {"ledger_verify": "ledger"}
+
+
 def _target(action: str, kwargs: Arguments, posted: Mapping[str, str]) -> str:
+    if action in _FIXED_TARGETS:
+        return _FIXED_TARGETS[action]
     if "pk" in kwargs:
         kind = action.rpartition("_")[0]
         return _PROPOSAL_TARGETS[kind].format(kwargs["pk"]) if kind in _PROPOSAL_TARGETS else ""

@@ -150,6 +150,12 @@ def filters_checked(params, labels: dict[str, str] | None = None) -> dict[str, o
     return out
 
 
+def filters_asked(params) -> dict[str, str]:
+    """The filters of a query as they were asked (after ``filters_checked`` passed them), for the record of an
+    export."""
+    return {name: str(params.get(name)).strip() for name in FILTERS if str(params.get(name) or "").strip()}
+
+
 def events_filtered(filters: dict[str, object]) -> QuerySet[AuditEvent]:
     """Audit records matching every filter, newest first. ``user`` is the actor's user name (also for failed
     logins, which have no actor), ``target`` the object acted on, exactly; ``action`` an ``ActionFilter``

@@ -10,6 +10,7 @@ from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.translation import gettext
 
+from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message
 from core.labels import OUTCOMES
@@ -48,7 +49,7 @@ def _trail(request, query, *, evidence_error: str = "", status: int = 200):
         error, filters = domain_error_message(exc), None
     if filters is not None:
         if query.get("format") == "csv":
-            return api.csv_response(filters)
+            return api.csv_response(filters, params=query, actor=request.user, ip=client_ip(request))
         page = Paginator(selectors.events_filtered(filters), PAGE_SIZE).get_page(query.get("page"))
         events = [_shown(e) for e in page.object_list]
     context = {
@@ -92,7 +93,7 @@ def _shown(event) -> dict:
 @role_required(*READERS)
 def evidence(request):
     try:
-        bundle, filename = api.evidence(request.GET, request.user)
+        bundle, filename = api.evidence(request.GET, request.user, ip=client_ip(request))
     except DomainError as exc:
         # The trail as it opens (unfiltered), not an empty table that would read as "no records".
         return _trail(request, QueryDict(), evidence_error=domain_error_message(exc), status=exc.status)

@@ -44,14 +44,6 @@ SameProposer = err.error_class(
 
 DEPOSITORY = frozenset({Role.DEPOSITORY_OPERATOR})
 
-# The audit actions of the steps, in words (``core.labels.AUDIT_ACTIONS``, where ``balances.apps`` adds them).
-AUDIT_ACTIONS = {
-    "issuance_propose": _("Issuance proposed"),
-    "issuance_approve": _("Issuance approved"),
-    "issuance_reject": _("Issuance rejected"),
-    "issuance_withdraw": _("Issuance withdrawn"),
-}
-
 
 def _require_depository(actor: User) -> None:
     if actor.role not in DEPOSITORY:

@@ -8,6 +8,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from .audit_actions import FORM_PAGES, refused_action
 from .models import AuditEvent, User
 from .roles import STAFF_ROLES
 
@@ -44,17 +45,27 @@ def refusal_audited(request) -> None:
         return
     if user is None or not user.is_authenticated or getattr(user, "role", None) not in STAFF_ROLES:
         return
-    match = request.resolver_match
     code = getattr(exc, "code", None) or getattr(exc, "default_code", None) or "permission_denied"
     message = getattr(exc, "message", None) or str(getattr(exc, "detail", exc))
+    action, target = refused_request_named(request)
     audit_record(
         actor=user,
-        action=match.view_name if match else "request",
-        target=request.path,
+        action=action,
+        target=target,
         outcome="refused",
         ip=client_ip(request),
-        detail={"method": request.method, "code": str(code), "message": str(message)[:500]},
+        detail={"method": request.method, "path": request.path, "code": str(code), "message": str(message)[:500]},
     )
+
+
+def refused_request_named(request) -> tuple[str, str]:
+    """The action and object of a refused request as the trail names them when done (``core.audit_actions``);
+    a URL not named there by its name and its path."""
+    match = request.resolver_match
+    if match is None:
+        return "request", request.path
+    posted = request.POST if match.view_name in FORM_PAGES else {}
+    return refused_action(match.view_name, match.kwargs, posted) or (match.view_name, request.path)
 
 
 def audit_record(

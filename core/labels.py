@@ -8,8 +8,11 @@ here and ``tests/test_translations.py`` checks that every kind has one. An unkno
 
 from __future__ import annotations
 
+from django.urls import Resolver404, resolve
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+
+from .audit_actions import REFUSED_ACTIONS, refused_action
 
 ENTRY_KINDS = {
     "ISSUE": pgettext_lazy("entry kind", "Issue"),
@@ -109,6 +112,13 @@ AUDIT_ACTIONS = {
     "negotiated.confirm": _("Negotiated transfer confirmed"),
     "negotiated.withdraw": _("Negotiated transfer withdrawn"),
     "quotes_pull_venue_rules": _("Quotes pulled: not allowed under the venue's rules"),
+    "audit_export": _("Audit trail exported"),
+    "evidence_export": _("Evidence bundle exported"),
+    "register_export": _("Shareholder register exported"),
+    "issuance_propose": _("Issuance proposed"),
+    "issuance_approve": _("Issuance approved"),
+    "issuance_reject": _("Issuance rejected"),
+    "issuance_withdraw": _("Issuance withdrawn"),
 }
 
 OUTCOMES = {"ok": _("done"), "refused": _("refused"), "failed": _("failed")}
@@ -118,8 +128,31 @@ def entry_kind_label(code: str) -> str:
     return str(ENTRY_KINDS.get(code, code))
 
 
-def audit_action_label(code: str) -> str:
-    return str(AUDIT_ACTIONS.get(code, code))
+def audit_action_label(code: str, target: str = "") -> str:
+    """An audit action in words. A refusal recorded under its URL's name and path (the URLs
+    ``core.audit_actions`` does not name, and every refusal recorded before it did) is named as that module
+    names it now, else as a refused request to its path; any other unknown code as it is."""
+    if code in AUDIT_ACTIONS:
+        return str(AUDIT_ACTIONS[code])
+    if isinstance(REFUSED_ACTIONS.get(code), str):
+        return str(AUDIT_ACTIONS.get(REFUSED_ACTIONS[code], code))
+    if target.startswith("/"):
+        action = _refused_action_of(code, target)
+        if action in AUDIT_ACTIONS:
+            return str(AUDIT_ACTIONS[action])
+        return gettext("Refused request to %(path)s") % {"path": target}
+    return code
+
+
+def _refused_action_of(view_name: str, path: str) -> str | None:
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    if match.view_name != view_name:
+        return None
+    named = refused_action(view_name, match.kwargs, {})
+    return named[0] if named is not None else None
 
 
 # What an audit record's object names before its id ("trade 5", "alert:1"): the record keeps the identifier it
@@ -131,6 +164,9 @@ AUDIT_TARGET_KINDS = {
     "kyc": pgettext_lazy("audit object", "KYC application"),
     "cash request": pgettext_lazy("audit object", "Cash request"),
     "negotiated": pgettext_lazy("audit object", "Negotiated transfer"),
+    "freeze": pgettext_lazy("audit object", "Freeze"),
+    "forced transfer": pgettext_lazy("audit object", "Forced transfer"),
+    "correction": pgettext_lazy("audit object", "Correction"),
 }
 
 

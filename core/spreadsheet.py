@@ -4,6 +4,9 @@ A spreadsheet program reads a cell starting with ``=``, ``+``, ``-``, ``@``, a t
 formula (OWASP "CSV injection"): a name typed as ``=HYPERLINK(…)`` would run in the reader's spreadsheet. Such a
 text cell gets a leading apostrophe, which spreadsheets show as text. A plain signed number (``-1000.00``)
 stays a number: amounts are negative in statements.
+
+A CSV file is UTF-8 with a byte-order mark (``csv_file``): without one Excel reads it in the system's code page
+and the Chinese is garbled.
 """
 
 from __future__ import annotations
@@ -32,3 +35,8 @@ class Writer:
 
     def writerow(self, row) -> None:
         self._writer.writerow([text_cell(cell) for cell in row])
+
+
+def csv_file(text: str) -> bytes:
+    """A CSV's text as the file a spreadsheet opens: UTF-8 with a byte-order mark."""
+    return text.encode("utf-8-sig")

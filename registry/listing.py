@@ -267,7 +267,14 @@ def security_list(*, actor: User, code: str, data: dict, ip: str | None = None) 
                 actor=actor, action="security_list", target=code, ip=ip, detail={"name": params.name, "entry": entry.pk}
             )
     except IntegrityError as exc:
-        if Security.objects.filter(code=code).exists():
+        status = Security.objects.filter(code=code).values_list("status", flat=True).first()
+        if status == Security.Status.DELISTED:
+            # A delisted security keeps its code (its ledger, register and trades name it): not "already listed"
+            # (found by an outside tester).
+            raise SecurityCodeTaken(
+                gettext("The code %(code)s belongs to a delisted security and cannot be reused.") % {"code": code}
+            ) from exc
+        if status is not None:
             raise SecurityCodeTaken() from exc
         raise
     return security

@@ -4,12 +4,30 @@ probe: refused freezes, forced transfers and corrections left no trace."""
 
 from __future__ import annotations
 
-from django.test import Client
+import ast
+import datetime as dt
+import re
+from decimal import Decimal
+from pathlib import Path
 
+from django.test import Client
+from django.urls import get_resolver
+from django.utils import timezone, translation
+
+from core import audit_actions, labels
+from core.audit import audit_record
 from core.models import AuditEvent, Role
+from exchange.models import Trade
+from exchange.services import OrderRequest, order_place
+from ledger.services import block_seal
+from settlement.instructions import instruction_create, instruction_end
+from settlement.models import SettlementInstruction
+from settlement.services import trade_settle
 from supervision import services as sv
 from tests.conftest import api_for, log_in, snapshot
 from tests.test_supervision import LEGAL
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def signed_in(user) -> Client:
@@ -22,6 +40,19 @@ def refusals():
     return list(
         AuditEvent.objects.filter(outcome="refused").values_list("actor_username", "action", "target", "detail")
     )
+
+
+def sealed(market) -> Trade:
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "v"),
+    )
+    block_seal()
+    return Trade.objects.get()
 
 
 def test_a_refused_page_action_of_a_regulator_is_on_the_trail_and_changes_nothing_else(market):
@@ -42,9 +73,15 @@ def test_a_refused_page_action_of_a_regulator_is_on_the_trail_and_changes_nothin
     )
     # then the page says why, and the trail has the refusal: who, which action, where, the code and the words
     assert page.status_code == 200 and "No such account: INV999999." in page.content.decode()
+    # (named as a proposed freeze of that account is, the path kept in the detail)
     ((who, action, target, detail),) = refusals()
-    assert (who, action, target) == (reg1.username, "supervision", "/supervision/")
-    assert detail == {"method": "POST", "code": "unknown_account", "message": "No such account: INV999999."}
+    assert (who, action, target) == (reg1.username, "freeze_propose", "INV999999")
+    assert detail == {
+        "method": "POST",
+        "path": "/supervision/",
+        "code": "unknown_account",
+        "message": "No such account: INV999999.",
+    }
     assert snapshot() == before
 
 
@@ -58,8 +95,9 @@ def test_a_refused_api_decision_by_the_wrong_role_is_on_the_trail(market):
     # then it is refused, the freeze is still proposed, and the trail has the attempt
     assert response.status_code == 403
     ((who, action, target, detail),) = refusals()
-    assert (who, action, target) == (depository.username, "api-freeze-approve", f"/api/v1/freezes/{freeze.pk}/approve/")
+    assert (who, action, target) == (depository.username, "freeze_approve", f"freeze {freeze.pk}")
     assert detail["code"] == "permission_denied" and detail["method"] == "POST"
+    assert detail["path"] == f"/api/v1/freezes/{freeze.pk}/approve/"
     # and the second regulator's approval is recorded as done, not refused
     assert api_for(reg2).post(f"/api/v1/freezes/{freeze.pk}/approve/").status_code == 200
     assert len(refusals()) == 1
@@ -82,10 +120,261 @@ def test_a_staff_members_page_write_refused_by_its_role_gate_is_on_the_trail(mar
     response = signed_in(regulator).post("/operations/market/halt/", {"reason": "Systems incident"})
     assert response.status_code == 403
     ((who, action, target, detail),) = refusals()
-    assert (who, target, detail["code"], detail["method"]) == (
+    assert (who, action, target, detail["code"], detail["method"], detail["path"]) == (
         regulator.username,
-        "/operations/market/halt/",
+        "market_halt",
+        "",  # as a market halt's record: the market is no object
         "permission_denied",
         "POST",
+        "/operations/market/halt/",
     )
     assert snapshot() == before
+
+
+# --------------------------------------------------------------------------
+# The settlement monitor's refusals (found by an outside tester: the page's were not audited, the API's were)
+
+
+def test_an_auditors_refusal_of_a_trade_on_the_monitor_is_a_403_and_on_the_trail(market):
+    # given a trade waiting for settlement, and an auditor (who may watch the monitor, not act on it)
+    trade = sealed(market)
+    auditor = market.user(Role.AUDITOR)
+    before = snapshot()
+
+    # when the auditor posts its refusal to the monitor
+    url = f"/settlement/trades/{trade.pk}/refuse/"
+    response = signed_in(auditor).post(url, {"reason": "repro"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is the 403 page with the reason, as the other pages and the API answer a role that may not act
+    assert response.status_code == 403
+    assert "Only depository operators hold or refuse settlement." in response.content.decode()
+    # and the trail has the attempt, named as a refusal of that trade is when done
+    ((who, action, target, detail),) = refusals()
+    assert (who, action, target) == (auditor.username, "settlement_refuse", f"trade {trade.pk}")
+    assert detail == {
+        "method": "POST",
+        "path": url,
+        "code": "permission_denied",
+        "message": "Only depository operators hold or refuse settlement.",
+    }
+    # and nothing else changed: the trade still waits, nothing was done
+    assert snapshot() == before
+    assert Trade.objects.get(pk=trade.pk).status == trade.status
+    assert not AuditEvent.objects.filter(outcome="ok", action__startswith="settlement_").exists()
+
+
+def test_refusing_a_settled_trade_is_on_the_trail_from_the_monitor_as_from_the_api(market):
+    # given a settled trade
+    trade = sealed(market)
+    assert trade_settle(trade_id=trade.pk)
+    depository = market.depository
+    before = snapshot()
+
+    # when the depository operator refuses it on the monitor, then through the API
+    page = signed_in(depository).post(
+        f"/settlement/trades/{trade.pk}/refuse/", {"reason": "repro"}, HTTP_ACCEPT_LANGUAGE="en", follow=True
+    )
+    api = api_for(depository).post(f"/api/v1/trades/{trade.pk}/refuse/", {"reason": "repro"}, format="json")
+
+    # then the monitor says why, naming the trade, as the API does
+    assert page.status_code == 200 and page.redirect_chain == [("/settlement/", 302)]
+    assert f"Trade {trade.pk}: The trade is not waiting for settlement." in page.content.decode()
+    assert (api.status_code, api.json()["code"]) == (409, "trade_not_pending")
+    # and both attempts are on the trail alike: who, the action and its object, refused, and why
+    rows = list(
+        AuditEvent.objects.filter(outcome="refused")
+        .order_by("id")
+        .values_list("actor_username", "action", "target", "detail__code", "detail__path")
+    )
+    assert rows == [
+        (
+            depository.username,
+            "settlement_refuse",
+            f"trade {trade.pk}",
+            "trade_not_pending",
+            f"/settlement/trades/{trade.pk}/refuse/",
+        ),
+        (
+            depository.username,
+            "settlement_refuse",
+            f"trade {trade.pk}",
+            "trade_not_pending",
+            f"/api/v1/trades/{trade.pk}/refuse/",
+        ),
+    ]
+    # and nothing changed: the trade is still settled
+    assert snapshot() == before
+    assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
+
+
+def test_ending_an_ended_instruction_on_the_monitor_is_on_the_trail(market):
+    # given an instruction the depository set and ended
+    depository = market.depository
+    instruction = instruction_create(
+        actor=depository,
+        account_code=None,
+        security_code=market.security.code,
+        min_amount=None,
+        reason="court enquiry",
+        ends_at=timezone.now() + dt.timedelta(days=30),
+    )
+    instruction_end(actor=depository, instruction_id=instruction.pk, reason="lifted")
+    ended = SettlementInstruction.objects.values().get(pk=instruction.pk)
+    before = snapshot()
+
+    # when the depository operator ends it again on the monitor
+    url = f"/settlement/instructions/{instruction.pk}/end/"
+    page = signed_in(depository).post(url, {"reason": "again"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+
+    # then the monitor says why, and the trail has the attempt as an instruction's end
+    assert page.status_code == 200
+    assert f"Instruction {instruction.pk}: The instruction has already ended." in page.content.decode()
+    ((who, action, target, detail),) = refusals()
+    assert (who, action, target) == (depository.username, "settlement_instruction_end", f"instruction {instruction.pk}")
+    assert (detail["code"], detail["path"]) == ("instruction_not_active", url)
+    # and nothing changed: ended once, by the first end
+    assert SettlementInstruction.objects.values().get(pk=instruction.pk) == ended
+    assert snapshot() == before
+
+
+def test_a_refused_instruction_on_the_monitor_is_on_the_trail(market):
+    # when the depository operator sets an instruction on an account that does not exist
+    depository = market.depository
+    response = signed_in(depository).post(
+        "/settlement/instructions/",
+        {"account": "INV999999", "security": "", "min_amount": "", "reason": "court 9", "ends_at": "2099-01-01T09:30"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    # then the monitor comes back with the form's error, and the trail has the attempt
+    assert response.status_code == 400
+    ((who, action, target, detail),) = refusals()
+    assert (who, action, target, detail["code"]) == (
+        depository.username,
+        "settlement_instruction_create",
+        "",
+        "unknown_account",
+    )
+    assert detail["message"] in response.content.decode()
+    assert not SettlementInstruction.objects.exists()
+
+
+# --------------------------------------------------------------------------
+# Refusals named as the deeds are (found by an outside tester: the trail showed api-trade-refuse on
+# /api/v1/trades/5/refuse/, raw in both languages, and target=trade 5 found no attempt)
+
+
+def trail_rows(client, language: str, **filters) -> list[tuple[str, str]]:
+    """The trail page's (action, object) cells, as shown."""
+    page = client.get("/audit/", filters, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    cells = re.findall(r'<td title="[^"]*"><span class="cell-text">([^<]*)</span></td>\s*<td data-outcome', page)
+    objects = re.findall(r'<td data-outcome="[^"]*">[^<]*</td>\s*<td[^>]*><span class="cell-text">([^<]*)</span>', page)
+    return list(zip(cells, objects, strict=True))
+
+
+def test_refusals_are_named_and_found_as_the_actions_they_attempted(market):
+    # given a settled trade the depository refuses through the API, a security resumed while trading, and a
+    # holiday the exchange operator adds twice on the operations page
+    trade = sealed(market)
+    assert trade_settle(trade_id=trade.pk)
+    depository, operator = market.depository, market.user(Role.EXCHANGE_OPERATOR)
+    code = market.security.code
+    assert (
+        api_for(depository).post(f"/api/v1/trades/{trade.pk}/refuse/", {"reason": "x"}, format="json").status_code
+        == 409
+    )
+    assert (
+        api_for(operator).post(f"/api/v1/securities/{code}/resume/", {"reason": "x"}, format="json").status_code == 409
+    )
+    console = signed_in(operator)
+    assert console.post("/operations/holidays/", {"date": "2031-01-06", "name": "Test"}).status_code == 302
+    before = snapshot()
+    assert console.post("/operations/holidays/", {"date": "2031-01-06", "name": "Test"}).status_code == 400
+
+    # then each attempt is recorded under its action and object, as the deed is
+    assert sorted((a, t) for _who, a, t, _d in refusals()) == [
+        ("holiday_add", "2031-01-06"),
+        ("security_resume", code),
+        ("settlement_refuse", f"trade {trade.pk}"),
+    ]
+    assert AuditEvent.objects.filter(action="holiday_add", target="2031-01-06", outcome="ok").count() == 1
+    assert snapshot() == before  # the refused second holiday changed nothing
+    # and the auditor finds the trade's attempt by the trade, and reads each in words in either language
+    auditor = signed_in(market.user(Role.AUDITOR))
+    assert trail_rows(auditor, "en", target=f"trade {trade.pk}", outcome="refused") == [
+        ("Settlement refused", f"Trade {trade.pk}")
+    ]
+    assert trail_rows(auditor, "zh-hans", target=f"trade {trade.pk}", outcome="refused") == [
+        ("拒绝交收", f"成交 {trade.pk}")
+    ]
+    english = trail_rows(auditor, "en", outcome="refused")
+    chinese = trail_rows(auditor, "zh-hans", outcome="refused")
+    assert {a for a, _t in english} == {"Settlement refused", "Trading resumed", "Holiday added"}
+    assert {a for a, _t in chinese} == {"拒绝交收", "恢复交易", "新增休市日"}
+
+
+def test_refusals_recorded_before_are_read_in_words(market):
+    # given refusals recorded as they were before: under the URL's name, on its path
+    reg = market.user(Role.REGULATOR)
+    for action, path in [
+        ("api-trade-refuse", "/api/v1/trades/5/refuse/"),
+        ("operations-market", "/operations/market/halt/"),
+        ("settlement-trade-action", "/settlement/trades/5/hold/"),
+        ("supervision", "/supervision/"),  # a freeze or a forced transfer: the form posted is not known
+        ("gone-view", "/gone/1/"),  # a URL no longer there
+    ]:
+        audit_record(actor=reg, action=action, target=path, outcome="refused", detail={"code": "x"})
+
+    # then the trail names each in words, in either language; the codes stay as recorded
+    auditor = signed_in(market.user(Role.AUDITOR))
+    assert [a for a, _t in trail_rows(auditor, "en", outcome="refused")] == [
+        "Refused request to /gone/1/",
+        "Refused request to /supervision/",
+        "Settlement held",
+        "Market halt",
+        "Settlement refused",
+    ]
+    assert [a for a, _t in trail_rows(auditor, "zh-hans", outcome="refused")] == [
+        "被拒绝的请求：/gone/1/",
+        "被拒绝的请求：/supervision/",
+        "暂缓交收",
+        "全市场暂停",
+        "拒绝交收",
+    ]
+    assert set(AuditEvent.objects.filter(outcome="refused").values_list("action", flat=True)) == {
+        "api-trade-refuse",
+        "operations-market",
+        "settlement-trade-action",
+        "supervision",
+        "gone-view",
+    }
+
+
+def test_every_refusal_the_table_names_is_a_url_and_a_labelled_action():
+    url_names = {name for name in get_resolver().reverse_dict if isinstance(name, str)}
+    assert set(audit_actions.REFUSED_ACTIONS) - url_names == set()
+    assert {"settlement_refuse", "forced_transfer_withdraw", "kyc_document_add"} <= audit_actions.actions_named()
+    assert audit_actions.actions_named() - set(labels.AUDIT_ACTIONS) == set()
+
+
+def test_every_action_the_code_records_has_a_label_in_both_languages():
+    recorded = set()
+    for path in ROOT.glob("*/**/*.py"):
+        if ".venv" in path.parts or "tests" in path.parts or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "audit_record"
+            ):
+                for keyword in node.keywords:
+                    if keyword.arg == "action" and isinstance(keyword.value, ast.Constant):
+                        recorded.add(keyword.value.value)
+                    if keyword.arg == "action" and isinstance(keyword.value, ast.IfExp):
+                        branches = (keyword.value.body, keyword.value.orelse)
+                        recorded |= {b.value for b in branches if isinstance(b, ast.Constant)}
+    assert {"login", "security_halt", "settlement_instruction_end"} <= recorded
+    assert recorded <= set(labels.AUDIT_ACTIONS), recorded - set(labels.AUDIT_ACTIONS)
+    with translation.override("zh-hans"):
+        assert all(not labels.audit_action_label(code).isascii() for code in recorded)
+    with translation.override("en"):
+        assert all(labels.audit_action_label(code) != code for code in recorded)

@@ -18,7 +18,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone, translation
 
-from balances.services import cash_deposit
+from balances.services import cash_deposit, shanghai_today
 from core.audit import audit_record
 from core.labels import audit_action_label
 from core.models import AuditEvent, Role
@@ -183,12 +183,37 @@ def test_csv_export_is_safe_against_formula_injection(market, auditor):
     # then the CSV is a download whose cells cannot be read as formulas
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:4] == ["id", "at", "user", "role"]
     assert [r[2] for r in rows[1:]] == ['\'=HYPERLINK("http://evil")']
-    rows = list(csv.DictReader(io.StringIO(deposits.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(deposits.content.decode("utf-8-sig"))))
     mine = [r for r in rows if r["target"] == investor.code]
     assert len(mine) == 1 and mine[0]["entry_id"] and json.loads(mine[0]["detail"])["amount"] == "10"
+
+
+def test_the_audit_csv_is_utf8_with_a_byte_order_mark_as_the_registers_is(market, auditor):
+    # (found by an outside tester: without the mark Excel read the audit CSV in the system's code page, and the
+    # Chinese was garbled; the register's CSV had it)
+    audit_record(actor=None, username="张三", action="login", outcome="failed")
+    audit_record(actor=None, username="=1+1", action="login", outcome="failed")
+    page = Client()
+    log_in(page, auditor)
+
+    # when the auditor exports the failed logins through the API and from the page, and the register
+    exports = {
+        "api": api_for(auditor).get("/api/v1/audit/", {"outcome": "failed", "format": "csv"}),
+        "page": page.get("/audit/", {"outcome": "failed", "format": "csv"}),
+    }
+    register = api_for(auditor).get(f"/api/v1/securities/{market.security.code}/register/", {"format": "csv"})
+
+    # then every file starts with the byte-order mark, once, and reads back as written, Chinese included
+    assert register.status_code == 200 and register.content.startswith("\ufeff".encode())
+    for where, response in exports.items():
+        assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8", where
+        assert response.content.startswith("\ufeffid,at,user,".encode()), where
+        rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+        # and a cell a spreadsheet would read as a formula is still text
+        assert sorted(r["user"] for r in rows) == ["'=1+1", "张三"], where
 
 
 OUTSIDERS = [Role.INVESTOR, Role.MARKET_MAKER, Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR]
@@ -302,6 +327,110 @@ def test_a_trade_evidence_bundle(market, auditor, tmp_path):
     assert sorted(e["kind"] for e in bundle["entries"]) == ["SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "TRADE"]
     assert [a["action"] for a in bundle["audit"]] == ["settlement_hold", "settlement_release"]
     assert _verify(tmp_path, bundle, client.get("/api/v1/ledger/keys/").json()).returncode == 0
+
+
+def exports() -> list[tuple]:
+    return list(
+        AuditEvent.objects.filter(action__endswith="_export")
+        .order_by("id")
+        .values_list("actor_username", "action", "target", "outcome", "ip", "detail")
+    )
+
+
+def test_each_export_of_the_auditor_is_on_the_trail_with_its_filter_and_rows(market, auditor):
+    # (found by an outside tester: the auditor's evidence bundles, audit CSVs and register CSVs left no trace; the
+    # trail is of every data reveal, DESIGN §6)
+    # given a trade, two failed logins, and an auditor on the API and on the pages
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    buy(market, investor, "ex-1")
+    trade = Trade.objects.get(buyer=investor)
+    block_seal()
+    audit_record(actor=None, username="nobody", action="login", outcome="failed")
+    audit_record(actor=None, username="nobody", action="login", outcome="failed")
+    api = api_for(auditor)
+    page = Client()
+    log_in(page, auditor)
+    assert exports() == []
+
+    # when the auditor reads the trail and the register (no export)...
+    assert api.get("/api/v1/audit/", {"outcome": "failed"}).status_code == 200
+    assert page.get("/audit/", {"outcome": "failed"}).status_code == 200
+    assert api.get(f"/api/v1/audit/{AuditEvent.objects.first().pk}/").status_code == 200
+    # then nothing is recorded as exported
+    assert exports() == []
+
+    # when it exports the failed logins (API, then the page), two evidence bundles and the register
+    today = str(shanghai_today())
+    api_csv = api.get("/api/v1/audit/", {"outcome": "failed", "user": "nobody", "format": "csv"})
+    page_csv = page.get("/audit/", {"outcome": "failed", "format": "csv", "page": "2"})
+    trade_bundle = api.get("/api/v1/audit/evidence/", {"trade": trade.pk}).json()
+    account_bundle = json.loads(page.get("/audit/evidence/", {"account": investor.code}).content)
+    register = api.get(f"/api/v1/securities/{market.security.code}/register/", {"format": "csv", "as_of": today})
+    assert {api_csv.status_code, page_csv.status_code, register.status_code} == {200}
+
+    # then each is on the trail: who, what, the filter asked for, how many rows, from where
+    ip = "127.0.0.1"
+    rows = len(list(csv.reader(io.StringIO(register.content.decode("utf-8-sig"))))) - 1
+    assert exports() == [
+        (
+            auditor.username,
+            "audit_export",
+            "",
+            "ok",
+            ip,
+            {"format": "csv", "filters": {"outcome": "failed", "user": "nobody"}, "rows": 2},
+        ),
+        (
+            auditor.username,
+            "audit_export",
+            "",
+            "ok",
+            ip,
+            {"format": "csv", "filters": {"outcome": "failed"}, "rows": 2},
+        ),
+        (
+            auditor.username,
+            "evidence_export",
+            f"trade {trade.pk}",
+            "ok",
+            ip,
+            {"trade": trade.pk, "audit_records": len(trade_bundle["audit"]), "entries": 1, "waiting": 0},
+        ),
+        (
+            auditor.username,
+            "evidence_export",
+            investor.code,
+            "ok",
+            ip,
+            {
+                "account": investor.code,
+                "audit_records": len(account_bundle["audit"]),
+                "entries": len(account_bundle["entries"]),
+                "waiting": len(account_bundle["waiting"]),
+            },
+        ),
+        (
+            auditor.username,
+            "register_export",
+            market.security.code,
+            "ok",
+            ip,
+            {"format": "csv", "as_of": today, "rows": rows},
+        ),
+    ]
+    assert len(account_bundle["entries"]) >= 2 and rows >= 1  # its deposit and its trade; the holders
+    # and the trail shows them in words; an export of the trail after them lists them too
+    with translation.override("zh-hans"):
+        assert audit_action_label("evidence_export") == "导出证据包"
+    again = api.get("/api/v1/audit/", {"action": "export", "format": "csv"})
+    assert len(list(csv.DictReader(io.StringIO(again.content.decode("utf-8-sig"))))) == 5
+    # and a refused export is no export
+    for url in ("/api/v1/audit/?format=csv", f"/api/v1/securities/{market.security.code}/register/?format=csv"):
+        assert api_for(market.user(Role.BROKER_STAFF)).get(url).status_code == 403
+    assert api.get("/api/v1/audit/evidence/", {"trade": "999999"}).status_code == 404
+    assert len(exports()) == 6
 
 
 @pytest.mark.parametrize(

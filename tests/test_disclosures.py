@@ -55,7 +55,7 @@ def state() -> tuple:
         snapshot(),
         list(Disclosure.objects.values_list("id", flat=True)),
         Entry.objects.filter(kind="DISCLOSURE").count(),
-        AuditEvent.objects.filter(action="disclosure_publish").count(),
+        AuditEvent.objects.filter(action="disclosure_publish", outcome="ok").count(),  # refused attempts are too
         stored_files(),
     )
 

@@ -43,7 +43,7 @@ def holdings(market, accounts) -> list[int]:
 def changes_recorded() -> tuple[int, int]:
     return (
         Entry.objects.filter(kind="SECURITY_CHANGE").count(),
-        AuditEvent.objects.filter(action="security_change").count(),
+        AuditEvent.objects.filter(action="security_change", outcome="ok").count(),  # refused attempts are too
     )
 
 

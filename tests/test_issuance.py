@@ -324,6 +324,29 @@ def test_the_register_api_json_and_csv_for_the_depository_regulator_and_auditor(
     assert api_for(market.depository).get("/api/v1/securities/NOPE/register/").status_code == 404
 
 
+def test_the_register_csvs_refusals_are_json_as_every_api_error_is(fresh):
+    # (found by an outside tester: a 403 to ?format=csv said Content-Type: text/csv over a JSON body)
+    market, security, alice, _bob = fresh
+    securities_issue(actor=market.depository, security_code=security.code, allocations=[Holding(alice, 600)])
+    url = f"/api/v1/securities/{security.code}/register/"
+    before = snapshot()
+    # when a role that may not read the register, then a reader with a bad date or an unknown security, ask for CSV
+    answers = {
+        "permission_denied": api_for(market.user(Role.BROKER_STAFF)).get(url, {"format": "csv"}),
+        "invalid_input": api_for(market.depository).get(url, {"format": "csv", "as_of": "yesterday"}),
+        "unknown_security": api_for(market.depository).get("/api/v1/securities/NOPE/register/", {"format": "csv"}),
+    }
+    # then each is its error as JSON, said to be JSON
+    for code, response in answers.items():
+        assert response["Content-Type"] == "application/json", code
+        assert response.json()["code"] == code and "Content-Disposition" not in response
+    assert [r.status_code for r in answers.values()] == [403, 400, 404]
+    # and the register itself is still CSV, and nothing changed
+    csv_response = api_for(market.depository).get(url, {"format": "csv"})
+    assert csv_response.status_code == 200 and csv_response["Content-Type"] == "text/csv; charset=utf-8"
+    assert snapshot() == before
+
+
 def test_issue_and_unlock_entries_verify_and_replay(fresh):
     market, security, alice, _bob = fresh
     until = shanghai_today() + dt.timedelta(days=1)

@@ -480,6 +480,7 @@ def test_on_the_console_a_rejection_without_a_reason_comes_back_to_its_row_in_ch
 def test_the_audit_trail_names_each_step_in_both_languages():
     with translation.override("zh-hans"):
         assert labels.audit_action_label("issuance_approve") == "发行登记批准"
-        assert all(not labels.audit_action_label(code).isascii() for code in issuances.AUDIT_ACTIONS)
+        steps = ("issuance_propose", "issuance_approve", "issuance_reject", "issuance_withdraw")
+        assert all(not labels.audit_action_label(code).isascii() for code in steps)
     with translation.override("en"):
         assert labels.audit_action_label("issuance_withdraw") == "Issuance withdrawn"

@@ -78,16 +78,18 @@ def test_an_investor_gets_403_on_every_ledger_page(ledger, path):
 
 
 @pytest.mark.parametrize("role", [Role.INVESTOR, Role.MARKET_MAKER, Role.BROKER_STAFF])
-def test_a_non_supervisor_cannot_run_verify_and_nothing_is_audited(ledger, role):
+def test_a_non_supervisor_cannot_run_verify_and_no_verification_is_recorded(ledger, role):
     # given
     client = client_for(ledger.user(role))
 
     # when
     response = client.post("/ledger/verify/")
 
-    # then
+    # then nothing is verified nor recorded as done; a staff member's attempt is recorded as refused (DESIGN §6)
     assert response.status_code == 403
-    assert not AuditEvent.objects.filter(action="ledger_verify").exists()
+    assert not AuditEvent.objects.filter(action="ledger_verify").exclude(outcome="refused").exists()
+    refused = AuditEvent.objects.filter(action="ledger_verify", outcome="refused", target="ledger")
+    assert refused.count() == (1 if role == Role.BROKER_STAFF else 0)
 
 
 @pytest.mark.django_db

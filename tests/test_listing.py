@@ -74,6 +74,33 @@ def test_the_operator_lists_a_security_with_an_entry_and_an_audit_record(market,
     assert AuditEvent.objects.filter(action="security_list", target="830099", actor=operator).count() == 1
 
 
+def test_a_delisted_securitys_code_is_refused_as_delisted_not_as_listed(market, operator):
+    # given a listed security, delisted
+    code = market.security.code
+    listing.security_delist(actor=operator, code=code, reason="Issuer dissolved")
+    before = snapshot()
+    securities = list(Security.objects.values())
+
+    # when an operator lists a new security under its code, in either language
+    client = api_for(operator)
+    english = client.post("/api/v1/securities/", {**NEW, "code": code}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    chinese = client.post("/api/v1/securities/", {**NEW, "code": code}, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    # then it is refused saying the code is a delisted security's and cannot be reused, not that it is listed
+    assert (english.status_code, english.json()["code"]) == (409, "security_code_taken")
+    assert english.json()["message"] == f"The code {code} belongs to a delisted security and cannot be reused."
+    assert chinese.json()["message"] == f"代码 {code} 属于已摘牌的证券，不能再次使用。"
+    # and nothing changed: the delisted security is as it was, nothing listed
+    assert list(Security.objects.values()) == securities
+    assert snapshot() == before
+    assert not Entry.objects.filter(kind="LISTING").exists()
+    # and a listed security's code is still refused as listed
+    other = client.post("/api/v1/securities/", {**NEW, "code": "830099"}, format="json")
+    again = client.post("/api/v1/securities/", {**NEW, "code": "830099"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert other.status_code == 201
+    assert (again.status_code, again.json()["message"]) == (409, "A security with this code is already listed.")
+
+
 @pytest.mark.parametrize(
     "change, code",
     [

@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 
 from balances.services import cash_deposit
 from core.models import AuditEvent, Role
+from core.roles import STAFF_ROLES
 from demo.onboarding import approved_investor
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_cancel, order_place
@@ -465,7 +466,10 @@ def test_the_regulator_lists_filters_reviews_and_closes_an_alert(market):
         "Same family, explained",
         regulator.username,
     )
-    assert AuditEvent.objects.filter(action="alert_change", actor=regulator, target=f"alert:{alert.pk}").count() == 2
+    changes = AuditEvent.objects.filter(action="alert_change", actor=regulator, target=f"alert:{alert.pk}")
+    assert changes.filter(outcome="ok").count() == 2
+    # (the backward step is on the trail too, as refused, under the same action and alert: core.audit_actions)
+    assert list(changes.filter(outcome="refused").values_list("detail__code", flat=True)) == ["alert_backwards"]
 
     # a closed alert stays closed
     before = alert_state()
@@ -621,7 +625,10 @@ def test_only_the_regulator_changes_alerts_and_rules_and_only_regulators_and_aud
     reopen = client.post(f"/api/v1/alerts/{alert.pk}/reopen/", {"note": "Look again"}, format="json")
     assert (reopen.status_code, reopen.json()["code"]) == (403, "permission_denied")
     assert alert_state() == before
-    assert not AuditEvent.objects.filter(action="alert_reopen").exists()
+    assert not AuditEvent.objects.filter(action="alert_reopen", outcome="ok").exists()
+    # a staff member's attempt is on the trail as refused, under the action it attempted (core.audit_actions)
+    attempts = AuditEvent.objects.filter(action="alert_reopen", outcome="refused", target=f"alert:{alert.pk}")
+    assert attempts.count() == (1 if role in STAFF_ROLES else 0)
     reads = [
         client.get(p).status_code for p in ("/api/v1/alerts/", f"/api/v1/alerts/{alert.pk}/", "/api/v1/alerts/rules/")
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core.audit import refusal_noted
@@ -59,3 +60,15 @@ def exception_handler(exc, context):
             headers["Retry-After"] = str(int(exc.wait))
         return Response({"code": code, "message": _first_message(exc.detail)}, status=exc.status_code, headers=headers)
     return None
+
+
+class JsonErrorsMixin:
+    """For an API view that also answers in another format (``?format=csv``): its errors are JSON whatever format
+    was asked for, as every other error of the API is (found by an outside tester: the register's 403 for
+    ``?format=csv`` said ``Content-Type: text/csv`` over a JSON body)."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response

@@ -25,7 +25,6 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
 from core.audit import audit_record
@@ -37,10 +36,7 @@ from .services import MAX_ISSUED, Holding, issuance_checked, securities_issue, s
 
 # The codes and words of supervision's refusals of the same steps (``supervision.services``): one API, one
 # vocabulary.
-NotProposed = err.error_class("NotProposed", "not_proposed", _("This proposal has already been decided."), 409)
-SameProposer = err.error_class(
-    "SameProposer", "maker_checker", _("A second person must approve: you proposed this yourself."), 403
-)
+NotProposed, SameProposer = err.NotProposed, err.SameProposer
 
 DEPOSITORY = frozenset({Role.DEPOSITORY_OPERATOR})
 

@@ -143,3 +143,9 @@ CrossesMarket = error_class(
     409,
 )
 NoAccount = error_class("NoAccount", "no_trading_account", _("This user has no trading account."), 403)
+
+# Two-person decisions (supervision's proposals, the depository's issuances): one definition for both.
+NotProposed = error_class("NotProposed", "not_proposed", _("This proposal has already been decided."), 409)
+SameProposer = error_class(
+    "SameProposer", "maker_checker", _("A second person must approve: you proposed this yourself."), 403
+)

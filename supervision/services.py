@@ -76,10 +76,7 @@ from .entries import (
 )
 from .models import Correction, ForcedTransfer, Freeze
 
-NotProposed = err.error_class("NotProposed", "not_proposed", _("This proposal has already been decided."), 409)
-SameProposer = err.error_class(
-    "SameProposer", "maker_checker", _("A second person must approve: you proposed this yourself."), 403
-)
+NotProposed, SameProposer = err.NotProposed, err.SameProposer
 FreezeNotActive = err.error_class("FreezeNotActive", "freeze_not_active", _("The freeze is not active."), 409)
 NotEnoughFrozen = err.error_class("NotEnoughFrozen", "not_enough_frozen", _("The freeze does not hold that much."), 409)
 ReceiverNotEligible = err.error_class(

@@ -332,3 +332,54 @@ def test_a_deposit_above_the_threshold_asks_as_a_request_and_a_bad_amount_asks_n
         expect(page.locator(".field.has-error #id_deposit-amount")).to_be_visible()
     assert len(questions) == 1, questions
     assert cash_figures(client) == before
+
+
+def test_an_issuance_proposed_by_one_depository_operator_is_credited_once_another_approves_it(
+    page: Page, live_server, browser
+):
+    # (maker-checker for issuances: the proposer's page offers no approval; a second operator approves after a
+    # confirmation, and only then are the shares credited and the ISSUE entry written)
+    from balances.models import IssuanceProposal
+
+    market = build_market()
+    base = live_server.url
+    holder = market.investor(cash="10")
+    second = market.user(Role.DEPOSITORY_OPERATOR)
+    issues_before = Entry.objects.filter(kind="ISSUE").count()
+
+    # when the first operator proposes 3,000 shares to the holder, accepting the confirmation
+    log_in(page, base, market.depository.username)
+    page.goto(f"{base}/depository/")
+    page.select_option("#id_issue-security", market.security.code)
+    page.fill("#id_issue-reference", "Placement 2026-12")
+    page.fill("#id_holders-0-account", holder.code)
+    page.fill("#id_holders-0-quantity", "3000")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="提议本次发行登记").click()
+    # then it waits for approval, nothing credited, and the proposer's row offers only a withdrawal
+    row = page.locator("#issuance-proposals-table tr[data-issuance]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(holder.code)
+    assert questions and market.security.code in questions[0]
+    assert row.get_by_role("button", name="批准").count() == 0
+    proposal = IssuanceProposal.objects.get()
+    assert proposal.status == "proposed" and position_of(holder, market.security) is None
+    assert Entry.objects.filter(kind="ISSUE").count() == issues_before
+
+    # when a second operator, in another browser, approves it after its confirmation
+    other = browser.new_context(locale="zh-CN").new_page()
+    log_in(other, base, second.username)
+    other.goto(f"{base}/depository/")
+    theirs = other.locator(f'#issuance-proposals-table tr[data-issuance="{proposal.pk}"]')
+    asked = []
+    other.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    theirs.get_by_role("button", name="批准").click()
+    # then the shares are credited once, with one ISSUE entry, and the proposal reads approved
+    expect(other.locator("#issuance-decided-table")).to_contain_text(second.username)
+    assert asked and "3,000" in asked[0]
+    proposal.refresh_from_db()
+    assert (proposal.status, proposal.decided_by_id) == ("approved", second.pk)
+    assert position_of(holder, market.security).total == 3000
+    assert Entry.objects.filter(kind="ISSUE").count() == issues_before + 1
+    other.context.close()

@@ -11,7 +11,6 @@ import hashlib
 import io
 import re
 import uuid
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
-from PIL import Image
 
 from balances.services import account_open
-from core import crypto
+from core import crypto, documents
 from core import errors as err
 from core.audit import audit_record
 from core.models import Account, Broker, Role, User
@@ -306,51 +304,19 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
     return profile
 
 
-ALLOWED_DOCUMENTS = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"%PDF-": "application/pdf"}
+ALLOWED_DOCUMENTS = documents.SIGNATURES
 
 
 def _sniff(head: bytes) -> str | None:
-    return next((kind for magic, kind in ALLOWED_DOCUMENTS.items() if head.startswith(magic)), None)
-
-
-_PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
-# A PDF's version in its header, and its end-of-file marker, which readers look for in the last 1,024 bytes.
-_PDF_HEADER = re.compile(rb"%PDF-[0-9]\.[0-9]")
-_PDF_TAIL = 1024
-
-
-def _whole_image(data: bytes, content_type: str) -> bool:
-    """Whether ``data`` is a whole image of the type its first bytes say, read by Pillow (reportlab's own
-    dependency, so already installed): a PNG's chunks with their CRCs up to IEND (``verify``), a JPEG's
-    scans decoded to the end at an eighth of its size (``draft``: a few MB at most, whatever its pixels).
-    An image past Pillow's decompression-bomb limit is refused too."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[content_type]]) as image:
-                image.verify()
-            if content_type == "image/jpeg":
-                with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
-                    image.draft("RGB", (max(image.width // 8, 1), max(image.height // 8, 1)))
-                    image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return False
-    return True
-
-
-def _whole_pdf(data: bytes) -> bool:
-    """A PDF's header with its version, and its %%EOF near the end: a file cut short, or anything else after
-    "%PDF-", has none (no PDF reader is a runtime dependency; pypdf is only the tests')."""
-    return bool(_PDF_HEADER.match(data)) and b"%%EOF" in data[-_PDF_TAIL:]
+    return documents.sniff(head)
 
 
 def document_type(data: bytes) -> str | None:
     """The content type of an uploaded document that is a whole JPEG, PNG or PDF; None otherwise."""
-    content_type = _sniff(data[:16])
+    content_type = documents.sniff(data[:16])
     if content_type is None:
         return None
-    whole = _whole_pdf(data) if content_type == "application/pdf" else _whole_image(data, content_type)
-    return content_type if whole else None
+    return content_type if documents.whole(io.BytesIO(data), content_type) else None
 
 
 @transaction.atomic

@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core import documents
 from core import errors as err
 from core.audit import audit_record
 from core.models import Role, User
@@ -169,6 +170,15 @@ def _stage(content) -> tuple[Path, str, int, str]:
                 text.decode(b"", final=True)
             out.flush()
             os.fsync(out.fileno())
+        # Its first bytes are not enough: the whole file is read as what they say (as an ID document is).
+        if content_type != TEXT:
+            with temp.open("rb") as written:
+                if not documents.whole(written, content_type):
+                    raise err.InvalidInput(
+                        gettext(
+                            "The file is not a readable JPEG, PNG or PDF: it is damaged or cut short. Upload it again."
+                        )
+                    )
     except UnicodeDecodeError:
         temp.unlink(missing_ok=True)
         raise DisclosureTypeRefused() from None

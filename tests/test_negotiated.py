@@ -717,9 +717,11 @@ def test_a_refusal_of_the_confirming_partys_own_account_still_says_why(parties):
     out = propose(market, seller, buyer, side="sell")  # the seller proposes; the buyer confirms
     KycProfile.objects.filter(user=buyer.owner).update(risk_level=1)
     Security.objects.filter(pk=market.security.pk).update(risk_rating=3)
+    before = snapshot()
     resp = api_for(buyer.owner).post(
         f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
         HTTP_ACCEPT_LANGUAGE="en",
     )  # fmt: skip
     assert (resp.status_code, resp.json()["code"]) == (403, "unsuitable_risk_level"), resp.json()
     assert resp.json()["message"].startswith("Your investor level is C1")
+    assert snapshot() == before and NegotiatedTrade.objects.get(pk=out["id"]).status == "proposed"

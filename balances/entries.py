@@ -81,13 +81,31 @@ class Allocation(Payload):
 
 @dataclass(frozen=True)
 class Issue(Payload):
-    """Shares of ``security`` registered to their holders: the initial issue, a placement or bonus shares."""
+    """Shares of ``security`` registered to their holders: the initial issue, a placement or bonus shares.
+
+    An issuance decided by two people (``balances.issuances``) names its proposal (``issuance``, the
+    ``balances_issuanceproposal`` id) and the user names of the depository operator who proposed it and of the one
+    who approved it, as supervision's FREEZE, FORCED_TRANSFER and CORRECTION name theirs. ISSUE entries written
+    before that, and an issue by code that sets a market up (no proposal), carry none of the three keys (read as
+    None): their bytes are those of the first form.
+    """
 
     kind = EntryKind.ISSUE
     security: str
     quantity: int
     allocations: list[Allocation]
     reference: str
+    issuance: int | None = None
+    proposed_by: str | None = None
+    approved_by: str | None = None
+
+    def payload(self) -> dict:
+        data = super().payload()
+        if self.issuance is None:
+            # The first form (no proposal keys), so that an issue with no proposal keeps its earlier bytes.
+            for key in ("issuance", "proposed_by", "approved_by"):
+                data.pop(key)
+        return data
 
     def movements(self) -> Iterator[Movement]:
         for a in self.allocations:

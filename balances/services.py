@@ -390,8 +390,8 @@ def securities_issue(
 
     People do not call this alone: a depository operator proposes an issuance and another approves it
     (``balances.issuances``), whose approval calls this with the ``proposal`` it carries out (named in the audit
-    record, with its proposer). Without one it is one person's issuance, for code that sets a market up (the
-    tests' fixtures, the demo, the bench)."""
+    record, with its proposer, and in the ISSUE entry, with its proposer and its approver, ``actor``). Without one
+    it is one person's issuance, for code that sets a market up (the tests' fixtures, the demo, the bench)."""
     holdings = issuance_checked(actor=actor, allocations=allocations, reference=reference)
     security = security_issuable(Security.objects.select_for_update(no_key=True).filter(code=security_code).first())
     holdings.sort(key=lambda h: h.account.pk)
@@ -432,6 +432,15 @@ def securities_issue(
                 for h in holdings
             ],
             reference=reference,
+            **(
+                {
+                    "issuance": proposal.pk,
+                    "proposed_by": proposal.proposed_by.username,
+                    "approved_by": actor.username,
+                }
+                if proposal
+                else {}
+            ),
         )
     )
     LockUp.objects.bulk_create(

@@ -643,9 +643,9 @@ def _entry_item(item: dict, where: str) -> dict:
 def _record_backed(record: dict, entry: dict) -> bool:
     """An audit record that names an entry agrees with it: its user is the entry's actor, and each of its
     details that the entry also holds has the entry's value (the entry is signed, the record is not). Returns
-    whether the entry names an actor to check the record's user against: an entry of a kind that names none (an
-    issue, a refusal of settlement) backs what was done, not who did it (found by outside testers: a record's
-    user, role and address rewritten passed as "backed")."""
+    whether the entry names an actor to check the record's user against: an entry that names none (a deposit, an
+    issue without a proposal, a refusal of settlement) backs what was done, not who did it (found by outside
+    testers: a record's user, role and address rewritten passed as "backed")."""
     payload = entry["payload"]
     rid, action = record.get("id"), record.get("action")
     if action not in ACTION_ENTRIES:

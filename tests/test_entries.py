@@ -33,6 +33,28 @@ CASES = [
         },
     ),
     (
+        Issue(
+            security="830001",
+            quantity=500,
+            allocations=[Allocation("INV000010", 500, 100, dt.date(2027, 1, 4))],
+            reference="Placement",
+            issuance=12,
+            proposed_by="depository1",
+            approved_by="depository2",
+        ),
+        {
+            "security": "830001",
+            "quantity": 500,
+            "allocations": [
+                {"account": "INV000010", "quantity": 500, "locked_quantity": 100, "locked_until": dt.date(2027, 1, 4)}
+            ],
+            "reference": "Placement",
+            "issuance": 12,
+            "proposed_by": "depository1",
+            "approved_by": "depository2",
+        },
+    ),
+    (
         TradeEntry(7, "830001", D("12.55"), 100, "INV000010", "MM000002", D("5.00"), D("0.00"), 3, None, 4, AT),
         {
             "trade_id": 7,
@@ -128,6 +150,6 @@ def test_a_typed_payload_has_the_bytes_of_its_shape_and_reads_back(record, shape
 
 
 def test_a_settlement_reads_as_gross_or_net_by_its_mode():
-    gross, net = CASES[4][0], CASES[5][0]
+    gross, net = CASES[5][0], CASES[6][0]
     assert settlement_read(json.loads(json.dumps(gross.payload(), default=str))) == gross
     assert settlement_read(json.loads(json.dumps(net.payload(), default=str))) == net

@@ -10,22 +10,29 @@ by its proposer (``issuance_decided_by_another``), as supervision's proposals.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.utils import timezone, translation
 
+from auditing.selectors import evidence_bundle
 from balances import issuances
+from balances.entries import Issue
 from balances.models import IssuanceProposal, LockUp
 from balances.services import HolderCapExceeded, Holding, shanghai_today
 from core import errors as err
 from core import labels
 from core.models import Account, AuditEvent, Role
 from ledger.models import Entry, EntryKind
+from ledger.services import block_seal
+from ledger.verification import ledger_verify
 from ledger.verifier import ACTION_ENTRIES
 from registry.models import Security
 from tests.conftest import api_for, build_market, log_in, position_of, snapshot
+from tests.test_audit_trail import _verify
 from tests.test_concurrency import run_concurrently
 
 
@@ -128,6 +135,56 @@ def test_a_proposal_issues_nothing_until_a_second_depository_operator_approves_i
     # and a record that names an entry is one the offline verifier checks against it (the approval names none)
     named = {e.action for e in AuditEvent.objects.all() if isinstance(e.detail.get("entry"), int)}
     assert named == {"securities_issue"} and named <= set(ACTION_ENTRIES)
+
+
+def test_the_issue_entry_names_the_proposal_its_proposer_and_its_approver_and_old_ones_still_verify(fresh, tmp_path):
+    # (found by a review: FREEZE, FORCED_TRANSFER and CORRECTION named their two people, ISSUE neither)
+    market, security, alice, bob, checker = fresh
+    # given an issue made before issuances had two people: no proposal, the first form of ISSUE
+    market.issue(market.investor(), 100, security=security)
+    old = Entry.objects.get(kind=EntryKind.ISSUE)
+    proposal = propose(market, security, alice, bob)
+
+    # when a second depository operator approves the proposal
+    approved = issuances.issuance_approve(actor=checker, issuance_id=proposal.pk)
+
+    # then its ISSUE entry names the proposal, who proposed it and who approved it, as a FREEZE names its two
+    new = Entry.objects.get(pk=approved.entry)
+    payload = json.loads(bytes(new.canonical))["payload"]
+    assert (payload["issuance"], payload["proposed_by"], payload["approved_by"]) == (
+        proposal.pk,
+        market.depository.username,
+        checker.username,
+    )
+    assert Issue.read(payload).approved_by == checker.username
+    # and the old entry keeps its bytes and first form, read as naming no one
+    assert set(json.loads(bytes(old.canonical))["payload"]) == {"security", "quantity", "allocations", "reference"}
+    read = Issue.read(json.loads(bytes(old.canonical))["payload"])
+    assert (read.issuance, read.proposed_by, read.approved_by) == (None, None, None)
+    # and both verify and replay
+    block_seal()
+    assert ledger_verify().ok
+    call_command("ledger_replay", "--check")
+
+    # when the two issues' records are checked offline against their entries (an evidence bundle of both)
+    records = list(AuditEvent.objects.filter(action="securities_issue").order_by("id"))
+    bundle = evidence_bundle(
+        subject={"account": alice.code}, events=records, entries=[old, new], by=market.depository.username
+    )
+    keys = api_for(market.user(Role.AUDITOR)).get("/api/v1/ledger/keys/").json()
+    ok = _verify(tmp_path, bundle, keys)
+
+    # then it verifies: the new record down to who acted, the old one on the exchange's word as before
+    assert ok.returncode == 0, ok.stderr
+    assert "2 of them backed by the entry they name, 1 of those down to who acted" in ok.stdout
+    assert f"audit record {records[0].pk} (securities_issue): backed by entry {old.pk}, which does not" in ok.stdout
+    # and not once the approval's record is said to be the proposer's, or to name another proposer or proposal
+    for key, value in (("user", market.depository.username), ("proposed_by", checker.username), ("issuance", 0)):
+        tampered = json.loads(json.dumps(bundle))
+        record = tampered["audit"][1]
+        (record if key == "user" else record["detail"])[key] = value
+        bad = _verify(tmp_path, tampered, keys)
+        assert bad.returncode == 1 and "FAILED" in bad.stderr, key
 
 
 def test_the_proposer_cannot_approve_their_own_proposal_and_the_database_refuses_it_too(fresh):

@@ -31,6 +31,7 @@ from core.audit import audit_record
 from core.models import Account, Role, User
 from registry.models import Security
 
+from . import hooks
 from .models import IssuanceProposal
 from .services import MAX_ISSUED, Holding, issuance_checked, securities_issue, security_issuable
 
@@ -122,8 +123,9 @@ def _holdings(row: IssuanceProposal) -> list[Holding]:
 
 def issuance_approve(*, actor: User, issuance_id: int, ip: str | None = None) -> IssuanceProposal:
     """A second depository operator approves: the shares are issued now (``securities_issue``, its checks again,
-    the ISSUE entry), in this transaction. A refusal (the holder cap reached meanwhile, the security delisted, a
-    lock-up date passed) changes nothing: the proposal stays proposed, to be rejected or withdrawn."""
+    the ISSUE entry), in this transaction; its investor holders are told after commit
+    (``hooks.issuance_approved``). A refusal (the holder cap reached meanwhile, the security delisted, a lock-up
+    date passed) changes nothing and tells no one: the proposal stays proposed, to be rejected or withdrawn."""
     _require_depository(actor)  # before any lookup
     with transaction.atomic():
         row = _locked(issuance_id)
@@ -148,6 +150,8 @@ def issuance_approve(*, actor: User, issuance_id: int, ip: str | None = None) ->
             ip=ip,
             detail={"issuance": row.pk, "quantity": row.quantity, "proposed_by": row.proposed_by.username},
         )
+        # Its holders are told once the shares are theirs: after commit (a refused approval tells no one).
+        hooks.issuance_approved.fire(issuance_id=row.pk)
         return row
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from balances import hooks as balances_hooks
 from exchange import hooks as exchange_hooks
 from kyc import hooks as kyc_hooks
 from ledger import hooks as ledger_hooks
@@ -40,6 +41,7 @@ HOOKS = [
     kyc_hooks.kyc_decided,
     supervision_hooks.freeze_changed,
     supervision_hooks.assets_moved,
+    balances_hooks.issuance_approved,
 ]
 LISTENERS = [(hook, partial(_queue, hook.name.split(".", 1)[1])) for hook in HOOKS]
 

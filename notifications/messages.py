@@ -302,6 +302,20 @@ def body(n: Notification) -> str:
             "quantity": _shares(p["new_quantity"]),
             "price": _amount(p["new_price"]),
         }
+    if kind == Kind.ISSUANCE:
+        values = {
+            "issuance": p["issuance"],
+            "what": gettext("%(quantity)s shares of %(security)s")
+            % {"quantity": _shares(p["quantity"]), "security": p["security"]},
+            "account": p["account"],
+        }
+        text = gettext("Issuance %(issuance)s credited %(what)s to your account %(account)s.") % values
+        if p.get("locked_quantity"):
+            text += " " + gettext("%(locked)s of them are locked up until %(until)s: they cannot be sold before.") % {
+                "locked": _shares(p["locked_quantity"]),
+                "until": p["locked_until"],
+            }
+        return text
     return ""  # pragma: no cover - the kinds are checked by the database
 
 
@@ -316,7 +330,7 @@ def link(n: Notification) -> str:
         return reverse("supervision-freezes")
     if kind == Kind.RFQ_ANSWER:
         return reverse("rfqs")
-    if kind == Kind.FORCED_TRANSFER:
+    if kind in (Kind.FORCED_TRANSFER, Kind.ISSUANCE):
         return reverse("balances")
     if kind == Kind.CORRECTION:
         return reverse("trade", args=[n.params["trade"]])

@@ -30,6 +30,7 @@ class Kind(models.TextChoices):
     FORCED_TRANSFER = "forced_transfer", _("Assets moved by legal order")
     CORRECTION = "correction", _("Trade corrected")
     ORDERS_CLOSED = "orders_closed", _("Orders cancelled by the exchange")
+    ISSUANCE = "issuance", _("Shares credited by an issuance")
 
 
 class Notification(models.Model):

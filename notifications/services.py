@@ -1,8 +1,9 @@
 """Writes of notifications: turning an event into rows, marking them read, an investor's preferences.
 
 ``event_notify`` is what the Celery task runs. It reads the event's rows (trades, settlement actions, RFQ
-answers, proposals, freezes, orders the exchange cancelled), names the recipients — the investor owning each
-account concerned (``Account.kind`` investor, with an owner); market makers' and fee accounts get none — and
+answers, proposals, freezes, orders the exchange cancelled, approved issuances), names the recipients — the
+investor owning each account concerned (``Account.kind`` investor, with an owner); market makers' and fee
+accounts get none — and
 writes one row per recipient and event unless the recipient switched the kind off. ``(user, key)`` is unique,
 so a duplicate delivery, a retry or a second worker writes nothing more and sends no second email. An event
 whose rows are gone (a test database emptied since) writes nothing.
@@ -24,6 +25,7 @@ from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
+from balances.models import IssuanceProposal
 from core import errors as err
 from core import events
 from core.crypto import mask_reference
@@ -304,6 +306,32 @@ def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
     ]
 
 
+def _on_issuance_approved(*, issuance_id: int) -> list[Draft]:
+    """An approved issuance tells each investor it credited, per account: how many shares of which security, and
+    how many of them are locked up until when (the proposal's allocations, as its ISSUE entry has them)."""
+    p = IssuanceProposal.objects.select_related("security").filter(pk=issuance_id).first()
+    if p is None or p.status != IssuanceProposal.Status.APPROVED:
+        return []
+    accounts = {a.code: a for a in Account.objects.filter(code__in=[a["account"] for a in p.allocations])}
+    return [
+        Draft(
+            user_id,
+            Kind.ISSUANCE,
+            f"issuance:{p.pk}:{a['account']}",  # one a holder's account: an investor may hold two
+            {
+                "issuance": p.pk,
+                "security": p.security.code,
+                "account": a["account"],
+                "quantity": a["quantity"],
+                "locked_quantity": a["locked_quantity"],
+                "locked_until": a["locked_until"],
+            },
+        )
+        for a in p.allocations
+        if (user_id := _investor(accounts.get(a["account"]))) is not None
+    ]
+
+
 def _on_orders_closed(*, order_ids: list[int]) -> list[Draft]:
     """Open orders the exchange cancelled (a security's change or delisting, a whole-account freeze): one
     notification per account and cancel, listing its orders, with the cause and its particulars
@@ -371,6 +399,7 @@ EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "negotiated_ended": _on_negotiated_ended,
     "assets_moved": _on_assets_moved,
     "orders_closed": _on_orders_closed,
+    "issuance_approved": _on_issuance_approved,
 }
 
 

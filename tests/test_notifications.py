@@ -15,6 +15,8 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone, translation
 
+from balances import issuances
+from balances.services import Holding, shanghai_today
 from config.celery import app as celery_app
 from core import errors as err
 from core.models import Role
@@ -379,6 +381,71 @@ def test_a_forced_transfer_notifies_both_holders_and_a_correction_both_parties(d
     services.event_notify(event="assets_moved", facts={"what": "transfer", "pk": transfer.pk})
     services.event_notify(event="assets_moved", facts={"what": "correction", "pk": correction.pk})
     assert notification_rows() == before
+
+
+def test_an_approved_issuance_notifies_each_investor_it_credited_and_nothing_before(market, delivered):
+    # (found by a review: an issuance credited shares and told no one, where a forced transfer tells both holders)
+    # Given a new security, two investors (one of whom switched issuances off) and a market maker, and a proposal
+    # to issue to all three, part of alice's under lock-up
+    security = market.new_security("830088")
+    alice, bob, mm = market.investor(), market.investor(), market.market_maker()
+    services.preference_set(user=bob.owner, muted=["issuance"], email=False)
+    checker = market.user(Role.DEPOSITORY_OPERATOR)
+    until = shanghai_today() + dt.timedelta(days=30)
+    with delivered():
+        proposal = issuances.issuance_propose(
+            actor=market.depository,
+            security_code=security.code,
+            allocations=[Holding(alice, 6_000, 1_000, until), Holding(bob, 3_000), Holding(mm, 1_000)],
+            reference="Placement",
+        )
+    # and its proposer's own approval, refused: a proposal and a refusal credit nothing and tell no one
+    with delivered(), pytest.raises(issuances.SameProposer):
+        issuances.issuance_approve(actor=market.depository, issuance_id=proposal.pk)
+    assert notification_rows() == []
+
+    # When a second depository operator approves it
+    with delivered():
+        issuances.issuance_approve(actor=checker, issuance_id=proposal.pk)
+
+    # Then alice learns what was credited to her account and what is locked up until when; bob (muted) and the
+    # market maker (no one's) nothing
+    (n,) = notes(alice)
+    assert (n.kind, n.key) == (Kind.ISSUANCE, f"issuance:{proposal.pk}:{alice.code}")
+    assert n.params == {
+        "issuance": proposal.pk,
+        "security": security.code,
+        "account": alice.code,
+        "quantity": 6_000,
+        "locked_quantity": 1_000,
+        "locked_until": until.isoformat(),
+    }
+    assert body_in(n, "en") == (
+        f"Shares credited by an issuance | Issuance {proposal.pk} credited 6,000 shares of {security.code} to your "
+        f"account {alice.code}. 1,000 of them are locked up until {until.isoformat()}: they cannot be sold before."
+    )
+    assert "/balances/" in api_for(alice.owner).get("/api/v1/notifications/").content.decode()
+    assert notes(bob) == [] and notes(mm) == []
+    # and a repeat of the event writes nothing more
+    before = notification_rows()
+    services.event_notify(event="issuance_approved", facts={"issuance_id": proposal.pk})
+    assert notification_rows() == before
+
+
+def test_an_issuance_without_a_lock_up_says_none_and_one_not_approved_tells_no_one(market):
+    security = market.new_security("830089")
+    alice = market.investor()
+    # given a proposal not approved: its event (a stray delivery) writes nothing
+    proposal = issuances.issuance_propose(
+        actor=market.depository, security_code=security.code, allocations=[Holding(alice, 500)]
+    )
+    assert services.event_notify(event="issuance_approved", facts={"issuance_id": proposal.pk}) == []
+    assert services.event_notify(event="issuance_approved", facts={"issuance_id": 987654}) == []
+    assert notification_rows() == []
+    # when it is approved and its event delivered, then the holder reads it with no word of a lock-up
+    issuances.issuance_approve(actor=market.user(Role.DEPOSITORY_OPERATOR), issuance_id=proposal.pk)
+    (n,) = services.event_notify(event="issuance_approved", facts={"issuance_id": proposal.pk})
+    assert "locked" not in body_in(n, "en") and n.params["locked_quantity"] is None
 
 
 def test_an_expired_freeze_notifies_the_holder(market, delivered):

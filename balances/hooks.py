@@ -1,0 +1,13 @@
+"""What balances announces to the apps above it, after commit (``core.hooks.AfterCommit``).
+
+* ``issuance_approved(issuance_id=…)``: an issuance proposal was approved and its shares credited to their
+  holders (``issuances.issuance_approve``). An issue made by set-up code alone (no proposal) announces nothing.
+
+``notifications`` registers its listeners from its ``AppConfig.ready``.
+"""
+
+from __future__ import annotations
+
+from core.hooks import AfterCommit
+
+issuance_approved = AfterCommit("balances.issuance_approved")

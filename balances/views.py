@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from core import errors as err
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import domain_error_message, report_refusal
+from core.forms import domain_error_message, form_refusal_noted, report_refusal
 from core.models import Account, Role
 from core.money import shares_text
 from core.permissions import role_required
@@ -64,6 +64,9 @@ def console(request):
                     % {"id": proposal.pk, "n": shares_text(proposal.quantity), "code": proposal.security.code},
                 )
                 return redirect("depository")
+    # A proposal refused before the service (its forms, no holder, an unknown account) is on the audit trail, as
+    # the API's refusal of it is; the service's refusal was noted already, with its code.
+    form_refusal_noted(form, holders)
     return _console_page(request, form=form, holders=holders)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 
 from axes.signals import user_locked_out
@@ -10,7 +11,7 @@ from django.dispatch import receiver
 
 from .audit_actions import FORM_PAGES, refused_action
 from .models import AuditEvent, User
-from .roles import STAFF_ROLES
+from .roles import STAFF_ROLES, SUPERVISORS
 
 
 def client_ip(request) -> str | None:
@@ -26,36 +27,59 @@ _request: ContextVar = ContextVar("audited_request", default=None)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
-def refusal_noted(exc) -> None:
-    """A refusal (``core.errors.DomainError``, or a permission the API denied) is being shown to the caller:
-    noted on the request, for ``refusal_audited`` once the answer is made."""
+def refusal_noted(exc, *, fields: dict[str, list[str]] | None = None, posted: Mapping | None = None) -> None:
+    """A refusal (``core.errors.DomainError``, a permission the API denied, input the API's serializer or a page's
+    form refused) is being shown to the caller: noted on the request, for ``refusal_audited`` once the answer is
+    made. The first one noted is the request's: one record a submission. ``fields``: for input refused before any
+    service, its errors by field (``core.forms.form_refusal_noted``, the API's ``ValidationError``; None for any
+    other refusal); ``posted``: the body an API view parsed, which may name the object asked for
+    (``core.audit_actions``)."""
     request = _request.get()
     if request is not None and getattr(request, "audit_refusal", None) is None:
         request.audit_refusal = exc
+        request.audit_refusal_fields = fields
+        request.audit_posted = posted
+
+
+# At most this many fields' errors, each at most three messages of 200 characters, go in a refusal's detail: an
+# issuance of a thousand holders refused for each of them is one record of bounded size.
+MAX_REFUSED_FIELDS = 20
+
+
+def refused_fields(pairs: Iterable[tuple[str, Iterable[object]]]) -> dict[str, list[str]]:
+    """The errors of refused input by field (``(field, messages)`` pairs, in order), bounded for the trail."""
+    out: dict[str, list[str]] = {}
+    for name, messages in pairs:
+        if len(out) >= MAX_REFUSED_FIELDS:
+            break
+        out.setdefault(str(name)[:100], []).extend(str(m)[:200] for m in list(messages)[:3])
+    return out
 
 
 def refusal_audited(request) -> None:
     """A staff member's write that was refused, recorded once it is answered (outside any transaction the refusal
     rolled back), with outcome ``refused``: the trail is of every staff action and its outcome (DESIGN §6; found
     by a probe: refused freezes, transfers and corrections left no trace). Not when the service recorded the
-    refusal itself (``audit_record`` with that outcome in the same request)."""
+    refusal itself (``audit_record`` with that outcome in the same request). Input refused before any service ran
+    (a page's form, the API's serializer) is recorded for the supervisors' roles only, with its errors by field."""
     exc = getattr(request, "audit_refusal", None)
     user = getattr(request, "user", None)
     if exc is None or getattr(request, "refusal_recorded", False) or request.method in SAFE_METHODS:
         return
     if user is None or not user.is_authenticated or getattr(user, "role", None) not in STAFF_ROLES:
         return
+    if getattr(request, "audit_refusal_fields", None) is not None and user.role not in SUPERVISORS:
+        # Input refused before any service (a form's or the API's checks) is recorded for the supervisory,
+        # depository and exchange operators' deeds; a broker's staff typing a client's data at the counter, as an
+        # investor typing their own, is not (docs/operations.md, "The audit trail").
+        return
     code = getattr(exc, "code", None) or getattr(exc, "default_code", None) or "permission_denied"
     message = getattr(exc, "message", None) or str(getattr(exc, "detail", exc))
     action, target = refused_request_named(request)
-    audit_record(
-        actor=user,
-        action=action,
-        target=target,
-        outcome="refused",
-        ip=client_ip(request),
-        detail={"method": request.method, "path": request.path, "code": str(code), "message": str(message)[:500]},
-    )
+    detail = {"method": request.method, "path": request.path, "code": str(code), "message": str(message)[:500]}
+    if fields := getattr(request, "audit_refusal_fields", None):
+        detail["fields"] = fields
+    audit_record(actor=user, action=action, target=target, outcome="refused", ip=client_ip(request), detail=detail)
 
 
 def refused_request_named(request) -> tuple[str, str]:
@@ -64,7 +88,9 @@ def refused_request_named(request) -> tuple[str, str]:
     match = request.resolver_match
     if match is None:
         return "request", request.path
-    posted = request.POST if match.view_name in FORM_PAGES else {}
+    # A page's form as posted (the pages that read it: FORM_PAGES), or the body an API view parsed (noted with the
+    # refusal): never a body the view did not read.
+    posted = request.POST if match.view_name in FORM_PAGES else getattr(request, "audit_posted", None) or {}
     return refused_action(match.view_name, match.kwargs, posted) or (match.view_name, request.path)
 
 

@@ -115,8 +115,16 @@ REFUSED_ACTIONS: dict[str, str | ByArguments] = {
     "operations-holiday-remove": "holiday_remove",
     "api-disclosures": "disclosure_publish",
     "security-disclosure-upload": "disclosure_publish",
-    "api-security-issuances": "securities_issue",
-    "depository": "securities_issue",
+    # (an issuance is proposed at these addresses, and issued by its approval: found by a review, their refusals
+    # were named securities_issue, and a decision's by its URL)
+    "api-security-issuances": "issuance_propose",
+    "depository": "issuance_propose",
+    "api-issuance-proposals-approve": "issuance_approve",
+    "api-issuance-proposals-reject": "issuance_reject",
+    "api-issuance-proposals-withdraw": "issuance_withdraw",
+    "depository-issuance-decide": ByArguments(
+        ("action",), {"approve": "issuance_approve", "reject": "issuance_reject", "withdraw": "issuance_withdraw"}
+    ),
     # surveillance
     "api-alert": "alert_change",
     "surveillance-alert-change": "alert_change",
@@ -167,16 +175,37 @@ _TARGET_ARGUMENTS = (
 )
 # A proposal decided by its number (the API's ``pk``, the page's ``what``/``pk``): its done record names its
 # account or trade, which the request does not; the refusal names the proposal.
-_PROPOSAL_TARGETS = {"freeze": "freeze {}", "forced_transfer": "forced transfer {}", "correction": "correction {}"}
+_PROPOSAL_TARGETS = {
+    "freeze": "freeze {}",
+    "forced_transfer": "forced transfer {}",
+    "correction": "correction {}",
+    "issuance": "issuance {}",
+}
 # The pages whose posted form names the action or the object; only theirs is read (they read it themselves: the
-# middleware that records the refusal never parses a body a view did not).
-FORM_PAGES = frozenset({"supervision", "supervision-corrections", "operations-holiday-add"})
-# Forms that name their object in a field (the posted field, and how the services write it).
-_POSTED_TARGETS = {
-    "freeze_propose": ("freeze-account", "{}"),
-    "forced_transfer_propose": ("transfer-freeze", "freeze {}"),
-    "correction_propose": ("trade", "{}"),
-    "holiday_add": ("date", "{}"),
+# middleware that records the refusal never parses a body a view did not). An API view's body is read when the
+# view parsed it (``core.api.errors``).
+FORM_PAGES = frozenset(
+    {
+        "supervision",
+        "supervision-corrections",
+        "operations-holiday-add",
+        "operations-security-new",
+        "settlement-instruction-create",
+        "depository",
+    }
+)
+# A creation names no object in its address: the fields of its form or body that name what it asks for (the
+# page's field, the API's), and how the services write it; each present is named, in this order (found by a
+# review: a refused API creation was recorded with no object at all). A settlement instruction names its account
+# or security, or both, as "account INV000011", "security 830001".
+_POSTED_TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "freeze_propose": (("freeze-account", "{}"), ("account", "{}")),
+    "forced_transfer_propose": (("transfer-freeze", "freeze {}"), ("freeze", "freeze {}")),
+    "correction_propose": (("trade", "{}"),),
+    "holiday_add": (("date", "{}"),),
+    "security_list": (("code", "{}"),),
+    "settlement_instruction_create": (("account", "account {}"), ("security", "security {}")),
+    "issuance_propose": (("issue-security", "{}"),),
 }
 
 
@@ -193,11 +222,14 @@ def _target(action: str, kwargs: Arguments, posted: Mapping[str, str]) -> str:
     for name, shape in _TARGET_ARGUMENTS:
         if name in kwargs:
             return shape.format(kwargs[name])
-    if action in _POSTED_TARGETS:
-        field, shape = _POSTED_TARGETS[action]
-        value = str(posted.get(field, "")).strip()
-        return shape.format(value) if value else ""
-    return ""
+    named = []
+    for field, shape in _POSTED_TARGETS.get(action, ()):
+        value = posted.get(field)
+        # What was typed, if it is text or a number (a JSON body may hold anything), as the services write it.
+        value = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if value:
+            named.append(shape.format(value[:80]))
+    return " ".join(named)
 
 
 def actions_named() -> set[str]:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
+from django.forms.formsets import BaseFormSet
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from .audit import refusal_noted
-from .errors import DomainError, PermissionDenied
+from .audit import refusal_noted, refused_fields
+from .errors import DomainError, InvalidInput, PermissionDenied
 
 
 def domain_error_message(exc: DomainError) -> str:
@@ -22,6 +24,35 @@ def domain_error_message(exc: DomainError) -> str:
     shows it answers a refusal: noted for the audit trail (``core.audit.refusal_noted``)."""
     refusal_noted(exc)
     return exc.message
+
+
+def _form_errors(forms) -> Iterator[tuple[str, list, bool]]:
+    """The errors of page forms and formsets, by the field's name as posted (``freeze-legal_reference``,
+    ``holders-0-quantity``; a form's own errors under its ``non_field_errors``, a formset's under its prefix), and
+    whether a field's."""
+    for form in forms:
+        if isinstance(form, BaseFormSet):
+            yield from _form_errors(form.forms)
+            if errors := form.non_form_errors():
+                yield form.prefix, list(errors), False
+            continue
+        for name, errors in form.errors.items():
+            field = name != NON_FIELD_ERRORS
+            yield form.add_prefix(name if field else "non_field_errors"), list(errors), field
+
+
+def form_refusal_noted(*forms) -> None:
+    """A staff page's write whose forms came back with errors, refused before any service ran (a freeze with no
+    legal reference, an issuance of 0 shares): noted for the audit trail as the API's refusal of the same input is
+    (``invalid_input``, the first error as the message, each field's errors in the detail's ``fields``). Nothing
+    when the forms have no error, or when a refusal was noted already (the service's, with its own code): one record
+    a submission. The audit middleware records it for staff writes only (``core.audit.refusal_audited``)."""
+    errors = list(_form_errors(forms))
+    if not errors:
+        return
+    name, messages, field = errors[0]
+    message = f"{name}: {messages[0]}" if field else str(messages[0])
+    refusal_noted(InvalidInput(message), fields=refused_fields((n, m) for n, m, _f in errors))
 
 
 def report_refusal(request, exc: DomainError) -> None:

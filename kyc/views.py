@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import report_refusal
+from core.forms import form_refusal_noted, report_refusal
 from core.labels import choice_label
 from core.models import Role
 from core.permissions import role_required
@@ -465,6 +465,7 @@ def reveal_do(request, profile_id: int):
             # Recorded: the identity is shown on a page of its own (a reload or a language switch there shows this
             # reveal again, where re-posting the form recorded a second one).
             return redirect("kyc-revealed", reveal_id=shown["reveal"])
+    form_refusal_noted(form)  # a reveal its form refused (no reason): on the audit trail, as the API's
     return _reveal_page(request, forms={profile.pk: form}, status=400)
 
 

@@ -15,9 +15,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.audit import client_ip
-from core.errors import DomainError, PermissionDenied
-from core.forms import domain_error_message, report_refusal
+from core.audit import client_ip, refusal_noted
+from core.errors import DomainError, InvalidInput, PermissionDenied
+from core.forms import domain_error_message, form_refusal_noted, report_refusal
 from core.models import Role
 from core.permissions import role_required
 from ledger import witnessing
@@ -104,7 +104,9 @@ def holiday_add(request):
 
     day = _date(typed["date"])
     if day is None:
-        return refused(gettext("The date must be written YYYY-MM-DD."))
+        message = gettext("The date must be written YYYY-MM-DD.")
+        refusal_noted(InvalidInput(message), fields={"date": [message]})  # on the audit trail, as the API's
+        return refused(message)
     try:
         holiday = holidays.holiday_add(actor=request.user, date=day, name=typed["name"], ip=client_ip(request))
     except DomainError as exc:
@@ -151,6 +153,7 @@ def security_new(request):
         else:
             messages.success(request, gettext("%(code)s is listed.") % {"code": security.code})
             return redirect("operations")
+    form_refusal_noted(form)  # a listing its form refused: on the audit trail, as the API's
     return render(request, "registry/security_form.html", {"form": form, "security": None})
 
 
@@ -179,6 +182,7 @@ def security_edit(request, code: str):
             for override in profile.overrides(security):
                 messages.warning(request, f"{code}: {override.message}")
             return redirect("operations")
+    form_refusal_noted(form)  # a change its form refused: on the audit trail, as the API's
     return _security_form(request, form, security)
 
 
@@ -285,6 +289,7 @@ def disclosure_upload(request, code: str):
                 gettext("Published “%(title)s”; its SHA-256 is on the ledger.") % {"title": document.title},
             )
             return redirect("security", code=code)
+    form_refusal_noted(form)  # a document its form refused: on the audit trail, as the API's
     return _security_page(request, security, status=400, upload_form=form)
 
 

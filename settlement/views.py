@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core import errors as err
 from core.audit import client_ip
 from core.errors import REASON_MAX_LENGTH, DomainError
-from core.forms import domain_error_message, report_refusal
+from core.forms import domain_error_message, form_refusal_noted, report_refusal
 from core.models import Role
 from core.permissions import role_required
 from core.roles import SUPERVISORS
@@ -138,6 +138,7 @@ def instruction_create(request):
         else:
             messages.success(request, _("Settlement instruction %(id)s set.") % {"id": instruction.pk})
             return redirect("settlement-monitor")
+    form_refusal_noted(form)  # refused by its form: on the audit trail, as the API's (the service's was noted)
     return monitor(request, form=form, status=400)
 
 
@@ -151,6 +152,7 @@ def instruction_end(request, instruction_id: int):
         # The monitor again, the error next to that row's reason and above; nothing changed.
         problems = " ".join(e for errors in form.errors.values() for e in errors)
         messages.error(request, _("Instruction %(id)s: %(error)s") % {"id": instruction_id, "error": problems})
+        form_refusal_noted(form)
         return monitor(request, end_form=(instruction_id, form), status=400)
     try:
         instructions.instruction_end(

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from core import errors as err
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import domain_error_message, report_refusal
+from core.forms import domain_error_message, form_refusal_noted, report_refusal
 from core.models import Role
 from core.permissions import role_required
 
@@ -87,6 +87,9 @@ def console(request):
 
         if _try(request, transfer_form, propose_transfer, gettext("The forced transfer is proposed.")):
             return redirect("supervision")
+    # A proposal its form refused is on the audit trail, as the API's refusal of it is (a service's refusal was
+    # noted already, with its code).
+    form_refusal_noted(freeze_form, transfer_form)
     return _console_page(request, freeze_form=freeze_form, transfer_form=transfer_form)
 
 
@@ -234,6 +237,7 @@ def corrections(request):
 
         if _try(request, form, propose, gettext("The correction is proposed; a regulator approves it.")):
             return redirect("supervision-corrections")
+    form_refusal_noted(form)  # a proposal its form refused: on the audit trail, as the API's
     return _corrections_page(request, form=form)
 
 

@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from django.test import Client
 from django.urls import get_resolver
 from django.utils import timezone, translation
@@ -245,13 +246,13 @@ def test_a_refused_instruction_on_the_monitor_is_on_the_trail(market):
         {"account": "INV999999", "security": "", "min_amount": "", "reason": "court 9", "ends_at": "2099-01-01T09:30"},
         HTTP_ACCEPT_LANGUAGE="en",
     )
-    # then the monitor comes back with the form's error, and the trail has the attempt
+    # then the monitor comes back with the form's error, and the trail has the attempt, naming the account asked for
     assert response.status_code == 400
     ((who, action, target, detail),) = refusals()
     assert (who, action, target, detail["code"]) == (
         depository.username,
         "settlement_instruction_create",
-        "",
+        "account INV999999",
         "unknown_account",
     )
     assert detail["message"] in response.content.decode()
@@ -378,3 +379,222 @@ def test_every_action_the_code_records_has_a_label_in_both_languages():
         assert all(not labels.audit_action_label(code).isascii() for code in recorded)
     with translation.override("en"):
         assert all(labels.audit_action_label(code) != code for code in recorded)
+
+
+# --------------------------------------------------------------------------
+# Refused by a page's form before any service ran, and API creations naming what they asked for (found by a
+# review: a freeze proposal without its legal reference, an issuance of 0 shares, a correction with bad numbers
+# left no trace on a page's form, while the API's refusal was recorded, with an empty object)
+
+
+def last_record() -> int:
+    return AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def only_refusal(after: int) -> tuple[str, str, str, dict]:
+    """The one record written after record ``after``: a refusal (who, action, object, detail)."""
+    ((who, action, target, outcome, detail),) = AuditEvent.objects.filter(id__gt=after).values_list(
+        "actor_username", "action", "target", "outcome", "detail"
+    )
+    assert outcome == "refused"
+    return who, action, target, detail
+
+
+def _freeze_form(market):
+    investor = market.investor(cash="1000")
+    form = {
+        "form": "freeze", "freeze-account": investor.code, "freeze-kind": "cash", "freeze-amount": "100.00",
+        "freeze-legal_reference": "", "freeze-reason": "Asset preservation",
+    }  # fmt: skip
+    return Role.REGULATOR, "/supervision/", form, ("freeze_propose", investor.code), "freeze-legal_reference"
+
+
+def _transfer_form(market):
+    form = {
+        "form": "transfer", "transfer-freeze": "41", "transfer-receiver": "INV000001", "transfer-amount": "10.00",
+        "transfer-legal_reference": "", "transfer-reason": "Judgment",
+    }  # fmt: skip
+    return Role.REGULATOR, "/supervision/", form, ("forced_transfer_propose", "freeze 41"), "transfer-legal_reference"
+
+
+def _correction_form(market):
+    form = {"trade": "7", "new_price": "ten", "new_quantity": "-5", "reason": "Price error"}
+    return Role.REGULATOR, "/supervision/corrections/", form, ("correction_propose", "7"), "new_price"
+
+
+def _issuance_form(market):
+    form = {
+        "issue-security": market.security.code, "issue-reference": "Placement", "holders-TOTAL_FORMS": "1",
+        "holders-INITIAL_FORMS": "0", "holders-MIN_NUM_FORMS": "0", "holders-MAX_NUM_FORMS": "50",
+        "holders-0-account": market.investor().code, "holders-0-quantity": "0",
+    }  # fmt: skip
+    named = ("issuance_propose", market.security.code)
+    return Role.DEPOSITORY_OPERATOR, "/depository/", form, named, "holders-0-quantity"
+
+
+def _instruction_form(market):
+    investor = market.investor()
+    form = {"account": investor.code, "security": "", "min_amount": "", "reason": "", "ends_at": "2099-01-01T09:30"}
+    named = ("settlement_instruction_create", f"account {investor.code}")
+    return Role.DEPOSITORY_OPERATOR, "/settlement/instructions/", form, named, "reason"
+
+
+def _reveal_form(market):
+    from kyc.models import KycProfile
+
+    profile = KycProfile.objects.get(user=market.investor().owner)
+    field = f"r{profile.pk}-reason"
+    return Role.REGULATOR, f"/kyc/reveal/{profile.pk}/", {field: ""}, ("identity_reveal", f"kyc {profile.pk}"), field
+
+
+def _listing_form(market):
+    form = {"code": "830555", "name": "New Co", "lot_size": "0"}
+    return Role.EXCHANGE_OPERATOR, "/operations/securities/new/", form, ("security_list", "830555"), "lot_size"
+
+
+def staff(market, role):
+    return market.depository if role == Role.DEPOSITORY_OPERATOR else market.user(role)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [_freeze_form, _transfer_form, _correction_form, _issuance_form, _instruction_form, _reveal_form, _listing_form],
+    ids=lambda f: f.__name__.removeprefix("_"),
+)
+def test_a_staff_pages_form_refused_before_the_service_is_on_the_trail_once_as_the_apis_is(market, case):
+    # given a supervisory, depository or exchange operator's form with a field missing or wrong
+    role, url, form, (action, target), field = case(market)
+    user = staff(market, role)
+    client = signed_in(user)
+    after, before = last_record(), snapshot()
+
+    # when it is posted
+    response = client.post(url, form, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the page comes back with the form's errors, and the one record written is the refusal: who, the action
+    # and object the deed would be recorded under, the code, the first error and every field's errors
+    assert response.status_code in (200, 400)
+    who, recorded, named, detail = only_refusal(after)
+    assert (who, recorded, named) == (user.username, action, target)
+    assert (detail["method"], detail["path"], detail["code"]) == ("POST", url, "invalid_input")
+    assert field in detail["fields"] and all(isinstance(m, str) for ms in detail["fields"].values() for m in ms)
+    first_field, first_errors = next(iter(detail["fields"].items()))
+    assert detail["message"] == f"{first_field}: {first_errors[0]}"
+    # and nothing else changed
+    assert snapshot() == before
+
+
+def test_a_freeze_refused_for_its_legal_reference_is_the_same_record_from_the_page_and_the_api(market):
+    reg = market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000")
+    page = signed_in(reg)
+    after, before = last_record(), snapshot()
+    # when the same freeze without a legal reference is proposed on the console and through the API
+    page.post(
+        "/supervision/",
+        {"form": "freeze", "freeze-account": investor.code, "freeze-kind": "cash", "freeze-amount": "100.00",
+         "freeze-reason": "Asset preservation"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    body = {"account": investor.code, "amount": "100.00", "reason": "Asset preservation"}
+    assert api_for(reg).post("/api/v1/freezes/", body, format="json").status_code == 400
+    # then both are on the trail alike, and nothing else is: who, the proposal of a freeze of that account, refused,
+    # invalid input
+    rows = AuditEvent.objects.filter(id__gt=after).order_by("id")
+    assert [(e.actor_username, e.action, e.target, e.outcome, e.detail["code"], e.detail["path"]) for e in rows] == [
+        (reg.username, "freeze_propose", investor.code, "refused", "invalid_input", "/supervision/"),
+        (reg.username, "freeze_propose", investor.code, "refused", "invalid_input", "/api/v1/freezes/"),
+    ]
+    assert snapshot() == before
+
+
+def test_a_form_the_service_refused_is_recorded_once_with_the_services_code(market):
+    # (the form was valid; the service refused the account: one record, the service's, not a second for the form)
+    page = signed_in(market.user(Role.REGULATOR))
+    after = last_record()
+    page.post(
+        "/supervision/",
+        {"form": "freeze", "freeze-account": "INV999999", "freeze-kind": "cash", "freeze-amount": "100.00",
+         "freeze-legal_reference": "(2026)沪74执9号", "freeze-reason": "Asset preservation"},
+    )  # fmt: skip
+    _who, action, target, detail = only_refusal(after)
+    assert (action, target, detail["code"]) == ("freeze_propose", "INV999999", "unknown_account")
+    assert "fields" not in detail
+
+
+@pytest.mark.parametrize(
+    ("role", "url", "body", "action", "target"),
+    [
+        (Role.REGULATOR, "/api/v1/freezes/", {"account": "INV000011", "amount": "1.00", "reason": "x"},
+         "freeze_propose", "INV000011"),
+        (Role.REGULATOR, "/api/v1/forced-transfers/", {"freeze": 41, "receiver": "INV000011", "amount": "1.00",
+         "legal_reference": "x", "reason": "x"}, "forced_transfer_propose", "freeze 41"),
+        (Role.REGULATOR, "/api/v1/corrections/", {"trade": 7, "new_quantity": -1, "reason": "x"},
+         "correction_propose", "7"),
+        (Role.DEPOSITORY_OPERATOR, "/api/v1/settlement-instructions/",
+         {"account": "INV000011", "security": "830001", "reason": "", "ends_at": "2099-01-01T09:30:00+08:00"},
+         "settlement_instruction_create", "account INV000011 security 830001"),
+        (Role.DEPOSITORY_OPERATOR, "/api/v1/settlement-instructions/",
+         {"security": "830001", "reason": "x", "ends_at": "yesterday"},
+         "settlement_instruction_create", "security 830001"),
+        (Role.EXCHANGE_OPERATOR, "/api/v1/securities/", {"code": "830555", "name": "New Co"}, "security_list",
+         "830555"),
+        (Role.EXCHANGE_OPERATOR, "/api/v1/calendar/holidays/", {"date": "2031-02-30", "name": "x"}, "holiday_add",
+         "2031-02-30"),
+        # what a body names only if it is text or a number
+        (Role.REGULATOR, "/api/v1/freezes/", {"account": ["INV000011"], "reason": "x"}, "freeze_propose", ""),
+    ],
+    ids=["freeze", "transfer", "correction", "instruction", "instruction-security", "listing", "holiday", "list"],
+)  # fmt: skip
+def test_a_refused_api_creation_names_what_it_asked_for(market, role, url, body, action, target):
+    user = staff(market, role)
+    after, before = last_record(), snapshot()
+    # when a creation its body names is refused (by its serializer or by its service)
+    response = api_for(user).post(url, body, format="json")
+    # then the one record written names the object asked for, as the deed would, and says why as the answer did
+    assert 400 <= response.status_code < 500
+    who, recorded, named, detail = only_refusal(after)
+    assert (who, recorded, named) == (user.username, action, target)
+    assert (detail["code"], detail["message"]) == (response.json()["code"], response.json()["message"])
+    assert bool(detail.get("fields")) == ("fields" in response.json())  # the serializer's errors, by field
+    assert snapshot() == before
+
+
+def test_an_api_input_refusal_records_each_fields_errors_bounded(market):
+    # given an issuance of many holders each refused for its quantity
+    holders = [{"account": f"INV{n:06d}", "quantity": 0} for n in range(1, 101)]
+    url = f"/api/v1/securities/{market.security.code}/issuances/"
+    after = last_record()
+    response = api_for(market.depository).post(url, {"holders": holders}, format="json")
+    assert response.status_code == 400
+    # then one record, naming the security, its errors dotted by field and bounded to the first 20
+    _who, action, target, detail = only_refusal(after)
+    assert (action, target) == ("issuance_propose", market.security.code)
+    assert len(detail["fields"]) == 20 and "holders.0.quantity" in detail["fields"]
+
+
+def test_an_investors_form_typo_is_not_on_the_trail(market):
+    # (the trail is of staff actions; an investor's own typos are theirs: docs/operations.md, the audit trail)
+    investor = market.investor(cash="1000")
+    page = signed_in(investor.owner)
+    after = last_record()
+    response = page.post(
+        "/orders/new/", {"security": market.security.code, "side": "buy", "quantity": "abc", "price": "10.00"}
+    )
+    assert response.status_code in (200, 400)
+    assert api_for(investor.owner).post("/api/v1/orders/", {"quantity": "abc"}, format="json").status_code == 400
+    assert not AuditEvent.objects.filter(id__gt=after).exists()
+
+
+def test_a_brokers_staff_typo_at_the_counter_is_not_on_the_trail(market):
+    # (input refused before any service is recorded for the supervisors' deeds; a broker's staff typing a client's
+    # order is data entry, as an investor's own: docs/operations.md, the audit trail)
+    investor = market.investor(cash="1000")
+    counter = api_for(market.staff)
+    after, before = last_record(), snapshot()
+    # when the broker's staff enters an order with a quantity that is not a number
+    typo = counter.post(f"/api/v1/counter/clients/{investor.code}/orders/", {"quantity": "abc"}, format="json")
+    # then it is refused, and nothing is recorded or changed
+    assert (typo.status_code, typo.json()["code"]) == (400, "invalid_input")
+    assert not AuditEvent.objects.filter(id__gt=after).exists()
+    assert snapshot() == before

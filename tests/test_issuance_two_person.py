@@ -233,12 +233,17 @@ def test_the_proposer_cannot_approve_through_the_api_and_the_refusal_is_on_the_t
     url = f"/api/v1/issuance-proposals/{body['id']}/approve/"
     refused = api_for(market.depository).post(url)
 
-    # then it is refused (403, maker_checker), nothing changed, and the refusal is on the trail
+    # then it is refused (403, maker_checker), nothing changed, and the refusal is on the trail, named as an
+    # approval of that proposal (found by a review: it was named by its URL)
     assert (refused.status_code, refused.json()["code"]) == (403, "maker_checker")
     assert everything() == before
     record = AuditEvent.objects.get(outcome="refused")
-    assert (record.actor, record.action, record.target) == (market.depository, "api-issuance-proposals-approve", url)
-    assert record.detail["code"] == "maker_checker"
+    assert (record.actor, record.action, record.target) == (
+        market.depository,
+        "issuance_approve",
+        f"issuance {body['id']}",
+    )
+    assert (record.detail["code"], record.detail["path"]) == ("maker_checker", url)
 
     # when the second depository operator approves it
     approved = api_for(checker).post(url)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from core.audit import refusal_noted
-from core.errors import DomainError
+from core.audit import refusal_noted, refused_fields
+from core.errors import DomainError, InvalidInput
 
 _DRF_CODES = {
     drf.NotAuthenticated: "not_authenticated",
@@ -34,9 +36,37 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+def _field_errors(detail, prefix: str = "") -> Iterator[tuple[str, list]]:
+    """A ``ValidationError``'s detail, however nested (a list of holders, each with its fields), as (field,
+    messages) pairs, the field dotted (``holders.0.quantity``) as the API's ``fields`` nest it."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            yield from _field_errors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(detail, list) and all(isinstance(d, str) for d in detail):
+        if detail:
+            yield prefix or "non_field_errors", detail
+    elif isinstance(detail, list):
+        for i, value in enumerate(detail):
+            yield from _field_errors(value, f"{prefix}.{i}" if prefix else str(i))
+    else:
+        yield prefix or "non_field_errors", [detail]
+
+
+def _parsed(context) -> Mapping | None:
+    """The body the view parsed, if it did (DRF keeps it once read; ``Empty`` until then): it may name what was
+    asked for. Never parsed here: the refusal may have come before the view read it."""
+    data = getattr(context.get("request"), "_full_data", None)
+    return data if isinstance(data, Mapping) else None
+
+
 def exception_handler(exc, context):
+    # A staff member's refused write goes on the audit trail (core.audit), with what its body asked for: refused by
+    # a service, by a role, or for its input (as a page's form refused is, core.forms.form_refusal_noted).
     if isinstance(exc, DomainError | DjangoPermissionDenied | drf.PermissionDenied):
-        refusal_noted(exc)  # a staff member's refused write goes on the audit trail (core.audit)
+        refusal_noted(exc, posted=_parsed(context))
+    elif isinstance(exc, drf.ValidationError):
+        fields = refused_fields(_field_errors(exc.detail)) if isinstance(exc.detail, dict | list) else {}
+        refusal_noted(InvalidInput(_first_message(exc.detail)), fields=fields, posted=_parsed(context))
     if isinstance(exc, DomainError):
         body = {"code": exc.code, "message": exc.message}
         return Response(body, status=exc.status)

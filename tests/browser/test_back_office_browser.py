@@ -259,11 +259,12 @@ def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_s
     # when the regulator asks for the reveal without a reason
     card.get_by_role("button", name="查看真实身份").click()
 
-    # then the form refuses, nothing is shown and nothing is recorded
+    # then the form refuses and nothing is shown; the trail records the refusal only, no reveal
     expect(card.locator(".field.has-error .error")).to_have_text("该字段是必填项。")
     expect(page.locator("main")).not_to_contain_text("110105198001010075")
     assert not IdentityReveal.objects.exists()
-    assert not AuditEvent.objects.filter(action="identity_reveal").exists()
+    assert not AuditEvent.objects.filter(action="identity_reveal").exclude(outcome="refused").exists()
+    assert AuditEvent.objects.filter(action="identity_reveal", outcome="refused").count() == 1
 
     # when the regulator gives the legal reason and reveals
     card.get_by_label("查看身份的法律依据").fill("(2026) 沪01 刑初 77 号协查函")
@@ -284,7 +285,7 @@ def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_s
         regulator.pk,
         "(2026) 沪01 刑初 77 号协查函",
     )
-    event = AuditEvent.objects.get(action="identity_reveal")
+    event = AuditEvent.objects.get(action="identity_reveal", outcome="ok")
     assert (event.actor_id, event.target, event.outcome, event.detail["reason"]) == (
         regulator.pk,
         "wangfang",

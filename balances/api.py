@@ -60,6 +60,11 @@ class IssuanceOutput(serializers.Serializer):
     quantity = serializers.IntegerField()
     reference = serializers.CharField()
     allocations = AllocationOutput(many=True)
+    issuance = serializers.IntegerField(
+        allow_null=True, help_text="the approved proposal (issuance-proposals/{id}/); null for an issue before them"
+    )
+    proposed_by = serializers.CharField(allow_null=True, help_text="the depository operator who proposed it")
+    approved_by = serializers.CharField(allow_null=True, help_text="the depository operator who approved it")
 
 
 def issuances_of(code: str, *, entry: int | None = None) -> list[dict]:
@@ -93,6 +98,9 @@ def issuances_of(code: str, *, entry: int | None = None) -> list[dict]:
                     }
                     for a in payload["allocations"]
                 ],
+                "issuance": payload.get("issuance"),
+                "proposed_by": payload.get("proposed_by"),
+                "approved_by": payload.get("approved_by"),
             }
         )
     return out

@@ -161,6 +161,12 @@ def test_the_issue_entry_names_the_proposal_its_proposer_and_its_approver_and_ol
     assert set(json.loads(bytes(old.canonical))["payload"]) == {"security", "quantity", "allocations", "reference"}
     read = Issue.read(json.loads(bytes(old.canonical))["payload"])
     assert (read.issuance, read.proposed_by, read.approved_by) == (None, None, None)
+    # and the security's issuances on the API say the same of each
+    listed = api_for(market.depository).get(f"/api/v1/securities/{security.code}/issuances/").json()
+    assert [(i["entry"], i["issuance"], i["proposed_by"], i["approved_by"]) for i in listed] == [
+        (old.pk, None, None, None),
+        (new.pk, proposal.pk, market.depository.username, checker.username),
+    ]
     # and both verify and replay
     block_seal()
     assert ledger_verify().ok
@@ -254,6 +260,12 @@ def test_the_proposer_cannot_approve_through_the_api_and_the_refusal_is_on_the_t
     assert (position_of(alice, security).total, position_of(bob, security).total) == (700, 300)
     (issued,) = api_for(market.depository).get(f"/api/v1/securities/{security.code}/issuances/").json()
     assert (issued["entry"], issued["quantity"]) == (approved.json()["entry"], 1_000)
+    # and it names the proposal and its two people, as the ISSUE entry does
+    assert (issued["issuance"], issued["proposed_by"], issued["approved_by"]) == (
+        body["id"],
+        market.depository.username,
+        checker.username,
+    )
     # and approving it again is refused: it is decided
     again = api_for(market.user(Role.DEPOSITORY_OPERATOR)).post(url)
     assert (again.status_code, again.json()["code"]) == (409, "not_proposed")

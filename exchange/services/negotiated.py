@@ -395,8 +395,7 @@ def proposal_fits(security: Security, price: Decimal) -> bool:
     return (
         security.status != Security.Status.DELISTED
         and profile.mode_allowed(security, profile.NEGOTIATED)
-        and price % security.tick_size == 0
-        and security.band_low <= price <= security.band_high
+        and pretrade.price_fits(security, price)
     )
 
 

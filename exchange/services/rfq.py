@@ -404,10 +404,6 @@ def _request_fits(security: Security) -> bool:
     return security.status != Security.Status.DELISTED and profile.mode_allowed(security, profile.RFQ)
 
 
-def _answer_fits(security: Security, price: Decimal) -> bool:
-    return price % security.tick_size == 0 and security.band_low <= price <= security.band_high
-
-
 def rfqs_close_unfit(*, security_id: int | None = None, now: dt.datetime | None = None) -> tuple[int, int]:
     """Cancel the open requests whose security no longer trades by request for quote (delisted, the mode switched
     off by it or the venue), releasing their firm answers, and release the firm answers whose price no longer fits
@@ -425,13 +421,13 @@ def rfqs_close_unfit(*, security_id: int | None = None, now: dt.datetime | None 
     firm = RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM).select_related("request__security")
     if security_id is not None:
         firm = firm.filter(request__security_id=security_id)
-    requests |= {a.request_id for a in firm if not _answer_fits(a.request.security, a.price)}
+    requests |= {a.request_id for a in firm if not pretrade.price_fits(a.request.security, a.price)}
 
     def unfit(rfq: RfqRequest) -> tuple[bool, Callable[[RfqAnswer], bool]]:
         if rfq.status != RfqRequest.Status.OPEN:
             return False, lambda _a: False
         security = Security.objects.get(pk=rfq.security_id)
-        return not _request_fits(security), lambda a: not _answer_fits(security, a.price)
+        return not _request_fits(security), lambda a: not pretrade.price_fits(security, a.price)
 
     return _close_each(
         requests,

@@ -241,7 +241,7 @@ def quotes_pull_forbidden(*, now=None) -> dict[str, list[int]]:
 
     Found by a tester: quotes published under ``open`` stayed active, and kept their cash and shares reserved,
     after a restart under ``cn-regional-2017``, where no order can reach them. Run by beat
-    (``exchange.tasks.pull_forbidden_quotes``). Quotes are not ledger entries, so neither is their pull (as a
+    (``exchange.tasks.close_unfit``). Quotes are not ledger entries, so neither is their pull (as a
     market maker's own pull); the audit trail records it. A security's own switch turned off pulls at once, in
     the change's transaction (``exchange.services.listing``)."""
     candidates = set(Quote.objects.filter(status=Quote.Status.ACTIVE).values_list("security_id", flat=True))

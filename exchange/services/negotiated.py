@@ -25,6 +25,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -612,22 +613,40 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         ],
         recorded_at=now,
     )
-    with err.database_refusals():  # a party frozen since the proposal was read (found by a review: a 500)
-        trade = Trade.objects.create(
-            id=trade_id,
-            security=security,
-            price=p.price,
-            quantity=p.quantity,
-            buyer=buyer,
-            seller=seller,
-            buyer_fee=buyer_fee,
-            seller_fee=seller_fee,
-            mode=Trade.Mode.NEGOTIATED,
-            entry=entry,
-            matched_at=now,
-        )
+    try:
+        # A party frozen since the proposal was read: the database refuses the trade (found by a review: a 500).
+        # In a savepoint of its own, so that whose account it was can be read after the refusal.
+        with transaction.atomic(), err.database_refusals():
+            trade = Trade.objects.create(
+                id=trade_id,
+                security=security,
+                price=p.price,
+                quantity=p.quantity,
+                buyer=buyer,
+                seller=seller,
+                buyer_fee=buyer_fee,
+                seller_fee=seller_fee,
+                mode=Trade.Mode.NEGOTIATED,
+                entry=entry,
+                matched_at=now,
+            )
+    except err.TradePartyFrozen as refused:
+        _refused_for_a_freeze(p, refused)
     book.write()
     return trade
+
+
+def _refused_for_a_freeze(p: NegotiatedTrade, refused: DomainError) -> NoReturn:
+    """The database's refusal of the trade for a frozen party, as the confirming party may read it: its own
+    account's freeze as such, the proposer's as ``proposer_cannot_trade``, the answer the service's own check gives
+    (found by a review: ``account_frozen`` told the counterparty, who knows its own account is free, that the
+    proposer was frozen: a legal order's secret)."""
+    frozen = set(
+        Account.objects.filter(pk__in=[p.proposer_id, p.counterparty_id], frozen=True).values_list("pk", flat=True)
+    )
+    if p.counterparty_id not in frozen and p.proposer_id in frozen:
+        raise ProposerCannotTrade() from refused
+    raise refused
 
 
 def negotiated_visible(user: User):

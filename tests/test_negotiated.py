@@ -335,6 +335,11 @@ def _frozen_at_the_trades_insert(monkeypatch, account) -> None:
     monkeypatch.setattr(neg_services, "entries_write", freeze_then_write)
 
 
+def _confirm_in_english(account, out):
+    url = f"/api/v1/negotiated-trades/{out['id']}/confirm/"
+    return api_for(account.owner).post(url, {"code": out["code"]}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+
 @pytest.mark.parametrize("proposer_side", ["sell", "buy"])
 def test_a_proposer_frozen_in_the_last_instant_is_proposer_cannot_trade_to_the_confirming_party(
     parties, monkeypatch, proposer_side
@@ -349,10 +354,7 @@ def test_a_proposer_frozen_in_the_last_instant_is_proposer_cannot_trade_to_the_c
     _frozen_at_the_trades_insert(monkeypatch, proposer)
     before = snapshot()
     # when the counterparty confirms and the proposer's account is frozen as the trade is inserted
-    resp = api_for(counterparty.owner).post(
-        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
-        HTTP_ACCEPT_LANGUAGE="en",
-    )  # fmt: skip
+    resp = _confirm_in_english(counterparty, out)
     # then the answer is the one the service's own check of the proposer gives, naming no freeze
     assert resp.status_code == 409 and resp.json()["code"] == "proposer_cannot_trade", resp.content
     assert resp.json()["message"] == str(neg.ProposerCannotTrade.default_message)
@@ -373,10 +375,7 @@ def test_a_counterparty_frozen_in_the_last_instant_is_told_its_own_account_is_fr
     _frozen_at_the_trades_insert(monkeypatch, buyer)
     before = snapshot()
     # when it confirms
-    resp = api_for(buyer.owner).post(
-        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
-        HTTP_ACCEPT_LANGUAGE="en",
-    )  # fmt: skip
+    resp = _confirm_in_english(buyer, out)
     # then the database's refusal is a 409 account_frozen (its own account: nothing of the proposer's), and nothing
     # changed
     assert resp.status_code == 409 and resp.json()["code"] == "account_frozen", resp.content

@@ -499,16 +499,22 @@ def test_broker_staff_confirm_for_their_client_marked_as_counter_entered(parties
 # Two confirmations at once trade once
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_concurrent_confirmations_trade_once():
+def _committed_proposal(client_request_id: str):
+    """A market, a buyer with 50,000 of cash, a seller of 1000 shares proposing 500 at 10.00 to it, and the code."""
     market = build_market()
     buyer = market.investor(cash="50000")
     seller = market.investor(shares=1000)
     p, code, _ = neg.negotiated_propose(
         actor=seller.owner,
         account=seller,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, "race"),
+        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, client_request_id),
     )
+    return market, buyer, seller, p, code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_confirmations_trade_once():
+    market, buyer, seller, p, code = _committed_proposal("race")
     barrier = threading.Barrier(2)
 
     def confirm(actor):
@@ -534,14 +540,7 @@ def test_two_concurrent_confirmations_trade_once():
 def test_a_freeze_of_the_proposer_committed_during_the_confirmation_is_proposer_cannot_trade(monkeypatch):
     # given a proposal to sell 500, its shares reserved; the proposer's account is frozen by another transaction,
     # committed after the confirmation's checks read it free and before its trade is inserted
-    market = build_market()
-    buyer = market.investor(cash="50000")
-    seller = market.investor(shares=1000)
-    p, code, _ = neg.negotiated_propose(
-        actor=seller.owner,
-        account=seller,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, "late-freeze"),
-    )
+    market, buyer, seller, p, code = _committed_proposal("late-freeze")
     write = neg.entries_write
 
     def freeze_elsewhere_then_write(*args, **kwargs):
@@ -572,14 +571,7 @@ def test_a_freeze_of_the_proposer_committed_during_the_confirmation_is_proposer_
 def test_concurrent_wrong_codes_each_count_and_the_fifth_withdraws():
     # (found by a probe: 30 wrong codes sent at once counted 2, each counted from the count read before the lock,
     # and the proposal stayed open to more guesses)
-    market = build_market()
-    buyer = market.investor(cash="50000")
-    seller = market.investor(shares=1000)
-    p, _code, _ = neg.negotiated_propose(
-        actor=seller.owner,
-        account=seller,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, "guess"),
-    )
+    market, buyer, seller, p, _code = _committed_proposal("guess")
     tries = 8
     barrier = threading.Barrier(tries)
 

@@ -1,5 +1,5 @@
 """A market maker's two-sided quotes: publish (executing the resting orders it crosses), replace, pull; and the
-system's pull of the quotes the venue's rules forbid (``quotes_pull_forbidden``)."""
+system's close of the quotes and orders the venue's rules forbid (``market_making_close_forbidden``)."""
 
 from __future__ import annotations
 

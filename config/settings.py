@@ -435,17 +435,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
-    # Quotes the venue's rule profile forbids (left from a run under another profile) are pulled, their
-    # reservations released; the profile changes only with a restart, so most runs find nothing.
-    "exchange-pull-forbidden-quotes": {
-        "task": "exchange.tasks.pull_forbidden_quotes",
-        "schedule": 60.0,
-        "options": {"expires": 60},
-    },
     # Requests for quote and firm answers past their expiry close and release what they hold.
     "exchange-expire-rfqs": {"task": "exchange.tasks.expire_rfqs", "schedule": 5.0, "options": {"expires": 5}},
-    # Proposals and requests for quote their security no longer allows close (a security's change closes them at
-    # once; this catches a change of the venue's profile).
+    # What a security's state or the venue's rule profile no longer allows closes, its reservations released:
+    # quotes and resting orders without market making, proposals and requests for quote (a security's change
+    # closes them at once; this catches a change of the profile, which comes with a restart, so most runs find
+    # nothing). One task for the one event: it replaced exchange.tasks.pull_forbidden_quotes, kept for messages
+    # queued before.
     "exchange-close-unfit": {"task": "exchange.tasks.close_unfit", "schedule": 30.0, "options": {"expires": 30}},
 }
 

@@ -112,6 +112,7 @@ AUDIT_ACTIONS = {
     "negotiated.confirm": _("Negotiated transfer confirmed"),
     "negotiated.withdraw": _("Negotiated transfer withdrawn"),
     "quotes_pull_venue_rules": _("Quotes pulled: not allowed under the venue's rules"),
+    "orders_cancel_venue_rules": _("Orders cancelled: not allowed under the venue's rules"),
     "audit_export": _("Audit trail exported"),
     "evidence_export": _("Evidence bundle exported"),
     "register_export": _("Shareholder register exported"),

@@ -94,6 +94,7 @@ class Order(models.Model):
         SECURITY_CHANGED = "security_changed", _("A change to the security")
         SECURITY_DELISTED = "security_delisted", _("The security's delisting")
         ACCOUNT_FROZEN = "account_frozen", _("A legal order froze the account")
+        VENUE_RULES = "venue_rules", _("The venue's rules allow no orders in the security")
 
     OPEN_STATUSES = (Status.OPEN, Status.PARTIALLY_FILLED)
 
@@ -147,7 +148,9 @@ class Order(models.Model):
                 name="order_closed_holds_nothing",
             ),
             models.CheckConstraint(
-                condition=Q(closed_by__in=["", "security_changed", "security_delisted", "account_frozen"]),
+                condition=Q(
+                    closed_by__in=["", "security_changed", "security_delisted", "account_frozen", "venue_rules"]
+                ),
                 name="order_closed_by_known",
             ),
             # What the exchange closes it cancels: an order it closed is not open, filled nor expired.
@@ -183,6 +186,10 @@ class Order(models.Model):
         if self.closed_by == self.ClosedBy.ACCOUNT_FROZEN:
             return gettext("Cancelled: the account is frozen by a legal order (freeze %(n)s).") % {
                 "n": self.closed_reason
+            }
+        if self.closed_by == self.ClosedBy.VENUE_RULES:
+            return gettext("Cancelled: the venue's rules (%(profile)s) allow no orders in this security.") % {
+                "profile": self.closed_reason
             }
         if self.closed_by == self.ClosedBy.SECURITY_CHANGED:
             return gettext("Cancelled: the security changed (%(changes)s) and the order no longer fits it.") % {

@@ -475,19 +475,35 @@ def check_mode(security: Security, mode: str) -> None:
     raise err.ModeDisabled(gettext("Trading by %(mode)s is off for %(code)s.") % params)
 
 
+def price_fits(security: Security, price: Decimal, *, reference: Decimal | None = None) -> bool:
+    """Whether ``price`` is on the security's tick and inside its band around ``reference`` (its reference price
+    unless given): the price rule, as an answer. ``check_price`` refuses what it says no to, and what the system
+    keeps or closes by itself when a security or the venue changes asks it (``services.listing``, ``negotiated``,
+    ``rfq``), so that the rule lives here only."""
+    if not _on_tick(security, price):
+        return False
+    low, high = security.band_around(security.reference_price if reference is None else reference)
+    return low <= price <= high
+
+
+def _on_tick(security: Security, price: Decimal) -> bool:
+    return price % security.tick_size == 0
+
+
 def check_price(security: Security, price: Decimal, *, reference: Decimal | None = None) -> None:
     """On the tick and in the band around ``reference`` (the security's reference price unless given: a
-    correction checks against the band of the trade's own day)."""
-    if price % security.tick_size != 0:
+    correction checks against the band of the trade's own day), or the error that says which (``price_fits``)."""
+    if price_fits(security, price, reference=reference):
+        return
+    if not _on_tick(security, price):
         raise err.PriceOffTick(
             gettext("The price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
         )
     low, high = security.band_around(security.reference_price if reference is None else reference)
-    if not low <= price <= high:
-        raise err.PriceOutOfBand(
-            gettext("The price must be between %(low)s and %(high)s.")
-            % {"low": amount_text(low), "high": amount_text(high)}
-        )
+    raise err.PriceOutOfBand(
+        gettext("The price must be between %(low)s and %(high)s.")
+        % {"low": amount_text(low), "high": amount_text(high)}
+    )
 
 
 def check_quantity(security: Security, quantity: int, *, whole_holding: int | None = None) -> None:

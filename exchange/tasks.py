@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from .services import day_close, orders_expire, quotes_pull_forbidden
+from .services import day_close, market_making_close_forbidden, orders_expire
 from .services.rfq import rfqs_expire
 
 
@@ -37,19 +37,22 @@ def expire_negotiated() -> int:
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
 def close_unfit() -> int:
-    """Negotiated proposals and requests for quote that their security's state no longer allows (delisted, the
-    mode off by it or by the venue's profile, a price off the tick or band) close and release what they hold
-    (beat, every 30 s: a security's change closes them at once; this catches a change of the venue's profile).
-    Returns how many proposals, requests and answers it closed."""
+    """Close what a security's state or the venue's rules no longer allow, releasing what it holds: the quotes and
+    resting orders of a security without market making (``market_making_close_forbidden``), and the negotiated
+    proposals and requests for quote (with their firm answers) that can no longer trade (delisted, the mode off by
+    the security or by the venue's profile, a price off the tick or band). Beat, every 30 s: a security's change
+    closes them at once; this catches a change of the venue's profile, which comes with a restart (the first run
+    after a start under ``cn-regional-2017`` closes what a run under ``open`` left). Each part idempotent: a run
+    that finds nothing changes nothing. Returns how many quotes, orders, proposals, requests and answers it
+    closed."""
     from .services.negotiated import negotiated_withdraw_unfit
     from .services.rfq import rfqs_close_unfit
 
-    return negotiated_withdraw_unfit() + sum(rfqs_close_unfit())
+    return len(market_making_close_forbidden()) + negotiated_withdraw_unfit() + sum(rfqs_close_unfit())
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
 def pull_forbidden_quotes() -> int:
-    """Pull the quotes the venue's rules forbid, releasing their reservations (beat, every minute: the first run
-    after a start under a profile without market making pulls what an earlier run left; a run that finds none
-    changes nothing). Returns how many it pulled."""
-    return sum(len(ids) for ids in quotes_pull_forbidden().values())
+    """Kept for messages queued before ``close_unfit`` took its place in the beat schedule (a deploy mid-queue):
+    the same run, which pulls the quotes as this did, and closes the rest that no longer fits."""
+    return close_unfit()

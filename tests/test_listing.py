@@ -518,3 +518,43 @@ def test_the_beat_closes_what_the_venues_profile_no_longer_allows(negotiating, s
     assert proposal.status == "proposed"
     # and a second run finds nothing
     assert close_unfit.apply().get() == 0
+
+
+def test_one_beat_task_closes_the_quotes_proposals_and_requests_a_profile_change_strands(
+    negotiating, settings, monkeypatch
+):
+    # (found by a review: two beat tasks, close_unfit and pull_forbidden_quotes, for the one event of a profile
+    # change; now one, and the old name, which a message queued before a deploy may carry, runs it)
+    import dataclasses
+
+    from config.celery import app
+    from exchange.models import RfqAnswer, RfqRequest
+    from exchange.tasks import close_unfit, pull_forbidden_quotes
+    from registry import profile
+
+    market, seller, proposal, mm, rfq, answer = negotiating
+    # given the market maker's quotes too (9.90 × 1000 of cash and 1000 shares held), published under the open profile
+    market.quote(mm, "9.90", "10.10")
+    investor_cash = cash_of(seller)
+    # when the venue restarts under a profile with negotiated transfer only, and the beat runs once
+    only_negotiated = dataclasses.replace(profile.PROFILES["open"], modes=frozenset({profile.NEGOTIATED}))
+    monkeypatch.setitem(profile.PROFILES, "open", only_negotiated)
+    assert close_unfit.apply().get() == 4  # two quotes, the request and its answer
+    # then the quotes are pulled and the request cancelled, and all the market maker held is free again
+    assert set(Quote.objects.filter(account=mm).values_list("status", flat=True)) == {"pulled"}
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "cancelled"
+    assert RfqAnswer.objects.get(pk=answer.pk).status == "released"
+    assert cash_of(mm).reserved == 0 and position_of(mm, market.security).reserved == 0
+    # and the proposal, still allowed, is as it was, its seller's 100 shares held and cash untouched
+    proposal.refresh_from_db()
+    assert proposal.status == "proposed" and position_of(seller, market.security).reserved == 100
+    assert cash_of(seller) == investor_cash
+    # and a second run, by either name, finds nothing and changes nothing
+    before = snapshot()
+    assert close_unfit.apply().get() == 0 and pull_forbidden_quotes.apply().get() == 0
+    assert snapshot() == before
+    # one beat entry runs it; the old name is registered for what was queued, and scheduled no more
+    scheduled = [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()]
+    assert scheduled.count("exchange.tasks.close_unfit") == 1
+    assert "exchange.tasks.pull_forbidden_quotes" not in scheduled
+    assert "exchange.tasks.pull_forbidden_quotes" in app.tasks

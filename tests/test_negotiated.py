@@ -320,32 +320,66 @@ def test_a_counterparty_failing_a_check_changes_nothing(parties, code, change):
     assert snapshot() == before
 
 
-def test_a_party_frozen_after_the_proposal_was_read_is_a_409_and_changes_nothing(parties, monkeypatch):
-    # (found by a review: the confirmation wrote its trade outside the book, so the database's refusal of a trade
-    # of a frozen account was a 500)
+def _frozen_at_the_trades_insert(monkeypatch, account) -> None:
+    """Freeze ``account`` in the confirmation's transaction after every check of the service and just before the
+    trade's insert (its TRADE entry is written first): what the checks read said free, the database's trigger
+    ``trade_no_frozen_account`` sees it frozen."""
     from exchange.services import negotiated as neg_services
 
+    write = neg_services.entries_write
+
+    def freeze_then_write(*args, **kwargs):
+        Account.objects.filter(pk=account.pk).update(frozen=True)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(neg_services, "entries_write", freeze_then_write)
+
+
+def _confirm_in_english(account, out):
+    url = f"/api/v1/negotiated-trades/{out['id']}/confirm/"
+    return api_for(account.owner).post(url, {"code": out["code"]}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+
+@pytest.mark.parametrize("proposer_side", ["sell", "buy"])
+def test_a_proposer_frozen_in_the_last_instant_is_proposer_cannot_trade_to_the_confirming_party(
+    parties, monkeypatch, proposer_side
+):
+    # (found by a review: the database's refusal reached the confirming party as account_frozen, which told it, whose
+    # own account is free, that the proposer's was frozen: a legal order's secret. Before that, a 500.)
+    market, buyer, seller = parties
+    proposer, counterparty = (seller, buyer) if proposer_side == "sell" else (buyer, seller)
+    out = propose(market, proposer, counterparty, side=proposer_side)
+    reserved = (cash_of(buyer).reserved, position_of(seller, market.security).reserved)
+    assert reserved == ((D("0"), 500) if proposer_side == "sell" else (D("5005.00"), 0))
+    _frozen_at_the_trades_insert(monkeypatch, proposer)
+    before = snapshot()
+    # when the counterparty confirms and the proposer's account is frozen as the trade is inserted
+    resp = _confirm_in_english(counterparty, out)
+    # then the answer is the one the service's own check of the proposer gives, naming no freeze
+    assert resp.status_code == 409 and resp.json()["code"] == "proposer_cannot_trade", resp.content
+    assert resp.json()["message"] == str(neg.ProposerCannotTrade.default_message)
+    assert "frozen" not in resp.json()["message"]
+    # and nothing changed: no trade, no entry, the proposal open, the proposer's reservation as it was (the freeze's
+    # own update rolled back with the confirmation)
+    assert snapshot() == before
+    assert not Trade.objects.exists()
+    assert NegotiatedTrade.objects.get(pk=out["id"]).status == "proposed"
+    assert (cash_of(buyer).reserved, position_of(seller, market.security).reserved) == reserved
+    assert not Account.objects.filter(frozen=True).exists()
+
+
+def test_a_counterparty_frozen_in_the_last_instant_is_told_its_own_account_is_frozen(parties, monkeypatch):
+    # given the counterparty's own account frozen as the trade is inserted
     market, buyer, seller = parties
     out = propose(market, seller, buyer, side="sell")
-    lock = neg_services._lock
-
-    def lock_then_freeze(p):
-        # given the proposer frozen in the instant after the confirmation read the proposal and its parties
-        security = lock(p)
-        Account.objects.filter(pk=seller.pk).update(frozen=True)
-        return security
-
-    monkeypatch.setattr(neg_services, "_lock", lock_then_freeze)
+    _frozen_at_the_trades_insert(monkeypatch, buyer)
     before = snapshot()
-    # when the counterparty confirms
-    resp = api_for(buyer.owner).post(
-        f"/api/v1/negotiated-trades/{out['id']}/confirm/", {"code": out["code"]}, format="json",
-        HTTP_ACCEPT_LANGUAGE="en",
-    )  # fmt: skip
-    # then the database's refusal is a 409 that names neither party's account as the reader's own
+    # when it confirms
+    resp = _confirm_in_english(buyer, out)
+    # then the database's refusal is a 409 account_frozen (its own account: nothing of the proposer's), and nothing
+    # changed
     assert resp.status_code == 409 and resp.json()["code"] == "account_frozen", resp.content
     assert resp.json()["message"].startswith("An account in this trade was frozen")
-    # and nothing changed (the freeze's own update rolled back with the confirmation)
     assert snapshot() == before
     assert not Trade.objects.exists()
 
@@ -465,16 +499,22 @@ def test_broker_staff_confirm_for_their_client_marked_as_counter_entered(parties
 # Two confirmations at once trade once
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_concurrent_confirmations_trade_once():
+def _committed_proposal(client_request_id: str):
+    """A market, a buyer with 50,000 of cash, a seller of 1000 shares proposing 500 at 10.00 to it, and the code."""
     market = build_market()
     buyer = market.investor(cash="50000")
     seller = market.investor(shares=1000)
     p, code, _ = neg.negotiated_propose(
         actor=seller.owner,
         account=seller,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, "race"),
+        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, client_request_id),
     )
+    return market, buyer, seller, p, code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_confirmations_trade_once():
+    market, buyer, seller, p, code = _committed_proposal("race")
     barrier = threading.Barrier(2)
 
     def confirm(actor):
@@ -497,17 +537,41 @@ def test_two_concurrent_confirmations_trade_once():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_freeze_of_the_proposer_committed_during_the_confirmation_is_proposer_cannot_trade(monkeypatch):
+    # given a proposal to sell 500, its shares reserved; the proposer's account is frozen by another transaction,
+    # committed after the confirmation's checks read it free and before its trade is inserted
+    market, buyer, seller, p, code = _committed_proposal("late-freeze")
+    write = neg.entries_write
+
+    def freeze_elsewhere_then_write(*args, **kwargs):
+        def freeze():
+            try:
+                Account.objects.filter(pk=seller.pk).update(frozen=True)  # its own connection: committed
+            finally:
+                connections.close_all()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(freeze).result(timeout=30)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(neg, "entries_write", freeze_elsewhere_then_write)
+    before = snapshot()
+    # when the buyer confirms
+    with pytest.raises(neg.ProposerCannotTrade):
+        neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code)
+    # then nothing traded and nothing moved: the proposal is open, its 500 shares reserved as before, and the freeze
+    # (another's, committed) stays
+    assert snapshot() == before and not Trade.objects.exists()
+    assert NegotiatedTrade.objects.get(pk=p.pk).status == "proposed"
+    assert position_of(seller, market.security).reserved == 500 and cash_of(buyer).reserved == 0
+    assert Account.objects.get(pk=seller.pk).frozen
+
+
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_wrong_codes_each_count_and_the_fifth_withdraws():
     # (found by a probe: 30 wrong codes sent at once counted 2, each counted from the count read before the lock,
     # and the proposal stayed open to more guesses)
-    market = build_market()
-    buyer = market.investor(cash="50000")
-    seller = market.investor(shares=1000)
-    p, _code, _ = neg.negotiated_propose(
-        actor=seller.owner,
-        account=seller,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 500, D("10.00"), buyer.code, "guess"),
-    )
+    market, buyer, seller, p, _code = _committed_proposal("guess")
     tries = 8
     barrier = threading.Barrier(tries)
 

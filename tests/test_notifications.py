@@ -893,6 +893,30 @@ def test_a_security_change_that_cancels_an_order_tells_its_owner_which_and_why_i
     assert notes(mm) == []
 
 
+def test_the_venues_rules_cancelling_orders_tell_their_owner_which_and_why(resting, delivered, settings):
+    from exchange.tasks import close_unfit
+
+    market, mm, investor, kept, odd = resting
+    code = market.security.code
+    # when the venue restarts under a profile without market making and the beat runs
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    with delivered():
+        assert close_unfit.apply().get() == 4  # the two quotes and the two orders
+    # then the orders' owner has one notification listing both, with the venue's rules as the cause
+    (n,) = notes(investor)
+    assert (n.kind, n.params["closed_by"], n.params["reason"]) == (Kind.ORDERS_CLOSED, "venue_rules",
+                                                                  "cn-regional-2017")  # fmt: skip
+    assert [o["order"] for o in n.params["orders"]] == [kept.pk, odd.pk]
+    assert body_in(n, "en") == (
+        f"Orders cancelled by the exchange | The exchange cancelled 2 of your orders in account {investor.code}: "
+        f"{kept.pk} (buy 300 {code} at 9.95); {odd.pk} (buy 200 {code} at 9.98). Cancelled: the venue's rules "
+        "(cn-regional-2017) allow no orders in this security."
+    )
+    assert body_in(n, "zh-hans").endswith(_why(kept, "zh-hans"))
+    # and the market maker, whose quotes were pulled, is told nothing
+    assert notes(mm) == []
+
+
 def test_a_delisting_tells_the_owner_of_the_orders_it_cancelled_in_one_message(resting, delivered):
     from registry import listing
 

@@ -3,9 +3,12 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import errors as err
 from core.models import Broker, Role
+from exchange import pretrade
 from exchange.models import Order, Quote
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
 from registry.models import Security
@@ -392,3 +395,61 @@ def test_a_sale_short_of_shares_says_how_many_are_locked_up_and_until_when(marke
     with translation.override("zh-hans"), pytest.raises(err.InsufficientShares) as refused:
         pretrade.check_shares(row.available, 1500, row=row)
     assert str(refused.value.message).endswith("其中 1,000 股锁定至 2026-12-09。")
+
+
+# --------------------------------------------------------------------------
+# The price rule as an answer (``pretrade.price_fits``) and as a refusal (``check_price``) are one rule
+
+
+@st.composite
+def _security_and_price(draw):
+    """A security (its tick, band and reference price) and a price near its band: on an edge, one tick beyond, an
+    off-tick price beside either, anything inside or outside, or a price to another reference's band."""
+    tick = draw(st.sampled_from([D("0.01"), D("0.05"), D("0.10"), D("0.50"), D("1.00")]))
+    security = Security(
+        code="X",
+        tick_size=tick,
+        band_pct=draw(st.decimals(min_value=D("0.01"), max_value=D("99.99"), places=2)),
+        reference_price=draw(st.integers(min_value=1, max_value=2_000_000)) * D("0.01"),
+    )
+    reference = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=2_000_000).map(lambda n: n * D("0.01"))))
+    low, high = security.band_around(security.reference_price if reference is None else reference)
+    edge = draw(st.sampled_from([low, high]))
+    ticks = draw(st.integers(min_value=-3, max_value=3))
+    off = draw(st.sampled_from([D("0"), D("0.001"), tick / 2, -tick / 2]))
+    price = draw(
+        st.one_of(
+            st.just(edge + ticks * tick + off),
+            st.integers(min_value=1, max_value=4_000_000).map(lambda n: n * D("0.01") + off),
+        )
+    )
+    return security, reference, price
+
+
+@given(_security_and_price())
+@settings(max_examples=400, deadline=None)
+def test_the_price_predicate_and_the_price_check_agree(case):
+    security, reference, price = case
+    fits = pretrade.price_fits(security, price, reference=reference)
+    try:
+        pretrade.check_price(security, price, reference=reference)
+    except (err.PriceOffTick, err.PriceOutOfBand) as refused:
+        # a price the predicate refuses is refused by the check, with the error that names what is wrong
+        assert not fits
+        on_tick = price % security.tick_size == 0
+        assert isinstance(refused, err.PriceOutOfBand if on_tick else err.PriceOffTick)
+    else:
+        assert fits
+
+
+def test_the_price_predicate_holds_the_band_edges_and_refuses_a_tick_beyond_and_off_the_tick():
+    # given 10.00 with a tick of 0.05 and a ±10 % band: 9.00 … 11.00
+    security = Security(code="X", tick_size=D("0.05"), band_pct=D("10.00"), reference_price=D("10.00"))
+    assert security.band_around(D("10.00")) == (D("9.00"), D("11.00"))
+    # then the edges fit, a tick beyond either does not, nor a price off the tick inside the band
+    assert pretrade.price_fits(security, D("9.00")) and pretrade.price_fits(security, D("11.00"))
+    assert not pretrade.price_fits(security, D("8.95")) and not pretrade.price_fits(security, D("11.05"))
+    assert not pretrade.price_fits(security, D("10.01")) and not pretrade.price_fits(security, D("10.025"))
+    # and another reference's band is its own (a correction's day): 11.55 fits around 11.00, not around 10.00
+    assert pretrade.price_fits(security, D("11.55"), reference=D("11.00"))
+    assert not pretrade.price_fits(security, D("11.55"))

@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.utils import timezone, translation
+from django.utils.html import escape
 
 from core.models import Account, AuditEvent, Role
 from exchange import pretrade
-from exchange.models import NegotiatedTrade, Quote, Trade
+from exchange.models import NegotiatedTrade, Order, Quote, Trade
 from exchange.pretrade import trading_days_back
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
 from exchange.services import negotiated as neg
@@ -529,6 +530,87 @@ def test_under_cn_regional_the_beat_pulls_old_quotes_releasing_their_reservation
     after = snapshot()
     assert pull_forbidden_quotes() == 0
     assert snapshot() == after and AuditEvent.objects.filter(action="quotes_pull_venue_rules").count() == 1
+
+
+def _rest(market, account, side, qty, price, coid, security=None):
+    order, _ = order_place(
+        placed_by=account.owner,
+        account=account,
+        request=OrderRequest((security or market.security).code, side, qty, D(price), "DAY", coid),
+    )
+    assert order.status == "open"
+    return order
+
+
+def test_under_cn_regional_the_beat_cancels_resting_orders_releasing_their_reservations(market, settings):
+    # (found by a review: under a profile without market making no order can be placed or filled, but the orders
+    # resting from a run under open kept their cash and shares reserved until the day's end)
+    from exchange.services import order_cancel
+    from exchange.tasks import close_unfit
+
+    # given, under the open profile, a market maker's quotes 9.90 / 10.10 and an investor's resting orders: a buy of
+    # 300 at 9.50 and a sale of 200 at 10.50 in one security, a buy of 100 at 9.00 in another, and one it cancelled
+    settings.VENUE_PROFILE = "open"
+    other = market.new_security("OTHER1")
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="20000", shares=1000)
+    bystander = market.investor(cash="5000", shares=500)
+    buy = _rest(market, investor, "buy", 300, "9.50", "b")
+    sale = _rest(market, investor, "sell", 200, "10.50", "s")
+    elsewhere = _rest(market, investor, "buy", 100, "9.00", "o", security=other)
+    own_cancel = order_cancel(actor=investor.owner, order_id=_rest(market, investor, "buy", 100, "9.40", "c").pk)
+    held = buy.reserved_cash + elsewhere.reserved_cash
+    assert cash_of(investor).reserved == held and position_of(investor, market.security).reserved == 200
+    # the beat under the open profile finds nothing to close
+    before = snapshot()
+    assert close_unfit.apply().get() == 0
+    assert snapshot() == before
+    entries, untouched = Entry.objects.count(), (cash_of(bystander), position_of(bystander, market.security))
+    own_cancel_row = Order.objects.filter(pk=own_cancel.pk).values().get()
+
+    # when the venue restarts under cn-regional-2017 and the beat runs
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    assert close_unfit.apply().get() == 5  # two quotes and three orders
+
+    # then every resting order is cancelled by the venue's rules, and all it held is free again
+    for order in (buy, sale, elsewhere):
+        order.refresh_from_db()
+        assert (order.status, order.closed_by, order.closed_reason) == ("cancelled", "venue_rules", "cn-regional-2017")
+        assert order.reserved_cash == 0 and order.filled_quantity == 0
+    assert cash_of(investor).reserved == 0 and position_of(investor, market.security).reserved == 0
+    assert cash_of(investor).total == D("20000.00") and position_of(investor, market.security).total == 1000
+    # and the quotes are pulled as before
+    assert set(Quote.objects.filter(account=mm).values_list("status", flat=True)) == {"pulled"}
+    # and what was not resting did not change: the order the investor cancelled itself, another account's balances;
+    # nothing traded and the ledger has no new entry
+    assert Order.objects.filter(pk=own_cancel.pk).values().get() == own_cancel_row
+    assert (cash_of(bystander), position_of(bystander, market.security)) == untouched
+    assert Entry.objects.count() == entries and not Trade.objects.exists()
+    # and each security's cancels are one audit record by the system, naming the profile, the orders and accounts
+    events = {e.target: e for e in AuditEvent.objects.filter(action="orders_cancel_venue_rules")}
+    assert set(events) == {market.security.code, other.code}
+    first = events[market.security.code]
+    assert first.actor is None and first.actor_username == "system"
+    assert first.detail == {
+        "profile": "cn-regional-2017",
+        "reason": "orders are not allowed under the venue's rules",
+        "orders": [buy.pk, sale.pk],
+        "accounts": [investor.code],
+    }
+    assert events[other.code].detail["orders"] == [elsewhere.pk]
+    # and the owner reads why on the API and on the orders page, as for any cancel the exchange makes
+    text = "Cancelled: the venue's rules (cn-regional-2017) allow no orders in this security."
+    english = api_for(investor.owner).get(f"/api/v1/orders/{buy.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert (english["closed_by"], english["closed_reason"]) == ("venue_rules", text)
+    page = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(page, investor.owner)
+    assert escape(text) in page.get("/orders/").content.decode()
+
+    # when the beat runs again, nothing changes
+    after = snapshot()
+    assert close_unfit.apply().get() == 0
+    assert snapshot() == after and AuditEvent.objects.filter(action="orders_cancel_venue_rules").count() == 2
 
 
 def test_under_cn_regional_the_pages_say_how_a_security_trades_and_offer_no_ticket(market, settings, client):

@@ -356,12 +356,14 @@ class OrderOutput(serializers.Serializer):
         choices=Order.ClosedBy.choices,
         help_text="What closed the order when it was not its owner, a fill or the day's end: security_changed (a "
         "change to the security's lot, tick, band, reference price or trading modes that the order no longer "
-        "fits), security_delisted, or account_frozen (a legal order froze the account); empty otherwise.",
+        "fits), security_delisted, account_frozen (a legal order froze the account), or venue_rules (the venue's "
+        "rule profile allows no orders in the security: cn-regional-2017); empty otherwise.",
     )
     closed_reason = serializers.CharField(
         source="closed_reason_text",
         help_text="Why, as a sentence in the request's language, with the particulars: the security's changed fields "
-        "and values, the operator's reason for a delisting (as written), or the freeze's number. Empty when "
+        "and values, the operator's reason for a delisting (as written), the freeze's number, or the venue's profile. "
+        "Empty when "
         "closed_by is.",
     )
     reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)

@@ -30,7 +30,14 @@ from .close import day_close
 from .inputs import MAX_QUANTITY, parse_price, parse_quantity
 from .negotiated import negotiated_securities, negotiated_withdraw_locked, negotiated_withdraw_to_frozen
 from .orders import OrderRequest, order_cancel, order_place, orders_cancel_locked, orders_expire
-from .quotes import QuoteRequest, QuoteResult, quote_publish, quotes_pull, quotes_pull_forbidden, quotes_pull_locked
+from .quotes import (
+    QuoteRequest,
+    QuoteResult,
+    market_making_close_forbidden,
+    quote_publish,
+    quotes_pull,
+    quotes_pull_locked,
+)
 from .rfq import rfqs_close_frozen
 
 __all__ = [
@@ -50,7 +57,7 @@ __all__ = [
     "parse_quantity",
     "quote_publish",
     "quotes_pull",
-    "quotes_pull_forbidden",
+    "market_making_close_forbidden",
     "quotes_pull_locked",
     "rfqs_close_frozen",
 ]

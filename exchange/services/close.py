@@ -35,6 +35,7 @@ from ledger.services import entry_write
 from registry import calendar
 from registry.models import Security
 
+from .. import pretrade
 from ..entries import CloseEntry, SecurityClose
 from ..models import DayClose, Quote, Trade
 from .book import Book
@@ -130,7 +131,7 @@ def _quotes_outside_band_pull(securities: list[Security], now: dt.datetime) -> d
     quotes = [
         q
         for q in Quote.objects.filter(security_id__in=by_security, status=Quote.Status.ACTIVE).order_by("id")
-        if not by_security[q.security_id].band_low <= q.price <= by_security[q.security_id].band_high
+        if not pretrade.price_fits(by_security[q.security_id], q.price)
     ]
     if not quotes:
         return {}

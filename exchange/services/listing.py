@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from core import errors as err
 from registry.models import Security
 
+from .. import pretrade
 from ..models import Order, Quote, Trade
 from .book import Book
 
@@ -42,9 +43,8 @@ def _fits(security: Security, price: Decimal, quantity: int | None) -> bool:
     """``quantity``: what must be in whole lots, or None when nothing must (a sale)."""
     if security.status == Security.Status.DELISTED or not security.mode_market_making:
         return False
-    on_tick = price % security.tick_size == 0
     in_lots = quantity is None or quantity % security.lot_size == 0
-    return on_tick and in_lots and security.band_low <= price <= security.band_high
+    return in_lots and pretrade.price_fits(security, price)
 
 
 def _close_unfit(security_id: int) -> None:

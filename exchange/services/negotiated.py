@@ -21,9 +21,11 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -344,26 +346,47 @@ def _withdrawn_audited(p: NegotiatedTrade, reason: str) -> None:
     )
 
 
+def _close_each(
+    pks: list[int],
+    *,
+    closes: Callable[[NegotiatedTrade, Security], bool],
+    status: str,
+    reason: str | None,
+    now: dt.datetime,
+) -> int:
+    """Close the open proposals ``pks`` (found without locks) that ``closes`` still holds of, re-read under the
+    locks (the proposal and its locked security), with ``status``, releasing what their proposers reserved; with no
+    actor, and an audit record of ``reason`` when given. Each in a transaction of its own, locked as a party's
+    withdrawal is (security, proposal, balances), in pk order: the shape of every close the system makes by itself
+    (the beat's and a security change's). Returns how many."""
+    closed = 0
+    for pk in sorted(pks):
+        with transaction.atomic():
+            p = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty").get(pk=pk)
+            security = _lock(p)
+            if p.status != NegotiatedTrade.Status.PROPOSED or not closes(p, security):
+                continue
+            _close(p, security, status=status, actor=None, now=now)
+            if reason is not None:
+                _withdrawn_audited(p, reason)
+            closed += 1
+    return closed
+
+
 def negotiated_withdraw_to_frozen(*, now: dt.datetime | None = None) -> int:
     """Withdraw the open proposals made to a frozen account, releasing what their proposers reserved: the
     counterparty can no longer confirm them, and the proposer's cash or shares would stay held until they expired.
     With no actor; the proposer is told only that it was withdrawn (the freeze is not theirs to learn). Each in a
     transaction of its own, locked as a party's withdrawal is (security, proposal, balances). For the beat
     (``supervision.tasks.cancel_frozen_orders``); idempotent. Returns how many."""
-    now = now or timezone.now()
-    withdrawn = 0
     to_frozen = NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED, counterparty__frozen=True)
-    for pk in list(to_frozen.order_by("id").values_list("pk", flat=True)):
-        with transaction.atomic():
-            p = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty").get(pk=pk)
-            security = _lock(p)
-            frozen = Account.objects.filter(pk=p.counterparty_id, frozen=True).exists()
-            if p.status != NegotiatedTrade.Status.PROPOSED or not frozen:
-                continue
-            _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
-            _withdrawn_audited(p, "the counterparty's account is frozen by a legal order")
-            withdrawn += 1
-    return withdrawn
+    return _close_each(
+        list(to_frozen.values_list("pk", flat=True)),
+        closes=lambda p, _security: Account.objects.filter(pk=p.counterparty_id, frozen=True).exists(),
+        status=NegotiatedTrade.Status.WITHDRAWN,
+        reason="the counterparty's account is frozen by a legal order",
+        now=now or timezone.now(),
+    )
 
 
 def proposal_fits(security: Security, price: Decimal) -> bool:
@@ -373,8 +396,7 @@ def proposal_fits(security: Security, price: Decimal) -> bool:
     return (
         security.status != Security.Status.DELISTED
         and profile.mode_allowed(security, profile.NEGOTIATED)
-        and price % security.tick_size == 0
-        and security.band_low <= price <= security.band_high
+        and pretrade.price_fits(security, price)
     )
 
 
@@ -385,28 +407,17 @@ def negotiated_withdraw_unfit(*, security_id: int | None = None, now: dt.datetim
     proposal expired, days later). With no actor; both parties are told it was withdrawn. Each in a transaction of
     its own, locked as a party's withdrawal is. Run after a security's change commits (``security_id``) and by the
     beat (``exchange.tasks.close_unfit``, for a change of the venue's profile); idempotent. Returns how many."""
-    now = now or timezone.now()
     open_ = NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED)
     if security_id is not None:
         open_ = open_.filter(security_id=security_id)
-    candidates = [
-        (pk, security)
-        for pk, security, price in (
-            (p.pk, p.security, p.price) for p in open_.select_related("security").only("pk", "price", "security")
-        )
-        if not proposal_fits(security, price)
-    ]
-    withdrawn = 0
-    for pk, _security in candidates:
-        with transaction.atomic():
-            p = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty").get(pk=pk)
-            security = _lock(p)
-            if p.status != NegotiatedTrade.Status.PROPOSED or proposal_fits(security, p.price):
-                continue
-            _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
-            _withdrawn_audited(p, "its security changed and it can no longer be confirmed")
-            withdrawn += 1
-    return withdrawn
+    candidates = open_.select_related("security").only("pk", "price", "security")
+    return _close_each(
+        [p.pk for p in candidates if not proposal_fits(p.security, p.price)],
+        closes=lambda p, security: not proposal_fits(security, p.price),
+        status=NegotiatedTrade.Status.WITHDRAWN,
+        reason="its security changed and it can no longer be confirmed",
+        now=now or timezone.now(),
+    )
 
 
 def negotiated_securities(account: Account) -> set[int]:
@@ -422,16 +433,13 @@ def negotiated_expire(*, now: dt.datetime | None = None) -> int:
     """Close the proposals past their expiry and release what they hold. Idempotent; returns how many."""
     now = now or timezone.now()
     due = NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED, expires_at__lte=now)
-    expired = 0
-    for pk in list(due.order_by("id").values_list("id", flat=True)):
-        with transaction.atomic():
-            p = NegotiatedTrade.objects.select_related("security").get(pk=pk)
-            security = _lock(p)
-            if p.status != NegotiatedTrade.Status.PROPOSED or p.expires_at > now:
-                continue
-            _close(p, security, status=NegotiatedTrade.Status.EXPIRED, actor=None, now=now)
-            expired += 1
-    return expired
+    return _close_each(
+        list(due.values_list("id", flat=True)),
+        closes=lambda p, _security: p.expires_at <= now,
+        status=NegotiatedTrade.Status.EXPIRED,
+        reason=None,
+        now=now,
+    )
 
 
 def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | None = None) -> NegotiatedTrade:
@@ -605,22 +613,40 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         ],
         recorded_at=now,
     )
-    with err.database_refusals():  # a party frozen since the proposal was read (found by a review: a 500)
-        trade = Trade.objects.create(
-            id=trade_id,
-            security=security,
-            price=p.price,
-            quantity=p.quantity,
-            buyer=buyer,
-            seller=seller,
-            buyer_fee=buyer_fee,
-            seller_fee=seller_fee,
-            mode=Trade.Mode.NEGOTIATED,
-            entry=entry,
-            matched_at=now,
-        )
+    try:
+        # A party frozen since the proposal was read: the database refuses the trade (found by a review: a 500).
+        # In a savepoint of its own, so that whose account it was can be read after the refusal.
+        with transaction.atomic(), err.database_refusals():
+            trade = Trade.objects.create(
+                id=trade_id,
+                security=security,
+                price=p.price,
+                quantity=p.quantity,
+                buyer=buyer,
+                seller=seller,
+                buyer_fee=buyer_fee,
+                seller_fee=seller_fee,
+                mode=Trade.Mode.NEGOTIATED,
+                entry=entry,
+                matched_at=now,
+            )
+    except err.TradePartyFrozen as refused:
+        _refused_for_a_freeze(p, refused)
     book.write()
     return trade
+
+
+def _refused_for_a_freeze(p: NegotiatedTrade, refused: DomainError) -> NoReturn:
+    """The database's refusal of the trade for a frozen party, as the confirming party may read it: its own
+    account's freeze as such, the proposer's as ``proposer_cannot_trade``, the answer the service's own check gives
+    (found by a review: ``account_frozen`` told the counterparty, who knows its own account is free, that the
+    proposer was frozen: a legal order's secret)."""
+    frozen = set(
+        Account.objects.filter(pk__in=[p.proposer_id, p.counterparty_id], frozen=True).values_list("pk", flat=True)
+    )
+    if p.counterparty_id not in frozen and p.proposer_id in frozen:
+        raise ProposerCannotTrade() from refused
+    raise refused
 
 
 def negotiated_visible(user: User):

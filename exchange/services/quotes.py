@@ -1,5 +1,5 @@
 """A market maker's two-sided quotes: publish (executing the resting orders it crosses), replace, pull; and the
-system's pull of the quotes the venue's rules forbid (``quotes_pull_forbidden``)."""
+system's close of the quotes and orders the venue's rules forbid (``market_making_close_forbidden``)."""
 
 from __future__ import annotations
 
@@ -231,58 +231,100 @@ def quotes_pull_locked(account: Account, securities: list[Security]) -> int:
 
 
 VENUE_PULL_ACTION = "quotes_pull_venue_rules"
+VENUE_CANCEL_ACTION = "orders_cancel_venue_rules"
 
 
-def quotes_pull_forbidden(*, now=None) -> dict[str, list[int]]:
-    """Pull the active quotes of every security in which market making is not allowed (the venue's profile, read
-    from the settings at start-up, forbids it: ``cn-regional-2017``), releasing their reservations, with one audit
-    record a security (by "system"). Returns the pulled quotes' ids by security code; a run that finds none
-    changes nothing.
+@dataclass
+class ForbiddenClosed:
+    """What ``market_making_close_forbidden`` closed: quote ids pulled and order ids cancelled, by security code."""
+
+    quotes: dict[str, list[int]]
+    orders: dict[str, list[int]]
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids in self.quotes.values()) + sum(len(ids) for ids in self.orders.values())
+
+
+def market_making_close_forbidden(*, now=None) -> ForbiddenClosed:
+    """Pull the active quotes and cancel the resting orders of every security in which market making (and so any
+    order: an order trades only against quotes) is not allowed (the venue's profile, read from the settings at
+    start-up, forbids it: ``cn-regional-2017``), releasing their reservations, with one audit record a security
+    for its quotes and one for its orders (by "system"). A cancelled order says why: ``closed_by`` ``venue_rules``,
+    the profile's name its ``closed_reason``, told to its owner as any cancel by the exchange
+    (``hooks.orders_closed``). A run that finds none changes nothing.
 
     Found by a tester: quotes published under ``open`` stayed active, and kept their cash and shares reserved,
-    after a restart under ``cn-regional-2017``, where no order can reach them. Run by beat
-    (``exchange.tasks.pull_forbidden_quotes``). Quotes are not ledger entries, so neither is their pull (as a
-    market maker's own pull); the audit trail records it. A security's own switch turned off pulls at once, in
-    the change's transaction (``exchange.services.listing``)."""
+    after a restart under ``cn-regional-2017``, where no order can reach them; and the resting orders, which no
+    quote could fill, held their cash or shares until the day's end. Run by beat (``exchange.tasks.close_unfit``).
+    Neither quotes nor orders are ledger entries, so neither is their close (as a market maker's own pull, or an
+    owner's cancel); the audit trail records it. A security's own switch turned off closes both at once, in the
+    change's transaction (``exchange.services.listing``)."""
     candidates = set(Quote.objects.filter(status=Quote.Status.ACTIVE).values_list("security_id", flat=True))
+    candidates |= set(Order.objects.filter(status__in=Order.OPEN_STATUSES).values_list("security_id", flat=True))
     forbidden = [
         s.pk for s in Security.objects.filter(pk__in=candidates) if not profile.mode_allowed(s, profile.MARKET_MAKING)
     ]
+    closed = ForbiddenClosed(quotes={}, orders={})
     if not forbidden:
-        return {}
+        return closed
     now = now or timezone.now()
-    pulled: dict[str, list[int]] = {}
+    venue = profile.current().name
     with transaction.atomic():
-        # Securities in pk order, then the bids' cash by account pk, then each security's positions (the global
-        # order); what was read above is read again under the locks.
+        # Securities in pk order, then the cash of the bids and the buys by account pk, then each security's
+        # positions (the global order); what was read above is read again under the locks.
         securities = {
             s.pk: s
             for s in Security.objects.select_for_update(no_key=True).filter(pk__in=forbidden).order_by("pk")
             if not profile.mode_allowed(s, profile.MARKET_MAKING)
         }
-        quotes = list(Quote.objects.filter(security_id__in=securities, status=Quote.Status.ACTIVE).order_by("id"))
-        if not quotes:
-            return {}
-        cash = cash_lock(sorted({q.account_id for q in quotes if q.side == Quote.Side.BID}))
-        for security_id in sorted({q.security_id for q in quotes}):
+        quotes = list(
+            Quote.objects.select_related("account")
+            .filter(security_id__in=securities, status=Quote.Status.ACTIVE)
+            .order_by("id")
+        )
+        orders = list(
+            Order.objects.select_related("account")
+            .filter(security_id__in=securities, status__in=Order.OPEN_STATUSES)
+            .order_by("id")
+        )
+        if not quotes and not orders:
+            return closed
+        buying = {q.account_id for q in quotes if q.side == Quote.Side.BID}
+        buying |= {o.account_id for o in orders if o.side == Order.Side.BUY}
+        cash = cash_lock(sorted(buying))
+        for security_id in sorted({q.security_id for q in quotes} | {o.security_id for o in orders}):
             security = securities[security_id]
-            mine = [q for q in quotes if q.security_id == security_id]
+            its_quotes = [q for q in quotes if q.security_id == security_id]
+            its_orders = [o for o in orders if o.security_id == security_id]
             book = Book(now=now, security=security, cash=cash)
-            book.lock_releases(quotes=mine)
-            book.pull_quotes(mine)
+            book.lock_releases(its_orders, its_quotes)
+            book.pull_quotes(its_quotes)
+            book.end_orders(its_orders, closed_by=Order.ClosedBy.VENUE_RULES, reason=venue)
             book.write()
-            pulled[security.code] = [q.pk for q in mine]
-            audit_record(
-                actor=None,
-                username="system",
-                action=VENUE_PULL_ACTION,
-                target=security.code,
-                detail={
-                    "profile": profile.current().name,
-                    "reason": "market making is not allowed under the venue's rules",
-                    "quotes": pulled[security.code],
-                    "accounts": sorted({q.account.code for q in mine}),
-                },
-            )
+            if its_quotes:
+                closed.quotes[security.code] = [q.pk for q in its_quotes]
+                reason = "market making is not allowed under the venue's rules"
+                _venue_audited(VENUE_PULL_ACTION, security, venue, reason, quotes=its_quotes)
+            if its_orders:
+                closed.orders[security.code] = [o.pk for o in its_orders]
+                reason = "orders are not allowed under the venue's rules"
+                _venue_audited(VENUE_CANCEL_ACTION, security, venue, reason, orders=its_orders)
         live.market_changed()
-    return pulled
+    return closed
+
+
+def _venue_audited(action: str, security: Security, venue: str, reason: str, **closed: list) -> None:
+    """The audit record of one security's quotes (``quotes=``) or orders (``orders=``) the venue's rules closed."""
+    ((key, rows),) = closed.items()
+    audit_record(
+        actor=None,
+        username="system",
+        action=action,
+        target=security.code,
+        detail={
+            "profile": venue,
+            "reason": reason,
+            key: [r.pk for r in rows],
+            "accounts": sorted({r.account.code for r in rows}),
+        },
+    )

@@ -22,6 +22,7 @@ accepted (``rfq_not_open``). The answer accepted names its trade
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -380,41 +381,27 @@ def rfqs_close_frozen(*, now: dt.datetime | None = None) -> tuple[int, int]:
     request holds the answers of others). As ``rfqs_expire``: one transaction per request, locks in the global
     order; idempotent. For the beat (``supervision.tasks.cancel_frozen_orders``). Returns (requests cancelled,
     answers released)."""
-    now = now or timezone.now()
     asking = RfqRequest.objects.filter(status=RfqRequest.Status.OPEN, account__frozen=True).values_list("pk", flat=True)
     answered = RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM, account__frozen=True).values_list(
         "request_id", flat=True
     )
-    cancelled = released = 0
-    for rfq_id in sorted(set(asking) | set(answered)):
-        with transaction.atomic():
-            rfq = _lock_request(rfq_id)
-            if rfq is None:  # pragma: no cover - requests are never deleted
-                continue
-            frozen = set(
-                Account.objects.filter(frozen=True, pk__in=_answering(rfq) | {rfq.account_id}).values_list(
-                    "pk", flat=True
-                )
-            )
-            if rfq.status == RfqRequest.Status.OPEN and rfq.account_id in frozen:
-                answers = _firm_answers(rfq)
-                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
-                rfq.status, rfq.closed_at = RfqRequest.Status.CANCELLED, now
-                rfq.save(update_fields=["status", "closed_at"])
-                cancelled += 1
-            else:
-                answers = [a for a in _firm_answers(rfq) if a.account_id in frozen]
-                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
-            released += len(answers)
-    return cancelled, released
+
+    def frozen(rfq: RfqRequest) -> tuple[bool, Callable[[RfqAnswer], bool]]:
+        accounts = _answering(rfq) | {rfq.account_id}
+        held = set(Account.objects.filter(frozen=True, pk__in=accounts).values_list("pk", flat=True))
+        return rfq.account_id in held, lambda a: a.account_id in held
+
+    return _close_each(
+        set(asking) | set(answered),
+        unfit=frozen,
+        request_status=RfqRequest.Status.CANCELLED,
+        answer_status=RfqAnswer.Status.RELEASED,
+        now=now or timezone.now(),
+    )
 
 
 def _request_fits(security: Security) -> bool:
     return security.status != Security.Status.DELISTED and profile.mode_allowed(security, profile.RFQ)
-
-
-def _answer_fits(security: Security, price: Decimal) -> bool:
-    return price % security.tick_size == 0 and security.band_low <= price <= security.band_high
 
 
 def rfqs_close_unfit(*, security_id: int | None = None, now: dt.datetime | None = None) -> tuple[int, int]:
@@ -424,7 +411,6 @@ def rfqs_close_unfit(*, security_id: int | None = None, now: dt.datetime | None 
     switched off, and could not be accepted). As ``rfqs_expire``: one transaction per request, locks in the global
     order; idempotent. Run after a security's change commits (``security_id``) and by the beat. Returns (requests
     cancelled, answers released)."""
-    now = now or timezone.now()
     securities = Security.objects.all() if security_id is None else Security.objects.filter(pk=security_id)
     unfit_securities = {s.pk for s in securities if not _request_fits(s)}
     requests = set(
@@ -435,25 +421,21 @@ def rfqs_close_unfit(*, security_id: int | None = None, now: dt.datetime | None 
     firm = RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM).select_related("request__security")
     if security_id is not None:
         firm = firm.filter(request__security_id=security_id)
-    requests |= {a.request_id for a in firm if not _answer_fits(a.request.security, a.price)}
-    cancelled = released = 0
-    for rfq_id in sorted(requests):
-        with transaction.atomic():
-            rfq = _lock_request(rfq_id)
-            if rfq is None or rfq.status != RfqRequest.Status.OPEN:
-                continue
-            security = Security.objects.get(pk=rfq.security_id)
-            if not _request_fits(security):
-                answers = _firm_answers(rfq)
-                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
-                rfq.status, rfq.closed_at = RfqRequest.Status.CANCELLED, now
-                rfq.save(update_fields=["status", "closed_at"])
-                cancelled += 1
-            else:
-                answers = [a for a in _firm_answers(rfq) if not _answer_fits(security, a.price)]
-                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.RELEASED)
-            released += len(answers)
-    return cancelled, released
+    requests |= {a.request_id for a in firm if not pretrade.price_fits(a.request.security, a.price)}
+
+    def unfit(rfq: RfqRequest) -> tuple[bool, Callable[[RfqAnswer], bool]]:
+        if rfq.status != RfqRequest.Status.OPEN:
+            return False, lambda _a: False
+        security = Security.objects.get(pk=rfq.security_id)
+        return not _request_fits(security), lambda a: not pretrade.price_fits(security, a.price)
+
+    return _close_each(
+        requests,
+        unfit=unfit,
+        request_status=RfqRequest.Status.CANCELLED,
+        answer_status=RfqAnswer.Status.RELEASED,
+        now=now or timezone.now(),
+    )
 
 
 def _answering(rfq: RfqRequest) -> set[int]:
@@ -473,20 +455,45 @@ def rfqs_expire(*, now: dt.datetime | None = None) -> tuple[int, int]:
     due_answers = set(
         RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM, expires_at__lte=now).values_list("request_id", flat=True)
     )
-    requests_expired = answers_expired = 0
-    for rfq_id in sorted(due_requests | due_answers):
+    return _close_each(
+        due_requests | due_answers,
+        unfit=lambda rfq: (rfq.expires_at <= now, lambda a: a.expires_at <= now),
+        request_status=RfqRequest.Status.EXPIRED,
+        answer_status=RfqAnswer.Status.EXPIRED,
+        now=now,
+    )
+
+
+def _close_each(
+    rfq_ids: set[int],
+    *,
+    unfit: Callable[[RfqRequest], tuple[bool, Callable[[RfqAnswer], bool]]],
+    request_status: str,
+    answer_status: str,
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """Close what no longer fits of the requests ``rfq_ids`` (found without locks), the shape of every close the
+    system makes by itself (expiry, a freeze, a change of the security or the venue): each request in a
+    transaction of its own, in pk order, locked (request, then security, then balances: the global order) and
+    judged again under the lock by ``unfit``, which says whether the request itself no longer fits (an open one
+    then closes with ``request_status`` and all its firm answers are released with ``answer_status``) and, when
+    it does not, which of its firm answers no longer fit (released with ``answer_status``). Idempotent: what is
+    closed is not open any more. Returns (requests closed, answers closed)."""
+    requests_closed = answers_closed = 0
+    for rfq_id in sorted(rfq_ids):
         with transaction.atomic():
             rfq = _lock_request(rfq_id)
             if rfq is None:  # pragma: no cover - requests are never deleted
                 continue
-            if rfq.status == RfqRequest.Status.OPEN and rfq.expires_at <= now:
+            whole, answer_unfit = unfit(rfq)
+            if rfq.status == RfqRequest.Status.OPEN and whole:
                 answers = _firm_answers(rfq)
-                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.EXPIRED)
-                rfq.status, rfq.closed_at = RfqRequest.Status.EXPIRED, now
+                _close(rfq, answers, now=now, answer_status=answer_status)
+                rfq.status, rfq.closed_at = request_status, now
                 rfq.save(update_fields=["status", "closed_at"])
-                requests_expired += 1
+                requests_closed += 1
             else:
-                answers = [a for a in _firm_answers(rfq) if a.expires_at <= now]
-                _close(rfq, answers, now=now, answer_status=RfqAnswer.Status.EXPIRED)
-            answers_expired += len(answers)
-    return requests_expired, answers_expired
+                answers = [a for a in _firm_answers(rfq) if answer_unfit(a)]
+                _close(rfq, answers, now=now, answer_status=answer_status)
+            answers_closed += len(answers)
+    return requests_closed, answers_closed

@@ -43,7 +43,11 @@ def _try(request, form, fn, success) -> bool:
 
 @role_required(Role.REGULATOR)
 def console(request):
-    freeze_form = FreezeForm(request.POST if request.POST.get("form") == "freeze" else None, prefix="freeze")
+    # An account named in the address (an alert's "propose a freeze") fills the freeze form's account.
+    initial = {"account": request.GET.get("account", "")[:32]} if request.method == "GET" else {}
+    freeze_form = FreezeForm(
+        request.POST if request.POST.get("form") == "freeze" else None, prefix="freeze", initial=initial
+    )
     transfer_form = ForcedTransferForm(
         request.POST if request.POST.get("form") == "transfer" else None, prefix="transfer"
     )

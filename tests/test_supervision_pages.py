@@ -108,7 +108,7 @@ def test_the_console_is_for_regulators(market, role):
     user = market.investor().owner if role == Role.INVESTOR else market.user(role)
     client = signed_in(user)
     assert client.get("/supervision/").status_code == 403
-    expected = 200 if role == Role.EXCHANGE_OPERATOR else 403
+    expected = 200 if role in (Role.EXCHANGE_OPERATOR, Role.AUDITOR) else 403  # the auditor reads it
     assert client.get("/supervision/corrections/").status_code == expected
 
 
@@ -251,6 +251,37 @@ def test_a_bad_correction_price_is_a_form_error_and_changes_nothing(market, pric
     # then the page shows the form again with the reason, and nothing is proposed
     assert response.status_code in (200, 400) and words in response.content.decode()
     assert snapshot() == before and not Correction.objects.exists()
+
+
+def test_the_auditor_reads_the_corrections_and_who_decided_them_and_proposes_none(market):
+    # (found by a probe: the API showed auditors the corrections, the page was a 403 to them)
+    from supervision import services as sv
+    from supervision.models import Correction
+    from tests.test_supervision import _settled_buy
+
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    trade = _settled_buy(market, market.investor(cash="50000"))
+    proposer, approver = market.user(Role.EXCHANGE_OPERATOR), market.user(Role.REGULATOR)
+    correction = sv.correction_propose(
+        actor=proposer, trade_id=trade.pk, new_price=None, new_quantity=0, reason="Error"
+    )
+    sv.correction_approve(actor=approver, correction_id=correction.pk)
+    auditor = signed_in(market.user(Role.AUDITOR))
+
+    # when the auditor opens the corrections page
+    page = auditor.get("/supervision/corrections/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then it lists the correction, its trade linked, who proposed and who decided it, the menu leading there; and
+    # neither the proposal form nor a decision
+    row = page.split(f'data-correction="{correction.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert f'href="/trades/{trade.pk}/"' in row and proposer.username in row and approver.username in row
+    assert 'href="/supervision/corrections/"' in page.split("</nav>", 1)[0]
+    assert 'id="correction-form"' not in page and "<form" not in row
+
+    # and a proposal posted all the same is refused, nothing proposed
+    before = (snapshot(), Correction.objects.count())
+    refused = auditor.post("/supervision/corrections/", {"trade": trade.pk, "new_price": "", "new_quantity": 0})
+    assert refused.status_code == 403 and (snapshot(), Correction.objects.count()) == before
 
 
 def test_a_freezes_expiry_is_shown_as_every_other_time_on_the_pages(market):

@@ -689,10 +689,13 @@ def test_an_alert_leads_to_its_trades_its_security_and_what_the_regulator_does_a
     for code in alert.accounts:
         assert f'href="/kyc/reveal/?q={code}"' in page
         assert f'href="/supervision/?account={code}#freeze-new"' in page
+        assert f'href="/settlement/?account={code}#instruction-new"' in page
         assert f'href="/audit/?target={code}"' in page
     # and the freeze form opens with that account in it, nothing proposed
     console = client.get(f"/supervision/?account={alert.accounts[0]}").content.decode()
     assert f'value="{alert.accounts[0]}"' in console.split('name="freeze-account"', 1)[1].split(">", 1)[0]
+    monitor = client.get(f"/settlement/?account={alert.accounts[0]}").content.decode()
+    assert f'value="{alert.accounts[0]}"' in monitor.split('name="account"', 1)[1].split(">", 1)[0]
     assert (AuditEvent.objects.filter(action="identity_reveal").count(), list(Alert.objects.values())) == before
 
     # and an auditor, who reveals and freezes nothing, is led to the audit trail alone
@@ -700,7 +703,9 @@ def test_an_alert_leads_to_its_trades_its_security_and_what_the_regulator_does_a
     log_in(auditor, market.user(Role.AUDITOR))
     read = auditor.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
     assert f'href="/audit/?target={alert.accounts[0]}"' in read
-    assert "/kyc/reveal/?q=" not in read and "/supervision/?account=" not in read
+    assert (
+        "/kyc/reveal/?q=" not in read and "/supervision/?account=" not in read and "/settlement/?account=" not in read
+    )
 
 
 @pytest.mark.parametrize("role", [Role.AUDITOR, Role.EXCHANGE_OPERATOR, Role.BROKER_STAFF])

@@ -865,20 +865,22 @@ def correction_propose(
     if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
         raise err.InvalidInput(gettext("The correction changes nothing."))
     reason = err.reason_checked(reason)
-    try:
-        # One open correction per trade: PostgreSQL's partial unique index decides, also between two at once.
-        with transaction.atomic():
-            correction = Correction.objects.create(
-                trade=trade,
-                new_price=price,
-                new_quantity=new_quantity,
-                reason=reason,
-                proposed_by=actor,
-                proposed_at=timezone.now(),
-            )
-    except IntegrityError as exc:
-        raise CorrectionPending() from exc
+    # The proposal and its audit record in one transaction (found by a review: they were two, so a proposal could
+    # stand unrecorded).
     with transaction.atomic():
+        try:
+            # One open correction per trade: PostgreSQL's partial unique index decides, also between two at once.
+            with transaction.atomic():
+                correction = Correction.objects.create(
+                    trade=trade,
+                    new_price=price,
+                    new_quantity=new_quantity,
+                    reason=reason,
+                    proposed_by=actor,
+                    proposed_at=timezone.now(),
+                )
+        except IntegrityError as exc:
+            raise CorrectionPending() from exc
         audit_record(
             actor=actor,
             action="correction_propose",

@@ -557,6 +557,23 @@ def _settled_buy(market, investor, qty=300):
     return trade
 
 
+def test_a_correction_proposal_whose_audit_record_fails_is_not_kept(sup):
+    # (found by a review: the proposal and its audit record were two transactions, so a proposal could stand with
+    # no record of who proposed it)
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    before = (snapshot(), AuditEvent.objects.count())
+
+    # when the audit record cannot be written
+    with mock.patch("supervision.services.audit_record", side_effect=IntegrityError("audit down")):
+        with pytest.raises(IntegrityError):
+            sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="Error")
+
+    # then no proposal stands, and the trade may still be corrected
+    assert not Correction.objects.exists() and (snapshot(), AuditEvent.objects.count()) == before
+    assert sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="Error").pk
+
+
 def test_a_correction_reverses_a_settled_trade_both_legs_and_fees(sup):
     market, reg1, reg2, mm, investor = sup
     cash_before, shares_before = cash_of(investor).total, position_of(investor, market.security).total

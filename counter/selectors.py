@@ -15,9 +15,10 @@ the investor's own statement page uses too; the names are re-exported here.
 
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from balances.models import Position
 from core import crypto
 from core import errors as err
 from core.models import Account, Role, User
@@ -68,6 +69,9 @@ def _clients(broker_id: int) -> QuerySet[Account]:
             risk_level=F("owner__kyc__risk_level"),
             cash_total=F("cash__total"),
             cash_available=F("cash__total") - F("cash__reserved") - F("cash__frozen"),
+            # What a legal order froze: the counter says so before staff try to trade or pay out for the client.
+            cash_frozen=F("cash__frozen"),
+            shares_frozen=Exists(Position.objects.filter(account=OuterRef("pk"), frozen__gt=0)),
         )
     )
 

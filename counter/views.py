@@ -104,6 +104,8 @@ def _client_row(account: Account) -> dict:
         "cash_total": amount_text(account.cash_total),
         "cash_available": amount_text(account.cash_available),
         "created_at": account.created_at,
+        # "account": a whole-account freeze (no orders, no withdrawals); "part": cash or shares frozen; "": none.
+        "frozen": "account" if account.frozen else ("part" if account.cash_frozen or account.shares_frozen else ""),
     }
 
 

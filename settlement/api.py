@@ -231,7 +231,7 @@ class InstructionEndApi(APIView):
 
     @extend_schema(request=InstructionEndInput, responses={200: InstructionOutput, **ERRORS})
     def post(self, request, instruction_id: int):
-        instructions.require_setter(request.user)
+        instructions.require_setter(request.user, ending=True)
         data = InstructionEndInput(data=request.data)
         data.is_valid(raise_exception=True)
         instructions.instruction_end(

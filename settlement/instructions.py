@@ -90,8 +90,12 @@ RECENTLY_ENDED = dt.timedelta(days=7)
 MAX_AMOUNT = Decimal("999999999999999999.99")
 
 
-def require_setter(actor: User) -> None:
+def require_setter(actor: User, *, ending: bool = False) -> None:
     if actor.role not in SETTERS:
+        # What the refused one tried: to end an instruction is not to set one (found by a probe: an auditor ending
+        # one was told only who sets them).
+        if ending:
+            raise err.PermissionDenied(gettext("Only depository operators and regulators end settlement instructions."))
         raise err.PermissionDenied(gettext("Only depository operators and regulators set settlement instructions."))
 
 
@@ -282,7 +286,7 @@ def instruction_create(
 def instruction_end(*, actor: User, instruction_id: int, reason: str, ip: str | None = None) -> SettlementInstruction:
     """End an instruction early: from now it holds nothing more. The trades it held stay held. Only the role
     that set it, or a regulator, ends it (``instruction_may_end``)."""
-    require_setter(actor)
+    require_setter(actor, ending=True)
     reason = err.reason_checked(reason)
     with transaction.atomic():
         instruction = (

@@ -70,7 +70,9 @@ def monitor(
             i.end_form = end_form[1] if end_form is not None and end_form[0] == i.pk else None
         context["ended_instructions"] = list(instructions.instructions_recently_ended(now)[:ENDED_INSTRUCTION_ROWS])
         context["recently_ended_days"] = instructions.RECENTLY_ENDED.days
-        context["instruction_form"] = form or InstructionForm(setter_role=request.user.role)
+        # An account named in the address (an alert's "hold its settlements") fills the form's account.
+        prefill = {"account": request.GET.get("account", "")[:32]} if request.method == "GET" else {}
+        context["instruction_form"] = form or InstructionForm(setter_role=request.user.role, initial=prefill)
         context["reason_max"] = REASON_MAX_LENGTH
     return render(request, "settlement/monitor.html", context, status=status)
 

@@ -95,7 +95,7 @@ ACCOUNT_HOLDERS = frozenset({Role.INVESTOR, Role.MARKET_MAKER})
 
 
 def _freezes_for(user: User) -> QuerySet[Freeze]:
-    qs = Freeze.objects.select_related("account", "security", "proposed_by", "decided_by")
+    qs = Freeze.objects.select_related("account", "security", "proposed_by", "decided_by", "ended_by")
     if user.role in SUPERVISORY_READERS:
         return qs
     # A freeze that has not taken effect (proposed, then rejected or withdrawn) is the supervisors' alone: a

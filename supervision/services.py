@@ -22,7 +22,8 @@ Decisions:
   holds: one person (a regulator) releases, since releasing moves and blocks
   nothing.
 * A forced transfer consumes frozen assets of one freeze; the receiver gets
-  them free, after the holder cap and the receiver's KYC are checked.
+  them free, after the holder cap and the receiver's KYC are checked (at the
+  proposal and again at the approval).
 * A correction debits the available balance first and then the frozen assets
   of the debited account (freezes exist to keep assets for such orders); when
   both are short it is refused: freeze first.
@@ -679,6 +680,11 @@ def forced_transfer_propose(
         )
     if q > held:
         raise NotEnoughFrozen()
+    # A receiver that cannot take the assets now (a fee account, no approved KYC, a new holder at the cap) is
+    # refused here too, not left for the approver to find (found by a probe); the approval checks again, as the
+    # receiver's KYC and the holders may change meanwhile.
+    holds_now = 1 if sec is None else to.positions.filter(security=sec).values_list("total", flat=True).first() or 0
+    _receiver_checks(to, sec, holds_now)
     legal = _legal(legal_reference, legal_authority, legal_document, legal_date)
     reason = err.reason_checked(reason)
     with transaction.atomic():
@@ -859,20 +865,22 @@ def correction_propose(
     if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
         raise err.InvalidInput(gettext("The correction changes nothing."))
     reason = err.reason_checked(reason)
-    try:
-        # One open correction per trade: PostgreSQL's partial unique index decides, also between two at once.
-        with transaction.atomic():
-            correction = Correction.objects.create(
-                trade=trade,
-                new_price=price,
-                new_quantity=new_quantity,
-                reason=reason,
-                proposed_by=actor,
-                proposed_at=timezone.now(),
-            )
-    except IntegrityError as exc:
-        raise CorrectionPending() from exc
+    # The proposal and its audit record in one transaction (found by a review: they were two, so a proposal could
+    # stand unrecorded).
     with transaction.atomic():
+        try:
+            # One open correction per trade: PostgreSQL's partial unique index decides, also between two at once.
+            with transaction.atomic():
+                correction = Correction.objects.create(
+                    trade=trade,
+                    new_price=price,
+                    new_quantity=new_quantity,
+                    reason=reason,
+                    proposed_by=actor,
+                    proposed_at=timezone.now(),
+                )
+        except IntegrityError as exc:
+            raise CorrectionPending() from exc
         audit_record(
             actor=actor,
             action="correction_propose",

@@ -43,7 +43,11 @@ def _try(request, form, fn, success) -> bool:
 
 @role_required(Role.REGULATOR)
 def console(request):
-    freeze_form = FreezeForm(request.POST if request.POST.get("form") == "freeze" else None, prefix="freeze")
+    # An account named in the address (an alert's "propose a freeze") fills the freeze form's account.
+    initial = {"account": request.GET.get("account", "")[:32]} if request.method == "GET" else {}
+    freeze_form = FreezeForm(
+        request.POST if request.POST.get("form") == "freeze" else None, prefix="freeze", initial=initial
+    )
     transfer_form = ForcedTransferForm(
         request.POST if request.POST.get("form") == "transfer" else None, prefix="transfer"
     )
@@ -219,8 +223,12 @@ ROW_REFUSED = {
 }
 
 
-@role_required(*CORRECTION_ROLES)
+@role_required(*CORRECTION_ROLES, Role.AUDITOR)
 def corrections(request):
+    # Auditors read the corrections, as the API lets them (found by a probe: the page was a 403 to them); they
+    # propose none.
+    if request.user.role == Role.AUDITOR and request.method != "GET":
+        raise PagePermissionDenied
     form = CorrectionForm(request.POST or None)
     if form.is_bound and form.is_valid():
         d = form.cleaned_data
@@ -246,6 +254,7 @@ def _corrections_page(request, *, form=None, refused: RowRefusal | None = None, 
     rows = Correction.objects.select_related("trade__security", "proposed_by", "decided_by").order_by("-id")[:100]
     context = {
         "form": CorrectionForm() if form is None else form,
+        "can_propose": request.user.role in CORRECTION_ROLES,
         "corrections": _refused_in(list(rows), "correction", refused),
     }
     return render(request, "supervision/corrections.html", context, status=status)
@@ -256,8 +265,12 @@ def freezes(request):
     """The freezes the user may see: all (regulator, auditor), their clients' (broker staff), their own
     account's with the legal reference masked (investor, market maker)."""
     try:
-        rows = list(_freezes_for(request.user).order_by("-id")[:200])
+        rows = _freezes_for(request.user)
     except DomainError:
         raise PagePermissionDenied from None
+    # One account's (the counter's client page links here so): as the API's ``?account=`` filter.
+    if account := request.GET.get("account", "").strip()[:32]:
+        rows = rows.filter(account__code=account)
+    rows = list(rows.order_by("-id")[:200])
     masked = request.user.role in ACCOUNT_HOLDERS
-    return render(request, "supervision/freezes.html", {"freezes": rows, "masked": masked})
+    return render(request, "supervision/freezes.html", {"freezes": rows, "masked": masked, "account": account})

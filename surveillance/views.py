@@ -74,6 +74,9 @@ def alert_detail(request, alert_id: int):
             *(c for c in Alert.State.choices if c[0] != alert.state and c[0] in services.FORWARD.get(alert.state, ())),
         ],
         "note_max": services.NOTE_MAX_LENGTH,
+        # The regulator acts on an alert's accounts from it: the identity reveal (recorded), a freeze proposed
+        # with the account filled in, the account's audit trail (found by a probe: the codes led nowhere).
+        "is_regulator": request.user.role == Role.REGULATOR,
         "can_change": request.user.role == Role.REGULATOR and alert.state != Alert.State.CLOSED,
         "can_reopen": request.user.role == Role.REGULATOR and alert.state == Alert.State.CLOSED,
     }

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -461,6 +462,10 @@ def test_the_pages(market, auditor):
     assert "--keys-file ledger-keys.json</pre>" in body and 'download="ledger-keys.json"' in body
     detail = client.get(f"/audit/{event.pk}/").content.decode()
     assert "HALT" in detail and "pending announcement" in detail and 'id="entry-waiting"' in detail
+    # the entry's time in Beijing time, as the record's (found by a probe: it read as UTC, in ISO form)
+    entry = Entry.objects.get(pk=event.detail["entry"])
+    beijing = entry.recorded_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    assert f'id="entry-recorded-at">{beijing}</time>' in detail
     block_seal()
     assert 'id="entry-proof"' in client.get(f"/audit/{event.pk}/").content.decode()
     # a bad filter is a form error, not a 500

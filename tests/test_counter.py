@@ -496,6 +496,41 @@ def test_cash_on_the_page(world):
     assert snapshot() == before
 
 
+def test_the_counter_says_a_client_is_frozen_and_leads_to_the_freezes(world):
+    # (found by a probe: a client frozen whole showed only "available 0.00"; the counter offered orders and
+    # pay-outs that could only be refused, and the client is told to ask the broker about the freeze)
+    from supervision import services as sv
+
+    m = world.market
+    whole, part, free = (world.a.client(m, cash="500") for _ in range(3))
+    reg1, reg2 = m.user(Role.REGULATOR), m.user(Role.REGULATOR)
+    for account, what in ((whole, {"whole_account": True}), (part, {"amount": "100.00"})):
+        freeze = sv.freeze_propose(
+            actor=reg1, account=account.code, legal_reference="(2026)沪74执9号", reason="x", **what
+        )
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    pages = page_client(world.a.staff)
+    before = snapshot()
+
+    # when the staff member opens the clients list and each client's page
+    listed = pages.get("/counter/").content.decode()
+    rows = {a.code: listed.split(f'data-account="{a.code}"', 1)[1].split("</tr>", 1)[0] for a in (whole, part, free)}
+    shown = {a.code: pages.get(f"/counter/{a.code}/").content.decode() for a in (whole, part, free)}
+
+    # then the list marks the client frozen whole, and each page says what is frozen and leads to its freezes
+    assert 'data-field="frozen"' in rows[whole.code]
+    assert 'data-field="frozen"' not in rows[part.code] + rows[free.code]
+    assert 'id="client-freezes-notice" data-scope="account"' in shown[whole.code]
+    assert "can neither trade nor withdraw" in shown[whole.code]
+    assert 'id="client-freezes-notice" data-scope="part"' in shown[part.code]
+    assert f'href="/supervision/freezes/?account={whole.code}"' in shown[whole.code]
+    assert 'id="client-freezes-notice"' not in shown[free.code]
+    # and the freezes page, for that account, lists its freeze alone
+    freezes = pages.get(f"/supervision/freezes/?account={whole.code}").content.decode()
+    assert whole.code in freezes.split('id="freezes-table"', 1)[1] and part.code not in freezes
+    assert snapshot() == before
+
+
 # --------------------------------------------------------------------------
 # Orders on a client's behalf
 

@@ -271,7 +271,11 @@ def test_the_operator_halts_and_resumes_on_the_console_and_the_ticket_gives_the_
     assert client.get("/operations/").status_code == 403
     client.logout()
     log_in(client, operator)
-    assert code in client.get("/operations/").content.decode()
+    console = client.get("/operations/").content.decode()
+    assert code in console
+    # the kill switch asks before it stops the whole market (found by a probe: one click halted it)
+    switch = console.split('id="market-switch"', 1)[1].split("</section>", 1)[0]
+    assert "data-confirm=" in switch.split("operations/market/halt/", 1)[1].split(">", 1)[0]
 
     # a halt without a reason changes nothing and says why
     page = client.post(f"/operations/securities/{code}/halt/", {"reason": " "}, follow=True, HTTP_ACCEPT_LANGUAGE="en")

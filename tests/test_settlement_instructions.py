@@ -649,6 +649,26 @@ def test_only_depository_operators_and_regulators_set_and_end_instructions(marke
         assert listed.status_code == 403 and listed.json()["code"] == "permission_denied"
 
 
+def test_an_auditor_ending_an_instruction_is_told_who_ends_them_not_who_sets_them(market):
+    # (found by a probe: the refusal of an end said "only depository operators and regulators set settlement
+    # instructions")
+    existing = instruct(market.depository, security=market.security)
+    before = (snapshot(), list(SettlementInstruction.objects.values()))
+
+    ended = api_for(market.user(Role.AUDITOR)).post(
+        f"/api/v1/settlement-instructions/{existing.pk}/end/",
+        {"reason": "done"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert ended.status_code == 403 and ended.json() == {
+        "code": "permission_denied",
+        "message": "Only depository operators and regulators end settlement instructions.",
+    }
+    assert (snapshot(), list(SettlementInstruction.objects.values())) == before
+
+
 @pytest.mark.parametrize(
     ("over", "status_code", "code"),
     [

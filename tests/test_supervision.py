@@ -31,7 +31,7 @@ from registry.models import Security
 from settlement import statements
 from settlement.services import trade_settle
 from supervision import services as sv
-from supervision.models import Correction, Freeze
+from supervision.models import Correction, ForcedTransfer, Freeze
 from tests.conftest import api_for, cash_of, log_in, position_of, snapshot
 
 D = Decimal
@@ -465,29 +465,53 @@ def test_a_second_transfer_of_a_used_up_freeze_says_the_freeze_is_consumed(sup):
     assert snapshot() == before
 
 
-def test_a_forced_transfer_to_an_account_without_kyc_or_beyond_the_holder_cap_is_refused(sup):
-    market, reg1, reg2, _mm, investor = sup
-    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+def test_a_forced_transfer_to_an_account_without_kyc_a_fee_account_or_beyond_the_cap_is_refused_when_proposed(sup):
+    # (found by a probe: such a proposal was taken, and only its approver was told it could never go through)
+    market, reg1, _reg2, _mm, investor = sup
+    freeze = frozen_shares(reg1, _reg2, investor, market.security, 300)
     bare = account_open(kind=Account.Kind.INVESTOR, name="No KYC", owner=market.user(Role.INVESTOR))
+    fee = Account.objects.get(kind=Account.Kind.FEE, broker=investor.broker)
     capped = market.investor()
     market.security.max_holders = 2  # the investor and the market maker already hold it
     market.security.save(update_fields=["max_holders"])
-    transfer = sv.forced_transfer_propose(
-        actor=reg1, freeze_id=freeze.pk, receiver=bare.code, security=market.security.code, quantity=100,
-        reason="x", **LEGAL,
-    )  # fmt: skip
+    before = (snapshot(), AuditEvent.objects.filter(action="forced_transfer_propose").count())
+
+    # when a regulator proposes to move frozen shares to each of them
+    for receiver in (bare, fee, capped):
+        with translation.override("en"), pytest.raises(sv.ReceiverNotEligible) as refused:
+            sv.forced_transfer_propose(
+                actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+                reason="x", **LEGAL,
+            )  # fmt: skip
+        # then it is refused, saying why
+        assert receiver.code in str(refused.value.message) or "fee account" in str(refused.value.message)
+
+    # and nothing is proposed, moved or recorded
+    assert not ForcedTransfer.objects.exists()
+    assert (snapshot(), AuditEvent.objects.filter(action="forced_transfer_propose").count()) == before
+
+
+def test_a_forced_transfer_whose_receiver_lost_its_kyc_or_the_cap_since_the_proposal_is_refused(sup):
+    from kyc.models import KycProfile
+
+    market, reg1, reg2, _mm, investor = sup
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    lapsed, capped = market.investor(), market.investor()
+    propose = {"freeze_id": freeze.pk, "security": market.security.code, "quantity": 100, "reason": "x", **LEGAL}
+    to_lapsed = sv.forced_transfer_propose(actor=reg1, receiver=lapsed.code, **propose)
+    to_capped = sv.forced_transfer_propose(actor=reg1, receiver=capped.code, **propose)
+    # given, since the proposals, the first receiver's KYC expired and the security's cap came down
+    KycProfile.objects.filter(user=lapsed.owner).update(expires_at=timezone.now() - dt.timedelta(days=1))
+    market.security.max_holders = 2  # the investor and the market maker already hold it
+    market.security.save(update_fields=["max_holders"])
     before = snapshot()
 
-    with pytest.raises(sv.ReceiverNotEligible, match=bare.code):
-        sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    with pytest.raises(sv.ReceiverNotEligible, match=lapsed.code):
+        sv.forced_transfer_approve(actor=reg2, transfer_id=to_lapsed.pk)
     assert snapshot() == before
 
-    other = sv.forced_transfer_propose(
-        actor=reg1, freeze_id=freeze.pk, receiver=capped.code, security=market.security.code, quantity=100,
-        reason="x", **LEGAL,
-    )  # fmt: skip
     with pytest.raises(sv.ReceiverNotEligible, match=capped.code):
-        sv.forced_transfer_approve(actor=reg2, transfer_id=other.pk)
+        sv.forced_transfer_approve(actor=reg2, transfer_id=to_capped.pk)
     assert snapshot() == before
 
 
@@ -513,11 +537,11 @@ def test_a_forced_transfer_at_the_cap_counts_holders_by_identity_and_the_venues_
     market.security.max_holders = 200
     market.security.save(update_fields=["max_holders"])
     newcomer = market.investor()
+    other = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=newcomer.code, security=market.security.code, quantity=100,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
     with mock.patch("registry.profile.max_holders", lambda security: 2):
-        other = sv.forced_transfer_propose(
-            actor=reg1, freeze_id=freeze.pk, receiver=newcomer.code, security=market.security.code, quantity=100,
-            reason="Judgment enforced", **LEGAL,
-        )  # fmt: skip
         before = snapshot()
         with pytest.raises(sv.ReceiverNotEligible, match=newcomer.code):
             sv.forced_transfer_approve(actor=reg2, transfer_id=other.pk)
@@ -531,6 +555,23 @@ def _settled_buy(market, investor, qty=300):
     assert trade_settle(trade_id=trade.pk)
     trade.refresh_from_db()
     return trade
+
+
+def test_a_correction_proposal_whose_audit_record_fails_is_not_kept(sup):
+    # (found by a review: the proposal and its audit record were two transactions, so a proposal could stand with
+    # no record of who proposed it)
+    market, reg1, _reg2, _mm, investor = sup
+    trade = _settled_buy(market, investor)
+    before = (snapshot(), AuditEvent.objects.count())
+
+    # when the audit record cannot be written
+    with mock.patch("supervision.services.audit_record", side_effect=IntegrityError("audit down")):
+        with pytest.raises(IntegrityError):
+            sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="Error")
+
+    # then no proposal stands, and the trade may still be corrected
+    assert not Correction.objects.exists() and (snapshot(), AuditEvent.objects.count()) == before
+    assert sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="Error").pk
 
 
 def test_a_correction_reverses_a_settled_trade_both_legs_and_fees(sup):

@@ -71,6 +71,38 @@ def test_a_freeze_proposed_and_approved_on_the_console_shows_to_the_broker_and_m
     assert 'href="/supervision/freezes/"' not in depository_menu.split("</nav>")[0]
 
 
+def test_the_freezes_say_who_proposed_decided_and_released_each_and_why_but_not_to_the_holder(market):
+    # (found by a probe: a released or rejected freeze said neither by whom nor why; only the audit trail did)
+    from supervision import services as sv
+
+    reg1, reg2, reg3 = (market.user(Role.REGULATOR) for _ in range(3))
+    for user, name in ((reg1, "reg-anna"), (reg2, "reg-bo"), (reg3, "reg-chen")):
+        user.username = name
+        user.save(update_fields=["username"])
+    investor = market.investor(cash="1000")
+    common = {"account": investor.code, "amount": "100.00", "legal_reference": "(2026)沪74执9号"}
+    released = sv.freeze_propose(actor=reg1, reason="Preservation", **common)
+    sv.freeze_approve(actor=reg2, freeze_id=released.pk)
+    sv.freeze_release(actor=reg3, freeze_id=released.pk, reason="Debt paid")
+    rejected = sv.freeze_propose(actor=reg1, reason="Second order", **common)
+    sv.freeze_reject(actor=reg2, freeze_id=rejected.pk, reason="Wrong account")
+    before = snapshot()
+
+    # when the auditor, a regulator and the broker's staff read the freezes
+    for viewer in (market.user(Role.AUDITOR), reg1, market.staff):
+        page = signed_in(viewer).get("/supervision/freezes/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        # then each row says who proposed and who decided it, who released it and why, and why it was rejected
+        row = page.split(f'data-freeze="{released.pk}"', 1)[1].split("</tr>", 1)[0]
+        assert "reg-anna" in row and "reg-bo" in row and "Released by reg-chen" in row and "Debt paid" in row
+        row = page.split(f'data-freeze="{rejected.pk}"', 1)[1].split("</tr>", 1)[0] if viewer != market.staff else ""
+        assert viewer == market.staff or ("reg-bo" in row and "Wrong account" in row)
+    # and the holder reads neither the regulators' names nor the release's reason
+    holder = signed_in(investor.owner).get("/supervision/freezes/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'data-freeze="{released.pk}"' in holder
+    assert not any(word in holder for word in ("reg-anna", "reg-bo", "reg-chen", "Debt paid"))
+    assert snapshot() == before
+
+
 def test_a_bad_freeze_on_the_console_is_a_form_error_and_changes_nothing(market):
     reg = signed_in(market.user(Role.REGULATOR))
     before = snapshot()
@@ -108,7 +140,7 @@ def test_the_console_is_for_regulators(market, role):
     user = market.investor().owner if role == Role.INVESTOR else market.user(role)
     client = signed_in(user)
     assert client.get("/supervision/").status_code == 403
-    expected = 200 if role == Role.EXCHANGE_OPERATOR else 403
+    expected = 200 if role in (Role.EXCHANGE_OPERATOR, Role.AUDITOR) else 403  # the auditor reads it
     assert client.get("/supervision/corrections/").status_code == expected
 
 
@@ -251,6 +283,37 @@ def test_a_bad_correction_price_is_a_form_error_and_changes_nothing(market, pric
     # then the page shows the form again with the reason, and nothing is proposed
     assert response.status_code in (200, 400) and words in response.content.decode()
     assert snapshot() == before and not Correction.objects.exists()
+
+
+def test_the_auditor_reads_the_corrections_and_who_decided_them_and_proposes_none(market):
+    # (found by a probe: the API showed auditors the corrections, the page was a 403 to them)
+    from supervision import services as sv
+    from supervision.models import Correction
+    from tests.test_supervision import _settled_buy
+
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    trade = _settled_buy(market, market.investor(cash="50000"))
+    proposer, approver = market.user(Role.EXCHANGE_OPERATOR), market.user(Role.REGULATOR)
+    correction = sv.correction_propose(
+        actor=proposer, trade_id=trade.pk, new_price=None, new_quantity=0, reason="Error"
+    )
+    sv.correction_approve(actor=approver, correction_id=correction.pk)
+    auditor = signed_in(market.user(Role.AUDITOR))
+
+    # when the auditor opens the corrections page
+    page = auditor.get("/supervision/corrections/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then it lists the correction, its trade linked, who proposed and who decided it, the menu leading there; and
+    # neither the proposal form nor a decision
+    row = page.split(f'data-correction="{correction.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert f'href="/trades/{trade.pk}/"' in row and proposer.username in row and approver.username in row
+    assert 'href="/supervision/corrections/"' in page.split("</nav>", 1)[0]
+    assert 'id="correction-form"' not in page and "<form" not in row
+
+    # and a proposal posted all the same is refused, nothing proposed
+    before = (snapshot(), Correction.objects.count())
+    refused = auditor.post("/supervision/corrections/", {"trade": trade.pk, "new_price": "", "new_quantity": 0})
+    assert refused.status_code == 403 and (snapshot(), Correction.objects.count()) == before
 
 
 def test_a_freezes_expiry_is_shown_as_every_other_time_on_the_pages(market):

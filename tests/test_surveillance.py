@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -668,6 +669,43 @@ def test_the_console_pages_for_the_regulator_and_the_auditor(client, market):
     # in Chinese too
     client.cookies["django_language"] = "zh-hans"
     assert "监控" in client.get("/surveillance/").content.decode()
+
+
+def test_an_alert_leads_to_its_trades_its_security_and_what_the_regulator_does_about_its_accounts(client, market):
+    # (found by a probe: the accounts, the trade and the security of an alert were plain text, so a regulator
+    # copied the codes by hand into the reveal, the freeze and the audit pages)
+    alert = wash_alert(market)
+    (trade_id,) = alert.trades
+    log_in(client, market.user(Role.REGULATOR))
+    before = (AuditEvent.objects.filter(action="identity_reveal").count(), list(Alert.objects.values()))
+
+    # when the regulator opens the alert
+    page = client.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+
+    # then its trade and its security are links, and each account leads to its identity reveal (a search, not a
+    # reveal: that stays a recorded step with a reason), to a freeze proposal with the account filled in, and to
+    # its audit trail
+    assert f'href="/trades/{trade_id}/"' in page and f'href="/securities/{market.security.code}/"' in page
+    for code in alert.accounts:
+        assert f'href="/kyc/reveal/?q={code}"' in page
+        assert f'href="/supervision/?account={code}#freeze-new"' in page
+        assert f'href="/settlement/?account={code}#instruction-new"' in page
+        assert f'href="/audit/?target={code}"' in page
+    # and the freeze form opens with that account in it, nothing proposed
+    console = client.get(f"/supervision/?account={alert.accounts[0]}").content.decode()
+    assert f'value="{alert.accounts[0]}"' in console.split('name="freeze-account"', 1)[1].split(">", 1)[0]
+    monitor = client.get(f"/settlement/?account={alert.accounts[0]}").content.decode()
+    assert f'value="{alert.accounts[0]}"' in monitor.split('name="account"', 1)[1].split(">", 1)[0]
+    assert (AuditEvent.objects.filter(action="identity_reveal").count(), list(Alert.objects.values())) == before
+
+    # and an auditor, who reveals and freezes nothing, is led to the audit trail alone
+    auditor = Client()
+    log_in(auditor, market.user(Role.AUDITOR))
+    read = auditor.get(f"/surveillance/alerts/{alert.pk}/").content.decode()
+    assert f'href="/audit/?target={alert.accounts[0]}"' in read
+    assert (
+        "/kyc/reveal/?q=" not in read and "/supervision/?account=" not in read and "/settlement/?account=" not in read
+    )
 
 
 @pytest.mark.parametrize("role", [Role.AUDITOR, Role.EXCHANGE_OPERATOR, Role.BROKER_STAFF])

@@ -48,3 +48,23 @@ def test_chinese_text_is_drawn_in_the_web_font_when_the_browser_has_none(page, l
     # and the language switch's
     assert "Noto Sans SC" in _fonts_of(page, "main form button[type=submit]")
     assert "Noto Sans SC" in _fonts_of(page, ".langswitch button[lang=zh-hans]")
+
+
+def test_a_select_outside_a_form_field_is_drawn_in_the_web_font_too(page, live_server):
+    # (found by a probe: the alert filters' selects and the console's reason boxes kept the browser's own font, and
+    # drew their Chinese in boxes)
+    from core.models import Role, User
+    from tests.browser.steps import PASSWORD, log_in
+
+    if _system_has_chinese_font():
+        pytest.skip("this machine has a Chinese font: the browser uses it and never asks for the web font")
+    fonts.web_font()
+    User.objects.create_user(username="reg-fonts", password=PASSWORD, role=Role.REGULATOR)
+    log_in(page, live_server.url, "reg-fonts")
+
+    # when the surveillance console opens, its filters in Chinese
+    page.goto(f"{live_server.url}/surveillance/")
+    page.wait_for_function("document.documentElement.classList.contains('webfont-ready')", timeout=20_000)
+
+    # then the filter's select is drawn in the web font
+    assert "Noto Sans SC" in _fonts_of(page, "#filter-state")

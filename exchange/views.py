@@ -20,6 +20,7 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.paginator import Paginator
+from django.db import InterfaceError, OperationalError
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -153,8 +154,9 @@ def error_404(request, exception=None):
 
 def error_500(request):
     # Django calls this while handling the exception: a request that found no free database connection in
-    # time (core.db.base) is told to come back, as the API's views tell it, not that something broke.
-    if isinstance(sys.exc_info()[1], ServerBusy):
+    # time (core.db.base), or whose connection the database dropped, is told to come back, as the API's views
+    # tell it (core.api.errors), not that something broke.
+    if isinstance(sys.exc_info()[1], ServerBusy | OperationalError | InterfaceError):
         response = _error(request, 503, "server_busy", str(ServerBusy.default_detail))
         response["Retry-After"] = "1"
         return response

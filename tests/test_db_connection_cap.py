@@ -136,3 +136,68 @@ def test_a_page_that_finds_no_connection_in_time_is_a_503_page(settings):
     assert page.status_code == 503
     assert page["Retry-After"] == "1"
     assert "The exchange is busy; try again in a moment." in page.content.decode()
+
+
+def test_an_order_whose_connection_postgresql_drops_is_a_503_server_busy_and_places_nothing(monkeypatch):
+    # given a market, and PostgreSQL ending the order's connection in the middle of its transaction (as when an
+    # administrator terminates the backends, or the server restarts)
+    from exchange.services import orders
+
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    before = snapshot()
+    lock_security = orders.lock_security
+
+    def dropped(code):
+        locked = lock_security(code)
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return locked
+
+    monkeypatch.setattr(orders, "lock_security", dropped)
+
+    # when the investor's order comes in
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        place = api_for(investor.owner).post
+        body = order_body(market, client_order_id="dropped-1")
+        answer = pool.submit(_on_own_connection(lambda: place("/api/v1/orders/", body, format="json"))).result()
+
+    # then it is told to come back (503 server_busy, JSON), not a 500, and nothing was placed
+    assert answer.status_code == 503
+    assert answer.json() == {"code": "server_busy", "message": "The exchange is busy; try again in a moment."}
+    assert answer["Retry-After"] == "1"
+    assert snapshot() == before
+
+    # and the same order sent again goes through
+    monkeypatch.setattr(orders, "lock_security", lock_security)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        again = pool.submit(_on_own_connection(lambda: place("/api/v1/orders/", body, format="json"))).result()
+    assert again.status_code == 201, again.json()
+    assert Order.objects.get(client_order_id="dropped-1").filled_quantity == 100
+
+
+def test_a_page_whose_connection_postgresql_drops_is_a_503_page(monkeypatch):
+    # given a signed-in investor, and PostgreSQL ending the connection as the market watch is drawn
+    from exchange import market_watch
+
+    market = build_market()
+    investor = market.investor(cash="1000")
+    browser = Client(raise_request_exception=False)
+    log_in(browser, investor.owner)
+
+    def dropped():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    monkeypatch.setattr(market_watch, "rows", dropped)
+
+    # when the page is asked for
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        page = pool.submit(_on_own_connection(lambda: browser.get("/", HTTP_ACCEPT_LANGUAGE="en"))).result()
+
+    # then the answer is the busy page, 503, not the server-error page
+    assert page.status_code == 503
+    assert page["Retry-After"] == "1"
+    assert "The exchange is busy; try again in a moment." in page.content.decode()

@@ -155,6 +155,11 @@ DATABASES = {
         DATABASE_URL, conn_max_age=int(env("DB_CONN_MAX_AGE", "600") or 0), conn_health_checks=True
     ),
 }
+# PostgreSQL's backend, with at most DB_MAX_CONNECTIONS connections open at once in this process (0: no cap);
+# a request past it waits DB_CONNECTION_WAIT seconds for one, then is answered 503 server_busy (core.db.base).
+DATABASES["default"]["ENGINE"] = "core.db"
+DB_MAX_CONNECTIONS = int(env("DB_MAX_CONNECTIONS", "0") or 0)
+DB_CONNECTION_WAIT = float(env("DB_CONNECTION_WAIT", "10") or 10)
 DATABASES["default"]["TEST"] = {"NAME": env("DATABASE_TEST_NAME")} if env("DATABASE_TEST_NAME") else {}
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -7,6 +7,7 @@ Views shape what the templates show (labels, number formatting) and turn a
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +20,8 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponseNotModified, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -32,6 +34,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.static import was_modified_since
 
 from core import fonts
+from core.db.base import ServerBusy
 from core.errors import DomainError
 from core.forms import domain_error_message, report_refusal
 from core.labels import choice_label
@@ -61,6 +64,7 @@ ERROR_TITLES = {
     403: _("Access refused"),
     404: _("Page not found"),
     500: _("Server error"),
+    503: _("Busy"),
 }
 
 
@@ -81,7 +85,9 @@ def _error(request, status: int, code: str, message: str, *, back: str = ""):
             return render(request, "error_page.html", context, status=status)
         except Exception:  # the plain page below says the same
             pass
-    return render(request, "error.html", context, status=status)
+    # Without the request's context processors, which read the database (the market's state): the page is drawn
+    # also when the error came from there (found by a probe: a request that found no free connection drew none).
+    return HttpResponse(render_to_string("error.html", context), status=status)
 
 
 def _referrer(request) -> str:
@@ -147,6 +153,13 @@ def error_404(request, exception=None):
 
 
 def error_500(request):
+    # Django calls this while handling the exception: a request that found no free database connection in
+    # time (core.db.base), or whose connection the database dropped, is told to come back, as the API's views
+    # tell it (core.api.errors), not that something broke.
+    if isinstance(sys.exc_info()[1], ServerBusy | OperationalError | InterfaceError):
+        response = _error(request, 503, "server_busy", str(ServerBusy.default_detail))
+        response["Retry-After"] = "1"
+        return response
     return _error(request, 500, "server_error", gettext("Something went wrong on our side."))
 
 

@@ -375,6 +375,9 @@ def _serve_children(env: dict, services: Services, manage: list[str]) -> int:
     # connection is closed after each request, or a hundred idle threads would each keep one.
     web_env = dict(env)
     web_env.setdefault("DB_CONN_MAX_AGE", "0")
+    # And at most 20 open at once in a process (core.db.base): 3 × 64 threads could ask PostgreSQL for 192, past
+    # its 100, and the requests past it failed (500); past the cap a request waits for a connection instead.
+    web_env.setdefault("DB_MAX_CONNECTIONS", "20")
     procs = {
         "web (gunicorn)": [
             gunicorn,

@@ -1,17 +1,23 @@
-"""One error shape for the whole API: ``{"code", "message"}`` (+ ``"fields"``), always a 4xx."""
+"""One error shape for the whole API: ``{"code", "message"}`` (+ ``"fields"``): a 4xx, or 503 ``server_busy`` when
+the database cannot serve the request (``core.db.base``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core.audit import refusal_noted, refused_fields
+from core.db.base import ServerBusy
 from core.errors import DomainError, InvalidInput
+
+logger = logging.getLogger(__name__)
 
 _DRF_CODES = {
     drf.NotAuthenticated: "not_authenticated",
@@ -70,6 +76,14 @@ def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         body = {"code": exc.code, "message": exc.message}
         return Response(body, status=exc.status)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database dropped the connection, refused a new one or gave the transaction up (a deadlock, a
+        # server restarting): what the request wrote is rolled back, and it may be sent again (the idempotency
+        # keys make a retry safe). Told so, 503 as when no connection is free (core.db.base), not a bare 500 (found
+        # by a probe: every request in flight when PostgreSQL's backends were terminated was a 500); logged as
+        # the 500 was.
+        logger.error("the database failed the request: %s", exc, exc_info=exc)
+        exc = ServerBusy()
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

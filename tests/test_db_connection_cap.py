@@ -94,7 +94,7 @@ def test_an_order_that_finds_no_connection_in_time_is_a_503_server_busy_and_plac
 
     # then it is told to come back (503, JSON, Retry-After), not a 500, and nothing was placed
     assert refused.status_code == 503
-    assert refused.json() == {"code": "server_busy", "message": "The exchange is busy; try again in a moment."}
+    assert refused.json() == {"code": "server_busy", "message": "系统繁忙，请稍后再试。"}  # the default language
     assert refused["Retry-After"] == "1"
     settings.DB_MAX_CONNECTIONS = 0
     assert snapshot() == before
@@ -166,7 +166,7 @@ def test_an_order_whose_connection_postgresql_drops_is_a_503_server_busy_and_pla
 
     # then it is told to come back (503 server_busy, JSON), not a 500, and nothing was placed
     assert answer.status_code == 503
-    assert answer.json() == {"code": "server_busy", "message": "The exchange is busy; try again in a moment."}
+    assert answer.json() == {"code": "server_busy", "message": "系统繁忙，请稍后再试。"}
     assert answer["Retry-After"] == "1"
     assert snapshot() == before
 

@@ -64,11 +64,14 @@ def _folder() -> Path:
 
 
 def _built(target: Path, build) -> Path:
-    """``target``, made by ``build(path)`` once: one process builds while the others wait on the lock."""
+    """``target``, made by ``build(path)`` once: one process builds while the others wait on the target's lock.
+    A lock file per target, since a build may need another font built first (the web font is cut from the
+    regular instance): with one lock for the folder, a process building the web font on a fresh folder waited on
+    its own lock for ever (``flock`` locks of two ``open``s of one file exclude each other even in one process)."""
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".lock", "w") as lock:
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():  # another process may have built it while this one waited
             # A file of its own (unique even across hosts sharing the folder), gone if the build fails.

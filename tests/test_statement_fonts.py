@@ -99,3 +99,34 @@ def test_the_pages_serve_the_web_font_once_built_and_say_so_when_not(settings, t
     css = (settings.BASE_DIR / "static" / "css" / "exchange.css").read_text()
     stack = css.split("--font:", 1)[1].split(";", 1)[0]
     assert stack.index('"Noto Sans CJK SC"') < stack.index('"Exchange SC"') < stack.index("sans-serif")
+
+
+def test_a_font_whose_build_needs_another_font_built_first_does_not_wait_on_itself(settings, tmp_path):
+    # (found by a browser test on a fresh data folder: the web font, cut from the regular instance, took the
+    # folder's one lock and then waited for it again to build the regular instance, for ever)
+    import threading
+
+    settings.DATA_DIR = tmp_path
+    folder = tmp_path / "fonts"
+
+    # given two fonts, the first of which is built from the second
+    def build_second(path):
+        path.write_bytes(b"second")
+
+    def build_first(path):
+        second = fonts._built(folder / "second.ttf", build_second)
+        path.write_bytes(b"first from " + second.read_bytes())
+
+    # when the first is asked for on a folder where neither is built (in a thread: a deadlock must not hang the run)
+    done = []
+    worker = threading.Thread(
+        target=lambda: done.append(fonts._built(folder / "first.woff2", build_first)), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=30)
+
+    # then both are built, once, with no half-built file left
+    assert done == [folder / "first.woff2"]
+    assert (folder / "first.woff2").read_bytes() == b"first from second"
+    assert (folder / "second.ttf").read_bytes() == b"second"
+    assert not list(folder.glob("*.partial"))

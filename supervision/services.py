@@ -20,7 +20,8 @@ Decisions:
   Resting orders placed before it stay; their fills settle as usual.
 * Release (and expiry, by the beat task) frees exactly what the freeze still
   holds: one person (a regulator) releases, since releasing moves and blocks
-  nothing.
+  nothing; not while a forced transfer of the freeze waits for approval (expiry
+  waits for it too).
 * A forced transfer consumes frozen assets of one freeze; the receiver gets
   them free, after the holder cap and the receiver's KYC are checked (at the
   proposal and again at the approval).
@@ -35,6 +36,7 @@ pk, then positions by account pk; the proposal row is locked first of all.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -86,6 +88,12 @@ ReceiverNotEligible = err.error_class(
 TradeNotSettled = err.error_class(
     "TradeNotSettled", "trade_not_settled", _("Only a settled trade can be corrected."), 409
 )
+ForcedTransferPending = err.error_class(
+    "ForcedTransferPending",
+    "forced_transfer_pending",
+    _("A forced transfer of this freeze is waiting for approval: decide or withdraw it first."),
+    409,
+)
 CorrectionPending = err.error_class(
     "CorrectionPending", "correction_pending", _("A correction of this trade is already waiting for approval."), 409
 )
@@ -104,6 +112,8 @@ CorrectionOverCap = err.error_class(
 
 REGULATORS = frozenset({Role.REGULATOR})
 CORRECTION_PROPOSERS = frozenset({Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR})
+
+log = logging.getLogger(__name__)
 
 
 def _require(actor: User, roles: frozenset[str], message: str) -> None:
@@ -510,14 +520,40 @@ def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, no
     return freeze
 
 
+def _transfers_pending(freeze: Freeze) -> list[int]:
+    """The forced transfers of ``freeze`` (locked) waiting for approval. A proposal made while the freeze is locked
+    waits for its lock (its row's key refers to the freeze, and ``_locked`` takes it FOR UPDATE), so the list is
+    whole: a transfer committed before the lock is here, one proposed after it finds the freeze ended."""
+    return list(
+        ForcedTransfer.objects.filter(freeze=freeze, status=ForcedTransfer.Status.PROPOSED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def freeze_release(*, actor: User, freeze_id: int, reason: str, ip: str | None = None) -> Freeze:
-    """A regulator releases an active freeze: exactly what it holds is free again (UNFREEZE)."""
+    """A regulator releases an active freeze: exactly what it holds is free again (UNFREEZE).
+
+    Not while a forced transfer of it waits for approval (found by a probe: the release won, and the court's
+    transfer was refused on approval for want of the assets it had to move): it is decided or withdrawn first."""
     _require(actor, REGULATORS, gettext("Only regulators release freezes."))
     reason = err.reason_checked(reason)
     with transaction.atomic():
         freeze = _locked(Freeze, freeze_id)
         if freeze.status != Freeze.Status.ACTIVE:
             raise FreezeNotActive()
+        if pending := _transfers_pending(freeze):
+            if len(pending) == 1:
+                message = gettext(
+                    "Forced transfer %(transfers)s of freeze %(id)s is waiting for approval: it must be approved, "
+                    "rejected or withdrawn before the freeze is released."
+                )
+            else:
+                message = gettext(
+                    "Forced transfers %(transfers)s of freeze %(id)s are waiting for approval: they must be "
+                    "approved, rejected or withdrawn before the freeze is released."
+                )
+            raise ForcedTransferPending(message % {"transfers": ", ".join(str(pk) for pk in pending), "id": freeze.pk})
         now = timezone.now()
         _unfreeze(freeze, actor=actor, reason=reason, cause="released", now=now)
         audit_record(
@@ -531,13 +567,20 @@ def freeze_release(*, actor: User, freeze_id: int, reason: str, ip: str | None =
 
 
 def freezes_expire(*, now: dt.datetime | None = None) -> int:
-    """Release the active freezes whose expiry has passed (UNFREEZE, cause expired). Idempotent."""
+    """Release the active freezes whose expiry has passed (UNFREEZE, cause expired). Idempotent.
+
+    A freeze with a forced transfer waiting for approval stays until the transfer is decided or withdrawn (the
+    court's order to move the assets came within the freeze's term; the approver decides it on the assets the
+    freeze holds), and expires at the first run after that; the skip is logged each run."""
     now = now or timezone.now()
     expired = 0
     for pk in Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).values_list("pk", flat=True):
         with transaction.atomic():
             freeze = _locked(Freeze, pk)
             if freeze.status != Freeze.Status.ACTIVE:
+                continue
+            if pending := _transfers_pending(freeze):
+                log.info("freeze %s not expired: forced transfers %s wait for approval", freeze.pk, pending)
                 continue
             _unfreeze(freeze, actor=None, reason="expired", cause="expired", now=now)
             audit_record(

@@ -214,3 +214,132 @@ def test_no_code_locks_a_security_row_for_update_with_its_key():
         if pattern.search(line)
     ]
     assert found == []
+
+
+def _unfrozen(entry_id: int) -> list:
+    import json
+
+    from ledger.models import Entry
+
+    return json.loads(bytes(Entry.objects.get(pk=entry_id).canonical))["payload"]["shares"]
+
+
+def test_a_release_and_the_approval_of_a_forced_transfer_of_the_freeze_at_once_leave_one_consistent_state():
+    # (found by a probe: the release won and the court's transfer was refused on approval) Given a freeze of 300
+    # shares and a transfer of 100 of them waiting, when one regulator releases the freeze as another approves the
+    # transfer: the transfer is carried out, and the release is either refused (the transfer still waited when it
+    # looked) or, coming after it, frees exactly the 200 left; never a release that strands the transfer.
+    import datetime as dt
+
+    from balances.replay import replay_check
+    from core.models import Role
+    from supervision import services as sv
+    from supervision.models import ForcedTransfer, Freeze
+
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10")
+    investor, receiver = market.investor(shares=1000), market.investor()
+    reg1, reg2, reg3 = (market.user(Role.REGULATOR) for _ in range(3))
+    legal = {"legal_authority": "Court", "legal_document": "(2026)1号", "legal_date": dt.date(2026, 11, 30)}
+    outcomes = set()
+    for round_ in range(3):
+        freeze = sv.freeze_propose(
+            actor=reg1, account=investor.code, security=market.security.code, quantity=300, reason="Order", **legal
+        )
+        freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+        transfer = sv.forced_transfer_propose(
+            actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+            reason="Judgment", **legal,
+        )  # fmt: skip
+
+        released, approved = run_concurrently(
+            [
+                lambda f=freeze: sv.freeze_release(actor=reg3, freeze_id=f.pk, reason="Lifted"),
+                lambda t=transfer: sv.forced_transfer_approve(actor=reg2, transfer_id=t.pk),
+            ]
+        )
+
+        # then the transfer went through, whichever came first
+        assert not isinstance(approved, DomainError), approved
+        assert ForcedTransfer.objects.get(pk=transfer.pk).status == "executed"
+        freeze.refresh_from_db()
+        if isinstance(released, DomainError):
+            assert released.code == "forced_transfer_pending"
+            assert (freeze.status, freeze.held_quantity) == ("active", 200)
+            sv.freeze_release(actor=reg3, freeze_id=freeze.pk, reason="Lifted")  # now it may go
+        else:
+            # after the approval: it freed the 200 left (UNFREEZE), and holds nothing now
+            assert (freeze.status, freeze.held_quantity) == ("released", 0)
+            assert _unfrozen(freeze.end_entry) == [{"security": market.security.code, "quantity": 200}]
+        outcomes.add(type(released).__name__)
+        # and the balances say so: the receiver has 100 more each round, nothing of the investor's stays frozen
+        sender = Position.objects.get(account=investor, security=market.security)
+        assert (sender.total, sender.frozen) == (1000 - 100 * (round_ + 1), 0)
+        assert Position.objects.get(account=receiver, security=market.security).total == 100 * (round_ + 1)
+    assert Freeze.objects.filter(status="active").count() == 0
+    assert_no_negative_available()
+    assert replay_check() == []
+    assert outcomes <= {"ForcedTransferPending", "Freeze"}
+
+
+def test_a_release_waiting_for_the_transfers_approval_sees_it_decided():
+    # Given the approval of a transfer holding the freeze's row, a release of the freeze waits for it, and then
+    # sees the transfer carried out: it releases what is left (the interleaving the race above may not hit).
+    import datetime as dt
+    import time
+
+    from core.models import Role
+    from supervision import services as sv
+    from supervision.models import Freeze
+
+    market = build_market()
+    investor, receiver = market.investor(shares=1000), market.investor()
+    reg1, reg2, reg3 = (market.user(Role.REGULATOR) for _ in range(3))
+    legal = {"legal_authority": "Court", "legal_document": "(2026)1号", "legal_date": dt.date(2026, 11, 30)}
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=300, reason="Order", **legal
+    )
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=300,
+        reason="Judgment", **legal,
+    )  # fmt: skip
+    held, go = threading.Event(), threading.Event()
+    from supervision import hooks
+
+    def approve():
+        try:
+            original = hooks.assets_moved.fire
+
+            def wait_inside(**kw):  # inside the approval's transaction, the freeze's row locked
+                held.set()
+                assert go.wait(10)
+                return original(**kw)
+
+            hooks.assets_moved.fire = wait_inside
+            try:
+                return sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk).status
+            finally:
+                hooks.assets_moved.fire = original
+        finally:
+            connections.close_all()
+
+    def release():
+        try:
+            return sv.freeze_release(actor=reg3, freeze_id=freeze.pk, reason="Lifted").status
+        except DomainError as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        approving = pool.submit(approve)
+        assert held.wait(10)
+        releasing = pool.submit(release)
+        time.sleep(0.5)
+        waited = not releasing.done()
+        go.set()
+        # the transfer took all 300: the freeze is used up, and the release says it is not active
+        assert (waited, approving.result(10), releasing.result(10)) == (True, "executed", "freeze_not_active")
+    assert Freeze.objects.get(pk=freeze.pk).status == "consumed"
+    assert Position.objects.get(account=investor, security=market.security).frozen == 0

@@ -465,6 +465,103 @@ def test_a_second_transfer_of_a_used_up_freeze_says_the_freeze_is_consumed(sup):
     assert snapshot() == before
 
 
+def _freezes_and_transfers() -> list:
+    return [
+        list(Freeze.objects.order_by("pk").values_list("pk", "status", "held_quantity", "ended_by", "end_entry")),
+        list(ForcedTransfer.objects.order_by("pk").values_list("pk", "status", "decided_by")),
+        list(AuditEvent.objects.order_by("pk").values_list("pk", "action")),
+    ]
+
+
+def test_a_freeze_is_not_released_while_a_forced_transfer_of_it_waits_for_approval(sup):
+    # (found by a probe: the release won, and the court's transfer was later refused on approval)
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 700)
+    other = frozen_shares(reg1, reg2, investor, market.security, 100)
+    propose = {"freeze_id": freeze.pk, "receiver": receiver.code, "security": market.security.code, **LEGAL}
+    first = sv.forced_transfer_propose(actor=reg1, quantity=500, reason="Judgment", **propose)
+    second = sv.forced_transfer_propose(actor=reg1, quantity=100, reason="Costs", **propose)
+    before, rows = snapshot(), _freezes_and_transfers()
+
+    # when a regulator releases the freeze while the two transfers wait, it is refused, naming them
+    with translation.override("en"), pytest.raises(sv.ForcedTransferPending) as refused:
+        sv.freeze_release(actor=reg2, freeze_id=freeze.pk, reason="Lifted")
+    assert refused.value.code == "forced_transfer_pending" and refused.value.status == 409
+    assert refused.value.message == (
+        f"Forced transfers {first.pk}, {second.pk} of freeze {freeze.pk} are waiting for approval: they must be "
+        "approved, rejected or withdrawn before the freeze is released."
+    )
+    # and nothing changed: the freeze holds the 700, the transfers wait, no UNFREEZE, no audit record
+    assert snapshot() == before and _freezes_and_transfers() == rows
+    # while a freeze of the same account with no transfer is released as before
+    sv.freeze_release(actor=reg2, freeze_id=other.pk, reason="Lifted")
+    assert Freeze.objects.get(pk=other.pk).status == "released"
+
+    # when one transfer is withdrawn, the refusal names the one left
+    sv.forced_transfer_withdraw(actor=reg1, transfer_id=second.pk, reason="Paid")
+    with translation.override("en"), pytest.raises(sv.ForcedTransferPending) as refused:
+        sv.freeze_release(actor=reg2, freeze_id=freeze.pk, reason="Lifted")
+    assert refused.value.message.startswith(f"Forced transfer {first.pk} of freeze {freeze.pk} is waiting")
+
+    # and once it is decided, the release frees exactly what the freeze still holds
+    sv.forced_transfer_approve(actor=reg2, transfer_id=first.pk)
+    sv.freeze_release(actor=reg2, freeze_id=freeze.pk, reason="Lifted")
+    pos = position_of(investor, market.security)
+    assert (pos.total, pos.frozen) == (500, 0)
+    assert Freeze.objects.get(pk=freeze.pk).status == "released"
+    assert payloads("UNFREEZE")[-1]["shares"] == [{"security": market.security.code, "quantity": 200}]
+    assert replay_check() == []
+
+
+def test_releasing_a_freeze_with_a_transfer_waiting_is_a_409_on_the_api(sup):
+    market, reg1, reg2, _mm, investor = sup
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=market.investor().code, security=market.security.code,
+        quantity=100, reason="Judgment", **LEGAL,
+    )  # fmt: skip
+    before, rows = snapshot(), _freezes_and_transfers()
+
+    response = api_for(reg2).post(
+        f"/api/v1/freezes/{freeze.pk}/release/", {"reason": "Lifted"}, format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "forced_transfer_pending"
+    assert f"Forced transfer {transfer.pk} of freeze {freeze.pk}" in response.json()["message"]
+    assert snapshot() == before
+    # the refusal is on the audit trail as every refusal is; the freeze and the transfer are as they were
+    assert _freezes_and_transfers()[:2] == rows[:2]
+
+
+def test_an_expired_freeze_waits_for_its_pending_transfer_then_expires_at_the_next_run(sup):
+    market, reg1, reg2, _mm, investor = sup
+    soon = timezone.now() + dt.timedelta(hours=1)
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300, expires_at=soon)
+    other = frozen_shares(reg1, reg2, investor, market.security, 100, expires_at=soon)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=market.investor().code, security=market.security.code,
+        quantity=100, reason="Judgment", **LEGAL,
+    )  # fmt: skip
+
+    # when the expiry passes with the transfer waiting, the beat expires only the other freeze
+    assert sv.freezes_expire(now=soon + dt.timedelta(seconds=1)) == 1
+    assert Freeze.objects.get(pk=other.pk).status == "expired"
+    assert Freeze.objects.get(pk=freeze.pk).status == "active"
+    before, rows = snapshot(), _freezes_and_transfers()
+    assert sv.freezes_expire(now=soon + dt.timedelta(seconds=2)) == 0
+    assert snapshot() == before and _freezes_and_transfers() == rows
+
+    # then the transfer is approved on what the freeze holds, and the next run expires the rest
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    assert sv.freezes_expire(now=soon + dt.timedelta(seconds=3)) == 1
+    assert Freeze.objects.get(pk=freeze.pk).status == "expired"
+    assert position_of(investor, market.security).frozen == 0
+    assert payloads("UNFREEZE")[-1]["shares"] == [{"security": market.security.code, "quantity": 200}]
+    assert replay_check() == []
+
+
 def test_a_forced_transfer_to_an_account_without_kyc_a_fee_account_or_beyond_the_cap_is_refused_when_proposed(sup):
     # (found by a probe: such a proposal was taken, and only its approver was told it could never go through)
     market, reg1, _reg2, _mm, investor = sup

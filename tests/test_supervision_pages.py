@@ -683,17 +683,44 @@ def test_every_row_decision_without_a_reason_names_its_row_next_to_its_field(dec
 def test_releasing_a_freeze_no_longer_in_force_names_the_freeze(decisions, language):
     from supervision import services as sv
 
-    # given two freezes, the first released already
-    first, second = decisions["active"]
+    # given two freezes, the second released already (the first has a forced transfer waiting)
+    _first, second = decisions["active"]
     regulator = signed_in(decisions["reg1"])
-    sv.freeze_release(actor=decisions["reg2"], freeze_id=first.pk, reason="Lifted")
+    sv.freeze_release(actor=decisions["reg2"], freeze_id=second.pk, reason="Lifted")
     before = _decision_state()
     # when a regulator releases it again (a page left open)
     response = regulator.post(
-        f"/supervision/freeze/{first.pk}/release/", {"reason": "Lifted"}, HTTP_ACCEPT_LANGUAGE=language, follow=True
+        f"/supervision/freeze/{second.pk}/release/", {"reason": "Lifted"}, HTTP_ACCEPT_LANGUAGE=language, follow=True
     )
     # then the console says which freeze is not in force, and nothing changed
     refused = {"en": "The freeze is not active.", "zh-hans": "该冻结未生效。"}[language]
     page = response.content.decode()
-    assert ROW_NAMED["freeze"][language].format(id=first.pk, error=refused) in page
+    assert ROW_NAMED["freeze"][language].format(id=second.pk, error=refused) in page
     assert _decision_state() == before
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_releasing_a_freeze_whose_forced_transfer_waits_says_which_transfer_and_changes_nothing(decisions, language):
+    # given a freeze in force with a forced transfer of it waiting for approval
+    first, _second = decisions["active"]
+    transfer = decisions["transfer"]
+    regulator = signed_in(decisions["reg2"])
+    before = _decision_state()
+
+    # when a regulator releases the freeze on the console
+    response = regulator.post(
+        f"/supervision/freeze/{first.pk}/release/", {"reason": "Lifted"}, HTTP_ACCEPT_LANGUAGE=language
+    )
+
+    # then the console is shown again, above naming the freeze and the transfer to decide first (never a 500)
+    assert response.status_code == 302 and response["Location"] == "/supervision/"
+    page = regulator.get("/supervision/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert f'<li class="msg msg-error">{ROW_NAMED["freeze"][language].format(id=first.pk, error="")}' in page
+    if language == "en":
+        assert (
+            f"Forced transfer {transfer.pk} of freeze {first.pk} is waiting for approval: it must be approved, "
+            "rejected or withdrawn before the freeze is released."
+        ) in page
+    # and nothing changed: the freeze holds its shares, the transfer waits
+    assert _decision_state() == before
+    assert Freeze.objects.get(pk=first.pk).status == "active"

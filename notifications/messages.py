@@ -111,6 +111,13 @@ def _freeze(p: dict) -> str:
         text += " " + ngettext("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", cancelled) % {
             "n": cancelled
         }
+    withdrawn = int(p.get("proposals_withdrawn") or 0)
+    if withdrawn:
+        text += " " + ngettext(
+            "Its open negotiated transfer proposal was withdrawn.",
+            "Its %(n)s open negotiated transfer proposals were withdrawn.",
+            withdrawn,
+        ) % {"n": withdrawn}
     return (
         text + " " + gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
     )

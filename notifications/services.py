@@ -187,6 +187,15 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
                 closed_reason=str(freeze.pk),
                 updated_at=freeze.decided_at,
             ).count()
+            # And the negotiated proposals it made, which the approval withdrew (found by a probe: the notice
+            # counted only the orders). Its requests for quote, and the proposals made to it, are the beat's to
+            # close, a minute later: not the approval's, not counted here.
+            facts["proposals_withdrawn"] = NegotiatedTrade.objects.filter(
+                proposer=freeze.account,
+                status=NegotiatedTrade.Status.WITHDRAWN,
+                closed_by__isnull=True,
+                closed_at=freeze.decided_at,
+            ).count()
         return [Draft(user_id, Kind.FREEZE, f"freeze:{freeze.pk}", facts)]
     return [Draft(user_id, Kind.UNFREEZE, f"unfreeze:{freeze.pk}", facts)]
 

@@ -1047,6 +1047,53 @@ def test_the_freeze_notice_counts_the_orders_its_approval_cancelled_not_those_th
     assert told == sorted([[kept.pk, odd.pk], [late.pk]])
 
 
+def test_the_freeze_notice_counts_the_proposals_its_approval_withdrew_not_those_the_beat_closes(market, delivered):
+    # (found by a probe: the notice said how many orders the approval cancelled, not the proposals it withdrew)
+    from exchange.models import NegotiatedTrade
+    from exchange.services import negotiated as neg
+    from supervision.tasks import cancel_frozen_orders
+
+    # given an investor who proposed two negotiated transfers, and a third proposed to them by another investor
+    investor, buyer = market.investor(cash="50000", shares=1000), market.investor(cash="50000")
+    for n, side in enumerate(["sell", "buy"]):
+        neg.negotiated_propose(
+            actor=investor.owner,
+            account=investor,
+            request=neg.NegotiatedRequest(market.security.code, side, 100, D("10.00"), buyer.code, f"mine-{n}"),
+        )
+    made_to, _code, _ = neg.negotiated_propose(
+        actor=buyer.owner,
+        account=buyer,
+        request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), investor.code, "to-them"),
+    )
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    # when the whole-account freeze is approved, and the beat then withdraws the proposal made to the investor
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+        assert cancel_frozen_orders.apply().get() == 1
+    assert NegotiatedTrade.objects.get(pk=made_to.pk).status == NegotiatedTrade.Status.WITHDRAWN
+    # then the freeze's notice counts the two its approval withdrew, in both languages, and no order
+    (frozen,) = [n for n in notes(investor) if n.kind == Kind.FREEZE]
+    assert (frozen.params["proposals_withdrawn"], frozen.params["orders_cancelled"]) == (2, 0)
+    en = body_in(frozen, "en")
+    assert "Its 2 open negotiated transfer proposals were withdrawn." in en and "open orders" not in en
+    # and a repeat of the freeze's announcement writes nothing more
+    before = notification_rows()
+    assert tasks.notify("freeze_changed", {"freeze_id": freeze.pk, "event": "frozen"}) == 0
+    assert notification_rows() == before
+
+
+def test_a_whole_account_freeze_that_withdrew_nothing_says_no_proposals(market, delivered):
+    investor = market.investor(cash="50000", shares=1000)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    (frozen,) = notes(investor)
+    assert frozen.params["proposals_withdrawn"] == 0 and "proposal" not in body_in(frozen, "en")
+
+
 def test_a_part_freeze_reads_as_before(market, delivered):
     # (a freeze of some shares or cash leaves the account trading: it says nothing of the whole account)
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)

@@ -605,8 +605,11 @@ def _frozen_note(row, security_id: int | None) -> str:
         return ""
     for fn in _frozen_reasons:
         if reason := fn(row.account_id, security_id):
+            if security_id is None:  # cash: its unit, as the sentence before it says (found by a probe)
+                note = gettext("%(frozen)s CNY of it is frozen by a legal order. Reason: %(reason)s")
+                return " " + note % {"frozen": amount_text(row.frozen), "reason": reason}
             return " " + gettext("%(frozen)s of it is frozen by a legal order. Reason: %(reason)s") % {
-                "frozen": shares_text(row.frozen) if security_id is not None else amount_text(row.frozen),
+                "frozen": shares_text(row.frozen),
                 "reason": reason,
             }
     return ""

@@ -27,7 +27,7 @@ class FreezeForm(forms.Form):
     )
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)
     expires_at = forms.DateTimeField(
-        label=_("Expires (optional)"),
+        label=_("Expires (Beijing time, optional)"),
         required=False,
         widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )

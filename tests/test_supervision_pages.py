@@ -699,6 +699,14 @@ def test_releasing_a_freeze_no_longer_in_force_names_the_freeze(decisions, langu
     assert _decision_state() == before
 
 
+def test_the_freeze_forms_expiry_says_beijing_time_as_the_instruction_forms_end_does(market):
+    # (found by a probe: the settlement instruction's end said Beijing time, the freeze's expiry did not; both are
+    # read in Asia/Shanghai)
+    page = signed_in(market.user(Role.REGULATOR)).get("/supervision/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    label = page.split('for="id_freeze-expires_at"', 1)[1].split("</label>", 1)[0]
+    assert "Expires (Beijing time, optional)" in label
+
+
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_releasing_a_freeze_whose_forced_transfer_waits_says_which_transfer_and_changes_nothing(decisions, language):
     # given a freeze in force with a forced transfer of it waiting for approval

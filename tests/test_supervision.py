@@ -387,7 +387,9 @@ def test_a_refusal_for_frozen_cash_labels_the_freezes_reason(sup):
     assert "CNY is available." in str(refused.value.message)
     with translation.override("zh-hans"), pytest.raises(err.InsufficientCash) as refused:
         buy(market, investor, 100, "b")
-    assert "50,000.00" in str(refused.value.message) and str(refused.value.message).endswith("诉讼财产保全")
+    assert str(refused.value.message).endswith("其中 50,000.00 元已被依法冻结。原因：诉讼财产保全"), (
+        refused.value.message
+    )
     assert snapshot() == before
 
 

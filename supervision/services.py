@@ -18,6 +18,11 @@ Decisions:
   frozen account's quote never fills, ``exchange.services.orders``) and then
   freezes every free asset of the account, what the quotes held included.
   Resting orders placed before it stay; their fills settle as usual.
+* A trading restriction is a freeze of kind ``trading`` that holds nothing: its
+  approval closes the account's quotes, orders and proposals as a
+  whole-account freeze does and sets ``Account.trading_restricted`` (not
+  ``frozen``, which also stops withdrawals); the assets stay the account's.
+  One model for both: the same legal act, life and readers, minus the assets.
 * Release (and expiry, by the beat task) frees exactly what the freeze still
   holds: one person (a regulator) releases, since releasing moves and blocks
   nothing.

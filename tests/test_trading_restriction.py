@@ -318,3 +318,17 @@ def test_the_api_proposes_a_restriction_and_the_holder_sees_it_masked_once_in_fo
     # and a restriction with an amount is a 400, nothing written
     bad = api_for(reg1).post("/api/v1/freezes/", {**body, "amount": "1.00"}, format="json")
     assert bad.status_code == 400 and Freeze.objects.count() == 1
+
+
+def test_a_restricted_market_makers_quote_never_fills(sup):
+    # given a market maker's quote still active while its account is restricted (published in the instant of the
+    # restriction's approval, after it had pulled the others)
+    market, _reg1, _reg2, mm, investor = sup
+    Account.objects.filter(pk=mm.pk).update(trading_restricted=True)
+    before = position_of(mm, market.security)
+    # when an investor buys at its ask, then the order finds nothing to trade with, and the quote is as it was
+    assert order(market, investor, "buy", 100, "10.10", "restricted-ask").filled_quantity == 0
+    assert not Trade.objects.exists() and position_of(mm, market.security).reserved == before.reserved
+    # and once the restriction ends the same buy fills
+    Account.objects.filter(pk=mm.pk).update(trading_restricted=False)
+    assert order(market, investor, "buy", 100, "10.10", "free-ask").filled_quantity == 100

@@ -46,6 +46,13 @@ class InvalidInput(DomainError):
 
 
 AccountFrozen = error_class("AccountFrozen", "account_frozen", _("This account is frozen by a legal order."), 409)
+# A trading restriction (``supervision``): the account may not trade; its assets stay its own.
+TradingRestricted = error_class(
+    "TradingRestricted",
+    "trading_restricted",
+    _("A regulator has restricted this account's trading; it cannot trade."),
+    409,
+)
 # The database's refusal of a trade one of whose accounts was frozen after the request read it: either party's,
 # so the message names neither (a path that can tell its own account's raises AccountFrozen instead).
 TradePartyFrozen = error_class(

@@ -127,6 +127,9 @@ class Account(models.Model):
     broker = models.ForeignKey(Broker, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
     # A whole-account judicial freeze is active (``supervision``): no orders, quotes, withdrawals or transfers out.
     frozen = models.BooleanField(default=False)
+    # A trading restriction is active (``supervision``, a freeze of scope ``trading``): no orders, quotes, requests
+    # for quote or negotiated trades; its cash and shares stay its own (deposits, withdrawals, settlement go on).
+    trading_restricted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

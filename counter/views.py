@@ -104,8 +104,13 @@ def _client_row(account: Account) -> dict:
         "cash_total": amount_text(account.cash_total),
         "cash_available": amount_text(account.cash_available),
         "created_at": account.created_at,
-        # "account": a whole-account freeze (no orders, no withdrawals); "part": cash or shares frozen; "": none.
-        "frozen": "account" if account.frozen else ("part" if account.cash_frozen or account.shares_frozen else ""),
+        # "account": a whole-account freeze (no orders, no withdrawals); "trading": a trading restriction (no
+        # orders; withdrawals go on); "part": cash or shares frozen; "": none.
+        "frozen": "account"
+        if account.frozen
+        else "trading"
+        if account.trading_restricted
+        else ("part" if account.cash_frozen or account.shares_frozen else ""),
     }
 
 

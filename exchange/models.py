@@ -95,6 +95,7 @@ class Order(models.Model):
         SECURITY_DELISTED = "security_delisted", _("The security's delisting")
         ACCOUNT_FROZEN = "account_frozen", _("A legal order froze the account")
         VENUE_RULES = "venue_rules", _("The venue's rules allow no orders in the security")
+        TRADE_RESTRICTED = "trade_restricted", _("A regulator restricted the account's trading")
 
     OPEN_STATUSES = (Status.OPEN, Status.PARTIALLY_FILLED)
 
@@ -149,7 +150,14 @@ class Order(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(
-                    closed_by__in=["", "security_changed", "security_delisted", "account_frozen", "venue_rules"]
+                    closed_by__in=[
+                        "",
+                        "security_changed",
+                        "security_delisted",
+                        "account_frozen",
+                        "venue_rules",
+                        "trade_restricted",
+                    ]
                 ),
                 name="order_closed_by_known",
             ),
@@ -185,6 +193,10 @@ class Order(models.Model):
         """Why the exchange closed the order, in the active language; empty when it did not."""
         if self.closed_by == self.ClosedBy.ACCOUNT_FROZEN:
             return gettext("Cancelled: the account is frozen by a legal order (freeze %(n)s).") % {
+                "n": self.closed_reason
+            }
+        if self.closed_by == self.ClosedBy.TRADE_RESTRICTED:
+            return gettext("Cancelled: a regulator restricted the account's trading (restriction %(n)s).") % {
                 "n": self.closed_reason
             }
         if self.closed_by == self.ClosedBy.VENUE_RULES:

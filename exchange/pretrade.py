@@ -591,7 +591,8 @@ def check_self_trade(account: Account, quotes) -> None:
 
 
 # Why assets of an account are frozen (the supervision app registers it): account id, security id (None for
-# cash) → the freeze's reason, or None. Asked only when a check fails, so it costs the order path nothing.
+# cash, -1 for a whole-account freeze, -2 for a trading restriction) → the freeze's reason, or None. Asked only
+# when a check fails, so it costs the order path nothing.
 _frozen_reasons: list[Callable[[int, int | None], str | None]] = []
 
 
@@ -653,7 +654,8 @@ def check_shares(available: int, needed: int, *, what: str = "order", row=None) 
 
 
 def check_account_not_frozen(account: Account) -> None:
-    """A whole-account judicial freeze stops orders and quotes (``account_frozen``)."""
+    """A whole-account judicial freeze stops orders and quotes (``account_frozen``); so does a trading restriction
+    (``trading_restricted``), which leaves the account's assets its own."""
     if account.frozen:
         reason = next((r for fn in _frozen_reasons if (r := fn(account.pk, -1))), "")
         # The regulator's reason, in whatever language it was written, labelled as such inside the sentence of the
@@ -664,3 +666,12 @@ def check_account_not_frozen(account: Account) -> None:
                 % {"reason": reason}
             )
         raise err.AccountFrozen(gettext("This account is frozen by a legal order; it cannot trade."))
+    if account.trading_restricted:
+        # A trading restriction: the same refusal, naming the restriction's reason (its assets are not frozen).
+        reason = next((r for fn in _frozen_reasons if (r := fn(account.pk, -2))), "")
+        if reason:
+            raise err.TradingRestricted(
+                gettext("A regulator has restricted this account's trading; it cannot trade. Reason: %(reason)s")
+                % {"reason": reason}
+            )
+        raise err.TradingRestricted()

@@ -203,7 +203,9 @@ def rfq_inbox_data(request):
     now = timezone.now()
     rows = inbox_rows(request.user)
     # A frozen desk answers nothing: its rows say so instead of offering a form that can only refuse.
-    frozen = Account.objects.filter(owner=request.user, kind=Account.Kind.MARKET_MAKER, frozen=True).exists()
+    desk = Account.objects.filter(owner=request.user, kind=Account.Kind.MARKET_MAKER)
+    frozen = desk.filter(frozen=True).exists()
+    restricted = desk.filter(trading_restricted=True).exists()  # a trading restriction answers nothing either
     return JsonResponse(
         {
             "as_of": now.isoformat(),
@@ -212,7 +214,12 @@ def rfq_inbox_data(request):
                     "id": row["id"],
                     "html": render_to_string(
                         "exchange/_rfq_inbox_row.html",
-                        {"row": row, "form": RfqAnswerForm(prefix=row["id"]), "frozen": frozen},
+                        {
+                            "row": row,
+                            "form": RfqAnswerForm(prefix=row["id"]),
+                            "frozen": frozen,
+                            "restricted": restricted,
+                        },
                         request,
                     ),
                     "mine_html": render_to_string("exchange/_rfq_inbox_mine.html", {"row": row}, request),

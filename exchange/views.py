@@ -629,7 +629,12 @@ def balances(request):
     # An investor or a market maker whose account is frozen in part or whole is pointed to the freezes (legal
     # orders) behind it, told which: a whole-account freeze stops its orders, quotes and withdrawals (found by a
     # probe: it read as "part of this account is frozen").
-    frozen = account.frozen or data["cash"]["frozen"] > 0 or any(p["frozen"] for p in data["positions"])
+    frozen = (
+        account.frozen
+        or account.trading_restricted  # a trading restriction freezes nothing, yet the holder is told of it
+        or data["cash"]["frozen"] > 0
+        or any(p["frozen"] for p in data["positions"])
+    )
     return render(
         request,
         "exchange/balances.html",
@@ -640,6 +645,7 @@ def balances(request):
             "positions": positions,
             "freezes_link": frozen and request.user.role in (Role.INVESTOR, Role.MARKET_MAKER),
             "whole_account_frozen": account.frozen,
+            "trading_restricted": account.trading_restricted,
         },
     )
 
@@ -743,6 +749,7 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     # would otherwise read "—" with nothing to explain them, and offers no form that can only be refused (found
     # by a probe: the reason showed only after a quote was tried).
     context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox, "frozen": account.frozen}
+    context["restricted"] = account.trading_restricted  # a trading restriction: no quotes either, assets its own
     return render(request, "exchange/quotes.html", context, status=status)
 
 

@@ -90,6 +90,26 @@ def _reference(p: dict) -> str:
 
 def _freeze(p: dict) -> str:
     values = {"reference": _reference(p), "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+    if p.get("scope") == "trading":
+        # A trading restriction freezes nothing: say what the account can no longer do, and what it still can.
+        text = (
+            gettext(
+                "A regulator restricted the trading of account %(account)s (legal order %(reference)s): until the "
+                "restriction ends it can neither place orders nor quote; its cash and shares stay its own, and "
+                "withdrawals and settlement go on."
+            )
+            % values
+        )
+        cancelled = int(p.get("orders_cancelled") or 0)
+        if cancelled:
+            text += " " + ngettext(
+                "Its open order was cancelled.", "Its %(n)s open orders were cancelled.", cancelled
+            ) % {"n": cancelled}
+        return (
+            text
+            + " "
+            + gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
+        )
     if p.get("scope") != "account":
         return (
             gettext(
@@ -133,6 +153,10 @@ def title(n: Notification) -> str:
         return gettext("Freeze expired")
     if n.kind == Kind.FREEZE and p.get("scope") == "account":
         return gettext("Account frozen")
+    if n.kind == Kind.FREEZE and p.get("scope") == "trading":
+        return gettext("Trading restricted")
+    if n.kind == Kind.UNFREEZE and p.get("scope") == "trading":
+        return gettext("Trading restriction ended")
     if n.kind == Kind.ORDERS_CLOSED and len(p["orders"]) == 1:
         return gettext("Order cancelled by the exchange")
     return str(Kind(n.kind).label)
@@ -194,6 +218,11 @@ def body(n: Notification) -> str:
     if kind == Kind.ORDERS_CLOSED:
         return _orders_closed(p)
     if kind == Kind.UNFREEZE:
+        if p.get("scope") == "trading":
+            return gettext(
+                "The trading restriction by legal order %(reference)s on account %(account)s has ended; the account "
+                "may trade again."
+            ) % {"reference": _reference(p), "account": p["account"]}
         if p.get("event") == "expired":
             return gettext(
                 "The freeze by legal order %(reference)s on account %(account)s expired; its assets are free again."

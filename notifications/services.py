@@ -177,13 +177,17 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
         if freeze.kind == Freeze.Kind.SHARES and freeze.held_quantity:
             shares[freeze.security.code] = freeze.held_quantity
         facts.update(reason=freeze.reason, cash=str(freeze.held_amount), shares=shares)
-        if freeze.kind == Freeze.Kind.ACCOUNT:
+        if freeze.kind in (Freeze.Kind.ACCOUNT, Freeze.Kind.TRADING):
             # The approval cancelled the account's open orders (each told in an ``orders_closed`` of its own): the
             # freeze says how many, with the rest of what a whole-account freeze means. Those of its moment only:
             # an order made in the approval's last instant, which the beat cancels later, is told on its own.
             facts["orders_cancelled"] = Order.objects.filter(
                 account=freeze.account,
-                closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
+                closed_by=(
+                    Order.ClosedBy.TRADE_RESTRICTED
+                    if freeze.kind == Freeze.Kind.TRADING
+                    else Order.ClosedBy.ACCOUNT_FROZEN
+                ),
                 closed_reason=str(freeze.pk),
                 updated_at=freeze.decided_at,
             ).count()

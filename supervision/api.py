@@ -68,6 +68,14 @@ class FreezeInput(StrictInput, serializers.Serializer):
     quantity = StrictInteger(required=False, allow_null=True, default=None)
     amount = DecimalString(required=False, allow_null=True, default=None, max_digits=20)
     whole_account = serializers.BooleanField(required=False, default=False)
+    trading = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="A trading restriction (kind trading): once approved the account may not place orders, publish "
+        "quotes, ask or answer requests for quote or propose or confirm negotiated trades, and its open ones are "
+        "closed; nothing of its own is frozen (deposits, withdrawals and settlement go on). Give no amount, "
+        "security, quantity or whole_account with it.",
+    )
     legal_reference = serializers.CharField(
         max_length=300,
         required=False,

@@ -26,7 +26,9 @@ class SecurityQuantity(Payload):
 @dataclass(frozen=True)
 class FreezeEntry(Payload):
     """A judicial freeze took effect on ``account``: ``cash`` CNY and ``shares`` now frozen (what was free of
-    what was asked; ``shortfall`` says what was not). ``scope``: cash, shares or account (a whole account)."""
+    what was asked; ``shortfall`` says what was not). ``scope``: cash, shares or account (a whole account), or
+    trading (a trading restriction: nothing frozen, ``cash`` 0 and no ``shares``; the account may not trade until
+    its UNFREEZE)."""
 
     kind = EntryKind.FREEZE
     freeze: int

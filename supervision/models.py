@@ -56,12 +56,15 @@ class Freeze(Proposal):
     lowered by forced transfers and corrections that consume it, zero once released or expired.
     A whole-account freeze sets ``Account.frozen`` (no orders, quotes, withdrawals or transfers out) and
     holds every available asset of the account at approval (``parts``).
+    A trading restriction (``trading``) holds nothing: it sets ``Account.trading_restricted`` (no orders, quotes,
+    requests for quote or negotiated trades), and the account's cash and shares stay its own.
     """
 
     class Kind(models.TextChoices):
         CASH = "cash", _("Cash")
         SHARES = "shares", _("Shares")
         ACCOUNT = "account", _("Whole account")
+        TRADING = "trading", _("Trading restriction")
 
     class Status(models.TextChoices):
         PROPOSED = "proposed", _("Proposed")
@@ -101,7 +104,7 @@ class Freeze(Proposal):
             models.CheckConstraint(
                 condition=(Q(kind="cash", amount__gt=0, quantity__isnull=True, security__isnull=True))
                 | Q(kind="shares", quantity__gt=0, amount__isnull=True, security__isnull=False)
-                | Q(kind="account", amount__isnull=True, quantity__isnull=True, security__isnull=True),
+                | Q(kind__in=["account", "trading"], amount__isnull=True, quantity__isnull=True, security__isnull=True),
                 name="freeze_kind_matches_its_asset",
             ),
             models.CheckConstraint(condition=Q(held_amount__gte=0, held_quantity__gte=0), name="freeze_held_nonneg"),

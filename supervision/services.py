@@ -18,6 +18,11 @@ Decisions:
   frozen account's quote never fills, ``exchange.services.orders``) and then
   freezes every free asset of the account, what the quotes held included.
   Resting orders placed before it stay; their fills settle as usual.
+* A trading restriction is a freeze of kind ``trading`` that holds nothing: its
+  approval closes the account's quotes, orders and proposals as a
+  whole-account freeze does and sets ``Account.trading_restricted`` (not
+  ``frozen``, which also stops withdrawals); the assets stay the account's.
+  One model for both: the same legal act, life and readers, minus the assets.
 * Release (and expiry, by the beat task) frees exactly what the freeze still
   holds: one person (a regulator) releases, since releasing moves and blocks
   nothing; not while a forced transfer of the freeze waits for approval (expiry
@@ -214,6 +219,7 @@ def freeze_propose(
     amount=None,
     quantity=None,
     whole_account: bool = False,
+    trading: bool = False,
     legal_reference: str = "",
     legal_authority: str = "",
     legal_document: str = "",
@@ -222,13 +228,17 @@ def freeze_propose(
     expires_at: dt.datetime | None = None,
     ip: str | None = None,
 ) -> Freeze:
-    """Propose a judicial freeze of cash (``amount``), shares (``security``, ``quantity``) or a whole account."""
+    """Propose a judicial freeze of cash (``amount``), shares (``security``, ``quantity``) or a whole account, or a
+    restriction of the account's trading (``trading``: no assets frozen)."""
     _require(actor, REGULATORS, gettext("Only regulators freeze assets."))
     target = _account(account)
-    given = [amount is not None, quantity is not None or security is not None, bool(whole_account)]
+    given = [amount is not None, quantity is not None or security is not None, bool(whole_account), bool(trading)]
     if sum(given) != 1:
         raise err.InvalidInput(
-            gettext("Freeze either an amount of cash, a quantity of one security, or the whole account.")
+            gettext(
+                "Freeze either an amount of cash, a quantity of one security or the whole account, or restrict the"
+                " account's trading."
+            )
         )
     legal = _legal(legal_reference, legal_authority, legal_document, legal_date)
     reason = err.reason_checked(reason)
@@ -247,6 +257,8 @@ def freeze_propose(
         freeze.kind, freeze.amount = Freeze.Kind.CASH, _amount(amount)
     elif whole_account:
         freeze.kind = Freeze.Kind.ACCOUNT
+    elif trading:
+        freeze.kind = Freeze.Kind.TRADING
     else:
         if security is None:
             raise err.InvalidInput(gettext("A freeze of shares names the security."))
@@ -291,6 +303,47 @@ def freeze_approve(*, actor: User, freeze_id: int, ip: str | None = None) -> Fre
     raise QuotesKeptMoving()
 
 
+def _trading_close(account: Account, freeze: Freeze, now: dt.datetime) -> tuple[list[int], int, int, int]:
+    """Close what the account trades with, for a whole-account freeze or a trading restriction: its quotes pulled,
+    its open orders cancelled (``closed_by`` the freeze's kind, with its number) and its negotiated proposals
+    withdrawn, what they held free again; under the locks of their securities and of its holdings', taken in pk
+    order. Returns (the securities locked, quotes pulled, orders cancelled, proposals withdrawn)."""
+    quoted = set(
+        Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).values_list("security_id", flat=True)
+    )
+    ordered = set(
+        Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).values_list("security_id", flat=True)
+    )
+    proposed = negotiated_securities(account)
+    if proposed:
+        # Withdrawing a proposal takes the market switch's gate (``lock_security``): shared here, before any row, as
+        # every order takes it.
+        gate.share()
+    security_ids = sorted(
+        set(account.positions.filter(total__gt=0).values_list("security_id", flat=True)) | quoted | ordered | proposed
+    )
+    securities = list(Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk"))
+    # A frozen account trades no more: its quotes are pulled (found by a probe: a frozen market maker's ask went on
+    # filling) and its open orders cancelled (found by a review: a resting order filled after the freeze and its
+    # proceeds arrived free).
+    pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted])
+    closed_by = Order.ClosedBy.TRADE_RESTRICTED if freeze.kind == Freeze.Kind.TRADING else Order.ClosedBy.ACCOUNT_FROZEN
+    cancelled = orders_cancel_locked(
+        account,
+        [s for s in securities if s.pk in ordered],
+        closed_by=closed_by,
+        reason=str(freeze.pk),  # the sentence is written in each reader's language
+        now=now,  # the freeze's moment: its notice counts these, not the beat's later ones
+    )
+    # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests for quote hold
+    # nothing of its own and cannot be accepted now: the beat cancels them within a minute
+    # (``exchange.services.rfqs_close_frozen``), with the proposals made to it.
+    withdrawn = negotiated_withdraw_locked(account, [s for s in securities if s.pk in proposed], now=now)
+    if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
+        raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
+    return security_ids, pulled, cancelled, withdrawn
+
+
 def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
     with transaction.atomic():
         freeze = _locked(Freeze, freeze_id)
@@ -298,7 +351,21 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
         account = Account.objects.get(pk=freeze.account_id)
         now = timezone.now()
         cash_held, shares_held, shortfall, pulled, cancelled, withdrawn = ZERO, [], "", 0, 0, 0
-        if freeze.kind == Freeze.Kind.SHARES:
+        if freeze.kind == Freeze.Kind.TRADING:
+            # A trading restriction: the account's quotes, orders and proposals are closed as a whole-account
+            # freeze closes them (what they held is free again), and nothing of its own is frozen.
+            security_ids, pulled, cancelled, withdrawn = _trading_close(account, freeze, now)
+            cash_lock([account.pk])
+            for security_id in security_ids:
+                positions_lock(security_id, [account.pk])
+            # An order placed meanwhile in a security not locked here (seen now that the cash and every holding's
+            # row are locked, which any order of the account would wait for): roll back, again.
+            if Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).exists() or negotiated_securities(
+                account
+            ):
+                raise _QuotesMoved
+            Account.objects.filter(pk=account.pk).update(trading_restricted=True)
+        elif freeze.kind == Freeze.Kind.SHARES:
             Security.objects.select_for_update(no_key=True).filter(pk=freeze.security_id).first()
             pos = positions_lock(freeze.security_id, [account.pk])[account.pk]
             held = min(freeze.quantity, max(pos.available, 0))
@@ -314,48 +381,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
         else:
             security_ids = []
             if freeze.kind == Freeze.Kind.ACCOUNT:
-                # The account's holdings and its market maker's quotes: the securities first, in pk order.
-                quoted = set(
-                    Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).values_list(
-                        "security_id", flat=True
-                    )
-                )
-                ordered = set(
-                    Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).values_list(
-                        "security_id", flat=True
-                    )
-                )
-                proposed = negotiated_securities(account)
-                if proposed:
-                    # Withdrawing a proposal takes the market switch's gate (``lock_security``): shared here, before
-                    # any row, as every order takes it.
-                    gate.share()
-                security_ids = sorted(
-                    set(account.positions.filter(total__gt=0).values_list("security_id", flat=True))
-                    | quoted
-                    | ordered
-                    | proposed
-                )
-                securities = list(
-                    Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk")
-                )
-                # A frozen account trades no more: its quotes are pulled (found by a probe: a frozen market
-                # maker's ask went on filling) and its open orders cancelled (found by a review: a resting order
-                # filled after the freeze and its proceeds arrived free); what they held is free, then frozen below.
-                pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted])
-                cancelled = orders_cancel_locked(
-                    account,
-                    [s for s in securities if s.pk in ordered],
-                    closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
-                    reason=str(freeze.pk),  # the sentence is written in each reader's language
-                    now=now,  # the freeze's moment: its notice counts these, not the beat's later ones
-                )
-                # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests
-                # for quote hold nothing of its own and cannot be accepted now: the beat cancels them within a
-                # minute (``exchange.services.rfqs_close_frozen``), with the proposals made to it.
-                withdrawn = negotiated_withdraw_locked(account, [s for s in securities if s.pk in proposed], now=now)
-                if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
-                    raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
+                security_ids, pulled, cancelled, withdrawn = _trading_close(account, freeze, now)
             cash = cash_lock([account.pk])[account.pk]
             wanted = freeze.amount if freeze.kind == Freeze.Kind.CASH else cash.available
             cash_held = min(wanted, max(cash.available, ZERO))
@@ -516,6 +542,10 @@ def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, no
     if freeze.kind == Freeze.Kind.ACCOUNT:
         still = Freeze.objects.filter(account=account, kind=Freeze.Kind.ACCOUNT, status=Freeze.Status.ACTIVE)
         Account.objects.filter(pk=account.pk).update(frozen=still.exists())
+    elif freeze.kind == Freeze.Kind.TRADING:
+        # Another restriction of the account in force keeps it restricted.
+        still = Freeze.objects.filter(account=account, kind=Freeze.Kind.TRADING, status=Freeze.Status.ACTIVE)
+        Account.objects.filter(pk=account.pk).update(trading_restricted=still.exists())
     hooks.freeze_changed.fire(freeze_id=freeze.pk, event=cause)
     return freeze
 
@@ -603,15 +633,20 @@ def frozen_orders_cancel() -> int:
     locked in pk order before its balances, as the approval does. Returns how many orders and proposals it
     closed."""
     closed = 0
-    open_orders = Order.objects.filter(account__frozen=True, status__in=Order.OPEN_STATUSES)
+    blocked = Q(frozen=True) | Q(trading_restricted=True)  # a trading restriction closes them as a freeze does
+    open_orders = Order.objects.filter(
+        Q(account__frozen=True) | Q(account__trading_restricted=True), status__in=Order.OPEN_STATUSES
+    )
     proposing = Account.objects.filter(
-        frozen=True, negotiated_proposed__status=NegotiatedTrade.Status.PROPOSED
+        blocked, negotiated_proposed__status=NegotiatedTrade.Status.PROPOSED
     ).values_list("pk", flat=True)
     for account_id in sorted(set(open_orders.values_list("account_id", flat=True)) | set(proposing)):
         with transaction.atomic():
             account = Account.objects.get(pk=account_id)
             freeze = (
-                Freeze.objects.filter(account=account, kind=Freeze.Kind.ACCOUNT, status=Freeze.Status.ACTIVE)
+                Freeze.objects.filter(
+                    account=account, kind__in=[Freeze.Kind.ACCOUNT, Freeze.Kind.TRADING], status=Freeze.Status.ACTIVE
+                )
                 .order_by("-id")
                 .first()
             )
@@ -622,13 +657,17 @@ def frozen_orders_cancel() -> int:
             securities = list(
                 Security.objects.select_for_update(no_key=True).filter(pk__in=security_ids).order_by("pk")
             )
-            account.refresh_from_db(fields=["frozen"])
-            if not account.frozen:
+            account.refresh_from_db(fields=["frozen", "trading_restricted"])
+            if not (account.frozen or account.trading_restricted):
                 continue
             cancelled = orders_cancel_locked(
                 account,
                 [s for s in securities if s.pk in ordered],
-                closed_by=Order.ClosedBy.ACCOUNT_FROZEN,
+                closed_by=(
+                    Order.ClosedBy.TRADE_RESTRICTED
+                    if freeze.kind == Freeze.Kind.TRADING
+                    else Order.ClosedBy.ACCOUNT_FROZEN
+                ),
                 reason=str(freeze.pk),
             )
             withdrawn = negotiated_withdraw_locked(account, securities, now=timezone.now())
@@ -645,10 +684,12 @@ def frozen_orders_cancel() -> int:
 
 def frozen_reason(account_id: int, security_id: int | None) -> str | None:
     """The reason of the latest active freeze holding that asset of the account (``-1``: a whole-account
-    freeze), as the refusal of an order or a withdrawal names it."""
+    freeze; ``-2``: a trading restriction), as the refusal of an order or a withdrawal names it."""
     active = Freeze.objects.filter(account_id=account_id, status=Freeze.Status.ACTIVE).order_by("-id")
     if security_id == -1:
         active = active.filter(kind=Freeze.Kind.ACCOUNT)
+    elif security_id == -2:
+        active = active.filter(kind=Freeze.Kind.TRADING)
     elif security_id is None:
         active = active.filter(Q(kind=Freeze.Kind.CASH) | Q(kind=Freeze.Kind.ACCOUNT, held_amount__gt=0))
     else:

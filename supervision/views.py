@@ -64,6 +64,7 @@ def console(request):
                 quantity=d["quantity"] if kind == "shares" else None,
                 amount=d["amount"] if kind == "cash" else None,
                 whole_account=kind == "account",
+                trading=kind == "trading",
                 legal_reference=d["legal_reference"],
                 reason=d["reason"],
                 expires_at=d["expires_at"],

@@ -337,6 +337,36 @@ def test_a_freeze_and_its_release_notify_the_holder_with_the_reference_masked(ma
     assert "(2026)沪74执123号" not in body_in(released, "zh-hans")
 
 
+def test_a_trading_restriction_and_its_release_notify_the_holder_as_such(market, delivered):
+    # given an investor with a resting order, restricted from trading (nothing of theirs frozen)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="50000", shares=1000)
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("9.00"), "DAY", "resting"),
+    )
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, trading=True, reason="Manipulation", **LEGAL)
+    assert notes(investor) == []  # a proposal is not a restriction yet
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then the holder is told their trading is restricted, their assets their own, its order cancelled, masked
+    (restricted,) = [n for n in notes(investor) if n.kind == Kind.FREEZE]
+    text = body_in(restricted, "en")
+    assert restricted.params["scope"] == "trading" and restricted.params["orders_cancelled"] == 1
+    assert "restricted the trading" in text and "withdrawals and settlement go on" in text
+    assert "Manipulation" in text and "(2026)***号" in text and "(2026)沪74执123号" not in text
+    assert "froze" not in text
+    assert text.startswith("Trading restricted | ")
+    # when it is released, the holder is told they may trade again
+    with delivered():
+        sv.freeze_release(actor=reg1, freeze_id=freeze.pk, reason="Lifted")
+    ended = notes(investor)[-1]
+    assert ended.kind == Kind.UNFREEZE and body_in(ended, "en").startswith("Trading restriction ended | ")
+    assert "may trade again" in body_in(ended, "en")
+    assert "(2026)沪74执123号" not in body_in(ended, "zh-hans")
+
+
 def test_a_forced_transfer_notifies_both_holders_and_a_correction_both_parties(deal, delivered):
     # Given an investor who bought 100 @ 10.10 (the trade settled), and 300 of another investor's shares frozen
     market, _mm, buyer, trade = deal

@@ -356,8 +356,9 @@ class OrderOutput(serializers.Serializer):
         choices=Order.ClosedBy.choices,
         help_text="What closed the order when it was not its owner, a fill or the day's end: security_changed (a "
         "change to the security's lot, tick, band, reference price or trading modes that the order no longer "
-        "fits), security_delisted, account_frozen (a legal order froze the account), or venue_rules (the venue's "
-        "rule profile allows no orders in the security: cn-regional-2017); empty otherwise.",
+        "fits), security_delisted, account_frozen (a legal order froze the account), trade_restricted (a regulator "
+        "restricted the account's trading: a freeze of scope trading), or venue_rules (the venue's rule profile "
+        "allows no orders in the security: cn-regional-2017); empty otherwise.",
     )
     closed_reason = serializers.CharField(
         source="closed_reason_text",

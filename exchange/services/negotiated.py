@@ -29,6 +29,7 @@ from typing import NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -379,10 +380,15 @@ def negotiated_withdraw_to_frozen(*, now: dt.datetime | None = None) -> int:
     With no actor; the proposer is told only that it was withdrawn (the freeze is not theirs to learn). Each in a
     transaction of its own, locked as a party's withdrawal is (security, proposal, balances). For the beat
     (``supervision.tasks.cancel_frozen_orders``); idempotent. Returns how many."""
-    to_frozen = NegotiatedTrade.objects.filter(status=NegotiatedTrade.Status.PROPOSED, counterparty__frozen=True)
+    # A restricted counterparty (a trading restriction) can no more confirm than a frozen one.
+    blocked = Q(frozen=True) | Q(trading_restricted=True)
+    to_frozen = NegotiatedTrade.objects.filter(
+        Q(counterparty__frozen=True) | Q(counterparty__trading_restricted=True),
+        status=NegotiatedTrade.Status.PROPOSED,
+    )
     return _close_each(
         list(to_frozen.values_list("pk", flat=True)),
-        closes=lambda p, _security: Account.objects.filter(pk=p.counterparty_id, frozen=True).exists(),
+        closes=lambda p, _security: Account.objects.filter(blocked, pk=p.counterparty_id).exists(),
         status=NegotiatedTrade.Status.WITHDRAWN,
         reason="the counterparty's account is frozen by a legal order",
         now=now or timezone.now(),
@@ -642,7 +648,9 @@ def _refused_for_a_freeze(p: NegotiatedTrade, refused: DomainError) -> NoReturn:
     (found by a review: ``account_frozen`` told the counterparty, who knows its own account is free, that the
     proposer was frozen: a legal order's secret)."""
     frozen = set(
-        Account.objects.filter(pk__in=[p.proposer_id, p.counterparty_id], frozen=True).values_list("pk", flat=True)
+        Account.objects.filter(
+            Q(frozen=True) | Q(trading_restricted=True), pk__in=[p.proposer_id, p.counterparty_id]
+        ).values_list("pk", flat=True)
     )
     if p.counterparty_id not in frozen and p.proposer_id in frozen:
         raise ProposerCannotTrade() from refused

@@ -171,15 +171,16 @@ _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 def _crossing(name: str, *, side: str, cmp: str, order: str) -> Statement:
     # One row per crossing quote, best first, or one row of NULLs when none crosses (the LEFT JOIN): each with
     # the order's id, drawn once (an uncorrelated subquery), and each quote's with a trade id and a TRADE
-    # entry id for the fill it may give. A frozen account's quote never fills (a whole-account freeze pulls
-    # them; this skips one published in the same instant).
+    # entry id for the fill it may give. A frozen or trading-restricted account's quote never fills (the freeze
+    # or the restriction pulls them; this skips one published in the same instant).
     columns = ", ".join([f"q.{f}" for f in _QUOTE_FIELDS] + [f"a.{f}" for f in _ACCOUNT_FIELDS])
     return Statement(
         name,
         f"SELECT o.id, {columns}, CASE WHEN q.id IS NOT NULL THEN {TRADE_ID_DRAWN} END,"
         f" CASE WHEN q.id IS NOT NULL THEN {ENTRY_ID_DRAWN} END"
         " FROM (SELECT nextval(pg_get_serial_sequence('exchange_order', 'id')) AS id) o"
-        " LEFT JOIN (exchange_quote q JOIN exchange_account a ON a.id = q.account_id AND NOT a.frozen)"
+        " LEFT JOIN (exchange_quote q JOIN exchange_account a"
+        " ON a.id = q.account_id AND NOT a.frozen AND NOT a.trading_restricted)"
         f" ON q.security_id = $1 AND q.status = 'active' AND q.side = '{side}' AND q.price {cmp} $2"
         f" ORDER BY q.price {order}, q.id",
         ["bigint", "numeric"],

@@ -62,7 +62,9 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
 
     resting = (
         Order.objects.select_related("account__broker")
-        .filter(security=security, status__in=Order.OPEN_STATUSES, account__frozen=False)
+        .filter(
+            security=security, status__in=Order.OPEN_STATUSES, account__frozen=False, account__trading_restricted=False
+        )
         .exclude(account=account)
     )  # a frozen account's order never fills (its freeze cancels it; this one was placed in the same instant)
     buys = list(resting.filter(side=Order.Side.BUY, limit_price__gte=ask_price).order_by("-limit_price", "id"))
@@ -73,7 +75,7 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     book.positions = positions_lock(security.pk, [account.pk, *(o.account_id for o in sells)])
     # Read again under the cash lock, which a whole-account freeze's approval holds to its commit: one approved
     # while this waited is seen (the first read was before any lock; found by a review).
-    account.refresh_from_db(fields=["frozen"])
+    account.refresh_from_db(fields=["frozen", "trading_restricted"])
     pretrade.check_account_not_frozen(account)
 
     _quotes_release(book, account, security)

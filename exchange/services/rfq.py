@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -381,14 +382,18 @@ def rfqs_close_frozen(*, now: dt.datetime | None = None) -> tuple[int, int]:
     request holds the answers of others). As ``rfqs_expire``: one transaction per request, locks in the global
     order; idempotent. For the beat (``supervision.tasks.cancel_frozen_orders``). Returns (requests cancelled,
     answers released)."""
-    asking = RfqRequest.objects.filter(status=RfqRequest.Status.OPEN, account__frozen=True).values_list("pk", flat=True)
-    answered = RfqAnswer.objects.filter(status=RfqAnswer.Status.FIRM, account__frozen=True).values_list(
-        "request_id", flat=True
-    )
+    # A restricted account (a trading restriction) is closed out as a frozen one is.
+    blocked = Q(account__frozen=True) | Q(account__trading_restricted=True)
+    asking = RfqRequest.objects.filter(blocked, status=RfqRequest.Status.OPEN).values_list("pk", flat=True)
+    answered = RfqAnswer.objects.filter(blocked, status=RfqAnswer.Status.FIRM).values_list("request_id", flat=True)
 
     def frozen(rfq: RfqRequest) -> tuple[bool, Callable[[RfqAnswer], bool]]:
         accounts = _answering(rfq) | {rfq.account_id}
-        held = set(Account.objects.filter(frozen=True, pk__in=accounts).values_list("pk", flat=True))
+        held = set(
+            Account.objects.filter(Q(frozen=True) | Q(trading_restricted=True), pk__in=accounts).values_list(
+                "pk", flat=True
+            )
+        )
         return rfq.account_id in held, lambda a: a.account_id in held
 
     return _close_each(

@@ -772,6 +772,13 @@ def forced_transfer_propose(
     legal = _legal(legal_reference, legal_authority, legal_document, legal_date)
     reason = err.reason_checked(reason)
     with transaction.atomic():
+        # The freeze's row, locked as its release locks it: a release committed since the checks above read it
+        # refuses this proposal, and a release after it finds this transfer waiting (found by a review: a transfer
+        # proposed in the instant of a release was stored against a released freeze).
+        if Freeze.objects.select_for_update().filter(pk=freeze.pk).values_list("status", flat=True).get() != (
+            Freeze.Status.ACTIVE
+        ):
+            raise FreezeNotActive()
         transfer = ForcedTransfer.objects.create(
             freeze=freeze,
             receiver=to,

@@ -343,3 +343,48 @@ def test_a_release_waiting_for_the_transfers_approval_sees_it_decided():
         assert (waited, approving.result(10), releasing.result(10)) == (True, "executed", "freeze_not_active")
     assert Freeze.objects.get(pk=freeze.pk).status == "consumed"
     assert Position.objects.get(account=investor, security=market.security).frozen == 0
+
+
+def test_a_transfer_proposed_in_the_instant_of_its_freezes_release_is_refused_and_nothing_is_stored():
+    # (found by a review: the proposal read the freeze active without a lock, so a release committed between that
+    # read and its insert left a transfer waiting on a released freeze)
+    import datetime as dt
+    from unittest import mock
+
+    from core.models import Role
+    from supervision import services as sv
+    from supervision.models import ForcedTransfer, Freeze
+
+    # given a freeze in force of 300 shares
+    market = build_market()
+    investor, receiver = market.investor(shares=1000), market.investor()
+    reg1, reg2, reg3 = (market.user(Role.REGULATOR) for _ in range(3))
+    legal = {"legal_authority": "Court", "legal_document": "(2026)1号", "legal_date": dt.date(2026, 11, 30)}
+    freeze = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=300, reason="Order", **legal
+    )
+    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    position = Position.objects.get(account=investor, security=market.security)
+
+    # when another regulator releases it (another connection, committed) after the proposal's checks read it
+    # in force and before the proposal is stored
+    checks = sv._receiver_checks
+
+    def checks_then_release(*args, **kwargs):
+        checks(*args, **kwargs)
+        (released,) = run_concurrently([lambda: sv.freeze_release(actor=reg3, freeze_id=freeze.pk, reason="Lifted")])
+        assert not isinstance(released, DomainError), released
+
+    with mock.patch.object(sv, "_receiver_checks", checks_then_release), pytest.raises(DomainError) as refused:
+        sv.forced_transfer_propose(
+            actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+            reason="Judgment", **legal,
+        )  # fmt: skip
+
+    # then the proposal is refused as the freeze is no longer in force, and no transfer waits on it
+    assert refused.value.code == "freeze_not_active"
+    assert not ForcedTransfer.objects.exists()
+    # and the release stands: the shares are free again, the investor's holding unchanged
+    assert Freeze.objects.get(pk=freeze.pk).status == "released"
+    after = Position.objects.get(account=investor, security=market.security)
+    assert (after.total, after.frozen) == (position.total, 0)

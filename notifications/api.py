@@ -1,7 +1,8 @@
-"""Notifications API (investors, their own only): ``GET notifications/`` (paginated, ``?unread=true|false``),
-``POST notifications/{id}/read/``, ``POST notifications/read-all/``, ``GET|PUT notifications/preferences/``.
+"""Notifications API (investors and market makers, their own only): ``GET notifications/`` (paginated,
+``?unread=true|false``), ``POST notifications/{id}/read/``, ``POST notifications/read-all/``,
+``GET|PUT notifications/preferences/``.
 
-Another investor's notification is a 404, as one that does not exist."""
+Another user's notification is a 404, as one that does not exist."""
 
 from __future__ import annotations
 
@@ -16,13 +17,11 @@ from core import errors as err
 from core.api.fields import StrictInput, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, paginated
-from core.models import Role
 from core.permissions import require_role
 
 from . import messages, selectors, services
-from .models import Kind, Notification
+from .models import RECIPIENTS, Kind, Notification, kinds_for
 
-INVESTORS = (Role.INVESTOR,)
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -58,7 +57,7 @@ class PreferenceOutput(serializers.Serializer):
     kinds = serializers.SerializerMethodField()
 
     def get_kinds(self, obj) -> list[str]:
-        return list(Kind.values)
+        return kinds_for(obj.user.role)
 
 
 @extend_schema_serializer(component_name="NotificationPreferencesRequest")
@@ -68,7 +67,7 @@ class PreferenceInput(StrictInput, serializers.Serializer):
 
 
 class NotificationListApi(APIView):
-    """The investor's notifications, newest first; ``unread=true`` for the unread ones only (its ``count`` is
+    """The user's notifications, newest first; ``unread=true`` for the unread ones only (its ``count`` is
     the bell's number)."""
 
     pagination_class = Pagination
@@ -78,7 +77,7 @@ class NotificationListApi(APIView):
         responses={200: NotificationOutput(many=True), **ERRORS},
     )
     def get(self, request):
-        require_role(request.user, INVESTORS)
+        require_role(request.user, RECIPIENTS)
         unread = request.query_params.get("unread")
         if unread is not None:
             if unread.lower() not in FLAGS:
@@ -93,7 +92,7 @@ class NotificationReadApi(APIView):
     @extend_schema(request=None, responses={200: NotificationOutput, **ERRORS})
     @takes_no_body
     def post(self, request, notification_id: int):
-        require_role(request.user, INVESTORS)
+        require_role(request.user, RECIPIENTS)
         n = services.notification_read(user=request.user, notification_id=notification_id)
         return Response(NotificationOutput(n).data)
 
@@ -104,21 +103,22 @@ class NotificationReadAllApi(APIView):
     @extend_schema(request=None, responses={200: ReadAllOutput, **ERRORS})
     @takes_no_body
     def post(self, request):
-        require_role(request.user, INVESTORS)
+        require_role(request.user, RECIPIENTS)
         return Response({"marked": services.notifications_read_all(user=request.user)})
 
 
 class PreferenceApi(APIView):
-    """The kinds the investor switched off (``muted``) and whether each notification is also emailed."""
+    """The kinds the user switched off (``muted``), whether each notification is also emailed, and the kinds a
+    user of their role may be told (``kinds``: a market maker's are what happens to its account)."""
 
     @extend_schema(responses={200: PreferenceOutput, **ERRORS})
     def get(self, request):
-        require_role(request.user, INVESTORS)
+        require_role(request.user, RECIPIENTS)
         return Response(PreferenceOutput(services.preference_of(request.user)).data)
 
     @extend_schema(request=PreferenceInput, responses={200: PreferenceOutput, **ERRORS})
     def put(self, request):
-        require_role(request.user, INVESTORS)
+        require_role(request.user, RECIPIENTS)
         data = PreferenceInput(data=request.data)
         data.is_valid(raise_exception=True)
         pref = services.preference_set(

@@ -1,4 +1,4 @@
-"""In-app notifications of an investor, and what each investor wants to hear about.
+"""In-app notifications of an investor or a market maker, and what each wants to hear about.
 
 A notification is written once per event and recipient: ``(user, key)`` is unique, the key naming the event
 (``fill:<trade>``, ``settlement:<action>``, ``kyc:<profile>:<decided at>``, …), so a task delivered twice
@@ -13,6 +13,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from core.models import Role
 
 
 class Kind(models.TextChoices):
@@ -31,6 +33,26 @@ class Kind(models.TextChoices):
     CORRECTION = "correction", _("Trade corrected")
     ORDERS_CLOSED = "orders_closed", _("Orders cancelled by the exchange")
     ISSUANCE = "issuance", _("Shares credited by an issuance")
+
+
+# Who is told (``RECIPIENTS``), and what a market maker is told: what happens to its account (a freeze or a
+# trading restriction and its end, a forced transfer, a correction, a settlement held, released or refused), not
+# each fill or settlement of its trades, which its own systems tell it (``notifications.services``).
+RECIPIENTS = (Role.INVESTOR, Role.MARKET_MAKER)
+MARKET_MAKER_KINDS = (
+    Kind.HELD,
+    Kind.RELEASED,
+    Kind.REFUSED,
+    Kind.FREEZE,
+    Kind.UNFREEZE,
+    Kind.FORCED_TRANSFER,
+    Kind.CORRECTION,
+)
+
+
+def kinds_for(role: str) -> list[str]:
+    """The kinds a user of ``role`` may be told, in ``Kind``'s order (the preferences offer these)."""
+    return [str(k) for k in MARKET_MAKER_KINDS] if role == Role.MARKET_MAKER else list(Kind.values)
 
 
 class Notification(models.Model):
@@ -59,7 +81,7 @@ class Notification(models.Model):
 
 
 class Preference(models.Model):
-    """The kinds an investor switched off, and whether they also want each notification by email."""
+    """The kinds an investor or a market maker switched off, and whether they also want each by email."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, primary_key=True, related_name="notification_preference"

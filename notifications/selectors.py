@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from core.models import Role, User
+from core.models import User
 
-from .models import Notification
+from .models import RECIPIENTS, Notification
 
 
 def notifications_of(user: User, *, unread: bool | None = None) -> QuerySet[Notification]:
@@ -19,7 +19,7 @@ def notifications_of(user: User, *, unread: bool | None = None) -> QuerySet[Noti
 
 
 def unread_count(user: User) -> int | None:
-    """The bell's number; None for users who get no notifications (everyone but investors)."""
-    if not user.is_authenticated or user.role != Role.INVESTOR:
+    """The bell's number; None for users who get no notifications (everyone but investors and market makers)."""
+    if not user.is_authenticated or user.role not in RECIPIENTS:
         return None
     return Notification.objects.filter(user=user, read_at__isnull=True).count()

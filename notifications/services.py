@@ -1,14 +1,16 @@
-"""Writes of notifications: turning an event into rows, marking them read, an investor's preferences.
+"""Writes of notifications: turning an event into rows, marking them read, a recipient's preferences.
 
 ``event_notify`` is what the Celery task runs. It reads the event's rows (trades, settlement actions, RFQ
 answers, proposals, freezes, orders the exchange cancelled, approved issuances), names the recipients — the
-investor owning each account concerned (``Account.kind`` investor, with an owner); market makers' and fee
-accounts get none — and
-writes one row per recipient and event unless the recipient switched the kind off. ``(user, key)`` is unique,
-so a duplicate delivery, a retry or a second worker writes nothing more and sends no second email. An event
-whose rows are gone (a test database emptied since) writes nothing.
+investor owning each account concerned (``Account.kind`` investor, with an owner) and, for what happens to
+its account rather than each of its trades, the market maker owning one (``_holder``: a freeze or trading
+restriction and its end, a forced transfer, a correction, a settlement held, released or refused; not its
+fills and settlements, which its own systems tell it, nor requests for quote, which its quotes page lists as
+they come); fee accounts get none — and writes one row per recipient and event unless the recipient switched
+the kind off. ``(user, key)`` is unique, so a duplicate delivery, a retry or a second worker writes nothing
+more and sends no second email. An event whose rows are gone (a test database emptied since) writes nothing.
 
-Email is optional per investor (``Preference.email``), sent through Django's email backend after the rows
+Email is optional per recipient (``Preference.email``), sent through Django's email backend after the rows
 commit, in both languages, for rows written now only.
 """
 
@@ -38,7 +40,7 @@ from settlement.models import SettlementAction
 from supervision.models import Correction, ForcedTransfer, Freeze
 
 from . import messages
-from .models import Kind, Notification, Preference
+from .models import RECIPIENTS, Kind, Notification, Preference
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,14 @@ def _investor(account: Account | None) -> int | None:
     return account.owner_id
 
 
+def _holder(account: Account | None) -> int | None:
+    """The user to tell about what happens to ``account`` itself (a freeze, a forced transfer, a correction, a
+    settlement held, released or refused): its owner if it is an investor's or a market maker's account."""
+    if account is None or account.kind == Account.Kind.FEE or account.owner_id is None:
+        return None
+    return account.owner_id
+
+
 def _trade_facts(trade: Trade, side: str) -> dict:
     return {
         "trade": trade.pk,
@@ -78,9 +88,11 @@ def _trade_facts(trade: Trade, side: str) -> dict:
     }
 
 
-def _trade_parties(trade: Trade) -> Iterable[tuple[int, str]]:
+def _trade_parties(trade: Trade, *, market_makers: bool = False) -> Iterable[tuple[int, str]]:
+    """Who to tell of the trade, with their side: its investors; with ``market_makers``, its market makers too."""
+    recipient = _holder if market_makers else _investor
     for account, side in ((trade.buyer, "buy"), (trade.seller, "sell")):
-        user_id = _investor(account)
+        user_id = recipient(account)
         if user_id is not None:
             yield user_id, side
 
@@ -147,7 +159,7 @@ def _on_settlement_acted(*, action_id: int) -> list[Draft]:
             f"settlement:{action.pk}",
             {**_trade_facts(action.trade, side), **_action_facts(action)},
         )
-        for user_id, side in _trade_parties(action.trade)
+        for user_id, side in _trade_parties(action.trade, market_makers=True)
     ]
 
 
@@ -162,7 +174,7 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
     freeze = Freeze.objects.select_related("account", "security").filter(pk=freeze_id).first()
     if freeze is None:
         return []
-    user_id = _investor(freeze.account)
+    user_id = _holder(freeze.account)
     if user_id is None:
         return []
     facts = {
@@ -285,8 +297,9 @@ def _on_negotiated_ended(*, proposal_id: int) -> list[Draft]:
 
 
 def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
-    """A forced transfer tells the investor it took from and the one it gave to (the legal order's reference
-    masked, as for a freeze); a correction tells each investor party to the trade, with the new terms."""
+    """A forced transfer tells the holder it took from and the one it gave to (the legal order's reference
+    masked, as for a freeze); a correction tells each party to the trade, with the new terms (an investor or a
+    market maker: ``_holder``)."""
     if what == "transfer":
         t = ForcedTransfer.objects.select_related("freeze__account", "receiver", "security").filter(pk=pk).first()
         if t is None:
@@ -303,7 +316,7 @@ def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
         return [
             Draft(user_id, Kind.FORCED_TRANSFER, f"transfer:{t.pk}", {**facts, "direction": direction})
             for account, direction in ((t.freeze.account, "out"), (t.receiver, "in"))
-            if (user_id := _investor(account)) is not None
+            if (user_id := _holder(account)) is not None
         ]
     c = Correction.objects.select_related("trade__security", "trade__buyer", "trade__seller").filter(pk=pk).first()
     if c is None:
@@ -315,7 +328,7 @@ def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
             f"correction:{c.pk}",
             {**_trade_facts(c.trade, side), "new_price": str(c.new_price), "new_quantity": c.new_quantity},
         )
-        for user_id, side in _trade_parties(c.trade)
+        for user_id, side in _trade_parties(c.trade, market_makers=True)
     ]
 
 
@@ -475,17 +488,17 @@ def email_render(n: Notification) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------
-# The investor's own actions
+# The recipient's own actions (an investor's or a market maker's)
 
 
-def _require_investor(user: User) -> None:
-    if not user.is_authenticated or user.role != Role.INVESTOR:
-        raise err.PermissionDenied(gettext("Notifications are for investors."))
+def _require_recipient(user: User) -> None:
+    if not user.is_authenticated or user.role not in RECIPIENTS:
+        raise err.PermissionDenied(gettext("Notifications are for investors and market makers."))
 
 
 def notification_read(*, user: User, notification_id: int) -> Notification:
     """Mark one of the user's notifications read (again: nothing changes). Another user's is a 404."""
-    _require_investor(user)
+    _require_recipient(user)
     with transaction.atomic():
         n = Notification.objects.select_for_update().filter(pk=notification_id, user=user).first()
         if n is None:
@@ -498,7 +511,7 @@ def notification_read(*, user: User, notification_id: int) -> Notification:
 
 def notifications_read_all(*, user: User) -> int:
     """Mark every unread notification of the user read; the number marked."""
-    _require_investor(user)
+    _require_recipient(user)
     return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
@@ -519,11 +532,13 @@ def preference_of(user: User) -> Preference:
 
 def preference_set(*, user: User, muted: Iterable[object], email: bool) -> Preference:
     """Replace the user's preferences: the kinds switched off, and whether to email. Email needs an address."""
-    _require_investor(user)
+    _require_recipient(user)
     muted = kinds_checked(muted)
     if not isinstance(email, bool):
         raise err.InvalidInput(gettext("email is true or false."))
     if email and not user.email:
+        if user.role == Role.MARKET_MAKER:
+            raise err.InvalidInput(gettext("Your account has no email address; ask the exchange to add one."))
         raise err.InvalidInput(gettext("Your account has no email address; ask your broker to add one."))
     pref, _ = Preference.objects.update_or_create(user=user, defaults={"muted": muted, "email": email})
     return pref

@@ -1,5 +1,5 @@
-"""The investor's notifications page at /notifications/: the list with mark read (one or all) and the
-preferences form. Writes go through ``notifications.services``."""
+"""The notifications page of an investor or a market maker at /notifications/: the list with mark read (one
+or all) and the preferences form. Writes go through ``notifications.services``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from core.permissions import role_required
 
 from . import messages, selectors, services
 from .forms import PreferenceForm
-from .models import Kind
+from .models import RECIPIENTS, kinds_for
 
 PAGE_SIZE = 50
 
@@ -26,17 +26,18 @@ def _rows(page):
     return [{"n": n, "title": messages.title(n), "body": messages.body(n), "link": messages.link(n)} for n in page]
 
 
-@role_required(Role.INVESTOR)
+@role_required(*RECIPIENTS)
 def notification_list(request):
     pref = services.preference_of(request.user)
+    kinds = kinds_for(request.user.role)
     if request.method == "POST":
-        form = PreferenceForm(request.POST)
+        form = PreferenceForm(request.POST, kinds=kinds)
         if form.is_valid():
             wanted = set(form.cleaned_data["wanted"])
             try:
                 services.preference_set(
                     user=request.user,
-                    muted=[k for k in Kind.values if k not in wanted],
+                    muted=[k for k in kinds if k not in wanted],
                     email=form.cleaned_data["email"],
                 )
             except DomainError as exc:
@@ -45,7 +46,9 @@ def notification_list(request):
                 flash.success(request, gettext("Your notification settings are saved."))
                 return redirect("notifications")
     else:
-        form = PreferenceForm(initial={"wanted": [k for k in Kind.values if k not in pref.muted], "email": pref.email})
+        form = PreferenceForm(
+            initial={"wanted": [k for k in kinds if k not in pref.muted], "email": pref.email}, kinds=kinds
+        )
     unread_only = request.GET.get("unread") == "1"
     page = Paginator(
         selectors.notifications_of(request.user, unread=True if unread_only else None), PAGE_SIZE
@@ -60,22 +63,23 @@ def notification_list(request):
             "unread": selectors.unread_count(request.user),
             "form": form,
             "has_email": bool(request.user.email),
+            "market_maker": request.user.role == Role.MARKET_MAKER,
         },
     )
 
 
 @require_POST
-@role_required(Role.INVESTOR)
+@role_required(*RECIPIENTS)
 def notification_read(request, notification_id: int):
     try:
         services.notification_read(user=request.user, notification_id=notification_id)
     except services.NotificationNotFound:
-        raise Http404 from None  # another investor's, as one that does not exist
+        raise Http404 from None  # another user's, as one that does not exist
     return redirect("notifications")
 
 
 @require_POST
-@role_required(Role.INVESTOR)
+@role_required(*RECIPIENTS)
 def notification_read_all(request):
     marked = services.notifications_read_all(user=request.user)
     flash.success(request, gettext("%(n)s notifications marked read.") % {"n": marked})

@@ -399,7 +399,7 @@ def test_a_forced_transfer_notifies_both_holders_and_a_correction_both_parties(d
     assert "200 shares of" in body_in(out, "en") and receiver.code in body_in(out, "en")
     assert "(2026)***号" in body_in(came, "en")
     assert "(2026)沪74执123号" not in str(came.params) + body_in(came, "zh-hans")
-    # and the buyer learns the trade's new terms, linked to the trade's page; the market maker, no one's, nothing
+    # and the buyer learns the trade's new terms, linked to the trade's page
     (corrected,) = [n for n in notes(buyer) if n.kind == Kind.CORRECTION]
     assert "corrected to 100 at 10.00" in body_in(corrected, "en")
     assert (
@@ -741,8 +741,8 @@ def test_api_preferences_round_trip(inbox):
     assert client.get("/api/v1/notifications/preferences/").json()["muted"] == ["fill", "kyc"]
 
 
-@pytest.mark.parametrize("role", [Role.BROKER_STAFF, Role.REGULATOR, Role.MARKET_MAKER])
-def test_api_is_for_investors(market, role, db):
+@pytest.mark.parametrize("role", [Role.BROKER_STAFF, Role.REGULATOR, Role.EXCHANGE_OPERATOR])
+def test_api_is_for_investors_and_market_makers(market, role, db):
     client = api_for(market.user(role))
     assert client.get("/api/v1/notifications/").status_code == 403
     assert client.post("/api/v1/notifications/read-all/").status_code == 403
@@ -1230,3 +1230,255 @@ def test_the_proposer_of_a_proposal_to_a_frozen_account_is_told_only_that_it_was
     # and the frozen seller, whose account is frozen, is told it was withdrawn too
     (theirs,) = [n for n in notes(seller) if n.kind == Kind.NEGOTIATED_ENDED]
     assert "wrong confirmation codes" not in body_in(theirs, "en")
+
+
+# --------------------------------------------------------------------------
+# Market makers: told what happens to their account, not each fill or settlement of their trades
+
+
+def test_a_market_maker_is_told_of_holds_release_and_refusal_of_its_trades_but_not_of_fills_or_settlement(
+    deal, delivered
+):
+    # given a market maker who sold 100 @ 10.10 to an investor (the fill told the investor only)
+    market, mm, buyer, trade = deal
+    assert notes(mm) == []
+    # when the depository holds the trade, releases it, holds it again and refuses it
+    with delivered():
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court enquiry")
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Enquiry closed")
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="Second look")
+        trade_refuse(actor=market.depository, trade_id=trade.pk, reason="Seller's shares under dispute")
+    # then the market maker has each step on its side of the trade, with its reason, as the buyer has on theirs
+    got = [(n.kind, n.params["side"], n.params.get("reason")) for n in notes(mm)]
+    assert got == [
+        (Kind.HELD, "sell", "Court enquiry"),
+        (Kind.RELEASED, "sell", "Enquiry closed"),
+        (Kind.HELD, "sell", "Second look"),
+        (Kind.REFUSED, "sell", "Seller's shares under dispute"),
+    ]
+    assert "you sold 100" in body_in(notes(mm)[-1], "en") and "will not settle" in body_in(notes(mm)[-1], "en")
+    # and the buyer's notifications are what they were (a fill and the same four steps on the buy side)
+    assert [(n.kind, n.params["side"]) for n in notes(buyer)] == [(Kind.FILL, "buy")] + [
+        (k, "buy") for k in (Kind.HELD, Kind.RELEASED, Kind.HELD, Kind.REFUSED)
+    ]
+    # and a repeat of an action writes nothing more
+    before = notification_rows()
+    for n in notes(mm):
+        services.event_notify(event="settlement_acted", facts={"action_id": int(n.key.split(":")[1])})
+    assert notification_rows() == before
+
+
+def test_a_market_maker_is_not_told_of_its_fills_nor_of_its_trades_settling(deal, delivered):
+    market, mm, buyer, trade = deal
+    # when the trade settles, and the market maker's quote fills again and that trade settles too
+    with delivered():
+        trade_settle(trade_id=trade.pk)
+        buy(market, buyer, qty=100, coid="b2")
+    block_seal()
+    with delivered():
+        trade_settle(trade_id=Trade.objects.exclude(pk=trade.pk).get().pk)
+    # then the investor is told of each, the market maker of none
+    assert [n.kind for n in notes(buyer)] == [Kind.FILL, Kind.SETTLED, Kind.FILL, Kind.SETTLED]
+    assert notes(mm) == []
+
+
+def test_a_freeze_and_a_trading_restriction_of_a_market_makers_account_and_their_end_tell_the_market_maker(
+    market, delivered
+):
+    # given a market maker with cash and shares
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    freeze = sv.freeze_propose(
+        actor=reg1, account=mm.code, security=market.security.code, quantity=600, reason="Asset preservation",
+        **LEGAL,
+    )  # fmt: skip
+    assert notes(mm) == []  # a proposal is not a freeze yet
+    # when the freeze is approved, then released
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    with delivered():
+        sv.freeze_release(actor=reg1, freeze_id=freeze.pk, reason="Order lifted")
+    # then the market maker reads both, the legal order's reference masked
+    frozen, released = notes(mm)
+    assert (frozen.kind, released.kind) == (Kind.FREEZE, Kind.UNFREEZE)
+    assert frozen.params["shares"] == {market.security.code: 600} and frozen.params["account"] == mm.code
+    assert "600 shares of" in body_in(frozen, "en") and "(2026)***号" in body_in(frozen, "en")
+    assert "(2026)沪74执123号" not in str(frozen.params) + body_in(frozen, "zh-hans") + body_in(released, "en")
+    # when its trading is restricted and the restriction ends
+    restriction = sv.freeze_propose(actor=reg1, account=mm.code, trading=True, reason="Manipulation", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    with delivered():
+        sv.freeze_release(actor=reg1, freeze_id=restriction.pk, reason="Lifted")
+    # then it reads that too, as such
+    restricted, lifted = notes(mm)[2:]
+    assert body_in(restricted, "en").startswith("Trading restricted | ") and "Manipulation" in body_in(restricted, "en")
+    assert body_in(lifted, "en").startswith("Trading restriction ended | ")
+    # and a repeat of any of the four writes nothing more
+    before = notification_rows()
+    for f in (freeze, restriction):
+        for event in ("frozen", "released"):
+            services.event_notify(event="freeze_changed", facts={"freeze_id": f.pk, "event": event})
+    assert notification_rows() == before
+
+
+def test_a_forced_transfer_from_a_market_maker_and_a_correction_of_its_trade_tell_the_market_maker(deal, delivered):
+    # Given a market maker who sold 100 @ 10.10 to an investor (settled), and 300 of its shares frozen
+    market, mm, buyer, trade = deal
+    trade_settle(trade_id=trade.pk)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    receiver = market.investor()
+    freeze = sv.freeze_propose(
+        actor=reg1, account=mm.code, security=market.security.code, quantity=300, reason="Judgment", **LEGAL
+    )
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=200,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    # When the transfer is approved, then the trade corrected to 10.05 (5.00 moves back to the buyer)
+    with delivered():
+        sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    correction = sv.correction_propose(
+        actor=reg1, trade_id=trade.pk, new_price="10.05", new_quantity=100, reason="Price error"
+    )
+    with delivered():
+        sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    # Then the market maker learns what left its account, and its trade's new terms on its side
+    (out,) = [n for n in notes(mm) if n.kind == Kind.FORCED_TRANSFER]
+    assert out.params["direction"] == "out" and "200 shares of" in body_in(out, "en")
+    assert receiver.code in body_in(out, "en") and "(2026)沪74执123号" not in str(out.params) + body_in(out, "en")
+    (corrected,) = [n for n in notes(mm) if n.kind == Kind.CORRECTION]
+    assert corrected.params["side"] == "sell" and "corrected to 100 at 10.05" in body_in(corrected, "en")
+    # and each notification's link opens for it (its balances, its freezes, the trade's page)
+    client = signed_in(mm.owner)
+    from notifications import messages
+
+    assert {messages.link(n): client.get(messages.link(n)).status_code for n in notes(mm)} == {
+        "/balances/": 200, "/supervision/freezes/": 200, f"/trades/{trade.pk}/": 200
+    }  # fmt: skip
+    # and the receiver and the buyer read what they did before
+    assert [n.params["direction"] for n in notes(receiver)] == ["in"]
+    assert [n.params["side"] for n in notes(buyer) if n.kind == Kind.CORRECTION] == ["buy"]
+    # and a repeat of either event writes nothing more
+    before = notification_rows()
+    services.event_notify(event="assets_moved", facts={"what": "transfer", "pk": transfer.pk})
+    services.event_notify(event="assets_moved", facts={"what": "correction", "pk": correction.pk})
+    assert notification_rows() == before
+
+
+def test_a_forced_transfer_to_a_market_maker_tells_it_what_came(market, delivered):
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    holder, mm = market.investor(cash="50000"), market.market_maker(cash="0", shares=0)
+    freeze = sv.freeze_propose(actor=reg1, account=holder.code, amount="1000", reason="Judgment", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=mm.code, amount="1000", reason="Judgment enforced", **LEGAL
+    )
+    with delivered():
+        sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    (came,) = notes(mm)
+    assert (came.kind, came.params["direction"], came.params["amount"]) == (Kind.FORCED_TRANSFER, "in", "1000.00")
+    assert [n.params["direction"] for n in notes(holder) if n.kind == Kind.FORCED_TRANSFER] == ["out"]
+
+
+def test_a_kind_a_market_maker_muted_is_not_written_and_the_others_are(deal, delivered):
+    market, mm, buyer, trade = deal
+    # given a market maker who switched holds off
+    services.preference_set(user=mm.owner, muted=["held"], email=False)
+    # when its trade is held and released
+    with delivered():
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court enquiry")
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Enquiry closed")
+    # then it reads the release only; the buyer both
+    assert [n.kind for n in notes(mm)] == [Kind.RELEASED]
+    assert [n.kind for n in notes(buyer)] == [Kind.FILL, Kind.HELD, Kind.RELEASED]
+
+
+@pytest.fixture
+def mm_inbox(deal, delivered):
+    """A market maker with two notifications (a hold and its release) and an investor with three."""
+    market, mm, buyer, trade = deal
+    with delivered():
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court enquiry")
+        trade_release(actor=market.depository, trade_id=trade.pk, reason="Enquiry closed")
+    return market, mm, buyer
+
+
+def test_api_a_market_maker_lists_and_reads_its_own_notifications_and_sets_its_preferences(mm_inbox):
+    market, mm, buyer = mm_inbox
+    client = api_for(mm.owner)
+    page = client.get("/api/v1/notifications/").json()
+    assert [n["kind"] for n in page["results"]] == ["released", "held"]
+    assert page["results"][0]["link"] == "/trades/" and "Enquiry closed" in page["results"][0]["body"]
+    assert client.get("/api/v1/notifications/?unread=true&limit=1").json()["count"] == 2
+    # when it marks one read, then all
+    first = page["results"][0]["id"]
+    assert client.post(f"/api/v1/notifications/{first}/read/").json()["read"] is True
+    assert client.get("/api/v1/notifications/?unread=true").json()["count"] == 1
+    assert client.post("/api/v1/notifications/read-all/").json() == {"marked": 1}
+    # an investor's is a 404 to it and stays unread
+    theirs = notes(buyer)[-1]
+    assert client.post(f"/api/v1/notifications/{theirs.pk}/read/").status_code == 404
+    assert Notification.objects.filter(user=buyer.owner, read_at__isnull=True).count() == 3
+    # its preferences offer what it may be told
+    prefs = client.get(PREFS).json()
+    assert prefs == {
+        "muted": [], "email": False,
+        "kinds": ["held", "released", "refused", "freeze", "unfreeze", "forced_transfer", "correction"],
+    }  # fmt: skip
+    response = client.put(PREFS, {"muted": ["correction", "held"], "email": False}, format="json")
+    assert response.status_code == 200 and response.json()["muted"] == ["held", "correction"]
+    # and a bad one is a 4xx that changes nothing
+    response = client.put(PREFS, {"muted": [], "email": True}, format="json")
+    assert response.status_code == 400 and "ask the exchange" in response.json()["message"]
+    assert Preference.objects.get(user=mm.owner).muted == ["held", "correction"]
+
+
+def test_api_an_investors_preferences_still_offer_every_kind(mm_inbox):
+    market, mm, buyer = mm_inbox
+    assert api_for(buyer.owner).get(PREFS).json()["kinds"] == list(Kind.values)
+
+
+def test_page_a_market_maker_sees_the_bell_reads_its_notifications_and_sets_its_preferences(mm_inbox):
+    market, mm, buyer = mm_inbox
+    client = signed_in(mm.owner)
+    assert 'data-count="2"' in client.get("/trades/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get("/notifications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert page.count('class="notification unread"') == 2 and "Settlement held" in page
+    # the preferences offer its kinds only
+    assert re.findall(r'name="wanted" value="(\w+)"', page) == [
+        "held", "released", "refused", "freeze", "unfreeze", "forced_transfer", "correction"
+    ]  # fmt: skip
+    # when it marks one read, then all
+    assert client.post(f"/notifications/{notes(mm)[0].pk}/read/").status_code == 302
+    assert 'data-count="1"' in client.get("/notifications/").content.decode()
+    assert client.post("/notifications/read-all/").status_code == 302
+    assert 'data-count="0"' in client.get("/notifications/").content.decode()
+    # an investor's is a 404 and stays unread
+    assert client.post(f"/notifications/{notes(buyer)[0].pk}/read/").status_code == 404
+    assert Notification.objects.get(pk=notes(buyer)[0].pk).read_at is None
+    # when it switches corrections off, only they are muted
+    wanted = ["held", "released", "refused", "freeze", "unfreeze", "forced_transfer"]
+    assert client.post("/notifications/", {"wanted": wanted}).status_code == 302
+    assert Preference.objects.get(user=mm.owner).muted == ["correction"]
+    # a kind it is not offered is a form error that changes nothing
+    response = client.post("/notifications/", {"wanted": ["fill"]})
+    assert response.status_code == 200 and Preference.objects.get(user=mm.owner).muted == ["correction"]
+
+
+def test_page_with_none_yet_a_market_maker_reads_what_it_will_be_told(market):
+    mm = market.market_maker()
+    page = signed_in(mm.owner).get("/notifications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "not each fill or settlement" in page and "ask the exchange to add one" in page
+
+
+@pytest.mark.parametrize("role", [Role.EXCHANGE_OPERATOR, Role.REGULATOR])
+def test_page_is_403_to_operators_and_regulators_who_see_no_bell(market, role, db):
+    client = signed_in(market.user(role))
+    assert client.get("/notifications/").status_code == 403
+    assert client.post("/notifications/read-all/").status_code == 403
+    assert "notification-bell" not in client.get("/trades/").content.decode()
+    with pytest.raises(err.PermissionDenied):
+        services.notifications_read_all(user=market.user(role))

@@ -1,4 +1,4 @@
-"""``{% notification_bell %}``: the bell with the unread count in the top bar (investors only)."""
+"""``{% notification_bell %}``: the bell with the unread count in the top bar (investors and market makers)."""
 
 from django import template
 

@@ -88,6 +88,14 @@ def _reference(p: dict) -> str:
     return gettext("%(reference)s (reference partly hidden)") % {"reference": p["reference"]}
 
 
+def _reason_and_ask(p: dict) -> str:
+    """Why, and where the holder learns the legal order's details: an investor from their broker, a market maker
+    (which has none; ``market_maker`` in the facts) from the regulator."""
+    if p.get("market_maker"):
+        return gettext("Reason: %(reason)s. Ask the regulator for the order's details.") % {"reason": p["reason"]}
+    return gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
+
+
 def _freeze(p: dict) -> str:
     values = {"reference": _reference(p), "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
     if p.get("scope") == "trading":
@@ -105,12 +113,14 @@ def _freeze(p: dict) -> str:
             text += " " + ngettext(
                 "Its open order was cancelled.", "Its %(n)s open orders were cancelled.", cancelled
             ) % {"n": cancelled}
-        return (
-            text
-            + " "
-            + gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
-        )
+        return text + " " + _reason_and_ask(p)
     if p.get("scope") != "account":
+        if p.get("market_maker"):
+            return (
+                gettext("Legal order %(reference)s froze %(what)s of account %(account)s.") % values
+                + " "
+                + _reason_and_ask(p)
+            )
         return (
             gettext(
                 "Legal order %(reference)s froze %(what)s of account %(account)s. Reason: %(reason)s. "
@@ -138,9 +148,7 @@ def _freeze(p: dict) -> str:
             "Its %(n)s open negotiated transfer proposals were withdrawn.",
             withdrawn,
         ) % {"n": withdrawn}
-    return (
-        text + " " + gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
-    )
+    return text + " " + _reason_and_ask(p)
 
 
 def title(n: Notification) -> str:
@@ -315,6 +323,16 @@ def body(n: Notification) -> str:
                     "%(receiver)s, where they are free."
                 )
                 % values
+            )
+        if p.get("market_maker"):
+            return (
+                gettext(
+                    "By legal order %(reference)s, %(what)s frozen in your account %(sender)s were moved to account "
+                    "%(receiver)s."
+                )
+                % values
+                + " "
+                + gettext("Ask the regulator for the order's details.")
             )
         return (
             gettext(

@@ -78,6 +78,12 @@ def _holder(account: Account | None) -> int | None:
     return account.owner_id
 
 
+def _market_maker(account: Account) -> dict:
+    """``{"market_maker": True}`` for a market maker's account (its notice sends it to the regulator for a legal
+    order's details, not to a broker it does not have); nothing for an investor's, whose facts stay as they were."""
+    return {"market_maker": True} if account.kind == Account.Kind.MARKET_MAKER else {}
+
+
 def _trade_facts(trade: Trade, side: str) -> dict:
     return {
         "trade": trade.pk,
@@ -183,6 +189,7 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
         "scope": freeze.kind,
         "reference": mask_reference(freeze.legal_reference),
         "event": event,
+        **_market_maker(freeze.account),
     }
     if event == "frozen":
         shares = dict(freeze.parts or {})
@@ -314,7 +321,12 @@ def _on_assets_moved(*, what: str, pk: int) -> list[Draft]:
             "reference": mask_reference(t.legal_reference),
         }
         return [
-            Draft(user_id, Kind.FORCED_TRANSFER, f"transfer:{t.pk}", {**facts, "direction": direction})
+            Draft(
+                user_id,
+                Kind.FORCED_TRANSFER,
+                f"transfer:{t.pk}",
+                {**facts, "direction": direction, **_market_maker(account)},
+            )
             for account, direction in ((t.freeze.account, "out"), (t.receiver, "in"))
             if (user_id := _holder(account)) is not None
         ]

@@ -1303,6 +1303,9 @@ def test_a_freeze_and_a_trading_restriction_of_a_market_makers_account_and_their
     assert (frozen.kind, released.kind) == (Kind.FREEZE, Kind.UNFREEZE)
     assert frozen.params["shares"] == {market.security.code: 600} and frozen.params["account"] == mm.code
     assert "600 shares of" in body_in(frozen, "en") and "(2026)***号" in body_in(frozen, "en")
+    # sent to the regulator for the order's details, not to a broker a market maker does not have
+    assert body_in(frozen, "en").endswith("Reason: Asset preservation. Ask the regulator for the order's details.")
+    assert "broker" not in body_in(frozen, "en")
     assert "(2026)沪74执123号" not in str(frozen.params) + body_in(frozen, "zh-hans") + body_in(released, "en")
     # when its trading is restricted and the restriction ends
     restriction = sv.freeze_propose(actor=reg1, account=mm.code, trading=True, reason="Manipulation", **LEGAL)
@@ -1313,6 +1316,7 @@ def test_a_freeze_and_a_trading_restriction_of_a_market_makers_account_and_their
     # then it reads that too, as such
     restricted, lifted = notes(mm)[2:]
     assert body_in(restricted, "en").startswith("Trading restricted | ") and "Manipulation" in body_in(restricted, "en")
+    assert body_in(restricted, "en").endswith("Ask the regulator for the order's details.")
     assert body_in(lifted, "en").startswith("Trading restriction ended | ")
     # and a repeat of any of the four writes nothing more
     before = notification_rows()
@@ -1349,6 +1353,7 @@ def test_a_forced_transfer_from_a_market_maker_and_a_correction_of_its_trade_tel
     (out,) = [n for n in notes(mm) if n.kind == Kind.FORCED_TRANSFER]
     assert out.params["direction"] == "out" and "200 shares of" in body_in(out, "en")
     assert receiver.code in body_in(out, "en") and "(2026)沪74执123号" not in str(out.params) + body_in(out, "en")
+    assert body_in(out, "en").endswith(f"{receiver.code}. Ask the regulator for the order's details.")
     (corrected,) = [n for n in notes(mm) if n.kind == Kind.CORRECTION]
     assert corrected.params["side"] == "sell" and "corrected to 100 at 10.05" in body_in(corrected, "en")
     # and each notification's link opens for it (its balances, its freezes, the trade's page)
@@ -1482,3 +1487,29 @@ def test_page_is_403_to_operators_and_regulators_who_see_no_bell(market, role, d
     assert "notification-bell" not in client.get("/trades/").content.decode()
     with pytest.raises(err.PermissionDenied):
         services.notifications_read_all(user=market.user(role))
+
+
+def test_a_whole_account_freeze_of_a_market_maker_tells_it_and_an_investors_freeze_reads_as_before(market, delivered):
+    # given a market maker with a quote, and an investor with shares
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(shares=1000)
+    whole = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
+    part = sv.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=100, reason="Court order", **LEGAL
+    )
+    # when both are approved
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=whole.pk)
+        sv.freeze_approve(actor=reg2, freeze_id=part.pk)
+    # then the market maker reads that its whole account is frozen, and where to ask
+    (frozen,) = notes(mm)
+    en = body_in(frozen, "en")
+    assert frozen.params["scope"] == "account" and frozen.params["market_maker"] is True
+    assert f"froze the whole account {mm.code}" in en and "can neither trade nor withdraw" in en
+    assert en.endswith("Ask the regulator for the order's details.") and "broker" not in en
+    # and the investor's facts and words are what they were
+    (theirs,) = notes(investor)
+    assert "market_maker" not in theirs.params
+    assert body_in(theirs, "en").endswith("Reason: Court order. Ask your broker for the order's details.")

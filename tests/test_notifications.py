@@ -1437,7 +1437,7 @@ def test_api_a_market_maker_lists_and_reads_its_own_notifications_and_sets_its_p
     assert response.status_code == 200 and response.json()["muted"] == ["held", "correction"]
     # and a bad one is a 4xx that changes nothing
     response = client.put(PREFS, {"muted": [], "email": True}, format="json")
-    assert response.status_code == 400 and "ask the exchange" in response.json()["message"]
+    assert response.status_code == 400 and "请联系交易所添加" in response.json()["message"]
     assert Preference.objects.get(user=mm.owner).muted == ["held", "correction"]
 
 

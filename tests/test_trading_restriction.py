@@ -257,7 +257,7 @@ def test_one_person_cannot_propose_and_approve_a_restriction_and_the_database_re
 
 def test_a_restriction_with_assets_named_is_refused(sup):
     market, reg1, _reg2, _mm, investor = sup
-    with pytest.raises(err.InvalidInput, match="restrict the account's trading"):
+    with pytest.raises(err.InvalidInput, match="或限制该账户交易"):
         sv.freeze_propose(
             actor=reg1, account=investor.code, trading=True, amount="1.00", reason="Manipulation", **LEGAL
         )

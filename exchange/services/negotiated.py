@@ -658,17 +658,25 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
 
 
 def _refused_for_a_freeze(p: NegotiatedTrade, refused: DomainError) -> NoReturn:
-    """The database's refusal of the trade for a frozen party, as the confirming party may read it: its own
-    account's freeze as such, the proposer's as ``proposer_cannot_trade``, the answer the service's own check gives
-    (found by a review: ``account_frozen`` told the counterparty, who knows its own account is free, that the
-    proposer was frozen: a legal order's secret)."""
-    frozen = set(
-        Account.objects.filter(
+    """The database's refusal of the trade for a frozen or restricted party, as the confirming party may read it: its
+    own account's trading restriction as the service's own check says it (``trading_restricted``, with the
+    restriction's reason, as the order path does: found by a review, it read "…was frozen by a legal order…"), its
+    own freeze as the generic refusal, the proposer's either as ``proposer_cannot_trade``, the answer the service's
+    own check gives (found by a review: ``account_frozen`` told the counterparty, who knows its own account is free,
+    that the proposer was frozen: a legal order's secret)."""
+    blocked = {
+        pk: frozen
+        for pk, frozen in Account.objects.filter(
             Q(frozen=True) | Q(trading_restricted=True), pk__in=[p.proposer_id, p.counterparty_id]
-        ).values_list("pk", flat=True)
-    )
-    if p.counterparty_id not in frozen and p.proposer_id in frozen:
+        ).values_list("pk", "frozen")
+    }
+    if p.counterparty_id not in blocked and p.proposer_id in blocked:
         raise ProposerCannotTrade() from refused
+    if blocked.get(p.counterparty_id) is False:  # restricted, not frozen
+        try:
+            pretrade.check_account_not_frozen(Account.objects.get(pk=p.counterparty_id))
+        except err.TradingRestricted as own:
+            raise own from refused
     raise refused
 
 

@@ -257,7 +257,8 @@ def test_one_person_cannot_propose_and_approve_a_restriction_and_the_database_re
 
 def test_a_restriction_with_assets_named_is_refused(sup):
     market, reg1, _reg2, _mm, investor = sup
-    with pytest.raises(err.InvalidInput, match="restrict the account's trading"):
+    # (in English: the default language is Chinese, whose catalog has this message)
+    with translation.override("en"), pytest.raises(err.InvalidInput, match="restrict the account's trading"):
         sv.freeze_propose(
             actor=reg1, account=investor.code, trading=True, amount="1.00", reason="Manipulation", **LEGAL
         )

@@ -111,6 +111,9 @@ def _client_row(account: Account) -> dict:
         else "trading"
         if account.trading_restricted
         else ("part" if account.cash_frozen or account.shares_frozen else ""),
+        # A restricted client with cash or shares frozen too: the notice says both (found by a review: it said the
+        # restriction only, and "its cash and shares stay its own" of what a legal order froze).
+        "part_frozen": bool(account.cash_frozen or account.shares_frozen),
     }
 
 

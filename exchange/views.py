@@ -629,11 +629,11 @@ def balances(request):
     # An investor or a market maker whose account is frozen in part or whole is pointed to the freezes (legal
     # orders) behind it, told which: a whole-account freeze stops its orders, quotes and withdrawals (found by a
     # probe: it read as "part of this account is frozen").
+    part_frozen = data["cash"]["frozen"] > 0 or any(p["frozen"] for p in data["positions"])
     frozen = (
         account.frozen
         or account.trading_restricted  # a trading restriction freezes nothing, yet the holder is told of it
-        or data["cash"]["frozen"] > 0
-        or any(p["frozen"] for p in data["positions"])
+        or part_frozen
     )
     return render(
         request,
@@ -646,6 +646,9 @@ def balances(request):
             "freezes_link": frozen and request.user.role in (Role.INVESTOR, Role.MARKET_MAKER),
             "whole_account_frozen": account.frozen,
             "trading_restricted": account.trading_restricted,
+            # Restricted with cash or shares frozen too: the notice says both (found by a review: it said the
+            # restriction only, and "its cash and shares stay its own" of what a legal order froze).
+            "part_frozen": part_frozen,
         },
     )
 

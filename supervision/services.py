@@ -338,7 +338,12 @@ def _trading_close(account: Account, freeze: Freeze, now: dt.datetime) -> tuple[
     # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests for quote hold
     # nothing of its own and cannot be accepted now: the beat cancels them within a minute
     # (``exchange.services.rfqs_close_frozen``), with the proposals made to it.
-    withdrawn = negotiated_withdraw_locked(account, [s for s in securities if s.pk in proposed], now=now)
+    withdrawn = negotiated_withdraw_locked(
+        account,
+        [s for s in securities if s.pk in proposed],
+        now=now,
+        restricted=freeze.kind == Freeze.Kind.TRADING,
+    )
     if Quote.objects.filter(account=account, status=Quote.Status.ACTIVE).exists():
         raise _QuotesMoved  # published meanwhile in a security not locked here: roll back, again
     return security_ids, pulled, cancelled, withdrawn
@@ -670,7 +675,10 @@ def frozen_orders_cancel() -> int:
                 ),
                 reason=str(freeze.pk),
             )
-            withdrawn = negotiated_withdraw_locked(account, securities, now=timezone.now())
+            # A frozen account's are audited as frozen, though it be restricted too; a restricted one's as restricted.
+            withdrawn = negotiated_withdraw_locked(
+                account, securities, now=timezone.now(), restricted=not account.frozen
+            )
             if cancelled or withdrawn:
                 audit_record(
                     actor=None,

@@ -384,6 +384,70 @@ def test_a_counterparty_frozen_in_the_last_instant_is_told_its_own_account_is_fr
     assert not Trade.objects.exists()
 
 
+def _restricted_in_force_read_free(market, account) -> None:
+    """A trading restriction of ``account`` in force (approved, with its reason), its account's row still read free:
+    as if the approval committed after the confirmation read it."""
+    from supervision import services as sv
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    restriction = sv.freeze_propose(
+        actor=reg1, account=account.code, trading=True, reason="Suspected manipulation", legal_reference="(2026)1号"
+    )
+    sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    Account.objects.filter(pk=account.pk).update(trading_restricted=False)
+
+
+def _restricted_at_the_trades_insert(monkeypatch, account) -> None:
+    """As ``_frozen_at_the_trades_insert``, for a trading restriction."""
+    from exchange.services import negotiated as neg_services
+
+    write = neg_services.entries_write
+
+    def restrict_then_write(*args, **kwargs):
+        Account.objects.filter(pk=account.pk).update(trading_restricted=True)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(neg_services, "entries_write", restrict_then_write)
+
+
+def test_a_counterparty_restricted_in_the_last_instant_is_told_its_own_trading_is_restricted(parties, monkeypatch):
+    # (found by a review: the database's refusal read "An account in this trade was frozen by a legal order…")
+    market, buyer, seller = parties
+    _restricted_in_force_read_free(market, buyer)
+    out = propose(market, seller, buyer, side="sell")
+    _restricted_at_the_trades_insert(monkeypatch, buyer)
+    before = snapshot()
+    # when the buyer confirms and its trading is restricted as the trade is inserted
+    resp = _confirm_in_english(buyer, out)
+    # then the answer is the service's own check's: trading_restricted, naming the restriction's reason, no freeze
+    assert resp.status_code == 409 and resp.json()["code"] == "trading_restricted", resp.content
+    assert resp.json()["message"] == (
+        "A regulator has restricted this account's trading; it cannot trade. Reason: Suspected manipulation"
+    )
+    # and nothing changed: no trade, the proposal open, the seller's shares still reserved for it
+    assert snapshot() == before
+    assert not Trade.objects.exists()
+    assert NegotiatedTrade.objects.get(pk=out["id"]).status == "proposed"
+    assert position_of(seller, market.security).reserved == 500
+
+
+def test_a_proposer_restricted_in_the_last_instant_is_proposer_cannot_trade_to_the_confirming_party(
+    parties, monkeypatch
+):
+    market, buyer, seller = parties
+    _restricted_in_force_read_free(market, seller)
+    out = propose(market, seller, buyer, side="sell")
+    _restricted_at_the_trades_insert(monkeypatch, seller)
+    before = snapshot()
+    # when the buyer confirms and the proposer's trading is restricted as the trade is inserted
+    resp = _confirm_in_english(buyer, out)
+    # then it is proposer_cannot_trade, naming no restriction of the other party, and nothing changed
+    assert resp.status_code == 409 and resp.json()["code"] == "proposer_cannot_trade", resp.content
+    assert "restrict" not in resp.json()["message"]
+    assert snapshot() == before
+    assert NegotiatedTrade.objects.get(pk=out["id"]).status == "proposed"
+
+
 def test_the_selling_counterparty_needs_the_shares(parties):
     market, buyer, seller = parties
     out = propose(market, buyer, seller, quantity=1100, price="10.00")

@@ -257,7 +257,8 @@ def test_one_person_cannot_propose_and_approve_a_restriction_and_the_database_re
 
 def test_a_restriction_with_assets_named_is_refused(sup):
     market, reg1, _reg2, _mm, investor = sup
-    with pytest.raises(err.InvalidInput, match="或限制该账户交易"):
+    # (in English: the default language is Chinese, whose catalog has this message)
+    with translation.override("en"), pytest.raises(err.InvalidInput, match="restrict the account's trading"):
         sv.freeze_propose(
             actor=reg1, account=investor.code, trading=True, amount="1.00", reason="Manipulation", **LEGAL
         )
@@ -332,3 +333,80 @@ def test_a_restricted_market_makers_quote_never_fills(sup):
     # and once the restriction ends the same buy fills
     Account.objects.filter(pk=mm.pk).update(trading_restricted=False)
     assert order(market, investor, "buy", 100, "10.10", "free-ask").filled_quantity == 100
+
+
+RESTRICTED_REASON = "restricted from trading by a regulator"
+
+
+def test_proposals_the_restriction_and_the_beat_withdraw_are_audited_as_restricted_not_frozen(sup):
+    # (found by a review: they were audited as "…account is frozen by a legal order", which a restriction is not)
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000", shares=500)
+    mine, _code, _ = neg.negotiated_propose(
+        actor=investor.owner,
+        account=investor,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "mine"),
+    )
+    to_investor, _code, _ = neg.negotiated_propose(
+        actor=other.owner,
+        account=other,
+        request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), investor.code, "to-it"),
+    )
+    # when the investor's trading is restricted, then its own proposal is withdrawn by the approval
+    restrict(reg1, reg2, investor)
+    assert NegotiatedTrade.objects.get(pk=mine.pk).status == "withdrawn"
+    # and the beat withdraws the one made to it
+    from supervision.tasks import cancel_frozen_orders
+
+    assert cancel_frozen_orders.apply().get() == 1
+    # then each is audited as a restriction, whose it was
+    reasons = dict(AuditEvent.objects.filter(action="negotiated.withdraw").values_list("target", "detail__reason"))
+    assert reasons == {
+        f"negotiated:{mine.pk}": f"the proposer's account is {RESTRICTED_REASON}",
+        f"negotiated:{to_investor.pk}": f"the counterparty's account is {RESTRICTED_REASON}",
+    }
+    # and the proposer's account, not restricted, still trades (nothing of the other party changed)
+    assert not Account.objects.get(pk=other.pk).trading_restricted
+
+
+def test_a_proposal_made_in_the_instant_of_the_restriction_is_withdrawn_by_the_beat_audited_as_restricted(sup):
+    from supervision.tasks import cancel_frozen_orders
+
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000")
+    freeze = restrict(reg1, reg2, investor)
+    # given a proposal the restricted investor made in the last instant of the approval (its row read free)
+    Account.objects.filter(pk=investor.pk).update(trading_restricted=False)
+    raced, _code, _ = neg.negotiated_propose(
+        actor=investor.owner,
+        account=investor,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "raced"),
+    )
+    Account.objects.filter(pk=investor.pk).update(trading_restricted=True)
+    # when the beat runs (twice: idempotent)
+    assert cancel_frozen_orders.apply().get() == 1
+    assert cancel_frozen_orders.apply().get() == 0
+    # then it is withdrawn, its shares free, and audited as the restriction's, not a freeze's
+    assert NegotiatedTrade.objects.get(pk=raced.pk).status == "withdrawn"
+    assert position_of(investor, market.security).reserved == 0
+    (record,) = AuditEvent.objects.filter(action="negotiated.withdraw", target=f"negotiated:{raced.pk}")
+    assert record.detail == {"reason": f"the proposer's account is {RESTRICTED_REASON}"}
+    (beat,) = AuditEvent.objects.filter(action="frozen_orders_cancel", target=investor.code)
+    assert beat.detail == {"freeze": freeze.pk, "orders_cancelled": 0, "proposals_withdrawn": 1}
+
+
+def test_a_frozen_proposers_withdrawn_proposal_is_still_audited_as_frozen(sup):
+    # given a proposal of an account then frozen whole, which is restricted too
+    market, reg1, reg2, _mm, investor = sup
+    other = market.investor(cash="50000")
+    mine, _code, _ = neg.negotiated_propose(
+        actor=investor.owner,
+        account=investor,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "mine"),
+    )
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    restrict(reg1, reg2, investor)
+    # then the freeze withdrew it, audited as a freeze, as before
+    (record,) = AuditEvent.objects.filter(action="negotiated.withdraw", target=f"negotiated:{mine.pk}")
+    assert record.detail == {"reason": "the proposer's account is frozen by a legal order"}

@@ -83,3 +83,40 @@ def test_a_restricted_market_makers_quotes_page_says_so_and_offers_no_quote_form
     assert 'id="freezes-notice" data-scope="trading"' in restricted
     assert 'id="quote-form-frozen"' in restricted and "trading is restricted" in restricted
     assert cash_of(mm).frozen == 0
+
+
+PART_TOO = "Part of this account is also frozen by a legal order."
+RESTRICTED = "A regulator has restricted this account"
+
+
+def test_a_restricted_client_with_part_frozen_too_is_told_both_on_the_balances_and_the_counter(market):
+    # (found by a review: the notices said the restriction only, "its cash and shares stay its own", of an account
+    # part of whose cash a legal order froze)
+    from supervision import services as sv
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor = market.investor(cash="1000", shares=500)
+    other = market.investor(cash="1000", shares=500)
+    for account in (investor, other):
+        restriction = sv.freeze_propose(
+            actor=reg1, account=account.code, trading=True, reason="Manipulation", legal_reference="x"
+        )
+        sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    # given one restricted client of which 300.00 CNY is frozen too, and another restricted only
+    part = sv.freeze_propose(actor=reg1, account=investor.code, amount="300.00", reason="Court", legal_reference="y")
+    sv.freeze_approve(actor=reg2, freeze_id=part.pk)
+    assert cash_of(investor).frozen == 300
+    # when the holder opens its balances and the broker's staff its counter page
+    balances = _page(investor.owner).get("/balances/").content.decode()
+    client_page = _page(market.staff).get(f"/counter/{investor.code}/").content.decode()
+    # then each says the restriction and that part is frozen too, and leads to the freezes
+    notice = balances.split('id="freezes-notice" data-scope="trading"', 1)[1].split("</p>", 1)[0]
+    assert RESTRICTED in notice and f'<span id="freezes-notice-part">{PART_TOO}</span>' in notice
+    assert "/supervision/freezes/" in notice
+    notice = client_page.split('id="client-freezes-notice" data-scope="trading"', 1)[1].split("</p>", 1)[0]
+    assert RESTRICTED in notice and f'<span id="client-freezes-notice-part">{PART_TOO}</span>' in notice
+    # and the client restricted only is told the restriction alone, as before
+    alone = _page(other.owner).get("/balances/").content.decode()
+    assert 'id="freezes-notice" data-scope="trading"' in alone and "freezes-notice-part" not in alone
+    alone = _page(market.staff).get(f"/counter/{other.code}/").content.decode()
+    assert 'id="client-freezes-notice" data-scope="trading"' in alone and "client-freezes-notice-part" not in alone

@@ -316,13 +316,22 @@ def negotiated_withdraw(*, actor: User, proposal_id: int, ip: str | None = None)
     return p
 
 
-def negotiated_withdraw_locked(account: Account, securities: list[Security], *, now: dt.datetime) -> int:
+def _blocked_as(*, restricted: bool) -> str:
+    """Why an account's proposals were withdrawn, as their audit records say it: frozen (which also stops its
+    trading), or its trading restricted (a regulator's act, not a legal order's freeze)."""
+    return "restricted from trading by a regulator" if restricted else "frozen by a legal order"
+
+
+def negotiated_withdraw_locked(
+    account: Account, securities: list[Security], *, now: dt.datetime, restricted: bool = False
+) -> int:
     """Withdraw the open proposals ``account`` made, releasing what they hold (its own cash or shares), with no
     actor: for a whole-account freeze (``supervision.services.freeze_approve``; found by a probe: a frozen
     account's proposal kept its shares reserved, out of the freeze's reach, and its withdrawal after the
     approval left them free). Only those in ``securities``, whose rows the caller's transaction holds (in pk
     order, taken before any balance row: ``negotiated_securities``); one made since in another security is the
-    caller's to find (the approval starts again; the beat takes it next time). Returns how many."""
+    caller's to find (the approval starts again; the beat takes it next time). The audit record says why: the account
+    is frozen, or (``restricted``) its trading restricted. Returns how many."""
     withdrawn = 0
     proposals = NegotiatedTrade.objects.select_related("security", "proposer__broker", "counterparty__broker")
     mine = proposals.filter(proposer=account, status=NegotiatedTrade.Status.PROPOSED, security__in=securities)
@@ -331,7 +340,7 @@ def negotiated_withdraw_locked(account: Account, securities: list[Security], *, 
         if p.status != NegotiatedTrade.Status.PROPOSED:
             continue
         _close(p, security, status=NegotiatedTrade.Status.WITHDRAWN, actor=None, now=now)
-        _withdrawn_audited(p, "the proposer's account is frozen by a legal order")
+        _withdrawn_audited(p, f"the proposer's account is {_blocked_as(restricted=restricted)}")
         withdrawn += 1
     return withdrawn
 
@@ -352,14 +361,15 @@ def _close_each(
     *,
     closes: Callable[[NegotiatedTrade, Security], bool],
     status: str,
-    reason: str | None,
+    reason: str | Callable[[NegotiatedTrade], str] | None,
     now: dt.datetime,
 ) -> int:
     """Close the open proposals ``pks`` (found without locks) that ``closes`` still holds of, re-read under the
     locks (the proposal and its locked security), with ``status``, releasing what their proposers reserved; with no
-    actor, and an audit record of ``reason`` when given. Each in a transaction of its own, locked as a party's
-    withdrawal is (security, proposal, balances), in pk order: the shape of every close the system makes by itself
-    (the beat's and a security change's). Returns how many."""
+    actor, and an audit record of ``reason`` when given (a callable: what it answers of the proposal, under the
+    locks). Each in a transaction of its own, locked as a party's withdrawal is (security, proposal, balances), in
+    pk order: the shape of every close the system makes by itself (the beat's and a security change's). Returns how
+    many."""
     closed = 0
     for pk in sorted(pks):
         with transaction.atomic():
@@ -369,7 +379,7 @@ def _close_each(
                 continue
             _close(p, security, status=status, actor=None, now=now)
             if reason is not None:
-                _withdrawn_audited(p, reason)
+                _withdrawn_audited(p, reason(p) if callable(reason) else reason)
             closed += 1
     return closed
 
@@ -390,9 +400,14 @@ def negotiated_withdraw_to_frozen(*, now: dt.datetime | None = None) -> int:
         list(to_frozen.values_list("pk", flat=True)),
         closes=lambda p, _security: Account.objects.filter(blocked, pk=p.counterparty_id).exists(),
         status=NegotiatedTrade.Status.WITHDRAWN,
-        reason="the counterparty's account is frozen by a legal order",
+        # Which it was, frozen or restricted (a restriction is not a legal order's freeze), read under the locks.
+        reason=lambda p: f"the counterparty's account is {_blocked_as(restricted=not _frozen(p.counterparty_id))}",
         now=now or timezone.now(),
     )
+
+
+def _frozen(account_id: int) -> bool:
+    return Account.objects.filter(pk=account_id, frozen=True).exists()
 
 
 def proposal_fits(security: Security, price: Decimal) -> bool:
@@ -643,17 +658,25 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
 
 
 def _refused_for_a_freeze(p: NegotiatedTrade, refused: DomainError) -> NoReturn:
-    """The database's refusal of the trade for a frozen party, as the confirming party may read it: its own
-    account's freeze as such, the proposer's as ``proposer_cannot_trade``, the answer the service's own check gives
-    (found by a review: ``account_frozen`` told the counterparty, who knows its own account is free, that the
-    proposer was frozen: a legal order's secret)."""
-    frozen = set(
-        Account.objects.filter(
+    """The database's refusal of the trade for a frozen or restricted party, as the confirming party may read it: its
+    own account's trading restriction as the service's own check says it (``trading_restricted``, with the
+    restriction's reason, as the order path does: found by a review, it read "…was frozen by a legal order…"), its
+    own freeze as the generic refusal, the proposer's either as ``proposer_cannot_trade``, the answer the service's
+    own check gives (found by a review: ``account_frozen`` told the counterparty, who knows its own account is free,
+    that the proposer was frozen: a legal order's secret)."""
+    blocked = {
+        pk: frozen
+        for pk, frozen in Account.objects.filter(
             Q(frozen=True) | Q(trading_restricted=True), pk__in=[p.proposer_id, p.counterparty_id]
-        ).values_list("pk", flat=True)
-    )
-    if p.counterparty_id not in frozen and p.proposer_id in frozen:
+        ).values_list("pk", "frozen")
+    }
+    if p.counterparty_id not in blocked and p.proposer_id in blocked:
         raise ProposerCannotTrade() from refused
+    if blocked.get(p.counterparty_id) is False:  # restricted, not frozen
+        try:
+            pretrade.check_account_not_frozen(Account.objects.get(pk=p.counterparty_id))
+        except err.TradingRestricted as own:
+            raise own from refused
     raise refused
 
 

@@ -78,6 +78,10 @@ ReasonTooLong = error_class("ReasonTooLong", "reason_too_long", _("The reason is
 _REFUSED_BY_CONSTRAINT: dict[str, type[DomainError]] = {
     # exchange migration 0020: a trade of an account frozen after the request read it.
     "trade_no_frozen_account": TradePartyFrozen,
+    # exchange migration 0027: an order, quote, request, answer or proposal of an account frozen or restricted after
+    # the request read it (the service reads the account again to say why, with the regulator's reason).
+    "account_frozen_may_not_trade": AccountFrozen,
+    "account_restricted_may_not_trade": TradingRestricted,
 }
 
 

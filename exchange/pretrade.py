@@ -543,6 +543,28 @@ def check_may_act(actor: User, account: Account) -> None:
     check_account_not_frozen(account)
 
 
+# What a freeze or a trading restriction approved after a request read its account makes of the request: the
+# database's refusal of its row (exchange migration 0027, or 0020 for a trade), or, a whole-account freeze holding
+# every asset, too little cash or too few shares.
+_BLOCKED_SINCE_READ = (
+    err.AccountFrozen,
+    err.TradingRestricted,
+    err.TradePartyFrozen,
+    err.InsufficientCash,
+    err.InsufficientShares,
+)
+
+
+def check_not_blocked_since_read(account: Account, refused: DomainError) -> None:
+    """After a trading path's ``refused`` (its transaction rolled back): when a freeze or a trading restriction of
+    ``account`` may be why, the account's own refusal, read again, with the regulator's reason
+    (``check_account_not_frozen``); else nothing, and the caller raises ``refused``. One query, on refusal only
+    (found by a review: a path reads the account before its locks, and an account restricted while it waited
+    wrote a resting order)."""
+    if isinstance(refused, _BLOCKED_SINCE_READ):
+        check_account_not_frozen(Account.objects.get(pk=account.pk))
+
+
 def market_maker_account(user: User) -> Account:
     """The desk account a market maker quotes from; only market makers quote (``permission_denied``)."""
     if user.role != Role.MARKET_MAKER:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator, Mapping
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from core.audit import refusal_noted, refused_fields
 from core.db.base import ServerBusy
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput, refusal_of
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,10 @@ def _parsed(context) -> Mapping | None:
 
 
 def exception_handler(exc, context):
+    # A refusal by one of the database's named constraints that no service turned into its domain error (a path
+    # that did not expect it): the same 409 a service would give, not a 500.
+    if isinstance(exc, IntegrityError) and (refusal := refusal_of(exc)) is not None:
+        exc = refusal
     # A staff member's refused write goes on the audit trail (core.audit), with what its body asked for: refused by
     # a service, by a role, or for its input (as a page's form refused is, core.forms.form_refusal_noted).
     if isinstance(exc, DomainError | DjangoPermissionDenied | drf.PermissionDenied):

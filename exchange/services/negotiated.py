@@ -164,9 +164,10 @@ def negotiated_propose(
         if existing is None:  # pragma: no cover - the constraint says it exists
             raise
         return existing, None, False
-    except DomainError:
+    except DomainError as exc:
         existing = _existing(account, request)
         if existing is None:
+            pretrade.check_not_blocked_since_read(account, exc)
             raise
         return existing, None, False
 
@@ -235,7 +236,8 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         book.reserve_shares(account.pk, req.quantity)
     code = code_new()
     proposal.code_hash = code_hash(code)
-    proposal.save(force_insert=True)
+    with err.database_refusals():  # the account frozen or restricted while this waited (exchange 0027)
+        proposal.save(force_insert=True)
     book.write()
     hooks.negotiated_proposed.fire(proposal_id=proposal.pk)
     audit_record(

@@ -89,9 +89,8 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
     except err.DomainError as exc:
         existing = _existing_order(account, request)
         if existing is None:
-            if isinstance(exc, err.TradePartyFrozen):
-                # The database refused a trade of a frozen account: when it is this one, say so, with its freeze.
-                pretrade.check_account_not_frozen(Account.objects.get(pk=account.pk))
+            # A refusal a freeze or restriction of this account since it was read may explain: say so, with why.
+            pretrade.check_not_blocked_since_read(account, exc)
             raise
         return existing, False
 

@@ -121,9 +121,10 @@ def rfq_request(
         if existing is None:  # pragma: no cover - the constraint says it exists
             raise
         return existing, False
-    except err.DomainError:
+    except err.DomainError as exc:
         existing = _existing_request(account, request)
         if existing is None:
+            pretrade.check_not_blocked_since_read(account, exc)
             raise
         return existing, False
 
@@ -149,16 +150,17 @@ def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, 
     )
     if available is not None:
         pretrade.check_shares(available, req.quantity, row=position)
-    return RfqRequest.objects.create(
-        account=account,
-        security=security,
-        side=req.side,
-        quantity=req.quantity,
-        client_request_id=req.client_request_id,
-        requested_by=requested_by,
-        created_at=now,
-        expires_at=now + dt.timedelta(seconds=ttl),
-    )
+    with err.database_refusals():  # the account frozen or restricted while this waited (exchange 0027)
+        return RfqRequest.objects.create(
+            account=account,
+            security=security,
+            side=req.side,
+            quantity=req.quantity,
+            client_request_id=req.client_request_id,
+            requested_by=requested_by,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=ttl),
+        )
 
 
 def _lock_request(rfq_id: int) -> RfqRequest | None:
@@ -197,33 +199,42 @@ def rfq_answer(*, user: User, rfq_id: int, price: Decimal, valid_seconds: int) -
         raise err.InvalidInput(_("valid_seconds is a whole number of seconds."))
     if not 1 <= valid_seconds <= MAX_VALID_SECONDS:
         raise err.InvalidInput(_("valid_seconds must be between 1 and %(max)s.") % {"max": MAX_VALID_SECONDS})
-    with transaction.atomic():
-        now = timezone.now()
-        rfq = _lock_request(rfq_id)
-        if rfq is None:
-            raise err.NotFound(_("No such request for quote."))
-        _require_open(rfq, now)
-        security = lock_security(rfq.security.code)
-        pretrade.check_tradable(security, now=now, mode=profile.RFQ)
-        pretrade.check_price(security, price)
-        book = Book(now=now, security=security)
-        previous = list(RfqAnswer.objects.filter(request=rfq, account=account, status=RfqAnswer.Status.FIRM))
-        if rfq.side == Order.Side.BUY:  # the market maker sells
-            book.positions = positions_lock(security.pk, [account.pk])
-            for old in previous:
-                _answer_release(book, rfq, old, RfqAnswer.Status.REPLACED)
-            row = book.positions[account.pk]
-            pretrade.check_shares(row.available, rfq.quantity, what="ask", row=row)
-            book.reserve_shares(account.pk, rfq.quantity)
-        else:  # the market maker buys
-            book.cash = cash_lock([account.pk])
-            for old in previous:
-                _answer_release(book, rfq, old, RfqAnswer.Status.REPLACED)
-            row = book.cash[account.pk]
-            pretrade.check_cash(row.available, notional(price, rfq.quantity), what="bid", row=row)
-            book.reserve_cash(account.pk, notional(price, rfq.quantity))
-        if previous:
-            RfqAnswer.objects.bulk_update(previous, ["status", "closed_at"])
+    try:
+        return _rfq_answer(user=user, account=account, rfq_id=rfq_id, price=price, valid_seconds=valid_seconds)
+    except err.DomainError as exc:
+        pretrade.check_not_blocked_since_read(account, exc)
+        raise
+
+
+@transaction.atomic
+def _rfq_answer(*, user: User, account: Account, rfq_id: int, price: Decimal, valid_seconds: int) -> RfqAnswer:
+    now = timezone.now()
+    rfq = _lock_request(rfq_id)
+    if rfq is None:
+        raise err.NotFound(_("No such request for quote."))
+    _require_open(rfq, now)
+    security = lock_security(rfq.security.code)
+    pretrade.check_tradable(security, now=now, mode=profile.RFQ)
+    pretrade.check_price(security, price)
+    book = Book(now=now, security=security)
+    previous = list(RfqAnswer.objects.filter(request=rfq, account=account, status=RfqAnswer.Status.FIRM))
+    if rfq.side == Order.Side.BUY:  # the market maker sells
+        book.positions = positions_lock(security.pk, [account.pk])
+        for old in previous:
+            _answer_release(book, rfq, old, RfqAnswer.Status.REPLACED)
+        row = book.positions[account.pk]
+        pretrade.check_shares(row.available, rfq.quantity, what="ask", row=row)
+        book.reserve_shares(account.pk, rfq.quantity)
+    else:  # the market maker buys
+        book.cash = cash_lock([account.pk])
+        for old in previous:
+            _answer_release(book, rfq, old, RfqAnswer.Status.REPLACED)
+        row = book.cash[account.pk]
+        pretrade.check_cash(row.available, notional(price, rfq.quantity), what="bid", row=row)
+        book.reserve_cash(account.pk, notional(price, rfq.quantity))
+    if previous:
+        RfqAnswer.objects.bulk_update(previous, ["status", "closed_at"])
+    with err.database_refusals():  # the account frozen or restricted while this waited (exchange 0027)
         answer = RfqAnswer.objects.create(
             request=rfq,
             account=account,
@@ -233,9 +244,9 @@ def rfq_answer(*, user: User, rfq_id: int, price: Decimal, valid_seconds: int) -
             created_at=now,
             expires_at=min(now + dt.timedelta(seconds=valid_seconds), rfq.expires_at),
         )
-        book.write()
-        hooks.rfq_answered.fire(answer_id=answer.pk)
-        return answer
+    book.write()
+    hooks.rfq_answered.fire(answer_id=answer.pk)
+    return answer
 
 
 # --------------------------------------------------------------------------

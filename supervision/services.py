@@ -369,7 +369,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                 account
             ):
                 raise _QuotesMoved
-            Account.objects.filter(pk=account.pk).update(trading_restricted=True)
+            # ``trading_restricted`` is set by the database as the freeze turns active (supervision 0004).
         elif freeze.kind == Freeze.Kind.SHARES:
             Security.objects.select_for_update(no_key=True).filter(pk=freeze.security_id).first()
             pos = positions_lock(freeze.security_id, [account.pk])[account.pk]
@@ -414,8 +414,7 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
                     account=account, status__in=Order.OPEN_STATUSES
                 ).exists() or negotiated_securities(account):
                     raise _QuotesMoved
-                freeze.parts = parts
-                Account.objects.filter(pk=account.pk).update(frozen=True)
+                freeze.parts = parts  # ``frozen`` is set by the database as the freeze turns active (supervision 0004)
         entry = entry_write(
             FreezeEntry(
                 freeze=freeze.pk,
@@ -544,13 +543,8 @@ def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, no
         freeze.parts = {}
     freeze.ended_by, freeze.ended_at, freeze.end_reason, freeze.end_entry = actor, now, reason, entry.pk
     freeze.save()
-    if freeze.kind == Freeze.Kind.ACCOUNT:
-        still = Freeze.objects.filter(account=account, kind=Freeze.Kind.ACCOUNT, status=Freeze.Status.ACTIVE)
-        Account.objects.filter(pk=account.pk).update(frozen=still.exists())
-    elif freeze.kind == Freeze.Kind.TRADING:
-        # Another restriction of the account in force keeps it restricted.
-        still = Freeze.objects.filter(account=account, kind=Freeze.Kind.TRADING, status=Freeze.Status.ACTIVE)
-        Account.objects.filter(pk=account.pk).update(trading_restricted=still.exists())
+    # The account's ``frozen`` or ``trading_restricted`` follows as the database sets it from its active freezes
+    # (supervision 0004): another whole-account freeze or restriction in force keeps it.
     hooks.freeze_changed.fire(freeze_id=freeze.pk, event=cause)
     return freeze
 

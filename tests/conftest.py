@@ -192,6 +192,50 @@ def api():
     return APIClient()
 
 
+_FLAG_PAUSED = "cleared by a test (account_flags_set)"
+
+
+def account_flags_set(account_id: int, *, frozen: bool | None = None, trading_restricted: bool | None = None) -> None:
+    """An account's ``frozen`` or ``trading_restricted`` flag as a test wants it, in the only way the database
+    allows (supervision migration 0004: the flags follow the account's active freezes): an active whole-account
+    freeze or trading restriction written directly (nothing held, nothing on the ledger), or every such one ended.
+    For tests of what a flag does; how a freeze is made and what it holds is ``supervision.services``'s."""
+    from django.utils import timezone
+
+    from supervision.models import Freeze
+
+    now = timezone.now()
+    for kind, wanted in ((Freeze.Kind.ACCOUNT, frozen), (Freeze.Kind.TRADING, trading_restricted)):
+        if wanted is None:
+            continue
+        active = Freeze.objects.filter(account_id=account_id, kind=kind, status=Freeze.Status.ACTIVE)
+        # A flag cleared here and set again is the same freeze in force again (its id, reason and holdings), as a
+        # test of "the instant before the approval" means it.
+        paused = Freeze.objects.filter(account_id=account_id, kind=kind, end_reason=_FLAG_PAUSED).order_by("-pk")
+        if not wanted:
+            active.update(status=Freeze.Status.RELEASED, ended_at=now, end_reason=_FLAG_PAUSED)
+        elif active.exists():
+            pass
+        elif (freeze := paused.first()) is not None:
+            Freeze.objects.filter(pk=freeze.pk).update(status=Freeze.Status.ACTIVE, ended_at=None, end_reason="")
+        else:
+            n = next(_seq)
+            proposer, approver = (
+                User.objects.create_user(username=f"flag-regulator{n}-{k}", role=Role.REGULATOR) for k in (1, 2)
+            )
+            Freeze.objects.create(
+                kind=kind,
+                status=Freeze.Status.ACTIVE,
+                account_id=account_id,
+                legal_reference="test",
+                reason="test",
+                proposed_by=proposer,
+                proposed_at=now,
+                decided_by=approver,
+                decided_at=now,
+            )
+
+
 def api_for(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user=user)

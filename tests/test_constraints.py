@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_place
+from tests.conftest import account_flags_set
 
 
 @pytest.fixture
@@ -61,7 +62,6 @@ def test_a_listed_security_cannot_carry_a_halt_reason(filled):
 
 @pytest.mark.parametrize("party", ["buyer_id", "seller_id"])
 def test_the_database_refuses_a_trade_of_a_frozen_account(filled, party):
-    from core.models import Account
     from ledger.models import EntryKind
     from ledger.services import entry_append
 
@@ -78,7 +78,7 @@ def test_the_database_refuses_a_trade_of_a_frozen_account(filled, party):
         assert another_trade().pk
         transaction.set_rollback(True)
     # when the account is frozen, then PostgreSQL refuses the same trade, naming the rule, and nothing is written
-    Account.objects.filter(pk=values[party]).update(frozen=True)
+    account_flags_set(values[party], frozen=True)
     with pytest.raises(IntegrityError) as refused, transaction.atomic():
         another_trade()
     assert "a trade of a frozen account" in str(refused.value)
@@ -87,7 +87,6 @@ def test_the_database_refuses_a_trade_of_a_frozen_account(filled, party):
 
 def test_a_refusal_by_a_named_constraint_becomes_its_domain_error_and_no_other_does(filled):
     from core import errors as err
-    from core.models import Account
     from ledger.models import EntryKind
     from ledger.services import entry_append
 
@@ -100,7 +99,7 @@ def test_a_refusal_by_a_named_constraint_becomes_its_domain_error_and_no_other_d
         return Trade.objects.create(**(values | {"entry_id": entry.pk} | change))
 
     # given the buyer frozen after a path read it
-    Account.objects.filter(pk=values["buyer_id"]).update(frozen=True)
+    account_flags_set(values["buyer_id"], frozen=True)
     # when that path writes its trade under database_refusals, then the trigger's refusal, named by its constraint
     # (exchange migration 0020), is the domain error a service raises: account_frozen, a 409
     with pytest.raises(err.TradePartyFrozen) as refused, transaction.atomic(), err.database_refusals():
@@ -108,7 +107,7 @@ def test_a_refusal_by_a_named_constraint_becomes_its_domain_error_and_no_other_d
     assert (refused.value.code, refused.value.status) == ("account_frozen", 409)
     assert isinstance(refused.value.__cause__, IntegrityError)
     # and a refusal by any other constraint stays the database's error (here the trade's price check)
-    Account.objects.filter(pk=values["buyer_id"]).update(frozen=False)
+    account_flags_set(values["buyer_id"], frozen=False)
     with pytest.raises(IntegrityError), transaction.atomic(), err.database_refusals():
         another_trade(price=-1)
     # and nothing was written

@@ -23,7 +23,7 @@ from ledger.services import block_seal
 from ledger.verification import ledger_verify
 from registry.models import Security
 from settlement.services import trade_settle
-from tests.conftest import api_for, build_market, cash_of, position_of
+from tests.conftest import account_flags_set, api_for, build_market, cash_of, position_of
 from tests.conftest import snapshot as base_snapshot
 
 D = Decimal
@@ -292,7 +292,7 @@ FAILS = [
     ("holder_cap_reached", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(max_holders=1)),
     ("price_out_of_band", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(reference_price=D("20"))),
     ("quantity_not_in_lots", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(lot_size=300)),
-    ("account_frozen", lambda m, b, s: Account.objects.filter(pk=b.pk).update(frozen=True)),
+    ("account_frozen", lambda m, b, s: account_flags_set(b.pk, frozen=True)),
     ("security_halted", lambda m, b, s: Security.objects.filter(pk=m.security.pk).update(status="halted")),
     (
         "trading_mode_disabled",
@@ -329,7 +329,7 @@ def _frozen_at_the_trades_insert(monkeypatch, account) -> None:
     write = neg_services.entries_write
 
     def freeze_then_write(*args, **kwargs):
-        Account.objects.filter(pk=account.pk).update(frozen=True)
+        account_flags_set(account.pk, frozen=True)
         return write(*args, **kwargs)
 
     monkeypatch.setattr(neg_services, "entries_write", freeze_then_write)
@@ -394,7 +394,7 @@ def _restricted_in_force_read_free(market, account) -> None:
         actor=reg1, account=account.code, trading=True, reason="Suspected manipulation", legal_reference="(2026)1号"
     )
     sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
-    Account.objects.filter(pk=account.pk).update(trading_restricted=False)
+    account_flags_set(account.pk, trading_restricted=False)
 
 
 def _restricted_at_the_trades_insert(monkeypatch, account) -> None:
@@ -404,7 +404,7 @@ def _restricted_at_the_trades_insert(monkeypatch, account) -> None:
     write = neg_services.entries_write
 
     def restrict_then_write(*args, **kwargs):
-        Account.objects.filter(pk=account.pk).update(trading_restricted=True)
+        account_flags_set(account.pk, trading_restricted=True)
         return write(*args, **kwargs)
 
     monkeypatch.setattr(neg_services, "entries_write", restrict_then_write)
@@ -610,7 +610,7 @@ def test_a_freeze_of_the_proposer_committed_during_the_confirmation_is_proposer_
     def freeze_elsewhere_then_write(*args, **kwargs):
         def freeze():
             try:
-                Account.objects.filter(pk=seller.pk).update(frozen=True)  # its own connection: committed
+                account_flags_set(seller.pk, frozen=True)  # its own connection: committed
             finally:
                 connections.close_all()
 
@@ -822,7 +822,7 @@ def test_a_refusal_of_the_proposers_account_at_confirmation_tells_the_counterpar
     elif what == "kyc_expired":
         KycProfile.objects.filter(user=buyer.owner).update(expires_at=timezone.now() - dt.timedelta(days=1))
     else:
-        Account.objects.filter(pk=buyer.pk).update(frozen=True)
+        account_flags_set(buyer.pk, frozen=True)
     before = snapshot()
     # when the seller confirms
     resp = api_for(seller.owner).post(

@@ -30,7 +30,7 @@ from notifications import listeners, services, tasks
 from notifications.models import Kind, Notification, Preference
 from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
 from supervision import services as sv
-from tests.conftest import api_for, log_in
+from tests.conftest import account_flags_set, api_for, log_in
 from tests.test_kyc import complete_application
 
 D = Decimal
@@ -1044,7 +1044,6 @@ def test_the_freeze_notice_counts_the_orders_its_approval_cancelled_not_those_th
     from django.db.models import F
 
     from balances.models import CashBalance
-    from core.models import Account
     from exchange.models import Order
     from supervision.tasks import cancel_frozen_orders
 
@@ -1057,9 +1056,9 @@ def test_the_freeze_notice_counts_the_orders_its_approval_cancelled_not_those_th
     # and an order made in the approval's last instant (as if read before it: cash that was free, the account not
     # yet marked), which the beat then cancels for the same freeze
     CashBalance.objects.filter(account=investor).update(total=F("total") + 2000)
-    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    account_flags_set(investor.pk, frozen=False)
     late = _resting(market, investor, "buy", 100, "9.90", "late")
-    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    account_flags_set(investor.pk, frozen=True)
     with delivered():
         assert cancel_frozen_orders.apply().get() == 1
     late.refresh_from_db()

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone, translation
 from django.utils.html import escape
 
-from core.models import Account, AuditEvent, Role
+from core.models import AuditEvent, Role
 from exchange import pretrade
 from exchange.models import NegotiatedTrade, Order, Quote, Trade
 from exchange.pretrade import trading_days_back
@@ -22,7 +22,7 @@ from kyc.models import KycProfile
 from ledger.models import Entry
 from registry import profile
 from registry.models import Security
-from tests.conftest import api_for, cash_of, log_in, position_of
+from tests.conftest import account_flags_set, api_for, cash_of, log_in, position_of
 from tests.test_negotiated import snapshot
 
 D = Decimal
@@ -260,7 +260,7 @@ CHECKS = [
     ("holder_cap_reached", lambda m, b: _sec(m, max_holders=1)),
     ("price_out_of_band", lambda m, b: _sec(m, reference_price=D("20"))),
     ("quantity_not_in_lots", lambda m, b: _sec(m, lot_size=400)),
-    ("account_frozen", lambda m, b: Account.objects.filter(pk=b.pk).update(frozen=True)),
+    ("account_frozen", lambda m, b: account_flags_set(b.pk, frozen=True)),
     ("security_halted", lambda m, b: _sec(m, status="halted")),
     ("trading_mode_disabled", lambda m, b: _sec(m, mode_negotiated=False)),
 ]

@@ -19,7 +19,7 @@ from exchange.services.rfq import RfqRequestInput
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
 from settlement.services import trade_settle
-from tests.conftest import api_for, cash_of, position_of, snapshot
+from tests.conftest import account_flags_set, api_for, cash_of, position_of, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -255,8 +255,8 @@ def test_acceptance_checks_cash_and_frozen_accounts_and_changes_nothing(market):
     with pytest.raises(err.InsufficientCash):
         svc.rfq_accept(actor=poor.owner, rfq_id=rfq.pk, answer_id=a.pk)
     assert rfq_snapshot() == before
-    poor.frozen = True
-    poor.save(update_fields=["frozen"])
+    account_flags_set(poor.pk, frozen=True)
+    poor.refresh_from_db()
     with pytest.raises(err.AccountFrozen):
         svc.rfq_accept(actor=poor.owner, rfq_id=rfq.pk, answer_id=a.pk)
     assert rfq_snapshot() == before
@@ -509,7 +509,6 @@ def test_an_rfq_countdown_reads_in_hours_minutes_and_seconds(seconds, english, c
 
 
 def test_the_beat_closes_a_frozen_accounts_requests_and_a_frozen_market_makers_answers(desk):
-    from core.models import Account
     from supervision.tasks import cancel_frozen_orders
 
     market, mm1, mm2, inv = desk
@@ -523,7 +522,8 @@ def test_the_beat_closes_a_frozen_accounts_requests_and_a_frozen_market_makers_a
     answer(mm1, other_ask, price="10.05")
     answer(mm2, other_ask, price="10.10")
     mm1_reserved = position_of(mm1, sec).reserved
-    Account.objects.filter(pk__in=[inv.pk, mm2.pk]).update(frozen=True)
+    for pk in (inv.pk, mm2.pk):
+        account_flags_set(pk, frozen=True)
     # when the beat runs (twice: it is idempotent)
     assert cancel_frozen_orders.apply().get() == 3
     assert cancel_frozen_orders.apply().get() == 0

@@ -32,7 +32,7 @@ from settlement import statements
 from settlement.services import trade_settle
 from supervision import services as sv
 from supervision.models import Correction, ForcedTransfer, Freeze
-from tests.conftest import api_for, cash_of, log_in, position_of, snapshot
+from tests.conftest import account_flags_set, api_for, cash_of, log_in, position_of, snapshot
 
 D = Decimal
 LEGAL = {
@@ -262,7 +262,7 @@ def test_a_quote_whose_account_is_frozen_while_it_waits_for_the_locks_is_refused
 
     def read_before_the_freeze_commits(user):
         account = real(user)
-        Account.objects.filter(pk=account.pk).update(frozen=True)  # the approval commits meanwhile
+        account_flags_set(account.pk, frozen=True)  # the approval commits meanwhile
         return account
 
     monkeypatch.setattr(pretrade, "market_maker_account", read_before_the_freeze_commits)
@@ -276,7 +276,7 @@ def test_a_frozen_accounts_quote_never_fills(sup):
     # given a market maker's quote still active while its account is frozen (published in the instant of the
     # freeze's approval, after it had pulled the others)
     market, _reg1, _reg2, mm, investor = sup
-    Account.objects.filter(pk=mm.pk).update(frozen=True)
+    account_flags_set(mm.pk, frozen=True)
     before = position_of(mm, market.security)
 
     # when an investor buys at its ask, then the order finds nothing to trade with, and the quote is as it was
@@ -284,7 +284,7 @@ def test_a_frozen_accounts_quote_never_fills(sup):
     assert not Trade.objects.exists()
     assert position_of(mm, market.security).reserved == before.reserved
     # and once the account is free again the same buy fills
-    Account.objects.filter(pk=mm.pk).update(frozen=False)
+    account_flags_set(mm.pk, frozen=False)
     assert buy(market, investor, 100, "free-ask").filled_quantity == 100
 
 
@@ -327,11 +327,11 @@ def test_a_frozen_accounts_resting_order_never_fills(sup):
     # given a resting buy still open while its account is frozen (placed in the instant of the freeze's approval)
     market, _reg1, _reg2, mm, investor = sup
     _resting(market, investor, "buy", 200, "10.00", "rest-buy")
-    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    account_flags_set(investor.pk, frozen=True)
     # when a market maker's new ask reaches its price, then it does not fill
     assert market.quote(mm, "9.90", "10.00").trades == []
     # and once the account is free again the same quote fills it
-    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    account_flags_set(investor.pk, frozen=False)
     assert [t.quantity for t in market.quote(mm, "9.90", "10.00").trades] == [200]
 
 
@@ -1232,7 +1232,7 @@ def test_a_freezes_cancels_say_why_and_are_not_the_clients_order_burst(market):
 def test_an_order_that_meets_the_frozen_account_trigger_is_account_frozen(sup):
     # given an account frozen after the request read it (the in-memory row still says free), its cash free
     market, _reg1, _reg2, _mm, investor = sup
-    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    account_flags_set(investor.pk, frozen=True)
     assert not investor.frozen
     before = snapshot()
     # when it buys against the quote, then the database's trigger refuses the trade: a 409 account_frozen
@@ -1273,7 +1273,7 @@ def test_the_beats_cancels_lock_cash_before_any_position(sup):
     # given a late sale in the first security and a late buy in the second, placed while the account read free
     market.issue(investor, 500)
     cash_deposit(actor=market.staff, account=investor, amount=D("5000.00"), reference="late")
-    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    account_flags_set(investor.pk, frozen=False)
     investor.refresh_from_db()
     _resting(market, investor, "sell", 500, "12.00", "late-sell")
     order_place(
@@ -1281,7 +1281,7 @@ def test_the_beats_cancels_lock_cash_before_any_position(sup):
         account=investor,
         request=OrderRequest(second.code, "buy", 100, D("9.00"), "DAY", "late-buy"),
     )
-    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    account_flags_set(investor.pk, frozen=True)
     assert market.security.pk < second.pk
     # when the beat cancels them
     with CaptureQueriesContext(connection) as captured:
@@ -1310,14 +1310,14 @@ def test_an_order_placed_in_the_last_instant_of_a_freeze_is_cancelled_by_the_bea
     # placed while the order path still read the account as free
     second = market.new_security("SEC002")
     market.issue(investor, 500, security=second)
-    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    account_flags_set(investor.pk, frozen=False)
     investor.refresh_from_db()
     late = order_place(
         placed_by=investor.owner,
         account=investor,
         request=OrderRequest(second.code, "sell", 500, D("12.00"), "DAY", "late"),
     )[0]
-    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    account_flags_set(investor.pk, frozen=True)
     assert late.status == "open" and position_of(investor, second).reserved == 500
     others_before = Order.objects.filter(pk=others_order.pk).values().get()
     # when the beat's sweep runs (twice: it is idempotent)
@@ -1408,14 +1408,14 @@ def test_a_proposal_made_in_the_last_instant_of_a_freeze_is_withdrawn_by_the_bea
     # path still read the account as free
     second = market.new_security("SEC002")
     market.issue(investor, 500, security=second)
-    Account.objects.filter(pk=investor.pk).update(frozen=False)
+    account_flags_set(investor.pk, frozen=False)
     investor.refresh_from_db()
     late, _code, _ = neg.negotiated_propose(
         actor=investor.owner,
         account=investor,
         request=neg.NegotiatedRequest(second.code, "sell", 500, D("10.00"), other.code, "late"),
     )
-    Account.objects.filter(pk=investor.pk).update(frozen=True)
+    account_flags_set(investor.pk, frozen=True)
     assert position_of(investor, second).reserved == 500
     # when the beat's sweep runs (twice: it is idempotent)
     assert cancel_frozen_orders.apply().get() == 1

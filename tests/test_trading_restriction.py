@@ -27,7 +27,7 @@ from ledger.services import block_seal
 from settlement.services import trade_settle
 from supervision import services as sv
 from supervision.models import Freeze
-from tests.conftest import api_for, cash_of, order_body, position_of, snapshot
+from tests.conftest import account_flags_set, api_for, cash_of, order_body, position_of, snapshot
 
 D = Decimal
 LEGAL = {"legal_reference": "(2026)沪74执123号"}
@@ -221,18 +221,18 @@ def test_the_database_refuses_a_trade_of_a_restricted_account(sup):
     market, _reg1, _reg2, mm, investor = sup
     # given a resting buy still open while its account is restricted (placed in the instant of the approval)
     order(market, investor, "buy", 200, "10.00", "rest-buy", tif="DAY")
-    Account.objects.filter(pk=investor.pk).update(trading_restricted=True)
+    account_flags_set(investor.pk, trading_restricted=True)
     # then a quote reaching its price does not fill it
     assert market.quote(mm, "9.90", "10.00").trades == []
     # and once released, the same quote fills it
-    Account.objects.filter(pk=investor.pk).update(trading_restricted=False)
+    account_flags_set(investor.pk, trading_restricted=False)
     assert [t.quantity for t in market.quote(mm, "9.90", "10.00").trades] == [200]
 
 
 def test_an_order_that_meets_the_trigger_for_a_restricted_account_is_trading_restricted(sup):
     # given an account restricted after the request read it (the in-memory row still says free)
     market, _reg1, _reg2, _mm, investor = sup
-    Account.objects.filter(pk=investor.pk).update(trading_restricted=True)
+    account_flags_set(investor.pk, trading_restricted=True)
     assert not investor.trading_restricted
     before = snapshot()
     # when it buys against the quote, then the database's trigger refuses the trade, and the refusal names it
@@ -325,13 +325,13 @@ def test_a_restricted_market_makers_quote_never_fills(sup):
     # given a market maker's quote still active while its account is restricted (published in the instant of the
     # restriction's approval, after it had pulled the others)
     market, _reg1, _reg2, mm, investor = sup
-    Account.objects.filter(pk=mm.pk).update(trading_restricted=True)
+    account_flags_set(mm.pk, trading_restricted=True)
     before = position_of(mm, market.security)
     # when an investor buys at its ask, then the order finds nothing to trade with, and the quote is as it was
     assert order(market, investor, "buy", 100, "10.10", "restricted-ask").filled_quantity == 0
     assert not Trade.objects.exists() and position_of(mm, market.security).reserved == before.reserved
     # and once the restriction ends the same buy fills
-    Account.objects.filter(pk=mm.pk).update(trading_restricted=False)
+    account_flags_set(mm.pk, trading_restricted=False)
     assert order(market, investor, "buy", 100, "10.10", "free-ask").filled_quantity == 100
 
 
@@ -376,13 +376,13 @@ def test_a_proposal_made_in_the_instant_of_the_restriction_is_withdrawn_by_the_b
     other = market.investor(cash="50000")
     freeze = restrict(reg1, reg2, investor)
     # given a proposal the restricted investor made in the last instant of the approval (its row read free)
-    Account.objects.filter(pk=investor.pk).update(trading_restricted=False)
+    account_flags_set(investor.pk, trading_restricted=False)
     raced, _code, _ = neg.negotiated_propose(
         actor=investor.owner,
         account=investor,
         request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "raced"),
     )
-    Account.objects.filter(pk=investor.pk).update(trading_restricted=True)
+    account_flags_set(investor.pk, trading_restricted=True)
     # when the beat runs (twice: idempotent)
     assert cancel_frozen_orders.apply().get() == 1
     assert cancel_frozen_orders.apply().get() == 0

@@ -36,8 +36,10 @@ class Kind(models.TextChoices):
 
 
 # Who is told (``RECIPIENTS``), and what a market maker is told: what happens to its account (a freeze or a
-# trading restriction and its end, a forced transfer, a correction, a settlement held, released or refused), not
-# each fill or settlement of its trades, which its own systems tell it (``notifications.services``).
+# trading restriction and its end, a forced transfer, a correction, a settlement held, released or refused) and
+# the negotiated transfers proposed to it or by it ending unconfirmed (a party must act on them, and no quote
+# feed carries them), not each fill or settlement of its trades, which its own systems tell it
+# (``notifications.services``).
 RECIPIENTS = (Role.INVESTOR, Role.MARKET_MAKER)
 MARKET_MAKER_KINDS = (
     Kind.HELD,
@@ -45,6 +47,8 @@ MARKET_MAKER_KINDS = (
     Kind.REFUSED,
     Kind.FREEZE,
     Kind.UNFREEZE,
+    Kind.NEGOTIATED,
+    Kind.NEGOTIATED_ENDED,
     Kind.FORCED_TRANSFER,
     Kind.CORRECTION,
 )

@@ -247,7 +247,7 @@ def _on_negotiated_proposed(*, proposal_id: int) -> list[Draft]:
     p = NegotiatedTrade.objects.select_related("proposer", "counterparty", "security").filter(pk=proposal_id).first()
     if p is None:
         return []
-    user_id = _investor(p.counterparty)
+    user_id = _holder(p.counterparty)  # an investor or a market maker: either may be proposed to
     if user_id is None:
         return []
     facts = {
@@ -264,8 +264,8 @@ def _on_negotiated_proposed(*, proposal_id: int) -> list[Draft]:
 
 
 def _on_negotiated_ended(*, proposal_id: int) -> list[Draft]:
-    """An open proposal ended without a trade: each investor party is told, but one who ended it themselves (what
-    the proposer had reserved is released)."""
+    """An open proposal ended without a trade: each party (an investor or a market maker) is told, but one who
+    ended it themselves (what the proposer had reserved is released)."""
     p = (
         NegotiatedTrade.objects.select_related("proposer", "counterparty", "security", "closed_by")
         .filter(pk=proposal_id)
@@ -294,7 +294,7 @@ def _on_negotiated_ended(*, proposal_id: int) -> list[Draft]:
     }
     drafts = []
     for account in (p.proposer, p.counterparty):
-        user_id = _investor(account)
+        user_id = _holder(account)
         if user_id is None or user_id == p.closed_by_id:
             continue
         proposer = account == p.proposer

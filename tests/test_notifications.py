@@ -1400,6 +1400,54 @@ def test_a_kind_a_market_maker_muted_is_not_written_and_the_others_are(deal, del
     assert [n.kind for n in notes(buyer)] == [Kind.FILL, Kind.HELD, Kind.RELEASED]
 
 
+def test_a_negotiated_transfer_proposed_to_a_market_maker_and_one_it_proposed_ending_tell_it(market, delivered):
+    # (found by a review: a proposal to a market maker's desk waited for its confirmation untold, and one it made
+    # that expired released its shares in silence)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    investor = market.investor(cash="50000", shares=1000)
+    # when an investor proposes to sell to the market maker
+    with delivered():
+        to_mm, _code, _ = neg.negotiated_propose(
+            actor=investor.owner,
+            account=investor,
+            request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), mm.code, "to-mm"),
+        )
+    # then the market maker is told, on its side (it buys), as an investor counterparty is
+    (n,) = notes(mm)
+    assert (n.kind, n.params["side"], n.params["proposer"]) == (Kind.NEGOTIATED, "buy", investor.code)
+    assert f"{investor.code} proposes that you buy 100" in body_in(n, "en")
+    assert notes(investor) == []  # the proposer is not told of its own proposal
+
+    # when the market maker proposes to the investor and its proposal expires unconfirmed
+    with delivered():
+        by_mm, _code, _ = neg.negotiated_propose(
+            actor=mm.owner,
+            account=mm,
+            request=neg.NegotiatedRequest(market.security.code, "sell", 200, D("10.00"), investor.code, "by-mm"),
+        )
+    with delivered():
+        assert neg.negotiated_expire(now=by_mm.expires_at + dt.timedelta(seconds=1)) >= 1
+
+    # then both parties of each proposal (the first expired too) read that it ended; the market maker that what
+    # its own proposal reserved is released
+    def ended(account):
+        return {x.params["proposal"]: x for x in notes(account) if x.kind == Kind.NEGOTIATED_ENDED}
+
+    assert set(ended(mm)) == set(ended(investor)) == {to_mm.pk, by_mm.pk}
+    assert ended(mm)[by_mm.pk].params["why"] == "expired" and "released" in body_in(ended(mm)[by_mm.pk], "en")
+    assert "released" not in body_in(ended(mm)[to_mm.pk], "en")
+    # and a market maker who muted proposals is not told of the next one
+    services.preference_set(user=mm.owner, muted=["negotiated"], email=False)
+    before = len(notes(mm))
+    with delivered():
+        neg.negotiated_propose(
+            actor=investor.owner,
+            account=investor,
+            request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), mm.code, "to-mm-2"),
+        )
+    assert len(notes(mm)) == before
+
+
 @pytest.fixture
 def mm_inbox(deal, delivered):
     """A market maker with two notifications (a hold and its release) and an investor with three."""
@@ -1430,7 +1478,10 @@ def test_api_a_market_maker_lists_and_reads_its_own_notifications_and_sets_its_p
     prefs = client.get(PREFS).json()
     assert prefs == {
         "muted": [], "email": False,
-        "kinds": ["held", "released", "refused", "freeze", "unfreeze", "forced_transfer", "correction"],
+        "kinds": [
+            "held", "released", "refused", "freeze", "unfreeze", "negotiated", "negotiated_end", "forced_transfer",
+            "correction",
+        ],
     }  # fmt: skip
     response = client.put(PREFS, {"muted": ["correction", "held"], "email": False}, format="json")
     assert response.status_code == 200 and response.json()["muted"] == ["held", "correction"]
@@ -1453,7 +1504,8 @@ def test_page_a_market_maker_sees_the_bell_reads_its_notifications_and_sets_its_
     assert page.count('class="notification unread"') == 2 and "Settlement held" in page
     # the preferences offer its kinds only
     assert re.findall(r'name="wanted" value="(\w+)"', page) == [
-        "held", "released", "refused", "freeze", "unfreeze", "forced_transfer", "correction"
+        "held", "released", "refused", "freeze", "unfreeze", "negotiated", "negotiated_end", "forced_transfer",
+        "correction",
     ]  # fmt: skip
     # when it marks one read, then all
     assert client.post(f"/notifications/{notes(mm)[0].pk}/read/").status_code == 302
@@ -1464,7 +1516,7 @@ def test_page_a_market_maker_sees_the_bell_reads_its_notifications_and_sets_its_
     assert client.post(f"/notifications/{notes(buyer)[0].pk}/read/").status_code == 404
     assert Notification.objects.get(pk=notes(buyer)[0].pk).read_at is None
     # when it switches corrections off, only they are muted
-    wanted = ["held", "released", "refused", "freeze", "unfreeze", "forced_transfer"]
+    wanted = ["held", "released", "refused", "freeze", "unfreeze", "negotiated", "negotiated_end", "forced_transfer"]
     assert client.post("/notifications/", {"wanted": wanted}).status_code == 302
     assert Preference.objects.get(user=mm.owner).muted == ["correction"]
     # a kind it is not offered is a form error that changes nothing

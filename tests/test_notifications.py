@@ -1476,7 +1476,7 @@ def test_page_a_market_maker_sees_the_bell_reads_its_notifications_and_sets_its_
 def test_page_with_none_yet_a_market_maker_reads_what_it_will_be_told(market):
     mm = market.market_maker()
     page = signed_in(mm.owner).get("/notifications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "not each fill or settlement" in page and "ask the exchange to add one" in page
+    assert "not each fill or settlement" in page and 'id="no-email-hint"' in page and 'href="/settings/email/"' in page
 
 
 @pytest.mark.parametrize("role", [Role.EXCHANGE_OPERATOR, Role.REGULATOR])

@@ -14,6 +14,7 @@ from django.core import mail
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from balances import issuances
 from balances.services import Holding, shanghai_today
@@ -1437,7 +1438,11 @@ def test_api_a_market_maker_lists_and_reads_its_own_notifications_and_sets_its_p
     assert response.status_code == 200 and response.json()["muted"] == ["held", "correction"]
     # and a bad one is a 4xx that changes nothing
     response = client.put(PREFS, {"muted": [], "email": True}, format="json")
-    assert response.status_code == 400 and "请联系交易所添加" in response.json()["message"]
+    assert response.status_code == 400 and response.json()["code"] == "invalid_input"
+    with translation.override("zh-hans"):  # the default language; the address is added on the settings page
+        assert response.json()["message"] == gettext(
+            "Your account has no email address: add one in your settings first."
+        )
     assert Preference.objects.get(user=mm.owner).muted == ["held", "correction"]
 
 

@@ -139,6 +139,21 @@ def test_a_password_change_keeps_this_session_ends_others_and_the_token(market, 
     assert notice.to == ["me@example.com"] and " / " in notice.subject
 
 
+def test_a_staff_member_changing_the_password_keeps_the_second_factor_of_this_session(market):
+    # given a broker's staff member signed in with their code
+    staff = market.staff
+    client = signed_in(staff)
+
+    # when they change their password
+    response = password_post(client)
+
+    # then the session still has its second factor: the staff pages open without a new code
+    assert response.status_code == 302 and response["Location"] == "/settings/"
+    assert client.get("/settings/").status_code == 200
+    assert client.get("/counter/").status_code == 200
+    assert User.objects.get(pk=staff.pk).check_password(NEW_PASSWORD)
+
+
 @pytest.mark.parametrize(
     ("old", "new1", "new2", "field", "code"),
     [

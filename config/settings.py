@@ -484,3 +484,12 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "notifications@otc-exchange.invalid")
+
+# A user's own settings (core.account_settings, docs/operations.md "A user's own settings"): the link that confirms
+# a new email address is good for this long; Django's password reset link for PASSWORD_RESET_TIMEOUT; and the
+# reset requests one client address, and one email address, may make ("N/second|minute|hour|day"; every request
+# counts, for an address no user has too).
+EMAIL_CHANGE_LINK_SECONDS = int(env("EMAIL_CHANGE_LINK_SECONDS", "86400") or 86400)
+PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", "3600") or 3600)
+PASSWORD_RESET_IP_RATE = env("PASSWORD_RESET_IP_RATE", "10/hour") or "10/hour"
+PASSWORD_RESET_ADDRESS_RATE = env("PASSWORD_RESET_ADDRESS_RATE", "3/hour") or "3/hour"

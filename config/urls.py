@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from core import event_views
+from core import settings_urls as account_settings_urls
 from core import views as core_views
 from core.api.schema import SchemaView
 from settlement import trade_views
@@ -31,6 +32,8 @@ urlpatterns = [
     path("api/docs/", api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("otp/", include("core.urls")),
+    path("settings/", include("core.settings_urls")),
+    path("password-reset/", include(account_settings_urls.password_reset_urlpatterns)),
     path("session/keepalive/", core_views.session_keepalive, name="session-keepalive"),
     path("ledger/", include("ledger.page_urls")),
     path("settlement/", include("settlement.page_urls")),

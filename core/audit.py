@@ -126,6 +126,8 @@ def _on_login(sender, request, user, **kwargs) -> None:
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
 def _on_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    if credentials.get("recorded"):  # a wrong current password on a settings page: recorded by its service
+        return
     audit_record(
         actor=None,
         username=str(credentials.get("username", "")),

@@ -160,6 +160,11 @@ REFUSED_ACTIONS: dict[str, str | ByArguments] = {
     "api-kyc-reveal": "identity_reveal",
     "kyc-reveal-do": "identity_reveal",
     "ledger-verify": "ledger_verify",
+    # a user's own settings (core.settings_views)
+    "settings-password": "password_change",
+    "settings-email": "email_change_request",
+    "settings-email-remove": "email_remove",
+    "settings-email-confirm": "email_change",
 }
 
 # The URL argument that names the object, and how the services write it (first found wins: a counter order's

@@ -549,8 +549,6 @@ def preference_set(*, user: User, muted: Iterable[object], email: bool) -> Prefe
     if not isinstance(email, bool):
         raise err.InvalidInput(gettext("email is true or false."))
     if email and not user.email:
-        if user.role == Role.MARKET_MAKER:
-            raise err.InvalidInput(gettext("Your account has no email address; ask the exchange to add one."))
-        raise err.InvalidInput(gettext("Your account has no email address; ask your broker to add one."))
+        raise err.InvalidInput(gettext("Your account has no email address: add one in your settings first."))
     pref, _ = Preference.objects.update_or_create(user=user, defaults={"muted": muted, "email": email})
     return pref

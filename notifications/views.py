@@ -47,7 +47,12 @@ def notification_list(request):
                 return redirect("notifications")
     else:
         form = PreferenceForm(
-            initial={"wanted": [k for k in kinds if k not in pref.muted], "email": pref.email}, kinds=kinds
+            # Ticked only while there is an address: one removed since (core.account_settings) is no longer emailed.
+            initial={
+                "wanted": [k for k in kinds if k not in pref.muted],
+                "email": pref.email and bool(request.user.email),
+            },
+            kinds=kinds,
         )
     unread_only = request.GET.get("unread") == "1"
     page = Paginator(

@@ -14,6 +14,7 @@ from django.core import mail
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from balances import issuances
 from balances.services import Holding, shanghai_today
@@ -1487,7 +1488,11 @@ def test_api_a_market_maker_lists_and_reads_its_own_notifications_and_sets_its_p
     assert response.status_code == 200 and response.json()["muted"] == ["held", "correction"]
     # and a bad one is a 4xx that changes nothing
     response = client.put(PREFS, {"muted": [], "email": True}, format="json")
-    assert response.status_code == 400 and "请联系交易所添加" in response.json()["message"]
+    assert response.status_code == 400 and response.json()["code"] == "invalid_input"
+    with translation.override("zh-hans"):  # the default language; the address is added on the settings page
+        assert response.json()["message"] == gettext(
+            "Your account has no email address: add one in your settings first."
+        )
     assert Preference.objects.get(user=mm.owner).muted == ["held", "correction"]
 
 
@@ -1527,7 +1532,7 @@ def test_page_a_market_maker_sees_the_bell_reads_its_notifications_and_sets_its_
 def test_page_with_none_yet_a_market_maker_reads_what_it_will_be_told(market):
     mm = market.market_maker()
     page = signed_in(mm.owner).get("/notifications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "not each fill or settlement" in page and "ask the exchange to add one" in page
+    assert "not each fill or settlement" in page and 'id="no-email-hint"' in page and 'href="/settings/email/"' in page
 
 
 @pytest.mark.parametrize("role", [Role.EXCHANGE_OPERATOR, Role.REGULATOR])

@@ -59,8 +59,11 @@ def _pages() -> dict[str, list[str]]:
             "/rfqs/",
             "/negotiated/",
             "/kyc/me/",
+            "/settings/",
+            "/settings/password/",
+            "/settings/email/",
         ],
-        "mm1": ["/quotes/"],
+        "mm1": ["/quotes/", "/settings/"],
         "staff1": [
             "/counter/",
             "/counter/open/",
@@ -153,6 +156,8 @@ def test_every_page_of_every_role_passes_axe(browser, live_server, demo_market, 
         page.locator("form[action='/login/'] button.primary").click()
         expect(page.locator(".form-errors")).to_be_visible()
         found += _violations(page, "/login/ (wrong password)")
+        page.goto(f"{live_server.url}/password-reset/")
+        found += _violations(page, "/password-reset/")
         page.context.clear_cookies()
 
         for username, paths in pages.items():

@@ -1,0 +1,545 @@
+"""A user's own settings (core.account_settings, core.settings_views): the settings page of every role, changing
+the password, setting, confirming and removing the email address, and resetting a forgotten password.
+
+Mail is Django's test outbox (mails go after the commit: the tests run the commit callbacks). Pages are read in
+the default language, Chinese; what they assert is codes, field names and the state of the database.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+from django.core import mail, signing
+from django.core.cache import cache
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from core import account_settings
+from core.models import AuditEvent, Role, User
+from core.tokens import token_issue
+from notifications import services as notification_services
+from notifications.models import Preference
+from tests.conftest import log_in, totp_enrol
+
+PASSWORD = "pw-test-2026"
+NEW_PASSWORD = "Fresh-pass-2027!"
+
+
+@pytest.fixture(autouse=True)
+def _reset_limits(settings):
+    """Reset requests from the test client's address are not limited, but where a test sets its own rates; and
+    none is left counted from an earlier run (the cache is Redis, which outlives the test database)."""
+    settings.PASSWORD_RESET_IP_RATE = "100000/hour"
+    settings.PASSWORD_RESET_ADDRESS_RATE = "100000/hour"
+    cache.delete("password-reset:ip:127.0.0.1")
+
+
+def signed_in(user: User) -> Client:
+    client = Client()
+    log_in(client, user)
+    return client
+
+
+def state(user: User) -> tuple:
+    """What a refused request must leave as it was: the user's password hash and address, their API token."""
+    user = User.objects.get(pk=user.pk)
+    return user.password, user.email, list(Token.objects.filter(user=user).values_list("key", flat=True))
+
+
+def records(user: User, *actions: str) -> list[tuple[str, str, dict]]:
+    return list(
+        AuditEvent.objects.filter(actor=user, action__in=actions)
+        .order_by("pk")
+        .values_list("action", "outcome", "detail")
+    )
+
+
+def link_in(message) -> str:
+    """The path of the one link in a mail."""
+    (url,) = set(re.findall(r"https?://[^\s]+", message.body))
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+# --------------------------------------------------------------------------
+# The settings page
+
+
+@pytest.mark.parametrize("role", list(Role.values))
+def test_every_role_has_a_settings_page_linked_from_the_top_bar(market, role):
+    # given a user of each role (staff through their second factor)
+    user = market.user(role)
+    client = signed_in(user)
+
+    # when they open the market watch, then the settings
+    home = client.get("/").content.decode()
+    page = client.get("/settings/")
+
+    # then the top bar links their settings, which name them, their role and their second factor
+    assert 'id="my-settings" href="/settings/"' in home
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert f'id="settings-username">{user.username}<' in body
+    two_factor = re.search(r'id="settings-2fa" data-state="([a-z-]+)"', body).group(1)
+    assert two_factor == ("not-required" if role in {Role.INVESTOR, Role.MARKET_MAKER} else "on")
+    assert 'href="/settings/password/"' in body and 'href="/settings/email/"' in body
+    assert 'id="settings-email" data-set="0"' in body
+
+
+def test_the_settings_page_shows_the_account_and_the_address_masked(market):
+    investor = market.investor()
+    user = investor.owner
+    User.objects.filter(pk=user.pk).update(email="zhangwei@example.com")
+
+    body = signed_in(user).get("/settings/").content.decode()
+
+    assert f'id="settings-account">{investor.code}<' in body
+    assert "z***@example.com" in body and "zhangwei@example.com" not in body
+
+
+def test_the_settings_pages_need_a_login(db):
+    for path in ("/settings/", "/settings/password/", "/settings/email/", "/settings/email/confirm/x/"):
+        response = Client().get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/login/?next="), path
+
+
+# --------------------------------------------------------------------------
+# Changing the password
+
+
+def password_post(client: Client, old: str = PASSWORD, new1: str = NEW_PASSWORD, new2: str | None = None):
+    body = {"old_password": old, "new_password1": new1, "new_password2": new1 if new2 is None else new2}
+    return client.post("/settings/password/", body)
+
+
+def test_a_password_change_keeps_this_session_ends_others_and_the_token(market, django_capture_on_commit_callbacks):
+    # given an investor with an address, signed in twice, with an API token
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    client, other = signed_in(user), signed_in(user)
+    token_issue(user=user)
+
+    # when they change their password
+    with django_capture_on_commit_callbacks(execute=True):
+        response = password_post(client)
+
+    # then it is changed and audited; this session goes on, the other one and the token end
+    assert response.status_code == 302 and response["Location"] == "/settings/"
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD) and not user.check_password(PASSWORD)
+    assert client.get("/settings/").status_code == 200
+    assert other.get("/settings/").status_code == 302
+    assert not Token.objects.filter(user=user).exists()
+    assert records(user, "password_change") == [("password_change", "ok", {})]
+    assert AuditEvent.objects.filter(action="api_token_revoke", target=user.username).exists()
+    # and the address on record is told, in both languages
+    (notice,) = mail.outbox
+    assert notice.to == ["me@example.com"] and " / " in notice.subject
+
+
+def test_a_staff_member_changing_the_password_keeps_the_second_factor_of_this_session(market):
+    # given a broker's staff member signed in with their code
+    staff = market.staff
+    client = signed_in(staff)
+
+    # when they change their password
+    response = password_post(client)
+
+    # then the session still has its second factor: the staff pages open without a new code
+    assert response.status_code == 302 and response["Location"] == "/settings/"
+    assert client.get("/settings/").status_code == 200
+    assert client.get("/counter/").status_code == 200
+    assert User.objects.get(pk=staff.pk).check_password(NEW_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("old", "new1", "new2", "field", "code"),
+    [
+        ("wrong-password-9", NEW_PASSWORD, NEW_PASSWORD, "old_password", "password_incorrect"),
+        (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x", "new_password2", "password_mismatch"),
+        (PASSWORD, "8374926150", "8374926150", "new_password2", "password_entirely_numeric"),
+        (PASSWORD, " " * 12, " " * 12, "new_password2", "password_entirely_blank"),
+        (PASSWORD, "short-1", "short-1", "new_password2", "password_too_short"),
+    ],
+)
+def test_a_refused_password_change_changes_nothing(market, old, new1, new2, field, code):
+    # given
+    user = market.user()
+    client = signed_in(user)
+    token_issue(user=user)
+    before = state(user)
+
+    # when
+    response = password_post(client, old, new1, new2)
+
+    # then the form says which field, and nothing changed
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.has_error(field, code), form.errors.as_data()
+    assert state(user) == before
+    assert client.get("/settings/").status_code == 200  # still signed in
+    refused = [("password_change", "refused", {"code": "wrong_password"})] if field == "old_password" else []
+    assert records(user, "password_change") == refused
+
+
+def test_a_wrong_current_password_is_audited_and_counts_towards_the_lockout(settings, market):
+    # given a signed-in investor, and a lockout after three failures
+    settings.AXES_FAILURE_LIMIT = 3
+    user = market.user()
+    client = signed_in(user)
+    before = state(user)
+
+    # when they give a wrong current password twice
+    for _ in range(2):
+        assert password_post(client, old="wrong-password-9").status_code == 200
+
+    # then each is on the trail as refused (no "failed login" besides), and they are still signed in
+    assert records(user, "password_change") == [("password_change", "refused", {"code": "wrong_password"})] * 2
+    assert not AuditEvent.objects.filter(action="login", outcome="failed", actor_username=user.username).exists()
+    assert client.get("/settings/").status_code == 200
+
+    # when a third wrong password (on the email page) reaches the limit
+    third = client.post("/settings/email/", {"new_email": "a@example.com", "password": "wrong-password-9"})
+
+    # then the session ends and the login is locked from this address, even with the right password
+    assert third.status_code in (302, 429)
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(action="login_locked", actor_username=user.username).exists()
+    assert Client().post("/login/", {"username": user.username, "password": PASSWORD}).status_code == 429
+    assert state(user) == before
+    assert mail.outbox == []
+
+
+# --------------------------------------------------------------------------
+# The email address
+
+
+def email_post(client: Client, address: str, password: str = PASSWORD):
+    return client.post("/settings/email/", {"new_email": address, "password": password})
+
+
+def test_a_new_address_is_mailed_a_link_and_changes_only_when_the_user_opens_it(
+    market, django_capture_on_commit_callbacks
+):
+    # given an investor with an address
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="old@example.com")
+    client = signed_in(user)
+
+    # when they ask for a new address
+    with django_capture_on_commit_callbacks(execute=True):
+        response = email_post(client, "  New.Person@Example.COM ")
+
+    # then a link goes to the new address only, and their address is still the old one
+    assert response.status_code == 302 and response["Location"] == "/settings/email/"
+    (confirm,) = mail.outbox
+    assert confirm.to == ["New.Person@example.com"]
+    assert User.objects.get(pk=user.pk).email == "old@example.com"
+    assert records(user, "email_change_request") == [("email_change_request", "ok", {"new": "N***@example.com"})]
+    path = link_in(confirm)
+    assert path.startswith("/settings/email/confirm/")
+
+    # when they open the link: a page that asks, and changes nothing yet
+    page = client.get(path)
+    assert page.status_code == 200 and "New.Person@example.com" in page.content.decode()
+    assert User.objects.get(pk=user.pk).email == "old@example.com"
+
+    # when they confirm
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(path)
+
+    # then it is their address, audited, and the old address is told
+    assert done.status_code == 302 and done["Location"] == "/settings/"
+    assert User.objects.get(pk=user.pk).email == "New.Person@example.com"
+    assert records(user, "email_change") == [
+        ("email_change", "ok", {"old": "o***@example.com", "new": "N***@example.com"})
+    ]
+    assert [m.to for m in mail.outbox[1:]] == [["old@example.com"]]
+
+    # when they open the link again
+    again = client.post(path)
+
+    # then it no longer works, and nothing changes
+    assert again.status_code == 409 and again.context["error_code"] == "email_link_used"
+    assert client.get(path).context["error_code"] == "email_link_used"
+    assert User.objects.get(pk=user.pk).email == "New.Person@example.com"
+    assert records(user, "email_change")[-1] == ("email_change", "refused", {"code": "email_link_used"})
+    assert len(mail.outbox) == 2
+
+
+def test_then_the_notifications_can_be_emailed(market, django_capture_on_commit_callbacks):
+    # given an investor without an address: the notifications page points to the settings
+    user = market.investor().owner
+    client = signed_in(user)
+    assert 'href="/settings/email/"' in client.get("/notifications/").content.decode()
+
+    # when they set and confirm one
+    with django_capture_on_commit_callbacks(execute=True):
+        email_post(client, "investor@example.com")
+    client.post(link_in(mail.outbox[0]))
+
+    # then they may switch email on
+    notification_services.preference_set(user=User.objects.get(pk=user.pk), muted=[], email=True)
+    assert Preference.objects.get(user=user).email is True
+    assert 'id="no-email-hint"' not in client.get("/notifications/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("address", "password", "field", "code"),
+    [
+        ("not-an-address", PASSWORD, "new_email", "invalid"),
+        ("a@b@example.com", PASSWORD, "new_email", "invalid"),
+        ("", PASSWORD, "new_email", "required"),
+        ("x" * 250 + "@example.com", PASSWORD, "new_email", "max_length"),
+        ("new@example.com", "wrong-password-9", "password", "wrong_password"),
+        ("new@example.com", "", "password", "required"),
+    ],
+)
+def test_a_refused_address_sends_nothing_and_changes_nothing(market, address, password, field, code):
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="old@example.com")
+    client = signed_in(user)
+    before = state(user)
+
+    response = email_post(client, address, password)
+
+    assert response.status_code == 200
+    assert response.context["form"].has_error(field, code), response.context["form"].errors.as_data()
+    assert state(user) == before and mail.outbox == []
+    assert all(outcome == "refused" for _a, outcome, _d in records(user, "email_change_request"))
+
+
+def test_the_same_address_again_is_refused(market):
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+
+    response = email_post(signed_in(user), "ME@example.com")
+
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() or response.context["form"].errors
+    assert mail.outbox == [] and User.objects.get(pk=user.pk).email == "me@example.com"
+    assert records(user, "email_change_request") == []
+
+
+def test_an_expired_link_changes_nothing(market, monkeypatch):
+    # given a link made 25 hours ago
+    user = market.user()
+    real = time.time
+    monkeypatch.setattr(signing.time, "time", lambda: real() - 25 * 3600)
+    token = account_settings.email_change_request(user=user, new_email="new@example.com", confirm_url=lambda t: t)
+    monkeypatch.setattr(signing.time, "time", real)
+    client = signed_in(user)
+
+    # when it is opened and confirmed
+    response = client.post(f"/settings/email/confirm/{token}/")
+
+    # then it has expired
+    assert response.status_code == 410 and response.context["error_code"] == "email_link_expired"
+    assert User.objects.get(pk=user.pk).email == ""
+
+
+def test_a_link_opened_by_another_user_changes_nobody(market):
+    # given a link for alice, opened by bob
+    alice, bob = market.user(), market.user()
+    token = account_settings.email_change_request(user=alice, new_email="alice@example.com", confirm_url=lambda t: t)
+    client = signed_in(bob)
+
+    # when bob confirms it
+    response = client.post(f"/settings/email/confirm/{token}/")
+
+    # then it is refused, audited, and neither address changed; alice may still use it
+    assert response.status_code == 403 and response.context["error_code"] == "email_link_other_user"
+    assert User.objects.get(pk=bob.pk).email == "" and User.objects.get(pk=alice.pk).email == ""
+    assert records(bob, "email_change") == [("email_change", "refused", {"code": "email_link_other_user"})]
+    assert signed_in(alice).post(f"/settings/email/confirm/{token}/").status_code == 302
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+@pytest.mark.parametrize("token", ["garbage", "eyJ1IjoxfQ:1abc:xyz", "a" * 300])
+def test_a_forged_link_is_invalid(market, token):
+    user = market.user()
+    response = signed_in(user).post(f"/settings/email/confirm/{token}/")
+    assert response.status_code == 400 and response.context["error_code"] == "email_link_invalid"
+    assert User.objects.get(pk=user.pk).email == ""
+
+
+def test_a_newer_request_or_a_password_change_ends_the_older_link(market):
+    user = market.user()
+    first = account_settings.email_change_request(user=user, new_email="first@example.com", confirm_url=lambda t: t)
+    second = account_settings.email_change_request(user=user, new_email="second@example.com", confirm_url=lambda t: t)
+    client = signed_in(user)
+
+    assert client.post(f"/settings/email/confirm/{first}/").context["error_code"] == "email_link_used"
+    account_settings.password_set(user=User.objects.get(pk=user.pk), new_password=NEW_PASSWORD, reason="change")
+    assert User.objects.get(pk=user.pk).email == ""
+    client = Client()
+    client.force_login(User.objects.get(pk=user.pk))
+    assert client.post(f"/settings/email/confirm/{second}/").context["error_code"] == "email_link_used"
+    assert User.objects.get(pk=user.pk).email == ""
+
+
+def test_a_link_opened_signed_out_asks_for_the_login_first(market):
+    user = market.user()
+    token = account_settings.email_change_request(user=user, new_email="new@example.com", confirm_url=lambda t: t)
+    path = f"/settings/email/confirm/{token}/"
+
+    response = Client().post(path)
+
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=")
+    assert User.objects.get(pk=user.pk).email == ""
+
+
+def test_removing_the_address_needs_the_password_and_tells_the_old_one(market, django_capture_on_commit_callbacks):
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="old@example.com")
+    client = signed_in(user)
+
+    # a wrong password removes nothing
+    refused = client.post("/settings/email/remove/", {"remove-password": "wrong-password-9"})
+    assert refused.status_code == 200 and refused.context["remove_form"].has_error("password", "wrong_password")
+    assert User.objects.get(pk=user.pk).email == "old@example.com"
+    assert records(user, "email_remove") == [("email_remove", "refused", {"code": "wrong_password"})]
+
+    # the right one does
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post("/settings/email/remove/", {"remove-password": PASSWORD})
+    assert done.status_code == 302
+    assert User.objects.get(pk=user.pk).email == ""
+    assert records(user, "email_remove")[-1] == ("email_remove", "ok", {"old": "o***@example.com"})
+    assert [m.to for m in mail.outbox] == [["old@example.com"]]
+
+
+# --------------------------------------------------------------------------
+# A forgotten password
+
+
+def reset_post(client: Client, address: str):
+    return client.post("/password-reset/", {"email": address})
+
+
+def test_the_login_page_links_the_reset(db):
+    assert 'href="/password-reset/"' in Client().get("/login/").content.decode()
+
+
+def test_a_reset_for_an_unknown_address_sends_nothing_and_answers_the_same(market, django_capture_on_commit_callbacks):
+    # given one user with a (verified) address
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="known@example.com")
+
+    # when a reset is asked for an unknown address and for the known one
+    with django_capture_on_commit_callbacks(execute=True):
+        unknown = reset_post(Client(), "nobody@example.com")
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        known = reset_post(Client(), "KNOWN@example.com")
+
+    # then both answers are the same redirect to the same page
+    assert (
+        (unknown.status_code, unknown["Location"])
+        == (known.status_code, known["Location"])
+        == (302, "/password-reset/sent/")
+    )
+    assert [m.to for m in mail.outbox] == [["known@example.com"]]
+    assert records(user, "password_reset_request") == [("password_reset_request", "ok", {})]
+    assert AuditEvent.objects.filter(action="password_reset_request").count() == 1
+
+
+def test_no_link_for_an_inactive_user_or_an_unusable_password(market, django_capture_on_commit_callbacks):
+    inactive, unusable = market.user(), market.user()
+    User.objects.filter(pk=inactive.pk).update(email="inactive@example.com", is_active=False)
+    unusable.set_unusable_password()
+    unusable.email = "unusable@example.com"
+    unusable.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reset_post(Client(), "inactive@example.com").status_code == 302
+        assert reset_post(Client(), "unusable@example.com").status_code == 302
+
+    assert mail.outbox == []
+
+
+def test_a_reset_link_sets_a_new_password_once_and_ends_the_token(market, django_capture_on_commit_callbacks):
+    # given an investor with a verified address and an API token, who asked for a reset
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    token_issue(user=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_post(Client(), "me@example.com")
+    path = link_in(mail.outbox[0])
+    client = Client()
+
+    # when they open the link (which goes on to a page without the token in its address)
+    opened = client.get(path)
+    assert opened.status_code == 302 and opened["Location"].endswith("/set-password/")
+    form_page = opened["Location"]
+    assert client.get(form_page).context["validlink"] is True
+
+    # and a weak password is refused, changing nothing
+    before = state(user)
+    weak = client.post(form_page, {"new_password1": "8374926150", "new_password2": "8374926150"})
+    assert weak.status_code == 200 and weak.context["form"].has_error("new_password2", "password_entirely_numeric")
+    assert state(user) == before
+
+    # when a good one is set
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(form_page, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+
+    # then the password is the new one, the token ended, it is audited, and nobody is signed in
+    assert done.status_code == 302 and done["Location"] == "/password-reset/done/"
+    assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+    assert not Token.objects.filter(user=user).exists()
+    assert records(user, "password_reset") == [("password_reset", "ok", {})]
+    assert "_auth_user_id" not in client.session
+    assert [m.to for m in mail.outbox] == [["me@example.com"], ["me@example.com"]]  # the link, then the notice
+
+    # and the link works no more
+    again = Client().get(path, follow=True)
+    assert again.context["validlink"] is False
+    assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+
+
+def test_after_a_reset_staff_still_need_their_second_factor(market, django_capture_on_commit_callbacks):
+    staff = market.staff
+    totp_enrol(staff)
+    User.objects.filter(pk=staff.pk).update(email="staff@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_post(Client(), "staff@example.com")
+    client = Client()
+    form_page = client.get(link_in(mail.outbox[0]))["Location"]
+    client.post(form_page, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+
+    fresh = Client()
+    login = fresh.post("/login/", {"username": staff.username, "password": NEW_PASSWORD})
+
+    # the new password is the first step; every page then asks for the code
+    assert login.status_code == 302
+    assert fresh.get("/settings/")["Location"].startswith("/otp/")
+    assert fresh.get("/").status_code == 302
+
+
+def test_reset_requests_are_limited_per_address_and_per_client(settings, market, django_capture_on_commit_callbacks):
+    # given limits of two requests an hour, and a client address of this test alone
+    settings.PASSWORD_RESET_ADDRESS_RATE = "2/hour"
+    settings.PASSWORD_RESET_IP_RATE = "3/hour"
+    ip = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    address = f"{uuid.uuid4().hex[:12]}@example.com"
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email=address)
+    client = Client(REMOTE_ADDR=ip)
+
+    # when the address is asked for three times
+    with django_capture_on_commit_callbacks(execute=True):
+        answers = [reset_post(client, address) for _ in range(3)]
+
+    # then the third is refused and sends nothing
+    assert [a.status_code for a in answers] == [302, 302, 429]
+    assert answers[-1].context["form"].non_field_errors()
+    assert len(mail.outbox) == 2
+
+    # and the client is then over its own limit for any address, known or not: the same refusal
+    other = reset_post(client, f"{uuid.uuid4().hex[:12]}@example.com")
+    assert other.status_code == 429
+    refused = AuditEvent.objects.filter(action="password_reset_request", outcome="refused", ip=ip)
+    assert refused.count() == 2 and len(mail.outbox) == 2

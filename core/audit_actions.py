@@ -160,6 +160,11 @@ REFUSED_ACTIONS: dict[str, str | ByArguments] = {
     "api-kyc-reveal": "identity_reveal",
     "kyc-reveal-do": "identity_reveal",
     "ledger-verify": "ledger_verify",
+    # the user's own API tokens (core.tokens)
+    "api-tokens": "api_token",
+    "api-tokens-page": "api_token",
+    "api-token-detail": "api_token_revoke",
+    "api-token-revoke": "api_token_revoke",
 }
 
 # The URL argument that names the object, and how the services write it (first found wins: a counter order's

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -165,8 +166,8 @@ def token_create(*, user: User, name: str, days: int, ip: str | None = None) -> 
     Callers check that the request comes from the user's web session, not from a token.
     """
     name = name.strip()
-    if not name or len(name) > NAME_MAX_LENGTH:
-        raise err.InvalidInput(gettext("Give the token a name (at most 100 characters)."))
+    if not name or len(name) > NAME_MAX_LENGTH or any(unicodedata.category(c) == "Cc" for c in name):
+        raise err.InvalidInput(gettext("Give the token a name of at most 100 characters, without control characters."))
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
         raise err.InvalidInput(
             gettext("The lifetime is a whole number of days from 1 to %(max)s.") % {"max": settings.API_TOKEN_MAX_DAYS}

@@ -714,7 +714,13 @@ def test_the_page_creates_a_token_shows_it_once_and_revokes_it(market):
 
 
 @pytest.mark.parametrize(
-    "form", [{"name": "", "days": "30"}, {"name": "ok", "days": "91"}, {"name": "ok", "days": "x"}]
+    "form",
+    [
+        {"name": "", "days": "30"},
+        {"name": "ok", "days": "91"},
+        {"name": "ok", "days": "x"},
+        {"name": "bell\x07", "days": "30"},
+    ],
 )
 def test_the_page_refuses_bad_input_with_form_errors_and_creates_nothing(market, form):
     # given

@@ -186,8 +186,8 @@ class ApiToken(models.Model):
     """
 
     class Kind(models.TextChoices):
-        LOGIN = "login", _("Login")
-        SYSTEM = "system", _("System")
+        LOGIN = "login", _("Login token")
+        SYSTEM = "system", _("System token")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -15,7 +15,10 @@ class Migration(migrations.Migration):
             name="ApiToken",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("kind", models.CharField(choices=[("login", "Login"), ("system", "System")], max_length=16)),
+                (
+                    "kind",
+                    models.CharField(choices=[("login", "Login token"), ("system", "System token")], max_length=16),
+                ),
                 ("name", models.CharField(max_length=100)),
                 ("digest", models.CharField(max_length=64, unique=True)),
                 ("prefix", models.CharField(max_length=8)),

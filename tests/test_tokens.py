@@ -251,6 +251,31 @@ def test_last_use_is_written_at_most_once_a_minute(two_users):
     assert token_of(key).last_used_at > first
 
 
+def test_rows_of_tokens_ended_over_30_days_ago_are_deleted_at_the_users_next_issue(two_users):
+    # given alice's tokens revoked 31 and 29 days ago, one expired 31 days ago, and bob's revoked 31 days ago
+    alice, key, bob, bob_key = two_users
+    old, recent, expired = (login(alice).json()["token"] for _ in range(3))
+    for k in (old, recent, bob_key):
+        with_token(k).delete("/api/v1/auth/token/")
+    now = timezone.now()
+    for k, days in ((old, 31), (recent, 29), (bob_key, 31)):
+        ApiToken.objects.filter(digest=token_digest(k)).update(revoked_at=now - timedelta(days=days))
+    age(expired, 31 * 86400 + 8 * 3600)
+    ended = {token_of(old).pk, token_of(expired).pk}
+    before = tokens()
+
+    # when alice logs in
+    login(alice)
+
+    # then her two rows ended over 30 days ago are gone; every other row is as it was
+    after = tokens()
+    assert set(before) - set(after) == ended
+    assert {pk: row for pk, row in after.items() if pk in before} == {
+        pk: row for pk, row in before.items() if pk not in ended
+    }
+    assert ping(key).status_code == 200
+
+
 # --------------------------------------------------------------------------
 # Storage
 

@@ -59,6 +59,7 @@ def _pages() -> dict[str, list[str]]:
             "/rfqs/",
             "/negotiated/",
             "/kyc/me/",
+            "/settings/api-tokens/",
         ],
         "mm1": ["/quotes/"],
         "staff1": [

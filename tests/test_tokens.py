@@ -831,6 +831,20 @@ def test_a_token_issued_before_the_upgrade_still_works_and_its_key_is_gone():
     web.post("/logout/")
     assert ping(live).status_code == 401
 
+    # when the upgrade is rolled back past the new table, then done again
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([("core", "0006_trading_restriction")])
+    tables = connection.introspection.table_names()
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(leaves)
+
+    # then the rollback dropped the tokens' table (the keys cannot come back), and the upgrade made it again
+    assert "core_apitoken" not in tables and "authtoken_token" not in tables
+    assert ApiToken.objects.count() == 0
+    assert ping(live).status_code == 401
+
 
 # --------------------------------------------------------------------------
 # Races, on committed transactions

@@ -70,7 +70,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",  # django-csp: the Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
@@ -222,8 +221,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,  # the default ?limit= of paginated lists; core.api.pagination caps it at 1,000
     "COERCE_DECIMAL_TO_STRING": True,
 }
-# An API token lasts this many seconds from its issue (core.tokens); the default is a working day.
+# API tokens (core.tokens, docs/operations.md "API tokens"). A login token (POST auth/token/) lasts this many
+# seconds from its issue; the default is a working day. A user has at most API_TOKEN_LOGIN_LIMIT live login
+# tokens (a new login revokes the oldest beyond it).
 API_TOKEN_TTL = int(env("API_TOKEN_TTL", "28800") or 28800)
+API_TOKEN_LOGIN_LIMIT = int(env("API_TOKEN_LOGIN_LIMIT", "50") or 50)
+# A named system token lasts at most this many days; a user has at most API_TOKEN_SYSTEM_LIMIT live ones.
+API_TOKEN_MAX_DAYS = int(env("API_TOKEN_MAX_DAYS", "90") or 90)
+API_TOKEN_SYSTEM_LIMIT = int(env("API_TOKEN_SYSTEM_LIMIT", "20") or 20)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Regional OTC Equity Exchange API",
     "DESCRIPTION": "Quote-driven trading on a tamper-evident ledger.",
@@ -252,6 +257,7 @@ SPECTACULAR_SETTINGS = {
         "ProposalStatusEnum": "supervision.models.Correction.Status",
         "NotificationKindEnum": "notifications.models.Kind",
         "AlertOutputStateEnum": "surveillance.models.Alert.State",  # its name before the history used it too
+        "ApiTokenKindEnum": "core.models.ApiToken.Kind",
     },
 }
 

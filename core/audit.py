@@ -160,11 +160,12 @@ def _on_logout_audit(sender, request, user, **kwargs) -> None:
 
 
 # The same holds for a logout, wherever it happens (the site's LogoutView, the admin's): it ends the
-# user's API token too, so signing out of the web leaves no credential behind (core.tokens).
+# user's login tokens too (those of POST auth/token/), so signing out of the web leaves no login behind; the
+# named system tokens of the user's systems go on (core.tokens).
 @receiver(user_logged_out, dispatch_uid="api_token_revoke_logout")
 def _on_logout(sender, request, user, **kwargs) -> None:
     if user is None:  # a logout without a signed-in user
         return
     from .tokens import tokens_revoke  # core.tokens imports this module
 
-    tokens_revoke(user=user, reason="logout", actor=user, ip=client_ip(request))
+    tokens_revoke(user=user, reason="logout", actor=user, ip=client_ip(request), kind="login")

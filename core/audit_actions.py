@@ -165,6 +165,11 @@ REFUSED_ACTIONS: dict[str, str | ByArguments] = {
     "settings-email": "email_change_request",
     "settings-email-remove": "email_remove",
     "settings-email-confirm": "email_change",
+    # the user's own API tokens (core.tokens)
+    "api-tokens": "api_token",
+    "api-tokens-page": "api_token",
+    "api-token-detail": "api_token_revoke",
+    "api-token-revoke": "api_token_revoke",
 }
 
 # The URL argument that names the object, and how the services write it (first found wins: a counter order's

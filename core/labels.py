@@ -50,7 +50,7 @@ AUDIT_ACTIONS = {
     "otp_verified": _("Second factor verified"),
     "otp_recovery_code": _("Recovery code used"),
     "api_token": _("API token issued"),
-    "api_token_revoke": _("API tokens revoked"),
+    "api_token_revoke": _("API token revoked"),
     "password_change": _("Password changed"),
     "password_reset_request": _("Password reset link sent"),
     "password_reset": _("Password reset"),

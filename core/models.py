@@ -9,8 +9,11 @@ touching a row (``core/migrations/0001_initial.py``).
 * An account holds cash and shares (``balances``): an investor's, a market
   maker's desk, or a broker's fee account, at most one of those per broker.
 * ``AuditEvent`` is append-only: a trigger rejects UPDATE and DELETE.
-* Saving a user whose password changed, or who is inactive, revokes the
-  user's API token (``User.save``, ``core.tokens``).
+* Saving a user whose password changed, or who is inactive, revokes every
+  API token of the user (``User.save``, ``core.tokens``).
+* ``ApiToken`` holds only a SHA-256 digest of each API key (unique, the key is
+  looked up by it), never the key; a revoked token keeps its row, with when,
+  by whom and why.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class User(AbstractUser):
     class Meta(AbstractUser.Meta):
         db_table = "exchange_user"
 
-    # A password change or a deactivation ends the user's API token (core.tokens). It happens here, not
+    # A password change or a deactivation ends every API token of the user (core.tokens). It happens here, not
     # in a signal or in each caller, because every way to change either (manage.py changepassword, the
     # shell, a page that calls set_password) ends in save(). set_password leaves the new password in
     # _password until the save; a hash upgrade at login clears it first, so it revokes nothing.
@@ -170,3 +173,48 @@ class AuditEvent(models.Model):
 
     class Meta:
         db_table = "exchange_auditevent"
+
+
+class ApiToken(models.Model):
+    """An API key of a user, sent as ``Authorization: Token <key>`` (core.tokens).
+
+    The key is shown once, when issued; the row keeps its SHA-256 digest (hex, unique: the key is looked up by
+    it) and its first 8 characters to tell tokens apart. A login token comes from ``POST auth/token/`` and
+    ends with a web logout; a system token is created by name on the settings page (or ``POST auth/tokens/``
+    with a web session) and does not. Revoking sets ``revoked_at``, ``revoked_by`` and ``revoked_reason``
+    together; nothing else changes after issue but ``last_used_at``.
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", _("Login token")
+        SYSTEM = "system", _("System token")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)
+    created = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    # Coarse: written at most once a minute per token (core.tokens.TOUCH_EVERY), not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(digest__regex=r"^[0-9a-f]{64}$"), name="apitoken_digest_sha256_hex"),
+            models.CheckConstraint(condition=Q(kind__in=["login", "system"]), name="apitoken_kind_known"),
+            models.CheckConstraint(condition=Q(name__regex=r"\S"), name="apitoken_name_not_blank"),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created")), name="apitoken_ends_after_issue"),
+            models.CheckConstraint(
+                condition=(Q(revoked_at__isnull=True) & Q(revoked_reason="") & Q(revoked_by__isnull=True))
+                | (Q(revoked_at__isnull=False) & ~Q(revoked_reason="")),
+                name="apitoken_revocation_whole",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "kind"], name="apitoken_user_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -98,7 +98,7 @@ def password_change(request):
                 _refusal_shown(form, exc)
             else:
                 update_session_auth_hash(request, request.user)  # this session stays signed in; others end
-                messages.success(request, gettext("Your password is changed. Your API token, if you had one, ended."))
+                messages.success(request, gettext("Your password is changed. Every API token you had has ended."))
                 return redirect("settings")
         elif form.wrong_password and (ended := _wrong_password(request, "password_change")) is not None:
             return ended

@@ -231,10 +231,10 @@ class RegisterApi(APIView):
             )
         except err.InvalidInput as exc:
             raise _identity_errors_as_fields(exc) from exc
-        token = tokens.token_issue(user=profile.user, ip=_ip(request))
+        issued = tokens.token_issue(user=profile.user, ip=_ip(request))
         body = {
-            "token": token.key,
-            "expires_at": tokens.token_expires_at(token),
+            "token": issued.key,
+            "expires_at": tokens.token_expires_at(issued.token),
             "profile": ProfileOutput(profile, context={"viewer": profile.user}).data,
         }
         return Response(body, status=status.HTTP_201_CREATED)

@@ -156,10 +156,9 @@ def seed(*, investors: int, securities: int, net_securities: int = 0) -> dict:
     django.setup()
     from decimal import Decimal
 
-    from rest_framework.authtoken.models import Token
-
     from balances.services import account_open, cash_deposit, securities_issue
     from core.models import Account, Broker, Role, User
+    from core.tokens import token_issue
     from demo.onboarding import approved_investor
     from exchange.services import QuoteRequest, quote_publish
     from registry.models import Security
@@ -214,7 +213,7 @@ def seed(*, investors: int, securities: int, net_securities: int = 0) -> dict:
     for i in range(1, investors + 1):
         account = approved_investor(username=f"bench-investor{i}", broker=broker, maker=staff, checker=checker, seq=i)
         cash_deposit(actor=staff, account=account, amount=Decimal("1000000000"))
-        tokens.append(Token.objects.create(user=account.owner).key)
+        tokens.append(token_issue(user=account.owner).key)
     return {"tokens": tokens, "prices": prices, "modes": modes}
 
 

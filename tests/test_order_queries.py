@@ -7,9 +7,9 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.tokens import token_issue
 from exchange.models import Order, Trade
 from tests.conftest import order_body, snapshot
 
@@ -46,7 +46,7 @@ def test_a_filled_buy_through_the_api_takes_seven_statements_its_writes_in_one(m
     market.quote(mm, "9.90", "10.10", ask_qty=100_000)
     buyer = market.investor(cash="1000000")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=buyer.owner).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=buyer.owner).key}")
     assert client.post("/api/v1/orders/", order_body(market, client_order_id="warm"), format="json").status_code == 201
 
     # when the investor places a buy that fills
@@ -72,9 +72,7 @@ def test_a_retried_order_first_in_a_new_session_changes_nothing_and_the_next_ord
     mm = market.market_maker(cash="10000000", shares=1_000_000)
     market.quote(mm, "9.90", "10.10", ask_qty=100_000)
     client = APIClient()
-    client.credentials(
-        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=market.investor(cash='1000000').owner).key}"
-    )
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=market.investor(cash='1000000').owner).key}")
     first = client.post("/api/v1/orders/", order_body(market, client_order_id="once"), format="json")
     assert first.status_code == 201
     connection.close()

@@ -21,10 +21,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from core.tokens import token_issue, tokens_revoke
+from core.models import ApiToken
+from core.tokens import token_digest, token_issue, tokens_revoke
 from ledger.management.commands import ledger_replicate
 from ledger.models import Leaf, ReplicaCheckpoint, ReplicaEntry, ReplicaKey, ReplicaRecheck, SigningKey
 from ledger.replica import (
@@ -337,7 +337,7 @@ def test_a_following_replica_whose_token_ends_exits_saying_how_to_get_a_new_one(
             proxy["held"] = copy()
             trade_and_seal()
             if end == "expired":
-                Token.objects.filter(key=key).update(created=timezone.now() - timedelta(hours=9))
+                ApiToken.objects.filter(digest=token_digest(key)).update(created=timezone.now() - timedelta(hours=9))
             else:
                 tokens_revoke(user=regulator, reason="operator")
 

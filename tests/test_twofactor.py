@@ -11,10 +11,9 @@ import pytest
 from django.test import Client
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from core.models import AuditEvent, Role
+from core.models import ApiToken, AuditEvent, Role
 from core.roles import STAFF_ROLES
 from tests.conftest import totp_code, totp_enrol
 
@@ -171,7 +170,7 @@ def test_a_staff_token_needs_the_code(api, market):
     # then no token
     assert missing.status_code == 400 and missing.json()["code"] == "otp_required"
     assert wrong.status_code == 400 and wrong.json()["code"] == "otp_invalid"
-    assert not Token.objects.filter(user=user).exists()
+    assert not ApiToken.objects.filter(user=user).exists()
 
     # when with the current code
     ok = token_post(api, {**body, "otp": totp_code(device)})
@@ -185,7 +184,7 @@ def test_a_staff_token_needs_the_code(api, market):
 def test_staff_without_an_authenticator_gets_no_token(api, market):
     response = token_post(api, {"username": market.staff.username, "password": PASSWORD, "otp": "123456"})
     assert response.status_code == 400 and response.json()["code"] == "otp_invalid"
-    assert not Token.objects.filter(user=market.staff).exists()
+    assert not ApiToken.objects.filter(user=market.staff).exists()
 
 
 def test_investors_and_market_makers_are_unaffected(api, market):
@@ -241,7 +240,7 @@ def test_the_nth_failed_token_login_locks_and_is_audited(settings, api, market):
     assert AuditEvent.objects.filter(action="login_locked", actor_username=user.username).count() == 1
     right = token_post(api, {"username": user.username, "password": PASSWORD})
     assert right.status_code == 429 and right.json()["code"] == "login_locked"
-    assert not Token.objects.filter(user=user).exists()
+    assert not ApiToken.objects.filter(user=user).exists()
 
 
 def test_wrong_codes_count_towards_the_lockout(settings, api, market):

@@ -1,4 +1,4 @@
-"""Token authentication with an end (core.tokens): ``Authorization: Token <key>``, as DRF's, refused once expired."""
+"""Token authentication with an end (core.tokens): ``Authorization: Token <key>``, as DRF's, refused once ended."""
 
 from __future__ import annotations
 
@@ -36,22 +36,25 @@ class CsrfSessionAuthentication(SessionAuthentication):
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication, which also refuses (and deletes) a token older than ``API_TOKEN_TTL``.
+    """DRF's ``Token <key>`` header, checked against ``core.models.ApiToken`` by the key's digest.
 
-    A token of an inactive user is deleted too: a user deactivated by a bulk update, which bypasses
-    ``User.save``, loses the token at its first use.
+    An unknown or revoked key is DRF's 401 ("Invalid token."); an expired one a 401 ``token_expired``. A
+    token of an inactive user is refused and every token of the user revoked: a user deactivated by a bulk
+    update, which bypasses ``User.save``, loses them at the first use of one. ``request.auth`` is the
+    ``ApiToken``.
     """
 
     def authenticate_credentials(self, key):
-        token = self.get_model().objects.select_related("user").filter(key=key).first()
-        if token is None or not token.user.is_active:
-            if token is not None:
-                tokens.tokens_revoke(user=token.user, reason="deactivated")
-            # The key is unknown now: DRF refuses it, in its own words and translations.
-            return super().authenticate_credentials(key)
+        token = tokens.token_authenticate(key)
+        if token is not None and token.revoked_at is None and not token.user.is_active:
+            tokens.tokens_revoke(user=token.user, reason="deactivated")
+            token = None
+        if token is None or token.revoked_at is not None:
+            # DRF's own words, in DRF's translations.
+            raise AuthenticationFailed(_("Invalid token."))
         if tokens.token_is_expired(token):
-            tokens.token_expire(token)
             raise TokenExpired()
+        tokens.token_touch(token)
         return token.user, token
 
 

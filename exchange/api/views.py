@@ -49,11 +49,11 @@ class PingApi(APIView):
 
 
 class TokenApi(APIView):
-    """The caller's API token (core.tokens): POST issues it, DELETE revokes it.
+    """A login token (core.tokens): POST issues a new one, DELETE revokes the one the request carries.
 
     POST reads no credentials but the user name and password, so a client still sending an expired
-    token gets a new one; it returns the current token while it is good, as before. DELETE is
-    authenticated by the token itself, never by a session.
+    token gets a new one. DELETE is authenticated by the token itself, never by a session. Named system
+    tokens are core.api.tokens's (``auth/tokens/``).
     """
 
     # Named components: the bare "Input" and "Output" collide with other views' serializers in the schema.
@@ -88,10 +88,14 @@ class TokenApi(APIView):
 
     @extend_schema(
         description=(
-            "Log in with a user name and password and get the API token, sent then as `Authorization: Token "
-            "<token>`. While the token is good the same one is returned; after `expires_at` (a lifetime set by "
-            "the operator, a working day by default) a new one. A token also ends with `DELETE`, a web logout, "
-            "a password change or deactivation. A staff user (every role but investor and market maker) also sends "
+            "Log in with a user name and password and get a new login token, sent then as `Authorization: Token "
+            "<token>`. Each call issues a new token (named `login`), good until `expires_at`: `API_TOKEN_TTL` "
+            "seconds, set by the operator, a working day by default. Several tokens of a user work side by side; "
+            "beyond `API_TOKEN_LOGIN_LIMIT` live login tokens (50 by default) a login revokes the oldest. A login "
+            "token also ends with `DELETE` (that token only), a web logout of the user, a password change or "
+            "deactivation. For a system that must keep working across logouts, create a named token on the "
+            "settings page (`auth/tokens/`). The token is stored only as a digest: it is shown this once. "
+            "A staff user (every role but investor and market maker) also sends "
             "`otp`, the current code of the authenticator enrolled at their first web login: without it the answer "
             "is a 400 `otp_required`, with a wrong one `otp_invalid`. The "
             "`AXES_FAILURE_LIMIT`-th failed login of one user name from one address (5 by default) locks that pair "
@@ -115,17 +119,24 @@ class TokenApi(APIView):
             if twofactor.otp_check(user=user, code=code, ip=client_ip(request)) is None:
                 twofactor.otp_failed(request._request, user=user)  # a failed login: audited, counted by axes
                 raise OtpInvalid()
-        token = tokens.token_issue(user=user, ip=client_ip(request))
-        return Response(self.OutputSerializer({"token": token.key, "expires_at": tokens.token_expires_at(token)}).data)
+        issued = tokens.token_issue(user=user, ip=client_ip(request))
+        return Response(
+            self.OutputSerializer({"token": issued.key, "expires_at": tokens.token_expires_at(issued.token)}).data
+        )
 
     @extend_schema(
-        description="Revoke the token this request is authenticated with. Any later use of it is a 401.",
+        description=(
+            "Revoke the token this request is authenticated with, and only that one (the user's other tokens go "
+            "on). Any later use of it is a 401."
+        ),
         request=None,
         responses={204: None, 401: ErrorSerializer},
     )
     @takes_no_body
     def delete(self, request):
-        tokens.tokens_revoke(user=request.user, reason="api", actor=request.user, ip=client_ip(request))
+        tokens.token_revoke(
+            user=request.user, token_id=request.auth.pk, reason="api", actor=request.user, ip=client_ip(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -62,6 +62,7 @@ def _pages() -> dict[str, list[str]]:
             "/settings/",
             "/settings/password/",
             "/settings/email/",
+            "/settings/api-tokens/",
         ],
         "mm1": ["/quotes/", "/settings/"],
         "staff1": [

@@ -15,10 +15,9 @@ import pytest
 from django.core import mail, signing
 from django.core.cache import cache
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from core import account_settings
-from core.models import AuditEvent, Role, User
+from core.models import ApiToken, AuditEvent, Role, User
 from core.tokens import token_issue
 from notifications import services as notification_services
 from notifications.models import Preference
@@ -46,7 +45,12 @@ def signed_in(user: User) -> Client:
 def state(user: User) -> tuple:
     """What a refused request must leave as it was: the user's password hash and address, their API token."""
     user = User.objects.get(pk=user.pk)
-    return user.password, user.email, list(Token.objects.filter(user=user).values_list("key", flat=True))
+    return user.password, user.email, list(live_tokens(user))
+
+
+def live_tokens(user: User):
+    """The user's API tokens still working (not revoked), by id."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).values_list("pk", flat=True)
 
 
 def records(user: User, *actions: str) -> list[tuple[str, str, dict]]:
@@ -131,7 +135,7 @@ def test_a_password_change_keeps_this_session_ends_others_and_the_token(market, 
     assert user.check_password(NEW_PASSWORD) and not user.check_password(PASSWORD)
     assert client.get("/settings/").status_code == 200
     assert other.get("/settings/").status_code == 302
-    assert not Token.objects.filter(user=user).exists()
+    assert not live_tokens(user).exists()
     assert records(user, "password_change") == [("password_change", "ok", {})]
     assert AuditEvent.objects.filter(action="api_token_revoke", target=user.username).exists()
     # and the address on record is told, in both languages
@@ -489,7 +493,7 @@ def test_a_reset_link_sets_a_new_password_once_and_ends_the_token(market, django
     # then the password is the new one, the token ended, it is audited, and nobody is signed in
     assert done.status_code == 302 and done["Location"] == "/password-reset/done/"
     assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
-    assert not Token.objects.filter(user=user).exists()
+    assert not live_tokens(user).exists()
     assert records(user, "password_reset") == [("password_reset", "ok", {})]
     assert "_auth_user_id" not in client.session
     assert [m.to for m in mail.outbox] == [["me@example.com"], ["me@example.com"]]  # the link, then the notice

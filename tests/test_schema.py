@@ -103,3 +103,23 @@ def test_a_listing_documents_the_fields_it_cannot_do_without(schema):
         schema["paths"]["/api/v1/securities/{code}/"]["patch"]["requestBody"]["content"]["application/json"]["schema"],
     )
     assert set(change.get("required", [])) == {"reason"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/kyc/me/documents/",
+        "/api/v1/kyc/applications/{profile_id}/documents/",
+        "/api/v1/securities/{code}/disclosures/",
+        "/api/v1/securities/{code}/disclosures/{document_id}/check/",
+    ],
+)
+def test_an_upload_is_documented_as_a_binary_part_of_a_multipart_body(schema, path):
+    # Given an operation that takes a file, when its body is read from the schema, then the file is "binary" (an
+    # OpenAPI 3.0 upload), not the "uri" of a FileField's output: a client generated from the schema
+    # (openapi-python-client) sent the document as a text part, its name for its bytes (found by an integrator).
+    content = schema["paths"][path]["post"]["requestBody"]["content"]
+    assert set(content) == {"multipart/form-data"}
+    body = _component(schema, content["multipart/form-data"]["schema"])
+    assert body["properties"]["file"] == {"type": "string", "format": "binary"}
+    assert "file" in body["required"]

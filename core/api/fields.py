@@ -137,6 +137,14 @@ class Moment(serializers.DateTimeField):
             self.fail("range")
 
 
+@extend_schema_field({"type": "string", "format": "binary"})
+class Upload(serializers.FileField):
+    """A file sent as a part of a ``multipart/form-data`` body: ``format: binary`` in the schema, as OpenAPI 3.0
+    describes an upload. drf-spectacular gives a ``FileField`` the ``uri`` of its output form, so a client
+    generated from the schema (openapi-python-client) sent the document as a text part holding its name (found
+    by an outside integrator)."""
+
+
 # A date, or a date and time, with no offset after it (RFC 3339's time-offset: Z or ±hh:mm).
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.,]+)?")
 

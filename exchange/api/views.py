@@ -21,7 +21,7 @@ from core import errors as err
 from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, IdempotencyKey, StrictInput, StrictInteger, takes_no_body
-from core.api.pagination import BIGINT_MAX, Pagination, whole_parameter
+from core.api.pagination import BIGINT_MAX, Pagination, period_param, period_parameters, whole_parameter
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
@@ -395,14 +395,17 @@ class OrderListApi(APIView):
         client_order_id = IdempotencyKey()
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
+        parameters=[
+            OpenApiParameter("status", str, enum=Order.Status.values, required=False),
+            *period_parameters("created_at"),
+        ],
         responses=OrderOutput(many=True),
     )
     def get(self, request):
         qs = selectors.orders_visible(request.user)
         if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
-        return paginated(request, self, qs, OrderOutput)
+        return paginated(request, self, selectors.orders_in_period(qs, *period_param(request)), OrderOutput)
 
     @extend_schema(request=InputSerializer, responses={201: OrderOutput, 200: OrderOutput, **ERRORS})
     def post(self, request):
@@ -642,11 +645,12 @@ class TradeListApi(APIView):
                 required=False,
                 description="as each trade's status reads: sealed is a matched trade whose entry is in a block",
             ),
+            *period_parameters("matched_at"),
         ],
         responses=TradeOutput(many=True),
     )
     def get(self, request):
-        qs = selectors.trades_visible(request.user)
+        qs = selectors.trades_in_period(selectors.trades_visible(request.user), *period_param(request))
         if code := request.query_params.get("security"):
             if not Security.objects.filter(code=code).exists():
                 raise serializers.ValidationError({"security": [gettext("No such security.")]})

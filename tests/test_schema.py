@@ -123,3 +123,31 @@ def test_an_upload_is_documented_as_a_binary_part_of_a_multipart_body(schema, pa
     body = _component(schema, content["multipart/form-data"]["schema"])
     assert body["properties"]["file"] == {"type": "string", "format": "binary"}
     assert "file" in body["required"]
+
+
+def _enum(schema, prop: dict) -> list:
+    ref = prop["$ref"] if "$ref" in prop else prop["allOf"][0]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["enum"]
+
+
+@pytest.mark.parametrize(
+    ("component", "fields"),
+    [
+        ("OrderOutput", {"side": ["buy", "sell"], "time_in_force": ["IOC", "DAY"], "status": "order"}),
+        ("CounterOrderOutput", {"side": ["buy", "sell"], "time_in_force": ["IOC", "DAY"], "status": "order"}),
+        ("TradeOutput", {"side": ["buy", "sell"], "status": "trade", "mode": ["market_making", "negotiated", "rfq"]}),
+        ("TradeDetailOutput", {"side": ["buy", "sell"], "status": "trade"}),
+        ("ClientTradeOutput", {"side": ["buy", "sell"], "status": "trade"}),
+    ],
+)
+def test_an_order_or_trade_names_the_values_of_its_side_status_and_mode(schema, component, fields):
+    # Given the answers a back office reads most, when their fields are read from the schema, then each of side,
+    # time in force, status and mode is an enum of its values, not free text: a typed client generated from the
+    # schema gets enums to match on (found by an integrator: all five were "string").
+    statuses = {
+        "order": ["open", "partially_filled", "filled", "cancelled", "expired"],
+        "trade": ["matched", "sealed", "settled", "held", "failed"],
+    }
+    properties = schema["components"]["schemas"][component]["properties"]
+    for name, values in fields.items():
+        assert _enum(schema, properties[name]) == (statuses[values] if isinstance(values, str) else values), name

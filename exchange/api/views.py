@@ -11,7 +11,13 @@ import datetime as dt
 from django.contrib.auth import authenticate
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -345,13 +351,15 @@ class OrderOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     client_order_id = serializers.CharField()
     security = serializers.CharField(source="security.code")
-    side = serializers.CharField()
+    # Choices, not plain text, so that the schema names their values (a typed client gets enums, found by an
+    # outside integrator); an output field writes its value as it is.
+    side = serializers.ChoiceField(choices=Order.Side.values)
     limit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
     quantity = serializers.IntegerField()
     filled_quantity = serializers.IntegerField()
     remaining_quantity = serializers.IntegerField()
-    time_in_force = serializers.CharField()
-    status = serializers.CharField()
+    time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.values)
+    status = serializers.ChoiceField(choices=Order.Status.choices)
     closed_by = serializers.ChoiceField(
         choices=Order.ClosedBy.choices,
         help_text="What closed the order when it was not its owner, a fill or the day's end: security_changed (a "
@@ -600,13 +608,16 @@ class TradeOutput(serializers.Serializer):
     )
     buy_order_id = serializers.IntegerField(allow_null=True, help_text="Null for the seller (its own order only).")
     sell_order_id = serializers.IntegerField(allow_null=True, help_text="Null for the buyer (its own order only).")
-    mode = serializers.CharField(help_text="How the trade was agreed: market_making, negotiated or rfq.")
+    mode = serializers.ChoiceField(
+        choices=Trade.Mode.choices, help_text="How the trade was agreed: market_making, negotiated or rfq."
+    )
     status = serializers.SerializerMethodField()
     matched_at = serializers.DateTimeField()
     entry_id = serializers.IntegerField()
     leaf_index = serializers.IntegerField(allow_null=True, read_only=True)
     block_height = serializers.IntegerField(allow_null=True, read_only=True)
 
+    @extend_schema_field(serializers.ChoiceField(choices=Order.Side.values))
     def get_side(self, obj) -> str:
         return selectors.trade_side_for(obj, self.context["request"].user)
 
@@ -622,6 +633,7 @@ class TradeOutput(serializers.Serializer):
                 data["sell_order_id" if theirs == "seller" else "buy_order_id"] = None
         return data
 
+    @extend_schema_field(serializers.ChoiceField(choices=Trade.Status.choices))
     def get_status(self, obj) -> str:
         return selectors.trade_status(obj)
 

@@ -232,7 +232,9 @@ class CashRequestListApi(CounterApi):
         responses={200: CashRequestOutput(many=True), 400: ErrorSerializer, 403: ErrorSerializer},
     )
     def get(self, request):
-        qs = selectors.cash_requests_of(request.user, status=request.query_params.get("status") or None)
+        # The filter is read as every list's (a 400 naming the choices, in "fields"), before the selector's check.
+        status_filter = choice_param(request, "status", CashRequest.Status.values)
+        qs = selectors.cash_requests_of(request.user, status=status_filter)
         return paginated(request, self, qs, CashRequestOutput)
 
 

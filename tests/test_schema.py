@@ -151,3 +151,22 @@ def test_an_order_or_trade_names_the_values_of_its_side_status_and_mode(schema, 
     properties = schema["components"]["schemas"][component]["properties"]
     for name, values in fields.items():
         assert _enum(schema, properties[name]) == (statuses[values] if isinstance(values, str) else values), name
+
+
+def test_a_decimal_or_quantity_input_documents_the_form_and_bounds_the_api_enforces(schema):
+    # Given the order body and the counter's cash body, when their amounts are read from the schema, then a price is
+    # a string of plain digits (at most 12 before the point, 2 after), an amount of cash 18 before, and a quantity a
+    # positive integer up to 10^12, as the fields refuse anything else ("string" and "integer" alone let a typed
+    # client send "1e5" or 0 and learn from the 400; found by an integrator).
+    order = _body(schema, "/api/v1/orders/")["properties"]
+    cash = _body(schema, "/api/v1/counter/clients/{code}/deposit/")["properties"]
+    assert order["limit_price"]["pattern"] == r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$"
+    assert (order["limit_price"]["type"], order["limit_price"]["format"]) == ("string", "decimal")
+    assert cash["amount"]["pattern"] == r"^[0-9]{1,18}(?:\.[0-9]{1,2})?$"
+    assert (order["quantity"]["type"], order["quantity"]["minimum"], order["quantity"]["maximum"]) == (
+        "integer",
+        1,
+        10**12,
+    )
+    # and an answer's decimals keep their own (signed) form
+    assert _answer(schema, "/api/v1/account/")["properties"]["cash"]["$ref"].endswith("/CashOutput")

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,7 +18,7 @@ from rest_framework import serializers
 _DECIMAL = re.compile(r"(?P<minus>-)?(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?", re.ASCII)
 
 
-@extend_schema_field(OpenApiTypes.STR)
+# Its schema (a pattern of its digits) is core.api.schema.DecimalStringSchema's, per field.
 class DecimalString(serializers.Field):
     """A decimal that travels as a JSON string. Numbers (floats above all) are refused.
 
@@ -61,7 +60,7 @@ class DecimalString(serializers.Field):
         return str(value)
 
 
-@extend_schema_field(OpenApiTypes.INT)
+# Its schema (with its bounds) is core.api.schema.StrictIntegerSchema's, per field.
 class StrictInteger(serializers.Field):
     """A positive JSON integer; strings, floats and booleans are refused.
 

@@ -110,11 +110,12 @@ def moment(name: str, raw: str, *, end: bool) -> dt.datetime:
 
 def period_param(request) -> tuple[dt.datetime | None, dt.datetime | None]:
     """A list's ``since`` and ``until`` (``moment``; None when absent or empty), ``since`` not after ``until``."""
-    since, until = (request.query_params.get(name, "").strip() for name in ("since", "until"))
-    start = moment("since", since, end=False) if since else None
-    stop = moment("until", until, end=True) if until else None
+    names = ("since", "until")  # the parameters' own names, in every language
+    since, until = (request.query_params.get(name, "").strip() for name in names)
+    start = moment(names[0], since, end=False) if since else None
+    stop = moment(names[1], until, end=True) if until else None
     if start and stop and start > stop:
-        raise err.InvalidInput(_("%(since)s must not be after %(until)s.") % {"since": "since", "until": "until"})
+        raise err.InvalidInput(_("%(since)s must not be after %(until)s.") % dict(zip(names, names, strict=True)))
     return start, stop
 
 

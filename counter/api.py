@@ -24,7 +24,7 @@ from core.api.pagination import Pagination, period_param, period_parameters
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from core.errors import REASON_MAX_LENGTH
-from exchange.api.views import AccountOutput, CashOutput, OrderListApi, OrderOutput
+from exchange.api.views import CLIENT_ORDER_ID_PARAMETER, AccountOutput, CashOutput, OrderListApi, OrderOutput
 from exchange.models import Order
 from exchange.selectors import account_balances, orders_in_period, trades_in_period
 from exchange.services import OrderRequest
@@ -302,6 +302,7 @@ class ClientOrderListApi(CounterApi):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=Order.Status.values, required=False),
+            CLIENT_ORDER_ID_PARAMETER,
             *period_parameters("created_at"),
         ],
         responses={200: CounterOrderOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer},
@@ -311,6 +312,8 @@ class ClientOrderListApi(CounterApi):
         qs = orders_in_period(selectors.client_orders(account), *period_param(request))
         if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
+        if key := request.query_params.get("client_order_id"):
+            qs = qs.filter(client_order_id=key)
         return paginated(request, self, qs, CounterOrderOutput, {"account": account})
 
     @extend_schema(request=CounterOrderInput, responses={201: CounterOrderOutput, 200: CounterOrderOutput, **ERRORS})

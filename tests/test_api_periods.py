@@ -1,7 +1,8 @@
-"""A back office pulls a day's trades and orders: ``since`` and ``until`` on ``trades/``, ``orders/`` and the
-counter's ``clients/{code}/trades/`` and ``clients/{code}/orders/`` (found by an outside integrator: the lists
-had no time filter, so a day's trades meant paging the whole history, and paging newest first while orders
-arrived moved every offset, answering rows twice)."""
+"""A back office pulls a day's trades and orders, and finds an order by its key: ``since`` and ``until`` on
+``trades/``, ``orders/`` and the counter's ``clients/{code}/trades/`` and ``clients/{code}/orders/``, and
+``client_order_id`` on the order lists (found by an outside integrator: the lists had no time filter, so a day's
+trades meant paging the whole history, and paging newest first while orders arrived moved every offset, answering
+rows twice; and an order whose answer was lost could be looked for only by placing it again)."""
 
 from __future__ import annotations
 
@@ -148,3 +149,20 @@ def test_paging_newest_first_with_until_fixed_is_not_moved_by_new_orders(days, t
     seen = [page["results"][0]["id"] for page in (first, second, third)]
     assert seen == [orders[2], orders[1], orders[0]]
     assert client.get("/api/v1/orders/").json()["count"] == 4
+
+
+@pytest.mark.parametrize("which", ["orders", "counter orders"])
+def test_an_order_is_found_by_its_client_order_id_without_placing_it(days, which):
+    # given an investor's three orders, keyed p-0, p-1 and p-2 (the answer of one of them lost, say)
+    market, investor, _trades, orders = days
+    client, path, _ = _lists(market, investor)[which]
+    before = snapshot()
+
+    # when the back office asks for a key, one placed and one never sent
+    found = client.get(f"{path}?client_order_id=p-1")
+    missing = client.get(f"{path}?client_order_id=p-9")
+
+    # then the first is that order alone, the second an empty page, and nothing was placed
+    assert _ids(found) == [orders[1]] and found.json()["results"][0]["client_order_id"] == "p-1"
+    assert _ids(missing) == [] and missing.json()["count"] == 0
+    assert snapshot() == before

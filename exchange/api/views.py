@@ -390,6 +390,16 @@ class OrderOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+# A back office whose POST timed out asks whether the order was placed, without placing it (a retry of the POST
+# places it if it was not): its key, exact; one that names no order answers an empty page (found by an integrator).
+CLIENT_ORDER_ID_PARAMETER = OpenApiParameter(
+    "client_order_id",
+    str,
+    required=False,
+    description="only the order with this client_order_id (exact): whether an order whose answer was lost was placed",
+)
+
+
 class OrderListApi(APIView):
     pagination_class = Pagination
 
@@ -405,6 +415,7 @@ class OrderListApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=Order.Status.values, required=False),
+            CLIENT_ORDER_ID_PARAMETER,
             *period_parameters("created_at"),
         ],
         responses=OrderOutput(many=True),
@@ -413,6 +424,8 @@ class OrderListApi(APIView):
         qs = selectors.orders_visible(request.user)
         if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
+        if key := request.query_params.get("client_order_id"):
+            qs = qs.filter(client_order_id=key)
         return paginated(request, self, selectors.orders_in_period(qs, *period_param(request)), OrderOutput)
 
     @extend_schema(request=InputSerializer, responses={201: OrderOutput, 200: OrderOutput, **ERRORS})

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext, gettext_lazy
 
 from core import errors as err
 from core import spreadsheet
+from core.api.pagination import moment as _moment
 from core.labels import AUDIT_ACTIONS, OUTCOMES
 from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
@@ -82,38 +82,6 @@ class EvidenceTooLarge(err.DomainError):
 
 # --------------------------------------------------------------------------
 # The list and its filters
-
-
-def _moment(name: str, raw: str, *, end: bool) -> dt.datetime:
-    try:
-        value = parse_datetime(raw) if "T" in raw or " " in raw else None
-    except ValueError:  # well formed but not a time: 25:00, 2026-02-30
-        value = None
-    day = None
-    if value is None:
-        try:
-            day = parse_date(raw) if "T" not in raw and " " not in raw else None
-        except ValueError:
-            day = None
-        if day is None:
-            raise err.InvalidInput(
-                gettext("%(name)s must be a date (YYYY-MM-DD) or an ISO 8601 time.") % {"name": name}
-            )
-    # The moment as PostgreSQL will be sent it, in UTC: the day after 9999-12-31 does not exist, nor does
-    # 0001-01-01T00:00+08:00 in UTC; both are a 400 naming the range, not a 500.
-    try:
-        if day is not None:
-            value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
-        if timezone.is_naive(value):
-            value = timezone.make_aware(value)
-        in_range = (
-            dt.datetime(1, 1, 2, tzinfo=dt.UTC) <= value.astimezone(dt.UTC) < dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
-        )
-    except (OverflowError, ValueError):
-        in_range = False
-    if not in_range:
-        raise err.InvalidInput(gettext("%(name)s must be a date between 0001-01-02 and 9999-12-30.") % {"name": name})
-    return value
 
 
 def filters_checked(params, labels: dict[str, str] | None = None) -> dict[str, object]:

@@ -250,6 +250,7 @@ SPECTACULAR_SETTINGS = {
         "DisclosureKindEnum": "registry.models.Disclosure.Kind",
         "FreezeStatusEnum": "supervision.models.Freeze.Status",
         "TradeStatusEnum": "exchange.models.Trade.Status",
+        "OrderStatusEnum": "exchange.models.Order.Status",
         "NegotiatedStatusEnum": "exchange.models.NegotiatedTrade.Status",
         "RfqStatusEnum": "exchange.models.RfqRequest.Status",
         "RfqAnswerStatusEnum": "exchange.models.RfqAnswer.Status",

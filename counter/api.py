@@ -20,13 +20,13 @@ from rest_framework.views import APIView
 from core import errors as err
 from core import names
 from core.api.fields import DecimalString, IdempotencyKey, StrictInput, takes_no_body
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, period_param, period_parameters
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from core.errors import REASON_MAX_LENGTH
-from exchange.api.views import AccountOutput, CashOutput, OrderListApi, OrderOutput
+from exchange.api.views import CLIENT_ORDER_ID_PARAMETER, AccountOutput, CashOutput, OrderListApi, OrderOutput
 from exchange.models import Order
-from exchange.selectors import account_balances
+from exchange.selectors import account_balances, orders_in_period, trades_in_period
 from exchange.services import OrderRequest
 from kyc.models import KycProfile
 from kyc.services import Identity, kyc_register
@@ -232,7 +232,9 @@ class CashRequestListApi(CounterApi):
         responses={200: CashRequestOutput(many=True), 400: ErrorSerializer, 403: ErrorSerializer},
     )
     def get(self, request):
-        qs = selectors.cash_requests_of(request.user, status=request.query_params.get("status") or None)
+        # The filter is read as every list's (a 400 naming the choices, in "fields"), before the selector's check.
+        status_filter = choice_param(request, "status", CashRequest.Status.values)
+        qs = selectors.cash_requests_of(request.user, status=status_filter)
         return paginated(request, self, qs, CashRequestOutput)
 
 
@@ -298,14 +300,20 @@ class ClientOrderListApi(CounterApi):
     pagination_class = Pagination
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
+        parameters=[
+            OpenApiParameter("status", str, enum=Order.Status.values, required=False),
+            CLIENT_ORDER_ID_PARAMETER,
+            *period_parameters("created_at"),
+        ],
         responses={200: CounterOrderOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer},
     )
     def get(self, request, code):
         account = self.client(request, code)
-        qs = selectors.client_orders(account)
+        qs = orders_in_period(selectors.client_orders(account), *period_param(request))
         if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
+        if key := request.query_params.get("client_order_id"):
+            qs = qs.filter(client_order_id=key)
         return paginated(request, self, qs, CounterOrderOutput, {"account": account})
 
     @extend_schema(request=CounterOrderInput, responses={201: CounterOrderOutput, 200: CounterOrderOutput, **ERRORS})
@@ -350,11 +358,15 @@ class ClientTradeListApi(CounterApi):
 
     pagination_class = Pagination
 
-    @extend_schema(responses={200: ClientTradeOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer})
+    @extend_schema(
+        parameters=period_parameters("matched_at"),
+        responses={200: ClientTradeOutput(many=True), 403: ErrorSerializer, 404: ErrorSerializer},
+    )
     def get(self, request, code):
         account = self.client(request, code)
+        trades = trades_in_period(selectors.client_trades(account), *period_param(request))
         paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.client_trades(account), request, view=self)
+        page = paginator.paginate_queryset(trades, request, view=self)
         data = [ClientTradeOutput(t).data for t in selectors.trade_views(page, account)]
         return paginator.get_paginated_response(data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from decimal import Decimal
 
 import orjson
@@ -263,6 +264,20 @@ def party_shown(account: Account, fee: Decimal, user: User) -> dict:
         "masked": not visible,
         "fee": amount_text(fee) if visible else None,
     }
+
+
+def orders_in_period(qs: QuerySet[Order], since: dt.datetime | None, until: dt.datetime | None) -> QuerySet[Order]:
+    """``qs`` narrowed to the orders placed in [since, until) (either bound None: open on that side)."""
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    return qs if until is None else qs.filter(created_at__lt=until)
+
+
+def trades_in_period(qs: QuerySet[Trade], since: dt.datetime | None, until: dt.datetime | None) -> QuerySet[Trade]:
+    """``qs`` narrowed to the trades matched in [since, until) (either bound None: open on that side)."""
+    if since is not None:
+        qs = qs.filter(matched_at__gte=since)
+    return qs if until is None else qs.filter(matched_at__lt=until)
 
 
 def trade_entry_readable(user: User, entry_id: int) -> bool:

@@ -33,7 +33,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core import tokens
-from core.api.fields import StrictInput, takes_no_body
+from core.api.fields import StrictInput, Upload, takes_no_body
 from core.api.pagination import Pagination
 from core.api.parsers import FormParser, MultiPartParser
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
@@ -182,7 +182,7 @@ class QualificationInput(StrictInput, serializers.Serializer):
 
 class DocumentInput(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=KycDocument.Kind.values)
-    file = serializers.FileField(allow_empty_file=False)
+    file = Upload(allow_empty_file=False)
 
 
 @extend_schema_serializer(component_name="KycReasonInput")

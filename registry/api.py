@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, StrictInput, StrictInteger, takes_no_body
+from core.api.fields import DecimalString, StrictInput, StrictInteger, Upload, takes_no_body
 from core.api.pagination import Pagination
 from core.api.parsers import FormParser, MultiPartParser
 from core.api.schema import ERRORS, ErrorSerializer
@@ -419,11 +419,11 @@ class DisclosureInput(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=Disclosure.Kind.choices)
     title = serializers.CharField(max_length=Disclosure.TITLE_MAX_LENGTH)
     # Empty files reach the service, which refuses them with the same message as the page.
-    file = serializers.FileField(allow_empty_file=True, max_length=1000)
+    file = Upload(allow_empty_file=True, max_length=1000)
 
 
 class DisclosureCheckInput(StrictInput, serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, max_length=1000)
+    file = Upload(allow_empty_file=True, max_length=1000)
 
 
 class DisclosureCheckOutput(serializers.Serializer):

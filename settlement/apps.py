@@ -17,6 +17,7 @@ class SettlementConfig(AppConfig):
         hooks.register_after_seal(tasks.block_sealed, last=True)  # it settles the block: after the others
         hooks.register_after_final(tasks.block_final)
         hooks.register_entry_reader(selectors.settlement_entry_readable)
+        hooks.register_entry_reader(selectors.cash_entry_readable)
         hooks.register_business_check(reconcile.SETTLEMENTS_CHECK)
         hooks.register_business_check(reconcile.INSTRUCTIONS_CHECK)
         # Open trades pages hear of a settlement, a hold, a release or a refusal at once (exchange.live).

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from statistics import median
 
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from balances.entries import Deposit, Withdrawal
+from core.models import Account
 from exchange import selectors as exchange_selectors
 from exchange.models import Trade
-from ledger.models import Leaf
+from ledger.models import Entry, EntryKind, Leaf
 
 from .instructions import instruction_setter, reason_disclosed
 from .models import Settlement, SettlementAction
@@ -132,6 +135,25 @@ def _action_shown(action: SettlementAction, viewer) -> dict:
         "standing_instruction_by": None if instruction is None else instruction_setter(instruction),
         "at": action.at,
     }
+
+
+def cash_entry_readable(user, entry_id: int) -> bool:
+    """The holder of an account and its broker's staff read the account's DEPOSIT and WITHDRAWAL entries (a
+    ``ledger.hooks`` entry reader). Its statement lists each with its leaf index, to be checked against the
+    ledger; the leaf hash alone (a salted hash) proves nothing to whoever cannot read the bytes, so a broker
+    reconciling its client's cash could prove its trades but not the cash it took in or paid out (found by an
+    outside integrator). They already see the amount and reference; nobody else gets more than before."""
+    row = Entry.objects.filter(pk=entry_id, kind__in=[EntryKind.DEPOSIT, EntryKind.WITHDRAWAL]).values_list(
+        "kind", "canonical"
+    )
+    found = row.first()
+    if found is None:
+        return False
+    kind, canonical = found
+    payload = json.loads(bytes(canonical))["payload"]
+    code = (Deposit if kind == EntryKind.DEPOSIT else Withdrawal).read(payload).account
+    account = Account.objects.filter(code=code).first()
+    return account is not None and exchange_selectors.party_visible(account, user)
 
 
 def settlement_entry_readable(user, entry_id: int) -> bool:

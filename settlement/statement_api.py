@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from core import errors as err
 from core.api.schema import ERRORS
+from exchange.models import Order, Trade
 from exchange.selectors import account_of
 
 from . import statements
@@ -28,12 +29,12 @@ from .statement_views import certificate_response, statement_response
 class ClientTradeOutput(serializers.Serializer):
     id = serializers.IntegerField()
     security = serializers.CharField()
-    side = serializers.CharField()
+    side = serializers.ChoiceField(choices=Order.Side.values)
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     quantity = serializers.IntegerField()
     value = serializers.DecimalField(max_digits=20, decimal_places=2)
     fee = serializers.DecimalField(max_digits=20, decimal_places=2)
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Trade.Status.choices)
     matched_at = serializers.DateTimeField()
     entered_at_counter = serializers.BooleanField(source="at_counter")
     leaf_index = serializers.IntegerField(allow_null=True)

@@ -314,6 +314,9 @@ def test_the_list_filters_by_status(market, client_account):
     assert len(api.get("/api/v1/counter/cash-requests/?status=rejected").json()["results"]) == 1
     bad = api.get("/api/v1/counter/cash-requests/?status=nope")
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_input"
+    # as every list's filter: the field named, with the choices (found by an integrator: "Unknown status." alone)
+    assert list(bad.json()["fields"]) == ["status"]
+    assert all(choice in bad.json()["message"] for choice in ("proposed", "approved", "rejected", "withdrawn"))
 
 
 # --------------------------------------------------------------------------

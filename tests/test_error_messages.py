@@ -522,3 +522,24 @@ def test_a_body_of_too_many_fields_is_a_400_naming_the_limit(market, where, lang
     else:
         assert response.json() == {"code": "too_many_fields", "message": message}
     assert _uploaded() == before
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_a_body_of_json_null_is_refused_in_the_language_asked_for_not_in_drfs_english(market, language):
+    # given an investor, and a body that is JSON null (DRF's answer to it, "No data provided", is not translated)
+    client = api_for(market.investor(cash="10000").owner)
+    before = snapshot()
+
+    # when it is sent as an order
+    response = client.generic(
+        "POST", "/api/v1/orders/", b"null", content_type="application/json", HTTP_ACCEPT_LANGUAGE=language
+    )
+
+    # then it is an invalid_input 400 with a message of ours (English when asked for), and nothing changed
+    body = response.json()
+    assert (response.status_code, body["code"]) == (400, "invalid_input")
+    assert "No data provided" not in body["message"]
+    assert body["fields"] == {"non_field_errors": [body["message"]]}
+    if language == "en":
+        assert body["message"] == "The request body is null: send a JSON object with the operation's fields."
+    assert snapshot() == before

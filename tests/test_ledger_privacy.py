@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from balances.services import cash_deposit
+from balances.services import cash_deposit, cash_withdraw
+from core.models import Broker, Role
 from ledger.canonical import entry_bytes, leaf_hash
 from ledger.models import Entry, Leaf
 from ledger.services import block_seal
@@ -81,3 +82,47 @@ def test_a_non_party_sees_only_what_checking_inclusion_needs(deposit):
         and json.loads(data)["salt"] == json.loads(bytes(entry.canonical))["salt"]
     )
     assert (full["kind"], full["entry_id"]) == ("DEPOSIT", entry.pk)
+
+
+@pytest.mark.parametrize("reader", ["holder", "broker staff"])
+def test_the_holder_and_its_broker_read_the_accounts_own_cash_entries_to_check_its_statement(deposit, reader):
+    # given a client's counter deposit and a withdrawal, sealed, each listed on its statement with its leaf
+    market, client, entry, other = deposit
+    cash_withdraw(actor=market.staff, account=client, amount=Decimal("34.00"))
+    block_seal()
+    payout = Entry.objects.filter(kind="WITHDRAWAL").order_by("-id").first()
+    user = client.owner if reader == "holder" else market.staff
+
+    for cash, kind, amount in ((entry, "DEPOSIT", "1234.00"), (payout, "WITHDRAWAL", "34.00")):
+        index = Leaf.objects.get(entry=cash).leaf_index
+
+        # when the holder (or its broker's staff) asks for the entry and its proof
+        seen = api_for(user).get(f"/api/v1/ledger/entries/{index}/").json()
+        proof = api_for(user).get(f"/api/v1/ledger/entries/{index}/proof/").json()
+
+        # then they read its bytes, which hash to the leaf the proof proves, naming the account and amount
+        data = base64.b64decode(seen["canonical"])
+        assert leaf_hash(data).hex() == seen["leaf_hash"] == proof["leaf_hash"]
+        assert base64.b64decode(proof["entry"]) == data
+        assert (seen["kind"], seen["entry_id"]) == (kind, cash.pk)
+        assert json.loads(data)["payload"]["account"] == client.code
+        assert json.loads(data)["payload"]["amount"] == amount
+
+        # while another investor still gets only the leaf, as before
+        assert set(api_for(other.owner).get(f"/api/v1/ledger/entries/{index}/").json()) == {
+            "leaf_index",
+            "leaf_hash",
+            "block_height",
+        }
+
+
+def test_staff_of_another_broker_do_not_read_a_clients_cash_entry(deposit):
+    # given a client's deposit and the staff of another broker
+    market, _client, entry, _other = deposit
+    rival = Broker.objects.create(code=f"R{entry.pk}", name="Rival")
+    staff = market.user(Role.BROKER_STAFF, broker=rival)
+    index = Leaf.objects.get(entry=entry).leaf_index
+
+    # when they ask for the entry, then they get only what checking inclusion needs
+    seen = api_for(staff).get(f"/api/v1/ledger/entries/{index}/").json()
+    assert set(seen) == {"leaf_index", "leaf_hash", "block_height"}

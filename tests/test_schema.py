@@ -103,3 +103,70 @@ def test_a_listing_documents_the_fields_it_cannot_do_without(schema):
         schema["paths"]["/api/v1/securities/{code}/"]["patch"]["requestBody"]["content"]["application/json"]["schema"],
     )
     assert set(change.get("required", [])) == {"reason"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/kyc/me/documents/",
+        "/api/v1/kyc/applications/{profile_id}/documents/",
+        "/api/v1/securities/{code}/disclosures/",
+        "/api/v1/securities/{code}/disclosures/{document_id}/check/",
+    ],
+)
+def test_an_upload_is_documented_as_a_binary_part_of_a_multipart_body(schema, path):
+    # Given an operation that takes a file, when its body is read from the schema, then the file is "binary" (an
+    # OpenAPI 3.0 upload), not the "uri" of a FileField's output: a client generated from the schema
+    # (openapi-python-client) sent the document as a text part, its name for its bytes (found by an integrator).
+    content = schema["paths"][path]["post"]["requestBody"]["content"]
+    assert set(content) == {"multipart/form-data"}
+    body = _component(schema, content["multipart/form-data"]["schema"])
+    assert body["properties"]["file"] == {"type": "string", "format": "binary"}
+    assert "file" in body["required"]
+
+
+def _enum(schema, prop: dict) -> list:
+    ref = prop["$ref"] if "$ref" in prop else prop["allOf"][0]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["enum"]
+
+
+@pytest.mark.parametrize(
+    ("component", "fields"),
+    [
+        ("OrderOutput", {"side": ["buy", "sell"], "time_in_force": ["IOC", "DAY"], "status": "order"}),
+        ("CounterOrderOutput", {"side": ["buy", "sell"], "time_in_force": ["IOC", "DAY"], "status": "order"}),
+        ("TradeOutput", {"side": ["buy", "sell"], "status": "trade", "mode": ["market_making", "negotiated", "rfq"]}),
+        ("TradeDetailOutput", {"side": ["buy", "sell"], "status": "trade"}),
+        ("ClientTradeOutput", {"side": ["buy", "sell"], "status": "trade"}),
+    ],
+)
+def test_an_order_or_trade_names_the_values_of_its_side_status_and_mode(schema, component, fields):
+    # Given the answers a back office reads most, when their fields are read from the schema, then each of side,
+    # time in force, status and mode is an enum of its values, not free text: a typed client generated from the
+    # schema gets enums to match on (found by an integrator: all five were "string").
+    statuses = {
+        "order": ["open", "partially_filled", "filled", "cancelled", "expired"],
+        "trade": ["matched", "sealed", "settled", "held", "failed"],
+    }
+    properties = schema["components"]["schemas"][component]["properties"]
+    for name, values in fields.items():
+        assert _enum(schema, properties[name]) == (statuses[values] if isinstance(values, str) else values), name
+
+
+def test_a_decimal_or_quantity_input_documents_the_form_and_bounds_the_api_enforces(schema):
+    # Given the order body and the counter's cash body, when their amounts are read from the schema, then a price is
+    # a string of plain digits (at most 12 before the point, 2 after), an amount of cash 18 before, and a quantity a
+    # positive integer up to 10^12, as the fields refuse anything else ("string" and "integer" alone let a typed
+    # client send "1e5" or 0 and learn from the 400; found by an integrator).
+    order = _body(schema, "/api/v1/orders/")["properties"]
+    cash = _body(schema, "/api/v1/counter/clients/{code}/deposit/")["properties"]
+    assert order["limit_price"]["pattern"] == r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$"
+    assert (order["limit_price"]["type"], order["limit_price"]["format"]) == ("string", "decimal")
+    assert cash["amount"]["pattern"] == r"^[0-9]{1,18}(?:\.[0-9]{1,2})?$"
+    assert (order["quantity"]["type"], order["quantity"]["minimum"], order["quantity"]["maximum"]) == (
+        "integer",
+        1,
+        10**12,
+    )
+    # and an answer's decimals keep their own (signed) form
+    assert _answer(schema, "/api/v1/account/")["properties"]["cash"]["$ref"].endswith("/CashOutput")

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
+from django.utils.translation import gettext
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -65,11 +66,26 @@ def _parsed(context) -> Mapping | None:
     return data if isinstance(data, Mapping) else None
 
 
+def _null_body_named(exc: drf.ValidationError) -> drf.ValidationError:
+    """DRF answers a body that is JSON ``null`` with "No data provided", a string it does not mark for translation
+    (``Serializer.errors``): it reached a Chinese client in English (found by an outside integrator). The same
+    refusal, in the request's language."""
+    detail = exc.detail
+    if isinstance(detail, dict) and list(detail) == ["non_field_errors"]:
+        errors = detail["non_field_errors"]
+        if len(errors) == 1 and getattr(errors[0], "code", None) == "null" and str(errors[0]) == "No data provided":
+            message = gettext("The request body is null: send a JSON object with the operation's fields.")
+            return drf.ValidationError({"non_field_errors": [drf.ErrorDetail(message, code="null")]})
+    return exc
+
+
 def exception_handler(exc, context):
     # A refusal by one of the database's named constraints that no service turned into its domain error (a path
     # that did not expect it): the same 409 a service would give, not a 500.
     if isinstance(exc, IntegrityError) and (refusal := refusal_of(exc)) is not None:
         exc = refusal
+    if isinstance(exc, drf.ValidationError):
+        exc = _null_body_named(exc)
     # A staff member's refused write goes on the audit trail (core.audit), with what its body asked for: refused by
     # a service, by a role, or for its input (as a page's form refused is, core.forms.form_refusal_noted).
     if isinstance(exc, DomainError | DjangoPermissionDenied | drf.PermissionDenied):

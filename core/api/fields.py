@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,7 +18,7 @@ from rest_framework import serializers
 _DECIMAL = re.compile(r"(?P<minus>-)?(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?", re.ASCII)
 
 
-@extend_schema_field(OpenApiTypes.STR)
+# Its schema (a pattern of its digits) is core.api.schema.DecimalStringSchema's, per field.
 class DecimalString(serializers.Field):
     """A decimal that travels as a JSON string. Numbers (floats above all) are refused.
 
@@ -61,7 +60,7 @@ class DecimalString(serializers.Field):
         return str(value)
 
 
-@extend_schema_field(OpenApiTypes.INT)
+# Its schema (with its bounds) is core.api.schema.StrictIntegerSchema's, per field.
 class StrictInteger(serializers.Field):
     """A positive JSON integer; strings, floats and booleans are refused.
 
@@ -135,6 +134,14 @@ class Moment(serializers.DateTimeField):
             return super().enforce_timezone(value)
         except OverflowError:
             self.fail("range")
+
+
+@extend_schema_field({"type": "string", "format": "binary"})
+class Upload(serializers.FileField):
+    """A file sent as a part of a ``multipart/form-data`` body: ``format: binary`` in the schema, as OpenAPI 3.0
+    describes an upload. drf-spectacular gives a ``FileField`` the ``uri`` of its output form, so a client
+    generated from the schema (openapi-python-client) sent the document as a text part holding its name (found
+    by an outside integrator)."""
 
 
 # A date, or a date and time, with no offset after it (RFC 3339's time-offset: Z or ±hh:mm).

@@ -12,10 +12,16 @@ A paginated view sets ``pagination_class = Pagination`` and declares its respons
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
+
+from core import errors as err
 
 BIGINT_MAX = 2**63 - 1  # a leaf index, a tree size, a block height: PostgreSQL's bigint
 
@@ -66,3 +72,69 @@ class Pagination(LimitOffsetPagination):
             elif parameter["name"] == self.offset_query_param:
                 parameter["schema"].update(minimum=0, maximum=MAX_OFFSET)
         return parameters
+
+
+def moment(name: str, raw: str, *, end: bool) -> dt.datetime:
+    """``raw``, a date (``YYYY-MM-DD``, the exchange's day, Asia/Shanghai) or an ISO 8601 time (without an offset
+    the exchange's time), as an aware moment: a date is its day's start, or with ``end`` the next day's (an end
+    date is included, an end time is not). Anything else, or a moment PostgreSQL cannot be sent, is an
+    ``invalid_input`` 400 naming ``name``. The audit trail's ``since``/``until`` and the trade and order lists'."""
+    try:
+        value = parse_datetime(raw) if "T" in raw or " " in raw else None
+    except ValueError:  # well formed but not a time: 25:00, 2026-02-30
+        value = None
+    day = None
+    if value is None:
+        try:
+            day = parse_date(raw) if "T" not in raw and " " not in raw else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise err.InvalidInput(_("%(name)s must be a date (YYYY-MM-DD) or an ISO 8601 time.") % {"name": name})
+    # The moment as PostgreSQL will be sent it, in UTC: the day after 9999-12-31 does not exist, nor does
+    # 0001-01-01T00:00+08:00 in UTC; both are a 400 naming the range, not a 500.
+    try:
+        if day is not None:
+            value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        in_range = (
+            dt.datetime(1, 1, 2, tzinfo=dt.UTC) <= value.astimezone(dt.UTC) < dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+        )
+    except (OverflowError, ValueError):
+        in_range = False
+    if not in_range:
+        raise err.InvalidInput(_("%(name)s must be a date between 0001-01-02 and 9999-12-30.") % {"name": name})
+    return value
+
+
+def period_param(request) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A list's ``since`` and ``until`` (``moment``; None when absent or empty), ``since`` not after ``until``."""
+    names = ("since", "until")  # the parameters' own names, in every language
+    since, until = (request.query_params.get(name, "").strip() for name in names)
+    start = moment(names[0], since, end=False) if since else None
+    stop = moment(names[1], until, end=True) if until else None
+    if start and stop and start > stop:
+        raise err.InvalidInput(_("%(since)s must not be after %(until)s.") % dict(zip(names, names, strict=True)))
+    return start, stop
+
+
+def period_parameters(what: str) -> list[OpenApiParameter]:
+    """``period_param``'s parameters in the schema; ``what`` names the time they filter on."""
+    return [
+        OpenApiParameter(
+            "since",
+            str,
+            required=False,
+            description=f"only those whose {what} is at or after this: a date (YYYY-MM-DD, Beijing time, from its "
+            "start) or an ISO 8601 time (without an offset, Beijing time)",
+        ),
+        OpenApiParameter(
+            "until",
+            str,
+            required=False,
+            description=f"only those whose {what} is before this: a date (YYYY-MM-DD, Beijing time, that day "
+            "included) or an ISO 8601 time (excluded). Paging a list newest first while new rows arrive moves "
+            "every offset: set until to the moment the walk started and each page stays where it was.",
+        ),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from django.utils.translation import get_language, gettext
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -19,6 +20,35 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+
+
+class DecimalStringSchema(OpenApiSerializerFieldExtension):
+    """A ``DecimalString`` input as what it takes: a string of plain digits, at most so many before the point and
+    ``places`` after. "string" alone let a typed client send "1e5" or 10.5 and learn from the 400 (found by an
+    outside integrator)."""
+
+    target_class = "core.api.fields.DecimalString"
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        whole = field.max_digits - field.places
+        if direction != "request":
+            return {"type": "string", "format": "decimal"}
+        return {
+            "type": "string",
+            "format": "decimal",
+            "pattern": rf"^[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.places}}})?$",
+            "example": "10.50",
+        }
+
+
+class StrictIntegerSchema(OpenApiSerializerFieldExtension):
+    """A ``StrictInteger`` input with the bounds it enforces: positive, at most ``max_value`` (10^12)."""
+
+    target_class = "core.api.fields.StrictInteger"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "integer", "minimum": 1, "maximum": self.target.max_value}
 
 
 def document_common_errors(result, generator, request, public):

@@ -11,7 +11,13 @@ import datetime as dt
 from django.contrib.auth import authenticate
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -21,7 +27,7 @@ from core import errors as err
 from core import tokens, twofactor
 from core.api.authentication import ExpiringTokenAuthentication
 from core.api.fields import DecimalString, IdempotencyKey, StrictInput, StrictInteger, takes_no_body
-from core.api.pagination import BIGINT_MAX, Pagination, whole_parameter
+from core.api.pagination import BIGINT_MAX, Pagination, period_param, period_parameters, whole_parameter
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
@@ -356,13 +362,15 @@ class OrderOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     client_order_id = serializers.CharField()
     security = serializers.CharField(source="security.code")
-    side = serializers.CharField()
+    # Choices, not plain text, so that the schema names their values (a typed client gets enums, found by an
+    # outside integrator); an output field writes its value as it is.
+    side = serializers.ChoiceField(choices=Order.Side.values)
     limit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
     quantity = serializers.IntegerField()
     filled_quantity = serializers.IntegerField()
     remaining_quantity = serializers.IntegerField()
-    time_in_force = serializers.CharField()
-    status = serializers.CharField()
+    time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.values)
+    status = serializers.ChoiceField(choices=Order.Status.choices)
     closed_by = serializers.ChoiceField(
         choices=Order.ClosedBy.choices,
         help_text="What closed the order when it was not its owner, a fill or the day's end: security_changed (a "
@@ -393,6 +401,16 @@ class OrderOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+# A back office whose POST timed out asks whether the order was placed, without placing it (a retry of the POST
+# places it if it was not): its key, exact; one that names no order answers an empty page (found by an integrator).
+CLIENT_ORDER_ID_PARAMETER = OpenApiParameter(
+    "client_order_id",
+    str,
+    required=False,
+    description="only the order with this client_order_id (exact): whether an order whose answer was lost was placed",
+)
+
+
 class OrderListApi(APIView):
     pagination_class = Pagination
 
@@ -406,14 +424,20 @@ class OrderListApi(APIView):
         client_order_id = IdempotencyKey()
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
+        parameters=[
+            OpenApiParameter("status", str, enum=Order.Status.values, required=False),
+            CLIENT_ORDER_ID_PARAMETER,
+            *period_parameters("created_at"),
+        ],
         responses=OrderOutput(many=True),
     )
     def get(self, request):
         qs = selectors.orders_visible(request.user)
         if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
-        return paginated(request, self, qs, OrderOutput)
+        if key := request.query_params.get("client_order_id"):
+            qs = qs.filter(client_order_id=key)
+        return paginated(request, self, selectors.orders_in_period(qs, *period_param(request)), OrderOutput)
 
     @extend_schema(request=InputSerializer, responses={201: OrderOutput, 200: OrderOutput, **ERRORS})
     def post(self, request):
@@ -608,13 +632,16 @@ class TradeOutput(serializers.Serializer):
     )
     buy_order_id = serializers.IntegerField(allow_null=True, help_text="Null for the seller (its own order only).")
     sell_order_id = serializers.IntegerField(allow_null=True, help_text="Null for the buyer (its own order only).")
-    mode = serializers.CharField(help_text="How the trade was agreed: market_making, negotiated or rfq.")
+    mode = serializers.ChoiceField(
+        choices=Trade.Mode.choices, help_text="How the trade was agreed: market_making, negotiated or rfq."
+    )
     status = serializers.SerializerMethodField()
     matched_at = serializers.DateTimeField()
     entry_id = serializers.IntegerField()
     leaf_index = serializers.IntegerField(allow_null=True, read_only=True)
     block_height = serializers.IntegerField(allow_null=True, read_only=True)
 
+    @extend_schema_field(serializers.ChoiceField(choices=Order.Side.values))
     def get_side(self, obj) -> str:
         return selectors.trade_side_for(obj, self.context["request"].user)
 
@@ -630,6 +657,7 @@ class TradeOutput(serializers.Serializer):
                 data["sell_order_id" if theirs == "seller" else "buy_order_id"] = None
         return data
 
+    @extend_schema_field(serializers.ChoiceField(choices=Trade.Status.choices))
     def get_status(self, obj) -> str:
         return selectors.trade_status(obj)
 
@@ -653,11 +681,12 @@ class TradeListApi(APIView):
                 required=False,
                 description="as each trade's status reads: sealed is a matched trade whose entry is in a block",
             ),
+            *period_parameters("matched_at"),
         ],
         responses=TradeOutput(many=True),
     )
     def get(self, request):
-        qs = selectors.trades_visible(request.user)
+        qs = selectors.trades_in_period(selectors.trades_visible(request.user), *period_param(request))
         if code := request.query_params.get("security"):
             if not Security.objects.filter(code=code).exists():
                 raise serializers.ValidationError({"security": [gettext("No such security.")]})

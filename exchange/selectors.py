@@ -150,6 +150,15 @@ def account_balances(account: Account) -> dict:
     }
 
 
+def account_part_frozen(account: Account) -> bool:
+    """Whether a legal order holds some of the account's cash or shares (a freeze of an amount, of shares, or a
+    whole-account freeze's holdings)."""
+    return (
+        CashBalance.objects.filter(account=account, frozen__gt=0).exists()
+        or Position.objects.filter(account=account, frozen__gt=0).exists()
+    )
+
+
 def trade_status(trade: Trade) -> str:
     """matched → sealed once its entry is in a block (the ledger does not write exchange rows)."""
     if trade.status == Trade.Status.MATCHED and getattr(trade, "leaf_index", None) is not None:

@@ -753,6 +753,9 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     # by a probe: the reason showed only after a quote was tried).
     context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox, "frozen": account.frozen}
     context["restricted"] = account.trading_restricted  # a trading restriction: no quotes either, assets its own
+    # Cash or shares a legal order holds cannot back a quote: said here as on the balances page (found by a
+    # review: a market maker with part of its desk frozen read its refusals for want of cash with no reason).
+    context["part_frozen"] = not account.frozen and selectors.account_part_frozen(account)
     return render(request, "exchange/quotes.html", context, status=status)
 
 

@@ -732,3 +732,40 @@ def test_releasing_a_freeze_whose_forced_transfer_waits_says_which_transfer_and_
     # and nothing changed: the freeze holds its shares, the transfer waits
     assert _decision_state() == before
     assert Freeze.objects.get(pk=first.pk).status == "active"
+
+
+def test_a_market_makers_quotes_page_says_when_part_of_its_desk_is_frozen(market):
+    # (found by a review: the balances page said "part of this account is frozen", the quotes page, where a quote
+    # the frozen part cannot back is refused for want of cash or shares, said nothing)
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    client = signed_in(mm.owner)
+
+    def page() -> str:
+        response = client.get("/quotes/", HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    # given no freeze: no notice
+    assert 'id="freezes-notice"' not in page()
+    # when 600 of its shares are frozen by a legal order
+    shares = sv.freeze_propose(
+        actor=reg1, account=mm.code, security=market.security.code, quantity=600, reason="Asset preservation", **LEGAL
+    )
+    sv.freeze_approve(actor=reg2, freeze_id=shares.pk)
+    # then the page says part of the account is frozen, links to the freezes, and still offers the quote form
+    html = page()
+    assert 'id="freezes-notice" data-scope="part"' in html and "/supervision/freezes/" in html
+    assert "cannot back a quote" in html and 'action="/quotes/"' in html
+    # and with a trading restriction on top, the restriction's notice says the part too
+    restriction = sv.freeze_propose(actor=reg1, account=mm.code, trading=True, reason="Suspected layering", **LEGAL)
+    sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    html = page()
+    assert 'data-scope="trading"' in html and 'id="freezes-notice-part"' in html
+    # and once the shares' freeze is released, the restriction's notice alone
+    sv.freeze_release(actor=reg1, freeze_id=shares.pk, reason="Lifted")
+    html = page()
+    assert 'data-scope="trading"' in html and 'id="freezes-notice-part"' not in html

@@ -55,7 +55,7 @@ def test_two_regulators_freeze_an_investors_shares_the_sale_is_refused_then_rele
     log_in(second, base, reg2.username)
 
     # when the first regulator proposes a freeze of 400 shares on the console
-    first.get_by_role("link", name="监管").click()
+    first.get_by_role("link", name="监管", exact=True).click()
     first.fill("#id_freeze-account", investor.code)
     first.locator('input[name="freeze-kind"][value="shares"]').check()
     first.fill("#id_freeze-security", code)

@@ -232,6 +232,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("password_reset_complete")
     post_reset_login = False
 
+    def get_user(self, uidb64):
+        # Django's link is bound to the password hash, the last login and the address, not to the user being
+        # active: a login deactivated since the link was sent gets the invalid link's page, and nothing is set.
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
+
     def form_valid(self, form):
         try:
             account_settings.password_set(

@@ -504,6 +504,33 @@ def test_a_reset_link_sets_a_new_password_once_and_ends_the_token(market, django
     assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
 
 
+def test_a_reset_link_of_a_user_deactivated_since_it_was_sent_sets_nothing(market, django_capture_on_commit_callbacks):
+    # given a user who asked for a reset, then was deactivated (Django's link is bound to the password hash, the
+    # last login and the address, not to whether the user is active; found by a review: the link still set a new
+    # password of the deactivated login)
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="gone@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_post(Client(), "gone@example.com")
+    path = link_in(mail.outbox[0])
+    user = User.objects.get(pk=user.pk)
+    user.is_active = False
+    user.save()
+    before = state(user)
+
+    # when the link is opened and a new password posted
+    client = Client()
+    opened = client.get(path, follow=True)
+    posted = client.post(path, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}, follow=True)
+
+    # then the link is not valid, the password and everything else stay, and nothing is audited as reset
+    assert opened.status_code == 200 and opened.context["validlink"] is False
+    assert posted.status_code == 200 and posted.context["validlink"] is False
+    assert state(user) == before
+    assert User.objects.get(pk=user.pk).check_password(PASSWORD)
+    assert records(user, "password_reset") == []
+
+
 def test_after_a_reset_staff_still_need_their_second_factor(market, django_capture_on_commit_callbacks):
     staff = market.staff
     totp_enrol(staff)

@@ -54,6 +54,11 @@ def _refusal_shown(form, exc: DomainError) -> None:
         form.add_error(None, message)
 
 
+def _site(request) -> str:
+    """What a mailed link starts with: ``EXCHANGE_SITE_URL``, else the request's scheme and host (ALLOWED_HOSTS)."""
+    return settings.EXCHANGE_SITE_URL or f"{request.scheme}://{request.get_host()}"
+
+
 def _wrong_password(request, action: str):
     """The current password typed was wrong: audited as a refused ``action``, and a failed login for django-axes
     (Django's signal, as a wrong second-factor code is). Once that locks the user name from this address the
@@ -124,9 +129,7 @@ def email_change(request):
                 account_settings.email_change_request(
                     user=request.user,
                     new_email=form.cleaned_data["new_email"],
-                    confirm_url=lambda token: request.build_absolute_uri(
-                        reverse("settings-email-confirm", args=[token])
-                    ),
+                    confirm_url=lambda token: _site(request) + reverse("settings-email-confirm", args=[token]),
                     ip=client_ip(request),
                 )
             except DomainError as exc:
@@ -211,8 +214,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         except account_settings.ResetRateLimited as exc:
             form.add_error(None, exc.message)
             return self.render_to_response(self.get_context_data(form=form), status=exc.status)
-        site = f"{self.request.scheme}://{self.request.get_host()}"
-        account_settings.password_reset_send(address=address, site=site, ip=ip)
+        account_settings.password_reset_send(address=address, site=_site(self.request), ip=ip)
         return HttpResponseRedirect(self.get_success_url())
 
 

@@ -574,3 +574,32 @@ def test_reset_requests_are_limited_per_address_and_per_client(settings, market,
     assert other.status_code == 429
     refused = AuditEvent.objects.filter(action="password_reset_request", outcome="refused", ip=ip)
     assert refused.count() == 2 and len(mail.outbox) == 2
+
+
+@pytest.mark.parametrize("page", ["reset", "email"])
+def test_with_the_sites_address_set_emailed_links_ignore_the_requests_host(
+    settings, market, django_capture_on_commit_callbacks, page
+):
+    # given an operator who let every host in (ALLOWED_HOSTS "*", say behind a balancer) and set the site's
+    # address; a request whose Host header an attacker chose (found by a review: the links were built from the
+    # request's host, so a reset link mailed to a victim could point at the attacker's server)
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.EXCHANGE_SITE_URL = "https://exchange.example"
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+
+    # when a reset or an email change is asked for with that Host
+    with django_capture_on_commit_callbacks(execute=True):
+        if page == "reset":
+            answer = Client(HTTP_HOST="evil.example").post("/password-reset/", {"email": "me@example.com"})
+        else:
+            client = signed_in(user)
+            answer = client.post(
+                "/settings/email/", {"new_email": "new@example.com", "password": PASSWORD}, HTTP_HOST="evil.example"
+            )
+
+    # then the mailed link starts with the site's address, not the request's host
+    assert answer.status_code == 302
+    (message,) = mail.outbox
+    (url,) = set(re.findall(r"https?://[^\s]+", message.body))
+    assert url.startswith("https://exchange.example/") and "evil.example" not in message.body

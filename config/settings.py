@@ -505,3 +505,5 @@ EMAIL_CHANGE_LINK_SECONDS = int(env("EMAIL_CHANGE_LINK_SECONDS", "86400") or 864
 PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", "3600") or 3600)
 PASSWORD_RESET_IP_RATE = env("PASSWORD_RESET_IP_RATE", "10/hour") or "10/hour"
 PASSWORD_RESET_ADDRESS_RATE = env("PASSWORD_RESET_ADDRESS_RATE", "3/hour") or "3/hour"
+# The confirmation links one user may have mailed (each to an address they typed), counted as the resets are.
+EMAIL_CHANGE_RATE = env("EMAIL_CHANGE_RATE", "5/hour") or "5/hour"

@@ -110,19 +110,20 @@ def password_change(request):
     return render(request, "settings/password.html", {"form": form})
 
 
-def _email_page(request, *, form=None, remove_form=None):
+def _email_page(request, *, form=None, remove_form=None, status: int = 200):
     user = request.user
     context = {
         "form": form or EmailChangeForm(user),
         "remove_form": remove_form or EmailRemoveForm(user),
     }
-    return render(request, "settings/email.html", context)
+    return render(request, "settings/email.html", context, status=status)
 
 
 @never_cache
 @login_required
 def email_change(request):
     form = EmailChangeForm(request.user, request.POST or None)
+    status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -134,6 +135,8 @@ def email_change(request):
                 )
             except DomainError as exc:
                 _refusal_shown(form, exc)
+                if isinstance(exc, account_settings.EmailChangeRateLimited):
+                    status = exc.status
             else:
                 hours = settings.EMAIL_CHANGE_LINK_SECONDS // 3600
                 sent = ngettext(
@@ -147,7 +150,7 @@ def email_change(request):
                 return redirect("settings-email")
         elif form.wrong_password and (ended := _wrong_password(request, "email_change_request")) is not None:
             return ended
-    return _email_page(request, form=form)
+    return _email_page(request, form=form, status=status)
 
 
 @never_cache

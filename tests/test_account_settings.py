@@ -33,6 +33,7 @@ def _reset_limits(settings):
     none is left counted from an earlier run (the cache is Redis, which outlives the test database)."""
     settings.PASSWORD_RESET_IP_RATE = "100000/hour"
     settings.PASSWORD_RESET_ADDRESS_RATE = "100000/hour"
+    settings.EMAIL_CHANGE_RATE = "100000/hour"
     cache.delete("password-reset:ip:127.0.0.1")
 
 
@@ -271,6 +272,30 @@ def test_a_new_address_is_mailed_a_link_and_changes_only_when_the_user_opens_it(
     assert User.objects.get(pk=user.pk).email == "New.Person@example.com"
     assert records(user, "email_change")[-1] == ("email_change", "refused", {"code": "email_link_used"})
     assert len(mail.outbox) == 2
+
+
+def test_confirmation_links_one_user_asks_for_are_limited(settings, market, django_capture_on_commit_callbacks):
+    # given a user (anyone may register through the API) and a limit of 2 links an hour (found by a review: a user
+    # could have the exchange mail a link to any number of addresses, unlimited)
+    settings.EMAIL_CHANGE_RATE = "2/hour"
+    user = market.user()
+    client = signed_in(user)
+
+    # when they ask for three addresses in a row
+    with django_capture_on_commit_callbacks(execute=True):
+        answers = [email_post(client, f"n{n}@example.com") for n in range(3)]
+
+    # then two links are sent; the third is refused on the form (429), mails nothing and is audited as refused
+    assert [a.status_code for a in answers] == [302, 302, 429]
+    assert answers[2].context["form"].non_field_errors()
+    assert [m.to for m in mail.outbox] == [["n0@example.com"], ["n1@example.com"]]
+    assert [r[:2] for r in records(user, "email_change_request")] == [
+        ("email_change_request", "ok"),
+        ("email_change_request", "ok"),
+        ("email_change_request", "refused"),
+    ]
+    assert records(user, "email_change_request")[2][2] == {"code": "email_change_rate_limited"}
+    assert User.objects.get(pk=user.pk).email == ""
 
 
 def test_then_the_notifications_can_be_emailed(market, django_capture_on_commit_callbacks):

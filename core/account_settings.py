@@ -167,9 +167,9 @@ def email_normalised(address: object) -> str:
         raise _invalid("new_email", [gettext("Enter a valid email address.")])
     address = User.objects.normalize_email(address.strip())
     try:
-        if len(address) > 254:
-            raise ValidationError("too long")
         EmailValidator()(address)
+        if len(address) > 254:
+            raise _invalid("new_email", [gettext("Enter a valid email address.")])
     except ValidationError:
         raise _invalid("new_email", [gettext("Enter a valid email address.")]) from None
     return address

@@ -496,7 +496,14 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "notifications@otc-exchange.inval
 # a new email address is good for this long; Django's password reset link for PASSWORD_RESET_TIMEOUT; and the
 # reset requests one client address, and one email address, may make ("N/second|minute|hour|day"; every request
 # counts, for an address no user has too).
+# The links mailed (an email address's confirmation, a password reset) start with EXCHANGE_SITE_URL when it is set
+# (https://exchange.example, no path): else with the request's scheme and host, which ALLOWED_HOSTS bounds. Set it
+# wherever ALLOWED_HOSTS lets in a host an attacker may choose ("*"), or a reset link mailed to a victim could
+# point at the attacker's server.
+EXCHANGE_SITE_URL = (env("EXCHANGE_SITE_URL", "") or "").rstrip("/")
 EMAIL_CHANGE_LINK_SECONDS = int(env("EMAIL_CHANGE_LINK_SECONDS", "86400") or 86400)
 PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", "3600") or 3600)
 PASSWORD_RESET_IP_RATE = env("PASSWORD_RESET_IP_RATE", "10/hour") or "10/hour"
 PASSWORD_RESET_ADDRESS_RATE = env("PASSWORD_RESET_ADDRESS_RATE", "3/hour") or "3/hour"
+# The confirmation links one user may have mailed (each to an address they typed), counted as the resets are.
+EMAIL_CHANGE_RATE = env("EMAIL_CHANGE_RATE", "5/hour") or "5/hour"

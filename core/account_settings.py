@@ -9,7 +9,8 @@
   by opening the link sent to it. An address asked for stays out of the database until then: it travels in the
   signed link (``email_change_request``), valid ``EMAIL_CHANGE_LINK_SECONDS`` (24 h), bound to the user, the new
   address and the user's email state (their address, their password hash and the latest email record on the
-  audit trail), so the link works once, and a newer request or a password change ends it. The old address is
+  audit trail), so the link works once, and a newer request or a password change ends it. A user asks for at
+  most ``EMAIL_CHANGE_RATE`` links (counted in the cache). The old address is
   told of the change. A forgotten password is therefore only ever sent to a verified address.
 * ``password_reset_send`` mails Django's one-time reset link (``default_token_generator``) to every active user
   with that address and a usable password, and says nothing to the caller about whether there was one. The
@@ -80,6 +81,13 @@ ResetRateLimited = err.error_class(
     "ResetRateLimited",
     "password_reset_rate_limited",
     gettext_lazy("Too many password reset requests. Try again in an hour."),
+    429,
+)
+
+EmailChangeRateLimited = err.error_class(
+    "EmailChangeRateLimited",
+    "email_change_rate_limited",
+    gettext_lazy("Too many confirmation links asked for. Try again in an hour."),
     429,
 )
 
@@ -159,9 +167,9 @@ def email_normalised(address: object) -> str:
         raise _invalid("new_email", [gettext("Enter a valid email address.")])
     address = User.objects.normalize_email(address.strip())
     try:
-        if len(address) > 254:
-            raise ValidationError("too long")
         EmailValidator()(address)
+        if len(address) > 254:
+            raise _invalid("new_email", [gettext("Enter a valid email address.")])
     except ValidationError:
         raise _invalid("new_email", [gettext("Enter a valid email address.")]) from None
     return address
@@ -189,6 +197,18 @@ def email_change_request(
     new_email = email_normalised(new_email)
     if new_email.lower() == user.email.lower():
         raise EmailUnchanged()
+    # Each link is a mail to an address the user typed: so many an hour, not a relay to any number of addresses.
+    # Counted per user (their id and when they joined: a database made afresh counts afresh) in the cache.
+    if _over_limit(f"email-change:user:{user.pk}:{int(user.date_joined.timestamp())}", settings.EMAIL_CHANGE_RATE):
+        audit_record(
+            actor=user,
+            action="email_change_request",
+            target=user.username,
+            outcome="refused",
+            ip=ip,
+            detail={"code": EmailChangeRateLimited.code},
+        )
+        raise EmailChangeRateLimited()
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).get()
         audit_record(

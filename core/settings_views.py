@@ -54,6 +54,11 @@ def _refusal_shown(form, exc: DomainError) -> None:
         form.add_error(None, message)
 
 
+def _site(request) -> str:
+    """What a mailed link starts with: ``EXCHANGE_SITE_URL``, else the request's scheme and host (ALLOWED_HOSTS)."""
+    return settings.EXCHANGE_SITE_URL or f"{request.scheme}://{request.get_host()}"
+
+
 def _wrong_password(request, action: str):
     """The current password typed was wrong: audited as a refused ``action``, and a failed login for django-axes
     (Django's signal, as a wrong second-factor code is). Once that locks the user name from this address the
@@ -105,32 +110,33 @@ def password_change(request):
     return render(request, "settings/password.html", {"form": form})
 
 
-def _email_page(request, *, form=None, remove_form=None):
+def _email_page(request, *, form=None, remove_form=None, status: int = 200):
     user = request.user
     context = {
         "form": form or EmailChangeForm(user),
         "remove_form": remove_form or EmailRemoveForm(user),
     }
-    return render(request, "settings/email.html", context)
+    return render(request, "settings/email.html", context, status=status)
 
 
 @never_cache
 @login_required
 def email_change(request):
     form = EmailChangeForm(request.user, request.POST or None)
+    status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
                 account_settings.email_change_request(
                     user=request.user,
                     new_email=form.cleaned_data["new_email"],
-                    confirm_url=lambda token: request.build_absolute_uri(
-                        reverse("settings-email-confirm", args=[token])
-                    ),
+                    confirm_url=lambda token: _site(request) + reverse("settings-email-confirm", args=[token]),
                     ip=client_ip(request),
                 )
             except DomainError as exc:
                 _refusal_shown(form, exc)
+                if isinstance(exc, account_settings.EmailChangeRateLimited):
+                    status = exc.status
             else:
                 hours = settings.EMAIL_CHANGE_LINK_SECONDS // 3600
                 sent = ngettext(
@@ -144,7 +150,7 @@ def email_change(request):
                 return redirect("settings-email")
         elif form.wrong_password and (ended := _wrong_password(request, "email_change_request")) is not None:
             return ended
-    return _email_page(request, form=form)
+    return _email_page(request, form=form, status=status)
 
 
 @never_cache
@@ -211,8 +217,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         except account_settings.ResetRateLimited as exc:
             form.add_error(None, exc.message)
             return self.render_to_response(self.get_context_data(form=form), status=exc.status)
-        site = f"{self.request.scheme}://{self.request.get_host()}"
-        account_settings.password_reset_send(address=address, site=site, ip=ip)
+        account_settings.password_reset_send(address=address, site=_site(self.request), ip=ip)
         return HttpResponseRedirect(self.get_success_url())
 
 
@@ -231,6 +236,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     form_class = ResetPasswordForm
     success_url = reverse_lazy("password_reset_complete")
     post_reset_login = False
+
+    def get_user(self, uidb64):
+        # Django's link is bound to the password hash, the last login and the address, not to the user being
+        # active: a login deactivated since the link was sent gets the invalid link's page, and nothing is set.
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
 
     def form_valid(self, form):
         try:

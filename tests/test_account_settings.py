@@ -33,6 +33,7 @@ def _reset_limits(settings):
     none is left counted from an earlier run (the cache is Redis, which outlives the test database)."""
     settings.PASSWORD_RESET_IP_RATE = "100000/hour"
     settings.PASSWORD_RESET_ADDRESS_RATE = "100000/hour"
+    settings.EMAIL_CHANGE_RATE = "100000/hour"
     cache.delete("password-reset:ip:127.0.0.1")
 
 
@@ -273,6 +274,30 @@ def test_a_new_address_is_mailed_a_link_and_changes_only_when_the_user_opens_it(
     assert len(mail.outbox) == 2
 
 
+def test_confirmation_links_one_user_asks_for_are_limited(settings, market, django_capture_on_commit_callbacks):
+    # given a user (anyone may register through the API) and a limit of 2 links an hour (found by a review: a user
+    # could have the exchange mail a link to any number of addresses, unlimited)
+    settings.EMAIL_CHANGE_RATE = "2/hour"
+    user = market.user()
+    client = signed_in(user)
+
+    # when they ask for three addresses in a row
+    with django_capture_on_commit_callbacks(execute=True):
+        answers = [email_post(client, f"n{n}@example.com") for n in range(3)]
+
+    # then two links are sent; the third is refused on the form (429), mails nothing and is audited as refused
+    assert [a.status_code for a in answers] == [302, 302, 429]
+    assert answers[2].context["form"].non_field_errors()
+    assert [m.to for m in mail.outbox] == [["n0@example.com"], ["n1@example.com"]]
+    assert [r[:2] for r in records(user, "email_change_request")] == [
+        ("email_change_request", "ok"),
+        ("email_change_request", "ok"),
+        ("email_change_request", "refused"),
+    ]
+    assert records(user, "email_change_request")[2][2] == {"code": "email_change_rate_limited"}
+    assert User.objects.get(pk=user.pk).email == ""
+
+
 def test_then_the_notifications_can_be_emailed(market, django_capture_on_commit_callbacks):
     # given an investor without an address: the notifications page points to the settings
     user = market.investor().owner
@@ -504,6 +529,33 @@ def test_a_reset_link_sets_a_new_password_once_and_ends_the_token(market, django
     assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
 
 
+def test_a_reset_link_of_a_user_deactivated_since_it_was_sent_sets_nothing(market, django_capture_on_commit_callbacks):
+    # given a user who asked for a reset, then was deactivated (Django's link is bound to the password hash, the
+    # last login and the address, not to whether the user is active; found by a review: the link still set a new
+    # password of the deactivated login)
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="gone@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_post(Client(), "gone@example.com")
+    path = link_in(mail.outbox[0])
+    user = User.objects.get(pk=user.pk)
+    user.is_active = False
+    user.save()
+    before = state(user)
+
+    # when the link is opened and a new password posted
+    client = Client()
+    opened = client.get(path, follow=True)
+    posted = client.post(path, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}, follow=True)
+
+    # then the link is not valid, the password and everything else stay, and nothing is audited as reset
+    assert opened.status_code == 200 and opened.context["validlink"] is False
+    assert posted.status_code == 200 and posted.context["validlink"] is False
+    assert state(user) == before
+    assert User.objects.get(pk=user.pk).check_password(PASSWORD)
+    assert records(user, "password_reset") == []
+
+
 def test_after_a_reset_staff_still_need_their_second_factor(market, django_capture_on_commit_callbacks):
     staff = market.staff
     totp_enrol(staff)
@@ -547,3 +599,32 @@ def test_reset_requests_are_limited_per_address_and_per_client(settings, market,
     assert other.status_code == 429
     refused = AuditEvent.objects.filter(action="password_reset_request", outcome="refused", ip=ip)
     assert refused.count() == 2 and len(mail.outbox) == 2
+
+
+@pytest.mark.parametrize("page", ["reset", "email"])
+def test_with_the_sites_address_set_emailed_links_ignore_the_requests_host(
+    settings, market, django_capture_on_commit_callbacks, page
+):
+    # given an operator who let every host in (ALLOWED_HOSTS "*", say behind a balancer) and set the site's
+    # address; a request whose Host header an attacker chose (found by a review: the links were built from the
+    # request's host, so a reset link mailed to a victim could point at the attacker's server)
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.EXCHANGE_SITE_URL = "https://exchange.example"
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+
+    # when a reset or an email change is asked for with that Host
+    with django_capture_on_commit_callbacks(execute=True):
+        if page == "reset":
+            answer = Client(HTTP_HOST="evil.example").post("/password-reset/", {"email": "me@example.com"})
+        else:
+            client = signed_in(user)
+            answer = client.post(
+                "/settings/email/", {"new_email": "new@example.com", "password": PASSWORD}, HTTP_HOST="evil.example"
+            )
+
+    # then the mailed link starts with the site's address, not the request's host
+    assert answer.status_code == 302
+    (message,) = mail.outbox
+    (url,) = set(re.findall(r"https?://[^\s]+", message.body))
+    assert url.startswith("https://exchange.example/") and "evil.example" not in message.body

@@ -388,3 +388,64 @@ def test_a_transfer_proposed_in_the_instant_of_its_freezes_release_is_refused_an
     assert Freeze.objects.get(pk=freeze.pk).status == "released"
     after = Position.objects.get(account=investor, security=market.security)
     assert (after.total, after.frozen) == (position.total, 0)
+
+
+def test_a_restriction_released_as_a_whole_account_freeze_is_approved_leaves_both_decided_and_the_flags_right():
+    # Given a restricted account, one regulator releases the restriction while another approves a whole-account
+    # freeze of it: neither waits for the other's locks until the freezes' trigger sets the account's flags
+    # (supervision 0004). When the release holds the account's row (its flags written, not yet committed) as the
+    # approval's trigger computes the flags, then both commit (found by a review: the approval's trigger wrote the
+    # flags it had read before the release committed, and the account's own guard refused them: the approval
+    # failed with a bare IntegrityError), and the account is frozen and no longer restricted.
+    import datetime as dt
+    import time
+
+    from core.models import Account, Role
+    from supervision import hooks
+    from supervision import services as sv
+
+    market = build_market()
+    investor = market.investor(cash="1000", shares=100)
+    reg1, reg2, reg3 = (market.user(Role.REGULATOR) for _ in range(3))
+    legal = {"legal_authority": "Court", "legal_document": "(2026)1号", "legal_date": dt.date(2026, 11, 30)}
+    restriction = sv.freeze_propose(actor=reg1, account=investor.code, trading=True, reason="Order", **legal)
+    restriction = sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Order", **legal)
+    held, go = threading.Event(), threading.Event()
+    original = hooks.freeze_changed.fire
+
+    def wait_inside(**kw):  # inside the release's transaction, after its trigger wrote the account's flags
+        if kw.get("event") == "released":
+            held.set()
+            assert go.wait(10)
+        return original(**kw)
+
+    def release():
+        try:
+            return sv.freeze_release(actor=reg3, freeze_id=restriction.pk, reason="Lifted").status
+        finally:
+            connections.close_all()
+
+    def approve():
+        try:
+            return sv.freeze_approve(actor=reg2, freeze_id=freeze.pk).status
+        except Exception as exc:  # the failure is what the test reports
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            connections.close_all()
+
+    hooks.freeze_changed.fire = wait_inside
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            releasing = pool.submit(release)
+            assert held.wait(10)
+            approving = pool.submit(approve)
+            time.sleep(0.5)
+            waited = not approving.done()
+            go.set()
+            outcome = (waited, releasing.result(10), approving.result(10))
+    finally:
+        hooks.freeze_changed.fire = original
+    # then both are decided, and the flags are what the freezes say: frozen, not restricted
+    assert outcome == (True, "released", "active")
+    assert Account.objects.filter(pk=investor.pk).values_list("frozen", "trading_restricted").get() == (True, False)

@@ -19,19 +19,22 @@ from django.views.decorators.http import require_POST
 from . import errors as err
 from . import tokens
 from .audit import client_ip
+from .settings_forms import CurrentPasswordMixin, current_password
+from .settings_views import wrong_password
 
 BIGINT_MAX = 2**63 - 1
 
 
-class ApiTokenForm(forms.Form):
+class ApiTokenForm(CurrentPasswordMixin, forms.Form):
     name = forms.CharField(
         label=gettext_lazy("Name"),
         max_length=tokens.NAME_MAX_LENGTH,
         help_text=gettext_lazy("What the token is for, such as the back-office system that will use it."),
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         top = settings.API_TOKEN_MAX_DAYS  # read now: the operator's setting, not the one at import
         self.fields["days"] = forms.IntegerField(
             label=gettext("Lifetime (days)"),
@@ -40,6 +43,9 @@ class ApiTokenForm(forms.Form):
             initial=min(30, top),
             help_text=gettext("From 1 to %(max)s days.") % {"max": top},
         )
+        # The password again, as a change of email or password asks for it: a session taken over would otherwise
+        # mint itself a key that outlives the session's logout (found by a review).
+        self.fields["password"] = current_password()
 
 
 def _page(request, form: ApiTokenForm, created: tokens.Issued | None = None, status: int = 200):
@@ -55,9 +61,11 @@ def _page(request, form: ApiTokenForm, created: tokens.Issued | None = None, sta
 @login_required
 def api_tokens(request):
     if request.method != "POST":
-        return _page(request, ApiTokenForm())
-    form = ApiTokenForm(request.POST)
+        return _page(request, ApiTokenForm(user=request.user))
+    form = ApiTokenForm(request.POST, user=request.user)
     if not form.is_valid():
+        if form.wrong_password and (ended := wrong_password(request, "api_token")) is not None:
+            return ended
         return _page(request, form, status=400)
     try:
         created = tokens.token_create(
@@ -67,7 +75,7 @@ def api_tokens(request):
         form.add_error(None, exc.message)
         return _page(request, form, status=exc.status)
     # The key is in this answer only (no-store, as every signed-in page): reloading the page does not show it.
-    return _page(request, ApiTokenForm(), created=created)
+    return _page(request, ApiTokenForm(user=request.user), created=created)
 
 
 @never_cache

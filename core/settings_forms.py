@@ -27,7 +27,7 @@ class CurrentPasswordMixin:
         return password
 
 
-def _current_password() -> forms.CharField:
+def current_password() -> forms.CharField:
     return forms.CharField(
         label=_("Current password"),
         strip=False,
@@ -43,7 +43,7 @@ class EmailChangeForm(CurrentPasswordMixin, forms.Form):
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
         help_text=_("We send a link to this address; it becomes your address when you open the link."),
     )
-    password = _current_password()
+    password = current_password()
 
     def __init__(self, user: User, *args, **kwargs):
         self.user = user
@@ -51,7 +51,7 @@ class EmailChangeForm(CurrentPasswordMixin, forms.Form):
 
 
 class EmailRemoveForm(CurrentPasswordMixin, forms.Form):
-    password = _current_password()
+    password = current_password()
 
     def __init__(self, user: User, *args, **kwargs):
         self.user = user

@@ -59,7 +59,7 @@ def _site(request) -> str:
     return settings.EXCHANGE_SITE_URL or f"{request.scheme}://{request.get_host()}"
 
 
-def _wrong_password(request, action: str):
+def wrong_password(request, action: str):
     """The current password typed was wrong: audited as a refused ``action``, and a failed login for django-axes
     (Django's signal, as a wrong second-factor code is). Once that locks the user name from this address the
     session ends: the answer is then the lockout (django-axes' middleware). None while it does not."""
@@ -105,7 +105,7 @@ def password_change(request):
                 update_session_auth_hash(request, request.user)  # this session stays signed in; others end
                 messages.success(request, gettext("Your password is changed. Every API token you had has ended."))
                 return redirect("settings")
-        elif form.wrong_password and (ended := _wrong_password(request, "password_change")) is not None:
+        elif form.wrong_password and (ended := wrong_password(request, "password_change")) is not None:
             return ended
     return render(request, "settings/password.html", {"form": form})
 
@@ -148,7 +148,7 @@ def email_change(request):
                 )
                 messages.success(request, sent % {"address": form.cleaned_data["new_email"], "hours": hours})
                 return redirect("settings-email")
-        elif form.wrong_password and (ended := _wrong_password(request, "email_change_request")) is not None:
+        elif form.wrong_password and (ended := wrong_password(request, "email_change_request")) is not None:
             return ended
     return _email_page(request, form=form, status=status)
 
@@ -167,7 +167,7 @@ def email_remove(request):
         else:
             messages.success(request, gettext("Your email address is removed. Notifications are no longer emailed."))
             return redirect("settings-email")
-    elif form.wrong_password and (ended := _wrong_password(request, "email_remove")) is not None:
+    elif form.wrong_password and (ended := wrong_password(request, "email_remove")) is not None:
         return ended
     return _email_page(request, remove_form=form)
 

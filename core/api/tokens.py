@@ -8,14 +8,15 @@ cannot outlive its own end. No answer but the creation's carries a key.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import account_settings, tokens
 from core import errors as err
-from core import tokens
 from core.api.fields import StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import BIGINT_MAX, Pagination
 from core.api.schema import ERRORS, ErrorSerializer, paginated
@@ -62,6 +63,15 @@ class ApiTokenListApi(APIView):
     @extend_schema_serializer(component_name="ApiTokenCreateRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
         name = serializers.CharField(max_length=tokens.NAME_MAX_LENGTH, help_text="What the token is for.")
+        password = serializers.CharField(
+            write_only=True,
+            trim_whitespace=False,
+            max_length=4096,
+            help_text=(
+                "The user's current password: a web session alone does not mint a token that outlives it (a wrong "
+                "one is a 400 `wrong_password`, audited and counted as a failed login)."
+            ),
+        )
         days = StrictInteger(
             required=False,
             max_value=10**6,
@@ -110,6 +120,17 @@ class ApiTokenListApi(APIView):
             raise TokenCannotMint()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # The password again, as a change of email or password asks for it: a session taken over (an unlocked
+        # desk, a stolen cookie) would otherwise mint itself a key that outlives the session's logout (found by a
+        # review).
+        if not request.user.check_password(data.validated_data["password"]):
+            account_settings.password_refused(user=request.user, action="api_token", ip=client_ip(request))
+            user_login_failed.send(
+                sender=__name__,
+                credentials={"username": request.user.username, "recorded": True},
+                request=request._request,
+            )
+            raise account_settings.WrongPassword()
         issued = tokens.token_create(
             user=request.user,
             name=data.validated_data["name"],

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from core.models import ApiToken
 from core.tokens import token_digest
-from tests.browser.steps import log_in
+from tests.browser.steps import PASSWORD, log_in
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
@@ -36,6 +36,7 @@ def test_staff_create_a_system_token_copy_its_key_once_and_revoke_it_after_confi
     # when they create a token for their back office, for 60 days
     page.fill("#id_name", "后台系统")
     page.fill("#id_days", "60")
+    page.fill("#id_password", PASSWORD)
     page.locator("#api-token-create").click()
 
     # then the key is shown once, copies to the clipboard, and works on the API

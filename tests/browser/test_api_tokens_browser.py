@@ -77,3 +77,39 @@ def test_staff_create_a_system_token_copy_its_key_once_and_revoke_it_after_confi
     expect(row).to_have_count(0)
     assert ping(key) == 401
     assert ApiToken.objects.get(pk=token.pk).revoked_reason == "page"
+
+
+def test_a_refused_token_form_says_why_beside_each_field_and_each_revoke_button_names_its_token(
+    page: Page, live_server
+):
+    # given an investor on the API tokens page
+    investor = build_market().investor().owner
+    base = live_server.url
+    log_in(page, base, investor.username)
+    page.goto(f"{base}/settings/api-tokens/")
+
+    # when they send the form without a name and with too long a lifetime, by Enter
+    page.fill("#id_days", "9999")
+    page.locator("#id_days").press("Enter")
+
+    # then the exchange answers (not the browser's own bubble, in the browser's language): each error in the page's
+    # language under its field, read with it, and the keyboard on the first; no token is made
+    page.wait_for_url(f"{base}/settings/api-tokens/")
+    for field in ("id_name", "id_days"):
+        expect(page.locator(f"#{field}_error")).to_be_visible()
+        expect(page.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator(f"#{field}")).to_have_attribute("aria-describedby", re.compile(rf"\b{field}_error\b"))
+    expect(page.locator("#id_name")).to_be_focused()
+    assert not ApiToken.objects.filter(user=investor).exists()
+
+    # when they make two tokens
+    for name in ("对账系统", "行情系统"):
+        page.fill("#id_name", name)
+        page.fill("#id_days", "30")
+        page.locator("#api-token-create").click()
+        expect(page.locator("#api-token-created")).to_contain_text(name)
+
+    # then each Revoke button is named with its token, for a screen reader going through the buttons
+    for name in ("对账系统", "行情系统"):
+        expect(page.get_by_role("button", name=re.compile(name))).to_have_count(1)
+    assert ApiToken.objects.filter(user=investor, kind="system").count() == 2

@@ -113,3 +113,22 @@ def test_a_refused_token_form_says_why_beside_each_field_and_each_revoke_button_
     for name in ("对账系统", "行情系统"):
         expect(page.get_by_role("button", name=re.compile(name))).to_have_count(1)
     assert ApiToken.objects.filter(user=investor, kind="system").count() == 2
+
+
+def test_on_a_desktop_the_token_form_keeps_a_readable_width_and_the_page_leads_back_to_the_settings(
+    page: Page, live_server
+):
+    # given an investor on the API tokens page of a 1280px screen
+    investor = build_market().investor().owner
+    base = live_server.url
+    log_in(page, base, investor.username)
+    page.goto(f"{base}/settings/api-tokens/")
+
+    # then the form for a new token is as wide as the other settings pages' (not a 1150px name field)
+    assert page.locator("#api-token-new").bounding_box()["width"] <= 640
+    assert page.locator("#id_name").bounding_box()["width"] < 640
+
+    # when they follow the link above the heading, they are back at their settings, as from the other settings pages
+    page.locator("#api-tokens-back").click()
+    page.wait_for_url(f"{base}/settings/")
+    assert not ApiToken.objects.filter(user=investor).exists()

@@ -108,6 +108,8 @@ def test_a_refused_token_form_says_why_beside_each_field_and_each_revoke_button_
         page.fill("#id_days", "30")
         page.locator("#api-token-create").click()
         expect(page.locator("#api-token-created")).to_contain_text(name)
+        # the keyboard (and a screen reader) starts at the key shown once, not at the top of the page
+        expect(page.locator("#api-token-created h2")).to_be_focused()
 
     # then each Revoke button is named with its token, for a screen reader going through the buttons
     for name in ("对账系统", "行情系统"):

@@ -15,6 +15,9 @@ import pytest
 from django.core import mail, signing
 from django.core.cache import cache
 from django.test import Client
+from django.utils import translation
+from django.utils.html import escape
+from django.utils.translation import gettext
 
 from core import account_settings
 from core.models import ApiToken, AuditEvent, Role, User
@@ -91,6 +94,36 @@ def test_every_role_has_a_settings_page_linked_from_the_top_bar(market, role):
     assert two_factor == ("not-required" if role in {Role.INVESTOR, Role.MARKET_MAKER} else "on")
     assert 'href="/settings/password/"' in body and 'href="/settings/email/"' in body
     assert 'id="settings-email" data-set="0"' in body
+
+
+@pytest.mark.parametrize("role", list(Role.values))
+def test_the_address_is_said_to_carry_notifications_only_to_the_roles_that_get_them(market, role):
+    # given a user of each role with a confirmed address
+    user = market.user(role)
+    User.objects.filter(pk=user.pk).update(email="someone@example.com")
+    client = signed_in(user)
+    notified = role in {Role.INVESTOR, Role.MARKET_MAKER}  # notifications.models.RECIPIENTS: the others have none
+    with translation.override("en"):
+        index_hint = gettext(
+            "Used to send notifications by email, if you switch that on, and to reset a forgotten password."
+            if notified
+            else "Used to reset a forgotten password."
+        )
+        remove_hint = gettext(
+            "Notifications are then no longer emailed, and a forgotten password can only be reset by your broker or "
+            "the exchange."
+            if notified
+            else "A forgotten password can then no longer be reset by email."
+        )
+
+    # when they read their settings and their email page (in English)
+    index = client.get("/settings/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    email = client.get("/settings/email/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then only investors and market makers are told of emailed notifications, which the others cannot switch on
+    assert re.search(r'id="settings-email-hint">([^<]*)<', index).group(1) == escape(index_hint)
+    assert re.search(r'id="email-remove-hint">([^<]*)<', email).group(1) == escape(remove_hint)
+    assert User.objects.get(pk=user.pk).email == "someone@example.com"
 
 
 def test_the_settings_page_shows_the_account_and_the_address_masked(market):

@@ -1535,6 +1535,29 @@ def test_page_with_none_yet_a_market_maker_reads_what_it_will_be_told(market):
     assert "not each fill or settlement" in page and 'id="no-email-hint"' in page and 'href="/settings/email/"' in page
 
 
+def test_page_the_email_box_of_a_user_without_an_address_is_read_with_the_hint_that_says_so(market):
+    # given an investor without an email address whose preference is to be emailed
+    investor = market.investor()
+    Preference.objects.create(user=investor.owner, muted=[], email=True)
+    client = signed_in(investor.owner)
+
+    # when they open the notifications page
+    page = client.get("/notifications/").content.decode()
+
+    # then the box is not ticked (nothing can be emailed), and a screen reader hears why with it, not only after it
+    (box,) = re.findall(r'<input type="checkbox" name="email"[^>]*>', page)
+    assert 'id="id_email"' in box and 'aria-describedby="no-email-hint"' in box and "checked" not in box
+    assert 'id="no-email-hint"' in page
+
+    # when they have an address, the box is the form's own, with no hint
+    investor.owner.email = "investor@example.com"
+    investor.owner.save(update_fields=["email"])
+    page = client.get("/notifications/").content.decode()
+    (box,) = re.findall(r'<input type="checkbox" name="email"[^>]*>', page)
+    assert "aria-describedby" not in box and "checked" in box and 'id="no-email-hint"' not in page
+    assert Preference.objects.get(user=investor.owner).email is True
+
+
 @pytest.mark.parametrize("role", [Role.EXCHANGE_OPERATOR, Role.REGULATOR])
 def test_page_is_403_to_operators_and_regulators_who_see_no_bell(market, role, db):
     client = signed_in(market.user(role))

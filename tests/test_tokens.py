@@ -15,8 +15,9 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from rest_framework.test import APIClient
 
 from core.models import ApiToken, AuditEvent, Role, User
@@ -907,3 +908,34 @@ def test_a_named_token_needs_the_current_password_on_the_api_and_the_page(market
     assert ok.status_code == 201
     assert web.post("/settings/api-tokens/", {"name": "ok2", "days": "30", "password": PASSWORD}).status_code == 200
     assert sorted(ApiToken.objects.filter(user=user, kind="system").values_list("name", flat=True)) == ["ok", "ok2"]
+
+
+def test_the_page_shows_a_login_token_by_its_kind_in_the_page_language_not_by_its_stored_name(market):
+    # given an investor with a login token from POST auth/token/ (every one is stored with the name "login")
+    user = market.user(Role.INVESTOR)
+    issued = token_issue(user=user)
+    token = ApiToken.objects.get(user=user)
+    assert token.name == "login"
+    web = Client()
+    web.force_login(user)
+
+    # when she opens the page in Chinese (the default) and in English
+    for language in ("zh-hans", "en"):
+        page = web.get("/settings/api-tokens/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        with translation.override(language):
+            label = gettext("Login token")
+
+        # then its row is named by its kind, in that language, and so are its Revoke button and question
+        row = page.split(f'data-token="{token.pk}"', 1)[1].split("</tr>", 1)[0]
+        assert f'data-label="{gettext_in(language, "Name")}">{label}</td>' in row
+        assert f'<span class="visually-hidden"> {label}</span>' in row and f"“{label}”" in row
+        assert ">login<" not in row
+
+    # and nothing changed
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is None
+    assert ping(issued.key).status_code == 200
+
+
+def gettext_in(language: str, text: str) -> str:
+    with translation.override(language):
+        return gettext(text)

@@ -121,3 +121,23 @@ def test_the_forgotten_password_page_is_linked_from_the_login_and_says_the_same_
     page.wait_for_url(f"{base}/password-reset/sent/")
     expect(page.locator("#reset-sent")).to_be_visible()
     assert mail.outbox == []
+
+
+def test_on_a_phone_the_settings_pages_use_the_same_width_as_the_others(phone: Page, live_server):
+    # given an investor signed in on a phone
+    page = phone
+    base = live_server.url
+    user = build_market().investor().owner
+    log_in(page, base, user.username)
+
+    def left(path: str, selector: str) -> float:
+        page.goto(f"{base}{path}")
+        return page.locator(selector).bounding_box()["x"]
+
+    # when they open the settings, the email page and the API tokens page
+    # then their cards start where every page's content starts (no second margin inside the page's own)
+    tokens = left("/settings/api-tokens/", "#api-token-new")
+    assert tokens < 16
+    assert left("/settings/", "#settings-summary") == tokens
+    assert left("/settings/email/", "#email-change") == tokens
+    assert overflow(page) <= 0

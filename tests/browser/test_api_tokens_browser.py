@@ -78,3 +78,60 @@ def test_staff_create_a_system_token_copy_its_key_once_and_revoke_it_after_confi
     expect(row).to_have_count(0)
     assert ping(key) == 401
     assert ApiToken.objects.get(pk=token.pk).revoked_reason == "page"
+
+
+def test_a_refused_token_form_says_why_beside_each_field_and_each_revoke_button_names_its_token(
+    page: Page, live_server
+):
+    # given an investor on the API tokens page
+    investor = build_market().investor().owner
+    base = live_server.url
+    log_in(page, base, investor.username)
+    page.goto(f"{base}/settings/api-tokens/")
+
+    # when they send the form without a name and with too long a lifetime, by Enter
+    page.fill("#id_days", "9999")
+    page.locator("#id_days").press("Enter")
+
+    # then the exchange answers (not the browser's own bubble, in the browser's language): each error in the page's
+    # language under its field, read with it, and the keyboard on the first; no token is made
+    page.wait_for_url(f"{base}/settings/api-tokens/")
+    for field in ("id_name", "id_days"):
+        expect(page.locator(f"#{field}_error")).to_be_visible()
+        expect(page.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator(f"#{field}")).to_have_attribute("aria-describedby", re.compile(rf"\b{field}_error\b"))
+    expect(page.locator("#id_name")).to_be_focused()
+    assert not ApiToken.objects.filter(user=investor).exists()
+
+    # when they make two tokens
+    for name in ("对账系统", "行情系统"):
+        page.fill("#id_name", name)
+        page.fill("#id_days", "30")
+        page.locator("#api-token-create").click()
+        expect(page.locator("#api-token-created")).to_contain_text(name)
+        # the keyboard (and a screen reader) starts at the key shown once, not at the top of the page
+        expect(page.locator("#api-token-created h2")).to_be_focused()
+
+    # then each Revoke button is named with its token, for a screen reader going through the buttons
+    for name in ("对账系统", "行情系统"):
+        expect(page.get_by_role("button", name=re.compile(name))).to_have_count(1)
+    assert ApiToken.objects.filter(user=investor, kind="system").count() == 2
+
+
+def test_on_a_desktop_the_token_form_keeps_a_readable_width_and_the_page_leads_back_to_the_settings(
+    page: Page, live_server
+):
+    # given an investor on the API tokens page of a 1280px screen
+    investor = build_market().investor().owner
+    base = live_server.url
+    log_in(page, base, investor.username)
+    page.goto(f"{base}/settings/api-tokens/")
+
+    # then the form for a new token is as wide as the other settings pages' (not a 1150px name field)
+    assert page.locator("#api-token-new").bounding_box()["width"] <= 640
+    assert page.locator("#id_name").bounding_box()["width"] < 640
+
+    # when they follow the link above the heading, they are back at their settings, as from the other settings pages
+    page.locator("#api-tokens-back").click()
+    page.wait_for_url(f"{base}/settings/")
+    assert not ApiToken.objects.filter(user=investor).exists()

@@ -107,6 +107,7 @@ def test_a_refused_token_form_says_why_beside_each_field_and_each_revoke_button_
     for name in ("对账系统", "行情系统"):
         page.fill("#id_name", name)
         page.fill("#id_days", "30")
+        page.fill("#id_password", PASSWORD)
         page.locator("#api-token-create").click()
         expect(page.locator("#api-token-created")).to_contain_text(name)
         # the keyboard (and a screen reader) starts at the key shown once, not at the top of the page

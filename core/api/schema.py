@@ -54,8 +54,9 @@ class StrictIntegerSchema(OpenApiSerializerFieldExtension):
 def document_common_errors(result, generator, request, public):
     """A drf-spectacular postprocessing hook: every operation that needs a login documents its 401, every one its
     400 (a malformed query string, a NUL byte in it, a bad page's ``limit``) and its 406 (an ``Accept`` it cannot
-    answer), and every one that takes a body its 415 (a body that is not JSON), where an operation's own
-    declaration left them out. Each comes with the error body."""
+    answer), and every one that takes a body its 413 (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
+    ``request_too_large``) and its 415 (a body that is not JSON), where an operation's own declaration left them
+    out. Each comes with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
@@ -63,6 +64,7 @@ def document_common_errors(result, generator, request, public):
         "400": "The request is malformed.",
         "401": "No valid login (token or session).",
         "406": "The Accept header names no type this operation answers in.",
+        "413": "The body is larger than the request size limit (request_too_large).",
         "415": "The body is not JSON (Content-Type).",
     }
     for operations in result.get("paths", {}).values():
@@ -74,7 +76,7 @@ def document_common_errors(result, generator, request, public):
             anonymous = not security or {} in security
             statuses = ["400", "406"] if anonymous else ["400", "401", "406"]
             if "requestBody" in operation:
-                statuses.append("415")
+                statuses += ["413", "415"]
             for status in statuses:
                 responses.setdefault(status, {"description": descriptions[status], **error})
     return result

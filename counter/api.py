@@ -36,6 +36,7 @@ from exchange.api.views import (
 from exchange.models import Order
 from exchange.selectors import account_balances, orders_in_period, trades_in_period
 from exchange.services import OrderRequest
+from kyc.api import IdentityAddress, IdentityName
 from kyc.models import KycProfile
 from kyc.services import Identity, kyc_register
 from settlement.statement_api import ClientTradeOutput, StatementOutput, date_param
@@ -86,11 +87,11 @@ class ClientOutput(serializers.Serializer):
 class OpenAccountInput(StrictInput, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, write_only=True)
-    real_name = serializers.CharField(max_length=100)
+    real_name = IdentityName()
     id_type = serializers.ChoiceField(choices=KycProfile.IdType.values)
     id_number = serializers.CharField(max_length=40)
     phone = serializers.CharField(max_length=20)
-    address = serializers.CharField(max_length=300)
+    address = IdentityAddress()
 
 
 class OpenAccountOutput(serializers.Serializer):

@@ -170,3 +170,20 @@ def test_a_decimal_or_quantity_input_documents_the_form_and_bounds_the_api_enfor
     )
     # and an answer's decimals keep their own (signed) form
     assert _answer(schema, "/api/v1/account/")["properties"]["cash"]["$ref"].endswith("/CashOutput")
+
+
+def test_bounds_the_services_enforce_are_in_the_schema(schema):
+    # (found by an outside integrator: valid_seconds read up to 10^12 where the service takes 1 to 3600, and a KYC
+    # address of two characters passed a generated client's checks to be refused)
+    from exchange.services.rfq import MAX_VALID_SECONDS
+    from kyc.services import ADDRESS_LENGTH, NAME_LENGTH
+
+    valid = _component(schema, _body(schema, "/api/v1/rfqs/{rfq_id}/answers/"))["properties"]["valid_seconds"]
+    assert (valid["minimum"], valid["maximum"]) == (1, MAX_VALID_SECONDS) == (1, 3600)
+    components = schema["components"]["schemas"]
+    for name in ("RegisterRequest", "OpenAccountInput"):
+        fields = components[name]["properties"]
+        assert (fields["address"]["minLength"], fields["address"]["maxLength"]) == ADDRESS_LENGTH == (5, 300)
+        assert (fields["real_name"]["minLength"], fields["real_name"]["maxLength"]) == NAME_LENGTH == (2, 100)
+    # a new password: as short as AUTH_PASSWORD_VALIDATORS allow (core.passwords.MinimumLengthValidator: 10)
+    assert components["RegisterRequest"]["properties"]["password"]["minLength"] == 10

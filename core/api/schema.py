@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from django.contrib.auth import password_validation
 from django.utils.translation import get_language, gettext
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.views import SpectacularAPIView
@@ -49,6 +50,22 @@ class StrictIntegerSchema(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "integer", "minimum": 1, "maximum": self.target.max_value}
+
+
+class NewPasswordSchema(OpenApiSerializerFieldExtension):
+    """A ``NewPassword`` with the shortest length ``AUTH_PASSWORD_VALIDATORS`` take: "string" alone let a generated
+    client send a password the service refuses (found by an outside integrator)."""
+
+    target_class = "core.api.fields.NewPassword"
+
+    def map_serializer_field(self, auto_schema, direction):
+        shortest = max(
+            (getattr(v, "min_length", 0) for v in password_validation.get_default_password_validators()), default=0
+        )
+        schema = {"type": "string", "maxLength": self.target.max_length}
+        if shortest:
+            schema["minLength"] = shortest
+        return schema
 
 
 def document_common_errors(result, generator, request, public):

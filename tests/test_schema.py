@@ -3,6 +3,9 @@ content types. tests/test_schema_fuzz.py checks the answers against it; this pin
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
@@ -187,3 +190,45 @@ def test_bounds_the_services_enforce_are_in_the_schema(schema):
         assert (fields["real_name"]["minLength"], fields["real_name"]["maxLength"]) == NAME_LENGTH == (2, 100)
     # a new password: as short as AUTH_PASSWORD_VALIDATORS allow (core.passwords.MinimumLengthValidator: 10)
     assert components["RegisterRequest"]["properties"]["password"]["minLength"] == 10
+
+
+def _chinese(text: str) -> int:
+    return sum("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+@pytest.mark.parametrize("reader", ["zh-hans", "en", ""])
+def test_the_schema_is_english_whoever_downloads_it_unless_lang_asks(db, reader):
+    # (found by an outside integrator: enum labels and descriptions followed Accept-Language, so a generated
+    # client's docstrings depended on who downloaded the schema)
+    from rest_framework.test import APIClient
+
+    headers = {"HTTP_ACCEPT_LANGUAGE": reader} if reader else {}
+    # when the schema is downloaded with the reader's Accept-Language, then with ?lang=
+    plain = APIClient().get("/api/schema/", {"format": "json"}, **headers)
+    chinese = APIClient().get("/api/schema/", {"format": "json", "lang": "zh-hans"}, **headers)
+    english = APIClient().get("/api/schema/", {"format": "json", "lang": "en"}, **headers)
+    unknown = APIClient().get("/api/schema/", {"format": "json", "lang": "xx"}, **headers)
+
+    # then it is English whatever the reader's language (or an unknown lang), Chinese when ?lang= asks for it
+    assert [r.status_code for r in (plain, chinese, english, unknown)] == [200] * 4
+    assert plain.content == english.content == unknown.content
+    assert "`settled` - Settled" in plain.content.decode()
+    assert "`settled` - Settled" not in chinese.content.decode()
+    assert _chinese(chinese.content.decode()) > _chinese(plain.content.decode()) + 100
+    assert (plain["Content-Language"], chinese["Content-Language"]) == ("en", "zh-hans")
+
+
+def _schema_url(script: bytes) -> str:
+    return json.loads(re.search(r'url: ("[^"]*")', script.decode()).group(1))
+
+
+@pytest.mark.parametrize("reader", ["zh-hans", "en"])
+def test_the_api_docs_follow_the_readers_language(db, reader):
+    from django.test import Client
+
+    # when the docs page's start-up script is fetched by a reader of a language
+    script = Client().get("/api/docs/?script=", HTTP_ACCEPT_LANGUAGE=reader).content
+    # then it loads the schema in that language, and ?lang= still chooses
+    assert _schema_url(script) == f"/api/schema/?lang={reader}"
+    chosen = Client().get("/api/docs/", {"script": "", "lang": "en"}, HTTP_ACCEPT_LANGUAGE=reader).content
+    assert _schema_url(chosen) == "/api/schema/?lang=en"

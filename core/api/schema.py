@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 
 from django.contrib.auth import password_validation
+from django.utils import translation
 from django.utils.translation import get_language, gettext
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.plumbing import get_relative_url, set_query_parameters
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
 from .pagination import Pagination
 
@@ -120,15 +124,41 @@ def choice_param(request, name: str, choices) -> str | None:
     return value
 
 
+# The language of /api/schema/ when ``?lang=`` names none of ``LANGUAGES``: one schema for every reader.
+SCHEMA_LANGUAGE = "en"
+
+
+def schema_language(request) -> str:
+    """The language ``?lang=`` asks for (one of ``LANGUAGES``, or its variant: ``zh`` is ``zh-hans``), else
+    ``SCHEMA_LANGUAGE``. Never ``Accept-Language``: a generated client's docstrings and enum labels came out in
+    Chinese or English depending on who downloaded the schema (found by an outside integrator)."""
+    asked = request.GET.get("lang", "")
+    try:
+        return translation.get_supported_language_variant(asked) if asked else SCHEMA_LANGUAGE
+    except LookupError:
+        return SCHEMA_LANGUAGE
+
+
 class SchemaView(SpectacularAPIView):
-    """``/api/schema/``: the OpenAPI schema, built once a process and language, under a lock.
+    """``/api/schema/``: the OpenAPI schema, built once a process and language, under a lock; in English unless
+    ``?lang=`` asks for another (``schema_language``).
 
     drf-spectacular builds it on every request, and loads its extensions on the first one; two first requests at
     once in one worker's threads (gunicorn's gthread) raced in that loading and answered 500. The schema is
-    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language of its descriptions."""
+    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language asked for."""
 
     _lock = threading.Lock()
     _built: dict[tuple, dict] = {}
+
+    @extend_schema(exclude=True)  # as drf-spectacular's, with SERVE_INCLUDE_SCHEMA off
+    def get(self, request, *args, **kwargs):
+        # Not drf-spectacular's get: it follows the request's language, and activates any ``lang`` it is given (a
+        # language per made-up value, each kept here).
+        language = schema_language(request)
+        with translation.override(language):
+            response = self._get_schema_response(request)
+        response["Content-Language"] = language
+        return response
 
     def _get_schema_response(self, request):
         version = self.api_version or request.version or self._get_version_parameter(request)
@@ -140,3 +170,14 @@ class SchemaView(SpectacularAPIView):
                 schema = self._built[key] = generator.get_schema(request=request, public=self.serve_public)
         filename = self._get_filename(request, version)
         return Response(data=schema, headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    """``/api/docs/``: Swagger UI on the schema in the reader's language (``?lang=``, else the page's language, as
+    every page), where ``/api/schema/`` alone is English."""
+
+    def _get_schema_url(self, request):
+        schema_url = self.url or get_relative_url(reverse(self.url_name, request=request))
+        return set_query_parameters(
+            url=schema_url, lang=request.GET.get("lang") or get_language(), version=request.GET.get("version")
+        )

@@ -234,6 +234,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Quote-driven trading on a tamper-evident ledger.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # OpenAPI 3.1: a nullable reference is oneOf [$ref, {"type": "null"}], where 3.0 wrote allOf [$ref] beside
+    # "nullable", which 3.0.3 strict validators read as not nullable (found by an outside integrator).
+    "OAS_VERSION": "3.1.0",
     # Swagger UI assets come from the sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

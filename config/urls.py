@@ -1,11 +1,10 @@
 from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from core import event_views
 from core import settings_urls as account_settings_urls
 from core import views as core_views
-from core.api.schema import SchemaView
+from core.api.schema import DocsView, SchemaView
 from settlement import trade_views
 
 # Swagger UI without inline script: the split view serves its start-up script from its own URL
@@ -14,9 +13,7 @@ from settlement import trade_views
 # inline style. A drf-spectacular upgrade that changes the block only loses the page's background colour;
 # tests/browser/test_csp_browser.py then fails and the browser's console names the new hash.
 SWAGGER_UI_STYLE = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
-api_docs = csp_update({"style-src": ["'self'", SWAGGER_UI_STYLE]})(
-    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
-)
+api_docs = csp_update({"style-src": ["'self'", SWAGGER_UI_STYLE]})(DocsView.as_view(url_name="api-schema"))
 
 urlpatterns = [
     path("api/v1/ledger/", include("ledger.urls")),

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 
-from django.conf import settings
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_cool_off
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.translation import ngettext
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -140,9 +144,41 @@ def axes_client_ip(request) -> str | None:
     return client_ip(getattr(request, "_request", request))
 
 
+def lockout_seconds_left(request, credentials=None) -> int:
+    """How long the locked-out user name and address still wait: the cool-off from their latest counted failure.
+    django-axes records a failure made while locked out too (``AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT``, on
+    by default), so the login being answered has just started the whole cool-off again; with that setting off, it
+    is what is left of the cool-off from the failure that locked. The whole cool-off when the handler keeps no
+    records to read (not the database's)."""
+    cool_off = get_cool_off(request)
+    if not cool_off:
+        return 0
+    whole = int(cool_off.total_seconds())
+    handler = AxesProxyHandler.get_implementation()
+    if not hasattr(handler, "get_user_attempts"):
+        return whole
+    latest = None
+    for attempts in handler.get_user_attempts(request, credentials):
+        newest = attempts.aggregate(newest=Max("attempt_time"))["newest"]
+        if newest is not None and (latest is None or newest > latest):
+            latest = newest
+    if latest is None:
+        return whole
+    left = (latest + cool_off - timezone.now()).total_seconds()
+    return max(1, min(whole, math.ceil(left)))
+
+
 def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
-    """A locked-out login: a 429 JSON error on the API, the login page with the reason on the web."""
-    message = gettext("Too many failed logins: this account is locked from your address for a while. Try again later.")
+    """A locked-out login: a 429 JSON error on the API, the login page with the reason on the web. Both say how
+    long is left, in ``Retry-After`` (RFC 6585 §4) as seconds and in the message as minutes (found by an outside
+    integrator: ``Retry-After`` said the whole cool-off, however much of it had passed)."""
+    seconds = lockout_seconds_left(request, credentials)
+    minutes = max(1, math.ceil(seconds / 60))
+    message = ngettext(
+        "Too many failed logins: this account is locked from your address. Try again in %(minutes)d minute.",
+        "Too many failed logins: this account is locked from your address. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
     if request.path.startswith("/api/"):
         response = JsonResponse({"code": "login_locked", "message": message}, status=429)
     else:
@@ -152,6 +188,6 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
         form = LoginForm(request, initial={"username": (credentials or {}).get("username", "")})
         context = {"form": form, "next": "", "login_errors": [message]}
         response = TemplateResponse(request, "registration/login.html", context, status=429).render()
-    # At most the whole cool-off (RFC 6585 §4: a 429 may say how long to wait).
-    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    if seconds:
+        response["Retry-After"] = str(seconds)
     return response

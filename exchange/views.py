@@ -63,6 +63,7 @@ ERROR_TITLES = {
     400: _("Bad request"),
     403: _("Access refused"),
     404: _("Page not found"),
+    413: _("Request too large"),
     500: _("Server error"),
     503: _("Busy"),
 }
@@ -132,7 +133,9 @@ def error_400(request, exception=None):
         message = gettext("The request body is larger than %(size)s MiB.") % {
             "size": settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
         }
-        return _error(request, 400, "request_too_large", message)
+        # 413 Content Too Large (RFC 9110 §15.5.14), as a disclosure's file over its limit is: a client's retry
+        # logic tells it from a malformed request (an outside integrator's back office read the 400 as a bug).
+        return _error(request, 413, "request_too_large", message)
     return _error(request, 400, "bad_request", gettext("Bad request."))
 
 

@@ -72,6 +72,8 @@ _PHONE = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{7,15}")
 _PHONE_SEPARATORS = re.compile(r"[-().]")
 # A residential address, as written (spaces at its ends aside): "上海" names no home.
 ADDRESS_LENGTH = (5, 300)
+# A name as on the ID document (spaces at its ends aside).
+NAME_LENGTH = (2, 100)
 
 
 def _invalid(errors: dict[str, str]) -> err.InvalidInput:
@@ -90,7 +92,7 @@ def _validate_identity(identity: Identity) -> Identity:
     """
     errors = {}
     name = identity.real_name.strip()
-    if not 1 < len(name) <= 100:
+    if not NAME_LENGTH[0] <= len(name) <= NAME_LENGTH[1]:
         errors["real_name"] = gettext("Enter the name as on the ID document.")
     if identity.id_type not in KycProfile.IdType.values:
         errors["id_type"] = gettext("Choose an ID type.")

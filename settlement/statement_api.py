@@ -111,7 +111,9 @@ class _OwnAccountApi(APIView):
     def own_account(request):
         account = account_of(request.user)
         if account is None:
-            raise err.NotFound(gettext("You have no trading account."))
+            # The 403 ``account/`` and the order, RFQ and negotiated endpoints give (it was a 404 ``not_found``
+            # here, which an outside integrator's client read as a wrong address).
+            raise err.NoAccount()
         return account
 
     @staticmethod

@@ -420,8 +420,9 @@ def test_a_bad_trades_filter_is_a_400_naming_it_and_an_unknown_parameter_is_igno
     assert Trade.objects.get().status == Trade.Status.MATCHED
 
 
-def test_the_schema_documents_the_trades_filters(api, db):
+@pytest.mark.parametrize("path", ["/api/v1/trades/", "/api/v1/counter/clients/{code}/trades/"])
+def test_the_schema_documents_the_trades_filters(api, db, path):
     schema = api.get("/api/schema/?format=json").json()
-    params = {p["name"]: p for p in schema["paths"]["/api/v1/trades/"]["get"]["parameters"]}
+    params = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
     assert sorted(params["status"]["schema"]["enum"]) == ["failed", "held", "matched", "sealed", "settled"]
     assert params["security"]["schema"]["type"] == "string" and params["security"]["description"]

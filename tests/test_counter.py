@@ -583,6 +583,59 @@ def test_an_order_placed_at_the_counter_is_marked_as_such(world):
     assert "<h3>取出</h3>" in cash_card and "<h3>撤回</h3>" not in cash_card
 
 
+def test_a_clients_trades_filter_by_security_and_status_as_trades_does(world):
+    # (found by an outside integrator: the counter's client trade list took neither filter trades/ takes)
+    # given a client with a settled trade in the market's security, a sealed one in another and a matched one
+    m, api = world.market, api_for(world.a.staff)
+    client = world.a.client(m, cash="50000")
+    other = m.new_security("830002")
+    m.issue(world.mm, 1000, security=other)
+    m.quote(world.mm, "9.90", "10.10", security=other)
+
+    def buy(security) -> Trade:
+        body = order_body(security)
+        assert api.post(f"/api/v1/counter/clients/{client.code}/orders/", body, format="json").status_code == 201
+        return Trade.objects.order_by("-id").first()
+
+    settled = buy(m.security)
+    block_seal()
+    assert trade_settle(trade_id=settled.pk)
+    sealed = buy(other)
+    block_seal()
+    matched = buy(m.security)
+    path = f"/api/v1/counter/clients/{client.code}/trades/"
+    before = snapshot()
+
+    def listed(**params) -> list[tuple[int, str]]:
+        resp = api.get(path, params)
+        assert resp.status_code == 200, resp.content
+        return [(t["id"], t["status"]) for t in resp.json()["results"]]
+
+    # when filtered by security, by status, by both, or by nothing
+    # then the trades that match, status as each trade reads (sealed: matched, its entry in a block)
+    assert listed(security=m.security.code) == [(matched.pk, "matched"), (settled.pk, "settled")]
+    assert [listed(status=s) for s in ("settled", "sealed", "matched", "held")] == [
+        [(settled.pk, "settled")],
+        [(sealed.pk, "sealed")],
+        [(matched.pk, "matched")],
+        [],
+    ]
+    assert listed(security=other.code, status="sealed") == [(sealed.pk, "sealed")]
+    assert listed(security="", status="") == [(matched.pk, "matched"), (sealed.pk, "sealed"), (settled.pk, "settled")]
+    # and a bad value is the 400 trades/ gives, naming it
+    for params, field in (({"security": "999999"}, "security"), ({"status": "bogus"}, "status")):
+        counter = api.get(path, params)
+        own = api_for(client.owner).get("/api/v1/trades/", params)
+        assert (counter.status_code, counter.json()["code"], list(counter.json()["fields"])) == (
+            400,
+            "invalid_input",
+            [field],
+        )
+        assert counter.json() == own.json()
+    # and nothing changed
+    assert snapshot() == before
+
+
 def test_a_retry_with_the_same_client_order_id_places_one_order(world):
     m = world.market
     client = world.a.client(m, cash="50000")

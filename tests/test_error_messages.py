@@ -524,6 +524,43 @@ def test_a_body_of_too_many_fields_is_a_400_naming_the_limit(market, where, lang
     assert _uploaded() == before
 
 
+@pytest.mark.parametrize("where", ["order", "disclosure", "login"])
+def test_a_body_over_the_size_limit_is_a_413_naming_the_limit(market, where, settings):
+    # (an outside integrator: a 400 for it read as a malformed request; HTTP says 413 Content Too Large)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+    before = _uploaded()
+    big = b"a" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    # when a body over the limit is posted: JSON to the API, a multipart upload, or the login form
+    with translation.override("en"):
+        if where == "order":
+            client = api_for(market.investor(cash="10000").owner)
+            before = _uploaded()
+            response = client.generic(
+                "POST", "/api/v1/orders/", b'{"x": "' + big + b'"}', content_type="application/json",
+                HTTP_ACCEPT_LANGUAGE="en",
+            )  # fmt: skip
+        elif where == "disclosure":
+            client, path = UPLOADS[where](market)
+            body = b'--XYZ\r\nContent-Disposition: form-data; name="kind"\r\n\r\n' + big + b"\r\n--XYZ--\r\n"
+            response = client.generic(
+                "POST", path, body, content_type="multipart/form-data; boundary=XYZ", HTTP_ACCEPT_LANGUAGE="en"
+            )
+        else:
+            from django.test import Client
+
+            response = Client().post(
+                "/login/", b"username=" + big, content_type="application/x-www-form-urlencoded",
+                HTTP_ACCEPT_LANGUAGE="en",
+            )  # fmt: skip
+    # then it is a 413 with its code and the limit, not a 400, and nothing changed
+    assert response.status_code == 413
+    if where == "login":
+        assert "The request body is larger than 1 MiB." in response.content.decode()
+    else:
+        assert response.json() == {"code": "request_too_large", "message": "The request body is larger than 1 MiB."}
+    assert _uploaded() == before
+
+
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
 def test_a_body_of_json_null_is_refused_in_the_language_asked_for_not_in_drfs_english(market, language):
     # given an investor, and a body that is JSON null (DRF's answer to it, "No data provided", is not translated)

@@ -3,6 +3,9 @@ content types. tests/test_schema_fuzz.py checks the answers against it; this pin
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
@@ -87,7 +90,7 @@ def test_every_operation_that_needs_a_login_documents_its_401_and_every_one_its_
             needing_login += not anonymous
             wanted = {"400", "406"} if anonymous else {"400", "401", "406"}
             if "requestBody" in operation:  # (found by a probe: 406 and 415 came undocumented)
-                wanted.add("415")
+                wanted |= {"413", "415"}  # 413: a body over the size limit (request_too_large)
             if not wanted <= set(map(str, operation["responses"])):
                 missing.append(f"{method.upper()} {path}")
     assert needing_login > 50 and missing == []
@@ -170,3 +173,74 @@ def test_a_decimal_or_quantity_input_documents_the_form_and_bounds_the_api_enfor
     )
     # and an answer's decimals keep their own (signed) form
     assert _answer(schema, "/api/v1/account/")["properties"]["cash"]["$ref"].endswith("/CashOutput")
+
+
+def test_bounds_the_services_enforce_are_in_the_schema(schema):
+    # (found by an outside integrator: valid_seconds read up to 10^12 where the service takes 1 to 3600, and a KYC
+    # address of two characters passed a generated client's checks to be refused)
+    from exchange.services.rfq import MAX_VALID_SECONDS
+    from kyc.services import ADDRESS_LENGTH, NAME_LENGTH
+
+    valid = _component(schema, _body(schema, "/api/v1/rfqs/{rfq_id}/answers/"))["properties"]["valid_seconds"]
+    assert (valid["minimum"], valid["maximum"]) == (1, MAX_VALID_SECONDS) == (1, 3600)
+    components = schema["components"]["schemas"]
+    for name in ("RegisterRequest", "OpenAccountInput"):
+        fields = components[name]["properties"]
+        assert (fields["address"]["minLength"], fields["address"]["maxLength"]) == ADDRESS_LENGTH == (5, 300)
+        assert (fields["real_name"]["minLength"], fields["real_name"]["maxLength"]) == NAME_LENGTH == (2, 100)
+    # a new password: as short as AUTH_PASSWORD_VALIDATORS allow (core.passwords.MinimumLengthValidator: 10)
+    assert components["RegisterRequest"]["properties"]["password"]["minLength"] == 10
+
+
+def _chinese(text: str) -> int:
+    return sum("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+@pytest.mark.parametrize("reader", ["zh-hans", "en", ""])
+def test_the_schema_is_english_whoever_downloads_it_unless_lang_asks(db, reader):
+    # (found by an outside integrator: enum labels and descriptions followed Accept-Language, so a generated
+    # client's docstrings depended on who downloaded the schema)
+    from rest_framework.test import APIClient
+
+    headers = {"HTTP_ACCEPT_LANGUAGE": reader} if reader else {}
+    # when the schema is downloaded with the reader's Accept-Language, then with ?lang=
+    plain = APIClient().get("/api/schema/", {"format": "json"}, **headers)
+    chinese = APIClient().get("/api/schema/", {"format": "json", "lang": "zh-hans"}, **headers)
+    english = APIClient().get("/api/schema/", {"format": "json", "lang": "en"}, **headers)
+    unknown = APIClient().get("/api/schema/", {"format": "json", "lang": "xx"}, **headers)
+
+    # then it is English whatever the reader's language (or an unknown lang), Chinese when ?lang= asks for it
+    assert [r.status_code for r in (plain, chinese, english, unknown)] == [200] * 4
+    assert plain.content == english.content == unknown.content
+    assert "`settled` - Settled" in plain.content.decode()
+    assert "`settled` - Settled" not in chinese.content.decode()
+    assert _chinese(chinese.content.decode()) > _chinese(plain.content.decode()) + 100
+    assert (plain["Content-Language"], chinese["Content-Language"]) == ("en", "zh-hans")
+
+
+def _schema_url(script: bytes) -> str:
+    return json.loads(re.search(r'url: ("[^"]*")', script.decode()).group(1))
+
+
+@pytest.mark.parametrize("reader", ["zh-hans", "en"])
+def test_the_api_docs_follow_the_readers_language(db, reader):
+    from django.test import Client
+
+    # when the docs page's start-up script is fetched by a reader of a language
+    script = Client().get("/api/docs/?script=", HTTP_ACCEPT_LANGUAGE=reader).content
+    # then it loads the schema in that language, and ?lang= still chooses
+    assert _schema_url(script) == f"/api/schema/?lang={reader}"
+    chosen = Client().get("/api/docs/", {"script": "", "lang": "en"}, HTTP_ACCEPT_LANGUAGE=reader).content
+    assert _schema_url(chosen) == "/api/schema/?lang=en"
+
+
+def test_a_nullable_reference_or_page_link_says_null_as_openapi_3_1_does(schema):
+    # (found by an outside integrator: OpenAPI 3.0's allOf [$ref] beside "nullable" reads as not nullable to a
+    # strict validator)
+    assert schema["openapi"].startswith("3.1")
+    submitted_by = schema["components"]["schemas"]["ProfileOutput"]["properties"]["submitted_by"]
+    assert submitted_by == {"oneOf": [{"$ref": "#/components/schemas/PersonOutput"}, {"type": "null"}]}
+    envelope = _answer(schema, "/api/v1/trades/")
+    assert envelope["properties"]["next"]["type"] == envelope["properties"]["previous"]["type"] == ["string", "null"]
+    # and nothing anywhere says "nullable", which 3.1 does not know
+    assert '"nullable"' not in json.dumps(schema)

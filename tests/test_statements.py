@@ -269,11 +269,30 @@ def test_bad_certificate_year_on_the_page_is_a_form_error(world, history):
     assert response.context["certificate_form"].errors["year"]
 
 
-def test_somebody_without_an_account_gets_404_and_a_page_saying_so(world):
-    regulator = world.market.user(Role.REGULATOR)
-    response = api_for(regulator).get("/api/v1/statement/", {"from": "2026-03-01", "to": "2026-03-02"})
-    assert response.status_code == 404 and response.json()["code"] == "not_found"
-    assert api_for(regulator).get("/api/v1/holdings-certificate/", {"year": "2026"}).status_code == 404
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/statement/", {"from": "2026-03-01", "to": "2026-03-02"}),
+        ("/api/v1/holdings-certificate/", {"year": "2026"}),
+    ],
+)
+def test_somebody_without_an_account_gets_the_403_account_gives(world, path, query):
+    # given a user with no trading account (a regulator)
+    client = api_for(world.market.user(Role.REGULATOR))
+    before = snapshot()
+    # when they ask for their statement or certificate, and for their account
+    response = client.get(path, query)
+    account = client.get("/api/v1/account/")
+    # then both are the same 403 no_trading_account (the statement was a 404 not_found), and nothing changed
+    assert (response.status_code, response.json()["code"]) == (403, "no_trading_account")
+    assert (account.status_code, account.json()["code"]) == (403, "no_trading_account")
+    assert response.json()["message"] == account.json()["message"]
+    assert snapshot() == before
+
+
+def test_somebody_without_an_account_gets_a_page_saying_so(world):
+    page = page_client(world.market.user(Role.REGULATOR)).get("/statements/")
+    assert page.status_code == 200 and page.templates[0].name == "exchange/no_account.html"
 
 
 def test_a_statement_of_days_to_come_is_refused_and_one_reaching_today_says_the_day_is_not_over(world, history):

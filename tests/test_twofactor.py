@@ -7,8 +7,12 @@ django-otp's RFC 6238 implementation (tests.conftest.totp_code) and typed into t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
@@ -241,6 +245,50 @@ def test_the_nth_failed_token_login_locks_and_is_audited(settings, api, market):
     right = token_post(api, {"username": user.username, "password": PASSWORD})
     assert right.status_code == 429 and right.json()["code"] == "login_locked"
     assert not ApiToken.objects.filter(user=user).exists()
+
+
+@pytest.mark.parametrize("where", ["api", "page"])
+@pytest.mark.parametrize("reset_on_failure", [False, True])
+def test_a_lockout_says_how_long_is_left_not_the_whole_cool_off(settings, api, market, where, reset_on_failure):
+    # (an outside integrator: Retry-After said 900 however much of the cool-off had passed)
+    # given a name and address locked 10 minutes ago (of a 15-minute cool-off)
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = reset_on_failure
+    user = market.user(Role.INVESTOR)
+    for _ in range(5):
+        token_post(api, {"username": user.username, "password": "wrong-password-1"})
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=10))
+    before = (
+        set(ApiToken.objects.values_list("pk", flat=True)),
+        AuditEvent.objects.filter(action="login").exclude(outcome__in=["failed", "refused"]).count(),
+    )
+
+    # when the right password is sent
+    if where == "api":
+        answer = token_post(api, {"username": user.username, "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en")
+        message = answer.json()["message"]
+    else:
+        answer = password_login(Client(), user.username, HTTP_ACCEPT_LANGUAGE="en")
+        message = answer.content.decode()
+
+    # then it is still refused, and told what is left: with axes' default a login during the lockout starts the
+    # whole cool-off again (as the records show), else 5 minutes are left
+    assert answer.status_code == 429
+    left = int(answer["Retry-After"])
+    if reset_on_failure:
+        assert left == 15 * 60
+        assert AccessAttempt.objects.get().attempt_time > timezone.now() - timedelta(minutes=1)
+        assert "Try again in 15 minutes." in message
+    else:
+        assert 5 * 60 - 2 <= left <= 5 * 60
+        assert "Try again in 5 minutes." in message
+    assert (
+        set(ApiToken.objects.values_list("pk", flat=True)),
+        AuditEvent.objects.filter(action="login").exclude(outcome__in=["failed", "refused"]).count(),
+    ) == (before)
+    # and once the time said has passed, the right password gets in
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=15, seconds=1))
+    assert token_post(api, {"username": user.username, "password": PASSWORD}).status_code == 200
 
 
 def test_wrong_codes_count_towards_the_lockout(settings, api, market):

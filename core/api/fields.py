@@ -136,6 +136,14 @@ class Moment(serializers.DateTimeField):
             self.fail("range")
 
 
+# Its schema (the shortest length the password validators take) is core.api.schema.NewPasswordSchema's.
+class NewPassword(serializers.CharField):
+    """A password being set, taken as typed (no trimming); ``validate_password`` judges it in the service."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=128, trim_whitespace=False, **kwargs)
+
+
 @extend_schema_field({"type": "string", "format": "binary"})
 class Upload(serializers.FileField):
     """A file sent as a part of a ``multipart/form-data`` body: ``format: binary`` in the schema, as OpenAPI 3.0

@@ -17,6 +17,7 @@ import datetime as dt
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from drf_spectacular.plumbing import is_jsonschema_compliant
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -62,6 +63,13 @@ class Pagination(LimitOffsetPagination):
         # DRF's own leaves out "next" and "previous" from "required"; every page has all four keys.
         envelope = super().get_paginated_response_schema(schema)
         envelope["required"] = ["count", "next", "previous", "results"]
+        if is_jsonschema_compliant():
+            # OpenAPI 3.1 (OAS_VERSION) has JSON Schema's "null" type, and no "nullable", which DRF's envelope
+            # still writes: a 3.1 validator read "next": null as not allowed.
+            for name in ("next", "previous"):
+                prop = envelope["properties"][name]
+                if prop.pop("nullable", False):
+                    prop["type"] = [prop["type"], "null"]
         return envelope
 
     def get_schema_operation_parameters(self, view):

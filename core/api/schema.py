@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import threading
 
+from django.contrib.auth import password_validation
+from django.utils import translation
 from django.utils.translation import get_language, gettext
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.plumbing import get_relative_url, set_query_parameters
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
 from .pagination import Pagination
 
@@ -51,11 +56,28 @@ class StrictIntegerSchema(OpenApiSerializerFieldExtension):
         return {"type": "integer", "minimum": 1, "maximum": self.target.max_value}
 
 
+class NewPasswordSchema(OpenApiSerializerFieldExtension):
+    """A ``NewPassword`` with the shortest length ``AUTH_PASSWORD_VALIDATORS`` take: "string" alone let a generated
+    client send a password the service refuses (found by an outside integrator)."""
+
+    target_class = "core.api.fields.NewPassword"
+
+    def map_serializer_field(self, auto_schema, direction):
+        shortest = max(
+            (getattr(v, "min_length", 0) for v in password_validation.get_default_password_validators()), default=0
+        )
+        schema = {"type": "string", "maxLength": self.target.max_length}
+        if shortest:
+            schema["minLength"] = shortest
+        return schema
+
+
 def document_common_errors(result, generator, request, public):
     """A drf-spectacular postprocessing hook: every operation that needs a login documents its 401, every one its
     400 (a malformed query string, a NUL byte in it, a bad page's ``limit``) and its 406 (an ``Accept`` it cannot
-    answer), and every one that takes a body its 415 (a body that is not JSON), where an operation's own
-    declaration left them out. Each comes with the error body."""
+    answer), and every one that takes a body its 413 (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
+    ``request_too_large``) and its 415 (a body that is not JSON), where an operation's own declaration left them
+    out. Each comes with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
@@ -63,6 +85,7 @@ def document_common_errors(result, generator, request, public):
         "400": "The request is malformed.",
         "401": "No valid login (token or session).",
         "406": "The Accept header names no type this operation answers in.",
+        "413": "The body is larger than the request size limit (request_too_large).",
         "415": "The body is not JSON (Content-Type).",
     }
     for operations in result.get("paths", {}).values():
@@ -74,7 +97,7 @@ def document_common_errors(result, generator, request, public):
             anonymous = not security or {} in security
             statuses = ["400", "406"] if anonymous else ["400", "401", "406"]
             if "requestBody" in operation:
-                statuses.append("415")
+                statuses += ["413", "415"]
             for status in statuses:
                 responses.setdefault(status, {"description": descriptions[status], **error})
     return result
@@ -101,15 +124,41 @@ def choice_param(request, name: str, choices) -> str | None:
     return value
 
 
+# The language of /api/schema/ when ``?lang=`` names none of ``LANGUAGES``: one schema for every reader.
+SCHEMA_LANGUAGE = "en"
+
+
+def schema_language(request) -> str:
+    """The language ``?lang=`` asks for (one of ``LANGUAGES``, or its variant: ``zh`` is ``zh-hans``), else
+    ``SCHEMA_LANGUAGE``. Never ``Accept-Language``: a generated client's docstrings and enum labels came out in
+    Chinese or English depending on who downloaded the schema (found by an outside integrator)."""
+    asked = request.GET.get("lang", "")
+    try:
+        return translation.get_supported_language_variant(asked) if asked else SCHEMA_LANGUAGE
+    except LookupError:
+        return SCHEMA_LANGUAGE
+
+
 class SchemaView(SpectacularAPIView):
-    """``/api/schema/``: the OpenAPI schema, built once a process and language, under a lock.
+    """``/api/schema/``: the OpenAPI schema, built once a process and language, under a lock; in English unless
+    ``?lang=`` asks for another (``schema_language``).
 
     drf-spectacular builds it on every request, and loads its extensions on the first one; two first requests at
     once in one worker's threads (gunicorn's gthread) raced in that loading and answered 500. The schema is
-    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language of its descriptions."""
+    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language asked for."""
 
     _lock = threading.Lock()
     _built: dict[tuple, dict] = {}
+
+    @extend_schema(exclude=True)  # as drf-spectacular's, with SERVE_INCLUDE_SCHEMA off
+    def get(self, request, *args, **kwargs):
+        # Not drf-spectacular's get: it follows the request's language, and activates any ``lang`` it is given (a
+        # language per made-up value, each kept here).
+        language = schema_language(request)
+        with translation.override(language):
+            response = self._get_schema_response(request)
+        response["Content-Language"] = language
+        return response
 
     def _get_schema_response(self, request):
         version = self.api_version or request.version or self._get_version_parameter(request)
@@ -121,3 +170,14 @@ class SchemaView(SpectacularAPIView):
                 schema = self._built[key] = generator.get_schema(request=request, public=self.serve_public)
         filename = self._get_filename(request, version)
         return Response(data=schema, headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    """``/api/docs/``: Swagger UI on the schema in the reader's language (``?lang=``, else the page's language, as
+    every page), where ``/api/schema/`` alone is English."""
+
+    def _get_schema_url(self, request):
+        schema_url = self.url or get_relative_url(reverse(self.url_name, request=request))
+        return set_query_parameters(
+            url=schema_url, lang=request.GET.get("lang") or get_language(), version=request.GET.get("version")
+        )

@@ -144,7 +144,11 @@ class RfqAnswerApi(APIView):
     @extend_schema_serializer(component_name="RfqAnswerRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
         price = DecimalString()
-        valid_seconds = StrictInteger(help_text=f"1 to {rfq_services.MAX_VALID_SECONDS}; never past the request.")
+        # Bounded here as the service bounds it, so that the schema says 1..MAX_VALID_SECONDS, not 10^12.
+        valid_seconds = StrictInteger(
+            max_value=rfq_services.MAX_VALID_SECONDS,
+            help_text=f"1 to {rfq_services.MAX_VALID_SECONDS}; never past the request.",
+        )
 
     @extend_schema(
         description=(

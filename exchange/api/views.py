@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import authenticate
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import (
@@ -662,6 +663,31 @@ class TradeOutput(serializers.Serializer):
         return selectors.trade_status(obj)
 
 
+# The filters of a list of trades, ``trades/`` and the counter's ``clients/{code}/trades/`` alike.
+TRADE_FILTER_PARAMETERS = [
+    OpenApiParameter("security", str, required=False, description="a security's code (one that exists; else a 400)"),
+    OpenApiParameter(
+        "status",
+        str,
+        enum=Trade.Status.values,
+        required=False,
+        description="as each trade's status reads: sealed is a matched trade whose entry is in a block",
+    ),
+]
+
+
+def trades_filtered(request, qs: QuerySet[Trade]) -> QuerySet[Trade]:
+    """``qs`` narrowed by the request's ``security`` and ``status``: a code no security has, or a status that is
+    none of a trade's, is a 400 naming it (an unknown filter value answered every trade, as if it had matched)."""
+    if code := request.query_params.get("security"):
+        if not Security.objects.filter(code=code).exists():
+            raise serializers.ValidationError({"security": [gettext("No such security.")]})
+        qs = qs.filter(security__code=code)
+    if status_filter := choice_param(request, "status", Trade.Status.values):
+        qs = selectors.trades_of_status(qs, status_filter)
+    return qs
+
+
 class TradeListApi(APIView):
     """The trades the user may see, newest first. A filter's bad value is a 400 naming it (found by an outside
     tester: ?security= and ?status= were not read, and answered every trade as if they had matched); a query
@@ -670,30 +696,11 @@ class TradeListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "security", str, required=False, description="a security's code (one that exists; else a 400)"
-            ),
-            OpenApiParameter(
-                "status",
-                str,
-                enum=Trade.Status.values,
-                required=False,
-                description="as each trade's status reads: sealed is a matched trade whose entry is in a block",
-            ),
-            *period_parameters("matched_at"),
-        ],
-        responses=TradeOutput(many=True),
+        parameters=[*TRADE_FILTER_PARAMETERS, *period_parameters("matched_at")], responses=TradeOutput(many=True)
     )
     def get(self, request):
         qs = selectors.trades_in_period(selectors.trades_visible(request.user), *period_param(request))
-        if code := request.query_params.get("security"):
-            if not Security.objects.filter(code=code).exists():
-                raise serializers.ValidationError({"security": [gettext("No such security.")]})
-            qs = qs.filter(security__code=code)
-        if status_filter := choice_param(request, "status", Trade.Status.values):
-            qs = selectors.trades_of_status(qs, status_filter)
-        return paginated(request, self, qs, TradeOutput)
+        return paginated(request, self, trades_filtered(request, qs), TradeOutput)
 
 
 class CashOutput(serializers.Serializer):

@@ -42,6 +42,11 @@ class ApiTokenForm(CurrentPasswordMixin, forms.Form):
             max_value=top,
             initial=min(30, top),
             help_text=gettext("From 1 to %(max)s days.") % {"max": top},
+            # The form's own words, not Django's generic bound (found by a probe).
+            error_messages={
+                key: gettext("The lifetime is a whole number of days from 1 to %(max)s.") % {"max": top}
+                for key in ("min_value", "max_value", "invalid")
+            },
         )
         # The password again, as a change of email or password asks for it: a session taken over would otherwise
         # mint itself a key that outlives the session's logout (found by a review).

@@ -58,8 +58,29 @@ class EmailRemoveForm(CurrentPasswordMixin, forms.Form):
         super().__init__(*args, prefix="remove", **kwargs)
 
 
-class PasswordChangePageForm(PasswordChangeForm):
-    """Django's form (current password, the new one twice); its ``password_incorrect`` error is the count's cue."""
+class NewPasswordErrorsOnItsField:
+    """The new password's own faults (too short, too common, all digits…) under the new password's field, where
+    Django's form puts them under the confirmation's (found by a probe: a screen reader heard "too common" on the
+    field that only repeats it); a mismatch stays the confirmation's."""
+
+    def clean(self):
+        self.validate_passwords("new_password1", "new_password2")
+        self.validate_password_for_user(self.user, "new_password1")
+        return forms.Form.clean(self)
+
+
+class PasswordChangePageForm(NewPasswordErrorsOnItsField, PasswordChangeForm):
+    """Django's form (current password, the new one twice); its ``password_incorrect`` error is the count's cue.
+    The current password is named as on the email form ("Current password", not Django's "Old password")."""
+
+    error_messages = {
+        **PasswordChangeForm.error_messages,
+        "password_incorrect": _("Your current password is wrong."),
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].label = _("Current password")
 
     @property
     def wrong_password(self) -> bool:
@@ -72,5 +93,5 @@ class ResetRequestForm(forms.Form):
     )
 
 
-class ResetPasswordForm(SetPasswordForm):
+class ResetPasswordForm(NewPasswordErrorsOnItsField, SetPasswordForm):
     """Django's form of a reset link's page (the new password twice); saved by the view's service call."""

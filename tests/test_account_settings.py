@@ -197,9 +197,9 @@ def test_a_staff_member_changing_the_password_keeps_the_second_factor_of_this_se
     [
         ("wrong-password-9", NEW_PASSWORD, NEW_PASSWORD, "old_password", "password_incorrect"),
         (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x", "new_password2", "password_mismatch"),
-        (PASSWORD, "8374926150", "8374926150", "new_password2", "password_entirely_numeric"),
-        (PASSWORD, " " * 12, " " * 12, "new_password2", "password_entirely_blank"),
-        (PASSWORD, "short-1", "short-1", "new_password2", "password_too_short"),
+        (PASSWORD, "8374926150", "8374926150", "new_password1", "password_entirely_numeric"),
+        (PASSWORD, " " * 12, " " * 12, "new_password1", "password_entirely_blank"),
+        (PASSWORD, "short-1", "short-1", "new_password1", "password_too_short"),
     ],
 )
 def test_a_refused_password_change_changes_nothing(market, old, new1, new2, field, code):
@@ -541,7 +541,7 @@ def test_a_reset_link_sets_a_new_password_once_and_ends_the_token(market, django
     # and a weak password is refused, changing nothing
     before = state(user)
     weak = client.post(form_page, {"new_password1": "8374926150", "new_password2": "8374926150"})
-    assert weak.status_code == 200 and weak.context["form"].has_error("new_password2", "password_entirely_numeric")
+    assert weak.status_code == 200 and weak.context["form"].has_error("new_password1", "password_entirely_numeric")
     assert state(user) == before
 
     # when a good one is set
@@ -661,3 +661,34 @@ def test_with_the_sites_address_set_emailed_links_ignore_the_requests_host(
     (message,) = mail.outbox
     (url,) = set(re.findall(r"https?://[^\s]+", message.body))
     assert url.startswith("https://exchange.example/") and "evil.example" not in message.body
+
+
+def test_the_password_form_names_the_current_password_as_the_email_form_does_and_the_top_bar_marks_settings(market):
+    # (found by a probe: "Old password" / 旧密码 on one form, "Current password" / 当前密码 on the other, Django's
+    # own refusal in 你 where the site says 您; and the top bar's settings link not current on the tokens page)
+    user = market.user()
+    client = signed_in(user)
+    page = client.get("/settings/password/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "当前密码" in page and "旧密码" not in page
+    refused = client.post(
+        "/settings/password/",
+        {"old_password": "not-it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert refused.context["form"].has_error("old_password", "password_incorrect")
+    assert "当前密码不正确。" in refused.content.decode()
+    for path in ("/settings/", "/settings/api-tokens/"):
+        html = client.get(path).content.decode()
+        assert 'id="my-settings" href="/settings/"' in html
+        assert html.split('id="my-settings"', 1)[1].split(">", 1)[0].count('aria-current="page"') == 1, path
+
+
+def test_a_token_lifetime_out_of_bounds_reads_the_forms_own_words(market):
+    user = market.user()
+    client = signed_in(user)
+    for days in ("0", "9999", "x"):
+        response = client.post(
+            "/settings/api-tokens/", {"name": "ok", "days": days, "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
+        )
+        assert response.status_code == 400
+        assert response.context["form"].errors["days"] == ["The lifetime is a whole number of days from 1 to 90."]

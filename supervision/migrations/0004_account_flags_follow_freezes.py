@@ -8,7 +8,12 @@ have left an account trading under a legal order, or blocked with none. Now:
 
 * a trigger on ``supervision_freeze`` sets both flags from the account's active freezes whenever a freeze is
   written, its status, kind or account changed, or one is deleted (in the same statement, so within the
-  approval's or release's transaction);
+  approval's or release's transaction). It takes the account's row first (``FOR NO KEY UPDATE``, which an
+  order's or a trade's key share does not wait for), then reads the freezes in a statement of its own: two
+  transactions changing two freezes of one account at once (a restriction released while a whole-account freeze
+  is approved) otherwise each wrote flags read before the other committed, and the guard below refused the
+  second (found by a review). A freeze of cash or shares, or a row saved without a change of status, kind or
+  account, leaves the account alone;
 * a trigger on ``exchange_account`` refuses any other value of either flag (check_violation, constraint
   ``account_flags_follow_freezes``): a new account starts with neither, and no ``UPDATE`` sets one by hand.
 
@@ -35,13 +40,24 @@ DECLARE
     account bigint;
     expected record;
 BEGIN
+    IF TG_OP = 'UPDATE' AND (OLD.status, OLD.kind, OLD.account_id) IS NOT DISTINCT FROM
+                            (NEW.status, NEW.kind, NEW.account_id) THEN
+        RETURN NULL;
+    END IF;
+    IF (TG_OP = 'INSERT' OR OLD.kind NOT IN ('account', 'trading'))
+       AND (TG_OP = 'DELETE' OR NEW.kind NOT IN ('account', 'trading')) THEN
+        RETURN NULL;
+    END IF;
     FOREACH account IN ARRAY (
         CASE TG_OP
             WHEN 'INSERT' THEN ARRAY[NEW.account_id]
             WHEN 'DELETE' THEN ARRAY[OLD.account_id]
-            ELSE ARRAY(SELECT DISTINCT unnest(ARRAY[OLD.account_id, NEW.account_id]))
+            ELSE ARRAY(SELECT DISTINCT a FROM unnest(ARRAY[OLD.account_id, NEW.account_id]) a ORDER BY a)
         END
     ) LOOP
+        -- The row first: a freeze of the account changed by another transaction is committed (or rolled back)
+        -- by the time the next statement reads the active freezes.
+        PERFORM 1 FROM exchange_account a WHERE a.id = account FOR NO KEY UPDATE;
         expected := supervision_account_flags_expected(account);
         UPDATE exchange_account a
            SET frozen = expected.frozen, trading_restricted = expected.trading_restricted

@@ -96,6 +96,49 @@ def _reason_and_ask(p: dict) -> str:
     return gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
 
 
+def _what_closed(p: dict) -> str:
+    """What the approval of a whole-account freeze or a trading restriction closed of the account's trading, each
+    kind counted (found by a probe: a restriction's notice counted only the orders); "" when nothing."""
+
+    def n(key: str) -> int:
+        return int(p.get(key) or 0)
+
+    parts = []
+    if n("orders_cancelled"):
+        parts.append(
+            ngettext("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", n("orders_cancelled"))
+            % {"n": n("orders_cancelled")}
+        )
+    if n("proposals_withdrawn"):
+        parts.append(
+            ngettext(
+                "Its open negotiated transfer proposal was withdrawn.",
+                "Its %(n)s open negotiated transfer proposals were withdrawn.",
+                n("proposals_withdrawn"),
+            )
+            % {"n": n("proposals_withdrawn")}
+        )
+    if n("rfqs_cancelled"):
+        parts.append(
+            ngettext(
+                "Its open request for quote was cancelled.",
+                "Its %(n)s open requests for quote were cancelled.",
+                n("rfqs_cancelled"),
+            )
+            % {"n": n("rfqs_cancelled")}
+        )
+    if n("answers_released"):
+        parts.append(
+            ngettext(
+                "Its firm answer to a request for quote was released.",
+                "Its %(n)s firm answers to requests for quote were released.",
+                n("answers_released"),
+            )
+            % {"n": n("answers_released")}
+        )
+    return "".join(" " + part for part in parts)
+
+
 def _freeze(p: dict) -> str:
     values = {"reference": _reference(p), "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
     if p.get("scope") == "trading":
@@ -108,12 +151,7 @@ def _freeze(p: dict) -> str:
             )
             % values
         )
-        cancelled = int(p.get("orders_cancelled") or 0)
-        if cancelled:
-            text += " " + ngettext(
-                "Its open order was cancelled.", "Its %(n)s open orders were cancelled.", cancelled
-            ) % {"n": cancelled}
-        return text + " " + _reason_and_ask(p)
+        return text + _what_closed(p) + " " + _reason_and_ask(p)
     if p.get("scope") != "account":
         if p.get("market_maker"):
             return (
@@ -136,19 +174,7 @@ def _freeze(p: dict) -> str:
         )
         % values
     )
-    cancelled = int(p.get("orders_cancelled") or 0)
-    if cancelled:
-        text += " " + ngettext("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", cancelled) % {
-            "n": cancelled
-        }
-    withdrawn = int(p.get("proposals_withdrawn") or 0)
-    if withdrawn:
-        text += " " + ngettext(
-            "Its open negotiated transfer proposal was withdrawn.",
-            "Its %(n)s open negotiated transfer proposals were withdrawn.",
-            withdrawn,
-        ) % {"n": withdrawn}
-    return text + " " + _reason_and_ask(p)
+    return text + _what_closed(p) + " " + _reason_and_ask(p)
 
 
 def title(n: Notification) -> str:

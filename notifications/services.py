@@ -32,7 +32,7 @@ from core import errors as err
 from core import events
 from core.crypto import mask_reference
 from core.models import Account, Role, User
-from exchange.models import NegotiatedTrade, Order, RfqAnswer, Trade
+from exchange.models import NegotiatedTrade, Order, RfqAnswer, RfqRequest, Trade
 from kyc.models import KycProfile
 from registry.services import market_is_halted
 from settlement import instructions
@@ -211,13 +211,20 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
                 updated_at=freeze.decided_at,
             ).count()
             # And the negotiated proposals it made, which the approval withdrew (found by a probe: the notice
-            # counted only the orders). Its requests for quote, and the proposals made to it, are the beat's to
-            # close, a minute later: not the approval's, not counted here.
+            # counted only the orders), and its requests for quote and firm answers, closed at the approval's
+            # moment once it committed (before this notice was queued). The proposals made to it are the beat's to
+            # close, a minute later: not counted here.
             facts["proposals_withdrawn"] = NegotiatedTrade.objects.filter(
                 proposer=freeze.account,
                 status=NegotiatedTrade.Status.WITHDRAWN,
                 closed_by__isnull=True,
                 closed_at=freeze.decided_at,
+            ).count()
+            facts["rfqs_cancelled"] = RfqRequest.objects.filter(
+                account=freeze.account, status=RfqRequest.Status.CANCELLED, closed_at=freeze.decided_at
+            ).count()
+            facts["answers_released"] = RfqAnswer.objects.filter(
+                account=freeze.account, status=RfqAnswer.Status.RELEASED, closed_at=freeze.decided_at
             ).count()
         return [Draft(user_id, Kind.FREEZE, f"freeze:{freeze.pk}", facts)]
     return [Draft(user_id, Kind.UNFREEZE, f"unfreeze:{freeze.pk}", facts)]

@@ -64,6 +64,7 @@ from exchange.services import (
     negotiated_withdraw_locked,
     orders_cancel_locked,
     quotes_pull_locked,
+    rfqs_close_frozen,
 )
 from exchange.services.book import commission, seller_commission
 from kyc.models import KycProfile
@@ -335,9 +336,10 @@ def _trading_close(account: Account, freeze: Freeze, now: dt.datetime) -> tuple[
         reason=str(freeze.pk),  # the sentence is written in each reader's language
         now=now,  # the freeze's moment: its notice counts these, not the beat's later ones
     )
-    # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests for quote hold
-    # nothing of its own and cannot be accepted now: the beat cancels them within a minute
-    # (``exchange.services.rfqs_close_frozen``), with the proposals made to it.
+    # Its negotiated proposals too, which hold its cash or shares (found by a probe). Its requests for quote and
+    # firm answers are closed once the approval commits (``_rfqs_close_after``), each in a transaction of its own
+    # and the request-first lock order, which this transaction (securities first) cannot keep; the proposals made
+    # to it are the beat's (``exchange.services.negotiated_withdraw_to_frozen``).
     withdrawn = negotiated_withdraw_locked(
         account,
         [s for s in securities if s.pk in proposed],
@@ -452,8 +454,23 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
             },
         )
         freeze.shortfall = shortfall
+        if freeze.kind in (Freeze.Kind.ACCOUNT, Freeze.Kind.TRADING):
+            # Before the notice is queued (callbacks run in order), so that it counts them.
+            transaction.on_commit(_rfqs_close_after(account.pk, now), robust=True)
         hooks.freeze_changed.fire(freeze_id=freeze.pk, event="frozen")
         return freeze
+
+
+def _rfqs_close_after(account_id: int, now: dt.datetime):
+    """Once a freeze of the whole account or a trading restriction commits: its requests for quote cancelled and
+    its firm answers released at once, at the approval's moment (found by a review: they waited up to a minute
+    for the beat, and the notice did not count them). Should it fail, the beat's ``rfqs_close_frozen`` closes
+    them still."""
+
+    def after_commit() -> None:
+        rfqs_close_frozen(account_id=account_id, now=now)
+
+    return after_commit
 
 
 def _proposal_close(model, *, actor: User, pk: int, reason: str, ip, action: str, withdraw: bool, approvers):

@@ -1114,6 +1114,65 @@ def test_the_freeze_notice_counts_the_proposals_its_approval_withdrew_not_those_
     assert notification_rows() == before
 
 
+def test_the_freeze_notice_counts_the_requests_for_quote_and_answers_its_approval_closed(market, delivered):
+    # (found by a review: the beat closed them a minute later and the notice did not count them)
+    from exchange.services.rfq import RfqRequestInput
+
+    # given an investor with two open requests for quote, one answered by a market maker
+    investor = market.investor(cash="50000", shares=1000)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    asks = [
+        rfq_svc.rfq_request(
+            requested_by=investor.owner,
+            account=investor,
+            request=RfqRequestInput(market.security.code, "buy", 100, f"rfq-{n}"),
+        )[0]
+        for n in range(2)
+    ]
+    rfq_svc.rfq_answer(user=mm.owner, rfq_id=asks[0].pk, price=D("10.00"), valid_seconds=60)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    # when a whole-account freeze of the investor is approved
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then its notice counts both requests, in both languages
+    (frozen,) = [n for n in notes(investor) if n.kind == Kind.FREEZE]
+    assert (frozen.params["rfqs_cancelled"], frozen.params["answers_released"]) == (2, 0)
+    assert "Its 2 open requests for quote were cancelled." in body_in(frozen, "en")
+    assert "该账户 2 笔未结束的询价已撤销。" in body_in(frozen, "zh-hans")
+    # when the market maker's trading is then restricted while its answer is firm on another request
+    other = market.investor(cash="50000")
+    theirs = rfq_svc.rfq_request(
+        requested_by=other.owner, account=other, request=RfqRequestInput(market.security.code, "buy", 100, "other")
+    )[0]
+    rfq_svc.rfq_answer(user=mm.owner, rfq_id=theirs.pk, price=D("10.00"), valid_seconds=60)
+    restriction = sv.freeze_propose(actor=reg1, account=mm.code, trading=True, reason="Manipulation", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    # then the market maker's notice says its answer was released, and counts no request of its own
+    (restricted,) = [n for n in notes(mm) if n.kind == Kind.FREEZE]
+    assert (restricted.params["rfqs_cancelled"], restricted.params["answers_released"]) == (0, 1)
+    en = body_in(restricted, "en")
+    assert "Its firm answer to a request for quote was released." in en and "requests for quote were" not in en
+
+
+def test_a_trading_restriction_notice_counts_the_proposals_it_withdrew(market, delivered):
+    # (its notice counted only the orders, as a whole-account freeze's did before)
+    investor, buyer = market.investor(cash="50000", shares=1000), market.investor(cash="50000")
+    neg.negotiated_propose(
+        actor=investor.owner,
+        account=investor,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "mine"),
+    )
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    restriction = sv.freeze_propose(actor=reg1, account=investor.code, trading=True, reason="Manipulation", **LEGAL)
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    (restricted,) = [n for n in notes(investor) if n.kind == Kind.FREEZE]
+    assert restricted.params["proposals_withdrawn"] == 1
+    assert "Its open negotiated transfer proposal was withdrawn." in body_in(restricted, "en")
+
+
 def test_a_whole_account_freeze_that_withdrew_nothing_says_no_proposals(market, delivered):
     investor = market.investor(cash="50000", shares=1000)
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)

@@ -539,3 +539,73 @@ def test_the_beat_closes_a_frozen_accounts_requests_and_a_frozen_market_makers_a
     # and what the released answers held is free: mm2 holds nothing, mm1 only its standing answer
     assert position_of(mm2, sec).reserved == 0
     assert position_of(mm1, sec).reserved == mm1_reserved - 100
+
+
+def test_approving_a_freeze_or_a_restriction_closes_the_accounts_requests_and_answers_at_once(
+    desk, django_capture_on_commit_callbacks
+):
+    # (found by a review: they waited up to a minute for the beat, holding the market makers' answers)
+    from supervision import services as sv
+    from supervision.tasks import cancel_frozen_orders
+
+    market, mm1, mm2, inv = desk
+    sec = market.security
+    other = market.investor(cash="50000")
+    legal = {"legal_reference": "(2026)沪74执9号", "legal_authority": "上海金融法院"}
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    # given the investor's request answered by mm1, and another investor's request answered by both market makers
+    mine = ask(market, inv, key="mine")
+    answer(mm1, mine)
+    theirs = ask(market, other, key="theirs")
+    answer(mm1, theirs, price="10.05")
+    answer(mm2, theirs, price="10.10")
+    mm1_reserved, mm2_reserved = position_of(mm1, sec).reserved, position_of(mm2, sec).reserved
+    # when a whole-account freeze of the investor is approved, and it commits
+    freeze = sv.freeze_propose(actor=reg1, account=inv.code, whole_account=True, reason="Court order", **legal)
+    with django_capture_on_commit_callbacks(execute=True):
+        freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then its request is cancelled at the approval's moment and mm1's answer to it released, what it held free
+    mine.refresh_from_db()
+    assert (mine.status, mine.closed_at) == (RfqRequest.Status.CANCELLED, freeze.decided_at)
+    assert list(mine.answers.values_list("status", flat=True)) == ["released"]
+    assert position_of(mm1, sec).reserved == mm1_reserved - 100
+    # and the other investor's request and both answers to it did not change
+    theirs.refresh_from_db()
+    assert theirs.status == RfqRequest.Status.OPEN
+    assert sorted(theirs.answers.values_list("status", flat=True)) == ["firm", "firm"]
+    assert position_of(mm2, sec).reserved == mm2_reserved
+    # when mm2's trading is restricted
+    restriction = sv.freeze_propose(actor=reg1, account=mm2.code, trading=True, reason="Manipulation", **legal)
+    with django_capture_on_commit_callbacks(execute=True):
+        restriction = sv.freeze_approve(actor=reg2, freeze_id=restriction.pk)
+    # then its answer is released at once and what it held is free, while the request and mm1's answer stand
+    theirs.refresh_from_db()
+    by = {a.account_id: (a.status, a.closed_at) for a in theirs.answers.all()}
+    assert by == {mm1.pk: ("firm", None), mm2.pk: ("released", restriction.decided_at)}
+    assert theirs.status == RfqRequest.Status.OPEN
+    assert position_of(mm2, sec).reserved == mm2_reserved - 100
+    # and the beat finds nothing left to close
+    assert cancel_frozen_orders.apply().get() == 0
+
+
+def test_a_freeze_rolled_back_closes_no_request(desk, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from supervision import services as sv
+
+    market, mm1, _mm2, inv = desk
+    legal = {"legal_reference": "(2026)沪74执9号", "legal_authority": "上海金融法院"}
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mine = ask(market, inv, key="mine")
+    answer(mm1, mine)
+    freeze = sv.freeze_propose(actor=reg1, account=inv.code, whole_account=True, reason="Court order", **legal)
+    # when the approval's transaction rolls back
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+            raise RuntimeError("rolled back")
+    # then nothing was queued and the request and its answer stand
+    assert callbacks == []
+    mine.refresh_from_db()
+    assert mine.status == RfqRequest.Status.OPEN
+    assert list(mine.answers.values_list("status", flat=True)) == ["firm"]

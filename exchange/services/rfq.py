@@ -387,14 +387,17 @@ def rfq_cancel(*, actor: User, rfq_id: int) -> RfqRequest:
         return rfq
 
 
-def rfqs_close_frozen(*, now: dt.datetime | None = None) -> tuple[int, int]:
+def rfqs_close_frozen(*, account_id: int | None = None, now: dt.datetime | None = None) -> tuple[int, int]:
     """Cancel the open requests of frozen accounts and release the firm answers of frozen market makers: neither can
     trade while the account is frozen, and an answer holds its market maker's cash or shares (a frozen investor's
     request holds the answers of others). As ``rfqs_expire``: one transaction per request, locks in the global
-    order; idempotent. For the beat (``supervision.tasks.cancel_frozen_orders``). Returns (requests cancelled,
-    answers released)."""
+    order; idempotent. For the beat (``supervision.tasks.cancel_frozen_orders``) over every account, and for one
+    account (``account_id``) once its freeze's approval commits (``supervision.services.freeze_approve``), closed
+    at ``now``, the approval's moment. Returns (requests cancelled, answers released)."""
     # A restricted account (a trading restriction) is closed out as a frozen one is.
     blocked = Q(account__frozen=True) | Q(account__trading_restricted=True)
+    if account_id is not None:
+        blocked &= Q(account_id=account_id)
     asking = RfqRequest.objects.filter(blocked, status=RfqRequest.Status.OPEN).values_list("pk", flat=True)
     answered = RfqAnswer.objects.filter(blocked, status=RfqAnswer.Status.FIRM).values_list("request_id", flat=True)
 

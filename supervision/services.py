@@ -47,7 +47,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from balances.entries import CashAmount, ShareAmount
@@ -725,6 +725,21 @@ def _held(freeze: Freeze, security: Security | None) -> Decimal | int:
     return int(freeze.parts.get(security.code, 0))
 
 
+def _transfers_promised(freezes: list[Freeze]) -> dict[tuple[int, int | None], tuple[Decimal | int, list[int]]]:
+    """What the forced transfers of ``freezes`` (locked) waiting for approval will take from each: {(freeze,
+    security or None for cash): (amount or quantity, [transfer ids])}."""
+    promised: dict[tuple[int, int | None], tuple[Decimal | int, list[int]]] = {}
+    pending = ForcedTransfer.objects.filter(
+        freeze_id__in=[f.pk for f in freezes], status=ForcedTransfer.Status.PROPOSED
+    ).order_by("pk")
+    for transfer in pending:
+        key = (transfer.freeze_id, transfer.security_id)
+        what = transfer.amount if transfer.security_id is None else transfer.quantity
+        kept, ids = promised.get(key, (0, []))
+        promised[key] = (kept + (what or 0), [*ids, transfer.pk])
+    return promised
+
+
 def _consume(freeze: Freeze, security: Security | None, q) -> None:
     """Lower what ``freeze`` (locked) holds by ``q``; a freeze of cash or shares emptied is consumed."""
     if security is None:
@@ -1019,6 +1034,10 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             .filter(account_id__in=[trade.buyer_id, trade.seller_id], status=Freeze.Status.ACTIVE)
             .order_by("id")
         )
+        # What forced transfers of those freezes, waiting for approval, will take: the court's order comes first,
+        # so the correction draws only on the rest (found by a review: it could empty a freeze a transfer waited
+        # for). A transfer proposed from now on waits for the freezes' locks (``_transfers_pending``).
+        promised = _transfers_promised(freezes)
         security = Security.objects.select_for_update(no_key=True).get(pk=trade.security_id)
         price, qty, buyer_fee, seller_fee = _terms(trade)
         new_value = notional(correction.new_price, correction.new_quantity)
@@ -1047,11 +1066,15 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             """Take ``need`` from the row: available first, then what freezes of the account hold."""
             from_free = min(need, max(row.available, 0))
             rest = need - from_free
+            waiting: list[int] = []  # the transfers that kept back what the correction needed
             if rest:
                 for freeze in freezes:
                     if freeze.account_id != account_id or freeze.status != Freeze.Status.ACTIVE:
                         continue
-                    take = min(rest, _held(freeze, sec))
+                    kept, transfers = promised.get((freeze.pk, sec.pk if sec else None), (0, []))
+                    take = min(rest, max(_held(freeze, sec) - kept, 0))
+                    if take < rest and kept:
+                        waiting += transfers
                     if take:
                         _consume(freeze, sec, take)
                         row.frozen -= take
@@ -1067,12 +1090,27 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
                     if not rest:
                         break
             if rest:
+                values = {
+                    "account": accounts[account_id].code,
+                    "need": amount_text(need) + " CNY" if sec is None else shares_text(need) + f" {sec.code}",
+                    "transfers": ", ".join(str(pk) for pk in sorted(set(waiting))),
+                }
+                if waiting:
+                    raise CorrectionUnavailable(
+                        ngettext(
+                            "%(account)s no longer has the %(need)s the correction takes back apart from what forced "
+                            "transfer %(transfers)s, waiting for approval, takes from its freeze: decide the transfer "
+                            "first.",
+                            "%(account)s no longer has the %(need)s the correction takes back apart from what forced "
+                            "transfers %(transfers)s, waiting for approval, take from its freezes: decide the "
+                            "transfers first.",
+                            len(set(waiting)),
+                        )
+                        % values
+                    )
                 raise CorrectionUnavailable(
                     gettext("%(account)s no longer has the %(need)s the correction takes back; freeze it first.")
-                    % {
-                        "account": accounts[account_id].code,
-                        "need": amount_text(need) + " CNY" if sec is None else shares_text(need) + f" {sec.code}",
-                    }
+                    % values
                 )
             row.total -= need
 

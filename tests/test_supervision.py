@@ -904,6 +904,43 @@ def test_a_correction_draws_on_a_freeze_of_the_debited_account(sup):
     assert replay_check() == []
 
 
+@pytest.mark.parametrize(("promised", "passes"), [(1100, False), (1000, True)])
+def test_a_correction_draws_only_on_what_a_waiting_forced_transfer_leaves_of_a_freeze(sup, promised, passes):
+    # (found by a review: a correction could empty a freeze a court's transfer waited for, which then failed)
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor()
+    # given the investor's 1,300 shares frozen (300 of them bought in a settled trade), and a forced transfer of
+    # some of them waiting for approval
+    trade = _settled_buy(market, investor, 300)
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 1300)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=promised,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.10", new_quantity=0, reason="x")
+    before, audits = snapshot(), AuditEvent.objects.filter(action="correction_approve").count()
+    if not passes:
+        # when the correction, which takes back 300, is approved while the transfer keeps 1,100 of the 1,300
+        with pytest.raises(sv.CorrectionUnavailable) as refused, translation.override("en"):
+            sv.correction_approve(actor=reg2, correction_id=correction.pk)
+        # then it is refused naming the transfer to decide first, and nothing changed
+        assert f"forced transfer {transfer.pk}, waiting for approval" in str(refused.value.message)
+        assert snapshot() == before
+        assert Correction.objects.get(pk=correction.pk).status == "proposed"
+        assert AuditEvent.objects.filter(action="correction_approve").count() == audits
+        assert Freeze.objects.get(pk=freeze.pk).held_quantity == 1300
+        return
+    # when the transfer keeps 1,000: the correction takes the other 300
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    assert Freeze.objects.get(pk=freeze.pk).held_quantity == 1000
+    # and the court's transfer still goes through, whole
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    assert ForcedTransfer.objects.get(pk=transfer.pk).status == ForcedTransfer.Status.EXECUTED
+    assert position_of(receiver, market.security).total == 1000
+    assert position_of(investor, market.security).total == 0
+    assert replay_check() == []
+
+
 def test_the_freeze_api_shape_outside_clients_rely_on(sup):
     market, reg1, reg2, _mm, investor = sup
     body = {

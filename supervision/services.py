@@ -725,6 +725,13 @@ def _held(freeze: Freeze, security: Security | None) -> Decimal | int:
     return int(freeze.parts.get(security.code, 0))
 
 
+def _what(q, security: Security | None) -> str:
+    """An amount of cash or a quantity of shares as a sentence names it: "1,000.00 CNY", "1,000 shares of 830001"."""
+    if security is None:
+        return gettext("%(amount)s CNY") % {"amount": amount_text(q)}
+    return gettext("%(n)s shares of %(code)s") % {"n": shares_text(q), "code": security.code}
+
+
 def _transfers_promised(freezes: list[Freeze]) -> dict[tuple[int, int | None], tuple[Decimal | int, list[int]]]:
     """What the forced transfers of ``freezes`` (locked) waiting for approval will take from each: {(freeze,
     security or None for cash): (amount or quantity, [transfer ids])}."""
@@ -813,6 +820,30 @@ def forced_transfer_propose(
             Freeze.Status.ACTIVE
         ):
             raise FreezeNotActive()
+        # What the freeze's other transfers waiting for approval will take is not there for this one (found by a
+        # review: two transfers of 1,000 from a freeze of 1,300 were both proposed, and the second approved failed).
+        freeze.refresh_from_db()  # what it holds now, under its lock (a correction may have drawn on it)
+        held = _held(freeze, sec)
+        if q > held:
+            raise NotEnoughFrozen()
+        kept, waiting = _transfers_promised([freeze]).get((freeze.pk, sec.pk if sec else None), (0, []))
+        if kept and q > held - kept:
+            raise NotEnoughFrozen(
+                ngettext(
+                    "Freeze %(id)s holds %(held)s, of which forced transfer %(transfers)s, waiting for approval, "
+                    "takes %(kept)s: at most %(left)s is left for another.",
+                    "Freeze %(id)s holds %(held)s, of which forced transfers %(transfers)s, waiting for approval, "
+                    "take %(kept)s: at most %(left)s is left for another.",
+                    len(waiting),
+                )
+                % {
+                    "id": freeze.pk,
+                    "held": _what(held, sec),
+                    "kept": _what(kept, sec),
+                    "left": _what(max(held - kept, 0), sec),
+                    "transfers": ", ".join(str(pk) for pk in waiting),
+                }
+            )
         transfer = ForcedTransfer.objects.create(
             freeze=freeze,
             receiver=to,

@@ -457,7 +457,14 @@ def test_a_second_transfer_of_a_used_up_freeze_says_the_freeze_is_consumed(sup):
     freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
     propose = {"freeze_id": freeze.pk, "receiver": receiver.code, "security": market.security.code}
     first = sv.forced_transfer_propose(actor=reg1, quantity=300, reason="first", **propose, **LEGAL)
-    second = sv.forced_transfer_propose(actor=reg1, quantity=100, reason="second", **propose, **LEGAL)
+    # a second one waiting beside it, as could be proposed before a transfer's proposal counted what the others
+    # waiting take (now refused: test_a_second_forced_transfer_may_take_only_what_the_waiting_one_leaves_…)
+    with pytest.raises(sv.NotEnoughFrozen):
+        sv.forced_transfer_propose(actor=reg1, quantity=100, reason="second", **propose, **LEGAL)
+    second = ForcedTransfer.objects.create(
+        freeze=freeze, receiver=receiver, security=market.security, quantity=100, reason="second",
+        proposed_by=reg1, proposed_at=timezone.now(), legal_reference=first.legal_reference,
+    )  # fmt: skip
     sv.forced_transfer_approve(actor=reg2, transfer_id=first.pk)
     assert Freeze.objects.get(pk=freeze.pk).status == "consumed"
     before = snapshot()
@@ -939,6 +946,53 @@ def test_a_correction_draws_only_on_what_a_waiting_forced_transfer_leaves_of_a_f
     assert position_of(receiver, market.security).total == 1000
     assert position_of(investor, market.security).total == 0
     assert replay_check() == []
+
+
+def test_a_second_forced_transfer_may_take_only_what_the_waiting_one_leaves_of_the_freeze(sup):
+    # (found by a review: two transfers of 1,000 from a freeze of 1,300 were both proposed; the second approval failed)
+    market, reg1, reg2, _mm, investor = sup
+    first_receiver, second_receiver = market.investor(), market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 1000)
+
+    def propose(receiver, quantity):
+        return sv.forced_transfer_propose(
+            actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code,
+            quantity=quantity, reason="Judgment enforced", **LEGAL,
+        )  # fmt: skip
+
+    # given a transfer of 700 of the freeze's 1,000 shares waiting for approval
+    first = propose(first_receiver, 700)
+    before, transfers = snapshot(), ForcedTransfer.objects.count()
+    audits = AuditEvent.objects.filter(action="forced_transfer_propose").count()
+    # when another transfer of 400 is proposed
+    with pytest.raises(sv.NotEnoughFrozen) as refused, translation.override("en"):
+        propose(second_receiver, 400)
+    # then it is refused saying what is left and why, and nothing is written
+    message = str(refused.value.message)
+    code = market.security.code
+    assert f"forced transfer {first.pk}, waiting for approval, takes 700 shares of {code}" in message
+    assert f"at most 300 shares of {code} is left" in message
+    assert (snapshot(), ForcedTransfer.objects.count()) == (before, transfers)
+    assert AuditEvent.objects.filter(action="forced_transfer_propose").count() == audits
+    # and the 300 left may go, both transfers then approved whole
+    second = propose(second_receiver, 300)
+    for transfer in (first, second):
+        sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    assert [position_of(a, market.security).total for a in (first_receiver, second_receiver)] == [700, 300]
+    assert replay_check() == []
+
+
+def test_a_rejected_forced_transfer_keeps_nothing_of_the_freeze(sup):
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 1000)
+    kwargs = {"security": market.security.code, "reason": "Judgment enforced", **LEGAL}
+    first = sv.forced_transfer_propose(actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, quantity=700, **kwargs)
+    sv.forced_transfer_reject(actor=reg2, transfer_id=first.pk, reason="Wrong court")
+    second = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, quantity=1000, **kwargs
+    )
+    assert second.status == ForcedTransfer.Status.PROPOSED
 
 
 def test_the_freeze_api_shape_outside_clients_rely_on(sup):

@@ -749,7 +749,13 @@ def flaky_mail(settings):
 def queued(monkeypatch):
     """The account mails the commits queue, held here (in order) instead of going to a worker."""
     held: list[dict] = []
-    monkeypatch.setattr(tasks, "account_mail", SimpleNamespace(delay=held.append))
+
+    def apply_async(*, args, argsrepr):
+        (message,) = args
+        assert message["to"] not in argsrepr and str(message.get("url", "-")) not in argsrepr
+        held.append(message)
+
+    monkeypatch.setattr(tasks, "account_mail", SimpleNamespace(apply_async=apply_async))
     return held
 
 

@@ -4,6 +4,7 @@ request queues, the worker sends over SMTP (a small SMTP server in this process)
 from __future__ import annotations
 
 import email
+import re
 import socketserver
 import threading
 import time
@@ -106,4 +107,8 @@ def test_a_reset_answered_by_the_web_is_mailed_by_the_worker(tmp_path, settings,
     assert message["To"] == address and message["Subject"].endswith(" / Reset your password")
     text = message.get_content()
     assert f"Hello {user.username}," in text and "/password-reset/" in text
+    # and the worker's log names the task, never the link nor the address
+    (path,) = set(re.findall(r"/password-reset/[^\s]+", text))
+    logs = stack.logs()
+    assert "core.tasks.account_mail" in logs and path not in logs and address not in logs
     assert AuditEvent.objects.filter(action="password_reset_request", actor=user, outcome="ok").count() == 1

@@ -31,6 +31,7 @@ worker comes to it (expired, used, replaced, its user's password or address chan
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Literal
@@ -97,6 +98,8 @@ EmailChangeRateLimited = err.error_class(
     gettext_lazy("Too many confirmation links asked for. Try again in an hour."),
     429,
 )
+
+log = logging.getLogger(__name__)
 
 EMAIL_LINK_SALT = "core.account_settings.email_change"
 # The audit actions that change a user's email state: a new request ends the links sent before it.
@@ -167,13 +170,16 @@ def account_mail_send(*, kind: str, user_id: int, to: str, key: str, **facts: ob
     if kind == "password_reset":
         # Django's token is bound to the password hash, the last login, the address and the time it was made.
         if not (user.is_active and user.email == to and default_token_generator.check_token(user, str(facts["token"]))):
+            log.info("account mail %s (%s, user %s) not sent: its link no longer works", key, kind, user_id)
             return False
         context.update(url=facts["url"], seconds=settings.PASSWORD_RESET_TIMEOUT)
     elif kind == "email_confirm":
         try:
-            if email_link_read(user=user, token=str(facts["token"])) != to:
-                return False
+            works = email_link_read(user=user, token=str(facts["token"])) == to
         except err.DomainError:
+            works = False
+        if not works:
+            log.info("account mail %s (%s, user %s) not sent: its link no longer works", key, kind, user_id)
             return False
         context.update(url=facts["url"], seconds=settings.EMAIL_CHANGE_LINK_SECONDS)
     elif kind == "email_changed":

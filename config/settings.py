@@ -283,7 +283,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "priority_steps":
 CELERY_BACKGROUND_PRIORITY = 9
 CELERY_TASK_ROUTES = {
     name: {"priority": CELERY_BACKGROUND_PRIORITY}
-    for name in ("notifications.tasks.notify", "core.tasks.publish_built", "surveillance.tasks.scan_block")
+    for name in (
+        "notifications.tasks.notify",
+        "core.tasks.publish_built",
+        "core.tasks.account_mail",
+        "surveillance.tasks.scan_block",
+    )
 }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -483,7 +488,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 DISCLOSURE_DIR = Path(env("DISCLOSURE_DIR", str(DATA_DIR / "disclosures")))
 DISCLOSURE_MAX_BYTES = int(env("DISCLOSURE_MAX_BYTES", str(20 * 1024 * 1024)) or 20 * 1024 * 1024)
 
-# Notifications by email (notifications.services, for investors who switch it on): Django's email backend.
+# Email (notifications.services, for investors who switch it on; core.account_settings, a user's own settings:
+# reset and confirmation links, notices of a changed password or address), sent by the worker, never in a request:
+# Django's email backend.
 # Unless EMAIL_BACKEND says otherwise the console backend prints them (the demo); SMTP in production takes
 # EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
 # EMAIL_HOST_PASSWORD and EMAIL_USE_TLS.
@@ -493,6 +500,9 @@ EMAIL_PORT = int(env("EMAIL_PORT", "25") or 25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Seconds an SMTP connection may wait on the server (Django's default waits for ever): a hung mail server then
+# costs a worker this long per attempt, and core.tasks.account_mail retries later.
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "10") or 10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "notifications@otc-exchange.invalid")
 
 # A user's own settings (core.account_settings, docs/operations.md "A user's own settings"): the link that confirms

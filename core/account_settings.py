@@ -19,12 +19,20 @@
 * Every change and every refusal of a wrong current password is an audit record; the wrong password is also a
   failed login for django-axes (the caller sends the signal, it needs the request).
 
-Emails are in both languages, Chinese first, as the notifications' are.
+Emails are in both languages, Chinese first, as the notifications' are. None is sent inside the request: the
+service queues ``core.tasks.account_mail`` once its transaction commits (``_mail_queue``), and the worker sends it
+(``account_mail_send``), retrying a mail server that fails. A slow or failing mail server therefore neither slows
+nor fails the request, and a reset for an address some account has answers as fast as one for an address none
+has. The message carries the user's id, the address, and for a link the link itself, made in the request: its
+lifetime counts from the request, however late the worker sends it, and a link that no longer works when the
+worker comes to it (expired, used, replaced, its user's password or address changed) is not sent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import uuid
 from collections.abc import Callable
 from typing import Literal
 
@@ -91,6 +99,8 @@ EmailChangeRateLimited = err.error_class(
     429,
 )
 
+log = logging.getLogger(__name__)
+
 EMAIL_LINK_SALT = "core.account_settings.email_change"
 # The audit actions that change a user's email state: a new request ends the links sent before it.
 EMAIL_ACTIONS = ("email_change_request", "email_change", "email_remove")
@@ -110,6 +120,18 @@ def email_masked(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+# The account mails: subject (a msgid) and text template of each kind.
+MAILS: dict[str, tuple[str, str]] = {
+    "password_changed": (gettext_noop("Your password was changed"), "settings/mail/password_changed.txt"),
+    "email_confirm": (gettext_noop("Confirm your email address"), "settings/mail/email_confirm.txt"),
+    "email_changed": (gettext_noop("Your email address was changed"), "settings/mail/email_changed.txt"),
+    "password_reset": (gettext_noop("Reset your password"), "settings/mail/password_reset.txt"),
+}
+# How long the worker remembers a mail it sent (``account_mail_send``): far beyond the task's retries (minutes)
+# and a message's redelivery (the broker's visibility timeout, an hour).
+MAIL_SENT_MEMORY = 2 * 86400
+
+
 def _mail(*, to: str, subject: str, template: str, context: dict) -> None:
     """One email in both languages, Chinese first: ``subject`` is a msgid, ``template`` a text template."""
     subjects, bodies = [], []
@@ -120,8 +142,54 @@ def _mail(*, to: str, subject: str, template: str, context: dict) -> None:
     send_mail(" / ".join(subjects), "\n\n----\n\n".join(bodies), settings.DEFAULT_FROM_EMAIL, [to])
 
 
-def _mail_on_commit(**kwargs) -> None:
-    transaction.on_commit(lambda: _mail(**kwargs), robust=True)
+def _mail_queue(*, kind: str, user: User, to: str, **facts: object) -> None:
+    """Queue the account mail ``kind`` to ``to`` about ``user`` once the transaction commits (none if it rolls
+    back). ``facts``: JSON values the mail needs besides the user (a link, its token). Queuing is the request's
+    only mail work; a broker that cannot take it is logged (``robust``), the change is committed by then."""
+    from . import tasks  # core.tasks calls this module's account_mail_send
+
+    mail = {"kind": kind, "user_id": user.pk, "to": to, "key": uuid.uuid4().hex, **facts}
+    # What the worker's log and a monitor show of the task's arguments: never the link, nor the address.
+    shown = repr({"kind": kind, "user_id": user.pk, "key": mail["key"]})
+    transaction.on_commit(lambda: tasks.account_mail.apply_async(args=[mail], argsrepr=shown), robust=True)
+
+
+def account_mail_send(*, kind: str, user_id: int, to: str, key: str, **facts: object) -> bool:
+    """Send one queued account mail (``core.tasks.account_mail``); whether it was sent. ``key`` names the mail:
+    one already sent is not sent again (a message delivered twice). A link is sent only while it still works.
+    A mail server's error propagates, for the task to retry; until a send succeeds, nothing is remembered."""
+    if kind not in MAILS:
+        return False  # a message from another version of the code
+    sent = f"account-mail:sent:{key}"
+    if cache.get(sent):
+        return False
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return False
+    context: dict = {"user": user}
+    if kind == "password_reset":
+        # Django's token is bound to the password hash, the last login, the address and the time it was made.
+        if not (user.is_active and user.email == to and default_token_generator.check_token(user, str(facts["token"]))):
+            log.info("account mail %s (%s, user %s) not sent: its link no longer works", key, kind, user_id)
+            return False
+        context.update(url=facts["url"], seconds=settings.PASSWORD_RESET_TIMEOUT)
+    elif kind == "email_confirm":
+        try:
+            works = email_link_read(user=user, token=str(facts["token"])) == to
+        except err.DomainError:
+            works = False
+        if not works:
+            log.info("account mail %s (%s, user %s) not sent: its link no longer works", key, kind, user_id)
+            return False
+        context.update(url=facts["url"], seconds=settings.EMAIL_CHANGE_LINK_SECONDS)
+    elif kind == "email_changed":
+        context["new"] = facts["new"]
+    else:
+        context["reset"] = facts["reset"]
+    subject, template = MAILS[kind]
+    _mail(to=to, subject=subject, template=template, context=context)
+    cache.set(sent, 1, timeout=MAIL_SENT_MEMORY)
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -149,12 +217,7 @@ def password_set(*, user: User, new_password: str, reason: Literal["change", "re
         user.save(update_fields=["password"])
         audit_record(actor=user, action=action, target=user.username, ip=ip)
         if user.email:
-            _mail_on_commit(
-                to=user.email,
-                subject=gettext_noop("Your password was changed"),
-                template="settings/mail/password_changed.txt",
-                context={"user": user, "reset": reason == "reset"},
-            )
+            _mail_queue(kind="password_changed", user=user, to=user.email, reset=reason == "reset")
 
 
 # --------------------------------------------------------------------------
@@ -219,16 +282,7 @@ def email_change_request(
             detail={"new": email_masked(new_email)},
         )
         token = signing.dumps({"u": user.pk, "e": new_email, "s": _email_state(user)}, salt=EMAIL_LINK_SALT)
-        _mail_on_commit(
-            to=new_email,
-            subject=gettext_noop("Confirm your email address"),
-            template="settings/mail/email_confirm.txt",
-            context={
-                "user": user,
-                "url": confirm_url(token),
-                "hours": settings.EMAIL_CHANGE_LINK_SECONDS // 3600,
-            },
-        )
+        _mail_queue(kind="email_confirm", user=user, to=new_email, token=token, url=confirm_url(token))
     return token
 
 
@@ -267,12 +321,7 @@ def email_change_confirm(*, user: User, token: str, ip: str | None = None) -> st
                 detail={"old": email_masked(old_email), "new": email_masked(new_email)},
             )
             if old_email:
-                _mail_on_commit(
-                    to=old_email,
-                    subject=gettext_noop("Your email address was changed"),
-                    template="settings/mail/email_changed.txt",
-                    context={"user": user, "new": email_masked(new_email)},
-                )
+                _mail_queue(kind="email_changed", user=user, to=old_email, new=email_masked(new_email))
     except err.DomainError as exc:
         audit_record(
             actor=user,
@@ -298,12 +347,7 @@ def email_remove(*, user: User, ip: str | None = None) -> None:
         audit_record(
             actor=user, action="email_remove", target=user.username, ip=ip, detail={"old": email_masked(old_email)}
         )
-        _mail_on_commit(
-            to=old_email,
-            subject=gettext_noop("Your email address was changed"),
-            template="settings/mail/email_changed.txt",
-            context={"user": user, "new": ""},
-        )
+        _mail_queue(kind="email_changed", user=user, to=old_email, new="")
 
 
 # --------------------------------------------------------------------------
@@ -346,8 +390,9 @@ def password_reset_throttle(*, address: str, ip: str | None) -> None:
 
 def password_reset_send(*, address: str, site: str, ip: str | None = None) -> int:
     """Mail a one-time reset link to each active user whose (verified) address is ``address`` and whose password
-    is usable; ``site``: the scheme and host the link starts with. Returns how many were sent, which the caller
-    must not show. Each is audited as ``password_reset_request`` by the user it is for."""
+    is usable; ``site``: the scheme and host the link starts with. The mails are queued (after the commit), never
+    sent here, so the request takes as long for an address no account has. Returns how many were queued, which
+    the caller must not show. Each is audited as ``password_reset_request`` by the user it is for."""
     users = [
         u
         for u in User.objects.filter(email__iexact=address.strip(), is_active=True).order_by("pk")
@@ -359,10 +404,5 @@ def password_reset_send(*, address: str, site: str, ip: str | None = None) -> in
             token = default_token_generator.make_token(user)
             path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
             audit_record(actor=user, action="password_reset_request", target=user.username, ip=ip)
-            _mail_on_commit(
-                to=user.email,
-                subject=gettext_noop("Reset your password"),
-                template="settings/mail/password_reset.txt",
-                context={"user": user, "url": site + path, "hours": settings.PASSWORD_RESET_TIMEOUT // 3600},
-            )
+            _mail_queue(kind="password_reset", user=user, to=user.email, token=token, url=site + path)
     return len(users)

@@ -1,6 +1,7 @@
 """Labels in the active language for the codes that pages show: ledger entry kinds, audit actions and
-outcomes, roles. The codes themselves stay as they are in the data, the API and the CSV exports; a page
-shows the label and keeps the code at hand (a title or a data attribute) for those who search by it.
+outcomes, roles; and a duration as words (``duration_text``). The codes themselves stay as they are in the
+data, the API and the CSV exports; a page shows the label and keeps the code at hand (a title or a data
+attribute) for those who search by it.
 
 The entry kinds are ``ledger.models.EntryKind``'s values; core cannot import ledger, so the labels are kept
 here and ``tests/test_translations.py`` checks that every kind has one. An unknown code is shown as it is.
@@ -9,7 +10,7 @@ here and ``tests/test_translations.py`` checks that every kind has one. An unkno
 from __future__ import annotations
 
 from django.urls import Resolver404, resolve
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .audit_actions import REFUSED_ACTIONS, refused_action
@@ -231,3 +232,14 @@ def choice_label(choices, value: str) -> str:
         return str(choices(value).label)
     except ValueError:
         return value
+
+
+def duration_text(seconds: int) -> str:
+    """How long a link works, in words of the active language: whole hours ("24 hours"), else minutes ("30
+    minutes", never "0 hours"), at least one; rounded down, so a page never promises more time than there is."""
+    seconds = int(seconds)
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    minutes = max(1, seconds // 60)
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}

@@ -12,6 +12,8 @@
 * ``password-reset/``: Django's views, sending through ``core.account_settings`` (verified addresses only, never
   saying whether an account exists, limited per client and per address).
 
+No page sends mail itself: the services queue it for the worker after their commit (``core.tasks.account_mail``).
+
 Writes are ``core.account_settings``'s.
 """
 
@@ -26,13 +28,14 @@ from django.contrib.auth.signals import user_login_failed
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from . import account_settings, twofactor
 from .audit import client_ip
 from .errors import DomainError
 from .forms import domain_error_message
+from .labels import duration_text
 from .models import Account
 from .settings_forms import (
     EmailChangeForm,
@@ -138,15 +141,14 @@ def email_change(request):
                 if isinstance(exc, account_settings.EmailChangeRateLimited):
                     status = exc.status
             else:
-                hours = settings.EMAIL_CHANGE_LINK_SECONDS // 3600
-                sent = ngettext(
-                    "We sent a link to %(address)s. Open it within %(hours)s hour, signed in as now, and it becomes "
-                    "your address. Until then your address stays as it is.",
-                    "We sent a link to %(address)s. Open it within %(hours)s hours, signed in as now, and it becomes "
-                    "your address. Until then your address stays as it is.",
-                    hours,
-                )
-                messages.success(request, sent % {"address": form.cleaned_data["new_email"], "hours": hours})
+                sent = gettext(
+                    "We sent a link to %(address)s. Open it within %(lifetime)s, signed in as now, and it becomes "
+                    "your address. Until then your address stays as it is."
+                ) % {
+                    "address": form.cleaned_data["new_email"],
+                    "lifetime": duration_text(settings.EMAIL_CHANGE_LINK_SECONDS),
+                }
+                messages.success(request, sent)
                 return redirect("settings-email")
         elif form.wrong_password and (ended := wrong_password(request, "email_change_request")) is not None:
             return ended
@@ -225,7 +227,7 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "registration/password_reset_done.html"
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "hours": settings.PASSWORD_RESET_TIMEOUT // 3600}
+        return {**super().get_context_data(**kwargs), "seconds": settings.PASSWORD_RESET_TIMEOUT}
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -1,8 +1,9 @@
 """Celery interface to core: thin and idempotent."""
 
 from celery import shared_task
+from django.db import OperationalError
 
-from . import events
+from . import account_settings, events
 
 
 @shared_task(ignore_result=True, expires=30)
@@ -11,3 +12,20 @@ def publish_built(name: str) -> int:
     if name not in events.builders:
         return 0
     return events.publish_now(name)
+
+
+# A mail server that is down, refuses or times out raises an OSError (smtplib.SMTPException, ConnectionError,
+# TimeoutError, socket.gaierror are all OSErrors): retried after 30 s, 1, 2, 4 and 8 minutes, then given up and
+# logged as failed by the worker: about a quarter of an hour in all, within a reset link's hour.
+@shared_task(
+    autoretry_for=(OSError, OperationalError),
+    retry_backoff=30,
+    retry_backoff_max=480,
+    retry_jitter=False,
+    max_retries=5,
+    ignore_result=True,
+)
+def account_mail(mail: dict) -> bool:
+    """Send one account mail a request queued (``core.account_settings``: a password reset link, an email
+    address's confirmation link, the notice of a changed password or address). A second delivery sends nothing."""
+    return account_settings.account_mail_send(**mail)

@@ -1,25 +1,34 @@
 """A user's own settings (core.account_settings, core.settings_views): the settings page of every role, changing
 the password, setting, confirming and removing the email address, and resetting a forgotten password.
 
-Mail is Django's test outbox (mails go after the commit: the tests run the commit callbacks). Pages are read in
+Mail is Django's test outbox. A service queues each mail after its commit (``core.tasks.account_mail``); the tests
+run the commit callbacks, and the task then runs at once in this process (Celery's eager mode, as the notifications'
+tests run theirs). The tests of the queue itself (at the end) run the task by hand. Pages are read in
 the default language, Chinese; what they assert is codes, field names and the state of the database.
 """
 
 from __future__ import annotations
 
 import re
+import smtplib
 import time
 import uuid
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
 from django.core import mail, signing
 from django.core.cache import cache
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
 from django.test import Client
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext
 
-from core import account_settings
+from config.celery import app as celery_app
+from core import account_settings, tasks
 from core.models import ApiToken, AuditEvent, Role, User
 from core.tokens import token_issue
 from notifications import services as notification_services
@@ -38,6 +47,12 @@ def _reset_limits(settings):
     settings.PASSWORD_RESET_ADDRESS_RATE = "100000/hour"
     settings.EMAIL_CHANGE_RATE = "100000/hour"
     cache.delete("password-reset:ip:127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(monkeypatch):
+    """The mail tasks the commits queue run at once, in the process that committed (here the test's own)."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
 def signed_in(user: User) -> Client:
@@ -314,9 +329,12 @@ def test_confirmation_links_one_user_asks_for_are_limited(settings, market, djan
     user = market.user()
     client = signed_in(user)
 
-    # when they ask for three addresses in a row
-    with django_capture_on_commit_callbacks(execute=True):
-        answers = [email_post(client, f"n{n}@example.com") for n in range(3)]
+    # when they ask for three addresses in a row (each mail sent before the next request: a link a newer request
+    # replaced before the worker came to it is not sent, test_a_link_that_no_longer_works_when_the_worker_comes...)
+    answers = []
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            answers.append(email_post(client, f"n{n}@example.com"))
 
     # then two links are sent; the third is refused on the form (429), mails nothing and is audited as refused
     assert [a.status_code for a in answers] == [302, 302, 429]
@@ -692,3 +710,318 @@ def test_a_token_lifetime_out_of_bounds_reads_the_forms_own_words(market):
         )
         assert response.status_code == 400
         assert response.context["form"].errors["days"] == ["The lifetime is a whole number of days from 1 to 90."]
+
+
+# --------------------------------------------------------------------------
+# The mails leave the request: queued after the commit, sent by the worker (core.tasks.account_mail)
+
+# The task itself, kept before a test holds the queue (``queued``) in its place.
+account_mail = tasks.account_mail
+
+
+class FlakyBackend(BaseEmailBackend):
+    """A mail server whose next ``failures`` sends fail (it hangs up), each after ``delay`` seconds; then Django's
+    test outbox. ``calls`` counts every attempt."""
+
+    failures = 0
+    delay = 0.0
+    calls = 0
+
+    def send_messages(self, messages):
+        type(self).calls += 1
+        time.sleep(type(self).delay)
+        if type(self).failures:
+            type(self).failures -= 1
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        mail.outbox.extend(messages)
+        return len(messages)
+
+
+@pytest.fixture
+def flaky_mail(settings):
+    settings.EMAIL_BACKEND = f"{__name__}.FlakyBackend"
+    FlakyBackend.failures, FlakyBackend.delay, FlakyBackend.calls = 0, 0.0, 0
+    yield FlakyBackend
+    FlakyBackend.failures, FlakyBackend.delay, FlakyBackend.calls = 0, 0.0, 0
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The account mails the commits queue, held here (in order) instead of going to a worker."""
+    held: list[dict] = []
+
+    def apply_async(*, args, argsrepr):
+        (message,) = args
+        assert message["to"] not in argsrepr and str(message.get("url", "-")) not in argsrepr
+        held.append(message)
+
+    monkeypatch.setattr(tasks, "account_mail", SimpleNamespace(apply_async=apply_async))
+    return held
+
+
+@pytest.mark.parametrize("flow", ["reset", "email_change", "email_confirm", "email_remove", "password_change"])
+def test_a_request_sends_no_mail_it_queues_one_for_the_worker(market, queued, django_capture_on_commit_callbacks, flow):
+    # given a user with an address (found by a review: every account mail was sent by the request after its
+    # commit, so a slow or failing mail server slowed or failed the request)
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    client = signed_in(user)
+    token = None
+    if flow == "email_confirm":
+        user = User.objects.get(pk=user.pk)
+        token = account_settings.email_change_request(user=user, new_email="new@example.com", confirm_url=str)
+        queued.clear()
+
+    # when the user does what mails them, and the request's transaction commits
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = {
+            "reset": lambda: reset_post(Client(), "me@example.com"),
+            "email_change": lambda: email_post(client, "new@example.com"),
+            "email_confirm": lambda: client.post(f"/settings/email/confirm/{token}/"),
+            "email_remove": lambda: client.post("/settings/email/remove/", {"remove-password": PASSWORD}),
+            "password_change": lambda: password_post(client),
+        }[flow]()
+
+    # then the request answered as always and sent nothing: one mail is queued, which names its user and address
+    assert answer.status_code == 302
+    assert mail.outbox == []
+    expected = {
+        "reset": ("password_reset", "me@example.com"),
+        "email_change": ("email_confirm", "new@example.com"),
+        "email_confirm": ("email_changed", "me@example.com"),
+        "email_remove": ("email_changed", "me@example.com"),
+        "password_change": ("password_changed", "me@example.com"),
+    }[flow]
+    assert [(m["kind"], m["user_id"], m["to"]) for m in queued] == [(*expected[:1], user.pk, expected[1])]
+
+    # when the worker runs it
+    result = account_mail.apply(args=[queued[0]])
+
+    # then it sends that one mail
+    assert result.successful() and result.get() is True
+    assert [m.to for m in mail.outbox] == [[expected[1]]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reset_answers_at_once_and_alike_for_any_address_however_slow_or_broken_the_mail_server(queued, flaky_mail):
+    # given a user with an address, committed as in production (the request's own commit runs its callbacks), and
+    # a mail server that takes two seconds to fail every time
+    user = User.objects.create_user(
+        username=f"reset{uuid.uuid4().hex[:8]}", password=PASSWORD, role=Role.INVESTOR, email="known@example.com"
+    )
+    flaky_mail.failures, flaky_mail.delay = 99, 2.0
+
+    # when a reset is asked for an unknown address and for the known one
+    times, answers = [], []
+    for address in ("nobody@example.com", "known@example.com"):
+        started = time.monotonic()
+        answers.append(reset_post(Client(), address))
+        times.append(time.monotonic() - started)
+
+    # then both answers are the same, neither waited for the mail server nor touched it, and the known address's
+    # request is committed: its audit record, and one mail queued for the worker; the unknown one queued nothing
+    assert [(a.status_code, a["Location"]) for a in answers] == [(302, "/password-reset/sent/")] * 2
+    assert flaky_mail.calls == 0 and mail.outbox == []
+    assert max(times) < flaky_mail.delay
+    assert [(m["kind"], m["user_id"], m["to"]) for m in queued] == [("password_reset", user.pk, "known@example.com")]
+    assert records(user, "password_reset_request") == [("password_reset_request", "ok", {})]
+    assert AuditEvent.objects.filter(action="password_reset_request").count() == 1
+    assert User.objects.get(pk=user.pk).check_password(PASSWORD)
+
+    # and the worker, not the request, meets the broken server: it tries, retries five times, then gives up
+    flaky_mail.delay = 0.0
+    assert account_mail.apply(args=[queued[0]]).state == "FAILURE"
+    assert flaky_mail.calls == 6 and mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_or_address_change_is_made_whatever_the_mail_server_does(queued, flaky_mail):
+    # given a user with an address, signed in, and a mail server that fails every time
+    user = User.objects.create_user(
+        username=f"change{uuid.uuid4().hex[:8]}", password=PASSWORD, role=Role.INVESTOR, email="old@example.com"
+    )
+    client = signed_in(user)
+    flaky_mail.failures = 99
+
+    # when they change their password, ask for a new address and remove the old one
+    changed = password_post(client)
+    asked = email_post(client, "new@example.com", password=NEW_PASSWORD)
+    removed = client.post("/settings/email/remove/", {"remove-password": NEW_PASSWORD})
+
+    # then each is answered as always and made whole, and the mail server was not touched
+    assert [r.status_code for r in (changed, asked, removed)] == [302, 302, 302]
+    user = User.objects.get(pk=user.pk)
+    assert user.check_password(NEW_PASSWORD) and user.email == ""
+    assert [r[:2] for r in records(user, "password_change", "email_change_request", "email_remove")] == [
+        ("password_change", "ok"),
+        ("email_change_request", "ok"),
+        ("email_remove", "ok"),
+    ]
+    assert flaky_mail.calls == 0 and mail.outbox == []
+    assert [(m["kind"], m["to"]) for m in queued] == [
+        ("password_changed", "old@example.com"),
+        ("email_confirm", "new@example.com"),
+        ("email_changed", "old@example.com"),
+    ]
+
+
+def test_a_rolled_back_change_queues_nothing(market, queued, django_capture_on_commit_callbacks):
+    # given a user with an address
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    before = state(user)
+
+    # when their password is changed inside a transaction that then fails
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        account_settings.password_set(user=User.objects.get(pk=user.pk), new_password=NEW_PASSWORD, reason="change")
+        raise RuntimeError("the caller's transaction fails after the change")
+
+    # then nothing is queued, nor sent, nor changed
+    assert queued == [] and mail.outbox == [] and state(user) == before
+
+
+def test_the_worker_sends_the_mail_in_both_languages_chinese_first(market, queued, django_capture_on_commit_callbacks):
+    # given a reset asked for a user with an address
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_post(Client(), "me@example.com")
+
+    # when the worker sends it
+    account_mail.apply(args=[queued[0]])
+
+    # then it is one mail to that address: the subject and text in Chinese, then in English, the link in each
+    (message,) = mail.outbox
+    with translation.override("zh-hans"):
+        zh_subject, zh_hello = gettext("Reset your password"), gettext("Hello %(name)s,") % {"name": user.username}
+    assert zh_subject != "Reset your password"
+    assert message.to == ["me@example.com"] and message.subject == f"{zh_subject} / Reset your password"
+    zh_part, en_part = message.body.split("\n\n----\n\n")
+    assert zh_part.startswith(zh_hello) and en_part.startswith(f"Hello {user.username},")
+    assert queued[0]["url"] in zh_part and queued[0]["url"] in en_part
+    assert "within 1 hour; it works once" in en_part
+    # and the link is the one the request made: it resets this user's password
+    uid, token = link_in(message).strip("/").split("/")[-2:]
+    assert default_token_generator.check_token(User.objects.get(pk=user.pk), token)
+
+
+def test_a_retried_mail_is_sent_once(market, queued, flaky_mail, django_capture_on_commit_callbacks):
+    # given a queued reset mail, and a mail server that hangs up once
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_post(Client(), "me@example.com")
+    flaky_mail.failures = 1
+
+    # when the worker runs it (here eagerly: Celery runs the retry at once, in this process)
+    result = account_mail.apply(args=[queued[0]])
+
+    # then the first try failed, the retry sent it: one mail
+    assert result.successful() and result.get() is True
+    assert flaky_mail.calls == 2 and [m.to for m in mail.outbox] == [["me@example.com"]]
+
+    # when the same message is delivered once more (a worker lost before its acknowledgement)
+    again = account_mail.apply(args=[queued[0]])
+
+    # then nothing more is sent, nor tried
+    assert again.get() is False
+    assert flaky_mail.calls == 2 and len(mail.outbox) == 1
+
+
+def test_a_mail_server_that_keeps_failing_is_retried_with_backoff_then_given_up(
+    market, queued, flaky_mail, caplog, django_capture_on_commit_callbacks
+):
+    # given a queued notice, and a mail server that always hangs up
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        password_post(signed_in(user))
+    flaky_mail.failures = 99
+
+    # when the worker runs it
+    result = account_mail.apply(args=[queued[0]])
+
+    # then it tried once and retried five times, each later than the one before, then failed; nothing sent
+    assert result.state == "FAILURE" and isinstance(result.result, smtplib.SMTPException)
+    assert flaky_mail.calls == 6 and mail.outbox == []
+    delays = re.findall(r"Retry in (\d+)s", caplog.text)
+    assert delays == ["30", "60", "120", "240", "480"]
+
+
+def test_a_link_that_no_longer_works_when_the_worker_comes_is_not_sent(
+    market, queued, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a user who asked for two addresses in a row, and for a reset, all queued, none sent yet
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    client = signed_in(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        email_post(client, "first@example.com")
+        email_post(client, "second@example.com")
+        reset_post(Client(), "me@example.com")
+    first, second, reset = queued
+
+    # when the worker comes to them after the reset link expired
+    real_now = default_token_generator._now
+    monkeypatch.setattr(default_token_generator, "_now", lambda: real_now() + timedelta(hours=2))
+    sent = [account_mail.apply(args=[m]).get() for m in (first, second, reset)]
+
+    # then only the link that still works is sent: the newer request replaced the first, the reset expired
+    assert sent == [False, True, False]
+    assert [m.to for m in mail.outbox] == [["second@example.com"]]
+
+
+def test_a_reset_link_is_not_sent_once_the_user_has_logged_in_since(market, queued, django_capture_on_commit_callbacks):
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_post(Client(), "me@example.com")
+
+    signed_in(user)  # Django's reset token is bound to the last login
+
+    assert account_mail.apply(args=[queued[0]]).get() is False and mail.outbox == []
+
+
+def test_a_link_lifetime_under_an_hour_reads_in_minutes(settings, market, django_capture_on_commit_callbacks):
+    # given links that work for half an hour (found by a review: the pages and mails said "0 hours")
+    settings.PASSWORD_RESET_TIMEOUT = 1800
+    settings.EMAIL_CHANGE_LINK_SECONDS = 1800
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    client = signed_in(user)
+
+    # when a reset and an address change are asked for
+    with django_capture_on_commit_callbacks(execute=True):
+        page = Client().post("/password-reset/", {"email": "me@example.com"}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+        changed = client.post(
+            "/settings/email/", {"new_email": "new@example.com", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
+        )
+    shown = [str(m) for m in changed.wsgi_request._messages]
+
+    # then the page, the message and both mails say 30 minutes, in every language, never 0 hours
+    assert "It works once, within 30 minutes." in page.content.decode()
+    assert any("Open it within 30 minutes, signed in as now" in m for m in shown)
+    reset_mail, confirm_mail = mail.outbox
+    assert "open this link within 30 minutes; it works once" in reset_mail.body
+    assert "signed in as that user, within 30 minutes:" in confirm_mail.body
+    for text in (page.content.decode(), *shown, reset_mail.body, confirm_mail.body):
+        assert "0 hour" not in text and "0 小时" not in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "en"),
+    [
+        (60, "1 minute"),
+        (1800, "30 minutes"),
+        (3599, "59 minutes"),
+        (3600, "1 hour"),
+        (5400, "90 minutes"),
+        (86400, "24 hours"),
+        (30, "1 minute"),
+    ],
+)
+def test_a_duration_reads_in_whole_hours_else_minutes(seconds, en):
+    from core.labels import duration_text
+
+    with translation.override("en"):
+        assert duration_text(seconds) == en

@@ -1,4 +1,4 @@
-"""``{% load labels %}``: codes shown as labels in the active language (``core.labels``)."""
+"""``{% load labels %}``: codes shown as labels, and durations as words, in the active language (``core.labels``)."""
 
 from django import template
 
@@ -14,6 +14,7 @@ register.filter("audit_target", labels.audit_target_label)
 register.filter("alert_detail", labels.alert_detail_label)
 register.filter("audit_outcome", labels.outcome_label)
 register.filter("role_label", labels.role_label)
+register.filter("duration", labels.duration_text)
 
 
 @register.filter

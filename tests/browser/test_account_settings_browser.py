@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
+from config.celery import app as celery_app
 from core.models import AuditEvent, User
 from tests.browser.steps import PASSWORD, log_in
 from tests.conftest import build_market
@@ -25,6 +26,12 @@ def _reset_limits(settings):
     settings.PASSWORD_RESET_IP_RATE = "100000/hour"
     settings.PASSWORD_RESET_ADDRESS_RATE = "100000/hour"
     cache.delete("password-reset:ip:127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(monkeypatch):
+    """The mail tasks the commits queue run at once, in the live server's thread, instead of waiting for a worker."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
 @pytest.fixture

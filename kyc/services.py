@@ -393,6 +393,10 @@ def document_content(document: KycDocument) -> bytes:
     error, nothing returned) when they do not decrypt (altered, copied from another row, a key missing from the
     ring) or do not match: a damaged scan is never served as if it were the investor's."""
     blob = KycDocument.objects.filter(pk=document.pk).values_list("content_enc", flat=True).first()
+    return _decrypted(document, blob)
+
+
+def _decrypted(document: KycDocument, blob: bytes | None) -> bytes:
     context = document_context(stored_name=document.stored_name, profile_id=document.profile_id, sha256=document.sha256)
     try:
         if blob is None:
@@ -714,7 +718,7 @@ def kyc_reencrypt() -> Reencrypted:
             if ring.key_of(blob) == ring.primary:
                 continue
             try:
-                data = document_content(document)
+                data = _decrypted(document, blob)
             except DocumentUnreadable:
                 unreadable.append(document_id)
                 continue

@@ -48,7 +48,7 @@ def files_into_database(apps, schema_editor):
     ring = crypto.ring()
     folder = _folder()
     refused = []
-    for document in KycDocument.objects.order_by("pk").iterator(chunk_size=50):
+    for document in KycDocument.objects.order_by("pk").iterator(chunk_size=10):
         path = folder / document.stored_name
         try:
             data = path.read_bytes()
@@ -85,7 +85,7 @@ def files_out_of_database(apps, schema_editor):
     folder = _folder()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     refused = []
-    for document in KycDocument.objects.order_by("pk").iterator(chunk_size=50):
+    for document in KycDocument.objects.order_by("pk").iterator(chunk_size=10):
         try:
             data = ring.decrypt_bytes(document.content_enc, context=_context(document))
         except crypto.DecryptionFailed as exc:

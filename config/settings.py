@@ -468,12 +468,14 @@ CELERY_BEAT_SCHEDULE = {
 # How long a request for quote stays open for answers and acceptance (seconds).
 RFQ_TTL = int(env("RFQ_TTL", "120") or 120)
 
-# Personal data: AES-GCM keys (or KYC_DATA_KEYS / KYC_INDEX_KEY from the environment),
-# uploaded ID documents (outside the web root), and how long a risk assessment holds.
 # The ceiling of one cash deposit or withdrawal, whatever a broker's own limit (Broker.cash_movement_limit).
 CASH_MOVEMENT_MAX = Decimal(env("CASH_MOVEMENT_MAX", "1000000000000") or "1000000000000")
 
+# Personal data: AES-GCM keys (or KYC_DATA_KEYS / KYC_INDEX_KEY from the environment),
+# the uploaded ID documents' limit (they are stored encrypted in the database), and how long a risk assessment holds.
 KYC_KEY_DIR = Path(env("KYC_KEY_DIR", str(DATA_DIR / "keys" / "pii")))
+# Where ID documents were kept as files before kyc 0006, which moves them into the database: read by that
+# migration alone (and written by its reverse), never by the running exchange.
 KYC_DOCUMENT_DIR = Path(env("KYC_DOCUMENT_DIR", str(DATA_DIR / "documents")))
 KYC_DOCUMENT_MAX_BYTES = 5 * 1024 * 1024
 # Online registrations (no login needed) one address may make (kyc.throttles): "N/second|minute|hour|day".

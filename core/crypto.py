@@ -14,6 +14,10 @@ value with the new one.
 A ciphertext is ``b"k1" ‖ kid (8 ASCII bytes) ‖ nonce (12) ‖ AES-GCM(data)``,
 with the kid as associated data, so a value cannot be moved to another key id.
 
+Files (the KYC ID documents, ``encrypt_bytes``) are ``b"d1" ‖ kid ‖ nonce ‖ AES-GCM(bytes)`` with
+``b"d1" ‖ kid ‖ context`` as associated data: the caller's context names what the bytes belong to (a document's
+identity), so a ciphertext copied to another document's row, or read as a text value, fails to decrypt.
+
 Blind index: HMAC-SHA256 under a separate index key, of the normalized value
 (``normalize_identifier``), so one identity is found (and counted once)
 without decrypting anything. The normalization folds compatibility forms
@@ -35,10 +39,16 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 MAGIC = b"k1"
+FILE_MAGIC = b"d1"
+
+
+class DecryptionFailed(ValueError):
+    """A ciphertext that is not one, names a key the ring does not hold, or fails its authentication tag."""
 
 
 class KeyRing:
@@ -61,6 +71,27 @@ class KeyRing:
         if key is None:
             raise ValueError(f"no key {kid.decode()} in the ring")
         return AESGCM(key).decrypt(nonce, data, kid).decode()
+
+    def encrypt_bytes(self, data: bytes, *, context: bytes) -> bytes:
+        """``data`` encrypted with the primary key, bound to ``context`` (it must be given again to decrypt)."""
+        kid = self.primary.encode()
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.keys[self.primary]).encrypt(nonce, data, FILE_MAGIC + kid + context)
+        return FILE_MAGIC + kid + nonce + sealed
+
+    def decrypt_bytes(self, blob: bytes, *, context: bytes) -> bytes:
+        """The bytes ``encrypt_bytes`` encrypted under this ``context``; ``DecryptionFailed`` otherwise."""
+        blob = bytes(blob)
+        if blob[:2] != FILE_MAGIC or len(blob) < 22 + 16:
+            raise DecryptionFailed("not an encrypted file")
+        kid, nonce, data = blob[2:10], blob[10:22], blob[22:]
+        key = self.keys.get(kid.decode("ascii", "replace"))
+        if key is None:
+            raise DecryptionFailed(f"no key {kid.decode('ascii', 'replace')} in the ring")
+        try:
+            return AESGCM(key).decrypt(nonce, data, FILE_MAGIC + kid + context)
+        except InvalidTag as exc:
+            raise DecryptionFailed("the authentication tag does not match: altered, or not this one's") from exc
 
     def key_of(self, blob: bytes) -> str:
         return bytes(blob)[2:10].decode()

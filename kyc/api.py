@@ -13,6 +13,8 @@ shared ``{"code", "message"}`` shape; identity field errors add ``"fields"``.
 
 from __future__ import annotations
 
+import io
+
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -536,12 +538,13 @@ class DocumentApi(APIView):
             **{(200, content_type): OpenApiResponse(OpenApiTypes.BINARY) for content_type in DOCUMENT_TYPES},
             403: ErrorSerializer,
             404: ErrorSerializer,
+            409: ErrorSerializer,  # document_unreadable: its stored bytes fail their check, nothing is served
         }
     )
     def get(self, request, document_id: int):
-        document, path = services.kyc_document_open(actor=request.user, document_id=document_id, ip=_ip(request))
+        document, data = services.kyc_document_open(actor=request.user, document_id=document_id, ip=_ip(request))
         response = FileResponse(
-            path.open("rb"), content_type=document.content_type, as_attachment=True, filename=document.original_name
+            io.BytesIO(data), content_type=document.content_type, as_attachment=True, filename=document.original_name
         )
         response.headers["Cache-Control"] = "private, no-store"
         return response

@@ -5,6 +5,11 @@ Personal data (real name, ID number, phone, address) is stored encrypted
 index, the *identity* that the holder cap counts once however many accounts it
 has, and the name blind indexes of its words, by which staff find it.
 
+An ID document's bytes are in the database too (``KycDocument.content_enc``), encrypted with the same key ring
+and bound to their document (``kyc.services.document_context``): every web host serves every document, and no
+scan lies in the clear on a disk. The column is left out of every query unless asked for (``DocumentManager``):
+a list of documents loads no scans.
+
 Maker-checker is a database rule: an approved profile's reviewer is not the
 person who entered it, last edited it, or submitted it for approval (the
 maker, always a staff member of the investor's broker).
@@ -15,7 +20,9 @@ from __future__ import annotations
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Length, Substr
+from django.db.models.lookups import Exact, GreaterThanOrEqual
 from django.utils.translation import gettext_lazy as _
 
 from core import crypto
@@ -98,6 +105,14 @@ class KycProfile(models.Model):
         return crypto.ring().decrypt(self.real_name_enc)
 
 
+class DocumentManager(models.Manager):
+    """Documents without their encrypted bytes (up to ``KYC_DOCUMENT_MAX_BYTES`` each): only opening one reads
+    them (``kyc.services.kyc_document_open``)."""
+
+    def get_queryset(self):
+        return super().get_queryset().defer("content_enc")
+
+
 class KycDocument(models.Model):
     class Kind(models.TextChoices):
         ID_FRONT = "id_front", _("ID document, front")
@@ -106,6 +121,8 @@ class KycDocument(models.Model):
 
     profile = models.ForeignKey(KycProfile, on_delete=models.PROTECT, related_name="documents")
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The document's own name, random: the file's name in KYC_DOCUMENT_DIR before kyc 0006, now part of what
+    # its encrypted bytes are bound to.
     stored_name = models.CharField(max_length=100, unique=True)
     original_name = models.CharField(max_length=200)
     content_type = models.CharField(max_length=50)
@@ -113,6 +130,23 @@ class KycDocument(models.Model):
     sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    # The file, encrypted (``core.crypto.KeyRing.encrypt_bytes``): key id in its header, bound to this document.
+    content_enc = models.BinaryField()
+
+    objects = DocumentManager()
+
+    class Meta:
+        constraints = [
+            # Never a file in the clear: the bytes carry the file header of crypto.encrypt_bytes, a key id, a
+            # nonce and a tag at least (a PNG or a PDF put here by any path is refused).
+            models.CheckConstraint(
+                condition=Q(
+                    Exact(Substr("content_enc", 1, 2), Value(b"d1", output_field=models.BinaryField())),
+                    GreaterThanOrEqual(Length("content_enc"), 38),
+                ),
+                name="kyc_document_encrypted",
+            ),
+        ]
 
 
 class IdentityReveal(models.Model):

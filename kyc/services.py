@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import io
+import logging
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
@@ -33,6 +35,8 @@ from ledger.services import entry_write
 from . import entries, hooks, questionnaire
 from .idcard import validate_resident_id
 from .models import IdentityReveal, KycDocument, KycProfile
+
+log = logging.getLogger(__name__)
 
 EDITABLE = (KycProfile.State.DRAFT, KycProfile.State.REJECTED, KycProfile.State.EXPIRED)
 
@@ -323,7 +327,8 @@ def document_type(data: bytes) -> str | None:
 
 @transaction.atomic
 def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str | None = None) -> KycDocument:
-    """Store an ID document (JPEG, PNG or PDF, checked by content, at most KYC_DOCUMENT_MAX_BYTES) off the web root."""
+    """Store an ID document (JPEG, PNG or PDF, checked by content, at most KYC_DOCUMENT_MAX_BYTES) in the database,
+    encrypted (``core.crypto``), with its SHA-256."""
     profile = _locked(profile_id)
     if not _may_edit(actor, profile):
         raise err.NotFound(gettext("No such application."))
@@ -344,12 +349,9 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
         raise err.InvalidInput(
             gettext("The file is not a readable JPEG, PNG or PDF: it is damaged or cut short. Upload it again.")
         )
-    folder = Path(settings.KYC_DOCUMENT_DIR)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stored = f"{uuid.uuid4().hex}"
-    path = folder / stored
-    path.write_bytes(data)
-    path.chmod(0o600)
+    stored = uuid.uuid4().hex
+    sha256 = hashlib.sha256(data).hexdigest()
+    # The bytes go in the row itself, encrypted: the row and its file are one write, on no host's disk.
     document = KycDocument.objects.create(
         profile=profile,
         kind=kind,
@@ -357,8 +359,11 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
         original_name=str(upload.name)[:200],
         content_type=content_type,
         size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         uploaded_by=actor,
+        content_enc=crypto.ring().encrypt_bytes(
+            data, context=document_context(stored_name=stored, profile_id=profile.pk, sha256=sha256)
+        ),
     )
     profile.last_edited_by = actor
     profile.save(update_fields=["last_edited_by", "updated_at"])
@@ -366,8 +371,44 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
     return document
 
 
-def document_path(document: KycDocument) -> Path:
-    return Path(settings.KYC_DOCUMENT_DIR) / document.stored_name
+def document_context(*, stored_name: str, profile_id: int, sha256: str) -> bytes:
+    """What a document's encrypted bytes are bound to (AES-GCM associated data): its own name, its profile and
+    its SHA-256. Bytes copied to another document's row, or a row moved to another profile, do not decrypt.
+    (Migration kyc 0006 holds a frozen copy: change both, and re-encrypt, or neither.)"""
+    return f"kyc_document\x00{stored_name}\x00{profile_id}\x00{sha256}".encode()
+
+
+DocumentUnreadable = err.error_class(
+    "DocumentUnreadable",
+    "document_unreadable",
+    gettext_lazy(
+        "This document cannot be shown: its stored copy failed its integrity check. It must be uploaded again."
+    ),
+    409,
+)
+
+
+def document_content(document: KycDocument) -> bytes:
+    """A document's bytes, decrypted and checked against its SHA-256 and size. ``DocumentUnreadable`` (logged as an
+    error, nothing returned) when they do not decrypt (altered, copied from another row, a key missing from the
+    ring) or do not match: a damaged scan is never served as if it were the investor's."""
+    blob = KycDocument.objects.filter(pk=document.pk).values_list("content_enc", flat=True).first()
+    return _decrypted(document, blob)
+
+
+def _decrypted(document: KycDocument, blob: bytes | None) -> bytes:
+    context = document_context(stored_name=document.stored_name, profile_id=document.profile_id, sha256=document.sha256)
+    try:
+        if blob is None:
+            raise crypto.DecryptionFailed("no stored bytes")
+        data = crypto.ring().decrypt_bytes(blob, context=context)
+    except crypto.DecryptionFailed as exc:
+        log.error("kyc document %s refused: it does not decrypt (%s)", document.pk, exc)
+        raise DocumentUnreadable() from exc
+    if len(data) != document.size or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), document.sha256):
+        log.error("kyc document %s refused: its bytes do not match its SHA-256 and size", document.pk)
+        raise DocumentUnreadable()
+    return data
 
 
 RevealRequired = err.error_class(
@@ -381,14 +422,16 @@ RevealRequired = err.error_class(
 )
 
 
-def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -> tuple[KycDocument, Path]:
-    """An ID document and its file, for the investor it belongs to, staff of their broker, or a regulator who
-    revealed that investor's identity (``identity_reveal``: a reason, on the ledger) within
-    ``KYC_REVEAL_DOCUMENT_SECONDS``: a scan shows the full identity, which otherwise comes only through a reveal.
+def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -> tuple[KycDocument, bytes]:
+    """An ID document and its bytes (decrypted and checked, ``document_content``), for the investor it belongs to,
+    staff of their broker, or a regulator who revealed that investor's identity (``identity_reveal``: a reason, on
+    the ledger) within ``KYC_REVEAL_DOCUMENT_SECONDS``: a scan shows the full identity, which otherwise comes only
+    through a reveal.
 
     Anyone else gets ``NotFound``, as if it did not exist; a regulator without a recent reveal,
-    ``RevealRequired``. Someone other than the investor opening it is recorded in the audit trail (with the
-    reveal it rests on): it is personal data.
+    ``RevealRequired``; a document whose stored bytes fail their check, ``DocumentUnreadable`` (once the reader
+    may open it: no one else learns it exists). Someone other than the investor opening it is recorded in the
+    audit trail (with the reveal it rests on): it is personal data.
     """
     document = KycDocument.objects.select_related("profile__user").filter(pk=document_id).first()
     if document is None:
@@ -403,15 +446,13 @@ def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -
         reveal = IdentityReveal.objects.filter(profile=profile, regulator=actor, at__gte=since).order_by("-at").first()
         if reveal is None:
             raise RevealRequired()
-    path = document_path(document)
-    if not path.is_file():
-        raise err.NotFound(gettext("No such document."))
+    data = document_content(document)
     if actor.pk != profile.user_id:
         detail = {"document": document.pk, "kind": document.kind}
         if reveal is not None:
             detail["reveal"] = reveal.pk
         audit_record(actor=actor, action="kyc_document_view", target=profile.user.username, ip=ip, detail=detail)
-    return document, path
+    return document, data
 
 
 IdentityNameMismatch = err.error_class(
@@ -627,14 +668,25 @@ def identity_reveal_again(*, regulator: User, reveal_id: int) -> tuple[IdentityR
 class Reencrypted:
     profiles: int  # KYC profiles rewritten
     accounts: int  # investor accounts whose holder's name was rewritten
+    documents: int  # ID documents whose bytes were rewritten
+    unreadable: tuple[int, ...] = ()  # ID documents left as they were: their bytes fail their check
 
 
 def kyc_reencrypt() -> Reencrypted:
     """Rewrite every encrypted value with the primary key (after ``crypto.rotate``): the KYC profiles' and the
-    investor accounts' copies of their holders' names. Running it again rewrites nothing."""
+    investor accounts' copies of their holders' names, then the ID documents' bytes. Running it again rewrites
+    nothing.
+
+    The profiles and accounts are one transaction; each document is its own (a document is up to
+    ``KYC_DOCUMENT_MAX_BYTES``: thousands of them in one transaction would hold gigabytes and every lock
+    at once). A run cut short leaves each document under its old key or its new one, both readable while the
+    old key is in the ring; running it again finishes the rest. A document whose bytes fail their check
+    (``document_content``, logged) is left as it is and listed in ``unreadable``: it must be dealt with, not
+    carried to the new key.
+    """
     ring = crypto.ring()
     fields = ("real_name_enc", "id_number_enc", "phone_enc", "address_enc")
-    profiles = accounts = 0
+    profiles = accounts = documents = 0
     with transaction.atomic():
         for profile in KycProfile.objects.select_for_update().iterator():
             if all(ring.key_of(getattr(profile, f)) == ring.primary for f in fields):
@@ -649,7 +701,33 @@ def kyc_reencrypt() -> Reencrypted:
             account.holder_name_enc = ring.encrypt(ring.decrypt(account.holder_name_enc))
             account.save(update_fields=["holder_name_enc"])
             accounts += 1
-    return Reencrypted(profiles=profiles, accounts=accounts)
+    # The key id is bytes 3 to 10 of the ciphertext: read in SQL, so documents already rewritten are not loaded.
+    stale = (
+        KycDocument.objects.annotate(key_id=RawSQL("encode(substring(content_enc from 3 for 8), 'escape')", ()))
+        .exclude(key_id=ring.primary)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    unreadable = []
+    for document_id in list(stale):
+        with transaction.atomic():
+            document = KycDocument.objects.select_for_update().filter(pk=document_id).first()
+            if document is None:
+                continue
+            blob = KycDocument.objects.filter(pk=document_id).values_list("content_enc", flat=True).get()
+            if ring.key_of(blob) == ring.primary:
+                continue
+            try:
+                data = _decrypted(document, blob)
+            except DocumentUnreadable:
+                unreadable.append(document_id)
+                continue
+            context = document_context(
+                stored_name=document.stored_name, profile_id=document.profile_id, sha256=document.sha256
+            )
+            KycDocument.objects.filter(pk=document_id).update(content_enc=ring.encrypt_bytes(data, context=context))
+            documents += 1
+    return Reencrypted(profiles=profiles, accounts=accounts, documents=documents, unreadable=tuple(unreadable))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ which is never cached.
 
 from __future__ import annotations
 
+import io
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -397,14 +399,16 @@ def application_action(request, profile_id: int, action: str):
 @login_required
 def document(request, document_id: int):
     try:
-        doc, path = services.kyc_document_open(actor=request.user, document_id=document_id, ip=client_ip(request))
+        doc, data = services.kyc_document_open(actor=request.user, document_id=document_id, ip=client_ip(request))
     except services.RevealRequired as exc:
         context = {"status": 403, "message": exc.message, "next_url": reverse("kyc-reveal")}
         return render(request, "error.html", {**context, "next_label": gettext("Identity reveal")}, status=403)
+    except services.DocumentUnreadable as exc:
+        return render(request, "error.html", {"status": 409, "message": exc.message}, status=409)
     except DomainError as exc:
         raise Http404 from exc
     response = FileResponse(
-        path.open("rb"), content_type=doc.content_type, as_attachment=False, filename=doc.original_name
+        io.BytesIO(data), content_type=doc.content_type, as_attachment=False, filename=doc.original_name
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -727,11 +727,11 @@ def bench(args) -> int:
     env["CACHE_KEY_PREFIX"] = "exchange-bench"
     # The bench's own Celery queue: the seals its commits wake (ledger.wakeup) go to no other worker.
     env["CELERY_QUEUE"] = f"exchange-bench-{os.getpid()}"
-    # Personal-data keys, ID scans, the ledger's signing key and its external
-    # checkpoint log: the bench's own, never the developer's.
+    # Personal-data keys (ID scans are in the database, encrypted with them), the
+    # ledger's signing key and its external checkpoint log: the bench's own, never
+    # the developer's.
     scratch = tempfile.TemporaryDirectory(prefix="exchange-bench-")
     env["KYC_KEY_DIR"] = str(Path(scratch.name) / "keys")
-    env["KYC_DOCUMENT_DIR"] = str(Path(scratch.name) / "documents")
     env["LEDGER_KEY_DIR"] = str(Path(scratch.name) / "ledger-keys")
     env["LEDGER_CHECKPOINT_LOG"] = str(Path(scratch.name) / "checkpoints.log")
     env.pop("LEDGER_SIGNING_KEY", None)

@@ -33,18 +33,20 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def _kyc_dirs(tmp_path_factory):
-    return tmp_path_factory.mktemp("kyc-keys"), tmp_path_factory.mktemp("kyc-documents")
+def _kyc_keys(tmp_path_factory):
+    return tmp_path_factory.mktemp("kyc-keys")
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, _kyc_dirs, tmp_path):
+def _test_settings(settings, _kyc_keys, tmp_path):
     settings.MARKET_ALWAYS_OPEN = True
     # The ledger signing key (created by the first seal) and the external checkpoint log of this test alone.
     settings.LEDGER_KEY_DIR = tmp_path / "keys"
     settings.LEDGER_CHECKPOINT_LOG = tmp_path / "checkpoints.log"
-    # Personal-data keys and ID documents of the test run, never the developer's .data.
-    settings.KYC_KEY_DIR, settings.KYC_DOCUMENT_DIR = _kyc_dirs
+    # Personal-data keys of the test run, never the developer's .data. ID documents are in the database; their
+    # folder of before (read by migration kyc 0006 alone, written by its reverse) is this test's, not created.
+    settings.KYC_KEY_DIR = _kyc_keys
+    settings.KYC_DOCUMENT_DIR = tmp_path / "kyc-documents"
     # Disclosure documents of this test alone (registry.disclosures).
     settings.DISCLOSURE_DIR = tmp_path / "disclosures"
     # Password hashing at full strength costs ~0.3 s a user; tests make many.
@@ -57,7 +59,8 @@ def _test_settings(settings, _kyc_dirs, tmp_path):
 
 @pytest.fixture
 def kyc_folders(settings, tmp_path):
-    """Personal-data keys and ID documents of this test alone (the cached key ring cleared around it)."""
+    """Personal-data keys and the ID documents' folder of before kyc 0006 of this test alone (the cached key ring
+    cleared around it)."""
     from core import crypto
 
     settings.KYC_KEY_DIR = tmp_path / "pii"

@@ -390,7 +390,7 @@ def test_key_rotation_and_reencryption(market, staff_pair):
     profile = complete_application(market, maker)
     old = crypto.ring().primary
     new = crypto.rotate()
-    assert services.kyc_reencrypt() == services.Reencrypted(profiles=1, accounts=1)
+    assert services.kyc_reencrypt() == services.Reencrypted(profiles=1, accounts=1, documents=1)
     profile.refresh_from_db()
     account = profile.user.account
     ring = crypto.ring()
@@ -399,7 +399,7 @@ def test_key_rotation_and_reencryption(market, staff_pair):
     assert ring.decrypt(profile.phone_enc) == "13800138000"
     assert profile.real_name == names.holder_name(account) == "张伟"
     # and a second run has nothing left to rewrite
-    assert services.kyc_reencrypt() == services.Reencrypted(profiles=0, accounts=0)
+    assert services.kyc_reencrypt() == services.Reencrypted(profiles=0, accounts=0, documents=0)
 
 
 def test_registration_names_every_bad_field_at_once(market, staff_pair):
@@ -435,8 +435,8 @@ def test_a_document_opens_for_its_investor_their_brokers_staff_and_a_regulator_a
     outsider = market.user(Role.BROKER_STAFF, broker=Broker.objects.create(code="B-OUT", name="Out"))
 
     for allowed in (profile.user, maker):
-        opened, path = services.kyc_document_open(actor=allowed, document_id=document.pk)
-        assert opened == document and path.read_bytes() == PNG
+        opened, data = services.kyc_document_open(actor=allowed, document_id=document.pk)
+        assert opened == document and data == PNG
     for refused in (outsider, market.user(Role.AUDITOR), market.user(Role.INVESTOR)):
         with pytest.raises(err.NotFound):
             services.kyc_document_open(actor=refused, document_id=document.pk)
@@ -447,8 +447,8 @@ def test_a_document_opens_for_its_investor_their_brokers_staff_and_a_regulator_a
     with pytest.raises(services.RevealRequired):
         services.kyc_document_open(actor=regulator, document_id=document.pk)
     services.identity_reveal(regulator=regulator, profile_id=profile.pk, reason="Court order (2026)沪74执9号")
-    opened, _path = services.kyc_document_open(actor=regulator, document_id=document.pk)
-    assert opened == document
+    opened, data = services.kyc_document_open(actor=regulator, document_id=document.pk)
+    assert opened == document and data == PNG
     with pytest.raises(services.RevealRequired):  # one regulator's reveal is not another's
         services.kyc_document_open(actor=other_regulator, document_id=document.pk)
     later = timezone.now() + dt.timedelta(seconds=settings.KYC_REVEAL_DOCUMENT_SECONDS + 1)
@@ -501,11 +501,11 @@ def test_the_rotate_command_makes_a_new_primary_key_and_rewrites_every_record(ma
     assert ring.primary != old and ring.key_of(profile.id_number_enc) == ring.primary
     assert profile.id_number_enc != before[0] and profile.identity == before[1]
     assert ring.decrypt(profile.phone_enc) == "13800138000"
-    assert f"1 KYC records and 1 account names re-encrypted with key {ring.primary}" in out.getvalue()
+    assert f"1 KYC records, 1 account names and 1 ID documents re-encrypted with key {ring.primary}" in out.getvalue()
     # and a second re-encryption has nothing left to do
     out = StringIO()
     call_command("kyc_rotate_key", "--reencrypt-only", stdout=out)
-    assert "0 KYC records and 0 account names re-encrypted" in out.getvalue()
+    assert "0 KYC records, 0 account names and 0 ID documents re-encrypted" in out.getvalue()
     # and with keys from the environment the command refuses to make one, changing nothing
     monkeypatch.setenv("KYC_DATA_KEYS", "k:" + "A" * 44)
     with pytest.raises(CommandError):

@@ -1,4 +1,4 @@
-"""Rotate the key that encrypts personal data, then re-encrypt every KYC record with it.
+"""Rotate the key that encrypts personal data, then re-encrypt every KYC record and ID document with it.
 
 With keys in the data folder (the default), a new AES-256 key is created
 (mode 600) and made primary; older keys stay to decrypt until every value has
@@ -30,7 +30,13 @@ class Command(BaseCommand):
         done = kyc_reencrypt()
         self.stdout.write(
             self.style.SUCCESS(
-                f"{done.profiles} KYC records and {done.accounts} account names re-encrypted"
-                f" with key {crypto.ring().primary}"
+                f"{done.profiles} KYC records, {done.accounts} account names and {done.documents} ID documents"
+                f" re-encrypted with key {crypto.ring().primary}"
             )
         )
+        if done.unreadable:
+            # Left under their old key: keep it in the ring until they are uploaded again (or restored).
+            raise CommandError(
+                f"ID documents {', '.join(map(str, done.unreadable))} fail their integrity check and were left as"
+                " they are: have them uploaded again, and keep the old keys until then"
+            )

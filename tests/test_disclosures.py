@@ -641,3 +641,19 @@ def test_files_kept_on_a_host_before_are_imported_checked_against_their_names_an
         f"disclosure files from {folder}: 2 imported, 1 already stored, 0 missing, 0 not matching their SHA-256"
     )
     assert stored_files() == sorted([sha(PDF), sha(TEXT), sha(PNG)])
+
+
+def test_a_document_larger_than_what_is_staged_in_memory_is_stored_and_served_whole(market):
+    # given a text of 3 MB: staged past the first megabyte in the system's temporary folder, not in memory
+    big = "公告 announcement line\n".encode() * 120_000
+    assert len(big) > 2 * disclosures.CHUNK
+
+    # when it is published and downloaded
+    response = publish(api_for(market.depository), market.security.code, big, file=upload(big, "long.txt"))
+    assert response.status_code == 201, response.json()
+    download = api_for(market.investor().owner).get(response.json()["download_url"])
+
+    # then the very bytes are stored and served, and nothing was left in the host's data folder
+    assert bytes(DisclosureFile.objects.get().content) == big
+    assert b"".join(download.streaming_content) == big and download["Content-Length"] == str(len(big))
+    assert host_files() == []

@@ -485,8 +485,9 @@ KYC_REVEAL_DOCUMENT_SECONDS = int(env("KYC_REVEAL_DOCUMENT_SECONDS", "3600") or 
 KYC_ASSESSMENT_DAYS = int(env("KYC_ASSESSMENT_DAYS", "730") or 730)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
-# Disclosure documents (registry.disclosures): stored by their SHA-256, outside the web root (never under
-# STATIC_ROOT or a media root; served only by the API's download view, which checks the hash first).
+# Disclosure documents (registry.disclosures): their bytes are in PostgreSQL (served only by the download views,
+# which check the hash first). DISCLOSURE_DIR is where earlier versions kept them on the web host's disk: read only
+# by the import (registry migration 0007, manage.py disclosure_files_import).
 DISCLOSURE_DIR = Path(env("DISCLOSURE_DIR", str(DATA_DIR / "disclosures")))
 DISCLOSURE_MAX_BYTES = int(env("DISCLOSURE_MAX_BYTES", str(20 * 1024 * 1024)) or 20 * 1024 * 1024)
 

@@ -1,9 +1,17 @@
 """The node's checkpoint-signing keys.
 
 Private keys live in ``settings.LEDGER_KEY_DIR`` (mode 700), one PEM file per
-key id (mode 600), created on first use; or the first key comes from the
-environment (``LEDGER_SIGNING_KEY``: the base64 of a raw 32-byte Ed25519
-seed). They never appear in settings, logs or the repository.
+key id (mode 600), created on first use; or they come from the environment
+(``LEDGER_SIGNING_KEY``: the base64 of a raw 32-byte Ed25519 seed, or several
+separated by commas; the first is the genesis key, a later one the next key
+``key_rotate(from_env=True)`` introduces). They never appear in settings, logs
+or the repository.
+
+Whichever host's Celery worker takes a seal signs the block, so every worker
+host needs the node's signing keys: the same ``LEDGER_SIGNING_KEY`` everywhere
+(``manage.py ledger_keys --private`` prints it from the host that has them),
+or the same ``LEDGER_KEY_DIR`` contents. A host without them refuses to seal
+with ``KeyError_`` saying so (docs/operations.md, "Several machines").
 
 Each key's introduction and retirement is a KEY_ROTATION ledger entry; the
 ``SigningKey`` table is the node's index of them. A retired key's private file
@@ -53,20 +61,43 @@ def _write_private(private: Ed25519PrivateKey) -> str:
     return kid
 
 
+def _env_privates() -> list[Ed25519PrivateKey]:
+    """The keys of ``LEDGER_SIGNING_KEY``: base64 seeds separated by commas (none when it is unset)."""
+    keys = []
+    for n, seed in enumerate((os.environ.get("LEDGER_SIGNING_KEY") or "").split(","), start=1):
+        if not seed.strip():
+            continue
+        try:
+            keys.append(Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed.strip(), validate=True)))
+        except ValueError:
+            raise KeyError_(
+                f"LEDGER_SIGNING_KEY: seed {n} is not the base64 of a 32-byte Ed25519 seed (manage.py ledger_keygen)"
+            ) from None
+    return keys
+
+
 def _env_private() -> Ed25519PrivateKey | None:
-    seed = os.environ.get("LEDGER_SIGNING_KEY")
-    if not seed:
-        return None
-    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
+    """The genesis key from the environment: the first of ``LEDGER_SIGNING_KEY``."""
+    return next(iter(_env_privates()), None)
+
+
+def seed_of(private: Ed25519PrivateKey) -> str:
+    """The base64 seed of ``private``, as ``LEDGER_SIGNING_KEY`` takes it."""
+    return base64.b64encode(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
 
 
 def _load_private(kid: str) -> Ed25519PrivateKey:
-    env_key = _env_private()
-    if env_key is not None and key_id(public_bytes(env_key.public_key())) == kid:
-        return env_key
+    for env_key in _env_privates():
+        if key_id(public_bytes(env_key.public_key())) == kid:
+            return env_key
     path = _key_path(kid)
     if not path.exists():
-        raise KeyError_(f"the private key {kid} is not in {path.parent}")
+        raise KeyError_(
+            f"the node's signing key {kid} is not on this host: neither {path} nor in LEDGER_SIGNING_KEY. "
+            "Every host that runs a Celery worker seals blocks, so each needs the node's signing keys: set the "
+            "same LEDGER_SIGNING_KEY on every worker host (`manage.py ledger_keys --private` on the host that "
+            f"has the key prints it), or copy {kid}.pem into this host's LEDGER_KEY_DIR (folder 700, file 600)"
+        )
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyError_(f"{path} is not an Ed25519 key")
@@ -116,9 +147,20 @@ def signers_for_seal() -> list[tuple[SigningKey, Signer]]:
     return [(k, Signer(name=k.name, private_key=_load_private(k.key_id))) for k in keys]
 
 
+def private_keys_in_use() -> list[tuple[SigningKey, Ed25519PrivateKey]]:
+    """The node's keys that sign (active, or retiring at the next block) with their private keys, as this host
+    holds them (``KeyError_`` names one it does not hold)."""
+    keys = SigningKey.objects.filter(local=True).exclude(status=SigningKey.Status.RETIRED).order_by("key_id")
+    return [(k, _load_private(k.key_id)) for k in keys]
+
+
 @transaction.atomic
-def key_rotate(*, name: str | None = None) -> SigningKey:
+def key_rotate(*, name: str | None = None, from_env: bool = False) -> SigningKey:
     """Create a new node key and retire the current one(s) at the next block, which both sign.
+
+    ``from_env``: instead of a new key file on this host, the new key is the one seed of
+    ``LEDGER_SIGNING_KEY`` the ledger does not know yet (given to every worker host beforehand, so that any of
+    them can seal the rotation and what follows).
 
     ``name`` is the new key's name (default ``LEDGER_KEY_NAME``). Rotating to a key named like the
     checkpoints' origin line (``LEDGER_ORIGIN``, as C2SP tlog-checkpoint recommends) changes the
@@ -130,8 +172,18 @@ def key_rotate(*, name: str | None = None) -> SigningKey:
     current = list(SigningKey.objects.select_for_update().filter(local=True, status=SigningKey.Status.ACTIVE))
     if not current:
         raise KeyError_("there is no active key to rotate; the first seal creates one")
-    private = Ed25519PrivateKey.generate()
-    _write_private(private)
+    if from_env:
+        known = set(SigningKey.objects.values_list("key_id", flat=True))
+        fresh = [k for k in _env_privates() if key_id(public_bytes(k.public_key())) not in known]
+        if len(fresh) != 1:
+            raise KeyError_(
+                "LEDGER_SIGNING_KEY must hold exactly one seed the ledger does not know yet "
+                f"(it holds {len(fresh)}): add a new one from `manage.py ledger_keygen` after the current ones"
+            )
+        private = fresh[0]
+    else:
+        private = Ed25519PrivateKey.generate()
+        _write_private(private)
     new, entry_id = _introduce(private, retire=current[0], name=name)
     for old in current:
         old.status = SigningKey.Status.RETIRING

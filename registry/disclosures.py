@@ -8,25 +8,28 @@ Invariants:
   a correction is a new document.
 * Only PDF, PNG, JPEG and plain UTF-8 text are taken, recognised by their bytes (never by the name or
   the declared type), non-empty and at most ``DISCLOSURE_MAX_BYTES``.
-* The file is stored in ``DISCLOSURE_DIR`` (outside the web root) under its SHA-256, written atomically:
-  a temporary file in the same folder, fsync, rename, fsync of the folder. The file is renamed into
-  place before the transaction commits, so a rolled-back publication may leave a file behind; that is
-  harmless: the name is the hash of the content, no row refers to it, and a later publication of the
-  same bytes reuses it. Nothing ever deletes a stored file.
-* A file is served only after its bytes are hashed again and match the recorded SHA-256; a file
-  changed on disk is refused with ``DisclosureFileTampered`` and logged, never served.
+* The bytes are stored in PostgreSQL (``DisclosureFile``, named by their SHA-256, shared by documents with
+  the same bytes), in the publication's transaction: a rolled-back publication leaves nothing, and any web
+  host serves any document. The database refuses bytes that do not hash to their name, and a new document
+  whose bytes are not stored. An upload is staged in an anonymous temporary file (checked as it streams),
+  never in a folder of the host.
+* A file is served only after its bytes are hashed again and match the recorded SHA-256; bytes changed in
+  the database are refused with ``DisclosureFileTampered`` and logged, never served.
+* ``DISCLOSURE_DIR`` is read only by ``files_import`` (migration 0007 and ``manage.py disclosure_files_import``):
+  the folder where documents published before were kept, one file per SHA-256 on the web host that took it.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import logging
-import os
 import re
+import tempfile
 import unicodedata
-import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -43,7 +46,7 @@ from core.models import Role, User
 from ledger.services import entry_write
 
 from .entries import DisclosureEntry
-from .models import Disclosure, Security
+from .models import Disclosure, DisclosureFile, Security
 
 log = logging.getLogger(__name__)
 
@@ -115,77 +118,72 @@ def filename_sanitised(name: str | None, content_type: str) -> str:
     return name
 
 
-def disclosure_path(sha256: str) -> Path:
-    return Path(settings.DISCLOSURE_DIR) / sha256
+def _stage(content) -> tuple[IO[bytes], str, int, str]:
+    """Copy ``content`` to an anonymous temporary file, checking size and type as it streams.
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _stage(content) -> tuple[Path, str, int, str]:
-    """Write ``content`` to a temporary file beside the store, checking size and type as it streams.
-
-    Returns (temporary path, SHA-256 hex, size, content type). The caller renames or removes it.
+    Returns (the temporary file, at its start; SHA-256 hex; size; content type). The caller closes it (it
+    disappears then, or with the process: it has no name on disk).
     """
-    folder = Path(settings.DISCLOSURE_DIR)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     limit = settings.DISCLOSURE_MAX_BYTES
-    temp = folder / f".upload-{uuid.uuid4().hex}"
+    # In memory up to one chunk; past it in the system's temporary folder, never in a folder of the exchange.
+    out = tempfile.SpooledTemporaryFile(max_size=CHUNK)
     digest, size, head = hashlib.sha256(), 0, b""
     text = codecs.getincrementaldecoder("utf-8")("strict")
     content_type: str | None = None
     try:
-        with temp.open("xb") as out:
-            os.chmod(temp, 0o600)
-            for block in _chunks(content):
-                if not block:
-                    continue
-                size += len(block)
-                if size > limit:
-                    raise DisclosureTooLarge(
-                        gettext("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
-                    )
-                if content_type is None and len(head) < 8:
-                    head += block[: 8 - len(head)]
-                    if len(head) >= 8 or size < 8:
-                        content_type = _sniff(head)
-                if content_type in (None, TEXT):
-                    # Not (yet) a known binary type: it must be plain UTF-8 text.
-                    if _CONTROL.search(block):
-                        raise DisclosureTypeRefused()
-                    text.decode(block)
-                    content_type = content_type or (TEXT if len(head) >= 8 else None)
-                digest.update(block)
-                out.write(block)
-            if size == 0:
-                raise err.InvalidInput(gettext("The file is empty."))
-            if content_type is None:  # shorter than 8 bytes and no binary magic: text
-                content_type = TEXT
-            if content_type == TEXT:
-                text.decode(b"", final=True)
-            out.flush()
-            os.fsync(out.fileno())
+        for block in _chunks(content):
+            if not block:
+                continue
+            size += len(block)
+            if size > limit:
+                raise DisclosureTooLarge(gettext("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)})
+            if content_type is None and len(head) < 8:
+                head += block[: 8 - len(head)]
+                if len(head) >= 8 or size < 8:
+                    content_type = _sniff(head)
+            if content_type in (None, TEXT):
+                # Not (yet) a known binary type: it must be plain UTF-8 text.
+                if _CONTROL.search(block):
+                    raise DisclosureTypeRefused()
+                text.decode(block)
+                content_type = content_type or (TEXT if len(head) >= 8 else None)
+            digest.update(block)
+            out.write(block)
+        if size == 0:
+            raise err.InvalidInput(gettext("The file is empty."))
+        if content_type is None:  # shorter than 8 bytes and no binary magic: text
+            content_type = TEXT
+        if content_type == TEXT:
+            text.decode(b"", final=True)
         # Its first bytes are not enough: the whole file is read as what they say (as an ID document is).
         if content_type != TEXT:
-            with temp.open("rb") as written:
-                if not documents.whole(written, content_type):
-                    raise err.InvalidInput(
-                        gettext(
-                            "The file is not a readable JPEG, PNG or PDF: it is damaged or cut short. Upload it again."
-                        )
-                    )
+            out.seek(0)
+            if not documents.whole(out, content_type):
+                raise err.InvalidInput(
+                    gettext("The file is not a readable JPEG, PNG or PDF: it is damaged or cut short. Upload it again.")
+                )
     except UnicodeDecodeError:
-        temp.unlink(missing_ok=True)
+        out.close()
         raise DisclosureTypeRefused() from None
     except BaseException:
-        temp.unlink(missing_ok=True)
+        out.close()
         raise
-    return temp, digest.hexdigest(), size, content_type
+    out.seek(0)
+    return out, digest.hexdigest(), size, content_type
+
+
+def _file_store(*, sha256: str, staged: IO[bytes], size: int, content_type: str, now) -> None:
+    """The bytes' row, unless the same bytes are stored already (content-addressed: they are the same bytes).
+
+    Runs in the publication's transaction. Two publications of the same new bytes at once: the second one's
+    insert waits for the first's commit and then does nothing (``ON CONFLICT DO NOTHING``).
+    """
+    if DisclosureFile.objects.filter(sha256=sha256).exists():
+        return
+    DisclosureFile.objects.bulk_create(
+        [DisclosureFile(sha256=sha256, content=staged.read(), size=size, content_type=content_type, stored_at=now)],
+        ignore_conflicts=True,
+    )
 
 
 def _checked_security(code: str, *, lock: bool) -> Security:
@@ -224,7 +222,7 @@ def disclosure_publish(
     if content is None:
         raise err.InvalidInput(gettext("Attach the document's file."))
     _checked_security(code, lock=False)  # a clear refusal before reading the file; checked again under the lock
-    temp, sha256, size, content_type = _stage(content)
+    staged, sha256, size, content_type = _stage(content)
     try:
         with transaction.atomic():
             security = _checked_security(code, lock=True)
@@ -234,11 +232,7 @@ def disclosure_publish(
                 (document_id,) = cur.fetchone()
             now = timezone.now()
             name = filename_sanitised(filename, content_type)
-            # Into place before the entry is written; if the transaction then rolls back, the file stays
-            # (harmless: content-addressed, unreferenced, reused by the same bytes; see the module docstring).
-            final = disclosure_path(sha256)
-            os.replace(temp, final)
-            _fsync_dir(final.parent)
+            _file_store(sha256=sha256, staged=staged, size=size, content_type=content_type, now=now)
             entry = entry_write(
                 DisclosureEntry(
                     security=security.code,
@@ -274,7 +268,7 @@ def disclosure_publish(
             )
             return disclosure
     finally:
-        temp.unlink(missing_ok=True)
+        staged.close()
 
 
 def disclosure_check(disclosure: Disclosure, content: bytes | BinaryIO | object) -> tuple[bool, str]:
@@ -287,26 +281,89 @@ def disclosure_check(disclosure: Disclosure, content: bytes | BinaryIO | object)
 
 
 def disclosure_open(disclosure: Disclosure) -> BinaryIO:
-    """The stored file, open at its start, after its bytes were hashed again and found equal to the
-    recorded SHA-256. A missing or changed file is refused (and logged), never served."""
-    path = disclosure_path(disclosure.sha256)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        log.error("disclosure %s of %s: stored file %s is missing", disclosure.pk, disclosure.security_id, path)
-        raise DisclosureFileMissing() from None
-    digest = hashlib.sha256()
-    while block := handle.read(CHUNK):
-        digest.update(block)
-    if digest.hexdigest() != disclosure.sha256:
-        handle.close()
+    """The stored bytes, as a file open at its start, after they were hashed again and found equal to the
+    recorded SHA-256. Missing or changed bytes are refused (and logged), never served."""
+    content = DisclosureFile.objects.filter(sha256=disclosure.sha256).values_list("content", flat=True).first()
+    if content is None:
+        log.error(
+            "disclosure %s of %s: its file %s is not stored", disclosure.pk, disclosure.security_id, disclosure.sha256
+        )
+        raise DisclosureFileMissing()
+    content = bytes(content)
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != disclosure.sha256:
         log.error(
             "disclosure %s: stored file %s hashes to %s, the ledger records %s; not served",
             disclosure.pk,
-            path,
-            digest.hexdigest(),
+            disclosure.sha256,
+            actual,
             disclosure.sha256,
         )
         raise DisclosureFileTampered()
-    handle.seek(0)
-    return handle
+    return io.BytesIO(content)
+
+
+# --------------------------------------------------------------------------
+# Documents published before their bytes were in the database (migration 0007)
+
+
+@dataclass
+class ImportReport:
+    """What ``files_import`` found: hashes imported or already stored; missing and mismatched ones with the
+    documents that name them (a mismatched file: (its name, what its bytes hash to, documents))."""
+
+    folder: str
+    imported: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    missing: list[tuple[str, list[int]]] = field(default_factory=list)
+    mismatched: list[tuple[str, str, list[int]]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.mismatched
+
+    def lines(self) -> list[str]:
+        out = [
+            f"disclosure files from {self.folder}: {len(self.imported)} imported, {len(self.already)} already "
+            f"stored, {len(self.missing)} missing, {len(self.mismatched)} not matching their SHA-256"
+        ]
+        out += [f"  missing: {sha256} (documents {', '.join(map(str, ids))})" for sha256, ids in self.missing]
+        out += [
+            f"  not imported, its bytes hash to {actual}: {sha256} (documents {', '.join(map(str, ids))})"
+            for sha256, actual, ids in self.mismatched
+        ]
+        return out
+
+
+def files_import(*, folder: Path | str, disclosure_model=Disclosure, file_model=DisclosureFile) -> ImportReport:
+    """Import into the database the files of documents whose bytes it lacks, from ``folder`` (one file per
+    SHA-256, as ``DISCLOSURE_DIR`` kept them), each only if its bytes hash to its name. Idempotent: run it on
+    every host that took uploads. The models are parameters so that migration 0007 passes its historical ones."""
+    folder = Path(folder)
+    report = ImportReport(folder=str(folder))
+    wanted: dict[str, tuple[str, list[int]]] = {}
+    for pk, sha256, content_type in disclosure_model.objects.order_by("pk").values_list("pk", "sha256", "content_type"):
+        wanted.setdefault(sha256, (content_type, []))[1].append(pk)
+    stored = set(file_model.objects.filter(sha256__in=list(wanted)).values_list("sha256", flat=True))
+    now = timezone.now()
+    for sha256, (content_type, ids) in wanted.items():
+        if sha256 in stored:
+            report.already.append(sha256)
+            continue
+        try:
+            content = (folder / sha256).read_bytes()
+        except FileNotFoundError:
+            report.missing.append((sha256, ids))
+            continue
+        actual = hashlib.sha256(content).hexdigest()
+        if actual != sha256:
+            report.mismatched.append((sha256, actual, ids))
+            continue
+        file_model.objects.bulk_create(
+            [file_model(sha256=sha256, content=content, size=len(content), content_type=content_type, stored_at=now)],
+            ignore_conflicts=True,
+        )
+        report.imported.append(sha256)
+    for line in report.lines()[1:]:
+        log.warning("%s", line.strip())
+    return report

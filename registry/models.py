@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 from django.utils.translation import gettext_lazy as _
 
 from core.models import PRICE
@@ -140,9 +140,11 @@ class Disclosure(models.Model):
     """An issuer's document (prospectus, report, announcement): its metadata and SHA-256, anchored by a
     DISCLOSURE ledger entry written in the same transaction (``registry.disclosures``).
 
-    The file lives in ``settings.DISCLOSURE_DIR`` under its SHA-256, outside the web root. A document is
-    never edited or deleted (a correction is a new document): the table is append-only (triggers from
-    migration 0005), and the database refuses a hash that is not 64 lowercase hex digits.
+    The file's bytes are a ``DisclosureFile`` row named by the same SHA-256, written in the same transaction;
+    the database refuses a new document whose bytes are not stored (a foreign key from migration 0007, ``NOT
+    VALID`` so that documents published before, whose file was missing when 0007 imported them, stay). A
+    document is never edited or deleted (a correction is a new document): the table is append-only (triggers
+    from migration 0005), and the database refuses a hash that is not 64 lowercase hex digits.
     """
 
     class Kind(models.TextChoices):
@@ -180,3 +182,35 @@ class Disclosure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.security_id} {self.kind} {self.title}"
+
+
+class DisclosureFile(models.Model):
+    """The bytes of a disclosure document, named by their SHA-256: content-addressed, so documents with the same
+    bytes share one row. In PostgreSQL rather than on a web host's disk, so that any host serves any document.
+
+    Written in the publication's transaction (a rolled-back publication leaves nothing); append-only (triggers
+    from migration 0007); the database itself refuses bytes that do not hash to their name or whose size is
+    not theirs (PostgreSQL's ``sha256()``), and the download hashes them again before serving a byte.
+    """
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    content = models.BinaryField()
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=50)
+    stored_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="disclosurefile_sha256_hex"),
+            models.CheckConstraint(
+                condition=Q(sha256=Func(Func(F("content"), function="sha256"), Value("hex"), function="encode")),
+                name="disclosurefile_named_by_its_hash",
+            ),
+            models.CheckConstraint(
+                condition=Q(size=Func(F("content"), function="octet_length")), name="disclosurefile_size_is_its_own"
+            ),
+            models.CheckConstraint(condition=Q(size__gt=0), name="disclosurefile_size_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sha256} ({self.size} bytes)"

@@ -1,5 +1,6 @@
-"""Disclosure documents: published with their SHA-256 on the ledger, stored outside the web root, listed,
-downloaded and checked by anyone signed in, and checkable offline (DESIGN.md §2, §4; issue 10 item 5)."""
+"""Disclosure documents: published with their SHA-256 on the ledger, their bytes stored in PostgreSQL (never in a
+folder of the host, so any web host serves them), listed, downloaded and checked by anyone signed in, and
+checkable offline (DESIGN.md §2, §4; issue 10 item 5)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from ledger.models import Entry
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
 from registry import disclosures
-from registry.models import Disclosure, Security
+from registry.models import Disclosure, DisclosureFile, Security
 from tests.conftest import api_for, log_in, snapshot
+from tests.tampering import superuser_rewrite
 
 ROOT = Path(__file__).resolve().parent.parent
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -57,8 +59,38 @@ def publish(client, code: str, data: bytes = PDF, **over):
 
 
 def stored_files() -> list[str]:
+    """The hashes of the stored bytes (the database's ``DisclosureFile`` rows)."""
+    return sorted(DisclosureFile.objects.values_list("sha256", flat=True))
+
+
+def host_files() -> list[Path]:
+    """What the host's data folder holds of disclosures: nothing, since their bytes went into the database."""
     folder = Path(settings.DISCLOSURE_DIR)
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+def tamper(sha256: str, content: bytes) -> None:
+    """What a database superuser (or a damaged disk under PostgreSQL) can do: rewrite the stored bytes, past the
+    append-only trigger and the check that the bytes hash to their name (dropped inside the test's transaction)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("ALTER TABLE registry_disclosurefile DROP CONSTRAINT disclosurefile_named_by_its_hash")
+        cur.execute("ALTER TABLE registry_disclosurefile DROP CONSTRAINT disclosurefile_size_is_its_own")
+    superuser_rewrite(
+        "UPDATE registry_disclosurefile SET content = %s WHERE sha256 = %s",
+        [content, sha256],
+        tables=["registry_disclosurefile"],
+        which="USER",
+    )
+
+
+def unstore(sha256: str) -> None:
+    """A document published before its bytes were in the database, whose file was never imported: its row
+    deleted by a superuser (triggers, the foreign key's too, off for the statement)."""
+    superuser_rewrite(
+        "DELETE FROM registry_disclosurefile WHERE sha256 = %s", [sha256], tables=["registry_disclosurefile"]
+    )
 
 
 def state() -> tuple:
@@ -79,7 +111,7 @@ def payloads() -> list[dict]:
     ]
 
 
-def test_a_depository_operator_publishes_a_document_with_its_entry_audit_and_file_outside_the_web_root(market):
+def test_a_depository_operator_publishes_a_document_with_its_entry_audit_and_bytes_in_the_database(market):
     # when the depository operator uploads the prospectus
     response = publish(api_for(market.depository), market.security.code)
 
@@ -111,12 +143,15 @@ def test_a_depository_operator_publishes_a_document_with_its_entry_audit_and_fil
     audit = AuditEvent.objects.get(action="disclosure_publish")
     assert (audit.actor, audit.target, audit.detail["sha256"]) == (market.depository, market.security.code, sha(PDF))
 
-    # and the file is stored by its hash (no temporary file left), outside every web-served folder
-    path = Path(settings.DISCLOSURE_DIR) / sha(PDF)
-    assert stored_files() == [sha(PDF)] and path.read_bytes() == PDF
-    for served in [Path(settings.STATIC_ROOT), *map(Path, settings.STATICFILES_DIRS)]:
-        assert not path.resolve().is_relative_to(served.resolve())
-    assert not Path(settings.DISCLOSURE_DIR).resolve().is_relative_to((ROOT / "static").resolve())
+    # and the bytes are stored in the database by their hash, and nothing in a folder of this host
+    stored = DisclosureFile.objects.get()
+    assert (stored.sha256, bytes(stored.content), stored.size, stored.content_type) == (
+        sha(PDF),
+        PDF,
+        len(PDF),
+        "application/pdf",
+    )
+    assert host_files() == []
 
 
 def test_an_exchange_operator_publishes_too_and_the_service_takes_bytes(market):
@@ -184,12 +219,11 @@ def test_an_unknown_security_or_document_is_404(market):
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
 
 
-def test_a_file_changed_on_disk_is_not_served(market, caplog):
-    # given a published document whose stored file is then changed by one byte
+def test_bytes_changed_in_the_database_are_not_served(market, caplog):
+    # given a published document whose stored bytes are then changed by one byte
     publish(api_for(market.depository), market.security.code)
     document = Disclosure.objects.get()
-    path = Path(settings.DISCLOSURE_DIR) / document.sha256
-    path.write_bytes(PDF[:-2] + b"X\n")
+    tamper(document.sha256, PDF[:-2] + b"X\n")
     investor = market.investor().owner
 
     # when an investor downloads it, then it is refused with a clear error, and logged
@@ -204,10 +238,12 @@ def test_a_file_changed_on_disk_is_not_served(market, caplog):
     assert page.status_code == 200
     assert "no longer matches the SHA-256" in page.content.decode()
 
-    # and a missing file is refused the same way
-    path.unlink()
+    # and missing bytes (a document published before they were in the database, never imported) likewise
+    caplog.clear()
+    unstore(document.sha256)
     response = api_for(investor).get(f"/api/v1/securities/{market.security.code}/disclosures/{document.pk}/file/")
     assert (response.status_code, response.json()["code"]) == (409, "disclosure_file_missing")
+    assert any("is not stored" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
 
 
 def test_a_file_with_one_byte_changed_fails_the_api_check_and_the_offline_verifier(market, tmp_path):
@@ -458,3 +494,166 @@ def test_a_damaged_file_is_refused_whole_and_nothing_is_kept(market, damaged):
     assert "not a readable JPEG, PNG or PDF" in response.json()["message"]
     assert snapshot() == before
     assert stored_files() == kept
+
+
+# --------------------------------------------------------------------------
+# The bytes in PostgreSQL: any host serves them (README "On several machines")
+
+
+def test_a_document_published_through_one_host_downloads_through_another_with_another_data_folder(
+    market, settings, tmp_path
+):
+    # given a document published by a "host" whose data folder is A
+    settings.DATA_DIR = tmp_path / "host-a"
+    settings.DISCLOSURE_DIR = tmp_path / "host-a" / "disclosures"
+    settings.MEDIA_ROOT = str(tmp_path / "host-a" / "media")
+    response = publish(api_for(market.depository), market.security.code, PNG, file=upload(PNG, "chart.png"))
+    assert response.status_code == 201, response.json()
+    document = Disclosure.objects.get()
+
+    # when a second "host", whose data folder B has never seen it (and A is gone), serves it
+    import shutil
+
+    shutil.rmtree(tmp_path / "host-a", ignore_errors=True)
+    settings.DATA_DIR = tmp_path / "host-b"
+    settings.DISCLOSURE_DIR = tmp_path / "host-b" / "disclosures"
+    settings.MEDIA_ROOT = str(tmp_path / "host-b" / "media")
+    investor = market.investor().owner
+    api = api_for(investor).get(f"/api/v1/securities/{market.security.code}/disclosures/{document.pk}/file/")
+    page = page_client(investor, "en").get(f"/securities/{market.security.code}/disclosures/{document.pk}/")
+
+    # then both serve the published bytes, with the same headers as ever
+    for response in (api, page):
+        assert response.status_code == 200
+        assert b"".join(response.streaming_content) == PNG
+        assert response["Content-Type"] == "image/png"
+        assert response["Content-Length"] == str(len(PNG))
+        assert response["Content-Disposition"] == 'attachment; filename="chart.png"'
+        assert response["X-Content-Type-Options"] == "nosniff"
+    assert api["X-Disclosure-SHA256"] == sha(PNG)
+    # and neither host's folder was written
+    assert not (tmp_path / "host-a").exists() and not (tmp_path / "host-b").exists()
+
+
+def test_a_publication_that_rolls_back_leaves_no_bytes_behind(market, monkeypatch):
+    # given the audit record fails at the end of the publication's transaction
+    def fail(**kwargs):
+        raise RuntimeError("the audit trail is unavailable")
+
+    monkeypatch.setattr(disclosures, "audit_record", fail)
+    before = state()
+
+    # when the depository operator publishes, then it fails and nothing is left: no row, no entry, no bytes
+    with pytest.raises(RuntimeError):
+        disclosures.disclosure_publish(
+            actor=market.depository, code=market.security.code, kind="other", title="t", filename="t.pdf", content=PDF
+        )
+    assert state() == before and stored_files() == [] and host_files() == []
+
+
+def test_the_database_refuses_bytes_that_are_not_their_name_and_a_document_without_its_bytes(market):
+    from django.db import DatabaseError, IntegrityError, transaction
+    from django.utils import timezone
+
+    publish(api_for(market.depository), market.security.code)
+    document = Disclosure.objects.get()
+    before = state()
+
+    def store(name: str, content: bytes, size: int):
+        DisclosureFile.objects.create(
+            sha256=name, content=content, size=size, content_type="text/plain", stored_at=timezone.now()
+        )
+
+    # bytes under another's name, or with a size that is not theirs, are refused
+    with pytest.raises(IntegrityError, match="disclosurefile_named_by_its_hash"), transaction.atomic():
+        store(sha(TEXT), TEXT + b"!", len(TEXT) + 1)
+    with pytest.raises(IntegrityError, match="disclosurefile_size_is_its_own"), transaction.atomic():
+        store(sha(TEXT), TEXT, len(TEXT) + 1)
+    # a document whose bytes are not stored is refused
+    from ledger.services import entry_append
+
+    with pytest.raises(IntegrityError, match="disclosure_file_stored"), transaction.atomic():
+        entry = entry_append(kind="DISCLOSURE", payload={"document": 0})
+        Disclosure.objects.create(
+            security=market.security,
+            kind="other",
+            title="x",
+            filename="x.txt",
+            content_type="text/plain",
+            size=len(TEXT),
+            sha256=sha(TEXT),
+            uploaded_by=market.depository,
+            published_at=document.published_at,
+            entry=entry,
+        )
+    # and stored bytes are never changed or deleted
+    with pytest.raises(DatabaseError), transaction.atomic():
+        DisclosureFile.objects.filter(pk=document.sha256).update(content_type="text/plain")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        DisclosureFile.objects.filter(pk=document.sha256).delete()
+    assert state() == before and bytes(DisclosureFile.objects.get().content) == PDF
+
+
+def test_files_kept_on_a_host_before_are_imported_checked_against_their_names_and_reported(market, tmp_path):
+    # given three documents published before their bytes were in the database: one file kept in the folder as
+    # it was, one changed since, one lost
+    client = api_for(market.depository)
+    publish(client, market.security.code, PDF, title="Kept")
+    publish(client, market.security.code, TEXT, title="Changed", kind="announcement", file=upload(TEXT, "n.txt"))
+    publish(client, market.security.code, PNG, title="Lost", kind="other", file=upload(PNG, "c.png"))
+    publish(client, market.security.code, PNG, title="Lost again", kind="other", file=upload(PNG, "c.png"))
+    ids = {d.title: d.pk for d in Disclosure.objects.all()}
+    for data in (PDF, TEXT, PNG):
+        unstore(sha(data))
+    folder = tmp_path / "old-host-disclosures"
+    folder.mkdir()
+    (folder / sha(PDF)).write_bytes(PDF)
+    (folder / sha(TEXT)).write_bytes(TEXT + b"edited\n")
+    investor = api_for(market.investor().owner)
+    before = snapshot()
+
+    # when the import runs on that folder
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("disclosure_files_import", "--dir", str(folder), stdout=out)
+
+    # then the good file is imported and served again; the others are named with their documents; exit status 1
+    assert exit_.value.code == 1
+    assert out.getvalue().splitlines() == [
+        f"disclosure files from {folder}: 1 imported, 0 already stored, 1 missing, 1 not matching their SHA-256",
+        f"  missing: {sha(PNG)} (documents {ids['Lost']}, {ids['Lost again']})",
+        f"  not imported, its bytes hash to {sha(TEXT + b'edited' + bytes([10]))}: {sha(TEXT)} "
+        f"(documents {ids['Changed']})",
+    ]
+    assert stored_files() == [sha(PDF)]
+    stored = DisclosureFile.objects.get()
+    assert (bytes(stored.content), stored.size, stored.content_type) == (PDF, len(PDF), "application/pdf")
+    response = investor.get(f"/api/v1/securities/{market.security.code}/disclosures/{ids['Kept']}/file/")
+    assert b"".join(response.streaming_content) == PDF
+    assert snapshot() == before  # no balance, order or entry changed
+
+    # and once the lost file turns up and the changed one is restored, a second run imports them alone
+    (folder / sha(PNG)).write_bytes(PNG)
+    (folder / sha(TEXT)).write_bytes(TEXT)
+    out = io.StringIO()
+    call_command("disclosure_files_import", "--dir", str(folder), stdout=out)
+    assert out.getvalue().splitlines()[0] == (
+        f"disclosure files from {folder}: 2 imported, 1 already stored, 0 missing, 0 not matching their SHA-256"
+    )
+    assert stored_files() == sorted([sha(PDF), sha(TEXT), sha(PNG)])
+
+
+def test_a_document_larger_than_what_is_staged_in_memory_is_stored_and_served_whole(market):
+    # given a text of 3 MB: staged past the first megabyte in the system's temporary folder, not in memory
+    big = "公告 announcement line\n".encode() * 120_000
+    assert len(big) > 2 * disclosures.CHUNK
+
+    # when it is published and downloaded
+    response = publish(api_for(market.depository), market.security.code, big, file=upload(big, "long.txt"))
+    assert response.status_code == 201, response.json()
+    download = api_for(market.investor().owner).get(response.json()["download_url"])
+
+    # then the very bytes are stored and served, and nothing was left in the host's data folder
+    assert bytes(DisclosureFile.objects.get().content) == big
+    assert b"".join(download.streaming_content) == big and download["Content-Length"] == str(len(big))
+    assert host_files() == []

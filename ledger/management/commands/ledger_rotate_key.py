@@ -10,6 +10,12 @@ recommends that the log's key name equal the checkpoint's origin line
 (LEDGER_ORIGIN): ``--name-origin`` rotates to such a key. Blocks already signed
 keep their signature lines; verifiers learn the new key from the KEY_ROTATION
 entry or from GET /api/v1/ledger/keys/.
+
+``--from-env`` (several worker hosts): the new key is not created here but is
+the seed of LEDGER_SIGNING_KEY the ledger does not know yet. Add it (from
+``manage.py ledger_keygen``) after the current seed on every worker host,
+restart the workers, then rotate; any host can then seal. Afterwards the old
+seed may be removed.
 """
 
 from django.conf import settings
@@ -28,11 +34,16 @@ class Command(BaseCommand):
         names.add_argument(
             "--name-origin", action="store_true", help="name the new key like the checkpoints' origin (LEDGER_ORIGIN)"
         )
+        parser.add_argument(
+            "--from-env",
+            action="store_true",
+            help="the new key is the seed of LEDGER_SIGNING_KEY the ledger does not know yet (no key file is written)",
+        )
 
     def handle(self, *args, **options):
         name = settings.LEDGER_ORIGIN if options["name_origin"] else options["name"]
         try:
-            new = key_rotate(name=name)
+            new = key_rotate(name=name, from_env=options["from_env"])
         except KeyError_ as exc:
             raise CommandError(str(exc)) from exc
         result = block_seal()

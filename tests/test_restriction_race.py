@@ -28,7 +28,7 @@ import pytest
 from django.db import connection, connections
 
 from balances.replay import replay_check
-from core.models import Account, Role
+from core.models import Account
 from exchange.models import Order, Quote
 from exchange.services import book as book_module
 from exchange.services import orders as order_module
@@ -125,15 +125,12 @@ def stopped_in(owner, name: str, *, thread: str, after: bool = False) -> Iterato
 
 
 @pytest.fixture
-def race(market):
-    """Two regulators, a market maker quoting 9.90 / 10.10 (and holding shares of a second security it does not
-    quote), an investor with 1,000 shares and CNY 50,000."""
-    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
-    mm = market.market_maker()
-    market.quote(mm, "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+def race(sup):
+    """``sup`` (two regulators, a market maker quoting 9.90 / 10.10, an investor with 1,000 shares and CNY 50,000),
+    and a second security the market maker holds shares of and does not quote."""
+    market, reg1, reg2, mm, investor = sup
     second = market.new_security("RACE2")
     market.issue(mm, 10_000, security=second)
-    investor = market.investor(cash="50000", shares=1000)
     return market, reg1, reg2, mm, investor, second
 
 

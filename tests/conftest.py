@@ -177,6 +177,17 @@ def trading(market):
     return market, mm, investor
 
 
+@pytest.fixture
+def sup(market):
+    """Two regulators, a quote 9.90 / 10.10, an investor with 1,000 shares and CNY 50,000: (market, reg1, reg2, mm,
+    investor). For the supervision tests (their helpers: tests/supervision_fixtures.py)."""
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    investor = market.investor(cash="50000", shares=1000)
+    return market, reg1, reg2, mm, investor
+
+
 def order_body(market, **over) -> dict:
     """A valid ``POST orders/`` body (an IOC buy of 100 at 10.10), with ``over`` replacing fields."""
     body = {

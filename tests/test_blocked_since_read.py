@@ -13,54 +13,40 @@ object a request holds), as a request that waited on the locks would have it.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from core import errors as err
-from core.models import Account, Role
+from core.models import Account
 from exchange import pretrade
-from exchange.models import NegotiatedTrade, Order, Quote, RfqAnswer, RfqRequest
-from exchange.services import OrderRequest, order_place
-from exchange.services import negotiated as neg
+from exchange.models import NegotiatedTrade, Order, RfqAnswer, RfqRequest
 from exchange.services import quotes as quote_svc
 from exchange.services import rfq as rfq_svc
-from exchange.services.rfq import RfqRequestInput
-from supervision import services as sv
 from tests.conftest import api_for, cash_of, position_of, snapshot
+from tests.supervision_fixtures import (
+    freeze_approved,
+    placed,
+    proposed,
+    raw_order,
+    raw_proposal,
+    raw_quote,
+    raw_rfq_answer,
+    raw_rfq_request,
+    rfq_asked,
+)
 
 D = Decimal
 LEGAL = {"legal_reference": "(2026)沪74执456号"}
 REASON = "Suspected layering"
 
 
-@pytest.fixture
-def sup(market):
-    """Two regulators, a quote 9.90 / 10.10, an investor with 1,000 shares and CNY 50,000."""
-    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
-    mm = market.market_maker()
-    market.quote(mm, "9.90", "10.10", bid_qty=5000, ask_qty=5000)
-    investor = market.investor(cash="50000", shares=1000)
-    return market, reg1, reg2, mm, investor
-
-
 def approve(reg1, reg2, account: Account, *, trading: bool):
     """A freeze of the whole account, or (``trading``) a trading restriction, proposed and approved; ``account``
     (the caller's object) is left as it was read before."""
     scope = {"trading": True} if trading else {"whole_account": True}
-    freeze = sv.freeze_propose(actor=reg1, account=account.code, reason=REASON, **scope, **LEGAL)
-    return sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
-
-
-def place(market, account, side, qty, price, coid, tif="DAY"):
-    return order_place(
-        placed_by=account.owner,
-        account=account,
-        request=OrderRequest(market.security.code, side, qty, D(price), tif, coid),
-    )[0]
+    return freeze_approved(reg1, reg2, account, reason=REASON, legal=LEGAL, **scope)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +62,7 @@ def test_an_order_of_an_account_restricted_since_it_was_read_is_refused_and_writ
 
     # when the request places its order, resting (DAY, crossing nothing) or crossing a quote (IOC)
     with pytest.raises(err.TradingRestricted, match=REASON):
-        place(market, investor, side, 100, price, f"stale-{side}-{tif}", tif)
+        placed(market, investor, side, 100, price, f"stale-{side}-{tif}", tif)
 
     # then nothing was written: no order, no trade, nothing reserved
     assert snapshot() == before
@@ -90,9 +76,9 @@ def test_an_order_of_an_account_frozen_since_it_was_read_says_frozen_not_short_o
 
     # when the stale request buys (its cash is all frozen now) and sells (its shares too)
     with pytest.raises(err.AccountFrozen, match=REASON):
-        place(market, investor, "buy", 100, "9.50", "stale-frozen-buy")
+        placed(market, investor, "buy", 100, "9.50", "stale-frozen-buy", "DAY")
     with pytest.raises(err.AccountFrozen, match=REASON):
-        place(market, investor, "sell", 100, "10.50", "stale-frozen-sell")
+        placed(market, investor, "sell", 100, "10.50", "stale-frozen-sell", "DAY")
 
     # then it reads as the freeze it is (not insufficient_cash / insufficient_shares), and nothing changed
     assert snapshot() == before
@@ -102,9 +88,9 @@ def test_a_free_accounts_shortfall_is_still_a_shortfall(sup):
     market, _reg1, _reg2, _mm, investor = sup
     # given a free account asking for more than it has: the refusal is its own, read again and found free
     with pytest.raises(err.InsufficientCash):
-        place(market, investor, "buy", 100_000, "9.50", "too-much")
+        placed(market, investor, "buy", 100_000, "9.50", "too-much", "DAY")
     with pytest.raises(err.InsufficientShares):
-        place(market, investor, "sell", 5000, "10.50", "too-many")
+        placed(market, investor, "sell", 5000, "10.50", "too-many", "DAY")
     assert not Order.objects.filter(account=investor).exists()
 
 
@@ -115,17 +101,9 @@ def test_a_request_for_quote_and_a_proposal_of_an_account_restricted_since_read_
     before = snapshot()
 
     with pytest.raises(err.TradingRestricted, match=REASON):
-        rfq_svc.rfq_request(
-            requested_by=investor.owner,
-            account=investor,
-            request=RfqRequestInput(market.security.code, "buy", 100, "stale-rfq"),
-        )
+        rfq_asked(investor, market.security, "buy", 100, "stale-rfq")
     with pytest.raises(err.TradingRestricted, match=REASON):
-        neg.negotiated_propose(
-            actor=investor.owner,
-            account=investor,
-            request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "stale-neg"),
-        )
+        proposed(investor, market.security, "sell", 100, other, "stale-neg")
 
     assert snapshot() == before
     assert not RfqRequest.objects.exists() and not NegotiatedTrade.objects.exists()
@@ -134,11 +112,7 @@ def test_a_request_for_quote_and_a_proposal_of_an_account_restricted_since_read_
 
 def test_a_firm_answer_of_a_market_maker_restricted_since_read_is_refused(sup, monkeypatch):
     market, reg1, reg2, mm, investor = sup
-    rfq = rfq_svc.rfq_request(
-        requested_by=investor.owner,
-        account=investor,
-        request=RfqRequestInput(market.security.code, "buy", 100, "ask-mm"),
-    )[0]
+    rfq = rfq_asked(investor, market.security, "buy", 100, "ask-mm")[0]
     stale = Account.objects.get(pk=mm.pk)
     approve(reg1, reg2, mm, trading=True)
     # the market maker's desk account as the answer read it, before the restriction's approval
@@ -183,71 +157,16 @@ def test_a_quote_the_service_let_through_is_a_409_on_the_api_not_a_500(sup, monk
 def test_the_database_refuses_every_trading_row_of_an_account_that_may_not_trade(sup, flag):
     market, reg1, reg2, mm, investor = sup
     other = market.investor(cash="50000")
-    rfq = rfq_svc.rfq_request(
-        requested_by=other.owner,
-        account=other,
-        request=RfqRequestInput(market.security.code, "buy", 100, "open"),
-    )[0]
+    rfq = rfq_asked(other, market.security, "buy", 100, "open")[0]
     approve(reg1, reg2, investor, trading=flag == "trading_restricted")
     approve(reg1, reg2, mm, trading=flag == "trading_restricted")
     constraint = "account_frozen_may_not_trade" if flag == "frozen" else "account_restricted_may_not_trade"
-    now = timezone.now()
-    later = now + dt.timedelta(minutes=1)
     rows = {
-        "order": lambda: Order.objects.create(
-            account=investor,
-            security=market.security,
-            side="buy",
-            limit_price=D("9.50"),
-            quantity=100,
-            time_in_force="DAY",
-            client_order_id="raw",
-            placed_by=investor.owner,
-            created_at=now,
-            updated_at=now,
-        ),
-        "quote": lambda: Quote.objects.create(
-            account=mm,
-            security=market.security,
-            side="bid",
-            price=D("9.80"),
-            quantity=100,
-            original_quantity=100,
-            created_at=now,
-            updated_at=now,
-        ),
-        "request": lambda: RfqRequest.objects.create(
-            account=investor,
-            security=market.security,
-            side="buy",
-            quantity=100,
-            client_request_id="raw",
-            requested_by=investor.owner,
-            created_at=now,
-            expires_at=later,
-        ),
-        "answer": lambda: RfqAnswer.objects.create(
-            request=rfq,
-            account=mm,
-            price=D("10.00"),
-            quantity=100,
-            answered_by=mm.owner,
-            created_at=now,
-            expires_at=later,
-        ),
-        "proposal": lambda: NegotiatedTrade.objects.create(
-            security=market.security,
-            side="sell",
-            quantity=100,
-            price=D("10.00"),
-            proposer=investor,
-            counterparty=other,
-            client_request_id="raw",
-            proposed_by=investor.owner,
-            code_hash="x" * 64,
-            created_at=now,
-            expires_at=later,
-        ),
+        "order": lambda: raw_order(investor, market.security),
+        "quote": lambda: raw_quote(mm, market.security),
+        "request": lambda: raw_rfq_request(investor, market.security),
+        "answer": lambda: raw_rfq_answer(rfq, mm),
+        "proposal": lambda: raw_proposal(investor, other, market.security),
     }
     for name, write in rows.items():
         before = snapshot()
@@ -261,16 +180,4 @@ def test_the_database_refuses_every_trading_row_of_an_account_that_may_not_trade
         )
         assert snapshot() == before, name
     # and a proposal *to* a blocked account is still taken (the proposer may not learn of a legal order from it)
-    NegotiatedTrade.objects.create(
-        security=market.security,
-        side="buy",
-        quantity=100,
-        price=D("10.00"),
-        proposer=other,
-        counterparty=investor,
-        client_request_id="to-blocked",
-        proposed_by=other.owner,
-        code_hash="y" * 64,
-        created_at=now,
-        expires_at=later,
-    )
+    raw_proposal(other, investor, market.security, side="buy", client_request_id="to-blocked", code_hash="y" * 64)

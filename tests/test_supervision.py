@@ -4,7 +4,6 @@ corrections, each moving exactly what it says, each refusal changing nothing (DE
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from unittest import mock
 
@@ -23,7 +22,6 @@ from exchange.pretrade import holder_count
 from exchange.services import OrderRequest, order_place
 from exchange.services import negotiated as neg
 from exchange.services.close import day_close
-from ledger.models import Entry
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
 from registry import calendar
@@ -33,6 +31,7 @@ from settlement.services import trade_settle
 from supervision import services as sv
 from supervision.models import Correction, ForcedTransfer, Freeze
 from tests.conftest import account_flags_set, api_for, cash_of, log_in, position_of, snapshot
+from tests.supervision_fixtures import freeze_approved, payloads, placed, proposed, raw_order, raw_quote
 
 D = Decimal
 LEGAL = {
@@ -42,44 +41,18 @@ LEGAL = {
 }
 
 
-def payloads(kind):
-    return [
-        json.loads(bytes(c))["payload"]
-        for c in Entry.objects.filter(kind=kind).order_by("id").values_list("canonical", flat=True)
-    ]
-
-
-@pytest.fixture
-def sup(market):
-    """Two regulators, a quote 9.90 / 10.10, an investor with 1,000 shares and CNY 50,000."""
-    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
-    mm = market.market_maker()
-    market.quote(mm, "9.90", "10.10", bid_qty=5000, ask_qty=5000)
-    investor = market.investor(cash="50000", shares=1000)
-    return market, reg1, reg2, mm, investor
-
-
 def sell(market, investor, qty, coid):
-    return order_place(
-        placed_by=investor.owner,
-        account=investor,
-        request=OrderRequest(market.security.code, "sell", qty, D("9.90"), "IOC", coid),
-    )[0]
+    return placed(market, investor, "sell", qty, "9.90", coid)
 
 
 def buy(market, investor, qty, coid, price="10.10"):
-    return order_place(
-        placed_by=investor.owner,
-        account=investor,
-        request=OrderRequest(market.security.code, "buy", qty, D(price), "IOC", coid),
-    )[0]
+    return placed(market, investor, "buy", qty, price, coid)
 
 
 def frozen_shares(reg1, reg2, investor, security, qty, **extra):
-    freeze = sv.freeze_propose(
-        actor=reg1, account=investor.code, security=security.code, quantity=qty, reason="Court order", **LEGAL, **extra
+    return freeze_approved(
+        reg1, reg2, investor, security=security.code, quantity=qty, reason="Court order", legal=LEGAL, **extra
     )
-    return sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
 
 
 def test_a_share_freeze_blocks_the_sale_with_its_reason_and_its_release_frees_exactly_it(sup):
@@ -150,8 +123,7 @@ def test_only_regulators_propose_and_approve_freezes(sup, role):
 
 def test_a_cash_freeze_of_more_than_is_free_freezes_what_is_free_and_blocks_withdrawal_and_buying(sup):
     market, reg1, reg2, _mm, investor = sup
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="80000.00", reason="Debt", **LEGAL)
-    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = freeze_approved(reg1, reg2, investor, amount="80000.00", reason="Debt", legal=LEGAL)
 
     assert freeze.held_amount == D("50000.00") and "50,000.00" in freeze.shortfall and "80,000.00" in freeze.shortfall
     assert cash_of(investor).available == 0
@@ -201,8 +173,7 @@ def test_a_whole_account_freeze_of_a_market_maker_pulls_its_quotes_and_freezes_w
     cash_before, position_before = cash_of(mm), position_of(mm, market.security)
     assert cash_before.reserved == D("49500.00") and position_before.reserved == 5000  # the quote's bid and ask
     # given a whole-account freeze of the market maker, approved
-    freeze = sv.freeze_propose(actor=reg1, account=mm.code, whole_account=True, reason="Court order", **LEGAL)
-    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = freeze_approved(reg1, reg2, mm, whole_account=True, reason="Court order", legal=LEGAL)
 
     # then its quotes are pulled, and what they held is free of them and frozen with the rest
     assert set(Quote.objects.filter(account=mm).values_list("status", flat=True)) == {Quote.Status.PULLED}
@@ -220,7 +191,6 @@ def test_a_quote_published_in_another_security_during_the_approval_makes_it_star
     # (found by a review: the quotes to pull were read before their securities were locked, so a quote published
     # meanwhile in a security the account held no shares of stayed active on a frozen account)
     from django.db.models import F
-    from django.utils import timezone
 
     from balances.models import CashBalance
     from exchange.models import Quote
@@ -232,11 +202,7 @@ def test_a_quote_published_in_another_security_during_the_approval_makes_it_star
     def pull_while_a_quote_is_published(account, securities):
         pulled = real(account, securities)
         if not calls:  # the first try: a bid in OTHER lands once the pull is done, its cash reserved
-            now = timezone.now()
-            Quote.objects.create(
-                account=mm, security=other, side="bid", price=D("1.00"), quantity=100, original_quantity=100,
-                created_at=now, updated_at=now,
-            )  # fmt: skip
+            raw_quote(mm, other, price=D("1.00"))
             CashBalance.objects.filter(account=mm).update(reserved=F("reserved") + D("100.00"))
         calls.append(len(securities))
         return pulled
@@ -289,11 +255,7 @@ def test_a_frozen_accounts_quote_never_fills(sup):
 
 
 def _resting(market, investor, side, qty, price, coid):
-    return order_place(
-        placed_by=investor.owner,
-        account=investor,
-        request=OrderRequest(market.security.code, side, qty, D(price), "DAY", coid),
-    )[0]
+    return placed(market, investor, side, qty, price, coid, "DAY")
 
 
 def test_a_whole_account_freeze_cancels_the_accounts_resting_orders_and_freezes_what_they_held(sup):
@@ -308,8 +270,7 @@ def test_a_whole_account_freeze_cancels_the_accounts_resting_orders_and_freezes_
     cash_before, position_before = cash_of(investor), position_of(investor, market.security)
     assert cash_before.reserved > 0 and position_before.reserved == 300
     # when a whole-account freeze of the investor is approved
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     # then both orders are cancelled, and what they held is free of them and frozen with the rest
     assert set(Order.objects.filter(account=investor).values_list("status", flat=True)) == {"cancelled"}
     cash, position = cash_of(investor), position_of(investor, market.security)
@@ -337,8 +298,7 @@ def test_a_frozen_accounts_resting_order_never_fills(sup):
 
 def test_a_frozen_account_cannot_place_an_order(sup):
     market, reg1, reg2, _mm, investor = sup
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     investor.refresh_from_db()
     # even with cash paid in after the freeze, free of it
     from balances.services import cash_deposit
@@ -355,8 +315,7 @@ def test_a_frozen_account_cannot_place_an_order(sup):
 def test_a_frozen_accounts_refusal_labels_the_freezes_reason_in_the_readers_sentence(sup):
     # (found by a probe: the regulator's reason was appended bare, "… it cannot trade. 诉讼财产保全")
     market, reg1, reg2, _mm, investor = sup
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="诉讼财产保全", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze_approved(reg1, reg2, investor, whole_account=True, reason="诉讼财产保全", legal=LEGAL)
     investor.refresh_from_db()
     before = snapshot()
     # when the investor places an order, in either language, then the refusal names the reason as the reason
@@ -375,8 +334,7 @@ def test_a_frozen_accounts_refusal_labels_the_freezes_reason_in_the_readers_sent
 
 def test_a_refusal_for_frozen_cash_labels_the_freezes_reason(sup):
     market, reg1, reg2, _mm, investor = sup
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="50000.00", reason="诉讼财产保全", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze_approved(reg1, reg2, investor, amount="50000.00", reason="诉讼财产保全", legal=LEGAL)
     before = snapshot()
     with translation.override("en"), pytest.raises(err.InsufficientCash) as refused:
         buy(market, investor, 100, "b")
@@ -396,7 +354,6 @@ def test_a_refusal_for_frozen_cash_labels_the_freezes_reason(sup):
 def test_an_order_placed_in_another_security_during_the_approval_makes_it_start_again(sup, monkeypatch):
     # (an order the approval did not see when it read the account's open orders: it is seen under the locks)
     from django.db.models import F
-    from django.utils import timezone
 
     from balances.models import CashBalance
     from exchange.models import Order
@@ -408,12 +365,9 @@ def test_an_order_placed_in_another_security_during_the_approval_makes_it_start_
     def cancel_while_an_order_is_placed(account, securities, **kwargs):
         cancelled = real(account, securities, **kwargs)
         if not calls:  # the first try: a buy in OTHER lands once the cancels are done, its cash reserved
-            now = timezone.now()
-            Order.objects.create(
-                account=investor, security=other, side="buy", limit_price=D("1.00"), quantity=100,
-                time_in_force="DAY", client_order_id="meanwhile", placed_by=investor.owner, reserved_cash=D("100.00"),
+            raw_order(
+                investor, other, limit_price=D("1.00"), client_order_id="meanwhile", reserved_cash=D("100.00"),
                 status="open",
-                created_at=now, updated_at=now,
             )  # fmt: skip
             CashBalance.objects.filter(account=investor).update(reserved=F("reserved") + D("100.00"))
         calls.append(len(securities))
@@ -1223,11 +1177,7 @@ def test_a_reversal_that_swaps_one_holder_for_another_passes_at_the_cap(sup):
     # given an investor who sold all 1,000 shares to a newcomer, the security exactly at its cap
     newcomer = market.investor(cash="50000")
     market.quote(mm, "9.00", "10.10", bid_qty=100, ask_qty=100)  # the market maker buys no more
-    proposal, code, _ = neg.negotiated_propose(
-        actor=investor.owner,
-        account=investor,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 1000, D("10.00"), newcomer.code, "swap"),
-    )
+    proposal, code, _ = proposed(investor, market.security, "sell", 1000, newcomer, "swap")
     trade = neg.negotiated_confirm(actor=newcomer.owner, proposal_id=proposal.pk, code=code).trade
     block_seal()
     assert trade_settle(trade_id=trade.pk)
@@ -1359,8 +1309,7 @@ def test_the_beats_cancels_lock_cash_before_any_position(sup):
 
     market, reg1, reg2, _mm, investor = sup
     second = market.new_security("SEC002")
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     # given a late sale in the first security and a late buy in the second, placed while the account read free
     market.issue(investor, 500)
     cash_deposit(actor=market.staff, account=investor, amount=D("5000.00"), reference="late")
@@ -1395,8 +1344,7 @@ def test_an_order_placed_in_the_last_instant_of_a_freeze_is_cancelled_by_the_bea
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000", shares=1000)
     others_order = _resting(market, other, "sell", 100, "12.00", "other-rest")
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     # given shares of a second security that arrived after the approval read the holdings, and a sale of them
     # placed while the order path still read the account as free
     second = market.new_security("SEC002")
@@ -1434,22 +1382,13 @@ def test_a_whole_account_freeze_withdraws_the_accounts_proposals_and_freezes_wha
 
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000", shares=1000)
-    mine, _code, _ = neg.negotiated_propose(
-        actor=investor.owner,
-        account=investor,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "mine"),
-    )
+    mine, _code, _ = proposed(investor, market.security, "sell", 100, other, "mine")
     # and a proposal made to the investor by someone else, which holds nothing of the investor's
-    theirs, _code, _ = neg.negotiated_propose(
-        actor=other.owner,
-        account=other,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 200, D("10.00"), investor.code, "theirs"),
-    )
+    theirs, _code, _ = proposed(other, market.security, "sell", 200, investor, "theirs")
     assert position_of(investor, market.security).reserved == 100
     theirs_before = NegotiatedTrade.objects.filter(pk=theirs.pk).values().get()
     # when a whole-account freeze of the investor is approved
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    freeze = sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     # then the investor's proposal is withdrawn, by no one, and all 1,000 shares are frozen
     mine.refresh_from_db()
     assert (mine.status, mine.closed_by_id) == ("withdrawn", None)
@@ -1471,11 +1410,7 @@ def test_a_freeze_withdrawing_proposals_takes_the_market_gate_before_any_row(sup
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000", shares=1000)
     for side, coid in (("sell", "mine-sell"), ("buy", "mine-buy")):
-        neg.negotiated_propose(
-            actor=investor.owner,
-            account=investor,
-            request=neg.NegotiatedRequest(market.security.code, side, 100, D("10.00"), other.code, coid),
-        )
+        proposed(investor, market.security, side, 100, other, coid)
     freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
     # when the freeze is approved
     with CaptureQueriesContext(connection) as captured:
@@ -1493,19 +1428,14 @@ def test_a_proposal_made_in_the_last_instant_of_a_freeze_is_withdrawn_by_the_bea
 
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000")
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     # given shares that arrived after the approval read the holdings, and a proposal to sell them made while the
     # path still read the account as free
     second = market.new_security("SEC002")
     market.issue(investor, 500, security=second)
     account_flags_set(investor.pk, frozen=False)
     investor.refresh_from_db()
-    late, _code, _ = neg.negotiated_propose(
-        actor=investor.owner,
-        account=investor,
-        request=neg.NegotiatedRequest(second.code, "sell", 500, D("10.00"), other.code, "late"),
-    )
+    late, _code, _ = proposed(investor, second, "sell", 500, other, "late")
     account_flags_set(investor.pk, frozen=True)
     assert position_of(investor, second).reserved == 500
     # when the beat's sweep runs (twice: it is idempotent)
@@ -1530,14 +1460,7 @@ def test_withdrawing_a_frozen_accounts_proposals_keeps_to_the_securities_locked(
     other = market.investor(cash="50000")
     second = market.new_security("SEC002")
     market.issue(investor, 500, security=second)
-    made = {
-        s.code: neg.negotiated_propose(
-            actor=investor.owner,
-            account=investor,
-            request=neg.NegotiatedRequest(s.code, "sell", 100, D("10.00"), other.code, f"p-{s.code}"),
-        )[0]
-        for s in (market.security, second)
-    }
+    made = {s.code: proposed(investor, s, "sell", 100, other, f"p-{s.code}")[0] for s in (market.security, second)}
     # when the proposals in the first security alone are withdrawn, under its lock
     with transaction.atomic():
         Security.objects.select_for_update(no_key=True).get(pk=market.security.pk)
@@ -1555,21 +1478,10 @@ def test_a_proposal_made_to_a_frozen_account_is_withdrawn_by_the_beat_releasing_
 
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000")
-    to_investor, _code, _ = neg.negotiated_propose(
-        actor=other.owner,
-        account=other,
-        request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), investor.code, "to-frozen"),
-    )
-    to_someone_else, _code, _ = neg.negotiated_propose(
-        actor=other.owner,
-        account=other,
-        request=neg.NegotiatedRequest(
-            market.security.code, "buy", 100, D("10.00"), market.investor(shares=100).code, "to-free"
-        ),
-    )
+    to_investor, _code, _ = proposed(other, market.security, "buy", 100, investor, "to-frozen")
+    to_someone_else, _code, _ = proposed(other, market.security, "buy", 100, market.investor(shares=100), "to-free")
     held = cash_of(other).reserved
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     untouched = NegotiatedTrade.objects.filter(pk=to_someone_else.pk).values().get()
     # when the beat runs (twice: it is idempotent)
     assert cancel_frozen_orders.apply().get() == 1

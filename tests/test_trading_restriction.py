@@ -6,7 +6,6 @@ restore trading."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 
 import pytest
@@ -16,53 +15,23 @@ from django.utils import timezone, translation
 from balances.replay import replay_check
 from balances.services import cash_deposit, cash_withdraw
 from core import errors as err
-from core.models import Account, AuditEvent, Role
+from core.models import Account, AuditEvent
 from exchange.models import NegotiatedTrade, Order, Quote, RfqRequest, Trade
-from exchange.services import OrderRequest, order_place
 from exchange.services import negotiated as neg
 from exchange.services import rfq as rfq_svc
-from exchange.services.rfq import RfqRequestInput
-from ledger.models import Entry
 from ledger.services import block_seal
 from settlement.services import trade_settle
 from supervision import services as sv
 from supervision.models import Freeze
 from tests.conftest import account_flags_set, api_for, cash_of, order_body, position_of, snapshot
+from tests.supervision_fixtures import freeze_approved, payloads, placed, proposed, rfq_asked
 
 D = Decimal
 LEGAL = {"legal_reference": "(2026)沪74执123号"}
 
 
-def payloads(kind):
-    return [
-        json.loads(bytes(c))["payload"]
-        for c in Entry.objects.filter(kind=kind).order_by("id").values_list("canonical", flat=True)
-    ]
-
-
-@pytest.fixture
-def sup(market):
-    """Two regulators, a quote 9.90 / 10.10, an investor with 1,000 shares and CNY 50,000."""
-    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
-    mm = market.market_maker()
-    market.quote(mm, "9.90", "10.10", bid_qty=5000, ask_qty=5000)
-    investor = market.investor(cash="50000", shares=1000)
-    return market, reg1, reg2, mm, investor
-
-
-def order(market, investor, side, qty, price, coid, tif="IOC"):
-    return order_place(
-        placed_by=investor.owner,
-        account=investor,
-        request=OrderRequest(market.security.code, side, qty, D(price), tif, coid),
-    )[0]
-
-
 def restrict(reg1, reg2, account, **extra) -> Freeze:
-    freeze = sv.freeze_propose(
-        actor=reg1, account=account.code, trading=True, reason="Suspected manipulation", **LEGAL, **extra
-    )
-    return sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    return freeze_approved(reg1, reg2, account, trading=True, reason="Suspected manipulation", legal=LEGAL, **extra)
 
 
 def test_a_restriction_stops_every_trading_path_and_leaves_the_assets_its_own(sup):
@@ -91,25 +60,17 @@ def test_a_restriction_stops_every_trading_path_and_leaves_the_assets_its_own(su
     # and every trading path is refused, naming the restriction's reason, changing nothing
     before = snapshot()
     with pytest.raises(err.TradingRestricted, match="Suspected manipulation"):
-        order(market, investor, "buy", 100, "10.10", "restricted-buy")
+        placed(market, investor, "buy", 100, "10.10", "restricted-buy")
     with pytest.raises(err.TradingRestricted, match="Suspected manipulation"):
-        order(market, investor, "sell", 100, "9.90", "restricted-sell")
+        placed(market, investor, "sell", 100, "9.90", "restricted-sell")
     with pytest.raises(err.TradingRestricted):
-        rfq_svc.rfq_request(
-            requested_by=investor.owner,
-            account=investor,
-            request=RfqRequestInput(market.security.code, "buy", 100, "restricted-rfq"),
-        )
+        rfq_asked(investor, market.security, "buy", 100, "restricted-rfq")
     with pytest.raises(err.TradingRestricted):
-        neg.negotiated_propose(
-            actor=investor.owner,
-            account=investor,
-            request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "restricted"),
-        )
+        proposed(investor, market.security, "sell", 100, other, "restricted")
     assert snapshot() == before
     # in the reader's language
     with translation.override("zh-hans"), pytest.raises(err.TradingRestricted) as refused:
-        order(market, investor, "buy", 100, "10.10", "restricted-buy-zh")
+        placed(market, investor, "buy", 100, "10.10", "restricted-buy-zh")
     assert "Suspected manipulation" in str(refused.value.message)
 
     # and its cash stays withdrawable and depositable
@@ -117,7 +78,7 @@ def test_a_restriction_stops_every_trading_path_and_leaves_the_assets_its_own(su
     cash_deposit(actor=market.staff, account=investor, amount=D("500.00"), reference="after")
     assert cash_of(investor).total == cash_before.total - D("500.00")
     # and another account trades as before
-    assert order(market, other, "buy", 100, "10.10", "other-buy").filled_quantity == 100
+    assert placed(market, other, "buy", 100, "10.10", "other-buy").filled_quantity == 100
     assert (cash_of(other).available, position_of(other, market.security).available) != other_before
     assert not Account.objects.get(pk=other.pk).trading_restricted
 
@@ -125,7 +86,7 @@ def test_a_restriction_stops_every_trading_path_and_leaves_the_assets_its_own(su
 def test_a_trade_made_before_the_restriction_settles(sup):
     market, reg1, reg2, _mm, investor = sup
     # given a trade of the investor made before the restriction, not yet settled
-    assert order(market, investor, "buy", 100, "10.10", "before").filled_quantity == 100
+    assert placed(market, investor, "buy", 100, "10.10", "before").filled_quantity == 100
     trade = Trade.objects.get(buyer=investor)
     restrict(reg1, reg2, investor)
     block_seal()
@@ -137,8 +98,8 @@ def test_a_trade_made_before_the_restriction_settles(sup):
 
 def test_the_restriction_cancels_resting_orders_releasing_what_they_held_and_says_why(sup):
     market, reg1, reg2, mm, investor = sup
-    rest_buy = order(market, investor, "buy", 200, "10.00", "rest-buy", tif="DAY")
-    rest_sell = order(market, investor, "sell", 300, "10.00", "rest-sell", tif="DAY")
+    rest_buy = placed(market, investor, "buy", 200, "10.00", "rest-buy", tif="DAY")
+    rest_sell = placed(market, investor, "sell", 300, "10.00", "rest-sell", tif="DAY")
     assert (rest_buy.status, rest_sell.status) == ("open", "open")
     cash_total = cash_of(investor).total
 
@@ -163,11 +124,7 @@ def test_the_restriction_cancels_resting_orders_releasing_what_they_held_and_say
 def test_a_restricted_market_maker_has_its_quotes_pulled_and_may_not_quote_or_answer(sup):
     market, reg1, reg2, mm, investor = sup
     cash_before, pos_before = cash_of(mm), position_of(mm, market.security)
-    rfq = rfq_svc.rfq_request(
-        requested_by=investor.owner,
-        account=investor,
-        request=RfqRequestInput(market.security.code, "buy", 100, "r1"),
-    )[0]
+    rfq = rfq_asked(investor, market.security, "buy", 100, "r1")[0]
 
     restrict(reg1, reg2, mm)
 
@@ -184,7 +141,7 @@ def test_a_restricted_market_maker_has_its_quotes_pulled_and_may_not_quote_or_an
         rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.00"), valid_seconds=30)
     assert snapshot() == before
     # and an investor's buy at its old ask finds nothing
-    assert order(market, investor, "buy", 100, "10.10", "after").filled_quantity == 0
+    assert placed(market, investor, "buy", 100, "10.10", "after").filled_quantity == 0
 
 
 def test_a_restricted_counterparty_may_not_confirm_and_the_beat_withdraws_what_is_open(sup):
@@ -192,16 +149,8 @@ def test_a_restricted_counterparty_may_not_confirm_and_the_beat_withdraws_what_i
 
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000")
-    to_investor, code, _ = neg.negotiated_propose(
-        actor=other.owner,
-        account=other,
-        request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), investor.code, "to-restricted"),
-    )
-    asked = rfq_svc.rfq_request(
-        requested_by=investor.owner,
-        account=investor,
-        request=RfqRequestInput(market.security.code, "sell", 100, "r-before"),
-    )[0]
+    to_investor, code, _ = proposed(other, market.security, "buy", 100, investor, "to-restricted")
+    asked = rfq_asked(investor, market.security, "sell", 100, "r-before")[0]
     restrict(reg1, reg2, investor)
 
     # when the restricted investor confirms, then it is refused and nothing changes
@@ -220,7 +169,7 @@ def test_a_restricted_counterparty_may_not_confirm_and_the_beat_withdraws_what_i
 def test_the_database_refuses_a_trade_of_a_restricted_account(sup):
     market, _reg1, _reg2, mm, investor = sup
     # given a resting buy still open while its account is restricted (placed in the instant of the approval)
-    order(market, investor, "buy", 200, "10.00", "rest-buy", tif="DAY")
+    placed(market, investor, "buy", 200, "10.00", "rest-buy", tif="DAY")
     account_flags_set(investor.pk, trading_restricted=True)
     # then a quote reaching its price does not fill it
     assert market.quote(mm, "9.90", "10.00").trades == []
@@ -237,7 +186,7 @@ def test_an_order_that_meets_the_trigger_for_a_restricted_account_is_trading_res
     before = snapshot()
     # when it buys against the quote, then the database's trigger refuses the trade, and the refusal names it
     with pytest.raises(err.TradingRestricted):
-        order(market, investor, "buy", 100, "10.10", "raced")
+        placed(market, investor, "buy", 100, "10.10", "raced")
     assert snapshot() == before
 
 
@@ -273,7 +222,7 @@ def test_rejection_and_withdrawal_leave_the_account_trading(sup):
     sv.freeze_withdraw(actor=reg1, freeze_id=withdrawn.pk, reason="Filed twice")
     assert set(Freeze.objects.values_list("status", flat=True)) == {"rejected", "withdrawn"}
     assert not Account.objects.get(pk=investor.pk).trading_restricted and not payloads("FREEZE")
-    assert order(market, investor, "buy", 100, "10.10", "free").filled_quantity == 100
+    assert placed(market, investor, "buy", 100, "10.10", "free").filled_quantity == 100
 
 
 def test_release_and_expiry_restore_trading_and_two_restrictions_need_both_ended(sup):
@@ -286,7 +235,7 @@ def test_release_and_expiry_restore_trading_and_two_restrictions_need_both_ended
     sv.freeze_release(actor=reg1, freeze_id=first.pk, reason="Lifted")
     assert Account.objects.get(pk=investor.pk).trading_restricted
     with pytest.raises(err.TradingRestricted):
-        order(market, investor, "buy", 100, "10.10", "still")
+        placed(market, investor, "buy", 100, "10.10", "still")
     # when the second expires, the account trades again
     assert sv.freezes_expire(now=soon + dt.timedelta(seconds=1)) == 1
     assert sv.freezes_expire(now=soon + dt.timedelta(seconds=2)) == 0
@@ -296,7 +245,7 @@ def test_release_and_expiry_restore_trading_and_two_restrictions_need_both_ended
         ("expired", "0.00", []),
     ]
     assert set(Freeze.objects.values_list("status", flat=True)) == {"released", "expired"}
-    assert order(market, investor, "buy", 100, "10.10", "after").filled_quantity == 100
+    assert placed(market, investor, "buy", 100, "10.10", "after").filled_quantity == 100
     assert cash_of(investor).frozen == 0 and position_of(investor, market.security).frozen == 0
     assert replay_check() == []
 
@@ -328,11 +277,11 @@ def test_a_restricted_market_makers_quote_never_fills(sup):
     account_flags_set(mm.pk, trading_restricted=True)
     before = position_of(mm, market.security)
     # when an investor buys at its ask, then the order finds nothing to trade with, and the quote is as it was
-    assert order(market, investor, "buy", 100, "10.10", "restricted-ask").filled_quantity == 0
+    assert placed(market, investor, "buy", 100, "10.10", "restricted-ask").filled_quantity == 0
     assert not Trade.objects.exists() and position_of(mm, market.security).reserved == before.reserved
     # and once the restriction ends the same buy fills
     account_flags_set(mm.pk, trading_restricted=False)
-    assert order(market, investor, "buy", 100, "10.10", "free-ask").filled_quantity == 100
+    assert placed(market, investor, "buy", 100, "10.10", "free-ask").filled_quantity == 100
 
 
 RESTRICTED_REASON = "restricted from trading by a regulator"
@@ -342,16 +291,8 @@ def test_proposals_the_restriction_and_the_beat_withdraw_are_audited_as_restrict
     # (found by a review: they were audited as "…account is frozen by a legal order", which a restriction is not)
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000", shares=500)
-    mine, _code, _ = neg.negotiated_propose(
-        actor=investor.owner,
-        account=investor,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "mine"),
-    )
-    to_investor, _code, _ = neg.negotiated_propose(
-        actor=other.owner,
-        account=other,
-        request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), investor.code, "to-it"),
-    )
+    mine, _code, _ = proposed(investor, market.security, "sell", 100, other, "mine")
+    to_investor, _code, _ = proposed(other, market.security, "buy", 100, investor, "to-it")
     # when the investor's trading is restricted, then its own proposal is withdrawn by the approval
     restrict(reg1, reg2, investor)
     assert NegotiatedTrade.objects.get(pk=mine.pk).status == "withdrawn"
@@ -377,11 +318,7 @@ def test_a_proposal_made_in_the_instant_of_the_restriction_is_withdrawn_by_the_b
     freeze = restrict(reg1, reg2, investor)
     # given a proposal the restricted investor made in the last instant of the approval (its row read free)
     account_flags_set(investor.pk, trading_restricted=False)
-    raced, _code, _ = neg.negotiated_propose(
-        actor=investor.owner,
-        account=investor,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "raced"),
-    )
+    raced, _code, _ = proposed(investor, market.security, "sell", 100, other, "raced")
     account_flags_set(investor.pk, trading_restricted=True)
     # when the beat runs (twice: idempotent)
     assert cancel_frozen_orders.apply().get() == 1
@@ -399,13 +336,8 @@ def test_a_frozen_proposers_withdrawn_proposal_is_still_audited_as_frozen(sup):
     # given a proposal of an account then frozen whole, which is restricted too
     market, reg1, reg2, _mm, investor = sup
     other = market.investor(cash="50000")
-    mine, _code, _ = neg.negotiated_propose(
-        actor=investor.owner,
-        account=investor,
-        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "mine"),
-    )
-    freeze = sv.freeze_propose(actor=reg1, account=investor.code, whole_account=True, reason="Court order", **LEGAL)
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    mine, _code, _ = proposed(investor, market.security, "sell", 100, other, "mine")
+    freeze_approved(reg1, reg2, investor, whole_account=True, reason="Court order", legal=LEGAL)
     restrict(reg1, reg2, investor)
     # then the freeze withdrew it, audited as a freeze, as before
     (record,) = AuditEvent.objects.filter(action="negotiated.withdraw", target=f"negotiated:{mine.pk}")

@@ -53,6 +53,24 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+# On several hosts every process must share the secrets a single host makes for itself in its data folder: a
+# host with a key of its own would refuse the others' sessions and links, and could not read the personal data
+# they encrypted (docs/operations.md, "Several machines"). EXCHANGE_SEVERAL_HOSTS=1 makes a host refuse to start
+# without them, rather than make its own. The ledger's signing key is checked where it is used: a worker host
+# without it refuses to seal, saying what it needs (ledger.keys), and web hosts never hold it.
+SEVERAL_HOSTS = env_bool("EXCHANGE_SEVERAL_HOSTS", False)
+if SEVERAL_HOSTS:
+    # (core.crypto reads the personal-data keys from the process's environment alone)
+    _missing = [name for name in ("KYC_DATA_KEYS", "KYC_INDEX_KEY") if not os.environ.get(name)]
+    _missing = ([] if env("DJANGO_SECRET_KEY") else ["DJANGO_SECRET_KEY"]) + _missing
+    if _missing:
+        raise RuntimeError(
+            "EXCHANGE_SEVERAL_HOSTS is set, but "
+            + ", ".join(_missing)
+            + " is not: every host needs the same value of each, or it makes its own in its data folder "
+            "(docs/operations.md, 'Several machines')."
+        )
+
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = (env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver") or "").split(",")

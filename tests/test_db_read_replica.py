@@ -2,8 +2,8 @@
 
 Here the ``replica`` alias is a test mirror of ``default`` (Django's ``TEST: {"MIRROR": "default"}``): its own
 connection to the test database, so the tests commit their data (``transaction=True``) and count the queries
-each connection runs. The real thing, a PostgreSQL streaming replica on another port, was shown by hand
-(docs/operations.md, "Several machines").
+each connection runs. A real hot standby (pg_basebackup -R, another port) is not started by the suite; the
+routing was shown on one by hand (docs/operations.md, "Several machines", says how to set one up).
 """
 
 from __future__ import annotations

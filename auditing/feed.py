@@ -148,22 +148,29 @@ def feed_records(leaves: Iterable[Leaf]) -> Iterator[dict[str, Any]]:
             }
 
 
-def sealed_after(after: int | None, limit: int) -> list[Leaf]:
-    """Up to ``limit`` sealed leaves after leaf ``after`` (from the first when None), in leaf order."""
-    leaves = Leaf.objects.select_related("entry").order_by("leaf_index")
+def sealed_after(after: int | None, limit: int, *, using: str = "default") -> list[Leaf]:
+    """Up to ``limit`` sealed leaves after leaf ``after`` (from the first when None), in leaf order, read on
+    ``using`` (a replica holds a prefix of the primary's leaves: its page may be shorter, never different)."""
+    leaves = Leaf.objects.using(using).select_related("entry").order_by("leaf_index")
     if after is not None:
         leaves = leaves.filter(leaf_index__gt=after)
     return list(leaves[:limit])
 
 
-def sealed_between(start: dt.datetime, end: dt.datetime) -> Iterator[Leaf]:
-    """The sealed leaves of the entries recorded in [start, end), in leaf order."""
+def sealed_between(start: dt.datetime, end: dt.datetime, *, using: str = "default") -> Iterator[Leaf]:
+    """The sealed leaves of the entries recorded in [start, end), in leaf order, read on ``using``."""
     return (
-        Leaf.objects.select_related("entry")
+        Leaf.objects.using(using)
+        .select_related("entry")
         .filter(entry__recorded_at__gte=start, entry__recorded_at__lt=end)
         .order_by("leaf_index")
         .iterator(chunk_size=2000)
     )
+
+
+def sealed_count_between(start: dt.datetime, end: dt.datetime) -> int:
+    """How many entries recorded in [start, end) are sealed, on the primary."""
+    return Leaf.objects.filter(entry__recorded_at__gte=start, entry__recorded_at__lt=end).count()
 
 
 def unsealed_between(start: dt.datetime, end: dt.datetime) -> int:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from core.api.pagination import BIGINT_MAX, whole_param, whole_parameter
 from core.api.schema import ERRORS
+from core.db.replica import replica_read
 from core.permissions import require_role
 from ledger import selectors as ledger_selectors
 
@@ -58,12 +59,17 @@ class RegulatoryFeedApi(APIView):
         )
         after = whole_param(request, "after", 0, BIGINT_MAX)
         limit = whole_param(request, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
-        leaves = feed.sealed_after(after, limit)
-        head = ledger_selectors.head()
-        return Response(
-            {
-                "results": list(feed.feed_records(leaves)),
-                "next_after": leaves[-1].leaf_index if leaves else after,
-                "tree_size": head.tree_size if head else 0,
-            }
-        )
+        # On the replica when usable: sealed leaves never change, so a lagging replica gives a shorter page (or
+        # none: next_after stays ``after``), never a different one; the head is read there too, as of the same
+        # moment. Every leaf it serves is on the primary, whose proof API proves it.
+        return Response(replica_read(lambda alias: _page(after, limit, alias)))
+
+
+def _page(after: int | None, limit: int, alias: str) -> dict:
+    leaves = feed.sealed_after(after, limit, using=alias)
+    head = ledger_selectors.head(using=alias)
+    return {
+        "results": list(feed.feed_records(leaves)),
+        "next_after": leaves[-1].leaf_index if leaves else after,
+        "tree_size": head.tree_size if head else 0,
+    }

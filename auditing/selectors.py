@@ -167,8 +167,8 @@ def actions_matching(text: str) -> ActionFilter:
     return ActionFilter(text=text, codes=codes)
 
 
-def actions_known() -> list[str]:
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+def actions_known(*, using: str = "default") -> list[str]:
+    return list(AuditEvent.objects.using(using).order_by("action").values_list("action", flat=True).distinct())
 
 
 def event_json(event: AuditEvent) -> dict:

@@ -179,6 +179,25 @@ DB_MAX_CONNECTIONS = int(env("DB_MAX_CONNECTIONS", "0") or 0)
 DB_CONNECTION_WAIT = float(env("DB_CONNECTION_WAIT", "10") or 10)
 DATABASES["default"]["TEST"] = {"NAME": env("DATABASE_TEST_NAME")} if env("DATABASE_TEST_NAME") else {}
 
+# A streaming replica of the primary for the reads that may lag (docs/architecture.md, "Reads on a replica"):
+# the `replica` alias, used only where core.db.replica.read_alias() is asked, while it answers and lags at most
+# DATABASE_REPLICA_MAX_LAG seconds (checked at most every DATABASE_REPLICA_CHECK_EVERY seconds per process);
+# else those reads go to the primary. Unset: no second alias, everything reads the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", "")
+DATABASE_REPLICA_MAX_LAG = float(env("DATABASE_REPLICA_MAX_LAG", "30") or 30)
+DATABASE_REPLICA_CHECK_EVERY = float(env("DATABASE_REPLICA_CHECK_EVERY", "5") or 5)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=int(env("DB_REPLICA_CONN_MAX_AGE", env("DB_CONN_MAX_AGE", "600")) or 0),
+        conn_health_checks=True,
+    )
+    # The same engine, so the same cap (DB_MAX_CONNECTIONS), counted apart from the primary's.
+    DATABASES["replica"]["ENGINE"] = "core.db"
+    # A replica that does not answer is given up on quickly (then the primary is read), unless the URL says.
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # A test worker of pytest-xdist (gw0, gw1, …) has its own test database (pytest-django) and, on the one Redis,
 # its own cache keys, live-event channels (named by the cache's key prefix) and Celery queue.

@@ -14,21 +14,26 @@ class ProofUnavailable(ValueError):
     """The asked-for proof cannot be made (sizes that are not checkpoints, leaf not yet sealed, …)."""
 
 
-def head() -> Block | None:
-    return Block.objects.order_by("-height").first()
+def head(*, using: str = "default") -> Block | None:
+    return Block.objects.using(using).order_by("-height").first()
 
 
 def block_at_size(tree_size: int) -> Block | None:
     return Block.objects.filter(tree_size=tree_size).first()
 
 
-def block_at_height(height: int) -> Block | None:
-    return Block.objects.filter(height=height).first()
+def block_at_height(height: int, *, using: str = "default") -> Block | None:
+    return Block.objects.using(using).filter(height=height).first()
 
 
-def blocks_newest_first() -> QuerySet[Block]:
+def blocks_newest_first(*, using: str = "default") -> QuerySet[Block]:
     """Blocks for listing, with ``signature_count``; the frontier and header bytes are left in the database."""
-    return Block.objects.defer("frontier", "header").annotate(signature_count=Count("signatures")).order_by("-height")
+    return (
+        Block.objects.using(using)
+        .defer("frontier", "header")
+        .annotate(signature_count=Count("signatures"))
+        .order_by("-height")
+    )
 
 
 def block_signatures(block: Block) -> QuerySet[BlockSignature]:
@@ -36,9 +41,15 @@ def block_signatures(block: Block) -> QuerySet[BlockSignature]:
     return block.signatures.select_related("key").order_by("key__name", "key_id")
 
 
-def block_leaves(block: Block) -> QuerySet[Leaf]:
+def block_leaves(block: Block, *, using: str = "default") -> QuerySet[Leaf]:
     """The block's leaves in index order, with their entries but not the entries' bytes."""
-    return Leaf.objects.filter(block=block).select_related("entry").defer("entry__canonical").order_by("leaf_index")
+    return (
+        Leaf.objects.using(using)
+        .filter(block=block)
+        .select_related("entry")
+        .defer("entry__canonical")
+        .order_by("leaf_index")
+    )
 
 
 def leaf_at(leaf_index: int) -> Leaf | None:
@@ -49,9 +60,9 @@ def signing_keys() -> QuerySet[SigningKey]:
     return SigningKey.objects.order_by("created_at", "key_id")
 
 
-def entries_waiting() -> int:
+def entries_waiting(*, using: str = "default") -> int:
     """How many entries wait for the sealer."""
-    return PendingEntry.objects.count()
+    return PendingEntry.objects.using(using).count()
 
 
 def _prove(build: Callable[[merkle.Subtree], list[bytes]]) -> list[bytes]:

@@ -4,7 +4,10 @@ Blocks, their signed checkpoints and entries, the signing keys, and "verify
 now", which runs the full ``ledger_verify`` in the request and records who ran
 it and what it found in the audit trail. Everyone else gets 403: the entries'
 bytes name accounts and amounts. The pages only read; proofs are served by the
-ledger API (``ledger.api``), which these pages link to.
+ledger API (``ledger.api``), which these pages link to. The list of blocks and a
+block's page read the database replica when one is usable (``core.db.replica``):
+a sealed block never changes, so a lagging replica shows fewer blocks, never
+other ones, and a block it does not hold yet is read on the primary.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.audit import audit_record, client_ip
+from core.db.replica import PRIMARY, replica_read
 from core.permissions import role_required
 from core.roles import SUPERVISORS
 
@@ -58,7 +62,12 @@ def _key_status(status: str) -> str:
 
 @role_required(*SUPERVISORS)
 def blocks(request):
-    page = _page(request, selectors.blocks_newest_first())
+    return render(request, "ledger/blocks.html", replica_read(lambda alias: _blocks_context(request, alias)))
+
+
+def _blocks_context(request, alias: str) -> dict:
+    """The list of blocks, the head and the entries waiting, all read on ``alias`` (one moment of the ledger)."""
+    page = _page(request, selectors.blocks_newest_first(using=alias))
     rows = [
         {
             "height": block.height,
@@ -73,27 +82,37 @@ def blocks(request):
         }
         for block in page
     ]
-    head = selectors.head()
-    context = {
+    head = selectors.head(using=alias)
+    return {
         "rows": rows,
         "page": page,
         "head": head,
         "head_note": signed_note(head) if head else "",
-        "waiting": selectors.entries_waiting(),
+        "waiting": selectors.entries_waiting(using=alias),
     }
-    return render(request, "ledger/blocks.html", context)
 
 
 @role_required(*SUPERVISORS)
 def block_detail(request, height: int):
-    block = selectors.block_at_height(height)
-    if block is None:
+    context = replica_read(lambda alias: _block_context(request, height, alias))
+    if context is None:
         raise Http404
+    return render(request, "ledger/block.html", context)
+
+
+def _block_context(request, height: int, alias: str) -> dict | None:
+    """Block ``height``'s page read on ``alias``, or on the primary when the replica does not hold it yet (just
+    sealed); its signatures, co-signatures and leaves are read where the block was (its related managers)."""
+    block = selectors.block_at_height(height, using=alias)
+    if block is None and alias != PRIMARY:
+        alias, block = PRIMARY, selectors.block_at_height(height)
+    if block is None:
+        return None
     try:
         signers = json.loads(bytes(block.header)).get("signers", [])
     except (ValueError, AttributeError):  # a rewritten header: "verify now" names it, the page still shows it
         signers = []
-    page = _page(request, selectors.block_leaves(block))
+    page = _page(request, selectors.block_leaves(block, using=alias))
     entries = [
         {
             "leaf_index": leaf.leaf_index,
@@ -125,7 +144,7 @@ def block_detail(request, height: int):
         "header": bytes(block.header).decode(errors="replace"),
         "note": signed_note(block),
         "signatures": signatures,
-        "cosignatures": [
+        "cosignatures": [  # (a co-signature that came after the block may show a few seconds late)
             {
                 "witness": c.witness,
                 "key_hash": bytes(c.key_hash).hex(),
@@ -136,10 +155,10 @@ def block_detail(request, height: int):
         "entries": entries,
         "page": page,
         "prev_height": block.height - 1 if block.height > 0 else None,
-        "next_height": block.height + 1 if selectors.block_at_height(block.height + 1) else None,
+        "next_height": block.height + 1 if selectors.block_at_height(block.height + 1, using=alias) else None,
         "last_leaf": block.tree_size - 1,
     }
-    return render(request, "ledger/block.html", context)
+    return context
 
 
 def _pretty(canonical: bytes) -> str:

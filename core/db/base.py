@@ -7,7 +7,9 @@ many clients already": a 500 (found by a probe: of 170 orders sent at once, 67 w
 thread past it waits for another to give its connection back, as with a pool, ``DB_CONNECTION_WAIT`` seconds
 at most, and is then answered 503 ``server_busy`` (:class:`ServerBusy`), never 500. ``0`` or unset: no cap
 (Celery's worker processes hold one connection each). The cap counts open connections, so it suits
-connections closed after each request; a thread holding one between requests keeps its slot.
+connections closed after each request; a thread holding one between requests keeps its slot. Each database
+alias has a cap of its own (the ``replica`` of ``DATABASE_REPLICA_URL``, ``core.db.replica``): a request that
+holds a primary connection and then reads the replica must not wait for a slot its own kind holds.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ class ServerBusy(APIException):
 
 
 _lock = threading.Lock()
-_slots: dict[tuple[int, int], threading.BoundedSemaphore] = {}
+_slots: dict[tuple[int, str, int], threading.BoundedSemaphore] = {}
 
 
-def _slots_for(cap: int) -> threading.BoundedSemaphore:
-    # Per process (a forked child starts with none of its parent's connections) and per cap (tests change it).
-    key = (os.getpid(), cap)
+def _slots_for(alias: str, cap: int) -> threading.BoundedSemaphore:
+    # Per process (a forked child starts with none of its parent's connections), per database alias (each server
+    # its own connections) and per cap (tests change it).
+    key = (os.getpid(), alias, cap)
     with _lock:
         if key not in _slots:
             _slots[key] = threading.BoundedSemaphore(cap)
@@ -54,7 +57,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self._slot is not None:  # a connection replaced without being closed (connect() called again)
             self._slot, old = None, self._slot
             old()
-        slots = _slots_for(cap)
+        slots = _slots_for(self.alias, cap)
         if not slots.acquire(timeout=float(getattr(settings, "DB_CONNECTION_WAIT", 10))):
             raise ServerBusy()
         try:

@@ -5,6 +5,10 @@
 The day is the market's (Asia/Shanghai, ``TIME_ZONE``). One record per line, in leaf order, exactly as
 ``GET /api/v1/regulatory-feed/`` gives them (``auditing.feed``). A day's file is complete or not written:
 while an entry of that day waits for the sealer, the command refuses (exit status 1) and writes nothing.
+
+The records are read on the database replica when one is usable (``core.db.replica``). Whether the day is whole
+is asked of the primary (a lagging replica would not know of an entry it has not received yet), and so is how
+many of the day's entries are sealed: when the replica gives fewer, the day is read again on the primary.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
 from django.utils import timezone
 
 from auditing import feed
+from core.db.replica import PRIMARY, read_alias
 
 
 class Command(BaseCommand):
@@ -42,15 +48,37 @@ class Command(BaseCommand):
             raise CommandError(f"{waiting} entries of {day} are not sealed yet: run the export again later")
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        count = 0
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                for record in feed.feed_records(feed.sealed_between(start, end)):
+        alias = read_alias()
+        if alias != PRIMARY:
+            sealed = feed.sealed_count_between(start, end)
+            try:
+                count, leaves = _write(path, start, end, alias, sealed)
+            except DatabaseError:  # the replica went away: the primary's copy
+                count, leaves = _write(path, start, end, PRIMARY)
+            if leaves is None:  # the replica does not hold the whole day yet: the primary's copy
+                count, leaves = _write(path, start, end, PRIMARY)
+        else:
+            count, leaves = _write(path, start, end, PRIMARY)
+        self.stdout.write(f"wrote {count} records of {day} to {path}")
+
+
+def _write(path: Path, start, end, alias: str, expected: int | None = None) -> tuple[int, int | None]:
+    """Write the records of the day read on ``alias`` to ``path``, replaced atomically: (records, leaves). When
+    ``expected`` is given and a different number of leaves was read, nothing is written: (0, None)."""
+    count = leaves = 0
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for leaf in feed.sealed_between(start, end, using=alias):
+                leaves += 1
+                for record in feed.feed_records([leaf]):
                     fh.write(json.dumps(record, cls=DjangoJSONEncoder, ensure_ascii=False, sort_keys=True) + "\n")
                     count += 1
-            os.replace(tmp, path)
-        except BaseException:
+        if expected is not None and leaves != expected:
             Path(tmp).unlink(missing_ok=True)
-            raise
-        self.stdout.write(f"wrote {count} records of {day} to {path}")
+            return 0, None
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count, leaves

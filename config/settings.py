@@ -322,6 +322,7 @@ CELERY_TASK_ROUTES = {
     name: {"priority": CELERY_BACKGROUND_PRIORITY}
     for name in (
         "notifications.tasks.notify",
+        "notifications.tasks.notification_email",
         "core.tasks.publish_built",
         "core.tasks.account_mail",
         "surveillance.tasks.scan_block",

@@ -66,6 +66,8 @@ class Notification(models.Model):
     params = models.JSONField(default=dict)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
+    # When its email went out (``services.notification_email_send``), for a recipient who asked for email.
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

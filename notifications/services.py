@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
@@ -481,18 +481,41 @@ def event_notify(*, event: str, facts: dict) -> list[Notification]:
         )
         emailed = [n for n in written if prefs.get(n.user_id) is not None and prefs[n.user_id].email]
         if emailed:
-            transaction.on_commit(lambda: _emails_send(emailed), robust=True)
+            ids = [n.pk for n in emailed]
+            transaction.on_commit(lambda: _emails_queue(ids), robust=True)
     return written
 
 
-def _emails_send(notifications: list[Notification]) -> None:
-    users = {u.pk: u for u in User.objects.filter(pk__in={n.user_id for n in notifications}).exclude(email="")}
-    for n in notifications:
-        user = users.get(n.user_id)
-        if user is None:
-            continue
+def _emails_queue(notification_ids: list[int]) -> None:
+    from .tasks import notification_email  # (the tasks module imports this one)
+
+    for pk in notification_ids:
+        notification_email.delay(pk)
+
+
+# Two deliveries of one notification's email task take turns on this lock (PostgreSQL's advisory lock, the
+# notification's id its second key), so that the second finds it sent; the row itself stays free to be read.
+_EMAIL_LOCK = 0x4E4D  # "NM"
+
+
+def notification_email_send(notification_id: int) -> bool:
+    """Email one notification to its recipient's address (the worker's ``notification_email`` task), once: a
+    second delivery, or a retry after it was sent, sends nothing. A mail server's error (an ``OSError``) rolls back
+    and propagates, for the task to retry; the notification is then not marked emailed (found by a review: one
+    failure lost every email of the batch, with no retry). Returns whether it sent."""
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_EMAIL_LOCK, notification_id])
+        n = Notification.objects.filter(pk=notification_id).first()
+        if n is None or n.emailed_at is not None:
+            return False
+        user = User.objects.filter(pk=n.user_id).exclude(email="").first()
+        if user is None:  # the address was removed meanwhile
+            return False
         subject, text = email_render(n)
         send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, [user.email])
+        Notification.objects.filter(pk=n.pk).update(emailed_at=timezone.now())
+        return True
 
 
 def email_render(n: Notification) -> tuple[str, str]:

@@ -17,3 +17,19 @@ def notify(event: str, facts: dict) -> int:
     if event not in services.EVENTS:
         return 0  # a message from another version of the code: nothing to do
     return len(services.event_notify(event=event, facts=facts))
+
+
+# A mail server that is down, refuses or times out raises an OSError (as ``core.tasks.account_mail``): retried after
+# 30 s, 1, 2, 4 and 8 minutes, then given up and logged as failed by the worker. The notification is in the app
+# whatever becomes of its email.
+@shared_task(
+    autoretry_for=(OSError, OperationalError),
+    retry_backoff=30,
+    retry_backoff_max=480,
+    retry_jitter=False,
+    max_retries=5,
+    ignore_result=True,
+)
+def notification_email(notification_id: int) -> bool:
+    """Email one notification to its recipient, once (``services.notification_email_send``)."""
+    return services.notification_email_send(notification_id)

@@ -97,7 +97,7 @@ def test_a_reset_answered_by_the_web_is_mailed_by_the_worker(tmp_path, settings,
         assert smtp_server.connections == 0
 
         # and the worker mails the one link, to that address only
-        assert wait_for(lambda: smtp_server.received, timeout=30), stack.logs()
+        assert wait_for(lambda: smtp_server.received, timeout=120), stack.logs()
         time.sleep(0.5)  # a second mail, were there one, would be on its way by now
     finally:
         stack.stop()

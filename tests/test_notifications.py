@@ -604,6 +604,76 @@ def test_email_goes_once_in_both_languages_to_who_asked_for_it(deal, delivered):
     assert len(mail.outbox) == 1
 
 
+def test_an_email_the_mail_server_refuses_is_retried_and_sent_once_and_the_others_go_meanwhile(
+    market, delivered, monkeypatch
+):
+    # (found by a review: emails went out in the notify task's after-commit callback, all of a batch in one loop;
+    # a mail server's error lost that one and every one after it, and nothing retried)
+    import smtplib
+
+    from notifications.models import Notification
+
+    # given two investors who asked for email, each with a freeze approved, and a mail server that refuses the
+    # first attempt of each mail once
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investors = [market.investor(cash="50000") for _ in range(2)]
+    for n, investor in enumerate(investors):
+        investor.owner.email = f"investor{n}@example.com"
+        investor.owner.save()
+        services.preference_set(user=investor.owner, muted=[], email=True)
+    real_send, refused = services.send_mail, []
+
+    def flaky_send(subject, text, sender, to):
+        if to[0] not in refused:
+            refused.append(to[0])
+            raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
+        return real_send(subject, text, sender, to)
+
+    monkeypatch.setattr(services, "send_mail", flaky_send)
+    # when their freezes are approved and announced
+    for investor in investors:
+        freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="100", reason="Court order", **LEGAL)
+        with delivered():
+            sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then each mail went out once, after its retry, and each notification is marked emailed
+    assert sorted(m.to[0] for m in mail.outbox) == ["investor0@example.com", "investor1@example.com"]
+    assert sorted(refused) == ["investor0@example.com", "investor1@example.com"]
+    emailed = Notification.objects.filter(user__in=[i.owner for i in investors])
+    assert [n.emailed_at is not None for n in emailed] == [True, True]
+    # and a second delivery of a mail's task sends nothing more
+    assert tasks.notification_email(emailed[0].pk) is False
+    assert len(mail.outbox) == 2
+
+
+def test_a_mail_server_that_keeps_refusing_leaves_the_notification_in_the_app_not_marked_emailed(
+    market, delivered, monkeypatch
+):
+    import smtplib
+
+    from notifications.models import Notification
+
+    investor = market.investor(cash="50000")
+    investor.owner.email = "investor@example.com"
+    investor.owner.save()
+    services.preference_set(user=investor.owner, muted=[], email=True)
+    attempts = []
+
+    def refuse(*args):
+        attempts.append(args)
+        raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
+
+    monkeypatch.setattr(services, "send_mail", refuse)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = sv.freeze_propose(actor=reg1, account=investor.code, amount="100", reason="Court order", **LEGAL)
+    # when the freeze is announced and every attempt of its email is refused
+    with delivered():
+        sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    # then the task tried six times (the first and five retries), sent nothing, and the notice is in the app
+    assert len(attempts) == 6 and mail.outbox == []
+    (n,) = Notification.objects.filter(user=investor.owner)
+    assert n.kind == Kind.FREEZE and n.emailed_at is None
+
+
 def test_no_email_without_opting_in(deal, delivered):
     market, mm, buyer, trade = deal
     buyer.owner.email = "buyer@example.com"

@@ -505,7 +505,11 @@ def notification_email_send(notification_id: int) -> bool:
     failure lost every email of the batch, with no retry). Returns whether it sent."""
     with transaction.atomic():
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_EMAIL_LOCK, notification_id])
+            # The two-key form takes two int4s and ids are bigints: folded (found by a review: past 2^31 - 1 every
+            # email failed for good); two ids folded alike only take turns.
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, (%s::bigint %% 2147483647)::int)", [_EMAIL_LOCK, notification_id]
+            )
         n = Notification.objects.filter(pk=notification_id).first()
         if n is None or n.emailed_at is not None:
             return False

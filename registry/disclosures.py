@@ -317,10 +317,11 @@ class ImportReport:
     already: list[str] = field(default_factory=list)
     missing: list[tuple[str, list[int]]] = field(default_factory=list)
     mismatched: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    unreadable: list[tuple[str, str, list[int]]] = field(default_factory=list)  # (name, why, documents)
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.mismatched
+        return not self.missing and not self.mismatched and not self.unreadable
 
     def lines(self) -> list[str]:
         out = [
@@ -331,6 +332,10 @@ class ImportReport:
         out += [
             f"  not imported, its bytes hash to {actual}: {sha256} (documents {', '.join(map(str, ids))})"
             for sha256, actual, ids in self.mismatched
+        ]
+        out += [
+            f"  unreadable ({why}): {sha256} (documents {', '.join(map(str, ids))})"
+            for sha256, why, ids in self.unreadable
         ]
         return out
 
@@ -354,6 +359,9 @@ def files_import(*, folder: Path | str, disclosure_model=Disclosure, file_model=
             content = (folder / sha256).read_bytes()
         except FileNotFoundError:
             report.missing.append((sha256, ids))
+            continue
+        except OSError as exc:  # (found by a review: a folder of another user, a file given as --dir: a traceback)
+            report.unreadable.append((sha256, exc.strerror or type(exc).__name__, ids))
             continue
         actual = hashlib.sha256(content).hexdigest()
         if actual != sha256:

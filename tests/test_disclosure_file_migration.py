@@ -85,3 +85,26 @@ def test_the_upgrade_imports_this_hosts_files_and_reports_the_missing_and_the_ch
     # and the documents without their bytes stay (the foreign key checks new rows only); the folder is untouched
     assert Disclosure.objects.count() == 3
     assert sorted(p.name for p in settings.DISCLOSURE_DIR.iterdir()) == sorted([_sha(PDF), _sha(TEXT)])
+
+
+def test_reversing_the_upgrade_writes_every_stored_document_back_to_the_folder(settings, tmp_path):
+    # (found by a review: the reversal dropped the table, and documents published since had their bytes nowhere)
+    from registry.disclosures import disclosure_publish
+
+    market = build_market()
+    settings.DISCLOSURE_DIR = tmp_path / "disclosures"
+    published = disclosure_publish(
+        actor=market.depository, code=market.security.code, kind="other", title="t", filename="a.txt", content=TEXT
+    )
+    try:
+        # when the exchange migrates back to the code that read the folder
+        _migrate(BEFORE)
+        # then the document's bytes are there, by their name, readable by its owner only
+        path = settings.DISCLOSURE_DIR / published.sha256
+        assert path.read_bytes() == TEXT and oct(path.stat().st_mode & 0o777) == "0o600"
+        assert oct(settings.DISCLOSURE_DIR.stat().st_mode & 0o777) == "0o700"
+        assert [p.name for p in settings.DISCLOSURE_DIR.iterdir()] == [published.sha256]
+    finally:
+        # and migrating forward again imports it back (the exact copy is read, nothing is lost)
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert bytes(DisclosureFile.objects.get(pk=published.sha256).content) == TEXT

@@ -643,6 +643,23 @@ def test_files_kept_on_a_host_before_are_imported_checked_against_their_names_an
     assert stored_files() == sorted([sha(PDF), sha(TEXT), sha(PNG)])
 
 
+def test_a_file_the_import_cannot_read_is_reported_not_a_traceback(market, tmp_path):
+    # (found by a review: only a missing file was caught; a folder of another user or a directory in a file's place
+    # stopped the import, and migration 0007 with it)
+    client = api_for(market.depository)
+    publish(client, market.security.code, PDF, title="Kept")
+    (document,) = Disclosure.objects.all()
+    unstore(sha(PDF))
+    folder = tmp_path / "old-host-disclosures"
+    (folder / sha(PDF)).mkdir(parents=True)  # a directory where its file should be
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("disclosure_files_import", "--dir", str(folder), stdout=out)
+    assert exit_.value.code == 1
+    assert out.getvalue().splitlines()[1] == f"  unreadable (Is a directory): {sha(PDF)} (documents {document.pk})"
+    assert stored_files() == []
+
+
 def test_a_document_larger_than_what_is_staged_in_memory_is_stored_and_served_whole(market):
     # given a text of 3 MB: staged past the first megabyte in the system's temporary folder, not in memory
     big = "公告 announcement line\n".encode() * 120_000

@@ -244,3 +244,13 @@ def test_rotation_leaves_an_unreadable_document_as_it_is_and_says_so(market, cap
     assert ring.key_of(stored_bytes(front.pk)) == ring.primary
     assert stored_bytes(back.pk) == altered and ring.key_of(altered) != ring.primary
     assert services.kyc_reencrypt() == services.Reencrypted(profiles=0, accounts=0, documents=0, unreadable=(back.pk,))
+
+
+def test_an_id_document_of_the_largest_accepted_size_is_read_in_memory_not_staged_on_disk():
+    # (found by a review: Django stages uploads over 2.5 MB in the temporary folder, and ID documents go up to 5 MB)
+    from django.conf import settings
+    from django.core.files.uploadhandler import MemoryFileUploadHandler
+
+    handler = MemoryFileUploadHandler()
+    handler.handle_raw_input(None, {}, content_length=settings.KYC_DOCUMENT_MAX_BYTES + 4096, boundary=b"x")
+    assert handler.activated  # the whole multipart body of the biggest accepted document stays in memory

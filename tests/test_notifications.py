@@ -674,6 +674,27 @@ def test_a_mail_server_that_keeps_refusing_leaves_the_notification_in_the_app_no
     assert n.kind == Kind.FREEZE and n.emailed_at is None
 
 
+def test_a_notification_past_two_to_the_31_is_emailed_too(market):
+    # (found by a review: the advisory lock's two-key form takes int4s, and notification ids are bigints)
+    from notifications.models import Notification
+
+    investor = market.investor(cash="100")
+    investor.owner.email = "investor@example.com"
+    investor.owner.save()
+    Preference.objects.create(user=investor.owner, muted=[], email=True)
+    with connection.cursor() as cur:
+        cur.execute("SELECT setval(pg_get_serial_sequence('notifications_notification', 'id'), 2147483650)")
+    facts = {"freeze": 1, "account": investor.code, "scope": "cash", "reference": "x", "event": "frozen"}
+    n = Notification.objects.create(
+        user=investor.owner, kind=Kind.FREEZE, key="big:1", created_at=timezone.now(),
+        params={**facts, "reason": "r", "cash": "1", "shares": {}},
+    )  # fmt: skip
+    assert n.pk > 2**31
+    assert services.notification_email_send(n.pk) is True
+    assert [m.to for m in mail.outbox] == [["investor@example.com"]]
+    assert services.notification_email_send(n.pk) is False
+
+
 def test_no_email_without_opting_in(deal, delivered):
     market, mm, buyer, trade = deal
     buyer.owner.email = "buyer@example.com"

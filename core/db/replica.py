@@ -37,7 +37,9 @@ T = TypeVar("T")
 
 # How far the replica is behind, in seconds; None when it has replayed nothing (just started from a backup).
 # Not in recovery (a test mirror of the primary): 0. Caught up with a live stream of WAL: 0, although the last
-# replayed commit may be old (an idle primary); else the age of the last replayed commit.
+# replayed commit may be old (an idle primary); else the age of the last replayed commit. The replica's own view: WAL
+# still on its way over a slow link is not counted (the primary's pg_stat_replication.replay_lag would; found by a
+# review, documented in docs/operations.md).
 LAG_SQL = """
 SELECT CASE
     WHEN NOT pg_is_in_recovery() THEN 0

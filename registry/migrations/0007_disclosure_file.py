@@ -29,6 +29,40 @@ def import_files(apps, schema_editor):
         print("  registry 0007: run `manage.py disclosure_files_import --dir FOLDER` on each host that kept some")
 
 
+def files_out(apps, schema_editor):
+    """Back to the code of before, which reads DISCLOSURE_DIR: every stored document's bytes written there (found by
+    a review: the table dropped, documents published since had no bytes anywhere). An exact copy already there is
+    kept; a file there with other bytes stops the reversal, naming it."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    DisclosureFile = apps.get_model("registry", "DisclosureFile")
+    if not DisclosureFile.objects.exists():
+        return
+    folder = Path(settings.DISCLOSURE_DIR)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    refused = []
+    for stored in DisclosureFile.objects.order_by("sha256").iterator(chunk_size=10):
+        content, path = bytes(stored.content), folder / stored.sha256
+        if path.exists():
+            if hashlib.sha256(path.read_bytes()).hexdigest() != stored.sha256:
+                refused.append(f"{path} exists and holds other bytes")
+            continue
+        partial = path.with_name(path.name + ".part")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        partial.replace(path)
+    if refused:
+        raise RuntimeError(
+            f"registry 0007 cannot be reversed: {len(refused)} files cannot be written back to {folder}:\n  "
+            + "\n  ".join(refused)
+        )
+
+
 # A new document names stored bytes. NOT VALID: documents published before, whose file was missing here, stay
 # (PostgreSQL checks the rows inserted from now on, never the existing ones).
 FILE_STORED = """
@@ -81,6 +115,6 @@ class Migration(migrations.Migration):
         ),
         # The bytes are never changed or deleted (PostgreSQL also refuses bytes that do not hash to their name).
         migrations.RunSQL(guard("registry_disclosurefile"), unguard("registry_disclosurefile")),
-        migrations.RunPython(import_files, migrations.RunPython.noop),
+        migrations.RunPython(import_files, files_out),
         migrations.RunSQL(FILE_STORED, FILE_STORED_REVERSE),
     ]

@@ -8,7 +8,8 @@ has, and the name blind indexes of its words, by which staff find it.
 An ID document's bytes are in the database too (``KycDocument.content_enc``), encrypted with the same key ring
 and bound to their document (``kyc.services.document_context``): every web host serves every document, and no
 scan the exchange accepts lies in the clear on a disk, even while its upload is read (``FILE_UPLOAD_MAX_MEMORY_SIZE``
-keeps it in memory; only a file past the limit, refused, may be staged in the temporary folder for its request). The column is left out of every query unless asked for (``DocumentManager``):
+keeps it in memory; only a file past the limit, refused, may be staged in the temporary folder for its request).
+The column is left out of every query unless asked for (``DocumentManager``):
 a list of documents loads no scans.
 
 Maker-checker is a database rule: an approved profile's reviewer is not the

@@ -137,6 +137,12 @@ def signers_for_seal() -> list[tuple[SigningKey, Signer]]:
     keys = list(SigningKey.objects.filter(local=True).exclude(status=SigningKey.Status.RETIRED).order_by("key_id"))
     if not keys and not SigningKey.objects.filter(local=True).exists():
         private = _env_private()
+        if private is None and settings.SEVERAL_HOSTS:
+            # A genesis key made in this host's folder would sign what no other worker host can (found by a review).
+            raise KeyError_(
+                "EXCHANGE_SEVERAL_HOSTS is set and LEDGER_SIGNING_KEY is not: the first seal would create a key "
+                "on this host alone. Run `manage.py ledger_keygen` once and give its line to every worker host."
+            )
         if private is None:
             private = Ed25519PrivateKey.generate()
             _write_private(private)
@@ -182,6 +188,14 @@ def key_rotate(*, name: str | None = None, from_env: bool = False) -> SigningKey
             )
         private = fresh[0]
     else:
+        if os.environ.get("LEDGER_SIGNING_KEY") or settings.SEVERAL_HOSTS:
+            # The keys come from the environment every worker host shares: a new key file here would sign on this
+            # host alone, and every other worker would refuse to seal from the rotation on (found by a review).
+            raise KeyError_(
+                "the signing keys come from LEDGER_SIGNING_KEY (or EXCHANGE_SEVERAL_HOSTS is set): add a new seed from "
+                "`manage.py ledger_keygen` after the current ones on every worker host, restart them, then rotate "
+                "with --from-env"
+            )
         private = Ed25519PrivateKey.generate()
         _write_private(private)
     new, entry_id = _introduce(private, retire=current[0], name=name)

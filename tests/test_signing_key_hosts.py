@@ -8,7 +8,7 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from ledger.keys import KeyError_
@@ -128,3 +128,35 @@ def test_a_seed_that_is_not_one_is_refused_by_name(db, settings, tmp_path, monke
     with pytest.raises(KeyError_, match="seed 1 is not the base64 of a 32-byte Ed25519 seed"):
         block_seal()
     assert Block.objects.count() == 0
+
+
+def test_rotating_to_a_key_file_is_refused_while_the_keys_come_from_the_environment(db, settings, tmp_path, monkeypatch):
+    # (found by a review: the new key was a file on the rotating host alone, and every other worker host then
+    # refused to seal)
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", keygen().split("=", 1)[1])
+    a_keys = host(settings, tmp_path, "a")
+    deposit(1)
+    block_seal()
+    before = list(SigningKey.objects.values_list("key_id", "status"))
+    # when an operator rotates without --from-env
+    with pytest.raises(CommandError) as refused:
+        call_command("ledger_rotate_key", stdout=io.StringIO())
+    # then it is refused saying how, and nothing changed: no key, no entry, no file
+    assert "rotate with --from-env" in str(refused.value) and "on every worker host" in str(refused.value)
+    assert list(SigningKey.objects.values_list("key_id", "status")) == before
+    assert not PendingEntry.objects.exists() and files(a_keys) == []
+    # and another host, given the same seed, still seals
+    host(settings, tmp_path, "b")
+    deposit(1)
+    assert block_seal() is not None
+
+
+def test_a_host_of_several_makes_no_genesis_key_of_its_own(db, settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("LEDGER_SIGNING_KEY", raising=False)
+    settings.SEVERAL_HOSTS = True
+    a_keys = host(settings, tmp_path, "a")
+    deposit(1)
+    with pytest.raises(KeyError_) as refused:
+        block_seal()
+    assert "manage.py ledger_keygen" in str(refused.value)
+    assert not SigningKey.objects.exists() and files(a_keys) == [] and not Block.objects.exists()

@@ -130,7 +130,9 @@ def test_a_seed_that_is_not_one_is_refused_by_name(db, settings, tmp_path, monke
     assert Block.objects.count() == 0
 
 
-def test_rotating_to_a_key_file_is_refused_while_the_keys_come_from_the_environment(db, settings, tmp_path, monkeypatch):
+def test_rotating_to_a_key_file_is_refused_while_the_keys_come_from_the_environment(
+    db, settings, tmp_path, monkeypatch
+):
     # (found by a review: the new key was a file on the rotating host alone, and every other worker host then
     # refused to seal)
     monkeypatch.setenv("LEDGER_SIGNING_KEY", keygen().split("=", 1)[1])

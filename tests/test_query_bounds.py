@@ -31,7 +31,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from balances.issuances import issuance_propose
-from balances.services import shanghai_today
+from balances.services import cash_deposit, shanghai_today
 from core.models import Account, Role, User
 from counter.services import counter_cash
 from demo.onboarding import PNG, answers_for_level, resident_id
@@ -402,3 +402,48 @@ def test_a_list_costs_the_same_queries_however_long_it_is(counts, role, url):
     # given the small market, and four times as much of everything it lists: the same answer, as many queries
     assert (status_small, status_large) == (200, 200)
     assert n_large == n_small, f"{n_small} queries, then {n_large}; repeated:\n{_repeated(sql)}"
+
+
+# The batched reads the fixes brought in answer as the reads of one row they replace.
+
+
+def test_the_holders_of_many_securities_are_counted_as_each_alone(market):
+    # given a security held by a market maker and an investor, with a pending buy by a second investor, and a
+    # security nobody holds
+    from balances.services import holders_counted, holders_counted_many
+
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    market.investor(shares=100)
+    _order(market.investor(cash="5000"), market.security.code, "buy", "10.10")  # matched, not settled
+    empty = market.new_security("QEMPTY")
+    ids = [market.security.pk, empty.pk]
+
+    # when they are counted at once, then each as alone: 3 and 0
+    assert holders_counted_many(ids) == {pk: holders_counted(pk) for pk in ids} == {market.security.pk: 3, empty.pk: 0}
+    assert holders_counted_many([]) == {}
+
+
+def test_the_inclusion_proofs_of_many_leaves_are_each_leafs_own(market):
+    # given eleven entries sealed in two blocks (a tree that is not a power of two)
+    from ledger import merkle
+    from ledger import selectors as ledger_selectors
+    from ledger.models import Leaf
+
+    account = market.investor()
+    for amount in range(1, 7):
+        cash_deposit(actor=market.staff, account=account, amount=D(amount))
+    block_seal()
+    for amount in range(7, 12):
+        cash_deposit(actor=market.staff, account=account, amount=D(amount))
+    size = block_seal().block.tree_size
+    leaves = list(range(size))
+
+    # when every leaf is proven in one read
+    proofs = ledger_selectors.inclusion_proofs(leaves, size)
+
+    # then each proof is the one computed from the leaves themselves, and the one proven alone
+    hashes = [bytes(h) for h in Leaf.objects.order_by("leaf_index").values_list("entry__leaf_hash", flat=True)]
+    subtree = merkle.subtree_from_list(hashes)
+    assert proofs == {i: merkle.inclusion_proof(i, size, subtree) for i in leaves}
+    assert proofs == {i: ledger_selectors.inclusion_proof(i, size) for i in leaves}

@@ -378,6 +378,8 @@ def evidence_bundle(*, subject: dict, events: list[AuditEvent], entries: list[En
     (the newest), the entries still waiting for the sealer (bytes, no proof yet), and how to check it."""
     head = ledger_selectors.head()
     leaves = {leaf.entry_id: leaf for leaf in Leaf.objects.filter(entry_id__in=[e.pk for e in entries])}
+    proven = [] if head is None else [leaf.leaf_index for leaf in leaves.values() if leaf.leaf_index < head.tree_size]
+    proofs = ledger_selectors.inclusion_proofs(proven, head.tree_size) if proven else {}
     sealed, waiting = [], []
     for entry in entries:
         leaf = leaves.get(entry.pk)
@@ -391,7 +393,7 @@ def evidence_bundle(*, subject: dict, events: list[AuditEvent], entries: list[En
         if leaf is None or head is None or leaf.leaf_index >= head.tree_size:
             waiting.append(common)
             continue
-        proof = ledger_selectors.inclusion_proof(leaf.leaf_index, head.tree_size)
+        proof = proofs[leaf.leaf_index]
         sealed.append({**common, "leaf_index": leaf.leaf_index, "proof": [h.hex() for h in proof]})
     sealed.sort(key=lambda e: e["leaf_index"])
     return {

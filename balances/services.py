@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -307,6 +308,7 @@ class Holding:
 # How holders of a security are counted for its cap; the trading app registers the count per real identity
 # (``exchange.pretrade.holder_count``). Without it, every account holding shares counts once.
 holder_counter: list[Callable[[int], int]] = []
+holder_counter_many: list[Callable[[list[int]], dict[int, int]]] = []  # the same, of many securities in one query
 
 
 def holders_counted(security_id: int) -> int:
@@ -314,6 +316,19 @@ def holders_counted(security_id: int) -> int:
     if holder_counter:
         return holder_counter[0](security_id)
     return Position.objects.filter(security_id=security_id, total__gt=0).count()
+
+
+def holders_counted_many(security_ids: list[int]) -> dict[int, int]:
+    """``holders_counted`` of each of the securities, read at once."""
+    if holder_counter_many:
+        return holder_counter_many[0](security_ids)
+    counts = dict(
+        Position.objects.filter(security_id__in=security_ids, total__gt=0)
+        .order_by()
+        .values_list("security_id")
+        .annotate(n=Count("id"))
+    )
+    return {pk: counts.get(pk, 0) for pk in security_ids}
 
 
 def _whole(value, what: str) -> int:

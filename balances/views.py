@@ -83,8 +83,9 @@ class RowRefusal:
 
 def _console_page(request, *, form=None, holders=None, refused: RowRefusal | None = None, status: int = 200):
     securities = list(Security.objects.order_by("code"))
-    for security in securities:  # counted as the holder cap counts them, beside the cap (a handful of securities)
-        security.holders = services.holders_counted(security.pk)
+    counted = services.holders_counted_many([s.pk for s in securities])  # as the holder cap counts them
+    for security in securities:
+        security.holders = counted[security.pk]
     lockups = LockUp.objects.filter(released_at__isnull=True).select_related("account", "security").order_by("until")
     proposals = list(
         IssuanceProposal.objects.filter(status=IssuanceProposal.Status.PROPOSED)

@@ -128,7 +128,7 @@ def order_entered_at_counter(order: Order, account: Account) -> bool:
 
 
 def client_orders(account: Account) -> QuerySet[Order]:
-    return Order.objects.filter(account=account).select_related("security", "placed_by").order_by("-id")
+    return Order.objects.filter(account=account).select_related("security", "placed_by", "account").order_by("-id")
 
 
 client_trades = account_trades

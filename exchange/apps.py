@@ -24,3 +24,5 @@ class ExchangeConfig(AppConfig):
         registry_hooks.register_security_panel(views.security_panel)
         if pretrade.holder_count not in balances_services.holder_counter:
             balances_services.holder_counter.append(pretrade.holder_count)
+        if pretrade.holder_counts not in balances_services.holder_counter_many:
+            balances_services.holder_counter_many.append(pretrade.holder_counts)

@@ -203,6 +203,24 @@ def holder_count(security_id: int) -> int:
         return cur.fetchone()[0]
 
 
+def holder_counts(security_ids: list[int]) -> dict[int, int]:
+    """``holder_count`` of each of the securities, in one query (the depository's console lists them all)."""
+    if not security_ids:
+        return {}
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT h.security_id, count(DISTINCT COALESCE(k.identity, 'account:' || a.id)) FROM ("
+            f"SELECT security_id, account_id FROM settlement_position WHERE security_id = ANY(%(securities)s)"
+            f" AND {_HOLDS} UNION SELECT security_id, buyer_id FROM exchange_trade"
+            f" WHERE security_id = ANY(%(securities)s) AND {_BUYING}) h"
+            " JOIN exchange_account a ON a.id = h.account_id LEFT JOIN kyc_kycprofile k ON k.user_id = a.owner_id"
+            " GROUP BY h.security_id",
+            {"securities": list(security_ids)},
+        )
+        counts = dict(cur.fetchall())
+    return {pk: counts.get(pk, 0) for pk in security_ids}
+
+
 def new_holder(account: Account, security_id: int) -> str | None:
     """The real identity (as ``holder_count`` counts it: an account without a KYC profile, a market maker's, is
     itself) of an account whose identity holds nothing of the security yet, settled or pending: a buy would make

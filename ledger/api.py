@@ -178,9 +178,11 @@ def block_json(block: Block, *, full: bool = False) -> dict:
     }
     if full:
         out["header"] = _b64(block.header)
+        signatures = getattr(block, "signatures_by_key_id", None)  # prefetched by selectors.blocks_signed
+        if signatures is None:
+            signatures = block.signatures.select_related("key").order_by("key_id")
         out["signatures"] = [
-            {"key_id": s.key_id, "name": s.key.name, "signature": _b64(s.signature)}
-            for s in block.signatures.select_related("key").order_by("key_id")
+            {"key_id": s.key_id, "name": s.key.name, "signature": _b64(s.signature)} for s in signatures
         ]
     return out
 
@@ -220,7 +222,7 @@ class BlockListApi(APIView):
         blocks = Block.objects.order_by("height")
         if after is not None:
             blocks = blocks.filter(height__gt=after)
-        return Response({"results": [block_json(b, full=True) for b in blocks[:limit]]})
+        return Response({"results": [block_json(b, full=True) for b in selectors.blocks_signed(blocks[:limit])]})
 
 
 class BlockDetailApi(APIView):

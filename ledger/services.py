@@ -238,11 +238,18 @@ def signed_note(block: Block, *, cosignatures: bool = True) -> str:
     """The block's checkpoint with every signature it carries: the node's and its co-signers' (type 0x01),
     then the witnesses' ``cosignature/v1`` lines (``ledger.witnessing``) unless ``cosignatures`` is False."""
     lines = []
-    for sig in block.signatures.select_related("key").order_by("key__name", "key_id"):
+    # Read here, or prefetched by ``selectors.blocks_signed`` for a list of blocks.
+    signatures = getattr(block, "signatures_by_name", None)
+    if signatures is None:
+        signatures = block.signatures.select_related("key").order_by("key__name", "key_id")
+    cosigned = getattr(block, "cosignatures_sorted", None)
+    if cosigned is None and cosignatures:
+        cosigned = block.cosignatures.order_by("witness", "key_hash")
+    for sig in signatures:
         blob = checkpoint.note_key_hash(sig.key.name, bytes(sig.key.public_key)) + bytes(sig.signature)
         lines.append(f"— {sig.key.name} {base64.b64encode(blob).decode()}\n")
     if cosignatures:
-        for c in block.cosignatures.order_by("witness", "key_hash"):
+        for c in cosigned:
             blob = bytes(c.key_hash) + c.timestamp.to_bytes(8, "big") + bytes(c.signature)
             lines.append(f"— {c.witness} {base64.b64encode(blob).decode()}\n")
     return block.checkpoint + "\n" + "".join(lines)

@@ -14,7 +14,11 @@ def market_state(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"market_halt": MarketState.objects.filter(id=1, halted=True).first()}
+    # Read once a request: a view that renders a fragment a row (render_to_string with the request, as the RFQ
+    # lists do) runs the context processors for each, and the banner needs the state as the request began.
+    if not hasattr(request, "_market_halt"):
+        request._market_halt = MarketState.objects.filter(id=1, halted=True).first()
+    return {"market_halt": request._market_halt}
 
 
 def venue_profile(request) -> dict:

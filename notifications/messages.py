@@ -280,12 +280,16 @@ def body(n: Notification) -> str:
         if p["side"] == "buy":
             return (
                 gettext(
-                    "A market maker offers to sell you %(quantity)s %(security)s at %(price)s, firm until %(until)s."
+                    "A market maker offers to sell you %(quantity)s shares of %(security)s at %(price)s, firm until "
+                    "%(until)s."
                 )
                 % values
             )
         return (
-            gettext("A market maker offers to buy your %(quantity)s %(security)s at %(price)s, firm until %(until)s.")
+            gettext(
+                "A market maker offers to buy your %(quantity)s shares of %(security)s at %(price)s, firm until "
+                "%(until)s."
+            )
             % values
         )
     if kind == Kind.NEGOTIATED:

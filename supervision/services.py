@@ -1123,7 +1123,7 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             if rest:
                 values = {
                     "account": accounts[account_id].code,
-                    "need": amount_text(need) + " CNY" if sec is None else shares_text(need) + f" {sec.code}",
+                    "need": _what(need, sec),
                     "transfers": ", ".join(str(pk) for pk in sorted(set(waiting))),
                 }
                 if waiting:

@@ -509,7 +509,8 @@ def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
     (n,) = notes(investor)
     assert (n.kind, n.key, n.params["price"], n.params["quantity"]) == (Kind.RFQ_ANSWER, f"rfq_answer:{answer.pk}",
                                                                          "10.05", 200)  # fmt: skip
-    assert "offers to sell you 200" in body_in(n, "en")
+    # and says what the 200 are (found by a browser probe: "offers to sell you 200 830001 at 10.05")
+    assert f"offers to sell you 200 shares of {market.security.code} at 10.05," in body_in(n, "en")
     assert notes(mm) == []
 
 

@@ -902,6 +902,31 @@ def test_a_correction_draws_only_on_what_a_waiting_forced_transfer_leaves_of_a_f
     assert replay_check() == []
 
 
+def test_a_correction_refused_for_a_waiting_transfer_names_the_shares_in_the_readers_language(sup):
+    # (found by a probe in the browser: the refusal read "已没有更正所需收回的 1,400 830001", the shares unnamed and,
+    # for cash, "CNY" left in English inside a Chinese sentence)
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor()
+    # given 1,300 frozen shares, 300 of them bought in a settled trade, and a transfer of 1,100 waiting
+    trade = _settled_buy(market, investor, 300)
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 1300)
+    sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=1100,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.10", new_quantity=0, reason="x")
+    code = market.security.code
+    for language, named in (("en", f"the 300 shares of {code} the correction"), ("zh-hans", f"{code} 300 股")):
+        # when it is approved, in either language
+        with pytest.raises(sv.CorrectionUnavailable) as refused, translation.override(language):
+            sv.correction_approve(actor=reg2, correction_id=correction.pk)
+        # then the refusal names the shares as the rest of the page does
+        assert named in str(refused.value.message), refused.value.message
+    # and nothing was approved
+    assert Correction.objects.get(pk=correction.pk).status == "proposed"
+    assert Freeze.objects.get(pk=freeze.pk).held_quantity == 1300
+
+
 def test_a_second_forced_transfer_may_take_only_what_the_waiting_one_leaves_of_the_freeze(sup):
     # (found by a review: two transfers of 1,000 from a freeze of 1,300 were both proposed; the second approval failed)
     market, reg1, reg2, _mm, investor = sup

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 
+from django.db.models import Prefetch
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -145,8 +146,18 @@ class ProfileOutput(serializers.Serializer):
 
     @extend_schema_field(DocumentOutput(many=True))
     def get_documents(self, obj) -> list:
-        docs = obj.documents.select_related("uploaded_by").order_by("uploaded_at", "pk")
+        # A list prefetches every profile's documents in one query (``DOCUMENTS``); a single profile reads its own.
+        docs = obj.documents.all() if "documents" in getattr(obj, "_prefetched_objects_cache", {}) else None
+        if docs is None:
+            docs = DOCUMENTS.queryset.filter(profile=obj)
         return DocumentOutput(docs, many=True).data
+
+
+# The documents a profile's output lists, with their uploaders, in upload order (never their bytes: the default
+# manager defers them). A list of profiles prefetches them (found by a probe: a query per profile).
+DOCUMENTS = Prefetch(
+    "documents", queryset=KycDocument.objects.select_related("uploaded_by").order_by("uploaded_at", "pk")
+)
 
 
 def _out(profile: KycProfile, request) -> dict:
@@ -440,7 +451,7 @@ class ApplicationListApi(APIView):
             qs = qs.filter(state=state) if state else qs
         else:
             qs = selectors.applications_for(request.user, queue=queue, state=state, search=params.get("q", "")[:100])
-        return paginated(request, self, qs, ProfileOutput)
+        return paginated(request, self, qs.prefetch_related(DOCUMENTS), ProfileOutput)
 
 
 class ApplicationDetailApi(APIView):

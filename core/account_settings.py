@@ -7,15 +7,15 @@
   address, it is told of the change after the commit.
 * ``User.email`` holds only a verified address: one staff set (the shell, the demo), or one the user confirmed
   by opening the link sent to it. An address asked for stays out of the database until then: it travels in the
-  signed link (``email_change_request``), valid ``EMAIL_CHANGE_LINK_SECONDS`` (24 h), bound to the user, the new
-  address and the user's email state (their address, their password hash and the latest email record on the
-  audit trail), so the link works once, and a newer request or a password change ends it. A user asks for at
-  most ``EMAIL_CHANGE_RATE`` links (counted in the cache). The old address is
-  told of the change. A forgotten password is therefore only ever sent to a verified address.
-* ``password_reset_send`` mails Django's one-time reset link (``default_token_generator``) to every active user
-  with that address and a usable password, and says nothing to the caller about whether there was one. The
-  requests one client address and one email address may make are limited (``PASSWORD_RESET_*_RATE``, counted in
-  the cache, which is Redis).
+  signed link the worker mails (``email_link_token``), valid ``EMAIL_CHANGE_LINK_SECONDS`` (24 h) from the send,
+  bound to the user, the new address and the user's email state (their address, their password hash and the
+  latest email record on the audit trail), so the link works once, and a newer request or a password change ends
+  it. A user asks for at most ``EMAIL_CHANGE_RATE`` links (counted in the cache). The old address is told of the
+  change. A forgotten password is therefore only ever sent to a verified address.
+* ``password_reset_send`` has the worker mail Django's one-time reset link (``default_token_generator``, made by
+  ``password_reset_url``) to every active user with that address and a usable password, and says nothing to the
+  caller about whether there was one. The requests one client address and one email address may make are limited
+  (``PASSWORD_RESET_*_RATE``, counted in the cache, which is Redis).
 * Every change and every refusal of a wrong current password is an audit record; the wrong password is also a
   failed login for django-axes (the caller sends the signal, it needs the request).
 

@@ -7,15 +7,15 @@
   address, it is told of the change after the commit.
 * ``User.email`` holds only a verified address: one staff set (the shell, the demo), or one the user confirmed
   by opening the link sent to it. An address asked for stays out of the database until then: it travels in the
-  signed link (``email_change_request``), valid ``EMAIL_CHANGE_LINK_SECONDS`` (24 h), bound to the user, the new
-  address and the user's email state (their address, their password hash and the latest email record on the
-  audit trail), so the link works once, and a newer request or a password change ends it. A user asks for at
-  most ``EMAIL_CHANGE_RATE`` links (counted in the cache). The old address is
-  told of the change. A forgotten password is therefore only ever sent to a verified address.
-* ``password_reset_send`` mails Django's one-time reset link (``default_token_generator``) to every active user
-  with that address and a usable password, and says nothing to the caller about whether there was one. The
-  requests one client address and one email address may make are limited (``PASSWORD_RESET_*_RATE``, counted in
-  the cache, which is Redis).
+  signed link the worker mails (``email_link_token``), valid ``EMAIL_CHANGE_LINK_SECONDS`` (24 h) from the send,
+  bound to the user, the new address and the user's email state (their address, their password hash and the
+  latest email record on the audit trail), so the link works once, and a newer request or a password change ends
+  it. A user asks for at most ``EMAIL_CHANGE_RATE`` links (counted in the cache). The old address is told of the
+  change. A forgotten password is therefore only ever sent to a verified address.
+* ``password_reset_send`` has the worker mail Django's one-time reset link (``default_token_generator``, made by
+  ``password_reset_url``) to every active user with that address and a usable password, and says nothing to the
+  caller about whether there was one. The requests one client address and one email address may make are limited
+  (``PASSWORD_RESET_*_RATE``, counted in the cache, which is Redis).
 * Every change and every refusal of a wrong current password is an audit record; the wrong password is also a
   failed login for django-axes (the caller sends the signal, it needs the request).
 
@@ -23,17 +23,23 @@ Emails are in both languages, Chinese first, as the notifications' are. None is 
 service queues ``core.tasks.account_mail`` once its transaction commits (``_mail_queue``), and the worker sends it
 (``account_mail_send``), retrying a mail server that fails. A slow or failing mail server therefore neither slows
 nor fails the request, and a reset for an address some account has answers as fast as one for an address none
-has. The message carries the user's id, the address, and for a link the link itself, made in the request: its
-lifetime counts from the request, however late the worker sends it, and a link that no longer works when the
-worker comes to it (expired, used, replaced, its user's password or address changed) is not sent.
+has. The message names the mail only: its kind, the user's id, the address, a once-only key, and for a link the
+request's time, the site the link starts with (plain text) and a keyed digest of the state the link depends on
+(``_mail_state``: it opens nothing). It never carries a link, a token or a signed value, so the broker (Redis,
+its dumps) holds nothing that takes an account over. The worker makes the link when it sends it: Django's reset
+token for that user, the confirmation's signed value as the request would have made it; the link's lifetime
+counts from the send, and the mail states that lifetime, which the link has in full. A request no longer current
+when the worker comes to it (older than the link's lifetime; the user gone, deactivated, their address, password
+or email state changed since, or for a reset, a login since) is not mailed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import time
 import uuid
-from collections.abc import Callable
 from typing import Literal
 
 from django.conf import settings
@@ -142,22 +148,86 @@ def _mail(*, to: str, subject: str, template: str, context: dict) -> None:
     send_mail(" / ".join(subjects), "\n\n----\n\n".join(bodies), settings.DEFAULT_FROM_EMAIL, [to])
 
 
+MAIL_STATE_SALT = "core.account_settings.mail_state"
+
+
+def _mail_state(user: User, kind: str) -> str:
+    """A keyed digest of what the link of the mail ``kind`` depends on, taken when it is asked for and again when
+    the worker sends it: a change in between ends the request. For a reset, what Django's token is bound to (the
+    password hash, the last login, the address); for a confirmation, the email state (``_email_state``). Of a
+    salt of its own: it is no part of any link, and opens nothing."""
+    if kind == "password_reset":
+        login = user.last_login.isoformat() if user.last_login else ""
+        text = f"{user.pk}|{user.password}|{login}|{user.email}"
+    else:
+        text = _email_state(user)
+    return salted_hmac(MAIL_STATE_SALT, f"{kind}|{text}", algorithm="sha256").hexdigest()[:32]
+
+
 def _mail_queue(*, kind: str, user: User, to: str, **facts: object) -> None:
     """Queue the account mail ``kind`` to ``to`` about ``user`` once the transaction commits (none if it rolls
-    back). ``facts``: JSON values the mail needs besides the user (a link, its token). Queuing is the request's
-    only mail work; a broker that cannot take it is logged (``robust``), the change is committed by then."""
+    back). ``facts``: JSON values the mail needs besides the user, never a link, a token or a signed value (the
+    message sits in the broker until sent): for a link, the site it starts with, and the request's time and state
+    are added here. Queuing is the request's only mail work; a broker that cannot take it is logged (``robust``),
+    the change is committed by then."""
     from . import tasks  # core.tasks calls this module's account_mail_send
 
     mail = {"kind": kind, "user_id": user.pk, "to": to, "key": uuid.uuid4().hex, **facts}
-    # What the worker's log and a monitor show of the task's arguments: never the link, nor the address.
+    if kind in LINK_SECONDS:
+        mail.update(requested=int(time.time()), state=_mail_state(user, kind))
+    # What the worker's log and a monitor show of the task's arguments: never the address.
     shown = repr({"kind": kind, "user_id": user.pk, "key": mail["key"]})
     transaction.on_commit(lambda: tasks.account_mail.apply_async(args=[mail], argsrepr=shown), robust=True)
 
 
+# How long the link of each kind works once made (the setting's name): the mail states it, and a request older
+# than it is not mailed.
+LINK_SECONDS = {"password_reset": "PASSWORD_RESET_TIMEOUT", "email_confirm": "EMAIL_CHANGE_LINK_SECONDS"}
+
+
+def _request_current(*, user: User, kind: str, to: str, facts: dict) -> bool:
+    """Whether the request that queued a link mail still stands, as the link the request once made would still
+    have worked: the user active, at the same state, within the link's lifetime of the request."""
+    if not user.is_active:
+        return False
+    requested = facts.get("requested")
+    if not isinstance(requested, int) or time.time() - requested > getattr(settings, LINK_SECONDS[kind]):
+        return False
+    if facts.get("state") != _mail_state(user, kind):
+        return False
+    if kind == "password_reset":
+        return user.email == to and user.has_usable_password()
+    return True
+
+
+def password_reset_url(*, user: User, site: str) -> str:
+    """A reset link for ``user``, made now: Django's token, good for ``PASSWORD_RESET_TIMEOUT`` from now (its
+    time is the whole second now falls in, and it works through the whole second that many seconds later)."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return site + reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+
+
+class _SignerFromNextSecond(signing.TimestampSigner):
+    """Django's signer stamps the whole second now falls in, so a link made at 12:00:00.9 is ``max_age`` old at
+    12:00:00 the next day, 0.9 s short of what the mail says: this one stamps the next whole second instead."""
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(math.ceil(time.time()))
+
+
+def email_link_token(*, user: User, new_email: str) -> str:
+    """The signed value of a confirmation link for ``new_email``, made now from the user's email state: good for
+    ``EMAIL_CHANGE_LINK_SECONDS`` from now at least (``email_link_read``)."""
+    payload = {"u": user.pk, "e": new_email, "s": _email_state(user)}
+    return _SignerFromNextSecond(salt=EMAIL_LINK_SALT).sign_object(payload)
+
+
 def account_mail_send(*, kind: str, user_id: int, to: str, key: str, **facts: object) -> bool:
     """Send one queued account mail (``core.tasks.account_mail``); whether it was sent. ``key`` names the mail:
-    one already sent is not sent again (a message delivered twice). A link is sent only while it still works.
-    A mail server's error propagates, for the task to retry; until a send succeeds, nothing is remembered."""
+    one already sent is not sent again (a message delivered twice). A link is made here, when it is sent, and only
+    while its request stands (``_request_current``); the mail states the link's full lifetime, which counts from
+    now. A mail server's error propagates, for the task to retry; until a send succeeds, nothing is remembered."""
     if kind not in MAILS:
         return False  # a message from another version of the code
     sent = f"account-mail:sent:{key}"
@@ -167,21 +237,15 @@ def account_mail_send(*, kind: str, user_id: int, to: str, key: str, **facts: ob
     if user is None:
         return False
     context: dict = {"user": user}
-    if kind == "password_reset":
-        # Django's token is bound to the password hash, the last login, the address and the time it was made.
-        if not (user.is_active and user.email == to and default_token_generator.check_token(user, str(facts["token"]))):
-            log.info("account mail %s (%s, user %s) not sent: its link no longer works", key, kind, user_id)
+    if kind in LINK_SECONDS:
+        if not _request_current(user=user, kind=kind, to=to, facts=facts) or not isinstance(facts.get("site"), str):
+            log.info("account mail %s (%s, user %s) not sent: its request no longer stands", key, kind, user_id)
             return False
-        context.update(url=facts["url"], seconds=settings.PASSWORD_RESET_TIMEOUT)
-    elif kind == "email_confirm":
-        try:
-            works = email_link_read(user=user, token=str(facts["token"])) == to
-        except err.DomainError:
-            works = False
-        if not works:
-            log.info("account mail %s (%s, user %s) not sent: its link no longer works", key, kind, user_id)
-            return False
-        context.update(url=facts["url"], seconds=settings.EMAIL_CHANGE_LINK_SECONDS)
+        if kind == "password_reset":
+            url = password_reset_url(user=user, site=facts["site"])
+        else:
+            url = facts["site"] + reverse("settings-email-confirm", args=[email_link_token(user=user, new_email=to)])
+        context.update(url=url, seconds=getattr(settings, LINK_SECONDS[kind]))
     elif kind == "email_changed":
         context["new"] = facts["new"]
     else:
@@ -251,12 +315,10 @@ def _email_state(user: User) -> str:
     return salted_hmac(EMAIL_LINK_SALT, text, algorithm="sha256").hexdigest()[:32]
 
 
-def email_change_request(
-    *, user: User, new_email: str, confirm_url: Callable[[str], str], ip: str | None = None
-) -> str:
+def email_change_request(*, user: User, new_email: str, site: str, ip: str | None = None) -> None:
     """Mail a confirmation link for ``new_email`` to that address; the user's address is unchanged until the link
-    is opened (``email_change_confirm``). ``confirm_url`` makes the link's absolute URL of its token. The caller
-    checked the current password. Returns the token."""
+    is opened (``email_change_confirm``). ``site``: the scheme and host the link starts with; the worker makes the
+    link when it sends it (``account_mail_send``). The caller checked the current password."""
     new_email = email_normalised(new_email)
     if new_email.lower() == user.email.lower():
         raise EmailUnchanged()
@@ -281,9 +343,7 @@ def email_change_request(
             ip=ip,
             detail={"new": email_masked(new_email)},
         )
-        token = signing.dumps({"u": user.pk, "e": new_email, "s": _email_state(user)}, salt=EMAIL_LINK_SALT)
-        _mail_queue(kind="email_confirm", user=user, to=new_email, token=token, url=confirm_url(token))
-    return token
+        _mail_queue(kind="email_confirm", user=user, to=new_email, site=site)
 
 
 def email_link_read(*, user: User, token: str) -> str:
@@ -400,9 +460,6 @@ def password_reset_send(*, address: str, site: str, ip: str | None = None) -> in
     ]
     with transaction.atomic():
         for user in users:
-            uid = urlsafe_base64_encode(force_bytes(user.pk))
-            token = default_token_generator.make_token(user)
-            path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
             audit_record(actor=user, action="password_reset_request", target=user.username, ip=ip)
-            _mail_queue(kind="password_reset", user=user, to=user.email, token=token, url=site + path)
+            _mail_queue(kind="password_reset", user=user, to=user.email, site=site)
     return len(users)

@@ -27,7 +27,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse_lazy
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
@@ -133,7 +133,7 @@ def email_change(request):
                 account_settings.email_change_request(
                     user=request.user,
                     new_email=form.cleaned_data["new_email"],
-                    confirm_url=lambda token: _site(request) + reverse("settings-email-confirm", args=[token]),
+                    site=_site(request),
                     ip=client_ip(request),
                 )
             except DomainError as exc:

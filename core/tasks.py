@@ -16,7 +16,8 @@ def publish_built(name: str) -> int:
 
 # A mail server that is down, refuses or times out raises an OSError (smtplib.SMTPException, ConnectionError,
 # TimeoutError, socket.gaierror are all OSErrors): retried after 30 s, 1, 2, 4 and 8 minutes, then given up and
-# logged as failed by the worker: about a quarter of an hour in all, within a reset link's hour.
+# logged as failed by the worker: about a quarter of an hour in all. A link is made when its mail goes
+# (core.account_settings.account_mail_send), so one sent late still has its full lifetime.
 @shared_task(
     autoretry_for=(OSError, OperationalError),
     retry_backoff=30,

@@ -9,6 +9,7 @@ the default language, Chinese; what they assert is codes, field names and the st
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
 import time
@@ -22,7 +23,7 @@ from django.core import mail, signing
 from django.core.cache import cache
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
-from django.test import Client
+from django.test import Client, TestCase
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext
@@ -84,6 +85,16 @@ def link_in(message) -> str:
     """The path of the one link in a mail."""
     (url,) = set(re.findall(r"https?://[^\s]+", message.body))
     return re.sub(r"^https?://[^/]+", "", url)
+
+
+def confirmation_token(user: User, new_email: str) -> str:
+    """Ask for ``new_email`` as ``user`` and commit: the signed value of the link the worker then mails (the
+    request no longer makes it, nor returns it)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        account_settings.email_change_request(user=user, new_email=new_email, site="https://exchange.example")
+    message = mail.outbox[-1]
+    assert message.to == [new_email]
+    return link_in(message).strip("/").split("/")[-1]
 
 
 # --------------------------------------------------------------------------
@@ -408,7 +419,7 @@ def test_an_expired_link_changes_nothing(market, monkeypatch):
     user = market.user()
     real = time.time
     monkeypatch.setattr(signing.time, "time", lambda: real() - 25 * 3600)
-    token = account_settings.email_change_request(user=user, new_email="new@example.com", confirm_url=lambda t: t)
+    token = confirmation_token(user, "new@example.com")
     monkeypatch.setattr(signing.time, "time", real)
     client = signed_in(user)
 
@@ -423,7 +434,7 @@ def test_an_expired_link_changes_nothing(market, monkeypatch):
 def test_a_link_opened_by_another_user_changes_nobody(market):
     # given a link for alice, opened by bob
     alice, bob = market.user(), market.user()
-    token = account_settings.email_change_request(user=alice, new_email="alice@example.com", confirm_url=lambda t: t)
+    token = confirmation_token(alice, "alice@example.com")
     client = signed_in(bob)
 
     # when bob confirms it
@@ -447,8 +458,8 @@ def test_a_forged_link_is_invalid(market, token):
 
 def test_a_newer_request_or_a_password_change_ends_the_older_link(market):
     user = market.user()
-    first = account_settings.email_change_request(user=user, new_email="first@example.com", confirm_url=lambda t: t)
-    second = account_settings.email_change_request(user=user, new_email="second@example.com", confirm_url=lambda t: t)
+    first = confirmation_token(user, "first@example.com")
+    second = confirmation_token(User.objects.get(pk=user.pk), "second@example.com")
     client = signed_in(user)
 
     assert client.post(f"/settings/email/confirm/{first}/").context["error_code"] == "email_link_used"
@@ -462,7 +473,7 @@ def test_a_newer_request_or_a_password_change_ends_the_older_link(market):
 
 def test_a_link_opened_signed_out_asks_for_the_login_first(market):
     user = market.user()
-    token = account_settings.email_change_request(user=user, new_email="new@example.com", confirm_url=lambda t: t)
+    token = confirmation_token(user, "new@example.com")
     path = f"/settings/email/confirm/{token}/"
 
     response = Client().post(path)
@@ -752,7 +763,7 @@ def queued(monkeypatch):
 
     def apply_async(*, args, argsrepr):
         (message,) = args
-        assert message["to"] not in argsrepr and str(message.get("url", "-")) not in argsrepr
+        assert message["to"] not in argsrepr and "site" not in argsrepr
         held.append(message)
 
     monkeypatch.setattr(tasks, "account_mail", SimpleNamespace(apply_async=apply_async))
@@ -769,7 +780,8 @@ def test_a_request_sends_no_mail_it_queues_one_for_the_worker(market, queued, dj
     token = None
     if flow == "email_confirm":
         user = User.objects.get(pk=user.pk)
-        token = account_settings.email_change_request(user=user, new_email="new@example.com", confirm_url=str)
+        account_settings.email_change_request(user=user, new_email="new@example.com", site="")
+        token = account_settings.email_link_token(user=User.objects.get(pk=user.pk), new_email="new@example.com")
         queued.clear()
 
     # when the user does what mails them, and the request's transaction commits
@@ -898,9 +910,10 @@ def test_the_worker_sends_the_mail_in_both_languages_chinese_first(market, queue
     assert message.to == ["me@example.com"] and message.subject == f"{zh_subject} / Reset your password"
     zh_part, en_part = message.body.split("\n\n----\n\n")
     assert zh_part.startswith(zh_hello) and en_part.startswith(f"Hello {user.username},")
-    assert queued[0]["url"] in zh_part and queued[0]["url"] in en_part
+    (url,) = set(re.findall(r"https?://[^\s]+", zh_part))
+    assert re.findall(r"https?://[^\s]+", en_part) == [url]
     assert "within 1 hour; it works once" in en_part
-    # and the link is the one the request made: it resets this user's password
+    # and the link, which the worker made, resets this user's password
     uid, token = link_in(message).strip("/").split("/")[-2:]
     assert default_token_generator.check_token(User.objects.get(pk=user.pk), token)
 
@@ -949,7 +962,7 @@ def test_a_mail_server_that_keeps_failing_is_retried_with_backoff_then_given_up(
 
 
 def test_a_link_that_no_longer_works_when_the_worker_comes_is_not_sent(
-    market, queued, monkeypatch, django_capture_on_commit_callbacks
+    market, queued, django_capture_on_commit_callbacks
 ):
     # given a user who asked for two addresses in a row, and for a reset, all queued, none sent yet
     user = market.user()
@@ -961,12 +974,12 @@ def test_a_link_that_no_longer_works_when_the_worker_comes_is_not_sent(
         reset_post(Client(), "me@example.com")
     first, second, reset = queued
 
-    # when the worker comes to them after the reset link expired
-    real_now = default_token_generator._now
-    monkeypatch.setattr(default_token_generator, "_now", lambda: real_now() + timedelta(hours=2))
+    # when the worker comes to them two hours after the reset was asked for (the link made then would have expired:
+    # the reset's request has lapsed)
+    reset = {**reset, "requested": reset["requested"] - 2 * 3600}
     sent = [account_mail.apply(args=[m]).get() for m in (first, second, reset)]
 
-    # then only the link that still works is sent: the newer request replaced the first, the reset expired
+    # then only the request that still stands is mailed: the newer request replaced the first, the reset lapsed
     assert sent == [False, True, False]
     assert [m.to for m in mail.outbox] == [["second@example.com"]]
 
@@ -980,6 +993,146 @@ def test_a_reset_link_is_not_sent_once_the_user_has_logged_in_since(market, queu
     signed_in(user)  # Django's reset token is bound to the last login
 
     assert account_mail.apply(args=[queued[0]]).get() is False and mail.outbox == []
+
+
+# The links are made by the worker when it sends them (found by a review: the request made them and they went
+# through Redis as the task's arguments, where anyone reading the broker could take an account over; and a link the
+# worker sent late still promised its full lifetime)
+
+
+def link_request(kind: str, user: User) -> None:
+    """``user`` (address me@example.com, signed in) asks for a reset, or for new@example.com, and it commits."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        if kind == "password_reset":
+            reset_post(Client(), "me@example.com")
+        else:
+            email_post(signed_in(user), "new@example.com")
+
+
+def link_works(kind: str, user: User, token: str) -> bool:
+    user = User.objects.get(pk=user.pk)
+    if kind == "password_reset":
+        return default_token_generator.check_token(user, token)
+    try:
+        return account_settings.email_link_read(user=user, token=token) == "new@example.com"
+    except account_settings.err.DomainError:
+        return False
+
+
+_real_time, _real_now = time.time, default_token_generator._now
+
+
+def clock_moved(monkeypatch, seconds: float) -> None:
+    """Every clock the links read (``time.time``, the reset token's own) ``seconds`` after the real one."""
+    monkeypatch.setattr(time, "time", lambda: _real_time() + seconds)
+    monkeypatch.setattr(default_token_generator, "_now", lambda: _real_now() + timedelta(seconds=seconds))
+
+
+@pytest.mark.parametrize("kind", ["password_reset", "email_confirm"])
+def test_the_queued_message_names_the_mail_and_carries_no_link(market, queued, kind):
+    # given a user with an address
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+
+    # when they ask for a link, and the request commits
+    link_request(kind, user)
+
+    # then the one message for the broker names the mail: its kind, user, address, key, the request's time and
+    # state, the site; nothing else
+    (message,) = queued
+    to = "me@example.com" if kind == "password_reset" else "new@example.com"
+    assert {k: message[k] for k in ("kind", "user_id", "to")} == {"kind": kind, "user_id": user.pk, "to": to}
+    assert set(message) == {"kind", "user_id", "to", "key", "requested", "state", "site"}
+    assert message["site"] == "http://testserver" and abs(message["requested"] - time.time()) < 60
+
+    # when the worker sends it
+    assert account_mail.apply(args=[message]).get() is True
+
+    # then the mailed link works, and the message held neither it, nor its token, nor any value that opens a link
+    (sent,) = mail.outbox
+    path = link_in(sent)
+    token = path.strip("/").split("/")[-1]
+    assert link_works(kind, user, token)
+    text = json.dumps(message)
+    assert token not in text and path not in text
+    assert "/password-reset/" not in text and "/settings/email/confirm/" not in text
+    for value in message.values():
+        assert not link_works(kind, user, str(value))
+        assert not link_works("password_reset", user, str(value))
+
+
+@pytest.mark.parametrize(("kind", "lifetime"), [("password_reset", 3600), ("email_confirm", 86400)])
+def test_a_link_mailed_late_states_its_full_lifetime_and_has_it(market, queued, monkeypatch, kind, lifetime):
+    # given a link asked for, whose mail the worker comes to 40 minutes later (retries, seals before it)
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    link_request(kind, user)
+    (message,) = queued
+    clock_moved(monkeypatch, 40 * 60)
+
+    # when it sends it
+    assert account_mail.apply(args=[message]).get() is True
+
+    # then the mail states the link's lifetime in full...
+    (sent,) = mail.outbox
+    en_part = sent.body.split("\n\n----\n\n")[1]
+    assert f"within {'1 hour' if lifetime == 3600 else '24 hours'}" in en_part
+    token = link_in(sent).strip("/").split("/")[-1]
+
+    # ...and the link has it, counted from the send: it works just before, not after
+    clock_moved(monkeypatch, 40 * 60 + lifetime - 2)
+    assert link_works(kind, user, token)
+    clock_moved(monkeypatch, 40 * 60 + lifetime + 2)
+    assert not link_works(kind, user, token)
+
+
+@pytest.mark.parametrize("kind", ["password_reset", "email_confirm"])
+def test_a_link_made_late_in_a_second_still_works_for_its_whole_stated_lifetime(market, monkeypatch, kind):
+    # given a link made 0.9 s into a second (Django's signer stamps the second it falls in, so its link ended
+    # 0.9 s before the lifetime the mail states had run)
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    user = User.objects.get(pk=user.pk)
+    made = int(_real_time()) + 0.9
+    clock_moved(monkeypatch, made - _real_time())
+    if kind == "password_reset":
+        token = account_settings.password_reset_url(user=user, site="").strip("/").split("/")[-1]
+        lifetime = 3600
+    else:
+        token = account_settings.email_link_token(user=user, new_email="new@example.com")
+        lifetime = 86400
+
+    # when it is opened as its stated lifetime ends
+    clock_moved(monkeypatch, made + lifetime - _real_time())
+
+    # then it still works
+    assert link_works(kind, user, token)
+
+
+@pytest.mark.parametrize("kind", ["password_reset", "email_confirm"])
+@pytest.mark.parametrize("change", ["deactivated", "password_changed", "address_removed", "lapsed"])
+def test_the_worker_drops_a_link_whose_request_no_longer_stands(market, queued, kind, change):
+    # given a link asked for and queued, then the user changed before the worker came to it
+    user = market.user()
+    User.objects.filter(pk=user.pk).update(email="me@example.com")
+    link_request(kind, user)
+    (message,) = queued
+    user = User.objects.get(pk=user.pk)
+    if change == "deactivated":
+        User.objects.filter(pk=user.pk).update(is_active=False)
+    elif change == "password_changed":
+        account_settings.password_set(user=user, new_password=NEW_PASSWORD, reason="change")
+    elif change == "address_removed":
+        account_settings.email_remove(user=user)
+    else:  # the worker comes after the link's lifetime of the request
+        message = {**message, "requested": message["requested"] - (3600 if kind == "password_reset" else 86400) - 1}
+    before = state(user)
+
+    # when the worker comes to it
+    sent = account_mail.apply(args=[message]).get()
+
+    # then nothing is mailed, nor changed
+    assert sent is False and mail.outbox == [] and state(user) == before
 
 
 def test_a_link_lifetime_under_an_hour_reads_in_minutes(settings, market, django_capture_on_commit_callbacks):

@@ -104,6 +104,11 @@ def _what_closed(p: dict) -> str:
         return int(p.get(key) or 0)
 
     parts = []
+    if n("quotes_pulled"):
+        parts.append(
+            ngettext("Its quote was pulled.", "Its %(n)s quotes were pulled.", n("quotes_pulled"))
+            % {"n": n("quotes_pulled")}
+        )
     if n("orders_cancelled"):
         parts.append(
             ngettext("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", n("orders_cancelled"))

@@ -32,7 +32,7 @@ from core import errors as err
 from core import events
 from core.crypto import mask_reference
 from core.models import Account, Role, User
-from exchange.models import NegotiatedTrade, Order, RfqAnswer, RfqRequest, Trade
+from exchange.models import NegotiatedTrade, Order, Quote, RfqAnswer, RfqRequest, Trade
 from kyc.models import KycProfile
 from registry.services import market_is_halted
 from settlement import instructions
@@ -219,6 +219,10 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
                 status=NegotiatedTrade.Status.WITHDRAWN,
                 closed_by__isnull=True,
                 closed_at=freeze.decided_at,
+            ).count()
+            # A market maker's quotes, pulled by the approval (found by a probe: its notice did not say so).
+            facts["quotes_pulled"] = Quote.objects.filter(
+                account=freeze.account, status=Quote.Status.PULLED, updated_at=freeze.decided_at
             ).count()
             facts["rfqs_cancelled"] = RfqRequest.objects.filter(
                 account=freeze.account, status=RfqRequest.Status.CANCELLED, closed_at=freeze.decided_at

@@ -327,7 +327,7 @@ def _trading_close(account: Account, freeze: Freeze, now: dt.datetime) -> tuple[
     # A frozen account trades no more: its quotes are pulled (found by a probe: a frozen market maker's ask went on
     # filling) and its open orders cancelled (found by a review: a resting order filled after the freeze and its
     # proceeds arrived free).
-    pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted])
+    pulled = quotes_pull_locked(account, [s for s in securities if s.pk in quoted], now=now)
     closed_by = Order.ClosedBy.TRADE_RESTRICTED if freeze.kind == Freeze.Kind.TRADING else Order.ClosedBy.ACCOUNT_FROZEN
     cancelled = orders_cancel_locked(
         account,

@@ -1739,6 +1739,8 @@ def test_a_whole_account_freeze_of_a_market_maker_tells_it_and_an_investors_free
     assert frozen.params["scope"] == "account" and frozen.params["market_maker"] is True
     assert f"froze the whole account {mm.code}" in en and "can neither trade nor withdraw" in en
     assert en.endswith("Ask the regulator for the order's details.") and "broker" not in en
+    # and that its two quotes were pulled (found by a probe: the notice did not say so)
+    assert frozen.params["quotes_pulled"] == 2 and "Its 2 quotes were pulled." in en
     # and the investor's facts and words are what they were
     (theirs,) = notes(investor)
     assert "market_maker" not in theirs.params

@@ -199,8 +199,8 @@ def test_a_quote_published_in_another_security_during_the_approval_makes_it_star
     other = market.new_security("OTHER")
     real, calls = sv.quotes_pull_locked, []
 
-    def pull_while_a_quote_is_published(account, securities):
-        pulled = real(account, securities)
+    def pull_while_a_quote_is_published(account, securities, **kwargs):
+        pulled = real(account, securities, **kwargs)
         if not calls:  # the first try: a bid in OTHER lands once the pull is done, its cash reserved
             raw_quote(mm, other, price=D("1.00"))
             CashBalance.objects.filter(account=mm).update(reserved=F("reserved") + D("100.00"))

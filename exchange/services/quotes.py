@@ -3,6 +3,7 @@ system's close of the quotes and orders the venue's rules forbid (``market_makin
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -217,12 +218,13 @@ def quotes_pull(*, user: User, security_code: str | None = None) -> int:
         return quotes_pull_locked(account, securities)
 
 
-def quotes_pull_locked(account: Account, securities: list[Security]) -> int:
+def quotes_pull_locked(account: Account, securities: list[Security], *, now: dt.datetime | None = None) -> int:
     """Pull the account's active quotes in ``securities``, whose rows the caller's transaction has locked (in pk
     order, before any balance row), releasing their reservations. Returns how many. For ``quotes_pull`` and for
-    a whole-account freeze (``supervision.services.freeze_approve``)."""
+    a whole-account freeze (``supervision.services.freeze_approve``, at its moment ``now``, which its notice
+    counts)."""
     pulled = 0
-    now = timezone.now()
+    now = now or timezone.now()
     cash = cash_lock([account.pk])
     for security in securities:
         book = Book(now=now, security=security, cash=cash)

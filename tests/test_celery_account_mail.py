@@ -87,9 +87,11 @@ def test_a_reset_answered_by_the_web_is_mailed_by_the_worker(tmp_path, settings,
     stack = Stack(tmp_path)
     stack.env.update(mail_server)
     settings.CELERY_TASK_DEFAULT_QUEUE = stack.queue
-    # Celery read its configuration once, maybe before this test (in a whole run): its own copy too, or the mail's
-    # task goes to a queue no worker of this stack reads (found by the full suite: it passed alone).
+    # Celery keeps the default queue it first sent to (a cached property of its AMQP helper), maybe before this
+    # test in a whole run: the mail's task, sent with no queue of its own, would go where no worker of this stack
+    # reads (found by the full suite: it passed alone). Its own copy is this stack's for the test, restored after.
     monkeypatch.setitem(celery_app.conf, "task_default_queue", stack.queue)
+    monkeypatch.setitem(vars(celery_app.amqp), "default_queue", celery_app.amqp.queues[stack.queue])
     stack.worker()
     try:
         # when a reset is asked for that address and for an unknown one, through the web

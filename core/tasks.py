@@ -17,15 +17,19 @@ def publish_built(name: str) -> int:
 # A mail server that is down, refuses or times out raises an OSError (smtplib.SMTPException, ConnectionError,
 # TimeoutError, socket.gaierror are all OSErrors): retried after 30 s, 1, 2, 4 and 8 minutes, then given up and
 # logged as failed by the worker: about a quarter of an hour in all. A link is made when its mail goes
-# (core.account_settings.account_mail_send), so one sent late still has its full lifetime.
-@shared_task(
-    autoretry_for=(OSError, OperationalError),
-    retry_backoff=30,
-    retry_backoff_max=480,
-    retry_jitter=False,
-    max_retries=5,
-    ignore_result=True,
-)
+# (core.account_settings.account_mail_send), so one sent late still has its full lifetime. Every task that sends a
+# mail retries so (``notifications.tasks.notification_email`` too).
+MAIL_TASK_OPTIONS = {
+    "autoretry_for": (OSError, OperationalError),
+    "retry_backoff": 30,
+    "retry_backoff_max": 480,
+    "retry_jitter": False,
+    "max_retries": 5,
+    "ignore_result": True,
+}
+
+
+@shared_task(**MAIL_TASK_OPTIONS)
 def account_mail(mail: dict) -> bool:
     """Send one account mail a request queued (``core.account_settings``: a password reset link, an email
     address's confirmation link, the notice of a changed password or address). A second delivery sends nothing."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from core.tasks import MAIL_TASK_OPTIONS
+
 from . import services
 
 
@@ -19,17 +21,9 @@ def notify(event: str, facts: dict) -> int:
     return len(services.event_notify(event=event, facts=facts))
 
 
-# A mail server that is down, refuses or times out raises an OSError (as ``core.tasks.account_mail``): retried after
-# 30 s, 1, 2, 4 and 8 minutes, then given up and logged as failed by the worker. The notification is in the app
-# whatever becomes of its email.
-@shared_task(
-    autoretry_for=(OSError, OperationalError),
-    retry_backoff=30,
-    retry_backoff_max=480,
-    retry_jitter=False,
-    max_retries=5,
-    ignore_result=True,
-)
+# A mail server's error retried as every mail's (``core.tasks.MAIL_TASK_OPTIONS``: 30 s, 1, 2, 4 and 8 minutes, then
+# given up and logged as failed by the worker). The notification is in the app whatever becomes of its email.
+@shared_task(**MAIL_TASK_OPTIONS)
 def notification_email(notification_id: int) -> bool:
     """Email one notification to its recipient, once (``services.notification_email_send``)."""
     return services.notification_email_send(notification_id)

@@ -12,19 +12,8 @@ from tests.conftest import build_market
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def desktop(browser, live_server):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def test_a_settings_pages_message_is_as_wide_as_its_column(desktop: Page, live_server):
-    # given an investor signed in on a desktop
-    page = desktop
+def test_a_settings_pages_message_is_as_wide_as_its_column(page: Page, live_server):
+    # given an investor signed in on a desktop (the browser tests' page: 1280 × 900, in Chinese)
     base = live_server.url
     user = build_market().investor().owner
     log_in(page, base, user.username)

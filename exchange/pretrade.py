@@ -564,7 +564,7 @@ def check_may_act(actor: User, account: Account) -> None:
 # What a freeze or a trading restriction approved after a request read its account makes of the request: the
 # database's refusal of its row (exchange migration 0027, or 0020 for a trade), or, a whole-account freeze holding
 # every asset, too little cash or too few shares.
-_BLOCKED_SINCE_READ = (
+BLOCKED_SINCE_READ = (
     err.AccountFrozen,
     err.TradingRestricted,
     err.TradePartyFrozen,
@@ -579,7 +579,7 @@ def check_not_blocked_since_read(account: Account, refused: DomainError) -> None
     (``check_account_not_frozen``); else nothing, and the caller raises ``refused``. One query, on refusal only
     (found by a review: a path reads the account before its locks, and an account restricted while it waited
     wrote a resting order)."""
-    if isinstance(refused, _BLOCKED_SINCE_READ):
+    if isinstance(refused, BLOCKED_SINCE_READ):
         check_account_not_frozen(Account.objects.get(pk=account.pk))
 
 

@@ -322,3 +322,142 @@ def test_a_quote_committed_while_the_approval_waits_is_pulled_by_the_approval(ra
     assert sorted(published.values_list("status", flat=True)) == ["pulled", "pulled"]
     assert_blocked_and_consistent(mm, scope)
     assert cash_of(mm).reserved == 0 and position_of(mm, second).reserved == 0
+
+
+# --------------------------------------------------------------------------
+# An investor's acceptance of a market maker's firm answer (request for quote)
+
+
+def answered(market, investor: Account, mm: Account, side: str):
+    """The investor's request for quote of 100 shares, and the market maker's firm answer at 10.00."""
+    from exchange.services import rfq as rfq_svc
+
+    rfq, _ = rfq_svc.rfq_request(
+        requested_by=investor.owner,
+        account=investor,
+        request=rfq_svc.RfqRequestInput(market.security.code, side, 100, f"race-{side}"),
+    )
+    answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.00"), valid_seconds=120)
+    return rfq, answer
+
+
+def accepting(investor: Account, rfq, answer) -> Callable[[], tuple[int, dict]]:
+    def accept():
+        response = api_for(investor.owner).post(f"/api/v1/rfqs/{rfq.pk}/accept/", {"answer": answer.pk}, format="json")
+        return response.status_code, response.json()
+
+    return accept
+
+
+def committed(account: Account, scope: str) -> None:
+    """Return once the approval's flags of ``account`` are committed (read on this thread's own connection)."""
+    column = "frozen" if scope == "freeze" else "trading_restricted"
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if Account.objects.filter(pk=account.pk, **{column: True}).exists():
+            return
+        time.sleep(0.02)
+    raise AssertionError("the approval never committed")
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_an_approval_committed_after_the_acceptance_read_the_account_refuses_it(race, scope, side):
+    from exchange.models import RfqAnswer, RfqRequest, Trade
+    from exchange.services import rfq as rfq_module
+
+    market, reg1, reg2, mm, investor, _second = race
+    mm_before = (cash_of(mm).reserved, position_of(mm, market.security).reserved)  # its quote's
+    rfq, answer = answered(market, investor, mm, side)
+    freeze = proposed(reg1, investor, scope)
+    # given an acceptance that has read the investor's account free (and holds the request's lock)
+    with stopped_in(rfq_module, "lock_security", thread="accept") as stop:
+        acceptance = start("accept", accepting(investor, rfq, answer))
+        assert stop.reached.wait(WAIT)
+        # when the approval commits meanwhile
+        approval = start("approval", approving(reg2, freeze))
+        committed(investor, scope)
+        stop.go.set()
+        # then the acceptance is refused as the investor's own account blocked, with the regulator's reason
+        assert_refused(acceptance.result(), scope)
+        assert approval.result() == "active"
+    assert not Trade.objects.exists()
+    # and the approval closed the request once the acceptance let it go, releasing the market maker's answer
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "cancelled"
+    assert RfqAnswer.objects.get(pk=answer.pk).status == "released"
+    assert_blocked_and_consistent(investor, scope)
+    assert (cash_of(mm).reserved, position_of(mm, market.security).reserved) == mm_before
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_an_acceptance_committed_while_the_approval_waits_trades_and_the_approval_holds_the_rest(race, scope, side):
+    from exchange.models import RfqAnswer, RfqRequest, Trade
+
+    market, reg1, reg2, mm, investor, _second = race
+    rfq, answer = answered(market, investor, mm, side)
+    freeze = proposed(reg1, investor, scope)
+    # given an acceptance whose trade is written under its locks, not yet committed
+    with stopped_in(book_module.Book, "write", thread="accept", after=True) as stop:
+        acceptance = start("accept", accepting(investor, rfq, answer))
+        assert stop.reached.wait(WAIT)
+        # when the approval starts: it waits for the acceptance's locks
+        approval = start("approval", approving(reg2, freeze))
+        waits_for_a_lock(approval)
+        stop.go.set()
+        # then the acceptance trades (the account could trade when it accepted), and the approval stands
+        status, body = acceptance.result()
+        assert (status, body["status"]) == (200, "accepted"), body
+        assert approval.result() == "active"
+    trade = Trade.objects.get()
+    assert (trade.quantity, trade.price) == (100, D("10.00"))
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "accepted"
+    assert RfqAnswer.objects.get(pk=answer.pk).status == "accepted"
+    assert_blocked_and_consistent(investor, scope)
+    if scope == "freeze":  # the freeze holds all the trade does not owe
+        cash, shares = cash_of(investor), position_of(investor, market.security)
+        assert (cash.frozen, shares.frozen) == (cash.total - cash.reserved, shares.total - shares.reserved)
+        assert (cash.reserved > 0) == (side == "buy") and (shares.reserved > 0) == (side == "sell")
+
+
+# --------------------------------------------------------------------------
+# A counterparty's confirmation of a negotiated proposal
+
+
+def confirming(account: Account, proposal, code: str) -> Callable[[], tuple[int, dict]]:
+    def confirm():
+        response = api_for(account.owner).post(
+            f"/api/v1/negotiated-trades/{proposal.pk}/confirm/", {"code": code}, format="json"
+        )
+        return response.status_code, response.json()
+
+    return confirm
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_an_approval_committed_after_the_confirmation_read_the_account_refuses_it(race, scope, side):
+    from exchange.models import NegotiatedTrade, Trade
+    from exchange.services import negotiated as negotiated_module
+    from tests.supervision_fixtures import proposed as negotiated
+
+    market, reg1, reg2, _mm, investor, _second = race
+    other = market.investor(cash="50000", shares=1000)
+    # given another investor's proposal to the investor, who buys (the other sells) or sells
+    proposal, code, _ = negotiated(other, market.security, "sell" if side == "buy" else "buy", 100, investor, "neg")
+    freeze = proposed(reg1, investor, scope)
+    other_before = (cash_of(other).reserved, position_of(other, market.security).reserved)
+    # and the investor's confirmation, which has read its account free and not yet taken any lock
+    with stopped_in(negotiated_module, "lock_security", thread="confirm") as stop:
+        confirmation = start("confirm", confirming(investor, proposal, code))
+        assert stop.reached.wait(WAIT)
+        # when the approval commits meanwhile
+        assert start("approval", approving(reg2, freeze)).result() == "active"
+        stop.go.set()
+        # then the confirmation is refused as the investor's own account blocked, with the regulator's reason
+        assert_refused(confirmation.result(), scope)
+    assert not Trade.objects.exists()
+    # and the proposal waits, the proposer's side still reserved for it (the proposer may not learn of the freeze)
+    assert NegotiatedTrade.objects.get(pk=proposal.pk).status == "proposed"
+    assert (cash_of(other).reserved, position_of(other, market.security).reserved) == other_before
+    assert_blocked_and_consistent(investor, scope)

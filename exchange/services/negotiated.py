@@ -478,6 +478,31 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
         )
     if not isinstance(code, str) or not code.strip():
         raise err.InvalidInput(gettext("Enter the confirmation code."))
+    try:
+        wrong = _confirm(p, actor=actor, code=code, ip=ip)
+    except ProposerCannotTrade:
+        raise
+    except DomainError as exc:
+        # The counterparty's own freeze or restriction approved since its account was read (a whole-account freeze
+        # then reads as too little cash or too few shares): its own refusal, with the regulator's reason, as an
+        # order's (found by a race test).
+        pretrade.check_not_blocked_since_read(p.counterparty, exc)
+        raise
+    if wrong:
+        if p.status == NegotiatedTrade.Status.WITHDRAWN:
+            raise WrongCode(
+                gettext("The confirmation code is wrong, %(n)s times: the proposal is withdrawn. Ask for a new one.")
+                % {"n": MAX_WRONG_CODES}
+            )
+        raise WrongCode(
+            gettext("The confirmation code is wrong; %(left)s more tries before the proposal is withdrawn.")
+            % {"left": MAX_WRONG_CODES - p.wrong_codes}
+        )
+    return p
+
+
+def _confirm(p: NegotiatedTrade, *, actor: User, code: str, ip: str | None) -> bool:
+    """``negotiated_confirm``'s transaction: the trade written, or a wrong code counted (True)."""
     with transaction.atomic():
         security = _lock(p)
         now = timezone.now()  # the trade's moment, under the lock, as an order's (exchange.services.orders)
@@ -520,17 +545,7 @@ def negotiated_confirm(*, actor: User, proposal_id: int, code: str, ip: str | No
             audit_record(
                 actor=actor, action="negotiated.confirm", target=f"negotiated:{p.pk}", ip=ip, detail={"trade": trade.pk}
             )
-    if wrong:
-        if p.status == NegotiatedTrade.Status.WITHDRAWN:
-            raise WrongCode(
-                gettext("The confirmation code is wrong, %(n)s times: the proposal is withdrawn. Ask for a new one.")
-                % {"n": MAX_WRONG_CODES}
-            )
-        raise WrongCode(
-            gettext("The confirmation code is wrong; %(left)s more tries before the proposal is withdrawn.")
-            % {"left": MAX_WRONG_CODES - p.wrong_codes}
-        )
-    return p
+    return wrong
 
 
 ProposerCannotTrade = err.error_class(

@@ -267,6 +267,33 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
     """
     if isinstance(answer_id, bool) or not isinstance(answer_id, int):
         raise err.InvalidInput(_("answer is the id of an answer."))
+    try:
+        return _rfq_accept(actor=actor, rfq_id=rfq_id, answer_id=answer_id)
+    except err.DomainError as exc:
+        _refused_since_read(rfq_id, answer_id, exc)
+        raise
+
+
+def _refused_since_read(rfq_id: int, answer_id: int, refused: err.DomainError) -> None:
+    """After an acceptance's ``refused`` (rolled back): a freeze or trading restriction approved since it read the
+    accounts may be why (the trade's trigger refused it, or a whole-account freeze took the cash or shares). The
+    investor's own account blocked: its own refusal, with the regulator's reason, as an order's
+    (``pretrade.check_not_blocked_since_read``); the market maker's: the answer is no longer firm, which is true
+    (the approval releases it) and tells the investor nothing of another account's legal order. Found by a race
+    test: the investor read "insufficient cash" or "a party was frozen". Reads only on refusal."""
+    answer = RfqAnswer.objects.filter(pk=answer_id, request_id=rfq_id).select_related("request__account").first()
+    if answer is None:
+        return
+    pretrade.check_not_blocked_since_read(answer.request.account, refused)
+    if isinstance(refused, pretrade.BLOCKED_SINCE_READ) and _blocked(answer.account_id):
+        raise RfqAnswerNotFirm() from refused
+
+
+def _blocked(account_id: int) -> bool:
+    return Account.objects.filter(Q(frozen=True) | Q(trading_restricted=True), pk=account_id).exists()
+
+
+def _rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
     with transaction.atomic():
         now = timezone.now()
         rfq = _lock_request(rfq_id)
@@ -289,7 +316,9 @@ def rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             raise RfqAnswerExpired()
         pretrade.check_tradable(security, now=now, mode=profile.RFQ)
         pretrade.check_price(security, answer.price)
-        pretrade.check_account_not_frozen(answer.account)
+        if answer.account.frozen or answer.account.trading_restricted:
+            # The market maker's legal order is not the investor's to read (its reason least of all).
+            raise RfqAnswerNotFirm()
         investor, maker = rfq.account, answer.account
         others = list(
             RfqAnswer.objects.filter(request=rfq, status=RfqAnswer.Status.FIRM).exclude(pk=answer.pk).order_by("id")

@@ -1,5 +1,6 @@
-"""An order or a quote racing the approval of a trading restriction or a whole-account freeze of its account, on
-PostgreSQL with real threads (one connection each) and committed transactions.
+"""An order, a quote, an acceptance of a firm answer or a confirmation of a negotiated proposal racing the approval
+of a trading restriction or a whole-account freeze of its account, on PostgreSQL with real threads (one connection
+each) and committed transactions.
 
 Each interleaving is forced, not hoped for: one side is stopped at a named point of its own transaction (an
 event it waits on), and the other is let go only once PostgreSQL shows it waiting for a lock
@@ -10,6 +11,11 @@ event it waits on), and the other is let go only once PostgreSQL shows it waitin
   the restriction or the freeze; the quote pulled), what it held released;
 * the approval commits first: the order (quote) is refused with a 409 ``trading_restricted`` /
   ``account_frozen`` naming the regulator's reason, and writes nothing.
+
+An acceptance or a confirmation that commits first makes its trade (the account could trade when it did), which
+settles; one the approval beats is refused the same way, never as "insufficient cash" (a whole-account freeze
+holds it all) or as "a party was frozen", and the request for quote or the proposal is left as the approval
+leaves it.
 
 Never a resting order or an active quote of a blocked account once the approval has committed, never a 500, and
 the reservations always what the open orders and quotes hold (``balances.replay.replay_check``).

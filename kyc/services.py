@@ -430,8 +430,9 @@ def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -
 
     Anyone else gets ``NotFound``, as if it did not exist; a regulator without a recent reveal,
     ``RevealRequired``; a document whose stored bytes fail their check, ``DocumentUnreadable`` (once the reader
-    may open it: no one else learns it exists). Someone other than the investor opening it is recorded in the
-    audit trail (with the reveal it rests on): it is personal data.
+    may open it: no one else learns it exists), recorded in the audit trail with outcome ``failed`` whoever read
+    it. Someone other than the investor opening it is recorded in the audit trail (with the reveal it rests on):
+    it is personal data.
     """
     document = KycDocument.objects.select_related("profile__user").filter(pk=document_id).first()
     if document is None:
@@ -446,11 +447,24 @@ def kyc_document_open(*, actor: User, document_id: int, ip: str | None = None) -
         reveal = IdentityReveal.objects.filter(profile=profile, regulator=actor, at__gte=since).order_by("-at").first()
         if reveal is None:
             raise RevealRequired()
-    data = document_content(document)
+    detail = {"document": document.pk, "kind": document.kind}
+    if reveal is not None:
+        detail["reveal"] = reveal.pk
+    try:
+        data = document_content(document)
+    except DocumentUnreadable as exc:
+        # Stored personal data that fails its check is an event for the trail, whoever tried to read it (the
+        # investor included): the auditor learns when and by whom it was found (nothing was served).
+        audit_record(
+            actor=actor,
+            action="kyc_document_view",
+            target=profile.user.username,
+            outcome="failed",
+            ip=ip,
+            detail={**detail, "code": exc.code},
+        )
+        raise
     if actor.pk != profile.user_id:
-        detail = {"document": document.pk, "kind": document.kind}
-        if reveal is not None:
-            detail["reveal"] = reveal.pk
         audit_record(actor=actor, action="kyc_document_view", target=profile.user.username, ip=ip, detail=detail)
     return document, data
 

@@ -128,7 +128,8 @@ def test_the_database_refuses_a_document_stored_in_the_clear(market):
 
 
 def _refused(market, caplog, document, *, reader):
-    """Every way of opening ``document`` is refused with document_unreadable, logged, nothing served or audited."""
+    """Every way of opening ``document`` is refused with document_unreadable, logged and audited as failed, nothing
+    served."""
     caplog.set_level(logging.ERROR, logger="kyc.services")
     audit_before = set(AuditEvent.objects.values_list("pk", flat=True))
     page, api = downloads(reader, document.pk, "en")
@@ -139,8 +140,10 @@ def _refused(market, caplog, document, *, reader):
     assert api.json() == {"code": "document_unreadable", "message": message}
     with pytest.raises(services.DocumentUnreadable):
         services.kyc_document_open(actor=reader, document_id=document.pk)
-    new_events = AuditEvent.objects.exclude(pk__in=audit_before)
-    assert not new_events.filter(action="kyc_document_view").exists()  # nothing was shown
+    # each attempt is on the audit trail as failed, by its reader, naming the document; nothing as shown
+    tried = AuditEvent.objects.exclude(pk__in=audit_before).filter(action="kyc_document_view").order_by("pk")
+    seen = [(e.actor_id, e.outcome, e.detail["document"], e.detail["code"]) for e in tried]
+    assert seen == [(reader.pk, "failed", document.pk, "document_unreadable")] * 3
     assert [r.getMessage() for r in caplog.records if r.name == "kyc.services"][-1].startswith(
         f"kyc document {document.pk} refused"
     )

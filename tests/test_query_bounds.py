@@ -446,3 +446,31 @@ def test_the_inclusion_proofs_of_many_leaves_are_each_leafs_own(market):
     subtree = merkle.subtree_from_list(hashes)
     assert proofs == {i: merkle.inclusion_proof(i, size, subtree) for i in leaves}
     assert proofs == {i: ledger_selectors.inclusion_proof(i, size) for i in leaves}
+
+
+def test_a_blocks_page_costs_the_same_queries_however_many_entries_it_holds(market):
+    # given a block of two deposits, and one of twenty (each entry on its page and in the API's answer)
+    regulator = market.user(Role.REGULATOR)
+    account = market.investor()
+    page = Client()
+    log_in(page, regulator)
+    api = api_for(regulator)
+
+    def sealed_block_of(entries: int) -> int:
+        for amount in range(1, entries + 1):
+            cash_deposit(actor=market.staff, account=account, amount=D(amount))
+        return block_seal().block.height
+
+    def queries(height: int) -> tuple[int, int]:
+        out = []
+        for client, url in ((page, f"/ledger/blocks/{height}/"), (api, f"/api/v1/ledger/blocks/{height}/")):
+            client.get(url)  # what a process reads once and keeps is not counted
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(url).status_code == 200
+            out.append(len(captured))
+        return tuple(out)
+
+    small, large = sealed_block_of(2), sealed_block_of(20)
+
+    # when each block's page and API answer are read, then they cost the same queries
+    assert queries(large) == queries(small)

@@ -103,10 +103,13 @@ def settle_net() -> int:
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
-def sweep() -> int:
-    """Settle gross trades whose block's settle task never ran (lost message, crashed worker)."""
-    ids = list(trades_ready().values_list("id", flat=True)[:SWEEP_BATCH])
+def sweep(after: int = 0) -> int:
+    """Settle gross trades whose block's settle task never ran (lost message, crashed worker), in id order from
+    after trade ``after``: a full page queues the next one, from its last trade. Queuing the first page again
+    (found by a review) made trades that cannot settle (a broker without a fee account) or wait (a halted market),
+    once a page of them was at the head, hide every later trade from the sweep and queue it over them forever."""
+    ids = list(trades_ready().filter(id__gt=after).values_list("id", flat=True)[:SWEEP_BATCH])
     settled = sum(trades_settle(trade_ids=ids[i : i + SETTLE_CHUNK]) for i in range(0, len(ids), SETTLE_CHUNK))
     if len(ids) == SWEEP_BATCH:
-        sweep.delay()
+        sweep.delay(ids[-1])
     return settled

@@ -10,8 +10,9 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import DataError, IntegrityError, OperationalError
 
+from core import errors as err
 from ledger import witnessing
 from registry.models import Security
 
@@ -83,18 +84,32 @@ def settle_trades(trade_ids: list[int]) -> int:
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
 def settle_net() -> int:
-    """Close the net settlement window of every net-mode security that has sealed pending trades."""
+    """Close the net settlement window of every net-mode security that has sealed pending trades.
+
+    Each security's window settles or fails alone: one that cannot settle (a participant that cannot pay or
+    deliver, a broker without a fee account) is logged and its trades stay pending for the next window, as a gross
+    trade that cannot settle does (``services.trades_settle``). Raising there stopped every later security's
+    window, at every run, until the one was mended (found by a review). A lost connection still retries the task."""
     codes = (
         trades_ready(mode=Security.SettlementMode.NET).order_by().values_list("security__code", flat=True).distinct()
     )
-    return sum(net_settle(security_code=code).trades for code in sorted(codes))
+    settled = 0
+    for code in sorted(codes):
+        try:
+            settled += net_settle(security_code=code).trades
+        except (err.DomainError, IntegrityError, DataError):
+            log.warning("the net window of %s cannot settle; its trades stay pending", code, exc_info=True)
+    return settled
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
-def sweep() -> int:
-    """Settle gross trades whose block's settle task never ran (lost message, crashed worker)."""
-    ids = list(trades_ready().values_list("id", flat=True)[:SWEEP_BATCH])
+def sweep(after: int = 0) -> int:
+    """Settle gross trades whose block's settle task never ran (lost message, crashed worker), in id order from
+    after trade ``after``: a full page queues the next one, from its last trade. Queuing the first page again
+    (found by a review) made trades that cannot settle (a broker without a fee account) or wait (a halted market),
+    once a page of them was at the head, hide every later trade from the sweep and queue it over them forever."""
+    ids = list(trades_ready().filter(id__gt=after).values_list("id", flat=True)[:SWEEP_BATCH])
     settled = sum(trades_settle(trade_ids=ids[i : i + SETTLE_CHUNK]) for i in range(0, len(ids), SETTLE_CHUNK))
     if len(ids) == SWEEP_BATCH:
-        sweep.delay()
+        sweep.delay(ids[-1])
     return settled

@@ -9,9 +9,11 @@ from django.core.management import CommandError, call_command
 from django.utils import translation
 
 from balances.replay import replay_check
+from balances.services import cash_deposit
 from core import errors as err
 from core.errors import REASON_MAX_LENGTH, ReasonRequired, ReasonTooLong
-from core.models import Account
+from core.models import Account, Broker, Role, User
+from demo.onboarding import approved_investor
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
@@ -28,6 +30,7 @@ from settlement.services import (
     trade_settle,
     trades_settle,
 )
+from settlement.tasks import settle_net
 from tests.conftest import cash_of, position_of, snapshot
 
 D = Decimal
@@ -610,3 +613,90 @@ def test_the_seal_task_settles_last_after_queuing_what_else_a_new_block_starts(m
     # then settling, the long part, comes after every other hook and after the next seal and co-signing are
     # queued (a worker dying while it settles loses neither; the sweep settles what it left)
     assert order == ["hook 7", "co-signing queued", "next seal queued", "settle 7"]
+
+
+def _client_of_a_member_without_a_fee_account(cash: str = "5000") -> Account:
+    """A funded investor of a member firm whose fee account is not opened yet: its trades cannot settle (their
+    commission has nowhere to go) until it is."""
+    newcomer = Broker.objects.create(code="NEW1", name="New Member", fee_bps=D("2.5"), fee_minimum=D("5"))
+    staff, checker = (
+        User.objects.create_user(username=f"new-{n}", password="pw-test-2026", role=Role.BROKER_STAFF, broker=newcomer)
+        for n in ("staff", "checker")
+    )
+    client = approved_investor(username="new-client", broker=newcomer, maker=staff, checker=checker, seq=990001)
+    cash_deposit(actor=staff, account=client, amount=D(cash))
+    return client
+
+
+def test_a_net_window_that_cannot_settle_does_not_keep_the_other_securities_windows_from_settling(market, caplog):
+    # given two net-mode securities, each with one sealed trade of an investor buying from a market maker
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    first = market.new_security(f"A{market.security.code}", settlement_mode=Security.SettlementMode.NET)
+    assert sorted([first.code, market.security.code])[0] == first.code  # its window closes first
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.issue(mm, 10_000, security=first)
+    market.quote(mm, "9.90", "10.10")
+    market.quote(mm, "9.90", "10.10", security=first)
+    buyer = market.investor(cash="50000")
+    # and the buyer in the first security a client of a member whose fee account is not opened yet, so that its
+    # window cannot settle (the commission has nowhere to go)
+    stranded = _client_of_a_member_without_a_fee_account()
+    for account, security, coid in ((stranded, first, "first"), (buyer, market.security, "second")):
+        order_place(
+            placed_by=account.owner,
+            account=account,
+            request=OrderRequest(security.code, "buy", 100, D("10.10"), "IOC", coid),
+        )
+    block_seal()
+    stuck, other = Trade.objects.get(security=first), Trade.objects.get(security=market.security)
+    stuck_rows = _rows_of(stranded, first)
+
+    # when the beat closes the net windows
+    assert settle_net() == 1
+
+    # then the other security's window settled, and the one that cannot waits, untouched, and is logged
+    assert Trade.objects.get(pk=other.pk).status == "settled"
+    assert _rows_of(buyer, market.security) == (D("48985.00"), 0, 100, 0)
+    assert Trade.objects.get(pk=stuck.pk).status == "matched"
+    assert not Settlement.objects.filter(trade=stuck).exists()
+    assert _rows_of(stranded, first) == stuck_rows
+    assert first.code in caplog.text
+    assert replay_check() == []
+
+
+def test_trades_that_cannot_settle_at_the_head_of_the_sweep_neither_hide_the_later_ones_nor_loop_it(
+    market, monkeypatch
+):
+    from settlement import tasks
+
+    # given a sweep that takes two trades at a time, and three sealed trades whose settle tasks were lost: the first
+    # two of a client whose member has no fee account yet (they cannot settle), the third of another investor
+    monkeypatch.setattr(tasks, "SWEEP_BATCH", 2)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    stranded, buyer = _client_of_a_member_without_a_fee_account(), market.investor(cash="50000")
+    for account, coid in ((stranded, "s1"), (stranded, "s2"), (buyer, "b1")):
+        order_place(
+            placed_by=account.owner,
+            account=account,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", coid),
+        )
+    block_seal()
+    stuck, later = list(Trade.objects.filter(buyer=stranded).order_by("id")), Trade.objects.get(buyer=buyer)
+    queued = []
+    monkeypatch.setattr(tasks.sweep, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
+
+    # when the beat's sweep runs, and then the sweep it queues (at most five, as a worker would take them)
+    settled = tasks.sweep()
+    for _ in range(5):
+        if not queued:
+            break
+        args, kwargs = queued.pop(0)
+        settled += tasks.sweep(*args, **kwargs)
+
+    # then the later trade settled, the two that cannot wait untouched, and the sweep stopped at the end
+    assert settled == 1 and not queued
+    assert Trade.objects.get(pk=later.pk).status == "settled"
+    assert [Trade.objects.get(pk=t.pk).status for t in stuck] == ["matched", "matched"]
+    assert _rows_of(buyer, market.security) == (D("48985.00"), 0, 100, 0)
+    assert replay_check() == []

@@ -56,6 +56,16 @@ class StrictIntegerSchema(OpenApiSerializerFieldExtension):
         return {"type": "integer", "minimum": 1, "maximum": self.target.max_value}
 
 
+class IdempotencyKeySchema(OpenApiSerializerFieldExtension):
+    """An ``IdempotencyKey`` with what it takes: 1 to 64 visible ASCII characters. "string" with a maximum length
+    alone let a generated client send "", "a b" or "订单-1" and learn from the 400 (found by an outside client)."""
+
+    target_class = "core.api.fields.IdempotencyKey"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "minLength": 1, "maxLength": self.target.max_length, "pattern": self.target.PATTERN}
+
+
 class NewPasswordSchema(OpenApiSerializerFieldExtension):
     """A ``NewPassword`` with the shortest length ``AUTH_PASSWORD_VALIDATORS`` take: "string" alone let a generated
     client send a password the service refuses (found by an outside integrator)."""

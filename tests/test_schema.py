@@ -8,7 +8,9 @@ import re
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.exceptions import ValidationError
 
+from core.api.fields import DecimalString, IdempotencyKey
 from core.api.pagination import Pagination
 from core.errors import REASON_MAX_LENGTH
 
@@ -163,9 +165,14 @@ def test_a_decimal_or_quantity_input_documents_the_form_and_bounds_the_api_enfor
     # client send "1e5" or 0 and learn from the 400; found by an integrator).
     order = _body(schema, "/api/v1/orders/")["properties"]
     cash = _body(schema, "/api/v1/counter/clients/{code}/deposit/")["properties"]
-    assert order["limit_price"]["pattern"] == r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$"
+    assert order["limit_price"]["pattern"] == r"^(?=[0-9.]*[1-9])[0-9]{1,12}(?:\.[0-9]{1,2})?$"
     assert (order["limit_price"]["type"], order["limit_price"]["format"]) == ("string", "decimal")
-    assert cash["amount"]["pattern"] == r"^[0-9]{1,18}(?:\.[0-9]{1,2})?$"
+    assert cash["amount"]["pattern"] == r"^(?=[0-9.]*[1-9])[0-9]{1,18}(?:\.[0-9]{1,2})?$"
+    # and the pattern takes what the field takes: not zero either, which the field refuses as not positive (found
+    # by an outside client: "0.00" matched the pattern and came back a 400)
+    price = re.compile(order["limit_price"]["pattern"].removesuffix("$") + r"\Z")
+    for sample in ["10.50", "0.01", "012.5", "999999999999.99", "0", "0.00", "00.0", "-1", "1e5", "1.", ".5", "1.005"]:
+        assert (price.search(sample) is not None) == _takes(DecimalString(), sample), sample
     assert (order["quantity"]["type"], order["quantity"]["minimum"], order["quantity"]["maximum"]) == (
         "integer",
         1,
@@ -190,6 +197,38 @@ def test_bounds_the_services_enforce_are_in_the_schema(schema):
         assert (fields["real_name"]["minLength"], fields["real_name"]["maxLength"]) == NAME_LENGTH == (2, 100)
     # a new password: as short as AUTH_PASSWORD_VALIDATORS allow (core.passwords.MinimumLengthValidator: 10)
     assert components["RegisterRequest"]["properties"]["password"]["minLength"] == 10
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/orders/", "client_order_id"),
+        ("/api/v1/orders/check/", "client_order_id"),
+        ("/api/v1/rfqs/", "client_request_id"),
+        ("/api/v1/negotiated-trades/", "client_request_id"),
+        ("/api/v1/counter/clients/{code}/deposit/", "client_request_id"),
+    ],
+)
+def test_an_idempotency_key_documents_the_characters_the_api_takes(schema, path, field):
+    # Given a body with a client's idempotency key (found by an outside client: the schema said "string" of at most
+    # 64 characters, so a generated client sent "", "a b" or "订单-1" and learnt from the 400), when its key is read
+    # from the schema, then it says 1 to 64 visible ASCII characters, and its pattern takes exactly what the field
+    # takes.
+    key = _body(schema, path)["properties"][field]
+    assert (key["type"], key["minLength"], key["maxLength"]) == ("string", 1, 64)
+    # (an OpenAPI pattern is an ECMA-262 one, whose "$" is the end of the text; Python's also matches before a
+    # final newline, hence \Z)
+    pattern = re.compile(key["pattern"].removesuffix("$") + r"\Z")
+    for sample in ["k1", "h3-5b7c/x:y.z_~!", "x" * 64, "", " k1", "a b", "订单-1", "x" * 65, "k1\n", "\ufeffk1"]:
+        assert (pattern.search(sample) is not None) == _takes(IdempotencyKey(), sample), sample
+
+
+def _takes(field, value) -> bool:
+    try:
+        field.run_validation(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def _chinese(text: str) -> int:

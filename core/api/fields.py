@@ -91,10 +91,13 @@ class StrictInteger(serializers.Field):
         return int(value)
 
 
+# Its schema (this pattern, with its lengths) is core.api.schema.IdempotencyKeySchema's.
 class IdempotencyKey(serializers.CharField):
     """A client's idempotency key (``client_order_id``, ``client_request_id``): 1 to 64 visible ASCII characters,
     taken exactly as sent. A text field trims surrounding white space, so " k1" and "k1" named one order; and
     invisible characters (a bidi override, a byte-order mark) made two keys that look alike."""
+
+    PATTERN = r"^[!-~]{1,64}$"
 
     default_error_messages = {
         "key": _("1 to 64 visible ASCII characters (letters, digits, punctuation), with no spaces."),
@@ -110,7 +113,7 @@ class IdempotencyKey(serializers.CharField):
         return value
 
 
-_KEY = re.compile(r"[\x21-\x7e]{1,64}")
+_KEY = re.compile(IdempotencyKey.PATTERN)  # "!" is 0x21, "~" 0x7e: the visible ASCII characters
 
 
 class Moment(serializers.DateTimeField):

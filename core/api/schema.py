@@ -29,8 +29,9 @@ ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404:
 
 class DecimalStringSchema(OpenApiSerializerFieldExtension):
     """A ``DecimalString`` input as what it takes: a string of plain digits, at most so many before the point and
-    ``places`` after. "string" alone let a typed client send "1e5" or 10.5 and learn from the 400 (found by an
-    outside integrator)."""
+    ``places`` after, not zero (a digit 1-9 somewhere: the field refuses "0.00" as not positive). "string" alone
+    let a typed client send "1e5" or 10.5 and learn from the 400 (found by an outside integrator), and the pattern
+    alone "0.00" (found by an outside client)."""
 
     target_class = "core.api.fields.DecimalString"
 
@@ -42,7 +43,7 @@ class DecimalStringSchema(OpenApiSerializerFieldExtension):
         return {
             "type": "string",
             "format": "decimal",
-            "pattern": rf"^[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.places}}})?$",
+            "pattern": rf"^(?=[0-9.]*[1-9])[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.places}}})?$",
             "example": "10.50",
         }
 
@@ -54,6 +55,16 @@ class StrictIntegerSchema(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "integer", "minimum": 1, "maximum": self.target.max_value}
+
+
+class IdempotencyKeySchema(OpenApiSerializerFieldExtension):
+    """An ``IdempotencyKey`` with what it takes: 1 to 64 visible ASCII characters. "string" with a maximum length
+    alone let a generated client send "", "a b" or "订单-1" and learn from the 400 (found by an outside client)."""
+
+    target_class = "core.api.fields.IdempotencyKey"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "minLength": 1, "maxLength": self.target.max_length, "pattern": self.target.PATTERN}
 
 
 class NewPasswordSchema(OpenApiSerializerFieldExtension):

@@ -44,6 +44,16 @@ def time_left(seconds: int) -> str:
     return gettext("%(s)s s") % {"s": secs}
 
 
+def _answer_label(answer, rfq: RfqRequest, now) -> str:
+    """An answer's status as the investor reads it: one released when another was accepted was "Not chosen"; one
+    released otherwise (the request cancelled, by its investor or closed by a legal order, or the market maker's
+    answer withdrawn by the exchange) was not a choice (found by a review: a frozen investor's answers read
+    "Not chosen")."""
+    if answer.status == answer.Status.RELEASED and rfq.status != RfqRequest.Status.ACCEPTED:
+        return gettext("Withdrawn")
+    return answer.status_label_at(now)
+
+
 def _request_row(rfq: RfqRequest, user, now) -> dict:
     answers = selectors.rfq_answers_visible(rfq, user)
     firm = [a for a in answers if a.status_at(now) == a.Status.FIRM]
@@ -70,7 +80,7 @@ def _request_row(rfq: RfqRequest, user, now) -> dict:
                 "price": amount_text(a.price),
                 "value": amount_text(a.price * a.quantity),
                 "status": a.status_at(now),
-                "status_label": a.status_label_at(now),
+                "status_label": _answer_label(a, rfq, now),
                 "firm": a in firm,
                 "best": a.pk == best,
                 "time_left": time_left(_seconds_left(a.expires_at, now)),

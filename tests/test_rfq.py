@@ -627,3 +627,30 @@ def test_a_freeze_rolled_back_closes_no_request(desk, django_capture_on_commit_c
     mine.refresh_from_db()
     assert mine.status == RfqRequest.Status.OPEN
     assert list(mine.answers.values_list("status", flat=True)) == ["firm"]
+
+
+def test_an_answer_released_without_a_choice_reads_withdrawn_not_not_chosen(desk, client):
+    # given two requests answered by both market makers: the first accepted at mm1's answer, the second cancelled
+    market, mm1, mm2, inv = desk
+    chosen = ask(market, inv, key="chosen")
+    a1, a2 = answer(mm1, chosen), answer(mm2, chosen, "10.10")
+    svc.rfq_accept(actor=inv.owner, rfq_id=chosen.pk, answer_id=a1.pk)
+    cancelled = ask(market, inv, key="cancelled")
+    b1, b2 = answer(mm1, cancelled), answer(mm2, cancelled, "10.10")
+    svc.rfq_cancel(actor=inv.owner, rfq_id=cancelled.pk)
+    client.force_login(inv.owner)
+    before = rfq_snapshot()
+
+    # when the investor's page polls its requests
+    rows = {r["id"]: r["html"] for r in client.get("/rfqs/data/", HTTP_ACCEPT_LANGUAGE="en").json()["requests"]}
+
+    # then the answer passed over for another reads "Not chosen", and the cancelled request's answers "Withdrawn"
+    def label(html: str, answer_id: int) -> str:
+        row = re.search(rf'<tr[^>]*data-answer="{answer_id}".*?</tr>', html, re.S)
+        assert row, html
+        return row.group(0)
+
+    assert "Not chosen" in label(rows[chosen.pk], a2.pk) and "Withdrawn" not in label(rows[chosen.pk], a2.pk)
+    for b in (b1, b2):
+        assert "Withdrawn" in label(rows[cancelled.pk], b.pk) and "Not chosen" not in label(rows[cancelled.pk], b.pk)
+    assert rfq_snapshot() == before

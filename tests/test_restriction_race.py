@@ -501,3 +501,36 @@ def test_an_approval_committed_after_the_confirmation_read_the_account_refuses_i
     assert NegotiatedTrade.objects.get(pk=proposal.pk).status == "proposed"
     assert (cash_of(other).reserved, position_of(other, market.security).reserved) == other_before
     assert_blocked_and_consistent(investor, scope)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_confirmation_committed_while_the_approval_waits_trades_and_the_approval_holds_the_rest(race, scope, side):
+    from exchange.models import NegotiatedTrade, Trade
+    from tests.supervision_fixtures import proposed as negotiated
+
+    market, reg1, reg2, _mm, investor, _second = race
+    other = market.investor(cash="50000", shares=1000)
+    # given another investor's proposal to the investor, who buys (the other sells) or sells
+    proposal, code, _ = negotiated(other, market.security, "sell" if side == "buy" else "buy", 100, investor, "neg")
+    freeze = proposed(reg1, investor, scope)
+    # and the investor's confirmation, its trade written under its locks, not yet committed
+    with stopped_in(book_module.Book, "write", thread="confirm", after=True) as stop:
+        confirmation = start("confirm", confirming(investor, proposal, code))
+        assert stop.reached.wait(WAIT)
+        # when the approval starts: it waits for the confirmation's locks
+        approval = start("approval", approving(reg2, freeze))
+        waits_for_a_lock(approval)
+        stop.go.set()
+        # then the confirmation trades (the account could trade when it confirmed), and the approval stands
+        status, body = confirmation.result()
+        assert (status, body["status"]) == (200, "confirmed"), body
+        assert approval.result() == "active"
+    trade = Trade.objects.get()
+    assert trade.quantity == 100
+    assert NegotiatedTrade.objects.get(pk=proposal.pk).status == "confirmed"
+    assert_blocked_and_consistent(investor, scope)
+    if scope == "freeze":  # the freeze holds all the trade does not owe
+        cash, shares = cash_of(investor), position_of(investor, market.security)
+        assert (cash.frozen, shares.frozen) == (cash.total - cash.reserved, shares.total - shares.reserved)
+        assert (cash.reserved > 0) == (side == "buy") and (shares.reserved > 0) == (side == "sell")

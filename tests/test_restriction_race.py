@@ -15,7 +15,7 @@ event it waits on), and the other is let go only once PostgreSQL shows it waitin
 An acceptance or a confirmation that commits first makes its trade (the account could trade when it did), which
 settles; one the approval beats is refused the same way, never as "insufficient cash" (a whole-account freeze
 holds it all) or as "a party was frozen", and the request for quote or the proposal is left as the approval
-leaves it.
+leaves it; an acceptance the approval of its market maker's freeze beats reads the answer as no longer firm.
 
 Never a resting order or an active quote of a blocked account once the approval has committed, never a 500, and
 the reservations always what the open orders and quotes hold (``balances.replay.replay_check``).
@@ -426,6 +426,40 @@ def test_an_acceptance_committed_while_the_approval_waits_trades_and_the_approva
         assert (cash.reserved > 0) == (side == "buy") and (shares.reserved > 0) == (side == "sell")
 
 
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_market_makers_approval_committed_after_the_acceptance_read_its_answer_reads_as_no_longer_firm(
+    race, scope, side
+):
+    from exchange.models import RfqAnswer, RfqRequest, Trade
+    from exchange.services import rfq as rfq_module
+
+    market, reg1, reg2, mm, investor, _second = race
+    rfq, answer = answered(market, investor, mm, side)
+    investor_before = (cash_of(investor).reserved, position_of(investor, market.security).reserved)
+    freeze = proposed(reg1, mm, scope)
+    # given an acceptance that has read the market maker's answer, its account free (and holds the request's lock)
+    with stopped_in(rfq_module, "lock_security", thread="accept") as stop:
+        acceptance = start("accept", accepting(investor, rfq, answer))
+        assert stop.reached.wait(WAIT)
+        # when the approval of the market maker's freeze or restriction commits meanwhile
+        approval = start("approval", approving(reg2, freeze))
+        committed(mm, scope)
+        stop.go.set()
+        # then the investor reads the answer as no longer firm: nothing of the market maker's legal order (the
+        # trade's trigger refused it as "a party was frozen"), nor its reason
+        status, body = acceptance.result()
+        assert (status, body.get("code")) == (409, "rfq_answer_not_firm"), body
+        assert REASON not in body["message"]
+        assert approval.result() == "active"
+    assert not Trade.objects.exists()
+    # and the approval released the answer once the acceptance let the request go; the request stays open
+    assert RfqAnswer.objects.get(pk=answer.pk).status == "released"
+    assert RfqRequest.objects.get(pk=rfq.pk).status == "open"
+    assert (cash_of(investor).reserved, position_of(investor, market.security).reserved) == investor_before
+    assert_blocked_and_consistent(mm, scope)
+
+
 # --------------------------------------------------------------------------
 # A counterparty's confirmation of a negotiated proposal
 
@@ -467,3 +501,36 @@ def test_an_approval_committed_after_the_confirmation_read_the_account_refuses_i
     assert NegotiatedTrade.objects.get(pk=proposal.pk).status == "proposed"
     assert (cash_of(other).reserved, position_of(other, market.security).reserved) == other_before
     assert_blocked_and_consistent(investor, scope)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_confirmation_committed_while_the_approval_waits_trades_and_the_approval_holds_the_rest(race, scope, side):
+    from exchange.models import NegotiatedTrade, Trade
+    from tests.supervision_fixtures import proposed as negotiated
+
+    market, reg1, reg2, _mm, investor, _second = race
+    other = market.investor(cash="50000", shares=1000)
+    # given another investor's proposal to the investor, who buys (the other sells) or sells
+    proposal, code, _ = negotiated(other, market.security, "sell" if side == "buy" else "buy", 100, investor, "neg")
+    freeze = proposed(reg1, investor, scope)
+    # and the investor's confirmation, its trade written under its locks, not yet committed
+    with stopped_in(book_module.Book, "write", thread="confirm", after=True) as stop:
+        confirmation = start("confirm", confirming(investor, proposal, code))
+        assert stop.reached.wait(WAIT)
+        # when the approval starts: it waits for the confirmation's locks
+        approval = start("approval", approving(reg2, freeze))
+        waits_for_a_lock(approval)
+        stop.go.set()
+        # then the confirmation trades (the account could trade when it confirmed), and the approval stands
+        status, body = confirmation.result()
+        assert (status, body["status"]) == (200, "confirmed"), body
+        assert approval.result() == "active"
+    trade = Trade.objects.get()
+    assert trade.quantity == 100
+    assert NegotiatedTrade.objects.get(pk=proposal.pk).status == "confirmed"
+    assert_blocked_and_consistent(investor, scope)
+    if scope == "freeze":  # the freeze holds all the trade does not owe
+        cash, shares = cash_of(investor), position_of(investor, market.security)
+        assert (cash.frozen, shares.frozen) == (cash.total - cash.reserved, shares.total - shares.reserved)
+        assert (cash.reserved > 0) == (side == "buy") and (shares.reserved > 0) == (side == "sell")

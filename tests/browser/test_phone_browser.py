@@ -315,3 +315,59 @@ def test_the_settlement_monitor_and_audit_trail_with_long_content_fit_a_phone_in
             assert _violations(page, path) == []
     finally:
         context.close()
+
+
+# Texts of the page's cards broken a few characters a line (three lines or more, none 48 px wide): a cell
+# whose parts sat side by side as flex items, each squeezed to a sliver (a failure names them).
+SLIVERS = """() => {
+  const found = [];
+  for (const cell of document.querySelectorAll('table.cards td')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim()) continue;
+      const range = document.createRange(); range.selectNodeContents(node);
+      const lines = [...range.getClientRects()].filter(r => r.width > 0);
+      if (lines.length >= 3 && Math.max(...lines.map(r => r.width)) < 48) found.push(node.textContent.trim());
+    }
+  }
+  return found;
+}"""
+
+
+def test_a_released_freeze_and_the_securities_registry_read_in_lines_on_a_phone(phone, live_server):
+    # (found by a walk-through: on a phone, the freezes list's "Decided by" of a released freeze stood its two
+    # times a character a line, and the depository's registry broke "HuaXing Tech" as "HuaXi / ng / Tech")
+    from registry.models import Security
+    from supervision import services as supervision
+
+    page, language = phone
+    # given a security with a long name, an investor holding it, and a freeze of its shares approved and released
+    market = build_market()
+    Security.objects.filter(pk=market.security.pk).update(code="830001", name="华兴科技 HuaXing Tech")
+    market.security.refresh_from_db()
+    investor = market.investor(shares=500)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = supervision.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=100,
+        legal_reference="上海金融法院 (2026)沪74执保123号", reason="财产保全",
+    )  # fmt: skip
+    supervision.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    supervision.freeze_release(actor=reg2, freeze_id=freeze.pk, reason="court lifted")
+    base = live_server.url
+    for user, path, shown in (
+        (reg1, "/supervision/freezes/", "court lifted"),
+        (market.depository, "/depository/", "HuaXing Tech"),
+    ):
+        # when the regulator opens the freezes, and the depository its registry, on a phone
+        page.context.clear_cookies()
+        log_in(page, base, user.username)
+        switch_language(page, language)
+        page.goto(f"{base}{path}")
+        expect(page.locator("main table.cards").first).to_contain_text(shown)
+        shoot(page, f"phone-lines-{path.strip('/').replace('/', '-')}-{language}")
+        # then no text of a card is broken a few characters a line, and nothing scrolls sideways
+        assert page.evaluate(SLIVERS) == [], path
+        assert overflow(page) <= 0, (path, overflow(page))
+    # and the freeze is as it was: released, holding nothing
+    freeze.refresh_from_db()
+    assert freeze.status == "released" and freeze.held_quantity == 0

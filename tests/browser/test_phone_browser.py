@@ -423,3 +423,53 @@ def test_who_set_and_who_ended_an_instruction_keep_their_words_whole_on_a_phone(
     # then no word of who set and who ended them is cut across lines, and nothing scrolls sideways
     assert page.evaluate(BROKEN_WORDS, "#instructions-table td, #ended-instructions-table td") == []
     assert overflow(page) <= 0
+
+
+# How many lines each cell's own content (not its column's name) takes, by the distinct tops of its boxes.
+CELL_LINES = """selector => [...document.querySelectorAll(selector)].map(cell => {
+  const range = document.createRange(); range.selectNodeContents(cell);
+  const tops = [];
+  for (const r of range.getClientRects()) {
+    if (r.width > 0 && !tops.some(t => Math.abs(t - r.top) < 6)) tops.push(r.top);
+  }
+  return [cell.textContent.trim(), tops.length];
+})"""
+
+
+def test_a_correction_reads_its_trade_and_what_it_is_corrected_to_on_one_line_each_on_a_phone(phone, live_server):
+    # (found by a walk-through: at 390 px the trade read "2 | 830001 | 100 / @ / 12.55", a figure a line)
+    from supervision import services as supervision
+
+    page, language = phone
+    # given a settled trade and a correction of its price, proposed by the depository
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "phone-5"),
+    )
+    block_seal()
+    trade = Trade.objects.get()
+    assert trade_settle(trade_id=trade.pk) is True
+    correction = supervision.correction_propose(
+        actor=market.depository, trade_id=trade.pk, new_price=Decimal("10.05"), new_quantity=100, reason="Fat finger"
+    )
+    auditor = market.user(Role.AUDITOR)
+    log_in(page, live_server.url, auditor.username)
+    switch_language(page, language)
+
+    # when an auditor reads the corrections on a phone
+    page.goto(f"{live_server.url}/supervision/corrections/")
+    row = page.locator(f'#corrections-table tr[data-correction="{correction.pk}"]')
+    expect(row).to_contain_text("10.10")
+
+    # then the trade and what it is corrected to take one line each, and nothing scrolls sideways
+    cells = page.evaluate(CELL_LINES, f'tr[data-correction="{correction.pk}"] td:nth-child(2), '
+                                      f'tr[data-correction="{correction.pk}"] td:nth-child(3)')  # fmt: skip
+    assert [lines for _text, lines in cells] == [1, 1], cells
+    assert overflow(page) <= 0
+    # and the correction is still only proposed
+    correction.refresh_from_db()
+    assert correction.status == "proposed"

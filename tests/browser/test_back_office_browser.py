@@ -412,3 +412,22 @@ def test_an_empty_issuance_asks_nothing_and_the_page_says_what_is_missing(page: 
     page.wait_for_timeout(300)
     assert len(questions) == 1 and market.security.code in questions[0] and "---" not in questions[0], questions
     assert not IssuanceProposal.objects.exists()
+
+
+def test_an_empty_settlement_instruction_is_answered_by_the_page_beside_each_field(page: Page, live_server):
+    # (found by a walk-through: the browser's own bubble answered, in the browser's language, one field at a time)
+    from settlement.models import SettlementInstruction
+
+    market = build_market()
+    base = live_server.url
+    log_in(page, base, market.depository.username)
+    page.goto(f"{base}/settlement/")
+
+    # when the depository sets an instruction with nothing filled in
+    page.locator("#instruction-form button[type=submit]").click()
+
+    # then the page answers, in Chinese, beside the reason and the end, and nothing is set
+    expect(page.locator(".field.has-error #id_reason")).to_be_visible()
+    expect(page.locator(".field.has-error #id_ends_at")).to_be_visible()
+    expect(page.locator("#instruction-form")).to_contain_text("该字段是必填项。")
+    assert not SettlementInstruction.objects.exists()

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import report_refusal
+from core.errors import PermissionDenied as PermissionDeniedError
+from core.forms import domain_error_message, report_refusal
 from core.models import Role
 from core.permissions import role_required
 from exchange.models import Trade
@@ -56,6 +57,13 @@ def alerts_moved(request):
 
 @role_required(Role.REGULATOR, Role.AUDITOR)
 def alert_detail(request, alert_id: int):
+    return _alert_page(request, alert_id)
+
+
+def _alert_page(request, alert_id: int, *, typed: dict | None = None, error: str = "", status: int = 200):
+    """One alert; after a refused change, the state and note as typed and the refusal beside the note (found by a
+    walk-through: closing without a note came back with the state reset to "keep" and the reason only at the top
+    of the page)."""
     alert = Alert.objects.select_related("rule", "security", "updated_by").filter(pk=alert_id).first()
     if alert is None:
         raise Http404
@@ -79,8 +87,10 @@ def alert_detail(request, alert_id: int):
         "is_regulator": request.user.role == Role.REGULATOR,
         "can_change": request.user.role == Role.REGULATOR and alert.state != Alert.State.CLOSED,
         "can_reopen": request.user.role == Role.REGULATOR and alert.state == Alert.State.CLOSED,
+        "typed": typed or {},
+        "change_error": error,
     }
-    return render(request, "surveillance/alert.html", context)
+    return render(request, "surveillance/alert.html", context, status=status)
 
 
 @role_required(Role.REGULATOR, Role.AUDITOR)
@@ -91,18 +101,24 @@ def alert_change(request, alert_id: int):
     if not request.POST.get("state") and not request.POST.get("note", "").strip():
         messages.error(request, gettext("Write a note, or choose a new state: nothing was changed."))
         return redirect("surveillance-alert", alert_id=alert_id)
+    typed = {"state": request.POST.get("state", ""), "note": request.POST.get("note", "")}
     try:
         services.alert_change(
             actor=request.user,
             alert_id=alert_id,
-            state=request.POST.get("state") or None,
-            note=request.POST.get("note", ""),
+            state=typed["state"] or None,
+            note=typed["note"],
             ip=client_ip(request),
         )
     except DomainError as exc:
-        report_refusal(request, exc)
-    else:
-        messages.success(request, gettext("The alert is updated."))
+        if exc.code == PermissionDeniedError.code:
+            report_refusal(request, exc)  # a 403 page with the reason
+        # The page again (400), what was typed still in the form, the refusal above and beside the note; nothing
+        # changed.
+        message = domain_error_message(exc)
+        messages.error(request, message)
+        return _alert_page(request, alert_id, typed=typed, error=message, status=exc.status)
+    messages.success(request, gettext("The alert is updated."))
     return redirect("surveillance-alert", alert_id=alert_id)
 
 

@@ -1157,3 +1157,22 @@ def test_instructions_cost_a_gross_settlement_no_extra_query(two_books):
     instruct(market.depository, min_amount="5000.00")
     # then the instructions are checked inside the statement that locks the trade
     assert _settle_queries(t2) == without
+
+
+def test_the_monitor_writes_an_instructions_minimum_trade_value_as_every_amount(client, market):
+    # (found by a walk-through: the minimum read "1000000.00" where every other amount reads "1,000,000.00")
+    # given an instruction with a minimum trade value, active, and another ended
+    active = instruct(market.depository, min_amount="1000000")
+    ended = instruct(market.depository, min_amount="250000.5")
+    instructions.instruction_end(actor=market.depository, instruction_id=ended.pk, reason="done")
+    log_in(client, market.depository)
+    before = _instruction_state()
+
+    # when the depository opens the monitor
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then both minimums are written with thousands separators and two decimals, and nothing changed
+    assert "1,000,000.00" in _row(page, "data-instruction", active.pk)
+    assert "1000000.00" not in _row(page, "data-instruction", active.pk)
+    assert "250,000.50" in _row(page, "data-ended-instruction", ended.pk)
+    assert _instruction_state() == before

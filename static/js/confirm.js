@@ -36,7 +36,17 @@
       if (!(amount > 0)) return;
       if (asker.dataset.confirmLarge && amount > Number(asker.dataset.amountAbove)) text = asker.dataset.confirmLarge;
     }
-    var question = text.replace(/\{([\w-]+)\}/g, function (_, name) { return shown(form, name); });
+    // A required field the question names, left empty (a select still on its blank choice), is not asked about:
+    // the server refuses the form and says what is missing (found by a walk-through: an empty issuance asked
+    // "Propose this issuance of ---------?").
+    var blank = false;
+    var question = text.replace(/\{([\w-]+)\}/g, function (_, name) {
+      var field = form.elements[name];
+      var value = field && field.tagName === "SELECT" ? field.value : shown(form, name);
+      if (field && field.required && !value) blank = true;
+      return shown(form, name);
+    });
+    if (blank) return;
     if (!window.confirm(question)) event.preventDefault();
   });
 })();

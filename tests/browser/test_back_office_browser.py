@@ -384,3 +384,50 @@ def test_an_issuance_proposed_by_one_depository_operator_is_credited_once_anothe
     assert position_of(holder, market.security).total == 3000
     assert Entry.objects.filter(kind="ISSUE").count() == issues_before + 1
     other.context.close()
+
+
+def test_an_empty_issuance_asks_nothing_and_the_page_says_what_is_missing(page: Page, live_server):
+    # (found by a walk-through: proposing with nothing chosen asked "提议 --------- 的本次发行登记？", and only then
+    # said the security was missing)
+    from balances.models import IssuanceProposal
+
+    market = build_market()
+    base = live_server.url
+    log_in(page, base, market.depository.username)
+    page.goto(f"{base}/depository/")
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+
+    # when the operator proposes without choosing a security
+    page.get_by_role("button", name="提议本次发行登记").click()
+
+    # then no question is asked, the page says the security is missing, and nothing is proposed
+    expect(page.locator(".field.has-error #id_issue-security")).to_be_visible()
+    assert questions == []
+    assert not IssuanceProposal.objects.exists()
+
+    # when they choose the security, then the question names it (and saying no proposes nothing)
+    page.select_option("#id_issue-security", market.security.code)
+    page.get_by_role("button", name="提议本次发行登记").click()
+    page.wait_for_timeout(300)
+    assert len(questions) == 1 and market.security.code in questions[0] and "---" not in questions[0], questions
+    assert not IssuanceProposal.objects.exists()
+
+
+def test_an_empty_settlement_instruction_is_answered_by_the_page_beside_each_field(page: Page, live_server):
+    # (found by a walk-through: the browser's own bubble answered, in the browser's language, one field at a time)
+    from settlement.models import SettlementInstruction
+
+    market = build_market()
+    base = live_server.url
+    log_in(page, base, market.depository.username)
+    page.goto(f"{base}/settlement/")
+
+    # when the depository sets an instruction with nothing filled in
+    page.locator("#instruction-form button[type=submit]").click()
+
+    # then the page answers, in Chinese, beside the reason and the end, and nothing is set
+    expect(page.locator(".field.has-error #id_reason")).to_be_visible()
+    expect(page.locator(".field.has-error #id_ends_at")).to_be_visible()
+    expect(page.locator("#instruction-form")).to_contain_text("该字段是必填项。")
+    assert not SettlementInstruction.objects.exists()

@@ -315,3 +315,161 @@ def test_the_settlement_monitor_and_audit_trail_with_long_content_fit_a_phone_in
             assert _violations(page, path) == []
     finally:
         context.close()
+
+
+# Texts of the page's cards broken a few characters a line (three lines or more, none 48 px wide): a cell
+# whose parts sat side by side as flex items, each squeezed to a sliver (a failure names them).
+SLIVERS = """() => {
+  const found = [];
+  for (const cell of document.querySelectorAll('table.cards td')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim()) continue;
+      const range = document.createRange(); range.selectNodeContents(node);
+      const lines = [...range.getClientRects()].filter(r => r.width > 0);
+      if (lines.length >= 3 && Math.max(...lines.map(r => r.width)) < 48) found.push(node.textContent.trim());
+    }
+  }
+  return found;
+}"""
+
+
+def test_a_released_freeze_and_the_securities_registry_read_in_lines_on_a_phone(phone, live_server):
+    # (found by a walk-through: on a phone, the freezes list's "Decided by" of a released freeze stood its two
+    # times a character a line, and the depository's registry broke "HuaXing Tech" as "HuaXi / ng / Tech")
+    from registry.models import Security
+    from supervision import services as supervision
+
+    page, language = phone
+    # given a security with a long name, an investor holding it, and a freeze of its shares approved and released
+    market = build_market()
+    Security.objects.filter(pk=market.security.pk).update(code="830001", name="华兴科技 HuaXing Tech")
+    market.security.refresh_from_db()
+    investor = market.investor(shares=500)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = supervision.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=100,
+        legal_reference="上海金融法院 (2026)沪74执保123号", reason="财产保全",
+    )  # fmt: skip
+    supervision.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    supervision.freeze_release(actor=reg2, freeze_id=freeze.pk, reason="court lifted")
+    base = live_server.url
+    for user, path, shown in (
+        (reg1, "/supervision/freezes/", "court lifted"),
+        (market.depository, "/depository/", "HuaXing Tech"),
+    ):
+        # when the regulator opens the freezes, and the depository its registry, on a phone
+        page.context.clear_cookies()
+        log_in(page, base, user.username)
+        switch_language(page, language)
+        page.goto(f"{base}{path}")
+        expect(page.locator("main table.cards").first).to_contain_text(shown)
+        shoot(page, f"phone-lines-{path.strip('/').replace('/', '-')}-{language}")
+        # then no text of a card is broken a few characters a line, and nothing scrolls sideways
+        assert page.evaluate(SLIVERS) == [], path
+        assert overflow(page) <= 0, (path, overflow(page))
+    # and the freeze is as it was: released, holding nothing
+    freeze.refresh_from_db()
+    assert freeze.status == "released" and freeze.held_quantity == 0
+
+
+# Words of the cards' texts broken across lines (a failure names them): each word of each text is measured alone.
+BROKEN_WORDS = """selector => {
+  const found = [];
+  for (const cell of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index); range.setEnd(node, match.index + match[0].length);
+        if ([...range.getClientRects()].filter(r => r.width > 0).length > 1) found.push(match[0]);
+      }
+    }
+  }
+  return found;
+}"""
+
+
+def test_who_set_and_who_ended_an_instruction_keep_their_words_whole_on_a_phone(phone, live_server):
+    # (found by a walk-through: at 390 px in English an ended instruction's "Ended by" read "depositor / y /
+    # (Deposito / ry / operator)", the name and its role cut inside the words in half the card's width)
+    from core.models import User
+
+    page, language = phone
+    # given a depository operator with a name as long as the demo's, whose instruction was set and ended
+    market = build_market()
+    depository = market.depository
+    User.objects.filter(pk=depository.pk).update(username="depository2")
+    depository.refresh_from_db()
+    ends_at = timezone.now() + dt.timedelta(days=1)
+    instruction = instructions.instruction_create(
+        actor=depository, account_code=None, security_code=market.security.code, min_amount=None,
+        reason="walk instr", ends_at=ends_at,
+    )  # fmt: skip
+    instructions.instruction_end(actor=depository, instruction_id=instruction.pk, reason="walk end")
+    instructions.instruction_create(
+        actor=depository, account_code=None, security_code=market.security.code, min_amount=None,
+        reason="walk instr", ends_at=ends_at,
+    )  # fmt: skip
+    log_in(page, live_server.url, depository.username)
+    switch_language(page, language)
+
+    # when they open the settlement monitor on a phone
+    page.goto(f"{live_server.url}/settlement/")
+    expect(page.locator("#ended-instructions-table")).to_contain_text("depository2")
+    expect(page.locator("#instructions-table")).to_contain_text("depository2")
+    shoot(page, f"phone-instructions-{language}")
+
+    # then no word of who set and who ended them is cut across lines, and nothing scrolls sideways
+    assert page.evaluate(BROKEN_WORDS, "#instructions-table td, #ended-instructions-table td") == []
+    assert overflow(page) <= 0
+
+
+# How many lines each cell's own content (not its column's name) takes, by the distinct tops of its boxes.
+CELL_LINES = """selector => [...document.querySelectorAll(selector)].map(cell => {
+  const range = document.createRange(); range.selectNodeContents(cell);
+  const tops = [];
+  for (const r of range.getClientRects()) {
+    if (r.width > 0 && !tops.some(t => Math.abs(t - r.top) < 6)) tops.push(r.top);
+  }
+  return [cell.textContent.trim(), tops.length];
+})"""
+
+
+def test_a_correction_reads_its_trade_and_what_it_is_corrected_to_on_one_line_each_on_a_phone(phone, live_server):
+    # (found by a walk-through: at 390 px the trade read "2 | 830001 | 100 / @ / 12.55", a figure a line)
+    from supervision import services as supervision
+
+    page, language = phone
+    # given a settled trade and a correction of its price, proposed by the depository
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "phone-5"),
+    )
+    block_seal()
+    trade = Trade.objects.get()
+    assert trade_settle(trade_id=trade.pk) is True
+    correction = supervision.correction_propose(
+        actor=market.depository, trade_id=trade.pk, new_price=Decimal("10.05"), new_quantity=100, reason="Fat finger"
+    )
+    auditor = market.user(Role.AUDITOR)
+    log_in(page, live_server.url, auditor.username)
+    switch_language(page, language)
+
+    # when an auditor reads the corrections on a phone
+    page.goto(f"{live_server.url}/supervision/corrections/")
+    row = page.locator(f'#corrections-table tr[data-correction="{correction.pk}"]')
+    expect(row).to_contain_text("10.10")
+
+    # then the trade and what it is corrected to take one line each, and nothing scrolls sideways
+    cells = page.evaluate(CELL_LINES, f'tr[data-correction="{correction.pk}"] td:nth-child(2), '
+                                      f'tr[data-correction="{correction.pk}"] td:nth-child(3)')  # fmt: skip
+    assert [lines for _text, lines in cells] == [1, 1], cells
+    assert overflow(page) <= 0
+    # and the correction is still only proposed
+    correction.refresh_from_db()
+    assert correction.status == "proposed"

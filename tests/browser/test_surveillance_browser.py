@@ -68,3 +68,35 @@ def test_a_regulator_closes_and_reopens_an_alert_and_reads_its_history(page, liv
     stored = Alert.objects.get(pk=alert.pk)
     assert (stored.state, stored.note) == ("under_review", "同一账户又有新成交")
     assert AuditEvent.objects.filter(action="alert_reopen", actor=regulator).count() == 1
+
+
+def test_closing_an_alert_without_a_note_keeps_the_chosen_state_and_says_why_beside_the_note(page, live_server):
+    # (found by a walk-through: the page came back with "keep the state" chosen again and the reason only at the top)
+    # given a wash-trade alert, and a regulator on its page
+    market = build_market()
+    rules_seed()
+    alert = wash_alert(market)
+    events = alert.events.count()
+    regulator = market.user(Role.REGULATOR)
+    log_in(page, live_server.url, regulator.username)
+    page.goto(f"{live_server.url}/surveillance/alerts/{alert.pk}/")
+
+    # when they choose "closed" and save without a note
+    page.get_by_label("新状态").select_option("closed")
+    page.get_by_role("button", name="保存").click()
+
+    # then the page says why beside the note, which it points to, and "closed" is still chosen
+    note = page.get_by_label("说明（关闭时必填）")
+    expect(page.locator("#alert-change-error")).to_have_text("关闭预警须填写说明。")
+    expect(note).to_have_attribute("aria-describedby", "alert-change-error")
+    expect(note).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("新状态")).to_have_value("closed")
+    # and nothing changed
+    expect(page.locator("#alert-state")).to_have_text("新建")
+    alert.refresh_from_db()
+    assert alert.state == "new" and alert.events.count() == events
+
+    # when they write the note and save again, then it is closed
+    note.fill("同一家庭，已核实")
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator("#alert-state")).to_have_text("已关闭")

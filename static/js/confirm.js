@@ -31,8 +31,9 @@
     // An amount the form names (data-amount-field) changes the question: none is asked for an amount that is not
     // a positive number (the server says what is wrong with it), and one above data-amount-above asks
     // data-confirm-large instead (a deposit above the broker's threshold is a request, not a credit).
+    var amount = null;
     if (asker.dataset.amountField) {
-      var amount = Number(shown(form, asker.dataset.amountField).replace(/,/g, ""));
+      amount = Number(shown(form, asker.dataset.amountField).replace(/,/g, ""));
       if (!(amount > 0)) return;
       if (asker.dataset.confirmLarge && amount > Number(asker.dataset.amountAbove)) text = asker.dataset.confirmLarge;
     }
@@ -44,6 +45,10 @@
       var field = form.elements[name];
       var value = field && field.tagName === "SELECT" ? field.value : shown(form, name);
       if (field && field.required && !value) blank = true;
+      // The amount as every amount of the pages reads, "2,000,000.00", not as typed (found by a walk-through).
+      if (name === asker.dataset.amountField && amount > 0 && /^[0-9,]+(\.[0-9]{1,2})?$/.test(shown(form, name))) {
+        return amount.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+      }
       return shown(form, name);
     });
     if (blank) return;

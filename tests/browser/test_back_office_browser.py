@@ -431,3 +431,30 @@ def test_an_empty_settlement_instruction_is_answered_by_the_page_beside_each_fie
     expect(page.locator(".field.has-error #id_ends_at")).to_be_visible()
     expect(page.locator("#instruction-form")).to_contain_text("该字段是必填项。")
     assert not SettlementInstruction.objects.exists()
+
+
+def test_a_deposit_above_the_threshold_asks_with_the_amount_written_as_amounts_are(page: Page, live_server):
+    # given an approved client of a broker whose second-person threshold is 1,000,000.00
+    from counter.models import CashRequest
+    from tests.browser.test_kyc_browser import STAFF_PASSWORD
+
+    market = build_market()
+    client = market.investor()
+    base = live_server.url
+    log_in(page, base, market.staff.username, STAFF_PASSWORD)
+    page.goto(f"{base}/counter/{client.code}/")
+
+    # when a staff member types a deposit of 2000000 and sends it
+    page.fill("#id_deposit-amount", "2000000")
+    page.fill("#id_deposit-reference", "bank slip 0002")
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="存入", exact=True).click()
+
+    # then the question names it as the pages write amounts, in a sentence, and saying no sends nothing
+    assert questions == [
+        f"向 {client.code} 存入 2,000,000.00 元，超过 1,000,000.00 元的复核限额，须由另一名员工批准。"
+        "提交复核申请？批准前资金不会入账。"
+    ]
+    assert not CashRequest.objects.exists()
+    assert cash_of(client).total == 0

@@ -209,7 +209,8 @@ def counter_deposit(page: Page, base: str, staff: User, account: str, amount: st
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="存入", exact=True).click()
     page.wait_for_url(f"{base}/counter/{account}/")
-    assert questions == [f"向 {account} 存入 {amount} 元？资金将立即入账，并记入账本。"]
+    # the amount as the pages write amounts (typed "20000.00", asked "20,000.00")
+    assert questions == [f"向 {account} 存入 {Decimal(amount):,.2f} 元？资金将立即入账，并记入账本。"]
 
 
 def test_the_whole_path_register_approve_deposit_at_the_counter_and_buy(page: Page, live_server):

@@ -769,3 +769,29 @@ def test_a_market_makers_quotes_page_says_when_part_of_its_desk_is_frozen(market
     sv.freeze_release(actor=reg1, freeze_id=shares.pk, reason="Lifted")
     html = page()
     assert 'data-scope="trading"' in html and 'id="freezes-notice-part"' not in html
+
+
+def test_a_waiting_correction_tells_those_who_cannot_decide_it_who_will(market):
+    # (found by a walk-through: a second exchange operator saw a proposed correction with an empty action cell)
+    from supervision import services as sv
+    from tests.test_supervision import _settled_buy
+
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    trade = _settled_buy(market, market.investor(cash="50000"))
+    proposer = market.user(Role.EXCHANGE_OPERATOR)
+    correction = sv.correction_propose(actor=proposer, trade_id=trade.pk, new_price=None, new_quantity=0, reason="x")
+    before = snapshot()
+
+    def row_for(user) -> str:
+        page = signed_in(user).get("/supervision/corrections/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        return page.split(f'data-correction="{correction.pk}"', 1)[1].split("</tr>", 1)[0]
+
+    waiting = "Waiting for a regulator who did not propose it to approve or reject it."
+    # when another operator, the depository and an auditor open the corrections page, then the row says who decides
+    for role in (Role.EXCHANGE_OPERATOR, Role.DEPOSITORY_OPERATOR, Role.AUDITOR):
+        row = row_for(market.user(role))
+        assert waiting in row and "<form" not in row, role
+    # and the proposer sees its withdrawal, a regulator the decision, neither the sentence
+    assert waiting not in row_for(proposer) and "withdraw" in row_for(proposer)
+    assert waiting not in row_for(market.user(Role.REGULATOR)) and "approve" in row_for(market.user(Role.REGULATOR))
+    assert snapshot() == before

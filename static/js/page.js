@@ -14,3 +14,23 @@
   if (!target.matches("a[href], button, input, select, textarea, [tabindex]")) target.setAttribute("tabindex", "-1");
   target.focus();
 })();
+
+/* A required field left empty is named in the page's language, not in the browser's (a Chinese page said "Please
+ * fill out this field." in a browser set to English; found by a walk-through): the browser still stops the form
+ * and points at the field, with the page's own sentence (data-required-message on the body). Other checks keep
+ * the browser's words; the server says the rest. */
+(function () {
+  "use strict";
+  var message = document.body.dataset.requiredMessage;
+  if (!message) return;
+  document.addEventListener("invalid", function (event) {
+    var field = event.target;
+    if (field.validity && field.validity.valueMissing) field.setCustomValidity(message);
+  }, true);
+  function clear(event) {
+    var field = event.target;
+    if (field.setCustomValidity && field.validity && field.validity.customError) field.setCustomValidity("");
+  }
+  document.addEventListener("input", clear, true);
+  document.addEventListener("change", clear, true);
+})();

@@ -51,3 +51,29 @@ def test_operator_halts_an_investors_order_is_refused_with_the_reason_then_resum
     page.goto(f"{base}/")
     buy_500_from_the_ask_at_10_10(page, base, code, available="100,000.00")
     desk.context.close()
+
+
+def test_an_empty_reason_is_asked_for_in_the_pages_language_and_nothing_is_sent(page: Page, live_server):
+    # (found by a walk-through: a Chinese page's empty reason got the browser's own "Please fill out this field.")
+    from registry.models import Security
+
+    market = build_market()
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    code, base = market.security.code, live_server.url
+    log_in(page, base, operator.username)
+    for language, asked in (("zh-hans", "请填写此字段。"), ("en", "Fill in this field.")):
+        page.context.add_cookies([{"name": "django_language", "value": language, "url": base}])
+        page.goto(f"{base}/operations/")
+        assert page.locator("html").get_attribute("lang") == language
+        row = page.locator(f'#securities-table tr[data-code="{code}"]')
+        reason = row.locator('input[name="reason"]')
+
+        # when the operator halts the security without a reason
+        row.get_by_role("button").click()
+
+        # then the browser stops the form at the reason with the page's own sentence, and nothing is halted
+        assert reason.evaluate("field => field.validationMessage") == asked, language
+        assert Security.objects.get(pk=market.security.pk).status == "listed"
+        # and once a reason is typed the field is valid again (the sentence does not stay behind)
+        reason.fill("Pending announcement")
+        assert reason.evaluate("field => field.validity.valid")

@@ -46,8 +46,12 @@
       var value = field && field.tagName === "SELECT" ? field.value : shown(form, name);
       if (field && field.required && !value) blank = true;
       // The amount as every amount of the pages reads, "2,000,000.00", not as typed (found by a walk-through).
-      if (name === asker.dataset.amountField && amount > 0 && /^[0-9,]+(\.[0-9]{1,2})?$/.test(shown(form, name))) {
-        return amount.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+      // Written from the digits typed, not through a float: 17 digits (the form takes 15 before the point) were
+      // rounded, 900000000000000.01 asked as 900,000,000,000,000.00 (found by a review).
+      var typed = /^([0-9,]+)(?:\.([0-9]{1,2}))?$/.exec(shown(form, name));
+      if (name === asker.dataset.amountField && amount > 0 && typed) {
+        var whole = typed[1].replace(/,/g, "").replace(/^0+(?=[0-9])/, "").replace(/\B(?=([0-9]{3})+$)/g, ",");
+        return whole + "." + ((typed[2] || "") + "00").slice(0, 2);
       }
       return shown(form, name);
     });

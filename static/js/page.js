@@ -27,10 +27,22 @@
     var field = event.target;
     if (field.validity && field.validity.valueMissing) field.setCustomValidity(message);
   }, true);
+  // The sentence is cleared from every field of the form, not only the one typed in: a radio group's buttons each
+  // carry it, and checking one left the others refusing the form for ever; a field filled by a script (no input
+  // event) kept it too. It is cleared again as a button sends the form (Enter clicks it as well), before the
+  // browser checks, which sets it again on a field still empty (found by a review).
   function clear(event) {
-    var field = event.target;
-    if (field.setCustomValidity && field.validity && field.validity.customError) field.setCustomValidity("");
+    var target = event.target;
+    var fields = target.form ? target.form.elements : [target];
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.setCustomValidity && field.validationMessage === message) field.setCustomValidity("");
+    }
   }
   document.addEventListener("input", clear, true);
   document.addEventListener("change", clear, true);
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button, input[type=submit], input[type=image]");
+    if (button && button.type !== "button" && button.type !== "reset" && button.form) clear({target: button});
+  }, true);
 })();

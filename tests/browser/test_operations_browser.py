@@ -77,3 +77,51 @@ def test_an_empty_reason_is_asked_for_in_the_pages_language_and_nothing_is_sent(
         # and once a reason is typed the field is valid again (the sentence does not stay behind)
         reason.fill("Pending announcement")
         assert reason.evaluate("field => field.validity.valid")
+
+
+def test_the_pages_required_sentence_never_stays_behind_on_a_field_filled_or_a_radio_group_answered(
+    page: Page, live_server
+):
+    # (found by a review: the sentence stayed on a field filled without an input event, a script's or autofill's,
+    # and on the other buttons of a radio group once one was checked: the form could then never be sent)
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from registry.models import Security
+
+    market = build_market()
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    code, base = market.security.code, live_server.url
+    log_in(page, base, operator.username)
+    page.goto(f"{base}/operations/")
+    row = page.locator(f'#securities-table tr[data-code="{code}"]')
+    reason = row.locator('input[name="reason"]')
+    row.get_by_role("button").click()
+    assert reason.evaluate("field => field.validationMessage") == "请填写此字段。"
+
+    # when the reason is filled in without an input event and the operator halts again
+    reason.evaluate("field => { field.value = 'Pending announcement'; }")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button").click()
+
+    # then the form is sent and the security halted
+    expect(page.locator(f'#securities-table tr[data-code="{code}"]')).to_contain_text("Pending announcement")
+    assert Security.objects.get(pk=market.security.pk).status == "halted"
+
+    # given a form with a required radio group, refused empty
+    script = (Path(settings.BASE_DIR) / "static" / "js" / "page.js").read_text()
+    sheet = page.context.new_page()
+    sheet.set_content(
+        '<body data-required-message="请填写此字段。"><form onsubmit="event.preventDefault(); this.dataset.sent = 1">'
+        '<label><input type="radio" name="side" value="buy" required>买入</label>'
+        '<label><input type="radio" name="side" value="sell">卖出</label><button>发送</button></form>'
+        f"<script>{script}</script></body>"
+    )
+    sheet.get_by_role("button", name="发送").click()
+    assert sheet.locator("form").get_attribute("data-sent") is None
+    # when one button is checked, then every button of the group is valid and the form is sent
+    sheet.get_by_label("卖出").check()
+    assert sheet.evaluate("[...document.querySelectorAll('input')].every(field => field.validity.valid)")
+    sheet.get_by_role("button", name="发送").click()
+    assert sheet.locator("form").get_attribute("data-sent") == "1"

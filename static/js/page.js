@@ -23,9 +23,16 @@
   "use strict";
   var message = document.body.dataset.requiredMessage;
   if (!message) return;
+  // A file or a choice is not "filled in": each has its own sentence, as the browser's have (found by a review: a
+  // file picker left empty said "Fill in this field.").
+  var file = document.body.dataset.requiredFile || message;
+  var choice = document.body.dataset.requiredChoice || message;
+  var ours = [message, file, choice];
   document.addEventListener("invalid", function (event) {
     var field = event.target;
-    if (field.validity && field.validity.valueMissing) field.setCustomValidity(message);
+    if (!field.validity || !field.validity.valueMissing) return;
+    var kind = field.tagName === "SELECT" || field.type === "radio" ? choice : field.type === "file" ? file : message;
+    field.setCustomValidity(kind);
   }, true);
   // The sentence is cleared from every field of the form, not only the one typed in: a radio group's buttons each
   // carry it, and checking one left the others refusing the form for ever; a field filled by a script (no input
@@ -36,7 +43,7 @@
     var fields = target.form ? target.form.elements : [target];
     for (var i = 0; i < fields.length; i++) {
       var field = fields[i];
-      if (field.setCustomValidity && field.validationMessage === message) field.setCustomValidity("");
+      if (field.setCustomValidity && ours.indexOf(field.validationMessage) >= 0) field.setCustomValidity("");
     }
   }
   document.addEventListener("input", clear, true);

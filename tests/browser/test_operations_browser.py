@@ -125,3 +125,28 @@ def test_the_pages_required_sentence_never_stays_behind_on_a_field_filled_or_a_r
     assert sheet.evaluate("[...document.querySelectorAll('input')].every(field => field.validity.valid)")
     sheet.get_by_role("button", name="发送").click()
     assert sheet.locator("form").get_attribute("data-sent") == "1"
+
+
+def test_a_file_left_empty_is_asked_for_as_a_file_not_as_a_field_to_fill_in(page: Page, live_server):
+    # (found by a review: the page's own sentence for a required field said "Fill in this field." of a file picker)
+    from registry.models import Disclosure
+
+    market = build_market()
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    code, base = market.security.code, live_server.url
+    log_in(page, base, operator.username)
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": base}])
+    page.goto(f"{base}/securities/{code}/")
+    form = page.locator("#disclosure-upload form")
+    title, file = form.locator('input[name="title"]'), form.locator('input[type="file"]')
+
+    # when the operator publishes with nothing given
+    form.get_by_role("button", name="Publish").click()
+
+    # then the title is asked to be filled in and the file to be chosen, and nothing is published
+    assert title.evaluate("field => field.validationMessage") == "Fill in this field."
+    assert file.evaluate("field => field.validationMessage") == "Choose a file."
+    assert not Disclosure.objects.exists()
+    # and once a file is chosen it is valid again
+    file.set_input_files({"name": "notice.txt", "mimeType": "text/plain", "buffer": b"notice"})
+    assert file.evaluate("field => field.validity.valid")

@@ -46,10 +46,15 @@ def time_left(seconds: int) -> str:
 
 def _answer_label(answer, rfq: RfqRequest, now) -> str:
     """An answer's status as the investor reads it: one released when another was accepted was "Not chosen"; one
-    released otherwise (the request cancelled, by its investor or closed by a legal order, or the market maker's
-    answer withdrawn by the exchange) was not a choice (found by a review: a frozen investor's answers read
-    "Not chosen")."""
-    if answer.status == answer.Status.RELEASED and rfq.status != RfqRequest.Status.ACCEPTED:
+    released with its request (cancelled by its investor, or closed by a legal order) was not a choice and not the
+    market maker's withdrawal, "Closed with the request"; one released while the request is open (the exchange
+    released it) "Withdrawn" (found by a review: a frozen investor's answers read "Not chosen")."""
+    if answer.status == answer.Status.RELEASED and rfq.status in (
+        RfqRequest.Status.CANCELLED,
+        RfqRequest.Status.EXPIRED,
+    ):
+        return gettext("Closed with the request")
+    if answer.status == answer.Status.RELEASED and rfq.status == RfqRequest.Status.OPEN:
         return gettext("Withdrawn")
     return answer.status_label_at(now)
 

@@ -629,7 +629,7 @@ def test_a_freeze_rolled_back_closes_no_request(desk, django_capture_on_commit_c
     assert list(mine.answers.values_list("status", flat=True)) == ["firm"]
 
 
-def test_an_answer_released_without_a_choice_reads_withdrawn_not_not_chosen(desk, client):
+def test_an_answer_released_with_its_request_reads_closed_with_it_not_not_chosen(desk, client):
     # given two requests answered by both market makers: the first accepted at mm1's answer, the second cancelled
     market, mm1, mm2, inv = desk
     chosen = ask(market, inv, key="chosen")
@@ -644,13 +644,15 @@ def test_an_answer_released_without_a_choice_reads_withdrawn_not_not_chosen(desk
     # when the investor's page polls its requests
     rows = {r["id"]: r["html"] for r in client.get("/rfqs/data/", HTTP_ACCEPT_LANGUAGE="en").json()["requests"]}
 
-    # then the answer passed over for another reads "Not chosen", and the cancelled request's answers "Withdrawn"
+    # then the answer passed over for another reads "Not chosen", and the cancelled request's answers "Closed with
+    # the request"
     def label(html: str, answer_id: int) -> str:
         row = re.search(rf'<tr[^>]*data-answer="{answer_id}".*?</tr>', html, re.S)
         assert row, html
         return row.group(0)
 
-    assert "Not chosen" in label(rows[chosen.pk], a2.pk) and "Withdrawn" not in label(rows[chosen.pk], a2.pk)
+    closed = "Closed with the request"
+    assert "Not chosen" in label(rows[chosen.pk], a2.pk) and closed not in label(rows[chosen.pk], a2.pk)
     for b in (b1, b2):
-        assert "Withdrawn" in label(rows[cancelled.pk], b.pk) and "Not chosen" not in label(rows[cancelled.pk], b.pk)
+        assert closed in label(rows[cancelled.pk], b.pk) and "Not chosen" not in label(rows[cancelled.pk], b.pk)
     assert rfq_snapshot() == before

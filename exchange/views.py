@@ -385,6 +385,7 @@ def order_new(request):
 
     context = _ticket_context(request, account, security, form)
     context["review"] = review
+    context["kyc_pending"] = selectors.kyc_pending(request.user)
     return render(request, "exchange/order_new.html", context)
 
 

@@ -154,4 +154,9 @@ def negotiated(request):
     account = selectors.account_of(request.user)
     if account is None:
         raise PermissionDenied
-    return negotiated_page(request, account=account, template="exchange/negotiated.html")
+    return negotiated_page(
+        request,
+        account=account,
+        template="exchange/negotiated.html",
+        extra={"kyc_pending": selectors.kyc_pending(request.user)},
+    )

@@ -129,7 +129,8 @@ def rfqs(request):
         form = RfqForm(initial=initial, securities=securities)
     now = timezone.now()
     rows = [_request_row(r, request.user, now) for r in selectors.rfqs_visible(request.user)[:RECENT]]
-    return render(request, "exchange/rfqs.html", {"form": form, "rows": rows, "account": account})
+    context = {"form": form, "rows": rows, "account": account, "kyc_pending": selectors.kyc_pending(request.user)}
+    return render(request, "exchange/rfqs.html", context)
 
 
 @login_required

@@ -15,6 +15,7 @@ from core.models import Account, Broker, Role, User
 from core.money import amount_text
 from core.prepared import Statement
 from core.roles import SUPERVISORS
+from kyc.models import KycProfile
 from ledger.models import Entry, EntryKind
 from registry.models import Security
 
@@ -28,6 +29,16 @@ _ACCOUNT_OF = Statement(
     " FROM exchange_account a LEFT JOIN exchange_broker b ON b.id = a.broker_id WHERE a.owner_id = $1",
     ["bigint"],
 )
+
+
+def kyc_pending(user: User) -> bool:
+    """An investor whose account opening (KYC) is not approved: the trading pages say so up front, with the way to
+    their KYC page (found by a walk-through: a new investor typed a whole order before learning it, with no way on)."""
+    if user.role != Role.INVESTOR:
+        return False
+    return not KycProfile.objects.filter(
+        user=user, state__in=(KycProfile.State.APPROVED, KycProfile.State.EXPIRED)
+    ).exists()
 
 
 def account_of(user: User) -> Account | None:

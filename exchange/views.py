@@ -251,7 +251,10 @@ def _available(account, security: Security | None) -> dict:
 
 
 def _order_placed_message(order: Order) -> str:
-    return gettext("Order %(id)s: %(side)s %(quantity)s %(security)s at %(price)s, %(status)s (%(filled)s filled).") % {
+    # "limit", as the Chinese says (限价): "at 12.60" read as the price it traded at, when it filled at 12.55.
+    return gettext(
+        "Order %(id)s: %(side)s %(quantity)s %(security)s, limit %(price)s, %(status)s (%(filled)s filled)."
+    ) % {
         "id": order.pk,
         "side": choice_label(Order.Side, order.side),
         "quantity": shares_text(order.quantity),
@@ -385,6 +388,7 @@ def order_new(request):
 
     context = _ticket_context(request, account, security, form)
     context["review"] = review
+    context["kyc_pending"] = selectors.kyc_pending(request.user)
     return render(request, "exchange/order_new.html", context)
 
 

@@ -295,6 +295,25 @@ def test_ticket_buy_fills_against_a_quote_and_changes_balances(market):
     assert '<dd class="num" id="cash-reserved">5,055.00</dd>' in balances
 
 
+def test_the_placed_message_in_english_names_the_limit_as_a_limit_not_as_the_price_it_traded_at(market):
+    # given a market maker asking 10.10 and an investor who reads English
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="100000")
+    client = client_for(investor.owner, "en")
+
+    # when the investor buys 500 with a limit of 10.20 from the ticket
+    response = client.post("/orders/new/", ticket_data(market.security), follow=True)
+
+    # then the order fills at the ask's 10.10, and the message calls 10.20 the limit (found by a walk-through: it
+    # said "Buy 500 830001 at 10.20", read as the price paid; the Chinese always said 限价)
+    order = Order.objects.get(account=investor)
+    assert Trade.objects.get(buy_order=order).price == Decimal("10.10")
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Order {order.pk}: Buy 500 {market.security.code}, limit 10.20, Filled (500 filled)."
+    ]
+
+
 def test_ticket_sell_fills_against_a_bid(market):
     # given
     mm = market.market_maker()

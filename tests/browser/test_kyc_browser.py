@@ -271,3 +271,33 @@ def test_the_whole_path_register_approve_deposit_at_the_counter_and_buy(page: Pa
     assert (cash.total, cash.reserved, cash.available) == (Decimal("20000.00"), Decimal("5055.00"), Decimal("14945.00"))
     deposits = AuditEvent.objects.filter(action="cash_deposit", target=investor.account)
     assert list(deposits.values_list("actor__username", "outcome")) == [(market.staff.username, "ok")]
+
+
+def test_the_trading_pages_tell_an_investor_not_yet_approved_why_they_cannot_trade_and_the_way_on(
+    page: Page, live_server
+):
+    # given an investor who has just registered online (not approved) and one who is approved
+    market = build_market()
+    base = live_server.url
+    approved = market.investor(cash="50000")
+    register_online(page, base, market, username="zhangwei", password="Kyc-pass-2026!")
+
+    # when the new investor opens the order ticket, the requests for quote and the negotiated transfers
+    # then each says up front that trading waits for the broker's approval, with a link to their KYC page
+    # (found by a walk-through: the ticket said so only once a whole order was typed, with no way on)
+    for path in (f"/orders/new/?security={market.security.code}", "/rfqs/", "/negotiated/"):
+        page.goto(f"{base}{path}")
+        notice = page.locator("#kyc-pending")
+        expect(notice).to_be_visible()
+        expect(notice.locator("a")).to_have_attribute("href", "/kyc/me/")
+    page.locator("#kyc-pending a").click()
+    page.wait_for_url(f"{base}/kyc/me/")
+    expect(page.locator("#kyc-state")).to_have_text("草稿")
+
+    # and an approved investor's pages say nothing of it; the forms are there for both
+    log_in(page, base, approved.owner.username, STAFF_PASSWORD)
+    for path in (f"/orders/new/?security={market.security.code}", "/rfqs/", "/negotiated/"):
+        page.goto(f"{base}{path}")
+        expect(page.locator("main form[method=post]").first).to_be_visible()
+        expect(page.locator("#kyc-pending")).to_have_count(0)
+    assert KycProfile.objects.get(user__username="zhangwei").state == KycProfile.State.DRAFT

@@ -8,9 +8,11 @@ from decimal import Decimal
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.utils import translation
 from playwright.sync_api import Page, expect
 
 from exchange.models import RfqRequest, Trade
+from exchange.services import rfq as rfq_services
 from ledger.services import block_seal
 from settlement.services import trade_settle
 from tests.browser.steps import log_in
@@ -92,3 +94,39 @@ def test_an_investor_requests_a_quote_a_market_maker_answers_the_investor_accept
     link.click()
     page.wait_for_url(f"{base}/trades/{trade.pk}/")
     desk.context.close()
+
+
+def test_the_inbox_says_what_the_number_beside_the_price_is_on_a_phone(browser, live_server):
+    # given an open request for quote and its market maker on a phone, where no tooltip is ever shown
+    market = build_market()
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    rfq, _created = rfq_services.rfq_request(
+        requested_by=investor.owner,
+        account=investor,
+        request=rfq_services.RfqRequestInput(
+            security=market.security.code, side="buy", quantity=300, client_request_id="phone-1"
+        ),
+    )
+    phone = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, has_touch=True)
+    page = phone.new_page()
+    log_in(page, live_server.url, mm.owner.username)
+
+    # when it opens its quote page
+    page.goto(f"{live_server.url}/quotes/")
+    row = page.locator(f'#rfq-inbox-table tr[data-rfq="{rfq.pk}"]')
+    seconds = row.locator('input[name$="valid_seconds"]')
+    expect(seconds).to_be_visible()
+
+    # then the validity's field, filled with a bare number, is followed on screen by its unit (found by a
+    # walk-through: the phone showed "[价格] [30] [报价]", the "30" unexplained but by a hover-only title)
+    unit = row.locator('[data-field="seconds-unit"]')
+    expect(unit).to_be_visible()
+    with translation.override("zh-hans"):
+        expect(unit).to_have_text(translation.gettext("seconds"))
+    box, unit_box = seconds.bounding_box(), unit.bounding_box()
+    assert unit_box["x"] >= box["x"] + box["width"] and abs(unit_box["y"] - box["y"]) < box["height"]
+    # and the field keeps its spoken name; nothing was answered
+    expect(seconds).to_have_attribute("aria-label", f"询价 {rfq.pk} 的报价有效秒数")
+    assert not rfq.answers.exists()
+    phone.close()

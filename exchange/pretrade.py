@@ -671,22 +671,22 @@ def _locked_note(row) -> str:
 
 def check_cash(available: Decimal, needed: Decimal, *, what: str = "order", row=None) -> None:
     if available < needed:
-        message = (
-            gettext("The order needs %(needed)s CNY including fees; %(available)s CNY is available.")
-            if what == "order"
-            else gettext("The bid needs %(needed)s CNY; %(available)s is available.")
-        )
+        # ``what``: an order, a market maker's bid, or a trade made otherwise (an accepted request for quote, a
+        # negotiated transfer: "the order needs" read wrong there; found by a walk-through).
+        message = {
+            "order": gettext("The order needs %(needed)s CNY including fees; %(available)s CNY is available."),
+            "trade": gettext("The trade needs %(needed)s CNY including fees; %(available)s CNY is available."),
+        }.get(what) or gettext("The bid needs %(needed)s CNY; %(available)s is available.")
         amounts = {"needed": amount_text(needed), "available": amount_text(available)}
         raise err.InsufficientCash(message % amounts + _frozen_note(row, None))
 
 
 def check_shares(available: int, needed: int, *, what: str = "order", row=None) -> None:
     if available < needed:
-        message = (
-            gettext("The order needs %(needed)s shares; %(available)s are available.")
-            if what == "order"
-            else gettext("The ask needs %(needed)s shares; %(available)s are available.")
-        )
+        message = {
+            "order": gettext("The order needs %(needed)s shares; %(available)s are available."),
+            "trade": gettext("The trade needs %(needed)s shares; %(available)s are available."),
+        }.get(what) or gettext("The ask needs %(needed)s shares; %(available)s are available.")
         note = _frozen_note(row, row.security_id if row is not None else None) + _locked_note(row)
         raise err.InsufficientShares(
             message % {"needed": shares_text(needed), "available": shares_text(available)} + note

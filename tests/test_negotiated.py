@@ -853,3 +853,35 @@ def test_a_refusal_of_the_confirming_partys_own_account_still_says_why(parties):
     assert (resp.status_code, resp.json()["code"]) == (403, "unsuitable_risk_level"), resp.json()
     assert resp.json()["message"].startswith("Your investor level is C1")
     assert snapshot() == before and NegotiatedTrade.objects.get(pk=out["id"]).status == "proposed"
+
+
+@pytest.mark.parametrize(
+    ("language", "shares", "cash"),
+    [
+        ("en", "The trade needs 5,000 shares; 1,000 are available.", "The trade needs 50,012.50 CNY including fees"),
+        ("zh-hans", "该笔交易需要 5,000 股；可用股份为 1,000 股。", "该笔交易需要 50,012.50 元（含费用）"),
+    ],
+)
+def test_a_side_short_of_cash_or_shares_is_told_of_the_trade_not_of_an_order(parties, language, shares, cash):
+    # (found by a walk-through: a negotiated transfer short of shares read "该委托需要…", "the order needs")
+    market, buyer, seller = parties
+    before = snapshot()
+
+    def refused(proposer, counterparty, side):
+        response = api_for(proposer.owner).post(
+            "/api/v1/negotiated-trades/",
+            body(market, counterparty, side=side, quantity=5000, client_request_id=f"short-{side}"),
+            format="json",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        assert response.status_code == 409, response.json()
+        return response.json()
+
+    # when the seller proposes 5,000 of its 1,000 shares, and the buyer to buy 5,000 with its CNY 50,000
+    short_of_shares = refused(seller, buyer, "sell")
+    short_of_cash = refused(buyer, seller, "buy")
+
+    # then each refusal speaks of the trade, in the reader's language, and nothing changed
+    assert (short_of_shares["code"], short_of_shares["message"]) == ("insufficient_shares", shares)
+    assert short_of_cash["code"] == "insufficient_cash" and short_of_cash["message"].startswith(cash)
+    assert snapshot() == before

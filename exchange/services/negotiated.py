@@ -215,7 +215,9 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         )
         book.cash = cash_lock([account.pk])
         proposal.reserved_cash = buy_reservation(account, req.price, req.quantity)
-        pretrade.check_cash(book.cash[account.pk].available, proposal.reserved_cash, row=book.cash[account.pk])
+        pretrade.check_cash(
+            book.cash[account.pk].available, proposal.reserved_cash, what="trade", row=book.cash[account.pk]
+        )
         book.reserve_cash(account.pk, proposal.reserved_cash)
     else:
         book.positions = positions_lock(security.pk, [account.pk])
@@ -232,7 +234,7 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
             now=now,
             actor=actor,
         )
-        pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
+        pretrade.check_shares(available, req.quantity, what="trade", row=book.positions[account.pk])
         book.reserve_shares(account.pk, req.quantity)
     code = code_new()
     proposal.code_hash = code_hash(code)
@@ -621,12 +623,14 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         top_up = value + buyer_fee - p.reserved_cash
         if top_up > 0:
             with _the_proposers():
-                pretrade.check_cash(book.cash[buyer.pk].available, top_up, row=book.cash[buyer.pk])
+                pretrade.check_cash(book.cash[buyer.pk].available, top_up, what="trade", row=book.cash[buyer.pk])
         book.reserve_cash(buyer.pk, top_up)
-        pretrade.check_shares(book.positions[seller.pk].available, p.quantity, row=book.positions[seller.pk])
+        pretrade.check_shares(
+            book.positions[seller.pk].available, p.quantity, what="trade", row=book.positions[seller.pk]
+        )
         book.reserve_shares(seller.pk, p.quantity)
     else:
-        pretrade.check_cash(book.cash[buyer.pk].available, value + buyer_fee, row=book.cash[buyer.pk])
+        pretrade.check_cash(book.cash[buyer.pk].available, value + buyer_fee, what="trade", row=book.cash[buyer.pk])
         book.reserve_cash(buyer.pk, value + buyer_fee)
 
     with connection.cursor() as cur:

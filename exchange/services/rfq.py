@@ -149,7 +149,7 @@ def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, 
         actor=requested_by,
     )
     if available is not None:
-        pretrade.check_shares(available, req.quantity, row=position)
+        pretrade.check_shares(available, req.quantity, what="trade", row=position)
     with err.database_refusals():  # the account frozen or restricted while this waited (exchange 0027)
         return RfqRequest.objects.create(
             account=account,
@@ -341,7 +341,7 @@ def _rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             book.positions = positions_lock(security.pk, [a.account_id for a in others])
             buyer_fee = commission(investor, value)
             row = book.cash[investor.pk]
-            pretrade.check_cash(row.available, value + buyer_fee, row=row)
+            pretrade.check_cash(row.available, value + buyer_fee, what="trade", row=row)
             book.reserve_cash(investor.pk, value + buyer_fee)
             fill = Fill(None, None, rfq.quantity, answer.price, investor, maker, buyer_fee, ZERO)
         else:
@@ -360,7 +360,7 @@ def _rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
                 now=now,
                 actor=actor,
             )
-            pretrade.check_shares(row.available, rfq.quantity, row=row)
+            pretrade.check_shares(row.available, rfq.quantity, what="trade", row=row)
             book.reserve_shares(investor.pk, rfq.quantity)
             fill = Fill(
                 None, None, rfq.quantity, answer.price, maker, investor, ZERO, seller_commission(investor, value)

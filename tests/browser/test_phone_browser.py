@@ -442,17 +442,11 @@ def test_a_correction_reads_its_trade_and_what_it_is_corrected_to_on_one_line_ea
 
     page, language = phone
     # given a settled trade and a correction of its price, proposed by the depository
+    from tests.test_supervision import _settled_buy
+
     market = build_market()
     market.quote(market.market_maker(), "9.90", "10.10")
-    buyer = market.investor(cash="50000")
-    order_place(
-        placed_by=buyer.owner,
-        account=buyer,
-        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "phone-5"),
-    )
-    block_seal()
-    trade = Trade.objects.get()
-    assert trade_settle(trade_id=trade.pk) is True
+    trade = _settled_buy(market, market.investor(cash="50000"), 100)
     correction = supervision.correction_propose(
         actor=market.depository, trade_id=trade.pk, new_price=Decimal("10.05"), new_quantity=100, reason="Fat finger"
     )

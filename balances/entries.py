@@ -1,4 +1,4 @@
-"""The entry kinds balances write: DEPOSIT, WITHDRAWAL and ISSUE, and how each moves balances.
+"""The entry kinds balances write: DEPOSIT, WITHDRAWAL, ISSUE and UNLOCK, and how each moves balances.
 
 Each payload is built and read only through these classes (``ledger.payloads``).
 ``movements`` is each kind's effect on balances, which the replay check
@@ -115,8 +115,19 @@ class Issue(Payload):
 
 
 @dataclass(frozen=True)
+class FrozenAtUnlock(Payload):
+    """What a judicial freeze of the account took of the shares a lock-up released (``freeze``: its id)."""
+
+    freeze: int
+    quantity: int
+
+
+@dataclass(frozen=True)
 class Unlock(Payload):
-    """A lock-up ends on its date: ``quantity`` shares of ``account`` in ``security`` become free."""
+    """A lock-up ends on its date: ``quantity`` shares of ``account`` in ``security`` leave ``locked``. They become
+    free, but for what freezes of the account took of them at once (``frozen``: a freeze of these shares that
+    held less than it was ordered to, the locked shares having been out of its reach, or a whole-account freeze);
+    those go from ``locked`` straight to ``frozen``."""
 
     kind = EntryKind.UNLOCK
     security: str
@@ -124,9 +135,18 @@ class Unlock(Payload):
     quantity: int
     until: dt.date
     lockup: int
+    frozen: list[FrozenAtUnlock] | None = None
+
+    def payload(self) -> dict:
+        data = super().payload()
+        if not self.frozen:
+            data.pop("frozen")  # the first form, so that an unlock no freeze took from keeps its earlier bytes
+        return data
 
     def movements(self) -> Iterator[Movement]:
         yield Movement(self.account, self.security, -self.quantity, part="locked")
+        if taken := sum(f.quantity for f in self.frozen or ()):
+            yield Movement(self.account, self.security, taken, part="frozen")
 
 
 KINDS: tuple[type[Deposit] | type[Issue] | type[Unlock], ...] = (Deposit, Withdrawal, Issue, Unlock)

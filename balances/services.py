@@ -33,7 +33,7 @@ from registry import profile as venue_profile
 from registry.calendar import SHANGHAI
 from registry.models import Security
 
-from .entries import Allocation, Deposit, Issue, Unlock, Withdrawal
+from .entries import Allocation, Deposit, FrozenAtUnlock, Issue, Unlock, Withdrawal
 from .models import CashBalance, IssuanceProposal, LockUp, Position
 
 MAX_ISSUED = 10**15
@@ -485,44 +485,117 @@ def securities_issue(
     return entry
 
 
+@dataclass(frozen=True)
+class UnlockClaims:
+    """Who may take shares a lock-up releases, before they are free: judicial freezes of the account
+    (``supervision`` registers them; this app cannot import it).
+
+    ``lock(security_id, account_ids)`` locks the claims' rows, before the security's row (the lock order: a
+    proposal's row first of all), and returns their ids; ``take(security, released, locked)``, with the security
+    and the positions locked, says what each claim takes of ``released`` ({account id: shares}) and records it on
+    its own rows: {account id: [FrozenAtUnlock]}. It raises ``ClaimsMoved`` when a claim it did not lock has
+    appeared meanwhile (the release is then done again)."""
+
+    lock: Callable[[int, list[int]], frozenset[int]]
+    take: Callable[[Security, dict[int, int], frozenset[int]], dict[int, list[FrozenAtUnlock]]]
+
+
+class ClaimsMoved(Exception):
+    """A claim on released shares appeared between its lock and the security's: roll back and release again."""
+
+
+_unlock_claims: list[UnlockClaims] = []
+
+
+def register_unlock_claims(claims: UnlockClaims) -> None:
+    if claims not in _unlock_claims:
+        _unlock_claims.append(claims)
+
+
 def lockups_release(*, now: dt.datetime | None = None) -> int:
     """Release every lock-up whose date has come (Asia/Shanghai), each with an UNLOCK entry. Idempotent:
-    a released lock-up is skipped, and concurrent runs serialise on the security row. Returns how many."""
+    a released lock-up is skipped, and concurrent runs serialise on the security row. Returns how many.
+
+    What a freeze of the account claims of the released shares (``UnlockClaims``) goes from ``locked`` straight to
+    ``frozen``, in the same transaction, and the UNLOCK entry says so (``frozen``): a court's freeze of shares that
+    were under lock-up when it was approved, or of the whole account, holds them the moment they could be sold."""
     now = now or timezone.now()
     today = shanghai_today(now)
     released = 0
     due = LockUp.objects.filter(released_at__isnull=True, until__lte=today)
     for security_id in sorted(set(due.values_list("security_id", flat=True))):
-        with transaction.atomic():
-            security = Security.objects.select_for_update(no_key=True).get(pk=security_id)
-            lockups = list(due.filter(security_id=security_id).select_related("account").order_by("id"))
-            if not lockups:
-                continue
-            positions = positions_lock(security_id, [lock.account_id for lock in lockups])
-            for lock in lockups:
-                lock.released_at = now
-                positions[lock.account_id].locked -= lock.quantity
-            LockUp.objects.bulk_update(lockups, ["released_at"])
-            for account_id, pos in positions.items():
-                pos.locked_until = (
-                    LockUp.objects.filter(account_id=account_id, security_id=security_id, released_at__isnull=True)
-                    .order_by("until")
-                    .values_list("until", flat=True)
-                    .first()
-                )
-                pos.save(update_fields=["locked", "locked_until"])
-            entries_write(
-                [
-                    Unlock(
-                        security=security.code,
-                        account=lock.account.code,
-                        quantity=lock.quantity,
-                        until=lock.until,
-                        lockup=lock.pk,
-                    )
-                    for lock in lockups
-                ],
-                recorded_at=now,
-            )
-            released += len(lockups)
+        for attempt in range(5):
+            try:
+                released += _lockups_release_security(security_id, due, now)
+                break
+            except ClaimsMoved:
+                if attempt == 4:
+                    raise
     return released
+
+
+def _lockups_release_security(security_id: int, due, now: dt.datetime) -> int:
+    with transaction.atomic():
+        accounts = sorted(set(due.filter(security_id=security_id).values_list("account_id", flat=True)))
+        locked_claims = _claims_lock(security_id, accounts)
+        security = Security.objects.select_for_update(no_key=True).get(pk=security_id)
+        lockups = list(due.filter(security_id=security_id).select_related("account").order_by("id"))
+        if not lockups:
+            return 0
+        positions = positions_lock(security_id, [lock.account_id for lock in lockups])
+        freed: dict[int, int] = {}
+        for lock in lockups:
+            lock.released_at = now
+            positions[lock.account_id].locked -= lock.quantity
+            freed[lock.account_id] = freed.get(lock.account_id, 0) + lock.quantity
+        taken: dict[int, list[FrozenAtUnlock]] = {}
+        for claims in _unlock_claims:
+            for account_id, takes in claims.take(security, freed, locked_claims).items():
+                taken.setdefault(account_id, []).extend(takes)
+                freed[account_id] -= sum(t.quantity for t in takes)
+                positions[account_id].frozen += sum(t.quantity for t in takes)
+        LockUp.objects.bulk_update(lockups, ["released_at"])
+        for account_id, pos in positions.items():
+            pos.locked_until = (
+                LockUp.objects.filter(account_id=account_id, security_id=security_id, released_at__isnull=True)
+                .order_by("until")
+                .values_list("until", flat=True)
+                .first()
+            )
+            pos.save(update_fields=["locked", "frozen", "locked_until"])
+        entries_write(
+            [
+                Unlock(
+                    security=security.code,
+                    account=lock.account.code,
+                    quantity=lock.quantity,
+                    until=lock.until,
+                    lockup=lock.pk,
+                    frozen=_share_out(taken, lock),
+                )
+                for lock in lockups
+            ],
+            recorded_at=now,
+        )
+        return len(lockups)
+
+
+def _claims_lock(security_id: int, account_ids: list[int]) -> frozenset[int]:
+    return frozenset().union(*(claims.lock(security_id, account_ids) for claims in _unlock_claims))
+
+
+def _share_out(taken: dict[int, list[FrozenAtUnlock]], lock: LockUp) -> list[FrozenAtUnlock] | None:
+    """What the freezes took of one lock-up's shares, from what they took of the account's lock-ups released
+    together (the first lock-up's shares first): consumes ``taken``."""
+    left, out = lock.quantity, []
+    takes = taken.get(lock.account_id, [])
+    while left and takes:
+        first = takes[0]
+        q = min(left, first.quantity)
+        out.append(FrozenAtUnlock(freeze=first.freeze, quantity=q))
+        left -= q
+        if q == first.quantity:
+            takes.pop(0)
+        else:
+            takes[0] = FrozenAtUnlock(freeze=first.freeze, quantity=first.quantity - q)
+    return out or None

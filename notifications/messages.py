@@ -146,6 +146,17 @@ def _what_closed(p: dict) -> str:
 
 def _freeze(p: dict) -> str:
     values = {"reference": _reference(p), "what": _freeze_what(p), "account": p["account"], "reason": p["reason"]}
+    if p.get("unlock"):
+        # Shares out of the freeze's reach under a lock-up, taken the day the lock-up ended.
+        return (
+            gettext(
+                "The lock-up of %(what)s of account %(account)s ended today, and legal order %(reference)s froze them "
+                "at once: they were locked up when the freeze was made."
+            )
+            % values
+            + " "
+            + _reason_and_ask(p)
+        )
     if p.get("scope") == "trading":
         # A trading restriction freezes nothing: say what the account can no longer do, and what it still can.
         text = (
@@ -190,6 +201,8 @@ def title(n: Notification) -> str:
         )
     if n.kind == Kind.UNFREEZE and p.get("event") == "expired":
         return gettext("Freeze expired")
+    if n.kind == Kind.FREEZE and p.get("unlock"):
+        return gettext("Shares frozen as their lock-up ended")
     if n.kind == Kind.FREEZE and p.get("scope") == "account":
         return gettext("Account frozen")
     if n.kind == Kind.FREEZE and p.get("scope") == "trading":

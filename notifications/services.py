@@ -176,7 +176,9 @@ def _on_kyc_decided(*, profile_id: int, state: str, reason: str, at: str) -> lis
     return [Draft(profile.user_id, Kind.KYC, f"kyc:{profile_id}:{at}", {"state": state, "reason": reason})]
 
 
-def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
+def _on_freeze_changed(
+    *, freeze_id: int, event: str, security: str | None = None, quantity: int | None = None, at: str | None = None
+) -> list[Draft]:
     freeze = Freeze.objects.select_related("account", "security").filter(pk=freeze_id).first()
     if freeze is None:
         return []
@@ -191,6 +193,10 @@ def _on_freeze_changed(*, freeze_id: int, event: str) -> list[Draft]:
         "event": event,
         **_market_maker(freeze.account),
     }
+    if event == "unlock_taken":
+        # Shares whose lock-up ended, taken by the freeze at once: what, and why it could not take them before.
+        facts.update(reason=freeze.reason, cash="0", shares={security: quantity}, unlock=True)
+        return [Draft(user_id, Kind.FREEZE, f"freeze:{freeze.pk}:unlock:{security}:{at}", facts)]
     if event == "frozen":
         shares = dict(freeze.parts or {})
         if freeze.kind == Freeze.Kind.SHARES and freeze.held_quantity:

@@ -37,10 +37,16 @@ class FreezeOutput(serializers.ModelSerializer):
         model = Freeze
         fields = [
             "id", "status", "kind", "account", "security", "amount", "quantity", "whole_account", "held_amount",
-            "held_quantity", "parts", "shortfall", "legal_reference", "legal_authority", "legal_document",
-            "legal_date", "reason", "expires_at", "proposed_by", "proposed_at", "decided_by", "decided_at",
-            "decision_reason", "entry", "ended_at", "end_reason", "end_entry",
+            "held_quantity", "unmet_quantity", "parts", "shortfall", "legal_reference", "legal_authority",
+            "legal_document", "legal_date", "reason", "expires_at", "proposed_by", "proposed_at", "decided_by",
+            "decided_at", "decision_reason", "entry", "ended_at", "end_reason", "end_entry",
         ]  # fmt: skip
+        extra_kwargs = {
+            "unmet_quantity": {
+                "help_text": "A freeze of shares: how many of those it was ordered to hold it does not hold yet, "
+                "being under lock-up; it takes them as the lock-up ends (0 otherwise)"
+            }
+        }
 
     def get_whole_account(self, obj) -> bool:
         return obj.kind == Freeze.Kind.ACCOUNT

@@ -9,6 +9,7 @@ class SupervisionConfig(AppConfig):
 
     def ready(self) -> None:
         from balances import replay
+        from balances import services as balances_services
         from exchange import pretrade, selectors
         from settlement import statements
 
@@ -17,6 +18,9 @@ class SupervisionConfig(AppConfig):
         for payload in entries.KINDS:
             replay.register_effect(payload.kind, lambda p, payload=payload: payload.read(p).movements())
         pretrade.register_frozen_reason(services.frozen_reason)
+        balances_services.register_unlock_claims(
+            balances_services.UnlockClaims(lock=services.unlock_claims_lock, take=services.unlock_claims_take)
+        )
         pretrade.register_corrected_quantities(services.corrected_quantities)
         for kind, adjustment in entries.STATEMENT_LINES.items():
             statements.register_adjustment(kind, adjustment)

@@ -53,7 +53,9 @@ class Freeze(Proposal):
 
     ``held`` is what the freeze holds now (in CNY or shares): set at approval to what was free of what
     was asked (a freeze of more than is available freezes what is free and says so: ``shortfall``),
-    lowered by forced transfers and corrections that consume it, zero once released or expired.
+    lowered by forced transfers and corrections that consume it, zero once released or expired. A freeze of
+    shares that held less than it was ordered to (``unmet``: shares under lock-up are out of its reach) takes
+    them as their lock-up ends; a whole-account freeze takes every share a lock-up of the account releases.
     A whole-account freeze sets ``Account.frozen`` (no orders, quotes, withdrawals or transfers out) and
     holds every available asset of the account at approval (``parts``).
     A trading restriction (``trading``) holds nothing: it sets ``Account.trading_restricted`` (no orders, quotes,
@@ -83,6 +85,9 @@ class Freeze(Proposal):
     quantity = models.BigIntegerField(null=True, blank=True)
     held_amount = models.DecimalField(**MONEY, default=0)
     held_quantity = models.BigIntegerField(default=0)
+    # A freeze of shares: what it was ordered to hold and has not yet held (shares under lock-up at approval are
+    # out of its reach); it takes them as their lock-up ends (``balances.services.lockups_release``).
+    unmet_quantity = models.BigIntegerField(default=0)
     # A whole-account freeze: what it held of each asset at approval, {"CNY": "…", "<code>": n}.
     parts = models.JSONField(default=dict, blank=True)
     # The legal order: its reference as given (court or authority, document number, date), and its parts.
@@ -108,6 +113,11 @@ class Freeze(Proposal):
                 name="freeze_kind_matches_its_asset",
             ),
             models.CheckConstraint(condition=Q(held_amount__gte=0, held_quantity__gte=0), name="freeze_held_nonneg"),
+            models.CheckConstraint(
+                condition=Q(unmet_quantity=0)
+                | Q(kind="shares", unmet_quantity__gt=0, unmet_quantity__lte=F("quantity")),
+                name="freeze_unmet_of_its_shares",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["proposed", "rejected", "withdrawn"]) | Q(decided_by__isnull=False),
                 name="freeze_active_was_approved",

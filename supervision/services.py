@@ -12,7 +12,11 @@ Decisions:
 * A freeze of more than is free freezes what is free and says so (the entry's
   ``shortfall``): a court's order binds what the account holds now, and a
   partial freeze is better evidence than none. Reserved assets (open orders,
-  trades waiting to settle) are not taken from their obligations.
+  trades waiting to settle) are not taken from their obligations. Shares under
+  lock-up are the account's but cannot move: a freeze of shares takes those it
+  lacked for that reason as their lock-up ends (``unmet_quantity``,
+  ``unlock_claims_take``), and a whole-account freeze every share a lock-up of
+  the account releases, on the UNLOCK entry.
 * A whole-account freeze sets ``Account.frozen`` (no orders, quotes,
   withdrawals), pulls the account's quotes (a market maker's firm offers: a
   frozen account's quote never fills, ``exchange.services.orders``) and then
@@ -50,8 +54,8 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from balances.entries import CashAmount, ShareAmount
-from balances.services import MAX_AMOUNT, cash_lock, positions_lock
+from balances.entries import CashAmount, FrozenAtUnlock, ShareAmount
+from balances.services import MAX_AMOUNT, ClaimsMoved, cash_lock, positions_lock
 from core import errors as err
 from core.audit import audit_record
 from core.models import Account, Role, User
@@ -379,6 +383,9 @@ def _freeze_approve(*, actor: User, freeze_id: int, ip: str | None) -> Freeze:
             pos.frozen += held
             pos.save(update_fields=["frozen"])
             freeze.held_quantity = held
+            # What is under lock-up now it takes when the lock-up ends (``unlock_claims_take``); what is reserved
+            # or missing, it does not (a sale's shares leave the account: the court orders a further freeze).
+            freeze.unmet_quantity = min(freeze.quantity - held, max(pos.locked, 0))
             shares_held = [SecurityQuantity(freeze.security.code, held)] if held else []
             if held < freeze.quantity:
                 shortfall = gettext("%(n)s of %(asked)s shares were free and are frozen.") % {
@@ -564,6 +571,59 @@ def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, no
     # (supervision 0004): another whole-account freeze or restriction in force keeps it.
     hooks.freeze_changed.fire(freeze_id=freeze.pk, event=cause)
     return freeze
+
+
+def _unlock_claimants(security_id: int, account_ids):
+    """The active freezes with a claim on shares of ``security_id`` a lock-up of ``account_ids`` releases: a freeze
+    of those shares that still lacks some (``unmet_quantity``), and a whole-account freeze."""
+    return (
+        Freeze.objects.filter(status=Freeze.Status.ACTIVE, account_id__in=list(account_ids))
+        .filter(Q(kind=Freeze.Kind.SHARES, security_id=security_id, unmet_quantity__gt=0) | Q(kind=Freeze.Kind.ACCOUNT))
+        .order_by("pk")
+    )
+
+
+def unlock_claims_lock(security_id: int, account_ids: list[int]) -> frozenset[int]:
+    """Lock the freezes with a claim on the shares about to be released (before the security's row)."""
+    return frozenset(f.pk for f in _unlock_claimants(security_id, account_ids).select_for_update())
+
+
+def unlock_claims_take(
+    security: Security, released: dict[int, int], locked: frozenset[int]
+) -> dict[int, list[FrozenAtUnlock]]:
+    """What the freezes of each account take of the shares of ``security`` its lock-ups release (``released``:
+    {account id: shares}), the security and the positions locked: first each freeze of these shares, oldest
+    first, up to what it still lacks; then the oldest whole-account freeze, all that is left (it holds every
+    asset of the account). Records it on the freezes' rows. A freeze that was ordered to hold more than was
+    free and locked together (the rest reserved for a sale) does not take more than the locked shares were."""
+    taken: dict[int, list[FrozenAtUnlock]] = {}
+    now = timezone.now()
+    claimants = list(_unlock_claimants(security.pk, released))
+    if any(f.pk not in locked for f in claimants):
+        raise ClaimsMoved()  # approved meanwhile: its row was not locked first
+    left = dict(released)
+    account_frozen: set[int] = set()
+    for freeze in sorted(claimants, key=lambda f: (f.kind != Freeze.Kind.SHARES, f.pk)):
+        if not left[freeze.account_id]:
+            continue
+        if freeze.kind == Freeze.Kind.SHARES:
+            q = min(freeze.unmet_quantity, left[freeze.account_id])
+            freeze.held_quantity += q
+            freeze.unmet_quantity -= q
+            freeze.save(update_fields=["held_quantity", "unmet_quantity"])
+        elif freeze.account_id in account_frozen:
+            continue
+        else:
+            account_frozen.add(freeze.account_id)
+            q = left[freeze.account_id]
+            freeze.parts = {**freeze.parts, security.code: int(freeze.parts.get(security.code, 0)) + q}
+            freeze.save(update_fields=["parts"])
+        left[freeze.account_id] -= q
+        taken.setdefault(freeze.account_id, []).append(FrozenAtUnlock(freeze=freeze.pk, quantity=q))
+        hooks.freeze_changed.fire(
+            freeze_id=freeze.pk, event="unlock_taken", security=security.code, quantity=q, at=now.isoformat()
+        )
+    return taken
 
 
 def _transfers_pending(freeze: Freeze) -> list[int]:

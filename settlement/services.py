@@ -221,7 +221,7 @@ class _Unsettleable(Exception):
     """A trade of a batch cannot settle (a balance would break its constraint): settle the batch one by one."""
 
 
-def trades_settle(*, trade_ids: list[int]) -> int:
+def trades_settle(*, trade_ids: list[int], failed: list[int] | None = None) -> int:
     """Settle these gross trades, many in one transaction; the number that settled now.
 
     Each trade still settles alone in meaning (both legs or neither, its own
@@ -233,9 +233,9 @@ def trades_settle(*, trade_ids: list[int]) -> int:
     batch cannot settle (a balance would break, a fee account is missing, the
     database refuses), the batch rolls back and its trades settle one by one
     (``trade_settle``), so that one fails alone: it is logged and stays pending
-    (the sweep retries it; the depository can hold or refuse it). Trades not
-    pending, not sealed, net-mode, or held by a standing instruction are left
-    as ``trade_settle`` leaves them.
+    (the sweep retries it; the depository can hold or refuse it), its id added to
+    ``failed`` if given. Trades not pending, not sealed, net-mode, or held by a
+    standing instruction are left as ``trade_settle`` leaves them (not failed).
     """
     if not trade_ids:
         return 0
@@ -249,6 +249,8 @@ def trades_settle(*, trade_ids: list[int]) -> int:
             settled += trade_settle(trade_id=trade_id)
         except (err.DomainError, IntegrityError, DataError):
             log.warning("trade %s cannot settle; it stays pending", trade_id, exc_info=True)
+            if failed is not None:
+                failed.append(trade_id)
     return settled
 
 

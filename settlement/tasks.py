@@ -16,6 +16,7 @@ from core import errors as err
 from ledger import witnessing
 from registry.models import Security
 
+from . import sweeping
 from .services import net_settle, trades_ready, trades_settle
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,22 @@ def sweep(after: int = 0) -> int:
     """Settle gross trades whose block's settle task never ran (lost message, crashed worker), in id order from
     after trade ``after``: a full page queues the next one, from its last trade. Queuing the first page again
     (found by a review) made trades that cannot settle (a broker without a fee account) or wait (a halted market),
-    once a page of them was at the head, hide every later trade from the sweep and queue it over them forever."""
+    once a page of them was at the head, hide every later trade from the sweep and queue it over them forever.
+    One walk at a time, and trades that failed are tried again after a back-off (``sweeping``)."""
+    if not sweeping.walk_take(after):
+        return 0  # a walk is under way (its next page queued): this run of beat leaves it to finish
     ids = list(trades_ready().filter(id__gt=after).values_list("id", flat=True)[:SWEEP_BATCH])
-    settled = sum(trades_settle(trade_ids=ids[i : i + SETTLE_CHUNK]) for i in range(0, len(ids), SETTLE_CHUNK))
+    try:
+        due, failed = sweeping.due(ids), []
+        settled = sum(
+            trades_settle(trade_ids=due[i : i + SETTLE_CHUNK], failed=failed) for i in range(0, len(due), SETTLE_CHUNK)
+        )
+        sweeping.failed(failed)
+    except BaseException:
+        sweeping.walk_end()
+        raise
     if len(ids) == SWEEP_BATCH:
         sweep.delay(ids[-1])
+    else:
+        sweeping.walk_end()
     return settled

@@ -700,3 +700,85 @@ def test_trades_that_cannot_settle_at_the_head_of_the_sweep_neither_hide_the_lat
     assert [Trade.objects.get(pk=t.pk).status for t in stuck] == ["matched", "matched"]
     assert _rows_of(buyer, market.security) == (D("48985.00"), 0, 100, 0)
     assert replay_check() == []
+
+
+def _ttl(key: str) -> int:
+    """Seconds left of a key of the cache (Redis)."""
+    from django.core.cache import cache
+
+    return cache._cache.get_client(key, write=False).ttl(cache.make_key(key))
+
+
+def test_a_trade_that_cannot_settle_is_swept_again_only_after_a_back_off_that_doubles(market, monkeypatch, caplog):
+    from django.core.cache import cache
+
+    from settlement import sweeping, tasks
+
+    # given a sealed trade of a client whose member has no fee account yet (it cannot settle), its task lost
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    stranded = _client_of_a_member_without_a_fee_account()
+    order_place(
+        placed_by=stranded.owner,
+        account=stranded,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "s1"),
+    )
+    block_seal()
+    stuck = Trade.objects.get(buyer=stranded)
+    tried = []
+    real = tasks.trades_settle
+    monkeypatch.setattr(tasks, "trades_settle", lambda **kw: tried.extend(kw["trade_ids"]) or real(**kw))
+
+    # when the sweep runs: it tries the trade, which fails and is logged, and waits 5 s before the next try
+    assert tasks.sweep() == 0
+    assert tried == [stuck.pk] and f"trade {stuck.pk} cannot settle" in caplog.text
+    assert 0 < _ttl(sweeping._gate(stuck.pk)) <= 5
+
+    # when the sweep runs again within those 5 s: it does not try it, and logs nothing
+    caplog.clear()
+    assert tasks.sweep() == 0
+    assert tried == [stuck.pk] and "cannot settle" not in caplog.text
+
+    # when the wait is over (its key gone) and it fails again: it waits 10 s, then 20 s after a third failure
+    cache.delete(sweeping._gate(stuck.pk))
+    tasks.sweep()
+    assert tried == [stuck.pk] * 2 and 5 < _ttl(sweeping._gate(stuck.pk)) <= 10
+    cache.delete(sweeping._gate(stuck.pk))
+    tasks.sweep()
+    assert 10 < _ttl(sweeping._gate(stuck.pk)) <= 20
+
+    # and the trade stays pending, untouched; no walk is left holding the sweep
+    assert Trade.objects.get(pk=stuck.pk).status == "matched" and not Settlement.objects.filter(trade=stuck).exists()
+    assert cache.get(sweeping.WALK_KEY) is None
+    assert replay_check() == []
+
+
+def test_a_sweep_started_while_another_walks_leaves_it_alone_and_the_next_one_settles(market):
+    from django.core.cache import cache
+
+    from settlement import sweeping, tasks
+
+    # given a sealed trade whose settle task was lost, and a walk of the pending trades under way (its key held)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "b1"),
+    )
+    block_seal()
+    trade = Trade.objects.get(buyer=buyer)
+    assert sweeping.walk_take(0)
+    try:
+        # when beat starts a sweep meanwhile, then it settles nothing (the walk under way will)
+        assert tasks.sweep() == 0
+        assert Trade.objects.get(pk=trade.pk).status == "matched"
+        assert not sweeping.walk_take(0)
+    finally:
+        sweeping.walk_end()
+
+    # when the walk has ended, the next sweep settles the trade and frees the key
+    assert tasks.sweep() == 1
+    assert Trade.objects.get(pk=trade.pk).status == "settled"
+    assert cache.get(sweeping.WALK_KEY) is None

@@ -108,10 +108,21 @@ def _trades(**where) -> list[Trade]:
 
 
 def _on_block_sealed(*, height: int) -> list[Draft]:
-    """The fills of the trades sealed in block ``height`` (whatever their mode: each trade has its TRADE entry)."""
+    """The fills of the trades sealed in block ``height`` (whatever their mode: each trade has its TRADE entry).
+    A request for quote's or a negotiated transfer's trade names its request (``rfq``) or proposal
+    (``negotiated``), and is told as theirs: no order of the investor's filled (found by a walk-through: an
+    accepted answer was told as "Order filled")."""
+    trades = _trades(entry__leaf__block_id=height)
+    made_by = {
+        **{t: {"rfq": r} for t, r in RfqAnswer.objects.filter(trade__in=trades).values_list("trade_id", "request_id")},
+        **{
+            t: {"negotiated": p}
+            for t, p in NegotiatedTrade.objects.filter(trade__in=trades).values_list("trade_id", "pk")
+        },
+    }
     return [
-        Draft(user_id, Kind.FILL, f"fill:{t.pk}", _trade_facts(t, side))
-        for t in _trades(entry__leaf__block_id=height)
+        Draft(user_id, Kind.FILL, f"fill:{t.pk}", {**_trade_facts(t, side), **made_by.get(t.pk, {})})
+        for t in trades
         for user_id, side in _trade_parties(t)
     ]
 

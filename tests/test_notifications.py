@@ -514,6 +514,35 @@ def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
     assert notes(mm) == []
 
 
+def test_an_accepted_rfq_answer_is_told_as_the_request_for_quote_traded_not_as_an_order_filled(market, delivered):
+    # given an investor's request for quote answered by a market maker
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    rfq, _ = rfq_svc.rfq_request(
+        requested_by=investor.owner,
+        account=investor,
+        request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r1"),
+    )
+    answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.05"), valid_seconds=30)
+    # when the investor accepts it
+    with delivered():
+        rfq_svc.rfq_accept(actor=investor.owner, rfq_id=rfq.pk, answer_id=answer.pk)
+    # then its fill names the request and speaks of it and its trade (it read "Order filled": no order of the
+    # investor's filled, found by a walk-through), in either language
+    trade = Trade.objects.get()
+    (n,) = notes(investor)
+    assert (n.kind, n.key) == (Kind.FILL, f"fill:{trade.pk}")
+    assert n.params == {"trade": trade.pk, "security": market.security.code, "side": "buy", "quantity": 200,
+                        "price": "10.05", "rfq": rfq.pk}  # fmt: skip
+    assert body_in(n, "en") == (
+        f"Request for quote traded | Your request for quote {rfq.pk} traded: trade {trade.pk}, "
+        f"you bought 200 {market.security.code} at 10.05."
+    )
+    assert "委托" not in body_in(n, "zh-hans")
+    # and the market maker is told nothing, as of any fill
+    assert notes(mm) == []
+
+
 def test_a_negotiated_proposal_notifies_its_counterparty_only(market, delivered):
     buyer = market.investor(cash="50000")
     seller = market.investor(shares=1000)
@@ -533,6 +562,13 @@ def test_a_negotiated_proposal_notifies_its_counterparty_only(market, delivered)
         neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code)
     assert [x.kind for x in notes(buyer)] == [Kind.NEGOTIATED, Kind.FILL]
     assert [(x.kind, x.params["side"]) for x in notes(seller)] == [(Kind.FILL, "sell")]
+    # told as the transfer's trade, not as an order filled
+    (fill,) = notes(seller)
+    trade = Trade.objects.get()
+    assert body_in(fill, "en") == (
+        f"Negotiated transfer traded | Negotiated transfer {p.pk} traded: trade {trade.pk}, "
+        f"you sold 100 {market.security.code} at 10.00."
+    )
 
 
 def test_a_negotiated_proposal_that_ends_without_a_trade_tells_the_parties_who_did_not_end_it(market, delivered):

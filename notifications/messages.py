@@ -414,6 +414,11 @@ def body(n: Notification) -> str:
                 "until": p["locked_until"],
             }
         return text
+    if kind == Kind.DEPOSIT:
+        return gettext("%(amount)s CNY was deposited to your account %(account)s.") % {
+            "amount": _amount(p["amount"]),
+            "account": p["account"],
+        }
     return ""  # pragma: no cover - the kinds are checked by the database
 
 
@@ -428,7 +433,7 @@ def link(n: Notification) -> str:
         return reverse("supervision-freezes")
     if kind == Kind.RFQ_ANSWER:
         return reverse("rfqs")
-    if kind in (Kind.FORCED_TRANSFER, Kind.ISSUANCE):
+    if kind in (Kind.FORCED_TRANSFER, Kind.ISSUANCE, Kind.DEPOSIT):
         return reverse("balances")
     if kind == Kind.CORRECTION:
         return reverse("trade", args=[n.params["trade"]])

@@ -2,6 +2,8 @@
 
 * ``issuance_approved(issuance_id=…)``: an issuance proposal was approved and its shares credited to their
   holders (``issuances.issuance_approve``). An issue made by set-up code alone (no proposal) announces nothing.
+* ``cash_deposited(entry_id=…, account_id=…, amount=…)``: cash was credited to an account at the counter
+  (``services.cash_deposit``, its DEPOSIT entry; the amount as a string).
 
 ``notifications`` registers its listeners from its ``AppConfig.ready``.
 """
@@ -11,3 +13,4 @@ from __future__ import annotations
 from core.hooks import AfterCommit
 
 issuance_approved = AfterCommit("balances.issuance_approved")
+cash_deposited = AfterCommit("balances.cash_deposited")

@@ -33,6 +33,7 @@ from registry import profile as venue_profile
 from registry.calendar import SHANGHAI
 from registry.models import Security
 
+from . import hooks
 from .entries import Allocation, Deposit, FrozenAtUnlock, Issue, Unlock, Withdrawal
 from .models import CashBalance, IssuanceProposal, LockUp, Position
 
@@ -292,6 +293,8 @@ def _cash_move(
     if proposed_by is not None:
         detail["proposed_by"] = proposed_by.username
     audit_record(actor=actor, action=action, target=account.code, ip=ip, detail=detail)
+    if not paying_out:
+        hooks.cash_deposited.fire(entry_id=written.pk, account_id=account.pk, amount=str(value))
     return cash
 
 

@@ -508,9 +508,12 @@ def _on_tick(security: Security, price: Decimal) -> bool:
     return price % security.tick_size == 0
 
 
-def check_price(security: Security, price: Decimal, *, reference: Decimal | None = None) -> None:
+def check_price(security: Security, price: Decimal, *, reference: Decimal | None = None, quote_side: str = "") -> None:
     """On the tick and in the band around ``reference`` (the security's reference price unless given: a
-    correction checks against the band of the trade's own day), or the error that says which (``price_fits``)."""
+    correction checks against the band of the trade's own day), or the error that says which (``price_fits``).
+    A two-sided quote's price (``quote_side``: bid or ask, always against today's band) is refused by its side
+    and value, since the quote has two (found by a walk-through: "the price must be between" left the market
+    maker to guess which)."""
     if price_fits(security, price, reference=reference):
         return
     if not _on_tick(security, price):
@@ -518,10 +521,12 @@ def check_price(security: Security, price: Decimal, *, reference: Decimal | None
             gettext("The price must be a multiple of the tick size %(tick)s.") % {"tick": security.tick_size}
         )
     low, high = security.band_around(security.reference_price if reference is None else reference)
-    raise err.PriceOutOfBand(
-        gettext("The price must be between %(low)s and %(high)s.")
-        % {"low": amount_text(low), "high": amount_text(high)}
-    )
+    values = {"price": amount_text(price), "low": amount_text(low), "high": amount_text(high)}
+    if quote_side == Quote.Side.BID:
+        raise err.PriceOutOfBand(gettext("The bid %(price)s is outside today's band %(low)s–%(high)s.") % values)
+    if quote_side == Quote.Side.ASK:
+        raise err.PriceOutOfBand(gettext("The ask %(price)s is outside today's band %(low)s–%(high)s.") % values)
+    raise err.PriceOutOfBand(gettext("The price must be between %(low)s and %(high)s.") % values)
 
 
 def check_quantity(security: Security, quantity: int, *, whole_holding: int | None = None) -> None:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from core.forms import PlainDecimalField
 from registry.models import Security
@@ -30,7 +31,35 @@ class RfqForm(forms.Form):
 
 
 class RfqAnswerForm(forms.Form):
-    price = PlainDecimalField(label=_("Price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    """An answer's price and seconds. Its errors are shown together in one line of the inbox's row, away from the
+    fields, so each names its field (Django's say "this value": found by a walk-through)."""
+
+    price = PlainDecimalField(
+        label=_("Price"),
+        min_value=Decimal("0.01"),
+        max_digits=PRICE_DIGITS,
+        error_messages={
+            "required": _("Give a price."),
+            "min_value": _("The price must be at least %(limit_value)s."),
+        },
+    )
     valid_seconds = forms.IntegerField(
-        label=_("Valid for (seconds)"), min_value=1, max_value=MAX_VALID_SECONDS, initial=30
+        label=_("Valid for (seconds)"),
+        min_value=1,
+        max_value=MAX_VALID_SECONDS,
+        initial=30,
+        error_messages={
+            "required": _("Give the seconds the answer stays firm."),
+            "invalid": _("Give the seconds the answer stays firm as a whole number."),
+            "min_value": ngettext_lazy(
+                "An answer must stay firm for at least %(limit_value)s second.",
+                "An answer must stay firm for at least %(limit_value)s seconds.",
+                "limit_value",
+            ),
+            "max_value": ngettext_lazy(
+                "An answer may stay firm for at most %(limit_value)s second.",
+                "An answer may stay firm for at most %(limit_value)s seconds.",
+                "limit_value",
+            ),
+        },
     )

@@ -42,6 +42,7 @@ HOOKS = [
     supervision_hooks.freeze_changed,
     supervision_hooks.assets_moved,
     balances_hooks.issuance_approved,
+    balances_hooks.cash_deposited,
 ]
 LISTENERS = [(hook, partial(_queue, hook.name.split(".", 1)[1])) for hook in HOOKS]
 

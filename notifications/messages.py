@@ -211,13 +211,22 @@ def title(n: Notification) -> str:
         return gettext("Trading restriction ended")
     if n.kind == Kind.ORDERS_CLOSED and len(p["orders"]) == 1:
         return gettext("Order cancelled by the exchange")
+    if n.kind == Kind.FILL and p.get("rfq"):
+        return gettext("Request for quote traded")
+    if n.kind == Kind.FILL and p.get("negotiated"):
+        return gettext("Negotiated transfer traded")
     return str(Kind(n.kind).label)
 
 
 def body(n: Notification) -> str:
     p, kind = n.params, n.kind
     if kind == Kind.FILL:
-        return gettext("Trade %(trade)s: you %(deal)s.") % {"trade": p["trade"], "deal": _deal(p)}
+        values = {"trade": p["trade"], "deal": _deal(p), "rfq": p.get("rfq"), "proposal": p.get("negotiated")}
+        if p.get("rfq"):
+            return gettext("Your request for quote %(rfq)s traded: trade %(trade)s, you %(deal)s.") % values
+        if p.get("negotiated"):
+            return gettext("Negotiated transfer %(proposal)s traded: trade %(trade)s, you %(deal)s.") % values
+        return gettext("Trade %(trade)s: you %(deal)s.") % values
     if kind == Kind.SETTLED:
         return gettext("Trade %(trade)s (you %(deal)s) has settled: cash and shares have moved.") % {
             "trade": p["trade"],
@@ -418,6 +427,11 @@ def body(n: Notification) -> str:
                 "until": p["locked_until"],
             }
         return text
+    if kind == Kind.DEPOSIT:
+        return gettext("%(amount)s CNY was deposited to your account %(account)s.") % {
+            "amount": _amount(p["amount"]),
+            "account": p["account"],
+        }
     return ""  # pragma: no cover - the kinds are checked by the database
 
 
@@ -432,7 +446,7 @@ def link(n: Notification) -> str:
         return reverse("supervision-freezes")
     if kind == Kind.RFQ_ANSWER:
         return reverse("rfqs")
-    if kind in (Kind.FORCED_TRANSFER, Kind.ISSUANCE):
+    if kind in (Kind.FORCED_TRANSFER, Kind.ISSUANCE, Kind.DEPOSIT):
         return reverse("balances")
     if kind == Kind.CORRECTION:
         return reverse("trade", args=[n.params["trade"]])

@@ -33,6 +33,7 @@ class Kind(models.TextChoices):
     CORRECTION = "correction", _("Trade corrected")
     ORDERS_CLOSED = "orders_closed", _("Orders cancelled by the exchange")
     ISSUANCE = "issuance", _("Shares credited by an issuance")
+    DEPOSIT = "deposit", _("Cash deposited")
 
 
 # Who is told (``RECIPIENTS``), and what a market maker is told: what happens to its account (a freeze or a

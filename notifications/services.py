@@ -1,14 +1,15 @@
 """Writes of notifications: turning an event into rows, marking them read, a recipient's preferences.
 
 ``event_notify`` is what the Celery task runs. It reads the event's rows (trades, settlement actions, RFQ
-answers, proposals, freezes, orders the exchange cancelled, approved issuances), names the recipients — the
-investor owning each account concerned (``Account.kind`` investor, with an owner) and, for what happens to
-its account rather than each of its trades, the market maker owning one (``_holder``: a freeze or trading
-restriction and its end, a forced transfer, a correction, a settlement held, released or refused; not its
-fills and settlements, which its own systems tell it, nor requests for quote, which its quotes page lists as
-they come); fee accounts get none — and writes one row per recipient and event unless the recipient switched
-the kind off. ``(user, key)`` is unique, so a duplicate delivery, a retry or a second worker writes nothing
-more and sends no second email. An event whose rows are gone (a test database emptied since) writes nothing.
+answers, proposals, freezes, orders the exchange cancelled, approved issuances, cash deposits), names the
+recipients — the investor owning each account concerned (``Account.kind`` investor, with an owner) and, for
+what happens to its account rather than each of its trades, the market maker owning one (``_holder``: a freeze
+or trading restriction and its end, a forced transfer, a correction, a settlement held, released or refused;
+not its fills and settlements, which its own systems tell it, nor requests for quote, which its quotes page
+lists as they come); fee accounts get none — and writes one row per recipient and event unless the recipient
+switched the kind off. ``(user, key)`` is unique, so a duplicate delivery, a retry or a second worker writes
+nothing more and sends no second email. An event whose rows are gone (a test database emptied since) writes
+nothing.
 
 Email is optional per recipient (``Preference.email``), sent through Django's email backend after the rows
 commit, in both languages, for rows written now only.
@@ -34,6 +35,7 @@ from core.crypto import mask_reference
 from core.models import Account, Role, User
 from exchange.models import NegotiatedTrade, Order, Quote, RfqAnswer, RfqRequest, Trade
 from kyc.models import KycProfile
+from ledger.models import Entry
 from registry.services import market_is_halted
 from settlement import instructions
 from settlement.models import SettlementAction
@@ -108,10 +110,21 @@ def _trades(**where) -> list[Trade]:
 
 
 def _on_block_sealed(*, height: int) -> list[Draft]:
-    """The fills of the trades sealed in block ``height`` (whatever their mode: each trade has its TRADE entry)."""
+    """The fills of the trades sealed in block ``height`` (whatever their mode: each trade has its TRADE entry).
+    A request for quote's or a negotiated transfer's trade names its request (``rfq``) or proposal
+    (``negotiated``), and is told as theirs: no order of the investor's filled (found by a walk-through: an
+    accepted answer was told as "Order filled")."""
+    trades = _trades(entry__leaf__block_id=height)
+    made_by = {
+        **{t: {"rfq": r} for t, r in RfqAnswer.objects.filter(trade__in=trades).values_list("trade_id", "request_id")},
+        **{
+            t: {"negotiated": p}
+            for t, p in NegotiatedTrade.objects.filter(trade__in=trades).values_list("trade_id", "pk")
+        },
+    }
     return [
-        Draft(user_id, Kind.FILL, f"fill:{t.pk}", _trade_facts(t, side))
-        for t in _trades(entry__leaf__block_id=height)
+        Draft(user_id, Kind.FILL, f"fill:{t.pk}", {**_trade_facts(t, side), **made_by.get(t.pk, {})})
+        for t in trades
         for user_id, side in _trade_parties(t)
     ]
 
@@ -387,6 +400,16 @@ def _on_issuance_approved(*, issuance_id: int) -> list[Draft]:
     ]
 
 
+def _on_cash_deposited(*, entry_id: int, account_id: int, amount: str) -> list[Draft]:
+    """Cash credited at the counter tells the investor whose account it is, as an issuance's shares do (found by a
+    walk-through: a deposit made for a client came without a word). Its DEPOSIT entry names the event."""
+    account = Account.objects.filter(pk=account_id).first()
+    user_id = _investor(account)
+    if user_id is None or not Entry.objects.filter(pk=entry_id).exists():
+        return []
+    return [Draft(user_id, Kind.DEPOSIT, f"deposit:{entry_id}", {"account": account.code, "amount": amount})]
+
+
 def _on_orders_closed(*, order_ids: list[int]) -> list[Draft]:
     """Open orders the exchange cancelled (a security's change or delisting, a whole-account freeze): one
     notification per account and cancel, listing its orders, with the cause and its particulars
@@ -455,6 +478,7 @@ EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "assets_moved": _on_assets_moved,
     "orders_closed": _on_orders_closed,
     "issuance_approved": _on_issuance_approved,
+    "cash_deposited": _on_cash_deposited,
 }
 
 

@@ -15,6 +15,7 @@ from core.models import Broker, Role, User
 from core.roles import STAFF_ROLES
 from demo.totp import demo_totp_key
 from exchange.models import NegotiatedTrade, Quote, RfqRequest
+from kyc.models import KycProfile
 from ledger.models import Entry
 from registry.models import Disclosure, Security
 from supervision.models import Freeze
@@ -78,6 +79,11 @@ def test_demo_data_has_every_login_and_a_second_load_adds_nothing(db, settings, 
     assert NegotiatedTrade.objects.filter(status="proposed", counterparty=users["investor2"].account).count() == 1
     (alert,) = Alert.objects.filter(rule__code="wash_trade")
     assert set(alert.accounts) == {users["investor5"].account.code, users["investor6"].account.code}
+    # the one qualified investor's evidence reads in Chinese as a regional market's would, and in English (it was
+    # English only: found by a walk-through)
+    assert [(p.user.username, p.qualified_evidence) for p in KycProfile.objects.filter(qualified_investor=True)] == [
+        ("investor1", "金融资产 500 万元以上（银行资产证明） Financial assets over CNY 5m (bank statement)")
+    ]
     before = snapshot(), User.objects.count(), Entry.objects.count()
     capsys.readouterr()
 

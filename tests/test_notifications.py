@@ -17,17 +17,19 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from balances import issuances
-from balances.services import Holding, shanghai_today
+from balances.services import Holding, cash_deposit, shanghai_today
 from config.celery import app as celery_app
 from core import errors as err
 from core.models import Role
+from counter import services as counter_svc
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from exchange.services import negotiated as neg
 from exchange.services import rfq as rfq_svc
 from kyc import services as kyc_services
+from ledger.models import Entry
 from ledger.services import block_seal
-from notifications import listeners, services, tasks
+from notifications import listeners, messages, services, tasks
 from notifications.models import Kind, Notification, Preference
 from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
 from supervision import services as sv
@@ -479,6 +481,58 @@ def test_an_issuance_without_a_lock_up_says_none_and_one_not_approved_tells_no_o
     assert "locked" not in body_in(n, "en") and n.params["locked_quantity"] is None
 
 
+def test_a_counter_deposit_notifies_the_investor_after_commit_and_a_withdrawal_or_a_rollback_nothing(
+    market, delivered, client
+):
+    # given an investor with no cash, and the broker's staff at the counter
+    investor = market.investor()
+    log_in(client, market.staff)
+    # when a deposit rolled back is made, nothing is told
+    with delivered(), pytest.raises(RuntimeError), transaction.atomic():
+        counter_svc.counter_cash(staff=market.staff, account_code=investor.code, direction="deposit", amount="5")
+        raise RuntimeError
+    assert notes(investor) == []
+    # when the staff deposits 1,000.50 CNY for the client on the counter page
+    with delivered():
+        response = client.post(f"/counter/{investor.code}/deposit/", {"deposit-amount": "1000.50"})
+    assert response.status_code == 302 and response["Location"] == f"/counter/{investor.code}/"
+    # then the investor is told what came and where, once, in either language (found by a walk-through: a
+    # deposit made for a client came without a word, where an issuance's shares are told)
+    entry = Entry.objects.filter(kind="DEPOSIT").latest("id")
+    (n,) = notes(investor)
+    assert (n.kind, n.key, n.read_at) == (Kind.DEPOSIT, f"deposit:{entry.pk}", None)
+    assert n.params == {"account": investor.code, "amount": "1000.50"}
+    assert body_in(n, "en") == f"Cash deposited | 1,000.50 CNY was deposited to your account {investor.code}."
+    with translation.override("en"):
+        assert messages.link(n) == "/balances/"
+    # and a repeat of the event writes nothing more
+    assert (
+        services.event_notify(
+            event="cash_deposited", facts={"entry_id": entry.pk, "account_id": investor.pk, "amount": "1000.50"}
+        )
+        == []
+    )
+    # when a withdrawal is paid out, and a market maker is funded, no one is told of either
+    mm_before = Notification.objects.count()
+    with delivered():
+        counter_svc.counter_cash(staff=market.staff, account_code=investor.code, direction="withdraw", amount="0.50")
+        market.market_maker()
+    assert Notification.objects.count() == mm_before
+    # when a deposit above the broker's threshold waits for a second staff member, nothing is told until approved
+    big = market.broker.cash_approval_threshold + 1
+    with delivered():
+        outcome = counter_svc.counter_cash(
+            staff=market.staff, account_code=investor.code, direction="deposit", amount=big
+        )
+    assert len(notes(investor)) == 1
+    with delivered():
+        counter_svc.cash_request_approve(staff=market.checker, request_id=outcome.request.pk)
+    assert [(x.kind, x.params["amount"]) for x in notes(investor)] == [
+        (Kind.DEPOSIT, "1000.50"),
+        (Kind.DEPOSIT, f"{big:.2f}"),
+    ]
+
+
 def test_an_expired_freeze_notifies_the_holder(market, delivered):
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
     investor = market.investor(cash="50000")
@@ -514,6 +568,35 @@ def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
     assert notes(mm) == []
 
 
+def test_an_accepted_rfq_answer_is_told_as_the_request_for_quote_traded_not_as_an_order_filled(market, delivered):
+    # given an investor's request for quote answered by a market maker
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    rfq, _ = rfq_svc.rfq_request(
+        requested_by=investor.owner,
+        account=investor,
+        request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r1"),
+    )
+    answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.05"), valid_seconds=30)
+    # when the investor accepts it
+    with delivered():
+        rfq_svc.rfq_accept(actor=investor.owner, rfq_id=rfq.pk, answer_id=answer.pk)
+    # then its fill names the request and speaks of it and its trade (it read "Order filled": no order of the
+    # investor's filled, found by a walk-through), in either language
+    trade = Trade.objects.get()
+    (n,) = notes(investor)
+    assert (n.kind, n.key) == (Kind.FILL, f"fill:{trade.pk}")
+    assert n.params == {"trade": trade.pk, "security": market.security.code, "side": "buy", "quantity": 200,
+                        "price": "10.05", "rfq": rfq.pk}  # fmt: skip
+    assert body_in(n, "en") == (
+        f"Request for quote traded | Your request for quote {rfq.pk} traded: trade {trade.pk}, "
+        f"you bought 200 {market.security.code} at 10.05."
+    )
+    assert "委托" not in body_in(n, "zh-hans")
+    # and the market maker is told nothing, as of any fill
+    assert notes(mm) == []
+
+
 def test_a_negotiated_proposal_notifies_its_counterparty_only(market, delivered):
     buyer = market.investor(cash="50000")
     seller = market.investor(shares=1000)
@@ -533,6 +616,13 @@ def test_a_negotiated_proposal_notifies_its_counterparty_only(market, delivered)
         neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code)
     assert [x.kind for x in notes(buyer)] == [Kind.NEGOTIATED, Kind.FILL]
     assert [(x.kind, x.params["side"]) for x in notes(seller)] == [(Kind.FILL, "sell")]
+    # told as the transfer's trade, not as an order filled
+    (fill,) = notes(seller)
+    trade = Trade.objects.get()
+    assert body_in(fill, "en") == (
+        f"Negotiated transfer traded | Negotiated transfer {p.pk} traded: trade {trade.pk}, "
+        f"you sold 100 {market.security.code} at 10.00."
+    )
 
 
 def test_a_negotiated_proposal_that_ends_without_a_trade_tells_the_parties_who_did_not_end_it(market, delivered):
@@ -750,8 +840,10 @@ def inbox(market, delivered):
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
     with delivered():
-        investor = market.investor(cash="50000")
-        other = market.investor(cash="50000")
+        investor, other = market.investor(), market.investor()
+    for account in (investor, other):  # funded in silence: a deposit's notice is not one of the three
+        cash_deposit(actor=market.checker, account=account, amount=D("50000"), proposed_by=market.staff)
+    with delivered():
         buy(market, investor, qty=100, coid="a")
         buy(market, investor, qty=200, coid="b")
     return market, investor, other

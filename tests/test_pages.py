@@ -755,6 +755,40 @@ def test_a_crossed_quote_is_a_form_error_and_changes_nothing(market):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("bid", "ask", "refusal"),
+    [
+        ("13.50", "13.60", "The bid 13.50 is outside today's band 7.00–13.00."),
+        ("12.90", "13.10", "The ask 13.10 is outside today's band 7.00–13.00."),
+        ("6.90", "13.10", "The bid 6.90 is outside today's band 7.00–13.00."),  # the bid's is said first
+        ("13.90", "13.50", "The bid 13.90 is outside today's band 7.00–13.00."),  # crossed, and out of the band
+    ],
+)
+def test_a_quote_outside_the_band_is_refused_naming_its_side_and_price_and_changes_nothing(market, bid, ask, refusal):
+    # given a market maker quoting 9.90 / 10.10 in a security whose band today is 7.00–13.00
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    before = snapshot()
+
+    # when it publishes a quote with a side outside the band
+    response = client_for(mm.owner, "en").post(
+        "/quotes/",
+        {
+            "security": market.security.code,
+            "bid_price": bid,
+            "bid_quantity": "100",
+            "ask_price": ask,
+            "ask_quantity": "100",
+        },
+    )
+
+    # then the refusal names the side, its price and the band (it said "The price must be between 7.00 and
+    # 13.00.", found by a walk-through), and the old quote and its reservations stay as they were
+    assert response.status_code == 400
+    assert form_errors(response) == [refusal]
+    assert snapshot() == before
+
+
 def test_a_quote_with_bad_input_is_a_field_error(market):
     # given
     mm = market.market_maker()

@@ -459,6 +459,38 @@ def test_bad_page_input_is_a_message_and_changes_nothing(desk, client):
     assert rfq_snapshot() == before_closed
 
 
+@pytest.mark.parametrize(
+    ("price", "seconds", "reason"),
+    [
+        ("", "30", "Give a price."),
+        ("0", "30", "The price must be at least 0.01."),
+        ("10.00", "", "Give the seconds the answer stays firm."),
+        ("10.00", "1.5", "Give the seconds the answer stays firm as a whole number."),
+        ("10.00", "0", "An answer must stay firm for at least 1 second."),
+        ("10.00", "3601", "An answer may stay firm for at most 3600 seconds."),
+    ],
+)
+def test_an_answers_value_out_of_range_is_refused_naming_its_field(desk, client, settings, price, seconds, reason):
+    # given an open request and a market maker reading the page in English
+    market, mm1, mm2, inv = desk
+    rfq = ask(market, inv)
+    before = rfq_snapshot()
+    client.force_login(mm1.owner)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    # when it answers with a price or seconds its form refuses
+    response = client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": price, f"{rfq.pk}-valid_seconds": seconds})
+
+    # then the row's one line of refusal names what is wrong (it said "Ensure this value is greater than or equal
+    # to 1.", away from the fields: found by a walk-through), and nothing was answered
+    assert response.status_code == 400
+    page = response.content.decode()
+    row = page[page.index(f'<tr data-rfq="{rfq.pk}">') :]
+    assert f"Answer to request {rfq.pk} not sent: {reason}</p>" in row[: row.index("</tr>")]
+    assert "this value" not in page
+    assert rfq_snapshot() == before
+
+
 def test_rfq_pages_are_for_their_roles(desk, client):
     market, mm1, mm2, inv = desk
     client.force_login(mm1.owner)

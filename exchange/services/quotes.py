@@ -54,8 +54,8 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
     security = lock_security(request.security)
     now = timezone.now()  # under the lock, as an order's (exchange.services.orders)
     pretrade.check_tradable(security, now=now)
-    for price in (bid_price, ask_price):
-        pretrade.check_price(security, price)
+    for side, price in ((Quote.Side.BID, bid_price), (Quote.Side.ASK, ask_price)):
+        pretrade.check_price(security, price, quote_side=side)
     for qty in (bid_qty, ask_qty):
         pretrade.check_quantity(security, qty)
     pretrade.check_spread(bid_price, ask_price)

@@ -28,6 +28,15 @@
     var asker = button && button.dataset.confirm ? button : form && form.dataset.confirm ? form : null;
     if (!asker) return;
     var text = asker.dataset.confirm;
+    // Two fields the form names (data-confirm-below="bid_price ask_price"), the first of which must be below the
+    // second, are not asked about when it is not: the server refuses such a form whatever the answer, and says
+    // why (found by a walk-through: a crossed quote was asked to be confirmed, then refused).
+    if (asker.dataset.confirmBelow) {
+      var pair = asker.dataset.confirmBelow.split(" ").map(function (name) {
+        return shown(form, name).replace(/,/g, "");
+      });
+      if (pair[0] && pair[1] && Number(pair[0]) >= Number(pair[1])) return;
+    }
     // An amount the form names (data-amount-field) changes the question: none is asked for an amount that is not
     // a positive number (the server says what is wrong with it), and one above data-amount-above asks
     // data-confirm-large instead (a deposit above the broker's threshold is a request, not a credit).

@@ -27,7 +27,8 @@ def tasks_in_process(monkeypatch):
 
 
 def test_the_bell_counts_a_fill_by_itself_and_mark_read_brings_it_down(page: Page, live_server, tasks_in_process):
-    # given an investor (their account opening's approval is one notification) with a resting buy at 10.00
+    # given an investor (their account opening's approval and their cash's deposit are two notifications) with a
+    # resting buy at 10.00
     market = build_market()
     mm = market.market_maker()
     market.quote(mm, "9.90", "10.10")
@@ -42,7 +43,7 @@ def test_the_bell_counts_a_fill_by_itself_and_mark_read_brings_it_down(page: Pag
     page.goto(f"{base}/trades/")
     bell = page.locator("#notification-bell")
     count = bell.locator(".bell-count")
-    expect(count).to_have_text("1")
+    expect(count).to_have_text("2")
 
     # when the market maker lowers its ask to 10.00, which fills the resting order, and the trade is sealed
     # (fills are announced per sealed block: what the seal task runs for notifications after its commit)
@@ -50,7 +51,7 @@ def test_the_bell_counts_a_fill_by_itself_and_mark_read_brings_it_down(page: Pag
     listeners.block_sealed(block_seal().block.height)
 
     # then the open page's bell shows the fill without a reload
-    expect(count).to_have_text("2")
+    expect(count).to_have_text("3")
     assert Notification.objects.filter(user=investor.owner, kind="fill").count() == 1
 
     # when the investor opens the notifications and marks the fill read
@@ -62,7 +63,7 @@ def test_the_bell_counts_a_fill_by_itself_and_mark_read_brings_it_down(page: Pag
     fill.get_by_role("button", name="标为已读").click()
 
     # then the bell counts one less, and the fill is no longer unread
-    expect(count).to_have_text("1")
+    expect(count).to_have_text("2")
     expect(page.locator('li.notification.unread[data-kind="fill"]')).to_have_count(0)
 
     # and "mark all read" empties it

@@ -137,6 +137,44 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     assert not Trade.objects.exists() and not Order.objects.exists()
 
 
+def test_a_crossed_quote_is_not_asked_to_be_confirmed_and_is_refused_changing_nothing(page: Page, live_server):
+    # given a market maker quoting 9.90 / 10.10
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    code = market.security.code
+    base = live_server.url
+    log_in(page, base, mm.owner.username)
+    page.goto(f"{base}/quotes/?security={code}#quote-form")
+    before = snapshot()
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+
+    for bid, ask in (("10.20", "10.10"), ("10.10", "10.10")):
+        # when it types a bid at or above its ask and publishes
+        page.fill("#id_bid_price", bid)
+        page.fill("#id_bid_quantity", "100")
+        page.fill("#id_ask_price", ask)
+        page.fill("#id_ask_quantity", "100")
+        page.get_by_role("button", name="发布报价").click()
+
+        # then the page asks nothing (it asked, and the server then refused what was agreed to: found by a
+        # walk-through), the server's refusal is shown and the old quote stands
+        page.wait_for_url(f"{base}/quotes/")
+        expect(page.locator("#quote-form .form-errors")).to_have_text("买价必须低于卖价。")
+        assert questions == []
+        assert snapshot() == before
+        expect(page.locator("#id_bid_price")).to_have_value(bid)
+
+    # and a quote whose bid is below its ask is still asked about (declined here: nothing is published)
+    page.fill("#id_bid_price", "9.80")
+    page.fill("#id_ask_price", "10.20")
+    page.get_by_role("button", name="发布报价").click()
+    expect(page.locator("#id_bid_price")).to_have_value("9.80")
+    assert len(questions) == 1 and questions[0].startswith(f"发布 {code}")
+    assert snapshot() == before
+
+
 def test_an_investor_places_a_day_order_and_cancels_it_on_my_orders(page: Page, live_server):
     # given a market maker quoting 9.90 / 10.10 and an investor with 100,000.00 CNY
     market = build_market()

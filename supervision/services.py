@@ -1042,6 +1042,30 @@ def _terms(trade: Trade) -> tuple[Decimal, int, Decimal, Decimal]:
     return Decimal(t["price"]), int(t["quantity"]), Decimal(t["buyer_fee"]), Decimal(t["seller_fee"])
 
 
+def _corrected_fee(trade: Trade, side: str, fee: Decimal, new_value: Decimal, new_quantity: int) -> Decimal:
+    """The fee ``side`` pays on the trade at its corrected value (``fee``: what it pays now).
+
+    The commission is the order's, on its filled value, with one minimum an order (``Book.fill_buy_order``): a fill
+    of a larger order paid what it added to its order's commission, often nothing. So the corrected fill pays what
+    the order's commission on its corrected value adds to what its other fills pay (each at its effective terms,
+    corrections included). Recomputed as if the fill stood alone, a correction in the buyer's favour charged the
+    minimum again (found by a review). A trade of no order (an accepted answer to a request for quote, a negotiated
+    transfer) is its own: its commission on its own value; a quote's side pays none. Today's fee schedule."""
+    account, order_id = (trade.buyer, trade.buy_order_id) if side == "buy" else (trade.seller, trade.sell_order_id)
+    charge = commission if side == "buy" else seller_commission
+    if not new_quantity:
+        return ZERO
+    if order_id is None:  # a quote's side pays nothing; an answer's or a transfer's investor its own commission
+        return charge(account, new_value) if fee else ZERO
+    others_value, others_fee = ZERO, ZERO
+    filter_ = {"buy_order_id": order_id} if side == "buy" else {"sell_order_id": order_id}
+    for other in Trade.objects.filter(**filter_).exclude(pk=trade.pk):
+        price, qty, buyer_fee, seller_fee = _terms(other)
+        others_value += notional(price, qty)
+        others_fee += buyer_fee if side == "buy" else seller_fee
+    return max(charge(account, others_value + new_value) - others_fee, ZERO)
+
+
 def _correction_price_check(trade: Trade, price: Decimal) -> None:
     """A corrected trade is one the market could have made: its price on the tick and in the band of the trade's
     own day (around that day's reference price, whatever the reference is now). The trade's own price is always
@@ -1132,8 +1156,8 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
         security = Security.objects.select_for_update(no_key=True).get(pk=trade.security_id)
         price, qty, buyer_fee, seller_fee = _terms(trade)
         new_value = notional(correction.new_price, correction.new_quantity)
-        new_buyer_fee = commission(trade.buyer, new_value) if buyer_fee and correction.new_quantity else ZERO
-        new_seller_fee = seller_commission(trade.seller, new_value) if seller_fee and correction.new_quantity else ZERO
+        new_buyer_fee = _corrected_fee(trade, "buy", buyer_fee, new_value, correction.new_quantity)
+        new_seller_fee = _corrected_fee(trade, "sell", seller_fee, new_value, correction.new_quantity)
         old_value = notional(price, qty)
         cash: dict[int, Decimal] = {}
 

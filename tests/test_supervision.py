@@ -688,6 +688,44 @@ def test_a_price_correction_moves_the_difference_and_a_correction_of_spent_asset
     assert snapshot() == before
 
 
+def test_a_correction_of_one_fill_of_a_larger_order_moves_the_orders_commission_not_a_new_minimum(sup):
+    # (found by a review: the corrected fill's fee was recomputed as if it stood alone, so a price cut in the buyer's
+    # favour charged the minimum again on a fill that had paid only what it added to its order's commission)
+    from exchange.services.book import commission
+
+    market, reg1, reg2, _mm, investor = sup
+    # given one buy order of 3,000 filled by two quotes: 1,000 at 10.05 (which paid the minimum 5.00) and 2,000 at
+    # 10.10 (which paid what the order's commission on 30,250.00 adds to it), both settled
+    cheaper = market.market_maker()
+    market.quote(cheaper, "9.80", "10.05", ask_qty=1000)
+    order = buy(market, investor, 3000, "two-fills")
+    block_seal()
+    first, second = Trade.objects.filter(buy_order=order).order_by("price")
+    for t in (first, second):
+        assert trade_settle(trade_id=t.pk)
+    assert (first.quantity, first.buyer_fee) == (1000, D("5.00"))
+    assert second.buyer_fee == commission(investor, D("30250.00")) - D("5.00") and second.buyer_fee < D("5.00")
+    cash_before = cash_of(investor).total
+
+    # when a regulator corrects the second fill's price to 10.00
+    correction = sv.correction_propose(actor=reg1, trade_id=second.pk, new_price="10.00", new_quantity=2000, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+
+    # then its fee is what the order's commission on its corrected value (30,050.00) adds to the first fill's 5.00,
+    # not the 5.00 minimum a fill of 20,000.00 alone would pay; the buyer gets back the price's 200.00 and that
+    new_fee = commission(investor, D("30050.00")) - D("5.00")
+    assert new_fee < D("5.00")
+    (entry,) = payloads("CORRECTION")
+    assert D(Correction.objects.get(pk=correction.pk).legs["terms"]["buyer_fee"]) == new_fee
+    assert cash_of(investor).total - cash_before == D("200.00") + second.buyer_fee - new_fee
+    assert entry["after_price"] == "10.00"
+    # and the first fill, its fee and the order are as they were
+    assert Trade.objects.get(pk=first.pk).buyer_fee == D("5.00")
+    assert replay_check() == []
+    block_seal()
+    assert ledger_verify().ok
+
+
 def _first_close_after(moment):
     """The close (15:00 Shanghai) of the trading day a trade at ``moment`` belongs to."""
     day = calendar.local(moment).date()

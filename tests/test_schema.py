@@ -165,13 +165,16 @@ def test_a_decimal_or_quantity_input_documents_the_form_and_bounds_the_api_enfor
     # client send "1e5" or 0 and learn from the 400; found by an integrator).
     order = _body(schema, "/api/v1/orders/")["properties"]
     cash = _body(schema, "/api/v1/counter/clients/{code}/deposit/")["properties"]
-    assert order["limit_price"]["pattern"] == r"^(?=[0-9.]*[1-9])[0-9]{1,12}(?:\.[0-9]{1,2})?$"
+    assert order["limit_price"]["pattern"] == r"^(?=[0-9.]*[1-9])0*[0-9]{1,12}(?:\.[0-9]{1,2})?$"
     assert (order["limit_price"]["type"], order["limit_price"]["format"]) == ("string", "decimal")
-    assert cash["amount"]["pattern"] == r"^(?=[0-9.]*[1-9])[0-9]{1,18}(?:\.[0-9]{1,2})?$"
+    assert cash["amount"]["pattern"] == r"^(?=[0-9.]*[1-9])0*[0-9]{1,18}(?:\.[0-9]{1,2})?$"
     # and the pattern takes what the field takes: not zero either, which the field refuses as not positive (found
     # by an outside client: "0.00" matched the pattern and came back a 400)
     price = re.compile(order["limit_price"]["pattern"].removesuffix("$") + r"\Z")
-    for sample in ["10.50", "0.01", "012.5", "999999999999.99", "0", "0.00", "00.0", "-1", "1e5", "1.", ".5", "1.005"]:
+    samples = ["10.50", "0.01", "012.5", "999999999999.99", "0", "0.00", "00.0", "-1", "1e5", "1.", ".5", "1.005"]
+    # (and leading zeros, which the field does not count against the digits: the pattern refused them)
+    samples += ["0000000000001.00", "0999999999999.99", "00000000000000.5", "1000000000000.00"]
+    for sample in samples:
         assert (price.search(sample) is not None) == _takes(DecimalString(), sample), sample
     assert (order["quantity"]["type"], order["quantity"]["minimum"], order["quantity"]["maximum"]) == (
         "integer",

@@ -31,7 +31,8 @@ class DecimalStringSchema(OpenApiSerializerFieldExtension):
     """A ``DecimalString`` input as what it takes: a string of plain digits, at most so many before the point and
     ``places`` after, not zero (a digit 1-9 somewhere: the field refuses "0.00" as not positive). "string" alone
     let a typed client send "1e5" or 10.5 and learn from the 400 (found by an outside integrator), and the pattern
-    alone "0.00" (found by an outside client)."""
+    alone "0.00" (found by an outside client). Leading zeros do not count against the digits before the point, as
+    the field does not count them."""
 
     target_class = "core.api.fields.DecimalString"
 
@@ -43,7 +44,7 @@ class DecimalStringSchema(OpenApiSerializerFieldExtension):
         return {
             "type": "string",
             "format": "decimal",
-            "pattern": rf"^(?=[0-9.]*[1-9])[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.places}}})?$",
+            "pattern": rf"^(?=[0-9.]*[1-9])0*[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.places}}})?$",
             "example": "10.50",
         }
 

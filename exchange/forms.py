@@ -71,8 +71,24 @@ class OrderTicketForm(forms.Form):
         )
 
 
+class BandSelect(forms.Select):
+    """A select of securities whose options carry each security's price band today (``data-band-low``,
+    ``data-band-high``): the page asks no confirmation of a quote the band check will refuse (``confirm.js``)."""
+
+    def __init__(self, *args, bands: dict[str, tuple[Decimal, Decimal]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.bands = bands or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        if str(value) in self.bands:
+            low, high = self.bands[str(value)]
+            option["attrs"] = {**option["attrs"], "data-band-low": f"{low:f}", "data-band-high": f"{high:f}"}
+        return option
+
+
 class QuoteForm(forms.Form):
-    security = forms.ChoiceField(label=_("Security"))
+    security = forms.ChoiceField(label=_("Security"), widget=BandSelect)
     bid_price = PlainDecimalField(label=_("Bid price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     bid_quantity = forms.IntegerField(label=_("Bid size"), min_value=1, max_value=MAX_QUANTITY)
     ask_price = PlainDecimalField(label=_("Ask price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
@@ -81,6 +97,7 @@ class QuoteForm(forms.Form):
     def __init__(self, *args, securities: list[Security], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["security"].choices = _security_choices(securities)
+        self.fields["security"].widget.bands = {s.code: (s.band_low, s.band_high) for s in securities}
         for name in ("bid_price", "ask_price"):
             self.fields[name].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
         for name in ("bid_quantity", "ask_quantity"):

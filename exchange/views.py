@@ -682,6 +682,7 @@ def _quote_rows(account, securities: list[Security]) -> list[dict]:
                 "ask_size": f"{shares_text(ask.quantity)} / {shares_text(ask.original_quantity)}" if ask else None,
                 "best_bid": amount_text(market_book.get("bid")) or None,
                 "best_ask": amount_text(market_book.get("ask")) or None,
+                "band": f"{amount_text(security.band_low)} – {amount_text(security.band_high)}",
                 "active": bool(bid or ask),
                 "initial": {
                     "security": security.code,

@@ -37,6 +37,21 @@
       });
       if (pair[0] && pair[1] && Number(pair[0]) >= Number(pair[1])) return;
     }
+    // Prices the form names (data-confirm-within="security bid_price ask_price") outside the band the chosen
+    // option carries (data-band-low, data-band-high) are not asked about either: the server refuses them, naming
+    // the side and the band (found by a walk-through: such a quote was asked to be confirmed, then refused).
+    if (asker.dataset.confirmWithin) {
+      var names = asker.dataset.confirmWithin.split(" ");
+      var select = form.elements[names[0]];
+      var option = select && select.selectedOptions && select.selectedOptions[0];
+      if (option && option.dataset.bandLow && option.dataset.bandHigh) {
+        var low = Number(option.dataset.bandLow), high = Number(option.dataset.bandHigh);
+        for (var i = 1; i < names.length; i++) {
+          var price = shown(form, names[i]).replace(/,/g, "");
+          if (price && !isNaN(Number(price)) && (Number(price) < low || Number(price) > high)) return;
+        }
+      }
+    }
     // An amount the form names (data-amount-field) changes the question: none is asked for an amount that is not
     // a positive number (the server says what is wrong with it), and one above data-amount-above asks
     // data-confirm-large instead (a deposit above the broker's threshold is a request, not a credit).

@@ -77,7 +77,9 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     # then the quote row shows it, and so does the market watch
     expect(page.locator(".msg-success")).to_have_text(f"{code} 报价已发布：买价 9.80，卖价 10.20；成交 0 笔。")
     expect(row).not_to_have_class("inactive")
-    expect(row.locator("td.num")).to_have_text(["9.80", "1,000 / 1,000", "10.20", "2,000 / 2,000", "9.80", "10.20"])
+    expect(row.locator("td.num")).to_have_text(
+        ["9.80", "1,000 / 1,000", "10.20", "2,000 / 2,000", "9.80", "10.20", "7.00 – 13.00"]
+    )
     page.locator("nav.mainnav").get_by_role("link", name="行情").click()
     page.wait_for_url(f"{base}/")
     fields = ["bid_size", "bid", "ask", "ask_size"]
@@ -103,7 +105,9 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
 
     # then the row shows the new prices, the old quote is replaced and the reservations follow the new one exactly
     expect(page.locator(".msg-success")).to_have_text(f"{code} 报价已发布：买价 9.85，卖价 10.15；成交 0 笔。")
-    expect(row.locator("td.num")).to_have_text(["9.85", "500 / 500", "10.15", "800 / 800", "9.85", "10.15"])
+    expect(row.locator("td.num")).to_have_text(
+        ["9.85", "500 / 500", "10.15", "800 / 800", "9.85", "10.15", "7.00 – 13.00"]
+    )
     assert quote_rows(mm) == [
         ("bid", "replaced", Decimal("9.80"), 1000, 1000),
         ("ask", "replaced", Decimal("10.20"), 2000, 2000),
@@ -121,7 +125,7 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     # then the row is empty again, the market watch shows no quote, and every reservation is released
     expect(page.locator(".msg-success")).to_have_text("已撤回 2 条报价。")
     expect(row).to_have_class("inactive")
-    expect(row.locator("td.num")).to_have_text(["—"] * 6)
+    expect(row.locator("td.num")).to_have_text(["—"] * 6 + ["7.00 – 13.00"])  # the band stays
     page.locator("nav.mainnav").get_by_role("link", name="行情").click()
     expect(watch.locator('[data-field="bid"]')).to_have_text("—")
     expect(watch.locator('[data-field="ask"]')).to_have_text("—")
@@ -137,7 +141,9 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     assert not Trade.objects.exists() and not Order.objects.exists()
 
 
-def test_a_crossed_quote_is_not_asked_to_be_confirmed_and_is_refused_changing_nothing(page: Page, live_server):
+def test_a_crossed_or_out_of_band_quote_is_not_asked_to_be_confirmed_and_is_refused_changing_nothing(
+    page: Page, live_server
+):
     # given a market maker quoting 9.90 / 10.10
     market = build_market()
     mm = market.market_maker()
@@ -165,6 +171,21 @@ def test_a_crossed_quote_is_not_asked_to_be_confirmed_and_is_refused_changing_no
         assert questions == []
         assert snapshot() == before
         expect(page.locator("#id_bid_price")).to_have_value(bid)
+
+    # when it types a price outside today's band (7.00–13.00, shown in its row), the page asks nothing either and
+    # the server's refusal names the side, the price and the band
+    expect(page.locator(f'#quotes-table tr[data-code="{code}"] [data-field="band"]')).to_have_text("7.00 – 13.00")
+    for bid, ask, refusal in (
+        ("6.50", "10.10", "买价 6.50 超出今日价格区间 7.00–13.00。"),
+        ("9.80", "13.50", "卖价 13.50 超出今日价格区间 7.00–13.00。"),
+    ):
+        page.fill("#id_bid_price", bid)
+        page.fill("#id_ask_price", ask)
+        page.get_by_role("button", name="发布报价").click()
+        page.wait_for_url(f"{base}/quotes/")
+        expect(page.locator("#quote-form .form-errors")).to_have_text(refusal)
+        assert questions == []
+        assert snapshot() == before
 
     # and a quote whose bid is below its ask is still asked about (declined here: nothing is published)
     page.fill("#id_bid_price", "9.80")

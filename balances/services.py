@@ -8,6 +8,7 @@ transaction. Locks are taken in the global order documented in
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +37,8 @@ from registry.models import Security
 from . import hooks
 from .entries import Allocation, Deposit, FrozenAtUnlock, Issue, Unlock, Withdrawal
 from .models import CashBalance, IssuanceProposal, LockUp, Position
+
+log = logging.getLogger(__name__)
 
 MAX_ISSUED = 10**15
 HolderCapExceeded = err.error_class(
@@ -527,13 +530,14 @@ def lockups_release(*, now: dt.datetime | None = None) -> int:
     released = 0
     due = LockUp.objects.filter(released_at__isnull=True, until__lte=today)
     for security_id in sorted(set(due.values_list("security_id", flat=True))):
-        for attempt in range(5):
+        for _attempt in range(5):
             try:
                 released += _lockups_release_security(security_id, due, now)
                 break
             except ClaimsMoved:
-                if attempt == 4:
-                    raise
+                continue
+        else:  # freezes approved at every try: this security waits for the next run, the others go on
+            log.warning("the lock-ups of security %s wait: freezes of its holders kept changing", security_id)
     return released
 
 

@@ -150,8 +150,8 @@ def _freeze(p: dict) -> str:
         # Shares out of the freeze's reach under a lock-up, taken the day the lock-up ended.
         return (
             gettext(
-                "The lock-up of %(what)s of account %(account)s ended today, and legal order %(reference)s froze them "
-                "at once: they were locked up when the freeze was made."
+                "Legal order %(reference)s froze %(what)s of account %(account)s as their lock-up ended: the freeze "
+                "could not hold them while they were locked up."
             )
             % values
             + " "

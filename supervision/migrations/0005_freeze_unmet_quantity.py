@@ -4,7 +4,7 @@ lock-up at its approval were out of its reach, and it now takes them as their lo
 An active freeze of shares approved before this holds what it held at approval (its FREEZE entry says how many)
 less what transfers and corrections took since: what it lacked at approval is its ordered quantity less the
 entry's, read back from the entry's canonical bytes; of that, it claims no more than is under lock-up now (what
-was locked then and is still locked: what it lacked for shares reserved or sold, it does not take).
+was locked at its approval is not on record: a lock-up made since may serve it too, up to what it lacked).
 """
 
 import json

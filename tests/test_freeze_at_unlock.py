@@ -395,3 +395,39 @@ def test_a_released_or_expired_freeze_waits_for_nothing_more(locked):
     pos = position_of(alice, security)
     assert (pos.locked, pos.frozen, pos.available) == (0, 0, 1400)
     assert replay_check() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["unlock", "transfer"])
+def test_a_forced_transfer_of_a_freeze_approved_while_the_lock_up_ends_waits_for_it_and_both_hold(locked, first):
+    market, reg1, reg2, security, alice, until = locked
+    # given a freeze of 1,200 holding the 400 free shares, waiting for 800 locked, and a transfer of the 400
+    freeze = approved(reg1, reg2, alice, security=security.code, quantity=1200)
+    receiver = market.investor()
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=security.code, quantity=400,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    unlocking = lambda: lockups_release(now=unlock_day(until))  # noqa: E731
+    approving = lambda: sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk).status  # noqa: E731
+    # when one of them has locked the freeze's row (the unlock its claims, the approval the positions as well)
+    # and the other starts meanwhile: it waits for the first, no deadlock
+    if first == "unlock":
+        stopping = stopped_in(balances_services, "_claims_lock", thread="unlock", after=True)
+    else:
+        stopping = stopped_in(sv, "_receiver_checks", thread="approval")
+    with stopping as stop:
+        one = start("unlock", unlocking) if first == "unlock" else start("approval", approving)
+        assert stop.reached.wait(20)
+        other = start("approval", approving) if first == "unlock" else start("unlock", unlocking)
+        waits_for_a_lock(other)
+        stop.go.set()
+    unlock, approval = (one, other) if first == "unlock" else (other, one)
+    # then the 400 moved, and the freeze, not used up, took the 800 as the lock-up ended
+    assert unlock.result() == 1 and approval.result() == "executed"
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity, freeze.unmet_quantity) == ("active", 800, 0)
+    pos = position_of(alice, security)
+    assert (pos.total, pos.locked, pos.frozen, pos.available) == (1000, 0, 800, 200)
+    assert position_of(receiver, security).total == 400
+    assert replay_check() == []

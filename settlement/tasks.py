@@ -112,18 +112,21 @@ def sweep(after: int = 0) -> int:
     One walk at a time, and trades that failed are tried again after a back-off (``sweeping``)."""
     if not sweeping.walk_take(after):
         return 0  # a walk is under way (its next page queued): this run of beat leaves it to finish
-    ids = list(trades_ready().filter(id__gt=after).values_list("id", flat=True)[:SWEEP_BATCH])
+    # Whatever fails after the key is taken frees it: the reading of the page too, and the queuing of the next (found
+    # by a review: a lost connection as the first page was read kept the key, so the task's retry found it held and
+    # did nothing, and no sweep ran for a minute).
     try:
+        ids = list(trades_ready().filter(id__gt=after).values_list("id", flat=True)[:SWEEP_BATCH])
         due, failed = sweeping.due(ids), []
         settled = sum(
             trades_settle(trade_ids=due[i : i + SETTLE_CHUNK], failed=failed) for i in range(0, len(due), SETTLE_CHUNK)
         )
         sweeping.failed(failed)
+        if len(ids) == SWEEP_BATCH:
+            sweep.delay(ids[-1])
+            return settled  # the walk goes on, its key kept
     except BaseException:
         sweeping.walk_end()
         raise
-    if len(ids) == SWEEP_BATCH:
-        sweep.delay(ids[-1])
-    else:
-        sweeping.walk_end()
+    sweeping.walk_end()
     return settled

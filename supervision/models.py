@@ -55,7 +55,8 @@ class Freeze(Proposal):
     was asked (a freeze of more than is available freezes what is free and says so: ``shortfall``),
     lowered by forced transfers and corrections that consume it, zero once released or expired. A freeze of
     shares that held less than it was ordered to (``unmet``: shares under lock-up are out of its reach) takes
-    them as their lock-up ends; a whole-account freeze takes every share a lock-up of the account releases.
+    them as their lock-up ends (emptied by a transfer meanwhile, it is not used up while it waits for them; released
+    or expired, it waits for nothing); a whole-account freeze takes every share a lock-up of the account releases.
     A whole-account freeze sets ``Account.frozen`` (no orders, quotes, withdrawals or transfers out) and
     holds every available asset of the account at approval (``parts``).
     A trading restriction (``trading``) holds nothing: it sets ``Account.trading_restricted`` (no orders, quotes,

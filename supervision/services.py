@@ -562,7 +562,8 @@ def _unfreeze(freeze: Freeze, *, actor: User | None, reason: str, cause: str, no
         recorded_at=now,
     )
     freeze.status = Freeze.Status.RELEASED if cause == "released" else Freeze.Status.EXPIRED
-    freeze.held_amount, freeze.held_quantity = ZERO, 0
+    # Nor does it wait for shares under lock-up any more (found by a review: a released freeze still said so).
+    freeze.held_amount, freeze.held_quantity, freeze.unmet_quantity = ZERO, 0, 0
     if freeze.kind == Freeze.Kind.ACCOUNT:
         freeze.parts = {}
     freeze.ended_by, freeze.ended_at, freeze.end_reason, freeze.end_entry = actor, now, reason, entry.pk
@@ -808,7 +809,9 @@ def _transfers_promised(freezes: list[Freeze]) -> dict[tuple[int, int | None], t
 
 
 def _consume(freeze: Freeze, security: Security | None, q) -> None:
-    """Lower what ``freeze`` (locked) holds by ``q``; a freeze of cash or shares emptied is consumed."""
+    """Lower what ``freeze`` (locked) holds by ``q``; a freeze of cash or shares emptied is consumed, unless it still
+    waits for shares under lock-up (``unmet_quantity``): it takes them as their lock-up ends (found by a review: a
+    transfer of the free part used the freeze up, and the locked shares came out free)."""
     if security is None:
         freeze.held_amount -= q
     elif freeze.kind == Freeze.Kind.SHARES:
@@ -816,7 +819,7 @@ def _consume(freeze: Freeze, security: Security | None, q) -> None:
     else:
         freeze.parts = {**freeze.parts, security.code: int(freeze.parts.get(security.code, 0)) - q}
     empty = not freeze.held_amount and not freeze.held_quantity and not any(freeze.parts.values())
-    if freeze.kind != Freeze.Kind.ACCOUNT and empty:
+    if freeze.kind != Freeze.Kind.ACCOUNT and empty and not freeze.unmet_quantity:
         freeze.status = Freeze.Status.CONSUMED
     freeze.save()
 

@@ -305,3 +305,129 @@ def test_the_migration_gives_an_active_freeze_approved_before_it_what_its_entry_
 
     # then the short one lacks what its FREEZE entry did not hold; the others lack nothing
     assert dict(Freeze.objects.values_list("pk", "unmet_quantity")) == {short.pk: 800, whole.pk: 0, ended.pk: 0}
+
+
+# --------------------------------------------------------------------------
+# A freeze still waiting for locked shares, used by a forced transfer or ended (found by a review)
+
+
+def test_a_freeze_whose_held_shares_a_forced_transfer_moved_still_takes_those_it_waits_for(locked):
+    market, reg1, reg2, security, alice, until = locked
+    # given a freeze of 1,200 shares holding the 400 free ones and waiting for 800 under lock-up
+    freeze = approved(reg1, reg2, alice, security=security.code, quantity=1200)
+    receiver = market.investor()
+    # when a forced transfer moves the 400 it holds to the court's receiver
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=security.code, quantity=400,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+
+    # then the freeze is not used up: it holds nothing now and still waits for the 800
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity, freeze.unmet_quantity) == ("active", 0, 800)
+    (listed,) = [f for f in api_for(reg1).get("/api/v1/freezes/").json()["results"] if f["id"] == freeze.pk]
+    assert (listed["status"], listed["held_quantity"], listed["unmet_quantity"]) == ("active", 0, 800)
+    pos = position_of(alice, security)
+    assert (pos.total, pos.locked, pos.frozen, pos.available) == (1000, 1000, 0, 0)
+
+    # when the lock-up ends: it takes the 800, and only 200 come out free
+    assert lockups_release(now=unlock_day(until)) == 1
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity, freeze.unmet_quantity) == ("active", 800, 0)
+    pos = position_of(alice, security)
+    assert (pos.total, pos.locked, pos.frozen, pos.available) == (1000, 0, 800, 200)
+    assert payloads("UNLOCK")[0]["frozen"] == [{"freeze": freeze.pk, "quantity": 800}]
+    assert replay_check() == []
+    # and a second transfer can move them, which uses the freeze up
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=security.code, quantity=800,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity, freeze.unmet_quantity) == ("consumed", 0, 0)
+    assert position_of(receiver, security).total == 1200
+    assert replay_check() == []
+
+
+def test_a_freeze_that_held_all_it_was_ordered_to_is_still_used_up_by_a_transfer_of_it(sup):
+    market, reg1, reg2, _mm, investor = sup
+    # given a freeze of 300 of the investor's 1,000 free shares (nothing under lock-up)
+    freeze = approved(reg1, reg2, investor, security=market.security.code, quantity=300)
+    assert (freeze.held_quantity, freeze.unmet_quantity) == (300, 0)
+    receiver = market.investor()
+    # when a forced transfer moves all 300
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=300,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    # then it is used up, as before
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity, freeze.unmet_quantity) == ("consumed", 0, 0)
+
+
+def test_a_released_or_expired_freeze_waits_for_nothing_more(locked):
+    market, reg1, reg2, security, alice, until = locked
+    # given two freezes short of 800 locked shares each
+    released = approved(reg1, reg2, alice, security=security.code, quantity=1200)
+    expiring = sv.freeze_propose(
+        actor=reg1, account=alice.code, reason="Asset preservation", security=security.code, quantity=800,
+        expires_at=dt.datetime.now(tz=SHANGHAI) + dt.timedelta(hours=1), **LEGAL,
+    )  # fmt: skip
+    expiring = sv.freeze_approve(actor=reg2, freeze_id=expiring.pk)
+    assert (released.unmet_quantity, expiring.unmet_quantity) == (800, 800)
+
+    # when one is released and the other expires
+    sv.freeze_release(actor=reg1, freeze_id=released.pk, reason="Order lifted")
+    assert sv.freezes_expire(now=dt.datetime.now(tz=SHANGHAI) + dt.timedelta(hours=2)) == 1
+
+    # then neither says it still waits for shares, on the API either
+    assert dict(Freeze.objects.filter(account=alice).values_list("status", "unmet_quantity")) == {
+        "released": 0,
+        "expired": 0,
+    }
+    listed = {f["id"]: f for f in api_for(reg1).get("/api/v1/freezes/").json()["results"]}
+    assert listed[released.pk]["unmet_quantity"] == listed[expiring.pk]["unmet_quantity"] == 0
+    # and the lock-up's end frees all its shares
+    lockups_release(now=unlock_day(until))
+    pos = position_of(alice, security)
+    assert (pos.locked, pos.frozen, pos.available) == (0, 0, 1400)
+    assert replay_check() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["unlock", "transfer"])
+def test_a_forced_transfer_of_a_freeze_approved_while_the_lock_up_ends_waits_for_it_and_both_hold(locked, first):
+    market, reg1, reg2, security, alice, until = locked
+    # given a freeze of 1,200 holding the 400 free shares, waiting for 800 locked, and a transfer of the 400
+    freeze = approved(reg1, reg2, alice, security=security.code, quantity=1200)
+    receiver = market.investor()
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=security.code, quantity=400,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    unlocking = lambda: lockups_release(now=unlock_day(until))  # noqa: E731
+    approving = lambda: sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk).status  # noqa: E731
+    # when one of them has locked the freeze's row (the unlock its claims, the approval the positions as well)
+    # and the other starts meanwhile: it waits for the first, no deadlock
+    if first == "unlock":
+        stopping = stopped_in(balances_services, "_claims_lock", thread="unlock", after=True)
+    else:
+        stopping = stopped_in(sv, "_receiver_checks", thread="approval")
+    with stopping as stop:
+        one = start("unlock", unlocking) if first == "unlock" else start("approval", approving)
+        assert stop.reached.wait(20)
+        other = start("approval", approving) if first == "unlock" else start("unlock", unlocking)
+        waits_for_a_lock(other)
+        stop.go.set()
+    unlock, approval = (one, other) if first == "unlock" else (other, one)
+    # then the 400 moved, and the freeze, not used up, took the 800 as the lock-up ended
+    assert unlock.result() == 1 and approval.result() == "executed"
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity, freeze.unmet_quantity) == ("active", 800, 0)
+    pos = position_of(alice, security)
+    assert (pos.total, pos.locked, pos.frozen, pos.available) == (1000, 0, 800, 200)
+    assert position_of(receiver, security).total == 400
+    assert replay_check() == []

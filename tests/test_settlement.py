@@ -782,3 +782,78 @@ def test_a_sweep_started_while_another_walks_leaves_it_alone_and_the_next_one_se
     assert tasks.sweep() == 1
     assert Trade.objects.get(pk=trade.pk).status == "settled"
     assert cache.get(sweeping.WALK_KEY) is None
+
+
+def test_a_sweep_whose_first_page_fails_to_be_read_frees_the_walk_for_its_retry(market, monkeypatch):
+    from django.core.cache import cache
+    from django.db import OperationalError
+
+    from settlement import sweeping, tasks
+
+    # given a sealed trade whose settle task was lost, and the database's connection lost as the sweep reads its page
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    order_place(
+        placed_by=buyer.owner,
+        account=buyer,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "b1"),
+    )
+    block_seal()
+    trade = Trade.objects.get(buyer=buyer)
+    real = tasks.trades_ready
+    lost = [OperationalError("server closed the connection unexpectedly")]
+
+    def ready(*args, **kwargs):
+        if lost:
+            raise lost.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, "trades_ready", ready)
+
+    # when the sweep runs: it fails (the task retries it, autoretry_for OperationalError)
+    with pytest.raises(OperationalError):
+        tasks.sweep()
+
+    # then the walk's key is not left held, and the retry settles the trade
+    assert cache.get(sweeping.WALK_KEY) is None
+    assert Trade.objects.get(pk=trade.pk).status == "matched"
+    assert tasks.sweep() == 1
+    assert Trade.objects.get(pk=trade.pk).status == "settled"
+    assert cache.get(sweeping.WALK_KEY) is None
+
+
+def test_a_sweep_that_cannot_queue_its_next_page_frees_the_walk(market, monkeypatch):
+    from django.core.cache import cache
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    from settlement import sweeping, tasks
+
+    # given two sealed trades whose settle tasks were lost, pages of one trade, and the broker down
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer = market.investor(cash="50000")
+    for coid in ("b1", "b2"):
+        order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", coid),
+        )
+    block_seal()
+    monkeypatch.setattr(tasks, "SWEEP_BATCH", 1)
+
+    def down(*args, **kwargs):
+        raise BrokerDown("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.sweep, "delay", down)
+
+    # when the sweep settles its first page and cannot queue the next
+    with pytest.raises(BrokerDown):
+        tasks.sweep()
+
+    # then the first trade settled, the walk's key is free, and the next run of beat walks on
+    assert sorted(Trade.objects.filter(buyer=buyer).values_list("status", flat=True)) == ["matched", "settled"]
+    assert cache.get(sweeping.WALK_KEY) is None
+    monkeypatch.setattr(tasks, "SWEEP_BATCH", 2000)
+    assert tasks.sweep() == 1
+    assert cache.get(sweeping.WALK_KEY) is None

@@ -431,3 +431,32 @@ def test_a_forced_transfer_of_a_freeze_approved_while_the_lock_up_ends_waits_for
     assert (pos.total, pos.locked, pos.frozen, pos.available) == (1000, 0, 800, 200)
     assert position_of(receiver, security).total == 400
     assert replay_check() == []
+
+
+def test_a_security_whose_claims_keep_moving_waits_for_the_next_run_and_the_others_are_released(
+    locked, monkeypatch, caplog
+):
+    market, reg1, reg2, security, alice, until = locked
+    # given a second security with a lock-up due the same day, and the first one's claims moving at every try
+    other = market.new_security("830556")
+    securities_issue(actor=market.depository, security_code=other.code, allocations=[Holding(alice, 300, 300, until)])
+    real = balances_services._lockups_release_security
+
+    def release(security_id, due, now):
+        if security_id == security.pk:
+            raise balances_services.ClaimsMoved()
+        return real(security_id, due, now)
+
+    monkeypatch.setattr(balances_services, "_lockups_release_security", release)
+
+    # when the release runs: the other security's lock-up is released, this one's waits, and that is logged
+    assert lockups_release(now=unlock_day(until)) == 1
+    assert position_of(alice, other).locked == 0
+    assert position_of(alice, security).locked == 1000
+    assert f"the lock-ups of security {security.pk} wait" in caplog.text
+
+    # and the next run releases it
+    monkeypatch.setattr(balances_services, "_lockups_release_security", real)
+    assert lockups_release(now=unlock_day(until)) == 1
+    assert position_of(alice, security).locked == 0
+    assert replay_check() == []

@@ -27,7 +27,7 @@ from settlement.services import net_settle, trade_hold, trade_refuse, trade_rele
 from supervision import services as sv
 from supervision.models import Freeze
 from tests.conftest import Market as Cast
-from tests.conftest import build_market
+from tests.conftest import build_market, rows_written
 
 LEGAL = {"legal_reference": "(2026) test court order", "legal_date": dt.date(2026, 11, 30)}
 
@@ -58,14 +58,6 @@ class Start:
         return cls(market, net, [a.pk for a in makers], [a.pk for a in investors], regulators)
 
 
-def _rows_written() -> int:
-    """Rows inserted, updated or deleted so far by the test's transaction, in every table (savepoints rolled back
-    included): PostgreSQL's own count, one query."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables")
-        return cur.fetchone()[0]
-
-
 class Market(RuleBasedStateMachine):
     def __init__(self, start: Start) -> None:
         super().__init__()
@@ -78,7 +70,7 @@ class Market(RuleBasedStateMachine):
         self.securities = [self.market.security, self.net]
         self.regulators = start.regulators
         self.n = 0
-        self.checked_at = None  # _rows_written() when the invariant last held
+        self.checked_at = None  # rows_written() when the invariant last held
 
     def _try(self, fn, *args, **kwargs):
         try:
@@ -226,7 +218,7 @@ class Market(RuleBasedStateMachine):
 
     @invariant()
     def balances_replay_and_are_conserved(self):
-        written = _rows_written()
+        written = rows_written()
         if written == self.checked_at:
             return  # not a row written since it last held (a refused step): the same database, already checked
         assert replay_check() == []

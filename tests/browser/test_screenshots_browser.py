@@ -71,21 +71,16 @@ def test_every_main_page_at_both_widths(browser, live_server, shots, language):
     }
     lang = language
     for who, pages in _pages_of(market, investor, order.buy_trades.get()).items():
-        signed_in = None  # the cookies of the user's login at the first width, which the second width's page reuses
         for width, viewport in WIDTHS.items():
             # The browser speaks Chinese; for English the user switches, as on the login page's language switch.
-            context = browser.new_context(
-                locale="zh-CN", viewport=viewport, is_mobile=width == "390", storage_state=signed_in
-            )
+            context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=width == "390")
             context.set_default_timeout(10_000)
             page = context.new_page()
             try:
-                if signed_in is None:
-                    log_in(page, live_server.url, users[who].username)
-                    if lang == "en":
-                        page.locator(".langswitch button[value='en']").click()
-                        page.wait_for_load_state()
-                    signed_in = context.storage_state()
+                log_in(page, live_server.url, users[who].username)
+                if lang == "en":
+                    page.locator(".langswitch button[value='en']").click()
+                    page.wait_for_load_state()
                 for name, path in pages:
                     response = page.goto(f"{live_server.url}{path}")
                     assert response is not None and response.status == 200, (who, path)

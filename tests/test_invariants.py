@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from balances.models import CashBalance, Position
 from balances.services import cash_deposit, cash_withdraw
 from core.errors import DomainError
+from core.models import Account
 from exchange.models import Order, Quote, Trade
 from exchange.services import OrderRequest, order_cancel, order_place, quotes_pull
 from ledger.models import Entry
 from registry.models import Security
-from tests.conftest import build_market
+from tests.conftest import build_market, rows_written
 
 
 def assert_balances_consistent() -> None:
@@ -47,7 +48,7 @@ def assert_balances_consistent() -> None:
         shares_expected[(t.seller_id, t.security_id)] += t.quantity
 
     # each order's filled value and commission are its trades' (one minimum an order, never more than reserved)
-    for o in Order.objects.all():
+    for o in Order.objects.prefetch_related("buy_trades", "sell_trades"):
         trades = list(o.buy_trades.all() if o.side == "buy" else o.sell_trades.all())
         assert o.filled_quantity == sum(t.quantity for t in trades), o.pk
         assert o.filled_value == sum((t.price * t.quantity for t in trades), Decimal("0.00")), o.pk
@@ -96,46 +97,61 @@ actions = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=actions)
-def test_random_market_activity_keeps_balances_consistent(db, steps):
-    with transaction.atomic():
-        market = build_market()
-        makers = [market.market_maker(cash="50000", shares=5000) for _ in range(2)]
-        investors = [market.investor(cash="20000", shares=2000) for _ in range(3)]
-        tick = Decimal("0.01")
-        orders: list[Order] = []
-        for n, step in enumerate(steps):
-            try:
-                match step:
-                    case ("quote", m, mid, spread, bq, aq):
-                        mid_price = Decimal("10.00") + mid * tick
-                        market.quote(
-                            makers[m],
-                            str(mid_price - spread * tick),
-                            str(mid_price + spread * tick),
-                            bq * 100,
-                            aq * 100,
-                        )
-                    case ("order", i, side, lots, off, tif):
-                        order, _ = order_place(
-                            placed_by=investors[i].owner,
-                            account=investors[i],
-                            request=OrderRequest(
-                                market.security.code, side, lots * 100, Decimal("10.00") + off * tick, tif, f"h{n}"
-                            ),
-                        )
-                        orders.append(order)
-                    case ("cancel", k) if orders:
-                        order = orders[k % len(orders)]
-                        order_cancel(actor=order.account.owner, order_id=order.pk)
-                    case ("pull", m):
-                        quotes_pull(user=makers[m].owner)
-                    case ("cash", i, amount) if amount > 0:
-                        cash_deposit(actor=market.staff, account=investors[i], amount=Decimal(amount))
-                    case ("cash", i, amount) if amount < 0:
-                        cash_withdraw(actor=market.staff, account=investors[i], amount=Decimal(-amount))
-            except DomainError:
-                pass
+def test_random_market_activity_keeps_balances_consistent(db):
+    # given one market, built once: each example's steps run in a savepoint rolled back after them
+    market = build_market()
+    maker_ids = [market.market_maker(cash="50000", shares=5000).pk for _ in range(2)]
+    investor_ids = [market.investor(cash="20000", shares=2000).pk for _ in range(3)]
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(steps=actions)
+    def run(steps):
+        with transaction.atomic():
+            accounts = Account.objects.select_related("broker", "owner").in_bulk(maker_ids + investor_ids)
+            steps_run(market, [accounts[pk] for pk in maker_ids], [accounts[pk] for pk in investor_ids], steps)
+            transaction.set_rollback(True)
+
+    run()
+
+
+def steps_run(market, makers, investors, steps) -> None:
+    """``steps`` on ``market``, the balances checked after each one that wrote a row (where
+    ``assert_balances_consistent`` held at a count of rows written, it holds at the same count)."""
+    tick = Decimal("0.01")
+    checked_at = None
+    orders: list[Order] = []
+    for n, step in enumerate(steps):
+        try:
+            match step:
+                case ("quote", m, mid, spread, bq, aq):
+                    mid_price = Decimal("10.00") + mid * tick
+                    market.quote(
+                        makers[m],
+                        str(mid_price - spread * tick),
+                        str(mid_price + spread * tick),
+                        bq * 100,
+                        aq * 100,
+                    )
+                case ("order", i, side, lots, off, tif):
+                    order, _ = order_place(
+                        placed_by=investors[i].owner,
+                        account=investors[i],
+                        request=OrderRequest(
+                            market.security.code, side, lots * 100, Decimal("10.00") + off * tick, tif, f"h{n}"
+                        ),
+                    )
+                    orders.append(order)
+                case ("cancel", k) if orders:
+                    order = orders[k % len(orders)]
+                    order_cancel(actor=order.account.owner, order_id=order.pk)
+                case ("pull", m):
+                    quotes_pull(user=makers[m].owner)
+                case ("cash", i, amount) if amount > 0:
+                    cash_deposit(actor=market.staff, account=investors[i], amount=Decimal(amount))
+                case ("cash", i, amount) if amount < 0:
+                    cash_withdraw(actor=market.staff, account=investors[i], amount=Decimal(-amount))
+        except DomainError:
+            pass
+        if (written := rows_written()) != checked_at:
             assert_balances_consistent()
-        transaction.set_rollback(True)
+            checked_at = written

@@ -3,9 +3,12 @@ rows arrive in the page's language, a party hears of their trade, and nothing is
 
 from __future__ import annotations
 
+import http.client
 import json
 import queue
+import socket
 import threading
+import urllib.parse
 import urllib.request
 from decimal import Decimal
 
@@ -28,8 +31,11 @@ class Listener:
         client = Client()
         client.force_login(user)
         cookie = f"sessionid={client.cookies['sessionid'].value}; django_language={language}"
-        request = urllib.request.Request(f"{base}/events/", headers={"Cookie": cookie, "Accept-Language": language})
-        self.response = urllib.request.urlopen(request, timeout=20)
+        connection = http.client.HTTPConnection(urllib.parse.urlsplit(base).netloc, timeout=20)
+        connection.request("GET", "/events/", headers={"Cookie": cookie, "Accept-Language": language})
+        self.socket = connection.sock
+        self.response = connection.getresponse()
+        assert self.response.status == 200
         assert self.response.headers["Content-Type"].startswith("text/event-stream")
         self.events: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -49,6 +55,9 @@ class Listener:
             pass
 
     def close(self) -> None:
+        # The socket shut first: the reading thread's read ends at once (closing the response alone waits for it,
+        # that is for the server to end the stream, LIVE_STREAM_SECONDS later).
+        self.socket.shutdown(socket.SHUT_RDWR)
         self.response.close()
 
     def next(self, name: str, timeout: float = 5.0):

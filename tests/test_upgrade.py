@@ -103,6 +103,15 @@ print("RESULT " + json.dumps({
 """
 
 
+# The ledger checks, run after the code above in the same ``manage.py shell`` (one start of Django, not three): each
+# command exits non-zero on a failure, as from the command line.
+CHECKS = """
+from django.core.management import call_command
+call_command("ledger_verify", "--no-progress")
+call_command("ledger_replay", "--check")
+"""
+
+
 def _git(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=check)
 
@@ -226,14 +235,12 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
     # Given a database made by the old tree: migrated, the demo market loaded, two trades sealed and settled
     site.ok(old_tree, "migrate", "--noinput")
     site.ok(old_tree, "demo_data")
-    old = site.shell(old_tree, OLD_TRADING)
+    old = site.shell(old_tree, OLD_TRADING + CHECKS)  # and its ledger verifies and replays
     assert old["models"] == str(old_tree / "exchange" / "models.py")
     assert old["orders"] == [["buy", "filled"], ["sell", "filled"]]
     assert old["sealed_leaves"] == 13  # the demo market's 11 entries and the 2 trades
     assert old["settled"] == 2
     assert old["trades"] == [[100, "12.45", "settled"], [100, "12.55", "settled"]]
-    site.ok(old_tree, "ledger_verify", "--no-progress")
-    site.ok(old_tree, "ledger_replay", "--check")
     assert site.applied("core") == []
     assert {("exchange", "user"), ("exchange", "security"), ("settlement", "cashbalance")} <= site.content_types()
     assert site.entry_kinds() == {"KEY_ROTATION": 1, "DEPOSIT": 7, "ISSUE": 3, "TRADE": 2, "SETTLEMENT": 2}
@@ -275,16 +282,15 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
     assert {row[-1] for row in after["exchange_trade"]} == {"market_making"}
     after["exchange_trade"] = [row[:-1] for row in after["exchange_trade"]]
     assert after == before
-    # … the ledger verifies against the same keys and checkpoint log and replays to the same balances
-    site.ok(ROOT, "ledger_verify", "--no-progress")
-    site.ok(ROOT, "ledger_replay", "--check")
-    # … and nothing is left to migrate
-    assert "No planned migration operations." in site.ok(ROOT, "migrate", "--plan")
+    # … the ledger verifies against the same keys and checkpoint log and replays to the same balances, and
+    # nothing is left to migrate
+    checked = site.ok(ROOT, "shell", "-c", CHECKS + 'call_command("migrate", "--plan")')
+    assert "No planned migration operations." in checked
 
     # When the new tree trades, seals and settles on the upgraded database
-    new = site.shell(ROOT, NEW_TRADING)
+    new = site.shell(ROOT, NEW_TRADING + CHECKS)
 
-    # Then its orders fill and settle beside the old trades, and the ledger still verifies and replays
+    # Then its orders fill and settle beside the old trades, and the ledger still verifies and replays (CHECKS)
     assert new["models"] == str(ROOT / "core" / "models.py")
     assert new["orders"] == [["buy", "filled"], ["sell", "filled"]]
     assert new["sealed_leaves"] == 2
@@ -315,5 +321,4 @@ def test_upgrade_from_320b4b9_keeps_the_ledger_and_trades_on(old_tree, upgrade_d
         "SELECT convert_from(canonical, 'UTF8')::jsonb ->> 'v', count(*) FROM ledger_entry GROUP BY 1 ORDER BY 1"
     )
     assert versions == [("1", 15), ("2", 4)]
-    site.ok(ROOT, "ledger_verify", "--no-progress")
-    site.ok(ROOT, "ledger_replay", "--check")
+    # (and the ledger verified and replayed after the new tree's trades: NEW_TRADING + CHECKS)

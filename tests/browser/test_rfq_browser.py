@@ -62,7 +62,8 @@ def test_an_investor_requests_a_quote_a_market_maker_answers_the_investor_accept
     # changes every two seconds; found by an accessibility audit: the focus fell back to the page's top)
     accept = answer.get_by_role("button")
     accept.focus()
-    page.wait_for_timeout(4_500)
+    for _ in range(2):  # two redraws (the card keeps the HTML it last drew in data-html)
+        expect(card).not_to_have_attribute("data-html", card.get_attribute("data-html") or "", timeout=10_000)
     expect(card.locator("tr[data-answer] button")).to_be_focused()
     # and accepting asks first, naming what it trades; declining the question trades nothing
     asked = []

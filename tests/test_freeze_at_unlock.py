@@ -75,9 +75,12 @@ def locked(sup):
     return market, reg1, reg2, security, alice, until
 
 
+def proposed(reg1, account, **scope) -> Freeze:
+    return sv.freeze_propose(actor=reg1, account=account.code, reason="Asset preservation", **scope, **LEGAL)
+
+
 def approved(reg1, reg2, account, **scope) -> Freeze:
-    freeze = sv.freeze_propose(actor=reg1, account=account.code, reason="Asset preservation", **scope, **LEGAL)
-    return sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    return sv.freeze_approve(actor=reg2, freeze_id=proposed(reg1, account, **scope).pk)
 
 
 def test_a_share_freeze_short_for_locked_shares_takes_them_as_the_lock_up_ends(locked, monkeypatch):
@@ -237,9 +240,7 @@ def test_a_freeze_approved_after_the_unlock_locked_its_claims_is_seen_and_takes_
     claims_locked = []
     real = balances_services._claims_lock
     monkeypatch.setattr(balances_services, "_claims_lock", lambda *args: claims_locked.append(args) or real(*args))
-    freeze = sv.freeze_propose(
-        actor=reg1, account=alice.code, reason="Asset preservation", security=security.code, quantity=1200, **LEGAL
-    )
+    freeze = proposed(reg1, alice, security=security.code, quantity=1200)
     # given the unlock stopped once it has locked the freezes that claim the shares (none was active yet)
     with stopped_in(balances_services, "_claims_lock", thread="unlock", after=True) as stop:
         unlock = start("unlock", lambda: lockups_release(now=unlock_day(until)))
@@ -262,9 +263,7 @@ def test_a_freeze_approved_after_the_unlock_locked_its_claims_is_seen_and_takes_
 @pytest.mark.django_db(transaction=True)
 def test_a_freeze_approved_while_the_unlock_holds_the_security_waits_and_holds_what_came_out_free(locked):
     market, reg1, reg2, security, alice, until = locked
-    freeze = sv.freeze_propose(
-        actor=reg1, account=alice.code, reason="Asset preservation", security=security.code, quantity=1200, **LEGAL
-    )
+    freeze = proposed(reg1, alice, security=security.code, quantity=1200)
     # given the unlock stopped with the security's and the position's rows locked
     with stopped_in(balances_services, "positions_lock", thread="unlock", after=True) as stop:
         unlock = start("unlock", lambda: lockups_release(now=unlock_day(until)))

@@ -702,6 +702,21 @@ def test_trades_that_cannot_settle_at_the_head_of_the_sweep_neither_hide_the_lat
     assert replay_check() == []
 
 
+def _lost_buys(market, account: Account, *coids: str) -> list[Trade]:
+    """``account``'s IOC buys of 100 at 10.10 from a market maker quoting 9.90 / 10.10, one per client order id,
+    sealed, their settle tasks lost: nothing but the sweep settles them. The trades, in id order."""
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    for coid in coids:
+        order_place(
+            placed_by=account.owner,
+            account=account,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", coid),
+        )
+    block_seal()
+    return list(Trade.objects.filter(buyer=account).order_by("id"))
+
+
 def _ttl(key: str) -> int:
     """Seconds left of a key of the cache (Redis)."""
     from django.core.cache import cache
@@ -715,16 +730,7 @@ def test_a_trade_that_cannot_settle_is_swept_again_only_after_a_back_off_that_do
     from settlement import sweeping, tasks
 
     # given a sealed trade of a client whose member has no fee account yet (it cannot settle), its task lost
-    mm = market.market_maker(cash="100000", shares=10_000)
-    market.quote(mm, "9.90", "10.10")
-    stranded = _client_of_a_member_without_a_fee_account()
-    order_place(
-        placed_by=stranded.owner,
-        account=stranded,
-        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "s1"),
-    )
-    block_seal()
-    stuck = Trade.objects.get(buyer=stranded)
+    (stuck,) = _lost_buys(market, _client_of_a_member_without_a_fee_account(), "s1")
     tried = []
     real = tasks.trades_settle
     monkeypatch.setattr(tasks, "trades_settle", lambda **kw: tried.extend(kw["trade_ids"]) or real(**kw))
@@ -759,16 +765,7 @@ def test_a_sweep_started_while_another_walks_leaves_it_alone_and_the_next_one_se
     from settlement import sweeping, tasks
 
     # given a sealed trade whose settle task was lost, and a walk of the pending trades under way (its key held)
-    mm = market.market_maker(cash="100000", shares=10_000)
-    market.quote(mm, "9.90", "10.10")
-    buyer = market.investor(cash="50000")
-    order_place(
-        placed_by=buyer.owner,
-        account=buyer,
-        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "b1"),
-    )
-    block_seal()
-    trade = Trade.objects.get(buyer=buyer)
+    (trade,) = _lost_buys(market, market.investor(cash="50000"), "b1")
     assert sweeping.walk_take(0)
     try:
         # when beat starts a sweep meanwhile, then it settles nothing (the walk under way will)
@@ -791,16 +788,7 @@ def test_a_sweep_whose_first_page_fails_to_be_read_frees_the_walk_for_its_retry(
     from settlement import sweeping, tasks
 
     # given a sealed trade whose settle task was lost, and the database's connection lost as the sweep reads its page
-    mm = market.market_maker(cash="100000", shares=10_000)
-    market.quote(mm, "9.90", "10.10")
-    buyer = market.investor(cash="50000")
-    order_place(
-        placed_by=buyer.owner,
-        account=buyer,
-        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "b1"),
-    )
-    block_seal()
-    trade = Trade.objects.get(buyer=buyer)
+    (trade,) = _lost_buys(market, market.investor(cash="50000"), "b1")
     real = tasks.trades_ready
     lost = [OperationalError("server closed the connection unexpectedly")]
 
@@ -830,16 +818,8 @@ def test_a_sweep_that_cannot_queue_its_next_page_frees_the_walk(market, monkeypa
     from settlement import sweeping, tasks
 
     # given two sealed trades whose settle tasks were lost, pages of one trade, and the broker down
-    mm = market.market_maker(cash="100000", shares=10_000)
-    market.quote(mm, "9.90", "10.10")
     buyer = market.investor(cash="50000")
-    for coid in ("b1", "b2"):
-        order_place(
-            placed_by=buyer.owner,
-            account=buyer,
-            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", coid),
-        )
-    block_seal()
+    _lost_buys(market, buyer, "b1", "b2")
     monkeypatch.setattr(tasks, "SWEEP_BATCH", 1)
 
     def down(*args, **kwargs):

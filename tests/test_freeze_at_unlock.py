@@ -83,6 +83,14 @@ def approved(reg1, reg2, account, **scope) -> Freeze:
     return sv.freeze_approve(actor=reg2, freeze_id=proposed(reg1, account, **scope).pk)
 
 
+def transfer_proposed(reg1, freeze: Freeze, receiver, security, quantity: int):
+    """A forced transfer of ``quantity`` shares the freeze holds to the court's receiver, proposed by ``reg1``."""
+    return sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=security.code, quantity=quantity,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+
+
 def test_a_share_freeze_short_for_locked_shares_takes_them_as_the_lock_up_ends(locked, monkeypatch):
     market, reg1, reg2, security, alice, until = locked
     # given a freeze of 1,200 shares approved while only 400 were free (1,000 under lock-up)
@@ -195,6 +203,36 @@ def test_freezes_take_oldest_first_each_up_to_what_it_lacks_and_a_later_lock_up_
     assert (pos.total, pos.locked, pos.frozen, pos.available) == (1900, 0, 1600, 300)
     assert payloads("UNLOCK")[1]["frozen"] == [{"freeze": second.pk, "quantity": 200}]
     assert replay_check() == []
+
+
+def test_two_lock_ups_released_together_share_out_what_the_freezes_took_first_lock_up_first(locked):
+    market, reg1, reg2, security, alice, until = locked
+    # given a second lock-up of 500 ending the same day (1,500 locked in all), a freeze of 1,300 shares holding the
+    # 400 free ones and waiting for 900, and then a whole-account freeze
+    securities_issue(
+        actor=market.depository, security_code=security.code, allocations=[Holding(alice, 500, 500, until)]
+    )
+    shares = approved(reg1, reg2, alice, security=security.code, quantity=1300)
+    account = approved(reg1, reg2, alice, whole_account=True)
+    assert (shares.held_quantity, shares.unmet_quantity) == (400, 900)
+
+    # when both lock-ups end in one run
+    assert lockups_release(now=unlock_day(until)) == 2
+
+    # then the freeze of shares takes its 900 and the whole-account freeze the other 600, and each UNLOCK entry
+    # names what was taken of its own lock-up: the first lock-up's 1,000 first (900 and 100), then the second's 500
+    first, second = payloads("UNLOCK")
+    assert (first["quantity"], first["frozen"]) == (1000, [
+        {"freeze": shares.pk, "quantity": 900}, {"freeze": account.pk, "quantity": 100},
+    ])  # fmt: skip
+    assert (second["quantity"], second["frozen"]) == (500, [{"freeze": account.pk, "quantity": 500}])
+    shares.refresh_from_db(), account.refresh_from_db()
+    assert (shares.held_quantity, shares.unmet_quantity, account.parts.get(security.code)) == (1300, 0, 600)
+    pos = position_of(alice, security)
+    assert (pos.total, pos.locked, pos.frozen, pos.available) == (1900, 0, 1900, 0)
+    assert replay_check() == []
+    block_seal()
+    assert ledger_verify().ok
 
 
 def test_an_unlock_no_freeze_claims_keeps_its_first_form_and_a_released_freeze_takes_nothing(locked):
@@ -316,10 +354,7 @@ def test_a_freeze_whose_held_shares_a_forced_transfer_moved_still_takes_those_it
     freeze = approved(reg1, reg2, alice, security=security.code, quantity=1200)
     receiver = market.investor()
     # when a forced transfer moves the 400 it holds to the court's receiver
-    transfer = sv.forced_transfer_propose(
-        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=security.code, quantity=400,
-        reason="Judgment enforced", **LEGAL,
-    )  # fmt: skip
+    transfer = transfer_proposed(reg1, freeze, receiver, security, 400)
     sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
 
     # then the freeze is not used up: it holds nothing now and still waits for the 800
@@ -403,10 +438,7 @@ def test_a_forced_transfer_of_a_freeze_approved_while_the_lock_up_ends_waits_for
     # given a freeze of 1,200 holding the 400 free shares, waiting for 800 locked, and a transfer of the 400
     freeze = approved(reg1, reg2, alice, security=security.code, quantity=1200)
     receiver = market.investor()
-    transfer = sv.forced_transfer_propose(
-        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=security.code, quantity=400,
-        reason="Judgment enforced", **LEGAL,
-    )  # fmt: skip
+    transfer = transfer_proposed(reg1, freeze, receiver, security, 400)
     unlocking = lambda: lockups_release(now=unlock_day(until))  # noqa: E731
     approving = lambda: sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk).status  # noqa: E731
     # when one of them has locked the freeze's row (the unlock its claims, the approval the positions as well)

@@ -549,14 +549,19 @@ def test_an_expired_freeze_notifies_the_holder(market, delivered):
     assert body_in(n, "en").startswith("Freeze expired |")
 
 
-def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
-    mm = market.market_maker()
-    investor = market.investor(cash="50000")
-    rfq, _ = rfq_svc.rfq_request(
+def _asked(market, investor):
+    """The investor's request for quote to buy 200 of the market's security."""
+    return rfq_svc.rfq_request(
         requested_by=investor.owner,
         account=investor,
         request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r1"),
-    )
+    )[0]
+
+
+def test_an_rfq_answer_notifies_the_investor_who_asked(market, delivered):
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    rfq = _asked(market, investor)
     # when a market maker answers the investor's request
     with delivered():
         answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.05"), valid_seconds=30)
@@ -572,11 +577,7 @@ def test_an_accepted_rfq_answer_is_told_as_the_request_for_quote_traded_not_as_a
     # given an investor's request for quote answered by a market maker
     mm = market.market_maker()
     investor = market.investor(cash="50000")
-    rfq, _ = rfq_svc.rfq_request(
-        requested_by=investor.owner,
-        account=investor,
-        request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r1"),
-    )
+    rfq = _asked(market, investor)
     answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.05"), valid_seconds=30)
     # when the investor accepts it
     with delivered():

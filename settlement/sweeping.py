@@ -54,7 +54,11 @@ def failed(trade_ids: Iterable[int]) -> None:
     if not trade_ids:
         return
     counts = cache.get_many([_failures(t) for t in trade_ids])
+    failures = {_failures(t): int(counts.get(_failures(t), 0)) + 1 for t in trade_ids}
+    cache.set_many(failures, FAILURES_KEPT)
+    gates: dict[int, dict[str, int]] = {}  # by how long each waits: one write per wait, not two per trade
     for trade_id in trade_ids:
-        n = int(counts.get(_failures(trade_id), 0)) + 1
-        cache.set(_failures(trade_id), n, FAILURES_KEPT)
-        cache.set(_gate(trade_id), 1, min(BACKOFF_FIRST * 2 ** min(n - 1, 10), BACKOFF_MOST))
+        wait = min(BACKOFF_FIRST * 2 ** min(failures[_failures(trade_id)] - 1, 10), BACKOFF_MOST)
+        gates.setdefault(wait, {})[_gate(trade_id)] = 1
+    for wait, keys in gates.items():
+        cache.set_many(keys, wait)

@@ -21,23 +21,29 @@ from .roles import STAFF_ROLES
 # processes sit idle (gunicorn does not share connections out evenly). So a process serves at most
 # LIVE_MAX_STREAMS at once and answers the next pages 204: their EventSource does not reconnect, and they
 # poll at their usual pace, as they do when live events are off.
-_slots = threading.Lock()
-_open = 0
 
 
-def _take_slot() -> bool:
-    global _open
-    with _slots:
-        if _open >= settings.LIVE_MAX_STREAMS:
-            return False
-        _open += 1
-        return True
+class _Slots:
+    """The stream slots of this process. A stream gives its slot back to the pool it took it from, so a pool
+    put in another's place (a test counting from none) is not touched by the streams of the one before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.open = 0
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.open >= settings.LIVE_MAX_STREAMS:
+                return False
+            self.open += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.open -= 1
 
 
-def _give_slot() -> None:
-    global _open
-    with _slots:
-        _open -= 1
+_slots = _Slots()
 
 
 class _Stream:
@@ -45,10 +51,10 @@ class _Stream:
     ``close`` after the last byte, on a dropped connection, and for a response it never started to send), or
     else when the response is dropped unclosed (a middleware that replaced it), as the object is collected."""
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], slots: _Slots) -> None:
         self.names = names
         self.bytes: Iterator[bytes] | None = None
-        self.release = weakref.finalize(self, _give_slot)  # runs at most once
+        self.release = weakref.finalize(self, slots.give)  # runs at most once
 
     def __iter__(self) -> _Stream:
         return self
@@ -78,10 +84,11 @@ def stream(request):
         # Staff sessions end after a while without activity, which an open stream would hide: their pages
         # poll. 204 tells the browser's EventSource not to reconnect.
         return HttpResponse(status=204)
-    if not _take_slot():
+    slots = _slots
+    if not slots.take():
         return HttpResponse(status=204)  # this process holds as many streams as it may: the page polls
     language = translation.get_language() or settings.LANGUAGE_CODE
     names = [events.language_channel("market", language), events.user_channel(request.user.pk)]
-    response = StreamingHttpResponse(_Stream(names), content_type="text/event-stream")
+    response = StreamingHttpResponse(_Stream(names, slots), content_type="text/event-stream")
     response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the stream back
     return response

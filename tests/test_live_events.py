@@ -194,7 +194,7 @@ def test_a_process_serves_at_most_its_share_of_streams_and_the_pages_beyond_it_p
 
     market, _ = market_setup
     # (streams of earlier tests on the live server may still be open until they time out: count from none)
-    monkeypatch.setattr(event_views, "_open", 0)
+    monkeypatch.setattr(event_views, "_slots", event_views._Slots())
     settings.LIVE_MAX_STREAMS = 2
     clients = []
     for _ in range(3):
@@ -213,39 +213,45 @@ def test_a_process_serves_at_most_its_share_of_streams_and_the_pages_beyond_it_p
 
     # then it gets none (204: its EventSource does not reconnect, and it polls)
     assert third.status_code == 204
-    assert event_views._open == 2
+    assert event_views._slots.open == 2
 
     # and once a page goes (the server closes its response, even one that never sent a byte), a page gets its slot
     second.close()
-    assert event_views._open == 1
+    assert event_views._slots.open == 1
     again = clients[2].get("/events/")
     assert again.status_code == 200
     first.close()
     again.close()
-    assert event_views._open == 0
+    assert event_views._slots.open == 0
 
 
-def test_a_stream_gives_its_slot_back_once_however_often_it_is_closed_or_if_it_is_dropped(settings, monkeypatch):
+def test_a_stream_gives_its_slot_back_once_however_often_it_is_closed_or_if_it_is_dropped(settings):
     import gc
 
     from core import event_views
 
-    monkeypatch.setattr(event_views, "_open", 0)
     settings.LIVE_MAX_STREAMS = 3
-    # given three slots taken by three streams
-    assert all(event_views._take_slot() for _ in range(3))
-    kept, dropped, unstarted = (event_views._Stream(["market:en"]) for _ in range(3))
-    assert not event_views._take_slot()
+    # given a stream of an earlier pool still open (an earlier test's, collected at any time)
+    earlier = event_views._Slots()
+    assert earlier.take()
+    stray = event_views._Stream(["market:en"], earlier)
+    # and three slots of a pool of its own taken by three streams
+    slots = event_views._Slots()
+    assert all(slots.take() for _ in range(3))
+    kept, dropped, unstarted = (event_views._Stream(["market:en"], slots) for _ in range(3))
+    assert not slots.take()
 
-    # when one is closed twice, one dropped without being closed, and one closed before it started
+    # when one is closed twice, one dropped without being closed, and one closed before it started, and the
+    # earlier stream is dropped meanwhile
     kept.close()
     kept.close()
-    del dropped
+    del dropped, stray
     gc.collect()
     unstarted.close()
 
-    # then each gave back exactly its own slot
-    assert event_views._open == 0
+    # then each gave back exactly its own slot, to the pool it took it from
+    assert slots.open == 0
+    assert earlier.open == 0
 
 
 def test_a_halt_and_a_resume_are_published_to_the_open_market_watches(market_setup, settings, monkeypatch):

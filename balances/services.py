@@ -65,6 +65,8 @@ def account_open(*, kind: str, name: str, owner: User | None = None, broker: Bro
     account.code = f"{prefix}{account.pk:06d}"
     account.save(update_fields=["code"])
     CashBalance.objects.create(account=account)
+    if kind == Account.Kind.FEE:
+        hooks.fee_account_opened.fire(account_id=account.pk, broker_id=account.broker_id)
     return account
 
 

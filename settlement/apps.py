@@ -6,11 +6,12 @@ class SettlementConfig(AppConfig):
     verbose_name = "Settlement"
 
     def ready(self) -> None:
+        from balances import hooks as balances_hooks
         from balances import replay
         from exchange import live
         from ledger import hooks
 
-        from . import entries, reconcile, selectors, tasks
+        from . import entries, reconcile, selectors, sweeping, tasks
         from . import hooks as settlement_hooks
         from .models import SettlementAction
 
@@ -27,4 +28,7 @@ class SettlementConfig(AppConfig):
                 list(SettlementAction.objects.filter(pk=action_id).values_list("trade_id", flat=True)), "acted"
             )
         )
+        # The trades of a member's clients that waited for its fee account are tried at the next sweep, not after
+        # what is left of their back-off (up to 5 minutes).
+        balances_hooks.fee_account_opened.register(lambda **_: sweeping.forgive())
         replay.register_effect(entries.EntryKind.SETTLEMENT, lambda p: entries.settlement_read(p).movements())

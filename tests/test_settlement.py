@@ -615,15 +615,18 @@ def test_the_seal_task_settles_last_after_queuing_what_else_a_new_block_starts(m
     assert order == ["hook 7", "co-signing queued", "next seal queued", "settle 7"]
 
 
-def _client_of_a_member_without_a_fee_account(cash: str = "5000") -> Account:
+def _client_of_a_member_without_a_fee_account(cash: str = "5000", member: str = "NEW1") -> Account:
     """A funded investor of a member firm whose fee account is not opened yet: its trades cannot settle (their
     commission has nowhere to go) until it is."""
-    newcomer = Broker.objects.create(code="NEW1", name="New Member", fee_bps=D("2.5"), fee_minimum=D("5"))
+    newcomer = Broker.objects.create(code=member, name=f"New Member {member}", fee_bps=D("2.5"), fee_minimum=D("5"))
     staff, checker = (
-        User.objects.create_user(username=f"new-{n}", password="pw-test-2026", role=Role.BROKER_STAFF, broker=newcomer)
+        User.objects.create_user(
+            username=f"{member}-{n}", password="pw-test-2026", role=Role.BROKER_STAFF, broker=newcomer
+        )
         for n in ("staff", "checker")
     )
-    client = approved_investor(username="new-client", broker=newcomer, maker=staff, checker=checker, seq=990001)
+    seq = 990000 + int(member[3:])
+    client = approved_investor(username=f"{member}-client", broker=newcomer, maker=staff, checker=checker, seq=seq)
     cash_deposit(actor=staff, account=client, amount=D(cash))
     return client
 
@@ -757,6 +760,63 @@ def test_a_trade_that_cannot_settle_is_swept_again_only_after_a_back_off_that_do
     assert Trade.objects.get(pk=stuck.pk).status == "matched" and not Settlement.objects.filter(trade=stuck).exists()
     assert cache.get(sweeping.WALK_KEY) is None
     assert replay_check() == []
+
+
+def test_opening_the_missing_fee_account_lets_the_next_sweep_try_every_trade_backed_off(
+    market, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from balances.services import account_open
+    from settlement import sweeping, tasks
+
+    # given two sealed trades of a client whose member has no fee account, their tasks lost, each backed off three
+    # times (20 s to wait), and a trade of another client backed off by itself
+    client = _client_of_a_member_without_a_fee_account(cash="50000")
+    stuck = _lost_buys(market, client, "s1", "s2")
+    (other,) = _lost_buys(market, market.investor(cash="50000"), "o1")
+    monkeypatch.setattr(tasks, "trades_settle", lambda **kw: kw["failed"].extend(kw["trade_ids"]) or 0)
+    for _ in range(3):
+        for trade in (*stuck, other):
+            cache.delete(sweeping._gate(trade.pk))
+        tasks.sweep()
+    assert all(10 < _ttl(sweeping._gate(t.pk)) <= 20 for t in (*stuck, other))
+    assert sweeping.due([t.pk for t in (*stuck, other)]) == []
+    monkeypatch.undo()
+
+    # when the member's fee account is opened (and committed)
+    with django_capture_on_commit_callbacks(execute=True):
+        account_open(kind=Account.Kind.FEE, name="New Member fees", broker=client.broker)
+
+    # then no trade waits any more, and the next sweep settles them all
+    assert sweeping.due([t.pk for t in (*stuck, other)]) == [t.pk for t in (*stuck, other)]
+    assert tasks.sweep() == 3
+    assert {Trade.objects.get(pk=t.pk).status for t in (*stuck, other)} == {"settled"}
+
+    # and a trade failing after it starts its back-off afresh (5 s), its earlier failures forgotten
+    (late,) = _lost_buys(market, _client_of_a_member_without_a_fee_account(member="NEW2"), "l1")
+    tasks.sweep()
+    assert Trade.objects.get(pk=late.pk).status == "matched" and 0 < _ttl(sweeping._gate(late.pk)) <= 5
+    assert replay_check() == []
+
+
+def test_an_account_other_than_a_fee_account_forgives_no_back_off(market, django_capture_on_commit_callbacks):
+    from balances.services import account_open
+    from settlement import sweeping, tasks
+
+    # given a trade backed off for want of its member's fee account
+    (stuck,) = _lost_buys(market, _client_of_a_member_without_a_fee_account(), "s1")
+    tasks.sweep()
+    assert sweeping.due([stuck.pk]) == []
+
+    # when an investor's and a market maker's account are opened
+    with django_capture_on_commit_callbacks(execute=True):
+        account_open(kind=Account.Kind.INVESTOR, name="张三", owner=market.user(Role.INVESTOR), broker=market.broker)
+        account_open(kind=Account.Kind.MARKET_MAKER, name="MM two", owner=market.user(Role.MARKET_MAKER))
+
+    # then the trade still waits out its back-off
+    assert sweeping.due([stuck.pk]) == []
+    assert Trade.objects.get(pk=stuck.pk).status == "matched"
 
 
 def test_a_sweep_started_while_another_walks_leaves_it_alone_and_the_next_one_settles(market):

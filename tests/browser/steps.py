@@ -11,6 +11,15 @@ from tests.conftest import totp_code, totp_enrol
 PASSWORD = "pw-test-2026"
 
 
+def forget_session(page: Page) -> None:
+    """Sign out by forgetting the cookies, as a new visitor comes, the page left first: the last page's scripts
+    (a poll, the session timer) would otherwise go on asking without a cookie, and the login page the server
+    answers such a request with sets a CSRF cookie of its own, which, landing after the one of the login page
+    the test goes to next, made that page's form fail the CSRF check (a CI run under load: 403 on /login/)."""
+    page.goto("about:blank")
+    page.context.clear_cookies()
+
+
 def log_in(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
     """The login page; for a staff role then the code page, with the current code of their authenticator
     (enrolled first if need be), as a staff member types it from the app. Lands on the market watch."""

@@ -22,7 +22,7 @@ from kyc.models import KycProfile
 from ledger.models import Block
 from registry.models import Security
 from surveillance.models import Alert
-from tests.browser.steps import log_in
+from tests.browser.steps import forget_session, log_in
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
@@ -159,11 +159,11 @@ def test_every_page_of_every_role_passes_axe(browser, live_server, demo_market, 
         found += _violations(page, "/login/ (wrong password)")
         page.goto(f"{live_server.url}/password-reset/")
         found += _violations(page, "/password-reset/")
-        page.context.clear_cookies()
+        forget_session(page)
 
         for username, paths in pages.items():
             # When each demo login visits its pages
-            page.context.clear_cookies()
+            forget_session(page)
             log_in(page, live_server.url, username, DEMO_PASSWORD)
             if language == "en":
                 page.locator(".langswitch button[value='en']").click()

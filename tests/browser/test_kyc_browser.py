@@ -42,12 +42,12 @@ class InvestorLogin:
 
 
 def log_in(page: Page, base: str, username: str, password: str) -> None:
-    page.context.clear_cookies()
+    steps.forget_session(page)
     steps.log_in(page, base, username, password)
 
 
 def register_online(page: Page, base: str, market: Market, *, username: str, password: str) -> None:
-    page.context.clear_cookies()
+    steps.forget_session(page)
     page.goto(f"{base}/login/")
     page.get_by_role("link", name="在线开户").click()
     page.wait_for_url(f"{base}/kyc/register/")

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from exchange.models import NegotiatedTrade
-from tests.browser.steps import log_in
+from tests.browser.steps import forget_session, log_in
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ def test_a_proposal_from_one_investor_confirmed_by_another_with_the_code(page: P
     expect(page.locator(f'#negotiated-mine tr[data-proposal="{proposal.pk}"]')).to_be_visible()
 
     # and the buyer, signed in, confirms it with the code
-    page.context.clear_cookies()
+    forget_session(page)
     log_in(page, base, buyer.owner.username)
     page.goto(f"{base}/negotiated/")
     waiting = page.locator(f'#negotiated-waiting form[data-proposal="{proposal.pk}"]')

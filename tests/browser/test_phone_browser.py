@@ -24,7 +24,7 @@ from ledger.services import block_seal
 from settlement import instructions
 from settlement.services import trade_settle
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
-from tests.browser.steps import log_in
+from tests.browser.steps import forget_session, log_in
 from tests.browser.test_accessibility_browser import _violations
 from tests.conftest import build_market
 
@@ -359,7 +359,7 @@ def test_a_released_freeze_and_the_securities_registry_read_in_lines_on_a_phone(
         (market.depository, "/depository/", "HuaXing Tech"),
     ):
         # when the regulator opens the freezes, and the depository its registry, on a phone
-        page.context.clear_cookies()
+        forget_session(page)
         log_in(page, base, user.username)
         switch_language(page, language)
         page.goto(f"{base}{path}")

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from core.models import Role
 from exchange.models import Order
 from exchange.services import OrderRequest, order_place
-from tests.browser.steps import log_in
+from tests.browser.steps import forget_session, log_in
 from tests.browser.test_csp_browser import watch_console
 from tests.conftest import build_market
 
@@ -95,7 +95,7 @@ def test_the_ticket_warns_before_submitting_and_confirms_the_order(page: Page, l
     # then the ticket says, before anything is submitted, that suitability will refuse it
     expect(page.locator('#precheck li[data-code="unsuitable_risk_level"]')).to_be_visible()
     assert not Order.objects.exists()
-    page.context.clear_cookies()
+    forget_session(page)
 
     # when the bold one orders 500 at 10.10 and reviews it
     log_in(page, base, bold.owner.username)

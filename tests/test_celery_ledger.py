@@ -31,16 +31,19 @@ def test_a_trade_placed_through_the_api_is_sealed_by_beat_and_worker_and_its_pro
         assert wait_for(lambda: not PendingEntry.objects.exists(), timeout=20), stack.logs()
 
         # when an order fills through the API
-        placed = time.monotonic()
         body = order_body(market, client_order_id="e2e")
         assert client.post("/api/v1/orders/", body, format="json").status_code == 201
+        # (counted from the answer, when the trade has committed: the time the test's own request took on a loaded
+        # machine is not beat's nor the worker's; counted from before it, the test failed with the API request alone
+        # taking 2 s there, and the seals of those seconds finding nothing committed yet)
+        placed = time.monotonic()
         trade = Trade.objects.get()
 
         # then beat and the worker seal it into a signed block within 2 seconds
         leaf = wait_for(lambda: Leaf.objects.filter(entry_id=trade.entry_id).first(), timeout=10)
         sealed_after = time.monotonic() - placed
         assert leaf is not None, stack.logs()
-        assert sealed_after < 2.0, f"sealed after {sealed_after:.2f}s"
+        assert sealed_after < 2.0, f"sealed after {sealed_after:.2f}s\n{stack.logs()}"
 
     detail = client.get(f"/api/v1/trades/{trade.pk}/").json()
     # (the worker settles it right after sealing: DvP follows the seal)

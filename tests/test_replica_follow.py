@@ -150,13 +150,19 @@ def test_a_following_replica_outlives_one_502_and_copies_the_next_block(node, mo
 # What the HTTP client makes of the source's answers
 
 
+# The HTTP client's timeout in these tests: long enough for any answer of a stub on this machine, however loaded
+# (it was 0.3 s, which a loaded CI machine can miss for an answer that comes at once), and the stub's late answer
+# comes well after it.
+FETCH_TIMEOUT = 2.0
+
+
 class _Stub(http.server.BaseHTTPRequestHandler):
     """A source (or the proxy before it) answering by path: 502, 404, 401, too late, or not at all."""
 
     def do_GET(self):
         what = self.path.removeprefix("/api/v1/ledger/")
         if what == "late/":
-            time.sleep(1)
+            time.sleep(FETCH_TIMEOUT + 2)
         if what == "dropped/":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -189,10 +195,10 @@ def stub():
 
 def test_the_http_client_tells_no_answer_from_a_missing_resource_and_from_a_refused_token(stub):
     # given the replica's HTTP client of a source
-    fetch = http_fetcher(stub, "token", timeout=0.3)
+    fetch = http_fetcher(stub, "token", timeout=FETCH_TIMEOUT)
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # a port nobody listens on
-    nobody = http_fetcher(f"http://127.0.0.1:{closed.getsockname()[1]}", "token", timeout=0.3)
+    nobody = http_fetcher(f"http://127.0.0.1:{closed.getsockname()[1]}", "token", timeout=FETCH_TIMEOUT)
 
     # when the source answers, then the answer
     assert fetch("head/") == {"tree_size": 1}

@@ -20,6 +20,9 @@ def queued(settings, monkeypatch):
     """The seals a wake-up queues, as (countdown, queue), instead of sending them; the wake key cleared."""
     settings.LEDGER_SEAL_ON_COMMIT = True
     settings.LEDGER_SEAL_WAKE_DELAY = 0.3
+    # The wake key lives two beats (ledger.wakeup): with beat's 1 s, a burst test slower than 2 s on a loaded
+    # machine saw its key expire and a second seal queued. Beats of 30 s keep it for the whole of any test here.
+    settings.LEDGER_SEAL_EVERY = 30.0
     calls: list[tuple[float, str]] = []
     monkeypatch.setattr(tasks.seal, "apply_async", lambda **kw: calls.append((kw["countdown"], kw["queue"])))
     cache.delete(wakeup.WAKE_KEY)

@@ -76,6 +76,20 @@ def test_resident_id_checksum():
     assert validate_resident_id("12345")
 
 
+def test_a_resident_id_of_someone_born_today_in_china_is_plausible_while_utc_is_still_yesterday(monkeypatch):
+    # given 07:30 on 2 March 2027 in Shanghai, 23:30 on 1 March UTC
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2027, 3, 1, 23, 30, tzinfo=dt.UTC))
+
+    def born(day: str) -> str:
+        first17 = f"11010520270{day}002"
+        return first17 + check_character(first17)
+
+    # when numbers of someone born on 2 March and on 3 March are checked
+    # then the first is plausible (born today there), the second is not (tomorrow)
+    assert validate_resident_id(born("302")) is None
+    assert validate_resident_id(born("303")) == "The date of birth in the ID number is not plausible."
+
+
 def test_questionnaire_scores_to_levels():
     assert score(ANSWERS_C1) == (2, 1)
     assert score(ANSWERS_C5)[1] == 5

@@ -386,6 +386,7 @@ def test_trades_page_goes_from_matched_to_sealed_with_a_proof_that_verifies(mark
         "block_height": leaf.block_id,
         "leaf_index": leaf.leaf_index,
         "block_url": None,  # an investor cannot open the explorer
+        "entry_url": None,  # nor the trade's entry in it
         "proof_url": proof_url,
         "trade_url": f"/trades/{trade.pk}/",  # its steps and the in-browser check
     }

@@ -491,7 +491,7 @@ def test_a_freeze_not_in_force_shows_nothing_frozen_now(market, language):
 
     # when the cash freeze is approved, then it shows what it holds; when released, nothing again
     sv.freeze_approve(actor=reg2, freeze_id=cash.pk)
-    assert frozen_now()[cash.pk] == "100.00"
+    assert frozen_now()[cash.pk] == {"en": "100.00 CNY", "zh-hans": "100.00 元"}[language]  # with its unit
     sv.freeze_release(actor=reg2, freeze_id=cash.pk, reason="Lifted")
     assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}
 

@@ -540,8 +540,10 @@ def _trade_ledger(trade: Trade, user) -> dict:
         "sealed": True,
         "block_height": trade.block_height,
         "leaf_index": trade.leaf_index,
-        # Only supervisors may open the ledger explorer; the others see the height as text.
+        # Only supervisors may open the ledger explorer; the others see the height and the leaf as text.
         "block_url": reverse("ledger-block", args=[trade.block_height]) if user.role in SUPERVISORS else None,
+        # The trade's own entry, one click from its row (found by a walk: only its block was linked).
+        "entry_url": reverse("ledger-entry", args=[trade.leaf_index]) if user.role in SUPERVISORS else None,
         "proof_url": reverse("api-trade-proof", args=[trade.pk]) + "?download=1",
     }
 

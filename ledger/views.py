@@ -19,6 +19,7 @@ import time
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -169,6 +170,21 @@ def _pretty(canonical: bytes) -> str:
         return canonical.decode(errors="replace")
 
 
+def _trade_ids(canonical: bytes) -> list[int]:
+    """The trades an entry is about (a TRADE, a SETTLEMENT, its hold, release or refusal, a CORRECTION): its
+    payload's ``trade_id``, or ``trade_ids`` of a net settlement; none for other kinds or unreadable bytes."""
+    try:
+        payload = json.loads(canonical).get("payload")
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(payload, dict):
+        return []
+    ids = payload.get("trade_ids") if "trade_ids" in payload else [payload.get("trade_id")]
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+
+
 @role_required(*SUPERVISORS)
 def entry_detail(request, leaf_index: int):
     leaf = selectors.leaf_at(leaf_index)
@@ -182,6 +198,9 @@ def entry_detail(request, leaf_index: int):
         "pretty": _pretty(canonical),
         "canonical": canonical.decode(errors="replace"),
         "size": len(canonical),
+        # The trade pages an entry is about, one click away (found by a walk: the way from a trade to its entry
+        # existed, not back). A URL by name: the ledger imports nothing of the trading app.
+        "trades": [(pk, reverse("trade", args=[pk])) for pk in _trade_ids(canonical)],
     }
     return render(request, "ledger/entry.html", context)
 

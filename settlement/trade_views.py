@@ -135,6 +135,10 @@ def trade_page(request, trade_id: int):
         "block_url": reverse("ledger-block", args=[trade.block_height])
         if sealed and request.user.role in SUPERVISORS
         else None,
+        # The trade's own ledger entry, for those who may open the explorer (found by a walk: only its block was).
+        "entry_url": reverse("ledger-entry", args=[trade.leaf_index])
+        if sealed and request.user.role in SUPERVISORS
+        else None,
         "witnesses_configured": bool(witnessing.witnesses()),
         "cosigned": cosigned,
         "settlement": settlement,

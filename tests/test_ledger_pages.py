@@ -386,6 +386,7 @@ def test_trades_page_goes_from_matched_to_sealed_with_a_proof_that_verifies(mark
         "block_height": leaf.block_id,
         "leaf_index": leaf.leaf_index,
         "block_url": None,  # an investor cannot open the explorer
+        "entry_url": None,  # nor the trade's entry in it
         "proof_url": proof_url,
         "trade_url": f"/trades/{trade.pk}/",  # its steps and the in-browser check
     }
@@ -455,3 +456,41 @@ def test_a_supervisor_sees_the_block_of_a_trade_as_a_link(ledger, auditor):
     # then
     assert {r["ledger"]["block_url"] for r in rows} == {"/ledger/blocks/1/"}
     assert {r["status"] for r in rows} == {"sealed"}
+
+
+def test_a_trades_entry_links_back_to_the_trade_other_entries_name_none(ledger, auditor):
+    # (found by a walk: a trade's page led to its entry, the entry not back to the trade)
+    # given the two trades' TRADE entries, and a set-up entry (a deposit, a key) that is about no trade
+    leaves = {t.pk: Leaf.objects.get(entry_id=t.entry_id) for t in ledger.trades}
+    about_trades = ["TRADE", "SETTLEMENT", "SETTLEMENT_HOLD", "SETTLEMENT_RELEASE", "SETTLEMENT_FAILED", "CORRECTION"]
+    other_leaf = Leaf.objects.exclude(entry__kind__in=about_trades).order_by("leaf_index").first()
+
+    for trade_id, leaf in leaves.items():
+        # when a supervisor opens a TRADE entry
+        body = text(auditor.get(f"/ledger/entries/{leaf.leaf_index}/"))
+        # then it links that trade's page, and only that one
+        assert f'<dd id="entry-trades"><a href="/trades/{trade_id}/">{trade_id}</a></dd>' in body
+        other = next(pk for pk in leaves if pk != trade_id)
+        assert f'href="/trades/{other}/"' not in body
+
+    # when a supervisor opens that entry, then no trade is named
+    response = auditor.get(f"/ledger/entries/{other_leaf.leaf_index}/")
+    assert response.status_code == 200 and response.context["trades"] == []
+    assert 'id="entry-trades"' not in text(response)
+    # and the trade pages it links open for the supervisor
+    assert all(auditor.get(f"/trades/{pk}/").status_code == 200 for pk in leaves)
+
+
+def test_the_trades_an_entrys_payload_names_are_read_safely():
+    from ledger.views import _trade_ids
+
+    # a trade's, a net settlement's, and payloads that name no trade or are not what they should be
+    assert _trade_ids(b'{"kind":"TRADE","payload":{"trade_id":7}}') == [7]
+    assert _trade_ids(b'{"kind":"SETTLEMENT","payload":{"trade_ids":[3,4]}}') == [3, 4]
+    assert _trade_ids(b'{"kind":"DEPOSIT","payload":{"account":"INV1"}}') == []
+    assert _trade_ids(b'{"kind":"X","payload":{"trade_id":"7"}}') == []
+    assert _trade_ids(b'{"kind":"X","payload":{"trade_id":true}}') == []
+    assert _trade_ids(b'{"kind":"X","payload":{"trade_ids":"1,2"}}') == []
+    assert _trade_ids(b'{"kind":"X","payload":[1]}') == []
+    assert _trade_ids(b"[1, 2]") == []
+    assert _trade_ids(b"\xff not json") == []

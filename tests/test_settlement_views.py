@@ -231,3 +231,23 @@ def test_the_monitor_withholds_a_regulators_instruction_reason_from_the_exchange
         log_in(client, reader)
         assert "SECRET insider probe" in client.get("/settlement/").content.decode()
         assert "SECRET insider probe" in client.get("/settlement/data/").json()["held_html"]
+
+
+def test_the_monitors_trades_link_their_pages_for_whoever_reads_the_monitor(sealed_trade, client):
+    # (found by a walk: a held trade's number led nowhere; its page says whose hold it is and where it is sealed)
+    market, _buyer, _mm, trade = sealed_trade
+    csd = api_for(market.depository)
+    assert csd.post(f"/api/v1/trades/{trade.pk}/hold/", {"reason": "court order"}, format="json").status_code == 200
+    link = f'<td class="num"><a href="/trades/{trade.pk}/">{trade.pk}</a></td>'
+    for role in (Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR):
+        # when a reader of the monitor opens it, and the figures it polls
+        log_in(client, market.user(role))
+        page = client.get("/settlement/").content.decode()
+        held_html = client.get("/settlement/data/").json()["held_html"]
+        # then the held trade's number links its page, which opens for them
+        row = page.split(f'data-trade="{trade.pk}"')[1].split("</tr>")[0]
+        assert link in row and link in held_html
+        assert client.get(f"/trades/{trade.pk}/").status_code == 200
+    # and the trade is still held: reading changed nothing
+    trade.refresh_from_db()
+    assert trade.status == "held"

@@ -491,7 +491,7 @@ def test_a_freeze_not_in_force_shows_nothing_frozen_now(market, language):
 
     # when the cash freeze is approved, then it shows what it holds; when released, nothing again
     sv.freeze_approve(actor=reg2, freeze_id=cash.pk)
-    assert frozen_now()[cash.pk] == "100.00"
+    assert frozen_now()[cash.pk] == {"en": "100.00 CNY", "zh-hans": "100.00 元"}[language]  # with its unit
     sv.freeze_release(actor=reg2, freeze_id=cash.pk, reason="Lifted")
     assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}
 
@@ -795,3 +795,45 @@ def test_a_waiting_correction_tells_those_who_cannot_decide_it_who_will(market):
     assert waiting not in row_for(proposer) and "withdraw" in row_for(proposer)
     assert waiting not in row_for(market.user(Role.REGULATOR)) and "approve" in row_for(market.user(Role.REGULATOR))
     assert snapshot() == before
+
+
+def test_a_freeze_row_leads_a_supervisor_to_the_accounts_audit_trail_and_a_regulator_to_the_reveal(market):
+    # (found by a walk: a freeze named its account and led nowhere, where an alert's accounts lead on)
+    # given an approved freeze of an investor's shares
+    reg1, reg2, auditor = market.user(Role.REGULATOR), market.user(Role.REGULATOR), market.user(Role.AUDITOR)
+    investor = market.investor(shares=500)
+    from supervision import services as sv
+
+    freeze = sv.freeze_propose(
+        actor=reg1,
+        account=investor.code,
+        security=market.security.code,
+        quantity=100,
+        legal_reference="(2026)沪74执10号",
+        reason="Asset preservation",
+    )
+    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    trail = f'href="/audit/?target={investor.code}"'
+    reveal = f'href="/kyc/reveal/?q={investor.code}"'
+
+    # when the regulator reads the console and the freezes page, the auditor the freezes page
+    console = signed_in(reg1).get("/supervision/").content.decode()
+    regulator_list = signed_in(reg1).get("/supervision/freezes/").content.decode()
+    auditor_list = signed_in(auditor).get("/supervision/freezes/").content.decode()
+
+    # then the row's account leads to its audit trail, and for the regulator to the identity reveal
+    for page in (console, regulator_list):
+        row = page.split(f'data-freeze="{freeze.pk}"')[1].split("</tr>")[0]
+        assert trail in row and reveal in row
+    row = auditor_list.split(f'data-freeze="{freeze.pk}"')[1].split("</tr>")[0]
+    assert trail in row and reveal not in row
+    # and those links open for them
+    assert signed_in(auditor).get(f"/audit/?target={investor.code}").status_code == 200
+
+    # when the broker's staff and the holder read their freezes
+    for viewer in (market.staff, investor.owner):
+        page = signed_in(viewer).get("/supervision/freezes/").content.decode()
+        row = page.split(f'data-freeze="{freeze.pk}"')[1].split("</tr>")[0]
+        # then the row is there, without links to pages they may not open
+        assert investor.code in row
+        assert "/audit/" not in row and "/kyc/reveal/" not in row

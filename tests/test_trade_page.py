@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from core.models import Role
+from exchange import selectors as exchange_selectors
 from exchange.services import OrderRequest, order_place
 from ledger import checkpoint, witness, witnessing
 from ledger.models import SigningKey
@@ -264,3 +265,40 @@ def test_staff_and_supervisors_read_both_parties_and_their_fees_where_a_party_re
     facts = mine[mine.index('id="trade-facts"') : mine.index('id="trade-steps"')]
     assert ">Side<" in facts and ">Buyer<" not in facts and 'data-field="seller"' not in facts
     assert trade.seller.code not in mine
+
+
+def test_a_supervisor_goes_from_a_trade_to_its_ledger_entry_a_party_reads_the_leaf_as_text(market, client):
+    # (found by a walk: the trade page and the trades list linked the block, not the trade's own entry)
+    # given a sealed trade, a regulator and the buying investor
+    investor, trade = _trade(market)
+    block_seal()
+    regulator = market.user(Role.REGULATOR)
+    trade = exchange_selectors.trades_visible(regulator).get(pk=trade.pk)  # with its leaf and block
+    entry_url = f"/ledger/entries/{trade.leaf_index}/"
+
+    # when the regulator opens the trade's page, the trades list and the list's polled ledger cell
+    log_in(client, regulator)
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    listed = client.get("/trades/").content.decode()
+    polled = client.get(f"/trades/data/?ids={trade.pk}").json()
+
+    # then each links the trade's entry, beside the block's link as before, and the entry is the trade's
+    assert f'<a href="{entry_url}" id="trade-entry-link">第 {trade.leaf_index} 号记录</a>' in _step(page, "sealed")
+    assert f'href="/ledger/blocks/{trade.block_height}/"' in _step(page, "sealed")
+    assert f'<a href="{entry_url}" class="entry-link">叶子 {trade.leaf_index}</a>' in listed
+    (row,) = polled["rows"]
+    assert f'href="{entry_url}"' in row["ledger_html"]
+    entry_page = client.get(entry_url)
+    assert entry_page.status_code == 200 and "TRADE" in entry_page.content.decode()
+
+    # when the investor, a party who may not open the ledger explorer, opens the same pages
+    client.logout()
+    log_in(client, investor.owner)
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    listed = client.get("/trades/").content.decode()
+
+    # then the leaf is text, not a link (the explorer would refuse them), and the record number is still shown
+    assert entry_url not in page and entry_url not in listed
+    assert f"第 {trade.leaf_index} 号记录" in _step(page, "sealed")
+    assert f"叶子 {trade.leaf_index}" in listed
+    assert client.get(entry_url).status_code == 403

@@ -266,8 +266,9 @@ def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_s
     assert not AuditEvent.objects.filter(action="identity_reveal").exclude(outcome="refused").exists()
     assert AuditEvent.objects.filter(action="identity_reveal", outcome="refused").count() == 1
 
-    # when the regulator gives the legal reason and reveals
+    # when the regulator gives the legal reason and reveals, agreeing to the question asked first
     card.get_by_label("查看身份的法律依据").fill("(2026) 沪01 刑初 77 号协查函")
+    page.once("dialog", lambda dialog: dialog.accept())
     card.get_by_role("button", name="查看真实身份").click()
 
     # then the full identity is shown, once
@@ -304,6 +305,49 @@ def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_s
     expect(log_row.locator("td").nth(4)).to_have_text("(2026) 沪01 刑初 77 号协查函")
     expect(page.locator("main")).not_to_contain_text("110105198001010075")
     assert IdentityReveal.objects.count() == 1
+
+
+def test_a_reveal_asks_first_restating_the_reason_and_a_no_reveals_nothing(page: Page, live_server):
+    # (found by a walk: the reveal, an IDENTITY_REVEAL on the ledger that cannot be undone, was sent at one click)
+    # given an approved investor and a regulator on the reveal page with the investor found
+    market = build_market()
+    account = approved_investor(
+        username="lina", broker=market.broker, maker=market.staff, checker=market.checker, seq=8, real_name="李娜"
+    )
+    regulator = market.user(Role.REGULATOR)
+    base = live_server.url
+    log_in(page, base, regulator.username)
+    page.goto(f"{base}/kyc/reveal/?q={account.code}")
+    card = page.locator(f'[data-profile="{account.owner.kyc.pk}"]')
+    asked: list[str] = []
+
+    # when the regulator types the reason, presses the button and answers no
+    card.get_by_label("查看身份的法律依据").fill("(2026) 沪01 刑初 78 号协查函")
+
+    def say_no(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", say_no)
+    card.get_by_role("button", name="查看真实身份").click()
+
+    # then the question named the account and the reason, nothing was revealed or recorded, the reason is kept
+    expect(card.get_by_label("查看身份的法律依据")).to_have_value("(2026) 沪01 刑初 78 号协查函")
+    assert len(asked) == 1
+    assert account.code in asked[0] and "“(2026) 沪01 刑初 78 号协查函”" in asked[0]
+    assert page.url == f"{base}/kyc/reveal/?q={account.code}"
+    assert not IdentityReveal.objects.exists()
+    assert not AuditEvent.objects.filter(action="identity_reveal").exists()
+    assert not Entry.objects.filter(kind="IDENTITY_REVEAL").exists()
+
+    # when the regulator presses it again and answers yes
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.get_by_role("button", name="查看真实身份").click()
+
+    # then the identity is shown and the one reveal is recorded
+    expect(page.locator("#revealed-name")).to_have_text("李娜")
+    assert IdentityReveal.objects.get().reason == "(2026) 沪01 刑初 78 号协查函"
+    assert Entry.objects.filter(kind="IDENTITY_REVEAL").count() == 1
 
 
 def test_a_deposit_above_the_threshold_asks_as_a_request_and_a_bad_amount_asks_nothing(page: Page, live_server):

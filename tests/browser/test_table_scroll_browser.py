@@ -1,0 +1,47 @@
+"""A table wider than its box scrolls inside the box, and only there: the page beside it keeps the window's width
+(headless Chromium, the regulator's console at a tablet's width)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from core.models import Role
+from supervision import services as supervision
+from tests.browser.steps import log_in
+from tests.conftest import build_market
+
+pytestmark = pytest.mark.browser
+
+TABLET = {"width": 800, "height": 900}
+
+
+def test_the_consoles_freeze_table_scrolls_in_its_box_not_the_page(page: Page, live_server):
+    # given an active freeze (its row has a release form, whose label is visually hidden) and a regulator
+    market = build_market()
+    investor = market.investor(cash="1000", shares=500)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = supervision.freeze_propose(
+        actor=reg1,
+        account=investor.code,
+        security=market.security.code,
+        quantity=100,
+        legal_reference="上海金融法院 (2026)沪74执保123号 Shanghai Financial Court preservation order",
+        reason="财产保全 Asset preservation",
+    )
+    supervision.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    log_in(page, live_server.url, reg1.username)
+
+    # when the regulator opens the console in a window narrower than the freeze table
+    page.set_viewport_size(TABLET)
+    page.goto(f"{live_server.url}/supervision/")
+    row = page.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"]')
+    expect(row.locator('[data-action="release"]')).to_have_count(1)
+    box = page.locator(".table-scroll:has(#freezes-table)")
+    assert box.evaluate("b => b.scrollWidth > b.clientWidth"), "the table is wider than its box, as on a tablet"
+
+    # then the table scrolls in its box and the page does not scroll sideways
+    assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"]
+    # and the release form's label is still there for a screen reader, nothing else changed on the row
+    expect(row.get_by_label("解除原因")).to_have_count(1)
+    expect(row.locator(".status")).to_have_text("有效")

@@ -103,7 +103,12 @@ FILTER_PARAMETERS = [
         description="a part of the action's code (freeze: freeze_propose, freeze_approve, …) or of its name in the "
         "request's language (Accept-Language), case-insensitive",
     ),
-    OpenApiParameter("target", str, required=False, description="the object acted on (exact)"),
+    OpenApiParameter(
+        "target",
+        str,
+        required=False,
+        description="the object acted on (exact; an account code in any case: inv000004 finds INV000004)",
+    ),
     OpenApiParameter("outcome", str, required=False, enum=list(OUTCOMES)),
     OpenApiParameter("since", str, required=False, description="date or ISO 8601 time (inclusive)"),
     OpenApiParameter("until", str, required=False, description="date (inclusive) or ISO 8601 time (exclusive)"),

@@ -94,3 +94,21 @@ def test_a_bad_action_filter_is_a_400_and_a_form_error(trail, typed):
     assert page.status_code == 400 and 'id="audit-filter-error"' in page.content.decode()
     assert "action is too long or not text." in page.content.decode()
     assert not any(f'data-action="{a}"' in page.content.decode() for a in ACTIONS)
+
+
+def test_the_object_filter_finds_an_account_code_typed_in_small_letters_and_nothing_else_loosely(market):
+    # given records about an account, about a user and about a trade
+    regulator, auditor = market.user(Role.REGULATOR), market.user(Role.AUDITOR)
+    for target in ("INV000004", "investor1", "trade 12"):
+        audit_record(actor=regulator, action="freeze_propose", target=target)
+
+    def found(typed: str) -> list[str]:
+        response = api_for(auditor).get("/api/v1/audit/", {"target": typed})
+        assert response.status_code == 200, response.content
+        return [r["target"] for r in response.json()["results"]]
+
+    # when the auditor filters by the account code in small letters, or as it is, then its record is found
+    assert found("inv000004") == found("INV000004") == ["INV000004"]
+    # and the other filters stay exact: no part of a code, no other spelling of a user or a trade
+    assert found("inv00000") == [] and found("trade 12") == ["trade 12"] and found("investor1") == ["investor1"]
+    assert found("INVESTOR1") == [] and found("Trade 12") == []

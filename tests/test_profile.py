@@ -472,6 +472,9 @@ def test_under_cn_regional_the_security_shows_the_rules_in_force_and_says_the_ve
     assert '<dd id="rule-qualified-only">Yes</dd>' in page
     assert '<dd class="num" id="rule-holding-days">5</dd>' in page
     assert 'id="venue-overrides"' in page and "the venue&#x27;s cap of 200 applies" in page
+    # (in Chinese, listed as Chinese lists them, with 、 between)
+    chinese = client.get(f"/securities/{code}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '<dd id="rule-trading-modes">询价、协议转让</dd>' in chinese
 
     # and so does the operator's change page
     staff = Client()

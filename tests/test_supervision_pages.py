@@ -837,3 +837,33 @@ def test_a_freeze_row_leads_a_supervisor_to_the_accounts_audit_trail_and_a_regul
         # then the row is there, without links to pages they may not open
         assert investor.code in row
         assert "/audit/" not in row and "/kyc/reveal/" not in row
+
+
+def test_an_approval_or_a_release_asks_naming_what_it_decides(decisions):
+    import html
+
+    from exchange.models import Trade
+
+    # given a freeze proposed by one regulator, freezes in force, and a correction proposed by the depository
+    proposed, active, correction = decisions["proposed"], decisions["active"][1], decisions["correction"]
+    account, code = proposed.account.code, proposed.security.code
+    trade = Trade.objects.get(pk=correction.trade_id)
+    before = _decision_state()
+
+    # when the other regulator opens the console and the corrections, in English and in Chinese
+    client = signed_in(decisions["reg2"])
+    freezes = html.unescape(client.get("/supervision/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    corrections = html.unescape(client.get("/supervision/corrections/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    chinese = html.unescape(client.get("/supervision/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode())
+
+    # then each question names what it decides: the freeze's shares and account, the freeze released, the trade's
+    # terms before and after the correction
+    assert f"Approve freeze {proposed.pk}: 50 shares of {code} in {account}?" in _row(freezes, "freeze", proposed.pk)
+    assert f"Release freeze {active.pk} of {account}?" in _row(freezes, "freeze", active.pk)
+    assert (
+        f"Approve correction {correction.pk}: trade {trade.pk} of {code}, 100 @ 10.10, corrected to 0 @ 10.10?"
+        in _row(corrections, "correction", correction.pk)
+    )
+    assert f"批准冻结 {proposed.pk}：冻结 {account} 持有的 {code} 50 股？" in _row(chinese, "freeze", proposed.pk)
+    # and nothing was decided by reading them
+    assert _decision_state() == before

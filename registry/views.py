@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.audit import client_ip, refusal_noted
 from core.errors import DomainError, InvalidInput, PermissionDenied
 from core.forms import domain_error_message, form_refusal_noted, report_refusal
-from core.models import Role
+from core.models import AuditEvent, Role
 from core.permissions import role_required
 from ledger import witnessing
 from ledger.models import Leaf
@@ -33,9 +33,28 @@ def console(request):
     return _console(request)
 
 
+def _delisted() -> list[dict]:
+    """The delisted securities, newest first, each with when and why (its delisting's audit record): the operator's
+    console listed only the others, and what was delisted, when and why was nowhere to be seen (found by a walk)."""
+    securities = {s.code: s for s in Security.objects.filter(status=Security.Status.DELISTED)}
+    records = AuditEvent.objects.filter(action="security_delist", outcome="ok", target__in=list(securities))
+    last = {e.target: e for e in records.order_by("at", "pk")}
+    rows = [
+        {
+            "security": security,
+            "at": last[code].at if code in last else None,
+            "reason": last[code].detail.get("reason", "") if code in last else "",
+        }
+        for code, security in securities.items()
+    ]
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return sorted(rows, key=lambda r: (r["at"] or epoch, r["security"].code), reverse=True)
+
+
 def _console(request, *, status: int = 200, **extra):
     context = {
         "securities": Security.objects.exclude(status=Security.Status.DELISTED).order_by("code"),
+        "delisted": _delisted(),
         "market": MarketState.objects.filter(id=1).first() or MarketState(id=1),
         "holidays": holidays.holidays_upcoming(),
         "holiday_name_max": holidays.HOLIDAY_NAME_MAX_LENGTH,

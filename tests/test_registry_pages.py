@@ -203,3 +203,37 @@ def test_a_listing_with_a_number_too_large_is_a_form_error_and_changes_nothing(m
     for page in (new, changed):
         assert 'class="form-errors"' in page.content.decode() or 'class="error"' in page.content.decode()
     assert snapshot() == before and not Security.objects.filter(code="830055").exists()
+
+
+def test_the_operators_console_lists_what_was_delisted_when_and_why_and_no_longer_offers_to_halt_it(market):
+    from django.utils import timezone
+
+    from registry.listing import security_delist
+
+    # given two listed securities, one of which the operator delists with a reason
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    kept = market.new_security(f"K{market.security.code}")
+    gone = market.security.code
+    before = timezone.now()
+    security_delist(actor=operator, code=gone, reason="Issuer dissolved by court order")
+
+    # when the operator opens the console, in English and in Chinese
+    ops = signed_in(operator)
+    page = ops.get("/operations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = ops.get("/operations/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    # then the delisted security is listed apart, with when (Beijing time) and why, and linked to its page
+    delisted = page[page.index('id="delisted-table"') : page.index("</table>", page.index('id="delisted-table"'))]
+    row = delisted[delisted.index(f'data-code="{gone}"') :]
+    at = timezone.localtime(before, dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:")
+    assert f'href="/securities/{gone}/"' in row and at in row and "Issuer dissolved by court order" in row
+    assert "Delisted securities" in page and "已摘牌证券" in chinese
+    # and the securities table keeps the listed one alone, with its halt form; the delisted one has none
+    listed = page[page.index('id="securities-table"') : page.index("</table>", page.index('id="securities-table"'))]
+    assert f'data-code="{kept.code}"' in listed and f'data-code="{gone}"' not in listed
+    assert f'data-code="{kept.code}"' not in delisted
+
+
+def test_the_console_has_no_delisted_section_while_nothing_is_delisted(market):
+    page = signed_in(market.user(Role.EXCHANGE_OPERATOR)).get("/operations/").content.decode()
+    assert 'id="delisted"' not in page

@@ -867,3 +867,41 @@ def test_an_approval_or_a_release_asks_naming_what_it_decides(decisions):
     assert f"批准冻结 {proposed.pk}：冻结 {account} 持有的 {code} 50 股？" in _row(chinese, "freeze", proposed.pk)
     # and nothing was decided by reading them
     assert _decision_state() == before
+
+
+def test_a_freeze_a_transfer_and_a_correction_lead_a_supervisor_to_their_ledger_entries(decisions, market):
+    from ledger.models import Leaf
+    from ledger.services import block_seal
+    from supervision import services as sv
+
+    # given the freezes in force, one released, a forced transfer approved and the correction approved, all sealed
+    reg1, reg2 = decisions["reg1"], decisions["reg2"]
+    active, released = decisions["active"]
+    sv.freeze_release(actor=reg1, freeze_id=released.pk, reason="Court lifted it")
+    transfer = sv.forced_transfer_approve(actor=reg2, transfer_id=decisions["transfer"].pk)
+    correction = sv.correction_approve(actor=reg2, correction_id=decisions["correction"].pk)
+    block_seal()
+    released.refresh_from_db()
+    leaf = dict(Leaf.objects.values_list("entry_id", "leaf_index"))
+
+    def link(index: int, field: str = "entry") -> str:
+        return f'href="/ledger/entries/{index}/" class="entry-link small" data-field="{field}"'
+
+    # when a regulator opens the console and the corrections, and an auditor the freezes
+    console = signed_in(reg1).get("/supervision/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    corrections = signed_in(reg1).get("/supervision/corrections/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    auditor = signed_in(market.user(Role.AUDITOR)).get("/supervision/freezes/").content.decode()
+
+    # then each row links its own entry: a freeze its approval's, and its end's once it ended
+    assert link(leaf[active.entry]) in _row(console, "freeze", active.pk)
+    assert link(leaf[released.entry]) in _row(auditor, "freeze", released.pk)
+    assert link(leaf[released.end_entry], "end-entry") in _row(auditor, "freeze", released.pk)
+    assert "end-entry" not in _row(auditor, "freeze", active.pk)
+    assert link(leaf[transfer.entry]) in _row(console, "transfer", transfer.pk)
+    assert link(leaf[correction.entry]) in _row(corrections, "correction", correction.pk)
+    # and the proposal not approved yet has none
+    assert "entry-link" not in _row(console, "freeze", decisions["proposed"].pk)
+
+    # and the holder, who may not open the ledger explorer, sees no link
+    holder = signed_in(active.account.owner).get("/supervision/freezes/").content.decode()
+    assert "entry-link" not in holder and f'data-freeze="{active.pk}"' in holder

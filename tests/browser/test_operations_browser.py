@@ -26,12 +26,15 @@ def test_operator_halts_an_investors_order_is_refused_with_the_reason_then_resum
     desk = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
     log_in(desk, base, operator.username)
 
-    # when the operator halts the security from the console, giving a reason
+    # when the operator halts the security from the console, giving a reason, and confirms what it asks
     desk.get_by_role("link", name="市场运营").click()
     row = desk.locator(f'#securities-table tr[data-code="{code}"]')
     row.locator('input[name="reason"]').fill("Pending announcement")
+    asked: list[str] = []
+    desk.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     row.get_by_role("button").click()
     expect(desk.locator(".msg-success")).to_contain_text(code)
+    assert len(asked) == 1 and f"暂停 {code} 的交易" in asked[0], asked
     expect(row.locator(".status")).to_have_text("暂停交易")
 
     # then the investor's order on the ticket is refused with that reason, and nothing was placed

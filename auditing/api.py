@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core import spreadsheet
 from core.api.errors import JsonErrorsMixin
-from core.api.pagination import Pagination
+from core.api.pagination import MAX_OFFSET, Pagination, whole_parameter
 from core.api.schema import ERRORS
 from core.audit import audit_record, client_ip
 from core.db.replica import replica_read
@@ -141,7 +141,13 @@ class AuditListApi(JsonErrorsMixin, APIView):
     pagination_class = Pagination
 
     @extend_schema(
-        parameters=FILTER_PARAMETERS,
+        # The page's parameters, named here: drf-spectacular pages the answer of an APIView with a described
+        # response but adds no limit/offset (found by a probe: both were taken and checked, neither documented).
+        parameters=[
+            *FILTER_PARAMETERS,
+            whole_parameter("limit", 1, Pagination.max_limit, Pagination.limit_query_description),
+            whole_parameter("offset", 0, MAX_OFFSET, Pagination.offset_query_description),
+        ],
         operation_id="audit_list",
         responses={
             200: OpenApiResponse(AuditEventOutput(many=True), description="JSON page, or text/csv"),

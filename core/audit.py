@@ -108,13 +108,27 @@ def audit_record(
         request.refusal_recorded = True
     return AuditEvent.objects.create(
         actor=actor,
-        actor_username=(actor.username if actor is not None else username)[:150],
+        actor_username=storable((actor.username if actor is not None else username)[:150]),
         action=action,
-        target=target[:200],
+        target=storable(target[:200]),
         outcome=outcome,
         ip=ip,
-        detail=detail or {},
+        detail=storable(detail or {}),
     )
+
+
+def storable(value):
+    """``value`` with every NUL character in its text (keys too) replaced by U+FFFD: PostgreSQL text and jsonb
+    cannot hold NUL, and a refused request's record echoes what was sent (a field's name, a value in an error
+    message), so an API body with a NUL in it made the refusal's record, and the answer, a 500 (found by a probe:
+    a regulator's ``{"zz\\u0000": 1}`` to ``freezes/``, an operator's holiday dated ``"\\u0000"``)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
 
 
 # Django's auth signals are the one place a login is observable; recording

@@ -103,9 +103,15 @@ def _nul_refused(request, text: str):
     # The URL check runs before LocaleMiddleware: pick the request's language as it would.
     with translation.override(translation.get_language_from_request(request)):
         message = translation.gettext(text)
-    if request.path.startswith("/api/"):
+    if request.path.startswith(JSON_ERROR_PATHS):
         return JsonResponse({"code": "invalid_input", "message": message}, status=400, json_dumps_params=PLAIN_JSON)
     return HttpResponseBadRequest(message)
+
+
+# Where every error is the API's JSON ({code, message}): the API, and the ledger's C2SP tiles and checkpoint, read by
+# programs (docs/ledger.md, "Tiles": a misspelt tile path is a JSON 404). A NUL byte in a tile's URL was a 400 in
+# text/html (found by a probe).
+JSON_ERROR_PATHS = ("/api/", "/ledger/tile/", "/ledger/checkpoint")
 
 
 def reject_nul_bytes(get_response):

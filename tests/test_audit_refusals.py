@@ -598,3 +598,28 @@ def test_a_brokers_staff_typo_at_the_counter_is_not_on_the_trail(market):
     assert (typo.status_code, typo.json()["code"]) == (400, "invalid_input")
     assert not AuditEvent.objects.filter(id__gt=after).exists()
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("role", "url", "body"),
+    [
+        (Role.REGULATOR, "/api/v1/freezes/", {"zz\x00": 1}),  # an unknown field's name, recorded in `fields`
+        (Role.EXCHANGE_OPERATOR, "/api/v1/calendar/holidays/", {"date": "\x00", "name": "x"}),  # the target
+        (Role.REGULATOR, "/api/v1/orders/", {"side": "\x00"}),  # a choice error echoes the value; the 403 first
+    ],
+    ids=["field-name", "target", "echoed-value"],
+)
+def test_a_refused_api_body_with_a_nul_character_is_a_4xx_and_recorded(market, role, url, body):
+    # given a staff member whose refused request carries a NUL character (PostgreSQL text and jsonb hold none)
+    user = staff(market, role)
+    after, before = last_record(), snapshot()
+    # when it is refused
+    response = api_for(user).post(url, body, format="json")
+    # then the answer is the refusal (a 4xx in JSON), not a 500, and its record keeps the NUL as U+FFFD
+    assert 400 <= response.status_code < 500, response.content
+    assert set(response.json()) >= {"code", "message"}
+    who, _action, target, detail = only_refusal(after)
+    assert who == user.username and detail["code"] == response.json()["code"]
+    assert "\x00" not in repr((target, detail))
+    # and nothing else changed
+    assert snapshot() == before

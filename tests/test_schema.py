@@ -65,6 +65,24 @@ def test_paginated_lists_document_the_envelope_and_its_parameters(schema, path):
     assert limit["schema"]["maximum"] == Pagination.max_limit
 
 
+def test_every_paginated_answer_documents_limit_and_offset(schema):
+    # given every GET whose answer is the paginated envelope (found by a probe: the audit trail's list was one,
+    # and took and checked ?limit=&offset=, but its schema named neither)
+    paginated = [
+        path
+        for path, ops in schema["paths"].items()
+        if "get" in ops
+        and "Paginated" in json.dumps(ops["get"]["responses"].get("200", {}).get("content", {}).get("application/json"))
+    ]
+    assert "/api/v1/audit/" in paginated and "/api/v1/orders/" in paginated
+    # then each documents both parameters with the bounds the API enforces
+    for path in paginated:
+        params = {p["name"]: p["schema"] for p in schema["paths"][path]["get"].get("parameters", [])}
+        assert {"limit", "offset"} <= set(params), path
+        assert (params["limit"]["minimum"], params["limit"]["maximum"]) == (1, Pagination.max_limit), path
+        assert params["offset"]["minimum"] == 0, path
+
+
 def test_ledger_keys_are_an_array_and_the_ledger_answers_are_objects(schema):
     keys = _answer(schema, "/api/v1/ledger/keys/")
     assert keys["type"] == "array" and keys["items"]["$ref"].endswith("/KeyOutput")

@@ -539,3 +539,19 @@ def test_a_public_answer_varies_on_neither_cookie_nor_language(ledger, market):
     assert "Accept-Encoding" in bundle["Vary"]
     page = browser.get("/ledger/")
     assert "Cookie" in page["Vary"] and "Accept-Language" in page["Vary"] and "Content-Language" in page
+
+
+@pytest.mark.parametrize("path", ["/ledger/tile/0/%00", "/ledger/tile/0/000.p/1?x=%00", "/ledger/checkpoint?%00"])
+def test_a_nul_byte_in_a_tile_or_checkpoint_url_is_a_json_400(ledger, path):
+    # given a reader of the tiles, a program (docs/ledger.md, "Tiles": their errors are the API's JSON)
+    # when the URL carries a NUL byte
+    resp = _anonymous().get(path)
+    # then the refusal is a 400 in the API's error shape, not the site's text/html
+    assert resp.status_code == 400 and resp["Content-Type"] == "application/json"
+    assert resp.json()["code"] == "invalid_input"
+
+
+def test_a_nul_byte_in_a_page_url_is_still_an_html_400(db):
+    # given a page (not the API, not the tiles): its refusal stays plain text for the browser
+    resp = _anonymous().get("/ledger/%00")
+    assert resp.status_code == 400 and resp["Content-Type"].startswith("text/html")

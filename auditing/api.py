@@ -150,7 +150,9 @@ class AuditListApi(JsonErrorsMixin, APIView):
         ],
         operation_id="audit_list",
         responses={
-            200: OpenApiResponse(AuditEventOutput(many=True), description="JSON page, or text/csv"),
+            (200, "application/json"): OpenApiResponse(AuditEventOutput(many=True), description="a page of records"),
+            # ``?format=csv``: every matching record (up to the export's limit), not the JSON page (found by a probe).
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="every matching record, as CSV"),
             **ERRORS,
         },
     )

@@ -101,6 +101,13 @@ def test_a_kyc_document_is_documented_with_its_real_content_types(schema):
     assert set(content) == {"image/jpeg", "image/png", "application/pdf"}
 
 
+def test_the_audit_trails_csv_export_is_documented_as_csv_not_as_the_json_page(schema):
+    # (found by a probe: ``?format=csv`` answered CSV under the JSON page's schema)
+    content = schema["paths"]["/api/v1/audit/"]["get"]["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/PaginatedAuditEventOutputList"}
+    assert content["text/csv"]["schema"] == {"type": "string", "format": "binary"}
+
+
 def test_every_operation_that_needs_a_login_documents_its_401_and_every_one_its_400(schema):
     needing_login, missing = 0, []
     for path, operations in schema["paths"].items():

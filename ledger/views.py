@@ -162,21 +162,25 @@ def _block_context(request, height: int, alias: str) -> dict | None:
     return context
 
 
-def _pretty(canonical: bytes) -> str:
-    """The entry for reading; the bytes that are hashed are the canonical ones, shown too."""
+def _read(canonical: bytes):
+    """The entry's document, or None if its bytes are not JSON."""
     try:
-        return json.dumps(json.loads(canonical), indent=2, ensure_ascii=False, sort_keys=True)
+        return json.loads(canonical)
     except ValueError:
+        return None
+
+
+def _pretty(canonical: bytes, document) -> str:
+    """The entry for reading; the bytes that are hashed are the canonical ones, shown too."""
+    if document is None:
         return canonical.decode(errors="replace")
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-def _trade_ids(canonical: bytes) -> list[int]:
+def _trade_ids(document) -> list[int]:
     """The trades an entry is about (a TRADE, a SETTLEMENT, its hold, release or refusal, a CORRECTION): its
     payload's ``trade_id``, or ``trade_ids`` of a net settlement; none for other kinds or unreadable bytes."""
-    try:
-        payload = json.loads(canonical).get("payload")
-    except (ValueError, AttributeError):
-        return []
+    payload = document.get("payload") if isinstance(document, dict) else None
     if not isinstance(payload, dict):
         return []
     ids = payload.get("trade_ids") if "trade_ids" in payload else [payload.get("trade_id")]
@@ -191,16 +195,17 @@ def entry_detail(request, leaf_index: int):
     if leaf is None:
         raise Http404
     canonical = bytes(leaf.entry.canonical)
+    document = _read(canonical)
     context = {
         "leaf": leaf,
         "entry": leaf.entry,
         "leaf_hash": _hex(leaf.entry.leaf_hash),
-        "pretty": _pretty(canonical),
+        "pretty": _pretty(canonical, document),
         "canonical": canonical.decode(errors="replace"),
         "size": len(canonical),
         # The trade pages an entry is about, one click away (found by a walk: the way from a trade to its entry
         # existed, not back). A URL by name: the ledger imports nothing of the trading app.
-        "trades": [(pk, reverse("trade", args=[pk])) for pk in _trade_ids(canonical)],
+        "trades": [(pk, reverse("trade", args=[pk])) for pk in _trade_ids(document)],
     }
     return render(request, "ledger/entry.html", context)
 

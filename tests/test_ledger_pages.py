@@ -482,7 +482,12 @@ def test_a_trades_entry_links_back_to_the_trade_other_entries_name_none(ledger, 
 
 
 def test_the_trades_an_entrys_payload_names_are_read_safely():
-    from ledger.views import _trade_ids
+    from ledger.views import _read
+
+    def _trade_ids(canonical: bytes) -> list[int]:
+        from ledger.views import _trade_ids as of
+
+        return of(_read(canonical))
 
     # a trade's, a net settlement's, and payloads that name no trade or are not what they should be
     assert _trade_ids(b'{"kind":"TRADE","payload":{"trade_id":7}}') == [7]

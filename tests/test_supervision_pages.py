@@ -802,17 +802,9 @@ def test_a_freeze_row_leads_a_supervisor_to_the_accounts_audit_trail_and_a_regul
     # given an approved freeze of an investor's shares
     reg1, reg2, auditor = market.user(Role.REGULATOR), market.user(Role.REGULATOR), market.user(Role.AUDITOR)
     investor = market.investor(shares=500)
-    from supervision import services as sv
+    from tests.test_supervision import frozen_shares
 
-    freeze = sv.freeze_propose(
-        actor=reg1,
-        account=investor.code,
-        security=market.security.code,
-        quantity=100,
-        legal_reference="(2026)沪74执10号",
-        reason="Asset preservation",
-    )
-    sv.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 100)
     trail = f'href="/audit/?target={investor.code}"'
     reveal = f'href="/kyc/reveal/?q={investor.code}"'
 

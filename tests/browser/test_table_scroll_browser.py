@@ -7,9 +7,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.models import Role
-from supervision import services as supervision
 from tests.browser.steps import log_in
 from tests.conftest import build_market
+from tests.supervision_fixtures import freeze_approved
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +21,10 @@ def test_the_consoles_freeze_table_scrolls_in_its_box_not_the_page(page: Page, l
     market = build_market()
     investor = market.investor(cash="1000", shares=500)
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
-    freeze = supervision.freeze_propose(
-        actor=reg1,
-        account=investor.code,
-        security=market.security.code,
-        quantity=100,
-        legal_reference="上海金融法院 (2026)沪74执保123号 Shanghai Financial Court preservation order",
-        reason="财产保全 Asset preservation",
-    )
-    supervision.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    freeze = freeze_approved(
+        reg1, reg2, investor, security=market.security.code, quantity=100, reason="财产保全 Asset preservation",
+        legal={"legal_reference": "上海金融法院 (2026)沪74执保123号 Shanghai Financial Court preservation order"},
+    )  # fmt: skip
     log_in(page, live_server.url, reg1.username)
 
     # when the regulator opens the console in a window narrower than the freeze table

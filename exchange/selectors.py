@@ -69,6 +69,30 @@ def _visible_accounts_q(user: User, prefix: str) -> Q | None:
     return Q(**{f"{prefix}__owner_id": user.pk})
 
 
+def accounts_visible(user: User) -> QuerySet[Account]:
+    """The accounts the user may see, with their broker: every account for a supervisor, a broker's investors for
+    its staff, one's own for an investor or a market maker."""
+    qs = Account.objects.select_related("broker")
+    if user.role in SUPERVISORS:
+        return qs
+    if user.role == Role.BROKER_STAFF:
+        return qs.filter(broker_id=user.broker_id, kind=Account.Kind.INVESTOR) if user.broker_id else qs.none()
+    return qs.filter(owner_id=user.pk)
+
+
+def account_visible(user: User, code) -> Account | None:
+    """The account of ``code`` (as typed: "inv000004 " names INV000004) if the user may see it, else None: an
+    account the user may not see is not told apart from one that does not exist."""
+    if not isinstance(code, str) or not code.strip():
+        return None
+    return accounts_visible(user).filter(code=Account.typed_code(code)).first()
+
+
+def trades_of_account(qs: QuerySet[Trade], account: Account) -> QuerySet[Trade]:
+    """``qs`` narrowed to the trades ``account`` bought or sold in."""
+    return qs.filter(Q(buyer=account) | Q(seller=account))
+
+
 def orders_visible(user: User) -> QuerySet[Order]:
     qs = Order.objects.select_related("security", "account").order_by("-id")
     q = _visible_accounts_q(user, "account")

@@ -4,6 +4,7 @@ second person (or withdrawn by its proposer); freezes are also released."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -15,9 +16,11 @@ from core.api.pagination import BIGINT_MAX, Pagination, whole_param, whole_param
 from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.crypto import mask_reference
-from core.models import Role, User
+from core.models import Account, Role, User
+from exchange import selectors as exchange_selectors
+from exchange.api.views import ACCOUNT_FILTER_PARAMETER, CashOutput, PositionOutput, account_param
 
-from . import services
+from . import selectors, services
 from .models import Correction, ForcedTransfer, Freeze
 
 SUPERVISORY_READERS = {Role.REGULATOR, Role.AUDITOR}
@@ -129,15 +132,15 @@ class FreezeListApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("account", str, required=False),
+            ACCOUNT_FILTER_PARAMETER,
             OpenApiParameter("status", str, enum=Freeze.Status.values, required=False),
         ],
         responses={200: FreezeOutput(many=True), **ERRORS},
     )
     def get(self, request):
         qs = _freezes_for(request.user)
-        if account := request.query_params.get("account"):
-            qs = qs.filter(account__code=account)
+        if account := account_param(request):
+            qs = qs.filter(account=account)
         if status := choice_param(request, "status", Freeze.Status.values):
             qs = qs.filter(status=status)
         return paginated(request, self, qs.order_by("-id"), FreezeOutput, {"viewer": request.user})
@@ -325,3 +328,33 @@ def _decision(kind: str, action: str):
 
     DecisionApi.__name__ = f"{kind.title().replace('_', '')}{action.title()}Api"
     return DecisionApi
+
+
+class SupervisedAccountOutput(serializers.Serializer):
+    account = serializers.CharField(source="account.code")
+    kind = serializers.ChoiceField(choices=Account.Kind.values, source="account.kind")
+    name = serializers.CharField(help_text="an investor's masked to its first character")
+    broker = serializers.CharField(source="account.broker.code", allow_null=True, default=None)
+    opened_at = serializers.DateTimeField(source="account.created_at")
+    frozen = serializers.BooleanField(source="account.frozen", help_text="a whole-account freeze is in force")
+    trading_restricted = serializers.BooleanField(
+        source="account.trading_restricted", help_text="a trading restriction (a freeze of kind trading) is in force"
+    )
+    part_frozen = serializers.BooleanField(help_text="a legal order holds some of its cash or shares")
+    cash = CashOutput(source="balances.cash")
+    positions = PositionOutput(many=True, source="balances.positions")
+
+
+class AccountDetailApi(APIView):
+    """One account as a regulator or an auditor sees it: who holds it (an investor's name masked: the identity
+    itself only through a recorded reveal), its flags, its cash and shares with what is reserved, frozen and locked.
+    Its freezes, orders and trades are the lists ``freezes/``, ``orders/`` and ``trades/`` with ``?account=``."""
+
+    @extend_schema(responses={200: SupervisedAccountOutput, **ERRORS})
+    def get(self, request, code: str):
+        if request.user.role not in SUPERVISORY_READERS:
+            raise err.PermissionDenied()
+        account = exchange_selectors.account_visible(request.user, code)
+        if account is None:
+            raise err.NotFound(gettext("No such account."))
+        return Response(SupervisedAccountOutput(selectors.account_overview(account, request.user)).data)

@@ -62,3 +62,7 @@ class CorrectionForm(forms.Form):
     new_price = PlainDecimalField(label=_("Corrected price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     new_quantity = forms.IntegerField(label=_("Corrected quantity (0 reverses the trade)"), min_value=0)
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)
+
+
+class AccountLookupForm(forms.Form):
+    code = forms.CharField(label=_("Account code"), max_length=32)

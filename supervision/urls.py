@@ -3,6 +3,7 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
+    path("accounts/<str:code>/", api.AccountDetailApi.as_view(), name="api-account-detail"),
     path("freezes/", api.FreezeListApi.as_view(), name="api-freezes"),
     *[
         path(f"freezes/<int:pk>/{action}/", api._freeze_action(action).as_view(), name=f"api-freeze-{action}")

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PagePermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.http import require_http_methods
@@ -16,14 +18,18 @@ from core import errors as err
 from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message, form_refusal_noted, report_refusal
+from core.labels import choice_label
 from core.models import Role
+from core.names import account_name_for
 from core.permissions import role_required
 from core.roles import SUPERVISORS
+from exchange import selectors as exchange_selectors
+from exchange.models import Order, Trade
 from ledger.models import Leaf
 
-from . import services
-from .api import ACCOUNT_HOLDERS, _freezes_for
-from .forms import CorrectionForm, ForcedTransferForm, FreezeForm
+from . import selectors, services
+from .api import ACCOUNT_HOLDERS, SUPERVISORY_READERS, _freezes_for
+from .forms import AccountLookupForm, CorrectionForm, ForcedTransferForm, FreezeForm
 from .models import Correction, ForcedTransfer
 
 CORRECTION_ROLES = (Role.REGULATOR, Role.DEPOSITORY_OPERATOR, Role.EXCHANGE_OPERATOR)
@@ -298,3 +304,62 @@ def freezes(request):
     rows = _entries_in(list(rows.order_by("-id")[:200]), request.user)
     masked = request.user.role in ACCOUNT_HOLDERS
     return render(request, "supervision/freezes.html", {"freezes": rows, "masked": masked, "account": account})
+
+
+# --------------------------------------------------------------------------
+# One account seen through (regulators and auditors)
+
+ACCOUNT_TRADES_PER_PAGE = 20
+ACCOUNT_ROWS_MAX = 50  # freezes and open orders shown; the API's lists (``?account=``) have them all
+
+
+@role_required(*SUPERVISORY_READERS)
+def accounts(request):
+    """Find an account by its code (in any case), and the accounts a legal order holds now."""
+    form = AccountLookupForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        account = exchange_selectors.account_visible(request.user, form.cleaned_data["code"])
+        if account is not None:
+            return redirect("supervision-account", code=account.code)
+        form.add_error("code", gettext("No such account."))
+    held = [{"account": a, "name": account_name_for(a, request.user)} for a in selectors.accounts_under_order()[:100]]
+    return render(request, "supervision/accounts.html", {"form": form, "held": held})
+
+
+@role_required(*SUPERVISORY_READERS)
+def account(request, code: str):
+    """The account's holder (masked), flags, cash and shares, its freezes, open orders and trades, each leading on
+    to its ledger entry; its audit trail, and for a regulator the identity reveal and a freeze proposal."""
+    found = exchange_selectors.account_visible(request.user, code)
+    if found is None:
+        raise Http404(gettext("No such account."))
+    if found.code != code:  # typed in small letters: the page has one address
+        return redirect("supervision-account", code=found.code)
+    overview = selectors.account_overview(found, request.user)
+    page = Paginator(selectors.account_trades(request.user, found), ACCOUNT_TRADES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    trades = []
+    for trade in page:
+        side = "buy" if trade.buyer_id == found.pk else "sell"
+        trades.append(
+            {
+                "trade": trade,
+                "side": side,
+                "side_label": choice_label(Order.Side, side),
+                "counterparty": trade.seller if side == "buy" else trade.buyer,
+                "fee": exchange_selectors.fee_charged(trade, side),
+                "status": exchange_selectors.trade_status(trade),
+                "status_label": choice_label(Trade.Status, exchange_selectors.trade_status(trade)),
+            }
+        )
+    context = {
+        "overview": overview,
+        "account": found,
+        "freezes": _entries_in(list(selectors.account_freezes(found)[:ACCOUNT_ROWS_MAX]), request.user),
+        "orders": list(selectors.account_open_orders(found)[: ACCOUNT_ROWS_MAX + 1]),
+        "rows_max": ACCOUNT_ROWS_MAX,
+        "trades": trades,
+        "page": page,
+    }
+    return render(request, "supervision/account.html", context)

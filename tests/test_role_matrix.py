@@ -51,6 +51,7 @@ MATRIX = [
     ("get", "/api/v1/freezes/", None,
      {Role.REGULATOR, Role.AUDITOR, Role.BROKER_STAFF, Role.INVESTOR, Role.MARKET_MAKER}),  # the last two: their own
     ("get", "/api/v1/forced-transfers/", None, {Role.REGULATOR, Role.AUDITOR}),
+    ("get", "/api/v1/accounts/{account}/", None, {Role.REGULATOR, Role.AUDITOR}),
     ("post", "/api/v1/forced-transfers/", {"freeze": 999999, "receiver": "{account}", "amount": "1.00",
                                            "legal_reference": "x", "reason": "matrix"}, {Role.REGULATOR}),
     ("get", "/api/v1/corrections/", None, {Role.REGULATOR, Role.AUDITOR, Role.DEPOSITORY_OPERATOR,

@@ -32,6 +32,7 @@ from core.api.pagination import BIGINT_MAX, Pagination, period_param, period_par
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
+from core.models import Account
 from exchange import precheck, selectors, services
 from exchange.models import Order, Trade
 from ledger import api as ledger_api
@@ -412,6 +413,27 @@ CLIENT_ORDER_ID_PARAMETER = OpenApiParameter(
 )
 
 
+ACCOUNT_FILTER_PARAMETER = OpenApiParameter(
+    "account",
+    str,
+    required=False,
+    description="an account's code, in any case: only what it bought or sold (placed). An account the caller may "
+    "not see is a 400, as one that does not exist is",
+)
+
+
+def account_param(request) -> Account | None:
+    """The account the request's ``account`` names, if the user may see it; None when absent or empty; a 400
+    naming the parameter otherwise (an account one may not see is not told apart from one that does not exist)."""
+    code = request.query_params.get("account")
+    if not code:
+        return None
+    account = selectors.account_visible(request.user, code)
+    if account is None:
+        raise serializers.ValidationError({"account": [gettext("No such account.")]})
+    return account
+
+
 class OrderListApi(APIView):
     pagination_class = Pagination
 
@@ -428,6 +450,7 @@ class OrderListApi(APIView):
         parameters=[
             OpenApiParameter("status", str, enum=Order.Status.values, required=False),
             CLIENT_ORDER_ID_PARAMETER,
+            ACCOUNT_FILTER_PARAMETER,
             *period_parameters("created_at"),
         ],
         responses=OrderOutput(many=True),
@@ -436,6 +459,8 @@ class OrderListApi(APIView):
         qs = selectors.orders_visible(request.user)
         if status_filter := choice_param(request, "status", Order.Status.values):
             qs = qs.filter(status=status_filter)
+        if account := account_param(request):
+            qs = qs.filter(account=account)
         if key := request.query_params.get("client_order_id"):
             qs = qs.filter(client_order_id=key)
         return paginated(request, self, selectors.orders_in_period(qs, *period_param(request)), OrderOutput)
@@ -673,6 +698,7 @@ TRADE_FILTER_PARAMETERS = [
         required=False,
         description="as each trade's status reads: sealed is a matched trade whose entry is in a block",
     ),
+    ACCOUNT_FILTER_PARAMETER,
 ]
 
 
@@ -685,6 +711,8 @@ def trades_filtered(request, qs: QuerySet[Trade]) -> QuerySet[Trade]:
         qs = qs.filter(security__code=code)
     if status_filter := choice_param(request, "status", Trade.Status.values):
         qs = selectors.trades_of_status(qs, status_filter)
+    if account := account_param(request):
+        qs = selectors.trades_of_account(qs, account)
     return qs
 
 

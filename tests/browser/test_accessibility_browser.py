@@ -80,6 +80,8 @@ def _pages() -> dict[str, list[str]]:
             "/supervision/",
             "/supervision/corrections/",
             "/supervision/freezes/",
+            "/supervision/accounts/",
+            f"/supervision/accounts/{client.code}/",
             "/surveillance/",
             f"/surveillance/alerts/{alert.pk}/",
             "/surveillance/rules/",

@@ -467,3 +467,50 @@ def test_a_correction_reads_its_trade_and_what_it_is_corrected_to_on_one_line_ea
     # and the correction is still only proposed
     correction.refresh_from_db()
     assert correction.status == "proposed"
+
+
+def test_a_regulator_looks_an_account_up_on_a_phone_and_follows_its_trade_to_the_counterparty(phone, live_server):
+    from supervision import services as supervision
+
+    page, language = phone
+    # given an investor who sold to a market maker (sealed, settled) and has shares frozen
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000", shares=500)
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "sell", 200, Decimal("9.90"), "IOC", "phone-acct"),
+    )
+    block_seal()
+    trade = Trade.objects.get(seller=investor)
+    trade_settle(trade_id=trade.pk)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = supervision.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=100,
+        legal_reference="上海金融法院 (2026)沪74执保7号", reason="财产保全",
+    )  # fmt: skip
+    supervision.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    base = live_server.url
+    log_in(page, base, reg1.username)
+    switch_language(page, language)
+
+    # when the regulator types the account's code in small letters into the look-up, from the menu
+    page.locator(".mainnav a[href='/supervision/accounts/']").click()
+    page.locator("#id_code").fill(investor.code.lower())
+    page.locator("#account-lookup button[type=submit]").click()
+
+    # then the account's page shows its holdings with the frozen shares, the freeze and the trade, on a phone's
+    # width without sideways scrolling
+    expect(page).to_have_url(f"{base}/supervision/accounts/{investor.code}/")
+    expect(page.locator("#positions-table")).to_contain_text("300")
+    expect(page.locator("#freezes-table")).to_contain_text("财产保全")
+    shoot(page, f"phone-supervision-account-{language}")
+    assert overflow(page) <= 0, overflow(page)
+    assert page.evaluate(SLIVERS) == []
+    assert _violations(page, "account") == []
+    # and the trade's counterparty leads to the market maker's account
+    page.locator(f"#account-trades-table tr[data-trade='{trade.pk}'] [data-field='counterparty'] a").click()
+    expect(page).to_have_url(f"{base}/supervision/accounts/{mm.code}/")
+    expect(page.locator("#account-trades-table")).to_contain_text(str(trade.pk))

@@ -1,0 +1,60 @@
+"""Reads for the supervisors: one account seen through (DESIGN §6, JR/T 0184-2020 §15: query records down to the
+entries) — who holds it, what it holds and what of it is frozen, the legal orders on it, its open orders and its
+trades, each a link on to its ledger entry, its audit trail and, for a regulator, the holder's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from core.models import Account, User
+from core.names import account_name_for
+from exchange import selectors as exchange_selectors
+from exchange.models import Order, Trade
+
+from .models import Freeze
+
+
+@dataclass
+class AccountOverview:
+    account: Account
+    name: str  # as the viewer may see it (an investor's masked)
+    balances: dict  # exchange.selectors.account_balances: cash and positions
+    part_frozen: bool  # a legal order holds some of its cash or shares
+
+
+def account_overview(account: Account, viewer: User) -> AccountOverview:
+    return AccountOverview(
+        account=account,
+        name=account_name_for(account, viewer),
+        balances=exchange_selectors.account_balances(account),
+        part_frozen=exchange_selectors.account_part_frozen(account),
+    )
+
+
+def account_freezes(account: Account) -> QuerySet[Freeze]:
+    """Every freeze of the account, newest first: in force, ended, and proposals (a supervisor's view)."""
+    return (
+        Freeze.objects.filter(account=account)
+        .select_related("account", "security", "proposed_by", "decided_by", "ended_by")
+        .order_by("-id")
+    )
+
+
+def account_open_orders(account: Account) -> QuerySet[Order]:
+    """The account's orders still working, newest first."""
+    return (
+        Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).select_related("security").order_by("-id")
+    )
+
+
+def account_trades(viewer: User, account: Account) -> QuerySet[Trade]:
+    """The account's trades, newest first, each with where its entry is sealed."""
+    return exchange_selectors.trades_of_account(exchange_selectors.trades_visible(viewer), account)
+
+
+def accounts_under_order() -> QuerySet[Account]:
+    """The accounts a legal order holds now (a freeze in force of any kind), by code."""
+    in_force = Freeze.objects.filter(account=OuterRef("pk"), status=Freeze.Status.ACTIVE)
+    return Account.objects.filter(Exists(in_force)).select_related("broker").order_by("code")

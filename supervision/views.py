@@ -19,7 +19,7 @@ from core.audit import client_ip
 from core.errors import DomainError
 from core.forms import domain_error_message, form_refusal_noted, report_refusal
 from core.labels import choice_label
-from core.models import Role
+from core.models import Account, Role
 from core.names import account_name_for
 from core.permissions import role_required
 from core.roles import SUPERVISORS
@@ -299,7 +299,7 @@ def freezes(request):
     except DomainError:
         raise PagePermissionDenied from None
     # One account's (the counter's client page links here so): as the API's ``?account=`` filter.
-    if account := request.GET.get("account", "").strip()[:32]:
+    if account := Account.typed_code(request.GET.get("account", ""))[:32]:
         rows = rows.filter(account__code=account)
     rows = _entries_in(list(rows.order_by("-id")[:200]), request.user)
     masked = request.user.role in ACCOUNT_HOLDERS

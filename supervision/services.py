@@ -49,7 +49,7 @@ import logging
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -1134,6 +1134,20 @@ def correction_propose(
     return correction
 
 
+def _open_orders_follow(trade: Trade, value_delta: Decimal, buyer_fee_delta: Decimal, seller_fee_delta: Decimal):
+    """The trade's orders still open count the correction in what their fills so far cost and paid: an order's
+    later fills pay what they add to the order's commission on its filled value (``Book.fill_buy_order``), and its
+    reservation is recomputed from the two at each fill. Left as matched, a fill reversed kept counting: the order's
+    next fill paid nothing, its first fill's minimum having been given back (found by a review). Under the
+    security's lock, as every change of an order is; an order no longer open is left as it was matched, as the
+    trade's own row is (its corrections are read beside it)."""
+    for order_id, fee_delta in ((trade.buy_order_id, buyer_fee_delta), (trade.sell_order_id, seller_fee_delta)):
+        if order_id is not None and (value_delta or fee_delta):
+            Order.objects.filter(pk=order_id, status__in=Order.OPEN_STATUSES).update(
+                filled_value=F("filled_value") + value_delta, fees=F("fees") + fee_delta
+            )
+
+
 def _fee_account(account: Account) -> Account | None:
     return Account.objects.filter(kind=Account.Kind.FEE, broker_id=account.broker_id).first()
 
@@ -1261,6 +1275,7 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
                     )
                     % {"account": accounts[receivers[0]].code, "code": security.code, "n": holders, "cap": cap}
                 )
+        _open_orders_follow(trade, new_value - old_value, new_buyer_fee - buyer_fee, new_seller_fee - seller_fee)
         leaf = Leaf.objects.filter(entry_id=trade.entry_id).values_list("leaf_index", "block__height").first()
         now = timezone.now()
         entry = entry_write(

@@ -17,7 +17,7 @@ from balances.replay import replay_check
 from balances.services import account_open, cash_withdraw
 from core import errors as err
 from core.models import Account, AuditEvent, Role
-from exchange.models import Trade
+from exchange.models import Order, Trade
 from exchange.pretrade import holder_count
 from exchange.services import OrderRequest, order_place
 from exchange.services import negotiated as neg
@@ -721,6 +721,57 @@ def test_a_correction_of_one_fill_of_a_larger_order_moves_the_orders_commission_
     assert entry["after_price"] == "10.00"
     # and the first fill, its fee and the order are as they were
     assert Trade.objects.get(pk=first.pk).buyer_fee == D("5.00")
+    assert replay_check() == []
+    block_seal()
+    assert ledger_verify().ok
+
+
+def test_a_reversed_fill_of_an_order_still_resting_is_not_counted_by_its_later_fills(sup):
+    # (found by a review: the order's filled value and fees stayed as matched, so after its only fill was reversed
+    # (its 5.00 minimum given back) the order's next fill paid what 10,100.00 adds to a commission of 5.00: nothing)
+    from exchange.services.book import commission
+
+    market, reg1, reg2, _mm, investor = sup
+    # given a buy order of 1,000 at 10.05 of which a cheaper quote filled 300 (paying the minimum 5.00), settled,
+    # the rest resting
+    cheaper = market.market_maker()
+    market.quote(cheaper, "9.80", "10.05", ask_qty=300)
+    cash_before = cash_of(investor).total
+    order = placed(market, investor, "buy", 1000, "10.05", "rests", tif="DAY")
+    block_seal()
+    first = Trade.objects.get(buy_order=order)
+    assert trade_settle(trade_id=first.pk) and first.buyer_fee == D("5.00")
+    order.refresh_from_db()
+    assert (order.status, order.filled_value, order.fees) == ("partially_filled", D("3015.00"), D("5.00"))
+    other = market.investor(cash="100000")
+    other_order = placed(market, other, "buy", 100, "9.50", "not-this", tif="DAY")
+
+    # when a regulator reverses that fill
+    correction = sv.correction_propose(actor=reg1, trade_id=first.pk, new_price=None, new_quantity=0, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+
+    # then the order counts nothing filled at a cost, and the buyer has all of it back
+    order.refresh_from_db()
+    assert (order.filled_value, order.fees, order.filled_quantity) == (D("0.00"), D("0.00"), 300)
+    assert cash_of(investor).total == cash_before
+    # and when the quote comes back for the 700 left, their fill pays the order's commission on 7,035.00
+    market.quote(cheaper, "9.80", "10.05", ask_qty=700)
+    block_seal()
+    second = Trade.objects.filter(buy_order=order).latest("id")
+    assert second.quantity == 700 and second.buyer_fee == commission(investor, D("7035.00")) == D("5.00")
+    assert trade_settle(trade_id=second.pk)
+    order.refresh_from_db()
+    assert (order.status, order.filled_value, order.fees, order.reserved_cash) == (
+        "filled",
+        D("7035.00"),
+        D("5.00"),
+        D("0.00"),
+    )
+    # nothing stays reserved, and the buyer paid for the 700 and the commission only
+    assert cash_of(investor).reserved == 0
+    assert cash_of(investor).total == cash_before - D("7035.00") - D("5.00")
+    # and another's order was not touched
+    assert Order.objects.get(pk=other_order.pk).filled_value == D("0.00")
     assert replay_check() == []
     block_seal()
     assert ledger_verify().ok

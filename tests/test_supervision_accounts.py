@@ -68,6 +68,8 @@ def test_a_regulator_reads_an_account_whole_and_each_row_leads_on(traded):
     assert 'data-field="entry"' in trades and "300" in trades
     links = text.split('id="account-links"')[1].split("</p>")[0]
     assert f"/audit/?target={investor.code}" in links and f"/kyc/reveal/?q={investor.code}" in links
+    # the evidence bundle of the account: every record and entry about it, its reveals and KYC included
+    assert f'href="/audit/evidence/?account={investor.code}" download' in links
     assert f"/supervision/?account={investor.code}" in links
     # and reading it changed nothing, nor was it a reveal
     assert snapshot() == before

@@ -7,7 +7,8 @@ refuses) stays pending and is tried again later: no longer at every run, each ti
 5 s, then 10 s, 20 s, … up to 5 minutes (its count of failures kept for a day). A trade that waits for a reason of
 the market's (a halt, the kill switch) did not fail and is not backed off. A page of 2,000 trades walks on from
 its last trade (``tasks.sweep`` queues the next page); a sweep that beat starts while a walk is under way finds
-the walk's key and leaves it alone. A walk whose worker died frees the key after a minute.
+the walk's key and leaves it alone; each chunk settled keeps the key a minute more. A walk whose worker died
+frees the key a minute after its last chunk.
 
 A mend that lets the waiting trades settle (a member firm's fee account opened: ``balances.hooks``) forgives every
 back-off at once: the back-offs' keys are of a round, and a mend starts the next (``forgive``), so the next sweep
@@ -54,6 +55,13 @@ def walk_take(after: int) -> bool:
         return cache.add(WALK_KEY, 1, WALK_SECONDS)
     cache.set(WALK_KEY, 1, WALK_SECONDS)
     return True
+
+
+def walk_going_on() -> None:
+    """The walk's key kept another ``WALK_SECONDS`` as each chunk of its page is settled: a page the database takes
+    more than a minute over is still one walk (found by a review: a second sweep started beside it); the key of a
+    walk whose worker died still expires a minute after its last chunk."""
+    cache.touch(WALK_KEY, WALK_SECONDS)
 
 
 def walk_end() -> None:

@@ -118,9 +118,10 @@ def sweep(after: int = 0) -> int:
     try:
         ids = list(trades_ready().filter(id__gt=after).values_list("id", flat=True)[:SWEEP_BATCH])
         due, failed = sweeping.due(ids), []
-        settled = sum(
-            trades_settle(trade_ids=due[i : i + SETTLE_CHUNK], failed=failed) for i in range(0, len(due), SETTLE_CHUNK)
-        )
+        settled = 0
+        for i in range(0, len(due), SETTLE_CHUNK):
+            settled += trades_settle(trade_ids=due[i : i + SETTLE_CHUNK], failed=failed)
+            sweeping.walk_going_on()
         sweeping.failed(failed)
         if len(ids) == SWEEP_BATCH:
             sweep.delay(ids[-1])

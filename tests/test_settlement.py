@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -839,6 +840,38 @@ def test_a_sweep_started_while_another_walks_leaves_it_alone_and_the_next_one_se
     assert tasks.sweep() == 1
     assert Trade.objects.get(pk=trade.pk).status == "settled"
     assert cache.get(sweeping.WALK_KEY) is None
+
+
+def test_a_page_settled_slower_than_the_walks_minute_keeps_its_key_until_it_ends(market, monkeypatch):
+    # (found by a review: the key lasted a minute from the page's start, so a page the database took longer over let
+    # the next run of beat start a second walk beside it)
+    from django.core.cache import cache
+
+    from settlement import sweeping, tasks
+
+    # given four sealed trades whose settle tasks were lost, a walk's key of one second, chunks of one trade, and a
+    # database that takes 0.4 s a chunk (1.6 s for the page)
+    buyer = market.investor(cash="50000")
+    _lost_buys(market, buyer, "b1", "b2", "b3", "b4")
+    monkeypatch.setattr(sweeping, "WALK_SECONDS", 1)
+    monkeypatch.setattr(tasks, "SETTLE_CHUNK", 1)
+    real, held = tasks.trades_settle, []
+
+    def slow(**kwargs):
+        time.sleep(0.4)
+        held.append(cache.get(sweeping.WALK_KEY) is not None and not sweeping.walk_take(0))
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "trades_settle", slow)
+
+    # when the sweep walks the page
+    assert tasks.sweep() == 4
+
+    # then at every chunk, the last ones past the first second too, the key was held and no other walk could start;
+    # and it is freed at the end
+    assert held == [True, True, True, True]
+    assert cache.get(sweeping.WALK_KEY) is None
+    assert set(Trade.objects.filter(buyer=buyer).values_list("status", flat=True)) == {"settled"}
 
 
 def test_a_sweep_whose_first_page_fails_to_be_read_frees_the_walk_for_its_retry(market, monkeypatch):

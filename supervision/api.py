@@ -19,6 +19,7 @@ from core.crypto import mask_reference
 from core.models import Account, Role, User
 from exchange import selectors as exchange_selectors
 from exchange.api.views import ACCOUNT_FILTER_PARAMETER, CashOutput, PositionOutput, account_param
+from kyc.models import KycProfile
 
 from . import selectors, services
 from .models import Correction, ForcedTransfer, Freeze
@@ -330,6 +331,16 @@ def _decision(kind: str, action: str):
     return DecisionApi
 
 
+class SupervisedKycOutput(serializers.Serializer):
+    state = serializers.ChoiceField(choices=KycProfile.State.values)
+    risk_level = serializers.SerializerMethodField(help_text="C1 (most cautious) to C5; null before assessment")
+    qualified_investor = serializers.BooleanField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="when the assessment must be renewed")
+
+    def get_risk_level(self, obj) -> str | None:
+        return f"C{obj.risk_level}" if obj.risk_level else None
+
+
 class SupervisedAccountOutput(serializers.Serializer):
     account = serializers.CharField(source="account.code")
     kind = serializers.ChoiceField(choices=Account.Kind.values, source="account.kind")
@@ -341,6 +352,9 @@ class SupervisedAccountOutput(serializers.Serializer):
         source="account.trading_restricted", help_text="a trading restriction (a freeze of kind trading) is in force"
     )
     part_frozen = serializers.BooleanField(help_text="a legal order holds some of its cash or shares")
+    kyc = SupervisedKycOutput(
+        allow_null=True, help_text="an investor's account opening, without personal data; null for a firm's account"
+    )
     cash = CashOutput(source="balances.cash")
     positions = PositionOutput(many=True, source="balances.positions")
 

@@ -12,6 +12,7 @@ from core.models import Account, User
 from core.names import account_name_for
 from exchange import selectors as exchange_selectors
 from exchange.models import Order, Trade
+from kyc.models import KycProfile
 
 from .models import Freeze
 
@@ -22,14 +23,23 @@ class AccountOverview:
     name: str  # as the viewer may see it (an investor's masked)
     balances: dict  # exchange.selectors.account_balances: cash and positions
     part_frozen: bool  # a legal order holds some of its cash or shares
+    kyc: KycProfile | None  # an investor's account opening: its state, risk level, qualification (no personal data)
 
 
 def account_overview(account: Account, viewer: User) -> AccountOverview:
+    kyc = None
+    if account.owner_id is not None:
+        kyc = (
+            KycProfile.objects.filter(user_id=account.owner_id)
+            .only("state", "risk_level", "qualified_investor", "expires_at", "user_id")
+            .first()
+        )
     return AccountOverview(
         account=account,
         name=account_name_for(account, viewer),
         balances=exchange_selectors.account_balances(account),
         part_frozen=exchange_selectors.account_part_frozen(account),
+        kyc=kyc,
     )
 
 

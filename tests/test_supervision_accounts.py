@@ -57,6 +57,8 @@ def test_a_regulator_reads_an_account_whole_and_each_row_leads_on(traded):
     text = page.content.decode()
     assert mask_name(holder_name(investor)) in text and holder_name(investor) not in text
     assert 'id="account-held" data-scope="part"' in text
+    kyc = text.split('id="account-kyc"')[1].split("</p>")[0]
+    assert "status-approved" in kyc and "C5" in kyc
     positions = text.split('id="positions-table"')[1].split("</table>")[0]
     assert market.security.code in positions and "700" in positions and "200" in positions
     freezes = text.split('id="freezes-table"')[1].split("</table>")[0]
@@ -138,8 +140,18 @@ def test_the_api_gives_the_account_its_flags_and_balances(traded):
         assert body["name"] == mask_name(holder_name(investor)) and body["broker"] == market.broker.code
         assert (body["frozen"], body["trading_restricted"], body["part_frozen"]) == (False, False, True)
         assert body["cash"]["currency"] == "CNY"
+        # the account opening as a supervisor may read it: no personal data
+        assert body["kyc"]["state"] == "approved" and body["kyc"]["risk_level"] == "C5"
+        assert set(body["kyc"]) == {"state", "risk_level", "qualified_investor", "expires_at"}
         (position,) = body["positions"]
         assert (position["security"], position["total"], position["frozen"]) == (market.security.code, 700, 200)
+
+
+def test_a_market_makers_account_has_no_account_opening(traded):
+    market, reg1, reg2, mm, investor, trade = traded
+    body = api_for(reg1).get(f"/api/v1/accounts/{mm.code}/").json()
+    assert body["kind"] == "market_maker" and body["kyc"] is None and body["broker"] is None
+    assert 'id="account-kyc"' not in signed_in(reg1).get(f"/supervision/accounts/{mm.code}/").content.decode()
 
 
 def test_the_orders_trades_and_freezes_lists_take_an_account_and_refuse_one_the_caller_may_not_see(traded):

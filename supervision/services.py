@@ -1038,11 +1038,29 @@ def forced_transfer_withdraw(*, actor: User, transfer_id: int, reason: str, ip: 
 
 def _terms(trade: Trade) -> tuple[Decimal, int, Decimal, Decimal]:
     """The trade's effective terms: the last executed correction's, else its own (price, qty, fees)."""
-    last = trade.corrections.filter(status=Correction.Status.EXECUTED).order_by("-id").first()
-    if last is None:
-        return trade.price, trade.quantity, trade.buyer_fee, trade.seller_fee
-    t = last.legs["terms"]
-    return Decimal(t["price"]), int(t["quantity"]), Decimal(t["buyer_fee"]), Decimal(t["seller_fee"])
+    return _terms_of([trade])[trade.pk]
+
+
+def _terms_of(trades: list[Trade]) -> dict[int, tuple[Decimal, int, Decimal, Decimal]]:
+    """Each trade's effective terms (``_terms``), their last executed corrections read in one query."""
+    last = {
+        trade_id: legs["terms"]
+        for trade_id, legs in Correction.objects.filter(
+            trade_id__in=[t.pk for t in trades], status=Correction.Status.EXECUTED
+        )
+        .order_by("trade_id", "-id")
+        .distinct("trade_id")
+        .values_list("trade_id", "legs")
+    }
+    terms = {}
+    for trade in trades:
+        t = last.get(trade.pk)
+        terms[trade.pk] = (
+            (trade.price, trade.quantity, trade.buyer_fee, trade.seller_fee)
+            if t is None
+            else (Decimal(t["price"]), int(t["quantity"]), Decimal(t["buyer_fee"]), Decimal(t["seller_fee"]))
+        )
+    return terms
 
 
 def _corrected_fee(trade: Trade, side: str, fee: Decimal, new_value: Decimal, new_quantity: int) -> Decimal:
@@ -1062,8 +1080,8 @@ def _corrected_fee(trade: Trade, side: str, fee: Decimal, new_value: Decimal, ne
         return charge(account, new_value) if fee else ZERO
     others_value, others_fee = ZERO, ZERO
     filter_ = {"buy_order_id": order_id} if side == "buy" else {"sell_order_id": order_id}
-    for other in Trade.objects.filter(**filter_).exclude(pk=trade.pk):
-        price, qty, buyer_fee, seller_fee = _terms(other)
+    others = list(Trade.objects.filter(**filter_).exclude(pk=trade.pk))
+    for price, qty, buyer_fee, seller_fee in _terms_of(others).values():
         others_value += notional(price, qty)
         others_fee += buyer_fee if side == "buy" else seller_fee
     return max(charge(account, others_value + new_value) - others_fee, ZERO)

@@ -726,6 +726,35 @@ def test_a_correction_of_one_fill_of_a_larger_order_moves_the_orders_commission_
     assert ledger_verify().ok
 
 
+@pytest.mark.parametrize("fills", [2, 6])
+def test_a_corrections_approval_reads_the_orders_other_fills_in_one_query_however_many(sup, fills, request):
+    # (found by a review: the corrected fill's fee read each other fill of its order, and its corrections, one query
+    # each)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    market, reg1, reg2, _mm, investor = sup
+    # given one buy order filled by ``fills`` market makers' asks of 100 at 10.00, settled
+    for _ in range(fills):
+        market.quote(market.market_maker(), "9.80", "10.00", ask_qty=100)
+    order = buy(market, investor, fills * 100, "many-fills", price="10.00")
+    block_seal()
+    trades = list(Trade.objects.filter(buy_order=order).order_by("id"))
+    assert len(trades) == fills and all(trade_settle(trade_id=t.pk) for t in trades)
+    correction = sv.correction_propose(
+        actor=reg1, trade_id=trades[0].pk, new_price="9.90", new_quantity=100, reason="x"
+    )
+
+    # when a regulator approves a correction of its first fill
+    with CaptureQueriesContext(connection) as queries:
+        sv.correction_approve(actor=reg2, correction_id=correction.pk)
+
+    # then the other fills (and their corrections) were read once, whatever their number
+    reads = [q["sql"] for q in queries if 'FROM "supervision_correction"' in q["sql"] and "FOR UPDATE" not in q["sql"]]
+    assert len(reads) == 2, reads  # the corrected trade's own terms, then its order's other fills'
+    assert Correction.objects.get(pk=correction.pk).status == "executed"
+
+
 def test_a_reversed_fill_of_an_order_still_resting_is_not_counted_by_its_later_fills(sup):
     # (found by a review: the order's filled value and fees stayed as matched, so after its only fill was reversed
     # (its 5.00 minimum given back) the order's next fill paid what 10,100.00 adds to a commission of 5.00: nothing)

@@ -198,9 +198,11 @@ def test_the_ways_to_the_page_the_menu_a_freezes_row_and_a_trades_parties(traded
         assert f'href="/supervision/accounts/{investor.code}/"' in trade_page
         assert f'href="/supervision/accounts/{mm.code}/"' in trade_page
         assert f'href="/supervision/accounts/{investor.code}/"' in client.get("/trades/").content.decode()
+        assert f'href="/supervision/accounts/{investor.code}/"' in client.get("/orders/").content.decode()
     # the other roles are not led to a page they may not open
     for user in (market.staff, market.user(Role.EXCHANGE_OPERATOR), investor.owner):
         client = signed_in(user)
         assert "/supervision/accounts/" not in client.get("/").content.decode()
         assert "/supervision/accounts/" not in client.get(f"/trades/{trade.pk}/").content.decode()
         assert "/supervision/accounts/" not in client.get("/trades/").content.decode()
+        assert "/supervision/accounts/" not in client.get("/orders/").content.decode()

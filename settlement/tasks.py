@@ -117,6 +117,7 @@ def sweep(after: int = 0) -> int:
     # did nothing, and no sweep ran for a minute).
     try:
         ids = list(trades_ready().filter(id__gt=after).values_list("id", flat=True)[:SWEEP_BATCH])
+        sweeping.walk_going_on()  # the page read: a minute more, as after each chunk
         due, failed = sweeping.due(ids), []
         settled = 0
         for i in range(0, len(due), SETTLE_CHUNK):

@@ -70,7 +70,7 @@ from exchange.services import (
     quotes_pull_locked,
     rfqs_close_frozen,
 )
-from exchange.services.book import commission, seller_commission
+from exchange.services.book import buy_reservation, commission, seller_commission
 from kyc.models import KycProfile
 from ledger.models import Leaf
 from ledger.services import entry_write
@@ -1152,18 +1152,54 @@ def correction_propose(
     return correction
 
 
-def _open_orders_follow(trade: Trade, value_delta: Decimal, buyer_fee_delta: Decimal, seller_fee_delta: Decimal):
-    """The trade's orders still open count the correction in what their fills so far cost and paid: an order's
-    later fills pay what they add to the order's commission on its filled value (``Book.fill_buy_order``), and its
-    reservation is recomputed from the two at each fill. Left as matched, a fill reversed kept counting: the order's
-    next fill paid nothing, its first fill's minimum having been given back (found by a review). Under the
-    security's lock, as every change of an order is; an order no longer open is left as it was matched, as the
-    trade's own row is (its corrections are read beside it)."""
-    for order_id, fee_delta in ((trade.buy_order_id, buyer_fee_delta), (trade.sell_order_id, seller_fee_delta)):
-        if order_id is not None and (value_delta or fee_delta):
-            Order.objects.filter(pk=order_id, status__in=Order.OPEN_STATUSES).update(
-                filled_value=F("filled_value") + value_delta, fees=F("fees") + fee_delta
+def _open_buy_order(trade: Trade) -> Order | None:
+    """The trade's buy order if it is still open (read under the security's lock, as every change of an order is
+    made under it), else None."""
+    if trade.buy_order_id is None:
+        return None
+    return Order.objects.filter(pk=trade.buy_order_id, status__in=Order.OPEN_STATUSES).first()
+
+
+def _open_orders_follow(
+    trade: Trade, open_buy: Order | None, cash_rows: dict, *, value: Decimal, buyer_fee: Decimal, seller_fee: Decimal
+) -> None:
+    """The trade's orders still open count the correction (its ``value`` and fees' differences) in what their fills
+    so far cost and paid: an order's later fills pay what they add to the order's commission on its filled value
+    (``Book.fill_buy_order``). Left as matched, a fill reversed kept counting: the order's next fill paid nothing,
+    its first fill's minimum having been given back (found by a review). A buy order's reservation is what its rest
+    may still cost at its new sums, the difference moved in its buyer's reserved cash (``cash_rows``, locked), so its
+    fills never need more than it holds (found by a review: a fill needed cash the buyer no longer had free, and the
+    order stopped filling). An order no longer open stays as matched, as the trade's row does."""
+    now = timezone.now()
+    if trade.sell_order_id is not None and (value or seller_fee):
+        Order.objects.filter(pk=trade.sell_order_id, status__in=Order.OPEN_STATUSES).update(
+            filled_value=F("filled_value") + value, fees=F("fees") + seller_fee, updated_at=now
+        )
+    if open_buy is None or not (value or buyer_fee):
+        return
+    open_buy.filled_value += value
+    open_buy.fees += buyer_fee
+    reserved = buy_reservation(
+        trade.buyer,
+        open_buy.limit_price,
+        open_buy.remaining_quantity,
+        filled_value=open_buy.filled_value,
+        fees=open_buy.fees,
+    )
+    row = cash_rows[open_buy.account_id]
+    more = reserved - open_buy.reserved_cash
+    if more > max(row.available, ZERO):
+        raise CorrectionUnavailable(
+            gettext(
+                "%(account)s's open order %(order)s would need %(amount)s CNY more reserved for its commission after "
+                "the correction, and the account has not that much free: cancel the order first."
             )
+            % {"account": trade.buyer.code, "order": open_buy.pk, "amount": amount_text(more)}
+        )
+    row.reserved += more
+    row.save(update_fields=["reserved"])
+    open_buy.reserved_cash, open_buy.updated_at = reserved, now
+    open_buy.save(update_fields=["filled_value", "fees", "reserved_cash", "updated_at"])
 
 
 def _fee_account(account: Account) -> Account | None:
@@ -1208,7 +1244,8 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
         shares = {trade.buyer_id: correction.new_quantity - qty, trade.seller_id: qty - correction.new_quantity}
         shares = {k: v for k, v in shares.items() if v}
         accounts = {a.pk: a for a in Account.objects.filter(pk__in=[*cash, *shares])}
-        cash_rows = cash_lock(cash)
+        open_buy = _open_buy_order(trade)
+        cash_rows = cash_lock([*cash, *([trade.buyer_id] if open_buy else [])])
         pos_rows = positions_lock(security.pk, shares)
         used: list[FrozenUse] = []
 
@@ -1271,6 +1308,10 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
             else:
                 row.total += delta
             row.save(update_fields=["total", "frozen"])
+        _open_orders_follow(
+            trade, open_buy, cash_rows,
+            value=new_value - old_value, buyer_fee=new_buyer_fee - buyer_fee, seller_fee=new_seller_fee - seller_fee,
+        )  # fmt: skip
         # An account that holds none now and gets shares back (a reversed sale) may become a holder again: the cap
         # is counted before and after the moves, under the security's lock (found by a review: a reversal could
         # take a security past its cap). A correction that only swaps one holder for another passes.
@@ -1293,7 +1334,6 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
                     )
                     % {"account": accounts[receivers[0]].code, "code": security.code, "n": holders, "cap": cap}
                 )
-        _open_orders_follow(trade, new_value - old_value, new_buyer_fee - buyer_fee, new_seller_fee - seller_fee)
         leaf = Leaf.objects.filter(entry_id=trade.entry_id).values_list("leaf_index", "block__height").first()
         now = timezone.now()
         entry = entry_write(

@@ -311,6 +311,7 @@ def freezes(request):
 
 ACCOUNT_TRADES_PER_PAGE = 20
 ACCOUNT_ROWS_MAX = 50  # freezes and open orders shown; the API's lists (``?account=``) have them all
+ACCOUNT_ROWS_HELD = 100  # accounts a legal order holds, on the look-up; the API's freezes list has them all
 
 
 @role_required(*SUPERVISORY_READERS)
@@ -322,8 +323,12 @@ def accounts(request):
         if account is not None:
             return redirect("supervision-account", code=account.code)
         form.add_error("code", gettext("No such account."))
-    held = [{"account": a, "name": account_name_for(a, request.user)} for a in selectors.accounts_under_order()[:100]]
-    return render(request, "supervision/accounts.html", {"form": form, "held": held})
+    held = [
+        {"account": a, "name": account_name_for(a, request.user)}
+        for a in selectors.accounts_under_order()[: ACCOUNT_ROWS_HELD + 1]
+    ]
+    context = {"form": form, "held": held[:ACCOUNT_ROWS_HELD], "more": len(held) > ACCOUNT_ROWS_HELD}
+    return render(request, "supervision/accounts.html", {**context, "rows_max": ACCOUNT_ROWS_HELD})
 
 
 @role_required(*SUPERVISORY_READERS)
@@ -340,6 +345,7 @@ def account(request, code: str):
         request.GET.get("page")
     )
     trades = []
+    notes = exchange_selectors.trade_notes([t.pk for t in page])  # a trade's corrections, beside it
     for trade in page:
         side = "buy" if trade.buyer_id == found.pk else "sell"
         trades.append(
@@ -351,6 +357,7 @@ def account(request, code: str):
                 "fee": exchange_selectors.fee_charged(trade, side),
                 "status": exchange_selectors.trade_status(trade),
                 "status_label": choice_label(Trade.Status, exchange_selectors.trade_status(trade)),
+                "notes": notes.get(trade.pk, []),
             }
         )
     context = {

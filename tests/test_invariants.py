@@ -4,7 +4,8 @@ After every step:
 * no available balance is negative (PostgreSQL would have refused it anyway);
 * each reserved balance is exactly what its open orders, active quotes and
   unsettled trades hold;
-* each order's filled quantity, filled value and commission are its trades';
+* each order's filled quantity, filled value and commission are its trades' (these sequences correct no trade: a
+  correction of a fill of an open order moves the order's sums, ``tests/test_supervision.py``);
 * cash is conserved (sum of totals = deposits − withdrawals on the ledger) and
   so is each security (sum of holdings = issued = ISSUE entries).
 """

@@ -726,6 +726,39 @@ def test_a_correction_of_one_fill_of_a_larger_order_moves_the_orders_commission_
     assert ledger_verify().ok
 
 
+def test_a_correction_an_open_orders_reservation_cannot_follow_is_refused_and_changes_nothing(sup):
+    from exchange.services.book import buy_reservation, commission
+
+    market, reg1, reg2, _mm, investor = sup
+    # given a buy order of 3,000 at 10.00 of which a cheaper quote filled 1,900 (19,000.00: the 5.00 minimum), settled,
+    # 1,100 resting
+    cheaper = market.market_maker()
+    market.quote(cheaper, "9.80", "10.00", ask_qty=1900)
+    order = placed(market, investor, "buy", 3000, "10.00", "rests", tif="DAY")
+    block_seal()
+    fill = Trade.objects.get(buy_order=order)
+    assert trade_settle(trade_id=fill.pk) and fill.buyer_fee == D("5.00")
+    # and a correction of the fill's price to 10.60, which takes its difference from the buyer and makes the order's
+    # commission cross its minimum, so its rest must hold a little more
+    new_fee = commission(investor, D("20140.00"))
+    takes = D("20140.00") + new_fee - D("19000.00") - D("5.00")
+    order.refresh_from_db()
+    more = buy_reservation(investor, D("10.00"), 1100, filled_value=D("20140.00"), fees=new_fee) - order.reserved_cash
+    assert more > 0
+    # and the buyer with just too little free for both
+    cash_withdraw(actor=market.staff, account=investor, amount=cash_of(investor).available - takes - more + D("0.01"))
+    correction = sv.correction_propose(actor=reg1, trade_id=fill.pk, new_price="10.60", new_quantity=1900, reason="x")
+    before = snapshot()
+
+    # when a regulator approves it, then it is refused, naming the order, and nothing changed
+    with translation.override("en"), pytest.raises(sv.CorrectionUnavailable, match=f"open order {order.pk} "):
+        sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    assert snapshot() == before
+    assert Correction.objects.get(pk=correction.pk).status == "proposed"
+    order.refresh_from_db()
+    assert (order.filled_value, order.fees) == (D("19000.00"), D("5.00"))
+
+
 @pytest.mark.parametrize("fills", [2, 6])
 def test_a_corrections_approval_reads_the_orders_other_fills_in_one_query_however_many(sup, fills, request):
     # (found by a review: the corrected fill's fee read each other fill of its order, and its corrections, one query
@@ -779,11 +812,16 @@ def test_a_reversed_fill_of_an_order_still_resting_is_not_counted_by_its_later_f
     correction = sv.correction_propose(actor=reg1, trade_id=first.pk, new_price=None, new_quantity=0, reason="x")
     sv.correction_approve(actor=reg2, correction_id=correction.pk)
 
-    # then the order counts nothing filled at a cost, and the buyer has all of it back
+    # then the order counts nothing filled at a cost, and the buyer has all of it back; the order holds what its 700
+    # left may cost, the commission's minimum now included, out of the fee given back
     order.refresh_from_db()
     assert (order.filled_value, order.fees, order.filled_quantity) == (D("0.00"), D("0.00"), 300)
     assert cash_of(investor).total == cash_before
-    # and when the quote comes back for the 700 left, their fill pays the order's commission on 7,035.00
+    assert order.reserved_cash == D("7035.00") + D("5.00") == cash_of(investor).reserved
+    # and when the buyer has taken out every free yuan and the quote comes back for the 700 left, they fill, and pay
+    # the order's commission on 7,035.00 (found by a review: the fill needed 5.00 more than the order held)
+    cash_withdraw(actor=market.staff, account=investor, amount=cash_of(investor).available)
+    cash_before = cash_of(investor).total
     market.quote(cheaper, "9.80", "10.05", ask_qty=700)
     block_seal()
     second = Trade.objects.filter(buy_order=order).latest("id")
@@ -798,7 +836,7 @@ def test_a_reversed_fill_of_an_order_still_resting_is_not_counted_by_its_later_f
     )
     # nothing stays reserved, and the buyer paid for the 700 and the commission only
     assert cash_of(investor).reserved == 0
-    assert cash_of(investor).total == cash_before - D("7035.00") - D("5.00")
+    assert cash_of(investor).total == cash_before - D("7035.00") - D("5.00") == 0
     # and another's order was not touched
     assert Order.objects.get(pk=other_order.pk).filled_value == D("0.00")
     assert replay_check() == []

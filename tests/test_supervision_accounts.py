@@ -206,3 +206,29 @@ def test_the_ways_to_the_page_the_menu_a_freezes_row_and_a_trades_parties(traded
         assert "/supervision/accounts/" not in client.get(f"/trades/{trade.pk}/").content.decode()
         assert "/supervision/accounts/" not in client.get("/trades/").content.decode()
         assert "/supervision/accounts/" not in client.get("/orders/").content.decode()
+
+
+def test_a_corrected_trade_reads_with_its_correction_on_the_account_page(traded):
+    # (found by a review: the page showed a reversed sale as it matched, beside holdings that had it reversed)
+    from supervision import services as sv
+
+    market, reg1, reg2, mm, investor, trade = traded
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=None, new_quantity=0, reason="Void")
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+    text = signed_in(reg1).get(f"/supervision/accounts/{investor.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    row = text.split(f'<tr data-trade="{trade.pk}">')[1].split("</tr>")[0]
+    assert 'data-note="correction"' in row and "Void" in row
+
+
+def test_the_look_up_says_when_it_shows_only_the_first_accounts_held(traded, monkeypatch):
+    from supervision import views
+
+    market, reg1, reg2, mm, investor, trade = traded
+    second = market.investor(cash="100")
+    freeze_approved(reg1, reg2, second, amount="10.00", reason="Preservation", legal=LEGAL)
+    client = signed_in(reg1)
+    assert 'id="held-more"' not in client.get("/supervision/accounts/").content.decode()
+    monkeypatch.setattr(views, "ACCOUNT_ROWS_HELD", 1)
+    text = client.get("/supervision/accounts/").content.decode()
+    held = text.split('id="held-table"')[1].split("</table>")[0]
+    assert held.count("data-account=") == 1 and 'id="held-more"' in text

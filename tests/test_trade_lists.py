@@ -49,8 +49,13 @@ def test_supervisors_see_both_accounts_in_full_and_both_fees(sold, role):
     # then
     row = cells(body, trade)
     assert ">Buyer<" in body and ">Seller<" in body and ">Side<" not in body
-    assert f'data-field="buyer"><span class="code">{mm.code}<' in row
-    assert f'data-field="seller"><span class="code">{investor.code}<' in row
+    # (a regulator's or an auditor's party leads to the account's page)
+    if role in (Role.REGULATOR, Role.AUDITOR):
+        shown = '<a class="code" href="/supervision/accounts/{0}/">{0}<'
+    else:
+        shown = '<span class="code">{0}<'
+    assert f'data-field="buyer">{shown.format(mm.code)}' in row
+    assert f'data-field="seller">{shown.format(investor.code)}' in row
     assert f'data-field="buyer_fee">{trade.buyer_fee:,.2f}<' in row
     assert f'data-field="seller_fee">{trade.seller_fee:,.2f}<' in row
     assert trade.seller_fee == Decimal("5.00")

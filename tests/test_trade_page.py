@@ -249,14 +249,17 @@ def test_staff_and_supervisors_read_both_parties_and_their_fees_where_a_party_re
     # then it names the buyer (their client) and the seller (the market maker: masked to the broker's staff, as the
     # trade list masks it), each fee where its party is shown, and no side
     assert ">Side<" not in facts and ">Buyer<" in facts and ">Seller<" in facts
-    assert f'data-field="buyer"><span class="code">{investor.code}</span>' in facts
+    # (a regulator's party leads to the account's page)
+    link = '<a class="code" href="/supervision/accounts/{0}/">{0}</a>'
+    shown = '<span class="code">{0}</span>' if who == "staff" else link
+    assert f'data-field="buyer">{shown.format(investor.code)}' in facts
     assert f'data-field="buyer_fee">{buy_fee}<' in facts
     if who == "staff":
         masked = account_code_masked(trade.seller.code)
         assert f'data-field="seller"><span class="code muted">{masked}</span>' in facts
         assert trade.seller.code not in page and 'data-field="seller_fee"' not in facts
     else:
-        assert f'data-field="seller"><span class="code">{trade.seller.code}</span>' in facts
+        assert f'data-field="seller">{shown.format(trade.seller.code)}' in facts
         assert f'data-field="seller_fee">{sell_fee}<' in facts
     # and the investor reads their side and their own fee, not the other party
     client.logout()

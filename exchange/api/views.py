@@ -390,7 +390,10 @@ class OrderOutput(serializers.Serializer):
     )
     reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
     filled_value = serializers.DecimalField(
-        max_digits=20, decimal_places=2, help_text="What the order's fills cost (price × quantity), fees apart."
+        max_digits=20,
+        decimal_places=2,
+        help_text="What the order's fills cost (price × quantity), fees apart; a fill corrected while the order was "
+        "open counts at its corrected terms (those of trades/{id}/'s notes), as does its fee in fees.",
     )
     fees = serializers.DecimalField(
         max_digits=20,
@@ -417,8 +420,8 @@ ACCOUNT_FILTER_PARAMETER = OpenApiParameter(
     "account",
     str,
     required=False,
-    description="an account's code, in any case: only what it bought or sold (placed). An account the caller may "
-    "not see is a 400, as one that does not exist is",
+    description="an account's code, in any case: only that account's. An account the caller may not see is a 400, "
+    "as one that does not exist is",
 )
 
 
@@ -698,7 +701,6 @@ TRADE_FILTER_PARAMETERS = [
         required=False,
         description="as each trade's status reads: sealed is a matched trade whose entry is in a block",
     ),
-    ACCOUNT_FILTER_PARAMETER,
 ]
 
 
@@ -711,8 +713,6 @@ def trades_filtered(request, qs: QuerySet[Trade]) -> QuerySet[Trade]:
         qs = qs.filter(security__code=code)
     if status_filter := choice_param(request, "status", Trade.Status.values):
         qs = selectors.trades_of_status(qs, status_filter)
-    if account := account_param(request):
-        qs = selectors.trades_of_account(qs, account)
     return qs
 
 
@@ -724,10 +724,13 @@ class TradeListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema(
-        parameters=[*TRADE_FILTER_PARAMETERS, *period_parameters("matched_at")], responses=TradeOutput(many=True)
+        parameters=[*TRADE_FILTER_PARAMETERS, ACCOUNT_FILTER_PARAMETER, *period_parameters("matched_at")],
+        responses=TradeOutput(many=True),
     )
     def get(self, request):
         qs = selectors.trades_in_period(selectors.trades_visible(request.user), *period_param(request))
+        if account := account_param(request):
+            qs = selectors.trades_of_account(qs, account)
         return paginated(request, self, trades_filtered(request, qs), TradeOutput)
 
 

@@ -70,13 +70,15 @@ def _visible_accounts_q(user: User, prefix: str) -> Q | None:
 
 
 def accounts_visible(user: User) -> QuerySet[Account]:
-    """The accounts the user may see, with their broker: every account for a supervisor, a broker's investors for
-    its staff, one's own for an investor or a market maker."""
+    """The accounts the user may see, with their broker: every account for a supervisor, a broker's investors and
+    its own fee account for its staff (whose freezes they see), one's own for an investor or a market maker."""
     qs = Account.objects.select_related("broker")
     if user.role in SUPERVISORS:
         return qs
     if user.role == Role.BROKER_STAFF:
-        return qs.filter(broker_id=user.broker_id, kind=Account.Kind.INVESTOR) if user.broker_id else qs.none()
+        if user.broker_id is None:
+            return qs.none()
+        return qs.filter(broker_id=user.broker_id, kind__in=[Account.Kind.INVESTOR, Account.Kind.FEE])
     return qs.filter(owner_id=user.pk)
 
 

@@ -348,6 +348,7 @@ def account(request, code: str):
     notes = exchange_selectors.trade_notes([t.pk for t in page])  # a trade's corrections, beside it
     for trade in page:
         side = "buy" if trade.buyer_id == found.pk else "sell"
+        status = exchange_selectors.trade_status(trade)
         trades.append(
             {
                 "trade": trade,
@@ -355,8 +356,8 @@ def account(request, code: str):
                 "side_label": choice_label(Order.Side, side),
                 "counterparty": trade.seller if side == "buy" else trade.buyer,
                 "fee": exchange_selectors.fee_charged(trade, side),
-                "status": exchange_selectors.trade_status(trade),
-                "status_label": choice_label(Trade.Status, exchange_selectors.trade_status(trade)),
+                "status": status,
+                "status_label": choice_label(Trade.Status, status),
                 "notes": notes.get(trade.pk, []),
             }
         )

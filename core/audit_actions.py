@@ -15,7 +15,7 @@ refused request to that path. Core imports no app: the URL names are data here, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 Arguments = Mapping[str, object]
@@ -183,6 +183,17 @@ _TARGET_ARGUMENTS = (
     ("code", "{}"),
     ("date", "{}"),
 )
+# An object named by its number in the address whose records, once done, name it otherwise: a KYC application's
+# name its investor's user name. Its app registers how to read that name (``register_target_name``); a number
+# that names nothing is recorded in the address's shape.
+_TARGET_NAMES: dict[str, Callable[[object], str | None]] = {}
+
+
+def register_target_name(argument: str, name: Callable[[object], str | None]) -> None:
+    """``name(value)``: the object the URL argument ``argument`` numbers, as its done records name it, or None."""
+    _TARGET_NAMES[argument] = name
+
+
 # A proposal decided by its number (the API's ``pk``, the page's ``what``/``pk``): its done record names its
 # account or trade, which the request does not; the refusal names the proposal.
 _PROPOSAL_TARGETS = {
@@ -231,7 +242,8 @@ def _target(action: str, kwargs: Arguments, posted: Mapping[str, str]) -> str:
         return _PROPOSAL_TARGETS[kind].format(kwargs["pk"]) if kind in _PROPOSAL_TARGETS else ""
     for name, shape in _TARGET_ARGUMENTS:
         if name in kwargs:
-            return shape.format(kwargs[name])
+            named = _TARGET_NAMES[name](kwargs[name]) if name in _TARGET_NAMES else None
+            return named or shape.format(kwargs[name])
     named = []
     for field, shape in _POSTED_TARGETS.get(action, ()):
         value = posted.get(field)

@@ -7,7 +7,10 @@ class KycConfig(AppConfig):
 
     def ready(self) -> None:
         from balances.register import register_identity_reader
+        from core.audit_actions import register_target_name
 
-        from . import selectors
+        from . import selectors, services
 
         register_identity_reader(selectors.identities_of)
+        # A refused request about an application is recorded under its investor's user name, as done ones are.
+        register_target_name("profile_id", services.application_audit_name)

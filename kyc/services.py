@@ -549,6 +549,14 @@ def kyc_submit(*, staff: User, profile_id: int, ip: str | None = None) -> KycPro
     return profile
 
 
+def application_audit_name(profile_id) -> str | None:
+    """How the audit trail names the KYC application ``profile_id``: its investor's user name, as every record of
+    it done does (so a refused approval or reveal is found beside them); None if there is no such application."""
+    if not isinstance(profile_id, int):
+        return None
+    return KycProfile.objects.filter(pk=profile_id).values_list("user__username", flat=True).first()
+
+
 def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycProfile:
     """A second staff member (the checker) approves. The database refuses the maker as checker too."""
     try:
@@ -571,7 +579,8 @@ def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycPr
             return profile
     except MakerChecker:
         # The refused attempt is recorded after its transaction rolled back.
-        audit_record(actor=staff, action="kyc_approve", outcome="refused", target=f"kyc {profile_id}", ip=ip)
+        target = application_audit_name(profile_id) or f"kyc {profile_id}"
+        audit_record(actor=staff, action="kyc_approve", outcome="refused", target=target, ip=ip)
         raise
 
 
@@ -605,7 +614,8 @@ def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = No
             )
             return profile
     except MakerChecker:
-        audit_record(actor=staff, action="kyc_reject", outcome="refused", target=f"kyc {profile_id}", ip=ip)
+        target = application_audit_name(profile_id) or f"kyc {profile_id}"
+        audit_record(actor=staff, action="kyc_reject", outcome="refused", target=target, ip=ip)
         raise
 
 

@@ -444,7 +444,9 @@ def _reveal_form(market):
 
     profile = KycProfile.objects.get(user=market.investor().owner)
     field = f"r{profile.pk}-reason"
-    return Role.REGULATOR, f"/kyc/reveal/{profile.pk}/", {field: ""}, ("identity_reveal", f"kyc {profile.pk}"), field
+    # named by its investor's user name, as a reveal done is (found by a walk: the refusal named "kyc 12")
+    named = ("identity_reveal", profile.user.username)
+    return Role.REGULATOR, f"/kyc/reveal/{profile.pk}/", {field: ""}, named, field
 
 
 def _listing_form(market):
@@ -623,3 +625,25 @@ def test_a_refused_api_body_with_a_nul_character_is_a_4xx_and_recorded(market, r
     assert "\x00" not in repr((target, detail))
     # and nothing else changed
     assert snapshot() == before
+
+
+def test_refusals_about_a_kyc_application_are_found_under_its_investor_as_its_records_done_are(market):
+    from kyc.models import KycProfile
+
+    # given an approved investor's application, and a regulator
+    investor = market.investor()
+    profile = KycProfile.objects.get(user=investor.owner)
+    regulator = market.user(Role.REGULATOR)
+    # when the reveal's API is refused for want of a reason
+    response = api_for(regulator).post(f"/api/v1/kyc/applications/{profile.pk}/reveal/", {"reason": ""}, format="json")
+    assert response.status_code == 400
+
+    # then it is on the trail under the investor's user name, beside the records of the application done
+    refused = AuditEvent.objects.filter(action="identity_reveal", outcome="refused").latest("id")
+    assert refused.target == investor.owner.username
+    assert AuditEvent.objects.filter(target=investor.owner.username, action="kyc_approve", outcome="ok").exists()
+    # and a number that names no application keeps the address's shape
+    assert audit_actions.refused_action("api-kyc-reveal", {"profile_id": 999999}, {}) == (
+        "identity_reveal",
+        "kyc 999999",
+    )

@@ -110,6 +110,10 @@ def test_counter_opening_then_maker_checker_approval(market, staff_pair):
     assert (approved.state, approved.reviewed_by_id, approved.risk_level) == ("approved", checker.pk, 5)
     actions = list(AuditEvent.objects.filter(action="kyc_approve").order_by("id").values_list("actor_id", "outcome"))
     assert actions == [(maker.pk, "refused"), (checker.pk, "ok")]
+    # both under the investor's user name: the refused one is found beside the one done
+    assert set(AuditEvent.objects.filter(action="kyc_approve").values_list("target", flat=True)) == {
+        profile.user.username
+    }
 
 
 def test_one_id_number_under_two_names_is_refused_and_one_name_written_two_ways_is_not(market, staff_pair):

@@ -366,6 +366,8 @@ def account(request, code: str):
         "account": found,
         "freezes": _entries_in(list(selectors.account_freezes(found)[:ACCOUNT_ROWS_MAX]), request.user),
         "orders": list(selectors.account_open_orders(found)[: ACCOUNT_ROWS_MAX + 1]),
+        # a market maker's trading is its quotes: the ones in force, by security then side
+        "quotes": list(exchange_selectors.quotes_active(found)) if found.kind == found.Kind.MARKET_MAKER else None,
         "rows_max": ACCOUNT_ROWS_MAX,
         "trades": trades,
         "page": page,

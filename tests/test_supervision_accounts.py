@@ -147,11 +147,17 @@ def test_the_api_gives_the_account_its_flags_and_balances(traded):
         assert (position["security"], position["total"], position["frozen"]) == (market.security.code, 700, 200)
 
 
-def test_a_market_makers_account_has_no_account_opening(traded):
+def test_a_market_makers_account_shows_its_quotes_and_has_no_account_opening(traded):
     market, reg1, reg2, mm, investor, trade = traded
     body = api_for(reg1).get(f"/api/v1/accounts/{mm.code}/").json()
     assert body["kind"] == "market_maker" and body["kyc"] is None and body["broker"] is None
-    assert 'id="account-kyc"' not in signed_in(reg1).get(f"/supervision/accounts/{mm.code}/").content.decode()
+    text = signed_in(reg1).get(f"/supervision/accounts/{mm.code}/").content.decode()
+    assert 'id="account-kyc"' not in text
+    # its trading is its quotes: the two sides in force, each with its price and what is left of it
+    quotes = text.split('id="quotes-table"')[1].split("</table>")[0]
+    assert quotes.count("data-quote=") == 2 and "9.90" in quotes and "10.10" in quotes and "4,700" in quotes
+    # an investor's page has no quotes section
+    assert 'id="quotes-title"' not in signed_in(reg1).get(f"/supervision/accounts/{investor.code}/").content.decode()
 
 
 def test_the_orders_trades_and_freezes_lists_take_an_account_and_refuse_one_the_caller_may_not_see(traded):

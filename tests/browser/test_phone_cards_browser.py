@@ -1,9 +1,12 @@
 """Lists shown as cards on a phone (390 px, Chromium), in both languages: every card keeps its border, a security's
-name sits whole beside its code, and a lock-up's date stays on one line.
+name sits whole beside its code, and a lock-up's date stays on one line; the security page's buttons stay in their
+card.
 
 Found walking the investor's and the market maker's pages on a phone: the last card of a list lost its bottom
 edge (invisible on a white card), the market maker's quote cards broke "HuaXing Tech" a few letters a line in
-half a card's width, and the holdings' "until 2026-12-09" broke at its hyphens into three lines.
+half a card's width, the holdings' "until 2026-12-09" broke at its hyphens into three lines, and the security
+page's fourth button ("Negotiated transfer") ran past its card and the screen's edge in English (clipped, so the
+page did not scroll sideways: the sideways check alone missed it).
 """
 
 from __future__ import annotations
@@ -114,3 +117,31 @@ def test_the_market_makers_quote_cards_keep_the_name_whole_and_their_edges(phone
     assert bottom_borders(page, "quotes-table") == ["1px", "1px"]
     assert overflow(page) <= 0
     shoot(page, f"phone-cards-quotes-{language}")
+
+
+def test_the_security_pages_ways_to_trade_stay_inside_their_card(phone, live_server):
+    page, language = phone
+    # given an investor, and a security every trading mode of the venue's open profile applies to
+    market = build_market()
+    investor = market.investor(cash="1000")
+    log_in(page, live_server.url, investor.owner.username)
+    switch_language(page, language)
+
+    # when they open the security's page on a 390 px screen
+    page.goto(f"{live_server.url}/securities/{market.security.code}/")
+    buttons = page.locator("#security-market p.actions a.button")
+    expect(buttons).to_have_count(4)  # buy, sell, request a quote, negotiated transfer
+
+    # then each of the four buttons is whole inside the card that holds them, and on the screen
+    edges = page.evaluate(
+        """() => { const links = [...document.querySelectorAll('#security-market p.actions a.button')];
+            const card = links[0].closest('.card').getBoundingClientRect();
+            return {card: [card.left, card.right], screen: window.innerWidth,
+                    buttons: links.map(a => {
+                        const r = a.getBoundingClientRect(); return [a.innerText, r.left, r.right]; })}; }"""
+    )
+    left, right = edges["card"]
+    for label, start, end in edges["buttons"]:
+        assert left <= start and end <= right <= edges["screen"], (label, start, end, edges["card"])
+    assert overflow(page) <= 0
+    shoot(page, f"phone-security-actions-{language}")

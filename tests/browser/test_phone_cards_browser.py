@@ -1,6 +1,6 @@
 """Lists shown as cards on a phone (390 px, Chromium), in both languages: every card keeps its border, a security's
 name sits whole beside its code, and a lock-up's date stays on one line; the security page's buttons stay in their
-card.
+card; the counter's holdings cards show the locked and frozen shares.
 
 Found walking the investor's and the market maker's pages on a phone: the last card of a list lost its bottom
 edge (invisible on a white card), the market maker's quote cards broke "HuaXing Tech" a few letters a line in
@@ -145,3 +145,33 @@ def test_the_security_pages_ways_to_trade_stay_inside_their_card(phone, live_ser
         assert left <= start and end <= right <= edges["screen"], (label, start, end, edges["card"])
     assert overflow(page) <= 0
     shoot(page, f"phone-security-actions-{language}")
+
+
+def test_the_counters_holdings_cards_show_what_is_locked_and_frozen(phone, live_server):
+    page, language = phone
+    # given a client of the broker holding 3,000 shares, 1,000 of them under lock-up
+    market = build_market()
+    client = market.investor(cash="1000")
+    securities_issue(
+        actor=market.depository,
+        security_code=market.security.code,
+        allocations=[Holding(client, 3000, 1000, shanghai_today() + dt.timedelta(days=3))],
+    )
+    log_in(page, live_server.url, market.staff.username)
+    switch_language(page, language)
+
+    # when the broker's staff open the client at the counter on a 390 px screen
+    page.goto(f"{live_server.url}/counter/{client.code}/")
+    row = page.locator(f'#positions-table tr[data-security="{market.security.code}"]')
+    expect(row).to_be_visible()
+
+    # then the card adds up: beside the total and what is available, the locked and the frozen shares are shown
+    # (they were hidden on a phone, and 1,000 of the 3,000 went unexplained)
+    cells = row.locator("td:visible")
+    labels = [cell.get_attribute("data-label") for cell in cells.all()]
+    locked, frozen = ("限售", "司法冻结") if language == "zh" else ("Locked", "Frozen")
+    assert locked in labels and frozen in labels, labels
+    expect(row.locator(f'td[data-label="{locked}"]')).to_have_text("1,000")
+    expect(row.locator(f'td[data-label="{frozen}"]')).to_have_text("0")
+    assert overflow(page) <= 0
+    shoot(page, f"phone-counter-holdings-{language}")

@@ -262,7 +262,9 @@ def rfq_answer(request, rfq_id):
         from .views import quotes_with_refused_answer
 
         return quotes_with_refused_answer(request, form)
-    seconds = _seconds_left(answer.expires_at, timezone.now())
+    # Rounded, not cut as a countdown is: the milliseconds since the answer was made made an answer typed as firm
+    # for 60 seconds read "firm for 59 seconds" (found by a walk-through).
+    seconds = max(0, round((answer.expires_at - timezone.now()).total_seconds()))
     done = gettext("Answer to request %(id)s sent: %(price)s, firm for %(seconds)s seconds.") % {
         "id": rfq_id,
         "price": amount_text(answer.price),

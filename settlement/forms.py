@@ -15,7 +15,7 @@ from core.forms import PlainDecimalField
 from core.models import Role
 
 from .instructions import MAX_AMOUNT
-from .statements import BEIJING, statement_dates_error
+from .statements import BEIJING, STATEMENT_DATES, statement_dates_error
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -98,7 +98,27 @@ class StatementForm(forms.Form):
 
 
 class CertificateForm(forms.Form):
-    year = forms.IntegerField(label=_("Year"), min_value=1990, max_value=2999)
+    # One rule and one message for every year out of range, the holdings certificate's own (1990 to this year):
+    # bounds of 1990 and 2999 here said "less than or equal to 2999" to 99999, and 2999 was refused after it.
+    year = forms.IntegerField(label=_("Year"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        first, last = self.years()
+        self.fields["year"].widget.attrs.update({"min": first, "max": last})
+
+    @staticmethod
+    def years() -> tuple[int, int]:
+        return STATEMENT_DATES[0].year, timezone.now().astimezone(BEIJING).year
+
+    def clean_year(self) -> int:
+        year = self.cleaned_data["year"]
+        first, last = self.years()
+        if not first <= year <= last:
+            raise forms.ValidationError(
+                _("A holdings certificate is for a year from %(first)s to %(last)s.") % {"first": first, "last": last}
+            )
+        return year
 
     @staticmethod
     def default_year() -> int:

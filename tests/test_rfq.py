@@ -491,6 +491,28 @@ def test_an_answers_value_out_of_range_is_refused_naming_its_field(desk, client,
     assert rfq_snapshot() == before
 
 
+def test_the_answers_message_says_the_seconds_the_market_maker_typed(desk, client, settings):
+    # given an open request and a market maker reading the page in English
+    market, mm1, mm2, inv = desk
+    rfq = ask(market, inv)
+    client.force_login(mm1.owner)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    # when it answers 10.00, firm for 60 seconds
+    response = client.post(f"/rfqs/{rfq.pk}/answer/", {f"{rfq.pk}-price": "10.00", f"{rfq.pk}-valid_seconds": "60"})
+
+    # then the message says 60 seconds (it said 59: the milliseconds since the answer was made were cut away)
+    assert response.status_code == 302
+    shown = [str(m) for m in response.wsgi_request._messages]
+    assert shown == [f"Answer to request {rfq.pk} sent: 10.00, firm for 60 seconds."], shown
+    # and the answer is firm for those 60 seconds, nothing else of the request changed
+    made = RfqAnswer.objects.get(request=rfq)
+    assert made.price == Decimal("10.00") and made.status == RfqAnswer.Status.FIRM
+    assert dt.timedelta(seconds=59) < made.expires_at - timezone.now() <= dt.timedelta(seconds=60)
+    rfq.refresh_from_db()
+    assert rfq.status == RfqRequest.Status.OPEN
+
+
 def test_rfq_pages_are_for_their_roles(desk, client):
     market, mm1, mm2, inv = desk
     client.force_login(mm1.owner)

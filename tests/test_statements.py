@@ -269,6 +269,27 @@ def test_bad_certificate_year_on_the_page_is_a_form_error(world, history):
     assert response.context["certificate_form"].errors["year"]
 
 
+@pytest.mark.parametrize("year", ["0", "1989", "2999", "99999"])
+def test_every_certificate_year_out_of_range_reads_the_same_rule(world, history, year):
+    # given an investor reading the statements page in English
+    client, _ = history
+    pages = page_client(client.owner, "en")
+    before = snapshot()
+    this_year = timezone.now().astimezone(BEIJING).year
+
+    # when they ask for the certificate of a year before 1990 or after this one
+    response = pages.get("/statements/certificate/", {"year": year})
+
+    # then the form says the one rule, 1990 to this year (99999 read "less than or equal to 2999", and 2999 then
+    # read "from 1990 to 2026"), its box offers no other, and nothing changed
+    assert response.status_code == 400
+    assert response.context["certificate_form"].errors["year"] == [
+        f"A holdings certificate is for a year from 1990 to {this_year}."
+    ]
+    assert f'min="1990" max="{this_year}"' in response.content.decode()
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize(
     ("path", "query"),
     [

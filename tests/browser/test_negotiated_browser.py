@@ -51,3 +51,50 @@ def test_a_proposal_from_one_investor_confirmed_by_another_with_the_code(page: P
     proposal.refresh_from_db()
     assert proposal.status == "confirmed" and proposal.trade.mode == "negotiated"
     expect(page.locator(f'#negotiated-closed tr[data-proposal="{proposal.pk}"]')).to_contain_text("已确认")
+
+
+def test_the_confirmation_code_box_is_a_text_box_like_the_others_on_a_phone(browser, live_server):
+    # given a proposal waiting for the buyer's confirmation
+    from decimal import Decimal
+
+    from exchange.services import negotiated as neg
+
+    market = build_market()
+    seller = market.investor(shares=1000)
+    buyer = market.investor(cash="50000")
+    proposal, _code, _ = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, Decimal("10.00"), buyer.code, "p"),
+    )
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        log_in(page, live_server.url, buyer.owner.username)
+
+        # when the buyer opens the negotiated-transfer page on a phone
+        page.goto(f"{live_server.url}/negotiated/")
+        code_box = page.locator(f'#negotiated-waiting form[data-proposal="{proposal.pk}"] input[name=code]')
+        expect(code_box).to_be_visible()
+
+        # then the code's box is styled as the page's other text boxes: as tall (a finger's target, not the
+        # browser's bare 20-odd px box), with the same border
+        def looks(selector: str) -> dict:
+            return page.evaluate(
+                """(selector) => { const s = getComputedStyle(document.querySelector(selector));
+                    return {height: s.height, border: s.borderTopColor + ' ' + s.borderTopWidth,
+                            radius: s.borderTopLeftRadius, padding: s.paddingLeft}; }""",
+                selector,
+            )
+
+        code, counterparty = looks(f"#code-{proposal.pk}"), looks("#id_counterparty")
+        assert code == counterparty
+        assert float(code["height"].removesuffix("px")) >= 36
+        # and it is a text box that does not correct the code's letters
+        assert code_box.get_attribute("type") == "text" and code_box.get_attribute("spellcheck") == "false"
+    finally:
+        context.close()
+    # (nothing changed by looking)
+    proposal.refresh_from_db()
+    assert proposal.status == "proposed"

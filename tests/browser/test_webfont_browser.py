@@ -3,10 +3,12 @@ fonts-noto-cjk): every Chinese text, the first one on the page included, is draw
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
 import pytest
+from playwright.sync_api import expect
 
 from core import fonts
 
@@ -68,3 +70,27 @@ def test_a_select_outside_a_form_field_is_drawn_in_the_web_font_too(page, live_s
 
     # then the filter's select is drawn in the web font
     assert "Noto Sans SC" in _fonts_of(page, "#filter-state")
+
+
+def test_an_english_page_draws_the_chinese_language_switch_in_the_web_font(page, live_server):
+    # (found by a walk-through: on an English page with no other Chinese text, the login page's or a staff page's,
+    # the switch's 简体中文 was the page's only Chinese, never asked for the font, and stayed four boxes: a reader
+    # of Chinese alone could not find the way back)
+    if _system_has_chinese_font():
+        pytest.skip("this machine has a Chinese font: the browser uses it and never asks for the web font")
+    # given the web font, built, and a visitor who chose English on the login page
+    fonts.web_font()
+    page.goto(f"{live_server.url}/login/")
+    page.locator(".langswitch button[value='en']").click()
+    page.wait_for_load_state()
+    font_requests = []
+    page.on("requestfinished", lambda r: font_requests.append(r.url) if r.url.endswith(".woff2") else None)
+
+    # when the English login page opens again (its only Chinese text is the language switch)
+    page.goto(f"{live_server.url}/login/")
+    assert page.locator("h1").inner_text() == "Log in"
+
+    # then the font is fetched and the switch's 简体中文 is drawn in it, not in boxes
+    expect(page.locator("html")).to_have_class(re.compile(r"\bwebfont-ready\b"), timeout=20_000)
+    assert font_requests == [f"{live_server.url}/fonts/noto-sans-sc.woff2"]
+    assert "Noto Sans SC" in _fonts_of(page, ".langswitch button[lang=zh-hans]")

@@ -298,8 +298,8 @@ def _cash_move(
     if proposed_by is not None:
         detail["proposed_by"] = proposed_by.username
     audit_record(actor=actor, action=action, target=account.code, ip=ip, detail=detail)
-    if not paying_out:
-        hooks.cash_deposited.fire(entry_id=written.pk, account_id=account.pk, amount=str(value))
+    moved = hooks.cash_withdrawn if paying_out else hooks.cash_deposited
+    moved.fire(entry_id=written.pk, account_id=account.pk, amount=str(value))
     return cash
 
 

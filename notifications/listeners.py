@@ -43,6 +43,7 @@ HOOKS = [
     supervision_hooks.assets_moved,
     balances_hooks.issuance_approved,
     balances_hooks.cash_deposited,
+    balances_hooks.cash_withdrawn,
 ]
 LISTENERS = [(hook, partial(_queue, hook.name.split(".", 1)[1])) for hook in HOOKS]
 

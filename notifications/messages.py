@@ -432,6 +432,11 @@ def body(n: Notification) -> str:
             "amount": _amount(p["amount"]),
             "account": p["account"],
         }
+    if kind == Kind.WITHDRAWAL:
+        return gettext("%(amount)s CNY was withdrawn from your account %(account)s.") % {
+            "amount": _amount(p["amount"]),
+            "account": p["account"],
+        }
     return ""  # pragma: no cover - the kinds are checked by the database
 
 
@@ -446,7 +451,7 @@ def link(n: Notification) -> str:
         return reverse("supervision-freezes")
     if kind == Kind.RFQ_ANSWER:
         return reverse("rfqs")
-    if kind in (Kind.FORCED_TRANSFER, Kind.ISSUANCE, Kind.DEPOSIT):
+    if kind in (Kind.FORCED_TRANSFER, Kind.ISSUANCE, Kind.DEPOSIT, Kind.WITHDRAWAL):
         return reverse("balances")
     if kind == Kind.CORRECTION:
         return reverse("trade", args=[n.params["trade"]])

@@ -34,6 +34,7 @@ class Kind(models.TextChoices):
     ORDERS_CLOSED = "orders_closed", _("Orders cancelled by the exchange")
     ISSUANCE = "issuance", _("Shares credited by an issuance")
     DEPOSIT = "deposit", _("Cash deposited")
+    WITHDRAWAL = "withdrawal", _("Cash withdrawn")
 
 
 # Who is told (``RECIPIENTS``), and what a market maker is told: what happens to its account (a freeze or a

@@ -1,12 +1,12 @@
 """Writes of notifications: turning an event into rows, marking them read, a recipient's preferences.
 
-``event_notify`` is what the Celery task runs. It reads the event's rows (trades, settlement actions, RFQ
-answers, proposals, freezes, orders the exchange cancelled, approved issuances, cash deposits), names the
-recipients — the investor owning each account concerned (``Account.kind`` investor, with an owner) and, for
-what happens to its account rather than each of its trades, the market maker owning one (``_holder``: a freeze
-or trading restriction and its end, a forced transfer, a correction, a settlement held, released or refused;
-not its fills and settlements, which its own systems tell it, nor requests for quote, which its quotes page
-lists as they come); fee accounts get none — and writes one row per recipient and event unless the recipient
+``event_notify`` is what the Celery task runs. It reads the event's rows (trades, settlement actions, RFQ answers,
+proposals, freezes, orders the exchange cancelled, approved issuances, cash deposits and withdrawals), names the
+recipients — the investor owning each account concerned (``Account.kind`` investor, with an owner) and, for what
+happens to its account rather than each of its trades, the market maker owning one (``_holder``: a freeze or
+trading restriction and its end, a forced transfer, a correction, a settlement held, released or refused; not its
+fills and settlements, which its own systems tell it, nor requests for quote, which its quotes page lists as they
+come); fee accounts get none — and writes one row per recipient and event unless the recipient
 switched the kind off. ``(user, key)`` is unique, so a duplicate delivery, a retry or a second worker writes
 nothing more and sends no second email. An event whose rows are gone (a test database emptied since) writes
 nothing.
@@ -410,6 +410,17 @@ def _on_cash_deposited(*, entry_id: int, account_id: int, amount: str) -> list[D
     return [Draft(user_id, Kind.DEPOSIT, f"deposit:{entry_id}", {"account": account.code, "amount": amount})]
 
 
+def _on_cash_withdrawn(*, entry_id: int, account_id: int, amount: str) -> list[Draft]:
+    """Cash paid out at the counter tells the investor whose account it is, as a deposit does: money leaving an
+    account is what its holder most needs to hear of, should it not be theirs (found by a walk-through: a
+    withdrawal came without a word). Its WITHDRAWAL entry names the event."""
+    account = Account.objects.filter(pk=account_id).first()
+    user_id = _investor(account)
+    if user_id is None or not Entry.objects.filter(pk=entry_id).exists():
+        return []
+    return [Draft(user_id, Kind.WITHDRAWAL, f"withdrawal:{entry_id}", {"account": account.code, "amount": amount})]
+
+
 def _on_orders_closed(*, order_ids: list[int]) -> list[Draft]:
     """Open orders the exchange cancelled (a security's change or delisting, a whole-account freeze): one
     notification per account and cancel, listing its orders, with the cause and its particulars
@@ -479,6 +490,7 @@ EVENTS: dict[str, Callable[..., list[Draft]]] = {
     "orders_closed": _on_orders_closed,
     "issuance_approved": _on_issuance_approved,
     "cash_deposited": _on_cash_deposited,
+    "cash_withdrawn": _on_cash_withdrawn,
 }
 
 

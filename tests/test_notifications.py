@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from balances import issuances
-from balances.services import Holding, cash_deposit, shanghai_today
+from balances.services import Holding, cash_deposit, cash_withdraw, shanghai_today
 from config.celery import app as celery_app
 from core import errors as err
 from core.models import Role
@@ -481,9 +481,7 @@ def test_an_issuance_without_a_lock_up_says_none_and_one_not_approved_tells_no_o
     assert "locked" not in body_in(n, "en") and n.params["locked_quantity"] is None
 
 
-def test_a_counter_deposit_notifies_the_investor_after_commit_and_a_withdrawal_or_a_rollback_nothing(
-    market, delivered, client
-):
+def test_a_counter_deposit_notifies_the_investor_after_commit_and_a_rollback_nothing(market, delivered, client):
     # given an investor with no cash, and the broker's staff at the counter
     investor = market.investor()
     log_in(client, market.staff)
@@ -512,10 +510,9 @@ def test_a_counter_deposit_notifies_the_investor_after_commit_and_a_withdrawal_o
         )
         == []
     )
-    # when a withdrawal is paid out, and a market maker is funded, no one is told of either
+    # when a market maker is funded, no one is told
     mm_before = Notification.objects.count()
     with delivered():
-        counter_svc.counter_cash(staff=market.staff, account_code=investor.code, direction="withdraw", amount="0.50")
         market.market_maker()
     assert Notification.objects.count() == mm_before
     # when a deposit above the broker's threshold waits for a second staff member, nothing is told until approved
@@ -531,6 +528,44 @@ def test_a_counter_deposit_notifies_the_investor_after_commit_and_a_withdrawal_o
         (Kind.DEPOSIT, "1000.50"),
         (Kind.DEPOSIT, f"{big:.2f}"),
     ]
+
+
+def test_a_counter_withdrawal_notifies_the_investor_after_commit_and_a_refused_or_rolled_back_one_nothing(
+    market, delivered
+):
+    # (found by a walk-through: a deposit was told, money leaving the account was not)
+    from balances.services import InsufficientCash
+
+    # given an investor with 1,000.00 CNY, and the broker's staff at the counter
+    investor = market.investor(cash="1000")
+    before = notes(investor)
+    # when a withdrawal rolled back is made, and one of more than the account holds is refused, nothing is told
+    with delivered(), pytest.raises(RuntimeError), transaction.atomic():
+        counter_svc.counter_cash(staff=market.staff, account_code=investor.code, direction="withdraw", amount="5")
+        raise RuntimeError
+    with delivered(), pytest.raises(InsufficientCash):
+        counter_svc.counter_cash(staff=market.staff, account_code=investor.code, direction="withdraw", amount="5000")
+    assert notes(investor) == before
+    # when the staff pays out 250.25 CNY at the counter
+    with delivered():
+        counter_svc.counter_cash(staff=market.staff, account_code=investor.code, direction="withdraw", amount="250.25")
+    # then the investor is told what left and from where, once, in either language, with the way to the balances
+    entry = Entry.objects.filter(kind="WITHDRAWAL").latest("id")
+    (n,) = [x for x in notes(investor) if x.kind == Kind.WITHDRAWAL]
+    assert (n.key, n.read_at) == (f"withdrawal:{entry.pk}", None)
+    assert n.params == {"account": investor.code, "amount": "250.25"}
+    assert body_in(n, "en") == f"Cash withdrawn | 250.25 CNY was withdrawn from your account {investor.code}."
+    with translation.override("en"):
+        assert messages.link(n) == "/balances/"
+    # and a repeat of the event writes nothing more
+    facts = {"entry_id": entry.pk, "account_id": investor.pk, "amount": "250.25"}
+    assert services.event_notify(event="cash_withdrawn", facts=facts) == []
+    # and a market maker's own cash moved by the depository tells no one
+    mm = market.market_maker(cash="100")
+    count = Notification.objects.count()
+    with delivered():
+        cash_withdraw(actor=market.depository, account=mm, amount=Decimal("50"))
+    assert Notification.objects.count() == count
 
 
 def test_an_expired_freeze_notifies_the_holder(market, delivered):

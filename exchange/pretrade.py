@@ -54,6 +54,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
 from core.errors import DomainError
+from core.labels import sentence_gap
 from core.models import Account, Role, User
 from core.money import amount_text, shares_text
 from core.prepared import Statement
@@ -653,8 +654,8 @@ def _frozen_note(row, security_id: int | None) -> str:
         if reason := fn(row.account_id, security_id):
             if security_id is None:  # cash: its unit, as the sentence before it says (found by a probe)
                 note = gettext("%(frozen)s CNY of it is frozen by a legal order. Reason: %(reason)s")
-                return " " + note % {"frozen": amount_text(row.frozen), "reason": reason}
-            return " " + gettext("%(frozen)s of it is frozen by a legal order. Reason: %(reason)s") % {
+                return sentence_gap() + note % {"frozen": amount_text(row.frozen), "reason": reason}
+            return sentence_gap() + gettext("%(frozen)s of it is frozen by a legal order. Reason: %(reason)s") % {
                 "frozen": shares_text(row.frozen),
                 "reason": reason,
             }
@@ -667,8 +668,8 @@ def _locked_note(row) -> str:
     if row is None or not getattr(row, "locked", 0):
         return ""
     if row.locked_until is None:
-        return " " + gettext("%(locked)s of it is locked up.") % {"locked": shares_text(row.locked)}
-    return " " + gettext("%(locked)s of it is locked up until %(until)s.") % {
+        return sentence_gap() + gettext("%(locked)s of it is locked up.") % {"locked": shares_text(row.locked)}
+    return sentence_gap() + gettext("%(locked)s of it is locked up until %(until)s.") % {
         "locked": shares_text(row.locked),
         "until": row.locked_until.isoformat(),
     }

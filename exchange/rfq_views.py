@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.forms import domain_error_message
+from core.labels import sentence_gap
 from core.models import Account, Role
 from core.money import amount_text
 
@@ -271,7 +272,7 @@ def rfq_answer(request, rfq_id):
         "seconds": seconds,
     }
     if seconds < form.cleaned_data["valid_seconds"] - 1:  # cut to the request's own end, which it cannot outlive
-        done += " " + gettext("The request ends then, so the answer cannot stay firm longer.")
+        done += sentence_gap() + gettext("The request ends then, so the answer cannot stay firm longer.")
     messages.success(request, done)
     return redirect("quotes")
 

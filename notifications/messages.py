@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 
+from core.labels import sentence_gap
 from core.money import amount_text, shares_text
 from exchange.models import Order
 
@@ -141,7 +142,7 @@ def _what_closed(p: dict) -> str:
             )
             % {"n": n("answers_released")}
         )
-    return "".join(" " + part for part in parts)
+    return "".join(sentence_gap() + part for part in parts)
 
 
 def _freeze(p: dict) -> str:
@@ -154,7 +155,7 @@ def _freeze(p: dict) -> str:
                 "could not hold them while they were locked up."
             )
             % values
-            + " "
+            + sentence_gap()
             + _reason_and_ask(p)
         )
     if p.get("scope") == "trading":
@@ -167,12 +168,12 @@ def _freeze(p: dict) -> str:
             )
             % values
         )
-        return text + _what_closed(p) + " " + _reason_and_ask(p)
+        return text + _what_closed(p) + sentence_gap() + _reason_and_ask(p)
     if p.get("scope") != "account":
         if p.get("market_maker"):
             return (
                 gettext("Legal order %(reference)s froze %(what)s of account %(account)s.") % values
-                + " "
+                + sentence_gap()
                 + _reason_and_ask(p)
             )
         return (
@@ -190,7 +191,7 @@ def _freeze(p: dict) -> str:
         )
         % values
     )
-    return text + _what_closed(p) + " " + _reason_and_ask(p)
+    return text + _what_closed(p) + sentence_gap() + _reason_and_ask(p)
 
 
 def title(n: Notification) -> str:
@@ -362,7 +363,7 @@ def body(n: Notification) -> str:
             "why": why,
         }
         if p.get("proposer") and p["why"] != "account_frozen":
-            text += " " + gettext("What it reserved is released; propose again to trade.")
+            text += sentence_gap() + gettext("What it reserved is released; propose again to trade.")
         return text
     if kind == Kind.FORCED_TRANSFER:
         if p.get("security"):
@@ -388,7 +389,7 @@ def body(n: Notification) -> str:
                     "%(receiver)s."
                 )
                 % values
-                + " "
+                + sentence_gap()
                 + gettext("Ask the regulator for the order's details.")
             )
         return (
@@ -422,7 +423,9 @@ def body(n: Notification) -> str:
         }
         text = gettext("Issuance %(issuance)s credited %(what)s to your account %(account)s.") % values
         if p.get("locked_quantity"):
-            text += " " + gettext("%(locked)s of them are locked up until %(until)s: they cannot be sold before.") % {
+            text += sentence_gap() + gettext(
+                "%(locked)s of them are locked up until %(until)s: they cannot be sold before."
+            ) % {
                 "locked": _shares(p["locked_quantity"]),
                 "until": p["locked_until"],
             }

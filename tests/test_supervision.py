@@ -348,6 +348,8 @@ def test_a_refusal_for_frozen_cash_labels_the_freezes_reason(sup):
     assert str(refused.value.message).endswith("其中 50,000.00 元已被依法冻结。原因：诉讼财产保全"), (
         refused.value.message
     )
+    # and in Chinese the sentences join at their full stop, with no space after it (found by a walk)
+    assert "。其中 50,000.00 元" in str(refused.value.message) and "。 " not in str(refused.value.message)
     assert snapshot() == before
 
 

@@ -82,6 +82,19 @@ class PasswordChangePageForm(NewPasswordErrorsOnItsField, PasswordChangeForm):
         super().__init__(*args, **kwargs)
         self.fields["old_password"].label = _("Current password")
 
+    def clean(self):
+        data = super().clean()
+        # The same password again changes nothing but ends every session and API token (found by a walk): refused.
+        new, old = data.get("new_password1"), data.get("old_password")
+        if new and old and new == old and not self.has_error("new_password1"):
+            self.add_error(
+                "new_password1",
+                forms.ValidationError(
+                    _("The new password is the same as the current one: choose another."), code="password_unchanged"
+                ),
+            )
+        return data
+
     @property
     def wrong_password(self) -> bool:
         return self.has_error("old_password", "password_incorrect")

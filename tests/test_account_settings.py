@@ -226,6 +226,8 @@ def test_a_staff_member_changing_the_password_keeps_the_second_factor_of_this_se
         (PASSWORD, "8374926150", "8374926150", "new_password1", "password_entirely_numeric"),
         (PASSWORD, " " * 12, " " * 12, "new_password1", "password_entirely_blank"),
         (PASSWORD, "short-1", "short-1", "new_password1", "password_too_short"),
+        # the same password again would change nothing but end every session and token (found by a walk)
+        (PASSWORD, PASSWORD, PASSWORD, "new_password1", "password_unchanged"),
     ],
 )
 def test_a_refused_password_change_changes_nothing(market, old, new1, new2, field, code):

@@ -598,6 +598,11 @@ def test_balances_show_cash_and_holdings(market):
         }
     ]
     assert f"Account {investor.code}" in text(response)
+    # and how cash comes in and goes out: at the broker's counter (found by a walk: a new investor's page said not)
+    assert "deposited and withdrawn at your broker's counter: Test Broker." in text(response)
+    # a market maker's desk, funded by the depository, is not told to go to a broker
+    mm = market.market_maker()
+    assert 'id="funding-hint"' not in text(client_for(mm.owner, "en").get("/balances/"))
 
 
 @pytest.mark.parametrize("path", ["/balances/", "/orders/new/"])

@@ -295,6 +295,7 @@ def test_somebody_without_an_account_gets_a_page_saying_so(world):
     assert page.status_code == 200 and page.templates[0].name == "exchange/no_account.html"
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # today as the test reads it and as the API does
 def test_a_statement_of_days_to_come_is_refused_and_one_reaching_today_says_the_day_is_not_over(world, history):
     # (found by a probe: a January 2027 statement came back on 5 December 2026 with "holdings at 2027-01-31", and a
     # certificate's "end of today" changed with the next trade)
@@ -330,6 +331,7 @@ def _holdings_heading(html: str) -> str:
         ("zh-hans", "持仓：2026-03-15 日终（北京时间）", "（北京时间；当日尚未结束）"),
     ],
 )
+@pytest.mark.usefixtures("shanghai_day_held")  # today as the test reads it and as the pages do
 def test_statement_pages_name_the_holdings_moment_as_the_files_do(world, history, language, past, today_words):
     # (found by a tester: the page's heading read "Holdings at" with nothing after, where the files name the moment)
     client, _ = history

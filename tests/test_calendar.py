@@ -181,6 +181,7 @@ def _bad_holiday_bodies():
 
 
 @pytest.mark.parametrize("case", _bad_holiday_bodies(), ids=lambda c: c[0])
+@pytest.mark.usefixtures("shanghai_day_held")  # the bodies' dates and the service's today one day
 def test_a_bad_holiday_is_refused_and_changes_nothing(market, operator, case):
     _name, body_for, status, code = case
     today = calendar.today()

@@ -218,8 +218,12 @@ def beijing_today() -> dt.date:
 
 
 def holdings_moment(day: dt.date, made: dt.datetime) -> str:
-    """ "the end of ``day``", or, when ``day`` is today (it is not over), the moment the document was made."""
-    if day >= beijing_today():
+    """ "the end of ``day``", or, when ``day`` was today when the document was made (it was not over), that moment.
+
+    Asked of ``made``, not of the clock again: a document made at 23:59:59 and shown after midnight (a download,
+    a page rendered a moment later) said "the end of" a day whose holdings it had read before the day ended
+    (found by h1, crossing a Shanghai midnight inside the tests)."""
+    if day >= made.astimezone(BEIJING).date():
         return _("%(date)s %(time)s (Beijing time; the day is not over)") % {
             "date": day.isoformat(),
             "time": made.astimezone(BEIJING).strftime("%H:%M:%S"),
@@ -373,7 +377,10 @@ def account_statement(account: Account, start: dt.date, end: dt.date) -> Stateme
     """The account's statement for the Beijing dates ``start`` … ``end`` (both included, ``end`` cut at today:
     its holdings are then those of now, not of a day's end), as of one snapshot."""
     first, after = statement_period(start, end)
-    end = min(end, beijing_today())
+    # One reading of the clock both cuts the period and stamps the statement, before its snapshot is read: cut at
+    # one and stamped with a later one, past a midnight, it said "the end of" the day its holdings were read in.
+    now = timezone.now()
+    end = min(end, now.astimezone(BEIJING).date())
     opening = ZERO
     shares: dict[str, int] = defaultdict(int)
     in_period: list[tuple[int, dt.datetime, int | None, _Effect]] = []
@@ -439,7 +446,7 @@ def account_statement(account: Account, start: dt.date, end: dt.date) -> Stateme
         movements=movements,
         trades=trades,
         holdings=holdings,
-        generated_at=timezone.now(),
+        generated_at=now,
         totals=totals,
     )
 

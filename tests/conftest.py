@@ -70,6 +70,29 @@ def _sweep_pacing_forgotten():
 
 
 @pytest.fixture
+def shanghai_day_held(monkeypatch):
+    """Django's clock (``timezone.now``, which ``timezone.localdate``, ``shanghai_today`` and ``calendar.today``
+    read) as it is, but held at the last instant of the Shanghai day the test began in should midnight there
+    (16:00 UTC) pass during the test. For a test that reads "today" to build what it expects while the code
+    reads it again, or that writes on one day and then asks for that day's statement, feed or register: the two
+    readings fell on two days when midnight passed between them (found by h1, crossing midnight inside the tests:
+    a window as long as the test, once a day). Time goes on as usual otherwise, and a test that sets the clock
+    itself (``mock.patch``) still does. Ask for it before the fixtures that write (``usefixtures`` does), so that
+    their writes are held too."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from registry.calendar import SHANGHAI
+
+    clock = timezone.now
+    day = clock().astimezone(SHANGHAI).date()
+    last = (dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=SHANGHAI)).astimezone(dt.UTC)
+    last -= dt.timedelta(microseconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: min(clock(), last))
+
+
+@pytest.fixture
 def kyc_folders(settings, tmp_path):
     """Personal-data keys and the ID documents' folder of before kyc 0006 of this test alone (the cached key ring
     cleared around it)."""

@@ -181,6 +181,7 @@ def _bad_holiday_bodies():
 
 
 @pytest.mark.parametrize("case", _bad_holiday_bodies(), ids=lambda c: c[0])
+@pytest.mark.usefixtures("shanghai_day_held")  # the bodies' dates and the service's today one day
 def test_a_bad_holiday_is_refused_and_changes_nothing(market, operator, case):
     _name, body_for, status, code = case
     today = calendar.today()
@@ -199,7 +200,8 @@ def test_a_bad_holiday_is_refused_and_changes_nothing(market, operator, case):
 
 
 def test_a_weekend_holiday_is_refused(market, operator):
-    saturday = calendar.today() + dt.timedelta(days=(5 - calendar.today().weekday()) % 7 or 7)
+    today = calendar.today()  # read once: two readings a Shanghai midnight apart made a Sunday (found by h1)
+    saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7 or 7)
     response = api_for(operator).post(
         "/api/v1/calendar/holidays/", {"date": saturday.isoformat(), "name": "x"}, format="json"
     )
@@ -223,7 +225,8 @@ def test_only_exchange_operators_change_holidays(market, role):
 
 
 def test_removing_is_for_future_holidays_that_exist(market, operator):
-    past = holiday(calendar.today() - dt.timedelta(days=28 + calendar.today().weekday()))  # a Monday in the past
+    today = calendar.today()  # read once: two readings a Shanghai midnight apart made a Sunday (found by h1)
+    past = holiday(today - dt.timedelta(days=28 + today.weekday()))  # a Monday in the past
     api = api_for(operator)
 
     for path, status, code in [

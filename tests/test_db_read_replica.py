@@ -177,6 +177,7 @@ def test_a_block_the_replica_does_not_hold_yet_is_read_on_the_primary(ledger_mar
     assert _selects(primary, "ledger_leaf") and not _selects(copy_, "ledger_leaf")
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the fixture's blocks and the day exported one day
 def test_the_feed_export_reads_the_replica_and_the_primary_when_the_replica_lacks_part_of_the_day(
     ledger_market, on_replica, tmp_path, monkeypatch
 ):

@@ -17,6 +17,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from balances import services as balances_services
 from balances.models import LockUp
@@ -408,14 +409,14 @@ def test_a_released_or_expired_freeze_waits_for_nothing_more(locked):
     released = approved(reg1, reg2, alice, security=security.code, quantity=1200)
     expiring = sv.freeze_propose(
         actor=reg1, account=alice.code, reason="Asset preservation", security=security.code, quantity=800,
-        expires_at=dt.datetime.now(tz=SHANGHAI) + dt.timedelta(hours=1), **LEGAL,
+        expires_at=timezone.now() + dt.timedelta(hours=1), **LEGAL,
     )  # fmt: skip
     expiring = sv.freeze_approve(actor=reg2, freeze_id=expiring.pk)
     assert (released.unmet_quantity, expiring.unmet_quantity) == (800, 800)
 
     # when one is released and the other expires
     sv.freeze_release(actor=reg1, freeze_id=released.pk, reason="Order lifted")
-    assert sv.freezes_expire(now=dt.datetime.now(tz=SHANGHAI) + dt.timedelta(hours=2)) == 1
+    assert sv.freezes_expire(now=timezone.now() + dt.timedelta(hours=2)) == 1
 
     # then neither says it still waits for shares, on the API either
     assert dict(Freeze.objects.filter(account=alice).values_list("status", "unmet_quantity")) == {

@@ -153,6 +153,7 @@ def test_a_lock_up_blocks_a_sale_until_its_date_and_the_unlock_entry_frees_it(fr
     assert replay_check() == []
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # a lock-up ending tomorrow as the test reads it
 def test_the_beat_task_releases_due_lock_ups(fresh):
     market, security, alice, _bob = fresh
     until = shanghai_today() + dt.timedelta(days=1)
@@ -242,6 +243,7 @@ def _at(days_ago: int, hour: int = 11) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), tzinfo=SHANGHAI)
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the days as the test counts them
 def test_the_register_as_of_a_past_date_equals_holdings_rebuilt_by_hand(fresh):
     market, security, alice, bob = fresh
     mm = market.market_maker(shares=0)
@@ -283,6 +285,7 @@ def test_the_register_as_of_a_past_date_equals_holdings_rebuilt_by_hand(fresh):
     assert register_as_of(security, _at(3).date()) == []
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # tomorrow as the test reads it
 def test_the_register_api_json_and_csv_for_the_depository_regulator_and_auditor(fresh):
     market, security, alice, bob = fresh
     securities_issue(
@@ -347,6 +350,7 @@ def test_the_register_csvs_refusals_are_json_as_every_api_error_is(fresh):
     assert snapshot() == before
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # a lock-up ending tomorrow as the test reads it
 def test_issue_and_unlock_entries_verify_and_replay(fresh):
     market, security, alice, _bob = fresh
     until = shanghai_today() + dt.timedelta(days=1)

@@ -83,6 +83,7 @@ def signed_in(user) -> Client:
 # Propose, then a second person approves
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the lock-up's day as the test reads it
 def test_a_proposal_issues_nothing_until_a_second_depository_operator_approves_it(fresh):
     market, security, alice, bob, checker = fresh
     before = snapshot()
@@ -418,6 +419,7 @@ def test_an_approval_whose_checks_fail_now_is_refused_and_changes_nothing(fresh)
     assert issuances.issuance_reject(actor=checker, issuance_id=proposal.pk, reason="Cap reached").status == "rejected"
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # tomorrow as the test reads it
 def test_a_lock_up_that_has_ended_by_the_approval_is_refused(fresh):
     market, security, alice, _bob, checker = fresh
     proposal = issuances.issuance_propose(

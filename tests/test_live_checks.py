@@ -114,6 +114,7 @@ def test_the_replay_compares_balances_and_entries_of_one_moment(live, monkeypatc
     assert replay.replay_check() == []
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the deposit, the trades and the statement's day one day
 def test_a_client_statement_is_of_one_moment(live, monkeypatch):
     # given a statement for today that, after reading the ledger entries and before reading the trades, lets the
     # exchange deposit, match, seal and settle on another connection

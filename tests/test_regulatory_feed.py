@@ -169,6 +169,7 @@ def test_each_record_proves_against_the_signed_checkpoint(sealed):
     assert hashlib.sha256(b"\x00" + forged_bytes).hexdigest() != records[1]["leaf_hash"]
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the entries written and the day exported one day
 def test_the_daily_export_writes_the_days_records_as_json_lines(sealed, tmp_path):
     _, _, _, regulator = sealed
     today = timezone.localdate()
@@ -185,6 +186,7 @@ def test_the_daily_export_writes_the_days_records_as_json_lines(sealed, tmp_path
     assert other.read_text() == ""
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the entries written and the day exported one day
 def test_the_daily_export_refuses_while_an_entry_of_the_day_waits_and_writes_nothing(sealed, tmp_path):
     out = tmp_path / "day.jsonl"
     with pytest.raises(CommandError, match="not sealed yet"):

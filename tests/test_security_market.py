@@ -290,6 +290,7 @@ def test_every_role_sees_the_security_page_with_its_market(day_of_trades, role):
     assert (f'href="/quotes/?security={market.security.code}"' in body) == (role == Role.MARKET_MAKER)
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the trade and the page on one day: the figures are the day's
 def test_the_page_shows_the_days_figures(trading):
     # given: a trade today at 10.10 against a reference price of 10.00
     market, _, investor = trading

@@ -316,6 +316,7 @@ def test_somebody_without_an_account_gets_a_page_saying_so(world):
     assert page.status_code == 200 and page.templates[0].name == "exchange/no_account.html"
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # today as the test reads it and as the API does
 def test_a_statement_of_days_to_come_is_refused_and_one_reaching_today_says_the_day_is_not_over(world, history):
     # (found by a probe: a January 2027 statement came back on 5 December 2026 with "holdings at 2027-01-31", and a
     # certificate's "end of today" changed with the next trade)
@@ -351,6 +352,7 @@ def _holdings_heading(html: str) -> str:
         ("zh-hans", "持仓：2026-03-15 日终（北京时间）", "（北京时间；当日尚未结束）"),
     ],
 )
+@pytest.mark.usefixtures("shanghai_day_held")  # today as the test reads it and as the pages do
 def test_statement_pages_name_the_holdings_moment_as_the_files_do(world, history, language, past, today_words):
     # (found by a tester: the page's heading read "Holdings at" with nothing after, where the files name the moment)
     client, _ = history
@@ -382,3 +384,30 @@ def test_statement_pages_name_the_holdings_moment_as_the_files_do(world, history
                 assert re.search(now_words, heading), (who, heading)
             # and showing it changed nothing
             assert snapshot() == before
+
+
+def test_a_statement_made_just_before_a_shanghai_midnight_says_so_when_shown_after_it(world, history):
+    # (found by h1, crossing midnight inside the tests: whether a statement's last day was over was asked of the
+    # clock again when the statement was shown, not of the moment it was made, so one made at 23:59:59 and shown
+    # a second later claimed the holdings of the end of a day it had read before the day ended)
+    from django.utils import translation
+
+    from settlement import statements
+    from settlement.statement_exports import statement_csv
+
+    client, _ = history
+    # given a statement of 10 … 20 March made half a second before midnight on 15 March (Beijing time)
+    made_at = beijing(2026, 3, 15, 23, 59, 59, 500000)
+    with at(made_at), translation.override("en"):
+        made = statements.account_statement(client, dt.date(2026, 3, 10), dt.date(2026, 3, 20))
+        on_time = made.holdings_at
+
+    # when it is shown, and downloaded, a second later, on the 16th
+    with at(beijing(2026, 3, 16, 0, 0, 0, 500000)), translation.override("en"):
+        shown = made.holdings_at
+        csv_text = statement_csv(made).decode("utf-8-sig")
+
+    # then it is cut at the 15th, made at that moment, and its holdings are of that moment, the day not being over
+    assert (made.end, made.generated_at) == (dt.date(2026, 3, 15), made_at)
+    assert shown == on_time == "2026-03-15 23:59:59 (Beijing time; the day is not over)"
+    assert f"Holdings at {shown}" in csv_text and "end of 2026-03-15" not in csv_text

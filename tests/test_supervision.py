@@ -1154,6 +1154,7 @@ def test_the_freeze_api_shape_outside_clients_rely_on(sup):
     assert released.status_code == 200 and released.json()["status"] == "released"
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the trade, the correction, the transfer and "today" one day
 def test_statements_show_forced_transfers_and_corrections_and_close_on_the_balances(sup):
     # Given a settled purchase of 300 at 10.10 by the investor, corrected to 10.00 (the difference and the fee's
     # back), and 200 of their frozen shares moved by court order to another investor

@@ -122,8 +122,10 @@ def test_a_refused_trade_shows_no_fee_charged_where_the_investor_looks(market, c
     log_in(client, investor.owner)
     listed = client.get("/trades/").context["rows"]
     page = client.get(f"/trades/{trade.pk}/").context["fee"]
-    today = timezone.localdate(timezone.now(), statements.BEIJING)
-    statement = statements.account_statement(investor, today, today)
+    # (the statement of the day the trade was matched: "today" read here was the next day when a Shanghai midnight
+    # passed after the trade; found by h1)
+    day = timezone.localdate(trade.matched_at, statements.BEIJING)
+    statement = statements.account_statement(investor, day, day)
 
     # Then each shows the fee as charged: none
     assert [r["fee"] for r in listed if r["id"] == trade.pk] == ["0.00"] and page == "0.00"

@@ -139,6 +139,7 @@ def test_the_depository_holds_releases_and_refuses_trades_on_the_monitor(page: P
     ]
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # the deposit, the trade and the month's statement one day
 def test_counter_staff_deposit_order_for_a_client_and_download_the_statement(page: Page, live_server):
     # given a market maker asking 10.10 and an approved client of the broker with no cash yet
     market = build_market()

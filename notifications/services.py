@@ -400,25 +400,24 @@ def _on_issuance_approved(*, issuance_id: int) -> list[Draft]:
     ]
 
 
-def _on_cash_deposited(*, entry_id: int, account_id: int, amount: str) -> list[Draft]:
-    """Cash credited at the counter tells the investor whose account it is, as an issuance's shares do (found by a
-    walk-through: a deposit made for a client came without a word). Its DEPOSIT entry names the event."""
+def _cash_moved(kind: str, *, entry_id: int, account_id: int, amount: str) -> list[Draft]:
+    """Cash credited or paid out at the counter tells the investor whose account it is, as an issuance's shares do
+    (found by walk-throughs: a deposit made for a client came without a word, then a withdrawal, money leaving the
+    account, which its holder most needs to hear of should it not be theirs). Its DEPOSIT or WITHDRAWAL entry names
+    the event."""
     account = Account.objects.filter(pk=account_id).first()
     user_id = _investor(account)
     if user_id is None or not Entry.objects.filter(pk=entry_id).exists():
         return []
-    return [Draft(user_id, Kind.DEPOSIT, f"deposit:{entry_id}", {"account": account.code, "amount": amount})]
+    return [Draft(user_id, kind, f"{kind}:{entry_id}", {"account": account.code, "amount": amount})]
 
 
-def _on_cash_withdrawn(*, entry_id: int, account_id: int, amount: str) -> list[Draft]:
-    """Cash paid out at the counter tells the investor whose account it is, as a deposit does: money leaving an
-    account is what its holder most needs to hear of, should it not be theirs (found by a walk-through: a
-    withdrawal came without a word). Its WITHDRAWAL entry names the event."""
-    account = Account.objects.filter(pk=account_id).first()
-    user_id = _investor(account)
-    if user_id is None or not Entry.objects.filter(pk=entry_id).exists():
-        return []
-    return [Draft(user_id, Kind.WITHDRAWAL, f"withdrawal:{entry_id}", {"account": account.code, "amount": amount})]
+def _on_cash_deposited(**facts) -> list[Draft]:
+    return _cash_moved(Kind.DEPOSIT, **facts)
+
+
+def _on_cash_withdrawn(**facts) -> list[Draft]:
+    return _cash_moved(Kind.WITHDRAWAL, **facts)
 
 
 def _on_orders_closed(*, order_ids: list[int]) -> list[Draft]:

@@ -222,7 +222,7 @@ def holdings_moment(day: dt.date, made: dt.datetime) -> str:
 
     Asked of ``made``, not of the clock again: a document made at 23:59:59 and shown after midnight (a download,
     a page rendered a moment later) said "the end of" a day whose holdings it had read before the day ended
-    (found by h1, crossing a Shanghai midnight inside the tests)."""
+    (found by crossing a Shanghai midnight inside the tests)."""
     if day >= made.astimezone(BEIJING).date():
         return _("%(date)s %(time)s (Beijing time; the day is not over)") % {
             "date": day.isoformat(),

@@ -75,7 +75,7 @@ def shanghai_day_held(monkeypatch):
     read) as it is, but held at the last instant of the Shanghai day the test began in should midnight there
     (16:00 UTC) pass during the test. For a test that reads "today" to build what it expects while the code
     reads it again, or that writes on one day and then asks for that day's statement, feed or register: the two
-    readings fell on two days when midnight passed between them (found by h1, crossing midnight inside the tests:
+    readings fell on two days when midnight passed between them (found by crossing midnight inside the tests:
     a window as long as the test, once a day). Time goes on as usual otherwise, and a test that sets the clock
     itself (``mock.patch``) still does. Ask for it before the fixtures that write (``usefixtures`` does), so that
     their writes are held too."""

@@ -200,7 +200,7 @@ def test_a_bad_holiday_is_refused_and_changes_nothing(market, operator, case):
 
 
 def test_a_weekend_holiday_is_refused(market, operator):
-    today = calendar.today()  # read once: two readings a Shanghai midnight apart made a Sunday (found by h1)
+    today = calendar.today()  # read once: two readings a Shanghai midnight apart made a Sunday
     saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7 or 7)
     response = api_for(operator).post(
         "/api/v1/calendar/holidays/", {"date": saturday.isoformat(), "name": "x"}, format="json"
@@ -225,7 +225,7 @@ def test_only_exchange_operators_change_holidays(market, role):
 
 
 def test_removing_is_for_future_holidays_that_exist(market, operator):
-    today = calendar.today()  # read once: two readings a Shanghai midnight apart made a Sunday (found by h1)
+    today = calendar.today()  # read once: two readings a Shanghai midnight apart made a Sunday
     past = holiday(today - dt.timedelta(days=28 + today.weekday()))  # a Monday in the past
     api = api_for(operator)
 

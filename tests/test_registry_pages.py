@@ -225,7 +225,7 @@ def test_the_operators_console_lists_what_was_delisted_when_and_why_and_no_longe
     delisted = page[page.index('id="delisted-table"') : page.index("</table>", page.index('id="delisted-table"'))]
     row = delisted[delisted.index(f'data-code="{gone}"') :]
     # (the moment its audit record holds, which the page shows: a clock read before the delisting was an hour, or a
-    # day, earlier when the hour turned in between; found by h1)
+    # day, earlier when the hour turned in between; found by crossing a clock boundary inside the tests)
     recorded = AuditEvent.objects.get(action="security_delist", target=gone).at
     at = timezone.localtime(recorded, dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
     assert f'href="/securities/{gone}/"' in row and at in row and "Issuer dissolved by court order" in row

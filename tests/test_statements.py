@@ -387,7 +387,7 @@ def test_statement_pages_name_the_holdings_moment_as_the_files_do(world, history
 
 
 def test_a_statement_made_just_before_a_shanghai_midnight_says_so_when_shown_after_it(world, history):
-    # (found by h1, crossing midnight inside the tests: whether a statement's last day was over was asked of the
+    # (found by crossing midnight inside the tests: whether a statement's last day was over was asked of the
     # clock again when the statement was shown, not of the moment it was made, so one made at 23:59:59 and shown
     # a second later claimed the holdings of the end of a day it had read before the day ended)
     from django.utils import translation

@@ -123,7 +123,7 @@ def test_a_refused_trade_shows_no_fee_charged_where_the_investor_looks(market, c
     listed = client.get("/trades/").context["rows"]
     page = client.get(f"/trades/{trade.pk}/").context["fee"]
     # (the statement of the day the trade was matched: "today" read here was the next day when a Shanghai midnight
-    # passed after the trade; found by h1)
+    # passed after the trade; found by crossing a clock boundary inside the tests)
     day = timezone.localdate(trade.matched_at, statements.BEIJING)
     statement = statements.account_statement(investor, day, day)
 

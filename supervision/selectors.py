@@ -34,11 +34,13 @@ def account_overview(account: Account, viewer: User) -> AccountOverview:
             .only("state", "risk_level", "qualified_investor", "expires_at", "user_id")
             .first()
         )
+    balances = exchange_selectors.account_balances(account)
     return AccountOverview(
         account=account,
         name=account_name_for(account, viewer),
-        balances=exchange_selectors.account_balances(account),
-        part_frozen=exchange_selectors.account_part_frozen(account),
+        balances=balances,
+        # read off the balances just read (a frozen part is held: its position is listed), not asked again
+        part_frozen=bool(balances["cash"]["frozen"]) or any(p["frozen"] for p in balances["positions"]),
         kyc=kyc,
     )
 

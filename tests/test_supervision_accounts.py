@@ -237,6 +237,9 @@ def test_the_look_up_says_when_it_shows_only_the_first_accounts_held(traded, mon
     freeze_approved(reg1, reg2, second, amount="10.00", reason="Preservation", legal=LEGAL)
     client = signed_in(reg1)
     assert 'id="held-more"' not in client.get("/supervision/accounts/").content.decode()
+    # (a freeze of cash alone reads as part of the account frozen, as one of shares does)
+    assert 'data-scope="part"' in client.get(f"/supervision/accounts/{second.code}/").content.decode()
+    assert api_for(reg1).get(f"/api/v1/accounts/{second.code}/").json()["part_frozen"] is True
     monkeypatch.setattr(views, "ACCOUNT_ROWS_HELD", 1)
     text = client.get("/supervision/accounts/").content.decode()
     held = text.split('id="held-table"')[1].split("</table>")[0]

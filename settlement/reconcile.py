@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -47,7 +48,8 @@ NET_FIELDS = ("security", "shares", "cash", "fees")
 
 class Settles(NamedTuple):
     """What a SETTLEMENT entry says, as stored: the trades it settles, its mode, and what it moved (``None`` when
-    the payload cannot be read as a settlement). A named tuple: one is made for every SETTLEMENT entry verified."""
+    the payload cannot be read as a settlement). A named tuple: one is made for every net SETTLEMENT entry
+    verified (a gross one is read as a plain tuple, ``_gross``, and made one only by the full walk)."""
 
     trade_ids: frozenset[int]
     mode: str
@@ -81,8 +83,46 @@ def _says(payload: dict) -> tuple:
     )
 
 
-def _settles(kind: str, payload: dict) -> Settles:
-    """A SETTLEMENT entry read as it is stored (gross: one trade, net: the window's)."""
+def _gross(payload: dict) -> tuple:
+    """A gross SETTLEMENT entry as the plain tuple its settlement row reads in the fast form (``GROSS_ROW``: the
+    trade's id, security, price, quantity, parties, what the buyer paid and the seller received, then how many
+    fees it lists and each fee's account and amount, ``None`` for a fee not listed). Raises where the payload is
+    not one our settlement writes (not two fees at most, an id or quantity not a number): ``_settles`` then reads
+    it the full walk's way."""
+    fees = payload["fees"]
+    if type(fees) is not list or type(payload["trade_id"]) is not int or type(payload["quantity"]) is not int:
+        raise TypeError
+    n = len(fees)
+    if n == 2:
+        first, second = fees
+        listed = (2, first["account"], first["amount"], second["account"], second["amount"])
+    elif n == 1:
+        listed = (1, fees[0]["account"], fees[0]["amount"], None, None)
+    elif n == 0:
+        listed = (0, None, None, None, None)
+    else:
+        raise ValueError
+    return (
+        payload["trade_id"],
+        payload["security"],
+        payload["price"],
+        payload["quantity"],
+        payload["buyer"],
+        payload["seller"],
+        payload["buyer_pays"],
+        payload["seller_receives"],
+        *listed,
+    )
+
+
+def _settles(kind: str, payload: dict) -> tuple | Settles:
+    """A SETTLEMENT entry read as it is stored (gross: one trade, net: the window's): a gross one that our
+    settlement could have written as a plain tuple (``_gross``), any other as ``Settles``."""
+    if payload.get("mode") != "net":
+        try:
+            return _gross(payload)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass
     ids = _trade_ids(payload)
     mode = "net" if payload.get("mode") == "net" else "gross"
     try:
@@ -92,10 +132,19 @@ def _settles(kind: str, payload: dict) -> Settles:
     return Settles(ids, mode, says)
 
 
+def _as_settles(said: tuple | Settles) -> Settles:
+    """What ``_settles`` read, as ``Settles`` (a gross entry's plain tuple made one)."""
+    if type(said) is not tuple:
+        return said
+    trade_id, security, price, quantity, buyer, seller, pays, receives, n, *listed = said
+    fees = ((listed[0], listed[1]), (listed[2], listed[3]))[:n]
+    return Settles(frozenset([trade_id]), "gross", (security, quantity, price, buyer, seller, pays, receives, fees))
+
+
 def differs(settles: Settles, trades: list[tuple]) -> str | None:
     """The first thing a SETTLEMENT entry says that its trades do not, ``None`` when they agree. ``trades``: each
     (trade id, security, price, quantity, buyer, seller, buyer's fee, seller's fee, what the buyer pays, what the
-    seller receives, the fee account of the buyer's broker, that of the seller's broker), the amounts as
+    seller receives, the fee account of the buyer's broker, that of the seller's broker, …), the amounts as
     PostgreSQL's text (``_settlement_query``); their ids are checked apart."""
     if settles.says is None:
         return "payload"
@@ -104,9 +153,10 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
     if settles.mode == "gross":
         if len(trades) != 1:
             return "trade_id"
-        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives, *fees_to = trades[0]
+        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, pays, receives = trades[0][:10]
         # The fees each side paid, in that order, each to the fee account of its broker, as the settlement lists
         # them (none for a side that paid none).
+        fees_to = trades[0][10:12]
         fees = tuple((to, fee) for to, fee in zip(fees_to, (buyer_fee, seller_fee), strict=True) if fee != NO_FEE)
         expected = (security, quantity, price, buyer, seller, pays, receives, fees)
         return next((f for f, a, b in zip(GROSS_FIELDS, settles.says, expected, strict=True) if a != b), None)
@@ -114,7 +164,9 @@ def differs(settles: Settles, trades: list[tuple]) -> str | None:
     shares: dict[str, int] = defaultdict(int)
     cash: dict[str, Decimal] = defaultdict(lambda: ZERO)
     fees: dict[str | None, Decimal] = defaultdict(lambda: ZERO)  # by fee account (``None``: none, no entry names it)
-    for _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, _pays, _receives, *fees_to in trades:
+    for trade in trades:
+        _tid, security, price, quantity, buyer, seller, buyer_fee, seller_fee, _pays, _receives = trade[:10]
+        fees_to = trade[10:12]
         if security != said_security:
             return "security"
         value = (Decimal(price) * quantity).quantize(CENT)
@@ -150,10 +202,15 @@ def _settlement_query(where: str = "") -> str:
     account = account_model._meta.db_table
     fee = account_model.Kind.FEE.value
     security = Trade._meta.get_field("security").related_model._meta.db_table
+    # Then the fees as a gross entry lists them (``_gross``): how many, and each one's account and amount.
+    paid_both = "t.buyer_fee <> 0 AND t.seller_fee <> 0"
     return (
         "SELECT x.entry_id, t.id, s.code, t.price::text, t.quantity, b.code, se.code, t.buyer_fee::text,"
         " t.seller_fee::text, (t.price * t.quantity + t.buyer_fee)::text, (t.price * t.quantity - t.seller_fee)::text,"
-        " bf.code, sf.code"
+        " bf.code, sf.code, (t.buyer_fee <> 0)::int + (t.seller_fee <> 0)::int,"
+        " CASE WHEN t.buyer_fee <> 0 THEN bf.code WHEN t.seller_fee <> 0 THEN sf.code END,"
+        " CASE WHEN t.buyer_fee <> 0 THEN t.buyer_fee::text WHEN t.seller_fee <> 0 THEN t.seller_fee::text END,"
+        f" CASE WHEN {paid_both} THEN sf.code END, CASE WHEN {paid_both} THEN t.seller_fee::text END"
         f" FROM {table} x JOIN {Trade._meta.db_table} t ON t.id = x.trade_id"
         f" JOIN {security} s ON s.id = t.security_id JOIN {account} b ON b.id = t.buyer_id"
         f" JOIN {account} se ON se.id = t.seller_id"
@@ -162,7 +219,8 @@ def _settlement_query(where: str = "") -> str:
     )
 
 
-def _check_settlements(report: Report, entries: Mapping[int, Settles], waiting: Callable[[], set[int]]) -> None:
+def _check_settlements(report: Report, read: Mapping[int, tuple | Settles], waiting: Callable[[], set[int]]) -> None:
+    entries = {entry_id: _as_settles(said) for entry_id, said in read.items()}
     rows: dict[int, set[int]] = defaultdict(set)
 
     def agrees(entry_id: int, trades: list[tuple]) -> None:
@@ -246,17 +304,28 @@ def _settlement_rows(lo: int, hi: int) -> list[tuple]:
         return cur.fetchall()
 
 
-def _settlements_agree(rows: list[tuple], entries: Mapping[int, Settles]) -> int | None:
+# A settlement row as a gross entry reads (``_gross``), for the fast form's comparison: the trade's id, security,
+# price, quantity, parties, what the buyer pays and the seller receives, the fees as listed.
+GROSS_ROW = operator.itemgetter(1, 2, 3, 4, 5, 6, 9, 10, 13, 14, 15, 16, 17)
+
+
+def _settlements_agree(rows: list[tuple], entries: Mapping[int, tuple | Settles]) -> int | None:
     """``_check_settlements``' meaning, for one chunk's entries: each names exactly the trades whose rows point at
-    it (one row a trade: two alike are a doubt), and says what they moved."""
-    named = {(eid, tid) for eid, settles in entries.items() for tid in settles.trade_ids}
+    it (one row a trade: two alike are a doubt), and says what they moved. Where every entry is gross, one row an
+    entry, in the form our settlement writes, the rows read as the entries do are compared whole (one dictionary
+    with another: verification's pace, `make bench`); else entry by entry."""
+    as_read = {row[0]: GROSS_ROW(row) for row in rows}
+    if len(as_read) == len(rows) and as_read == entries:
+        return len(rows)
+    settled = {entry_id: _as_settles(said) for entry_id, said in entries.items()}
+    named = {(eid, tid) for eid, settles in settled.items() for tid in settles.trade_ids}
     pairs = {(row[0], row[1]) for row in rows}
     if len(pairs) != len(rows) or pairs != named:
         return None
     trades: dict[int, list[tuple]] = defaultdict(list)
     for row in rows:
         trades[row[0]].append(row[1:])
-    if any(differs(settles, trades[eid]) is not None for eid, settles in entries.items()):
+    if any(differs(settles, trades[eid]) is not None for eid, settles in settled.items()):
         return None
     return len(rows)
 

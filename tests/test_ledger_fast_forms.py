@@ -15,7 +15,7 @@ from ledger import fast_verification
 from ledger.fast_verification import _Doubt, _id_runs, _Reading
 from ledger.hooks import BusinessCheck
 from ledger.verification import Report, rows_against_entries, rows_agree
-from settlement.reconcile import Settles, _settlements_agree
+from settlement.reconcile import Settles, _as_settles, _gross, _settlements_agree, differs
 
 D = Decimal
 ENTRY_IDS = st.integers(min_value=1, max_value=8)
@@ -110,10 +110,19 @@ def test_rows_agree_examples():
     assert not _chunked(rows_agree, rows, entries, set(), {1: 0, 2: 1})
 
 
+def _listed(trade: tuple) -> tuple:
+    """A trade row (as ``_trade``) with the fees as a gross entry lists them, as ``_settlement_query`` ends it:
+    how many, then each one's account and amount (the buyer's first; ``None`` for one not listed)."""
+    buyer_fee, seller_fee, buyer_to, seller_to = trade[6], trade[7], trade[10], trade[11]
+    paid = [(to, fee) for to, fee in ((buyer_to, buyer_fee), (seller_to, seller_fee)) if fee != "0.00"]
+    flat = [value for fee in paid for value in fee]
+    return (*trade, len(paid), *flat, *[None] * (4 - len(flat)))
+
+
 def _trade(tid: int) -> tuple:
     """A trade row as the settlement check reads it: 1 share of S at 1.00 from S<tid> to B<tid>, no fees (the
     buyer pays 1.00, the seller receives 1.00), neither party's broker with a fee account."""
-    return (tid, "S", "1.00", 1, f"B{tid}", f"S{tid}", "0.00", "0.00", "1.00", "1.00", None, None)
+    return _listed((tid, "S", "1.00", 1, f"B{tid}", f"S{tid}", "0.00", "0.00", "1.00", "1.00", None, None))
 
 
 def _net(tids) -> Settles:
@@ -169,7 +178,7 @@ def test_settlements_agree_examples():
 def test_settlements_agree_only_where_each_entry_says_what_its_trades_moved():
     # given a gross entry of trade 5 (100 shares at 10.00, fees 5.00 and 6.00) and a net entry of trades 6 and 7
     gross = ("S", 100, "10.00", "B", "A", "1005.00", "994.00", (("FB", "5.00"), ("FA", "6.00")))
-    trade5 = (5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA")
+    trade5 = _listed((5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA"))
     entries = {1: Settles(frozenset({5}), "gross", gross), 2: _net({6, 7})}
     rows = [(1, *trade5), *_rows([(2, 6), (2, 7)])]
     assert _settlements_agree(rows, entries) == 3
@@ -184,7 +193,7 @@ def test_settlements_agree_only_where_each_entry_says_what_its_trades_moved():
     assert _settlements_agree(rows, {**entries, 1: Settles(frozenset({5}), "gross", gross[:-1] + (swapped,))}) is None
     assert _settlements_agree(rows, {**entries, 1: Settles(frozenset({5}), "gross", None)}) is None
     # a side that paid no fee has none in the list; one listed anyway is a doubt
-    no_seller_fee = (5, "S", "10.00", 100, "B", "A", "5.00", "0.00", "1005.00", "1000.00", "FB", "FA")
+    no_seller_fee = _listed((5, "S", "10.00", 100, "B", "A", "5.00", "0.00", "1005.00", "1000.00", "FB", "FA"))
     said = ("S", 100, "10.00", "B", "A", "1005.00", "1000.00", (("FB", "5.00"),))
     assert _settlements_agree([(1, *no_seller_fee), *rows[1:]], {**entries, 1: Settles(frozenset({5}), "gross", said)})
     listed = Settles(frozenset({5}), "gross", said[:-1] + ((("FB", "5.00"), ("FA", "0.00")),))
@@ -205,8 +214,8 @@ def test_a_net_entry_agrees_only_where_each_fee_account_received_what_its_broker
     # given a net entry of two trades: B buys 100 at 10.00 paying its broker (fee account FB) 5.00, A sells them
     # paying its broker (FA) 6.00; then A buys 100 back at 10.00, paying FA 5.00 and B FB 6.00
     rows = [
-        (1, 5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA"),
-        (1, 6, "S", "10.00", 100, "A", "B", "5.00", "6.00", "1005.00", "994.00", "FA", "FB"),
+        (1, *_listed((5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA"))),
+        (1, *_listed((6, "S", "10.00", 100, "A", "B", "5.00", "6.00", "1005.00", "994.00", "FA", "FB"))),
     ]
     shares = frozenset()  # both net to nothing
     fees = {"FB": D("11.00"), "FA": D("11.00")}
@@ -222,7 +231,7 @@ def test_a_net_entry_agrees_only_where_each_fee_account_received_what_its_broker
         moved = Settles(entry.trade_ids, "net", ("S", shares, {"B": D("-11.00"), "A": D("-11.00"), **said}))
         assert _settlements_agree(rows, {1: moved}) is None, said
     # and so is a fee whose payer's broker has no fee account (settlement refuses it: no entry can say it)
-    unpaid = [(*rows[0][:-2], None, "FA"), rows[1]]
+    unpaid = [(rows[0][0], *_listed((*rows[0][1:11], None, "FA"))), rows[1]]
     assert _settlements_agree(unpaid, {1: entry}) is None
 
 
@@ -359,3 +368,126 @@ def test_a_business_check_with_only_part_of_its_fast_form_is_refused():
         assert "rows_of, agrees and tally go together" in str(exc)
     else:
         raise AssertionError("a check with rows_of alone was accepted")
+
+
+def _one_of_each(draw_from: dict) -> st.SearchStrategy:
+    return st.fixed_dictionaries({k: st.sampled_from(v) for k, v in draw_from.items()})
+
+
+_FEE = st.one_of(
+    _one_of_each({"account": ["FB", "FA", None], "amount": ["5.00", "6.00", "0.00"]}),
+    _one_of_each({"account": ["FB"]}),  # a fee without its amount
+    st.just("FB"),  # not an object at all
+)
+_GROSS_PAYLOAD = st.builds(
+    lambda fields, fees, dropped: {k: v for k, v in {**fields, "fees": fees, "mode": "gross"}.items() if k != dropped},
+    _one_of_each(
+        {
+            "trade_id": [5, 6, "5"],
+            "security": ["S", "T"],
+            "price": ["10.00", "10.01"],
+            "quantity": [100, 200, "100"],
+            "buyer": ["B", "A"],
+            "seller": ["A", "B"],
+            "buyer_pays": ["1005.00", "1000.00"],
+            "seller_receives": ["994.00", "1000.00"],
+        }
+    ),
+    st.one_of(st.lists(_FEE, max_size=3), st.just("none")),
+    st.sampled_from([None, None, None, "security", "fees", "buyer_pays"]),
+)
+_TRADE_ROW = st.builds(
+    lambda values: _listed(tuple(values)),
+    st.tuples(
+        st.sampled_from([5, 6]),
+        st.sampled_from(["S", "T"]),
+        st.sampled_from(["10.00", "10.01"]),
+        st.sampled_from([100, 200]),
+        st.sampled_from(["B", "A"]),
+        st.sampled_from(["A", "B"]),
+        st.sampled_from(["5.00", "0.00", "6.00"]),
+        st.sampled_from(["6.00", "0.00", "5.00"]),
+        st.sampled_from(["1005.00", "1000.00"]),
+        st.sampled_from(["994.00", "1000.00"]),
+        st.sampled_from(["FB", None]),
+        st.sampled_from(["FA", None]),
+    ),
+)
+
+
+def _entry_by_entry(rows: list[tuple], payload: dict) -> bool | None:
+    """The verdict on one gross entry read as ``Settles`` and its rows judged one by one (``None``: its trade's
+    id cannot be read, so the reading doubts it before any check)."""
+    from settlement.reconcile import _says, _trade_ids
+
+    try:
+        ids = _trade_ids(payload)
+    except (KeyError, TypeError, ValueError):
+        return None
+    try:
+        says = _says(payload)
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+        says = None
+    pairs = {(row[0], row[1]) for row in rows}
+    if len(pairs) != len(rows) or pairs != {(1, tid) for tid in ids}:
+        return False
+    return differs(Settles(ids, "gross", says), [row[1:] for row in rows]) is None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(payload=_GROSS_PAYLOAD, trades=st.lists(_TRADE_ROW, max_size=2))
+def test_a_gross_entry_read_whole_agrees_exactly_where_one_read_field_by_field_does(payload, trades):
+    # given a gross SETTLEMENT payload (now and then one our settlement would not write) and its settlement rows
+    rows = [(1, *trade) for trade in trades]
+    expected = _entry_by_entry(rows, payload)
+    if expected is None:
+        return
+
+    # when the fast form reads it (a plain tuple where it can) and compares the rows with it
+    fast = _settlements_agree(rows, {1: fast_verification_read(payload)})
+
+    # then it agrees exactly where the entry read as Settles and judged field by field does
+    assert (fast is not None) == expected
+
+
+def fast_verification_read(payload: dict):
+    from settlement.reconcile import _settles
+
+    return _settles("SETTLEMENT", payload)
+
+
+def test_a_gross_entry_as_settlement_writes_it_is_compared_whole_with_its_row(monkeypatch):
+    # given a gross entry as settlement writes it (both sides paid a fee) and its trade's settlement row
+    from settlement import reconcile
+
+    payload = {
+        "buyer": "B",
+        "buyer_pays": "1005.00",
+        "fees": [{"account": "FB", "amount": "5.00"}, {"account": "FA", "amount": "6.00"}],
+        "mode": "gross",
+        "price": "10.00",
+        "quantity": 100,
+        "security": "S",
+        "seller": "A",
+        "seller_receives": "994.00",
+        "settled_at": "2026-12-06T16:33:35.359188Z",
+        "trade_id": 5,
+    }
+    row = (1, *_listed((5, "S", "10.00", 100, "B", "A", "5.00", "6.00", "1005.00", "994.00", "FB", "FA")))
+    said = reconcile._settles("SETTLEMENT", payload)
+    assert type(said) is tuple and said == _gross(payload)
+    assert _as_settles(said) == Settles(
+        frozenset({5}), "gross", ("S", 100, "10.00", "B", "A", "1005.00", "994.00", (("FB", "5.00"), ("FA", "6.00")))
+    )
+
+    # when the fast form compares them, the field-by-field comparison made to fail
+    monkeypatch.setattr(reconcile, "differs", lambda settles, trades: "never asked")
+
+    # then they agree, whole; and a row that differs in any field the entry says is a doubt
+    assert _settlements_agree([row], {1: said}) == 1
+    for i in range(2, len(row)):
+        if i in (7, 8, 11, 12):  # the fees and fee accounts as the row holds them: the listed ones say them
+            continue
+        changed = (*row[:i], "X", *row[i + 1 :])
+        monkeypatch.setattr(reconcile, "differs", lambda settles, trades: "differs")
+        assert _settlements_agree([changed], {1: said}) is None, i

@@ -94,8 +94,8 @@ def _known_ids(market) -> tuple[dict, dict]:
 
 
 def _path_parameters(path: str, known: dict) -> dict:
-    names = ("order_id", "trade_id", "profile_id", "document_id", "height", "index")
-    params = {name: known[name] for name in names if "{" + name + "}" in path}
+    names = ("order_id", "trade_id", "profile_id", "document_id", "height", "index", "pk")
+    params = {name: known[name] for name in names if "{" + name + "}" in path and name in known}
     if "{code}" in path:
         params["code"] = known["client"] if path.startswith("/api/v1/counter/") else known["security"]
     return params

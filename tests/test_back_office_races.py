@@ -5,21 +5,30 @@ stopped at a named point of its transaction (``tests.test_restriction_race.stopp
 * A withdrawal at the counter that read the account not frozen, then waited for its cash row while a whole-account
   freeze was approved, pays nothing out: the freeze's approval commits first, so the withdrawal is refused as the
   freeze's, even when cash arrived meanwhile (a deposit, a sale's proceeds) and is free again.
+* Two blocks scanned at once by two workers, each finding the same lasting condition (a holder cap near its limit,
+  one key), raise one open alert, not two: the second scan waits for the first's alert of that rule and key, and
+  then finds it open.
 """
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from balances import services as balances_services
 from balances.services import cash_deposit, cash_withdraw
 from core import errors as err
+from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
+from ledger.services import block_seal
 from supervision import services as sv
+from surveillance import services as surveillance
+from surveillance.models import Alert, Rule
 from tests.conftest import cash_of
-from tests.test_restriction_race import WAIT, start, stopped_in
+from tests.test_restriction_race import WAIT, Side, start, stopped_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,3 +63,52 @@ def test_a_withdrawal_waiting_while_a_whole_account_freeze_is_approved_pays_noth
     total = D("51000") if cash_arrives else D("50000")
     assert (cash.total, cash.frozen, cash.reserved) == (total, D("50000"), D("0"))
     assert Entry.objects.filter(kind="WITHDRAWAL").count() == withdrawals
+
+
+def finished_or_waiting(side: Side) -> None:
+    """Return once ``side`` has finished, or PostgreSQL shows its backend waiting for a lock."""
+    deadline = time.monotonic() + WAIT
+    while side.is_alive() and time.monotonic() < deadline:
+        with connection.cursor() as cur:
+            cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [side.pid])
+            row = cur.fetchone()
+        if row and row[0] == "Lock":
+            return
+        time.sleep(0.02)
+    assert not side.is_alive(), f"{side.name} neither finished nor waited for a lock"
+
+
+def test_two_blocks_scanned_at_once_raise_one_open_alert_of_a_lasting_condition(sup):
+    market, _reg1, _reg2, _mm, investor = sup
+    # given the holder-cap rule alone, alerting at 1 % of the cap, and two sealed blocks, each with a trade in the
+    # security (so each block's scan finds "security:<code>" near its cap)
+    surveillance.rules_seed()
+    Rule.objects.exclude(code=Rule.Code.HOLDER_CAP).update(enabled=False)
+    rule = Rule.objects.get(code=Rule.Code.HOLDER_CAP)
+    Rule.objects.filter(pk=rule.pk).update(thresholds={**rule.thresholds, "percent_of_max": 1})
+    heights = []
+    for n in (1, 2):
+        order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", f"scan-{n}"),
+        )
+        heights.append(block_seal().block.height)
+
+    # when the first block's scan has written its alert and not yet committed, and the second block's scan runs
+    with stopped_in(Alert.objects, "get_or_create", thread="scan-first", after=True) as stop:
+        first = start("scan-first", lambda: surveillance.block_scan(height=heights[0]))
+        assert stop.reached.wait(WAIT)
+        second = start("scan-second", lambda: surveillance.block_scan(height=heights[1]))
+        finished_or_waiting(second)
+        stop.go.set()
+        written = (first.result(), second.result())
+
+    # then the first block's alert is the one open alert of the condition; the second scan wrote none
+    assert written == (1, 0)
+    key = f"security:{market.security.code}"
+    assert list(Alert.objects.filter(rule=rule, key=key).values_list("block_height", "state")) == [
+        (heights[0], Alert.State.NEW)
+    ]
+    # and scanning the second block again (a retry) still writes none
+    assert surveillance.block_scan(height=heights[1]) == 0

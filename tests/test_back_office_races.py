@@ -5,6 +5,13 @@ stopped at a named point of its transaction (``tests.test_restriction_race.stopp
 * A withdrawal at the counter that read the account not frozen, then waited for its cash row while a whole-account
   freeze was approved, pays nothing out: the freeze's approval commits first, so the withdrawal is refused as the
   freeze's, even when cash arrived meanwhile (a deposit, a sale's proceeds) and is free again.
+* Two withdrawals proposed at the counter, each within the free cash and together above it, approved at once from
+  two sessions: one pays out; the other, waiting for the cash row, then finds too little and stays proposed.
+  (Sound: the cash row's lock; no test forced it before.)
+* A correction that takes back shares the account holds only under a freeze, approved while a regulator releases
+  that freeze: whichever locks the freeze first goes first; the correction draws on the freeze (which then frees
+  the rest) or, after the release, on the shares it freed; the balances always what the active freezes hold, and
+  they replay from the ledger. (Sound: the freeze's row lock; no test forced it before.)
 * Two blocks scanned at once by two workers, each finding the same lasting condition (a holder cap near its limit,
   one key), raise one open alert, not two: the second scan waits for the first's alert of that rule and key, and
   then finds it open.
@@ -19,16 +26,24 @@ import pytest
 from django.db import connection
 
 from balances import services as balances_services
+from balances.replay import replay_check
 from balances.services import cash_deposit, cash_withdraw
 from core import errors as err
+from core.models import Broker
+from counter import services as counter
+from counter.models import CashRequest
+from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
 from ledger.services import block_seal
+from settlement.services import trade_settle
 from supervision import services as sv
+from supervision.models import Correction, Freeze
 from surveillance import services as surveillance
 from surveillance.models import Alert, Rule
-from tests.conftest import cash_of
-from tests.test_restriction_race import WAIT, Side, start, stopped_in
+from tests.conftest import cash_of, position_of
+from tests.supervision_fixtures import payloads
+from tests.test_restriction_race import WAIT, Side, start, stopped_in, waits_for_a_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,6 +78,86 @@ def test_a_withdrawal_waiting_while_a_whole_account_freeze_is_approved_pays_noth
     total = D("51000") if cash_arrives else D("50000")
     assert (cash.total, cash.frozen, cash.reserved) == (total, D("50000"), D("0"))
     assert Entry.objects.filter(kind="WITHDRAWAL").count() == withdrawals
+
+
+def test_two_withdrawals_within_the_free_cash_and_together_above_it_approved_at_once_pay_out_one(sup):
+    market, _reg1, _reg2, _mm, investor = sup
+    # given two staff proposals to pay out CNY 30,000 each of the CNY 50,000 free (two people above CNY 10,000)
+    Broker.objects.filter(pk=market.broker.pk).update(cash_approval_threshold=D("10000.00"))
+    first, second = (
+        counter.counter_cash(
+            staff=market.staff, account_code=investor.code, direction="withdraw", amount=D("30000"), reference=ref
+        ).request
+        for ref in ("W-1", "W-2")
+    )
+    withdrawals = Entry.objects.filter(kind="WITHDRAWAL").count()
+
+    # when the checker approves both at once from two sessions, the first holding the cash row
+    with stopped_in(balances_services, "cash_lock", thread="approve-first", after=True) as stop:
+        one = start("approve-first", lambda: counter.cash_request_approve(staff=market.checker, request_id=first.pk))
+        assert stop.reached.wait(WAIT)
+        two = start("approve-second", lambda: counter.cash_request_approve(staff=market.checker, request_id=second.pk))
+        waits_for_a_lock(two)
+        stop.go.set()
+        outcomes = (one.result(), two.result())
+
+    # then the first pays out and the second is refused for want of cash, left proposed, and nothing else moved
+    assert outcomes[0].status == CashRequest.Status.APPROVED
+    assert isinstance(outcomes[1], err.InsufficientCash), outcomes[1]
+    assert dict(CashRequest.objects.filter(pk__in=[first.pk, second.pk]).values_list("pk", "status")) == {
+        first.pk: CashRequest.Status.APPROVED,
+        second.pk: CashRequest.Status.PROPOSED,
+    }
+    cash = cash_of(investor)
+    assert (cash.total, cash.reserved, cash.frozen) == (D("20000"), D("0"), D("0"))
+    assert Entry.objects.filter(kind="WITHDRAWAL").count() == withdrawals + 1
+
+
+@pytest.mark.parametrize("first", ["correction", "release"])
+def test_a_correction_drawing_on_a_freeze_released_at_once_leaves_the_freezes_and_balances_agreeing(sup, first):
+    market, reg1, reg2, _mm, investor = sup
+    # given a settled buy of 300 shares (1,300 held), all of them frozen, and a reversal of the buy proposed, which
+    # can only take the 300 shares back from the freeze
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 300, D("10.10"), "IOC", "corrected"),
+    )
+    block_seal()
+    trade = Trade.objects.filter(buyer=investor).latest("id").pk
+    assert trade_settle(trade_id=trade)
+    freeze = sv.freeze_approve(
+        actor=reg2,
+        freeze_id=sv.freeze_propose(
+            actor=reg1, account=investor.code, security=market.security.code, quantity=1300, reason="Court", **LEGAL
+        ).pk,
+    )
+    correction = sv.correction_propose(actor=reg1, trade_id=trade, new_price=None, new_quantity=0, reason="Error")
+
+    # when the regulator approves the reversal and another releases the freeze at once, one holding the freeze
+    sides = {
+        "correction": ("_transfers_promised", lambda: sv.correction_approve(actor=reg2, correction_id=correction.pk)),
+        "release": ("_transfers_pending", lambda: sv.freeze_release(actor=reg1, freeze_id=freeze.pk, reason="Paid")),
+    }
+    second = next(name for name in sides if name != first)
+    with stopped_in(sv, sides[first][0], thread=first, after=True) as stop:
+        one = start(first, sides[first][1])
+        assert stop.reached.wait(WAIT)
+        two = start(second, sides[second][1])
+        waits_for_a_lock(two)
+        stop.go.set()
+        outcomes = {first: one.result(), second: two.result()}
+
+    # then both went through, the correction drawing on the freeze only if it locked it first
+    assert not [o for o in outcomes.values() if isinstance(o, Exception)], outcomes
+    assert Correction.objects.get(pk=correction.pk).status == Correction.Status.EXECUTED
+    (entry,) = payloads("CORRECTION")
+    assert [use["quantity"] for use in entry["frozen_used"]] == ([300] if first == "correction" else [])
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity) == (Freeze.Status.RELEASED, 0)
+    pos = position_of(investor, market.security)
+    assert (pos.total, pos.frozen, pos.reserved) == (1000, 0, 0)
+    assert replay_check() == []
 
 
 def finished_or_waiting(side: Side) -> None:

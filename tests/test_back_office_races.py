@@ -12,6 +12,9 @@ stopped at a named point of its transaction (``tests.test_restriction_race.stopp
   that freeze: whichever locks the freeze first goes first; the correction draws on the freeze (which then frees
   the rest) or, after the release, on the shares it freed; the balances always what the active freezes hold, and
   they replay from the ledger. (Sound: the freeze's row lock; no test forced it before.)
+* A depository operator's hold of a sealed trade while the settlement worker settles it: whichever locks the trade
+  first decides; the trade is settled (the hold refused: not pending) or held (the settlement does nothing), never
+  both. (Sound: the trade's row lock; no test forced it before.)
 * Two blocks scanned at once by two workers, each finding the same lasting condition (a holder cap near its limit,
   one key), raise one open alert, not two: the second scan waits for the first's alert of that rule and key, and
   then finds it open.
@@ -36,6 +39,8 @@ from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.models import Entry
 from ledger.services import block_seal
+from settlement import services as settlement
+from settlement.models import Settlement, SettlementAction
 from settlement.services import trade_settle
 from supervision import services as sv
 from supervision.models import Correction, Freeze
@@ -157,6 +162,48 @@ def test_a_correction_drawing_on_a_freeze_released_at_once_leaves_the_freezes_an
     assert (freeze.status, freeze.held_quantity) == (Freeze.Status.RELEASED, 0)
     pos = position_of(investor, market.security)
     assert (pos.total, pos.frozen, pos.reserved) == (1000, 0, 0)
+    assert replay_check() == []
+
+
+@pytest.mark.parametrize("first", ["settle", "hold"])
+def test_a_hold_placed_while_the_worker_settles_the_trade_either_holds_it_or_is_refused(sup, first):
+    market, _reg1, _reg2, _mm, investor = sup
+    # given a sealed buy of 100 waiting to settle
+    order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "held-or-settled"),
+    )
+    block_seal()
+    trade = Trade.objects.get(buyer=investor)
+    reserved = cash_of(investor).reserved
+    assert reserved > 0
+
+    # when the worker settles it and a depository operator holds it at once, one holding the trade's row
+    sides = {
+        "settle": lambda: settlement.trade_settle(trade_id=trade.pk),
+        "hold": lambda: settlement.trade_hold(actor=market.depository, trade_id=trade.pk, reason="Court enquiry"),
+    }
+    second = next(name for name in sides if name != first)
+    with stopped_in(settlement, "_lock_trade", thread=first, after=True) as stop:
+        one = start(first, sides[first])
+        assert stop.reached.wait(WAIT)
+        two = start(second, sides[second])
+        waits_for_a_lock(two)
+        stop.go.set()
+        outcomes = {first: one.result(), second: two.result()}
+
+    # then the first decides, and the second changes nothing
+    trade.refresh_from_db()
+    holds = SettlementAction.objects.filter(trade=trade, action=SettlementAction.Action.HOLD).count()
+    if first == "settle":
+        assert outcomes["settle"] is True and isinstance(outcomes["hold"], settlement.TradeNotPending)
+        assert (trade.status, holds, Settlement.objects.filter(trade=trade).count()) == ("settled", 0, 1)
+        assert cash_of(investor).reserved == 0
+    else:
+        assert outcomes["hold"].status == "held" and outcomes["settle"] is False
+        assert (trade.status, holds, Settlement.objects.filter(trade=trade).count()) == ("held", 1, 0)
+        assert cash_of(investor).reserved == reserved
     assert replay_check() == []
 
 

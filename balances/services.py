@@ -285,9 +285,12 @@ def _cash_move(
     value = cash_amount_checked(account, amount)
     _require_second_person(actor, account, value, proposed_by)
     paying_out = entry is Withdrawal
+    cash = cash_lock([account.pk])[account.pk]
+    # Read under the cash row's lock, which a whole-account freeze's approval takes too: read before it, a freeze
+    # approved while the withdrawal waited for the row went unseen, and cash that arrived after it (a deposit, a
+    # sale's proceeds) was paid out of the frozen account (found by forcing the interleaving).
     if paying_out and Account.objects.filter(pk=account.pk, frozen=True).exists():
         raise err.AccountFrozen(_("This account is frozen by a legal order; nothing can be paid out."))
-    cash = cash_lock([account.pk])[account.pk]
     if paying_out and cash.available < value:
         raise InsufficientCash()
     cash.total += -value if paying_out else value

@@ -3,7 +3,9 @@
 * ``block_scan`` runs every enabled rule over one sealed block and writes what they find as alerts, in one
   transaction under a per-block advisory lock. ``(rule, block_height, key)`` is unique, and a finding whose
   key already has an open alert of the same rule from an earlier block (a holder cap still near its limit)
-  adds nothing: running a block twice, or concurrently, writes each alert once.
+  adds nothing: running a block twice, or concurrently, writes each alert once. Two blocks scanned at once
+  that find one key (a lasting condition, in consecutive blocks) take its lock (``SCAN_KEY_LOCK``, the keys in
+  one order) before they look for its open alert: the second finds the first's, and adds nothing.
 * ``alert_change`` (regulators): new → under review → closed; closing needs a note; a closed alert stays
   closed until ``alert_reopen`` (regulators, a note required) takes it back to under review; reopening an
   alert that is not closed is refused. ``rule_change`` (regulators): switch a rule, edit its thresholds
@@ -16,6 +18,8 @@
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -69,6 +73,8 @@ NoteTooLong = err.error_class("NoteTooLong", "note_too_long", _("The note is lon
 
 # Advisory lock namespace of the engine (with the block height as the second key).
 SCAN_LOCK = 0x5355
+# Advisory lock namespace of a finding's rule and key ("SUK", with the hash of both as the second key).
+SCAN_KEY_LOCK = 0x53554B
 
 
 def _require_regulator(actor: User) -> None:
@@ -95,6 +101,11 @@ def _scan_of(block: Block) -> rules.Scan:
     )
 
 
+def _key_lock(rule: Rule, key: str) -> int:
+    """The second key of a finding's advisory lock: a signed 32-bit number of its rule and key."""
+    return int.from_bytes(hashlib.sha256(f"{rule.pk}:{key}".encode()).digest()[:4], "big", signed=True)
+
+
 def block_scan(*, height: int) -> int:
     """Run the enabled rules over block ``height``; the number of alerts written (0 on a re-run)."""
     with transaction.atomic():
@@ -106,37 +117,47 @@ def block_scan(*, height: int) -> int:
         scan = _scan_of(block)
         now = timezone.now()
         written = 0
+        found: list[tuple[Rule, rules.Finding]] = []
         for rule in Rule.objects.filter(enabled=True).order_by("id"):
             check = rules.RULES.get(rule.code)
-            if check is None:
+            if check is not None:
+                found += [(rule, f) for f in check(scan, rules.thresholds_checked(rule.code, rule.thresholds))]
+        # The per-block lock does not keep out the scan of another block finding the same key (a holder cap near
+        # its limit in two consecutive blocks, scanned by two workers): each looked for the other's open alert
+        # before either had committed, and both raised one (found by forcing the interleaving). So each key's lock
+        # is taken, in one order (of the lock's number: two keys may share one), before its open alert is looked
+        # for; a lock held by a scan that committed its alert is released with it, and the look that follows sees
+        # the alert.
+        with connection.cursor() as cur:
+            for key_lock in sorted({_key_lock(rule, finding.key) for rule, finding in found}):
+                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCAN_KEY_LOCK, key_lock])
+        for rule, finding in found:
+            open_elsewhere = (
+                Alert.objects.filter(rule=rule, key=finding.key)
+                .exclude(block_height=height)
+                .exclude(state=Alert.State.CLOSED)
+                .exists()
+            )
+            if open_elsewhere:
                 continue
-            for finding in check(scan, rules.thresholds_checked(rule.code, rule.thresholds)):
-                open_elsewhere = (
-                    Alert.objects.filter(rule=rule, key=finding.key)
-                    .exclude(block_height=height)
-                    .exclude(state=Alert.State.CLOSED)
-                    .exists()
-                )
-                if open_elsewhere:
-                    continue
-                leaves = sorted(
-                    Leaf.objects.filter(entry__trade__id__in=finding.trade_ids).values_list("leaf_index", flat=True)
-                )
-                _alert, created = Alert.objects.get_or_create(
-                    rule=rule,
-                    block_height=height,
-                    key=finding.key,
-                    defaults={
-                        "security_id": finding.security_id,
-                        "accounts": finding.accounts,
-                        "trades": finding.trade_ids,
-                        "leaves": leaves,
-                        "detail": finding.detail,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-                written += created
+            leaves = sorted(
+                Leaf.objects.filter(entry__trade__id__in=finding.trade_ids).values_list("leaf_index", flat=True)
+            )
+            _alert, created = Alert.objects.get_or_create(
+                rule=rule,
+                block_height=height,
+                key=finding.key,
+                defaults={
+                    "security_id": finding.security_id,
+                    "accounts": finding.accounts,
+                    "trades": finding.trade_ids,
+                    "leaves": leaves,
+                    "detail": finding.detail,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            written += created
         return written
 
 

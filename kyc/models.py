@@ -69,6 +69,10 @@ class KycProfile(models.Model):
     qualified_evidence = models.TextField(blank=True)
     entered_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     last_edited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # Who entered, edited or submitted the application since it was last approved (user ids, the investor's too):
+    # none of them may decide it (maker-checker). ``last_edited_by`` names only the last of them: a staff member
+    # who edited the identity before another's later edit could approve their own change.
+    makers = ArrayField(models.BigIntegerField(), default=list, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True, help_text="The investor sent an online application")
     submitted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -91,6 +95,7 @@ class KycProfile(models.Model):
                     & ~Q(reviewed_by=F("entered_by"))
                     & ~Q(reviewed_by=F("last_edited_by"))
                     & ~Q(reviewed_by=F("submitted_by"))
+                    & ~Q(makers__contains=[F("reviewed_by")])
                 ),
                 name="kyc_approved_by_a_second_person",
             ),

@@ -163,6 +163,24 @@ def _may_edit(actor: User, profile: KycProfile) -> bool:
     return actor.pk == profile.user_id or _staff_of(actor, profile.broker_id)
 
 
+def _made_by(profile: KycProfile, actor: User) -> None:
+    """``actor`` entered, edited or submitted ``profile``: one of its makers, who may not decide it. A
+    re-assessment of an approved profile starts a new application, whose makers are counted afresh (so does the
+    expiry of one: ``kyc_expire_due``)."""
+    if profile.state == KycProfile.State.APPROVED:
+        profile.makers = [actor.pk]
+    elif actor.pk not in profile.makers:
+        profile.makers = [*profile.makers, actor.pk]
+
+
+def is_maker(staff: User, profile: KycProfile) -> bool:
+    return staff.pk in profile.makers or staff.pk in (
+        profile.entered_by_id,
+        profile.last_edited_by_id,
+        profile.submitted_by_id,
+    )
+
+
 def _new_user_errors(*, username: str, password: str | None, real_name: str) -> dict[str, str]:
     """What is wrong with a new investor's user name and password, by field (empty when nothing)."""
     errors = {}
@@ -222,7 +240,7 @@ def kyc_register(
         raise _invalid(errors)
     user = _new_investor(username=username, password=password, broker=broker, real_name=identity.real_name)
     maker = entered_by or user
-    profile = KycProfile(user=user, broker=broker, entered_by=maker, last_edited_by=maker)
+    profile = KycProfile(user=user, broker=broker, entered_by=maker, last_edited_by=maker, makers=[maker.pk])
     _store_identity(profile, identity)
     profile.save()
     audit_record(
@@ -255,6 +273,7 @@ def kyc_update_identity(*, actor: User, profile_id: int, identity: Identity, ip:
         # An expired profile stays on file under its number: a new name or number must not make one number two
         # people (found by a review; drafts and rejected applications are checked when they are sent).
         _one_name_per_identity(profile)
+    _made_by(profile, actor)
     profile.last_edited_by = actor
     profile.save()
     # The name is copied onto the user (masked) and the account (masked, and encrypted in full: what the
@@ -282,6 +301,7 @@ def kyc_assess(*, actor: User, profile_id: int, answers: dict[str, str], ip: str
     now = timezone.now()
     profile.risk_answers, profile.risk_score, profile.risk_level = answers, total, level
     profile.assessed_at, profile.expires_at = now, now + dt.timedelta(days=settings.KYC_ASSESSMENT_DAYS)
+    _made_by(profile, actor)
     profile.last_edited_by = actor
     if profile.state == KycProfile.State.APPROVED:
         # A re-assessment of an approved investor goes back through review.
@@ -302,6 +322,7 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
     if qualified and len(evidence.strip()) < 5:
         raise err.InvalidInput(gettext("Describe the evidence of qualified-investor status."))
     profile.qualified_investor, profile.qualified_evidence = qualified, evidence.strip() if qualified else ""
+    _made_by(profile, actor)
     profile.last_edited_by = actor
     profile.save()
     audit_record(
@@ -365,8 +386,9 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
             data, context=document_context(stored_name=stored, profile_id=profile.pk, sha256=sha256)
         ),
     )
+    _made_by(profile, actor)
     profile.last_edited_by = actor
-    profile.save(update_fields=["last_edited_by", "updated_at"])
+    profile.save(update_fields=["last_edited_by", "makers", "updated_at"])
     audit_record(actor=actor, action="kyc_document_add", target=profile.user.username, ip=ip, detail={"kind": kind})
     return document
 
@@ -541,6 +563,7 @@ def kyc_submit(*, staff: User, profile_id: int, ip: str | None = None) -> KycPro
     if profile.state not in EDITABLE:
         raise KycStateError()
     _complete(profile)
+    _made_by(profile, staff)
     profile.state = KycProfile.State.SUBMITTED
     profile.submitted_by, profile.submitted_at = staff, timezone.now()
     profile.rejection_reason = ""
@@ -566,7 +589,7 @@ def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycPr
                 raise err.NotFound(gettext("No such application."))
             if profile.state != KycProfile.State.SUBMITTED:
                 raise KycStateError()
-            if staff.pk in (profile.entered_by_id, profile.last_edited_by_id, profile.submitted_by_id):
+            if is_maker(staff, profile):
                 raise MakerChecker()
             _one_name_per_identity(profile)  # another application may have been approved since this one's submission
             profile.state = KycProfile.State.APPROVED
@@ -594,7 +617,7 @@ def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = No
                 raise err.NotFound(gettext("No such application."))
             if profile.state != KycProfile.State.SUBMITTED:
                 raise KycStateError()
-            if staff.pk in (profile.entered_by_id, profile.last_edited_by_id, profile.submitted_by_id):
+            if is_maker(staff, profile):
                 raise MakerChecker(
                     gettext("A second staff member must reject it: you entered, edited or submitted this application.")
                 )
@@ -625,8 +648,8 @@ def kyc_expire_due(*, now: dt.datetime | None = None) -> int:
     with transaction.atomic():
         due = list(KycProfile.objects.select_for_update().filter(state=KycProfile.State.APPROVED, expires_at__lte=now))
         for profile in due:
-            profile.state = KycProfile.State.EXPIRED
-            profile.save(update_fields=["state", "updated_at"])
+            profile.state, profile.makers = KycProfile.State.EXPIRED, []  # its next edit starts a new application
+            profile.save(update_fields=["state", "makers", "updated_at"])
             audit_record(actor=None, username="system", action="kyc_expire", target=profile.user.username)
         return len(due)
 

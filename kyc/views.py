@@ -197,11 +197,7 @@ def _workspace(request, profile: KycProfile, *, staff: bool, forms: dict | None 
             }
             for e in selectors.profile_history(profile)
         ]
-        context["is_maker"] = request.user.pk in (
-            profile.entered_by_id,
-            profile.last_edited_by_id,
-            profile.submitted_by_id,
-        )
+        context["is_maker"] = services.is_maker(request.user, profile)
     return render(request, "kyc/profile.html", context, status=status)
 
 

@@ -230,6 +230,69 @@ def test_the_database_itself_refuses_a_maker_as_checker(market, staff_pair):
         KycProfile.objects.filter(pk=profile.pk).update(state="approved", reviewed_by=maker)
 
 
+def test_a_staff_member_who_edited_an_application_may_not_decide_it_though_another_edited_it_after(market, staff_pair):
+    # given an application opened by A, whose identity B corrected, then A edited again and submitted (so that
+    # the profile names A as its opener, last editor and submitter, and B nowhere)
+    a, b = staff_pair
+    c = market.user(Role.BROKER_STAFF, broker=market.broker)
+    profile = complete_application(market, a)
+    services.kyc_update_identity(actor=b, profile_id=profile.pk, identity=identity(address="上海市浦东新区1号"))
+    services.kyc_assess(actor=a, profile_id=profile.pk, answers=ANSWERS_C5)
+    services.kyc_submit(staff=a, profile_id=profile.pk)
+    assert KycProfile.objects.get(pk=profile.pk).makers == [a.pk, b.pk]
+
+    # when B approves it, or rejects it
+    # then both are refused as the maker's, recorded as refused, and the application waits as it was
+    for decide in (
+        lambda: services.kyc_approve(staff=b, profile_id=profile.pk),
+        lambda: services.kyc_reject(staff=b, profile_id=profile.pk, reason="Unclear photo"),
+    ):
+        with pytest.raises(services.MakerChecker):
+            decide()
+    after = KycProfile.objects.get(pk=profile.pk)
+    assert (after.state, after.reviewed_by_id) == ("submitted", None)
+    refused = AuditEvent.objects.filter(actor=b, outcome="refused").values_list("action", flat=True)
+    assert sorted(refused) == ["kyc_approve", "kyc_reject"]
+    # and the database itself refuses B as the checker
+    with pytest.raises(IntegrityError), transaction.atomic():
+        KycProfile.objects.filter(pk=profile.pk).update(state="approved", reviewed_by=b, reviewed_at=timezone.now())
+
+    # and a third staff member, who made none of it, approves it
+    services.kyc_approve(staff=c, profile_id=profile.pk)
+    assert KycProfile.objects.get(pk=profile.pk).state == "approved"
+
+
+def test_a_re_assessment_is_a_new_application_whose_makers_are_counted_afresh(market, staff_pair):
+    # given an application B edited and C approved
+    a, b = staff_pair
+    c = market.user(Role.BROKER_STAFF, broker=market.broker)
+    profile = complete_application(market, a)
+    services.kyc_update_identity(actor=b, profile_id=profile.pk, identity=identity(address="上海市浦东新区1号"))
+    services.kyc_submit(staff=a, profile_id=profile.pk)
+    services.kyc_approve(staff=c, profile_id=profile.pk)
+
+    # when A re-assesses the investor and submits it again
+    services.kyc_assess(actor=a, profile_id=profile.pk, answers=ANSWERS_C5)
+    services.kyc_submit(staff=a, profile_id=profile.pk)
+
+    # then its makers are A alone (B's edit was checked by C), and B may approve it
+    assert KycProfile.objects.get(pk=profile.pk).makers == [a.pk]
+    services.kyc_approve(staff=b, profile_id=profile.pk)
+    assert KycProfile.objects.get(pk=profile.pk).reviewed_by_id == b.pk
+
+    # and when the assessment expires, C updates the identity and A submits, then C may not approve it
+    KycProfile.objects.filter(pk=profile.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert services.kyc_expire_due() == 1
+    assert KycProfile.objects.get(pk=profile.pk).makers == []
+    services.kyc_update_identity(actor=c, profile_id=profile.pk, identity=identity(address="上海市黄浦区2号"))
+    services.kyc_assess(actor=a, profile_id=profile.pk, answers=ANSWERS_C5)
+    services.kyc_submit(staff=a, profile_id=profile.pk)
+    assert KycProfile.objects.get(pk=profile.pk).makers == [c.pk, a.pk]
+    with pytest.raises(services.MakerChecker):
+        services.kyc_approve(staff=c, profile_id=profile.pk)
+    services.kyc_approve(staff=b, profile_id=profile.pk)
+
+
 def test_rejection_carries_a_reason_and_allows_a_fix(market, staff_pair):
     maker, checker = staff_pair
     profile = complete_application(market, maker)

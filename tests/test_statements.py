@@ -280,13 +280,44 @@ def test_every_certificate_year_out_of_range_reads_the_same_rule(world, history,
     # when they ask for the certificate of a year before 1990 or after this one
     response = pages.get("/statements/certificate/", {"year": year})
 
-    # then the form says the one rule, 1990 to this year (99999 read "less than or equal to 2999", and 2999 then
-    # read "from 1990 to 2026"), its box offers no other, and nothing changed
+    # then the form says the one rule, from the year the account was opened (2026) to this year (99999 read "less
+    # than or equal to 2999", and 2999 then read "from 1990 to 2026"), its box offers no other, and nothing changed
     assert response.status_code == 400
     assert response.context["certificate_form"].errors["year"] == [
-        f"A holdings certificate is for a year from 1990 to {this_year}."
+        f"A holdings certificate of this account is for a year from 2026 to {this_year}: "
+        "the account was opened on 2026-03-01."
     ]
-    assert f'min="1990" max="{this_year}"' in response.content.decode()
+    assert f'min="2026" max="{this_year}"' in response.content.decode()
+    assert snapshot() == before
+
+
+@pytest.mark.usefixtures("shanghai_day_held")  # this year as the test reads it and as the pages do
+def test_a_certificate_of_a_year_before_the_account_was_opened_is_refused_naming_the_opening_day(world, history):
+    # (found by a walk-through: the certificate of 2025 of an account opened in March 2026 certified "no holdings")
+    client, _ = history
+    assert client.created_at.astimezone(BEIJING).date() == dt.date(2026, 3, 1)
+    this_year = timezone.now().astimezone(BEIJING).year
+    rule = (
+        f"A holdings certificate of this account is for a year from 2026 to {this_year}: "
+        "the account was opened on 2026-03-01."
+    )
+    pages = page_client(client.owner, "en")
+    before = snapshot()
+
+    # when the investor opens the statements page, then asks for the certificate of 2025 on it and through the API
+    shown = pages.get("/statements/")
+    on_page = pages.get("/statements/certificate/", {"year": "2025", "format": "pdf"})
+    by_api = own(client, "/api/v1/holdings-certificate/", {"year": "2025", "format": "pdf"})
+
+    # then the year box offers no year before 2026 and starts at the first it does, not at 2025
+    box = re.search(r'<input type="number" name="year"[^>]*>', shown.content.decode()).group(0)
+    assert f'min="2026" max="{this_year}"' in box and f'value="{max(2026, this_year - 1)}"' in box
+    # and both refuse 2025 with the rule naming the day the account was opened, no certificate made
+    assert on_page.status_code == 400 and not on_page.content.startswith(b"%PDF")
+    assert on_page.context["certificate_form"].errors["year"] == [rule]
+    assert (by_api.status_code, by_api.json()) == (400, {"code": "invalid_input", "message": rule})
+    # and the year it was opened still has its certificate
+    assert own(client, "/api/v1/holdings-certificate/", {"year": "2026"}).json()["year"] == 2026
     assert snapshot() == before
 
 

@@ -223,12 +223,18 @@ def holdings_moment(day: dt.date, made: dt.datetime) -> str:
     Asked of ``made``, not of the clock again: a document made at 23:59:59 and shown after midnight (a download,
     a page rendered a moment later) said "the end of" a day whose holdings it had read before the day ended
     (found by crossing a Shanghai midnight inside the tests)."""
-    if day >= made.astimezone(BEIJING).date():
+    if not day_over(day, made):
         return _("%(date)s %(time)s (Beijing time; the day is not over)") % {
             "date": day.isoformat(),
             "time": made.astimezone(BEIJING).strftime("%H:%M:%S"),
         }
     return _("end of %(date)s (Beijing time)") % {"date": day.isoformat()}
+
+
+def day_over(day: dt.date, made: dt.datetime) -> bool:
+    """Whether the Beijing date ``day`` was over when a document was ``made``: only then are its holdings those of
+    the day's end."""
+    return day < made.astimezone(BEIJING).date()
 
 
 def statement_dates_error(start: dt.date, end: dt.date) -> str | None:

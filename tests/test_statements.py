@@ -221,6 +221,34 @@ def test_certificate_pdf(world, history, tmp_path):
     assert rendered_ink(response.content, tmp_path, "certificate") > 0.002
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # today as the test reads it and as the certificate does
+def test_a_certificate_of_this_year_certifies_the_holdings_as_at_the_moment_read_a_past_year_at_its_end(world, history):
+    # (found by a walk-through: this year's certificate certified the holdings "at the end of the date shown"
+    # beside a date saying "the day is not over")
+    client, _ = history
+    today = timezone.now().astimezone(BEIJING).date()
+    before = snapshot()
+
+    # when the investor downloads the certificate of this year, and of last year made in February of the next
+    this_year = pdf_text(
+        own(client, "/api/v1/holdings-certificate/", {"year": str(today.year), "format": "pdf"}).content
+    )
+    with at(beijing(2027, 2, 1, 10, 0)):
+        past = pdf_text(own(client, "/api/v1/holdings-certificate/", {"year": "2026", "format": "pdf"}).content)
+
+    # then this year's certifies them as at the moment it names beside "the day is not over", not at any day's end
+    moment = re.search(rf"{today.isoformat()} (\d\d:\d\d:\d\d) \(Beijing time; the day is not over\)", this_year)
+    assert moment, this_year
+    assert squeezed(f"as at {today.isoformat()} {moment.group(1)} (Beijing time), when they were read") in squeezed(
+        this_year
+    ), this_year
+    assert "end of" not in this_year
+    # and last year's, its day over, at the end of 31 December
+    assert squeezed("Holdings at end of 2026-12-31 (Beijing time)") in squeezed(past)
+    assert squeezed("at the end of the date shown.") in squeezed(past) and "as at" not in past
+    assert snapshot() == before
+
+
 # --------------------------------------------------------------------------
 # Pages and bad input
 

@@ -183,7 +183,9 @@ def statement_csv(statement: Statement) -> bytes:
         w.writerow([label, _plain(value)])
     w.writerow([])
     w.writerow([_("Cash movements")])
-    w.writerow([_("Time"), _("Type"), _("Details"), _("Amount"), _("Fee"), _("Balance"), _("Ledger entry"), _("Leaf")])
+    w.writerow(
+        [_("Time"), _("Type"), _("Details"), _("Amount"), _("Fee"), _("Balance"), _("Ledger entry"), _("Record no.")]
+    )
     w.writerow(["", _("Opening cash"), "", "", "", _plain(statement.opening_cash), "", ""])
     for m in statement.movements:
         w.writerow(

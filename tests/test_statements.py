@@ -261,6 +261,12 @@ def test_statement_page_shows_and_downloads(world, history):
     assert shown.status_code == 200
     assert shown.context["statement"]["closing"] == "8,185.00"
     assert "8,185.00" in shown.content.decode()
+    # each sealed entry is named as the trade page names a trade's: its record number, not a "leaf"
+    sealed = [m["leaf_index"] for m in shown.context["statement"]["movements"] if m["leaf_index"] is not None]
+    assert sealed, "no sealed movement in the period"
+    for index in sealed:
+        assert f'<small class="muted">record no. {index}</small>' in shown.content.decode()
+        assert f"leaf {index}" not in shown.content.decode()
 
     pdf = pages.get("/statements/", {"start": "2026-03-05", "end": "2026-03-15", "format": "pdf"})
     assert pdf.content.startswith(b"%PDF")

@@ -131,6 +131,8 @@ def test_statement_csv_of_the_investor(world, history):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     text = response.content.decode("utf-8-sig")
     assert f"Account,{client.code}" in text and "\r\nClosing cash,8185.00\r\n" in text
+    # the ledger's record of each movement is named as the trade page names a trade's, not a "Leaf"
+    assert "\r\nTime,Type,Details,Amount,Fee,Balance,Ledger entry,Record no.\r\n" in text
 
 
 def test_statement_csv_neutralises_a_name_written_as_a_formula_and_keeps_negative_amounts(world, history):

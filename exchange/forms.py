@@ -89,10 +89,10 @@ class BandSelect(forms.Select):
 
 class QuoteForm(forms.Form):
     security = forms.ChoiceField(label=_("Security"), widget=BandSelect)
-    bid_price = PlainDecimalField(label=_("Bid price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
-    bid_quantity = forms.IntegerField(label=_("Bid size"), min_value=1, max_value=MAX_QUANTITY)
-    ask_price = PlainDecimalField(label=_("Ask price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
-    ask_quantity = forms.IntegerField(label=_("Ask size"), min_value=1, max_value=MAX_QUANTITY)
+    bid_price = PlainDecimalField(label=_("Bid price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    bid_quantity = forms.IntegerField(label=_("Bid size (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    ask_price = PlainDecimalField(label=_("Ask price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
+    ask_quantity = forms.IntegerField(label=_("Ask size (shares)"), min_value=1, max_value=MAX_QUANTITY)
 
     def __init__(self, *args, securities: list[Security], **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -12,10 +12,10 @@ from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
 from core.forms import PlainDecimalField
-from core.models import Role
+from core.models import Account, Role
 
 from .instructions import MAX_AMOUNT
-from .statements import BEIJING, STATEMENT_DATES, statement_dates_error
+from .statements import BEIJING, certificate_year_error, certificate_years, statement_dates_error
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -98,28 +98,25 @@ class StatementForm(forms.Form):
 
 
 class CertificateForm(forms.Form):
-    # One rule and one message for every year out of range, the holdings certificate's own (1990 to this year):
-    # bounds of 1990 and 2999 here said "less than or equal to 2999" to 99999, and 2999 was refused after it.
+    # One rule and one message for every year out of range, the holdings certificate's own (from the year the
+    # account was opened to this one, ``certificate_year_error``): bounds of 1990 and 2999 here said "less than or
+    # equal to 2999" to 99999, and 2999 was refused after it.
     year = forms.IntegerField(label=_("Year"))
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, account: Account, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        first, last = self.years()
+        self.account = account
+        first, last = certificate_years(account)
         self.fields["year"].widget.attrs.update({"min": first, "max": last})
-
-    @staticmethod
-    def years() -> tuple[int, int]:
-        return STATEMENT_DATES[0].year, timezone.now().astimezone(BEIJING).year
 
     def clean_year(self) -> int:
         year = self.cleaned_data["year"]
-        first, last = self.years()
-        if not first <= year <= last:
-            raise forms.ValidationError(
-                _("A holdings certificate is for a year from %(first)s to %(last)s.") % {"first": first, "last": last}
-            )
+        if problem := certificate_year_error(self.account, year):
+            raise forms.ValidationError(problem)
         return year
 
     @staticmethod
-    def default_year() -> int:
-        return timezone.now().astimezone(BEIJING).year - 1
+    def default_year(account: Account) -> int:
+        """Last year's, or this year's for an account opened this year."""
+        first, last = certificate_years(account)
+        return max(first, last - 1)

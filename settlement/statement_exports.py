@@ -40,6 +40,7 @@ from .statements import (
     TradeView,
     adjustment_movements,
     adjustments,
+    day_over,
     holdings_moment,
 )
 
@@ -182,7 +183,9 @@ def statement_csv(statement: Statement) -> bytes:
         w.writerow([label, _plain(value)])
     w.writerow([])
     w.writerow([_("Cash movements")])
-    w.writerow([_("Time"), _("Type"), _("Details"), _("Amount"), _("Fee"), _("Balance"), _("Ledger entry"), _("Leaf")])
+    w.writerow(
+        [_("Time"), _("Type"), _("Details"), _("Amount"), _("Fee"), _("Balance"), _("Ledger entry"), _("Record no.")]
+    )
     w.writerow(["", _("Opening cash"), "", "", "", _plain(statement.opening_cash), "", ""])
     for m in statement.movements:
         w.writerow(
@@ -485,13 +488,7 @@ def certificate_pdf(certificate: Certificate) -> bytes:
     story.append(_holdings_table(pdf, certificate.holdings))
     story += [
         Spacer(1, 6 * mm),
-        p(
-            _(
-                "This certifies that the account above held the securities listed, as recorded in the exchange's "
-                "ledger (issues and settlements) at the end of the date shown."
-            ),
-            pdf.body,
-        ),
+        p(_certified(certificate), pdf.body),
     ]
     return pdf.build(
         story,
@@ -499,6 +496,25 @@ def certificate_pdf(certificate: Certificate) -> bytes:
         author=broker.name if broker else "",
         footer=_footer(account.code),
     )
+
+
+def _certified(certificate: Certificate) -> str:
+    """What the certificate certifies: the holdings at the end of a day that was over when it was made, or, while
+    the day is not over, as at the moment they were read (it said "at the end of the date shown" beside "the day is
+    not over", found by a walk-through)."""
+    if day_over(certificate.as_of, certificate.generated_at):
+        return _(
+            "This certifies that the account above held the securities listed, as recorded in the exchange's "
+            "ledger (issues and settlements) at the end of the date shown."
+        )
+    return _(
+        "This certifies that the account above held the securities listed, as recorded in the exchange's "
+        "ledger (issues and settlements) as at %(date)s %(time)s (Beijing time), when they were read; "
+        "the day is not over."
+    ) % {
+        "date": certificate.as_of.isoformat(),
+        "time": certificate.generated_at.astimezone(BEIJING).strftime("%H:%M:%S"),
+    }
 
 
 def certificate_csv(certificate: Certificate) -> bytes:

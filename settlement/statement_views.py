@@ -97,7 +97,7 @@ def my_statement(request):
     if account is None:
         return render(request, "exchange/no_account.html", {"title": _("Statements")})
     form = StatementForm(request.GET or None, initial=StatementForm.default_period())
-    certificate_form = CertificateForm(initial={"year": CertificateForm.default_year()})
+    certificate_form = CertificateForm(initial={"year": CertificateForm.default_year(account)}, account=account)
     context = {"account": account, "form": form, "certificate_form": certificate_form, "statement": None}
     if form.is_bound and form.is_valid():
         statement = statements.account_statement(account, form.cleaned_data["start"], form.cleaned_data["end"])
@@ -114,7 +114,7 @@ def my_certificate(request):
     account = account_of(request.user)
     if account is None:
         return render(request, "exchange/no_account.html", {"title": _("Statements")})
-    certificate_form = CertificateForm(request.GET)
+    certificate_form = CertificateForm(request.GET, account=account)
     if certificate_form.is_valid():
         try:
             certificate = statements.holdings_certificate(account, certificate_form.cleaned_data["year"])

@@ -223,12 +223,18 @@ def holdings_moment(day: dt.date, made: dt.datetime) -> str:
     Asked of ``made``, not of the clock again: a document made at 23:59:59 and shown after midnight (a download,
     a page rendered a moment later) said "the end of" a day whose holdings it had read before the day ended
     (found by crossing a Shanghai midnight inside the tests)."""
-    if day >= made.astimezone(BEIJING).date():
+    if not day_over(day, made):
         return _("%(date)s %(time)s (Beijing time; the day is not over)") % {
             "date": day.isoformat(),
             "time": made.astimezone(BEIJING).strftime("%H:%M:%S"),
         }
     return _("end of %(date)s (Beijing time)") % {"date": day.isoformat()}
+
+
+def day_over(day: dt.date, made: dt.datetime) -> bool:
+    """Whether the Beijing date ``day`` was over when a document was ``made``: only then are its holdings those of
+    the day's end."""
+    return day < made.astimezone(BEIJING).date()
 
 
 def statement_dates_error(start: dt.date, end: dt.date) -> str | None:
@@ -466,16 +472,32 @@ class Certificate:
     generated_at: dt.datetime
 
 
+def certificate_years(account: Account) -> tuple[int, int]:
+    """The years the account has a holdings certificate of: from the year it was opened (1990 at the earliest)
+    to this one."""
+    opened = account.created_at.astimezone(BEIJING).date()
+    return max(STATEMENT_DATES[0].year, opened.year), beijing_today().year
+
+
+def certificate_year_error(account: Account, year: int) -> str | None:
+    """Why the account has no holdings certificate of ``year``, in the active language; None when it has one.
+    One rule and one message for every year out of range, naming the day the account was opened: a year before
+    it was certified as "no holdings", as if the account had held nothing then (found by a walk-through)."""
+    first, last = certificate_years(account)
+    if first <= year <= last:
+        return None
+    return _(
+        "A holdings certificate of this account is for a year from %(first)s to %(last)s: "
+        "the account was opened on %(opened)s."
+    ) % {"first": first, "last": last, "opened": account.created_at.astimezone(BEIJING).date().isoformat()}
+
+
 def holdings_certificate(account: Account, year: int) -> Certificate:
     """The holdings certificate of ``year``: the holdings of the year's statement, so the two always agree."""
+    if problem := certificate_year_error(account, year):
+        raise err.InvalidInput(problem)
     today = timezone.now().astimezone(BEIJING).date()
-    first, last = STATEMENT_DATES
-    if not first.year <= year <= today.year:
-        raise err.InvalidInput(
-            _("A holdings certificate is for a year from %(first)s to %(last)s.")
-            % {"first": first.year, "last": today.year}
-        )
-    as_of = min(dt.date(year, 12, 31), today, last)
+    as_of = min(dt.date(year, 12, 31), today, STATEMENT_DATES[1])
     statement = account_statement(account, dt.date(year, 1, 1), as_of)
     return Certificate(
         account=account, year=year, as_of=as_of, holdings=statement.holdings, generated_at=statement.generated_at

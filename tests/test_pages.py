@@ -678,6 +678,34 @@ def test_quote_page_lists_the_makers_active_quotes(market):
     assert (form["bid_price"].value(), form["ask_quantity"].value()) == (Decimal("9.90"), 2000)
 
 
+def _labels(html: str) -> dict[str, str]:
+    """Each form field's label by the field's id."""
+    return dict(re.findall(r'<label for="(id_\w+)">([^<]*)</label>', html))
+
+
+def test_the_quote_form_names_the_units_of_its_prices_and_sizes_as_the_order_ticket_does(market):
+    # (found by a walk-through: the quote form's prices and sizes named no unit, where the ticket says CNY and shares)
+    # given a market maker and an investor, reading English
+    mm = market.market_maker()
+    investor = market.investor(cash="1000")
+    before = snapshot()
+
+    # when each opens their form for the security
+    quote_form = _labels(text(client_for(mm.owner, "en").get(f"/quotes/?security={market.security.code}")))
+    ticket = _labels(text(client_for(investor.owner, "en").get(f"/orders/new/?security={market.security.code}")))
+
+    # then the quote form's prices are in CNY and its sizes in shares, in the ticket's very words
+    assert (ticket["id_limit_price"], ticket["id_quantity"]) == ("Limit price (CNY)", "Quantity (shares)")
+    assert [quote_form[f"id_{name}"] for name in ("bid_price", "bid_quantity", "ask_price", "ask_quantity")] == [
+        "Bid price (CNY)",
+        "Bid size (shares)",
+        "Ask price (CNY)",
+        "Ask size (shares)",
+    ]
+    # and opening them changed nothing
+    assert snapshot() == before
+
+
 def test_quotes_active_are_the_accounts_own_live_quotes_by_code_then_side(market):
     # given two securities quoted by the maker, one pulled, and another maker's quote
     mm, other = market.market_maker(), market.market_maker()

@@ -131,6 +131,8 @@ def test_statement_csv_of_the_investor(world, history):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     text = response.content.decode("utf-8-sig")
     assert f"Account,{client.code}" in text and "\r\nClosing cash,8185.00\r\n" in text
+    # the ledger's record of each movement is named as the trade page names a trade's, not a "Leaf"
+    assert "\r\nTime,Type,Details,Amount,Fee,Balance,Ledger entry,Record no.\r\n" in text
 
 
 def test_statement_csv_neutralises_a_name_written_as_a_formula_and_keeps_negative_amounts(world, history):
@@ -221,6 +223,34 @@ def test_certificate_pdf(world, history, tmp_path):
     assert rendered_ink(response.content, tmp_path, "certificate") > 0.002
 
 
+@pytest.mark.usefixtures("shanghai_day_held")  # today as the test reads it and as the certificate does
+def test_a_certificate_of_this_year_certifies_the_holdings_as_at_the_moment_read_a_past_year_at_its_end(world, history):
+    # (found by a walk-through: this year's certificate certified the holdings "at the end of the date shown"
+    # beside a date saying "the day is not over")
+    client, _ = history
+    today = timezone.now().astimezone(BEIJING).date()
+    before = snapshot()
+
+    # when the investor downloads the certificate of this year, and of last year made in February of the next
+    this_year = pdf_text(
+        own(client, "/api/v1/holdings-certificate/", {"year": str(today.year), "format": "pdf"}).content
+    )
+    with at(beijing(2027, 2, 1, 10, 0)):
+        past = pdf_text(own(client, "/api/v1/holdings-certificate/", {"year": "2026", "format": "pdf"}).content)
+
+    # then this year's certifies them as at the moment it names beside "the day is not over", not at any day's end
+    moment = re.search(rf"{today.isoformat()} (\d\d:\d\d:\d\d) \(Beijing time; the day is not over\)", this_year)
+    assert moment, this_year
+    assert squeezed(f"as at {today.isoformat()} {moment.group(1)} (Beijing time), when they were read") in squeezed(
+        this_year
+    ), this_year
+    assert "end of" not in this_year
+    # and last year's, its day over, at the end of 31 December
+    assert squeezed("Holdings at end of 2026-12-31 (Beijing time)") in squeezed(past)
+    assert squeezed("at the end of the date shown.") in squeezed(past) and "as at" not in past
+    assert snapshot() == before
+
+
 # --------------------------------------------------------------------------
 # Pages and bad input
 
@@ -233,6 +263,12 @@ def test_statement_page_shows_and_downloads(world, history):
     assert shown.status_code == 200
     assert shown.context["statement"]["closing"] == "8,185.00"
     assert "8,185.00" in shown.content.decode()
+    # each sealed entry is named as the trade page names a trade's: its record number, not a "leaf"
+    sealed = [m["leaf_index"] for m in shown.context["statement"]["movements"] if m["leaf_index"] is not None]
+    assert sealed, "no sealed movement in the period"
+    for index in sealed:
+        assert f'<small class="muted">record no. {index}</small>' in shown.content.decode()
+        assert f"leaf {index}" not in shown.content.decode()
 
     pdf = pages.get("/statements/", {"start": "2026-03-05", "end": "2026-03-15", "format": "pdf"})
     assert pdf.content.startswith(b"%PDF")
@@ -280,13 +316,44 @@ def test_every_certificate_year_out_of_range_reads_the_same_rule(world, history,
     # when they ask for the certificate of a year before 1990 or after this one
     response = pages.get("/statements/certificate/", {"year": year})
 
-    # then the form says the one rule, 1990 to this year (99999 read "less than or equal to 2999", and 2999 then
-    # read "from 1990 to 2026"), its box offers no other, and nothing changed
+    # then the form says the one rule, from the year the account was opened (2026) to this year (99999 read "less
+    # than or equal to 2999", and 2999 then read "from 1990 to 2026"), its box offers no other, and nothing changed
     assert response.status_code == 400
     assert response.context["certificate_form"].errors["year"] == [
-        f"A holdings certificate is for a year from 1990 to {this_year}."
+        f"A holdings certificate of this account is for a year from 2026 to {this_year}: "
+        "the account was opened on 2026-03-01."
     ]
-    assert f'min="1990" max="{this_year}"' in response.content.decode()
+    assert f'min="2026" max="{this_year}"' in response.content.decode()
+    assert snapshot() == before
+
+
+@pytest.mark.usefixtures("shanghai_day_held")  # this year as the test reads it and as the pages do
+def test_a_certificate_of_a_year_before_the_account_was_opened_is_refused_naming_the_opening_day(world, history):
+    # (found by a walk-through: the certificate of 2025 of an account opened in March 2026 certified "no holdings")
+    client, _ = history
+    assert client.created_at.astimezone(BEIJING).date() == dt.date(2026, 3, 1)
+    this_year = timezone.now().astimezone(BEIJING).year
+    rule = (
+        f"A holdings certificate of this account is for a year from 2026 to {this_year}: "
+        "the account was opened on 2026-03-01."
+    )
+    pages = page_client(client.owner, "en")
+    before = snapshot()
+
+    # when the investor opens the statements page, then asks for the certificate of 2025 on it and through the API
+    shown = pages.get("/statements/")
+    on_page = pages.get("/statements/certificate/", {"year": "2025", "format": "pdf"})
+    by_api = own(client, "/api/v1/holdings-certificate/", {"year": "2025", "format": "pdf"})
+
+    # then the year box offers no year before 2026 and starts at the first it does, not at 2025
+    box = re.search(r'<input type="number" name="year"[^>]*>', shown.content.decode()).group(0)
+    assert f'min="2026" max="{this_year}"' in box and f'value="{max(2026, this_year - 1)}"' in box
+    # and both refuse 2025 with the rule naming the day the account was opened, no certificate made
+    assert on_page.status_code == 400 and not on_page.content.startswith(b"%PDF")
+    assert on_page.context["certificate_form"].errors["year"] == [rule]
+    assert (by_api.status_code, by_api.json()) == (400, {"code": "invalid_input", "message": rule})
+    # and the year it was opened still has its certificate
+    assert own(client, "/api/v1/holdings-certificate/", {"year": "2026"}).json()["year"] == 2026
     assert snapshot() == before
 
 

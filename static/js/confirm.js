@@ -1,9 +1,16 @@
 /* Irreversible actions ask first: a form (or the button that sends it) with data-confirm submits only when the
    user agrees.
    The question may name what the form is about to send: {field} is replaced by that field's value as the
-   user sees it (a select's chosen option, a checked radio's label, an input's text). */
+   user sees it (a select's chosen option, a checked radio's label, an input's text); an amount
+   (data-amount-field) and the share counts the form names (data-confirm-shares="bid_quantity ask_quantity") as
+   every page shows them, grouped by thousands. */
 (function () {
   "use strict";
+  // Whole digits typed, "0010000" or "10,000", as the pages write them: "10,000". From the digits, not through a
+  // number: 17 digits would be rounded.
+  function grouped(digits) {
+    return digits.replace(/,/g, "").replace(/^0+(?=[0-9])/, "").replace(/\B(?=([0-9]{3})+$)/g, ",");
+  }
   function shown(form, name) {
     var field = form.elements[name];
     if (!field) return "";
@@ -65,6 +72,7 @@
     // the server refuses the form and says what is missing (found by a walk-through: an empty issuance asked
     // "Propose this issuance of ---------?").
     var blank = false;
+    var shares = (asker.dataset.confirmShares || "").split(" ");
     var question = text.replace(/\{([\w-]+)\}/g, function (_, name) {
       var field = form.elements[name];
       var value = field && field.tagName === "SELECT" ? field.value : shown(form, name);
@@ -74,9 +82,10 @@
       // rounded, 900000000000000.01 asked as 900,000,000,000,000.00 (found by a review).
       var typed = /^([0-9,]+)(?:\.([0-9]{1,2}))?$/.exec(shown(form, name));
       if (name === asker.dataset.amountField && amount > 0 && typed) {
-        var whole = typed[1].replace(/,/g, "").replace(/^0+(?=[0-9])/, "").replace(/\B(?=([0-9]{3})+$)/g, ",");
-        return whole + "." + ((typed[2] || "") + "00").slice(0, 2);
+        return grouped(typed[1]) + "." + ((typed[2] || "") + "00").slice(0, 2);
       }
+      // A share count as the cash dialogs' amounts read, "10,000", not as typed "10000" (found by a walk-through).
+      if (shares.indexOf(name) >= 0 && typed && !typed[2]) return grouped(typed[1]);
       return shown(form, name);
     });
     if (blank) return;

@@ -162,10 +162,10 @@ def test_counter_staff_deposit_order_for_a_client_and_download_the_statement(pag
     expect(page.locator("#cash-available")).to_have_text("20,000.00")
     page.select_option("#id_security", code)
     page.get_by_label("买入", exact=True).check()
-    page.fill("#id_quantity", "500")
+    page.fill("#id_quantity", "1500")
     page.fill("#id_limit_price", "10.10")
     page.get_by_label("立即成交剩余撤销").check()
-    # the order asks first, restating it; saying no places nothing
+    # the order asks first, restating it, its shares grouped as every page shows them; saying no places nothing
     questions: list[str] = []
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
     page.get_by_role("button", name="提交委托").click()
@@ -173,9 +173,10 @@ def test_counter_staff_deposit_order_for_a_client_and_download_the_statement(pag
     assert not Order.objects.filter(account=client).exists()
     security_option = page.locator("#id_security option:checked").inner_text().strip()
     assert questions == [
-        f"为 {client.code} 提交委托：买入 {security_option} 500 股，限价 10.10 元，立即成交剩余撤销？"
+        f"为 {client.code} 提交委托：买入 {security_option} 1,500 股，限价 10.10 元，立即成交剩余撤销？"
         "委托将立即进入市场。"
     ]
+    page.fill("#id_quantity", "500")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="提交委托").click()
     page.wait_for_url(f"{base}/counter/{client.code}/orders/")

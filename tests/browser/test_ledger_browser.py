@@ -42,7 +42,7 @@ def test_trades_page_shows_the_trade_sealed_and_settled_without_a_reload(page: P
     # then the row turns settled, with its block, leaf and proof link, at once (its event) or within a poll
     leaf = Leaf.objects.get(entry__trade__buy_order=order)
     expect(row.locator('[data-field="status"]')).to_have_text("已交收", timeout=10_000)
-    expect(row.locator('[data-field="ledger"]')).to_contain_text(f"区块 {leaf.block_id} · 叶子 {leaf.leaf_index}")
+    expect(row.locator('[data-field="ledger"]')).to_contain_text(f"区块 {leaf.block_id} · 第 {leaf.leaf_index} 号记录")
     expect(row.get_by_role("link", name="证明")).to_have_attribute(
         "href", f"/api/v1/trades/{order.buy_trades.get().pk}/proof/?download=1"
     )

@@ -29,7 +29,8 @@ def quote_rows(mm) -> list[tuple[str, str, Decimal, int, int]]:
 
 def publish_quote(page: Page, base: str, *, bid: tuple[str, str], ask: tuple[str, str]) -> None:
     """Fill the quote form with (price, quantity) a side and publish it, agreeing to the question it asks first,
-    which names the security and both sides as typed (a firm quote trades at once with the orders it crosses)."""
+    which names the security and both sides as typed, but for the sizes, grouped by thousands as every page shows
+    a share count (a firm quote trades at once with the orders it crosses)."""
     page.fill("#id_bid_price", bid[0])
     page.fill("#id_bid_quantity", bid[1])
     page.fill("#id_ask_price", ask[0])
@@ -40,7 +41,7 @@ def publish_quote(page: Page, base: str, *, bid: tuple[str, str], ask: tuple[str
     page.get_by_role("button", name="发布报价").click()
     page.wait_for_url(f"{base}/quotes/")
     assert questions == [
-        f"发布 {security} 的报价：买价 {bid[0]}，数量 {bid[1]}；卖价 {ask[0]}，数量 {ask[1]}？"
+        f"发布 {security} 的报价：买价 {bid[0]}，数量 {int(bid[1]):,}；卖价 {ask[0]}，数量 {int(ask[1]):,}？"
         "报价为确定报价：与其交叉的挂单将立即按您的价格成交。"
     ]
 

@@ -31,6 +31,7 @@ from kyc import services as kyc
 from kyc.idcard import check_character
 from kyc.models import KycProfile
 from kyc.questionnaire import QUESTIONS
+from ledger.models import Leaf
 from ledger.services import block_seal
 from registry.models import Security
 from settlement.services import trade_settle
@@ -634,6 +635,28 @@ def test_a_clients_trades_filter_by_security_and_status_as_trades_does(world):
         assert counter.json() == own.json()
     # and nothing changed
     assert snapshot() == before
+
+
+def test_the_counter_names_a_sealed_trades_record_as_the_clients_own_pages_do(world):
+    # given a client's trade sealed into a block
+    m, api = world.market, api_for(world.a.staff)
+    client = world.a.client(m, cash="50000")
+    assert (
+        api.post(f"/api/v1/counter/clients/{client.code}/orders/", order_body(m.security), format="json").status_code
+        == 201
+    )
+    block_seal()
+    trade = Trade.objects.get(buyer=client)
+    leaf = Leaf.objects.get(entry_id=trade.entry_id)
+
+    # when staff open the client's trades at the counter, in either language
+    # then the trade's ledger reference reads as on the client's own trades list and statement: the record's number
+    for language, words, not_words in (
+        ("en", f"block {leaf.block.height} · record no. {leaf.leaf_index}", "leaf"),
+        ("zh-hans", f"区块 {leaf.block.height} · 第 {leaf.leaf_index} 号记录", "叶子"),
+    ):
+        body = page_client(world.a.staff, language).get(f"/counter/{client.code}/trades/").content.decode()
+        assert words in body and not_words not in body, language
 
 
 def test_a_retry_with_the_same_client_order_id_places_one_order(world):

@@ -53,3 +53,33 @@
     if (button && button.type !== "button" && button.type !== "reset" && button.form) clear({target: button});
   }, true);
 })();
+
+/* A form that writes (method post), sent twice before its answer comes (a double click, Enter pressed twice, an
+ * impatient second click on a slow answer), would propose, deposit or approve twice: the second send does nothing
+ * while the first is on its way (found by a review: two identical freeze proposals from one double click). A form
+ * that only downloads a file stays on its page: it may be sent again a few seconds later, and at once after the
+ * browser's Back. The check runs before confirm.js asks its question (a second click is not asked again); the
+ * form counts as sent only once no script stopped it (confirm.js's "no", the order ticket's own sending). */
+(function () {
+  "use strict";
+  var AGAIN_AFTER_MS = 4000;
+  function writes(form) {
+    return form && form.tagName === "FORM" && (form.getAttribute("method") || "").toLowerCase() === "post";
+  }
+  document.addEventListener("submit", function (event) {
+    if (writes(event.target) && event.target.dataset.sending) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!writes(form) || event.defaultPrevented) return;
+    form.dataset.sending = "1";
+    setTimeout(function () { delete form.dataset.sending; }, AGAIN_AFTER_MS);
+  });
+  window.addEventListener("pageshow", function () {
+    var sent = document.querySelectorAll("form[data-sending]");
+    for (var i = 0; i < sent.length; i++) delete sent[i].dataset.sending;
+  });
+})();

@@ -129,3 +129,48 @@ def test_two_regulators_freeze_an_investors_shares_the_sale_is_refused_then_rele
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     desk.close()
+
+
+def test_a_double_click_proposes_once_and_approves_once_asking_once_and_a_declined_question_leaves_the_form(
+    page: Page, browser, live_server
+):
+    # given a regulator on the console with a freeze proposal filled in, and a second regulator
+    market = build_market()
+    investor = market.investor(cash="1000")
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    log_in(page, live_server.url, reg1.username)
+    page.goto(f"{live_server.url}/supervision/")
+    page.fill("#id_freeze-account", investor.code)
+    page.locator('input[name="freeze-kind"][value="cash"]').check()
+    page.fill("#id_freeze-amount", "100.00")
+    page.fill("#id_freeze-legal_reference", "(2026)沪74执保89号")
+    page.fill("#id_freeze-reason", "Preservation order 89")
+
+    # when the proposal is double-clicked
+    page.get_by_role("button", name="提议冻结").dblclick()
+    expect(page.locator(".msg-success")).to_be_visible()
+
+    # then one freeze is proposed
+    assert Freeze.objects.count() == 1
+    freeze = Freeze.objects.get()
+
+    # and when the second regulator declines the approval's question, nothing is sent and the form stays to send
+    second = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+    asked = []
+    second.on(
+        "dialog", lambda dialog: (asked.append(dialog.message), dialog.accept() if len(asked) > 1 else dialog.dismiss())
+    )
+    log_in(second, live_server.url, reg2.username)
+    second.goto(f"{live_server.url}/supervision/")
+    approve = second.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"] [data-action="approve"]')
+    approve.click()
+    expect(second.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"] [data-action="approve"]')).to_be_visible()
+    assert len(asked) == 1
+    Freeze.objects.get(pk=freeze.pk, status=Freeze.Status.PROPOSED)
+
+    # and when it double-clicks the approval, the question is asked once and the freeze approved once
+    approve.dblclick()
+    expect(second.locator(f'#freezes-table tr[data-freeze="{freeze.pk}"] .status')).to_have_text("有效")
+    assert len(asked) == 2
+    assert Freeze.objects.get(pk=freeze.pk).status == Freeze.Status.ACTIVE
+    assert second.locator(".form-errors, .msg-error").count() == 0

@@ -99,6 +99,14 @@ class FreezeInput(StrictInput, serializers.Serializer):
     legal_date = serializers.DateField(required=False, allow_null=True, default=None)
     reason = serializers.CharField(max_length=500)
     expires_at = Moment(required=False, allow_null=True, default=None)
+    client_request_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="Your own key for this proposal (1 to 64 characters): a retry with it returns the proposal made "
+        "first (200, not 201) instead of a second one, whatever became of it since; the key used for another "
+        "proposal is a 409 client_request_id_reused.",
+    )
 
 
 @extend_schema_serializer(component_name="SupervisionDecisionReason")
@@ -146,14 +154,14 @@ class FreezeListApi(APIView):
             qs = qs.filter(status=status)
         return paginated(request, self, qs.order_by("-id"), FreezeOutput, {"viewer": request.user})
 
-    @extend_schema(request=FreezeInput, responses={201: FreezeOutput, **ERRORS})
+    @extend_schema(request=FreezeInput, responses={201: FreezeOutput, 200: FreezeOutput, **ERRORS})
     def post(self, request):
         if request.user.role != Role.REGULATOR:
             raise err.PermissionDenied()
         data = FreezeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        freeze = services.freeze_propose(actor=request.user, ip=client_ip(request), **data.validated_data)
-        return Response(FreezeOutput(freeze).data, status=201)
+        freeze, made = services.freeze_propose_once(actor=request.user, ip=client_ip(request), **data.validated_data)
+        return Response(FreezeOutput(freeze).data, status=201 if made else 200)
 
 
 def _freeze_action(action: str):
@@ -207,6 +215,14 @@ class ForcedTransferInput(StrictInput, serializers.Serializer):
     amount = DecimalString(required=False, allow_null=True, default=None, max_digits=20)
     legal_reference = serializers.CharField(max_length=300)
     reason = serializers.CharField(max_length=500)
+    client_request_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="Your own key for this proposal (1 to 64 characters): a retry with it returns the proposal made "
+        "first (200, not 201) instead of a second one, whatever became of it since; the key used for another "
+        "proposal is a 409 client_request_id_reused.",
+    )
 
 
 class ForcedTransferListApi(APIView):
@@ -219,17 +235,19 @@ class ForcedTransferListApi(APIView):
         qs = ForcedTransfer.objects.select_related("freeze__account", "receiver", "security", "proposed_by")
         return paginated(request, self, qs.order_by("-id"), ForcedTransferOutput)
 
-    @extend_schema(request=ForcedTransferInput, responses={201: ForcedTransferOutput, **ERRORS})
+    @extend_schema(
+        request=ForcedTransferInput, responses={201: ForcedTransferOutput, 200: ForcedTransferOutput, **ERRORS}
+    )
     def post(self, request):
         if request.user.role != Role.REGULATOR:
             raise err.PermissionDenied()
         data = ForcedTransferInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = dict(data.validated_data)
-        transfer = services.forced_transfer_propose(
+        transfer, made = services.forced_transfer_propose_once(
             actor=request.user, freeze_id=v.pop("freeze"), ip=client_ip(request), **v
         )
-        return Response(ForcedTransferOutput(transfer).data, status=201)
+        return Response(ForcedTransferOutput(transfer).data, status=201 if made else 200)
 
 
 class CorrectionOutput(serializers.ModelSerializer):

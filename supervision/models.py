@@ -17,6 +17,16 @@ from core.models import MONEY, Account, User
 from exchange.models import Trade
 from registry.models import Security
 
+# An API client's own key for a proposal (a freeze, a forced transfer): a retry with it returns the first proposal,
+# not a second one (``services._retried``); one proposer's keys are unique, blank when none is given.
+REQUEST_ID_LENGTH = 64
+
+
+def _request_once(prefix: str) -> models.UniqueConstraint:
+    return models.UniqueConstraint(
+        fields=["proposed_by", "client_request_id"], condition=~Q(client_request_id=""), name=f"{prefix}_request_once"
+    )
+
 
 def _maker_checker(prefix: str) -> list[models.BaseConstraint]:
     return [
@@ -101,12 +111,14 @@ class Freeze(Proposal):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=500, blank=True)
     end_entry = models.BigIntegerField(null=True, blank=True)
+    client_request_id = models.CharField(max_length=REQUEST_ID_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["expires_at"], condition=Q(status="active"), name="freeze_active_expiry")]
         constraints = [
             *_maker_checker("freeze"),
+            _request_once("freeze"),
             models.CheckConstraint(
                 condition=(Q(kind="cash", amount__gt=0, quantity__isnull=True, security__isnull=True))
                 | Q(kind="shares", quantity__gt=0, amount__isnull=True, security__isnull=False)
@@ -148,11 +160,13 @@ class ForcedTransfer(Proposal):
     legal_authority = models.CharField(max_length=200, blank=True)
     legal_document = models.CharField(max_length=100, blank=True)
     legal_date = models.DateField(null=True, blank=True)
+    client_request_id = models.CharField(max_length=REQUEST_ID_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
         constraints = [
             *_maker_checker("forced_transfer"),
+            _request_once("forced_transfer"),
             models.CheckConstraint(
                 condition=Q(amount__gt=0, quantity__isnull=True, security__isnull=True)
                 | Q(quantity__gt=0, amount__isnull=True, security__isnull=False),

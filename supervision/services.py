@@ -87,7 +87,34 @@ from .entries import (
     SecurityQuantity,
     UnfreezeEntry,
 )
-from .models import Correction, ForcedTransfer, Freeze
+from .models import REQUEST_ID_LENGTH, Correction, ForcedTransfer, Freeze
+
+# What makes two freeze proposals, or two forced transfers, the same request (a retry with its client_request_id).
+FREEZE_TERMS = (
+    "account_id",
+    "kind",
+    "security_id",
+    "amount",
+    "quantity",
+    "legal_reference",
+    "legal_authority",
+    "legal_document",
+    "legal_date",
+    "reason",
+    "expires_at",
+)
+TRANSFER_TERMS = (
+    "freeze_id",
+    "receiver_id",
+    "security_id",
+    "amount",
+    "quantity",
+    "legal_reference",
+    "legal_authority",
+    "legal_document",
+    "legal_date",
+    "reason",
+)
 
 NotProposed, SameProposer = err.NotProposed, err.SameProposer
 FreezeNotActive = err.error_class("FreezeNotActive", "freeze_not_active", _("The freeze is not active."), 409)
@@ -197,6 +224,23 @@ def _legal(reference: str, authority: str, document: str, date: dt.date | None) 
     }
 
 
+def _request_id(key: str) -> str:
+    if len(key) > REQUEST_ID_LENGTH:
+        raise err.InvalidInput(gettext("client_request_id must be 1 to 64 characters."))
+    return key
+
+
+def _retried(model, actor: User, key: str, terms: dict):
+    """The proposal ``actor`` made before with the API client's ``key`` (a retry), or None: the same terms, or
+    ``RequestIdConflict`` when the key was used for other ones (as an order's ``client_order_id``)."""
+    if not key:
+        return None
+    first = model.objects.filter(proposed_by=actor, client_request_id=key).first()
+    if first is not None and any(getattr(first, name) != value for name, value in terms.items()):
+        raise err.RequestIdConflict()
+    return first
+
+
 def _locked(model, pk: int):
     row = model.objects.select_for_update().filter(pk=pk).first()
     if row is None:
@@ -216,7 +260,13 @@ def _decide(row, actor: User, approvers: frozenset[str]) -> None:
 # Freezes
 
 
-def freeze_propose(
+def freeze_propose(**kwargs) -> Freeze:
+    """Propose a judicial freeze of cash (``amount``), shares (``security``, ``quantity``) or a whole account, or a
+    restriction of the account's trading (``trading``: no assets frozen): ``freeze_propose_once``'s freeze."""
+    return freeze_propose_once(**kwargs)[0]
+
+
+def freeze_propose_once(
     *,
     actor: User,
     account: str,
@@ -231,11 +281,14 @@ def freeze_propose(
     legal_date: dt.date | None = None,
     reason: str,
     expires_at: dt.datetime | None = None,
+    client_request_id: str = "",
     ip: str | None = None,
-) -> Freeze:
-    """Propose a judicial freeze of cash (``amount``), shares (``security``, ``quantity``) or a whole account, or a
-    restriction of the account's trading (``trading``: no assets frozen)."""
+) -> tuple[Freeze, bool]:
+    """The proposed freeze, and whether this call proposed it: with an API client's ``client_request_id``, a
+    retry returns the freeze proposed first (``False``), whatever became of it since; the key used for another
+    freeze is a ``RequestIdConflict``."""
     _require(actor, REGULATORS, gettext("Only regulators freeze assets."))
+    client_request_id = _request_id(client_request_id)
     target = _account(account)
     given = [amount is not None, quantity is not None or security is not None, bool(whole_account), bool(trading)]
     if sum(given) != 1:
@@ -268,16 +321,25 @@ def freeze_propose(
         if security is None:
             raise err.InvalidInput(gettext("A freeze of shares names the security."))
         freeze.kind, freeze.security, freeze.quantity = Freeze.Kind.SHARES, _security(security), _quantity(quantity)
-    with transaction.atomic():
-        freeze.save()
-        audit_record(
-            actor=actor,
-            action="freeze_propose",
-            target=target.code,
-            ip=ip,
-            detail={"freeze": freeze.pk, "kind": freeze.kind, "reason": reason, "legal": legal["legal_reference"]},
-        )
-    return freeze
+    terms = {name: getattr(freeze, name) for name in FREEZE_TERMS}
+    if first := _retried(Freeze, actor, client_request_id, terms):
+        return first, False
+    freeze.client_request_id = client_request_id
+    try:
+        with transaction.atomic():
+            freeze.save()
+            audit_record(
+                actor=actor,
+                action="freeze_propose",
+                target=target.code,
+                ip=ip,
+                detail={"freeze": freeze.pk, "kind": freeze.kind, "reason": reason, "legal": legal["legal_reference"]},
+            )
+    except IntegrityError as exc:  # the same key sent twice at once: the other one proposed it
+        if "freeze_request_once" not in str(exc):
+            raise
+        return _retried(Freeze, actor, client_request_id, terms), False
+    return freeze, True
 
 
 class _QuotesMoved(Exception):
@@ -828,7 +890,32 @@ def _consume(freeze: Freeze, security: Security | None, q) -> None:
 # Forced transfers
 
 
-def forced_transfer_propose(
+def forced_transfer_propose(**kwargs) -> ForcedTransfer:
+    """Propose a forced transfer of what a freeze holds: ``forced_transfer_propose_once``'s transfer."""
+    return forced_transfer_propose_once(**kwargs)[0]
+
+
+def _transfer_retried(actor: User, key: str, *, freeze_id, receiver, security, amount, quantity, legal, reason):
+    """``forced_transfer_propose_once``'s retry: the transfer ``actor`` proposed before with ``key``, its terms
+    read as a new proposal's are (a bad one refused as it would be), or None."""
+    if not key or not ForcedTransfer.objects.filter(proposed_by=actor, client_request_id=key).exists():
+        return None
+    to = _account(receiver)
+    sec = _security(security) if quantity is not None and security is not None else None
+    q = _amount(amount) if amount is not None else _quantity(quantity)
+    terms = {
+        "freeze_id": freeze_id,
+        "receiver_id": to.pk,
+        "security_id": sec.pk if sec else None,
+        "amount": q if sec is None else None,
+        "quantity": q if sec is not None else None,
+        **_legal(*legal),
+        "reason": err.reason_checked(reason),
+    }
+    return _retried(ForcedTransfer, actor, key, terms)
+
+
+def forced_transfer_propose_once(
     *,
     actor: User,
     freeze_id: int,
@@ -841,9 +928,25 @@ def forced_transfer_propose(
     legal_document: str = "",
     legal_date: dt.date | None = None,
     reason: str,
+    client_request_id: str = "",
     ip: str | None = None,
-) -> ForcedTransfer:
+) -> tuple[ForcedTransfer, bool]:
+    """The proposed transfer, and whether this call proposed it: with an API client's ``client_request_id``, a
+    retry returns the transfer proposed first (``False``), whatever became of it or its freeze since; the key used
+    for another transfer is a ``RequestIdConflict``."""
     _require(actor, REGULATORS, gettext("Only regulators order forced transfers."))
+    client_request_id = _request_id(client_request_id)
+    terms = {
+        "freeze_id": freeze_id,
+        "receiver": receiver,
+        "security": security,
+        "amount": amount,
+        "quantity": quantity,
+        "legal": (legal_reference, legal_authority, legal_document, legal_date),
+        "reason": reason,
+    }
+    if first := _transfer_retried(actor, client_request_id, **terms):
+        return first, False
     freeze = Freeze.objects.filter(pk=freeze_id).select_related("account").first()
     if freeze is None:
         raise err.NotFound(gettext("No such freeze."))
@@ -883,6 +986,10 @@ def forced_transfer_propose(
             Freeze.Status.ACTIVE
         ):
             raise FreezeNotActive()
+        # The same key sent twice at once: the other one, which held the freeze's lock, proposed it (its transfer
+        # now keeps what it takes, which this one would be refused for).
+        if first := _transfer_retried(actor, client_request_id, **terms):
+            return first, False
         # What the freeze's other transfers waiting for approval will take is not there for this one (found by a
         # review: two transfers of 1,000 from a freeze of 1,300 were both proposed, and the second approved failed).
         freeze.refresh_from_db()  # what it holds now, under its lock (a correction may have drawn on it)
@@ -917,6 +1024,7 @@ def forced_transfer_propose(
             reason=reason,
             proposed_by=actor,
             proposed_at=timezone.now(),
+            client_request_id=client_request_id,
         )
         audit_record(
             actor=actor,
@@ -925,7 +1033,7 @@ def forced_transfer_propose(
             ip=ip,
             detail={"transfer": transfer.pk, "freeze": freeze.pk, "receiver": to.code},
         )
-    return transfer
+    return transfer, True
 
 
 def _receiver_checks(receiver: Account, security: Security | None, holds_now: int) -> None:

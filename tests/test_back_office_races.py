@@ -32,7 +32,7 @@ from balances import services as balances_services
 from balances.replay import replay_check
 from balances.services import cash_deposit, cash_withdraw
 from core import errors as err
-from core.models import Broker
+from core.models import AuditEvent, Broker
 from counter import services as counter
 from counter.models import CashRequest
 from exchange.models import Trade
@@ -254,3 +254,32 @@ def test_two_blocks_scanned_at_once_raise_one_open_alert_of_a_lasting_condition(
     ]
     # and scanning the second block again (a retry) still writes none
     assert surveillance.block_scan(height=heights[1]) == 0
+
+
+def test_one_freeze_proposal_sent_twice_at_once_with_its_key_proposes_one_freeze(sup):
+    # given a regulator's system that sends one freeze proposal twice at once, with its client_request_id
+    market, reg1, _reg2, _mm, investor = sup
+    terms = {
+        "account": investor.code,
+        "amount": "1000.00",
+        "legal_reference": "(2026)沪74执778号",
+        "reason": "Court order",
+        "client_request_id": "court-778",
+    }
+
+    # when the first has written its freeze and stops before committing, and the second is sent meanwhile
+    with stopped_in(sv, "audit_record", thread="first") as first_stop:
+        first = start("first", lambda: sv.freeze_propose_once(actor=reg1, **terms))
+        assert first_stop.reached.wait(WAIT)
+        second = start("second", lambda: sv.freeze_propose_once(actor=reg1, **terms))
+        waits_for_a_lock(second)  # on the key's unique index, behind the first's insert
+        first_stop.go.set()
+    first.join(WAIT)
+    second.join(WAIT)
+
+    # then one freeze is proposed, and both answers name it: the first made it, the second found it
+    made, found = first.outcome, second.outcome
+    assert not isinstance(found, Exception), found
+    assert (made[1], found[1], made[0].pk == found[0].pk) == (True, False, True)
+    assert Freeze.objects.count() == 1
+    assert AuditEvent.objects.filter(action="freeze_propose").count() == 1

@@ -1154,6 +1154,80 @@ def test_the_freeze_api_shape_outside_clients_rely_on(sup):
     assert released.status_code == 200 and released.json()["status"] == "released"
 
 
+def test_a_freeze_proposal_retried_with_its_client_request_id_is_the_first_one(sup):
+    # given a regulator's system that proposes a freeze with its own key, and loses the answer
+    market, reg1, reg2, _mm, investor = sup
+    body = {
+        "account": investor.code,
+        "amount": "1000.00",
+        "legal_reference": "(2026)沪74执321号",
+        "reason": "Court order",
+        "client_request_id": "court-321",
+    }
+    api = api_for(reg1)
+    first = api.post("/api/v1/freezes/", body, format="json")
+    assert first.status_code == 201, first.content
+    before = (snapshot(), AuditEvent.objects.count())
+
+    # when it sends the same request again, with the amount written another way, and after the freeze took effect
+    again = api.post("/api/v1/freezes/", {**body, "amount": "1000"}, format="json")
+    sv.freeze_approve(actor=reg2, freeze_id=first.json()["id"])
+    later = api.post("/api/v1/freezes/", body, format="json")
+
+    # then each answer is the first freeze (200, not 201), as it stands, and no second freeze is proposed
+    assert (again.status_code, again.json()["id"], again.json()["status"]) == (200, first.json()["id"], "proposed")
+    assert (later.status_code, later.json()["id"], later.json()["status"]) == (200, first.json()["id"], "active")
+    assert Freeze.objects.count() == 1
+    assert AuditEvent.objects.filter(action="freeze_propose").count() == 1
+
+    # and the key sent with other terms is refused, naming the key, and changes nothing
+    moved = snapshot()
+    other = api.post("/api/v1/freezes/", {**body, "amount": "2000.00"}, format="json")
+    assert (other.status_code, other.json()["code"]) == (409, "client_request_id_reused")
+    assert (snapshot(), Freeze.objects.count()) == (moved, 1)
+    # and another regulator's same key is its own; no key at all, or a key too long, as before
+    assert api_for(reg2).post("/api/v1/freezes/", body, format="json").status_code == 201
+    plain = {k: v for k, v in body.items() if k != "client_request_id"}
+    assert [api.post("/api/v1/freezes/", plain, format="json").status_code for _ in range(2)] == [201, 201]
+    assert Freeze.objects.count() == 4
+    long_key = api.post("/api/v1/freezes/", {**body, "client_request_id": "k" * 65}, format="json")
+    assert (long_key.status_code, list(long_key.json()["fields"])) == (400, ["client_request_id"])
+    assert before[1] < AuditEvent.objects.count()
+
+
+def test_a_forced_transfer_retried_with_its_client_request_id_is_the_first_one(sup):
+    # given a freeze of 1,000 shares, and a transfer of all of them proposed with a key
+    market, reg1, reg2, _mm, investor = sup
+    receiver = market.investor(cash="0")
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 1000)
+    body = {
+        "freeze": freeze.pk,
+        "receiver": receiver.code,
+        "security": market.security.code,
+        "quantity": 1000,
+        "legal_reference": "(2026)沪74执654号",
+        "reason": "Judgment enforced",
+        "client_request_id": "judgment-654",
+    }
+    api = api_for(reg1)
+    first = api.post("/api/v1/forced-transfers/", body, format="json")
+    assert first.status_code == 201, first.content
+    before = snapshot()
+
+    # when it is sent again (the first keeps every frozen share: a new proposal would be refused for that)
+    again = api.post("/api/v1/forced-transfers/", {**body, "receiver": receiver.code.lower()}, format="json")
+
+    # then the answer is the first transfer, and nothing else is proposed or changed
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"]), again.content
+    assert (ForcedTransfer.objects.count(), snapshot()) == (1, before)
+    # and the key with other terms is a conflict; without the key, the second is refused for what the first keeps
+    other = api.post("/api/v1/forced-transfers/", {**body, "quantity": 500}, format="json")
+    assert (other.status_code, other.json()["code"]) == (409, "client_request_id_reused")
+    plain = {k: v for k, v in body.items() if k != "client_request_id"}
+    assert api.post("/api/v1/forced-transfers/", plain, format="json").status_code == 409
+    assert ForcedTransfer.objects.count() == 1
+
+
 @pytest.mark.usefixtures("shanghai_day_held")  # the trade, the correction, the transfer and "today" one day
 def test_statements_show_forced_transfers_and_corrections_and_close_on_the_balances(sup):
     # Given a settled purchase of 300 at 10.10 by the investor, corrected to 10.00 (the difference and the fee's

@@ -1,0 +1,97 @@
+"""The regulator's lists on a phone (390 px, Chromium), once their rows are on the ledger: a freeze's, a forced
+transfer's and a correction's status stand beside the link to their ledger record, inside the card.
+
+Found walking the regulator's pages in English on a phone: once the block holding an approved freeze was sealed,
+its status cell read "Active" and "record no. 16" side by side, two items of the card's flex line that did not
+wrap, and the link ran 26 px past the screen (the page scrolled sideways); the forced transfers and the
+corrections did the same. The tests before it had no sealed block, so no link.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect
+
+from core.models import Role
+from ledger.services import block_seal
+from supervision import services as supervision
+from supervision.models import Correction, ForcedTransfer, Freeze
+from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
+from tests.browser.steps import log_in
+from tests.browser.test_phone_browser import PHONE, overflow, shoot, switch_language
+from tests.conftest import build_market
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(params=["zh", "en"])
+def phone(request, browser, live_server):
+    context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=1, is_mobile=True)
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page(), request.param
+    finally:
+        context.close()
+
+
+# The status cells' ledger links that end past the phone's right edge (a failure names them). Measured against
+# the phone's width, not innerWidth: a mobile browser widens its layout to what runs past (and zooms out), so
+# innerWidth grew with the link and the page's own sideways check read 0.
+LINKS_OFF_SCREEN = """width => [...document.querySelectorAll('table.cards a.entry-link')]
+  .filter(a => a.getBoundingClientRect().right > width + 0.5)
+  .map(a => a.textContent.trim())"""
+
+
+def test_the_regulators_freezes_transfers_and_corrections_keep_their_ledger_links_on_a_phone(phone, live_server):
+    from tests.test_supervision import _settled_buy
+
+    page, language = phone
+    # given an approved freeze of an investor's shares, a forced transfer of part of them approved, and a settled
+    # trade's correction approved, each by a second regulator, all sealed into a block (so each has its record)
+    market = build_market()
+    market.quote(market.market_maker(), "9.90", "10.10")
+    investor = market.investor(cash="50000", shares=500)
+    receiver = market.investor()
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = supervision.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=300,
+        legal_reference="上海金融法院 (2026)沪74执保123号", reason="财产保全",
+    )  # fmt: skip
+    supervision.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    transfer = supervision.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+        legal_reference="(2026)沪74执123号", reason="执行",
+    )  # fmt: skip
+    supervision.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    trade = _settled_buy(market, market.investor(cash="50000"), 100)
+    correction = supervision.correction_propose(
+        actor=reg1, trade_id=trade.pk, new_price=Decimal("10.05"), new_quantity=100, reason="Fat finger"
+    )
+    supervision.correction_approve(actor=reg2, correction_id=correction.pk)
+    while block_seal() is not None:
+        pass
+    log_in(page, live_server.url, reg1.username)
+    switch_language(page, language)
+
+    for path, row in (
+        ("/supervision/", f'tr[data-freeze="{freeze.pk}"]'),
+        ("/supervision/", f'tr[data-transfer="{transfer.pk}"]'),
+        ("/supervision/freezes/", f'tr[data-freeze="{freeze.pk}"]'),
+        ("/supervision/corrections/", f'tr[data-correction="{correction.pk}"]'),
+    ):
+        # when the regulator opens the console, the freezes and the corrections on a phone
+        page.goto(f"{live_server.url}{path}")
+        expect(page.locator(f"{row} a.entry-link").first).to_be_visible()
+        shoot(page, f"phone-ledger-links-{path.strip('/').replace('/', '-')}-{language}")
+        # then every status's ledger link stays on the screen, and nothing scrolls sideways
+        assert page.evaluate(LINKS_OFF_SCREEN, PHONE["width"]) == [], (path, language)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        assert overflow(page) <= 0, (path, overflow(page))
+
+    # and nothing was changed by reading: the freeze holds what the transfer left, each decision stands
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity) == (Freeze.Status.ACTIVE, 200)
+    assert ForcedTransfer.objects.get(pk=transfer.pk).status == "executed"
+    assert Correction.objects.get(pk=correction.pk).status == "executed"

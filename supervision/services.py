@@ -786,6 +786,15 @@ def _held(freeze: Freeze, security: Security | None) -> Decimal | int:
     return int(freeze.parts.get(security.code, 0))
 
 
+def _not_enough_frozen(freeze: Freeze, held, security: Security | None) -> err.DomainError:
+    """A transfer of more than the freeze holds, refused with what it does hold: "The freeze does not hold that
+    much." left the regulator to look the figure up elsewhere (found by a walk)."""
+    return NotEnoughFrozen(
+        gettext("Freeze %(id)s holds %(what)s now: a forced transfer takes at most that.")
+        % {"id": freeze.pk, "what": _what(held, security)}
+    )
+
+
 def _what(q, security: Security | None) -> str:
     """An amount of cash or a quantity of shares as a sentence names it: "1,000.00 CNY", "1,000 shares of 830001"."""
     if security is None:
@@ -867,7 +876,7 @@ def forced_transfer_propose(
             gettext("Freeze %(id)s holds no shares of %(code)s.") % {"id": freeze.pk, "code": sec.code}
         )
     if q > held:
-        raise NotEnoughFrozen()
+        raise _not_enough_frozen(freeze, held, sec)
     # A receiver that cannot take the assets now (a fee account, no approved KYC, a new holder at the cap) is
     # refused here too, not left for the approver to find (found by a probe); the approval checks again, as the
     # receiver's KYC and the holders may change meanwhile.
@@ -888,7 +897,7 @@ def forced_transfer_propose(
         freeze.refresh_from_db()  # what it holds now, under its lock (a correction may have drawn on it)
         held = _held(freeze, sec)
         if q > held:
-            raise NotEnoughFrozen()
+            raise _not_enough_frozen(freeze, held, sec)
         kept, waiting = _transfers_promised([freeze]).get((freeze.pk, sec.pk if sec else None), (0, []))
         if kept and q > held - kept:
             raise NotEnoughFrozen(
@@ -967,8 +976,9 @@ def forced_transfer_approve(*, actor: User, transfer_id: int, ip: str | None = N
             else None
         )
         q = transfer.amount if sec is None else transfer.quantity
-        if q > _held(freeze, sec):
-            raise NotEnoughFrozen()
+        held = _held(freeze, sec)
+        if q > held:
+            raise _not_enough_frozen(freeze, held, sec)
         sender, receiver = freeze.account, transfer.receiver
         if sec is None:
             rows = cash_lock([sender.pk, receiver.pk])

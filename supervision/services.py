@@ -1125,7 +1125,11 @@ def correction_propose(
     # In the lots of the trade's own day (the trade's own quantity always is), whatever the lot since.
     then = security_as_of(trade.security, trade.matched_at)
     if new_quantity and new_quantity != trade.quantity and new_quantity % then.lot_size:
-        raise err.InvalidInput(gettext("The new quantity must be a whole number of lots."))
+        # The lot named: "a whole number of lots" left the proposer to find the lot of the trade's day (a walk).
+        raise err.InvalidInput(
+            gettext("The new quantity must be a whole number of lots of %(lot)s shares.")
+            % {"lot": shares_text(then.lot_size)}
+        )
     if new_quantity:
         # A reversal trades nothing: its price is not read. A price off the tick is told so (10.005 on a tick of
         # 0.01), before the column's two decimals are checked.

@@ -143,7 +143,7 @@ def rule_list(request):
     return _rules_page(request)
 
 
-def _rules_page(request, *, refused: str | None = None, status: int = 200):
+def _rules_page(request, *, refused: str | None = None, errors: dict | None = None, status: int = 200):
     """The rules with their thresholds; the ``refused`` rule shows what was sent, not what is stored, so that a
     refused change keeps what the regulator typed (found by a walk: the page redirected and the figure was gone)."""
     rows = []
@@ -159,6 +159,7 @@ def _rules_page(request, *, refused: str | None = None, status: int = 200):
                         "name": name,
                         "label": t.label,
                         "value": request.POST.get(f"t_{name}", "") if sent else rule.thresholds.get(name, ""),
+                        "error": (errors or {}).get(name) if sent else None,
                         "low": t.low,
                         "high": t.high,
                     }
@@ -196,7 +197,7 @@ def rule_change(request, code: str):
                 messages.error(request, f"{label}: {problem}")
         else:
             report_refusal(request, exc)
-        return _rules_page(request, refused=code, status=400)
+        return _rules_page(request, refused=code, errors=fields, status=400)
     else:
         messages.success(request, gettext("The rule “%(rule)s” is saved.") % {"rule": Rule.Code(code).label})
     return redirect("surveillance-rules")

@@ -625,7 +625,8 @@ def test_a_refused_rule_change_keeps_what_was_typed_and_reads_its_bounds_grouped
     assert "Minimum value of the day (CNY): Between 0 and 1,000,000,000,000." in page
     assert "(0 – 1,000,000,000,000)" in page and "1000000000000)" not in page
     # and the rule's form holds what was typed, switched off as sent; the other rules show what is stored
-    assert 'name="t_minimum_value" value="2000000000000"' in page
+    assert 'name="t_minimum_value" value="2000000000000" required aria-invalid="true"' in page
+    assert '<p class="error">Between 0 and 1,000,000,000,000.</p>' in page  # under the field, which is marked
     assert 'name="t_lookback_days" value="30"' in page and 'name="t_multiple" value="12"' in page
     form = page.split('id="rule-value_spike"')[1].split("</form>")[0]
     assert 'name="enabled" checked' not in form

@@ -95,3 +95,42 @@ def test_the_regulators_freezes_transfers_and_corrections_keep_their_ledger_link
     assert (freeze.status, freeze.held_quantity) == (Freeze.Status.ACTIVE, 200)
     assert ForcedTransfer.objects.get(pk=transfer.pk).status == "executed"
     assert Correction.objects.get(pk=correction.pk).status == "executed"
+
+
+# The times in the freezes' "Decided by" cells that take more than one line (a failure names them).
+TIMES_BROKEN = """() => [...document.querySelectorAll('td[data-field="decided"] small.muted')].filter(small => {
+  const range = document.createRange();
+  range.selectNodeContents(small);
+  return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+}).map(small => small.textContent)"""
+
+
+def test_a_released_freezes_times_stay_on_one_line_on_a_phone(phone, live_server):
+    # (found by a walk: at 390 px in English, "Released by regulator 2026-12-07 01:03: court lifted the order" broke
+    # the time at its hyphen, "2026-12-" on one line and "07 01:03" on the next)
+    page, language = phone
+    # given a freeze of an investor's shares approved, then released with a reason
+    market = build_market()
+    investor = market.investor(shares=500)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    freeze = supervision.freeze_propose(
+        actor=reg1, account=investor.code, security=market.security.code, quantity=100,
+        legal_reference="(2026)沪74执保123号", reason="财产保全",
+    )  # fmt: skip
+    supervision.freeze_approve(actor=reg2, freeze_id=freeze.pk)
+    supervision.freeze_release(actor=reg1, freeze_id=freeze.pk, reason="court lifted the order")
+    log_in(page, live_server.url, reg1.username)
+    switch_language(page, language)
+
+    # when the regulator reads the freezes on a phone
+    page.goto(f"{live_server.url}/supervision/freezes/")
+    cell = page.locator(f'tr[data-freeze="{freeze.pk}"] td[data-field="decided"]')
+    expect(cell).to_contain_text("court lifted the order")
+    shoot(page, f"phone-freeze-times-{language}")
+
+    # then the approval's and the release's times each stay whole on one line
+    assert cell.locator("small.muted").count() == 2
+    assert page.evaluate(TIMES_BROKEN) == [], language
+    # and the freeze is as it was: released, holding nothing
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.held_quantity) == (Freeze.Status.RELEASED, 0)

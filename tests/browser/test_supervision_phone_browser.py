@@ -134,3 +134,54 @@ def test_a_released_freezes_times_stay_on_one_line_on_a_phone(phone, live_server
     # and the freeze is as it was: released, holding nothing
     freeze.refresh_from_db()
     assert (freeze.status, freeze.held_quantity) == (Freeze.Status.RELEASED, 0)
+
+
+# The dates (YYYY-MM-DD) in the page's main part that are broken across lines (a failure names them).
+DATES_BROKEN = """() => {
+  const found = [];
+  const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest('pre')) continue;
+    for (const match of node.textContent.matchAll(/\\d{4}-\\d{2}-\\d{2}/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index); range.setEnd(node, match.index + match[0].length);
+      const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (tops.size > 1) found.push(match[0]);
+    }
+  }
+  return found;
+}"""
+
+
+def test_the_lock_ups_and_an_accounts_dates_stay_whole_on_a_phone(phone, live_server):
+    # (found by a walk: at 390 px the depository's running lock-ups read "2026-12-" / "10" in their card, and the
+    # regulator's account page "opened 2026-" / "12-07" and "assessment valid until 2028-12-" / "06")
+    import datetime as dt
+
+    from balances.services import Holding, securities_issue, shanghai_today
+    from tests.browser.steps import forget_session
+
+    page, language = phone
+    # given an investor holding shares of which 1,000 are locked up for a while
+    market = build_market()
+    investor = market.investor(cash="1000", shares=500)
+    securities_issue(
+        actor=market.depository,
+        security_code=market.security.code,
+        allocations=[Holding(investor, 3000, 1000, shanghai_today() + dt.timedelta(days=3))],
+    )
+    regulator = market.user(Role.REGULATOR)
+    for user, path, shown in (
+        (market.depository, "/depository/", "#lockups"),
+        (regulator, f"/supervision/accounts/{investor.code}/", "#account-facts"),
+    ):
+        # when the depository opens its console, and the regulator the investor's account, on a phone
+        forget_session(page)
+        log_in(page, live_server.url, user.username)
+        switch_language(page, language)
+        page.goto(f"{live_server.url}{path}")
+        expect(page.locator(shown)).to_contain_text("-")
+        shoot(page, f"phone-dates-{path.strip('/').replace('/', '-')}-{language}")
+        # then no date is broken across lines, and nothing runs past the phone's width
+        assert page.evaluate(DATES_BROKEN) == [], (path, language)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path

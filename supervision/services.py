@@ -848,6 +848,15 @@ def _held(freeze: Freeze, security: Security | None) -> Decimal | int:
     return int(freeze.parts.get(security.code, 0))
 
 
+def _not_enough_frozen(freeze: Freeze, held, security: Security | None) -> err.DomainError:
+    """A transfer of more than the freeze holds, refused with what it does hold: "The freeze does not hold that
+    much." left the regulator to look the figure up elsewhere (found by a walk)."""
+    return NotEnoughFrozen(
+        gettext("Freeze %(id)s holds %(what)s now: a forced transfer takes at most that.")
+        % {"id": freeze.pk, "what": _what(held, security)}
+    )
+
+
 def _what(q, security: Security | None) -> str:
     """An amount of cash or a quantity of shares as a sentence names it: "1,000.00 CNY", "1,000 shares of 830001"."""
     if security is None:
@@ -970,7 +979,7 @@ def forced_transfer_propose_once(
             gettext("Freeze %(id)s holds no shares of %(code)s.") % {"id": freeze.pk, "code": sec.code}
         )
     if q > held:
-        raise NotEnoughFrozen()
+        raise _not_enough_frozen(freeze, held, sec)
     # A receiver that cannot take the assets now (a fee account, no approved KYC, a new holder at the cap) is
     # refused here too, not left for the approver to find (found by a probe); the approval checks again, as the
     # receiver's KYC and the holders may change meanwhile.
@@ -995,7 +1004,7 @@ def forced_transfer_propose_once(
         freeze.refresh_from_db()  # what it holds now, under its lock (a correction may have drawn on it)
         held = _held(freeze, sec)
         if q > held:
-            raise NotEnoughFrozen()
+            raise _not_enough_frozen(freeze, held, sec)
         kept, waiting = _transfers_promised([freeze]).get((freeze.pk, sec.pk if sec else None), (0, []))
         if kept and q > held - kept:
             raise NotEnoughFrozen(
@@ -1075,8 +1084,9 @@ def forced_transfer_approve(*, actor: User, transfer_id: int, ip: str | None = N
             else None
         )
         q = transfer.amount if sec is None else transfer.quantity
-        if q > _held(freeze, sec):
-            raise NotEnoughFrozen()
+        held = _held(freeze, sec)
+        if q > held:
+            raise _not_enough_frozen(freeze, held, sec)
         sender, receiver = freeze.account, transfer.receiver
         if sec is None:
             rows = cash_lock([sender.pk, receiver.pk])
@@ -1223,7 +1233,11 @@ def correction_propose(
     # In the lots of the trade's own day (the trade's own quantity always is), whatever the lot since.
     then = security_as_of(trade.security, trade.matched_at)
     if new_quantity and new_quantity != trade.quantity and new_quantity % then.lot_size:
-        raise err.InvalidInput(gettext("The new quantity must be a whole number of lots."))
+        # The lot named: "a whole number of lots" left the proposer to find the lot of the trade's day (a walk).
+        raise err.InvalidInput(
+            gettext("The new quantity must be a whole number of lots of %(lot)s shares.")
+            % {"lot": shares_text(then.lot_size)}
+        )
     if new_quantity:
         # A reversal trades nothing: its price is not read. A price off the tick is told so (10.005 on a tick of
         # 0.01), before the column's two decimals are checked.

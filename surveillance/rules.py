@@ -108,7 +108,7 @@ def thresholds_checked(code: str, values: object) -> dict[str, object]:
             problems[name] = gettext("Give a whole number.")
             continue
         if not t.low <= number <= t.high:
-            problems[name] = gettext("Between %(low)s and %(high)s.") % {"low": t.low, "high": t.high}
+            problems[name] = gettext("Between %(low)s and %(high)s.") % {"low": f"{t.low:,}", "high": f"{t.high:,}"}
             continue
         if t.kind is not int and number != number.quantize(Decimal("0.01")):
             problems[name] = gettext("At most two decimal places.")  # not rounded behind the regulator's back

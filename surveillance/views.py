@@ -140,17 +140,26 @@ def alert_reopen(request, alert_id: int):
 
 @role_required(Role.REGULATOR, Role.AUDITOR)
 def rule_list(request):
+    return _rules_page(request)
+
+
+def _rules_page(request, *, refused: str | None = None, errors: dict | None = None, status: int = 200):
+    """The rules with their thresholds; the ``refused`` rule shows what was sent, not what is stored, so that a
+    refused change keeps what the regulator typed (found by a walk: the page redirected and the figure was gone)."""
     rows = []
     for rule in Rule.objects.select_related("updated_by").order_by("id"):
         spec = rules.THRESHOLDS.get(rule.code, {})
+        sent = rule.code == refused
         rows.append(
             {
                 "rule": rule,
+                "enabled": request.POST.get("enabled") == "on" if sent else rule.enabled,
                 "thresholds": [
                     {
                         "name": name,
                         "label": t.label,
-                        "value": rule.thresholds.get(name, ""),
+                        "value": request.POST.get(f"t_{name}", "") if sent else rule.thresholds.get(name, ""),
+                        "error": (errors or {}).get(name) if sent else None,
                         "low": t.low,
                         "high": t.high,
                     }
@@ -158,7 +167,8 @@ def rule_list(request):
                 ],
             }
         )
-    return render(request, "surveillance/rules.html", {"rows": rows, "can_change": request.user.role == Role.REGULATOR})
+    context = {"rows": rows, "can_change": request.user.role == Role.REGULATOR}
+    return render(request, "surveillance/rules.html", context, status=status)
 
 
 @role_required(Role.REGULATOR, Role.AUDITOR)
@@ -187,6 +197,7 @@ def rule_change(request, code: str):
                 messages.error(request, f"{label}: {problem}")
         else:
             report_refusal(request, exc)
+        return _rules_page(request, refused=code, errors=fields, status=400)
     else:
         messages.success(request, gettext("The rule “%(rule)s” is saved.") % {"rule": Rule.Code(code).label})
     return redirect("surveillance-rules")

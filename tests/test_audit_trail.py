@@ -434,6 +434,23 @@ def test_each_export_of_the_auditor_is_on_the_trail_with_its_filter_and_rows(mar
     assert len(exports()) == 6
 
 
+def test_the_evidence_form_takes_an_account_code_as_typed(market, auditor):
+    # (found by a walk: "inv000004" on the trail's evidence form was "No such account.", where the trail's own
+    # object filter and the account look-up take a code in any case)
+    investor = market.investor(cash="100")
+    client = Client()
+    log_in(client, auditor)
+
+    # when the auditor asks for the account's bundle with its code in small letters and a space
+    response = client.get("/audit/evidence/", {"account": f"{investor.code.lower()} "}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the file is the account's, named by its code, and the export is recorded under that code
+    assert response.status_code == 200, response.content.decode()[:2000]
+    assert response["Content-Disposition"] == f'attachment; filename="evidence-account-{investor.code}.json"'
+    assert json.loads(response.content)["subject"] == {"account": investor.code}
+    assert AuditEvent.objects.get(action="evidence_export").target == investor.code
+
+
 @pytest.mark.parametrize(
     ("query", "status"),
     [("", 400), ("account=A&trade=1", 400), ("trade=abc", 400), ("trade=999999", 404), ("account=NOPE", 404)],

@@ -113,6 +113,31 @@ def test_a_bad_page_issuance_is_a_form_error_and_changes_nothing(market):
     assert snapshot() == before
 
 
+def test_the_depository_names_holders_by_their_codes_as_typed(market):
+    # (found by a walk: "inv000005" was "No such account: inv000005.", where the supervisors' look-up, the freeze
+    # and the settlement instruction forms all take a code in any case)
+    depository = signed_in(market.depository)
+    alice = market.investor()
+    form = {
+        "issue-security": market.security.code,
+        "issue-reference": "Bonus",
+        "holders-TOTAL_FORMS": "1",
+        "holders-INITIAL_FORMS": "0",
+        "holders-MIN_NUM_FORMS": "0",
+        "holders-MAX_NUM_FORMS": "50",
+        "holders-0-account": f" {alice.code.lower()} ",
+        "holders-0-quantity": "100",
+    }
+
+    response = depository.post("/depository/", form, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the issuance is proposed to the holder that code names, and nothing is credited before its approval
+    assert response.status_code == 302, response.content.decode()[:2000]
+    proposal = IssuanceProposal.objects.get()
+    assert [h["account"] for h in proposal.allocations] == [alice.code]
+    assert position_of(alice, market.security) is None
+
+
 def test_the_operator_changes_a_security_on_the_page_with_a_reason(market):
     operator = market.user(Role.EXCHANGE_OPERATOR)
     ops = signed_in(operator)

@@ -945,7 +945,8 @@ def test_a_correction_is_sized_in_the_lots_of_the_trades_day_not_todays(sup):
     )
     before = snapshot()
     # when a correction names a quantity off the trade's lots, it is refused and changes nothing
-    with pytest.raises(err.InvalidInput, match="whole number of lots"), translation.override("en"):
+    # and is told the lot of the trade's day, 100, not today's 200
+    with pytest.raises(err.InvalidInput, match="whole number of lots of 100 shares"), translation.override("en"):
         sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=250, reason="x")
     # and one off the trade's tick (0.01) too
     with pytest.raises(err.DomainError):

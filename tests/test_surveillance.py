@@ -608,6 +608,34 @@ def test_the_rules_page_says_a_save_that_changes_nothing_changed_nothing(client,
     assert not AuditEvent.objects.filter(action="surveillance_rule_change").exclude(outcome="refused").exists()
 
 
+def test_a_refused_rule_change_keeps_what_was_typed_and_reads_its_bounds_grouped(client, market):
+    # (found by a walk: a figure out of range came back as a message over the stored figure, the typed one gone,
+    # and the bounds read "(0 – 1000000000000)", twelve zeros to count)
+    log_in(client, market.user(Role.REGULATOR))
+    client.cookies["django_language"] = "en"
+    before = rule_state()
+
+    # when the regulator sets the value-spike rule's minimum value past its bound, and switches the rule off
+    body = {"t_multiple": "12", "t_lookback_days": "30", "t_minimum_value": "2000000000000"}
+    response = client.post("/surveillance/rules/value_spike/", body)
+
+    # then the page is the rules page again, refused, saying the bounds grouped by thousands
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Minimum value of the day (CNY): Between 0 and 1,000,000,000,000." in page
+    assert "(0 – 1,000,000,000,000)" in page and "1000000000000)" not in page
+    # and the rule's form holds what was typed, switched off as sent; the other rules show what is stored
+    assert 'name="t_minimum_value" value="2000000000000" required aria-invalid="true"' in page
+    assert '<p class="error">Between 0 and 1,000,000,000,000.</p>' in page  # under the field, which is marked
+    assert 'name="t_lookback_days" value="30"' in page and 'name="t_multiple" value="12"' in page
+    form = page.split('id="rule-value_spike"')[1].split("</form>")[0]
+    assert 'name="enabled" checked' not in form
+    assert 'name="t_percent_of_max" value="90"' in page
+    # and nothing was changed or recorded as changed
+    assert rule_state() == before
+    assert not AuditEvent.objects.filter(action="surveillance_rule_change", outcome="ok").exists()
+
+
 @pytest.mark.parametrize("role", sorted(set(Role.values) - {Role.REGULATOR}))
 def test_only_the_regulator_changes_alerts_and_rules_and_only_regulators_and_auditors_read(market, role):
     alert = wash_alert(market)

@@ -45,8 +45,10 @@ def phone(request, browser, live_server):
 
 
 def overflow(page: Page) -> int:
-    """How many pixels the page is wider than the screen (0: no sideways scrolling)."""
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    """How many pixels the page is wider than the screen (0: no sideways scrolling). Against the phone's width, not
+    innerWidth: a mobile browser widens its layout to what runs past (and zooms out), so innerWidth grew with the
+    page and this read 0 whatever ran past."""
+    return page.evaluate("document.documentElement.scrollWidth") - page.viewport_size["width"]
 
 
 def shoot(page: Page, name: str) -> None:
@@ -57,7 +59,7 @@ def shoot(page: Page, name: str) -> None:
 
 def on_screen(page: Page, locator) -> bool:
     box = locator.bounding_box()
-    width = page.evaluate("window.innerWidth")
+    width = page.viewport_size["width"]  # the phone's, not innerWidth (widened with what runs past)
     return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
 
 

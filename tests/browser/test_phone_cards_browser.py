@@ -136,7 +136,7 @@ def test_the_security_pages_ways_to_trade_stay_inside_their_card(phone, live_ser
     edges = page.evaluate(
         """() => { const links = [...document.querySelectorAll('#security-market p.actions a.button')];
             const card = links[0].closest('.card').getBoundingClientRect();
-            return {card: [card.left, card.right], screen: window.innerWidth,
+            return {card: [card.left, card.right], screen: document.documentElement.clientWidth,
                     buttons: links.map(a => {
                         const r = a.getBoundingClientRect(); return [a.innerText, r.left, r.right]; })}; }"""
     )

@@ -19,6 +19,7 @@ from core.labels import OUTCOMES
 from core.models import Role
 from core.permissions import role_required
 from ledger.selectors import head as ledger_head
+from ledger.selectors import leaf_indexes_of_entries
 from registry.calendar import SHANGHAI
 
 from . import api, selectors
@@ -94,7 +95,11 @@ def _events_page(filters: dict, number, alias: str):
     """A page of the trail read on ``alias`` (the replica when usable: a record may show a few seconds late),
     with its count and rows read here, not later in the template."""
     page = Paginator(selectors.events_filtered(filters).using(alias), PAGE_SIZE).get_page(number)
-    return page, [_shown(e) for e in page.object_list]
+    events = [_shown(e) for e in page.object_list]
+    # A sealed entry is named as the ledger's pages name it, by its record (leaf) number, not its row's id (the
+    # trail said "#45" of the entry the freeze's page calls record no. 44): the page's leaves in one query.
+    leaves = leaf_indexes_of_entries({e["entry_id"] for e in events if e["entry_id"] is not None}, using=alias)
+    return page, [{**e, "leaf_index": leaves.get(e["entry_id"])} for e in events]
 
 
 def _shown(event) -> dict:

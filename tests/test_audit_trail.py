@@ -25,7 +25,7 @@ from core.labels import audit_action_label
 from core.models import AuditEvent, Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
-from ledger.models import Entry, EntryKind
+from ledger.models import Entry, EntryKind, Leaf
 from ledger.services import block_seal, entry_write
 from registry import services as registry
 from registry.entries import Halt
@@ -796,3 +796,32 @@ def test_the_trail_names_an_objects_kind_in_words_and_keeps_its_identifier(marke
     assert f'<td title="{market.security.code}"><span class="cell-text">{market.security.code}</span></td>' in page
     # and the filter still finds a record by its identifier
     assert "成交 7" in client.get("/audit/", {"target": "trade 7"}).content.decode()
+
+
+def test_the_trail_names_a_sealed_entry_by_its_record_number_as_the_ledgers_pages_do(market, auditor):
+    # given a halt whose HALT entry waits for the sealer, on a ledger whose entry ids and leaf numbers differ
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    market.investor(cash="1000")  # entries before it: a deposit
+    block_seal()
+    registry.security_halt(actor=operator, code=market.security.code, reason="pending announcement")
+    entry = Entry.objects.get(kind=EntryKind.HALT)
+    halt = AuditEvent.objects.get(action="security_halt")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, auditor)
+
+    def cell() -> str:
+        page = client.get("/audit/", {"action": "security_halt"}).content.decode()
+        return page.split(f'data-id="{halt.pk}"', 1)[1].split("</tr>", 1)[0].rsplit("<td>", 1)[1]
+
+    # when the auditor reads the trail before and after the block is sealed
+    waiting = cell()
+    block_seal()
+    sealed = cell()
+
+    # then the entry is "not sealed yet", then its record number (the ledger's name for it), never its row's id
+    leaf = Leaf.objects.get(entry_id=entry.pk)
+    assert leaf.leaf_index != entry.pk
+    assert "not sealed yet" in waiting and f"#{entry.pk}" not in waiting
+    assert f"record no. {leaf.leaf_index}</a>" in sealed and f"#{entry.pk}" not in sealed
+    # and reading the page writes nothing
+    assert AuditEvent.objects.filter(action="security_halt").count() == 1

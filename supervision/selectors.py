@@ -4,14 +4,17 @@ trades, each a link on to its ledger entry, its audit trail and, for a regulator
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, QuerySet
 
 from core.models import Account, User
+from core.money import notional
 from core.names import account_name_for
 from exchange import selectors as exchange_selectors
-from exchange.models import Order, Trade
+from exchange.models import NegotiatedTrade, Order, RfqAnswer, Trade
 from kyc.models import KycProfile
 
 from .models import Freeze
@@ -59,6 +62,55 @@ def account_open_orders(account: Account) -> QuerySet[Order]:
     return (
         Order.objects.filter(account=account, status__in=Order.OPEN_STATUSES).select_related("security").order_by("-id")
     )
+
+
+@dataclass
+class Holding:
+    """Something else than an order or a quote that holds part of an account's cash or shares while it waits:
+    a negotiated proposal the account made, or a market maker's firm answer to a request for quote."""
+
+    kind: str  # "negotiated" or "rfq_answer"
+    number: int  # the proposal's, or the request's
+    security: str
+    side: str  # the account's side
+    price: Decimal
+    quantity: int
+    cash: Decimal | None  # what it holds: cash, or shares (``quantity``)
+    until: dt.datetime
+
+
+def account_other_holdings(account: Account, limit: int) -> list[Holding]:
+    """The negotiated proposals the account made that wait, and (a market maker's) its firm answers, each with
+    what it holds (as ``exchange.reconcile.reservations`` counts it): the rest of its reserved cash and shares
+    beside its open orders and quotes, soonest to end first. Two queries."""
+    held = [
+        Holding(
+            "negotiated",
+            p.pk,
+            p.security.code,
+            p.side,
+            p.price,
+            p.quantity,
+            p.reserved_cash if p.side == NegotiatedTrade.Side.BUY else None,
+            p.expires_at,
+        )
+        for p in NegotiatedTrade.objects.filter(proposer=account, status=NegotiatedTrade.Status.PROPOSED)
+        .select_related("security")
+        .order_by("expires_at", "pk")[:limit]
+    ]
+    for a in (
+        RfqAnswer.objects.filter(account=account, status=RfqAnswer.Status.FIRM)
+        .select_related("request__security")
+        .order_by("expires_at", "pk")[:limit]
+    ):
+        # The market maker sells to an investor who buys (its shares held), buys from one who sells (its cash).
+        sells = a.request.side == Order.Side.BUY
+        side = Order.Side.SELL if sells else Order.Side.BUY
+        cash = None if sells else notional(a.price, a.quantity)
+        held.append(
+            Holding("rfq_answer", a.request_id, a.request.security.code, side, a.price, a.quantity, cash, a.expires_at)
+        )
+    return sorted(held, key=lambda h: h.until)[:limit]
 
 
 def account_trades(viewer: User, account: Account) -> QuerySet[Trade]:

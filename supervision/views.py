@@ -368,6 +368,11 @@ def account(request, code: str):
         "orders": list(selectors.account_open_orders(found)[: ACCOUNT_ROWS_MAX + 1]),
         # a market maker's trading is its quotes: the ones in force, by security then side
         "quotes": list(exchange_selectors.quotes_active(found)) if found.kind == found.Kind.MARKET_MAKER else None,
+        # what else holds part of its cash or shares (a negotiated proposal, a firm answer): its reserved explained
+        "holdings": [
+            {**vars(h), "side_label": choice_label(Order.Side, h.side)}
+            for h in selectors.account_other_holdings(found, ACCOUNT_ROWS_MAX)
+        ],
         "rows_max": ACCOUNT_ROWS_MAX,
         "trades": trades,
         "page": page,

@@ -12,10 +12,11 @@ from django.test import Client
 from core.models import Account, AuditEvent, Role
 from core.names import holder_name, mask_name
 from exchange.models import Trade
+from exchange.services import rfq as rfq_svc
 from ledger.services import block_seal
 from settlement.services import trade_settle
-from tests.conftest import api_for, log_in, snapshot
-from tests.supervision_fixtures import freeze_approved, placed
+from tests.conftest import api_for, log_in, position_of, snapshot
+from tests.supervision_fixtures import freeze_approved, placed, proposed, rfq_asked
 
 D = Decimal
 LEGAL = {"legal_reference": "(2026)沪74执3号", "legal_authority": "Shanghai Financial Court", "legal_document": "3"}
@@ -244,3 +245,32 @@ def test_the_look_up_says_when_it_shows_only_the_first_accounts_held(traded, mon
     text = client.get("/supervision/accounts/").content.decode()
     held = text.split('id="held-table"')[1].split("</table>")[0]
     assert held.count("data-account=") == 1 and 'id="held-more"' in text
+
+
+def test_what_else_holds_an_accounts_cash_or_shares_is_listed_beside_its_orders(traded):
+    # given the investor's negotiated proposal to sell 100 shares waiting, and the market maker's firm answer to
+    # another investor's request to buy 200
+    market, reg1, _reg2, mm, investor, _trade = traded
+    other = market.investor(cash="10000")
+    proposal, _code, _made = proposed(investor, market.security, "sell", 100, other, "neg-1", price="10.00")
+    request, _made = rfq_asked(other, market.security, "buy", 200, "rfq-1")
+    rfq_svc.rfq_answer(user=mm.owner, rfq_id=request.pk, price=D("10.05"), valid_seconds=60)
+    before = snapshot()
+
+    # when a regulator opens each account's page, in English
+    client = signed_in(reg1)
+
+    def rows(code: str) -> str:
+        page = client.get(f"/supervision/accounts/{code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        return page.split('id="holdings-table"')[1].split("</table>")[0]
+
+    # then the investor's proposal is listed with the 100 shares it holds, the market maker's answer with the 200
+    # shares it holds (it sells to a buyer), each with its price and its end; a page without any says none
+    mine, its = rows(investor.code), rows(mm.code)
+    assert f'data-kind="negotiated" data-number="{proposal.pk}"' in mine and "100 shares" in mine and "10.00" in mine
+    assert f'data-kind="rfq_answer" data-number="{request.pk}"' in its and "200 shares" in its and "10.05" in its
+    assert "Sell" in mine and "Sell" in its
+    assert 'id="holdings-table"' not in client.get(f"/supervision/accounts/{other.code}/").content.decode()
+    # and what they hold is the reserved the page shows beside its orders'
+    assert position_of(investor, market.security).reserved == 100
+    assert snapshot() == before

@@ -635,6 +635,29 @@ def test_staff_a_submits_staff_b_approves_and_the_maker_cannot_approve(market, s
     )
 
 
+def test_a_staff_member_whose_edit_another_followed_is_shown_no_decision_on_the_page(market, staff_b):
+    # given an online application whose address staff B corrected, then staff A re-assessed and submitted (the
+    # profile names A as its last editor and submitter, B only among its makers), and a third staff member C
+    profile = online_profile(market)
+    services.kyc_update_identity(actor=staff_b, profile_id=profile.pk, identity=identity(address="上海市浦东新区1号"))
+    services.kyc_assess(actor=market.staff, profile_id=profile.pk, answers=ANSWERS_C5)
+    services.kyc_submit(staff=market.staff, profile_id=profile.pk)
+    staff_c = market.user(Role.BROKER_STAFF, broker=market.broker)
+    before = kyc_snapshot()
+
+    # when B and C open it
+    b_page = text(client_for(staff_b, "en").get(f"/kyc/applications/{profile.pk}/"))
+    c_page = text(client_for(staff_c, "en").get(f"/kyc/applications/{profile.pk}/"))
+
+    # then B is told a second staff member must decide it and offered neither Approve nor Reject; C is offered both
+    assert 'id="maker-hint"' in b_page
+    assert 'id="kyc-approve"' not in b_page and 'id="kyc-reject"' not in b_page
+    assert 'id="maker-hint"' not in c_page
+    assert 'id="kyc-approve"' in c_page and 'id="kyc-reject"' in c_page
+    # and opening it changed nothing
+    assert kyc_snapshot() == before
+
+
 def test_a_rejection_reason_is_required_and_the_investor_sees_it(market, staff_b):
     profile = submitted_profile(market, market.staff)
     checker = client_for(staff_b)

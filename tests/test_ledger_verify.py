@@ -453,6 +453,59 @@ def test_a_sound_ledger_is_verified_by_the_fast_pass_alone_with_the_full_walks_c
     assert seen[-1] == (full.leaves, full.leaves) and len(seen) == (full.leaves + 1) // 2
 
 
+def test_gross_settlements_of_every_fee_shape_agree_with_their_rows_whole_in_the_fast_pass(
+    market, django_capture_on_commit_callbacks, monkeypatch
+):
+    from balances.services import account_open
+    from core.models import Account, Broker
+    from exchange.models import Trade
+    from exchange.services import negotiated as neg
+    from settlement import reconcile
+    from settlement.services import trade_settle
+
+    # given trades settled gross in each form a settlement entry lists its fees: the buyer's alone (an investor
+    # buys from the market maker), the seller's alone (one sells to it), both to two brokers' fee accounts (a
+    # negotiated trade between two investors), and none (a broker that charges nothing)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=5000)
+    buyer, seller = market.investor(cash="100000"), market.investor(shares=2000)
+    other = Broker.objects.create(code="B-OTHER", name="Other", fee_bps=Decimal("10"), fee_minimum=Decimal("1"))
+    account_open(kind=Account.Kind.FEE, name="fees other", broker=other)
+    Account.objects.filter(pk=seller.pk).update(broker=other)
+    seller.refresh_from_db()
+
+    def order(account, side, price, key):
+        request = OrderRequest(market.security.code, side, 100, Decimal(price), "IOC", key)
+        order_place(placed_by=account.owner, account=account, request=request)
+
+    order(buyer, "buy", "10.10", "b1")
+    order(seller, "sell", "9.90", "s1")
+    proposal, code, _ = neg.negotiated_propose(
+        actor=seller.owner,
+        account=seller,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 1000, Decimal("10.00"), buyer.code, "n1"),
+    )
+    neg.negotiated_confirm(actor=buyer.owner, proposal_id=proposal.pk, code=code)
+    Broker.objects.filter(pk=market.broker.pk).update(fee_bps=0, fee_minimum=0)
+    order(Account.objects.select_related("broker", "owner").get(pk=buyer.pk), "buy", "10.10", "b2")
+    with django_capture_on_commit_callbacks(execute=True):
+        block_seal()
+        for trade in Trade.objects.order_by("id"):
+            assert trade_settle(trade_id=trade.pk)
+        block_seal()
+    paid = sorted((t.buyer_fee > 0, t.seller_fee > 0) for t in Trade.objects.all())
+    assert paid == [(False, False), (False, True), (True, False), (True, True)]
+    assert Trade.objects.get(mode="negotiated").seller_fee == Decimal("10.00")  # not the buyer's 5.00
+
+    # when the fast pass verifies the ledger, its entry-by-entry comparison made to fail and the full walk forbidden
+    monkeypatch.setattr(reconcile, "differs", lambda settles, trades: "never asked")
+    _full_walk_forbidden(monkeypatch)
+    report = ledger_verify()
+
+    # then it finds the ledger sound: each settlement row, read as its entry lists it, is the entry whole
+    assert report.ok, [str(p) for p in report.problems]
+
+
 def test_the_fast_pass_counts_the_rows_of_entries_still_waiting_as_the_full_walk_does(ledger, monkeypatch):
     from ledger import fast_verification
     from ledger.models import PendingEntry

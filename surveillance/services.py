@@ -4,8 +4,8 @@
   transaction under a per-block advisory lock. ``(rule, block_height, key)`` is unique, and a finding whose
   key already has an open alert of the same rule from an earlier block (a holder cap still near its limit)
   adds nothing: running a block twice, or concurrently, writes each alert once. Two blocks scanned at once
-  that find one key (a lasting condition, in consecutive blocks) take its lock (``SCAN_KEY_LOCK``, the keys in
-  one order) before they look for its open alert: the second finds the first's, and adds nothing.
+  that find one key (a lasting condition, in consecutive blocks) take its rule's lock (``SCAN_KEY_LOCK``, the
+  rules in one order) before they look for its open alert: the second finds the first's, and adds nothing.
 * ``alert_change`` (regulators): new → under review → closed; closing needs a note; a closed alert stays
   closed until ``alert_reopen`` (regulators, a note required) takes it back to under review; reopening an
   alert that is not closed is refused. ``rule_change`` (regulators): switch a rule, edit its thresholds
@@ -18,8 +18,6 @@
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -73,7 +71,7 @@ NoteTooLong = err.error_class("NoteTooLong", "note_too_long", _("The note is lon
 
 # Advisory lock namespace of the engine (with the block height as the second key).
 SCAN_LOCK = 0x5355
-# Advisory lock namespace of a finding's rule and key ("SUK", with the hash of both as the second key).
+# Advisory lock namespace of a rule's findings that another block can find too ("SUK", with the rule's id).
 SCAN_KEY_LOCK = 0x53554B
 
 
@@ -101,11 +99,6 @@ def _scan_of(block: Block) -> rules.Scan:
     )
 
 
-def _key_lock(rule: Rule, key: str) -> int:
-    """The second key of a finding's advisory lock: a signed 32-bit number of its rule and key."""
-    return int.from_bytes(hashlib.sha256(f"{rule.pk}:{key}".encode()).digest()[:4], "big", signed=True)
-
-
 def block_scan(*, height: int) -> int:
     """Run the enabled rules over block ``height``; the number of alerts written (0 on a re-run)."""
     with transaction.atomic():
@@ -124,13 +117,15 @@ def block_scan(*, height: int) -> int:
                 found += [(rule, f) for f in check(scan, rules.thresholds_checked(rule.code, rule.thresholds))]
         # The per-block lock does not keep out the scan of another block finding the same key (a holder cap near
         # its limit in two consecutive blocks, scanned by two workers): each looked for the other's open alert
-        # before either had committed, and both raised one (found by forcing the interleaving). So each key's lock
-        # is taken, in one order (of the lock's number: two keys may share one), before its open alert is looked
-        # for; a lock held by a scan that committed its alert is released with it, and the look that follows sees
-        # the alert.
+        # before either had committed, and both raised one (found by forcing the interleaving). So the lock of each
+        # rule that found a key another block can find too is taken, in the rules' order, before its open alerts
+        # are looked for; a lock held by a scan that committed its alerts is released with them, and the look that
+        # follows sees them. A rule's, not a key's: a block of thousands of trades at the band's edge took a lock
+        # a trade, and PostgreSQL's shared lock table (64 a connection) ran out for every transaction (found by a
+        # review). A trade's key is never another block's (a trade is sealed once): it needs none.
         with connection.cursor() as cur:
-            for key_lock in sorted({_key_lock(rule, finding.key) for rule, finding in found}):
-                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCAN_KEY_LOCK, key_lock])
+            for rule_id in sorted({rule.pk for rule, finding in found if not finding.key.startswith("trade:")}):
+                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCAN_KEY_LOCK, rule_id])
         for rule, finding in found:
             open_elsewhere = (
                 Alert.objects.filter(rule=rule, key=finding.key)

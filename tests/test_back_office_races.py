@@ -283,3 +283,35 @@ def test_one_freeze_proposal_sent_twice_at_once_with_its_key_proposes_one_freeze
     assert (made[1], found[1], made[0].pk == found[0].pk) == (True, False, True)
     assert Freeze.objects.count() == 1
     assert AuditEvent.objects.filter(action="freeze_propose").count() == 1
+
+
+def test_a_blocks_scan_takes_no_lock_a_trade_for_findings_of_its_own_trades(market):
+    # given a sealed block of 40 trades at the band's edge, each a finding of its own (a trade's key is never another
+    # block's), and the band-edge rule alone
+    surveillance.rules_seed()
+    Rule.objects.exclude(code=Rule.Code.BAND_EDGE).update(enabled=False)
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "13.00", ask_qty=10_000)
+    investor = market.investor(cash="100000")
+    for n in range(40):
+        order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", 100, D("13.00"), "IOC", f"edge-{n}"),
+        )
+    height = block_seal().block.height
+
+    # when its scan has looked for the open alerts and writes the first one
+    with stopped_in(Alert.objects, "get_or_create", thread="scan") as stop:
+        scan = start("scan", lambda: surveillance.block_scan(height=height))
+        assert stop.reached.wait(WAIT)
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND locktype = 'advisory'", [scan.pid])
+            (held,) = cur.fetchone()
+        stop.go.set()
+        written = scan.result()
+
+    # then it holds its block's lock alone (a lock a trade would fill PostgreSQL's shared lock table on a busy
+    # day), and writes the 40 alerts
+    assert held == 1
+    assert written == 40 == Alert.objects.filter(rule__code=Rule.Code.BAND_EDGE).count()

@@ -191,6 +191,9 @@ def test_delisting_without_a_reason_comes_back_to_the_change_page_naming_the_fie
     assert 'aria-invalid="true"' in field and 'aria-describedby="delist-reason-error"' in field
     assert f'<div class="field-errors" id="delist-reason-error"><p class="error">{error}</p></div>' in field
     assert f'value="{body.get("reason", "")}"' in field
+    # and the question before delisting names the security it delists (it said "this security")
+    question = {"en": f"Delist {code} {market.security.name}?", "zh-hans": f"确定摘牌 {code} {market.security.name}？"}
+    assert question[language] in form
     top = {"en": f"Delisting {code}: {error}", "zh-hans": f"{code} 摘牌：{error}"}[language]
     assert f'<li class="msg msg-error">{top}</li>' in page
     assert 'id="security-form"' in page and code in page[page.index("<h1") : page.index("</h1>")]

@@ -43,6 +43,14 @@ class HolderInput(StrictInput, serializers.Serializer):
 class IssuanceInput(StrictInput, serializers.Serializer):
     holders = HolderInput(many=True, allow_empty=False)
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    client_request_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="Your own key for this proposal (1 to 64 characters): a retry with it answers the proposal made "
+        "first (200, not 202) instead of a second one, whatever became of it since; the key used for another "
+        "proposal is a 409 client_request_id_reused.",
+    )
 
 
 class AllocationOutput(serializers.Serializer):
@@ -136,7 +144,7 @@ class IssuanceApi(APIView):
 
     @extend_schema(
         request=IssuanceInput,
-        responses={202: IssuanceProposalOutput, **ERRORS},
+        responses={202: IssuanceProposalOutput, 200: IssuanceProposalOutput, **ERRORS},
         description="Propose an issuance: checked in full now, issued when a second depository operator approves it "
         "(POST issuance-proposals/{id}/approve/). Answers 202 with the proposal; nothing is credited yet.",
     )
@@ -152,7 +160,7 @@ class IssuanceApi(APIView):
             raise err.InvalidInput(gettext("No such account: %(codes)s.") % {"codes": ", ".join(unknown)})
         if not Security.objects.filter(code=code).exists():
             raise err.UnknownSecurity()
-        proposal = issuances.issuance_propose(
+        proposal, made = issuances.issuance_propose_once(
             actor=request.user,
             security_code=code,
             allocations=[
@@ -160,9 +168,10 @@ class IssuanceApi(APIView):
                 for h in holders
             ],
             reference=data.validated_data["reference"],
+            client_request_id=data.validated_data["client_request_id"],
             ip=client_ip(request),
         )
-        return Response(IssuanceProposalOutput(proposal).data, status=202)
+        return Response(IssuanceProposalOutput(proposal).data, status=202 if made else 200)
 
 
 ISSUANCE_READERS = {*SUPERVISORS, "depository_operator", "exchange_operator"}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -56,16 +56,50 @@ def _allocation(h: Holding) -> dict:
     }
 
 
-def issuance_propose(
+def issuance_propose(**kwargs) -> IssuanceProposal:
+    """Propose an issuance of ``security_code`` to the holders of ``allocations``; nothing is issued until another
+    depository operator approves it (``issuance_approve``): ``issuance_propose_once``'s proposal."""
+    return issuance_propose_once(**kwargs)[0]
+
+
+def _retried(actor: User, key: str, security_code: str, allocations, reference: str) -> IssuanceProposal | None:
+    """The proposal ``actor`` made before with an API client's ``key``, or None: the same security, holders and
+    reference (read as the proposal stores them, without the checks of the moment, which a retry after the
+    approval would fail), or ``RequestIdConflict`` when the key was used for another."""
+    if not key:
+        return None
+    first = IssuanceProposal.objects.filter(proposed_by=actor, client_request_id=key).select_related("security").first()
+    if first is None:
+        return None
+    holdings = sorted((h if isinstance(h, Holding) else Holding(*h) for h in allocations), key=lambda h: h.account.pk)
+    same = (first.security.code, first.allocations, first.reference) == (
+        security_code,
+        [_allocation(h) for h in holdings],
+        reference,
+    )
+    if not same:
+        raise err.RequestIdConflict()
+    return first
+
+
+def issuance_propose_once(
     *,
     actor: User,
     security_code: str,
     allocations: list[Holding] | list[tuple[Account, int]],
     reference: str = "",
+    client_request_id: str = "",
     ip: str | None = None,
-) -> IssuanceProposal:
-    """Propose an issuance of ``security_code`` to the holders of ``allocations``; nothing is issued until another
-    depository operator approves it (``issuance_approve``)."""
+) -> tuple[IssuanceProposal, bool]:
+    """The proposal, and whether this call made it: with an API client's ``client_request_id``, a retry answers the
+    proposal made first (``False``), whatever became of it since; the key used for another is a
+    ``RequestIdConflict``. Two sent at once make one (a unique index per proposer: the second finds the first)."""
+    if len(client_request_id) > 64:
+        raise err.InvalidInput(gettext("client_request_id must be 1 to 64 characters."))
+    if actor.role in DEPOSITORY and (
+        first := _retried(actor, client_request_id, security_code, allocations, reference)
+    ):
+        return first, False
     holdings = issuance_checked(actor=actor, allocations=allocations, reference=reference)
     security = security_issuable(Security.objects.filter(code=security_code).first())
     total = sum(h.quantity for h in holdings)
@@ -73,23 +107,29 @@ def issuance_propose(
     if security.issued_quantity + total > MAX_ISSUED:
         raise err.InvalidInput(gettext("The issued total would be too large."))
     holdings.sort(key=lambda h: h.account.pk)
-    with transaction.atomic():
-        proposal = IssuanceProposal.objects.create(
-            security=security,
-            allocations=[_allocation(h) for h in holdings],
-            quantity=total,
-            reference=reference,
-            proposed_by=actor,
-            proposed_at=timezone.now(),
-        )
-        audit_record(
-            actor=actor,
-            action="issuance_propose",
-            target=security.code,
-            ip=ip,
-            detail={"issuance": proposal.pk, "quantity": total, "holders": len(holdings), "reference": reference},
-        )
-    return proposal
+    try:
+        with transaction.atomic():
+            proposal = IssuanceProposal.objects.create(
+                security=security,
+                allocations=[_allocation(h) for h in holdings],
+                quantity=total,
+                reference=reference,
+                proposed_by=actor,
+                proposed_at=timezone.now(),
+                client_request_id=client_request_id,
+            )
+            audit_record(
+                actor=actor,
+                action="issuance_propose",
+                target=security.code,
+                ip=ip,
+                detail={"issuance": proposal.pk, "quantity": total, "holders": len(holdings), "reference": reference},
+            )
+    except IntegrityError as exc:  # the same key sent twice at once: the other one proposed it
+        if "issuance_request_once" not in str(exc):
+            raise
+        return _retried(actor, client_request_id, security_code, allocations, reference), False
+    return proposal, True
 
 
 def _locked(issuance_id: int) -> IssuanceProposal:

@@ -127,6 +127,9 @@ class IssuanceProposal(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.CharField(max_length=500, blank=True)
     entry = models.BigIntegerField(null=True, blank=True, help_text="id of the ISSUE entry of the approved issuance")
+    # An API client's own key for the proposal: a retry with it answers the first proposal, not a second one
+    # (``balances.issuances.issuance_propose_once``); one proposer's keys are unique, blank when none is given.
+    client_request_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
@@ -137,6 +140,11 @@ class IssuanceProposal(models.Model):
             models.CheckConstraint(
                 condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
                 name="issuance_decided_by_another",
+            ),
+            models.UniqueConstraint(
+                fields=["proposed_by", "client_request_id"],
+                condition=~Q(client_request_id=""),
+                name="issuance_request_once",
             ),
             models.CheckConstraint(
                 condition=Q(decided_by__isnull=True, decided_at__isnull=True)

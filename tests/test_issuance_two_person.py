@@ -560,3 +560,64 @@ def test_the_audit_trail_names_each_step_in_both_languages():
         assert all(not labels.audit_action_label(code).isascii() for code in steps)
     with translation.override("en"):
         assert labels.audit_action_label("issuance_withdraw") == "Issuance withdrawn"
+
+
+@pytest.mark.usefixtures("shanghai_day_held")  # the lock-up's end as the bodies write it
+def test_an_issuance_proposal_retried_with_its_client_request_id_is_the_first_one(fresh):
+    # given a depository's system that proposes an issuance with its own key, and loses the answer
+    market, security, alice, bob, checker = fresh
+    until = (shanghai_today() + dt.timedelta(days=10)).isoformat()
+    body = {
+        "holders": [
+            {"account": alice.code, "quantity": 6_000, "locked_quantity": 1_000, "locked_until": until},
+            {"account": bob.code, "quantity": 4_000},
+        ],
+        "reference": "Initial registration",
+        "client_request_id": "reg-830066",
+    }
+    url = f"/api/v1/securities/{security.code}/issuances/"
+    api = api_for(market.depository)
+    first = api.post(url, body, format="json")
+    assert first.status_code == 202, first.content
+
+    # when it sends the same request again (its holders in another order), and again once it was approved
+    again = api.post(url, {**body, "holders": body["holders"][::-1]}, format="json")
+    issuances.issuance_approve(actor=checker, issuance_id=first.json()["id"])
+    later = api.post(url, body, format="json")
+
+    # then each answer is the first proposal (200, not 202), as it stands, and nothing more is proposed or issued
+    assert (again.status_code, again.json()["id"], again.json()["status"]) == (200, first.json()["id"], "proposed")
+    assert (later.status_code, later.json()["id"], later.json()["status"]) == (200, first.json()["id"], "approved")
+    assert IssuanceProposal.objects.count() == 1 and issues() == 1
+    assert position_of(alice, security).total == 6_000
+    # and the key with other holders is refused, naming the key, and changes nothing
+    before = everything()
+    other = api.post(url, {**body, "holders": body["holders"][:1]}, format="json")
+    assert (other.status_code, other.json()["code"]) == (409, "client_request_id_reused")
+    assert everything() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_issuance_proposal_sent_twice_at_once_with_its_key_proposes_one():
+    # given a depository operator's one proposal, sent twice at once with its key
+    market = build_market()
+    security = market.new_security("830067")
+    alice, bob = market.investor(), market.investor()
+
+    def send():
+        return issuances.issuance_propose_once(
+            actor=market.depository,
+            security_code=security.code,
+            allocations=[Holding(alice, 6_000), Holding(bob, 4_000)],
+            reference="Initial registration",
+            client_request_id="reg-830067",
+        )
+
+    # when both run at once
+    results = run_concurrently([send, send])
+
+    # then one proposal is made, and both answers name it, one of them as made
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len({p.pk for p, _made in results}) == 1 and sorted(made for _p, made in results) == [False, True]
+    assert IssuanceProposal.objects.count() == 1
+    assert AuditEvent.objects.filter(action="issuance_propose").count() == 1

@@ -497,6 +497,11 @@ def test_a_freeze_not_in_force_shows_nothing_frozen_now(market, language):
     assert frozen_now()[cash.pk] == {"en": "100.00 CNY", "zh-hans": "100.00 元"}[language]  # with its unit
     sv.freeze_release(actor=reg2, freeze_id=cash.pk, reason="Lifted")
     assert frozen_now() == {cash.pk: "—", shares.pk: "—", whole.pk: "—"}
+    # and a whole account's freeze lists its parts as a list of the page's language ("；" in Chinese, not "; ")
+    sv.freeze_approve(actor=reg2, freeze_id=whole.pk)
+    code = market.security.code
+    parts = {"en": f"1,000.00 CNY; {code} × 500", "zh-hans": f"1,000.00 元；{code} × 500"}[language]
+    assert frozen_now()[whole.pk] == parts
 
 
 @pytest.mark.parametrize(

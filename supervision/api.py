@@ -19,6 +19,7 @@ from core.crypto import mask_reference
 from core.models import Account, Role, User
 from exchange import selectors as exchange_selectors
 from exchange.api.views import ACCOUNT_FILTER_PARAMETER, CashOutput, PositionOutput, account_param
+from exchange.models import Order
 from kyc.models import KycProfile
 
 from . import selectors, services
@@ -359,6 +360,25 @@ class SupervisedKycOutput(serializers.Serializer):
         return f"C{obj.risk_level}" if obj.risk_level else None
 
 
+class WaitingOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["negotiated", "rfq_answer"], help_text="a negotiated proposal the account made, or a firm answer"
+    )
+    number = serializers.IntegerField(help_text="the negotiated proposal's id, or the request for quote's")
+    security = serializers.CharField()
+    side = serializers.ChoiceField(choices=Order.Side.values, help_text="the account's side")
+    price = serializers.DecimalField(max_digits=20, decimal_places=2)
+    quantity = serializers.IntegerField()
+    holds_cash = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        source="cash",
+        allow_null=True,
+        help_text="the cash it holds reserved; null when it holds the shares (quantity)",
+    )
+    until = serializers.DateTimeField()
+
+
 class SupervisedAccountOutput(serializers.Serializer):
     account = serializers.CharField(source="account.code")
     kind = serializers.ChoiceField(choices=Account.Kind.values, source="account.kind")
@@ -375,6 +395,11 @@ class SupervisedAccountOutput(serializers.Serializer):
     )
     cash = CashOutput(source="balances.cash")
     positions = PositionOutput(many=True, source="balances.positions")
+    waiting = WaitingOutput(
+        many=True,
+        help_text="what else holds part of its cash or shares while it waits, soonest to end first (at most "
+        f"{selectors.WAITING_MAX}): its negotiated proposals, a market maker's firm answers to requests for quote",
+    )
 
 
 class AccountDetailApi(APIView):
@@ -389,4 +414,6 @@ class AccountDetailApi(APIView):
         account = exchange_selectors.account_visible(request.user, code)
         if account is None:
             raise err.NotFound(gettext("No such account."))
-        return Response(SupervisedAccountOutput(selectors.account_overview(account, request.user)).data)
+        overview = selectors.account_overview(account, request.user)
+        overview.waiting = selectors.account_other_holdings(account, selectors.WAITING_MAX)
+        return Response(SupervisedAccountOutput(overview).data)

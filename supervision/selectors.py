@@ -5,7 +5,7 @@ trades, each a link on to its ledger entry, its audit trail and, for a regulator
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, QuerySet
@@ -27,6 +27,7 @@ class AccountOverview:
     balances: dict  # exchange.selectors.account_balances: cash and positions
     part_frozen: bool  # a legal order holds some of its cash or shares
     kyc: KycProfile | None  # an investor's account opening: its state, risk level, qualification (no personal data)
+    waiting: list = field(default_factory=list)  # ``account_other_holdings``, where the reader shows them
 
 
 def account_overview(account: Account, viewer: User) -> AccountOverview:
@@ -77,6 +78,9 @@ class Holding:
     quantity: int
     cash: Decimal | None  # what it holds: cash, or shares (``quantity``)
     until: dt.datetime
+
+
+WAITING_MAX = 50  # the account's page and API list at most these of ``account_other_holdings``
 
 
 def account_other_holdings(account: Account, limit: int) -> list[Holding]:

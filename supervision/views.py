@@ -371,7 +371,7 @@ def account(request, code: str):
         # what else holds part of its cash or shares (a negotiated proposal, a firm answer): its reserved explained
         "holdings": [
             {**vars(h), "side_label": choice_label(Order.Side, h.side)}
-            for h in selectors.account_other_holdings(found, ACCOUNT_ROWS_MAX)
+            for h in selectors.account_other_holdings(found, selectors.WAITING_MAX)
         ],
         "rows_max": ACCOUNT_ROWS_MAX,
         "trades": trades,

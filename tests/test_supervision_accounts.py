@@ -273,4 +273,21 @@ def test_what_else_holds_an_accounts_cash_or_shares_is_listed_beside_its_orders(
     assert 'id="holdings-table"' not in client.get(f"/supervision/accounts/{other.code}/").content.decode()
     # and what they hold is the reserved the page shows beside its orders'
     assert position_of(investor, market.security).reserved == 100
+    # and the API gives the same, with what each holds
+    waiting = {
+        code: api_for(reg1).get(f"/api/v1/accounts/{code}/").json()["waiting"] for code in (investor.code, mm.code)
+    }
+    assert [
+        (w["kind"], w["number"], w["side"], w["price"], w["quantity"], w["holds_cash"]) for w in waiting[investor.code]
+    ] == [("negotiated", proposal.pk, "sell", "10.00", 100, None)]
+    assert [
+        (w["kind"], w["number"], w["side"], w["price"], w["quantity"], w["holds_cash"]) for w in waiting[mm.code]
+    ] == [("rfq_answer", request.pk, "sell", "10.05", 200, None)]
+    assert api_for(reg1).get(f"/api/v1/accounts/{other.code}/").json()["waiting"] == []
+    # and a proposal to buy holds its cash: the price, quantity and fee it reserved
+    buyer = market.investor(cash="5000")
+    bid, _code, _made = proposed(buyer, market.security, "buy", 100, investor, "neg-2", price="10.00")
+    [held] = api_for(reg1).get(f"/api/v1/accounts/{buyer.code}/").json()["waiting"]
+    assert (held["side"], held["holds_cash"]) == ("buy", str(bid.reserved_cash)) and bid.reserved_cash > D("1000")
+    before = snapshot()
     assert snapshot() == before

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core import spreadsheet
 from core.api.errors import JsonErrorsMixin
-from core.api.fields import StrictInput, StrictInteger, require_no_body
+from core.api.fields import IdempotencyKey, StrictInput, StrictInteger, require_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import audit_record, client_ip
@@ -43,13 +43,12 @@ class HolderInput(StrictInput, serializers.Serializer):
 class IssuanceInput(StrictInput, serializers.Serializer):
     holders = HolderInput(many=True, allow_empty=False)
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    client_request_id = serializers.CharField(
-        max_length=64,
+    client_request_id = IdempotencyKey(
         required=False,
         default="",
-        help_text="Your own key for this proposal (1 to 64 characters): a retry with it answers the proposal made "
-        "first (200, not 202) instead of a second one, whatever became of it since; the key used for another "
-        "proposal is a 409 client_request_id_reused.",
+        help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 202) "
+        "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
+        "client_request_id_reused.",
     )
 
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, Moment, StrictInput, StrictInteger, require_no_body
+from core.api.fields import DecimalString, IdempotencyKey, Moment, StrictInput, StrictInteger, require_no_body
 from core.api.pagination import BIGINT_MAX, Pagination, whole_param, whole_parameter
 from core.api.schema import ERRORS, choice_param, paginated
 from core.audit import client_ip
@@ -100,13 +100,12 @@ class FreezeInput(StrictInput, serializers.Serializer):
     legal_date = serializers.DateField(required=False, allow_null=True, default=None)
     reason = serializers.CharField(max_length=500)
     expires_at = Moment(required=False, allow_null=True, default=None)
-    client_request_id = serializers.CharField(
-        max_length=64,
+    client_request_id = IdempotencyKey(
         required=False,
         default="",
-        help_text="Your own key for this proposal (1 to 64 characters): a retry with it returns the proposal made "
-        "first (200, not 201) instead of a second one, whatever became of it since; the key used for another "
-        "proposal is a 409 client_request_id_reused.",
+        help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 201) "
+        "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
+        "client_request_id_reused.",
     )
 
 
@@ -216,13 +215,12 @@ class ForcedTransferInput(StrictInput, serializers.Serializer):
     amount = DecimalString(required=False, allow_null=True, default=None, max_digits=20)
     legal_reference = serializers.CharField(max_length=300)
     reason = serializers.CharField(max_length=500)
-    client_request_id = serializers.CharField(
-        max_length=64,
+    client_request_id = IdempotencyKey(
         required=False,
         default="",
-        help_text="Your own key for this proposal (1 to 64 characters): a retry with it returns the proposal made "
-        "first (200, not 201) instead of a second one, whatever became of it since; the key used for another "
-        "proposal is a 409 client_request_id_reused.",
+        help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 201) "
+        "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
+        "client_request_id_reused.",
     )
 
 

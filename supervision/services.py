@@ -89,7 +89,7 @@ from .entries import (
 )
 from .models import REQUEST_ID_LENGTH, Correction, ForcedTransfer, Freeze
 
-# What makes two freeze proposals, or two forced transfers, the same request (a retry with its client_request_id).
+# What makes two freeze proposals the same request (a retry with its client_request_id).
 FREEZE_TERMS = (
     "account_id",
     "kind",
@@ -102,18 +102,6 @@ FREEZE_TERMS = (
     "legal_date",
     "reason",
     "expires_at",
-)
-TRANSFER_TERMS = (
-    "freeze_id",
-    "receiver_id",
-    "security_id",
-    "amount",
-    "quantity",
-    "legal_reference",
-    "legal_authority",
-    "legal_document",
-    "legal_date",
-    "reason",
 )
 
 NotProposed, SameProposer = err.NotProposed, err.SameProposer

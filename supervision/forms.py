@@ -65,4 +65,8 @@ class CorrectionForm(forms.Form):
 
 
 class AccountLookupForm(forms.Form):
-    code = forms.CharField(label=_("Account code"), max_length=32)
+    code = forms.CharField(
+        label=_("Account code"),
+        max_length=32,
+        help_text=_("As INV000005 (an investor), MM000002 (a market maker) or FEE000001 (a fee account); any case."),
+    )

@@ -322,7 +322,10 @@ def accounts(request):
         account = exchange_selectors.account_visible(request.user, form.cleaned_data["code"])
         if account is not None:
             return redirect("supervision-account", code=account.code)
-        form.add_error("code", gettext("No such account."))
+        form.add_error(
+            "code",
+            gettext("No account has the code %(code)s.") % {"code": Account.typed_code(form.cleaned_data["code"])},
+        )
     held = [
         {"account": a, "name": account_name_for(a, request.user)}
         for a in selectors.accounts_under_order()[: ACCOUNT_ROWS_HELD + 1]

@@ -114,7 +114,10 @@ def test_a_code_typed_in_small_letters_finds_the_account_and_an_unknown_one_is_a
     missing = client.get("/supervision/accounts/", {"code": "INV999999"}, HTTP_ACCEPT_LANGUAGE="en")
     assert missing.status_code == 200
     text = missing.content.decode()
-    assert "No such account." in text and 'value="INV999999"' in text
+    # naming the code as read, and how codes look (found by a walk: "No such account." said neither)
+    assert "No account has the code INV999999." in text and 'value="INV999999"' in text
+    assert "As INV000005 (an investor), MM000002 (a market maker) or FEE000001 (a fee account); any case." in text
+    assert 'aria-describedby="id_code_helptext' in text
     assert client.get("/supervision/accounts/INV999999/").status_code == 404
     response = api_for(reg1).get("/api/v1/accounts/INV999999/")
     assert response.status_code == 404 and response.json()["code"] == "not_found"

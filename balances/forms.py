@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import IntegerField
 from registry.models import Security
 
 
@@ -21,8 +22,8 @@ class IssuanceForm(forms.Form):
 
 class HolderForm(forms.Form):
     account = forms.CharField(label=_("Account"), max_length=32)
-    quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12)
-    locked_quantity = forms.IntegerField(label=_("Locked up"), min_value=0, max_value=10**12, required=False)
+    quantity = IntegerField(label=_("Shares"), min_value=1, max_value=10**12)
+    locked_quantity = IntegerField(label=_("Locked up"), min_value=0, max_value=10**12, required=False)
     locked_until = forms.DateField(
         label=_("Lock-up ends"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
     )

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from . import errors as err
 from . import tokens
 from .audit import client_ip
+from .forms import IntegerField
 from .settings_forms import CurrentPasswordMixin, current_password
 from .settings_views import wrong_password
 
@@ -36,7 +37,7 @@ class ApiTokenForm(CurrentPasswordMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         top = settings.API_TOKEN_MAX_DAYS  # read now: the operator's setting, not the one at import
-        self.fields["days"] = forms.IntegerField(
+        self.fields["days"] = IntegerField(
             label=gettext("Lifetime (days)"),
             min_value=1,
             max_value=top,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.forms.formsets import BaseFormSet
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
@@ -79,14 +80,65 @@ class LoginForm(AuthenticationForm):
         field.validators.append(MaxLengthValidator(field.max_length))
 
 
+class _GroupedInt(int):
+    """A field's bound as the pages write numbers, "1,000,000,000,000" where it is said (``%s``), and still the number
+    it is where it is counted (a plural's)."""
+
+    def __str__(self) -> str:
+        return f"{int(self):,}"
+
+
+class _GroupedDecimal(Decimal):
+    def __str__(self) -> str:
+        return f"{Decimal(self):,}"
+
+
+class _GroupedBound:
+    """Django's bound validator, saying its limit grouped: "Ensure this value is less than or equal to
+    1,000,000,000,000." where Django wrote 1000000000000 (found by a walk)."""
+
+    def __call__(self, value):
+        cleaned = self.clean(value)
+        limit = self.limit_value() if callable(self.limit_value) else self.limit_value
+        if self.compare(cleaned, limit):
+            grouped = _GroupedInt(limit) if isinstance(limit, int) else _GroupedDecimal(limit)
+            raise ValidationError(
+                self.message, code=self.code, params={"limit_value": grouped, "show_value": cleaned, "value": value}
+            )
+
+
+class _GroupedMaxValue(_GroupedBound, MaxValueValidator):
+    pass
+
+
+class _GroupedMinValue(_GroupedBound, MinValueValidator):
+    pass
+
+
+class GroupedBounds:
+    """A number field whose bounds' errors write the bound as the pages write numbers."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        grouped = {MaxValueValidator: _GroupedMaxValue, MinValueValidator: _GroupedMinValue}
+        self.validators = [
+            grouped[type(v)](v.limit_value, v.message) if type(v) in grouped else v for v in self.validators
+        ]
+
+
+class IntegerField(GroupedBounds, forms.IntegerField):
+    """Django's ``IntegerField``, its bounds said grouped."""
+
+
 # What a person writes as an amount: ASCII digits with at most one point, and a minus sign the field's minimum
 # then refuses as too small.
 _PLAIN_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 
 
-class PlainDecimalField(forms.DecimalField):
+class PlainDecimalField(GroupedBounds, forms.DecimalField):
     """Django's ``DecimalField``, reading only a plain number. Django's reads what Python's ``Decimal`` reads:
-    "1e5" (a deposit of "1e5" moved 100,000 yuan), "Infinity"'s kin and digits of other scripts."""
+    "1e5" (a deposit of "1e5" moved 100,000 yuan), "Infinity"'s kin and digits of other scripts. Its bounds are
+    said grouped."""
 
     default_error_messages = {"invalid": _("Enter a number such as 10.50: digits, with at most one decimal point.")}
 

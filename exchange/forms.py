@@ -14,7 +14,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import PlainDecimalField
+from core.forms import IntegerField, PlainDecimalField
 from registry.models import Security
 
 from . import services
@@ -43,7 +43,7 @@ class OrderTicketForm(forms.Form):
     side = forms.ChoiceField(
         label=_("Side"), choices=Order.Side.choices, initial=Order.Side.BUY, widget=forms.RadioSelect
     )
-    quantity = forms.IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    quantity = IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
     limit_price = PlainDecimalField(label=_("Limit price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
     time_in_force = forms.ChoiceField(
         label=_("Time in force"),
@@ -90,9 +90,9 @@ class BandSelect(forms.Select):
 class QuoteForm(forms.Form):
     security = forms.ChoiceField(label=_("Security"), widget=BandSelect)
     bid_price = PlainDecimalField(label=_("Bid price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
-    bid_quantity = forms.IntegerField(label=_("Bid size (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    bid_quantity = IntegerField(label=_("Bid size (shares)"), min_value=1, max_value=MAX_QUANTITY)
     ask_price = PlainDecimalField(label=_("Ask price (CNY)"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
-    ask_quantity = forms.IntegerField(label=_("Ask size (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    ask_quantity = IntegerField(label=_("Ask size (shares)"), min_value=1, max_value=MAX_QUANTITY)
 
     def __init__(self, *args, securities: list[Security], **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
 from core.audit import client_ip
-from core.forms import PlainDecimalField, domain_error_message
+from core.forms import IntegerField, PlainDecimalField, domain_error_message
 from core.models import Account, User
 from registry import profile
 
@@ -34,7 +34,7 @@ MAX_QUANTITY = 10**12
 class ProposeForm(forms.Form):
     security = forms.ChoiceField(label=_("Security"))
     side = forms.ChoiceField(label=_("Side"), choices=NegotiatedTrade.Side.choices, initial="buy")
-    quantity = forms.IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    quantity = IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
     price = PlainDecimalField(label=_("Price (CNY)"), min_value=Decimal("0.01"), max_digits=14)
     counterparty = forms.CharField(label=_("Counterparty's account code"), max_length=32)
     client_request_id = forms.CharField(max_length=64, widget=forms.HiddenInput)

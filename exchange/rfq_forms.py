@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from core.forms import PlainDecimalField
+from core.forms import IntegerField, PlainDecimalField
 from registry.models import Security
 
 from .forms import MAX_QUANTITY, PRICE_DIGITS
@@ -21,7 +21,7 @@ class RfqForm(forms.Form):
     side = forms.ChoiceField(
         label=_("Side"), choices=Order.Side.choices, initial=Order.Side.BUY, widget=forms.RadioSelect
     )
-    quantity = forms.IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
+    quantity = IntegerField(label=_("Quantity (shares)"), min_value=1, max_value=MAX_QUANTITY)
     client_request_id = forms.CharField(max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, securities: list[Security], **kwargs) -> None:
@@ -43,7 +43,7 @@ class RfqAnswerForm(forms.Form):
             "min_value": _("The price must be at least %(limit_value)s."),
         },
     )
-    valid_seconds = forms.IntegerField(
+    valid_seconds = IntegerField(
         label=_("Valid for (seconds)"),
         min_value=1,
         max_value=MAX_VALID_SECONDS,

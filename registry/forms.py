@@ -9,7 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
-from core.forms import PlainDecimalField
+from core.forms import IntegerField, PlainDecimalField
 
 from .listing import MAX_HOLDERS_LIMIT, MAX_HOLDING_DAYS, Parameters
 from .models import Disclosure, Security
@@ -23,7 +23,7 @@ class SecurityForm(forms.Form):
     risk_rating = forms.TypedChoiceField(
         label=_("Risk rating"), coerce=int, choices=[(n, f"R{n}") for n in range(1, 6)]
     )
-    lot_size = forms.IntegerField(label=_("Lot size (shares)"), min_value=1, max_value=1_000_000, initial=100)
+    lot_size = IntegerField(label=_("Lot size (shares)"), min_value=1, max_value=1_000_000, initial=100)
     tick_size = PlainDecimalField(label=_("Tick size"), min_value=Decimal("0.01"), decimal_places=2, initial="0.01")
     reference_price = PlainDecimalField(label=_("Reference price"), min_value=Decimal("0.01"), decimal_places=2)
     band_pct = PlainDecimalField(
@@ -33,13 +33,13 @@ class SecurityForm(forms.Form):
         decimal_places=2,
         initial="30",
     )
-    max_holders = forms.IntegerField(label=_("Holder cap"), min_value=1, max_value=MAX_HOLDERS_LIMIT, initial=200)
+    max_holders = IntegerField(label=_("Holder cap"), min_value=1, max_value=MAX_HOLDERS_LIMIT, initial=200)
     trading_modes = forms.MultipleChoiceField(
         label=_("Trading modes"), choices=MODE_CHOICES, widget=forms.CheckboxSelectMultiple, initial=["market_making"]
     )
     settlement_mode = forms.ChoiceField(label=_("Settlement"), choices=Security.SettlementMode.choices)
     qualified_only = forms.BooleanField(label=_("Qualified investors only"), required=False)
-    min_holding_days = forms.IntegerField(
+    min_holding_days = IntegerField(
         label=_("Minimum holding period (trading days)"), min_value=0, max_value=MAX_HOLDING_DAYS, initial=0
     )
 

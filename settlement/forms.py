@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import errors as err
-from core.forms import PlainDecimalField
+from core.forms import IntegerField, PlainDecimalField
 from core.models import Account, Role
 
 from .instructions import MAX_AMOUNT
@@ -101,7 +101,7 @@ class CertificateForm(forms.Form):
     # One rule and one message for every year out of range, the holdings certificate's own (from the year the
     # account was opened to this one, ``certificate_year_error``): bounds of 1990 and 2999 here said "less than or
     # equal to 2999" to 99999, and 2999 was refused after it.
-    year = forms.IntegerField(label=_("Year"))
+    year = IntegerField(label=_("Year"))
 
     def __init__(self, *args, account: Account, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import REASON_MAX_LENGTH
-from core.forms import PlainDecimalField
+from core.forms import IntegerField, PlainDecimalField
 from exchange.forms import PRICE_DIGITS
 
 from .models import Freeze
@@ -18,7 +18,7 @@ class FreezeForm(forms.Form):
     account = forms.CharField(label=_("Account"), max_length=32)
     kind = forms.ChoiceField(label=_("What to freeze"), choices=Freeze.Kind.choices, widget=forms.RadioSelect)
     security = forms.CharField(label=_("Security (shares only)"), max_length=16, required=False)
-    quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
+    quantity = IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
     amount = PlainDecimalField(
         label=_("Amount (CNY)"), min_value=Decimal("0.01"), decimal_places=2, max_digits=20, required=False
     )
@@ -45,10 +45,10 @@ class FreezeForm(forms.Form):
 
 
 class ForcedTransferForm(forms.Form):
-    freeze = forms.IntegerField(label=_("Freeze number"), min_value=1)
+    freeze = IntegerField(label=_("Freeze number"), min_value=1)
     receiver = forms.CharField(label=_("Receiving account"), max_length=32)
     security = forms.CharField(label=_("Security (shares only)"), max_length=16, required=False)
-    quantity = forms.IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
+    quantity = IntegerField(label=_("Shares"), min_value=1, max_value=10**12, required=False)
     amount = PlainDecimalField(
         label=_("Amount (CNY)"), min_value=Decimal("0.01"), decimal_places=2, max_digits=20, required=False
     )
@@ -57,10 +57,10 @@ class ForcedTransferForm(forms.Form):
 
 
 class CorrectionForm(forms.Form):
-    trade = forms.IntegerField(label=_("Trade number"), min_value=1)
+    trade = IntegerField(label=_("Trade number"), min_value=1)
     # No decimal_places: a price off the tick gets the market's tick message from the service, not Django's.
     new_price = PlainDecimalField(label=_("Corrected price"), min_value=Decimal("0.01"), max_digits=PRICE_DIGITS)
-    new_quantity = forms.IntegerField(label=_("Corrected quantity (0 reverses the trade)"), min_value=0)
+    new_quantity = IntegerField(label=_("Corrected quantity (0 reverses the trade)"), min_value=0)
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)
 
 

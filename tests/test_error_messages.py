@@ -580,3 +580,67 @@ def test_a_body_of_json_null_is_refused_in_the_language_asked_for_not_in_drfs_en
     if language == "en":
         assert body["message"] == "The request body is null: send a JSON object with the operation's fields."
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "language, message",
+    [
+        ("en", "Ensure this value is less than or equal to 1,000,000,000,000."),
+        ("zh-hans", "确保该值小于或等于1,000,000,000,000。"),
+    ],
+)
+def test_a_quantity_over_its_bound_names_the_bound_grouped_as_the_pages_write_numbers(market, language, message):
+    # given an investor at the order ticket
+    from tests.test_pages import client_for, ticket_data
+
+    investor = market.investor(cash="100000")
+    client = client_for(investor.owner)
+    before = snapshot()
+
+    # when the quantity is over the ticket's bound
+    response = client.post(
+        "/orders/new/", ticket_data(market.security, quantity=str(10**13)), HTTP_ACCEPT_LANGUAGE=language
+    )
+
+    # then the form says the bound as the pages write numbers (found by a walk: "1000000000000"), and nothing changed
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert snapshot() == before
+
+
+def test_a_fields_bound_is_grouped_where_said_and_still_a_number_where_counted():
+    from django import forms as django_forms
+
+    from core.forms import IntegerField, PlainDecimalField
+
+    # given fields with bounds, one with its own plural message (an RFQ answer's seconds)
+    seconds = IntegerField(
+        min_value=1,
+        max_value=3600,
+        error_messages={"max_value": "at most %(limit_value)s seconds", "min_value": "at least %(limit_value)s"},
+    )
+    amount = PlainDecimalField(min_value=Decimal("0.01"), max_value=Decimal("1000000.50"), decimal_places=2)
+    with translation.override("en"):
+        # when each is given a value past a bound, then the bound is written grouped
+        with pytest.raises(DjangoValidationError) as too_long:
+            seconds.clean("3601")
+        assert too_long.value.messages == ["at most 3,600 seconds"]
+        with pytest.raises(DjangoValidationError) as too_much:
+            amount.clean("1000000.51")
+        assert too_much.value.messages == ["Ensure this value is less than or equal to 1,000,000.50."]
+        with pytest.raises(DjangoValidationError) as too_little:
+            amount.clean("0")
+        assert too_little.value.messages == ["Ensure this value is greater than or equal to 0.01."]
+        # and a plural message chooses its form by the bound as a number (an RFQ answer's seconds)
+        from exchange.rfq_forms import RfqAnswerForm
+        from exchange.services.rfq import MAX_VALID_SECONDS
+
+        with pytest.raises(DjangoValidationError) as plural:
+            RfqAnswerForm.base_fields["valid_seconds"].clean(str(MAX_VALID_SECONDS + 1))
+        assert plural.value.messages == [f"An answer may stay firm for at most {MAX_VALID_SECONDS:,} seconds."]
+        assert seconds.clean("3600") == 3600 and amount.clean("1000000.50") == Decimal("1000000.50")
+    # and Django's own field (anything not ours) is left as Django makes it
+    with translation.override("en"):
+        with pytest.raises(DjangoValidationError) as django_own:
+            django_forms.IntegerField(max_value=10**12).clean(str(10**13))
+        assert django_own.value.messages == ["Ensure this value is less than or equal to 1000000000000."]

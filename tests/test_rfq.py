@@ -467,7 +467,7 @@ def test_bad_page_input_is_a_message_and_changes_nothing(desk, client):
         ("10.00", "", "Give the seconds the answer stays firm."),
         ("10.00", "1.5", "Give the seconds the answer stays firm as a whole number."),
         ("10.00", "0", "An answer must stay firm for at least 1 second."),
-        ("10.00", "3601", "An answer may stay firm for at most 3600 seconds."),
+        ("10.00", "3601", "An answer may stay firm for at most 3,600 seconds."),
     ],
 )
 def test_an_answers_value_out_of_range_is_refused_naming_its_field(desk, client, settings, price, seconds, reason):

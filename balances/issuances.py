@@ -28,6 +28,7 @@ from django.utils.translation import gettext
 
 from core import errors as err
 from core.audit import audit_record
+from core.idempotency import key_checked, made_before
 from core.models import Account, Role, User
 from registry.models import Security
 
@@ -68,18 +69,10 @@ def _retried(actor: User, key: str, security_code: str, allocations, reference: 
     approval would fail), or ``RequestIdConflict`` when the key was used for another."""
     if not key:
         return None
-    first = IssuanceProposal.objects.filter(proposed_by=actor, client_request_id=key).select_related("security").first()
-    if first is None:
-        return None
     holdings = sorted((h if isinstance(h, Holding) else Holding(*h) for h in allocations), key=lambda h: h.account.pk)
-    same = (first.security.code, first.allocations, first.reference) == (
-        security_code,
-        [_allocation(h) for h in holdings],
-        reference,
-    )
-    if not same:
-        raise err.RequestIdConflict()
-    return first
+    terms = (security_code, [_allocation(h) for h in holdings], reference)
+    rows = IssuanceProposal.objects.filter(proposed_by=actor, client_request_id=key).select_related("security")
+    return made_before(rows, lambda first: (first.security.code, first.allocations, first.reference) == terms)
 
 
 def issuance_propose_once(
@@ -94,8 +87,7 @@ def issuance_propose_once(
     """The proposal, and whether this call made it: with an API client's ``client_request_id``, a retry answers the
     proposal made first (``False``), whatever became of it since; the key used for another is a
     ``RequestIdConflict``. Two sent at once make one (a unique index per proposer: the second finds the first)."""
-    if len(client_request_id) > 64:
-        raise err.InvalidInput(gettext("client_request_id must be 1 to 64 characters."))
+    client_request_id = key_checked(client_request_id)
     if actor.role in DEPOSITORY and (
         first := _retried(actor, client_request_id, security_code, allocations, reference)
     ):

@@ -13,13 +13,13 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core.idempotency import KEY_MAX_LENGTH
 from core.models import MONEY, Account, User
 from exchange.models import Trade
 from registry.models import Security
 
 # An API client's own key for a proposal (a freeze, a forced transfer): a retry with it returns the first proposal,
-# not a second one (``services._retried``); one proposer's keys are unique, blank when none is given.
-REQUEST_ID_LENGTH = 64
+# not a second one (``core.idempotency``); one proposer's keys are unique, blank when none is given.
 
 
 def _request_once(prefix: str) -> models.UniqueConstraint:
@@ -111,7 +111,7 @@ class Freeze(Proposal):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=500, blank=True)
     end_entry = models.BigIntegerField(null=True, blank=True)
-    client_request_id = models.CharField(max_length=REQUEST_ID_LENGTH, blank=True, default="")
+    client_request_id = models.CharField(max_length=KEY_MAX_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
@@ -160,7 +160,7 @@ class ForcedTransfer(Proposal):
     legal_authority = models.CharField(max_length=200, blank=True)
     legal_document = models.CharField(max_length=100, blank=True)
     legal_date = models.DateField(null=True, blank=True)
-    client_request_id = models.CharField(max_length=REQUEST_ID_LENGTH, blank=True, default="")
+    client_request_id = models.CharField(max_length=KEY_MAX_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]

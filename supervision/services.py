@@ -58,6 +58,7 @@ from balances.entries import CashAmount, FrozenAtUnlock, ShareAmount
 from balances.services import MAX_AMOUNT, ClaimsMoved, cash_lock, positions_lock
 from core import errors as err
 from core.audit import audit_record
+from core.idempotency import key_checked, made_before
 from core.models import Account, Role, User
 from core.money import ZERO, amount_text, money, notional, shares_text
 from exchange import pretrade
@@ -87,7 +88,7 @@ from .entries import (
     SecurityQuantity,
     UnfreezeEntry,
 )
-from .models import REQUEST_ID_LENGTH, Correction, ForcedTransfer, Freeze
+from .models import Correction, ForcedTransfer, Freeze
 
 # What makes two freeze proposals the same request (a retry with its client_request_id).
 FREEZE_TERMS = (
@@ -212,21 +213,13 @@ def _legal(reference: str, authority: str, document: str, date: dt.date | None) 
     }
 
 
-def _request_id(key: str) -> str:
-    if len(key) > REQUEST_ID_LENGTH:
-        raise err.InvalidInput(gettext("client_request_id must be 1 to 64 characters."))
-    return key
-
-
 def _retried(model, actor: User, key: str, terms: dict):
     """The proposal ``actor`` made before with the API client's ``key`` (a retry), or None: the same terms, or
-    ``RequestIdConflict`` when the key was used for other ones (as an order's ``client_order_id``)."""
+    ``RequestIdConflict`` when the key was used for other ones (``core.idempotency``)."""
     if not key:
         return None
-    first = model.objects.filter(proposed_by=actor, client_request_id=key).first()
-    if first is not None and any(getattr(first, name) != value for name, value in terms.items()):
-        raise err.RequestIdConflict()
-    return first
+    rows = model.objects.filter(proposed_by=actor, client_request_id=key)
+    return made_before(rows, lambda first: all(getattr(first, name) == value for name, value in terms.items()))
 
 
 def _locked(model, pk: int):
@@ -276,7 +269,7 @@ def freeze_propose_once(
     retry returns the freeze proposed first (``False``), whatever became of it since; the key used for another
     freeze is a ``RequestIdConflict``."""
     _require(actor, REGULATORS, gettext("Only regulators freeze assets."))
-    client_request_id = _request_id(client_request_id)
+    client_request_id = key_checked(client_request_id)
     target = _account(account)
     given = [amount is not None, quantity is not None or security is not None, bool(whole_account), bool(trading)]
     if sum(given) != 1:
@@ -932,7 +925,7 @@ def forced_transfer_propose_once(
     retry returns the transfer proposed first (``False``), whatever became of it or its freeze since; the key used
     for another transfer is a ``RequestIdConflict``."""
     _require(actor, REGULATORS, gettext("Only regulators order forced transfers."))
-    client_request_id = _request_id(client_request_id)
+    client_request_id = key_checked(client_request_id)
     terms = {
         "freeze_id": freeze_id,
         "receiver": receiver,

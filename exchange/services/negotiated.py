@@ -38,6 +38,7 @@ from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.audit import audit_record
 from core.errors import DomainError
+from core.idempotency import made_before
 from core.models import Account, User
 from core.money import ZERO, notional
 from ledger.services import entries_write
@@ -126,14 +127,10 @@ def _same_request(p: NegotiatedTrade, req: NegotiatedRequest) -> bool:
 
 
 def _existing(account: Account, req: NegotiatedRequest) -> NegotiatedTrade | None:
-    p = (
-        NegotiatedTrade.objects.select_related("security", "counterparty")
-        .filter(proposer=account, client_request_id=req.client_request_id)
-        .first()
+    rows = NegotiatedTrade.objects.select_related("security", "counterparty").filter(
+        proposer=account, client_request_id=req.client_request_id
     )
-    if p is not None and not _same_request(p, req):
-        raise err.RequestIdConflict()
-    return p
+    return made_before(rows, lambda p: _same_request(p, req))
 
 
 def negotiated_propose(

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from balances.services import cash_lock, positions_lock
 from core import errors as err
+from core.idempotency import made_before
 from core.models import Account, User
 from core.prepared import Statement
 from ledger.services import ENTRY_ID_DRAWN
@@ -48,12 +49,8 @@ def _same_request(order: Order, req: OrderRequest) -> bool:
 
 
 def _existing_order(account: Account, req: OrderRequest) -> Order | None:
-    order = (
-        Order.objects.select_related("security").filter(account=account, client_order_id=req.client_order_id).first()
-    )
-    if order is not None and not _same_request(order, req):
-        raise err.IdempotencyConflict()
-    return order
+    rows = Order.objects.select_related("security").filter(account=account, client_order_id=req.client_order_id)
+    return made_before(rows, lambda order: _same_request(order, req), conflict=err.IdempotencyConflict)
 
 
 def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> tuple[Order, bool]:

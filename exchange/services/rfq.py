@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy
 
 from balances.services import cash_lock, positions_lock
 from core import errors as err
+from core.idempotency import made_before
 from core.models import Account, User
 from core.money import ZERO, notional
 from registry import profile
@@ -85,14 +86,12 @@ class RfqRequestInput:
 
 
 def _existing_request(account: Account, req: RfqRequestInput) -> RfqRequest | None:
-    rfq = (
-        RfqRequest.objects.select_related("security")
-        .filter(account=account, client_request_id=req.client_request_id)
-        .first()
+    rows = RfqRequest.objects.select_related("security").filter(
+        account=account, client_request_id=req.client_request_id
     )
-    if rfq is not None and (rfq.security.code, rfq.side, rfq.quantity) != (req.security, req.side, req.quantity):
-        raise err.RequestIdConflict()
-    return rfq
+    return made_before(
+        rows, lambda rfq: (rfq.security.code, rfq.side, rfq.quantity) == (req.security, req.side, req.quantity)
+    )
 
 
 def rfq_request(

@@ -45,7 +45,6 @@ class IssuanceInput(StrictInput, serializers.Serializer):
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     client_request_id = IdempotencyKey(
         required=False,
-        default="",
         help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 202) "
         "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
         "client_request_id_reused.",
@@ -167,7 +166,7 @@ class IssuanceApi(APIView):
                 for h in holders
             ],
             reference=data.validated_data["reference"],
-            client_request_id=data.validated_data["client_request_id"],
+            client_request_id=data.validated_data.get("client_request_id", ""),
             ip=client_ip(request),
         )
         return Response(IssuanceProposalOutput(proposal).data, status=202 if made else 200)

@@ -102,7 +102,6 @@ class FreezeInput(StrictInput, serializers.Serializer):
     expires_at = Moment(required=False, allow_null=True, default=None)
     client_request_id = IdempotencyKey(
         required=False,
-        default="",
         help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 201) "
         "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
         "client_request_id_reused.",
@@ -217,7 +216,6 @@ class ForcedTransferInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
     client_request_id = IdempotencyKey(
         required=False,
-        default="",
         help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 201) "
         "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
         "client_request_id_reused.",

@@ -311,3 +311,31 @@ def test_a_nullable_reference_or_page_link_says_null_as_openapi_3_1_does(schema)
     assert envelope["properties"]["next"]["type"] == envelope["properties"]["previous"]["type"] == ["string", "null"]
     # and nothing anywhere says "nullable", which 3.1 does not know
     assert '"nullable"' not in json.dumps(schema)
+
+
+def _subschemas(node, where="#"):
+    if isinstance(node, dict):
+        if "type" in node or "$ref" in node or "oneOf" in node or "enum" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from _subschemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _subschemas(value, f"{where}/{i}")
+
+
+def test_every_default_and_example_in_the_schema_is_a_value_its_own_schema_takes(schema):
+    # Given the published schema (found by an outside client: an optional client_request_id documented
+    # "default: ''" beside "minLength: 1" and its pattern, so openapi-spec-validator refused the whole document and
+    # a generated client filled in "", which the API refuses), when each documented default and example is checked
+    # against the schema it sits in, then every one is a value that schema takes.
+    from jsonschema import Draft202012Validator
+
+    wrong = []
+    for where, node in _subschemas(schema):
+        own = {key: value for key, value in node.items() if key not in ("default", "example", "examples")}
+        check = Draft202012Validator({**own, "components": schema["components"]})
+        for name in ("default", "example"):
+            if name in node and not check.is_valid(node[name]):
+                wrong.append(f"{where}/{name}: {node[name]!r}")
+    assert wrong == []

@@ -21,7 +21,7 @@ from core import spreadsheet
 from core.api.errors import JsonErrorsMixin
 from core.api.fields import IdempotencyKey, StrictInput, StrictInteger, require_no_body
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, choice_param, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, choice_param, paginated
 from core.audit import audit_record, client_ip
 from core.models import Account
 from core.roles import SUPERVISORS
@@ -186,7 +186,7 @@ class IssuanceProposalListApi(APIView):
             OpenApiParameter("security", str, required=False),
             OpenApiParameter("status", str, enum=IssuanceProposal.Status.values, required=False),
         ],
-        responses={200: IssuanceProposalOutput(many=True), **ERRORS},
+        responses={200: IssuanceProposalOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         if request.user.role not in ISSUANCE_READERS:

@@ -39,7 +39,7 @@ from core import tokens
 from core.api.fields import NewPassword, StrictInput, Upload, takes_no_body
 from core.api.pagination import Pagination
 from core.api.parsers import FormParser, MultiPartParser
-from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
 from core.permissions import require_role
@@ -437,7 +437,7 @@ class ApplicationListApi(APIView):
             OpenApiParameter("state", str, required=False, enum=KycProfile.State.values),
             OpenApiParameter("q", str, required=False),
         ],
-        responses={200: ProfileOutput(many=True), **ERRORS},
+        responses={200: ProfileOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         params = request.query_params

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import DecimalString, IdempotencyKey, Moment, StrictInput, StrictInteger, require_no_body
 from core.api.pagination import BIGINT_MAX, Pagination, whole_param, whole_parameter
-from core.api.schema import ERRORS, choice_param, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.crypto import mask_reference
 from core.models import Account, Role, User
@@ -143,7 +143,7 @@ class FreezeListApi(APIView):
             ACCOUNT_FILTER_PARAMETER,
             OpenApiParameter("status", str, enum=Freeze.Status.values, required=False),
         ],
-        responses={200: FreezeOutput(many=True), **ERRORS},
+        responses={200: FreezeOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         qs = _freezes_for(request.user)
@@ -225,7 +225,7 @@ class ForcedTransferInput(StrictInput, serializers.Serializer):
 class ForcedTransferListApi(APIView):
     pagination_class = Pagination
 
-    @extend_schema(responses={200: ForcedTransferOutput(many=True), **ERRORS})
+    @extend_schema(responses={200: ForcedTransferOutput(many=True), **LIST_ERRORS})
     def get(self, request):
         if request.user.role not in SUPERVISORY_READERS:
             raise err.PermissionDenied()
@@ -276,7 +276,7 @@ class CorrectionListApi(APIView):
 
     @extend_schema(
         parameters=[whole_parameter("trade", 1, BIGINT_MAX, "the corrected trade's id")],
-        responses={200: CorrectionOutput(many=True), **ERRORS},
+        responses={200: CorrectionOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         if request.user.role not in CORRECTION_READERS:

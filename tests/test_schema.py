@@ -364,3 +364,28 @@ def test_a_whole_list_documents_no_not_found_or_conflict_it_cannot_answer(schema
     # when its documented answers are read, then they are the page and the errors it can give: a malformed query
     # (400), no login (401), a role that may not read it (403), an Accept it cannot answer (406).
     assert set(schema["paths"][path]["get"]["responses"]) == {"200", "400", "401", "403", "406"}
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "status", "code"),
+    [
+        ({}, "application/xml", 406, "not_acceptable"),
+        ({"format": "json"}, "text/html", 406, "not_acceptable"),
+        ({"format": "xml"}, "application/json", 400, "invalid_input"),
+    ],
+)
+def test_the_schemas_errors_are_json_as_the_apis(db, query, accept, status, code):
+    # Given a client asking for the schema in a form it does not come in (found by an outside client: the 406 and
+    # the 400 came in YAML, drf-spectacular's first renderer, under Content-Type application/vnd.oai.openapi)
+    from rest_framework.test import APIClient
+
+    # when it asks
+    answer = APIClient().get("/api/schema/", query, HTTP_ACCEPT=accept)
+
+    # then the error is the API's JSON error
+    assert answer.status_code == status
+    assert answer["Content-Type"] == "application/json"
+    assert json.loads(answer.content)["code"] == code
+    # and the schema itself is still served as asked
+    assert APIClient().get("/api/schema/", {"format": "json"}).json()["openapi"].startswith("3.1")
+    assert APIClient().get("/api/schema/")["Content-Type"].startswith("application/vnd.oai.openapi")

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from .errors import JsonErrorsMixin
 from .pagination import Pagination
 
 
@@ -154,13 +155,15 @@ def schema_language(request) -> str:
         return SCHEMA_LANGUAGE
 
 
-class SchemaView(SpectacularAPIView):
+class SchemaView(JsonErrorsMixin, SpectacularAPIView):
     """``/api/schema/``: the OpenAPI schema, built once a process and language, under a lock; in English unless
     ``?lang=`` asks for another (``schema_language``).
 
     drf-spectacular builds it on every request, and loads its extensions on the first one; two first requests at
     once in one worker's threads (gunicorn's gthread) raced in that loading and answered 500. The schema is
-    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language asked for."""
+    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language asked for. Its errors (an
+    ``Accept`` it cannot answer, an unknown ``?format=``) are JSON, as every other of the API: drf-spectacular
+    answered them in YAML, its first renderer."""
 
     _lock = threading.Lock()
     _built: dict[tuple, dict] = {}

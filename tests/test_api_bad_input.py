@@ -596,3 +596,32 @@ def test_a_repeated_parameter_is_answered_as_every_api_answer_is(trading):
     assert resp.status_code == 400 and "no-store" in resp["Cache-Control"]
     assert "此参数只能给出一次" in resp.content.decode()  # UTF-8, as DRF's answers, not \u escapes
     assert "Content-Security-Policy" in resp and resp["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("put", "/api/v1/counter/clients/", {"GET", "POST"}),
+        ("post", "/api/v1/counter/clients/{code}/trades/", {"GET"}),
+        ("get", "/api/v1/counter/clients/{code}/deposit/", {"POST"}),
+        ("get", "/api/v1/counter/cash-requests/1/approve/", {"POST"}),
+    ],
+)
+def test_a_method_the_counter_does_not_take_is_a_405_whoever_asks(trading, method, path, allowed):
+    # Given a counter address and a method it does not take (found by an outside client: anyone but broker staff
+    # was answered 403 "Only broker staff use the counter.", where every other address of the API answers 405)
+    market, _mm, investor = trading
+    url = path.format(code=investor.code)
+    before = snapshot()
+
+    # when an investor and a staff member send it
+    answers = [getattr(api_for(user), method)(url, {}, format="json") for user in (investor.owner, market.staff)]
+
+    # then both are a 405 naming the methods the address takes, and nothing changed
+    for answer in answers:
+        assert answer.status_code == 405, answer.content
+        assert answer.json()["code"] == "method_not_allowed"
+        assert {m.strip() for m in answer["Allow"].split(",")} >= allowed
+    assert snapshot() == before
+    # and a method it does take is still the staff's alone
+    assert api_for(investor.owner).get("/api/v1/counter/clients/").status_code == 403

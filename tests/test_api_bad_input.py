@@ -625,3 +625,28 @@ def test_a_method_the_counter_does_not_take_is_a_405_whoever_asks(trading, metho
     assert snapshot() == before
     # and a method it does take is still the staff's alone
     assert api_for(investor.owner).get("/api/v1/counter/clients/").status_code == 403
+
+
+def test_a_request_that_is_no_registration_does_not_spend_the_addresses_registrations(market, settings):
+    # Given a limit of two registrations an hour from one address, and a fresh count (found by an outside client:
+    # a GET or OPTIONS of the registration address counted as a registration, so after a few the address was
+    # answered 429 for its real registration, and 429 instead of 405 for the GET)
+    from django.core.cache import cache
+    from django.test import RequestFactory
+    from rest_framework.test import APIClient
+
+    from kyc.throttles import RegistrationThrottle
+
+    settings.KYC_REGISTRATION_RATE = "2/hour"
+    there = {"REMOTE_ADDR": "203.0.113.77"}
+    cache.delete(RegistrationThrottle().get_cache_key(RequestFactory().post("/", **there), None))
+
+    # when the address GETs and OPTIONS the address three times each
+    wrong = [APIClient().get("/api/v1/kyc/register/", **there) for _ in range(3)]
+    described = [APIClient().options("/api/v1/kyc/register/", **there) for _ in range(3)]
+
+    # then each GET is a 405 and each OPTIONS its description, and the address may still register twice
+    assert [r.status_code for r in wrong] == [405] * 3
+    assert [r.status_code for r in described] == [200] * 3
+    posted = [APIClient().post("/api/v1/kyc/register/", {}, format="json", **there) for _ in range(3)]
+    assert [r.status_code for r in posted] == [400, 400, 429]

@@ -110,10 +110,12 @@ class ApiTokenListApi(APIView):
             "token, survives the user's web logouts; a password change or deactivation ends it. Only a web "
             "session (with its CSRF token) may create one: a request authenticated with a token gets a 403 "
             "`token_cannot_mint`. At most `API_TOKEN_SYSTEM_LIMIT` (20) live system tokens: beyond, a 409 "
-            "`too_many_tokens`. The key is in this answer only."
+            "`too_many_tokens`. The key is in this answer only. A wrong password counts as a failed login: the "
+            "`AXES_FAILURE_LIMIT`-th (5 by default) locks the user's logins from that address for a while, a 429 "
+            "`login_locked` with `Retry-After`, as `POST auth/token/` does."
         ),
         request=InputSerializer,
-        responses={201: CreatedSerializer, **ERRORS},
+        responses={201: CreatedSerializer, **ERRORS, 429: ErrorSerializer},
     )
     def post(self, request):
         if isinstance(request.auth, ApiToken):

@@ -362,8 +362,9 @@ def test_a_whole_list_documents_no_not_found_or_conflict_it_cannot_answer(schema
     # Given a read of a whole list, with no id in its path and nothing it changes (found by an outside client: each
     # documented a 404 and a 409 that no request to it can bring, so a generated client had handlers for neither),
     # when its documented answers are read, then they are the page and the errors it can give: a malformed query
-    # (400), no login (401), a role that may not read it (403), an Accept it cannot answer (406).
-    assert set(schema["paths"][path]["get"]["responses"]) == {"200", "400", "401", "403", "406"}
+    # (400), no login (401), a role that may not read it (403), an Accept it cannot answer (406), a database that
+    # cannot serve it (503).
+    assert set(schema["paths"][path]["get"]["responses"]) == {"200", "400", "401", "403", "406", "503"}
 
 
 @pytest.mark.parametrize(
@@ -389,3 +390,16 @@ def test_the_schemas_errors_are_json_as_the_apis(db, query, accept, status, code
     # and the schema itself is still served as asked
     assert APIClient().get("/api/schema/", {"format": "json"}).json()["openapi"].startswith("3.1")
     assert APIClient().get("/api/schema/")["Content-Type"].startswith("application/vnd.oai.openapi")
+
+
+def test_every_operation_documents_the_503_any_may_answer_with_its_retry_after(schema):
+    # Given the schema (found by an outside client: when the database could not serve a request, any operation
+    # answered 503 server_busy with a Retry-After, which no operation documented), when each operation's answers
+    # are read, then each documents its 503, the error body and the Retry-After header.
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            busy = operation["responses"].get("503", {})
+            if "Retry-After" not in busy.get("headers", {}) or "application/json" not in busy.get("content", {}):
+                missing.append(f"{method.upper()} {path}")
+    assert missing == []

@@ -93,7 +93,8 @@ def document_common_errors(result, generator, request, public):
     400 (a malformed query string, a NUL byte in it, a bad page's ``limit``) and its 406 (an ``Accept`` it cannot
     answer), and every one that takes a body its 413 (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
     ``request_too_large``) and its 415 (a body that is not JSON), where an operation's own declaration left them
-    out. Each comes with the error body."""
+    out; and every one its 503 ``server_busy`` with ``Retry-After`` (the database could not serve it: nothing was
+    written, send it again), which any of them may answer. Each comes with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
@@ -103,6 +104,11 @@ def document_common_errors(result, generator, request, public):
         "406": "The Accept header names no type this operation answers in.",
         "413": "The body is larger than the request size limit (request_too_large).",
         "415": "The body is not JSON (Content-Type).",
+        "503": "The database could not serve the request (server_busy): nothing was written; send it again after "
+        "Retry-After seconds (an idempotency key makes a retried write safe).",
+    }
+    retry_after = {
+        "Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait before a retry."}
     }
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
@@ -116,6 +122,7 @@ def document_common_errors(result, generator, request, public):
                 statuses += ["413", "415"]
             for status in statuses:
                 responses.setdefault(status, {"description": descriptions[status], **error})
+            responses.setdefault("503", {"description": descriptions["503"], "headers": retry_after, **error})
     return result
 
 

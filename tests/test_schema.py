@@ -403,3 +403,19 @@ def test_every_operation_documents_the_503_any_may_answer_with_its_retry_after(s
             if "Retry-After" not in busy.get("headers", {}) or "application/json" not in busy.get("content", {}):
                 missing.append(f"{method.upper()} {path}")
     assert missing == []
+
+
+def test_a_lock_or_throttles_429_documents_its_retry_after(schema):
+    # (found by an outside client: the login lock and the registration throttle answer 429 with a Retry-After, and
+    # the schema named no header)
+    throttled = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "429" in operation["responses"]
+    ]
+    assert {"POST /api/v1/auth/token/", "POST /api/v1/auth/tokens/", "POST /api/v1/kyc/register/"} <= set(throttled)
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            if "429" in operation["responses"]:
+                assert "Retry-After" in operation["responses"]["429"].get("headers", {}), path

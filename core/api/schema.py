@@ -94,7 +94,8 @@ def document_common_errors(result, generator, request, public):
     answer), and every one that takes a body its 413 (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
     ``request_too_large``) and its 415 (a body that is not JSON), where an operation's own declaration left them
     out; and every one its 503 ``server_busy`` with ``Retry-After`` (the database could not serve it: nothing was
-    written, send it again), which any of them may answer. Each comes with the error body."""
+    written, send it again), which any of them may answer; a 503 or a 429 documents its ``Retry-After``. Each comes
+    with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
@@ -123,6 +124,8 @@ def document_common_errors(result, generator, request, public):
             for status in statuses:
                 responses.setdefault(status, {"description": descriptions[status], **error})
             responses.setdefault("503", {"description": descriptions["503"], "headers": retry_after, **error})
+            if "429" in responses:  # a lock or a throttle: it says when to come back
+                responses["429"].setdefault("headers", retry_after)
     return result
 
 

@@ -244,7 +244,11 @@ class RegisterApi(APIView):
         expires_at = serializers.DateTimeField()
         profile = ProfileOutput()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **ERRORS, 429: ErrorSerializer})
+    # No login is asked, and a broker or user name it cannot take is a field's 400: no 401, 403 or 404 can come.
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 400: ErrorSerializer, 409: ErrorSerializer, 429: ErrorSerializer},
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

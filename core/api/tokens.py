@@ -19,7 +19,7 @@ from core import account_settings, tokens
 from core import errors as err
 from core.api.fields import StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import BIGINT_MAX, Pagination
-from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.schema import ErrorSerializer, paginated
 from core.audit import client_ip
 from core.models import ApiToken
 
@@ -115,7 +115,11 @@ class ApiTokenListApi(APIView):
             "`login_locked` with `Retry-After`, as `POST auth/token/` does."
         ),
         request=InputSerializer,
-        responses={201: CreatedSerializer, **ERRORS, 429: ErrorSerializer},
+        # (no 404: nothing is looked up)
+        responses={
+            201: CreatedSerializer,
+            **{code: ErrorSerializer for code in (400, 401, 403, 409, 429)},
+        },
     )
     def post(self, request):
         if isinstance(request.auth, ApiToken):

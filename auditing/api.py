@@ -16,7 +16,7 @@ from core import errors as err
 from core import spreadsheet
 from core.api.errors import JsonErrorsMixin
 from core.api.pagination import MAX_OFFSET, Pagination, whole_parameter
-from core.api.schema import ERRORS
+from core.api.schema import ERRORS, LIST_ERRORS
 from core.audit import audit_record, client_ip
 from core.db.replica import replica_read
 from core.labels import OUTCOMES
@@ -154,7 +154,7 @@ class AuditListApi(JsonErrorsMixin, APIView):
             (200, "application/json"): OpenApiResponse(AuditEventOutput(many=True), description="a page of records"),
             # ``?format=csv``: every matching record (up to the export's limit), not the JSON page (found by a probe).
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="every matching record, as CSV"),
-            **ERRORS,
+            **LIST_ERRORS,
         },
     )
     def get(self, request):

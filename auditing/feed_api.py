@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.pagination import BIGINT_MAX, whole_param, whole_parameter
-from core.api.schema import ERRORS
+from core.api.schema import LIST_ERRORS
 from core.db.replica import replica_read
 from core.permissions import require_role
 from ledger import selectors as ledger_selectors
@@ -50,7 +50,7 @@ class RegulatoryFeedApi(APIView):
             whole_parameter("after", 0, BIGINT_MAX, "the cursor: a leaf index (exclusive)"),
             whole_parameter("limit", 1, MAX_LIMIT, f"leaves per page ({DEFAULT_LIMIT} unless given)"),
         ],
-        responses={200: FeedOutput, **ERRORS},
+        responses={200: FeedOutput, **LIST_ERRORS},
         operation_id="regulatory_feed",
     )
     def get(self, request):

@@ -21,7 +21,7 @@ from core import spreadsheet
 from core.api.errors import JsonErrorsMixin
 from core.api.fields import IdempotencyKey, StrictInput, StrictInteger, require_no_body
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, choice_param, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, choice_param, paginated
 from core.audit import audit_record, client_ip
 from core.models import Account
 from core.roles import SUPERVISORS
@@ -45,7 +45,6 @@ class IssuanceInput(StrictInput, serializers.Serializer):
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     client_request_id = IdempotencyKey(
         required=False,
-        default="",
         help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 202) "
         "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
         "client_request_id_reused.",
@@ -167,7 +166,7 @@ class IssuanceApi(APIView):
                 for h in holders
             ],
             reference=data.validated_data["reference"],
-            client_request_id=data.validated_data["client_request_id"],
+            client_request_id=data.validated_data.get("client_request_id", ""),
             ip=client_ip(request),
         )
         return Response(IssuanceProposalOutput(proposal).data, status=202 if made else 200)
@@ -187,7 +186,7 @@ class IssuanceProposalListApi(APIView):
             OpenApiParameter("security", str, required=False),
             OpenApiParameter("status", str, enum=IssuanceProposal.Status.values, required=False),
         ],
-        responses={200: IssuanceProposalOutput(many=True), **ERRORS},
+        responses={200: IssuanceProposalOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         if request.user.role not in ISSUANCE_READERS:

@@ -47,11 +47,14 @@ from .models import CashRequest
 
 
 class CounterApi(APIView):
-    """Broker staff only: the check runs after authentication, before the handler."""
+    """Broker staff only: the check runs after authentication, before the handler. A method the address does not
+    take is a 405 naming those it does (``Allow``) for every caller, as at every other address of the API, not a
+    403 for all but staff."""
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        selectors.require_staff(request.user)
+        if hasattr(self, request.method.lower()):  # else dispatch answers 405
+            selectors.require_staff(request.user)
 
     def client(self, request, code: str):
         return selectors.client_get(request.user, code)

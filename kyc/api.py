@@ -39,7 +39,7 @@ from core import tokens
 from core.api.fields import NewPassword, StrictInput, Upload, takes_no_body
 from core.api.pagination import Pagination
 from core.api.parsers import FormParser, MultiPartParser
-from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from core.models import Broker, Role
 from core.permissions import require_role
@@ -244,7 +244,11 @@ class RegisterApi(APIView):
         expires_at = serializers.DateTimeField()
         profile = ProfileOutput()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **ERRORS, 429: ErrorSerializer})
+    # No login is asked, and a broker or user name it cannot take is a field's 400: no 401, 403 or 404 can come.
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 400: ErrorSerializer, 409: ErrorSerializer, 429: ErrorSerializer},
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -437,7 +441,7 @@ class ApplicationListApi(APIView):
             OpenApiParameter("state", str, required=False, enum=KycProfile.State.values),
             OpenApiParameter("q", str, required=False),
         ],
-        responses={200: ProfileOutput(many=True), **ERRORS},
+        responses={200: ProfileOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         params = request.query_params

@@ -5,7 +5,9 @@ Opening an account online needs no login, so nothing else stops a script from op
 and django-axes read it (``core.audit.client_ip``: ``REMOTE_ADDR``). Behind a proxy that does not pass the
 client's address through, every client shares the proxy's, so one bucket holds every registration: raise
 ``KYC_REGISTRATION_RATE`` there (docs/operations.md; the same known limit as the login lock). The API answers
-429 ``throttled``; the page shows the form again with the reason. Every attempt counts, a refused one too.
+429 ``throttled``; the page shows the form again with the reason. Every attempt counts, a refused one too; a
+request that is no attempt (a GET or OPTIONS of the API's address, answered 405 or its description) does not: it
+spent the address's registrations and was then answered 429 instead of 405.
 """
 
 from __future__ import annotations
@@ -22,5 +24,7 @@ class RegistrationThrottle(SimpleRateThrottle):
     def get_rate(self) -> str:
         return settings.KYC_REGISTRATION_RATE
 
-    def get_cache_key(self, request, view) -> str:
+    def get_cache_key(self, request, view) -> str | None:
+        if request.method != "POST":  # None: not counted, not refused
+            return None
         return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import StrictInput, takes_no_body
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, paginated
 from core.permissions import require_role
 
 from . import messages, selectors, services
@@ -74,7 +74,7 @@ class NotificationListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("unread", OpenApiTypes.STR, enum=["true", "false"])],
-        responses={200: NotificationOutput(many=True), **ERRORS},
+        responses={200: NotificationOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         require_role(request.user, RECIPIENTS)
@@ -111,7 +111,7 @@ class PreferenceApi(APIView):
     """The kinds the user switched off (``muted``), whether each notification is also emailed, and the kinds a
     user of their role may be told (``kinds``: a market maker's are what happens to its account)."""
 
-    @extend_schema(responses={200: PreferenceOutput, **ERRORS})
+    @extend_schema(responses={200: PreferenceOutput, **LIST_ERRORS})
     def get(self, request):
         require_role(request.user, RECIPIENTS)
         return Response(PreferenceOutput(services.preference_of(request.user)).data)

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import DecimalString, Moment, StrictInput
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, ErrorSerializer
+from core.api.schema import ERRORS, LIST_ERRORS, ErrorSerializer
 from core.audit import client_ip
 from core.permissions import require_role
 from core.roles import SUPERVISORS
@@ -195,7 +195,7 @@ class InstructionListApi(APIView):
 
     pagination_class = Pagination
 
-    @extend_schema(responses={200: InstructionOutput(many=True), **ERRORS})
+    @extend_schema(responses={200: InstructionOutput(many=True), **LIST_ERRORS})
     def get(self, request):
         instructions.require_reader(request.user)
         paginator = Pagination()

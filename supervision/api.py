@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import DecimalString, IdempotencyKey, Moment, StrictInput, StrictInteger, require_no_body
 from core.api.pagination import BIGINT_MAX, Pagination, whole_param, whole_parameter
-from core.api.schema import ERRORS, choice_param, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.crypto import mask_reference
 from core.models import Account, Role, User
@@ -102,7 +102,6 @@ class FreezeInput(StrictInput, serializers.Serializer):
     expires_at = Moment(required=False, allow_null=True, default=None)
     client_request_id = IdempotencyKey(
         required=False,
-        default="",
         help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 201) "
         "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
         "client_request_id_reused.",
@@ -144,7 +143,7 @@ class FreezeListApi(APIView):
             ACCOUNT_FILTER_PARAMETER,
             OpenApiParameter("status", str, enum=Freeze.Status.values, required=False),
         ],
-        responses={200: FreezeOutput(many=True), **ERRORS},
+        responses={200: FreezeOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         qs = _freezes_for(request.user)
@@ -217,7 +216,6 @@ class ForcedTransferInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
     client_request_id = IdempotencyKey(
         required=False,
-        default="",
         help_text="Your own key for this proposal: a retry with it answers the proposal made first (200, not 201) "
         "instead of a second one, whatever became of it since; the key used for another proposal is a 409 "
         "client_request_id_reused.",
@@ -227,7 +225,7 @@ class ForcedTransferInput(StrictInput, serializers.Serializer):
 class ForcedTransferListApi(APIView):
     pagination_class = Pagination
 
-    @extend_schema(responses={200: ForcedTransferOutput(many=True), **ERRORS})
+    @extend_schema(responses={200: ForcedTransferOutput(many=True), **LIST_ERRORS})
     def get(self, request):
         if request.user.role not in SUPERVISORY_READERS:
             raise err.PermissionDenied()
@@ -278,7 +276,7 @@ class CorrectionListApi(APIView):
 
     @extend_schema(
         parameters=[whole_parameter("trade", 1, BIGINT_MAX, "the corrected trade's id")],
-        responses={200: CorrectionOutput(many=True), **ERRORS},
+        responses={200: CorrectionOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         if request.user.role not in CORRECTION_READERS:

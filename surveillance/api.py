@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from core.api.fields import StrictInput
 from core.api.pagination import Pagination
-from core.api.schema import ERRORS, choice_param, paginated
+from core.api.schema import ERRORS, LIST_ERRORS, choice_param, paginated
 from core.audit import client_ip
 from core.models import Role
 from core.permissions import require_role
@@ -138,7 +138,7 @@ class AlertListApi(APIView):
             OpenApiParameter("state", OpenApiTypes.STR, enum=Alert.State.values),
             OpenApiParameter("rule", OpenApiTypes.STR, enum=Rule.Code.values),
         ],
-        responses={200: AlertOutput(many=True), **ERRORS},
+        responses={200: AlertOutput(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         require_role(request.user, READERS)
@@ -197,7 +197,7 @@ class AlertReopenApi(APIView):
 class RuleListApi(APIView):
     """The surveillance rules and their thresholds (regulators and auditors)."""
 
-    @extend_schema(responses={200: RuleOutput(many=True), **ERRORS})
+    @extend_schema(responses={200: RuleOutput(many=True), **LIST_ERRORS})
     def get(self, request):
         require_role(request.user, READERS)
         return Response(RuleOutput(Rule.objects.select_related("updated_by").order_by("id"), many=True).data)

@@ -596,3 +596,57 @@ def test_a_repeated_parameter_is_answered_as_every_api_answer_is(trading):
     assert resp.status_code == 400 and "no-store" in resp["Cache-Control"]
     assert "此参数只能给出一次" in resp.content.decode()  # UTF-8, as DRF's answers, not \u escapes
     assert "Content-Security-Policy" in resp and resp["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("put", "/api/v1/counter/clients/", {"GET", "POST"}),
+        ("post", "/api/v1/counter/clients/{code}/trades/", {"GET"}),
+        ("get", "/api/v1/counter/clients/{code}/deposit/", {"POST"}),
+        ("get", "/api/v1/counter/cash-requests/1/approve/", {"POST"}),
+    ],
+)
+def test_a_method_the_counter_does_not_take_is_a_405_whoever_asks(trading, method, path, allowed):
+    # Given a counter address and a method it does not take (found by an outside client: anyone but broker staff
+    # was answered 403 "Only broker staff use the counter.", where every other address of the API answers 405)
+    market, _mm, investor = trading
+    url = path.format(code=investor.code)
+    before = snapshot()
+
+    # when an investor and a staff member send it
+    answers = [getattr(api_for(user), method)(url, {}, format="json") for user in (investor.owner, market.staff)]
+
+    # then both are a 405 naming the methods the address takes, and nothing changed
+    for answer in answers:
+        assert answer.status_code == 405, answer.content
+        assert answer.json()["code"] == "method_not_allowed"
+        assert {m.strip() for m in answer["Allow"].split(",")} >= allowed
+    assert snapshot() == before
+    # and a method it does take is still the staff's alone
+    assert api_for(investor.owner).get("/api/v1/counter/clients/").status_code == 403
+
+
+def test_a_request_that_is_no_registration_does_not_spend_the_addresses_registrations(market, settings):
+    # Given a limit of two registrations an hour from one address, and a fresh count (found by an outside client:
+    # a GET or OPTIONS of the registration address counted as a registration, so after a few the address was
+    # answered 429 for its real registration, and 429 instead of 405 for the GET)
+    from django.core.cache import cache
+    from django.test import RequestFactory
+    from rest_framework.test import APIClient
+
+    from kyc.throttles import RegistrationThrottle
+
+    settings.KYC_REGISTRATION_RATE = "2/hour"
+    there = {"REMOTE_ADDR": "203.0.113.77"}
+    cache.delete(RegistrationThrottle().get_cache_key(RequestFactory().post("/", **there), None))
+
+    # when the address GETs and OPTIONS the address three times each
+    wrong = [APIClient().get("/api/v1/kyc/register/", **there) for _ in range(3)]
+    described = [APIClient().options("/api/v1/kyc/register/", **there) for _ in range(3)]
+
+    # then each GET is a 405 and each OPTIONS its description, and the address may still register twice
+    assert [r.status_code for r in wrong] == [405] * 3
+    assert [r.status_code for r in described] == [200] * 3
+    posted = [APIClient().post("/api/v1/kyc/register/", {}, format="json", **there) for _ in range(3)]
+    assert [r.status_code for r in posted] == [400, 400, 429]

@@ -311,3 +311,126 @@ def test_a_nullable_reference_or_page_link_says_null_as_openapi_3_1_does(schema)
     assert envelope["properties"]["next"]["type"] == envelope["properties"]["previous"]["type"] == ["string", "null"]
     # and nothing anywhere says "nullable", which 3.1 does not know
     assert '"nullable"' not in json.dumps(schema)
+
+
+def _subschemas(node, where="#"):
+    if isinstance(node, dict):
+        if "type" in node or "$ref" in node or "oneOf" in node or "enum" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from _subschemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _subschemas(value, f"{where}/{i}")
+
+
+def test_every_default_and_example_in_the_schema_is_a_value_its_own_schema_takes(schema):
+    # Given the published schema (found by an outside client: an optional client_request_id documented
+    # "default: ''" beside "minLength: 1" and its pattern, so openapi-spec-validator refused the whole document and
+    # a generated client filled in "", which the API refuses), when each documented default and example is checked
+    # against the schema it sits in, then every one is a value that schema takes.
+    from jsonschema import Draft202012Validator
+
+    wrong = []
+    for where, node in _subschemas(schema):
+        own = {key: value for key, value in node.items() if key not in ("default", "example", "examples")}
+        check = Draft202012Validator({**own, "components": schema["components"]})
+        for name in ("default", "example"):
+            if name in node and not check.is_valid(node[name]):
+                wrong.append(f"{where}/{name}: {node[name]!r}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/alerts/",
+        "/api/v1/alerts/rules/",
+        "/api/v1/audit/",
+        "/api/v1/corrections/",
+        "/api/v1/forced-transfers/",
+        "/api/v1/freezes/",
+        "/api/v1/issuance-proposals/",
+        "/api/v1/kyc/applications/",
+        "/api/v1/notifications/",
+        "/api/v1/notifications/preferences/",
+        "/api/v1/regulatory-feed/",
+        "/api/v1/settlement-instructions/",
+    ],
+)
+def test_a_whole_list_documents_no_not_found_or_conflict_it_cannot_answer(schema, path):
+    # Given a read of a whole list, with no id in its path and nothing it changes (found by an outside client: each
+    # documented a 404 and a 409 that no request to it can bring, so a generated client had handlers for neither),
+    # when its documented answers are read, then they are the page and the errors it can give: a malformed query
+    # (400), no login (401), a role that may not read it (403), an Accept it cannot answer (406), a database that
+    # cannot serve it (503).
+    assert set(schema["paths"][path]["get"]["responses"]) == {"200", "400", "401", "403", "406", "503"}
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "status", "code"),
+    [
+        ({}, "application/xml", 406, "not_acceptable"),
+        ({"format": "json"}, "text/html", 406, "not_acceptable"),
+        ({"format": "xml"}, "application/json", 400, "invalid_input"),
+    ],
+)
+def test_the_schemas_errors_are_json_as_the_apis(db, query, accept, status, code):
+    # Given a client asking for the schema in a form it does not come in (found by an outside client: the 406 and
+    # the 400 came in YAML, drf-spectacular's first renderer, under Content-Type application/vnd.oai.openapi)
+    from rest_framework.test import APIClient
+
+    # when it asks
+    answer = APIClient().get("/api/schema/", query, HTTP_ACCEPT=accept)
+
+    # then the error is the API's JSON error
+    assert answer.status_code == status
+    assert answer["Content-Type"] == "application/json"
+    assert json.loads(answer.content)["code"] == code
+    # and the schema itself is still served as asked
+    assert APIClient().get("/api/schema/", {"format": "json"}).json()["openapi"].startswith("3.1")
+    assert APIClient().get("/api/schema/")["Content-Type"].startswith("application/vnd.oai.openapi")
+
+
+def test_every_operation_documents_the_503_any_may_answer_with_its_retry_after(schema):
+    # Given the schema (found by an outside client: when the database could not serve a request, any operation
+    # answered 503 server_busy with a Retry-After, which no operation documented), when each operation's answers
+    # are read, then each documents its 503, the error body and the Retry-After header.
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            busy = operation["responses"].get("503", {})
+            if "Retry-After" not in busy.get("headers", {}) or "application/json" not in busy.get("content", {}):
+                missing.append(f"{method.upper()} {path}")
+    assert missing == []
+
+
+def test_a_lock_or_throttles_429_documents_its_retry_after(schema):
+    # (found by an outside client: the login lock and the registration throttle answer 429 with a Retry-After, and
+    # the schema named no header)
+    throttled = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "429" in operation["responses"]
+    ]
+    assert {"POST /api/v1/auth/token/", "POST /api/v1/auth/tokens/", "POST /api/v1/kyc/register/"} <= set(throttled)
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            if "429" in operation["responses"]:
+                assert "Retry-After" in operation["responses"]["429"].get("headers", {}), path
+
+
+@pytest.mark.parametrize(
+    ("path", "answers"),
+    [
+        # no login asked; a broker or user name it cannot take is a field's 400
+        ("/api/v1/kyc/register/", {"201", "400", "406", "409", "413", "415", "429", "503"}),
+        # nothing looked up: no 404
+        ("/api/v1/auth/tokens/", {"201", "400", "401", "403", "406", "409", "413", "415", "429", "503"}),
+    ],
+)
+def test_a_post_documents_the_answers_it_can_give_and_no_other(schema, path, answers):
+    # (found by an outside client: online registration documented a 401, a 403 and a 404, and a named token's
+    # creation a 404, that no request can bring)
+    assert set(schema["paths"][path]["post"]["responses"]) == answers

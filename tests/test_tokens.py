@@ -939,3 +939,28 @@ def test_the_page_shows_a_login_token_by_its_kind_in_the_page_language_not_by_it
 def gettext_in(language: str, text: str) -> str:
     with translation.override(language):
         return gettext(text)
+
+
+def test_a_named_token_refused_after_too_many_wrong_passwords_is_a_429_the_schema_documents(market, settings):
+    # Given an investor signed in on the web, and a lock after three failed passwords (found by an outside client:
+    # the lock's 429 login_locked, with its Retry-After, was not among the answers documented for auth/tokens/)
+    from drf_spectacular.generators import SchemaGenerator
+
+    settings.AXES_FAILURE_LIMIT = 3
+    user = market.user(Role.INVESTOR)
+    session = with_session(user)
+    before = tokens()
+
+    # when three wrong passwords are sent to create a named token
+    answers = [
+        session.post("/api/v1/auth/tokens/", {"name": "ok", "days": 30, "password": "not-it"}, format="json")
+        for _ in range(3)
+    ]
+
+    # then the third is the lock's 429 with a Retry-After, and each answer is one the schema documents
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    assert answers[-1].json()["code"] == "login_locked" and int(answers[-1]["Retry-After"]) > 0
+    documented = SchemaGenerator().get_schema(request=None, public=True)["paths"]["/api/v1/auth/tokens/"]["post"]
+    assert {str(a.status_code) for a in answers} <= set(documented["responses"])
+    # and no token was made
+    assert tokens() == before

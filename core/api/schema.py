@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from .errors import JsonErrorsMixin
 from .pagination import Pagination
 
 
@@ -25,6 +26,9 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+# A read of a whole list (no id in its path, nothing changed): it misses nothing and conflicts with nothing, so it
+# answers no 404 or 409; ERRORS documented both, and a client wrote handlers for answers that never come.
+LIST_ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer}
 
 
 class DecimalStringSchema(OpenApiSerializerFieldExtension):
@@ -89,7 +93,9 @@ def document_common_errors(result, generator, request, public):
     400 (a malformed query string, a NUL byte in it, a bad page's ``limit``) and its 406 (an ``Accept`` it cannot
     answer), and every one that takes a body its 413 (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
     ``request_too_large``) and its 415 (a body that is not JSON), where an operation's own declaration left them
-    out. Each comes with the error body."""
+    out; and every one its 503 ``server_busy`` with ``Retry-After`` (the database could not serve it: nothing was
+    written, send it again), which any of them may answer; a 503 or a 429 documents its ``Retry-After``. Each comes
+    with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
@@ -99,6 +105,11 @@ def document_common_errors(result, generator, request, public):
         "406": "The Accept header names no type this operation answers in.",
         "413": "The body is larger than the request size limit (request_too_large).",
         "415": "The body is not JSON (Content-Type).",
+        "503": "The database could not serve the request (server_busy): nothing was written; send it again after "
+        "Retry-After seconds (an idempotency key makes a retried write safe).",
+    }
+    retry_after = {
+        "Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait before a retry."}
     }
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
@@ -112,6 +123,9 @@ def document_common_errors(result, generator, request, public):
                 statuses += ["413", "415"]
             for status in statuses:
                 responses.setdefault(status, {"description": descriptions[status], **error})
+            responses.setdefault("503", {"description": descriptions["503"], "headers": retry_after, **error})
+            if "429" in responses:  # a lock or a throttle: it says when to come back
+                responses["429"].setdefault("headers", retry_after)
     return result
 
 
@@ -151,13 +165,15 @@ def schema_language(request) -> str:
         return SCHEMA_LANGUAGE
 
 
-class SchemaView(SpectacularAPIView):
+class SchemaView(JsonErrorsMixin, SpectacularAPIView):
     """``/api/schema/``: the OpenAPI schema, built once a process and language, under a lock; in English unless
     ``?lang=`` asks for another (``schema_language``).
 
     drf-spectacular builds it on every request, and loads its extensions on the first one; two first requests at
     once in one worker's threads (gunicorn's gthread) raced in that loading and answered 500. The schema is
-    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language asked for."""
+    public (``SERVE_PUBLIC``): it is the same for every reader, bar the language asked for. Its errors (an
+    ``Accept`` it cannot answer, an unknown ``?format=``) are JSON, as every other of the API: drf-spectacular
+    answered them in YAML, its first renderer."""
 
     _lock = threading.Lock()
     _built: dict[tuple, dict] = {}

@@ -19,7 +19,7 @@ from core import account_settings, tokens
 from core import errors as err
 from core.api.fields import StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import BIGINT_MAX, Pagination
-from core.api.schema import ERRORS, ErrorSerializer, paginated
+from core.api.schema import ErrorSerializer, paginated
 from core.audit import client_ip
 from core.models import ApiToken
 
@@ -110,10 +110,16 @@ class ApiTokenListApi(APIView):
             "token, survives the user's web logouts; a password change or deactivation ends it. Only a web "
             "session (with its CSRF token) may create one: a request authenticated with a token gets a 403 "
             "`token_cannot_mint`. At most `API_TOKEN_SYSTEM_LIMIT` (20) live system tokens: beyond, a 409 "
-            "`too_many_tokens`. The key is in this answer only."
+            "`too_many_tokens`. The key is in this answer only. A wrong password counts as a failed login: the "
+            "`AXES_FAILURE_LIMIT`-th (5 by default) locks the user's logins from that address for a while, a 429 "
+            "`login_locked` with `Retry-After`, as `POST auth/token/` does."
         ),
         request=InputSerializer,
-        responses={201: CreatedSerializer, **ERRORS},
+        # (no 404: nothing is looked up)
+        responses={
+            201: CreatedSerializer,
+            **{code: ErrorSerializer for code in (400, 401, 403, 409, 429)},
+        },
     )
     def post(self, request):
         if isinstance(request.auth, ApiToken):

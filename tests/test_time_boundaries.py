@@ -6,10 +6,14 @@ from contextlib import contextmanager
 from decimal import Decimal
 from unittest import mock
 
+import pytest
+
 from exchange.models import Order, Trade
+from exchange.pretrade import HoldingPeriod
 from exchange.services import OrderRequest, order_place
+from registry import calendar
 from registry.calendar import SHANGHAI
-from tests.conftest import cash_of
+from tests.conftest import cash_of, position_of
 
 D = Decimal
 
@@ -23,6 +27,14 @@ def at(moment: dt.datetime):
 
 def beijing(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(autouse=True)
+def _holidays_memo():
+    """Each test reads its own holidays, not the memo another test left."""
+    calendar.holidays_forget()
+    yield
+    calendar.holidays_forget()
 
 
 def _rest(account, side, coid, *, price="10.00", tif="DAY"):
@@ -60,3 +72,108 @@ def test_a_day_order_of_a_past_day_does_not_fill_before_the_expiry_task_runs(mar
     old.refresh_from_db()
     assert (old.status, old.filled_quantity) == (Order.Status.OPEN, 0)  # left for the expiry task
     assert cash_of(buyer).reserved == reserved  # the old order still holds its cash; the fill holds the new one's
+
+
+# --------------------------------------------------------------------------
+# The minimum holding period counts trading days (Beijing dates), whatever day of the week the clock is on
+
+
+def _holder_who_bought_at(market, moment):
+    """An investor who bought 100 shares (IOC at a market maker's 10.10) at ``moment``, settled; the security
+    under a 5-trading-day holding period."""
+    from ledger.services import block_seal
+    from registry.models import Security
+    from settlement.services import trade_settle
+
+    Security.objects.filter(pk=market.security.pk).update(min_holding_days=5)
+    mm = market.market_maker()
+    investor = market.investor(cash="10000")
+    with at(moment):
+        market.quote(mm, "9.90", "10.10", ask_qty=10_000, bid_qty=10_000)
+        order, _ = order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "b"),
+        )
+    assert order.filled_quantity == 100
+    block_seal()
+    assert trade_settle(trade_id=Trade.objects.get(buyer=investor).pk)
+    return investor
+
+
+def _sell_at(market, investor, moment, coid):
+    with at(moment):
+        return order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "sell", 100, D("9.90"), "IOC", coid),
+        )[0]
+
+
+def _refused_at(market, investor, moment, coid) -> str:
+    from django.utils import translation
+
+    from tests.conftest import snapshot
+
+    before = snapshot()
+    with translation.override("en"), pytest.raises(HoldingPeriod) as refused:
+        _sell_at(market, investor, moment, coid)
+    assert snapshot() == before
+    return str(refused.value.message)
+
+
+def test_a_weekend_does_not_count_as_a_trading_day_of_the_holding_period(market):
+    # given (the market open around the clock, as in the demo) 100 shares bought on Monday 2026-12-07 at 10:00;
+    # the trading days after it are Tue 8, Wed 9, Thu 10, Fri 11 and Mon 14, the fifth
+    holder = _holder_who_bought_at(market, beijing(2026, 12, 7, 10, 0))
+
+    # when the holder sells them on Saturday 12 or Sunday 13, after four trading days only
+    for n, moment in enumerate([beijing(2026, 12, 12, 10, 0), beijing(2026, 12, 13, 23, 59)]):
+        # then it is refused, saying the Monday, and nothing changed
+        assert "can go through from 2026-12-14 (Asia/Shanghai)" in _refused_at(market, holder, moment, f"s{n}")
+    assert position_of(holder, market.security).total == 100
+
+    # when the Monday begins (16:00 UTC on the Sunday), then the sale fills
+    assert _sell_at(market, holder, beijing(2026, 12, 14, 0, 0), "s-mon").filled_quantity == 100
+
+
+def test_a_weekend_buy_is_free_when_a_friday_buy_is(market):
+    # given 100 shares bought at 00:30 on Saturday 2026-12-05 Beijing time (Friday 16:30 UTC), the market open
+    # around the clock: its trading days after are Mon 7 … Fri 11, the fifth
+    holder = _holder_who_bought_at(market, beijing(2026, 12, 5, 0, 30))
+
+    # when the holder sells on Thursday 10 at 23:59, then it is refused, saying the Friday
+    assert "can go through from 2026-12-11 (Asia/Shanghai)" in _refused_at(
+        market, holder, beijing(2026, 12, 10, 23, 59), "s-thu"
+    )
+
+    # when the holder sells as the Friday begins, the day the refusal named, then it fills
+    assert _sell_at(market, holder, beijing(2026, 12, 11, 0, 0), "s-fri").filled_quantity == 100
+
+
+def test_a_buy_late_on_friday_evening_beijing_time_counts_from_the_friday(market):
+    # given 100 shares bought at 23:30 on Friday 2026-12-04 Beijing time (15:30 UTC, still Friday in UTC too)
+    holder = _holder_who_bought_at(market, beijing(2026, 12, 4, 23, 30))
+
+    # when the holder sells 1 µs before Friday 11 begins, then it is refused; as it begins, it fills
+    edge = beijing(2026, 12, 11, 0, 0)
+    assert "from 2026-12-11" in _refused_at(market, holder, edge - dt.timedelta(microseconds=1), "s1")
+    assert _sell_at(market, holder, edge, "s2").filled_quantity == 100
+
+
+def test_a_holiday_does_not_count_as_a_trading_day_of_the_holding_period(market):
+    # given Wednesday 2026-12-09 a holiday, and 100 shares bought on Monday 7 at 14:00: the trading days after are
+    # Tue 8, Thu 10, Fri 11, Mon 14 and Tue 15, the fifth
+    from registry.models import Holiday
+
+    Holiday.objects.create(
+        date=dt.date(2026, 12, 9), name="test holiday", created_by=market.depository, created_at=beijing(2026, 12, 1)
+    )
+    calendar.holidays_forget()
+    holder = _holder_who_bought_at(market, beijing(2026, 12, 7, 14, 0))
+
+    # when the holder sells on the Monday 14 (on the holiday itself too), then it is refused, saying the Tuesday
+    assert "from 2026-12-15" in _refused_at(market, holder, beijing(2026, 12, 14, 23, 0), "s1")
+    assert "from 2026-12-15" in _refused_at(market, holder, beijing(2026, 12, 9, 10, 0), "s2")
+    # and on the Tuesday it fills
+    assert _sell_at(market, holder, beijing(2026, 12, 15, 9, 30), "s3").filled_quantity == 100

@@ -19,7 +19,7 @@ from kyc.models import KycProfile
 from ledger.models import Entry, EntryKind
 from registry.models import Security
 
-from .models import Order, Quote, RfqAnswer, RfqRequest, Trade
+from .models import DayClose, Order, Quote, RfqAnswer, RfqRequest, Trade
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _BROKER_FIELDS = [f.attname for f in Broker._meta.concrete_fields]
@@ -433,6 +433,19 @@ def candles(security: Security, *, interval: str, start, end) -> list[dict]:
         }
         for time, open_, high, low, close, volume, turnover, trades in rows
     ]
+
+
+def reference_before(security: Security, since) -> Decimal:
+    """The security's reference price as it was at ``since`` (a day's start): the previous reference of the first
+    day's close made since then, or the reference price now when none was. A day's change is against it: after
+    the close the reference price is that day's close, and a change against it said 0.00 all evening (found by
+    a probe)."""
+    close = DayClose.objects.filter(closed_at__gte=since).order_by("closed_at", "date").select_related("entry").first()
+    if close is not None:
+        for row in orjson.loads(bytes(close.entry.canonical))["payload"]["securities"]:
+            if row["code"] == security.code:
+                return Decimal(row["previous_reference"])
+    return security.reference_price
 
 
 def candle_buckets(interval: str, start, end) -> int:

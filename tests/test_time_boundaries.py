@@ -177,3 +177,42 @@ def test_a_holiday_does_not_count_as_a_trading_day_of_the_holding_period(market)
     assert "from 2026-12-15" in _refused_at(market, holder, beijing(2026, 12, 9, 10, 0), "s2")
     # and on the Tuesday it fills
     assert _sell_at(market, holder, beijing(2026, 12, 15, 9, 30), "s3").filled_quantity == 100
+
+
+# --------------------------------------------------------------------------
+# The day's figures on the security page after the close
+
+
+def test_the_days_change_after_the_close_is_against_the_previous_close(market):
+    from exchange.services import day_close
+    from tests.test_pages import client_for
+
+    # given a trade on Wednesday 2026-12-02 at 10:00 at 10.10 against a reference price (the previous close) of 10.00
+    mm = market.market_maker()
+    investor = market.investor(cash="10000")
+    with at(beijing(2026, 12, 2, 10, 0)):
+        market.quote(mm, "9.90", "10.10")
+        order_place(
+            placed_by=investor.owner,
+            account=investor,
+            request=OrderRequest(market.security.code, "buy", 200, D("10.10"), "IOC", "b"),
+        )
+    # and the day closed at 15:00, the close (10.10) the new reference price
+    assert day_close(now=beijing(2026, 12, 2, 15, 0, 30)) == [dt.date(2026, 12, 2)]
+    market.security.refresh_from_db()
+    assert market.security.reference_price == D("10.10")
+
+    # when the page's figures are read that evening (before and after 16:00 UTC, Beijing's midnight)
+    url = f"/market/securities/{market.security.code}/data/"
+    with at(beijing(2026, 12, 2, 20, 0)):
+        evening = client_for(investor.owner, "en").get(url).json()["day"]
+
+    # then they are Wednesday's: the last price, and its change against Tuesday's close, not against itself
+    assert (evening["last"], evening["volume"]) == ("10.10", "200")
+    assert (evening["change"], evening["change_pct"], evening["direction"]) == ("+0.10", "+1.00%", "up")
+    assert evening["reference_price"] == "10.00"  # the panel's "previous close", what the change is against
+    # and the next morning, a new day without trades yet, shows no change; the previous close is Wednesday's
+    with at(beijing(2026, 12, 3, 0, 0)):
+        morning = client_for(investor.owner, "en").get(url).json()["day"]
+    assert (morning["last"], morning["change"], morning["volume"]) == (None, None, "0")
+    assert morning["reference_price"] == "10.10"

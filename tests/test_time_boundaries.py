@@ -216,3 +216,30 @@ def test_the_days_change_after_the_close_is_against_the_previous_close(market):
         morning = client_for(investor.owner, "en").get(url).json()["day"]
     assert (morning["last"], morning["change"], morning["volume"]) == (None, None, "0")
     assert morning["reference_price"] == "10.10"
+
+
+# --------------------------------------------------------------------------
+# Times in what a user reads away from the pages (an email has no page footer saying "Beijing time")
+
+
+def test_a_notifications_deadline_is_in_beijing_time_and_says_so(db):
+    from notifications.models import Kind, Notification
+    from notifications.services import email_render
+
+    # given a firm answer expiring at 15:30:30 UTC, 23:30:30 in Beijing, and a negotiated proposal as it
+    answer = Notification(
+        kind=Kind.RFQ_ANSWER,
+        params={"price": "10.05", "quantity": 200, "security": "S1", "side": "buy",
+                "expires_at": "2026-12-02T15:30:30Z"},
+    )  # fmt: skip
+    proposal = Notification(
+        kind=Kind.NEGOTIATED,
+        params={"proposer": "INV000001", "price": "10.05", "quantity": 200, "security": "S1", "side": "buy",
+                "expires_at": "2026-12-02T15:30:30+00:00"},
+    )  # fmt: skip
+
+    # when their emails are written, then each names the Beijing time and says it is Beijing time
+    for n in (answer, proposal):
+        _subject, text = email_render(n)  # Chinese, then English
+        assert "2026-12-02 23:30:30 (Beijing time)" in text, text
+        assert "15:30:30" not in text

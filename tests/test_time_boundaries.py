@@ -243,3 +243,112 @@ def test_a_notifications_deadline_is_in_beijing_time_and_says_so(db):
         _subject, text = email_render(n)  # Chinese, then English
         assert "2026-12-02 23:30:30 (Beijing time)" in text, text
         assert "15:30:30" not in text
+
+
+# --------------------------------------------------------------------------
+# The sessions (09:30–11:30, 13:00–15:00 Beijing time, trading days), the close and the next open
+
+
+def _holiday(market, day):
+    from registry.models import Holiday
+
+    Holiday.objects.create(date=day, name="test holiday", created_by=market.depository, created_at=beijing(2026, 12, 1))
+    calendar.holidays_forget()
+
+
+def test_the_sessions_at_their_edges(market, settings):
+    # given the calendar's sessions (not the demo's around the clock) and Wednesday 2026-12-09 a holiday
+    settings.MARKET_ALWAYS_OPEN = False
+    _holiday(market, dt.date(2026, 12, 9))
+    us = dt.timedelta(microseconds=1)
+    tuesday = (2026, 12, 8)
+
+    # then each session opens at its start and closes at its end, to the microsecond
+    for start, end in (((9, 30), (11, 30)), ((13, 0), (15, 0))):
+        assert not calendar.market_is_open(beijing(*tuesday, *start) - us)
+        assert calendar.market_is_open(beijing(*tuesday, *start))
+        assert calendar.market_is_open(beijing(*tuesday, *end) - us)
+        assert not calendar.market_is_open(beijing(*tuesday, *end))
+    # closed at lunch, on a weekend, on the holiday; open the day after it
+    assert not calendar.market_is_open(beijing(*tuesday, 12, 0))
+    assert not calendar.market_is_open(beijing(2026, 12, 12, 10, 0))  # Saturday
+    assert not calendar.market_is_open(beijing(2026, 12, 9, 10, 0))  # the holiday
+    assert calendar.market_is_open(beijing(2026, 12, 10, 9, 30))
+    # the next open: from lunch, the afternoon; from the evening before the holiday (UTC: the same Tuesday), the
+    # Thursday; from Saturday 07:30 Beijing (Friday 23:30 UTC), the Monday
+    assert calendar.next_open(beijing(*tuesday, 11, 30)) == beijing(*tuesday, 13, 0)
+    assert calendar.next_open(beijing(*tuesday, 23, 30)) == beijing(2026, 12, 10, 9, 30)
+    assert calendar.next_open(dt.datetime(2026, 12, 11, 23, 30, tzinfo=dt.UTC)) == beijing(2026, 12, 14, 9, 30)
+    # the last close at 07:30 Beijing on the Thursday (Wednesday 23:30 UTC) is Tuesday's, the holiday skipped
+    assert calendar.last_close(dt.datetime(2026, 12, 9, 23, 30, tzinfo=dt.UTC)) == beijing(*tuesday, 15, 0)
+    assert calendar.last_close(beijing(2026, 12, 10, 15, 0)) == beijing(2026, 12, 10, 15, 0)
+
+
+def test_an_order_at_the_lunch_break_is_refused_and_one_at_the_afternoon_open_goes(market, settings):
+    from core import errors as err
+    from tests.conftest import snapshot
+
+    # given the calendar's sessions and a market maker's quote posted in the morning
+    settings.MARKET_ALWAYS_OPEN = False
+    mm = market.market_maker()
+    buyer = market.investor(cash="5000")
+    buyer.security_code = market.security.code
+    with at(beijing(2026, 12, 8, 11, 29, 59)):
+        market.quote(mm, "9.90", "10.10")
+
+    # when the buyer orders at 11:30:00, then it is refused as the market is closed, and nothing changed
+    before = snapshot()
+    with at(beijing(2026, 12, 8, 11, 30)), pytest.raises(err.MarketClosed):
+        _rest(buyer, "buy", "lunch", price="10.10", tif="IOC")
+    assert snapshot() == before
+
+    # when at 13:00:00, then it trades
+    with at(beijing(2026, 12, 8, 13, 0)):
+        order, _ = order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "afternoon"),
+        )
+    assert order.filled_quantity == 100
+
+
+# --------------------------------------------------------------------------
+# A trade at 23:30 UTC is on the next Beijing day, wherever a day is asked for
+
+
+def test_a_trade_at_23_30_utc_is_counted_on_the_next_beijing_day_everywhere(market):
+    from tests.conftest import api_for
+
+    # given a trade at 2026-12-01 23:30 UTC: 07:30 on 2 December in Beijing (the market open around the clock)
+    mm = market.market_maker()
+    buyer = market.investor(cash="5000")
+    with at(dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)):
+        market.quote(mm, "9.90", "10.10")
+        order, _ = order_place(
+            placed_by=buyer.owner,
+            account=buyer,
+            request=OrderRequest(market.security.code, "buy", 100, D("10.10"), "IOC", "late"),
+        )
+    assert order.filled_quantity == 100
+    client = api_for(buyer.owner)
+
+    def trades(**period):
+        return [t["id"] for t in client.get("/api/v1/trades/", period).json()["results"]]
+
+    # then the trade lists put it on 2 December, the whole day and nothing of the next
+    (trade_id,) = trades()
+    assert trades(since="2026-12-02", until="2026-12-02") == [trade_id]
+    assert trades(since="2026-12-01", until="2026-12-01") == []
+    assert trades(since="2026-12-03", until="2026-12-03") == []
+    # the daily candles too
+    rows = client.get(
+        f"/api/v1/securities/{market.security.code}/candles/",
+        {"interval": "1d", "from": "2026-12-01", "to": "2026-12-03"},
+    ).json()["candles"]
+    assert [(r["time"][:10], r["volume"]) for r in rows] == [("2026-12-01", 0), ("2026-12-02", 100)]
+    assert rows[1]["time"] == "2026-12-02T00:00:00+08:00"  # the API's times carry their offset
+    # and the statement: in 2 December's, not in 1 December's, its time with its offset
+    day = client.get("/api/v1/statement/", {"from": "2026-12-02", "to": "2026-12-02"}).json()
+    assert [t["id"] for t in day["trades"]] == [trade_id]
+    assert day["trades"][0]["matched_at"] == "2026-12-02T07:30:00+08:00"
+    assert client.get("/api/v1/statement/", {"from": "2026-12-01", "to": "2026-12-01"}).json()["trades"] == []

@@ -352,3 +352,49 @@ def test_a_trade_at_23_30_utc_is_counted_on_the_next_beijing_day_everywhere(mark
     assert [t["id"] for t in day["trades"]] == [trade_id]
     assert day["trades"][0]["matched_at"] == "2026-12-02T07:30:00+08:00"
     assert client.get("/api/v1/statement/", {"from": "2026-12-01", "to": "2026-12-01"}).json()["trades"] == []
+
+
+# --------------------------------------------------------------------------
+# What is firm for a while ends with the session at the latest
+
+
+def test_a_request_for_quote_and_its_firm_answer_end_with_the_morning_session(market, settings):
+    from exchange.services import rfq as rfq_svc
+
+    # given the calendar's sessions and a request for quote (open 120 s) asked at 11:29:00
+    settings.MARKET_ALWAYS_OPEN = False
+    settings.RFQ_TTL = 120
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    with at(beijing(2026, 12, 8, 11, 29)):
+        rfq = rfq_svc.rfq_request(
+            requested_by=investor.owner,
+            account=investor,
+            request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r1"),
+        )[0]
+    # when a market maker answers at 11:29:30, firm for 60 s
+    with at(beijing(2026, 12, 8, 11, 29, 30)):
+        answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.05"), valid_seconds=60)
+
+    # then both end at 11:30, when the market closes for lunch, not in the middle of it
+    assert rfq.expires_at == answer.expires_at == beijing(2026, 12, 8, 11, 30)
+
+    # and in the afternoon session, a request is open its whole 120 s
+    with at(beijing(2026, 12, 8, 13, 0)):
+        later = rfq_svc.rfq_request(
+            requested_by=investor.owner,
+            account=investor,
+            request=rfq_svc.RfqRequestInput(market.security.code, "buy", 200, "r2"),
+        )[0]
+    assert later.expires_at == beijing(2026, 12, 8, 13, 2)
+
+
+def test_a_negotiated_proposal_ends_with_the_afternoon_session(market, settings):
+    from exchange.services import negotiated as neg
+
+    settings.MARKET_ALWAYS_OPEN = False
+    # a proposal at 14:59 ends at 15:00; one at 10:00 lasts its time to live; around the clock it is not cut
+    assert neg.expiry(beijing(2026, 12, 8, 14, 59), 600) == beijing(2026, 12, 8, 15, 0)
+    assert neg.expiry(beijing(2026, 12, 8, 10, 0), 600) == beijing(2026, 12, 8, 10, 10)
+    settings.MARKET_ALWAYS_OPEN = True
+    assert neg.expiry(beijing(2026, 12, 8, 14, 59), 600) == beijing(2026, 12, 8, 15, 9)

@@ -398,3 +398,24 @@ def test_a_negotiated_proposal_ends_with_the_afternoon_session(market, settings)
     assert neg.expiry(beijing(2026, 12, 8, 10, 0), 600) == beijing(2026, 12, 8, 10, 10)
     settings.MARKET_ALWAYS_OPEN = True
     assert neg.expiry(beijing(2026, 12, 8, 14, 59), 600) == beijing(2026, 12, 8, 15, 9)
+
+
+def test_a_statement_file_says_its_times_are_beijing_time(market):
+    import csv
+    import io
+
+    from tests.conftest import api_for
+
+    # given a deposit at 23:30 UTC on 1 December: 07:30 on 2 December in Beijing
+    with at(dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)):
+        investor = market.investor(cash="1000")
+
+    # when the investor exports the statement of 2 December as CSV
+    response = api_for(investor.owner).get(
+        "/api/v1/statement/", {"from": "2026-12-02", "to": "2026-12-02", "format": "csv"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    # then the file says its times are Beijing time, and the deposit is at 07:30 on 2 December
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert ["Times are shown in Beijing time (Asia/Shanghai). Amounts in CNY."] in rows
+    assert any(row[:2] == ["2026-12-02 07:30:00", "Deposit"] for row in rows), rows

@@ -419,3 +419,40 @@ def test_a_statement_file_says_its_times_are_beijing_time(market):
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert ["Times are shown in Beijing time (Asia/Shanghai). Amounts in CNY."] in rows
     assert any(row[:2] == ["2026-12-02 07:30:00", "Deposit"] for row in rows), rows
+
+
+def test_an_entry_at_23_30_utc_is_in_the_next_beijing_days_feed_and_audit_trail(market, tmp_path):
+    import json
+
+    from django.core.management import call_command
+
+    from core.models import Role
+    from ledger.services import block_seal
+    from tests.conftest import api_for
+
+    # given an account opened and funded at 2026-12-01 23:30 UTC (07:30 on 2 December in Beijing), the day before
+    # and the day after quiet, every entry sealed
+    with at(dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)):
+        investor = market.investor(cash="1000")
+    block_seal()
+
+    # when the regulatory feed of each day is exported
+    def feed(day: str) -> list[dict]:
+        out = tmp_path / f"{day}.jsonl"
+        call_command("regulatory_feed_export", "--date", day, "--out", str(out))
+        return [json.loads(line) for line in out.read_text().splitlines()]
+
+    # then the deposit is in 2 December's, with its UTC time as the ledger keeps it, and in no other day's
+    (deposit,) = [r for r in feed("2026-12-02") if r["kind"] == "DEPOSIT" and investor.code in json.dumps(r)]
+    assert deposit["recorded_at"].startswith("2026-12-01T23:30:00")
+    assert not [r for r in feed("2026-12-01") + feed("2026-12-03") if investor.code in json.dumps(r)]
+
+    # and the audit trail from=to=2 December holds the deposit's record; 1 and 3 December do not
+    auditor = api_for(market.user(Role.AUDITOR))
+
+    def audited(day: str) -> list[str]:
+        body = auditor.get("/api/v1/audit/", {"since": day, "until": day, "action": "cash_deposit"}).json()
+        return [row["target"] for row in body["results"]]
+
+    assert investor.code in audited("2026-12-02")
+    assert investor.code not in audited("2026-12-01") + audited("2026-12-03")

@@ -456,3 +456,24 @@ def test_an_entry_at_23_30_utc_is_in_the_next_beijing_days_feed_and_audit_trail(
 
     assert investor.code in audited("2026-12-02")
     assert investor.code not in audited("2026-12-01") + audited("2026-12-03")
+
+
+def test_a_lock_up_until_a_date_is_released_as_that_beijing_day_begins(market):
+    from balances.models import LockUp
+    from balances.services import Holding, lockups_release, securities_issue
+
+    # given 1,000 shares locked up until 10 December 2026
+    investor = market.investor()
+    securities_issue(
+        actor=market.depository,
+        security_code=market.security.code,
+        allocations=[Holding(investor, 1000, 1000, dt.date(2026, 12, 10))],
+    )
+
+    # when the release runs at 23:59:59 on the 9th in Beijing (15:59:59 UTC), then nothing is released
+    assert lockups_release(now=beijing(2026, 12, 9, 23, 59, 59)) == 0
+    assert position_of(investor, market.security).locked == 1000
+    # when it runs as the 10th begins in Beijing (16:00 UTC on the 9th), then the shares are free
+    assert lockups_release(now=beijing(2026, 12, 10, 0, 0)) == 1
+    assert position_of(investor, market.security).locked == 0
+    assert LockUp.objects.get().released_at == beijing(2026, 12, 10, 0, 0)

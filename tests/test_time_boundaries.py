@@ -477,3 +477,34 @@ def test_a_lock_up_until_a_date_is_released_as_that_beijing_day_begins(market):
     assert lockups_release(now=beijing(2026, 12, 10, 0, 0)) == 1
     assert position_of(investor, market.security).locked == 0
     assert LockUp.objects.get().released_at == beijing(2026, 12, 10, 0, 0)
+
+
+# --------------------------------------------------------------------------
+# The risk assessment ends at a moment, and the pages say which
+
+
+def test_the_pages_say_when_the_risk_assessment_ends_to_the_minute(market):
+    from kyc.models import KycProfile
+    from tests.test_pages import client_for
+
+    # given an investor whose assessment ends at 10:15 on 5 January 2027, Beijing time (02:15 UTC)
+    investor = market.investor(cash="5000")
+    investor.security_code = market.security.code
+    KycProfile.objects.filter(user=investor.owner).update(expires_at=beijing(2027, 1, 5, 10, 15))
+
+    # when the investor and the broker's staff read it
+    own = client_for(investor.owner, "en").get("/kyc/me/").content.decode()
+    counter = client_for(market.staff, "en").get(f"/counter/{investor.code}/").content.decode()
+
+    # then both say the minute it ends, in Beijing time, not a day it does not last through
+    assert "the risk assessment is valid until 2027-01-05 10:15." in own
+    assert "<dd>2027-01-05 10:15</dd>" in counter
+
+    # and indeed at 10:15 that day an order is refused; at 10:14 it is not
+    mm = market.market_maker()
+    with at(beijing(2027, 1, 5, 10, 14)):
+        market.quote(mm, "9.90", "10.10")
+        assert _rest(investor, "buy", "before", price="10.00").status == Order.Status.OPEN
+    with at(beijing(2027, 1, 5, 10, 15)), pytest.raises(Exception) as refused:
+        _rest(investor, "buy", "at", price="10.00")
+    assert refused.value.code == "kyc_expired"

@@ -340,13 +340,33 @@ def test_a_trade_at_23_30_utc_is_counted_on_the_next_beijing_day_everywhere(mark
     assert trades(since="2026-12-02", until="2026-12-02") == [trade_id]
     assert trades(since="2026-12-01", until="2026-12-01") == []
     assert trades(since="2026-12-03", until="2026-12-03") == []
-    # the daily candles too
-    rows = client.get(
+
+    # the daily candles too, an end date included as the trade list includes it
+    def candles(start, end):
+        rows = client.get(
+            f"/api/v1/securities/{market.security.code}/candles/", {"interval": "1d", "from": start, "to": end}
+        ).json()["candles"]
+        return [(r["time"], r["volume"]) for r in rows]
+
+    assert candles("2026-12-02", "2026-12-02") == [("2026-12-02T00:00:00+08:00", 100)]  # times with their offset
+    assert candles("2026-12-01", "2026-12-01") == [("2026-12-01T00:00:00+08:00", 0)]
+    assert [v for _t, v in candles("2026-12-01", "2026-12-03")] == [0, 100, 0]
+    by_minute_of_the_day = client.get(
+        f"/api/v1/securities/{market.security.code}/candles/", {"interval": "1m", "to": "2026-12-02"}
+    ).json()["candles"]  # without from: the day of to, by the minute
+    assert len(by_minute_of_the_day) == 24 * 60 and sum(r["volume"] for r in by_minute_of_the_day) == 100
+    backwards = {"interval": "1d", "from": "2026-12-03", "to": "2026-12-02"}
+    refused = client.get(f"/api/v1/securities/{market.security.code}/candles/", backwards)
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_input")
+    # and by the minute, 07:30 Beijing: 2 December from its start to 07:31 (an end time is not included)
+    minutes = client.get(
         f"/api/v1/securities/{market.security.code}/candles/",
-        {"interval": "1d", "from": "2026-12-01", "to": "2026-12-03"},
+        {"interval": "1m", "from": "2026-12-02T07:29", "to": "2026-12-02T07:31"},
     ).json()["candles"]
-    assert [(r["time"][:10], r["volume"]) for r in rows] == [("2026-12-01", 0), ("2026-12-02", 100)]
-    assert rows[1]["time"] == "2026-12-02T00:00:00+08:00"  # the API's times carry their offset
+    assert [(r["time"], r["volume"]) for r in minutes] == [
+        ("2026-12-02T07:29:00+08:00", 0),
+        ("2026-12-02T07:30:00+08:00", 100),
+    ]
     # and the statement: in 2 December's, not in 1 December's, its time with its offset
     day = client.get("/api/v1/statement/", {"from": "2026-12-02", "to": "2026-12-02"}).json()
     assert [t["id"] for t in day["trades"]] == [trade_id]

@@ -435,12 +435,13 @@ def candles(security: Security, *, interval: str, start, end) -> list[dict]:
     ]
 
 
-def reference_before(security: Security, since) -> Decimal:
-    """The security's reference price as it was at ``since`` (a day's start): the previous reference of the first
-    day's close made since then, or the reference price now when none was. A day's change is against it: after
-    the close the reference price is that day's close, and a change against it said 0.00 all evening (found by
-    a probe)."""
-    close = DayClose.objects.filter(closed_at__gte=since).order_by("closed_at", "date").select_related("entry").first()
+def reference_before(security: Security, day: dt.date) -> Decimal:
+    """The security's reference price before the close of ``day`` (a Beijing date) and of any day after it: the
+    previous reference of the first such close, or the reference price now when there is none. A day's change is
+    against it: after the close the reference price is that day's close, and a change against it said 0.00 all
+    evening (found by a probe). By the date closed, not the time: a day closed late (the beat down) moved the
+    reference before the next day's trades, whenever it ran."""
+    close = DayClose.objects.filter(date__gte=day).order_by("date").select_related("entry").first()
     if close is not None:
         for row in orjson.loads(bytes(close.entry.canonical))["payload"]["securities"]:
             if row["code"] == security.code:

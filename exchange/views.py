@@ -810,7 +810,7 @@ def _day_figures(security: Security) -> dict:
     day = selectors.candles(security, interval="1d", start=midnight, end=now + dt.timedelta(microseconds=1))
     today = day[-1] if day else {"close": None, "open": None, "high": None, "low": None, "volume": 0, "trades": 0}
     last = today["close"]
-    previous_close = selectors.reference_before(security, midnight)
+    previous_close = selectors.reference_before(security, midnight.date())
     change = None if last is None else last - previous_close
     return {
         "last": amount_text(last) or None,

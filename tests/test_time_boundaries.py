@@ -528,3 +528,30 @@ def test_the_pages_say_when_the_risk_assessment_ends_to_the_minute(market):
     with at(beijing(2027, 1, 5, 10, 15)), pytest.raises(Exception) as refused:
         _rest(investor, "buy", "at", price="10.00")
     assert refused.value.code == "kyc_expired"
+
+
+def test_a_day_closed_late_moves_the_previous_close_of_the_next_day(market):
+    from exchange.services import day_close
+    from tests.test_pages import client_for
+
+    # given a trade on Wednesday 2026-12-02 at 10.10 (reference 10.00), and the day's close run only on Thursday at
+    # 10:00, the beat having been down; then a trade on Thursday at 10:05
+    mm = market.market_maker()
+    investor = market.investor(cash="10000")
+    for moment, price in ((beijing(2026, 12, 2, 10, 0), "10.10"), (beijing(2026, 12, 3, 10, 5), "10.20")):
+        with at(moment):
+            if price == "10.20":
+                assert day_close(now=moment) == [dt.date(2026, 12, 2)]
+            market.quote(mm, "9.90", price)
+            order_place(
+                placed_by=investor.owner,
+                account=investor,
+                request=OrderRequest(market.security.code, "buy", 100, D(price), "IOC", f"b{price}"),
+            )
+
+    # when Thursday's figures are read
+    with at(beijing(2026, 12, 3, 11, 0)):
+        day = client_for(investor.owner, "en").get(f"/market/securities/{market.security.code}/data/").json()["day"]
+
+    # then the change is against Wednesday's close, 10.10, not Tuesday's
+    assert (day["last"], day["change"], day["reference_price"]) == ("10.20", "+0.10", "10.10")

@@ -113,10 +113,20 @@ def trading_days_back(now: dt.datetime, days: int) -> dt.datetime:
 
 def holding_since(now: dt.datetime, days: int) -> dt.datetime:
     """The start (midnight, Asia/Shanghai) of the first day whose trades are within a holding period of ``days``
-    trading days at ``now``: the day after the one ``days`` trading days back. The period counts whole trading
-    days, not hours (found by a probe: a buy at 10:00 became free at 10:00 five trading days later)."""
-    back = trading_days_back(now, days).astimezone(SHANGHAI).date()
-    return dt.datetime.combine(back + dt.timedelta(days=1), dt.time(), SHANGHAI)
+    trading days at ``now``: the ``days``-th trading day counting back from ``now``'s day, that day included when
+    it is one. A trade before it has ``days`` trading days after its own day up to ``now``'s, so it is free, as
+    ``trading_days_ahead`` says. The period counts whole trading days, not hours (found by a probe: a buy at 10:00
+    became free at 10:00 five trading days later), and a day the market is open without being a trading day (a
+    weekend or a holiday, with ``MARKET_ALWAYS_OPEN``) counts for neither the trade nor the sale (found by a
+    probe: on a Saturday a Monday's buy, four trading days old, could be sold, and on a Friday a Saturday's buy
+    could not, though the refusal said it could from that Friday)."""
+    day = now.astimezone(SHANGHAI).date()
+    while True:
+        if is_trading_day(day):
+            days -= 1
+            if days <= 0:
+                return dt.datetime.combine(day, dt.time(), SHANGHAI)
+        day -= dt.timedelta(days=1)
 
 
 def trading_days_ahead(at: dt.datetime, days: int) -> dt.datetime:

@@ -19,7 +19,7 @@ from kyc.models import KycProfile
 from ledger.models import Entry, EntryKind
 from registry.models import Security
 
-from .models import Order, Quote, RfqAnswer, RfqRequest, Trade
+from .models import DayClose, Order, Quote, RfqAnswer, RfqRequest, Trade
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _BROKER_FIELDS = [f.attname for f in Broker._meta.concrete_fields]
@@ -433,6 +433,20 @@ def candles(security: Security, *, interval: str, start, end) -> list[dict]:
         }
         for time, open_, high, low, close, volume, turnover, trades in rows
     ]
+
+
+def reference_before(security: Security, day: dt.date) -> Decimal:
+    """The security's reference price before the close of ``day`` (a Beijing date) and of any day after it: the
+    previous reference of the first such close, or the reference price now when there is none. A day's change is
+    against it: after the close the reference price is that day's close, and a change against it said 0.00 all
+    evening (found by a probe). By the date closed, not the time: a day closed late (the beat down) moved the
+    reference before the next day's trades, whenever it ran."""
+    close = DayClose.objects.filter(date__gte=day).order_by("date").select_related("entry").first()
+    if close is not None:
+        for row in orjson.loads(bytes(close.entry.canonical))["payload"]["securities"]:
+            if row["code"] == security.code:
+                return Decimal(row["previous_reference"])
+    return security.reference_price
 
 
 def candle_buckets(interval: str, start, end) -> int:

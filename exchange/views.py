@@ -803,17 +803,19 @@ TIME_AND_SALES_ROWS = 20
 
 
 def _day_figures(security: Security) -> dict:
-    """Last price, change against the reference price (the previous close), volume and turnover of today."""
+    """Last price, change against the previous close (the reference price as the day began), volume and turnover
+    of today (Beijing's day)."""
     now = timezone.now()
     midnight = now.astimezone(calendar.SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
     day = selectors.candles(security, interval="1d", start=midnight, end=now + dt.timedelta(microseconds=1))
     today = day[-1] if day else {"close": None, "open": None, "high": None, "low": None, "volume": 0, "trades": 0}
     last = today["close"]
-    change = None if last is None else last - security.reference_price
+    previous_close = selectors.reference_before(security, midnight.date())
+    change = None if last is None else last - previous_close
     return {
         "last": amount_text(last) or None,
         "change": None if change is None else f"{change:+,.2f}",
-        "change_pct": None if change is None else f"{change * 100 / security.reference_price:+.2f}%",
+        "change_pct": None if change is None else f"{change * 100 / previous_close:+.2f}%",
         "direction": "flat" if not change else ("up" if change > 0 else "down"),
         "open": amount_text(today["open"]) or None,
         "high": amount_text(today["high"]) or None,
@@ -821,7 +823,7 @@ def _day_figures(security: Security) -> dict:
         "volume": shares_text(today["volume"]),
         "turnover": amount_text(today.get("turnover", 0)),
         "trades": today["trades"],
-        "reference_price": amount_text(security.reference_price),
+        "reference_price": amount_text(previous_close),  # "Previous close": what the change is against
     }
 
 

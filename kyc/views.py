@@ -276,7 +276,9 @@ def _run_edit(request, profile: KycProfile, action: str):
             saved = services.kyc_assess(actor=actor, profile_id=profile.pk, answers=form.answers(), ip=ip)
             done = gettext("Questionnaire saved: investor level C%(level)s, valid until %(date)s.") % {
                 "level": saved.risk_level,
-                "date": timezone.localtime(saved.expires_at).strftime("%Y-%m-%d"),
+                # The moment, not the day: it ends at the time of day it was taken (found by a probe: "valid until
+                # 2028-12-06" and refused at 10:15 on 2028-12-06).
+                "date": timezone.localtime(saved.expires_at).strftime("%Y-%m-%d %H:%M"),
             }
         elif action == "documents":
             services.kyc_document_add(actor=actor, profile_id=profile.pk, kind=data["kind"], upload=data["file"], ip=ip)

@@ -7,6 +7,7 @@ the same notification reads in English for one session and in Chinese for the ne
 from __future__ import annotations
 
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -19,6 +20,8 @@ from exchange.models import Order
 
 from .models import Kind, Notification
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 
 def _amount(value) -> str:
     # As every page writes an amount, in either language (10,000.00): Django's Chinese format groups no digits.
@@ -30,8 +33,11 @@ def _shares(value) -> str:
 
 
 def _time(value: str | None) -> str:
+    """A deadline in Beijing time, saying so: an email has no page footer to say it (found by a probe)."""
     moment = parse_datetime(value) if value else None
-    return localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    if moment is None:
+        return ""
+    return gettext("%(time)s (Beijing time)") % {"time": localtime(moment, SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def _deal(p: dict) -> str:

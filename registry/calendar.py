@@ -93,6 +93,19 @@ def session_of(moment: dt.datetime) -> str | None:
     return None
 
 
+def session_end(at: dt.datetime | None = None) -> dt.datetime | None:
+    """The end of the session the clock is in at ``at`` (11:30 or 15:00 Shanghai), or None: between sessions, and
+    while ``MARKET_ALWAYS_OPEN`` keeps trading going around the clock. What is firm "for a while" (a request for
+    quote and its answers, a negotiated proposal) ends with it at the latest: nothing can trade after it."""
+    if getattr(settings, "MARKET_ALWAYS_OPEN", False):
+        return None
+    moment = local(at)  # the clock alone: on a day that is not a trading day nothing is asked, so no holiday read
+    for start, end in SESSIONS:
+        if start <= moment.time() < end:
+            return dt.datetime.combine(moment.date(), end, tzinfo=SHANGHAI)
+    return None
+
+
 def last_close(at: dt.datetime | None = None) -> dt.datetime:
     """The most recent close of a trading day (15:00 Shanghai) at or before ``at``.
 

@@ -178,6 +178,8 @@ def statement_csv(statement: Statement) -> bytes:
     w.writerow([_("Client statement")])
     for label, value in _header_rows(statement):
         w.writerow([label, value])
+    # A spreadsheet has no page footer: the file says what its times are, as the PDF does (found by a probe).
+    w.writerow([_("Times are shown in Beijing time (Asia/Shanghai). Amounts in CNY.")])
     w.writerow([])
     for label, value in summary_rows(statement):
         w.writerow([label, _plain(value)])

@@ -14,7 +14,6 @@ from django.utils.html import escape
 from core.models import AuditEvent, Role
 from exchange import pretrade
 from exchange.models import NegotiatedTrade, Order, Quote, Trade
-from exchange.pretrade import trading_days_back
 from exchange.services import OrderRequest, QuoteRequest, order_place, quote_publish
 from exchange.services import negotiated as neg
 from exchange.tasks import pull_forbidden_quotes
@@ -143,8 +142,9 @@ def _refused_at_confirmation(market, *, seller, buyer, key) -> str:
 
 
 def _backdate(trade: Trade, trading_days: int) -> None:
-    now = timezone.now()
-    at = trading_days_back(now, trading_days) + dt.timedelta(minutes=1 if trading_days == 4 else -1)
+    # 4: the first minute of the holding period (as of now); 5: the last minute before it (on any day of the week)
+    since = pretrade.holding_since(timezone.now(), 5)
+    at = since + dt.timedelta(minutes=1 if trading_days == 4 else -1)
     Trade.objects.filter(pk=trade.pk).update(matched_at=at)
 
 

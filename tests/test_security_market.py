@@ -116,10 +116,11 @@ def test_daily_candles_cover_every_day_of_the_range(day_of_trades):
 
     # when
     rows = candles(
-        api_for(investor.owner), market.security.code, interval="1d", **{"from": "2026-12-01", "to": "2026-12-05"}
+        api_for(investor.owner), market.security.code, interval="1d", **{"from": "2026-12-01", "to": "2026-12-04"}
     ).json()["candles"]
 
-    # then: 1, 2, 3 and 4 December; the 1st and 3rd are empty
+    # then: 1, 2, 3 and 4 December (an end date is included, as in every period of the API); the 1st and 3rd are
+    # empty
     days = [dt.datetime.fromisoformat(r["time"]).astimezone(SHANGHAI).date().isoformat() for r in rows]
     assert days == ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"]
     assert [r["volume"] for r in rows] == [0, 600, 0, 100]
@@ -128,7 +129,7 @@ def test_daily_candles_cover_every_day_of_the_range(day_of_trades):
     assert rows[3]["close"] == "10.20"
 
 
-def test_the_range_end_is_exclusive_and_an_empty_range_has_no_buckets(day_of_trades):
+def test_a_range_end_time_is_exclusive_and_an_empty_range_has_no_buckets(day_of_trades):
     # given
     market, _, investor = day_of_trades
     client = api_for(investor.owner)
@@ -137,7 +138,7 @@ def test_the_range_end_is_exclusive_and_an_empty_range_has_no_buckets(day_of_tra
     code = market.security.code
     before = candles(client, code, interval="1m", **{"from": "2026-12-02T09:30", "to": "2026-12-02T09:31"})
     empty = candles(client, code, interval="1m", **{"from": "2026-12-02T09:31", "to": "2026-12-02T09:31"})
-    quiet = candles(client, code, interval="1d", **{"from": "2026-11-01", "to": "2026-11-03"})
+    quiet = candles(client, code, interval="1d", **{"from": "2026-11-01", "to": "2026-11-02"})
 
     # then
     assert [r["volume"] for r in before.json()["candles"]] == [0]

@@ -207,11 +207,21 @@ class SecurityQuotesApi(APIView):
 CANDLES_DEFAULT_DAYS = {"1m": 1, "1d": 90}
 
 
-def _moment(text: str, name: str) -> dt.datetime:
-    """An ISO 8601 date or date-time; without an offset it is the exchange's time (Asia/Shanghai)."""
+def _date_alone(text: str) -> bool:
+    """Whether ``text`` is a date without a time (``2026-12-01``, ``20261201``)."""
+    return not any(c in text.strip() for c in "T :")
+
+
+def _moment(text: str, name: str, *, end: bool = False) -> dt.datetime:
+    """An ISO 8601 date or date-time; without an offset it is the exchange's time (Asia/Shanghai). A date is its
+    day's start, or with ``end`` the next day's: an end date is included, an end time is not, as in every other
+    period of the API (``core.api.pagination.moment``; found by a probe: ``from=2026-12-01&to=2026-12-01`` gave
+    no candle, where the trade list and the statement give that day's)."""
     try:
         moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        if end and _date_alone(text):  # the day, whole
+            moment += dt.timedelta(days=1)
+    except (ValueError, OverflowError):
         raise err.InvalidInput(
             gettext("%(name)s must be an ISO 8601 date or date-time, such as 2026-01-05 or 2026-01-05T09:30:00+08:00.")
             % {"name": name}
@@ -226,13 +236,16 @@ def candle_range(interval: str | None, start: str | None, end: str | None) -> tu
     if interval not in selectors.CANDLE_INTERVALS:
         raise err.InvalidInput(gettext('interval must be "1m" or "1d".'))
     now = timezone.now()
-    to = _moment(end, "to") if end else now
+    to = _moment(end, "to", end=True) if end else now
     if start:
         since = _moment(start, "from")
     else:
-        midnight = to.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+        # The day of the range's last instant (an end date's own day, not the next one's)
+        last = (to - dt.timedelta(microseconds=1)).astimezone(SHANGHAI)
+        midnight = last.replace(hour=0, minute=0, second=0, microsecond=0)
         since = midnight - dt.timedelta(days=CANDLES_DEFAULT_DAYS[interval] - 1)
-    if since > to:
+    # After an end date is at or after the day following it (the end of the range); after an end time, past it.
+    if since > to or (end and since == to and _date_alone(end)):
         raise err.InvalidInput(gettext("from must not be after to."))
     if selectors.candle_buckets(interval, since, to) > selectors.CANDLES_MAX_BUCKETS:
         raise err.InvalidInput(
@@ -268,7 +281,12 @@ class SecurityCandlesApi(APIView):
         parameters=[
             OpenApiParameter("interval", str, required=True, enum=["1m", "1d"]),
             OpenApiParameter("from", str, required=False, description="ISO 8601, inclusive; Asia/Shanghai if naive"),
-            OpenApiParameter("to", str, required=False, description="ISO 8601, exclusive; default now"),
+            OpenApiParameter(
+                "to",
+                str,
+                required=False,
+                description="ISO 8601: a date is included (to its end), a time is not; default now",
+            ),
         ],
         responses={200: CandlesOutput, **ERRORS},
     )

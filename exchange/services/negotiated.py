@@ -107,13 +107,8 @@ class NegotiatedRequest:
 def expiry(now: dt.datetime, ttl: int | None = None) -> dt.datetime:
     """``ttl`` (default ``NEGOTIATED_TTL``) seconds from now, but not past the end of the session in progress."""
     expires = now + dt.timedelta(seconds=settings.NEGOTIATED_TTL if ttl is None else ttl)
-    if getattr(settings, "MARKET_ALWAYS_OPEN", False):
-        return expires
-    moment = calendar.local(now)
-    for start, end in calendar.SESSIONS:
-        if start <= moment.time() < end:
-            return min(expires, dt.datetime.combine(moment.date(), end, tzinfo=calendar.SHANGHAI))
-    return expires
+    end = calendar.session_end(now)
+    return expires if end is None else min(expires, end)
 
 
 def _same_request(p: NegotiatedTrade, req: NegotiatedRequest) -> bool:

@@ -17,7 +17,7 @@ from core.audit import audit_record
 from core.errors import DomainError
 from core.models import Account, User
 from core.money import notional
-from registry import profile
+from registry import calendar, profile
 from registry.models import Security
 
 from .. import live, pretrade
@@ -67,6 +67,10 @@ def quote_publish(*, user: User, request: QuoteRequest) -> QuoteResult:
             security=security, status__in=Order.OPEN_STATUSES, account__frozen=False, account__trading_restricted=False
         )
         .exclude(account=account)
+        # A DAY order placed before the last close is over, though the expiry task (every minute) has not ended it
+        # yet (found by a probe: with the market open around the clock, a quote at 15:00:30 filled a DAY order of
+        # the morning; with the beat down overnight, the next morning's first quote would).
+        .exclude(time_in_force=Order.TimeInForce.DAY, created_at__lt=calendar.last_close(now))
     )  # a frozen account's order never fills (its freeze cancels it; this one was placed in the same instant)
     buys = list(resting.filter(side=Order.Side.BUY, limit_price__gte=ask_price).order_by("-limit_price", "id"))
     sells = list(resting.filter(side=Order.Side.SELL, limit_price__lte=bid_price).order_by("limit_price", "id"))

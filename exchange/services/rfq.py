@@ -38,7 +38,7 @@ from core import errors as err
 from core.idempotency import made_before
 from core.models import Account, User
 from core.money import ZERO, notional
-from registry import profile
+from registry import calendar, profile
 from registry.models import Security
 
 from .. import hooks, pretrade
@@ -158,7 +158,9 @@ def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, 
             client_request_id=req.client_request_id,
             requested_by=requested_by,
             created_at=now,
-            expires_at=now + dt.timedelta(seconds=ttl),
+            # Not past the end of the session in progress, as a negotiated proposal (found by a probe: asked at
+            # 11:29 with 120 s, its answers were "firm until 11:30:30", through a lunch break no one could trade in).
+            expires_at=min(filter(None, [now + dt.timedelta(seconds=ttl), calendar.session_end(now)])),
         )
 
 

@@ -31,6 +31,7 @@ from core.audit import audit_record
 from core.models import Account, Broker, Role, User
 from core.names import mask_name
 from ledger.services import entry_write
+from registry import profile as venue_profile
 
 from . import entries, hooks, questionnaire
 from .idcard import validate_resident_id
@@ -510,6 +511,22 @@ def _complete(profile: KycProfile) -> None:
     _one_name_per_identity(profile)
 
 
+def _qualification_attested(profile: KycProfile) -> None:
+    """Under a venue whose rules admit qualified individuals only (cn-regional-2017), the investor's own online
+    application needs the attestation: without it, it would be approved into an account that may buy nothing
+    (found by a walk-through: the page called the attestation optional, and every request for quote was then
+    refused). Staff opening an account at the counter are told on the application page instead."""
+    venue = venue_profile.current()
+    if venue.individuals_qualified_only and not profile.qualified_investor:
+        raise err.InvalidInput(
+            gettext(
+                "Attest qualified-investor status first: under the venue's rules (%(profile)s) only qualified "
+                "investors may trade."
+            )
+            % {"profile": venue.name}
+        )
+
+
 # pg_advisory_xact_lock class key of an ID number's applications ("KYCI"); the number's blind index is the other.
 IDENTITY_LOCK = 0x4B594349
 
@@ -548,6 +565,7 @@ def kyc_apply(*, actor: User, profile_id: int, ip: str | None = None) -> KycProf
         # nothing (and keeps its place in the queue).
         return profile
     _complete(profile)
+    _qualification_attested(profile)
     profile.applied_at = timezone.now()
     profile.save(update_fields=["applied_at", "updated_at"])
     audit_record(actor=actor, action="kyc_apply", target=profile.user.username, ip=ip)

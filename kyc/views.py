@@ -35,6 +35,7 @@ from core.forms import form_refusal_noted, report_refusal
 from core.labels import choice_label
 from core.models import Role
 from core.permissions import role_required
+from registry import profile as venue_profile
 
 from . import questionnaire, selectors, services
 from .forms import (
@@ -133,6 +134,9 @@ def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
         "assessment_expired": profile.expires_at is not None and profile.expires_at <= now,
         "qualified": profile.qualified_investor,
         "qualified_evidence": profile.qualified_evidence,
+        # The venue's rules admit qualified individuals only: the attestation is a step, not an option.
+        "qualification_required": venue_profile.current().individuals_qualified_only,
+        "venue_profile": venue_profile.current().name,
         "rejection_reason": profile.rejection_reason,
         "applied_at": profile.applied_at,
         "awaiting_review": awaiting_review(profile),

@@ -519,6 +519,51 @@ def test_an_incomplete_application_cannot_be_sent(market):
     assert kyc_snapshot() == before
 
 
+def test_under_the_regional_rules_an_online_application_needs_the_qualified_investor_attestation(market, settings):
+    # (found by a walk-through under cn-regional-2017: the page called the attestation optional, the application
+    # went through without it, and the approved investor's every request for quote was then refused)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    profile = online_profile(market, applied=False)
+    client = client_for(profile.user, "en")
+
+    # given the investor's page: the attestation is a required step, open to fill in, and says why
+    page = text(client.get("/kyc/me/"))
+    checklist = page.split('id="checklist-qualification">')[1].split("</li>")[0]
+    assert checklist.startswith("Qualified-investor attestation (required by the venue") and "optional" not in checklist
+    assert "only qualified investors may buy: without this attestation the account can buy nothing" in page
+    before = kyc_snapshot()
+
+    # when the investor sends the application without the attestation, through the page or the API
+    response = client.post("/kyc/me/apply/", follow=True)
+    api = api_for(profile.user).post("/api/v1/kyc/me/apply/", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is refused, saying what to do first and why, and nothing changed
+    said = (
+        "Attest qualified-investor status first: under the venue's rules (cn-regional-2017) only qualified "
+        "investors may trade."
+    )
+    assert messages_of(response) == [said]
+    assert api.status_code == 400 and api.json()["message"] == said
+    assert kyc_snapshot() == before
+
+    # when the investor attests and sends it again, it goes to the broker
+    client.post("/kyc/me/qualification/", {"qualified": "on", "evidence": "Securities account: 800,000 CNY"})
+    client.post("/kyc/me/apply/")
+    assert KycProfile.objects.get(pk=profile.pk).applied_at is not None
+
+
+def test_under_the_open_profile_the_qualified_investor_attestation_stays_optional(market, settings):
+    settings.VENUE_PROFILE = "open"
+    profile = online_profile(market, applied=False)
+    client = client_for(profile.user, "en")
+
+    page = text(client.get("/kyc/me/"))
+    response = client.post("/kyc/me/apply/", follow=True)
+
+    assert "Qualified-investor attestation (optional)" in page and "Some securities are for qualified" in page
+    assert messages_of(response) != [] and KycProfile.objects.get(pk=profile.pk).applied_at is not None
+
+
 def test_a_submitted_application_is_not_editable_by_the_investor(market):
     profile = submitted_profile(market, market.staff)
     client = client_for(profile.user)

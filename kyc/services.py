@@ -321,7 +321,9 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
     if profile.state not in EDITABLE:
         raise KycStateError()
     if qualified and len(evidence.strip()) < 5:
-        raise err.InvalidInput(gettext("Describe the evidence of qualified-investor status."))
+        # Named on the evidence field, where the page ties it to the box (found by a walk-through: it stood above
+        # the form, tied to nothing a screen reader would read with the field).
+        raise _invalid({"evidence": gettext("Describe the evidence of qualified-investor status.")})
     profile.qualified_investor, profile.qualified_evidence = qualified, evidence.strip() if qualified else ""
     _made_by(profile, actor)
     profile.last_edited_by = actor

@@ -564,6 +564,27 @@ def test_under_the_open_profile_the_qualified_investor_attestation_stays_optiona
     assert messages_of(response) != [] and KycProfile.objects.get(pk=profile.pk).applied_at is not None
 
 
+def test_an_attestation_without_evidence_is_refused_on_the_evidence_field(market):
+    # (found by a walk-through: "Describe the evidence" stood above the form, tied to no field, and the page reopened
+    # with the box it concerns unmarked)
+    profile = online_profile(market, applied=False)
+    client = client_for(profile.user, "en")
+    before = kyc_snapshot()
+
+    # when the investor ticks "I am a qualified investor" and leaves the evidence empty
+    response = client.post("/kyc/me/qualification/", {"qualified": "on", "evidence": ""})
+
+    # then the page says so on the evidence box, tied to it, keeps the tick, and nothing changed
+    form = response.context["qualification_form"]
+    assert form.errors == {"evidence": ["Describe the evidence of qualified-investor status."]}
+    page = text(response)
+    box = re.search(r"<textarea[^>]*>", page.split('id="qualification-form"')[1]).group()
+    assert 'aria-describedby="id_evidence_helptext id_evidence_error"' in box or "id_evidence_error" in box
+    assert 'id="id_evidence_error"' in page
+    assert re.search(r'<input type="checkbox" name="qualified"[^>]*checked', page)
+    assert kyc_snapshot() == before
+
+
 def test_a_submitted_application_is_not_editable_by_the_investor(market):
     profile = submitted_profile(market, market.staff)
     client = client_for(profile.user)

@@ -742,6 +742,29 @@ def test_a_rejection_reason_is_required_and_the_investor_sees_it(market, staff_b
     assert 'id="questionnaire-form"' in page and 'id="kyc-apply"' in page
 
 
+def test_a_rejected_application_sent_again_no_longer_asks_to_be_sent_again(market, staff_b):
+    # (found by a walk-through: after sending it again, the page said "Your application was sent to your broker" over
+    # a red "The application was rejected … then send the application again")
+    profile = submitted_profile(market, market.staff)
+    client_for(staff_b).post(f"/kyc/applications/{profile.pk}/reject/", {"reason": "ID photo unclear."})
+    client = client_for(profile.user, "en")
+    rejected = text(client.get("/kyc/me/"))
+    assert "The application was rejected" in rejected and "then send the application again" in rejected
+
+    # when the investor sends it again
+    response = client.post("/kyc/me/apply/", follow=True)
+
+    # then the page shows the earlier reason as past, and no longer asks to send it again
+    page = text(response)
+    assert messages_of(response) == ["Your application was sent to your broker for review."]
+    assert "Rejected before, for this reason" in page and "ID photo unclear." in page
+    assert "The application was rejected" not in page and "then send the application again" not in page
+    assert "result-failed" not in page.split('id="rejection"')[0].rsplit("<section", 1)[1]
+    # and the staff's page still shows the rejection as it was, with what to do
+    staff_page = text(client_for(market.staff, "en").get(f"/kyc/applications/{profile.pk}/"))
+    assert "The application was rejected" in staff_page and "ID photo unclear." in staff_page
+
+
 RETAKE_WORDS = {
     "en": {
         "investor": (

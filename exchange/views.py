@@ -686,6 +686,8 @@ def _quote_rows(account, securities: list[Security]) -> list[dict]:
                 "best_ask": amount_text(market_book.get("ask")) or None,
                 "band": f"{amount_text(security.band_low)} – {amount_text(security.band_high)}",
                 "active": bool(bid or ask),
+                # Whether the venue's rules and the security allow market making: a quote is offered only there.
+                "quotable": profile.mode_allowed(security, profile.MARKET_MAKING),
                 "initial": {
                     "security": security.code,
                     "bid_price": bid.price if bid else None,
@@ -762,6 +764,10 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     # would otherwise read "—" with nothing to explain them, and offers no form that can only be refused (found
     # by a probe: the reason showed only after a quote was tried).
     context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox, "frozen": account.frozen}
+    # Under rules that allow no market making (cn-regional-2017) the page offers no quote that can only be refused,
+    # and says why (found by a walk-through: it offered "Quote" on every row and the two-sided quote form).
+    context["quotable_any"] = any(row["quotable"] for row in rows)
+    context["venue_profile"] = profile.current().name
     context["restricted"] = account.trading_restricted  # a trading restriction: no quotes either, assets its own
     # Cash or shares a legal order holds cannot back a quote: said here as on the balances page (found by a
     # review: a market maker with part of its desk frozen read its refusals for want of cash with no reason).

@@ -661,6 +661,26 @@ def test_under_cn_regional_the_pages_say_how_a_security_trades_and_offer_no_tick
     assert snapshot() == before
 
 
+def test_under_cn_regional_the_market_makers_quote_page_offers_no_quote(market, settings, client):
+    # (found by a walk-through: under cn-regional-2017 the quote page offered "Quote" on every row and the
+    # two-sided quote form, each quote then refused)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    mm = market.market_maker()
+    log_in(client, mm.owner)
+    before = snapshot()
+
+    page = client.get("/quotes/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then no row offers a quote, each says why, and the form is replaced by the reason and what is left to do
+    table = page.split('id="quotes-table"')[1].split("</table>")[0]
+    assert "#quote-form" not in table and ">Quote<" not in table
+    assert table.count('data-field="not-quotable"') == 1 and "No market making under the venue" in table
+    assert 'id="quote-form-venue"' in page and "allow no market making: no quote can be published" in page
+    assert 'name="bid_price"' not in page and "Publish quote" not in page
+    # and looking changed nothing
+    assert snapshot() == before
+
+
 def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
     market, _mm, investor = trading
     log_in(client, investor.owner)
@@ -674,6 +694,12 @@ def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
     assert "(open): market making, request for quote, negotiated transfer." in page
     page = client.get(f"/orders/new/?security={code}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'id="order-form"' in page and 'id="ticket-elsewhere"' not in page
+    # and the market maker's quote page offers its quote form
+    quoting = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(quoting, _mm.owner)
+    page = quoting.get("/quotes/").content.decode()
+    assert 'name="bid_price"' in page and "#quote-form" in page and 'id="quote-form-venue"' not in page
+    assert 'data-field="not-quotable"' not in page
 
 
 def test_an_issue_to_those_who_hold_stays_possible_when_the_cap_is_below_the_holders(market):

@@ -318,7 +318,11 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
     profile = _locked(profile_id)
     if not _may_edit(actor, profile):
         raise err.NotFound(gettext("No such application."))
-    if profile.state not in EDITABLE:
+    # An approved investor who is not qualified may attest, as one may take the questionnaire again: the
+    # application then goes back through review (found by a walk-through: an approved investor refused as not
+    # qualified had no way to attest, the form being shown only before approval).
+    attesting_anew = profile.state == KycProfile.State.APPROVED and qualified and not profile.qualified_investor
+    if profile.state not in EDITABLE and not attesting_anew:
         raise KycStateError()
     if qualified and len(evidence.strip()) < 5:
         # Named on the evidence field, where the page ties it to the box (found by a walk-through: it stood above
@@ -327,6 +331,9 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
     profile.qualified_investor, profile.qualified_evidence = qualified, evidence.strip() if qualified else ""
     _made_by(profile, actor)
     profile.last_edited_by = actor
+    if attesting_anew:
+        profile.state = KycProfile.State.DRAFT
+        profile.reviewed_by = None
     profile.save()
     audit_record(
         actor=actor, action="kyc_qualify", target=profile.user.username, ip=ip, detail={"qualified": qualified}

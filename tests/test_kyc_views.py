@@ -585,6 +585,44 @@ def test_an_attestation_without_evidence_is_refused_on_the_evidence_field(market
     assert kyc_snapshot() == before
 
 
+def test_an_approved_investor_who_is_not_qualified_may_attest_and_goes_back_through_review(market):
+    # (found by a walk-through: an approved investor refused as not qualified had no way to attest; the form was
+    # shown only before approval)
+    account = market.investor()
+    profile = KycProfile.objects.get(user=account.owner)
+    client = client_for(account.owner, "en")
+
+    # given the approved investor's page: the attestation can be made, with a warning of what it does
+    page = text(client.get("/kyc/me/"))
+    assert 'id="qualification-form"' in page and 'id="qualification-warning"' in page
+    assert "Saving the attestation sends your account opening back to a draft" in page
+    assert 'id="identity-form"' not in page and 'id="document-form"' not in page  # the rest stays closed
+
+    # when the investor attests
+    client.post("/kyc/me/qualification/", {"qualified": "on", "evidence": "Securities account: 800,000 CNY"})
+
+    # then the attestation is saved and the application is a draft again, to be sent and approved again
+    profile.refresh_from_db()
+    assert (profile.state, profile.qualified_investor, profile.reviewed_by) == ("draft", True, None)
+    assert 'id="kyc-apply"' in text(client.get("/kyc/me/"))
+
+
+def test_an_approved_investor_cannot_withdraw_the_attestation_or_an_approved_qualified_one_attest_again(market):
+    qualified = market.investor(qualified=True)
+    plain = market.investor()
+    before = kyc_snapshot()
+
+    # an approved qualified investor is not offered the form, and one not qualified cannot un-attest
+    page = text(client_for(qualified.owner, "en").get("/kyc/me/"))
+    again = client_for(qualified.owner, "en").post("/kyc/me/qualification/", {"qualified": "on", "evidence": "More"})
+    unattest = client_for(plain.owner, "en").post("/kyc/me/qualification/", {"evidence": ""})
+
+    assert 'id="qualification-form"' not in page
+    assert again.status_code == 200 and again.context["qualification_form"].non_field_errors()
+    assert unattest.status_code == 200 and unattest.context["qualification_form"].non_field_errors()
+    assert kyc_snapshot() == before
+
+
 def test_a_submitted_application_is_not_editable_by_the_investor(market):
     profile = submitted_profile(market, market.staff)
     client = client_for(profile.user)

@@ -803,6 +803,20 @@ def test_a_rejected_application_sent_again_no_longer_asks_to_be_sent_again(marke
     assert "The application was rejected" in staff_page and "ID photo unclear." in staff_page
 
 
+def test_the_staff_read_an_online_draft_as_said_to_them_not_to_the_investor(market, staff_b):
+    # (found by a walk-through: on a rejected online application the staff read "Complete the steps below, then send
+    # your application to your broker")
+    profile = submitted_profile(market, market.staff)
+    client_for(staff_b).post(f"/kyc/applications/{profile.pk}/reject/", {"reason": "ID photo unclear."})
+
+    page = text(client_for(market.staff, "en").get(f"/kyc/applications/{profile.pk}/"))
+    mine = text(client_for(profile.user, "en").get("/kyc/me/"))
+
+    assert "send your application to your broker" not in page and 'id="kyc-staff-draft"' in page
+    assert "who has not sent it to you yet" in page
+    assert "Complete the steps below, then send your application to your broker." in mine
+
+
 RETAKE_WORDS = {
     "en": {
         "investor": (

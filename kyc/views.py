@@ -217,7 +217,7 @@ def register(request):
     if request.method == "POST" and not RegistrationThrottle().allow_request(request, None):
         form.is_valid()  # bound, so the page shows what was typed
         form.add_error(None, gettext("Too many registrations from your address. Try again later."))
-        return render(request, "kyc/register.html", {"form": form}, status=429)
+        return render(request, "kyc/register.html", _register_context(form), status=429)
     if request.method == "POST" and form.is_valid():
         try:
             profile = services.kyc_register(
@@ -238,7 +238,14 @@ def register(request):
                 % {"account": profile.user.account.code},
             )
             return redirect("kyc-me")
-    return render(request, "kyc/register.html", {"form": form})
+    return render(request, "kyc/register.html", _register_context(form))
+
+
+def _register_context(form) -> dict:
+    """The registration page says up front when the venue's rules admit qualified investors only (found by a
+    walk-through: a newcomer under cn-regional-2017 learnt it only after registering)."""
+    venue = venue_profile.current()
+    return {"form": form, "qualification_required": venue.individuals_qualified_only, "venue_profile": venue.name}
 
 
 # --------------------------------------------------------------------------

@@ -552,6 +552,17 @@ def test_under_the_regional_rules_an_online_application_needs_the_qualified_inve
     assert KycProfile.objects.get(pk=profile.pk).applied_at is not None
 
 
+@pytest.mark.parametrize("venue, said", [("cn-regional-2017", True), ("open", False)])
+def test_the_registration_page_says_up_front_when_only_qualified_investors_may_trade(market, settings, venue, said):
+    # (found by a walk-through: a newcomer under cn-regional-2017 learnt it only after registering)
+    settings.VENUE_PROFILE = venue
+
+    page = text(Client(HTTP_ACCEPT_LANGUAGE="en").get("/kyc/register/"))
+
+    assert ('id="register-qualified-only"' in page) is said
+    assert ("financial assets of at least 500,000 CNY" in page) is said
+
+
 def test_under_the_open_profile_the_qualified_investor_attestation_stays_optional(market, settings):
     settings.VENUE_PROFILE = "open"
     profile = online_profile(market, applied=False)

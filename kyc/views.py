@@ -12,6 +12,7 @@ which is never cached.
 from __future__ import annotations
 
 import io
+import math
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +25,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -214,9 +215,20 @@ def register(request):
     if request.user.is_authenticated:
         return redirect("kyc-me" if request.user.role == Role.INVESTOR else "market")
     form = RegistrationForm(request.POST or None)
-    if request.method == "POST" and not RegistrationThrottle().allow_request(request, None):
+    throttle = RegistrationThrottle()
+    if request.method == "POST" and not throttle.allow_request(request, None):
         form.is_valid()  # bound, so the page shows what was typed
-        form.add_error(None, gettext("Too many registrations from your address. Try again later."))
+        # When to try again, not only "later" (found by a walk-through: the refusal said no time).
+        minutes = max(1, math.ceil((throttle.wait() or 60) / 60))
+        form.add_error(
+            None,
+            ngettext(
+                "Too many registrations from your address. Try again in %(minutes)s minute.",
+                "Too many registrations from your address. Try again in %(minutes)s minutes.",
+                minutes,
+            )
+            % {"minutes": minutes},
+        )
         return render(request, "kyc/register.html", _register_context(form), status=429)
     if request.method == "POST" and form.is_valid():
         try:

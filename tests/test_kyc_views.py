@@ -1637,6 +1637,9 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
     # address is not held back by them
     assert (first.status_code, second.status_code) == (302, 201), second.content
     assert third.status_code == 429 and "Too many registrations" in text(third) and 'value="third"' in text(third)
+    # and the page says when to try again (found by a walk-through: it said only "later"), an hour at most
+    waited = re.search(r"Try again in (\d+) minutes?\.", text(third))
+    assert waited and 1 <= int(waited.group(1)) <= 60, text(third)
     assert fourth.status_code == 429 and fourth.json()["code"] == "throttled"
     assert not User.objects.filter(username__in=["third", "fourth"]).exists()
     assert elsewhere.status_code == 302 and User.objects.filter(username="fifth").exists()

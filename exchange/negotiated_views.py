@@ -25,6 +25,7 @@ from core.models import Account, User
 from registry import profile
 
 from . import selectors
+from .forms import investor_refusal
 from .models import NegotiatedTrade
 from .services import negotiated as neg
 
@@ -126,7 +127,8 @@ def negotiated_page(request, *, account: Account, template: str, extra: dict | N
                 # A refusal about one field is said on it, tied to its box (found by a walk-through: "There is no
                 # trading account with this code" stood above the form, tied to no field).
                 field = REFUSAL_FIELDS.get(exc.code)
-                target.add_error(field if field in target.fields else None, domain_error_message(exc))
+                said = domain_error_message(exc) if actor.pk != account.owner_id else investor_refusal(exc)
+                target.add_error(field if field in target.fields else None, said)
             else:
                 messages.error(request, domain_error_message(exc))
     waiting, mine, closed = _rows(account, actor)

@@ -46,7 +46,7 @@ from registry.models import MarketState, Security
 from registry.services import market_is_halted
 
 from . import market_watch, precheck, selectors, services
-from .forms import OrderTicketForm, QuoteForm, new_client_order_id
+from .forms import OrderTicketForm, QuoteForm, investor_refusal, new_client_order_id
 from .models import Order, Quote, Trade
 from .rfq_forms import RfqAnswerForm
 from .rfq_views import inbox_rows
@@ -357,14 +357,14 @@ def order_new(request):
                 review = _ticket_review(form, security, check)
             else:
                 for problem in check.problems:
-                    form.add_error(None, domain_error_message(problem))
+                    form.add_error(None, investor_refusal(problem))
         elif form.is_valid():
             try:
                 order, created = services.order_place(
                     placed_by=request.user, account=account, request=form.order_request()
                 )
             except DomainError as exc:
-                form.add_error(None, domain_error_message(exc))
+                form.add_error(None, investor_refusal(exc))
                 # Nothing was placed; a fresh key keeps a corrected resubmission from clashing with any earlier one.
                 form.data = form.data.copy()
                 form.data["client_order_id"] = new_client_order_id()

@@ -225,6 +225,38 @@ def test_individuals_must_be_qualified_under_cn_regional_only(market, settings):
     assert _deal(market, seller=seller, buyer=buyer, key="q2").buyer_id == buyer.pk
 
 
+def test_an_investor_refused_as_not_qualified_reads_what_to_do_on_the_pages_only(market, settings):
+    # (found by a walk-through under cn-regional-2017: "Only qualified investors may buy this security" said nothing
+    # of how to become one)
+    seller = market.investor(shares=1000)
+    buyer = market.investor(cash="50000")  # not qualified
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    page = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(page, buyer.owner)
+    code = market.security.code
+    before = snapshot()
+
+    # when the investor asks for quotes, and proposes a negotiated purchase, on the pages and on the API
+    rfq = page.post("/rfqs/", {"security": code, "side": "buy", "quantity": "100", "client_request_id": "rq-1"})
+    proposal = {"counterparty": seller.code, "security": code, "side": "buy", "quantity": "100", "price": "10.00"}
+    negotiated = page.post("/negotiated/", {"action": "propose", "client_request_id": "nq-1", **proposal})
+    api = api_for(buyer.owner).post(
+        "/api/v1/rfqs/",
+        {"security": code, "side": "buy", "quantity": 100, "client_request_id": "rq-api"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    # then the pages say why and what to do next; the API keeps its message; nothing changed
+    hint = "To buy it, attest your qualified-investor status on My account opening"
+    for response, form in ((rfq, "form"), (negotiated, "propose_form")):
+        assert response.status_code == 200, form
+        [said] = response.context[form].non_field_errors()
+        assert said.startswith("Only qualified investors may buy this security.") and hint in said, said
+    assert api.json()["code"] == "not_qualified_investor" and hint not in api.json()["message"]
+    assert snapshot() == before
+
+
 def test_the_profiles_holder_cap_counts_identities_and_only_tightens(market, settings, monkeypatch):
     # given a profile whose cap is one holder (the real one is 200; the security's own cap is 200 too)
     tight = dataclasses.replace(profile.PROFILES["cn-regional-2017"], holder_cap=1)

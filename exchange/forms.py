@@ -12,12 +12,14 @@ import uuid
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import IntegerField, PlainDecimalField
+from core.errors import DomainError
+from core.forms import IntegerField, PlainDecimalField, domain_error_message
 from registry.models import Security
 
-from . import services
+from . import pretrade, services
 from .models import Order
 
 # Bounds that keep absurd input out of the integer and decimal columns; the
@@ -28,6 +30,19 @@ PRICE_DIGITS = 14
 
 def _security_choices(securities) -> list[tuple[str, str]]:
     return [(s.code, f"{s.code} {s.name}") for s in securities]
+
+
+def investor_refusal(exc: DomainError) -> str:
+    """A refusal as the investor's own pages say it: the service's message, and where one can do something about
+    it, what (found by a walk-through: "Only qualified investors may buy this security" said nothing of how to
+    become one). The API and the counter keep the service's message."""
+    said = domain_error_message(exc)
+    if exc.code == pretrade.NotQualified.code:
+        said += " " + gettext(
+            "To buy it, attest your qualified-investor status on My account opening; your broker then reviews your "
+            "application again."
+        )
+    return said
 
 
 def new_client_order_id() -> str:

@@ -25,6 +25,7 @@ from core.models import Account, User
 from registry import profile
 
 from . import selectors
+from .forms import investor_refusal
 from .models import NegotiatedTrade
 from .services import negotiated as neg
 
@@ -123,7 +124,11 @@ def negotiated_page(request, *, account: Account, template: str, extra: dict | N
                 target.data = target.data.copy()
                 target.data["client_request_id"] = uuid.uuid4().hex
             if action in ("propose", "confirm"):
-                target.add_error(None, domain_error_message(exc))
+                # A refusal about one field is said on it, tied to its box (found by a walk-through: "There is no
+                # trading account with this code" stood above the form, tied to no field).
+                field = REFUSAL_FIELDS.get(exc.code)
+                said = domain_error_message(exc) if actor.pk != account.owner_id else investor_refusal(exc)
+                target.add_error(field if field in target.fields else None, said)
             else:
                 messages.error(request, domain_error_message(exc))
     waiting, mine, closed = _rows(account, actor)
@@ -139,6 +144,10 @@ def negotiated_page(request, *, account: Account, template: str, extra: dict | N
         **(extra or {}),
     }
     return render(request, template, context)
+
+
+# The service's refusals that concern one field of the form: said on that field.
+REFUSAL_FIELDS = {neg.UnknownCounterparty.code: "counterparty", neg.WrongCode.code: "code"}
 
 
 def _proposal_id(request) -> int:

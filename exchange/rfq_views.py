@@ -22,7 +22,7 @@ from core.models import Account, Role
 from core.money import amount_text
 
 from . import selectors
-from .forms import new_client_order_id
+from .forms import investor_refusal, new_client_order_id
 from .models import RfqRequest
 from .rfq_forms import RfqAnswerForm, RfqForm
 from .services import rfq as rfq_services
@@ -120,7 +120,7 @@ def rfqs(request):
                     request=rfq_services.RfqRequestInput(**form.cleaned_data),
                 )
             except DomainError as exc:
-                form.add_error(None, domain_error_message(exc))
+                form.add_error(None, investor_refusal(exc))
             else:
                 messages.success(request, gettext("Request sent to the market makers."))
                 return redirect("rfqs")

@@ -46,7 +46,7 @@ from registry.models import MarketState, Security
 from registry.services import market_is_halted
 
 from . import market_watch, precheck, selectors, services
-from .forms import OrderTicketForm, QuoteForm, new_client_order_id
+from .forms import OrderTicketForm, QuoteForm, investor_refusal, new_client_order_id
 from .models import Order, Quote, Trade
 from .rfq_forms import RfqAnswerForm
 from .rfq_views import inbox_rows
@@ -357,14 +357,14 @@ def order_new(request):
                 review = _ticket_review(form, security, check)
             else:
                 for problem in check.problems:
-                    form.add_error(None, domain_error_message(problem))
+                    form.add_error(None, investor_refusal(problem))
         elif form.is_valid():
             try:
                 order, created = services.order_place(
                     placed_by=request.user, account=account, request=form.order_request()
                 )
             except DomainError as exc:
-                form.add_error(None, domain_error_message(exc))
+                form.add_error(None, investor_refusal(exc))
                 # Nothing was placed; a fresh key keeps a corrected resubmission from clashing with any earlier one.
                 form.data = form.data.copy()
                 form.data["client_order_id"] = new_client_order_id()
@@ -686,6 +686,8 @@ def _quote_rows(account, securities: list[Security]) -> list[dict]:
                 "best_ask": amount_text(market_book.get("ask")) or None,
                 "band": f"{amount_text(security.band_low)} – {amount_text(security.band_high)}",
                 "active": bool(bid or ask),
+                # Whether the venue's rules and the security allow market making: a quote is offered only there.
+                "quotable": profile.mode_allowed(security, profile.MARKET_MAKING),
                 "initial": {
                     "security": security.code,
                     "bid_price": bid.price if bid else None,
@@ -762,6 +764,10 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     # would otherwise read "—" with nothing to explain them, and offers no form that can only be refused (found
     # by a probe: the reason showed only after a quote was tried).
     context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox, "frozen": account.frozen}
+    # Under rules that allow no market making (cn-regional-2017) the page offers no quote that can only be refused,
+    # and says why (found by a walk-through: it offered "Quote" on every row and the two-sided quote form).
+    context["quotable_any"] = any(row["quotable"] for row in rows)
+    context["venue_profile"] = profile.current().name
     context["restricted"] = account.trading_restricted  # a trading restriction: no quotes either, assets its own
     # Cash or shares a legal order holds cannot back a quote: said here as on the balances page (found by a
     # review: a market maker with part of its desk frozen read its refusals for want of cash with no reason).

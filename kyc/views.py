@@ -12,6 +12,7 @@ which is never cached.
 from __future__ import annotations
 
 import io
+import math
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +25,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -35,6 +36,7 @@ from core.forms import form_refusal_noted, report_refusal
 from core.labels import choice_label
 from core.models import Role
 from core.permissions import role_required
+from registry import profile as venue_profile
 
 from . import questionnaire, selectors, services
 from .forms import (
@@ -133,6 +135,9 @@ def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
         "assessment_expired": profile.expires_at is not None and profile.expires_at <= now,
         "qualified": profile.qualified_investor,
         "qualified_evidence": profile.qualified_evidence,
+        # The venue's rules admit qualified individuals only: the attestation is a step, not an option.
+        "qualification_required": venue_profile.current().individuals_qualified_only,
+        "venue_profile": venue_profile.current().name,
         "rejection_reason": profile.rejection_reason,
         "applied_at": profile.applied_at,
         "awaiting_review": awaiting_review(profile),
@@ -210,10 +215,21 @@ def register(request):
     if request.user.is_authenticated:
         return redirect("kyc-me" if request.user.role == Role.INVESTOR else "market")
     form = RegistrationForm(request.POST or None)
-    if request.method == "POST" and not RegistrationThrottle().allow_request(request, None):
+    throttle = RegistrationThrottle()
+    if request.method == "POST" and not throttle.allow_request(request, None):
         form.is_valid()  # bound, so the page shows what was typed
-        form.add_error(None, gettext("Too many registrations from your address. Try again later."))
-        return render(request, "kyc/register.html", {"form": form}, status=429)
+        # When to try again, not only "later" (found by a walk-through: the refusal said no time).
+        minutes = max(1, math.ceil((throttle.wait() or 60) / 60))
+        form.add_error(
+            None,
+            ngettext(
+                "Too many registrations from your address. Try again in %(minutes)s minute.",
+                "Too many registrations from your address. Try again in %(minutes)s minutes.",
+                minutes,
+            )
+            % {"minutes": minutes},
+        )
+        return render(request, "kyc/register.html", _register_context(form), status=429)
     if request.method == "POST" and form.is_valid():
         try:
             profile = services.kyc_register(
@@ -234,7 +250,14 @@ def register(request):
                 % {"account": profile.user.account.code},
             )
             return redirect("kyc-me")
-    return render(request, "kyc/register.html", {"form": form})
+    return render(request, "kyc/register.html", _register_context(form))
+
+
+def _register_context(form) -> dict:
+    """The registration page says up front when the venue's rules admit qualified investors only (found by a
+    walk-through: a newcomer under cn-regional-2017 learnt it only after registering)."""
+    venue = venue_profile.current()
+    return {"form": form, "qualification_required": venue.individuals_qualified_only, "venue_profile": venue.name}
 
 
 # --------------------------------------------------------------------------

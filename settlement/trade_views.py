@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from core.money import amount_text
+from core.money import amount_text, shares_text
 from core.roles import SUPERVISORS
 from exchange import selectors as exchange_selectors
 from exchange.models import Order, Trade
@@ -84,6 +84,10 @@ def _verify_facts(trade: Trade, user) -> dict:
         "security": trade.security.code,
         "price": str(trade.price),
         "quantity": trade.quantity,
+        # As the page shows them, for the sentence that names the trade (found by a walk-through: it said "100
+        # shares of 830002 at 8.2" under a page that says 8.20, and 1200 shares for 1,200).
+        "price_text": amount_text(trade.price),
+        "quantity_text": shares_text(trade.quantity),
         "buyer": trade.buyer.code if exchange_selectors.party_visible(trade.buyer, user) else None,
         "seller": trade.seller.code if exchange_selectors.party_visible(trade.seller, user) else None,
     }

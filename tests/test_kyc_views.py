@@ -519,6 +519,121 @@ def test_an_incomplete_application_cannot_be_sent(market):
     assert kyc_snapshot() == before
 
 
+def test_under_the_regional_rules_an_online_application_needs_the_qualified_investor_attestation(market, settings):
+    # (found by a walk-through under cn-regional-2017: the page called the attestation optional, the application
+    # went through without it, and the approved investor's every request for quote was then refused)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    profile = online_profile(market, applied=False)
+    client = client_for(profile.user, "en")
+
+    # given the investor's page: the attestation is a required step, open to fill in, and says why
+    page = text(client.get("/kyc/me/"))
+    checklist = page.split('id="checklist-qualification">')[1].split("</li>")[0]
+    assert checklist.startswith("Qualified-investor attestation (required by the venue") and "optional" not in checklist
+    assert "only qualified investors may buy: without this attestation the account can buy nothing" in page
+    before = kyc_snapshot()
+
+    # when the investor sends the application without the attestation, through the page or the API
+    response = client.post("/kyc/me/apply/", follow=True)
+    api = api_for(profile.user).post("/api/v1/kyc/me/apply/", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is refused, saying what to do first and why, and nothing changed
+    said = (
+        "Attest qualified-investor status first: under the venue's rules (cn-regional-2017) only qualified "
+        "investors may trade."
+    )
+    assert messages_of(response) == [said]
+    assert api.status_code == 400 and api.json()["message"] == said
+    assert kyc_snapshot() == before
+
+    # when the investor attests and sends it again, it goes to the broker
+    client.post("/kyc/me/qualification/", {"qualified": "on", "evidence": "Securities account: 800,000 CNY"})
+    client.post("/kyc/me/apply/")
+    assert KycProfile.objects.get(pk=profile.pk).applied_at is not None
+
+
+@pytest.mark.parametrize("venue, said", [("cn-regional-2017", True), ("open", False)])
+def test_the_registration_page_says_up_front_when_only_qualified_investors_may_trade(market, settings, venue, said):
+    # (found by a walk-through: a newcomer under cn-regional-2017 learnt it only after registering)
+    settings.VENUE_PROFILE = venue
+
+    page = text(Client(HTTP_ACCEPT_LANGUAGE="en").get("/kyc/register/"))
+
+    assert ('id="register-qualified-only"' in page) is said
+    assert ("financial assets of at least 500,000 CNY" in page) is said
+
+
+def test_under_the_open_profile_the_qualified_investor_attestation_stays_optional(market, settings):
+    settings.VENUE_PROFILE = "open"
+    profile = online_profile(market, applied=False)
+    client = client_for(profile.user, "en")
+
+    page = text(client.get("/kyc/me/"))
+    response = client.post("/kyc/me/apply/", follow=True)
+
+    assert "Qualified-investor attestation (optional)" in page and "Some securities are for qualified" in page
+    assert messages_of(response) != [] and KycProfile.objects.get(pk=profile.pk).applied_at is not None
+
+
+def test_an_attestation_without_evidence_is_refused_on_the_evidence_field(market):
+    # (found by a walk-through: "Describe the evidence" stood above the form, tied to no field, and the page reopened
+    # with the box it concerns unmarked)
+    profile = online_profile(market, applied=False)
+    client = client_for(profile.user, "en")
+    before = kyc_snapshot()
+
+    # when the investor ticks "I am a qualified investor" and leaves the evidence empty
+    response = client.post("/kyc/me/qualification/", {"qualified": "on", "evidence": ""})
+
+    # then the page says so on the evidence box, tied to it, keeps the tick, and nothing changed
+    form = response.context["qualification_form"]
+    assert form.errors == {"evidence": ["Describe the evidence of qualified-investor status."]}
+    page = text(response)
+    box = re.search(r"<textarea[^>]*>", page.split('id="qualification-form"')[1]).group()
+    assert 'aria-describedby="id_evidence_helptext id_evidence_error"' in box or "id_evidence_error" in box
+    assert 'id="id_evidence_error"' in page
+    assert re.search(r'<input type="checkbox" name="qualified"[^>]*checked', page)
+    assert kyc_snapshot() == before
+
+
+def test_an_approved_investor_who_is_not_qualified_may_attest_and_goes_back_through_review(market):
+    # (found by a walk-through: an approved investor refused as not qualified had no way to attest; the form was
+    # shown only before approval)
+    account = market.investor()
+    profile = KycProfile.objects.get(user=account.owner)
+    client = client_for(account.owner, "en")
+
+    # given the approved investor's page: the attestation can be made, with a warning of what it does
+    page = text(client.get("/kyc/me/"))
+    assert 'id="qualification-form"' in page and 'id="qualification-warning"' in page
+    assert "Saving the attestation sends your account opening back to a draft" in page
+    assert 'id="identity-form"' not in page and 'id="document-form"' not in page  # the rest stays closed
+
+    # when the investor attests
+    client.post("/kyc/me/qualification/", {"qualified": "on", "evidence": "Securities account: 800,000 CNY"})
+
+    # then the attestation is saved and the application is a draft again, to be sent and approved again
+    profile.refresh_from_db()
+    assert (profile.state, profile.qualified_investor, profile.reviewed_by) == ("draft", True, None)
+    assert 'id="kyc-apply"' in text(client.get("/kyc/me/"))
+
+
+def test_an_approved_investor_cannot_withdraw_the_attestation_or_an_approved_qualified_one_attest_again(market):
+    qualified = market.investor(qualified=True)
+    plain = market.investor()
+    before = kyc_snapshot()
+
+    # an approved qualified investor is not offered the form, and one not qualified cannot un-attest
+    page = text(client_for(qualified.owner, "en").get("/kyc/me/"))
+    again = client_for(qualified.owner, "en").post("/kyc/me/qualification/", {"qualified": "on", "evidence": "More"})
+    unattest = client_for(plain.owner, "en").post("/kyc/me/qualification/", {"evidence": ""})
+
+    assert 'id="qualification-form"' not in page
+    assert again.status_code == 200 and again.context["qualification_form"].non_field_errors()
+    assert unattest.status_code == 200 and unattest.context["qualification_form"].non_field_errors()
+    assert kyc_snapshot() == before
+
+
 def test_a_submitted_application_is_not_editable_by_the_investor(market):
     profile = submitted_profile(market, market.staff)
     client = client_for(profile.user)
@@ -674,6 +789,43 @@ def test_a_rejection_reason_is_required_and_the_investor_sees_it(market, staff_b
     page = text(client_for(profile.user).get("/kyc/me/"))
     assert '<p class="wrap-text" id="rejection-reason">身份证照片模糊，请重新上传。</p>' in page
     assert 'id="questionnaire-form"' in page and 'id="kyc-apply"' in page
+
+
+def test_a_rejected_application_sent_again_no_longer_asks_to_be_sent_again(market, staff_b):
+    # (found by a walk-through: after sending it again, the page said "Your application was sent to your broker" over
+    # a red "The application was rejected … then send the application again")
+    profile = submitted_profile(market, market.staff)
+    client_for(staff_b).post(f"/kyc/applications/{profile.pk}/reject/", {"reason": "ID photo unclear."})
+    client = client_for(profile.user, "en")
+    rejected = text(client.get("/kyc/me/"))
+    assert "The application was rejected" in rejected and "then send the application again" in rejected
+
+    # when the investor sends it again
+    response = client.post("/kyc/me/apply/", follow=True)
+
+    # then the page shows the earlier reason as past, and no longer asks to send it again
+    page = text(response)
+    assert messages_of(response) == ["Your application was sent to your broker for review."]
+    assert "Rejected before, for this reason" in page and "ID photo unclear." in page
+    assert "The application was rejected" not in page and "then send the application again" not in page
+    assert "result-failed" not in page.split('id="rejection"')[0].rsplit("<section", 1)[1]
+    # and the staff's page still shows the rejection as it was, with what to do
+    staff_page = text(client_for(market.staff, "en").get(f"/kyc/applications/{profile.pk}/"))
+    assert "The application was rejected" in staff_page and "ID photo unclear." in staff_page
+
+
+def test_the_staff_read_an_online_draft_as_said_to_them_not_to_the_investor(market, staff_b):
+    # (found by a walk-through: on a rejected online application the staff read "Complete the steps below, then send
+    # your application to your broker")
+    profile = submitted_profile(market, market.staff)
+    client_for(staff_b).post(f"/kyc/applications/{profile.pk}/reject/", {"reason": "ID photo unclear."})
+
+    page = text(client_for(market.staff, "en").get(f"/kyc/applications/{profile.pk}/"))
+    mine = text(client_for(profile.user, "en").get("/kyc/me/"))
+
+    assert "send your application to your broker" not in page and 'id="kyc-staff-draft"' in page
+    assert "who has not sent it to you yet" in page
+    assert "Complete the steps below, then send your application to your broker." in mine
 
 
 RETAKE_WORDS = {
@@ -1485,6 +1637,9 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
     # address is not held back by them
     assert (first.status_code, second.status_code) == (302, 201), second.content
     assert third.status_code == 429 and "Too many registrations" in text(third) and 'value="third"' in text(third)
+    # and the page says when to try again (found by a walk-through: it said only "later"), an hour at most
+    waited = re.search(r"Try again in (\d+) minutes?\.", text(third))
+    assert waited and 1 <= int(waited.group(1)) <= 60, text(third)
     assert fourth.status_code == 429 and fourth.json()["code"] == "throttled"
     assert not User.objects.filter(username__in=["third", "fourth"]).exists()
     assert elsewhere.status_code == 302 and User.objects.filter(username="fifth").exists()

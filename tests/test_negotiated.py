@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -701,7 +702,10 @@ def test_investors_propose_and_confirm_on_the_page(parties, client):
     assert [w.pk for w in page.context["waiting"]] == [p.pk]
     before = snapshot()
     resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": "AAAA2222"})
-    assert resp.status_code == 200 and resp.context["confirm_form"].non_field_errors()
+    assert resp.status_code == 200 and resp.context["confirm_form"].errors["code"]
+    # (found by a walk-through: it stood above the form, tied to no field) said on the code's box, tied to it
+    assert not resp.context["confirm_form"].non_field_errors()
+    assert f'aria-describedby="code-{p.pk}-error"' in resp.content.decode()
     assert snapshot() == before
     # and an empty code, or one far too long, is an error shown under that proposal's code field
     for wrong in ("", "A" * 3000):
@@ -715,6 +719,38 @@ def test_investors_propose_and_confirm_on_the_page(parties, client):
     resp = client.post("/negotiated/", {"action": "confirm", "proposal": p.pk, "code": code}, follow=True)
     p.refresh_from_db()
     assert p.status == "confirmed" and p.trade.mode == "negotiated"
+
+
+def test_an_unknown_counterparty_is_said_on_its_field_and_what_was_typed_stays(parties, client):
+    # (found by a walk-through: "There is no trading account with this code" stood above the form, tied to no field)
+    from tests.conftest import log_in
+
+    market, buyer, _seller = parties
+    log_in(client, buyer.owner)
+    client.cookies["django_language"] = "en"
+    form = {
+        "action": "propose",
+        "counterparty": "INV999999",
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": "500",
+        "price": "10.00",
+        "client_request_id": "unknown-1",
+    }
+    before = snapshot()
+
+    resp = client.post("/negotiated/", form)
+
+    page = resp.content.decode()
+    errors = resp.context["propose_form"].errors
+    assert resp.status_code == 200 and errors == {"counterparty": ["There is no trading account with this code."]}
+    box = re.search(r'<input[^>]*name="counterparty"[^>]*>', page).group()
+    assert 'aria-invalid="true"' in box and "aria-describedby=" in box and 'value="INV999999"' in box
+    described = re.search(r'aria-describedby="([^"]+)"', box).group(1).split()
+    assert any(
+        f'id="{d}"' in page and "There is no trading account" in page.split(f'id="{d}"')[1][:200] for d in described
+    )
+    assert snapshot() == before and not NegotiatedTrade.objects.exists()
 
 
 def test_the_counter_proposes_for_a_client_marked_as_counter_entered(parties, client):

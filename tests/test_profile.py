@@ -225,6 +225,38 @@ def test_individuals_must_be_qualified_under_cn_regional_only(market, settings):
     assert _deal(market, seller=seller, buyer=buyer, key="q2").buyer_id == buyer.pk
 
 
+def test_an_investor_refused_as_not_qualified_reads_what_to_do_on_the_pages_only(market, settings):
+    # (found by a walk-through under cn-regional-2017: "Only qualified investors may buy this security" said nothing
+    # of how to become one)
+    seller = market.investor(shares=1000)
+    buyer = market.investor(cash="50000")  # not qualified
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    page = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(page, buyer.owner)
+    code = market.security.code
+    before = snapshot()
+
+    # when the investor asks for quotes, and proposes a negotiated purchase, on the pages and on the API
+    rfq = page.post("/rfqs/", {"security": code, "side": "buy", "quantity": "100", "client_request_id": "rq-1"})
+    proposal = {"counterparty": seller.code, "security": code, "side": "buy", "quantity": "100", "price": "10.00"}
+    negotiated = page.post("/negotiated/", {"action": "propose", "client_request_id": "nq-1", **proposal})
+    api = api_for(buyer.owner).post(
+        "/api/v1/rfqs/",
+        {"security": code, "side": "buy", "quantity": 100, "client_request_id": "rq-api"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    # then the pages say why and what to do next; the API keeps its message; nothing changed
+    hint = "To buy it, attest your qualified-investor status on My account opening"
+    for response, form in ((rfq, "form"), (negotiated, "propose_form")):
+        assert response.status_code == 200, form
+        [said] = response.context[form].non_field_errors()
+        assert said.startswith("Only qualified investors may buy this security.") and hint in said, said
+    assert api.json()["code"] == "not_qualified_investor" and hint not in api.json()["message"]
+    assert snapshot() == before
+
+
 def test_the_profiles_holder_cap_counts_identities_and_only_tightens(market, settings, monkeypatch):
     # given a profile whose cap is one holder (the real one is 200; the security's own cap is 200 too)
     tight = dataclasses.replace(profile.PROFILES["cn-regional-2017"], holder_cap=1)
@@ -661,6 +693,26 @@ def test_under_cn_regional_the_pages_say_how_a_security_trades_and_offer_no_tick
     assert snapshot() == before
 
 
+def test_under_cn_regional_the_market_makers_quote_page_offers_no_quote(market, settings, client):
+    # (found by a walk-through: under cn-regional-2017 the quote page offered "Quote" on every row and the
+    # two-sided quote form, each quote then refused)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    mm = market.market_maker()
+    log_in(client, mm.owner)
+    before = snapshot()
+
+    page = client.get("/quotes/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then no row offers a quote, each says why, and the form is replaced by the reason and what is left to do
+    table = page.split('id="quotes-table"')[1].split("</table>")[0]
+    assert "#quote-form" not in table and ">Quote<" not in table
+    assert table.count('data-field="not-quotable"') == 1 and "No market making under the venue" in table
+    assert 'id="quote-form-venue"' in page and "allow no market making: no quote can be published" in page
+    assert 'name="bid_price"' not in page and "Publish quote" not in page
+    # and looking changed nothing
+    assert snapshot() == before
+
+
 def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
     market, _mm, investor = trading
     log_in(client, investor.owner)
@@ -674,6 +726,12 @@ def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
     assert "(open): market making, request for quote, negotiated transfer." in page
     page = client.get(f"/orders/new/?security={code}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'id="order-form"' in page and 'id="ticket-elsewhere"' not in page
+    # and the market maker's quote page offers its quote form
+    quoting = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(quoting, _mm.owner)
+    page = quoting.get("/quotes/").content.decode()
+    assert 'name="bid_price"' in page and "#quote-form" in page and 'id="quote-form-venue"' not in page
+    assert 'data-field="not-quotable"' not in page
 
 
 def test_an_issue_to_those_who_hold_stays_possible_when_the_cap_is_below_the_holders(market):

@@ -81,6 +81,27 @@ def test_the_steps_follow_the_trade(market, client, settings, tmp_path):
     assert client.get(f"/api/v1/trades/{trade.pk}/proof/", {"tree_size": "x"}).status_code == 400
 
 
+def test_the_check_promises_a_co_signature_only_where_a_witness_is_configured(market, client, settings, tmp_path):
+    # (found by a walk-through: with no witness configured, the step said so, while the panel below promised that
+    # the check proves the regulator's witness co-signed the ledger)
+    investor, trade = _trade(market)
+    block_seal()
+    log_in(client, investor.owner)
+    client.cookies["django_language"] = "en"
+
+    # given no witness: the panel promises two things, not the co-signature
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    promises = page.split('id="verify-promises"')[1].split("</ul>")[0]
+    assert "proves two things" in page and "proves three things" not in page
+    assert promises.count("<li>") == 2 and "co-signed" not in promises
+
+    # when a witness is configured, the panel promises its co-signature too
+    witness_for_exchange(settings, tmp_path)
+    page = client.get(f"/trades/{trade.pk}/").content.decode()
+    promises = page.split('id="verify-promises"')[1].split("</ul>")[0]
+    assert "proves three things" in page and promises.count("<li>") == 3 and "co-signed" in promises
+
+
 def test_only_those_who_may_see_the_trade_open_it(market, client):
     investor, trade = _trade(market)
     stranger = market.investor(cash="10")

@@ -159,7 +159,7 @@
     // 1. the record is this page's trade
     var differs = recordDiffers(bundle);
     items.push(differs === null
-      ? { ok: true, check: "record", text: fill(T.record_ok, { trade: FACTS.trade, quantity: FACTS.quantity, security: FACTS.security, price: decimalText(FACTS.price) }) }
+      ? { ok: true, check: "record", text: fill(T.record_ok, { trade: FACTS.trade, quantity: FACTS.quantity_text, security: FACTS.security, price: FACTS.price_text }) }
       : { ok: false, check: "record", text: fill(T.record_bad, { field: T.fields[differs] }) });
 
     // 2. the record: its leaf hash, and the inclusion proof to the signed root

@@ -154,3 +154,34 @@ def test_a_record_whose_facts_differ_from_the_page_fails_naming_what(
     record = page.locator("#verify-result ul.checks li[data-check=record]")
     expect(record).to_have_class("bad")
     expect(record).to_contain_text({"trade_id": "成交编号", "price": "价格", "quantity": "数量"}[field])
+
+
+def test_the_verified_record_names_the_price_and_quantity_as_the_page_shows_them(page: Page, live_server):
+    # (found by a walk-through: the check said "100 shares of 830002 at 8.2" under a page that says 8.20, and
+    # would say 1200 shares where the page says 1,200)
+    from exchange.services import OrderRequest, order_place
+
+    # given a trade of 1,200 shares at 10.10, sealed
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10", ask_qty=2000)
+    investor = market.investor(cash="100000")
+    order, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 1200, D("10.10"), "IOC", "page-1200"),
+    )
+    trade = order.buy_trades.get()
+    block_seal()
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{trade.pk}/")
+    expect(page.locator("#trade-facts")).to_contain_text("10.10")
+
+    # when the investor runs the check
+    page.locator("#verify-run").click()
+
+    # then the record check passes and names the price and quantity as the page shows them
+    record = page.locator("#verify-result ul.checks li[data-check=record]")
+    expect(record).to_have_class("ok")
+    expect(record).to_contain_text("1,200 股")
+    expect(record).to_contain_text("价格 10.10。")

@@ -1,6 +1,7 @@
 """The counter's questions before an irreversible step are asked only of what the server would carry out.
 
-Found walking the counter as its staff: the order ticket asked "Place this order for INV…: buy 0 shares …?"
+Found walking the counter as its staff: a client's open order was cancelled at the first press of Cancel, with no
+question (the investor's own orders page asks), and the order ticket asked "Place this order for INV…: buy 0 shares …?"
 (and of -100, 100.5 and 99,999,999,999,999 shares, and of a price outside the day's band), the deposit form
 "Deposit 1e3 CNY?" and "… 0.001 CNY?" and asked a second staff member's approval of 500,000,000.00 CNY, above
 the limit per movement; each time the staff member said yes and the server then refused it.
@@ -14,7 +15,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from balances.services import cash_movement_limit
+from counter import services
 from exchange.models import Order
+from exchange.services import OrderRequest
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
 from tests.browser.test_back_office_browser import cash_figures
@@ -93,3 +96,36 @@ def test_a_deposit_the_server_refuses_asks_nothing(page: Page, live_server):
     page.wait_for_timeout(200)
     assert len(questions) == 1 and "1,000.00" in questions[0], questions
     assert cash_figures(client) == before
+
+
+def test_cancelling_a_clients_order_asks_first_and_a_no_keeps_it(page: Page, live_server):
+    # given a client's open DAY order entered at the counter
+    market = build_market()
+    client = market.investor(cash="100000")
+    order, _ = services.counter_order_place(
+        staff=market.staff,
+        account_code=client.code,
+        request=OrderRequest(
+            security=market.security.code,
+            side=Order.Side.BUY,
+            quantity=100,
+            limit_price=market.security.band_low,
+            time_in_force=Order.TimeInForce.DAY,
+            client_order_id="counter-cancel-1",
+        ),
+    )
+    assert order.is_open
+    log_in(page, live_server.url, market.staff.username)
+    questions = asked(page)
+
+    # when the staff member presses Cancel on the client's orders, and on the client's page, and says no
+    for path in (f"/counter/{client.code}/orders/", f"/counter/{client.code}/"):
+        page.goto(f"{live_server.url}{path}")
+        page.locator(f'tr[data-order="{order.pk}"] button.danger').click()
+        page.wait_for_timeout(200)
+
+    # then each time the question names the order and says a cancel cannot be undone, and the order is still open
+    assert len(questions) == 2, questions
+    assert all(f"撤销委托 {order.pk}" in q and "撤单后不能恢复" in q for q in questions), questions
+    order.refresh_from_db()
+    assert order.is_open and order.status == Order.Status.OPEN

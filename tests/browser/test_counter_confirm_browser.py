@@ -16,11 +16,13 @@ from playwright.sync_api import Page, expect
 
 from balances.services import cash_movement_limit
 from counter import services
+from counter.models import CashRequest
 from exchange.models import Order
 from exchange.services import OrderRequest
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
 from tests.browser.test_back_office_browser import cash_figures
+from tests.browser.test_phone_browser import switch_language
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
@@ -129,3 +131,35 @@ def test_cancelling_a_clients_order_asks_first_and_a_no_keeps_it(page: Page, liv
     assert all(f"撤销委托 {order.pk}" in q and "撤单后不能恢复" in q for q in questions), questions
     order.refresh_from_db()
     assert order.is_open and order.status == Order.Status.OPEN
+
+
+def test_approving_a_cash_request_asks_what_moves_once(page: Page, live_server):
+    # given a deposit and a payout of 2,000,000.00 for a client, each above the threshold, proposed by one staff
+    # member
+    market = build_market()
+    client = market.investor(cash="3000000")
+    requests = {}
+    for direction in (CashRequest.Direction.DEPOSIT, CashRequest.Direction.WITHDRAW):
+        outcome = services.counter_cash(
+            staff=market.staff, account_code=client.code, direction=direction, amount=Decimal("2000000")
+        )
+        requests[direction] = outcome.request
+    before = cash_figures(client)
+    log_in(page, live_server.url, market.checker.username)
+    switch_language(page, "en")
+    page.goto(f"{live_server.url}/counter/cash-requests/")
+    questions = asked(page)
+
+    # when the second staff member (reading English) presses Approve on the deposit and says no
+    page.locator(f'tr[data-request="{requests["deposit"].pk}"] button.primary').click()
+    page.wait_for_timeout(200)
+    # then the question says it is a deposit into the client's account (it said "moving", in or out unsaid)
+    assert questions == [f"Approve depositing 2,000,000.00 CNY into {client.code}? The cash is credited at once."]
+
+    # when they press Approve on the payout, the confirmation page asks, restating it, with no question before it
+    page.locator(f'tr[data-request="{requests["withdraw"].pk}"] button.primary').click()
+    expect(page.locator("#cash-confirm")).to_contain_text("2,000,000.00")
+    assert len(questions) == 1, questions
+    # and nothing moved
+    assert cash_figures(client) == before
+    assert set(CashRequest.objects.filter(account=client).values_list("status", flat=True)) == {"proposed"}

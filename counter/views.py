@@ -39,6 +39,7 @@ from exchange.models import Order
 from exchange.selectors import account_balances, securities_listed
 from kyc.services import kyc_register
 from kyc.views import badge_of
+from registry.models import Security
 from settlement.statement_views import statement_context, statement_response
 
 from . import exports, selectors, services
@@ -389,11 +390,14 @@ def client_orders(request, code: str):
 
 def _counter_ticket(form: OrderTicketForm, securities) -> OrderTicketForm:
     """The counter's ticket: the security's options carry their price band today (no confirmation is asked of a
-    price the band check refuses, confirm.js), and no help text promising quotes on another security's choice
-    (the investor's ticket reloads with that security's quotes; the counter's has none)."""
+    price the band check refuses, confirm.js) and say when it is halted; no help text promises quotes on another
+    security's choice (the investor's ticket reloads with that security's quotes; the counter's has none)."""
     field = form.fields["security"]
     field.widget = BandSelect(bands={s.code: (s.band_low, s.band_high) for s in securities})
-    field.widget.choices = field.choices
+    # A halted security says so in its option: staff learnt it only from the refusal of the order they had typed.
+    halted = {s.code for s in securities if s.status == Security.Status.HALTED}
+    halted_label = Security.Status.HALTED.label
+    field.choices = [(code, f"{label} ({halted_label})" if code in halted else label) for code, label in field.choices]
     field.help_text = ""
     return form
 

@@ -4,7 +4,8 @@ staff member's name stay inside their cards.
 Found walking the counter as its staff on a phone: on the cash approvals page "2,000,000.00" ran past its card's
 edge (half a card's width, beside its label, is narrower than the amount), and "staff1 2026-12-07 03:35" was
 broken a few digits a line; the clients list ran past its cells the same way, and a frozen client's name with
-its "Account frozen" mark ran past the card and the screen's edge.
+its "Account frozen" mark ran past the card and the screen's edge; in a client's orders, the staff member who
+entered an order at the counter was written a letter a line ("s t a f f 1") beside the "Counter" mark.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from playwright.sync_api import Page, expect
 from core.roles import Role
 from counter import services
 from counter.models import CashRequest
+from exchange.services import OrderRequest
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
 from tests.browser.test_phone_browser import PHONE, overflow, shoot, switch_language
@@ -114,3 +116,34 @@ def test_the_clients_list_keeps_an_amount_of_millions_and_a_frozen_name_inside_i
     expect(page.locator('main table [data-field="frozen"]')).to_have_count(1)
     assert overflow(page) <= 0
     shoot(page, f"phone-counter-clients-{language}")
+
+
+def test_a_clients_order_entered_at_the_counter_names_its_staff_member_on_one_line(phone, live_server):
+    page, language = phone
+    # given a client's order entered at the counter by a staff member
+    market = build_market()
+    client = market.investor(cash="100000")
+    order, _ = services.counter_order_place(
+        staff=market.staff,
+        account_code=client.code,
+        request=OrderRequest(
+            security=market.security.code,
+            side="buy",
+            quantity=100,
+            limit_price=market.security.band_low,
+            time_in_force="DAY",
+            client_order_id="phone-entered-1",
+        ),
+    )
+    log_in(page, live_server.url, market.staff.username)
+    switch_language(page, language)
+
+    # when the staff member opens the client's page and orders on a 390 px screen
+    for path in (f"/counter/{client.code}/", f"/counter/{client.code}/orders/"):
+        page.goto(f"{live_server.url}{path}")
+        cell = f'tr[data-order="{order.pk}"] td.entered small'
+        expect(page.locator(cell)).to_have_text(market.staff.username)
+        # then the staff member's name is on one line, inside its cell
+        assert line_count(page, cell) == 1, path
+        assert cells_running_past(page, f'tr[data-order="{order.pk}"] td') == [], path
+        assert overflow(page) <= 0

@@ -334,6 +334,22 @@ def test_the_badge_says_sent_on_both_sides_until_staff_take_it_up(market):
     assert ">已提交审批</span>" in text(client_for(profile.user).get("/kyc/me/"))
 
 
+def test_the_clients_counter_page_gives_a_sent_application_one_status(market):
+    # given an application the investor has sent online (found by a walk-through: the counter's client page said
+    # "Sent, awaiting review" in its head and "Draft" in its KYC card, one line apart)
+    profile = online_profile(market)
+    code = profile.user.account.code
+    before = KycProfile.objects.values().get(pk=profile.pk)
+    # when staff open the client at the counter, in either language
+    chinese = text(client_for(market.staff).get(f"/counter/{code}/"))
+    english = text(client_for(market.staff, "en").get(f"/counter/{code}/"))
+    # then both the head and the KYC card say it was sent, and neither says draft
+    assert chinese.count("已提交，等待审核</span>") == 2 and "草稿</span>" not in chinese
+    assert english.count("Sent, awaiting review</span>") == 2 and "Draft</span>" not in english
+    # and looking changed nothing
+    assert KycProfile.objects.values().get(pk=profile.pk) == before
+
+
 @pytest.mark.parametrize(
     ("language", "threshold", "wrong"),
     [

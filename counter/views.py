@@ -520,7 +520,12 @@ def _request_row(r: CashRequest, user) -> dict:
         "status_label": CashRequest.Status(r.status).label,
         "proposed_by": r.proposed_by.username,
         "proposed_at": r.proposed_at,
-        "decided_by": r.decided_by.username if r.decided_by else "",
+        # A withdrawn request was closed by its proposer (no second person): named, not "—" beside a time.
+        "decided_by": r.decided_by.username
+        if r.decided_by
+        else r.proposed_by.username
+        if r.status == CashRequest.Status.WITHDRAWN
+        else "",
         "decided_at": r.decided_at,
         "reason": r.reason,
         "mine": r.proposed_by_id == user.pk,

@@ -5,7 +5,8 @@ Found walking the counter as its staff on a phone: on the cash approvals page "2
 edge (half a card's width, beside its label, is narrower than the amount), and "staff1 2026-12-07 03:35" was
 broken a few digits a line; the clients list ran past its cells the same way, and a frozen client's name with
 its "Account frozen" mark ran past the card and the screen's edge; in a client's orders, the staff member who
-entered an order at the counter was written a letter a line ("s t a f f 1") beside the "Counter" mark.
+entered an order at the counter was written a letter a line ("s t a f f 1") beside the "Counter" mark; in the KYC
+queue an applicant's user name was written a letter a line, and "Sent, awaiting review" ran into the next cell.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from core.roles import Role
 from counter import services
 from counter.models import CashRequest
 from exchange.services import OrderRequest
+from kyc.idcard import check_character
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
 from tests.browser.test_phone_browser import PHONE, overflow, shoot, switch_language
 from tests.conftest import build_market
 from tests.supervision_fixtures import freeze_approved
+from tests.test_kyc_views import online_profile
+
+
+def check_id(first17: str) -> str:
+    return first17 + check_character(first17)
+
 
 LEGAL = {"legal_authority": "上海市第一中级人民法院", "legal_document": "(2026)沪01执1号"}
 
@@ -147,3 +155,26 @@ def test_a_clients_order_entered_at_the_counter_names_its_staff_member_on_one_li
         assert line_count(page, cell) == 1, path
         assert cells_running_past(page, f'tr[data-order="{order.pk}"] td') == [], path
         assert overflow(page) <= 0
+
+
+@pytest.mark.usefixtures("kyc_folders")
+def test_the_kyc_queue_keeps_user_names_and_states_inside_their_cards(phone, live_server):
+    page, language = phone
+    # given an application sent online by an applicant with a long user name, and one opened at the counter
+    market = build_market()
+    sent = online_profile(market, username="onlineapplicant2026")
+    opened = online_profile(market, username="counterclient", id_number=check_id("11010519900307456"), applied=False)
+    log_in(page, live_server.url, market.staff.username)
+    switch_language(page, language)
+
+    # when the staff member opens the KYC queue's list of all clients on a 390 px screen
+    page.goto(f"{live_server.url}/kyc/applications/?tab=all")
+    expect(page.locator(f'#queue-table tr[data-id="{sent.pk}"]')).to_be_visible()
+    expect(page.locator(f'#queue-table tr[data-id="{opened.pk}"]')).to_be_visible()
+
+    # then every cell's content is inside its cell, each user name on one line, and nothing scrolls sideways
+    assert cells_running_past(page, "#queue-table td") == []
+    for profile in (sent, opened):
+        assert line_count(page, f'#queue-table tr[data-id="{profile.pk}"] td.account small') == 1
+    assert overflow(page) <= 0
+    shoot(page, f"phone-kyc-queue-{language}")

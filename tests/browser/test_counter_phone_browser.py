@@ -178,3 +178,9 @@ def test_the_kyc_queue_keeps_user_names_and_states_inside_their_cards(phone, liv
         assert line_count(page, f'#queue-table tr[data-id="{profile.pk}"] td.account small') == 1
     assert overflow(page) <= 0
     shoot(page, f"phone-kyc-queue-{language}")
+
+    # and on the sent application's page its history names the applicant inside the cell too
+    page.goto(f"{live_server.url}/kyc/applications/{sent.pk}/")
+    expect(page.locator("#history")).to_contain_text("onlineapplicant2026")
+    assert cells_running_past(page, "#history td") == []
+    assert overflow(page) <= 0

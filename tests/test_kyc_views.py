@@ -1505,3 +1505,18 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
     assert not User.objects.filter(username__in=["third", "fourth"]).exists()
     assert elsewhere.status_code == 302 and User.objects.filter(username="fifth").exists()
     assert User.objects.count() == users + 1
+
+
+def test_staff_record_the_qualified_investor_attestation_as_the_investors_not_their_own(market):
+    # given an application sent online (found by a walk-through: staff at the counter were asked to tick "I am a
+    # qualified investor", as if of themselves)
+    profile = online_profile(market)
+    before = KycProfile.objects.values().get(pk=profile.pk)
+    # when staff open the application, and the investor their own page, in English
+    staff_page = text(client_for(market.staff, "en").get(f"/kyc/applications/{profile.pk}/"))
+    own_page = text(client_for(profile.user, "en").get("/kyc/me/"))
+    # then staff read the attestation as the investor's, and the investor as their own
+    assert "The investor is a qualified investor" in staff_page and "I am a qualified investor" not in staff_page
+    assert "I am a qualified investor" in own_page and "The investor is a qualified investor" not in own_page
+    # and looking changed nothing
+    assert KycProfile.objects.values().get(pk=profile.pk) == before

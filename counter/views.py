@@ -34,11 +34,12 @@ from core.audit import client_ip
 from core.forms import domain_error_message, report_refusal
 from core.models import Account
 from core.money import amount_text, shares_text
-from exchange.forms import OrderTicketForm, new_client_order_id
+from exchange.forms import BandSelect, OrderTicketForm, new_client_order_id
 from exchange.models import Order
 from exchange.selectors import account_balances, securities_listed
 from kyc.services import kyc_register
 from kyc.views import badge_of
+from registry.models import Security
 from settlement.statement_views import statement_context, statement_response
 
 from . import exports, selectors, services
@@ -260,11 +261,20 @@ def _client_context(account: Account, **forms) -> dict:
     }
 
 
+def _with_limit(context: dict, account: Account) -> dict:
+    """The cash forms' amount fields carry the limit per movement as their ``max``: the page then asks no
+    confirmation of an amount the service refuses (confirm.js), and says why instead."""
+    limit = f"{cash_movement_limit(account):f}"
+    for name in ("deposit_form", "withdraw_form"):
+        context[name].fields["amount"].widget.attrs["max"] = limit
+    return context
+
+
 @staff_page
 @never_cache
 def client_detail(request, code: str):
     account = selectors.client_get(request.user, code)
-    return render(request, "counter/client.html", _client_context(account))
+    return render(request, "counter/client.html", _with_limit(_client_context(account), account))
 
 
 def _cash_confirmation(request, account: Account, form: CashForm) -> HttpResponse | None:
@@ -347,7 +357,7 @@ def _cash(request, code: str, *, withdraw: bool):
                     },
                 )
                 return redirect("counter-client", code=account.code)
-    context = _client_context(account, **{f"{prefix}_form": form})
+    context = _with_limit(_client_context(account, **{f"{prefix}_form": form}), account)
     return render(request, "counter/client.html", context, status=400)
 
 
@@ -378,13 +388,27 @@ def client_orders(request, code: str):
     )
 
 
+def _counter_ticket(form: OrderTicketForm, securities) -> OrderTicketForm:
+    """The counter's ticket: the security's options carry their price band today (no confirmation is asked of a
+    price the band check refuses, confirm.js) and say when it is halted; no help text promises quotes on another
+    security's choice (the investor's ticket reloads with that security's quotes; the counter's has none)."""
+    field = form.fields["security"]
+    field.widget = BandSelect(bands={s.code: (s.band_low, s.band_high) for s in securities})
+    # A halted security says so in its option: staff learnt it only from the refusal of the order they had typed.
+    halted = {s.code for s in securities if s.status == Security.Status.HALTED}
+    halted_label = Security.Status.HALTED.label
+    field.choices = [(code, f"{label} ({halted_label})" if code in halted else label) for code, label in field.choices]
+    field.help_text = ""
+    return form
+
+
 @staff_page
 @never_cache
 def client_order_new(request, code: str):
     account = selectors.client_get(request.user, code)
     securities = list(securities_listed())
     if request.method == "POST":
-        form = OrderTicketForm(request.POST, securities=securities)
+        form = _counter_ticket(OrderTicketForm(request.POST, securities=securities), securities)
         if form.is_valid():
             try:
                 order, created = services.counter_order_place(
@@ -419,7 +443,7 @@ def client_order_new(request, code: str):
             initial["security"] = request.GET["security"]
         if request.GET.get("side") in Order.Side.values:
             initial["side"] = request.GET["side"]
-        form = OrderTicketForm(initial=initial, securities=securities)
+        form = _counter_ticket(OrderTicketForm(initial=initial, securities=securities), securities)
     return render(
         request,
         "counter/order_new.html",
@@ -496,7 +520,12 @@ def _request_row(r: CashRequest, user) -> dict:
         "status_label": CashRequest.Status(r.status).label,
         "proposed_by": r.proposed_by.username,
         "proposed_at": r.proposed_at,
-        "decided_by": r.decided_by.username if r.decided_by else "",
+        # A withdrawn request was closed by its proposer (no second person): named, not "—" beside a time.
+        "decided_by": r.decided_by.username
+        if r.decided_by
+        else r.proposed_by.username
+        if r.status == CashRequest.Status.WITHDRAWN
+        else "",
         "decided_at": r.decided_at,
         "reason": r.reason,
         "mine": r.proposed_by_id == user.pk,

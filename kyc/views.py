@@ -193,6 +193,8 @@ def _workspace(request, profile: KycProfile, *, staff: bool, forms: dict | None 
         "assessment_days": settings.KYC_ASSESSMENT_DAYS,
     }
     if staff:
+        # Staff record the investor's attestation: "I am a qualified investor" read as the staff member's own.
+        context["qualification_form"].fields["qualified"].label = gettext("The investor is a qualified investor")
         context["history"] = [
             {
                 "at": e.at,

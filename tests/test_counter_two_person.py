@@ -453,3 +453,23 @@ def test_the_payout_confirmation_sent_twice_pays_once(market, client):
     assert "not carried out twice" in second.content.decode() or "未重复执行" in second.content.decode()
     # and a new form shown carries a new token
     assert client.get(f"/counter/{account.code}/").context["withdraw_form"]["once"].value() != once
+
+
+@pytest.mark.parametrize("viewer", ["staff", "checker"])
+def test_a_withdrawn_request_names_who_withdrew_it_among_the_decided(market, client_account, viewer):
+    # given a deposit request its proposer withdrew (found by a walk-through: the decided list said "— 2026-12-07
+    # 04:14" under "Decided by", a time and nobody)
+    request = propose(market, client_account, "2000000")
+    services.cash_request_withdraw(staff=market.staff, request_id=request.pk, reason="typed twice")
+    before = everything()
+    pages = Client()
+    log_in(pages, getattr(market, viewer))
+    # when either staff member opens the cash approvals
+    html = pages.get("/counter/cash-requests/").content.decode()
+    # then the withdrawn request's row names its proposer as the one who closed it
+    row = html[html.index(f'<tr data-request="{request.pk}">') :]
+    row = row[: row.index("</tr>")]
+    decided = row[row.index('class="decided') :]
+    assert decided.split(">", 1)[1].lstrip().startswith(market.staff.username), decided
+    # and looking changed nothing
+    assert everything() == before

@@ -334,6 +334,22 @@ def test_the_badge_says_sent_on_both_sides_until_staff_take_it_up(market):
     assert ">已提交审批</span>" in text(client_for(profile.user).get("/kyc/me/"))
 
 
+def test_the_clients_counter_page_gives_a_sent_application_one_status(market):
+    # given an application the investor has sent online (found by a walk-through: the counter's client page said
+    # "Sent, awaiting review" in its head and "Draft" in its KYC card, one line apart)
+    profile = online_profile(market)
+    code = profile.user.account.code
+    before = KycProfile.objects.values().get(pk=profile.pk)
+    # when staff open the client at the counter, in either language
+    chinese = text(client_for(market.staff).get(f"/counter/{code}/"))
+    english = text(client_for(market.staff, "en").get(f"/counter/{code}/"))
+    # then both the head and the KYC card say it was sent, and neither says draft
+    assert chinese.count("已提交，等待审核</span>") == 2 and "草稿</span>" not in chinese
+    assert english.count("Sent, awaiting review</span>") == 2 and "Draft</span>" not in english
+    # and looking changed nothing
+    assert KycProfile.objects.values().get(pk=profile.pk) == before
+
+
 @pytest.mark.parametrize(
     ("language", "threshold", "wrong"),
     [
@@ -1644,3 +1660,18 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
     assert not User.objects.filter(username__in=["third", "fourth"]).exists()
     assert elsewhere.status_code == 302 and User.objects.filter(username="fifth").exists()
     assert User.objects.count() == users + 1
+
+
+def test_staff_record_the_qualified_investor_attestation_as_the_investors_not_their_own(market):
+    # given an application sent online (found by a walk-through: staff at the counter were asked to tick "I am a
+    # qualified investor", as if of themselves)
+    profile = online_profile(market)
+    before = KycProfile.objects.values().get(pk=profile.pk)
+    # when staff open the application, and the investor their own page, in English
+    staff_page = text(client_for(market.staff, "en").get(f"/kyc/applications/{profile.pk}/"))
+    own_page = text(client_for(profile.user, "en").get("/kyc/me/"))
+    # then staff read the attestation as the investor's, and the investor as their own
+    assert "The investor is a qualified investor" in staff_page and "I am a qualified investor" not in staff_page
+    assert "I am a qualified investor" in own_page and "The investor is a qualified investor" not in own_page
+    # and looking changed nothing
+    assert KycProfile.objects.values().get(pk=profile.pk) == before

@@ -64,13 +64,26 @@
     // data-confirm-large instead (a deposit above the broker's threshold is a request, not a credit).
     var amount = null;
     if (asker.dataset.amountField) {
-      amount = Number(shown(form, asker.dataset.amountField).replace(/,/g, ""));
+      var typedAmount = shown(form, asker.dataset.amountField);
+      amount = Number(typedAmount.replace(/,/g, ""));
       if (!(amount > 0)) return;
+      // Nor for "1e3" or "0.001", which a number field takes and the server refuses (found by a walk-through:
+      // "Deposit 1e3 CNY?" was asked, then refused).
+      if (!/^[0-9,]*(\.[0-9]{0,2})?$/.test(typedAmount)) return;
       if (asker.dataset.confirmLarge && amount > Number(asker.dataset.amountAbove)) text = asker.dataset.confirmLarge;
     }
     // A required field the question names, left empty (a select still on its blank choice), is not asked about:
     // the server refuses the form and says what is missing (found by a walk-through: an empty issuance asked
     // "Propose this issuance of ---------?").
+    // A field the question names that the browser already knows is out of its bounds (its min, max and step:
+    // 0 or 100.5 shares, an amount above the limit per movement) is not asked about either: the form is
+    // novalidate, the server refuses it and says why (found by a walk-through: "Place this order: buy 0 shares?"
+    // and "deposit 500,000,000.00 CNY?" were asked, then refused).
+    var placeholders = text.match(/\{([\w-]+)\}/g) || [];
+    for (var n = 0; n < placeholders.length; n++) {
+      var named = form.elements[placeholders[n].slice(1, -1)];
+      if (named && named.validity && named.value !== "" && !named.validity.valid) return;
+    }
     var blank = false;
     var shares = (asker.dataset.confirmShares || "").split(" ");
     var question = text.replace(/\{([\w-]+)\}/g, function (_, name) {

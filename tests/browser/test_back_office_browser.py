@@ -479,12 +479,16 @@ def test_an_empty_settlement_instruction_is_answered_by_the_page_beside_each_fie
     assert not SettlementInstruction.objects.exists()
 
 
-def test_a_deposit_above_the_threshold_asks_with_the_amount_written_as_amounts_are(page: Page, live_server):
-    # given an approved client of a broker whose second-person threshold is 1,000,000.00
+def test_a_deposit_above_the_threshold_asks_with_the_amount_written_as_amounts_are(page: Page, live_server, settings):
+    # given an approved client of a broker whose second-person threshold is 1,000,000.00, and whose limit per
+    # movement takes 15 digits before the point (no question is asked of an amount above the limit)
     from counter.models import CashRequest
     from tests.browser.test_kyc_browser import STAFF_PASSWORD
 
     market = build_market()
+    settings.CASH_MOVEMENT_MAX = Decimal("999999999999999.99")
+    market.broker.cash_movement_limit = Decimal("999999999999999.99")
+    market.broker.save(update_fields=["cash_movement_limit"])
     client = market.investor()
     base = live_server.url
     log_in(page, base, market.staff.username, STAFF_PASSWORD)

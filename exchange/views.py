@@ -767,6 +767,9 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     # Under rules that allow no market making (cn-regional-2017) the page offers no quote that can only be refused,
     # and says why (found by a walk-through: it offered "Quote" on every row and the two-sided quote form).
     context["quotable_any"] = any(row["quotable"] for row in rows)
+    # "Pull all quotes" where there is a quote to pull or one can be published (found by a walk: it stood alone
+    # under the regional rules, where no quote can exist).
+    context["quoting"] = any(row["active"] for row in rows)
     context["venue_profile"] = profile.current().name
     context["restricted"] = account.trading_restricted  # a trading restriction: no quotes either, assets its own
     # Cash or shares a legal order holds cannot back a quote: said here as on the balances page (found by a

@@ -666,6 +666,8 @@ def test_under_cn_regional_the_pages_say_how_a_security_trades_and_offer_no_tick
     assert f'<a href="/rfqs/?security={code}">Request for quote</a>' in page
     assert f'<a href="/negotiated/?security={code}">Negotiated transfer</a>' in page
     assert "Click a row to open its order ticket" not in page
+    # and its hint names only the ways the rules leave (found by a walk: it also named the order ticket)
+    assert "the way the venue's rules allow (request for quote or negotiated transfer)" in page
     assert "/orders/new/" not in page.split('id="market-table"')[1]
     data = client.get("/market/data/").json()["rows"][0]
     assert data["bid"] is None and data["ask"] is None and data["modes"] == ["rfq", "negotiated"]
@@ -709,6 +711,8 @@ def test_under_cn_regional_the_market_makers_quote_page_offers_no_quote(market, 
     assert table.count('data-field="not-quotable"') == 1 and "No market making under the venue" in table
     assert 'id="quote-form-venue"' in page and "allow no market making: no quote can be published" in page
     assert 'name="bid_price"' not in page and "Publish quote" not in page
+    # and no "Pull all quotes" where no quote can exist (found by a walk: it stood alone on the page)
+    assert 'id="pull-all"' not in page and "Pull all quotes" not in page
     # and looking changed nothing
     assert snapshot() == before
 
@@ -731,6 +735,7 @@ def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
     log_in(quoting, _mm.owner)
     page = quoting.get("/quotes/").content.decode()
     assert 'name="bid_price"' in page and "#quote-form" in page and 'id="quote-form-venue"' not in page
+    assert 'id="pull-all"' in page  # the market maker's kill switch, quotes or none
     assert 'data-field="not-quotable"' not in page
 
 

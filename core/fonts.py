@@ -101,14 +101,19 @@ def web_characters() -> set[str]:
     return {c for c in chars if ord(c) > 0x7F}
 
 
-def _web_subset(path: Path) -> None:
+def _quiet_fonttools() -> None:
+    """The subsetter logs every table at INFO and the instancer its axis limits: lines on ``make run``'s console
+    that said nothing to its user."""
     import logging
 
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+
+def _web_subset(path: Path) -> None:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    logging.getLogger("fontTools").setLevel(logging.WARNING)  # the subsetter logs every table at INFO
-
+    _quiet_fonttools()
     font = TTFont(str(cjk_regular()))
     options = subset.Options()
     options.flavor = "woff2"  # Brotli-compressed (the brotli package)
@@ -125,6 +130,7 @@ def _instance(path: Path, weight: int) -> None:
     from fontTools.ttLib import TTFont
     from fontTools.varLib import instancer
 
+    _quiet_fonttools()
     with as_file(files(PACKAGE).joinpath(VARIABLE_FONT)) as source:
         font = instancer.instantiateVariableFont(TTFont(str(source)), {"wght": weight}, updateFontNames=False)
     font["OS/2"].usWeightClass = weight

@@ -40,13 +40,15 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
     (DATA / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
 DEMO_PASSWORD = "demo-pass-2026"
 VENV_PY_HINT = ".venv/bin/python"
+# Every demo user (README.md, "Demo logins"): the second of each pair approves what the first proposes.
 DEMO_LOGINS = [
     ("investor1 … investor5", "investors"),
+    ("investor6", "investor5's second account (a wash-trade alert)"),
     ("mm1, mm2", "market makers"),
     ("staff1, staff2", "broker staff (+ code)"),
-    ("operator", "exchange operator (+ code)"),
-    ("depository", "depository operator (+ code)"),
-    ("regulator", "regulator (+ code)"),
+    ("operator, operator2", "exchange operators (+ code)"),
+    ("depository, depository2", "depository operators (+ code)"),
+    ("regulator, regulator2", "regulators (+ code)"),
     ("auditor", "auditor (+ code)"),
 ]
 

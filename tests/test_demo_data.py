@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,7 @@ from core.models import Broker, Role, User
 from core.roles import STAFF_ROLES
 from demo.totp import demo_totp_key
 from exchange.models import NegotiatedTrade, Quote, RfqRequest
+from exchange.services.negotiated import negotiated_confirm
 from kyc.models import KycProfile
 from ledger.models import Entry
 from registry.models import Disclosure, Security
@@ -164,3 +166,30 @@ def test_under_cn_regional_2017_the_demo_loads_without_quotes_and_says_so(db, se
     call_command("demo_data")
     assert "already loaded" in capsys.readouterr().out
     assert (snapshot(), User.objects.count(), Entry.objects.count()) == before
+
+
+def test_the_demo_prints_the_negotiated_proposals_code_and_investor2_confirms_with_it(db, settings, capsys):
+    # given the demo market just loaded (found by a tester: the output said the demo's negotiated proposal was there
+    # to trade by, but its code was never shown to anyone, so investor2 could not confirm it)
+    settings.DEMO_MODE = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("demo_data")
+    out = capsys.readouterr().out
+    proposal = NegotiatedTrade.objects.get(status="proposed", client_request_id="demo-negotiated-1")
+    investor2 = User.objects.get(username="investor2")
+    assert proposal.counterparty == investor2.account
+
+    # when investor2 confirms it with the code the output gives
+    code = re.search(r"negotiated proposal \(/negotiated/\) with the code (\S+)\.", out).group(1)
+    negotiated_confirm(actor=investor2, proposal_id=proposal.pk, code=code)
+
+    # then it traded
+    proposal.refresh_from_db()
+    assert proposal.status == "confirmed" and proposal.trade is not None
+    assert proposal.trade.buyer == investor2.account and proposal.trade.quantity == 100
+
+    # and a second load prints no code again (none is kept) and adds nothing
+    call_command("demo_data")
+    out = capsys.readouterr().out
+    assert "with the code" not in out and "already loaded" in out
+    assert NegotiatedTrade.objects.count() == 1

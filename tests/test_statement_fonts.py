@@ -130,3 +130,19 @@ def test_a_font_whose_build_needs_another_font_built_first_does_not_wait_on_itse
     assert (folder / "first.woff2").read_bytes() == b"first from second"
     assert (folder / "second.ttf").read_bytes() == b"second"
     assert not list(folder.glob("*.partial"))
+
+
+def test_building_an_instance_logs_nothing_at_info(tmp_path, caplog, monkeypatch):
+    # given fontTools' logger as a fresh process has it (found on `make run`'s first start: "Restricted limits: …",
+    # "Normalized limits: …" and "Instantiating glyf/gvar tables" among the launcher's lines)
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("fontTools"), "level", logging.NOTSET)
+
+    # when the regular instance is built with INFO records captured
+    with caplog.at_level(logging.INFO):
+        fonts._instance(tmp_path / "regular.ttf", 400)
+
+    # then it is built, and fontTools said nothing
+    assert TTFont(str(tmp_path / "regular.ttf"))["OS/2"].usWeightClass == 400
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("fontTools")]

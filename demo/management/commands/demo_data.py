@@ -66,6 +66,10 @@ class Command(BaseCommand):
                 f"{', '.join(unquoted)}: no market maker's quotes were published there. Trade them by request for "
                 "quote or negotiated transfer (the demo has an open request for quote and a negotiated proposal)."
             )
+        # Shown once, as the page shows it to a proposer: without it investor2 could not confirm the proposal.
+        self.stdout.write(
+            f"investor2 confirms investor1's negotiated proposal (/negotiated/) with the code {self.negotiated_code}."
+        )
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
 
     def _enrol_staff(self) -> int:
@@ -200,14 +204,15 @@ class Command(BaseCommand):
         freeze_approve(actor=User.objects.get(username="regulator2"), freeze_id=freeze.pk)
         self._wash_trade(broker, staff, investors[4], securities[0])
         # An open request for quote by investor1, and a negotiated proposal from investor1 awaiting investor2
-        # (its code is shown to the proposer once; it waits a week instead of 30 minutes).
+        # (its code is shown once, in this command's output, for investor2 to confirm it with; it waits a week
+        # instead of 30 minutes).
         rfq_request(
             requested_by=investors[0].owner,
             account=investors[0],
             request=RfqRequestInput(securities[1].code, "buy", 100, "demo-rfq-1"),
             ttl=86400,
         )
-        negotiated_propose(
+        _proposal, self.negotiated_code, _created = negotiated_propose(
             actor=investors[0].owner,
             account=investors[0],
             request=NegotiatedRequest(

@@ -209,10 +209,10 @@ def test_without_a_range_the_minutes_of_today_are_listed(day_of_trades):
         ({"interval": "1d", "from": "1900-01-01"}, "5000"),
         ({"interval": "1d", "from": "2026-12-01\x00"}, None),
         # before the first moment PostgreSQL is sent (in UTC), as in every other period of the API (were a 500)
-        ({"interval": "1m", "to": "0001-01-01T00:00:00"}, "to must be a date between 0001-01-02 and 9999-12-30"),
-        ({"interval": "1d", "to": "0001-01-01T08:00:00+14:00"}, "to must be a date between"),
-        ({"interval": "1d", "from": "0001-01-01", "to": "2026-12-02"}, "from must be a date between"),
-        ({"interval": "1m", "from": "9999-12-30T23:00:00-14:00"}, "from must be a date between"),
+        ({"interval": "1m", "to": "0001-01-01T00:00:00"}, "“to”须为 0001-01-02 至 9999-12-30"),
+        ({"interval": "1d", "to": "0001-01-01T08:00:00+14:00"}, "“to”须为 0001-01-02 至 9999-12-30"),
+        ({"interval": "1d", "from": "0001-01-01", "to": "2026-12-02"}, "“from”须为 0001-01-02 至 9999-12-30"),
+        ({"interval": "1m", "from": "9999-12-30T23:00:00-14:00"}, "“from”须为 0001-01-02 至 9999-12-30"),
     ],
 )
 def test_bad_parameters_are_a_400_json_error(day_of_trades, params, fragment):

@@ -766,9 +766,12 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     context = {"form": form, "rows": rows, "account": account, "rfq_inbox": inbox, "frozen": account.frozen}
     # Under rules that allow no market making (cn-regional-2017) the page offers no quote that can only be refused,
     # and says why (found by a walk-through: it offered "Quote" on every row and the two-sided quote form).
-    context["quotable_any"] = any(row["quotable"] for row in rows)
-    # "Pull all quotes" where there is a quote to pull or one can be published (found by a walk: it stood alone
-    # under the regional rules, where no quote can exist).
+    # Said of the venue only where the venue forbids it: not where no security is listed yet, nor where a security
+    # switched its own market making off under rules that allow it (found by a review: both read "The venue's rules
+    # (open) allow no market making").
+    context["venue_forbids_quotes"] = profile.MARKET_MAKING not in profile.current().modes
+    # "Pull all quotes" unless the venue forbids quotes and none stands (found by a walk: under the regional rules it
+    # stood alone on the page, where no quote can exist).
     context["quoting"] = any(row["active"] for row in rows)
     context["venue_profile"] = profile.current().name
     context["restricted"] = account.trading_restricted  # a trading restriction: no quotes either, assets its own

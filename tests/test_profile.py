@@ -717,6 +717,33 @@ def test_under_cn_regional_the_market_makers_quote_page_offers_no_quote(market, 
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("case", ["switched_off", "none_listed"])
+def test_under_open_the_quote_page_does_not_blame_the_venue(market, settings, client, case):
+    # (found by a review: under open, with the security's own market making switched off, or with no security
+    # listed, the quote page said "The venue's rules (open) allow no market making" and offered no quote form)
+    settings.VENUE_PROFILE = "open"
+    mm = market.market_maker()
+    if case == "switched_off":
+        Security.objects.filter(pk=market.security.pk).update(mode_market_making=False)
+    else:
+        Security.objects.filter(pk=market.security.pk).update(status=Security.Status.DELISTED)
+    log_in(client, mm.owner)
+    before = snapshot()
+
+    page = client.get("/quotes/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then the venue is not named as forbidding it, and the quote form is offered as under open
+    assert 'id="quote-form-venue"' not in page and "allow no market making" not in page
+    assert "under the venue" not in page
+    assert 'name="bid_price"' in page
+    # and a security that switched it off says so on its row, as its own rule
+    table = page.split('id="quotes-table"')[1].split("</table>")[0]
+    assert table.count('data-field="not-quotable"') == (1 if case == "switched_off" else 0)
+    assert (">No market making</small>" in table) is (case == "switched_off")
+    # and looking changed nothing
+    assert snapshot() == before
+
+
 def test_under_open_the_pages_keep_the_order_ticket_and_quotes(trading, client):
     market, _mm, investor = trading
     log_in(client, investor.owner)

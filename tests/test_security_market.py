@@ -208,6 +208,11 @@ def test_without_a_range_the_minutes_of_today_are_listed(day_of_trades):
         ({"interval": "1m", "from": "2026-01-01", "to": "2026-12-02"}, "5000"),
         ({"interval": "1d", "from": "1900-01-01"}, "5000"),
         ({"interval": "1d", "from": "2026-12-01\x00"}, None),
+        # before the first moment PostgreSQL is sent (in UTC), as in every other period of the API (were a 500)
+        ({"interval": "1m", "to": "0001-01-01T00:00:00"}, "“to”须为 0001-01-02 至 9999-12-30"),
+        ({"interval": "1d", "to": "0001-01-01T08:00:00+14:00"}, "“to”须为 0001-01-02 至 9999-12-30"),
+        ({"interval": "1d", "from": "0001-01-01", "to": "2026-12-02"}, "“from”须为 0001-01-02 至 9999-12-30"),
+        ({"interval": "1m", "from": "9999-12-30T23:00:00-14:00"}, "“from”须为 0001-01-02 至 9999-12-30"),
     ],
 )
 def test_bad_parameters_are_a_400_json_error(day_of_trades, params, fragment):
@@ -225,6 +230,37 @@ def test_bad_parameters_are_a_400_json_error(day_of_trades, params, fragment):
     if fragment:
         assert fragment in body["message"]
     assert snapshot() == before
+
+
+def test_an_end_time_after_a_small_t_is_a_time_not_a_whole_day(day_of_trades):
+    # given the trades of 2026-12-02, three of them in 09:31
+    market, _, investor = day_of_trades
+    client = api_for(investor.owner)
+
+    # when the range ends at 09:32 written in ISO 8601's basic form with a small t (as RFC 3339 allows)
+    small = candles(client, market.security.code, interval="1m", **{"from": "2026-12-02T09:31", "to": "20261202t0932"})
+
+    # then it ends there, as with a capital T, not at the end of the next day
+    capital = candles(
+        client, market.security.code, interval="1m", **{"from": "2026-12-02T09:31", "to": "2026-12-02T09:32"}
+    )
+    assert small.status_code == 200, small.json()
+    assert small.json()["end"] == capital.json()["end"]
+    assert [r["volume"] for r in small.json()["candles"]] == [300]
+
+
+def test_the_default_range_near_the_first_day_starts_there(day_of_trades):
+    # given an end early in year 1, less than the default 90 days after the first day a range may name
+    market, _, investor = day_of_trades
+
+    # when the daily candles up to it are asked for without a start
+    response = candles(api_for(investor.owner), market.security.code, interval="1d", to="0001-02-01")
+
+    # then they start at that first day, not a 500, and none has a trade
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert dt.datetime.fromisoformat(body["start"]) == dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+    assert body["candles"] and sum(r["volume"] for r in body["candles"]) == 0
 
 
 def test_an_unknown_security_is_a_404(market):

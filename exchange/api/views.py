@@ -207,9 +207,20 @@ class SecurityQuotesApi(APIView):
 CANDLES_DEFAULT_DAYS = {"1m": 1, "1d": 90}
 
 
+# The moments a range may name, in UTC, as in every other period of the API (``core.api.pagination.moment``):
+# PostgreSQL is sent them in UTC, and the day before the first or after the last does not exist there.
+_FIRST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+_LAST = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+
+
 def _date_alone(text: str) -> bool:
-    """Whether ``text`` is a date without a time (``2026-12-01``, ``20261201``)."""
-    return not any(c in text.strip() for c in "T :")
+    """Whether ``text`` is a date without a time (``2026-12-01``, ``20261201``). As a date reads, not by the
+    letters of a time: ISO 8601 lets a time follow a small ``t`` (``20261201t0931``), which is no date."""
+    try:
+        dt.date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _moment(text: str, name: str, *, end: bool = False) -> dt.datetime:
@@ -228,6 +239,12 @@ def _moment(text: str, name: str, *, end: bool = False) -> dt.datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=SHANGHAI)
+    try:
+        in_range = _FIRST <= moment.astimezone(dt.UTC) < _LAST
+    except OverflowError:  # 0001-01-01T00:00+08:00 has no UTC
+        in_range = False
+    if not in_range:
+        raise err.InvalidInput(gettext("%(name)s must be a date between 0001-01-02 and 9999-12-30.") % {"name": name})
     return moment
 
 
@@ -243,7 +260,8 @@ def candle_range(interval: str | None, start: str | None, end: str | None) -> tu
         # The day of the range's last instant (an end date's own day, not the next one's)
         last = (to - dt.timedelta(microseconds=1)).astimezone(SHANGHAI)
         midnight = last.replace(hour=0, minute=0, second=0, microsecond=0)
-        since = midnight - dt.timedelta(days=CANDLES_DEFAULT_DAYS[interval] - 1)
+        # Days back, but not before the first moment a range may name (a 500 past it: found by a review)
+        since = midnight - min(dt.timedelta(days=CANDLES_DEFAULT_DAYS[interval] - 1), midnight - _FIRST)
     # After an end date is at or after the day following it (the end of the range); after an end time, past it.
     if since > to or (end and since == to and _date_alone(end)):
         raise err.InvalidInput(gettext("from must not be after to."))

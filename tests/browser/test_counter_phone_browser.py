@@ -24,6 +24,7 @@ from kyc.idcard import check_character
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
 from tests.browser.test_phone_browser import PHONE, overflow, shoot, switch_language
+from tests.browser.test_phone_cards_browser import line_count
 from tests.conftest import build_market
 from tests.supervision_fixtures import freeze_approved
 from tests.test_kyc_views import online_profile
@@ -54,17 +55,6 @@ def cells_running_past(page: Page, selector: str) -> list[str]:
         """(selector) => [...document.querySelectorAll(selector)]
             .filter(td => td.offsetParent && td.scrollWidth > td.clientWidth + 1)
             .map(td => `${td.dataset.label}: ${td.innerText} (${td.scrollWidth} > ${td.clientWidth})`)""",
-        selector,
-    )
-
-
-def line_count(page: Page, selector: str) -> int:
-    return page.evaluate(
-        """(selector) => {
-            const range = document.createRange();
-            range.selectNodeContents(document.querySelector(selector));
-            return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
-        }""",
         selector,
     )
 

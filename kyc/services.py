@@ -334,11 +334,21 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
     if attesting_anew:
         profile.state = KycProfile.State.DRAFT
         profile.reviewed_by = None
+    detail = {"qualified": qualified}
+    if not qualified and _with_broker(profile) and venue_profile.current().individuals_qualified_only:
+        # Withdrawn from the broker's queue, which it was sent to attested: under rules that admit qualified
+        # individuals only, an online application is not with the broker without the attestation (found by a
+        # review: attested, sent, then un-attested while it waited, it was approved unattested).
+        profile.applied_at = None
+        detail["withdrawn"] = True
     profile.save()
-    audit_record(
-        actor=actor, action="kyc_qualify", target=profile.user.username, ip=ip, detail={"qualified": qualified}
-    )
+    audit_record(actor=actor, action="kyc_qualify", target=profile.user.username, ip=ip, detail=detail)
     return profile
+
+
+def _with_broker(profile: KycProfile) -> bool:
+    """Whether the investor's online application waits in the broker's queue: sent since its last review."""
+    return bool(profile.applied_at) and (profile.reviewed_at is None or profile.applied_at > profile.reviewed_at)
 
 
 ALLOWED_DOCUMENTS = documents.SIGNATURES
@@ -569,7 +579,7 @@ def kyc_apply(*, actor: User, profile_id: int, ip: str | None = None) -> KycProf
         raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
-    if profile.applied_at and (profile.reviewed_at is None or profile.applied_at > profile.reviewed_at):
+    if _with_broker(profile):
         # Already with the broker, who reads it as it stands, corrections included: sending it again changes
         # nothing (and keeps its place in the queue).
         return profile

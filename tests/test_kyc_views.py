@@ -568,6 +568,36 @@ def test_under_the_regional_rules_an_online_application_needs_the_qualified_inve
     assert KycProfile.objects.get(pk=profile.pk).applied_at is not None
 
 
+@pytest.mark.parametrize("venue, withdrawn", [("cn-regional-2017", True), ("open", False)])
+def test_an_attestation_taken_back_while_the_broker_has_the_application_takes_it_back_under_the_regional_rules(
+    market, settings, venue, withdrawn
+):
+    # (found by a review: attested, sent, then un-attested while it waited, an application was approved unattested)
+    settings.VENUE_PROFILE = venue
+    profile = online_profile(market, applied=False)
+    client = client_for(profile.user, "en")
+    client.post("/kyc/me/qualification/", {"qualified": "on", "evidence": "Securities account: 800,000 CNY"})
+    client.post("/kyc/me/apply/")
+    sent = KycProfile.objects.get(pk=profile.pk)
+    assert sent.applied_at is not None
+
+    # when the investor takes the attestation back while the broker has the application
+    client.post("/kyc/me/qualification/", {"evidence": ""})
+
+    # then under the regional rules the application is no longer with the broker (recorded), elsewhere it stays
+    after = KycProfile.objects.get(pk=profile.pk)
+    assert after.qualified_investor is False
+    assert (after.applied_at is None) is withdrawn
+    record = AuditEvent.objects.filter(action="kyc_qualify").latest("pk")
+    assert record.detail == ({"qualified": False, "withdrawn": True} if withdrawn else {"qualified": False})
+    # and nothing else of it changed: its state, identity and questionnaire
+    assert (after.state, after.risk_level, after.identity) == (sent.state, sent.risk_level, sent.identity)
+    if withdrawn:
+        # and sending it again needs the attestation again
+        response = api_for(profile.user).post("/api/v1/kyc/me/apply/", HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 400 and KycProfile.objects.get(pk=profile.pk).applied_at is None
+
+
 @pytest.mark.parametrize("venue, said", [("cn-regional-2017", True), ("open", False)])
 def test_the_registration_page_says_up_front_when_only_qualified_investors_may_trade(market, settings, venue, said):
     # (found by a walk-through: a newcomer under cn-regional-2017 learnt it only after registering)

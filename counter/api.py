@@ -53,7 +53,9 @@ class CounterApi(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if hasattr(self, request.method.lower()):  # else dispatch answers 405
+        method = request.method.lower()
+        # As dispatch finds the handler: a method it does not take (``CLIENT``, the name of a helper here) is its 405
+        if method in self.http_method_names and hasattr(self, method):
             selectors.require_staff(request.user)
 
     def client(self, request, code: str):

@@ -627,6 +627,19 @@ def test_a_method_the_counter_does_not_take_is_a_405_whoever_asks(trading, metho
     assert api_for(investor.owner).get("/api/v1/counter/clients/").status_code == 403
 
 
+def test_a_made_up_method_named_as_a_counter_helper_is_a_405_not_a_403(trading):
+    # Given a method no HTTP client sends but anyone may, named as one of the counter views' helpers (``client``)
+    market, _mm, investor = trading
+    before = snapshot()
+
+    # when an investor sends it
+    answer = api_for(investor.owner).generic("CLIENT", "/api/v1/counter/clients/")
+
+    # then it is the 405 of a method the address does not take, as for a staff member, and nothing changed
+    assert answer.status_code == 405 and answer.json()["code"] == "method_not_allowed"
+    assert snapshot() == before
+
+
 def test_a_request_that_is_no_registration_does_not_spend_the_addresses_registrations(market, settings):
     # Given a limit of two registrations an hour from one address, and a fresh count (found by an outside client:
     # a GET or OPTIONS of the registration address counted as a registration, so after a few the address was

@@ -335,7 +335,7 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
         profile.state = KycProfile.State.DRAFT
         profile.reviewed_by = None
     detail = {"qualified": qualified}
-    if not qualified and _with_broker(profile) and venue_profile.current().individuals_qualified_only:
+    if not qualified and awaiting_review(profile) and venue_profile.current().individuals_qualified_only:
         # Withdrawn from the broker's queue, which it was sent to attested: under rules that admit qualified
         # individuals only, an online application is not with the broker without the attestation (found by a
         # review: attested, sent, then un-attested while it waited, it was approved unattested).
@@ -346,9 +346,14 @@ def kyc_qualify(*, actor: User, profile_id: int, qualified: bool, evidence: str,
     return profile
 
 
-def _with_broker(profile: KycProfile) -> bool:
-    """Whether the investor's online application waits in the broker's queue: sent since its last review."""
-    return bool(profile.applied_at) and (profile.reviewed_at is None or profile.applied_at > profile.reviewed_at)
+def sent_since_review(applied_at, reviewed_at) -> bool:
+    """Whether an online application waits in the broker's queue: the investor sent it (or sent it again) and no
+    staff member has reviewed it since (``selectors.awaiting_staff_q`` asks the database the same)."""
+    return applied_at is not None and (reviewed_at is None or applied_at > reviewed_at)
+
+
+def awaiting_review(profile: KycProfile) -> bool:
+    return sent_since_review(profile.applied_at, profile.reviewed_at)
 
 
 ALLOWED_DOCUMENTS = documents.SIGNATURES
@@ -579,7 +584,7 @@ def kyc_apply(*, actor: User, profile_id: int, ip: str | None = None) -> KycProf
         raise err.NotFound(gettext("No such application."))
     if profile.state not in EDITABLE:
         raise KycStateError()
-    if _with_broker(profile):
+    if awaiting_review(profile):
         # Already with the broker, who reads it as it stands, corrections included: sending it again changes
         # nothing (and keeps its place in the queue).
         return profile

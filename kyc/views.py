@@ -87,20 +87,11 @@ def _answers(profile: KycProfile) -> list[dict]:
     return rows
 
 
-def awaiting_review(profile: KycProfile) -> bool:
-    """The investor sent (or sent again) the application online, and no staff member has reviewed it since."""
-    return _sent_since_review(profile.applied_at, profile.reviewed_at)
-
-
-def _sent_since_review(applied_at, reviewed_at) -> bool:
-    return applied_at is not None and (reviewed_at is None or applied_at > reviewed_at)
-
-
 def badge_of(state: str, applied_at, reviewed_at) -> tuple[str, str]:
     """One status for the badge: (css key, label). An application the investor has sent and nobody has taken
     up yet is "Sent, awaiting review", not "Draft" (or "Rejected"/"Expired" when it was sent again after that).
     The counter's client list shows the same (``counter.views``)."""
-    if state in services.EDITABLE and _sent_since_review(applied_at, reviewed_at):
+    if state in services.EDITABLE and services.sent_since_review(applied_at, reviewed_at):
         return "sent", gettext("Sent, awaiting review")
     return state, choice_label(KycProfile.State, state)
 
@@ -140,7 +131,7 @@ def profile_view(profile: KycProfile, *, mask_name: bool = False) -> dict:
         "venue_profile": venue_profile.current().name,
         "rejection_reason": profile.rejection_reason,
         "applied_at": profile.applied_at,
-        "awaiting_review": awaiting_review(profile),
+        "awaiting_review": services.awaiting_review(profile),
         "entered_by": profile.entered_by,
         "last_edited_by": profile.last_edited_by,
         "submitted_by": profile.submitted_by,
@@ -314,7 +305,7 @@ def _run_edit(request, profile: KycProfile, action: str):
             )
             done = gettext("The qualified-investor attestation was saved.")
         elif action == "apply":
-            waiting = awaiting_review(profile)
+            waiting = services.awaiting_review(profile)
             services.kyc_apply(actor=actor, profile_id=profile.pk, ip=ip)
             done = (
                 gettext("Your application is already with your broker, waiting for review.")

@@ -63,3 +63,18 @@ def page(browser, live_server):
         yield context.new_page()
     finally:
         context.close()
+
+
+# A phone's screen, in CSS pixels.
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(params=["zh", "en"])
+def phone(request, browser, live_server):
+    """A phone's browser in Chinese, and the language the test switches to after logging in, as a user would."""
+    context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=1, is_mobile=True)
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page(), request.param
+    finally:
+        context.close()

@@ -23,7 +23,7 @@ from exchange.services import OrderRequest
 from kyc.idcard import check_character
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
-from tests.browser.test_phone_browser import PHONE, overflow, shoot, switch_language
+from tests.browser.test_phone_browser import overflow, shoot, switch_language
 from tests.browser.test_phone_cards_browser import line_count
 from tests.conftest import build_market
 from tests.supervision_fixtures import freeze_approved
@@ -37,16 +37,6 @@ def check_id(first17: str) -> str:
 LEGAL = {"legal_authority": "上海市第一中级人民法院", "legal_document": "(2026)沪01执1号"}
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(params=["zh", "en"])
-def phone(request, browser, live_server):
-    context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=1, is_mobile=True)
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page(), request.param
-    finally:
-        context.close()
 
 
 def cells_running_past(page: Page, selector: str) -> list[str]:

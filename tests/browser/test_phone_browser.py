@@ -23,25 +23,12 @@ from exchange.services import OrderRequest, order_place
 from ledger.services import block_seal
 from settlement import instructions
 from settlement.services import trade_settle
-from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
+from tests.browser.conftest import CHROMIUM_ARGS, PHONE  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import forget_session, log_in
 from tests.browser.test_accessibility_browser import _violations
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(params=["zh", "en"])
-def phone(request, browser, live_server):
-    """A phone's browser in Chinese; the test switches to ``language`` after logging in, as a user would."""
-    context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=1, is_mobile=True)
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page(), request.param
-    finally:
-        context.close()
 
 
 def overflow(page: Page) -> int:

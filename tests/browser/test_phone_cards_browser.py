@@ -20,22 +20,12 @@ from balances.services import Holding, securities_issue, shanghai_today
 from exchange.models import Quote
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: F401 - the browser fixture is the conftest's
 from tests.browser.steps import log_in
-from tests.browser.test_phone_browser import PHONE, overflow, shoot, switch_language
+from tests.browser.test_phone_browser import overflow, shoot, switch_language
 from tests.conftest import build_market
 
 pytestmark = pytest.mark.browser
 
 LONG_NAME = "华兴科技 HuaXing Technology"
-
-
-@pytest.fixture(params=["zh", "en"])
-def phone(request, browser, live_server):
-    context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=1, is_mobile=True)
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page(), request.param
-    finally:
-        context.close()
 
 
 def line_count(page: Page, selector: str) -> int:

@@ -26,16 +26,6 @@ from tests.conftest import build_market
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(params=["zh", "en"])
-def phone(request, browser, live_server):
-    context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=1, is_mobile=True)
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page(), request.param
-    finally:
-        context.close()
-
-
 # The status cells' ledger links that end past the phone's right edge (a failure names them). Measured against
 # the phone's width, not innerWidth: a mobile browser widens its layout to what runs past (and zooms out), so
 # innerWidth grew with the link and the page's own sideways check read 0.

@@ -8,8 +8,9 @@ from django.urls import path, re_path
 
 from . import tile_views, views
 
-_N = r"(?P<n>(?:x\d{3}/)*\d{3})"
-_W = r"(?:\.p/(?P<width>\d+))?"
+# ASCII digits, not \d (which matches any script's digits); the views check the canonical form again.
+_N = r"(?P<n>(?:x[0-9]{3}/)*[0-9]{3})"
+_W = r"(?:\.p/(?P<width>[0-9]+))?"
 
 urlpatterns = [
     path("", views.blocks, name="ledger-blocks"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("verifier.py", views.verifier_download, name="ledger-verifier"),
     path("checkpoint", tile_views.CheckpointView.as_view(), name="ledger-tiles-checkpoint"),
     re_path(rf"^tile/entries/{_N}{_W}$", tile_views.EntryBundleView.as_view(), name="ledger-tiles-entries"),
-    re_path(rf"^tile/(?P<level>0|[1-9]\d?)/{_N}{_W}$", tile_views.HashTileView.as_view(), name="ledger-tiles-tile"),
-    re_path(r"^tile/(?P<rest>.*)$", tile_views.NoSuchTileView.as_view(), name="ledger-tiles-none"),
+    re_path(rf"^tile/(?P<level>0|[1-9][0-9]?)/{_N}{_W}$", tile_views.HashTileView.as_view(), name="ledger-tiles-tile"),
+    # [\s\S]: "." stops at a newline, and such a path fell through to the site's HTML 404.
+    re_path(r"^tile/(?P<rest>[\s\S]*)$", tile_views.NoSuchTileView.as_view(), name="ledger-tiles-none"),
 ]

@@ -28,7 +28,8 @@ MAX_LEVEL = 63
 MAX_ENTRY_BYTES = 0xFFFF  # an entry bundle prefixes each entry with a uint16 length
 _CACHE_SECONDS = None  # full tiles are immutable: cache without expiry
 
-_INDEX = re.compile(r"(?:x\d{3}/)*\d{3}")
+# ASCII digits only (C2SP: decimal ASCII): Python's \d and int() also read other scripts' digits.
+_INDEX = re.compile(r"(?:x[0-9]{3}/)*[0-9]{3}")
 
 
 class TileUnavailable(ValueError):
@@ -72,7 +73,7 @@ def tile_path(level: int | str, n: int, width: int = TILE_WIDTH) -> str:
 def parse_width(raw: str | None) -> int:
     if raw is None:
         return TILE_WIDTH
-    if not re.fullmatch(r"[1-9]\d{0,2}", raw) or int(raw) >= TILE_WIDTH:
+    if not re.fullmatch(r"[1-9][0-9]{0,2}", raw) or int(raw) >= TILE_WIDTH:
         raise TileUnavailable("a partial tile's width is 1 to 255")
     return int(raw)
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.test import Client
 
 from core.models import Role
-from ledger import checkpoint
+from ledger import checkpoint, tiles
 from ledger.checkpoint import parse
 from ledger.models import Block, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey
 from ledger.replica import (
@@ -140,6 +140,12 @@ def test_a_full_tile_is_served_again_from_the_cache_unchanged(ledger, django_ass
         "/ledger/tile/0/000.p/-1",
         "/ledger/tile/0/000.p/23/",
         "/ledger/tile/",
+        # C2SP: decimal ASCII; another script's digits are not a width (found by an outside verifier: 1 and an
+        # Arabic-Indic zero served a tile of width 10, cached as immutable)
+        "/ledger/tile/0/001.p/1\u0660",
+        "/ledger/tile/entries/001.p/1\u0660",
+        "/ledger/tile/1\u0660/000.p/1",
+        "/ledger/tile/0/001.p/1%0A",  # a newline after the width: still the API's 404, not the site's page
     ],
 )
 def test_paths_outside_the_tree_are_404(ledger, market, path):
@@ -555,3 +561,24 @@ def test_a_nul_byte_in_a_page_url_is_still_an_html_400(db):
     # given a page (not the API, not the tiles): its refusal stays plain text for the browser
     resp = _anonymous().get("/ledger/%00")
     assert resp.status_code == 400 and resp["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("width", "index"),
+    [
+        ("1\u0660", "x001/01\u0660"),
+        ("\u0661", "\u0661\u0660\u0660"),
+        ("2\u0665\u0665", "x\u0660\u0660\u0661/000"),
+        ("1\n", "001\n"),
+    ],
+)
+def test_a_width_or_index_in_another_scripts_digits_is_no_tile(width, index):
+    # given C2SP's paths, whose numbers are decimal ASCII (Python's int() also reads other scripts' digits)
+    # when a width or an index is spelt with them (or ends in a newline)
+    # then it is no tile, as any other misspelling (the views answer 404)
+    with pytest.raises(tiles.TileUnavailable):
+        tiles.parse_width(width)
+    with pytest.raises(tiles.TileUnavailable):
+        tiles.decode_index(index)
+    # and the ASCII spellings still read
+    assert (tiles.parse_width("10"), tiles.decode_index("x001/010")) == (10, 1010)

@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 PRICE = {"max_digits": 14, "decimal_places": 2}
@@ -72,6 +73,11 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         db_table = "exchange_user"
+        constraints = [
+            # One user name whatever its case: registration refuses "Alice" beside "alice" (kyc.services), and two
+            # registrations at once would each find the other not yet there.
+            models.UniqueConstraint(Lower("username"), name="user_username_unique_any_case"),
+        ]
 
     # A password change or a deactivation ends every API token of the user (core.tokens). It happens here, not
     # in a signal or in each caller, because every way to change either (manage.py changepassword, the

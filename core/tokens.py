@@ -57,6 +57,10 @@ TooManyTokens = err.error_class(
     _("You have as many system tokens as allowed; revoke one you no longer use first."),
     409,
 )
+# The password checked before the user's row was locked is no longer the user's (changed or disabled since), or
+# the user was deactivated meanwhile: no token. The same words as a wrong password, which it now is.
+LoginSuperseded = err.error_class("LoginSuperseded", "invalid_credentials", _("Wrong username or password."))
+PasswordSuperseded = err.error_class("PasswordSuperseded", "wrong_password", _("Your current password is wrong."))
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,15 @@ def _new(*, user: User, kind: str, name: str, lifetime: timedelta, now: datetime
     return Issued(token=token, key=key)
 
 
-def _lock_user(user: User) -> None:
-    # The user row lock serialises the user's issues and revocations, so the limits count right.
-    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).get()
+def _lock_user(user: User) -> bool:
+    """Lock the user's row; whether the user is still as the caller checked them: active, with the password hash
+    read when the password was checked.
+
+    The row lock serialises the user's issues and revocations, so the limits count right. The password was
+    checked before it (hashing it takes a while): a password change or deactivation committed meanwhile revoked
+    every token then live, and a token issued after it would outlive it."""
+    password, active = User.objects.select_for_update().filter(pk=user.pk).values_list("password", "is_active").get()
+    return active and password == user.password
 
 
 def _purge_ended(*, user: User, now: datetime) -> None:
@@ -136,9 +146,11 @@ def _audit_issue(*, token: ApiToken, actor: User, ip: str | None) -> None:
 def token_issue(*, user: User, ip: str | None = None) -> Issued:
     """A new login token (``POST auth/token/``), good for ``API_TOKEN_TTL`` seconds.
 
-    Beyond ``API_TOKEN_LOGIN_LIMIT`` live login tokens the oldest are revoked (reason ``replaced``).
+    Beyond ``API_TOKEN_LOGIN_LIMIT`` live login tokens the oldest are revoked (reason ``replaced``). ``user`` is
+    the user as the password check found them: changed or deactivated since, no token (``LoginSuperseded``).
     """
-    _lock_user(user)
+    if not _lock_user(user):
+        raise LoginSuperseded()
     now = timezone.now()
     _purge_ended(user=user, now=now)
     live = list(
@@ -163,7 +175,8 @@ def token_issue(*, user: User, ip: str | None = None) -> Issued:
 def token_create(*, user: User, name: str, days: int, ip: str | None = None) -> Issued:
     """A named system token of ``user``, good for ``days`` days (1 to ``API_TOKEN_MAX_DAYS``).
 
-    Callers check that the request comes from the user's web session, not from a token.
+    Callers check that the request comes from the user's web session, not from a token, and the user's password;
+    changed or deactivated since that check, no token (``PasswordSuperseded``).
     """
     name = name.strip()
     if not name or len(name) > NAME_MAX_LENGTH or any(unicodedata.category(c) == "Cc" for c in name):
@@ -172,7 +185,8 @@ def token_create(*, user: User, name: str, days: int, ip: str | None = None) -> 
         raise err.InvalidInput(
             gettext("The lifetime is a whole number of days from 1 to %(max)s.") % {"max": settings.API_TOKEN_MAX_DAYS}
         )
-    _lock_user(user)
+    if not _lock_user(user):
+        raise PasswordSuperseded()
     now = timezone.now()
     _purge_ended(user=user, now=now)
     if ApiToken.objects.filter(_live(now), user=user, kind=ApiToken.Kind.SYSTEM).count() >= (

@@ -26,6 +26,7 @@ from kyc.questionnaire import QUESTIONS, score
 from kyc.tasks import expire_due
 from ledger.models import Entry, EntryKind
 from tests.conftest import build_market
+from tests.test_restriction_race import WAIT, start, stopped_in
 
 VALID_ID = "11010519491231002X"  # the GB 11643 example number
 # A whole one-pixel PNG: an upload's structure is checked, not only its first bytes.
@@ -481,6 +482,34 @@ def test_key_rotation_and_reencryption(market, staff_pair):
     assert profile.real_name == names.holder_name(account) == "张伟"
     # and a second run has nothing left to rewrite
     assert services.kyc_reencrypt() == services.Reencrypted(profiles=0, accounts=0, documents=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_user_name_in_two_cases_registered_at_once_opens_one_user():
+    # (found by registering "Racer" and "racer" at once against a live server: each registration found the other's
+    # name not yet taken, and both users were opened, where one after the other the second is refused)
+    market = build_market()
+
+    def register(username: str) -> KycProfile:
+        return services.kyc_register(
+            username=username, password=None, broker=market.broker, identity=identity(), entered_by=market.staff
+        )
+
+    # given "Racer" registering, its name checked and its user not yet saved
+    with stopped_in(services, "_new_investor", thread="first") as stop:
+        first = start("first", lambda: register("Racer"))
+        assert stop.reached.wait(WAIT)
+
+        # when "racer" registers meanwhile, and then "Racer" goes on
+        second = register("racer")
+        stop.go.set()
+        refused = first.result()
+
+    # then "racer" is the one user of that name; "Racer" is refused as a taken name, and opened nothing
+    assert isinstance(refused, err.InvalidInput)
+    assert set(refused.fields) == {"username"}
+    assert list(User.objects.filter(username__iexact="racer").values_list("username", flat=True)) == ["racer"]
+    assert list(KycProfile.objects.filter(user__username__iexact="racer").values_list("pk", flat=True)) == [second.pk]
 
 
 def test_registration_names_every_bad_field_at_once(market, staff_pair):

@@ -20,9 +20,11 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from rest_framework.test import APIClient
 
+from core import account_settings
 from core.models import ApiToken, AuditEvent, Role, User
 from core.tokens import token_create, token_digest, token_issue
 from tests.conftest import snapshot
+from tests.test_restriction_race import WAIT, start, stopped_in, waits_for_a_lock
 
 PASSWORD = "pw-test-2026"
 EXPIRED = "The API token has expired. Request a new one with POST /api/v1/auth/token/."
@@ -878,6 +880,64 @@ def test_concurrent_logins_each_get_a_working_token():
     assert len(set(keys)) == 8
     assert ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() == 8
     assert working(*keys) == [200] * 8
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("issue", "code"),
+    [
+        (lambda user: token_issue(user=user), "invalid_credentials"),
+        (lambda user: token_create(user=user, name="back office", days=30), "wrong_password"),
+    ],
+    ids=["login", "named"],
+)
+def test_a_token_asked_for_with_the_password_a_change_then_replaced_is_refused(issue, code):
+    # (found by many logins at once against a live server while the password changed: a login checked the old
+    # password, waited for the user's row while the change revoked every token, then issued one that outlived it)
+    # given alice's password checked (the user as the check read her), and her password change holding her row
+    alice = User.objects.create_user(username="alice", password=PASSWORD)
+    checked = User.objects.get(pk=alice.pk)
+    new_password = "Another-pass-2026-x"
+    with stopped_in(account_settings, "audit_record", thread="change") as stop:
+        change = start(
+            "change",
+            lambda: account_settings.password_set(
+                user=User.objects.get(pk=alice.pk), new_password=new_password, reason="change"
+            ),
+        )
+        assert stop.reached.wait(WAIT)
+
+        # when the token is asked for meanwhile, and the change commits
+        asking = start("ask", lambda: issue(checked))
+        waits_for_a_lock(asking)
+        stop.go.set()
+        assert change.result() is None
+
+    # then no token: refused as a wrong password (which it now is); the new password is hers
+    refused = asking.result()
+    assert getattr(refused, "code", refused) == code
+    assert ApiToken.objects.filter(user=alice).count() == 0
+    assert User.objects.get(pk=alice.pk).check_password(new_password)
+
+
+@pytest.mark.parametrize("issue", [token_issue, token_create], ids=["login", "named"])
+def test_a_token_asked_for_by_a_user_deactivated_since_the_password_check_is_refused(two_users, issue):
+    # given alice as her password check found her, then deactivated (her tokens revoked)
+    alice, key, bob, bob_key = two_users
+    checked = User.objects.get(pk=alice.pk)
+    alice.is_active = False
+    alice.save()
+    before = tokens()
+
+    # when
+    kwargs = {"name": "back office", "days": 30} if issue is token_create else {}
+    with pytest.raises(Exception) as refused:
+        issue(user=checked, **kwargs)
+
+    # then no token; bob's goes on
+    assert refused.value.code in ("invalid_credentials", "wrong_password")
+    assert tokens() == before
+    assert working(bob_key) == [200]
 
 
 def test_a_named_token_needs_the_current_password_on_the_api_and_the_page(market):

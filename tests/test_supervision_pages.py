@@ -905,3 +905,40 @@ def test_a_freeze_a_transfer_and_a_correction_lead_a_supervisor_to_their_ledger_
     # and the holder, who may not open the ledger explorer, sees no link
     holder = signed_in(active.account.owner).get("/supervision/freezes/").content.decode()
     assert "entry-link" not in holder and f'data-freeze="{active.pk}"' in holder
+
+
+def test_a_second_correction_asks_about_the_trade_as_the_first_left_it(market):
+    # (found by a walk: a reversal proposed after a price correction asked to approve "300 @ 10.10, corrected to
+    # 0 @ …", the price the first correction had replaced; the money moves from the terms now)
+    from html import unescape
+
+    from supervision import services as sv
+    from tests.test_supervision import _settled_buy
+
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    trade = _settled_buy(market, market.investor(cash="50000"))
+    proposer, reg1, reg2 = (
+        market.user(Role.DEPOSITORY_OPERATOR),
+        market.user(Role.REGULATOR),
+        market.user(Role.REGULATOR),
+    )
+    # given a settled trade of 300 @ 10.10 corrected to 300 @ 10.00, and its reversal proposed
+    first = sv.correction_propose(actor=proposer, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="a")
+    sv.correction_approve(actor=reg1, correction_id=first.pk)
+    second = sv.correction_propose(actor=proposer, trade_id=trade.pk, new_price=None, new_quantity=0, reason="b")
+    before = snapshot()
+
+    # when a regulator opens the corrections page
+    page = unescape(signed_in(reg2).get("/supervision/corrections/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+
+    # then the proposal's question and its row say the trade as it is now, beside its first terms
+    row = page.split(f'data-correction="{second.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert (
+        f"Approve correction {second.pk}: trade {trade.pk} of {trade.security.code}, 300 @ 10.00, corrected to "
+        "0 @ 10.10?" in row
+    )
+    assert "300 @ 10.10 <small" in row and "(now 300 @ 10.00)" in row
+    # and the executed correction's row says only what it was (its trade's first terms), as before
+    done = page.split(f'data-correction="{first.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert "300 @ 10.10</span>" in done and "now" not in done
+    assert snapshot() == before

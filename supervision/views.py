@@ -118,7 +118,7 @@ def _console_page(request, *, freeze_form=None, transfer_form=None, refused: Row
             _refused_in(
                 list(
                     ForcedTransfer.objects.select_related(
-                        "freeze__account", "receiver", "security", "proposed_by"
+                        "freeze__account", "receiver", "security", "proposed_by", "decided_by"
                     ).order_by("-id")[:50]
                 ),
                 "transfer",

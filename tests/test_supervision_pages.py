@@ -942,3 +942,39 @@ def test_a_second_correction_asks_about_the_trade_as_the_first_left_it(market):
     done = page.split(f'data-correction="{first.pk}"', 1)[1].split("</tr>", 1)[0]
     assert "300 @ 10.10</span>" in done and "now" not in done
     assert snapshot() == before
+
+
+def test_a_forced_transfers_row_says_its_court_order_why_and_who_proposed_and_decided_it(market):
+    # (found by a walk: the second regulator was asked to approve a transfer whose row said only what moved where,
+    # not the court order it carries out)
+    from html import unescape
+
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL, frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor, receiver = market.investor(shares=500), market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    # given a forced transfer proposed by the first regulator
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+        reason="Judgment 7", **LEGAL,
+    )  # fmt: skip
+    second = signed_in(reg2)
+    before = snapshot()
+
+    # when the second regulator opens the console, before deciding and after approving
+    def row() -> str:
+        page = unescape(second.get("/supervision/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+        return page.split(f'data-transfer="{transfer.pk}"', 1)[1].split("</tr>", 1)[0]
+
+    waiting = row()
+    assert snapshot() == before  # reading changes nothing
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    decided = row()
+
+    # then the row says the court order, the reason and who proposed it, and once approved who approved it
+    assert f'<td class="wide" data-field="legal-reference">{transfer.legal_reference}</td>' in waiting
+    assert '<td class="wide">Judgment 7</td>' in waiting and f"<td>{reg1.username}</td>" in waiting
+    assert '<td class="wide" data-field="decided"><span class="cell-text">—</span></td>' in waiting
+    assert f'data-field="decided"><span class="cell-text">{reg2.username} <small' in decided

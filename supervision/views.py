@@ -98,7 +98,12 @@ def console(request):
                 ip=ip,
             )
 
-        if _try(request, transfer_form, propose_transfer, gettext("The forced transfer is proposed.")):
+        if _try(
+            request,
+            transfer_form,
+            propose_transfer,
+            gettext("The forced transfer is proposed; a second regulator approves it, and it moves then."),
+        ):
             return redirect("supervision")
     # A proposal its form refused is on the audit trail, as the API's refusal of it is (a service's refusal was
     # noted already, with its code).

@@ -978,3 +978,33 @@ def test_a_forced_transfers_row_says_its_court_order_why_and_who_proposed_and_de
     assert '<td class="wide">Judgment 7</td>' in waiting and f"<td>{reg1.username}</td>" in waiting
     assert '<td class="wide" data-field="decided"><span class="cell-text">—</span></td>' in waiting
     assert f'data-field="decided"><span class="cell-text">{reg2.username} <small' in decided
+
+
+def test_a_forced_transfer_proposed_on_the_console_says_what_happens_next(market):
+    # (found by a walk: "The forced transfer is proposed." said not that a second regulator approves it, as the
+    # freeze's message does, nor that nothing moved yet)
+    from supervision.models import ForcedTransfer
+    from tests.test_supervision import frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor, receiver = market.investor(shares=500), market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    before = snapshot()
+    form = {
+        "form": "transfer",
+        "transfer-freeze": str(freeze.pk),
+        "transfer-receiver": receiver.code,
+        "transfer-security": market.security.code,
+        "transfer-quantity": "100",
+        "transfer-legal_reference": "(2026)沪74执9号",
+        "transfer-reason": "Judgment",
+    }
+    # when the first regulator proposes a forced transfer on the console
+    done = signed_in(reg1).post("/supervision/", form, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the page says it waits for a second regulator, and nothing has moved
+    assert done.redirect_chain == [("/supervision/", 302)]
+    assert (
+        "The forced transfer is proposed; a second regulator approves it, and it moves then." in done.content.decode()
+    )
+    assert ForcedTransfer.objects.get().status == "proposed" and snapshot() == before

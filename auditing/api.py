@@ -108,7 +108,8 @@ FILTER_PARAMETERS = [
         "target",
         str,
         required=False,
-        description="the object acted on (exact; an account code in any case: inv000004 finds INV000004)",
+        description="the object acted on (exact; an account code in any case: inv000004 finds INV000004, with the "
+        "records whose detail names that account, such as an identity reveal of its holder)",
     ),
     OpenApiParameter("outcome", str, required=False, enum=list(OUTCOMES)),
     OpenApiParameter("since", str, required=False, description="date or ISO 8601 time (inclusive)"),

@@ -126,7 +126,8 @@ def filters_asked(params) -> dict[str, str]:
 
 def events_filtered(filters: dict[str, object]) -> QuerySet[AuditEvent]:
     """Audit records matching every filter, newest first. ``user`` is the actor's user name (also for failed
-    logins, which have no actor), ``target`` the object acted on, exactly (or an account code in any case);
+    logins, which have no actor), ``target`` the object acted on, exactly (or an account code in any case, with the
+    records whose detail names that account);
     ``action`` an ``ActionFilter``
     (``actions_matching``): a part of the action's code or of its words."""
     qs = AuditEvent.objects.select_related("actor")
@@ -143,7 +144,11 @@ def events_filtered(filters: dict[str, object]) -> QuerySet[AuditEvent]:
         # Exactly, or as an account code typed in small letters ("inv000004": codes are capitals, and a filter that
         # found nothing read as "nothing happened", found by a walk); both spellings use the index, if any.
         target = str(filters["target"])
-        qs = qs.filter(target__in={target, Account.typed_code(target)})
+        code = Account.typed_code(target)
+        # An account's records also count those that name it in their detail, as its evidence bundle does: an
+        # identity reveal's target is the holder's user name, a settlement instruction's its number (found by a
+        # walk: an account's "Audit trail" link showed no reveal of its holder).
+        qs = qs.filter(Q(target__in={target, code}) | Q(detail__account=code))
     if "outcome" in filters:
         qs = qs.filter(outcome=filters["outcome"])
     if "since" in filters:

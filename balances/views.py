@@ -160,7 +160,9 @@ def register(request):
     lines = None
     if form.is_bound and form.is_valid():
         if form.cleaned_data["as_of"] > services.shanghai_today():
-            form.add_error("as_of", gettext("as_of cannot be in the future."))
+            # The page names its date as its field does, not as the API's parameter (found by a walk: "as_of
+            # cannot be in the future." on the English page).
+            form.add_error("as_of", gettext("The date cannot be after today: the register is known up to today."))
         else:
             lines = register_as_of(form.cleaned_data["security"], form.cleaned_data["as_of"])
     context = {"form": form, "lines": lines, "total": sum(line.quantity for line in lines or [])}

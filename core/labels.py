@@ -178,8 +178,12 @@ AUDIT_TARGET_KINDS = {
 }
 
 
-def audit_target_label(target: str) -> str:
-    """An audit record's object as a page shows it: "trade 5" is "Trade 5" (成交 5); a code is itself."""
+def audit_target_label(target: str, action: str = "") -> str:
+    """An audit record's object as a page shows it: "trade 5" is "Trade 5" (成交 5); a code is itself. A correction's
+    record names its trade by the bare number (``supervision.services``: a trade's evidence finds it so), shown as
+    the trade it is: "Correction approved · 2" read as correction 2 (found by a walk)."""
+    if action.startswith("correction_") and target.isascii() and target.isdigit():
+        return f"{AUDIT_TARGET_KINDS['trade']} {target}"
     for prefix, label in AUDIT_TARGET_KINDS.items():
         for separator in (" ", ":"):
             if target.startswith(prefix + separator) and target[len(prefix) + 1 :].isdigit():

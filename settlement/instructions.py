@@ -81,6 +81,14 @@ InstructionAmountNotPositive = err.error_class(
 InstructionNotActive = err.error_class(
     "InstructionNotActive", "instruction_not_active", _("The instruction has already ended."), 409
 )
+InstructionFeeAccount = err.error_class(
+    "InstructionFeeAccount",
+    "instruction_fee_account",
+    _(
+        "A fee account is never a party to a trade: an instruction on it would hold nothing. Name the investor's "
+        "or the market maker's account."
+    ),
+)
 UnknownAccount = err.UnknownAccount
 
 # How long the monitor keeps showing an instruction after it ended (early or at its end).
@@ -229,6 +237,10 @@ def instruction_create(
         account = Account.objects.filter(code=Account.typed_code(account_code)).first()
         if account is None:
             raise UnknownAccount()
+        # Its fees are credited by settlement, never traded: such an instruction stood as set and held nothing
+        # (found by a walk), where a forced transfer or an issuance to a fee account is refused.
+        if account.kind == Account.Kind.FEE:
+            raise InstructionFeeAccount()
     security = None
     if security_code is not None:
         security = Security.objects.filter(code=security_code).first()

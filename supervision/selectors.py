@@ -17,7 +17,7 @@ from exchange import selectors as exchange_selectors
 from exchange.models import NegotiatedTrade, Order, RfqAnswer, Trade
 from kyc.models import KycProfile
 
-from .models import Freeze
+from .models import Correction, Freeze
 
 
 @dataclass
@@ -126,3 +126,15 @@ def accounts_under_order() -> QuerySet[Account]:
     """The accounts a legal order holds now (a freeze in force of any kind), by code."""
     in_force = Freeze.objects.filter(account=OuterRef("pk"), status=Freeze.Status.ACTIVE)
     return Account.objects.filter(Exists(in_force)).select_related("broker").order_by("code")
+
+
+def trade_terms_now(trade_ids: list[int]) -> dict[int, tuple[Decimal, int]]:
+    """The price and quantity of each of these trades as its last executed correction left them; a trade never
+    corrected is not in the answer (its own terms hold)."""
+    return {
+        trade_id: (Decimal(legs["terms"]["price"]), int(legs["terms"]["quantity"]))
+        for trade_id, legs in Correction.objects.filter(trade_id__in=trade_ids, status=Correction.Status.EXECUTED)
+        .order_by("trade_id", "-id")
+        .distinct("trade_id")
+        .values_list("trade_id", "legs")
+    }

@@ -98,7 +98,12 @@ def console(request):
                 ip=ip,
             )
 
-        if _try(request, transfer_form, propose_transfer, gettext("The forced transfer is proposed.")):
+        if _try(
+            request,
+            transfer_form,
+            propose_transfer,
+            gettext("The forced transfer is proposed; a second regulator approves it, and it moves then."),
+        ):
             return redirect("supervision")
     # A proposal its form refused is on the audit trail, as the API's refusal of it is (a service's refusal was
     # noted already, with its code).
@@ -118,7 +123,7 @@ def _console_page(request, *, freeze_form=None, transfer_form=None, refused: Row
             _refused_in(
                 list(
                     ForcedTransfer.objects.select_related(
-                        "freeze__account", "receiver", "security", "proposed_by"
+                        "freeze__account", "receiver", "security", "proposed_by", "decided_by"
                     ).order_by("-id")[:50]
                 ),
                 "transfer",
@@ -281,11 +286,18 @@ def corrections(request):
 
 def _corrections_page(request, *, form=None, refused: RowRefusal | None = None, status: int = 200):
     """The corrections; ``refused``: a row's decision refused for its reason, which that row's form shows."""
-    rows = Correction.objects.select_related("trade__security", "proposed_by", "decided_by").order_by("-id")[:100]
+    rows = list(Correction.objects.select_related("trade__security", "proposed_by", "decided_by").order_by("-id")[:100])
+    # A proposal moves the trade from its terms now, which an earlier correction may have changed: its question and
+    # its row say those, not the trade's first terms (found by a walk: a reversal after a price correction asked
+    # about "200 @ 12.55", the price the first correction had replaced).
+    now = selectors.trade_terms_now([c.trade_id for c in rows if c.status == Correction.Status.PROPOSED])
+    for c in rows:
+        c.corrected_before = c.status == Correction.Status.PROPOSED and c.trade_id in now
+        c.now_price, c.now_quantity = now[c.trade_id] if c.corrected_before else (c.trade.price, c.trade.quantity)
     context = {
         "form": CorrectionForm() if form is None else form,
         "can_propose": request.user.role in CORRECTION_ROLES,
-        "corrections": _entries_in(_refused_in(list(rows), "correction", refused), request.user),
+        "corrections": _entries_in(_refused_in(rows, "correction", refused), request.user),
     }
     return render(request, "supervision/corrections.html", context, status=status)
 

@@ -112,3 +112,34 @@ def test_the_object_filter_finds_an_account_code_typed_in_small_letters_and_noth
     # and the other filters stay exact: no part of a code, no other spelling of a user or a trade
     assert found("inv00000") == [] and found("trade 12") == ["trade 12"] and found("investor1") == ["investor1"]
     assert found("INVESTOR1") == [] and found("Trade 12") == []
+
+
+def test_the_object_filter_on_an_account_also_finds_the_reveal_of_its_holders_identity(market, client):
+    # (found by a walk: the account page's "Audit trail" link, ?target=<code>, showed no identity reveal, whose
+    # record names the holder's user as its target and the account in its detail; the evidence bundle had it)
+    from kyc.models import KycProfile
+    from kyc.services import identity_reveal
+
+    regulator, auditor = market.user(Role.REGULATOR), market.user(Role.AUDITOR)
+    investor, other = market.investor(), market.investor()
+    # given the regulator revealed the identity behind the account, and another account's
+    identity_reveal(regulator=regulator, profile_id=KycProfile.objects.get(user=investor.owner).pk, reason="Court 1")
+    identity_reveal(regulator=regulator, profile_id=KycProfile.objects.get(user=other.owner).pk, reason="Court 2")
+
+    # when the auditor filters the trail by the account's code, in the API and on the page
+    response = api_for(auditor).get("/api/v1/audit/", {"target": investor.code.lower()})
+    log_in(client, auditor)
+    page = client.get("/audit/", {"target": investor.code}).content.decode()
+
+    # then the account's reveal is listed, with its reason, and the other account's is not
+    assert response.status_code == 200, response.content
+    rows = response.json()["results"]
+    assert [(r["action"], r["target"], r["detail"]["account"]) for r in rows] == [
+        ("identity_reveal", investor.owner.username, investor.code)
+    ]
+    assert rows[0]["detail"]["reason"] == "Court 1"
+    assert page.count('data-action="identity_reveal"') == 1
+    # and a filter by something else stays exact: the holder's user name finds the reveal as before, nothing more
+    by_user = api_for(auditor).get("/api/v1/audit/", {"target": other.owner.username}).json()["results"]
+    assert {r["target"] for r in by_user} == {other.owner.username}
+    assert [r["detail"]["account"] for r in by_user if r["action"] == "identity_reveal"] == [other.code]

@@ -13,7 +13,7 @@ from django.utils import translation
 from balances.services import cash_deposit
 from core import labels
 from core.audit import audit_record
-from core.models import Role
+from core.models import AuditEvent, Role
 from ledger.models import Block, Entry, EntryKind
 from ledger.services import block_seal
 from tests.conftest import log_in
@@ -109,3 +109,27 @@ def test_the_views_text_forms_are_one_set_of_functions():
     with translation.override("en"):
         assert labels.choice_label(Order.Side, "buy") == "Buy"
     assert labels.choice_label(Order.Side, "short") == "short"
+
+
+def test_the_audit_trail_names_a_corrections_trade_as_the_trade(market):
+    # (found by a walk: "Correction approved · 2" read as correction 2; the record names trade 2 by its bare number)
+    from supervision import services as sv
+    from tests.test_supervision import _settled_buy
+
+    reg1, reg2, auditor = market.user(Role.REGULATOR), market.user(Role.REGULATOR), market.user(Role.AUDITOR)
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    trade = _settled_buy(market, market.investor(cash="50000"))
+    # given a correction of the trade proposed and approved
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=100, reason="x")
+    sv.correction_approve(actor=reg2, correction_id=correction.pk)
+
+    # when the auditor reads the trail in English, and one of its records
+    body = page(auditor, "en").get("/audit/", {"action": "correction"}).content.decode()
+    approve = AuditEvent.objects.get(action="correction_approve")
+    record = page(auditor, "en").get(f"/audit/{approve.pk}/").content.decode()
+
+    # then each record's object is the trade, in words, and the raw target stays in its title
+    assert body.count(f'<td title="{trade.pk}"><span class="cell-text">Trade {trade.pk}</span></td>') == 2
+    assert f'<dd>Trade {trade.pk} <span class="code-light">{trade.pk}</span></dd>' in record
+    # and another action's bare number is shown as it is
+    assert labels.audit_target_label("2", "cash_deposit") == "2"

@@ -267,3 +267,19 @@ def test_the_operators_console_lists_what_was_delisted_when_and_why_and_no_longe
 def test_the_console_has_no_delisted_section_while_nothing_is_delisted(market):
     page = signed_in(market.user(Role.EXCHANGE_OPERATOR)).get("/operations/").content.decode()
     assert 'id="delisted"' not in page
+
+
+def test_a_register_asked_for_a_future_date_says_so_in_the_pages_words(market):
+    # (found by a walk: the English page said "as_of cannot be in the future.", the API's parameter)
+    client = Client()
+    log_in(client, market.depository)
+    future = str(shanghai_today() + dt.timedelta(days=1))
+
+    # when the depository asks for the register as of tomorrow
+    page = client.get(
+        "/depository/register/", {"security": market.security.code, "as_of": future}, HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+
+    # then the date field says why, in the page's words
+    assert "The date cannot be after today: the register is known up to today." in page
+    assert "as_of cannot" not in page

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from balances.replay import replay_check
 from core import errors as err
-from core.models import AuditEvent, Role
+from core.models import Account, AuditEvent, Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.api import may_read_entry
@@ -430,8 +430,9 @@ def test_a_refused_instruction_or_end_writes_no_entry(two_books):
     instructions.instruction_end(actor=market.depository, instruction_id=ended.pk, reason="lifted")
     before = (snapshot(), list(SettlementInstruction.objects.values()), AuditEvent.objects.count())
 
-    # when an instruction is set by a role that may not, or with bad input, or ended by one that may not, twice,
-    # or not there at all
+    fee_account = Account.objects.filter(kind=Account.Kind.FEE).first()  # never a party to a trade
+    # when an instruction is set by a role that may not, or with bad input (a fee account, found by a walk: it was
+    # set and held nothing), or ended by one that may not, twice, or not there at all
     refused = [
         (err.PermissionDenied, lambda: instruct(market.user(Role.EXCHANGE_OPERATOR), account=a)),
         (err.PermissionDenied, lambda: instruct(a.owner, account=a)),
@@ -443,6 +444,17 @@ def test_a_refused_instruction_or_end_writes_no_entry(two_books):
             lambda: instructions.instruction_create(
                 actor=market.depository,
                 account_code="INV999999",
+                security_code=None,
+                min_amount=None,
+                reason="r",
+                ends_at=later(),
+            ),
+        ),
+        (
+            instructions.InstructionFeeAccount,
+            lambda: instructions.instruction_create(
+                actor=market.depository,
+                account_code=fee_account.code.lower(),
                 security_code=None,
                 min_amount=None,
                 reason="r",

@@ -905,3 +905,106 @@ def test_a_freeze_a_transfer_and_a_correction_lead_a_supervisor_to_their_ledger_
     # and the holder, who may not open the ledger explorer, sees no link
     holder = signed_in(active.account.owner).get("/supervision/freezes/").content.decode()
     assert "entry-link" not in holder and f'data-freeze="{active.pk}"' in holder
+
+
+def test_a_second_correction_asks_about_the_trade_as_the_first_left_it(market):
+    # (found by a walk: a reversal proposed after a price correction asked to approve "300 @ 10.10, corrected to
+    # 0 @ …", the price the first correction had replaced; the money moves from the terms now)
+    from html import unescape
+
+    from supervision import services as sv
+    from tests.test_supervision import _settled_buy
+
+    market.quote(market.market_maker(), "9.90", "10.10", bid_qty=5000, ask_qty=5000)
+    trade = _settled_buy(market, market.investor(cash="50000"))
+    proposer, reg1, reg2 = (
+        market.user(Role.DEPOSITORY_OPERATOR),
+        market.user(Role.REGULATOR),
+        market.user(Role.REGULATOR),
+    )
+    # given a settled trade of 300 @ 10.10 corrected to 300 @ 10.00, and its reversal proposed
+    first = sv.correction_propose(actor=proposer, trade_id=trade.pk, new_price="10.00", new_quantity=300, reason="a")
+    sv.correction_approve(actor=reg1, correction_id=first.pk)
+    second = sv.correction_propose(actor=proposer, trade_id=trade.pk, new_price=None, new_quantity=0, reason="b")
+    before = snapshot()
+
+    # when a regulator opens the corrections page
+    page = unescape(signed_in(reg2).get("/supervision/corrections/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+
+    # then the proposal's question and its row say the trade as it is now, beside its first terms
+    row = page.split(f'data-correction="{second.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert (
+        f"Approve correction {second.pk}: trade {trade.pk} of {trade.security.code}, 300 @ 10.00, corrected to "
+        "0 @ 10.10?" in row
+    )
+    assert "300 @ 10.10 <small" in row and "(now 300 @ 10.00)" in row
+    # and the executed correction's row says only what it was (its trade's first terms), as before
+    done = page.split(f'data-correction="{first.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert "300 @ 10.10</span>" in done and "now" not in done
+    assert snapshot() == before
+
+
+def test_a_forced_transfers_row_says_its_court_order_why_and_who_proposed_and_decided_it(market):
+    # (found by a walk: the second regulator was asked to approve a transfer whose row said only what moved where,
+    # not the court order it carries out)
+    from html import unescape
+
+    from supervision import services as sv
+    from tests.test_supervision import LEGAL, frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor, receiver = market.investor(shares=500), market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    # given a forced transfer proposed by the first regulator
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=100,
+        reason="Judgment 7", **LEGAL,
+    )  # fmt: skip
+    second = signed_in(reg2)
+    before = snapshot()
+
+    # when the second regulator opens the console, before deciding and after approving
+    def row() -> str:
+        page = unescape(second.get("/supervision/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+        return page.split(f'data-transfer="{transfer.pk}"', 1)[1].split("</tr>", 1)[0]
+
+    waiting = row()
+    assert snapshot() == before  # reading changes nothing
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+    decided = row()
+
+    # then the row says the court order, the reason and who proposed it, and once approved who approved it
+    assert f'<td class="wide" data-field="legal-reference">{transfer.legal_reference}</td>' in waiting
+    assert '<td class="wide">Judgment 7</td>' in waiting and f"<td>{reg1.username}</td>" in waiting
+    assert '<td class="wide" data-field="decided"><span class="cell-text">—</span></td>' in waiting
+    assert f'data-field="decided"><span class="cell-text">{reg2.username} <small' in decided
+
+
+def test_a_forced_transfer_proposed_on_the_console_says_what_happens_next(market):
+    # (found by a walk: "The forced transfer is proposed." said not that a second regulator approves it, as the
+    # freeze's message does, nor that nothing moved yet)
+    from supervision.models import ForcedTransfer
+    from tests.test_supervision import frozen_shares
+
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    investor, receiver = market.investor(shares=500), market.investor()
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    before = snapshot()
+    form = {
+        "form": "transfer",
+        "transfer-freeze": str(freeze.pk),
+        "transfer-receiver": receiver.code,
+        "transfer-security": market.security.code,
+        "transfer-quantity": "100",
+        "transfer-legal_reference": "(2026)沪74执9号",
+        "transfer-reason": "Judgment",
+    }
+    # when the first regulator proposes a forced transfer on the console
+    done = signed_in(reg1).post("/supervision/", form, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the page says it waits for a second regulator, and nothing has moved
+    assert done.redirect_chain == [("/supervision/", 302)]
+    assert (
+        "The forced transfer is proposed; a second regulator approves it, and it moves then." in done.content.decode()
+    )
+    assert ForcedTransfer.objects.get().status == "proposed" and snapshot() == before

@@ -48,9 +48,24 @@
   }
   document.addEventListener("input", clear, true);
   document.addEventListener("change", clear, true);
+  // Spaces only are no answer either: the server strips them and refuses the form, after confirm.js had asked its
+  // question about it (found by a walk: "Halt 830002?" was asked for a reason of three spaces, then refused). The
+  // browser stops such a field as it stops an empty one, with the same sentence, which typing clears.
+  function spacesOnly(button) {
+    var form = button.form;
+    if (form.noValidate || button.formNoValidate) return;
+    for (var i = 0; i < form.elements.length; i++) {
+      var field = form.elements[i];
+      var text = field.tagName === "TEXTAREA" || (field.tagName === "INPUT" && /^(text|search)$/.test(field.type));
+      if (text && field.required && field.value !== "" && !field.value.trim()) field.setCustomValidity(message);
+    }
+  }
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("button, input[type=submit], input[type=image]");
-    if (button && button.type !== "button" && button.type !== "reset" && button.form) clear({target: button});
+    if (button && button.type !== "button" && button.type !== "reset" && button.form) {
+      clear({target: button});
+      spacesOnly(button);
+    }
   }, true);
 })();
 

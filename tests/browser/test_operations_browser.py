@@ -153,3 +153,32 @@ def test_a_file_left_empty_is_asked_for_as_a_file_not_as_a_field_to_fill_in(page
     # and once a file is chosen it is valid again
     file.set_input_files({"name": "notice.txt", "mimeType": "text/plain", "buffer": b"notice"})
     assert file.evaluate("field => field.validity.valid")
+
+
+def test_a_reason_of_spaces_only_is_asked_for_before_any_confirmation_and_nothing_is_sent(page: Page, live_server):
+    # (found by a walk: "Halt S?" was asked for a reason of three spaces, confirmed, then refused by the server)
+    from registry.models import Security
+
+    market = build_market()
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    code, base = market.security.code, live_server.url
+    log_in(page, base, operator.username)
+    page.goto(f"{base}/operations/")
+    row = page.locator(f'#securities-table tr[data-code="{code}"]')
+    reason = row.locator('input[name="reason"]')
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+
+    # when the operator halts the security with a reason of spaces only
+    reason.fill("   ")
+    row.get_by_role("button").click()
+
+    # then the browser stops the form at the reason with the page's sentence, no question is asked, nothing halted
+    assert reason.evaluate("field => field.validationMessage") == "请填写此字段。"
+    assert asked == [] and Security.objects.get(pk=market.security.pk).status == "listed"
+    # and once a reason is typed the question is asked as before (dismissed here: nothing is halted)
+    reason.fill("Pending announcement")
+    row.get_by_role("button").click()
+    expect(page.locator("#securities-table")).to_be_visible()
+    assert len(asked) == 1 and f"暂停 {code} 的交易" in asked[0], asked
+    assert Security.objects.get(pk=market.security.pk).status == "listed"

@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Test workers (pytest-xdist), each with its own test database, cache keys and Celery queue; a file's tests
-# stay on one worker, so its fixtures are made once. PYTEST_WORKERS=0 runs them in this process.
+# stay on one worker, so its fixtures are made once; the longest files start first (tests/durations.json, read
+# by tests/conftest.py). PYTEST_WORKERS=0 runs them in this process.
 PYTEST_WORKERS ?= auto
 
 .PHONY: run test bench lint format clean-data venv
@@ -32,7 +33,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/stack.py exec -- $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
-	$(PY) scripts/stack.py exec -- $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) scripts/stack.py exec -- $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## Throughput benchmarks (orders, ledger, settlement); figures are ratios against baselines
 ## of the same run. BENCH_ARGS="--only ledger" picks parts; see docs/benchmarks.md.

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -412,3 +415,43 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"!!! {reason} !!!", red=True, bold=True)
     terminalreporter.write_line(f"!!! ({len(skipped)} browser tests did not run)".ljust(len(bar) - 3) + "!!!", red=True)
     terminalreporter.write_line(bar, red=True, bold=True)
+
+
+# The order in which pytest-xdist's workers take files (`make test` runs `--dist loadfile --no-loadscope-reorder`:
+# a worker takes a whole file when it has almost nothing left, in the collection's order). The longest files go
+# first, so that what starts last is short and no worker waits long for another at the end (longest processing
+# time first). tests/durations.json holds each file's seconds as last measured; a file not in it counts as its
+# tests times the median seconds per test of those that are. `TEST_DURATIONS_OUT=tests/durations.json make test`
+# measures them afresh (the controller adds up setup, call and teardown of every test of a file).
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    try:
+        measured: dict[str, float] = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    tests = Counter(_file_of(item.nodeid) for item in items)
+    per_test = sorted(measured[f] / n for f, n in tests.items() if f in measured and n)
+    guess = per_test[len(per_test) // 2] if per_test else 1.0
+    cost = {f: measured.get(f, n * guess) for f, n in tests.items()}
+    items.sort(key=lambda item: -cost[_file_of(item.nodeid)])  # stable: a file's own order stays
+
+
+_measured: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report):
+    if os.environ.get("TEST_DURATIONS_OUT"):
+        _measured[_file_of(report.nodeid)] += report.duration
+
+
+def pytest_sessionfinish(session):
+    out = os.environ.get("TEST_DURATIONS_OUT")
+    if out and _measured and not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
+        Path(out).write_text(json.dumps({f: round(s, 1) for f, s in sorted(_measured.items())}, indent=1) + "\n")

@@ -849,16 +849,17 @@ def test_a_page_settled_slower_than_the_walks_minute_keeps_its_key_until_it_ends
 
     from settlement import sweeping, tasks
 
-    # given four sealed trades whose settle tasks were lost, a walk's key of one second, chunks of one trade, and a
-    # database that takes 0.4 s a chunk (1.6 s for the page)
+    # given four sealed trades whose settle tasks were lost, a walk's key of two seconds, chunks of one trade, and a
+    # database that takes 0.6 s a chunk (2.4 s for the page; a chunk may take 1.4 s more on a busy machine before
+    # the key lapses between two of them)
     buyer = market.investor(cash="50000")
     _lost_buys(market, buyer, "b1", "b2", "b3", "b4")
-    monkeypatch.setattr(sweeping, "WALK_SECONDS", 1)
+    monkeypatch.setattr(sweeping, "WALK_SECONDS", 2)
     monkeypatch.setattr(tasks, "SETTLE_CHUNK", 1)
     real, held = tasks.trades_settle, []
 
     def slow(**kwargs):
-        time.sleep(0.4)
+        time.sleep(0.6)
         held.append(cache.get(sweeping.WALK_KEY) is not None and not sweeping.walk_take(0))
         return real(**kwargs)
 
@@ -867,8 +868,8 @@ def test_a_page_settled_slower_than_the_walks_minute_keeps_its_key_until_it_ends
     # when the sweep walks the page
     assert tasks.sweep() == 4
 
-    # then at every chunk, the last ones past the first second too, the key was held and no other walk could start;
-    # and it is freed at the end
+    # then at every chunk, the last ones past the key's first two seconds too, the key was held and no other walk
+    # could start; and it is freed at the end
     assert held == [True, True, True, True]
     assert cache.get(sweeping.WALK_KEY) is None
     assert set(Trade.objects.filter(buyer=buyer).values_list("status", flat=True)) == {"settled"}

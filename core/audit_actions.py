@@ -195,13 +195,25 @@ def register_target_name(argument: str, name: Callable[[object], str | None]) ->
 
 
 # A proposal decided by its number (the API's ``pk``, the page's ``what``/``pk``): its done record names its
-# account or trade, which the request does not; the refusal names the proposal.
+# account, trade or security, which the request does not. The proposal's app registers how to read that name
+# (``register_proposal_target_name``), so that a refused approval, rejection or withdrawal is found beside the done
+# ones (an account's or a trade's audit trail and evidence; found by a walk: a refused approval of a correction
+# was missing from its trade's evidence); a number that names no proposal is recorded as the proposal.
 _PROPOSAL_TARGETS = {
     "freeze": "freeze {}",
     "forced_transfer": "forced transfer {}",
     "correction": "correction {}",
     "issuance": "issuance {}",
 }
+_PROPOSAL_NAMES: dict[str, Callable[[object], str | None]] = {}
+
+
+def register_proposal_target_name(kind: str, name: Callable[[object], str | None]) -> None:
+    """``name(number)``: what the done records of the proposal of ``kind`` (a key of ``_PROPOSAL_TARGETS``) with
+    that number name, or None."""
+    _PROPOSAL_NAMES[kind] = name
+
+
 # The pages whose posted form names the action or the object; only theirs is read (they read it themselves: the
 # middleware that records the refusal never parses a body a view did not). An API view's body is read when the
 # view parsed it (``core.api.errors``).
@@ -239,7 +251,10 @@ def _target(action: str, kwargs: Arguments, posted: Mapping[str, str]) -> str:
         return _FIXED_TARGETS[action]
     if "pk" in kwargs:
         kind = action.rpartition("_")[0]
-        return _PROPOSAL_TARGETS[kind].format(kwargs["pk"]) if kind in _PROPOSAL_TARGETS else ""
+        if kind not in _PROPOSAL_TARGETS:
+            return ""
+        named = _PROPOSAL_NAMES[kind](kwargs["pk"]) if kind in _PROPOSAL_NAMES else None
+        return named or _PROPOSAL_TARGETS[kind].format(kwargs["pk"])
     for name, shape in _TARGET_ARGUMENTS:
         if name in kwargs:
             named = _TARGET_NAMES[name](kwargs[name]) if name in _TARGET_NAMES else None

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -555,6 +556,24 @@ def _proposal_subject(row) -> tuple[str, dict]:
     if isinstance(row, ForcedTransfer):
         return Freeze.objects.select_related("account").get(pk=row.freeze_id).account.code, {"transfer": row.pk}
     return str(row.trade_id), {"correction": row.pk}
+
+
+def proposal_audit_name(
+    model: type[Freeze] | type[ForcedTransfer] | type[Correction],
+) -> Callable[[object], str | None]:
+    """How a refused request about the proposal of ``model`` numbered in its address is named on the audit trail
+    (``core.audit_actions.register_proposal_target_name``): as its done records name it (``_proposal_subject``),
+    or None where no proposal has that number."""
+
+    def name(number: object) -> str | None:
+        try:
+            pk = int(number)
+        except (TypeError, ValueError):
+            return None
+        row = model.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
+        return _proposal_subject(row)[0] if row is not None else None
+
+    return name
 
 
 def freeze_reject(*, actor: User, freeze_id: int, reason: str, ip: str | None = None) -> Freeze:

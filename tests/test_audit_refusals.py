@@ -93,11 +93,12 @@ def test_a_refused_api_decision_by_the_wrong_role_is_on_the_trail(market):
     depository = market.user(Role.DEPOSITORY_OPERATOR)
     # when a depository operator approves it through the API
     response = api_for(depository).post(f"/api/v1/freezes/{freeze.pk}/approve/")
-    # then it is refused, the freeze is still proposed, and the trail has the attempt
+    # then it is refused, the freeze is still proposed, and the trail has the attempt, under the account the
+    # freeze's own records name (the freeze's number in its path)
     assert response.status_code == 403
     ((who, action, target, detail),) = refusals()
-    assert (who, action, target) == (depository.username, "freeze_approve", f"freeze {freeze.pk}")
-    assert detail["code"] == "permission_denied" and detail["method"] == "POST"
+    assert (who, action, target) == (depository.username, "freeze_approve", investor.code)
+    assert detail["code"] == "permission_denied" and detail["path"] == f"/api/v1/freezes/{freeze.pk}/approve/"
     assert detail["path"] == f"/api/v1/freezes/{freeze.pk}/approve/"
     # and the second regulator's approval is recorded as done, not refused
     assert api_for(reg2).post(f"/api/v1/freezes/{freeze.pk}/approve/").status_code == 200
@@ -647,3 +648,32 @@ def test_refusals_about_a_kyc_application_are_found_under_its_investor_as_its_re
         "identity_reveal",
         "kyc 999999",
     )
+
+
+def test_a_refused_approval_of_a_correction_is_in_its_trades_evidence_beside_the_done_records(market):
+    # (found by a walk: the refusal was recorded as "correction N", the done records under the trade's number, so
+    # the trade's evidence and audit trail left the refused approval out)
+    from auditing.selectors import trade_evidence_parts
+
+    # given a settled trade and a correction of it proposed by one regulator
+    trade = sealed(market)
+    assert trade_settle(trade_id=trade.pk)
+    reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=Decimal("10.00"), new_quantity=100,
+                                       reason="Fat finger")  # fmt: skip
+    # when its proposer tries to approve it too (one person may not do both), and then a number no proposal has
+    mine = api_for(reg1).post(f"/api/v1/corrections/{correction.pk}/approve/")
+    nobodys = api_for(reg2).post(f"/api/v1/corrections/{correction.pk + 1000}/approve/")
+    # then both are refused and recorded: the first under the trade, as the proposal's record is, the other as
+    # the proposal it named
+    assert (mine.status_code, nobodys.status_code) == (403, 404)
+    assert list(AuditEvent.objects.filter(outcome="refused").order_by("id").values_list("action", "target")) == [
+        ("correction_approve", str(trade.pk)),
+        ("correction_approve", f"correction {correction.pk + 1000}"),
+    ]
+    # and the trade's evidence holds the refusal beside the proposal
+    events, _entries = trade_evidence_parts(trade.pk)
+    assert [(e.action, e.outcome) for e in events if e.action.startswith("correction_")] == [
+        ("correction_propose", "ok"),
+        ("correction_approve", "refused"),
+    ]

@@ -241,14 +241,16 @@ def test_the_proposer_cannot_approve_through_the_api_and_the_refusal_is_on_the_t
     refused = api_for(market.depository).post(url)
 
     # then it is refused (403, maker_checker), nothing changed, and the refusal is on the trail, named as an
-    # approval of that proposal (found by a review: it was named by its URL)
+    # approval of an issuance of that security, as the proposal's own record is (found by a review: it was named by
+    # its URL), the proposal's number in its path
     assert (refused.status_code, refused.json()["code"]) == (403, "maker_checker")
     assert everything() == before
     record = AuditEvent.objects.get(outcome="refused")
-    assert (record.actor, record.action, record.target) == (
+    assert (record.actor, record.action, record.target, record.detail["path"]) == (
         market.depository,
         "issuance_approve",
-        f"issuance {body['id']}",
+        security.code,
+        url,
     )
     assert (record.detail["code"], record.detail["path"]) == ("maker_checker", url)
 

@@ -389,6 +389,9 @@ def order_new(request):
     context = _ticket_context(request, account, security, form)
     context["review"] = review
     context["kyc_pending"] = selectors.kyc_pending(request.user)
+    # Said before anything is typed, as the balances page says it (found by a walk: "Available 0.00" and the
+    # reason only once an order was tried).
+    context["blocked"] = "account" if account.frozen else "trading" if account.trading_restricted else None
     return render(request, "exchange/order_new.html", context)
 
 

@@ -342,3 +342,31 @@ def test_a_frozen_proposers_withdrawn_proposal_is_still_audited_as_frozen(sup):
     # then the freeze withdrew it, audited as a freeze, as before
     (record,) = AuditEvent.objects.filter(action="negotiated.withdraw", target=f"negotiated:{mine.pk}")
     assert record.detail == {"reason": "the proposer's account is frozen by a legal order"}
+
+
+@pytest.mark.parametrize(
+    ("frozen", "restricted", "said"),
+    [
+        (True, False, "This whole account is frozen by a legal order"),
+        (False, True, "A regulator has restricted this account's trading"),
+        (False, False, None),
+    ],
+    ids=["frozen", "restricted", "free"],
+)
+def test_the_order_ticket_says_the_account_cannot_trade_before_anything_is_typed(
+    market, client, frozen, restricted, said
+):
+    # (found by a walk: a frozen account's ticket showed "Available 0.00" and said why only once an order was tried)
+    from tests.conftest import log_in
+
+    # given an investor whose account is frozen, restricted or neither
+    investor = market.investor(cash="1000")
+    account_flags_set(investor.pk, frozen=frozen, trading_restricted=restricted)
+    log_in(client, investor.owner)
+    # when they open the order ticket
+    page = client.get("/orders/new/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    # then it says so up front, with the way to their balances; a free account's ticket says nothing of it
+    if said is None:
+        assert 'id="ticket-blocked"' not in page
+    else:
+        assert 'id="ticket-blocked"' in page and said in page.split('id="ticket-blocked"', 1)[1].split("</p>", 1)[0]

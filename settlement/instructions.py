@@ -235,8 +235,8 @@ def instruction_create(
     account = None
     if account_code is not None:
         account = Account.objects.filter(code=Account.typed_code(account_code)).first()
-        if account is None:
-            raise UnknownAccount()
+        if account is None:  # named, as a freeze's or a transfer's form names it
+            raise UnknownAccount(gettext("No such account: %(codes)s.") % {"codes": Account.typed_code(account_code)})
         # Its fees are credited by settlement, never traded: such an instruction stood as set and held nothing
         # (found by a walk), where a forced transfer or an issuance to a fee account is refused.
         if account.kind == Account.Kind.FEE:

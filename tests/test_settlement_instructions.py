@@ -1188,3 +1188,15 @@ def test_the_monitor_writes_an_instructions_minimum_trade_value_as_every_amount(
     assert "1000000.00" not in _row(page, "data-instruction", active.pk)
     assert "250,000.50" in _row(page, "data-ended-instruction", ended.pk)
     assert _instruction_state() == before
+
+
+def test_an_unknown_account_is_named_in_the_refusal(market):
+    # (found by a walk: "No account has that code." here, where a freeze's or a transfer's form names the code)
+    response = api_for(market.depository).post(
+        "/api/v1/settlement-instructions/", body(account="inv999999"), format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert (response.status_code, response.json()) == (
+        404,
+        {"code": "unknown_account", "message": "No such account: INV999999."},
+    )
+    assert not SettlementInstruction.objects.exists()

@@ -1417,8 +1417,13 @@ def correction_approve(*, actor: User, correction_id: int, ip: str | None = None
                         )
                         % values
                     )
+                # What to do where the holder has sold or paid away what the correction takes back (found by a
+                # walk: "freeze it first" helped only before that).
                 raise CorrectionUnavailable(
-                    gettext("%(account)s no longer has the %(need)s the correction takes back; freeze it first.")
+                    gettext(
+                        "%(account)s no longer has the %(need)s the correction takes back. It can be approved once "
+                        "the account holds them again (a freeze of them keeps them for it), or rejected."
+                    )
                     % values
                 )
             row.total -= need

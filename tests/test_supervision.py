@@ -684,8 +684,12 @@ def test_a_price_correction_moves_the_difference_and_a_correction_of_spent_asset
         trade_settle(trade_id=t.pk)
     before = snapshot()
     reversal = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price="10.00", new_quantity=0, reason="x")
-    with pytest.raises(sv.CorrectionUnavailable):
+    with pytest.raises(sv.CorrectionUnavailable) as refused, translation.override("en"):
         sv.correction_approve(actor=reg2, correction_id=reversal.pk)
+    # and the refusal says what the approver can do now the shares are gone
+    assert str(refused.value.message).endswith(
+        "It can be approved once the account holds them again (a freeze of them keeps them for it), or rejected."
+    )
     assert Correction.objects.get(pk=reversal.pk).status == "proposed"
     assert snapshot() == before
 

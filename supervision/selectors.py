@@ -128,13 +128,12 @@ def accounts_under_order() -> QuerySet[Account]:
     return Account.objects.filter(Exists(in_force)).select_related("broker").order_by("code")
 
 
-def trade_terms_now(trade_ids: list[int]) -> dict[int, tuple[Decimal, int]]:
-    """The price and quantity of each of these trades as its last executed correction left them; a trade never
-    corrected is not in the answer (its own terms hold)."""
-    return {
-        trade_id: (Decimal(legs["terms"]["price"]), int(legs["terms"]["quantity"]))
-        for trade_id, legs in Correction.objects.filter(trade_id__in=trade_ids, status=Correction.Status.EXECUTED)
+def corrected_terms(trade_ids: list[int]) -> dict[int, dict]:
+    """The terms (price, quantity, fees, as its ledger entry wrote them) each of these trades stands at after its last
+    executed correction, in one query; a trade never corrected is not in the answer (its own terms hold)."""
+    return dict(
+        Correction.objects.filter(trade_id__in=trade_ids, status=Correction.Status.EXECUTED)
         .order_by("trade_id", "-id")
         .distinct("trade_id")
-        .values_list("trade_id", "legs")
-    }
+        .values_list("trade_id", "legs__terms")
+    )

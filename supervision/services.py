@@ -90,6 +90,7 @@ from .entries import (
     UnfreezeEntry,
 )
 from .models import Correction, ForcedTransfer, Freeze
+from .selectors import corrected_terms
 
 # What makes two freeze proposals the same request (a retry with its client_request_id).
 FREEZE_TERMS = (
@@ -558,19 +559,13 @@ def _proposal_subject(row) -> tuple[str, dict]:
     return str(row.trade_id), {"correction": row.pk}
 
 
-def proposal_audit_name(
-    model: type[Freeze] | type[ForcedTransfer] | type[Correction],
-) -> Callable[[object], str | None]:
+def proposal_audit_name(model: type[Freeze] | type[ForcedTransfer] | type[Correction]) -> Callable[[int], str | None]:
     """How a refused request about the proposal of ``model`` numbered in its address is named on the audit trail
     (``core.audit_actions.register_proposal_target_name``): as its done records name it (``_proposal_subject``),
     or None where no proposal has that number."""
 
-    def name(number: object) -> str | None:
-        try:
-            pk = int(number)
-        except (TypeError, ValueError):
-            return None
-        row = model.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
+    def name(pk: int) -> str | None:
+        row = model.objects.filter(pk=pk).first()
         return _proposal_subject(row)[0] if row is not None else None
 
     return name
@@ -1161,15 +1156,7 @@ def _terms(trade: Trade) -> tuple[Decimal, int, Decimal, Decimal]:
 
 def _terms_of(trades: list[Trade]) -> dict[int, tuple[Decimal, int, Decimal, Decimal]]:
     """Each trade's effective terms (``_terms``), their last executed corrections read in one query."""
-    last = {
-        trade_id: legs["terms"]
-        for trade_id, legs in Correction.objects.filter(
-            trade_id__in=[t.pk for t in trades], status=Correction.Status.EXECUTED
-        )
-        .order_by("trade_id", "-id")
-        .distinct("trade_id")
-        .values_list("trade_id", "legs")
-    }
+    last = corrected_terms([t.pk for t in trades])
     terms = {}
     for trade in trades:
         t = last.get(trade.pk)

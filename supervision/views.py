@@ -4,6 +4,7 @@ one person and decided by another), and the freezes an account's broker or holde
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -290,10 +291,11 @@ def _corrections_page(request, *, form=None, refused: RowRefusal | None = None, 
     # A proposal moves the trade from its terms now, which an earlier correction may have changed: its question and
     # its row say those, not the trade's first terms (found by a walk: a reversal after a price correction asked
     # about "200 @ 12.55", the price the first correction had replaced).
-    now = selectors.trade_terms_now([c.trade_id for c in rows if c.status == Correction.Status.PROPOSED])
+    now = selectors.corrected_terms([c.trade_id for c in rows if c.status == Correction.Status.PROPOSED])
     for c in rows:
         c.corrected_before = c.status == Correction.Status.PROPOSED and c.trade_id in now
-        c.now_price, c.now_quantity = now[c.trade_id] if c.corrected_before else (c.trade.price, c.trade.quantity)
+        terms = now[c.trade_id] if c.corrected_before else {"price": c.trade.price, "quantity": c.trade.quantity}
+        c.now_price, c.now_quantity = Decimal(terms["price"]), int(terms["quantity"])
     context = {
         "form": CorrectionForm() if form is None else form,
         "can_propose": request.user.role in CORRECTION_ROLES,

@@ -223,13 +223,9 @@ def issuance_withdraw(*, actor: User, issuance_id: int, reason: str, ip: str | N
     return _close(actor=actor, issuance_id=issuance_id, reason=reason, ip=ip, withdraw=True)
 
 
-def proposal_audit_name(number: object) -> str | None:
+def proposal_audit_name(pk: int) -> str | None:
     """How a refused request about the issuance proposal numbered in its address is named on the audit trail
     (``core.audit_actions.register_proposal_target_name``): by its security's code, as its done records are; None
     where no proposal has that number."""
-    try:
-        pk = int(number)
-    except (TypeError, ValueError):
-        return None
-    row = IssuanceProposal.objects.select_related("security").filter(pk=pk).first() if 0 < pk < 2**63 else None
+    row = IssuanceProposal.objects.select_related("security").filter(pk=pk).first()
     return row.security.code if row is not None else None

@@ -205,12 +205,12 @@ _PROPOSAL_TARGETS = {
     "correction": "correction {}",
     "issuance": "issuance {}",
 }
-_PROPOSAL_NAMES: dict[str, Callable[[object], str | None]] = {}
+_PROPOSAL_NAMES: dict[str, Callable[[int], str | None]] = {}
 
 
-def register_proposal_target_name(kind: str, name: Callable[[object], str | None]) -> None:
+def register_proposal_target_name(kind: str, name: Callable[[int], str | None]) -> None:
     """``name(number)``: what the done records of the proposal of ``kind`` (a key of ``_PROPOSAL_TARGETS``) with
-    that number name, or None."""
+    that number (a positive bigint) name, or None."""
     _PROPOSAL_NAMES[kind] = name
 
 
@@ -253,8 +253,10 @@ def _target(action: str, kwargs: Arguments, posted: Mapping[str, str]) -> str:
         kind = action.rpartition("_")[0]
         if kind not in _PROPOSAL_TARGETS:
             return ""
-        named = _PROPOSAL_NAMES[kind](kwargs["pk"]) if kind in _PROPOSAL_NAMES else None
-        return named or _PROPOSAL_TARGETS[kind].format(kwargs["pk"])
+        pk = kwargs["pk"]
+        number = int(pk) if isinstance(pk, int) or (isinstance(pk, str) and pk.isascii() and pk.isdigit()) else 0
+        named = _PROPOSAL_NAMES[kind](number) if kind in _PROPOSAL_NAMES and 0 < number < 2**63 else None
+        return named or _PROPOSAL_TARGETS[kind].format(pk)
     for name, shape in _TARGET_ARGUMENTS:
         if name in kwargs:
             named = _TARGET_NAMES[name](kwargs[name]) if name in _TARGET_NAMES else None

@@ -25,6 +25,7 @@ from settlement.instructions import instruction_create, instruction_end
 from settlement.models import SettlementInstruction
 from settlement.services import trade_settle
 from supervision import services as sv
+from supervision.models import Correction
 from tests.conftest import api_for, log_in, snapshot
 from tests.test_supervision import LEGAL
 
@@ -661,12 +662,14 @@ def test_a_refused_approval_of_a_correction_is_in_its_trades_evidence_beside_the
     reg1, reg2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
     correction = sv.correction_propose(actor=reg1, trade_id=trade.pk, new_price=Decimal("10.00"), new_quantity=100,
                                        reason="Fat finger")  # fmt: skip
+    before = snapshot()
     # when its proposer tries to approve it too (one person may not do both), and then a number no proposal has
     mine = api_for(reg1).post(f"/api/v1/corrections/{correction.pk}/approve/")
     nobodys = api_for(reg2).post(f"/api/v1/corrections/{correction.pk + 1000}/approve/")
     # then both are refused and recorded: the first under the trade, as the proposal's record is, the other as
     # the proposal it named
     assert (mine.status_code, nobodys.status_code) == (403, 404)
+    assert snapshot() == before and Correction.objects.get(pk=correction.pk).status == "proposed"
     assert list(AuditEvent.objects.filter(outcome="refused").order_by("id").values_list("action", "target")) == [
         ("correction_approve", str(trade.pk)),
         ("correction_approve", f"correction {correction.pk + 1000}"),

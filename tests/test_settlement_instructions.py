@@ -1192,6 +1192,7 @@ def test_the_monitor_writes_an_instructions_minimum_trade_value_as_every_amount(
 
 def test_an_unknown_account_is_named_in_the_refusal(market):
     # (found by a walk: "No account has that code." here, where a freeze's or a transfer's form names the code)
+    before = snapshot()
     response = api_for(market.depository).post(
         "/api/v1/settlement-instructions/", body(account="inv999999"), format="json", HTTP_ACCEPT_LANGUAGE="en"
     )
@@ -1199,4 +1200,4 @@ def test_an_unknown_account_is_named_in_the_refusal(market):
         404,
         {"code": "unknown_account", "message": "No such account: INV999999."},
     )
-    assert not SettlementInstruction.objects.exists()
+    assert snapshot() == before and not SettlementInstruction.objects.exists()

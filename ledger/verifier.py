@@ -155,7 +155,9 @@ def _split_note(note: str) -> tuple[str, list[str]]:
     """The note text and its signature lines (C2SP signed-note)."""
     if any(ord(c) < 0x20 and c != "\n" for c in note):
         raise CheckpointError("a signed note has no control characters other than newline")
-    note = note.rstrip("\n") + "\n"
+    if not note.endswith("\n"):
+        # C2SP signed-note: every signature line ends with a newline (Go's note.Open refuses a note without)
+        raise CheckpointError("a signed note ends with a newline after its last signature line")
     cut = note.rfind("\n\n")
     if cut < 0:
         raise CheckpointError("a signed note has a blank line between body and signatures")
@@ -526,8 +528,9 @@ def verify_checkpoint(note: str, trusted: Trusted | Policy) -> str:
 
 
 def verify_inclusion(bundle: dict, trusted: Trusted | Policy) -> str:
+    _parts(bundle, INCLUSION_PARTS, "the inclusion proof")
     cp = _checkpoint(bundle["checkpoint"], trusted)
-    index, size = int(bundle["leaf_index"]), int(bundle["tree_size"])
+    index, size = bundle["leaf_index"], bundle["tree_size"]
     if cp.tree_size != size:
         raise VerificationFailed(f"the proof is for tree size {size}, the checkpoint has {cp.tree_size}")
     leaf = bytes.fromhex(bundle["leaf_hash"])
@@ -660,7 +663,7 @@ def _record_backed(record: dict, entry: dict) -> bool:
         wanted: object = target
         if reading in ("trade", "instruction"):
             number = target.removeprefix(f"{reading} ")
-            wanted = int(number) if number.isdigit() else None
+            wanted = int(number) if number.isascii() and number.isdigit() else None
         if wanted is None or not _same(wanted, payload.get(field)):
             raise VerificationFailed(
                 f"audit record {rid}: its object is {target!r}, the entry's {field} is {payload.get(field)!r}"
@@ -693,11 +696,28 @@ def _record_backed(record: dict, entry: dict) -> bool:
     return actor_checked
 
 
-# What an evidence bundle must carry, and as what: without any of them it is refused, not half verified (found
+# A bundle's index, size or id: a JSON integer, never its text ("5"), a fraction (5.0, 5.7), a boolean (true is
+# not leaf 1) or below 0; a bundle that spells a number another way is not the one the server sent.
+WHOLE = (int, "a whole number (a JSON integer, 0 or more)")
+# What each kind of bundle must carry, and as what: without any of it it is refused, not half verified (found
 # by outside testers: a bundle whose checkpoint was null, its entries and records emptied, "verified").
+INCLUSION_PARTS: dict[str, tuple[type, str]] = {
+    "checkpoint": (str, "a signed note"),
+    "leaf_index": WHOLE,
+    "tree_size": WHOLE,
+    "leaf_hash": (str, "hex text"),
+    "proof": (list, "a list"),
+}
+CONSISTENCY_PARTS: dict[str, tuple[type, str]] = {
+    "from_checkpoint": (str, "a signed note"),
+    "to_checkpoint": (str, "a signed note"),
+    "from": WHOLE,
+    "to": WHOLE,
+    "proof": (list, "a list"),
+}
 EVIDENCE_PARTS: dict[str, tuple[type, str]] = {
     "checkpoint": (str, "a signed note"),
-    "tree_size": (int, "a whole number"),
+    "tree_size": WHOLE,
     "entries": (list, "a list"),
     "waiting": (list, "a list"),
     "audit": (list, "a list"),
@@ -706,11 +726,11 @@ EVIDENCE_PARTS: dict[str, tuple[type, str]] = {
 # bytes; a waiting entry has no proof, so its leaf hash is all there is to check).
 ENTRY_PARTS: dict[str, tuple[type, str]] = {
     "canonical": (str, "base64 text"),
-    "leaf_index": (int, "a whole number"),
+    "leaf_index": WHOLE,
     "proof": (list, "a list"),
 }
 WAITING_PARTS: dict[str, tuple[type, str]] = {
-    "entry_id": (int, "a whole number"),
+    "entry_id": WHOLE,
     "canonical": (str, "base64 text"),
     "leaf_hash": (str, "hex text"),
 }
@@ -723,8 +743,9 @@ def _parts(item: object, parts: dict[str, tuple[type, str]], where: str) -> None
     for name, (kind, described) in parts.items():
         if item.get(name) is None:
             raise VerificationFailed(f"{where} has no {name!r}: refused, as nothing can be verified without it")
-        if not isinstance(item[name], kind) or (kind is int and isinstance(item[name], bool)):
-            raise VerificationFailed(f"{where}: its {name!r} is not {described}")
+        value = item[name]
+        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+            raise VerificationFailed(f"{where}: its {name!r} is not {described}: {json.dumps(value)[:40]}")
 
 
 def _evidence_parts(bundle: object) -> None:
@@ -733,6 +754,8 @@ def _evidence_parts(bundle: object) -> None:
     _parts(bundle, EVIDENCE_PARTS, "the evidence bundle")
     for n, item in enumerate(bundle["entries"]):
         _parts(item, ENTRY_PARTS, f"entry {n + 1} of 'entries'")
+        if "entry_id" in item:  # optional for a sealed entry, a whole number where given
+            _parts(item, {"entry_id": WHOLE}, f"entry {n + 1} of 'entries'")
     for n, item in enumerate(bundle["waiting"]):
         _parts(item, WAITING_PARTS, f"entry {n + 1} of 'waiting'")
     for n, record in enumerate(bundle["audit"]):
@@ -757,7 +780,7 @@ def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
     by_id: dict[int, dict] = {}
     leaves: set[int] = set()
     for item in entries:
-        index = int(item["leaf_index"])
+        index = item["leaf_index"]
         if index in leaves:
             raise VerificationFailed(f"leaf {index} is in the bundle twice")
         leaves.add(index)
@@ -768,16 +791,16 @@ def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
         except ProofError as exc:
             raise VerificationFailed(f"leaf {index}: inclusion: {exc}") from exc
         if "entry_id" in item:
-            by_id[int(item["entry_id"])] = entry
+            by_id[item["entry_id"]] = entry
         payload = json.dumps(entry.get("payload"), ensure_ascii=False, sort_keys=True)
         lines.append(f"leaf {index} {entry.get('kind')} {payload}: OK")
     waiting_ids: set[int] = set()
     for item in waiting:
-        entry_id = int(item["entry_id"])
+        entry_id = item["entry_id"]
         _entry_item(item, f"entry {entry_id} (waiting)")
         waiting_ids.add(entry_id)
         lines.append(f"entry {entry_id} {item.get('kind')}: not sealed yet, no proof (not verified)")
-    ids = [int(item["entry_id"]) for item in [*entries, *waiting] if "entry_id" in item]
+    ids = [item["entry_id"] for item in [*entries, *waiting] if "entry_id" in item]
     if len(ids) != len(set(ids)):
         raise VerificationFailed("an entry id is in the bundle twice")
     backed = unvouched = 0
@@ -808,9 +831,10 @@ def verify_evidence(bundle: dict, trusted: Trusted | Policy) -> str:
 
 
 def verify_consistency(bundle: dict, trusted: Trusted | Policy) -> str:
+    _parts(bundle, CONSISTENCY_PARTS, "the consistency proof")
     old = _checkpoint(bundle["from_checkpoint"], trusted)
     new = _checkpoint(bundle["to_checkpoint"], trusted)
-    if (old.tree_size, new.tree_size) != (int(bundle["from"]), int(bundle["to"])):
+    if (old.tree_size, new.tree_size) != (bundle["from"], bundle["to"]):
         raise VerificationFailed("the checkpoints' sizes do not match the proof's")
     try:
         merkle_verify_consistency(

@@ -249,3 +249,67 @@ def test_a_damaged_keys_file_fails_in_one_line(signed, corrupt):
     keys = signed["dir"] / "keys.json"
     keys.write_bytes(corrupt(keys.read_bytes()))
     _one_failed_line(*_run(signed, signed["bundle"]))
+
+
+# --- 3. A number spelled another way is not the number the server sent ------------------------------------------
+
+RESPELLED = {
+    "size-as-text": lambda b: b.update(tree_size="3"),
+    "size-as-fraction": lambda b: b.update(tree_size=3.0),
+    "index-as-text": lambda b: b["entries"][1].update(leaf_index="1"),
+    "index-as-true": lambda b: b["entries"][1].update(leaf_index=True),
+    "index-truncated": lambda b: b["entries"][1].update(leaf_index=1.7),
+    "entry-id-as-text": lambda b: b["entries"][0].update(entry_id="1"),
+    "waiting-id-negative": lambda b: b["waiting"][0].update(entry_id=-4),
+}
+
+
+@pytest.mark.parametrize("respell", RESPELLED.values(), ids=RESPELLED.keys())
+def test_an_index_or_size_that_is_not_a_json_integer_is_refused(signed, respell):
+    # given a bundle that verifies, one of whose numbers is written as text, a fraction, a boolean or below 0
+    bundle = signed["bundle"]
+    respell(bundle)
+
+    # when it is verified offline, then it fails in one line naming the number, and verifies nothing
+    code, out, err = _run(signed, bundle)
+    _one_failed_line(code, out, err)
+    assert "is not a whole number (a JSON integer, 0 or more)" in err, err
+
+
+def test_an_inclusion_proof_with_its_index_as_text_is_refused(signed):
+    # given an inclusion proof of leaf 1 of the signed tree that verifies, then the same with "1" for 1
+    bundle = signed["bundle"]
+    item = bundle["entries"][1]
+    proof = {k: item[k] for k in ("leaf_index", "leaf_hash", "proof")} | {
+        "checkpoint": bundle["checkpoint"],
+        "tree_size": 3,
+    }
+    code, out, _ = _run(signed, proof, what="inclusion")
+    assert code == 0 and out.startswith("leaf 1 is in the signed tree of size 3"), out
+
+    # when the index is text, then it is refused in one line
+    code, out, err = _run(signed, proof | {"leaf_index": "1"}, what="inclusion")
+    _one_failed_line(code, out, err)
+    whole = "is not a whole number (a JSON integer, 0 or more)"
+    assert err == f"FAILED: the inclusion proof: its 'leaf_index' {whole}: \"1\"\n", err
+
+
+CUTS = {"no-final-newline": lambda note: note[:-1], "blank-line": lambda note: note + "\n"}
+
+
+@pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS.keys())
+def test_a_signed_note_must_end_with_exactly_one_newline(signed, cut):
+    # given the bundle's checkpoint as signed (its last signature line ends with a newline)
+    note = signed["bundle"]["checkpoint"]
+    assert note.endswith("\n") and not note.endswith("\n\n")
+    path = signed["dir"] / "checkpoint"
+    path.write_text(note)
+    code, out, _ = _run_file(signed, path, what="checkpoint")
+    assert code == 0, out
+
+    # when its final newline is cut off, or a blank line added after it (C2SP signed-note; Go's note.Open refuses
+    # both), then the checkpoint is refused in one line
+    path.write_text(cut(note))
+    code, out, err = _run_file(signed, path, what="checkpoint")
+    _one_failed_line(code, out, err)
+    assert err.startswith("FAILED: checkpoint: a signed note"), err

@@ -53,11 +53,15 @@
     return r;
   }
 
+  // A C2SP signed note, as the offline verifier reads it: its last signature line ends with one newline, the
+  // tree size is a decimal without leading zeros; anything else is not a checkpoint the exchange signed.
   function parseNote(note) {
-    note = note.replace(/\n+$/, "") + "\n";
+    if (!/[^\n]\n$/.test(note)) throw new Error("malformed note");
     var cut = note.lastIndexOf("\n\n");
+    if (cut < 0) throw new Error("malformed note");
     var text = note.slice(0, cut + 1);
     var lines = text.split("\n");
+    if (!/^(0|[1-9][0-9]{0,14})$/.test(lines[1] || "")) throw new Error("malformed note");
     var sigs = note.slice(cut + 2).split("\n").filter(Boolean).map(function (line) {
       var parts = line.split(" ");
       var blob = b64(parts[2]);

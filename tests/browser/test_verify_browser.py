@@ -70,6 +70,22 @@ def test_the_trade_verifies_in_the_browser_and_a_changed_byte_fails(page: Page, 
     expect(verdict).to_have_attribute("data-ok", "false")
     expect(checks.first).to_have_class("bad")  # the record, first of the checks
 
+    # when the record is whole but the signed note lacks its last newline (C2SP: each signature line ends with
+    # one; the signed text is unchanged, so only the note's form is wrong)
+    def unterminated(route):
+        body = route.fetch().json()
+        body["checkpoint"] = body["checkpoint"].removesuffix("\n")
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.unroute("**/api/v1/trades/*/proof/**")
+    page.route("**/api/v1/trades/*/proof/**", unterminated)
+    expect(verdict).to_have_attribute("data-ok", "false")  # the last verdict, before the next run
+    page.locator("#verify-run").click()
+
+    # then the check fails too, as the offline verifier refuses such a note
+    expect(page.locator("#verify-result")).to_contain_text("malformed note")
+    expect(verdict).to_have_attribute("data-ok", "false")
+
 
 def test_keys_other_than_the_pinned_ones_are_not_trusted(page: Page, live_server, cosigned_trade):
     investor, trade = cosigned_trade

@@ -484,6 +484,27 @@ def test_a_refused_instruction_or_end_writes_no_entry(two_books):
 # ledger_verify compares every instruction with its entries
 
 
+def test_the_database_refuses_an_instruction_on_a_fee_account_whatever_writes_it(market):
+    # given an instruction of the depository on an investor's account (the service refuses a fee account's)
+    investor = market.investor()
+    instruction = instruct(market.depository, account=investor)
+    fee = Account.objects.get(kind=Account.Kind.FEE, broker=investor.broker)
+    before = (SettlementInstruction.objects.filter(pk=instruction.pk).values().get(), snapshot())
+
+    # when a raw update moves it to the broker's fee account, or a raw insert names one
+    with pytest.raises(IntegrityError) as moved, transaction.atomic():
+        SettlementInstruction.objects.filter(pk=instruction.pk).update(account=fee)
+    row = SettlementInstruction.objects.filter(pk=instruction.pk).values().get()
+    del row["id"], row["entry_id"]
+    with pytest.raises(IntegrityError) as inserted, transaction.atomic():
+        SettlementInstruction.objects.create(**(row | {"account_id": fee.pk, "entry": Entry.objects.last()}))
+
+    # then PostgreSQL refuses both, naming the rule, and the instruction and the balances are as they were
+    assert [e.value.__cause__.diag.constraint_name for e in (moved, inserted)] == ["instruction_no_fee_account"] * 2
+    assert (SettlementInstruction.objects.filter(pk=instruction.pk).values().get(), snapshot()) == before
+    assert SettlementInstruction.objects.count() == 1
+
+
 @pytest.fixture
 def instructed(two_books, monkeypatch):
     """Three instructions, sealed: one of the depository on a's account, one of a regulator on the other security

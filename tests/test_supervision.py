@@ -553,6 +553,26 @@ def test_a_forced_transfer_to_an_account_without_kyc_a_fee_account_or_beyond_the
     assert (snapshot(), AuditEvent.objects.filter(action="forced_transfer_propose").count()) == before
 
 
+def test_the_database_refuses_a_forced_transfer_to_a_fee_account_whatever_writes_it(sup):
+    # given a forced transfer proposed to an investor (the service refuses a fee account as the receiver)
+    market, reg1, reg2, _mm, investor = sup
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=market.investor().code, security=market.security.code,
+        quantity=100, reason="Judgment", **LEGAL,
+    )  # fmt: skip
+    fee = Account.objects.get(kind=Account.Kind.FEE, broker=investor.broker)
+    before = (_freezes_and_transfers(), snapshot())
+
+    # when a raw update makes the broker's fee account its receiver
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        ForcedTransfer.objects.filter(pk=transfer.pk).update(receiver=fee)
+
+    # then PostgreSQL refuses it, naming the rule, and nothing changed
+    assert refused.value.__cause__.diag.constraint_name == "forced_transfer_no_fee_receiver"
+    assert (_freezes_and_transfers(), snapshot()) == before
+
+
 def test_a_forced_transfer_whose_receiver_lost_its_kyc_or_the_cap_since_the_proposal_is_refused(sup):
     from kyc.models import KycProfile
 

@@ -397,6 +397,26 @@ def log_in(client, user: User) -> None:
         assert response.status_code == 302 and response["Location"] == "/", response
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at its end the sessions a test left connected to it (a thread's
+    connection never closed): named in a warning, so that the test can be found and mended, then ended, so that
+    the database can be dropped (else "database … is being accessed by other users", and it is left behind)."""
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        left = cursor.fetchall()
+        if left:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [[row[0] for row in left]])
+    if left:
+        import warnings
+
+        warnings.warn(f"connections to the test database left open by tests, ended: {left}", stacklevel=1)
+
+
 # The browser tests (tests/browser) skip with this in their reason when there is no Chromium; the run's summary
 # says so loudly. The hook is here, not in tests/browser/conftest.py: under pytest-xdist only the controller
 # writes the summary, and it loads this file (the test path's own) but not the conftests of its subfolders.

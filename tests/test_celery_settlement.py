@@ -185,6 +185,8 @@ def test_two_worker_processes_given_one_block_twice_settle_each_trade_once(tmp_p
     height = block_seal().block.height
     with celery_stack(tmp_path, beat=False) as stack:
         stack.worker("worker-b")
+        # (both consuming before the tasks go out: on a busy machine one that was still starting took none)
+        assert stack.ready("worker") and stack.ready("worker-b"), stack.logs()
 
         # when the block's settle task is delivered twice, each shared out in chunks as sealing does
         for _ in range(2):

@@ -81,6 +81,11 @@ class Stack:
             ],
         )
 
+    def ready(self, name: str, timeout: float = 60) -> bool:
+        """Whether the worker ``name`` says it is ready (consuming its queue) within ``timeout`` seconds."""
+        log = self.tmp / f"{name}.log"
+        return bool(wait_for(lambda: b" ready." in log.read_bytes(), timeout=timeout, interval=0.1))
+
     def beat(self) -> subprocess.Popen:
         return self._start("beat", ["beat", "-l", "info", "-s", str(self.tmp / "beat-schedule")])
 

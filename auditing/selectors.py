@@ -84,10 +84,25 @@ class EvidenceTooLarge(err.DomainError):
 # The list and its filters
 
 
+def page_labels() -> dict[str, str]:
+    """The filters as the audit trail's page names them, in the reader's language: a filter mistyped in the
+    address is named as its field is labelled, not by its parameter."""
+    return {
+        "user": gettext("User"),
+        "role": gettext("Role"),
+        "action": gettext("Action"),
+        "target": gettext("Object"),
+        "outcome": gettext("Outcome"),
+        "since": gettext("From"),
+        "until": gettext("To"),
+    }
+
+
 def filters_checked(params, labels: dict[str, str] | None = None) -> dict[str, object]:
     """The filters of a query (``user``, ``role``, ``action``, ``target``, ``outcome``, ``since``, ``until``),
     checked: an unknown role or a time that is not one is an ``InvalidInput``, never a 500. Its message names a
-    filter by its label in ``labels`` (the page's "From"), else by its parameter (the API's ``since``)."""
+    filter by its label in ``labels`` (the page's "From", ``page_labels``), else by its parameter (the API's
+    ``since``)."""
     out: dict[str, object] = {}
     labels = labels or {}
     for name in FILTERS:
@@ -98,7 +113,10 @@ def filters_checked(params, labels: dict[str, str] | None = None) -> dict[str, o
         if len(raw) > 200 or "\x00" in raw:
             raise err.InvalidInput(gettext("%(name)s is too long or not text.") % {"name": labels.get(name, name)})
         if name == "role" and raw not in Role.values:
-            raise err.InvalidInput(gettext("role must be one of: %(roles)s.") % {"roles": ", ".join(Role.values)})
+            raise err.InvalidInput(
+                gettext("%(name)s must be one of: %(choices)s.")
+                % {"name": labels.get(name, name), "choices": ", ".join(Role.values)}
+            )
         if name == "outcome" and raw not in OUTCOMES:
             raise err.InvalidInput(
                 gettext("%(name)s must be one of: %(choices)s.")

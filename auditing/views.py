@@ -47,7 +47,7 @@ def _trail(request, query, *, evidence_error: str = "", status: int = 200):
     events = []
     page = None
     try:
-        filters = selectors.filters_checked(query, {"since": gettext("From"), "until": gettext("To")})
+        filters = selectors.filters_checked(query, selectors.page_labels())
     except DomainError as exc:
         error, filters = domain_error_message(exc), None
     if filters is not None:

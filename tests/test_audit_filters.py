@@ -92,7 +92,32 @@ def test_a_bad_action_filter_is_a_400_and_a_form_error(trail, typed):
     assert response.status_code == 400 and response.json()["code"] == "invalid_input"
     assert exported.status_code == 400 and exported["Content-Type"].startswith("application/json")
     assert page.status_code == 400 and 'id="audit-filter-error"' in page.content.decode()
-    assert "action is too long or not text." in page.content.decode()
+    assert "Action is too long or not text." in page.content.decode()  # as the page labels the field
+    assert "“action”" in response.json()["message"]  # as the API names its parameter (in Chinese by default)
+    assert not any(f'data-action="{a}"' in page.content.decode() for a in ACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ({"user": "u" * 201}, "User is too long or not text."),
+        ({"target": "x" * 201}, "Object is too long or not text."),
+        ({"role": "nobody"}, "Role must be one of: "),
+        ({"outcome": "maybe"}, "Outcome must be one of: "),
+    ],
+    ids=["user", "target", "role", "outcome"],
+)
+def test_a_filter_mistyped_in_the_address_is_named_as_the_page_labels_it(trail, query, said):
+    # (found by a walk: the page said "user is too long", the address's parameter, where its field reads "User")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, trail)
+
+    # when the trail's address carries a filter no field of the page would send
+    page = client.get("/audit/", query)
+
+    # then the page says why, naming the filter as its field is labelled, and lists nothing
+    assert page.status_code == 400 and 'id="audit-filter-error"' in page.content.decode()
+    assert said in page.content.decode()
     assert not any(f'data-action="{a}"' in page.content.decode() for a in ACTIONS)
 
 

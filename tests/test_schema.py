@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
+import jsonschema
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.exceptions import ValidationError
@@ -13,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 from core.api.fields import DecimalString, IdempotencyKey
 from core.api.pagination import Pagination
 from core.errors import REASON_MAX_LENGTH
+from tests.conftest import api_for, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -434,3 +437,68 @@ def test_a_post_documents_the_answers_it_can_give_and_no_other(schema, path, ans
     # (found by an outside client: online registration documented a 401, a 403 and a 404, and a named token's
     # creation a 404, that no request can bring)
     assert set(schema["paths"][path]["post"]["responses"]) == answers
+
+
+def _answer_as_documented(schema, method: str, path: str, response) -> None:
+    """``response`` (to ``method`` on the operation ``path``) is one the schema documents: its status, its content
+    type, and its JSON body valid against the documented schema."""
+    documented = schema["paths"][path][method]["responses"]
+    assert str(response.status_code) in documented, f"{method.upper()} {path}: {response.status_code} undocumented"
+    content = documented[str(response.status_code)]["content"]
+    media = response["Content-Type"].split(";")[0]
+    assert media in content, f"{method.upper()} {path}: {media} undocumented"
+    validator = jsonschema.Draft202012Validator({**content[media]["schema"], "components": schema["components"]})
+    assert list(validator.iter_errors(json.loads(response.content))) == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ledger/keys/", "/api/v1/ledger/witnesses/"])
+def test_an_invalid_token_sent_where_none_is_needed_is_a_documented_401(schema, market, path):
+    # Given an operation open to all (the ledger's keys), when a client sends a token that is no longer valid (found
+    # by a client generated from the schema: the 401 came undocumented, the schema named only 200, 400, 406, 503)
+    from rest_framework.test import APIClient
+
+    refused = APIClient().get(path, HTTP_AUTHORIZATION="Token no-such-token")
+
+    # then the 401 and its error body are as documented
+    assert refused.status_code == 401 and refused.json()["code"] == "authentication_failed"
+    _answer_as_documented(schema, "get", path, refused)
+    # and without a token the operation still answers everyone
+    answered = APIClient().get(path)
+    assert answered.status_code == 200
+    _answer_as_documented(schema, "get", path, answered)
+
+
+def test_a_body_that_is_not_json_sent_to_an_action_that_takes_none_is_a_documented_415_and_changes_nothing(
+    schema, trading
+):
+    # Given a resting order and a cash movement awaiting a second staff member, whose cancel and approval take no
+    # body (found by a client sending text to them: the 415 came undocumented, the schema named it only for
+    # operations with a body)
+    from counter.models import CashRequest
+    from exchange.models import Order
+    from exchange.services import OrderRequest, order_place
+    from tests.test_counter_two_person import propose
+
+    market, _mm, investor = trading
+    order, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("9.50"), "DAY", "schema-415"),
+    )
+    cash = propose(market, market.investor(cash="0"), "5000000.00")
+    before = snapshot()
+
+    # when each is sent a body that is not JSON
+    cancel = api_for(investor.owner).delete(f"/api/v1/orders/{order.pk}/", "cancel", content_type="text/plain")
+    form = "application/x-www-form-urlencoded"
+    checker = api_for(market.checker)
+    approve = checker.post(f"/api/v1/counter/cash-requests/{cash.pk}/approve/", "a=1", content_type=form)
+
+    # then each is a 415 its operation documents, with the error body
+    assert cancel.status_code == approve.status_code == 415
+    _answer_as_documented(schema, "delete", "/api/v1/orders/{order_id}/", cancel)
+    _answer_as_documented(schema, "post", "/api/v1/counter/cash-requests/{request_id}/approve/", approve)
+    # and nothing changed: the order rests, the cash movement still waits
+    assert snapshot() == before
+    assert Order.objects.get(pk=order.pk).status == "open"
+    assert CashRequest.objects.get(pk=cash.pk).status == "proposed"

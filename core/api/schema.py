@@ -89,19 +89,21 @@ class NewPasswordSchema(OpenApiSerializerFieldExtension):
 
 
 def document_common_errors(result, generator, request, public):
-    """A drf-spectacular postprocessing hook: every operation that needs a login documents its 401, every one its
-    400 (a malformed query string, a NUL byte in it, a bad page's ``limit``) and its 406 (an ``Accept`` it cannot
-    answer), and every one that takes a body its 413 (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
-    ``request_too_large``) and its 415 (a body that is not JSON), where an operation's own declaration left them
-    out; and every one its 503 ``server_busy`` with ``Retry-After`` (the database could not serve it: nothing was
-    written, send it again), which any of them may answer; a 503 or a 429 documents its ``Retry-After``. Each comes
-    with the error body."""
+    """A drf-spectacular postprocessing hook: every operation that reads a token documents its 401 (one that needs
+    no login too: a token sent and not valid is refused there as well), every one its 400 (a malformed query
+    string, a NUL byte in it, a bad page's ``limit``) and its 406 (an ``Accept`` it cannot answer), and every one
+    whose method carries a body its 413 (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, ``request_too_large``) and its
+    415 (a body that is not JSON; an action that takes no body still reads one sent to it), where an operation's
+    own declaration left them out; and every one its 503 ``server_busy`` with ``Retry-After`` (the database could
+    not serve it: nothing was written, send it again), which any of them may answer; a 503 or a 429 documents its
+    ``Retry-After``. Each comes with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
     descriptions = {
         "400": "The request is malformed.",
         "401": "No valid login (token or session).",
+        "401 optional": "The token sent is not valid (expired, revoked or unknown); without one this is answered.",
         "406": "The Accept header names no type this operation answers in.",
         "413": "The body is larger than the request size limit (request_too_large).",
         "415": "The body is not JSON (Content-Type).",
@@ -112,17 +114,25 @@ def document_common_errors(result, generator, request, public):
         "Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait before a retry."}
     }
     for operations in result.get("paths", {}).values():
-        for operation in operations.values():
+        for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
             security = operation.get("security", result.get("security", []))
             anonymous = not security or {} in security
-            statuses = ["400", "406"] if anonymous else ["400", "401", "406"]
-            if "requestBody" in operation:
+            # a login is optional where {} is one of the alternatives; the token is still read (an invalid one is a
+            # 401, found by a client sending an expired token to the ledger's keys), unless no alternative names one
+            reads_token = any(security)
+            statuses = ["400", "406"]
+            if reads_token:
+                statuses.append("401")
+            # an action that takes no body (an approval, a cancel) still parses one sent with it: a body that is not
+            # JSON is a 415 and one too large a 413 there as well (found by a client sending text to an approval)
+            if "requestBody" in operation or method in ("post", "put", "patch", "delete"):
                 statuses += ["413", "415"]
             for status in statuses:
-                responses.setdefault(status, {"description": descriptions[status], **error})
+                description = descriptions["401 optional" if status == "401" and anonymous else status]
+                responses.setdefault(status, {"description": description, **error})
             responses.setdefault("503", {"description": descriptions["503"], "headers": retry_after, **error})
             if "429" in responses:  # a lock or a throttle: it says when to come back
                 responses["429"].setdefault("headers", retry_after)

@@ -554,3 +554,48 @@ def test_a_body_the_api_refuses_for_a_blank_empty_or_unknown_field_is_one_its_sc
     # and the schema's request body refuses it too, while it takes the body without the fault
     assert _request_schema_refuses(schema, "post", path, body)
     assert not _request_schema_refuses(schema, "post", path, bodies[path])
+
+
+def _parameter_schema(schema, path: str, name: str) -> dict:
+    return next(p["schema"] for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name)
+
+
+def test_an_alerts_state_its_reopening_note_and_the_audit_trails_role_are_documented_as_the_api_takes_them(
+    schema, market
+):
+    # Given a closed alert and a regulator (found by schemathesis against a live exchange, as a regulator: the
+    # schema let a client send any text as an alert's state or the audit trail's role, and reopen an alert with no
+    # note, each refused by the API)
+    from surveillance import services as surveillance
+    from surveillance.models import Alert
+    from tests.test_surveillance import alert_state, wash_alert
+
+    surveillance.rules_seed()
+    alert, user = wash_alert(market), market.user(Role.REGULATOR)
+    regulator = api_for(user)
+
+    # when it sends a state that is none, reopens with no note, and filters the audit trail by a role that is none
+    before = alert_state()
+    state = regulator.patch(f"/api/v1/alerts/{alert.pk}/", {"state": "done", "note": "x"}, format="json")
+    assert alert_state() == before
+    surveillance.alert_change(actor=user, alert_id=alert.pk, state="closed", note="Explained")
+    before = alert_state()
+    reopen = regulator.post(f"/api/v1/alerts/{alert.pk}/reopen/", {}, format="json")
+    role = regulator.get("/api/v1/audit/", {"role": "wizard"})
+
+    # then each is a 400 as documented, and nothing changed
+    assert (state.status_code, state.json()["code"]) == (400, "unknown_alert_state")
+    assert (reopen.status_code, reopen.json()["code"]) == (400, "note_required")
+    assert role.status_code == 400
+    _answer_as_documented(schema, "patch", "/api/v1/alerts/{alert_id}/", state)
+    _answer_as_documented(schema, "post", "/api/v1/alerts/{alert_id}/reopen/", reopen)
+    _answer_as_documented(schema, "get", "/api/v1/audit/", role)
+    assert alert_state() == before and Alert.objects.get(pk=alert.pk).state == Alert.State.CLOSED
+    # and the schema refuses what the API refused, and takes what it takes
+    change = schema["paths"]["/api/v1/alerts/{alert_id}/"]["patch"]["requestBody"]["content"]["application/json"]
+    change = jsonschema.Draft202012Validator({**change["schema"], "components": schema["components"]})
+    assert not change.is_valid({"state": "done", "note": "x"}) and change.is_valid({"state": "closed", "note": "x"})
+    assert _request_schema_refuses(schema, "post", "/api/v1/alerts/{alert_id}/reopen/", {})
+    assert not _request_schema_refuses(schema, "post", "/api/v1/alerts/{alert_id}/reopen/", {"note": "Referred"})
+    roles = _parameter_schema(schema, "/api/v1/audit/", "role")["enum"]
+    assert "wizard" not in roles and set(roles) == set(Role.values)

@@ -107,7 +107,7 @@ class StrictInputSchema(OpenApiSerializerExtension):
         properties = schema.get("properties", {})
         for name, field in self.target.fields.items():
             prop = properties.get(name)
-            if prop is None or field.read_only or "$ref" in prop:
+            if prop is None or field.read_only or "$ref" in prop or "enum" in prop:
                 continue
             if isinstance(field, serializers.CharField) and not field.allow_blank and "pattern" not in prop:
                 prop.setdefault("minLength", 1)

@@ -518,6 +518,8 @@ def _request_schema_refuses(schema, method: str, path: str, body: dict) -> bool:
         (Role.INVESTOR, "/api/v1/orders/", {"security": "   "}, "security"),
         (Role.INVESTOR, "/api/v1/orders/", {"colour": "red"}, "colour"),
         (Role.EXCHANGE_OPERATOR, "/api/v1/market/halt/", {"reason": ""}, "reason"),
+        (Role.EXCHANGE_OPERATOR, "/api/v1/market/halt/", {"reason": "news \x07 pending"}, "reason"),
+        (Role.EXCHANGE_OPERATOR, "/api/v1/market/halt/", {"reason": "news \x00 pending"}, "reason"),
         (Role.EXCHANGE_OPERATOR, "/api/v1/securities/", {"trading_modes": []}, "trading_modes"),
     ],
 )
@@ -551,9 +553,30 @@ def test_a_body_the_api_refuses_for_a_blank_empty_or_unknown_field_is_one_its_sc
     assert refused.status_code == 400 and field in refused.json()["fields"], refused.content
     _answer_as_documented(schema, "post", path, refused)
     assert snapshot() == before and not Security.objects.filter(code="839999").exists()
-    # and the schema's request body refuses it too, while it takes the body without the fault
+    # and the schema's request body refuses it too, while it takes the body without the fault (and tabs and line
+    # breaks in text, which the API takes)
     assert _request_schema_refuses(schema, "post", path, body)
     assert not _request_schema_refuses(schema, "post", path, bodies[path])
+    assert not _request_schema_refuses(schema, "post", "/api/v1/market/halt/", {"reason": "news\tpending\r\n"})
+
+
+def test_an_issuance_to_no_holder_is_refused_by_the_api_and_its_schema(schema, market):
+    # Given a depository operator (found by schemathesis: an empty list of holders was valid by the schema)
+    from balances.models import IssuanceProposal
+
+    before = snapshot()
+    body = {"holders": [], "client_request_id": "schema-empty"}
+
+    # when it proposes an issuance to no one
+    refused = api_for(market.user(Role.DEPOSITORY_OPERATOR)).post(
+        f"/api/v1/securities/{market.security.code}/issuances/", body, format="json"
+    )
+
+    # then the API refuses it as documented, and nothing changed, and the schema refuses it too
+    assert refused.status_code == 400 and "holders" in refused.json()["fields"], refused.content
+    _answer_as_documented(schema, "post", "/api/v1/securities/{code}/issuances/", refused)
+    assert snapshot() == before and not IssuanceProposal.objects.exists()
+    assert _request_schema_refuses(schema, "post", "/api/v1/securities/{code}/issuances/", body)
 
 
 def _parameter_schema(schema, path: str, name: str) -> dict:

@@ -88,13 +88,20 @@ class NewPasswordSchema(OpenApiSerializerFieldExtension):
         return schema
 
 
+# Text a StrictInput takes: no control character but tab, line feed and carriage return (core.api.fields._CONTROL,
+# and NUL, which DRF's CharField refuses); and where it may not be blank, one character that is not a space.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+NON_BLANK_TEXT_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 class StrictInputSchema(OpenApiSerializerExtension):
     """A ``StrictInput`` body as the API takes it: no field beyond those named (``additionalProperties: false``; an
-    unknown field is a 400), no blank text where a field may not be blank (``minLength: 1`` and, where the field trims
-    its spaces, a pattern that wants one non-space character) and no empty list where one may not be empty
-    (``minItems: 1``). Without these a client generated from the schema sent ``{"security": ""}``, a list of no
-    trading modes or a misspelt field, all valid by the schema, and learnt from the 400 (found by schemathesis's
-    check that a request the schema takes is not refused)."""
+    unknown field is a 400), no control character in text (but tab and line breaks), no blank text where a field may
+    not be blank (``minLength: 1`` and, where the field trims its spaces, a pattern that wants one non-space
+    character) and no empty list where one may not be empty (``minItems: 1``). Without these a client generated from
+    the schema sent ``{"security": ""}``, a reason with a bell in it, a list of no trading modes or a misspelt field,
+    all valid by the schema, and learnt from the 400 (found by schemathesis's check that a request the schema takes
+    is not refused)."""
 
     target_class = "core.api.fields.StrictInput"
     match_subclasses = True
@@ -109,11 +116,14 @@ class StrictInputSchema(OpenApiSerializerExtension):
             prop = properties.get(name)
             if prop is None or field.read_only or "$ref" in prop or "enum" in prop:
                 continue
-            if isinstance(field, serializers.CharField) and not field.allow_blank and "pattern" not in prop:
-                prop.setdefault("minLength", 1)
-                if field.trim_whitespace:
-                    prop["pattern"] = r"\S"
-            elif isinstance(field, serializers.ListField) and not field.allow_empty:
+            if isinstance(field, serializers.CharField) and "pattern" not in prop:
+                # no control character but tab and line breaks (StrictInput refuses them; a NUL, the CharField)
+                prop["pattern"] = TEXT_PATTERN
+                if not field.allow_blank:
+                    prop.setdefault("minLength", 1)
+                    if field.trim_whitespace:
+                        prop["pattern"] = NON_BLANK_TEXT_PATTERN
+            elif isinstance(field, (serializers.ListField, serializers.ListSerializer)) and not field.allow_empty:
                 prop.setdefault("minItems", 1)
         return schema
 

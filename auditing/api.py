@@ -20,7 +20,7 @@ from core.api.schema import ERRORS, LIST_ERRORS
 from core.audit import audit_record, client_ip
 from core.db.replica import replica_read
 from core.labels import OUTCOMES
-from core.models import Account
+from core.models import Account, Role
 from core.permissions import require_role
 
 from . import selectors
@@ -96,7 +96,7 @@ class EvidenceOutput(serializers.Serializer):
 
 FILTER_PARAMETERS = [
     OpenApiParameter("user", str, required=False, description="the actor's user name"),
-    OpenApiParameter("role", str, required=False, description="the actor's role"),
+    OpenApiParameter("role", str, required=False, enum=Role.values, description="the actor's role"),
     OpenApiParameter(
         "action",
         str,

@@ -109,3 +109,57 @@ def test_another_refusal_of_the_same_block_is_recorded(setup):  # noqa: F811 (a 
     assert {r.block_id for r in rows} == {head.height}
     # and the split views are one checkpoint
     assert witnessing.split_view_blocks() == [head.height]
+
+
+def test_a_witness_not_told_of_a_rotated_key_logs_one_error_then_cosigns_again_once_it_trusts_it(
+    setup,  # noqa: F811 (a fixture)
+    settings,
+    caplog,
+):
+    import logging
+
+    from ledger.models import Cosignature, WitnessState
+
+    # given a witness that co-signed the head, and the exchange rotated its key without telling it
+    post = InProcess()
+    seal(1)
+    witnessing.cosign_head(post=post)
+    keys.key_rotate()
+    rotation = seal(1)
+    assert witnessing.cosign_head(post=post) == 1  # the old key signs the rotation block too
+
+    # when three more blocks are sealed, each asked of the witness (on several beats)
+    caplog.set_level(logging.INFO, logger="ledger.witnessing")
+    refused = []
+    for _ in range(3):
+        refused.append(seal(1))
+        witnessing.cosign_head(post=post)
+        witnessing.cosign_head(post=post)
+
+    # then each refused block is recorded, but the one cause is logged as an ERROR once, the others at INFO
+    answer = "the checkpoint carries no signature of a key of that log"
+    rows = WitnessRefusal.objects.order_by("id")
+    assert [(r.block_id, r.status, r.split_view) for r in rows] == [(b.height, 403, False) for b in refused]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        f"witness regulator.test/witness refused block {refused[0].height} (HTTP 403): {answer}\n"
+    ]
+    assert f"refused block {refused[2].height} too (HTTP 403), as block {refused[1].height}" in caplog.text
+    # and the operations page's card says what the witness said, not only its status
+    state = WitnessState.objects.get()
+    assert state.last_error == f"refused: HTTP 403: {answer}"
+    assert state.cosigned_size == rotation.tree_size
+    assert not Alert.objects.filter(rule__code=Rule.Code.SPLIT_VIEW).exists()
+
+    # when the witness is told to trust the new key
+    new = keys.signers_for_seal()[0][0]
+    witness.log_trust(
+        origin=settings.LEDGER_ORIGIN, verifier_keys=[checkpoint.verifier_key(new.name, bytes(new.public_key))]
+    )
+    assert witnessing.cosign_head(post=post) == 1
+
+    # then it co-signs the head, consistent with the rotation block it co-signed, and the card is clear
+    state.refresh_from_db()
+    assert (state.cosigned_size, state.last_error) == (refused[-1].tree_size, "")
+    assert Cosignature.objects.filter(block=refused[-1]).exists()
+    assert not Cosignature.objects.filter(block__in=refused[:-1]).exists()

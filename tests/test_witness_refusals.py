@@ -144,7 +144,7 @@ def test_a_witness_not_told_of_a_rotated_key_logs_one_error_then_cosigns_again_o
     assert [r.getMessage() for r in errors] == [
         f"witness regulator.test/witness refused block {refused[0].height} (HTTP 403): {answer}\n"
     ]
-    assert f"refused block {refused[2].height} too (HTTP 403), as block {refused[1].height}" in caplog.text
+    assert f"refused block {refused[2].height} too (HTTP 403), as the blocks before it" in caplog.text
     # and the operations page's card says what the witness said, not only its status
     state = WitnessState.objects.get()
     assert state.last_error == f"refused: HTTP 403: {answer}"
@@ -163,3 +163,14 @@ def test_a_witness_not_told_of_a_rotated_key_logs_one_error_then_cosigns_again_o
     assert (state.cosigned_size, state.last_error) == (refused[-1].tree_size, "")
     assert Cosignature.objects.filter(block=refused[-1]).exists()
     assert not Cosignature.objects.filter(block__in=refused[:-1]).exists()
+
+    # when the key is rotated again, the witness again not told: a new episode is one new ERROR
+    caplog.clear()
+    keys.key_rotate()
+    seal(1)
+    witnessing.cosign_head(post=post)
+    later = seal(1)
+    witnessing.cosign_head(post=post)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        f"witness regulator.test/witness refused block {later.height} (HTTP 403): {answer}\n"
+    ]

@@ -174,3 +174,44 @@ def test_a_witness_not_told_of_a_rotated_key_logs_one_error_then_cosigns_again_o
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
         f"witness regulator.test/witness refused block {later.height} (HTTP 403): {answer}\n"
     ]
+
+
+def test_a_witness_untrusts_a_retired_key_which_then_gets_no_cosignature(setup, settings, tmp_path):  # noqa: F811
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from django.core.management import CommandError, call_command
+
+    from ledger.models import SigningKey, WitnessedLog
+    from ledger.services import signed_note
+
+    # given a witness that trusted the exchange's old key and, after a rotation, its new one
+    post = InProcess()
+    old = SigningKey.objects.get()
+    stolen = load_pem_private_key((tmp_path / "keys" / f"{old.key_id}.pem").read_bytes(), password=None)
+    keys.key_rotate()
+    seal(1)
+    new = SigningKey.objects.get(status=SigningKey.Status.ACTIVE)
+    vkey = lambda k: checkpoint.verifier_key(k.name, bytes(k.public_key))  # noqa: E731
+    witness.log_trust(origin=settings.LEDGER_ORIGIN, verifier_keys=[vkey(new)])
+    assert witnessing.cosign_head(post=post) == 1
+
+    # when the regulator untrusts the retired key
+    call_command("ledger_witness", "untrust", settings.LEDGER_ORIGIN, vkey(old))
+
+    # then a checkpoint the retired key alone signs (its file kept by someone) is refused, and the new key's is
+    # co-signed
+    head = seal(1)
+    forged = checkpoint.sign(head.checkpoint, [checkpoint.Signer(name=old.name, private_key=stolen)])
+    logged = WitnessedLog.objects.get()
+    answer = witness.add_checkpoint(witnessing.request_body(head, logged.tree_size, forged))
+    assert (answer.status, answer.body) == (403, "the checkpoint carries no signature of a key of that log\n")
+    assert witness.add_checkpoint(witnessing.request_body(head, logged.tree_size, signed_note(head))).status == 200
+    assert WitnessedLog.objects.get().verifier_keys.split() == [vkey(new)]
+
+    # and the last key, or a key it does not hold, is refused with nothing changed
+    with pytest.raises(CommandError, match="would keep no key"):
+        call_command("ledger_witness", "untrust", settings.LEDGER_ORIGIN, vkey(new))
+    with pytest.raises(CommandError, match="not a key this witness trusts"):
+        call_command("ledger_witness", "untrust", settings.LEDGER_ORIGIN, vkey(old))
+    with pytest.raises(CommandError, match="does not witness"):
+        call_command("ledger_witness", "untrust", "other.example/log", vkey(new))
+    assert WitnessedLog.objects.get().verifier_keys.split() == [vkey(new)]

@@ -160,6 +160,10 @@ def private_keys_in_use() -> list[tuple[SigningKey, Ed25519PrivateKey]]:
     return [(k, _load_private(k.key_id)) for k in keys]
 
 
+def _state_of(key: SigningKey) -> str:
+    return f"retired in block {key.retired_in_block}" if key.retired_in_block is not None else key.status
+
+
 class RotationPending(KeyError_):
     """A rotation entry is written but not sealed yet: the next seal completes it; no second one is made."""
 
@@ -209,12 +213,16 @@ def key_rotate(*, name: str | None = None, from_env: bool = False) -> SigningKey
     if not current:
         raise KeyError_("there is no active key to rotate; the first seal creates one")
     if from_env:
-        known = set(SigningKey.objects.values_list("key_id", flat=True))
-        fresh = [k for k in _env_privates() if key_id(public_bytes(k.public_key())) not in known]
+        known = {k.key_id: k for k in SigningKey.objects.all()}
+        seeds = [(key_id(public_bytes(k.public_key())), k) for k in _env_privates()]
+        fresh = [k for kid, k in seeds if kid not in known]
         if len(fresh) != 1:
+            # Name what the seeds are: a seed of a key already used (a retired one above all) is never a new key.
+            used = [f"{kid} ({_state_of(known[kid])})" for kid, _ in seeds if kid in known]
             raise KeyError_(
                 "LEDGER_SIGNING_KEY must hold exactly one seed the ledger does not know yet "
                 f"(it holds {len(fresh)}): add a new one from `manage.py ledger_keygen` after the current ones"
+                + (f"; its seeds of keys already used: {', '.join(used)}, never a new key again" if used else "")
             )
         private = fresh[0]
     else:

@@ -141,3 +141,30 @@ def test_a_rotation_is_refused_while_another_waits_for_its_block(db):
     assert refused.value.key == new
     assert Entry.objects.count() == entries
     assert SigningKey.objects.filter(local=True).count() == 2
+
+
+def test_rotating_from_the_environment_to_a_retired_key_is_refused_naming_it(db, monkeypatch):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    # given a ledger whose genesis key (from the environment) was rotated out for a second one
+    first, second = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", keys.seed_of(first))
+    deposit()
+    block_seal()
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", f"{keys.seed_of(first)},{keys.seed_of(second)}")
+    keys.key_rotate(from_env=True)
+    rotation = block_seal().block
+    retired = SigningKey.objects.get(status=SigningKey.Status.RETIRED)
+    entries, blocks = Entry.objects.count(), Block.objects.count()
+
+    # when an operator rotates again "to" the retired key's seed, given back after the current one
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", f"{keys.seed_of(second)},{keys.seed_of(first)}")
+    with pytest.raises(keys.KeyError_) as refused:
+        keys.key_rotate(from_env=True)
+
+    # then it is refused, naming the retired key and its block, and nothing is written
+    assert f"{retired.key_id} (retired in block {rotation.height})" in str(refused.value)
+    assert "(it holds 0)" in str(refused.value)
+    assert (Entry.objects.count(), Block.objects.count()) == (entries, blocks)
+    assert SigningKey.objects.filter(status=SigningKey.Status.ACTIVE).count() == 1
+    assert not SigningKey.objects.filter(status=SigningKey.Status.RETIRING).exists()

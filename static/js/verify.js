@@ -67,7 +67,8 @@
       var blob = b64(parts[2]);
       return { name: parts[1], hash: blob.slice(0, 4), rest: blob.slice(4) };
     });
-    return { text: text, size: parseInt(lines[1], 10), root: b64(lines[2]), sigs: sigs };
+    var block = /^block (0|[1-9][0-9]{0,14}) /.exec(lines[3] || "");
+    return { text: text, size: parseInt(lines[1], 10), root: b64(lines[2]), height: block ? parseInt(block[1], 10) : null, sigs: sigs };
   }
 
   function parseVkey(vkey) {
@@ -114,12 +115,22 @@
     var witnesses = await getJSON(panel.dataset.witnessesUrl);
     listed = keys.filter(function (k) { return k.local; });
     return {
-      exchange: listed.map(function (k) { return { name: k.name, public_key: k.public_key }; }),
+      exchange: listed.map(function (k) { return { name: k.name, public_key: k.public_key, until: k.retired_in_block }; }),
       witnesses: witnesses.witnesses.map(function (w) { return w.verifier_key; }),
     };
   }
 
+  // A key signs up to the block that retires it, as the exchange lists it now (or as pinned): a retired key's
+  // signature on a later checkpoint is no signature (its private half may have been kept), as the offline
+  // verifier and ledger_verify hold. The list can only shorten what a pin allows, never lengthen it.
+  function validAt(k, height) {
+    var limits = [k.until];
+    listed.forEach(function (l) { if (l.name === k.name && l.public_key === k.public_key) limits.push(l.retired_in_block); });
+    return limits.every(function (u) { return u === null || u === undefined || (height !== null && height <= u); });
+  }
+
   async function signedBy(k, note) {
+    if (!validAt(k, note.height)) return false;
     var pub = b64(k.public_key), kh = await keyHash(k.name, 1, pub);
     for (var j = 0; j < note.sigs.length; j++) {
       var s = note.sigs[j];

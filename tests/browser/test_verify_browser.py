@@ -263,3 +263,56 @@ def test_a_trade_sealed_after_a_key_rotation_is_not_verified_with_the_old_pin_an
     expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "null")
     page.locator("#verify-repin").click()
     expect(page.locator("#verify-result li[data-check='signature']")).to_have_class("ok")
+
+
+def test_a_retired_keys_signature_on_a_later_checkpoint_does_not_verify(page: Page, live_server, settings, tmp_path):
+    from decimal import Decimal
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from exchange.services import OrderRequest, order_place
+    from ledger import checkpoint
+    from ledger.keys import key_rotate
+    from ledger.models import SigningKey
+
+    # given a key rotation whose old private key someone kept, and an investor who pinned the keys after it
+    market = build_market()
+    investor, _ = _trade(market)
+    block_seal()
+    old = SigningKey.objects.get()
+    stolen = load_pem_private_key((tmp_path / "keys" / f"{old.key_id}.pem").read_bytes(), password=None)
+    key_rotate()
+    rotation = block_seal().block
+    order, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "page-2"),
+    )
+    trade = order.buy_trades.get()
+    later = block_seal().block
+    assert later.height > rotation.height
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{trade.pk}/")
+    page.locator("#verify-run").click()
+    verdict = page.locator("#verify-verdict")
+    expect(verdict).to_have_attribute("data-ok", "null")  # signed by the pinned new key; no witness here
+    expect(page.locator("#verify-result li[data-check='signature']")).to_have_class("ok")
+    pins = page.evaluate("localStorage.getItem('otc-ledger-pins-v1')")
+    assert old.key_id and base64.b64encode(bytes(old.public_key)).decode() in pins  # the retired key is pinned too
+
+    # when the server sends the trade's checkpoint signed by the retired key alone
+    forged = checkpoint.sign(later.checkpoint, [checkpoint.Signer(name=old.name, private_key=stolen)])
+
+    def retired_only(route):
+        body = route.fetch().json()
+        body["checkpoint"] = forged
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/trades/*/proof/**", retired_only)
+    page.locator("#verify-run").click()
+
+    # then the signature does not count: the check fails, the record's inclusion still verifying
+    expect(verdict).to_have_attribute("data-ok", "false")
+    expect(page.locator("#verify-result li[data-check='signature']")).to_have_class("bad")
+    expect(page.locator("#verify-result li[data-check='inclusion']")).to_have_class("ok")
+    assert page.evaluate("localStorage.getItem('otc-ledger-pins-v1')") == pins

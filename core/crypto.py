@@ -148,7 +148,9 @@ def _folder() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _ring_for(dir_key: str) -> KeyRing:
+def _ring_for(dir_key: str, stamp: tuple[int, int] | None = None) -> KeyRing:
+    """The ring of the key folder ``dir_key`` (or of ``KYC_DATA_KEYS``); ``stamp`` (the folder's and its primary
+    file's modification times) only makes a changed folder read again."""
     env = os.environ.get("KYC_DATA_KEYS")
     folder = _folder()
     index_path = folder / "index.key"
@@ -167,14 +169,36 @@ def _ring_for(dir_key: str) -> KeyRing:
     primary_path = folder / "primary"
     if not keys:
         kid = _new_kid()
-        _write_secret(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
-        primary_path.write_text(kid)
+        _write_whole(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
+        _write_whole(primary_path, kid.encode())
         keys = {kid: (folder / f"{kid}.key").read_bytes()}
     return KeyRing(keys, primary_path.read_text().strip(), index_key)
 
 
+def _folder_stamp(folder: Path) -> tuple[int, int] | None:
+    try:
+        return folder.stat().st_mtime_ns, (folder / "primary").stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def ring() -> KeyRing:
-    return _ring_for(str(settings.KYC_KEY_DIR))
+    """The key ring, read again when the key folder changed: ``kyc_rotate_key`` runs in its own process while the
+    web and worker processes go on, and a ring cached before it lacked the new key, so that every value it had
+    re-encrypted failed to decrypt there until a restart (found by a probe: the broker's queue answered 500 and
+    each ID document "failed its integrity check"). Two ``stat`` calls a use; with ``KYC_DATA_KEYS`` the ring
+    changes only with a restart, as documented."""
+    folder = Path(settings.KYC_KEY_DIR)
+    stamp = None if os.environ.get("KYC_DATA_KEYS") else _folder_stamp(folder)
+    return _ring_for(str(folder), stamp)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` (mode 600) so that a reader sees either no file or the whole of it, never a part."""
+    part = path.with_name(f".{path.name}.part")
+    part.unlink(missing_ok=True)
+    _write_secret(part, data)
+    os.replace(part, path)
 
 
 def rotate() -> str:
@@ -183,8 +207,9 @@ def rotate() -> str:
         raise RuntimeError("keys come from KYC_DATA_KEYS: rotate there (put the new key first)")
     folder = _folder()
     kid = _new_kid()
-    _write_secret(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
-    (folder / "primary").write_text(kid)
+    # Each file whole before it is seen: other processes read the folder again as soon as it changes.
+    _write_whole(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
+    _write_whole(folder / "primary", kid.encode())
     _ring_for.cache_clear()
     return kid
 

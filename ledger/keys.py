@@ -28,7 +28,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .checkpoint import Signer, key_id, public_bytes, valid_key_name
@@ -160,6 +160,29 @@ def private_keys_in_use() -> list[tuple[SigningKey, Ed25519PrivateKey]]:
     return [(k, _load_private(k.key_id)) for k in keys]
 
 
+def _state_of(key: SigningKey) -> str:
+    return f"retired in block {key.retired_in_block}" if key.retired_in_block is not None else key.status
+
+
+class RotationPending(KeyError_):
+    """A rotation entry is written but not sealed yet: the next seal completes it; no second one is made."""
+
+    def __init__(self, key: SigningKey):
+        self.key = key
+        super().__init__(
+            f"a rotation to key {key.key_id} ({key.name}) is already written and waits for the next block: "
+            "seal it (`manage.py ledger_rotate_key` again, or the next seal); a new rotation only after that"
+        )
+
+
+def pending_rotation() -> SigningKey | None:
+    """The key a written but not yet sealed rotation brings in (None when no node key is retiring)."""
+    local = SigningKey.objects.filter(local=True)
+    if not local.filter(status=SigningKey.Status.RETIRING).exists():
+        return None
+    return local.filter(status=SigningKey.Status.ACTIVE).order_by("-created_at").first()
+
+
 @transaction.atomic
 def key_rotate(*, name: str | None = None, from_env: bool = False) -> SigningKey:
     """Create a new node key and retire the current one(s) at the next block, which both sign.
@@ -172,19 +195,34 @@ def key_rotate(*, name: str | None = None, from_env: bool = False) -> SigningKey
     checkpoints' origin line (``LEDGER_ORIGIN``, as C2SP tlog-checkpoint recommends) changes the
     name of the signature lines from the next block on; the blocks already signed keep theirs.
     """
+    from .services import SEAL_LOCK_KEY
+
     name = name or settings.LEDGER_KEY_NAME
     if not valid_key_name(name):
         raise KeyError_(f"{name!r} is not a valid key name: non-empty, without spaces or '+'")
+    with connection.cursor() as cur:
+        # Wait for a running seal, and make the next one wait for this: a rotation committed between a seal's
+        # choice of keys and its read of the waiting entries was sealed by the old key alone, which then never
+        # retired and signed on, so that ledger_verify refused every later block (found by a probe). The lock
+        # also puts two rotations run at once one after the other.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+    pending = pending_rotation()
+    if pending is not None:
+        raise RotationPending(pending)
     current = list(SigningKey.objects.select_for_update().filter(local=True, status=SigningKey.Status.ACTIVE))
     if not current:
         raise KeyError_("there is no active key to rotate; the first seal creates one")
     if from_env:
-        known = set(SigningKey.objects.values_list("key_id", flat=True))
-        fresh = [k for k in _env_privates() if key_id(public_bytes(k.public_key())) not in known]
+        known = {k.key_id: k for k in SigningKey.objects.all()}
+        seeds = [(key_id(public_bytes(k.public_key())), k) for k in _env_privates()]
+        fresh = [k for kid, k in seeds if kid not in known]
         if len(fresh) != 1:
+            # Name what the seeds are: a seed of a key already used (a retired one above all) is never a new key.
+            used = [f"{kid} ({_state_of(known[kid])})" for kid, _ in seeds if kid in known]
             raise KeyError_(
                 "LEDGER_SIGNING_KEY must hold exactly one seed the ledger does not know yet "
                 f"(it holds {len(fresh)}): add a new one from `manage.py ledger_keygen` after the current ones"
+                + (f"; its seeds of keys already used: {', '.join(used)}, never a new key again" if used else "")
             )
         private = fresh[0]
     else:

@@ -504,8 +504,23 @@ def _checkpoint(note: str, trusted: Trusted | Policy) -> Checkpoint:
             return until is None or (cp.height is not None and cp.height <= until)
 
         if not any(valid_at(s) for s in signers):
-            raise VerificationFailed("checkpoint: not signed by any trusted key valid at its height")
+            raise VerificationFailed(_unsigned(cp, signers, last_height))
     return cp
+
+
+def _unsigned(cp: Checkpoint, signers: list[tuple[str, bytes]], last_height: dict) -> str:
+    """Why no trusted key vouches for ``cp``, naming what signed it: a keys file saved before a key rotation
+    does not hold the key that signs after it, and the reader is told where the fresh one is."""
+    at = f" of block {cp.height}" if cp.height is not None else ""
+    if signers:
+        retired = ", ".join(f"{name} (last valid in block {last_height[(name, public)]})" for name, public in signers)
+        return f"checkpoint{at}: not signed by any trusted key valid at its height: signed by {retired}"
+    lines = ", ".join(f"{name} (key hash {kh.hex()})" for name, kh, _ in cp.signatures) or "none"
+    return (
+        f"checkpoint{at}: not signed by any trusted key valid at its height; its signature lines: {lines}. If the"
+        " exchange rotated its key after your keys file was saved, get a fresh copy of GET /api/v1/ledger/keys/"
+        " (not from this proof) and check again"
+    )
 
 
 def _cosigned(cp: Checkpoint, trusted: Trusted | Policy) -> str:

@@ -121,6 +121,26 @@ def log_trust(*, origin: str, verifier_keys: list[str]) -> WitnessedLog:
     return row
 
 
+def log_untrust(*, origin: str, verifier_keys: list[str]) -> WitnessedLog:
+    """Stop accepting a log's retired keys: after a key rotation, a key that no longer signs the log's
+    checkpoints must not get this witness's co-signature on one, should its private half ever leak. The log
+    keeps at least one key; a key this witness does not hold is refused, naming it."""
+    with transaction.atomic():
+        row = WitnessedLog.objects.select_for_update().filter(origin=origin).first()
+        if row is None:
+            raise ValueError(f"this witness does not witness {origin!r}")
+        known = row.verifier_keys.split()
+        unknown = [k for k in verifier_keys if k not in known]
+        if unknown:
+            raise ValueError(f"not a key this witness trusts for {origin}: {', '.join(unknown)}")
+        kept = [k for k in known if k not in verifier_keys]
+        if not kept:
+            raise ValueError(f"{origin} would keep no key: trust its new key first (`ledger_witness trust`)")
+        row.verifier_keys = "\n".join(kept)
+        row.save(update_fields=["verifier_keys"])
+    return row
+
+
 # --- add-checkpoint ----------------------------------------------------------------------------------
 
 

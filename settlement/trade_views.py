@@ -42,6 +42,10 @@ VERIFY_TEXTS = {
     "leaf_bad": _("The trade's record does NOT match the ledger."),
     "sig_ok": _("Signed by the exchange's key {name}, which you pinned."),
     "sig_bad": _("No signature of a key you pinned verifies on this ledger."),
+    "sig_rotated": _(
+        "Signed by the exchange's key {name} ({id}), which you have not pinned: the exchange lists the key you "
+        "pinned as retired, replaced by this one."
+    ),
     "cos_ok": _("Co-signed by the regulator's witness {name} at {time}."),
     "cos_missing": _("Not co-signed yet by a witness you pinned."),
     "cos_bad": _("A witness's co-signature does not verify."),
@@ -52,6 +56,11 @@ VERIFY_TEXTS = {
     "keys_changed": _("The exchange now shows keys you have not pinned: only your pinned keys were used."),
     "all_ok": _("Verified: this trade is in the ledger, signed and co-signed, and has not changed."),
     "signed_only": _("Verified as far as the exchange's signature: the record is in the signed ledger."),
+    "rotated": _(
+        "Not verified with your pinned keys: the exchange changed its signing key after you pinned it. Compare "
+        "the new key with the one the exchange and the regulator publish elsewhere, then pin the keys the "
+        "exchange shows now."
+    ),
     "failed": _("Verification FAILED: do not rely on this page; tell the exchange and the regulator."),
     "no_webcrypto": _("This browser cannot check Ed25519 signatures; use the offline check below."),
     "error": _("The check could not run: {msg}"),

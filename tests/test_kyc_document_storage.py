@@ -257,3 +257,34 @@ def test_an_id_document_of_the_largest_accepted_size_is_read_in_memory_not_stage
     handler = MemoryFileUploadHandler()
     handler.handle_raw_input(None, {}, content_length=settings.KYC_DOCUMENT_MAX_BYTES + 4096, boundary=b"x")
     assert handler.activated  # the whole multipart body of the biggest accepted document stays in memory
+
+
+def test_a_rotation_run_in_another_process_is_read_here_without_a_restart(market, monkeypatch):
+    # given a broker's reviewer and a document this process has read with the key ring it holds
+    profile, front, back = two_documents(market)
+    reviewer = market.user(Role.BROKER_STAFF, broker=market.broker)
+    assert downloads(reviewer, front.pk)[1].status_code == 200
+    held = crypto.ring()
+
+    # when `kyc_rotate_key` runs in another process (its own ring: this process's is not cleared)
+    monkeypatch.setattr(crypto._ring_for, "cache_clear", lambda: None)
+    new_key = crypto.rotate()
+    folder = crypto._folder()
+    theirs = crypto.KeyRing(
+        {p.stem: p.read_bytes() for p in folder.glob("*.key") if p.stem != "index"}, new_key, held.index_key
+    )
+    with monkeypatch.context() as other_process:
+        other_process.setattr(crypto, "ring", lambda: theirs)
+        done = services.kyc_reencrypt()
+    assert done.documents == 2 and crypto.ring.__module__ == "core.crypto"
+
+    # then this process reads the re-encrypted values with the new key, and writes new ones with it
+    assert crypto.ring().primary == new_key
+    page, api = downloads(reviewer, front.pk)
+    assert (page.status_code, api.status_code) == (200, 200)
+    assert b"".join(api.streaming_content) == PNG
+    assert client_for(reviewer).get(f"/kyc/applications/{profile.pk}/").status_code == 200
+    assert services.kyc_document_open(actor=profile.user, document_id=back.pk)[1] == PNG
+    # and nothing was rewritten here, nor left under the old key
+    assert services.kyc_reencrypt() == services.Reencrypted(profiles=0, accounts=0, documents=0)
+    assert {crypto.ring().key_of(stored_bytes(d.pk)) for d in (front, back)} == {new_key}

@@ -109,3 +109,109 @@ def test_another_refusal_of_the_same_block_is_recorded(setup):  # noqa: F811 (a 
     assert {r.block_id for r in rows} == {head.height}
     # and the split views are one checkpoint
     assert witnessing.split_view_blocks() == [head.height]
+
+
+def test_a_witness_not_told_of_a_rotated_key_logs_one_error_then_cosigns_again_once_it_trusts_it(
+    setup,  # noqa: F811 (a fixture)
+    settings,
+    caplog,
+):
+    import logging
+
+    from ledger.models import Cosignature, WitnessState
+
+    # given a witness that co-signed the head, and the exchange rotated its key without telling it
+    post = InProcess()
+    seal(1)
+    witnessing.cosign_head(post=post)
+    keys.key_rotate()
+    rotation = seal(1)
+    assert witnessing.cosign_head(post=post) == 1  # the old key signs the rotation block too
+
+    # when three more blocks are sealed, each asked of the witness (on several beats)
+    caplog.set_level(logging.INFO, logger="ledger.witnessing")
+    refused = []
+    for _ in range(3):
+        refused.append(seal(1))
+        witnessing.cosign_head(post=post)
+        witnessing.cosign_head(post=post)
+
+    # then each refused block is recorded, but the one cause is logged as an ERROR once, the others at INFO
+    answer = "the checkpoint carries no signature of a key of that log"
+    rows = WitnessRefusal.objects.order_by("id")
+    assert [(r.block_id, r.status, r.split_view) for r in rows] == [(b.height, 403, False) for b in refused]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        f"witness regulator.test/witness refused block {refused[0].height} (HTTP 403): {answer}\n"
+    ]
+    assert f"refused block {refused[2].height} too (HTTP 403), as the blocks before it" in caplog.text
+    # and the operations page's card says what the witness said, not only its status
+    state = WitnessState.objects.get()
+    assert state.last_error == f"refused: HTTP 403: {answer}"
+    assert state.cosigned_size == rotation.tree_size
+    assert not Alert.objects.filter(rule__code=Rule.Code.SPLIT_VIEW).exists()
+
+    # when the witness is told to trust the new key
+    new = keys.signers_for_seal()[0][0]
+    witness.log_trust(
+        origin=settings.LEDGER_ORIGIN, verifier_keys=[checkpoint.verifier_key(new.name, bytes(new.public_key))]
+    )
+    assert witnessing.cosign_head(post=post) == 1
+
+    # then it co-signs the head, consistent with the rotation block it co-signed, and the card is clear
+    state.refresh_from_db()
+    assert (state.cosigned_size, state.last_error) == (refused[-1].tree_size, "")
+    assert Cosignature.objects.filter(block=refused[-1]).exists()
+    assert not Cosignature.objects.filter(block__in=refused[:-1]).exists()
+
+    # when the key is rotated again, the witness again not told: a new episode is one new ERROR
+    caplog.clear()
+    keys.key_rotate()
+    seal(1)
+    witnessing.cosign_head(post=post)
+    later = seal(1)
+    witnessing.cosign_head(post=post)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        f"witness regulator.test/witness refused block {later.height} (HTTP 403): {answer}\n"
+    ]
+
+
+def test_a_witness_untrusts_a_retired_key_which_then_gets_no_cosignature(setup, settings, tmp_path):  # noqa: F811
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from django.core.management import CommandError, call_command
+
+    from ledger.models import SigningKey, WitnessedLog
+    from ledger.services import signed_note
+
+    # given a witness that trusted the exchange's old key and, after a rotation, its new one
+    post = InProcess()
+    old = SigningKey.objects.get()
+    stolen = load_pem_private_key((tmp_path / "keys" / f"{old.key_id}.pem").read_bytes(), password=None)
+    keys.key_rotate()
+    seal(1)
+    new = SigningKey.objects.get(status=SigningKey.Status.ACTIVE)
+    vkey = lambda k: checkpoint.verifier_key(k.name, bytes(k.public_key))  # noqa: E731
+    witness.log_trust(origin=settings.LEDGER_ORIGIN, verifier_keys=[vkey(new)])
+    assert witnessing.cosign_head(post=post) == 1
+
+    # when the regulator untrusts the retired key
+    call_command("ledger_witness", "untrust", settings.LEDGER_ORIGIN, vkey(old))
+
+    # then a checkpoint the retired key alone signs (its file kept by someone) is refused, and the new key's is
+    # co-signed
+    head = seal(1)
+    forged = checkpoint.sign(head.checkpoint, [checkpoint.Signer(name=old.name, private_key=stolen)])
+    logged = WitnessedLog.objects.get()
+    answer = witness.add_checkpoint(witnessing.request_body(head, logged.tree_size, forged))
+    assert (answer.status, answer.body) == (403, "the checkpoint carries no signature of a key of that log\n")
+    assert witness.add_checkpoint(witnessing.request_body(head, logged.tree_size, signed_note(head))).status == 200
+    assert WitnessedLog.objects.get().verifier_keys.split() == [vkey(new)]
+
+    # and the last key, or a key it does not hold, is refused with nothing changed
+    with pytest.raises(CommandError, match="would keep no key"):
+        call_command("ledger_witness", "untrust", settings.LEDGER_ORIGIN, vkey(new))
+    with pytest.raises(CommandError, match="not a key this witness trusts"):
+        call_command("ledger_witness", "untrust", settings.LEDGER_ORIGIN, vkey(old))
+    with pytest.raises(CommandError, match="does not witness"):
+        call_command("ledger_witness", "untrust", "other.example/log", vkey(new))
+    assert WitnessedLog.objects.get().verifier_keys.split() == [vkey(new)]

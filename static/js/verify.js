@@ -67,7 +67,8 @@
       var blob = b64(parts[2]);
       return { name: parts[1], hash: blob.slice(0, 4), rest: blob.slice(4) };
     });
-    return { text: text, size: parseInt(lines[1], 10), root: b64(lines[2]), sigs: sigs };
+    var block = /^block (0|[1-9][0-9]{0,14}) /.exec(lines[3] || "");
+    return { text: text, size: parseInt(lines[1], 10), root: b64(lines[2]), height: block ? parseInt(block[1], 10) : null, sigs: sigs };
   }
 
   function parseVkey(vkey) {
@@ -106,13 +107,49 @@
     return response.json();
   }
 
+  // The exchange's keys as it lists them now (with their status and id, which pins do not keep).
+  var listed = [];
+
   async function serverKeys() {
     var keys = await getJSON(panel.dataset.keysUrl);
     var witnesses = await getJSON(panel.dataset.witnessesUrl);
+    listed = keys.filter(function (k) { return k.local; });
     return {
-      exchange: keys.filter(function (k) { return k.local; }).map(function (k) { return { name: k.name, public_key: k.public_key }; }),
+      exchange: listed.map(function (k) { return { name: k.name, public_key: k.public_key, until: k.retired_in_block }; }),
       witnesses: witnesses.witnesses.map(function (w) { return w.verifier_key; }),
     };
+  }
+
+  // A key signs up to the block that retires it, as the exchange lists it now (or as pinned): a retired key's
+  // signature on a later checkpoint is no signature (its private half may have been kept), as the offline
+  // verifier and ledger_verify hold. The list can only shorten what a pin allows, never lengthen it.
+  function validAt(k, height) {
+    var limits = [k.until];
+    listed.forEach(function (l) { if (l.name === k.name && l.public_key === k.public_key) limits.push(l.retired_in_block); });
+    return limits.every(function (u) { return u === null || u === undefined || (height !== null && height <= u); });
+  }
+
+  async function signedBy(k, note) {
+    if (!validAt(k, note.height)) return false;
+    var pub = b64(k.public_key), kh = await keyHash(k.name, 1, pub);
+    for (var j = 0; j < note.sigs.length; j++) {
+      var s = note.sigs[j];
+      if (s.name === k.name && equal(s.hash, kh) && await ed25519Verify(pub, s.rest, enc.encode(note.text))) return true;
+    }
+    return false;
+  }
+
+  // After a key rotation a pinned key no longer signs: the key that does is one the exchange lists beside the
+  // pinned key, now retired. Not verified (the pins do not vouch for it), but not a forgery to report either.
+  async function rotatedSigner(pins, note) {
+    var pinned = pins.exchange.map(function (k) { return k.name + " " + k.public_key; });
+    var retiredPin = listed.some(function (k) { return k.status === "retired" && pinned.indexOf(k.name + " " + k.public_key) >= 0; });
+    if (!retiredPin) return null;
+    for (var i = 0; i < listed.length; i++) {
+      var k = listed[i];
+      if (k.status !== "retired" && pinned.indexOf(k.name + " " + k.public_key) < 0 && await signedBy(k, note)) return k;
+    }
+    return null;
   }
 
   function samePins(a, b) {
@@ -174,15 +211,14 @@
     items.push({ ok: leafOk, check: "inclusion", text: leafOk ? T.leaf_ok : T.leaf_bad });
 
     // 3. the exchange's signature, by a pinned key
-    var signer = null;
+    var signer = null, rotated = null;
     for (var i = 0; i < pins.exchange.length && !signer; i++) {
-      var k = pins.exchange[i], pub = b64(k.public_key), kh = await keyHash(k.name, 1, pub);
-      for (var j = 0; j < note.sigs.length; j++) {
-        var s = note.sigs[j];
-        if (s.name === k.name && equal(s.hash, kh) && await ed25519Verify(pub, s.rest, enc.encode(note.text))) { signer = k.name; break; }
-      }
+      if (await signedBy(pins.exchange[i], note)) signer = pins.exchange[i].name;
     }
-    items.push({ ok: !!signer, text: signer ? fill(T.sig_ok, { name: signer }) : T.sig_bad });
+    if (!signer) rotated = await rotatedSigner(pins, note);
+    if (signer) items.push({ ok: true, check: "signature", text: fill(T.sig_ok, { name: signer }) });
+    else if (rotated) items.push({ ok: null, check: "signature", text: fill(T.sig_rotated, { name: rotated.name, id: rotated.key_id }) });
+    else items.push({ ok: false, check: "signature", text: T.sig_bad });
 
     // 4. the witnesses' co-signatures, by pinned witness keys
     var cosigners = 0, forged = false;
@@ -202,7 +238,8 @@
     if (pins.witnesses.length && !cosigners && !forged) items.push({ ok: null, text: T.cos_missing });
 
     var good = differs === null && leafOk && !!signer && !forged;
-    if (!good) show(items, { ok: false, text: T.failed });
+    if (!good && rotated && differs === null && leafOk && !forged) show(items, { ok: null, text: T.rotated });
+    else if (!good) show(items, { ok: false, text: T.failed });
     else if (cosigners) show(items, { ok: true, text: T.all_ok });
     else show(items, { ok: null, text: T.signed_only });
   }

@@ -201,3 +201,118 @@ def test_the_verified_record_names_the_price_and_quantity_as_the_page_shows_them
     expect(record).to_have_class("ok")
     expect(record).to_contain_text("1,200 股")
     expect(record).to_contain_text("价格 10.10。")
+
+
+def test_a_trade_sealed_after_a_key_rotation_is_not_verified_with_the_old_pin_and_says_why(
+    page: Page, live_server, settings, tmp_path
+):
+    from decimal import Decimal
+
+    from exchange.services import OrderRequest, order_place
+    from ledger.keys import key_rotate
+    from ledger.models import SigningKey
+
+    # given an investor who pinned the exchange's key on an earlier trade
+    market = build_market()
+    investor, first = _trade(market)
+    block_seal()
+    witness_for_exchange(settings, tmp_path)
+    witnessing.cosign_head(post=InProcess())
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{first.pk}/")
+    page.locator("#verify-run").click()
+    expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "true")
+    pinned = page.evaluate("localStorage.getItem('otc-ledger-pins-v1')")
+
+    # and the exchange rotated its key, then sealed a new trade of theirs
+    new = key_rotate()
+    block_seal()
+    order, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "page-2"),
+    )
+    second = order.buy_trades.get()
+    block_seal()
+
+    # when the investor checks the new trade
+    page.goto(f"{live_server.url}/trades/{second.pk}/")
+    page.locator("#verify-run").click()
+
+    # then it is neither verified nor a reported forgery: the signature names the new key, the verdict says the
+    # key changed and what to do, and re-pinning is offered; the pins are unchanged
+    verdict = page.locator("#verify-verdict")
+    expect(verdict).to_have_attribute("data-ok", "null")
+    expect(verdict).to_contain_text("changed its signing key")
+    signature = page.locator("#verify-result li[data-check='signature']")
+    expect(signature).to_have_class("info")
+    expect(signature).to_contain_text(new.key_id)
+    expect(page.locator("#verify-result li[data-check='inclusion']")).to_have_class("ok")
+    expect(page.locator("#verify-repin")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('otc-ledger-pins-v1')") == pinned
+    assert SigningKey.objects.get(key_id=new.key_id).status == SigningKey.Status.ACTIVE
+
+    # and the first trade still verifies with the old pin (its checkpoint is the old key's)
+    page.goto(f"{live_server.url}/trades/{first.pk}/")
+    page.locator("#verify-run").click()
+    expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "true")
+
+    # when the investor re-pins on the new trade's page, its signature verifies
+    page.goto(f"{live_server.url}/trades/{second.pk}/")
+    page.locator("#verify-run").click()
+    expect(page.locator("#verify-verdict")).to_have_attribute("data-ok", "null")
+    page.locator("#verify-repin").click()
+    expect(page.locator("#verify-result li[data-check='signature']")).to_have_class("ok")
+
+
+def test_a_retired_keys_signature_on_a_later_checkpoint_does_not_verify(page: Page, live_server, settings, tmp_path):
+    from decimal import Decimal
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from exchange.services import OrderRequest, order_place
+    from ledger import checkpoint
+    from ledger.keys import key_rotate
+    from ledger.models import SigningKey
+
+    # given a key rotation whose old private key someone kept, and an investor who pinned the keys after it
+    market = build_market()
+    investor, _ = _trade(market)
+    block_seal()
+    old = SigningKey.objects.get()
+    stolen = load_pem_private_key((tmp_path / "keys" / f"{old.key_id}.pem").read_bytes(), password=None)
+    key_rotate()
+    rotation = block_seal().block
+    order, _ = order_place(
+        placed_by=investor.owner,
+        account=investor,
+        request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "page-2"),
+    )
+    trade = order.buy_trades.get()
+    later = block_seal().block
+    assert later.height > rotation.height
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{trade.pk}/")
+    page.locator("#verify-run").click()
+    verdict = page.locator("#verify-verdict")
+    expect(verdict).to_have_attribute("data-ok", "null")  # signed by the pinned new key; no witness here
+    expect(page.locator("#verify-result li[data-check='signature']")).to_have_class("ok")
+    pins = page.evaluate("localStorage.getItem('otc-ledger-pins-v1')")
+    assert old.key_id and base64.b64encode(bytes(old.public_key)).decode() in pins  # the retired key is pinned too
+
+    # when the server sends the trade's checkpoint signed by the retired key alone
+    forged = checkpoint.sign(later.checkpoint, [checkpoint.Signer(name=old.name, private_key=stolen)])
+
+    def retired_only(route):
+        body = route.fetch().json()
+        body["checkpoint"] = forged
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/trades/*/proof/**", retired_only)
+    page.locator("#verify-run").click()
+
+    # then the signature does not count: the check fails, the record's inclusion still verifying
+    expect(verdict).to_have_attribute("data-ok", "false")
+    expect(page.locator("#verify-result li[data-check='signature']")).to_have_class("bad")
+    expect(page.locator("#verify-result li[data-check='inclusion']")).to_have_class("ok")
+    assert page.evaluate("localStorage.getItem('otc-ledger-pins-v1')") == pins

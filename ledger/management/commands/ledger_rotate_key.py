@@ -16,13 +16,27 @@ the seed of LEDGER_SIGNING_KEY the ledger does not know yet. Add it (from
 ``manage.py ledger_keygen``) after the current seed on every worker host,
 restart the workers, then rotate; any host can then seal. Afterwards the old
 seed may be removed.
+
+Run again after it was cut short (the rotation written, its block not sealed yet), it makes no second rotation:
+it seals the one that waits and says so.
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.keys import KeyError_, key_rotate
+from ledger.keys import KeyError_, RotationPending, key_rotate, pending_rotation
+from ledger.models import SigningKey
 from ledger.services import block_seal
+
+
+def _sealed(result) -> str:
+    """Where the rotation was sealed: by this seal, by another one already, or by the next."""
+    if result is not None:
+        return f"in block {result.block.height}"
+    if pending_rotation() is None:
+        last = SigningKey.objects.filter(local=True, retired_in_block__isnull=False).order_by("-retired_in_block")
+        return f"in block {last.values_list('retired_in_block', flat=True).first()}"
+    return "by the next seal (another seal is running)"
 
 
 class Command(BaseCommand):
@@ -44,10 +58,17 @@ class Command(BaseCommand):
         name = settings.LEDGER_ORIGIN if options["name_origin"] else options["name"]
         try:
             new = key_rotate(name=name, from_env=options["from_env"])
+        except RotationPending as exc:
+            # A run cut short after writing the rotation (or another shell's): seal that one, make no second.
+            where = _sealed(block_seal())
+            self.stdout.write(
+                self.style.WARNING(
+                    f"a rotation to key {exc.key.key_id} named {exc.key.name} was already written: no new key was "
+                    f"made; rotation sealed {where}"
+                )
+            )
+            return
         except KeyError_ as exc:
             raise CommandError(str(exc)) from exc
-        result = block_seal()
-        height = result.block.height if result else "the next block"
-        self.stdout.write(
-            self.style.SUCCESS(f"new key {new.key_id} named {new.name}; rotation sealed in block {height}")
-        )
+        where = _sealed(block_seal())
+        self.stdout.write(self.style.SUCCESS(f"new key {new.key_id} named {new.name}; rotation sealed {where}"))

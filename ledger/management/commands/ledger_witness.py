@@ -2,6 +2,7 @@
 
     manage.py ledger_witness init                       create the witness key; print its verifier key
     manage.py ledger_witness trust ORIGIN VKEY [VKEY…]  witness the log with that origin line and keys
+    manage.py ledger_witness untrust ORIGIN VKEY [VKEY…]  stop accepting those (retired) keys of the log
     manage.py ledger_witness show                       verifier key, logs, split-view evidence
     manage.py ledger_witness serve --bind HOST:PORT     serve add-checkpoint (gunicorn, NODE_ROLE=witness)
 
@@ -31,6 +32,9 @@ class Command(BaseCommand):
         trust = sub.add_parser("trust", help="witness a log: its origin line and its verifier keys")
         trust.add_argument("origin")
         trust.add_argument("keys", nargs="+")
+        untrust = sub.add_parser("untrust", help="stop accepting a log's retired keys (after a key rotation)")
+        untrust.add_argument("origin")
+        untrust.add_argument("keys", nargs="+")
         sub.add_parser("show", help="the verifier key, the logs and any split-view evidence")
         serve = sub.add_parser("serve", help="serve add-checkpoint with gunicorn")
         serve.add_argument("--bind", default=os.environ.get("WITNESS_BIND", "127.0.0.1:8001"))
@@ -47,6 +51,12 @@ class Command(BaseCommand):
             except (ValueError, checkpoint.CheckpointError) as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(f"witnessing {row.origin} (co-signed up to size {row.tree_size})")
+        elif action == "untrust":
+            try:
+                row = witness.log_untrust(origin=opts["origin"], verifier_keys=opts["keys"])
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(f"witnessing {row.origin} with {len(row.verifier_keys.split())} key(s)")
         elif action == "show":
             try:
                 self.stdout.write(f"verifier key: {witness.verifier_key()}")
@@ -54,6 +64,8 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             for row in WitnessedLog.objects.order_by("origin"):
                 self.stdout.write(f"log {row.origin}: co-signed up to size {row.tree_size}")
+                for vkey in row.verifier_keys.split():
+                    self.stdout.write(f"  trusts {vkey}")
             for e in SplitViewEvidence.objects.order_by("recorded_at"):
                 self.stdout.write(f"SPLIT VIEW {e.origin} {e.kind} at {e.recorded_at.isoformat()} (evidence {e.id})")
         elif action == "serve":

@@ -401,16 +401,22 @@ def log_in(client, user: User) -> None:
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's test database, and at its end the sessions a test left connected to it (a thread's
     connection never closed): named in a warning, so that the test can be found and mended, then ended, so that
-    the database can be dropped (else "database … is being accessed by other users", and it is left behind)."""
+    the database can be dropped (else "database … is being accessed by other users", and it is left behind).
+    New connections are refused first: the live server, stopped after this when a browser test started it
+    before the database, may still answer a page's last poll."""
     yield
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        left = cursor.fetchall()
-        if left:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [[row[0] for row in left]])
+    name = connection.settings_dict["NAME"]
+    with django_db_blocker.unblock():
+        connection.close()
+        with connection._nodb_cursor() as cursor:  # from the server's maintenance database, as Django drops it
+            cursor.execute(f"ALTER DATABASE {connection.ops.quote_name(name)} ALLOW_CONNECTIONS false")
+            cursor.execute(
+                "SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity WHERE datname = %s",
+                [name],
+            )
+            left = cursor.fetchall()
+            if left:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [[r[0] for r in left]])
     if left:
         import warnings
 

@@ -243,7 +243,7 @@ def test_a_trade_sealed_after_a_key_rotation_is_not_verified_with_the_old_pin_an
     # key changed and what to do, and re-pinning is offered; the pins are unchanged
     verdict = page.locator("#verify-verdict")
     expect(verdict).to_have_attribute("data-ok", "null")
-    expect(verdict).to_contain_text("changed its signing key")
+    expect(verdict).to_contain_text("交易所更换了签名密钥")
     signature = page.locator("#verify-result li[data-check='signature']")
     expect(signature).to_have_class("info")
     expect(signature).to_contain_text(new.key_id)

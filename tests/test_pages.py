@@ -900,3 +900,28 @@ def test_only_market_makers_see_the_quote_page(market, role):
     # with the site's navigation, so the user can go on (found by a walk-through: only the brand was there)
     assert 'class="mainnav"' in text(page) and 'id="error-notice"' in text(page)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "language, said",
+    [("zh-hans", "市场规则： open（开放：允许所有交易方式）"), ("en", "Venue rules: open (every trading mode)")],
+)
+def test_footer_names_the_venue_rules_on_the_registration_and_quote_pages(market, language, said):
+    # given: a market maker signed in, and a newcomer on the registration page
+    maker = market.market_maker()
+    newcomer = Client()
+    newcomer.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    # when
+    pages = {
+        "/kyc/register/": newcomer.get("/kyc/register/"),
+        "/quotes/": client_for(maker.owner, language).get("/quotes/"),
+        "/": client_for(maker.owner, language).get("/"),  # a page that always said it, for comparison
+    }
+
+    # then: each footer says the rules in force, as every other page does (these two said "Venue rules:" alone)
+    for path, response in pages.items():
+        assert response.status_code == 200, path
+        footer = re.search(r'<span class="venue-profile" data-profile="([^"]*)">([^<]*)</span>', text(response))
+        assert footer is not None, path
+        assert footer.groups() == ("open", said), path

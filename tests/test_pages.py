@@ -925,3 +925,32 @@ def test_footer_names_the_venue_rules_on_the_registration_and_quote_pages(market
         footer = re.search(r'<span class="venue-profile" data-profile="([^"]*)">([^<]*)</span>', text(response))
         assert footer is not None, path
         assert footer.groups() == ("open", said), path
+
+
+def test_a_browsers_get_of_a_form_only_address_goes_to_the_page_above_it(market):
+    # given an investor with cash, signed in, and staff of the broker
+    investor = market.investor(cash="1000")
+    browser = {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    before = snapshot()
+
+    # when a browser asks with a GET for addresses that only take a form's post
+    own = client_for(investor.owner)
+    answers = {
+        "/kyc/me/documents/": own.get("/kyc/me/documents/", **browser),
+        "/orders/1/cancel/": own.get("/orders/1/cancel/", **browser),
+        "/logout/": own.get("/logout/", **browser),
+        "/api/v1/orders/batch/": own.get("/api/v1/orders/batch/", **browser),  # the API: its own 405
+        "/kyc/me/apply/ (a script)": own.get("/kyc/me/apply/", HTTP_ACCEPT="application/json"),
+    }
+
+    # then a page's address leads to the nearest page above it; the API and a script still get the 405
+    assert {path: (r.status_code, r.get("Location")) for path, r in answers.items()} == {
+        "/kyc/me/documents/": (302, "/kyc/me/"),
+        "/orders/1/cancel/": (302, "/orders/"),
+        "/logout/": (302, "/"),
+        "/api/v1/orders/batch/": (405, None),
+        "/kyc/me/apply/ (a script)": (405, None),
+    }
+    # and nothing changed: the investor is still signed in, no order cancelled, no document stored
+    assert own.get("/orders/").status_code == 200
+    assert snapshot() == before

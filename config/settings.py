@@ -129,6 +129,7 @@ MIDDLEWARE = [
     "core.middleware.staff_session_idle_timeout",
     "core.middleware.staff_second_factor",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.form_address_opens_its_page",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into core.twofactor.lockout_response
     "core.middleware.audit_refusals",  # a staff member's refused write on the audit trail

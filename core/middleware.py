@@ -20,6 +20,12 @@ private answers out of caches, and ending idle staff sessions.
 * ``CommonMiddleware``: Django's, except that a request it sends to its address with a slash keeps its method
   and body: 308, not 301. A client following a 301 turns a POST into a GET (RFC 9110 §15.4.2), so an order
   sent to ``/api/v1/orders`` came back as the list of orders, with a 200 and no order placed.
+* ``form_address_opens_its_page``: a browser's GET of an address that only takes a form's post (a deposit, a KYC
+  step, a cancel) goes to the nearest page above it (``/counter/C1/deposit/`` to ``/counter/C1/``), where Django
+  answered an empty 405 the browser showed as a blank page with no way back. A user gets there without meaning
+  to: a form refused with errors is drawn at its post's address, and the language switch (or a reload in the
+  address bar) then asks for that address; a session that ended while a form was open sends the post to the
+  login page with the form's address as the page to come back to.
 * ``staff_second_factor``: a staff member whose session has not passed the second factor
   (``core.twofactor``) reaches only the login, the code and enrolment pages, the logout, the language
   switch and static files; any other page redirects to the code page (which sends a member without a
@@ -36,10 +42,16 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseBadRequest, HttpResponsePermanentRedirect, JsonResponse, UnreadablePostError
+from django.http import (
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+    UnreadablePostError,
+)
 from django.middleware import common
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import escape_leading_slashes, urlencode
@@ -221,6 +233,37 @@ def staff_session_idle_timeout(get_response):
             if not public and (last is None or (POLL_HEADER not in request.headers and request.path != EVENTS_PATH)):
                 request.session[LAST_ACTIVITY] = now
         return get_response(request)
+
+    return middleware
+
+
+def _page_above(path: str) -> str:
+    """The nearest address above ``path`` that names a page (``/`` at the last)."""
+    parts = [p for p in path.split("/") if p]
+    while parts:
+        parts.pop()
+        above = "/" + "".join(f"{p}/" for p in parts)
+        try:
+            resolve(above)
+        except Resolver404:
+            continue
+        return above
+    return "/"
+
+
+def form_address_opens_its_page(get_response):
+    def middleware(request):
+        response = get_response(request)
+        if (
+            isinstance(response, HttpResponseNotAllowed)
+            and request.method in ("GET", "HEAD")
+            and not request.path.startswith("/api/")
+            and "text/html" in request.headers.get("Accept", "")
+        ):
+            # A page above that takes no GET either comes back here and goes up again: each step is shorter, and
+            # "/" takes a GET.
+            return redirect(_page_above(request.path), permanent=False)
+        return response
 
     return middleware
 

@@ -147,7 +147,11 @@ def negotiated_page(request, *, account: Account, template: str, extra: dict | N
 
 
 # The service's refusals that concern one field of the form: said on that field.
-REFUSAL_FIELDS = {neg.UnknownCounterparty.code: "counterparty", neg.WrongCode.code: "code"}
+REFUSAL_FIELDS = {
+    neg.UnknownCounterparty.code: "counterparty",
+    err.SelfTrade.code: "counterparty",  # the proposer's own account named as the counterparty
+    neg.WrongCode.code: "code",
+}
 
 
 def _proposal_id(request) -> int:

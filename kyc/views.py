@@ -248,9 +248,10 @@ def register(request):
 
 def _register_context(form) -> dict:
     """The registration page says up front when the venue's rules admit qualified investors only (found by a
-    walk-through: a newcomer under cn-regional-2017 learnt it only after registering)."""
-    venue = venue_profile.current()
-    return {"form": form, "qualification_required": venue.individuals_qualified_only, "venue_profile": venue.name}
+    walk-through: a newcomer under cn-regional-2017 learnt it only after registering). The profile itself comes from
+    the context processor, as on every page: a ``venue_profile`` here, its name alone, left the footer's "Venue
+    rules:" with nothing after it (found by a walk)."""
+    return {"form": form, "qualification_required": venue_profile.current().individuals_qualified_only}
 
 
 # --------------------------------------------------------------------------

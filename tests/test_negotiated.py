@@ -753,6 +753,33 @@ def test_an_unknown_counterparty_is_said_on_its_field_and_what_was_typed_stays(p
     assert snapshot() == before and not NegotiatedTrade.objects.exists()
 
 
+def test_a_proposal_to_ones_own_account_is_said_on_the_counterparty_field(parties, client):
+    # (found by a walk: "You cannot propose a trade to your own account." stood above the form, tied to no field)
+    from tests.conftest import log_in
+
+    market, buyer, _seller = parties
+    log_in(client, buyer.owner)
+    client.cookies["django_language"] = "en"
+    form = {
+        "action": "propose",
+        "counterparty": buyer.code,
+        "security": market.security.code,
+        "side": "buy",
+        "quantity": "500",
+        "price": "10.00",
+        "client_request_id": "self-1",
+    }
+    before = snapshot()
+
+    resp = client.post("/negotiated/", form)
+
+    errors = resp.context["propose_form"].errors
+    assert resp.status_code == 200 and errors == {"counterparty": ["You cannot propose a trade to your own account."]}
+    box = re.search(r'<input[^>]*name="counterparty"[^>]*>', resp.content.decode()).group()
+    assert 'aria-invalid="true"' in box and f'value="{buyer.code}"' in box
+    assert snapshot() == before and not NegotiatedTrade.objects.exists()
+
+
 def test_the_counter_proposes_for_a_client_marked_as_counter_entered(parties, client):
     from tests.conftest import log_in
 

@@ -900,3 +900,57 @@ def test_only_market_makers_see_the_quote_page(market, role):
     # with the site's navigation, so the user can go on (found by a walk-through: only the brand was there)
     assert 'class="mainnav"' in text(page) and 'id="error-notice"' in text(page)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "language, said",
+    [("zh-hans", "市场规则： open（开放：允许所有交易方式）"), ("en", "Venue rules: open (every trading mode)")],
+)
+def test_footer_names_the_venue_rules_on_the_registration_and_quote_pages(market, language, said):
+    # given: a market maker signed in, and a newcomer on the registration page
+    maker = market.market_maker()
+    newcomer = Client()
+    newcomer.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    # when
+    pages = {
+        "/kyc/register/": newcomer.get("/kyc/register/"),
+        "/quotes/": client_for(maker.owner, language).get("/quotes/"),
+        "/": client_for(maker.owner, language).get("/"),  # a page that always said it, for comparison
+    }
+
+    # then: each footer says the rules in force, as every other page does (these two said "Venue rules:" alone)
+    for path, response in pages.items():
+        assert response.status_code == 200, path
+        footer = re.search(r'<span class="venue-profile" data-profile="([^"]*)">([^<]*)</span>', text(response))
+        assert footer is not None, path
+        assert footer.groups() == ("open", said), path
+
+
+def test_a_browsers_get_of_a_form_only_address_goes_to_the_page_above_it(market):
+    # given an investor with cash, signed in, and staff of the broker
+    investor = market.investor(cash="1000")
+    browser = {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    before = snapshot()
+
+    # when a browser asks with a GET for addresses that only take a form's post
+    own = client_for(investor.owner)
+    answers = {
+        "/kyc/me/documents/": own.get("/kyc/me/documents/", **browser),
+        "/orders/1/cancel/": own.get("/orders/1/cancel/", **browser),
+        "/logout/": own.get("/logout/", **browser),
+        "/api/v1/orders/batch/": own.get("/api/v1/orders/batch/", **browser),  # the API: its own 405
+        "/kyc/me/apply/ (a script)": own.get("/kyc/me/apply/", HTTP_ACCEPT="application/json"),
+    }
+
+    # then a page's address leads to the nearest page above it; the API and a script still get the 405
+    assert {path: (r.status_code, r.get("Location")) for path, r in answers.items()} == {
+        "/kyc/me/documents/": (302, "/kyc/me/"),
+        "/orders/1/cancel/": (302, "/orders/"),
+        "/logout/": (302, "/"),
+        "/api/v1/orders/batch/": (405, None),
+        "/kyc/me/apply/ (a script)": (405, None),
+    }
+    # and nothing changed: the investor is still signed in, no order cancelled, no document stored
+    assert own.get("/orders/").status_code == 200
+    assert snapshot() == before

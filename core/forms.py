@@ -148,7 +148,8 @@ class PlainDecimalField(GroupedBounds, forms.DecimalField):
         return super().to_python(value)
 
 
-# Django's own Chinese for these reads wrong (an English full stop; "empty string" for a NUL character), in forms
+# Django's own Chinese for these reads wrong (an English full stop; "empty string" for a NUL character; "该变量",
+# "this variable", for a field's length), in forms
 # and in the API alike: the project's catalog, which outranks Django's, says them again. Never read: listed here
 # so that makemessages keeps them in the catalog.
 DJANGO_MESSAGES_RETRANSLATED = (
@@ -162,5 +163,15 @@ DJANGO_MESSAGES_RETRANSLATED = (
         "Ensure that there are no more than %(max)s decimal place.",
         "Ensure that there are no more than %(max)s decimal places.",
         "max",
+    ),
+    ngettext_lazy(
+        "Ensure this value has at most %(limit_value)d character (it has %(show_value)d).",
+        "Ensure this value has at most %(limit_value)d characters (it has %(show_value)d).",
+        "limit_value",
+    ),
+    ngettext_lazy(
+        "Ensure this value has at least %(limit_value)d character (it has %(show_value)d).",
+        "Ensure this value has at least %(limit_value)d characters (it has %(show_value)d).",
+        "limit_value",
     ),
 )

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.models import MONEY, PRICE, Account, User
@@ -327,7 +327,8 @@ class RfqRequest(ExpiresWhileWaiting, models.Model):
     the answers reserve the market makers' side, the acceptance the investor's."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        # An open request waits for answers: not an order's "Open", which Chinese reads as "not yet filled".
+        OPEN = "open", pgettext_lazy("a request for quote", "Open")
         ACCEPTED = "accepted", _("Accepted")
         CANCELLED = "cancelled", _("Cancelled")
         EXPIRED = "expired", _("Expired")

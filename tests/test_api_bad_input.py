@@ -416,6 +416,28 @@ def test_djangos_messages_read_right_in_chinese(trading):
     assert page.status_code == 400 and page.context["deposit_form"].errors["amount"] == ["小数位数不能超过 2 位。"]
 
 
+def test_a_fields_length_and_a_requests_status_read_right_in_chinese():
+    # (found by a walk: a page's too-long field said "确保该变量包含不超过 100 字符 (目前字符数 300)", Django's "this
+    # variable" and an English bracket; an open request for quote read "未成交", an order's "not yet filled")
+    from django import forms
+    from django.core.exceptions import ValidationError
+    from django.utils import translation
+
+    from exchange.models import Order, RfqRequest
+
+    with translation.override("zh-hans"):
+        for field, typed, said in [
+            (forms.CharField(max_length=3), "abcd", "最多 3 个字符（现有 4 个）。"),
+            (forms.CharField(min_length=5), "abc", "至少 5 个字符（现有 3 个）。"),
+        ]:
+            with pytest.raises(ValidationError) as refused:
+                field.clean(typed)
+            assert refused.value.messages == [said]
+        assert (str(RfqRequest.Status.OPEN.label), str(Order.Status.OPEN.label)) == ("询价中", "未成交")
+    with translation.override("en"):
+        assert str(RfqRequest.Status.OPEN.label) == str(Order.Status.OPEN.label) == "Open"
+
+
 @pytest.mark.parametrize(
     "path", ["/api/v1/orders/", "/api/v1/trades/", "/api/v1/rfqs/", "/api/v1/negotiated-trades/", "/api/v1/freezes/"]
 )

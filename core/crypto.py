@@ -165,14 +165,18 @@ def _ring_for(dir_key: str, stamp: tuple[int, int] | None = None) -> KeyRing:
         pairs = [item.split(":", 1) for item in env.split(",") if item]
         keys = {kid: base64.b64decode(b64) for kid, b64 in pairs}
         return KeyRing(keys, pairs[0][0], index_key)
-    keys = {p.stem: p.read_bytes() for p in folder.glob("*.key") if p.stem != "index"}
     primary_path = folder / "primary"
+    # ``primary`` before the keys: ``rotate`` writes the new key before naming it primary, so a primary read first
+    # is in the keys listed after it, even while a rotation runs in another process (read after them, it could
+    # name a key written since the listing: "the primary key is not in the ring", a 500).
+    primary = primary_path.read_text().strip() if primary_path.exists() else None
+    keys = {p.stem: p.read_bytes() for p in folder.glob("*.key") if p.stem != "index"}
     if not keys:
         kid = _new_kid()
         _write_whole(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
         _write_whole(primary_path, kid.encode())
-        keys = {kid: (folder / f"{kid}.key").read_bytes()}
-    return KeyRing(keys, primary_path.read_text().strip(), index_key)
+        keys, primary = {kid: (folder / f"{kid}.key").read_bytes()}, None
+    return KeyRing(keys, primary or primary_path.read_text().strip(), index_key)
 
 
 def _folder_stamp(folder: Path) -> tuple[int, int] | None:

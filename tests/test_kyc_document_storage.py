@@ -4,7 +4,9 @@ document, checked against their SHA-256 on every read; on no web host's disk."""
 from __future__ import annotations
 
 import logging
+import os
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -288,3 +290,35 @@ def test_a_rotation_run_in_another_process_is_read_here_without_a_restart(market
     # and nothing was rewritten here, nor left under the old key
     assert services.kyc_reencrypt() == services.Reencrypted(profiles=0, accounts=0, documents=0)
     assert {crypto.ring().key_of(stored_bytes(d.pk)) for d in (front, back)} == {new_key}
+
+
+def test_a_ring_read_while_another_process_rotates_holds_its_primary_key(monkeypatch):
+    # given a key folder with its first key, and this process about to read it again
+    first = crypto.ring().primary
+    folder = crypto._folder()
+    for path in (folder / "primary", folder):  # written a while ago, as a folder in use is
+        os.utime(path, ns=(1_700_000_000 * 10**9,) * 2)
+    crypto._ring_for.cache_clear()
+    real_glob = Path.glob
+    rotated: list[str] = []
+
+    def listing_then_rotation(folder, pattern):
+        listed = list(real_glob(folder, pattern))
+        if pattern == "*.key" and not rotated:
+            # another process's `kyc_rotate_key` lands just after this one listed the keys
+            with monkeypatch.context() as other_process:
+                other_process.setattr(crypto._ring_for, "cache_clear", lambda: None)
+                rotated.append(crypto.rotate())
+        return iter(listed)
+
+    monkeypatch.setattr(Path, "glob", listing_then_rotation)
+
+    # when this process reads its ring in the middle of that rotation
+    held = crypto.ring()
+
+    # then it holds a whole ring: the primary it read is one of its keys (the old one), no error
+    assert rotated and held.primary == first and set(held.keys) == {first}
+    assert held.decrypt(held.encrypt("陈静")) == "陈静"
+    # and the next read, the folder changed, takes the new key
+    monkeypatch.setattr(Path, "glob", real_glob)
+    assert crypto.ring().primary == rotated[0] and set(crypto.ring().keys) == {first, rotated[0]}

@@ -35,6 +35,7 @@ import hmac
 import os
 import re
 import secrets
+import time
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -169,14 +170,20 @@ def _ring_for(dir_key: str, stamp: tuple[int, int] | None = None) -> KeyRing:
     # ``primary`` before the keys: ``rotate`` writes the new key before naming it primary, so a primary read first
     # is in the keys listed after it, even while a rotation runs in another process (read after them, it could
     # name a key written since the listing: "the primary key is not in the ring", a 500).
-    primary = primary_path.read_text().strip() if primary_path.exists() else None
-    keys = {p.stem: p.read_bytes() for p in folder.glob("*.key") if p.stem != "index"}
+    for _ in range(5):
+        primary = primary_path.read_text().strip() if primary_path.exists() else ""
+        keys = {p.stem: p.read_bytes() for p in folder.glob("*.key") if p.stem != "index"}
+        if primary in keys or not keys:
+            break
+        time.sleep(0.01)  # another process's first key, written and not named primary yet
     if not keys:
         kid = _new_kid()
         _write_whole(folder / f"{kid}.key", AESGCM.generate_key(bit_length=256))
         _write_whole(primary_path, kid.encode())
-        keys, primary = {kid: (folder / f"{kid}.key").read_bytes()}, None
-    return KeyRing(keys, primary or primary_path.read_text().strip(), index_key)
+        # The key just written, not ``primary`` read back: a process starting at the same moment may have named its
+        # own first key there since; the folder's change makes both read the folder again on their next use.
+        keys, primary = {kid: (folder / f"{kid}.key").read_bytes()}, kid
+    return KeyRing(keys, primary, index_key)
 
 
 def _folder_stamp(folder: Path) -> tuple[int, int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -322,3 +323,50 @@ def test_a_ring_read_while_another_process_rotates_holds_its_primary_key(monkeyp
     # and the next read, the folder changed, takes the new key
     monkeypatch.setattr(Path, "glob", real_glob)
     assert crypto.ring().primary == rotated[0] and set(crypto.ring().keys) == {first, rotated[0]}
+
+
+def test_two_processes_making_the_first_key_at_once_each_hold_a_whole_ring(monkeypatch):
+    # given an empty key folder, and another process that names its own first key just after this one named its
+    real_write = crypto._write_whole
+    theirs: list[str] = []
+
+    def then_the_other_process(path, data):
+        real_write(path, data)
+        if path.name == "primary" and not theirs:
+            theirs.append("0therk3y")
+            real_write(path.with_name("0therk3y.key"), bytes(32))
+            real_write(path, b"0therk3y")
+
+    monkeypatch.setattr(crypto, "_write_whole", then_the_other_process)
+
+    # when this process makes its first key
+    ring = crypto.ring()
+
+    # then it holds the key it made, primary, and encrypts with it
+    assert theirs and set(ring.keys) == {ring.primary} != {"0therk3y"}
+    assert ring.decrypt(ring.encrypt("陈静")) == "陈静"
+    # and its next use reads the folder again: both keys, the other's named primary in the folder
+    again = crypto.ring()
+    assert set(again.keys) == {ring.primary, "0therk3y"} and again.primary == "0therk3y"
+    assert again.decrypt(ring.encrypt("陈静")) == "陈静"
+
+
+def test_a_first_key_not_named_primary_yet_is_waited_for_not_a_500(monkeypatch):
+    # given another process's first key written, and its `primary` not yet (it lands while this one waits)
+    folder = crypto._folder()
+    (folder / "0therk3y.key").write_bytes(bytes(32))
+    waits: list[float] = []
+
+    def the_other_process_names_it(seconds):
+        waits.append(seconds)
+        (folder / "primary").write_text("0therk3y")
+
+    monkeypatch.setattr(time, "sleep", the_other_process_names_it)
+
+    # when this process reads the ring
+    ring = crypto.ring()
+
+    # then it waited once and holds the other's key, primary; it made no key of its own
+    assert len(waits) == 1
+    assert (set(ring.keys), ring.primary) == ({"0therk3y"}, "0therk3y")
+    assert sorted(p.name for p in folder.glob("*.key")) == ["0therk3y.key", "index.key"]

@@ -35,6 +35,7 @@ import hmac
 import os
 import re
 import secrets
+import stat
 import time
 import unicodedata
 from functools import lru_cache
@@ -142,9 +143,21 @@ def _write_secret(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
+class KeyFolderUnsafe(RuntimeError):
+    """The key folder is writable by other users: its keys are not to be trusted."""
+
+
 def _folder() -> Path:
     folder = Path(settings.KYC_KEY_DIR)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Whoever can write the folder can name a key of their own primary (every value written after it then opens
+    # for them), and the ring reads the folder again whenever it changes: refused, as ssh refuses a loose ~/.ssh.
+    mode = folder.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise KeyFolderUnsafe(
+            f"the personal data key folder {folder} is writable by other users (mode {stat.S_IMODE(mode):o}): "
+            "chmod 700 it, and check that no key in it was planted"
+        )
     return folder
 
 

@@ -370,3 +370,27 @@ def test_a_first_key_not_named_primary_yet_is_waited_for_not_a_500(monkeypatch):
     assert len(waits) == 1
     assert (set(ring.keys), ring.primary) == ({"0therk3y"}, "0therk3y")
     assert sorted(p.name for p in folder.glob("*.key")) == ["0therk3y.key", "index.key"]
+
+
+def test_a_key_folder_other_users_can_write_is_refused_and_nothing_is_read_or_written_there():
+    # given a key folder with its key, then made writable by every user (and a key planted there as primary)
+    first = crypto.ring().primary
+    folder = crypto._folder()
+    folder.chmod(0o777)
+    (folder / "p1anted0.key").write_bytes(bytes(32))
+    (folder / "primary").write_text("p1anted0")
+    crypto._ring_for.cache_clear()
+    files = sorted(p.name for p in folder.iterdir())
+
+    # when the ring is read, or a rotation asked for
+    with pytest.raises(crypto.KeyFolderUnsafe, match="chmod 700") as reading:
+        crypto.ring()
+    with pytest.raises(crypto.KeyFolderUnsafe):
+        crypto.rotate()
+
+    # then both are refused, naming the folder and its mode, and no file was made or changed there
+    assert f"{folder} is writable by other users (mode 777)" in str(reading.value)
+    assert sorted(p.name for p in folder.iterdir()) == files
+    # and once the folder is the owner's alone again, the ring is read (what was planted is the operator's to see)
+    folder.chmod(0o700)
+    assert set(crypto.ring().keys) == {first, "p1anted0"}

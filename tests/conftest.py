@@ -398,12 +398,14 @@ def log_in(client, user: User) -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_db_setup, django_db_blocker, django_db_keepdb):
     """pytest-django's test database, and at its end the sessions a test left connected to it (a thread's
     connection never closed): named in a warning, so that the test can be found and mended, then ended, so that
     the database can be dropped (else "database … is being accessed by other users", and it is left behind).
     New connections are refused first: the live server, stopped after this when a browser test started it
-    before the database, may still answer a page's last poll."""
+    before the database, may still answer a page's last poll. A database kept for the next run (``--reuse-db``)
+    takes connections again at the end, else that run could not open it ("not currently accepting
+    connections")."""
     yield
     name = connection.settings_dict["NAME"]
     with django_db_blocker.unblock():
@@ -417,6 +419,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
             left = cursor.fetchall()
             if left:
                 cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [[r[0] for r in left]])
+            if django_db_keepdb:
+                cursor.execute(f"ALTER DATABASE {connection.ops.quote_name(name)} ALLOW_CONNECTIONS true")
     if left:
         import warnings
 

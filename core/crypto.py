@@ -166,9 +166,10 @@ def _ring_for(dir_key: str, stamp: tuple[int, int] | None = None) -> KeyRing:
     """The ring of the key folder ``dir_key`` (or of ``KYC_DATA_KEYS``); ``stamp`` (the folder's and its primary
     file's modification times) only makes a changed folder read again."""
     env = os.environ.get("KYC_DATA_KEYS")
-    folder = _folder()
-    index_path = folder / "index.key"
     env_index = os.environ.get("KYC_INDEX_KEY")
+    # the folder (made, and its mode checked) only where a key is read from it
+    folder = Path(dir_key) if env and env_index else _folder()
+    index_path = folder / "index.key"
     if env_index:
         index_key = base64.b64decode(env_index)
     else:

@@ -394,3 +394,19 @@ def test_a_key_folder_other_users_can_write_is_refused_and_nothing_is_read_or_wr
     # and once the folder is the owner's alone again, the ring is read (what was planted is the operator's to see)
     folder.chmod(0o700)
     assert set(crypto.ring().keys) == {first, "p1anted0"}
+
+
+def test_keys_all_from_the_environment_read_no_folder_however_loose(monkeypatch, settings):
+    # given every key in the environment, and a key folder (unused) that other users can write
+    settings.KYC_KEY_DIR.mkdir(mode=0o700)
+    settings.KYC_KEY_DIR.chmod(0o777)
+    monkeypatch.setenv("KYC_DATA_KEYS", "envkey01:" + "A" * 43 + "=")
+    monkeypatch.setenv("KYC_INDEX_KEY", "B" * 43 + "=")
+
+    # when the ring is read
+    ring = crypto.ring()
+
+    # then it is the environment's, and the folder was neither refused nor written
+    assert (ring.primary, list(ring.keys)) == ("envkey01", ["envkey01"])
+    assert ring.decrypt(ring.encrypt("陈静")) == "陈静"
+    assert list(settings.KYC_KEY_DIR.iterdir()) == []

@@ -168,3 +168,30 @@ def test_rotating_from_the_environment_to_a_retired_key_is_refused_naming_it(db,
     assert (Entry.objects.count(), Block.objects.count()) == (entries, blocks)
     assert SigningKey.objects.filter(status=SigningKey.Status.ACTIVE).count() == 1
     assert not SigningKey.objects.filter(status=SigningKey.Status.RETIRING).exists()
+
+
+def test_the_rotate_command_names_the_rotations_block_when_another_seal_took_it(db, capsys, monkeypatch):
+    from ledger.management.commands import ledger_rotate_key
+
+    # given a sealed ledger, and a seal on another host that takes the rotation as soon as it is written
+    deposit()
+    block_seal()
+    old = SigningKey.objects.get()
+    blocks: list[int] = []
+
+    def another_seal_first_then_this_one():
+        blocks.append(block_seal().block.height)  # the other host's seal: the rotation's block
+        deposit()  # an entry written meanwhile
+        return block_seal()  # this command's own seal: a block of that entry alone
+
+    monkeypatch.setattr(ledger_rotate_key, "block_seal", another_seal_first_then_this_one)
+
+    # when the operator rotates
+    call_command("ledger_rotate_key")
+
+    # then the command names the block that sealed the rotation, not the one its own seal made after it
+    out = capsys.readouterr().out
+    old.refresh_from_db()
+    assert old.retired_in_block == blocks[0] == rotation_heights()[0]
+    assert f"rotation sealed in block {blocks[0]}" in out
+    assert Block.objects.count() == blocks[0] + 2  # the genesis block is 0: the command's seal made one more

@@ -29,10 +29,10 @@ from ledger.models import SigningKey
 from ledger.services import block_seal
 
 
-def _sealed(result) -> str:
-    """Where the rotation was sealed: by this seal, by another one already, or by the next."""
-    if result is not None:
-        return f"in block {result.block.height}"
+def _sealed() -> str:
+    """Where the rotation was sealed: by this seal, by another one already, or by the next. Read from the key it
+    retired, not from this seal's block: a seal run in between may have taken the rotation, and this one then
+    sealed only the entries written after it. (One rotation waits at a time: the last retirement is this one's.)"""
     if pending_rotation() is None:
         last = SigningKey.objects.filter(local=True, retired_in_block__isnull=False).order_by("-retired_in_block")
         return f"in block {last.values_list('retired_in_block', flat=True).first()}"
@@ -60,7 +60,8 @@ class Command(BaseCommand):
             new = key_rotate(name=name, from_env=options["from_env"])
         except RotationPending as exc:
             # A run cut short after writing the rotation (or another shell's): seal that one, make no second.
-            where = _sealed(block_seal())
+            block_seal()
+            where = _sealed()
             self.stdout.write(
                 self.style.WARNING(
                     f"a rotation to key {exc.key.key_id} named {exc.key.name} was already written: no new key was "
@@ -70,5 +71,6 @@ class Command(BaseCommand):
             return
         except KeyError_ as exc:
             raise CommandError(str(exc)) from exc
-        where = _sealed(block_seal())
+        block_seal()
+        where = _sealed()
         self.stdout.write(self.style.SUCCESS(f"new key {new.key_id} named {new.name}; rotation sealed {where}"))

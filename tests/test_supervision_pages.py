@@ -3,6 +3,8 @@ broker and the holder see it (the holder without the legal reference); correctio
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -476,7 +478,8 @@ def test_a_freeze_not_in_force_shows_nothing_frozen_now(market, language):
     def frozen_now() -> dict[int, str]:
         page = console.get("/supervision/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
         rows = page.split('<tr data-freeze="')[1:]
-        return {int(r.split('"')[0]): r.split('data-field="frozen-now">')[1].split("</td>")[0] for r in rows}
+        cells = {int(r.split('"')[0]): r.split('data-field="frozen-now">')[1].split("</td>")[0] for r in rows}
+        return {pk: re.sub(r"<[^>]+>", "", cell) for pk, cell in cells.items()}  # the text, as read
 
     # given three proposals: cash, shares and the whole account
     cash = sv.freeze_propose(actor=reg1, account=investor.code, amount="100.00", reason="Court order", **LEGAL)

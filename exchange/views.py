@@ -781,7 +781,6 @@ def _quotes_page(request, account, rows, form, *, status: int = 200, answer: Rfq
     # "Pull all quotes" unless the venue forbids quotes and none stands (found by a walk: under the regional rules it
     # stood alone on the page, where no quote can exist).
     context["quoting"] = any(row["active"] for row in rows)
-    context["venue_profile"] = profile.current().name
     context["restricted"] = account.trading_restricted  # a trading restriction: no quotes either, assets its own
     # Cash or shares a legal order holds cannot back a quote: said here as on the balances page (found by a
     # review: a market maker with part of its desk frozen read its refusals for want of cash with no reason).

@@ -710,6 +710,10 @@ def test_under_cn_regional_the_market_makers_quote_page_offers_no_quote(market, 
     assert "#quote-form" not in table and ">Quote<" not in table
     assert table.count('data-field="not-quotable"') == 1 and "No market making under the venue" in table
     assert 'id="quote-form-venue"' in page and "allow no market making: no quote can be published" in page
+    assert "The venue's rules (cn-regional-2017) allow no market making" in page
+    # and its footer names the profile, as every page's does (found by a probe: the page's own "venue_profile", a
+    # name, hid the footer's, which read "Venue rules:" and nothing)
+    assert '<span class="venue-profile" data-profile="cn-regional-2017">Venue rules: cn-regional-2017' in page
     assert 'name="bid_price"' not in page and "Publish quote" not in page
     # and no "Pull all quotes" where no quote can exist (found by a walk: it stood alone on the page)
     assert 'id="pull-all"' not in page and "Pull all quotes" not in page

@@ -466,6 +466,31 @@ def check_venue_interval(account: Account, security: Security, *, side: str, now
             raise HoldingPeriod(said % {"code": security.code, "days": days, "when": when})
 
 
+def check_not_one_person(buyer: Account, seller: Account, security: Security) -> None:
+    """Under a venue whose interval runs both ways (cn-regional-2017), the two sides of a trade are not one real
+    person (``self_trade``): its accounts would buy and sell the security at the same moment, with no interval
+    between (found by a probe: two accounts of one identity, both qualified, traded by negotiated transfer, the
+    interval counting each side's earlier trades only). Accounts of one owner, or whose owners' KYC identities
+    match, are one person."""
+    days = profile.holding_days(security)
+    if not days or not profile.current().holding_days or not profile.holding_both_ways():
+        return
+    owners = {buyer.owner_id, seller.owner_id}
+    if None in owners:
+        return
+    if len(owners) > 1:
+        identities = dict(KycProfile.objects.filter(user_id__in=owners).values_list("user_id", "identity"))
+        if len(identities) != 2 or len(set(identities.values())) != 1 or not next(iter(identities.values())):
+            return  # an owner without a KYC profile (a market maker) is a person of its own
+    raise err.SelfTrade(
+        gettext(
+            "Both accounts belong to one person: under the venue's rules (%(profile)s) one person may not buy and"
+            " sell %(code)s within %(days)s trading days, so they cannot trade it with each other."
+        )
+        % {"profile": profile.current().name, "code": security.code, "days": days}
+    )
+
+
 def _when(moment: dt.datetime) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d")
 

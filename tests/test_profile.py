@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from core import errors as err
 from core.models import AuditEvent, Role
 from exchange import pretrade
 from exchange.models import NegotiatedTrade, Order, Quote, Trade
@@ -894,3 +895,47 @@ def test_under_cn_regional_a_market_maker_may_not_buy_back_by_negotiated_transfe
         )
     # then it is refused and nothing changed
     assert snapshot() == before and NegotiatedTrade.objects.count() == 1
+
+
+def test_under_cn_regional_two_accounts_of_one_person_cannot_trade_with_each_other(market, settings):
+    # (found by a probe: two accounts of one identity, both qualified, traded by negotiated transfer: the person
+    # bought and sold at the same moment, the interval counting each side's earlier trades only)
+    # given two qualified investors of one identity, one holding 1,000 shares bought long ago, the other cash
+    seller = market.investor(cash="1000", shares=1000, qualified=True)
+    twin = market.investor(cash="50000", qualified=True)
+    KycProfile.objects.filter(user=twin.owner).update(identity=KycProfile.objects.get(user=seller.owner).identity)
+    request = neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), twin.code, "w1")
+
+    # when, under the open profile, one proposes a sale to the other: taken (surveillance watches such trades)
+    settings.VENUE_PROFILE = "open"
+    standing, code, _ = neg.negotiated_propose(actor=seller.owner, account=seller, request=request)
+    assert standing.status == NegotiatedTrade.Status.PROPOSED
+
+    # when the venue runs under cn-regional-2017 and the twin confirms it: refused, naming the rule, nothing changed
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    before = snapshot()
+    with translation.override("en"), pytest.raises(err.SelfTrade) as refused:
+        neg.negotiated_confirm(actor=twin.owner, proposal_id=standing.pk, code=code)
+    assert "Both accounts belong to one person" in str(refused.value.message)
+    assert "within 5 trading days" in str(refused.value.message)
+    assert snapshot() == before and not Trade.objects.exists()
+    standing.refresh_from_db()
+    assert standing.status == NegotiatedTrade.Status.PROPOSED
+
+    # and a new proposal between them is refused as a 409 on the API, in the reader's language
+    response = api_for(seller.owner).post(
+        "/api/v1/negotiated-trades/",
+        {"security": market.security.code, "side": "sell", "quantity": 100, "price": "10.00", "counterparty": twin.code,
+         "client_request_id": "w2"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    assert response.status_code == 409 and response.json()["code"] == "self_trade"
+    assert "Both accounts belong to one person" in response.json()["message"]
+    assert snapshot() == before and NegotiatedTrade.objects.count() == 1
+
+    # while two different people of the same standing trade as before
+    other = market.investor(cash="50000", qualified=True)
+    request = neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "w3")
+    proposal, code, _ = neg.negotiated_propose(actor=seller.owner, account=seller, request=request)
+    assert neg.negotiated_confirm(actor=other.owner, proposal_id=proposal.pk, code=code).status == "confirmed"

@@ -336,6 +336,7 @@ def check_investor(
     if account.kind != Account.Kind.INVESTOR:
         if side == "buy":
             check_holder_room(account, security, seller=seller, quantity=quantity)
+        check_venue_interval(account, security, side=side, now=now)
         return
     buying = side == "buy"
     client = _client_code(account, actor)
@@ -435,6 +436,59 @@ def check_investor(
                 )
             )
             raise HoldingPeriod(said % {"recent": recent, "days": days, "when": _when(free_from), "account": client})
+
+
+def check_venue_interval(account: Account, security: Security, *, side: str, now: dt.datetime) -> None:
+    """The venue's interval between buying and selling one security (cn-regional-2017: 5 trading days, in either
+    order) for an account ``check_investor`` does not assess, a market maker's desk account: the profile's rule binds
+    every party to a trade, not investors only (found by a probe: under cn-regional-2017 a market maker bought from
+    one investor by request for quote and sold to another minutes later). A security's own holding period, under a
+    profile without one, stays an investor rule. Read under the security lock, as the investor's."""
+    if not profile.current().holding_days:
+        return
+    days = profile.holding_days(security)
+    buying = side == "buy"
+    if not buying or profile.holding_both_ways():
+        recent = _recent([account.pk], security, "seller" if buying else "buyer", days, now)
+        if recent:
+            said = (
+                gettext(
+                    "You sold %(code)s within the last %(days)s trading days; you cannot buy it back before"
+                    " %(when)s (Asia/Shanghai)."
+                )
+                if buying
+                else gettext(
+                    "You bought %(code)s within the last %(days)s trading days; you cannot sell it before %(when)s"
+                    " (Asia/Shanghai)."
+                )
+            )
+            when = _when(trading_days_ahead(recent[-1][1], days))
+            raise HoldingPeriod(said % {"code": security.code, "days": days, "when": when})
+
+
+def check_not_one_person(buyer: Account, seller: Account, security: Security) -> None:
+    """Under a venue whose interval runs both ways (cn-regional-2017), the two sides of a trade are not one real
+    person (``self_trade``): its accounts would buy and sell the security at the same moment, with no interval
+    between (found by a probe: two accounts of one identity, both qualified, traded by negotiated transfer, the
+    interval counting each side's earlier trades only). Accounts of one owner, or whose owners' KYC identities
+    match, are one person."""
+    days = profile.holding_days(security)
+    if not days or not profile.current().holding_days or not profile.holding_both_ways():
+        return
+    owners = {buyer.owner_id, seller.owner_id}
+    if None in owners:
+        return
+    if len(owners) > 1:
+        identities = dict(KycProfile.objects.filter(user_id__in=owners).values_list("user_id", "identity"))
+        if len(identities) != 2 or len(set(identities.values())) != 1 or not next(iter(identities.values())):
+            return  # an owner without a KYC profile (a market maker) is a person of its own
+    raise err.SelfTrade(
+        gettext(
+            "Both accounts belong to one person: under the venue's rules (%(profile)s) one person may not buy and"
+            " sell %(code)s within %(days)s trading days, so they cannot trade it with each other."
+        )
+        % {"profile": profile.current().name, "code": security.code, "days": days}
+    )
 
 
 def _when(moment: dt.datetime) -> str:

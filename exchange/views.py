@@ -88,6 +88,11 @@ def _error(request, status: int, code: str, message: str, *, back: str = ""):
             pass
     # Without the request's context processors, which read the database (the market's state): the page is drawn
     # also when the error came from there (found by a probe: a request that found no free connection drew none).
+    try:
+        # The venue's rules, shown on every page (DESIGN §2): read from the settings, not the database.
+        context["venue_profile"] = profile.current()
+    except Exception:  # a misconfigured profile must not stop the error page itself
+        pass
     return HttpResponse(render_to_string("error.html", context), status=status)
 
 

@@ -510,3 +510,17 @@ def test_a_head_answer_has_the_get_headers_and_no_body(db):
     assert head.content == b"" and head["Content-Length"] == "14" and head["Content-Type"] == "application/json"
     assert get.content == b'{"open": true}'
     assert b"".join(streamed.streaming_content) == b""
+
+
+@pytest.mark.parametrize("venue", ["open", "cn-regional-2017"])
+def test_the_plain_error_page_names_the_venues_rules_too(db, settings, venue):
+    # (found by a probe: the venue's rules are shown on every page, but the plain error page, drawn without the
+    # database, showed none)
+    # given a venue under a rule profile
+    settings.VENUE_PROFILE = venue
+    # when a page is asked for with a Host header the exchange does not serve
+    response = Client().get("/", HTTP_HOST="evil.example", HTTP_ACCEPT_LANGUAGE="en")
+    # then the 400 page says so and names the profile in its footer, as every other page does
+    page = response.content.decode()
+    assert response.status_code == 400 and "Bad request." in page
+    assert f'data-profile="{venue}"' in page and "Venue rules:" in page

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from core import errors as err
 from core.models import AuditEvent, Role
 from exchange import pretrade
 from exchange.models import NegotiatedTrade, Order, Quote, Trade
@@ -710,6 +711,10 @@ def test_under_cn_regional_the_market_makers_quote_page_offers_no_quote(market, 
     assert "#quote-form" not in table and ">Quote<" not in table
     assert table.count('data-field="not-quotable"') == 1 and "No market making under the venue" in table
     assert 'id="quote-form-venue"' in page and "allow no market making: no quote can be published" in page
+    assert "The venue's rules (cn-regional-2017) allow no market making" in page
+    # and its footer names the profile, as every page's does (found by a probe: the page's own "venue_profile", a
+    # name, hid the footer's, which read "Venue rules:" and nothing)
+    assert '<span class="venue-profile" data-profile="cn-regional-2017">Venue rules: cn-regional-2017' in page
     assert 'name="bid_price"' not in page and "Publish quote" not in page
     # and no "Pull all quotes" where no quote can exist (found by a walk: it stood alone on the page)
     assert 'id="pull-all"' not in page and "Pull all quotes" not in page
@@ -787,3 +792,150 @@ def test_an_issue_to_those_who_hold_stays_possible_when_the_cap_is_below_the_hol
         securities_issue(actor=depository, security_code=market.security.code, allocations=[(newcomer, 50)])
     assert f"would have {count + 1} holders; its cap is {count - 1}" in str(refused.value.message)
     assert snapshot() == before
+
+
+def test_under_cn_regional_a_market_maker_may_not_sell_by_rfq_what_it_bought_within_five_trading_days(market, settings):
+    # (found by a probe: the interval bound investors only; a market maker bought 100 from one investor by request
+    # for quote and sold them to another minutes later, the round trip the venue's rules forbid)
+    from exchange.models import RfqAnswer, RfqRequest
+    from exchange.services import rfq as rfq_svc
+    from exchange.services.rfq import RfqAnswerNotFirm, RfqRequestInput
+
+    def ask(investor, side, key):
+        request = RfqRequestInput(market.security.code, side, 100, key)
+        return rfq_svc.rfq_request(requested_by=investor.owner, account=investor, request=request)[0]
+
+    def answer(mm, rfq):
+        return rfq_svc.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=D("10.00"), valid_seconds=60)
+
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    mm = market.market_maker()
+    seller = market.investor(cash="1000", shares=1000, qualified=True)
+    buyer = market.investor(cash="50000", qualified=True)
+    other_buyer = market.investor(cash="50000", qualified=True)
+    # given a buy request answered by the market maker before it traded, then its purchase of 100 from an investor
+    early = ask(buyer, "buy", "early")
+    early_answer = answer(mm, early)
+    sale = ask(seller, "sell", "s")
+    rfq_svc.rfq_accept(actor=seller.owner, rfq_id=sale.pk, answer_id=answer(mm, sale).pk)
+    assert Trade.objects.get(buyer=mm, seller=seller).quantity == 100
+
+    # when the market maker answers a new buy request (it would sell): a 409 naming the interval, on the API too
+    late = ask(other_buyer, "buy", "late")
+    before = snapshot()
+    with translation.override("en"), pytest.raises(pretrade.HoldingPeriod) as refused:
+        answer(mm, late)
+    assert "You bought" in str(refused.value.message) and "within the last 5 trading days" in str(refused.value.message)
+    response = api_for(mm.owner).post(
+        f"/api/v1/rfqs/{late.pk}/answers/",
+        {"price": "10.00", "valid_seconds": 60},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 409 and response.json()["code"] == "holding_period"
+    assert "within the last 5 trading days; you cannot sell it before" in response.json()["message"]
+    # then nothing changed: no answer, nothing reserved, no trade
+    assert snapshot() == before and not RfqAnswer.objects.filter(request=late).exists()
+
+    # when the investor accepts the answer given before the purchase: it is no longer firm, and nothing changes
+    with pytest.raises(RfqAnswerNotFirm):
+        rfq_svc.rfq_accept(actor=buyer.owner, rfq_id=early.pk, answer_id=early_answer.pk)
+    assert snapshot() == before
+    early.refresh_from_db(), early_answer.refresh_from_db()
+    assert early.status == RfqRequest.Status.OPEN and early_answer.status == RfqAnswer.Status.FIRM
+    assert Trade.objects.filter(seller=mm).count() == 0
+
+
+def test_under_the_open_profile_a_market_maker_may_still_buy_and_sell_by_rfq_the_same_day(market, settings):
+    # given the open profile and a market maker that bought 100 by request for quote
+    from exchange.services import rfq as rfq_svc
+    from exchange.services.rfq import RfqRequestInput
+
+    settings.VENUE_PROFILE = "open"
+    mm = market.market_maker()
+    seller = market.investor(cash="1000", shares=1000)
+    buyer = market.investor(cash="50000")
+    sale, _ = rfq_svc.rfq_request(
+        requested_by=seller.owner, account=seller, request=RfqRequestInput(market.security.code, "sell", 100, "s")
+    )
+    answered = rfq_svc.rfq_answer(user=mm.owner, rfq_id=sale.pk, price=D("10.00"), valid_seconds=60)
+    rfq_svc.rfq_accept(actor=seller.owner, rfq_id=sale.pk, answer_id=answered.pk)
+    # when it answers a buy request and the answer is accepted
+    purchase, _ = rfq_svc.rfq_request(
+        requested_by=buyer.owner, account=buyer, request=RfqRequestInput(market.security.code, "buy", 100, "b")
+    )
+    answered = rfq_svc.rfq_answer(user=mm.owner, rfq_id=purchase.pk, price=D("10.00"), valid_seconds=60)
+    trade = rfq_svc.rfq_accept(actor=buyer.owner, rfq_id=purchase.pk, answer_id=answered.pk).trade
+    # then it sells the same day: the open profile has no interval
+    assert (trade.seller_id, trade.buyer_id, trade.quantity) == (mm.pk, buyer.pk, 100)
+
+
+def test_under_cn_regional_a_market_maker_may_not_buy_back_by_negotiated_transfer_within_five_trading_days(
+    market, settings
+):
+    # given, under cn-regional-2017, a market maker that sold 100 by negotiated transfer to an investor
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    mm = market.market_maker()
+    buyer = market.investor(cash="50000", qualified=True)
+    holder = market.investor(cash="1000", shares=1000, qualified=True)
+    first, code, _ = neg.negotiated_propose(
+        actor=mm.owner,
+        account=mm,
+        request=neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), buyer.code, "n1"),
+    )
+    neg.negotiated_confirm(actor=buyer.owner, proposal_id=first.pk, code=code)
+    assert Trade.objects.get(seller=mm, buyer=buyer).quantity == 100
+    before = snapshot()
+    # when it proposes to buy 100 back from another investor the same day
+    with pytest.raises(pretrade.HoldingPeriod):
+        neg.negotiated_propose(
+            actor=mm.owner,
+            account=mm,
+            request=neg.NegotiatedRequest(market.security.code, "buy", 100, D("10.00"), holder.code, "n2"),
+        )
+    # then it is refused and nothing changed
+    assert snapshot() == before and NegotiatedTrade.objects.count() == 1
+
+
+def test_under_cn_regional_two_accounts_of_one_person_cannot_trade_with_each_other(market, settings):
+    # (found by a probe: two accounts of one identity, both qualified, traded by negotiated transfer: the person
+    # bought and sold at the same moment, the interval counting each side's earlier trades only)
+    # given two qualified investors of one identity, one holding 1,000 shares bought long ago, the other cash
+    seller = market.investor(cash="1000", shares=1000, qualified=True)
+    twin = market.investor(cash="50000", qualified=True)
+    KycProfile.objects.filter(user=twin.owner).update(identity=KycProfile.objects.get(user=seller.owner).identity)
+    request = neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), twin.code, "w1")
+
+    # when, under the open profile, one proposes a sale to the other: taken (surveillance watches such trades)
+    settings.VENUE_PROFILE = "open"
+    standing, code, _ = neg.negotiated_propose(actor=seller.owner, account=seller, request=request)
+    assert standing.status == NegotiatedTrade.Status.PROPOSED
+
+    # when the venue runs under cn-regional-2017 and the twin confirms it: refused, naming the rule, nothing changed
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    before = snapshot()
+    with translation.override("en"), pytest.raises(err.SelfTrade) as refused:
+        neg.negotiated_confirm(actor=twin.owner, proposal_id=standing.pk, code=code)
+    assert "Both accounts belong to one person" in str(refused.value.message)
+    assert "within 5 trading days" in str(refused.value.message)
+    assert snapshot() == before and not Trade.objects.exists()
+    standing.refresh_from_db()
+    assert standing.status == NegotiatedTrade.Status.PROPOSED
+
+    # and a new proposal between them is refused as a 409 on the API, in the reader's language
+    response = api_for(seller.owner).post(
+        "/api/v1/negotiated-trades/",
+        {"security": market.security.code, "side": "sell", "quantity": 100, "price": "10.00", "counterparty": twin.code,
+         "client_request_id": "w2"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    assert response.status_code == 409 and response.json()["code"] == "self_trade"
+    assert "Both accounts belong to one person" in response.json()["message"]
+    assert snapshot() == before and NegotiatedTrade.objects.count() == 1
+
+    # while two different people of the same standing trade as before
+    other = market.investor(cash="50000", qualified=True)
+    request = neg.NegotiatedRequest(market.security.code, "sell", 100, D("10.00"), other.code, "w3")
+    proposal, code, _ = neg.negotiated_propose(actor=seller.owner, account=seller, request=request)
+    assert neg.negotiated_confirm(actor=other.owner, proposal_id=proposal.pk, code=code).status == "confirmed"

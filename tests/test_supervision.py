@@ -1777,3 +1777,37 @@ def test_a_proposal_made_to_a_frozen_account_is_withdrawn_by_the_beat_releasing_
     assert record.detail == {"reason": "the counterparty's account is frozen by a legal order"}
     # and the proposal to an account that is not frozen is as it was
     assert NegotiatedTrade.objects.filter(pk=to_someone_else.pk).values().get() == untouched
+
+
+def test_a_forced_transfer_of_a_whole_holding_to_a_new_holder_at_the_cap_goes_through(sup, settings):
+    # (found by a probe: at the cap, a court's transfer of a debtor's whole holding to a creditor was refused,
+    # though the register keeps the same number of holders; a sale out to a newcomer at the cap goes through)
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    market, reg1, reg2, _mm, investor = sup
+    market.security.max_holders = 2  # the investor and the market maker hold it: the cap is reached
+    market.security.save(update_fields=["max_holders"])
+    whole = frozen_shares(reg1, reg2, investor, market.security, 1000)
+    creditor, bystander = market.investor(), market.investor()
+    assert holder_count(market.security.pk) == 2
+
+    # when a regulator proposes to move part of the holding to a new holder: refused, nothing proposed
+    before = (snapshot(), _freezes_and_transfers())
+    with translation.override("en"), pytest.raises(sv.ReceiverNotEligible, match=bystander.code):
+        sv.forced_transfer_propose(
+            actor=reg1, freeze_id=whole.pk, receiver=bystander.code, security=market.security.code, quantity=300,
+            reason="Judgment enforced", **LEGAL,
+        )  # fmt: skip
+    assert (snapshot(), _freezes_and_transfers()) == before
+
+    # when the whole holding is moved to a creditor, proposed by one regulator and approved by another
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=whole.pk, receiver=creditor.code, security=market.security.code, quantity=1000,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    assert sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk).status == "executed"
+
+    # then the creditor holds it, the debtor holds none, and the security still has 2 holders, at its cap
+    assert position_of(creditor, market.security).total == 1000
+    assert position_of(investor, market.security).total == 0
+    assert holder_count(market.security.pk) == 2
+    assert position_of(bystander, market.security) is None or position_of(bystander, market.security).total == 0

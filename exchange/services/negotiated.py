@@ -178,6 +178,7 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
     security = lock_security(req.security)
     pretrade.check_tradable(security, now=now, mode=profile.NEGOTIATED)
     pretrade.check_price(security, req.price)
+    pretrade.check_not_one_person(account, counterparty, security)
     if req.side == NegotiatedTrade.Side.BUY:
         pretrade.check_quantity(security, req.quantity)  # a sale's, once its holding is known
     book = Book(now=now, security=security)
@@ -574,6 +575,7 @@ def _trade(p: NegotiatedTrade, security: Security, *, actor: User, now: dt.datet
         pretrade.check_account_not_frozen(p.proposer)
     pretrade.check_tradable(security, now=now, mode=profile.NEGOTIATED)
     pretrade.check_price(security, p.price)
+    pretrade.check_not_one_person(p.proposer, p.counterparty, security)
 
     book = Book(now=now, security=security)
     book.cash = cash_lock([buyer.pk])

@@ -217,6 +217,9 @@ def _rfq_answer(*, user: User, account: Account, rfq_id: int, price: Decimal, va
     security = lock_security(rfq.security.code)
     pretrade.check_tradable(security, now=now, mode=profile.RFQ)
     pretrade.check_price(security, price)
+    # The market maker sells when the investor buys, and buys when it sells: the venue's interval binds it too.
+    side = Order.Side.SELL if rfq.side == Order.Side.BUY else Order.Side.BUY
+    pretrade.check_venue_interval(account, security, side=side, now=now)
     book = Book(now=now, security=security)
     previous = list(RfqAnswer.objects.filter(request=rfq, account=account, status=RfqAnswer.Status.FIRM))
     if rfq.side == Order.Side.BUY:  # the market maker sells
@@ -321,6 +324,13 @@ def _rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             # The market maker's legal order is not the investor's to read (its reason least of all).
             raise RfqAnswerNotFirm()
         investor, maker = rfq.account, answer.account
+        try:
+            # The market maker's own trades since it answered (another request it answered, accepted first) may put
+            # it inside the venue's interval: its answer is then no longer one it may honour, said as for a freeze.
+            side = Order.Side.SELL if rfq.side == Order.Side.BUY else Order.Side.BUY
+            pretrade.check_venue_interval(maker, security, side=side, now=now)
+        except pretrade.HoldingPeriod as exc:
+            raise RfqAnswerNotFirm() from exc
         others = list(
             RfqAnswer.objects.filter(request=rfq, status=RfqAnswer.Status.FIRM).exclude(pk=answer.pk).order_by("id")
         )

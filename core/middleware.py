@@ -224,9 +224,9 @@ def staff_session_idle_timeout(get_response):
                 logout(request)  # flushes the session; request.user is anonymous from here on
                 if request.path.startswith("/api/"):
                     return get_response(request)  # the API answers an anonymous caller itself (401/403)
-                if request.method in ("GET", "HEAD"):
-                    return redirect_to_login(request.get_full_path())
-                return redirect(settings.LOGIN_URL)  # a post is not repeated after the login
+                # Back to the page after the login, with a GET: a post is not repeated; its address, when it takes
+                # only posts, opens the page above it (form_address_opens_its_page), where the form was.
+                return redirect_to_login(request.get_full_path())
             # A public answer (the ledger's checkpoint and hash tiles, the web font) is not activity either: writing
             # the session would put the staff member's session cookie on an answer shared caches may keep.
             public = request.path.startswith(PUBLIC_ANSWER_PATHS) and not request.path.startswith(PRIVATE_TILES)

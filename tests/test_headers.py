@@ -21,7 +21,7 @@ from core.models import Role
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
 from ledger.services import block_seal
-from tests.conftest import api_for, log_in
+from tests.conftest import api_for, log_in, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = {
@@ -262,6 +262,28 @@ def test_a_staff_session_ends_after_the_idle_period(market, role):
     assert client.get("/").status_code == 302
 
 
+def test_a_post_after_the_idle_period_is_not_made_and_the_login_leads_back_to_its_page(market):
+    # (found by a walk: a clerk whose session ended with a deposit form open landed on the market watch after the
+    # new login, not on the client's page the form was on)
+    staff = market.staff
+    investor = market.investor(cash="100")
+    client = client_for(staff)
+    assert client.get(f"/counter/{investor.code}/").status_code == 200
+    set_last_activity(client, settings.STAFF_SESSION_IDLE_SECONDS + 5)
+    before = snapshot()
+
+    # when the form is posted after the idle period
+    response = client.post(f"/counter/{investor.code}/deposit/", {"deposit-amount": "50.00"})
+
+    # then nothing is deposited, and the login leads back to the post's address, which a browser's GET turns into
+    # the client's page
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next=/counter/{investor.code}/deposit/"
+    assert "_auth_user_id" not in client.session and snapshot() == before
+    again = client_for(staff).get(f"/counter/{investor.code}/deposit/", HTTP_ACCEPT="text/html")
+    assert (again.status_code, again["Location"]) == (302, f"/counter/{investor.code}/")
+
+
 def test_a_staff_session_within_the_idle_period_goes_on_and_is_renewed(market):
     # given a staff member last active a minute before the end of the idle period
     client = client_for(market.staff)
@@ -329,8 +351,8 @@ def test_an_idle_staff_post_is_not_carried_out(market):
     # when they post a hold from the monitor left open
     response = client.post(f"/settlement/trades/{trade.pk}/hold/", {"reason": "check"})
 
-    # then they are sent to the login page and the trade is not held
-    assert (response.status_code, response["Location"]) == (302, "/login/")
+    # then they are sent to the login page (which leads back to the address, with a GET) and the trade is not held
+    assert (response.status_code, response["Location"]) == (302, f"/login/?next=/settlement/trades/{trade.pk}/hold/")
     trade.refresh_from_db()
     assert trade.status == Trade.Status.MATCHED
     assert not trade.settlement_actions.exists()

@@ -386,37 +386,13 @@ def check_investor(
             # nominee account of the same identity sold and bought back at once).
             sold = _recent(identity_accounts, security, "seller", days, now)
             if sold:
-                said = (
-                    gettext(
-                        "You sold %(code)s within the last %(days)s trading days; you cannot buy it back before"
-                        " %(when)s (Asia/Shanghai)."
-                    )
-                    if client is None
-                    else gettext(
-                        "The client (%(account)s) sold %(code)s within the last %(days)s trading days; the client"
-                        " cannot buy it back before %(when)s (Asia/Shanghai)."
-                    )
-                )
-                when = _when(trading_days_ahead(sold[-1][1], days))
-                raise HoldingPeriod(said % {"code": security.code, "days": days, "when": when, "account": client})
+                raise _interval_refused(security, days, sold[-1][1], buying=True, client=client)
     elif days and available_shares is not None:
         bought = _recent(identity_accounts, security, "buyer", days, now)
         if bought and profile.holding_both_ways():
             # Between buying and selling in either order (found by a probe: under cn-regional-2017 a buy was sold
             # at once out of shares held before it).
-            said = (
-                gettext(
-                    "You bought %(code)s within the last %(days)s trading days; you cannot sell it before %(when)s"
-                    " (Asia/Shanghai)."
-                )
-                if client is None
-                else gettext(
-                    "The client (%(account)s) bought %(code)s within the last %(days)s trading days; the client"
-                    " cannot sell it before %(when)s (Asia/Shanghai)."
-                )
-            )
-            when = _when(trading_days_ahead(bought[-1][1], days))
-            raise HoldingPeriod(said % {"code": security.code, "days": days, "when": when, "account": client})
+            raise _interval_refused(security, days, bought[-1][1], buying=False, client=client)
         recent = sum(q for _id, _at, q in bought)
         # Only a sale the holding would cover is the holding period's to refuse; one larger than the holding is
         # ``insufficient_shares``, checked after (found by a review: it reached ``_sellable_from`` with no recent
@@ -451,19 +427,7 @@ def check_venue_interval(account: Account, security: Security, *, side: str, now
     if not buying or profile.holding_both_ways():
         recent = _recent([account.pk], security, "seller" if buying else "buyer", days, now)
         if recent:
-            said = (
-                gettext(
-                    "You sold %(code)s within the last %(days)s trading days; you cannot buy it back before"
-                    " %(when)s (Asia/Shanghai)."
-                )
-                if buying
-                else gettext(
-                    "You bought %(code)s within the last %(days)s trading days; you cannot sell it before %(when)s"
-                    " (Asia/Shanghai)."
-                )
-            )
-            when = _when(trading_days_ahead(recent[-1][1], days))
-            raise HoldingPeriod(said % {"code": security.code, "days": days, "when": when})
+            raise _interval_refused(security, days, recent[-1][1], buying=buying)
 
 
 def check_not_one_person(buyer: Account, seller: Account, security: Security) -> None:
@@ -489,6 +453,39 @@ def check_not_one_person(buyer: Account, seller: Account, security: Security) ->
         )
         % {"profile": profile.current().name, "code": security.code, "days": days}
     )
+
+
+def _interval_refused(
+    security: Security, days: int, last: dt.datetime, *, buying: bool, client: str | None = None
+) -> HoldingPeriod:
+    """The refusal of a trade inside the venue's interval since the last trade the other way (at ``last``), said
+    to the account's holder, or at the counter of ``client``'s account."""
+    if buying:
+        said = (
+            gettext(
+                "You sold %(code)s within the last %(days)s trading days; you cannot buy it back before %(when)s"
+                " (Asia/Shanghai)."
+            )
+            if client is None
+            else gettext(
+                "The client (%(account)s) sold %(code)s within the last %(days)s trading days; the client cannot buy"
+                " it back before %(when)s (Asia/Shanghai)."
+            )
+        )
+    else:
+        said = (
+            gettext(
+                "You bought %(code)s within the last %(days)s trading days; you cannot sell it before %(when)s"
+                " (Asia/Shanghai)."
+            )
+            if client is None
+            else gettext(
+                "The client (%(account)s) bought %(code)s within the last %(days)s trading days; the client cannot"
+                " sell it before %(when)s (Asia/Shanghai)."
+            )
+        )
+    when = _when(trading_days_ahead(last, days))
+    return HoldingPeriod(said % {"code": security.code, "days": days, "when": when, "account": client})
 
 
 def _when(moment: dt.datetime) -> str:

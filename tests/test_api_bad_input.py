@@ -191,6 +191,22 @@ def test_a_page_within_the_bounds_is_read(trading):
         assert api_for(investor.owner).get(f"/api/v1/orders/?{query}").status_code == 200, query
 
 
+@pytest.mark.parametrize("query", ["page=2", "page_size=5", "per_page=5", "page=2&limit=5"])
+def test_another_apis_page_number_is_a_400_saying_how_this_one_pages(trading, query):
+    # Given an investor with more orders than one page of two
+    market, mm, investor = trading
+    before = api_for(investor.owner).get("/api/v1/orders/?limit=2").json()
+    assert before["count"] >= 0
+    # When a client pages the list as other APIs do
+    resp = api_for(investor.owner).get(f"/api/v1/orders/?{query}", HTTP_ACCEPT_LANGUAGE="en")
+    # Then it is told how this one pages, not served the first page as if it were the one asked for
+    name = query.split("=")[0]
+    assert resp.status_code == 400 and resp.json()["code"] == "invalid_input", resp.content
+    assert "limit" in resp.json()["fields"][name][0] and "offset" in resp.json()["fields"][name][0]
+    # and the list itself is as it was
+    assert api_for(investor.owner).get("/api/v1/orders/?limit=2").json() == before
+
+
 @pytest.mark.parametrize(
     ("role", "path"),
     [

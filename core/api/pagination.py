@@ -3,7 +3,8 @@
 Without ``max_limit`` a client's ``?limit=99999999999999999999`` reaches PostgreSQL
 as an out-of-range LIMIT and becomes a 500. A ``limit`` outside 1..1000 or an ``offset``
 below 0 (or either not a whole number) is a 400, as the schema documents them: DRF's own
-reads them as the default page or the first, silently.
+reads them as the default page or the first, silently. So is another API's page number (``?page=2``,
+``page_size``), which would otherwise be served the first page.
 
 A paginated view sets ``pagination_class = Pagination`` and declares its response as
 ``Serializer(many=True)``: drf-spectacular then documents the envelope below and the
@@ -47,10 +48,25 @@ def whole_parameter(name: str, low: int, high: int, description: str = "") -> Op
 
 
 MAX_OFFSET = 10**12  # beyond any list here, and within PostgreSQL's OFFSET
+# Other APIs' page parameters: a client sending ?page=2 was served the first page as if it were the second.
+PAGE_NUMBER_PARAMS = ("page", "page_size", "per_page", "pageSize")
 
 
 class Pagination(LimitOffsetPagination):
     max_limit = 1000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        for name in PAGE_NUMBER_PARAMS:
+            if name in request.query_params:
+                raise ValidationError(
+                    {
+                        name: [
+                            _("This list is paged by limit and offset (limit=%(limit)s&offset=%(offset)s).")
+                            % {"limit": self.default_limit, "offset": self.default_limit}
+                        ]
+                    }
+                )
+        return super().paginate_queryset(queryset, request, view)
 
     def get_limit(self, request):
         limit = whole_param(request, self.limit_query_param, 1, self.max_limit)

@@ -190,3 +190,78 @@ def test_demo_data_beside_the_checkpoint_log_of_an_earlier_database_loads_and_se
     assert "Demo data loaded." in out.out
     assert "The demo's entries are not sealed: the database's ledger ends at no block" in out.err
     assert not Block.objects.exists() and PendingEntry.objects.exists()
+
+
+@pytest.fixture
+def asking(monkeypatch):
+    """This process has not asked its witnesses yet; the reason it keeps for the page is forgotten after."""
+    from django.core.cache import cache
+
+    monkeypatch.setattr(published, "_witness_reason", None)
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    yield
+    cache.delete(published.CACHE_KEY)
+
+
+def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given block 1 co-signed by the witness, then lost by a restore of the database and of the data folder
+    # (its checkpoint log as old as the database)
+    genesis, _ = setup
+    post = InProcess()
+    monkeypatch.setattr(witnessing, "http_post", post)
+    assert witnessing.cosign_head(post=post) == 1
+    _checkpoint_log_append(signed_note(genesis))
+    before = settings.LEDGER_CHECKPOINT_LOG.read_text()
+    lost, _ = _published_then_restored(3, post=post)
+    settings.LEDGER_CHECKPOINT_LOG.write_text(before)
+    assert published.held() is None
+    monkeypatch.setattr(published, "_witness_reason", None)  # a new worker process after the restore
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, operator)
+
+    # when trades write entries and the worker's first seal runs
+    deposit(2)
+    asked = len(post.requests)
+    assert tasks.seal() is None
+
+    # then it asked the witness, which holds the lost size, and sealed nothing
+    assert len(post.requests) == asked + 1  # the restored head: the witness answers with its larger size
+    with pytest.raises(published.LedgerHeld, match=rf"co-signed size {lost.tree_size}; the database's ledger ends"):
+        block_seal()
+    assert len(post.requests) == asked + 1  # asked once a process, not on every seal
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+    assert PendingEntry.objects.count() == 2
+    # and the witness refused nothing: it was shown only the head it had co-signed before
+    assert not WitnessRefusal.objects.exists() and WitnessedLog.objects.get().tree_size == lost.tree_size
+    # and the operations page says why
+    assert (
+        f"the witness regulator.test/witness co-signed size {lost.tree_size}"
+        in client.get("/operations/").content.decode()
+    )
+
+
+def test_a_witness_that_agrees_or_cannot_be_reached_holds_nothing(setup, settings, asking, monkeypatch):  # noqa: F811
+    genesis, _ = setup
+    post = InProcess()
+    witnessing.cosign_head(post=post)
+    monkeypatch.setattr(witnessing, "http_post", post)
+
+    # given the witness down: the seal goes on, and the witness is asked again only a minute later
+    post.down = True
+    deposit(1)
+    assert block_seal() is not None
+    deposit(1)
+    assert block_seal() is not None
+    assert published._witness_reason is None
+
+    # when it is back and the minute has passed, then it is asked once, agrees, and sealing goes on
+    post.down = False
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    deposit(1)
+    assert block_seal() is not None
+    deposit(1)
+    assert block_seal() is not None
+    assert published._witness_reason == ""
+    assert len(post.requests) == 2  # the genesis co-signature, and the one question

@@ -37,9 +37,9 @@ from .models import Block, WitnessState
 
 log = logging.getLogger(__name__)
 
-# The last lines read: far more than the few checkpoints that can be appended out of order (each is one
-# block's, ~400 bytes), and cheap enough to read before every seal.
-TAIL_BYTES = 16 * 1024
+# The last lines read (about twenty): far more than the few checkpoints two sealing processes can append out
+# of order (each is one block's, ~400 bytes), and few enough to parse before every seal (a few milliseconds).
+TAIL_BYTES = 8 * 1024
 
 
 class LedgerHeld(RuntimeError):

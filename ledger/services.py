@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.prepared import Batch, Insert
 
-from . import checkpoint, keys, merkle, wakeup
+from . import checkpoint, keys, merkle, published, wakeup
 from .canonical import entry_bytes, leaf_hash, new_salt
 from .models import Block, BlockSignature, Entry, SigningKey
 from .payloads import Payload
@@ -112,7 +112,9 @@ def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
     One transaction under an advisory lock: leaf indexes continue the last
     block's tree without gap or repeat, and the unique keys on block height,
     tree size and leaf index make a fork impossible even if the lock were
-    bypassed. A retry after a crash starts again from the last committed block.
+    bypassed. A retry after a crash starts again from the last committed block. Raises
+    ``published.LedgerHeld`` (and seals nothing) while the database lacks a checkpoint this node already
+    published, as after the restore of an older backup.
     """
     limit = max_leaves or settings.LEDGER_MAX_BLOCK_LEAVES
     with transaction.atomic():
@@ -120,6 +122,9 @@ def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
             cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
             if not cur.fetchone()[0]:
                 return None
+        # A database restored from an older backup would sign a size or height it already published with other
+        # contents (a split view): nothing is sealed while it lacks the newest checkpoint kept outside it.
+        published.refuse_if_held()
         wakeup.sealing()  # before the read: a commit after it wakes the next seal
         signing = keys.signers_for_seal()
         with connection.cursor() as cur:

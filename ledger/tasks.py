@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from . import hooks, witnessing
+from . import hooks, published, witnessing
 from .services import block_seal
 
 
@@ -15,9 +15,13 @@ def seal() -> int | None:
     block, the next seal; last the hooks registered to run last (settlement settles the block's trades here).
     block_seal has committed by then.
 
-    Concurrent runs skip (advisory lock).
+    Concurrent runs skip (advisory lock). A ledger held behind what this node already published
+    (``ledger.published``: a restored older backup) seals nothing; the reason is logged at ERROR.
     """
-    result = block_seal()
+    try:
+        result = block_seal()
+    except published.LedgerHeld:
+        return None
     if result is None:
         return None
     height = result.block.height

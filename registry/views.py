@@ -20,7 +20,7 @@ from core.errors import DomainError, InvalidInput, PermissionDenied
 from core.forms import domain_error_message, form_refusal_noted, report_refusal
 from core.models import AuditEvent, Role
 from core.permissions import role_required
-from ledger import witnessing
+from ledger import published, witnessing
 from ledger.models import Leaf
 
 from . import disclosures, holidays, hooks, listing, profile, services
@@ -61,6 +61,8 @@ def _console(request, *, status: int = 200, **extra):
         "witnesses": witnessing.status(),
         "witness_refusals": list(witnessing.refusals()),
         "final_height": witnessing.final_height() if settings.LEDGER_WITNESSES else None,
+        # The database's ledger behind or forked from a checkpoint already published: nothing is sealed.
+        "ledger_held": published.held() or published.held_by_witness(),
     }
     context["split_views"] = witnessing.split_view_blocks()  # each refused checkpoint once
     return render(request, "registry/operations.html", {**context, **extra}, status=status)

@@ -61,6 +61,15 @@ def _test_settings(settings, _kyc_keys, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _witnesses_asked(monkeypatch):
+    """A sealing process asks its witnesses once whether they co-signed more than its database holds
+    (``ledger.published.witness_held``); tests start as if they had agreed, and those of the asking set it back."""
+    from ledger import published
+
+    monkeypatch.setattr(published, "_witness_reason", "")
+
+
+@pytest.fixture(autouse=True)
 def _sweep_pacing_forgotten():
     """The sweep's keys in Redis (``settlement.sweeping``) that earlier tests or runs left on this worker's prefix:
     trade ids start again with each test database, so a back-off left by an earlier run made this one's trade wait,

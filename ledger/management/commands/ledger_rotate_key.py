@@ -26,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ledger.keys import KeyError_, RotationPending, key_rotate, pending_rotation
 from ledger.models import SigningKey
+from ledger.published import held
 from ledger.services import block_seal
 
 
@@ -56,6 +57,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         name = settings.LEDGER_ORIGIN if options["name_origin"] else options["name"]
+        if reason := held():  # no key to retire into a block that cannot be sealed
+            raise CommandError(f"ledger sealing held: {reason}")
         try:
             new = key_rotate(name=name, from_env=options["from_env"])
         except RotationPending as exc:

@@ -1,0 +1,267 @@
+"""A database restored from an older backup does not seal over what the exchange already published (DESIGN §4:
+the exchange can never show two histories; docs/operations.md, "Backups and restore").
+
+A restore is played here the way it looks to the exchange: the blocks sealed after the "backup" are rolled back
+(a savepoint), while the checkpoint log outside the database, and the witness on the regulator's machine, keep
+what was published. Without the guard the next seal signed another block of a height and size already
+published, and the witness refused it as a split view.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.test import Client
+
+from core.models import Role
+from ledger import published, tasks, witness, witnessing
+from ledger.models import Block, Cosignature, PendingEntry, WitnessedLog, WitnessRefusal, WitnessState
+from ledger.services import _checkpoint_log_append, block_seal, signed_note
+from tests.conftest import build_market, log_in
+from tests.test_cosigning import InProcess, deposit, seal, setup  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+class _Restore(Exception):
+    pass
+
+
+def _published_then_restored(n: int = 3, *, post=None) -> tuple[Block, bytes]:
+    """Seal a block of ``n`` entries and publish it (the checkpoint log; the witness, when ``post`` is given),
+    then lose it as a restore of the backup taken before it would. Returns the lost block (its Python object)
+    and the request that had the witness co-sign it."""
+    request = b""
+    try:
+        with transaction.atomic():
+            deposit(n)
+            lost = block_seal().block
+            _checkpoint_log_append(signed_note(lost))  # as on commit
+            if post is not None:
+                old = WitnessState.objects.values_list("cosigned_size", flat=True).first() or 0
+                request = witnessing.request_body(lost, old, witnessing.checkpoint_note(lost))
+            raise _Restore
+    except _Restore:
+        pass
+    if post is not None:
+        # the witness is on the regulator's machine: the restore does not roll it back
+        assert witness.add_checkpoint(request).status == 200
+    return lost, request
+
+
+def _log_lines(settings) -> list[str]:
+    return settings.LEDGER_CHECKPOINT_LOG.read_text().splitlines()
+
+
+def test_a_restored_older_database_seals_nothing_over_a_published_checkpoint(
+    setup,  # noqa: F811 (a fixture)
+    settings,
+    caplog,
+    monkeypatch,
+):
+    monkeypatch.setattr(published, "_last_logged", float("-inf"))  # no other test's error within the minute
+    # given a genesis block co-signed by the witness, and its checkpoint in the log
+    genesis, _ = setup
+    _checkpoint_log_append(signed_note(genesis))
+    post = InProcess()
+    assert witnessing.cosign_head(post=post) == 1
+    # and a block 1 sealed, published in the log and co-signed, then lost by the restore of an older backup
+    lost, _ = _published_then_restored(3, post=post)
+    assert WitnessedLog.objects.get().tree_size == lost.tree_size
+    assert Block.objects.count() == 1
+    lines_before = _log_lines(settings)
+
+    # when trades write entries and the seal task runs
+    deposit(2)
+    with caplog.at_level(logging.ERROR, logger="ledger.published"):
+        assert tasks.seal() is None
+        with pytest.raises(published.LedgerHeld, match=rf"behind the checkpoint of block {lost.height}, size"):
+            block_seal()
+
+    # then no block of that height or size is signed again: the entries wait
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+    assert PendingEntry.objects.count() == 2
+    # and the reason is logged at ERROR once (not on every beat)
+    held = [r for r in caplog.records if r.levelno == logging.ERROR and "ledger sealing held" in r.getMessage()]
+    assert len(held) == 1
+    # and the witness was asked nothing more and refused nothing: it still holds the lost block's checkpoint
+    assert witnessing.cosign_head(post=post) == 0
+    assert not WitnessRefusal.objects.exists()
+    assert WitnessedLog.objects.get().tree_size == lost.tree_size
+    assert Cosignature.objects.count() == 1
+    # and the checkpoint log is as it was
+    assert _log_lines(settings) == lines_before
+
+
+def test_a_forked_database_seals_nothing(setup, settings):  # noqa: F811 (a fixture)
+    # given block 1 published, then lost by a restore, and a block 1 sealed afterwards from other entries by a
+    # code that had no guard (its checkpoint not in the log: that log is of another host)
+    genesis, _ = setup
+    lost, _ = _published_then_restored(3)
+    settings.LEDGER_CHECKPOINT_LOG = settings.LEDGER_CHECKPOINT_LOG.with_name("elsewhere.log")
+    other = seal(3)
+    settings.LEDGER_CHECKPOINT_LOG = settings.LEDGER_CHECKPOINT_LOG.with_name("checkpoints.log")
+    assert (other.height, other.tree_size) == (lost.height, lost.tree_size) and other.root != lost.root
+
+    # when the next entries wait to be sealed
+    deposit(1)
+
+    # then the sealer refuses: the database's block 1 is not the one published
+    with pytest.raises(published.LedgerHeld, match="differs from the checkpoint of that height"):
+        block_seal()
+    assert Block.objects.count() == 2 and PendingEntry.objects.count() == 1
+
+
+def test_the_newest_published_checkpoint_is_the_largest_of_the_last_lines(setup, settings):  # noqa: F811
+    # given two blocks whose checkpoints two workers appended out of order, after a cut line of a crash
+    genesis, _ = setup
+    second = seal(2)
+    _checkpoint_log_append(signed_note(second))
+    _checkpoint_log_append(signed_note(genesis))
+    with settings.LEDGER_CHECKPOINT_LOG.open("a") as fh:
+        fh.write('{"checkpoint": "otc-exchange.local/led')
+
+    # when the newest published checkpoint is read
+    newest = published.newest_published()
+
+    # then it is the larger one, which this database holds: sealing goes on
+    assert (newest.height, newest.tree_size) == (second.height, second.tree_size)
+    assert published.held() is None
+    deposit(1)
+    assert block_seal().block.height == second.height + 1
+
+
+def test_no_checkpoint_log_holds_nothing_back(setup, settings):  # noqa: F811 (a fixture)
+    # given a node that never wrote its checkpoint log (a new node, or another host's)
+    assert not settings.LEDGER_CHECKPOINT_LOG.exists()
+    # when entries wait, then they are sealed
+    deposit(1)
+    assert block_seal() is not None
+
+
+def test_verify_the_operations_page_and_a_key_rotation_say_the_ledger_is_held(setup, settings):  # noqa: F811
+    # given a block published and then lost by a restore
+    _published_then_restored(2)
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, operator)
+
+    # when the operator checks the ledger, then ledger_verify fails naming the missing block
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="ledger verification FAILED"):
+        call_command("ledger_verify", "--serial", "--no-progress", stdout=out, stderr=err)
+    assert "is in the external checkpoint log but not in the database" in err.getvalue()
+    # and the operations page says sealing is held, and why
+    page = client.get("/operations/").content.decode()
+    assert 'id="ledger-held-alert"' in page and "Sealing is held" in page
+    assert "behind the checkpoint of block 1" in page
+    # and a key rotation is refused before it writes anything
+    with pytest.raises(CommandError, match="ledger sealing held"):
+        call_command("ledger_rotate_key", stdout=io.StringIO())
+    assert PendingEntry.objects.count() == 0
+
+
+def test_the_operations_page_says_nothing_while_the_ledger_holds_what_was_published(setup, settings):  # noqa: F811
+    genesis, _ = setup
+    _checkpoint_log_append(signed_note(genesis))
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, operator)
+    assert 'id="ledger-held-alert"' not in client.get("/operations/").content.decode()
+    assert json.loads(_log_lines(settings)[0])["checkpoint"].startswith(settings.LEDGER_ORIGIN)
+
+
+def test_demo_data_beside_the_checkpoint_log_of_an_earlier_database_loads_and_seals_nothing(db, settings, capsys):
+    # given the checkpoint log of a ledger whose database is gone (a new, empty one in its place)
+    settings.DEMO_MODE = True
+    _published_then_restored(2)
+    assert not Block.objects.exists()
+
+    # when make run loads the demo data
+    call_command("demo_data")
+
+    # then the market is loaded and its entries wait, unsealed, with the reason said
+    out = capsys.readouterr()
+    assert "Demo data loaded." in out.out
+    assert "The demo's entries are not sealed: the database's ledger ends at no block" in out.err
+    assert not Block.objects.exists() and PendingEntry.objects.exists()
+
+
+@pytest.fixture
+def asking(monkeypatch):
+    """This process has not asked its witnesses yet; the reason it keeps for the page is forgotten after."""
+    from django.core.cache import cache
+
+    monkeypatch.setattr(published, "_witness_reason", None)
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    yield
+    cache.delete(published.CACHE_KEY)
+
+
+def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given block 1 co-signed by the witness, then lost by a restore of the database and of the data folder
+    # (its checkpoint log as old as the database)
+    genesis, _ = setup
+    post = InProcess()
+    monkeypatch.setattr(witnessing, "http_post", post)
+    assert witnessing.cosign_head(post=post) == 1
+    _checkpoint_log_append(signed_note(genesis))
+    before = settings.LEDGER_CHECKPOINT_LOG.read_text()
+    lost, _ = _published_then_restored(3, post=post)
+    settings.LEDGER_CHECKPOINT_LOG.write_text(before)
+    assert published.held() is None
+    monkeypatch.setattr(published, "_witness_reason", None)  # a new worker process after the restore
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, operator)
+
+    # when trades write entries and the worker's first seal runs
+    deposit(2)
+    asked = len(post.requests)
+    assert tasks.seal() is None
+
+    # then it asked the witness, which holds the lost size, and sealed nothing
+    assert len(post.requests) == asked + 1  # the restored head: the witness answers with its larger size
+    with pytest.raises(published.LedgerHeld, match=rf"co-signed size {lost.tree_size}; the database's ledger ends"):
+        block_seal()
+    assert len(post.requests) == asked + 1  # asked once a process, not on every seal
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+    assert PendingEntry.objects.count() == 2
+    # and the witness refused nothing: it was shown only the head it had co-signed before
+    assert not WitnessRefusal.objects.exists() and WitnessedLog.objects.get().tree_size == lost.tree_size
+    # and the operations page says why
+    assert (
+        f"the witness regulator.test/witness co-signed size {lost.tree_size}"
+        in client.get("/operations/").content.decode()
+    )
+
+
+def test_a_witness_that_agrees_or_cannot_be_reached_holds_nothing(setup, settings, asking, monkeypatch):  # noqa: F811
+    genesis, _ = setup
+    post = InProcess()
+    witnessing.cosign_head(post=post)
+    monkeypatch.setattr(witnessing, "http_post", post)
+
+    # given the witness down: the seal goes on, and the witness is asked again only a minute later
+    post.down = True
+    deposit(1)
+    assert block_seal() is not None
+    deposit(1)
+    assert block_seal() is not None
+    assert published._witness_reason is None
+
+    # when it is back and the minute has passed, then it is asked once, agrees, and sealing goes on
+    post.down = False
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    deposit(1)
+    assert block_seal() is not None
+    deposit(1)
+    assert block_seal() is not None
+    assert published._witness_reason == ""
+    assert len(post.requests) == 2  # the genesis co-signature, and the one question

@@ -55,3 +55,30 @@ def _whole_pdf(file: BinaryIO) -> bool:
 def whole(file: BinaryIO, content_type: str) -> bool:
     """Whether ``file`` (seekable, binary) is a whole file of ``content_type``, one of ``SIGNATURES``' types."""
     return _whole_pdf(file) if content_type == "application/pdf" else _whole_image(file, content_type)
+
+
+# The file name extensions of each type a document may be: a saved copy opens in the program its content is for.
+EXTENSIONS = {
+    "application/pdf": (".pdf",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "text/plain": (".txt",),
+}
+
+
+def filename_typed(name: str, content_type: str, *, limit: int) -> str:
+    """``name`` ending in an extension of ``content_type`` (its own if it has one, else the type's appended: the
+    plain text named "page.html" is "page.html.txt"), at most ``limit`` characters, the extension kept.
+
+    A document is served as an attachment under its stored name, so the name decides how a saved copy opens: an
+    HTML page or an SVG uploaded as a disclosure (read as plain text) was downloaded by every investor as
+    "page.html" and opened in a browser, script and all; a PDF was saved as "id.html" (found by a security walk)."""
+    extensions = EXTENSIONS.get(content_type.split(";")[0].strip().lower(), ())
+    if extensions and not name.lower().endswith(extensions):
+        name = f"{name}{extensions[0]}"
+    if len(name) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if dot and 0 < len(extension) <= 10:
+        return f"{stem[: limit - len(extension) - 1]}.{extension}"
+    return name[:limit]

@@ -35,6 +35,7 @@ private answers out of caches, and ending idle staff sessions.
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import parse_qsl
 
@@ -57,6 +58,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import escape_leading_slashes, urlencode
 from django.utils.translation import gettext_noop
 
+from .api.fields import CONTROL_CHARACTERS
 from .audit import _request as audited_request
 from .audit import refusal_audited
 from .roles import STAFF_ROLES
@@ -159,10 +161,17 @@ def api_query_once(get_response):
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+_FORM_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+
+
 class RejectNulInForms:
-    """A page's posted form with a NUL character in a field is a 400. It runs as a view is about to be called,
+    """A page's posted form with a NUL character in a field is a 400; so is one with another control character
+    (but tab and line breaks) or a text direction override, which the API refuses too (``core.api.fields``): the
+    operations page took a halt reason with an escape sequence and a right-to-left override that the API turned
+    away, and every role's screen showed it (found by a security walk). A password field is left as typed: a
+    password is never shown, and one set before must still sign in. It runs as a view is about to be called,
     after ``CsrfViewMiddleware`` has refused a forged post without reading its body, so an anonymous upload is
-    never parsed here first. The API is left out: its serializers' fields refuse NUL."""
+    never parsed here first. The API is left out: its serializers' fields refuse these."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -174,10 +183,20 @@ class RejectNulInForms:
         if request.method != "POST" or request.path.startswith("/api/") or request.content_type not in FORM_TYPES:
             return None
         try:
-            nul = any("\x00" in value for _key, values in request.POST.lists() for value in values)
+            fields = [(key, value) for key, values in request.POST.lists() for value in values]
         except UnreadablePostError:  # the client went away mid-body: the view will find out
             return None
-        return _nul_refused(request, gettext_noop("NUL characters are not allowed in a form.")) if nul else None
+        if any("\x00" in value for _key, value in fields):
+            return _nul_refused(request, gettext_noop("NUL characters are not allowed in a form."))
+        if any(_FORM_CONTROL.search(value) for key, value in fields if "password" not in key):
+            return _nul_refused(
+                request,
+                gettext_noop(
+                    "Control characters (an escape, a bell, a text direction override) are not allowed in a form:"
+                    " tabs and line breaks only."
+                ),
+            )
+        return None
 
 
 # Where views answer the same to everyone, marked public (the web font, the ledger's checkpoint and hash tiles;

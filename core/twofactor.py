@@ -28,6 +28,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import rotate_token
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import ngettext
@@ -115,8 +116,12 @@ def otp_failed(request: HttpRequest, *, user: User) -> None:
 
 
 def session_verify(request: HttpRequest, device) -> None:
-    """Mark the session as having passed the second factor (django-otp keeps the device id in it)."""
+    """Mark the session as having passed the second factor (django-otp keeps the device id in it), under a new
+    session key and CSRF token, as Django's login does for the password: a session id seen between the password
+    and the code (a shared machine, a log, a fixated cookie) must not become the verified staff session."""
     otp_login(request, device)
+    request.session.cycle_key()
+    rotate_token(request)
     audit_record(actor=request.user, action="otp_verified", target=request.user.username, ip=client_ip(request))
 
 

@@ -402,7 +402,8 @@ def kyc_document_add(*, actor: User, profile_id: int, kind: str, upload, ip: str
         profile=profile,
         kind=kind,
         stored_name=stored,
-        original_name=str(upload.name)[:200],
+        # Named for what it is (a PDF sent as "id.html" is saved as "id.html.pdf"), at most 200 characters.
+        original_name=documents.filename_typed(str(upload.name), content_type, limit=200),
         content_type=content_type,
         size=len(data),
         sha256=sha256,

@@ -102,20 +102,15 @@ def _sniff(head: bytes) -> str | None:
 
 
 def filename_sanitised(name: str | None, content_type: str) -> str:
-    """The last path component of ``name``, NFC, without control or shell-special characters, at most
-    ``Disclosure.FILENAME_MAX_LENGTH`` characters (keeping the extension); "document.<ext>" when nothing is left."""
+    """The last path component of ``name``, NFC, without control or shell-special characters, ending in an
+    extension of ``content_type``, at most ``Disclosure.FILENAME_MAX_LENGTH`` characters (keeping the extension);
+    "document.<ext>" when nothing is left."""
     name = unicodedata.normalize("NFC", str(name or ""))
     name = re.split(r"[/\\]", name)[-1]
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
-    name = _UNSAFE_NAME.sub("_", name).strip(" .")
-    if not name:
-        ext = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}.get(content_type, "txt")
-        name = f"document.{ext}"
-    limit = Disclosure.FILENAME_MAX_LENGTH
-    if len(name) > limit:
-        stem, dot, ext = name.rpartition(".")
-        name = f"{stem[: limit - len(ext) - 1]}.{ext}" if dot and 0 < len(ext) <= 10 else name[:limit]
-    return name
+    name = _UNSAFE_NAME.sub("_", name).strip(" .") or "document"
+    # Its extension the content's (core.documents.filename_typed): "page.html" read as plain text is "page.html.txt".
+    return documents.filename_typed(name, content_type, limit=Disclosure.FILENAME_MAX_LENGTH)
 
 
 def _stage(content) -> tuple[IO[bytes], str, int, str]:

@@ -134,6 +134,50 @@ def test_a_nul_character_in_a_posted_form_is_a_400_and_changes_nothing(market, r
 
 
 @pytest.mark.parametrize(
+    ("role", "path", "form"),
+    [
+        ("exchange_operator", "/operations/market/halt/", {"reason": "halt \x1b[2J\x1b]0;pwned\x07"}),
+        ("exchange_operator", "/operations/market/halt/", {"reason": "halt \u202egnp.exe"}),
+        ("exchange_operator", "/operations/holidays/", {"date": "2099-01-05", "name": "New \u2066Year"}),
+        ("regulator", "/surveillance/alerts/1/change/", {"state": "closed", "note": "seen \x1b[31m"}),
+    ],
+)
+def test_a_control_character_or_a_direction_override_in_a_posted_form_is_a_400(market, role, path, form):
+    # given a staff member signed in on the pages, whose forms the API's rule on text did not reach: the
+    # operations page halted the market with a reason holding an escape sequence the API refuses
+    from core.models import AuditEvent
+    from registry.models import Holiday, MarketState
+
+    client = Client()
+    log_in(client, market.user(role))
+    before, audits = snapshot(), AuditEvent.objects.count()
+    state_before = list(MarketState.objects.values())
+
+    # when a form with such a character in a field is posted
+    response = client.post(path, form, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is a 400 saying so, and nothing changed (the market not halted, no holiday, no audit record)
+    assert response.status_code == 400, response.content
+    assert b"Control characters (an escape, a bell, a text direction override) are not allowed" in response.content
+    assert snapshot() == before and AuditEvent.objects.count() == audits and not Holiday.objects.exists()
+    assert list(MarketState.objects.values()) == state_before
+
+
+def test_a_password_field_is_not_held_to_the_rule_on_text(market):
+    # given an investor whose password holds a direction override (set before the rule; a password is never shown)
+    user = market.user(Role.INVESTOR)
+    password = "pass \u202e word 2026"
+    user.set_password(password)
+    user.save()
+
+    # when they sign in on the page, and the same form carries a tab and a line break elsewhere
+    response = Client().post("/login/", {"username": user.username, "password": password, "next": "/\n"})
+
+    # then the login goes through
+    assert response.status_code == 302, response.content
+
+
+@pytest.mark.parametrize(
     ("path", "status"),
     [("/api/v1/orders/", 400), ("/api/v1/trades/", 400)],
 )
@@ -501,7 +545,12 @@ def test_pulling_quotes_with_a_misspelt_or_empty_filter_pulls_nothing(trading, q
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("reason", ["halt \x1b[31mred", "bell \x07", "del \x7f"])
+@pytest.mark.parametrize(
+    "reason",
+    # the last three: a right-to-left override, a left-to-right embedding and a first-strong isolate, which turn or
+    # shift the text after them on every page that shows it
+    ["halt \x1b[31mred", "bell \x07", "del \x7f", "\u202egnp.exe", "a \u202a b", "a \u2068 b"],
+)
 def test_control_characters_in_text_are_a_400_and_change_nothing(market, reason):
     before = snapshot()
     resp = api_for(market.user(Role.EXCHANGE_OPERATOR)).post("/api/v1/market/halt/", {"reason": reason}, format="json")

@@ -170,7 +170,7 @@ def test_an_exchange_operator_publishes_too_and_the_service_takes_bytes(market):
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("../../etc/passwd", "passwd"),
+        ("../../etc/passwd", "passwd.pdf"),
         ("C:\\Users\\x\\年报 2025.pdf", "年报 2025.pdf"),
         ("a\x00b<script>.pdf", "ab_script_.pdf"),
         ("...", "document.pdf"),
@@ -179,6 +179,38 @@ def test_an_exchange_operator_publishes_too_and_the_service_takes_bytes(market):
 )
 def test_file_names_are_sanitised(name, expected):
     assert disclosures.filename_sanitised(name, "application/pdf") == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "stored", "content_type"),
+    [
+        # plain text (an HTML page, an SVG with a script) under a name that would open it in a browser or a viewer
+        ("annual.html", b"<html><script>alert(1)</script></html>", "annual.html.txt", disclosures.TEXT),
+        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "logo.svg.txt",
+         disclosures.TEXT),
+        ("report.pdf", b"<html></html>", "report.pdf.txt", disclosures.TEXT),
+        ("chart.html", PNG, "chart.html.png", "image/png"),
+        ("notes.TXT", TEXT, "notes.TXT", disclosures.TEXT),  # its own extension stays, in any case
+        ("scan.jpeg", JPEG, "scan.jpeg", "image/jpeg"),
+    ],
+)  # fmt: skip
+def test_a_document_is_named_for_what_it_is(market, name, content, stored, content_type):
+    # given the depository publishing a file under a name whose extension is another type's
+    csd = api_for(market.depository)
+    before = Disclosure.objects.count()
+
+    # when it is published
+    response = publish(csd, market.security.code, content, file=upload(content, name))
+
+    # then it is published named with the extension of what it is read as, and downloaded under that name
+    assert response.status_code == 201, response.content
+    assert (response.json()["filename"], response.json()["content_type"]) == (stored, content_type)
+    assert Disclosure.objects.count() == before + 1
+    download = api_for(market.investor().owner).get(response.json()["download_url"])
+    assert download.status_code == 200
+    assert download["Content-Disposition"] == f'attachment; filename="{stored}"'
+    assert download["Content-Type"] == content_type
+    assert b"".join(download.streaming_content) == content
 
 
 def test_anyone_signed_in_lists_newest_first_and_downloads_the_verified_bytes(market):

@@ -410,3 +410,33 @@ def test_keys_all_from_the_environment_read_no_folder_however_loose(monkeypatch,
     assert (ring.primary, list(ring.keys)) == ("envkey01", ["envkey01"])
     assert ring.decrypt(ring.encrypt("陈静")) == "陈静"
     assert list(settings.KYC_KEY_DIR.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "stored"),
+    [
+        ("id.html", PDF, "id.html.pdf"),  # a PDF saved as .html opened in a browser, as a page
+        ("scan.svg", PNG, "scan.svg.png"),
+        ("ID.PDF", PDF, "ID.PDF"),  # its own extension, in any case, stays as it is
+        ("x" * 300 + ".png", PNG, "x" * 196 + ".png"),  # cut to 200 characters, the extension kept
+    ],
+)
+def test_an_id_document_is_named_for_what_it_is(market, name, content, stored):
+    # given an investor filling in the application
+    profile = online_profile(market, applied=False)
+    before = KycDocument.objects.count()
+
+    # when they upload a document under a name whose extension is another type's (or none, once cut)
+    document = services.kyc_document_add(
+        actor=profile.user, profile_id=profile.pk, kind="id_back", upload=SimpleUploadedFile(name, content)
+    )
+
+    # then it is stored, named with the extension of what it is, and served under that name
+    assert KycDocument.objects.count() == before + 1
+    assert document.original_name == stored
+    page, api = downloads(profile.user, document.pk)
+    assert page.status_code == api.status_code == 200
+    assert api["Content-Disposition"] == f'attachment; filename="{stored}"'
+    assert page["Content-Disposition"] == f'inline; filename="{stored}"'
+    # and its bytes are the ones sent
+    assert b"".join(api.streaming_content) == content

@@ -753,7 +753,6 @@ def test_the_page_creates_a_token_shows_it_once_and_revokes_it(market):
         {"name": "", "days": "30", "password": PASSWORD},
         {"name": "ok", "days": "91", "password": PASSWORD},
         {"name": "ok", "days": "x", "password": PASSWORD},
-        {"name": "bell\x07", "days": "30", "password": PASSWORD},
     ],
 )
 def test_the_page_refuses_bad_input_with_form_errors_and_creates_nothing(market, form):
@@ -769,6 +768,24 @@ def test_the_page_refuses_bad_input_with_form_errors_and_creates_nothing(market,
     assert resp.status_code == 400
     assert resp.context["form"].errors
     assert resp.context["created"] is None
+    assert ApiToken.objects.count() == 0
+
+
+@pytest.mark.parametrize("name", ["bell\x07", "\u202egnp.exe"])
+def test_the_page_refuses_a_name_with_a_control_character_or_a_direction_override(market, name):
+    # given an investor on the tokens page
+    user = market.user(Role.INVESTOR)
+    web = Client()
+    web.force_login(user)
+
+    # when the name holds a bell or a right-to-left override (the API refuses both)
+    resp = web.post(
+        "/settings/api-tokens/", {"name": name, "days": "30", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    # then it is a 400 saying so, as every page's form (core.middleware.RejectNulInForms), and no token is made
+    assert resp.status_code == 400
+    assert b"Control characters (an escape, a bell, a text direction override) are not allowed" in resp.content
     assert ApiToken.objects.count() == 0
 
 

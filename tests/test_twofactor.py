@@ -317,3 +317,37 @@ def test_enrolment_without_a_next_page_continues_to_the_market_watch(market):
 
     assert done.context["next"] == "/"
     assert '<a class="button primary" href="/" id="otp-continue">' in done.content.decode()
+
+
+@pytest.mark.parametrize("step", ["code", "enrolment"])
+def test_the_second_factor_gives_the_session_a_new_key(market, step):
+    # given staff signed in with the password only, and the session key they hold at that point
+    user = market.staff if step == "code" else market.user(Role.REGULATOR)
+    device = totp_enrol(user) if step == "code" else None
+    client = Client()
+    password_login(client, user.username)
+    before = client.cookies["sessionid"].value
+    csrf_before = client.cookies["csrftoken"].value if "csrftoken" in client.cookies else None
+
+    # when they pass the second factor (the code page, or a first enrolment)
+    if step == "code":
+        response = client.post("/otp/", {"code": totp_code(device), "next": "/counter/"})
+        assert response.status_code == 302 and response["Location"] == "/counter/"
+    else:
+        client.get("/otp/enrol/")
+        response = client.post("/otp/enrol/", {"code": totp_code(TOTPDevice.objects.get(user=user))})
+        assert response.status_code == 200 and len(response.context["codes"]) == 10
+
+    # then the verified session has a new key (and CSRF token), and still reaches the staff pages
+    after = client.cookies["sessionid"].value
+    assert after != before
+    assert client.cookies["csrftoken"].value != csrf_before
+    page = "/counter/" if step == "code" else "/ledger/"
+    assert client.get(page).status_code == 200
+    # and the key seen before the code opens nothing: it is no session any more
+    stale = Client()
+    stale.cookies["sessionid"] = before
+    response = stale.get(page)
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    # and nothing else changed: one verification on the trail
+    assert AuditEvent.objects.filter(actor=user, action="otp_verified").count() == 1

@@ -159,8 +159,13 @@ class Upload(serializers.FileField):
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.,]+)?")
 
 # C0 controls but tab, line feed and carriage return, and DEL: an escape sequence in a halt reason reached every
-# role's screen. NUL is refused earlier, by the parser and the fields.
-_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# role's screen. NUL is refused earlier, by the parser and the fields. Also the bidirectional embeddings, overrides
+# and isolates (U+202A-U+202E, U+2066-U+2069): a right-to-left override in a name or a reason turned the text after
+# it around on every page that showed it (U+202E then "gnp.exe" read "exe.png"; found by a security walk). The
+# marks U+200E and U+200F, which mixed Chinese and Arabic text may need, stay. Page forms are held to the same
+# (core.middleware.RejectNulInForms).
+CONTROL_CHARACTERS = r"\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 # A mixin for input serializers (first among the bases): a request may carry only the fields the serializer
@@ -174,7 +179,10 @@ class StrictInput:
         "not_text": _("Must be text (a JSON string)."),
         "not_integer": _("Must be a whole number (a JSON integer)."),
         "not_boolean": _("Must be true or false (a JSON boolean)."),
-        "control": _("Must not hold control characters (an escape, a bell): tabs and line breaks only."),
+        "control": _(
+            "Must not hold control characters (an escape, a bell, a text direction override): tabs and line breaks"
+            " only."
+        ),
     }
 
     def to_internal_value(self, data):

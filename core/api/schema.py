@@ -88,10 +88,11 @@ class NewPasswordSchema(OpenApiSerializerFieldExtension):
         return schema
 
 
-# Text a StrictInput takes: no control character but tab, line feed and carriage return (core.api.fields._CONTROL,
-# and NUL, which DRF's CharField refuses); and where it may not be blank, one character that is not a space.
-TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-NON_BLANK_TEXT_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Text a StrictInput takes: no control character but tab, line feed and carriage return, and no text direction
+# override (core.api.fields._CONTROL, and NUL, which DRF's CharField refuses); and where it may not be blank, one
+# character that is not a space.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
+NON_BLANK_TEXT_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
 
 
 class StrictInputSchema(OpenApiSerializerExtension):

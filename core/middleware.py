@@ -254,15 +254,20 @@ def _page_above(path: str) -> str:
 def form_address_opens_its_page(get_response):
     def middleware(request):
         response = get_response(request)
+        # The address inside the site (``path_info``), which the URLconf resolves; ``path`` also carries the prefix
+        # of a deployment under a sub-path (SCRIPT_NAME), which the redirect keeps (found by a review: under /otc/
+        # every such GET went up to the site's root).
+        inside = request.path_info
         if (
             isinstance(response, HttpResponseNotAllowed)
             and request.method in ("GET", "HEAD")
-            and not request.path.startswith("/api/")
+            and not inside.startswith("/api/")
             and "text/html" in request.headers.get("Accept", "")
         ):
+            prefix = request.path.removesuffix(inside) if request.path.endswith(inside) else ""
             # A page above that takes no GET either comes back here and goes up again: each step is shorter, and
             # "/" takes a GET.
-            return redirect(_page_above(request.path), permanent=False)
+            return redirect(prefix + _page_above(inside), permanent=False)
         return response
 
     return middleware

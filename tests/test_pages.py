@@ -954,3 +954,17 @@ def test_a_browsers_get_of_a_form_only_address_goes_to_the_page_above_it(market)
     # and nothing changed: the investor is still signed in, no order cancelled, no document stored
     assert own.get("/orders/").status_code == 200
     assert snapshot() == before
+
+
+def test_under_a_sub_path_a_browsers_get_of_a_form_only_address_goes_to_the_page_above_it_there(market):
+    # given an exchange served under /otc (SCRIPT_NAME), an investor signed in
+    investor = market.investor(cash="1000")
+    own = client_for(investor.owner)
+    before = snapshot()
+    # when a browser asks with a GET for an address that only takes a form's post, under the sub-path
+    answer = own.get("/kyc/me/documents/", SCRIPT_NAME="/otc", HTTP_ACCEPT="text/html,*/*;q=0.8")
+    api = own.get("/api/v1/orders/batch/", SCRIPT_NAME="/otc", HTTP_ACCEPT="text/html,*/*;q=0.8")
+    # then it leads to the page above it under the same sub-path, the API keeps its 405, and nothing changed
+    assert (answer.status_code, answer.get("Location")) == (302, "/otc/kyc/me/")
+    assert (api.status_code, api.get("Location")) == (405, None)
+    assert snapshot() == before

@@ -221,7 +221,19 @@ def test_individuals_must_be_qualified_under_cn_regional_only(market, settings):
     seller = market.investor(shares=1000)
     buyer = market.investor(cash="50000")  # not qualified
     settings.VENUE_PROFILE = "cn-regional-2017"
-    assert _refused_at_confirmation(market, seller=seller, buyer=buyer, key="q1") == "not_qualified_investor"
+    # refused at the proposal already (the buyer could not confirm it) ...
+    before = snapshot()
+    with pytest.raises(pretrade.CounterpartyNotQualified):
+        _offer(market, seller=seller, buyer=buyer, key="q0")
+    assert snapshot() == before
+    # ... and at the confirmation of one proposed under the open profile
+    settings.VENUE_PROFILE = "open"
+    p, code = _offer(market, seller=seller, buyer=buyer, key="q1")
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    before = snapshot()
+    with pytest.raises(pretrade.NotQualified) as refused:
+        neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code)
+    assert refused.value.code == "not_qualified_investor" and snapshot() == before
     settings.VENUE_PROFILE = "open"
     assert _deal(market, seller=seller, buyer=buyer, key="q2").buyer_id == buyer.pk
 

@@ -457,7 +457,7 @@ def test_an_issue_may_not_take_a_security_past_the_venues_cap(market, settings, 
     settings.VENUE_PROFILE = "cn-regional-2017"
     _sec(market, max_holders=500)
     market.investor(shares=100)
-    a, b = market.investor(), market.investor()
+    a, b = market.investor(qualified=True), market.investor(qualified=True)  # as the profile wants new holders
     before = snapshot()
     # when the depository issues to two new holders, then it is refused naming the venue's cap, and nothing changed
     with translation.override("en"), pytest.raises(err.DomainError) as refused:

@@ -33,8 +33,15 @@ from core.models import Account, Role, User
 from registry.models import Security
 
 from . import hooks
-from .models import IssuanceProposal
-from .services import MAX_ISSUED, Holding, issuance_checked, securities_issue, security_issuable
+from .models import IssuanceProposal, Position
+from .services import (
+    MAX_ISSUED,
+    Holding,
+    check_qualified_holders,
+    issuance_checked,
+    securities_issue,
+    security_issuable,
+)
 
 # The codes and words of supervision's refusals of the same steps (``supervision.services``): one API, one
 # vocabulary.
@@ -98,6 +105,8 @@ def issuance_propose_once(
     # Checked again when issued: told now, rather than at the approval, when it cannot be issued as it stands.
     if security.issued_quantity + total > MAX_ISSUED:
         raise err.InvalidInput(gettext("The issued total would be too large."))
+    held = Position.objects.filter(security=security, account_id__in=[h.account.pk for h in holdings])
+    check_qualified_holders(security, holdings, dict(held.values_list("account_id", "total")))
     holdings.sort(key=lambda h: h.account.pk)
     try:
         with transaction.atomic():

@@ -48,6 +48,13 @@ HolderCapExceeded = err.error_class(
     409,
 )
 
+NotQualifiedHolder = err.error_class(
+    "NotQualifiedHolder",
+    "not_qualified_investor",
+    gettext_lazy("Only qualified investors may be new holders of this security."),
+    409,
+)
+
 
 @transaction.atomic
 def account_open(*, kind: str, name: str, owner: User | None = None, broker: Broker | None = None) -> Account:
@@ -320,6 +327,41 @@ class Holding:
 # (``exchange.pretrade.holder_count``). Without it, every account holding shares counts once.
 holder_counter: list[Callable[[int], int]] = []
 holder_counter_many: list[Callable[[list[int]], dict[int, int]]] = []  # the same, of many securities in one query
+# Which of these accounts are investor accounts whose owner is not a qualified investor: ``kyc`` registers its
+# reader (it sits above this app). Without one, no account is taken for unqualified.
+unqualified_reader: list[Callable[[list[int]], set[int]]] = []
+
+
+def register_unqualified_reader(fn: Callable[[list[int]], set[int]]) -> None:
+    if fn not in unqualified_reader:
+        unqualified_reader.append(fn)
+
+
+def check_qualified_holders(security: Security, holdings: list[Holding], held: dict[int, int]) -> None:
+    """Where the security or the venue's profile lets only qualified investors buy it (``qualified_only``: the
+    security's switch, or cn-regional-2017's individuals), an issuance does not make an unqualified investor a new
+    holder: a placement with investors is an offer, which those rules keep for qualified ones, as a purchase.
+    ``held``: each account's shares before it (``{account id: total}``). Not refused: shares to those who hold the
+    security already (bonus shares, a rights issue), and the security's first issuance, which registers the
+    holders the company already has (its founders and original shareholders), not investors it is offered to."""
+    if not venue_profile.qualified_only(security) or not security.issued_quantity or not unqualified_reader:
+        return
+    newcomers = [h.account.pk for h in holdings if held.get(h.account.pk, 0) <= 0]
+    refused = unqualified_reader[0](newcomers) if newcomers else set()
+    if refused:
+        codes = sorted(h.account.code for h in holdings if h.account.pk in refused)
+        raise NotQualifiedHolder(
+            _(
+                "Only qualified investors may be new holders of %(code)s (the venue's rules, %(profile)s, or the"
+                " security's own); not qualified: %(accounts)s. Shares to existing holders, and the security's first"
+                " issuance (the registration of its holders), are not refused."
+            )
+            % {
+                "code": security.code,
+                "accounts": ", ".join(codes[:10]) + ("…" if len(codes) > 10 else ""),
+                "profile": venue_profile.current().name,
+            }
+        )
 
 
 def holders_counted(security_id: int) -> int:
@@ -422,6 +464,7 @@ def securities_issue(
     security = security_issuable(Security.objects.select_for_update(no_key=True).filter(code=security_code).first())
     holdings.sort(key=lambda h: h.account.pk)
     positions = positions_lock(security.pk, [h.account.pk for h in holdings])
+    check_qualified_holders(security, holdings, {pk: pos.total for pk, pos in positions.items()})
     holders_before = holders_counted(security.pk)
     for h in holdings:
         pos = positions[h.account.pk]

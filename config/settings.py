@@ -285,6 +285,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.document_common_errors",
+        "registry.schema.venue_rules_described",
     ],
     # Two "kind" fields (KYC documents, disclosure documents) with different choices: name them apart.
     "ENUM_NAME_OVERRIDES": {

@@ -117,7 +117,7 @@ def _nul_refused(request, text: str):
     # The URL check runs before LocaleMiddleware: pick the request's language as it would.
     with translation.override(translation.get_language_from_request(request)):
         message = translation.gettext(text)
-    if request.path.startswith(JSON_ERROR_PATHS):
+    if request.path_info.startswith(JSON_ERROR_PATHS):
         return JsonResponse({"code": "invalid_input", "message": message}, status=400, json_dumps_params=PLAIN_JSON)
     return HttpResponseBadRequest(message)
 
@@ -144,7 +144,7 @@ def api_query_once(get_response):
 
     def middleware(request):
         query = request.META.get("QUERY_STRING", "")
-        if query and request.path.startswith("/api/"):
+        if query and request.path_info.startswith("/api/"):
             seen: set[str] = set()
             for name, _value in parse_qsl(query, keep_blank_values=True):
                 if name in seen:
@@ -180,7 +180,7 @@ class RejectNulInForms:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if request.method != "POST" or request.path.startswith("/api/") or request.content_type not in FORM_TYPES:
+        if request.method != "POST" or request.path_info.startswith("/api/") or request.content_type not in FORM_TYPES:
             return None
         try:
             fields = [(key, value) for key, values in request.POST.lists() for value in values]
@@ -219,7 +219,7 @@ def no_store_private(get_response):
         if public:  # its own caching goes: "max-age=0, immutable, no-store" would contradict itself
             del response["Cache-Control"]
         if (
-            request.path.startswith("/api/")
+            request.path_info.startswith("/api/")
             or request.method not in ("GET", "HEAD")  # a form shown again holds what was typed in
             or request.user.is_authenticated
         ):
@@ -241,15 +241,19 @@ def staff_session_idle_timeout(get_response):
             last = request.session.get(LAST_ACTIVITY)
             if last is not None and now - last > settings.STAFF_SESSION_IDLE_SECONDS:
                 logout(request)  # flushes the session; request.user is anonymous from here on
-                if request.path.startswith("/api/"):
+                if request.path_info.startswith("/api/"):
                     return get_response(request)  # the API answers an anonymous caller itself (401/403)
                 # Back to the page after the login, with a GET: a post is not repeated; its address, when it takes
                 # only posts, opens the page above it (form_address_opens_its_page), where the form was.
                 return redirect_to_login(request.get_full_path())
             # A public answer (the ledger's checkpoint and hash tiles, the web font) is not activity either: writing
             # the session would put the staff member's session cookie on an answer shared caches may keep.
-            public = request.path.startswith(PUBLIC_ANSWER_PATHS) and not request.path.startswith(PRIVATE_TILES)
-            if not public and (last is None or (POLL_HEADER not in request.headers and request.path != EVENTS_PATH)):
+            public = request.path_info.startswith(PUBLIC_ANSWER_PATHS) and not request.path_info.startswith(
+                PRIVATE_TILES
+            )
+            if not public and (
+                last is None or (POLL_HEADER not in request.headers and request.path_info != EVENTS_PATH)
+            ):
                 request.session[LAST_ACTIVITY] = now
         return get_response(request)
 
@@ -273,15 +277,20 @@ def _page_above(path: str) -> str:
 def form_address_opens_its_page(get_response):
     def middleware(request):
         response = get_response(request)
+        # The address inside the site (``path_info``), which the URLconf resolves; ``path`` also carries the prefix
+        # of a deployment under a sub-path (SCRIPT_NAME), which the redirect keeps (found by a review: under /otc/
+        # every such GET went up to the site's root).
+        inside = request.path_info
         if (
             isinstance(response, HttpResponseNotAllowed)
             and request.method in ("GET", "HEAD")
-            and not request.path.startswith("/api/")
+            and not inside.startswith("/api/")
             and "text/html" in request.headers.get("Accept", "")
         ):
+            prefix = request.path.removesuffix(inside) if request.path.endswith(inside) else ""
             # A page above that takes no GET either comes back here and goes up again: each step is shorter, and
             # "/" takes a GET.
-            return redirect(_page_above(request.path), permanent=False)
+            return redirect(prefix + _page_above(inside), permanent=False)
         return response
 
     return middleware
@@ -295,10 +304,10 @@ def staff_second_factor(get_response):
     def middleware(request):
         user = request.user
         if user.is_authenticated and user.role in STAFF_ROLES and not user.is_verified():
-            if request.path.startswith("/api/"):
+            if request.path_info.startswith("/api/"):
                 # DRF's SessionAuthentication reads this user: the unverified session authenticates nothing.
                 request.user = AnonymousUser()
-            elif not request.path.startswith(SECOND_FACTOR_OPEN):
+            elif not request.path_info.startswith(SECOND_FACTOR_OPEN):
                 target = reverse("otp-verify")
                 if request.method in ("GET", "HEAD"):
                     target += "?" + urlencode({"next": request.get_full_path()})

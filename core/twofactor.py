@@ -184,7 +184,7 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
         "Too many failed logins: this account is locked from your address. Try again in %(minutes)d minutes.",
         minutes,
     ) % {"minutes": minutes}
-    if request.path.startswith("/api/"):
+    if request.path_info.startswith("/api/"):
         response = JsonResponse({"code": "login_locked", "message": message}, status=429)
     else:
         from .forms import LoginForm

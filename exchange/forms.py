@@ -37,7 +37,8 @@ def investor_refusal(exc: DomainError) -> str:
     it, what (found by a walk-through: "Only qualified investors may buy this security" said nothing of how to
     become one). The API and the counter keep the service's message."""
     said = domain_error_message(exc)
-    if exc.code == pretrade.NotQualified.code:
+    # Not a proposal's counterparty's (``CounterpartyNotQualified``): that one is not the reader's to mend.
+    if exc.code == pretrade.NotQualified.code and not isinstance(exc, pretrade.CounterpartyNotQualified):
         said += " " + gettext(
             "To buy it, attest your qualified-investor status on My account opening; your broker then reviews your "
             "application again."

@@ -126,7 +126,7 @@ def negotiated_page(request, *, account: Account, template: str, extra: dict | N
             if action in ("propose", "confirm"):
                 # A refusal about one field is said on it, tied to its box (found by a walk-through: "There is no
                 # trading account with this code" stood above the form, tied to no field).
-                field = REFUSAL_FIELDS.get(exc.code)
+                field = getattr(exc, "field", None) or REFUSAL_FIELDS.get(exc.code)
                 said = domain_error_message(exc) if actor.pk != account.owner_id else investor_refusal(exc)
                 target.add_error(field if field in target.fields else None, said)
             else:

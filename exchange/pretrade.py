@@ -414,6 +414,58 @@ def check_investor(
             raise HoldingPeriod(said % {"recent": recent, "days": days, "when": _when(free_from), "account": client})
 
 
+class CounterpartyUnsuitable(Unsuitable):
+    """A negotiated proposal's counterparty whose investor level is below the security's risk: refused at the
+    proposal, with the code its confirmation would meet, as a conflict with the other party (409), not as the
+    proposer's own refusal."""
+
+    status = 409
+    field = "counterparty"
+
+
+class CounterpartyNotQualified(NotQualified):
+    status = 409
+    field = "counterparty"
+
+
+def check_counterparty_may_buy(counterparty: Account, security: Security, *, now: dt.datetime) -> None:
+    """A negotiated sale's counterparty, the buyer, who may not take the trade: its investor level below the
+    security's risk, or not a qualified investor where the security or the venue needs one. Said at the proposal so
+    that it is not refused only when the counterparty confirms (``check_investor`` still checks at the
+    confirmation: things change). The refusal names the rule only, as its code would at the confirmation, never the
+    counterparty's level; a counterparty whose account opening is not approved or has expired is left to the
+    confirmation, which refuses that first, so that the proposer learns nothing of its KYC."""
+    if counterparty.kind != Account.Kind.INVESTOR:
+        return
+    row = (
+        KycProfile.objects.filter(user_id=counterparty.owner_id)
+        .values_list("state", "expires_at", "risk_level", "qualified_investor")
+        .first()
+    )
+    if row is None:
+        return
+    state, expires_at, risk_level, qualified = row
+    if state != KycProfile.State.APPROVED or expires_at is None or expires_at <= now:
+        return
+    said = {"account": counterparty.code, "code": security.code, "risk": security.risk_rating}
+    if risk_level < security.risk_rating:
+        raise CounterpartyUnsuitable(
+            gettext(
+                "The counterparty (%(account)s) may not buy %(code)s: the security is rated R%(risk)s, above the"
+                " counterparty's investor level."
+            )
+            % said
+        )
+    if profile.qualified_only(security) and not qualified:
+        raise CounterpartyNotQualified(
+            gettext(
+                "Only qualified investors may buy %(code)s, and the counterparty (%(account)s) is not one: it could"
+                " not confirm this proposal."
+            )
+            % said
+        )
+
+
 def check_venue_interval(account: Account, security: Security, *, side: str, now: dt.datetime) -> None:
     """The venue's interval between buying and selling one security (cn-regional-2017: 5 trading days, in either
     order) for an account ``check_investor`` does not assess, a market maker's desk account: the profile's rule binds

@@ -209,7 +209,12 @@ def inbox_rows(user) -> list[dict]:
     its script then keeps them current (it showed "no open requests" until the script's first poll)."""
     now = timezone.now()
     qs = selectors.rfqs_visible(user).filter(status=RfqRequest.Status.OPEN, expires_at__gt=now)
-    return [_request_row(r, user, now) for r in qs[:50]]
+    # A request whose answer the venue's interval would refuse (409 ``holding_period``) says so in its row instead
+    # of offering a form that cannot succeed (found by a review).
+    interval = rfq_services.IntervalRefusals(
+        Account.objects.filter(owner=user, kind=Account.Kind.MARKET_MAKER).first(), now=now
+    )
+    return [{**_request_row(r, user, now), "interval": interval.of(r)} for r in qs[:50]]
 
 
 @login_required

@@ -55,7 +55,7 @@ PAGE_SIZE = 50
 
 
 def _wants_json(request) -> bool:
-    return request.path.startswith("/api/")
+    return request.path_info.startswith("/api/")
 
 
 # What an error page's title and heading say before its number (a bare "404" said nothing to a screen reader).

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db.models import F, Q, QuerySet
 
 from core import crypto
-from core.models import AuditEvent, Role, User
+from core.models import Account, AuditEvent, Role, User
 
 from .models import IdentityReveal, KycProfile
 from .services import EDITABLE
@@ -120,3 +120,14 @@ def identities_of(account_codes: list[str]) -> dict[str, str]:
     return dict(
         KycProfile.objects.filter(user__account__code__in=account_codes).values_list("user__account__code", "identity")
     )
+
+
+def unqualified_investors(account_ids: list[int]) -> set[int]:
+    """The investor accounts among these whose owner is not a qualified investor (no KYC profile, or one without
+    the attestation): ``balances.services.check_qualified_holders`` refuses them as new holders of a security for
+    qualified investors."""
+    if not account_ids:
+        return set()
+    investors = Account.objects.filter(pk__in=account_ids, kind=Account.Kind.INVESTOR)
+    qualified = KycProfile.objects.filter(qualified_investor=True).values("user_id")
+    return set(investors.exclude(owner_id__in=qualified).values_list("pk", flat=True))

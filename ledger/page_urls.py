@@ -5,6 +5,7 @@ resources live here too: /ledger/checkpoint, /ledger/tile/… (``ledger.tile_vie
 """
 
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 
 from . import tile_views, views
 
@@ -20,6 +21,9 @@ urlpatterns = [
     path("verify/", views.verify, name="ledger-verify"),
     path("verifier.py", views.verifier_download, name="ledger-verifier"),
     path("checkpoint", tile_views.CheckpointView.as_view(), name="ledger-tiles-checkpoint"),
+    # The address a browser (or a person) writes with a slash, as every page's: it was the site's HTML 404. C2SP
+    # names the checkpoint without one, so this one leads there.
+    path("checkpoint/", RedirectView.as_view(pattern_name="ledger-tiles-checkpoint", permanent=True)),
     re_path(rf"^tile/entries/{_N}{_W}$", tile_views.EntryBundleView.as_view(), name="ledger-tiles-entries"),
     re_path(rf"^tile/(?P<level>0|[1-9][0-9]?)/{_N}{_W}$", tile_views.HashTileView.as_view(), name="ledger-tiles-tile"),
     # [\s\S]: "." stops at a newline, and such a path fell through to the site's HTML 404.

@@ -117,7 +117,8 @@ def log_trust(*, origin: str, verifier_keys: list[str]) -> WitnessedLog:
         if not created:
             known = row.verifier_keys.split()
             row.verifier_keys = "\n".join(known + [k for k in verifier_keys if k not in known])
-            row.save(update_fields=["verifier_keys"])
+            row.updated_at = timezone.now()  # the row changed (found by a review: a re-key left it as it was)
+            row.save(update_fields=["verifier_keys", "updated_at"])
     return row
 
 
@@ -137,7 +138,8 @@ def log_untrust(*, origin: str, verifier_keys: list[str]) -> WitnessedLog:
         if not kept:
             raise ValueError(f"{origin} would keep no key: trust its new key first (`ledger_witness trust`)")
         row.verifier_keys = "\n".join(kept)
-        row.save(update_fields=["verifier_keys"])
+        row.updated_at = timezone.now()
+        row.save(update_fields=["verifier_keys", "updated_at"])
     return row
 
 

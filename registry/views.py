@@ -95,12 +95,10 @@ def market_switch(request, action: str):
     except DomainError as exc:
         report_refusal(request, exc)
     else:
-        messages.success(
-            request,
-            gettext("The market is halted; settlement is paused.")
-            if action == "halt"
-            else gettext("The market trades again; settlement catches up."),
-        )
+        # A halt is said by the banner every page shows while it lasts ("Trading is halted across the market;
+        # settlement is paused."): a message of its own said the same again above it (found by a review).
+        if action == "resume":
+            messages.success(request, gettext("The market trades again; settlement catches up."))
     return redirect("operations")
 
 

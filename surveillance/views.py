@@ -113,11 +113,9 @@ def alert_change(request, alert_id: int):
     except DomainError as exc:
         if exc.code == PermissionDeniedError.code:
             report_refusal(request, exc)  # a 403 page with the reason
-        # The page again (400), what was typed still in the form, the refusal above and beside the note; nothing
-        # changed.
-        message = domain_error_message(exc)
-        messages.error(request, message)
-        return _alert_page(request, alert_id, typed=typed, error=message, status=exc.status)
+        # The page again (400), what was typed still in the form, the refusal beside the note, once (found by a
+        # review: a message above the page said it a second time); nothing changed.
+        return _alert_page(request, alert_id, typed=typed, error=domain_error_message(exc), status=exc.status)
     messages.success(request, gettext("The alert is updated."))
     return redirect("surveillance-alert", alert_id=alert_id)
 

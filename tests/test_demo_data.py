@@ -81,10 +81,14 @@ def test_demo_data_has_every_login_and_a_second_load_adds_nothing(db, settings, 
     assert NegotiatedTrade.objects.filter(status="proposed", counterparty=users["investor2"].account).count() == 1
     (alert,) = Alert.objects.filter(rule__code="wash_trade")
     assert set(alert.accounts) == {users["investor5"].account.code, users["investor6"].account.code}
-    # the one qualified investor's evidence reads in Chinese as a regional market's would, and in English (it was
-    # English only: found by a walk-through)
-    assert [(p.user.username, p.qualified_evidence) for p in KycProfile.objects.filter(qualified_investor=True)] == [
-        ("investor1", "金融资产 500 万元以上（银行资产证明） Financial assets over CNY 5m (bank statement)")
+    # the qualified investors' evidence reads in Chinese as a regional market's would, and in English (it was
+    # English only: found by a walk-through); investor2 is one so that it may take the demo's proposal under
+    # cn-regional-2017
+    evidence = "金融资产 500 万元以上（银行资产证明） Financial assets over CNY 5m (bank statement)"
+    qualified = KycProfile.objects.filter(qualified_investor=True).order_by("user__username")
+    assert [(p.user.username, p.qualified_evidence) for p in qualified] == [
+        ("investor1", evidence),
+        ("investor2", evidence),
     ]
     before = snapshot(), User.objects.count(), Entry.objects.count()
     capsys.readouterr()

@@ -196,6 +196,25 @@ def test_the_api_halts_and_resumes_and_shows_the_market(book):
     assert Security.objects.get(code=code).status == Security.Status.LISTED
 
 
+def test_halting_the_market_on_the_console_says_it_once_in_the_banner(book, client):
+    # given the operator on the console
+    market, _mm, _investor, operator = book
+    log_in(client, operator)
+    client.cookies["django_language"] = "en"
+
+    # when they halt the whole market
+    page = client.post("/operations/market/halt/", {"reason": "Drill"}, follow=True).content.decode()
+
+    # then the banner says it, with the reason, and no message says it again; the market is halted
+    assert 'id="market-halt"' in page and "Drill" in page
+    assert page.count("settlement is paused") == 1, page
+    assert MarketState.objects.get().halted is True
+
+    # and resuming it says so, once the banner is gone
+    resumed = client.post("/operations/market/resume/", {"reason": "Drill over"}, follow=True).content.decode()
+    assert "The market trades again; settlement catches up." in resumed and 'id="market-halt"' not in resumed
+
+
 def test_every_page_says_plainly_that_the_market_is_halted(book, client):
     market, _mm, investor, operator = book
     client.force_login(investor.owner)

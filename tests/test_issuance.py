@@ -22,6 +22,7 @@ from core.models import AuditEvent, Role
 from core.names import holder_name, mask_name
 from exchange.models import Trade
 from exchange.services import OrderRequest, order_place
+from kyc.models import KycProfile
 from ledger.models import Entry
 from ledger.services import block_seal
 from ledger.verification import ledger_verify
@@ -220,6 +221,62 @@ def test_an_issuance_beyond_the_holder_cap_is_refused_whole(fresh):
     assert snapshot() == before
     assert IssuanceProposal.objects.get().status == IssuanceProposal.Status.PROPOSED
     assert position_of(alice, security) is None or position_of(alice, security).total == 0
+
+
+@pytest.mark.parametrize(("venue", "security_switch"), [("cn-regional-2017", False), ("open", True)])
+def test_a_placement_makes_no_unqualified_investor_a_new_holder_of_a_security_for_qualified_investors(
+    fresh, settings, venue, security_switch
+):
+    # given a security for qualified investors (the venue's rules, or its own switch), its holders registered by its
+    # first issuance, one of them (alice) not a qualified investor
+    market, security, alice, bob = fresh
+    settings.VENUE_PROFILE = venue
+    security.qualified_only = security_switch
+    security.save(update_fields=["qualified_only"])
+    securities_issue(actor=market.depository, security_code=security.code, allocations=[(alice, 1000)])
+    carol = market.investor(qualified=True)
+    depository, checker = api_for(market.depository), api_for(market.user(Role.DEPOSITORY_OPERATOR))
+
+    def propose(account, key):
+        body = {"holders": [{"account": account.code, "quantity": 100}], "client_request_id": key}
+        url = f"/api/v1/securities/{security.code}/issuances/"
+        return depository.post(url, body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+    # when the depository proposes a placement with bob, not qualified and not a holder
+    before = snapshot()
+    refused = propose(bob, "p-bob")
+    # then it is refused at once, naming bob, and nothing changed: no proposal kept
+    assert (refused.status_code, refused.json()["code"]) == (409, "not_qualified_investor"), refused.json()
+    assert bob.code in refused.json()["message"] and alice.code not in refused.json()["message"]
+    assert snapshot() == before and not IssuanceProposal.objects.exists()
+
+    # when it places shares with alice (a holder already) and with carol (qualified), then both are issued
+    for account, key in ((alice, "p-alice"), (carol, "p-carol")):
+        proposed = propose(account, key)
+        assert proposed.status_code == 202, proposed.json()
+        approved = checker.post(f"/api/v1/issuance-proposals/{proposed.json()['id']}/approve/")
+        assert approved.status_code == 200, approved.json()
+    assert (position_of(alice, security).total, position_of(carol, security).total) == (1100, 100)
+
+    # and a newcomer who stops being qualified between the proposal and its approval is refused at the approval
+    dave = market.investor(qualified=True)
+    proposed = propose(dave, "p-dave")
+    assert proposed.status_code == 202, proposed.json()
+    KycProfile.objects.filter(user=dave.owner).update(qualified_investor=False)
+    before = snapshot()
+    late = checker.post(f"/api/v1/issuance-proposals/{proposed.json()['id']}/approve/", HTTP_ACCEPT_LANGUAGE="en")
+    assert (late.status_code, late.json()["code"]) == (409, "not_qualified_investor"), late.json()
+    assert snapshot() == before and position_of(dave, security) is None
+
+
+def test_under_the_open_profile_a_placement_with_an_unqualified_investor_is_made(fresh, settings):
+    # given the open profile and a security without the qualified-investor switch, its holders registered
+    market, security, alice, bob = fresh
+    settings.VENUE_PROFILE = "open"
+    securities_issue(actor=market.depository, security_code=security.code, allocations=[(alice, 1000)])
+    # when the depository places shares with bob, not qualified, then they are issued
+    securities_issue(actor=market.depository, security_code=security.code, allocations=[(bob, 100)])
+    assert position_of(bob, security).total == 100
 
 
 @pytest.mark.parametrize("role", [Role.INVESTOR, Role.BROKER_STAFF, Role.EXCHANGE_OPERATOR, Role.REGULATOR])

@@ -514,6 +514,98 @@ def test_bad_proposals_are_4xx_and_change_nothing(parties, over, status, code):
     assert snapshot() == before
 
 
+# --------------------------------------------------------------------------
+# A counterparty who may not buy: refused at the proposal, not only at its confirmation
+
+
+def _level_low(market, buyer, settings) -> None:
+    KycProfile.objects.filter(user=buyer.owner).update(risk_level=1)
+
+
+def _security_for_qualified(market, buyer, settings) -> None:
+    Security.objects.filter(pk=market.security.pk).update(qualified_only=True)
+
+
+def _regional_venue(market, buyer, settings) -> None:
+    settings.VENUE_PROFILE = "cn-regional-2017"
+
+
+UNFIT_BUYERS = [
+    ("unsuitable_risk_level", _level_low),
+    ("not_qualified_investor", _security_for_qualified),
+    ("not_qualified_investor", _regional_venue),
+]
+
+
+@pytest.mark.parametrize(("code", "make_unfit"), UNFIT_BUYERS, ids=["level", "qualified-security", "regional"])
+def test_a_sale_proposed_to_a_buyer_who_may_not_buy_is_refused_at_the_proposal(parties, settings, code, make_unfit):
+    # given the seller, qualified, and a buyer (the counterparty) who may not buy the security
+    market, buyer, seller = parties
+    KycProfile.objects.filter(user=seller.owner).update(qualified_investor=True)
+    make_unfit(market, buyer, settings)
+    before = snapshot()
+
+    # when the seller proposes a sale to it on the API
+    resp = api_for(seller.owner).post(
+        "/api/v1/negotiated-trades/", body(market, buyer, side="sell"), format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    # then it is a conflict with the confirmation's code, naming the counterparty, not its level; nothing changed
+    assert (resp.status_code, resp.json()["code"]) == (409, code), resp.json()
+    message = resp.json()["message"]
+    assert f"counterparty ({buyer.code})" in message, message
+    assert "C1" not in message and "Your" not in message and "attest" not in message, message
+    assert snapshot() == before and not NegotiatedTrade.objects.exists()
+
+
+@pytest.mark.parametrize("rule", ["level", "qualified"])
+def test_the_page_says_the_counterparty_may_not_buy_on_its_field(parties, rule):
+    # given a buyer whose level is below the security's risk, or not qualified for a security that needs it
+    market, buyer, seller = parties
+    if rule == "level":
+        KycProfile.objects.filter(user=buyer.owner).update(risk_level=1)
+    else:
+        Security.objects.filter(pk=market.security.pk).update(qualified_only=True)
+        KycProfile.objects.filter(user=seller.owner).update(qualified_investor=True)
+    page = Client(HTTP_ACCEPT_LANGUAGE="en")
+    page.force_login(seller.owner)
+    before = snapshot()
+
+    # when the seller proposes a sale to it on the page
+    resp = page.post(
+        "/negotiated/",
+        {"action": "propose", "client_request_id": "page-1", **body(market, buyer, side="sell")},
+    )
+
+    # then the form says it on the counterparty's box, once, and nothing changed
+    form = resp.context["propose_form"]
+    assert resp.status_code == 200 and not form.non_field_errors(), form.errors
+    [said] = form.errors["counterparty"]
+    assert f"ounterparty ({buyer.code})" in said and "attest" not in said, said
+    assert snapshot() == before
+
+
+def test_a_buyer_qualified_when_proposed_is_still_checked_at_its_confirmation(parties):
+    # given a sale proposed to a buyer who may buy it then
+    market, buyer, seller = parties
+    out = propose(market, seller, buyer, side="sell")
+    # when the security becomes one for qualified investors only, and the buyer confirms
+    Security.objects.filter(pk=market.security.pk).update(qualified_only=True)
+    before = snapshot()
+    resp = _confirm_in_english(buyer, out)
+    # then the confirmation refuses it as before
+    assert (resp.status_code, resp.json()["code"]) == (403, "not_qualified_investor"), resp.json()
+    assert snapshot() == before
+
+
+def test_a_purchase_proposed_to_an_unfit_seller_is_not_refused_for_the_sellers_level(parties):
+    # given a seller (the counterparty) whose level is below the security's risk: a seller's level is not a rule
+    market, buyer, seller = parties
+    KycProfile.objects.filter(user=seller.owner).update(risk_level=1)
+    # when the buyer proposes, then the proposal is made
+    assert propose(market, buyer, seller)["status"] == "proposed"
+
+
 def test_a_proposal_to_oneself_is_refused(parties):
     market, buyer, _seller = parties
     before = snapshot()

@@ -954,3 +954,34 @@ def test_a_browsers_get_of_a_form_only_address_goes_to_the_page_above_it(market)
     # and nothing changed: the investor is still signed in, no order cancelled, no document stored
     assert own.get("/orders/").status_code == 200
     assert snapshot() == before
+
+
+def test_under_a_sub_path_a_browsers_get_of_a_form_only_address_goes_to_the_page_above_it_there(market):
+    # given an exchange served under /otc (SCRIPT_NAME), an investor signed in
+    investor = market.investor(cash="1000")
+    own = client_for(investor.owner)
+    before = snapshot()
+    # when a browser asks with a GET for an address that only takes a form's post, under the sub-path
+    answer = own.get("/kyc/me/documents/", SCRIPT_NAME="/otc", HTTP_ACCEPT="text/html,*/*;q=0.8")
+    api = own.get("/api/v1/orders/batch/", SCRIPT_NAME="/otc", HTTP_ACCEPT="text/html,*/*;q=0.8")
+    # then it leads to the page above it under the same sub-path, the API keeps its 405, and nothing changed
+    assert (answer.status_code, answer.get("Location")) == (302, "/otc/kyc/me/")
+    assert (api.status_code, api.get("Location")) == (405, None)
+    assert snapshot() == before
+
+
+def test_under_a_sub_path_the_api_stays_the_api_for_the_middleware(market):
+    # given an exchange served under /otc (SCRIPT_NAME): the middleware tells the API from the pages by the address
+    # inside the site (path_info), not by the full path, which starts with /otc (found by a review)
+    staff = Client(HTTP_ACCEPT_LANGUAGE="en")
+    staff.force_login(market.user(Role.EXCHANGE_OPERATOR))  # signed in, its second factor not yet given
+
+    # when a program asks for an address the API does not have, and the staff member's session calls the API
+    missing = Client().get("/api/v1/no-such-thing/", SCRIPT_NAME="/otc")
+    unverified = staff.get("/api/v1/market/", SCRIPT_NAME="/otc")
+
+    # then the first is the API's JSON 404, not a page; the second is refused as the API refuses it (no session
+    # without the second factor), not sent to the second factor's page
+    assert (missing.status_code, missing["Content-Type"]) == (404, "application/json"), missing.content[:200]
+    assert missing.json()["code"] == "not_found"
+    assert unverified.status_code in (401, 403) and unverified["Content-Type"] == "application/json"

@@ -221,7 +221,19 @@ def test_individuals_must_be_qualified_under_cn_regional_only(market, settings):
     seller = market.investor(shares=1000)
     buyer = market.investor(cash="50000")  # not qualified
     settings.VENUE_PROFILE = "cn-regional-2017"
-    assert _refused_at_confirmation(market, seller=seller, buyer=buyer, key="q1") == "not_qualified_investor"
+    # refused at the proposal already (the buyer could not confirm it) ...
+    before = snapshot()
+    with pytest.raises(pretrade.CounterpartyNotQualified):
+        _offer(market, seller=seller, buyer=buyer, key="q0")
+    assert snapshot() == before
+    # ... and at the confirmation of one proposed under the open profile
+    settings.VENUE_PROFILE = "open"
+    p, code = _offer(market, seller=seller, buyer=buyer, key="q1")
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    before = snapshot()
+    with pytest.raises(pretrade.NotQualified) as refused:
+        neg.negotiated_confirm(actor=buyer.owner, proposal_id=p.pk, code=code)
+    assert refused.value.code == "not_qualified_investor" and snapshot() == before
     settings.VENUE_PROFILE = "open"
     assert _deal(market, seller=seller, buyer=buyer, key="q2").buyer_id == buyer.pk
 
@@ -445,7 +457,7 @@ def test_an_issue_may_not_take_a_security_past_the_venues_cap(market, settings, 
     settings.VENUE_PROFILE = "cn-regional-2017"
     _sec(market, max_holders=500)
     market.investor(shares=100)
-    a, b = market.investor(), market.investor()
+    a, b = market.investor(qualified=True), market.investor(qualified=True)  # as the profile wants new holders
     before = snapshot()
     # when the depository issues to two new holders, then it is refused naming the venue's cap, and nothing changed
     with translation.override("en"), pytest.raises(err.DomainError) as refused:
@@ -844,6 +856,53 @@ def test_under_cn_regional_a_market_maker_may_not_sell_by_rfq_what_it_bought_wit
     early.refresh_from_db(), early_answer.refresh_from_db()
     assert early.status == RfqRequest.Status.OPEN and early_answer.status == RfqAnswer.Status.FIRM
     assert Trade.objects.filter(seller=mm).count() == 0
+
+
+def test_the_market_makers_inbox_says_which_requests_the_interval_refuses_instead_of_offering_a_form(market, settings):
+    # (found by a review: the inbox offered a price box for a request whose answer could only be refused with 409
+    # holding_period)
+    from exchange.services import rfq as rfq_svc
+    from exchange.services.rfq import RfqRequestInput
+
+    def ask(investor, side, key):
+        request = RfqRequestInput(market.security.code, side, 100, key)
+        return rfq_svc.rfq_request(requested_by=investor.owner, account=investor, request=request)[0]
+
+    # given, under cn-regional-2017, a market maker that just bought 100 by request for quote
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    mm = market.market_maker()
+    seller = market.investor(cash="1000", shares=1000, qualified=True)
+    sale = ask(seller, "sell", "s")
+    answer = rfq_svc.rfq_answer(user=mm.owner, rfq_id=sale.pk, price=D("10.00"), valid_seconds=60)
+    rfq_svc.rfq_accept(actor=seller.owner, rfq_id=sale.pk, answer_id=answer.pk)
+    # and two open requests: a purchase (the market maker would sell: refused) and a sale (it would buy again)
+    buyer = market.investor(cash="50000", qualified=True)
+    refused, allowed = ask(buyer, "buy", "b"), ask(seller, "sell", "s2")
+    before = snapshot()
+
+    # when the market maker reads its inbox on the quotes page, its poll, and the API's list
+    page = Client(HTTP_ACCEPT_LANGUAGE="en")
+    page.force_login(mm.owner)
+    quotes = page.get("/quotes/").content.decode()
+    polled = {r["id"]: r["html"] for r in page.get("/rfqs/inbox/data/").json()["requests"]}
+    listed = api_for(mm.owner).get("/api/v1/rfqs/", {"status": "open"}, HTTP_ACCEPT_LANGUAGE="en").json()
+
+    # then the refused request's row says why, with no form; the other offers its form
+    for html in (_row(quotes, refused.pk), polled[refused.pk]):
+        assert 'data-field="interval"' in html and "You bought" in html and "within the last 5 trading days" in html
+        assert "rfq-answer-form" not in html
+    for html in (_row(quotes, allowed.pk), polled[allowed.pk]):
+        assert "rfq-answer-form" in html and 'data-field="interval"' not in html
+    # and the API flags it for the market maker only; reading changed nothing
+    flags = {r["id"]: r["holding_period"] for r in listed["results"]}
+    assert flags == {refused.pk: True, allowed.pk: False}
+    mine = api_for(buyer.owner).get(f"/api/v1/rfqs/{refused.pk}/").json()
+    assert mine["holding_period"] is None
+    assert snapshot() == before
+
+
+def _row(page: str, rfq_id: int) -> str:
+    return page.split(f'<tr data-rfq="{rfq_id}">', 1)[1].split("</tr>", 1)[0]
 
 
 def test_under_the_open_profile_a_market_maker_may_still_buy_and_sell_by_rfq_the_same_day(market, settings):

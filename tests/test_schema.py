@@ -305,6 +305,23 @@ def test_the_api_docs_follow_the_readers_language(db, reader):
     assert _schema_url(chosen) == "/api/schema/?lang=en"
 
 
+@pytest.mark.parametrize("venue", ["open", "cn-regional-2017"])
+def test_the_api_docs_and_the_schemas_description_name_the_venue_rules(db, settings, venue):
+    from django.test import Client
+
+    # given the venue's rule profile
+    settings.VENUE_PROFILE = venue
+    # when a reader opens /api/docs/ and its schema
+    page = Client(HTTP_ACCEPT_LANGUAGE="en").get("/api/docs/")
+    schema = Client().get("/api/schema/", {"format": "json"})
+    # then the page's footer names the profile, as every page's does, and so does the schema's description
+    assert page.status_code == 200 and schema.status_code == 200
+    said = f'<span class="venue-profile" data-profile="{venue}">Venue rules: {venue} ('
+    assert said in page.content.decode()
+    description = schema.json()["info"]["description"]
+    assert description.startswith("Quote-driven trading") and f"Venue rules: {venue} (" in description, description
+
+
 def test_a_nullable_reference_or_page_link_says_null_as_openapi_3_1_does(schema):
     # (found by an outside integrator: OpenAPI 3.0's allOf [$ref] beside "nullable" reads as not nullable to a
     # strict validator)

@@ -406,6 +406,27 @@ def test_a_forced_transfer_moves_frozen_shares_free_to_the_receiver(sup):
     assert replay_check() == []
 
 
+def test_a_forced_transfer_to_a_receiver_who_could_not_buy_is_made_as_the_legal_transfer_it_is(sup, settings):
+    # given, under cn-regional-2017 (individuals qualified only), a security for qualified investors rated above the
+    # receiver's level, frozen shares, and a receiver neither qualified nor of a level to buy it
+    market, reg1, reg2, _mm, investor = sup
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    Security.objects.filter(pk=market.security.pk).update(qualified_only=True, risk_rating=5)
+    receiver = market.investor(level=1)  # not qualified
+    freeze = frozen_shares(reg1, reg2, investor, market.security, 300)
+
+    # when the court's transfer is proposed and approved
+    transfer = sv.forced_transfer_propose(
+        actor=reg1, freeze_id=freeze.pk, receiver=receiver.code, security=market.security.code, quantity=300,
+        reason="Judgment enforced", **LEGAL,
+    )  # fmt: skip
+    sv.forced_transfer_approve(actor=reg2, transfer_id=transfer.pk)
+
+    # then the receiver holds the shares: a transfer by court order is not a purchase (docs/operations.md)
+    assert position_of(receiver, market.security).total == 300
+    assert replay_check() == []
+
+
 def test_a_second_transfer_of_a_used_up_freeze_says_the_freeze_is_consumed(sup):
     # (found by a probe: it said only "the freeze is not active")
     market, reg1, reg2, _mm, investor = sup

@@ -855,6 +855,24 @@ def test_a_change_that_changes_nothing_is_refused_and_writes_nothing(market, bod
     assert AlertEvent.objects.count() == 0 and Alert.objects.get(pk=alert.pk).state == Alert.State.NEW
 
 
+def test_closing_an_alert_without_a_note_says_why_once_beside_the_note(client, market):
+    # given a regulator on a new alert's page
+    alert = wash_alert(market)
+    log_in(client, market.user(Role.REGULATOR))
+    client.cookies["django_language"] = "en"
+    before = alert_state()
+
+    # when they close it without a note
+    refused = client.post(f"/surveillance/alerts/{alert.pk}/change/", {"state": "closed", "note": ""}, follow=True)
+
+    # then the page says why once, beside the note, and no message above the page says it again; nothing changed
+    page = refused.content.decode()
+    said = refused.context["change_error"]
+    assert refused.status_code == 400 and said
+    assert page.count(said) == 1 and 'id="alert-change-error"' in page and "msg-error" not in page
+    assert alert_state() == before
+
+
 def test_the_alert_page_refuses_a_forged_save_that_changes_nothing(client, market):
     alert = wash_alert(market)
     log_in(client, market.user(Role.REGULATOR))

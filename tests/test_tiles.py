@@ -112,6 +112,21 @@ def test_tiles_full_or_partial_are_immutable_the_checkpoint_is_not(ledger):
     assert note.height == Block.objects.order_by("-height").first().height
 
 
+def test_the_checkpoints_address_with_a_slash_leads_to_the_checkpoint(market):
+    # given a sealed ledger
+    block_seal()
+    blocks = Block.objects.count()
+    browser = Client(HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    # when a browser asks for /ledger/checkpoint/, as a page's address is written
+    answer = browser.get("/ledger/checkpoint/")
+    # then it is led, for good, to the checkpoint C2SP names, which is the signed note; nothing was sealed for it
+    assert (answer.status_code, answer["Location"]) == (301, "/ledger/checkpoint")
+    note = browser.get(answer["Location"])
+    assert note.status_code == 200 and note["Content-Type"] == "text/plain; charset=utf-8"
+    assert parse(note.content.decode()).tree_size == Leaf.objects.count()
+    assert Block.objects.count() == blocks
+
+
 def test_a_full_tile_is_served_again_from_the_cache_unchanged(ledger, django_assert_max_num_queries):
     client = _anonymous()
     first = client.get("/ledger/tile/0/000").content

@@ -8,13 +8,16 @@ tlog-cosignature for checking what the witness returns); it uses none of ``ledge
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.core.management import call_command
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from ledger import checkpoint as checkpoint_module
 from ledger import witness
@@ -420,6 +423,26 @@ def test_log_trust_refuses_a_cosignature_key_for_a_log(the_witness):
     assert not WitnessedLog.objects.filter(origin="x.test/log").exists()
 
 
+def test_trusting_and_untrusting_keys_stamp_the_rows_updated_at_and_nothing_else(the_witness, log, capsys):
+    # given the witnessed log's row, with a co-signed checkpoint, last changed a day ago
+    assert witness.add_checkpoint(request(0, [], log.note(leaves_of(3)))).status == 200
+    day_ago = timezone.now() - dt.timedelta(days=1)
+    WitnessedLog.objects.filter(origin=ORIGIN).update(updated_at=day_ago)
+    held = _state(), WitnessedLog.objects.get(origin=ORIGIN).checkpoint
+    new = Log()
+
+    # when the regulator trusts the log's new key, then untrusts the old one
+    call_command("ledger_witness", "trust", ORIGIN, new.vkey())
+    trusted = WitnessedLog.objects.get(origin=ORIGIN)
+    call_command("ledger_witness", "untrust", ORIGIN, log.vkey())
+    untrusted = WitnessedLog.objects.get(origin=ORIGIN)
+
+    # then each change is stamped, after the one before it; the co-signed checkpoint is as it was
+    assert day_ago < trusted.updated_at < untrusted.updated_at
+    assert trusted.verifier_keys.split() == [log.vkey(), new.vkey()] and untrusted.verifier_keys.split() == [new.vkey()]
+    assert (_state(), untrusted.checkpoint) == held
+
+
 # --- over HTTP ------------------------------------------------------------------------------------------
 
 
@@ -444,6 +467,18 @@ def test_http_interface(the_witness, log):
     client.post("/add-checkpoint", request(3, [], log.note(leaves_of(3, b"z"))), content_type="text/plain")
     assert b"split-view-alert" in client.get("/").content
     assert len(json.loads(client.get("/", HTTP_ACCEPT="application/json").content)["split_views"]) == 1
+
+
+@pytest.mark.parametrize("venue", ["open", "cn-regional-2017"])
+def test_the_witness_page_names_the_venue_rules_in_its_footer_as_every_page(the_witness, log, settings, venue):
+    # given the exchange's venue rule profile, and the witness node's addresses
+    settings.VENUE_PROFILE = venue
+    settings.ROOT_URLCONF = "config.witness_urls"
+    # when the regulator opens the witness's page
+    page = Client(HTTP_ACCEPT_LANGUAGE="en").get("/")
+    # then its footer names the profile, as every page's does
+    assert page.status_code == 200
+    assert f'<span class="venue-profile" data-profile="{venue}">Venue rules: {venue} (' in page.content.decode()
 
 
 def test_the_witness_command_sets_a_witness_up(tmp_path, settings, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.utils import translation
 from django.utils.translation import get_language, gettext
@@ -241,7 +242,8 @@ class SchemaView(JsonErrorsMixin, SpectacularAPIView):
 
     def _get_schema_response(self, request):
         version = self.api_version or request.version or self._get_version_parameter(request)
-        key = (version, get_language())
+        # The venue's profile too: the schema's description names it (``registry.schema.venue_rules_described``).
+        key = (version, get_language(), settings.VENUE_PROFILE)
         with self._lock:
             schema = self._built.get(key)
             if schema is None:
@@ -253,7 +255,10 @@ class SchemaView(JsonErrorsMixin, SpectacularAPIView):
 
 class DocsView(SpectacularSwaggerSplitView):
     """``/api/docs/``: Swagger UI on the schema in the reader's language (``?lang=``, else the page's language, as
-    every page), where ``/api/schema/`` alone is English."""
+    every page), where ``/api/schema/`` alone is English; its footer names the venue rule profile, as every page's
+    does (``templates/api/docs.html``)."""
+
+    template_name = "api/docs.html"
 
     def _get_schema_url(self, request):
         schema_url = self.url or get_relative_url(reverse(self.url_name, request=request))

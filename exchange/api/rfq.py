@@ -14,6 +14,7 @@ from core import errors as err
 from core.api.fields import DecimalString, IdempotencyKey, StrictInput, StrictInteger, takes_no_body
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
+from core.models import Account, Role
 from exchange import selectors
 from exchange.models import Order, RfqAnswer, RfqRequest
 from exchange.services import rfq as rfq_services
@@ -67,9 +68,25 @@ class RfqOutput(serializers.Serializer):
     answers = serializers.SerializerMethodField(
         help_text="The answers the caller may see: all of them for the investor, its own for a market maker."
     )
+    holding_period = serializers.SerializerMethodField(
+        help_text=(
+            "For a market maker, on an open request: true when the venue's interval between buying and selling a "
+            "security (cn-regional-2017: 5 trading days) refuses its answer now (409 `holding_period`), false when "
+            "it does not. Null for every other caller and for a request no longer open."
+        )
+    )
 
     def _answers(self, obj):
         return selectors.rfq_answers_visible(obj, self.context["request"].user)
+
+    def get_holding_period(self, obj) -> bool | None:
+        user = self.context["request"].user
+        if user.role != Role.MARKET_MAKER or obj.status_at(timezone.now()) != RfqRequest.Status.OPEN:
+            return None
+        if "interval" not in self.context:  # one desk and one read per security and side for the whole page
+            desk = Account.objects.filter(owner=user, kind=Account.Kind.MARKET_MAKER).first()
+            self.context["interval"] = rfq_services.IntervalRefusals(desk)
+        return bool(self.context["interval"].of(obj))
 
     def get_trade(self, obj) -> int | None:
         return next((a.trade_id for a in obj.answers.all() if a.trade_id), None)

@@ -229,6 +229,9 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         )
         pretrade.check_shares(available, req.quantity, what="trade", row=book.positions[account.pk])
         book.reserve_shares(account.pk, req.quantity)
+        # The buyer, the counterparty, who could only be refused at its confirmation: said now, on the
+        # counterparty, naming the rule but not its level (``pretrade.check_counterparty_may_buy``).
+        pretrade.check_counterparty_may_buy(counterparty, security, now=now)
     code = code_new()
     proposal.code_hash = code_hash(code)
     with err.database_refusals():  # the account frozen or restricted while this waited (exchange 0027)

@@ -207,6 +207,31 @@ def rfq_answer(*, user: User, rfq_id: int, price: Decimal, valid_seconds: int) -
         raise
 
 
+class IntervalRefusals:
+    """What the venue's interval between buying and selling (``pretrade.check_venue_interval``) says now of a market
+    maker's answer to each request, as ``_rfq_answer`` would say it: its refusal's message, or "" where an answer
+    may go. Read without locks, for the inbox and the API's list: the answer itself checks again under them. One
+    read per security and side, however many requests."""
+
+    def __init__(self, account: Account | None, *, now: dt.datetime | None = None) -> None:
+        self.account = account
+        self.now = now or timezone.now()
+        self._said: dict[tuple[int, str], str] = {}
+
+    def of(self, rfq: RfqRequest) -> str:
+        if self.account is None:
+            return ""
+        side = Order.Side.SELL if rfq.side == Order.Side.BUY else Order.Side.BUY
+        key = (rfq.security_id, side)
+        if key not in self._said:
+            try:
+                pretrade.check_venue_interval(self.account, rfq.security, side=side, now=self.now)
+                self._said[key] = ""
+            except pretrade.HoldingPeriod as refused:
+                self._said[key] = refused.message
+        return self._said[key]
+
+
 @transaction.atomic
 def _rfq_answer(*, user: User, account: Account, rfq_id: int, price: Decimal, valid_seconds: int) -> RfqAnswer:
     now = timezone.now()

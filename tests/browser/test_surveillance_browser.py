@@ -88,6 +88,7 @@ def test_closing_an_alert_without_a_note_keeps_the_chosen_state_and_says_why_bes
     # then the page says why beside the note, which it points to, and "closed" is still chosen
     note = page.get_by_label("说明（关闭时必填）")
     expect(page.locator("#alert-change-error")).to_have_text("关闭预警须填写说明。")
+    expect(page.get_by_text("关闭预警须填写说明。")).to_have_count(1)  # once: not above the page again
     expect(note).to_have_attribute("aria-describedby", "alert-change-error")
     expect(note).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("新状态")).to_have_value("closed")

@@ -174,7 +174,9 @@ class Command(BaseCommand):
                 seq=i,
                 real_name=names[i - 1],
                 level=5 if i != 5 else 3,
-                qualified=i == 1,
+                # investor2 too: the negotiated proposal below is to it, and under cn-regional-2017 only a
+                # qualified investor may buy (the proposal would be refused otherwise).
+                qualified=i in (1, 2),
             )
             cash_deposit(actor=staff[0], account=account, amount=Decimal("200000.00"), reference="demo funding")
             investors.append(account)

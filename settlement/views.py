@@ -59,6 +59,7 @@ def monitor(
         "failed": selectors.reasons_masked(
             list(selectors.trades_failed(since=now - timezone.timedelta(hours=24))[:100]), request.user
         ),
+        "net_blocked": selectors.net_windows_blocked(),
         "can_act": _can_act(request),
         "can_read_instructions": request.user.role in instructions.READERS,
         "can_set_instructions": request.user.role in instructions.SETTERS,

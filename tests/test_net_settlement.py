@@ -283,3 +283,89 @@ def test_duplicate_deliveries_and_two_workers_close_a_window_once_while_the_depo
         assert getattr(results[3], "code", None) == "trade_not_pending"
     assert_no_negative_available()
     assert replay_check() == []
+
+
+def test_the_depository_sees_why_a_net_window_cannot_settle_and_the_rest_settles_once_it_holds_the_cause(
+    market, client
+):
+    from django.utils import translation
+
+    from settlement.services import trade_release
+    from settlement.tasks import settle_net
+    from tests.conftest import log_in, snapshot
+    from tests.test_settlement import _client_of_a_member_without_a_fee_account
+
+    # given a net window in which one buyer is a client of a member whose fee account is not opened yet (its
+    # commission has nowhere to go), and another buyer a client of a member with one
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    buyer, stranded = market.investor(cash="50000"), _client_of_a_member_without_a_fee_account()
+    for account in (stranded, buyer):
+        order_place(
+            placed_by=account.owner,
+            account=account,
+            request=OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "nw"),
+        )
+    block_seal()
+    stuck = Trade.objects.get(buyer=stranded)
+    before = snapshot()
+
+    # when the window closes, then nothing of it settles
+    assert settle_net() == 0
+    assert snapshot() == before
+
+    # and the depository's monitor says which window waits, why (naming the account), and how many trades wait
+    log_in(client, market.depository)
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Net windows that cannot settle" in page
+    row = page.split(f'data-security="{market.security.code}"')[1].split("</tr>")[0]
+    assert f"The broker of {stranded.code} has no fee account." in row
+    assert '<td class="num">2</td>' in row
+    # in the reader's language (the worker's language is not the reader's)
+    with translation.override("zh-hans"):
+        page_zh = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f"{stranded.code} 所属券商没有佣金账户。" in page_zh
+
+    # when the depository holds that buyer's trade, then the rest of the window settles at the next run
+    trade_hold(actor=market.depository, trade_id=stuck.pk, reason="its broker has no fee account yet")
+    assert settle_net() == 1
+    assert Trade.objects.get(buyer=buyer).status == Trade.Status.SETTLED
+    assert Trade.objects.get(pk=stuck.pk).status == Trade.Status.HELD
+    # and the monitor no longer names the window
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Net windows that cannot settle" not in page
+
+    # and once released, the held trade fails again alone, and is named again
+    trade_release(actor=market.depository, trade_id=stuck.pk, reason="look again")
+    assert settle_net() == 0
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    row = page.split(f'data-security="{market.security.code}"')[1].split("</tr>")[0]
+    assert f"The broker of {stranded.code} has no fee account." in row and '<td class="num">1</td>' in row
+    assert replay_check() == []
+
+
+def test_a_paused_window_keeps_its_note_and_a_window_with_nothing_left_drops_it(market):
+    from django.core.cache import cache
+
+    from registry.services import market_halt, market_resume
+    from settlement import net_windows
+    from settlement.tasks import settle_net
+
+    # given a net window noted as blocked by a participant that cannot pay
+    _mm, a = _window(market)
+    net_windows.window_failed(market.security.code, DomainError("x", account=a.code))
+    key = net_windows.KEY.format(code=market.security.code)
+    noted = cache.get(key)
+    assert noted["why"] == net_windows.FEE_ACCOUNT and noted["account"] == a.code
+
+    # when the market is halted and the window's turn comes, then the note stays (nothing was tried)
+    operator = market.user("exchange_operator")
+    market_halt(actor=operator, reason="incident")
+    assert settle_net() == 0
+    assert cache.get(key) == noted
+
+    # and when the window settles after the resume, the note goes
+    market_resume(actor=operator, reason="over")
+    assert settle_net() == 3
+    assert cache.get(key) is None

@@ -322,6 +322,10 @@ def test_the_depository_sees_why_a_net_window_cannot_settle_and_the_rest_settles
     row = page.split(f'data-security="{market.security.code}"')[1].split("</tr>")[0]
     assert f"The broker of {stranded.code} has no fee account." in row
     assert '<td class="num">2</td>' in row
+    # and its refresh every 3 s draws the same
+    data = client.get("/settlement/data/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert f"The broker of {stranded.code} has no fee account." in data["net_html"]
+    assert data["net_key"].startswith(f"{market.security.code}:fee_account:{stranded.code}:2:")
     # in the reader's language (the worker's language is not the reader's)
     with translation.override("zh-hans"):
         page_zh = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
@@ -335,6 +339,8 @@ def test_the_depository_sees_why_a_net_window_cannot_settle_and_the_rest_settles
     # and the monitor no longer names the window
     page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Net windows that cannot settle" not in page
+    data = client.get("/settlement/data/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert (data["net_html"].strip(), data["net_key"]) == ("", "")
 
     # and once released, the held trade fails again alone, and is named again
     trade_release(actor=market.depository, trade_id=stuck.pk, reason="look again")

@@ -375,3 +375,30 @@ def test_a_paused_window_keeps_its_note_and_a_window_with_nothing_left_drops_it(
     market_resume(actor=operator, reason="over")
     assert settle_net() == 3
     assert cache.get(key) is None
+
+
+def test_a_correction_of_a_trade_settled_in_a_net_batch_verifies_on_the_ledger(
+    market, django_capture_on_commit_callbacks
+):
+    from core.models import Role
+    from supervision import services as sv
+
+    # given a net window of three trades, settled and sealed
+    _mm, a = _window(market)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert net_settle(security_code=market.security.code).trades == 3
+        block_seal()
+    trade = Trade.objects.order_by("id").first()
+
+    # when two regulators correct one of its trades (a reversal) and the correction is sealed
+    r1, r2 = market.user(Role.REGULATOR), market.user(Role.REGULATOR)
+    proposal = sv.correction_propose(actor=r1, trade_id=trade.pk, new_price=trade.price, new_quantity=0, reason="t")
+    with django_capture_on_commit_callbacks(execute=True):
+        sv.correction_approve(actor=r2, correction_id=proposal.pk)
+        block_seal()
+
+    # then the ledger still verifies, the batch and the correction each agreeing with the rows, and replays
+    report = ledger_verify()
+    assert report.ok, report.problems
+    assert replay_check() == []
+    assert Settlement.objects.filter(trade=trade, mode="net").count() == 1

@@ -331,6 +331,20 @@ def test_the_depository_sees_why_a_net_window_cannot_settle_and_the_rest_settles
         page_zh = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert f"{stranded.code} 所属券商没有佣金账户。" in page_zh
 
+    # and the trade's own page says so to the depository, while the buyer of the other trade reads only that its
+    # trade waits for the window (the reason names another participant)
+    trade_page = client.get(f"/trades/{stuck.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "net settlement window" in trade_page
+    assert f"The window cannot settle: The broker of {stranded.code} has no fee account." in trade_page
+    from django.test import Client
+
+    party = Client()
+    party.force_login(buyer.owner)
+    other = Trade.objects.get(buyer=buyer)
+    party_page = party.get(f"/trades/{other.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "net settlement window" in party_page
+    assert stranded.code not in party_page and "cannot settle" not in party_page
+
     # when the depository holds that buyer's trade, then the rest of the window settles at the next run
     trade_hold(actor=market.depository, trade_id=stuck.pk, reason="its broker has no fee account yet")
     assert settle_net() == 1

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from statistics import median
 
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -15,7 +15,9 @@ from core.models import Account
 from exchange import selectors as exchange_selectors
 from exchange.models import Trade
 from ledger.models import Entry, EntryKind, Leaf
+from registry.models import Security
 
+from . import net_windows
 from .instructions import instruction_setter, reason_disclosed
 from .models import Settlement, SettlementAction
 
@@ -28,6 +30,22 @@ def trades_awaiting() -> QuerySet[Trade]:
         .annotate(leaf_index=F("entry__leaf__leaf_index"), block_height=F("entry__leaf__block_id"))
         .order_by("id")
     )
+
+
+def net_windows_blocked() -> list:
+    """The net windows that could not settle when last tried, with why (``net_windows``) and how many sealed
+    trades of each wait; a security none of whose trades wait any more is left out."""
+    pending = dict(
+        Trade.objects.filter(
+            status=Trade.Status.MATCHED,
+            entry__leaf__isnull=False,
+            security__settlement_mode=Security.SettlementMode.NET,
+        )
+        .order_by()
+        .values_list("security__code")
+        .annotate(n=Count("id"))
+    )
+    return net_windows.windows_blocked(pending)
 
 
 def _with_reason(trades: QuerySet[Trade]) -> QuerySet[Trade]:

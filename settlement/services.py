@@ -127,7 +127,8 @@ def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
             fee_account = fee_accounts.get(party.broker_id)
             if fee_account is None:
                 raise err.DomainError(
-                    gettext("The broker of %(account)s has no fee account.") % {"account": party.code}
+                    gettext("The broker of %(account)s has no fee account.") % {"account": party.code},
+                    account=party.code,
                 )
             fees.append((fee_account, amount))
     return _Legs(trade, value, value + trade.buyer_fee, value - trade.seller_fee, fees)
@@ -377,6 +378,7 @@ def _gross_record(legs: _Legs, now) -> GrossSettlement:
 class NetResult:
     batch: SettlementBatch | None
     trades: int
+    paused: bool = False  # the market is halted: the window waits for the resume
 
 
 def net_settle(*, security_code: str) -> NetResult:
@@ -399,7 +401,7 @@ def net_settle(*, security_code: str) -> NetResult:
             .order_by("id")
         )
         if gate.halted():  # the window closes after resume (read through the gate, as trades_settle)
-            return NetResult(batch=None, trades=0)
+            return NetResult(batch=None, trades=0, paused=True)
         trades = []
         for trade in locked:
             if trade.instruction_id is not None:
@@ -436,7 +438,8 @@ def net_settle(*, security_code: str) -> NetResult:
             if row.total < 0 or row.available < 0:
                 raise err.InsufficientCash(
                     gettext("%(account)s cannot pay its net obligation; nothing settled.")
-                    % {"account": codes[account_id]}
+                    % {"account": codes[account_id]},
+                    account=codes[account_id],
                 )
         for account_id, delta in share_delta.items():
             row = positions[account_id]
@@ -445,7 +448,8 @@ def net_settle(*, security_code: str) -> NetResult:
             if row.total < 0 or row.available < 0:
                 raise err.InsufficientShares(
                     gettext("%(account)s cannot deliver its net obligation; nothing settled.")
-                    % {"account": codes[account_id]}
+                    % {"account": codes[account_id]},
+                    account=codes[account_id],
                 )
         entry = entry_write(
             NetSettlement(

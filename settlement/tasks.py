@@ -16,7 +16,7 @@ from core import errors as err
 from ledger import witnessing
 from registry.models import Security
 
-from . import sweeping
+from . import net_windows, sweeping
 from .services import net_settle, trades_ready, trades_settle
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,14 @@ def settle_net() -> int:
     settled = 0
     for code in sorted(codes):
         try:
-            settled += net_settle(security_code=code).trades
-        except (err.DomainError, IntegrityError, DataError):
+            result = net_settle(security_code=code)
+        except (err.DomainError, IntegrityError, DataError) as exc:
             log.warning("the net window of %s cannot settle; its trades stay pending", code, exc_info=True)
+            net_windows.window_failed(code, exc)  # why, for the depository's monitor
+            continue
+        if not result.paused:
+            net_windows.window_settled(code)
+        settled += result.trades
     return settled
 
 

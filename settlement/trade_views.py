@@ -19,8 +19,9 @@ from exchange import selectors as exchange_selectors
 from exchange.models import Order, Trade
 from ledger import witnessing
 from ledger.models import Block, Cosignature
+from registry.models import Security
 
-from . import instructions
+from . import instructions, net_windows
 from .models import Settlement, SettlementAction
 
 # What static/js/verify.js says, in the page's language ({name}, {time}, {msg} are filled in by the script).
@@ -126,7 +127,15 @@ def trade_page(request, trade_id: int):
     reason_shown = instructions.reason_disclosed(set_by_role, request.user)
     is_party = trade.buyer.owner_id == request.user.pk or trade.seller.owner_id == request.user.pk
     buy_fee, sell_fee = (exchange_selectors.fee_charged(trade, s) for s in ("buy", "sell"))
+    # A pending trade of a net-settled security waits for its window; a supervisor also reads why the window cannot
+    # settle, if it could not (settlement.net_windows). Its parties do not: the reason names another participant.
+    net = trade.security.settlement_mode == Security.SettlementMode.NET and trade.status == Trade.Status.MATCHED
+    net_blocked = None
+    if net and sealed and request.user.role in SUPERVISORS:
+        net_blocked = next(iter(net_windows.windows_blocked({trade.security.code: 0})), None)
     context = {
+        "net_window": net,
+        "net_blocked": net_blocked,
         "trade": trade,
         "is_party": is_party,
         # A party reads its side and its fee; anyone else (its brokers' staff, the supervisors) both parties, as

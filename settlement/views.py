@@ -59,6 +59,7 @@ def monitor(
         "failed": selectors.reasons_masked(
             list(selectors.trades_failed(since=now - timezone.timedelta(hours=24))[:100]), request.user
         ),
+        "net_blocked": selectors.net_windows_blocked(),
         "can_act": _can_act(request),
         "can_read_instructions": request.user.role in instructions.READERS,
         "can_set_instructions": request.user.role in instructions.SETTERS,
@@ -90,6 +91,10 @@ def monitor_data(request):
         )
         # What the rows show that can change: which trades, and (pending) the block each was sealed in.
         summary[f"{kind}_key"] = ",".join(f"{t.pk}:{getattr(t, 'block_height', '')}" for t in rows)
+    # The net windows that cannot settle, and why (drawn whenever a window's note or its trades waiting change).
+    net = selectors.net_windows_blocked()
+    summary["net_html"] = render_to_string("settlement/_net_windows.html", {"rows": net}, request=request)
+    summary["net_key"] = ",".join(f"{w.security}:{w.why}:{w.account}:{w.trades}:{w.tried_at.isoformat()}" for w in net)
     return JsonResponse(summary)
 
 

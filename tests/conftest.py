@@ -77,8 +77,10 @@ def _sweep_pacing_forgotten():
     from django.core.cache import cache
 
     client = cache._cache.get_client(write=True)
-    if keys := list(client.scan_iter(match=cache.make_key("settlement:sweep:*"), count=1000)):
-        client.delete(*keys)
+    # And the notes of net windows that could not settle (``settlement.net_windows``): security codes repeat too.
+    for pattern in ("settlement:sweep:*", "settlement:net:*"):
+        if keys := list(client.scan_iter(match=cache.make_key(pattern), count=1000)):
+            client.delete(*keys)
 
 
 @pytest.fixture

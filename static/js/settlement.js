@@ -1,5 +1,6 @@
-/* Settlement monitor: every 3 s, refresh the summary counters and the pending and held lists (rendered by the
- * server from the page's own template). A list is left alone while the user is filling in one of its forms. */
+/* Settlement monitor: every 3 s, refresh the summary counters, the pending and held lists and the net windows
+ * that cannot settle (rendered by the server from the page's own templates). A list is left alone while the user
+ * is filling in one of its forms. */
 (function () {
   "use strict";
   var table = document.getElementById("settlement-summary");

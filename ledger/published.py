@@ -14,8 +14,9 @@ process that seals also asks its witnesses, at its first seal (and again a minut
 reached), whether they co-signed more than this database holds: the head's checkpoint is sent as a co-signing
 request would send it (``witness_held``), and a witness that answers with a larger size, or refuses the head as
 another history, holds sealing for the life of that process. The operations page reads that reason from the
-cache. A witness that cannot be reached, or refuses for another reason (a key it does not trust yet), holds
-nothing: an unreachable witness delays finality, never trading.
+cache. A witness that cannot be reached (or whose server fails, 5xx), or refuses for another reason (a key it
+does not trust yet), holds nothing: an unreachable witness delays finality, never trading. The other witnesses
+are asked all the same, and all of them again a minute later until every one has answered.
 
 The file is only appended to, after each commit, by whichever worker sealed: two workers' lines may land out
 of order, so the newest checkpoint is the largest of the file's last lines, not simply its last line. A file
@@ -24,6 +25,7 @@ that does not exist (a new node, or a host that never sealed) holds nothing back
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -119,13 +121,22 @@ ASK_EVERY = 60.0
 CACHE_KEY = "ledger:held-by-witness"
 
 
+class _NoAnswer(Exception):
+    """The witness could not be reached, or its server failed (5xx: a proxy whose witness is down)."""
+
+
 def _ask(w: witnessing.Witness, head: Block, post: witnessing.Post) -> str:
-    """Why ``w`` says this database is behind or forked ("" when it agrees); raises ``OSError`` when unreachable."""
+    """Why ``w`` says this database is behind or forked ("" when it agrees); raises ``_NoAnswer`` without one."""
     state = WitnessState.objects.filter(witness=w.vkey).first()
     old = state.cosigned_size if state and state.cosigned_size <= head.tree_size else 0
     note = witnessing.checkpoint_note(head)
     for _ in range(2):
-        reply = post(w.url + "/add-checkpoint", witnessing.request_body(head, old, note))
+        try:
+            reply = post(w.url + "/add-checkpoint", witnessing.request_body(head, old, note))
+        except (OSError, http.client.HTTPException, UnicodeDecodeError) as exc:  # URLError, timeouts, a cut reply
+            raise _NoAnswer(str(exc)) from exc
+        if reply.status >= 500:
+            raise _NoAnswer(f"HTTP {reply.status}")
         if reply.status == 409 and reply.content_type.startswith("text/x.tlog.size"):
             try:
                 theirs = int(reply.body.strip())
@@ -168,17 +179,20 @@ def witness_held(*, post: witnessing.Post | None = None) -> str | None:
     if head is None:
         return None
     _asked_at = now
-    reason = ""
+    unanswered = False
     for w in configured:
         try:
             reason = _ask(w, head, post or witnessing.http_post)
-        except OSError as exc:  # urllib's URLError and timeouts too: asked again a minute later
+        except _NoAnswer as exc:  # asked again a minute later; the next witness is asked all the same
             log.warning("witness %s unreachable before sealing: %s", w.name, exc)
-            return None
+            unanswered = True
+            continue
         if reason:
-            break
-    _witness_reason = reason
-    return reason or None
+            _witness_reason = reason
+            return reason
+    if not unanswered:
+        _witness_reason = ""  # every witness agreed: not asked again by this process
+    return None
 
 
 _last_logged = float("-inf")

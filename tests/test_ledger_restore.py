@@ -265,3 +265,62 @@ def test_a_witness_that_agrees_or_cannot_be_reached_holds_nothing(setup, setting
     assert block_seal() is not None
     assert published._witness_reason == ""
     assert len(post.requests) == 2  # the genesis co-signature, and the one question
+
+
+def _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post):  # noqa: F811 (a fixture)
+    """Block 1 co-signed by the witness, then lost by a restore of the database and of its checkpoint log."""
+    genesis, _ = setup
+    assert witnessing.cosign_head(post=post) == 1
+    _checkpoint_log_append(signed_note(genesis))
+    before = settings.LEDGER_CHECKPOINT_LOG.read_text()
+    lost, _ = _published_then_restored(3, post=post)
+    settings.LEDGER_CHECKPOINT_LOG.write_text(before)
+    assert published.held() is None
+    monkeypatch.setattr(published, "_witness_reason", None)  # a new worker process after the restore
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    return genesis, lost
+
+
+def test_an_unreachable_witness_does_not_stop_the_next_from_being_asked(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given two witnesses: the first one down, the second holding a size the restored database lost
+    post = InProcess()
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
+    _, vkey = setup
+    settings.LEDGER_WITNESSES = [f"http://down.test {vkey}", f"http://witness.test {vkey}"]
+
+    def either(url: str, body: bytes) -> witnessing.Reply:
+        if url.startswith("http://down.test"):
+            raise witnessing.urllib.error.URLError("connection refused")
+        return post(url, body)
+
+    monkeypatch.setattr(witnessing, "http_post", either)
+
+    # when the worker's first seal runs
+    deposit(2)
+    assert tasks.seal() is None
+
+    # then the second witness was asked all the same, and nothing was sealed
+    with pytest.raises(published.LedgerHeld, match=rf"co-signed size {lost.tree_size}; the database's ledger ends"):
+        block_seal()
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+    assert PendingEntry.objects.count() == 2
+
+
+def test_a_witness_behind_a_failing_proxy_is_asked_again(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given a restored database, and the witness's proxy answering 502 at the worker's first seal
+    post = InProcess()
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
+    monkeypatch.setattr(witnessing, "http_post", lambda url, body: witnessing.Reply(502, "text/html", "Bad Gateway"))
+    deposit(1)
+    assert block_seal() is not None  # an unanswered witness holds nothing: it delays finality, never trading
+
+    # then the 502 is no answer: the process did not take it for the witness's agreement
+    assert published._witness_reason is None
+
+    # and when the witness answers a minute later, it is asked again and holds sealing
+    monkeypatch.setattr(witnessing, "http_post", post)
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    deposit(1)
+    with pytest.raises(published.LedgerHeld, match="co-signed size"):
+        block_seal()
+    assert PendingEntry.objects.count() == 1

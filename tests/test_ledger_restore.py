@@ -20,7 +20,7 @@ from django.test import Client
 
 from core.models import Role
 from ledger import published, tasks, witness, witnessing
-from ledger.models import Block, Cosignature, PendingEntry, WitnessedLog, WitnessRefusal, WitnessState
+from ledger.models import Block, Cosignature, PendingEntry, SigningKey, WitnessedLog, WitnessRefusal, WitnessState
 from ledger.services import _checkpoint_log_append, block_seal, signed_note
 from tests.conftest import build_market, log_in
 from tests.test_cosigning import InProcess, deposit, seal, setup  # noqa: F401 (a fixture)
@@ -324,3 +324,25 @@ def test_a_witness_behind_a_failing_proxy_is_asked_again(setup, settings, asking
     with pytest.raises(published.LedgerHeld, match="co-signed size"):
         block_seal()
     assert PendingEntry.objects.count() == 1
+
+
+def test_a_key_rotation_held_by_the_witness_is_refused_before_it_writes_anything(
+    setup,  # noqa: F811 (a fixture)
+    settings,
+    asking,
+    monkeypatch,
+):
+    # given a restored database and checkpoint log: only the witness knows what was lost
+    post = InProcess()
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
+    monkeypatch.setattr(witnessing, "http_post", post)
+    keys_before = list(SigningKey.objects.values_list("key_id", "status"))
+
+    # when the operator rotates the key, then it is refused with the witness's reason, as a command error
+    with pytest.raises(CommandError, match=rf"ledger sealing held: the witness .* co-signed size {lost.tree_size}"):
+        call_command("ledger_rotate_key", stdout=io.StringIO())
+
+    # and nothing was written: no rotation entry waits, no key was made, no block sealed
+    assert PendingEntry.objects.count() == 0
+    assert list(SigningKey.objects.values_list("key_id", "status")) == keys_before
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]

@@ -26,7 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ledger.keys import KeyError_, RotationPending, key_rotate, pending_rotation
 from ledger.models import SigningKey
-from ledger.published import held
+from ledger.published import LedgerHeld, refuse_if_held
 from ledger.services import block_seal
 
 
@@ -57,8 +57,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         name = settings.LEDGER_ORIGIN if options["name_origin"] else options["name"]
-        if reason := held():  # no key to retire into a block that cannot be sealed
-            raise CommandError(f"ledger sealing held: {reason}")
+        # No key to retire into a block that cannot be sealed: the checkpoint log, and the witnesses (a restored log
+        # holds nothing back; the witness's answer was raised only by the seal, after the rotation was written).
+        try:
+            refuse_if_held()
+        except LedgerHeld as exc:
+            raise CommandError(f"ledger sealing held: {exc}") from exc
         try:
             new = key_rotate(name=name, from_env=options["from_env"])
         except RotationPending as exc:

@@ -203,12 +203,9 @@ def asking(monkeypatch):
     cache.delete(published.CACHE_KEY)
 
 
-def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings, asking, monkeypatch):  # noqa: F811
-    # given block 1 co-signed by the witness, then lost by a restore of the database and of the data folder
-    # (its checkpoint log as old as the database)
+def _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post):  # noqa: F811 (a fixture)
+    """Block 1 co-signed by the witness, then lost by a restore of the database and of its checkpoint log."""
     genesis, _ = setup
-    post = InProcess()
-    monkeypatch.setattr(witnessing, "http_post", post)
     assert witnessing.cosign_head(post=post) == 1
     _checkpoint_log_append(signed_note(genesis))
     before = settings.LEDGER_CHECKPOINT_LOG.read_text()
@@ -217,6 +214,15 @@ def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings,
     assert published.held() is None
     monkeypatch.setattr(published, "_witness_reason", None)  # a new worker process after the restore
     monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    return genesis, lost
+
+
+def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given block 1 co-signed by the witness, then lost by a restore of the database and of the data folder
+    # (its checkpoint log as old as the database)
+    post = InProcess()
+    monkeypatch.setattr(witnessing, "http_post", post)
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
     operator = build_market().user(Role.EXCHANGE_OPERATOR)
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     log_in(client, operator)
@@ -265,20 +271,6 @@ def test_a_witness_that_agrees_or_cannot_be_reached_holds_nothing(setup, setting
     assert block_seal() is not None
     assert published._witness_reason == ""
     assert len(post.requests) == 2  # the genesis co-signature, and the one question
-
-
-def _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post):  # noqa: F811 (a fixture)
-    """Block 1 co-signed by the witness, then lost by a restore of the database and of its checkpoint log."""
-    genesis, _ = setup
-    assert witnessing.cosign_head(post=post) == 1
-    _checkpoint_log_append(signed_note(genesis))
-    before = settings.LEDGER_CHECKPOINT_LOG.read_text()
-    lost, _ = _published_then_restored(3, post=post)
-    settings.LEDGER_CHECKPOINT_LOG.write_text(before)
-    assert published.held() is None
-    monkeypatch.setattr(published, "_witness_reason", None)  # a new worker process after the restore
-    monkeypatch.setattr(published, "_asked_at", float("-inf"))
-    return genesis, lost
 
 
 def test_an_unreachable_witness_does_not_stop_the_next_from_being_asked(setup, settings, asking, monkeypatch):  # noqa: F811

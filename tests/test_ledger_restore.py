@@ -338,3 +338,32 @@ def test_a_key_rotation_held_by_the_witness_is_refused_before_it_writes_anything
     assert PendingEntry.objects.count() == 0
     assert list(SigningKey.objects.values_list("key_id", "status")) == keys_before
     assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction holding the lock the setup's seal took
+def test_a_key_rotation_asks_under_the_sealers_lock(setup, settings, monkeypatch):  # noqa: F811 (a fixture)
+    # given a rotation about to ask whether sealing is held (the witnesses read the head: a block sealed and
+    # co-signed elsewhere meanwhile would look like a witness holding more than this database)
+    from django.db import connection
+
+    from ledger.management.commands import ledger_rotate_key
+    from ledger.services import SEAL_LOCK_KEY
+
+    locked = []
+
+    def asked():
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                " AND granted AND ((classid::bigint << 32) | objid::bigint) = %s",
+                [SEAL_LOCK_KEY],
+            )
+            locked.append(cur.fetchone()[0] == 1)
+
+    monkeypatch.setattr(ledger_rotate_key, "refuse_if_held", asked)
+
+    # when the operator rotates the key
+    call_command("ledger_rotate_key", stdout=io.StringIO())
+
+    # then it asked once, holding the lock every sealer takes
+    assert locked == [True]

@@ -367,3 +367,30 @@ def test_a_key_rotation_asks_under_the_sealers_lock(setup, settings, monkeypatch
 
     # then it asked once, holding the lock every sealer takes
     assert locked == [True]
+
+
+def test_the_operations_page_on_a_web_host_without_the_log_says_sealing_is_held(setup, settings):  # noqa: F811
+    # given a block published and then lost by a restore, and the worker's seal refused for it
+    _published_then_restored(2)
+    deposit(1)
+    assert tasks.seal() is None
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, operator)
+
+    # when the operator opens the operations page on a web host, which has no checkpoint log (it is the
+    # worker hosts'; docs/operations.md, "Several machines")
+    worker_log = settings.LEDGER_CHECKPOINT_LOG
+    settings.LEDGER_CHECKPOINT_LOG = worker_log.with_name("web-host-has-none.log")
+    page = client.get("/operations/").content.decode()
+
+    # then it says sealing is held, and why, as the worker found it
+    assert 'id="ledger-held-alert"' in page and "behind the checkpoint of block 1" in page
+
+    # and once the worker seals again (the right copy restored: here, the log as the database holds it), the
+    # page says nothing more
+    worker_log.write_text("")
+    settings.LEDGER_CHECKPOINT_LOG = worker_log
+    assert tasks.seal() is not None
+    settings.LEDGER_CHECKPOINT_LOG = worker_log.with_name("web-host-has-none.log")
+    assert 'id="ledger-held-alert"' not in client.get("/operations/").content.decode()

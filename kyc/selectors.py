@@ -10,6 +10,7 @@ found (404) rather than refused, and lists cannot leak it.
 from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
 from core import crypto
 from core.models import Account, AuditEvent, Role, User
@@ -124,10 +125,14 @@ def identities_of(account_codes: list[str]) -> dict[str, str]:
 
 def unqualified_investors(account_ids: list[int]) -> set[int]:
     """The investor accounts among these whose owner is not a qualified investor (no KYC profile, or one without
-    the attestation): ``balances.services.check_qualified_holders`` refuses them as new holders of a security for
-    qualified investors."""
+    the attestation, or whose attestation no review accepted: the investor sets ``qualified_investor`` by
+    attesting, on a draft, so only an approved and unexpired profile counts, as for a purchase):
+    ``balances.services.check_qualified_holders`` refuses them as new holders of a security for qualified
+    investors."""
     if not account_ids:
         return set()
     investors = Account.objects.filter(pk__in=account_ids, kind=Account.Kind.INVESTOR)
-    qualified = KycProfile.objects.filter(qualified_investor=True).values("user_id")
+    qualified = KycProfile.objects.filter(
+        qualified_investor=True, state=KycProfile.State.APPROVED, expires_at__gt=timezone.now()
+    ).values("user_id")
     return set(investors.exclude(owner_id__in=qualified).values_list("pk", flat=True))

@@ -13,9 +13,11 @@ The checkpoint log can be restored too (a whole machine brought back from an old
 process that seals also asks its witnesses, at its first seal (and again a minute later while one cannot be
 reached), whether they co-signed more than this database holds: the head's checkpoint is sent as a co-signing
 request would send it (``witness_held``), and a witness that answers with a larger size, or refuses the head as
-another history, holds sealing for the life of that process. The operations page reads that reason from the
-cache. A witness that cannot be reached, or refuses for another reason (a key it does not trust yet), holds
-nothing: an unreachable witness delays finality, never trading.
+another history, holds sealing for the life of that process. The operations page reads the reason a seal was
+last refused for (the log's or a witness's) from the cache: a web host has no checkpoint log of its own. A
+witness that cannot be reached (or whose server fails, 5xx), or refuses for another reason (a key it does not
+trust yet), holds nothing: an unreachable witness delays finality, never trading. The other witnesses are asked
+all the same, and all of them again a minute later until every one has answered.
 
 The file is only appended to, after each commit, by whichever worker sealed: two workers' lines may land out
 of order, so the newest checkpoint is the largest of the file's last lines, not simply its last line. A file
@@ -24,6 +26,7 @@ that does not exist (a new node, or a host that never sealed) holds nothing back
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -75,8 +78,9 @@ def newest_published(path: Path | None = None) -> checkpoint.Checkpoint | None:
     return newest
 
 
-def held_by_witness() -> str | None:
-    """What a sealing process last learnt from a witness (``witness_held``), for the operations page."""
+def held_at_last_seal() -> str | None:
+    """Why a sealing process last refused to seal (the checkpoint log's or a witness's reason), for the operations
+    page: the log is on the worker hosts, and a web host, which has none, would not find it there."""
     return cache.get(CACHE_KEY)
 
 
@@ -116,16 +120,25 @@ def held(path: Path | None = None) -> str | None:
 _witness_reason: str | None = None
 _asked_at = float("-inf")
 ASK_EVERY = 60.0
-CACHE_KEY = "ledger:held-by-witness"
+CACHE_KEY = "ledger:held"
+
+
+class _NoAnswer(Exception):
+    """The witness could not be reached, or its server failed (5xx: a proxy whose witness is down)."""
 
 
 def _ask(w: witnessing.Witness, head: Block, post: witnessing.Post) -> str:
-    """Why ``w`` says this database is behind or forked ("" when it agrees); raises ``OSError`` when unreachable."""
+    """Why ``w`` says this database is behind or forked ("" when it agrees); raises ``_NoAnswer`` without one."""
     state = WitnessState.objects.filter(witness=w.vkey).first()
     old = state.cosigned_size if state and state.cosigned_size <= head.tree_size else 0
     note = witnessing.checkpoint_note(head)
     for _ in range(2):
-        reply = post(w.url + "/add-checkpoint", witnessing.request_body(head, old, note))
+        try:
+            reply = post(w.url + "/add-checkpoint", witnessing.request_body(head, old, note))
+        except (OSError, http.client.HTTPException, UnicodeDecodeError) as exc:  # URLError, timeouts, a cut reply
+            raise _NoAnswer(str(exc)) from exc
+        if reply.status >= 500:
+            raise _NoAnswer(f"HTTP {reply.status}")
         if reply.status == 409 and reply.content_type.startswith("text/x.tlog.size"):
             try:
                 theirs = int(reply.body.strip())
@@ -168,32 +181,49 @@ def witness_held(*, post: witnessing.Post | None = None) -> str | None:
     if head is None:
         return None
     _asked_at = now
-    reason = ""
+    unanswered = False
     for w in configured:
         try:
             reason = _ask(w, head, post or witnessing.http_post)
-        except OSError as exc:  # urllib's URLError and timeouts too: asked again a minute later
+        except _NoAnswer as exc:  # asked again a minute later; the next witness is asked all the same
             log.warning("witness %s unreachable before sealing: %s", w.name, exc)
-            return None
+            unanswered = True
+            continue
         if reason:
-            break
-    _witness_reason = reason
-    return reason or None
+            _witness_reason = reason
+            return reason
+    if not unanswered:
+        _witness_reason = ""  # every witness agreed: not asked again by this process
+    return None
 
 
 _last_logged = float("-inf")
 LOG_EVERY = 60.0
+_page_told = False  # this process left a reason for the operations page, dropped once it seals again
+
+
+def _tell_the_page(reason: str | None) -> None:
+    global _page_told
+    if reason is None and not _page_told:
+        return  # no Redis round trip on every healthy seal
+    try:
+        if reason is None:
+            cache.delete(CACHE_KEY)
+        else:
+            cache.set(CACHE_KEY, reason, timeout=int(LOG_EVERY * 5))
+        _page_told = reason is not None
+    except Exception:  # the page's copy only: the seal is refused (or goes on) all the same
+        log.warning("could not keep the reason sealing is held for the operations page", exc_info=True)
 
 
 def refuse_if_held() -> None:
-    """Raise ``LedgerHeld`` (logged at ERROR, at most once a minute per process: beat asks every second)."""
+    """Raise ``LedgerHeld`` (logged at ERROR, at most once a minute per process: beat asks every second). The
+    reason is kept in the cache for the operations page (``held_at_last_seal``), whichever host shows it."""
     global _last_logged
     reason = held()
-    if reason is None and (reason := witness_held()) is not None:
-        try:
-            cache.set(CACHE_KEY, reason, timeout=int(LOG_EVERY * 5))  # for the operations page
-        except Exception:  # the page's copy only: the seal is refused all the same
-            log.warning("could not keep the reason sealing is held for the operations page", exc_info=True)
+    if reason is None:
+        reason = witness_held()
+    _tell_the_page(reason)
     if reason is None:
         return
     now = time.monotonic()

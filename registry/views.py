@@ -62,7 +62,7 @@ def _console(request, *, status: int = 200, **extra):
         "witness_refusals": list(witnessing.refusals()),
         "final_height": witnessing.final_height() if settings.LEDGER_WITNESSES else None,
         # The database's ledger behind or forked from a checkpoint already published: nothing is sealed.
-        "ledger_held": published.held() or published.held_by_witness(),
+        "ledger_held": published.held() or published.held_at_last_seal(),
     }
     context["split_views"] = witnessing.split_view_blocks()  # each refused checkpoint once
     return render(request, "registry/operations.html", {**context, **extra}, status=status)

@@ -63,10 +63,17 @@ def _test_settings(settings, _kyc_keys, tmp_path):
 @pytest.fixture(autouse=True)
 def _witnesses_asked(monkeypatch):
     """A sealing process asks its witnesses once whether they co-signed more than its database holds
-    (``ledger.published.witness_held``); tests start as if they had agreed, and those of the asking set it back."""
+    (``ledger.published.witness_held``); tests start as if they had agreed, and those of the asking set it back.
+    The reason a held seal leaves in the cache for the operations page is dropped after the test."""
     from ledger import published
 
     monkeypatch.setattr(published, "_witness_reason", "")
+    yield
+    if published._page_told:  # a test whose seal was held: its reason is not left for the next test's pages
+        from django.core.cache import cache
+
+        cache.delete(published.CACHE_KEY)
+        published._page_told = False
 
 
 @pytest.fixture(autouse=True)

@@ -269,6 +269,30 @@ def test_a_placement_makes_no_unqualified_investor_a_new_holder_of_a_security_fo
     assert snapshot() == before and position_of(dave, security) is None
 
 
+@pytest.mark.parametrize(
+    "unreviewed",
+    [
+        {"state": KycProfile.State.DRAFT},  # attested, not reviewed yet (an approved investor attesting anew)
+        {"state": KycProfile.State.SUBMITTED},
+        {"expires_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)},  # approved once, its assessment expired
+    ],
+)
+def test_a_placement_takes_only_a_reviewed_qualified_investor_as_a_new_holder(fresh, settings, unreviewed):
+    # given a venue for qualified investors, the security's holders registered, and bob's attestation not (or no
+    # longer) accepted by a review: qualified_investor is set by the investor's own attestation
+    market, security, alice, bob = fresh
+    settings.VENUE_PROFILE = "cn-regional-2017"
+    securities_issue(actor=market.depository, security_code=security.code, allocations=[(alice, 1000)])
+    KycProfile.objects.filter(user=bob.owner).update(qualified_investor=True, qualified_evidence="mine", **unreviewed)
+    before = snapshot()
+
+    # when the depository places shares with bob, then it is refused, naming bob, and nothing changed
+    with pytest.raises(err.DomainError) as refused:
+        securities_issue(actor=market.depository, security_code=security.code, allocations=[(bob, 100)])
+    assert refused.value.code == "not_qualified_investor" and bob.code in str(refused.value.message)
+    assert snapshot() == before and position_of(bob, security) is None
+
+
 def test_under_the_open_profile_a_placement_with_an_unqualified_investor_is_made(fresh, settings):
     # given the open profile and a security without the qualified-investor switch, its holders registered
     market, security, alice, bob = fresh

@@ -20,7 +20,7 @@ from django.test import Client
 
 from core.models import Role
 from ledger import published, tasks, witness, witnessing
-from ledger.models import Block, Cosignature, PendingEntry, WitnessedLog, WitnessRefusal, WitnessState
+from ledger.models import Block, Cosignature, PendingEntry, SigningKey, WitnessedLog, WitnessRefusal, WitnessState
 from ledger.services import _checkpoint_log_append, block_seal, signed_note
 from tests.conftest import build_market, log_in
 from tests.test_cosigning import InProcess, deposit, seal, setup  # noqa: F401 (a fixture)
@@ -203,12 +203,9 @@ def asking(monkeypatch):
     cache.delete(published.CACHE_KEY)
 
 
-def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings, asking, monkeypatch):  # noqa: F811
-    # given block 1 co-signed by the witness, then lost by a restore of the database and of the data folder
-    # (its checkpoint log as old as the database)
+def _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post):  # noqa: F811 (a fixture)
+    """Block 1 co-signed by the witness, then lost by a restore of the database and of its checkpoint log."""
     genesis, _ = setup
-    post = InProcess()
-    monkeypatch.setattr(witnessing, "http_post", post)
     assert witnessing.cosign_head(post=post) == 1
     _checkpoint_log_append(signed_note(genesis))
     before = settings.LEDGER_CHECKPOINT_LOG.read_text()
@@ -217,6 +214,15 @@ def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings,
     assert published.held() is None
     monkeypatch.setattr(published, "_witness_reason", None)  # a new worker process after the restore
     monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    return genesis, lost
+
+
+def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given block 1 co-signed by the witness, then lost by a restore of the database and of the data folder
+    # (its checkpoint log as old as the database)
+    post = InProcess()
+    monkeypatch.setattr(witnessing, "http_post", post)
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
     operator = build_market().user(Role.EXCHANGE_OPERATOR)
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     log_in(client, operator)
@@ -265,3 +271,126 @@ def test_a_witness_that_agrees_or_cannot_be_reached_holds_nothing(setup, setting
     assert block_seal() is not None
     assert published._witness_reason == ""
     assert len(post.requests) == 2  # the genesis co-signature, and the one question
+
+
+def test_an_unreachable_witness_does_not_stop_the_next_from_being_asked(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given two witnesses: the first one down, the second holding a size the restored database lost
+    post = InProcess()
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
+    _, vkey = setup
+    settings.LEDGER_WITNESSES = [f"http://down.test {vkey}", f"http://witness.test {vkey}"]
+
+    def either(url: str, body: bytes) -> witnessing.Reply:
+        if url.startswith("http://down.test"):
+            raise witnessing.urllib.error.URLError("connection refused")
+        return post(url, body)
+
+    monkeypatch.setattr(witnessing, "http_post", either)
+
+    # when the worker's first seal runs
+    deposit(2)
+    assert tasks.seal() is None
+
+    # then the second witness was asked all the same, and nothing was sealed
+    with pytest.raises(published.LedgerHeld, match=rf"co-signed size {lost.tree_size}; the database's ledger ends"):
+        block_seal()
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+    assert PendingEntry.objects.count() == 2
+
+
+def test_a_witness_behind_a_failing_proxy_is_asked_again(setup, settings, asking, monkeypatch):  # noqa: F811
+    # given a restored database, and the witness's proxy answering 502 at the worker's first seal
+    post = InProcess()
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
+    monkeypatch.setattr(witnessing, "http_post", lambda url, body: witnessing.Reply(502, "text/html", "Bad Gateway"))
+    deposit(1)
+    assert block_seal() is not None  # an unanswered witness holds nothing: it delays finality, never trading
+
+    # then the 502 is no answer: the process did not take it for the witness's agreement
+    assert published._witness_reason is None
+
+    # and when the witness answers a minute later, it is asked again and holds sealing
+    monkeypatch.setattr(witnessing, "http_post", post)
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    deposit(1)
+    with pytest.raises(published.LedgerHeld, match="co-signed size"):
+        block_seal()
+    assert PendingEntry.objects.count() == 1
+
+
+def test_a_key_rotation_held_by_the_witness_is_refused_before_it_writes_anything(
+    setup,  # noqa: F811 (a fixture)
+    settings,
+    asking,
+    monkeypatch,
+):
+    # given a restored database and checkpoint log: only the witness knows what was lost
+    post = InProcess()
+    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
+    monkeypatch.setattr(witnessing, "http_post", post)
+    keys_before = list(SigningKey.objects.values_list("key_id", "status"))
+
+    # when the operator rotates the key, then it is refused with the witness's reason, as a command error
+    with pytest.raises(CommandError, match=rf"ledger sealing held: the witness .* co-signed size {lost.tree_size}"):
+        call_command("ledger_rotate_key", stdout=io.StringIO())
+
+    # and nothing was written: no rotation entry waits, no key was made, no block sealed
+    assert PendingEntry.objects.count() == 0
+    assert list(SigningKey.objects.values_list("key_id", "status")) == keys_before
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction holding the lock the setup's seal took
+def test_a_key_rotation_asks_under_the_sealers_lock(setup, settings, monkeypatch):  # noqa: F811 (a fixture)
+    # given a rotation about to ask whether sealing is held (the witnesses read the head: a block sealed and
+    # co-signed elsewhere meanwhile would look like a witness holding more than this database)
+    from django.db import connection
+
+    from ledger.management.commands import ledger_rotate_key
+    from ledger.services import SEAL_LOCK_KEY
+
+    locked = []
+
+    def asked():
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                " AND granted AND ((classid::bigint << 32) | objid::bigint) = %s",
+                [SEAL_LOCK_KEY],
+            )
+            locked.append(cur.fetchone()[0] == 1)
+
+    monkeypatch.setattr(ledger_rotate_key, "refuse_if_held", asked)
+
+    # when the operator rotates the key
+    call_command("ledger_rotate_key", stdout=io.StringIO())
+
+    # then it asked once, holding the lock every sealer takes
+    assert locked == [True]
+
+
+def test_the_operations_page_on_a_web_host_without_the_log_says_sealing_is_held(setup, settings):  # noqa: F811
+    # given a block published and then lost by a restore, and the worker's seal refused for it
+    _published_then_restored(2)
+    deposit(1)
+    assert tasks.seal() is None
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    log_in(client, operator)
+
+    # when the operator opens the operations page on a web host, which has no checkpoint log (it is the
+    # worker hosts'; docs/operations.md, "Several machines")
+    worker_log = settings.LEDGER_CHECKPOINT_LOG
+    settings.LEDGER_CHECKPOINT_LOG = worker_log.with_name("web-host-has-none.log")
+    page = client.get("/operations/").content.decode()
+
+    # then it says sealing is held, and why, as the worker found it
+    assert 'id="ledger-held-alert"' in page and "behind the checkpoint of block 1" in page
+
+    # and once the worker seals again (the right copy restored: here, the log as the database holds it), the
+    # page says nothing more
+    worker_log.write_text("")
+    settings.LEDGER_CHECKPOINT_LOG = worker_log
+    assert tasks.seal() is not None
+    settings.LEDGER_CHECKPOINT_LOG = worker_log.with_name("web-host-has-none.log")
+    assert 'id="ledger-held-alert"' not in client.get("/operations/").content.decode()

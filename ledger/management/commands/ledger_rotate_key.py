@@ -23,11 +23,12 @@ it seals the one that waits and says so.
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
 
 from ledger.keys import KeyError_, RotationPending, key_rotate, pending_rotation
 from ledger.models import SigningKey
-from ledger.published import held
-from ledger.services import block_seal
+from ledger.published import LedgerHeld, refuse_if_held
+from ledger.services import SEAL_LOCK_KEY, block_seal
 
 
 def _sealed() -> str:
@@ -57,8 +58,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         name = settings.LEDGER_ORIGIN if options["name_origin"] else options["name"]
-        if reason := held():  # no key to retire into a block that cannot be sealed
-            raise CommandError(f"ledger sealing held: {reason}")
+        # No key to retire into a block that cannot be sealed: the checkpoint log, and the witnesses (a restored log
+        # holds nothing back; the witness's answer was raised only by the seal, after the rotation was written).
+        # Under the sealers' lock, as a seal asks: else a block sealed and co-signed elsewhere between the read of
+        # the head and the question would look like a witness holding more than this database.
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+                refuse_if_held()
+        except LedgerHeld as exc:
+            raise CommandError(f"ledger sealing held: {exc}") from exc
         try:
             new = key_rotate(name=name, from_env=options["from_env"])
         except RotationPending as exc:

@@ -136,7 +136,12 @@ def stream(names: list[str], *, seconds: float, heartbeat: float = 15.0) -> Iter
         while (now := time.monotonic()) < end:
             message = pubsub.get_message(timeout=max(0.0, min(beat, end) - now))
             if message is not None and message["type"] == "message":
-                yield message["data"]
+                frame = message["data"]
+                if not frame.startswith(b"event: "):
+                    # Published by a process of the release before, during a rolling upgrade: {event, data}.
+                    body = json.loads(frame)
+                    frame = sse(body["event"], json.dumps(body["data"]))
+                yield frame
             elif time.monotonic() >= beat:
                 yield b": keep-alive\n\n"
                 beat = time.monotonic() + heartbeat

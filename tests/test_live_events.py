@@ -272,3 +272,20 @@ def test_a_halt_and_a_resume_are_published_to_the_open_market_watches(market_set
     events.redis_client().delete(events.django_cache.make_key("sse-pending:market"))
     registry_services.security_halt(actor=operator, code=market.security.code, reason="Pending announcement")
     assert queued == [("market",)] * 3
+
+
+def test_a_stream_passes_on_frames_as_published_and_reads_the_release_befores_messages(settings):
+    # Given an open stream on a channel (no page: the stream's own bytes)
+    stream = events.stream(["market:en"], seconds=5, heartbeat=5)
+    assert next(stream).startswith(b"retry: 3000\n")
+    client = events.redis_client()
+    name = events.channel("market:en")
+    # When this release publishes a frame, and a process of the release before (a rolling upgrade) its message
+    client.publish(name, events.sse("market", json.dumps({"rows": [1]})))
+    client.publish(name, json.dumps({"event": "market", "data": {"rows": [2]}}))
+    try:
+        # Then the page gets both as whole server-sent events, the first byte for byte as published
+        assert next(stream) == b'event: market\ndata: {"rows": [1]}\n\n'
+        assert next(stream) == b'event: market\ndata: {"rows": [2]}\n\n'
+    finally:
+        stream.close()

@@ -328,6 +328,7 @@ CELERY_TASK_ROUTES = {
         "core.tasks.publish_built",
         "core.tasks.account_mail",
         "surveillance.tasks.scan_block",
+        "core.tasks.sessions_expired_delete",
     )
 }
 CELERY_TASK_IGNORE_RESULT = True
@@ -468,6 +469,12 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
+    # Web sessions past their expiry date (core.sessions): Django keeps their rows until something deletes them.
+    "core-sessions-expired-delete": {
+        "task": "core.tasks.sessions_expired_delete",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
     "supervision-expire-freezes": {
         "task": "supervision.tasks.expire_freezes",
         "schedule": 60.0,

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from . import account_settings, events
+from . import account_settings, events, sessions
 
 
 @shared_task(ignore_result=True, expires=30)
@@ -34,3 +34,9 @@ def account_mail(mail: dict) -> bool:
     """Send one account mail a request queued (``core.account_settings``: a password reset link, an email
     address's confirmation link, the notice of a changed password or address). A second delivery sends nothing."""
     return account_settings.account_mail_send(**mail)
+
+
+@shared_task(ignore_result=True, expires=3600)
+def sessions_expired_delete() -> int:
+    """Delete the web sessions past their expiry date (``core.sessions``); idempotent, run every hour by beat."""
+    return sessions.expired_delete()

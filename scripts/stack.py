@@ -420,6 +420,10 @@ def _serve_children(env: dict, services: Services, manage: list[str], started) -
             env.get("WEB_THREADS", "64"),
             "--access-logfile",
             "-",
+            # Without a line for each background refresh of an open page (X-Exchange-Poll) that succeeded: an idle
+            # page wrote one every few seconds for as long as it stayed open.
+            "--logger-class",
+            "core.gunicorn_log.QuietPolls",
             "--graceful-timeout",
             "5",
         ],

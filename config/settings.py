@@ -328,6 +328,7 @@ CELERY_TASK_ROUTES = {
         "core.tasks.publish_built",
         "core.tasks.account_mail",
         "surveillance.tasks.scan_block",
+        "surveillance.tasks.scan_missed",
         "core.tasks.sessions_expired_delete",
     )
 }
@@ -469,6 +470,12 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
+    # The scan a seal queues can be lost with Redis's queue: the blocks it missed are scanned by this sweep.
+    "surveillance-scan-missed": {
+        "task": "surveillance.tasks.scan_missed",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     # Web sessions past their expiry date (core.sessions): Django keeps their rows until something deletes them.
     "core-sessions-expired-delete": {
         "task": "core.tasks.sessions_expired_delete",

@@ -10,6 +10,9 @@
 * An ``AlertEvent`` is one step of an alert's history (a move, a note, a reopening), written by the service
   in the transaction of the change it records. The table is append-only (triggers, migration 0004): what an
   earlier reviewer wrote stays. ``Alert.note`` is the latest note only.
+* A ``ScannedBlock`` says that the rules ran over a block (written in the scan's transaction), so that beat's
+  sweep (``services.missed_scan``) finds a sealed block whose scan task was lost (a worker killed holding it, a
+  Redis restarted without its queue) and scans it: DESIGN §6, rules run on every sealed block.
 * Alerts name accounts by their codes, never by a person: the real identity behind an account stays behind
   the recorded identity reveal (``kyc``).
 """
@@ -128,3 +131,13 @@ class AlertEvent(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.alert_id}: {self.from_state} → {self.to_state}"
+
+
+class ScannedBlock(models.Model):
+    """The rules ran over the block of this height (``services.block_scan``), whatever they found."""
+
+    height = models.BigIntegerField(primary_key=True)
+    scanned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(height__gte=0), name="scanned_block_height_nonneg")]

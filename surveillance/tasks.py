@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from .services import block_scan
+from .services import block_scan, missed_scan
 
 
 def block_sealed(height: int) -> None:
@@ -17,3 +17,9 @@ def block_sealed(height: int) -> None:
 def scan_block(height: int) -> int:
     """Run the surveillance rules over block ``height``; a second run writes nothing new."""
     return block_scan(height=height)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+def scan_missed() -> int:
+    """Beat's safety net: scan the sealed blocks whose scan task was lost (``services.missed_scan``)."""
+    return missed_scan()

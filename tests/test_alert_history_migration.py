@@ -75,3 +75,23 @@ def test_the_upgrade_recovers_each_alerts_history_from_the_audit_trail():
     assert times == [recorded[0].at, recorded[2].at, recorded[3].at]  # not the record that moved nothing
     # and the alert nobody worked has none
     assert not AlertEvent.objects.filter(alert_id=untouched.pk).exists()
+
+
+def test_the_upgrade_counts_every_block_sealed_before_it_as_scanned():
+    # given blocks sealed by an exchange before the sweep of lost scans (surveillance 0006)
+    from ledger.models import Block
+    from ledger.services import block_seal
+    from tests.conftest import build_market
+
+    build_market()
+    assert block_seal() is not None
+    heights = list(Block.objects.order_by("height").values_list("height", flat=True))
+    assert heights
+    _migrate([("surveillance", "0005_alert_history_from_audit")])
+    # when the exchange migrates
+    new = _migrate(_leaves())
+    # then each of them counts as scanned, with its seal's time, and the sweep has nothing to rescan
+    ScannedBlock = new.get_model("surveillance", "ScannedBlock")
+    assert list(ScannedBlock.objects.order_by("height").values_list("height", flat=True)) == heights
+    sealed = dict(Block.objects.values_list("height", "sealed_at"))
+    assert all(row.scanned_at == sealed[row.height] for row in ScannedBlock.objects.all())

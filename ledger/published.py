@@ -124,7 +124,9 @@ CACHE_KEY = "ledger:held"
 
 
 class _NoAnswer(Exception):
-    """The witness could not be reached, or its server failed (5xx: a proxy whose witness is down)."""
+    """The witness could not be reached, its server failed (5xx: a proxy whose witness is down), or it would not
+    judge the head: 400, 403 (it does not trust this log's key yet), 404 (it does not know this log) say nothing
+    about which history it holds."""
 
 
 def _ask(w: witnessing.Witness, head: Block, post: witnessing.Post) -> str:
@@ -162,7 +164,9 @@ def _ask(w: witnessing.Witness, head: Block, post: witnessing.Post) -> str:
                 f"the witness {w.name} refused the database's head (block {head.height}) as inconsistent with what "
                 "it co-signed: a forked ledger. Nothing is sealed (docs/operations.md, Backups and restore)"
             )
-        return ""  # co-signed (200), or refused for a reason of its own (a key it does not trust yet)
+        if reply.status != 200:  # C2SP tlog-witness: 400, 403, 404 judge nothing about this head
+            raise _NoAnswer(f"HTTP {reply.status}: {reply.body.strip()[:200]}")
+        return ""  # co-signed: the head extends what it holds
     return ""
 
 

@@ -318,6 +318,33 @@ def test_a_witness_behind_a_failing_proxy_is_asked_again(setup, settings, asking
     assert PendingEntry.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, "malformed request"), (403, "unknown key"), (404, "unknown log")],
+)
+def test_a_witness_that_does_not_judge_is_asked_again(setup, settings, asking, monkeypatch, caplog, status, body):  # noqa: F811
+    # given a restored database, and the witness answering 4xx (C2SP tlog-witness: it does not know this log, does
+    # not trust its key yet, or cannot read the request) at the worker's first seal
+    post = InProcess()
+    _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
+    monkeypatch.setattr(witnessing, "http_post", lambda url, body_: witnessing.Reply(status, "text/plain", body))
+    deposit(1)
+    with caplog.at_level("WARNING", logger=published.log.name):
+        assert block_seal() is not None  # it delays finality, never trading
+
+    # then the refusal was not taken for the witness's agreement, and the operator was told why
+    assert published._witness_reason is None
+    assert f"HTTP {status}: {body}" in caplog.text
+
+    # and when the witness judges the head a minute later, it holds sealing
+    monkeypatch.setattr(witnessing, "http_post", post)
+    monkeypatch.setattr(published, "_asked_at", float("-inf"))
+    deposit(1)
+    with pytest.raises(published.LedgerHeld, match="co-signed size"):
+        block_seal()
+    assert PendingEntry.objects.count() == 1
+
+
 def test_a_key_rotation_held_by_the_witness_is_refused_before_it_writes_anything(
     setup,  # noqa: F811 (a fixture)
     settings,

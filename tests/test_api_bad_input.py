@@ -138,6 +138,7 @@ def test_a_nul_character_in_a_posted_form_is_a_400_and_changes_nothing(market, r
     [
         ("exchange_operator", "/operations/market/halt/", {"reason": "halt \x1b[2J\x1b]0;pwned\x07"}),
         ("exchange_operator", "/operations/market/halt/", {"reason": "halt \u202egnp.exe"}),
+        ("exchange_operator", "/operations/market/halt/", {"reason": "halt \x9b2J (a C1 escape)"}),
         ("exchange_operator", "/operations/holidays/", {"date": "2099-01-05", "name": "New \u2066Year"}),
         ("regulator", "/surveillance/alerts/1/change/", {"state": "closed", "note": "seen \x1b[31m"}),
     ],
@@ -547,9 +548,19 @@ def test_pulling_quotes_with_a_misspelt_or_empty_filter_pulls_nothing(trading, q
 
 @pytest.mark.parametrize(
     "reason",
-    # the last three: a right-to-left override, a left-to-right embedding and a first-strong isolate, which turn or
-    # shift the text after them on every page that shows it
-    ["halt \x1b[31mred", "bell \x07", "del \x7f", "\u202egnp.exe", "a \u202a b", "a \u2068 b"],
+    # a C1 control sequence introducer (U+009B, "ESC [" in one character to a terminal reading the log) and a C1
+    # next line; the last three: a right-to-left override, a left-to-right embedding and a first-strong isolate,
+    # which turn or shift the text after them on every page that shows it
+    [
+        "halt \x1b[31mred",
+        "bell \x07",
+        "del \x7f",
+        "csi \x9b31m",
+        "nel \x85",
+        "\u202egnp.exe",
+        "a \u202a b",
+        "a \u2068 b",
+    ],
 )
 def test_control_characters_in_text_are_a_400_and_change_nothing(market, reason):
     before = snapshot()

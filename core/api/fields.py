@@ -158,13 +158,14 @@ class Upload(serializers.FileField):
 # A date, or a date and time, with no offset after it (RFC 3339's time-offset: Z or ±hh:mm).
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.,]+)?")
 
-# C0 controls but tab, line feed and carriage return, and DEL: an escape sequence in a halt reason reached every
+# C0 controls but tab, line feed and carriage return, DEL, and the C1 controls (U+0080-U+009F: U+009B is a whole
+# escape sequence introducer to a terminal that reads the logs): an escape sequence in a halt reason reached every
 # role's screen. NUL is refused earlier, by the parser and the fields. Also the bidirectional embeddings, overrides
 # and isolates (U+202A-U+202E, U+2066-U+2069): a right-to-left override in a name or a reason turned the text after
 # it around on every page that showed it (U+202E then "gnp.exe" read "exe.png"; found by a security walk). The
 # marks U+200E and U+200F, which mixed Chinese and Arabic text may need, stay. Page forms are held to the same
 # (core.middleware.RejectNulInForms).
-CONTROL_CHARACTERS = r"\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069"
+CONTROL_CHARACTERS = r"\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 

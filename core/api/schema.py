@@ -92,8 +92,8 @@ class NewPasswordSchema(OpenApiSerializerFieldExtension):
 # Text a StrictInput takes: no control character but tab, line feed and carriage return, and no text direction
 # override (core.api.fields._CONTROL, and NUL, which DRF's CharField refuses); and where it may not be blank, one
 # character that is not a space.
-TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
-NON_BLANK_TEXT_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+NON_BLANK_TEXT_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 
 
 class StrictInputSchema(OpenApiSerializerExtension):

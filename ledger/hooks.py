@@ -104,3 +104,15 @@ def register_after_final(fn: Callable[[int], None]) -> None:
 def register_after_witness_refusal(fn: Callable[[str, int, int, bool], None]) -> None:
     if fn not in after_witness_refusal:
         after_witness_refusal.append(fn)
+
+
+# ``when_held``: the sealer found this database's ledger behind or beside what the exchange already published
+# (``ledger.published``: an older backup restored); called with the reason, by the seal task, each time it is
+# refused. The registry halts the market: trading on would match against balances the published ledger
+# contradicts.
+when_held: list[Callable[[str], None]] = []
+
+
+def register_when_held(fn: Callable[[str], None]) -> None:
+    if fn not in when_held:
+        when_held.append(fn)

@@ -1,11 +1,15 @@
 """Celery interface to the ledger: thin, idempotent, safe to run twice or at once."""
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
 from . import hooks, published, witnessing
 from .services import block_seal
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
@@ -16,11 +20,17 @@ def seal() -> int | None:
     block_seal has committed by then.
 
     Concurrent runs skip (advisory lock). A ledger held behind what this node already published
-    (``ledger.published``: a restored older backup) seals nothing; the reason is logged at ERROR.
+    (``ledger.published``: a restored older backup) seals nothing; the reason is logged at ERROR, and the hooks
+    ``ledger.hooks.when_held`` run (the market is halted).
     """
     try:
         result = block_seal()
-    except published.LedgerHeld:
+    except published.LedgerHeld as held:
+        for hook in hooks.when_held:  # the registry halts the market
+            try:
+                hook(str(held))
+            except Exception:  # asked again at the next seal, a second later
+                log.exception("could not act on held sealing")
         return None
     if result is None:
         return None

@@ -12,6 +12,8 @@ sealing goes on.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -26,6 +28,8 @@ from ledger.services import entry_write
 from . import gate
 from .entries import Halt, Resume
 from .models import MarketState, Security
+
+log = logging.getLogger(__name__)
 
 SecurityAlreadyHalted = err.error_class(
     "SecurityAlreadyHalted", "security_already_halted", _("The security is already halted."), 409
@@ -92,20 +96,25 @@ def _market_switch(*, actor: User, reason: str, ip: str | None, halt: bool) -> M
             raise MarketAlreadyHalted()
         if not halt and not state.halted:
             raise MarketNotHalted()
-        now = timezone.now()
-        state.halted, state.reason, state.changed_at = halt, reason, now
-        state.save(update_fields=["halted", "reason", "changed_at"])
-        entry = entry_write(
-            (Halt if halt else Resume)(scope="market", security=None, reason=reason, at=now), recorded_at=now
-        )
-        audit_record(
-            actor=actor,
-            action="market_halt" if halt else "market_resume",
-            ip=ip,
-            detail={"reason": reason, "entry": entry.pk},
-        )
-        events.publish_coalesced("market")
-        return state
+        return _switched(state, actor=actor, reason=reason, ip=ip, halt=halt)
+
+
+def _switched(state: MarketState, *, actor: User | None, reason: str, ip: str | None, halt: bool) -> MarketState:
+    """Switch the locked ``state``: the row, its HALT or RESUME entry, the audit record, the live pages told."""
+    now = timezone.now()
+    state.halted, state.reason, state.changed_at = halt, reason, now
+    state.save(update_fields=["halted", "reason", "changed_at"])
+    entry = entry_write(
+        (Halt if halt else Resume)(scope="market", security=None, reason=reason, at=now), recorded_at=now
+    )
+    audit_record(
+        actor=actor,
+        action="market_halt" if halt else "market_resume",
+        ip=ip,
+        detail={"reason": reason, "entry": entry.pk},
+    )
+    events.publish_coalesced("market")
+    return state
 
 
 def market_halt(*, actor: User, reason: str, ip: str | None = None) -> MarketState:
@@ -116,6 +125,33 @@ def market_halt(*, actor: User, reason: str, ip: str | None = None) -> MarketSta
 def market_resume(*, actor: User, reason: str, ip: str | None = None) -> MarketState:
     """Trading resumes; the settlement sweep then settles what waited, each trade once."""
     return _market_switch(actor=actor, reason=reason, ip=ip, halt=False)
+
+
+# The halt's reason when the exchange itself stops trading because its ledger cannot be sealed: kept as typed
+# reasons are, so in both of the pages' languages.
+LEDGER_HELD_REASON = (
+    "账本无法封存：本数据库落后于或不同于交易所已公布的账本，交易暂停，待运营人员恢复。"
+    " / The ledger cannot be sealed: this database is behind or beside the ledger the exchange already published."
+    " Trading is halted until the operators restore it."
+)
+
+
+def market_halt_while_ledger_held(reason: str) -> bool:
+    """Halt the market because the sealer is held (``ledger.hooks.when_held``; ``reason`` is the sealer's, for the
+    log): the database lacks trades the exchange published (an older backup restored) or holds others, so its
+    balances are not the published ones, and matching on them would sell what was sold. By the exchange itself
+    (no actor), once: a halted market, whoever halted it, is left as it is. Not resumed by itself when sealing goes
+    on again: an operator resumes, after looking (docs/operations.md, Backups and restore). True if it halted."""
+    if market_is_halted():
+        return False
+    with transaction.atomic():
+        gate.close()
+        state, _created = MarketState.objects.select_for_update().get_or_create(id=1)
+        if state.halted:
+            return False
+        _switched(state, actor=None, reason=LEDGER_HELD_REASON, ip=None, halt=True)
+    log.error("market halted: ledger sealing is held (%s)", reason)
+    return True
 
 
 def market_is_halted() -> bool:

@@ -85,7 +85,7 @@ def test_a_restored_older_database_seals_nothing_over_a_published_checkpoint(
 
     # then no block of that height or size is signed again: the entries wait
     assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
-    assert PendingEntry.objects.count() == 2
+    assert PendingEntry.objects.count() == 3  # the two deposits, and the market's halt (the seal task's)
     # and the reason is logged at ERROR once (not on every beat)
     held = [r for r in caplog.records if r.levelno == logging.ERROR and "ledger sealing held" in r.getMessage()]
     assert len(held) == 1
@@ -238,7 +238,7 @@ def test_a_restored_checkpoint_log_too_is_caught_by_the_witness(setup, settings,
         block_seal()
     assert len(post.requests) == asked + 1  # asked once a process, not on every seal
     assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
-    assert PendingEntry.objects.count() == 2
+    assert PendingEntry.objects.count() == 3  # the two deposits, and the market's halt (the seal task's)
     # and the witness refused nothing: it was shown only the head it had co-signed before
     assert not WitnessRefusal.objects.exists() and WitnessedLog.objects.get().tree_size == lost.tree_size
     # and the operations page says why
@@ -295,7 +295,7 @@ def test_an_unreachable_witness_does_not_stop_the_next_from_being_asked(setup, s
     with pytest.raises(published.LedgerHeld, match=rf"co-signed size {lost.tree_size}; the database's ledger ends"):
         block_seal()
     assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
-    assert PendingEntry.objects.count() == 2
+    assert PendingEntry.objects.count() == 3  # the two deposits, and the market's halt (the seal task's)
 
 
 def test_a_witness_behind_a_failing_proxy_is_asked_again(setup, settings, asking, monkeypatch):  # noqa: F811
@@ -421,3 +421,73 @@ def test_the_operations_page_on_a_web_host_without_the_log_says_sealing_is_held(
     assert tasks.seal() is not None
     settings.LEDGER_CHECKPOINT_LOG = worker_log.with_name("web-host-has-none.log")
     assert 'id="ledger-held-alert"' not in client.get("/operations/").content.decode()
+
+
+def test_held_sealing_halts_the_market_once_and_again_after_a_resume_while_held(setup, settings):  # noqa: F811
+    from decimal import Decimal
+
+    from core import errors as err
+    from core.models import AuditEvent
+    from exchange.services import OrderRequest, order_place
+    from registry import services as registry
+    from registry.models import MarketState
+
+    # given a market open with a quote and a funded investor, then a restored older database beside the checkpoint
+    # log of what was published
+    genesis, _ = setup
+    _checkpoint_log_append(signed_note(genesis))
+    market = build_market()
+    mm = market.market_maker()
+    market.quote(mm, "9.90", "10.10")
+    investor = market.investor(cash="50000")
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    _published_then_restored(3)
+    assert not MarketState.objects.filter(halted=True).exists()
+    audits, waiting = AuditEvent.objects.count(), PendingEntry.objects.count()
+
+    # when the seal task runs, twice
+    assert tasks.seal() is None
+    assert tasks.seal() is None
+
+    # then the exchange halted the market itself, once: its reason says why in both languages, recorded without an
+    # actor, and its HALT entry waits with the rest (nothing sealed)
+    state = MarketState.objects.get()
+    assert state.halted and state.reason == registry.LEDGER_HELD_REASON
+    assert "账本无法封存" in state.reason and "The ledger cannot be sealed" in state.reason
+    assert AuditEvent.objects.count() == audits + 1
+    assert AuditEvent.objects.get(action="market_halt").actor is None
+    assert PendingEntry.objects.count() == waiting + 1
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+    # and an order is refused as in any halt
+    request = OrderRequest(market.security.code, "buy", 100, Decimal("10.10"), "IOC", "held-1")
+    with pytest.raises(err.MarketHalted):
+        order_place(placed_by=investor.owner, account=investor, request=request)
+
+    # when an operator resumes while the database still lacks what was published
+    registry.market_resume(actor=operator, reason="restored, checking")
+    assert not MarketState.objects.get().halted
+    assert tasks.seal() is None
+
+    # then the next seal halts it again
+    assert MarketState.objects.get().halted and AuditEvent.objects.filter(action="market_halt").count() == 2
+    assert list(Block.objects.values_list("height", flat=True)) == [genesis.height]
+
+
+def test_a_market_halted_by_an_operator_is_left_as_it_is_when_sealing_is_held(setup, settings):  # noqa: F811
+    from registry import services as registry
+    from registry.models import MarketState
+
+    # given a market an operator halted, then a restored older database
+    genesis, _ = setup
+    _checkpoint_log_append(signed_note(genesis))
+    operator = build_market().user(Role.EXCHANGE_OPERATOR)
+    registry.market_halt(actor=operator, reason="end of day checks")
+    _published_then_restored(2)
+    before, waiting = list(MarketState.objects.values()), PendingEntry.objects.count()
+
+    # when the seal task is held
+    assert tasks.seal() is None
+
+    # then the operator's halt and its reason stand; nothing more is written
+    assert list(MarketState.objects.values()) == before
+    assert PendingEntry.objects.count() == waiting

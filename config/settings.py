@@ -330,6 +330,7 @@ CELERY_TASK_ROUTES = {
         "surveillance.tasks.scan_block",
         "surveillance.tasks.scan_missed",
         "core.tasks.sessions_expired_delete",
+        "exchange.tasks.quotes_ended_delete",
     )
 }
 CELERY_TASK_IGNORE_RESULT = True
@@ -410,6 +411,9 @@ MARKET_ALWAYS_OPEN = env_bool("EXCHANGE_ALWAYS_OPEN", DEMO_MODE)
 
 # The venue rule profile (registry.profile): "open" (every mode) or "cn-regional-2017".
 VENUE_PROFILE = env("VENUE_PROFILE", "open") or "open"
+# Quotes ended (replaced, pulled) this many days ago and named by no trade, CLOSE entry or audit record are
+# deleted by beat's hourly exchange.tasks.quotes_ended_delete (exchange.services.retention); 0 keeps them all.
+QUOTE_RETENTION_DAYS = int(env("QUOTE_RETENTION_DAYS", "30") or 30)
 # How long a negotiated-transfer proposal waits for its counterparty (seconds; never past the session's end).
 NEGOTIATED_TTL = int(env("NEGOTIATED_TTL", "1800") or 1800)
 
@@ -479,6 +483,12 @@ CELERY_BEAT_SCHEDULE = {
     # Web sessions past their expiry date (core.sessions): Django keeps their rows until something deletes them.
     "core-sessions-expired-delete": {
         "task": "core.tasks.sessions_expired_delete",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
+    # Quotes ended long ago that nothing names (exchange.services.retention): each requote leaves two rows.
+    "exchange-quotes-ended-delete": {
+        "task": "exchange.tasks.quotes_ended_delete",
         "schedule": 3600.0,
         "options": {"expires": 3600},
     },

@@ -330,6 +330,8 @@ CELERY_TASK_ROUTES = {
         "surveillance.tasks.scan_block",
         "surveillance.tasks.scan_missed",
         "core.tasks.sessions_expired_delete",
+        "core.tasks.login_logs_old_delete",
+        "exchange.tasks.quotes_ended_delete",
     )
 }
 CELERY_TASK_IGNORE_RESULT = True
@@ -398,6 +400,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "core.twofactor.axes_client_ip"
 AXES_LOCKOUT_CALLABLE = "core.twofactor.lockout_response"
 AXES_VERBOSE = False
+# axes adds a row to axes_accesslog at each web login (axes_accessfailurelog, off here, at each failure) and
+# deletes none; beat's hourly core.tasks.login_logs_old_delete deletes those older than this many days (0 keeps
+# them all). They never hold a lockout (axes_accessattempt does, and axes deletes its expired rows itself), and
+# the audit trail keeps every login and failed login.
+LOGIN_LOG_RETENTION_DAYS = int(env("LOGIN_LOG_RETENTION_DAYS", "30") or 30)
 # The TOTP devices' issuer, shown by authenticator apps beside the user name.
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "OTC Exchange")
 
@@ -410,6 +417,9 @@ MARKET_ALWAYS_OPEN = env_bool("EXCHANGE_ALWAYS_OPEN", DEMO_MODE)
 
 # The venue rule profile (registry.profile): "open" (every mode) or "cn-regional-2017".
 VENUE_PROFILE = env("VENUE_PROFILE", "open") or "open"
+# Quotes ended (replaced, pulled) this many days ago and named by no trade, CLOSE entry or audit record are
+# deleted by beat's hourly exchange.tasks.quotes_ended_delete (exchange.services.retention); 0 keeps them all.
+QUOTE_RETENTION_DAYS = int(env("QUOTE_RETENTION_DAYS", "30") or 30)
 # How long a negotiated-transfer proposal waits for its counterparty (seconds; never past the session's end).
 NEGOTIATED_TTL = int(env("NEGOTIATED_TTL", "1800") or 1800)
 
@@ -479,6 +489,18 @@ CELERY_BEAT_SCHEDULE = {
     # Web sessions past their expiry date (core.sessions): Django keeps their rows until something deletes them.
     "core-sessions-expired-delete": {
         "task": "core.tasks.sessions_expired_delete",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
+    # django-axes' login records (core.login_logs): axes writes one a web login and deletes none.
+    "core-login-logs-old-delete": {
+        "task": "core.tasks.login_logs_old_delete",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
+    # Quotes ended long ago that nothing names (exchange.services.retention): each requote leaves two rows.
+    "exchange-quotes-ended-delete": {
+        "task": "exchange.tasks.quotes_ended_delete",
         "schedule": 3600.0,
         "options": {"expires": 3600},
     },

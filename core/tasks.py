@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from . import account_settings, events, sessions
+from . import account_settings, events, login_logs, sessions
 
 
 @shared_task(ignore_result=True, expires=30)
@@ -40,3 +40,10 @@ def account_mail(mail: dict) -> bool:
 def sessions_expired_delete() -> int:
     """Delete the web sessions past their expiry date (``core.sessions``); idempotent, run every hour by beat."""
     return sessions.expired_delete()
+
+
+@shared_task(ignore_result=True, expires=3600)
+def login_logs_old_delete() -> int:
+    """Delete django-axes' login records older than ``LOGIN_LOG_RETENTION_DAYS`` (``core.login_logs``); idempotent,
+    run every hour by beat."""
+    return login_logs.old_delete()

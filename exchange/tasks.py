@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from .services import day_close, market_making_close_forbidden, orders_expire
+from .services import day_close, market_making_close_forbidden, orders_expire, retention
 from .services.rfq import rfqs_expire
 
 
@@ -56,3 +56,10 @@ def pull_forbidden_quotes() -> int:
     """Kept for messages queued before ``close_unfit`` took its place in the beat schedule (a deploy mid-queue):
     the same run, which pulls the quotes as this did, and closes the rest that no longer fits."""
     return close_unfit()
+
+
+@shared_task(ignore_result=True, expires=3600)
+def quotes_ended_delete() -> int:
+    """Delete the quotes ended more than ``QUOTE_RETENTION_DAYS`` ago that no trade, CLOSE entry or audit record
+    names (``exchange.services.retention``); idempotent, run every hour by beat."""
+    return retention.quotes_ended_delete()

@@ -418,8 +418,10 @@ MARKET_ALWAYS_OPEN = env_bool("EXCHANGE_ALWAYS_OPEN", DEMO_MODE)
 # The venue rule profile (registry.profile): "open" (every mode) or "cn-regional-2017".
 VENUE_PROFILE = env("VENUE_PROFILE", "open") or "open"
 # Quotes ended (replaced, pulled) this many days ago and named by no trade, CLOSE entry or audit record are
-# deleted by beat's hourly exchange.tasks.quotes_ended_delete (exchange.services.retention); 0 keeps them all.
-QUOTE_RETENTION_DAYS = int(env("QUOTE_RETENTION_DAYS", "30") or 30)
+# deleted by beat's hourly exchange.tasks.quotes_ended_delete (exchange.services.retention); 0, the default, keeps
+# them all: a venue usually must keep its quote records for years (market makers' obligations are checked against
+# them), so deleting them is the venue's decision (one that may, or that archives them elsewhere, sets the days).
+QUOTE_RETENTION_DAYS = int(env("QUOTE_RETENTION_DAYS", "0") or 0)
 # How long a negotiated-transfer proposal waits for its counterparty (seconds; never past the session's end).
 NEGOTIATED_TTL = int(env("NEGOTIATED_TTL", "1800") or 1800)
 

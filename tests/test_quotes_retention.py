@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+import pytest
 from django.conf import settings
 from django.utils import timezone
 
@@ -27,7 +28,13 @@ from ledger.models import Entry
 from registry.models import Security
 
 D = Decimal
-LATER = dt.timedelta(days=31)  # past the default retention of 30 days
+LATER = dt.timedelta(days=31)  # past the retention of 30 days these tests set
+
+
+@pytest.fixture(autouse=True)
+def _a_month(settings):
+    # a venue that decided to keep ended quotes a month (the default, 0, keeps them all)
+    settings.QUOTE_RETENTION_DAYS = 30
 
 
 def _rows() -> dict[int, tuple]:
@@ -170,4 +177,6 @@ def test_beat_runs_it_every_hour_at_background_priority():
     assert settings.CELERY_TASK_ROUTES["exchange.tasks.quotes_ended_delete"] == {
         "priority": settings.CELERY_BACKGROUND_PRIORITY
     }
-    assert settings.QUOTE_RETENTION_DAYS == 30
+    import config.settings
+
+    assert config.settings.QUOTE_RETENTION_DAYS == 0  # kept unless the venue decides otherwise

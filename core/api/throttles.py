@@ -124,6 +124,7 @@ class ApiRateThrottle(SimpleRateThrottle):
         if count <= self.num_requests:
             return True
         self.wait_seconds = max(left_ms, 0) / 1000 or self.duration
+        # Raised, not returned False: DRF's own 429 would name neither the scope nor its rate.
         raise RateLimited(scope=self.scope, rate=self.rate, wait=self.wait_seconds)
 
     def wait(self) -> float | None:

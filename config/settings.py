@@ -39,6 +39,16 @@ def env_bool(name: str, default: bool = False) -> bool:
     return default if value is None else value.lower() in {"1", "true", "yes", "on"}
 
 
+def env_rate(name: str, default: str) -> str:
+    """A rate "N/second|minute|hour|day" (DRF's throttles'), refused at start when it is not one: DRF would raise on
+    every request it counts, a 500 for the whole API."""
+    value = (env(name, default) or default).strip()
+    count, _, period = value.partition("/")
+    if not (count.isascii() and count.isdigit() and period in {"second", "minute", "hour", "day", "s", "m", "h", "d"}):
+        raise RuntimeError(f'{name}={value!r} is not a rate: "N/second", "N/minute", "N/hour" or "N/day".')
+    return value
+
+
 def _secret_key() -> str:
     key = env("DJANGO_SECRET_KEY")
     if key:
@@ -258,7 +268,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "PAGE_SIZE": 100,  # the default ?limit= of paginated lists; core.api.pagination caps it at 1,000
     "COERCE_DECIMAL_TO_STRING": True,
+    # Per-participant message rates (core.api.throttles): online registration keeps its own (kyc.throttles).
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttles.ApiRateThrottle"],
 }
+# The API's message rates (core.api.throttles, docs/operations.md "API rate limits"), "N/second|minute|hour|day":
+# one logged-in user's writes to orders, quotes, requests for quote and negotiated transfers; their other writes;
+# their reads; and the requests without a login from one address (REMOTE_ADDR: behind a proxy that does not pass
+# the client's address through, every such client shares one count). Over a rate the answer is 429 throttled with
+# Retry-After, and nothing is done. The defaults are far above what a broker's system or `make bench` sends (a
+# bench client: about 25 orders or 110 pings a second) and stop only a runaway one.
+API_RATE_TRADING = env_rate("API_RATE_TRADING", "100/second")
+API_RATE_WRITE = env_rate("API_RATE_WRITE", "100/second")
+API_RATE_READ = env_rate("API_RATE_READ", "300/second")
+API_RATE_ANON = env_rate("API_RATE_ANON", "50/second")
 # API tokens (core.tokens, docs/operations.md "API tokens"). A login token (POST auth/token/) lasts this many
 # seconds from its issue; the default is a working day. A user has at most API_TOKEN_LOGIN_LIMIT live login
 # tokens (a new login revokes the oldest beyond it).

@@ -311,6 +311,8 @@ CounterOrderInput = OrderListApi.InputSerializer
 class ClientOrderListApi(CounterApi):
     """A client's orders (GET), or an order placed for the client at the counter (POST, body as ``orders/``)."""
 
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     pagination_class = Pagination
 
     @extend_schema(
@@ -350,6 +352,8 @@ class ClientOrderListApi(CounterApi):
 
 class ClientOrderDetailApi(CounterApi):
     """One of a client's orders (GET); cancel its rest (DELETE)."""
+
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
 
     @extend_schema(responses={200: CounterOrderOutput, 403: ErrorSerializer, 404: ErrorSerializer})
     def get(self, request, code, order_id):

@@ -51,6 +51,10 @@ class EntryTooLarge(err.DomainError):
 
 
 class _TileView(APIView):
+    # Not counted against the API's rates (core.api.throttles): tiles are files a static server or a CDN may serve
+    # instead, fetched by a CDN's few addresses for all its readers and by a replica catching up by the thousand.
+    throttle_classes = []
+
     def perform_content_negotiation(self, request, force=False):
         # Success answers are raw bytes (HttpResponse); errors are JSON whatever the client accepts.
         return JSONRenderer(), JSONRenderer.media_type

@@ -383,9 +383,9 @@ def test_a_whole_list_documents_no_not_found_or_conflict_it_cannot_answer(schema
     # Given a read of a whole list, with no id in its path and nothing it changes (found by an outside client: each
     # documented a 404 and a 409 that no request to it can bring, so a generated client had handlers for neither),
     # when its documented answers are read, then they are the page and the errors it can give: a malformed query
-    # (400), no login (401), a role that may not read it (403), an Accept it cannot answer (406), a database that
-    # cannot serve it (503).
-    assert set(schema["paths"][path]["get"]["responses"]) == {"200", "400", "401", "403", "406", "503"}
+    # (400), no login (401), a role that may not read it (403), an Accept it cannot answer (406), the user's reads
+    # over their rate (429, core.api.throttles), a database that cannot serve it (503).
+    assert set(schema["paths"][path]["get"]["responses"]) == {"200", "400", "401", "403", "406", "429", "503"}
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,8 @@ def document_common_errors(result, generator, request, public):
     415 (a body that is not JSON; an action that takes no body still reads one sent to it), where an operation's
     own declaration left them out; and every one its 503 ``server_busy`` with ``Retry-After`` (the database could
     not serve it: nothing was written, send it again), which any of them may answer; a 503 or a 429 documents its
-    ``Retry-After``. Each comes with the error body."""
+    ``Retry-After``; and every one its 429 ``throttled`` (``core.api.throttles``: its user's or address's rate spent).
+    Each comes with the error body."""
     error = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
@@ -151,6 +152,9 @@ def document_common_errors(result, generator, request, public):
         "415": "The body is not JSON (Content-Type).",
         "503": "The database could not serve the request (server_busy): nothing was written; send it again after "
         "Retry-After seconds (an idempotency key makes a retried write safe).",
+        "429": "Too many requests (throttled): the user's rate for this kind of request (trading, other writes, "
+        "reads), or without a login the address's, is spent (API_RATE_*). Nothing was done; send it again after "
+        "Retry-After seconds.",
     }
     retry_after = {
         "Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait before a retry."}
@@ -176,6 +180,8 @@ def document_common_errors(result, generator, request, public):
                 description = descriptions["401 optional" if status == "401" and anonymous else status]
                 responses.setdefault(status, {"description": description, **error})
             responses.setdefault("503", {"description": descriptions["503"], "headers": retry_after, **error})
+            # every operation counts against a rate (core.api.throttles; online registration, against its own)
+            responses.setdefault("429", {"description": descriptions["429"], **error})
             if "429" in responses:  # a lock or a throttle: it says when to come back
                 responses["429"].setdefault("headers", retry_after)
     return result

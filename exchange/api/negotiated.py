@@ -75,6 +75,8 @@ def _get(request, proposal_id: int) -> NegotiatedTrade:
 class NegotiatedListApi(APIView):
     """Negotiated transfers (协议转让): the proposals the caller may see; a new proposal."""
 
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="NegotiatedRequest")
@@ -128,6 +130,8 @@ class NegotiatedDetailApi(APIView):
 class NegotiatedConfirmApi(APIView):
     """The counterparty (or its broker's staff) confirms with the proposer's code; the trade is made at once."""
 
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     @extend_schema_serializer(component_name="NegotiatedConfirm")
     class InputSerializer(StrictInput, serializers.Serializer):
         code = serializers.CharField(max_length=32)
@@ -144,6 +148,8 @@ class NegotiatedConfirmApi(APIView):
 
 class NegotiatedWithdrawApi(APIView):
     """Either party withdraws an open proposal; the proposer's reservation is released."""
+
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
 
     @extend_schema(request=None, responses={200: NegotiatedOutput, **ERRORS})
     @takes_no_body

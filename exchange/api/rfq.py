@@ -111,6 +111,8 @@ def _shaped(request, rfq_id: int, *, code: int = status.HTTP_200_OK, **extra) ->
 class RfqListApi(APIView):
     """Requests for quote: an investor's own (POST asks), the open ones for market makers, all for supervisors."""
 
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="RfqRequest")
@@ -158,6 +160,8 @@ class RfqDetailApi(APIView):
 
 
 class RfqAnswerApi(APIView):
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     @extend_schema_serializer(component_name="RfqAnswerRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
         price = DecimalString()
@@ -184,6 +188,8 @@ class RfqAnswerApi(APIView):
 
 
 class RfqAcceptApi(APIView):
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     @extend_schema_serializer(component_name="RfqAcceptRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
         answer = StrictInteger()
@@ -205,6 +211,8 @@ class RfqAcceptApi(APIView):
 
 
 class RfqCancelApi(APIView):
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     @extend_schema(request=None, responses={200: RfqOutput, **ERRORS})
     @takes_no_body
     def post(self, request, rfq_id):

@@ -348,6 +348,8 @@ class QuoteOutput(serializers.Serializer):
 class QuotesApi(APIView):
     """A market maker's own quotes: list active ones, publish (replace) a two-sided quote, pull them all."""
 
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     @extend_schema_serializer(component_name="QuotePublishRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
         security = serializers.CharField(max_length=16)
@@ -474,6 +476,7 @@ def account_param(request) -> Account | None:
 
 
 class OrderListApi(APIView):
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="OrderRequest")
@@ -548,6 +551,8 @@ class OrderBatchApi(APIView):
     one result per order, in the order sent; a body that is not a list of 1 to 100 orders is refused whole
     (400) and places nothing."""
 
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     @extend_schema_serializer(component_name="OrderBatchRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
         orders = serializers.ListField(
@@ -620,6 +625,8 @@ class OrderCheckApi(APIView):
     (suitability, qualified-only, holder cap, holding interval, cash or shares, tick, band, lots, the market)
     and its estimated fee and total. Nothing is written; the order is checked again when placed."""
 
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     @extend_schema_serializer(component_name="OrderCheckRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
         security = serializers.CharField(max_length=16)
@@ -655,6 +662,8 @@ class OrderCheckApi(APIView):
 
 
 class OrderDetailApi(APIView):
+    throttle_scope = "trading"  # its writes count as trading messages (core.api.throttles)
+
     def _get(self, request, order_id) -> Order:
         order = selectors.orders_visible(request.user).filter(pk=order_id).first()
         if order is None:

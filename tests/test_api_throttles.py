@@ -1,0 +1,244 @@
+"""The API's message rates per participant (core.api.throttles): trading writes, other writes and reads per user,
+requests without a login per address. Each test sets low rates of its own; the defaults are never reached here."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+import redis
+from django.core.cache import caches
+from rest_framework.test import APIClient
+
+from core.api import throttles
+from core.models import ApiToken
+from exchange.models import Order
+
+from .conftest import CountingRedis, api_for, cash_of, order_body, position_of, snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts():
+    """The counts live in Redis, which outlives a test (and user ids repeat from one test database to the next)."""
+    cache = caches["default"]
+    client = cache._cache.get_client(write=True)
+    if keys := list(client.scan_iter(match=cache.make_key("throttle:*"), count=1000)):
+        client.delete(*keys)
+
+
+def _refused(answer, *, at_most: int) -> None:
+    """A 429 throttled in the API's error form, saying when to come back: within the window (``at_most`` s)."""
+    assert answer.status_code == 429, answer.content
+    body = answer.json()
+    assert set(body) == {"code", "message"} and body["code"] == "throttled"
+    assert "Nothing was done; try again in" in body["message"]
+    assert 1 <= int(answer["Retry-After"]) <= at_most
+
+
+def test_a_users_orders_over_the_trading_rate_are_refused_and_place_nothing(trading, settings):
+    # Given a trading rate of two a minute, and two investors with cash
+    market, mm, investor = trading
+    settings.API_RATE_TRADING = "2/minute"
+    other = market.investor(cash="50000")
+    api, others = api_for(investor.owner), api_for(other.owner)
+
+    # when the first investor places two orders, then a third
+    placed = [api.post("/api/v1/orders/", order_body(market, client_order_id=f"t-{i}"), format="json") for i in (1, 2)]
+    before, cash, shares = snapshot(), cash_of(investor), position_of(investor, market.security)
+    third = api.post("/api/v1/orders/", order_body(market, client_order_id="t-3"), format="json")
+
+    # then the two are placed, and the third is a 429 throttled with its Retry-After that wrote nothing: no order,
+    # the same cash and shares, not a row of the business tables changed
+    assert [p.status_code for p in placed] == [201, 201], placed[0].content
+    _refused(third, at_most=60)
+    assert "Too many trading requests" in third.json()["message"] and "2/minute" in third.json()["message"]
+    assert not Order.objects.filter(client_order_id="t-3").exists()
+    assert snapshot() == before
+    assert (cash_of(investor).total, cash_of(investor).reserved) == (cash.total, cash.reserved)
+    position = position_of(investor, market.security)
+    assert (position.total, position.reserved) == (shares.total, shares.reserved)
+    # and a cancel, a quote or a batch counts against the same rate: refused as well
+    assert api.delete("/api/v1/orders/1/").status_code == 429
+    assert api.post("/api/v1/orders/batch/", {"orders": [order_body(market)]}, format="json").status_code == 429
+    # and another investor is not held back, nor the first one's reads
+    assert others.post("/api/v1/orders/", order_body(market, client_order_id="o-1"), format="json").status_code == 201
+    assert api.get("/api/v1/orders/").status_code == 200
+
+
+def test_a_market_makers_quotes_count_as_trading(trading, settings):
+    # Given a trading rate of one a minute and a market maker
+    market, mm, _ = trading
+    settings.API_RATE_TRADING = "1/minute"
+    api = api_for(mm.owner)
+    quote = {"security": market.security.code, "bid_price": "9.80", "bid_quantity": 100, "ask_price": "10.20"}
+    quote["ask_quantity"] = 100
+
+    # when it publishes a quote, then another
+    first, second = (api.post("/api/v1/quotes/", quote, format="json") for _ in range(2))
+
+    # then the second is refused, and pulling its quotes too
+    assert first.status_code in (200, 201), first.content
+    _refused(second, at_most=60)
+    assert api.delete("/api/v1/quotes/").status_code == 429
+
+
+def test_other_writes_count_against_their_own_rate(market, settings):
+    # Given a rate of one write a minute, a trading rate untouched, and a client of the broker's counter
+    settings.API_RATE_WRITE = "1/minute"
+    client = market.investor()
+    staff = api_for(market.staff)
+    url = f"/api/v1/counter/clients/{client.code}/deposit/"
+
+    # when staff deposit for the client twice
+    first = staff.post(url, {"amount": "100.00"}, format="json")
+    second = staff.post(url, {"amount": "100.00"}, format="json")
+
+    # then the second is refused and deposits nothing
+    assert first.status_code == 200, first.content
+    _refused(second, at_most=60)
+    assert "Too many write requests" in second.json()["message"]
+    assert cash_of(client).total == Decimal("100.00")
+    # and another staff member of the broker deposits
+    assert api_for(market.checker).post(url, {"amount": "1.00"}, format="json").status_code == 200
+    assert cash_of(client).total == Decimal("101.00")
+
+
+def test_reads_count_against_their_own_rate_whether_by_token_or_session(market, settings):
+    # Given a rate of two reads a minute, and an investor with a login token and a web session
+    settings.API_RATE_READ = "2/minute"
+    investor = market.investor()
+    user = investor.owner
+    token = APIClient().post(
+        "/api/v1/auth/token/", {"username": user.username, "password": "pw-test-2026"}, format="json"
+    )
+    by_token = APIClient(HTTP_AUTHORIZATION=f"Token {token.json()['token']}")
+    by_session = APIClient()
+    by_session.force_login(user)
+
+    # when the investor reads its account by token, by session, then by token again
+    answers = [by_token.get("/api/v1/account/"), by_session.get("/api/v1/account/"), by_token.get("/api/v1/account/")]
+
+    # then the two logins share the one count: the third is refused
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    _refused(answers[2], at_most=60)
+    assert "Too many read requests" in answers[2].json()["message"]
+    # and another user reads
+    assert api_for(market.investor().owner).get("/api/v1/account/").status_code == 200
+
+
+def test_requests_without_a_login_count_per_address(market, settings):
+    # Given a rate of two requests a minute without a login, and a user
+    settings.API_RATE_ANON = "2/minute"
+    user = market.user()
+    login = {"username": user.username, "password": "pw-test-2026"}
+    here, there = {"REMOTE_ADDR": "203.0.113.21"}, {"REMOTE_ADDR": "198.51.100.21"}
+
+    # when one address logs in twice, then a third time
+    first, second = (APIClient().post("/api/v1/auth/token/", login, format="json", **here) for _ in range(2))
+    tokens = ApiToken.objects.filter(user=user).count()
+    third = APIClient().post("/api/v1/auth/token/", login, format="json", **here)
+
+    # then the third is refused and issues no token; the ledger's public reads from there are refused as well
+    assert (first.status_code, second.status_code) == (200, 200)
+    _refused(third, at_most=60)
+    assert "without a login" in third.json()["message"]
+    assert ApiToken.objects.filter(user=user).count() == tokens == 2
+    assert APIClient().get("/api/v1/ledger/keys/", **here).status_code == 429
+    # and another address logs in
+    assert APIClient().post("/api/v1/auth/token/", login, format="json", **there).status_code == 200
+
+
+def test_the_limit_resets_when_its_window_ends(trading, settings):
+    # Given a trading rate of one a second, spent
+    market, _, investor = trading
+    settings.API_RATE_TRADING = "1/second"
+    api = api_for(investor.owner)
+    assert api.post("/api/v1/orders/", order_body(market, client_order_id="r-1"), format="json").status_code == 201
+    refused = api.post("/api/v1/orders/", order_body(market, client_order_id="r-2"), format="json")
+    _refused(refused, at_most=1)
+
+    # when the Retry-After it gave has passed
+    time.sleep(int(refused["Retry-After"]) + 0.05)
+
+    # then the order is placed
+    assert api.post("/api/v1/orders/", order_body(market, client_order_id="r-3"), format="json").status_code == 201
+    assert Order.objects.filter(account=investor).count() == 2
+
+
+def test_a_throttle_check_is_one_redis_round_trip(market, monkeypatch):
+    # Given the cache's Redis client, counted
+    cache = caches["default"]
+    counting = CountingRedis(cache._cache.get_client(write=True))
+    monkeypatch.setattr(cache._cache, "get_client", lambda *args, **kwargs: counting)
+    monkeypatch.setattr(throttles, "_clients", {cache: counting})
+    api = api_for(market.investor().owner)
+
+    def round_trips() -> int:
+        counting.round_trips = 0
+        assert api.get("/api/v1/account/").status_code == 200
+        return counting.round_trips
+
+    # when one read is made with the throttle, and one without
+    counted = round_trips()
+    with monkeypatch.context() as m:
+        m.setattr(throttles.ApiRateThrottle, "allow_request", lambda self, request, view: True)
+        uncounted = round_trips()
+
+    # then the throttle added one round trip
+    assert counted - uncounted == 1
+
+
+def test_redis_unreachable_lets_the_request_through(trading, monkeypatch, settings):
+    # Given a trading rate of one a minute, spent, and then Redis out of reach
+    market, _, investor = trading
+    settings.API_RATE_TRADING = "1/minute"
+    api = api_for(investor.owner)
+    assert api.post("/api/v1/orders/", order_body(market, client_order_id="u-1"), format="json").status_code == 201
+
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("gone")
+
+    monkeypatch.setattr(throttles, "_counted", unreachable)
+
+    # when the investor orders again
+    answer = api.post("/api/v1/orders/", order_body(market, client_order_id="u-2"), format="json")
+
+    # then trading did not stop with the cache
+    assert answer.status_code == 201, answer.content
+
+
+def test_a_throttled_answer_is_the_one_the_schema_documents(trading, settings):
+    # Given the schema, and a trading rate spent
+    import json
+
+    import jsonschema
+
+    market, _, investor = trading
+    settings.API_RATE_TRADING = "1/minute"
+    api = api_for(investor.owner)
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    api.post("/api/v1/orders/", order_body(market, client_order_id="s-1"), format="json")
+
+    # when an order is refused
+    answer = api.post("/api/v1/orders/", order_body(market, client_order_id="s-2"), format="json")
+
+    # then its 429, body and Retry-After are documented for the operation
+    documented = schema["paths"]["/api/v1/orders/"]["post"]["responses"]["429"]
+    assert answer.status_code == 429 and "Retry-After" in documented["headers"]
+    body_schema = {**documented["content"]["application/json"]["schema"], "components": schema["components"]}
+    assert list(jsonschema.Draft202012Validator(body_schema).iter_errors(json.loads(answer.content))) == []
+
+
+def test_the_defaults_are_far_above_a_benchmark_client(settings):
+    # (make bench: 8 clients on 2 cores, one investor token each, about 200 orders/s in all and 900 pings/s on a
+    # fast machine: 25 orders and 110 reads a second a token)
+    def per_second(rate: str) -> float:
+        count, seconds = throttles.ApiRateThrottle.parse_rate(None, rate)
+        return count / seconds
+
+    assert per_second(settings.API_RATE_TRADING) >= 4 * 25
+    assert per_second(settings.API_RATE_READ) >= 2.5 * 110
+    assert per_second(settings.API_RATE_WRITE) >= 100

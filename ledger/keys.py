@@ -41,6 +41,12 @@ class KeyError_(RuntimeError):
     """The node cannot sign: a key is missing or unusable."""
 
 
+def _nameable(name: str) -> bool:
+    """A name the exchange may give a key: a C2SP key name (``checkpoint.valid_key_name``) that is also printable.
+    The format allows invisible characters in others' key names (which verifiers read); ours stay legible."""
+    return valid_key_name(name) and name.isprintable()
+
+
 def _key_dir() -> Path:
     path = Path(settings.LEDGER_KEY_DIR)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -198,8 +204,8 @@ def key_rotate(*, name: str | None = None, from_env: bool = False) -> SigningKey
     from .services import SEAL_LOCK_KEY
 
     name = name or settings.LEDGER_KEY_NAME
-    if not valid_key_name(name):
-        raise KeyError_(f"{name!r} is not a valid key name: non-empty, without spaces or '+'")
+    if not _nameable(name):
+        raise KeyError_(f"{name!r} is not a valid key name: non-empty, printable, without spaces or '+'")
     with connection.cursor() as cur:
         # Wait for a running seal, and make the next one wait for this: a rotation committed between a seal's
         # choice of keys and its read of the waiting entries was sealed by the old key alone, which then never
@@ -267,8 +273,8 @@ def cosigner_register(*, name: str, public_key: bytes) -> SigningKey:
 
     if len(public_key) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
-    if not valid_key_name(name):
-        raise ValueError(f"{name!r} is not a valid key name: non-empty, without spaces or '+'")
+    if not _nameable(name):
+        raise ValueError(f"{name!r} is not a valid key name: non-empty, printable, without spaces or '+'")
     kid = key_id(public_key)
     existing = SigningKey.objects.filter(key_id=kid).first()
     if existing is not None:

@@ -90,8 +90,11 @@ def key_id(public_key: bytes) -> str:
 
 
 def valid_key_name(name: str) -> bool:
-    """C2SP signed-note: a key name is non-empty, without Unicode spaces or plus signs."""
-    return bool(name) and "+" not in name and not any(c.isspace() for c in name) and name.isprintable()
+    """C2SP signed-note: a key name is non-empty, without Unicode spaces or plus signs (nor, as nowhere in a note,
+    an ASCII control character). Nothing else is forbidden: a format or private-use character, DEL or a C1 control
+    is part of a valid name (Go's note reads them), so another key's line under such a name is ignored, not a
+    malformed note. The names the exchange gives its own keys are held to more (``ledger.keys``)."""
+    return bool(name) and "+" not in name and not any(c.isspace() or c < " " for c in name)
 
 
 def note_key_hash(name: str, public_key: bytes, key_type: bytes = ED25519) -> bytes:

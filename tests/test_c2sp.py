@@ -240,6 +240,55 @@ def test_a_malformed_note_is_refused(parties, broken):
         verify_checkpoint(note, exchange_trusted(parties))
 
 
+# signed-note: "Key names MUST be non-empty and MUST NOT contain any Unicode spaces or plus (U+002B)
+# characters", and the note no ASCII control character below U+0020. Anything else is a key name, printable or
+# not: Go's note.Open reads these notes (isValidName), so do aics-tlog and an auditor's verifier written from the
+# spec (checked from outside on 2026-12-07), while ours refused the whole note for another key's line.
+SPEC_VALID_NAMES = [
+    "wit\u200dness.example/w",  # a zero-width joiner (a format character)
+    "wit\u00adness.example/w",  # a soft hyphen
+    "w\ue000.example/w",  # a private-use character
+    "w\x7f.example/w",  # DEL: not below U+0020
+    "w\x80.example/w",  # a C1 control
+    "见证.example/w",
+]
+
+
+@pytest.mark.parametrize("name", SPEC_VALID_NAMES, ids=["zwj", "soft-hyphen", "private-use", "del", "c1", "cjk"])
+def test_an_unknown_keys_line_under_any_name_the_spec_allows_is_ignored_not_refused(parties, name):
+    # given the exchange's checkpoint co-signed by a key the verifier does not know, whose name the spec allows
+    bundle = two_leaf_proof(parties)
+    text = bundle["checkpoint"].split("\n\n")[0] + "\n"
+    note = bundle["checkpoint"] + spec_ed25519_line(name, parties["stranger"], text)
+
+    # when only the exchange's key is trusted
+    # then the note verifies and the unknown line is kept, as the spec's "MUST ignore signatures from unknown keys"
+    assert verify_checkpoint(note, exchange_trusted(parties)) == f"checkpoint {ORIGIN} size 2 block 1: signature OK"
+    assert checkpoint.parse(note).signatures[-1][0] == name
+    # and the same key, trusted under that name (a verifier key string), verifies as a co-signer
+    vkey = spec_vkey(name, ED25519_TYPE, spec_raw(parties["stranger"]))
+    assert checkpoint.parse_verifier_key(vkey) == (name, ED25519_TYPE, spec_raw(parties["stranger"]))
+    assert checkpoint.verified_signers(checkpoint.parse(note), [(name, spec_raw(parties["stranger"]))]) == [
+        (name, spec_raw(parties["stranger"]))
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["w\u00a0x.example", "w x.example", "w\u3000x.example", "w+x.example", "w\tx.example", ""],
+    ids=["nbsp", "space", "ideographic-space", "plus", "tab", "empty"],
+)
+def test_a_line_under_a_name_the_spec_forbids_is_a_malformed_note(parties, name):
+    # given the exchange's checkpoint with another line whose key name has a Unicode space or a plus, or is empty
+    bundle = two_leaf_proof(parties)
+    line = "\u2014 " + name + " " + base64.standard_b64encode(b"\x01\x02\x03\x04" + bytes(64)).decode() + "\n"
+    # then the note is refused as malformed (Go's note.Open: errMalformedNote), and no verifier key has that name
+    with pytest.raises(VerificationFailed):
+        verify_checkpoint(bundle["checkpoint"] + line, exchange_trusted(parties))
+    with pytest.raises(checkpoint.CheckpointError):
+        checkpoint.parse_verifier_key(name + "+00000000+" + base64.b64encode(b"\x01" + bytes(32)).decode())
+
+
 # --- The witness policy ---------------------------------------------------------------------------
 
 
@@ -459,6 +508,10 @@ def test_a_key_name_the_format_cannot_carry_is_refused_by_rotation(db, settings)
     block_seal()
     with pytest.raises(KeyError_, match="not a valid key name"):
         key_rotate(name="bad name+plus")
+    # nor a name the format carries but no reader tells from another (an invisible joiner): others' keys may be
+    # named so (a verifier ignores or reads their lines), the exchange's own are not
+    with pytest.raises(KeyError_, match="printable"):
+        key_rotate(name="otc-exchange.local/\u200dledger")
     assert SigningKey.objects.count() == 1  # nothing half-written
 
 

@@ -53,22 +53,37 @@
     return r;
   }
 
-  // A C2SP signed note, as the offline verifier reads it: its last signature line ends with one newline, the
-  // tree size is a decimal without leading zeros; anything else is not a checkpoint the exchange signed.
+  // A C2SP signed note, as the offline verifier (ledger/verifier.py) reads it: no control character but newlines;
+  // a body of at least three non-empty lines, its tree size a decimal without leading zeros and its root 32
+  // bytes of base64; a blank line; then 1 to 64 lines "— <key name> <base64 of a 4-byte key hash and a
+  // signature>", the last ending with one newline. A key name is non-empty, without a Unicode space or a plus;
+  // any other character may be in it (a line of an unknown key is ignored, whatever its name). Anything else is
+  // not a note the exchange signed: "malformed note", as offline.
+  var NAME_BANNED = /[\u0000-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000+]/;
+  var BASE64 = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
+  function malformed() { return new Error("malformed note"); }
+  function strictB64(s) { if (!BASE64.test(s)) throw malformed(); return b64(s); }
   function parseNote(note) {
-    if (!/[^\n]\n$/.test(note)) throw new Error("malformed note");
+    if (/[\u0000-\u0009\u000b-\u001f]/.test(note) || !/[^\n]\n$/.test(note)) throw malformed();
     var cut = note.lastIndexOf("\n\n");
-    if (cut < 0) throw new Error("malformed note");
+    if (cut < 0) throw malformed();
     var text = note.slice(0, cut + 1);
-    var lines = text.split("\n");
-    if (!/^(0|[1-9][0-9]{0,14})$/.test(lines[1] || "")) throw new Error("malformed note");
-    var sigs = note.slice(cut + 2).split("\n").filter(Boolean).map(function (line) {
+    var lines = text.split("\n").slice(0, -1);
+    if (lines.length < 3 || lines.indexOf("") >= 0) throw malformed();
+    if (!/^(0|[1-9][0-9]{0,14})$/.test(lines[1])) throw malformed();
+    var root = strictB64(lines[2]);
+    if (root.length !== 32) throw malformed();
+    var sigLines = note.slice(cut + 2, -1).split("\n");
+    if (sigLines.length > 64) throw malformed();
+    var sigs = sigLines.map(function (line) {
       var parts = line.split(" ");
-      var blob = b64(parts[2]);
+      if (parts.length !== 3 || parts[0] !== "\u2014" || parts[1] === "" || NAME_BANNED.test(parts[1])) throw malformed();
+      var blob = strictB64(parts[2]);
+      if (blob.length < 5) throw malformed();
       return { name: parts[1], hash: blob.slice(0, 4), rest: blob.slice(4) };
     });
     var block = /^block (0|[1-9][0-9]{0,14}) /.exec(lines[3] || "");
-    return { text: text, size: parseInt(lines[1], 10), root: b64(lines[2]), height: block ? parseInt(block[1], 10) : null, sigs: sigs };
+    return { text: text, size: parseInt(lines[1], 10), root: root, height: block ? parseInt(block[1], 10) : null, sigs: sigs };
   }
 
   function parseVkey(vkey) {

@@ -87,6 +87,77 @@ def test_the_trade_verifies_in_the_browser_and_a_changed_byte_fails(page: Page, 
     expect(verdict).to_have_attribute("data-ok", "false")
 
 
+def _line(name: str) -> str:
+    """A signature line of a key nobody pinned: em dash, name, base64 of a key hash and 64 bytes."""
+    return "\u2014 " + name + " " + base64.b64encode(b"\x01\x02\x03\x04" + bytes(64)).decode() + "\n"
+
+
+# Notes the offline verifier refuses as malformed (C2SP signed-note; Go's note.Open: errMalformedNote), each with
+# the exchange's valid signature still in it: the trade page refused none of them (checked from outside,
+# 2026-12-07), although docs/ledger.md said it refuses them alike.
+MALFORMED = {
+    "tab-in-name": lambda n: n + _line("w\tx.example"),
+    "space-in-name": lambda n: n + "\u2014 w x.example " + base64.b64encode(bytes(68)).decode() + "\n",
+    "nbsp-in-name": lambda n: n + _line("w\u00a0x.example"),
+    "plus-in-name": lambda n: n + _line("w+x.example"),
+    "no-em-dash": lambda n: n + "- w.example " + base64.b64encode(bytes(68)).decode() + "\n",
+    "not-base64": lambda n: n + "\u2014 w.example not*base64\n",
+    "short-signature": lambda n: n + "\u2014 w.example " + base64.b64encode(bytes(4)).decode() + "\n",
+    "65-signatures": lambda n: n + "".join(_line(f"w{i}.example") for i in range(64)),
+    "control-character": lambda n: n.replace(
+        "\n\n", "\n\n\u2014 w\u0007.example " + base64.b64encode(bytes(68)).decode() + "\n", 1
+    ),
+}
+
+
+def test_a_malformed_note_fails_in_the_browser_as_offline_and_an_unknown_line_under_any_valid_name_is_ignored(
+    page: Page, live_server, cosigned_trade
+):
+    from ledger import selectors
+    from ledger.models import SigningKey
+    from ledger.services import signed_note
+    from ledger.verifier import VerificationFailed, verify_checkpoint
+
+    investor, trade = cosigned_trade
+    note = signed_note(selectors.head())  # the checkpoint the trade's proof carries
+    trusted = [(k.name, bytes(k.public_key), None) for k in SigningKey.objects.all()]
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/trades/{trade.pk}/")
+    verdict, result = page.locator("#verify-verdict"), page.locator("#verify-result")
+    change = {"note": lambda n: n}
+
+    def changed(route):
+        body = route.fetch().json()
+        body["checkpoint"] = change["note"](body["checkpoint"])
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/trades/*/proof/**", changed)
+
+    def run(f, ok: bool, label: str) -> None:
+        # a sound run first, so that the verdict checked next is the changed note's, not one left from before
+        change["note"] = lambda n: n
+        page.locator("#verify-run").click()
+        expect(verdict, label).to_have_attribute("data-ok", "true")
+        change["note"] = f
+        page.locator("#verify-run").click()
+        expect(verdict, label).to_have_attribute("data-ok", "true" if ok else "false")
+
+    for label, f in MALFORMED.items():
+        # given the server sends the trade's checkpoint with one malformed line beside the exchange's signature,
+        # a note the offline verifier refuses
+        with pytest.raises(VerificationFailed):
+            verify_checkpoint(f(note), trusted)
+        # when the check runs, then it fails too, as a malformed note
+        run(f, False, label)
+        expect(result, label).to_contain_text("malformed note")
+
+    # and a line of an unknown key under a name the spec allows (an invisible joiner, CJK) is ignored, as offline
+    for name in ("wit\u200dness.example/w", "见证.example/w"):
+        f = lambda n, name=name: n + _line(name)  # noqa: E731
+        assert "signature OK" in verify_checkpoint(f(note), trusted)
+        run(f, True, name)
+
+
 def test_keys_other_than_the_pinned_ones_are_not_trusted(page: Page, live_server, cosigned_trade):
     investor, trade = cosigned_trade
     log_in(page, live_server.url, investor.owner.username)

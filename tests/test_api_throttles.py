@@ -34,7 +34,8 @@ def _refused(answer, *, at_most: int) -> None:
     assert answer.status_code == 429, answer.content
     body = answer.json()
     assert set(body) == {"code", "message"} and body["code"] == "throttled"
-    assert "Nothing was done; try again in" in body["message"]
+    # in the API's default language (Chinese; English with Accept-Language: en), saying nothing was done
+    assert "本次请求未执行任何操作" in body["message"] and f"{answer['Retry-After']} 秒后重试" in body["message"]
     assert 1 <= int(answer["Retry-After"]) <= at_most
 
 
@@ -54,7 +55,7 @@ def test_a_users_orders_over_the_trading_rate_are_refused_and_place_nothing(trad
     # the same cash and shares, not a row of the business tables changed
     assert [p.status_code for p in placed] == [201, 201], placed[0].content
     _refused(third, at_most=60)
-    assert "Too many trading requests" in third.json()["message"] and "2/minute" in third.json()["message"]
+    assert "交易请求（订单、报价、询价、协议转让）过多" in third.json()["message"] and "2/minute" in third.json()["message"]
     assert not Order.objects.filter(client_order_id="t-3").exists()
     assert snapshot() == before
     assert (cash_of(investor).total, cash_of(investor).reserved) == (cash.total, cash.reserved)
@@ -99,7 +100,7 @@ def test_other_writes_count_against_their_own_rate(market, settings):
     # then the second is refused and deposits nothing
     assert first.status_code == 200, first.content
     _refused(second, at_most=60)
-    assert "Too many write requests" in second.json()["message"]
+    assert "写入请求过多" in second.json()["message"]
     assert cash_of(client).total == Decimal("100.00")
     # and another staff member of the broker deposits
     assert api_for(market.checker).post(url, {"amount": "1.00"}, format="json").status_code == 200
@@ -124,7 +125,7 @@ def test_reads_count_against_their_own_rate_whether_by_token_or_session(market, 
     # then the two logins share the one count: the third is refused
     assert [a.status_code for a in answers[:2]] == [200, 200]
     _refused(answers[2], at_most=60)
-    assert "Too many read requests" in answers[2].json()["message"]
+    assert "读取请求过多" in answers[2].json()["message"]
     # and another user reads
     assert api_for(market.investor().owner).get("/api/v1/account/").status_code == 200
 
@@ -144,7 +145,7 @@ def test_requests_without_a_login_count_per_address(market, settings):
     # then the third is refused and issues no token; the ledger's public reads from there are refused as well
     assert (first.status_code, second.status_code) == (200, 200)
     _refused(third, at_most=60)
-    assert "without a login" in third.json()["message"]
+    assert "未登录的请求过多" in third.json()["message"]
     assert ApiToken.objects.filter(user=user).count() == tokens == 2
     assert APIClient().get("/api/v1/ledger/keys/", **here).status_code == 429
     # and another address logs in

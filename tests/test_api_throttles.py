@@ -55,7 +55,8 @@ def test_a_users_orders_over_the_trading_rate_are_refused_and_place_nothing(trad
     # the same cash and shares, not a row of the business tables changed
     assert [p.status_code for p in placed] == [201, 201], placed[0].content
     _refused(third, at_most=60)
-    assert "交易请求（订单、报价、询价、协议转让）过多" in third.json()["message"] and "2/minute" in third.json()["message"]
+    message = third.json()["message"]
+    assert "交易请求（订单、报价、询价、协议转让）过多" in message and "2/minute" in message
     assert not Order.objects.filter(client_order_id="t-3").exists()
     assert snapshot() == before
     assert (cash_of(investor).total, cash_of(investor).reserved) == (cash.total, cash.reserved)

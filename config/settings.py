@@ -323,6 +323,7 @@ SPECTACULAR_SETTINGS = {
         "NotificationKindEnum": "notifications.models.Kind",
         "AlertOutputStateEnum": "surveillance.models.Alert.State",  # its name before the history used it too
         "ApiTokenKindEnum": "core.models.ApiToken.Kind",
+        "NetWindowBlockReasonEnum": "settlement.net_windows.WHYS",  # not a generic "ReasonCodeEnum"
     },
 }
 

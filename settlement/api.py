@@ -3,6 +3,8 @@ instructions."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
@@ -20,7 +22,7 @@ from exchange import selectors as exchange_selectors
 from exchange.api.views import TradeOutput
 from exchange.models import Trade
 
-from . import instructions, selectors, services
+from . import instructions, net_windows, selectors, services
 
 
 @extend_schema_serializer(component_name="SettlementReasonInput")
@@ -64,6 +66,32 @@ TradeReleaseApi = _action_view(services.trade_release, "release")
 TradeRefuseApi = _action_view(services.trade_refuse, "refuse")
 
 
+class NetBlockerOutput(serializers.Serializer):
+    account = serializers.CharField(
+        allow_null=True, help_text="the account's code; null for a cause that names none (database, other)"
+    )
+    reason_code = serializers.ChoiceField(
+        choices=net_windows.WHYS,
+        help_text="cash: cannot pay its net obligation; shares: cannot deliver it; fee_account: its broker has no "
+        "fee account; database: the database refused a balance of the window; other: see reason",
+    )
+    since = serializers.DateTimeField(help_text="UTC; since when it has blocked the window without a break")
+
+
+class NetWindowOutput(serializers.Serializer):
+    security = serializers.CharField()
+    trades_waiting = serializers.IntegerField(help_text="sealed trades of the security waiting for its window")
+    blockers = NetBlockerOutput(
+        many=True, help_text="every participant that keeps the window from settling, in the order the window met them"
+    )
+    blockers_not_named = serializers.IntegerField(
+        help_text=f"more blockers, beyond the first {net_windows.NAMED}, counted but not named"
+    )
+    reason = serializers.CharField(help_text="why, in words, in the request's language")
+    since = serializers.DateTimeField(help_text="UTC; the earliest of its blockers' since")
+    last_tried_at = serializers.DateTimeField(help_text="UTC; when the window was last tried (every minute)")
+
+
 class MonitorOutput(serializers.Serializer):
     awaiting_seal = serializers.IntegerField()
     awaiting_settlement = serializers.IntegerField()
@@ -73,6 +101,11 @@ class MonitorOutput(serializers.Serializer):
     latency_median_s = serializers.FloatField(allow_null=True)
     latency_p99_s = serializers.FloatField(allow_null=True)
     as_of = serializers.DateTimeField()
+    net_windows_blocked = NetWindowOutput(
+        many=True,
+        help_text="the net windows (DvP model 3) that could not settle when last tried and still have trades "
+        "waiting, by security code; a window that settles leaves the list",
+    )
 
 
 class ActionOutput(serializers.Serializer):
@@ -115,7 +148,25 @@ class MonitorApi(APIView):
     @extend_schema(responses={200: MonitorOutput, 403: ErrorSerializer})
     def get(self, request):
         require_role(request.user, SUPERVISORS, gettext("Only supervisors see the settlement monitor."))
-        return Response(selectors.monitor_summary())
+        summary = selectors.monitor_summary()
+        summary["net_windows_blocked"] = [_net_window(w) for w in selectors.net_windows_blocked()]
+        return Response(summary)
+
+
+def _net_window(w: net_windows.BlockedWindow) -> dict:
+    """A blocked net window as the API gives it: times in UTC, as ``as_of`` (the notes keep them in UTC)."""
+    return {
+        "security": w.security,
+        "trades_waiting": w.trades,
+        "blockers": [
+            {"account": b.account or None, "reason_code": b.why, "since": b.since.astimezone(dt.UTC)}
+            for b in w.blockers
+        ],
+        "blockers_not_named": w.others,
+        "reason": w.reason,
+        "since": w.since.astimezone(dt.UTC),
+        "last_tried_at": w.tried_at.astimezone(dt.UTC),
+    }
 
 
 class TradeDetailApi(APIView):

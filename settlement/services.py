@@ -11,6 +11,8 @@ one when a trade of the chunk cannot settle.
 Net (BIS model 3, per security): a window's sealed trades are netted per
 account and asset and settle together, with one SETTLEMENT entry recording
 every net position; if any participant could not pay or deliver, none settle.
+The refusal names every participant that blocks the window (``blocked`` in its
+context, for ``net_windows``), found by the checks each balance row needs anyway.
 
 Exactly once: the trade row is locked and re-read first; a trade that is not
 pending any more is left alone; ``Settlement`` is unique per trade. So
@@ -62,7 +64,7 @@ from ledger.services import entries_write, entry_write
 from registry import gate
 from registry.models import Security
 
-from . import hooks
+from . import hooks, net_windows
 from .entries import GrossSettlement, Hold, InstructionHold, NetSettlement, Refusal, Release
 from .instructions import matching_instruction, reason_disclosed
 from .models import Settlement, SettlementAction, SettlementBatch, SettlementInstruction
@@ -119,13 +121,18 @@ class _Legs:
     fees: list[tuple[Account, Decimal]]
 
 
-def _legs(trade: Trade, fee_accounts: dict[int, Account]) -> _Legs:
+def _legs(trade: Trade, fee_accounts: dict[int, Account], *, unpaid: dict[str, None] | None = None) -> _Legs:
+    """What ``trade`` moves. A party whose broker has no fee account is refused, or, given ``unpaid`` (the net
+    window's), added to it, its fee left out, so that the window names every such party at once."""
     value = trade.value
     fees = []
     for party, amount in ((trade.buyer, trade.buyer_fee), (trade.seller, trade.seller_fee)):
         if amount:
             fee_account = fee_accounts.get(party.broker_id)
             if fee_account is None:
+                if unpaid is not None:
+                    unpaid[party.code] = None
+                    continue
                 raise err.DomainError(
                     gettext("The broker of %(account)s has no fee account.") % {"account": party.code},
                     account=party.code,
@@ -411,7 +418,8 @@ def net_settle(*, security_code: str) -> NetResult:
         if not trades:
             return NetResult(batch=None, trades=0)
         fee_accounts = _fee_accounts([a for t in trades for a in (t.buyer, t.seller)])
-        all_legs = [_legs(t, fee_accounts) for t in trades]
+        unpaid: dict[str, None] = {}  # the parties whose broker has no fee account, in the order met
+        all_legs = [_legs(t, fee_accounts, unpaid=unpaid) for t in trades]
         cash_delta: dict[int, Decimal] = defaultdict(lambda: ZERO)
         reserved_cash_release: dict[int, Decimal] = defaultdict(lambda: ZERO)
         share_delta: dict[int, int] = defaultdict(int)
@@ -431,26 +439,26 @@ def net_settle(*, security_code: str) -> NetResult:
             share_delta[t.buyer_id] += t.quantity
         cash = cash_lock(cash_delta)
         positions = positions_lock(security.pk, share_delta)
+        # Every participant that blocks the window, found by the checks each row needs anyway (no second pass):
+        # a window blocked by several named only the first, so that mending it showed the next a minute later. A
+        # party without a fee account no longer stops the window before the balances: they are locked and checked
+        # too (a refused window costs what a settling one does, once a minute), so that those who cannot pay or
+        # deliver are named with it.
+        blocked = [(net_windows.FEE_ACCOUNT, code) for code in unpaid]
         for account_id, delta in cash_delta.items():
             row = cash[account_id]
             row.total += delta
             row.reserved -= reserved_cash_release[account_id]
             if row.total < 0 or row.available < 0:
-                raise err.InsufficientCash(
-                    gettext("%(account)s cannot pay its net obligation; nothing settled.")
-                    % {"account": codes[account_id]},
-                    account=codes[account_id],
-                )
+                blocked.append((net_windows.CASH, codes[account_id]))
         for account_id, delta in share_delta.items():
             row = positions[account_id]
             row.total += delta
             row.reserved -= reserved_share_release[account_id]
             if row.total < 0 or row.available < 0:
-                raise err.InsufficientShares(
-                    gettext("%(account)s cannot deliver its net obligation; nothing settled.")
-                    % {"account": codes[account_id]},
-                    account=codes[account_id],
-                )
+                blocked.append((net_windows.SHARES, codes[account_id]))
+        if blocked:
+            raise _window_blocked(blocked)
         entry = entry_write(
             NetSettlement(
                 mode="net",
@@ -470,6 +478,20 @@ def net_settle(*, security_code: str) -> NetResult:
         _save(cash, positions)
         hooks.trades_settled.fire(trade_ids=[t.pk for t in trades])
         return NetResult(batch=batch, trades=len(trades))
+
+
+def _window_blocked(blocked: list[tuple[str, str]]) -> err.DomainError:
+    """The refusal of a net window: the first blocker's error, in its words, with ``blocked`` (every blocker:
+    why, account code) in its context for ``net_windows``."""
+    why, account = blocked[0]
+    if why == net_windows.CASH:
+        message = gettext("%(account)s cannot pay its net obligation; nothing settled.") % {"account": account}
+        return err.InsufficientCash(message, account=account, blocked=blocked)
+    if why == net_windows.SHARES:
+        message = gettext("%(account)s cannot deliver its net obligation; nothing settled.") % {"account": account}
+        return err.InsufficientShares(message, account=account, blocked=blocked)
+    message = gettext("The broker of %(account)s has no fee account.") % {"account": account}
+    return err.DomainError(message, account=account, blocked=blocked)
 
 
 # --------------------------------------------------------------------------

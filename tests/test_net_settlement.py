@@ -416,3 +416,254 @@ def test_a_correction_of_a_trade_settled_in_a_net_batch_verifies_on_the_ledger(
     assert report.ok, report.problems
     assert replay_check() == []
     assert Settlement.objects.filter(trade=trade, mode="net").count() == 1
+
+
+# --------------------------------------------------------------------------
+# A window blocked by several participants: each is named, on the monitor page and in its API.
+
+
+def _window_blocked_by_four(market):
+    """A net window of five sealed trades, four of which block it: two clients of members without a fee account
+    (NEW1, NEW2) and a buyer that can no longer pay each buy 100 from the market maker, and a seller that can no
+    longer deliver sells it 100; a fifth buyer could settle. The two balances are broken by hand (a superuser's
+    rewrite: no service leaves an obligation its reservation does not cover). → (blockers' accounts, the good
+    buyer)."""
+    from django.db import connection
+
+    from tests.test_settlement import _client_of_a_member_without_a_fee_account
+
+    Security.objects.filter(pk=market.security.pk).update(settlement_mode=Security.SettlementMode.NET)
+    mm = market.market_maker(cash="100000", shares=10_000)
+    market.quote(mm, "9.90", "10.10")
+    first, second = (_client_of_a_member_without_a_fee_account(member=m) for m in ("NEW1", "NEW2"))
+    poor, seller, good = market.investor(cash="5000"), market.investor(shares=500), market.investor(cash="5000")
+    for n, (account, side, price) in enumerate(
+        [(first, "buy", "10.10"), (second, "buy", "10.10"), (poor, "buy", "10.10"), (seller, "sell", "9.90")]
+        + [(good, "buy", "10.10")]
+    ):
+        order_place(
+            placed_by=account.owner,
+            account=account,
+            request=OrderRequest(market.security.code, side, 100, Decimal(price), "IOC", f"n{n}"),
+        )
+    block_seal()
+    with connection.cursor() as cur:
+        cur.execute("UPDATE settlement_cashbalance SET total = 10, reserved = 0 WHERE account_id = %s", [poor.pk])
+        cur.execute(
+            "UPDATE settlement_position SET total = 50, reserved = 0 WHERE account_id = %s AND security_id = %s",
+            [seller.pk, market.security.pk],
+        )
+    return [first, second, poor, seller], good
+
+
+def test_a_window_blocked_by_several_participants_names_each_on_the_monitor_its_api_and_the_trades_page(market, client):
+    from django.test import Client
+    from django.utils import translation
+
+    from settlement.tasks import settle_net
+    from tests.conftest import api_for, log_in, snapshot
+
+    # given a net window blocked by four participants, for three reasons
+    (first, second, poor, seller), _good = _window_blocked_by_four(market)
+    before = snapshot()
+
+    # when the window closes
+    assert settle_net() == 0
+
+    # then nothing of it settled or moved
+    assert snapshot() == before
+
+    # and the depository's monitor names every one of them, a sentence a reason
+    log_in(client, market.depository)
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    row = page.split(f'data-security="{market.security.code}"')[1].split("</tr>")[0]
+    assert f"The brokers of {first.code}, {second.code} have no fee account." in row
+    assert f"{poor.code} cannot pay its net obligation; nothing settled." in row
+    assert f"{seller.code} cannot deliver its net obligation; nothing settled." in row
+    assert '<td class="num">5</td>' in row
+    # in the reader's language
+    with translation.override("zh-hans"):
+        page_zh = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f"{poor.code} 的资金不足以履行净额交收义务，本批成交均未交收。" in page_zh
+    assert f"{first.code}、{second.code}" in page_zh  # a Chinese list
+    # and its refresh every 3 s draws the same
+    data = client.get("/settlement/data/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert f"The brokers of {first.code}, {second.code} have no fee account." in data["net_html"]
+    assert f"{seller.code} cannot deliver" in data["net_html"]
+
+    # and the monitor's API lists the window, with each blocker, its reason code and since when, in UTC
+    answer = api_for(market.depository).get("/api/v1/settlement/monitor/", HTTP_ACCEPT_LANGUAGE="en")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [w["security"] for w in body["net_windows_blocked"]] == [market.security.code]
+    (window,) = body["net_windows_blocked"]
+    assert [(b["account"], b["reason_code"]) for b in window["blockers"]] == [
+        (first.code, "fee_account"),
+        (second.code, "fee_account"),
+        (poor.code, "cash"),
+        (seller.code, "shares"),
+    ]
+    assert window["trades_waiting"] == 5 and window["blockers_not_named"] == 0
+    assert window["since"].endswith("Z") and window["last_tried_at"].endswith("Z")
+    assert all(b["since"] == window["since"] for b in window["blockers"])
+    assert f"{poor.code} cannot pay its net obligation" in window["reason"]
+    assert body["awaiting_settlement"] == 5  # the monitor's figures are there as before
+
+    # and the page of a trade of the window names them all to the depository, none to a party
+    stuck = Trade.objects.get(buyer=poor)
+    trade_page = client.get(f"/trades/{stuck.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"The brokers of {first.code}, {second.code} have no fee account." in trade_page
+    assert f"{seller.code} cannot deliver its net obligation" in trade_page
+    party = Client()
+    party.force_login(poor.owner)
+    party_page = party.get(f"/trades/{stuck.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert seller.code not in party_page and "cannot settle" not in party_page
+
+
+def test_a_window_leaves_the_monitors_api_once_it_settles_and_a_blocker_mended_is_no_longer_named(market):
+    from settlement.tasks import settle_net
+    from tests.conftest import api_for
+
+    # given a net window blocked by four participants, noted as such
+    blockers, good = _window_blocked_by_four(market)
+    assert settle_net() == 0
+    api = api_for(market.depository)
+
+    def listed():
+        return api.get("/api/v1/settlement/monitor/", HTTP_ACCEPT_LANGUAGE="en").json()["net_windows_blocked"]
+
+    first_since = listed()[0]["since"]
+
+    # when the depository holds the trades of three of them and the window closes again
+    for account in blockers[:3]:
+        trade = Trade.objects.get(buyer=account)
+        trade_hold(actor=market.depository, trade_id=trade.pk, reason="blocks the window")
+    assert settle_net() == 0
+
+    # then the window names only the one left, still blocking since the first failure, and two trades wait
+    (window,) = listed()
+    assert [(b["account"], b["reason_code"]) for b in window["blockers"]] == [(blockers[3].code, "shares")]
+    assert window["since"] == window["blockers"][0]["since"] == first_since
+    assert window["trades_waiting"] == 2
+
+    # and when the last one's trade is held too, then the rest settles and the window leaves the list
+    trade_hold(actor=market.depository, trade_id=Trade.objects.get(seller=blockers[3]).pk, reason="cannot deliver")
+    assert settle_net() == 1
+    assert Trade.objects.get(buyer=good).status == Trade.Status.SETTLED
+    assert listed() == []
+    # and not a held trade settled
+    assert Trade.objects.filter(status=Trade.Status.HELD).count() == 4
+
+
+def test_blockers_beyond_those_a_note_names_are_counted_on_the_page_and_in_the_api(market, client, monkeypatch):
+    from settlement import net_windows
+    from settlement.tasks import settle_net
+    from tests.conftest import api_for, log_in
+
+    # given a note that names at most two blockers, and a window blocked by four
+    monkeypatch.setattr(net_windows, "NAMED", 2)
+    (first, second, poor, seller), _good = _window_blocked_by_four(market)
+
+    # when the window closes
+    assert settle_net() == 0
+
+    # then the first two are named and the other two counted, on the page and in the API
+    log_in(client, market.depository)
+    page = client.get("/settlement/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    row = page.split(f'data-security="{market.security.code}"')[1].split("</tr>")[0]
+    assert f"The brokers of {first.code}, {second.code} have no fee account." in row
+    assert "2 more accounts block the window too; they are not named here." in row
+    assert poor.code not in row and seller.code not in row
+    (window,) = api_for(market.depository).get("/api/v1/settlement/monitor/").json()["net_windows_blocked"]
+    assert [b["account"] for b in window["blockers"]] == [first.code, second.code]
+    assert window["blockers_not_named"] == 2
+
+
+@pytest.mark.parametrize("role", ["investor", "market_maker", "broker_staff"])
+def test_a_role_that_may_not_see_the_monitor_is_refused_its_api_and_nothing_changes(market, role):
+    from django.core.cache import cache
+
+    from core.models import AuditEvent
+    from settlement import net_windows
+    from settlement.tasks import settle_net
+    from tests.conftest import api_for, snapshot
+
+    # given a net window noted as blocked
+    _window_blocked_by_four(market)
+    assert settle_net() == 0
+    user = {
+        "investor": lambda: market.investor().owner,
+        "market_maker": lambda: market.market_maker().owner,
+        "broker_staff": lambda: market.staff,
+    }[role]()
+    key = net_windows.KEY.format(code=market.security.code)
+    note, before, audited = cache.get(key), snapshot(), AuditEvent.objects.count()
+
+    # when a user of that role asks the monitor's API
+    answer = api_for(user).get("/api/v1/settlement/monitor/", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is refused, naming no window, and nothing changed
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "permission_denied"
+    assert market.security.code not in answer.content.decode()
+    assert cache.get(key) == note
+    assert snapshot() == before
+    assert AuditEvent.objects.count() == audited
+
+    # while a supervisor who watches (a regulator) reads the window there, as the monitor's other figures
+    regulator = market.user("regulator")
+    (window,) = api_for(regulator).get("/api/v1/settlement/monitor/").json()["net_windows_blocked"]
+    assert window["security"] == market.security.code and len(window["blockers"]) == 4
+    assert cache.get(key) == note
+
+
+def test_each_blocker_keeps_its_since_and_the_windows_is_the_earliest_of_those_left(market):
+    import datetime as dt
+
+    from settlement import net_windows
+
+    code = market.security.code
+    t0 = dt.datetime(2026, 12, 7, 1, 0, tzinfo=dt.UTC)
+
+    def failed(at, *blocked):
+        net_windows.window_failed(code, DomainError("x", blocked=list(blocked)), now=t0 + dt.timedelta(minutes=at))
+        (window,) = net_windows.windows_blocked({code: 1})
+        return window
+
+    # given a window blocked by A since t0
+    failed(0, (net_windows.CASH, "A"))
+
+    # when it fails a minute later because of A and B, then A keeps its since and B's is now
+    window = failed(1, (net_windows.CASH, "A"), (net_windows.SHARES, "B"))
+    assert [(b.account, b.since) for b in window.blockers] == [("A", t0), ("B", t0 + dt.timedelta(minutes=1))]
+    assert window.since == t0 and window.tried_at == t0 + dt.timedelta(minutes=1)
+
+    # and when A is mended, then the window blocks since B did
+    window = failed(2, (net_windows.SHARES, "B"))
+    assert window.since == t0 + dt.timedelta(minutes=1)
+    assert (window.why, window.account) == (net_windows.SHARES, "B")
+
+
+def test_a_note_written_before_blockers_were_listed_reads_as_one_blocker(market):
+    import datetime as dt
+
+    from django.core.cache import cache
+
+    from settlement import net_windows
+
+    # given a note as the monitor wrote it before it listed blockers
+    code, at = market.security.code, "2026-12-07T01:00:00+00:00"
+    cache.set(
+        net_windows.KEY.format(code=code),
+        {"why": "cash", "account": "A", "since": at, "tried_at": at, "message": ""},
+    )
+
+    # when the monitor reads it, then it names that one blocker
+    (window,) = net_windows.windows_blocked({code: 3})
+    assert [(b.why, b.account) for b in window.blockers] == [("cash", "A")]
+    assert window.others == 0 and window.since == dt.datetime.fromisoformat(at)
+
+    # and a new failure with the same blocker keeps its since
+    net_windows.window_failed(code, DomainError("x", blocked=[("cash", "A"), ("cash", "B")]))
+    (window,) = net_windows.windows_blocked({code: 3})
+    assert window.blockers[0].since == dt.datetime.fromisoformat(at) == window.since

@@ -231,8 +231,8 @@ def _inflate_buyer_obligation(monkeypatch, which):
 
     real_legs = dvp._legs
 
-    def inflated(trade, fee_accounts):
-        legs = real_legs(trade, fee_accounts)
+    def inflated(trade, fee_accounts, **kwargs):  # kwargs: the net window's ``unpaid``
+        legs = real_legs(trade, fee_accounts, **kwargs)
         if which(trade):
             legs.buyer_pays += D("100000.00")
         return legs

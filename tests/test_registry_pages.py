@@ -283,3 +283,24 @@ def test_a_register_asked_for_a_future_date_says_so_in_the_pages_words(market):
     # then the date field says why, in the page's words
     assert "The date cannot be after today: the register is known up to today." in page
     assert "as_of cannot" not in page
+
+
+def test_a_register_link_naming_the_security_alone_shows_todays_register(market):
+    # (found by a walk: /depository/register/?security=… answered "This field is required." beside the date)
+    client = Client()
+    log_in(client, market.depository)
+    before = snapshot()
+
+    # when the depository opens the register with the security only
+    response = client.get("/depository/register/", {"security": market.security.code}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is today's register, with no error, and the date field says which day
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This field is required." not in page
+    assert response.context["lines"] is not None
+    assert f'value="{shanghai_today().isoformat()}"' in page
+    # and a page with nothing asked is still the empty form, with no error either
+    empty = client.get("/depository/register/", HTTP_ACCEPT_LANGUAGE="en")
+    assert empty.context["lines"] is None and "This field is required." not in empty.content.decode()
+    assert snapshot() == before

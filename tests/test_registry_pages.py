@@ -304,3 +304,41 @@ def test_a_register_link_naming_the_security_alone_shows_todays_register(market)
     empty = client.get("/depository/register/", HTTP_ACCEPT_LANGUAGE="en")
     assert empty.context["lines"] is None and "This field is required." not in empty.content.decode()
     assert snapshot() == before
+
+
+@pytest.mark.django_db
+def test_the_consoles_holder_count_says_it_counts_people_where_the_register_lists_accounts(settings):
+    # (found by a walk: the demo's 830001 had "Holders 6" on the console and 7 rows on its register, one person
+    # holding through two accounts, and neither page said why)
+    from django.core.management import call_command
+
+    settings.DEMO_MODE = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("demo_data")
+    from core.models import User
+    from exchange.models import Trade
+    from ledger.services import block_seal
+    from settlement.services import trade_settle
+
+    block_seal()  # the demo's wash trade settles, as the worker would: investor6 then holds beside investor5
+    for trade in Trade.objects.exclude(status=Trade.Status.SETTLED):
+        trade_settle(trade_id=trade.pk)
+
+    client = Client()
+    log_in(client, User.objects.get(username="depository"))
+    security = Security.objects.get(code="830001")
+    before = snapshot()
+
+    # when the depository reads the console and the security's register of today
+    console = client.get("/depository/", HTTP_ACCEPT_LANGUAGE="en")
+    register = client.get(
+        "/depository/register/", {"security": security.code, "as_of": str(shanghai_today())}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    # then the two numbers differ (two accounts of one person)...
+    counted = {s.code: s.holders for s in console.context["securities"]}[security.code]
+    assert len(register.context["lines"]) == counted + 1
+    # ...and the console says why, under its table
+    page = console.content.decode()
+    assert 'id="holders-note"' in page and "a person with several accounts counts once" in page
+    assert snapshot() == before

@@ -156,7 +156,12 @@ def decide(request, pk: int, action: str):
 
 @role_required(Role.DEPOSITORY_OPERATOR, Role.REGULATOR, Role.AUDITOR)
 def register(request):
-    form = RegisterForm(request.GET or None, initial={"as_of": services.shanghai_today()})
+    query = request.GET.copy()
+    if query.get("security") and not query.get("as_of"):
+        # A link that names the security alone (a bookmark, ?security=830001) means today's register: it answered
+        # "This field is required." beside the date before anything was asked (found by a walk).
+        query["as_of"] = services.shanghai_today().isoformat()
+    form = RegisterForm(query or None, initial={"as_of": services.shanghai_today()})
     lines = None
     if form.is_bound and form.is_valid():
         if form.cleaned_data["as_of"] > services.shanghai_today():

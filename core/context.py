@@ -19,4 +19,12 @@ def staff_session(request) -> dict:
     whose sessions keep Django's age."""
     user = getattr(request, "user", None)
     staff = user is not None and user.is_authenticated and user.role in STAFF_ROLES
-    return {"staff_idle_seconds": settings.STAFF_SESSION_IDLE_SECONDS if staff else None}
+    # Before the second factor (the code and enrolment pages) every page but those leads back to them
+    # (core.middleware.staff_second_factor): the header then offers no link of the role (found by a walk: a new
+    # regulator's enrolment page showed the whole supervision menu, each link landing on the enrolment again).
+    verified = getattr(user, "is_verified", None)
+    pending = staff and not (callable(verified) and verified())
+    return {
+        "staff_idle_seconds": settings.STAFF_SESSION_IDLE_SECONDS if staff else None,
+        "second_factor_pending": pending,
+    }

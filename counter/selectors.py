@@ -64,6 +64,7 @@ def _clients(broker_id: int) -> QuerySet[Account]:
             kyc_state=F("owner__kyc__state"),
             kyc_applied_at=F("owner__kyc__applied_at"),
             kyc_reviewed_at=F("owner__kyc__reviewed_at"),
+            kyc_expires_at=F("owner__kyc__expires_at"),
             id_number_masked=F("owner__kyc__id_number_masked"),
             phone_masked=F("owner__kyc__phone_masked"),
             risk_level=F("owner__kyc__risk_level"),

@@ -1216,3 +1216,34 @@ def test_a_deposit_in_anything_but_plain_digits_is_a_form_error_and_moves_nothin
     assert snapshot() == before
     # while a plain amount, with or without its cents, is read
     assert pages.post(f"/counter/{client.code}/deposit/", {"deposit-amount": " 100 "}).status_code == 302
+
+
+def test_a_clients_pages_say_up_front_that_the_client_cannot_trade_yet_and_lead_to_the_application(world):
+    # (found by a walk: a client opened at the counter a minute before got the whole ticket, and only the order's
+    # refusal said the account opening was not approved, with no link to it)
+    m = world.market
+    draft, expired, ready = (world.a.client(m, cash="500") for _ in range(3))
+    KycProfile.objects.filter(user=draft.owner).update(state=KycProfile.State.DRAFT)
+    KycProfile.objects.filter(user=expired.owner).update(expires_at=timezone.now() - dt.timedelta(days=1))
+    application = KycProfile.objects.get(user=draft.owner)
+    pages = page_client(world.a.staff)
+    before = snapshot()
+
+    # when the staff member opens each client's ticket and overview
+    shown = {
+        a.code: [pages.get(f"/counter/{a.code}/{path}").content.decode() for path in ("orders/new/", "")]
+        for a in (draft, expired, ready)
+    }
+
+    # then a client not approved is named so on both, with the way to its application
+    for page in shown[draft.code]:
+        assert 'id="client-kyc-notice" data-reason="not_approved"' in page
+        assert "is not approved yet: the client cannot trade" in page
+        assert f'href="/kyc/applications/{application.pk}/"' in page.split('id="client-kyc-notice"', 1)[1]
+    # and one whose risk assessment ran out is told to take the questionnaire again
+    for page in shown[expired.code]:
+        assert 'id="client-kyc-notice" data-reason="expired"' in page
+        assert "take the questionnaire again" in page
+    # and an approved client shows no notice
+    assert all('id="client-kyc-notice"' not in page for page in shown[ready.code])
+    assert snapshot() == before

@@ -283,3 +283,62 @@ def test_a_register_asked_for_a_future_date_says_so_in_the_pages_words(market):
     # then the date field says why, in the page's words
     assert "The date cannot be after today: the register is known up to today." in page
     assert "as_of cannot" not in page
+
+
+def test_a_register_link_naming_the_security_alone_shows_todays_register(market):
+    # (found by a walk: /depository/register/?security=… answered "This field is required." beside the date)
+    client = Client()
+    log_in(client, market.depository)
+    before = snapshot()
+
+    # when the depository opens the register with the security only
+    response = client.get("/depository/register/", {"security": market.security.code}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then it is today's register, with no error, and the date field says which day
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This field is required." not in page
+    assert response.context["lines"] is not None
+    assert f'value="{shanghai_today().isoformat()}"' in page
+    # and a page with nothing asked is still the empty form, with no error either
+    empty = client.get("/depository/register/", HTTP_ACCEPT_LANGUAGE="en")
+    assert empty.context["lines"] is None and "This field is required." not in empty.content.decode()
+    assert snapshot() == before
+
+
+@pytest.mark.django_db
+def test_the_consoles_holder_count_says_it_counts_people_where_the_register_lists_accounts(settings):
+    # (found by a walk: the demo's 830001 had "Holders 6" on the console and 7 rows on its register, one person
+    # holding through two accounts, and neither page said why)
+    from django.core.management import call_command
+
+    settings.DEMO_MODE = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("demo_data")
+    from core.models import User
+    from exchange.models import Trade
+    from ledger.services import block_seal
+    from settlement.services import trade_settle
+
+    block_seal()  # the demo's wash trade settles, as the worker would: investor6 then holds beside investor5
+    for trade in Trade.objects.exclude(status=Trade.Status.SETTLED):
+        trade_settle(trade_id=trade.pk)
+
+    client = Client()
+    log_in(client, User.objects.get(username="depository"))
+    security = Security.objects.get(code="830001")
+    before = snapshot()
+
+    # when the depository reads the console and the security's register of today
+    console = client.get("/depository/", HTTP_ACCEPT_LANGUAGE="en")
+    register = client.get(
+        "/depository/register/", {"security": security.code, "as_of": str(shanghai_today())}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    # then the two numbers differ (two accounts of one person)...
+    counted = {s.code: s.holders for s in console.context["securities"]}[security.code]
+    assert len(register.context["lines"]) == counted + 1
+    # ...and the console says why, under its table
+    page = console.content.decode()
+    assert 'id="holders-note"' in page and "a person with several accounts counts once" in page
+    assert snapshot() == before

@@ -351,3 +351,29 @@ def test_the_second_factor_gives_the_session_a_new_key(market, step):
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     # and nothing else changed: one verification on the trail
     assert AuditEvent.objects.filter(actor=user, action="otp_verified").count() == 1
+
+
+@pytest.mark.parametrize("role", [Role.REGULATOR, Role.EXCHANGE_OPERATOR])
+def test_before_the_second_factor_the_header_offers_no_page_of_the_role(market, role):
+    # (found by a walk: a new regulator's enrolment page showed the whole supervision menu and the settings link,
+    # each of which led back to the enrolment page)
+    user = staff_user(market, role)
+    device = totp_enrol(user)
+    client = Client()
+    password_login(client, user.username)
+    before = AuditEvent.objects.exclude(action__in=["login", "otp_verified"]).count()
+
+    # when the member is on the code page, before typing the code
+    page = client.get("/otp/?next=/").content.decode()
+    header = page.split("<header", 1)[1].split("</header>", 1)[0]
+
+    # then the header names them and lets them log out or switch language, and offers nothing else
+    assert user.username in header and 'action="/logout/"' in header and 'action="/i18n/setlang/"' in header
+    assert 'class="mainnav"' not in header and 'href="/settings/"' not in header
+    assert 'href="/audit/"' not in header and 'href="/operations/"' not in header
+
+    # and once the code is typed, the role's menu and the settings link are there
+    client.post("/otp/", {"code": totp_code(device), "next": "/"})
+    header = client.get("/").content.decode().split("<header", 1)[1].split("</header>", 1)[0]
+    assert 'class="mainnav"' in header and 'id="my-settings" href="/settings/"' in header
+    assert AuditEvent.objects.exclude(action__in=["login", "otp_verified"]).count() == before

@@ -273,10 +273,10 @@ REST_FRAMEWORK = {
 }
 # The API's message rates (core.api.throttles, docs/operations.md "API rate limits"), "N/second|minute|hour|day":
 # one logged-in user's writes to orders, quotes, requests for quote and negotiated transfers; their other writes;
-# their reads; and the requests without a login from one address (REMOTE_ADDR: behind a proxy that does not pass
-# the client's address through, every such client shares one count). Over a rate the answer is 429 throttled with
-# Retry-After, and nothing is done. The defaults are far above what a broker's system or `make bench` sends (a
-# bench client: about 25 orders or 110 pings a second) and stop only a runaway one.
+# their reads; and the requests without a login from one address (REMOTE_ADDR, an IPv6 one by its /64: behind a
+# proxy that does not pass the client's address through, every such client shares one count). Over a rate the
+# answer is 429 throttled with Retry-After, and nothing is done. The defaults are far above what a broker's system
+# or `make bench` sends (a bench client: about 25 orders or 110 pings a second) and stop only a runaway one.
 API_RATE_TRADING = env_rate("API_RATE_TRADING", "100/second")
 API_RATE_WRITE = env_rate("API_RATE_WRITE", "100/second")
 API_RATE_READ = env_rate("API_RATE_READ", "300/second")

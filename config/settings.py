@@ -40,12 +40,21 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_rate(name: str, default: str) -> str:
-    """A rate "N/second|minute|hour|day" (DRF's throttles'), refused at start when it is not one: DRF would raise on
-    every request it counts, a 500 for the whole API."""
+    """A rate "N/second|minute|hour|day" (DRF's throttles'), N at least 1, refused at start when it is not one: DRF
+    would raise on every request it counts, a 500 for the whole API; and N = 0, which elsewhere here means "off"
+    (``QUOTE_RETENTION_DAYS``), would refuse every request, the login too."""
     value = (env(name, default) or default).strip()
     count, _, period = value.partition("/")
-    if not (count.isascii() and count.isdigit() and period in {"second", "minute", "hour", "day", "s", "m", "h", "d"}):
-        raise RuntimeError(f'{name}={value!r} is not a rate: "N/second", "N/minute", "N/hour" or "N/day".')
+    if not (
+        count.isascii()
+        and count.isdigit()
+        and int(count) > 0
+        and period in {"second", "minute", "hour", "day", "s", "m", "h", "d"}
+    ):
+        raise RuntimeError(
+            f'{name}={value!r} is not a rate: "N/second", "N/minute", "N/hour" or "N/day", N at least 1 (0 would '
+            "refuse every request; a large N lifts the limit)."
+        )
     return value
 
 

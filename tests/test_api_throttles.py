@@ -276,3 +276,15 @@ def test_the_defaults_are_far_above_a_benchmark_client(settings):
     assert per_second(settings.API_RATE_TRADING) >= 4 * 25
     assert per_second(settings.API_RATE_READ) >= 2.5 * 110
     assert per_second(settings.API_RATE_WRITE) >= 100
+
+
+@pytest.mark.parametrize("value", ["0/second", "00/minute", "ten/second", "10/week", "10", "-1/second", "１０/second"])
+def test_a_rate_that_is_not_one_is_refused_at_start(monkeypatch, value):
+    # (0 means "off" for other settings here: as a rate it refused every request, the login too)
+    from config.settings import env_rate
+
+    monkeypatch.setenv("API_RATE_ANON", value)
+    with pytest.raises(RuntimeError, match="is not a rate"):
+        env_rate("API_RATE_ANON", "50/second")
+    monkeypatch.setenv("API_RATE_ANON", " 1/day ")
+    assert env_rate("API_RATE_ANON", "50/second") == "1/day"

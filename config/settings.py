@@ -40,12 +40,21 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_rate(name: str, default: str) -> str:
-    """A rate "N/second|minute|hour|day" (DRF's throttles'), refused at start when it is not one: DRF would raise on
-    every request it counts, a 500 for the whole API."""
+    """A rate "N/second|minute|hour|day" (DRF's throttles'), N at least 1, refused at start when it is not one: DRF
+    would raise on every request it counts, a 500 for the whole API; and N = 0, which elsewhere here means "off"
+    (``QUOTE_RETENTION_DAYS``), would refuse every request, the login too."""
     value = (env(name, default) or default).strip()
     count, _, period = value.partition("/")
-    if not (count.isascii() and count.isdigit() and period in {"second", "minute", "hour", "day", "s", "m", "h", "d"}):
-        raise RuntimeError(f'{name}={value!r} is not a rate: "N/second", "N/minute", "N/hour" or "N/day".')
+    if not (
+        count.isascii()
+        and count.isdigit()
+        and int(count) > 0
+        and period in {"second", "minute", "hour", "day", "s", "m", "h", "d"}
+    ):
+        raise RuntimeError(
+            f'{name}={value!r} is not a rate: "N/second", "N/minute", "N/hour" or "N/day", N at least 1 (0 would '
+            "refuse every request; a large N lifts the limit)."
+        )
     return value
 
 
@@ -273,10 +282,10 @@ REST_FRAMEWORK = {
 }
 # The API's message rates (core.api.throttles, docs/operations.md "API rate limits"), "N/second|minute|hour|day":
 # one logged-in user's writes to orders, quotes, requests for quote and negotiated transfers; their other writes;
-# their reads; and the requests without a login from one address (REMOTE_ADDR: behind a proxy that does not pass
-# the client's address through, every such client shares one count). Over a rate the answer is 429 throttled with
-# Retry-After, and nothing is done. The defaults are far above what a broker's system or `make bench` sends (a
-# bench client: about 25 orders or 110 pings a second) and stop only a runaway one.
+# their reads; and the requests without a login from one address (REMOTE_ADDR, an IPv6 one by its /64: behind a
+# proxy that does not pass the client's address through, every such client shares one count). Over a rate the
+# answer is 429 throttled with Retry-After, and nothing is done. The defaults are far above what a broker's system
+# or `make bench` sends (a bench client: about 25 orders or 110 pings a second) and stop only a runaway one.
 API_RATE_TRADING = env_rate("API_RATE_TRADING", "100/second")
 API_RATE_WRITE = env_rate("API_RATE_WRITE", "100/second")
 API_RATE_READ = env_rate("API_RATE_READ", "300/second")

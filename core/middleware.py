@@ -58,7 +58,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import escape_leading_slashes, urlencode
 from django.utils.translation import gettext_noop
 
-from .api.fields import CONTROL_CHARACTERS
+from .api.fields import CONTROL_CHARACTERS, is_password
 from .audit import _request as audited_request
 from .audit import refusal_audited
 from .roles import STAFF_ROLES
@@ -188,7 +188,7 @@ class RejectNulInForms:
             return None
         if any("\x00" in value for _key, value in fields):
             return _nul_refused(request, gettext_noop("NUL characters are not allowed in a form."))
-        if any(_FORM_CONTROL.search(value) for key, value in fields if "password" not in key):
+        if any(_FORM_CONTROL.search(value) for key, value in fields if not is_password(key)):
             return _nul_refused(
                 request,
                 gettext_noop(

@@ -153,6 +153,38 @@ def test_requests_without_a_login_count_per_address(market, settings):
     assert APIClient().post("/api/v1/auth/token/", login, format="json", **there).status_code == 200
 
 
+def test_an_ipv6_client_counts_per_64_and_cannot_dodge_by_changing_its_address(market, settings):
+    # Given a rate of two requests a minute without a login, and a client holding the /64 2001:db8:1:2::/64
+    settings.API_RATE_ANON = "2/minute"
+    own = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2:abcd::9"]
+
+    # when it reads the ledger's keys from one of its addresses, then another, then a third
+    answers = [APIClient().get("/api/v1/ledger/keys/", REMOTE_ADDR=address) for address in own]
+
+    # then the third is refused: the /64 is one client's, one count
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    _refused(answers[2], at_most=60)
+    # and the next /64 is another client's, and an IPv4 address sent as IPv6 (::ffff:a.b.c.d) is that address
+    assert APIClient().get("/api/v1/ledger/keys/", REMOTE_ADDR="2001:db8:1:3::1").status_code == 200
+    v4 = {"REMOTE_ADDR": "192.0.2.8"}
+    assert [APIClient().get("/api/v1/ledger/keys/", **v4).status_code for _ in range(2)] == [200, 200]
+    assert APIClient().get("/api/v1/ledger/keys/", REMOTE_ADDR="::ffff:192.0.2.8").status_code == 429
+
+
+def test_the_ledgers_tiles_are_not_counted(market, settings):
+    # Given a rate of one request a minute without a login, spent by an address
+    settings.API_RATE_ANON = "1/minute"
+    here = {"REMOTE_ADDR": "203.0.113.40"}
+    assert APIClient().get("/api/v1/ledger/keys/", **here).status_code == 200
+    assert APIClient().get("/api/v1/ledger/keys/", **here).status_code == 429
+
+    # when a replica or a CDN there reads the checkpoint and a tile, again and again
+    answers = [APIClient().get(path, **here).status_code for path in ["/ledger/checkpoint", "/ledger/tile/0/000"] * 3]
+
+    # then none is refused: tiles are files a static server may serve in the application's place
+    assert 429 not in answers
+
+
 def test_the_limit_resets_when_its_window_ends(trading, settings):
     # Given a trading rate of one a second, spent
     market, _, investor = trading
@@ -244,3 +276,15 @@ def test_the_defaults_are_far_above_a_benchmark_client(settings):
     assert per_second(settings.API_RATE_TRADING) >= 4 * 25
     assert per_second(settings.API_RATE_READ) >= 2.5 * 110
     assert per_second(settings.API_RATE_WRITE) >= 100
+
+
+@pytest.mark.parametrize("value", ["0/second", "00/minute", "ten/second", "10/week", "10", "-1/second", "１０/second"])
+def test_a_rate_that_is_not_one_is_refused_at_start(monkeypatch, value):
+    # (0 means "off" for other settings here: as a rate it refused every request, the login too)
+    from config.settings import env_rate
+
+    monkeypatch.setenv("API_RATE_ANON", value)
+    with pytest.raises(RuntimeError, match="is not a rate"):
+        env_rate("API_RATE_ANON", "50/second")
+    monkeypatch.setenv("API_RATE_ANON", " 1/day ")
+    assert env_rate("API_RATE_ANON", "50/second") == "1/day"

@@ -1692,6 +1692,36 @@ def test_online_registrations_from_one_address_are_limited(market, settings):
     assert User.objects.count() == users + 1
 
 
+def test_online_registrations_from_one_ipv6_client_count_per_64(market, settings):
+    # given a limit of one registration an hour from one address, and a fresh count for the client's /64
+    from django.core.cache import cache
+
+    from kyc.throttles import RegistrationThrottle
+
+    settings.KYC_REGISTRATION_RATE = "1/hour"
+    cache.delete(RegistrationThrottle().get_cache_key(RequestFactory().post("/", REMOTE_ADDR="2001:db8:7::1"), None))
+
+    # when it registers one investor, then another from the next address of its /64
+    first = APIClient().post(
+        "/api/v1/kyc/register/",
+        api_registration(market.broker, username="first"),
+        format="json",
+        REMOTE_ADDR="2001:db8:7::1",
+    )
+    users = User.objects.count()
+    second = APIClient().post(
+        "/api/v1/kyc/register/",
+        api_registration(market.broker, username="second", id_number=OTHER_ID),
+        format="json",
+        REMOTE_ADDR="2001:db8:7::2",
+    )
+
+    # then the second is refused and opens nothing: a /64 is one client's (it has 2^64 addresses to change to)
+    assert first.status_code == 201, first.content
+    assert second.status_code == 429 and second.json()["code"] == "throttled"
+    assert User.objects.count() == users and not User.objects.filter(username="second").exists()
+
+
 def test_staff_record_the_qualified_investor_attestation_as_the_investors_not_their_own(market):
     # given an application sent online (found by a walk-through: staff at the counter were asked to tick "I am a
     # qualified investor", as if of themselves)

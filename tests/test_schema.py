@@ -639,3 +639,20 @@ def test_an_alerts_state_its_reopening_note_and_the_audit_trails_role_are_docume
     assert not _request_schema_refuses(schema, "post", "/api/v1/alerts/{alert_id}/reopen/", {"note": "Referred"})
     roles = _parameter_schema(schema, "/api/v1/audit/", "role")["enum"]
     assert "wizard" not in roles and set(roles) == set(Role.values)
+
+
+def test_the_text_pattern_refuses_what_the_api_refuses_and_no_password(schema):
+    # Given the schema's text pattern and the API's own rule on text (core.api.fields)
+    from core.api import fields
+    from core.api.schema import TEXT_PATTERN
+
+    documented = re.compile(TEXT_PATTERN.removesuffix("$") + r"\Z")
+
+    # when each character up to U+FFFF is read by both, then they agree on every one (NUL: DRF's CharField)
+    for code in range(0x10000):
+        c = chr(code)
+        refused = c == "\x00" or fields._CONTROL.search(c) is not None
+        assert (documented.search(f"a{c}b") is None) == refused, hex(code)
+    # and a password field, taken as typed, has no pattern but its length
+    token = _body(schema, "/api/v1/auth/token/")["properties"]["password"]
+    assert "pattern" not in token and token["minLength"] == 1

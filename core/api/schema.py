@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from .errors import JsonErrorsMixin
+from .fields import CONTROL_CHARACTERS, is_password
 from .pagination import Pagination
 
 
@@ -92,8 +93,8 @@ class NewPasswordSchema(OpenApiSerializerFieldExtension):
 # Text a StrictInput takes: no control character but tab, line feed and carriage return, and no text direction
 # override (core.api.fields._CONTROL, and NUL, which DRF's CharField refuses); and where it may not be blank, one
 # character that is not a space.
-TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
-NON_BLANK_TEXT_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+TEXT_PATTERN = rf"^[^\x00{CONTROL_CHARACTERS}]*$"
+NON_BLANK_TEXT_PATTERN = rf"^(?=[\s\S]*\S)[^\x00{CONTROL_CHARACTERS}]*$"
 
 
 class StrictInputSchema(OpenApiSerializerExtension):
@@ -119,11 +120,13 @@ class StrictInputSchema(OpenApiSerializerExtension):
             if prop is None or field.read_only or "$ref" in prop or "enum" in prop:
                 continue
             if isinstance(field, serializers.CharField) and "pattern" not in prop:
-                # no control character but tab and line breaks (StrictInput refuses them; a NUL, the CharField)
-                prop["pattern"] = TEXT_PATTERN
+                # no control character but tab and line breaks (StrictInput refuses them; a NUL, the CharField),
+                # but in a password, taken as typed
+                if not is_password(name):
+                    prop["pattern"] = TEXT_PATTERN
                 if not field.allow_blank:
                     prop.setdefault("minLength", 1)
-                    if field.trim_whitespace:
+                    if field.trim_whitespace and not is_password(name):
                         prop["pattern"] = NON_BLANK_TEXT_PATTERN
             elif isinstance(field, (serializers.ListField, serializers.ListSerializer)) and not field.allow_empty:
                 prop.setdefault("minItems", 1)

@@ -7,7 +7,7 @@ and one an address for the requests made without a login.
 | ``trading`` | a write to orders, quotes, requests for quote, negotiated transfers | ``API_RATE_TRADING`` |
 | ``write`` | any other write (POST, PUT, PATCH, DELETE) | ``API_RATE_WRITE`` |
 | ``read`` | a GET, HEAD or OPTIONS | ``API_RATE_READ`` |
-| ``anon`` | no login (the login itself, the ledger's public reads), by ``REMOTE_ADDR`` | ``API_RATE_ANON`` |
+| ``anon`` | no login (the login, the ledger's public reads), by address (``address_ident``) | ``API_RATE_ANON`` |
 
 A view whose writes are trading says so: ``throttle_scope = "trading"``.
 
@@ -27,6 +27,7 @@ through (logged), as trading must not stop with the cache; with another cache th
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 from weakref import WeakKeyDictionary
@@ -57,6 +58,24 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}
 """
+
+
+def address_ident(request) -> str:
+    """The address a request without a login counts against: ``REMOTE_ADDR`` (``core.audit.client_ip``), an IPv6
+    one by its /64. One client holds a whole /64 (a subscriber's, a host's): counted by the full address, it sent
+    each request from a new one of its 2^64 addresses and was never limited."""
+    ip = client_ip(request)
+    if not ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:  # not an address (a test client's, a proxy's odd REMOTE_ADDR): counted as it is
+        return ip
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
 
 
 def scope_of(request, view) -> str:
@@ -104,7 +123,7 @@ class ApiRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         if self.scope == "anon":
-            ident = client_ip(request) or "unknown"
+            ident = address_ident(request)
         else:
             ident = request.user.pk
         return self.cache_format % {"scope": self.scope, "ident": ident}

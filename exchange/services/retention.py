@@ -15,9 +15,10 @@ Kept, whatever their age, are the quotes something still names:
   such a quote was pulled at the close's instant, ``DayClose.closed_at``;
 * a quote the venue's rules pulled: its audit record names it (``quotes_pull_venue_rules``, ``quotes``).
 
-The rest (replaced or pulled, never filled) is deleted once it has been ended for ``QUOTE_RETENTION_DAYS``
-(30 by default; 0 keeps every quote, for a venue whose rules want the history of quotes), ``BATCH`` rows a
-transaction. ``exchange.tasks.quotes_ended_delete`` runs this every hour (``CELERY_BEAT_SCHEDULE``).
+The rest (replaced or pulled, never filled) is deleted once it has been ended for ``QUOTE_RETENTION_DAYS``,
+``BATCH`` rows a transaction; 0, the default, keeps every quote: a venue usually must keep its quote records for
+years, so deleting them is its decision (docs/operations.md, "Quotes kept and deleted").
+``exchange.tasks.quotes_ended_delete`` runs this every hour (``CELERY_BEAT_SCHEDULE``).
 """
 
 from __future__ import annotations

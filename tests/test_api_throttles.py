@@ -21,8 +21,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh_counts():
-    """The counts live in Redis, which outlives a test (and user ids repeat from one test database to the next)."""
+def _fresh_counts(monkeypatch):
+    """The counts live in Redis, which outlives a test (and user ids repeat from one test database to the next);
+    and no pause after an earlier test's Redis failure."""
+    monkeypatch.setattr(throttles, "_paused_until", float("-inf"))
     cache = caches["default"]
     client = cache._cache.get_client(write=True)
     if keys := list(client.scan_iter(match=cache.make_key("throttle:*"), count=1000)):
@@ -242,6 +244,51 @@ def test_redis_unreachable_lets_the_request_through(trading, monkeypatch, settin
 
     # then trading did not stop with the cache
     assert answer.status_code == 201, answer.content
+
+
+def test_after_a_redis_failure_requests_go_through_uncounted_for_a_pause(trading, monkeypatch, settings, caplog):
+    # Given a Redis that does not answer (each try would wait for the client's socket timeout)
+    market, _, investor = trading
+    monkeypatch.setattr(throttles, "_paused_until", float("-inf"))
+    tries = []
+
+    def silent(*args, **kwargs):
+        tries.append(1)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(throttles, "_counted", silent)
+    api = api_for(investor.owner)
+
+    # when the investor reads three times
+    with caplog.at_level("WARNING", logger=throttles.log.name):
+        answers = [api.get("/api/v1/account/").status_code for _ in range(3)]
+
+    # then all were answered, Redis was tried once and the warning written once
+    assert answers == [200, 200, 200]
+    assert len(tries) == 1
+    assert sum("API rates not counted" in r.getMessage() for r in caplog.records) == 1
+
+    # and once the pause is over, it is tried again
+    monkeypatch.setattr(throttles, "_paused_until", float("-inf"))
+    assert api.get("/api/v1/account/").status_code == 200
+    assert len(tries) == 2
+
+
+def test_a_count_left_without_an_expiry_gets_one(market, settings):
+    # Given a user's read count in Redis with no expiry (left by anything but the script's own first request)
+    user = market.investor().owner
+    cache = caches["default"]
+    client = cache._cache.get_client(write=True)
+    key = cache.make_key(f"throttle:read:{user.pk}")
+    client.set(key, 10**6)
+    settings.API_RATE_READ = "5/minute"
+
+    # when the user reads
+    answer = api_for(user).get("/api/v1/account/")
+
+    # then it is refused for the window only: the count now expires within it
+    assert answer.status_code == 429
+    assert 0 < client.pttl(key) <= 60_000
 
 
 def test_a_throttled_answer_is_the_one_the_schema_documents(trading, settings):

@@ -22,7 +22,8 @@ Here one ``EVAL`` counts the request, starts the window with the first and reads
 atomic, a few bytes. The window is fixed (from a scope's first request to ``duration`` later), so a client can
 send up to twice the rate across one window's end, never more; the limits are there against a runaway system, not
 as a fine pacing. A refused request counts too, but never prolongs the window. Redis unreachable: the request goes
-through (logged), as trading must not stop with the cache; with another cache than Redis DRF's own count is used.
+through, and those after it for ``PAUSE_AFTER_FAILURE`` (logged once), as trading must not stop with the cache;
+with another cache than Redis DRF's own count is used.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import time
 from weakref import WeakKeyDictionary
 
 import redis
@@ -55,9 +57,21 @@ RATE_SETTINGS = {
 # KEYS[1] the count, ARGV[1] the window in seconds: the count after this request, and the window's milliseconds left.
 _COUNT = """
 local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('PTTL', KEYS[1])}
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  left = ARGV[1] * 1000
+end
+return {n, left}
 """
+# A count without an expiry (the first request's, or one left by anything else) gets one: a key that never expired
+# would refuse its user for good.
+
+# Redis out of reach: requests go through uncounted for this long before it is tried again, so that a Redis that
+# does not answer (a client's socket timeout, seconds) slows one request a process in that time, not every one;
+# the warning is logged once a pause.
+PAUSE_AFTER_FAILURE = 10.0
+_paused_until = float("-inf")
 
 
 def address_ident(request) -> str:
@@ -134,11 +148,19 @@ class ApiRateThrottle(SimpleRateThrottle):
         self.num_requests, self.duration = self.parse_rate(self.rate)
         if not isinstance(self.cache, RedisCache):
             return super().allow_request(request, view)
+        global _paused_until
+        if time.monotonic() < _paused_until:
+            return True
         key = self.cache.make_key(self.get_cache_key(request, view))
         try:
             count, left_ms = _counted(self.cache, key, self.duration)
-        except redis.RedisError:
-            log.warning("API rate not counted (Redis unreachable): %s let through", self.scope, exc_info=True)
+        except redis.RedisError as exc:
+            _paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
+            log.warning(
+                "API rates not counted for %.0f s (Redis unreachable: %s); requests let through",
+                PAUSE_AFTER_FAILURE,
+                exc,
+            )
             return True
         if count <= self.num_requests:
             return True

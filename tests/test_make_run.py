@@ -452,8 +452,8 @@ def test_a_failed_start_stops_every_process_it_started_the_fonts_build_too(excha
     # found by a tester with VENUE_PROFILE=cn-regional-2017 before the demo loaded under it)
     exchange.launch(VENUE_PROFILE="no-such-profile")
 
-    # when the demo data fails, then make run exits 1
-    assert exchange.proc.wait(timeout=180) == 1, exchange.output()
+    # when the demo data fails, then make run exits 1 (as long as a start may take on a loaded machine: line 82)
+    assert exchange.proc.wait(timeout=300) == 1, exchange.output()
     assert "no-such-profile" in exchange.output()
 
     # and nothing it started is left running: PostgreSQL, Redis, and the statements' fonts build

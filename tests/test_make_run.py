@@ -452,7 +452,7 @@ def test_a_failed_start_stops_every_process_it_started_the_fonts_build_too(excha
     # found by a tester with VENUE_PROFILE=cn-regional-2017 before the demo loaded under it)
     exchange.launch(VENUE_PROFILE="no-such-profile")
 
-    # when the demo data fails, then make run exits 1 (as long as a start may take on a loaded machine: line 82)
+    # when the demo data fails, then make run exits 1 (given as long as a start that succeeds, on a loaded machine)
     assert exchange.proc.wait(timeout=300) == 1, exchange.output()
     assert "no-such-profile" in exchange.output()
 

@@ -65,10 +65,12 @@ def quotes_ended_delete(*, now: dt.datetime | None = None, batch: int = BATCH) -
     named = _named_by_audit()
     if named:
         ended = ended.exclude(pk__in=sorted(named))
-    deleted = 0
+    deleted, last = 0, 0
     while True:
         with transaction.atomic():
-            ids = list(ended.order_by().values_list("pk", flat=True)[:batch])
+            # From where the last batch ended, by the primary key: the rows kept are not read again a batch.
+            ids = list(ended.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch])
             if not ids:
                 return deleted
+            last = ids[-1]
             deleted += Quote.objects.filter(pk__in=ids).delete()[0]

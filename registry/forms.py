@@ -75,7 +75,10 @@ class SecurityChangeForm(SecurityForm):
 
 
 class DisclosureForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Kind of document"), choices=Disclosure.Kind.choices)
+    # No kind chosen beforehand: a first choice taken by default filed annual reports as prospectuses.
+    kind = forms.ChoiceField(
+        label=_("Kind of document"), choices=[("", _("Choose the kind…")), *Disclosure.Kind.choices]
+    )
     title = forms.CharField(label=_("Title"), max_length=Disclosure.TITLE_MAX_LENGTH)
     # Empty files reach the service, which refuses them with the API's message.
     file = forms.FileField(label=_("File (PDF, PNG, JPEG or plain text)"), allow_empty_file=True, max_length=1000)

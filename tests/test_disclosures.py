@@ -502,6 +502,26 @@ def test_operators_publish_from_the_page_and_a_bad_file_is_a_form_error(market):
     assert investor.post(url, {"kind": "other", "title": "x", "file": upload(PDF)}).status_code == 403
 
 
+def test_the_publish_form_has_no_kind_chosen_beforehand_and_refuses_none(market):
+    # given the depository on a security's page: the form's kind offers no choice taken by default (the first,
+    # "Prospectus", was: an annual report left at it was filed as a prospectus)
+    client = page_client(market.depository, "en")
+    page = client.get(f"/securities/{market.security.code}/").content.decode()
+    select = page[page.index('name="kind"') : page.index("</select>", page.index('name="kind"'))]
+    assert '<option value="" selected>Choose the kind…</option>' in select
+    assert 'value="prospectus" selected' not in select
+    before = state()
+
+    # when the form is sent without a kind
+    url = f"/securities/{market.security.code}/disclosures/"
+    answer = client.post(url, {"kind": "", "title": "AR 2025", "file": upload(PDF, "ar.pdf")})
+
+    # then it is a form error on the kind, the title kept, and nothing published
+    assert answer.status_code == 400
+    assert "This field is required." in answer.content.decode() and 'value="AR 2025"' in answer.content.decode()
+    assert state() == before and not Disclosure.objects.exists()
+
+
 def test_the_market_watch_links_the_code_to_the_security_page(market):
     body = page_client(market.investor().owner, "en").get("/").content.decode()
     assert f'href="/securities/{market.security.code}/" class="code"' in body

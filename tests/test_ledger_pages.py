@@ -140,6 +140,8 @@ def test_block_list_shows_newest_first_with_the_head_checkpoint(ledger, auditor)
     assert f'<pre class="note" id="head-note">{signed_note(head)}</pre>' in body
     assert '<a href="/ledger/blocks/1/">1</a>' in body
     assert 'name="csrfmiddlewaretoken"' in body and 'action="/ledger/verify/"' in body
+    # the column counts the exchange's own signatures, not the witnesses' co-signatures the note above may carry
+    assert "Exchange signatures" in body
 
 
 def test_block_list_shows_sealed_times_in_shanghai(ledger, auditor):

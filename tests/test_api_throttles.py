@@ -227,6 +227,43 @@ def test_a_throttle_check_is_one_redis_round_trip(market, monkeypatch):
     assert counted - uncounted == 1
 
 
+def test_a_batch_counts_as_the_orders_it_carries(trading, settings):
+    # Given a trading rate of 30 orders a minute, and a funded investor
+    market, _, investor = trading
+    settings.API_RATE_TRADING = "30/minute"
+    api = api_for(investor.owner)
+
+    def batch(prefix: str, n: int):
+        orders = [order_body(market, client_order_id=f"{prefix}-{i}", quantity=100) for i in range(n)]
+        return api.post("/api/v1/orders/batch/", {"orders": orders}, format="json")
+
+    # when it sends a batch of 20 orders, then another of 20
+    first = batch("a", 20)
+    before = snapshot()
+    second = batch("b", 20)
+
+    # then the first is placed, and the second (40 orders in the minute, over 30) is refused whole and writes nothing
+    assert first.status_code == 200 and len(first.json()["results"]) == 20, first.content
+    _refused(second, at_most=60)
+    assert snapshot() == before and not Order.objects.filter(client_order_id__startswith="b-").exists()
+
+
+def test_a_batch_larger_than_the_whole_rate_counts_as_the_rate(trading, settings):
+    # Given a trading rate of 10 a minute (below a batch's 25 orders: such a batch must still be able to pass)
+    market, _, investor = trading
+    settings.API_RATE_TRADING = "10/minute"
+    api = api_for(investor.owner)
+    orders = [order_body(market, client_order_id=f"c-{i}") for i in range(25)]
+
+    # when it sends the batch into an empty window, then one more order
+    placed = api.post("/api/v1/orders/batch/", {"orders": orders}, format="json")
+    more = api.post("/api/v1/orders/", order_body(market, client_order_id="c-more"), format="json")
+
+    # then the batch passed and used the whole window
+    assert placed.status_code == 200, placed.content
+    _refused(more, at_most=60)
+
+
 def test_redis_unreachable_lets_the_request_through(trading, monkeypatch, settings):
     # Given a trading rate of one a minute, spent, and then Redis out of reach
     market, _, investor = trading

@@ -54,9 +54,10 @@ RATE_SETTINGS = {
     "anon": "API_RATE_ANON",
 }
 
-# KEYS[1] the count, ARGV[1] the window in seconds: the count after this request, and the window's milliseconds left.
+# KEYS[1] the count, ARGV[1] the window in seconds, ARGV[2] what the request counts for (a batch: its orders):
+# the count after this request, and the window's milliseconds left.
 _COUNT = """
-local n = redis.call('INCR', KEYS[1])
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
 local left = redis.call('PTTL', KEYS[1])
 if left < 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -153,7 +154,7 @@ class ApiRateThrottle(SimpleRateThrottle):
             return True
         key = self.cache.make_key(self.get_cache_key(request, view))
         try:
-            count, left_ms = _counted(self.cache, key, self.duration)
+            count, left_ms = _counted(self.cache, key, self.duration, self.weight(request, view))
         except redis.RedisError as exc:
             _paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
             log.warning(
@@ -168,6 +169,12 @@ class ApiRateThrottle(SimpleRateThrottle):
         # Raised, not returned False: DRF's own 429 would name neither the scope nor its rate.
         raise RateLimited(scope=self.scope, rate=self.rate, wait=self.wait_seconds)
 
+    def weight(self, request, view) -> int:
+        """What the request counts for: 1, or what its view says (``throttle_weight(request)``: a batch of orders,
+        each a trading message), never more than the whole rate, so that a batch the rate allows at all can pass."""
+        weigh = getattr(view, "throttle_weight", None)
+        return max(1, min(weigh(request) if weigh else 1, self.num_requests))
+
     def wait(self) -> float | None:
         if not isinstance(self.cache, RedisCache):
             return super().wait()
@@ -179,9 +186,9 @@ class ApiRateThrottle(SimpleRateThrottle):
 _clients: WeakKeyDictionary = WeakKeyDictionary()
 
 
-def _counted(cache: RedisCache, key: str, duration: int) -> tuple[int, int]:
+def _counted(cache: RedisCache, key: str, duration: int, weight: int = 1) -> tuple[int, int]:
     client = _clients.get(cache)
     if client is None:
         client = _clients[cache] = cache._cache.get_client(write=True)
-    count, left_ms = client.eval(_COUNT, 1, key, duration)
+    count, left_ms = client.eval(_COUNT, 1, key, duration, weight)
     return int(count), int(left_ms)

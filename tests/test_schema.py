@@ -639,3 +639,30 @@ def test_an_alerts_state_its_reopening_note_and_the_audit_trails_role_are_docume
     assert not _request_schema_refuses(schema, "post", "/api/v1/alerts/{alert_id}/reopen/", {"note": "Referred"})
     roles = _parameter_schema(schema, "/api/v1/audit/", "role")["enum"]
     assert "wizard" not in roles and set(roles) == set(Role.values)
+
+
+def test_a_batchs_orders_are_documented_as_post_orders_takes_each(schema, trading):
+    # Given an investor, and a batch of a good order and one with its price as a JSON number (found by an outside
+    # integrator: the schema's batch took any objects, so a generated client had no typed order, and the schema took
+    # orders the API refuses)
+    from exchange.models import Order
+
+    market, _mm, investor = trading
+    good = order_body(market, client_order_id="batch-good")
+    bad = order_body(market, client_order_id="batch-float", limit_price=10.1)
+    before = Order.objects.count()
+
+    # when it sends them
+    sent = api_for(investor.owner).post("/api/v1/orders/batch/", {"orders": [good, bad]}, format="json")
+
+    # then the good one is placed and the other refused alone, as documented
+    assert sent.status_code == 200, sent.content
+    assert [r["status"] for r in sent.json()["results"]] == [201, 400]
+    _answer_as_documented(schema, "post", "/api/v1/orders/batch/", sent)
+    assert Order.objects.count() == before + 1 and not Order.objects.filter(client_order_id="batch-float").exists()
+    # and the schema documents each order as POST orders/ does: it refuses the one the API refused, takes the other
+    orders = _body(schema, "/api/v1/orders/batch/")["properties"]["orders"]
+    assert orders["items"] == {"$ref": "#/components/schemas/OrderRequest"}
+    assert (orders["minItems"], orders["maxItems"]) == (1, 100)
+    assert _request_schema_refuses(schema, "post", "/api/v1/orders/batch/", {"orders": [good, bad]})
+    assert not _request_schema_refuses(schema, "post", "/api/v1/orders/batch/", {"orders": [good]})

@@ -666,3 +666,23 @@ def test_a_batchs_orders_are_documented_as_post_orders_takes_each(schema, tradin
     assert (orders["minItems"], orders["maxItems"]) == (1, 100)
     assert _request_schema_refuses(schema, "post", "/api/v1/orders/batch/", {"orders": [good, bad]})
     assert not _request_schema_refuses(schema, "post", "/api/v1/orders/batch/", {"orders": [good]})
+
+
+def test_a_muted_kind_of_notification_is_documented_as_one_of_the_kinds_the_api_takes(schema, trading):
+    # Given an investor (found by an outside integrator: the schema took any text as a muted kind, and the API
+    # refused one that is none with a 400)
+    from notifications.models import Kind, Preference
+
+    _market, _mm, investor = trading
+    path = "/api/v1/notifications/preferences/"
+
+    # when it mutes a kind that is none
+    refused = api_for(investor.owner).put(path, {"muted": ["nonsense"], "email": False}, format="json")
+
+    # then the API refuses it as documented, and nothing changed
+    assert (refused.status_code, refused.json()["code"]) == (400, "unknown_notification_kind"), refused.content
+    _answer_as_documented(schema, "put", path, refused)
+    assert not Preference.objects.filter(user=investor.owner).exists()
+    # and the schema refuses it too, while it takes every kind there is
+    assert _request_schema_refuses(schema, "put", path, {"muted": ["nonsense"], "email": False})
+    assert not _request_schema_refuses(schema, "put", path, {"muted": list(Kind.values), "email": False})

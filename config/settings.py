@@ -323,6 +323,9 @@ SPECTACULAR_SETTINGS = {
         "NotificationKindEnum": "notifications.models.Kind",
         "AlertOutputStateEnum": "surveillance.models.Alert.State",  # its name before the history used it too
         "ApiTokenKindEnum": "core.models.ApiToken.Kind",
+        "SideEnum": ["buy", "sell"],  # an order's, a trade's, a request's: not a quote's (bid, ask)
+        "QuoteSideEnum": "exchange.models.Quote.Side",
+        "QuoteStatusEnum": "exchange.models.Quote.Status",
     },
 }
 

@@ -172,6 +172,12 @@ def _enum(schema, prop: dict) -> list:
         ("TradeOutput", {"side": ["buy", "sell"], "status": "trade", "mode": ["market_making", "negotiated", "rfq"]}),
         ("TradeDetailOutput", {"side": ["buy", "sell"], "status": "trade"}),
         ("ClientTradeOutput", {"side": ["buy", "sell"], "status": "trade"}),
+        # a market maker's quote, a request for quote and a negotiated proposal (found by an outside integrator:
+        # their side, and the quote's status, were "string")
+        ("QuoteOutput", {"side": ["bid", "ask"], "status": ["active", "filled", "replaced", "pulled"]}),
+        ("RfqOutput", {"side": ["buy", "sell"]}),
+        ("NegotiatedOutput", {"side": ["buy", "sell"]}),
+        ("NegotiatedCreated", {"side": ["buy", "sell"]}),
     ],
 )
 def test_an_order_or_trade_names_the_values_of_its_side_status_and_mode(schema, component, fields):

@@ -34,7 +34,7 @@ from core.api.serializers import represent
 from core.audit import client_ip
 from core.models import Account
 from exchange import precheck, selectors, services
-from exchange.models import Order, Trade
+from exchange.models import Order, Quote, Trade
 from ledger import api as ledger_api
 from ledger import selectors as ledger_selectors
 from registry.calendar import SHANGHAI
@@ -337,11 +337,12 @@ class SecurityTradesApi(APIView):
 class QuoteOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     security = serializers.CharField(source="security.code")
-    side = serializers.CharField()
+    # enums, not "string": a typed client matches on the values there are (found by an outside integrator)
+    side = serializers.ChoiceField(choices=Quote.Side.choices)
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     quantity = serializers.IntegerField()
     original_quantity = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Quote.Status.choices)
     created_at = serializers.DateTimeField()
 
 

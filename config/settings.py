@@ -333,6 +333,9 @@ SPECTACULAR_SETTINGS = {
         "AlertOutputStateEnum": "surveillance.models.Alert.State",  # its name before the history used it too
         "ApiTokenKindEnum": "core.models.ApiToken.Kind",
         "NetWindowBlockReasonEnum": "settlement.net_windows.WHYS",  # not a generic "ReasonCodeEnum"
+        "SideEnum": ["buy", "sell"],  # an order's, a trade's, a request's: not a quote's (bid, ask)
+        "QuoteSideEnum": "exchange.models.Quote.Side",
+        "QuoteStatusEnum": "exchange.models.Quote.Status",
     },
 }
 

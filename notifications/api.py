@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -60,9 +60,16 @@ class PreferenceOutput(serializers.Serializer):
         return kinds_for(obj.user.role)
 
 
+@extend_schema_field(serializers.ChoiceField(choices=Kind.choices))
+class KindName(serializers.CharField):
+    """A kind of notification, by name: documented as the kinds there are, which the service checks (400
+    ``unknown_notification_kind`` for any other). "string" alone let a generated client mute a kind that is none and
+    learn from the 400 (found by an outside integrator)."""
+
+
 @extend_schema_serializer(component_name="NotificationPreferencesRequest")
 class PreferenceInput(StrictInput, serializers.Serializer):
-    muted = serializers.ListField(child=serializers.CharField(max_length=32), max_length=len(Kind.values) * 2)
+    muted = serializers.ListField(child=KindName(max_length=32), max_length=len(Kind.values) * 2)
     email = serializers.BooleanField()
 
 

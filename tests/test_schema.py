@@ -172,6 +172,12 @@ def _enum(schema, prop: dict) -> list:
         ("TradeOutput", {"side": ["buy", "sell"], "status": "trade", "mode": ["market_making", "negotiated", "rfq"]}),
         ("TradeDetailOutput", {"side": ["buy", "sell"], "status": "trade"}),
         ("ClientTradeOutput", {"side": ["buy", "sell"], "status": "trade"}),
+        # a market maker's quote, a request for quote and a negotiated proposal (found by an outside integrator:
+        # their side, and the quote's status, were "string")
+        ("QuoteOutput", {"side": ["bid", "ask"], "status": ["active", "filled", "replaced", "pulled"]}),
+        ("RfqOutput", {"side": ["buy", "sell"]}),
+        ("NegotiatedOutput", {"side": ["buy", "sell"]}),
+        ("NegotiatedCreated", {"side": ["buy", "sell"]}),
     ],
 )
 def test_an_order_or_trade_names_the_values_of_its_side_status_and_mode(schema, component, fields):
@@ -656,3 +662,50 @@ def test_the_text_pattern_refuses_what_the_api_refuses_and_no_password(schema):
     # and a password field, taken as typed, has no pattern but its length
     token = _body(schema, "/api/v1/auth/token/")["properties"]["password"]
     assert "pattern" not in token and token["minLength"] == 1
+
+
+def test_a_batchs_orders_are_documented_as_post_orders_takes_each(schema, trading):
+    # Given an investor, and a batch of a good order and one with its price as a JSON number (found by an outside
+    # integrator: the schema's batch took any objects, so a generated client had no typed order, and the schema took
+    # orders the API refuses)
+    from exchange.models import Order
+
+    market, _mm, investor = trading
+    good = order_body(market, client_order_id="batch-good")
+    bad = order_body(market, client_order_id="batch-float", limit_price=10.1)
+    before = Order.objects.count()
+
+    # when it sends them
+    sent = api_for(investor.owner).post("/api/v1/orders/batch/", {"orders": [good, bad]}, format="json")
+
+    # then the good one is placed and the other refused alone, as documented
+    assert sent.status_code == 200, sent.content
+    assert [r["status"] for r in sent.json()["results"]] == [201, 400]
+    _answer_as_documented(schema, "post", "/api/v1/orders/batch/", sent)
+    assert Order.objects.count() == before + 1 and not Order.objects.filter(client_order_id="batch-float").exists()
+    # and the schema documents each order as POST orders/ does: it refuses the one the API refused, takes the other
+    orders = _body(schema, "/api/v1/orders/batch/")["properties"]["orders"]
+    assert orders["items"] == {"$ref": "#/components/schemas/OrderRequest"}
+    assert (orders["minItems"], orders["maxItems"]) == (1, 100)
+    assert _request_schema_refuses(schema, "post", "/api/v1/orders/batch/", {"orders": [good, bad]})
+    assert not _request_schema_refuses(schema, "post", "/api/v1/orders/batch/", {"orders": [good]})
+
+
+def test_a_muted_kind_of_notification_is_documented_as_one_of_the_kinds_the_api_takes(schema, trading):
+    # Given an investor (found by an outside integrator: the schema took any text as a muted kind, and the API
+    # refused one that is none with a 400)
+    from notifications.models import Kind, Preference
+
+    _market, _mm, investor = trading
+    path = "/api/v1/notifications/preferences/"
+
+    # when it mutes a kind that is none
+    refused = api_for(investor.owner).put(path, {"muted": ["nonsense"], "email": False}, format="json")
+
+    # then the API refuses it as documented, and nothing changed
+    assert (refused.status_code, refused.json()["code"]) == (400, "unknown_notification_kind"), refused.content
+    _answer_as_documented(schema, "put", path, refused)
+    assert not Preference.objects.filter(user=investor.owner).exists()
+    # and the schema refuses it too, while it takes every kind there is
+    assert _request_schema_refuses(schema, "put", path, {"muted": ["nonsense"], "email": False})
+    assert not _request_schema_refuses(schema, "put", path, {"muted": list(Kind.values), "email": False})

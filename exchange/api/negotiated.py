@@ -17,7 +17,7 @@ from core.api.pagination import Pagination
 from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.audit import client_ip
 from exchange import selectors
-from exchange.models import NegotiatedTrade
+from exchange.models import NegotiatedTrade, Order
 from exchange.services import negotiated
 
 from .rfq import StatusNow
@@ -36,7 +36,9 @@ class PartyOutput(serializers.Serializer):
 class NegotiatedOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     security = serializers.CharField(source="security.code")
-    side = serializers.CharField(help_text="The proposer's side; the counterparty takes the other.")
+    side = serializers.ChoiceField(  # an enum, as an order's (found by an outside integrator)
+        choices=Order.Side.values, help_text="The proposer's side; the counterparty takes the other."
+    )
     quantity = serializers.IntegerField()
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     proposer = PartyOutput()

@@ -58,7 +58,7 @@ class RfqOutput(serializers.Serializer):
     client_request_id = serializers.CharField()
     account = serializers.CharField(source="account.code")
     security = serializers.CharField(source="security.code")
-    side = serializers.CharField()
+    side = serializers.ChoiceField(choices=Order.Side.values)  # an enum, as an order's (found by an integrator)
     quantity = serializers.IntegerField()
     status = RequestStatusNow()
     created_at = serializers.DateTimeField()

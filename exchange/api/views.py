@@ -35,7 +35,7 @@ from core.api.serializers import represent
 from core.audit import client_ip
 from core.models import Account
 from exchange import precheck, selectors, services
-from exchange.models import Order, Trade
+from exchange.models import Order, Quote, Trade
 from ledger import api as ledger_api
 from ledger import selectors as ledger_selectors
 from registry.calendar import SHANGHAI
@@ -338,11 +338,12 @@ class SecurityTradesApi(APIView):
 class QuoteOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     security = serializers.CharField(source="security.code")
-    side = serializers.CharField()
+    # enums, not "string": a typed client matches on the values there are (found by an outside integrator)
+    side = serializers.ChoiceField(choices=Quote.Side.choices)
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     quantity = serializers.IntegerField()
     original_quantity = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Quote.Status.choices)
     created_at = serializers.DateTimeField()
 
 
@@ -545,6 +546,13 @@ class OrderBatchOutput(serializers.Serializer):
     results = BatchResultOutput(many=True, help_text="One result per order sent, in the same order.")
 
 
+@extend_schema_field(OrderListApi.InputSerializer(many=True, min_length=1, max_length=BATCH_MAX))
+class BatchOrders(serializers.ListField):
+    """A batch's orders: each is checked as by ``POST orders/``, one by one (a refused one is its own 4xx in the
+    results, not the batch's 400), so each is documented as that order. "Any object" left a generated client
+    without a typed order, and let it send what the API refuses (found by an outside integrator)."""
+
+
 class OrderBatchApi(APIView):
     """Up to 100 orders in one request, for a broker's or market maker's system: each is placed exactly as by
     ``POST orders/`` — checked by the same rules, in its own transaction, idempotent by its own
@@ -563,7 +571,7 @@ class OrderBatchApi(APIView):
 
     @extend_schema_serializer(component_name="OrderBatchRequest")
     class InputSerializer(StrictInput, serializers.Serializer):
-        orders = serializers.ListField(
+        orders = BatchOrders(
             child=serializers.DictField(), min_length=1, max_length=BATCH_MAX, help_text="Each as for POST orders/."
         )
 

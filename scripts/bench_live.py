@@ -1,15 +1,16 @@
 """The live part of ``make bench``: the server's load with N open market-watch pages, polling as before against
 server-sent events (issue 14 item 7), measured in the same run on the same server.
 
-Both modes run the same market: one trader buys a lot at the ask every ``TRADE_EVERY`` seconds, so the market
-watch changes about as often as on a busy day. In the polling mode each page asks ``/market/data/`` every 2 s
-(the market watch's period before the event stream). In the events mode each page holds ``/events/`` open and
-gets the rows pushed (``core.events``, coalesced to one publication per ``LIVE_COALESCE``), and polls only
-every 30 s (the fallback). The figure is the server's CPU seconds per second (gunicorn workers, the Celery
-worker that builds the publications, and the PostgreSQL backends, those that ended meanwhile included, through
-the postmaster's reaped children), read from /proc, and the requests served. Polling runs on today's server
-(sync workers, persistent database connections); events on the threaded one ``make run`` now starts (a thread
-per open stream, a connection per request).
+Both modes run the same market: one trader buys a lot at the ask every ``TRADE_EVERY`` seconds, so the market watch
+changes about as often as on a busy day. In the polling mode each page asks ``/market/data/`` every 2 s (the market
+watch's period before the event stream). In the events mode each page holds ``/events/`` open and gets the rows pushed
+(``core.events``, coalesced to one publication per ``LIVE_COALESCE``), and polls only when 30 s pass without a market
+event (the fallback: ``static/js/poll.js`` puts it off at every event that carries the page's data, as the market
+watch's does; until the thirty-third round this simulation polled every 30 s whatever came, which the page never did
+while events flowed). The figure is the server's CPU seconds per second (gunicorn workers, the Celery worker that builds
+the publications, and the PostgreSQL backends, those that ended meanwhile included, through the postmaster's reaped
+children), read from /proc, and the requests served. Polling runs on today's server (sync workers, persistent database
+connections); events on the threaded one ``make run`` now starts (a thread per open stream, a connection per request).
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def _listener(port: int, cookie: str, stop: float, counter: Counter, ready: thre
                 break
             if line.startswith(b"event: market"):
                 counter.add(events=1)
+                # The market watch's event carries its rows (poll.js, eventData): the page renders them and puts
+                # its slow fallback poll off again, so it polls only after FALLBACK_POLL_EVERY without one.
+                next_poll = time.monotonic() + FALLBACK_POLL_EVERY
             if time.monotonic() >= next_poll:  # the page's slow fallback poll
                 ok = _get(port, "/market/data/", cookie) == 200
                 counter.add(requests=1, errors=0 if ok else 1)

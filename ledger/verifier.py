@@ -81,7 +81,9 @@ def uint64(text: str) -> int | None:
 
 
 _BLOCK_LINE = re.compile(r"block (0|[1-9][0-9]{0,19}) ([A-Za-z0-9+/]{43}=)")
-_VKEY_PREFIX = re.compile(r"[^+=\s]+\+[0-9a-fA-F]{8}\+")  # tells a verifier key from NAME=BASE64
+# What a verifier key starts with (a key name may hold "=": C2SP refuses only spaces, "+" and controls); a NAME=BASE64
+# whose base64 happens to look so is told apart by ``load_trusted``, which reads it so when it is no verifier key.
+_VKEY_PREFIX = re.compile(r"[^+\s]+\+[0-9a-fA-F]{8}\+")
 
 
 def key_id(public_key: bytes) -> str:
@@ -391,14 +393,23 @@ def _as_policy(trusted: Trusted | Policy) -> Policy:
     return trusted if isinstance(trusted, Policy) else Policy(trusted=list(trusted))
 
 
+def _as_verifier_key(item: str) -> tuple[str, bytes, bytes] | None:
+    """``item`` read as a verifier key, or None when it is a NAME=BASE64 (whose base64 may even look like one)."""
+    if not looks_like_verifier_key(item):
+        return None
+    try:
+        return parse_verifier_key(item)
+    except CheckpointError as exc:
+        if "=" in item:
+            return None  # NAME=BASE64, its base64 holding "+<8 hex digits>+"
+        raise SystemExit(str(exc)) from exc
+
+
 def load_trusted(keys: list[str], keys_file: str | None, *, required: bool = True) -> Trusted:
     trusted: Trusted = []
     for item in keys:
-        if looks_like_verifier_key(item):
-            try:
-                name, key_type, public = parse_verifier_key(item)
-            except CheckpointError as exc:
-                raise SystemExit(str(exc)) from exc
+        if (vkey := _as_verifier_key(item)) is not None:
+            name, key_type, public = vkey
             if key_type != ED25519:
                 raise SystemExit(f"{name}: a cosignature/v1 key is a witness; give it with --witness")
             trusted.append((name, public, None))

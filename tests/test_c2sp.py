@@ -529,3 +529,23 @@ def test_a_plain_ed25519_cosigner_counts_as_a_witness_when_named_with_type_0x01(
     cosig = ("csd.example", COSIG_TYPE, spec_raw(parties["other_witness"]))
     with pytest.raises(VerificationFailed, match="NOT CO-SIGNED"):
         verify_inclusion(bundle, Policy(exchange_trusted(parties), (cosig,), 1, True))
+
+
+def test_a_key_name_with_an_equals_sign_is_a_verifier_key_and_name_equals_base64_still_reads(parties):
+    from ledger.verifier import load_trusted
+
+    # given a verifier key whose name holds "=" (C2SP signed-note refuses only spaces, "+" and controls in a name)
+    public = spec_raw(parties["exchange"])
+    vkey = spec_vkey("exchange=one", ED25519_TYPE, public)
+    # and a NAME=BASE64 whose base64 happens to hold "+<8 hex digits>+"
+    odd = "A+12345678+" + "A" * 32 + "="
+    assert len(base64.b64decode(odd, validate=True)) == 32
+
+    # when the verifier's --key reads them
+    trusted = load_trusted([vkey, f"plain={odd}"], None)
+
+    # then the first is the verifier key it is (not NAME "exchange" with "one+…" as base64), the second NAME=BASE64
+    assert trusted == [("exchange=one", public, None), ("plain", base64.b64decode(odd), None)]
+    # and a verifier key of a wrong hash, with no "=" to fall back on, is still refused by name
+    with pytest.raises(SystemExit, match="key hash|verifier key"):
+        load_trusted([vkey.replace("exchange=one", "exchangeone")], None)

@@ -264,6 +264,38 @@ def test_a_batch_larger_than_the_whole_rate_counts_as_the_rate(trading, settings
     _refused(more, at_most=60)
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b'{"orders": [', "application/json", 400, "malformed_json"),
+        (b'{"orders": [], "orders": []}', "application/json", 400, "duplicate_key"),
+        (b"orders=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b'{"orders": ["' + b"x" * (6 * 1024 * 1024) + b'"]}', "application/json", 413, "request_too_large"),
+    ],
+    ids=["malformed", "duplicate-key", "form", "too-large"],
+)
+def test_a_batch_whose_body_cannot_be_read_counts_as_one_and_answers_its_error(
+    trading, settings, body, content_type, status, code
+):
+    # Given a trading rate of two a minute (the batch's weight is read from its body, before the view)
+    market, _, investor = trading
+    settings.API_RATE_TRADING = "2/minute"
+    api = api_for(investor.owner)
+
+    # when the investor sends two batches whose body cannot be read, then an order
+    sent = [api.post("/api/v1/orders/batch/", body, content_type=content_type) for _ in range(2)]
+    before = snapshot()
+    third = api.post("/api/v1/orders/", order_body(market, client_order_id="after-bad"), format="json")
+
+    # then each bad batch is answered with its own error (not a missing field's), and each counted: the order is
+    # over the rate and refused, writing nothing (uncounted, a runaway client's bad bodies were never limited)
+    assert [(s.status_code, s.json()["code"]) for s in sent] == [(status, code)] * 2, sent[0].content
+    _refused(third, at_most=60)
+    assert snapshot() == before and not Order.objects.filter(client_order_id="after-bad").exists()
+    # and a third bad batch is refused as over the rate too
+    _refused(api.post("/api/v1/orders/batch/", body, content_type=content_type), at_most=60)
+
+
 def test_redis_unreachable_lets_the_request_through(trading, monkeypatch, settings):
     # Given a trading rate of one a minute, spent, and then Redis out of reach
     market, _, investor = trading
@@ -281,6 +313,25 @@ def test_redis_unreachable_lets_the_request_through(trading, monkeypatch, settin
 
     # then trading did not stop with the cache
     assert answer.status_code == 201, answer.content
+
+
+def test_redis_unreachable_a_batch_whose_body_cannot_be_read_still_answers_its_error(trading, monkeypatch):
+    # Given Redis out of reach
+    _, _, investor = trading
+
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("gone")
+
+    monkeypatch.setattr(throttles, "_counted", unreachable)
+    before = snapshot()
+
+    # when the investor sends a batch that is not valid JSON
+    answer = api_for(investor.owner).post("/api/v1/orders/batch/", b'{"orders": [', content_type="application/json")
+
+    # then the answer names the body's fault, not a missing "orders" (DRF empties the body after a failed parse),
+    # and nothing was written
+    assert (answer.status_code, answer.json()["code"]) == (400, "malformed_json"), answer.content
+    assert snapshot() == before
 
 
 def test_after_a_redis_failure_requests_go_through_uncounted_for_a_pause(trading, monkeypatch, settings, caplog):

@@ -38,11 +38,13 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext, ngettext
 from rest_framework import exceptions as drf
 from rest_framework.throttling import SimpleRateThrottle
 
 from core.audit import SAFE_METHODS, client_ip
+from core.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,16 @@ class ApiRateThrottle(SimpleRateThrottle):
             return True
         key = self.cache.make_key(self.get_cache_key(request, view))
         try:
-            count, left_ms = _counted(self.cache, key, self.duration, self.weight(request, view))
+            weight, unreadable = self.weight(request, view), None
+        except (drf.APIException, DomainError, RequestDataTooBig) as exc:
+            # A body the weight could not be read from (not JSON, malformed, too large, another media type): the
+            # request counts as one, and its error is the answer once it is within the rate (or Redis is out of
+            # reach). Raised before the count, it went uncounted (a runaway client's bad bodies were never
+            # limited); and the view cannot raise it again, as DRF leaves an empty body after a failed parse
+            # ("orders: required" in place of the cause).
+            weight, unreadable = 1, exc
+        try:
+            count, left_ms = _counted(self.cache, key, self.duration, weight)
         except redis.RedisError as exc:
             _paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
             log.warning(
@@ -162,8 +173,10 @@ class ApiRateThrottle(SimpleRateThrottle):
                 PAUSE_AFTER_FAILURE,
                 exc,
             )
-            return True
+            count = left_ms = 0
         if count <= self.num_requests:
+            if unreadable is not None:
+                raise unreadable
             return True
         self.wait_seconds = max(left_ms, 0) / 1000 or self.duration
         # Raised, not returned False: DRF's own 429 would name neither the scope nor its rate.

@@ -107,6 +107,8 @@ def _client_row(account: Account) -> dict:
         # whole order of a client opened a minute before, and only its refusal said why, with no way on).
         "kyc_blocks_trading": "expired"
         if account.kyc_state == KycProfile.State.EXPIRED
+        else "rejected"
+        if account.kyc_state == KycProfile.State.REJECTED
         else "not_approved"
         if account.kyc_state != KycProfile.State.APPROVED
         else "expired"

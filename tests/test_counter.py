@@ -1222,8 +1222,11 @@ def test_a_clients_pages_say_up_front_that_the_client_cannot_trade_yet_and_lead_
     # (found by a walk: a client opened at the counter a minute before got the whole ticket, and only the order's
     # refusal said the account opening was not approved, with no link to it)
     m = world.market
-    draft, expired, ready = (world.a.client(m, cash="500") for _ in range(3))
+    draft, expired, ready, rejected = (world.a.client(m, cash="500") for _ in range(4))
     KycProfile.objects.filter(user=draft.owner).update(state=KycProfile.State.DRAFT)
+    KycProfile.objects.filter(user=rejected.owner).update(
+        state=KycProfile.State.REJECTED, rejection_reason="ID document unreadable"
+    )
     KycProfile.objects.filter(user=expired.owner).update(expires_at=timezone.now() - dt.timedelta(days=1))
     application = KycProfile.objects.get(user=draft.owner)
     pages = page_client(world.a.staff)
@@ -1232,7 +1235,7 @@ def test_a_clients_pages_say_up_front_that_the_client_cannot_trade_yet_and_lead_
     # when the staff member opens each client's ticket and overview
     shown = {
         a.code: [pages.get(f"/counter/{a.code}/{path}").content.decode() for path in ("orders/new/", "")]
-        for a in (draft, expired, ready)
+        for a in (draft, expired, ready, rejected)
     }
 
     # then a client not approved is named so on both, with the way to its application
@@ -1244,6 +1247,10 @@ def test_a_clients_pages_say_up_front_that_the_client_cannot_trade_yet_and_lead_
     for page in shown[expired.code]:
         assert 'id="client-kyc-notice" data-reason="expired"' in page
         assert "take the questionnaire again" in page
+    # and one whose application was rejected is not told a second staff member will approve it
+    for page in shown[rejected.code]:
+        assert 'id="client-kyc-notice" data-reason="rejected"' in page
+        assert "was rejected: the client cannot trade" in page and "approves it" not in page
     # and an approved client shows no notice
     assert all('id="client-kyc-notice"' not in page for page in shown[ready.code])
     assert snapshot() == before

@@ -564,10 +564,10 @@ class OrderBatchApi(APIView):
 
     @staticmethod
     def throttle_weight(request) -> int:
-        """A batch counts against the trading rate as the orders it carries (a body that is not a list of orders
-        as one: the view refuses it)."""
+        """A batch counts against the trading rate as the orders it carries (a body that is not a list of 1 to
+        BATCH_MAX orders as one: the view refuses it)."""
         orders = request.data.get("orders") if isinstance(request.data, Mapping) else None
-        return len(orders) if isinstance(orders, list) else 1
+        return len(orders) if isinstance(orders, list) and len(orders) <= BATCH_MAX else 1
 
     @extend_schema_serializer(component_name="OrderBatchRequest")
     class InputSerializer(StrictInput, serializers.Serializer):

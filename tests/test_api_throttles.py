@@ -296,6 +296,22 @@ def test_a_batch_whose_body_cannot_be_read_counts_as_one_and_answers_its_error(
     _refused(api.post("/api/v1/orders/batch/", body, content_type=content_type), at_most=60)
 
 
+def test_a_batch_the_view_refuses_as_too_long_counts_as_one(trading, settings):
+    # Given a trading rate of 5 a minute, and a batch of 101 orders (the view takes at most 100)
+    market, _, investor = trading
+    settings.API_RATE_TRADING = "5/minute"
+    api = api_for(investor.owner)
+    orders = [order_body(market, client_order_id=f"long-{i}") for i in range(101)]
+
+    # when it is sent, and then one order
+    refused = api.post("/api/v1/orders/batch/", {"orders": orders}, format="json")
+    one = api.post("/api/v1/orders/", order_body(market, client_order_id="after-long"), format="json")
+
+    # then the batch is the view's 400, counted as one request: the order after it is placed
+    assert refused.status_code == 400, refused.content
+    assert one.status_code == 201, one.content
+
+
 def test_redis_unreachable_lets_the_request_through(trading, monkeypatch, settings):
     # Given a trading rate of one a minute, spent, and then Redis out of reach
     market, _, investor = trading

@@ -19,11 +19,9 @@ import datetime as dt
 
 from axes.models import AccessFailureLog, AccessLog
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-# Rows deleted a transaction: the first run on a table years of logins filled holds no long lock or transaction.
-BATCH = 5_000
+from .batches import BATCH, delete_in_batches
 
 
 def old_delete(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
@@ -34,12 +32,7 @@ def old_delete(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
         return 0
     # As axes' own reset_logs(age_days=…): attempt_time at or before the limit.
     limit = (now or timezone.now()) - dt.timedelta(days=days)
-    deleted = 0
-    for model in (AccessLog, AccessFailureLog):
-        while True:
-            with transaction.atomic():
-                ids = list(model.objects.filter(attempt_time__lte=limit).values_list("pk", flat=True)[:batch])
-                if not ids:
-                    break
-                deleted += model.objects.filter(pk__in=ids).delete()[0]
-    return deleted
+    return sum(
+        delete_in_batches(model.objects.filter(attempt_time__lte=limit), batch=batch)
+        for model in (AccessLog, AccessFailureLog)
+    )

@@ -12,11 +12,9 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-# Rows deleted a transaction: the first run on a table years of logins filled holds no long lock or transaction.
-BATCH = 5_000
+from .batches import BATCH, delete_in_batches
 
 
 def expired_delete(*, batch: int = BATCH) -> int:
@@ -29,11 +27,4 @@ def expired_delete(*, batch: int = BATCH) -> int:
         store.clear_expired()
         return 0
     model = store.get_model_class()
-    now = timezone.now()
-    deleted = 0
-    while True:
-        with transaction.atomic():
-            keys = list(model.objects.filter(expire_date__lt=now).values_list("session_key", flat=True)[:batch])
-            if not keys:
-                return deleted
-            deleted += model.objects.filter(session_key__in=keys, expire_date__lt=now).delete()[0]
+    return delete_in_batches(model.objects.filter(expire_date__lt=timezone.now()), batch=batch)

@@ -26,17 +26,14 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core.batches import BATCH, delete_in_batches
 from core.models import AuditEvent
 
 from ..models import DayClose, Quote, Trade
 from .quotes import VENUE_PULL_ACTION
-
-# Rows deleted a transaction: the first run on a table years of requotes filled holds no long lock or transaction.
-BATCH = 5_000
 
 
 def _named_by_audit() -> set[int]:
@@ -65,12 +62,4 @@ def quotes_ended_delete(*, now: dt.datetime | None = None, batch: int = BATCH) -
     named = _named_by_audit()
     if named:
         ended = ended.exclude(pk__in=sorted(named))
-    deleted, last = 0, 0
-    while True:
-        with transaction.atomic():
-            # From where the last batch ended, by the primary key: the rows kept are not read again a batch.
-            ids = list(ended.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch])
-            if not ids:
-                return deleted
-            last = ids[-1]
-            deleted += Quote.objects.filter(pk__in=ids).delete()[0]
+    return delete_in_batches(ended, batch=batch)

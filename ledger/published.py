@@ -17,7 +17,7 @@ another history, holds sealing for the life of that process. The operations page
 last refused for (the log's or a witness's) from the cache: a web host has no checkpoint log of its own. A
 witness that cannot be reached (or whose server fails, 5xx), or refuses for another reason (a key it does not
 trust yet), holds nothing: an unreachable witness delays finality, never trading. The other witnesses are asked
-all the same, and all of them again a minute later until every one has answered.
+all the same, and all of them again a minute later until every one has co-signed the head.
 
 The file is only appended to, after each commit, by whichever worker sealed: two workers' lines may land out
 of order, so the newest checkpoint is the largest of the file's last lines, not simply its last line. A file
@@ -139,8 +139,6 @@ def _ask(w: witnessing.Witness, head: Block, post: witnessing.Post) -> str:
             reply = post(w.url + "/add-checkpoint", witnessing.request_body(head, old, note))
         except (OSError, http.client.HTTPException, UnicodeDecodeError) as exc:  # URLError, timeouts, a cut reply
             raise _NoAnswer(str(exc)) from exc
-        if reply.status >= 500:
-            raise _NoAnswer(f"HTTP {reply.status}")
         if reply.status == 409 and reply.content_type.startswith("text/x.tlog.size"):
             try:
                 theirs = int(reply.body.strip())
@@ -164,7 +162,7 @@ def _ask(w: witnessing.Witness, head: Block, post: witnessing.Post) -> str:
                 f"the witness {w.name} refused the database's head (block {head.height}) as inconsistent with what "
                 "it co-signed: a forked ledger. Nothing is sealed (docs/operations.md, Backups and restore)"
             )
-        if reply.status != 200:  # C2SP tlog-witness: 400, 403, 404 judge nothing about this head
+        if reply.status != 200:  # 400, 403, 404 (C2SP tlog-witness) judge nothing about this head; 5xx: no witness
             raise _NoAnswer(f"HTTP {reply.status}: {reply.body.strip()[:200]}")
         return ""  # co-signed: the head extends what it holds
     return ""

@@ -298,33 +298,14 @@ def test_an_unreachable_witness_does_not_stop_the_next_from_being_asked(setup, s
     assert PendingEntry.objects.count() == 3  # the two deposits, and the market's halt (the seal task's)
 
 
-def test_a_witness_behind_a_failing_proxy_is_asked_again(setup, settings, asking, monkeypatch):  # noqa: F811
-    # given a restored database, and the witness's proxy answering 502 at the worker's first seal
-    post = InProcess()
-    genesis, lost = _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
-    monkeypatch.setattr(witnessing, "http_post", lambda url, body: witnessing.Reply(502, "text/html", "Bad Gateway"))
-    deposit(1)
-    assert block_seal() is not None  # an unanswered witness holds nothing: it delays finality, never trading
-
-    # then the 502 is no answer: the process did not take it for the witness's agreement
-    assert published._witness_reason is None
-
-    # and when the witness answers a minute later, it is asked again and holds sealing
-    monkeypatch.setattr(witnessing, "http_post", post)
-    monkeypatch.setattr(published, "_asked_at", float("-inf"))
-    deposit(1)
-    with pytest.raises(published.LedgerHeld, match="co-signed size"):
-        block_seal()
-    assert PendingEntry.objects.count() == 1
-
-
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(400, "malformed request"), (403, "unknown key"), (404, "unknown log")],
+    # a proxy whose witness is down; and the witness itself not judging the head
+    [(502, "Bad Gateway"), (400, "malformed request"), (403, "unknown key"), (404, "unknown log")],
 )
 def test_a_witness_that_does_not_judge_is_asked_again(setup, settings, asking, monkeypatch, caplog, status, body):  # noqa: F811
-    # given a restored database, and the witness answering 4xx (C2SP tlog-witness: it does not know this log, does
-    # not trust its key yet, or cannot read the request) at the worker's first seal
+    # given a restored database, and at the worker's first seal a 502 (the witness's proxy, the witness down) or a
+    # 4xx (C2SP tlog-witness: the witness does not know this log, does not trust its key yet, cannot read the request)
     post = InProcess()
     _restored_with_the_witness_holding_more(setup, settings, monkeypatch, post)
     monkeypatch.setattr(witnessing, "http_post", lambda url, body_: witnessing.Reply(status, "text/plain", body))

@@ -197,6 +197,12 @@ DATABASES = {
 DATABASES["default"]["ENGINE"] = "core.db"
 DB_MAX_CONNECTIONS = int(env("DB_MAX_CONNECTIONS", "0") or 0)
 DB_CONNECTION_WAIT = float(env("DB_CONNECTION_WAIT", "10") or 10)
+# And a pool of the connections Django gives up after a request (DB_CONN_MAX_AGE=0), DB_POOL_SIZE a process at
+# most (0: none), each reset as it is kept, asked SELECT 1 when idle past DB_POOL_CHECK_AFTER seconds, closed when
+# idle past DB_POOL_IDLE_TIMEOUT seconds (core.db.base).
+DB_POOL_SIZE = int(env("DB_POOL_SIZE", "0") or 0)
+DB_POOL_CHECK_AFTER = float(env("DB_POOL_CHECK_AFTER", "1") or 0)
+DB_POOL_IDLE_TIMEOUT = float(env("DB_POOL_IDLE_TIMEOUT", "60") or 0)
 DATABASES["default"]["TEST"] = {"NAME": env("DATABASE_TEST_NAME")} if env("DATABASE_TEST_NAME") else {}
 
 # A streaming replica of the primary for the reads that may lag (docs/architecture.md, "Reads on a replica"):

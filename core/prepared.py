@@ -10,9 +10,9 @@ is no worse than planning each time).
 ``PREPARE`` is not transactional: a statement prepared in a transaction that rolls back stays prepared, and so
 does one whose ``EXECUTE``, sent after it in the same round trip, failed; such a first use leaves the name in
 doubt, and the next use reads ``pg_prepared_statements`` once to settle it. So "prepared" is known per session:
-per raw connection, forgotten with it when Django reconnects. A statement names its columns, never ``*``: a
-migration that adds a column would otherwise change the result type of a plan that sessions already hold, and
-PostgreSQL refuses that.
+per raw connection, forgotten with it when Django reconnects, kept with it in the pool of ``core.db.base``. A
+statement names its columns, never ``*``: a migration that adds a column would otherwise change the result type
+of a plan that sessions already hold, and PostgreSQL refuses that.
 
 ``Insert`` is a model's ``INSERT`` of any number of rows as one such statement, ``Update`` a model's ``UPDATE`` of
 one row. A ``Batch`` sends several statements in one round trip: an order's writes (the order, its TRADE
@@ -22,6 +22,8 @@ entries, its trades, the quotes and balance rows it changed) go as one, their ke
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 import zlib
 from collections.abc import Callable, Sequence
 
@@ -79,8 +81,7 @@ def _send(cursor, steps: list[tuple[Statement, Sequence[object]]]) -> None:
 class _Session:
     """What one database session has prepared, and the names a failed first use left in doubt."""
 
-    def __init__(self, raw_connection) -> None:
-        self.raw_connection = raw_connection
+    def __init__(self) -> None:
         self.prepared: set[str] = set()
         self.in_doubt: set[str] = set()
 
@@ -93,12 +94,18 @@ class _Session:
         return name in self.prepared
 
 
+_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_sessions_lock = threading.Lock()
+
+
 def _session(cursor) -> _Session:
-    # Kept on Django's connection object, which is its thread's own, and forgotten with the raw connection.
-    db = cursor.db
-    session = getattr(db, "_prepared_session", None)
-    if session is None or session.raw_connection is not db.connection:
-        session = db._prepared_session = _Session(db.connection)
+    # Kept with the raw connection, which one thread uses at a time, and forgotten with it: a connection the pool
+    # (core.db.base) hands to another thread keeps its statements prepared, and that thread knows it.
+    raw = cursor.db.connection
+    session = _sessions.get(raw)
+    if session is None:
+        with _sessions_lock:
+            session = _sessions.setdefault(raw, _Session())
     return session
 
 

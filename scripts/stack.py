@@ -404,6 +404,9 @@ def _serve_children(env: dict, services: Services, manage: list[str], started) -
     # And at most 20 open at once in a process (core.db.base): 3 × 64 threads could ask PostgreSQL for 192, past
     # its 100, and the requests past it failed (500); past the cap a request waits for a connection instead.
     web_env.setdefault("DB_MAX_CONNECTIONS", "20")
+    # Connections given up after a request are kept for the next (core.db.base), as many as the cap: a request
+    # takes one instead of PostgreSQL starting a backend for it.
+    web_env.setdefault("DB_POOL_SIZE", web_env["DB_MAX_CONNECTIONS"])
     procs = {
         "web (gunicorn)": [
             gunicorn,

@@ -364,7 +364,7 @@ def test_the_replica_has_its_own_connection_cap_so_a_request_holding_the_primary
     # given a cap of one connection a process, the primary's connection open, a short wait for a slot
     settings.DB_MAX_CONNECTIONS, settings.DB_CONNECTION_WAIT = 1, 0.5
     connections.close_all()
-    db_base._slots.clear()
+    db_base._by_alias.clear()
     primary = connections[DEFAULT_DB_ALIAS]
     copy_ = connections[replica.REPLICA]
     try:
@@ -382,4 +382,4 @@ def test_the_replica_has_its_own_connection_cap_so_a_request_holding_the_primary
     finally:
         copy_.close()
         primary.close()
-        db_base._slots.clear()
+        db_base._by_alias.clear()

@@ -625,7 +625,7 @@ def _report(*, cores: int, args, phases: list[Phase], load: tuple[float, float])
             print(f"  {p.name}: errors {detail}; first: {p.first_error}")
 
 
-PARTS = ("orders", "ledger", "settlement", "live", "witness")
+PARTS = ("orders", "pool", "ledger", "settlement", "live", "witness")
 
 
 def _migrate(env: dict) -> None:
@@ -748,6 +748,16 @@ def bench(args) -> int:
             with contextlib.redirect_stdout(details):
                 if part == "orders":
                     status |= bench_orders(args, env, cores, results)
+                elif part == "pool":
+                    import bench_pool
+
+                    log("pool: make run's web server with its connection pool and without")
+                    results["pool"] = bench_pool.run_pool(args, env)
+                    bench_pool.report_pool(results["pool"], cores)
+                    pool_phases = results["pool"]["phases"].values()
+                    if any(p["requests"] == 0 or p["errors"] > ERROR_BUDGET * p["requests"] for p in pool_phases):
+                        print("FAILED: requests failed in the pool part")
+                        status = 1
                 elif part == "witness":
                     import bench_witness
 

@@ -253,6 +253,7 @@ def _measure(mode: str, *, pages: int, seconds: float, port: int, cookies: list[
 def run_live(args, env: dict, logs: Path) -> dict:
     """Seed, serve (gthread, a thread per open page), measure polling then events; return the figures."""
     import bench
+    import bench_pool
 
     pages = args.live_pages
     market = bench.seeded(env, investors=pages + 1, securities=1)
@@ -272,7 +273,7 @@ def run_live(args, env: dict, logs: Path) -> dict:
         # Threads enough in each worker for every page: the workers do not share the streams out evenly (the
         # one whose accept wakes first takes more), and a stream beyond a worker's threads waits unanswered.
         "events": bench.Server(
-            env=dict(live_env, DB_CONN_MAX_AGE="0", LIVE_MAX_STREAMS=str(pages)),
+            env=dict(live_env, **bench_pool.MAKE_RUN_WEB, DB_POOL_SIZE="20", LIVE_MAX_STREAMS=str(pages)),
             workers=2,
             worker_class="gthread",
             threads=pages + 32,

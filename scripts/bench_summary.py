@@ -51,6 +51,18 @@ def summary_rows(results: dict) -> list[dict]:
         for name, phase in phases.items():
             if name.startswith("orders in batches"):
                 rows.append(_row(f"  {name} ÷ ping/s", phase["rate"], ping, None, "ratio"))
+    if pool := results.get("pool"):
+        phases = pool["phases"]
+        for kind, label in (("ping", "pings"), ("order", "orders")):
+            rows.append(
+                _row(
+                    f"make run's server, {label}/s: pooled ÷ no pool",
+                    phases[f"{kind}, pooled"]["rate"],
+                    phases[f"{kind}, no pool"]["rate"],
+                    None,
+                    "ratio",
+                )
+            )
     if ledger := results.get("ledger"):
         copy = sum(ledger["copy_seconds"]) / len(ledger["copy_seconds"])
         rows.append(

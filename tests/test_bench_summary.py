@@ -131,3 +131,26 @@ def test_the_ledger_rows_set_verification_beside_sha256_and_beside_parsing_alone
     assert rows["verify entries/s ÷ SHA-256/s"]["met"] is False
     assert rows["  parsing each entry alone (orjson) ÷ SHA-256/s"]["ratio"] == pytest.approx(0.25)
     assert rows["  parsing each entry alone (orjson) ÷ SHA-256/s"]["met"] is None
+
+
+def test_the_pool_rows_set_make_runs_server_with_its_pool_beside_the_same_server_without():
+    # given a pool part in which pings ran 3 times as fast with the pool and orders 1.5 times
+    phases = {
+        "ping, no pool": {"rate": 100.0},
+        "ping, pooled": {"rate": 300.0},
+        "order, no pool": {"rate": 40.0},
+        "order, pooled": {"rate": 60.0},
+    }
+
+    # when the summary is made
+    rows = {r["figure"]: r for r in bench_summary.summary_rows({"pool": {"phases": phases}})}
+
+    # then each is a ratio against the unpooled server of the same run, with no aim to judge
+    pings, orders = (
+        rows["make run's server, pings/s: pooled ÷ no pool"],
+        rows["make run's server, orders/s: pooled ÷ no pool"],
+    )
+    assert (pings["value"], pings["baseline"], pings["ratio"]) == (300.0, 100.0, pytest.approx(3.0))
+    assert (orders["value"], orders["baseline"], orders["ratio"]) == (60.0, 40.0, pytest.approx(1.5))
+    assert pings["met"] is None and orders["met"] is None
+    assert len(rows) == 2

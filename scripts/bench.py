@@ -1,8 +1,8 @@
 """`make bench`: orders placed per second through the API, beside a trivial DRF endpoint.
 
 This module is the ``orders`` part and the driver; ``--only`` picks parts of
-``orders,pool,ledger,settlement,live,witness`` (``pool``: ``scripts/bench_pool.py``). The ledger part (sealing beside COPY,
-verification beside SHA-256) and the settlement part (settled/s beside
+``orders,pool,ledger,settlement,live,witness`` (``pool``: ``scripts/bench_pool.py``).
+The ledger part (sealing beside COPY, verification beside SHA-256) and the settlement part (settled/s beside
 matched/s, match-to-settled latency with a Celery worker and beat) are in
 ``scripts/bench_ledger.py``; every part runs on a freshly created bench
 database.

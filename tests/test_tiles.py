@@ -11,6 +11,7 @@ import base64
 import gzip
 import hashlib
 import http.server
+import re
 import threading
 
 import pytest
@@ -20,7 +21,7 @@ from django.test import Client
 from core.models import Role
 from ledger import checkpoint, tiles
 from ledger.checkpoint import parse
-from ledger.models import Block, Leaf, ReplicaCheckpoint, ReplicaEntry, SigningKey
+from ledger.models import Block, Leaf, ReplicaCheckpoint, ReplicaEntry, ReplicaKey, SigningKey
 from ledger.replica import (
     MAX_BUNDLE,
     ReplicationRefused,
@@ -376,6 +377,52 @@ def test_the_command_syncs_from_tiles(ledger, market, monkeypatch, capsys):
     )
     assert "tree size 600" in capsys.readouterr().out
     assert ReplicaEntry.objects.filter(source="https://other.test/ledger").count() == 600
+
+
+def test_the_command_trusts_a_verifier_key_as_ledger_keys_prints_it(ledger, market, monkeypatch, capsys):
+    from django.core.management import call_command
+
+    from ledger.management.commands import ledger_replicate
+    from ledger.verifier import verifier_key
+
+    # given the node's key as a verifier key (name+hash+base64), the form C2SP's notes and `ledger_keys` use
+    _, fetch_tiles, _ = _fetchers(market)
+    monkeypatch.setattr(ledger_replicate, "http_tile_fetcher", lambda prefix, token: fetch_tiles)
+    key = SigningKey.objects.get()
+    vkey = verifier_key(key.name, bytes(key.public_key))
+
+    # when a replica is started with it
+    call_command("ledger_replicate", "--from-tiles", "https://vkey.test/ledger", "--trust-key", vkey)
+
+    # then it trusted that key and synced every entry
+    assert "tree size 600" in capsys.readouterr().out
+    assert ReplicaEntry.objects.filter(source="https://vkey.test/ledger").count() == 600
+    assert list(ReplicaKey.objects.filter(source="https://vkey.test/ledger").values_list("name", flat=True)) == [
+        key.name
+    ]
+
+
+@pytest.mark.parametrize(
+    "given, says",
+    [
+        ("exchange", "--trust-key wants NAME=BASE64 or a verifier key"),
+        ("exchange=not*base64", "--trust-key exchange: the key is not base64"),
+        ("exchange+00000000+" + base64.b64encode(b"\x01" + bytes(32)).decode(), "hash does not match"),
+    ],
+)
+def test_the_command_refuses_a_key_it_cannot_read_and_copies_nothing(ledger, market, monkeypatch, given, says):
+    from django.core.management import CommandError, call_command
+
+    from ledger.management.commands import ledger_replicate
+
+    _, fetch_tiles, _ = _fetchers(market)
+    monkeypatch.setattr(ledger_replicate, "http_tile_fetcher", lambda prefix, token: fetch_tiles)
+
+    # when a replica is started with a key it cannot read, then it says why, and nothing is trusted or copied
+    with pytest.raises(CommandError, match=re.escape(says)):
+        call_command("ledger_replicate", "--from-tiles", "https://bad.test/ledger", "--trust-key", given)
+    assert not ReplicaKey.objects.filter(source="https://bad.test/ledger").exists()
+    assert not ReplicaEntry.objects.filter(source="https://bad.test/ledger").exists()
 
 
 def test_the_export_writes_the_tiles_a_static_server_serves_and_a_replica_syncs_from_the_folder(ledger, tmp_path):

@@ -1,8 +1,12 @@
 """Pull another node's checkpoints and entries, verify them, keep our own copy.
 
-    manage.py ledger_replicate --from https://node.example --token TOKEN --trust-key NAME=BASE64
+    manage.py ledger_replicate --from https://node.example --token TOKEN --trust-key NAME+HASH+BASE64
     manage.py ledger_replicate --from https://node --username regulator --otp 123456 --trust-source-keys --follow
     manage.py ledger_replicate --from-tiles https://cdn.example/ledger --token TOKEN --trust-key NAME=BASE64
+
+``--trust-key`` takes a verifier key as ``ledger_keys``, the key list and C2SP's signed notes write it
+(``name+hash+base64``), or the key's name and its 32 bytes in base64 (``NAME=BASE64``), as the offline verifier's
+``--key`` does.
 
 Only supervisors (a regulator, an auditor, the exchange's or depository's operators) read the entries in
 bulk, and each logs in with a second factor: ``--otp`` is the current code of the user's authenticator (or
@@ -56,6 +60,7 @@ from ledger.replica import (
     replica_sync_tiles,
     trust_keys,
 )
+from ledger.verifier import load_trusted
 
 
 class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -84,7 +89,12 @@ class Command(BaseCommand):
             help="with --username: the current code of the user's authenticator (or a recovery code); every "
             "role that may read the ledger logs in with a second factor",
         )
-        parser.add_argument("--trust-key", action="append", default=[], help="NAME=BASE64 public key (repeatable)")
+        parser.add_argument(
+            "--trust-key",
+            action="append",
+            default=[],
+            help="a verifier key name+hash+base64, or NAME=BASE64 (repeatable)",
+        )
         parser.add_argument(
             "--trust-source-keys",
             action="store_true",
@@ -149,12 +159,15 @@ class Command(BaseCommand):
             def compare_next() -> RecheckResult:
                 return replica_recheck_round(source=source, fetch=fetch, limit=RECHECK_PAGE)
 
-        keys = []
-        for item in trust_key:
-            name, sep, b64 = item.partition("=")
-            if not sep:
-                raise CommandError(f"--trust-key wants NAME=BASE64, got {item!r}")
-            keys.append((name, base64.b64decode(b64), None))
+        # As the offline verifier's --key reads them: a verifier key (name+hash+base64, what `ledger_keys` and the
+        # key list print, the form C2SP's notes use) or NAME=BASE64.
+        try:
+            keys = [(name, public, None) for name, public, _ in load_trusted(trust_key, None, required=False)]
+        except SystemExit as exc:
+            message = str(exc)
+            if "cosignature/v1" in message:  # the verifier's advice (--witness) is not this command's
+                message = message.split(";")[0] + ", not the log's: give the log's own key"
+            raise CommandError(message.replace("--key", "--trust-key")) from None
 
         def trust() -> None:
             if trust_source_keys and not ReplicaKey.objects.filter(source=source).exists():

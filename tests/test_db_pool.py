@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import psycopg2
 import pytest
-from django.db import connection, connections
+from django.db import NotSupportedError, connection, connections
 
 from core.db import base as db_base
+from core.prepared import Statement
 from exchange.models import Order
 from tests.conftest import api_for, build_market, order_body
 
@@ -55,6 +57,17 @@ def _outside(sql: str, params=()):
         with raw.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchone()
+    finally:
+        raw.close()
+
+
+def _outside_run(sql: str) -> None:
+    """A statement (DDL: what a migration runs) on a connection of its own, outside Django and its pool."""
+    raw = psycopg2.connect(**connection.get_connection_params())
+    raw.autocommit = True
+    try:
+        with raw.cursor() as cur:
+            cur.execute(sql)
     finally:
         raw.close()
 
@@ -255,3 +268,34 @@ def test_orders_placed_through_the_pool_are_placed_once_each(pooled):
     assert Order.objects.filter(client_order_id__startswith="pooled-").count() == 20
     connections.close_all()
     assert _pool().opened <= 2
+
+
+MIGRATED = Statement("test_pool_migrated", "SELECT amount FROM test_pool_migrated WHERE id = $1", ["int"])
+
+
+def test_a_kept_session_whose_prepared_plan_a_migration_changed_prepares_it_again(pooled):
+    # given a table, and a statement that reads its column prepared on the connection the pool keeps
+    _outside_run("CREATE TABLE test_pool_migrated (id int PRIMARY KEY, amount numeric(10, 2))")
+    _outside_run("INSERT INTO test_pool_migrated VALUES (1, 2.5)")
+
+    def read():
+        with connection.cursor() as cur:
+            MIGRATED.execute(cur, [1])
+            return _backend(), cur.fetchone()[0]
+
+    try:
+        first, amount = _request(read)
+        assert amount == Decimal("2.5")
+
+        # when a migration changes the column's type (a DecimalField's digits, a CharField's length) as it runs
+        _outside_run("ALTER TABLE test_pool_migrated ALTER COLUMN amount TYPE numeric(20, 8)")
+
+        # then the kept session's plan no longer fits: the next request on it fails, once
+        with pytest.raises(NotSupportedError, match="cached plan must not change result type"):
+            _request(read)
+
+        # and the request after it, on the same session, prepares the statement again and reads the row
+        backends = {_request(read) for _ in range(3)}
+        assert backends == {(first, Decimal("2.50000000"))}
+    finally:
+        _outside_run("DROP TABLE test_pool_migrated")

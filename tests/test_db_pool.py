@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
-from django.db import NotSupportedError, connection, connections
+from django.db import NotSupportedError, connection, connections, transaction
 
 from core.db import base as db_base
 from core.prepared import Statement
@@ -299,3 +299,27 @@ def test_a_kept_session_whose_prepared_plan_a_migration_changed_prepares_it_agai
         assert backends == {(first, Decimal("2.50000000"))}
     finally:
         _outside_run("DROP TABLE test_pool_migrated")
+
+
+def test_a_connection_whose_transactions_a_request_made_read_only_is_closed_not_kept(pooled):
+    # given a request that made its connection's transactions read-only, as psycopg2 allows (a report that must
+    # not write), and gave it up so
+    def read_only():
+        connection.ensure_connection()
+        connection.connection.readonly = True
+        return _backend()
+
+    first = _request(read_only)
+
+    # when the next request writes in a transaction
+    def write():
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("CREATE TEMPORARY TABLE pool_written (n int)")
+            cur.execute("INSERT INTO pool_written VALUES (1)")
+        return _backend()
+
+    second = _request(write)
+
+    # then it wrote, on a new connection: the read-only one was closed, not kept for it
+    assert second != first
+    assert _pool().opened == 1

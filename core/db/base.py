@@ -206,6 +206,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         if raw.info.transaction_status != extensions.TRANSACTION_STATUS_IDLE or not raw.autocommit:
             return False
+        # psycopg2's own session characteristics, which the reset cannot clear (psycopg2 would send them again):
+        # as get_new_connection left them, or the next request's transactions would be read-only, deferrable or of
+        # another isolation level.
+        configured = self.settings_dict["OPTIONS"].get("isolation_level")
+        if raw.readonly is not None or raw.deferrable is not None or raw.isolation_level != configured:
+            return False
         try:
             with raw.cursor() as cur:
                 cur.execute(SESSION_RESET)

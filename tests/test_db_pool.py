@@ -323,3 +323,33 @@ def test_a_connection_whose_transactions_a_request_made_read_only_is_closed_not_
     # then it wrote, on a new connection: the read-only one was closed, not kept for it
     assert second != first
     assert _pool().opened == 1
+
+
+def test_a_kept_connection_is_handed_out_in_django_s_time_zone_without_a_round_trip_to_set_it(pooled, monkeypatch):
+    # given a database whose sessions start in another time zone than the one Django's connections use (UTC)
+    name = connection.settings_dict["NAME"]
+    _outside_run(f"ALTER DATABASE {name} SET timezone TO 'Asia/Shanghai'")
+    try:
+        first = _request(_backend)
+        set_again = []
+        configure = db_base.DatabaseWrapper._configure_timezone
+
+        def spy(self, raw):
+            set_again.append(configure(self, raw))
+            return set_again[-1]
+
+        monkeypatch.setattr(db_base.DatabaseWrapper, "_configure_timezone", spy)
+
+        # when the next request takes the kept connection
+        def look():
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid(), current_setting('TimeZone')")
+                return cur.fetchone()
+
+        backend, zone = _request(look)
+    finally:
+        _outside_run(f"ALTER DATABASE {name} RESET timezone")
+
+    # then it is the same session, in UTC, and Django did not have to set it again (the reset did, as it kept it)
+    assert (backend, zone) == (first, "UTC")
+    assert set_again == [False]

@@ -212,9 +212,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         configured = self.settings_dict["OPTIONS"].get("isolation_level")
         if raw.readonly is not None or raw.deferrable is not None or raw.isolation_level != configured:
             return False
+        # And the time zone Django sets as it connects (init_connection_state), set again in the same round trip:
+        # RESET ALL returns it to the server's, and the next request would otherwise spend one setting it back.
+        reset, params = SESSION_RESET, []
+        if self.timezone_name:
+            reset, params = f"{reset}; {self.ops.set_time_zone_sql()}", [self.timezone_name]
         try:
             with raw.cursor() as cur:
-                cur.execute(SESSION_RESET)
+                cur.execute(reset, params)
         except Exception:
             return False
         return connections_for(self.alias).keep(raw, size)

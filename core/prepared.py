@@ -15,7 +15,8 @@ statement names its columns, never ``*``: a migration that adds a column would o
 of a plan that sessions already hold, and PostgreSQL refuses that. One that changes the type of a column a
 statement returns still does, in every session that prepared it, for as long as the session lasts (a kept one
 of the pool: indefinitely): such a refusal makes the statement stale in that session, deallocated and prepared
-again at its next use, so it fails once a session, not every time.
+again at its next use, so it fails once a session, not every time. So does a statement the session lost (a
+``DEALLOCATE ALL`` or ``DISCARD ALL`` run on it): "does not exist" puts it in doubt.
 
 ``Insert`` is a model's ``INSERT`` of any number of rows as one such statement, ``Update`` a model's ``UPDATE`` of
 one row. A ``Batch`` sends several statements in one round trip: an order's writes (the order, its TRADE
@@ -80,22 +81,28 @@ def _send(cursor, steps: list[tuple[Statement, Sequence[object]]]) -> None:
     except Exception as exc:
         session.in_doubt.update(new)
         session.stale.difference_update(new)
-        if _plan_refused(exc):
-            # One of the statements it held prepared no longer fits its tables; which one, PostgreSQL does not say.
-            held = {s.name for s, _ in steps if s.name in session.prepared}
+        # Which of the statements it held prepared PostgreSQL refused, it does not say: each of them, then.
+        held = {s.name for s, _ in steps if s.name in session.prepared}
+        code = _pgcode(exc)
+        if code == errorcodes.FEATURE_NOT_SUPPORTED:
+            # "cached plan must not change result type": a migration changed the type of a column a prepared
+            # statement returns (a DecimalField's digits, a CharField's length). PostgreSQL then refuses every
+            # EXECUTE of it in that session, for as long as the session lasts: deallocated and prepared again, it runs.
             session.prepared.difference_update(held)
             session.stale.update(held)
+        elif code == errorcodes.INVALID_SQL_STATEMENT_NAME:
+            # "prepared statement … does not exist": the session lost it (DEALLOCATE ALL, DISCARD ALL run on it);
+            # the next use asks pg_prepared_statements which it still has.
+            session.prepared.difference_update(held)
+            session.in_doubt.update(held)
         raise
     session.prepared.update(new)
     session.stale.difference_update(new)
 
 
-def _plan_refused(exc: Exception) -> bool:
-    # "cached plan must not change result type": a migration changed the type of a column a prepared statement
-    # returns (a DecimalField's digits, a CharField's length). PostgreSQL then refuses every EXECUTE of it in that
-    # session, for as long as the session lasts: deallocated and prepared again, it runs.
-    error = exc if getattr(exc, "pgcode", None) else exc.__cause__
-    return getattr(error, "pgcode", None) == errorcodes.FEATURE_NOT_SUPPORTED
+def _pgcode(exc: Exception) -> str | None:
+    # psycopg2's SQLSTATE, on the error itself or on the psycopg2 error Django's wraps (its __cause__).
+    return getattr(exc, "pgcode", None) or getattr(exc.__cause__, "pgcode", None)
 
 
 class _Session:

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
-from django.db import NotSupportedError, connection, connections, transaction
+from django.db import NotSupportedError, OperationalError, connection, connections, transaction
 
 from core.db import base as db_base
 from core.prepared import Statement
@@ -270,6 +270,7 @@ def test_orders_placed_through_the_pool_are_placed_once_each(pooled):
     assert _pool().opened <= 2
 
 
+DOUBLE = Statement("test_pool_double", "SELECT $1::int * 2", ["int"])
 MIGRATED = Statement("test_pool_migrated", "SELECT amount FROM test_pool_migrated WHERE id = $1", ["int"])
 
 
@@ -353,3 +354,27 @@ def test_a_kept_connection_is_handed_out_in_django_s_time_zone_without_a_round_t
     # then it is the same session, in UTC, and Django did not have to set it again (the reset did, as it kept it)
     assert (backend, zone) == (first, "UTC")
     assert set_again == [False]
+
+
+def test_a_kept_session_whose_prepared_statements_a_request_deallocated_prepares_them_again(pooled):
+    # given a statement prepared on the connection the pool keeps
+    def run():
+        with connection.cursor() as cur:
+            DOUBLE.execute(cur, [21])
+            return _backend(), cur.fetchone()[0]
+
+    first, answer = _request(run)
+    assert answer == 42
+
+    # when a request drops the session's prepared statements (DEALLOCATE ALL, DISCARD ALL: a console, a library)
+    def drop():
+        with connection.cursor() as cur:
+            cur.execute("DEALLOCATE ALL")
+        return _backend()
+
+    assert _request(drop) == first
+
+    # then the next use on that session fails, once, and the ones after it prepare the statement again
+    with pytest.raises(OperationalError, match="does not exist"):
+        _request(run)
+    assert {_request(run) for _ in range(3)} == {(first, 42)}

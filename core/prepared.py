@@ -12,7 +12,11 @@ does one whose ``EXECUTE``, sent after it in the same round trip, failed; such a
 doubt, and the next use reads ``pg_prepared_statements`` once to settle it. So "prepared" is known per session:
 per raw connection, forgotten with it when Django reconnects, kept with it in the pool of ``core.db.base``. A
 statement names its columns, never ``*``: a migration that adds a column would otherwise change the result type
-of a plan that sessions already hold, and PostgreSQL refuses that.
+of a plan that sessions already hold, and PostgreSQL refuses that. One that changes the type of a column a
+statement returns still does, in every session that prepared it, for as long as the session lasts (a kept one
+of the pool: indefinitely): such a refusal makes the statement stale in that session, deallocated and prepared
+again at its next use, so it fails once a session, not every time. So does a statement the session lost (a
+``DEALLOCATE ALL`` or ``DISCARD ALL`` run on it): "does not exist" puts it in doubt.
 
 ``Insert`` is a model's ``INSERT`` of any number of rows as one such statement, ``Update`` a model's ``UPDATE`` of
 one row. A ``Batch`` sends several statements in one round trip: an order's writes (the order, its TRADE
@@ -29,6 +33,7 @@ from collections.abc import Callable, Sequence
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
+from psycopg2 import errorcodes
 
 
 class Statement:
@@ -69,13 +74,35 @@ def _send(cursor, steps: list[tuple[Statement, Sequence[object]]]) -> None:
     ``EXECUTE`` failed, and stays (it is not transactional)."""
     session = _session(cursor)
     new = {s.name: s for s, _ in steps if not session.knows(s.name, cursor)}
-    sql = "; ".join([s._prepare for s in new.values()] + [s._execute for s, _ in steps])
+    again = [f"DEALLOCATE {name}" for name in new if name in session.stale]
+    sql = "; ".join(again + [s._prepare for s in new.values()] + [s._execute for s, _ in steps])
     try:
         cursor.execute(sql, [value for _, params in steps for value in params])
-    except Exception:
+    except Exception as exc:
         session.in_doubt.update(new)
+        session.stale.difference_update(new)
+        # Which of the statements it held prepared PostgreSQL refused, it does not say: each of them, then.
+        held = {s.name for s, _ in steps if s.name in session.prepared}
+        code = _pgcode(exc)
+        if code == errorcodes.FEATURE_NOT_SUPPORTED:
+            # "cached plan must not change result type": a migration changed the type of a column a prepared
+            # statement returns (a DecimalField's digits, a CharField's length). PostgreSQL then refuses every
+            # EXECUTE of it in that session, for as long as the session lasts: deallocated and prepared again, it runs.
+            session.prepared.difference_update(held)
+            session.stale.update(held)
+        elif code == errorcodes.INVALID_SQL_STATEMENT_NAME:
+            # "prepared statement … does not exist": the session lost it (DEALLOCATE ALL, DISCARD ALL run on it);
+            # the next use asks pg_prepared_statements which it still has.
+            session.prepared.difference_update(held)
+            session.in_doubt.update(held)
         raise
     session.prepared.update(new)
+    session.stale.difference_update(new)
+
+
+def _pgcode(exc: Exception) -> str | None:
+    # psycopg2's SQLSTATE, on the error itself or on the psycopg2 error Django's wraps (its __cause__).
+    return getattr(exc, "pgcode", None) or getattr(exc.__cause__, "pgcode", None)
 
 
 class _Session:
@@ -84,6 +111,7 @@ class _Session:
     def __init__(self) -> None:
         self.prepared: set[str] = set()
         self.in_doubt: set[str] = set()
+        self.stale: set[str] = set()  # prepared on a plan PostgreSQL refuses now: deallocated before preparing
 
     def knows(self, name: str, cursor) -> bool:
         if name in self.in_doubt:

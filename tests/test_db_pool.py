@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import psycopg2
 import pytest
-from django.db import connection, connections
+from django.db import NotSupportedError, OperationalError, connection, connections, transaction
 
 from core.db import base as db_base
+from core.prepared import Statement
 from exchange.models import Order
 from tests.conftest import api_for, build_market, order_body
 
@@ -55,6 +57,17 @@ def _outside(sql: str, params=()):
         with raw.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchone()
+    finally:
+        raw.close()
+
+
+def _outside_run(sql: str) -> None:
+    """A statement (DDL: what a migration runs) on a connection of its own, outside Django and its pool."""
+    raw = psycopg2.connect(**connection.get_connection_params())
+    raw.autocommit = True
+    try:
+        with raw.cursor() as cur:
+            cur.execute(sql)
     finally:
         raw.close()
 
@@ -255,3 +268,113 @@ def test_orders_placed_through_the_pool_are_placed_once_each(pooled):
     assert Order.objects.filter(client_order_id__startswith="pooled-").count() == 20
     connections.close_all()
     assert _pool().opened <= 2
+
+
+DOUBLE = Statement("test_pool_double", "SELECT $1::int * 2", ["int"])
+MIGRATED = Statement("test_pool_migrated", "SELECT amount FROM test_pool_migrated WHERE id = $1", ["int"])
+
+
+def test_a_kept_session_whose_prepared_plan_a_migration_changed_prepares_it_again(pooled):
+    # given a table, and a statement that reads its column prepared on the connection the pool keeps
+    _outside_run("CREATE TABLE test_pool_migrated (id int PRIMARY KEY, amount numeric(10, 2))")
+    _outside_run("INSERT INTO test_pool_migrated VALUES (1, 2.5)")
+
+    def read():
+        with connection.cursor() as cur:
+            MIGRATED.execute(cur, [1])
+            return _backend(), cur.fetchone()[0]
+
+    try:
+        first, amount = _request(read)
+        assert amount == Decimal("2.5")
+
+        # when a migration changes the column's type (a DecimalField's digits, a CharField's length) as it runs
+        _outside_run("ALTER TABLE test_pool_migrated ALTER COLUMN amount TYPE numeric(20, 8)")
+
+        # then the kept session's plan no longer fits: the next request on it fails, once
+        with pytest.raises(NotSupportedError, match="cached plan must not change result type"):
+            _request(read)
+
+        # and the request after it, on the same session, prepares the statement again and reads the row
+        backends = {_request(read) for _ in range(3)}
+        assert backends == {(first, Decimal("2.50000000"))}
+    finally:
+        _outside_run("DROP TABLE test_pool_migrated")
+
+
+def test_a_connection_whose_transactions_a_request_made_read_only_is_closed_not_kept(pooled):
+    # given a request that made its connection's transactions read-only, as psycopg2 allows (a report that must
+    # not write), and gave it up so
+    def read_only():
+        connection.ensure_connection()
+        connection.connection.readonly = True
+        return _backend()
+
+    first = _request(read_only)
+
+    # when the next request writes in a transaction
+    def write():
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("CREATE TEMPORARY TABLE pool_written (n int)")
+            cur.execute("INSERT INTO pool_written VALUES (1)")
+        return _backend()
+
+    second = _request(write)
+
+    # then it wrote, on a new connection: the read-only one was closed, not kept for it
+    assert second != first
+    assert _pool().opened == 1
+
+
+def test_a_kept_connection_is_handed_out_in_django_s_time_zone_without_a_round_trip_to_set_it(pooled, monkeypatch):
+    # given a database whose sessions start in another time zone than the one Django's connections use (UTC)
+    name = connection.settings_dict["NAME"]
+    _outside_run(f"ALTER DATABASE {name} SET timezone TO 'Asia/Shanghai'")
+    try:
+        first = _request(_backend)
+        set_again = []
+        configure = db_base.DatabaseWrapper._configure_timezone
+
+        def spy(self, raw):
+            set_again.append(configure(self, raw))
+            return set_again[-1]
+
+        monkeypatch.setattr(db_base.DatabaseWrapper, "_configure_timezone", spy)
+
+        # when the next request takes the kept connection
+        def look():
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid(), current_setting('TimeZone')")
+                return cur.fetchone()
+
+        backend, zone = _request(look)
+    finally:
+        _outside_run(f"ALTER DATABASE {name} RESET timezone")
+
+    # then it is the same session, in UTC, and Django did not have to set it again (the reset did, as it kept it)
+    assert (backend, zone) == (first, "UTC")
+    assert set_again == [False]
+
+
+def test_a_kept_session_whose_prepared_statements_a_request_deallocated_prepares_them_again(pooled):
+    # given a statement prepared on the connection the pool keeps
+    def run():
+        with connection.cursor() as cur:
+            DOUBLE.execute(cur, [21])
+            return _backend(), cur.fetchone()[0]
+
+    first, answer = _request(run)
+    assert answer == 42
+
+    # when a request drops the session's prepared statements (DEALLOCATE ALL, DISCARD ALL: a console, a library)
+    def drop():
+        with connection.cursor() as cur:
+            cur.execute("DEALLOCATE ALL")
+        return _backend()
+
+    assert _request(drop) == first
+
+    # then the next use on that session fails, once, and the ones after it prepare the statement again
+    with pytest.raises(OperationalError, match="does not exist"):
+        _request(run)
+    assert {_request(run) for _ in range(3)} == {(first, 42)}

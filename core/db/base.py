@@ -17,11 +17,13 @@ psycopg 3; this is the psycopg2 equivalent of what PgBouncer does in session mod
 
 - a connection is kept only when it is healthy and outside any transaction (else it is closed), and its session
   is reset as it is kept (``DISCARD ALL`` but the prepared statements: settings, session advisory locks,
-  ``LISTEN``, cursors, temporary tables), so no request sees what another left, and the order path's prepared
-  statements (``core.prepared``) are planned once a connection, not once a request;
+  ``LISTEN``, cursors, temporary tables; psycopg2's read-only, deferrable or isolation level changed: closed
+  instead), so no request sees what another left, and the order path's prepared statements (``core.prepared``)
+  are planned once a connection, not once a request;
 - one idle longer than ``DB_POOL_CHECK_AFTER`` seconds is asked ``SELECT 1`` before it is handed out (a server
   restarted meanwhile: it is closed and a new one opened), and one idle longer than ``DB_POOL_IDLE_TIMEOUT`` is
-  closed, so the pool shrinks back after a burst;
+  closed as the process next takes or keeps one, so the pool shrinks back while requests go on after a burst (no
+  thread watches it: a process that serves nothing keeps its idle connections until it serves again);
 - the most recently kept is handed out first, so a quiet process uses few connections and the rest age out.
 
 A thread waiting at the cap takes a connection given back to the pool as soon as it is kept. Each database alias
@@ -206,9 +208,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         if raw.info.transaction_status != extensions.TRANSACTION_STATUS_IDLE or not raw.autocommit:
             return False
+        # psycopg2's own session characteristics, which the reset cannot clear (psycopg2 would send them again):
+        # as get_new_connection left them, or the next request's transactions would be read-only, deferrable or of
+        # another isolation level.
+        configured = self.settings_dict["OPTIONS"].get("isolation_level")
+        if raw.readonly is not None or raw.deferrable is not None or raw.isolation_level != configured:
+            return False
+        # And the time zone Django sets as it connects (init_connection_state), set again in the same round trip:
+        # RESET ALL returns it to the server's, and the next request would otherwise spend one setting it back.
+        reset, params = SESSION_RESET, []
+        if self.timezone_name:
+            reset, params = f"{reset}; {self.ops.set_time_zone_sql()}", [self.timezone_name]
         try:
             with raw.cursor() as cur:
-                cur.execute(SESSION_RESET)
+                cur.execute(reset, params)
         except Exception:
             return False
         return connections_for(self.alias).keep(raw, size)

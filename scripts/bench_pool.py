@@ -63,6 +63,9 @@ def run_pool(args, env: dict) -> dict:
                         seconds=args.seconds,
                         max_requests=args.max_requests,
                     )
+        for cpu in cpus.values():  # their own connections are not the servers'
+            cpu.close()
+        cpus.clear()
         connections = _backends(env["DATABASE_URL"])
     finally:
         for cpu in cpus.values():

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import NoReturn
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -38,7 +38,7 @@ from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.audit import audit_record
 from core.errors import DomainError
-from core.idempotency import made_before
+from core.idempotency import made_before, made_once
 from core.models import Account, User
 from core.money import ZERO, notional
 from ledger.services import entries_write
@@ -145,23 +145,18 @@ def negotiated_propose(
     parse_price(request.price)
     if not isinstance(request.counterparty, str) or not request.counterparty:
         raise UnknownCounterparty()
-    try:
-        with transaction.atomic():
-            proposal, code = _propose(actor=actor, account=account, req=request, ip=ip, ttl=ttl)
-            return proposal, code, True
-    except IntegrityError as exc:
-        if "negotiated_client_request_unique" not in str(exc):
-            raise
+
+    def first() -> tuple[NegotiatedTrade, None] | None:
         existing = _existing(account, request)
-        if existing is None:  # pragma: no cover - the constraint says it exists
-            raise
-        return existing, None, False
-    except DomainError as exc:
-        existing = _existing(account, request)
-        if existing is None:
-            pretrade.check_not_blocked_since_read(account, exc)
-            raise
-        return existing, None, False
+        return None if existing is None else (existing, None)  # a retry is not told the code again
+
+    (proposal, code), created = made_once(
+        lambda: _propose(actor=actor, account=account, req=request, ip=ip, ttl=ttl),
+        index="negotiated_client_request_unique",
+        first=first,
+        refused=lambda exc: pretrade.check_not_blocked_since_read(account, exc),
+    )
+    return proposal, code, created
 
 
 def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str | None, ttl: int | None):

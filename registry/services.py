@@ -28,6 +28,7 @@ from ledger.services import entry_write
 
 from . import gate
 from .entries import Halt, Resume
+from .listing import security_lock_not_delisted
 from .models import MarketState, Security
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,7 @@ def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, hal
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
-        if security is None:
-            raise err.UnknownSecurity()
-        if security.status == Security.Status.DELISTED:
-            raise err.SecurityNotListed()
+        security = security_lock_not_delisted(code)
         _refuse_unchanged(
             halted=security.status == Security.Status.HALTED,
             halt=halt,

@@ -48,7 +48,7 @@ from registry.models import Security
 from .. import hooks, pretrade
 from ..entries import TradeEntry
 from ..models import NegotiatedTrade, Trade
-from .book import TRADE_ID_DRAWN, Book, buy_reservation, commission, lock_security, seller_commission
+from .book import TRADE_ID_DRAWN, Book, commission, lock_security, seller_commission
 from .inputs import parse_price, parse_quantity
 
 
@@ -191,39 +191,13 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         expires_at=expiry(now, ttl),
     )
     if req.side == NegotiatedTrade.Side.BUY:
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side="buy",
-            quantity=req.quantity,
-            available_shares=None,
-            now=now,
-            seller=counterparty,
-            actor=actor,
+        proposal.reserved_cash = book.reserve_purchase(
+            account, req.price, req.quantity, actor=actor, seller=counterparty, what="trade"
         )
-        book.cash = cash_lock([account.pk])
-        proposal.reserved_cash = buy_reservation(account, req.price, req.quantity)
-        pretrade.check_cash(
-            book.cash[account.pk].available, proposal.reserved_cash, what="trade", row=book.cash[account.pk]
-        )
-        book.reserve_cash(account.pk, proposal.reserved_cash)
     else:
-        book.positions = positions_lock(security.pk, [account.pk])
-        available = book.positions[account.pk].available
         # All the shares held free may be sold at once, odd lot included, as an order may (found by a probe:
         # under a profile without orders, shares out of lots could never be sold).
-        pretrade.check_quantity(security, req.quantity, whole_holding=available)
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side="sell",
-            quantity=req.quantity,
-            available_shares=available,
-            now=now,
-            actor=actor,
-        )
-        pretrade.check_shares(available, req.quantity, what="trade", row=book.positions[account.pk])
-        book.reserve_shares(account.pk, req.quantity)
+        book.reserve_sale(account, req.quantity, actor=actor, what="trade")
         # The buyer, the counterparty, who could only be refused at its confirmation: said now, on the
         # counterparty, naming the rule but not its level (``pretrade.check_counterparty_may_buy``).
         pretrade.check_counterparty_may_buy(counterparty, security, now=now)

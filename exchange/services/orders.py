@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from balances.services import cash_lock, positions_lock
+from balances.services import cash_lock
 from core import errors as err
 from core.idempotency import made_before, made_once
 from core.models import Account, User
@@ -21,7 +21,7 @@ from registry.models import Security
 
 from .. import pretrade
 from ..models import Order, Quote
-from .book import ORDER_CHANGES, TRADE_ID_DRAWN, Book, buy_reservation, lock_security
+from .book import ORDER_CHANGES, TRADE_ID_DRAWN, Book, lock_security
 from .inputs import parse_price, parse_quantity
 
 # --------------------------------------------------------------------------
@@ -109,34 +109,9 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
         updated_at=now,
     )
     if buying:
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side=req.side,
-            quantity=req.quantity,
-            available_shares=None,
-            now=now,
-            actor=placed_by,
-        )
-        book.cash = cash_lock([account.pk])
-        order.reserved_cash = buy_reservation(account, req.limit_price, req.quantity)
-        pretrade.check_cash(book.cash[account.pk].available, order.reserved_cash, row=book.cash[account.pk])
-        book.reserve_cash(account.pk, order.reserved_cash)
+        order.reserved_cash = book.reserve_purchase(account, req.limit_price, req.quantity, actor=placed_by)
     else:
-        book.positions = positions_lock(security.pk, [account.pk])
-        available = book.positions[account.pk].available
-        pretrade.check_quantity(security, req.quantity, whole_holding=available)
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side=req.side,
-            quantity=req.quantity,
-            available_shares=available,
-            now=now,
-            actor=placed_by,
-        )
-        pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
-        book.reserve_shares(account.pk, req.quantity)
+        book.reserve_sale(account, req.quantity, actor=placed_by)
 
     fill = book.fill_buy_order if buying else book.fill_sell_order
     for quote in quotes:

@@ -374,20 +374,7 @@ def _rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             # The market maker buys: a holder like any other.
             pretrade.check_holder_room(maker, security, seller=investor, quantity=rfq.quantity)
             book.cash = cash_lock([a.account_id for a in others])
-            book.positions = positions_lock(security.pk, [investor.pk])
-            row = book.positions[investor.pk]
-            pretrade.check_quantity(security, rfq.quantity, whole_holding=row.available)
-            pretrade.check_investor(
-                account=investor,
-                security=security,
-                side="sell",
-                quantity=rfq.quantity,
-                available_shares=row.available,
-                now=now,
-                actor=actor,
-            )
-            pretrade.check_shares(row.available, rfq.quantity, what="trade", row=row)
-            book.reserve_shares(investor.pk, rfq.quantity)
+            book.reserve_sale(investor, rfq.quantity, actor=actor, what="trade")
             fill = Fill(
                 None, None, rfq.quantity, answer.price, maker, investor, ZERO, seller_commission(investor, value)
             )

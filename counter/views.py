@@ -615,24 +615,24 @@ def cash_request_approve(request, request_id: int):
 @staff_page
 @require_POST
 def cash_request_reject(request, request_id: int):
-    try:
-        done = services.cash_request_reject(
-            staff=request.user, request_id=request_id, reason=request.POST.get("reason", ""), ip=client_ip(request)
-        )
-    except err.NotFound:
-        raise
-    except err.DomainError as exc:
-        report_refusal(request, exc)
-    else:
-        messages.success(request, gettext("Request %(id)s rejected; no cash moved.") % {"id": done.pk})
-    return redirect("counter-cash-requests")
+    return _cash_request_close(
+        request, request_id, services.cash_request_reject, gettext("Request %(id)s rejected; no cash moved.")
+    )
 
 
 @staff_page
 @require_POST
 def cash_request_withdraw(request, request_id: int):
+    return _cash_request_close(
+        request, request_id, services.cash_request_withdraw, gettext("Request %(id)s withdrawn; no cash moved.")
+    )
+
+
+def _cash_request_close(request, request_id: int, close, done: str):
+    """Reject or withdraw a cash request with the reason typed (``close``: the service), saying ``done`` (its
+    ``%(id)s`` the request's) or the refusal on the list it returns to; an unknown request is a 404."""
     try:
-        done = services.cash_request_withdraw(
+        closed = close(
             staff=request.user, request_id=request_id, reason=request.POST.get("reason", ""), ip=client_ip(request)
         )
     except err.NotFound:
@@ -640,5 +640,5 @@ def cash_request_withdraw(request, request_id: int):
     except err.DomainError as exc:
         report_refusal(request, exc)
     else:
-        messages.success(request, gettext("Request %(id)s withdrawn; no cash moved.") % {"id": done.pk})
+        messages.success(request, done % {"id": closed.pk})
     return redirect("counter-cash-requests")

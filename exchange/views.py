@@ -350,7 +350,7 @@ def order_new(request):
             form = OrderTicketForm(initial=request.POST.dict(), securities=securities)
         elif form.is_valid() and step == "review":
             data = form.cleaned_data
-            check = _ticket_precheck(request, account, data)
+            check = precheck.order_precheck_of(actor=request.user, account=account, order=data)
             if check.ok:
                 review = _ticket_review(form, security, check)
             else:
@@ -415,19 +415,6 @@ def _ticket_elsewhere(security: Security, *, any_ticket: bool) -> dict:
     }
 
 
-def _ticket_precheck(request, account, data: dict) -> precheck.Precheck:
-    """The pre-trade rules run on the ticket's cleaned ``data``, placing nothing: the review step's and the ticket's
-    live forecast's (``order_check``)."""
-    return precheck.order_precheck(
-        actor=request.user,
-        account=account,
-        security_code=data["security"],
-        side=data["side"],
-        quantity=data["quantity"],
-        limit_price=data["limit_price"],
-    )
-
-
 def _ticket_params(request) -> OrderTicketForm:
     """The ticket's form over the query string; time in force and the idempotency key do not matter here."""
     data = request.GET.copy()
@@ -455,7 +442,7 @@ def order_check(request):
             status=400,
         )
     data = form.cleaned_data
-    check = _ticket_precheck(request, account, data)
+    check = precheck.order_precheck_of(actor=request.user, account=account, order=data)
     return JsonResponse(_precheck_view(check, data["side"]))
 
 

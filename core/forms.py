@@ -27,6 +27,19 @@ def domain_error_message(exc: DomainError) -> str:
     return exc.message
 
 
+def add_service_error(form: forms.Form, exc: DomainError) -> None:
+    """Put a service's error on the form: on the fields it names (``exc.fields``, messages already in the active
+    language: a KYC application's identity and login details, the counter's account opening), else above it."""
+    fields = getattr(exc, "fields", None) or {}
+    placed = False
+    for name, message in fields.items():
+        if name in form.fields:
+            form.add_error(name, message)
+            placed = True
+    if not placed:
+        form.add_error(None, domain_error_message(exc))
+
+
 def _form_errors(forms) -> Iterator[tuple[str, list, bool]]:
     """The errors of page forms and formsets, by the field's name as posted (``freeze-legal_reference``,
     ``holders-0-quantity``; a form's own errors under its ``non_field_errors``, a formset's under its prefix), and

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 
@@ -16,6 +17,7 @@ from . import errors as err
 KEY_MAX_LENGTH = 64
 
 Row = TypeVar("Row")
+Made = TypeVar("Made")
 
 
 def key_checked(key: str) -> str:
@@ -35,3 +37,33 @@ def made_before(
     if first is not None and not same(first):
         raise conflict()
     return first
+
+
+def made_once(
+    make: Callable[[], Made],
+    *,
+    index: str,
+    first: Callable[[], Made | None],
+    refused: Callable[[err.DomainError], None],
+) -> tuple[Made, bool]:
+    """``make()`` in a transaction of its own: (what it made, True). A retry answers (``first()``, False), what the
+    key made before (nearly everything asked is new, so it is looked up only when ``make`` fails): refused by the
+    key's unique ``index`` (the same key sent at once, made by the other), or by a check (one made before with the
+    key may have spent the cash, or the market may have closed since). A check's refusal with nothing made before is
+    raised, after ``refused(exc)``, which may raise a truer one instead."""
+    try:
+        with transaction.atomic():
+            return make(), True
+    except IntegrityError as exc:
+        if index not in str(exc):
+            raise
+        made = first()
+        if made is None:  # pragma: no cover - the index says it exists
+            raise
+        return made, False
+    except err.DomainError as exc:
+        made = first()
+        if made is None:
+            refused(exc)
+            raise
+        return made, False

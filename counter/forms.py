@@ -12,23 +12,11 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import PlainDecimalField, domain_error_message
+from core.forms import PlainDecimalField
 from core.models import MONEY
 from kyc.models import KycProfile
 from kyc.services import Identity
 from settlement.forms import StatementForm  # noqa: F401 - the counter's statement page uses the shared form
-
-
-def add_domain_error(form: forms.Form, exc) -> None:
-    """Put a service's error on the fields it names (``exc.fields``), else on the whole form."""
-    fields = getattr(exc, "fields", None) or {}
-    placed = False
-    for name, message in fields.items():
-        if name in form.fields:
-            form.add_error(name, message)
-            placed = True
-    if not placed:
-        form.add_error(None, domain_error_message(exc))
 
 
 class OpenAccountForm(forms.Form):

@@ -32,7 +32,7 @@ from balances.services import (
 from core import errors as err
 from core import names
 from core.audit import client_ip
-from core.forms import domain_error_message, report_refusal
+from core.forms import add_service_error, domain_error_message, report_refusal
 from core.models import Account
 from core.money import amount_text, shares_text
 from exchange.forms import BandSelect, OrderTicketForm, new_client_order_id
@@ -45,7 +45,7 @@ from registry.models import Security
 from settlement.statement_views import statement_context, statement_response
 
 from . import exports, selectors, services
-from .forms import CashForm, OpenAccountForm, StatementForm, add_domain_error
+from .forms import CashForm, OpenAccountForm, StatementForm
 from .models import CashRequest
 
 PAGE_SIZE = 50
@@ -237,7 +237,7 @@ def client_open(request):
                     ip=client_ip(request),
                 )
             except err.DomainError as exc:
-                add_domain_error(form, exc)
+                add_service_error(form, exc)
             else:
                 account = profile.user.account
                 messages.success(
@@ -300,7 +300,7 @@ def _cash_confirmation(request, account: Account, form: CashForm) -> HttpRespons
         if value > available:
             raise err.InsufficientCash()
     except err.DomainError as exc:
-        add_domain_error(form, exc)
+        add_service_error(form, exc)
         return None
     return render(
         request,
@@ -341,7 +341,7 @@ def _cash(request, code: str, *, withdraw: bool):
                     once=f"form:{form.cleaned_data['once']}" if form.cleaned_data["once"] else "",
                 )
             except err.DomainError as exc:
-                add_domain_error(form, exc)
+                add_service_error(form, exc)
             else:
                 if outcome.request is not None:
                     messages.info(
@@ -615,24 +615,24 @@ def cash_request_approve(request, request_id: int):
 @staff_page
 @require_POST
 def cash_request_reject(request, request_id: int):
-    try:
-        done = services.cash_request_reject(
-            staff=request.user, request_id=request_id, reason=request.POST.get("reason", ""), ip=client_ip(request)
-        )
-    except err.NotFound:
-        raise
-    except err.DomainError as exc:
-        report_refusal(request, exc)
-    else:
-        messages.success(request, gettext("Request %(id)s rejected; no cash moved.") % {"id": done.pk})
-    return redirect("counter-cash-requests")
+    return _cash_request_close(
+        request, request_id, services.cash_request_reject, gettext("Request %(id)s rejected; no cash moved.")
+    )
 
 
 @staff_page
 @require_POST
 def cash_request_withdraw(request, request_id: int):
+    return _cash_request_close(
+        request, request_id, services.cash_request_withdraw, gettext("Request %(id)s withdrawn; no cash moved.")
+    )
+
+
+def _cash_request_close(request, request_id: int, close, done: str):
+    """Reject or withdraw a cash request with the reason typed (``close``: the service), saying ``done`` (its
+    ``%(id)s`` the request's) or the refusal on the list it returns to; an unknown request is a 404."""
     try:
-        done = services.cash_request_withdraw(
+        closed = close(
             staff=request.user, request_id=request_id, reason=request.POST.get("reason", ""), ip=client_ip(request)
         )
     except err.NotFound:
@@ -640,5 +640,5 @@ def cash_request_withdraw(request, request_id: int):
     except err.DomainError as exc:
         report_refusal(request, exc)
     else:
-        messages.success(request, gettext("Request %(id)s withdrawn; no cash moved.") % {"id": done.pk})
+        messages.success(request, done % {"id": closed.pk})
     return redirect("counter-cash-requests")

@@ -10,6 +10,7 @@ forecast, the service decides.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -44,6 +45,19 @@ class Precheck:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def order_precheck_of(*, actor: User, account: Account, order: Mapping) -> Precheck:
+    """``order_precheck`` of an order as a ticket's form or the API's input has it, checked for its types
+    (``security``, ``side``, ``quantity``, ``limit_price``; the rest is not read)."""
+    return order_precheck(
+        actor=actor,
+        account=account,
+        security_code=order["security"],
+        side=order["side"],
+        quantity=order["quantity"],
+        limit_price=order["limit_price"],
+    )
 
 
 def order_precheck(

@@ -60,6 +60,7 @@ from core.money import amount_text, shares_text
 from core.prepared import Statement
 from exchange.models import Quote, Trade
 from kyc.models import KycProfile
+from kyc.selectors import is_qualified
 from registry import profile
 from registry.calendar import SHANGHAI, is_trading_day, market_is_open
 from registry.models import Security
@@ -345,7 +346,7 @@ def check_investor(
         row = cur.fetchone()
     if row is None:
         raise _kyc_not_approved(client)
-    state, expires_at, risk_level, qualified, identity_accounts, already_holder = row
+    state, expires_at, risk_level, attested, identity_accounts, already_holder = row
     days = profile.holding_days(security)
     if state in (KycProfile.State.DRAFT, KycProfile.State.SUBMITTED, KycProfile.State.REJECTED):
         raise _kyc_not_approved(client)
@@ -372,7 +373,9 @@ def check_investor(
             raise Unsuitable(
                 said % {"level": risk_level, "code": security.code, "risk": security.risk_rating, "account": client}
             )
-        if profile.qualified_only(security) and not qualified:
+        if profile.qualified_only(security) and not is_qualified(
+            state=state, expires_at=expires_at, attested=attested, now=now
+        ):
             raise NotQualified(
                 None
                 if client is None
@@ -444,7 +447,7 @@ def check_counterparty_may_buy(counterparty: Account, security: Security, *, now
     )
     if row is None:
         return
-    state, expires_at, risk_level, qualified = row
+    state, expires_at, risk_level, attested = row
     if state != KycProfile.State.APPROVED or expires_at is None or expires_at <= now:
         return
     said = {"account": counterparty.code, "code": security.code, "risk": security.risk_rating}
@@ -456,7 +459,9 @@ def check_counterparty_may_buy(counterparty: Account, security: Security, *, now
             )
             % said
         )
-    if profile.qualified_only(security) and not qualified:
+    if profile.qualified_only(security) and not is_qualified(
+        state=state, expires_at=expires_at, attested=attested, now=now
+    ):
         raise CounterpartyNotQualified(
             gettext(
                 "Only qualified investors may buy %(code)s, and the counterparty (%(account)s) is not one: it could"

@@ -350,14 +350,7 @@ def order_new(request):
             form = OrderTicketForm(initial=request.POST.dict(), securities=securities)
         elif form.is_valid() and step == "review":
             data = form.cleaned_data
-            check = precheck.order_precheck(
-                actor=request.user,
-                account=account,
-                security_code=data["security"],
-                side=data["side"],
-                quantity=data["quantity"],
-                limit_price=data["limit_price"],
-            )
+            check = precheck.order_precheck_of(actor=request.user, account=account, order=data)
             if check.ok:
                 review = _ticket_review(form, security, check)
             else:
@@ -449,14 +442,7 @@ def order_check(request):
             status=400,
         )
     data = form.cleaned_data
-    check = precheck.order_precheck(
-        actor=request.user,
-        account=account,
-        security_code=data["security"],
-        side=data["side"],
-        quantity=data["quantity"],
-        limit_price=data["limit_price"],
-    )
+    check = precheck.order_precheck_of(actor=request.user, account=account, order=data)
     return JsonResponse(_precheck_view(check, data["side"]))
 
 

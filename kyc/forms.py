@@ -3,7 +3,7 @@
 A form only turns what the browser sent into the arguments a ``kyc.services``
 function takes; every rule (ID checksum, phone, document type and size,
 questionnaire completeness, states, maker-checker) stays in the services,
-whose errors the views put on the form with ``add_service_error``.
+whose errors the views put on the form with ``core.forms.add_service_error``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
-from core.forms import domain_error_message
 from core.models import Broker
 
 from . import questionnaire, services
@@ -126,22 +124,3 @@ class RevealForm(ReasonForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("For example the court order or the case number. The reason is recorded with your name."),
     )
-
-
-# --------------------------------------------------------------------------
-# Service errors on the pages
-#
-# kyc.services raises its errors with messages already in the active language
-# (per field in ``exc.fields`` for identity and login details).
-
-
-def add_service_error(form: forms.Form, exc: DomainError) -> None:
-    """Put a service error on the form: per field when the service named fields, else above the form."""
-    fields = getattr(exc, "fields", None) or {}
-    placed = False
-    for name, message in fields.items():
-        if name in form.fields:
-            form.add_error(name, message)
-            placed = True
-    if not placed:
-        form.add_error(None, domain_error_message(exc))

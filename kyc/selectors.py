@@ -9,6 +9,8 @@ found (404) rather than refused, and lists cannot leak it.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -123,16 +125,30 @@ def identities_of(account_codes: list[str]) -> dict[str, str]:
     )
 
 
+def is_qualified(*, state: str, expires_at: dt.datetime | None, attested: bool, now: dt.datetime) -> bool:
+    """The qualified-investor rule, for a purchase (``exchange.pretrade``) as for a new holder by issuance
+    (``unqualified_investors``): the profile's attestation (``qualified_investor``) counts only on an approved and
+    unexpired profile, since the investor sets it by attesting, on a draft, before any review accepts it."""
+    return attested and state == KycProfile.State.APPROVED and expires_at is not None and expires_at > now
+
+
 def unqualified_investors(account_ids: list[int]) -> set[int]:
-    """The investor accounts among these whose owner is not a qualified investor (no KYC profile, or one without
-    the attestation, or whose attestation no review accepted: the investor sets ``qualified_investor`` by
-    attesting, on a draft, so only an approved and unexpired profile counts, as for a purchase):
-    ``balances.services.check_qualified_holders`` refuses them as new holders of a security for qualified
-    investors."""
+    """The investor accounts among these whose owner is not a qualified investor (``is_qualified``; no KYC profile
+    is not one): ``balances.services.check_qualified_holders`` refuses them as new holders of a security for
+    qualified investors."""
     if not account_ids:
         return set()
-    investors = Account.objects.filter(pk__in=account_ids, kind=Account.Kind.INVESTOR)
-    qualified = KycProfile.objects.filter(
-        qualified_investor=True, state=KycProfile.State.APPROVED, expires_at__gt=timezone.now()
-    ).values("user_id")
-    return set(investors.exclude(owner_id__in=qualified).values_list("pk", flat=True))
+    owners = dict(Account.objects.filter(pk__in=account_ids, kind=Account.Kind.INVESTOR).values_list("pk", "owner_id"))
+    profiles = {
+        user_id: (state, expires_at, attested)
+        for user_id, state, expires_at, attested in KycProfile.objects.filter(user_id__in=owners.values()).values_list(
+            "user_id", "state", "expires_at", "qualified_investor"
+        )
+    }
+    now = timezone.now()
+    return {
+        pk
+        for pk, owner in owners.items()
+        if (row := profiles.get(owner)) is None
+        or not is_qualified(state=row[0], expires_at=row[1], attested=row[2], now=now)
+    }

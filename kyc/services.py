@@ -13,7 +13,7 @@ import io
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -625,34 +625,50 @@ def application_audit_name(profile_id) -> str | None:
 
 def kyc_approve(*, staff: User, profile_id: int, ip: str | None = None) -> KycProfile:
     """A second staff member (the checker) approves. The database refuses the maker as checker too."""
-    try:
-        with transaction.atomic():
-            profile = _locked(profile_id)
-            if not _staff_of(staff, profile.broker_id):
-                raise err.NotFound(gettext("No such application."))
-            if profile.state != KycProfile.State.SUBMITTED:
-                raise KycStateError()
-            if is_maker(staff, profile):
-                raise MakerChecker()
-            _one_name_per_identity(profile)  # another application may have been approved since this one's submission
-            profile.state = KycProfile.State.APPROVED
-            profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
-            profile.save()
-            audit_record(actor=staff, action="kyc_approve", target=profile.user.username, ip=ip)
-            hooks.kyc_decided.fire(
-                profile_id=profile.pk, state=profile.state, reason="", at=profile.reviewed_at.isoformat()
-            )
-            return profile
-    except MakerChecker:
-        # The refused attempt is recorded after its transaction rolled back.
-        target = application_audit_name(profile_id) or f"kyc {profile_id}"
-        audit_record(actor=staff, action="kyc_approve", outcome="refused", target=target, ip=ip)
-        raise
+
+    def approve(profile: KycProfile) -> None:
+        _one_name_per_identity(profile)  # another application may have been approved since this one's submission
+        profile.state = KycProfile.State.APPROVED
+
+    return _kyc_decide(staff=staff, profile_id=profile_id, ip=ip, action="kyc_approve", decide=approve)
 
 
 def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = None) -> KycProfile:
     """A second staff member (the checker) rejects, with the reason the investor will see. The maker may not
     decide either way: approving and rejecting are both the checker's (maker-checker, DESIGN §7)."""
+
+    def reject(profile: KycProfile) -> None:
+        if not reason.strip():
+            raise err.InvalidInput(gettext("Give the reason the investor will see."))
+        profile.state, profile.rejection_reason = KycProfile.State.REJECTED, reason.strip()
+
+    return _kyc_decide(
+        staff=staff,
+        profile_id=profile_id,
+        ip=ip,
+        action="kyc_reject",
+        decide=reject,
+        maker_refusal=gettext(
+            "A second staff member must reject it: you entered, edited or submitted this application."
+        ),
+        reason=reason,
+    )
+
+
+def _kyc_decide(
+    *,
+    staff: User,
+    profile_id: int,
+    ip: str | None,
+    action: str,
+    decide: Callable[[KycProfile], None],
+    maker_refusal: str | None = None,
+    reason: str | None = None,
+) -> KycProfile:
+    """The checker's decision on a submitted application of its broker: ``decide`` checks what is its own and sets
+    the state; then who reviewed and when, the audit record ``action`` (with the rejection's ``reason`` as typed),
+    and the investor told (``hooks.kyc_decided``). A maker deciding (``maker_refusal``, else the generic message)
+    is refused, and the refusal recorded after its transaction rolled back."""
     try:
         with transaction.atomic():
             profile = _locked(profile_id)
@@ -661,27 +677,27 @@ def kyc_reject(*, staff: User, profile_id: int, reason: str, ip: str | None = No
             if profile.state != KycProfile.State.SUBMITTED:
                 raise KycStateError()
             if is_maker(staff, profile):
-                raise MakerChecker(
-                    gettext("A second staff member must reject it: you entered, edited or submitted this application.")
-                )
-            if not reason.strip():
-                raise err.InvalidInput(gettext("Give the reason the investor will see."))
-            profile.state, profile.rejection_reason = KycProfile.State.REJECTED, reason.strip()
+                raise MakerChecker(maker_refusal)
+            decide(profile)
             profile.reviewed_by, profile.reviewed_at = staff, timezone.now()
             profile.save()
             audit_record(
-                actor=staff, action="kyc_reject", target=profile.user.username, ip=ip, detail={"reason": reason}
+                actor=staff,
+                action=action,
+                target=profile.user.username,
+                ip=ip,
+                detail=None if reason is None else {"reason": reason},
             )
             hooks.kyc_decided.fire(
                 profile_id=profile.pk,
                 state=profile.state,
-                reason=profile.rejection_reason,
+                reason="" if reason is None else profile.rejection_reason,
                 at=profile.reviewed_at.isoformat(),
             )
             return profile
     except MakerChecker:
         target = application_audit_name(profile_id) or f"kyc {profile_id}"
-        audit_record(actor=staff, action="kyc_reject", outcome="refused", target=target, ip=ip)
+        audit_record(actor=staff, action=action, outcome="refused", target=target, ip=ip)
         raise
 
 

@@ -32,7 +32,7 @@ from django.views.decorators.http import require_POST
 
 from core.audit import client_ip
 from core.errors import DomainError
-from core.forms import form_refusal_noted, report_refusal
+from core.forms import add_service_error, form_refusal_noted, report_refusal
 from core.labels import choice_label
 from core.models import Role
 from core.permissions import role_required
@@ -47,7 +47,6 @@ from .forms import (
     RegistrationForm,
     RejectForm,
     RevealForm,
-    add_service_error,
 )
 from .models import KycDocument, KycProfile
 from .throttles import RegistrationThrottle

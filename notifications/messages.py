@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext_lazy
 
 from core.labels import sentence_gap
 from core.money import amount_text, shares_text
@@ -103,51 +103,42 @@ def _reason_and_ask(p: dict) -> str:
     return gettext("Reason: %(reason)s. Ask your broker for the order's details.") % {"reason": p["reason"]}
 
 
+# What a freeze's or restriction's approval closed, by the key that counts it in the notice's facts, each said in
+# the singular or the plural by its count (``n``).
+_CLOSED = (
+    ("quotes_pulled", ngettext_lazy("Its quote was pulled.", "Its %(n)s quotes were pulled.", "n")),
+    ("orders_cancelled", ngettext_lazy("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", "n")),
+    (
+        "proposals_withdrawn",
+        ngettext_lazy(
+            "Its open negotiated transfer proposal was withdrawn.",
+            "Its %(n)s open negotiated transfer proposals were withdrawn.",
+            "n",
+        ),
+    ),
+    (
+        "rfqs_cancelled",
+        ngettext_lazy(
+            "Its open request for quote was cancelled.", "Its %(n)s open requests for quote were cancelled.", "n"
+        ),
+    ),
+    (
+        "answers_released",
+        ngettext_lazy(
+            "Its firm answer to a request for quote was released.",
+            "Its %(n)s firm answers to requests for quote were released.",
+            "n",
+        ),
+    ),
+)
+
+
 def _what_closed(p: dict) -> str:
     """What the approval of a whole-account freeze or a trading restriction closed of the account's trading, each
     kind counted (found by a probe: a restriction's notice counted only the orders); "" when nothing."""
 
-    def n(key: str) -> int:
-        return int(p.get(key) or 0)
-
-    parts = []
-    if n("quotes_pulled"):
-        parts.append(
-            ngettext("Its quote was pulled.", "Its %(n)s quotes were pulled.", n("quotes_pulled"))
-            % {"n": n("quotes_pulled")}
-        )
-    if n("orders_cancelled"):
-        parts.append(
-            ngettext("Its open order was cancelled.", "Its %(n)s open orders were cancelled.", n("orders_cancelled"))
-            % {"n": n("orders_cancelled")}
-        )
-    if n("proposals_withdrawn"):
-        parts.append(
-            ngettext(
-                "Its open negotiated transfer proposal was withdrawn.",
-                "Its %(n)s open negotiated transfer proposals were withdrawn.",
-                n("proposals_withdrawn"),
-            )
-            % {"n": n("proposals_withdrawn")}
-        )
-    if n("rfqs_cancelled"):
-        parts.append(
-            ngettext(
-                "Its open request for quote was cancelled.",
-                "Its %(n)s open requests for quote were cancelled.",
-                n("rfqs_cancelled"),
-            )
-            % {"n": n("rfqs_cancelled")}
-        )
-    if n("answers_released"):
-        parts.append(
-            ngettext(
-                "Its firm answer to a request for quote was released.",
-                "Its %(n)s firm answers to requests for quote were released.",
-                n("answers_released"),
-            )
-            % {"n": n("answers_released")}
-        )
+    counts = {key: int(p.get(key) or 0) for key, _said in _CLOSED}
+    parts = [said % {"n": counts[key]} for key, said in _CLOSED if counts[key]]
     return "".join(sentence_gap() + part for part in parts)
 
 

@@ -224,6 +224,18 @@ def parameters_checked(data: dict, *, base: Parameters | None = None) -> Paramet
     return params
 
 
+def security_lock_not_delisted(code: str) -> Security:
+    """The security's row locked (first, as the global lock order has it) for an operator's change: its
+    parameters, a delisting, a halt or a resume. ``unknown_security`` when there is none; ``security_not_listed``
+    once delisted, which is for good."""
+    security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
+    if security is None:
+        raise err.UnknownSecurity()
+    if security.status == Security.Status.DELISTED:
+        raise err.SecurityNotListed()
+    return security
+
+
 def _require_operator(actor: User) -> None:
     if actor.role != Role.EXCHANGE_OPERATOR:
         raise err.PermissionDenied(gettext("Only exchange operators list, change and delist securities."))
@@ -298,11 +310,7 @@ def security_change(
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
-        if security is None:
-            raise err.UnknownSecurity()
-        if security.status == Security.Status.DELISTED:
-            raise err.SecurityNotListed()
+        security = security_lock_not_delisted(code)
         before = Parameters.of(security)
         after = parameters_checked(data, base=before)
         changes = [
@@ -360,11 +368,7 @@ def security_delist(*, actor: User, code: str, reason: str, ip: str | None = Non
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
-        if security is None:
-            raise err.UnknownSecurity()
-        if security.status == Security.Status.DELISTED:
-            raise err.SecurityNotListed()
+        security = security_lock_not_delisted(code)
         security.status = Security.Status.DELISTED
         security.halt_reason = ""
         security.save(update_fields=["status", "halt_reason"])

@@ -12,6 +12,7 @@ sealing goes on.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.db import transaction
@@ -27,6 +28,7 @@ from ledger.services import entry_write
 
 from . import gate
 from .entries import Halt, Resume
+from .listing import security_lock_not_delisted
 from .models import MarketState, Security
 
 log = logging.getLogger(__name__)
@@ -50,30 +52,27 @@ def _security_switch(*, actor: User, code: str, reason: str, ip: str | None, hal
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        security = Security.objects.select_for_update(no_key=True).filter(code=code).first()
-        if security is None:
-            raise err.UnknownSecurity()
-        if security.status == Security.Status.DELISTED:
-            raise err.SecurityNotListed()
-        if halt and security.status == Security.Status.HALTED:
-            raise SecurityAlreadyHalted()
-        if not halt and security.status != Security.Status.HALTED:
-            raise SecurityNotHalted()
+        security = security_lock_not_delisted(code)
+        _refuse_unchanged(
+            halted=security.status == Security.Status.HALTED,
+            halt=halt,
+            already=SecurityAlreadyHalted,
+            not_halted=SecurityNotHalted,
+        )
         now = timezone.now()
         security.status = Security.Status.HALTED if halt else Security.Status.LISTED
         security.halt_reason = reason if halt else ""
         security.save(update_fields=["status", "halt_reason"])
-        entry = entry_write(
-            (Halt if halt else Resume)(scope="security", security=code, reason=reason, at=now), recorded_at=now
-        )
-        audit_record(
-            actor=actor,
+        _recorded(
+            scope="security",
+            security=code,
             action="security_halt" if halt else "security_resume",
-            target=code,
+            actor=actor,
+            reason=reason,
             ip=ip,
-            detail={"reason": reason, "entry": entry.pk},
+            halt=halt,
+            at=now,
         )
-        events.publish_coalesced("market")  # the open market watches show the halt (or the resume) at once
         return security
 
 
@@ -90,13 +89,17 @@ def _market_switch(*, actor: User, reason: str, ip: str | None, halt: bool) -> M
     _require_operator(actor)
     reason = err.reason_checked(reason)
     with transaction.atomic():
-        gate.close()  # every order or settlement that read the switch has ended; those that come wait for this
-        state, _created = MarketState.objects.select_for_update().get_or_create(id=1)
-        if halt and state.halted:
-            raise MarketAlreadyHalted()
-        if not halt and not state.halted:
-            raise MarketNotHalted()
+        state = _market_locked()
+        _refuse_unchanged(halted=state.halted, halt=halt, already=MarketAlreadyHalted, not_halted=MarketNotHalted)
         return _switched(state, actor=actor, reason=reason, ip=ip, halt=halt)
+
+
+def _market_locked() -> MarketState:
+    """The switch's row, locked behind the gate: every order or settlement that read the switch has ended, and those
+    that come wait for this transaction."""
+    gate.close()
+    state, _created = MarketState.objects.select_for_update().get_or_create(id=1)
+    return state
 
 
 def _switched(state: MarketState, *, actor: User | None, reason: str, ip: str | None, halt: bool) -> MarketState:
@@ -104,17 +107,48 @@ def _switched(state: MarketState, *, actor: User | None, reason: str, ip: str | 
     now = timezone.now()
     state.halted, state.reason, state.changed_at = halt, reason, now
     state.save(update_fields=["halted", "reason", "changed_at"])
-    entry = entry_write(
-        (Halt if halt else Resume)(scope="market", security=None, reason=reason, at=now), recorded_at=now
-    )
-    audit_record(
-        actor=actor,
+    _recorded(
+        scope="market",
+        security=None,
         action="market_halt" if halt else "market_resume",
+        actor=actor,
+        reason=reason,
         ip=ip,
-        detail={"reason": reason, "entry": entry.pk},
+        halt=halt,
+        at=now,
     )
-    events.publish_coalesced("market")
     return state
+
+
+def _refuse_unchanged(
+    *, halted: bool, halt: bool, already: type[err.DomainError], not_halted: type[err.DomainError]
+) -> None:
+    """A switch that changes nothing is refused with its own error: halting what is halted, resuming what is not."""
+    if halt and halted:
+        raise already()
+    if not halt and not halted:
+        raise not_halted()
+
+
+def _recorded(
+    *,
+    scope: str,
+    security: str | None,
+    action: str,
+    actor: User | None,
+    reason: str,
+    ip: str | None,
+    halt: bool,
+    at: dt.datetime,
+) -> None:
+    """What a switch of one security (``scope`` "security") or of the market (``security`` None) writes beside its
+    row, in its transaction: the HALT or RESUME entry, the audit record ``action`` (aimed at the security's code, or
+    at nothing), and the open market watches told at once."""
+    entry = entry_write(
+        (Halt if halt else Resume)(scope=scope, security=security, reason=reason, at=at), recorded_at=at
+    )
+    audit_record(actor=actor, action=action, target=security or "", ip=ip, detail={"reason": reason, "entry": entry.pk})
+    events.publish_coalesced("market")
 
 
 def market_halt(*, actor: User, reason: str, ip: str | None = None) -> MarketState:
@@ -145,8 +179,7 @@ def market_halt_while_ledger_held(reason: str) -> bool:
     if market_is_halted():
         return False
     with transaction.atomic():
-        gate.close()
-        state, _created = MarketState.objects.select_for_update().get_or_create(id=1)
+        state = _market_locked()
         if state.halted:
             return False
         _switched(state, actor=None, reason=LEDGER_HELD_REASON, ip=None, halt=True)

@@ -360,22 +360,40 @@ def test_every_refusal_the_table_names_is_a_url_and_a_labelled_action():
 
 
 def test_every_action_the_code_records_has_a_label_in_both_languages():
+    trees = [
+        ast.parse(path.read_text(), str(path))
+        for path in ROOT.glob("*/**/*.py")
+        if not (".venv" in path.parts or "tests" in path.parts or "migrations" in path.parts)
+    ]
+
+    def callee(node: ast.Call) -> str:
+        return getattr(node.func, "id", getattr(node.func, "attr", ""))
+
+    # audit_record, and the helpers that take an ``action`` and record it (a freeze's proposal closed, a switch of
+    # the market or of one security): their callers name the action
+    recorders = {"audit_record"}
+    for tree in trees:
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef) and "action" in {a.arg for a in fn.args.args + fn.args.kwonlyargs}:
+                if any(
+                    isinstance(node, ast.Call)
+                    and callee(node) == "audit_record"
+                    and any(k.arg == "action" and getattr(k.value, "id", "") == "action" for k in node.keywords)
+                    for node in ast.walk(fn)
+                ):
+                    recorders.add(fn.name)
     recorded = set()
-    for path in ROOT.glob("*/**/*.py"):
-        if ".venv" in path.parts or "tests" in path.parts or "migrations" in path.parts:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if (
-                isinstance(node, ast.Call)
-                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "audit_record"
-            ):
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and callee(node) in recorders:
                 for keyword in node.keywords:
                     if keyword.arg == "action" and isinstance(keyword.value, ast.Constant):
                         recorded.add(keyword.value.value)
                     if keyword.arg == "action" and isinstance(keyword.value, ast.IfExp):
                         branches = (keyword.value.body, keyword.value.orelse)
                         recorded |= {b.value for b in branches if isinstance(b, ast.Constant)}
-    assert {"login", "security_halt", "settlement_instruction_end"} <= recorded
+    assert {"_recorded", "_proposal_close"} <= recorders
+    assert {"login", "security_halt", "market_resume", "freeze_reject", "settlement_instruction_end"} <= recorded
     assert recorded <= set(labels.AUDIT_ACTIONS), recorded - set(labels.AUDIT_ACTIONS)
     with translation.override("zh-hans"):
         assert all(not labels.audit_action_label(code).isascii() for code in recorded)

@@ -473,3 +473,38 @@ def test_a_withdrawn_request_names_who_withdrew_it_among_the_decided(market, cli
     assert decided.split(">", 1)[1].lstrip().startswith(market.staff.username), decided
     # and looking changed nothing
     assert everything() == before
+
+
+def test_the_pages_reject_and_withdraw_a_request_each_saying_so_or_why_not(market, client_account):
+    """Rejecting (the checker) and withdrawing (the proposer) on the cash approvals page go through one view path:
+    each says what it did, a refusal is said on the list and changes nothing, an unknown request is a 404."""
+    rejected = propose(market, client_account, "2000000")
+    withdrawn = propose(market, client_account, "2000001")
+    checker, staff = Client(), Client()
+    log_in(checker, market.checker)
+    log_in(staff, market.staff)
+    en = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+    # when the proposer tries to reject its own request, then it is refused on the list and nothing changes
+    before = everything()
+    refused = staff.post(f"/counter/cash-requests/{rejected.pk}/reject/", {"reason": "mine"}, follow=True, **en)
+    assert refused.redirect_chain[-1][0].endswith("/counter/cash-requests/")
+    assert [m.level_tag for m in refused.context["messages"]] == ["error"]
+    assert everything() == before
+
+    # when the checker rejects one and the proposer withdraws the other, then each says so
+    done = checker.post(f"/counter/cash-requests/{rejected.pk}/reject/", {"reason": "no"}, follow=True, **en)
+    assert [str(m) for m in done.context["messages"]] == [f"Request {rejected.pk} rejected; no cash moved."]
+    done = staff.post(f"/counter/cash-requests/{withdrawn.pk}/withdraw/", {"reason": "twice"}, follow=True, **en)
+    assert [str(m) for m in done.context["messages"]] == [f"Request {withdrawn.pk} withdrawn; no cash moved."]
+    assert list(
+        CashRequest.objects.filter(pk__in=[rejected.pk, withdrawn.pk]).order_by("pk").values_list("status")
+    ) == [
+        ("rejected",),
+        ("withdrawn",),
+    ]
+    assert cash_of(client_account).total == 0
+
+    # and an unknown request is not found
+    assert checker.post("/counter/cash-requests/999999/reject/", {"reason": "x"}).status_code == 404
+    assert staff.post("/counter/cash-requests/999999/withdraw/", {"reason": "x"}).status_code == 404

@@ -324,3 +324,72 @@ def test_the_operator_halts_and_resumes_on_the_console_and_the_ticket_gives_the_
     client.post("/operations/market/resume/", {"reason": "Drill over"})
     assert buy(market, investor, "ticket").status == Order.Status.FILLED
     assert [p["reason"] for p in payloads("HALT")] == ["Pending announcement", "Drill"]
+
+
+def test_each_switch_writes_its_own_entry_audit_record_and_market_event(book, monkeypatch):
+    """The security's switch and the market's (the operator's, and the exchange's own while the ledger is held)
+    write through one path: each keeps its entry's payload, its audit record (action, target, actor, detail) and
+    the market watches' event."""
+    market, _mm, _investor, operator = book
+    code = market.security.code
+    told = []
+    monkeypatch.setattr(services.events, "publish_coalesced", told.append)
+
+    # when each switch is made in turn
+    services.security_halt(actor=operator, code=code, reason="s-halt", ip="10.0.0.1")
+    services.security_resume(actor=operator, code=code, reason="s-resume", ip="10.0.0.2")
+    services.market_halt(actor=operator, reason="m-halt", ip="10.0.0.3")
+    services.market_resume(actor=operator, reason="m-resume", ip="10.0.0.4")
+    assert services.market_halt_while_ledger_held("sealer held") is True
+
+    # then the entries say scope, security and reason
+    entries = list(Entry.objects.filter(kind__in=["HALT", "RESUME"]).order_by("id"))
+    said = [(e.kind, json.loads(bytes(e.canonical))["payload"]) for e in entries]
+    assert [(kind, {k: v for k, v in p.items() if k != "at"}) for kind, p in said] == [
+        ("HALT", {"scope": "security", "security": code, "reason": "s-halt"}),
+        ("RESUME", {"scope": "security", "security": code, "reason": "s-resume"}),
+        ("HALT", {"scope": "market", "security": None, "reason": "m-halt"}),
+        ("RESUME", {"scope": "market", "security": None, "reason": "m-resume"}),
+        ("HALT", {"scope": "market", "security": None, "reason": services.LEDGER_HELD_REASON}),
+    ]
+    state = MarketState.objects.get(id=1)
+    assert state.halted and state.reason == services.LEDGER_HELD_REASON
+
+    # and one audit record each, aimed at the security's code or at nothing, naming its entry
+    records = list(
+        AuditEvent.objects.filter(action__in=["security_halt", "security_resume", "market_halt", "market_resume"])
+        .order_by("id")
+        .values_list("action", "target", "actor_id", "actor_username", "outcome", "ip", "detail")
+    )
+    reasons = ["s-halt", "s-resume", "m-halt", "m-resume", services.LEDGER_HELD_REASON]
+    ips = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", None]
+    actors = [(operator.pk, operator.username)] * 4 + [(None, "")]
+    assert records == [
+        (action, target, actor, username, "ok", ip, {"reason": reason, "entry": entry.pk})
+        for action, target, (actor, username), ip, reason, entry in zip(
+            ["security_halt", "security_resume", "market_halt", "market_resume", "market_halt"],
+            [code, code, "", "", ""],
+            actors,
+            ips,
+            reasons,
+            entries,
+            strict=True,
+        )
+    ]
+    # and the open market watches are told of each
+    assert told == ["market"] * 5
+
+    # and a switch that changes nothing is refused with its own code, writing nothing
+    before = snapshot()
+    codes = []
+    for call in (
+        lambda: services.market_halt(actor=operator, reason="again"),
+        lambda: services.security_resume(actor=operator, code=code, reason="again"),
+    ):
+        with pytest.raises(err.DomainError) as refused:
+            call()
+        codes.append((refused.value.code, refused.value.status))
+    assert codes == [("market_already_halted", 409), ("security_not_halted", 409)]
+    assert services.market_halt_while_ledger_held("again") is False
+    assert snapshot() == before
+    assert told == ["market"] * 5

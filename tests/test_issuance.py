@@ -462,3 +462,47 @@ def test_the_register_counts_holders_as_the_cap_does_one_person_once(fresh):
     )
     body = api_for(market.depository).get(f"/api/v1/securities/{security.code}/register/").json()
     assert (body["holders"], body["accounts"], len(body["lines"])) == (2, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("profile", "qualified"),
+    [
+        ({}, True),  # approved, attested, unexpired
+        ({"qualified_investor": False}, False),
+        ({"state": KycProfile.State.DRAFT}, False),  # attested anew, not reviewed yet
+        ({"state": KycProfile.State.SUBMITTED}, False),
+        ({"state": KycProfile.State.EXPIRED}, False),
+        ({"expires_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}, False),  # approved once, the assessment ended
+        (None, False),  # an investor account without a KYC profile
+    ],
+)
+def test_the_qualified_investor_rule_is_read_the_same_for_an_issuance_and_a_purchase(market, profile, qualified):
+    """``kyc.selectors.is_qualified`` is the rule's one reading: ``unqualified_investors`` (an issuance's new
+    holders) applies it row by row, as ``exchange.pretrade`` does for a buyer."""
+    from core.models import Account
+    from kyc.selectors import is_qualified, unqualified_investors
+
+    # given an investor whose profile is as the case says, and a market maker (never an investor to refuse)
+    if profile is None:
+        owner = market.user()
+        investor = Account.objects.create(
+            code="NOKYC1",
+            kind=Account.Kind.INVESTOR,
+            name="无**",
+            holder_name_enc=b"sealed",
+            owner=owner,
+            broker=market.broker,
+        )
+    else:
+        investor = market.investor(qualified=True)
+        KycProfile.objects.filter(user=investor.owner).update(**profile)
+    maker = market.market_maker()
+    now = dt.datetime.now(dt.UTC)
+
+    # when the rule is read, then both readings agree with the case
+    assert unqualified_investors([investor.pk, maker.pk]) == (set() if qualified else {investor.pk})
+    row = (
+        KycProfile.objects.filter(user=investor.owner).values_list("state", "expires_at", "qualified_investor").first()
+    )
+    if row is not None:
+        assert is_qualified(state=row[0], expires_at=row[1], attested=row[2], now=now) is qualified

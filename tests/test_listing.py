@@ -558,3 +558,39 @@ def test_one_beat_task_closes_the_quotes_proposals_and_requests_a_profile_change
     assert scheduled.count("exchange.tasks.close_unfit") == 1
     assert "exchange.tasks.pull_forbidden_quotes" not in scheduled
     assert "exchange.tasks.pull_forbidden_quotes" in app.tasks
+
+
+def test_every_operator_change_of_a_security_refuses_an_unknown_or_delisted_one_alike(market):
+    """A change of parameters, a delisting, a halt and a resume lock the security through one path
+    (``listing.security_lock_not_delisted``) and refuse alike: 404 unknown_security, 409 security_not_listed."""
+    from core import errors as err
+    from registry import services
+
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    changes = {
+        "change": lambda code: listing.security_change(actor=operator, code=code, data={"lot_size": 200}, reason="r"),
+        "delist": lambda code: listing.security_delist(actor=operator, code=code, reason="r"),
+        "halt": lambda code: services.security_halt(actor=operator, code=code, reason="r"),
+        "resume": lambda code: services.security_resume(actor=operator, code=code, reason="r"),
+    }
+    # given a security that is not there, and one delisted
+    listing.security_delist(actor=operator, code=market.security.code, reason="Merger completed")
+    before = snapshot()
+
+    # when each change is asked of either, then each is refused with the same code, and nothing changed
+    said = {}
+    for name, change in changes.items():
+        for code in ("NOPE", market.security.code):
+            with pytest.raises(err.DomainError) as refused:
+                change(code)
+            said[name, code] = (refused.value.code, refused.value.status)
+    assert said == {
+        (name, code): expected
+        for name in changes
+        for code, expected in (
+            ("NOPE", ("unknown_security", 404)),
+            (market.security.code, ("security_not_listed", 409)),
+        )
+    }
+    assert snapshot() == before
+    assert Entry.objects.filter(kind__in=["SECURITY_CHANGE", "HALT", "RESUME"]).count() == 0

@@ -661,14 +661,7 @@ class OrderCheckApi(APIView):
         body = data.validated_data
         services.parse_quantity(body["quantity"])
         services.parse_price(body["limit_price"])
-        check = precheck.order_precheck(
-            actor=request.user,
-            account=account,
-            security_code=body["security"],
-            side=body["side"],
-            quantity=body["quantity"],
-            limit_price=body["limit_price"],
-        )
+        check = precheck.order_precheck_of(actor=request.user, account=account, order=body)
         problems = [{"code": p.code, "message": str(p.message)} for p in check.problems]
         return Response(
             OrderCheckOutput(

@@ -13,14 +13,14 @@ from django.db import connection
 from balances.models import CashBalance, Position
 from balances.services import cash_lock, positions_lock
 from core import errors as err
-from core.models import Account
+from core.models import Account, User
 from core.money import ZERO, fee, notional
 from core.prepared import Batch, Insert, Statement, Update
 from ledger.services import entries_queue, entries_write
 from registry import gate
 from registry.models import Security
 
-from .. import hooks, live
+from .. import hooks, live, pretrade
 from ..entries import TradeEntry
 from ..models import Order, Quote, Trade
 
@@ -124,6 +124,54 @@ class Book:
         if quantity:
             self.positions[account_id].reserved += quantity
             self.dirty_positions.add(account_id)
+
+    def reserve_purchase(
+        self,
+        account: Account,
+        price: Decimal,
+        quantity: int,
+        *,
+        actor: User,
+        seller: Account | None = None,
+        what: str = "order",
+    ) -> Decimal:
+        """A new buy order's or negotiated proposal's ``account``: the investor's rules (``seller``, where known,
+        for the holder cap), then its cash locked, checked and reserved for ``quantity`` at ``price`` and their
+        commission (``buy_reservation``), which it returns. ``what`` names the order or the trade in a refusal."""
+        pretrade.check_investor(
+            account=account,
+            security=self.security,
+            side="buy",
+            quantity=quantity,
+            available_shares=None,
+            now=self.now,
+            seller=seller,
+            actor=actor,
+        )
+        self.cash = cash_lock([account.pk])
+        reserved = buy_reservation(account, price, quantity)
+        pretrade.check_cash(self.cash[account.pk].available, reserved, what=what, row=self.cash[account.pk])
+        self.reserve_cash(account.pk, reserved)
+        return reserved
+
+    def reserve_sale(self, account: Account, quantity: int, *, actor: User, what: str = "order") -> None:
+        """A sale's ``account`` (a new sell order, negotiated proposal or an investor's request for quote accepted):
+        its position locked, then the rules that read it (all the shares held free may be sold at once, odd lot
+        included; the investor's; enough shares) and the shares reserved."""
+        self.positions = positions_lock(self.security.pk, [account.pk])
+        row = self.positions[account.pk]
+        pretrade.check_quantity(self.security, quantity, whole_holding=row.available)
+        pretrade.check_investor(
+            account=account,
+            security=self.security,
+            side="sell",
+            quantity=quantity,
+            available_shares=row.available,
+            now=self.now,
+            actor=actor,
+        )
+        pretrade.check_shares(row.available, quantity, what=what, row=row)
+        self.reserve_shares(account.pk, quantity)
 
     def lock_releases(self, orders: Iterable[Order] = (), quotes: Iterable[Quote] = ()) -> None:
         """Lock the balance rows that ending ``orders`` and pulling ``quotes`` of this book's security release:

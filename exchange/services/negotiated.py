@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import NoReturn
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -38,7 +38,7 @@ from balances.services import cash_lock, positions_lock
 from core import errors as err
 from core.audit import audit_record
 from core.errors import DomainError
-from core.idempotency import made_before
+from core.idempotency import made_before, made_once
 from core.models import Account, User
 from core.money import ZERO, notional
 from ledger.services import entries_write
@@ -48,7 +48,7 @@ from registry.models import Security
 from .. import hooks, pretrade
 from ..entries import TradeEntry
 from ..models import NegotiatedTrade, Trade
-from .book import TRADE_ID_DRAWN, Book, buy_reservation, commission, lock_security, seller_commission
+from .book import TRADE_ID_DRAWN, Book, commission, lock_security, seller_commission
 from .inputs import parse_price, parse_quantity
 
 
@@ -145,23 +145,18 @@ def negotiated_propose(
     parse_price(request.price)
     if not isinstance(request.counterparty, str) or not request.counterparty:
         raise UnknownCounterparty()
-    try:
-        with transaction.atomic():
-            proposal, code = _propose(actor=actor, account=account, req=request, ip=ip, ttl=ttl)
-            return proposal, code, True
-    except IntegrityError as exc:
-        if "negotiated_client_request_unique" not in str(exc):
-            raise
+
+    def first() -> tuple[NegotiatedTrade, None] | None:
         existing = _existing(account, request)
-        if existing is None:  # pragma: no cover - the constraint says it exists
-            raise
-        return existing, None, False
-    except DomainError as exc:
-        existing = _existing(account, request)
-        if existing is None:
-            pretrade.check_not_blocked_since_read(account, exc)
-            raise
-        return existing, None, False
+        return None if existing is None else (existing, None)  # a retry is not told the code again
+
+    (proposal, code), created = made_once(
+        lambda: _propose(actor=actor, account=account, req=request, ip=ip, ttl=ttl),
+        index="negotiated_client_request_unique",
+        first=first,
+        refused=lambda exc: pretrade.check_not_blocked_since_read(account, exc),
+    )
+    return proposal, code, created
 
 
 def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str | None, ttl: int | None):
@@ -196,39 +191,13 @@ def _propose(*, actor: User, account: Account, req: NegotiatedRequest, ip: str |
         expires_at=expiry(now, ttl),
     )
     if req.side == NegotiatedTrade.Side.BUY:
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side="buy",
-            quantity=req.quantity,
-            available_shares=None,
-            now=now,
-            seller=counterparty,
-            actor=actor,
+        proposal.reserved_cash = book.reserve_purchase(
+            account, req.price, req.quantity, actor=actor, seller=counterparty, what="trade"
         )
-        book.cash = cash_lock([account.pk])
-        proposal.reserved_cash = buy_reservation(account, req.price, req.quantity)
-        pretrade.check_cash(
-            book.cash[account.pk].available, proposal.reserved_cash, what="trade", row=book.cash[account.pk]
-        )
-        book.reserve_cash(account.pk, proposal.reserved_cash)
     else:
-        book.positions = positions_lock(security.pk, [account.pk])
-        available = book.positions[account.pk].available
         # All the shares held free may be sold at once, odd lot included, as an order may (found by a probe:
         # under a profile without orders, shares out of lots could never be sold).
-        pretrade.check_quantity(security, req.quantity, whole_holding=available)
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side="sell",
-            quantity=req.quantity,
-            available_shares=available,
-            now=now,
-            actor=actor,
-        )
-        pretrade.check_shares(available, req.quantity, what="trade", row=book.positions[account.pk])
-        book.reserve_shares(account.pk, req.quantity)
+        book.reserve_sale(account, req.quantity, actor=actor, what="trade")
         # The buyer, the counterparty, who could only be refused at its confirmation: said now, on the
         # counterparty, naming the rule but not its level (``pretrade.check_counterparty_may_buy``).
         pretrade.check_counterparty_may_buy(counterparty, security, now=now)

@@ -6,13 +6,13 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from balances.services import cash_lock, positions_lock
+from balances.services import cash_lock
 from core import errors as err
-from core.idempotency import made_before
+from core.idempotency import made_before, made_once
 from core.models import Account, User
 from core.prepared import Statement
 from ledger.services import ENTRY_ID_DRAWN
@@ -21,7 +21,7 @@ from registry.models import Security
 
 from .. import pretrade
 from ..models import Order, Quote
-from .book import ORDER_CHANGES, TRADE_ID_DRAWN, Book, buy_reservation, lock_security
+from .book import ORDER_CHANGES, TRADE_ID_DRAWN, Book, lock_security
 from .inputs import parse_price, parse_quantity
 
 # --------------------------------------------------------------------------
@@ -69,27 +69,15 @@ def order_place(*, placed_by: User, account: Account, request: OrderRequest) -> 
         raise err.InvalidInput(_("client_order_id must be 1 to 64 characters."))
     parse_quantity(request.quantity)
     parse_price(request.limit_price)
-    # Nearly every order is new, so the first order is looked up only when this
-    # one fails: a retry either stops at a check (market closed, cash spent, …)
-    # or reaches its INSERT, which the unique constraint refuses; both roll back.
-    try:
-        with transaction.atomic():
-            return _order_place(placed_by=placed_by, account=account, req=request), True
-    except IntegrityError as exc:
-        # A retry, possibly concurrent, with the same client_order_id.
-        if "order_client_order_id_unique" not in str(exc):
-            raise
-        existing = _existing_order(account, request)
-        if existing is None:  # pragma: no cover - the constraint says it exists
-            raise
-        return existing, False
-    except err.DomainError as exc:
-        existing = _existing_order(account, request)
-        if existing is None:
-            # A refusal a freeze or restriction of this account since it was read may explain: say so, with why.
-            pretrade.check_not_blocked_since_read(account, exc)
-            raise
-        return existing, False
+    # A retry either stops at a check (market closed, cash spent, …) or reaches its INSERT, which the unique
+    # constraint refuses; both roll back. A refusal that a freeze or restriction of this account since it was read
+    # may explain says so, with why.
+    return made_once(
+        lambda: _order_place(placed_by=placed_by, account=account, req=request),
+        index="order_client_order_id_unique",
+        first=lambda: _existing_order(account, request),
+        refused=lambda exc: pretrade.check_not_blocked_since_read(account, exc),
+    )
 
 
 def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Order:
@@ -121,34 +109,9 @@ def _order_place(*, placed_by: User, account: Account, req: OrderRequest) -> Ord
         updated_at=now,
     )
     if buying:
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side=req.side,
-            quantity=req.quantity,
-            available_shares=None,
-            now=now,
-            actor=placed_by,
-        )
-        book.cash = cash_lock([account.pk])
-        order.reserved_cash = buy_reservation(account, req.limit_price, req.quantity)
-        pretrade.check_cash(book.cash[account.pk].available, order.reserved_cash, row=book.cash[account.pk])
-        book.reserve_cash(account.pk, order.reserved_cash)
+        order.reserved_cash = book.reserve_purchase(account, req.limit_price, req.quantity, actor=placed_by)
     else:
-        book.positions = positions_lock(security.pk, [account.pk])
-        available = book.positions[account.pk].available
-        pretrade.check_quantity(security, req.quantity, whole_holding=available)
-        pretrade.check_investor(
-            account=account,
-            security=security,
-            side=req.side,
-            quantity=req.quantity,
-            available_shares=available,
-            now=now,
-            actor=placed_by,
-        )
-        pretrade.check_shares(available, req.quantity, row=book.positions[account.pk])
-        book.reserve_shares(account.pk, req.quantity)
+        book.reserve_sale(account, req.quantity, actor=placed_by)
 
     fill = book.fill_buy_order if buying else book.fill_sell_order
     for quote in quotes:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy
 
 from balances.services import cash_lock, positions_lock
 from core import errors as err
-from core.idempotency import made_before
+from core.idempotency import made_before, made_once
 from core.models import Account, User
 from core.money import ZERO, notional
 from registry import calendar, profile
@@ -110,22 +110,12 @@ def rfq_request(
     if not request.client_request_id or len(request.client_request_id) > 64:
         raise err.InvalidInput(_("client_request_id must be 1 to 64 characters."))
     parse_quantity(request.quantity)
-    try:
-        with transaction.atomic():
-            return _rfq_request(requested_by=requested_by, account=account, req=request, ttl=ttl or rfq_ttl()), True
-    except IntegrityError as exc:
-        if "rfq_client_request_id_unique" not in str(exc):
-            raise
-        existing = _existing_request(account, request)
-        if existing is None:  # pragma: no cover - the constraint says it exists
-            raise
-        return existing, False
-    except err.DomainError as exc:
-        existing = _existing_request(account, request)
-        if existing is None:
-            pretrade.check_not_blocked_since_read(account, exc)
-            raise
-        return existing, False
+    return made_once(
+        lambda: _rfq_request(requested_by=requested_by, account=account, req=request, ttl=ttl or rfq_ttl()),
+        index="rfq_client_request_id_unique",
+        first=lambda: _existing_request(account, request),
+        refused=lambda exc: pretrade.check_not_blocked_since_read(account, exc),
+    )
 
 
 def _rfq_request(*, requested_by: User, account: Account, req: RfqRequestInput, ttl: int) -> RfqRequest:
@@ -384,20 +374,7 @@ def _rfq_accept(*, actor: User, rfq_id: int, answer_id: int) -> RfqAcceptance:
             # The market maker buys: a holder like any other.
             pretrade.check_holder_room(maker, security, seller=investor, quantity=rfq.quantity)
             book.cash = cash_lock([a.account_id for a in others])
-            book.positions = positions_lock(security.pk, [investor.pk])
-            row = book.positions[investor.pk]
-            pretrade.check_quantity(security, rfq.quantity, whole_holding=row.available)
-            pretrade.check_investor(
-                account=investor,
-                security=security,
-                side="sell",
-                quantity=rfq.quantity,
-                available_shares=row.available,
-                now=now,
-                actor=actor,
-            )
-            pretrade.check_shares(row.available, rfq.quantity, what="trade", row=row)
-            book.reserve_shares(investor.pk, rfq.quantity)
+            book.reserve_sale(investor, rfq.quantity, actor=actor, what="trade")
             fill = Fill(
                 None, None, rfq.quantity, answer.price, maker, investor, ZERO, seller_commission(investor, value)
             )

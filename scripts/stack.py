@@ -425,6 +425,38 @@ def _serve_migrated(env: dict, services: Services, manage: list[str], witness) -
         fonts.wait()
 
 
+def web_command(gunicorn: str, bind: str, env: dict) -> list[str]:
+    """The web server's command line: gunicorn with threaded workers."""
+    return [
+        gunicorn,
+        "config.wsgi",
+        "--bind",
+        bind,
+        "--workers",
+        env.get("WEB_WORKERS", "3"),
+        # Threads, so that the pages' open event streams (GET /events/, mostly waiting on Redis) do not
+        # each take a whole worker process.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        env.get("WEB_THREADS", "64"),
+        "--access-logfile",
+        "-",
+        # Without a line for each background refresh of an open page (X-Exchange-Poll) that succeeded: an idle
+        # page wrote one every few seconds for as long as it stayed open.
+        "--logger-class",
+        "core.gunicorn_log.QuietPolls",
+        "--graceful-timeout",
+        "5",
+        # An idle connection is kept this long (gunicorn's default, 2 s, closed it under a client that paused about
+        # as long, a market maker requoting every 2 s: the request it sent as the server closed was reset, "Connection
+        # reset by peer", a few times a minute in a fault walk). A gthread worker keeps an idle connection in its
+        # poller, not in a thread.
+        "--keep-alive",
+        env.get("WEB_KEEPALIVE", "75"),
+    ]
+
+
 def _serve_children(env: dict, services: Services, manage: list[str], started) -> int:
     """``serve`` once the fonts' build is started: the demo data, the witness, then the children until the end."""
     env.setdefault("EXCHANGE_DEMO", "1")
@@ -443,28 +475,7 @@ def _serve_children(env: dict, services: Services, manage: list[str], started) -
     # its 100, and the requests past it failed (500); past the cap a request waits for a connection instead.
     web_env.setdefault("DB_MAX_CONNECTIONS", "20")
     procs = {
-        "web (gunicorn)": [
-            gunicorn,
-            "config.wsgi",
-            "--bind",
-            bind,
-            "--workers",
-            env.get("WEB_WORKERS", "3"),
-            # Threads, so that the pages' open event streams (GET /events/, mostly waiting on Redis) do not
-            # each take a whole worker process.
-            "--worker-class",
-            "gthread",
-            "--threads",
-            env.get("WEB_THREADS", "64"),
-            "--access-logfile",
-            "-",
-            # Without a line for each background refresh of an open page (X-Exchange-Poll) that succeeded: an idle
-            # page wrote one every few seconds for as long as it stayed open.
-            "--logger-class",
-            "core.gunicorn_log.QuietPolls",
-            "--graceful-timeout",
-            "5",
-        ],
+        "web (gunicorn)": web_command(gunicorn, bind, env),
         # Beat seals every second: at "info" the console would scroll with it. CELERY_LOG_LEVEL=info shows each task.
         "celery worker": [celery, "-A", "config", "worker", "-l", celery_log, "--concurrency", "2"],
         "celery beat": [celery, "-A", "config", "beat", "-l", celery_log, "-s", str(DATA / "celerybeat-schedule")],

@@ -195,6 +195,11 @@ DATABASES = {
 # PostgreSQL's backend, with at most DB_MAX_CONNECTIONS connections open at once in this process (0: no cap);
 # a request past it waits DB_CONNECTION_WAIT seconds for one, then is answered 503 server_busy (core.db.base).
 DATABASES["default"]["ENGINE"] = "core.db"
+# A server that accepts the connection but does not answer (a stopped or hung postmaster, a network partition) is
+# given up after DB_CONNECT_TIMEOUT seconds (5; a URL's ?connect_timeout=N wins): without it every request waited
+# as long as the server did (a fault walk: 15 s, as long as PostgreSQL was stopped), where a dead server is
+# refused at once; then answered 503 server_busy, as a server that is down.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", int(env("DB_CONNECT_TIMEOUT", "5") or 5))
 DB_MAX_CONNECTIONS = int(env("DB_MAX_CONNECTIONS", "0") or 0)
 DB_CONNECTION_WAIT = float(env("DB_CONNECTION_WAIT", "10") or 10)
 # And a pool of the connections Django gives up after a request (DB_CONN_MAX_AGE=0), DB_POOL_SIZE a process at

@@ -1,33 +1,34 @@
 """Celery interface to trading: thin, idempotent."""
 
 from celery import shared_task
-from django.db import OperationalError
+
+from core.task_options import DATABASE_TASK_OPTIONS
 
 from .services import day_close, market_making_close_forbidden, orders_expire, retention
 from .services.rfq import rfqs_expire
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def end_of_day() -> int:
     """At each trading day's close: DAY orders expire, prices close (beat runs this every minute; a run that
     finds nothing to do changes nothing). Returns how many days it closed."""
     return len(day_close())
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def expire_day_orders() -> int:
     """Kept for messages queued before ``end_of_day`` replaced it in the beat schedule."""
     return orders_expire()
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def expire_rfqs() -> int:
     """Close the requests for quote and the answers past their expiry, releasing what they hold (beat, every
     few seconds; a run that finds nothing changes nothing). Returns how many requests and answers it closed."""
     return sum(rfqs_expire())
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def expire_negotiated() -> int:
     """Negotiated-transfer proposals past their expiry close and release their reservation (beat, every 30 s)."""
     from .services.negotiated import negotiated_expire
@@ -35,7 +36,7 @@ def expire_negotiated() -> int:
     return negotiated_expire()
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def close_unfit() -> int:
     """Close what a security's state or the venue's rules no longer allow, releasing what it holds: the quotes and
     resting orders of a security without market making (``market_making_close_forbidden``), and the negotiated
@@ -51,7 +52,7 @@ def close_unfit() -> int:
     return len(market_making_close_forbidden()) + negotiated_withdraw_unfit() + sum(rfqs_close_unfit())
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def pull_forbidden_quotes() -> int:
     """Kept for messages queued before ``close_unfit`` took its place in the beat schedule (a deploy mid-queue):
     the same run, which pulls the quotes as this did, and closes the rest that no longer fits."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
+
+from core.task_options import DATABASE_TASK_OPTIONS
 
 from .services import kyc_expire_due
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def expire_due() -> int:
     """Mark approved investors whose risk assessment ran out as expired (order entry refuses them already)."""
     return kyc_expire_due()

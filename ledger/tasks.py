@@ -4,7 +4,8 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+
+from core.task_options import DATABASE_TASK_OPTIONS
 
 from . import hooks, published, witnessing
 from .services import block_seal
@@ -12,7 +13,7 @@ from .services import block_seal
 log = logging.getLogger(__name__)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def seal() -> int | None:
     """Seal what waits, then run what the apps above registered for a new block (``ledger.hooks.after_seal``:
     notifications, surveillance and the live pages queue their work), queue the co-signing and, after a full
@@ -46,7 +47,7 @@ def seal() -> int | None:
     return height
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def cosign() -> int:
     """Ask the witnesses to co-sign the newest checkpoint (``ledger.witnessing``). Queued after each seal and
     by beat; concurrent runs skip, a co-signed head is not sent again."""

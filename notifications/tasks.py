@@ -7,14 +7,14 @@ event and recipient (a unique key), so a duplicate delivery or a retry writes no
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 
+from core.task_options import DATABASE_TASK_OPTIONS
 from core.tasks import MAIL_TASK_OPTIONS
 
 from . import services
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def notify(event: str, facts: dict) -> int:
     if event not in services.EVENTS:
         return 0  # a message from another version of the code: nothing to do

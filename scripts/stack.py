@@ -290,6 +290,44 @@ def _database_create(url: str, name: str) -> None:
     conn.close()
 
 
+def static_fingerprint(root: Path | None = None) -> str:
+    """What ``collectstatic`` would collect from: every file of the project's static folders (path, size, time of
+    change), the requirements and the installed packages' stamp (Django's, DRF's and the API docs' own files come
+    with them), and the settings (the storage). The same fingerprint, the same collected files."""
+    import hashlib
+
+    root = root or ROOT
+    digest = hashlib.sha256()
+    for folder in sorted([root / "static", *root.glob("*/static")]):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for name in ("requirements.txt", "requirements-dev.txt", "config/settings.py"):
+        path = root / name
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    stamp = root / ".venv" / ".installed"
+    digest.update(str(stamp.stat().st_mtime_ns if stamp.exists() else 0).encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def static_collect(env: dict, manage: list[str]) -> bool:
+    """``collectstatic``, unless the files it would collect are those it collected last time (``static_fingerprint``,
+    kept in ``staticfiles/.fingerprint``): whitenoise compresses every file again at each run, a minute of a loaded
+    two-core machine's time, and a restart after a crash of the embedded PostgreSQL or Redis waited for it (a fault
+    walk measured 90 to 100 s from ``make run`` to the first answer, 60 s of them here). False if it failed."""
+    target = Path(env.get("EXCHANGE_DATA_DIR", DATA)) / "staticfiles"
+    mark = target / ".fingerprint"
+    fingerprint = static_fingerprint()
+    if mark.exists() and mark.read_text() == fingerprint:
+        return True
+    mark.unlink(missing_ok=True)
+    if run(manage + ["collectstatic", "--noinput", "-v", "0"], env):
+        return False
+    mark.write_text(fingerprint)
+    return True
+
+
 def witness_start(env: dict) -> tuple[dict, subprocess.Popen] | None:
     """The regulator's witness for the demo, its first half: its own database (``<exchange db>_witness`` on the
     same server), created and migrated by a process started here, which runs while the exchange migrates and
@@ -369,7 +407,7 @@ def _serve_migrated(env: dict, services: Services, manage: list[str], witness) -
     """``serve`` once the witness's migration is started: the exchange's own, the fonts' build, then the rest."""
     if run(manage + ["migrate", "--noinput", "-v", "0"], env):
         return 1
-    if run(manage + ["collectstatic", "--noinput", "-v", "0"], env):
+    if not static_collect(env, manage):
         return 1
     # The statements' Chinese fonts and the pages' web font, built once per data folder (about 40 s of CPU, at
     # the lowest priority) while the rest starts; a PDF asked for meanwhile waits for its font, and the pages
@@ -385,6 +423,38 @@ def _serve_migrated(env: dict, services: Services, manage: list[str], witness) -
         if fonts.poll() is None:
             fonts.kill()  # a half-built font is a .partial file, never the font itself
         fonts.wait()
+
+
+def web_command(gunicorn: str, bind: str, env: dict) -> list[str]:
+    """The web server's command line: gunicorn with threaded workers."""
+    return [
+        gunicorn,
+        "config.wsgi",
+        "--bind",
+        bind,
+        "--workers",
+        env.get("WEB_WORKERS", "3"),
+        # Threads, so that the pages' open event streams (GET /events/, mostly waiting on Redis) do not
+        # each take a whole worker process.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        env.get("WEB_THREADS", "64"),
+        "--access-logfile",
+        "-",
+        # Without a line for each background refresh of an open page (X-Exchange-Poll) that succeeded: an idle
+        # page wrote one every few seconds for as long as it stayed open.
+        "--logger-class",
+        "core.gunicorn_log.QuietPolls",
+        "--graceful-timeout",
+        "5",
+        # An idle connection is kept this long (gunicorn's default, 2 s, closed it under a client that paused about
+        # as long, a market maker requoting every 2 s: the request it sent as the server closed was reset, "Connection
+        # reset by peer", a few times a minute in a fault walk). A gthread worker keeps an idle connection in its
+        # poller, not in a thread.
+        "--keep-alive",
+        env.get("WEB_KEEPALIVE", "75"),
+    ]
 
 
 def _serve_children(env: dict, services: Services, manage: list[str], started) -> int:
@@ -408,28 +478,7 @@ def _serve_children(env: dict, services: Services, manage: list[str], started) -
     # takes one instead of PostgreSQL starting a backend for it.
     web_env.setdefault("DB_POOL_SIZE", web_env["DB_MAX_CONNECTIONS"])
     procs = {
-        "web (gunicorn)": [
-            gunicorn,
-            "config.wsgi",
-            "--bind",
-            bind,
-            "--workers",
-            env.get("WEB_WORKERS", "3"),
-            # Threads, so that the pages' open event streams (GET /events/, mostly waiting on Redis) do not
-            # each take a whole worker process.
-            "--worker-class",
-            "gthread",
-            "--threads",
-            env.get("WEB_THREADS", "64"),
-            "--access-logfile",
-            "-",
-            # Without a line for each background refresh of an open page (X-Exchange-Poll) that succeeded: an idle
-            # page wrote one every few seconds for as long as it stayed open.
-            "--logger-class",
-            "core.gunicorn_log.QuietPolls",
-            "--graceful-timeout",
-            "5",
-        ],
+        "web (gunicorn)": web_command(gunicorn, bind, env),
         # Beat seals every second: at "info" the console would scroll with it. CELERY_LOG_LEVEL=info shows each task.
         "celery worker": [celery, "-A", "config", "worker", "-l", celery_log, "--concurrency", "2"],
         "celery beat": [celery, "-A", "config", "beat", "-l", celery_log, "-s", str(DATA / "celerybeat-schedule")],

@@ -10,9 +10,10 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DataError, IntegrityError, OperationalError
+from django.db import DataError, IntegrityError
 
 from core import errors as err
+from core.task_options import DATABASE_TASK_OPTIONS
 from ledger import witnessing
 from registry.models import Security
 
@@ -62,7 +63,7 @@ def _net_window(height: int) -> None:
         settle_net.delay()
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def settle_block(height: int, *, share_out: bool = False) -> int:
     """Settle the gross-mode trades sealed in block ``height``.
 
@@ -77,13 +78,13 @@ def settle_block(height: int, *, share_out: bool = False) -> int:
     return settle_trades(ids)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def settle_trades(trade_ids: list[int]) -> int:
     """Settle these gross trades (a batch, or one by one when one cannot); those already settled are skipped."""
     return trades_settle(trade_ids=trade_ids)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def settle_net() -> int:
     """Close the net settlement window of every net-mode security that has sealed pending trades.
 
@@ -108,7 +109,7 @@ def settle_net() -> int:
     return settled
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def sweep(after: int = 0) -> int:
     """Settle gross trades whose block's settle task never ran (lost message, crashed worker), in id order from
     after trade ``after``: a full page queues the next one, from its last trade. Queuing the first page again

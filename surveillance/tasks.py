@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
+
+from core.task_options import DATABASE_TASK_OPTIONS
 
 from .services import block_scan, missed_scan
 
@@ -13,13 +14,13 @@ def block_sealed(height: int) -> None:
     scan_block.delay(height)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def scan_block(height: int) -> int:
     """Run the surveillance rules over block ``height``; a second run writes nothing new."""
     return block_scan(height=height)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(**DATABASE_TASK_OPTIONS)
 def scan_missed() -> int:
     """Beat's safety net: scan the sealed blocks whose scan task was lost (``services.missed_scan``)."""
     return missed_scan()

@@ -370,6 +370,7 @@ CELERY_TASK_ROUTES = {
     name: {"priority": CELERY_BACKGROUND_PRIORITY}
     for name in (
         "notifications.tasks.notify",
+        "notifications.tasks.notify_pending",
         "notifications.tasks.notification_email",
         "core.tasks.publish_built",
         "core.tasks.account_mail",
@@ -528,6 +529,12 @@ CELERY_BEAT_SCHEDULE = {
     "settlement-sweep": {"task": "settlement.tasks.sweep", "schedule": 5.0, "options": {"expires": 10}},
     "settlement-net-window": {"task": "settlement.tasks.settle_net", "schedule": 60.0, "options": {"expires": 60}},
     "kyc-expire": {"task": "kyc.tasks.expire_due", "schedule": 3600.0, "options": {"expires": 3600}},
+    # The notifications recorded with their changes (notifications.models.Outbox) whose queued delivery was lost.
+    "notifications-outbox-sweep": {
+        "task": "notifications.tasks.notify_pending",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
     # The scan a seal queues can be lost with Redis's queue: the blocks it missed are scanned by this sweep.
     "surveillance-scan-missed": {
         "task": "surveillance.tasks.scan_missed",

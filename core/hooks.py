@@ -20,17 +20,25 @@ from django.db import transaction
 
 
 class AfterCommit:
-    """A named list of listeners, each called with the event's keyword facts after commit."""
+    """A named list of listeners, each called with the event's keyword facts after commit.
+
+    A listener registered ``in_transaction=True`` is called at once instead, inside the transaction that fires
+    the event, so that what it writes (an outbox row: ``notifications``) commits or rolls back with the change
+    itself; it must only write rows of its own app, and an error it raises undoes the change."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.listeners: list[Callable[..., Any]] = []
+        self.in_transaction: list[Callable[..., Any]] = []
 
-    def register(self, fn: Callable[..., Any]) -> None:
-        if fn not in self.listeners:
-            self.listeners.append(fn)
+    def register(self, fn: Callable[..., Any], *, in_transaction: bool = False) -> None:
+        where = self.in_transaction if in_transaction else self.listeners
+        if fn not in where:
+            where.append(fn)
 
     def fire(self, **facts: Any) -> None:
+        for fn in self.in_transaction:
+            fn(**facts)
         for fn in self.listeners:
             transaction.on_commit(_bound(fn, facts), robust=True)
 

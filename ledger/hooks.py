@@ -11,6 +11,9 @@ them here from their ``AppConfig.ready``:
   queued the next seal and the co-signing, so that long work neither delays
   them nor, if the worker dies in the middle of it, takes them with it (a
   redelivered seal finds nothing to seal and runs no hook).
+* ``in_seal``: what to record with a block, in the sealing transaction itself (``block_seal`` calls each with
+  the new block's height before it commits): notifications' outbox row for the block's fills, which a seal task
+  killed between its commit and its ``after_seal`` hooks would otherwise lose.
 * ``entry_readers``: who may read an entry's bytes besides the supervisors
   (the parties of a trade read its TRADE entry, its gross SETTLEMENT entry and
   its holds). Each answers ``(user, entry_id) → bool``.
@@ -68,6 +71,7 @@ class BusinessCheck:
 
 after_seal: list[Callable[[int], None]] = []
 after_seal_last: list[Callable[[int], None]] = []
+in_seal: list[Callable[[int], None]] = []
 entry_readers: list[Callable[[Any, int], bool]] = []
 business_checks: list[BusinessCheck] = []
 
@@ -76,6 +80,11 @@ def register_after_seal(fn: Callable[[int], None], *, last: bool = False) -> Non
     where = after_seal_last if last else after_seal
     if fn not in where:
         where.append(fn)
+
+
+def register_in_seal(fn: Callable[[int], None]) -> None:
+    if fn not in in_seal:
+        in_seal.append(fn)
 
 
 def register_entry_reader(fn: Callable[[Any, int], bool]) -> None:

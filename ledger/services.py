@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.prepared import Batch, Insert
 
-from . import checkpoint, keys, merkle, published, wakeup
+from . import checkpoint, hooks, keys, merkle, published, wakeup
 from .canonical import entry_bytes, leaf_hash, new_salt
 from .models import Block, BlockSignature, Entry, SigningKey
 from .payloads import Payload
@@ -194,6 +194,8 @@ def block_seal(*, max_leaves: int | None = None) -> SealResult | None:
         with connection.cursor() as cur:
             cur.execute("DELETE FROM ledger_pendingentry WHERE entry_id = ANY(%s::bigint[])", [_int_array(waiting)])
         keys.retire_after_seal([k for k, _ in signing], height=height, sealed_entry_ids=set(waiting))
+        for record in hooks.in_seal:
+            record(height)
         note = signed_note(block)
         transaction.on_commit(lambda: _checkpoint_log_append(note))
     return SealResult(block=block, leaves=len(waiting), more_waiting=more_waiting)

@@ -1,10 +1,12 @@
-"""The hooks notifications listens to (registered by ``NotificationsConfig.ready``): each queues the ``notify``
-task with the event's facts. The hooks call them after the event's transaction committed
-(``core.hooks.AfterCommit``), so the task finds the rows.
+"""The hooks notifications listens to (registered by ``NotificationsConfig.ready``): each records the event and
+its facts in the outbox (``models.Outbox``) inside the event's own transaction (``core.hooks.AfterCommit``,
+``in_transaction``), so the record commits with the change or not at all; the commit then queues
+``notify_pending``, and beat's sweep delivers what a lost message left (a fault walk lost about a hundred
+"settled" notices each time Redis went away with its queue, when the hooks queued a task after commit).
 
-Fills are announced per block, once their trades are sealed (``ledger.hooks.after_seal``, run by the seal task
-after its commit, about a tenth of a second after the fill): one task for all the fills of a block instead of
-a message per order on the order path, where queuing a Celery task cost more CPU than a fill's SQL (issue 15).
+Fills are announced per block, once their trades are sealed (``ledger.hooks.in_seal``, in the sealing
+transaction, about a tenth of a second after the fill): one record for all the fills of a block instead of one
+per order on the order path, where queuing a Celery task cost more CPU than a fill's SQL (issue 15).
 
 The listeners are made once, at import, so a second ``ready()`` registers nothing twice."""
 
@@ -19,16 +21,16 @@ from ledger import hooks as ledger_hooks
 from settlement import hooks as settlement_hooks
 from supervision import hooks as supervision_hooks
 
-from . import tasks
+from . import services
 
 
-def _queue(event: str, /, **facts) -> None:
-    tasks.notify.delay(event, facts)
+def _record(event: str, /, **facts) -> None:
+    services.outbox_record(event=event, facts=facts)
 
 
 def block_sealed(height: int) -> None:
-    """A ``ledger.hooks.after_seal`` hook: the fills of the block's trades."""
-    tasks.notify.delay("block_sealed", {"height": height})
+    """A ``ledger.hooks.in_seal`` hook: the fills of the block's trades, recorded with the block."""
+    services.outbox_record(event="block_sealed", facts={"height": height})
 
 
 HOOKS = [
@@ -45,10 +47,10 @@ HOOKS = [
     balances_hooks.cash_deposited,
     balances_hooks.cash_withdrawn,
 ]
-LISTENERS = [(hook, partial(_queue, hook.name.split(".", 1)[1])) for hook in HOOKS]
+LISTENERS = [(hook, partial(_record, hook.name.split(".", 1)[1])) for hook in HOOKS]
 
 
 def register() -> None:
     for hook, listener in LISTENERS:
-        hook.register(listener)
-    ledger_hooks.register_after_seal(block_sealed)
+        hook.register(listener, in_transaction=True)
+    ledger_hooks.register_in_seal(block_sealed)

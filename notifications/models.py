@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import Role
@@ -102,3 +103,19 @@ class Preference(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(muted__contained_by=Kind.values), name="preference_muted_known"),
         ]
+
+
+class Outbox(models.Model):
+    """An event whose notifications are still to be written: the transactional outbox.
+
+    Written in the transaction of the change it tells of (``core.hooks.AfterCommit`` listeners registered
+    ``in_transaction``, and ``ledger.hooks.in_seal`` for a block's fills), so it exists exactly when the change
+    does; deleted in the transaction that writes its notifications (``services.outbox_deliver``). The task queued
+    after the commit delivers it at once; beat's sweep delivers what a lost message (Redis restarted without its
+    queue, a worker killed between a commit and its hooks) left behind. ``attempts`` counts deliveries that failed
+    on the event itself (not on the database), so that one bad event is set aside, not retried for ever."""
+
+    event = models.CharField(max_length=40)
+    facts = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)

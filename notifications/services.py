@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
@@ -42,7 +42,9 @@ from settlement.models import SettlementAction
 from supervision.models import Correction, ForcedTransfer, Freeze
 
 from . import messages
-from .models import RECIPIENTS, Kind, Notification, Preference
+from .models import RECIPIENTS, Kind, Notification, Outbox, Preference
+
+logger = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -529,6 +531,67 @@ def event_notify(*, event: str, facts: dict) -> list[Notification]:
             ids = [n.pk for n in emailed]
             transaction.on_commit(lambda: _emails_queue(ids), robust=True)
     return written
+
+
+# The transactional outbox (models.Outbox): an event is recorded in its own change's transaction and delivered
+# after it, by the task its commit queues or by beat's sweep when that message was lost.
+OUTBOX_MAX_ATTEMPTS = 5
+
+
+def outbox_record(*, event: str, facts: dict) -> None:
+    """Record ``event`` in the current transaction, to be delivered once it commits (nothing if it rolls back)."""
+    Outbox.objects.create(event=event, facts=facts)
+    transaction.on_commit(_outbox_deliver_soon, robust=True)
+
+
+def _outbox_deliver_soon() -> None:
+    from .tasks import notify_pending  # (the tasks module imports this one)
+
+    notify_pending.delay()
+
+
+def outbox_deliver(*, limit: int = 1000) -> int:
+    """Deliver up to ``limit`` recorded events, oldest first, each in a transaction of its own that writes its
+    notifications and deletes it: two deliverers never take the same one (``SKIP LOCKED``), and one interrupted
+    leaves it recorded. An event that fails on its own (not on the database, which the task retries) is counted
+    and left for the next sweep, set aside after ``OUTBOX_MAX_ATTEMPTS``. Returns how many were delivered."""
+    delivered = 0
+    skip: list[int] = []
+    while delivered + len(skip) < limit:
+        with transaction.atomic():
+            row = (
+                Outbox.objects.select_for_update(skip_locked=True)
+                .filter(attempts__lt=OUTBOX_MAX_ATTEMPTS)
+                .exclude(pk__in=skip)
+                .order_by("pk")
+                .first()
+            )
+            if row is None:
+                break
+            try:
+                with transaction.atomic():
+                    if row.event in EVENTS:  # else from another version of the code: nothing to write
+                        event_notify(event=row.event, facts=row.facts)
+            except DatabaseError:
+                raise
+            except Exception:
+                row.attempts += 1
+                row.save(update_fields=["attempts"])
+                skip.append(row.pk)
+                level = logging.ERROR if row.attempts >= OUTBOX_MAX_ATTEMPTS else logging.WARNING
+                logger.log(
+                    level,
+                    "notifications of %s %s failed (attempt %d of %d)",
+                    row.event,
+                    row.facts,
+                    row.attempts,
+                    OUTBOX_MAX_ATTEMPTS,
+                    exc_info=True,
+                )
+                continue
+            row.delete()
+            delivered += 1
+    return delivered
 
 
 def _emails_queue(notification_ids: list[int]) -> None:

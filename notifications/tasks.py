@@ -1,7 +1,9 @@
 """Celery interface to notifications: thin and idempotent.
 
-``notify`` names an event and its facts (ids); ``services.event_notify`` writes at most one notification per
-event and recipient (a unique key), so a duplicate delivery or a retry writes nothing more.
+``notify_pending`` delivers the events recorded in the outbox (``models.Outbox``) by the changes' own
+transactions; ``notify`` (an event and its facts, ids) is what earlier versions queued instead, still taken.
+``services.event_notify`` writes at most one notification per event and recipient (a unique key), so a duplicate
+delivery or a retry writes nothing more.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ def notify(event: str, facts: dict) -> int:
     if event not in services.EVENTS:
         return 0  # a message from another version of the code: nothing to do
     return len(services.event_notify(event=event, facts=facts))
+
+
+@shared_task(**DATABASE_TASK_OPTIONS)
+def notify_pending() -> int:
+    """Deliver the recorded events (``services.outbox_deliver``): queued by each commit that records one, and run
+    by beat as the sweep for a message that was lost."""
+    return services.outbox_deliver()
 
 
 # A mail server's error retried as every mail's (``core.tasks.MAIL_TASK_OPTIONS``: 30 s, 1, 2, 4 and 8 minutes, then

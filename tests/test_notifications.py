@@ -29,8 +29,8 @@ from exchange.services import rfq as rfq_svc
 from kyc import services as kyc_services
 from ledger.models import Entry
 from ledger.services import block_seal
-from notifications import listeners, messages, services, tasks
-from notifications.models import Kind, Notification, Preference
+from notifications import messages, services, tasks
+from notifications.models import Kind, Notification, Outbox, Preference
 from settlement.services import net_settle, trade_hold, trade_refuse, trade_release, trade_settle
 from supervision import services as sv
 from tests.conftest import account_flags_set, api_for, log_in
@@ -44,18 +44,19 @@ LEGAL = {"legal_reference": "(2026)沪74执123号", "legal_authority": "上海�
 @pytest.fixture
 def delivered(django_capture_on_commit_callbacks, monkeypatch):
     """``with delivered():`` runs what commits inside it announce, as production does after commit: the hooks'
-    listeners, and the Celery task they queue (in this process); then it seals what they wrote and runs what
-    notifications does after a seal (the fills of the block), as the seal task those commits wake does."""
+    listeners, and the Celery task they queue (in this process); then it seals what they wrote, which records the
+    block's fills, and delivers them, as the seal task those commits wake does."""
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
     @contextmanager
     def run():
+        # What the test's set-up recorded (its deposits, its KYC decisions) is not what the test looks at: as if
+        # its delivery had already run.
+        Outbox.objects.all().delete()
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             yield callbacks
         with django_capture_on_commit_callbacks(execute=True):
-            sealed = block_seal()
-            if sealed is not None:
-                listeners.block_sealed(sealed.block.height)
+            block_seal()  # records the block's fills with it (ledger.hooks.in_seal), delivered on commit
 
     return run
 
@@ -1280,15 +1281,14 @@ def test_the_freeze_notice_counts_the_orders_its_approval_cancelled_not_those_th
     account_flags_set(investor.pk, frozen=False)
     late = _resting(market, investor, "buy", 100, "9.90", "late")
     account_flags_set(investor.pk, frozen=True)
-    with delivered():
+    with django_capture_on_commit_callbacks(execute=False):
         assert cancel_frozen_orders.apply().get() == 1
     late.refresh_from_db()
     assert (late.status, late.closed_by, late.closed_reason) == (Order.Status.CANCELLED, "account_frozen",
                                                                  str(freeze.pk))  # fmt: skip
-    # when the approval's notices are written after that
-    with delivered():
-        for callback in approval:
-            callback()
+    # when the approval's notices (recorded with it) are written after that, with the beat's
+    for callback in approval:
+        callback()
     # then the freeze's notice counts the two orders its approval cancelled, not the beat's
     (frozen,) = [n for n in notes(investor) if n.kind == Kind.FREEZE]
     assert frozen.params["orders_cancelled"] == 2 and "Its 2 open orders were cancelled." in body_in(frozen, "en")

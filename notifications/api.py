@@ -54,8 +54,9 @@ class ReadAllOutput(serializers.Serializer):
 class PreferenceOutput(serializers.Serializer):
     muted = serializers.ListField(child=serializers.ChoiceField(choices=Kind.choices))
     email = serializers.BooleanField()
-    kinds = serializers.SerializerMethodField()
+    kinds = serializers.SerializerMethodField(help_text="the kinds of notification the user's role receives")
 
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=Kind.choices)))
     def get_kinds(self, obj) -> list[str]:
         return kinds_for(obj.user.role)
 

@@ -131,6 +131,10 @@ def _text(value, what: str, limit: int = 200) -> str:
     return text
 
 
+# A security's risk rating by name (stored as 1 … 5): R1 (lowest) … R5 (highest).
+RISK_RATINGS = tuple(f"R{n}" for n in range(1, 6))
+
+
 def _int(value, what: str, low: int, high: int) -> int:
     if isinstance(value, bool):
         value = None
@@ -202,7 +206,9 @@ def parameters_checked(data: dict, *, base: Parameters | None = None) -> Paramet
     params = Parameters(
         name=_text(merged["name"], gettext("Name")),
         issuer=_text(merged["issuer"], gettext("Issuer")),
-        risk_rating=_int(str(merged["risk_rating"]).upper().removeprefix("R"), gettext("Risk rating"), 1, 5),
+        risk_rating=_int(
+            str(merged["risk_rating"]).upper().removeprefix("R"), gettext("Risk rating"), 1, len(RISK_RATINGS)
+        ),
         lot_size=_int(merged["lot_size"], gettext("Lot size"), 1, 1_000_000),
         tick_size=_decimal(merged["tick_size"], gettext("Tick size"), places=2, low=Decimal(0), high=Decimal(1000)),
         reference_price=_decimal(

@@ -196,11 +196,16 @@ def instructions_recently_ended(now: dt.datetime | None = None) -> QuerySet[Sett
     )
 
 
+# An instruction's status, as the API and the pages give it (``instruction_status``; the API's schema names them).
+ACTIVE, ENDED, EXPIRED = "active", "ended", "expired"
+STATUSES = (ACTIVE, ENDED, EXPIRED)
+
+
 def instruction_status(instruction: SettlementInstruction, now: dt.datetime | None = None) -> str:
     """active, ended (early, by someone) or expired (its end passed)."""
     if instruction.ended_at is not None:
-        return "ended"
-    return "active" if instruction.ends_at > (now or timezone.now()) else "expired"
+        return ENDED
+    return ACTIVE if instruction.ends_at > (now or timezone.now()) else EXPIRED
 
 
 def instruction_create(

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.fields import RegisteredChoice
 from core.api.schema import ERRORS
 from exchange.models import Order, Trade
 from exchange.selectors import account_of
@@ -46,7 +47,7 @@ class ClientTradeOutput(serializers.Serializer):
 
 class MovementOutput(serializers.Serializer):
     at = serializers.DateTimeField()
-    kind = serializers.CharField()
+    kind = RegisteredChoice(statements.movement_kinds)
     amount = serializers.DecimalField(max_digits=20, decimal_places=2)
     fee = serializers.DecimalField(max_digits=20, decimal_places=2)
     balance = serializers.DecimalField(max_digits=20, decimal_places=2)

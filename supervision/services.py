@@ -1537,6 +1537,10 @@ def corrected_quantities(trade_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
+# The kind of the notes ``trade_corrections`` gives (registered with it: ``exchange.selectors.trade_note_kinds``).
+CORRECTION_NOTE = "correction"
+
+
 def trade_corrections(trade_ids: list[int]) -> dict[int, list[dict]]:
     """The executed corrections of trades, as notes beside them on the trade page and API."""
     notes: dict[int, list[dict]] = {}
@@ -1547,5 +1551,5 @@ def trade_corrections(trade_ids: list[int]) -> dict[int, list[dict]]:
             if c.new_quantity == 0
             else gettext("Corrected to %(qty)s @ %(price)s by correction %(n)s: %(reason)s")
         ) % {"n": c.pk, "reason": c.reason, "qty": shares_text(c.new_quantity), "price": amount_text(c.new_price)}
-        notes.setdefault(c.trade_id, []).append({"kind": "correction", "text": text, "entry": c.entry})
+        notes.setdefault(c.trade_id, []).append({"kind": CORRECTION_NOTE, "text": text, "entry": c.entry})
     return notes

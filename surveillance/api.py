@@ -33,7 +33,7 @@ WRITERS = (Role.REGULATOR,)
 
 
 class AlertOutput(serializers.ModelSerializer):
-    rule = serializers.CharField(source="rule.code")
+    rule = serializers.ChoiceField(source="rule.code", choices=Rule.Code.choices)
     rule_name = serializers.CharField(source="rule.name")
     security = serializers.CharField(source="security.code", allow_null=True, default=None)
     securities = serializers.SerializerMethodField(

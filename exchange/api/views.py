@@ -286,7 +286,7 @@ class CandleOutput(serializers.Serializer):
 
 class CandlesOutput(serializers.Serializer):
     security = serializers.CharField()
-    interval = serializers.CharField()
+    interval = serializers.ChoiceField(choices=list(selectors.CANDLE_INTERVALS))
     start = serializers.DateTimeField(help_text="from, inclusive")
     end = serializers.DateTimeField(help_text="to, exclusive")
     candles = CandleOutput(many=True)

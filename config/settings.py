@@ -342,6 +342,7 @@ SPECTACULAR_SETTINGS = {
         "KycStateEnum": "kyc.models.KycProfile.State",
         "KycDocumentKindEnum": "kyc.api.DOCUMENT_KINDS",
         "RiskLevelEnum": "kyc.questionnaire.LEVEL_NAMES",
+        "RiskQuestionEnum": "kyc.questionnaire.QUESTION_KEYS",
         "RoleEnum": "core.models.Role",
         "InstructionRoleEnum": "settlement.api.SETTER_ROLES",  # who set or ended a standing instruction
         "SettlementModeEnum": "registry.models.Security.SettlementMode",

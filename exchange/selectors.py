@@ -12,7 +12,7 @@ from django.db.models import F, Q, QuerySet
 
 from balances.models import CashBalance, Position
 from core.models import Account, Broker, Role, User
-from core.money import amount_text
+from core.money import CURRENCY, amount_text
 from core.prepared import Statement
 from core.roles import SUPERVISORS
 from kyc.models import KycProfile
@@ -164,7 +164,7 @@ def account_balances(account: Account) -> dict:
     return {
         "account": account.code,
         "cash": {
-            "currency": "CNY",
+            "currency": CURRENCY,
             "total": cash.total if cash else 0,
             "available": cash.available if cash else 0,
             "reserved": cash.reserved if cash else 0,

@@ -316,7 +316,7 @@ class MeApi(APIView):
 
 
 class QuestionOutput(serializers.Serializer):
-    key = serializers.CharField()
+    key = serializers.ChoiceField(choices=questionnaire.QUESTION_KEYS)
     text = serializers.CharField()
     options = serializers.ListField(child=serializers.DictField())
 

@@ -62,6 +62,7 @@ QUESTIONS: list[dict] = [
 ]
 
 # Upper bounds of each level's score (inclusive): ≤ 8 → C1, ≤ 14 → C2, …
+QUESTION_KEYS = tuple(q["key"] for q in QUESTIONS)
 LEVEL_BOUNDS = (8, 14, 20, 26)
 # The levels ``score`` gives (1 … 5), by name as they are shown: C1 (most cautious) … C5.
 LEVEL_NAMES = tuple(f"C{level}" for level in range(1, len(LEVEL_BOUNDS) + 2))

@@ -10,7 +10,7 @@ import datetime as dt
 
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from core import errors as err
 from core.api.fields import RegisteredChoice
 from core.api.schema import ERRORS
+from core.money import CURRENCY
 from exchange.models import Order, Trade
 from exchange.selectors import account_of
 
@@ -79,8 +80,9 @@ class StatementOutput(serializers.Serializer):
     holdings = HoldingOutput(many=True)
     generated_at = serializers.DateTimeField()
 
+    @extend_schema_field(serializers.ChoiceField(choices=[CURRENCY]))
     def get_currency(self, obj) -> str:
-        return "CNY"
+        return CURRENCY
 
 
 def date_param(request, name: str) -> dt.date:

@@ -146,6 +146,14 @@ ENUMS = [
     ),
     ("CandlesOutput", "interval", _code("exchange.selectors", "CANDLE_INTERVALS"), None),
     ("NotificationPreferences", "kinds", _choices("notifications.models", "Kind"), None),
+    ("CashOutput", "currency", lambda: {__import__("core.money").money.CURRENCY}, None),
+    ("StatementOutput", "currency", lambda: {__import__("core.money").money.CURRENCY}, None),
+    (
+        "QuestionOutput",
+        "key",
+        lambda: {q["key"] for q in __import__("kyc.questionnaire").questionnaire.QUESTIONS},
+        None,
+    ),
     ("AlertOutput", "rule", _choices("surveillance.models", "Rule.Code"), None),
     ("AlertDetailOutput", "rule", _choices("surveillance.models", "Rule.Code"), None),
 ]
@@ -218,6 +226,7 @@ def test_real_answers_hold_values_inside_the_enums(schema, trading):
         "statement": (investor.owner, "/api/v1/statement/"),
         "candles": (investor.owner, "/api/v1/securities/{code}/candles/"),
         "account": (regulator, "/api/v1/accounts/{code}/"),
+        "questions": (investor.owner, "/api/v1/kyc/me/questionnaire/"),
     }
     answers = {}
     for name, (user, path) in reads.items():
@@ -262,6 +271,9 @@ def test_real_answers_hold_values_inside_the_enums(schema, trading):
         schema, schema["components"]["schemas"]["NotificationPreferences"]["properties"]["kinds"]
     )
     assert _in(schema, "MovementOutput", "kind", answers["statement"]["movements"]) >= {"deposit", "buy"}
+    _in(schema, "StatementOutput", "currency", [answers["statement"]])
+    _in(schema, "CashOutput", "currency", [answers["account"]["cash"]])
     _in(schema, "CandlesOutput", "interval", [answers["candles"]])
     _in(schema, "SupervisedKycOutput", "risk_level", [answers["account"]["kyc"]])
+    _in(schema, "QuestionOutput", "key", answers["questions"])
     assert Decimal(answers["trade"]["price"]) > 0

@@ -34,6 +34,7 @@ from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
 from core.models import Account
+from core.money import CURRENCY
 from exchange import precheck, selectors, services
 from exchange.models import Order, Quote, Trade
 from ledger import api as ledger_api
@@ -796,7 +797,7 @@ class TradeListApi(APIView):
 
 
 class CashOutput(serializers.Serializer):
-    currency = serializers.CharField()
+    currency = serializers.ChoiceField(choices=[CURRENCY])
     total = serializers.DecimalField(max_digits=20, decimal_places=2)
     available = serializers.DecimalField(max_digits=20, decimal_places=2)
     reserved = serializers.DecimalField(max_digits=20, decimal_places=2)

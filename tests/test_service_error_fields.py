@@ -149,3 +149,29 @@ def test_a_rules_threshold_out_of_range_is_named_under_thresholds(schema, market
     _answer_as_documented(schema, "patch", "/api/v1/alerts/rules/{code}/", refused)
     # and the rule is as it was
     assert Rule.objects.get(pk=rule.pk).thresholds == thresholds
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        # not a whole number of ticks: the service's check, across two parameters, names the reference price
+        ({"reference_price": "10.05", "tick_size": "0.10"}, "reference_price"),
+    ],
+)
+def test_a_listing_the_service_refuses_for_one_parameter_names_it(schema, market, over, field):
+    # Given an exchange operator
+    from registry.models import Security
+
+    operator = market.user(Role.EXCHANGE_OPERATOR)
+    body = {"code": "839998", "name": "Fields Co", "issuer": "Fields Co Ltd", "risk_rating": "R3"}
+    body = {**body, "reference_price": "10.00", **over}
+    before = snapshot()
+
+    # when it lists a security with that parameter refused
+    refused = api_for(operator).post("/api/v1/securities/", body, format="json")
+
+    # then the 400 names the parameter, and nothing was listed
+    assert refused.status_code == 400, refused.content
+    assert list(refused.json()["fields"]) == [field], refused.json()
+    _answer_as_documented(schema, "post", "/api/v1/securities/", refused)
+    assert snapshot() == before and not Security.objects.filter(code="839998").exists()

@@ -420,7 +420,7 @@ class ClientStatementApi(CounterApi):
         account = self.client(request, code)
         kind = request.query_params.get("format", "json")
         if kind not in ("json", "csv", "pdf"):
-            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'))
+            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'), field="format")
         statement = selectors.client_statement(account, date_param(request, "from"), date_param(request, "to"))
         if kind == "json":
             return Response(StatementOutput(statement).data)

@@ -89,7 +89,7 @@ class NotificationListApi(APIView):
         unread = request.query_params.get("unread")
         if unread is not None:
             if unread.lower() not in FLAGS:
-                raise err.InvalidInput(gettext('unread is "true" or "false".'))
+                raise err.InvalidInput(gettext('unread is "true" or "false".'), field="unread")
             unread = FLAGS[unread.lower()]
         return paginated(request, self, selectors.notifications_of(request.user, unread=unread), NotificationOutput)
 

@@ -231,9 +231,11 @@ def instruction_create(
         if not min_amount.is_finite() or min_amount <= 0:
             raise InstructionAmountNotPositive()
         if min_amount > MAX_AMOUNT or min_amount != min_amount.quantize(Decimal("0.01")):
-            raise err.InvalidInput(gettext("The minimum amount must be in yuan and fen, at most 18 digits."))
+            raise err.InvalidInput(
+                gettext("The minimum amount must be in yuan and fen, at most 18 digits."), field="min_amount"
+            )
     if ends_at.tzinfo is None:
-        raise err.InvalidInput(gettext("The end needs a time zone."))
+        raise err.InvalidInput(gettext("The end needs a time zone."), field="ends_at")
     now = timezone.now()
     if ends_at <= now:
         raise InstructionEndNotFuture()

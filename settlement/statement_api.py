@@ -88,11 +88,11 @@ class StatementOutput(serializers.Serializer):
 def date_param(request, name: str) -> dt.date:
     value = request.query_params.get(name)
     if not value:
-        raise err.InvalidInput(gettext("Give %(name)s=YYYY-MM-DD.") % {"name": name})
+        raise err.InvalidInput(gettext("Give %(name)s=YYYY-MM-DD.") % {"name": name}, field=name)
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
-        raise err.InvalidInput(gettext("%(name)s is not a date (YYYY-MM-DD).") % {"name": name}) from exc
+        raise err.InvalidInput(gettext("%(name)s is not a date (YYYY-MM-DD).") % {"name": name}, field=name) from exc
 
 
 class CertificateOutput(serializers.Serializer):
@@ -123,7 +123,7 @@ class _OwnAccountApi(APIView):
     def kind(request) -> str:
         kind = request.query_params.get("format", "json")
         if kind not in ("json", "csv", "pdf"):
-            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'))
+            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'), field="format")
         return kind
 
 
@@ -171,7 +171,7 @@ class MyCertificateApi(_OwnAccountApi):
         kind = self.kind(request)
         year = request.query_params.get("year", "")
         if not (year.isascii() and year.isdigit() and len(year) == 4):
-            raise err.InvalidInput(gettext("Give year=YYYY."))
+            raise err.InvalidInput(gettext("Give year=YYYY."), field="year")
         certificate = statements.holdings_certificate(account, int(year))
         if kind == "json":
             return Response(CertificateOutput(certificate).data)

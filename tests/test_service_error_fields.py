@@ -175,3 +175,30 @@ def test_a_listing_the_service_refuses_for_one_parameter_names_it(schema, market
     assert list(refused.json()["fields"]) == [field], refused.json()
     _answer_as_documented(schema, "post", "/api/v1/securities/", refused)
     assert snapshot() == before and not Security.objects.filter(code="839998").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/api/v1/securities/{code}/candles/", {"interval": "5m"}, "interval"),
+        ("/api/v1/securities/{code}/candles/", {"interval": "1d", "from": "yesterday"}, "from"),
+        ("/api/v1/statement/", {"to": "2026-01-31"}, "from"),
+        ("/api/v1/statement/", {"from": "2026-01-01", "to": "2026-01-31", "format": "xml"}, "format"),
+        ("/api/v1/notifications/", {"unread": "maybe"}, "unread"),
+    ],
+)
+def test_a_query_parameter_refused_is_named_as_a_pages_limit_is(schema, trading, path, query, field):
+    # Given an investor (found with the freeze's gap: a malformed ``?limit=`` names the parameter in ``fields``,
+    # these did not)
+    market, _mm, investor = trading
+    before = snapshot()
+
+    # when it reads with the one parameter malformed
+    refused = api_for(investor.owner).get(path.format(code=market.security.code), query)
+
+    # then the 400 names it, and nothing changed
+    assert refused.status_code == 400, refused.content
+    assert list(refused.json()["fields"]) == [field], refused.json()
+    assert refused.json()["fields"][field] == [refused.json()["message"]]
+    _answer_as_documented(schema, "get", path, refused)
+    assert snapshot() == before

@@ -277,3 +277,23 @@ def test_real_answers_hold_values_inside_the_enums(schema, trading):
     _in(schema, "SupervisedKycOutput", "risk_level", [answers["account"]["kyc"]])
     _in(schema, "QuestionOutput", "key", answers["questions"])
     assert Decimal(answers["trade"]["price"]) > 0
+
+
+@pytest.mark.parametrize("component", ["ApiTokenOutput", "ApiTokenCreated"])
+def test_a_tokens_expiry_is_documented_as_the_date_time_it_is(schema, component, market):
+    # Given a user's token (found with the enums: its expiry was a bare "string", the only such time of the API)
+    import datetime as dt
+
+    user = market.user(Role.INVESTOR)
+    login = APIClient().post(
+        "/api/v1/auth/token/", {"username": user.username, "password": "pw-test-2026"}, format="json"
+    )
+    assert login.status_code == 200, login.content
+    # when the field is read from the schema, then it is a date-time
+    expires_at = schema["components"]["schemas"][component]["properties"]["expires_at"]
+    assert (expires_at["type"], expires_at["format"]) == ("string", "date-time")
+    # and what the API answers in it is one
+    listed = api_for(user).get("/api/v1/auth/tokens/")
+    assert listed.status_code == 200, listed.content
+    rows = listed.json()["results"]
+    assert rows and all(dt.datetime.fromisoformat(row["expires_at"]).tzinfo is not None for row in rows)

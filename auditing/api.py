@@ -22,6 +22,7 @@ from core.db.replica import replica_read
 from core.labels import OUTCOMES
 from core.models import Account, Role
 from core.permissions import require_role
+from ledger.models import EntryKind
 
 from . import selectors
 
@@ -45,9 +46,11 @@ class AuditEventOutput(serializers.Serializer):
     id = serializers.IntegerField()
     at = serializers.DateTimeField()
     user = serializers.CharField(help_text="the actor's user name (also for failed logins)")
-    role = serializers.CharField()
+    role = serializers.ChoiceField(
+        choices=Role.choices, allow_blank=True, help_text="the actor's role; blank for no user (a failed login)"
+    )
     action = serializers.CharField()
-    outcome = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=list(OUTCOMES.items()))
     target = serializers.CharField()
     ip = serializers.CharField(allow_null=True)
     detail = serializers.DictField()
@@ -56,7 +59,7 @@ class AuditEventOutput(serializers.Serializer):
 
 class EntryLinkOutput(serializers.Serializer):
     entry_id = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=EntryKind.choices)
     recorded_at = serializers.DateTimeField()
     exact = serializers.BooleanField(help_text="named by the record; false: matched by kind, target and time")
     leaf_index = serializers.IntegerField(allow_null=True)
@@ -71,7 +74,7 @@ class AuditEventDetailOutput(AuditEventOutput):
 
 class EvidenceEntryOutput(serializers.Serializer):
     entry_id = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=EntryKind.choices)
     recorded_at = serializers.DateTimeField()
     canonical = serializers.CharField(help_text="base64 of the entry's canonical bytes")
     leaf_hash = serializers.CharField(help_text="hex")
@@ -80,7 +83,7 @@ class EvidenceEntryOutput(serializers.Serializer):
 
 
 class EvidenceOutput(serializers.Serializer):
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=[selectors.EVIDENCE_TYPE])
     subject = serializers.DictField()
     generated_at = serializers.DateTimeField()
     generated_by = serializers.CharField()

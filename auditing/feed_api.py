@@ -18,6 +18,7 @@ from core.api.schema import LIST_ERRORS
 from core.db.replica import replica_read
 from core.permissions import require_role
 from ledger import selectors as ledger_selectors
+from ledger.models import EntryKind
 
 from . import feed, selectors
 
@@ -29,7 +30,7 @@ class FeedRecordOutput(serializers.Serializer):
     leaf_index = serializers.IntegerField()
     block_height = serializers.IntegerField()
     group = serializers.ChoiceField(choices=feed.GROUPS)
-    kind = serializers.CharField(help_text="the ledger entry's kind")
+    kind = serializers.ChoiceField(choices=EntryKind.choices, help_text="the ledger entry's kind")
     recorded_at = serializers.CharField(help_text="as in the canonical bytes (UTC, microseconds)")
     leaf_hash = serializers.CharField(help_text="hex; SHA-256(0x00 ‖ canonical)")
     canonical = serializers.CharField(help_text="base64 of the entry's canonical bytes")

@@ -38,6 +38,8 @@ from settlement.models import Settlement, SettlementAction
 AUDIT_READERS = frozenset({Role.AUDITOR, Role.REGULATOR})
 
 FILTERS = ("user", "role", "action", "target", "outcome", "since", "until")
+# What an evidence package says it is (its "type"), as the API's schema documents it.
+EVIDENCE_TYPE = "evidence"
 MATCH_WINDOW = dt.timedelta(seconds=10)
 MAX_EVIDENCE_ENTRIES = 5000
 MAX_CSV_ROWS = 100_000
@@ -424,7 +426,7 @@ def evidence_bundle(*, subject: dict, events: list[AuditEvent], entries: list[En
         sealed.append({**common, "leaf_index": leaf.leaf_index, "proof": [h.hex() for h in proof]})
     sealed.sort(key=lambda e: e["leaf_index"])
     return {
-        "type": "evidence",
+        "type": EVIDENCE_TYPE,
         "subject": subject,
         "generated_at": timezone.now().isoformat(),
         "generated_by": by,

@@ -312,9 +312,9 @@ class RegisterApi(JsonErrorsMixin, APIView):
             try:
                 as_of = dt.date.fromisoformat(raw)
             except ValueError:
-                raise err.InvalidInput(gettext("as_of must be a date, YYYY-MM-DD.")) from None
+                raise err.InvalidInput(gettext("as_of must be a date, YYYY-MM-DD."), field="as_of") from None
             if as_of > services.shanghai_today():
-                raise err.InvalidInput(gettext("as_of cannot be in the future."))
+                raise err.InvalidInput(gettext("as_of cannot be in the future."), field="as_of")
         register = register_json(security, as_of)
         response = Response(RegisterOutput(register).data)
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":

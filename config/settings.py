@@ -347,6 +347,23 @@ SPECTACULAR_SETTINGS = {
         "SideEnum": ["buy", "sell"],  # an order's, a trade's, a request's: not a quote's (bid, ask)
         "QuoteSideEnum": "exchange.models.Quote.Side",
         "QuoteStatusEnum": "exchange.models.Quote.Status",
+        # A ledger entry's kind wherever an answer names it (ledger, audit trail, evidence, regulatory feed).
+        "EntryKindEnum": "ledger.models.EntryKind",
+        "SigningKeyStatusEnum": "ledger.models.SigningKey.Status",
+        "KycStateEnum": "kyc.models.KycProfile.State",
+        "KycDocumentKindEnum": "kyc.api.DOCUMENT_KINDS",
+        "RiskLevelEnum": "kyc.questionnaire.LEVEL_NAMES",
+        "RiskQuestionEnum": "kyc.questionnaire.QUESTION_KEYS",
+        "RoleEnum": "core.models.Role",
+        "InstructionRoleEnum": "settlement.api.SETTER_ROLES",  # who set or ended a standing instruction
+        "SettlementModeEnum": "registry.models.Security.SettlementMode",
+        "SettlementActionEnum": "settlement.models.SettlementAction.Action",
+        "VenueProfileEnum": "registry.profile.PROFILE_NAMES",
+        "VenueOverrideFieldEnum": "registry.profile.OVERRIDE_FIELDS",
+        "RuleCodeEnum": "surveillance.models.Rule.Code",  # a rule's code, and an alert's rule
+        # Registered by the apps above (read when the schema is made).
+        "StatementLineKindEnum": "settlement.statements.movement_kinds",
+        "TradeNoteKindEnum": "exchange.selectors.trade_note_kinds",
     },
 }
 

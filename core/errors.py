@@ -41,8 +41,17 @@ class PermissionDenied(DomainError):
 
 
 class InvalidInput(DomainError):
+    """Input a service refuses. ``field`` names the one input field at fault: the API answers it in ``fields`` as
+    it answers a serializer's refusal of that field (``core.api.errors``), and a page's form puts it on that field
+    (``exc.fields``, as a service naming several sets it)."""
+
     code = "invalid_input"
     default_message = _("The input is not valid.")
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, **context: object) -> None:
+        super().__init__(message, **context)
+        if field is not None:
+            self.fields = {field: self.message}
 
 
 AccountFrozen = error_class("AccountFrozen", "account_frozen", _("This account is frozen by a legal order."), 409)

@@ -24,7 +24,7 @@ def key_checked(key: str) -> str:
     """The key, or ``InvalidInput`` when it is longer than its column: a service called other than through the API
     (whose field checks it) is told so, not the database."""
     if len(key) > KEY_MAX_LENGTH:
-        raise err.InvalidInput(gettext("client_request_id must be 1 to 64 characters."))
+        raise err.InvalidInput(gettext("client_request_id must be 1 to 64 characters."), field="client_request_id")
     return key
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+# The one currency of cash (an answer's "currency").
+CURRENCY = "CNY"
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 

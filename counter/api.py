@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -36,6 +36,7 @@ from exchange.api.views import (
 from exchange.models import Order
 from exchange.selectors import account_balances, orders_in_period, trades_in_period
 from exchange.services import OrderRequest
+from kyc import questionnaire
 from kyc.api import IdentityAddress, IdentityName
 from kyc.models import KycProfile
 from kyc.services import Identity, kyc_register
@@ -71,7 +72,7 @@ class ClientOutput(serializers.Serializer):
     name = serializers.SerializerMethodField(help_text="The holder's name in full (the broker's staff may see it)")
     username = serializers.CharField()
     real_name = serializers.SerializerMethodField(help_text="The KYC name in full; null without a KYC record")
-    kyc_state = serializers.CharField(allow_null=True)
+    kyc_state = serializers.ChoiceField(choices=KycProfile.State.choices, allow_null=True)
     risk_level = serializers.SerializerMethodField()
     id_number_masked = serializers.CharField(allow_null=True)
     phone_masked = serializers.CharField(allow_null=True)
@@ -85,8 +86,9 @@ class ClientOutput(serializers.Serializer):
     def get_real_name(self, obj) -> str | None:
         return names.holder_name(obj) if obj.kyc_id else None
 
+    @extend_schema_field(serializers.ChoiceField(choices=questionnaire.LEVEL_NAMES, allow_null=True))
     def get_risk_level(self, obj) -> str | None:
-        return f"C{obj.risk_level}" if obj.risk_level else None
+        return questionnaire.level_name(obj.risk_level)
 
 
 class OpenAccountInput(StrictInput, serializers.Serializer):
@@ -103,7 +105,7 @@ class OpenAccountOutput(serializers.Serializer):
     account = serializers.CharField()
     username = serializers.CharField()
     kyc_id = serializers.IntegerField()
-    kyc_state = serializers.CharField()
+    kyc_state = serializers.ChoiceField(choices=KycProfile.State.choices)
 
 
 class ClientListApi(CounterApi):
@@ -418,7 +420,7 @@ class ClientStatementApi(CounterApi):
         account = self.client(request, code)
         kind = request.query_params.get("format", "json")
         if kind not in ("json", "csv", "pdf"):
-            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'))
+            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'), field="format")
         statement = selectors.client_statement(account, date_param(request, "from"), date_param(request, "to"))
         if kind == "json":
             return Response(StatementOutput(statement).data)

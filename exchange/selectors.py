@@ -12,7 +12,7 @@ from django.db.models import F, Q, QuerySet
 
 from balances.models import CashBalance, Position
 from core.models import Account, Broker, Role, User
-from core.money import amount_text
+from core.money import CURRENCY, amount_text
 from core.prepared import Statement
 from core.roles import SUPERVISORS
 from kyc.models import KycProfile
@@ -164,7 +164,7 @@ def account_balances(account: Account) -> dict:
     return {
         "account": account.code,
         "cash": {
-            "currency": "CNY",
+            "currency": CURRENCY,
             "total": cash.total if cash else 0,
             "available": cash.available if cash else 0,
             "reserved": cash.reserved if cash else 0,
@@ -333,13 +333,22 @@ def trade_entry_readable(user: User, entry_id: int) -> bool:
 
 
 # What later apps add to a trade as its page and API show it (supervision: its corrections). Each function
-# takes trade ids and returns {trade id: [notes]}, a note a dict with at least "text".
+# takes trade ids and returns {trade id: [notes]}, a note a dict with at least "text", and its "kind", one of the
+# kinds registered with it.
 trade_note_sources: list = []
+_trade_note_kinds: list[str] = []
 
 
-def register_trade_notes(fn) -> None:
+def register_trade_notes(fn, kind: str) -> None:
     if fn not in trade_note_sources:
         trade_note_sources.append(fn)
+    if kind not in _trade_note_kinds:
+        _trade_note_kinds.append(kind)
+
+
+def trade_note_kinds() -> tuple[str, ...]:
+    """The kinds of the notes the registered sources give (the API's schema documents them)."""
+    return tuple(_trade_note_kinds)
 
 
 def trade_notes(trade_ids: list[int]) -> dict[int, list[dict]]:

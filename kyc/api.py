@@ -51,6 +51,8 @@ from .throttles import RegistrationThrottle
 MAX_TEXT = 300
 MAX_REASON = 2000
 DOCUMENT_TYPES = sorted(set(services.ALLOWED_DOCUMENTS.values()))
+# A KYC document's kinds, one enum in the schema for the upload's and the answer's.
+DOCUMENT_KINDS = KycDocument.Kind.values
 
 
 def _ip(request) -> str | None:
@@ -69,12 +71,12 @@ def _identity_errors_as_fields(exc: err.InvalidInput) -> serializers.ValidationE
 
 class PersonOutput(serializers.Serializer):
     username = serializers.CharField()
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class DocumentOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=DOCUMENT_KINDS)
     original_name = serializers.CharField()
     content_type = serializers.CharField()
     size = serializers.IntegerField()
@@ -88,7 +90,7 @@ class DocumentOutput(serializers.Serializer):
 
 
 class RiskOutput(serializers.Serializer):
-    level = serializers.CharField(allow_null=True)
+    level = serializers.ChoiceField(choices=questionnaire.LEVEL_NAMES, allow_null=True)
     score = serializers.IntegerField(allow_null=True)
     answers = serializers.DictField(child=serializers.CharField())
     assessed_at = serializers.DateTimeField(allow_null=True)
@@ -102,9 +104,9 @@ class ProfileOutput(serializers.Serializer):
     username = serializers.CharField(source="user.username")
     account = serializers.SerializerMethodField()
     broker = serializers.CharField(source="broker.code")
-    state = serializers.CharField()
+    state = serializers.ChoiceField(choices=KycProfile.State.choices)
     real_name = serializers.SerializerMethodField()
-    id_type = serializers.CharField()
+    id_type = serializers.ChoiceField(choices=KycProfile.IdType.values)
     id_number = serializers.CharField(source="id_number_masked")
     phone = serializers.CharField(source="phone_masked")
     address = serializers.CharField(source="address_masked")
@@ -136,7 +138,7 @@ class ProfileOutput(serializers.Serializer):
     def get_risk(self, obj) -> dict:
         return RiskOutput(
             {
-                "level": f"C{obj.risk_level}" if obj.risk_level else None,
+                "level": questionnaire.level_name(obj.risk_level),
                 "score": obj.risk_score,
                 "answers": obj.risk_answers or {},
                 "assessed_at": obj.assessed_at,
@@ -212,7 +214,7 @@ class QualificationInput(StrictInput, serializers.Serializer):
 
 
 class DocumentInput(StrictInput, serializers.Serializer):
-    kind = serializers.ChoiceField(choices=KycDocument.Kind.values)
+    kind = serializers.ChoiceField(choices=DOCUMENT_KINDS)
     file = Upload(allow_empty_file=False)
 
 
@@ -314,7 +316,7 @@ class MeApi(APIView):
 
 
 class QuestionOutput(serializers.Serializer):
-    key = serializers.CharField()
+    key = serializers.ChoiceField(choices=questionnaire.QUESTION_KEYS)
     text = serializers.CharField()
     options = serializers.ListField(child=serializers.DictField())
 

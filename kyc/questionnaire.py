@@ -62,7 +62,17 @@ QUESTIONS: list[dict] = [
 ]
 
 # Upper bounds of each level's score (inclusive): ≤ 8 → C1, ≤ 14 → C2, …
+QUESTION_KEYS = tuple(q["key"] for q in QUESTIONS)
 LEVEL_BOUNDS = (8, 14, 20, 26)
+# The levels ``score`` gives (1 … 5), by name as they are shown: C1 (most cautious) … C5.
+LEVEL_NAMES = tuple(f"C{level}" for level in range(1, len(LEVEL_BOUNDS) + 2))
+
+
+def level_name(level: int | None) -> str | None:
+    """A risk level by name (C1 … C5); None for none (not assessed)."""
+    return f"C{level}" if level else None
+
+
 MAX_SCORE = sum(max(points for _k, _t, points in q["options"]) for q in QUESTIONS)
 
 

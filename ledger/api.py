@@ -24,7 +24,7 @@ from core.permissions import require_role
 from core.roles import SUPERVISORS
 
 from . import checkpoint, hooks, selectors, witnessing
-from .models import Block, Leaf, SigningKey
+from .models import Block, EntryKind, Leaf, SigningKey
 from .services import signed_note
 
 
@@ -106,7 +106,9 @@ class EntryOutput(serializers.Serializer):
     leaf_hash = serializers.CharField(help_text="hex")
     block_height = serializers.IntegerField()
     entry_id = serializers.IntegerField(required=False, help_text="only for whoever may read the entry")
-    kind = serializers.CharField(required=False, help_text="only for whoever may read the entry")
+    kind = serializers.ChoiceField(
+        choices=EntryKind.choices, required=False, help_text="only for whoever may read the entry"
+    )
     recorded_at = serializers.DateTimeField(required=False, help_text="only for whoever may read the entry")
     canonical = serializers.CharField(required=False, help_text="base64; only for whoever may read the entry")
 
@@ -116,7 +118,7 @@ class EntryFullOutput(serializers.Serializer):
     leaf_hash = serializers.CharField(help_text="hex")
     block_height = serializers.IntegerField()
     entry_id = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=EntryKind.choices)
     recorded_at = serializers.DateTimeField()
     canonical = serializers.CharField(help_text="base64")
 
@@ -130,7 +132,7 @@ class KeyOutput(serializers.Serializer):
     name = serializers.CharField()
     algorithm = serializers.ChoiceField(choices=["ed25519"])
     public_key = serializers.CharField(help_text="base64")
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=SigningKey.Status.choices)
     local = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     retired_in_block = serializers.IntegerField(allow_null=True)

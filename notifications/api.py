@@ -54,8 +54,9 @@ class ReadAllOutput(serializers.Serializer):
 class PreferenceOutput(serializers.Serializer):
     muted = serializers.ListField(child=serializers.ChoiceField(choices=Kind.choices))
     email = serializers.BooleanField()
-    kinds = serializers.SerializerMethodField()
+    kinds = serializers.SerializerMethodField(help_text="the kinds of notification the user's role receives")
 
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=Kind.choices)))
     def get_kinds(self, obj) -> list[str]:
         return kinds_for(obj.user.role)
 
@@ -88,7 +89,7 @@ class NotificationListApi(APIView):
         unread = request.query_params.get("unread")
         if unread is not None:
             if unread.lower() not in FLAGS:
-                raise err.InvalidInput(gettext('unread is "true" or "false".'))
+                raise err.InvalidInput(gettext('unread is "true" or "false".'), field="unread")
             unread = FLAGS[unread.lower()]
         return paginated(request, self, selectors.notifications_of(request.user, unread=unread), NotificationOutput)
 

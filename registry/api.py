@@ -33,6 +33,9 @@ from ledger.models import Leaf
 from . import calendar, disclosures, holidays, listing, profile, services
 from .models import Disclosure, Holiday, MarketState, Security
 
+# A list of trading modes, as the schema documents one (an answer's modes are some of these, in this order).
+TRADING_MODES = serializers.ListField(child=serializers.ChoiceField(choices=profile.MODES))
+
 
 class SecuritySwitchesOutput(serializers.Serializer):
     """The security's own switches, as the exchange operator set them; the venue's profile may tighten them."""
@@ -42,12 +45,16 @@ class SecuritySwitchesOutput(serializers.Serializer):
     qualified_only = serializers.BooleanField()
     min_holding_days = serializers.IntegerField()
 
+    @extend_schema_field(TRADING_MODES)
     def get_trading_modes(self, obj) -> list[str]:
         return [m for m in profile.MODES if getattr(obj, f"mode_{m}")]
 
 
 class VenueOverrideOutput(serializers.Serializer):
-    field = serializers.CharField(help_text="the field of the security's own switches the venue's rule overrides")
+    field = serializers.ChoiceField(
+        choices=profile.OVERRIDE_FIELDS,
+        help_text="the field of the security's own switches the venue's rule overrides",
+    )
     message = serializers.CharField()
 
 
@@ -95,9 +102,11 @@ class SecurityOutput(serializers.ModelSerializer):
             "venue_overrides",
         ]
 
+    @extend_schema_field(serializers.ChoiceField(choices=listing.RISK_RATINGS))
     def get_risk_rating(self, obj) -> str:
         return f"R{obj.risk_rating}"
 
+    @extend_schema_field(TRADING_MODES)
     def get_trading_modes(self, obj) -> list[str]:
         # Only what both the security and the venue's profile allow, and the platform builds.
         return profile.trading_modes(obj)
@@ -111,6 +120,7 @@ class SecurityOutput(serializers.ModelSerializer):
     def get_min_holding_days(self, obj) -> int:
         return profile.holding_days(obj)
 
+    @extend_schema_field(serializers.ChoiceField(choices=profile.PROFILE_NAMES))
     def get_venue_profile(self, obj) -> str:
         return profile.current().name
 
@@ -262,8 +272,12 @@ class SecurityResumeApi(APIView):
 
 class MarketOutput(serializers.Serializer):
     state = serializers.ChoiceField(choices=["open", "closed", "halted"])
-    profile = serializers.CharField()
-    session = serializers.CharField(allow_null=True)
+    profile = serializers.ChoiceField(choices=profile.PROFILE_NAMES, help_text="the venue's rule profile")
+    session = serializers.ChoiceField(
+        choices=[*calendar.SESSION_NAMES, calendar.CONTINUOUS],
+        allow_null=True,
+        help_text="continuous while the market is kept open around the clock; null between sessions or halted",
+    )
     next_open = serializers.DateTimeField(allow_null=True)
     halted_reason = serializers.CharField(allow_blank=True)
     changed_at = serializers.DateTimeField(allow_null=True)

@@ -25,6 +25,9 @@ from django.utils import timezone
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
+SESSION_NAMES = ("morning", "afternoon")
+# The session ``session_now`` names while ``MARKET_ALWAYS_OPEN`` keeps trading going around the clock.
+CONTINUOUS = "continuous"
 CLOSE_TIME = SESSIONS[-1][1]
 HOLIDAY_MEMO_SECONDS = 60.0
 
@@ -87,7 +90,7 @@ def session_of(moment: dt.datetime) -> str | None:
     """The calendar's session at ``moment`` (Shanghai time), whatever ``MARKET_ALWAYS_OPEN`` says."""
     now = moment.time()
     # The clock first: outside the sessions (most of the day) the holiday memo is not needed.
-    for name, (start, end) in zip(("morning", "afternoon"), SESSIONS, strict=True):
+    for name, (start, end) in zip(SESSION_NAMES, SESSIONS, strict=True):
         if start <= now < end:
             return name if is_trading_day(moment.date()) else None
     return None
@@ -123,7 +126,7 @@ def last_close(at: dt.datetime | None = None) -> dt.datetime:
 def session_now(at: dt.datetime | None = None) -> str | None:
     """The session trading is in at ``at`` ("morning" or "afternoon"), or None between sessions."""
     if getattr(settings, "MARKET_ALWAYS_OPEN", False):
-        return "continuous"
+        return CONTINUOUS
     return session_of(local(at))
 
 

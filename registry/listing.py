@@ -122,53 +122,64 @@ class Parameters:
         security.mode_negotiated = "negotiated" in self.trading_modes
 
 
-def _text(value, what: str, limit: int = 200) -> str:
+# Each check below names the parameter it refuses (``field``): the API answers it in ``fields`` (core.api.errors).
+
+
+def _text(value, what: str, field: str, limit: int = 200) -> str:
     text = str(value or "").strip()
     if not text:
-        raise err.InvalidInput(gettext("%(what)s is required.") % {"what": what})
+        raise err.InvalidInput(gettext("%(what)s is required.") % {"what": what}, field=field)
     if len(text) > limit:
-        raise err.InvalidInput(gettext("%(what)s is too long (at most %(n)s characters).") % {"what": what, "n": limit})
+        raise err.InvalidInput(
+            gettext("%(what)s is too long (at most %(n)s characters).") % {"what": what, "n": limit}, field=field
+        )
     return text
 
 
-def _int(value, what: str, low: int, high: int) -> int:
+# A security's risk rating by name (stored as 1 … 5): R1 (lowest) … R5 (highest).
+RISK_RATINGS = tuple(f"R{n}" for n in range(1, 6))
+
+
+def _int(value, what: str, field: str, low: int, high: int) -> int:
     if isinstance(value, bool):
         value = None
     try:
         number = int(str(value).strip()) if not isinstance(value, int) else value
     except (TypeError, ValueError):
-        raise err.InvalidInput(gettext("%(what)s must be a whole number.") % {"what": what}) from None
+        raise err.InvalidInput(gettext("%(what)s must be a whole number.") % {"what": what}, field=field) from None
     if not low <= number <= high:
         raise err.InvalidInput(
-            gettext("%(what)s must be between %(low)s and %(high)s.") % {"what": what, "low": low, "high": high}
+            gettext("%(what)s must be between %(low)s and %(high)s.") % {"what": what, "low": low, "high": high},
+            field=field,
         )
     return number
 
 
-def _decimal(value, what: str, *, places: int, low: Decimal, high: Decimal) -> Decimal:
+def _decimal(value, what: str, field: str, *, places: int, low: Decimal, high: Decimal) -> Decimal:
     if isinstance(value, float | bool):
-        raise err.InvalidInput(gettext("%(what)s must be a decimal string.") % {"what": what})
+        raise err.InvalidInput(gettext("%(what)s must be a decimal string.") % {"what": what}, field=field)
     try:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise err.InvalidInput(gettext("%(what)s is not a number.") % {"what": what}) from None
+        raise err.InvalidInput(gettext("%(what)s is not a number.") % {"what": what}, field=field) from None
     # The range first: quantizing a number too large for the context (1E+30) raises InvalidOperation.
     if not number.is_finite() or not low < number < high or number != number.quantize(Decimal(1).scaleb(-places)):
         raise err.InvalidInput(
             gettext("%(what)s must be above %(low)s and below %(high)s, with at most %(places)s decimal places.")
-            % {"what": what, "low": low, "high": high, "places": places}
+            % {"what": what, "low": low, "high": high, "places": places},
+            field=field,
         )
     return number.quantize(Decimal(1).scaleb(-places))
 
 
-def _bool(value, what: str) -> bool:
+def _bool(value, what: str, field: str) -> bool:
     if isinstance(value, bool):
         return value
     if str(value).lower() in ("true", "1", "on", "yes"):
         return True
     if str(value).lower() in ("false", "0", "off", "no", ""):
         return False
-    raise err.InvalidInput(gettext("%(what)s must be true or false.") % {"what": what})
+    raise err.InvalidInput(gettext("%(what)s must be true or false.") % {"what": what}, field=field)
 
 
 def parameters_checked(data: dict, *, base: Parameters | None = None) -> Parameters:
@@ -190,37 +201,57 @@ def parameters_checked(data: dict, *, base: Parameters | None = None) -> Paramet
     }
     for name in required:
         if name not in defaults:
-            raise err.InvalidInput(gettext("%(what)s is required.") % {"what": name})
+            raise err.InvalidInput(gettext("%(what)s is required.") % {"what": name}, field=name)
         merged[name] = defaults[name]
     modes = merged["trading_modes"]
     if isinstance(modes, str):
         modes = [m for m in modes.split(",") if m]
     if not isinstance(modes, list | tuple) or not modes or any(m not in MODES for m in modes):
-        raise err.InvalidInput(gettext("Trading modes must be one or more of %(modes)s.") % {"modes": ", ".join(MODES)})
+        raise err.InvalidInput(
+            gettext("Trading modes must be one or more of %(modes)s.") % {"modes": ", ".join(MODES)},
+            field="trading_modes",
+        )
     if merged["settlement_mode"] not in Security.SettlementMode.values:
-        raise err.InvalidInput(gettext("Settlement mode must be gross or net."))
+        raise err.InvalidInput(gettext("Settlement mode must be gross or net."), field="settlement_mode")
     params = Parameters(
-        name=_text(merged["name"], gettext("Name")),
-        issuer=_text(merged["issuer"], gettext("Issuer")),
-        risk_rating=_int(str(merged["risk_rating"]).upper().removeprefix("R"), gettext("Risk rating"), 1, 5),
-        lot_size=_int(merged["lot_size"], gettext("Lot size"), 1, 1_000_000),
-        tick_size=_decimal(merged["tick_size"], gettext("Tick size"), places=2, low=Decimal(0), high=Decimal(1000)),
-        reference_price=_decimal(
-            merged["reference_price"], gettext("Reference price"), places=2, low=Decimal(0), high=Decimal(10) ** 9
+        name=_text(merged["name"], gettext("Name"), "name"),
+        issuer=_text(merged["issuer"], gettext("Issuer"), "issuer"),
+        risk_rating=_int(
+            str(merged["risk_rating"]).upper().removeprefix("R"),
+            gettext("Risk rating"),
+            "risk_rating",
+            1,
+            len(RISK_RATINGS),
         ),
-        band_pct=_decimal(merged["band_pct"], gettext("Price band"), places=2, low=Decimal(0), high=Decimal(100)),
-        max_holders=_int(merged["max_holders"], gettext("Maximum holders"), 1, MAX_HOLDERS_LIMIT),
+        lot_size=_int(merged["lot_size"], gettext("Lot size"), "lot_size", 1, 1_000_000),
+        tick_size=_decimal(
+            merged["tick_size"], gettext("Tick size"), "tick_size", places=2, low=Decimal(0), high=Decimal(1000)
+        ),
+        reference_price=_decimal(
+            merged["reference_price"],
+            gettext("Reference price"),
+            "reference_price",
+            places=2,
+            low=Decimal(0),
+            high=Decimal(10) ** 9,
+        ),
+        band_pct=_decimal(
+            merged["band_pct"], gettext("Price band"), "band_pct", places=2, low=Decimal(0), high=Decimal(100)
+        ),
+        max_holders=_int(merged["max_holders"], gettext("Maximum holders"), "max_holders", 1, MAX_HOLDERS_LIMIT),
         trading_modes=tuple(sorted(set(modes), key=MODES.index)),
         settlement_mode=merged["settlement_mode"],
-        qualified_only=_bool(merged["qualified_only"], gettext("Qualified investors only")),
-        min_holding_days=_int(merged["min_holding_days"], gettext("Minimum holding days"), 0, MAX_HOLDING_DAYS),
+        qualified_only=_bool(merged["qualified_only"], gettext("Qualified investors only"), "qualified_only"),
+        min_holding_days=_int(
+            merged["min_holding_days"], gettext("Minimum holding days"), "min_holding_days", 0, MAX_HOLDING_DAYS
+        ),
     )
     if params.reference_price % params.tick_size:
-        raise err.InvalidInput(gettext("The reference price must be a whole number of ticks."))
+        raise err.InvalidInput(gettext("The reference price must be a whole number of ticks."), field="reference_price")
     if params.band_pct == 0:
         # The reference alone leaves no room for a bid below an ask: no market maker could quote it. (A band
         # narrower than a tick is widened to one tick each side: Security.band_around.)
-        raise err.InvalidInput(gettext("The price band must be more than zero."))
+        raise err.InvalidInput(gettext("The price band must be more than zero."), field="band_pct")
     return params
 
 

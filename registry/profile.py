@@ -66,6 +66,9 @@ PROFILES = {
 }
 
 
+PROFILE_NAMES = tuple(PROFILES)
+
+
 def current() -> VenueProfile:
     """The profile in force (``settings.VENUE_PROFILE``); an unknown name is a configuration error."""
     name = getattr(settings, "VENUE_PROFILE", "open")
@@ -113,6 +116,10 @@ class Override:
 
     field: str  # the name of the API's field it concerns
     message: str  # in the active language
+
+
+# The fields an override can name (``Override.field``), as the API's schema documents them.
+OVERRIDE_FIELDS = ("trading_modes", "max_holders", "min_holding_days", "qualified_only")
 
 
 def overrides(security) -> list[Override]:

@@ -6,23 +6,26 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils.translation import gettext
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
-from core.api.fields import DecimalString, Moment, StrictInput
+from core.api.fields import DecimalString, Moment, RegisteredChoice, StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, LIST_ERRORS, ErrorSerializer
 from core.audit import client_ip
+from core.models import Role
 from core.permissions import require_role
 from core.roles import SUPERVISORS
 from exchange import selectors as exchange_selectors
 from exchange.api.views import TradeOutput
 from exchange.models import Trade
+from registry.models import Security
 
 from . import instructions, net_windows, selectors, services
+from .models import SettlementAction
 
 
 @extend_schema_serializer(component_name="SettlementReasonInput")
@@ -109,7 +112,7 @@ class MonitorOutput(serializers.Serializer):
 
 
 class ActionOutput(serializers.Serializer):
-    action = serializers.CharField()
+    action = serializers.ChoiceField(choices=SettlementAction.Action.choices)
     reason = serializers.CharField(
         allow_null=True, help_text="null for the trade's parties when a regulator's standing instruction held it"
     )
@@ -127,14 +130,15 @@ class LifecycleOutput(serializers.Serializer):
     leaf_index = serializers.IntegerField(allow_null=True)
     block_height = serializers.IntegerField(allow_null=True)
     settled_at = serializers.DateTimeField(allow_null=True)
-    settlement_mode = serializers.CharField(allow_null=True)
+    # (Security.SettlementMode's choices: a settlement's Settlement.Mode has the same values, one enum of them)
+    settlement_mode = serializers.ChoiceField(choices=Security.SettlementMode.choices, allow_null=True)
     settlement_leaf_index = serializers.IntegerField(allow_null=True)
     settlement_block_height = serializers.IntegerField(allow_null=True)
     actions = ActionOutput(many=True)
 
 
 class TradeNoteOutput(serializers.Serializer):
-    kind = serializers.CharField()
+    kind = RegisteredChoice(exchange_selectors.trade_note_kinds)
     text = serializers.CharField()
     entry = serializers.IntegerField(allow_null=True)
 
@@ -188,6 +192,10 @@ class TradeDetailApi(APIView):
 # them; auditors read them too.
 
 
+# The roles that set and end standing instructions, in the order of Role's choices.
+SETTER_ROLES = [(value, label) for value, label in Role.choices if value in instructions.SETTERS]
+
+
 class InstructionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     account = serializers.CharField(source="account.code", allow_null=True, default=None)
@@ -196,7 +204,9 @@ class InstructionOutput(serializers.Serializer):
     reason = serializers.CharField()
     status = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
-    set_by_role = serializers.CharField(help_text="depository_operator or regulator: who may end it (and a regulator)")
+    set_by_role = serializers.ChoiceField(
+        choices=SETTER_ROLES, help_text="depository_operator or regulator: who may end it (and a regulator)"
+    )
     created_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
@@ -205,9 +215,11 @@ class InstructionOutput(serializers.Serializer):
     end_reason = serializers.CharField(allow_blank=True)
     held_trades = serializers.IntegerField(help_text="how many trades it held")
 
+    @extend_schema_field(serializers.ChoiceField(choices=instructions.STATUSES))
     def get_status(self, obj) -> str:
         return instructions.instruction_status(obj)
 
+    @extend_schema_field(serializers.ChoiceField(choices=SETTER_ROLES, allow_null=True))
     def get_ended_by_role(self, obj) -> str | None:
         return obj.ended_by_role or None
 

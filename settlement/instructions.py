@@ -196,11 +196,16 @@ def instructions_recently_ended(now: dt.datetime | None = None) -> QuerySet[Sett
     )
 
 
+# An instruction's status, as the API and the pages give it (``instruction_status``; the API's schema names them).
+ACTIVE, ENDED, EXPIRED = "active", "ended", "expired"
+STATUSES = (ACTIVE, ENDED, EXPIRED)
+
+
 def instruction_status(instruction: SettlementInstruction, now: dt.datetime | None = None) -> str:
     """active, ended (early, by someone) or expired (its end passed)."""
     if instruction.ended_at is not None:
-        return "ended"
-    return "active" if instruction.ends_at > (now or timezone.now()) else "expired"
+        return ENDED
+    return ACTIVE if instruction.ends_at > (now or timezone.now()) else EXPIRED
 
 
 def instruction_create(
@@ -226,9 +231,11 @@ def instruction_create(
         if not min_amount.is_finite() or min_amount <= 0:
             raise InstructionAmountNotPositive()
         if min_amount > MAX_AMOUNT or min_amount != min_amount.quantize(Decimal("0.01")):
-            raise err.InvalidInput(gettext("The minimum amount must be in yuan and fen, at most 18 digits."))
+            raise err.InvalidInput(
+                gettext("The minimum amount must be in yuan and fen, at most 18 digits."), field="min_amount"
+            )
     if ends_at.tzinfo is None:
-        raise err.InvalidInput(gettext("The end needs a time zone."))
+        raise err.InvalidInput(gettext("The end needs a time zone."), field="ends_at")
     now = timezone.now()
     if ends_at <= now:
         raise InstructionEndNotFuture()

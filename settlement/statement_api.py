@@ -10,7 +10,7 @@ import datetime as dt
 
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -18,7 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors as err
+from core.api.fields import RegisteredChoice
 from core.api.schema import ERRORS
+from core.money import CURRENCY
 from exchange.models import Order, Trade
 from exchange.selectors import account_of
 
@@ -46,7 +48,7 @@ class ClientTradeOutput(serializers.Serializer):
 
 class MovementOutput(serializers.Serializer):
     at = serializers.DateTimeField()
-    kind = serializers.CharField()
+    kind = RegisteredChoice(statements.movement_kinds)
     amount = serializers.DecimalField(max_digits=20, decimal_places=2)
     fee = serializers.DecimalField(max_digits=20, decimal_places=2)
     balance = serializers.DecimalField(max_digits=20, decimal_places=2)
@@ -78,18 +80,19 @@ class StatementOutput(serializers.Serializer):
     holdings = HoldingOutput(many=True)
     generated_at = serializers.DateTimeField()
 
+    @extend_schema_field(serializers.ChoiceField(choices=[CURRENCY]))
     def get_currency(self, obj) -> str:
-        return "CNY"
+        return CURRENCY
 
 
 def date_param(request, name: str) -> dt.date:
     value = request.query_params.get(name)
     if not value:
-        raise err.InvalidInput(gettext("Give %(name)s=YYYY-MM-DD.") % {"name": name})
+        raise err.InvalidInput(gettext("Give %(name)s=YYYY-MM-DD.") % {"name": name}, field=name)
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
-        raise err.InvalidInput(gettext("%(name)s is not a date (YYYY-MM-DD).") % {"name": name}) from exc
+        raise err.InvalidInput(gettext("%(name)s is not a date (YYYY-MM-DD).") % {"name": name}, field=name) from exc
 
 
 class CertificateOutput(serializers.Serializer):
@@ -120,7 +123,7 @@ class _OwnAccountApi(APIView):
     def kind(request) -> str:
         kind = request.query_params.get("format", "json")
         if kind not in ("json", "csv", "pdf"):
-            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'))
+            raise err.InvalidInput(gettext('format must be "json", "csv" or "pdf".'), field="format")
         return kind
 
 
@@ -168,7 +171,7 @@ class MyCertificateApi(_OwnAccountApi):
         kind = self.kind(request)
         year = request.query_params.get("year", "")
         if not (year.isascii() and year.isdigit() and len(year) == 4):
-            raise err.InvalidInput(gettext("Give year=YYYY."))
+            raise err.InvalidInput(gettext("Give year=YYYY."), field="year")
         certificate = statements.holdings_certificate(account, int(year))
         if kind == "json":
             return Response(CertificateOutput(certificate).data)

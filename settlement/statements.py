@@ -140,6 +140,10 @@ class Movement:
     NET = "net_settlement"
 
 
+# The kinds of the settlement's own statement lines (the registered adjustments add theirs: ``movement_kinds``).
+MOVEMENTS = (Movement.DEPOSIT, Movement.WITHDRAWAL, Movement.BUY, Movement.SELL, Movement.NET)
+
+
 @dataclass(frozen=True)
 class Adjustment:
     """An entry kind of an app above this one that moves an account's cash or shares outside trading and
@@ -163,6 +167,11 @@ def register_adjustment(kind: str, adjustment: Adjustment) -> None:
 def adjustment_movements() -> set[str]:
     """The statement line kinds of the registered adjustments."""
     return {a.movement for a in adjustments.values()}
+
+
+def movement_kinds() -> tuple[str, ...]:
+    """Every kind a statement line can have: the settlement's own, then the registered adjustments'."""
+    return (*MOVEMENTS, *sorted(adjustment_movements()))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +20,7 @@ from core.models import Account, Role, User
 from exchange import selectors as exchange_selectors
 from exchange.api.views import ACCOUNT_FILTER_PARAMETER, CashOutput, PositionOutput, account_param
 from exchange.models import Order
+from kyc import questionnaire
 from kyc.models import KycProfile
 
 from . import selectors, services
@@ -347,13 +348,14 @@ def _decision(kind: str, action: str):
 
 
 class SupervisedKycOutput(serializers.Serializer):
-    state = serializers.ChoiceField(choices=KycProfile.State.values)
+    state = serializers.ChoiceField(choices=KycProfile.State.choices)
     risk_level = serializers.SerializerMethodField(help_text="C1 (most cautious) to C5; null before assessment")
     qualified_investor = serializers.BooleanField()
     expires_at = serializers.DateTimeField(allow_null=True, help_text="when the assessment must be renewed")
 
+    @extend_schema_field(serializers.ChoiceField(choices=questionnaire.LEVEL_NAMES, allow_null=True))
     def get_risk_level(self, obj) -> str | None:
-        return f"C{obj.risk_level}" if obj.risk_level else None
+        return questionnaire.level_name(obj.risk_level)
 
 
 class WaitingOutput(serializers.Serializer):

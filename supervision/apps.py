@@ -26,7 +26,7 @@ class SupervisionConfig(AppConfig):
         pretrade.register_corrected_quantities(services.corrected_quantities)
         for kind, adjustment in entries.STATEMENT_LINES.items():
             statements.register_adjustment(kind, adjustment)
-        selectors.register_trade_notes(services.trade_corrections)
+        selectors.register_trade_notes(services.trade_corrections, services.CORRECTION_NOTE)
         # A refused decision of a proposal is recorded under the account or trade its done records name.
         for kind, model in (("freeze", Freeze), ("forced_transfer", ForcedTransfer), ("correction", Correction)):
             register_proposal_target_name(kind, services.proposal_audit_name(model))

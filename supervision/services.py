@@ -149,12 +149,14 @@ def _require(actor: User, roles: frozenset[str], message: str) -> None:
         raise err.PermissionDenied(message)
 
 
-def _text(value: str, what: str, limit: int) -> str:
+def _text(value: str, what: str, limit: int, *, field: str) -> str:
     text = (value or "").strip()
     if not text:
-        raise err.InvalidInput(gettext("%(what)s is required.") % {"what": what})
+        raise err.InvalidInput(gettext("%(what)s is required.") % {"what": what}, field=field)
     if len(text) > limit:
-        raise err.InvalidInput(gettext("%(what)s is too long (at most %(n)s characters).") % {"what": what, "n": limit})
+        raise err.InvalidInput(
+            gettext("%(what)s is too long (at most %(n)s characters).") % {"what": what, "n": limit}, field=field
+        )
     return text
 
 
@@ -175,40 +177,42 @@ def _security(code: str) -> Security:
 def _amount(value) -> Decimal:
     amount = _positive(value)
     if money(amount) != amount:
-        raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."))
+        raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."), field="amount")
     return amount
 
 
-def _positive(value) -> Decimal:
-    """A positive number below MAX_AMOUNT, with any decimals (``_amount`` allows two)."""
+def _positive(value, field: str = "amount") -> Decimal:
+    """A positive number below MAX_AMOUNT, with any decimals (``_amount`` allows two); ``field``: the input's name,
+    for the error."""
     try:
         amount = Decimal(str(value))
     except ArithmeticError:
-        raise err.InvalidInput(gettext("The amount is not a number.")) from None
+        raise err.InvalidInput(gettext("The amount is not a number."), field=field) from None
     # The range first: quantizing a number too large for the context (1E+30) raises InvalidOperation.
     if not amount.is_finite() or amount <= 0 or amount >= MAX_AMOUNT:
-        raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."))
+        raise err.InvalidInput(gettext("The amount must be positive, with at most two decimal places."), field=field)
     return amount
 
 
 def _quantity(value) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 10**12:
-        raise err.InvalidInput(gettext("The quantity must be a positive whole number of shares."))
+        raise err.InvalidInput(gettext("The quantity must be a positive whole number of shares."), field="quantity")
     return value
 
 
 def _legal(reference: str, authority: str, document: str, date: dt.date | None) -> dict:
     """The legal order: its reference as one text, or built from the court, the document number and the date."""
     if date is not None and (not isinstance(date, dt.date) or date > timezone.localdate()):
-        raise err.InvalidInput(gettext("The legal order's date cannot be in the future."))
+        raise err.InvalidInput(gettext("The legal order's date cannot be in the future."), field="legal_date")
     authority = (authority or "").strip()
     document = (document or "").strip()
     if len(authority) > 200 or len(document) > 100:
-        raise err.InvalidInput(gettext("The court or the document number is too long."))
+        too_long = "legal_authority" if len(authority) > 200 else "legal_document"
+        raise err.InvalidInput(gettext("The court or the document number is too long."), field=too_long)
     if not (reference or "").strip():
         reference = " ".join(p for p in (authority, document, str(date or "")) if p)
     return {
-        "legal_reference": _text(reference, gettext("The legal order's reference"), 300),
+        "legal_reference": _text(reference, gettext("The legal order's reference"), 300, field="legal_reference"),
         "legal_authority": authority,
         "legal_document": document,
         "legal_date": date,
@@ -285,7 +289,7 @@ def freeze_propose_once(
     reason = err.reason_checked(reason)
     now = timezone.now()
     if expires_at is not None and expires_at <= now:
-        raise err.InvalidInput(gettext("The expiry must be in the future."))
+        raise err.InvalidInput(gettext("The expiry must be in the future."), field="expires_at")
     freeze = Freeze(
         account=target,
         **legal,
@@ -302,7 +306,7 @@ def freeze_propose_once(
         freeze.kind = Freeze.Kind.TRADING
     else:
         if security is None:
-            raise err.InvalidInput(gettext("A freeze of shares names the security."))
+            raise err.InvalidInput(gettext("A freeze of shares names the security."), field="security")
         freeze.kind, freeze.security, freeze.quantity = Freeze.Kind.SHARES, _security(security), _quantity(quantity)
     terms = {name: getattr(freeze, name) for name in FREEZE_TERMS}
     if first := _retried(Freeze, actor, client_request_id, terms):
@@ -958,20 +962,21 @@ def forced_transfer_propose_once(
         raise FreezeNotActive()
     to = _account(receiver)
     if to.pk == freeze.account_id:
-        raise err.InvalidInput(gettext("The receiver must be another account."))
+        raise err.InvalidInput(gettext("The receiver must be another account."), field="receiver")
     if (amount is None) == (quantity is None):
         raise err.InvalidInput(gettext("Transfer either an amount of cash or a quantity of shares."))
     if quantity is not None and security is None:
-        raise err.InvalidInput(gettext("A transfer of shares names the security."))
+        raise err.InvalidInput(gettext("A transfer of shares names the security."), field="security")
     if amount is not None and security:
-        raise err.InvalidInput(gettext("A transfer of cash names no security."))
+        raise err.InvalidInput(gettext("A transfer of cash names no security."), field="security")
     sec = _security(security) if quantity is not None else None
     q = _amount(amount) if amount is not None else _quantity(quantity)
     held = _held(freeze, sec)
     if sec is not None and not held:
         # (found by a probe: another security than the freeze's was told "The freeze does not hold that much.")
         raise err.InvalidInput(
-            gettext("Freeze %(id)s holds no shares of %(code)s.") % {"id": freeze.pk, "code": sec.code}
+            gettext("Freeze %(id)s holds no shares of %(code)s.") % {"id": freeze.pk, "code": sec.code},
+            field="security",
         )
     if q > held:
         raise _not_enough_frozen(freeze, held, sec)
@@ -1218,25 +1223,30 @@ def correction_propose(
     if trade.status != Trade.Status.SETTLED:
         raise TradeNotSettled()
     if not isinstance(new_quantity, int) or isinstance(new_quantity, bool) or not 0 <= new_quantity <= 10**12:
-        raise err.InvalidInput(gettext("The new quantity must be a whole number of shares, 0 to reverse the trade."))
+        raise err.InvalidInput(
+            gettext("The new quantity must be a whole number of shares, 0 to reverse the trade."), field="new_quantity"
+        )
     # A reversal reads no price: without one, it keeps the trade's (stored, as every correction stores its terms).
     if new_price is None and new_quantity:
-        raise err.InvalidInput(gettext("Give the new price: only a reversal (quantity 0) takes none."))
-    price = trade.price if new_price is None else _positive(new_price)
+        raise err.InvalidInput(
+            gettext("Give the new price: only a reversal (quantity 0) takes none."), field="new_price"
+        )
+    price = trade.price if new_price is None else _positive(new_price, "new_price")
     # In the lots of the trade's own day (the trade's own quantity always is), whatever the lot since.
     then = security_as_of(trade.security, trade.matched_at)
     if new_quantity and new_quantity != trade.quantity and new_quantity % then.lot_size:
         # The lot named: "a whole number of lots" left the proposer to find the lot of the trade's day (a walk).
         raise err.InvalidInput(
             gettext("The new quantity must be a whole number of lots of %(lot)s shares.")
-            % {"lot": shares_text(then.lot_size)}
+            % {"lot": shares_text(then.lot_size)},
+            field="new_quantity",
         )
     if new_quantity:
         # A reversal trades nothing: its price is not read. A price off the tick is told so (10.005 on a tick of
         # 0.01), before the column's two decimals are checked.
         _correction_price_check(trade, price)
     if money(price) != price:  # a reversal's price is stored, though not read
-        raise err.InvalidInput(gettext("The price must have at most two decimal places."))
+        raise err.InvalidInput(gettext("The price must have at most two decimal places."), field="new_price")
     current_price, current_qty, _bf, _sf = _terms(trade)
     if (price, new_quantity) == (current_price, current_qty) or (new_quantity == 0 and current_qty == 0):
         raise err.InvalidInput(gettext("The correction changes nothing."))
@@ -1527,6 +1537,10 @@ def corrected_quantities(trade_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
+# The kind of the notes ``trade_corrections`` gives (registered with it: ``exchange.selectors.trade_note_kinds``).
+CORRECTION_NOTE = "correction"
+
+
 def trade_corrections(trade_ids: list[int]) -> dict[int, list[dict]]:
     """The executed corrections of trades, as notes beside them on the trade page and API."""
     notes: dict[int, list[dict]] = {}
@@ -1537,5 +1551,5 @@ def trade_corrections(trade_ids: list[int]) -> dict[int, list[dict]]:
             if c.new_quantity == 0
             else gettext("Corrected to %(qty)s @ %(price)s by correction %(n)s: %(reason)s")
         ) % {"n": c.pk, "reason": c.reason, "qty": shares_text(c.new_quantity), "price": amount_text(c.new_price)}
-        notes.setdefault(c.trade_id, []).append({"kind": "correction", "text": text, "entry": c.entry})
+        notes.setdefault(c.trade_id, []).append({"kind": CORRECTION_NOTE, "text": text, "entry": c.entry})
     return notes

@@ -17,6 +17,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import errors as err
 from core.api.fields import StrictInput
 from core.api.pagination import Pagination
 from core.api.schema import ERRORS, LIST_ERRORS, choice_param, paginated
@@ -32,7 +33,7 @@ WRITERS = (Role.REGULATOR,)
 
 
 class AlertOutput(serializers.ModelSerializer):
-    rule = serializers.CharField(source="rule.code")
+    rule = serializers.ChoiceField(source="rule.code", choices=Rule.Code.choices)
     rule_name = serializers.CharField(source="rule.name")
     security = serializers.CharField(source="security.code", allow_null=True, default=None)
     securities = serializers.SerializerMethodField(
@@ -248,11 +249,18 @@ class RuleDetailApi(APIView):
         data.is_valid(raise_exception=True)
         if not data.validated_data:
             raise services.RuleUnchanged()
-        rule = services.rule_change(
-            actor=request.user,
-            code=code,
-            enabled=data.validated_data.get("enabled"),
-            thresholds=data.validated_data.get("thresholds"),
-            ip=client_ip(request),
-        )
+        try:
+            rule = services.rule_change(
+                actor=request.user,
+                code=code,
+                enabled=data.validated_data.get("enabled"),
+                thresholds=data.validated_data.get("thresholds"),
+                ip=client_ip(request),
+            )
+        except err.InvalidInput as exc:
+            # The thresholds the service refused, by name (``rules.thresholds_checked``): members of the body's
+            # ``thresholds``, in ``fields`` as a serializer's refusal of them would be (core.api.errors).
+            if fields := getattr(exc, "fields", None):
+                exc.fields = {f"thresholds.{name}": message for name, message in fields.items()}
+            raise
         return Response(RuleOutput(rule).data)

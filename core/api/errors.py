@@ -79,6 +79,20 @@ def _null_body_named(exc: drf.ValidationError) -> drf.ValidationError:
     return exc
 
 
+def _nested(fields: Mapping[str, object]) -> dict:
+    """A service's errors by field (``{"legal_reference": message}``; a dotted name, ``thresholds.min_trades``,
+    for a member of an object) in the shape a serializer's refusal has: each field's messages in a list, a
+    member's under its object."""
+    out: dict = {}
+    for name, message in fields.items():
+        *outer, last = str(name).split(".")
+        node = out
+        for part in outer:
+            node = node.setdefault(part, {})
+        node[last] = [str(message)]
+    return out
+
+
 def exception_handler(exc, context):
     # A refusal by one of the database's named constraints that no service turned into its domain error (a path
     # that did not expect it): the same 409 a service would give, not a 500.
@@ -95,6 +109,11 @@ def exception_handler(exc, context):
         refusal_noted(InvalidInput(_first_message(exc.detail)), fields=fields, posted=_parsed(context))
     if isinstance(exc, DomainError):
         body = {"code": exc.code, "message": exc.message}
+        # A service's refusal that names the input fields at fault (``InvalidInput(field=…)``, ``exc.fields``)
+        # carries them as a serializer's refusal does: a client finds the field in ``fields`` whichever refused it
+        # (found by an integrator: a freeze without its legal reference was a 400 with no ``fields``).
+        if fields := getattr(exc, "fields", None):
+            body["fields"] = _nested(fields)
         return Response(body, status=exc.status)
     if isinstance(exc, OperationalError | InterfaceError):
         # The database dropped the connection, refused a new one or gave the transaction up (a deadlock, a

@@ -147,6 +147,16 @@ class NewPassword(serializers.CharField):
         super().__init__(max_length=128, trim_whitespace=False, **kwargs)
 
 
+class RegisteredChoice(serializers.CharField):
+    """An answer's text whose values apps above register once they are ready (a statement line's kind, a trade
+    note's): ``choices``, a function, gives them. Written as it is; the schema documents it as their enum, read when
+    the schema is made (``core.api.schema.RegisteredChoiceSchema``)."""
+
+    def __init__(self, choices, **kwargs) -> None:
+        self.registered = choices
+        super().__init__(**kwargs)
+
+
 @extend_schema_field({"type": "string", "format": "binary"})
 class Upload(serializers.FileField):
     """A file sent as a part of a ``multipart/form-data`` body: ``format: binary`` in the schema, as OpenAPI 3.0

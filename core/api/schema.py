@@ -9,7 +9,7 @@ from django.contrib.auth import password_validation
 from django.utils import translation
 from django.utils.translation import get_language, gettext
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import get_relative_url, set_query_parameters
+from drf_spectacular.plumbing import build_choice_field, get_relative_url, set_query_parameters
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import serializers
@@ -53,6 +53,17 @@ class DecimalStringSchema(OpenApiSerializerFieldExtension):
             "pattern": rf"^(?=[0-9.]*[1-9])0*[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.places}}})?$",
             "example": "10.50",
         }
+
+
+class RegisteredChoiceSchema(OpenApiSerializerFieldExtension):
+    """A ``RegisteredChoice`` as the enum of the values registered when the schema is made ("string" alone gave a
+    client generated from the schema nothing to match on)."""
+
+    target_class = "core.api.fields.RegisteredChoice"
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = serializers.ChoiceField(choices=list(self.target.registered()), allow_null=self.target.allow_null)
+        return build_choice_field(field)
 
 
 class StrictIntegerSchema(OpenApiSerializerFieldExtension):

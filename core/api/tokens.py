@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -51,6 +52,9 @@ class ApiTokenOutput(serializers.Serializer):
         allow_null=True, help_text="When it was last used, to the minute: at most one write a minute."
     )
 
+    # A date-time as the other times are, not a bare "string" (found with the enums: a generated client typed it as
+    # text).
+    @extend_schema_field(OpenApiTypes.DATETIME)
     def get_expires_at(self, token) -> str:
         return serializers.DateTimeField().to_representation(tokens.token_expires_at(token))
 

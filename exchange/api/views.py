@@ -34,6 +34,7 @@ from core.api.schema import ERRORS, ErrorSerializer, choice_param, paginated
 from core.api.serializers import represent
 from core.audit import client_ip
 from core.models import Account
+from core.money import CURRENCY
 from exchange import precheck, selectors, services
 from exchange.models import Order, Quote, Trade
 from ledger import api as ledger_api
@@ -236,7 +237,8 @@ def _moment(text: str, name: str, *, end: bool = False) -> dt.datetime:
     except (ValueError, OverflowError):
         raise err.InvalidInput(
             gettext("%(name)s must be an ISO 8601 date or date-time, such as 2026-01-05 or 2026-01-05T09:30:00+08:00.")
-            % {"name": name}
+            % {"name": name},
+            field=name,
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=SHANGHAI)
@@ -245,14 +247,16 @@ def _moment(text: str, name: str, *, end: bool = False) -> dt.datetime:
     except OverflowError:  # 0001-01-01T00:00+08:00 has no UTC
         in_range = False
     if not in_range:
-        raise err.InvalidInput(gettext("%(name)s must be a date between 0001-01-02 and 9999-12-30.") % {"name": name})
+        raise err.InvalidInput(
+            gettext("%(name)s must be a date between 0001-01-02 and 9999-12-30.") % {"name": name}, field=name
+        )
     return moment
 
 
 def candle_range(interval: str | None, start: str | None, end: str | None) -> tuple[str, dt.datetime, dt.datetime]:
     """The checked ``interval``, ``from`` and ``to`` of a candles request (``invalid_input`` otherwise)."""
     if interval not in selectors.CANDLE_INTERVALS:
-        raise err.InvalidInput(gettext('interval must be "1m" or "1d".'))
+        raise err.InvalidInput(gettext('interval must be "1m" or "1d".'), field="interval")
     now = timezone.now()
     to = _moment(end, "to", end=True) if end else now
     if start:
@@ -265,7 +269,7 @@ def candle_range(interval: str | None, start: str | None, end: str | None) -> tu
         since = midnight - min(dt.timedelta(days=CANDLES_DEFAULT_DAYS[interval] - 1), midnight - _FIRST)
     # After an end date is at or after the day following it (the end of the range); after an end time, past it.
     if since > to or (end and since == to and _date_alone(end)):
-        raise err.InvalidInput(gettext("from must not be after to."))
+        raise err.InvalidInput(gettext("from must not be after to."), field="from")
     if selectors.candle_buckets(interval, since, to) > selectors.CANDLES_MAX_BUCKETS:
         raise err.InvalidInput(
             gettext("The range is too long: at most %(n)s buckets per request.") % {"n": selectors.CANDLES_MAX_BUCKETS}
@@ -286,7 +290,7 @@ class CandleOutput(serializers.Serializer):
 
 class CandlesOutput(serializers.Serializer):
     security = serializers.CharField()
-    interval = serializers.CharField()
+    interval = serializers.ChoiceField(choices=list(selectors.CANDLE_INTERVALS))
     start = serializers.DateTimeField(help_text="from, inclusive")
     end = serializers.DateTimeField(help_text="to, exclusive")
     candles = CandleOutput(many=True)
@@ -789,7 +793,7 @@ class TradeListApi(APIView):
 
 
 class CashOutput(serializers.Serializer):
-    currency = serializers.CharField()
+    currency = serializers.ChoiceField(choices=[CURRENCY])
     total = serializers.DecimalField(max_digits=20, decimal_places=2)
     available = serializers.DecimalField(max_digits=20, decimal_places=2)
     reserved = serializers.DecimalField(max_digits=20, decimal_places=2)

@@ -2,6 +2,11 @@
  * error (a screen reader heard nothing of the refusal, the focus back at the top of a page that looked the same;
  * WCAG 3.3.1); a step that stands in for the one before it (the order's review) takes the focus to its heading
  * (data-focus), where the keyboard would otherwise start over at the top. */
+/* A page that opens with the outcome of what the user just did (an order placed or cancelled, a quote pulled, an
+ * answer accepted: the messages a redirect after a form brings) puts the keyboard on that message: a screen reader
+ * reads it, where a live region already there as the page loads is read by none, and the next Tab goes on into the
+ * page's content, not through the navigation again (found by a keyboard walk: after "Cancel" the focus was at the
+ * top of the page and the "order cancelled" line was never heard; WCAG 2.4.3, 4.1.3). */
 (function () {
   "use strict";
   var invalid = document.querySelector('[aria-invalid="true"]');
@@ -9,7 +14,8 @@
   if (refused && document.body.dataset.errorTitle) {
     document.title = document.body.dataset.errorTitle.replace("{title}", document.title);
   }
-  var target = invalid || (refused && refused.closest("section, form")) || document.querySelector("[data-focus]");
+  var target = invalid || (refused && refused.closest("section, form")) || document.querySelector("[data-focus]") ||
+    document.getElementById("messages");
   if (!target || (document.activeElement && document.activeElement !== document.body)) return;
   if (!target.matches("a[href], button, input, select, textarea, [tabindex]")) target.setAttribute("tabindex", "-1");
   target.focus();

@@ -146,3 +146,66 @@ def test_a_new_notification_is_said_politely_and_the_typing_goes_on(page: Page, 
     expect(quantity).to_be_focused()
     page.keyboard.type("00")
     expect(quantity).to_have_value("1200")
+
+
+def test_a_request_for_quote_asked_and_accepted_from_the_keyboard(page: Page, live_server):
+    # (found by a keyboard walk: the RFQ form's "Side" was a label for no field, so a screen reader heard "Buy,
+    # radio button" without the question, WCAG 1.3.1; and after sending or accepting, the focus was at the top)
+    from exchange.models import RfqRequest, Trade
+    from exchange.services import rfq as rfq_services
+
+    # Given a market maker and a funded investor on the RFQ page of a security
+    market = build_market()
+    mm = market.market_maker()
+    investor = market.investor(cash="50000")
+    code, base = market.security.code, live_server.url
+    log_in(page, base, investor.owner.username)
+    page.goto(f"{base}/rfqs/?security={code}")
+    # Then the side's buttons are a group named by its question, as on the order ticket
+    side = page.get_by_role("group", name="方向")
+    expect(side.get_by_role("radio", name="买入")).to_be_checked()
+    expect(side.get_by_role("radio", name="卖出")).not_to_be_checked()
+
+    # When the keyboard sends it with no quantity
+    page.locator("#id_security").focus()
+    page.keyboard.press("Tab")
+    expect(side.get_by_role("radio", name="买入")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#id_quantity")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/rfqs/")
+    # Then the keyboard is in the quantity, which is marked wrong and described by its error; nothing was asked
+    quantity = page.locator("#id_quantity")
+    expect(quantity).to_be_focused()
+    expect(quantity).to_have_attribute("aria-invalid", "true")
+    expect(quantity).to_have_attribute("aria-describedby", "id_quantity_error")
+    expect(page.locator("#id_quantity_error")).to_be_visible()
+    assert not RfqRequest.objects.exists()
+    # and the side chosen is still "buy", in its named group
+    expect(side.get_by_role("radio", name="买入")).to_be_checked()
+
+    # When the quantity is typed and Enter sends it
+    page.keyboard.type("300")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    rfq = RfqRequest.objects.get()
+    assert (rfq.side, rfq.quantity) == ("buy", 300)
+    # Then the keyboard is on the message that it was sent
+    messages = page.locator("#messages")
+    expect(messages).to_be_focused()
+
+    # When the market maker answers 10.05, and the answer appears on the page by itself
+    rfq_services.rfq_answer(user=mm.owner, rfq_id=rfq.pk, price=Decimal("10.05"), valid_seconds=60)
+    accept = page.locator(f'#rfq-list [data-rfq="{rfq.pk}"] tr[data-answer] button')
+    expect(accept).to_have_count(1, timeout=10_000)
+    # Then its Accept button names the answer it accepts, the visible word first
+    expect(accept).to_have_accessible_name(f"接受 {mm.code} 10.05")
+    # When the keyboard goes on from the message to it, presses Enter and agrees
+    _tab_to(page, accept)
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # Then it traded, and the keyboard is on the message that says so
+    expect(messages).to_be_focused()
+    trade = Trade.objects.get()
+    assert (trade.price, trade.quantity, trade.buyer_id) == (Decimal("10.05"), 300, investor.pk)

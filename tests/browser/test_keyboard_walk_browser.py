@@ -209,3 +209,39 @@ def test_a_request_for_quote_asked_and_accepted_from_the_keyboard(page: Page, li
     expect(messages).to_be_focused()
     trade = Trade.objects.get()
     assert (trade.price, trade.quantity, trade.buyer_id) == (Decimal("10.05"), 300, investor.pk)
+
+
+def test_a_disclosure_checked_from_the_keyboard_puts_the_keyboard_on_the_answer(page: Page, live_server, tmp_path):
+    # (found by a keyboard walk: after "Check", the page came back with its answer, a status line already there as
+    # it loaded, and the focus at the top: a screen reader heard neither "matched" nor "does not match"; and every
+    # row's button was called "Check")
+    from core.models import Role
+    from registry import disclosures
+
+    # Given a published document of a security, and an investor holding the same file
+    market = build_market()
+    investor = market.investor(cash="1000")
+    content = b"Announcement: the annual meeting is on 30 June.\n"
+    document = disclosures.disclosure_publish(
+        actor=market.user(Role.EXCHANGE_OPERATOR), code=market.security.code, kind="announcement",
+        title="Meeting notice", filename="notice.txt", content=content,
+    )  # fmt: skip
+    held = tmp_path / "notice.txt"
+    held.write_bytes(content)
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/securities/{market.security.code}/")
+    row = page.locator(f'#disclosures-table tr[data-document="{document.pk}"]')
+    # When the keyboard reaches the row's file field, the file is chosen, and Tab and Enter press its button
+    _tab_to(page, row.locator('input[type="file"]'))
+    row.locator('input[type="file"]').set_input_files(str(held))
+    page.keyboard.press("Tab")
+    check = row.locator("button[type=submit]")
+    expect(check).to_be_focused()
+    expect(check).to_have_accessible_name("核对 Meeting notice")  # the button names the document it checks
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # Then the keyboard is on the answer, which says the file matches
+    result = page.locator("#check-result")
+    expect(result).to_be_focused()
+    expect(result).to_have_class("msg msg-success")
+    expect(result).to_contain_text(document.sha256)

@@ -245,3 +245,70 @@ def test_a_disclosure_checked_from_the_keyboard_puts_the_keyboard_on_the_answer(
     expect(result).to_be_focused()
     expect(result).to_have_class("msg msg-success")
     expect(result).to_contain_text(document.sha256)
+
+
+def test_a_back_links_arrow_is_not_read_out(page: Page, live_server):
+    # (found by a keyboard walk: "‹ My settings" was read "single left-pointing angle quotation mark, My settings";
+    # the arrow is drawn for the eye and hidden from a screen reader, the link named by its words alone)
+    market = build_market()
+    investor = market.investor(cash="1000")
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/settings/password/")
+    back = page.get_by_role("link", name="我的设置", exact=True)
+    expect(back).to_have_attribute("href", "/settings/")
+    expect(back).to_contain_text("‹")  # still drawn
+
+
+def test_a_statement_shown_from_the_keyboard_takes_it_to_the_statement(page: Page, live_server):
+    # (found by a keyboard walk: after "Show", the statement came below the form and the keyboard started over at
+    # the top of the page, through the navigation and the form again)
+    # Given an investor whose cash was deposited today, on the statements page
+    market = build_market()
+    investor = market.investor(cash="1000")
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/statements/")
+    expect(page.locator("#statement-title")).to_have_count(0)
+    # When the keyboard reaches "Show" and presses Enter
+    show = page.locator("#statement-form button[value=html]")
+    _tab_to(page, show)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # Then the keyboard is on the statement's heading, and the deposit is in it
+    title = page.locator("#statement-title")
+    expect(title).to_be_focused()
+    expect(page.locator("#statement-summary")).to_contain_text("1,000.00")
+    # And the CSV button downloads the file from the keyboard, the keyboard staying on it
+    csv = page.locator("#statement-form button[value=csv]")
+    _tab_to(page, csv)
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename.endswith(".csv")
+    expect(csv).to_be_focused()
+
+
+def test_marking_a_notification_read_keeps_the_keyboard_on_it(page: Page, live_server, tasks_in_process):
+    # (found by a keyboard walk: "Mark read" brought the page back with the focus at its top: to mark the next one
+    # the keyboard passed the navigation and every notification above again)
+    from notifications.models import Notification
+
+    # Given an investor with two unread notifications (the account opening's approval and the cash's deposit)
+    market = build_market()
+    investor = market.investor(cash="1000")
+    unread = list(Notification.objects.filter(user=investor.owner, read_at__isnull=True).order_by("-pk"))
+    assert len(unread) == 2
+    newer, older = unread
+    log_in(page, live_server.url, investor.owner.username)
+    page.goto(f"{live_server.url}/notifications/")
+    item = page.locator(f'li.notification[data-notification="{older.pk}"]')
+    # When the keyboard marks the second one read
+    _tab_to(page, item.get_by_role("button"))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # Then the page comes back with the keyboard on that notification's link, now read
+    expect(item.locator(".notification-head a")).to_be_focused()
+    expect(item).not_to_have_class("notification unread")
+    # and only it was marked read
+    assert Notification.objects.filter(user=investor.owner, read_at__isnull=True).get() == newer
+    # and a page opened afterwards is not given the focus (what was kept is used once)
+    page.goto(f"{live_server.url}/notifications/")
+    assert page.evaluate("document.activeElement === document.body")

@@ -10,7 +10,15 @@
   var events = window.exchangeEvents;
   var timer = null;
 
+  // A new notification is said once, politely, in the bell's own live region: the count changed in silence, and a
+  // screen reader user heard of a fill or an answer only by going to the bell (found by a keyboard walk, WCAG
+  // 4.1.3). A count that falls (a notification read) is not news; the focus stays where it is.
+  var news = document.getElementById("notification-news");
+  var known = Number(badge.dataset.count) || 0;
+
   function show(count) {
+    if (news && count > known) news.textContent = bell.dataset.label.replace("{n}", String(count));
+    known = count;
     badge.textContent = String(count);
     badge.dataset.count = String(count);
     badge.hidden = count === 0;

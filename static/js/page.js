@@ -2,14 +2,43 @@
  * error (a screen reader heard nothing of the refusal, the focus back at the top of a page that looked the same;
  * WCAG 3.3.1); a step that stands in for the one before it (the order's review) takes the focus to its heading
  * (data-focus), where the keyboard would otherwise start over at the top. */
+/* A page that opens with the outcome of what the user just did (an order placed or cancelled, a quote pulled, an
+ * answer accepted: the messages a redirect after a form brings) puts the keyboard on that message: a screen reader
+ * reads it, where a live region already there as the page loads is read by none, and the next Tab goes on into the
+ * page's content, not through the navigation again (found by a keyboard walk: after "Cancel" the focus was at the
+ * top of the page and the "order cancelled" line was never heard; WCAG 2.4.3, 4.1.3). */
+/* A form that sends the user back to the page it is on (a notification marked read) names, in data-focus-after,
+ * what the keyboard returns to on the page that comes back: the same row, not the top of the page, from where
+ * the keyboard passed the navigation and every row above again (found by a keyboard walk; WCAG 2.4.3). It is
+ * kept for the next page of the same path only. */
 (function () {
   "use strict";
+  var FOCUS_AFTER = "exchange-focus-after";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.dataset || !form.dataset.focusAfter) return;
+    try {
+      sessionStorage.setItem(FOCUS_AFTER, JSON.stringify({path: location.pathname, selector: form.dataset.focusAfter}));
+    } catch (e) { /* storage refused: the page comes back with the focus at its top */ }
+  });
+  function focusAfter() {
+    var kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(FOCUS_AFTER) || "null");
+      sessionStorage.removeItem(FOCUS_AFTER); // read once, whatever takes the focus
+    } catch (e) { return null; }
+    if (!kept || kept.path !== location.pathname) return null;
+    try { return document.querySelector(kept.selector); } catch (e) { return null; }
+  }
+  var returned = focusAfter();
+
   var invalid = document.querySelector('[aria-invalid="true"]');
   var refused = invalid || document.querySelector(".form-errors, .field-errors");
   if (refused && document.body.dataset.errorTitle) {
     document.title = document.body.dataset.errorTitle.replace("{title}", document.title);
   }
-  var target = invalid || (refused && refused.closest("section, form")) || document.querySelector("[data-focus]");
+  var target = invalid || (refused && refused.closest("section, form")) || document.querySelector("[data-focus]") ||
+    returned || document.getElementById("messages");
   if (!target || (document.activeElement && document.activeElement !== document.body)) return;
   if (!target.matches("a[href], button, input, select, textarea, [tabindex]")) target.setAttribute("tabindex", "-1");
   target.focus();

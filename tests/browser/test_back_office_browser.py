@@ -299,7 +299,7 @@ def test_the_regulator_reveals_an_identity_only_with_a_reason(page: Page, live_s
     assert event.detail["account"] == account.code
     assert Entry.objects.get(pk=event.detail["entry"]).kind == "IDENTITY_REVEAL"
     # and the log on the reveal page lists it without the identity
-    page.get_by_role("link", name="‹ 身份披露").click()
+    page.locator("main").get_by_role("link", name="身份披露", exact=True).click()
     page.wait_for_url(f"{base}/kyc/reveal/")
     log_row = page.locator("#reveals-table tbody tr")
     expect(log_row).to_have_count(1)

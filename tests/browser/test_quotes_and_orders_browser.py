@@ -61,7 +61,7 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     page.wait_for_url(f"{base}/quotes/")
     row = page.locator(f'#quotes-table tr[data-code="{code}"]')
     expect(row).to_have_class("inactive")
-    row.get_by_role("link", name="报价", exact=True).click()
+    row.get_by_role("link", name=f"报价 {code}", exact=True).click()
     page.wait_for_url(f"{base}/quotes/?security={code}#quote-form")
     expect(page.locator("#id_security")).to_have_value(code)
     # (a first try, declined when the form asks: nothing is published)
@@ -120,7 +120,7 @@ def test_a_market_maker_publishes_replaces_and_pulls_a_quote(page: Page, live_se
     assert (position.total, position.reserved) == (100_000, 800)
 
     # when the market maker pulls the quote from its row
-    row.get_by_role("button", name="撤回", exact=True).click()
+    row.get_by_role("button", name=f"撤回 {code}", exact=True).click()
     page.wait_for_url(f"{base}/quotes/")
 
     # then the row is empty again, the market watch shows no quote, and every reservation is released
@@ -242,7 +242,7 @@ def test_an_investor_places_a_day_order_and_cancels_it_on_my_orders(page: Page, 
             "0",
             "当日有效",
             "未成交",
-            "撤单",
+            f"撤单 委托号 {order.pk}",  # the button names its order to a screen reader (hidden text)
         ]
     )
     assert (order.status, order.time_in_force, order.reserved_cash) == ("open", "DAY", Decimal("2855.00"))

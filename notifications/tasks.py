@@ -24,10 +24,10 @@ def notify(event: str, facts: dict) -> int:
 
 
 @shared_task(**DATABASE_TASK_OPTIONS)
-def notify_pending() -> int:
-    """Deliver the recorded events (``services.outbox_deliver``): queued by each commit that records one, and run
-    by beat as the sweep for a message that was lost."""
-    return services.outbox_deliver()
+def notify_pending(ids: list[int] | None = None) -> int:
+    """Deliver recorded events (``services.outbox_deliver``): a commit's own (``ids``), queued by that commit; or,
+    without ``ids``, beat's sweep of those whose message was lost."""
+    return services.outbox_deliver(ids=ids)
 
 
 # A mail server's error retried as every mail's (``core.tasks.MAIL_TASK_OPTIONS``: 30 s, 1, 2, 4 and 8 minutes, then

@@ -1281,13 +1281,13 @@ def test_the_freeze_notice_counts_the_orders_its_approval_cancelled_not_those_th
     account_flags_set(investor.pk, frozen=False)
     late = _resting(market, investor, "buy", 100, "9.90", "late")
     account_flags_set(investor.pk, frozen=True)
-    with django_capture_on_commit_callbacks(execute=False):
+    with django_capture_on_commit_callbacks(execute=False) as beat:
         assert cancel_frozen_orders.apply().get() == 1
     late.refresh_from_db()
     assert (late.status, late.closed_by, late.closed_reason) == (Order.Status.CANCELLED, "account_frozen",
                                                                  str(freeze.pk))  # fmt: skip
-    # when the approval's notices (recorded with it) are written after that, with the beat's
-    for callback in approval:
+    # when the approval's notices (recorded with it) are written after that, and the beat's
+    for callback in [*approval, *beat]:
         callback()
     # then the freeze's notice counts the two orders its approval cancelled, not the beat's
     (frozen,) = [n for n in notes(investor) if n.kind == Kind.FREEZE]

@@ -5,6 +5,7 @@ message was lost (a fault walk: Redis restarted without its queue lost about a h
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils import timezone
 
 from balances.services import cash_deposit
 from exchange.models import Trade
@@ -24,7 +26,12 @@ from tests.test_notifications import buy
 
 def _lost(monkeypatch) -> None:
     """The message each commit queues never arrives (Redis lost its queue)."""
-    monkeypatch.setattr(services, "_outbox_deliver_soon", lambda: None)
+    monkeypatch.setattr(services, "_outbox_deliver_soon", lambda pk: None)
+
+
+def _aged() -> None:
+    """Every record as if made a minute ago: past the age at which beat's sweep takes it."""
+    Outbox.objects.update(created_at=timezone.now() - dt.timedelta(minutes=1))
 
 
 def test_a_fill_whose_delivery_was_lost_is_told_by_the_sweep_once(
@@ -45,7 +52,11 @@ def test_a_fill_whose_delivery_was_lost_is_told_by_the_sweep_once(
     assert not Notification.objects.exists()
     assert list(Outbox.objects.values_list("event", "facts")) == [("block_sealed", {"height": sealed.block.height})]
 
-    # when beat's sweep runs
+    # and beat's sweep leaves it to its own task while it is young
+    assert tasks.notify_pending() == 0
+
+    # when beat's sweep runs once it is older
+    _aged()
     assert tasks.notify_pending() == 1
 
     # then the investor is told of the fill, once, and the outbox is empty
@@ -70,6 +81,7 @@ def test_a_seal_whose_worker_died_after_its_commit_still_has_its_fills_recorded(
 
     # then the block's fills are recorded all the same, and the sweep tells them
     assert list(Outbox.objects.values_list("event", "facts")) == [("block_sealed", {"height": sealed.block.height})]
+    _aged()
     assert tasks.notify_pending() == 1
     assert Notification.objects.filter(user=investor.owner, kind=Kind.FILL).count() == 1
 
@@ -98,6 +110,7 @@ def test_an_event_that_fails_on_its_own_is_retried_then_set_aside_and_the_others
     Outbox.objects.all().delete()
     bad = Outbox.objects.create(event="trades_settled", facts={"trade_ids": "not a list of ids"})
     cash_deposit(actor=market.checker, account=investor, amount=Decimal("500"), proposed_by=market.staff)
+    _aged()
 
     # when the sweep runs
     with caplog.at_level(logging.WARNING, logger="notifications.services"):
@@ -110,7 +123,7 @@ def test_an_event_that_fails_on_its_own_is_retried_then_set_aside_and_the_others
 
     # and after as many attempts as allowed it is set aside, left for a person, no longer tried
     for _ in range(services.OUTBOX_MAX_ATTEMPTS):
-        tasks.notify_pending()
+        tasks.notify_pending([bad.pk])
     bad.refresh_from_db()
     assert bad.attempts == services.OUTBOX_MAX_ATTEMPTS
     assert any(r.levelno == logging.ERROR for r in caplog.records)
@@ -136,6 +149,7 @@ def test_two_deliverers_at_once_tell_each_event_once(market):
         with transaction.atomic():
             cash_deposit(actor=market.checker, account=investor, amount=Decimal("10"), proposed_by=market.staff)
     assert Outbox.objects.count() == 40
+    _aged()
     start = threading.Barrier(2)
 
     def deliver():

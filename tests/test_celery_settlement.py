@@ -199,3 +199,26 @@ def test_two_worker_processes_given_one_block_twice_settle_each_trade_once(tmp_p
         assert all("settle_trades" in log for log in logs.values()), stack.logs()
     _all_settled_once(200)
     assert replay_check() == []
+
+
+def test_fills_whose_delivery_messages_were_lost_are_told_by_beats_sweep_once(tmp_path):
+    # given three fills sealed in a block, whose notifications' delivery messages went where no worker reads (the
+    # test process's own queue: as if Redis had lost them), so only the outbox records them
+    from notifications.models import Kind, Notification, Outbox
+
+    _market_with_trades(3)
+    height = block_seal().block.height
+    assert Outbox.objects.filter(event="block_sealed", facts={"height": height}).count() == 1
+    assert not Notification.objects.filter(kind=Kind.FILL).exists()
+
+    # when a worker and beat run
+    with celery_stack(tmp_path) as stack:
+        # then beat's sweep (every 30 s, for records over 10 s old) tells each fill, once, and empties the outbox
+        assert wait_for(lambda: Notification.objects.filter(kind=Kind.FILL).count() == 3, timeout=120, interval=0.5), (
+            stack.logs()
+        )
+        assert wait_for(lambda: not Outbox.objects.filter(event="block_sealed").exists(), timeout=30), stack.logs()
+    trades = Trade.objects.order_by("pk")
+    assert sorted(Notification.objects.filter(kind=Kind.FILL).values_list("key", flat=True)) == sorted(
+        f"fill:{t.pk}" for t in trades
+    )

@@ -508,3 +508,18 @@ def pytest_sessionfinish(session):
     out = os.environ.get("TEST_DURATIONS_OUT")
     if out and _measured and not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
         Path(out).write_text(json.dumps({f: round(s, 1) for f, s in sorted(_measured.items())}, indent=1) + "\n")
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch):
+    """``scripts/stack.py`` as a module, without the side effects of its import on this process (its services
+    and data folder are the test's own)."""
+    import importlib.util
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
+    path = Path(__file__).resolve().parent.parent / "scripts" / "stack.py"
+    spec = importlib.util.spec_from_file_location("stack_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

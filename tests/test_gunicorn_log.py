@@ -67,17 +67,8 @@ def test_a_successful_background_refresh_writes_no_line_and_everything_else_does
     assert [line.split('"')[2].split()[0] for line in lines] == ["200", "403", "503", "200"]
 
 
-def test_the_stacks_web_server_uses_it(tmp_path, monkeypatch):
-    # given scripts/stack.py as a module (without its import's side effects on this process)
-    import importlib.util
-
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
-    spec = importlib.util.spec_from_file_location("stack_for_logger", ROOT / "scripts" / "stack.py")
-    stack = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stack)
-
-    # when make run's web command is built, then it names this logger class
+def test_the_stacks_web_server_uses_it(stack):
+    # when make run's web command is built (scripts/stack.py), then it names this logger class
     cmd = stack.web_command("gunicorn", "127.0.0.1:8000", {})
     assert cmd[cmd.index("--logger-class") + 1] == "core.gunicorn_log.QuietPolls"
     # and gunicorn finds the class by that name, as its master does at start

@@ -5,26 +5,12 @@ two-person approval of the demo needs."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-
-import pytest
 
 from demo.totp import DEMO_STAFF
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def stack(tmp_path, monkeypatch):
-    """``scripts/stack.py`` as a module, without the side effects of its import on this process."""
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
-    spec = importlib.util.spec_from_file_location("stack_under_test", ROOT / "scripts" / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _names(text: str) -> set[str]:

@@ -4,25 +4,11 @@ are in ``tests/test_make_run.py`` (they share its one stack)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def stack(tmp_path, monkeypatch):
-    """``scripts/stack.py`` as a module, without the side effects of its import on this process."""
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
-    spec = importlib.util.spec_from_file_location("stack_under_test", ROOT / "scripts" / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_restart_delay_doubles_up_to_30s_and_starts_again_from_1s_after_a_minute_up(stack, capsys):

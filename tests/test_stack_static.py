@@ -5,7 +5,6 @@ again on a loaded two-core machine, 60 s of it in ``collectstatic`` compressing 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def stack(tmp_path, monkeypatch):
+def stack(stack, tmp_path, monkeypatch):
     """``scripts/stack.py`` as a module on a project of the test's own (a static folder, requirements, settings)."""
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
-    spec = importlib.util.spec_from_file_location("stack_under_test", ROOT / "scripts" / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = stack
     project = tmp_path / "project"
     (project / "static" / "css").mkdir(parents=True)
     (project / "static" / "css" / "site.css").write_text("body {}")

@@ -7,7 +7,6 @@ that requoted every 2 s had, a few times a minute, its request reset as the serv
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import os
 import socket
 import subprocess
@@ -15,20 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def stack(tmp_path, monkeypatch):
-    """``scripts/stack.py`` as a module, without the side effects of its import on this process."""
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
-    spec = importlib.util.spec_from_file_location("stack_under_test", ROOT / "scripts" / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _free_port() -> int:

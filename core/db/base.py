@@ -214,6 +214,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         configured = self.settings_dict["OPTIONS"].get("isolation_level")
         if raw.readonly is not None or raw.deferrable is not None or raw.isolation_level != configured:
             return False
+        pool = connections_for(self.alias)
+        if len(pool.idle) >= size:  # full (read without the lock: keep() decides): no reset for a connection closed
+            return False
         # And the time zone Django sets as it connects (init_connection_state), set again in the same round trip:
         # RESET ALL returns it to the server's, and the next request would otherwise spend one setting it back.
         reset, params = SESSION_RESET, []
@@ -224,4 +227,4 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 cur.execute(reset, params)
         except Exception:
             return False
-        return connections_for(self.alias).keep(raw, size)
+        return pool.keep(raw, size)
